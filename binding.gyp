@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "ucr_native",
+      "sources": ["native/addon/addon.cc", "native/common/crc32c.c"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "cflags_c": ["-std=gnu11"],
+      "cflags_cc": ["-std=gnu++17"]
+    },
+    {
+      "target_name": "ucr-helper",
+      "type": "executable",
+      "sources": [
+        "native/helper/main.c",
+        "native/helper/proto.c",
+        "native/helper/tracee.c",
+        "native/helper/pages.c",
+        "native/helper/dump.c",
+        "native/helper/plan.c",
+        "native/helper/restore.c",
+        "native/helper/restore_child.c",
+        "native/helper/restore_task.c",
+        "native/common/crc32c.c"
+      ],
+      "cflags": ["-O2", "-g", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+      "cflags_c": ["-std=gnu11"]
+    }
+  ]
+}

@@ -1,0 +1,71 @@
+// ucr's Node addon: the small synchronous native surface the TypeScript side needs. Long or
+// blocking work (ptrace, page streaming) lives in the ucr-helper executable instead; see
+// src/native/addon.ts for the typed interface and docs/design.md for the split.
+//   crc32c(buf, seed?)            -> number      CRC-32C of a Buffer, continuing seed
+//   kcmpFiles(pid1, fd1, pid2, fd2) -> number    0 same open file, 1/2 ordering, throws on error
+//   xcr0()                        -> bigint      the CPU's enabled xsave features (XCR0)
+// Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
+#include <napi.h>
+
+#include <cerrno>
+#include <cstring>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../common/crc32c.h"
+
+namespace {
+
+Napi::Value ThrowErrno(Napi::Env env, const char *syscall, int err) {
+  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " failed: " + strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("code", Napi::String::New(env, strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN"));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value Crc32c(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) {
+    Napi::TypeError::New(env, "crc32c(buf: Buffer, seed?: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+  uint32_t seed = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  return Napi::Number::New(env, ucr_crc32c(seed, buf.Data(), buf.Length()));
+}
+
+Napi::Value KcmpFiles(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4) {
+    Napi::TypeError::New(env, "kcmpFiles(pid1, fd1, pid2, fd2)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  long r = syscall(SYS_kcmp, info[0].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value(),
+                   KCMP_FILE, info[1].As<Napi::Number>().Int64Value(), info[3].As<Napi::Number>().Int64Value());
+  if (r < 0) return ThrowErrno(env, "kcmp", errno);
+  return Napi::Number::New(env, static_cast<double>(r));
+}
+
+Napi::Value Xcr0(const Napi::CallbackInfo &info) {
+  uint32_t lo = 0, hi = 0;
+#if defined(__x86_64__)
+  uint32_t a, b, c, d;
+  __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+  if (c & (1u << 27)) __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+#endif
+  return Napi::BigInt::New(info.Env(), (static_cast<uint64_t>(hi) << 32) | lo);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("crc32c", Napi::Function::New(env, Crc32c));
+  exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));
+  exports.Set("xcr0", Napi::Function::New(env, Xcr0));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ucr_native, Init)

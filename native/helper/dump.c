@@ -1,0 +1,353 @@
+/* Checkpoint side of the helper: `ucr-helper dump <pid>`, image on fd 3.
+ *
+ * Freezes every thread of the task with PTRACE_SEIZE + PTRACE_INTERRUPT, answers the
+ * coordinator's questions (registers, state that only the task itself can report, page runs),
+ * streams page records to the image, then puts everything back and detaches (or kills).
+ * If the coordinator goes away (EOF on fd 0), the task is released exactly as it was. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../include/ucr_compat.h"
+#include "helper.h"
+#include "image.h"
+#include "proto.h"
+#include "tracee.h"
+
+#define MAX_THREADS 4096
+
+static pid_t threads[MAX_THREADS];
+static int nthreads;
+static struct tracee task;
+static uint64_t saved_sigmask;
+static int have_sigmask;
+
+static int seized(pid_t tid)
+{
+	for (int i = 0; i < nthreads; i++)
+		if (threads[i] == tid)
+			return 1;
+	return 0;
+}
+
+/* Seizes and interrupts every thread; repeats until no new thread appears. */
+static int freeze(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	for (int changed = 1; changed;) {
+		changed = 0;
+		DIR *d = opendir(path);
+		if (!d)
+			return proto_fail("freeze", "task", errno, "process %d not found", pid);
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			pid_t tid = atoi(e->d_name);
+			if (tid <= 0 || seized(tid))
+				continue;
+			if (nthreads == MAX_THREADS) {
+				closedir(d);
+				return proto_fail("freeze", "task", E2BIG, "too many threads");
+			}
+			if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) < 0) {
+				int err = errno;
+				closedir(d);
+				if (err == EPERM)
+					return proto_fail("freeze", "task", err,
+							  "permission denied: cannot ptrace process %d", pid);
+				return proto_fail("freeze", "task", err, "cannot seize thread %d", tid);
+			}
+			threads[nthreads++] = tid;
+			changed = 1;
+			if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0) {
+				closedir(d);
+				return proto_fail("freeze", "task", errno, "cannot interrupt thread %d", tid);
+			}
+			int st;
+			if (t_wait(tid, &st) < 0) {
+				closedir(d);
+				return proto_fail("freeze", "task", errno, "thread %d exited while freezing", tid);
+			}
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
+static void release(int kill_it)
+{
+	if (task.pid && !kill_it) {
+		if (have_sigmask)
+			ptrace(PTRACE_SETSIGMASK, task.pid, (void *)8, &saved_sigmask);
+		t_set_regs(task.pid, &task.regs);
+	}
+	if (kill_it && task.pid)
+		kill(task.pid, SIGKILL);
+	for (int i = 0; i < nthreads; i++)
+		ptrace(PTRACE_DETACH, threads[i], 0, 0);
+}
+
+/* Finds a `syscall` instruction (0f 05) in the task's [vdso] to bootstrap injection. */
+static uint64_t find_vdso_syscall(pid_t pid)
+{
+	uint64_t start, end;
+	if (find_special_vma(pid, "[vdso]", &start, &end) < 0 || end - start > 65536)
+		return 0;
+	unsigned char buf[65536];
+	if (t_read_mem(pid, start, buf, end - start) < 0)
+		return 0;
+	for (uint64_t i = 0; i + 1 < end - start; i++)
+		if (buf[i] == 0x0f && buf[i + 1] == 0x05)
+			return start + i;
+	return 0;
+}
+
+/* Maps a gadget in the task through its vdso `syscall`; signals stay blocked meanwhile. */
+static int gadget_map(void)
+{
+	uint64_t insn = find_vdso_syscall(task.pid);
+	if (!insn)
+		return proto_fail("inject", "vdso", ENOENT, "no syscall instruction found in [vdso]");
+	uint64_t all = ~0ULL;
+	if (ptrace(PTRACE_SETSIGMASK, task.pid, (void *)8, &all) < 0)
+		return proto_fail("inject", "sigmask", errno, "cannot block signals");
+	const uint64_t a[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+				MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
+	long ret;
+	if (t_inject_via_syscall_stops(&task, insn, SYS_mmap, a, &ret) < 0)
+		return proto_fail("inject", "gadget", errno, "cannot inject mmap");
+	if (ret < 0 && ret > -4096)
+		return proto_fail("inject", "gadget", (int)-ret, "mmap in the task failed");
+	task.gadget = (uint64_t)ret;
+	task.scratch = task.gadget + GADGET_CODE_SIZE;
+	task.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
+	static const unsigned char code[] = { 0x0f, 0x05, 0xcc };
+	if (t_write_mem(task.pid, task.gadget, code, sizeof code) < 0)
+		return proto_fail("inject", "gadget", errno, "cannot write the gadget");
+	return 0;
+}
+
+static void gadget_unmap(void)
+{
+	if (!task.gadget)
+		return;
+	long ret;
+	const uint64_t a[6] = { task.gadget, GADGET_SIZE, 0, 0, 0, 0 };
+	t_inject_via_syscall_stops(&task, task.gadget, SYS_munmap, a, &ret);
+	task.gadget = 0;
+}
+
+static int inject_ok(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
+		     const char *what)
+{
+	if (t_inject(&task, nr, a1, a2, a3, a4, 0, 0, ret) < 0)
+		return proto_fail("inject", what, errno, "cannot run %s in the task", what);
+	return 0;
+}
+
+struct ksigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+static int cmd_state(void)
+{
+	size_t xlen = 16384;
+	static unsigned char xstate[16384];
+	if (t_get_xstate(task.pid, xstate, &xlen) < 0)
+		return proto_fail("state", "xstate", errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
+	struct ucr_rseq_configuration rseq = { 0 };
+	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, task.pid, (void *)sizeof rseq, &rseq) < 0)
+		memset(&rseq, 0, sizeof rseq);
+	if (ptrace(PTRACE_GETSIGMASK, task.pid, (void *)8, &saved_sigmask) < 0)
+		return proto_fail("state", "sigmask", errno, "PTRACE_GETSIGMASK failed");
+	have_sigmask = 1;
+
+	if (gadget_map() < 0)
+		return -1;
+	struct ksigaction acts[65];
+	long ret;
+	for (int sig = 1; sig <= 64; sig++) {
+		memset(&acts[sig], 0, sizeof acts[sig]);
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (inject_ok(SYS_rt_sigaction, (uint64_t)sig, 0, task.scratch, 8, &ret, "rt_sigaction") < 0)
+			return -1;
+		if (ret < 0)
+			return proto_fail("state", "rt_sigaction", (int)-ret, "signal %d", sig);
+		if (t_read_mem(task.pid, task.scratch, &acts[sig], sizeof acts[sig]) < 0)
+			return proto_fail("state", "rt_sigaction", errno, "cannot read the result");
+	}
+	long brk;
+	if (inject_ok(SYS_brk, 0, 0, 0, 0, &brk, "brk") < 0)
+		return -1;
+	int pdeath = 0;
+	if (inject_ok(SYS_prctl, PR_GET_PDEATHSIG, task.scratch, 0, 0, &ret, "prctl") < 0)
+		return -1;
+	if (ret == 0)
+		t_read_mem(task.pid, task.scratch, &pdeath, sizeof pdeath);
+	gadget_unmap();
+
+	struct rlimit64 lim[RLIM_NLIMITS];
+	for (int r = 0; r < RLIM_NLIMITS; r++)
+		if (prlimit64(task.pid, r, NULL, &lim[r]) < 0)
+			return proto_fail("state", "rlimit", errno, "prlimit %d", r);
+
+	char *regs_hex = hex_dup(&task.regs, sizeof task.regs);
+	char *x_hex = hex_dup(xstate, xlen);
+	size_t cap = 64 * 110 + RLIM_NLIMITS * 50 + 64;
+	char *acts_s = malloc(cap), *lim_s = malloc(RLIM_NLIMITS * 50 + 8);
+	if (!regs_hex || !x_hex || !acts_s || !lim_s)
+		return proto_fail("state", "memory", ENOMEM, "out of memory");
+	size_t o = 0;
+	for (int sig = 1; sig <= 64; sig++)
+		o += (size_t)snprintf(acts_s + o, cap - o, "%s[%d,\"0x%llx\",\"0x%llx\",\"0x%llx\",\"0x%llx\"]",
+				      sig > 1 ? "," : "", sig, (unsigned long long)acts[sig].handler,
+				      (unsigned long long)acts[sig].flags,
+				      (unsigned long long)acts[sig].restorer, (unsigned long long)acts[sig].mask);
+	o = 0;
+	for (int r = 0; r < RLIM_NLIMITS; r++)
+		o += (size_t)snprintf(lim_s + o, RLIM_NLIMITS * 50 + 8 - o, "%s[\"0x%llx\",\"0x%llx\"]",
+				      r ? "," : "", (unsigned long long)lim[r].rlim_cur,
+				      (unsigned long long)lim[r].rlim_max);
+	proto_emit("{\"ev\":\"state\",\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
+		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
+		   "\"sigactions\":[%s],\"rlimits\":[%s]}",
+		   regs_hex, x_hex, (unsigned long long)saved_sigmask,
+		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
+		   (unsigned long)brk, pdeath, acts_s, lim_s);
+	free(regs_hex);
+	free(x_hex);
+	free(acts_s);
+	free(lim_s);
+	return 0;
+}
+
+struct runs_out {
+	char *buf;
+	size_t len, cap;
+	int count;
+};
+
+static void runs_emit(void *ctx, uint64_t addr, uint64_t npages)
+{
+	struct runs_out *o = ctx;
+	if (o->len + 64 > o->cap) {
+		o->cap = o->cap * 2 + 4096;
+		o->buf = realloc(o->buf, o->cap);
+		if (!o->buf)
+			abort();
+	}
+	o->len += (size_t)snprintf(o->buf + o->len, o->cap - o->len, "%s[%llu,%llu]", o->count ? "," : "",
+				   (unsigned long long)addr, (unsigned long long)npages);
+	o->count++;
+}
+
+static int cmd_runs(char **w, int n)
+{
+	uint64_t start, end;
+	if (n != 3 || parse_u64(w[1], &start) || parse_u64(w[2], &end) || start >= end)
+		return proto_fail("runs", "command", EINVAL, "bad runs command");
+	struct runs_out o = { 0 };
+	runs_emit(&o, 0, 0); /* allocate */
+	o.len = 0;
+	o.count = 0;
+	if (pagemap_runs(task.pid, start, end, runs_emit, &o) < 0) {
+		free(o.buf);
+		return proto_fail("runs", "pagemap", errno, "cannot read /proc/%d/pagemap", task.pid);
+	}
+	proto_emit("{\"ev\":\"runs\",\"start\":%llu,\"runs\":[%.*s]}", (unsigned long long)start, (int)o.len,
+		   o.buf);
+	free(o.buf);
+	return 0;
+}
+
+/* `pages <task index> <digest seed>` then `run <addr> <npages>` lines, then `end`. */
+static int cmd_pages(char **w, int n)
+{
+	uint64_t idx, seed;
+	if (n != 3 || parse_u64(w[1], &idx) || parse_u64(w[2], &seed))
+		return proto_fail("dump-pages", "command", EINVAL, "bad pages command");
+	size_t cap = 1024, cnt = 0;
+	struct page_run *runs = malloc(cap * sizeof *runs);
+	char *line, *a[4];
+	while ((line = proto_readline()) && strcmp(line, "end") != 0) {
+		uint64_t addr, np;
+		if (proto_split(line, a, 4) != 3 || strcmp(a[0], "run") || parse_u64(a[1], &addr) ||
+		    parse_u64(a[2], &np)) {
+			free(runs);
+			return proto_fail("dump-pages", "command", EINVAL, "bad run line");
+		}
+		if (cnt == cap)
+			runs = realloc(runs, (cap *= 2) * sizeof *runs);
+		runs[cnt++] = (struct page_run){ .task = (uint32_t)idx, .addr = addr, .npages = np };
+	}
+	uint32_t digest = (uint32_t)seed;
+	uint64_t bytes = 0, records = 0;
+	int r = pages_dump(task.pid, (uint32_t)idx, runs, cnt, 3, &digest, &bytes, &records);
+	free(runs);
+	if (r < 0)
+		return -1;
+	proto_emit("{\"ev\":\"pages\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u}",
+		   (unsigned long long)bytes, (unsigned long long)records, digest);
+	return 0;
+}
+
+int helper_dump(pid_t pid)
+{
+	task.pid = pid;
+	if (freeze(pid) < 0) {
+		release(0);
+		return 1;
+	}
+	if (t_get_regs(pid, &task.regs) < 0) {
+		proto_fail("freeze", "registers", errno, "PTRACE_GETREGSET NT_PRSTATUS failed");
+		release(0);
+		return 1;
+	}
+	char tids[MAX_THREADS * 12 + 2];
+	size_t o = 0;
+	for (int i = 0; i < nthreads; i++)
+		o += (size_t)snprintf(tids + o, sizeof tids - o, "%s%d", i ? "," : "", threads[i]);
+	proto_emit("{\"ev\":\"frozen\",\"threads\":[%s]}", tids);
+
+	char *line, *w[8];
+	int rc = 0;
+	while ((line = proto_readline())) {
+		int n = proto_split(line, w, 8);
+		if (n == 0)
+			continue;
+		if (!strcmp(w[0], "state"))
+			rc = cmd_state();
+		else if (!strcmp(w[0], "runs"))
+			rc = cmd_runs(w, n);
+		else if (!strcmp(w[0], "pages"))
+			rc = cmd_pages(w, n);
+		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
+			int k = !strcmp(w[0], "kill");
+			release(k);
+			proto_emit("{\"ev\":\"%s\"}", k ? "killed" : "released");
+			return 0;
+		} else
+			rc = proto_fail("command", w[0], EINVAL, "unknown command");
+		if (rc < 0) {
+			gadget_unmap();
+			release(0);
+			return 1;
+		}
+	}
+	/* The coordinator went away: leave the task as it was. */
+	gadget_unmap();
+	release(0);
+	return 1;
+}

@@ -1,0 +1,13 @@
+#ifndef UCR_HELPER_H
+#define UCR_HELPER_H
+#include <stdint.h>
+#include <sys/types.h>
+
+int helper_dump(pid_t pid);
+int helper_restore(int detach);
+
+/* Finds a mapping named like "[vdso]" in /proc/PID/maps. */
+int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end);
+/* Counts the mappings of pid below the user address-space end (for sanity checks). */
+int count_vmas(pid_t pid);
+#endif

@@ -1,0 +1,56 @@
+/* The part of the image stream the native side reads and writes: page records and the
+ * trailer. The full layout is drawn in src/image/format.ts; the two must agree.
+ *
+ *   record frame (16 bytes, little endian): u32 kind | u32 crc32c(payload) | u64 payload length
+ *   PAGES payload: u32 task index | u32 page count | u64 first address | page count * 4096 bytes
+ *   TRAILER payload: CBOR map written and checked by the coordinator
+ *
+ * digest: every record's crc, as 4 little-endian bytes, chained through crc32c in stream order;
+ * the trailer carries the final value, so a dropped, duplicated or reordered record is caught. */
+#ifndef UCR_IMAGE_H
+#define UCR_IMAGE_H
+#include <stdint.h>
+#include <sys/types.h>
+
+#define REC_PAGES 16
+#define REC_TRAILER 255
+#define PAGE_SZ 4096UL
+#define MAX_CHUNK_PAGES 1024UL /* 4 MiB per page record */
+#define MAX_TRAILER_LEN 4096UL
+
+struct rec_frame {
+	uint32_t kind;
+	uint32_t crc;
+	uint64_t len;
+};
+
+struct pages_hdr {
+	uint32_t task;
+	uint32_t npages;
+	uint64_t addr;
+};
+
+/* A run of consecutive pages whose contents the image carries, in stream order. */
+struct page_run {
+	uint32_t task;
+	uint64_t addr;
+	uint64_t npages;
+};
+
+uint32_t digest_add(uint32_t digest, uint32_t crc);
+
+/* Scans pagemap for [start,end) of pid: calls emit(addr, npages) for each run of pages whose
+ * contents must be saved (present or swapped, not file-backed, not the zero page). */
+int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
+		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx);
+
+/* Writes page records for runs (all of one task) to out; updates *digest and *bytes. */
+int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
+	       uint32_t *digest, uint64_t *bytes, uint64_t *records);
+
+/* Reads page records from in and writes them into the tasks (pids[task index]); the records
+ * must cover runs exactly, in order. Then reads the trailer frame: its payload (hex) goes to
+ * trailer_hex (caller frees). */
+int pages_restore(int in, const struct page_run *runs, size_t n, const pid_t *pids, size_t ntasks,
+		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex);
+#endif

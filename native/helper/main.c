@@ -1,0 +1,80 @@
+/* ucr-helper: the single-threaded native process that the TypeScript coordinator drives.
+ * It is the tracer (ptrace belongs to one thread, so never Node) and, on restart, the
+ * clone-with-pid parent. Usage:
+ *   ucr-helper dump <pid>            checkpoint one task (image stream on fd 3)
+ *   ucr-helper restore [--detach]    restart from a plan on fd 0 (image stream on fd 3)
+ * See proto.h for the control protocol. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end)
+{
+	char path[64], line[4096];
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int found = -1;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long s, e;
+		char *nm = strrchr(line, ' ');
+		if (!nm || sscanf(line, "%llx-%llx", &s, &e) != 2)
+			continue;
+		nm++;
+		nm[strcspn(nm, "\n")] = 0;
+		if (!strcmp(nm, name)) {
+			*start = s;
+			*end = e;
+			found = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+int count_vmas(pid_t pid)
+{
+	char path[64], line[4096];
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int n = 0;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long s;
+		if (sscanf(line, "%llx", &s) == 1 && s < 0x800000000000ULL)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	/* If the coordinator dies, so does the helper; its tracees follow (PTRACE_O_EXITKILL on
+	 * restart) or are released as they were (checkpoint: ptrace detaches on tracer exit). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		return 1;
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	if (argc == 3 && !strcmp(argv[1], "dump"))
+		return helper_dump((pid_t)atoi(argv[2]));
+	if (argc >= 2 && !strcmp(argv[1], "restore"))
+		return helper_restore(argc == 3 && !strcmp(argv[2], "--detach"));
+	fprintf(stderr, "usage: ucr-helper dump <pid> | restore [--detach]\n");
+	return 2;
+}

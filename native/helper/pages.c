@@ -1,0 +1,213 @@
+#define _GNU_SOURCE
+#include "image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../common/crc32c.h"
+#include "../include/ucr_compat.h"
+#include "proto.h"
+#include "tracee.h"
+
+uint32_t digest_add(uint32_t digest, uint32_t crc)
+{
+	unsigned char b[4] = { (unsigned char)crc, (unsigned char)(crc >> 8), (unsigned char)(crc >> 16),
+			       (unsigned char)(crc >> 24) };
+	return ucr_crc32c(digest, b, 4);
+}
+
+/* The shared zero page's frame number, read from our own pagemap (root sees PFNs). */
+static uint64_t zero_pfn(void)
+{
+	static uint64_t pfn = (uint64_t)-1;
+	static int done;
+	if (done)
+		return pfn;
+	done = 1;
+	volatile char *p = mmap(NULL, PAGE_SZ, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return pfn;
+	(void)p[0];
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e = 0;
+	if (fd >= 0 && pread(fd, &e, 8, (off_t)((uintptr_t)p / PAGE_SZ * 8)) == 8 && (e & PM_PRESENT) &&
+	    (e & PM_PFN_MASK))
+		pfn = e & PM_PFN_MASK;
+	if (fd >= 0)
+		close(fd);
+	munmap((void *)p, PAGE_SZ);
+	return pfn;
+}
+
+int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
+		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	uint64_t zpfn = zero_pfn();
+	enum { BATCH = 8192 };
+	static uint64_t ent[BATCH];
+	uint64_t run_start = 0, run_len = 0;
+	for (uint64_t a = start; a < end;) {
+		uint64_t n = (end - a) / PAGE_SZ;
+		if (n > BATCH)
+			n = BATCH;
+		ssize_t got = pread(fd, ent, n * 8, (off_t)(a / PAGE_SZ * 8));
+		if (got <= 0) {
+			int e = got < 0 ? errno : EIO;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		n = (uint64_t)got / 8;
+		for (uint64_t i = 0; i < n; i++, a += PAGE_SZ) {
+			uint64_t e = ent[i];
+			int want = (e & (PM_PRESENT | PM_SWAPPED)) && !(e & PM_FILE_OR_SHARED_ANON);
+			if (want && (e & PM_PRESENT) && zpfn != (uint64_t)-1 && (e & PM_PFN_MASK) == zpfn)
+				want = 0;
+			if (want) {
+				if (run_len == 0)
+					run_start = a;
+				run_len++;
+			} else if (run_len) {
+				emit(ctx, run_start, run_len);
+				run_len = 0;
+			}
+		}
+	}
+	if (run_len)
+		emit(ctx, run_start, run_len);
+	close(fd);
+	return 0;
+}
+
+static unsigned char *chunk_buf(void)
+{
+	static unsigned char *buf;
+	if (!buf) {
+		buf = mmap(NULL, MAX_CHUNK_PAGES * PAGE_SZ + 64, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (buf == MAP_FAILED)
+			buf = NULL;
+	}
+	return buf;
+}
+
+int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
+	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
+{
+	unsigned char *buf = chunk_buf();
+	if (!buf)
+		return proto_fail("dump-pages", "buffer", errno, "cannot allocate the page buffer");
+	for (size_t r = 0; r < n; r++) {
+		for (uint64_t done = 0; done < runs[r].npages;) {
+			uint64_t cnt = runs[r].npages - done;
+			if (cnt > MAX_CHUNK_PAGES)
+				cnt = MAX_CHUNK_PAGES;
+			uint64_t addr = runs[r].addr + done * PAGE_SZ;
+			size_t len = cnt * PAGE_SZ;
+			if (t_read_mem(pid, addr, buf, len) < 0) {
+				char obj[64];
+				snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)addr);
+				return proto_fail("dump-pages", obj, errno, "cannot read %zu bytes of the task",
+						  len);
+			}
+			struct pages_hdr h = { .task = task, .npages = (uint32_t)cnt, .addr = addr };
+			uint32_t crc = ucr_crc32c(0, &h, sizeof h);
+			crc = ucr_crc32c(crc, buf, len);
+			struct rec_frame f = { .kind = REC_PAGES, .crc = crc, .len = sizeof h + len };
+			unsigned char head[sizeof f + sizeof h];
+			memcpy(head, &f, sizeof f);
+			memcpy(head + sizeof f, &h, sizeof h);
+			if (write_full(out, head, sizeof head) < 0 || write_full(out, buf, len) < 0)
+				return proto_fail("dump-pages", "image", errno, "cannot write the image");
+			*digest = digest_add(*digest, crc);
+			*bytes += len;
+			(*records)++;
+			done += cnt;
+		}
+	}
+	return 0;
+}
+
+static int bad_record(const char *what, uint64_t addr)
+{
+	char obj[64];
+	snprintf(obj, sizeof obj, "page record at 0x%llx", (unsigned long long)addr);
+	return proto_fail("restore-pages", obj, 0, "corrupt image: %s", what);
+}
+
+int pages_restore(int in, const struct page_run *runs, size_t n, const pid_t *pids, size_t ntasks,
+		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex)
+{
+	unsigned char *buf = chunk_buf();
+	if (!buf)
+		return proto_fail("restore-pages", "buffer", errno, "cannot allocate the page buffer");
+	size_t r = 0;
+	uint64_t off = 0; /* pages of runs[r] already filled */
+	for (;;) {
+		struct rec_frame f;
+		long got = read_full(in, &f, sizeof f);
+		if (got < 0)
+			return proto_fail("restore-pages", "image", errno, "cannot read the image");
+		if (got != (long)sizeof f)
+			return proto_fail("restore-pages", "image", 0,
+					  "truncated image: it ends before its trailer");
+		if (f.kind == REC_TRAILER) {
+			if (r != n)
+				return bad_record("trailer before all pages", runs[r].addr + off * PAGE_SZ);
+			if (f.len > MAX_TRAILER_LEN)
+				return proto_fail("restore-pages", "trailer", 0, "corrupt image: trailer too long");
+			got = read_full(in, buf, f.len);
+			if (got != (long)f.len)
+				return proto_fail("restore-pages", "trailer", 0, "truncated image: trailer cut short");
+			if (ucr_crc32c(0, buf, f.len) != f.crc)
+				return proto_fail("restore-pages", "trailer", 0, "corrupt image: trailer checksum mismatch");
+			*trailer_hex = hex_dup(buf, f.len);
+			return 0;
+		}
+		if (f.kind != REC_PAGES)
+			return proto_fail("restore-pages", "image", 0, "corrupt image: unexpected record kind %u",
+					  f.kind);
+		struct pages_hdr h;
+		if (f.len < sizeof h || read_full(in, &h, sizeof h) != (long)sizeof h)
+			return proto_fail("restore-pages", "image", 0, "truncated or corrupt page record");
+		if (r >= n)
+			return bad_record("more pages than the metadata lists", h.addr);
+		uint64_t want_addr = runs[r].addr + off * PAGE_SZ;
+		if (h.task != runs[r].task || h.addr != want_addr || h.npages == 0 ||
+		    h.npages > MAX_CHUNK_PAGES || h.npages > runs[r].npages - off ||
+		    f.len != sizeof h + (uint64_t)h.npages * PAGE_SZ || h.task >= ntasks)
+			return bad_record("it does not match the page runs in the metadata", h.addr);
+		size_t len = (size_t)h.npages * PAGE_SZ;
+		got = read_full(in, buf, len);
+		if (got != (long)len)
+			return proto_fail("restore-pages", "image", 0, "truncated image: page data cut short");
+		uint32_t crc = ucr_crc32c(ucr_crc32c(0, &h, sizeof h), buf, len);
+		if (crc != f.crc)
+			return bad_record("checksum mismatch", h.addr);
+		if (t_write_mem(pids[h.task], h.addr, buf, len) < 0) {
+			char obj[64];
+			snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)h.addr);
+			return proto_fail("restore-pages", obj, errno, "cannot write pages into task %d",
+					  pids[h.task]);
+		}
+		*digest = digest_add(*digest, crc);
+		*bytes += len;
+		(*records)++;
+		off += h.npages;
+		if (off == runs[r].npages) {
+			r++;
+			off = 0;
+		}
+	}
+}

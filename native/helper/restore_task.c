@@ -1,0 +1,233 @@
+/* The tracer's part of a task's restart: the "kernel restart" of one task, done from outside
+ * with injected system calls (see restore.c for the phase list). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "proto.h"
+#include "restore.h"
+#include "tracee.h"
+
+#define TASK_END 0x7ffffffff000ULL
+
+static struct tracee T;
+
+static int call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
+{
+	if (t_inject(&T, nr, a1, a2, a3, a4, a5, a6, ret) < 0)
+		return proto_fail(phase, what, errno, "cannot drive the task through %s", what);
+	if (*ret < 0 && *ret > -4096)
+		return proto_fail(phase, what, (int)-*ret, "%s failed in the task", what);
+	return 0;
+}
+
+/* Opens path inside the task; returns its fd there. */
+static int task_open(const char *phase, const char *path, int flags, long *fd)
+{
+	size_t len = strlen(path) + 1;
+	uint64_t a = t_scratch_put(&T, 0, path, len);
+	if (!a)
+		return proto_fail(phase, path, errno, "path too long for the scratch area");
+	if (t_inject(&T, SYS_openat, (uint64_t)AT_FDCWD, a, (uint64_t)flags, 0, 0, 0, fd) < 0)
+		return proto_fail(phase, path, errno, "cannot drive the task through open");
+	if (*fd < 0)
+		return proto_fail(phase, path, (int)-*fd, "cannot open the file");
+	return 0;
+}
+
+static int map_vma(const struct vma_plan *m)
+{
+	long fd = -1, ret;
+	char obj[64];
+	snprintf(obj, sizeof obj, "mapping 0x%llx-0x%llx", (unsigned long long)m->start,
+		 (unsigned long long)m->end);
+	int prot = m->fill ? (m->prot | PROT_READ | PROT_WRITE) : m->prot;
+	if (m->path) {
+		int oflags = (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+		if (task_open("memory", m->path, oflags, &fd) < 0)
+			return -1;
+	}
+	if (t_inject(&T, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot,
+		     (uint64_t)(m->flags | MAP_FIXED), (uint64_t)fd, m->path ? m->pgoff : 0, &ret) < 0)
+		return proto_fail("memory", obj, errno, "cannot drive the task through mmap");
+	if (fd >= 0) {
+		long r2;
+		t_inject(&T, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &r2);
+	}
+	if (ret < 0 && ret > -4096)
+		return proto_fail("memory", obj, (int)-ret, "mmap failed%s%s", m->path ? " for " : "",
+				  m->path ? m->path : "");
+	if ((uint64_t)ret != m->start)
+		return proto_fail("memory", obj, EFAULT, "mmap placed it elsewhere");
+	return 0;
+}
+
+int restore_memory(struct task_plan *p, uint64_t gadget)
+{
+	long ret;
+	T.pid = p->pid;
+	T.gadget = gadget;
+	T.scratch = gadget + GADGET_CODE_SIZE;
+	T.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
+	if (t_get_regs(T.pid, &T.regs) < 0)
+		return proto_fail("memory", "registers", errno, "cannot read the new task's registers");
+
+	/* The clone inherited the helper's rseq area: drop it before its memory goes away. */
+	struct ucr_rseq_configuration rc = { 0 };
+	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, T.pid, (void *)sizeof rc, &rc) > 0 && rc.rseq_abi_pointer)
+		if (call("memory", "rseq unregister", SYS_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size,
+			 RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0, &ret) < 0)
+			return -1;
+	if (call("memory", "munmap", SYS_munmap, 0, gadget, 0, 0, 0, 0, &ret) < 0 ||
+	    call("memory", "munmap", SYS_munmap, gadget + GADGET_SIZE, TASK_END - gadget - GADGET_SIZE, 0,
+		 0, 0, 0, &ret) < 0)
+		return -1;
+	if (count_vmas(T.pid) != 2) /* the gadget's code and scratch parts */
+		return proto_fail("memory", "address space", EBUSY, "mappings survived the unmap");
+
+	/* The [vvar][vvar_vclock][vdso] group goes back at its old place as one unit. */
+	if (call("memory", "arch_prctl(ARCH_MAP_VDSO_64)", SYS_arch_prctl, ARCH_MAP_VDSO_64, p->vvar_start,
+		 0, 0, 0, 0, &ret) < 0)
+		return -1;
+	uint64_t vs, ve;
+	if (find_special_vma(T.pid, "[vdso]", &vs, &ve) < 0 || vs != p->vdso_start)
+		return proto_fail("memory", "[vdso]", EFAULT,
+				  "the vdso could not be placed at 0x%llx (kernel differs from the image's?)",
+				  (unsigned long long)p->vdso_start);
+
+	for (int i = 0; i < p->nvmas; i++)
+		if (map_vma(&p->vmas[i]) < 0)
+			return -1;
+
+	pid_t pids[1] = { T.pid };
+	uint32_t digest = p->seed;
+	uint64_t bytes = 0, records = 0;
+	char *trailer = NULL;
+	if (pages_restore(3, p->runs, p->nruns, pids, 1, &digest, &bytes, &records, &trailer) < 0)
+		return -1;
+	proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
+		   (unsigned long long)bytes, (unsigned long long)records, digest, trailer);
+	return 0;
+}
+
+static int restore_mm(struct task_plan *p)
+{
+	long ret, exefd = -1;
+	struct ucr_prctl_mm_map mm = p->mm;
+	size_t off = 4096; /* the path goes at offset 0 */
+	uint64_t auxv = t_scratch_put(&T, off, p->auxv, p->auxv_len);
+	if (!auxv)
+		return proto_fail("finish", "auxv", errno, "cannot stage the auxv");
+	mm.auxv = auxv;
+	mm.auxv_size = (uint32_t)p->auxv_len;
+	if (p->exe) {
+		if (task_open("finish", p->exe, O_RDONLY, &exefd) < 0)
+			return -1;
+		mm.exe_fd = (uint32_t)exefd;
+	} else {
+		mm.exe_fd = (uint32_t)-1;
+	}
+	uint64_t a = t_scratch_put(&T, off + 2048, &mm, sizeof mm);
+	if (!a)
+		return proto_fail("finish", "mm", errno, "cannot stage prctl_mm_map");
+	int r = call("finish", "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, a, sizeof mm, 0,
+		     0, &ret);
+	if (exefd >= 0) {
+		long r2;
+		t_inject(&T, SYS_close, (uint64_t)exefd, 0, 0, 0, 0, 0, &r2);
+	}
+	return r;
+}
+
+static int restore_signals(struct task_plan *p)
+{
+	long ret;
+	for (int sig = 1; sig <= 64; sig++) {
+		if (!p->act[sig].set || sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		uint64_t ka[4] = { p->act[sig].handler, p->act[sig].flags, p->act[sig].restorer,
+				   p->act[sig].mask };
+		uint64_t a = t_scratch_put(&T, 0, ka, sizeof ka);
+		if (!a || call("finish", "rt_sigaction", SYS_rt_sigaction, (uint64_t)sig, a, 0, 8, 0, 0, &ret) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int restore_madvise(struct task_plan *p)
+{
+	static const struct { unsigned bit; int advice; } adv[] = {
+		{ MADV_BIT_HUGEPAGE, MADV_HUGEPAGE },   { MADV_BIT_NOHUGEPAGE, MADV_NOHUGEPAGE },
+		{ MADV_BIT_DONTFORK, MADV_DONTFORK },   { MADV_BIT_WIPEONFORK, MADV_WIPEONFORK },
+		{ MADV_BIT_DONTDUMP, MADV_DONTDUMP },
+	};
+	long ret;
+	for (int i = 0; i < p->nvmas; i++)
+		for (size_t k = 0; k < sizeof adv / sizeof adv[0]; k++)
+			if ((p->vmas[i].madv & adv[k].bit) &&
+			    call("finish", "madvise", SYS_madvise, p->vmas[i].start,
+				 p->vmas[i].end - p->vmas[i].start, (uint64_t)adv[k].advice, 0, 0, 0, &ret) < 0)
+				return -1;
+	return 0;
+}
+
+int restore_finish(struct task_plan *p, uint64_t gadget)
+{
+	long ret;
+	for (int i = 0; i < p->nvmas; i++) {
+		struct vma_plan *m = &p->vmas[i];
+		if (m->fill && (m->prot | PROT_READ | PROT_WRITE) != m->prot &&
+		    call("finish", "mprotect", SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot, 0,
+			 0, 0, &ret) < 0)
+			return -1;
+	}
+	if (restore_madvise(p) < 0 || restore_mm(p) < 0)
+		return -1;
+	if (p->rseq_ptr && call("finish", "rseq", SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig, 0, 0,
+				&ret) < 0)
+		return -1;
+	if (restore_signals(p) < 0)
+		return -1;
+	if (call("finish", "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig, 0,
+		 0, 0, 0, &ret) < 0)
+		return -1;
+	/* Limits last, so a low limit cannot break the steps before. */
+	for (int r = 0; r < 16; r++) {
+		if (!p->rlim[r].set)
+			continue;
+		struct rlimit64 l = { p->rlim[r].cur, p->rlim[r].max };
+		if (prlimit64(T.pid, (enum __rlimit_resource)r, &l, NULL) < 0) {
+			char obj[32];
+			snprintf(obj, sizeof obj, "rlimit %d", r);
+			return proto_fail("finish", obj, errno, "cannot set the resource limit");
+		}
+	}
+	/* Unmap the gadget from its own `syscall`: stop at syscall exit, never return into it. */
+	const uint64_t a[6] = { gadget, GADGET_SIZE, 0, 0, 0, 0 };
+	if (t_inject_via_syscall_stops(&T, gadget, SYS_munmap, a, &ret) < 0 || ret != 0)
+		return proto_fail("finish", "gadget", errno, "cannot unmap the restore gadget");
+	if (t_set_xstate(T.pid, p->xstate, p->xstate_len) < 0)
+		return proto_fail("finish", "xstate", errno,
+				  "PTRACE_SETREGSET NT_X86_XSTATE failed (%zu bytes)", p->xstate_len);
+	if (t_set_regs(T.pid, &p->regs) < 0)
+		return proto_fail("finish", "registers", errno, "PTRACE_SETREGSET NT_PRSTATUS failed");
+	if (ptrace(PTRACE_SETSIGMASK, T.pid, (void *)8, &p->sigmask) < 0)
+		return proto_fail("finish", "sigmask", errno, "PTRACE_SETSIGMASK failed");
+	/* Detaching from a ptrace stop marks a signal pending, so the kernel's own syscall-restart
+	 * logic sees the restored orig_rax/rax (-ERESTART*) exactly as after a real stop. */
+	if (ptrace(PTRACE_DETACH, T.pid, 0, 0) < 0)
+		return proto_fail("finish", "detach", errno, "PTRACE_DETACH failed");
+	return 0;
+}

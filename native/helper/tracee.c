@@ -1,0 +1,172 @@
+#define _GNU_SOURCE
+#include "tracee.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int t_wait(pid_t pid, int *status)
+{
+	for (;;) {
+		pid_t r = waitpid(pid, status, __WALL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
+			errno = ESRCH;
+			return -1;
+		}
+		return 0;
+	}
+}
+
+int t_get_regs(pid_t pid, struct user_regs_struct *r)
+{
+	struct iovec iov = { r, sizeof *r };
+	return (int)ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &iov);
+}
+
+int t_set_regs(pid_t pid, const struct user_regs_struct *r)
+{
+	struct iovec iov = { (void *)r, sizeof *r };
+	return (int)ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov);
+}
+
+int t_get_xstate(pid_t pid, void *buf, size_t *len)
+{
+	struct iovec iov = { buf, *len };
+	if (ptrace(PTRACE_GETREGSET, pid, (void *)NT_X86_XSTATE, &iov) < 0)
+		return -1;
+	*len = iov.iov_len;
+	return 0;
+}
+
+int t_set_xstate(pid_t pid, const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+	return (int)ptrace(PTRACE_SETREGSET, pid, (void *)NT_X86_XSTATE, &iov);
+}
+
+static int mem_fallback(pid_t pid, uint64_t addr, void *buf, size_t len, int write)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/mem", pid);
+	int fd = open(path, write ? O_WRONLY : O_RDONLY);
+	if (fd < 0)
+		return -1;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = write ? pwrite(fd, (char *)buf + done, len - done, (off_t)(addr + done))
+				  : pread(fd, (char *)buf + done, len - done, (off_t)(addr + done));
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+int t_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	return mem_fallback(pid, addr, buf, len, 0);
+}
+
+int t_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { (void *)buf, len }, remote = { (void *)addr, len };
+	ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	return mem_fallback(pid, addr, (void *)buf, len, 1);
+}
+
+static void load_call(struct user_regs_struct *r, uint64_t rip, long nr, const uint64_t a[6])
+{
+	r->rip = rip;
+	r->rax = (uint64_t)nr;
+	r->orig_rax = (uint64_t)-1;
+	r->rdi = a[0];
+	r->rsi = a[1];
+	r->rdx = a[2];
+	r->r10 = a[3];
+	r->r8 = a[4];
+	r->r9 = a[5];
+}
+
+int t_inject(struct tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	     uint64_t a5, uint64_t a6, long *ret)
+{
+	const uint64_t a[6] = { a1, a2, a3, a4, a5, a6 };
+	struct user_regs_struct r = t->regs;
+	load_call(&r, t->gadget, nr, a);
+	if (t_set_regs(t->pid, &r) < 0)
+		return -1;
+	if (ptrace(PTRACE_CONT, t->pid, 0, 0) < 0)
+		return -1;
+	int st;
+	if (t_wait(t->pid, &st) < 0)
+		return -1;
+	if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP || (st >> 16) != 0) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (t_get_regs(t->pid, &r) < 0)
+		return -1;
+	if (r.rip != t->gadget + 3) { /* just past `syscall; int3` */
+		errno = EPROTO;
+		return -1;
+	}
+	*ret = (long)r.rax;
+	return 0;
+}
+
+int t_inject_via_syscall_stops(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6],
+			       long *ret)
+{
+	struct user_regs_struct r = t->regs;
+	load_call(&r, insn, nr, a);
+	if (t_set_regs(t->pid, &r) < 0)
+		return -1;
+	int st;
+	for (int stop = 0; stop < 2; stop++) { /* syscall entry, then exit */
+		if (ptrace(PTRACE_SYSCALL, t->pid, 0, 0) < 0)
+			return -1;
+		if (t_wait(t->pid, &st) < 0)
+			return -1;
+		if (!WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80)) {
+			errno = EPROTO;
+			return -1;
+		}
+	}
+	if (t_get_regs(t->pid, &r) < 0)
+		return -1;
+	*ret = (long)r.rax;
+	return 0;
+}
+
+uint64_t t_scratch_put(struct tracee *t, size_t off, const void *buf, size_t len)
+{
+	if (off + len > t->scratch_len) {
+		errno = E2BIG;
+		return 0;
+	}
+	if (t_write_mem(t->pid, t->scratch + off, buf, len) < 0)
+		return 0;
+	return t->scratch + off;
+}

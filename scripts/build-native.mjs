@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Builds the native addon and the ucr-helper executable with node-gyp against the headers of
+// the Node that runs this script (never downloading headers), then checks both exist.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const nodedir = process.env.npm_config_nodedir || path.resolve(path.dirname(process.execPath), '..');
+if (!existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) {
+  console.error(`ucr: Node headers not found under ${nodedir}/include/node (set npm_config_nodedir)`);
+  process.exit(1);
+}
+const candidates = [
+  process.env.npm_config_node_gyp,
+  path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+].filter(Boolean);
+const gyp = candidates.find((p) => existsSync(p));
+if (!gyp) {
+  console.error(`ucr: node-gyp not found (tried ${candidates.join(', ')})`);
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodedir}`], { cwd: root, stdio: 'inherit' });
+if (r.status !== 0) process.exit(r.status ?? 1);
+for (const f of ['build/Release/ucr_native.node', 'build/Release/ucr-helper']) {
+  if (!existsSync(path.join(root, f))) {
+    console.error(`ucr: build did not produce ${f}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,114 @@
+/** The ucr command line: parses options into the library's option objects and calls it. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { UcrError } from '../errors.js';
+import { UcrEmitter } from '../events.js';
+import { checkpoint, inspect, restart, VERSION } from '../index.js';
+import { createLogger } from '../log.js';
+import { inspectJson, renderInspect } from './inspect-view.js';
+
+function intArg(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+
+function fail(e: unknown): never {
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`ucr: ${msg.split('\n')[0]}\n`);
+  if (process.env.UCR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  process.exit(e instanceof UcrError || e instanceof Error ? 1 : 1);
+}
+
+function emitter(verbose: boolean): UcrEmitter {
+  const ev = new UcrEmitter();
+  ev.on('warning', (w) => process.stderr.write(`ucr: warning: ${w.message}\n`));
+  if (verbose) ev.on('phase-end', (p) => process.stderr.write(`ucr: ${p.phase}${p.pid ? ` [${p.pid}]` : ''} ${(p.endMs - p.startMs).toFixed(1)} ms\n`));
+  return ev;
+}
+
+const program = new Command();
+program
+  .name('ucr')
+  .description('Userspace checkpoint/restart of Linux processes')
+  .version(VERSION, '-V, --version')
+  .option('--log-level <level>', 'pino log level for structured logs (trace..fatal, silent)', 'silent')
+  .option('--log-file <file>', 'write structured logs (JSON lines) to this file instead of stderr')
+  .option('-v, --verbose', 'print per-phase timings on stderr')
+  .showHelpAfterError();
+
+program
+  .command('checkpoint')
+  .description('save a running process to an image; it keeps running unless --kill')
+  .argument('<pid>', 'the process to checkpoint', intArg('pid', 1))
+  .requiredOption('-o, --output <file>', "image file (created 0600, appears only when complete), or '-' for stdout")
+  .option('--kill', 'kill the process once the image is complete')
+  .addHelpText('after', '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n')
+  .action(async (pid: number, o: { output: string; kill?: boolean }) => {
+    const g = program.opts();
+    try {
+      const r = await checkpoint(pid, { output: o.output, kill: o.kill, events: emitter(g.verbose), logger: createLogger({ level: g.logLevel, file: g.logFile }) });
+      if (o.output !== '-' && g.verbose) process.stderr.write(`ucr: checkpointed ${r.pid}: ${r.bytes} bytes${r.killed ? ', killed' : ''}\n`);
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
+  .command('restart')
+  .description('restart the process(es) of an image at their pids; waits for the root and exits with its status')
+  .requiredOption('-i, --input <file>', "image file, or '-' for stdin")
+  .option('--detach', 'return once every task is restored and running')
+  .option('--pid-wait <ms>', 'wait this long for pids still held by zombies', intArg('--pid-wait'), 5000)
+  .option('--force', 'restart even if the kernel build or CPU features differ from the image')
+  .addOption(new Option('--pids <map>', "new pids: old:new,... or 'auto' (not supported yet)").hideHelp(false))
+  .option('--pidns', 'restart in a new pid namespace (not supported yet)')
+  .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach\n')
+  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: string; pidns?: boolean }) => {
+    const g = program.opts();
+    try {
+      if (o.pids !== undefined) throw new UcrError('--pids is not supported yet (restart at the original pids only)', { code: 'EUNSUPPORTED' });
+      if (o.pidns) throw new UcrError('--pidns is not supported yet', { code: 'EUNSUPPORTED' });
+      const r = await restart({
+        input: o.input,
+        detach: o.detach,
+        pidWaitMs: o.pidWait,
+        force: o.force,
+        events: emitter(g.verbose),
+        logger: createLogger({ level: g.logLevel, file: g.logFile }),
+      });
+      if (o.detach) {
+        if (g.verbose) process.stderr.write(`ucr: restarted ${r.root}\n`);
+        process.exit(0);
+      }
+      process.exit(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
+  .command('inspect')
+  .description('describe an image (and check that it is complete)')
+  .argument('<file>', "image file, or '-' for stdin")
+  .option('--json', 'machine-readable JSON')
+  .option('--verify', 'also verify every page checksum')
+  .action((file: string, o: { json?: boolean; verify?: boolean }) => {
+    try {
+      const r = inspect({ input: file, verify: o.verify });
+      process.stdout.write((o.json ? inspectJson(r) : renderInspect(r)) + '\n');
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
+  .command('version')
+  .description('print the version and image format')
+  .action(async () => {
+    const { FORMAT_MAJOR, FORMAT_MINOR } = await import('../index.js');
+    process.stdout.write(`ucr ${VERSION} (image format ${FORMAT_MAJOR}.${FORMAT_MINOR})\n`);
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,83 @@
+/** Typed errors. Every error names the object and the reason in its message (one line). */
+
+export interface UcrErrorDetails {
+  code?: string;
+  pid?: number;
+  phase?: string;
+  object?: string;
+  syscall?: string;
+  errno?: number;
+  cause?: unknown;
+}
+
+export class UcrError extends Error {
+  override name = 'UcrError';
+  code: string;
+  pid?: number;
+  phase?: string;
+  object?: string;
+  syscall?: string;
+  errno?: number;
+  constructor(message: string, details: UcrErrorDetails = {}) {
+    super(message, details.cause !== undefined ? { cause: details.cause } : undefined);
+    this.code = details.code ?? 'EUCR';
+    this.pid = details.pid;
+    this.phase = details.phase;
+    this.object = details.object;
+    this.syscall = details.syscall;
+    this.errno = details.errno;
+  }
+}
+
+/** The image is truncated, corrupt, of another version, or describes impossible state. */
+export class ImageError extends UcrError {
+  override name = 'ImageError';
+  constructor(message: string, details: UcrErrorDetails = {}) {
+    super(message, { code: 'EIMAGE', ...details });
+  }
+}
+
+/** The image was made on a kernel or CPU this machine does not match (see --force). */
+export class HostMismatchError extends UcrError {
+  override name = 'HostMismatchError';
+  constructor(message: string, details: UcrErrorDetails = {}) {
+    super(message, { code: 'EHOSTMISMATCH', ...details });
+  }
+}
+
+export class PidInUseError extends UcrError {
+  override name = 'PidInUseError';
+  constructor(message: string, details: UcrErrorDetails = {}) {
+    super(message, { code: 'EPIDINUSE', ...details });
+  }
+}
+
+export class PermissionError extends UcrError {
+  override name = 'PermissionError';
+  constructor(message: string, details: UcrErrorDetails = {}) {
+    super(message, { code: 'EPERM', ...details });
+  }
+}
+
+/** The process holds something this version cannot checkpoint or restore faithfully. */
+export class UnsupportedError extends UcrError {
+  override name = 'UnsupportedError';
+  constructor(message: string, details: UcrErrorDetails = {}) {
+    super(message, { code: 'EUNSUPPORTED', ...details });
+  }
+}
+
+/** A step of checkpoint or restart failed in the native helper or the kernel. */
+export class RestoreError extends UcrError {
+  override name = 'RestoreError';
+  constructor(message: string, details: UcrErrorDetails = {}) {
+    super(message, { code: 'ERESTORE', ...details });
+  }
+}
+
+export class CheckpointError extends UcrError {
+  override name = 'CheckpointError';
+  constructor(message: string, details: UcrErrorDetails = {}) {
+    super(message, { code: 'ECHECKPOINT', ...details });
+  }
+}

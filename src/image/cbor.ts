@@ -1,0 +1,181 @@
+/**
+ * The metadata encoding: a strict subset of CBOR (RFC 8949), so any CBOR decoder can read an
+ * image's metadata records. Supported: unsigned and negative integers (bigint beyond 2^53),
+ * byte strings (Uint8Array), text strings, arrays, maps with text keys (plain objects),
+ * false/true/null. No floats, tags or indefinite lengths. The decoder is defensive: every length
+ * is checked against the bytes left, nesting is bounded, and errors are CborError.
+ */
+export type CborValue =
+  | number
+  | bigint
+  | string
+  | boolean
+  | null
+  | Uint8Array
+  | CborValue[]
+  | { [key: string]: CborValue };
+
+export class CborError extends Error {
+  override name = 'CborError';
+}
+
+const MAX_DEPTH = 32;
+
+class Out {
+  buf = Buffer.alloc(256);
+  len = 0;
+  need(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+  head(major: number, n: number | bigint): void {
+    const m = major << 5;
+    this.need(9);
+    if (typeof n === 'bigint' && n > 0xffffffffn) {
+      this.buf[this.len++] = m | 27;
+      this.buf.writeBigUInt64BE(n, this.len);
+      this.len += 8;
+      return;
+    }
+    const v = Number(n);
+    if (v < 24) this.buf[this.len++] = m | v;
+    else if (v < 0x100) (this.buf[this.len++] = m | 24), (this.buf[this.len++] = v);
+    else if (v < 0x10000) (this.buf[this.len++] = m | 25), this.buf.writeUInt16BE(v, this.len), (this.len += 2);
+    else if (v < 0x100000000) (this.buf[this.len++] = m | 26), this.buf.writeUInt32BE(v, this.len), (this.len += 4);
+    else this.head(major, BigInt(v));
+  }
+  bytes(b: Uint8Array): void {
+    this.need(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+}
+
+function enc(out: Out, v: CborValue, depth: number): void {
+  if (depth > MAX_DEPTH) throw new CborError('value nested too deeply');
+  if (v === null) return out.head(7, 22);
+  if (v === false) return out.head(7, 20);
+  if (v === true) return out.head(7, 21);
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new CborError(`not an integer: ${v}`);
+    return v >= 0 ? out.head(0, v) : out.head(1, -1 - v);
+  }
+  if (typeof v === 'bigint') {
+    if (v >= 0n) {
+      if (v > 0xffffffffffffffffn) throw new CborError('integer exceeds 64 bits');
+      return out.head(0, v);
+    }
+    if (-1n - v > 0xffffffffffffffffn) throw new CborError('integer exceeds 64 bits');
+    return out.head(1, -1n - v);
+  }
+  if (typeof v === 'string') {
+    const b = Buffer.from(v, 'utf8');
+    out.head(3, b.length);
+    return out.bytes(b);
+  }
+  if (v instanceof Uint8Array) {
+    out.head(2, v.length);
+    return out.bytes(v);
+  }
+  if (Array.isArray(v)) {
+    out.head(4, v.length);
+    for (const x of v) enc(out, x, depth + 1);
+    return;
+  }
+  const keys = Object.keys(v).filter((k) => v[k] !== undefined);
+  out.head(5, keys.length);
+  for (const k of keys) {
+    enc(out, k, depth + 1);
+    enc(out, v[k] as CborValue, depth + 1);
+  }
+}
+
+export function encode(v: CborValue): Buffer {
+  const out = new Out();
+  enc(out, v, 0);
+  return out.buf.subarray(0, out.len);
+}
+
+class In {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+  take(n: number): number {
+    if (n > this.buf.length - this.pos) throw new CborError(`truncated at byte ${this.pos}`);
+    const p = this.pos;
+    this.pos += n;
+    return p;
+  }
+  arg(info: number): number | bigint {
+    if (info < 24) return info;
+    if (info === 24) return this.buf[this.take(1)]!;
+    if (info === 25) return this.buf.readUInt16BE(this.take(2));
+    if (info === 26) return this.buf.readUInt32BE(this.take(4));
+    if (info === 27) {
+      const b = this.buf.readBigUInt64BE(this.take(8));
+      return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+    }
+    throw new CborError(`unsupported length encoding ${info} at byte ${this.pos - 1}`);
+  }
+  len(info: number): number {
+    const n = this.arg(info);
+    if (typeof n === 'bigint' || n > this.buf.length - this.pos)
+      throw new CborError(`length ${n} exceeds the record at byte ${this.pos}`);
+    return n;
+  }
+}
+
+function dec(inp: In, depth: number): CborValue {
+  if (depth > MAX_DEPTH) throw new CborError('value nested too deeply');
+  const ib = inp.buf[inp.take(1)]!;
+  const major = ib >> 5;
+  const info = ib & 31;
+  switch (major) {
+    case 0:
+      return inp.arg(info);
+    case 1: {
+      const n = inp.arg(info);
+      return typeof n === 'bigint' ? -1n - n : n < Number.MAX_SAFE_INTEGER ? -1 - n : -1n - BigInt(n);
+    }
+    case 2: {
+      const n = inp.len(info);
+      return new Uint8Array(inp.buf.subarray(inp.take(n), inp.pos));
+    }
+    case 3: {
+      const n = inp.len(info);
+      return inp.buf.toString('utf8', inp.take(n), inp.pos);
+    }
+    case 4: {
+      const n = inp.len(info); // every item takes at least one byte
+      const a: CborValue[] = [];
+      for (let i = 0; i < n; i++) a.push(dec(inp, depth + 1));
+      return a;
+    }
+    case 5: {
+      const n = inp.len(info);
+      const o: { [k: string]: CborValue } = Object.create(null);
+      for (let i = 0; i < n; i++) {
+        const k = dec(inp, depth + 1);
+        if (typeof k !== 'string') throw new CborError('map key is not text');
+        if (k in o) throw new CborError(`duplicate map key ${k}`);
+        o[k] = dec(inp, depth + 1);
+      }
+      return o;
+    }
+    case 7:
+      if (info === 20) return false;
+      if (info === 21) return true;
+      if (info === 22) return null;
+      throw new CborError(`unsupported simple value ${info}`);
+    default:
+      throw new CborError(`unsupported CBOR major type ${major}`);
+  }
+}
+
+export function decode(buf: Buffer): CborValue {
+  const inp = new In(buf);
+  const v = dec(inp, 0);
+  if (inp.pos !== buf.length) throw new CborError(`${buf.length - inp.pos} trailing bytes`);
+  return v;
+}

@@ -1,0 +1,44 @@
+/**
+ * The ucr image: one stream, written front to back and readable from a file, a pipe or a socket.
+ *
+ *   prelude   8 bytes magic "UCRIMG\r\n" | u32 LE format major | u32 LE format minor
+ *   record    u32 LE kind | u32 LE crc32c(payload) | u64 LE payload length | payload
+ *
+ *   HEADER   (kind 1)   CBOR: host identity (arch, page size, kernel, CPU), owner, root pid
+ *   TREE     (kind 2)   CBOR: every task (pid, ppid, pgid, sid, comm, state, threads)
+ *   TASK     (kind 3)   CBOR: one per task in TREE order: registers, memory map, page runs,
+ *                        fds and open files, signal state, mm fields, limits...
+ *   PAGES    (kind 16)  binary, written and read by native code only:
+ *                        u32 LE task index | u32 LE page count | u64 LE address | pages
+ *                        in exactly the order of the TASK records' page runs, ≤ 4 MiB each
+ *   TRAILER  (kind 255) CBOR: { records, pageBytes, digest }
+ *
+ * All metadata comes before any page: restart validates the whole plan before it creates a
+ * task, while pages still stream. `digest` chains every earlier record's crc (4 LE bytes each,
+ * through crc32c), so a missing, repeated or reordered record is detected; an image without a
+ * trailer is incomplete and is refused. Kinds are never renumbered.
+ *
+ * Version rule: a reader accepts an image whose major equals its own and whose minor is not
+ * newer than its own. Minor versions only add optional fields; anything else bumps the major.
+ */
+export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
+export const FORMAT_MAJOR = 1;
+export const FORMAT_MINOR = 0;
+export const PRELUDE_SIZE = 16;
+export const FRAME_SIZE = 16;
+export const PAGE_SIZE = 4096;
+export const PAGES_HEADER_SIZE = 16;
+export const MAX_CHUNK_PAGES = 1024;
+/** Upper bound of a metadata record; larger means a corrupt length. */
+export const MAX_METADATA_RECORD = 256 * 1024 * 1024;
+export const MAX_TRAILER = 4096;
+/** End of the x86_64 user address space (47-bit). */
+export const TASK_END = 0x7ffffffff000;
+
+export enum RecordKind {
+  Header = 1,
+  Tree = 2,
+  Task = 3,
+  Pages = 16,
+  Trailer = 255,
+}

@@ -1,0 +1,146 @@
+/** The typed content of an image's metadata records (CBOR values as they are stored). */
+
+export interface ImageHeader {
+  arch: 'x86_64';
+  pageSize: number;
+  kernel: { release: string; version: string };
+  cpu: { xcr0: bigint | number; xstateSize: number; flags: string[] };
+  createdAt: string;
+  tool: string;
+  owner: { uid: number; gid: number };
+  root: number;
+}
+
+export type TaskState = 'running' | 'stopped' | 'zombie';
+
+export interface TreeEntry {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  comm: string;
+  state: TaskState;
+  threads: number;
+}
+
+export interface ImageTree {
+  tasks: TreeEntry[];
+}
+
+/** How a mapping is recreated. */
+export type VmaKind = 'anon' | 'file' | 'heap' | 'stack';
+
+export interface VmaImage {
+  start: number;
+  end: number;
+  /** PROT_* bits */
+  prot: number;
+  shared: boolean;
+  kind: VmaKind;
+  path?: string;
+  pgoff: number;
+  /** Identity of a mapped file at checkpoint time, checked on restart. */
+  file?: { size: number; mtimeMs: number; ino: number };
+  /** MADV_BIT_* (native/helper/plan.h) */
+  madv: number;
+  /** The image carries pages for this mapping. */
+  fill: boolean;
+}
+
+/** A special kernel mapping ([vvar], [vvar_vclock], [vdso], [vsyscall]) kept for its position. */
+export interface SpecialVma {
+  name: string;
+  start: number;
+  end: number;
+}
+
+/** One open file object; several fds (dup) may refer to it by id. */
+export interface FileImage {
+  id: number;
+  /** Key of the fd kind's ops module (src/kernel/fds/registry.ts). */
+  kind: string;
+  path: string;
+  flags: number;
+  pos: number;
+  /** Only for kind 'external': the stdio slot of the restarting process it connects to. */
+  stdio?: number;
+}
+
+export interface FdImage {
+  fd: number;
+  file: number;
+  cloexec: boolean;
+}
+
+export interface SigactionImage {
+  sig: number;
+  handler: number;
+  flags: bigint | number;
+  restorer: number;
+  mask: bigint | number;
+}
+
+export interface MmImage {
+  startCode: number;
+  endCode: number;
+  startData: number;
+  endData: number;
+  startBrk: number;
+  brk: number;
+  startStack: number;
+  argStart: number;
+  argEnd: number;
+  envStart: number;
+  envEnd: number;
+}
+
+export interface TaskImage {
+  pid: number;
+  comm: string;
+  exe: string;
+  cwd: string;
+  umask: number;
+  creds: { uid: number[]; gid: number[] };
+  /** struct user_regs_struct, 216 bytes (NT_PRSTATUS) */
+  regs: Uint8Array;
+  /** NT_X86_XSTATE in standard (non-compacted) format */
+  xstate: Uint8Array;
+  sigmask: bigint | number;
+  rseq: { ptr: number; len: number; sig: number } | null;
+  pdeathsig: number;
+  sigactions: SigactionImage[];
+  /** [cur, max] for each of the 16 resources */
+  rlimits: [bigint | number, bigint | number][];
+  mm: MmImage;
+  auxv: Uint8Array;
+  specials: SpecialVma[];
+  vmas: VmaImage[];
+  files: FileImage[];
+  fds: FdImage[];
+  /** [address, page count] in stream order */
+  pageRuns: [number, number][];
+}
+
+export interface Trailer {
+  records: number;
+  pageBytes: number;
+  digest: number;
+}
+
+export interface ImageMetadata {
+  major: number;
+  minor: number;
+  header: ImageHeader;
+  tree: ImageTree;
+  tasks: TaskImage[];
+  /** digest chained over the metadata records (the helper continues it over pages) */
+  digest: number;
+  records: number;
+}
+
+/** Register slots in struct user_regs_struct (x86_64), by index of its u64 fields. */
+export const REG = { rax: 10, orig_rax: 15, rip: 16, eflags: 18, rsp: 19, fs_base: 21 } as const;
+
+export function regValue(regs: Uint8Array, slot: number): bigint {
+  return Buffer.from(regs.buffer, regs.byteOffset, regs.byteLength).readBigUInt64LE(slot * 8);
+}

@@ -1,0 +1,283 @@
+/**
+ * Checks decoded metadata against what a restart may safely act on: types, ranges, page
+ * alignment, addresses inside the user address space, sorted non-overlapping mappings, page runs
+ * inside mappings that carry pages, fd numbers, file references, pids. Throws ImageError naming
+ * the field.
+ */
+import { ImageError } from '../errors.js';
+import type { CborValue } from './cbor.js';
+import { PAGE_SIZE, TASK_END } from './format.js';
+import type {
+  FdImage,
+  FileImage,
+  ImageHeader,
+  ImageTree,
+  MmImage,
+  SigactionImage,
+  SpecialVma,
+  TaskImage,
+  TreeEntry,
+  Trailer,
+  VmaImage,
+} from './types.js';
+
+type Obj = { [k: string]: CborValue };
+const PID_MAX = 4194304;
+const MAX_FD = 1 << 20;
+
+class Where {
+  constructor(readonly path: string) {}
+  at(k: string | number): Where {
+    return new Where(typeof k === 'number' ? `${this.path}[${k}]` : `${this.path}.${k}`);
+  }
+  fail(msg: string): never {
+    throw new ImageError(`${this.path}: corrupt image: ${msg}`);
+  }
+}
+
+function obj(v: CborValue | undefined, w: Where): Obj {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) w.fail('expected a map');
+  return v as Obj;
+}
+function arr(v: CborValue | undefined, w: Where, max = 1 << 24): CborValue[] {
+  if (!Array.isArray(v)) w.fail('expected an array');
+  if (v.length > max) w.fail(`more than ${max} entries`);
+  return v;
+}
+function int(v: CborValue | undefined, w: Where, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) w.fail('expected an integer');
+  if (v < min || v > max) w.fail(`${v} is outside ${min}..${max}`);
+  return v;
+}
+function u64(v: CborValue | undefined, w: Where): bigint | number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  if (typeof v === 'bigint' && v >= 0n && v <= 0xffffffffffffffffn) return v;
+  w.fail('expected an unsigned 64-bit integer');
+}
+function str(v: CborValue | undefined, w: Where, max = 4096): string {
+  if (typeof v !== 'string') w.fail('expected text');
+  if (v.length > max) w.fail('text too long');
+  return v;
+}
+function bytes(v: CborValue | undefined, w: Where, min: number, max: number): Uint8Array {
+  if (!(v instanceof Uint8Array)) w.fail('expected bytes');
+  if (v.length < min || v.length > max) w.fail(`${v.length} bytes, expected ${min}..${max}`);
+  return v;
+}
+function bool(v: CborValue | undefined, w: Where): boolean {
+  if (typeof v !== 'boolean') w.fail('expected a boolean');
+  return v;
+}
+function addr(v: CborValue | undefined, w: Where, aligned = false): number {
+  const a = int(v, w, 0, TASK_END);
+  if (aligned && a % PAGE_SIZE) w.fail(`0x${a.toString(16)} is not page aligned`);
+  return a;
+}
+function field<T>(o: Obj, k: string, w: Where, f: (v: CborValue | undefined, w: Where) => T): T {
+  return f(o[k], w.at(k));
+}
+
+export function checkHeader(v: CborValue, path: string): ImageHeader {
+  const w = new Where(path);
+  const o = obj(v, w);
+  if (o.arch !== 'x86_64') w.at('arch').fail(`architecture ${String(o.arch)} is not x86_64`);
+  const kernel = obj(o.kernel, w.at('kernel'));
+  const cpu = obj(o.cpu, w.at('cpu'));
+  const owner = obj(o.owner, w.at('owner'));
+  const pageSize = field(o, 'pageSize', w, (x, ww) => int(x, ww));
+  if (pageSize !== PAGE_SIZE) w.at('pageSize').fail(`page size ${pageSize} is not ${PAGE_SIZE}`);
+  return {
+    arch: 'x86_64',
+    pageSize,
+    kernel: { release: field(kernel, 'release', w.at('kernel'), str), version: field(kernel, 'version', w.at('kernel'), str) },
+    cpu: {
+      xcr0: field(cpu, 'xcr0', w.at('cpu'), u64),
+      xstateSize: field(cpu, 'xstateSize', w.at('cpu'), (x, ww) => int(x, ww, 512, 65536)),
+      flags: arr(cpu.flags, w.at('cpu').at('flags'), 4096).map((f, i) => str(f, w.at('cpu').at('flags').at(i), 64)),
+    },
+    createdAt: field(o, 'createdAt', w, str),
+    tool: field(o, 'tool', w, str),
+    owner: { uid: field(owner, 'uid', w.at('owner'), (x, ww) => int(x, ww, 0, 0xffffffff)), gid: field(owner, 'gid', w.at('owner'), (x, ww) => int(x, ww, 0, 0xffffffff)) },
+    root: field(o, 'root', w, (x, ww) => int(x, ww, 1, PID_MAX)),
+  };
+}
+
+export function checkTree(v: CborValue, path: string): ImageTree {
+  const w = new Where(path);
+  const o = obj(v, w);
+  const seen = new Set<number>();
+  const tasks = arr(o.tasks, w.at('tasks'), 100000).map((t, i): TreeEntry => {
+    const tw = w.at('tasks').at(i);
+    const e = obj(t, tw);
+    const pid = field(e, 'pid', tw, (x, ww) => int(x, ww, 1, PID_MAX));
+    if (seen.has(pid)) tw.fail(`pid ${pid} appears twice`);
+    seen.add(pid);
+    const state = field(e, 'state', tw, str);
+    if (state !== 'running' && state !== 'stopped' && state !== 'zombie') tw.at('state').fail(`unknown state ${state}`);
+    return {
+      pid,
+      ppid: field(e, 'ppid', tw, (x, ww) => int(x, ww, 0, PID_MAX)),
+      pgid: field(e, 'pgid', tw, (x, ww) => int(x, ww, 0, PID_MAX)),
+      sid: field(e, 'sid', tw, (x, ww) => int(x, ww, 0, PID_MAX)),
+      comm: field(e, 'comm', tw, (x, ww) => str(x, ww, 16)),
+      state: state as TreeEntry['state'],
+      threads: field(e, 'threads', tw, (x, ww) => int(x, ww, 1, 1 << 20)),
+    };
+  });
+  if (tasks.length === 0) w.at('tasks').fail('no tasks');
+  return { tasks };
+}
+
+function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
+  let prevEnd = 0;
+  return arr(list, w).map((x, i) => {
+    const vw = w.at(i);
+    const o = obj(x, vw);
+    const start = field(o, 'start', vw, (y, ww) => addr(y, ww, true));
+    const end = field(o, 'end', vw, (y, ww) => addr(y, ww, true));
+    if (end <= start) vw.fail('mapping ends before it starts');
+    if (start < prevEnd) vw.fail('mappings overlap or are out of order');
+    prevEnd = end;
+    const kind = field(o, 'kind', vw, str);
+    if (!['anon', 'file', 'heap', 'stack'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${kind}`);
+    const path = o.path === undefined ? undefined : field(o, 'path', vw, str);
+    if (kind === 'file' && !path) vw.fail('file mapping without a path');
+    const file = o.file === undefined ? undefined : obj(o.file, vw.at('file'));
+    return {
+      start,
+      end,
+      prot: field(o, 'prot', vw, (y, ww) => int(y, ww, 0, 7)),
+      shared: field(o, 'shared', vw, bool),
+      kind: kind as VmaImage['kind'],
+      path,
+      pgoff: field(o, 'pgoff', vw, (y, ww) => int(y, ww)),
+      file: file && {
+        size: field(file, 'size', vw.at('file'), (y, ww) => int(y, ww)),
+        mtimeMs: field(file, 'mtimeMs', vw.at('file'), (y, ww) => int(y, ww)),
+        ino: field(file, 'ino', vw.at('file'), (y, ww) => int(y, ww)),
+      },
+      madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 31)),
+      fill: field(o, 'fill', vw, bool),
+    };
+  });
+}
+
+function checkRuns(list: CborValue | undefined, vmas: VmaImage[], w: Where): [number, number][] {
+  let prevEnd = 0;
+  let v = 0;
+  return arr(list, w).map((x, i) => {
+    const rw = w.at(i);
+    const r = arr(x, rw, 2);
+    const a = addr(r[0], rw.at(0), true);
+    const n = int(r[1], rw.at(1), 1, TASK_END / PAGE_SIZE);
+    const end = a + n * PAGE_SIZE;
+    if (a < prevEnd) rw.fail('page runs overlap or are out of order');
+    prevEnd = end;
+    while (v < vmas.length && vmas[v]!.end <= a) v++;
+    const m = vmas[v];
+    if (!m || a < m.start || end > m.end || !m.fill) rw.fail(`pages 0x${a.toString(16)}+${n} lie outside any mapping that carries pages`);
+    return [a, n];
+  });
+}
+
+function checkMm(v: CborValue | undefined, w: Where): MmImage {
+  const o = obj(v, w);
+  const keys = ['startCode', 'endCode', 'startData', 'endData', 'startBrk', 'brk', 'startStack', 'argStart', 'argEnd', 'envStart', 'envEnd'] as const;
+  const mm = Object.fromEntries(keys.map((k) => [k, field(o, k, w, (y, ww) => addr(y, ww))])) as unknown as MmImage;
+  if (mm.brk < mm.startBrk) w.fail('brk is below start_brk');
+  if (mm.endCode <= mm.startCode) w.fail('end_code is not above start_code');
+  return mm;
+}
+
+export function checkTask(v: CborValue, path: string): TaskImage {
+  const w = new Where(path);
+  const o = obj(v, w);
+  const vmas = checkVmas(o.vmas, w.at('vmas'));
+  const files = arr(o.files, w.at('files')).map((x, i): FileImage => {
+    const fw = w.at('files').at(i);
+    const f = obj(x, fw);
+    const id = field(f, 'id', fw, (y, ww) => int(y, ww, 0, MAX_FD));
+    return {
+      id,
+      kind: field(f, 'kind', fw, (y, ww) => str(y, ww, 32)),
+      path: field(f, 'path', fw, str),
+      flags: field(f, 'flags', fw, (y, ww) => int(y, ww, 0, 0xffffffff)),
+      pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
+      stdio: f.stdio === undefined ? undefined : field(f, 'stdio', fw, (y, ww) => int(y, ww, 0, 2)),
+    };
+  });
+  const fileIds = new Set(files.map((f) => f.id));
+  if (fileIds.size !== files.length) w.at('files').fail('duplicate file ids');
+  const fdSeen = new Set<number>();
+  const fds = arr(o.fds, w.at('fds')).map((x, i): FdImage => {
+    const fw = w.at('fds').at(i);
+    const f = obj(x, fw);
+    const fd = field(f, 'fd', fw, (y, ww) => int(y, ww, 0, MAX_FD));
+    if (fdSeen.has(fd)) fw.fail(`fd ${fd} appears twice`);
+    fdSeen.add(fd);
+    const file = field(f, 'file', fw, (y, ww) => int(y, ww, 0, MAX_FD));
+    if (!fileIds.has(file)) fw.fail(`fd ${fd} refers to unknown file ${file}`);
+    return { fd, file, cloexec: field(f, 'cloexec', fw, bool) };
+  });
+  const sigactions = arr(o.sigactions, w.at('sigactions'), 64).map((x, i): SigactionImage => {
+    const sw = w.at('sigactions').at(i);
+    const s = obj(x, sw);
+    return {
+      sig: field(s, 'sig', sw, (y, ww) => int(y, ww, 1, 64)),
+      handler: field(s, 'handler', sw, (y, ww) => int(y, ww)),
+      flags: field(s, 'flags', sw, u64),
+      restorer: field(s, 'restorer', sw, (y, ww) => int(y, ww)),
+      mask: field(s, 'mask', sw, u64),
+    };
+  });
+  const rlimits = arr(o.rlimits, w.at('rlimits'), 16).map((x, i) => {
+    const r = arr(x, w.at('rlimits').at(i), 2);
+    return [u64(r[0], w.at('rlimits').at(i)), u64(r[1], w.at('rlimits').at(i))] as [bigint | number, bigint | number];
+  });
+  const specials = arr(o.specials, w.at('specials'), 16).map((x, i): SpecialVma => {
+    const sw = w.at('specials').at(i);
+    const s = obj(x, sw);
+    return { name: field(s, 'name', sw, str), start: field(s, 'start', sw, (y, ww) => addr(y, ww, true)), end: field(s, 'end', sw, (y, ww) => int(y, ww)) };
+  });
+  const creds = obj(o.creds, w.at('creds'));
+  const rseq = o.rseq === null ? null : obj(o.rseq, w.at('rseq'));
+  return {
+    pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
+    comm: field(o, 'comm', w, (y, ww) => str(y, ww, 16)),
+    exe: field(o, 'exe', w, str),
+    cwd: field(o, 'cwd', w, str),
+    umask: field(o, 'umask', w, (y, ww) => int(y, ww, 0, 0o777)),
+    creds: {
+      uid: arr(creds.uid, w.at('creds').at('uid'), 4).map((u, i) => int(u, w.at('creds').at('uid').at(i), 0, 0xffffffff)),
+      gid: arr(creds.gid, w.at('creds').at('gid'), 4).map((u, i) => int(u, w.at('creds').at('gid').at(i), 0, 0xffffffff)),
+    },
+    regs: field(o, 'regs', w, (y, ww) => bytes(y, ww, 216, 216)),
+    xstate: field(o, 'xstate', w, (y, ww) => bytes(y, ww, 512, 16384)),
+    sigmask: field(o, 'sigmask', w, u64),
+    rseq: rseq && {
+      ptr: field(rseq, 'ptr', w.at('rseq'), (y, ww) => addr(y, ww)),
+      len: field(rseq, 'len', w.at('rseq'), (y, ww) => int(y, ww, 0, 4096)),
+      sig: field(rseq, 'sig', w.at('rseq'), (y, ww) => int(y, ww, 0, 0xffffffff)),
+    },
+    pdeathsig: field(o, 'pdeathsig', w, (y, ww) => int(y, ww, 0, 64)),
+    sigactions,
+    rlimits,
+    mm: checkMm(o.mm, w.at('mm')),
+    auxv: field(o, 'auxv', w, (y, ww) => bytes(y, ww, 0, 1024)),
+    specials,
+    vmas,
+    files,
+    fds,
+    pageRuns: checkRuns(o.pageRuns, vmas, w.at('pageRuns')),
+  };
+}
+
+export function checkTrailer(v: CborValue, path: string): Trailer {
+  const w = new Where(path);
+  const o = obj(v, w);
+  return {
+    records: field(o, 'records', w, (y, ww) => int(y, ww)),
+    pageBytes: field(o, 'pageBytes', w, (y, ww) => int(y, ww)),
+    digest: field(o, 'digest', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
+  };
+}

@@ -1,0 +1,64 @@
+/** Writes the metadata part of an image stream and its trailer (pages come from the helper). */
+import { crc32c, digestAdd } from '../native/addon.js';
+import { encode, type CborValue } from './cbor.js';
+import { writeAll } from './fdio.js';
+import { FORMAT_MAJOR, FORMAT_MINOR, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
+import type { ImageHeader, ImageTree, TaskImage, Trailer } from './types.js';
+
+export class ImageWriter {
+  /** crc chain over every record written so far (by this writer or, via addPages, the helper). */
+  digest = 0;
+  records = 0;
+  bytes = 0;
+
+  constructor(readonly fd: number) {}
+
+  prelude(): void {
+    const b = Buffer.alloc(MAGIC.length + 8);
+    MAGIC.copy(b, 0);
+    b.writeUInt32LE(FORMAT_MAJOR, 8);
+    b.writeUInt32LE(FORMAT_MINOR, 12);
+    this.raw(b);
+  }
+
+  header(h: ImageHeader): void {
+    this.record(RecordKind.Header, encode(h as unknown as CborValue));
+  }
+
+  tree(t: ImageTree): void {
+    this.record(RecordKind.Tree, encode(t as unknown as CborValue));
+  }
+
+  task(t: TaskImage): void {
+    this.record(RecordKind.Task, encode(t as unknown as CborValue));
+  }
+
+  /** Accounts for page records the helper wrote to the same fd. */
+  addPages(records: number, bytes: number, digest: number): void {
+    this.records += records;
+    this.bytes += bytes;
+    this.digest = digest;
+  }
+
+  trailer(pageBytes: number): void {
+    const t: Trailer = { records: this.records, pageBytes, digest: this.digest };
+    this.record(RecordKind.Trailer, encode(t as unknown as CborValue));
+  }
+
+  private record(kind: RecordKind, payload: Buffer): void {
+    const crc = crc32c(payload);
+    const f = Buffer.alloc(FRAME_SIZE);
+    f.writeUInt32LE(kind, 0);
+    f.writeUInt32LE(crc, 4);
+    f.writeBigUInt64LE(BigInt(payload.length), 8);
+    this.raw(f);
+    this.raw(payload);
+    this.digest = digestAdd(this.digest, crc);
+    this.records++;
+  }
+
+  private raw(b: Buffer): void {
+    writeAll(this.fd, b);
+    this.bytes += b.length;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The one registry of fd kinds. Order matters: the first kind whose matches() accepts an fd
+ * takes it. Adding a kind = one module here plus nothing else in TypeScript.
+ */
+import { UnsupportedError } from '../../errors.js';
+import { statelessDevice } from './device.js';
+import { externalStdio } from './external.js';
+import { regularFile } from './regular.js';
+import type { FdFacts, FdOps } from './types.js';
+
+const kinds: FdOps[] = [regularFile, statelessDevice, externalStdio];
+const byKind = new Map(kinds.map((k) => [k.kind, k]));
+
+export function opsFor(f: FdFacts): FdOps {
+  const ops = kinds.find((k) => k.matches(f));
+  if (ops) return ops;
+  throw new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): ${unsupportedReason(f)}`, {
+    pid: f.pid,
+    object: `fd ${f.fd}`,
+    phase: 'files',
+  });
+}
+
+export function opsOf(kind: string): FdOps {
+  const ops = byKind.get(kind);
+  if (!ops) throw new UnsupportedError(`image holds an fd of kind "${kind}" that this ucr does not know`, { code: 'EIMAGE' });
+  return ops;
+}
+
+function unsupportedReason(f: FdFacts): string {
+  if (f.link.endsWith(' (deleted)')) return 'open files whose path was unlinked are not supported yet';
+  if (f.stat.isFIFO()) return 'pipes and FIFOs are not supported yet (only as inherited stdio)';
+  if (f.stat.isSocket()) return 'sockets are not supported yet (only as inherited stdio)';
+  if (f.link.startsWith('anon_inode:')) return `${f.link.slice(11)} descriptors are not supported yet`;
+  if (f.stat.isCharacterDevice()) return 'terminals and other character devices are not supported yet (only as inherited stdio)';
+  if (f.stat.isBlockDevice()) return 'block devices are not supported';
+  return 'this kind of file is not supported yet';
+}
+
+export type { FdFacts, FdOps, RestoreContext } from './types.js';

@@ -1,0 +1,93 @@
+/** Classifies a task's mappings for checkpoint, and checks mapped files on restart. */
+import fs from 'node:fs';
+import { UcrError, UnsupportedError } from '../errors.js';
+import type { SpecialVma, VmaImage } from '../image/types.js';
+import type { MapsEntry } from './proc.js';
+
+export const SPECIAL_NAMES = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]'];
+
+/** madvise bits, as native/helper/plan.h defines them */
+const MADV: Record<string, number> = { hg: 1, nh: 2, dc: 4, wf: 8, dd: 16 };
+
+export interface ClassifiedMemory {
+  vmas: VmaImage[];
+  specials: SpecialVma[];
+}
+
+function protOf(perms: string): number {
+  return (perms[0] === 'r' ? 1 : 0) | (perms[1] === 'w' ? 2 : 0) | (perms[2] === 'x' ? 4 : 0);
+}
+
+export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
+  const vmas: VmaImage[] = [];
+  const specials: SpecialVma[] = [];
+  for (const m of maps) {
+    const where = `process ${pid} mapping ${m.start.toString(16)}-${m.end.toString(16)} ${m.path || '[anon]'}`;
+    if (m.path === '[vsyscall]') continue; // fixed kernel page, the same in every process
+    if (SPECIAL_NAMES.includes(m.path)) {
+      specials.push({ name: m.path, start: m.start, end: m.end });
+      continue;
+    }
+    const shared = m.perms[3] === 's';
+    for (const bad of ['ht', 'io', 'pf', 'um', 'uw'])
+      if (m.flags.has(bad)) {
+        const what = { ht: 'hugetlb', io: 'device I/O', pf: 'raw PFN', um: 'userfaultfd', uw: 'userfaultfd' }[bad];
+        throw new UnsupportedError(`${where}: ${what} mappings are not supported yet`, { pid, phase: 'memory' });
+      }
+    let madv = 0;
+    for (const [f, bit] of Object.entries(MADV)) if (m.flags.has(f)) madv |= bit;
+    const base = { start: m.start, end: m.end, prot: protOf(m.perms), shared, pgoff: 0, madv, fill: false };
+    if (m.path === '' || m.path === '[heap]' || m.path === '[stack]') {
+      if (shared) throw new UnsupportedError(`${where}: shared anonymous memory is not supported yet`, { pid, phase: 'memory' });
+      const kind = m.path === '[heap]' ? 'heap' : m.path === '[stack]' || m.flags.has('gd') ? 'stack' : 'anon';
+      vmas.push({ ...base, kind });
+      continue;
+    }
+    if (m.path.startsWith('[')) throw new UnsupportedError(`${where}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
+    if (m.path.endsWith(' (deleted)') || m.path.startsWith('/memfd:') || m.path.startsWith('/SYSV'))
+      throw new UnsupportedError(`${where}: mappings of deleted files, memfd and System V shared memory are not supported yet`, {
+        pid,
+        phase: 'memory',
+      });
+    const st = fs.statSync(m.path);
+    if (st.ino !== m.ino) throw new UnsupportedError(`${where}: the file at this path was replaced since it was mapped`, { pid, phase: 'memory' });
+    vmas.push({
+      ...base,
+      kind: 'file',
+      path: m.path,
+      pgoff: m.pgoff,
+      file: { size: st.size, mtimeMs: Math.trunc(st.mtimeMs), ino: st.ino },
+    });
+  }
+  return { vmas, specials };
+}
+
+/** The mappings whose private pages must be looked for in pagemap. */
+export function mayHoldPrivatePages(v: VmaImage): boolean {
+  return !v.shared;
+}
+
+/** On restart, before anything is created: every mapped file is still the same file. */
+export function checkMappedFiles(pid: number, vmas: VmaImage[]): void {
+  for (const v of vmas) {
+    if (v.kind !== 'file' || !v.path || !v.file) continue;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(v.path);
+    } catch (e) {
+      throw new UcrError(`process ${pid}: mapped file ${v.path} is missing: ${(e as NodeJS.ErrnoException).code}`, {
+        code: 'EFILE',
+        pid,
+        object: v.path,
+        phase: 'check',
+      });
+    }
+    if (st.size !== v.file.size || Math.trunc(st.mtimeMs) !== v.file.mtimeMs)
+      throw new UcrError(`process ${pid}: mapped file ${v.path} changed since the checkpoint (size or mtime differ)`, {
+        code: 'EFILE',
+        pid,
+        object: v.path,
+        phase: 'check',
+      });
+  }
+}

@@ -1,0 +1,158 @@
+/** Parsers for the /proc files a checkpoint reads (text in, typed facts out). */
+import fs from 'node:fs';
+
+export interface MapsEntry {
+  start: number;
+  end: number;
+  perms: string;
+  pgoff: number;
+  dev: string;
+  ino: number;
+  path: string;
+  /** VmFlags from smaps (two-letter codes) */
+  flags: Set<string>;
+}
+
+/** /proc/PID/smaps: every mapping with its VmFlags. */
+export function readSmaps(pid: number): MapsEntry[] {
+  const out: MapsEntry[] = [];
+  const text = fs.readFileSync(`/proc/${pid}/smaps`, 'latin1');
+  const head = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/;
+  for (const line of text.split('\n')) {
+    const m = head.exec(line);
+    if (m) {
+      out.push({
+        start: parseInt(m[1]!, 16),
+        end: parseInt(m[2]!, 16),
+        perms: m[3]!,
+        pgoff: parseInt(m[4]!, 16),
+        dev: m[5]!,
+        ino: Number(m[6]),
+        path: m[7] ?? '',
+        flags: new Set(),
+      });
+    } else if (line.startsWith('VmFlags:') && out.length) {
+      for (const f of line.slice(8).trim().split(/\s+/)) out[out.length - 1]!.flags.add(f);
+    }
+  }
+  return out;
+}
+
+export interface ProcStat {
+  comm: string;
+  state: string;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  startCode: number;
+  endCode: number;
+  startStack: number;
+  startData: number;
+  endData: number;
+  startBrk: number;
+  argStart: number;
+  argEnd: number;
+  envStart: number;
+  envEnd: number;
+}
+
+/** /proc/PID/stat; comm may hold spaces and parentheses, so fields count from the last ')'. */
+export function readStat(pid: number): ProcStat {
+  const text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const close = text.lastIndexOf(')');
+  const comm = text.slice(text.indexOf('(') + 1, close);
+  const f = text.slice(close + 2).trim().split(' ');
+  const n = (field: number): number => Number(f[field - 3]);
+  return {
+    comm,
+    state: f[0]!,
+    ppid: n(4),
+    pgid: n(5),
+    sid: n(6),
+    startCode: n(26),
+    endCode: n(27),
+    startStack: n(28),
+    startData: n(45),
+    endData: n(46),
+    startBrk: n(47),
+    argStart: n(48),
+    argEnd: n(49),
+    envStart: n(50),
+    envEnd: n(51),
+  };
+}
+
+/** /proc/PID/status as key → value text. */
+export function readStatus(pid: number): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of fs.readFileSync(`/proc/${pid}/status`, 'latin1').split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return m;
+}
+
+export interface FdInfo {
+  pos: number;
+  flags: number;
+  mntId: number;
+  ino: number;
+  extra: Map<string, string>;
+}
+
+export function readFdInfo(pid: number, fd: number): FdInfo {
+  const extra = new Map<string, string>();
+  for (const line of fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1').split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) extra.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return {
+    pos: Number(extra.get('pos') ?? 0),
+    flags: parseInt(extra.get('flags') ?? '0', 8),
+    mntId: Number(extra.get('mnt_id') ?? 0),
+    ino: Number(extra.get('ino') ?? 0),
+    extra,
+  };
+}
+
+export function listFds(pid: number): number[] {
+  return fs
+    .readdirSync(`/proc/${pid}/fd`)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+export function listThreads(pid: number): number[] {
+  return fs
+    .readdirSync(`/proc/${pid}/task`)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/** Direct children of pid (over all its threads). */
+export function listChildren(pid: number): number[] {
+  const kids: number[] = [];
+  for (const tid of listThreads(pid)) {
+    try {
+      const t = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').trim();
+      if (t) kids.push(...t.split(/\s+/).map(Number));
+    } catch {
+      /* thread gone */
+    }
+  }
+  return kids;
+}
+
+export function readLink(p: string): string {
+  return fs.readlinkSync(p);
+}
+
+/** The state letter of pid, or undefined when there is no such process. */
+export function pidState(pid: number): string | undefined {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The native surface, typed once here. The addon (build/Release/ucr_native.node) is small and
+ * synchronous; blocking work runs in the ucr-helper executable beside it.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeAddon {
+  /** CRC-32C of buf, continuing seed (0 to start). */
+  crc32c(buf: Uint8Array, seed?: number): number;
+  /** kcmp(KCMP_FILE): 0 when both fds are one open file. Throws with code/errno/syscall. */
+  kcmpFiles(pid1: number, fd1: number, pid2: number, fd2: number): number;
+  /** XCR0: the xsave feature mask the kernel enabled on this CPU. */
+  xcr0(): bigint;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const buildDirs = [path.join(root, 'build', 'Release'), path.join(root, 'build', 'Debug')];
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const dir of buildDirs) {
+    const file = path.join(dir, 'ucr_native.node');
+    tried.push(file);
+    if (existsSync(file)) {
+      addon = require(file) as NativeAddon;
+      return addon;
+    }
+  }
+  throw new Error(`ucr native addon not found (tried ${tried.join(', ')}); run npm install`);
+}
+
+export function helperPath(): string {
+  const tried: string[] = [];
+  for (const dir of buildDirs) {
+    const file = path.join(dir, 'ucr-helper');
+    tried.push(file);
+    if (existsSync(file)) return file;
+  }
+  throw new Error(`ucr-helper not found (tried ${tried.join(', ')}); run npm install`);
+}
+
+export function crc32c(buf: Uint8Array, seed = 0): number {
+  return native().crc32c(buf, seed);
+}
+
+/** digest := crc32c(digest, crc as 4 LE bytes), the chain the trailer carries. */
+export function digestAdd(digest: number, crc: number): number {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(crc >>> 0);
+  return crc32c(b, digest);
+}

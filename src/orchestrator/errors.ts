@@ -1,0 +1,19 @@
+/** Turns a helper's failure report into the typed error the public API promises. */
+import { CheckpointError, PermissionError, PidInUseError, RestoreError, UcrError } from '../errors.js';
+import { HelperError } from '../kernel/helper.js';
+
+export function fromHelper(e: unknown, side: 'checkpoint' | 'restart', pid: number): unknown {
+  if (!(e instanceof HelperError)) return e;
+  const f = e.failure;
+  const errnoText = f.errno ? ` (errno ${f.errno})` : '';
+  const details = { pid, phase: f.phase, object: f.object, errno: f.errno || undefined, cause: e };
+  const msg = `process ${pid}: ${f.phase}: ${f.object ? f.object + ': ' : ''}${f.msg}${errnoText}`;
+  if (f.errno === 1 && f.phase === 'freeze') return new PermissionError(msg, details);
+  if (f.phase === 'create' && f.errno === 17) return new PidInUseError(msg, details);
+  if (f.phase === 'restore-pages' || f.phase === 'verify') return new RestoreError(msg, { ...details, code: 'EIMAGE' });
+  return side === 'checkpoint' ? new CheckpointError(msg, details) : new RestoreError(msg, details);
+}
+
+export function isUcrError(e: unknown): e is UcrError {
+  return e instanceof UcrError;
+}

@@ -1,0 +1,83 @@
+/**
+ * Reads a whole image and describes it: metadata as validated, then every page record's frame
+ * (checksums verified with --verify; on a seekable file the page data is skipped otherwise),
+ * then the trailer, checked against the records seen. An image without a valid trailer is
+ * reported as incomplete (an error).
+ */
+import fs from 'node:fs';
+import { ImageError, UcrError } from '../errors.js';
+import { FRAME_SIZE, MAX_TRAILER, PAGE_SIZE, PAGES_HEADER_SIZE, RecordKind } from '../image/format.js';
+import { checkTrailerBytes, readMetadata } from '../image/reader.js';
+import type { ImageMetadata, Trailer } from '../image/types.js';
+import { crc32c, digestAdd } from '../native/addon.js';
+
+export interface InspectOptions {
+  input: string | number;
+  /** Verify every page record's checksum (reads all page data). */
+  verify?: boolean;
+}
+
+export interface InspectResult {
+  image: string;
+  format: string;
+  meta: ImageMetadata;
+  pageRecords: number;
+  pageBytes: number;
+  verified: boolean;
+  trailer: Trailer;
+}
+
+export function inspect(opts: InspectOptions): InspectResult {
+  const name = typeof opts.input === 'number' ? `fd ${opts.input}` : opts.input === '-' ? 'stdin' : opts.input;
+  let fd: number;
+  try {
+    fd = typeof opts.input === 'number' ? opts.input : opts.input === '-' ? 0 : fs.openSync(opts.input, 'r');
+  } catch (e) {
+    throw new UcrError(`image ${name}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, {
+      code: (e as NodeJS.ErrnoException).code,
+    });
+  }
+  try {
+    const seekable = typeof opts.input === 'string' && opts.input !== '-' && fs.fstatSync(fd).isFile();
+    const { meta, reader } = readMetadata(fd, name, seekable);
+    let digest = meta.digest;
+    let records = meta.records;
+    let pageRecords = 0;
+    let pageBytes = 0;
+    for (;;) {
+      const f = reader.frame();
+      if (f.kind === RecordKind.Trailer) {
+        if (f.length < 0 || f.length > MAX_TRAILER) throw new ImageError(`${name}: corrupt image: trailer too long`);
+        const payload = reader.exactly(f.length, 'the trailer');
+        if (crc32c(payload) !== f.crc) throw new ImageError(`${name}: corrupt image: trailer checksum mismatch`);
+        const expectBytes = meta.tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
+        if (pageBytes !== expectBytes) throw new ImageError(`${name}: corrupt image: ${pageBytes} page bytes, metadata lists ${expectBytes}`);
+        const trailer = checkTrailerBytes(name, payload, { digest, records, pageBytes });
+        return { image: name, format: `${meta.major}.${meta.minor}`, meta, pageRecords, pageBytes, verified: opts.verify ?? false, trailer };
+      }
+      if (f.kind !== RecordKind.Pages) throw new ImageError(`${name}: corrupt image: unexpected record kind ${f.kind} at byte ${reader.offset - FRAME_SIZE}`);
+      if (f.length < PAGES_HEADER_SIZE || (f.length - PAGES_HEADER_SIZE) % PAGE_SIZE || f.length > PAGES_HEADER_SIZE + 1024 * PAGE_SIZE)
+        throw new ImageError(`${name}: corrupt image: page record of ${f.length} bytes at byte ${reader.offset - FRAME_SIZE}`);
+      const head = reader.exactly(PAGES_HEADER_SIZE, 'a page record');
+      let crc = crc32c(head);
+      let left = f.length - PAGES_HEADER_SIZE;
+      if (opts.verify || !seekable) {
+        while (left > 0) {
+          const chunk = reader.exactly(Math.min(left, 1 << 20), 'page data');
+          crc = crc32c(chunk, crc);
+          left -= chunk.length;
+        }
+        if (opts.verify && crc !== f.crc) throw new ImageError(`${name}: corrupt image: page record checksum mismatch at byte ${reader.offset - f.length}`);
+      } else {
+        reader.skip(left);
+        if (reader.offset > fs.fstatSync(fd).size) throw new ImageError(`${name}: truncated image: page data cut short`);
+      }
+      digest = digestAdd(digest, f.crc);
+      records++;
+      pageRecords++;
+      pageBytes += f.length - PAGES_HEADER_SIZE;
+    }
+  } finally {
+    if (typeof opts.input === 'string' && opts.input !== '-') fs.closeSync(fd);
+  }
+}
