@@ -107,6 +107,9 @@ int plan_read(struct task_plan *p)
 		} else if (!strcmp(k, "pidwait")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] < 3600000);
 			p->pid_wait_ms = (int)v[0];
+		} else if (!strcmp(k, "spool")) {
+			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+			p->spool = (int)v[0];
 		} else if (!strcmp(k, "seed")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0xffffffffu);
 			p->seed = (uint32_t)v[0];

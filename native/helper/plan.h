@@ -1,5 +1,6 @@
 /* The restore plan the coordinator sends, one line per item (numbers in C syntax, strings hex):
  *   task <pid>                       pidwait <ms>            seed <digest so far>
+ *   spool 1     (read the rest of the image into memory before creating anything)
  *   cwd <hex>   umask <n>   comm <hex>   exe <hex>   auxv <hex>   pdeathsig <n>
  *   fd <target> path <hexpath> <open flags> <pos> <cloexec> <group>
  *   fd <target> inherit <helper fd> <cloexec>
@@ -63,6 +64,7 @@ struct rlimit_plan {
 struct task_plan {
 	pid_t pid;
 	int pid_wait_ms;
+	int spool;
 	char *cwd, *exe;
 	int umask;
 	char comm[17];

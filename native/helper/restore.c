@@ -168,6 +168,30 @@ static pid_t create_task(struct task_plan *p)
 	return pid;
 }
 
+/* Copies the rest of the image stream on fd 3 into a memfd and puts that on fd 3: used when the
+ * image arrives through a pipe from a checkpoint that frees the pids only once it is complete. */
+static int spool_image(void)
+{
+	int mfd = (int)syscall(SYS_memfd_create, "ucr-image", 1U /* MFD_CLOEXEC */);
+	if (mfd < 0)
+		return proto_fail("spool", "memfd", errno, "cannot create a memfd for the image");
+	enum { BUF = 1 << 20 };
+	static char buf[BUF];
+	for (;;) {
+		long n = read_full(3, buf, BUF);
+		if (n < 0)
+			return proto_fail("spool", "image", errno, "cannot read the image");
+		if (n > 0 && write_full(mfd, buf, (size_t)n) < 0)
+			return proto_fail("spool", "memfd", errno, "cannot store the image (out of memory?)");
+		if (n < BUF)
+			break;
+	}
+	if (lseek(mfd, 0, SEEK_SET) < 0 || dup2(mfd, 3) < 0)
+		return proto_fail("spool", "memfd", errno, "cannot rewind the spooled image");
+	close(mfd);
+	return 0;
+}
+
 int helper_restore(int detach)
 {
 	static struct task_plan plan;
@@ -177,6 +201,9 @@ int helper_restore(int detach)
 		proto_fail("plan", "task", EINVAL, "the plan is incomplete");
 		return 1;
 	}
+	if (plan.spool && spool_image() < 0)
+		return 1;
+	proto_emit("{\"ev\":\"planned\"}");
 	uint64_t gadget = map_gadget(&plan);
 	if (!gadget) {
 		proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");

@@ -2,6 +2,7 @@
 import type { TaskImage } from '../image/types.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
+import { restartFixup } from './syscall-restart.js';
 
 const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
@@ -40,7 +41,7 @@ export function planLines(t: TaskImage, ctx: RestoreContext, opt: PlanOptions): 
   L.push(`sigmask ${t.sigmask}`);
   for (const a of t.sigactions) L.push(`sigaction ${a.sig} ${a.handler} ${a.flags} ${a.restorer} ${a.mask}`);
   t.rlimits.forEach(([cur, max], r) => L.push(`rlimit ${r} ${cur} ${max}`));
-  L.push(`regs ${hex(t.regs)}`, `xstate ${hex(t.xstate)}`);
+  L.push(`regs ${hex(restartFixup(t.regs))}`, `xstate ${hex(t.xstate)}`);
   for (const [addr, n] of t.pageRuns) L.push(`run ${opt.taskIndex} ${addr} ${n}`);
   return L;
 }

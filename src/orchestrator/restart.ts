@@ -67,19 +67,31 @@ function openInput(input: string | number): { fd: number; name: string; close():
   }
 }
 
-function checkPids(meta: ImageMetadata): void {
+/**
+ * Every pid of the image must be free, or held by a zombie (the helper waits for those, up to
+ * --pid-wait). A live holder is an error at once, except when the image arrives through a pipe
+ * or socket: the producer may be `ucr checkpoint --kill` of that very process, which kills it
+ * only after the trailer. Then the helper spools the image first (returns true) and waits for
+ * the pid like for a zombie.
+ */
+function checkPids(meta: ImageMetadata, streamed: boolean): boolean {
+  let spool = false;
   for (const t of meta.tree.tasks) {
     const st = pidState(t.pid);
-    if (st !== undefined && st !== 'Z') {
-      let who = '';
-      try {
-        who = ` by ${readStat(t.pid).comm}`;
-      } catch {
-        /* gone meanwhile */
-      }
-      throw new PidInUseError(`pid ${t.pid} is in use${who}`, { pid: t.pid, phase: 'check' });
+    if (st === undefined || st === 'Z') continue;
+    if (streamed) {
+      spool = true;
+      continue;
     }
+    let who = '';
+    try {
+      who = ` by ${readStat(t.pid).comm}`;
+    } catch {
+      /* gone meanwhile */
+    }
+    throw new PidInUseError(`pid ${t.pid} is in use${who}`, { pid: t.pid, phase: 'check' });
   }
+  return spool;
 }
 
 export async function restart(opts: RestartOptions): Promise<RestartResult> {
@@ -98,11 +110,13 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const entry = meta.tree.tasks[0]!;
     if (entry.threads !== 1 || entry.state !== 'running')
       throw new UnsupportedError(`${input.name}: process ${task.pid} is ${entry.state} with ${entry.threads} threads: not supported yet`);
+    const streamed = !fs.fstatSync(input.fd).isFile();
+    let spool = false;
     const warnings = await clock.run('check', () => {
       const w = checkHost(meta.header, opts.force ?? false);
       checkMappedFiles(task.pid, task.vmas);
       for (const f of task.files) opsOf(f.kind).check(f);
-      checkPids(meta);
+      spool = checkPids(meta, streamed);
       return w;
     });
     for (const message of warnings) opts.events?.emit('warning', { message });
@@ -116,7 +130,9 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     helper = h;
     opts.signal?.addEventListener('abort', () => h.kill(), { once: true });
     const ctx = { stdioFd: (slot: number) => 4 + slot };
-    h.send(...planLines(task, ctx, { pidWaitMs: opts.pidWaitMs ?? 5000, seed: meta.digest, taskIndex: 0 }), 'end');
+    h.send(...planLines(task, ctx, { pidWaitMs: opts.pidWaitMs ?? 5000, seed: meta.digest, taskIndex: 0 }), `spool ${spool ? 1 : 0}`, 'end');
+    if (spool) await clock.run('spool', () => h.next('planned'));
+    else await h.next('planned');
     const created = await clock.run('create', () => h.next('created'), task.pid);
     log.debug({ pid: created.pid }, 'created');
     const loaded = await clock.run('memory', () => h.next('loaded'), task.pid);

@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkpointCase, cleanup, fifo, sleep, exitOf, killAndWait, restartDetached, startCase, tmpdir, ucrAsync, verdict, waitBlockedIn, waitFor } from './harness.js';
+
+afterEach(cleanup);
+
+describe('files, cwd and umask', () => {
+  it('offsets, O_APPEND, close-on-exec, dup-shared offsets, fd 42, /dev/null, /dev/zero, /dev/urandom, cwd, umask', async () => {
+    const dir = tmpdir('files-dir');
+    const c = await startCase('files', { args: ['--dir', dir] });
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('refuses a restart when an open file is gone, naming it, and creates nothing', async () => {
+    const dir = tmpdir('files-gone');
+    const c = await startCase('files', { args: ['--dir', dir] });
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    await killAndWait(c.pid);
+    fs.rmSync(path.join(dir, 'd.txt'));
+    const p = ucrAsync(['restart', '-i', img, '--detach']);
+    const r = await exitOf(p);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/d\.txt/);
+    expect(fs.existsSync(`/proc/${c.pid}`)).toBe(false);
+  });
+});
+
+describe('tasks blocked in system calls resume as the kernel would', () => {
+  it('read() on stdin (-ERESTARTSYS): re-issued after restart, gets the data', async () => {
+    const c = await startCase('blocked_read', { stdin: 'pipe' });
+    await waitBlockedIn(c.pid, 0);
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    await killAndWait(c.pid);
+    // The restored task's stdin is external: it is connected to ucr restart's stdin.
+    const stdin = fifo(c.dir);
+    const p = ucrAsync(['restart', '-i', img, '--detach'], [stdin.fd, 'ignore', 'pipe']);
+    const r = await exitOf(p);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    await waitBlockedIn(c.pid, 0);
+    stdin.write('go\n');
+    expect(await verdict(c, null)).toBe('PASS');
+  });
+
+  it('clock_nanosleep (-ERESTART_RESTARTBLOCK): an interrupted relative sleep completes, a later one is interrupted only by the signal (EINTR, never 516)', async () => {
+    const c = await startCase('sleeper');
+    // first round trip inside the 300 ms sleep that must complete, second inside nanosleep(3600 s)
+    for (let round = 0; round < 2; round++) {
+      await waitBlockedIn(c.pid, 230);
+      if (round === 1) await sleep(400);
+      const img = path.join(c.dir, `image${round}.ucr`);
+      checkpointCase(c, img);
+      await killAndWait(c.pid);
+      restartDetached(img);
+    }
+    await waitBlockedIn(c.pid, 230);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('sigsuspend (-ERESTARTNOHAND): woken by the signal after restart, mask restored', async () => {
+    const c = await startCase('sigsuspend_wait');
+    await waitBlockedIn(c.pid, 130);
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    await waitFor(() => fs.existsSync(`/proc/${c.pid}`), 5000, 'restored task');
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('the checkpointed task keeps running afterwards (no --kill) and still verifies', async () => {
+    const c = await startCase('sleeper');
+    await waitBlockedIn(c.pid, 230);
+    checkpointCase(c, path.join(c.dir, 'image.ucr'));
+    await waitBlockedIn(c.pid, 230);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});

@@ -1,0 +1,226 @@
+/**
+ * Test harness for the self-checking C cases (test/cases/*.c, protocol in case.h):
+ * start a case through the launcher (only the fds it means to have, stdio on files), wait for
+ * it to be ready, checkpoint it with the real CLI, kill it, wait until its pid is really free,
+ * restart it, then ask it to verify (SIGTERM) and read PASS or the reason.
+ * Every process a test starts is recorded and killed in cleanup(), even on failure.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const UCR = path.join(ROOT, 'bin', 'ucr');
+export const CASES = path.join(ROOT, 'test', 'cases', 'bin');
+
+const started = new Set<number>();
+const children = new Set<ChildProcess>();
+const dirs: string[] = [];
+
+/** Registers a process the test started itself, so cleanup() kills it. */
+export function track(p: ChildProcess): ChildProcess {
+  children.add(p);
+  if (p.pid) started.add(p.pid);
+  return p;
+}
+
+export function tmpdir(tag: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `ucr-${tag}-`));
+  dirs.push(d);
+  return d;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function alive(pid: number): boolean {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return st[st.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export function exists(pid: number): boolean {
+  return fs.existsSync(`/proc/${pid}`);
+}
+
+export async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export interface Case {
+  name: string;
+  pid: number;
+  out: string;
+  dir: string;
+  /** write end of the case's stdin when started with stdin: 'pipe' */
+  stdin?: NodeJS.WritableStream;
+  proc: ChildProcess;
+}
+
+export interface StartOptions {
+  args?: string[];
+  stdin?: 'null' | 'pipe';
+}
+
+/** Starts test/cases/bin/<name> through the launcher and waits for FILE.ready. */
+export async function startCase(name: string, opt: StartOptions = {}): Promise<Case> {
+  const dir = tmpdir(name);
+  const out = path.join(dir, 'result');
+  const stdinArg = opt.stdin === 'pipe' ? '-' : '/dev/null';
+  const proc = spawn(
+    path.join(CASES, 'launcher'),
+    ['--stdin', stdinArg, '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', path.join(CASES, name), '--out', out, ...(opt.args ?? [])],
+    { stdio: [opt.stdin === 'pipe' ? 'pipe' : 'ignore', 'ignore', 'ignore'], cwd: dir },
+  );
+  children.add(proc);
+  if (proc.pid) started.add(proc.pid);
+  await waitFor(() => fs.existsSync(out + '.ready') || fs.existsSync(out), 20_000, `${name} to be ready`);
+  if (!fs.existsSync(out + '.ready')) throw new Error(`${name} failed to set up: ${fs.readFileSync(out, 'utf8').trim()}`);
+  const pid = Number(fs.readFileSync(out + '.ready', 'utf8').trim());
+  started.add(pid);
+  return { name, pid, out, dir, stdin: proc.stdin ?? undefined, proc };
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the ucr CLI to completion. */
+export function ucr(args: string[], opt: { input?: string | Buffer; stdio?: ('pipe' | 'ignore' | 'inherit' | number)[]; timeoutMs?: number } = {}): RunResult {
+  const r = spawnSync(process.execPath, [UCR, ...args], {
+    input: opt.input,
+    stdio: opt.stdio as never,
+    timeout: opt.timeoutMs ?? 60_000,
+    maxBuffer: 1 << 30,
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
+}
+
+/** Starts the ucr CLI in the background. */
+export function ucrAsync(args: string[], stdio: ('pipe' | 'ignore' | 'inherit' | number)[] = ['ignore', 'pipe', 'pipe']): ChildProcess {
+  const p = spawn(process.execPath, [UCR, ...args], { stdio: stdio as never });
+  children.add(p);
+  return p;
+}
+
+export function exitOf(p: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  let stderr = '';
+  p.stderr?.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => p.on('close', (code, signal) => resolve({ code, signal, stderr })));
+}
+
+export function checkpointCase(c: Case, img: string, extra: string[] = []): RunResult {
+  const r = ucr(['checkpoint', String(c.pid), '-o', img, ...extra]);
+  if (r.code !== 0) throw new Error(`checkpoint of ${c.name} (${c.pid}) failed: ${r.stderr.trim()}`);
+  return r;
+}
+
+/** SIGKILL and wait until the pid is gone for good (not even a zombie). */
+export async function killAndWait(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already dead */
+  }
+  await waitFor(() => !exists(pid), 10_000, `pid ${pid} to be released`);
+}
+
+export function restartDetached(img: string, stdio: ('pipe' | 'ignore' | 'inherit' | number)[] = ['ignore', 'pipe', 'pipe']): RunResult {
+  const r = ucr(['restart', '-i', img, '--detach'], { stdio });
+  if (r.code !== 0) throw new Error(`restart of ${img} failed (${r.code}): ${r.stderr.trim()}`);
+  return r;
+}
+
+/** Asks the case to verify itself and returns its one-line verdict. */
+export async function verdict(c: Case, signal: NodeJS.Signals | null = 'SIGTERM', ms = 20_000): Promise<string> {
+  if (signal) process.kill(c.pid, signal);
+  await waitFor(() => fs.existsSync(c.out) && fs.readFileSync(c.out, 'utf8').endsWith('\n'), ms, `${c.name} to write its verdict`);
+  return fs.readFileSync(c.out, 'utf8').trim();
+}
+
+/** checkpoint → kill → restart → verify, the standard round trip. */
+export async function roundTrip(name: string, opt: StartOptions = {}): Promise<{ c: Case; verdict: string }> {
+  const c = await startCase(name, opt);
+  const img = path.join(c.dir, 'image.ucr');
+  const before = startTime(c.pid);
+  checkpointCase(c, img);
+  await killAndWait(c.pid);
+  restartDetached(img);
+  if (startTime(c.pid) === before) throw new Error(`${name}: pid ${c.pid} was not restarted`);
+  return { c, verdict: await verdict(c) };
+}
+
+export async function cleanup(): Promise<void> {
+  for (const pid of started) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  for (const pid of started) await waitFor(() => !alive(pid), 5_000, `pid ${pid} to die`).catch(() => {});
+  started.clear();
+  children.clear();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+
+/** Waits until pid is blocked in system call nr (from /proc/PID/syscall), so a checkpoint
+ * really catches it there. */
+export async function waitBlockedIn(pid: number, nr: number): Promise<void> {
+  await waitFor(
+    () => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/syscall`, 'latin1').split(' ')[0] === String(nr);
+      } catch {
+        return false;
+      }
+    },
+    10_000,
+    `pid ${pid} to block in syscall ${nr}`,
+  );
+  await sleep(20);
+}
+
+/** The kernel's start time of pid (field 22 of stat): a restarted task has a new one. */
+export function startTime(pid: number): string {
+  const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return st.slice(st.lastIndexOf(')') + 2).split(' ')[19]!;
+}
+
+/** A FIFO opened read-write: an fd to give a process as stdin, and one to write to it.
+ * (Node destroys a child's stdin pipe when the child exits; this one outlives it.) */
+export function fifo(dir: string): { fd: number; write(s: string): void } {
+  const p = path.join(dir, 'stdin.fifo');
+  spawnSync('mkfifo', [p]);
+  const fd = fs.openSync(p, 'r+');
+  return { fd, write: (s) => fs.writeSync(fd, s) };
+}
+
+/** Waits until pid is a fully restored, running task: its exe is the case and nobody traces it. */
+export async function waitRestored(pid: number, name: string): Promise<void> {
+  await waitFor(
+    () => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/exe`).endsWith(`/${name}`) && /TracerPid:\s+0\n/.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    },
+    10_000,
+    `pid ${pid} to be restored`,
+  );
+}

@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, ucr, verdict, type Case } from './harness.js';
+
+/** One good image of a killed task; every corrupted copy must fail cleanly and create nothing. */
+let c: Case;
+let good: Buffer;
+let img: string;
+
+beforeAll(async () => {
+  c = await startCase('counter');
+  img = path.join(c.dir, 'good.ucr');
+  checkpointCase(c, img, ['--kill']);
+  await killAndWait(c.pid);
+  good = fs.readFileSync(img);
+});
+afterAll(cleanup);
+
+function variant(name: string, bytes: Buffer): string {
+  const p = path.join(c.dir, name);
+  fs.writeFileSync(p, bytes);
+  return p;
+}
+
+function expectRefused(file: string, pattern: RegExp): void {
+  for (const cmd of [['restart', '-i', file, '--detach'], ['inspect', file]]) {
+    const r = ucr(cmd);
+    expect(r.code, `${cmd[0]}: ${r.stderr}`).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(pattern);
+  }
+  expect(exists(c.pid)).toBe(false);
+}
+
+/** Offsets of the records, from the frame lengths. */
+function frames(b: Buffer): { kind: number; at: number; len: number }[] {
+  const out = [];
+  for (let at = 16; at < b.length; ) {
+    const len = Number(b.readBigUInt64LE(at + 8));
+    out.push({ kind: b.readUInt32LE(at), at, len });
+    at += 16 + len;
+  }
+  return out;
+}
+
+describe('bad images are refused with one clear line, and nothing is created', () => {
+  it('the image is created 0600 and inspect finds it complete', () => {
+    expect(fs.statSync(img).mode & 0o777).toBe(0o600);
+    const r = ucr(['inspect', img, '--verify']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/complete \(trailer ok, all page checksums verified\)/);
+    expect(r.stdout).toContain(`${c.pid} counter`);
+  });
+
+  it('truncated anywhere: prelude, metadata, page data, missing trailer', () => {
+    const f = frames(good);
+    const pages = f.find((x) => x.kind === 16)!;
+    const trailer = f.find((x) => x.kind === 255)!;
+    for (const cut of [5, 40, f[2]!.at + 30, pages.at + 16 + 100, trailer.at])
+      expectRefused(variant(`trunc-${cut}`, good.subarray(0, cut)), /truncated image/);
+  });
+
+  it('one flipped byte in metadata, in page data, or in the trailer', () => {
+    const f = frames(good);
+    const pages = f.find((x) => x.kind === 16)!;
+    const trailer = f.find((x) => x.kind === 255)!;
+    const flip = (at: number) => {
+      const b = Buffer.from(good);
+      b[at]! ^= 0x40;
+      return b;
+    };
+    expectRefused(variant('flip-meta', flip(f[2]!.at + 16 + 50)), /checksum mismatch in the TASK/);
+    // page data is checked by restart as it streams, and by inspect --verify
+    const pageFlip = variant('flip-page', flip(pages.at + 16 + 16 + 1000));
+    const r = ucr(['restart', '-i', pageFlip, '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/page record at 0x[0-9a-f]+: corrupt image: checksum mismatch/);
+    expect(exists(c.pid)).toBe(false);
+    expect(ucr(['inspect', pageFlip, '--verify']).stderr).toMatch(/page record checksum mismatch/);
+    expectRefused(variant('flip-trailer', flip(trailer.at + 16 + 2)), /trailer/);
+  });
+
+  it('wrong format version and bad magic', () => {
+    const v2 = Buffer.from(good);
+    v2.writeUInt32LE(2, 8);
+    expectRefused(variant('v2', v2), /format version 2\.0 is not supported \(this ucr reads 1\.0 to 1\.\d+\)/);
+    const nm = Buffer.from(good);
+    nm.write('XXXX', 0);
+    expectRefused(variant('magic', nm), /not a ucr image/);
+  });
+
+  it('a missing image file', () => {
+    const r = ucr(['restart', '-i', path.join(c.dir, 'nope.ucr')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ucr: image .*nope\.ucr: no such file\n$/);
+  });
+
+  it('a pid in use is named; the good image still restarts once the pid is free', async () => {
+    const other = await startCase('counter');
+    const taken = path.join(c.dir, 'taken.ucr');
+    checkpointCase(other, taken);
+    const r = ucr(['restart', '-i', taken, '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ucr: pid ${other.pid} is in use by counter\n`);
+    expect(await verdict(other)).toBe('PASS');
+
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});

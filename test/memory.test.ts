@@ -1,0 +1,21 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, roundTrip } from './harness.js';
+
+afterEach(cleanup);
+
+describe('memory survives checkpoint → kill → restart', () => {
+  it('64 MiB random anonymous memory, heap, stack, read-only and PROT_NONE areas, written private file mapping; malloc after restart', async () => {
+    const { verdict } = await roundTrip('memory');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('a CPU-bound loop keeps its registers and memory (running checksum)', async () => {
+    const { verdict } = await roundTrip('counter');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('x87, SSE and AVX state: a floating-point loop ends with the exact result', async () => {
+    const { verdict } = await roundTrip('fpu');
+    expect(verdict).toBe('PASS');
+  });
+});
