@@ -6,6 +6,22 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+
+// A C toolchain is needed (node-gyp, the helper, the test cases). Debian machines of this kind
+// have it; if not and we are root, install it from Debian's packages.
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+if (!(has('cc') && has('c++') && has('make'))) {
+  if (process.getuid?.() === 0 && has('apt-get')) {
+    console.error('ucr: installing a C toolchain (gcc g++ make) with apt-get');
+    for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'gcc', 'g++', 'make']]) {
+      const r = spawnSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      if (r.status !== 0) process.exit(r.status ?? 1);
+    }
+  } else {
+    console.error('ucr: a C toolchain is required: install gcc, g++ and make (e.g. apt-get install build-essential)');
+    process.exit(1);
+  }
+}
 const nodedir = process.env.npm_config_nodedir || path.resolve(path.dirname(process.execPath), '..');
 if (!existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) {
   console.error(`ucr: Node headers not found under ${nodedir}/include/node (set npm_config_nodedir)`);

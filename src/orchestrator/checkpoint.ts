@@ -5,7 +5,7 @@
  * exactly as it was and removes a partial output file.
  */
 import fs from 'node:fs';
-import { UcrError, UnsupportedError } from '../errors.js';
+import { PermissionError, UcrError, UnsupportedError } from '../errors.js';
 import { PhaseClock, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
 import { captureTask } from '../kernel/dump-task.js';
@@ -45,8 +45,11 @@ function checkTarget(pid: number): string {
   if (state === 'Z') throw new UcrError(`process ${pid} is a zombie`, { code: 'ESRCH', pid });
   try {
     fs.readlinkSync(`/proc/${pid}/exe`);
-  } catch {
-    throw new UcrError(`process ${pid} is a kernel thread or not accessible`, { code: 'EPERM', pid });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new PermissionError(`process ${pid}: permission denied (the caller may not ptrace it)`, { pid, phase: 'check' });
+    throw new UcrError(`process ${pid} is a kernel thread`, { code: 'EINVAL', pid });
   }
   const kids = listChildren(pid);
   if (kids.length)

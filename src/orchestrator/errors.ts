@@ -8,7 +8,8 @@ export function fromHelper(e: unknown, side: 'checkpoint' | 'restart', pid: numb
   const errnoText = f.errno ? ` (errno ${f.errno})` : '';
   const details = { pid, phase: f.phase, object: f.object, errno: f.errno || undefined, cause: e };
   const msg = `process ${pid}: ${f.phase}: ${f.object ? f.object + ': ' : ''}${f.msg}${errnoText}`;
-  if (f.errno === 1 && f.phase === 'freeze') return new PermissionError(msg, details);
+  if (f.errno === 1 && f.phase === 'freeze')
+    return new PermissionError(`process ${pid}: permission denied (the caller may not ptrace it)`, details);
   if (f.phase === 'create' && f.errno === 17) return new PidInUseError(msg, details);
   if (f.phase === 'restore-pages' || f.phase === 'verify') return new RestoreError(msg, { ...details, code: 'EIMAGE' });
   return side === 'checkpoint' ? new CheckpointError(msg, details) : new RestoreError(msg, details);
