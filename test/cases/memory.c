@@ -305,8 +305,10 @@ int main(int argc, char **argv)
 
     /* ---- verification ---- */
     verify_segments();
-    if (case_failed)
-        case_finish(); /* layout changed: reading the areas might fault */
+    if (case_failed) { /* layout changed: reading the areas might fault */
+        unlink(mappath);
+        case_finish();
+    }
 
     uintptr_t brk_after = (uintptr_t)syscall(SYS_brk, 0);
     if (brk_after != brk_before)
