@@ -86,4 +86,16 @@ describe('ucr CLI', () => {
     expect(status).toMatch(/TracerPid:\s+0\n/);
     expect(status).toMatch(/State:\s+S/);
   });
+
+  it('refuses to checkpoint a process the caller could not ptrace', async () => {
+    // a process of another user, and ucr as root without CAP_SYS_PTRACE
+    const p = track(spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'sleep', '1000'], { stdio: 'ignore' }));
+    await waitFor(() => fs.existsSync(`/proc/${p.pid}/exe`) && fs.readFileSync(`/proc/${p.pid}/comm`, 'utf8') === 'sleep\n', 5000, 'sleep as nobody');
+    const dir = tmpdir('perm');
+    const out = path.join(dir, 'x.ucr');
+    const r = spawnSync('setpriv', ['--bounding-set', '-sys_ptrace', process.execPath, UCR, 'checkpoint', String(p.pid), '-o', out], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`ucr: process ${p.pid}: permission denied (the caller may not ptrace it)\n`);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
 });

@@ -70,6 +70,8 @@ export interface Case {
 export interface StartOptions {
   args?: string[];
   stdin?: 'null' | 'pipe';
+  /** The launcher keeps the dead case a zombie this long before reaping it. */
+  holdZombieMs?: number;
 }
 
 /** Starts test/cases/bin/<name> through the launcher and waits for FILE.ready. */
@@ -79,7 +81,7 @@ export async function startCase(name: string, opt: StartOptions = {}): Promise<C
   const stdinArg = opt.stdin === 'pipe' ? '-' : '/dev/null';
   const proc = spawn(
     path.join(CASES, 'launcher'),
-    ['--stdin', stdinArg, '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', path.join(CASES, name), '--out', out, ...(opt.args ?? [])],
+    [...(opt.holdZombieMs !== undefined ? ['--hold-zombie', String(opt.holdZombieMs)] : []), '--stdin', stdinArg, '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', path.join(CASES, name), '--out', out, ...(opt.args ?? [])],
     { stdio: [opt.stdin === 'pipe' ? 'pipe' : 'ignore', 'ignore', 'ignore'], cwd: dir },
   );
   children.add(proc);
@@ -147,7 +149,10 @@ export function restartDetached(img: string, stdio: ('pipe' | 'ignore' | 'inheri
 /** Asks the case to verify itself and returns its one-line verdict. */
 export async function verdict(c: Case, signal: NodeJS.Signals | null = 'SIGTERM', ms = 20_000): Promise<string> {
   if (signal) process.kill(c.pid, signal);
-  await waitFor(() => fs.existsSync(c.out) && fs.readFileSync(c.out, 'utf8').endsWith('\n'), ms, `${c.name} to write its verdict`);
+  const written = () => fs.existsSync(c.out) && fs.readFileSync(c.out, 'utf8').endsWith('\n');
+  await waitFor(() => written() || !alive(c.pid), ms, `${c.name} to write its verdict`);
+  await sleep(20);
+  if (!written()) return `FAIL: ${c.name} (pid ${c.pid}) died without a verdict`;
   return fs.readFileSync(c.out, 'utf8').trim();
 }
 

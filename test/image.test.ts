@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decode, encode } from '../src/image/cbor.js';
+import { crc32c, digestAdd } from '../src/native/addon.js';
 import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, ucr, verdict, type Case } from './harness.js';
 
 /** One good image of a killed task; every corrupted copy must fail cleanly and create nothing. */
@@ -96,7 +98,7 @@ describe('bad images are refused with one clear line, and nothing is created', (
     expect(r.stderr).toMatch(/^ucr: image .*nope\.ucr: no such file\n$/);
   });
 
-  it('a pid in use is named; the good image still restarts once the pid is free', async () => {
+  it('a pid in use is named, and its holder keeps running untouched', async () => {
     const other = await startCase('counter');
     const taken = path.join(c.dir, 'taken.ucr');
     checkpointCase(other, taken);
@@ -104,8 +106,53 @@ describe('bad images are refused with one clear line, and nothing is created', (
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`ucr: pid ${other.pid} is in use by counter\n`);
     expect(await verdict(other)).toBe('PASS');
+  });
 
-    restartDetached(img);
+  it('refuses an image from another kernel build, naming the difference; --force overrides', async () => {
+    const recs = frames(good);
+    const frame = (kind: number, payload: Buffer) => {
+      const f = Buffer.alloc(16);
+      f.writeUInt32LE(kind, 0);
+      f.writeUInt32LE(crc32c(payload), 4);
+      f.writeBigUInt64LE(BigInt(payload.length), 8);
+      return Buffer.concat([f, payload]);
+    };
+    const body = (r: { at: number; len: number }) => good.subarray(r.at + 16, r.at + 16 + r.len);
+    const header = decode(body(recs[0]!)) as Record<string, any>;
+    header.kernel.version = '#1 SMP some other build';
+    // a consistent image: new HEADER frame, trailer digest recomputed over the new chain
+    const parts = [good.subarray(0, 16), frame(1, encode(header)), ...recs.slice(1, -1).map((r) => good.subarray(r.at, r.at + 16 + r.len))];
+    let digest = 0;
+    for (const p of parts.slice(1)) digest = digestAdd(digest, p.readUInt32LE(4));
+    const trailer = decode(body(recs.at(-1)!)) as Record<string, any>;
+    trailer.digest = digest;
+    const other = variant('other-kernel', Buffer.concat([...parts, frame(255, encode(trailer))]));
+    expect(ucr(['inspect', other]).code).toBe(0);
+
+    const r = ucr(['restart', '-i', other, '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ucr: image was made on another kernel or CPU: kernel build "#1 SMP some other build" \(image\) vs ".*" \(here\) \(use --force to try anyway\)\n$/);
+    expect(exists(c.pid)).toBe(false);
+
+    const forced = ucr(['restart', '-i', other, '--detach', '--force']);
+    expect(forced.stderr).toMatch(/^ucr: warning: kernel build "#1 SMP some other build"/);
+    expect(forced.code).toBe(0);
     expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('pids held by zombies', () => {
+  it('are waited for (--pid-wait), and a pid held too long is named', async () => {
+    const z = await startCase('counter', { holdZombieMs: 1500 });
+    const zimg = path.join(z.dir, 'z.ucr');
+    checkpointCase(z, zimg, ['--kill']);
+    // the launcher keeps the killed task a zombie for 1.5 s
+    const short = ucr(['restart', '-i', zimg, '--detach', '--pid-wait', '200']);
+    expect(short.code).toBe(1);
+    expect(short.stderr).toMatch(new RegExp(`pid ${z.pid} is in use \\(waited 200 ms\\)`));
+    const t0 = Date.now();
+    restartDetached(zimg);
+    expect(Date.now() - t0).toBeGreaterThan(300);
+    expect(await verdict(z)).toBe('PASS');
   });
 });

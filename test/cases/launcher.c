@@ -23,6 +23,8 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #ifndef SYS_close_range
 #define SYS_close_range 436
@@ -65,6 +67,7 @@ static void place(int fd, int target, const char *what)
 int main(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *err = NULL;
+    long hold_ms = -1;
     int i = 1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -79,6 +82,8 @@ int main(int argc, char **argv)
             out = argv[++i];
         else if (strcmp(argv[i], "--stderr") == 0)
             err = argv[++i];
+        else if (strcmp(argv[i], "--hold-zombie") == 0)
+            hold_ms = atol(argv[++i]);
         else
             usage();
     }
@@ -120,6 +125,25 @@ int main(int argc, char **argv)
             max = (long)rl.rlim_cur;
         for (long fd = 3; fd < max; fd++)
             close((int)fd);
+    }
+
+    /* --hold-zombie MS: run the program as our child and, once it has died, keep it a
+     * zombie for MS ms before reaping it (a parent that reaps late, like a busy init). */
+    if (hold_ms >= 0) {
+        pid_t child = fork();
+        if (child < 0)
+            die("fork: %s", strerror(errno));
+        if (child > 0) {
+            siginfo_t si;
+            while (waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+                ;
+            struct timespec ts = { hold_ms / 1000, (hold_ms % 1000) * 1000000L };
+            while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+            int st;
+            waitpid(child, &st, 0);
+            _exit(0);
+        }
     }
 
     if (setsid() < 0 && errno != EPERM)
