@@ -67,7 +67,7 @@ describe('ucr CLI', () => {
     const j = JSON.parse(r.stdout);
     expect(j.meta.tree.tasks[0].pid).toBe(c.pid);
     expect(j.meta.tasks[0].vmas.length).toBeGreaterThan(5);
-    expect(j.trailer.records).toBe(3 + j.pageRecords + 1 - 1);
+    expect(j.trailer.records).toBe(4 + j.pageRecords); // HEADER, TREE, FILES, TASK, pages
     expect(await verdict(c)).toBe('PASS');
   });
 
@@ -80,7 +80,7 @@ describe('ucr CLI', () => {
     const out = path.join(dir, 'x.ucr');
     const r = ucr(['checkpoint', String(p.pid), '-o', out]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`ucr: process ${p.pid} fd 7 (${fifo}): pipes and FIFOs are not supported yet (only as inherited stdio)\n`);
+    expect(r.stderr).toBe(`ucr: process ${p.pid} fd 7 (${fifo}): named FIFOs are not supported yet\n`);
     expect(fs.readdirSync(dir)).toEqual(['f']);
     const status = fs.readFileSync(`/proc/${p.pid}/status`, 'utf8');
     expect(status).toMatch(/TracerPid:\s+0\n/);

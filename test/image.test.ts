@@ -72,7 +72,7 @@ describe('bad images are refused with one clear line, and nothing is created', (
       b[at]! ^= 0x40;
       return b;
     };
-    expectRefused(variant('flip-meta', flip(f[2]!.at + 16 + 50)), /checksum mismatch in the TASK/);
+    expectRefused(variant('flip-meta', flip(f.find((x) => x.kind === 3)!.at + 16 + 50)), /checksum mismatch in the TASK/);
     // page data is checked by restart as it streams, and by inspect --verify
     const pageFlip = variant('flip-page', flip(pages.at + 16 + 16 + 1000));
     const r = ucr(['restart', '-i', pageFlip, '--detach']);

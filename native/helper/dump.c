@@ -6,6 +6,7 @@
  * If the coordinator goes away (EOF on fd 0), the task is released exactly as it was. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,75 +28,121 @@
 
 #define MAX_THREADS 4096
 
-static pid_t threads[MAX_THREADS];
-static int nthreads;
-static struct tracee task;
-static uint64_t saved_sigmask;
-static int have_sigmask;
+/* One frozen task (all its threads seized) and what must be put back on release. */
+struct dtask {
+	struct tracee t;
+	pid_t threads[64];
+	int nthreads;
+	uint64_t saved_sigmask;
+	int have_sigmask;
+};
 
-static int seized(pid_t tid)
+static struct dtask *tasks;
+static int ntasks, cap_tasks;
+static struct tracee task; /* the task being worked on (a copy of tasks[i].t) */
+static struct dtask *cur;
+
+static struct dtask *find_task(pid_t pid)
 {
-	for (int i = 0; i < nthreads; i++)
-		if (threads[i] == tid)
+	for (int i = 0; i < ntasks; i++)
+		if (tasks[i].t.pid == pid)
+			return &tasks[i];
+	return NULL;
+}
+
+static int select_task(const char *pidtext)
+{
+	uint64_t pid;
+	if (parse_u64(pidtext, &pid) || !(cur = find_task((pid_t)pid)))
+		return proto_fail("command", pidtext, ESRCH, "process %s is not frozen", pidtext);
+	task = cur->t;
+	return 0;
+}
+
+static int seized(struct dtask *d, pid_t tid)
+{
+	for (int i = 0; i < d->nthreads; i++)
+		if (d->threads[i] == tid)
 			return 1;
 	return 0;
 }
 
-/* Seizes and interrupts every thread; repeats until no new thread appears. */
+/* Seizes and interrupts every thread of pid; repeats until no new thread appears. */
 static int freeze(pid_t pid)
 {
+	if (find_task(pid))
+		return proto_fail("freeze", "task", EEXIST, "process %d is already frozen", pid);
+	if (ntasks == cap_tasks) {
+		cap_tasks = cap_tasks * 2 + 16;
+		tasks = realloc(tasks, (size_t)cap_tasks * sizeof *tasks);
+		if (!tasks)
+			return proto_fail("freeze", "task", ENOMEM, "out of memory");
+	}
+	struct dtask *d = &tasks[ntasks++];
+	memset(d, 0, sizeof *d);
+	d->t.pid = pid;
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/task", pid);
 	for (int changed = 1; changed;) {
 		changed = 0;
-		DIR *d = opendir(path);
-		if (!d)
+		DIR *dir = opendir(path);
+		if (!dir)
 			return proto_fail("freeze", "task", errno, "process %d not found", pid);
 		struct dirent *e;
-		while ((e = readdir(d))) {
+		while ((e = readdir(dir))) {
 			pid_t tid = atoi(e->d_name);
-			if (tid <= 0 || seized(tid))
+			if (tid <= 0 || seized(d, tid))
 				continue;
-			if (nthreads == MAX_THREADS) {
-				closedir(d);
-				return proto_fail("freeze", "task", E2BIG, "too many threads");
+			if (d->nthreads == (int)(sizeof d->threads / sizeof d->threads[0])) {
+				closedir(dir);
+				return proto_fail("freeze", "task", E2BIG, "process %d has too many threads", pid);
 			}
 			if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) < 0) {
 				int err = errno;
-				closedir(d);
+				closedir(dir);
 				if (err == EPERM)
 					return proto_fail("freeze", "task", err,
 							  "permission denied: cannot ptrace process %d", pid);
 				return proto_fail("freeze", "task", err, "cannot seize thread %d", tid);
 			}
-			threads[nthreads++] = tid;
+			d->threads[d->nthreads++] = tid;
 			changed = 1;
 			if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0) {
-				closedir(d);
+				closedir(dir);
 				return proto_fail("freeze", "task", errno, "cannot interrupt thread %d", tid);
 			}
 			int st;
 			if (t_wait(tid, &st) < 0) {
-				closedir(d);
+				closedir(dir);
 				return proto_fail("freeze", "task", errno, "thread %d exited while freezing", tid);
 			}
 		}
-		closedir(d);
+		closedir(dir);
 	}
+	if (t_get_regs(pid, &d->t.regs) < 0)
+		return proto_fail("freeze", "registers", errno, "PTRACE_GETREGSET NT_PRSTATUS failed");
+	char tids[64 * 12 + 2];
+	size_t o = 0;
+	for (int i = 0; i < d->nthreads; i++)
+		o += (size_t)snprintf(tids + o, sizeof tids - o, "%s%d", i ? "," : "", d->threads[i]);
+	proto_emit("{\"ev\":\"frozen\",\"pid\":%d,\"threads\":[%s]}", pid, tids);
 	return 0;
 }
 
 static void release(int kill_it)
 {
-	if (task.pid && !kill_it) {
-		if (have_sigmask)
-			ptrace(PTRACE_SETSIGMASK, task.pid, (void *)8, &saved_sigmask);
-		t_set_regs(task.pid, &task.regs);
+	for (int i = 0; i < ntasks; i++) {
+		struct dtask *d = &tasks[i];
+		if (kill_it) {
+			kill(d->t.pid, SIGKILL);
+		} else {
+			if (d->have_sigmask)
+				ptrace(PTRACE_SETSIGMASK, d->t.pid, (void *)8, &d->saved_sigmask);
+			t_set_regs(d->t.pid, &d->t.regs);
+		}
+		for (int k = 0; k < d->nthreads; k++)
+			ptrace(PTRACE_DETACH, d->threads[k], 0, 0);
 	}
-	if (kill_it && task.pid)
-		kill(task.pid, SIGKILL);
-	for (int i = 0; i < nthreads; i++)
-		ptrace(PTRACE_DETACH, threads[i], 0, 0);
 }
 
 /* Finds a `syscall` instruction (0f 05) in the task's [vdso] to bootstrap injection. */
@@ -169,9 +216,9 @@ static int cmd_state(void)
 	struct ucr_rseq_configuration rseq = { 0 };
 	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, task.pid, (void *)sizeof rseq, &rseq) < 0)
 		memset(&rseq, 0, sizeof rseq);
-	if (ptrace(PTRACE_GETSIGMASK, task.pid, (void *)8, &saved_sigmask) < 0)
+	if (ptrace(PTRACE_GETSIGMASK, task.pid, (void *)8, &cur->saved_sigmask) < 0)
 		return proto_fail("state", "sigmask", errno, "PTRACE_GETSIGMASK failed");
-	have_sigmask = 1;
+	cur->have_sigmask = 1;
 
 	if (gadget_map() < 0)
 		return -1;
@@ -196,6 +243,11 @@ static int cmd_state(void)
 		return -1;
 	if (ret == 0)
 		t_read_mem(task.pid, task.scratch, &pdeath, sizeof pdeath);
+	uint64_t tidaddr = 0;
+	if (inject_ok(SYS_prctl, PR_GET_TID_ADDRESS, task.scratch, 0, 0, &ret, "prctl") < 0)
+		return -1;
+	if (ret == 0)
+		t_read_mem(task.pid, task.scratch, &tidaddr, sizeof tidaddr);
 	gadget_unmap();
 
 	struct rlimit64 lim[RLIM_NLIMITS];
@@ -222,10 +274,10 @@ static int cmd_state(void)
 				      (unsigned long long)lim[r].rlim_max);
 	proto_emit("{\"ev\":\"state\",\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
-		   "\"sigactions\":[%s],\"rlimits\":[%s]}",
-		   regs_hex, x_hex, (unsigned long long)saved_sigmask,
+		   "\"tidaddr\":\"0x%llx\",\"sigactions\":[%s],\"rlimits\":[%s]}",
+		   regs_hex, x_hex, (unsigned long long)cur->saved_sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
-		   (unsigned long)brk, pdeath, acts_s, lim_s);
+		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, acts_s, lim_s);
 	free(regs_hex);
 	free(x_hex);
 	free(acts_s);
@@ -256,7 +308,9 @@ static void runs_emit(void *ctx, uint64_t addr, uint64_t npages)
 static int cmd_runs(char **w, int n)
 {
 	uint64_t start, end;
-	if (n != 3 || parse_u64(w[1], &start) || parse_u64(w[2], &end) || start >= end)
+	if (n != 4 || select_task(w[1]) < 0)
+		return proto_fail("runs", "command", EINVAL, "bad runs command");
+	if (parse_u64(w[2], &start) || parse_u64(w[3], &end) || start >= end)
 		return proto_fail("runs", "command", EINVAL, "bad runs command");
 	struct runs_out o = { 0 };
 	runs_emit(&o, 0, 0); /* allocate */
@@ -266,17 +320,17 @@ static int cmd_runs(char **w, int n)
 		free(o.buf);
 		return proto_fail("runs", "pagemap", errno, "cannot read /proc/%d/pagemap", task.pid);
 	}
-	proto_emit("{\"ev\":\"runs\",\"start\":%llu,\"runs\":[%.*s]}", (unsigned long long)start, (int)o.len,
-		   o.buf);
+	proto_emit("{\"ev\":\"runs\",\"pid\":%d,\"start\":%llu,\"runs\":[%.*s]}", task.pid,
+		   (unsigned long long)start, (int)o.len, o.buf);
 	free(o.buf);
 	return 0;
 }
 
-/* `pages <task index> <digest seed>` then `run <addr> <npages>` lines, then `end`. */
+/* `pages <pid> <task index> <digest seed>` then `run <addr> <npages>` lines, then `end`. */
 static int cmd_pages(char **w, int n)
 {
 	uint64_t idx, seed;
-	if (n != 3 || parse_u64(w[1], &idx) || parse_u64(w[2], &seed))
+	if (n != 4 || select_task(w[1]) < 0 || parse_u64(w[2], &idx) || parse_u64(w[3], &seed))
 		return proto_fail("dump-pages", "command", EINVAL, "bad pages command");
 	size_t cap = 1024, cnt = 0;
 	struct page_run *runs = malloc(cap * sizeof *runs);
@@ -303,36 +357,65 @@ static int cmd_pages(char **w, int n)
 	return 0;
 }
 
-int helper_dump(pid_t pid)
+/* `pipe <pid> <fd>`: the bytes queued in a pipe, read without consuming them (tee). */
+static int cmd_pipe(char **w, int n)
 {
-	task.pid = pid;
-	if (freeze(pid) < 0) {
-		release(0);
-		return 1;
+	uint64_t pid, fd;
+	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
+		return proto_fail("pipe", "command", EINVAL, "bad pipe command");
+	char path[64], obj[64];
+	snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, (int)fd);
+	snprintf(obj, sizeof obj, "fd %d", (int)fd);
+	int src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (src < 0)
+		return proto_fail("pipe", obj, errno, "cannot open the pipe of process %d", (int)pid);
+	int size = fcntl(src, F_GETPIPE_SZ);
+	int tmp[2];
+	if (size <= 0 || pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0) {
+		close(src);
+		return proto_fail("pipe", obj, errno, "cannot make a pipe to peek with");
 	}
-	if (t_get_regs(pid, &task.regs) < 0) {
-		proto_fail("freeze", "registers", errno, "PTRACE_GETREGSET NT_PRSTATUS failed");
-		release(0);
-		return 1;
+	fcntl(tmp[1], F_SETPIPE_SZ, size);
+	ssize_t got = tee(src, tmp[1], (size_t)size, SPLICE_F_NONBLOCK);
+	if (got < 0 && errno == EAGAIN)
+		got = 0;
+	char *data = got > 0 ? malloc((size_t)got) : NULL;
+	long rd = got > 0 && data ? read_full(tmp[0], data, (size_t)got) : 0;
+	int err = errno;
+	close(src);
+	close(tmp[0]);
+	close(tmp[1]);
+	if (got < 0 || (got > 0 && (!data || rd != got))) {
+		free(data);
+		return proto_fail("pipe", obj, got < 0 ? err : EIO, "cannot peek into the pipe of process %d", (int)pid);
 	}
-	char tids[MAX_THREADS * 12 + 2];
-	size_t o = 0;
-	for (int i = 0; i < nthreads; i++)
-		o += (size_t)snprintf(tids + o, sizeof tids - o, "%s%d", i ? "," : "", threads[i]);
-	proto_emit("{\"ev\":\"frozen\",\"threads\":[%s]}", tids);
+	char *hex = hex_dup(data ? data : "", (size_t)got);
+	proto_emit("{\"ev\":\"pipe\",\"size\":%d,\"data\":\"%s\"}", size, hex ? hex : "");
+	free(hex);
+	free(data);
+	return 0;
+}
 
+int helper_dump(void)
+{
 	char *line, *w[8];
 	int rc = 0;
 	while ((line = proto_readline())) {
 		int n = proto_split(line, w, 8);
 		if (n == 0)
 			continue;
-		if (!strcmp(w[0], "state"))
-			rc = cmd_state();
+		task.gadget = 0;
+		if (!strcmp(w[0], "freeze") && n == 2) {
+			uint64_t pid;
+			rc = parse_u64(w[1], &pid) ? proto_fail("command", "freeze", EINVAL, "bad pid") : freeze((pid_t)pid);
+		} else if (!strcmp(w[0], "state") && n == 2)
+			rc = select_task(w[1]) < 0 ? -1 : cmd_state();
 		else if (!strcmp(w[0], "runs"))
 			rc = cmd_runs(w, n);
 		else if (!strcmp(w[0], "pages"))
 			rc = cmd_pages(w, n);
+		else if (!strcmp(w[0], "pipe"))
+			rc = cmd_pipe(w, n);
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
 			release(k);
@@ -346,7 +429,7 @@ int helper_dump(pid_t pid)
 			return 1;
 		}
 	}
-	/* The coordinator went away: leave the task as it was. */
+	/* The coordinator went away: leave every task as it was. */
 	gadget_unmap();
 	release(0);
 	return 1;

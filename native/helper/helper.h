@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-int helper_dump(pid_t pid);
+int helper_dump(void);
 int helper_restore(int detach);
 
 /* Finds a mapping named like "[vdso]" in /proc/PID/maps. */

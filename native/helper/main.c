@@ -1,7 +1,7 @@
 /* ucr-helper: the single-threaded native process that the TypeScript coordinator drives.
  * It is the tracer (ptrace belongs to one thread, so never Node) and, on restart, the
  * clone-with-pid parent. Usage:
- *   ucr-helper dump <pid>            checkpoint one task (image stream on fd 3)
+ *   ucr-helper dump                  checkpoint tasks frozen on command (image stream on fd 3)
  *   ucr-helper restore [--detach]    restart from a plan on fd 0 (image stream on fd 3)
  * See proto.h for the control protocol. */
 #define _GNU_SOURCE
@@ -71,10 +71,10 @@ int main(int argc, char **argv)
 		nofile.rlim_cur = nofile.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
-	if (argc == 3 && !strcmp(argv[1], "dump"))
-		return helper_dump((pid_t)atoi(argv[2]));
+	if (argc == 2 && !strcmp(argv[1], "dump"))
+		return helper_dump();
 	if (argc >= 2 && !strcmp(argv[1], "restore"))
 		return helper_restore(argc == 3 && !strcmp(argv[2], "--detach"));
-	fprintf(stderr, "usage: ucr-helper dump <pid> | restore [--detach]\n");
+	fprintf(stderr, "usage: ucr-helper dump | restore [--detach]\n");
 	return 2;
 }

@@ -25,6 +25,11 @@ static char *hex_string(const char *hex)
 			return proto_fail("plan", w[0], EINVAL, "bad plan line (%s)", #cond);   \
 	} while (0)
 
+/* Appends one zeroed element to a growable array. */
+#define GROW(arr, n)                                                                            \
+	((arr) = realloc((arr), (size_t)((n) + 1) * sizeof *(arr)),                             \
+	 (arr) ? (memset(&(arr)[(n)], 0, sizeof *(arr)), &(arr)[(n)++]) : NULL)
+
 static int u64s(char **w, int from, int count, uint64_t *out)
 {
 	for (int i = 0; i < count; i++)
@@ -33,51 +38,87 @@ static int u64s(char **w, int from, int count, uint64_t *out)
 	return 0;
 }
 
-static int add_fd(struct task_plan *p, char **w, int n)
+static int find_file(const struct plan *p, int id)
 {
-	uint64_t v[5];
-	struct fd_plan f = { .tmp = -1, .srcfd = -1, .group = -1 };
-	NEED(n >= 4 && !parse_u64(w[1], v) && v[0] < (1u << 20));
-	f.target = (int)v[0];
+	for (int i = 0; i < p->nfiles; i++)
+		if (p->files[i].id == id)
+			return i;
+	return -1;
+}
+
+static int add_file(struct plan *p, char **w, int n)
+{
+	uint64_t v[4];
+	NEED(n >= 4 && !parse_u64(w[1], v) && find_file(p, (int)v[0]) < 0);
+	struct file_plan *f = GROW(p->files, p->nfiles);
+	NEED(f != NULL);
+	f->id = (int)v[0];
+	f->hfd = -1;
 	if (!strcmp(w[2], "path")) {
-		NEED(n == 8 && u64s(w, 4, 4, v + 1) == 0);
-		f.kind = FD_PATH;
-		NEED((f.path = hex_string(w[3])) != NULL);
-		f.flags = (int)v[1];
-		f.pos = v[2];
-		f.cloexec = v[3] != 0;
-		f.group = (int)v[4];
+		NEED(n == 6 && u64s(w, 4, 2, v + 1) == 0 && (f->path = hex_string(w[3])) != NULL);
+		f->kind = FILE_PATH;
+		f->flags = (int)v[1];
+		f->pos = v[2];
+	} else if (!strcmp(w[2], "inherit")) {
+		NEED(n == 4 && !parse_u64(w[3], v + 1) && v[1] < 1024);
+		f->kind = FILE_INHERIT;
+		f->srcfd = (int)v[1];
 	} else {
-		NEED(!strcmp(w[2], "inherit") && n == 5 && u64s(w, 3, 2, v + 1) == 0);
-		f.kind = FD_INHERIT;
-		f.srcfd = (int)v[1];
-		f.cloexec = v[2] != 0;
+		NEED(!strcmp(w[2], "pipe") && n == 6 && u64s(w, 3, 3, v + 1) == 0 && v[2] <= 1);
+		f->kind = FILE_PIPE;
+		f->pipe = (int)v[1];
+		f->end = (int)v[2];
+		f->flags = (int)v[3];
 	}
-	p->fds = realloc(p->fds, (size_t)(p->nfds + 1) * sizeof *p->fds);
-	NEED(p->fds != NULL);
-	p->fds[p->nfds++] = f;
 	return 0;
 }
 
-static int add_vma(struct task_plan *p, char **w, int n)
+static int add_pipe(struct plan *p, char **w, int n)
+{
+	uint64_t v[2];
+	NEED(n == 4 && u64s(w, 1, 2, v) == 0 && v[1] >= 4096 && v[1] <= (1u << 26));
+	struct pipe_plan *pp = GROW(p->pipes, p->npipes);
+	NEED(pp != NULL);
+	pp->id = (int)v[0];
+	pp->size = (int)v[1];
+	if (strcmp(w[3], "-")) {
+		size_t len = strlen(w[3]) / 2;
+		NEED(len <= v[1] && (pp->data = malloc(len + 1)) != NULL && hex_decode(w[3], pp->data, len) == (long)len);
+		pp->len = len;
+	}
+	return 0;
+}
+
+static int add_fd(struct plan *p, struct task_plan *t, char **w, int n)
+{
+	uint64_t v[3];
+	NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[0] < (1u << 20));
+	int f = find_file(p, (int)v[1]);
+	NEED(f >= 0);
+	struct fd_plan *fd = GROW(t->fds, t->nfds);
+	NEED(fd != NULL);
+	*fd = (struct fd_plan){ .target = (int)v[0], .file = f, .cloexec = v[2] != 0 };
+	return 0;
+}
+
+static int add_vma(struct task_plan *t, char **w, int n)
 {
 	uint64_t v[7];
 	NEED(n == 9 && u64s(w, 1, 7, v) == 0 && v[0] < v[1] && !(v[0] % PAGE_SZ) && !(v[1] % PAGE_SZ));
-	struct vma_plan m = { .start = v[0], .end = v[1], .prot = (int)v[2], .flags = (int)v[3],
-			      .pgoff = v[4], .fill = v[5] != 0, .madv = (unsigned)v[6] };
+	struct vma_plan *m = GROW(t->vmas, t->nvmas);
+	NEED(m != NULL);
+	*m = (struct vma_plan){ .start = v[0], .end = v[1], .prot = (int)v[2], .flags = (int)v[3],
+				.pgoff = v[4], .fill = v[5] != 0, .madv = (unsigned)v[6] };
 	if (strcmp(w[8], "-"))
-		NEED((m.path = hex_string(w[8])) != NULL);
-	p->vmas = realloc(p->vmas, (size_t)(p->nvmas + 1) * sizeof *p->vmas);
-	NEED(p->vmas != NULL);
-	p->vmas[p->nvmas++] = m;
+		NEED((m->path = hex_string(w[8])) != NULL);
 	return 0;
 }
 
-static int add_run(struct task_plan *p, char **w, int n)
+static int add_run(struct plan *p, char **w, int n)
 {
 	static size_t cap;
 	uint64_t v[3];
-	NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[2] > 0);
+	NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[2] > 0 && v[0] < (uint64_t)p->ntasks);
 	if (p->nruns == cap) {
 		cap = cap * 2 + 256;
 		p->runs = realloc(p->runs, cap * sizeof *p->runs);
@@ -87,92 +128,147 @@ static int add_run(struct task_plan *p, char **w, int n)
 	return 0;
 }
 
-int plan_read(struct task_plan *p)
+static int add_act(struct plan *p, char **w, int n)
+{
+	static const struct { const char *name; enum act_op op; int words; } ops[] = {
+		{ "clone", ACT_CLONE, 4 }, { "setsid", ACT_SETSID, 3 }, { "setpgid", ACT_SETPGID, 4 },
+		{ "exit", ACT_EXIT, 3 },   { "reap", ACT_REAP, 4 },
+	};
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+		if (strcmp(w[1], ops[i].name))
+			continue;
+		int64_t a = -1, b = -1;
+		NEED(n == ops[i].words && !parse_i64(w[2], ops[i].op == ACT_CLONE ? &b : &a));
+		if (ops[i].op == ACT_CLONE)
+			NEED(!parse_i64(w[3], &a));
+		else if (n == 4)
+			NEED(!parse_i64(w[3], &b));
+		NEED(a >= 0 && a < p->ntasks && b >= -1 && b < p->ntasks);
+		struct act_plan *ap = GROW(p->acts, p->nacts);
+		NEED(ap != NULL);
+		*ap = (struct act_plan){ .op = ops[i].op, .task = (int)a, .arg = (int)b };
+		return 0;
+	}
+	return proto_fail("plan", w[1], EINVAL, "unknown action");
+}
+
+static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
+{
+	uint64_t v[11];
+	const char *k = w[0];
+	if (!strcmp(k, "cwd")) {
+		NEED(n == 2 && (t->cwd = hex_string(w[1])) != NULL);
+	} else if (!strcmp(k, "exe")) {
+		NEED(n == 2 && (t->exe = hex_string(w[1])) != NULL);
+	} else if (!strcmp(k, "umask")) {
+		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0777);
+		t->umask = (int)v[0];
+	} else if (!strcmp(k, "comm")) {
+		NEED(n == 2 && hex_decode(w[1], t->comm, 16) >= 0);
+	} else if (!strcmp(k, "pdeathsig")) {
+		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 64);
+		t->pdeathsig = (int)v[0];
+	} else if (!strcmp(k, "tidaddr")) {
+		NEED(n == 2 && !parse_u64(w[1], &t->tidaddr));
+	} else if (!strcmp(k, "auxv")) {
+		long len = n == 2 ? hex_decode(w[1], t->auxv, sizeof t->auxv) : -1;
+		NEED(len >= 0);
+		t->auxv_len = (size_t)len;
+	} else if (!strcmp(k, "fd")) {
+		return add_fd(p, t, w, n);
+	} else if (!strcmp(k, "vma")) {
+		return add_vma(t, w, n);
+	} else if (!strcmp(k, "vdso")) {
+		NEED(n == 3 && u64s(w, 1, 2, v) == 0);
+		t->vvar_start = v[0];
+		t->vdso_start = v[1];
+	} else if (!strcmp(k, "mm")) {
+		NEED(n == 12 && u64s(w, 1, 11, v) == 0);
+		struct ucr_prctl_mm_map *m = &t->mm;
+		m->start_code = v[0], m->end_code = v[1], m->start_data = v[2], m->end_data = v[3];
+		m->start_brk = v[4], m->brk = v[5], m->start_stack = v[6];
+		m->arg_start = v[7], m->arg_end = v[8], m->env_start = v[9], m->env_end = v[10];
+		t->have_mm = 1;
+	} else if (!strcmp(k, "rseq")) {
+		NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[1] < 4096);
+		t->rseq_ptr = v[0];
+		t->rseq_len = (uint32_t)v[1];
+		t->rseq_sig = v[2];
+	} else if (!strcmp(k, "sigmask")) {
+		NEED(n == 2 && !parse_u64(w[1], v));
+		t->sigmask = v[0];
+	} else if (!strcmp(k, "sigaction")) {
+		NEED(n == 6 && u64s(w, 1, 5, v) == 0 && v[0] >= 1 && v[0] <= 64);
+		t->act[v[0]] = (struct sigact_plan){ 1, v[1], v[2], v[3], v[4] };
+	} else if (!strcmp(k, "rlimit")) {
+		NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[0] < 16);
+		t->rlim[v[0]] = (struct rlimit_plan){ 1, v[1], v[2] };
+	} else if (!strcmp(k, "regs")) {
+		NEED(n == 2 && hex_decode(w[1], &t->regs, sizeof t->regs) == (long)sizeof t->regs);
+		t->have_regs = 1;
+	} else if (!strcmp(k, "xstate")) {
+		size_t len = strlen(w[1]) / 2;
+		NEED(n == 2 && len > 0 && len <= 65536 && (t->xstate = malloc(len)) != NULL &&
+		     hex_decode(w[1], t->xstate, len) == (long)len);
+		t->xstate_len = len;
+	} else {
+		return proto_fail("plan", k, EINVAL, "unknown plan line");
+	}
+	return 0;
+}
+
+int plan_read(struct plan *p)
 {
 	memset(p, 0, sizeof *p);
 	p->pid_wait_ms = 5000;
-	p->umask = 022;
+	struct task_plan *t = NULL;
 	char *line, *w[16];
 	while ((line = proto_readline())) {
 		int n = proto_split(line, w, 16);
 		if (n == 0)
 			continue;
-		uint64_t v[11];
+		uint64_t v[6];
 		const char *k = w[0];
+		int r = 0;
 		if (!strcmp(k, "end"))
-			return 0;
-		if (!strcmp(k, "task")) {
-			NEED(n == 2 && !parse_u64(w[1], v) && v[0] > 0 && v[0] < (1u << 22));
-			p->pid = (pid_t)v[0];
-		} else if (!strcmp(k, "pidwait")) {
+			return p->ntasks ? 0 : proto_fail("plan", "task", EINVAL, "the plan has no task");
+		if (!strcmp(k, "pidwait")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] < 3600000);
 			p->pid_wait_ms = (int)v[0];
-		} else if (!strcmp(k, "spool")) {
-			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
-			p->spool = (int)v[0];
 		} else if (!strcmp(k, "seed")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0xffffffffu);
 			p->seed = (uint32_t)v[0];
-		} else if (!strcmp(k, "cwd")) {
-			NEED(n == 2 && (p->cwd = hex_string(w[1])) != NULL);
-		} else if (!strcmp(k, "exe")) {
-			NEED(n == 2 && (p->exe = hex_string(w[1])) != NULL);
-		} else if (!strcmp(k, "umask")) {
-			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0777);
-			p->umask = (int)v[0];
-		} else if (!strcmp(k, "comm")) {
-			NEED(n == 2 && hex_decode(w[1], p->comm, 16) >= 0);
-		} else if (!strcmp(k, "pdeathsig")) {
-			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 64);
-			p->pdeathsig = (int)v[0];
-		} else if (!strcmp(k, "auxv")) {
-			long len = n == 2 ? hex_decode(w[1], p->auxv, sizeof p->auxv) : -1;
-			NEED(len >= 0);
-			p->auxv_len = (size_t)len;
-		} else if (!strcmp(k, "fd")) {
-			if (add_fd(p, w, n) < 0)
-				return -1;
-		} else if (!strcmp(k, "vma")) {
-			if (add_vma(p, w, n) < 0)
-				return -1;
+		} else if (!strcmp(k, "spool")) {
+			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+			p->spool = (int)v[0];
+		} else if (!strcmp(k, "file")) {
+			r = add_file(p, w, n);
+		} else if (!strcmp(k, "pipe")) {
+			r = add_pipe(p, w, n);
 		} else if (!strcmp(k, "run")) {
-			if (add_run(p, w, n) < 0)
-				return -1;
-		} else if (!strcmp(k, "vdso")) {
-			NEED(n == 3 && u64s(w, 1, 2, v) == 0);
-			p->vvar_start = v[0];
-			p->vdso_start = v[1];
-		} else if (!strcmp(k, "mm")) {
-			NEED(n == 12 && u64s(w, 1, 11, v) == 0);
-			struct ucr_prctl_mm_map *m = &p->mm;
-			m->start_code = v[0], m->end_code = v[1], m->start_data = v[2], m->end_data = v[3];
-			m->start_brk = v[4], m->brk = v[5], m->start_stack = v[6];
-			m->arg_start = v[7], m->arg_end = v[8], m->env_start = v[9], m->env_end = v[10];
-			p->have_mm = 1;
-		} else if (!strcmp(k, "rseq")) {
-			NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[1] < 4096);
-			p->rseq_ptr = v[0];
-			p->rseq_len = (uint32_t)v[1];
-			p->rseq_sig = v[2];
-		} else if (!strcmp(k, "sigmask")) {
-			NEED(n == 2 && !parse_u64(w[1], v));
-			p->sigmask = v[0];
-		} else if (!strcmp(k, "sigaction")) {
-			NEED(n == 6 && u64s(w, 1, 5, v) == 0 && v[0] >= 1 && v[0] <= 64);
-			p->act[v[0]] = (struct sigact_plan){ 1, v[1], v[2], v[3], v[4] };
-		} else if (!strcmp(k, "rlimit")) {
-			NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[0] < 16);
-			p->rlim[v[0]] = (struct rlimit_plan){ 1, v[1], v[2] };
-		} else if (!strcmp(k, "regs")) {
-			NEED(n == 2 && hex_decode(w[1], &p->regs, sizeof p->regs) == (long)sizeof p->regs);
-			p->have_regs = 1;
-		} else if (!strcmp(k, "xstate")) {
-			long len = n == 2 ? hex_decode(w[1], p->xstate, sizeof p->xstate) : -1;
-			NEED(len > 0);
-			p->xstate_len = (size_t)len;
+			r = add_run(p, w, n);
+		} else if (!strcmp(k, "act")) {
+			NEED(n >= 3);
+			r = add_act(p, w, n);
+		} else if (!strcmp(k, "task")) {
+			NEED(n == 7 && u64s(w, 1, 6, v) == 0 && v[0] == (uint64_t)p->ntasks && v[2] < (1u << 22) &&
+			     v[3] <= 2 && v[5] <= 1);
+			t = GROW(p->tasks, p->ntasks);
+			NEED(t != NULL);
+			t->old_pid = (pid_t)v[1];
+			t->want_pid = (pid_t)v[2];
+			t->kind = (enum task_kind)v[3];
+			t->exit_status = (int)v[4];
+			t->stopped = (int)v[5];
+			t->umask = 022;
+			t->creator = -1;
+			t->cmdfd = t->cmdrd = -1;
 		} else {
-			return proto_fail("plan", k, EINVAL, "unknown plan line");
+			NEED(t != NULL);
+			r = task_line(p, t, w, n);
 		}
+		if (r < 0)
+			return -1;
 	}
 	return proto_fail("plan", "end", EPIPE, "the plan ended early");
 }

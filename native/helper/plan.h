@@ -1,9 +1,17 @@
-/* The restore plan the coordinator sends, one line per item (numbers in C syntax, strings hex):
- *   task <pid>                       pidwait <ms>            seed <digest so far>
- *   spool 1     (read the rest of the image into memory before creating anything)
- *   cwd <hex>   umask <n>   comm <hex>   exe <hex>   auxv <hex>   pdeathsig <n>
- *   fd <target> path <hexpath> <open flags> <pos> <cloexec> <group>
- *   fd <target> inherit <helper fd> <cloexec>
+/* The restore plan the coordinator sends, one line per item (numbers in C syntax, strings hex).
+ * Global lines:
+ *   pidwait <ms>   seed <digest so far>   spool <0|1>
+ *   file <id> path <hexpath> <open flags> <pos>       an open file, opened by the helper
+ *   file <id> inherit <helper fd>                      one of the helper's own fds
+ *   file <id> pipe <pipe id> <0 read end|1 write end> <flags>
+ *   pipe <pipe id> <size> <hex data|->                 a pipe, created and filled by the helper
+ *   run <task index> <addr> <npages>                   page runs in stream order
+ * A task section starts with
+ *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder>
+ *        <exit status (wait status)> <stopped 0|1>
+ * and may hold (for kind 0):
+ *   cwd <hex>   umask <n>   comm <hex>   exe <hex>   auxv <hex>   pdeathsig <n>   tidaddr <addr>
+ *   fd <target> <file id> <cloexec>
  *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|->
  *   vdso <[vvar] group start> <[vdso] start>
  *   mm <start_code> <end_code> <start_data> <end_data> <start_brk> <brk> <start_stack>
@@ -11,7 +19,10 @@
  *   rseq <ptr> <len> <sig>     sigmask <mask>     rlimit <res> <cur> <max>
  *   sigaction <sig> <handler> <flags> <restorer> <mask>
  *   regs <hex user_regs_struct>     xstate <hex>
- *   run <task index> <addr> <npages>
+ * Then the tree-building actions, executed in order (the coordinator planned them):
+ *   act clone <creator index|-1 for the helper> <task index>
+ *   act setsid <task>      act setpgid <task> <index of the group's leader task>
+ *   act exit <task>        act reap <task> <index of its exited child>
  *   end
  */
 #ifndef UCR_PLAN_H
@@ -23,18 +34,31 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum fd_kind { FD_PATH = 1, FD_INHERIT = 2 };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3 };
 
-struct fd_plan {
-	int target;
-	enum fd_kind kind;
+struct file_plan {
+	int id;
+	enum file_kind kind;
 	char *path;
 	int flags;
 	uint64_t pos;
+	int srcfd;  /* FILE_INHERIT */
+	int pipe;   /* FILE_PIPE: pipe id */
+	int end;    /* FILE_PIPE: 0 read, 1 write */
+	int hfd;    /* the helper's fd for it, inherited by every task */
+};
+
+struct pipe_plan {
+	int id;
+	int size;
+	unsigned char *data;
+	size_t len;
+};
+
+struct fd_plan {
+	int target;
+	int file; /* index into plan.files */
 	int cloexec;
-	int group;  /* FD_PATH: fds with one group share one open file */
-	int srcfd;  /* FD_INHERIT: the helper's fd */
-	int tmp;    /* child-side temporary */
 };
 
 /* madvise bits */
@@ -61,14 +85,20 @@ struct rlimit_plan {
 	uint64_t cur, max;
 };
 
+enum task_kind { TASK_NORMAL = 0, TASK_ZOMBIE = 1, TASK_PLACEHOLDER = 2 };
+
 struct task_plan {
-	pid_t pid;
-	int pid_wait_ms;
-	int spool;
+	pid_t old_pid, want_pid, pid; /* pid: the real one once created */
+	enum task_kind kind;
+	int exit_status, stopped;
+	int creator; /* task index, -1 the helper */
+	int cmdfd;   /* helper's write end of the task's command pipe */
+	int cmdrd;   /* the task's read end */
 	char *cwd, *exe;
 	int umask;
 	char comm[17];
 	int pdeathsig;
+	uint64_t tidaddr;
 	struct fd_plan *fds;
 	int nfds;
 	struct vma_plan *vmas;
@@ -85,13 +115,32 @@ struct task_plan {
 	struct rlimit_plan rlim[16];
 	struct user_regs_struct regs;
 	int have_regs;
-	unsigned char xstate[16384];
+	unsigned char *xstate;
 	size_t xstate_len;
+};
+
+enum act_op { ACT_CLONE = 1, ACT_SETSID, ACT_SETPGID, ACT_EXIT, ACT_REAP };
+
+struct act_plan {
+	enum act_op op;
+	int task, arg; /* arg: creator (clone), leader (setpgid), child (reap) */
+};
+
+struct plan {
+	int pid_wait_ms, spool;
+	uint32_t seed;
+	struct file_plan *files;
+	int nfiles;
+	struct pipe_plan *pipes;
+	int npipes;
+	struct task_plan *tasks;
+	int ntasks;
+	struct act_plan *acts;
+	int nacts;
 	struct page_run *runs;
 	size_t nruns;
-	uint32_t seed;
 };
 
 /* Reads plan lines until `end`; reports a protocol error and returns -1 on bad input. */
-int plan_read(struct task_plan *p);
+int plan_read(struct plan *p);
 #endif

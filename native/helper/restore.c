@@ -1,32 +1,37 @@
 /* Restart side of the helper: `ucr-helper restore [--detach]`, plan on fd 0, image on fd 3.
  *
  * Phases (each reported to the coordinator as an event):
- *   plan     read and check the plan lines
- *   create   map the gadget (inherited by the clone), clone3() with set_tid = the image's pid,
- *            seize the new task; the task restores its fds, cwd, umask and comm, then stops
- *   memory   injected calls: drop rseq, unmap everything but the gadget, put the vdso group back
- *            at its old address, map every VMA; then page records are streamed into the task
- *   verify   the trailer has been read; the coordinator checks it and says commit or abort
- *   finish   protections, madvise, PR_SET_MM_MAP, rseq, signal handlers, pdeathsig, rlimits,
- *            unmap the gadget, xstate and registers, signal mask, detach: the task runs
- * Any failure kills the task (it is traced with PTRACE_O_EXITKILL and has PDEATHSIG too). */
+ *   plan     read and check the plan lines; spool the image into a memfd if asked
+ *   files    open every file object and create every pipe (filled with its data) at high fds
+ *            that all tasks inherit; one command pipe per task, one shared report pipe
+ *   tree     the planned actions, in order: each task is created by its own creator (the helper
+ *            for the root) with clone3(set_tid), then setsid/setpgid, zombies and placeholders
+ *            exit, placeholders are reaped. Every task is seized (PTRACE_O_EXITKILL) as soon as
+ *            it exists. Then each task puts its fds in place and stops: `created`
+ *   memory   per task (injected calls): drop the inherited rseq, unmap everything but the
+ *            gadget, put the vdso group back, map every VMA; then the page records of all
+ *            tasks stream in; the trailer is read: `loaded`
+ *   verify   the coordinator checks the trailer and says commit (or abort)
+ *   finish   per task: protections, madvise, mm, rseq, handlers, tid address, limits, gadget
+ *            unmapped, xstate, registers, mask; then all tasks are detached together
+ *            (stopped ones get SIGSTOP first): `running`
+ * Any failure kills every task created so far. */
 #define _GNU_SOURCE
 #include "restore.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sched.h>
-#include <sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <sys/ptrace.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -34,19 +39,27 @@
 #include "tracee.h"
 
 #define TASK_END 0x7ffffffff000ULL
+#define REPORT_TIMEOUT_MS 30000
+
+static struct plan plan;
+static struct restore_ctx ctx;
 
 static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
 	return a < d && c < b;
 }
 
-/* A gadget address free in the image and in the helper itself (MAP_FIXED_NOREPLACE). */
-static uint64_t map_gadget(const struct task_plan *p)
+/* A gadget address free in every task's image and in the helper itself. */
+static uint64_t map_gadget(void)
 {
 	for (uint64_t g = 0x200000; g + GADGET_SIZE < TASK_END; g += 0x100000) {
-		int clash = overlaps(g, g + GADGET_SIZE, p->vvar_start, p->vdso_start + 0x10000);
-		for (int i = 0; i < p->nvmas && !clash; i++)
-			clash = overlaps(g, g + GADGET_SIZE, p->vmas[i].start, p->vmas[i].end);
+		int clash = 0;
+		for (int t = 0; t < plan.ntasks && !clash; t++) {
+			struct task_plan *tp = &plan.tasks[t];
+			clash = tp->vvar_start && overlaps(g, g + GADGET_SIZE, tp->vvar_start, tp->vdso_start + 0x10000);
+			for (int i = 0; i < tp->nvmas && !clash; i++)
+				clash = overlaps(g, g + GADGET_SIZE, tp->vmas[i].start, tp->vmas[i].end);
+		}
 		if (clash)
 			continue;
 		void *m = mmap((void *)g, GADGET_SIZE, PROT_READ | PROT_WRITE,
@@ -63,109 +76,6 @@ static uint64_t map_gadget(const struct task_plan *p)
 		return g;
 	}
 	return 0;
-}
-
-static int max_fd_in_use(const struct task_plan *p, int extra1, int extra2)
-{
-	int m = extra1 > extra2 ? extra1 : extra2;
-	for (int i = 0; i < p->nfds; i++) {
-		if (p->fds[i].target > m)
-			m = p->fds[i].target;
-		if (p->fds[i].srcfd > m)
-			m = p->fds[i].srcfd;
-	}
-	return m < 16 ? 16 : m;
-}
-
-static const char *child_step_name(int step)
-{
-	switch (step) {
-	case CHILD_OPEN: return "cannot open the file";
-	case CHILD_SEEK: return "cannot seek to the saved offset";
-	case CHILD_DUP: return "cannot place the descriptor";
-	case CHILD_CWD: return "cannot change to the working directory";
-	}
-	return "unknown step";
-}
-
-/* clone3 with set_tid; retries while the pid is still held (a zombie not yet reaped). */
-static pid_t create_task(struct task_plan *p)
-{
-	int go[2], err[2];
-	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
-		return proto_fail("create", "pipe", errno, "cannot create pipes");
-	sigset_t all, old;
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	pid_t want = p->pid, parent = getpid();
-	int maxfd = max_fd_in_use(p, go[1], err[1]);
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pid_t pid;
-	for (;;) {
-		struct clone_args ca = { .exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&want,
-					 .set_tid_size = 1 };
-		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
-		if (pid == 0)
-			child_main(p, parent, go[0], err[1], maxfd);
-		if (pid > 0 || errno != EEXIST)
-			break;
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
-		if (ms >= p->pid_wait_ms)
-			break;
-		struct timespec nap = { 0, 20 * 1000000 };
-		nanosleep(&nap, NULL);
-	}
-	int saved = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(go[0]);
-	close(err[1]);
-	if (pid < 0) {
-		close(go[1]);
-		close(err[0]);
-		char obj[32];
-		snprintf(obj, sizeof obj, "pid %d", want);
-		if (saved == EEXIST)
-			return proto_fail("create", obj, saved, "pid %d is in use (waited %d ms)", want,
-					  p->pid_wait_ms);
-		return proto_fail("create", obj, saved, "clone3 with set_tid failed");
-	}
-	proto_emit("{\"ev\":\"created\",\"pid\":%d}", pid);
-	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0) {
-		kill(pid, SIGKILL);
-		return proto_fail("create", "ptrace", errno, "cannot seize the new task %d", pid);
-	}
-	if (write(go[1], "g", 1) != 1) {
-		kill(pid, SIGKILL);
-		return proto_fail("create", "pipe", errno, "cannot start the new task");
-	}
-	close(go[1]);
-	int st;
-	if (t_wait(pid, &st) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
-		struct child_error e = { 0 };
-		long n = read(err[0], &e, sizeof e);
-		close(err[0]);
-		kill(pid, SIGKILL);
-		if (n == (long)sizeof e) {
-			char obj[48];
-			if (e.fd >= 0)
-				snprintf(obj, sizeof obj, "fd %d", e.fd);
-			else
-				snprintf(obj, sizeof obj, "task %d", pid);
-			for (int i = 0; i < p->nfds; i++)
-				if (p->fds[i].target == e.fd && p->fds[i].path)
-					return proto_fail("create", obj, e.err, "%s %s", child_step_name(e.step),
-							  p->fds[i].path);
-			if (e.step == CHILD_CWD)
-				return proto_fail("create", obj, e.err, "%s %s", child_step_name(e.step), p->cwd);
-			return proto_fail("create", obj, e.err, "%s", child_step_name(e.step));
-		}
-		return proto_fail("create", "task", ECHILD, "the new task %d did not reach its first stop", pid);
-	}
-	close(err[0]);
-	return pid;
 }
 
 /* Copies the rest of the image stream on fd 3 into a memfd and puts that on fd 3: used when the
@@ -192,56 +102,311 @@ static int spool_image(void)
 	return 0;
 }
 
-int helper_restore(int detach)
+static int high(int fd)
 {
-	static struct task_plan plan;
-	if (plan_read(&plan) < 0)
-		return 1;
-	if (!plan.pid || !plan.have_regs || !plan.have_mm || !plan.xstate_len || !plan.vvar_start) {
-		proto_fail("plan", "task", EINVAL, "the plan is incomplete");
-		return 1;
+	if (fd < 0)
+		return -1;
+	int h = fcntl(fd, F_DUPFD_CLOEXEC, ctx.base);
+	close(fd);
+	return h;
+}
+
+/* Every file object and pipe, opened once at a high fd: tasks inherit them, so fds that were
+ * one open file (dup, fork) in the image are one open file again. */
+static int open_files(void)
+{
+	int maxfd = 16;
+	for (int t = 0; t < plan.ntasks; t++)
+		for (int i = 0; i < plan.tasks[t].nfds; i++)
+			if (plan.tasks[t].fds[i].target > maxfd)
+				maxfd = plan.tasks[t].fds[i].target;
+	ctx.base = maxfd + 64;
+	for (int i = 0; i < plan.npipes; i++) {
+		struct pipe_plan *pp = &plan.pipes[i];
+		int fds[2];
+		char obj[32];
+		snprintf(obj, sizeof obj, "pipe %d", pp->id);
+		if (pipe2(fds, O_CLOEXEC) < 0)
+			return proto_fail("files", obj, errno, "cannot create a pipe");
+		if (fcntl(fds[1], F_SETPIPE_SZ, pp->size) < 0 && pp->len > 65536)
+			return proto_fail("files", obj, errno, "cannot size the pipe to %d bytes", pp->size);
+		if (pp->len && write_full(fds[1], pp->data, pp->len) < 0)
+			return proto_fail("files", obj, errno, "cannot refill the pipe");
+		int rd = high(fds[0]), wr = high(fds[1]);
+		for (int f = 0; f < plan.nfiles; f++) {
+			struct file_plan *fp = &plan.files[f];
+			if (fp->kind != FILE_PIPE || fp->pipe != pp->id)
+				continue;
+			int src = fp->end ? wr : rd;
+			fp->hfd = fcntl(src, F_DUPFD_CLOEXEC, ctx.base);
+			if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags) < 0)
+				return proto_fail("files", obj, errno, "cannot set up a pipe end");
+		}
+		close(rd);
+		close(wr);
 	}
+	for (int f = 0; f < plan.nfiles; f++) {
+		struct file_plan *fp = &plan.files[f];
+		char obj[32];
+		snprintf(obj, sizeof obj, "file %d", fp->id);
+		if (fp->kind == FILE_PATH) {
+			int flags = fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+			int fd = open(fp->path, flags | O_NOCTTY);
+			if (fd < 0)
+				return proto_fail("files", fp->path, errno, "cannot open the file");
+			if (lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 && errno != ESPIPE)
+				return proto_fail("files", fp->path, errno, "cannot seek to %llu",
+						  (unsigned long long)fp->pos);
+			fp->hfd = high(fd);
+		} else if (fp->kind == FILE_INHERIT) {
+			fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, ctx.base);
+		} else if (fp->hfd < 0) {
+			return proto_fail("files", obj, EINVAL, "pipe end of an unknown pipe");
+		}
+		if (fp->hfd < 0)
+			return proto_fail("files", obj, errno, "cannot place the file");
+	}
+	int rp[2];
+	if (pipe2(rp, O_CLOEXEC) < 0)
+		return proto_fail("files", "report pipe", errno, "cannot create a pipe");
+	ctx.report_rd = high(rp[0]);
+	ctx.report_wr = high(rp[1]);
+	for (int t = 0; t < plan.ntasks; t++) {
+		int cp[2];
+		if (pipe2(cp, O_CLOEXEC) < 0)
+			return proto_fail("files", "command pipe", errno, "cannot create a pipe");
+		plan.tasks[t].cmdrd = high(cp[0]);
+		plan.tasks[t].cmdfd = high(cp[1]);
+		if (plan.tasks[t].cmdrd < 0 || plan.tasks[t].cmdfd < 0 || ctx.report_rd < 0 || ctx.report_wr < 0)
+			return proto_fail("files", "command pipe", errno, "cannot place a pipe");
+	}
+	return 0;
+}
+
+static const char *step_name(int step)
+{
+	switch (step) {
+	case STEP_CLONE: return "clone3 with set_tid failed";
+	case STEP_SETSID: return "setsid failed";
+	case STEP_SETPGID: return "setpgid failed";
+	case STEP_REAP: return "cannot reap a placeholder";
+	case STEP_DUP: return "cannot place the descriptor";
+	case STEP_CWD: return "cannot change to the working directory";
+	}
+	return "failed";
+}
+
+static int task_failed(const struct task_report *r)
+{
+	struct task_plan *t = &plan.tasks[r->task];
+	char obj[48];
+	if (r->step == STEP_DUP)
+		snprintf(obj, sizeof obj, "fd %d", r->pid);
+	else
+		snprintf(obj, sizeof obj, "pid %d", t->want_pid ? t->want_pid : t->old_pid);
+	if (r->step == STEP_CLONE && r->err == EEXIST)
+		return proto_fail("create", obj, r->err, "pid %d is in use (waited %d ms)", t->want_pid,
+				  plan.pid_wait_ms);
+	if (r->step == STEP_CWD)
+		return proto_fail("create", obj, r->err, "%s %s", step_name(r->step), t->cwd);
+	return proto_fail("create", obj, r->err, "task %d: %s", t->old_pid, step_name(r->step));
+}
+
+static int read_report(struct task_report *r)
+{
+	struct pollfd p = { .fd = ctx.report_rd, .events = POLLIN };
+	int n = poll(&p, 1, REPORT_TIMEOUT_MS);
+	if (n <= 0 || read(ctx.report_rd, r, sizeof *r) != sizeof *r)
+		return proto_fail("create", "tree", n == 0 ? ETIMEDOUT : errno, "a task did not answer");
+	if (r->task < 0 || r->task >= plan.ntasks)
+		return proto_fail("create", "tree", EPROTO, "bad report");
+	return 0;
+}
+
+static int send_cmd(int task, int op, int arg, struct task_report *r)
+{
+	struct task_cmd c = { .op = op, .arg = arg };
+	if (write(plan.tasks[task].cmdfd, &c, sizeof c) != sizeof c)
+		return proto_fail("create", "tree", errno, "cannot command task %d", plan.tasks[task].old_pid);
+	if (op == OP_EXIT || op == OP_RESTORE)
+		return 0;
+	if (read_report(r) < 0)
+		return -1;
+	return r->err ? task_failed(r) : 0;
+}
+
+static int run_actions(void)
+{
+	for (int i = 0; i < plan.nacts; i++) {
+		struct act_plan *a = &plan.acts[i];
+		struct task_plan *t = &plan.tasks[a->task];
+		struct task_report r;
+		switch (a->op) {
+		case ACT_CLONE:
+			t->creator = a->arg;
+			if (a->arg < 0) {
+				pid_t pid = clone_with_pid(t->want_pid, plan.pid_wait_ms);
+				if (pid == 0)
+					task_loop(&ctx, a->task);
+				r = (struct task_report){ .task = a->task, .step = STEP_CLONE, .err = pid < 0 ? errno : 0, .pid = pid };
+				if (r.err)
+					return task_failed(&r);
+			} else if (send_cmd(a->arg, OP_CLONE, a->task, &r) < 0) {
+				return -1;
+			}
+			t->pid = r.pid;
+			if (t->kind == TASK_NORMAL &&
+			    ptrace(PTRACE_SEIZE, t->pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
+				return proto_fail("create", "ptrace", errno, "cannot seize the new task %d", t->pid);
+			break;
+		case ACT_SETSID:
+			if (send_cmd(a->task, OP_SETSID, 0, &r) < 0)
+				return -1;
+			break;
+		case ACT_SETPGID:
+			if (send_cmd(a->task, OP_SETPGID, plan.tasks[a->arg].pid, &r) < 0)
+				return -1;
+			break;
+		case ACT_EXIT:
+			if (send_cmd(a->task, OP_EXIT, 0, &r) < 0)
+				return -1;
+			break;
+		case ACT_REAP:
+			if (send_cmd(a->task, OP_REAP, plan.tasks[a->arg].pid, &r) < 0)
+				return -1;
+			break;
+		}
+	}
+	/* Every normal task puts its files in place and stops for the tracer. */
+	for (int i = 0; i < plan.ntasks; i++) {
+		struct task_plan *t = &plan.tasks[i];
+		if (t->kind != TASK_NORMAL)
+			continue;
+		struct task_report r;
+		if (send_cmd(i, OP_RESTORE, 0, &r) < 0)
+			return -1;
+		int st;
+		if (t_wait(t->pid, &st) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
+			struct pollfd p = { .fd = ctx.report_rd, .events = POLLIN };
+			if (poll(&p, 1, 1000) == 1 && read(ctx.report_rd, &r, sizeof r) == sizeof r && r.err)
+				return task_failed(&r);
+			return proto_fail("create", "task", ECHILD, "task %d did not reach its first stop", t->pid);
+		}
+	}
+	return 0;
+}
+
+/* Kills every task created so far and reaps them all: the helper is their subreaper during the
+ * restart, so orphans come to it; nothing is left running, stopped or as a zombie. */
+static void kill_all(void)
+{
+	for (int i = 0; i < plan.ntasks; i++)
+		if (plan.tasks[i].pid > 0)
+			kill(plan.tasks[i].pid, SIGKILL);
+	for (int tries = 0; tries < 500; tries++) {
+		pid_t r = waitpid(-1, NULL, __WALL | WNOHANG);
+		if (r < 0 && errno == ECHILD)
+			return;
+		if (r <= 0) {
+			struct timespec nap = { 0, 10 * 1000000 };
+			nanosleep(&nap, NULL);
+		}
+	}
+}
+
+static void emit_pids(const char *ev, const char *extra)
+{
+	char buf[65536];
+	size_t o = 0;
+	for (int i = 0; i < plan.ntasks && o + 32 < sizeof buf; i++)
+		o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%d", i ? "," : "", plan.tasks[i].pid);
+	proto_emit("{\"ev\":\"%s\",\"pids\":[%s]%s}", ev, buf, extra ? extra : "");
+}
+
+static int restore_all(int detach)
+{
 	if (plan.spool && spool_image() < 0)
-		return 1;
+		return -1;
 	proto_emit("{\"ev\":\"planned\"}");
-	uint64_t gadget = map_gadget(&plan);
-	if (!gadget) {
-		proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");
-		return 1;
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	uint64_t gadget = map_gadget();
+	if (!gadget)
+		return proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");
+	if (open_files() < 0)
+		return -1;
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old); /* tasks start with every signal blocked */
+	int r = run_actions();
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		return -1;
+	emit_pids("created", NULL);
+
+	static pid_t pids[1 << 16];
+	if (plan.ntasks > (int)(sizeof pids / sizeof pids[0]))
+		return proto_fail("memory", "tree", E2BIG, "too many tasks");
+	for (int i = 0; i < plan.ntasks; i++) {
+		pids[i] = plan.tasks[i].pid;
+		if (plan.tasks[i].kind == TASK_NORMAL && restore_map(&plan.tasks[i], gadget) < 0)
+			return -1;
 	}
-	pid_t pid = create_task(&plan);
-	if (pid < 0)
-		return 1;
-	plan.pid = pid;
-	if (restore_memory(&plan, gadget) < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, __WALL);
-		return 1;
-	}
+	uint32_t digest = plan.seed;
+	uint64_t bytes = 0, records = 0;
+	char *trailer = NULL;
+	if (pages_restore(3, plan.runs, plan.nruns, pids, (size_t)plan.ntasks, &digest, &bytes, &records, &trailer) < 0)
+		return -1;
+	proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
+		   (unsigned long long)bytes, (unsigned long long)records, digest, trailer);
+
 	/* Commit point: the coordinator has checked the trailer. */
 	char *line = proto_readline();
-	if (!line || strcmp(line, "commit") != 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, __WALL);
-		if (!proto_failed())
-			proto_fail("verify", "image", ECANCELED, "restart aborted by the coordinator");
-		return 1;
+	if (!line || strcmp(line, "commit") != 0)
+		return proto_fail("verify", "image", ECANCELED, "restart aborted by the coordinator");
+	for (int i = 0; i < plan.ntasks; i++)
+		if (plan.tasks[i].kind == TASK_NORMAL && restore_finish(&plan.tasks[i], gadget) < 0)
+			return -1;
+	prctl(PR_SET_CHILD_SUBREAPER, 0); /* from now on the tree's orphans go where they would */
+	/* All resume together. */
+	for (int i = 0; i < plan.ntasks; i++) {
+		struct task_plan *t = &plan.tasks[i];
+		if (t->kind != TASK_NORMAL)
+			continue;
+		if (t->stopped)
+			kill(t->pid, SIGSTOP);
+		ptrace(PTRACE_DETACH, t->pid, 0, 0);
 	}
-	if (restore_finish(&plan, gadget) < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, __WALL);
-		return 1;
-	}
-	proto_emit("{\"ev\":\"running\",\"pid\":%d}", pid);
+	emit_pids("running", NULL);
 	if (detach)
 		return 0;
+	struct task_plan *root = &plan.tasks[0];
 	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR) {
-			proto_fail("wait", "task", errno, "cannot wait for task %d", pid);
+	while (waitpid(root->pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return proto_fail("wait", "task", errno, "cannot wait for task %d", root->pid);
+	char extra[64];
+	snprintf(extra, sizeof extra, ",\"code\":%d,\"signal\":%d", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+		 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	emit_pids("exit", extra);
+	return 0;
+}
+
+int helper_restore(int detach)
+{
+	ctx.plan = &plan;
+	if (plan_read(&plan) < 0)
+		return 1;
+	for (int i = 0; i < plan.ntasks; i++) {
+		struct task_plan *t = &plan.tasks[i];
+		if (t->kind == TASK_NORMAL && (!t->have_regs || !t->have_mm || !t->xstate_len || !t->vvar_start)) {
+			proto_fail("plan", "task", EINVAL, "the plan for task %d is incomplete", t->old_pid);
 			return 1;
 		}
-	proto_emit("{\"ev\":\"exit\",\"pid\":%d,\"code\":%d,\"signal\":%d}", pid,
-		   WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-	return 0;
+	}
+	int had_root = plan.ntasks > 0;
+	if (restore_all(detach) < 0) {
+		kill_all();
+		return 1;
+	}
+	return had_root ? 0 : 1;
 }

@@ -1,19 +1,34 @@
 #ifndef UCR_RESTORE_H
 #define UCR_RESTORE_H
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "plan.h"
 
-enum child_step { CHILD_OPEN = 1, CHILD_SEEK, CHILD_DUP, CHILD_CWD };
-struct child_error {
-	int step, err, fd;
+/* Commands the helper sends down a task's command pipe, and the reports that come back on
+ * the one report pipe all tasks share (each write is atomic: smaller than PIPE_BUF). */
+enum task_op { OP_CLONE = 1, OP_SETSID, OP_SETPGID, OP_EXIT, OP_REAP, OP_RESTORE };
+struct task_cmd {
+	int op, arg;
+};
+enum task_step { STEP_CLONE = 1, STEP_SETSID, STEP_SETPGID, STEP_REAP, STEP_OPEN, STEP_DUP, STEP_CWD, STEP_DONE };
+struct task_report {
+	int task, step, err, pid;
 };
 
-/* Runs in the new task; never returns. */
-void child_main(struct task_plan *p, pid_t parent, int gofd, int errfd, int maxfd)
-	__attribute__((noreturn));
-/* The tracer's part: from the new task's first stop to its own image state, up to the commit
- * point. restore_finish puts back the last state and lets it run. */
-int restore_memory(struct task_plan *p, uint64_t gadget);
-int restore_finish(struct task_plan *p, uint64_t gadget);
+/* What every task inherits from the helper. */
+struct restore_ctx {
+	struct plan *plan;
+	int report_wr, report_rd;
+	int base; /* every fd >= base belongs to the helper's set-up */
+};
+
+/* A new task's life before the tracer takes over; never returns. */
+void task_loop(struct restore_ctx *c, int idx) __attribute__((noreturn));
+/* clone3 with set_tid = want (0: any), retrying while a zombie holds it; 0 in the child. */
+pid_t clone_with_pid(pid_t want, int wait_ms);
+
+/* The tracer's part for one task: address space and pages, then its last state. */
+int restore_map(struct task_plan *t, uint64_t gadget);
+int restore_finish(struct task_plan *t, uint64_t gadget);
 #endif

@@ -1,24 +1,58 @@
-/* The new task's first steps, run as a clone of the helper before the tracer takes over.
- * It is a plain fork-like copy of a single-threaded process, but it keeps to simple system
- * calls and reports failures through a pipe as {step, errno, fd} before _exit. */
+/* The code a new task runs as a clone of the helper (or of its creator task) until the tracer
+ * takes over: it obeys commands from its command pipe (create a child at a pid, setsid,
+ * setpgid, exit, reap) and finally puts its fds, cwd, umask and name in place and stops.
+ * It is a fork-like copy of a single-threaded process and keeps to plain system calls. */
 #define _GNU_SOURCE
 #include "restore.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-static void die(int errfd, int step, int fd)
+pid_t clone_with_pid(pid_t want, int wait_ms)
 {
-	struct child_error e = { .step = step, .err = errno, .fd = fd };
-	if (write(errfd, &e, sizeof e) < 0) {
-		/* nothing else to do */
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct clone_args ca = { .exit_signal = SIGCHLD };
+		if (want > 0) {
+			ca.set_tid = (uint64_t)(uintptr_t)&want;
+			ca.set_tid_size = 1;
+		}
+		pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+		if (pid >= 0 || errno != EEXIST)
+			return pid;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (ms >= wait_ms) {
+			errno = EEXIST;
+			return -1;
+		}
+		struct timespec nap = { 0, 20 * 1000000 };
+		nanosleep(&nap, NULL);
 	}
+}
+
+static void report(struct restore_ctx *c, int task, int step, int err, int pid)
+{
+	struct task_report r = { .task = task, .step = step, .err = err, .pid = pid };
+	if (write(c->report_wr, &r, sizeof r) != sizeof r) {
+		/* the helper is gone; PDEATHSIG or EXITKILL ends us */
+	}
+}
+
+static void fail(struct restore_ctx *c, int task, int step, int fd)
+{
+	report(c, task, step, errno, fd);
 	_exit(100 + step);
 }
 
@@ -31,59 +65,88 @@ static void close_from(int lo, int hi)
 			close(fd);
 }
 
-void child_main(struct task_plan *p, pid_t parent, int gofd, int errfd, int maxfd)
+/* The task's own files: dup each inherited object to its number, drop everything else. */
+static void restore_files(struct restore_ctx *c, int idx)
 {
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(99);
-	char c;
-	if (read(gofd, &c, 1) != 1) /* the tracer has seized us */
-		_exit(98);
+	struct task_plan *t = &c->plan->tasks[idx];
+	if (t->cwd && chdir(t->cwd) < 0)
+		fail(c, idx, STEP_CWD, -1);
+	umask((mode_t)t->umask);
+	prctl(PR_SET_NAME, t->comm);
+	for (int i = 0; i < t->nfds; i++) {
+		struct fd_plan *f = &t->fds[i];
+		if (dup3(c->plan->files[f->file].hfd, f->target, f->cloexec ? O_CLOEXEC : 0) < 0)
+			fail(c, idx, STEP_DUP, f->target);
+	}
+	/* Close what is below base and not wanted (fds are sorted by target). */
+	int next = 0;
+	for (int i = 0; i <= t->nfds; i++) {
+		int stop = i < t->nfds ? t->fds[i].target : c->base;
+		if (stop > c->base)
+			stop = c->base;
+		close_from(next, stop - 1);
+		next = stop + 1;
+	}
+	close_from(c->base, ~0U >> 1);
+}
 
-	/* Work above every fd number in use or wanted, so nothing is clobbered. */
-	int base = maxfd + 1;
-	errfd = fcntl(errfd, F_DUPFD_CLOEXEC, base);
-	if (errfd < 0)
-		_exit(97);
-	int tmpbase = errfd + 1;
-	for (int i = 0; i < p->nfds; i++) {
-		struct fd_plan *f = &p->fds[i];
-		for (int j = 0; j < i && f->kind == FD_PATH; j++)
-			if (p->fds[j].kind == FD_PATH && p->fds[j].group == f->group) {
-				f->tmp = p->fds[j].tmp;
-				break;
-			}
-		if (f->tmp >= 0)
-			continue;
-		int fd;
-		if (f->kind == FD_INHERIT) {
-			fd = fcntl(f->srcfd, F_DUPFD_CLOEXEC, tmpbase);
-		} else {
-			int flags = f->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
-			int o = open(f->path, flags | O_NOCTTY);
-			if (o < 0)
-				die(errfd, CHILD_OPEN, f->target);
-			fd = fcntl(o, F_DUPFD_CLOEXEC, tmpbase);
-			close(o);
-			if (fd >= 0 && lseek(fd, (off_t)f->pos, SEEK_SET) < 0 && errno != ESPIPE)
-				die(errfd, CHILD_SEEK, f->target);
+void task_loop(struct restore_ctx *c, int idx)
+{
+	struct task_plan *t = &c->plan->tasks[idx];
+	pid_t creator = getppid();
+	if (t->creator < 0 || c->plan->tasks[t->creator].kind != TASK_PLACEHOLDER) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != creator)
+			_exit(99);
+	}
+	for (;;) {
+		struct task_cmd cmd;
+		ssize_t n = read(t->cmdrd, &cmd, sizeof cmd);
+		if (n != sizeof cmd) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			_exit(98); /* the helper is gone */
 		}
-		if (fd < 0)
-			die(errfd, CHILD_DUP, f->target);
-		f->tmp = fd;
+		switch (cmd.op) {
+		case OP_CLONE: {
+			struct task_plan *ch = &c->plan->tasks[cmd.arg];
+			pid_t pid = clone_with_pid(ch->want_pid, c->plan->pid_wait_ms);
+			if (pid == 0)
+				task_loop(c, cmd.arg);
+			report(c, cmd.arg, STEP_CLONE, pid < 0 ? errno : 0, pid);
+			break;
+		}
+		case OP_SETSID:
+			report(c, idx, STEP_SETSID, setsid() < 0 ? errno : 0, getpid());
+			break;
+		case OP_SETPGID:
+			report(c, idx, STEP_SETPGID, setpgid(0, cmd.arg) < 0 ? errno : 0, getpid());
+			break;
+		case OP_REAP: {
+			int st;
+			report(c, idx, STEP_REAP, waitpid(cmd.arg, &st, 0) < 0 ? errno : 0, cmd.arg);
+			break;
+		}
+		case OP_EXIT:
+			if (t->kind == TASK_ZOMBIE && WIFSIGNALED(t->exit_status)) {
+				int sig = WTERMSIG(t->exit_status);
+				signal(sig, SIG_DFL);
+				sigset_t one;
+				sigemptyset(&one);
+				sigaddset(&one, sig);
+				sigprocmask(SIG_UNBLOCK, &one, NULL);
+				struct rlimit nocore = { 0, 0 };
+				setrlimit(RLIMIT_CORE, &nocore); /* a zombie killed by SIGSEGV: no core now */
+				kill(getpid(), sig);
+			}
+			_exit(t->kind == TASK_ZOMBIE ? WEXITSTATUS(t->exit_status) : 0);
+		case OP_RESTORE:
+			restore_files(c, idx);
+			/* report pipe is closed now; the tracer takes over from this stop */
+			kill(getpid(), SIGSTOP);
+			_exit(96);
+		default:
+			_exit(97);
+		}
 	}
-	close_from(0, errfd - 1);
-	for (int i = 0; i < p->nfds; i++) {
-		struct fd_plan *f = &p->fds[i];
-		if (dup3(f->tmp, f->target, f->cloexec ? O_CLOEXEC : 0) < 0)
-			die(errfd, CHILD_DUP, f->target);
-	}
-	close_from(errfd + 1, ~0U >> 1);
-	if (p->cwd && chdir(p->cwd) < 0)
-		die(errfd, CHILD_CWD, -1);
-	umask((mode_t)p->umask);
-	prctl(PR_SET_NAME, p->comm);
-	close(errfd);
-	kill(getpid(), SIGSTOP); /* the tracer takes over from this stop */
-	_exit(96);
 }

@@ -21,7 +21,7 @@
 
 #define TASK_END 0x7ffffffff000ULL
 
-static struct tracee T;
+static struct tracee T; /* the task being worked on */
 
 static int call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 		uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
@@ -74,9 +74,10 @@ static int map_vma(const struct vma_plan *m)
 	return 0;
 }
 
-int restore_memory(struct task_plan *p, uint64_t gadget)
+int restore_map(struct task_plan *p, uint64_t gadget)
 {
 	long ret;
+	memset(&T, 0, sizeof T);
 	T.pid = p->pid;
 	T.gadget = gadget;
 	T.scratch = gadget + GADGET_CODE_SIZE;
@@ -111,14 +112,6 @@ int restore_memory(struct task_plan *p, uint64_t gadget)
 		if (map_vma(&p->vmas[i]) < 0)
 			return -1;
 
-	pid_t pids[1] = { T.pid };
-	uint32_t digest = p->seed;
-	uint64_t bytes = 0, records = 0;
-	char *trailer = NULL;
-	if (pages_restore(3, p->runs, p->nruns, pids, 1, &digest, &bytes, &records, &trailer) < 0)
-		return -1;
-	proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
-		   (unsigned long long)bytes, (unsigned long long)records, digest, trailer);
 	return 0;
 }
 
@@ -183,9 +176,34 @@ static int restore_madvise(struct task_plan *p)
 	return 0;
 }
 
+/* glibc caches the thread id in its thread descriptor, at the clear_child_tid address: when
+ * the task comes back under another pid, that copy is updated too; the address is restored. */
+static int restore_tid(struct task_plan *p)
+{
+	long ret;
+	if (!p->tidaddr)
+		return 0;
+	if (p->pid != p->old_pid) {
+		int32_t v;
+		if (t_read_mem(T.pid, p->tidaddr, &v, sizeof v) == 0 && v == p->old_pid) {
+			v = p->pid;
+			if (t_write_mem(T.pid, p->tidaddr, &v, sizeof v) < 0)
+				return proto_fail("finish", "tid", errno, "cannot update the cached thread id");
+		}
+	}
+	return call("finish", "set_tid_address", SYS_set_tid_address, p->tidaddr, 0, 0, 0, 0, 0, &ret);
+}
+
 int restore_finish(struct task_plan *p, uint64_t gadget)
 {
 	long ret;
+	memset(&T, 0, sizeof T);
+	T.pid = p->pid;
+	T.gadget = gadget;
+	T.scratch = gadget + GADGET_CODE_SIZE;
+	T.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
+	if (t_get_regs(T.pid, &T.regs) < 0)
+		return proto_fail("finish", "registers", errno, "cannot read the task's registers");
 	for (int i = 0; i < p->nvmas; i++) {
 		struct vma_plan *m = &p->vmas[i];
 		if (m->fill && (m->prot | PROT_READ | PROT_WRITE) != m->prot &&
@@ -198,7 +216,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	if (p->rseq_ptr && call("finish", "rseq", SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig, 0, 0,
 				&ret) < 0)
 		return -1;
-	if (restore_signals(p) < 0)
+	if (restore_signals(p) < 0 || restore_tid(p) < 0)
 		return -1;
 	if (call("finish", "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig, 0,
 		 0, 0, 0, &ret) < 0)
@@ -225,9 +243,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		return proto_fail("finish", "registers", errno, "PTRACE_SETREGSET NT_PRSTATUS failed");
 	if (ptrace(PTRACE_SETSIGMASK, T.pid, (void *)8, &p->sigmask) < 0)
 		return proto_fail("finish", "sigmask", errno, "PTRACE_SETSIGMASK failed");
-	/* Detaching from a ptrace stop marks a signal pending, so the kernel's own syscall-restart
-	 * logic sees the restored orig_rax/rax (-ERESTART*) exactly as after a real stop. */
-	if (ptrace(PTRACE_DETACH, T.pid, 0, 0) < 0)
-		return proto_fail("finish", "detach", errno, "PTRACE_DETACH failed");
+	/* The caller detaches: from a ptrace stop that marks a signal pending, so the kernel's own
+	 * syscall-restart logic sees the restored orig_rax/rax (-ERESTART*) as after a real stop. */
 	return 0;
 }

@@ -1,12 +1,12 @@
 /** Human rendering of `ucr inspect`. */
 import type { InspectResult } from '../orchestrator/inspect.js';
-import { REG, regValue, type TaskImage } from '../image/types.js';
+import { REG, regValue, type FileImage, type TaskImage } from '../image/types.js';
 
 const PROT = ['---', 'r--', '-w-', 'rw-', '--x', 'r-x', '-wx', 'rwx'];
 const hex = (n: number | bigint) => '0x' + n.toString(16);
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
-function taskLines(t: TaskImage): string[] {
+function taskLines(t: TaskImage, files: Map<number, FileImage>, holders: Map<number, number>): string[] {
   const L: string[] = [];
   const mapped = t.vmas.reduce((s, v) => s + v.end - v.start, 0);
   const saved = t.pageRuns.reduce((s, [, n]) => s + n * 4096, 0);
@@ -21,11 +21,11 @@ function taskLines(t: TaskImage): string[] {
     );
   for (const s of t.specials) L.push(`      ${hex(s.start).padStart(14)}-${hex(s.end).padEnd(14)} special     ${s.name}`);
   L.push(`    fds:`);
-  const files = new Map(t.files.map((f) => [f.id, f]));
   for (const fd of t.fds) {
     const f = files.get(fd.file)!;
-    const shared = t.fds.filter((x) => x.file === fd.file).length > 1 ? ` (shares file #${f.id})` : '';
-    L.push(`      ${String(fd.fd).padStart(4)} ${f.kind.padEnd(8)} ${f.path} flags 0${f.flags.toString(8)} pos ${f.pos}${fd.cloexec ? ' cloexec' : ''}${shared}`);
+    const shared = (holders.get(f.id) ?? 0) > 1 ? ` (file #${f.id}, shared)` : '';
+    const pipe = f.pipe ? ` ${f.pipe.end} end` : '';
+    L.push(`      ${String(fd.fd).padStart(4)} ${f.kind.padEnd(8)} ${f.path}${pipe} flags 0${f.flags.toString(8)} pos ${f.pos}${fd.cloexec ? ' cloexec' : ''}${shared}`);
   }
   const handlers = t.sigactions.filter((a) => a.handler > 1).map((a) => a.sig);
   L.push(`    signals: blocked ${hex(BigInt(t.sigmask))}, handlers for ${handlers.join(' ') || 'none'}`);
@@ -41,11 +41,24 @@ export function renderInspect(r: InspectResult): string {
     `  ${r.meta.tasks.length} task(s), ${r.pageRecords} page records, ${mib(r.pageBytes)} of pages`,
     `tree:`,
   ];
+  const files = new Map(r.meta.files.files.map((f) => [f.id, f]));
+  const holders = new Map<number, number>();
+  for (const t of r.meta.tasks) for (const fd of t.fds) holders.set(fd.file, (holders.get(fd.file) ?? 0) + 1);
+  const depth = new Map<number, number>();
   for (const e of r.meta.tree.tasks) {
-    L.push(`  ${e.pid} ${e.comm} [${e.state}] ppid ${e.ppid} pgid ${e.pgid} sid ${e.sid} threads ${e.threads}`);
+    const d = (depth.get(e.ppid) ?? -1) + 1;
+    depth.set(e.pid, d);
+    const pad = '  '.repeat(d);
+    const status = e.state === 'zombie' ? ` exit status ${e.exitStatus}` : '';
+    L.push(`${pad}  ${e.pid} ${e.comm} [${e.state}${status}] ppid ${e.ppid} pgid ${e.pgid} sid ${e.sid} threads ${e.threads}`);
     const t = r.meta.tasks.find((x) => x.pid === e.pid);
-    if (t) L.push(...taskLines(t));
+    if (t) L.push(...taskLines(t, files, holders).map((l) => pad + l));
   }
+  const ext = r.meta.files.files.filter((f) => f.kind === 'external');
+  const leaks = r.meta.files.files.filter((f) => f.leak);
+  L.push(`external objects (connected to the restarting process's stdio): ${ext.map((f) => `#${f.id} ${f.path} -> stdio ${f.stdio}`).join(', ') || 'none'}`);
+  L.push(`leaked objects (also held outside the tree): ${leaks.map((f) => `#${f.id} ${f.path} held by ${f.leak!.pid} (${f.leak!.comm}) fd ${f.leak!.fd}`).join(', ') || 'none'}`);
+  for (const p of r.meta.files.pipes) L.push(`pipe ${p.id}: ${p.data.length} bytes queued, size ${p.size}`);
   return L.join('\n');
 }
 

@@ -5,9 +5,12 @@
  *   record    u32 LE kind | u32 LE crc32c(payload) | u64 LE payload length | payload
  *
  *   HEADER   (kind 1)   CBOR: host identity (arch, page size, kernel, CPU), owner, root pid
- *   TREE     (kind 2)   CBOR: every task (pid, ppid, pgid, sid, comm, state, threads)
- *   TASK     (kind 3)   CBOR: one per task in TREE order: registers, memory map, page runs,
- *                        fds and open files, signal state, mm fields, limits...
+ *   TREE     (kind 2)   CBOR: every task (pid, ppid, pgid, sid, comm, state, threads, zombie
+ *                        exit status); the first entry is the root
+ *   FILES    (kind 4)   CBOR: every open file object of the tree (fds of any task refer to them
+ *                        by id: sharing survives) and every pipe with its queued bytes
+ *   TASK     (kind 3)   CBOR: one per live task in TREE order: registers, memory map, page runs,
+ *                        fds, signal state, mm fields, limits...
  *   PAGES    (kind 16)  binary, written and read by native code only:
  *                        u32 LE task index | u32 LE page count | u64 LE address | pages
  *                        in exactly the order of the TASK records' page runs, ≤ 4 MiB each
@@ -39,6 +42,7 @@ export enum RecordKind {
   Header = 1,
   Tree = 2,
   Task = 3,
+  Files = 4,
   Pages = 16,
   Trailer = 255,
 }

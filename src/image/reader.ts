@@ -18,7 +18,7 @@ import {
 } from './format.js';
 import { ImageError } from '../errors.js';
 import type { ImageMetadata, Trailer } from './types.js';
-import { checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
+import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
 
 export interface Frame {
   kind: number;
@@ -109,13 +109,20 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   const where = (s: string) => `${name}: ${s}`;
   const header = checkHeader(take(RecordKind.Header, 'HEADER'), where('HEADER'));
   const tree = checkTree(take(RecordKind.Tree, 'TREE'), where('TREE'));
-  const tasks = tree.tasks.map((t, i) => {
-    const task = checkTask(take(RecordKind.Task, `TASK ${t.pid}`), where(`TASK ${t.pid}`));
-    if (task.pid !== t.pid)
-      throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
-    return task;
-  });
-  return { meta: { major, minor, header, tree, tasks, digest, records }, reader: r };
+  if (tree.tasks[0]!.pid !== header.root) throw new ImageError(where(`TREE: the first task is not the root ${header.root}`), { object: name });
+  const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));
+  const fileIds = new Set(files.files.map((f) => f.id));
+  const tasks = tree.tasks
+    .filter((t) => t.state !== 'zombie')
+    .map((t, i) => {
+      const task = checkTask(take(RecordKind.Task, `TASK ${t.pid}`), where(`TASK ${t.pid}`));
+      if (task.pid !== t.pid)
+        throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
+      for (const fd of task.fds)
+        if (!fileIds.has(fd.file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd.fd} refers to unknown file ${fd.file}`), { object: name });
+      return task;
+    });
+  return { meta: { major, minor, header, tree, files, tasks, digest, records }, reader: r };
 }
 
 /** Decodes and checks a trailer payload the helper read, against the expected chain. */

@@ -21,6 +21,8 @@ export interface TreeEntry {
   comm: string;
   state: TaskState;
   threads: number;
+  /** zombies: the wait status their parent will collect */
+  exitStatus?: number;
 }
 
 export interface ImageTree {
@@ -54,7 +56,7 @@ export interface SpecialVma {
   end: number;
 }
 
-/** One open file object; several fds (dup) may refer to it by id. */
+/** One open file object of the tree; fds of any task (dup, fork) refer to it by id. */
 export interface FileImage {
   id: number;
   /** Key of the fd kind's ops module (src/kernel/fds/registry.ts). */
@@ -64,6 +66,22 @@ export interface FileImage {
   pos: number;
   /** Only for kind 'external': the stdio slot of the restarting process it connects to. */
   stdio?: number;
+  /** Only for kind 'pipe': which pipe and which end. */
+  pipe?: { id: number; end: 'read' | 'write' };
+  /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
+  leak?: { pid: number; fd: number; comm: string };
+}
+
+/** A pipe of the tree with the bytes that were queued in it. */
+export interface PipeImage {
+  id: number;
+  size: number;
+  data: Uint8Array;
+}
+
+export interface ImageFiles {
+  files: FileImage[];
+  pipes: PipeImage[];
 }
 
 export interface FdImage {
@@ -113,9 +131,11 @@ export interface TaskImage {
   rlimits: [bigint | number, bigint | number][];
   mm: MmImage;
   auxv: Uint8Array;
+  /** clear_child_tid: where libc keeps the thread id (updated when the pid changes) */
+  tidAddress: number;
   specials: SpecialVma[];
   vmas: VmaImage[];
-  files: FileImage[];
+  /** sorted by fd; files are the image's FILES record */
   fds: FdImage[];
   /** [address, page count] in stream order */
   pageRuns: [number, number][];
@@ -132,6 +152,8 @@ export interface ImageMetadata {
   minor: number;
   header: ImageHeader;
   tree: ImageTree;
+  files: ImageFiles;
+  /** one per live (non-zombie) tree entry, in tree order */
   tasks: TaskImage[];
   /** digest chained over the metadata records (the helper continues it over pages) */
   digest: number;

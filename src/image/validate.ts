@@ -10,6 +10,8 @@ import { PAGE_SIZE, TASK_END } from './format.js';
 import type {
   FdImage,
   FileImage,
+  ImageFiles,
+  PipeImage,
   ImageHeader,
   ImageTree,
   MmImage,
@@ -122,9 +124,14 @@ export function checkTree(v: CborValue, path: string): ImageTree {
       comm: field(e, 'comm', tw, (x, ww) => str(x, ww, 16)),
       state: state as TreeEntry['state'],
       threads: field(e, 'threads', tw, (x, ww) => int(x, ww, 1, 1 << 20)),
+      exitStatus: e.exitStatus === undefined ? undefined : field(e, 'exitStatus', tw, (x, ww) => int(x, ww, 0, 0xffff)),
     };
   });
   if (tasks.length === 0) w.at('tasks').fail('no tasks');
+  if (tasks[0]!.state === 'zombie') w.at('tasks').fail('the root is a zombie');
+  tasks.forEach((t, i) => {
+    if (t.state === 'zombie' && t.exitStatus === undefined) w.at('tasks').at(i).fail('zombie without exit status');
+  });
   return { tasks };
 }
 
@@ -162,6 +169,46 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
   });
 }
 
+export function checkFiles(v: CborValue, path: string): ImageFiles {
+  const w = new Where(path);
+  const o = obj(v, w);
+  const pipes = arr(o.pipes, w.at('pipes')).map((x, i): PipeImage => {
+    const pw = w.at('pipes').at(i);
+    const p = obj(x, pw);
+    const size = field(p, 'size', pw, (y, ww) => int(y, ww, 4096, 1 << 26));
+    return { id: field(p, 'id', pw, (y, ww) => int(y, ww, 0, 1 << 30)), size, data: field(p, 'data', pw, (y, ww) => bytes(y, ww, 0, size)) };
+  });
+  const pipeIds = new Set(pipes.map((p) => p.id));
+  if (pipeIds.size !== pipes.length) w.at('pipes').fail('duplicate pipe ids');
+  const files = arr(o.files, w.at('files')).map((x, i): FileImage => {
+    const fw = w.at('files').at(i);
+    const f = obj(x, fw);
+    const pipe = f.pipe === undefined ? undefined : obj(f.pipe, fw.at('pipe'));
+    const leak = f.leak === undefined ? undefined : obj(f.leak, fw.at('leak'));
+    const file: FileImage = {
+      id: field(f, 'id', fw, (y, ww) => int(y, ww, 0, 1 << 30)),
+      kind: field(f, 'kind', fw, (y, ww) => str(y, ww, 32)),
+      path: field(f, 'path', fw, str),
+      flags: field(f, 'flags', fw, (y, ww) => int(y, ww, 0, 0xffffffff)),
+      pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
+      stdio: f.stdio === undefined ? undefined : field(f, 'stdio', fw, (y, ww) => int(y, ww, 0, 2)),
+      pipe: pipe && {
+        id: field(pipe, 'id', fw.at('pipe'), (y, ww) => int(y, ww, 0, 1 << 30)),
+        end: field(pipe, 'end', fw.at('pipe'), (y, ww) => (str(y, ww) === 'read' ? 'read' : str(y, ww) === 'write' ? 'write' : ww.fail('expected read or write'))),
+      },
+      leak: leak && {
+        pid: field(leak, 'pid', fw.at('leak'), (y, ww) => int(y, ww, 1, PID_MAX)),
+        fd: field(leak, 'fd', fw.at('leak'), (y, ww) => int(y, ww, 0, MAX_FD)),
+        comm: field(leak, 'comm', fw.at('leak'), (y, ww) => str(y, ww, 16)),
+      },
+    };
+    if (file.kind === 'pipe' && (!file.pipe || !pipeIds.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
+    return file;
+  });
+  if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
+  return { files, pipes };
+}
+
 function checkRuns(list: CborValue | undefined, vmas: VmaImage[], w: Where): [number, number][] {
   let prevEnd = 0;
   let v = 0;
@@ -193,31 +240,14 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   const w = new Where(path);
   const o = obj(v, w);
   const vmas = checkVmas(o.vmas, w.at('vmas'));
-  const files = arr(o.files, w.at('files')).map((x, i): FileImage => {
-    const fw = w.at('files').at(i);
-    const f = obj(x, fw);
-    const id = field(f, 'id', fw, (y, ww) => int(y, ww, 0, MAX_FD));
-    return {
-      id,
-      kind: field(f, 'kind', fw, (y, ww) => str(y, ww, 32)),
-      path: field(f, 'path', fw, str),
-      flags: field(f, 'flags', fw, (y, ww) => int(y, ww, 0, 0xffffffff)),
-      pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
-      stdio: f.stdio === undefined ? undefined : field(f, 'stdio', fw, (y, ww) => int(y, ww, 0, 2)),
-    };
-  });
-  const fileIds = new Set(files.map((f) => f.id));
-  if (fileIds.size !== files.length) w.at('files').fail('duplicate file ids');
-  const fdSeen = new Set<number>();
+  let prevFd = -1;
   const fds = arr(o.fds, w.at('fds')).map((x, i): FdImage => {
     const fw = w.at('fds').at(i);
     const f = obj(x, fw);
     const fd = field(f, 'fd', fw, (y, ww) => int(y, ww, 0, MAX_FD));
-    if (fdSeen.has(fd)) fw.fail(`fd ${fd} appears twice`);
-    fdSeen.add(fd);
-    const file = field(f, 'file', fw, (y, ww) => int(y, ww, 0, MAX_FD));
-    if (!fileIds.has(file)) fw.fail(`fd ${fd} refers to unknown file ${file}`);
-    return { fd, file, cloexec: field(f, 'cloexec', fw, bool) };
+    if (fd <= prevFd) fw.fail(`fd ${fd} is out of order or appears twice`);
+    prevFd = fd;
+    return { fd, file: field(f, 'file', fw, (y, ww) => int(y, ww, 0, 1 << 30)), cloexec: field(f, 'cloexec', fw, bool) };
   });
   const sigactions = arr(o.sigactions, w.at('sigactions'), 64).map((x, i): SigactionImage => {
     const sw = w.at('sigactions').at(i);
@@ -264,9 +294,9 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     rlimits,
     mm: checkMm(o.mm, w.at('mm')),
     auxv: field(o, 'auxv', w, (y, ww) => bytes(y, ww, 0, 1024)),
+    tidAddress: field(o, 'tidAddress', w, (y, ww) => addr(y, ww)),
     specials,
     vmas,
-    files,
     fds,
     pageRuns: checkRuns(o.pageRuns, vmas, w.at('pageRuns')),
   };

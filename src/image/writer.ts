@@ -3,7 +3,7 @@ import { crc32c, digestAdd } from '../native/addon.js';
 import { encode, type CborValue } from './cbor.js';
 import { writeAll } from './fdio.js';
 import { FORMAT_MAJOR, FORMAT_MINOR, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
-import type { ImageHeader, ImageTree, TaskImage, Trailer } from './types.js';
+import type { ImageFiles, ImageHeader, ImageTree, TaskImage, Trailer } from './types.js';
 
 export class ImageWriter {
   /** crc chain over every record written so far (by this writer or, via addPages, the helper). */
@@ -27,6 +27,10 @@ export class ImageWriter {
 
   tree(t: ImageTree): void {
     this.record(RecordKind.Tree, encode(t as unknown as CborValue));
+  }
+
+  files(f: ImageFiles): void {
+    this.record(RecordKind.Files, encode(f as unknown as CborValue));
   }
 
   task(t: TaskImage): void {

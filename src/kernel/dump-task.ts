@@ -5,12 +5,10 @@
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
-import type { FdImage, FileImage, SigactionImage, TaskImage, TreeEntry } from '../image/types.js';
-import { native } from '../native/addon.js';
-import { opsFor, type FdFacts } from './fds/registry.js';
+import type { SigactionImage, TaskImage, TreeEntry } from '../image/types.js';
 import type { Helper } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
-import { listFds, readFdInfo, readLink, readSmaps, readStat, readStatus } from './proc.js';
+import { readLink, readSmaps, readStat, readStatus } from './proc.js';
 
 interface StateEvent {
   regs: string;
@@ -19,6 +17,7 @@ interface StateEvent {
   rseq: [string, number, string, number];
   brk: string;
   pdeathsig: number;
+  tidaddr: string;
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
 }
@@ -35,33 +34,10 @@ function num(hexText: string): number {
   return v;
 }
 
-function captureFiles(pid: number): { files: FileImage[]; fds: FdImage[] } {
-  const files: FileImage[] = [];
-  const fds: FdImage[] = [];
-  const byInode = new Map<string, { fd: number; file: FileImage }[]>();
-  for (const fd of listFds(pid)) {
-    const link = readLink(`/proc/${pid}/fd/${fd}`);
-    const facts: FdFacts = { pid, fd, link, stat: fs.statSync(`/proc/${pid}/fd/${fd}`), info: readFdInfo(pid, fd) };
-    const ops = opsFor(facts);
-    const cloexec = (facts.info.flags & 0o2000000) !== 0;
-    const key = `${facts.stat.dev}:${facts.stat.ino}`;
-    // fds that are one open file (dup, inherited) share one FileImage: kcmp decides.
-    const same = (byInode.get(key) ?? []).find((c) => native().kcmpFiles(pid, c.fd, pid, fd) === 0);
-    if (same) {
-      fds.push({ fd, file: same.file.id, cloexec });
-      continue;
-    }
-    const file: FileImage = { id: files.length, kind: ops.kind, ...ops.dump(facts) };
-    files.push(file);
-    fds.push({ fd, file: file.id, cloexec });
-    byInode.set(key, [...(byInode.get(key) ?? []), { fd, file }]);
-  }
-  return { files, fds };
-}
-
-/** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't'). */
+/** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
+ * fds are filled in later by the tree-wide file capture. */
 export async function captureTask(h: Helper, pid: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry }> {
-  h.send('state');
+  h.send(`state ${pid}`);
   const st = (await h.next('state')) as unknown as StateEvent;
   const stat = readStat(pid);
   const status = readStatus(pid);
@@ -75,7 +51,7 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
   const pageRuns: [number, number][] = [];
   for (const v of vmas) {
     if (!mayHoldPrivatePages(v)) continue;
-    h.send(`runs ${v.start} ${v.end}`);
+    h.send(`runs ${pid} ${v.start} ${v.end}`);
     const ev = (await h.next('runs')) as unknown as { runs: [number, number][] };
     if (ev.runs.length) v.fill = true;
     pageRuns.push(...ev.runs);
@@ -86,7 +62,6 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
     .filter((a) => a.handler !== 0 || a.flags !== 0 || a.mask !== 0);
   const [rseqPtr, rseqLen, rseqSig] = st.rseq;
   const ids = (line: string | undefined) => (line ?? '').split(/\s+/).filter(Boolean).map(Number);
-  const { files, fds } = captureFiles(pid);
   const task: TaskImage = {
     pid,
     comm: stat.comm,
@@ -115,10 +90,10 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
       envEnd: stat.envEnd,
     },
     auxv: fs.readFileSync(`/proc/${pid}/auxv`),
+    tidAddress: num(st.tidaddr),
     specials,
     vmas,
-    files,
-    fds,
+    fds: [],
     pageRuns,
   };
   const threads = Number(status.get('Threads') ?? 1);

@@ -54,6 +54,8 @@ export interface ProcStat {
   argEnd: number;
   envStart: number;
   envEnd: number;
+  /** wait status of a zombie */
+  exitCode: number;
 }
 
 /** /proc/PID/stat; comm may hold spaces and parentheses, so fields count from the last ')'. */
@@ -79,6 +81,7 @@ export function readStat(pid: number): ProcStat {
     argEnd: n(49),
     envStart: n(50),
     envEnd: n(51),
+    exitCode: n(52),
   };
 }
 

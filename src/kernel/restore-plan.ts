@@ -1,5 +1,6 @@
-/** Turns one TaskImage into the helper's restore plan lines (native/helper/plan.h). */
-import type { TaskImage } from '../image/types.js';
+/** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/plan.h). */
+import type { ImageFiles, TaskImage } from '../image/types.js';
+import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
 import { restartFixup } from './syscall-restart.js';
@@ -8,24 +9,24 @@ const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
 const MAP_ANONYMOUS = 0x20;
 const MAP_GROWSDOWN = 0x100;
+const KIND = { task: 0, zombie: 1, placeholder: 2 } as const;
 
-export interface PlanOptions {
-  pidWaitMs: number;
-  seed: number;
-  taskIndex: number;
+/** Every open-file object and pipe, created once by the helper and inherited by all tasks. */
+export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
+  const L = f.pipes.map((p) => `pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}`);
+  for (const file of f.files) L.push(opsOf(file.kind).plan(file, ctx));
+  return L;
 }
 
-export function planLines(t: TaskImage, ctx: RestoreContext, opt: PlanOptions): string[] {
-  const L: string[] = [];
-  L.push(`task ${t.pid}`, `pidwait ${opt.pidWaitMs}`, `seed ${opt.seed}`);
+export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
+  const e = p.entry;
+  const L = [`task ${p.index} ${p.oldPid} ${p.newPid} ${KIND[p.kind]} ${e?.exitStatus ?? 0} ${e?.state === 'stopped' ? 1 : 0}`];
+  if (!t) return L;
   L.push(`cwd ${hex(t.cwd)}`, `umask ${t.umask}`, `comm ${hex(t.comm.slice(0, 15))}`, `exe ${hex(t.exe)}`);
   L.push(`pdeathsig ${t.pdeathsig}`);
+  if (t.tidAddress) L.push(`tidaddr ${t.tidAddress}`);
   if (t.auxv.length) L.push(`auxv ${hex(t.auxv)}`);
-  const files = new Map(t.files.map((f) => [f.id, f]));
-  for (const fd of t.fds) {
-    const file = files.get(fd.file)!;
-    L.push(opsOf(file.kind).plan(file, fd, ctx));
-  }
+  for (const fd of t.fds) L.push(`fd ${fd.fd} ${fd.file} ${fd.cloexec ? 1 : 0}`);
   for (const v of t.vmas) {
     let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
     if (v.kind !== 'file') flags |= MAP_ANONYMOUS;
@@ -42,6 +43,13 @@ export function planLines(t: TaskImage, ctx: RestoreContext, opt: PlanOptions): 
   for (const a of t.sigactions) L.push(`sigaction ${a.sig} ${a.handler} ${a.flags} ${a.restorer} ${a.mask}`);
   t.rlimits.forEach(([cur, max], r) => L.push(`rlimit ${r} ${cur} ${max}`));
   L.push(`regs ${hex(restartFixup(t.regs))}`, `xstate ${hex(t.xstate)}`);
-  for (const [addr, n] of t.pageRuns) L.push(`run ${opt.taskIndex} ${addr} ${n}`);
+  return L;
+}
+
+export function runLines(tasks: TaskImage[]): string[] {
+  const L: string[] = [];
+  tasks.forEach((t, i) => {
+    for (const [addr, n] of t.pageRuns) L.push(`run ${i} ${addr} ${n}`);
+  });
   return L;
 }

@@ -8,9 +8,11 @@ import fs from 'node:fs';
 import { PermissionError, UcrError, UnsupportedError } from '../errors.js';
 import { PhaseClock, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
+import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask } from '../kernel/dump-task.js';
+import { captureFiles } from '../kernel/files.js';
 import { Helper } from '../kernel/helper.js';
-import { listChildren, pidState } from '../kernel/proc.js';
+import { listChildren, pidState, readStat } from '../kernel/proc.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { fromHelper } from './errors.js';
@@ -19,8 +21,10 @@ import { hostIdentity } from './host.js';
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
   output: string | number;
-  /** Kill the task once the image is complete (default false: it runs on). */
+  /** Kill the tree once the image is complete (default false: it runs on). */
   kill?: boolean;
+  /** Checkpoint even when an object of the tree is also held outside it (then recorded as leaked). */
+  allowLeaks?: boolean;
   events?: UcrEmitter;
   logger?: Logger;
   signal?: AbortSignal;
@@ -28,7 +32,10 @@ export interface CheckpointOptions {
 
 export interface CheckpointResult {
   pid: number;
+  /** every task saved, root first */
+  pids: number[];
   tasks: number;
+  warnings: string[];
   /** bytes of the whole image / of page data */
   bytes: number;
   pageBytes: number;
@@ -51,14 +58,7 @@ function checkTarget(pid: number): string {
       throw new PermissionError(`process ${pid}: permission denied (the caller may not ptrace it)`, { pid, phase: 'check' });
     throw new UcrError(`process ${pid} is a kernel thread`, { code: 'EINVAL', pid });
   }
-  const kids = listChildren(pid);
-  if (kids.length)
-    throw new UnsupportedError(`process ${pid} has children (${kids.slice(0, 5).join(', ')}): process trees are not supported yet`, {
-      pid,
-      phase: 'tree',
-    });
-  if (state === 'T' || state === 't')
-    throw new UnsupportedError(`process ${pid} is stopped (${state === 'T' ? 'by a signal' : 'by a tracer'}): not supported yet`, { pid });
+  if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid });
   return state;
 }
 
@@ -97,28 +97,69 @@ function openOutput(out: string | number): Output {
   };
 }
 
-export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<CheckpointResult> {
-  const log = (opts.logger ?? silentLogger).child({ module: 'checkpoint', pid });
-  const clock = new PhaseClock(opts.events);
-  opts.signal?.throwIfAborted();
-  const stateBefore = checkTarget(pid);
-  const out = openOutput(opts.output);
-  const helper = new Helper(['dump', String(pid)], [out.fd]);
-  const onAbort = () => helper.close();
-  opts.signal?.addEventListener('abort', onAbort);
-  try {
-    const frozen = await clock.run('freeze', () => helper.next('frozen'), pid);
-    const threads = frozen.threads as number[];
+/**
+ * Freezes the tree top-down: a task is frozen before its children are listed, so a child forked
+ * meanwhile is found, and a frozen task forks no more. Zombies are recorded, not frozen.
+ */
+async function freezeTree(helper: Helper, root: number, rootState: string, clock: PhaseClock): Promise<{ pid: number; state: string }[]> {
+  const order: { pid: number; state: string }[] = [];
+  const queue: { pid: number; state: string | undefined }[] = [{ pid: root, state: rootState }];
+  while (queue.length) {
+    const { pid, state: known } = queue.shift()!;
+    const state = known ?? pidState(pid);
+    if (state === undefined) continue; // exited and reaped before we got to it
+    order.push({ pid, state });
+    if (state === 'Z') continue;
+    if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid, phase: 'freeze' });
+    helper.send(`freeze ${pid}`);
+    const ev = await clock.run('freeze', () => helper.next('frozen'), pid);
+    const threads = ev.threads as number[];
     if (threads.length > 1)
       throw new UnsupportedError(`process ${pid} has ${threads.length} threads: multi-threaded processes are not supported yet`, {
         pid,
         phase: 'freeze',
       });
-    const { task, entry } = await clock.run('capture', () => captureTask(helper, pid, stateBefore), pid);
-    log.debug({ vmas: task.vmas.length, runs: task.pageRuns.length, fds: task.fds.length }, 'captured');
+    for (const c of listChildren(pid).sort((a, b) => a - b)) queue.push({ pid: c, state: undefined });
+  }
+  return order;
+}
+
+export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<CheckpointResult> {
+  const log = (opts.logger ?? silentLogger).child({ module: 'checkpoint', pid });
+  const clock = new PhaseClock(opts.events);
+  opts.signal?.throwIfAborted();
+  const rootState = checkTarget(pid);
+  const out = openOutput(opts.output);
+  const helper = new Helper(['dump'], [out.fd]);
+  const onAbort = () => helper.close();
+  opts.signal?.addEventListener('abort', onAbort);
+  try {
+    const order = await freezeTree(helper, pid, rootState, clock);
+    const entries: TreeEntry[] = [];
+    const tasks: TaskImage[] = [];
+    for (const { pid: p, state } of order) {
+      if (state === 'Z') {
+        const st = readStat(p);
+        entries.push({ pid: p, ppid: st.ppid, pgid: st.pgid, sid: st.sid, comm: st.comm, state: 'zombie', threads: 1, exitStatus: st.exitCode });
+        continue;
+      }
+      const { task, entry } = await clock.run('capture', () => captureTask(helper, p, state), p);
+      entries.push(entry);
+      tasks.push(task);
+    }
+    const captured = await clock.run('files', () =>
+      captureFiles(
+        tasks.map((t) => t.pid),
+        helper,
+        { root: pid, ignore: new Set([process.pid, helper.pid ?? 0]), allowLeaks: opts.allowLeaks ?? false },
+      ),
+    );
+    for (const t of tasks) t.fds = captured.fds.get(t.pid) ?? [];
+    for (const message of captured.warnings) opts.events?.emit('warning', { message, pid });
+    log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');
     opts.signal?.throwIfAborted();
     const w = new ImageWriter(out.fd);
-    const host = hostIdentity(task.xstate.length);
+    const host = hostIdentity(tasks[0]!.xstate.length);
     await clock.run('write-metadata', () => {
       w.prelude();
       w.header({
@@ -131,19 +172,19 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
         root: pid,
       });
-      w.tree({ tasks: [entry] });
-      w.task(task);
+      w.tree({ tasks: entries });
+      w.files(captured.files);
+      for (const t of tasks) w.task(t);
     });
-    const pageBytes = await clock.run(
-      'write-pages',
-      async () => {
-        helper.send(`pages 0 ${w.digest}`, ...task.pageRuns.map(([a, n]) => `run ${a} ${n}`), 'end');
+    let pageBytes = 0;
+    await clock.run('write-pages', async () => {
+      for (const [i, t] of tasks.entries()) {
+        helper.send(`pages ${t.pid} ${i} ${w.digest}`, ...t.pageRuns.map(([a, n]) => `run ${a} ${n}`), 'end');
         const ev = await helper.next('pages');
         w.addPages(ev.records as number, ev.bytes as number, ev.digest as number);
-        return ev.bytes as number;
-      },
-      pid,
-    );
+        pageBytes += ev.bytes as number;
+      }
+    });
     w.trailer(pageBytes);
     out.commit();
     const kill = opts.kill ?? false;
@@ -152,9 +193,18 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       await helper.next(kill ? 'killed' : 'released');
       await helper.exited;
     });
-    return { pid, tasks: 1, bytes: w.bytes, pageBytes, killed: kill, phases: clock.phases };
+    return {
+      pid,
+      pids: entries.map((e) => e.pid),
+      tasks: entries.length,
+      warnings: captured.warnings,
+      bytes: w.bytes,
+      pageBytes,
+      killed: kill,
+      phases: clock.phases,
+    };
   } catch (e) {
-    helper.close(); // EOF: the helper puts the task back as it was and detaches
+    helper.close(); // EOF: the helper puts every task back as it was and detaches
     await helper.exited;
     out.abandon();
     if (opts.signal?.aborted) throw new UcrError(`checkpoint of process ${pid} aborted`, { code: 'ABORT_ERR', pid, cause: e });

@@ -19,7 +19,8 @@ import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
-import { planLines } from '../kernel/restore-plan.js';
+import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
+import { actionLines, planTree } from './plan-tree.js';
 import { silentLogger, type Logger } from '../log.js';
 import { fromHelper } from './errors.js';
 import { checkHost } from './host.js';
@@ -35,6 +36,8 @@ export interface RestartOptions {
   force?: boolean;
   /** fds that external stdio (0, 1, 2) of the image connects to (default: this process's). */
   stdio?: [number, number, number];
+  /** New pids: old → new for some tasks (the rest keep theirs), or 'auto' for any free pids. */
+  pids?: Map<number, number> | 'auto';
   events?: UcrEmitter;
   logger?: Logger;
   signal?: AbortSignal;
@@ -42,7 +45,7 @@ export interface RestartOptions {
 
 export interface RestartResult {
   root: number;
-  /** old pid → new pid */
+  /** old pid → new pid, for every task of the image */
   pids: Record<number, number>;
   tasks: number;
   pageBytes: number;
@@ -74,10 +77,10 @@ function openInput(input: string | number): { fd: number; name: string; close():
  * only after the trailer. Then the helper spools the image first (returns true) and waits for
  * the pid like for a zombie.
  */
-function checkPids(meta: ImageMetadata, streamed: boolean): boolean {
+function checkPids(wanted: number[], streamed: boolean): boolean {
   let spool = false;
-  for (const t of meta.tree.tasks) {
-    const st = pidState(t.pid);
+  for (const pid of wanted) {
+    const st = pidState(pid);
     if (st === undefined || st === 'Z') continue;
     if (streamed) {
       spool = true;
@@ -85,13 +88,21 @@ function checkPids(meta: ImageMetadata, streamed: boolean): boolean {
     }
     let who = '';
     try {
-      who = ` by ${readStat(t.pid).comm}`;
+      who = ` by ${readStat(pid).comm}`;
     } catch {
       /* gone meanwhile */
     }
-    throw new PidInUseError(`pid ${t.pid} is in use${who}`, { pid: t.pid, phase: 'check' });
+    throw new PidInUseError(`pid ${pid} is in use${who}`, { pid, phase: 'check' });
   }
   return spool;
+}
+
+function pidMapper(meta: ImageMetadata, pids: RestartOptions['pids']): (old: number) => number {
+  if (pids === 'auto') return () => 0;
+  const known = new Set(meta.tree.tasks.map((t) => t.pid));
+  for (const old of pids?.keys() ?? [])
+    if (!known.has(old)) throw new UcrError(`--pids: pid ${old} is not in the image`, { code: 'EINVAL', pid: old });
+  return (old) => pids?.get(old) ?? old;
 }
 
 export async function restart(opts: RestartOptions): Promise<RestartResult> {
@@ -104,19 +115,18 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
   let rootPid = 0;
   try {
     const { meta } = await clock.run('read-metadata', () => readMetadata(input.fd, input.name));
-    if (meta.tasks.length !== 1) throw new UnsupportedError(`${input.name}: images of process trees are not supported yet`);
-    const task = meta.tasks[0]!;
-    rootPid = task.pid;
-    const entry = meta.tree.tasks[0]!;
-    if (entry.threads !== 1 || entry.state !== 'running')
-      throw new UnsupportedError(`${input.name}: process ${task.pid} is ${entry.state} with ${entry.threads} threads: not supported yet`);
+    const root = meta.tree.tasks[0]!;
+    rootPid = root.pid;
+    const pidFor = pidMapper(meta, opts.pids);
+    const tree = planTree(meta.tree.tasks, pidFor);
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
     const warnings = await clock.run('check', () => {
       const w = checkHost(meta.header, opts.force ?? false);
-      checkMappedFiles(task.pid, task.vmas);
-      for (const f of task.files) opsOf(f.kind).check(f);
-      spool = checkPids(meta, streamed);
+      for (const t of meta.tasks) checkMappedFiles(t.pid, t.vmas);
+      for (const f of meta.files.files) opsOf(f.kind).check(f);
+      for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
+      spool = checkPids(tree.tasks.filter((t) => t.newPid).map((t) => t.newPid), streamed);
       return w;
     });
     for (const message of warnings) opts.events?.emit('warning', { message });
@@ -130,15 +140,29 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     helper = h;
     opts.signal?.addEventListener('abort', () => h.kill(), { once: true });
     const ctx = { stdioFd: (slot: number) => 4 + slot };
-    h.send(...planLines(task, ctx, { pidWaitMs: opts.pidWaitMs ?? 5000, seed: meta.digest, taskIndex: 0 }), `spool ${spool ? 1 : 0}`, 'end');
-    if (spool) await clock.run('spool', () => h.next('planned'));
-    else await h.next('planned');
-    const created = await clock.run('create', () => h.next('created'), task.pid);
-    log.debug({ pid: created.pid }, 'created');
-    const loaded = await clock.run('memory', () => h.next('loaded'), task.pid);
+    const imageOf = new Map(meta.tasks.map((t) => [t.pid, t]));
+    h.send(
+      `pidwait ${opts.pidWaitMs ?? 5000}`,
+      `seed ${meta.digest}`,
+      `spool ${spool ? 1 : 0}`,
+      ...fileLines(meta.files, ctx),
+      ...tree.tasks.flatMap((t) => taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined)),
+      ...runLines(meta.tasks),
+      ...actionLines(tree.actions),
+      'end',
+    );
+    await clock.run(spool ? 'spool' : 'plan', () => h.next('planned'));
+    const created = await clock.run('create', () => h.next('created'), root.pid);
+    const newPids = created.pids as number[];
+    const pids: Record<number, number> = {};
+    tree.tasks.forEach((t, i) => {
+      if (t.kind !== 'placeholder') pids[t.oldPid] = newPids[i]!;
+    });
+    log.debug({ pids }, 'created');
+    const loaded = await clock.run('memory', () => h.next('loaded'), root.pid);
     const pageBytes = loaded.bytes as number;
     await clock.run('verify', () => {
-      const expectBytes = task.pageRuns.reduce((s, [, n]) => s + n * PAGE_SIZE, 0);
+      const expectBytes = meta.tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
       checkTrailerBytes(input.name, Buffer.from(loaded.trailer as string, 'hex'), {
         digest: loaded.digest as number,
         records: meta.records + (loaded.records as number),
@@ -147,11 +171,11 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       if (pageBytes !== expectBytes) throw new UcrError(`${input.name}: corrupt image: page bytes ${pageBytes} != ${expectBytes}`, { code: 'EIMAGE' });
     });
     h.send('commit');
-    await clock.run('finish', () => h.next('running'), task.pid);
+    await clock.run('finish', () => h.next('running'), root.pid);
     const result: RestartResult = {
-      root: task.pid,
-      pids: { [task.pid]: created.pid as number },
-      tasks: 1,
+      root: pids[root.pid]!,
+      pids,
+      tasks: meta.tree.tasks.length,
       pageBytes,
       phases: clock.phases,
       warnings,

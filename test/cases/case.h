@@ -283,4 +283,747 @@ CASE_FN uint64_t case_hash(const void *p, size_t len)
     return case_splitmix(h);
 }
 
+/* ======================================================================
+ * Process-tree kit (used by tree.c, zombie_stopped.c, subtree.c).
+ *
+ * A parent talks to each child over two pipes made before the fork: a
+ * request pipe (parent -> child) and a result pipe (child -> parent).
+ *   - Right after its set-up the child writes a 37-byte greeting (see
+ *     case_greeting) into its result pipe in one write().  The parent only
+ *     poll()s for it, to know the child is set up, and reads it byte for
+ *     byte at verify time: it stays queued across the checkpoint.
+ *   - The child then blocks in read() on its request pipe (no timeout; EOF,
+ *     i.e. the parent is gone, makes it _exit(1) silently).
+ *   - At verify time the parent sends a struct case_req; the child checks
+ *     itself (and, for a branch, its own children), answers with one
+ *     struct case_ans (< PIPE_BUF, so atomic) and exits 0.
+ * Pids are checked as relations at verify time (the child's getppid() ==
+ * the parent's getpid() then, ...).  Remembered pids (fork() results, the
+ * pid at set-up) are compared only with case_same_pids: option --same-pids
+ * (the default); --any-pids turns it off, for restarts with other pids.
+ * Failures inside a child go through case_fail() in that child and come
+ * back as its verdict; the parent prefixes the child's name.
+ * Children reset SIGTERM to SIG_DFL and install no handler, so their blocked
+ * read() must never return EINTR (that is a failure).  A task that sends
+ * requests sets SIGPIPE to SIG_IGN at that moment (verify time only), so a
+ * dead child is reported as a failure instead of killing the sender.
+ * ====================================================================== */
+
+#include <dirent.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#define CASE_GREET_LEN 37
+#define CASE_REQ_MAGIC 0x51455251u /* "QREQ" */
+#define CASE_ANS_MAGIC 0x534e4141u /* "AANS" */
+
+/* Random per run, inherited by every task: part of greetings and chunks. */
+static uint64_t case_token;
+/* --same-pids (default) / --any-pids */
+static int case_same_pids = 1;
+
+struct case_req {
+    uint32_t magic;
+    int32_t parent;   /* getpid() of the sender when it sent this */
+    int32_t exp_sid;  /* session the child must be in; 0: its own pid */
+    int32_t exp_pgid; /* process group the child must be in; 0: its own pid */
+};
+
+struct case_ans {
+    uint32_t magic;
+    int32_t pid, ppid, sid, pgid; /* the child's, at verify time */
+    int32_t pad;
+    uint64_t ino[4];   /* inodes of the child's pipe fds: request, result, extra; 0: none */
+    char verdict[224]; /* "PASS" or "FAIL: reason" */
+};
+
+/* The inode slots of struct case_ans, for messages. */
+static const char *const case_ino_label[4] = {"request pipe", "result pipe", "shared pipe",
+                                              "pipe #4"};
+
+/* Is the bare flag NAME (e.g. "--any-pids") in argv? */
+CASE_FN int case_has_flag(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* case_init + --same-pids/--any-pids + the random token. */
+CASE_FN void case_tree_init(int argc, char **argv)
+{
+    case_init(argc, argv);
+    int same = case_has_flag(argc, argv, "--same-pids");
+    int any = case_has_flag(argc, argv, "--any-pids");
+    if (same && any)
+        case_die_usage(argv[0], "--same-pids and --any-pids are exclusive");
+    case_same_pids = !any;
+    case_seed();
+    case_token = case_rand();
+}
+
+CASE_FN int64_t case_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+CASE_FN void case_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL); /* an interrupting signal just ends it early */
+}
+
+/* Write TEXT to FILE<suffix> atomically (tmp + rename).  0, or -1 + errno. */
+CASE_FN int case_write_aux(const char *suffix, const char *text)
+{
+    char tmp[PATH_MAX + 64], fin[PATH_MAX + 64];
+    snprintf(fin, sizeof fin, "%s%s", case_out, suffix);
+    snprintf(tmp, sizeof tmp, "%s%s.tmp", case_out, suffix);
+    int fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    case_write_all(fd, text, strlen(text));
+    fsync(fd);
+    close(fd);
+    return rename(tmp, fin);
+}
+
+/* Like case_finish(), but the verdict goes to FILE<suffix> (atomically). */
+__attribute__((noreturn))
+CASE_FN void case_finish_aux(const char *suffix)
+{
+    char buf[sizeof case_fail_msg + 16];
+    if (case_failed)
+        snprintf(buf, sizeof buf, "FAIL: %s\n", case_fail_msg);
+    else
+        snprintf(buf, sizeof buf, "PASS\n");
+    if (case_write_aux(suffix, buf) != 0)
+        _exit(3);
+    _exit(case_failed ? 1 : 0);
+}
+
+/* Set-up failure inside a child (not the root): message on stderr, exit 2.
+ * Its parent sees the result pipe close without a greeting. */
+__attribute__((format(printf, 2, 3), noreturn))
+CASE_FN void case_child_die(const char *name, const char *fmt, ...)
+{
+    char msg[512], buf[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int n = snprintf(buf, sizeof buf, "case task %s (pid %d): setup: %s\n", name, (int)getpid(),
+                     msg);
+    if (n > 0)
+        case_write_all(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+    _exit(2);
+}
+
+/* The root of a tree must lead its own session (the launcher makes it so). */
+CASE_FN void case_become_session_leader(void)
+{
+    if (getsid(0) == getpid())
+        return;
+    if (setsid() < 0)
+        case_setup_fail("not a session leader and setsid() failed: %s", strerror(errno));
+}
+
+/* Close every fd >= 3 except those in keep[0..n) (negative entries ignored). */
+CASE_FN void case_close_fds_except(const int *keep, int n)
+{
+    int k[16], m = 0;
+    for (int i = 0; i < n && m < 16; i++)
+        if (keep[i] >= 3)
+            k[m++] = keep[i];
+    for (int i = 1; i < m; i++) /* insertion sort */
+        for (int j = i; j > 0 && k[j - 1] > k[j]; j--) {
+            int t = k[j];
+            k[j] = k[j - 1];
+            k[j - 1] = t;
+        }
+    unsigned lo = 3;
+    for (int i = 0; i <= m; i++) {
+        unsigned hi = i < m ? (unsigned)k[i] - 1 : ~0U;
+        if (i < m && (unsigned)k[i] < lo) /* duplicate */
+            continue;
+        if (hi >= lo && syscall(SYS_close_range, lo, hi, 0U) != 0) {
+            unsigned top = hi > 65535 ? 65535 : hi;
+            for (unsigned fd = lo; fd <= top; fd++)
+                close((int)fd);
+        }
+        if (i < m)
+            lo = (unsigned)k[i] + 1;
+    }
+}
+
+CASE_FN void case_pipe(int fds[2], const char *what)
+{
+    if (pipe(fds) != 0)
+        case_setup_fail("pipe (%s): %s", what, strerror(errno));
+}
+
+/* Wait until fd has data to read: 1 data, 0 timeout, -1 hang-up/error
+ * without data (the writer is gone). */
+CASE_FN int case_wait_readable(int fd, int timeout_ms)
+{
+    int64_t end = case_now_ms() + timeout_ms;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int64_t left = end - case_now_ms();
+        int r = poll(&p, 1, left < 0 ? 0 : (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return 0;
+        if (p.revents & POLLIN)
+            return 1;
+        return -1;
+    }
+}
+
+/* Read exactly len bytes unless EOF, error or the deadline (case_now_ms()
+ * value; < 0: none).  Returns the count read; if short, errno is 0 for EOF,
+ * ETIMEDOUT for the deadline, else the read()/poll() error. */
+CASE_FN ssize_t case_read_full(int fd, void *buf, size_t len, int64_t deadline)
+{
+    size_t got = 0;
+    while (got < len) {
+        if (deadline >= 0) {
+            struct pollfd p = {fd, POLLIN, 0};
+            int64_t left = deadline - case_now_ms();
+            int r = poll(&p, 1, left < 0 ? 0 : (int)left);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return (ssize_t)got;
+            if (r == 0) {
+                errno = ETIMEDOUT;
+                return (ssize_t)got;
+            }
+        }
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            errno = 0;
+            return (ssize_t)got;
+        }
+        if (errno == EINTR || errno == EAGAIN)
+            continue;
+        return (ssize_t)got;
+    }
+    return (ssize_t)got;
+}
+
+/* Printable rendering of n bytes (for messages), into out. */
+CASE_FN const char *case_show(const void *buf, size_t n, char *out, size_t outsz)
+{
+    const unsigned char *b = buf;
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 5 < outsz; i++) {
+        if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\' && b[i] != '"')
+            out[k++] = (char)b[i];
+        else
+            k += (size_t)snprintf(out + k, outsz - k, "\\x%02x", b[i]);
+    }
+    out[k] = 0;
+    return out;
+}
+
+/* The 37-byte greeting of task NAME whose pid at set-up was PID:
+ * "hello NNN PPPPPPPPPP TTTTTTTTTTTTTTTT" (out needs 38 bytes). */
+CASE_FN void case_greeting(char out[CASE_GREET_LEN + 1], const char *name, long pid)
+{
+    char tmp[96];
+    snprintf(tmp, sizeof tmp, "hello %-3.3s %010ld %016llx", name, pid,
+             (unsigned long long)case_token);
+    memcpy(out, tmp, CASE_GREET_LEN); /* exact for pids < 10^10 */
+    out[CASE_GREET_LEN] = 0;
+}
+
+/* fd must be a pipe end opened with access mode acc (O_RDONLY/O_WRONLY);
+ * returns its inode (0 after recording a failure). */
+CASE_FN uint64_t case_pipe_ino(int fd, int acc, const char *what)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        case_fail("%s: fstat(fd %d): %s", what, fd, strerror(errno));
+        return 0;
+    }
+    if (!S_ISFIFO(st.st_mode)) {
+        case_fail("%s: fd %d is not a pipe (st_mode 0%o)", what, fd, (unsigned)st.st_mode);
+        return 0;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) != acc) {
+        case_fail("%s: fd %d has access mode %d, expected %s", what, fd, fl < 0 ? -1 : fl & O_ACCMODE,
+                  acc == O_RDONLY ? "O_RDONLY" : "O_WRONLY");
+        return 0;
+    }
+    return (uint64_t)st.st_ino;
+}
+
+/* Bytes queued in a pipe (FIONREAD), -1 on error. */
+CASE_FN int case_queued(int fd)
+{
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+/* State letter and ppid of pid from /proc/PID/stat.  0, or -1 if absent. */
+CASE_FN int case_proc_stat(pid_t pid, char *state, pid_t *ppid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    char st;
+    int pp;
+    if (!p || sscanf(p + 1, " %c %d", &st, &pp) != 2)
+        return -1;
+    if (state)
+        *state = st;
+    if (ppid)
+        *ppid = (pid_t)pp;
+    return 0;
+}
+
+/* The children of parent found in /proc (pid and state); returns the count
+ * (at most max are stored). */
+CASE_FN int case_children_of(pid_t parent, pid_t *pids, char *states, int max)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long v = strtol(e->d_name, &end, 10);
+        if (*end || v <= 0)
+            continue;
+        char st;
+        pid_t pp;
+        if (case_proc_stat((pid_t)v, &st, &pp) != 0 || pp != parent)
+            continue;
+        if (n < max) {
+            pids[n] = (pid_t)v;
+            if (states)
+                states[n] = st;
+        }
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* waitpid(pid) for at most timeout_ms: 1 reaped (*status set), 0 still
+ * there, -1 error (errno, e.g. ECHILD). */
+CASE_FN int case_reap(pid_t pid, int timeout_ms, int *status)
+{
+    int64_t end = case_now_ms() + timeout_ms;
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (case_now_ms() >= end)
+            return 0;
+        case_sleep_ms(5);
+    }
+}
+
+/* Reap child NAME (its current pid) that must exit 0 within timeout_ms; if
+ * it does not, record a failure and SIGKILL it. */
+CASE_FN void case_reap_child(const char *name, pid_t pid, int timeout_ms)
+{
+    int st = 0;
+    int r = case_reap(pid, timeout_ms, &st);
+    if (r < 0) {
+        case_fail("%s: waitpid(%d): %s", name, (int)pid, strerror(errno));
+    } else if (r == 0) {
+        case_fail("%s (pid %d) answered but did not exit within %d ms", name, (int)pid, timeout_ms);
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    } else if (WIFSIGNALED(st)) {
+        case_fail("%s (pid %d) was killed by signal %d (%s)", name, (int)pid, WTERMSIG(st),
+                  sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
+    } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        case_fail("%s (pid %d) exited with status %d, expected 0", name, (int)pid,
+                  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    }
+}
+
+/* Reap every child that has already ended (never blocks); returns how many. */
+CASE_FN int case_reap_nohang_all(void)
+{
+    int n = 0, st;
+    for (;;) {
+        pid_t r = waitpid(-1, &st, WNOHANG);
+        if (r > 0) {
+            n++;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        return n;
+    }
+}
+
+/* After verification: reap ended children, then SIGKILL and reap any child
+ * still there (with report, it is also a failure: nothing should be left). */
+CASE_FN void case_kill_stray_children(int report)
+{
+    case_reap_nohang_all();
+    pid_t pids[32];
+    char states[32];
+    int n = case_children_of(getpid(), pids, states, 32);
+    for (int i = 0; i < n && i < 32; i++) {
+        if (report)
+            case_fail("unexpected child pid %d (state %c) still there after verification",
+                      (int)pids[i], states[i]);
+        kill(pids[i], SIGKILL);
+        int st;
+        waitpid(pids[i], &st, 0);
+    }
+}
+
+/* Wait (at most timeout_ms) until the read end fd reports EOF: every writer
+ * gone and nothing left queued. */
+CASE_FN void case_expect_eof(int fd, const char *what, int timeout_ms)
+{
+    char buf[64], shown[300];
+    errno = 0;
+    ssize_t n = case_read_full(fd, buf, sizeof buf, case_now_ms() + timeout_ms);
+    if (n > 0)
+        case_fail("%s: %zd unexpected extra bytes \"%s\"", what, n,
+                  case_show(buf, (size_t)n, shown, sizeof shown));
+    else if (errno == ETIMEDOUT)
+        case_fail("%s: no EOF within %d ms: some task still holds its write end", what,
+                  timeout_ms);
+    else if (errno != 0)
+        case_fail("%s: read: %s", what, case_errname(errno));
+}
+
+/* ---- child side ---- */
+
+/* Block in read() for the verify request.  1: valid request; 0: failure
+ * recorded.  EOF before any byte (the parent is gone): _exit(1). */
+CASE_FN int case_child_request(int fd, struct case_req *rq)
+{
+    size_t got = 0;
+    int eintr = 0;
+    memset(rq, 0, sizeof *rq);
+    while (got < sizeof *rq) {
+        ssize_t n = read(fd, (char *)rq + got, sizeof *rq - got);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            if (got == 0)
+                _exit(1);
+            case_fail("request pipe: EOF after %zu of %zu bytes", got, sizeof *rq);
+            return 0;
+        }
+        if (errno == EINTR) {
+            /* no handler is installed: a blocked read must never see EINTR */
+            if (!eintr++)
+                case_fail("read on the request pipe returned EINTR with no signal handler");
+            continue;
+        }
+        case_fail("read on the request pipe: -1 errno %d (%s)", errno, case_errname(errno));
+        return 0;
+    }
+    if (rq->magic != CASE_REQ_MAGIC) {
+        case_fail("request has bad magic %08x", rq->magic);
+        return 0;
+    }
+    return 1;
+}
+
+/* The child's own checks against a request; pid0: its pid at set-up. */
+CASE_FN void case_check_self(pid_t pid0, const struct case_req *rq)
+{
+    pid_t me = getpid(), pp = getppid(), sid = getsid(0), pg = getpgid(0);
+    pid_t es = rq->exp_sid ? rq->exp_sid : me, eg = rq->exp_pgid ? rq->exp_pgid : me;
+    if (case_same_pids && me != pid0)
+        case_fail("getpid() = %d but the pid at set-up was %d (--same-pids)", (int)me, (int)pid0);
+    if (pp != rq->parent)
+        case_fail("getppid() = %d but the parent's getpid() is %d", (int)pp, (int)rq->parent);
+    if (sid != es)
+        case_fail("getsid(0) = %d, expected %d (%s)", (int)sid, (int)es,
+                  rq->exp_sid ? "the parent's session" : "own pid: session leader");
+    if (pg != eg)
+        case_fail("getpgid(0) = %d, expected %d (%s)", (int)pg, (int)eg,
+                  rq->exp_pgid ? "the parent's group" : "own pid: group leader");
+}
+
+/* Send the answer (verdict from case_failed) in one write. */
+CASE_FN void case_child_answer(int fd, const uint64_t ino[4])
+{
+    struct case_ans a;
+    memset(&a, 0, sizeof a);
+    a.magic = CASE_ANS_MAGIC;
+    a.pid = getpid();
+    a.ppid = getppid();
+    a.sid = getsid(0);
+    a.pgid = getpgid(0);
+    for (int i = 0; i < 4; i++)
+        a.ino[i] = ino[i];
+    if (case_failed) {
+        size_t l = strlen(case_fail_msg);
+        if (l > sizeof a.verdict - 7)
+            l = sizeof a.verdict - 7;
+        memcpy(a.verdict, "FAIL: ", 6);
+        memcpy(a.verdict + 6, case_fail_msg, l);
+        a.verdict[6 + l] = 0;
+    } else {
+        memcpy(a.verdict, "PASS", 5);
+    }
+    ssize_t n;
+    do
+        n = write(fd, &a, sizeof a);
+    while (n < 0 && errno == EINTR);
+}
+
+struct case_leaf {
+    const char *name;
+    int req_fd, res_fd; /* read end of the request pipe, write end of the result pipe */
+    int own_group;      /* setpgid(0, 0) before the greeting */
+    int stop_self;      /* raise(SIGSTOP) after the greeting */
+};
+
+/* A leaf task: greeting, (stop), wait for the request, check, answer, exit 0. */
+__attribute__((noreturn))
+CASE_FN void case_leaf_main(const struct case_leaf *lf)
+{
+    signal(SIGTERM, SIG_DFL);
+    int keep[2] = {lf->req_fd, lf->res_fd};
+    case_close_fds_except(keep, 2);
+    pid_t pid0 = getpid();
+    if (lf->own_group && setpgid(0, 0) != 0)
+        case_child_die(lf->name, "setpgid(0, 0): %s", strerror(errno));
+    char g[CASE_GREET_LEN + 1];
+    case_greeting(g, lf->name, pid0);
+    if (write(lf->res_fd, g, CASE_GREET_LEN) != CASE_GREET_LEN)
+        case_child_die(lf->name, "greeting write: %s", strerror(errno));
+    if (lf->stop_self && raise(SIGSTOP) != 0)
+        case_fail("raise(SIGSTOP) failed: %s", strerror(errno));
+    struct case_req rq;
+    if (case_child_request(lf->req_fd, &rq))
+        case_check_self(pid0, &rq);
+    uint64_t ino[4] = {case_pipe_ino(lf->req_fd, O_RDONLY, "request pipe"),
+                       case_pipe_ino(lf->res_fd, O_WRONLY, "result pipe"), 0, 0};
+    case_child_answer(lf->res_fd, ino);
+    _exit(0);
+}
+
+/* ---- parent side ---- */
+
+/* Send the verify request (SIGPIPE is ignored from now on so a gone child
+ * is an error, not death).  1 sent, 0 failure recorded. */
+CASE_FN int case_send_request(int fd, const char *name, pid_t exp_sid, pid_t exp_pgid)
+{
+    signal(SIGPIPE, SIG_IGN);
+    struct case_req rq = {CASE_REQ_MAGIC, (int32_t)getpid(), (int32_t)exp_sid, (int32_t)exp_pgid};
+    ssize_t n;
+    do
+        n = write(fd, &rq, sizeof rq);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof rq) {
+        case_fail("%s: cannot send the verify request: %s (did %s die?)", name,
+                  n < 0 ? strerror(errno) : "short write", name);
+        return 0;
+    }
+    return 1;
+}
+
+struct case_expect {
+    pid_t ppid;      /* required getppid() of the child */
+    pid_t sid, pgid; /* required; 0: the child's own (reported) pid */
+    pid_t fork_pid;  /* what fork() returned: the greeting's pid; with case_same_pids also
+                        the pid the child must report */
+    uint64_t ino[4]; /* required pipe inodes (the parent's ends), 0: unchecked */
+};
+
+/* Read child NAME's greeting and answer from its result pipe (deadline:
+ * case_now_ms() value) and check them.  Returns 1 if an answer arrived
+ * (a->pid is then the child's current pid, for reaping), else 0; every
+ * problem is recorded with case_fail naming the child. */
+CASE_FN int case_collect(int fd, const char *name, int64_t deadline, const struct case_expect *e,
+                         struct case_ans *a)
+{
+    char want[CASE_GREET_LEN + 1], got[CASE_GREET_LEN + 1], shown[200];
+    case_greeting(want, name, e->fork_pid);
+    errno = 0;
+    ssize_t n = case_read_full(fd, got, CASE_GREET_LEN, deadline);
+    if (n != CASE_GREET_LEN) {
+        case_fail("%s: greeting queued before ready: got %zd of %d bytes (%s)", name, n,
+                  CASE_GREET_LEN,
+                  errno == 0 ? "EOF" : errno == ETIMEDOUT ? "timeout" : case_errname(errno));
+        return 0;
+    }
+    if (memcmp(got, want, CASE_GREET_LEN) != 0) {
+        case_fail("%s: greeting queued before ready is \"%s\", expected \"%s\"", name,
+                  case_show(got, CASE_GREET_LEN, shown, sizeof shown), want);
+        return 0;
+    }
+    memset(a, 0, sizeof *a);
+    errno = 0;
+    n = case_read_full(fd, a, sizeof *a, deadline);
+    if (n != (ssize_t)sizeof *a) {
+        if (n == 0 && errno == 0)
+            case_fail("%s is missing: its result pipe closed without an answer (%s died?)", name,
+                      name);
+        else if (errno == ETIMEDOUT)
+            case_fail("%s is missing: no answer before the timeout (%zd of %zu bytes)", name, n,
+                      sizeof *a);
+        else
+            case_fail("%s: short answer, %zd of %zu bytes (%s)", name, n, sizeof *a,
+                      errno ? case_errname(errno) : "EOF");
+        return 0;
+    }
+    if (a->magic != CASE_ANS_MAGIC) {
+        case_fail("%s: answer has bad magic %08x (pipe data out of order?)", name, a->magic);
+        return 0;
+    }
+    a->verdict[sizeof a->verdict - 1] = 0;
+    if (strcmp(a->verdict, "PASS") != 0)
+        case_fail("%s: %s", name, strncmp(a->verdict, "FAIL: ", 6) == 0 ? a->verdict + 6 : a->verdict);
+    pid_t es = e->sid ? e->sid : a->pid, eg = e->pgid ? e->pgid : a->pid;
+    if (a->ppid != e->ppid)
+        case_fail("%s (pid %d) reports getppid() = %d, expected %d", name, a->pid, a->ppid,
+                  (int)e->ppid);
+    if (a->sid != es)
+        case_fail("%s (pid %d) reports getsid(0) = %d, expected %d", name, a->pid, a->sid, (int)es);
+    if (a->pgid != eg)
+        case_fail("%s (pid %d) reports getpgid(0) = %d, expected %d", name, a->pid, a->pgid,
+                  (int)eg);
+    if (case_same_pids && a->pid != e->fork_pid)
+        case_fail("%s reports getpid() = %d but fork() returned %d (--same-pids)", name, a->pid,
+                  (int)e->fork_pid);
+    for (int i = 0; i < 4; i++)
+        if (e->ino[i] && a->ino[i] != e->ino[i])
+            case_fail("%s: its %s is pipe inode %llu, but the parent's end is inode %llu", name,
+                      case_ino_label[i], (unsigned long long)a->ino[i],
+                      (unsigned long long)e->ino[i]);
+    return 1;
+}
+
+/* ---- branch: a middle task with leaf children ---- */
+
+struct case_branch {
+    const char *name;
+    int req_fd, res_fd;     /* read end of its request pipe, write end of its result pipe */
+    int extra_fd;           /* a write end it keeps (reported as ino[2]), or -1 */
+    const char *extra_data; /* written to extra_fd in one write at set-up, or NULL */
+    size_t extra_len;
+    int new_session;        /* setsid() first */
+    int nleaves;            /* 0..4 */
+    const char *leaf_name[4];
+    int leaf_own_group;     /* the leaves call setpgid(0, 0) */
+};
+
+/* A branch: set up (session, extra data, leaves), greeting, wait for the
+ * request, check itself, have every leaf verify (5 s), reap them, answer,
+ * exit 0.  The leaves must be in the branch's session and (unless
+ * leaf_own_group) its group. */
+__attribute__((noreturn))
+CASE_FN void case_branch_main(const struct case_branch *br)
+{
+    signal(SIGTERM, SIG_DFL);
+    int keep[3] = {br->req_fd, br->res_fd, br->extra_fd};
+    case_close_fds_except(keep, 3);
+    if (br->new_session && setsid() < 0)
+        case_child_die(br->name, "setsid: %s", strerror(errno));
+    pid_t pid0 = getpid();
+    if (br->extra_data && write(br->extra_fd, br->extra_data, br->extra_len) != (ssize_t)br->extra_len)
+        case_child_die(br->name, "write to the shared pipe: %s", strerror(errno));
+
+    int lq[4], lr[4];
+    pid_t lpid[4];
+    int nl = br->nleaves > 4 ? 4 : br->nleaves;
+    for (int i = 0; i < nl; i++) {
+        int q[2], r[2];
+        if (pipe(q) != 0 || pipe(r) != 0)
+            case_child_die(br->name, "pipe: %s", strerror(errno));
+        pid_t p = fork();
+        if (p < 0)
+            case_child_die(br->name, "fork: %s", strerror(errno));
+        if (p == 0) {
+            struct case_leaf lf = {br->leaf_name[i], q[0], r[1], br->leaf_own_group, 0};
+            case_leaf_main(&lf);
+        }
+        close(q[0]);
+        close(r[1]);
+        lq[i] = q[1];
+        lr[i] = r[0];
+        lpid[i] = p;
+    }
+    for (int i = 0; i < nl; i++) {
+        int w = case_wait_readable(lr[i], 10000);
+        if (w != 1)
+            case_child_die(br->name, "leaf %s %s during set-up", br->leaf_name[i],
+                           w == 0 ? "timed out" : "died");
+        if (br->leaf_own_group && getpgid(lpid[i]) != lpid[i])
+            case_child_die(br->name, "leaf %s is in group %d after setpgid(0, 0)",
+                           br->leaf_name[i], (int)getpgid(lpid[i]));
+    }
+    char g[CASE_GREET_LEN + 1];
+    case_greeting(g, br->name, pid0);
+    if (write(br->res_fd, g, CASE_GREET_LEN) != CASE_GREET_LEN)
+        case_child_die(br->name, "greeting write: %s", strerror(errno));
+
+    /* ---- checkpoint/restart happens while blocked here ---- */
+    struct case_req rq;
+    if (case_child_request(br->req_fd, &rq))
+        case_check_self(pid0, &rq);
+
+    uint64_t ino[4] = {case_pipe_ino(br->req_fd, O_RDONLY, "request pipe"),
+                       case_pipe_ino(br->res_fd, O_WRONLY, "result pipe"),
+                       br->extra_fd >= 0 ? case_pipe_ino(br->extra_fd, O_WRONLY, "shared pipe") : 0,
+                       0};
+    pid_t me = getpid(), sid = getsid(0), pg = getpgid(0);
+    uint64_t qi[4], ri[4];
+    for (int i = 0; i < nl; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "request pipe to %s", br->leaf_name[i]);
+        qi[i] = case_pipe_ino(lq[i], O_WRONLY, what);
+        snprintf(what, sizeof what, "result pipe from %s", br->leaf_name[i]);
+        ri[i] = case_pipe_ino(lr[i], O_RDONLY, what);
+    }
+    for (int i = 0; i < nl; i++)
+        case_send_request(lq[i], br->leaf_name[i], sid, br->leaf_own_group ? 0 : pg);
+    int64_t deadline = case_now_ms() + 5000;
+    for (int i = 0; i < nl; i++) {
+        struct case_expect e = {me, sid, br->leaf_own_group ? 0 : pg, lpid[i], {qi[i], ri[i], 0, 0}};
+        struct case_ans a;
+        if (case_collect(lr[i], br->leaf_name[i], deadline, &e, &a))
+            case_reap_child(br->leaf_name[i], a.pid, 3000);
+    }
+    case_kill_stray_children(1);
+    case_child_answer(br->res_fd, ino);
+    _exit(0);
+}
+
 #endif /* UCR_TEST_CASE_H */

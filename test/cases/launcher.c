@@ -134,6 +134,12 @@ int main(int argc, char **argv)
         if (child < 0)
             die("fork: %s", strerror(errno));
         if (child > 0) {
+            /* hold nothing of the child's: its stdio files must be its own */
+            int null = open("/dev/null", O_RDWR);
+            for (int fd = 0; fd <= 2; fd++)
+                dup2(null, fd);
+            if (null > 2)
+                close(null);
             siginfo_t si;
             while (waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
                 ;

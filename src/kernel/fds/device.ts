@@ -16,13 +16,17 @@ function devKey(rdev: number): string {
   return `${(rdev >> 8) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`;
 }
 
+export function isStatelessDevice(rdev: number): boolean {
+  return STATELESS.has(devKey(rdev));
+}
+
 export const statelessDevice: FdOps = {
   kind: 'device',
-  matches: (f) => f.stat.isCharacterDevice() && STATELESS.has(devKey(f.stat.rdev)),
+  matches: (f) => f.stat.isCharacterDevice() && isStatelessDevice(f.stat.rdev),
   dump: (f) => ({ path: STATELESS.get(devKey(f.stat.rdev))!, flags: f.info.flags, pos: 0 }),
   check(file) {
     if (![...STATELESS.values()].includes(file.path))
       throw new UcrError(`device ${file.path}: not a stateless device`, { code: 'EIMAGE', object: file.path });
   },
-  plan: (file, fd) => `fd ${fd.fd} path ${hex(file.path)} ${file.flags} 0 ${fd.cloexec ? 1 : 0} ${file.id}`,
+  plan: (file) => `file ${file.id} path ${hex(file.path)} ${file.flags} 0`,
 };

@@ -1,14 +1,18 @@
 /**
- * stdio that the task inherited from outside (a terminal, a pipe or socket of the launching
- * shell). The object itself is not saved: on restart the fd is connected to the restarting
- * process's own stdio slot of the same number (the linux-cr / CRIU "external" model).
+ * stdio that the tree inherited from outside: the root's fd 0-2 when it is a terminal or a
+ * socket (sockets are not restored yet), or a pipe or file that a process outside the tree
+ * (the launching shell) holds too. The
+ * object itself is not saved: on restart the fd is connected to the restarting process's own
+ * stdio slot of the same number (the linux-cr / CRIU "external" model).
  */
 import type { FdOps } from './types.js';
 
 export const externalStdio: FdOps = {
   kind: 'external',
-  matches: (f) => f.fd <= 2 && (f.stat.isCharacterDevice() || f.stat.isFIFO() || f.stat.isSocket()),
-  dump: (f) => ({ path: f.link, flags: f.info.flags, pos: 0, stdio: f.fd }),
+  matches: (f, ctx) =>
+    ctx.rootStdio !== undefined &&
+    (f.stat.isCharacterDevice() ? /^\/dev\/(pts\/|tty|console)/.test(f.link) : f.stat.isSocket() || ctx.heldOutside),
+  dump: (f, ctx) => ({ path: f.link, flags: f.info.flags, pos: 0, stdio: ctx.rootStdio }),
   check() {},
-  plan: (file, fd, ctx) => `fd ${fd.fd} inherit ${ctx.stdioFd(file.stdio ?? fd.fd)} ${fd.cloexec ? 1 : 0}`,
+  plan: (file, ctx) => `file ${file.id} inherit ${ctx.stdioFd(file.stdio ?? 0)}`,
 };

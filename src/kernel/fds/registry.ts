@@ -1,18 +1,19 @@
 /**
- * The one registry of fd kinds. Order matters: the first kind whose matches() accepts an fd
+ * The one registry of fd kinds. Order matters: the first kind whose matches() accepts an object
  * takes it. Adding a kind = one module here plus nothing else in TypeScript.
  */
 import { UnsupportedError } from '../../errors.js';
 import { statelessDevice } from './device.js';
 import { externalStdio } from './external.js';
+import { pipeEnd } from './pipe.js';
 import { regularFile } from './regular.js';
-import type { FdFacts, FdOps } from './types.js';
+import type { FdFacts, FdOps, ObjectContext } from './types.js';
 
-const kinds: FdOps[] = [regularFile, statelessDevice, externalStdio];
+const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd];
 const byKind = new Map(kinds.map((k) => [k.kind, k]));
 
-export function opsFor(f: FdFacts): FdOps {
-  const ops = kinds.find((k) => k.matches(f));
+export function opsFor(f: FdFacts, ctx: ObjectContext): FdOps {
+  const ops = kinds.find((k) => k.matches(f, ctx));
   if (ops) return ops;
   throw new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): ${unsupportedReason(f)}`, {
     pid: f.pid,
@@ -29,7 +30,7 @@ export function opsOf(kind: string): FdOps {
 
 function unsupportedReason(f: FdFacts): string {
   if (f.link.endsWith(' (deleted)')) return 'open files whose path was unlinked are not supported yet';
-  if (f.stat.isFIFO()) return 'pipes and FIFOs are not supported yet (only as inherited stdio)';
+  if (f.stat.isFIFO()) return 'named FIFOs are not supported yet';
   if (f.stat.isSocket()) return 'sockets are not supported yet (only as inherited stdio)';
   if (f.link.startsWith('anon_inode:')) return `${f.link.slice(11)} descriptors are not supported yet`;
   if (f.stat.isCharacterDevice()) return 'terminals and other character devices are not supported yet (only as inherited stdio)';
@@ -37,4 +38,4 @@ function unsupportedReason(f: FdFacts): string {
   return 'this kind of file is not supported yet';
 }
 
-export type { FdFacts, FdOps, RestoreContext } from './types.js';
+export type { FdFacts, FdOps, ObjectContext, RestoreContext } from './types.js';

@@ -19,5 +19,5 @@ export const regularFile: FdOps = {
       });
     }
   },
-  plan: (file, fd) => `fd ${fd.fd} path ${hex(file.path)} ${file.flags} ${file.pos} ${fd.cloexec ? 1 : 0} ${file.id}`,
+  plan: (file) => `file ${file.id} path ${hex(file.path)} ${file.flags} ${file.pos}`,
 };

@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import type { FdImage, FileImage } from '../../image/types.js';
+import type { FileImage } from '../../image/types.js';
 import type { FdInfo } from '../proc.js';
 
 /** What a checkpoint learns about one fd before choosing its kind. */
@@ -13,6 +13,14 @@ export interface FdFacts {
   info: FdInfo;
 }
 
+/** Where an object sits in the tree, for kinds whose nature depends on it. */
+export interface ObjectContext {
+  /** held by the tree's root at fd 0, 1 or 2 */
+  rootStdio: number | undefined;
+  /** a process outside the tree holds it too */
+  heldOutside: boolean;
+}
+
 export interface RestoreContext {
   /** The helper fd that carries the restarting process's stdio slot 0..2. */
   stdioFd(slot: number): number;
@@ -20,14 +28,15 @@ export interface RestoreContext {
 
 /**
  * One kind of open file: dump and restore side by side. Registered once in registry.ts;
- * the native side only knows two generic ways to produce an fd (open a path, inherit one).
+ * the native side only knows three generic ways to produce one (open a path, inherit one of
+ * the helper's fds, one end of a pipe it created).
  */
 export interface FdOps {
   kind: string;
-  matches(f: FdFacts): boolean;
-  dump(f: FdFacts): Omit<FileImage, 'id' | 'kind'>;
+  matches(f: FdFacts, ctx: ObjectContext): boolean;
+  dump(f: FdFacts, ctx: ObjectContext): Omit<FileImage, 'id' | 'kind'>;
   /** Before any task is created on restart: throw if the object cannot be brought back. */
   check(file: FileImage): void;
-  /** The helper plan line that recreates fd (see native/helper/plan.h). */
-  plan(file: FileImage, fd: FdImage, ctx: RestoreContext): string;
+  /** The helper plan line that recreates the object (see native/helper/plan.h). */
+  plan(file: FileImage, ctx: RestoreContext): string;
 }

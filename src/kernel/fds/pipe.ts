@@ -1,0 +1,22 @@
+/**
+ * Anonymous pipes. Both ends are open file objects (read end, write end) of one pipe; the pipe
+ * itself (size and queued bytes, read without consuming them with tee()) is in the FILES
+ * record. On restart the helper creates the pipe, refills it, and every task inherits the ends.
+ */
+import type { FdOps } from './types.js';
+
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+
+export const pipeEnd: FdOps = {
+  kind: 'pipe',
+  matches: (f) => f.stat.isFIFO() && f.link.startsWith('pipe:'),
+  dump: (f) => ({
+    path: f.link,
+    flags: f.info.flags,
+    pos: 0,
+    pipe: { id: f.stat.ino, end: (f.info.flags & O_ACCMODE) === O_WRONLY ? 'write' : 'read' },
+  }),
+  check() {},
+  plan: (file) => `file ${file.id} pipe ${file.pipe!.id} ${file.pipe!.end === 'write' ? 1 : 0} ${file.flags & ~0o2000000}`,
+};

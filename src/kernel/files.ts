@@ -1,0 +1,150 @@
+/**
+ * The open files of a whole tree: every fd of every task becomes a reference to one open-file
+ * object (fds that are one open file, by dup or fork, share it: kcmp decides), each object gets
+ * its kind from the fd registry, pipes get their queued bytes, and objects also held outside the
+ * tree are found (leaks), which is refused unless allowed.
+ */
+import fs from 'node:fs';
+import { UcrError } from '../errors.js';
+import type { FdImage, FileImage, ImageFiles, PipeImage } from '../image/types.js';
+import { native } from '../native/addon.js';
+import { opsFor, type FdFacts } from './fds/registry.js';
+import type { Helper } from './helper.js';
+import { listFds, readFdInfo, readLink } from './proc.js';
+
+interface Holder {
+  pid: number;
+  fd: number;
+}
+
+interface TreeObject {
+  facts: FdFacts;
+  holders: Holder[];
+  outside?: Holder & { comm: string };
+}
+
+export interface CapturedFiles {
+  files: ImageFiles;
+  fds: Map<number, FdImage[]>;
+  warnings: string[];
+}
+
+export interface FileCaptureOptions {
+  root: number;
+  /** processes that are neither the tree nor "outside" (ucr itself and its helper) */
+  ignore: Set<number>;
+  allowLeaks: boolean;
+}
+
+function sameFile(a: Holder, b: Holder): boolean {
+  try {
+    return native().kcmpFiles(a.pid, a.fd, b.pid, b.fd) === 0;
+  } catch {
+    return false;
+  }
+}
+
+function factsOf(pid: number, fd: number): FdFacts | undefined {
+  try {
+    return { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat: fs.statSync(`/proc/${pid}/fd/${fd}`), info: readFdInfo(pid, fd) };
+  } catch {
+    return undefined; // closed meanwhile (outside processes keep running)
+  }
+}
+
+const key = (f: FdFacts) => `${f.stat.dev}:${f.stat.ino}`;
+
+/** Finds, for each object, one process outside the tree that holds it (pipes: either end). */
+function findOutsideHolders(objects: TreeObject[], tree: Set<number>, ignore: Set<number>): void {
+  const byKey = new Map<string, TreeObject[]>();
+  for (const o of objects) {
+    if (o.facts.stat.isCharacterDevice()) continue; // devices are stateless or refused anyway
+    byKey.set(key(o.facts), [...(byKey.get(key(o.facts)) ?? []), o]);
+  }
+  if (!byKey.size) return;
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!pid || tree.has(pid) || ignore.has(pid)) continue;
+    let fds: number[];
+    try {
+      fds = listFds(pid);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const candidates = byKey.get(`${st.dev}:${st.ino}`);
+      if (!candidates) continue;
+      for (const o of candidates) {
+        if (o.outside) continue;
+        if (st.isFIFO() || sameFile(o.holders[0]!, { pid, fd })) {
+          let comm = '?';
+          try {
+            comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+          } catch {
+            /* gone */
+          }
+          o.outside = { pid, fd, comm };
+        }
+      }
+    }
+  }
+}
+
+export async function captureFiles(pids: number[], helper: Helper, opt: FileCaptureOptions): Promise<CapturedFiles> {
+  const objects: TreeObject[] = [];
+  const byKey = new Map<string, TreeObject[]>();
+  const refs = new Map<number, { fd: number; obj: TreeObject; cloexec: boolean }[]>();
+  for (const pid of pids) {
+    const list: { fd: number; obj: TreeObject; cloexec: boolean }[] = [];
+    for (const fd of listFds(pid)) {
+      const facts = factsOf(pid, fd);
+      if (!facts) continue;
+      const k = key(facts);
+      let obj = (byKey.get(k) ?? []).find((o) => sameFile(o.holders[0]!, { pid, fd }));
+      if (!obj) {
+        obj = { facts, holders: [] };
+        objects.push(obj);
+        byKey.set(k, [...(byKey.get(k) ?? []), obj]);
+      }
+      obj.holders.push({ pid, fd });
+      list.push({ fd, obj, cloexec: (facts.info.flags & 0o2000000) !== 0 });
+    }
+    refs.set(pid, list);
+  }
+  findOutsideHolders(objects, new Set(pids), opt.ignore);
+
+  const warnings: string[] = [];
+  const files: FileImage[] = [];
+  const ids = new Map<TreeObject, number>();
+  const pipes = new Map<number, PipeImage>();
+  for (const o of objects) {
+    const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
+    const ctx = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined };
+    const ops = opsFor(o.facts, ctx);
+    const file: FileImage = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) };
+    if (o.outside && ops.kind !== 'external') {
+      const what = `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (${o.facts.link})`;
+      const msg = `${what} is also held by process ${o.outside.pid} (${o.outside.comm}) fd ${o.outside.fd} outside the checkpointed tree`;
+      if (!opt.allowLeaks) throw new UcrError(`${msg} (use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', pid: o.holders[0]!.pid, phase: 'files' });
+      warnings.push(`${msg}: leaked, the restart will not share it`);
+      file.leak = o.outside;
+    }
+    if (file.pipe && !pipes.has(file.pipe.id)) {
+      const h = o.holders[0]!;
+      helper.send(`pipe ${h.pid} ${h.fd}`);
+      const ev = await helper.next('pipe');
+      pipes.set(file.pipe.id, { id: file.pipe.id, size: ev.size as number, data: Buffer.from(ev.data as string, 'hex') });
+    }
+    ids.set(o, file.id);
+    files.push(file);
+  }
+  const fds = new Map<number, FdImage[]>();
+  for (const [pid, list] of refs) fds.set(pid, list.map((r) => ({ fd: r.fd, file: ids.get(r.obj)!, cloexec: r.cloexec })));
+  return { files: { files, pipes: [...pipes.values()] }, fds, warnings };
+}

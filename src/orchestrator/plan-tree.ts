@@ -1,0 +1,146 @@
+/**
+ * Plans how the tree is rebuilt (after Laadan & Nieh 2007 and linux-cr's restart): every task
+ * gets a creator — its parent when the parent is in the image, otherwise the helper or, for an
+ * orphan whose session leader is in the image, a placeholder created by that leader that exits
+ * once it has created the orphan (so the orphan ends up reparented, as it was). The plan is a
+ * list of actions the helper executes in order:
+ *   1. clone, depth first from the root: a task that leads a session calls setsid() right after
+ *      it is created, before it creates its children, so they are born in its session;
+ *   2. setpgid: group leaders first (a group whose leader is not in the image gets a new leader:
+ *      its first task), then members;
+ *   3. zombies exit with their status; placeholders exit and are reaped by their creator.
+ * Sessions whose leader is not in the image are not recreated: those tasks stay in the session
+ * of `ucr restart` (restart into an existing session, like a shell job).
+ */
+import { UnsupportedError } from '../errors.js';
+import type { TreeEntry } from '../image/types.js';
+
+export type PlanTaskKind = 'task' | 'zombie' | 'placeholder';
+
+export interface PlanTask {
+  index: number;
+  /** the pid in the image; 0 for placeholders */
+  oldPid: number;
+  /** the pid to create it at; 0: any free pid */
+  newPid: number;
+  kind: PlanTaskKind;
+  entry?: TreeEntry;
+}
+
+export type Action =
+  | { op: 'clone'; creator: number; task: number }
+  | { op: 'setsid'; task: number }
+  | { op: 'setpgid'; task: number; leader: number }
+  | { op: 'exit'; task: number }
+  | { op: 'reap'; task: number; child: number };
+
+export interface TreePlan {
+  /** live tasks first, in the image's TASK order (their index is the page records' task index) */
+  tasks: PlanTask[];
+  actions: Action[];
+}
+
+/** pidFor(old) gives the new pid (0: any). */
+export function planTree(entries: TreeEntry[], pidFor: (old: number) => number): TreePlan {
+  const byPid = new Map(entries.map((e) => [e.pid, e]));
+  const live = entries.filter((e) => e.state !== 'zombie');
+  const zombies = entries.filter((e) => e.state === 'zombie');
+  const tasks: PlanTask[] = [...live, ...zombies].map((e, index) => ({
+    index,
+    oldPid: e.pid,
+    newPid: pidFor(e.pid),
+    kind: e.state === 'zombie' ? 'zombie' : 'task',
+    entry: e,
+  }));
+  const idx = new Map(tasks.map((t) => [t.oldPid, t.index]));
+  const children = new Map<number, TreeEntry[]>();
+  for (const e of entries) if (byPid.has(e.ppid) && e.pid !== entries[0]!.pid) children.set(e.ppid, [...(children.get(e.ppid) ?? []), e]);
+  for (const list of children.values()) list.sort((a, b) => a.pid - b.pid);
+
+  const leadsSession = (e: TreeEntry) => e.sid === e.pid;
+  const sessionInImage = (sid: number) => {
+    const l = byPid.get(sid);
+    return l !== undefined && leadsSession(l);
+  };
+  for (const e of entries) {
+    const l = byPid.get(e.sid);
+    if (l && leadsSession(l) && l.state === 'zombie' && l !== e)
+      throw new UnsupportedError(`process ${e.pid}: its session leader ${e.sid} is a zombie in the image: not supported yet`, { pid: e.pid });
+  }
+
+  const actions: Action[] = [];
+  const created: number[] = []; // creation order, for picking new group leaders
+  const create = (e: TreeEntry, creator: number) => {
+    const t = idx.get(e.pid)!;
+    actions.push({ op: 'clone', creator, task: t });
+    created.push(e.pid);
+    if (leadsSession(e)) actions.push({ op: 'setsid', task: t });
+    for (const c of children.get(e.pid) ?? []) {
+      if (!leadsSession(c) && c.sid !== e.sid)
+        throw new UnsupportedError(
+          `process ${c.pid} is in session ${c.sid} but its parent ${e.pid} is in session ${e.sid}: a child created before its parent's setsid() is not supported yet`,
+          { pid: c.pid },
+        );
+      create(c, t);
+    }
+  };
+  const root = entries[0]!;
+  create(root, -1);
+  // Orphans: tasks whose parent is not in the image (reparented to init or a subreaper).
+  const placeholders: { task: number; creator: number }[] = [];
+  for (const e of entries) {
+    if (e === root || byPid.has(e.ppid)) continue;
+    if (leadsSession(e) || !sessionInImage(e.sid) || e.sid === root.sid && !leadsSession(root)) {
+      create(e, -1);
+      continue;
+    }
+    const leader = idx.get(e.sid)!;
+    const p: PlanTask = { index: tasks.length, oldPid: 0, newPid: 0, kind: 'placeholder' };
+    tasks.push(p);
+    actions.push({ op: 'clone', creator: leader, task: p.index });
+    create(e, p.index);
+    placeholders.push({ task: p.index, creator: leader });
+  }
+
+  // Process groups.
+  const groups = new Map<number, TreeEntry[]>();
+  for (const pid of created) {
+    const e = byPid.get(pid)!;
+    groups.set(e.pgid, [...(groups.get(e.pgid) ?? []), e]);
+  }
+  const joins: Action[] = [];
+  for (const [pgid, members] of groups) {
+    const inImage = byPid.get(pgid);
+    const leader = inImage && inImage.pgid === pgid && inImage.state !== 'zombie' ? inImage : members[0]!;
+    const l = idx.get(leader.pid)!;
+    if (!leadsSession(leader)) actions.push({ op: 'setpgid', task: l, leader: l });
+    for (const m of members) {
+      if (m === leader) continue;
+      if (leadsSession(m))
+        throw new UnsupportedError(`process ${m.pid} leads session ${m.sid} but is in process group ${pgid}: impossible`, { pid: m.pid, code: 'EIMAGE' });
+      joins.push({ op: 'setpgid', task: idx.get(m.pid)!, leader: l });
+    }
+  }
+  actions.push(...joins);
+  for (const z of zombies) actions.push({ op: 'exit', task: idx.get(z.pid)! });
+  for (const p of placeholders) actions.push({ op: 'exit', task: p.task }, { op: 'reap', task: p.creator, child: p.task });
+  return { tasks, actions };
+}
+
+/** The plan as helper lines (native/helper/plan.h). */
+export function actionLines(actions: Action[]): string[] {
+  return actions.map((a) => {
+    switch (a.op) {
+      case 'clone':
+        return `act clone ${a.creator} ${a.task}`;
+      case 'setsid':
+        return `act setsid ${a.task}`;
+      case 'setpgid':
+        return `act setpgid ${a.task} ${a.leader}`;
+      case 'exit':
+        return `act exit ${a.task}`;
+      case 'reap':
+        return `act reap ${a.task} ${a.child}`;
+    }
+  });
+}
