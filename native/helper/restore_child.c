@@ -128,6 +128,7 @@ void task_loop(struct restore_ctx *c, int idx)
 			break;
 		}
 		case OP_EXIT:
+			prctl(PR_SET_NAME, t->comm);
 			if (t->kind == TASK_ZOMBIE && WIFSIGNALED(t->exit_status)) {
 				int sig = WTERMSIG(t->exit_status);
 				signal(sig, SIG_DFL);

@@ -109,6 +109,22 @@ static void load_call(struct user_regs_struct *r, uint64_t rip, long nr, const u
 	r->r9 = a[5];
 }
 
+/* Resumes with req and waits for the next stop, skipping group-stop reports: a task that was
+ * stopped by SIGSTOP when frozen re-reports its group-stop when resumed. */
+static int resume_wait(pid_t pid, int req, int *st)
+{
+	for (int i = 0; i < 16; i++) {
+		if (ptrace(req, pid, 0, 0) < 0)
+			return -1;
+		if (t_wait(pid, st) < 0)
+			return -1;
+		if (!(WIFSTOPPED(*st) && (*st >> 16) == PTRACE_EVENT_STOP))
+			return 0;
+	}
+	errno = EPROTO;
+	return -1;
+}
+
 int t_inject(struct tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 	     uint64_t a5, uint64_t a6, long *ret)
 {
@@ -117,10 +133,8 @@ int t_inject(struct tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, u
 	load_call(&r, t->gadget, nr, a);
 	if (t_set_regs(t->pid, &r) < 0)
 		return -1;
-	if (ptrace(PTRACE_CONT, t->pid, 0, 0) < 0)
-		return -1;
 	int st;
-	if (t_wait(t->pid, &st) < 0)
+	if (resume_wait(t->pid, PTRACE_CONT, &st) < 0)
 		return -1;
 	if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP || (st >> 16) != 0) {
 		errno = EPROTO;
@@ -145,9 +159,7 @@ int t_inject_via_syscall_stops(struct tracee *t, uint64_t insn, long nr, const u
 		return -1;
 	int st;
 	for (int stop = 0; stop < 2; stop++) { /* syscall entry, then exit */
-		if (ptrace(PTRACE_SYSCALL, t->pid, 0, 0) < 0)
-			return -1;
-		if (t_wait(t->pid, &st) < 0)
+		if (resume_wait(t->pid, PTRACE_SYSCALL, &st) < 0)
 			return -1;
 		if (!WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80)) {
 			errno = EPROTO;

@@ -1,5 +1,5 @@
 /** The ucr command line: parses options into the library's option objects and calls it. */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { UcrError } from '../errors.js';
 import { UcrEmitter } from '../events.js';
 import { checkpoint, inspect, restart, VERSION } from '../index.js';
@@ -12,6 +12,18 @@ function intArg(name: string, min = 0) {
     if (!/^\d+$/.test(v) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
     return n;
   };
+}
+
+function parsePids(v: string): Map<number, number> | 'auto' {
+  if (v === 'auto') return 'auto';
+  const m = new Map<number, number>();
+  for (const pair of v.split(',')) {
+    const mm = /^(\d+):(\d+)$/.exec(pair.trim());
+    if (!mm) throw new InvalidArgumentError(`expected old:new,... or auto, got "${pair}"`);
+    m.set(Number(mm[1]), Number(mm[2]));
+  }
+  if (new Set(m.values()).size !== m.size) throw new InvalidArgumentError('two tasks cannot get the same new pid');
+  return m;
 }
 
 function fail(e: unknown): never {
@@ -43,13 +55,22 @@ program
   .description('save a running process to an image; it keeps running unless --kill')
   .argument('<pid>', 'the process to checkpoint', intArg('pid', 1))
   .requiredOption('-o, --output <file>', "image file (created 0600, appears only when complete), or '-' for stdout")
-  .option('--kill', 'kill the process once the image is complete')
+  .option('--kill', 'kill the tree once the image is complete')
+  .option('--allow-leaks', 'checkpoint even if a pipe or file of the tree is also held outside it (warns; recorded)')
+  .option('--json', 'print the result (pids, bytes, phase timings) as JSON on stdout (not with -o -)')
   .addHelpText('after', '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n')
-  .action(async (pid: number, o: { output: string; kill?: boolean }) => {
+  .action(async (pid: number, o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean }) => {
     const g = program.opts();
     try {
-      const r = await checkpoint(pid, { output: o.output, kill: o.kill, events: emitter(g.verbose), logger: createLogger({ level: g.logLevel, file: g.logFile }) });
-      if (o.output !== '-' && g.verbose) process.stderr.write(`ucr: checkpointed ${r.pid}: ${r.bytes} bytes${r.killed ? ', killed' : ''}\n`);
+      const r = await checkpoint(pid, {
+        output: o.output,
+        kill: o.kill,
+        allowLeaks: o.allowLeaks,
+        events: emitter(g.verbose),
+        logger: createLogger({ level: g.logLevel, file: g.logFile }),
+      });
+      if (o.json && o.output !== '-') process.stdout.write(JSON.stringify(r) + '\n');
+      if (g.verbose) process.stderr.write(`ucr: checkpointed ${r.tasks} task(s) under ${r.pid}: ${r.bytes} bytes${r.killed ? ', killed' : ''}\n`);
     } catch (e) {
       fail(e);
     }
@@ -62,24 +83,26 @@ program
   .option('--detach', 'return once every task is restored and running')
   .option('--pid-wait <ms>', 'wait this long for pids still held by zombies', intArg('--pid-wait'), 5000)
   .option('--force', 'restart even if the kernel build or CPU features differ from the image')
-  .addOption(new Option('--pids <map>', "new pids: old:new,... or 'auto' (not supported yet)").hideHelp(false))
+  .option('--pids <map>', "restart at other pids: old:new,... (the rest keep theirs) or 'auto' (any free pids)", parsePids)
   .option('--pidns', 'restart in a new pid namespace (not supported yet)')
+  .option('--json', 'print the result (old:new pids, phase timings, exit status) as JSON on stdout')
   .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach\n')
-  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: string; pidns?: boolean }) => {
+  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; json?: boolean }) => {
     const g = program.opts();
     try {
-      if (o.pids !== undefined) throw new UcrError('--pids is not supported yet (restart at the original pids only)', { code: 'EUNSUPPORTED' });
       if (o.pidns) throw new UcrError('--pidns is not supported yet', { code: 'EUNSUPPORTED' });
       const r = await restart({
         input: o.input,
         detach: o.detach,
         pidWaitMs: o.pidWait,
         force: o.force,
+        pids: o.pids,
         events: emitter(g.verbose),
         logger: createLogger({ level: g.logLevel, file: g.logFile }),
       });
+      if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
       if (o.detach) {
-        if (g.verbose) process.stderr.write(`ucr: restarted ${r.root}\n`);
+        if (g.verbose) process.stderr.write(`ucr: restarted ${r.tasks} task(s), root ${r.root}\n`);
         process.exit(0);
       }
       process.exit(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));

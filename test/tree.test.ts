@@ -1,0 +1,133 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  checkpointCase,
+  cleanup,
+  exists,
+  killAndWait,
+  restartDetached,
+  roundTrip,
+  startCase,
+  tmpdir,
+  track,
+  ucr,
+  verdict,
+  waitFor,
+} from './harness.js';
+
+afterEach(cleanup);
+
+function children(pid: number): number[] {
+  const t = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return t ? t.split(' ').map(Number) : [];
+}
+
+function descendants(pid: number): number[] {
+  return children(pid).flatMap((c) => [c, ...descendants(c)]);
+}
+
+describe('process trees', () => {
+  it('a session leader with two children and grandchildren, a child with its own session and group, pipes with queued data, one pipe shared by three tasks', async () => {
+    const { c, verdict: v } = await roundTrip('tree');
+    expect(v).toBe('PASS');
+    expect(c.pid).toBeGreaterThan(0);
+  });
+
+  it('an unreaped zombie child (reaped with its status after restart) and a stopped child (state T after restart)', async () => {
+    const c = await startCase('zombie_stopped');
+    const img = path.join(c.dir, 'img.ucr');
+    const kids = children(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    await killAndWait(c.pid);
+    for (const k of kids) await waitFor(() => !exists(k), 10_000, `pid ${k} free`);
+    restartDetached(img);
+    const states = children(c.pid).map((k) => fs.readFileSync(`/proc/${k}/stat`, 'utf8').split(') ')[1]![0]).sort();
+    expect(states).toEqual(['T', 'Z']);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('restarts one branch of a larger tree into the caller\'s session, while the rest runs on', async () => {
+    const c = await startCase('subtree');
+    const r = Number(fs.readFileSync(c.out + '.branch', 'utf8'));
+    const branch = [r, ...descendants(r)];
+    expect(branch).toHaveLength(3);
+    const img = path.join(c.dir, 'branch.ucr');
+    const ck = ucr(['checkpoint', String(r), '-o', img, '--kill']);
+    expect(ck.stderr).toBe('');
+    for (const p of branch) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+    // the branch's stdout/stderr are shared with the root outside it: external, so they are
+    // connected to the restarting process's own stdio
+    const log = fs.openSync(path.join(c.dir, 'restarted.log'), 'w');
+    restartDetached(img, ['ignore', log, log]);
+    fs.closeSync(log);
+    expect([r, ...descendants(r)].sort()).toEqual(branch.sort());
+    // into the caller's session (its leader is outside the image), as its own process group
+    const st = fs.readFileSync(`/proc/${r}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    expect(Number(st[2])).toBe(r);
+    expect(Number(st[3])).toBe(Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[3]));
+    process.kill(r, 'SIGTERM');
+    await waitFor(() => fs.existsSync(c.out + '.R'), 20_000, 'the branch verdict');
+    expect(fs.readFileSync(c.out + '.R', 'utf8').trim()).toBe('PASS');
+    // the root never saw its branch go: it verifies its other branch as usual
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('--pids auto restarts a copy of a running tree at new pids while the original runs on; --pids old:new moves chosen tasks', async () => {
+    const c = await startCase('tree', { args: ['--any-pids'] });
+    const img = path.join(c.dir, 'img.ucr');
+    const before = [c.pid, ...descendants(c.pid)];
+    checkpointCase(c, img);
+    const r1 = ucr(['restart', '-i', img, '--detach', '--pids', 'auto', '--json']);
+    expect(r1.stderr).toBe('');
+    const m = JSON.parse(r1.stdout) as { pids: Record<string, number>; root: number };
+    expect(Object.keys(m.pids).map(Number).sort()).toEqual(before.sort());
+    for (const [o, n] of Object.entries(m.pids)) expect(n).not.toBe(Number(o));
+    // the original runs on untouched; the copy is a tree of its own (writing the same result file)
+    expect(await verdict(c)).toBe('PASS');
+    fs.rmSync(c.out);
+    process.kill(m.root, 'SIGTERM');
+    await waitFor(() => fs.existsSync(c.out), 20_000, 'the copy verdict');
+    expect(fs.readFileSync(c.out, 'utf8').trim()).toBe('PASS');
+    for (const p of Object.values(m.pids)) await waitFor(() => !exists(p) || fs.readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z'), 10_000, 'copy exit');
+
+    // explicit: the root moves, the rest keeps its pids
+    let free = c.pid + 1000;
+    while (exists(free) || before.includes(free)) free++;
+    await waitFor(() => before.every((p) => !exists(p)), 10_000, 'original tree gone');
+    fs.rmSync(c.out);
+    const r2 = ucr(['restart', '-i', img, '--detach', '--pids', `${c.pid}:${free}`, '--json']);
+    expect(r2.stderr).toBe('');
+    const m2 = JSON.parse(r2.stdout) as { pids: Record<string, number> };
+    expect(m2.pids[c.pid]).toBe(free);
+    for (const p of before.slice(1)) expect(m2.pids[p]).toBe(p);
+    process.kill(free, 'SIGTERM');
+    await waitFor(() => fs.existsSync(c.out), 20_000, 'the remapped verdict');
+    expect(fs.readFileSync(c.out, 'utf8').trim()).toBe('PASS');
+  });
+
+  it('refuses a pipe also held outside the tree, naming both processes; --allow-leaks checkpoints it and inspect lists it', async () => {
+    const dir = tmpdir('leak');
+    const py = track(
+      spawn('python3', ['-c', 'import os,sys,time\nr,w=os.pipe()\nos.write(w,b"leak")\npid=os.fork()\nif pid==0:\n  os.dup2(r,5)\n  os.execvp("sleep",["sleep","1000"])\nprint(pid,flush=True)\ntime.sleep(1000)'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    );
+    const child = await new Promise<number>((resolve) => py.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
+    await waitFor(() => fs.existsSync(`/proc/${child}/fd/5`) && fs.readlinkSync(`/proc/${child}/exe`).endsWith('sleep'), 5000, 'sleep holding the pipe');
+    const img = path.join(dir, 'leak.ucr');
+    const r = ucr(['checkpoint', String(child), '-o', img]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^ucr: process ${child} fd 5 \\(pipe:\\[\\d+\\]\\) is also held by process ${py.pid} \\(python3\\) fd \\d+ outside the checkpointed tree \\(use --allow-leaks to checkpoint anyway\\)\\n$`));
+    expect(fs.existsSync(img)).toBe(false);
+    const ok = ucr(['checkpoint', String(child), '-o', img, '--allow-leaks']);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toMatch(/warning: .*leaked/);
+    const ins = ucr(['inspect', img]);
+    expect(ins.stdout).toMatch(new RegExp(`leaked objects .*held by ${py.pid} \\(python3\\)`));
+    expect(ins.stdout).toMatch(/pipe \d+: 4 bytes queued/);
+    process.kill(child, 'SIGKILL');
+  });
+});
+
