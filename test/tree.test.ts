@@ -131,3 +131,33 @@ describe('process trees', () => {
   });
 });
 
+
+describe('sessions and groups', () => {
+  for (const how of ['--session', '--pgid'] as const) {
+    it(`${how}: a session leader whose child died, leaving grandchildren under init, comes back the same (placeholders)`, async () => {
+      const c = await startCase('orphans');
+      const sidOf = (p: number) => {
+        try {
+          return Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[3]);
+        } catch {
+          return -1;
+        }
+      };
+      const members = fs
+        .readdirSync('/proc')
+        .map(Number)
+        .filter((p) => p && sidOf(p) === c.pid);
+      expect(members).toHaveLength(3);
+      const img = path.join(c.dir, 'img.ucr');
+      const r = ucr(['checkpoint', how, String(c.pid), '-o', img, '--kill']);
+      expect(r.stderr).toBe('');
+      for (const p of members) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+      restartDetached(img);
+      for (const p of members.filter((p) => p !== c.pid)) {
+        const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        expect(st.slice(1, 4).map(Number)).toEqual([1, c.pid, c.pid]); // ppid init, pgid, sid
+      }
+      expect(await verdict(c)).toBe('PASS');
+    });
+  }
+});

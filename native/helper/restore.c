@@ -243,7 +243,6 @@ static int run_actions(void)
 		struct task_report r;
 		switch (a->op) {
 		case ACT_CLONE:
-			t->creator = a->arg;
 			if (a->arg < 0) {
 				pid_t pid = clone_with_pid(t->want_pid, plan.pid_wait_ms);
 				if (pid == 0)
@@ -403,6 +402,10 @@ int helper_restore(int detach)
 			return 1;
 		}
 	}
+	/* Creators are known to every task before any is cloned (clones copy this memory). */
+	for (int i = 0; i < plan.nacts; i++)
+		if (plan.acts[i].op == ACT_CLONE)
+			plan.tasks[plan.acts[i].task].creator = plan.acts[i].arg;
 	int had_root = plan.ntasks > 0;
 	if (restore_all(detach) < 0) {
 		kill_all();

@@ -53,16 +53,22 @@ program
 program
   .command('checkpoint')
   .description('save a running process to an image; it keeps running unless --kill')
-  .argument('<pid>', 'the process to checkpoint', intArg('pid', 1))
+  .argument('[pid]', 'the process to checkpoint, with all its descendants', intArg('pid', 1))
+  .option('--session <sid>', 'checkpoint every process of this session instead (orphans included)', intArg('--session', 1))
+  .option('--pgid <pgid>', 'checkpoint every process of this process group instead', intArg('--pgid', 1))
   .requiredOption('-o, --output <file>', "image file (created 0600, appears only when complete), or '-' for stdout")
   .option('--kill', 'kill the tree once the image is complete')
   .option('--allow-leaks', 'checkpoint even if a pipe or file of the tree is also held outside it (warns; recorded)')
   .option('--json', 'print the result (pids, bytes, phase timings) as JSON on stdout (not with -o -)')
-  .addHelpText('after', '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n')
-  .action(async (pid: number, o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean }) => {
+  .addHelpText('after', '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint --session 1234 -o session.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n')
+  .action(async (pid: number | undefined, o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number }) => {
     const g = program.opts();
     try {
-      const r = await checkpoint(pid, {
+      if ((pid === undefined) === (o.session === undefined && o.pgid === undefined) || (o.session !== undefined && o.pgid !== undefined))
+        throw new UcrError('checkpoint: give either a pid, --session <sid> or --pgid <pgid>', { code: 'EINVAL' });
+      const r = await checkpoint(pid ?? 0, {
+        session: o.session,
+        pgid: o.pgid,
         output: o.output,
         kill: o.kill,
         allowLeaks: o.allowLeaks,

@@ -25,6 +25,10 @@ export interface CheckpointOptions {
   kill?: boolean;
   /** Checkpoint even when an object of the tree is also held outside it (then recorded as leaked). */
   allowLeaks?: boolean;
+  /** Instead of the tree under pid: every process of this session (pid is then ignored). */
+  session?: number;
+  /** Instead of the tree under pid: every process of this process group. */
+  pgid?: number;
   events?: UcrEmitter;
   logger?: Logger;
   signal?: AbortSignal;
@@ -101,9 +105,14 @@ function openOutput(out: string | number): Output {
  * Freezes the tree top-down: a task is frozen before its children are listed, so a child forked
  * meanwhile is found, and a frozen task forks no more. Zombies are recorded, not frozen.
  */
-async function freezeTree(helper: Helper, root: number, rootState: string, clock: PhaseClock): Promise<{ pid: number; state: string }[]> {
+async function freezeTree(
+  helper: Helper,
+  roots: number[],
+  member: (pid: number) => boolean,
+  clock: PhaseClock,
+): Promise<{ pid: number; state: string }[]> {
   const order: { pid: number; state: string }[] = [];
-  const queue: { pid: number; state: string | undefined }[] = [{ pid: root, state: rootState }];
+  const queue: { pid: number; state: string | undefined }[] = roots.map((pid) => ({ pid, state: undefined }));
   while (queue.length) {
     const { pid, state: known } = queue.shift()!;
     const state = known ?? pidState(pid);
@@ -119,22 +128,68 @@ async function freezeTree(helper: Helper, root: number, rootState: string, clock
         pid,
         phase: 'freeze',
       });
-    for (const c of listChildren(pid).sort((a, b) => a - b)) queue.push({ pid: c, state: undefined });
+    for (const c of listChildren(pid).sort((a, b) => a - b)) if (member(c) && !order.some((o) => o.pid === c)) queue.push({ pid: c, state: undefined });
   }
   return order;
+}
+
+interface Selection {
+  root: number;
+  /** where freezing starts: the root, then members whose parent is not a member */
+  roots: number[];
+  member: (pid: number) => boolean;
+}
+
+/** The tree under pid, or every process of a session or group (orphans included). */
+function select(pid: number, opts: CheckpointOptions): Selection {
+  if (opts.session === undefined && opts.pgid === undefined) {
+    checkTarget(pid);
+    return { root: pid, roots: [pid], member: () => true };
+  }
+  const bySession = opts.session !== undefined;
+  const id = (bySession ? opts.session : opts.pgid)!;
+  const what = bySession ? `session ${id}` : `process group ${id}`;
+  const stats = new Map<number, ReturnType<typeof readStat>>();
+  for (const name of fs.readdirSync('/proc')) {
+    const p = Number(name);
+    if (!p || p === process.pid) continue;
+    try {
+      const st = readStat(p);
+      if ((bySession ? st.sid : st.pgid) === id) stats.set(p, st);
+    } catch {
+      /* gone */
+    }
+  }
+  if (!stats.size) throw new UcrError(`${what} has no processes`, { code: 'ESRCH' });
+  const leader = stats.get(id);
+  const members = [...stats.keys()].sort((a, b) => a - b);
+  const root = leader && leader.state !== 'Z' ? id : members.find((p) => stats.get(p)!.state !== 'Z');
+  if (root === undefined) throw new UcrError(`${what} has only zombies`, { code: 'ESRCH' });
+  checkTarget(root);
+  const member = (p: number) => {
+    try {
+      const st = readStat(p);
+      return (bySession ? st.sid : st.pgid) === id;
+    } catch {
+      return false;
+    }
+  };
+  const others = members.filter((p) => p !== root && !stats.has(stats.get(p)!.ppid));
+  return { root, roots: [root, ...others], member };
 }
 
 export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<CheckpointResult> {
   const log = (opts.logger ?? silentLogger).child({ module: 'checkpoint', pid });
   const clock = new PhaseClock(opts.events);
   opts.signal?.throwIfAborted();
-  const rootState = checkTarget(pid);
+  const sel = select(pid, opts);
+  pid = sel.root;
   const out = openOutput(opts.output);
   const helper = new Helper(['dump'], [out.fd]);
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   try {
-    const order = await freezeTree(helper, pid, rootState, clock);
+    const order = await freezeTree(helper, sel.roots, sel.member, clock);
     const entries: TreeEntry[] = [];
     const tasks: TaskImage[] = [];
     for (const { pid: p, state } of order) {
