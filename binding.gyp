@@ -18,8 +18,10 @@
         "native/helper/tracee.c",
         "native/helper/pages.c",
         "native/helper/dump.c",
+        "native/helper/dump_pipe.c",
         "native/helper/plan.c",
         "native/helper/restore.c",
+        "native/helper/restore_files.c",
         "native/helper/restore_child.c",
         "native/helper/restore_task.c",
         "native/common/crc32c.c"

@@ -23,6 +23,7 @@ const out = fs.openSync(log, 'a');
 const closeRest = 'for f in /proc/$$/fd/*; do n=${f##*/}; if [ "$n" -gt 2 ]; then eval "exec $n>&-"; fi; done 2>/dev/null';
 const child = spawn('bash', ['-c', `${closeRest}; exec setsid "$0" 200`, bin], { stdio: ['ignore', out, out], detached: true });
 await new Promise((r) => child.on('spawn', r));
+fs.closeSync(out); // the log is the ticker's alone (else it is "external" stdio shared with us)
 await sleep(1200);
 const pid = Number(lines()[0].split(' ')[2]);
 say(`ticker runs as pid ${pid}: "${lines().at(-1)}"`);

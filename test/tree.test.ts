@@ -58,10 +58,12 @@ describe('process trees', () => {
     expect(ck.stderr).toBe('');
     for (const p of branch) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
     // the branch's stdout/stderr are shared with the root outside it: external, so they are
-    // connected to the restarting process's own stdio
+    // connected to the restarting process's stdio, here to its fd 3 (--inherit-fd)
     const log = fs.openSync(path.join(c.dir, 'restarted.log'), 'w');
-    restartDetached(img, ['ignore', log, log]);
+    const rr = ucr(['restart', '-i', img, '--detach', '--inherit-fd', '1=3', '--inherit-fd', '2=3'], { stdio: ['ignore', 'pipe', 'pipe', log] });
     fs.closeSync(log);
+    expect(rr.stderr).toBe('');
+    expect(fs.readlinkSync(`/proc/${r}/fd/1`)).toBe(path.join(c.dir, 'restarted.log'));
     expect([r, ...descendants(r)].sort()).toEqual(branch.sort());
     // into the caller's session (its leader is outside the image), as its own process group
     const st = fs.readFileSync(`/proc/${r}/stat`, 'utf8').split(') ')[1]!.split(' ');

@@ -357,45 +357,6 @@ static int cmd_pages(char **w, int n)
 	return 0;
 }
 
-/* `pipe <pid> <fd>`: the bytes queued in a pipe, read without consuming them (tee). */
-static int cmd_pipe(char **w, int n)
-{
-	uint64_t pid, fd;
-	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
-		return proto_fail("pipe", "command", EINVAL, "bad pipe command");
-	char path[64], obj[64];
-	snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, (int)fd);
-	snprintf(obj, sizeof obj, "fd %d", (int)fd);
-	int src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (src < 0)
-		return proto_fail("pipe", obj, errno, "cannot open the pipe of process %d", (int)pid);
-	int size = fcntl(src, F_GETPIPE_SZ);
-	int tmp[2];
-	if (size <= 0 || pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0) {
-		close(src);
-		return proto_fail("pipe", obj, errno, "cannot make a pipe to peek with");
-	}
-	fcntl(tmp[1], F_SETPIPE_SZ, size);
-	ssize_t got = tee(src, tmp[1], (size_t)size, SPLICE_F_NONBLOCK);
-	if (got < 0 && errno == EAGAIN)
-		got = 0;
-	char *data = got > 0 ? malloc((size_t)got) : NULL;
-	long rd = got > 0 && data ? read_full(tmp[0], data, (size_t)got) : 0;
-	int err = errno;
-	close(src);
-	close(tmp[0]);
-	close(tmp[1]);
-	if (got < 0 || (got > 0 && (!data || rd != got))) {
-		free(data);
-		return proto_fail("pipe", obj, got < 0 ? err : EIO, "cannot peek into the pipe of process %d", (int)pid);
-	}
-	char *hex = hex_dup(data ? data : "", (size_t)got);
-	proto_emit("{\"ev\":\"pipe\",\"size\":%d,\"data\":\"%s\"}", size, hex ? hex : "");
-	free(hex);
-	free(data);
-	return 0;
-}
-
 int helper_dump(void)
 {
 	char *line, *w[8];

@@ -41,8 +41,8 @@
 #define TASK_END 0x7ffffffff000ULL
 #define REPORT_TIMEOUT_MS 30000
 
-static struct plan plan;
-static struct restore_ctx ctx;
+struct plan plan;
+struct restore_ctx ctx;
 
 static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
@@ -74,111 +74,6 @@ static uint64_t map_gadget(void)
 		memcpy(m, code, sizeof code);
 		mprotect(m, GADGET_CODE_SIZE, PROT_READ | PROT_EXEC);
 		return g;
-	}
-	return 0;
-}
-
-/* Copies the rest of the image stream on fd 3 into a memfd and puts that on fd 3: used when the
- * image arrives through a pipe from a checkpoint that frees the pids only once it is complete. */
-static int spool_image(void)
-{
-	int mfd = (int)syscall(SYS_memfd_create, "ucr-image", 1U /* MFD_CLOEXEC */);
-	if (mfd < 0)
-		return proto_fail("spool", "memfd", errno, "cannot create a memfd for the image");
-	enum { BUF = 1 << 20 };
-	static char buf[BUF];
-	for (;;) {
-		long n = read_full(3, buf, BUF);
-		if (n < 0)
-			return proto_fail("spool", "image", errno, "cannot read the image");
-		if (n > 0 && write_full(mfd, buf, (size_t)n) < 0)
-			return proto_fail("spool", "memfd", errno, "cannot store the image (out of memory?)");
-		if (n < BUF)
-			break;
-	}
-	if (lseek(mfd, 0, SEEK_SET) < 0 || dup2(mfd, 3) < 0)
-		return proto_fail("spool", "memfd", errno, "cannot rewind the spooled image");
-	close(mfd);
-	return 0;
-}
-
-static int high(int fd)
-{
-	if (fd < 0)
-		return -1;
-	int h = fcntl(fd, F_DUPFD_CLOEXEC, ctx.base);
-	close(fd);
-	return h;
-}
-
-/* Every file object and pipe, opened once at a high fd: tasks inherit them, so fds that were
- * one open file (dup, fork) in the image are one open file again. */
-static int open_files(void)
-{
-	int maxfd = 16;
-	for (int t = 0; t < plan.ntasks; t++)
-		for (int i = 0; i < plan.tasks[t].nfds; i++)
-			if (plan.tasks[t].fds[i].target > maxfd)
-				maxfd = plan.tasks[t].fds[i].target;
-	ctx.base = maxfd + 64;
-	for (int i = 0; i < plan.npipes; i++) {
-		struct pipe_plan *pp = &plan.pipes[i];
-		int fds[2];
-		char obj[32];
-		snprintf(obj, sizeof obj, "pipe %d", pp->id);
-		if (pipe2(fds, O_CLOEXEC) < 0)
-			return proto_fail("files", obj, errno, "cannot create a pipe");
-		if (fcntl(fds[1], F_SETPIPE_SZ, pp->size) < 0 && pp->len > 65536)
-			return proto_fail("files", obj, errno, "cannot size the pipe to %d bytes", pp->size);
-		if (pp->len && write_full(fds[1], pp->data, pp->len) < 0)
-			return proto_fail("files", obj, errno, "cannot refill the pipe");
-		int rd = high(fds[0]), wr = high(fds[1]);
-		for (int f = 0; f < plan.nfiles; f++) {
-			struct file_plan *fp = &plan.files[f];
-			if (fp->kind != FILE_PIPE || fp->pipe != pp->id)
-				continue;
-			int src = fp->end ? wr : rd;
-			fp->hfd = fcntl(src, F_DUPFD_CLOEXEC, ctx.base);
-			if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags) < 0)
-				return proto_fail("files", obj, errno, "cannot set up a pipe end");
-		}
-		close(rd);
-		close(wr);
-	}
-	for (int f = 0; f < plan.nfiles; f++) {
-		struct file_plan *fp = &plan.files[f];
-		char obj[32];
-		snprintf(obj, sizeof obj, "file %d", fp->id);
-		if (fp->kind == FILE_PATH) {
-			int flags = fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
-			int fd = open(fp->path, flags | O_NOCTTY);
-			if (fd < 0)
-				return proto_fail("files", fp->path, errno, "cannot open the file");
-			if (lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 && errno != ESPIPE)
-				return proto_fail("files", fp->path, errno, "cannot seek to %llu",
-						  (unsigned long long)fp->pos);
-			fp->hfd = high(fd);
-		} else if (fp->kind == FILE_INHERIT) {
-			fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, ctx.base);
-		} else if (fp->hfd < 0) {
-			return proto_fail("files", obj, EINVAL, "pipe end of an unknown pipe");
-		}
-		if (fp->hfd < 0)
-			return proto_fail("files", obj, errno, "cannot place the file");
-	}
-	int rp[2];
-	if (pipe2(rp, O_CLOEXEC) < 0)
-		return proto_fail("files", "report pipe", errno, "cannot create a pipe");
-	ctx.report_rd = high(rp[0]);
-	ctx.report_wr = high(rp[1]);
-	for (int t = 0; t < plan.ntasks; t++) {
-		int cp[2];
-		if (pipe2(cp, O_CLOEXEC) < 0)
-			return proto_fail("files", "command pipe", errno, "cannot create a pipe");
-		plan.tasks[t].cmdrd = high(cp[0]);
-		plan.tasks[t].cmdfd = high(cp[1]);
-		if (plan.tasks[t].cmdrd < 0 || plan.tasks[t].cmdfd < 0 || ctx.report_rd < 0 || ctx.report_wr < 0)
-			return proto_fail("files", "command pipe", errno, "cannot place a pipe");
 	}
 	return 0;
 }

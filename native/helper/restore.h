@@ -28,6 +28,10 @@ void task_loop(struct restore_ctx *c, int idx) __attribute__((noreturn));
 /* clone3 with set_tid = want (0: any), retrying while a zombie holds it; 0 in the child. */
 pid_t clone_with_pid(pid_t want, int wait_ms);
 
+/* restore_files.c: the spooled image and the objects every task inherits */
+int spool_image(void);
+int open_files(void);
+
 /* The tracer's part for one task: address space and pages, then its last state. */
 int restore_map(struct task_plan *t, uint64_t gadget);
 int restore_finish(struct task_plan *t, uint64_t gadget);

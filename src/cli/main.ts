@@ -26,6 +26,18 @@ function parsePids(v: string): Map<number, number> | 'auto' {
   return m;
 }
 
+function inheritFd(v: string, prev: [number, number][]): [number, number][] {
+  const m = /^([012])=(\d+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`expected slot=fd with slot 0, 1 or 2, got "${v}"`);
+  return [...prev, [Number(m[1]), Number(m[2])]];
+}
+
+function stdioWith(pairs: [number, number][]): [number, number, number] {
+  const s: [number, number, number] = [0, 1, 2];
+  for (const [slot, fd] of pairs) s[slot] = fd;
+  return s;
+}
+
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
   process.stderr.write(`ucr: ${msg.split('\n')[0]}\n`);
@@ -92,8 +104,9 @@ program
   .option('--pids <map>', "restart at other pids: old:new,... (the rest keep theirs) or 'auto' (any free pids)", parsePids)
   .option('--pidns', 'restart in a new pid namespace (not supported yet)')
   .option('--json', 'print the result (old:new pids, phase timings, exit status) as JSON on stdout')
+  .option('--inherit-fd <slot=fd>', "connect the image's external stdio slot (0-2) to this fd of ucr instead of ucr's own stdio (repeatable)", inheritFd, [] as [number, number][])
   .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach\n')
-  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; json?: boolean }) => {
+  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; json?: boolean; inheritFd: [number, number][] }) => {
     const g = program.opts();
     try {
       if (o.pidns) throw new UcrError('--pidns is not supported yet', { code: 'EUNSUPPORTED' });
@@ -103,6 +116,7 @@ program
         pidWaitMs: o.pidWait,
         force: o.force,
         pids: o.pids,
+        stdio: o.inheritFd.length ? stdioWith(o.inheritFd) : undefined,
         events: emitter(g.verbose),
         logger: createLogger({ level: g.logLevel, file: g.logFile }),
       });
