@@ -163,3 +163,25 @@ describe('sessions and groups', () => {
     });
   }
 });
+
+describe('vfork', () => {
+  it('waits for a vfork child to exec before freezing its parent, or names the wait it gave up on', async () => {
+    const slow = await startCase('vforker', { args: ['--exec-after', '3000'] });
+    await waitFor(() => children(slow.pid).length === 1, 5000, 'the vfork child');
+    const r = ucr(['checkpoint', String(slow.pid), '-o', path.join(slow.dir, 'x.ucr'), '--vfork-wait', '300']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^ucr: process ${slow.pid} is waiting in vfork\\(\\) for its child \\d+, which did not exec or exit within 300 ms\\n$`));
+    expect(fs.readdirSync(slow.dir)).not.toContain('x.ucr');
+
+    const c = await startCase('vforker', { args: ['--exec-after', '700'] });
+    await waitFor(() => children(c.pid).length === 1, 5000, 'the vfork child');
+    const t0 = Date.now();
+    const img = path.join(c.dir, 'img.ucr');
+    const ok = ucr(['checkpoint', String(c.pid), '-o', img, '--json']);
+    expect(ok.stderr).toBe('');
+    expect(Date.now() - t0).toBeGreaterThan(200);
+    expect((JSON.parse(ok.stdout) as { tasks: number }).tasks).toBe(2); // the parent and the exec'd sleep
+    expect(await verdict(c)).toBe('PASS');
+    expect(await verdict(slow)).toBe('PASS');
+  });
+});

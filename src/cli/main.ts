@@ -70,10 +70,11 @@ program
   .option('--pgid <pgid>', 'checkpoint every process of this process group instead', intArg('--pgid', 1))
   .requiredOption('-o, --output <file>', "image file (created 0600, appears only when complete), or '-' for stdout")
   .option('--kill', 'kill the tree once the image is complete')
+  .option('--vfork-wait <ms>', 'wait this long for a task inside vfork() until its child execs or exits', intArg('--vfork-wait'), 5000)
   .option('--allow-leaks', 'checkpoint even if a pipe or file of the tree is also held outside it (warns; recorded)')
   .option('--json', 'print the result (pids, bytes, phase timings) as JSON on stdout (not with -o -)')
   .addHelpText('after', '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint --session 1234 -o session.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n')
-  .action(async (pid: number | undefined, o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number }) => {
+  .action(async (pid: number | undefined, o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number }) => {
     const g = program.opts();
     try {
       if ((pid === undefined) === (o.session === undefined && o.pgid === undefined) || (o.session !== undefined && o.pgid !== undefined))
@@ -81,6 +82,7 @@ program
       const r = await checkpoint(pid ?? 0, {
         session: o.session,
         pgid: o.pgid,
+        vforkWaitMs: o.vforkWait,
         output: o.output,
         kill: o.kill,
         allowLeaks: o.allowLeaks,

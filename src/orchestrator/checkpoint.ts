@@ -29,6 +29,8 @@ export interface CheckpointOptions {
   session?: number;
   /** Instead of the tree under pid: every process of this process group. */
   pgid?: number;
+  /** How long to wait for a task inside vfork() until its child execs or exits (default 5000). */
+  vforkWaitMs?: number;
   events?: UcrEmitter;
   logger?: Logger;
   signal?: AbortSignal;
@@ -105,11 +107,37 @@ function openOutput(out: string | number): Output {
  * Freezes the tree top-down: a task is frozen before its children are listed, so a child forked
  * meanwhile is found, and a frozen task forks no more. Zombies are recorded, not frozen.
  */
+/** A parent inside vfork() shares its memory with the child until the child execs or exits. */
+function inVfork(pid: number): boolean {
+  try {
+    return /vfork/.test(fs.readFileSync(`/proc/${pid}/stack`, 'latin1'));
+  } catch {
+    try {
+      return fs.readFileSync(`/proc/${pid}/wchan`, 'latin1') === 'kernel_clone' && pidState(pid) === 'D';
+    } catch {
+      return false;
+    }
+  }
+}
+
+async function waitVfork(pid: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (inVfork(pid)) {
+    if (Date.now() >= deadline)
+      throw new UnsupportedError(
+        `process ${pid} is waiting in vfork() for its child ${listChildren(pid).join(', ') || '?'}, which did not exec or exit within ${ms} ms`,
+        { pid, phase: 'freeze' },
+      );
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function freezeTree(
   helper: Helper,
   roots: number[],
   member: (pid: number) => boolean,
   clock: PhaseClock,
+  vforkWaitMs: number,
 ): Promise<{ pid: number; state: string }[]> {
   const order: { pid: number; state: string }[] = [];
   const queue: { pid: number; state: string | undefined }[] = roots.map((pid) => ({ pid, state: undefined }));
@@ -120,6 +148,7 @@ async function freezeTree(
     order.push({ pid, state });
     if (state === 'Z') continue;
     if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid, phase: 'freeze' });
+    await waitVfork(pid, vforkWaitMs);
     helper.send(`freeze ${pid}`);
     const ev = await clock.run('freeze', () => helper.next('frozen'), pid);
     const threads = ev.threads as number[];
@@ -189,7 +218,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   try {
-    const order = await freezeTree(helper, sel.roots, sel.member, clock);
+    const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
     const entries: TreeEntry[] = [];
     const tasks: TaskImage[] = [];
     for (const { pid: p, state } of order) {
