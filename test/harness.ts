@@ -72,6 +72,8 @@ export interface StartOptions {
   stdin?: 'null' | 'pipe';
   /** The launcher keeps the dead case a zombie this long before reaping it. */
   holdZombieMs?: number;
+  /** Stay in the test's session (a group of its own, like a shell job) instead of setsid(). */
+  noSetsid?: boolean;
 }
 
 /** Starts test/cases/bin/<name> through the launcher and waits for FILE.ready. */
@@ -81,7 +83,7 @@ export async function startCase(name: string, opt: StartOptions = {}): Promise<C
   const stdinArg = opt.stdin === 'pipe' ? '-' : '/dev/null';
   const proc = spawn(
     path.join(CASES, 'launcher'),
-    [...(opt.holdZombieMs !== undefined ? ['--hold-zombie', String(opt.holdZombieMs)] : []), '--stdin', stdinArg, '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', path.join(CASES, name), '--out', out, ...(opt.args ?? [])],
+    [...(opt.holdZombieMs !== undefined ? ['--hold-zombie', String(opt.holdZombieMs)] : []), ...(opt.noSetsid ? ['--no-setsid'] : []), '--stdin', stdinArg, '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', path.join(CASES, name), '--out', out, ...(opt.args ?? [])],
     { stdio: [opt.stdin === 'pipe' ? 'pipe' : 'ignore', 'ignore', 'ignore'], cwd: dir },
   );
   children.add(proc);

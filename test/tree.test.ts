@@ -6,15 +6,18 @@ import {
   checkpointCase,
   cleanup,
   exists,
+  exitOf,
   killAndWait,
   restartDetached,
   roundTrip,
   startCase,
   tmpdir,
   track,
+  UCR,
   ucr,
   verdict,
   waitFor,
+  waitRestored,
 } from './harness.js';
 
 afterEach(cleanup);
@@ -183,5 +186,21 @@ describe('vfork', () => {
     expect((JSON.parse(ok.stdout) as { tasks: number }).tasks).toBe(2); // the parent and the exec'd sleep
     expect(await verdict(c)).toBe('PASS');
     expect(await verdict(slow)).toBe('PASS');
+  });
+});
+
+describe('restart into an existing session', () => {
+  it('a job restarted from a terminal becomes its foreground group, and gets the terminal as stdio', async () => {
+    const c = await startCase('foreground', { stdin: 'pipe', noSetsid: true });
+    const img = path.join(c.dir, 'img.ucr');
+    checkpointCase(c, img, ['--kill']);
+    await killAndWait(c.pid);
+    // ucr restart (not detached) as the session leader of a new pseudo-terminal, like a shell
+    const py = 'import os,sys\npid,fd=os.forkpty()\nif pid==0:\n  os.execvp(sys.argv[1],sys.argv[1:])\nwhile True:\n  try:\n    d=os.read(fd,4096)\n  except OSError:\n    break\n  if not d:\n    break\n_,st=os.waitpid(pid,0)\nsys.exit(os.waitstatus_to_exitcode(st))';
+    const p = track(spawn('python3', ['-c', py, process.execPath, UCR, 'restart', '-i', img], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    const done = exitOf(p);
+    await waitRestored(c.pid, 'foreground');
+    expect(await verdict(c)).toBe('PASS');
+    expect((await done).code).toBe(0);
   });
 });

@@ -238,6 +238,9 @@ int plan_read(struct plan *p)
 		} else if (!strcmp(k, "seed")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0xffffffffu);
 			p->seed = (uint32_t)v[0];
+		} else if (!strcmp(k, "foreground")) {
+			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+			p->foreground = (int)v[0];
 		} else if (!strcmp(k, "spool")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 			p->spool = (int)v[0];

@@ -1,6 +1,8 @@
 /* The restore plan the coordinator sends, one line per item (numbers in C syntax, strings hex).
  * Global lines:
  *   pidwait <ms>   seed <digest so far>   spool <0|1>
+ *   foreground <0|1>   (make the root's group the foreground group of the terminal on fd 4
+ *                       while the helper waits for the root, then give it back)
  *   file <id> path <hexpath> <open flags> <pos>       an open file, opened by the helper
  *   file <id> inherit <helper fd>                      one of the helper's own fds
  *   file <id> pipe <pipe id> <0 read end|1 write end> <flags>
@@ -127,7 +129,7 @@ struct act_plan {
 };
 
 struct plan {
-	int pid_wait_ms, spool;
+	int pid_wait_ms, spool, foreground;
 	uint32_t seed;
 	struct file_plan *files;
 	int nfiles;

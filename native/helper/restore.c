@@ -32,6 +32,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -274,10 +275,21 @@ static int restore_all(int detach)
 	if (detach)
 		return 0;
 	struct task_plan *root = &plan.tasks[0];
+	/* Like a shell starting a job: the restored root's group gets the terminal (fd 4 is the
+	 * caller's stdin) when the tree came back in the caller's session, and gives it back. */
+	pid_t old_fg = -1;
+	if (plan.foreground && isatty(4) && tcgetsid(4) == getsid(0) && getsid(root->pid) == getsid(0)) {
+		signal(SIGTTOU, SIG_IGN);
+		old_fg = tcgetpgrp(4);
+		if (tcsetpgrp(4, getpgid(root->pid)) < 0)
+			old_fg = -1;
+	}
 	int st;
 	while (waitpid(root->pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return proto_fail("wait", "task", errno, "cannot wait for task %d", root->pid);
+	if (old_fg > 0)
+		tcsetpgrp(4, old_fg);
 	char extra[64];
 	snprintf(extra, sizeof extra, ",\"code\":%d,\"signal\":%d", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
 		 WIFSIGNALED(st) ? WTERMSIG(st) : 0);

@@ -145,6 +145,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       `pidwait ${opts.pidWaitMs ?? 5000}`,
       `seed ${meta.digest}`,
       `spool ${spool ? 1 : 0}`,
+      // a tree restored into the caller's session is a job in the foreground, unless detached
+      `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
       ...fileLines(meta.files, ctx),
       ...tree.tasks.flatMap((t) => taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined)),
       ...runLines(meta.tasks),

@@ -68,6 +68,7 @@ int main(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *err = NULL;
     long hold_ms = -1;
+    int no_setsid = 0;
     int i = 1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -84,6 +85,10 @@ int main(int argc, char **argv)
             err = argv[++i];
         else if (strcmp(argv[i], "--hold-zombie") == 0)
             hold_ms = atol(argv[++i]);
+        else if (strcmp(argv[i], "--no-setsid") == 0) {
+            no_setsid = 1; /* stay in the caller's session, in a group of our own (a shell job) */
+            continue;
+        }
         else
             usage();
     }
@@ -152,7 +157,10 @@ int main(int argc, char **argv)
         }
     }
 
-    if (setsid() < 0 && errno != EPERM)
+    if (no_setsid) {
+        if (setpgid(0, 0) < 0)
+            die("setpgid: %s", strerror(errno));
+    } else if (setsid() < 0 && errno != EPERM)
         die("setsid: %s", strerror(errno));
 
     /* Raw syscalls: glibc refuses to touch its internal signals 32 and 33. */
