@@ -204,3 +204,25 @@ describe('restart into an existing session', () => {
     expect((await done).code).toBe(0);
   });
 });
+
+describe('--pidns', () => {
+  it('restarts a copy of a running tree at its own pids inside a new pid namespace, under ucr init', async () => {
+    const c = await startCase('tree'); // --same-pids: every task checks its pid is the original one
+    const img = path.join(c.dir, 'img.ucr');
+    const before = [c.pid, ...descendants(c.pid)];
+    checkpointCase(c, img);
+    const r = ucr(['restart', '-i', img, '--detach', '--pidns', '--json']);
+    expect(r.stderr).toBe('');
+    const m = JSON.parse(r.stdout) as { root: number; pids: Record<string, number>; hostPids: Record<string, number> };
+    for (const p of before) expect(m.pids[p]).toBe(p); // the original pids, inside
+    const init = Number(fs.readFileSync(`/proc/${m.root}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    expect(fs.readFileSync(`/proc/${init}/comm`, 'utf8').trim()).toBe('ucr-init');
+    expect(fs.readFileSync(`/proc/${m.root}/status`, 'utf8')).toMatch(new RegExp(`NSpid:\\s+${m.root}\\s+${c.pid}\\n`));
+    expect(await verdict(c)).toBe('PASS'); // the original, untouched
+    fs.rmSync(c.out);
+    process.kill(m.root, 'SIGTERM');
+    await waitFor(() => fs.existsSync(c.out), 20_000, 'the copy verdict');
+    expect(fs.readFileSync(c.out, 'utf8').trim()).toBe('PASS');
+    await waitFor(() => !exists(init), 10_000, 'ucr init to exit with the root');
+  });
+});

@@ -238,6 +238,9 @@ int plan_read(struct plan *p)
 		} else if (!strcmp(k, "seed")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0xffffffffu);
 			p->seed = (uint32_t)v[0];
+		} else if (!strcmp(k, "pidns")) {
+			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+			p->pidns = (int)v[0];
 		} else if (!strcmp(k, "foreground")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 			p->foreground = (int)v[0];
@@ -255,7 +258,7 @@ int plan_read(struct plan *p)
 			r = add_act(p, w, n);
 		} else if (!strcmp(k, "task")) {
 			NEED(n == 7 && u64s(w, 1, 6, v) == 0 && v[0] == (uint64_t)p->ntasks && v[2] < (1u << 22) &&
-			     v[3] <= 2 && v[5] <= 1);
+			     v[3] <= 3 && v[5] <= 1);
 			t = GROW(p->tasks, p->ntasks);
 			NEED(t != NULL);
 			t->old_pid = (pid_t)v[1];

@@ -1,6 +1,7 @@
 /* The restore plan the coordinator sends, one line per item (numbers in C syntax, strings hex).
  * Global lines:
  *   pidwait <ms>   seed <digest so far>   spool <0|1>
+ *   pidns <0|1>   (kind 3 = the namespace's init: the helper creates it with CLONE_NEWPID)
  *   foreground <0|1>   (make the root's group the foreground group of the terminal on fd 4
  *                       while the helper waits for the root, then give it back)
  *   file <id> path <hexpath> <open flags> <pos>       an open file, opened by the helper
@@ -9,7 +10,7 @@
  *   pipe <pipe id> <size> <hex data|->                 a pipe, created and filled by the helper
  *   run <task index> <addr> <npages>                   page runs in stream order
  * A task section starts with
- *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder>
+ *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder|3 init>
  *        <exit status (wait status)> <stopped 0|1>
  * and may hold (for kind 0):
  *   cwd <hex>   umask <n>   comm <hex>   exe <hex>   auxv <hex>   pdeathsig <n>   tidaddr <addr>
@@ -87,10 +88,12 @@ struct rlimit_plan {
 	uint64_t cur, max;
 };
 
-enum task_kind { TASK_NORMAL = 0, TASK_ZOMBIE = 1, TASK_PLACEHOLDER = 2 };
+enum task_kind { TASK_NORMAL = 0, TASK_ZOMBIE = 1, TASK_PLACEHOLDER = 2, TASK_INIT = 3 };
 
 struct task_plan {
-	pid_t old_pid, want_pid, pid; /* pid: the real one once created */
+	pid_t old_pid, want_pid;
+	pid_t pid;   /* once created: the pid as the helper sees it (ptrace, /proc) */
+	pid_t nspid; /* the pid the task sees (differs from pid inside --pidns) */
 	enum task_kind kind;
 	int exit_status, stopped;
 	int creator; /* task index, -1 the helper */
@@ -129,7 +132,7 @@ struct act_plan {
 };
 
 struct plan {
-	int pid_wait_ms, spool, foreground;
+	int pid_wait_ms, spool, foreground, pidns;
 	uint32_t seed;
 	struct file_plan *files;
 	int nfiles;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -124,11 +125,33 @@ static int send_cmd(int task, int op, int arg, struct task_report *r)
 	struct task_cmd c = { .op = op, .arg = arg };
 	if (write(plan.tasks[task].cmdfd, &c, sizeof c) != sizeof c)
 		return proto_fail("create", "tree", errno, "cannot command task %d", plan.tasks[task].old_pid);
-	if (op == OP_EXIT || op == OP_RESTORE)
+	if (op == OP_EXIT || op == OP_RESTORE || op == OP_INIT)
 		return 0;
 	if (read_report(r) < 0)
 		return -1;
 	return r->err ? task_failed(r) : 0;
+}
+
+/* Inside --pidns a creator reports its child's pid as seen in the namespace; the helper needs
+ * it as seen from outside: the one child of the creator that no task has yet. */
+static pid_t outer_pid_of_new_child(pid_t creator)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", creator, creator);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	pid_t found = -1;
+	int c;
+	while (found < 0 && fscanf(f, "%d", &c) == 1) {
+		int known = 0;
+		for (int i = 0; i < plan.ntasks && !known; i++)
+			known = plan.tasks[i].pid == c;
+		if (!known)
+			found = c;
+	}
+	fclose(f);
+	return found;
 }
 
 static int run_actions(void)
@@ -140,16 +163,23 @@ static int run_actions(void)
 		switch (a->op) {
 		case ACT_CLONE:
 			if (a->arg < 0) {
-				pid_t pid = clone_with_pid(t->want_pid, plan.pid_wait_ms);
+				int init = t->kind == TASK_INIT;
+				pid_t pid = clone_with_pid(init ? 0 : t->want_pid, plan.pid_wait_ms, init ? CLONE_NEWPID : 0);
 				if (pid == 0)
 					task_loop(&ctx, a->task);
 				r = (struct task_report){ .task = a->task, .step = STEP_CLONE, .err = pid < 0 ? errno : 0, .pid = pid };
 				if (r.err)
 					return task_failed(&r);
-			} else if (send_cmd(a->arg, OP_CLONE, a->task, &r) < 0) {
-				return -1;
+				t->pid = pid;
+				t->nspid = init ? 1 : pid;
+			} else {
+				if (send_cmd(a->arg, OP_CLONE, a->task, &r) < 0)
+					return -1;
+				t->nspid = r.pid;
+				t->pid = plan.pidns ? outer_pid_of_new_child(plan.tasks[a->arg].pid) : r.pid;
+				if (t->pid <= 0)
+					return proto_fail("create", "pidns", ESRCH, "cannot find task %d from outside", r.pid);
 			}
-			t->pid = r.pid;
 			if (t->kind == TASK_NORMAL &&
 			    ptrace(PTRACE_SEIZE, t->pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
 				return proto_fail("create", "ptrace", errno, "cannot seize the new task %d", t->pid);
@@ -159,7 +189,7 @@ static int run_actions(void)
 				return -1;
 			break;
 		case ACT_SETPGID:
-			if (send_cmd(a->task, OP_SETPGID, plan.tasks[a->arg].pid, &r) < 0)
+			if (send_cmd(a->task, OP_SETPGID, plan.tasks[a->arg].nspid, &r) < 0)
 				return -1;
 			break;
 		case ACT_EXIT:
@@ -167,11 +197,18 @@ static int run_actions(void)
 				return -1;
 			break;
 		case ACT_REAP:
-			if (send_cmd(a->task, OP_REAP, plan.tasks[a->arg].pid, &r) < 0)
+			if (send_cmd(a->task, OP_REAP, plan.tasks[a->arg].nspid, &r) < 0)
 				return -1;
 			break;
 		}
 	}
+	/* The namespace's init stops taking orders and becomes init. */
+	for (int i = 0; i < plan.ntasks; i++)
+		if (plan.tasks[i].kind == TASK_INIT) {
+			struct task_report r;
+			if (send_cmd(i, OP_INIT, plan.tasks[0].nspid, &r) < 0)
+				return -1;
+		}
 	/* Every normal task puts its files in place and stops for the tracer. */
 	for (int i = 0; i < plan.ntasks; i++) {
 		struct task_plan *t = &plan.tasks[i];
@@ -209,13 +246,16 @@ static void kill_all(void)
 	}
 }
 
+/* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns) */
 static void emit_pids(const char *ev, const char *extra)
 {
-	char buf[65536];
-	size_t o = 0;
-	for (int i = 0; i < plan.ntasks && o + 32 < sizeof buf; i++)
+	static char buf[65536], nsbuf[65536];
+	size_t o = 0, n = 0;
+	for (int i = 0; i < plan.ntasks && o + 32 < sizeof buf && n + 32 < sizeof nsbuf; i++) {
 		o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%d", i ? "," : "", plan.tasks[i].pid);
-	proto_emit("{\"ev\":\"%s\",\"pids\":[%s]%s}", ev, buf, extra ? extra : "");
+		n += (size_t)snprintf(nsbuf + n, sizeof nsbuf - n, "%s%d", i ? "," : "", plan.tasks[i].nspid);
+	}
+	proto_emit("{\"ev\":\"%s\",\"pids\":[%s],\"nspids\":[%s]%s}", ev, buf, nsbuf, extra ? extra : "");
 }
 
 static int restore_all(int detach)
@@ -274,7 +314,11 @@ static int restore_all(int detach)
 	emit_pids("running", NULL);
 	if (detach)
 		return 0;
+	/* without --pidns the helper is the root's parent; with it, the parent of ucr's init */
 	struct task_plan *root = &plan.tasks[0];
+	for (int i = 0; i < plan.ntasks; i++)
+		if (plan.tasks[i].kind == TASK_INIT)
+			root = &plan.tasks[i];
 	/* Like a shell starting a job: the restored root's group gets the terminal (fd 4 is the
 	 * caller's stdin) when the tree came back in the caller's session, and gives it back. */
 	pid_t old_fg = -1;

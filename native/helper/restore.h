@@ -7,7 +7,7 @@
 
 /* Commands the helper sends down a task's command pipe, and the reports that come back on
  * the one report pipe all tasks share (each write is atomic: smaller than PIPE_BUF). */
-enum task_op { OP_CLONE = 1, OP_SETSID, OP_SETPGID, OP_EXIT, OP_REAP, OP_RESTORE };
+enum task_op { OP_CLONE = 1, OP_SETSID, OP_SETPGID, OP_EXIT, OP_REAP, OP_RESTORE, OP_INIT };
 struct task_cmd {
 	int op, arg;
 };
@@ -25,8 +25,9 @@ struct restore_ctx {
 
 /* A new task's life before the tracer takes over; never returns. */
 void task_loop(struct restore_ctx *c, int idx) __attribute__((noreturn));
-/* clone3 with set_tid = want (0: any), retrying while a zombie holds it; 0 in the child. */
-pid_t clone_with_pid(pid_t want, int wait_ms);
+/* clone3 with set_tid = want (0: any), retrying while a zombie holds it; 0 in the child.
+ * flags: extra clone flags (CLONE_NEWPID for a namespace's init). */
+pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags);
 
 /* restore_files.c: the spooled image and the objects every task inherits */
 int spool_image(void);

@@ -18,12 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
-pid_t clone_with_pid(pid_t want, int wait_ms)
+pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags)
 {
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		struct clone_args ca = { .exit_signal = SIGCHLD };
+		struct clone_args ca = { .flags = flags, .exit_signal = SIGCHLD };
 		if (want > 0) {
 			ca.set_tid = (uint64_t)(uintptr_t)&want;
 			ca.set_tid_size = 1;
@@ -90,6 +90,43 @@ static void restore_files(struct restore_ctx *c, int idx)
 	close_from(c->base, ~0U >> 1);
 }
 
+static volatile sig_atomic_t init_root = -1;
+
+static void init_forward(int sig)
+{
+	if (init_root > 0)
+		kill(init_root, sig);
+}
+
+/* ucr's init for --pidns: pid 1 of the new namespace. It reaps every orphan, forwards the
+ * signals it can catch to the tree's root, and exits with the root's status (the kernel then
+ * ends whatever is left in the namespace, as for any pid namespace whose init exits). */
+static void init_loop(pid_t root)
+{
+	prctl(PR_SET_PDEATHSIG, 0); /* outlives the helper (--detach); ends with the root */
+	close_from(0, ~0U >> 1);
+	init_root = root;
+	struct sigaction sa = { .sa_handler = init_forward };
+	for (int s = 1; s < 32; s++)
+		if (s != SIGCHLD && s != SIGKILL && s != SIGSTOP)
+			sigaction(s, &sa, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	prctl(PR_SET_NAME, "ucr-init");
+	for (;;) {
+		int st;
+		pid_t p = wait(&st);
+		if (p < 0 && errno == ECHILD)
+			_exit(0);
+		if (p == root) {
+			if (WIFSIGNALED(st))
+				_exit(128 + WTERMSIG(st));
+			_exit(WEXITSTATUS(st));
+		}
+	}
+}
+
 void task_loop(struct restore_ctx *c, int idx)
 {
 	struct task_plan *t = &c->plan->tasks[idx];
@@ -110,7 +147,7 @@ void task_loop(struct restore_ctx *c, int idx)
 		switch (cmd.op) {
 		case OP_CLONE: {
 			struct task_plan *ch = &c->plan->tasks[cmd.arg];
-			pid_t pid = clone_with_pid(ch->want_pid, c->plan->pid_wait_ms);
+			pid_t pid = clone_with_pid(ch->want_pid, c->plan->pid_wait_ms, 0);
 			if (pid == 0)
 				task_loop(c, cmd.arg);
 			report(c, cmd.arg, STEP_CLONE, pid < 0 ? errno : 0, pid);
@@ -141,6 +178,9 @@ void task_loop(struct restore_ctx *c, int idx)
 				kill(getpid(), sig);
 			}
 			_exit(t->kind == TASK_ZOMBIE ? WEXITSTATUS(t->exit_status) : 0);
+		case OP_INIT:
+			init_loop(cmd.arg);
+			_exit(0);
 		case OP_RESTORE:
 			restore_files(c, idx);
 			/* report pipe is closed now; the tracer takes over from this stop */

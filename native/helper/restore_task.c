@@ -183,10 +183,10 @@ static int restore_tid(struct task_plan *p)
 	long ret;
 	if (!p->tidaddr)
 		return 0;
-	if (p->pid != p->old_pid) {
+	if (p->nspid != p->old_pid) {
 		int32_t v;
 		if (t_read_mem(T.pid, p->tidaddr, &v, sizeof v) == 0 && v == p->old_pid) {
-			v = p->pid;
+			v = p->nspid;
 			if (t_write_mem(T.pid, p->tidaddr, &v, sizeof v) < 0)
 				return proto_fail("finish", "tid", errno, "cannot update the cached thread id");
 		}

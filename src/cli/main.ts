@@ -104,20 +104,20 @@ program
   .option('--pid-wait <ms>', 'wait this long for pids still held by zombies', intArg('--pid-wait'), 5000)
   .option('--force', 'restart even if the kernel build or CPU features differ from the image')
   .option('--pids <map>', "restart at other pids: old:new,... (the rest keep theirs) or 'auto' (any free pids)", parsePids)
-  .option('--pidns', 'restart in a new pid namespace (not supported yet)')
+  .option('--pidns', "restart in a new pid namespace, under ucr's init (pid 1), at the image's pids inside it")
   .option('--json', 'print the result (old:new pids, phase timings, exit status) as JSON on stdout')
   .option('--inherit-fd <slot=fd>', "connect the image's external stdio slot (0-2) to this fd of ucr instead of ucr's own stdio (repeatable)", inheritFd, [] as [number, number][])
   .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach\n')
   .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; json?: boolean; inheritFd: [number, number][] }) => {
     const g = program.opts();
     try {
-      if (o.pidns) throw new UcrError('--pidns is not supported yet', { code: 'EUNSUPPORTED' });
       const r = await restart({
         input: o.input,
         detach: o.detach,
         pidWaitMs: o.pidWait,
         force: o.force,
         pids: o.pids,
+        pidns: o.pidns,
         stdio: o.inheritFd.length ? stdioWith(o.inheritFd) : undefined,
         events: emitter(g.verbose),
         logger: createLogger({ level: g.logLevel, file: g.logFile }),

@@ -9,7 +9,7 @@ const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
 const MAP_ANONYMOUS = 0x20;
 const MAP_GROWSDOWN = 0x100;
-const KIND = { task: 0, zombie: 1, placeholder: 2 } as const;
+const KIND = { task: 0, zombie: 1, placeholder: 2, init: 3 } as const;
 
 /** Every open-file object and pipe, created once by the helper and inherited by all tasks. */
 export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {

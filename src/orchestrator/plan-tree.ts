@@ -15,7 +15,7 @@
 import { UnsupportedError } from '../errors.js';
 import type { TreeEntry } from '../image/types.js';
 
-export type PlanTaskKind = 'task' | 'zombie' | 'placeholder';
+export type PlanTaskKind = 'task' | 'zombie' | 'placeholder' | 'init';
 
 export interface PlanTask {
   index: number;
@@ -40,8 +40,12 @@ export interface TreePlan {
   actions: Action[];
 }
 
-/** pidFor(old) gives the new pid (0: any). */
-export function planTree(entries: TreeEntry[], pidFor: (old: number) => number): TreePlan {
+/**
+ * pidFor(old) gives the new pid (0: any). With pidns, ucr's init is created first in a new pid
+ * namespace (pid 1 there) and creates what the helper would otherwise create: the tree comes
+ * back under it at its pids inside the namespace.
+ */
+export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, pidns = false): TreePlan {
   const byPid = new Map(entries.map((e) => [e.pid, e]));
   const live = entries.filter((e) => e.state !== 'zombie');
   const zombies = entries.filter((e) => e.state === 'zombie');
@@ -70,6 +74,13 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number):
 
   const actions: Action[] = [];
   const created: number[] = []; // creation order, for picking new group leaders
+  let top = -1; // the creator of the root and of orphans outside any session in the image
+  if (pidns) {
+    const init: PlanTask = { index: tasks.length, oldPid: 0, newPid: 0, kind: 'init' };
+    tasks.push(init);
+    actions.push({ op: 'clone', creator: -1, task: init.index });
+    top = init.index;
+  }
   const create = (e: TreeEntry, creator: number) => {
     const t = idx.get(e.pid)!;
     actions.push({ op: 'clone', creator, task: t });
@@ -85,13 +96,13 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number):
     }
   };
   const root = entries[0]!;
-  create(root, -1);
+  create(root, top);
   // Orphans: tasks whose parent is not in the image (reparented to init or a subreaper).
   const placeholders: { task: number; creator: number }[] = [];
   for (const e of entries) {
     if (e === root || byPid.has(e.ppid)) continue;
-    if (leadsSession(e) || !sessionInImage(e.sid) || e.sid === root.sid && !leadsSession(root)) {
-      create(e, -1);
+    if (leadsSession(e) || !sessionInImage(e.sid) || (e.sid === root.sid && !leadsSession(root))) {
+      create(e, top);
       continue;
     }
     const leader = idx.get(e.sid)!;

@@ -38,6 +38,8 @@ export interface RestartOptions {
   stdio?: [number, number, number];
   /** New pids: old → new for some tasks (the rest keep theirs), or 'auto' for any free pids. */
   pids?: Map<number, number> | 'auto';
+  /** Restart in a new pid namespace, under ucr's init (pid 1 there), at the pids inside it. */
+  pidns?: boolean;
   events?: UcrEmitter;
   logger?: Logger;
   signal?: AbortSignal;
@@ -45,8 +47,10 @@ export interface RestartOptions {
 
 export interface RestartResult {
   root: number;
-  /** old pid → new pid, for every task of the image */
+  /** old pid → new pid, for every task of the image (inside the new namespace with pidns) */
   pids: Record<number, number>;
+  /** old pid → the pid as this process sees it (differs from pids only with pidns) */
+  hostPids: Record<number, number>;
   tasks: number;
   pageBytes: number;
   phases: PhaseRecord[];
@@ -118,7 +122,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const root = meta.tree.tasks[0]!;
     rootPid = root.pid;
     const pidFor = pidMapper(meta, opts.pids);
-    const tree = planTree(meta.tree.tasks, pidFor);
+    const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
     const warnings = await clock.run('check', () => {
@@ -126,7 +130,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       for (const t of meta.tasks) checkMappedFiles(t.pid, t.vmas);
       for (const f of meta.files.files) opsOf(f.kind).check(f);
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
-      spool = checkPids(tree.tasks.filter((t) => t.newPid).map((t) => t.newPid), streamed);
+      // in a new pid namespace every pid is free
+      if (!opts.pidns) spool = checkPids(tree.tasks.filter((t) => t.newPid).map((t) => t.newPid), streamed);
       return w;
     });
     for (const message of warnings) opts.events?.emit('warning', { message });
@@ -145,6 +150,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       `pidwait ${opts.pidWaitMs ?? 5000}`,
       `seed ${meta.digest}`,
       `spool ${spool ? 1 : 0}`,
+      `pidns ${opts.pidns ? 1 : 0}`,
       // a tree restored into the caller's session is a job in the foreground, unless detached
       `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
       ...fileLines(meta.files, ctx),
@@ -155,10 +161,14 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     );
     await clock.run(spool ? 'spool' : 'plan', () => h.next('planned'));
     const created = await clock.run('create', () => h.next('created'), root.pid);
-    const newPids = created.pids as number[];
+    const outer = created.pids as number[];
+    const inner = created.nspids as number[];
     const pids: Record<number, number> = {};
+    const hostPids: Record<number, number> = {};
     tree.tasks.forEach((t, i) => {
-      if (t.kind !== 'placeholder') pids[t.oldPid] = newPids[i]!;
+      if (t.kind !== 'task' && t.kind !== 'zombie') return;
+      pids[t.oldPid] = inner[i]!;
+      hostPids[t.oldPid] = outer[i]!;
     });
     log.debug({ pids }, 'created');
     const loaded = await clock.run('memory', () => h.next('loaded'), root.pid);
@@ -175,8 +185,9 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     h.send('commit');
     await clock.run('finish', () => h.next('running'), root.pid);
     const result: RestartResult = {
-      root: pids[root.pid]!,
+      root: hostPids[root.pid]!,
       pids,
+      hostPids,
       tasks: meta.tree.tasks.length,
       pageBytes,
       phases: clock.phases,
