@@ -226,3 +226,26 @@ describe('--pidns', () => {
     await waitFor(() => !exists(init), 10_000, 'ucr init to exit with the root');
   });
 });
+
+describe('all or nothing', () => {
+  it('a bad page record late in the stream kills the whole partial tree: no task, zombie or stopped task is left', async () => {
+    const c = await startCase('tree');
+    const img = path.join(c.dir, 'img.ucr');
+    const pids = [c.pid, ...descendants(c.pid)];
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+    const b = fs.readFileSync(img);
+    let last = -1; // the last PAGES record
+    for (let at = 16; at < b.length; at += 16 + Number(b.readBigUInt64LE(at + 8))) if (b.readUInt32LE(at) === 16) last = at;
+    b[last + 16 + 16 + 5]! ^= 1;
+    const bad = path.join(c.dir, 'bad.ucr');
+    fs.writeFileSync(bad, b);
+    const r = ucr(['restart', '-i', bad, '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/restore-pages: page record at 0x[0-9a-f]+: corrupt image: checksum mismatch/);
+    for (const p of pids) expect(exists(p), `pid ${p}`).toBe(false);
+    // and the good image still restarts
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});

@@ -235,14 +235,19 @@ static void kill_all(void)
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].pid > 0)
 			kill(plan.tasks[i].pid, SIGKILL);
-	for (int tries = 0; tries < 500; tries++) {
-		pid_t r = waitpid(-1, NULL, __WALL | WNOHANG);
-		if (r < 0 && errno == ECHILD)
+	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
+	 * tracer first and only then by its parent, whose own death reparents it to us. */
+	for (int tries = 0; tries < 600; tries++) {
+		while (waitpid(-1, NULL, __WALL | WNOHANG) > 0)
+			;
+		int left = 0;
+		for (int i = 0; i < plan.ntasks; i++)
+			if (plan.tasks[i].pid > 0 && kill(plan.tasks[i].pid, 0) == 0)
+				left++;
+		if (!left)
 			return;
-		if (r <= 0) {
-			struct timespec nap = { 0, 10 * 1000000 };
-			nanosleep(&nap, NULL);
-		}
+		struct timespec nap = { 0, 5 * 1000000 };
+		nanosleep(&nap, NULL);
 	}
 }
 

@@ -202,8 +202,12 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     return { ...result, exitCode: (exit.code as number) >= 0 ? (exit.code as number) : undefined, exitSignal: (exit.signal as number) || undefined };
   } catch (e) {
     if (helper) {
-      helper.kill();
+      // The helper kills and reaps every task it created before it exits (it is their
+      // subreaper); it is killed only if it does not finish that in time.
+      helper.close();
+      const timer = setTimeout(() => helper!.kill(), 10_000);
       await helper.exited;
+      clearTimeout(timer);
     }
     if (opts.signal?.aborted) throw new UcrError('restart aborted', { code: 'ABORT_ERR', cause: e });
     throw fromHelper(e, 'restart', rootPid);
