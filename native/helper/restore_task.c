@@ -23,6 +23,19 @@
 
 static struct tracee T; /* the task being worked on */
 
+/* Makes p the task that injected calls go to, through the gadget every task inherited. */
+static int use_task(struct task_plan *p, uint64_t gadget, const char *phase)
+{
+	memset(&T, 0, sizeof T);
+	T.pid = p->pid;
+	T.gadget = gadget;
+	T.scratch = gadget + GADGET_CODE_SIZE;
+	T.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
+	if (t_get_regs(T.pid, &T.regs) < 0)
+		return proto_fail(phase, "registers", errno, "cannot read the registers of task %d", p->pid);
+	return 0;
+}
+
 static int call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 		uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
 {
@@ -77,13 +90,8 @@ static int map_vma(const struct vma_plan *m)
 int restore_map(struct task_plan *p, uint64_t gadget)
 {
 	long ret;
-	memset(&T, 0, sizeof T);
-	T.pid = p->pid;
-	T.gadget = gadget;
-	T.scratch = gadget + GADGET_CODE_SIZE;
-	T.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
-	if (t_get_regs(T.pid, &T.regs) < 0)
-		return proto_fail("memory", "registers", errno, "cannot read the new task's registers");
+	if (use_task(p, gadget, "memory") < 0)
+		return -1;
 
 	/* The clone inherited the helper's rseq area: drop it before its memory goes away. */
 	struct ucr_rseq_configuration rc = { 0 };
@@ -197,13 +205,8 @@ static int restore_tid(struct task_plan *p)
 int restore_finish(struct task_plan *p, uint64_t gadget)
 {
 	long ret;
-	memset(&T, 0, sizeof T);
-	T.pid = p->pid;
-	T.gadget = gadget;
-	T.scratch = gadget + GADGET_CODE_SIZE;
-	T.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
-	if (t_get_regs(T.pid, &T.regs) < 0)
-		return proto_fail("finish", "registers", errno, "cannot read the task's registers");
+	if (use_task(p, gadget, "finish") < 0)
+		return -1;
 	for (int i = 0; i < p->nvmas; i++) {
 		struct vma_plan *m = &p->vmas[i];
 		if (m->fill && (m->prot | PROT_READ | PROT_WRITE) != m->prot &&
