@@ -19,6 +19,11 @@ const started = new Set<number>();
 const children = new Set<ChildProcess>();
 const dirs: string[] = [];
 
+/** Registers a pid the test caused to exist (e.g. a restored copy), so cleanup() kills it. */
+export function trackPid(pid: number): void {
+  started.add(pid);
+}
+
 /** Registers a process the test started itself, so cleanup() kills it. */
 export function track(p: ChildProcess): ChildProcess {
   children.add(p);

@@ -13,7 +13,9 @@ import {
   startCase,
   tmpdir,
   track,
+  trackPid,
   UCR,
+  CASES,
   ucr,
   verdict,
   waitFor,
@@ -247,5 +249,36 @@ describe('all or nothing', () => {
     // and the good image still restarts
     restartDetached(img);
     expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('--pidns with a root that was pid 1 of its own namespace', () => {
+  it('comes back as pid 1 of a new namespace, without ucr init', async () => {
+    const dir = tmpdir('ns1');
+    const out = path.join(dir, 'result');
+    const u = track(
+      spawn('unshare', ['--pid', '--fork', path.join(CASES, 'launcher'), '--stdin', '/dev/null', '--stdout', path.join(dir, 'o'), '--stderr', path.join(dir, 'e'), '--', path.join(CASES, 'counter'), '--out', out], {
+        stdio: 'ignore',
+      }),
+    );
+    await waitFor(() => fs.existsSync(out + '.ready'), 10_000, 'counter as pid 1 of its namespace');
+    expect(fs.readFileSync(out + '.ready', 'utf8').trim()).toBe('1');
+    const host = children(u.pid!)[0]!;
+    trackPid(host);
+    expect(fs.readFileSync(`/proc/${host}/status`, 'utf8')).toMatch(/NSpid:\s+\d+\s+1\n/);
+    const img = path.join(dir, 'img.ucr');
+    const ck = ucr(['checkpoint', String(host), '-o', img]);
+    expect(ck.stderr).toBe('');
+    const r = ucr(['restart', '-i', img, '--detach', '--pidns', '--json']);
+    expect(r.stderr).toBe('');
+    const m = JSON.parse(r.stdout) as { root: number; pids: Record<string, number> };
+    trackPid(m.root);
+    expect(m.pids[host]).toBe(1);
+    expect(fs.readFileSync(`/proc/${m.root}/status`, 'utf8')).toMatch(new RegExp(`NSpid:\\s+${m.root}\\s+1\\n`));
+    expect(fs.readFileSync(`/proc/${m.root}/comm`, 'utf8').trim()).toBe('counter'); // no ucr-init above it
+    const c = { name: 'counter', pid: host, out, dir, proc: u };
+    expect(await verdict(c)).toBe('PASS');
+    fs.rmSync(out);
+    expect(await verdict({ ...c, pid: m.root })).toBe('PASS');
   });
 });

@@ -12,7 +12,9 @@
  * A task section starts with
  *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder|3 init>
  *        <exit status (wait status)> <stopped 0|1>
- * and may hold (for kind 0):
+ * and may hold:
+ *   newns 1     (created with CLONE_NEWPID: pid 1 of a new pid namespace; init and --pidns roots)
+ * and (for kind 0):
  *   cwd <hex>   umask <n>   comm <hex>   exe <hex>   auxv <hex>   pdeathsig <n>   tidaddr <addr>
  *   fd <target> <file id> <cloexec>
  *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|->
@@ -94,6 +96,7 @@ struct task_plan {
 	pid_t old_pid, want_pid;
 	pid_t pid;   /* once created: the pid as the helper sees it (ptrace, /proc) */
 	pid_t nspid; /* the pid the task sees (differs from pid inside --pidns) */
+	int newns;   /* created as pid 1 of a new pid namespace */
 	enum task_kind kind;
 	int exit_status, stopped;
 	int creator; /* task index, -1 the helper */

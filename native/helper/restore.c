@@ -163,7 +163,7 @@ static int run_actions(void)
 		switch (a->op) {
 		case ACT_CLONE:
 			if (a->arg < 0) {
-				int init = t->kind == TASK_INIT;
+				int init = t->newns;
 				pid_t pid = clone_with_pid(init ? 0 : t->want_pid, plan.pid_wait_ms, init ? CLONE_NEWPID : 0);
 				if (pid == 0)
 					task_loop(&ctx, a->task);

@@ -23,6 +23,8 @@ export interface TreeEntry {
   threads: number;
   /** zombies: the wait status their parent will collect */
   exitStatus?: number;
+  /** the pid the task sees, when it lives in a pid namespace below the checkpointer's */
+  nsPid?: number;
 }
 
 export interface ImageTree {

@@ -125,6 +125,7 @@ export function checkTree(v: CborValue, path: string): ImageTree {
       state: state as TreeEntry['state'],
       threads: field(e, 'threads', tw, (x, ww) => int(x, ww, 1, 1 << 20)),
       exitStatus: e.exitStatus === undefined ? undefined : field(e, 'exitStatus', tw, (x, ww) => int(x, ww, 0, 0xffff)),
+      nsPid: e.nsPid === undefined ? undefined : field(e, 'nsPid', tw, (x, ww) => int(x, ww, 1, PID_MAX)),
     };
   });
   if (tasks.length === 0) w.at('tasks').fail('no tasks');

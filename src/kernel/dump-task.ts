@@ -98,5 +98,9 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
   };
   const threads = Number(status.get('Threads') ?? 1);
   const state = stateBefore === 'T' ? 'stopped' : stateBefore === 'Z' ? 'zombie' : 'running';
-  return { task, entry: { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, comm: stat.comm, state, threads } };
+  const nsPid = Number((status.get('NSpid') ?? '').split(/\s+/).at(-1));
+  return {
+    task,
+    entry: { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, comm: stat.comm, state, threads, ...(nsPid && nsPid !== pid ? { nsPid } : {}) },
+  };
 }

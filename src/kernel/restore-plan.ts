@@ -21,6 +21,7 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
 export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
   const e = p.entry;
   const L = [`task ${p.index} ${p.oldPid} ${p.newPid} ${KIND[p.kind]} ${e?.exitStatus ?? 0} ${e?.state === 'stopped' ? 1 : 0}`];
+  if (p.newns) L.push('newns 1');
   if (!t) return e ? [...L, `comm ${hex(e.comm.slice(0, 15))}`] : L;
   L.push(`cwd ${hex(t.cwd)}`, `umask ${t.umask}`, `comm ${hex(t.comm.slice(0, 15))}`, `exe ${hex(t.exe)}`);
   L.push(`pdeathsig ${t.pdeathsig}`);

@@ -25,6 +25,8 @@ export interface PlanTask {
   newPid: number;
   kind: PlanTaskKind;
   entry?: TreeEntry;
+  /** created as pid 1 of a new pid namespace */
+  newns?: boolean;
 }
 
 export type Action =
@@ -43,7 +45,8 @@ export interface TreePlan {
 /**
  * pidFor(old) gives the new pid (0: any). With pidns, ucr's init is created first in a new pid
  * namespace (pid 1 there) and creates what the helper would otherwise create: the tree comes
- * back under it at its pids inside the namespace.
+ * back under it at its pids inside the namespace. A root that was pid 1 of its own namespace
+ * at checkpoint time is that namespace's pid 1 again, without ucr's init.
  */
 export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, pidns = false): TreePlan {
   const byPid = new Map(entries.map((e) => [e.pid, e]));
@@ -75,8 +78,11 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
   const actions: Action[] = [];
   const created: number[] = []; // creation order, for picking new group leaders
   let top = -1; // the creator of the root and of orphans outside any session in the image
-  if (pidns) {
-    const init: PlanTask = { index: tasks.length, oldPid: 0, newPid: 0, kind: 'init' };
+  if (pidns && entries[0]!.nsPid === 1) {
+    tasks[0]!.newPid = 0;
+    tasks[0]!.newns = true;
+  } else if (pidns) {
+    const init: PlanTask = { index: tasks.length, oldPid: 0, newPid: 0, kind: 'init', newns: true };
     tasks.push(init);
     actions.push({ op: 'clone', creator: -1, task: init.index });
     top = init.index;

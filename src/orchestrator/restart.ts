@@ -101,12 +101,13 @@ function checkPids(wanted: number[], streamed: boolean): boolean {
   return spool;
 }
 
-function pidMapper(meta: ImageMetadata, pids: RestartOptions['pids']): (old: number) => number {
+/** New pids: --pids first; in a new namespace the pid each task saw itself; else the same. */
+function pidMapper(meta: ImageMetadata, pids: RestartOptions['pids'], pidns: boolean): (old: number) => number {
   if (pids === 'auto') return () => 0;
-  const known = new Set(meta.tree.tasks.map((t) => t.pid));
+  const byPid = new Map(meta.tree.tasks.map((t) => [t.pid, t]));
   for (const old of pids?.keys() ?? [])
-    if (!known.has(old)) throw new UcrError(`--pids: pid ${old} is not in the image`, { code: 'EINVAL', pid: old });
-  return (old) => pids?.get(old) ?? old;
+    if (!byPid.has(old)) throw new UcrError(`--pids: pid ${old} is not in the image`, { code: 'EINVAL', pid: old });
+  return (old) => pids?.get(old) ?? (pidns ? byPid.get(old)?.nsPid : undefined) ?? old;
 }
 
 export async function restart(opts: RestartOptions): Promise<RestartResult> {
@@ -121,7 +122,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const { meta } = await clock.run('read-metadata', () => readMetadata(input.fd, input.name));
     const root = meta.tree.tasks[0]!;
     rootPid = root.pid;
-    const pidFor = pidMapper(meta, opts.pids);
+    const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
     const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
