@@ -83,3 +83,15 @@ describe('tasks blocked in system calls resume as the kernel would', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 });
+
+describe('credentials', () => {
+  it("a process of an ordinary user comes back as that user, groups and dumpable included, with no capabilities", async () => {
+    const c = await startCase('creds', { asNobody: true });
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(fs.readFileSync(`/proc/${c.pid}/status`, 'utf8')).toMatch(/Uid:\s+65534\s+65534\s+65534\s+65534\n/);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});

@@ -79,16 +79,20 @@ export interface StartOptions {
   holdZombieMs?: number;
   /** Stay in the test's session (a group of its own, like a shell job) instead of setsid(). */
   noSetsid?: boolean;
+  /** Run the case as user nobody (uid/gid 65534, groups 65534 and 100), through setpriv. */
+  asNobody?: boolean;
 }
 
 /** Starts test/cases/bin/<name> through the launcher and waits for FILE.ready. */
 export async function startCase(name: string, opt: StartOptions = {}): Promise<Case> {
   const dir = tmpdir(name);
   const out = path.join(dir, 'result');
+  const user = opt.asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--groups=65534,100'] : [];
+  if (opt.asNobody) fs.chmodSync(dir, 0o777);
   const stdinArg = opt.stdin === 'pipe' ? '-' : '/dev/null';
   const proc = spawn(
     path.join(CASES, 'launcher'),
-    [...(opt.holdZombieMs !== undefined ? ['--hold-zombie', String(opt.holdZombieMs)] : []), ...(opt.noSetsid ? ['--no-setsid'] : []), '--stdin', stdinArg, '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', path.join(CASES, name), '--out', out, ...(opt.args ?? [])],
+    [...(opt.holdZombieMs !== undefined ? ['--hold-zombie', String(opt.holdZombieMs)] : []), ...(opt.noSetsid ? ['--no-setsid'] : []), '--stdin', stdinArg, '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', ...user, path.join(CASES, name), '--out', out, ...(opt.args ?? [])],
     { stdio: [opt.stdin === 'pipe' ? 'pipe' : 'ignore', 'ignore', 'ignore'], cwd: dir },
   );
   children.add(proc);

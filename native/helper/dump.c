@@ -203,6 +203,36 @@ static int inject_ok(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4
 	return 0;
 }
 
+/* /proc/PID/limits, for when prlimit64 may not read another user's limits (it wants
+ * CAP_SYS_RESOURCE, which some containers drop): "%-25s %-20s %-20s %-10s" per resource. */
+static int read_limits(pid_t pid, struct rlimit64 *lim)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/limits", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int r = -1;
+	while (fgets(line, sizeof line, f)) {
+		if (r >= RLIM_NLIMITS || strlen(line) < 67)
+			break;
+		if (r >= 0) {
+			char soft[21], hard[21];
+			if (sscanf(line + 26, "%20s", soft) != 1 || sscanf(line + 47, "%20s", hard) != 1)
+				break;
+			lim[r].rlim_cur = strcmp(soft, "unlimited") ? strtoull(soft, NULL, 10) : RLIM64_INFINITY;
+			lim[r].rlim_max = strcmp(hard, "unlimited") ? strtoull(hard, NULL, 10) : RLIM64_INFINITY;
+		}
+		r++;
+	}
+	fclose(f);
+	if (r != RLIM_NLIMITS) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
 struct ksigaction {
 	uint64_t handler, flags, restorer, mask;
 };
@@ -243,6 +273,9 @@ static int cmd_state(void)
 		return -1;
 	if (ret == 0)
 		t_read_mem(task.pid, task.scratch, &pdeath, sizeof pdeath);
+	long dumpable;
+	if (inject_ok(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, &dumpable, "prctl") < 0)
+		return -1;
 	uint64_t tidaddr = 0;
 	if (inject_ok(SYS_prctl, PR_GET_TID_ADDRESS, task.scratch, 0, 0, &ret, "prctl") < 0)
 		return -1;
@@ -252,8 +285,8 @@ static int cmd_state(void)
 
 	struct rlimit64 lim[RLIM_NLIMITS];
 	for (int r = 0; r < RLIM_NLIMITS; r++)
-		if (prlimit64(task.pid, r, NULL, &lim[r]) < 0)
-			return proto_fail("state", "rlimit", errno, "prlimit %d", r);
+		if (prlimit64(task.pid, r, NULL, &lim[r]) < 0 && read_limits(task.pid, lim) < 0)
+			return proto_fail("state", "rlimit", errno, "cannot read the resource limits");
 
 	char *regs_hex = hex_dup(&task.regs, sizeof task.regs);
 	char *x_hex = hex_dup(xstate, xlen);
@@ -274,10 +307,10 @@ static int cmd_state(void)
 				      (unsigned long long)lim[r].rlim_max);
 	proto_emit("{\"ev\":\"state\",\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
-		   "\"tidaddr\":\"0x%llx\",\"sigactions\":[%s],\"rlimits\":[%s]}",
+		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s]}",
 		   regs_hex, x_hex, (unsigned long long)cur->saved_sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
-		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, acts_s, lim_s);
+		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s);
 	free(regs_hex);
 	free(x_hex);
 	free(acts_s);

@@ -171,6 +171,26 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 	} else if (!strcmp(k, "pdeathsig")) {
 		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 64);
 		t->pdeathsig = (int)v[0];
+	} else if (!strcmp(k, "creds")) {
+		NEED(n == 10 && u64s(w, 1, 8, v) == 0);
+		for (int i = 0; i < 4; i++) {
+			NEED(v[i] <= 0xffffffffu && v[4 + i] <= 0xffffffffu);
+			t->uid[i] = (uint32_t)v[i];
+			t->gid[i] = (uint32_t)v[4 + i];
+		}
+		t->ngroups = 0;
+		if (strcmp(w[9], "-")) {
+			char *save = NULL;
+			for (char *g = strtok_r(w[9], ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+				uint64_t gv;
+				NEED(t->ngroups < 64 && !parse_u64(g, &gv) && gv <= 0xffffffffu);
+				t->groups[t->ngroups++] = (uint32_t)gv;
+			}
+		}
+		t->have_creds = 1;
+	} else if (!strcmp(k, "dumpable")) {
+		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 2);
+		t->dumpable = (int)v[0];
 	} else if (!strcmp(k, "tidaddr")) {
 		NEED(n == 2 && !parse_u64(w[1], &t->tidaddr));
 	} else if (!strcmp(k, "auxv")) {

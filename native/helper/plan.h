@@ -16,6 +16,8 @@
  *   newns 1     (created with CLONE_NEWPID: pid 1 of a new pid namespace; init and --pidns roots)
  * and (for kind 0):
  *   cwd <hex>   umask <n>   comm <hex>   exe <hex>   auxv <hex>   pdeathsig <n>   tidaddr <addr>
+ *   creds <ruid> <euid> <suid> <fsuid> <rgid> <egid> <sgid> <fsgid> <groups: g,g,...|->
+ *   dumpable <n>
  *   fd <target> <file id> <cloexec>
  *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|->
  *   vdso <[vvar] group start> <[vdso] start>
@@ -107,6 +109,10 @@ struct task_plan {
 	char comm[17];
 	int pdeathsig;
 	uint64_t tidaddr;
+	int have_creds, dumpable;
+	uint32_t uid[4], gid[4];
+	uint32_t groups[64];
+	int ngroups;
 	struct fd_plan *fds;
 	int nfds;
 	struct vma_plan *vmas;

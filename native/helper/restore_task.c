@@ -202,6 +202,26 @@ static int restore_tid(struct task_plan *p)
 	return call("finish", "set_tid_address", SYS_set_tid_address, p->tidaddr, 0, 0, 0, 0, 0, &ret);
 }
 
+/* The image's credentials, last of the injected calls (the steps before need the helper's
+ * privilege): groups, gids, uids, fs ids; a uid change clears capabilities as for any process.
+ * Dumpable is put back too (a uid change resets it). */
+static int restore_creds(struct task_plan *p)
+{
+	long ret;
+	if (!p->have_creds)
+		return 0;
+	uint64_t g = t_scratch_put(&T, 0, p->groups, (size_t)p->ngroups * sizeof p->groups[0]);
+	if ((p->ngroups && !g) ||
+	    call("finish", "setgroups", SYS_setgroups, (uint64_t)p->ngroups, p->ngroups ? g : 0, 0, 0, 0, 0, &ret) < 0 ||
+	    call("finish", "setresgid", SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, &ret) < 0 ||
+	    call("finish", "setfsgid", SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, &ret) < 0 ||
+	    call("finish", "setresuid", SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, &ret) < 0 ||
+	    call("finish", "setfsuid", SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, &ret) < 0 ||
+	    call("finish", "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, &ret) < 0)
+		return -1;
+	return 0;
+}
+
 int restore_finish(struct task_plan *p, uint64_t gadget)
 {
 	long ret;
@@ -221,10 +241,8 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		return -1;
 	if (restore_signals(p) < 0 || restore_tid(p) < 0)
 		return -1;
-	if (call("finish", "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig, 0,
-		 0, 0, 0, &ret) < 0)
-		return -1;
-	/* Limits last, so a low limit cannot break the steps before. */
+	/* Limits late, so a low limit cannot break the steps before; but before the credentials
+	 * change, while the helper may still set them without CAP_SYS_RESOURCE. */
 	for (int r = 0; r < 16; r++) {
 		if (!p->rlim[r].set)
 			continue;
@@ -235,6 +253,12 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 			return proto_fail("finish", obj, errno, "cannot set the resource limit");
 		}
 	}
+	/* credentials: changing them clears the parent-death signal, so that comes after */
+	if (restore_creds(p) < 0)
+		return -1;
+	if (call("finish", "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig, 0,
+		 0, 0, 0, &ret) < 0)
+		return -1;
 	/* Unmap the gadget from its own `syscall`: stop at syscall exit, never return into it. */
 	const uint64_t a[6] = { gadget, GADGET_SIZE, 0, 0, 0, 0 };
 	if (t_inject_via_syscall_stops(&T, gadget, SYS_munmap, a, &ret) < 0 || ret != 0)

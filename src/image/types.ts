@@ -120,7 +120,8 @@ export interface TaskImage {
   exe: string;
   cwd: string;
   umask: number;
-  creds: { uid: number[]; gid: number[] };
+  /** uid and gid: real, effective, saved, fs; supplementary groups; PR_GET_DUMPABLE */
+  creds: { uid: number[]; gid: number[]; groups: number[]; dumpable: number };
   /** struct user_regs_struct, 216 bytes (NT_PRSTATUS) */
   regs: Uint8Array;
   /** NT_X86_XSTATE in standard (non-compacted) format */

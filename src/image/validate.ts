@@ -237,6 +237,12 @@ function checkMm(v: CborValue | undefined, w: Where): MmImage {
   return mm;
 }
 
+function ids4(v: CborValue | undefined, w: Where): number[] {
+  const a = arr(v, w, 4).map((u, i) => int(u, w.at(i), 0, 0xffffffff));
+  if (a.length !== 4) w.fail('expected real, effective, saved and fs ids');
+  return a;
+}
+
 export function checkTask(v: CborValue, path: string): TaskImage {
   const w = new Where(path);
   const o = obj(v, w);
@@ -279,8 +285,10 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     cwd: field(o, 'cwd', w, str),
     umask: field(o, 'umask', w, (y, ww) => int(y, ww, 0, 0o777)),
     creds: {
-      uid: arr(creds.uid, w.at('creds').at('uid'), 4).map((u, i) => int(u, w.at('creds').at('uid').at(i), 0, 0xffffffff)),
-      gid: arr(creds.gid, w.at('creds').at('gid'), 4).map((u, i) => int(u, w.at('creds').at('gid').at(i), 0, 0xffffffff)),
+      uid: ids4(creds.uid, w.at('creds').at('uid')),
+      gid: ids4(creds.gid, w.at('creds').at('gid')),
+      groups: arr(creds.groups, w.at('creds').at('groups'), 64).map((u, i) => int(u, w.at('creds').at('groups').at(i), 0, 0xffffffff)),
+      dumpable: field(creds, 'dumpable', w.at('creds'), (y, ww) => int(y, ww, 0, 2)),
     },
     regs: field(o, 'regs', w, (y, ww) => bytes(y, ww, 216, 216)),
     xstate: field(o, 'xstate', w, (y, ww) => bytes(y, ww, 512, 16384)),

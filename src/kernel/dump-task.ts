@@ -18,6 +18,7 @@ interface StateEvent {
   brk: string;
   pdeathsig: number;
   tidaddr: string;
+  dumpable: number;
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
 }
@@ -68,7 +69,7 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
     exe,
     cwd: readLink(`/proc/${pid}/cwd`),
     umask: parseInt(status.get('Umask') ?? '022', 8),
-    creds: { uid: ids(status.get('Uid')), gid: ids(status.get('Gid')) },
+    creds: { uid: ids(status.get('Uid')), gid: ids(status.get('Gid')), groups: ids(status.get('Groups')), dumpable: st.dumpable },
     regs: Buffer.from(st.regs, 'hex'),
     xstate: Buffer.from(st.xstate, 'hex'),
     sigmask: u64(st.sigmask),

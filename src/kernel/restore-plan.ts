@@ -26,6 +26,8 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
   L.push(`cwd ${hex(t.cwd)}`, `umask ${t.umask}`, `comm ${hex(t.comm.slice(0, 15))}`, `exe ${hex(t.exe)}`);
   L.push(`pdeathsig ${t.pdeathsig}`);
   if (t.tidAddress) L.push(`tidaddr ${t.tidAddress}`);
+  const c = t.creds;
+  L.push(`creds ${[...c.uid, ...c.gid].join(' ')} ${c.groups.length ? c.groups.join(',') : '-'}`, `dumpable ${c.dumpable}`);
   if (t.auxv.length) L.push(`auxv ${hex(t.auxv)}`);
   for (const fd of t.fds) L.push(`fd ${fd.fd} ${fd.file} ${fd.cloexec ? 1 : 0}`);
   for (const v of t.vmas) {

@@ -1,0 +1,61 @@
+// build: gcc -O2 -g -Wall -Wextra -o creds creds.c
+/*
+ * creds.c - a process of an ordinary user comes back as that user, with no more privilege.
+ *
+ *   creds --out FILE        (started as a non-root user, e.g. through setpriv)
+ *
+ * Records its real/effective/saved uids and gids, its supplementary groups and whether it is
+ * dumpable, waits for SIGTERM, then checks they are all the same, that it has no capabilities
+ * (CapEff and CapPrm in /proc/self/status are 0) and that setuid(0) fails with EPERM.
+ */
+#include "case.h"
+
+#include <grp.h>
+#include <sys/prctl.h>
+
+static int caps_zero(void)
+{
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return strstr(buf, "CapPrm:\t0000000000000000") && strstr(buf, "CapEff:\t0000000000000000");
+}
+
+int main(int argc, char **argv)
+{
+	case_init(argc, argv);
+	case_install_sigterm(0);
+	uid_t r0, e0, s0, r1, e1, s1;
+	gid_t gr0, ge0, gs0, gr1, ge1, gs1;
+	gid_t g0[64], g1[64];
+	getresuid(&r0, &e0, &s0);
+	getresgid(&gr0, &ge0, &gs0);
+	int n0 = getgroups(64, g0);
+	int d0 = prctl(PR_GET_DUMPABLE);
+	if (e0 == 0)
+		case_setup_fail("run me as an ordinary user");
+	case_ready();
+	while (!case_term)
+		pause();
+	getresuid(&r1, &e1, &s1);
+	getresgid(&gr1, &ge1, &gs1);
+	int n1 = getgroups(64, g1);
+	if (r1 != r0 || e1 != e0 || s1 != s0)
+		case_fail("uids %d/%d/%d, expected %d/%d/%d", r1, e1, s1, r0, e0, s0);
+	else if (gr1 != gr0 || ge1 != ge0 || gs1 != gs0)
+		case_fail("gids %d/%d/%d, expected %d/%d/%d", gr1, ge1, gs1, gr0, ge0, gs0);
+	else if (n1 != n0 || (n0 > 0 && memcmp(g0, g1, (size_t)n0 * sizeof g0[0])))
+		case_fail("%d supplementary groups, expected %d (or they differ)", n1, n0);
+	else if (prctl(PR_GET_DUMPABLE) != d0)
+		case_fail("dumpable %d, expected %d", prctl(PR_GET_DUMPABLE), d0);
+	else if (!caps_zero())
+		case_fail("has capabilities");
+	else if (setuid(0) == 0 || errno != EPERM)
+		case_fail("setuid(0) did not fail with EPERM");
+	case_finish();
+}
