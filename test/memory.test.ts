@@ -19,3 +19,11 @@ describe('memory survives checkpoint → kill → restart', () => {
     expect(verdict).toBe('PASS');
   });
 });
+
+describe('threads', () => {
+  it('four pthreads with TLS and a shared mutex-protected counter come back at their tids, advance, and join with the right values', async () => {
+    const { c, verdict } = await roundTrip('threads');
+    expect(verdict).toBe('PASS');
+    expect(c.pid).toBeGreaterThan(0);
+  });
+});

@@ -35,6 +35,10 @@ struct dtask {
 	int nthreads;
 	uint64_t saved_sigmask;
 	int have_sigmask;
+	/* the other threads' registers and masks, put back on release */
+	struct user_regs_struct thregs[64];
+	uint64_t thmask[64];
+	int thsaved[64];
 };
 
 static struct dtask *tasks;
@@ -140,6 +144,11 @@ static void release(int kill_it)
 				ptrace(PTRACE_SETSIGMASK, d->t.pid, (void *)8, &d->saved_sigmask);
 			t_set_regs(d->t.pid, &d->t.regs);
 		}
+		for (int k = 0; k < d->nthreads && !kill_it; k++)
+			if (d->thsaved[k]) {
+				ptrace(PTRACE_SETSIGMASK, d->threads[k], (void *)8, &d->thmask[k]);
+				t_set_regs(d->threads[k], &d->thregs[k]);
+			}
 		for (int k = 0; k < d->nthreads; k++)
 			ptrace(PTRACE_DETACH, d->threads[k], 0, 0);
 	}
@@ -237,6 +246,47 @@ struct ksigaction {
 	uint64_t handler, flags, restorer, mask;
 };
 
+/* One more thread of the task: registers, xstate, mask, rseq, and (injected into that thread,
+ * through the gadget the whole process shares) its clear_child_tid address. */
+static int thread_state(int k, char *out, size_t cap, size_t *o)
+{
+	pid_t tid = cur->threads[k];
+	struct tracee th = task;
+	th.pid = tid;
+	char obj[32];
+	snprintf(obj, sizeof obj, "thread %d", tid);
+	if (t_get_regs(tid, &th.regs) < 0 || ptrace(PTRACE_GETSIGMASK, tid, (void *)8, &cur->thmask[k]) < 0)
+		return proto_fail("state", obj, errno, "cannot read the thread's registers");
+	cur->thregs[k] = th.regs;
+	cur->thsaved[k] = 1;
+	static unsigned char xs[16384];
+	size_t xlen = sizeof xs;
+	if (t_get_xstate(tid, xs, &xlen) < 0)
+		return proto_fail("state", obj, errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
+	struct ucr_rseq_configuration rseq = { 0 };
+	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof rseq, &rseq) < 0)
+		memset(&rseq, 0, sizeof rseq);
+	uint64_t all = ~0ULL, tidaddr = 0;
+	long ret;
+	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)8, &all) < 0 ||
+	    t_inject(&th, SYS_prctl, PR_GET_TID_ADDRESS, th.scratch, 0, 0, 0, 0, &ret) < 0)
+		return proto_fail("state", obj, errno, "cannot run prctl in the thread");
+	if (ret == 0)
+		t_read_mem(tid, th.scratch, &tidaddr, sizeof tidaddr);
+	char *r = hex_dup(&th.regs, sizeof th.regs), *x = hex_dup(xs, xlen);
+	if (!r || !x || *o + strlen(r) + strlen(x) + 256 > cap)
+		return proto_fail("state", obj, ENOMEM, "out of memory");
+	*o += (size_t)snprintf(out + *o, cap - *o,
+			       "%s{\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
+			       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\"}",
+			       *o > 1 ? "," : "", tid, r, x, (unsigned long long)cur->thmask[k],
+			       (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
+			       (unsigned long long)tidaddr);
+	free(r);
+	free(x);
+	return 0;
+}
+
 static int cmd_state(void)
 {
 	size_t xlen = 16384;
@@ -281,6 +331,18 @@ static int cmd_state(void)
 		return -1;
 	if (ret == 0)
 		t_read_mem(task.pid, task.scratch, &tidaddr, sizeof tidaddr);
+	size_t thcap = (size_t)cur->nthreads * 40000 + 16, tho = 0;
+	char *ths = malloc(thcap);
+	if (!ths)
+		return proto_fail("state", "threads", ENOMEM, "out of memory");
+	ths[tho++] = '[';
+	for (int k = 0; k < cur->nthreads; k++)
+		if (cur->threads[k] != task.pid && thread_state(k, ths, thcap, &tho) < 0) {
+			free(ths);
+			return -1;
+		}
+	ths[tho++] = ']';
+	ths[tho] = 0;
 	gadget_unmap();
 
 	struct rlimit64 lim[RLIM_NLIMITS];
@@ -307,10 +369,11 @@ static int cmd_state(void)
 				      (unsigned long long)lim[r].rlim_max);
 	proto_emit("{\"ev\":\"state\",\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
-		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s]}",
+		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s}",
 		   regs_hex, x_hex, (unsigned long long)cur->saved_sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
-		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s);
+		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths);
+	free(ths);
 	free(regs_hex);
 	free(x_hex);
 	free(acts_s);

@@ -229,6 +229,21 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 	} else if (!strcmp(k, "regs")) {
 		NEED(n == 2 && hex_decode(w[1], &t->regs, sizeof t->regs) == (long)sizeof t->regs);
 		t->have_regs = 1;
+	} else if (!strcmp(k, "thread")) {
+		NEED(n == 9 && !parse_u64(w[1], v) && v[0] > 0 && v[0] < (1u << 22));
+		struct thread_plan *th = GROW(t->threads, t->nthreads);
+		NEED(th != NULL);
+		th->tid = (pid_t)v[0];
+		NEED(hex_decode(w[2], &th->regs, sizeof th->regs) == (long)sizeof th->regs);
+		size_t len = strlen(w[3]) / 2;
+		NEED(len > 0 && len <= 65536 && (th->xstate = malloc(len)) != NULL && hex_decode(w[3], th->xstate, len) == (long)len);
+		th->xstate_len = len;
+		NEED(u64s(w, 4, 5, v) == 0 && v[2] < 4096);
+		th->sigmask = v[0];
+		th->rseq_ptr = v[1];
+		th->rseq_len = (uint32_t)v[2];
+		th->rseq_sig = v[3];
+		th->tidaddr = v[4];
 	} else if (!strcmp(k, "xstate")) {
 		size_t len = strlen(w[1]) / 2;
 		NEED(n == 2 && len > 0 && len <= 65536 && (t->xstate = malloc(len)) != NULL &&

@@ -26,6 +26,7 @@
  *   rseq <ptr> <len> <sig>     sigmask <mask>     rlimit <res> <cur> <max>
  *   sigaction <sig> <handler> <flags> <restorer> <mask>
  *   regs <hex user_regs_struct>     xstate <hex>
+ *   thread <tid> <hex regs> <hex xstate> <sigmask> <rseq ptr> <rseq len> <rseq sig> <tid address>
  * Then the tree-building actions, executed in order (the coordinator planned them):
  *   act clone <creator index|-1 for the helper> <task index>
  *   act setsid <task>      act setpgid <task> <index of the group's leader task>
@@ -92,6 +93,15 @@ struct rlimit_plan {
 	uint64_t cur, max;
 };
 
+struct thread_plan {
+	pid_t tid, pid; /* wanted tid; the created one (as the helper sees it) */
+	struct user_regs_struct regs;
+	unsigned char *xstate;
+	size_t xstate_len;
+	uint64_t sigmask, rseq_ptr, rseq_sig, tidaddr;
+	uint32_t rseq_len;
+};
+
 enum task_kind { TASK_NORMAL = 0, TASK_ZOMBIE = 1, TASK_PLACEHOLDER = 2, TASK_INIT = 3 };
 
 struct task_plan {
@@ -131,6 +141,8 @@ struct task_plan {
 	int have_regs;
 	unsigned char *xstate;
 	size_t xstate_len;
+	struct thread_plan *threads; /* the task's other threads */
+	int nthreads;
 };
 
 enum act_op { ACT_CLONE = 1, ACT_SETSID, ACT_SETPGID, ACT_EXIT, ACT_REAP };

@@ -314,6 +314,8 @@ static int restore_all(int detach)
 			continue;
 		if (t->stopped)
 			kill(t->pid, SIGSTOP);
+		for (int k = 0; k < t->nthreads; k++)
+			ptrace(PTRACE_DETACH, t->threads[k].pid, 0, 0);
 		ptrace(PTRACE_DETACH, t->pid, 0, 0);
 	}
 	emit_pids("running", NULL);

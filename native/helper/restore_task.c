@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/sched.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -222,6 +223,63 @@ static int restore_creds(struct task_plan *p)
 	return 0;
 }
 
+/* The task's other threads, created by the task itself (injected clone3 with CLONE_THREAD at
+ * the wanted tid), each attached before it runs and given its rseq, tid address, xstate,
+ * registers and mask. They stay stopped until the whole tree resumes. */
+static int restore_threads(struct task_plan *p)
+{
+	if (!p->nthreads)
+		return 0;
+	if (ptrace(PTRACE_SETOPTIONS, T.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE) < 0)
+		return proto_fail("finish", "threads", errno, "PTRACE_SETOPTIONS failed");
+	struct tracee main_t = T;
+	for (int i = 0; i < p->nthreads; i++) {
+		struct thread_plan *th = &p->threads[i];
+		char obj[32];
+		snprintf(obj, sizeof obj, "thread %d", th->tid);
+		int32_t tid = th->tid;
+		uint64_t tidp = t_scratch_put(&T, 512, &tid, sizeof tid);
+		struct clone_args ca = {
+			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+			.set_tid = tidp, .set_tid_size = 1,
+		};
+		uint64_t cap = t_scratch_put(&T, 0, &ca, sizeof ca);
+		long ret;
+		pid_t child;
+		if (!tidp || !cap || t_inject_clone(&T, cap, sizeof ca, &child, &ret) < 0)
+			return proto_fail("finish", obj, errno, "cannot drive the task through clone3");
+		if (ret < 0)
+			return proto_fail("finish", obj, (int)-ret, "clone3 of the thread failed%s",
+					  ret == -EEXIST ? " (tid in use)" : "");
+		th->pid = child ? child : (pid_t)ret;
+		int st;
+		if (t_wait(th->pid, &st) < 0)
+			return proto_fail("finish", obj, errno, "the new thread did not stop");
+		T.pid = th->pid;
+		if (t_get_regs(T.pid, &T.regs) < 0)
+			return proto_fail("finish", obj, errno, "cannot read the new thread's registers");
+		if ((th->rseq_ptr && call("finish", "rseq", SYS_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig, 0, 0, &ret) < 0) ||
+		    (th->tidaddr && call("finish", "set_tid_address", SYS_set_tid_address, th->tidaddr, 0, 0, 0, 0, 0, &ret) < 0))
+			return -1;
+		T = main_t;
+	}
+	if (ptrace(PTRACE_SETOPTIONS, T.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
+		return proto_fail("finish", "threads", errno, "PTRACE_SETOPTIONS failed");
+	return 0;
+}
+
+/* Last per-thread state, once no more calls are injected into the threads. */
+static int finish_threads(struct task_plan *p)
+{
+	for (int i = 0; i < p->nthreads; i++) {
+		struct thread_plan *th = &p->threads[i];
+		if (t_set_xstate(th->pid, th->xstate, th->xstate_len) < 0 || t_set_regs(th->pid, &th->regs) < 0 ||
+		    ptrace(PTRACE_SETSIGMASK, th->pid, (void *)8, &th->sigmask) < 0)
+			return proto_fail("finish", "thread", errno, "cannot set the state of thread %d", th->tid);
+	}
+	return 0;
+}
+
 int restore_finish(struct task_plan *p, uint64_t gadget)
 {
 	long ret;
@@ -239,7 +297,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	if (p->rseq_ptr && call("finish", "rseq", SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig, 0, 0,
 				&ret) < 0)
 		return -1;
-	if (restore_signals(p) < 0 || restore_tid(p) < 0)
+	if (restore_signals(p) < 0 || restore_tid(p) < 0 || restore_threads(p) < 0)
 		return -1;
 	/* Limits late, so a low limit cannot break the steps before; but before the credentials
 	 * change, while the helper may still set them without CAP_SYS_RESOURCE. */
@@ -253,7 +311,15 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 			return proto_fail("finish", obj, errno, "cannot set the resource limit");
 		}
 	}
-	/* credentials: changing them clears the parent-death signal, so that comes after */
+	/* credentials (per thread: the raw calls change only the calling thread); changing them
+	 * clears the parent-death signal, so that comes after */
+	struct tracee main_t = T;
+	for (int i = 0; i < p->nthreads; i++) {
+		T.pid = p->threads[i].pid;
+		if (t_get_regs(T.pid, &T.regs) < 0 || restore_creds(p) < 0)
+			return proto_fail("finish", "thread", errno, "cannot set the credentials of thread %d", p->threads[i].tid);
+	}
+	T = main_t;
 	if (restore_creds(p) < 0)
 		return -1;
 	if (call("finish", "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig, 0,
@@ -263,6 +329,8 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	const uint64_t a[6] = { gadget, GADGET_SIZE, 0, 0, 0, 0 };
 	if (t_inject_via_syscall_stops(&T, gadget, SYS_munmap, a, &ret) < 0 || ret != 0)
 		return proto_fail("finish", "gadget", errno, "cannot unmap the restore gadget");
+	if (finish_threads(p) < 0)
+		return -1;
 	if (t_set_xstate(T.pid, p->xstate, p->xstate_len) < 0)
 		return proto_fail("finish", "xstate", errno,
 				  "PTRACE_SETREGSET NT_X86_XSTATE failed (%zu bytes)", p->xstate_len);

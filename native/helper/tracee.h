@@ -44,6 +44,10 @@ int t_inject(struct tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, u
 int t_inject_via_syscall_stops(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6],
 			       long *ret);
 
+/* Injects clone3(args, size) creating a thread: with PTRACE_O_TRACECLONE set on the task, the
+ * new thread is attached and stopped before it runs; its tid goes to *child. */
+int t_inject_clone(struct tracee *t, uint64_t args, size_t size, pid_t *child, long *ret);
+
 /* Copies bytes into the scratch area at offset off; returns the task address or 0. */
 uint64_t t_scratch_put(struct tracee *t, size_t off, const void *buf, size_t len);
 #endif

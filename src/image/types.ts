@@ -100,6 +100,16 @@ export interface SigactionImage {
   mask: bigint | number;
 }
 
+/** A thread other than the main one (its memory is the task's). */
+export interface ThreadImage {
+  tid: number;
+  regs: Uint8Array;
+  xstate: Uint8Array;
+  sigmask: bigint | number;
+  rseq: { ptr: number; len: number; sig: number } | null;
+  tidAddress: number;
+}
+
 export interface MmImage {
   startCode: number;
   endCode: number;
@@ -136,6 +146,8 @@ export interface TaskImage {
   auxv: Uint8Array;
   /** clear_child_tid: where libc keeps the thread id (updated when the pid changes) */
   tidAddress: number;
+  /** the other threads, recreated at their tids */
+  threads: ThreadImage[];
   specials: SpecialVma[];
   vmas: VmaImage[];
   /** sorted by fd; files are the image's FILES record */

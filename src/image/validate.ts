@@ -18,6 +18,7 @@ import type {
   SigactionImage,
   SpecialVma,
   TaskImage,
+  ThreadImage,
   TreeEntry,
   Trailer,
   VmaImage,
@@ -277,7 +278,31 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     return { name: field(s, 'name', sw, str), start: field(s, 'start', sw, (y, ww) => addr(y, ww, true)), end: field(s, 'end', sw, (y, ww) => int(y, ww)) };
   });
   const creds = obj(o.creds, w.at('creds'));
-  const rseq = o.rseq === null ? null : obj(o.rseq, w.at('rseq'));
+  const rseqOf = (v: CborValue | undefined, rw: Where) => {
+    if (v === null) return null;
+    const r = obj(v, rw);
+    return {
+      ptr: field(r, 'ptr', rw, (y, ww) => addr(y, ww)),
+      len: field(r, 'len', rw, (y, ww) => int(y, ww, 0, 4096)),
+      sig: field(r, 'sig', rw, (y, ww) => int(y, ww, 0, 0xffffffff)),
+    };
+  };
+  const threadSeen = new Set<number>();
+  const threads = arr(o.threads, w.at('threads'), 4096).map((x, i): ThreadImage => {
+    const tw = w.at('threads').at(i);
+    const t = obj(x, tw);
+    const tid = field(t, 'tid', tw, (y, ww) => int(y, ww, 1, PID_MAX));
+    if (threadSeen.has(tid)) tw.fail(`tid ${tid} appears twice`);
+    threadSeen.add(tid);
+    return {
+      tid,
+      regs: field(t, 'regs', tw, (y, ww) => bytes(y, ww, 216, 216)),
+      xstate: field(t, 'xstate', tw, (y, ww) => bytes(y, ww, 512, 16384)),
+      sigmask: field(t, 'sigmask', tw, u64),
+      rseq: rseqOf(t.rseq, tw.at('rseq')),
+      tidAddress: field(t, 'tidAddress', tw, (y, ww) => addr(y, ww)),
+    };
+  });
   return {
     pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
     comm: field(o, 'comm', w, (y, ww) => str(y, ww, 16)),
@@ -293,17 +318,14 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     regs: field(o, 'regs', w, (y, ww) => bytes(y, ww, 216, 216)),
     xstate: field(o, 'xstate', w, (y, ww) => bytes(y, ww, 512, 16384)),
     sigmask: field(o, 'sigmask', w, u64),
-    rseq: rseq && {
-      ptr: field(rseq, 'ptr', w.at('rseq'), (y, ww) => addr(y, ww)),
-      len: field(rseq, 'len', w.at('rseq'), (y, ww) => int(y, ww, 0, 4096)),
-      sig: field(rseq, 'sig', w.at('rseq'), (y, ww) => int(y, ww, 0, 0xffffffff)),
-    },
+    rseq: rseqOf(o.rseq, w.at('rseq')),
     pdeathsig: field(o, 'pdeathsig', w, (y, ww) => int(y, ww, 0, 64)),
     sigactions,
     rlimits,
     mm: checkMm(o.mm, w.at('mm')),
     auxv: field(o, 'auxv', w, (y, ww) => bytes(y, ww, 0, 1024)),
     tidAddress: field(o, 'tidAddress', w, (y, ww) => addr(y, ww)),
+    threads,
     specials,
     vmas,
     fds,

@@ -19,6 +19,7 @@ interface StateEvent {
   pdeathsig: number;
   tidaddr: string;
   dumpable: number;
+  threads: { tid: number; regs: string; xstate: string; sigmask: string; rseq: [string, number, string, number]; tidaddr: string }[];
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
 }
@@ -92,6 +93,14 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
     },
     auxv: fs.readFileSync(`/proc/${pid}/auxv`),
     tidAddress: num(st.tidaddr),
+    threads: st.threads.map((t) => ({
+      tid: t.tid,
+      regs: Buffer.from(t.regs, 'hex'),
+      xstate: Buffer.from(t.xstate, 'hex'),
+      sigmask: u64(t.sigmask),
+      rseq: num(t.rseq[0]) ? { ptr: num(t.rseq[0]), len: t.rseq[1], sig: num(t.rseq[2]) } : null,
+      tidAddress: num(t.tidaddr),
+    })),
     specials,
     vmas,
     fds: [],

@@ -46,6 +46,10 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
   for (const a of t.sigactions) L.push(`sigaction ${a.sig} ${a.handler} ${a.flags} ${a.restorer} ${a.mask}`);
   t.rlimits.forEach(([cur, max], r) => L.push(`rlimit ${r} ${cur} ${max}`));
   L.push(`regs ${hex(restartFixup(t.regs))}`, `xstate ${hex(t.xstate)}`);
+  for (const th of t.threads) {
+    const r = th.rseq ?? { ptr: 0, len: 0, sig: 0 };
+    L.push(`thread ${th.tid} ${hex(restartFixup(th.regs))} ${hex(th.xstate)} ${th.sigmask} ${r.ptr} ${r.len} ${r.sig} ${th.tidAddress}`);
+  }
   return L;
 }
 

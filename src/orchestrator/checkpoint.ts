@@ -151,12 +151,8 @@ async function freezeTree(
     await waitVfork(pid, vforkWaitMs);
     helper.send(`freeze ${pid}`);
     const ev = await clock.run('freeze', () => helper.next('frozen'), pid);
-    const threads = ev.threads as number[];
-    if (threads.length > 1)
-      throw new UnsupportedError(`process ${pid} has ${threads.length} threads: multi-threaded processes are not supported yet`, {
-        pid,
-        phase: 'freeze',
-      });
+    if (!(ev.threads as number[]).includes(pid))
+      throw new UnsupportedError(`process ${pid}: its main thread has exited: not supported yet`, { pid, phase: 'freeze' });
     for (const c of listChildren(pid).sort((a, b) => a - b)) if (member(c) && !order.some((o) => o.pid === c)) queue.push({ pid: c, state: undefined });
   }
   return order;

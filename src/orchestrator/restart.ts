@@ -124,6 +124,14 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     rootPid = root.pid;
     const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
     const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
+    for (const t of tree.tasks) {
+      const img = t.kind === 'task' ? meta.tasks.find((x) => x.pid === t.oldPid) : undefined;
+      if (img?.threads.length && t.newPid !== (t.entry?.nsPid && opts.pidns ? t.entry.nsPid : t.oldPid))
+        throw new UnsupportedError(
+          `process ${t.oldPid} has ${img.threads.length + 1} threads: restarting it at another pid is not supported (glibc keeps every thread's id in memory)`,
+          { pid: t.oldPid, phase: 'plan' },
+        );
+    }
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
     const warnings = await clock.run('check', () => {
