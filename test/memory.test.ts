@@ -27,3 +27,10 @@ describe('threads', () => {
     expect(c.pid).toBeGreaterThan(0);
   });
 });
+
+describe('signals and timers', () => {
+  it('handlers (SA_RESTART|SA_ONSTACK|SA_SIGINFO, masks), SIG_IGN, sigaltstack, a blocked pending SIGUSR2, three queued SIGRTMIN with values, a per-thread pending signal, a thread woken from a condition variable, a 50 ms ITIMER_REAL', async () => {
+    const { verdict } = await roundTrip('signals');
+    expect(verdict).toBe('PASS');
+  });
+});

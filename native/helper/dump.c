@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -246,6 +247,39 @@ struct ksigaction {
 	uint64_t handler, flags, restorer, mask;
 };
 
+/* Per-thread signal state, as JSON members: the alternate stack (injected sigaltstack) and the
+ * signals pending for that thread only, or (shared) for the whole process, read with
+ * PTRACE_PEEKSIGINFO without dequeuing them: each a 128-byte siginfo, hex. */
+static int signal_state(struct tracee *th, int shared, char **json)
+{
+	long ret;
+	stack_t ss = { 0 };
+	if (t_inject(th, SYS_sigaltstack, 0, th->scratch, 0, 0, 0, 0, &ret) < 0 || ret != 0 ||
+	    t_read_mem(th->pid, th->scratch, &ss, sizeof ss) < 0)
+		return proto_fail("state", "sigaltstack", errno, "cannot read the alternate signal stack of %d", th->pid);
+	static unsigned char si[2][64 * 128];
+	int n[2] = { 0, 0 };
+	for (int q = 0; q <= shared; q++) {
+		struct { uint64_t off; uint32_t flags; int32_t nr; } a = { 0, q ? 1 /* PTRACE_PEEKSIGINFO_SHARED */ : 0, 64 };
+		long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, th->pid, &a, si[q]);
+		if (got < 0)
+			return proto_fail("state", "signals", errno, "PTRACE_PEEKSIGINFO failed for %d", th->pid);
+		if (got == 64)
+			return proto_fail("state", "signals", E2BIG, "more than 64 signals pending in %d", th->pid);
+		n[q] = (int)got;
+	}
+	char *p0 = hex_dup(si[0], (size_t)n[0] * 128), *p1 = hex_dup(si[1], (size_t)n[1] * 128);
+	size_t cap = (size_t)(n[0] + n[1]) * 260 + 200;
+	*json = malloc(cap);
+	if (!p0 || !p1 || !*json)
+		return proto_fail("state", "signals", ENOMEM, "out of memory");
+	snprintf(*json, cap, "\"altstack\":[\"0x%llx\",%d,%zu],\"pending\":\"%s\",\"shpending\":\"%s\"",
+		 (unsigned long long)(uintptr_t)ss.ss_sp, ss.ss_flags, ss.ss_size, p0, p1);
+	free(p0);
+	free(p1);
+	return 0;
+}
+
 /* One more thread of the task: registers, xstate, mask, rseq, and (injected into that thread,
  * through the gadget the whole process shares) its clear_child_tid address. */
 static int thread_state(int k, char *out, size_t cap, size_t *o)
@@ -273,17 +307,21 @@ static int thread_state(int k, char *out, size_t cap, size_t *o)
 		return proto_fail("state", obj, errno, "cannot run prctl in the thread");
 	if (ret == 0)
 		t_read_mem(tid, th.scratch, &tidaddr, sizeof tidaddr);
+	char *sig = NULL;
+	if (signal_state(&th, 0, &sig) < 0)
+		return -1;
 	char *r = hex_dup(&th.regs, sizeof th.regs), *x = hex_dup(xs, xlen);
-	if (!r || !x || *o + strlen(r) + strlen(x) + 256 > cap)
+	if (!r || !x || *o + strlen(r) + strlen(x) + strlen(sig) + 256 > cap)
 		return proto_fail("state", obj, ENOMEM, "out of memory");
 	*o += (size_t)snprintf(out + *o, cap - *o,
 			       "%s{\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
-			       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\"}",
+			       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\",%s}",
 			       *o > 1 ? "," : "", tid, r, x, (unsigned long long)cur->thmask[k],
 			       (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
-			       (unsigned long long)tidaddr);
+			       (unsigned long long)tidaddr, sig);
 	free(r);
 	free(x);
+	free(sig);
 	return 0;
 }
 
@@ -331,7 +369,25 @@ static int cmd_state(void)
 		return -1;
 	if (ret == 0)
 		t_read_mem(task.pid, task.scratch, &tidaddr, sizeof tidaddr);
-	size_t thcap = (size_t)cur->nthreads * 40000 + 16, tho = 0;
+	char *sig = NULL;
+	if (signal_state(&task, 1, &sig) < 0)
+		return -1;
+	long it[3][4];
+	for (int w = 0; w < 3; w++) {
+		struct itimerval v = { 0 };
+		if (inject_ok(SYS_getitimer, (uint64_t)w, task.scratch, 0, 0, &ret, "getitimer") < 0)
+			return -1;
+		if (ret == 0)
+			t_read_mem(task.pid, task.scratch, &v, sizeof v);
+		it[w][0] = v.it_interval.tv_sec, it[w][1] = v.it_interval.tv_usec;
+		it[w][2] = v.it_value.tv_sec, it[w][3] = v.it_value.tv_usec;
+	}
+	int subreaper = 0;
+	if (inject_ok(SYS_prctl, PR_GET_CHILD_SUBREAPER, task.scratch, 0, 0, &ret, "prctl") < 0)
+		return -1;
+	if (ret == 0)
+		t_read_mem(task.pid, task.scratch, &subreaper, sizeof subreaper);
+	size_t thcap = (size_t)cur->nthreads * 60000 + 16, tho = 0;
 	char *ths = malloc(thcap);
 	if (!ths)
 		return proto_fail("state", "threads", ENOMEM, "out of memory");
@@ -369,11 +425,15 @@ static int cmd_state(void)
 				      (unsigned long long)lim[r].rlim_max);
 	proto_emit("{\"ev\":\"state\",\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
-		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s}",
+		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
+		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s}",
 		   regs_hex, x_hex, (unsigned long long)cur->saved_sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
-		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths);
+		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths,
+		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
+		   it[2][2], it[2][3], subreaper, sig);
 	free(ths);
+	free(sig);
 	free(regs_hex);
 	free(x_hex);
 	free(acts_s);

@@ -152,6 +152,20 @@ static int add_act(struct plan *p, char **w, int n)
 	return proto_fail("plan", w[1], EINVAL, "unknown action");
 }
 
+/* hex of whole 128-byte siginfos, or "-" */
+static int siginfos(const char *hex, unsigned char **out, size_t *count)
+{
+	*out = NULL;
+	*count = 0;
+	if (!strcmp(hex, "-"))
+		return 0;
+	size_t len = strlen(hex) / 2;
+	if (len % 128 || len > 64 * 128 || !(*out = malloc(len)) || hex_decode(hex, *out, len) != (long)len)
+		return -1;
+	*count = len / 128;
+	return 0;
+}
+
 static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 {
 	uint64_t v[11];
@@ -230,7 +244,7 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		NEED(n == 2 && hex_decode(w[1], &t->regs, sizeof t->regs) == (long)sizeof t->regs);
 		t->have_regs = 1;
 	} else if (!strcmp(k, "thread")) {
-		NEED(n == 9 && !parse_u64(w[1], v) && v[0] > 0 && v[0] < (1u << 22));
+		NEED(n == 13 && !parse_u64(w[1], v) && v[0] > 0 && v[0] < (1u << 22));
 		struct thread_plan *th = GROW(t->threads, t->nthreads);
 		NEED(th != NULL);
 		th->tid = (pid_t)v[0];
@@ -244,6 +258,32 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		th->rseq_len = (uint32_t)v[2];
 		th->rseq_sig = v[3];
 		th->tidaddr = v[4];
+		NEED(u64s(w, 9, 3, v) == 0 && siginfos(w[12], &th->sig.pending, &th->sig.npending) == 0);
+		th->sig.alt_sp = v[0];
+		th->sig.alt_flags = (int)v[1];
+		th->sig.alt_size = v[2];
+	} else if (!strcmp(k, "altstack")) {
+		NEED(n == 4 && u64s(w, 1, 3, v) == 0);
+		t->sig.alt_sp = v[0];
+		t->sig.alt_flags = (int)v[1];
+		t->sig.alt_size = v[2];
+	} else if (!strcmp(k, "pending")) {
+		NEED(n == 2 && siginfos(w[1], &t->sig.pending, &t->sig.npending) == 0);
+	} else if (!strcmp(k, "shpending")) {
+		NEED(n == 2 && siginfos(w[1], &t->shpending, &t->nshpending) == 0);
+	} else if (!strcmp(k, "itimer")) {
+		NEED(n == 6 && u64s(w, 1, 5, v) == 0 && v[0] < 3);
+		for (int i = 0; i < 4; i++)
+			t->itimer[v[0]][i] = (long)v[1 + i];
+	} else if (!strcmp(k, "subreaper")) {
+		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+		t->subreaper = (int)v[0];
+	} else if (!strcmp(k, "nonewprivs")) {
+		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+		t->nonewprivs = (int)v[0];
+	} else if (!strcmp(k, "personality")) {
+		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0xffffffffu);
+		t->personality = (long)v[0];
 	} else if (!strcmp(k, "xstate")) {
 		size_t len = strlen(w[1]) / 2;
 		NEED(n == 2 && len > 0 && len <= 65536 && (t->xstate = malloc(len)) != NULL &&

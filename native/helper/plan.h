@@ -27,6 +27,10 @@
  *   sigaction <sig> <handler> <flags> <restorer> <mask>
  *   regs <hex user_regs_struct>     xstate <hex>
  *   thread <tid> <hex regs> <hex xstate> <sigmask> <rseq ptr> <rseq len> <rseq sig> <tid address>
+ *          <altstack sp> <altstack flags> <altstack size> <hex pending siginfos|->
+ *   altstack <sp> <flags> <size>   pending <hex siginfos|->   shpending <hex siginfos|->
+ *   itimer <which> <interval s> <interval us> <value s> <value us>
+ *   subreaper <0|1>   personality <n>   nonewprivs <0|1>
  * Then the tree-building actions, executed in order (the coordinator planned them):
  *   act clone <creator index|-1 for the helper> <task index>
  *   act setsid <task>      act setpgid <task> <index of the group's leader task>
@@ -93,8 +97,17 @@ struct rlimit_plan {
 	uint64_t cur, max;
 };
 
+/* signal state of one thread: alternate stack and its own pending signals (128-byte siginfos) */
+struct sigstate {
+	uint64_t alt_sp, alt_size;
+	int alt_flags;
+	unsigned char *pending;
+	size_t npending;
+};
+
 struct thread_plan {
 	pid_t tid, pid; /* wanted tid; the created one (as the helper sees it) */
+	struct sigstate sig;
 	struct user_regs_struct regs;
 	unsigned char *xstate;
 	size_t xstate_len;
@@ -143,6 +156,12 @@ struct task_plan {
 	size_t xstate_len;
 	struct thread_plan *threads; /* the task's other threads */
 	int nthreads;
+	struct sigstate sig;          /* the main thread's */
+	unsigned char *shpending;     /* process-wide pending siginfos */
+	size_t nshpending;
+	long itimer[3][4];
+	int subreaper, nonewprivs;
+	long personality;
 };
 
 enum act_op { ACT_CLONE = 1, ACT_SETSID, ACT_SETPGID, ACT_EXIT, ACT_REAP };

@@ -12,6 +12,8 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/time.h>
+#include <sys/personality.h>
 #include <linux/sched.h>
 #include <unistd.h>
 
@@ -223,6 +225,56 @@ static int restore_creds(struct task_plan *p)
 	return 0;
 }
 
+/* The current thread's (T) alternate signal stack and its own pending signals, queued again
+ * from inside the task (the kernel accepts any si_code a process sends to itself) while every
+ * signal is still blocked; process-wide ones go to the whole task. */
+static int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared)
+{
+	long ret;
+	if (!(s->alt_flags & SS_DISABLE) && s->alt_size) {
+		stack_t ss = { .ss_sp = (void *)(uintptr_t)s->alt_sp, .ss_flags = s->alt_flags & ~SS_ONSTACK, .ss_size = s->alt_size };
+		uint64_t a = t_scratch_put(&T, 0, &ss, sizeof ss);
+		if (!a || call("finish", "sigaltstack", SYS_sigaltstack, a, 0, 0, 0, 0, 0, &ret) < 0)
+			return -1;
+	}
+	for (int q = 0; q < 2; q++) {
+		const unsigned char *list = q ? shared : s->pending;
+		size_t count = q ? nshared : s->npending;
+		for (size_t i = 0; i < count; i++) {
+			const siginfo_t *si = (const siginfo_t *)(list + i * 128);
+			uint64_t a = t_scratch_put(&T, 0, si, 128);
+			if (!a)
+				return proto_fail("finish", "signals", errno, "cannot stage a siginfo");
+			int r = q ? call("finish", "rt_sigqueueinfo", SYS_rt_sigqueueinfo, (uint64_t)tgid, (uint64_t)si->si_signo, a, 0, 0, 0, &ret)
+				  : call("finish", "rt_tgsigqueueinfo", SYS_rt_tgsigqueueinfo, (uint64_t)tgid, (uint64_t)tid,
+					 (uint64_t)si->si_signo, a, 0, 0, &ret);
+			if (r < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Interval timers (relative: the time left counts from the restart), child subreaper,
+ * personality. */
+static int restore_process_state(struct task_plan *p)
+{
+	long ret;
+	for (int w = 0; w < 3; w++) {
+		if (!p->itimer[w][2] && !p->itimer[w][3])
+			continue;
+		struct itimerval v = { { p->itimer[w][0], p->itimer[w][1] }, { p->itimer[w][2], p->itimer[w][3] } };
+		uint64_t a = t_scratch_put(&T, 0, &v, sizeof v);
+		if (!a || call("finish", "setitimer", SYS_setitimer, (uint64_t)w, a, 0, 0, 0, 0, &ret) < 0)
+			return -1;
+	}
+	if (p->subreaper && call("finish", "prctl(PR_SET_CHILD_SUBREAPER)", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0, &ret) < 0)
+		return -1;
+	if (p->personality && call("finish", "personality", SYS_personality, (uint64_t)p->personality, 0, 0, 0, 0, 0, &ret) < 0)
+		return -1;
+	return 0;
+}
+
 /* The task's other threads, created by the task itself (injected clone3 with CLONE_THREAD at
  * the wanted tid), each attached before it runs and given its rseq, tid address, xstate,
  * registers and mask. They stay stopped until the whole tree resumes. */
@@ -259,7 +311,8 @@ static int restore_threads(struct task_plan *p)
 		if (t_get_regs(T.pid, &T.regs) < 0)
 			return proto_fail("finish", obj, errno, "cannot read the new thread's registers");
 		if ((th->rseq_ptr && call("finish", "rseq", SYS_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig, 0, 0, &ret) < 0) ||
-		    (th->tidaddr && call("finish", "set_tid_address", SYS_set_tid_address, th->tidaddr, 0, 0, 0, 0, 0, &ret) < 0))
+		    (th->tidaddr && call("finish", "set_tid_address", SYS_set_tid_address, th->tidaddr, 0, 0, 0, 0, 0, &ret) < 0) ||
+		    restore_sigstate(&th->sig, p->nspid, th->tid, NULL, 0) < 0)
 			return -1;
 		T = main_t;
 	}
@@ -297,7 +350,8 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	if (p->rseq_ptr && call("finish", "rseq", SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig, 0, 0,
 				&ret) < 0)
 		return -1;
-	if (restore_signals(p) < 0 || restore_tid(p) < 0 || restore_threads(p) < 0)
+	if (restore_signals(p) < 0 || restore_tid(p) < 0 || restore_threads(p) < 0 ||
+	    restore_sigstate(&p->sig, p->nspid, p->nspid, p->shpending, p->nshpending) < 0 || restore_process_state(p) < 0)
 		return -1;
 	/* Limits late, so a low limit cannot break the steps before; but before the credentials
 	 * change, while the helper may still set them without CAP_SYS_RESOURCE. */
@@ -322,6 +376,15 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	T = main_t;
 	if (restore_creds(p) < 0)
 		return -1;
+	if (p->nonewprivs) { /* per thread, like the credentials */
+		for (int i = 0; i <= p->nthreads; i++) {
+			T.pid = i < p->nthreads ? p->threads[i].pid : main_t.pid;
+			if (t_get_regs(T.pid, &T.regs) < 0 ||
+			    call("finish", "prctl(PR_SET_NO_NEW_PRIVS)", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0, &ret) < 0)
+				return -1;
+		}
+		T = main_t;
+	}
 	if (call("finish", "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig, 0,
 		 0, 0, 0, &ret) < 0)
 		return -1;

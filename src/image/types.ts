@@ -100,6 +100,13 @@ export interface SigactionImage {
   mask: bigint | number;
 }
 
+/** A thread's own signal state: alternate stack [sp, flags, size] and its pending signals
+ * (whole 128-byte siginfos, in queue order). */
+export interface ThreadSignals {
+  altstack: [number, number, number];
+  pending: Uint8Array;
+}
+
 /** A thread other than the main one (its memory is the task's). */
 export interface ThreadImage {
   tid: number;
@@ -108,6 +115,7 @@ export interface ThreadImage {
   sigmask: bigint | number;
   rseq: { ptr: number; len: number; sig: number } | null;
   tidAddress: number;
+  signals: ThreadSignals;
 }
 
 export interface MmImage {
@@ -148,6 +156,13 @@ export interface TaskImage {
   tidAddress: number;
   /** the other threads, recreated at their tids */
   threads: ThreadImage[];
+  /** the main thread's signal state, plus the signals pending for the whole process */
+  signals: ThreadSignals & { shared: Uint8Array };
+  /** ITIMER_REAL, _VIRTUAL, _PROF: [interval s, interval us, value s, value us] */
+  itimers: number[][];
+  subreaper: boolean;
+  personality: number;
+  noNewPrivs: boolean;
   specials: SpecialVma[];
   vmas: VmaImage[];
   /** sorted by fd; files are the image's FILES record */

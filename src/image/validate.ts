@@ -19,6 +19,7 @@ import type {
   SpecialVma,
   TaskImage,
   ThreadImage,
+  ThreadSignals,
   TreeEntry,
   Trailer,
   VmaImage,
@@ -287,6 +288,14 @@ export function checkTask(v: CborValue, path: string): TaskImage {
       sig: field(r, 'sig', rw, (y, ww) => int(y, ww, 0, 0xffffffff)),
     };
   };
+  const sigs = (v: CborValue | undefined, sw: Where): ThreadSignals => {
+    const o2 = obj(v, sw);
+    const alt = arr(o2.altstack, sw.at('altstack'), 3).map((x, i) => int(x, sw.at('altstack').at(i)));
+    if (alt.length !== 3) sw.at('altstack').fail('expected [sp, flags, size]');
+    const pending = field(o2, 'pending', sw, (y, ww) => bytes(y, ww, 0, 64 * 128));
+    if (pending.length % 128) sw.at('pending').fail('not whole siginfos');
+    return { altstack: alt as [number, number, number], pending };
+  };
   const threadSeen = new Set<number>();
   const threads = arr(o.threads, w.at('threads'), 4096).map((x, i): ThreadImage => {
     const tw = w.at('threads').at(i);
@@ -301,8 +310,14 @@ export function checkTask(v: CborValue, path: string): TaskImage {
       sigmask: field(t, 'sigmask', tw, u64),
       rseq: rseqOf(t.rseq, tw.at('rseq')),
       tidAddress: field(t, 'tidAddress', tw, (y, ww) => addr(y, ww)),
+      signals: sigs(t.signals, tw.at('signals')),
     };
   });
+  const mainSignals = sigs(o.signals, w.at('signals'));
+  const shared = field(obj(o.signals, w.at('signals')), 'shared', w.at('signals'), (y, ww) => bytes(y, ww, 0, 64 * 128));
+  if (shared.length % 128) w.at('signals').at('shared').fail('not whole siginfos');
+  const itimers = arr(o.itimers, w.at('itimers'), 3).map((x, i) => arr(x, w.at('itimers').at(i), 4).map((y, j) => int(y, w.at('itimers').at(i).at(j))));
+  if (itimers.length !== 3 || itimers.some((t) => t.length !== 4)) w.at('itimers').fail('expected 3 timers of 4 numbers');
   return {
     pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
     comm: field(o, 'comm', w, (y, ww) => str(y, ww, 16)),
@@ -326,6 +341,11 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     auxv: field(o, 'auxv', w, (y, ww) => bytes(y, ww, 0, 1024)),
     tidAddress: field(o, 'tidAddress', w, (y, ww) => addr(y, ww)),
     threads,
+    signals: { ...mainSignals, shared },
+    itimers,
+    subreaper: field(o, 'subreaper', w, bool),
+    personality: field(o, 'personality', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
+    noNewPrivs: field(o, 'noNewPrivs', w, bool),
     specials,
     vmas,
     fds,

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
-import type { SigactionImage, TaskImage, TreeEntry } from '../image/types.js';
+import type { SigactionImage, TaskImage, ThreadSignals, TreeEntry } from '../image/types.js';
 import type { Helper } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
 import { readLink, readSmaps, readStat, readStatus } from './proc.js';
@@ -19,9 +19,23 @@ interface StateEvent {
   pdeathsig: number;
   tidaddr: string;
   dumpable: number;
-  threads: { tid: number; regs: string; xstate: string; sigmask: string; rseq: [string, number, string, number]; tidaddr: string }[];
+  threads: ({ tid: number; regs: string; xstate: string; sigmask: string; rseq: [string, number, string, number]; tidaddr: string } & SignalState)[];
+  itimers: number[][];
+  subreaper: number;
+  altstack: [string, number, number];
+  pending: string;
+  shpending: string;
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
+}
+
+interface SignalState {
+  altstack: [string, number, number];
+  pending: string;
+}
+
+function signalsOf(s: SignalState): ThreadSignals {
+  return { altstack: [num(s.altstack[0]), s.altstack[1], s.altstack[2]], pending: Buffer.from(s.pending, 'hex') };
 }
 
 /** A u64 from the helper's hex text: a number when exact, else a bigint. */
@@ -44,6 +58,9 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
   const stat = readStat(pid);
   const status = readStatus(pid);
   const exe = readLink(`/proc/${pid}/exe`);
+  const seccomp = status.get('Seccomp') ?? '0';
+  if (seccomp !== '0')
+    throw new UnsupportedError(`process ${pid} runs under seccomp (${seccomp === '1' ? 'strict mode' : 'filter mode'}): it cannot be restored yet`, { pid });
   if (exe.endsWith(' (deleted)'))
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
@@ -100,7 +117,13 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
       sigmask: u64(t.sigmask),
       rseq: num(t.rseq[0]) ? { ptr: num(t.rseq[0]), len: t.rseq[1], sig: num(t.rseq[2]) } : null,
       tidAddress: num(t.tidaddr),
+      signals: signalsOf(t),
     })),
+    signals: { ...signalsOf(st), shared: Buffer.from(st.shpending, 'hex') },
+    itimers: st.itimers,
+    subreaper: st.subreaper !== 0,
+    personality: parseInt(fs.readFileSync(`/proc/${pid}/personality`, 'latin1').trim(), 16),
+    noNewPrivs: status.get('NoNewPrivs') === '1',
     specials,
     vmas,
     fds: [],

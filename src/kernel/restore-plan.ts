@@ -46,10 +46,16 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
   for (const a of t.sigactions) L.push(`sigaction ${a.sig} ${a.handler} ${a.flags} ${a.restorer} ${a.mask}`);
   t.rlimits.forEach(([cur, max], r) => L.push(`rlimit ${r} ${cur} ${max}`));
   L.push(`regs ${hex(restartFixup(t.regs))}`, `xstate ${hex(t.xstate)}`);
+  const sigs = (b: Uint8Array) => (b.length ? hex(b) : '-');
   for (const th of t.threads) {
     const r = th.rseq ?? { ptr: 0, len: 0, sig: 0 };
-    L.push(`thread ${th.tid} ${hex(restartFixup(th.regs))} ${hex(th.xstate)} ${th.sigmask} ${r.ptr} ${r.len} ${r.sig} ${th.tidAddress}`);
+    const a = th.signals.altstack;
+    L.push(`thread ${th.tid} ${hex(restartFixup(th.regs))} ${hex(th.xstate)} ${th.sigmask} ${r.ptr} ${r.len} ${r.sig} ${th.tidAddress} ${a[0]} ${a[1]} ${a[2]} ${sigs(th.signals.pending)}`);
   }
+  const a = t.signals.altstack;
+  L.push(`altstack ${a[0]} ${a[1]} ${a[2]}`, `pending ${sigs(t.signals.pending)}`, `shpending ${sigs(t.signals.shared)}`);
+  t.itimers.forEach((it, w) => L.push(`itimer ${w} ${it.join(' ')}`));
+  L.push(`subreaper ${t.subreaper ? 1 : 0}`, `personality ${t.personality}`, `nonewprivs ${t.noNewPrivs ? 1 : 0}`);
   return L;
 }
 
