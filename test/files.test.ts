@@ -85,8 +85,12 @@ describe('tasks blocked in system calls resume as the kernel would', () => {
 });
 
 describe('credentials', () => {
-  it("a process of an ordinary user comes back as that user, groups and dumpable included, with no capabilities", async () => {
-    const c = await startCase('creds', { asNobody: true });
+  for (const [what, extra] of [
+    ['with no capabilities', []],
+    ['with an ambient capability and a reduced bounding set', ['--inh-caps=+net_bind_service', '--ambient-caps=+net_bind_service', '--bounding-set=-net_raw']],
+  ] as [string, string[]][])
+  it(`a process of an ordinary user comes back as that user, groups, dumpable and capabilities included (${what})`, async () => {
+    const c = await startCase('creds', { asNobody: extra });
     const img = path.join(c.dir, 'image.ucr');
     checkpointCase(c, img);
     await killAndWait(c.pid);

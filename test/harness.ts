@@ -79,15 +79,16 @@ export interface StartOptions {
   holdZombieMs?: number;
   /** Stay in the test's session (a group of its own, like a shell job) instead of setsid(). */
   noSetsid?: boolean;
-  /** Run the case as user nobody (uid/gid 65534, groups 65534 and 100), through setpriv. */
-  asNobody?: boolean;
+  /** Run the case as user nobody (uid/gid 65534, groups 65534 and 100) through setpriv, with
+   * these further setpriv options. */
+  asNobody?: string[];
 }
 
 /** Starts test/cases/bin/<name> through the launcher and waits for FILE.ready. */
 export async function startCase(name: string, opt: StartOptions = {}): Promise<Case> {
   const dir = tmpdir(name);
   const out = path.join(dir, 'result');
-  const user = opt.asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--groups=65534,100'] : [];
+  const user = opt.asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--groups=65534,100', ...opt.asNobody] : [];
   if (opt.asNobody) fs.chmodSync(dir, 0o777);
   const stdinArg = opt.stdin === 'pipe' ? '-' : '/dev/null';
   const proc = spawn(

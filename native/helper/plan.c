@@ -202,6 +202,10 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 			}
 		}
 		t->have_creds = 1;
+	} else if (!strcmp(k, "caps")) {
+		NEED(n == 6 && u64s(w, 1, 5, v) == 0);
+		t->cap_inh = v[0], t->cap_prm = v[1], t->cap_eff = v[2], t->cap_bnd = v[3], t->cap_amb = v[4];
+		t->have_caps = 1;
 	} else if (!strcmp(k, "dumpable")) {
 		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 2);
 		t->dumpable = (int)v[0];

@@ -18,6 +18,7 @@
  *   cwd <hex>   umask <n>   comm <hex>   exe <hex>   auxv <hex>   pdeathsig <n>   tidaddr <addr>
  *   creds <ruid> <euid> <suid> <fsuid> <rgid> <egid> <sgid> <fsgid> <groups: g,g,...|->
  *   dumpable <n>
+ *   caps <inheritable> <permitted> <effective> <bounding> <ambient>   (64-bit masks)
  *   fd <target> <file id> <cloexec>
  *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|->
  *   vdso <[vvar] group start> <[vdso] start>
@@ -132,7 +133,8 @@ struct task_plan {
 	char comm[17];
 	int pdeathsig;
 	uint64_t tidaddr;
-	int have_creds, dumpable;
+	int have_creds, dumpable, have_caps;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 	uint32_t uid[4], gid[4];
 	uint32_t groups[64];
 	int ngroups;

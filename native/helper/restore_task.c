@@ -208,11 +208,52 @@ static int restore_tid(struct task_plan *p)
 /* The image's credentials, last of the injected calls (the steps before need the helper's
  * privilege): groups, gids, uids, fs ids; a uid change clears capabilities as for any process.
  * Dumpable is put back too (a uid change resets it). */
+/* The bounding set, while the thread is still privileged (before its ids change). */
+static int restore_bounding(struct task_plan *p)
+{
+	long ret;
+	for (int c = 0; c < 64 && p->have_caps; c++)
+		if (!(p->cap_bnd >> c & 1)) {
+			if (t_inject(&T, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)c, 0, 0, 0, 0, &ret) < 0)
+				return proto_fail("finish", "capabilities", errno, "cannot drive the task through prctl");
+			if (ret == -EINVAL)
+				break; /* past the last capability this kernel knows */
+			if (ret < 0)
+				return proto_fail("finish", "capabilities", (int)-ret, "cannot drop capability %d from the bounding set", c);
+		}
+	return 0;
+}
+
+/* The other capability sets, after the ids (the permitted set was kept across the uid change
+ * with PR_SET_KEEPCAPS): capset, then the ambient set. */
+static int restore_caps(struct task_plan *p)
+{
+	long ret;
+	if (!p->have_caps)
+		return 0;
+	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+	struct { uint32_t eff, prm, inh; } data[2] = {
+		{ (uint32_t)p->cap_eff, (uint32_t)p->cap_prm, (uint32_t)p->cap_inh },
+		{ (uint32_t)(p->cap_eff >> 32), (uint32_t)(p->cap_prm >> 32), (uint32_t)(p->cap_inh >> 32) },
+	};
+	uint64_t h = t_scratch_put(&T, 0, &hdr, sizeof hdr), d = t_scratch_put(&T, 64, data, sizeof data);
+	if (!h || !d || call("finish", "capset", SYS_capset, h, d, 0, 0, 0, 0, &ret) < 0)
+		return -1;
+	for (int c = 0; c < 64; c++)
+		if ((p->cap_amb >> c & 1) &&
+		    call("finish", "prctl(PR_CAP_AMBIENT_RAISE)", SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (uint64_t)c, 0, 0, 0, &ret) < 0)
+			return -1;
+	return call("finish", "prctl(PR_SET_KEEPCAPS)", SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, 0, &ret);
+}
+
 static int restore_creds(struct task_plan *p)
 {
 	long ret;
 	if (!p->have_creds)
 		return 0;
+	if (restore_bounding(p) < 0 ||
+	    (p->have_caps && call("finish", "prctl(PR_SET_KEEPCAPS)", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0, &ret) < 0))
+		return -1;
 	uint64_t g = t_scratch_put(&T, 0, p->groups, (size_t)p->ngroups * sizeof p->groups[0]);
 	if ((p->ngroups && !g) ||
 	    call("finish", "setgroups", SYS_setgroups, (uint64_t)p->ngroups, p->ngroups ? g : 0, 0, 0, 0, 0, &ret) < 0 ||
@@ -220,6 +261,7 @@ static int restore_creds(struct task_plan *p)
 	    call("finish", "setfsgid", SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, &ret) < 0 ||
 	    call("finish", "setresuid", SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, &ret) < 0 ||
 	    call("finish", "setfsuid", SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, &ret) < 0 ||
+	    restore_caps(p) < 0 ||
 	    call("finish", "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, &ret) < 0)
 		return -1;
 	return 0;

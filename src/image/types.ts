@@ -100,6 +100,15 @@ export interface SigactionImage {
   mask: bigint | number;
 }
 
+/** Capability sets as /proc/PID/status shows them (hex masks). */
+export interface CapSets {
+  inheritable: string;
+  permitted: string;
+  effective: string;
+  bounding: string;
+  ambient: string;
+}
+
 /** A thread's own signal state: alternate stack [sp, flags, size] and its pending signals
  * (whole 128-byte siginfos, in queue order). */
 export interface ThreadSignals {
@@ -139,7 +148,7 @@ export interface TaskImage {
   cwd: string;
   umask: number;
   /** uid and gid: real, effective, saved, fs; supplementary groups; PR_GET_DUMPABLE */
-  creds: { uid: number[]; gid: number[]; groups: number[]; dumpable: number };
+  creds: { uid: number[]; gid: number[]; groups: number[]; dumpable: number; caps?: CapSets };
   /** struct user_regs_struct, 216 bytes (NT_PRSTATUS) */
   regs: Uint8Array;
   /** NT_X86_XSTATE in standard (non-compacted) format */

@@ -8,6 +8,7 @@ import { ImageError } from '../errors.js';
 import type { CborValue } from './cbor.js';
 import { PAGE_SIZE, TASK_END } from './format.js';
 import type {
+  CapSets,
   FdImage,
   FileImage,
   ImageFiles,
@@ -239,6 +240,16 @@ function checkMm(v: CborValue | undefined, w: Where): MmImage {
   return mm;
 }
 
+function capSets(v: CborValue, w: Where): CapSets {
+  const o = obj(v, w);
+  const mask = (k: string) => {
+    const x = field(o, k, w, (y, ww) => str(y, ww, 16));
+    if (!/^[0-9a-f]{16}$/.test(x)) w.at(k).fail('expected 16 hex digits');
+    return x;
+  };
+  return { inheritable: mask('inheritable'), permitted: mask('permitted'), effective: mask('effective'), bounding: mask('bounding'), ambient: mask('ambient') };
+}
+
 function ids4(v: CborValue | undefined, w: Where): number[] {
   const a = arr(v, w, 4).map((u, i) => int(u, w.at(i), 0, 0xffffffff));
   if (a.length !== 4) w.fail('expected real, effective, saved and fs ids');
@@ -329,6 +340,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
       gid: ids4(creds.gid, w.at('creds').at('gid')),
       groups: arr(creds.groups, w.at('creds').at('groups'), 64).map((u, i) => int(u, w.at('creds').at('groups').at(i), 0, 0xffffffff)),
       dumpable: field(creds, 'dumpable', w.at('creds'), (y, ww) => int(y, ww, 0, 2)),
+      caps: creds.caps === undefined ? undefined : capSets(creds.caps, w.at('creds').at('caps')),
     },
     regs: field(o, 'regs', w, (y, ww) => bytes(y, ww, 216, 216)),
     xstate: field(o, 'xstate', w, (y, ww) => bytes(y, ww, 512, 16384)),

@@ -28,6 +28,10 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
   if (t.tidAddress) L.push(`tidaddr ${t.tidAddress}`);
   const c = t.creds;
   L.push(`creds ${[...c.uid, ...c.gid].join(' ')} ${c.groups.length ? c.groups.join(',') : '-'}`, `dumpable ${c.dumpable}`);
+  if (c.caps) {
+    const k = c.caps;
+    L.push(`caps ${[k.inheritable, k.permitted, k.effective, k.bounding, k.ambient].map((x) => '0x' + x).join(' ')}`);
+  }
   if (t.auxv.length) L.push(`auxv ${hex(t.auxv)}`);
   for (const fd of t.fds) L.push(`fd ${fd.fd} ${fd.file} ${fd.cloexec ? 1 : 0}`);
   for (const v of t.vmas) {

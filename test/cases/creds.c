@@ -5,25 +5,29 @@
  *   creds --out FILE        (started as a non-root user, e.g. through setpriv)
  *
  * Records its real/effective/saved uids and gids, its supplementary groups and whether it is
- * dumpable, waits for SIGTERM, then checks they are all the same, that it has no capabilities
- * (CapEff and CapPrm in /proc/self/status are 0) and that setuid(0) fails with EPERM.
+ * dumpable and its capability sets (all five Cap* lines of /proc/self/status), waits for
+ * SIGTERM, then checks they are all the same and that setuid(0) fails with EPERM.
  */
 #include "case.h"
 
 #include <grp.h>
 #include <sys/prctl.h>
 
-static int caps_zero(void)
+/* The five Cap* lines of /proc/self/status, concatenated. */
+static void caps(char *out, size_t cap)
 {
-	char buf[4096];
+	char buf[8192];
 	int fd = open("/proc/self/status", O_RDONLY);
 	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
 	if (fd >= 0)
 		close(fd);
+	out[0] = 0;
 	if (n <= 0)
-		return 0;
+		return;
 	buf[n] = 0;
-	return strstr(buf, "CapPrm:\t0000000000000000") && strstr(buf, "CapEff:\t0000000000000000");
+	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
+		if (!strncmp(l, "Cap", 3) && strlen(out) + strlen(l) + 2 < cap)
+			strcat(strcat(out, l), " ");
 }
 
 int main(int argc, char **argv)
@@ -37,6 +41,8 @@ int main(int argc, char **argv)
 	getresgid(&gr0, &ge0, &gs0);
 	int n0 = getgroups(64, g0);
 	int d0 = prctl(PR_GET_DUMPABLE);
+	char c0[512], c1[512];
+	caps(c0, sizeof c0);
 	if (e0 == 0)
 		case_setup_fail("run me as an ordinary user");
 	case_ready();
@@ -53,8 +59,8 @@ int main(int argc, char **argv)
 		case_fail("%d supplementary groups, expected %d (or they differ)", n1, n0);
 	else if (prctl(PR_GET_DUMPABLE) != d0)
 		case_fail("dumpable %d, expected %d", prctl(PR_GET_DUMPABLE), d0);
-	else if (!caps_zero())
-		case_fail("has capabilities");
+	else if (caps(c1, sizeof c1), strcmp(c0, c1))
+		case_fail("capabilities changed: %s -> %s", c0, c1);
 	else if (setuid(0) == 0 || errno != EPERM)
 		case_fail("setuid(0) did not fail with EPERM");
 	case_finish();
