@@ -1,5 +1,6 @@
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, roundTrip } from './harness.js';
+import { checkpointCase, cleanup, killAndWait, roundTrip, sleep, startCase, ucr, verdict } from './harness.js';
 
 afterEach(cleanup);
 
@@ -32,5 +33,23 @@ describe('signals and timers', () => {
   it('handlers (SA_RESTART|SA_ONSTACK|SA_SIGINFO, masks), SIG_IGN, sigaltstack, a blocked pending SIGUSR2, three queued SIGRTMIN with values, a per-thread pending signal, a thread woken from a condition variable, a 50 ms ITIMER_REAL', async () => {
     const { verdict } = await roundTrip('signals');
     expect(verdict).toBe('PASS');
+  });
+});
+
+describe('POSIX timers', () => {
+  it('keep their ids, notification values and time left (relative: counted from the restart)', async () => {
+    const { verdict } = await roundTrip('timers');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('--timers=absolute: a timer whose deadline passed while the process was checkpointed fires at once', async () => {
+    const c = await startCase('timers', { args: ['--expect-fired'] });
+    const img = path.join(c.dir, 'img.ucr');
+    checkpointCase(c, img, ['--kill']);
+    await killAndWait(c.pid);
+    await sleep(1000); // longer than the 600 ms one-shot timer had left
+    const r = ucr(['restart', '-i', img, '--detach', '--timers', 'absolute']);
+    expect(r.stderr).toBe('');
+    expect(await verdict(c)).toBe('PASS');
   });
 });

@@ -17,6 +17,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -325,7 +326,35 @@ static int thread_state(int k, char *out, size_t cap, size_t *o)
 	return 0;
 }
 
-static int cmd_state(void)
+/* POSIX timers: the ids come from the coordinator (/proc/PID/timers), the time left from an
+ * injected timer_gettime. JSON array of [id, interval s, ns, value s, ns]. */
+static int timers_state(char **ids, int nids, char *out, size_t cap)
+{
+	size_t o = 0;
+	out[o++] = '[';
+	for (int i = 0; i < nids; i++) {
+		uint64_t id;
+		long ret;
+		struct itimerspec its = { 0 };
+		if (parse_u64(ids[i], &id) || id > 0x7fffffff)
+			return proto_fail("state", "timers", EINVAL, "bad timer id %s", ids[i]);
+		if (inject_ok(SYS_timer_gettime, id, task.scratch, 0, 0, &ret, "timer_gettime") < 0)
+			return -1;
+		if (ret < 0)
+			return proto_fail("state", "timers", (int)-ret, "timer_gettime(%llu) failed", (unsigned long long)id);
+		t_read_mem(task.pid, task.scratch, &its, sizeof its);
+		o += (size_t)snprintf(out + o, cap - o, "%s[%llu,%ld,%ld,%ld,%ld]", i ? "," : "", (unsigned long long)id,
+				      (long)its.it_interval.tv_sec, its.it_interval.tv_nsec, (long)its.it_value.tv_sec,
+				      its.it_value.tv_nsec);
+		if (o + 100 > cap)
+			return proto_fail("state", "timers", E2BIG, "too many timers");
+	}
+	out[o++] = ']';
+	out[o] = 0;
+	return 0;
+}
+
+static int cmd_state(char **tids, int ntids)
 {
 	size_t xlen = 16384;
 	static unsigned char xstate[16384];
@@ -382,6 +411,9 @@ static int cmd_state(void)
 		it[w][0] = v.it_interval.tv_sec, it[w][1] = v.it_interval.tv_usec;
 		it[w][2] = v.it_value.tv_sec, it[w][3] = v.it_value.tv_usec;
 	}
+	static char timers[16384];
+	if (timers_state(tids, ntids, timers, sizeof timers) < 0)
+		return -1;
 	int subreaper = 0;
 	if (inject_ok(SYS_prctl, PR_GET_CHILD_SUBREAPER, task.scratch, 0, 0, &ret, "prctl") < 0)
 		return -1;
@@ -426,12 +458,13 @@ static int cmd_state(void)
 	proto_emit("{\"ev\":\"state\",\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
-		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s}",
+		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
+		   "\"timers\":%s}",
 		   regs_hex, x_hex, (unsigned long long)cur->saved_sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
 		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
-		   it[2][2], it[2][3], subreaper, sig);
+		   it[2][2], it[2][3], subreaper, sig, timers);
 	free(ths);
 	free(sig);
 	free(regs_hex);
@@ -515,18 +548,18 @@ static int cmd_pages(char **w, int n)
 
 int helper_dump(void)
 {
-	char *line, *w[8];
+	char *line, *w[520];
 	int rc = 0;
 	while ((line = proto_readline())) {
-		int n = proto_split(line, w, 8);
+		int n = proto_split(line, w, 520);
 		if (n == 0)
 			continue;
 		task.gadget = 0;
 		if (!strcmp(w[0], "freeze") && n == 2) {
 			uint64_t pid;
 			rc = parse_u64(w[1], &pid) ? proto_fail("command", "freeze", EINVAL, "bad pid") : freeze((pid_t)pid);
-		} else if (!strcmp(w[0], "state") && n == 2)
-			rc = select_task(w[1]) < 0 ? -1 : cmd_state();
+		} else if (!strcmp(w[0], "state") && n >= 2)
+			rc = select_task(w[1]) < 0 ? -1 : cmd_state(w + 2, n - 2);
 		else if (!strcmp(w[0], "runs"))
 			rc = cmd_runs(w, n);
 		else if (!strcmp(w[0], "pages"))

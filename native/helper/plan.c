@@ -279,6 +279,14 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		NEED(n == 6 && u64s(w, 1, 5, v) == 0 && v[0] < 3);
 		for (int i = 0; i < 4; i++)
 			t->itimer[v[0]][i] = (long)v[1 + i];
+	} else if (!strcmp(k, "ptimer")) {
+		NEED(n == 11 && u64s(w, 1, 10, v) == 0 && v[0] <= 0x7fffffff && v[1] < 16 && v[3] <= 64);
+		struct ptimer_plan *pt = GROW(t->ptimers, t->nptimers);
+		NEED(pt != NULL);
+		*pt = (struct ptimer_plan){ .id = (int)v[0], .clock = (int)v[1], .notify = (int)v[2], .signo = (int)v[3],
+					    .sigval = v[4], .tid = (int)v[5] };
+		for (int i = 0; i < 4; i++)
+			pt->its[i] = (long)v[6 + i];
 	} else if (!strcmp(k, "subreaper")) {
 		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 		t->subreaper = (int)v[0];

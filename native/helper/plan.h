@@ -32,6 +32,7 @@
  *   altstack <sp> <flags> <size>   pending <hex siginfos|->   shpending <hex siginfos|->
  *   itimer <which> <interval s> <interval us> <value s> <value us>
  *   subreaper <0|1>   personality <n>   nonewprivs <0|1>
+ *   ptimer <id> <clock> <notify> <signo> <sigval> <tid> <interval s> <ns> <value s> <ns>
  * Then the tree-building actions, executed in order (the coordinator planned them):
  *   act clone <creator index|-1 for the helper> <task index>
  *   act setsid <task>      act setpgid <task> <index of the group's leader task>
@@ -164,6 +165,12 @@ struct task_plan {
 	long itimer[3][4];
 	int subreaper, nonewprivs;
 	long personality;
+	struct ptimer_plan {
+		int id, clock, notify, signo, tid;
+		uint64_t sigval;
+		long its[4];
+	} *ptimers;
+	int nptimers;
 };
 
 enum act_op { ACT_CLONE = 1, ACT_SETSID, ACT_SETPGID, ACT_EXIT, ACT_REAP };

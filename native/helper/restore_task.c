@@ -297,19 +297,60 @@ static int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, con
 	return 0;
 }
 
-/* Interval timers (relative: the time left counts from the restart), child subreaper,
- * personality. */
+/* POSIX timers at their ids: with PR_TIMER_CREATE_RESTORE_IDS (Linux 6.17+) timer_create takes
+ * the id from *created_timer_id; without it ids are handed out in order from 0, which matches
+ * only if the image's ids are 0, 1, 2...: anything else is refused. */
+static int restore_ptimers(struct task_plan *p)
+{
+	long ret;
+	if (!p->nptimers)
+		return 0;
+	if (t_inject(&T, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON, 0, 0, 0, 0, &ret) < 0)
+		return proto_fail("finish", "timers", errno, "cannot drive the task through prctl");
+	int by_id = ret == 0;
+	for (int i = 0; i < p->nptimers; i++) {
+		struct ptimer_plan *pt = &p->ptimers[i];
+		char obj[32];
+		snprintf(obj, sizeof obj, "POSIX timer %d", pt->id);
+		struct { uint64_t value; int signo, notify, tid, pad[11]; } sev = { pt->sigval, pt->signo, pt->notify, pt->tid, { 0 } };
+		int32_t id = pt->id;
+		uint64_t s = t_scratch_put(&T, 0, &sev, sizeof sev), ida = t_scratch_put(&T, 128, &id, sizeof id);
+		if (!s || !ida || call("finish", obj, SYS_timer_create, (uint64_t)pt->clock, s, ida, 0, 0, 0, &ret) < 0 ||
+		    t_read_mem(T.pid, ida, &id, sizeof id) < 0)
+			return -1;
+		if (id != pt->id)
+			return proto_fail("finish", obj, EEXIST, "got timer id %d%s", id,
+					  by_id ? "" : " (this kernel cannot choose timer ids: PR_TIMER_CREATE_RESTORE_IDS)");
+		struct timespec its[2] = { { pt->its[0], pt->its[1] }, { pt->its[2], pt->its[3] } };
+		uint64_t a = t_scratch_put(&T, 256, its, sizeof its);
+		if (!a || call("finish", obj, SYS_timer_settime, (uint64_t)id, 0, a, 0, 0, 0, &ret) < 0)
+			return -1;
+	}
+	if (by_id)
+		t_inject(&T, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_OFF, 0, 0, 0, 0, &ret);
+	return 0;
+}
+
+/* Interval timers (the time left as planned by the coordinator: --timers), POSIX timers,
+ * child subreaper, personality. */
 static int restore_process_state(struct task_plan *p)
 {
 	long ret;
 	for (int w = 0; w < 3; w++) {
-		if (!p->itimer[w][2] && !p->itimer[w][3])
-			continue;
 		struct itimerval v = { { p->itimer[w][0], p->itimer[w][1] }, { p->itimer[w][2], p->itimer[w][3] } };
+		/* An interval timer caught between its expiry and the delivery of its signal reads 0
+		 * (the kernel re-arms it on delivery): arm it for a full interval; the signal itself
+		 * is among the restored pending ones. */
+		if (!v.it_value.tv_sec && !v.it_value.tv_usec)
+			v.it_value = v.it_interval;
+		if (!v.it_value.tv_sec && !v.it_value.tv_usec)
+			continue;
 		uint64_t a = t_scratch_put(&T, 0, &v, sizeof v);
 		if (!a || call("finish", "setitimer", SYS_setitimer, (uint64_t)w, a, 0, 0, 0, 0, &ret) < 0)
 			return -1;
 	}
+	if (restore_ptimers(p) < 0)
+		return -1;
 	if (p->subreaper && call("finish", "prctl(PR_SET_CHILD_SUBREAPER)", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0, &ret) < 0)
 		return -1;
 	if (p->personality && call("finish", "personality", SYS_personality, (uint64_t)p->personality, 0, 0, 0, 0, 0, &ret) < 0)

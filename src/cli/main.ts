@@ -1,5 +1,5 @@
 /** The ucr command line: parses options into the library's option objects and calls it. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { UcrError } from '../errors.js';
 import { UcrEmitter } from '../events.js';
 import { checkpoint, inspect, restart, VERSION } from '../index.js';
@@ -106,9 +106,14 @@ program
   .option('--pids <map>', "restart at other pids: old:new,... (the rest keep theirs) or 'auto' (any free pids)", parsePids)
   .option('--pidns', "restart in a new pid namespace, under ucr's init (pid 1), at the image's pids inside it")
   .option('--json', 'print the result (old:new pids, phase timings, exit status) as JSON on stdout')
+  .addOption(
+    new Option('--timers <policy>', "relative: timers resume with the time they had left; absolute: wall-clock deadlines are kept (missed ones fire at once)")
+      .choices(['relative', 'absolute'])
+      .default('relative'),
+  )
   .option('--inherit-fd <slot=fd>', "connect the image's external stdio slot (0-2) to this fd of ucr instead of ucr's own stdio (repeatable)", inheritFd, [] as [number, number][])
   .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach\n')
-  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; json?: boolean; inheritFd: [number, number][] }) => {
+  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; json?: boolean; inheritFd: [number, number][]; timers: 'relative' | 'absolute' }) => {
     const g = program.opts();
     try {
       const r = await restart({
@@ -118,6 +123,7 @@ program
         force: o.force,
         pids: o.pids,
         pidns: o.pidns,
+        timers: o.timers,
         stdio: o.inheritFd.length ? stdioWith(o.inheritFd) : undefined,
         events: emitter(g.verbose),
         logger: createLogger({ level: g.logLevel, file: g.logFile }),

@@ -100,6 +100,17 @@ export interface SigactionImage {
   mask: bigint | number;
 }
 
+export interface PosixTimer {
+  id: number;
+  clock: number;
+  notify: string;
+  signo: number;
+  sigval: bigint | number;
+  tid: number;
+  interval: [number, number];
+  value: [number, number];
+}
+
 /** Capability sets as /proc/PID/status shows them (hex masks). */
 export interface CapSets {
   inheritable: string;
@@ -172,6 +183,8 @@ export interface TaskImage {
   subreaper: boolean;
   personality: number;
   noNewPrivs: boolean;
+  /** POSIX timers: notify 'signal' | 'thread' (to tid) | 'none'; times [s, ns] */
+  posixTimers: PosixTimer[];
   specials: SpecialVma[];
   vmas: VmaImage[];
   /** sorted by fd; files are the image's FILES record */

@@ -10,6 +10,7 @@ import { PAGE_SIZE, TASK_END } from './format.js';
 import type {
   CapSets,
   FdImage,
+  PosixTimer,
   FileImage,
   ImageFiles,
   PipeImage,
@@ -358,6 +359,27 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     subreaper: field(o, 'subreaper', w, bool),
     personality: field(o, 'personality', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
     noNewPrivs: field(o, 'noNewPrivs', w, bool),
+    posixTimers: arr(o.posixTimers, w.at('posixTimers'), 512).map((x, i): PosixTimer => {
+      const pw = w.at('posixTimers').at(i);
+      const t = obj(x, pw);
+      const notify = field(t, 'notify', pw, (y, ww) => str(y, ww, 8));
+      if (!['signal', 'thread', 'none'].includes(notify)) pw.at('notify').fail(`unknown notification ${notify}`);
+      const pair = (k: string): [number, number] => {
+        const a = arr(t[k], pw.at(k), 2).map((y, j) => int(y, pw.at(k).at(j)));
+        if (a.length !== 2) pw.at(k).fail('expected [s, ns]');
+        return a as [number, number];
+      };
+      return {
+        id: field(t, 'id', pw, (y, ww) => int(y, ww, 0, 0x7fffffff)),
+        clock: field(t, 'clock', pw, (y, ww) => int(y, ww, 0, 15)),
+        notify,
+        signo: field(t, 'signo', pw, (y, ww) => int(y, ww, 0, 64)),
+        sigval: field(t, 'sigval', pw, u64),
+        tid: field(t, 'tid', pw, (y, ww) => int(y, ww, 0, PID_MAX)),
+        interval: pair('interval'),
+        value: pair('value'),
+      };
+    }),
     specials,
     vmas,
     fds,

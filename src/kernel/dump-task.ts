@@ -8,7 +8,7 @@ import { UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskImage, ThreadSignals, TreeEntry } from '../image/types.js';
 import type { Helper } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
-import { readLink, readSmaps, readStat, readStatus } from './proc.js';
+import { readLink, readSmaps, readStat, readStatus, readTimers } from './proc.js';
 
 interface StateEvent {
   regs: string;
@@ -21,6 +21,7 @@ interface StateEvent {
   dumpable: number;
   threads: ({ tid: number; regs: string; xstate: string; sigmask: string; rseq: [string, number, string, number]; tidaddr: string } & SignalState)[];
   itimers: number[][];
+  timers: [number, number, number, number, number][];
   subreaper: number;
   altstack: [string, number, number];
   pending: string;
@@ -53,7 +54,8 @@ function num(hexText: string): number {
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
  * fds are filled in later by the tree-wide file capture. */
 export async function captureTask(h: Helper, pid: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry }> {
-  h.send(`state ${pid}`);
+  const ptimers = readTimers(pid);
+  h.send(`state ${pid}${ptimers.map((t) => ` ${t.id}`).join('')}`);
   const st = (await h.next('state')) as unknown as StateEvent;
   const stat = readStat(pid);
   const status = readStatus(pid);
@@ -136,6 +138,10 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
     subreaper: st.subreaper !== 0,
     personality: parseInt(fs.readFileSync(`/proc/${pid}/personality`, 'latin1').trim(), 16),
     noNewPrivs: status.get('NoNewPrivs') === '1',
+    posixTimers: ptimers.map((t, i) => {
+      const [, is, ins, vs, vns] = st.timers[i]!;
+      return { id: t.id, clock: t.clock, notify: t.notify, signo: t.signo, sigval: t.sigval, tid: t.tid, interval: [is, ins], value: [vs, vns] };
+    }),
     specials,
     vmas,
     fds: [],

@@ -159,3 +159,37 @@ export function pidState(pid: number): string | undefined {
     return undefined;
   }
 }
+
+export interface ProcTimer {
+  id: number;
+  signo: number;
+  sigval: bigint | number;
+  notify: 'signal' | 'thread' | 'none';
+  tid: number;
+  clock: number;
+}
+
+/** /proc/PID/timers: the task's POSIX timers (times are asked from the task itself). */
+export function readTimers(pid: number): ProcTimer[] {
+  const out: ProcTimer[] = [];
+  let cur: Partial<ProcTimer> = {};
+  for (const line of fs.readFileSync(`/proc/${pid}/timers`, 'latin1').split('\n')) {
+    const [k, v] = [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()];
+    if (k === 'ID') {
+      cur = { id: Number(v) };
+      out.push(cur as ProcTimer);
+    } else if (k === 'signal') {
+      const [sig, val] = v.split('/');
+      cur.signo = Number(sig);
+      const b = BigInt('0x' + (val || '0'));
+      cur.sigval = b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+    } else if (k === 'notify') {
+      const m = /^(\w+)\/\w+\.(\d+)/.exec(v);
+      cur.notify = (m?.[1] ?? 'signal') as ProcTimer['notify'];
+      cur.tid = Number(m?.[2] ?? 0);
+    } else if (k === 'ClockID') {
+      cur.clock = Number(v);
+    }
+  }
+  return out;
+}

@@ -60,6 +60,9 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
   L.push(`altstack ${a[0]} ${a[1]} ${a[2]}`, `pending ${sigs(t.signals.pending)}`, `shpending ${sigs(t.signals.shared)}`);
   t.itimers.forEach((it, w) => L.push(`itimer ${w} ${it.join(' ')}`));
   L.push(`subreaper ${t.subreaper ? 1 : 0}`, `personality ${t.personality}`, `nonewprivs ${t.noNewPrivs ? 1 : 0}`);
+  const NOTIFY: Record<string, number> = { signal: 0, none: 1, thread: 4 }; // SIGEV_*
+  for (const pt of t.posixTimers)
+    L.push(`ptimer ${pt.id} ${pt.clock} ${NOTIFY[pt.notify]} ${pt.signo} ${pt.sigval} ${pt.tid} ${pt.interval.join(' ')} ${pt.value.join(' ')}`);
   return L;
 }
 

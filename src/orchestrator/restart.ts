@@ -20,6 +20,7 @@ import { Helper } from '../kernel/helper.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
 import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
+import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTree } from './plan-tree.js';
 import { silentLogger, type Logger } from '../log.js';
 import { fromHelper } from './errors.js';
@@ -40,6 +41,8 @@ export interface RestartOptions {
   pids?: Map<number, number> | 'auto';
   /** Restart in a new pid namespace, under ucr's init (pid 1 there), at the pids inside it. */
   pidns?: boolean;
+  /** How timers resume (default 'relative'; see src/kernel/timers.ts). */
+  timers?: TimerPolicy;
   events?: UcrEmitter;
   logger?: Logger;
   signal?: AbortSignal;
@@ -154,7 +157,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     helper = h;
     opts.signal?.addEventListener('abort', () => h.kill(), { once: true });
     const ctx = { stdioFd: (slot: number) => 4 + slot };
-    const imageOf = new Map(meta.tasks.map((t) => [t.pid, t]));
+    const elapsedMs = Date.now() - Date.parse(meta.header.createdAt);
+    const imageOf = new Map(meta.tasks.map((t) => [t.pid, applyTimerPolicy(t, opts.timers ?? 'relative', elapsedMs)]));
     h.send(
       `pidwait ${opts.pidWaitMs ?? 5000}`,
       `seed ${meta.digest}`,

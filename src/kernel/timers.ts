@@ -1,0 +1,35 @@
+/**
+ * When timers resume after a restart, which may come long after the checkpoint.
+ *   relative (default): the time that was left counts from the restart.
+ *   absolute: deadlines are kept in wall time; a timer that should have fired meanwhile fires
+ *             at once (then goes on with its interval).
+ * Only wall-clock timers follow the absolute policy: ITIMER_REAL and POSIX timers on
+ * CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME (and their alarm variants); CPU-time timers
+ * (ITIMER_VIRTUAL, ITIMER_PROF, CPU clocks) count the task's own running time either way.
+ */
+import type { TaskImage } from '../image/types.js';
+
+export type TimerPolicy = 'relative' | 'absolute';
+
+const WALL_CLOCKS = new Set([0, 1, 7, 8, 9]); // REALTIME, MONOTONIC, BOOTTIME, *_ALARM
+
+/** [s, sub] with sub in units of 1/scale s, minus elapsedMs; at least one unit when armed. */
+function shorten(s: number, sub: number, scale: number, elapsedMs: number): [number, number] {
+  if (s === 0 && sub === 0) return [0, 0]; // disarmed stays disarmed
+  const left = s * scale + sub - Math.round((elapsedMs * scale) / 1000);
+  if (left <= 0) return [0, 1];
+  return [Math.floor(left / scale), left % scale];
+}
+
+export function applyTimerPolicy(t: TaskImage, policy: TimerPolicy, elapsedMs: number): TaskImage {
+  if (policy === 'relative' || elapsedMs <= 0) return t;
+  const itimers = t.itimers.map((it, which) => {
+    if (which !== 0) return it; // ITIMER_REAL only
+    const [vs, vus] = shorten(it[2]!, it[3]!, 1e6, elapsedMs);
+    return [it[0]!, it[1]!, vs, vus];
+  });
+  const posixTimers = t.posixTimers.map((pt) =>
+    WALL_CLOCKS.has(pt.clock) ? { ...pt, value: shorten(pt.value[0], pt.value[1], 1e9, elapsedMs) } : pt,
+  );
+  return { ...t, itimers, posixTimers };
+}
