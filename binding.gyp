@@ -19,11 +19,13 @@
         "native/helper/pages.c",
         "native/helper/dump.c",
         "native/helper/dump_pipe.c",
+        "native/helper/dump_state.c",
         "native/helper/plan.c",
         "native/helper/restore.c",
         "native/helper/restore_files.c",
         "native/helper/restore_child.c",
         "native/helper/restore_task.c",
+        "native/helper/restore_state.c",
         "native/common/crc32c.c"
       ],
       "cflags": ["-O2", "-g", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],

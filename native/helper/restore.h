@@ -33,6 +33,22 @@ pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags);
 int spool_image(void);
 int open_files(void);
 
+/* restore_task.c: the task (or thread) injected calls go to, and one injected call that must
+ * succeed (failures are reported with phase and what) */
+struct tracee;
+extern struct tracee rt;
+int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+	    uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+/* restore_state.c */
+int restore_bounding(struct task_plan *p);
+int restore_caps(struct task_plan *p);
+int restore_creds(struct task_plan *p);
+int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared);
+int restore_ptimers(struct task_plan *p);
+int restore_process_state(struct task_plan *p);
+int restore_threads(struct task_plan *p);
+int finish_threads(struct task_plan *p);
+
 /* The tracer's part for one task: address space and pages, then its last state. */
 int restore_map(struct task_plan *t, uint64_t gadget);
 int restore_finish(struct task_plan *t, uint64_t gadget);

@@ -1,0 +1,282 @@
+/* Checkpoint of what only ptrace or the task itself can tell: registers and xstate of every
+ * thread, signal handlers, masks, alternate stacks and pending signals, brk, limits, timers,
+ * tid address, dumpable, subreaper (injected calls through the gadget, see dump.c). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../include/ucr_compat.h"
+#include "dump.h"
+#include "proto.h"
+
+/* /proc/PID/limits, for when prlimit64 may not read another user's limits (it wants
+ * CAP_SYS_RESOURCE, which some containers drop): "%-25s %-20s %-20s %-10s" per resource. */
+static int read_limits(pid_t pid, struct rlimit64 *lim)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/limits", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int r = -1;
+	while (fgets(line, sizeof line, f)) {
+		if (r >= RLIM_NLIMITS || strlen(line) < 67)
+			break;
+		if (r >= 0) {
+			char soft[21], hard[21];
+			if (sscanf(line + 26, "%20s", soft) != 1 || sscanf(line + 47, "%20s", hard) != 1)
+				break;
+			lim[r].rlim_cur = strcmp(soft, "unlimited") ? strtoull(soft, NULL, 10) : RLIM64_INFINITY;
+			lim[r].rlim_max = strcmp(hard, "unlimited") ? strtoull(hard, NULL, 10) : RLIM64_INFINITY;
+		}
+		r++;
+	}
+	fclose(f);
+	if (r != RLIM_NLIMITS) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+struct ksigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+/* Per-thread signal state, as JSON members: the alternate stack (injected sigaltstack) and the
+ * signals pending for that thread only, or (shared) for the whole process, read with
+ * PTRACE_PEEKSIGINFO without dequeuing them: each a 128-byte siginfo, hex. */
+static int signal_state(struct tracee *th, int shared, char **json)
+{
+	long ret;
+	stack_t ss = { 0 };
+	if (t_inject(th, SYS_sigaltstack, 0, th->scratch, 0, 0, 0, 0, &ret) < 0 || ret != 0 ||
+	    t_read_mem(th->pid, th->scratch, &ss, sizeof ss) < 0)
+		return proto_fail("state", "sigaltstack", errno, "cannot read the alternate signal stack of %d", th->pid);
+	static unsigned char si[2][64 * 128];
+	int n[2] = { 0, 0 };
+	for (int q = 0; q <= shared; q++) {
+		struct { uint64_t off; uint32_t flags; int32_t nr; } a = { 0, q ? 1 /* PTRACE_PEEKSIGINFO_SHARED */ : 0, 64 };
+		long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, th->pid, &a, si[q]);
+		if (got < 0)
+			return proto_fail("state", "signals", errno, "PTRACE_PEEKSIGINFO failed for %d", th->pid);
+		if (got == 64)
+			return proto_fail("state", "signals", E2BIG, "more than 64 signals pending in %d", th->pid);
+		n[q] = (int)got;
+	}
+	char *p0 = hex_dup(si[0], (size_t)n[0] * 128), *p1 = hex_dup(si[1], (size_t)n[1] * 128);
+	size_t cap = (size_t)(n[0] + n[1]) * 260 + 200;
+	*json = malloc(cap);
+	if (!p0 || !p1 || !*json)
+		return proto_fail("state", "signals", ENOMEM, "out of memory");
+	snprintf(*json, cap, "\"altstack\":[\"0x%llx\",%d,%zu],\"pending\":\"%s\",\"shpending\":\"%s\"",
+		 (unsigned long long)(uintptr_t)ss.ss_sp, ss.ss_flags, ss.ss_size, p0, p1);
+	free(p0);
+	free(p1);
+	return 0;
+}
+
+/* One more thread of the task: registers, xstate, mask, rseq, and (injected into that thread,
+ * through the gadget the whole process shares) its clear_child_tid address. */
+static int thread_state(int k, char *out, size_t cap, size_t *o)
+{
+	pid_t tid = cur->threads[k];
+	struct tracee th = task;
+	th.pid = tid;
+	char obj[32];
+	snprintf(obj, sizeof obj, "thread %d", tid);
+	if (t_get_regs(tid, &th.regs) < 0 || ptrace(PTRACE_GETSIGMASK, tid, (void *)8, &cur->thmask[k]) < 0)
+		return proto_fail("state", obj, errno, "cannot read the thread's registers");
+	cur->thregs[k] = th.regs;
+	cur->thsaved[k] = 1;
+	static unsigned char xs[16384];
+	size_t xlen = sizeof xs;
+	if (t_get_xstate(tid, xs, &xlen) < 0)
+		return proto_fail("state", obj, errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
+	struct ucr_rseq_configuration rseq = { 0 };
+	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof rseq, &rseq) < 0)
+		memset(&rseq, 0, sizeof rseq);
+	uint64_t all = ~0ULL, tidaddr = 0;
+	long ret;
+	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)8, &all) < 0 ||
+	    t_inject(&th, SYS_prctl, PR_GET_TID_ADDRESS, th.scratch, 0, 0, 0, 0, &ret) < 0)
+		return proto_fail("state", obj, errno, "cannot run prctl in the thread");
+	if (ret == 0)
+		t_read_mem(tid, th.scratch, &tidaddr, sizeof tidaddr);
+	char *sig = NULL;
+	if (signal_state(&th, 0, &sig) < 0)
+		return -1;
+	char *r = hex_dup(&th.regs, sizeof th.regs), *x = hex_dup(xs, xlen);
+	if (!r || !x || *o + strlen(r) + strlen(x) + strlen(sig) + 256 > cap)
+		return proto_fail("state", obj, ENOMEM, "out of memory");
+	*o += (size_t)snprintf(out + *o, cap - *o,
+			       "%s{\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
+			       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\",%s}",
+			       *o > 1 ? "," : "", tid, r, x, (unsigned long long)cur->thmask[k],
+			       (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
+			       (unsigned long long)tidaddr, sig);
+	free(r);
+	free(x);
+	free(sig);
+	return 0;
+}
+
+/* POSIX timers: the ids come from the coordinator (/proc/PID/timers), the time left from an
+ * injected timer_gettime. JSON array of [id, interval s, ns, value s, ns]. */
+static int timers_state(char **ids, int nids, char *out, size_t cap)
+{
+	size_t o = 0;
+	out[o++] = '[';
+	for (int i = 0; i < nids; i++) {
+		uint64_t id;
+		long ret;
+		struct itimerspec its = { 0 };
+		if (parse_u64(ids[i], &id) || id > 0x7fffffff)
+			return proto_fail("state", "timers", EINVAL, "bad timer id %s", ids[i]);
+		if (inject_ok(SYS_timer_gettime, id, task.scratch, 0, 0, &ret, "timer_gettime") < 0)
+			return -1;
+		if (ret < 0)
+			return proto_fail("state", "timers", (int)-ret, "timer_gettime(%llu) failed", (unsigned long long)id);
+		t_read_mem(task.pid, task.scratch, &its, sizeof its);
+		o += (size_t)snprintf(out + o, cap - o, "%s[%llu,%ld,%ld,%ld,%ld]", i ? "," : "", (unsigned long long)id,
+				      (long)its.it_interval.tv_sec, its.it_interval.tv_nsec, (long)its.it_value.tv_sec,
+				      its.it_value.tv_nsec);
+		if (o + 100 > cap)
+			return proto_fail("state", "timers", E2BIG, "too many timers");
+	}
+	out[o++] = ']';
+	out[o] = 0;
+	return 0;
+}
+
+int cmd_state(char **tids, int ntids)
+{
+	size_t xlen = 16384;
+	static unsigned char xstate[16384];
+	if (t_get_xstate(task.pid, xstate, &xlen) < 0)
+		return proto_fail("state", "xstate", errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
+	struct ucr_rseq_configuration rseq = { 0 };
+	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, task.pid, (void *)sizeof rseq, &rseq) < 0)
+		memset(&rseq, 0, sizeof rseq);
+	if (ptrace(PTRACE_GETSIGMASK, task.pid, (void *)8, &cur->saved_sigmask) < 0)
+		return proto_fail("state", "sigmask", errno, "PTRACE_GETSIGMASK failed");
+	cur->have_sigmask = 1;
+
+	if (gadget_map() < 0)
+		return -1;
+	struct ksigaction acts[65];
+	long ret;
+	for (int sig = 1; sig <= 64; sig++) {
+		memset(&acts[sig], 0, sizeof acts[sig]);
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (inject_ok(SYS_rt_sigaction, (uint64_t)sig, 0, task.scratch, 8, &ret, "rt_sigaction") < 0)
+			return -1;
+		if (ret < 0)
+			return proto_fail("state", "rt_sigaction", (int)-ret, "signal %d", sig);
+		if (t_read_mem(task.pid, task.scratch, &acts[sig], sizeof acts[sig]) < 0)
+			return proto_fail("state", "rt_sigaction", errno, "cannot read the result");
+	}
+	long brk;
+	if (inject_ok(SYS_brk, 0, 0, 0, 0, &brk, "brk") < 0)
+		return -1;
+	int pdeath = 0;
+	if (inject_ok(SYS_prctl, PR_GET_PDEATHSIG, task.scratch, 0, 0, &ret, "prctl") < 0)
+		return -1;
+	if (ret == 0)
+		t_read_mem(task.pid, task.scratch, &pdeath, sizeof pdeath);
+	long dumpable;
+	if (inject_ok(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, &dumpable, "prctl") < 0)
+		return -1;
+	uint64_t tidaddr = 0;
+	if (inject_ok(SYS_prctl, PR_GET_TID_ADDRESS, task.scratch, 0, 0, &ret, "prctl") < 0)
+		return -1;
+	if (ret == 0)
+		t_read_mem(task.pid, task.scratch, &tidaddr, sizeof tidaddr);
+	char *sig = NULL;
+	if (signal_state(&task, 1, &sig) < 0)
+		return -1;
+	long it[3][4];
+	for (int w = 0; w < 3; w++) {
+		struct itimerval v = { 0 };
+		if (inject_ok(SYS_getitimer, (uint64_t)w, task.scratch, 0, 0, &ret, "getitimer") < 0)
+			return -1;
+		if (ret == 0)
+			t_read_mem(task.pid, task.scratch, &v, sizeof v);
+		it[w][0] = v.it_interval.tv_sec, it[w][1] = v.it_interval.tv_usec;
+		it[w][2] = v.it_value.tv_sec, it[w][3] = v.it_value.tv_usec;
+	}
+	static char timers[16384];
+	if (timers_state(tids, ntids, timers, sizeof timers) < 0)
+		return -1;
+	int subreaper = 0;
+	if (inject_ok(SYS_prctl, PR_GET_CHILD_SUBREAPER, task.scratch, 0, 0, &ret, "prctl") < 0)
+		return -1;
+	if (ret == 0)
+		t_read_mem(task.pid, task.scratch, &subreaper, sizeof subreaper);
+	size_t thcap = (size_t)cur->nthreads * 60000 + 16, tho = 0;
+	char *ths = malloc(thcap);
+	if (!ths)
+		return proto_fail("state", "threads", ENOMEM, "out of memory");
+	ths[tho++] = '[';
+	for (int k = 0; k < cur->nthreads; k++)
+		if (cur->threads[k] != task.pid && thread_state(k, ths, thcap, &tho) < 0) {
+			free(ths);
+			return -1;
+		}
+	ths[tho++] = ']';
+	ths[tho] = 0;
+	gadget_unmap();
+
+	struct rlimit64 lim[RLIM_NLIMITS];
+	for (int r = 0; r < RLIM_NLIMITS; r++)
+		if (prlimit64(task.pid, r, NULL, &lim[r]) < 0 && read_limits(task.pid, lim) < 0)
+			return proto_fail("state", "rlimit", errno, "cannot read the resource limits");
+
+	char *regs_hex = hex_dup(&task.regs, sizeof task.regs);
+	char *x_hex = hex_dup(xstate, xlen);
+	size_t cap = 64 * 110 + RLIM_NLIMITS * 50 + 64;
+	char *acts_s = malloc(cap), *lim_s = malloc(RLIM_NLIMITS * 50 + 8);
+	if (!regs_hex || !x_hex || !acts_s || !lim_s)
+		return proto_fail("state", "memory", ENOMEM, "out of memory");
+	size_t o = 0;
+	for (int sig = 1; sig <= 64; sig++)
+		o += (size_t)snprintf(acts_s + o, cap - o, "%s[%d,\"0x%llx\",\"0x%llx\",\"0x%llx\",\"0x%llx\"]",
+				      sig > 1 ? "," : "", sig, (unsigned long long)acts[sig].handler,
+				      (unsigned long long)acts[sig].flags,
+				      (unsigned long long)acts[sig].restorer, (unsigned long long)acts[sig].mask);
+	o = 0;
+	for (int r = 0; r < RLIM_NLIMITS; r++)
+		o += (size_t)snprintf(lim_s + o, RLIM_NLIMITS * 50 + 8 - o, "%s[\"0x%llx\",\"0x%llx\"]",
+				      r ? "," : "", (unsigned long long)lim[r].rlim_cur,
+				      (unsigned long long)lim[r].rlim_max);
+	proto_emit("{\"ev\":\"state\",\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
+		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
+		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
+		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
+		   "\"timers\":%s}",
+		   regs_hex, x_hex, (unsigned long long)cur->saved_sigmask,
+		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
+		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths,
+		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
+		   it[2][2], it[2][3], subreaper, sig, timers);
+	free(ths);
+	free(sig);
+	free(regs_hex);
+	free(x_hex);
+	free(acts_s);
+	free(lim_s);
+	return 0;
+}
+

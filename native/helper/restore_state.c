@@ -1,0 +1,232 @@
+/* Restart of a task's state beyond its memory (restore_state.c): threads, signal state,
+ * timers, credentials; used by restore_task.c's restore_finish. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "restore.h"
+#include "tracee.h"
+
+/* The bounding set, while the thread is still privileged (before its ids change). */
+int restore_bounding(struct task_plan *p)
+{
+	long ret;
+	for (int c = 0; c < 64 && p->have_caps; c++)
+		if (!(p->cap_bnd >> c & 1)) {
+			if (t_inject(&rt, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)c, 0, 0, 0, 0, &ret) < 0)
+				return proto_fail("finish", "capabilities", errno, "cannot drive the task through prctl");
+			if (ret == -EINVAL)
+				break; /* past the last capability this kernel knows */
+			if (ret < 0)
+				return proto_fail("finish", "capabilities", (int)-ret, "cannot drop capability %d from the bounding set", c);
+		}
+	return 0;
+}
+
+/* The other capability sets, after the ids (the permitted set was kept across the uid change
+ * with PR_SET_KEEPCAPS): capset, then the ambient set. */
+int restore_caps(struct task_plan *p)
+{
+	long ret;
+	if (!p->have_caps)
+		return 0;
+	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+	struct { uint32_t eff, prm, inh; } data[2] = {
+		{ (uint32_t)p->cap_eff, (uint32_t)p->cap_prm, (uint32_t)p->cap_inh },
+		{ (uint32_t)(p->cap_eff >> 32), (uint32_t)(p->cap_prm >> 32), (uint32_t)(p->cap_inh >> 32) },
+	};
+	uint64_t h = t_scratch_put(&rt, 0, &hdr, sizeof hdr), d = t_scratch_put(&rt, 64, data, sizeof data);
+	if (!h || !d || rt_call("finish", "capset", SYS_capset, h, d, 0, 0, 0, 0, &ret) < 0)
+		return -1;
+	for (int c = 0; c < 64; c++)
+		if ((p->cap_amb >> c & 1) &&
+		    rt_call("finish", "prctl(PR_CAP_AMBIENT_RAISE)", SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (uint64_t)c, 0, 0, 0, &ret) < 0)
+			return -1;
+	return rt_call("finish", "prctl(PR_SET_KEEPCAPS)", SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, 0, &ret);
+}
+
+/* The image's credentials, last of the injected calls (the steps before need the helper's
+ * privilege): groups, gids, uids, fs ids; a uid change clears capabilities as for any process.
+ * Dumpable is put back too (a uid change resets it). */
+
+
+int restore_creds(struct task_plan *p)
+{
+	long ret;
+	if (!p->have_creds)
+		return 0;
+	if (restore_bounding(p) < 0 ||
+	    (p->have_caps && rt_call("finish", "prctl(PR_SET_KEEPCAPS)", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0, &ret) < 0))
+		return -1;
+	uint64_t g = t_scratch_put(&rt, 0, p->groups, (size_t)p->ngroups * sizeof p->groups[0]);
+	if ((p->ngroups && !g) ||
+	    rt_call("finish", "setgroups", SYS_setgroups, (uint64_t)p->ngroups, p->ngroups ? g : 0, 0, 0, 0, 0, &ret) < 0 ||
+	    rt_call("finish", "setresgid", SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, &ret) < 0 ||
+	    rt_call("finish", "setfsgid", SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, &ret) < 0 ||
+	    rt_call("finish", "setresuid", SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, &ret) < 0 ||
+	    rt_call("finish", "setfsuid", SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, &ret) < 0 ||
+	    restore_caps(p) < 0 ||
+	    rt_call("finish", "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, &ret) < 0)
+		return -1;
+	return 0;
+}
+
+/* The current thread's (rt) alternate signal stack and its own pending signals, queued again
+ * from inside the task (the kernel accepts any si_code a process sends to itself) while every
+ * signal is still blocked; process-wide ones go to the whole task. */
+int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared)
+{
+	long ret;
+	if (!(s->alt_flags & SS_DISABLE) && s->alt_size) {
+		stack_t ss = { .ss_sp = (void *)(uintptr_t)s->alt_sp, .ss_flags = s->alt_flags & ~SS_ONSTACK, .ss_size = s->alt_size };
+		uint64_t a = t_scratch_put(&rt, 0, &ss, sizeof ss);
+		if (!a || rt_call("finish", "sigaltstack", SYS_sigaltstack, a, 0, 0, 0, 0, 0, &ret) < 0)
+			return -1;
+	}
+	for (int q = 0; q < 2; q++) {
+		const unsigned char *list = q ? shared : s->pending;
+		size_t count = q ? nshared : s->npending;
+		for (size_t i = 0; i < count; i++) {
+			const siginfo_t *si = (const siginfo_t *)(list + i * 128);
+			uint64_t a = t_scratch_put(&rt, 0, si, 128);
+			if (!a)
+				return proto_fail("finish", "signals", errno, "cannot stage a siginfo");
+			int r = q ? rt_call("finish", "rt_sigqueueinfo", SYS_rt_sigqueueinfo, (uint64_t)tgid, (uint64_t)si->si_signo, a, 0, 0, 0, &ret)
+				  : rt_call("finish", "rt_tgsigqueueinfo", SYS_rt_tgsigqueueinfo, (uint64_t)tgid, (uint64_t)tid,
+					 (uint64_t)si->si_signo, a, 0, 0, &ret);
+			if (r < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* POSIX timers at their ids: with PR_TIMER_CREATE_RESTORE_IDS (Linux 6.17+) timer_create takes
+ * the id from *created_timer_id; without it ids are handed out in order from 0, which matches
+ * only if the image's ids are 0, 1, 2...: anything else is refused. */
+int restore_ptimers(struct task_plan *p)
+{
+	long ret;
+	if (!p->nptimers)
+		return 0;
+	if (t_inject(&rt, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON, 0, 0, 0, 0, &ret) < 0)
+		return proto_fail("finish", "timers", errno, "cannot drive the task through prctl");
+	int by_id = ret == 0;
+	for (int i = 0; i < p->nptimers; i++) {
+		struct ptimer_plan *pt = &p->ptimers[i];
+		char obj[32];
+		snprintf(obj, sizeof obj, "POSIX timer %d", pt->id);
+		struct { uint64_t value; int signo, notify, tid, pad[11]; } sev = { pt->sigval, pt->signo, pt->notify, pt->tid, { 0 } };
+		int32_t id = pt->id;
+		uint64_t s = t_scratch_put(&rt, 0, &sev, sizeof sev), ida = t_scratch_put(&rt, 128, &id, sizeof id);
+		if (!s || !ida || rt_call("finish", obj, SYS_timer_create, (uint64_t)pt->clock, s, ida, 0, 0, 0, &ret) < 0 ||
+		    t_read_mem(rt.pid, ida, &id, sizeof id) < 0)
+			return -1;
+		if (id != pt->id)
+			return proto_fail("finish", obj, EEXIST, "got timer id %d%s", id,
+					  by_id ? "" : " (this kernel cannot choose timer ids: PR_TIMER_CREATE_RESTORE_IDS)");
+		struct timespec its[2] = { { pt->its[0], pt->its[1] }, { pt->its[2], pt->its[3] } };
+		uint64_t a = t_scratch_put(&rt, 256, its, sizeof its);
+		if (!a || rt_call("finish", obj, SYS_timer_settime, (uint64_t)id, 0, a, 0, 0, 0, &ret) < 0)
+			return -1;
+	}
+	if (by_id)
+		t_inject(&rt, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_OFF, 0, 0, 0, 0, &ret);
+	return 0;
+}
+
+/* Interval timers (the time left as planned by the coordinator: --timers), POSIX timers,
+ * child subreaper, personality. */
+int restore_process_state(struct task_plan *p)
+{
+	long ret;
+	for (int w = 0; w < 3; w++) {
+		struct itimerval v = { { p->itimer[w][0], p->itimer[w][1] }, { p->itimer[w][2], p->itimer[w][3] } };
+		/* An interval timer caught between its expiry and the delivery of its signal reads 0
+		 * (the kernel re-arms it on delivery): arm it for a full interval; the signal itself
+		 * is among the restored pending ones. */
+		if (!v.it_value.tv_sec && !v.it_value.tv_usec)
+			v.it_value = v.it_interval;
+		if (!v.it_value.tv_sec && !v.it_value.tv_usec)
+			continue;
+		uint64_t a = t_scratch_put(&rt, 0, &v, sizeof v);
+		if (!a || rt_call("finish", "setitimer", SYS_setitimer, (uint64_t)w, a, 0, 0, 0, 0, &ret) < 0)
+			return -1;
+	}
+	if (restore_ptimers(p) < 0)
+		return -1;
+	if (p->subreaper && rt_call("finish", "prctl(PR_SET_CHILD_SUBREAPER)", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0, &ret) < 0)
+		return -1;
+	if (p->personality && rt_call("finish", "personality", SYS_personality, (uint64_t)p->personality, 0, 0, 0, 0, 0, &ret) < 0)
+		return -1;
+	return 0;
+}
+
+/* The task's other threads, created by the task itself (injected clone3 with CLONE_THREAD at
+ * the wanted tid), each attached before it runs and given its rseq, tid address, xstate,
+ * registers and mask. They stay stopped until the whole tree resumes. */
+int restore_threads(struct task_plan *p)
+{
+	if (!p->nthreads)
+		return 0;
+	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE) < 0)
+		return proto_fail("finish", "threads", errno, "PTRACE_SETOPTIONS failed");
+	struct tracee main_t = rt;
+	for (int i = 0; i < p->nthreads; i++) {
+		struct thread_plan *th = &p->threads[i];
+		char obj[32];
+		snprintf(obj, sizeof obj, "thread %d", th->tid);
+		int32_t tid = th->tid;
+		uint64_t tidp = t_scratch_put(&rt, 512, &tid, sizeof tid);
+		struct clone_args ca = {
+			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+			.set_tid = tidp, .set_tid_size = 1,
+		};
+		uint64_t cap = t_scratch_put(&rt, 0, &ca, sizeof ca);
+		long ret;
+		pid_t child;
+		if (!tidp || !cap || t_inject_clone(&rt, cap, sizeof ca, &child, &ret) < 0)
+			return proto_fail("finish", obj, errno, "cannot drive the task through clone3");
+		if (ret < 0)
+			return proto_fail("finish", obj, (int)-ret, "clone3 of the thread failed%s",
+					  ret == -EEXIST ? " (tid in use)" : "");
+		th->pid = child ? child : (pid_t)ret;
+		int st;
+		if (t_wait(th->pid, &st) < 0)
+			return proto_fail("finish", obj, errno, "the new thread did not stop");
+		rt.pid = th->pid;
+		if (t_get_regs(rt.pid, &rt.regs) < 0)
+			return proto_fail("finish", obj, errno, "cannot read the new thread's registers");
+		if ((th->rseq_ptr && rt_call("finish", "rseq", SYS_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig, 0, 0, &ret) < 0) ||
+		    (th->tidaddr && rt_call("finish", "set_tid_address", SYS_set_tid_address, th->tidaddr, 0, 0, 0, 0, 0, &ret) < 0) ||
+		    restore_sigstate(&th->sig, p->nspid, th->tid, NULL, 0) < 0)
+			return -1;
+		rt = main_t;
+	}
+	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
+		return proto_fail("finish", "threads", errno, "PTRACE_SETOPTIONS failed");
+	return 0;
+}
+
+/* Last per-thread state, once no more calls are injected into the threads. */
+int finish_threads(struct task_plan *p)
+{
+	for (int i = 0; i < p->nthreads; i++) {
+		struct thread_plan *th = &p->threads[i];
+		if (t_set_xstate(th->pid, th->xstate, th->xstate_len) < 0 || t_set_regs(th->pid, &th->regs) < 0 ||
+		    ptrace(PTRACE_SETSIGMASK, th->pid, (void *)8, &th->sigmask) < 0)
+			return proto_fail("finish", "thread", errno, "cannot set the state of thread %d", th->tid);
+	}
+	return 0;
+}
