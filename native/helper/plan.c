@@ -248,7 +248,7 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		NEED(n == 2 && hex_decode(w[1], &t->regs, sizeof t->regs) == (long)sizeof t->regs);
 		t->have_regs = 1;
 	} else if (!strcmp(k, "thread")) {
-		NEED(n == 13 && !parse_u64(w[1], v) && v[0] > 0 && v[0] < (1u << 22));
+		NEED(n == 14 && !parse_u64(w[1], v) && v[0] > 0 && v[0] < (1u << 22));
 		struct thread_plan *th = GROW(t->threads, t->nthreads);
 		NEED(th != NULL);
 		th->tid = (pid_t)v[0];
@@ -266,6 +266,7 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		th->sig.alt_sp = v[0];
 		th->sig.alt_flags = (int)v[1];
 		th->sig.alt_size = v[2];
+		NEED(hex_decode(w[13], th->comm, 16) >= 0);
 	} else if (!strcmp(k, "altstack")) {
 		NEED(n == 4 && u64s(w, 1, 3, v) == 0);
 		t->sig.alt_sp = v[0];

@@ -28,7 +28,7 @@
  *   sigaction <sig> <handler> <flags> <restorer> <mask>
  *   regs <hex user_regs_struct>     xstate <hex>
  *   thread <tid> <hex regs> <hex xstate> <sigmask> <rseq ptr> <rseq len> <rseq sig> <tid address>
- *          <altstack sp> <altstack flags> <altstack size> <hex pending siginfos|->
+ *          <altstack sp> <altstack flags> <altstack size> <hex pending siginfos|-> <hex comm>
  *   altstack <sp> <flags> <size>   pending <hex siginfos|->   shpending <hex siginfos|->
  *   itimer <which> <interval s> <interval us> <value s> <value us>
  *   subreaper <0|1>   personality <n>   nonewprivs <0|1>
@@ -110,6 +110,7 @@ struct sigstate {
 struct thread_plan {
 	pid_t tid, pid; /* wanted tid; the created one (as the helper sees it) */
 	struct sigstate sig;
+	char comm[17];
 	struct user_regs_struct regs;
 	unsigned char *xstate;
 	size_t xstate_len;

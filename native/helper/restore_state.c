@@ -212,6 +212,9 @@ int restore_threads(struct task_plan *p)
 		    (th->tidaddr && rt_call("finish", "set_tid_address", SYS_set_tid_address, th->tidaddr, 0, 0, 0, 0, 0, &ret) < 0) ||
 		    restore_sigstate(&th->sig, p->nspid, th->tid, NULL, 0) < 0)
 			return -1;
+		uint64_t name = t_scratch_put(&rt, 0, th->comm, sizeof th->comm);
+		if (!name || rt_call("finish", "prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, name, 0, 0, 0, 0, &ret) < 0)
+			return -1;
 		rt = main_t;
 	}
 	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)

@@ -130,6 +130,7 @@ export interface ThreadSignals {
 /** A thread other than the main one (its memory is the task's). */
 export interface ThreadImage {
   tid: number;
+  comm: string;
   regs: Uint8Array;
   xstate: Uint8Array;
   sigmask: bigint | number;

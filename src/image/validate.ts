@@ -317,6 +317,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     threadSeen.add(tid);
     return {
       tid,
+      comm: field(t, 'comm', tw, (y, ww) => str(y, ww, 16)),
       regs: field(t, 'regs', tw, (y, ww) => bytes(y, ww, 216, 216)),
       xstate: field(t, 'xstate', tw, (y, ww) => bytes(y, ww, 512, 16384)),
       sigmask: field(t, 'sigmask', tw, u64),

@@ -126,6 +126,7 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
     tidAddress: num(st.tidaddr),
     threads: st.threads.map((t) => ({
       tid: t.tid,
+      comm: fs.readFileSync(`/proc/${pid}/task/${t.tid}/comm`, 'utf8').replace(/\n$/, ''),
       regs: Buffer.from(t.regs, 'hex'),
       xstate: Buffer.from(t.xstate, 'hex'),
       sigmask: u64(t.sigmask),

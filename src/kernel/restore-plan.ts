@@ -54,7 +54,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
   for (const th of t.threads) {
     const r = th.rseq ?? { ptr: 0, len: 0, sig: 0 };
     const a = th.signals.altstack;
-    L.push(`thread ${th.tid} ${hex(restartFixup(th.regs))} ${hex(th.xstate)} ${th.sigmask} ${r.ptr} ${r.len} ${r.sig} ${th.tidAddress} ${a[0]} ${a[1]} ${a[2]} ${sigs(th.signals.pending)}`);
+    L.push(`thread ${th.tid} ${hex(restartFixup(th.regs))} ${hex(th.xstate)} ${th.sigmask} ${r.ptr} ${r.len} ${r.sig} ${th.tidAddress} ${a[0]} ${a[1]} ${a[2]} ${sigs(th.signals.pending)} ${hex(th.comm.slice(0, 15)) || '00'}`);
   }
   const a = t.signals.altstack;
   L.push(`altstack ${a[0]} ${a[1]} ${a[2]}`, `pending ${sigs(t.signals.pending)}`, `shpending ${sigs(t.signals.shared)}`);

@@ -4,7 +4,7 @@
  *
  *   threads --out FILE
  *
- * Four workers each keep a __thread value and their own count, and add to a shared counter
+ * Four workers each keep a name, a __thread value and their own count, and add to a shared counter
  * under a mutex, sleeping 1 ms between rounds. Ready once all run. After SIGTERM (handled by
  * the main thread; workers block it) the workers are stopped and joined: each must still have
  * its tid and TLS value, must have advanced after the restart, and returns a value the main
@@ -26,6 +26,9 @@ static __thread long tls;
 static void *worker(void *arg)
 {
 	long i = (long)arg;
+	char name[16];
+	snprintf(name, sizeof name, "worker-%ld", i);
+	pthread_setname_np(pthread_self(), name);
 	tls = 1000 + i;
 	tids[i] = (pid_t)syscall(SYS_gettid);
 	sigset_t term;
@@ -44,6 +47,10 @@ static void *worker(void *arg)
 		return (void *)-1L;
 	if (tls != 1000 + i)
 		return (void *)-2L;
+	char now[16];
+	pthread_getname_np(pthread_self(), now, sizeof now);
+	if (strcmp(now, name))
+		return (void *)-3L;
 	return (void *)(tls * 7);
 }
 
