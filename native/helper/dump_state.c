@@ -20,6 +20,17 @@
 #include "dump.h"
 #include "proto.h"
 
+/* prctl(option, &value) injected into the task: the value lands in scratch, then in out. */
+static int prctl_get(int option, void *out, size_t len)
+{
+	long ret;
+	if (inject_ok(SYS_prctl, (uint64_t)option, task.scratch, 0, 0, &ret, "prctl") < 0)
+		return -1;
+	if (ret == 0)
+		t_read_mem(task.pid, task.scratch, out, len);
+	return 0;
+}
+
 /* /proc/PID/limits, for when prlimit64 may not read another user's limits (it wants
  * CAP_SYS_RESOURCE, which some containers drop): "%-25s %-20s %-20s %-10s" per resource. */
 static int read_limits(pid_t pid, struct rlimit64 *lim)
@@ -192,18 +203,12 @@ int cmd_state(char **tids, int ntids)
 	if (inject_ok(SYS_brk, 0, 0, 0, 0, &brk, "brk") < 0)
 		return -1;
 	int pdeath = 0;
-	if (inject_ok(SYS_prctl, PR_GET_PDEATHSIG, task.scratch, 0, 0, &ret, "prctl") < 0)
-		return -1;
-	if (ret == 0)
-		t_read_mem(task.pid, task.scratch, &pdeath, sizeof pdeath);
 	long dumpable;
-	if (inject_ok(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, &dumpable, "prctl") < 0)
-		return -1;
 	uint64_t tidaddr = 0;
-	if (inject_ok(SYS_prctl, PR_GET_TID_ADDRESS, task.scratch, 0, 0, &ret, "prctl") < 0)
+	if (prctl_get(PR_GET_PDEATHSIG, &pdeath, sizeof pdeath) < 0 ||
+	    inject_ok(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, &dumpable, "prctl") < 0 ||
+	    prctl_get(PR_GET_TID_ADDRESS, &tidaddr, sizeof tidaddr) < 0)
 		return -1;
-	if (ret == 0)
-		t_read_mem(task.pid, task.scratch, &tidaddr, sizeof tidaddr);
 	char *sig = NULL;
 	if (signal_state(&task, 1, &sig) < 0)
 		return -1;
@@ -221,10 +226,8 @@ int cmd_state(char **tids, int ntids)
 	if (timers_state(tids, ntids, timers, sizeof timers) < 0)
 		return -1;
 	int subreaper = 0;
-	if (inject_ok(SYS_prctl, PR_GET_CHILD_SUBREAPER, task.scratch, 0, 0, &ret, "prctl") < 0)
+	if (prctl_get(PR_GET_CHILD_SUBREAPER, &subreaper, sizeof subreaper) < 0)
 		return -1;
-	if (ret == 0)
-		t_read_mem(task.pid, task.scratch, &subreaper, sizeof subreaper);
 	size_t thcap = (size_t)cur->nthreads * 60000 + 16, tho = 0;
 	char *ths = malloc(thcap);
 	if (!ths)
