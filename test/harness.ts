@@ -41,10 +41,13 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Some thread of pid runs (a process whose main thread exited shows 'Z' for pid itself). */
 export function alive(pid: number): boolean {
   try {
-    const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return st[st.lastIndexOf(')') + 2] !== 'Z';
+    return fs.readdirSync(`/proc/${pid}/task`).some((t) => {
+      const st = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'latin1');
+      return st[st.lastIndexOf(')') + 2] !== 'Z';
+    });
   } catch {
     return false;
   }

@@ -53,3 +53,11 @@ describe('POSIX timers', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 });
+
+describe('a process whose main thread has exited', () => {
+  it('comes back with the main thread a zombie again and its two threads running at their tids', async () => {
+    const { c, verdict } = await roundTrip('leader_exit');
+    expect(verdict).toBe('PASS');
+    expect(c.pid).toBeGreaterThan(0);
+  });
+});

@@ -40,7 +40,7 @@ struct dtask *cur;
 static struct dtask *find_task(pid_t pid)
 {
 	for (int i = 0; i < ntasks; i++)
-		if (tasks[i].t.pid == pid)
+		if (tasks[i].tgid == pid)
 			return &tasks[i];
 	return NULL;
 }
@@ -52,6 +52,21 @@ static int select_task(const char *pidtext)
 		return proto_fail("command", pidtext, ESRCH, "process %s is not frozen", pidtext);
 	task = cur->t;
 	return 0;
+}
+
+static int thread_is_zombie(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'Z';
 }
 
 static int seized(struct dtask *d, pid_t tid)
@@ -75,6 +90,7 @@ static int freeze(pid_t pid)
 	}
 	struct dtask *d = &tasks[ntasks++];
 	memset(d, 0, sizeof *d);
+	d->tgid = pid;
 	d->t.pid = pid;
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/task", pid);
@@ -86,8 +102,8 @@ static int freeze(pid_t pid)
 		struct dirent *e;
 		while ((e = readdir(dir))) {
 			pid_t tid = atoi(e->d_name);
-			if (tid <= 0 || seized(d, tid))
-				continue;
+			if (tid <= 0 || seized(d, tid) || thread_is_zombie(pid, tid))
+				continue; /* a main thread that exited while others run stays a zombie */
 			if (d->nthreads == (int)(sizeof d->threads / sizeof d->threads[0])) {
 				closedir(dir);
 				return proto_fail("freeze", "task", E2BIG, "process %d has too many threads", pid);
@@ -114,7 +130,11 @@ static int freeze(pid_t pid)
 		}
 		closedir(dir);
 	}
-	if (t_get_regs(pid, &d->t.regs) < 0)
+	if (d->nthreads == 0)
+		return proto_fail("freeze", "task", ESRCH, "process %d has no live thread", pid);
+	if (!seized(d, pid))
+		d->t.pid = d->threads[0]; /* main thread gone: work through another one */
+	if (t_get_regs(d->t.pid, &d->t.regs) < 0)
 		return proto_fail("freeze", "registers", errno, "PTRACE_GETREGSET NT_PRSTATUS failed");
 	char tids[64 * 12 + 2];
 	size_t o = 0;

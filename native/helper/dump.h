@@ -8,7 +8,8 @@
 
 /* One frozen task (all its threads seized) and what must be put back on release. */
 struct dtask {
-	struct tracee t;
+	pid_t tgid;      /* the process */
+	struct tracee t; /* t.pid: its main thread, or another one if the main thread has exited */
 	pid_t threads[64];
 	int nthreads;
 	uint64_t saved_sigmask;

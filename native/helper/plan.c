@@ -170,7 +170,10 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 {
 	uint64_t v[11];
 	const char *k = w[0];
-	if (!strcmp(k, "newns")) {
+	if (!strcmp(k, "leaderexit")) {
+		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+		t->leader_exit = (int)v[0];
+	} else if (!strcmp(k, "newns")) {
 		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 		t->newns = (int)v[0];
 	} else if (!strcmp(k, "cwd")) {

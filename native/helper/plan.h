@@ -15,6 +15,7 @@
  * and may hold:
  *   newns 1     (created with CLONE_NEWPID: pid 1 of a new pid namespace; init and --pidns roots)
  * and (for kind 0):
+ *   leaderexit <0|1>   (the main thread exits once the others are back: it was a zombie leader)
  *   cwd <hex>   umask <n>   comm <hex>   exe <hex>   auxv <hex>   pdeathsig <n>   tidaddr <addr>
  *   creds <ruid> <euid> <suid> <fsuid> <rgid> <egid> <sgid> <fsgid> <groups: g,g,...|->
  *   dumpable <n>
@@ -135,7 +136,7 @@ struct task_plan {
 	char comm[17];
 	int pdeathsig;
 	uint64_t tidaddr;
-	int have_creds, dumpable, have_caps;
+	int have_creds, dumpable, have_caps, leader_exit;
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 	uint32_t uid[4], gid[4];
 	uint32_t groups[64];

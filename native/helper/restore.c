@@ -316,7 +316,8 @@ static int restore_all(int detach)
 			kill(t->pid, SIGSTOP);
 		for (int k = 0; k < t->nthreads; k++)
 			ptrace(PTRACE_DETACH, t->threads[k].pid, 0, 0);
-		ptrace(PTRACE_DETACH, t->pid, 0, 0);
+		if (!t->leader_exit) /* an exited main thread was let go already */
+			ptrace(PTRACE_DETACH, t->pid, 0, 0);
 	}
 	emit_pids("running", NULL);
 	if (detach)

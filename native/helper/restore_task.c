@@ -15,6 +15,7 @@
 #include <sys/time.h>
 #include <sys/personality.h>
 #include <linux/sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -266,12 +267,37 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	if (rt_call("finish", "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig, 0,
 		 0, 0, 0, &ret) < 0)
 		return -1;
+	if (p->leader_exit && p->nthreads) {
+		/* The main thread leaves again through the gadget's `syscall` (exit of this thread
+		 * only): detached, it runs it and stays the zombie leader it was. The gadget is then
+		 * unmapped through another thread. */
+		struct user_regs_struct r = rt.regs;
+		r.rip = gadget, r.rax = SYS_exit, r.orig_rax = (uint64_t)-1, r.rdi = 0;
+		if (t_set_regs(rt.pid, &r) < 0 || ptrace(PTRACE_DETACH, rt.pid, 0, 0) < 0)
+			return proto_fail("finish", "main thread", errno, "cannot let the main thread exit");
+		char path[64], st[512] = "";
+		snprintf(path, sizeof path, "/proc/%d/task/%d/stat", rt.pid, rt.pid);
+		for (int i = 0; i < 500 && !strstr(st, ") Z"); i++) {
+			int fd = open(path, O_RDONLY);
+			ssize_t n = fd >= 0 ? read(fd, st, sizeof st - 1) : -1;
+			if (fd >= 0)
+				close(fd);
+			st[n > 0 ? n : 0] = 0;
+			struct timespec nap = { 0, 1000000 };
+			nanosleep(&nap, NULL);
+		}
+		rt.pid = p->threads[0].pid;
+		if (t_get_regs(rt.pid, &rt.regs) < 0)
+			return proto_fail("finish", "thread", errno, "cannot read the registers of thread %d", rt.pid);
+	}
 	/* Unmap the gadget from its own `syscall`: stop at syscall exit, never return into it. */
 	const uint64_t a[6] = { gadget, GADGET_SIZE, 0, 0, 0, 0 };
 	if (t_inject_via_syscall_stops(&rt, gadget, SYS_munmap, a, &ret) < 0 || ret != 0)
 		return proto_fail("finish", "gadget", errno, "cannot unmap the restore gadget");
 	if (finish_threads(p) < 0)
 		return -1;
+	if (p->leader_exit && p->nthreads)
+		return 0;
 	if (t_set_xstate(rt.pid, p->xstate, p->xstate_len) < 0)
 		return proto_fail("finish", "xstate", errno,
 				  "PTRACE_SETREGSET NT_X86_XSTATE failed (%zu bytes)", p->xstate_len);

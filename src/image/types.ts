@@ -177,6 +177,9 @@ export interface TaskImage {
   tidAddress: number;
   /** the other threads, recreated at their tids */
   threads: ThreadImage[];
+  /** the main thread had exited (pthread_exit in main) while the others ran: it exits again
+   * once the threads are back, so it stays the zombie leader it was */
+  leaderExited: boolean;
   /** the main thread's signal state, plus the signals pending for the whole process */
   signals: ThreadSignals & { shared: Uint8Array };
   /** ITIMER_REAL, _VIRTUAL, _PROF: [interval s, interval us, value s, value us] */

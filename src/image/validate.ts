@@ -355,6 +355,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     auxv: field(o, 'auxv', w, (y, ww) => bytes(y, ww, 0, 1024)),
     tidAddress: field(o, 'tidAddress', w, (y, ww) => addr(y, ww)),
     threads,
+    leaderExited: field(o, 'leaderExited', w, bool),
     signals: { ...mainSignals, shared },
     itimers,
     subreaper: field(o, 'subreaper', w, bool),

@@ -8,7 +8,7 @@ import { UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskImage, ThreadSignals, TreeEntry } from '../image/types.js';
 import type { Helper } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
-import { readLink, readSmaps, readStat, readStatus, readTimers } from './proc.js';
+import { listThreads, pidState, readLink, readSmaps, readStat, readStatus, readTimers } from './proc.js';
 
 interface StateEvent {
   regs: string;
@@ -53,20 +53,33 @@ function num(hexText: string): number {
 
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
  * fds are filled in later by the tree-wide file capture. */
-export async function captureTask(h: Helper, pid: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry }> {
-  const ptimers = readTimers(pid);
+export async function captureTask(
+  h: Helper,
+  pid: number,
+  stateBefore: string,
+): Promise<{ task: TaskImage; entry: TreeEntry; procPid: number }> {
+  // A process whose main thread has exited while others run: its /proc/PID shows the dead
+  // thread (no memory, no fds); read everything through a live thread's /proc/TID instead.
+  const live = listThreads(pid).filter((t) => pidState(t) !== 'Z');
+  const leaderExited = !live.includes(pid);
+  const procPid = leaderExited ? live[0]! : pid;
+  return { ...(await captureLive(h, pid, procPid, stateBefore, leaderExited)), procPid };
+}
+
+async function captureLive(h: Helper, pid: number, proc: number, stateBefore: string, leaderExited: boolean): Promise<{ task: TaskImage; entry: TreeEntry }> {
+  const ptimers = readTimers(proc);
   h.send(`state ${pid}${ptimers.map((t) => ` ${t.id}`).join('')}`);
   const st = (await h.next('state')) as unknown as StateEvent;
-  const stat = readStat(pid);
-  const status = readStatus(pid);
-  const exe = readLink(`/proc/${pid}/exe`);
+  const stat = readStat(proc);
+  const status = readStatus(proc);
+  const exe = readLink(`/proc/${proc}/exe`);
   const seccomp = status.get('Seccomp') ?? '0';
   if (seccomp !== '0')
     throw new UnsupportedError(`process ${pid} runs under seccomp (${seccomp === '1' ? 'strict mode' : 'filter mode'}): it cannot be restored yet`, { pid });
   if (exe.endsWith(' (deleted)'))
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
-  const { vmas, specials } = classify(pid, readSmaps(pid));
+  const { vmas, specials } = classify(pid, readSmaps(proc));
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];
@@ -87,7 +100,7 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
     pid,
     comm: stat.comm,
     exe,
-    cwd: readLink(`/proc/${pid}/cwd`),
+    cwd: readLink(`/proc/${proc}/cwd`),
     umask: parseInt(status.get('Umask') ?? '022', 8),
     creds: {
       uid: ids(status.get('Uid')),
@@ -122,9 +135,16 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
       envStart: stat.envStart,
       envEnd: stat.envEnd,
     },
-    auxv: fs.readFileSync(`/proc/${pid}/auxv`),
+    auxv: fs.readFileSync(`/proc/${proc}/auxv`),
     tidAddress: num(st.tidaddr),
-    threads: st.threads.map((t) => ({
+    leaderExited,
+    threads: [
+      // with the main thread gone, the thread the helper worked through is one of the others
+      ...(leaderExited
+        ? [{ tid: proc, comm: readStat(proc).comm, regs: Buffer.from(st.regs, 'hex'), xstate: Buffer.from(st.xstate, 'hex'), sigmask: u64(st.sigmask),
+            rseq: num(st.rseq[0]) ? { ptr: num(st.rseq[0]), len: st.rseq[1], sig: num(st.rseq[2]) } : null, tidAddress: num(st.tidaddr), signals: signalsOf(st) }]
+        : []),
+      ...st.threads.map((t) => ({
       tid: t.tid,
       comm: fs.readFileSync(`/proc/${pid}/task/${t.tid}/comm`, 'utf8').replace(/\n$/, ''),
       regs: Buffer.from(t.regs, 'hex'),
@@ -134,10 +154,11 @@ export async function captureTask(h: Helper, pid: number, stateBefore: string): 
       tidAddress: num(t.tidaddr),
       signals: signalsOf(t),
     })),
+    ],
     signals: { ...signalsOf(st), shared: Buffer.from(st.shpending, 'hex') },
     itimers: st.itimers,
     subreaper: st.subreaper !== 0,
-    personality: parseInt(fs.readFileSync(`/proc/${pid}/personality`, 'latin1').trim(), 16),
+    personality: parseInt(fs.readFileSync(`/proc/${proc}/personality`, 'latin1').trim(), 16),
     noNewPrivs: status.get('NoNewPrivs') === '1',
     posixTimers: ptimers.map((t, i) => {
       const [, is, ins, vs, vns] = st.timers[i]!;

@@ -24,7 +24,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
   if (p.newns) L.push('newns 1');
   if (!t) return e ? [...L, `comm ${hex(e.comm.slice(0, 15))}`] : L;
   L.push(`cwd ${hex(t.cwd)}`, `umask ${t.umask}`, `comm ${hex(t.comm.slice(0, 15))}`, `exe ${hex(t.exe)}`);
-  L.push(`pdeathsig ${t.pdeathsig}`);
+  L.push(`pdeathsig ${t.pdeathsig}`, `leaderexit ${t.leaderExited ? 1 : 0}`);
   if (t.tidAddress) L.push(`tidaddr ${t.tidAddress}`);
   const c = t.creds;
   L.push(`creds ${[...c.uid, ...c.gid].join(' ')} ${c.groups.length ? c.groups.join(',') : '-'}`, `dumpable ${c.dumpable}`);

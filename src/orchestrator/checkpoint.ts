@@ -12,7 +12,7 @@ import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask } from '../kernel/dump-task.js';
 import { captureFiles } from '../kernel/files.js';
 import { Helper } from '../kernel/helper.js';
-import { listChildren, pidState, readStat } from '../kernel/proc.js';
+import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { fromHelper } from './errors.js';
@@ -55,9 +55,9 @@ function checkTarget(pid: number): string {
   const state = pidState(pid);
   if (state === undefined) throw new UcrError(`process ${pid} does not exist`, { code: 'ESRCH', pid });
   if (pid === process.pid) throw new UcrError(`process ${pid} is ucr itself`, { code: 'EINVAL', pid });
-  if (state === 'Z') throw new UcrError(`process ${pid} is a zombie`, { code: 'ESRCH', pid });
+  if (state === 'Z' && listThreads(pid).length === 1) throw new UcrError(`process ${pid} is a zombie`, { code: 'ESRCH', pid });
   try {
-    fs.readlinkSync(`/proc/${pid}/exe`);
+    fs.readlinkSync(`/proc/${listThreads(pid).find((t) => pidState(t) !== 'Z') ?? pid}/exe`);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM')
@@ -143,16 +143,16 @@ async function freezeTree(
   const queue: { pid: number; state: string | undefined }[] = roots.map((pid) => ({ pid, state: undefined }));
   while (queue.length) {
     const { pid, state: known } = queue.shift()!;
-    const state = known ?? pidState(pid);
+    let state = known ?? pidState(pid);
     if (state === undefined) continue; // exited and reaped before we got to it
+    if (state === 'Z' && listThreads(pid).length > 1) state = 'R'; // main thread gone, others run
     order.push({ pid, state });
     if (state === 'Z') continue;
     if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid, phase: 'freeze' });
     await waitVfork(pid, vforkWaitMs);
     helper.send(`freeze ${pid}`);
     const ev = await clock.run('freeze', () => helper.next('frozen'), pid);
-    if (!(ev.threads as number[]).includes(pid))
-      throw new UnsupportedError(`process ${pid}: its main thread has exited: not supported yet`, { pid, phase: 'freeze' });
+    void ev;
     for (const c of listChildren(pid).sort((a, b) => a - b)) if (member(c) && !order.some((o) => o.pid === c)) queue.push({ pid: c, state: undefined });
   }
   return order;
@@ -217,24 +217,26 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
     const entries: TreeEntry[] = [];
     const tasks: TaskImage[] = [];
+    const procPids = new Map<number, number>();
     for (const { pid: p, state } of order) {
       if (state === 'Z') {
         const st = readStat(p);
         entries.push({ pid: p, ppid: st.ppid, pgid: st.pgid, sid: st.sid, comm: st.comm, state: 'zombie', threads: 1, exitStatus: st.exitCode });
         continue;
       }
-      const { task, entry } = await clock.run('capture', () => captureTask(helper, p, state), p);
+      const { task, entry, procPid } = await clock.run('capture', () => captureTask(helper, p, state), p);
+      procPids.set(p, procPid);
       entries.push(entry);
       tasks.push(task);
     }
     const captured = await clock.run('files', () =>
       captureFiles(
-        tasks.map((t) => t.pid),
+        tasks.map((t) => procPids.get(t.pid)!),
         helper,
-        { root: pid, ignore: new Set([process.pid, helper.pid ?? 0]), allowLeaks: opts.allowLeaks ?? false },
+        { root: procPids.get(pid)!, ignore: new Set([process.pid, helper.pid ?? 0]), allowLeaks: opts.allowLeaks ?? false },
       ),
     );
-    for (const t of tasks) t.fds = captured.fds.get(t.pid) ?? [];
+    for (const t of tasks) t.fds = captured.fds.get(procPids.get(t.pid)!) ?? [];
     for (const message of captured.warnings) opts.events?.emit('warning', { message, pid });
     log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');
     opts.signal?.throwIfAborted();
