@@ -7,7 +7,9 @@ export function fromHelper(e: unknown, side: 'checkpoint' | 'restart', pid: numb
   const f = e.failure;
   const errnoText = f.errno ? ` (errno ${f.errno})` : '';
   const details = { pid, phase: f.phase, object: f.object, errno: f.errno || undefined, cause: e };
-  const msg = `process ${pid}: ${f.phase}: ${f.object ? f.object + ': ' : ''}${f.msg}${errnoText}`;
+  // the object is left out when the reason already names it ("pid 42 is in use")
+  const object = f.object && !f.msg.includes(f.object) ? f.object + ': ' : '';
+  const msg = `process ${pid}: ${f.phase}: ${object}${f.msg}${errnoText}`;
   if (f.errno === 1 && f.phase === 'freeze')
     return new PermissionError(`process ${pid}: permission denied (the caller may not ptrace it)`, details);
   if (f.phase === 'create' && f.errno === 17) return new PidInUseError(msg, details);
