@@ -10,7 +10,7 @@ function taskLines(t: TaskImage, files: Map<number, FileImage>, holders: Map<num
   const L: string[] = [];
   const mapped = t.vmas.reduce((s, v) => s + v.end - v.start, 0);
   const saved = t.pageRuns.reduce((s, [, n]) => s + n * 4096, 0);
-  L.push(`    exe ${t.exe}  cwd ${t.cwd}  umask ${t.umask.toString(8).padStart(4, '0')}  uid ${t.creds.uid.join('/')}`);
+  L.push(`    exe ${t.exe}  cwd ${t.cwd}  umask ${t.umask.toString(8).padStart(4, '0')}`);
   L.push(
     `    rip ${hex(regValue(t.regs, REG.rip))}  rsp ${hex(regValue(t.regs, REG.rsp))}  orig_rax ${BigInt.asIntN(64, regValue(t.regs, REG.orig_rax))}  rax ${BigInt.asIntN(64, regValue(t.regs, REG.rax))}  fs_base ${hex(regValue(t.regs, REG.fs_base))}`,
   );
@@ -28,7 +28,15 @@ function taskLines(t: TaskImage, files: Map<number, FileImage>, holders: Map<num
     L.push(`      ${String(fd.fd).padStart(4)} ${f.kind.padEnd(8)} ${f.path}${pipe} flags 0${f.flags.toString(8)} pos ${f.pos}${fd.cloexec ? ' cloexec' : ''}${shared}`);
   }
   const handlers = t.sigactions.filter((a) => a.handler > 1).map((a) => a.sig);
-  L.push(`    signals: blocked ${hex(BigInt(t.sigmask))}, handlers for ${handlers.join(' ') || 'none'}`);
+  const pending = (t.signals.pending.length + t.signals.shared.length) / 128;
+  L.push(`    signals: blocked ${hex(BigInt(t.sigmask))}, handlers for ${handlers.join(' ') || 'none'}, ${pending} pending`);
+  if (t.threads.length)
+    L.push(
+      `    threads: ${t.leaderExited ? 'main thread exited; ' : ''}${t.threads.map((th) => `${th.tid} (${th.comm}, rip ${hex(regValue(th.regs, REG.rip))})`).join(', ')}`,
+    );
+  const armed = t.itimers.filter((it) => it[2] || it[3]).length;
+  if (armed || t.posixTimers.length) L.push(`    timers: ${armed} interval timer(s), POSIX timer ids ${t.posixTimers.map((p) => p.id).join(' ') || 'none'}`);
+  L.push(`    creds: uid ${t.creds.uid.join('/')} gid ${t.creds.gid.join('/')} groups ${t.creds.groups.join(',') || '-'}${t.creds.caps ? ` CapEff ${t.creds.caps.effective}` : ''}`);
   return L;
 }
 
