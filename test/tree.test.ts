@@ -88,8 +88,10 @@ describe('process trees', () => {
     checkpointCase(c, img);
     const r1 = ucr(['restart', '-i', img, '--detach', '--pids', 'auto', '--json']);
     expect(r1.stderr).toBe('');
-    const m = JSON.parse(r1.stdout) as { pids: Record<string, number>; root: number };
+    const m = JSON.parse(r1.stdout) as { pids: Record<string, number>; root: number; phases: { phase: string; pid?: number }[] };
     expect(Object.keys(m.pids).map(Number).sort()).toEqual(before.sort());
+    // each task's kernel restart is a phase of its own (run by its tracer, several at once)
+    for (const step of ['map', 'finish']) expect(m.phases.filter((p) => p.phase === step).map((p) => p.pid).sort()).toEqual(before.sort());
     for (const [o, n] of Object.entries(m.pids)) expect(n).not.toBe(Number(o));
     // the original runs on untouched; the copy is a tree of its own (writing the same result file)
     expect(await verdict(c)).toBe('PASS');

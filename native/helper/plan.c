@@ -315,6 +315,7 @@ int plan_read(struct plan *p)
 {
 	memset(p, 0, sizeof *p);
 	p->pid_wait_ms = 5000;
+	p->workers = 1;
 	struct task_plan *t = NULL;
 	char *line, *w[16];
 	while ((line = proto_readline())) {
@@ -332,6 +333,9 @@ int plan_read(struct plan *p)
 		} else if (!strcmp(k, "seed")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0xffffffffu);
 			p->seed = (uint32_t)v[0];
+		} else if (!strcmp(k, "workers")) {
+			NEED(n == 2 && !parse_u64(w[1], v) && v[0] >= 1 && v[0] <= 64);
+			p->workers = (int)v[0];
 		} else if (!strcmp(k, "pidns")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 			p->pidns = (int)v[0];

@@ -1,6 +1,7 @@
 /* The restore plan the coordinator sends, one line per item (numbers in C syntax, strings hex).
  * Global lines:
  *   pidwait <ms>   seed <digest so far>   spool <0|1>
+ *   workers <n>   (tracer processes; task i is traced by worker i % n)
  *   pidns <0|1>   (kind 3 = the namespace's init: the helper creates it with CLONE_NEWPID)
  *   foreground <0|1>   (make the root's group the foreground group of the terminal on fd 4
  *                       while the helper waits for the root, then give it back)
@@ -183,7 +184,7 @@ struct act_plan {
 };
 
 struct plan {
-	int pid_wait_ms, spool, foreground, pidns;
+	int pid_wait_ms, spool, foreground, pidns, workers;
 	uint32_t seed;
 	struct file_plan *files;
 	int nfiles;

@@ -180,8 +180,7 @@ static int run_actions(void)
 				if (t->pid <= 0)
 					return proto_fail("create", "pidns", ESRCH, "cannot find task %d from outside", r.pid);
 			}
-			if (t->kind == TASK_NORMAL &&
-			    ptrace(PTRACE_SEIZE, t->pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
+			if (t->kind == TASK_NORMAL && (tracer_send(a->task, W_SEIZE) < 0 || tracer_wait_ack(a->task, W_SEIZE) < 0))
 				return proto_fail("create", "ptrace", errno, "cannot seize the new task %d", t->pid);
 			break;
 		case ACT_SETSID:
@@ -217,8 +216,7 @@ static int run_actions(void)
 		struct task_report r;
 		if (send_cmd(i, OP_RESTORE, 0, &r) < 0)
 			return -1;
-		int st;
-		if (t_wait(t->pid, &st) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
+		if (tracer_send(i, W_STOP) < 0 || tracer_wait_ack(i, W_STOP) < 0) {
 			struct pollfd p = { .fd = ctx.report_rd, .events = POLLIN };
 			if (poll(&p, 1, 1000) == 1 && read(ctx.report_rd, &r, sizeof r) == sizeof r && r.err)
 				return task_failed(&r);
@@ -235,6 +233,7 @@ static void kill_all(void)
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].pid > 0)
 			kill(plan.tasks[i].pid, SIGKILL);
+	tracers_stop();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
 	 * tracer first and only then by its parent, whose own death reparents it to us. */
 	for (int tries = 0; tries < 600; tries++) {
@@ -272,7 +271,7 @@ static int restore_all(int detach)
 	uint64_t gadget = map_gadget();
 	if (!gadget)
 		return proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");
-	if (open_files() < 0)
+	if (open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
 		return -1;
 	sigset_t all, old;
 	sigfillset(&all);
@@ -283,42 +282,56 @@ static int restore_all(int detach)
 		return -1;
 	emit_pids("created", NULL);
 
+	/* From here the coordinator drives the per-task steps (a bounded number in flight):
+	 *   map <task>      the task's address space, by its tracer        -> mapped
+	 *   pages           every page record, then the trailer            -> loaded
+	 *   commit          the trailer checked: the commit point
+	 *   finish <task>   the task's last state, by its tracer           -> finished
+	 *   resume          every task detached together                   -> running
+	 * EOF (the coordinator gave up) ends the restart: everything is killed. */
 	static pid_t pids[1 << 16];
 	if (plan.ntasks > (int)(sizeof pids / sizeof pids[0]))
 		return proto_fail("memory", "tree", E2BIG, "too many tasks");
-	for (int i = 0; i < plan.ntasks; i++) {
-		pids[i] = plan.tasks[i].pid;
-		if (plan.tasks[i].kind == TASK_NORMAL && restore_map(&plan.tasks[i], gadget) < 0)
-			return -1;
-	}
-	uint32_t digest = plan.seed;
-	uint64_t bytes = 0, records = 0;
-	char *trailer = NULL;
-	if (pages_restore(3, plan.runs, plan.nruns, pids, (size_t)plan.ntasks, &digest, &bytes, &records, &trailer) < 0)
-		return -1;
-	proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
-		   (unsigned long long)bytes, (unsigned long long)records, digest, trailer);
-
-	/* Commit point: the coordinator has checked the trailer. */
-	char *line = proto_readline();
-	if (!line || strcmp(line, "commit") != 0)
-		return proto_fail("verify", "image", ECANCELED, "restart aborted by the coordinator");
 	for (int i = 0; i < plan.ntasks; i++)
-		if (plan.tasks[i].kind == TASK_NORMAL && restore_finish(&plan.tasks[i], gadget) < 0)
-			return -1;
+		pids[i] = plan.tasks[i].pid;
+	int committed = 0;
+	char *line, *w[4];
+	while ((line = proto_readline())) {
+		int n = proto_split(line, w, 4);
+		uint64_t idx = 0;
+		if (n == 2 && (!strcmp(w[0], "map") || !strcmp(w[0], "finish"))) {
+			if (parse_u64(w[1], &idx) || idx >= (uint64_t)plan.ntasks || plan.tasks[idx].kind != TASK_NORMAL ||
+			    (w[0][0] == 'f' && !committed))
+				return proto_fail("command", w[0], EINVAL, "bad task step");
+			if (tracer_send((int)idx, w[0][0] == 'm' ? W_MAP : W_FINISH) < 0)
+				return -1;
+		} else if (n == 1 && !strcmp(w[0], "pages")) {
+			uint32_t digest = plan.seed;
+			uint64_t bytes = 0, records = 0;
+			char *trailer = NULL;
+			if (pages_restore(3, plan.runs, plan.nruns, pids, (size_t)plan.ntasks, &digest, &bytes, &records, &trailer) < 0)
+				return -1;
+			proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
+				   (unsigned long long)bytes, (unsigned long long)records, digest, trailer);
+		} else if (n == 1 && !strcmp(w[0], "commit")) {
+			committed = 1;
+		} else if (n == 1 && !strcmp(w[0], "resume") && committed) {
+			break;
+		} else {
+			return proto_fail("command", w[0], EINVAL, "unknown restart step");
+		}
+	}
+	if (!line)
+		return -1; /* the coordinator gave up (and has its reason) */
 	prctl(PR_SET_CHILD_SUBREAPER, 0); /* from now on the tree's orphans go where they would */
 	/* All resume together. */
-	for (int i = 0; i < plan.ntasks; i++) {
-		struct task_plan *t = &plan.tasks[i];
-		if (t->kind != TASK_NORMAL)
-			continue;
-		if (t->stopped)
-			kill(t->pid, SIGSTOP);
-		for (int k = 0; k < t->nthreads; k++)
-			ptrace(PTRACE_DETACH, t->threads[k].pid, 0, 0);
-		if (!t->leader_exit) /* an exited main thread was let go already */
-			ptrace(PTRACE_DETACH, t->pid, 0, 0);
-	}
+	for (int i = 0; i < plan.ntasks; i++)
+		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_DETACH) < 0)
+			return -1;
+	for (int i = 0; i < plan.ntasks; i++)
+		if (plan.tasks[i].kind == TASK_NORMAL && tracer_wait_ack(i, W_DETACH) < 0)
+			return proto_fail("finish", "detach", errno, "cannot let task %d run", plan.tasks[i].pid);
+	tracers_stop();
 	emit_pids("running", NULL);
 	if (detach)
 		return 0;

@@ -49,6 +49,13 @@ int restore_process_state(struct task_plan *p);
 int restore_threads(struct task_plan *p);
 int finish_threads(struct task_plan *p);
 
+/* tracers.c: worker tracers (task i is traced by worker i % n) */
+enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_EXIT };
+int tracers_start(int n, uint64_t gadget);
+int tracer_send(int task, int op);
+int tracer_wait_ack(int task, int op);
+void tracers_stop(void);
+
 /* The tracer's part for one task: address space and pages, then its last state. */
 int restore_map(struct task_plan *t, uint64_t gadget);
 int restore_finish(struct task_plan *t, uint64_t gadget);

@@ -111,9 +111,10 @@ program
       .choices(['relative', 'absolute'])
       .default('relative'),
   )
+  .option('--parallel <n>', 'restore this many tasks at once, each by its own tracer (default: the CPU count)', intArg('--parallel', 1))
   .option('--inherit-fd <slot=fd>', "connect the image's external stdio slot (0-2) to this fd of ucr instead of ucr's own stdio (repeatable)", inheritFd, [] as [number, number][])
   .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach\n')
-  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; json?: boolean; inheritFd: [number, number][]; timers: 'relative' | 'absolute' }) => {
+  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; json?: boolean; inheritFd: [number, number][]; timers: 'relative' | 'absolute'; parallel?: number }) => {
     const g = program.opts();
     try {
       const r = await restart({
@@ -124,6 +125,7 @@ program
         pids: o.pids,
         pidns: o.pidns,
         timers: o.timers,
+        parallel: o.parallel,
         stdio: o.inheritFd.length ? stdioWith(o.inheritFd) : undefined,
         events: emitter(g.verbose),
         logger: createLogger({ level: g.logLevel, file: g.logFile }),

@@ -28,7 +28,7 @@ export class HelperError extends Error {
 export class Helper {
   private proc: ChildProcess;
   private queue: HelperEvent[] = [];
-  private waiters: { resolve: (e: HelperEvent) => void; reject: (e: Error) => void }[] = [];
+  private waiters: { match: (e: HelperEvent) => boolean; resolve: (e: HelperEvent) => void; reject: (e: Error) => void }[] = [];
   private ended: Error | undefined;
   readonly stderr: string[] = [];
   readonly exited: Promise<number>;
@@ -63,15 +63,19 @@ export class Helper {
       this.stderr.push(`unparsable helper output: ${line}`);
       return;
     }
-    const w = this.waiters.shift();
-    if (w) this.deliver(ev, w);
+    if (ev.ev === 'error') {
+      // the first failure ends every wait (later events are of no interest)
+      const e = new HelperError(ev as unknown as HelperFailure);
+      this.failed ??= e;
+      for (const w of this.waiters.splice(0)) w.reject(this.failed);
+      return;
+    }
+    const i = this.waiters.findIndex((w) => w.match(ev));
+    if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(ev);
     else this.queue.push(ev);
   }
 
-  private deliver(ev: HelperEvent, w: { resolve: (e: HelperEvent) => void; reject: (e: Error) => void }): void {
-    if (ev.ev === 'error') w.reject(new HelperError(ev as unknown as HelperFailure));
-    else w.resolve(ev);
-  }
+  private failed: HelperError | undefined;
 
   private finish(e: Error): void {
     this.ended ??= e;
@@ -82,19 +86,19 @@ export class Helper {
     if (lines.length) this.proc.stdin!.write(lines.join('\n') + '\n');
   }
 
-  /** The next event; an error event rejects with HelperError. */
-  next(expect?: string): Promise<HelperEvent> {
-    const ev = this.queue.shift();
-    const p = ev
-      ? new Promise<HelperEvent>((resolve, reject) => this.deliver(ev, { resolve, reject }))
-      : this.ended
-        ? Promise.reject(this.ended)
-        : new Promise<HelperEvent>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (!expect) return p;
-    return p.then((e) => {
-      if (e.ev !== expect) throw new Error(`ucr-helper: expected event ${expect}, got ${e.ev}`);
-      return e;
-    });
+  /** The next event named ev (events of other names stay queued); a failure rejects with
+   * HelperError. */
+  next(ev: string): Promise<HelperEvent> {
+    return this.waitFor((e) => e.ev === ev);
+  }
+
+  /** The first event that matches, whenever it comes (per-task steps finish in any order). */
+  waitFor(match: (e: HelperEvent) => boolean): Promise<HelperEvent> {
+    if (this.failed) return Promise.reject(this.failed);
+    const i = this.queue.findIndex(match);
+    if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]!);
+    if (this.ended) return Promise.reject(this.ended);
+    return new Promise((resolve, reject) => this.waiters.push({ match, resolve, reject }));
   }
 
   /** Closes the command channel (the helper treats EOF as "undo and exit"). */

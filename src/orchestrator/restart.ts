@@ -10,6 +10,8 @@
  * (the helper traces it with PTRACE_O_EXITKILL, so even a dead coordinator leaves nothing).
  */
 import fs from 'node:fs';
+import os from 'node:os';
+import PQueue from 'p-queue';
 import { PidInUseError, UcrError, UnsupportedError } from '../errors.js';
 import { PhaseClock, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { PAGE_SIZE } from '../image/format.js';
@@ -43,6 +45,8 @@ export interface RestartOptions {
   pidns?: boolean;
   /** How timers resume (default 'relative'; see src/kernel/timers.ts). */
   timers?: TimerPolicy;
+  /** How many tasks are restored at once, each by its own tracer (default: the CPU count). */
+  parallel?: number;
   events?: UcrEmitter;
   logger?: Logger;
   signal?: AbortSignal;
@@ -159,7 +163,9 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const ctx = { stdioFd: (slot: number) => 4 + slot };
     const elapsedMs = Date.now() - Date.parse(meta.header.createdAt);
     const imageOf = new Map(meta.tasks.map((t) => [t.pid, applyTimerPolicy(t, opts.timers ?? 'relative', elapsedMs)]));
+    const workers = Math.max(1, Math.min(opts.parallel ?? os.availableParallelism(), meta.tasks.length, 64));
     h.send(
+      `workers ${workers}`,
       `pidwait ${opts.pidWaitMs ?? 5000}`,
       `seed ${meta.digest}`,
       `spool ${spool ? 1 : 0}`,
@@ -184,7 +190,30 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       hostPids[t.oldPid] = outer[i]!;
     });
     log.debug({ pids }, 'created');
-    const loaded = await clock.run('memory', () => h.next('loaded'), root.pid);
+    // The kernel restart of each task runs in its tracer; a bounded number of tasks are in
+    // flight at once (one tracer process per worker, task i in worker i % workers).
+    const live = tree.tasks.filter((t) => t.kind === 'task');
+    const queue = new PQueue({ concurrency: workers });
+    const perTask = (step: string, done: string) =>
+      Promise.all(
+        live.map((t) =>
+          queue.add(() =>
+            clock.run(
+              step,
+              () => {
+                h.send(`${step} ${t.index}`);
+                return h.waitFor((e) => e.ev === done && e.task === t.index);
+              },
+              t.oldPid,
+            ),
+          ),
+        ),
+      );
+    const loaded = await clock.run('memory', async () => {
+      await perTask('map', 'mapped');
+      h.send('pages');
+      return h.next('loaded');
+    });
     const pageBytes = loaded.bytes as number;
     await clock.run('verify', () => {
       const expectBytes = meta.tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
@@ -196,7 +225,11 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       if (pageBytes !== expectBytes) throw new UcrError(`${input.name}: corrupt image: page bytes ${pageBytes} != ${expectBytes}`, { code: 'EIMAGE' });
     });
     h.send('commit');
-    await clock.run('finish', () => h.next('running'), root.pid);
+    await clock.run('resume', async () => {
+      await perTask('finish', 'finished');
+      h.send('resume');
+      return h.next('running');
+    });
     const result: RestartResult = {
       root: hostPids[root.pid]!,
       pids,
