@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, fifo, sleep, exitOf, killAndWait, restartDetached, startCase, tmpdir, ucrAsync, verdict, waitBlockedIn, waitFor } from './harness.js';
+import { checkpointCase, cleanup, fifo, roundTrip, sleep, exitOf, killAndWait, restartDetached, startCase, tmpdir, ucrAsync, verdict, waitBlockedIn, waitFor } from './harness.js';
 
 afterEach(cleanup);
 
@@ -97,5 +97,12 @@ describe('credentials', () => {
     restartDetached(img);
     expect(fs.readFileSync(`/proc/${c.pid}/status`, 'utf8')).toMatch(/Uid:\s+65534\s+65534\s+65534\s+65534\n/);
     expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('anonymous descriptors', () => {
+  it('eventfd (count, semaphore, shared by dup), signalfd (mask, with a pending signal), timerfd (ticking, and armed)', async () => {
+    const { verdict } = await roundTrip('anonfds');
+    expect(verdict).toBe('PASS');
   });
 });

@@ -63,6 +63,23 @@ static int add_file(struct plan *p, char **w, int n)
 		NEED(n == 4 && !parse_u64(w[3], v + 1) && v[1] < 1024);
 		f->kind = FILE_INHERIT;
 		f->srcfd = (int)v[1];
+	} else if (!strcmp(w[2], "eventfd")) {
+		uint64_t a[3];
+		NEED(n == 6 && u64s(w, 3, 3, a) == 0 && a[1] <= 1);
+		f->kind = FILE_EVENTFD;
+		f->arg[0] = a[0], f->arg[1] = a[1], f->flags = (int)a[2];
+	} else if (!strcmp(w[2], "signalfd")) {
+		uint64_t a[2];
+		NEED(n == 5 && u64s(w, 3, 2, a) == 0);
+		f->kind = FILE_SIGNALFD;
+		f->arg[0] = a[0], f->flags = (int)a[1];
+	} else if (!strcmp(w[2], "timerfd")) {
+		uint64_t a[7];
+		NEED(n == 10 && u64s(w, 3, 7, a) == 0 && a[0] < 16);
+		f->kind = FILE_TIMERFD;
+		f->arg[0] = a[0], f->flags = (int)a[1];
+		for (int i = 2; i < 7; i++)
+			f->arg[i - 1] = a[i];
 	} else {
 		NEED(!strcmp(w[2], "pipe") && n == 6 && u64s(w, 3, 3, v + 1) == 0 && v[2] <= 1);
 		f->kind = FILE_PIPE;

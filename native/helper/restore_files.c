@@ -1,3 +1,7 @@
+#ifndef TFD_IOC_SET_TICKS
+#define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
+#endif
+
 /* The restart's shared objects, set up by the helper before any task exists: the spooled image,
  * every open file and pipe (at high fds every task inherits), the command and report pipes. */
 #define _GNU_SOURCE
@@ -7,6 +11,12 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 
 #include "proto.h"
 #include "restore.h"
@@ -96,6 +106,32 @@ int open_files(void)
 			fp->hfd = high(fd);
 		} else if (fp->kind == FILE_INHERIT) {
 			fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, ctx.base);
+		} else if (fp->kind == FILE_EVENTFD) {
+			int fd = eventfd((unsigned)fp->arg[0], (fp->arg[1] ? EFD_SEMAPHORE : 0) | (fp->flags & O_NONBLOCK));
+			if (fd < 0)
+				return proto_fail("files", obj, errno, "cannot create the eventfd");
+			fp->hfd = high(fd);
+		} else if (fp->kind == FILE_SIGNALFD) {
+			sigset_t m;
+			sigemptyset(&m);
+			for (int sig = 1; sig <= 64; sig++)
+				if (fp->arg[0] >> (sig - 1) & 1)
+					sigaddset(&m, sig);
+			int fd = signalfd(-1, &m, fp->flags & O_NONBLOCK);
+			if (fd < 0)
+				return proto_fail("files", obj, errno, "cannot create the signalfd");
+			fp->hfd = high(fd);
+		} else if (fp->kind == FILE_TIMERFD) {
+			int fd = timerfd_create((int)fp->arg[0], fp->flags & O_NONBLOCK);
+			/* relative to now; an interval timer read at expiry shows 0 left: a full period */
+			struct itimerspec its = { { (time_t)fp->arg[2], (long)fp->arg[3] }, { (time_t)fp->arg[4], (long)fp->arg[5] } };
+			if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+				its.it_value = its.it_interval;
+			uint64_t ticks = fp->arg[1];
+			if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) < 0 ||
+			    (ticks && ioctl(fd, TFD_IOC_SET_TICKS, &ticks) < 0))
+				return proto_fail("files", obj, errno, "cannot recreate the timerfd");
+			fp->hfd = high(fd);
 		} else if (fp->hfd < 0) {
 			return proto_fail("files", obj, EINVAL, "pipe end of an unknown pipe");
 		}

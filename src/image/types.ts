@@ -70,6 +70,8 @@ export interface FileImage {
   stdio?: number;
   /** Only for kind 'pipe': which pipe and which end. */
   pipe?: { id: number; end: 'read' | 'write' };
+  /** Kind-specific numbers (see the kind's module in src/kernel/fds/). */
+  params?: (number | bigint)[];
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
 }

@@ -197,6 +197,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       flags: field(f, 'flags', fw, (y, ww) => int(y, ww, 0, 0xffffffff)),
       pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
       stdio: f.stdio === undefined ? undefined : field(f, 'stdio', fw, (y, ww) => int(y, ww, 0, 2)),
+      params: f.params === undefined ? undefined : arr(f.params, fw.at('params'), 16).map((y, i) => u64(y, fw.at('params').at(i))),
       pipe: pipe && {
         id: field(pipe, 'id', fw.at('pipe'), (y, ww) => int(y, ww, 0, 1 << 30)),
         end: field(pipe, 'end', fw.at('pipe'), (y, ww) => (str(y, ww) === 'read' ? 'read' : str(y, ww) === 'write' ? 'write' : ww.fail('expected read or write'))),

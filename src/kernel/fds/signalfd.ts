@@ -1,0 +1,13 @@
+/** signalfd: the signal mask it reads (fdinfo), recreated by the helper. params: [mask] */
+import type { FdOps } from './types.js';
+
+export const signalFd: FdOps = {
+  kind: 'signalfd',
+  matches: (f) => f.link === 'anon_inode:[signalfd]',
+  dump: (f) => {
+    const m = BigInt('0x' + (f.info.extra.get('sigmask') ?? '0'));
+    return { path: f.link, flags: f.info.flags, pos: 0, params: [m <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(m) : m] };
+  },
+  check() {},
+  plan: (file) => `file ${file.id} signalfd ${file.params![0]} ${file.flags & ~0o2000000}`,
+};

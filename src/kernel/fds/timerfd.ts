@@ -1,0 +1,27 @@
+/**
+ * timerfd: clock, expirations not yet read, interval and time left (fdinfo). The helper
+ * recreates it armed relative to the restart and sets the pending expirations
+ * (TFD_IOC_SET_TICKS). params: [clock, ticks, interval s, ns, value s, ns]
+ */
+import type { FdOps } from './types.js';
+
+function pair(v: string | undefined): [number, number] {
+  const m = /\((\d+),\s*(\d+)\)/.exec(v ?? '');
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+}
+
+export const timerFd: FdOps = {
+  kind: 'timerfd',
+  matches: (f) => f.link === 'anon_inode:[timerfd]',
+  dump: (f) => {
+    const x = f.info.extra; // it_value is the time left even for TFD_TIMER_ABSTIME timers
+    return {
+      path: f.link,
+      flags: f.info.flags,
+      pos: 0,
+      params: [Number(x.get('clockid') ?? 1), Number(x.get('ticks') ?? 0), ...pair(x.get('it_interval')), ...pair(x.get('it_value'))],
+    };
+  },
+  check() {},
+  plan: (file) => `file ${file.id} timerfd ${file.params![0]} ${file.flags & ~0o2000000} ${file.params!.slice(1).join(' ')}`,
+};
