@@ -101,7 +101,7 @@ describe('credentials', () => {
 });
 
 describe('anonymous descriptors', () => {
-  it('eventfd (count, semaphore, shared by dup), signalfd (mask, with a pending signal), timerfd (ticking, and armed)', async () => {
+  it('eventfd (count, semaphore, shared by dup), signalfd (mask, with a pending signal), timerfd (ticking, and armed), memfd (name, contents, offset, seals)', async () => {
     const { verdict } = await roundTrip('anonfds');
     expect(verdict).toBe('PASS');
   });

@@ -63,6 +63,15 @@ static int add_file(struct plan *p, char **w, int n)
 		NEED(n == 4 && !parse_u64(w[3], v + 1) && v[1] < 1024);
 		f->kind = FILE_INHERIT;
 		f->srcfd = (int)v[1];
+	} else if (!strcmp(w[2], "memfd")) {
+		uint64_t a[3];
+		NEED(n == 8 && u64s(w, 4, 3, a) == 0 && (f->path = hex_string(w[3])) != NULL);
+		f->kind = FILE_MEMFD;
+		f->flags = (int)a[0], f->pos = a[1], f->arg[0] = a[2];
+		if (strcmp(w[7], "-")) {
+			f->len = strlen(w[7]) / 2;
+			NEED((f->data = malloc(f->len)) != NULL && hex_decode(w[7], f->data, f->len) == (long)f->len);
+		}
 	} else if (!strcmp(w[2], "eventfd")) {
 		uint64_t a[3];
 		NEED(n == 6 && u64s(w, 3, 3, a) == 0 && a[1] <= 1);

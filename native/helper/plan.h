@@ -9,6 +9,7 @@
  *   file <id> inherit <helper fd>                      one of the helper's own fds
  *   file <id> pipe <pipe id> <0 read end|1 write end> <flags>
  *   pipe <pipe id> <size> <hex data|->                 a pipe, created and filled by the helper
+ *   file <id> memfd <hex name> <flags> <pos> <seals> <hex contents|->
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
  *   file <id> signalfd <mask> <flags>
  *   file <id> timerfd <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
@@ -53,7 +54,7 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_MEMFD };
 
 struct file_plan {
 	int id;
@@ -64,7 +65,10 @@ struct file_plan {
 	int srcfd;  /* FILE_INHERIT */
 	int pipe;   /* FILE_PIPE: pipe id */
 	int end;    /* FILE_PIPE: 0 read, 1 write */
-	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
+	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times;
+			  * memfd: seals */
+	unsigned char *data; /* memfd contents */
+	size_t len;
 	int hfd;    /* the helper's fd for it, inherited by every task */
 };
 

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LINE_MAX_LEN (1 << 20)
+#define LINE_MAX_LEN (16 << 20) /* plan lines may carry a small file's contents in hex */
 
 /* Next line from fd 0 without the newline; NULL at EOF. The buffer lives until the next call. */
 char *proto_readline(void);

@@ -106,6 +106,24 @@ int open_files(void)
 			fp->hfd = high(fd);
 		} else if (fp->kind == FILE_INHERIT) {
 			fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, ctx.base);
+		} else if (fp->kind == FILE_MEMFD) {
+			int fd = (int)syscall(SYS_memfd_create, fp->path, 2U /* MFD_ALLOW_SEALING */);
+			if (fd < 0 || (fp->len && write_full(fd, fp->data, fp->len) < 0))
+				return proto_fail("files", obj, errno, "cannot recreate memfd %s", fp->path);
+			if ((fp->flags & O_ACCMODE) != O_RDWR) { /* the same file, opened as it was */
+				char self[64];
+				snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+				int re = open(self, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC);
+				if (re < 0)
+					return proto_fail("files", obj, errno, "cannot reopen memfd %s", fp->path);
+				close(fd);
+				fd = re;
+			} else if (fcntl(fd, F_SETFL, fp->flags) < 0) {
+				return proto_fail("files", obj, errno, "cannot set the flags of memfd %s", fp->path);
+			}
+			if (lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 || (fp->arg[0] && fcntl(fd, F_ADD_SEALS, (int)fp->arg[0]) < 0))
+				return proto_fail("files", obj, errno, "cannot seal memfd %s", fp->path);
+			fp->hfd = high(fd);
 		} else if (fp->kind == FILE_EVENTFD) {
 			int fd = eventfd((unsigned)fp->arg[0], (fp->arg[1] ? EFD_SEMAPHORE : 0) | (fp->flags & O_NONBLOCK));
 			if (fd < 0)

@@ -72,6 +72,8 @@ export interface FileImage {
   pipe?: { id: number; end: 'read' | 'write' };
   /** Kind-specific numbers (see the kind's module in src/kernel/fds/). */
   params?: (number | bigint)[];
+  /** Kind-specific contents (a memfd's bytes). */
+  data?: Uint8Array;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
 }

@@ -29,6 +29,8 @@ import type {
 
 type Obj = { [k: string]: CborValue };
 const PID_MAX = 4194304;
+/** largest memfd carried in the metadata (it travels hex-encoded in one helper plan line) */
+export const MEMFD_MAX = 4 << 20;
 const MAX_FD = 1 << 20;
 
 class Where {
@@ -198,6 +200,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
       stdio: f.stdio === undefined ? undefined : field(f, 'stdio', fw, (y, ww) => int(y, ww, 0, 2)),
       params: f.params === undefined ? undefined : arr(f.params, fw.at('params'), 16).map((y, i) => u64(y, fw.at('params').at(i))),
+      data: f.data === undefined ? undefined : field(f, 'data', fw, (y, ww) => bytes(y, ww, 0, MEMFD_MAX)),
       pipe: pipe && {
         id: field(pipe, 'id', fw.at('pipe'), (y, ww) => int(y, ww, 0, 1 << 30)),
         end: field(pipe, 'end', fw.at('pipe'), (y, ww) => (str(y, ww) === 'read' ? 'read' : str(y, ww) === 'write' ? 'write' : ww.fail('expected read or write'))),

@@ -141,6 +141,11 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       const ev = await helper.next('pipe');
       pipes.set(file.pipe.id, { id: file.pipe.id, size: ev.size as number, data: Buffer.from(ev.data as string, 'hex') });
     }
+    if (file.kind === 'memfd') {
+      const h = o.holders[0]!;
+      helper.send(`seals ${h.pid} ${h.fd}`);
+      file.params = [(await helper.next('seals')).seals as number];
+    }
     ids.set(o, file.id);
     files.push(file);
   }

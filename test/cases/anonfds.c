@@ -9,11 +9,14 @@
  * pending with value 7 (sigqueue); a timerfd ticking every 20 ms and one armed in 10 s.
  * After SIGTERM: the semaphore eventfd gives five 1s then EAGAIN, the dup sees the same
  * counter, the other reads 1000; the signalfd reads SIGUSR1 with value 7; the fast timerfd
- * keeps ticking; the slow one has between 0 and 10 s left.
+ * keeps ticking; the slow one has between 0 and 10 s left. A memfd "ucr-test" of 100 KiB
+ * (pattern), sealed against growing and shrinking, read up to offset 6: same name, contents,
+ * offset and seals.
  */
 #include "case.h"
 
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
@@ -33,6 +36,13 @@ int main(int argc, char **argv)
 	if (sem < 0 || sem2 < 0 || big < 0 || sfd < 0 || fast < 0 || slow < 0 || timerfd_settime(fast, 0, &f, NULL) ||
 	    timerfd_settime(slow, 0, &s, NULL))
 		case_setup_fail("cannot create the descriptors: %s", strerror(errno));
+	int mfd = memfd_create("ucr-test", MFD_ALLOW_SEALING);
+	static char pat[100 * 1024];
+	for (size_t i = 0; i < sizeof pat; i++)
+		pat[i] = (char)(i * 7 + 3);
+	if (mfd < 0 || write(mfd, pat, sizeof pat) != sizeof pat || lseek(mfd, 6, SEEK_SET) != 6 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK) < 0)
+		case_setup_fail("memfd: %s", strerror(errno));
 	case_ready();
 	while (!case_term)
 		pause();
@@ -54,5 +64,18 @@ int main(int argc, char **argv)
 	timerfd_gettime(slow, &now);
 	if ((now.it_value.tv_sec == 0 && now.it_value.tv_nsec == 0) || now.it_value.tv_sec >= 10)
 		case_fail("slow timerfd has %ld s left", (long)now.it_value.tv_sec);
+	char link[128] = { 0 }, self[64];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", mfd);
+	if (readlink(self, link, sizeof link - 1) < 0 || strcmp(link, "/memfd:ucr-test (deleted)"))
+		case_fail("memfd is now \"%s\"", link);
+	char got[sizeof pat];
+	if (lseek(mfd, 0, SEEK_CUR) != 6)
+		case_fail("memfd offset lost");
+	else if (pread(mfd, got, sizeof got, 0) != sizeof got || memcmp(got, pat, sizeof pat))
+		case_fail("memfd contents differ");
+	if (fcntl(mfd, F_GET_SEALS) != (F_SEAL_GROW | F_SEAL_SHRINK))
+		case_fail("memfd seals are 0x%x", fcntl(mfd, F_GET_SEALS));
+	else if (pwrite(mfd, "x", 1, sizeof pat) != -1 || errno != EPERM)
+		case_fail("a sealed memfd grew");
 	case_finish();
 }

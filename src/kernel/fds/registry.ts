@@ -6,13 +6,14 @@ import { UnsupportedError } from '../../errors.js';
 import { statelessDevice } from './device.js';
 import { eventFd } from './eventfd.js';
 import { externalStdio } from './external.js';
+import { memFd } from './memfd.js';
 import { pipeEnd } from './pipe.js';
 import { regularFile } from './regular.js';
 import { signalFd } from './signalfd.js';
 import { timerFd } from './timerfd.js';
 import type { FdFacts, FdOps, ObjectContext } from './types.js';
 
-const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, eventFd, signalFd, timerFd];
+const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, eventFd, signalFd, timerFd, memFd];
 const byKind = new Map(kinds.map((k) => [k.kind, k]));
 
 export function opsFor(f: FdFacts, ctx: ObjectContext): FdOps {
