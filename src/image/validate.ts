@@ -2,21 +2,18 @@
  * Checks decoded metadata against what a restart may safely act on: types, ranges, page
  * alignment, addresses inside the user address space, sorted non-overlapping mappings, page runs
  * inside mappings that carry pages, fd numbers, file references, pids. Throws ImageError naming
- * the field.
+ * the field. (The FILES record: validate-files.ts; the primitives: check.ts.)
  */
-import { ImageError } from '../errors.js';
 import type { CborValue } from './cbor.js';
+import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, obj, str, u64 } from './check.js';
 import { PAGE_SIZE, TASK_END } from './format.js';
 import type {
   CapSets,
   FdImage,
-  PosixTimer,
-  FileImage,
-  ImageFiles,
-  PipeImage,
   ImageHeader,
   ImageTree,
   MmImage,
+  PosixTimer,
   SigactionImage,
   SpecialVma,
   TaskImage,
@@ -27,63 +24,8 @@ import type {
   VmaImage,
 } from './types.js';
 
-type Obj = { [k: string]: CborValue };
-const PID_MAX = 4194304;
-/** largest memfd carried in the metadata (it travels hex-encoded in one helper plan line) */
-export const MEMFD_MAX = 4 << 20;
-const MAX_FD = 1 << 20;
-
-class Where {
-  constructor(readonly path: string) {}
-  at(k: string | number): Where {
-    return new Where(typeof k === 'number' ? `${this.path}[${k}]` : `${this.path}.${k}`);
-  }
-  fail(msg: string): never {
-    throw new ImageError(`${this.path}: corrupt image: ${msg}`);
-  }
-}
-
-function obj(v: CborValue | undefined, w: Where): Obj {
-  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) w.fail('expected a map');
-  return v as Obj;
-}
-function arr(v: CborValue | undefined, w: Where, max = 1 << 24): CborValue[] {
-  if (!Array.isArray(v)) w.fail('expected an array');
-  if (v.length > max) w.fail(`more than ${max} entries`);
-  return v;
-}
-function int(v: CborValue | undefined, w: Where, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) w.fail('expected an integer');
-  if (v < min || v > max) w.fail(`${v} is outside ${min}..${max}`);
-  return v;
-}
-function u64(v: CborValue | undefined, w: Where): bigint | number {
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
-  if (typeof v === 'bigint' && v >= 0n && v <= 0xffffffffffffffffn) return v;
-  w.fail('expected an unsigned 64-bit integer');
-}
-function str(v: CborValue | undefined, w: Where, max = 4096): string {
-  if (typeof v !== 'string') w.fail('expected text');
-  if (v.length > max) w.fail('text too long');
-  return v;
-}
-function bytes(v: CborValue | undefined, w: Where, min: number, max: number): Uint8Array {
-  if (!(v instanceof Uint8Array)) w.fail('expected bytes');
-  if (v.length < min || v.length > max) w.fail(`${v.length} bytes, expected ${min}..${max}`);
-  return v;
-}
-function bool(v: CborValue | undefined, w: Where): boolean {
-  if (typeof v !== 'boolean') w.fail('expected a boolean');
-  return v;
-}
-function addr(v: CborValue | undefined, w: Where, aligned = false): number {
-  const a = int(v, w, 0, TASK_END);
-  if (aligned && a % PAGE_SIZE) w.fail(`0x${a.toString(16)} is not page aligned`);
-  return a;
-}
-function field<T>(o: Obj, k: string, w: Where, f: (v: CborValue | undefined, w: Where) => T): T {
-  return f(o[k], w.at(k));
-}
+export { checkFiles } from './validate-files.js';
+export { MEMFD_MAX } from './check.js';
 
 export function checkHeader(v: CborValue, path: string): ImageHeader {
   const w = new Where(path);
@@ -174,48 +116,6 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
       fill: field(o, 'fill', vw, bool),
     };
   });
-}
-
-export function checkFiles(v: CborValue, path: string): ImageFiles {
-  const w = new Where(path);
-  const o = obj(v, w);
-  const pipes = arr(o.pipes, w.at('pipes')).map((x, i): PipeImage => {
-    const pw = w.at('pipes').at(i);
-    const p = obj(x, pw);
-    const size = field(p, 'size', pw, (y, ww) => int(y, ww, 4096, 1 << 26));
-    return { id: field(p, 'id', pw, (y, ww) => int(y, ww, 0, 1 << 30)), size, data: field(p, 'data', pw, (y, ww) => bytes(y, ww, 0, size)) };
-  });
-  const pipeIds = new Set(pipes.map((p) => p.id));
-  if (pipeIds.size !== pipes.length) w.at('pipes').fail('duplicate pipe ids');
-  const files = arr(o.files, w.at('files')).map((x, i): FileImage => {
-    const fw = w.at('files').at(i);
-    const f = obj(x, fw);
-    const pipe = f.pipe === undefined ? undefined : obj(f.pipe, fw.at('pipe'));
-    const leak = f.leak === undefined ? undefined : obj(f.leak, fw.at('leak'));
-    const file: FileImage = {
-      id: field(f, 'id', fw, (y, ww) => int(y, ww, 0, 1 << 30)),
-      kind: field(f, 'kind', fw, (y, ww) => str(y, ww, 32)),
-      path: field(f, 'path', fw, str),
-      flags: field(f, 'flags', fw, (y, ww) => int(y, ww, 0, 0xffffffff)),
-      pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
-      stdio: f.stdio === undefined ? undefined : field(f, 'stdio', fw, (y, ww) => int(y, ww, 0, 2)),
-      params: f.params === undefined ? undefined : arr(f.params, fw.at('params'), 16).map((y, i) => u64(y, fw.at('params').at(i))),
-      data: f.data === undefined ? undefined : field(f, 'data', fw, (y, ww) => bytes(y, ww, 0, MEMFD_MAX)),
-      pipe: pipe && {
-        id: field(pipe, 'id', fw.at('pipe'), (y, ww) => int(y, ww, 0, 1 << 30)),
-        end: field(pipe, 'end', fw.at('pipe'), (y, ww) => (str(y, ww) === 'read' ? 'read' : str(y, ww) === 'write' ? 'write' : ww.fail('expected read or write'))),
-      },
-      leak: leak && {
-        pid: field(leak, 'pid', fw.at('leak'), (y, ww) => int(y, ww, 1, PID_MAX)),
-        fd: field(leak, 'fd', fw.at('leak'), (y, ww) => int(y, ww, 0, MAX_FD)),
-        comm: field(leak, 'comm', fw.at('leak'), (y, ww) => str(y, ww, 16)),
-      },
-    };
-    if (file.kind === 'pipe' && (!file.pipe || !pipeIds.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
-    return file;
-  });
-  if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
-  return { files, pipes };
 }
 
 function checkRuns(list: CborValue | undefined, vmas: VmaImage[], w: Where): [number, number][] {

@@ -1,0 +1,63 @@
+/** Typed checks of decoded metadata: each failure is an ImageError naming the field's path. */
+import { ImageError } from '../errors.js';
+import type { CborValue } from './cbor.js';
+import { PAGE_SIZE, TASK_END } from './format.js';
+
+export type Obj = { [k: string]: CborValue };
+export const PID_MAX = 4194304;
+/** largest memfd carried in the metadata (it travels hex-encoded in one helper plan line) */
+export const MEMFD_MAX = 4 << 20;
+export const MAX_FD = 1 << 20;
+
+export class Where {
+  constructor(readonly path: string) {}
+  at(k: string | number): Where {
+    return new Where(typeof k === 'number' ? `${this.path}[${k}]` : `${this.path}.${k}`);
+  }
+  fail(msg: string): never {
+    throw new ImageError(`${this.path}: corrupt image: ${msg}`);
+  }
+}
+
+export function obj(v: CborValue | undefined, w: Where): Obj {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) w.fail('expected a map');
+  return v as Obj;
+}
+export function arr(v: CborValue | undefined, w: Where, max = 1 << 24): CborValue[] {
+  if (!Array.isArray(v)) w.fail('expected an array');
+  if (v.length > max) w.fail(`more than ${max} entries`);
+  return v;
+}
+export function int(v: CborValue | undefined, w: Where, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) w.fail('expected an integer');
+  if (v < min || v > max) w.fail(`${v} is outside ${min}..${max}`);
+  return v;
+}
+export function u64(v: CborValue | undefined, w: Where): bigint | number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  if (typeof v === 'bigint' && v >= 0n && v <= 0xffffffffffffffffn) return v;
+  w.fail('expected an unsigned 64-bit integer');
+}
+export function str(v: CborValue | undefined, w: Where, max = 4096): string {
+  if (typeof v !== 'string') w.fail('expected text');
+  if (v.length > max) w.fail('text too long');
+  return v;
+}
+export function bytes(v: CborValue | undefined, w: Where, min: number, max: number): Uint8Array {
+  if (!(v instanceof Uint8Array)) w.fail('expected bytes');
+  if (v.length < min || v.length > max) w.fail(`${v.length} bytes, expected ${min}..${max}`);
+  return v;
+}
+export function bool(v: CborValue | undefined, w: Where): boolean {
+  if (typeof v !== 'boolean') w.fail('expected a boolean');
+  return v;
+}
+export function addr(v: CborValue | undefined, w: Where, aligned = false): number {
+  const a = int(v, w, 0, TASK_END);
+  if (aligned && a % PAGE_SIZE) w.fail(`0x${a.toString(16)} is not page aligned`);
+  return a;
+}
+export function field<T>(o: Obj, k: string, w: Where, f: (v: CborValue | undefined, w: Where) => T): T {
+  return f(o[k], w.at(k));
+}
+
