@@ -21,6 +21,7 @@
         "native/helper/dump_pipe.c",
         "native/helper/dump_state.c",
         "native/helper/plan.c",
+        "native/helper/plan_files.c",
         "native/helper/restore.c",
         "native/helper/restore_files.c",
         "native/helper/restore_child.c",

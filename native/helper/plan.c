@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plan_parse.h"
 #include "proto.h"
 
-static char *hex_string(const char *hex)
+char *plan_hex_string(const char *hex)
 {
 	size_t n = strlen(hex) / 2;
 	char *s = malloc(n + 1);
@@ -19,18 +20,7 @@ static char *hex_string(const char *hex)
 	return s;
 }
 
-#define NEED(cond)                                                                              \
-	do {                                                                                    \
-		if (!(cond))                                                                    \
-			return proto_fail("plan", w[0], EINVAL, "bad plan line (%s)", #cond);   \
-	} while (0)
-
-/* Appends one zeroed element to a growable array. */
-#define GROW(arr, n)                                                                            \
-	((arr) = realloc((arr), (size_t)((n) + 1) * sizeof *(arr)),                             \
-	 (arr) ? (memset(&(arr)[(n)], 0, sizeof *(arr)), &(arr)[(n)++]) : NULL)
-
-static int u64s(char **w, int from, int count, uint64_t *out)
+int plan_u64s(char **w, int from, int count, uint64_t *out)
 {
 	for (int i = 0; i < count; i++)
 		if (parse_u64(w[from + i], &out[i]))
@@ -38,7 +28,7 @@ static int u64s(char **w, int from, int count, uint64_t *out)
 	return 0;
 }
 
-static int find_file(const struct plan *p, int id)
+int plan_find_file(const struct plan *p, int id)
 {
 	for (int i = 0; i < p->nfiles; i++)
 		if (p->files[i].id == id)
@@ -46,80 +36,11 @@ static int find_file(const struct plan *p, int id)
 	return -1;
 }
 
-static int add_file(struct plan *p, char **w, int n)
-{
-	uint64_t v[4];
-	NEED(n >= 4 && !parse_u64(w[1], v) && find_file(p, (int)v[0]) < 0);
-	struct file_plan *f = GROW(p->files, p->nfiles);
-	NEED(f != NULL);
-	f->id = (int)v[0];
-	f->hfd = -1;
-	if (!strcmp(w[2], "path")) {
-		NEED(n == 6 && u64s(w, 4, 2, v + 1) == 0 && (f->path = hex_string(w[3])) != NULL);
-		f->kind = FILE_PATH;
-		f->flags = (int)v[1];
-		f->pos = v[2];
-	} else if (!strcmp(w[2], "inherit")) {
-		NEED(n == 4 && !parse_u64(w[3], v + 1) && v[1] < 1024);
-		f->kind = FILE_INHERIT;
-		f->srcfd = (int)v[1];
-	} else if (!strcmp(w[2], "memfd")) {
-		uint64_t a[3];
-		NEED(n == 8 && u64s(w, 4, 3, a) == 0 && (f->path = hex_string(w[3])) != NULL);
-		f->kind = FILE_MEMFD;
-		f->flags = (int)a[0], f->pos = a[1], f->arg[0] = a[2];
-		if (strcmp(w[7], "-")) {
-			f->len = strlen(w[7]) / 2;
-			NEED((f->data = malloc(f->len)) != NULL && hex_decode(w[7], f->data, f->len) == (long)f->len);
-		}
-	} else if (!strcmp(w[2], "eventfd")) {
-		uint64_t a[3];
-		NEED(n == 6 && u64s(w, 3, 3, a) == 0 && a[1] <= 1);
-		f->kind = FILE_EVENTFD;
-		f->arg[0] = a[0], f->arg[1] = a[1], f->flags = (int)a[2];
-	} else if (!strcmp(w[2], "signalfd")) {
-		uint64_t a[2];
-		NEED(n == 5 && u64s(w, 3, 2, a) == 0);
-		f->kind = FILE_SIGNALFD;
-		f->arg[0] = a[0], f->flags = (int)a[1];
-	} else if (!strcmp(w[2], "timerfd")) {
-		uint64_t a[7];
-		NEED(n == 10 && u64s(w, 3, 7, a) == 0 && a[0] < 16);
-		f->kind = FILE_TIMERFD;
-		f->arg[0] = a[0], f->flags = (int)a[1];
-		for (int i = 2; i < 7; i++)
-			f->arg[i - 1] = a[i];
-	} else {
-		NEED(!strcmp(w[2], "pipe") && n == 6 && u64s(w, 3, 3, v + 1) == 0 && v[2] <= 1);
-		f->kind = FILE_PIPE;
-		f->pipe = (int)v[1];
-		f->end = (int)v[2];
-		f->flags = (int)v[3];
-	}
-	return 0;
-}
-
-static int add_pipe(struct plan *p, char **w, int n)
-{
-	uint64_t v[2];
-	NEED(n == 4 && u64s(w, 1, 2, v) == 0 && v[1] >= 4096 && v[1] <= (1u << 26));
-	struct pipe_plan *pp = GROW(p->pipes, p->npipes);
-	NEED(pp != NULL);
-	pp->id = (int)v[0];
-	pp->size = (int)v[1];
-	if (strcmp(w[3], "-")) {
-		size_t len = strlen(w[3]) / 2;
-		NEED(len <= v[1] && (pp->data = malloc(len + 1)) != NULL && hex_decode(w[3], pp->data, len) == (long)len);
-		pp->len = len;
-	}
-	return 0;
-}
-
 static int add_fd(struct plan *p, struct task_plan *t, char **w, int n)
 {
 	uint64_t v[3];
-	NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[0] < (1u << 20));
-	int f = find_file(p, (int)v[1]);
+	NEED(n == 4 && plan_u64s(w, 1, 3, v) == 0 && v[0] < (1u << 20));
+	int f = plan_find_file(p, (int)v[1]);
 	NEED(f >= 0);
 	struct fd_plan *fd = GROW(t->fds, t->nfds);
 	NEED(fd != NULL);
@@ -130,13 +51,13 @@ static int add_fd(struct plan *p, struct task_plan *t, char **w, int n)
 static int add_vma(struct task_plan *t, char **w, int n)
 {
 	uint64_t v[7];
-	NEED(n == 9 && u64s(w, 1, 7, v) == 0 && v[0] < v[1] && !(v[0] % PAGE_SZ) && !(v[1] % PAGE_SZ));
+	NEED(n == 9 && plan_u64s(w, 1, 7, v) == 0 && v[0] < v[1] && !(v[0] % PAGE_SZ) && !(v[1] % PAGE_SZ));
 	struct vma_plan *m = GROW(t->vmas, t->nvmas);
 	NEED(m != NULL);
 	*m = (struct vma_plan){ .start = v[0], .end = v[1], .prot = (int)v[2], .flags = (int)v[3],
 				.pgoff = v[4], .fill = v[5] != 0, .madv = (unsigned)v[6] };
 	if (strcmp(w[8], "-"))
-		NEED((m->path = hex_string(w[8])) != NULL);
+		NEED((m->path = plan_hex_string(w[8])) != NULL);
 	return 0;
 }
 
@@ -144,7 +65,7 @@ static int add_run(struct plan *p, char **w, int n)
 {
 	static size_t cap;
 	uint64_t v[3];
-	NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[2] > 0 && v[0] < (uint64_t)p->ntasks);
+	NEED(n == 4 && plan_u64s(w, 1, 3, v) == 0 && v[2] > 0 && v[0] < (uint64_t)p->ntasks);
 	if (p->nruns == cap) {
 		cap = cap * 2 + 256;
 		p->runs = realloc(p->runs, cap * sizeof *p->runs);
@@ -203,9 +124,9 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 		t->newns = (int)v[0];
 	} else if (!strcmp(k, "cwd")) {
-		NEED(n == 2 && (t->cwd = hex_string(w[1])) != NULL);
+		NEED(n == 2 && (t->cwd = plan_hex_string(w[1])) != NULL);
 	} else if (!strcmp(k, "exe")) {
-		NEED(n == 2 && (t->exe = hex_string(w[1])) != NULL);
+		NEED(n == 2 && (t->exe = plan_hex_string(w[1])) != NULL);
 	} else if (!strcmp(k, "umask")) {
 		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0777);
 		t->umask = (int)v[0];
@@ -215,7 +136,7 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 64);
 		t->pdeathsig = (int)v[0];
 	} else if (!strcmp(k, "creds")) {
-		NEED(n == 10 && u64s(w, 1, 8, v) == 0);
+		NEED(n == 10 && plan_u64s(w, 1, 8, v) == 0);
 		for (int i = 0; i < 4; i++) {
 			NEED(v[i] <= 0xffffffffu && v[4 + i] <= 0xffffffffu);
 			t->uid[i] = (uint32_t)v[i];
@@ -232,7 +153,7 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		}
 		t->have_creds = 1;
 	} else if (!strcmp(k, "caps")) {
-		NEED(n == 6 && u64s(w, 1, 5, v) == 0);
+		NEED(n == 6 && plan_u64s(w, 1, 5, v) == 0);
 		t->cap_inh = v[0], t->cap_prm = v[1], t->cap_eff = v[2], t->cap_bnd = v[3], t->cap_amb = v[4];
 		t->have_caps = 1;
 	} else if (!strcmp(k, "dumpable")) {
@@ -249,18 +170,18 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 	} else if (!strcmp(k, "vma")) {
 		return add_vma(t, w, n);
 	} else if (!strcmp(k, "vdso")) {
-		NEED(n == 3 && u64s(w, 1, 2, v) == 0);
+		NEED(n == 3 && plan_u64s(w, 1, 2, v) == 0);
 		t->vvar_start = v[0];
 		t->vdso_start = v[1];
 	} else if (!strcmp(k, "mm")) {
-		NEED(n == 12 && u64s(w, 1, 11, v) == 0);
+		NEED(n == 12 && plan_u64s(w, 1, 11, v) == 0);
 		struct ucr_prctl_mm_map *m = &t->mm;
 		m->start_code = v[0], m->end_code = v[1], m->start_data = v[2], m->end_data = v[3];
 		m->start_brk = v[4], m->brk = v[5], m->start_stack = v[6];
 		m->arg_start = v[7], m->arg_end = v[8], m->env_start = v[9], m->env_end = v[10];
 		t->have_mm = 1;
 	} else if (!strcmp(k, "rseq")) {
-		NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[1] < 4096);
+		NEED(n == 4 && plan_u64s(w, 1, 3, v) == 0 && v[1] < 4096);
 		t->rseq_ptr = v[0];
 		t->rseq_len = (uint32_t)v[1];
 		t->rseq_sig = v[2];
@@ -268,10 +189,10 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		NEED(n == 2 && !parse_u64(w[1], v));
 		t->sigmask = v[0];
 	} else if (!strcmp(k, "sigaction")) {
-		NEED(n == 6 && u64s(w, 1, 5, v) == 0 && v[0] >= 1 && v[0] <= 64);
+		NEED(n == 6 && plan_u64s(w, 1, 5, v) == 0 && v[0] >= 1 && v[0] <= 64);
 		t->act[v[0]] = (struct sigact_plan){ 1, v[1], v[2], v[3], v[4] };
 	} else if (!strcmp(k, "rlimit")) {
-		NEED(n == 4 && u64s(w, 1, 3, v) == 0 && v[0] < 16);
+		NEED(n == 4 && plan_u64s(w, 1, 3, v) == 0 && v[0] < 16);
 		t->rlim[v[0]] = (struct rlimit_plan){ 1, v[1], v[2] };
 	} else if (!strcmp(k, "regs")) {
 		NEED(n == 2 && hex_decode(w[1], &t->regs, sizeof t->regs) == (long)sizeof t->regs);
@@ -285,19 +206,19 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		size_t len = strlen(w[3]) / 2;
 		NEED(len > 0 && len <= 65536 && (th->xstate = malloc(len)) != NULL && hex_decode(w[3], th->xstate, len) == (long)len);
 		th->xstate_len = len;
-		NEED(u64s(w, 4, 5, v) == 0 && v[2] < 4096);
+		NEED(plan_u64s(w, 4, 5, v) == 0 && v[2] < 4096);
 		th->sigmask = v[0];
 		th->rseq_ptr = v[1];
 		th->rseq_len = (uint32_t)v[2];
 		th->rseq_sig = v[3];
 		th->tidaddr = v[4];
-		NEED(u64s(w, 9, 3, v) == 0 && siginfos(w[12], &th->sig.pending, &th->sig.npending) == 0);
+		NEED(plan_u64s(w, 9, 3, v) == 0 && siginfos(w[12], &th->sig.pending, &th->sig.npending) == 0);
 		th->sig.alt_sp = v[0];
 		th->sig.alt_flags = (int)v[1];
 		th->sig.alt_size = v[2];
 		NEED(hex_decode(w[13], th->comm, 16) >= 0);
 	} else if (!strcmp(k, "altstack")) {
-		NEED(n == 4 && u64s(w, 1, 3, v) == 0);
+		NEED(n == 4 && plan_u64s(w, 1, 3, v) == 0);
 		t->sig.alt_sp = v[0];
 		t->sig.alt_flags = (int)v[1];
 		t->sig.alt_size = v[2];
@@ -306,11 +227,11 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 	} else if (!strcmp(k, "shpending")) {
 		NEED(n == 2 && siginfos(w[1], &t->shpending, &t->nshpending) == 0);
 	} else if (!strcmp(k, "itimer")) {
-		NEED(n == 6 && u64s(w, 1, 5, v) == 0 && v[0] < 3);
+		NEED(n == 6 && plan_u64s(w, 1, 5, v) == 0 && v[0] < 3);
 		for (int i = 0; i < 4; i++)
 			t->itimer[v[0]][i] = (long)v[1 + i];
 	} else if (!strcmp(k, "ptimer")) {
-		NEED(n == 11 && u64s(w, 1, 10, v) == 0 && v[0] <= 0x7fffffff && v[1] < 16 && v[3] <= 64);
+		NEED(n == 11 && plan_u64s(w, 1, 10, v) == 0 && v[0] <= 0x7fffffff && v[1] < 16 && v[3] <= 64);
 		struct ptimer_plan *pt = GROW(t->ptimers, t->nptimers);
 		NEED(pt != NULL);
 		*pt = (struct ptimer_plan){ .id = (int)v[0], .clock = (int)v[1], .notify = (int)v[2], .signo = (int)v[3],
@@ -372,16 +293,16 @@ int plan_read(struct plan *p)
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 			p->spool = (int)v[0];
 		} else if (!strcmp(k, "file")) {
-			r = add_file(p, w, n);
+			r = plan_add_file(p, w, n);
 		} else if (!strcmp(k, "pipe")) {
-			r = add_pipe(p, w, n);
+			r = plan_add_pipe(p, w, n);
 		} else if (!strcmp(k, "run")) {
 			r = add_run(p, w, n);
 		} else if (!strcmp(k, "act")) {
 			NEED(n >= 3);
 			r = add_act(p, w, n);
 		} else if (!strcmp(k, "task")) {
-			NEED(n == 7 && u64s(w, 1, 6, v) == 0 && v[0] == (uint64_t)p->ntasks && v[2] < (1u << 22) &&
+			NEED(n == 7 && plan_u64s(w, 1, 6, v) == 0 && v[0] == (uint64_t)p->ntasks && v[2] < (1u << 22) &&
 			     v[3] <= 3 && v[5] <= 1);
 			t = GROW(p->tasks, p->ntasks);
 			NEED(t != NULL);

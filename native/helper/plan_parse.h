@@ -1,0 +1,22 @@
+/* Internal to the plan parser (plan.c, plan_files.c). */
+#ifndef UCR_PLAN_PARSE_H
+#define UCR_PLAN_PARSE_H
+#include "plan.h"
+
+#define NEED(cond)                                                                              \
+	do {                                                                                    \
+		if (!(cond))                                                                    \
+			return proto_fail("plan", w[0], EINVAL, "bad plan line (%s)", #cond);   \
+	} while (0)
+
+/* Appends one zeroed element to a growable array. */
+#define GROW(arr, n)                                                                            \
+	((arr) = realloc((arr), (size_t)((n) + 1) * sizeof *(arr)),                             \
+	 (arr) ? (memset(&(arr)[(n)], 0, sizeof *(arr)), &(arr)[(n)++]) : NULL)
+
+char *plan_hex_string(const char *hex);
+int plan_u64s(char **w, int from, int count, uint64_t *out);
+int plan_find_file(const struct plan *p, int id);
+int plan_add_file(struct plan *p, char **w, int n);
+int plan_add_pipe(struct plan *p, char **w, int n);
+#endif
