@@ -54,21 +54,6 @@ static int select_task(const char *pidtext)
 	return 0;
 }
 
-static int thread_is_zombie(pid_t pid, pid_t tid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'Z';
-}
-
 static int seized(struct dtask *d, pid_t tid)
 {
 	for (int i = 0; i < d->nthreads; i++)

@@ -5,6 +5,7 @@
  *   ucr-helper restore [--detach]    restart from a plan on fd 0 (image stream on fd 3)
  * See proto.h for the control protocol. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,21 @@ int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end
 	}
 	fclose(f);
 	return found;
+}
+
+int thread_is_zombie(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'Z';
 }
 
 int count_vmas(pid_t pid)

@@ -275,14 +275,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		r.rip = gadget, r.rax = SYS_exit, r.orig_rax = (uint64_t)-1, r.rdi = 0;
 		if (t_set_regs(rt.pid, &r) < 0 || ptrace(PTRACE_DETACH, rt.pid, 0, 0) < 0)
 			return proto_fail("finish", "main thread", errno, "cannot let the main thread exit");
-		char path[64], st[512] = "";
-		snprintf(path, sizeof path, "/proc/%d/task/%d/stat", rt.pid, rt.pid);
-		for (int i = 0; i < 500 && !strstr(st, ") Z"); i++) {
-			int fd = open(path, O_RDONLY);
-			ssize_t n = fd >= 0 ? read(fd, st, sizeof st - 1) : -1;
-			if (fd >= 0)
-				close(fd);
-			st[n > 0 ? n : 0] = 0;
+		for (int i = 0; i < 500 && !thread_is_zombie(rt.pid, rt.pid); i++) {
 			struct timespec nap = { 0, 1000000 };
 			nanosleep(&nap, NULL);
 		}

@@ -131,8 +131,9 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     rootPid = root.pid;
     const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
     const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
+    const taskImage = new Map(meta.tasks.map((t) => [t.pid, t]));
     for (const t of tree.tasks) {
-      const img = t.kind === 'task' ? meta.tasks.find((x) => x.pid === t.oldPid) : undefined;
+      const img = t.kind === 'task' ? taskImage.get(t.oldPid) : undefined;
       if (img?.threads.length && t.newPid !== (t.entry?.nsPid && opts.pidns ? t.entry.nsPid : t.oldPid))
         throw new UnsupportedError(
           `process ${t.oldPid} has ${img.threads.length + 1} threads: restarting it at another pid is not supported (glibc keeps every thread's id in memory)`,
@@ -162,7 +163,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     opts.signal?.addEventListener('abort', () => h.kill(), { once: true });
     const ctx = { stdioFd: (slot: number) => 4 + slot };
     const elapsedMs = Date.now() - Date.parse(meta.header.createdAt);
-    const imageOf = new Map(meta.tasks.map((t) => [t.pid, applyTimerPolicy(t, opts.timers ?? 'relative', elapsedMs)]));
+    const imageOf = new Map([...taskImage].map(([pid, t]) => [pid, applyTimerPolicy(t, opts.timers ?? 'relative', elapsedMs)]));
     const workers = Math.max(1, Math.min(opts.parallel ?? os.availableParallelism(), meta.tasks.length, 64));
     h.send(
       `workers ${workers}`,
