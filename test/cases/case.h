@@ -326,11 +326,15 @@ static uint64_t case_token;
 /* --same-pids (default) / --any-pids */
 static int case_same_pids = 1;
 
+/* In a request: the child must lead its own session / group. */
+#define CASE_OWN_PID (-1)
+
 struct case_req {
     uint32_t magic;
     int32_t parent;   /* getpid() of the sender when it sent this */
-    int32_t exp_sid;  /* session the child must be in; 0: its own pid */
-    int32_t exp_pgid; /* process group the child must be in; 0: its own pid */
+    int32_t exp_sid;  /* session the child must be in; CASE_OWN_PID: its own pid (0 is a real
+                          answer: a session whose leader is outside our pid namespace) */
+    int32_t exp_pgid; /* process group the child must be in; CASE_OWN_PID: its own pid */
 };
 
 struct case_ans {
@@ -765,17 +769,18 @@ CASE_FN int case_child_request(int fd, struct case_req *rq)
 CASE_FN void case_check_self(pid_t pid0, const struct case_req *rq)
 {
     pid_t me = getpid(), pp = getppid(), sid = getsid(0), pg = getpgid(0);
-    pid_t es = rq->exp_sid ? rq->exp_sid : me, eg = rq->exp_pgid ? rq->exp_pgid : me;
+    pid_t es = rq->exp_sid != CASE_OWN_PID ? rq->exp_sid : me,
+          eg = rq->exp_pgid != CASE_OWN_PID ? rq->exp_pgid : me;
     if (case_same_pids && me != pid0)
         case_fail("getpid() = %d but the pid at set-up was %d (--same-pids)", (int)me, (int)pid0);
     if (pp != rq->parent)
         case_fail("getppid() = %d but the parent's getpid() is %d", (int)pp, (int)rq->parent);
     if (sid != es)
         case_fail("getsid(0) = %d, expected %d (%s)", (int)sid, (int)es,
-                  rq->exp_sid ? "the parent's session" : "own pid: session leader");
+                  rq->exp_sid != CASE_OWN_PID ? "the parent's session" : "own pid: session leader");
     if (pg != eg)
         case_fail("getpgid(0) = %d, expected %d (%s)", (int)pg, (int)eg,
-                  rq->exp_pgid ? "the parent's group" : "own pid: group leader");
+                  rq->exp_pgid != CASE_OWN_PID ? "the parent's group" : "own pid: group leader");
 }
 
 /* Send the answer (verdict from case_failed) in one write. */
@@ -860,7 +865,7 @@ CASE_FN int case_send_request(int fd, const char *name, pid_t exp_sid, pid_t exp
 
 struct case_expect {
     pid_t ppid;      /* required getppid() of the child */
-    pid_t sid, pgid; /* required; 0: the child's own (reported) pid */
+    pid_t sid, pgid; /* required; CASE_OWN_PID: the child's own (reported) pid */
     pid_t fork_pid;  /* what fork() returned: the greeting's pid; with case_same_pids also
                         the pid the child must report */
     uint64_t ino[4]; /* required pipe inodes (the parent's ends), 0: unchecked */
@@ -910,7 +915,8 @@ CASE_FN int case_collect(int fd, const char *name, int64_t deadline, const struc
     a->verdict[sizeof a->verdict - 1] = 0;
     if (strcmp(a->verdict, "PASS") != 0)
         case_fail("%s: %s", name, strncmp(a->verdict, "FAIL: ", 6) == 0 ? a->verdict + 6 : a->verdict);
-    pid_t es = e->sid ? e->sid : a->pid, eg = e->pgid ? e->pgid : a->pid;
+    pid_t es = e->sid != CASE_OWN_PID ? e->sid : a->pid,
+          eg = e->pgid != CASE_OWN_PID ? e->pgid : a->pid;
     if (a->ppid != e->ppid)
         case_fail("%s (pid %d) reports getppid() = %d, expected %d", name, a->pid, a->ppid,
                   (int)e->ppid);
@@ -1013,10 +1019,10 @@ CASE_FN void case_branch_main(const struct case_branch *br)
         ri[i] = case_pipe_ino(lr[i], O_RDONLY, what);
     }
     for (int i = 0; i < nl; i++)
-        case_send_request(lq[i], br->leaf_name[i], sid, br->leaf_own_group ? 0 : pg);
+        case_send_request(lq[i], br->leaf_name[i], sid, br->leaf_own_group ? CASE_OWN_PID : pg);
     int64_t deadline = case_now_ms() + 5000;
     for (int i = 0; i < nl; i++) {
-        struct case_expect e = {me, sid, br->leaf_own_group ? 0 : pg, lpid[i], {qi[i], ri[i], 0, 0}};
+        struct case_expect e = {me, sid, br->leaf_own_group ? CASE_OWN_PID : pg, lpid[i], {qi[i], ri[i], 0, 0}};
         struct case_ans a;
         if (case_collect(lr[i], br->leaf_name[i], deadline, &e, &a))
             case_reap_child(br->leaf_name[i], a.pid, 3000);

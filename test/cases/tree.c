@@ -120,10 +120,10 @@ int main(int argc, char **argv)
                           i, j, (unsigned long long)ino[i]);
 
     case_send_request(aq[1], "A", me, me);
-    case_send_request(bq[1], "B", 0, 0);
+    case_send_request(bq[1], "B", CASE_OWN_PID, CASE_OWN_PID);
     int64_t deadline = case_now_ms() + 10000;
     struct case_expect ea = {me, me, me, a, {ino[0], ino[1], ino[4], 0}};
-    struct case_expect eb = {me, 0, 0, b, {ino[2], ino[3], ino[4], 0}};
+    struct case_expect eb = {me, CASE_OWN_PID, CASE_OWN_PID, b, {ino[2], ino[3], ino[4], 0}};
     struct case_ans ansa, ansb;
     int gota = case_collect(ar[0], "A", deadline, &ea, &ansa);
     int gotb = case_collect(br[0], "B", deadline, &eb, &ansb);
