@@ -183,6 +183,28 @@ export async function roundTrip(name: string, opt: StartOptions = {}): Promise<{
   return { c, verdict: await verdict(c) };
 }
 
+/** The case's process and all its descendants. */
+export function treeOf(pid: number): number[] {
+  let kids: number[] = [];
+  try {
+    kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    /* gone */
+  }
+  return [pid, ...kids.flatMap(treeOf)];
+}
+
+/** Like roundTrip for a case with children: checkpoint --kill, every pid free, restart. */
+export async function treeRoundTrip(name: string, opt: StartOptions = {}): Promise<{ c: Case; verdict: string; pids: number[] }> {
+  const c = await startCase(name, opt);
+  const img = path.join(c.dir, 'image.ucr');
+  const pids = treeOf(c.pid);
+  checkpointCase(c, img, ['--kill']);
+  for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+  restartDetached(img);
+  return { c, verdict: await verdict(c), pids };
+}
+
 export async function cleanup(): Promise<void> {
   for (const pid of started) {
     try {

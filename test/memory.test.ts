@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, killAndWait, roundTrip, sleep, startCase, ucr, verdict } from './harness.js';
+import { checkpointCase, cleanup, killAndWait, roundTrip, sleep, startCase, treeRoundTrip, ucr, verdict } from './harness.js';
 
 afterEach(cleanup);
 
@@ -17,6 +17,14 @@ describe('memory survives checkpoint → kill → restart', () => {
 
   it('x87, SSE and AVX state: a floating-point loop ends with the exact result', async () => {
     const { verdict } = await roundTrip('fpu');
+    expect(verdict).toBe('PASS');
+  });
+});
+
+describe('shared memory', () => {
+  it('shared anonymous memory (with a hole), a memfd mapped shared by two tasks, privately by one and held as an fd, a write-sealed memfd: contents and sharing come back', async () => {
+    const { verdict, pids } = await treeRoundTrip('shmem');
+    expect(pids).toHaveLength(2);
     expect(verdict).toBe('PASS');
   });
 });

@@ -1,5 +1,4 @@
-/* Checkpoint of a pipe's contents (the bytes queued in it, read without consuming them) and of
- * a memfd's seals. */
+/* Checkpoint of a pipe's contents (the bytes queued in it, read without consuming them). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -49,23 +48,3 @@ int cmd_pipe(char **w, int n)
 	return 0;
 }
 
-
-/* `seals <pid> <fd>`: the seals of a memfd (F_GET_SEALS through a reopened /proc link). */
-int cmd_seals(char **w, int n)
-{
-	uint64_t pid, fd;
-	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
-		return proto_fail("seals", "command", EINVAL, "bad seals command");
-	char path[64], obj[32];
-	snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, (int)fd);
-	snprintf(obj, sizeof obj, "fd %d", (int)fd);
-	int f = open(path, O_RDONLY | O_CLOEXEC);
-	int seals = f >= 0 ? fcntl(f, F_GET_SEALS) : -1;
-	int err = errno;
-	if (f >= 0)
-		close(f);
-	if (seals < 0)
-		return proto_fail("seals", obj, err, "cannot read the seals of process %d's memfd", (int)pid);
-	proto_emit("{\"ev\":\"seals\",\"seals\":%d}", seals);
-	return 0;
-}

@@ -102,6 +102,21 @@ static unsigned char *chunk_buf(void)
 	return buf;
 }
 
+/* One record: frame, header, data; chained into *digest. */
+static int write_record(int out, uint32_t kind, const struct pages_hdr *h, const unsigned char *buf,
+			size_t len, uint32_t *digest)
+{
+	uint32_t crc = ucr_crc32c(ucr_crc32c(0, h, sizeof *h), buf, len);
+	struct rec_frame f = { .kind = kind, .crc = crc, .len = sizeof *h + len };
+	unsigned char head[sizeof f + sizeof *h];
+	memcpy(head, &f, sizeof f);
+	memcpy(head + sizeof f, h, sizeof *h);
+	if (write_full(out, head, sizeof head) < 0 || write_full(out, buf, len) < 0)
+		return -1;
+	*digest = digest_add(*digest, crc);
+	return 0;
+}
+
 int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
 {
@@ -122,15 +137,41 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
 						  len);
 			}
 			struct pages_hdr h = { .task = task, .npages = (uint32_t)cnt, .addr = addr };
-			uint32_t crc = ucr_crc32c(0, &h, sizeof h);
-			crc = ucr_crc32c(crc, buf, len);
-			struct rec_frame f = { .kind = REC_PAGES, .crc = crc, .len = sizeof h + len };
-			unsigned char head[sizeof f + sizeof h];
-			memcpy(head, &f, sizeof f);
-			memcpy(head + sizeof f, &h, sizeof h);
-			if (write_full(out, head, sizeof head) < 0 || write_full(out, buf, len) < 0)
+			if (write_record(out, REC_PAGES, &h, buf, len, digest) < 0)
 				return proto_fail("dump-pages", "image", errno, "cannot write the image");
-			*digest = digest_add(*digest, crc);
+			*bytes += len;
+			(*records)++;
+			done += cnt;
+		}
+	}
+	return 0;
+}
+
+int shmem_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int out,
+	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
+{
+	unsigned char *buf = chunk_buf();
+	if (!buf)
+		return proto_fail("dump-shmem", "buffer", errno, "cannot allocate the page buffer");
+	for (size_t r = 0; r < n; r++) {
+		for (uint64_t done = 0; done < runs[r].npages;) {
+			uint64_t cnt = runs[r].npages - done;
+			if (cnt > MAX_CHUNK_PAGES)
+				cnt = MAX_CHUNK_PAGES;
+			uint64_t off = runs[r].addr + done * PAGE_SZ;
+			size_t len = cnt * PAGE_SZ;
+			ssize_t got = pread(src, buf, len, (off_t)off);
+			if (got < 0) {
+				char what[64];
+				snprintf(what, sizeof what, "shared memory object %u", obj);
+				return proto_fail("dump-shmem", what, errno, "cannot read it at offset %llu",
+						  (unsigned long long)off);
+			}
+			if ((size_t)got < len) /* truncated meanwhile (held outside the tree): zeros */
+				memset(buf + got, 0, len - (size_t)got);
+			struct pages_hdr h = { .task = obj, .npages = (uint32_t)cnt, .addr = off };
+			if (write_record(out, REC_SHMEM, &h, buf, len, digest) < 0)
+				return proto_fail("dump-shmem", "image", errno, "cannot write the image");
 			*bytes += len;
 			(*records)++;
 			done += cnt;
@@ -146,7 +187,7 @@ static int bad_record(const char *what, uint64_t addr)
 	return proto_fail("restore-pages", obj, 0, "corrupt image: %s", what);
 }
 
-int pages_restore(int in, const struct page_run *runs, size_t n, const pid_t *pids, size_t ntasks,
+int pages_restore(int in, const struct page_run *runs, size_t n, const struct page_sink *sink,
 		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex)
 {
 	unsigned char *buf = chunk_buf();
@@ -175,7 +216,7 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const pid_t *pi
 			*trailer_hex = hex_dup(buf, f.len);
 			return 0;
 		}
-		if (f.kind != REC_PAGES)
+		if (f.kind != REC_PAGES && f.kind != REC_SHMEM)
 			return proto_fail("restore-pages", "image", 0, "corrupt image: unexpected record kind %u",
 					  f.kind);
 		struct pages_hdr h;
@@ -185,8 +226,10 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const pid_t *pi
 			return bad_record("more pages than the metadata lists", h.addr);
 		uint64_t want_addr = runs[r].addr + off * PAGE_SZ;
 		if (h.task != runs[r].task || h.addr != want_addr || h.npages == 0 ||
+		    (f.kind == REC_SHMEM) != (runs[r].shm != 0) ||
 		    h.npages > MAX_CHUNK_PAGES || h.npages > runs[r].npages - off ||
-		    f.len != sizeof h + (uint64_t)h.npages * PAGE_SZ || h.task >= ntasks)
+		    f.len != sizeof h + (uint64_t)h.npages * PAGE_SZ ||
+		    (runs[r].shm ? sink->shmfd(h.task) < 0 : h.task >= sink->ntasks))
 			return bad_record("it does not match the page runs in the metadata", h.addr);
 		size_t len = (size_t)h.npages * PAGE_SZ;
 		got = read_full(in, buf, len);
@@ -195,11 +238,18 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const pid_t *pi
 		uint32_t crc = ucr_crc32c(ucr_crc32c(0, &h, sizeof h), buf, len);
 		if (crc != f.crc)
 			return bad_record("checksum mismatch", h.addr);
-		if (t_write_mem(pids[h.task], h.addr, buf, len) < 0) {
+		if (runs[r].shm) {
+			if (pwrite(sink->shmfd(h.task), buf, len, (off_t)h.addr) != (ssize_t)len) {
+				char obj[64];
+				snprintf(obj, sizeof obj, "shared memory object %u", h.task);
+				return proto_fail("restore-pages", obj, errno ? errno : EIO,
+						  "cannot fill it at offset %llu", (unsigned long long)h.addr);
+			}
+		} else if (t_write_mem(sink->pids[h.task], h.addr, buf, len) < 0) {
 			char obj[64];
 			snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)h.addr);
 			return proto_fail("restore-pages", obj, errno, "cannot write pages into task %d",
-					  pids[h.task]);
+					  sink->pids[h.task]);
 		}
 		*digest = digest_add(*digest, crc);
 		*bytes += len;

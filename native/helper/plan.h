@@ -9,11 +9,15 @@
  *   file <id> inherit <helper fd>                      one of the helper's own fds
  *   file <id> pipe <pipe id> <0 read end|1 write end> <flags>
  *   pipe <pipe id> <size> <hex data|->                 a pipe, created and filled by the helper
- *   file <id> memfd <hex name> <flags> <pos> <seals> <hex contents|->
+ *   shm <id> <kind 0 shared anonymous|1 memfd> <size> <seals> <hex name|->
+ *                                                      a shared memory object, created by the
+ *                                                      helper; contents come as SHMEM records
+ *   file <id> memfd <shm id> <flags> <pos>             an fd of a memfd (reopened, own offset)
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
  *   file <id> signalfd <mask> <flags>
  *   file <id> timerfd <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
- *   run <task index> <addr> <npages>                   page runs in stream order
+ *   shrun <shm id> <byte offset> <npages>              shared memory runs, in stream order
+ *   run <task index> <addr> <npages>                   page runs in stream order (after shrun)
  * A task section starts with
  *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder|3 init>
  *        <exit status (wait status)> <stopped 0|1>
@@ -26,7 +30,8 @@
  *   dumpable <n>
  *   caps <inheritable> <permitted> <effective> <bounding> <ambient>   (64-bit masks)
  *   fd <target> <file id> <cloexec>
- *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|->
+ *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|-> [<shm id>]
+ *       (with a shm id: a mapping of that shared memory object)
  *   vdso <[vvar] group start> <[vdso] start>
  *   mm <start_code> <end_code> <start_data> <end_data> <start_brk> <brk> <start_stack>
  *      <arg_start> <arg_end> <env_start> <env_end>
@@ -65,11 +70,21 @@ struct file_plan {
 	int srcfd;  /* FILE_INHERIT */
 	int pipe;   /* FILE_PIPE: pipe id */
 	int end;    /* FILE_PIPE: 0 read, 1 write */
-	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times;
-			  * memfd: seals */
-	unsigned char *data; /* memfd contents */
-	size_t len;
+	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
+	int shm;    /* FILE_MEMFD: index into plan.shms */
 	int hfd;    /* the helper's fd for it, inherited by every task */
+};
+
+enum shm_kind { SHM_ANON = 0, SHM_MEMFD = 1 };
+
+/* A shared memory object: shared anonymous memory or a memfd, mapped and/or held as fds. */
+struct shm_plan {
+	int id;
+	enum shm_kind kind;
+	uint64_t size;
+	int seals;  /* applied once the contents are in */
+	char *name; /* memfd name */
+	int hfd;    /* the helper's fd for it */
 };
 
 struct pipe_plan {
@@ -97,6 +112,7 @@ struct vma_plan {
 	int prot, flags, fill;
 	unsigned madv;
 	char *path; /* NULL: anonymous */
+	int shm;    /* index into plan.shms, -1: none */
 };
 
 struct sigact_plan {
@@ -198,6 +214,8 @@ struct plan {
 	int nfiles;
 	struct pipe_plan *pipes;
 	int npipes;
+	struct shm_plan *shms;
+	int nshms;
 	struct task_plan *tasks;
 	int ntasks;
 	struct act_plan *acts;
@@ -206,6 +224,8 @@ struct plan {
 	size_t nruns;
 };
 
+/* Index of shared memory object id in p->shms, or -1. */
+int plan_find_shm(const struct plan *p, int id);
 /* Reads plan lines until `end`; reports a protocol error and returns -1 on bad input. */
 int plan_read(struct plan *p);
 #endif

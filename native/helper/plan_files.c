@@ -26,13 +26,11 @@ int plan_add_file(struct plan *p, char **w, int n)
 		f->srcfd = (int)v[1];
 	} else if (!strcmp(w[2], "memfd")) {
 		uint64_t a[3];
-		NEED(n == 8 && plan_u64s(w, 4, 3, a) == 0 && (f->path = plan_hex_string(w[3])) != NULL);
+		NEED(n == 6 && plan_u64s(w, 3, 3, a) == 0 && plan_find_shm(p, (int)a[0]) >= 0);
 		f->kind = FILE_MEMFD;
-		f->flags = (int)a[0], f->pos = a[1], f->arg[0] = a[2];
-		if (strcmp(w[7], "-")) {
-			f->len = strlen(w[7]) / 2;
-			NEED((f->data = malloc(f->len)) != NULL && hex_decode(w[7], f->data, f->len) == (long)f->len);
-		}
+		f->shm = plan_find_shm(p, (int)a[0]);
+		f->flags = (int)a[1], f->pos = a[2];
+		NEED(p->shms[f->shm].kind == SHM_MEMFD);
 	} else if (!strcmp(w[2], "eventfd")) {
 		uint64_t a[3];
 		NEED(n == 6 && plan_u64s(w, 3, 3, a) == 0 && a[1] <= 1);
@@ -76,3 +74,26 @@ int plan_add_pipe(struct plan *p, char **w, int n)
 	return 0;
 }
 
+
+int plan_find_shm(const struct plan *p, int id)
+{
+	for (int i = 0; i < p->nshms; i++)
+		if (p->shms[i].id == id)
+			return i;
+	return -1;
+}
+
+int plan_add_shm(struct plan *p, char **w, int n)
+{
+	uint64_t v[4];
+	NEED(n == 6 && plan_u64s(w, 1, 4, v) == 0 && v[1] <= SHM_MEMFD && v[0] < (1u << 30) &&
+	     plan_find_shm(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
+	NEED(v[1] == SHM_MEMFD || (v[2] > 0 && v[2] % 4096 == 0));
+	struct shm_plan *s = GROW(p->shms, p->nshms);
+	NEED(s != NULL);
+	*s = (struct shm_plan){ .id = (int)v[0], .kind = (enum shm_kind)v[1], .size = v[2], .seals = (int)v[3], .hfd = -1 };
+	if (strcmp(w[5], "-"))
+		NEED((s->name = plan_hex_string(w[5])) != NULL);
+	NEED(s->kind == SHM_ANON || s->name != NULL);
+	return 0;
+}

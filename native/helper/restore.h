@@ -32,6 +32,10 @@ pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags);
 /* restore_files.c: the spooled image and the objects every task inherits */
 int spool_image(void);
 int open_files(void);
+/* Shared memory objects (restore_files.c): the helper fd of object id (-1: none); seals applied
+ * once the contents are in. */
+int shm_fd(uint32_t id);
+int seal_shms(void);
 
 /* restore_task.c: the task (or thread) injected calls go to, and one injected call that must
  * succeed (failures are reported with phase and what) */

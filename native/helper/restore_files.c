@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -57,6 +58,57 @@ static int high(int fd)
 	return h;
 }
 
+/* Shared anonymous memory is recreated as the kernel makes it (a shmem file named "dev/zero",
+ * reached through /proc/self/map_files, which needs CAP_SYS_ADMIN; otherwise a memfd of that
+ * name stands in); memfds with memfd_create. Sized now, filled by SHMEM records, sealed last. */
+static int open_shms(void)
+{
+	for (int i = 0; i < plan.nshms; i++) {
+		struct shm_plan *sp = &plan.shms[i];
+		char obj[48];
+		snprintf(obj, sizeof obj, "shared memory object %d", sp->id);
+		int fd = -1;
+		if (sp->kind == SHM_ANON) {
+			void *m = mmap(NULL, sp->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+			if (m == MAP_FAILED)
+				return proto_fail("files", obj, errno, "cannot create %llu bytes of shared memory",
+						  (unsigned long long)sp->size);
+			char path[80];
+			snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", (unsigned long)m,
+				 (unsigned long)m + sp->size);
+			fd = open(path, O_RDWR | O_CLOEXEC);
+			munmap(m, sp->size);
+			if (fd < 0)
+				fd = (int)syscall(SYS_memfd_create, "dev/zero", 1U /* MFD_CLOEXEC */);
+		} else {
+			fd = (int)syscall(SYS_memfd_create, sp->name, 1U | 2U /* MFD_CLOEXEC | MFD_ALLOW_SEALING */);
+		}
+		if (fd < 0 || ftruncate(fd, (off_t)sp->size) < 0)
+			return proto_fail("files", obj, errno, "cannot create it");
+		sp->hfd = high(fd);
+		if (sp->hfd < 0)
+			return proto_fail("files", obj, errno, "cannot place it");
+	}
+	return 0;
+}
+
+int shm_fd(uint32_t id)
+{
+	int i = plan_find_shm(&plan, (int)id);
+	return i < 0 ? -1 : plan.shms[i].hfd;
+}
+
+/* Once the contents are in: the memfds get their seals back. */
+int seal_shms(void)
+{
+	for (int i = 0; i < plan.nshms; i++) {
+		struct shm_plan *sp = &plan.shms[i];
+		if (sp->kind == SHM_MEMFD && sp->seals && fcntl(sp->hfd, F_ADD_SEALS, sp->seals) < 0)
+			return proto_fail("pages", sp->name, errno, "cannot seal memfd %s", sp->name);
+	}
+	return 0;
+}
+
 /* Every file object and pipe, opened once at a high fd: tasks inherit them, so fds that were
  * one open file (dup, fork) in the image are one open file again. */
 int open_files(void)
@@ -67,6 +119,8 @@ int open_files(void)
 			if (plan.tasks[t].fds[i].target > maxfd)
 				maxfd = plan.tasks[t].fds[i].target;
 	ctx.base = maxfd + 64;
+	if (open_shms() < 0)
+		return -1;
 	for (int i = 0; i < plan.npipes; i++) {
 		struct pipe_plan *pp = &plan.pipes[i];
 		int fds[2];
@@ -107,22 +161,13 @@ int open_files(void)
 		} else if (fp->kind == FILE_INHERIT) {
 			fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, ctx.base);
 		} else if (fp->kind == FILE_MEMFD) {
-			int fd = (int)syscall(SYS_memfd_create, fp->path, 2U /* MFD_ALLOW_SEALING */);
-			if (fd < 0 || (fp->len && write_full(fd, fp->data, fp->len) < 0))
-				return proto_fail("files", obj, errno, "cannot recreate memfd %s", fp->path);
-			if ((fp->flags & O_ACCMODE) != O_RDWR) { /* the same file, opened as it was */
-				char self[64];
-				snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-				int re = open(self, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC);
-				if (re < 0)
-					return proto_fail("files", obj, errno, "cannot reopen memfd %s", fp->path);
-				close(fd);
-				fd = re;
-			} else if (fcntl(fd, F_SETFL, fp->flags) < 0) {
-				return proto_fail("files", obj, errno, "cannot set the flags of memfd %s", fp->path);
-			}
-			if (lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 || (fp->arg[0] && fcntl(fd, F_ADD_SEALS, (int)fp->arg[0]) < 0))
-				return proto_fail("files", obj, errno, "cannot seal memfd %s", fp->path);
+			/* the object, opened again: an open file of its own (offset, access mode) */
+			struct shm_plan *sp = &plan.shms[fp->shm];
+			char self[64];
+			snprintf(self, sizeof self, "/proc/self/fd/%d", sp->hfd);
+			int fd = open(self, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC);
+			if (fd < 0 || lseek(fd, (off_t)fp->pos, SEEK_SET) < 0)
+				return proto_fail("files", obj, errno, "cannot reopen memfd %s", sp->name);
 			fp->hfd = high(fd);
 		} else if (fp->kind == FILE_EVENTFD) {
 			int fd = eventfd((unsigned)fp->arg[0], (fp->arg[1] ? EFD_SEMAPHORE : 0) | (fp->flags & O_NONBLOCK));

@@ -25,6 +25,7 @@
 
 #define TASK_END 0x7ffffffff000ULL
 
+extern struct restore_ctx ctx;
 struct tracee rt; /* the task (or thread) injected calls go to */
 
 /* Makes p the task that injected calls go to, through the gadget every task inherited. */
@@ -71,13 +72,20 @@ static int map_vma(const struct vma_plan *m)
 	snprintf(obj, sizeof obj, "mapping 0x%llx-0x%llx", (unsigned long long)m->start,
 		 (unsigned long long)m->end);
 	int prot = m->fill ? (m->prot | PROT_READ | PROT_WRITE) : m->prot;
-	if (m->path) {
+	if (m->shm >= 0) {
+		/* a shared memory object: the task opens the tracer's fd of it (the tracer is a fork
+		 * of the helper, made after the objects were created) */
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getpid(), ctx.plan->shms[m->shm].hfd);
+		if (task_open("memory", path, (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY, &fd) < 0)
+			return -1;
+	} else if (m->path) {
 		int oflags = (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
 		if (task_open("memory", m->path, oflags, &fd) < 0)
 			return -1;
 	}
 	if (t_inject(&rt, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot,
-		     (uint64_t)(m->flags | MAP_FIXED), (uint64_t)fd, m->path ? m->pgoff : 0, &ret) < 0)
+		     (uint64_t)(m->flags | MAP_FIXED), (uint64_t)fd, fd >= 0 ? m->pgoff : 0, &ret) < 0)
 		return proto_fail("memory", obj, errno, "cannot drive the task through mmap");
 	if (fd >= 0) {
 		long r2;

@@ -67,6 +67,11 @@ export function renderInspect(r: InspectResult): string {
   L.push(`external objects (connected to the restarting process's stdio): ${ext.map((f) => `#${f.id} ${f.path} -> stdio ${f.stdio}`).join(', ') || 'none'}`);
   L.push(`leaked objects (also held outside the tree): ${leaks.map((f) => `#${f.id} ${f.path} held by ${f.leak!.pid} (${f.leak!.comm}) fd ${f.leak!.fd}`).join(', ') || 'none'}`);
   for (const p of r.meta.files.pipes) L.push(`pipe ${p.id}: ${p.data.length} bytes queued, size ${p.size}`);
+  for (const o of r.meta.files.shmem ?? []) {
+    const saved = o.runs.reduce((a, [, n]) => a + n * 4096, 0);
+    const what = o.kind === 'memfd' ? `memfd "${o.name}"${o.seals ? ` seals 0x${o.seals.toString(16)}` : ''}` : 'shared anonymous memory';
+    L.push(`shared memory ${o.id}: ${what}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);
+  }
   return L.join('\n');
 }
 

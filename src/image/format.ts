@@ -8,12 +8,16 @@
  *   TREE     (kind 2)   CBOR: every task (pid, ppid, pgid, sid, comm, state, threads, zombie
  *                        exit status); the first entry is the root
  *   FILES    (kind 4)   CBOR: every open file object of the tree (fds of any task refer to them
- *                        by id: sharing survives) and every pipe with its queued bytes
+ *                        by id: sharing survives), every pipe with its queued bytes, every
+ *                        shared memory object (size, seals, runs of pages holding data)
  *   TASK     (kind 3)   CBOR: one per live task in TREE order: registers, memory map, page runs,
  *                        fds, signal state, mm fields, limits...
  *   PAGES    (kind 16)  binary, written and read by native code only:
  *                        u32 LE task index | u32 LE page count | u64 LE address | pages
  *                        in exactly the order of the TASK records' page runs, ≤ 4 MiB each
+ *   SHMEM    (kind 17)  binary, like PAGES: u32 LE object id | u32 LE page count | u64 LE byte
+ *                        offset | pages: contents of the shared memory objects of FILES
+ *                        (shmem), in the order of the objects and their runs, before any PAGES
  *   TRAILER  (kind 255) CBOR: { records, pageBytes, digest }
  *
  * All metadata comes before any page: restart validates the whole plan before it creates a
@@ -44,5 +48,6 @@ export enum RecordKind {
   Task = 3,
   Files = 4,
   Pages = 16,
+  Shmem = 17,
   Trailer = 255,
 }

@@ -112,6 +112,7 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   if (tree.tasks[0]!.pid !== header.root) throw new ImageError(where(`TREE: the first task is not the root ${header.root}`), { object: name });
   const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));
   const fileIds = new Set(files.files.map((f) => f.id));
+  const shmIds = new Set((files.shmem ?? []).map((s) => s.id));
   const tasks = tree.tasks
     .filter((t) => t.state !== 'zombie')
     .map((t, i) => {
@@ -120,6 +121,9 @@ export function readMetadata(fd: number, name: string, positional = false): { me
         throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
       for (const fd of task.fds)
         if (!fileIds.has(fd.file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd.fd} refers to unknown file ${fd.file}`), { object: name });
+      for (const v of task.vmas)
+        if (v.shm !== undefined && !shmIds.has(v.shm))
+          throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} refers to unknown shared memory object ${v.shm}`), { object: name });
       return task;
     });
   return { meta: { major, minor, header, tree, files, tasks, digest, records }, reader: r };

@@ -32,7 +32,7 @@ export interface ImageTree {
 }
 
 /** How a mapping is recreated. */
-export type VmaKind = 'anon' | 'file' | 'heap' | 'stack';
+export type VmaKind = 'anon' | 'file' | 'heap' | 'stack' | 'shmem';
 
 export interface VmaImage {
   start: number;
@@ -43,6 +43,8 @@ export interface VmaImage {
   kind: VmaKind;
   path?: string;
   pgoff: number;
+  /** kind 'shmem': the shared memory object mapped (ImageFiles.shmem id) */
+  shm?: number;
   /** Identity of a mapped file at checkpoint time, checked on restart. */
   file?: { size: number; mtimeMs: number; ino: number };
   /** MADV_BIT_* (native/helper/plan.h) */
@@ -72,8 +74,8 @@ export interface FileImage {
   pipe?: { id: number; end: 'read' | 'write' };
   /** Kind-specific numbers (see the kind's module in src/kernel/fds/). */
   params?: (number | bigint)[];
-  /** Kind-specific contents (a memfd's bytes). */
-  data?: Uint8Array;
+  /** Only for kind 'memfd': the shared memory object (ImageFiles.shmem id) it is an fd of. */
+  shm?: number;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
 }
@@ -85,9 +87,28 @@ export interface PipeImage {
   data: Uint8Array;
 }
 
+/**
+ * A shared memory object of the tree: shared anonymous memory or a memfd, mapped by any tasks
+ * and/or held as memfd fds. Its contents are SHMEM records (before all PAGES records), in
+ * the order of the objects and of their runs.
+ */
+export interface ShmemImage {
+  id: number;
+  kind: 'anon' | 'memfd';
+  /** memfd name (without the "memfd:" prefix) */
+  name?: string;
+  size: number;
+  /** F_SEAL_* bits of a memfd */
+  seals: number;
+  /** [byte offset, page count] of the pages that hold data, in stream order */
+  runs: [number, number][];
+}
+
 export interface ImageFiles {
   files: FileImage[];
   pipes: PipeImage[];
+  /** absent in images without shared memory */
+  shmem?: ShmemImage[];
 }
 
 export interface FdImage {

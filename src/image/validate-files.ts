@@ -1,7 +1,8 @@
 /** Checks of the FILES record: open-file objects and pipes. */
 import type { CborValue } from './cbor.js';
-import { MAX_FD, MEMFD_MAX, PID_MAX, Where, arr, bytes, field, int, obj, str, u64 } from './check.js';
-import type { FileImage, ImageFiles, PipeImage } from './types.js';
+import { PAGE_SIZE } from './format.js';
+import { MAX_FD, PID_MAX, SHMEM_MAX, Where, arr, bytes, field, int, obj, str, u64 } from './check.js';
+import type { FileImage, ImageFiles, PipeImage, ShmemImage } from './types.js';
 
 export function checkFiles(v: CborValue, path: string): ImageFiles {
   const w = new Where(path);
@@ -14,6 +15,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
   });
   const pipeIds = new Set(pipes.map((p) => p.id));
   if (pipeIds.size !== pipes.length) w.at('pipes').fail('duplicate pipe ids');
+  const shmem = o.shmem === undefined ? undefined : checkShmem(o.shmem, w.at('shmem'));
   const files = arr(o.files, w.at('files')).map((x, i): FileImage => {
     const fw = w.at('files').at(i);
     const f = obj(x, fw);
@@ -27,7 +29,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
       stdio: f.stdio === undefined ? undefined : field(f, 'stdio', fw, (y, ww) => int(y, ww, 0, 2)),
       params: f.params === undefined ? undefined : arr(f.params, fw.at('params'), 16).map((y, i) => u64(y, fw.at('params').at(i))),
-      data: f.data === undefined ? undefined : field(f, 'data', fw, (y, ww) => bytes(y, ww, 0, MEMFD_MAX)),
+      ...(f.shm !== undefined ? { shm: field(f, 'shm', fw, (y, ww) => int(y, ww, 0, 1 << 30)) } : {}),
       pipe: pipe && {
         id: field(pipe, 'id', fw.at('pipe'), (y, ww) => int(y, ww, 0, 1 << 30)),
         end: field(pipe, 'end', fw.at('pipe'), (y, ww) => (str(y, ww) === 'read' ? 'read' : str(y, ww) === 'write' ? 'write' : ww.fail('expected read or write'))),
@@ -39,9 +41,45 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       },
     };
     if (file.kind === 'pipe' && (!file.pipe || !pipeIds.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
+    if (file.kind === 'memfd' && (file.shm === undefined || shmem?.find((m) => m.id === file.shm)?.kind !== 'memfd'))
+      fw.fail('memfd fd of an unknown memfd');
     return file;
   });
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
-  return { files, pipes };
+  return { files, pipes, ...(shmem ? { shmem } : {}) };
+}
+
+function checkShmem(v: CborValue, w: Where): ShmemImage[] {
+  const list = arr(v, w).map((x, i): ShmemImage => {
+    const sw = w.at(i);
+    const s = obj(x, sw);
+    const kind = field(s, 'kind', sw, str);
+    if (kind !== 'anon' && kind !== 'memfd') sw.at('kind').fail(`unknown shared memory kind ${kind}`);
+    const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, SHMEM_MAX));
+    if (kind === 'anon' && (size === 0 || size % PAGE_SIZE)) sw.at('size').fail('shared anonymous memory of a size that is not whole pages');
+    const name = s.name === undefined ? undefined : field(s, 'name', sw, (y, ww) => str(y, ww, 249));
+    if (kind === 'memfd' && name === undefined) sw.fail('memfd without a name');
+    const limit = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
+    let prevEnd = 0;
+    const runs = arr(s.runs, sw.at('runs')).map((r, k): [number, number] => {
+      const rw = sw.at('runs').at(k);
+      const pair = arr(r, rw, 2);
+      const off = int(pair[0], rw.at(0), 0, SHMEM_MAX);
+      const n = int(pair[1], rw.at(1), 1, SHMEM_MAX / PAGE_SIZE);
+      if (off % PAGE_SIZE || off < prevEnd || off + n * PAGE_SIZE > limit) rw.fail('runs out of order, unaligned or beyond the object');
+      prevEnd = off + n * PAGE_SIZE;
+      return [off, n];
+    });
+    return {
+      id: field(s, 'id', sw, (y, ww) => int(y, ww, 0, 1 << 30)),
+      kind: kind as ShmemImage['kind'],
+      ...(name !== undefined ? { name } : {}),
+      size,
+      seals: field(s, 'seals', sw, (y, ww) => int(y, ww, 0, 0xffff)),
+      runs,
+    };
+  });
+  if (new Set(list.map((s) => s.id)).size !== list.length) w.fail('duplicate shared memory ids');
+  return list;
 }
 

@@ -25,7 +25,6 @@ import type {
 } from './types.js';
 
 export { checkFiles } from './validate-files.js';
-export { MEMFD_MAX } from './check.js';
 
 export function checkHeader(v: CborValue, path: string): ImageHeader {
   const w = new Where(path);
@@ -95,9 +94,11 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
     if (start < prevEnd) vw.fail('mappings overlap or are out of order');
     prevEnd = end;
     const kind = field(o, 'kind', vw, str);
-    if (!['anon', 'file', 'heap', 'stack'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${kind}`);
+    if (!['anon', 'file', 'heap', 'stack', 'shmem'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${kind}`);
     const path = o.path === undefined ? undefined : field(o, 'path', vw, str);
     if (kind === 'file' && !path) vw.fail('file mapping without a path');
+    const shm = o.shm === undefined ? undefined : field(o, 'shm', vw, (y, ww) => int(y, ww, 0, 1 << 30));
+    if ((kind === 'shmem') !== (shm !== undefined)) vw.fail('a shared memory mapping names its object, and only it');
     const file = o.file === undefined ? undefined : obj(o.file, vw.at('file'));
     return {
       start,
@@ -106,6 +107,7 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
       shared: field(o, 'shared', vw, bool),
       kind: kind as VmaImage['kind'],
       path,
+      ...(shm !== undefined ? { shm } : {}),
       pgoff: field(o, 'pgoff', vw, (y, ww) => int(y, ww)),
       file: file && {
         size: field(file, 'size', vw.at('file'), (y, ww) => int(y, ww)),

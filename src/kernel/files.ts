@@ -1,7 +1,8 @@
 /**
  * The open files of a whole tree: every fd of every task becomes a reference to one open-file
  * object (fds that are one open file, by dup or fork, share it: kcmp decides), each object gets
- * its kind from the fd registry, pipes get their queued bytes, and objects also held outside the
+ * its kind from the fd registry, pipes get their queued bytes, memfds are noted for shmem.ts,
+ * and objects also held outside the
  * tree are found (leaks), which is refused unless allowed.
  */
 import fs from 'node:fs';
@@ -27,6 +28,8 @@ export interface CapturedFiles {
   files: ImageFiles;
   fds: Map<number, FdImage[]>;
   warnings: string[];
+  /** memfds by inode: a path the helper opens them by (shmem.ts) */
+  memfds: Map<number, string>;
 }
 
 export interface FileCaptureOptions {
@@ -123,6 +126,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const files: FileImage[] = [];
   const ids = new Map<TreeObject, number>();
   const pipes = new Map<number, PipeImage>();
+  const memfds = new Map<number, string>();
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
     const ctx = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined };
@@ -141,15 +145,11 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       const ev = await helper.next('pipe');
       pipes.set(file.pipe.id, { id: file.pipe.id, size: ev.size as number, data: Buffer.from(ev.data as string, 'hex') });
     }
-    if (file.kind === 'memfd') {
-      const h = o.holders[0]!;
-      helper.send(`seals ${h.pid} ${h.fd}`);
-      file.params = [(await helper.next('seals')).seals as number];
-    }
+    if (file.kind === 'memfd') memfds.set(file.shm!, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
     ids.set(o, file.id);
     files.push(file);
   }
   const fds = new Map<number, FdImage[]>();
   for (const [pid, list] of refs) fds.set(pid, list.map((r) => ({ fd: r.fd, file: ids.get(r.obj)!, cloexec: r.cloexec })));
-  return { files: { files, pipes: [...pipes.values()] }, fds, warnings };
+  return { files: { files, pipes: [...pipes.values()] }, fds, warnings, memfds };
 }

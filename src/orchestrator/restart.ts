@@ -14,7 +14,6 @@ import os from 'node:os';
 import PQueue from 'p-queue';
 import { PidInUseError, UcrError, UnsupportedError } from '../errors.js';
 import { PhaseClock, type PhaseRecord, type UcrEmitter } from '../events.js';
-import { PAGE_SIZE } from '../image/format.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
 import type { ImageMetadata } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
@@ -22,6 +21,7 @@ import { Helper } from '../kernel/helper.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
 import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
+import { contentBytes } from '../kernel/shmem.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTree } from './plan-tree.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -175,7 +175,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
       ...fileLines(meta.files, ctx),
       ...tree.tasks.flatMap((t) => taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined)),
-      ...runLines(meta.tasks),
+      ...runLines(meta.files, meta.tasks),
       ...actionLines(tree.actions),
       'end',
     );
@@ -217,7 +217,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     });
     const pageBytes = loaded.bytes as number;
     await clock.run('verify', () => {
-      const expectBytes = meta.tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
+      const expectBytes = contentBytes(meta.files.shmem, meta.tasks);
       checkTrailerBytes(input.name, Buffer.from(loaded.trailer as string, 'hex'), {
         digest: loaded.digest as number,
         records: meta.records + (loaded.records as number),
