@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, fifo, roundTrip, sleep, exitOf, killAndWait, restartDetached, startCase, tmpdir, ucrAsync, verdict, waitBlockedIn, waitFor } from './harness.js';
+import { checkpointCase, cleanup, exists, fifo, roundTrip, sleep, exitOf, killAndWait, restartDetached, startCase, tmpdir, treeOf, treeRoundTrip, ucr, ucrAsync, verdict, waitBlockedIn, waitFor } from './harness.js';
 
 afterEach(cleanup);
 
@@ -104,5 +104,26 @@ describe('anonymous descriptors', () => {
   it('eventfd (count, semaphore, shared by dup), signalfd (mask, with a pending signal), timerfd (ticking, and armed), memfd (name, contents, offset, seals)', async () => {
     const { verdict } = await roundTrip('anonfds');
     expect(verdict).toBe('PASS');
+  });
+});
+
+describe('named pipes', () => {
+  it('a FIFO read by the parent and written by the child keeps its queued bytes and ends; a FIFO opened O_RDWR keeps its bytes', async () => {
+    const { verdict, pids } = await treeRoundTrip('fifo');
+    expect(pids).toHaveLength(2);
+    expect(verdict).toBe('PASS');
+  });
+
+  it('refuses a restart when the FIFO is gone, naming it, and creates nothing', async () => {
+    const c = await startCase('fifo');
+    const img = path.join(c.dir, 'image.ucr');
+    const pids = treeOf(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    fs.unlinkSync(c.out + '.fifo1');
+    const r = ucr(['restart', '-i', img, '--detach']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toBe(`ucr: FIFO ${c.out}.fifo1: no longer exists: it cannot be reopened`);
+    for (const p of pids) expect(exists(p)).toBe(false);
   });
 });

@@ -7,8 +7,10 @@
  *                       while the helper waits for the root, then give it back)
  *   file <id> path <hexpath> <open flags> <pos>       an open file, opened by the helper
  *   file <id> inherit <helper fd>                      one of the helper's own fds
- *   file <id> pipe <pipe id> <0 read end|1 write end> <flags>
- *   pipe <pipe id> <size> <hex data|->                 a pipe, created and filled by the helper
+ *   file <id> pipe <pipe id> <0 read end|1 write end|2 both (FIFO opened O_RDWR)> <flags>
+ *   pipe <pipe id> <size> <hex data|-> [<hex FIFO path>]
+ *                                                      a pipe, created (or a FIFO opened) and
+ *                                                      filled by the helper
  *   shm <id> <kind 0 shared anonymous|1 memfd> <size> <seals> <hex name|->
  *                                                      a shared memory object, created by the
  *                                                      helper; contents come as SHMEM records
@@ -69,7 +71,7 @@ struct file_plan {
 	uint64_t pos;
 	int srcfd;  /* FILE_INHERIT */
 	int pipe;   /* FILE_PIPE: pipe id */
-	int end;    /* FILE_PIPE: 0 read, 1 write */
+	int end;    /* FILE_PIPE: 0 read, 1 write, 2 both (a FIFO opened O_RDWR) */
 	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
 	int shm;    /* FILE_MEMFD: index into plan.shms */
 	int hfd;    /* the helper's fd for it, inherited by every task */
@@ -90,6 +92,7 @@ struct shm_plan {
 struct pipe_plan {
 	int id;
 	int size;
+	char *path; /* a FIFO: its path; NULL: an anonymous pipe */
 	unsigned char *data;
 	size_t len;
 };

@@ -49,7 +49,7 @@ int plan_add_file(struct plan *p, char **w, int n)
 		for (int i = 2; i < 7; i++)
 			f->arg[i - 1] = a[i];
 	} else {
-		NEED(!strcmp(w[2], "pipe") && n == 6 && plan_u64s(w, 3, 3, v + 1) == 0 && v[2] <= 1);
+		NEED(!strcmp(w[2], "pipe") && n == 6 && plan_u64s(w, 3, 3, v + 1) == 0 && v[2] <= 2);
 		f->kind = FILE_PIPE;
 		f->pipe = (int)v[1];
 		f->end = (int)v[2];
@@ -61,7 +61,7 @@ int plan_add_file(struct plan *p, char **w, int n)
 int plan_add_pipe(struct plan *p, char **w, int n)
 {
 	uint64_t v[2];
-	NEED(n == 4 && plan_u64s(w, 1, 2, v) == 0 && v[1] >= 4096 && v[1] <= (1u << 26));
+	NEED((n == 4 || n == 5) && plan_u64s(w, 1, 2, v) == 0 && v[1] >= 4096 && v[1] <= (1u << 26));
 	struct pipe_plan *pp = GROW(p->pipes, p->npipes);
 	NEED(pp != NULL);
 	pp->id = (int)v[0];
@@ -71,6 +71,8 @@ int plan_add_pipe(struct plan *p, char **w, int n)
 		NEED(len <= v[1] && (pp->data = malloc(len + 1)) != NULL && hex_decode(w[3], pp->data, len) == (long)len);
 		pp->len = len;
 	}
+	if (n == 5)
+		NEED((pp->path = plan_hex_string(w[4])) != NULL && pp->path[0] == '/');
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -109,6 +110,50 @@ int seal_shms(void)
 	return 0;
 }
 
+/* A pipe, or a FIFO opened read-write (never blocks, keeps the pipe alive), refilled; then its
+ * ends: of a pipe, dups of its two fds; of a FIFO, the FIFO opened again through /proc/self/fd
+ * with each end's access mode (a peer exists, so no open waits). */
+static int open_pipe(struct pipe_plan *pp)
+{
+	int fds[2];
+	char obj[32];
+	snprintf(obj, sizeof obj, "pipe %d", pp->id);
+	if (pp->path) {
+		struct stat st;
+		fds[0] = fds[1] = open(pp->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (fds[0] < 0)
+			return proto_fail("files", pp->path, errno, "cannot open the FIFO");
+		if (fstat(fds[0], &st) < 0 || !S_ISFIFO(st.st_mode))
+			return proto_fail("files", pp->path, EINVAL, "is no longer a FIFO");
+	} else if (pipe2(fds, O_CLOEXEC) < 0) {
+		return proto_fail("files", obj, errno, "cannot create a pipe");
+	}
+	if (fcntl(fds[1], F_SETPIPE_SZ, pp->size) < 0 && pp->len > 65536)
+		return proto_fail("files", obj, errno, "cannot size the pipe to %d bytes", pp->size);
+	if (pp->len && write_full(fds[1], pp->data, pp->len) < 0)
+		return proto_fail("files", obj, errno, "cannot refill the pipe");
+	int rd = high(fds[0]), wr = pp->path ? rd : high(fds[1]);
+	for (int f = 0; f < plan.nfiles; f++) {
+		struct file_plan *fp = &plan.files[f];
+		if (fp->kind != FILE_PIPE || fp->pipe != pp->id)
+			continue;
+		if (pp->path) {
+			static const int acc[3] = { O_RDONLY, O_WRONLY, O_RDWR };
+			char self[64];
+			snprintf(self, sizeof self, "/proc/self/fd/%d", rd);
+			fp->hfd = high(open(self, acc[fp->end] | O_NONBLOCK | O_CLOEXEC));
+		} else {
+			fp->hfd = fcntl(fp->end ? wr : rd, F_DUPFD_CLOEXEC, ctx.base);
+		}
+		if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags) < 0)
+			return proto_fail("files", obj, errno, "cannot set up a pipe end");
+	}
+	close(rd);
+	if (wr != rd)
+		close(wr);
+	return 0;
+}
+
 /* Every file object and pipe, opened once at a high fd: tasks inherit them, so fds that were
  * one open file (dup, fork) in the image are one open file again. */
 int open_files(void)
@@ -121,30 +166,9 @@ int open_files(void)
 	ctx.base = maxfd + 64;
 	if (open_shms() < 0)
 		return -1;
-	for (int i = 0; i < plan.npipes; i++) {
-		struct pipe_plan *pp = &plan.pipes[i];
-		int fds[2];
-		char obj[32];
-		snprintf(obj, sizeof obj, "pipe %d", pp->id);
-		if (pipe2(fds, O_CLOEXEC) < 0)
-			return proto_fail("files", obj, errno, "cannot create a pipe");
-		if (fcntl(fds[1], F_SETPIPE_SZ, pp->size) < 0 && pp->len > 65536)
-			return proto_fail("files", obj, errno, "cannot size the pipe to %d bytes", pp->size);
-		if (pp->len && write_full(fds[1], pp->data, pp->len) < 0)
-			return proto_fail("files", obj, errno, "cannot refill the pipe");
-		int rd = high(fds[0]), wr = high(fds[1]);
-		for (int f = 0; f < plan.nfiles; f++) {
-			struct file_plan *fp = &plan.files[f];
-			if (fp->kind != FILE_PIPE || fp->pipe != pp->id)
-				continue;
-			int src = fp->end ? wr : rd;
-			fp->hfd = fcntl(src, F_DUPFD_CLOEXEC, ctx.base);
-			if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags) < 0)
-				return proto_fail("files", obj, errno, "cannot set up a pipe end");
-		}
-		close(rd);
-		close(wr);
-	}
+	for (int i = 0; i < plan.npipes; i++)
+		if (open_pipe(&plan.pipes[i]) < 0)
+			return -1;
 	for (int f = 0; f < plan.nfiles; f++) {
 		struct file_plan *fp = &plan.files[f];
 		char obj[32];

@@ -70,8 +70,8 @@ export interface FileImage {
   pos: number;
   /** Only for kind 'external': the stdio slot of the restarting process it connects to. */
   stdio?: number;
-  /** Only for kind 'pipe': which pipe and which end. */
-  pipe?: { id: number; end: 'read' | 'write' };
+  /** Only for kinds 'pipe' and 'fifo': which pipe and which end ('both': a FIFO opened O_RDWR). */
+  pipe?: { id: number; end: 'read' | 'write' | 'both' };
   /** Kind-specific numbers (see the kind's module in src/kernel/fds/). */
   params?: (number | bigint)[];
   /** Only for kind 'memfd': the shared memory object (ImageFiles.shmem id) it is an fd of. */
@@ -85,6 +85,8 @@ export interface PipeImage {
   id: number;
   size: number;
   data: Uint8Array;
+  /** a named pipe (FIFO): its path */
+  path?: string;
 }
 
 /**

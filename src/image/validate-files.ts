@@ -11,7 +11,14 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
     const pw = w.at('pipes').at(i);
     const p = obj(x, pw);
     const size = field(p, 'size', pw, (y, ww) => int(y, ww, 4096, 1 << 26));
-    return { id: field(p, 'id', pw, (y, ww) => int(y, ww, 0, 1 << 30)), size, data: field(p, 'data', pw, (y, ww) => bytes(y, ww, 0, size)) };
+    const path = p.path === undefined ? undefined : field(p, 'path', pw, (y, ww) => str(y, ww, 4096));
+    if (path !== undefined && !path.startsWith('/')) pw.at('path').fail('a FIFO path must be absolute');
+    return {
+      id: field(p, 'id', pw, (y, ww) => int(y, ww, 0, 1 << 30)),
+      size,
+      data: field(p, 'data', pw, (y, ww) => bytes(y, ww, 0, size)),
+      ...(path !== undefined ? { path } : {}),
+    };
   });
   const pipeIds = new Set(pipes.map((p) => p.id));
   if (pipeIds.size !== pipes.length) w.at('pipes').fail('duplicate pipe ids');
@@ -32,7 +39,10 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       ...(f.shm !== undefined ? { shm: field(f, 'shm', fw, (y, ww) => int(y, ww, 0, 1 << 30)) } : {}),
       pipe: pipe && {
         id: field(pipe, 'id', fw.at('pipe'), (y, ww) => int(y, ww, 0, 1 << 30)),
-        end: field(pipe, 'end', fw.at('pipe'), (y, ww) => (str(y, ww) === 'read' ? 'read' : str(y, ww) === 'write' ? 'write' : ww.fail('expected read or write'))),
+        end: field(pipe, 'end', fw.at('pipe'), (y, ww) => {
+          const e = str(y, ww);
+          return e === 'read' || e === 'write' || e === 'both' ? e : ww.fail('expected read, write or both');
+        }),
       },
       leak: leak && {
         pid: field(leak, 'pid', fw.at('leak'), (y, ww) => int(y, ww, 1, PID_MAX)),
@@ -40,7 +50,10 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         comm: field(leak, 'comm', fw.at('leak'), (y, ww) => str(y, ww, 16)),
       },
     };
-    if (file.kind === 'pipe' && (!file.pipe || !pipeIds.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
+    if ((file.kind === 'pipe' || file.kind === 'fifo') && (!file.pipe || !pipeIds.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
+    const named = file.pipe && pipes.find((p) => p.id === file.pipe!.id)?.path !== undefined;
+    if (file.pipe && (file.kind === 'fifo') !== named) fw.fail('a FIFO end of an anonymous pipe, or the reverse');
+    if (file.pipe?.end === 'both' && file.kind !== 'fifo') fw.fail('only a FIFO can be open for both reading and writing');
     if (file.kind === 'memfd' && (file.shm === undefined || shmem?.find((m) => m.id === file.shm)?.kind !== 'memfd'))
       fw.fail('memfd fd of an unknown memfd');
     return file;

@@ -126,6 +126,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const files: FileImage[] = [];
   const ids = new Map<TreeObject, number>();
   const pipes = new Map<number, PipeImage>();
+  const pipeIds = new Map<string, number>();
   const memfds = new Map<number, string>();
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
@@ -139,11 +140,18 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       warnings.push(`${msg}: leaked, the restart will not share it`);
       file.leak = o.outside;
     }
+    if (file.pipe) {
+      // pipes are numbered in the image (anonymous pipes and FIFOs live on different devices)
+      const k = key(o.facts);
+      file.pipe.id = pipeIds.get(k) ?? pipeIds.set(k, pipeIds.size).size - 1;
+    }
     if (file.pipe && !pipes.has(file.pipe.id)) {
       const h = o.holders[0]!;
       helper.send(`pipe ${h.pid} ${h.fd}`);
       const ev = await helper.next('pipe');
-      pipes.set(file.pipe.id, { id: file.pipe.id, size: ev.size as number, data: Buffer.from(ev.data as string, 'hex') });
+      const pipe: PipeImage = { id: file.pipe.id, size: ev.size as number, data: Buffer.from(ev.data as string, 'hex') };
+      if (file.kind === 'fifo') pipe.path = file.path;
+      pipes.set(file.pipe.id, pipe);
     }
     if (file.kind === 'memfd') memfds.set(file.shm!, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
     ids.set(o, file.id);

@@ -15,7 +15,7 @@ const KIND = { task: 0, zombie: 1, placeholder: 2, init: 3 } as const;
 /** Every open-file object and pipe, created once by the helper and inherited by all tasks. */
 export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   const L = shmemLines(f.shmem ?? []);
-  L.push(...f.pipes.map((p) => `pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}`));
+  L.push(...f.pipes.map((p) => `pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`));
   for (const file of f.files) L.push(opsOf(file.kind).plan(file, ctx));
   return L;
 }

@@ -6,6 +6,7 @@ import { UnsupportedError } from '../../errors.js';
 import { statelessDevice } from './device.js';
 import { eventFd } from './eventfd.js';
 import { externalStdio } from './external.js';
+import { fifoEnd } from './fifo.js';
 import { memFd } from './memfd.js';
 import { pipeEnd } from './pipe.js';
 import { regularFile } from './regular.js';
@@ -13,7 +14,7 @@ import { signalFd } from './signalfd.js';
 import { timerFd } from './timerfd.js';
 import type { FdFacts, FdOps, ObjectContext } from './types.js';
 
-const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, eventFd, signalFd, timerFd, memFd];
+const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, fifoEnd, eventFd, signalFd, timerFd, memFd];
 const byKind = new Map(kinds.map((k) => [k.kind, k]));
 
 export function opsFor(f: FdFacts, ctx: ObjectContext): FdOps {
@@ -34,7 +35,6 @@ export function opsOf(kind: string): FdOps {
 
 function unsupportedReason(f: FdFacts): string {
   if (f.link.endsWith(' (deleted)')) return 'open files whose path was unlinked are not supported yet';
-  if (f.stat.isFIFO()) return 'named FIFOs are not supported yet';
   if (f.stat.isSocket()) return 'sockets are not supported yet (only as inherited stdio)';
   if (f.link.startsWith('anon_inode:')) return `${f.link.slice(11)} descriptors are not supported yet`;
   if (f.stat.isCharacterDevice()) return 'terminals and other character devices are not supported yet (only as inherited stdio)';
