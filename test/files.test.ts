@@ -127,3 +127,11 @@ describe('named pipes', () => {
     for (const p of pids) expect(exists(p)).toBe(false);
   });
 });
+
+describe('files whose path was unlinked', () => {
+  it('come back with their contents (holes kept), mode, offset shared with a child, a shared mapping, and a private mapping of a file whose path was taken since', async () => {
+    const { verdict, pids } = await treeRoundTrip('unlinked');
+    expect(pids).toHaveLength(2);
+    expect(verdict).toBe('PASS');
+  });
+});

@@ -1,7 +1,7 @@
-/* Checkpoint of shared memory objects (shared anonymous memory, memfds): their size, seals and
- * which pages hold data, then their contents as SHMEM records. The object is reached by a path
- * the coordinator chose: /proc/PID/fd/N of a memfd fd, or /proc/PID/map_files/START-END of a
- * mapping (which needs CAP_SYS_ADMIN). */
+/* Checkpoint of content objects (shared anonymous memory, memfds, open files whose path was
+ * unlinked): their size, seals, mode and which pages hold data, then their contents as SHMEM
+ * records. The object is reached by a path the coordinator chose: /proc/PID/fd/N of an fd of
+ * it, or /proc/PID/map_files/START-END of a mapping (which needs CAP_SYS_ADMIN). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +25,7 @@ static int open_object(const char *phase, const char *path)
 	return fd;
 }
 
-/* `shmem <path>`: size, seals and the runs of pages that hold data (SEEK_DATA/SEEK_HOLE):
+/* `shmem <path>`: size, seals, mode, link count and the runs of pages that hold data (SEEK_DATA/SEEK_HOLE):
  * {"ev":"shmem","size":N,"seals":S,"runs":[[byte offset,npages],...]} */
 int cmd_shmem(char **w, int n)
 {
@@ -69,7 +69,8 @@ int cmd_shmem(char **w, int n)
 		pos = hole;
 	}
 	close(fd);
-	proto_emit("{\"ev\":\"shmem\",\"size\":%lld,\"seals\":%d,\"runs\":[%s]}", (long long)st.st_size, seals, out);
+	proto_emit("{\"ev\":\"shmem\",\"size\":%lld,\"seals\":%d,\"mode\":%d,\"nlink\":%d,\"runs\":[%s]}",
+		   (long long)st.st_size, seals, (int)(st.st_mode & 07777), (int)st.st_nlink, out);
 	free(out);
 	return 0;
 }

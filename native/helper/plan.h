@@ -11,10 +11,12 @@
  *   pipe <pipe id> <size> <hex data|-> [<hex FIFO path>]
  *                                                      a pipe, created (or a FIFO opened) and
  *                                                      filled by the helper
- *   shm <id> <kind 0 shared anonymous|1 memfd> <size> <seals> <hex name|->
- *                                                      a shared memory object, created by the
- *                                                      helper; contents come as SHMEM records
- *   file <id> memfd <shm id> <flags> <pos>             an fd of a memfd (reopened, own offset)
+ *   shm <id> <kind 0 shared anonymous|1 memfd|2 unlinked file> <size> <seals> <hex name|->
+ *       [<mode>]                                       a content object, created by the helper
+ *                                                      (memfd: name; unlinked file: its path,
+ *                                                      and mode); contents come as SHMEM records
+ *   file <id> reopen <shm id> <flags> <pos>            an fd of a memfd or unlinked file (the
+ *                                                      object reopened: an open file of its own)
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
  *   file <id> signalfd <mask> <flags>
  *   file <id> timerfd <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
@@ -61,7 +63,7 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_MEMFD };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN };
 
 struct file_plan {
 	int id;
@@ -73,19 +75,21 @@ struct file_plan {
 	int pipe;   /* FILE_PIPE: pipe id */
 	int end;    /* FILE_PIPE: 0 read, 1 write, 2 both (a FIFO opened O_RDWR) */
 	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
-	int shm;    /* FILE_MEMFD: index into plan.shms */
+	int shm;    /* FILE_REOPEN: index into plan.shms */
 	int hfd;    /* the helper's fd for it, inherited by every task */
 };
 
-enum shm_kind { SHM_ANON = 0, SHM_MEMFD = 1 };
+enum shm_kind { SHM_ANON = 0, SHM_MEMFD = 1, SHM_UNLINKED = 2 };
 
-/* A shared memory object: shared anonymous memory or a memfd, mapped and/or held as fds. */
+/* A content object: shared anonymous memory, a memfd or an open file whose path was unlinked,
+ * mapped and/or held as fds. */
 struct shm_plan {
 	int id;
 	enum shm_kind kind;
 	uint64_t size;
 	int seals;  /* applied once the contents are in */
-	char *name; /* memfd name */
+	char *name; /* memfd name; unlinked file: its path */
+	int mode;   /* unlinked file: permission bits */
 	int hfd;    /* the helper's fd for it */
 };
 

@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <limits.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -59,6 +60,29 @@ static int high(int fd)
 	return h;
 }
 
+/* An open file whose path was unlinked: created again (at its path if that is free, else at a
+ * temporary name beside it), opened, and unlinked at once, so only its fds keep it. */
+static int create_unlinked(struct shm_plan *sp)
+{
+	char tmp[PATH_MAX];
+	const char *at = sp->name;
+	int fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+	if (fd < 0 && errno == EEXIST) {
+		const char *slash = strrchr(sp->name, '/');
+		snprintf(tmp, sizeof tmp, "%.*s/.ucr-unlinked-%d-%d", (int)(slash - sp->name), sp->name, (int)getpid(), sp->id);
+		at = tmp;
+		fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+	}
+	if (fd < 0)
+		return proto_fail("files", sp->name, errno, "cannot create the unlinked file again");
+	if (unlink(at) < 0 || fchmod(fd, (mode_t)sp->mode) < 0) {
+		int e = errno;
+		close(fd);
+		return proto_fail("files", sp->name, e, "cannot unlink the file again");
+	}
+	return fd;
+}
+
 /* Shared anonymous memory is recreated as the kernel makes it (a shmem file named "dev/zero",
  * reached through /proc/self/map_files, which needs CAP_SYS_ADMIN; otherwise a memfd of that
  * name stands in); memfds with memfd_create. Sized now, filled by SHMEM records, sealed last. */
@@ -81,8 +105,10 @@ static int open_shms(void)
 			munmap(m, sp->size);
 			if (fd < 0)
 				fd = (int)syscall(SYS_memfd_create, "dev/zero", 1U /* MFD_CLOEXEC */);
-		} else {
+		} else if (sp->kind == SHM_MEMFD) {
 			fd = (int)syscall(SYS_memfd_create, sp->name, 1U | 2U /* MFD_CLOEXEC | MFD_ALLOW_SEALING */);
+		} else if ((fd = create_unlinked(sp)) < 0) {
+			return -1;
 		}
 		if (fd < 0 || ftruncate(fd, (off_t)sp->size) < 0)
 			return proto_fail("files", obj, errno, "cannot create it");
@@ -184,14 +210,14 @@ int open_files(void)
 			fp->hfd = high(fd);
 		} else if (fp->kind == FILE_INHERIT) {
 			fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, ctx.base);
-		} else if (fp->kind == FILE_MEMFD) {
+		} else if (fp->kind == FILE_REOPEN) {
 			/* the object, opened again: an open file of its own (offset, access mode) */
 			struct shm_plan *sp = &plan.shms[fp->shm];
 			char self[64];
 			snprintf(self, sizeof self, "/proc/self/fd/%d", sp->hfd);
 			int fd = open(self, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC);
 			if (fd < 0 || lseek(fd, (off_t)fp->pos, SEEK_SET) < 0)
-				return proto_fail("files", obj, errno, "cannot reopen memfd %s", sp->name);
+				return proto_fail("files", obj, errno, "cannot reopen %s", sp->name);
 			fp->hfd = high(fd);
 		} else if (fp->kind == FILE_EVENTFD) {
 			int fd = eventfd((unsigned)fp->arg[0], (fp->arg[1] ? EFD_SEMAPHORE : 0) | (fp->flags & O_NONBLOCK));

@@ -69,8 +69,13 @@ export function renderInspect(r: InspectResult): string {
   for (const p of r.meta.files.pipes) L.push(`pipe ${p.id}: ${p.data.length} bytes queued, size ${p.size}`);
   for (const o of r.meta.files.shmem ?? []) {
     const saved = o.runs.reduce((a, [, n]) => a + n * 4096, 0);
-    const what = o.kind === 'memfd' ? `memfd "${o.name}"${o.seals ? ` seals 0x${o.seals.toString(16)}` : ''}` : 'shared anonymous memory';
-    L.push(`shared memory ${o.id}: ${what}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);
+    const what =
+      o.kind === 'memfd'
+        ? `memfd "${o.name}"${o.seals ? ` seals 0x${o.seals.toString(16)}` : ''}`
+        : o.kind === 'unlinked'
+          ? `unlinked file ${o.name} mode 0${o.mode!.toString(8)}`
+          : 'shared anonymous memory';
+    L.push(`content object ${o.id}: ${what}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);
   }
   return L.join('\n');
 }

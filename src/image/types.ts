@@ -74,7 +74,7 @@ export interface FileImage {
   pipe?: { id: number; end: 'read' | 'write' | 'both' };
   /** Kind-specific numbers (see the kind's module in src/kernel/fds/). */
   params?: (number | bigint)[];
-  /** Only for kind 'memfd': the shared memory object (ImageFiles.shmem id) it is an fd of. */
+  /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.shmem id) it is an fd of. */
   shm?: number;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
@@ -90,15 +90,17 @@ export interface PipeImage {
 }
 
 /**
- * A shared memory object of the tree: shared anonymous memory or a memfd, mapped by any tasks
- * and/or held as memfd fds. Its contents are SHMEM records (before all PAGES records), in
+ * A content object of the tree: shared anonymous memory, a memfd or an open file whose path
+ * was unlinked, mapped by any tasks and/or held as fds. Its contents are SHMEM records (before all PAGES records), in
  * the order of the objects and of their runs.
  */
 export interface ShmemImage {
   id: number;
-  kind: 'anon' | 'memfd';
-  /** memfd name (without the "memfd:" prefix) */
+  kind: 'anon' | 'memfd' | 'unlinked';
+  /** memfd: its name (without the "memfd:" prefix); unlinked: the file's path */
   name?: string;
+  /** unlinked: permission bits */
+  mode?: number;
   size: number;
   /** F_SEAL_* bits of a memfd */
   seals: number;

@@ -54,8 +54,8 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
     const named = file.pipe && pipes.find((p) => p.id === file.pipe!.id)?.path !== undefined;
     if (file.pipe && (file.kind === 'fifo') !== named) fw.fail('a FIFO end of an anonymous pipe, or the reverse');
     if (file.pipe?.end === 'both' && file.kind !== 'fifo') fw.fail('only a FIFO can be open for both reading and writing');
-    if (file.kind === 'memfd' && (file.shm === undefined || shmem?.find((m) => m.id === file.shm)?.kind !== 'memfd'))
-      fw.fail('memfd fd of an unknown memfd');
+    if ((file.kind === 'memfd' || file.kind === 'unlinked') && (file.shm === undefined || shmem?.find((m) => m.id === file.shm)?.kind !== file.kind))
+      fw.fail(`${file.kind} fd of an unknown object`);
     return file;
   });
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
@@ -67,11 +67,15 @@ function checkShmem(v: CborValue, w: Where): ShmemImage[] {
     const sw = w.at(i);
     const s = obj(x, sw);
     const kind = field(s, 'kind', sw, str);
-    if (kind !== 'anon' && kind !== 'memfd') sw.at('kind').fail(`unknown shared memory kind ${kind}`);
+    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked') sw.at('kind').fail(`unknown shared memory kind ${kind}`);
     const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, SHMEM_MAX));
     if (kind === 'anon' && (size === 0 || size % PAGE_SIZE)) sw.at('size').fail('shared anonymous memory of a size that is not whole pages');
-    const name = s.name === undefined ? undefined : field(s, 'name', sw, (y, ww) => str(y, ww, 249));
-    if (kind === 'memfd' && name === undefined) sw.fail('memfd without a name');
+    const name = s.name === undefined ? undefined : field(s, 'name', sw, (y, ww) => str(y, ww, 4096));
+    if (kind !== 'anon' && name === undefined) sw.fail(`${kind} without a name`);
+    if (kind === 'memfd' && name!.length > 249) sw.at('name').fail('memfd name too long');
+    if (kind === 'unlinked' && !name!.startsWith('/')) sw.at('name').fail('an unlinked file needs an absolute path');
+    const mode = s.mode === undefined ? undefined : field(s, 'mode', sw, (y, ww) => int(y, ww, 0, 0o7777));
+    if ((kind === 'unlinked') !== (mode !== undefined)) sw.fail('only an unlinked file has a mode');
     const limit = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
     let prevEnd = 0;
     const runs = arr(s.runs, sw.at('runs')).map((r, k): [number, number] => {
@@ -87,6 +91,7 @@ function checkShmem(v: CborValue, w: Where): ShmemImage[] {
       id: field(s, 'id', sw, (y, ww) => int(y, ww, 0, 1 << 30)),
       kind: kind as ShmemImage['kind'],
       ...(name !== undefined ? { name } : {}),
+      ...(mode !== undefined ? { mode } : {}),
       size,
       seals: field(s, 'seals', sw, (y, ww) => int(y, ww, 0, 0xffff)),
       runs,

@@ -1,7 +1,8 @@
 /**
  * The open files of a whole tree: every fd of every task becomes a reference to one open-file
  * object (fds that are one open file, by dup or fork, share it: kcmp decides), each object gets
- * its kind from the fd registry, pipes get their queued bytes, memfds are noted for shmem.ts,
+ * its kind from the fd registry, pipes get their queued bytes, memfds and unlinked files are noted
+ * for shmem.ts,
  * and objects also held outside the
  * tree are found (leaks), which is refused unless allowed.
  */
@@ -28,8 +29,9 @@ export interface CapturedFiles {
   files: ImageFiles;
   fds: Map<number, FdImage[]>;
   warnings: string[];
-  /** memfds by inode: a path the helper opens them by (shmem.ts) */
-  memfds: Map<number, string>;
+  /** content objects held as fds (memfds, unlinked files) by inode: a path the helper opens
+   * them by (shmem.ts) */
+  objectPaths: Map<number, string>;
 }
 
 export interface FileCaptureOptions {
@@ -127,7 +129,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const ids = new Map<TreeObject, number>();
   const pipes = new Map<number, PipeImage>();
   const pipeIds = new Map<string, number>();
-  const memfds = new Map<number, string>();
+  const objectPaths = new Map<number, string>();
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
     const ctx = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined };
@@ -153,11 +155,11 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       if (file.kind === 'fifo') pipe.path = file.path;
       pipes.set(file.pipe.id, pipe);
     }
-    if (file.kind === 'memfd') memfds.set(file.shm!, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
+    if (file.shm !== undefined) objectPaths.set(file.shm, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
     ids.set(o, file.id);
     files.push(file);
   }
   const fds = new Map<number, FdImage[]>();
   for (const [pid, list] of refs) fds.set(pid, list.map((r) => ({ fd: r.fd, file: ids.get(r.obj)!, cloexec: r.cloexec })));
-  return { files: { files, pipes: [...pipes.values()] }, fds, warnings, memfds };
+  return { files: { files, pipes: [...pipes.values()] }, fds, warnings, objectPaths };
 }

@@ -44,14 +44,14 @@ export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
       continue;
     }
     if (m.path.startsWith('[')) throw new UnsupportedError(`${where}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
-    if ((shared && m.path === '/dev/zero (deleted)') || m.path.startsWith('/memfd:')) {
-      // a shared memory object (shared anonymous memory or a memfd): shmem.ts numbers the
-      // objects of the tree; until then shm holds the inode
+    if ((shared && m.path === '/dev/zero (deleted)') || m.path.startsWith('/memfd:') || (m.path.startsWith('/') && m.path.endsWith(' (deleted)') && !m.path.startsWith('/SYSV'))) {
+      // a content object (shared anonymous memory, a memfd, a file whose path was unlinked):
+      // shmem.ts numbers the objects of the tree; until then shm holds the inode
       vmas.push({ ...base, kind: 'shmem', path: m.path, pgoff: m.pgoff, shm: m.ino });
       continue;
     }
-    if (m.path.endsWith(' (deleted)') || m.path.startsWith('/SYSV'))
-      throw new UnsupportedError(`${where}: mappings of deleted files and System V shared memory are not supported yet`, {
+    if (m.path.startsWith('/SYSV'))
+      throw new UnsupportedError(`${where}: System V shared memory is not supported yet`, {
         pid,
         phase: 'memory',
       });

@@ -238,7 +238,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       ),
     );
     for (const t of tasks) t.fds = captured.fds.get(procPids.get(t.pid)!) ?? [];
-    const shm = await clock.run('shmem', () => captureShmem(helper, tasks, procPids, captured.files.files, captured.memfds));
+    const shm = await clock.run('shmem', () => captureShmem(helper, tasks, procPids, captured.files.files, captured.objectPaths));
     if (shm.objects.length) captured.files.shmem = shm.objects;
     for (const message of captured.warnings) opts.events?.emit('warning', { message, pid });
     log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');

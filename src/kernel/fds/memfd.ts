@@ -21,5 +21,5 @@ export const memFd: FdOps = {
   check(file) {
     if (file.shm === undefined) throw new UcrError(`memfd ${file.path}: no shared memory object`, { code: 'EIMAGE' });
   },
-  plan: (file) => `file ${file.id} memfd ${file.shm} ${file.flags} ${file.pos}`,
+  plan: (file) => `file ${file.id} reopen ${file.shm} ${file.flags} ${file.pos}`,
 };

@@ -12,9 +12,10 @@ import { pipeEnd } from './pipe.js';
 import { regularFile } from './regular.js';
 import { signalFd } from './signalfd.js';
 import { timerFd } from './timerfd.js';
+import { unlinkedFile } from './unlinked.js';
 import type { FdFacts, FdOps, ObjectContext } from './types.js';
 
-const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, fifoEnd, eventFd, signalFd, timerFd, memFd];
+const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, fifoEnd, eventFd, signalFd, timerFd, memFd, unlinkedFile];
 const byKind = new Map(kinds.map((k) => [k.kind, k]));
 
 export function opsFor(f: FdFacts, ctx: ObjectContext): FdOps {
@@ -34,7 +35,6 @@ export function opsOf(kind: string): FdOps {
 }
 
 function unsupportedReason(f: FdFacts): string {
-  if (f.link.endsWith(' (deleted)')) return 'open files whose path was unlinked are not supported yet';
   if (f.stat.isSocket()) return 'sockets are not supported yet (only as inherited stdio)';
   if (f.link.startsWith('anon_inode:')) return `${f.link.slice(11)} descriptors are not supported yet`;
   if (f.stat.isCharacterDevice()) return 'terminals and other character devices are not supported yet (only as inherited stdio)';

@@ -1,0 +1,30 @@
+/**
+ * Open files whose path was unlinked ("/path (deleted)"): the file lives on only through its
+ * fds and mappings, so its contents go into the image. Like a memfd, the file is a content
+ * object of the tree (src/kernel/shmem.ts: size, mode, pages holding data, streamed as SHMEM
+ * records) and each fd refers to it. On restart the helper creates the file again at its path
+ * (or, when a new file has taken that path, at a temporary name beside it), refills it and
+ * unlinks it at once; every fd is the file reopened with its own flags and offset.
+ */
+import { UnsupportedError } from '../../errors.js';
+import type { FdOps } from './types.js';
+
+const DELETED = ' (deleted)';
+
+export const unlinkedFile: FdOps = {
+  kind: 'unlinked',
+  matches: (f) => f.stat.isFile() && f.link.startsWith('/') && f.link.endsWith(DELETED) && !f.link.startsWith('/memfd:'),
+  dump: (f) => {
+    if (f.stat.nlink > 0)
+      throw new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): unlinked from this path but still linked elsewhere: not supported yet`, { pid: f.pid });
+    return {
+      path: f.link.slice(0, -DELETED.length),
+      flags: f.info.flags,
+      pos: f.info.pos,
+      // the inode until shmem.ts numbers the objects (files.ts notes a path to reach it)
+      shm: f.stat.ino,
+    };
+  },
+  check() {},
+  plan: (file) => `file ${file.id} reopen ${file.shm} ${file.flags} ${file.pos}`,
+};
