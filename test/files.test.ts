@@ -135,3 +135,11 @@ describe('files whose path was unlinked', () => {
     expect(verdict).toBe('PASS');
   });
 });
+
+describe('epoll', () => {
+  it('keeps its targets (registered by two tasks, each with its own fd numbers), masks (edge-triggered, a fired one-shot) and 64-bit data', async () => {
+    const { verdict, pids } = await treeRoundTrip('epoll');
+    expect(pids).toHaveLength(2);
+    expect(verdict).toBe('PASS');
+  });
+});

@@ -173,6 +173,11 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		t->auxv_len = (size_t)len;
 	} else if (!strcmp(k, "fd")) {
 		return add_fd(p, t, w, n);
+	} else if (!strcmp(k, "epctl")) {
+		NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[0] < (1u << 20) && v[1] < (1u << 20) && v[2] <= 0xffffffffu);
+		struct epctl_plan *e = GROW(t->epctls, t->nepctls);
+		NEED(e != NULL);
+		*e = (struct epctl_plan){ (int)v[0], (int)v[1], (uint32_t)v[2], v[3] };
 	} else if (!strcmp(k, "vma")) {
 		return add_vma(p, t, w, n);
 	} else if (!strcmp(k, "vdso")) {

@@ -19,6 +19,7 @@
  *                                                      object reopened: an open file of its own)
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
  *   file <id> signalfd <mask> <flags>
+ *   file <id> epoll <flags>                            an epoll instance (targets: epctl lines)
  *   file <id> timerfd <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
  *   shrun <shm id> <byte offset> <npages>              shared memory runs, in stream order
  *   run <task index> <addr> <npages>                   page runs in stream order (after shrun)
@@ -34,6 +35,8 @@
  *   dumpable <n>
  *   caps <inheritable> <permitted> <effective> <bounding> <ambient>   (64-bit masks)
  *   fd <target> <file id> <cloexec>
+ *   epctl <epoll fd> <target fd> <events> <data>   (an epoll registration the task makes again
+ *                                                    once its fds are in place)
  *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|-> [<shm id>]
  *       (with a shm id: a mapping of that shared memory object)
  *   vdso <[vvar] group start> <[vdso] start>
@@ -63,7 +66,7 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL };
 
 struct file_plan {
 	int id;
@@ -105,6 +108,12 @@ struct fd_plan {
 	int target;
 	int file; /* index into plan.files */
 	int cloexec;
+};
+
+struct epctl_plan {
+	int epfd, tfd;
+	uint32_t events;
+	uint64_t data;
 };
 
 /* madvise bits */
@@ -175,6 +184,8 @@ struct task_plan {
 	int ngroups;
 	struct fd_plan *fds;
 	int nfds;
+	struct epctl_plan *epctls;
+	int nepctls;
 	struct vma_plan *vmas;
 	int nvmas;
 	uint64_t vvar_start, vdso_start;

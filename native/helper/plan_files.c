@@ -31,6 +31,10 @@ int plan_add_file(struct plan *p, char **w, int n)
 		f->shm = plan_find_shm(p, (int)a[0]);
 		f->flags = (int)a[1], f->pos = a[2];
 		NEED(p->shms[f->shm].kind != SHM_ANON);
+	} else if (!strcmp(w[2], "epoll")) {
+		NEED(n == 4 && !parse_u64(w[3], v + 1));
+		f->kind = FILE_EPOLL;
+		f->flags = (int)v[1];
 	} else if (!strcmp(w[2], "eventfd")) {
 		uint64_t a[3];
 		NEED(n == 6 && plan_u64s(w, 3, 3, a) == 0 && a[1] <= 1);

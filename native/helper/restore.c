@@ -89,6 +89,7 @@ static const char *step_name(int step)
 	case STEP_REAP: return "cannot reap a placeholder";
 	case STEP_DUP: return "cannot place the descriptor";
 	case STEP_CWD: return "cannot change to the working directory";
+	case STEP_EPOLL: return "cannot register an epoll target again";
 	}
 	return "failed";
 }
@@ -97,7 +98,7 @@ static int task_failed(const struct task_report *r)
 {
 	struct task_plan *t = &plan.tasks[r->task];
 	char obj[48];
-	if (r->step == STEP_DUP)
+	if (r->step == STEP_DUP || r->step == STEP_EPOLL)
 		snprintf(obj, sizeof obj, "fd %d", r->pid);
 	else
 		snprintf(obj, sizeof obj, "pid %d", t->want_pid ? t->want_pid : t->old_pid);

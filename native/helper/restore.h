@@ -11,7 +11,7 @@ enum task_op { OP_CLONE = 1, OP_SETSID, OP_SETPGID, OP_EXIT, OP_REAP, OP_RESTORE
 struct task_cmd {
 	int op, arg;
 };
-enum task_step { STEP_CLONE = 1, STEP_SETSID, STEP_SETPGID, STEP_REAP, STEP_OPEN, STEP_DUP, STEP_CWD, STEP_DONE };
+enum task_step { STEP_CLONE = 1, STEP_SETSID, STEP_SETPGID, STEP_REAP, STEP_OPEN, STEP_DUP, STEP_CWD, STEP_EPOLL, STEP_DONE };
 struct task_report {
 	int task, step, err, pid;
 };

@@ -10,6 +10,7 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -77,6 +78,12 @@ static void restore_files(struct restore_ctx *c, int idx)
 		struct fd_plan *f = &t->fds[i];
 		if (dup3(c->plan->files[f->file].hfd, f->target, f->cloexec ? O_CLOEXEC : 0) < 0)
 			fail(c, idx, STEP_DUP, f->target);
+	}
+	for (int i = 0; i < t->nepctls; i++) {
+		struct epctl_plan *e = &t->epctls[i];
+		struct epoll_event ev = { .events = e->events, .data.u64 = e->data };
+		if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0)
+			fail(c, idx, STEP_EPOLL, e->tfd);
 	}
 	/* Close what is below base and not wanted (fds are sorted by target). */
 	int next = 0;

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -218,6 +219,11 @@ int open_files(void)
 			int fd = open(self, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC);
 			if (fd < 0 || lseek(fd, (off_t)fp->pos, SEEK_SET) < 0)
 				return proto_fail("files", obj, errno, "cannot reopen %s", sp->name);
+			fp->hfd = high(fd);
+		} else if (fp->kind == FILE_EPOLL) {
+			int fd = epoll_create1(EPOLL_CLOEXEC);
+			if (fd < 0)
+				return proto_fail("files", obj, errno, "cannot create the epoll instance");
 			fp->hfd = high(fd);
 		} else if (fp->kind == FILE_EVENTFD) {
 			int fd = eventfd((unsigned)fp->arg[0], (fp->arg[1] ? EFD_SEMAPHORE : 0) | (fp->flags & O_NONBLOCK));

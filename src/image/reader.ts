@@ -121,11 +121,19 @@ export function readMetadata(fd: number, name: string, positional = false): { me
         throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
       for (const fd of task.fds)
         if (!fileIds.has(fd.file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd.fd} refers to unknown file ${fd.file}`), { object: name });
+      for (const f of files.files)
+        for (const e of f.epoll ?? [])
+          if (e.task === t.pid && (!task.fds.some((d) => d.file === f.id) || !task.fds.some((d) => d.fd === e.fd)))
+            throw new ImageError(where(`TASK ${t.pid}: epoll ${f.id} target fd ${e.fd} is not held by the task`), { object: name });
       for (const v of task.vmas)
         if (v.shm !== undefined && !shmIds.has(v.shm))
           throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} refers to unknown shared memory object ${v.shm}`), { object: name });
       return task;
     });
+  const live = new Set(tasks.map((t) => t.pid));
+  for (const f of files.files)
+    for (const e of f.epoll ?? [])
+      if (!live.has(e.task)) throw new ImageError(where(`FILES: epoll ${f.id} target fd ${e.fd} belongs to process ${e.task}, not a live task of the image`), { object: name });
   return { meta: { major, minor, header, tree, files, tasks, digest, records }, reader: r };
 }
 

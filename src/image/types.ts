@@ -74,10 +74,21 @@ export interface FileImage {
   pipe?: { id: number; end: 'read' | 'write' | 'both' };
   /** Kind-specific numbers (see the kind's module in src/kernel/fds/). */
   params?: (number | bigint)[];
+  /** Only for kind 'epoll': the registered targets; `task` (a pid of the image) holds the epoll
+   * and, at `fd`, the target, and makes the registration again on restart. */
+  epoll?: EpollTarget[];
   /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.shmem id) it is an fd of. */
   shm?: number;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
+}
+
+export interface EpollTarget {
+  task: number;
+  fd: number;
+  /** EPOLL* bits as the kernel keeps them (a fired EPOLLONESHOT entry keeps only flag bits) */
+  events: number;
+  data: bigint | number;
 }
 
 /** A pipe of the tree with the bytes that were queued in it. */

@@ -54,6 +54,19 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
     const named = file.pipe && pipes.find((p) => p.id === file.pipe!.id)?.path !== undefined;
     if (file.pipe && (file.kind === 'fifo') !== named) fw.fail('a FIFO end of an anonymous pipe, or the reverse');
     if (file.pipe?.end === 'both' && file.kind !== 'fifo') fw.fail('only a FIFO can be open for both reading and writing');
+    if (f.epoll !== undefined) {
+      if (file.kind !== 'epoll') fw.fail('epoll targets on a file that is not an epoll');
+      file.epoll = arr(f.epoll, fw.at('epoll'), 1 << 20).map((x, k) => {
+        const ew = fw.at('epoll').at(k);
+        const e = obj(x, ew);
+        return {
+          task: field(e, 'task', ew, (y, ww) => int(y, ww, 1, PID_MAX)),
+          fd: field(e, 'fd', ew, (y, ww) => int(y, ww, 0, MAX_FD)),
+          events: field(e, 'events', ew, (y, ww) => int(y, ww, 0, 0xffffffff)),
+          data: field(e, 'data', ew, u64),
+        };
+      });
+    }
     if ((file.kind === 'memfd' || file.kind === 'unlinked') && (file.shm === undefined || shmem?.find((m) => m.id === file.shm)?.kind !== file.kind))
       fw.fail(`${file.kind} fd of an unknown object`);
     return file;

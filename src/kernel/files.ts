@@ -132,7 +132,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const objectPaths = new Map<number, string>();
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
-    const ctx = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined };
+    const ctx = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders };
     const ops = opsFor(o.facts, ctx);
     const file: FileImage = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) };
     if (o.outside && ops.kind !== 'external') {

@@ -20,7 +20,7 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   return L;
 }
 
-export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
+export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles): string[] {
   const e = p.entry;
   const L = [`task ${p.index} ${p.oldPid} ${p.newPid} ${KIND[p.kind]} ${e?.exitStatus ?? 0} ${e?.state === 'stopped' ? 1 : 0}`];
   if (p.newns) L.push('newns 1');
@@ -36,6 +36,15 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
   }
   if (t.auxv.length) L.push(`auxv ${hex(t.auxv)}`);
   for (const fd of t.fds) L.push(`fd ${fd.fd} ${fd.file} ${fd.cloexec ? 1 : 0}`);
+  // what only the task can redo with its own fd numbers, once they are all in place
+  const byId = new Map(files.files.map((f) => [f.id, f]));
+  const seen = new Set<number>();
+  for (const fd of t.fds) {
+    const file = byId.get(fd.file)!;
+    if (seen.has(file.id)) continue;
+    seen.add(file.id);
+    L.push(...(opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []));
+  }
   for (const v of t.vmas) {
     let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
     if (v.kind !== 'file' && v.kind !== 'shmem') flags |= MAP_ANONYMOUS;

@@ -174,7 +174,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       // a tree restored into the caller's session is a job in the foreground, unless detached
       `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
       ...fileLines(meta.files, ctx),
-      ...tree.tasks.flatMap((t) => taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined)),
+      ...tree.tasks.flatMap((t) => taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files)),
       ...runLines(meta.files, meta.tasks),
       ...actionLines(tree.actions),
       'end',

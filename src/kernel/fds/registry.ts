@@ -4,6 +4,7 @@
  */
 import { UnsupportedError } from '../../errors.js';
 import { statelessDevice } from './device.js';
+import { epollFd } from './epoll.js';
 import { eventFd } from './eventfd.js';
 import { externalStdio } from './external.js';
 import { fifoEnd } from './fifo.js';
@@ -15,7 +16,7 @@ import { timerFd } from './timerfd.js';
 import { unlinkedFile } from './unlinked.js';
 import type { FdFacts, FdOps, ObjectContext } from './types.js';
 
-const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, fifoEnd, eventFd, signalFd, timerFd, memFd, unlinkedFile];
+const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, fifoEnd, eventFd, signalFd, timerFd, epollFd, memFd, unlinkedFile];
 const byKind = new Map(kinds.map((k) => [k.kind, k]));
 
 export function opsFor(f: FdFacts, ctx: ObjectContext): FdOps {

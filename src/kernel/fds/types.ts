@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import type { FileImage } from '../../image/types.js';
+import type { FileImage, TaskImage } from '../../image/types.js';
 import type { FdInfo } from '../proc.js';
 
 /** What a checkpoint learns about one fd before choosing its kind. */
@@ -19,6 +19,8 @@ export interface ObjectContext {
   rootStdio: number | undefined;
   /** a process outside the tree holds it too */
   heldOutside: boolean;
+  /** every fd of the tree that refers to it */
+  holders: { pid: number; fd: number }[];
 }
 
 export interface RestoreContext {
@@ -39,4 +41,7 @@ export interface FdOps {
   check(file: FileImage): void;
   /** The helper plan line that recreates the object (see native/helper/plan.h). */
   plan(file: FileImage, ctx: RestoreContext): string;
+  /** Task plan lines for a task that holds the object at fd number `fd` (epoll registrations,
+   * which only the task itself can make, with its own fd numbers). */
+  taskPlan?(file: FileImage, task: TaskImage, fd: number): string[];
 }
