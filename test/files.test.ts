@@ -143,3 +143,10 @@ describe('epoll', () => {
     expect(verdict).toBe('PASS');
   });
 });
+
+describe('inotify', () => {
+  it('keeps its watches at their watch descriptors with their masks, and no stray events', async () => {
+    const { verdict } = await roundTrip('inotify');
+    expect(verdict).toBe('PASS');
+  });
+});

@@ -4,11 +4,15 @@
 //   crc32c(buf, seed?)            -> number      CRC-32C of a Buffer, continuing seed
 //   kcmpFiles(pid1, fd1, pid2, fd2) -> number    0 same open file, 1/2 ordering, throws on error
 //   xcr0()                        -> bigint      the CPU's enabled xsave features (XCR0)
+//   pathOfHandle(dir, type, buf)  -> string      path of the file a file handle names
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <linux/kcmp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -59,7 +63,41 @@ Napi::Value Xcr0(const Napi::CallbackInfo &info) {
   return Napi::BigInt::New(info.Env(), (static_cast<uint64_t>(hi) << 32) | lo);
 }
 
+// pathOfHandle(mountDir, handleType, handle): the path of the file a file handle names
+// (open_by_handle_at on the mount, then the /proc link); used for inotify watches.
+Napi::Value PathOfHandle(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsBuffer()) {
+    Napi::TypeError::New(env, "pathOfHandle(mountDir: string, type: number, handle: Buffer)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto h = info[2].As<Napi::Buffer<uint8_t>>();
+  if (h.Length() > MAX_HANDLE_SZ) return ThrowErrno(env, "open_by_handle_at", EINVAL);
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  int mfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (mfd < 0) return ThrowErrno(env, "open", errno);
+  union {
+    struct file_handle fh;
+    char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+  } u;
+  u.fh.handle_bytes = static_cast<unsigned>(h.Length());
+  u.fh.handle_type = info[1].As<Napi::Number>().Int32Value();
+  memcpy(u.fh.f_handle, h.Data(), h.Length());
+  int fd = open_by_handle_at(mfd, &u.fh, O_PATH | O_CLOEXEC);
+  int err = errno;
+  close(mfd);
+  if (fd < 0) return ThrowErrno(env, "open_by_handle_at", err);
+  char link[64], path[PATH_MAX + 1];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, path, PATH_MAX);
+  err = errno;
+  close(fd);
+  if (n < 0) return ThrowErrno(env, "readlink", err);
+  return Napi::String::New(env, path, static_cast<size_t>(n));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));
   exports.Set("xcr0", Napi::Function::New(env, Xcr0));

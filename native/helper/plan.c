@@ -307,6 +307,8 @@ int plan_read(struct plan *p)
 			r = plan_add_file(p, w, n);
 		} else if (!strcmp(k, "pipe")) {
 			r = plan_add_pipe(p, w, n);
+		} else if (!strcmp(k, "inwatch")) {
+			r = plan_add_inwatch(p, w, n);
 		} else if (!strcmp(k, "shm")) {
 			r = plan_add_shm(p, w, n);
 		} else if (!strcmp(k, "run") || !strcmp(k, "shrun")) {

@@ -20,6 +20,8 @@
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
  *   file <id> signalfd <mask> <flags>
  *   file <id> epoll <flags>                            an epoll instance (targets: epctl lines)
+ *   file <id> inotify <flags>                          an inotify instance, with its watches:
+ *   inwatch <file id> <wd> <mask> <hex path>           (in watch descriptor order)
  *   file <id> timerfd <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
  *   shrun <shm id> <byte offset> <npages>              shared memory runs, in stream order
  *   run <task index> <addr> <npages>                   page runs in stream order (after shrun)
@@ -66,7 +68,7 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY };
 
 struct file_plan {
 	int id;
@@ -79,6 +81,8 @@ struct file_plan {
 	int end;    /* FILE_PIPE: 0 read, 1 write, 2 both (a FIFO opened O_RDWR) */
 	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
 	int shm;    /* FILE_REOPEN: index into plan.shms */
+	struct inwatch { int wd; uint32_t mask; char *path; } *watches; /* FILE_INOTIFY */
+	int nwatches;
 	int hfd;    /* the helper's fd for it, inherited by every task */
 };
 

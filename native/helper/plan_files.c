@@ -35,6 +35,10 @@ int plan_add_file(struct plan *p, char **w, int n)
 		NEED(n == 4 && !parse_u64(w[3], v + 1));
 		f->kind = FILE_EPOLL;
 		f->flags = (int)v[1];
+	} else if (!strcmp(w[2], "inotify")) {
+		NEED(n == 4 && !parse_u64(w[3], v + 1));
+		f->kind = FILE_INOTIFY;
+		f->flags = (int)v[1];
 	} else if (!strcmp(w[2], "eventfd")) {
 		uint64_t a[3];
 		NEED(n == 6 && plan_u64s(w, 3, 3, a) == 0 && a[1] <= 1);
@@ -105,5 +109,20 @@ int plan_add_shm(struct plan *p, char **w, int n)
 		NEED((s->name = plan_hex_string(w[5])) != NULL);
 	NEED(s->kind == SHM_ANON || s->name != NULL);
 	NEED(s->kind != SHM_UNLINKED || s->name[0] == '/');
+	return 0;
+}
+
+int plan_add_inwatch(struct plan *p, char **w, int n)
+{
+	uint64_t v[3];
+	NEED(n == 5 && plan_u64s(w, 1, 3, v) == 0 && v[1] >= 1 && v[1] <= 0x7fffffff && v[2] <= 0xffffffffu);
+	int f = plan_find_file(p, (int)v[0]);
+	NEED(f >= 0 && p->files[f].kind == FILE_INOTIFY);
+	struct file_plan *fp = &p->files[f];
+	NEED(fp->nwatches == 0 || fp->watches[fp->nwatches - 1].wd < (int)v[1]);
+	struct inwatch *iw = GROW(fp->watches, fp->nwatches);
+	NEED(iw != NULL && (iw->path = plan_hex_string(w[4])) != NULL && iw->path[0] == '/');
+	iw->wd = (int)v[1];
+	iw->mask = (uint32_t)v[2];
 	return 0;
 }

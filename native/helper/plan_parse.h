@@ -20,4 +20,5 @@ int plan_find_file(const struct plan *p, int id);
 int plan_add_file(struct plan *p, char **w, int n);
 int plan_add_pipe(struct plan *p, char **w, int n);
 int plan_add_shm(struct plan *p, char **w, int n);
+int plan_add_inwatch(struct plan *p, char **w, int n);
 #endif

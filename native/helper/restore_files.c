@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -181,6 +182,35 @@ static int open_pipe(struct pipe_plan *pp)
 	return 0;
 }
 
+/* An inotify instance with its watches at their old watch descriptors: the kernel hands them
+ * out cyclically, so a watch added too early is removed and added again until it gets its
+ * number; the IN_IGNORED events that leaves are read away. */
+static int make_inotify(struct file_plan *fp)
+{
+	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (fd < 0)
+		return proto_fail("files", "inotify", errno, "cannot create the inotify instance");
+	for (int i = 0; i < fp->nwatches; i++) {
+		struct inwatch *iw = &fp->watches[i];
+		int wd;
+		while ((wd = inotify_add_watch(fd, iw->path, iw->mask)) >= 0 && wd < iw->wd)
+			inotify_rm_watch(fd, wd);
+		if (wd != iw->wd) {
+			int e = wd < 0 ? errno : EEXIST;
+			close(fd);
+			return proto_fail("files", iw->path, e, "cannot watch it again as watch %d (got %d)", iw->wd, wd);
+		}
+	}
+	char buf[4096];
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	if (fcntl(fd, F_SETFL, fp->flags) < 0) {
+		close(fd);
+		return proto_fail("files", "inotify", errno, "cannot set its flags");
+	}
+	return fd;
+}
+
 /* Every file object and pipe, opened once at a high fd: tasks inherit them, so fds that were
  * one open file (dup, fork) in the image are one open file again. */
 int open_files(void)
@@ -225,6 +255,9 @@ int open_files(void)
 			if (fd < 0)
 				return proto_fail("files", obj, errno, "cannot create the epoll instance");
 			fp->hfd = high(fd);
+		} else if (fp->kind == FILE_INOTIFY) {
+			if ((fp->hfd = high(make_inotify(fp))) < 0)
+				return -1;
 		} else if (fp->kind == FILE_EVENTFD) {
 			int fd = eventfd((unsigned)fp->arg[0], (fp->arg[1] ? EFD_SEMAPHORE : 0) | (fp->flags & O_NONBLOCK));
 			if (fd < 0)

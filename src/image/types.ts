@@ -77,10 +77,19 @@ export interface FileImage {
   /** Only for kind 'epoll': the registered targets; `task` (a pid of the image) holds the epoll
    * and, at `fd`, the target, and makes the registration again on restart. */
   epoll?: EpollTarget[];
+  /** Only for kind 'inotify': the watches, by watch descriptor */
+  inotify?: InotifyWatch[];
   /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.shmem id) it is an fd of. */
   shm?: number;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
+}
+
+export interface InotifyWatch {
+  wd: number;
+  /** IN_* bits as the kernel keeps them */
+  mask: number;
+  path: string;
 }
 
 export interface EpollTarget {

@@ -67,6 +67,20 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         };
       });
     }
+    if (f.inotify !== undefined) {
+      if (file.kind !== 'inotify') fw.fail('inotify watches on a file that is not an inotify');
+      let prev = 0;
+      file.inotify = arr(f.inotify, fw.at('inotify'), 1 << 20).map((x, k) => {
+        const iw = fw.at('inotify').at(k);
+        const e = obj(x, iw);
+        const wd = field(e, 'wd', iw, (y, ww) => int(y, ww, 1, 0x7fffffff));
+        if (wd <= prev) iw.fail('watch descriptors out of order');
+        prev = wd;
+        const path = field(e, 'path', iw, (y, ww) => str(y, ww, 4096));
+        if (!path.startsWith('/')) iw.at('path').fail('a watched path must be absolute');
+        return { wd, mask: field(e, 'mask', iw, (y, ww) => int(y, ww, 0, 0xffffffff)), path };
+      });
+    }
     if ((file.kind === 'memfd' || file.kind === 'unlinked') && (file.shm === undefined || shmem?.find((m) => m.id === file.shm)?.kind !== file.kind))
       fw.fail(`${file.kind} fd of an unknown object`);
     return file;

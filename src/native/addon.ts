@@ -14,6 +14,9 @@ export interface NativeAddon {
   kcmpFiles(pid1: number, fd1: number, pid2: number, fd2: number): number;
   /** XCR0: the xsave feature mask the kernel enabled on this CPU. */
   xcr0(): bigint;
+  /** The path of the file that a file handle (as /proc fdinfo shows it) names on the mount at
+   * mountDir (open_by_handle_at, needs CAP_DAC_READ_SEARCH). Throws with code/errno/syscall. */
+  pathOfHandle(mountDir: string, type: number, handle: Uint8Array): string;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -8,6 +8,7 @@ import { epollFd } from './epoll.js';
 import { eventFd } from './eventfd.js';
 import { externalStdio } from './external.js';
 import { fifoEnd } from './fifo.js';
+import { inotifyFd } from './inotify.js';
 import { memFd } from './memfd.js';
 import { pipeEnd } from './pipe.js';
 import { regularFile } from './regular.js';
@@ -16,7 +17,7 @@ import { timerFd } from './timerfd.js';
 import { unlinkedFile } from './unlinked.js';
 import type { FdFacts, FdOps, ObjectContext } from './types.js';
 
-const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, fifoEnd, eventFd, signalFd, timerFd, epollFd, memFd, unlinkedFile];
+const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, fifoEnd, eventFd, signalFd, timerFd, epollFd, inotifyFd, memFd, unlinkedFile];
 const byKind = new Map(kinds.map((k) => [k.kind, k]));
 
 export function opsFor(f: FdFacts, ctx: ObjectContext): FdOps {
