@@ -19,7 +19,7 @@
         "native/helper/pages.c",
         "native/helper/dump.c",
         "native/helper/dump_pipe.c",
-        "native/helper/dump_shmem.c",
+        "native/helper/dump_object.c",
         "native/helper/dump_state.c",
         "native/helper/plan.c",
         "native/helper/plan_files.c",

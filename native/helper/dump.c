@@ -300,10 +300,10 @@ int helper_dump(void)
 			rc = cmd_pages(w, n);
 		else if (!strcmp(w[0], "pipe"))
 			rc = cmd_pipe(w, n);
-		else if (!strcmp(w[0], "shmem"))
-			rc = cmd_shmem(w, n);
-		else if (!strcmp(w[0], "shmdump"))
-			rc = cmd_shmdump(w, n);
+		else if (!strcmp(w[0], "object"))
+			rc = cmd_object(w, n);
+		else if (!strcmp(w[0], "objdump"))
+			rc = cmd_objdump(w, n);
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
 			release(k);

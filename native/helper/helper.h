@@ -7,9 +7,9 @@ int helper_dump(void);
 int helper_restore(int detach);
 /* dump command `pipe <pid> <fd>` (dump_pipe.c) */
 int cmd_pipe(char **w, int n);
-/* `shmem <path>`, `shmdump <id> <seed> <path>` + runs (dump_shmem.c) */
-int cmd_shmem(char **w, int n);
-int cmd_shmdump(char **w, int n);
+/* `object <path>`, `objdump <id> <seed> <path>` + runs (dump_object.c) */
+int cmd_object(char **w, int n);
+int cmd_objdump(char **w, int n);
 
 /* Finds a mapping named like "[vdso]" in /proc/PID/maps. */
 int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end);

@@ -3,8 +3,8 @@
  *
  *   record frame (16 bytes, little endian): u32 kind | u32 crc32c(payload) | u64 payload length
  *   PAGES payload: u32 task index | u32 page count | u64 first address | page count * 4096 bytes
- *   SHMEM payload: u32 object id | u32 page count | u64 byte offset | page count * 4096 bytes
- *     (contents of a shared memory object: shared anonymous memory or a memfd; all SHMEM
+ *   OBJECT payload: u32 object id | u32 page count | u64 byte offset | page count * 4096 bytes
+ *     (contents of a content object: shared anonymous memory, a memfd, an unlinked file; all OBJECT
  *      records come before the PAGES records)
  *   TRAILER payload: CBOR map written and checked by the coordinator
  *
@@ -16,7 +16,7 @@
 #include <sys/types.h>
 
 #define REC_PAGES 16
-#define REC_SHMEM 17
+#define REC_OBJECT 18
 #define REC_TRAILER 255
 #define PAGE_SZ 4096UL
 #define MAX_CHUNK_PAGES 1024UL /* 4 MiB per page record */
@@ -35,10 +35,10 @@ struct pages_hdr {
 };
 
 /* A run of consecutive pages whose contents the image carries, in stream order: pages of a
- * task (task index, address) or of a shared memory object (shm = 1: object id, byte offset). */
+ * task (task index, address) or of a shared memory object (obj = 1: content object id, byte offset). */
 struct page_run {
 	uint32_t task;
-	uint32_t shm;
+	uint32_t obj;
 	uint64_t addr;
 	uint64_t npages;
 };
@@ -54,19 +54,19 @@ int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
 int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records);
 
-/* Writes SHMEM records for runs (byte offsets, all of object obj) read from src (an fd of the
+/* Writes OBJECT records for runs (byte offsets, all of object obj) read from src (an fd of the
  * object) to out. */
-int shmem_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int out,
+int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records);
 
-/* Where restored contents go: tasks by index (pids), shared memory objects by id (shmfd(id)). */
+/* Where restored contents go: tasks by index (pids), shared memory objects by id (objfd(id)). */
 struct page_sink {
 	const pid_t *pids;
 	size_t ntasks;
-	int (*shmfd)(uint32_t id); /* -1: no such object */
+	int (*objfd)(uint32_t id); /* -1: no such object */
 };
 
-/* Reads SHMEM and PAGES records from in and writes them into the objects and tasks; the records
+/* Reads OBJECT and PAGES records from in and writes them into the objects and tasks; the records
  * must cover runs exactly, in order. Then reads the trailer frame: its payload (hex) goes to
  * trailer_hex (caller frees). */
 int pages_restore(int in, const struct page_run *runs, size_t n, const struct page_sink *sink,

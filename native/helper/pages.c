@@ -147,12 +147,12 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
 	return 0;
 }
 
-int shmem_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int out,
+int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
 {
 	unsigned char *buf = chunk_buf();
 	if (!buf)
-		return proto_fail("dump-shmem", "buffer", errno, "cannot allocate the page buffer");
+		return proto_fail("dump-object", "buffer", errno, "cannot allocate the page buffer");
 	for (size_t r = 0; r < n; r++) {
 		for (uint64_t done = 0; done < runs[r].npages;) {
 			uint64_t cnt = runs[r].npages - done;
@@ -164,14 +164,14 @@ int shmem_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int
 			if (got < 0) {
 				char what[64];
 				snprintf(what, sizeof what, "shared memory object %u", obj);
-				return proto_fail("dump-shmem", what, errno, "cannot read it at offset %llu",
+				return proto_fail("dump-object", what, errno, "cannot read it at offset %llu",
 						  (unsigned long long)off);
 			}
 			if ((size_t)got < len) /* truncated meanwhile (held outside the tree): zeros */
 				memset(buf + got, 0, len - (size_t)got);
 			struct pages_hdr h = { .task = obj, .npages = (uint32_t)cnt, .addr = off };
-			if (write_record(out, REC_SHMEM, &h, buf, len, digest) < 0)
-				return proto_fail("dump-shmem", "image", errno, "cannot write the image");
+			if (write_record(out, REC_OBJECT, &h, buf, len, digest) < 0)
+				return proto_fail("dump-object", "image", errno, "cannot write the image");
 			*bytes += len;
 			(*records)++;
 			done += cnt;
@@ -216,7 +216,7 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 			*trailer_hex = hex_dup(buf, f.len);
 			return 0;
 		}
-		if (f.kind != REC_PAGES && f.kind != REC_SHMEM)
+		if (f.kind != REC_PAGES && f.kind != REC_OBJECT)
 			return proto_fail("restore-pages", "image", 0, "corrupt image: unexpected record kind %u",
 					  f.kind);
 		struct pages_hdr h;
@@ -226,10 +226,10 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 			return bad_record("more pages than the metadata lists", h.addr);
 		uint64_t want_addr = runs[r].addr + off * PAGE_SZ;
 		if (h.task != runs[r].task || h.addr != want_addr || h.npages == 0 ||
-		    (f.kind == REC_SHMEM) != (runs[r].shm != 0) ||
+		    (f.kind == REC_OBJECT) != (runs[r].obj != 0) ||
 		    h.npages > MAX_CHUNK_PAGES || h.npages > runs[r].npages - off ||
 		    f.len != sizeof h + (uint64_t)h.npages * PAGE_SZ ||
-		    (runs[r].shm ? sink->shmfd(h.task) < 0 : h.task >= sink->ntasks))
+		    (runs[r].obj ? sink->objfd(h.task) < 0 : h.task >= sink->ntasks))
 			return bad_record("it does not match the page runs in the metadata", h.addr);
 		size_t len = (size_t)h.npages * PAGE_SZ;
 		got = read_full(in, buf, len);
@@ -238,8 +238,8 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 		uint32_t crc = ucr_crc32c(ucr_crc32c(0, &h, sizeof h), buf, len);
 		if (crc != f.crc)
 			return bad_record("checksum mismatch", h.addr);
-		if (runs[r].shm) {
-			if (pwrite(sink->shmfd(h.task), buf, len, (off_t)h.addr) != (ssize_t)len) {
+		if (runs[r].obj) {
+			if (pwrite(sink->objfd(h.task), buf, len, (off_t)h.addr) != (ssize_t)len) {
 				char obj[64];
 				snprintf(obj, sizeof obj, "shared memory object %u", h.task);
 				return proto_fail("restore-pages", obj, errno ? errno : EIO,

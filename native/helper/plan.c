@@ -53,13 +53,13 @@ static int add_vma(struct plan *p, struct task_plan *t, char **w, int n)
 	uint64_t v[7];
 	NEED((n == 9 || n == 10) && plan_u64s(w, 1, 7, v) == 0 && v[0] < v[1] && !(v[0] % PAGE_SZ) &&
 	     !(v[1] % PAGE_SZ));
-	uint64_t shm = 0;
-	NEED(n == 9 || (!parse_u64(w[9], &shm) && plan_find_shm(p, (int)shm) >= 0));
+	uint64_t obj = 0;
+	NEED(n == 9 || (!parse_u64(w[9], &obj) && plan_find_obj(p, (int)obj) >= 0));
 	struct vma_plan *m = GROW(t->vmas, t->nvmas);
 	NEED(m != NULL);
 	*m = (struct vma_plan){ .start = v[0], .end = v[1], .prot = (int)v[2], .flags = (int)v[3],
 				.pgoff = v[4], .fill = v[5] != 0, .madv = (unsigned)v[6],
-				.shm = n == 10 ? plan_find_shm(p, (int)shm) : -1 };
+				.obj = n == 10 ? plan_find_obj(p, (int)obj) : -1 };
 	if (strcmp(w[8], "-"))
 		NEED((m->path = plan_hex_string(w[8])) != NULL);
 	return 0;
@@ -69,15 +69,15 @@ static int add_run(struct plan *p, char **w, int n)
 {
 	static size_t cap;
 	uint64_t v[3];
-	int shm = !strcmp(w[0], "shrun"); /* shrun <object id> <byte offset> <npages> */
+	int obj = !strcmp(w[0], "objrun"); /* objrun <object id> <byte offset> <npages> */
 	NEED(n == 4 && plan_u64s(w, 1, 3, v) == 0 && v[2] > 0 &&
-	     (shm ? plan_find_shm(p, (int)v[0]) >= 0 && !(v[1] % PAGE_SZ) : v[0] < (uint64_t)p->ntasks));
+	     (obj ? plan_find_obj(p, (int)v[0]) >= 0 && !(v[1] % PAGE_SZ) : v[0] < (uint64_t)p->ntasks));
 	if (p->nruns == cap) {
 		cap = cap * 2 + 256;
 		p->runs = realloc(p->runs, cap * sizeof *p->runs);
 		NEED(p->runs != NULL);
 	}
-	p->runs[p->nruns++] = (struct page_run){ .task = (uint32_t)v[0], .shm = (uint32_t)shm, .addr = v[1], .npages = v[2] };
+	p->runs[p->nruns++] = (struct page_run){ .task = (uint32_t)v[0], .obj = (uint32_t)obj, .addr = v[1], .npages = v[2] };
 	return 0;
 }
 
@@ -309,9 +309,9 @@ int plan_read(struct plan *p)
 			r = plan_add_pipe(p, w, n);
 		} else if (!strcmp(k, "inwatch")) {
 			r = plan_add_inwatch(p, w, n);
-		} else if (!strcmp(k, "shm")) {
-			r = plan_add_shm(p, w, n);
-		} else if (!strcmp(k, "run") || !strcmp(k, "shrun")) {
+		} else if (!strcmp(k, "obj")) {
+			r = plan_add_obj(p, w, n);
+		} else if (!strcmp(k, "run") || !strcmp(k, "objrun")) {
 			r = add_run(p, w, n);
 		} else if (!strcmp(k, "act")) {
 			NEED(n >= 3);

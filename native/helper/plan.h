@@ -11,11 +11,11 @@
  *   pipe <pipe id> <size> <hex data|-> [<hex FIFO path>]
  *                                                      a pipe, created (or a FIFO opened) and
  *                                                      filled by the helper
- *   shm <id> <kind 0 shared anonymous|1 memfd|2 unlinked file> <size> <seals> <hex name|->
+ *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file> <size> <seals> <hex name|->
  *       [<mode>]                                       a content object, created by the helper
  *                                                      (memfd: name; unlinked file: its path,
- *                                                      and mode); contents come as SHMEM records
- *   file <id> reopen <shm id> <flags> <pos>            an fd of a memfd or unlinked file (the
+ *                                                      and mode); contents come as OBJECT records
+ *   file <id> reopen <obj id> <flags> <pos>            an fd of a memfd or unlinked file (the
  *                                                      object reopened: an open file of its own)
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
  *   file <id> signalfd <mask> <flags>
@@ -23,8 +23,8 @@
  *   file <id> inotify <flags>                          an inotify instance, with its watches:
  *   inwatch <file id> <wd> <mask> <hex path>           (in watch descriptor order)
  *   file <id> timerfd <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
- *   shrun <shm id> <byte offset> <npages>              shared memory runs, in stream order
- *   run <task index> <addr> <npages>                   page runs in stream order (after shrun)
+ *   objrun <obj id> <byte offset> <npages>             content object runs, in stream order
+ *   run <task index> <addr> <npages>                   page runs in stream order (after objrun)
  * A task section starts with
  *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder|3 init>
  *        <exit status (wait status)> <stopped 0|1>
@@ -39,8 +39,8 @@
  *   fd <target> <file id> <cloexec>
  *   epctl <epoll fd> <target fd> <events> <data>   (an epoll registration the task makes again
  *                                                    once its fds are in place)
- *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|-> [<shm id>]
- *       (with a shm id: a mapping of that shared memory object)
+ *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|-> [<obj id>]
+ *       (with an obj id: a mapping of that content object)
  *   vdso <[vvar] group start> <[vdso] start>
  *   mm <start_code> <end_code> <start_data> <end_data> <start_brk> <brk> <start_stack>
  *      <arg_start> <arg_end> <env_start> <env_end>
@@ -80,19 +80,19 @@ struct file_plan {
 	int pipe;   /* FILE_PIPE: pipe id */
 	int end;    /* FILE_PIPE: 0 read, 1 write, 2 both (a FIFO opened O_RDWR) */
 	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
-	int shm;    /* FILE_REOPEN: index into plan.shms */
+	int obj;    /* FILE_REOPEN: index into plan.objs */
 	struct inwatch { int wd; uint32_t mask; char *path; } *watches; /* FILE_INOTIFY */
 	int nwatches;
 	int hfd;    /* the helper's fd for it, inherited by every task */
 };
 
-enum shm_kind { SHM_ANON = 0, SHM_MEMFD = 1, SHM_UNLINKED = 2 };
+enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2 };
 
 /* A content object: shared anonymous memory, a memfd or an open file whose path was unlinked,
  * mapped and/or held as fds. */
-struct shm_plan {
+struct obj_plan {
 	int id;
-	enum shm_kind kind;
+	enum obj_kind kind;
 	uint64_t size;
 	int seals;  /* applied once the contents are in */
 	char *name; /* memfd name; unlinked file: its path */
@@ -132,7 +132,7 @@ struct vma_plan {
 	int prot, flags, fill;
 	unsigned madv;
 	char *path; /* NULL: anonymous */
-	int shm;    /* index into plan.shms, -1: none */
+	int obj;    /* index into plan.objs, -1: none */
 };
 
 struct sigact_plan {
@@ -236,8 +236,8 @@ struct plan {
 	int nfiles;
 	struct pipe_plan *pipes;
 	int npipes;
-	struct shm_plan *shms;
-	int nshms;
+	struct obj_plan *objs;
+	int nobjs;
 	struct task_plan *tasks;
 	int ntasks;
 	struct act_plan *acts;
@@ -246,8 +246,8 @@ struct plan {
 	size_t nruns;
 };
 
-/* Index of shared memory object id in p->shms, or -1. */
-int plan_find_shm(const struct plan *p, int id);
+/* Index of shared memory object id in p->objs, or -1. */
+int plan_find_obj(const struct plan *p, int id);
 /* Reads plan lines until `end`; reports a protocol error and returns -1 on bad input. */
 int plan_read(struct plan *p);
 #endif

@@ -26,11 +26,11 @@ int plan_add_file(struct plan *p, char **w, int n)
 		f->srcfd = (int)v[1];
 	} else if (!strcmp(w[2], "reopen")) {
 		uint64_t a[3];
-		NEED(n == 6 && plan_u64s(w, 3, 3, a) == 0 && plan_find_shm(p, (int)a[0]) >= 0);
+		NEED(n == 6 && plan_u64s(w, 3, 3, a) == 0 && plan_find_obj(p, (int)a[0]) >= 0);
 		f->kind = FILE_REOPEN;
-		f->shm = plan_find_shm(p, (int)a[0]);
+		f->obj = plan_find_obj(p, (int)a[0]);
 		f->flags = (int)a[1], f->pos = a[2];
-		NEED(p->shms[f->shm].kind != SHM_ANON);
+		NEED(p->objs[f->obj].kind != OBJ_ANON);
 	} else if (!strcmp(w[2], "epoll")) {
 		NEED(n == 4 && !parse_u64(w[3], v + 1));
 		f->kind = FILE_EPOLL;
@@ -85,30 +85,30 @@ int plan_add_pipe(struct plan *p, char **w, int n)
 }
 
 
-int plan_find_shm(const struct plan *p, int id)
+int plan_find_obj(const struct plan *p, int id)
 {
-	for (int i = 0; i < p->nshms; i++)
-		if (p->shms[i].id == id)
+	for (int i = 0; i < p->nobjs; i++)
+		if (p->objs[i].id == id)
 			return i;
 	return -1;
 }
 
-int plan_add_shm(struct plan *p, char **w, int n)
+int plan_add_obj(struct plan *p, char **w, int n)
 {
 	uint64_t v[4];
 	uint64_t mode = 0600;
-	NEED((n == 6 || n == 7) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= SHM_UNLINKED && v[0] < (1u << 30) &&
-	     plan_find_shm(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
+	NEED((n == 6 || n == 7) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_UNLINKED && v[0] < (1u << 30) &&
+	     plan_find_obj(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
 	NEED(n == 6 || (!parse_u64(w[6], &mode) && mode <= 07777));
-	NEED(v[1] == SHM_MEMFD || (v[2] > 0 && v[2] % 4096 == 0));
-	struct shm_plan *s = GROW(p->shms, p->nshms);
+	NEED(v[1] == OBJ_MEMFD || (v[2] > 0 && v[2] % 4096 == 0));
+	struct obj_plan *s = GROW(p->objs, p->nobjs);
 	NEED(s != NULL);
-	*s = (struct shm_plan){ .id = (int)v[0], .kind = (enum shm_kind)v[1], .size = v[2], .seals = (int)v[3],
+	*s = (struct obj_plan){ .id = (int)v[0], .kind = (enum obj_kind)v[1], .size = v[2], .seals = (int)v[3],
 				.mode = (int)mode, .hfd = -1 };
 	if (strcmp(w[5], "-"))
 		NEED((s->name = plan_hex_string(w[5])) != NULL);
-	NEED(s->kind == SHM_ANON || s->name != NULL);
-	NEED(s->kind != SHM_UNLINKED || s->name[0] == '/');
+	NEED(s->kind == OBJ_ANON || s->name != NULL);
+	NEED(s->kind != OBJ_UNLINKED || s->name[0] == '/');
 	return 0;
 }
 

@@ -19,6 +19,6 @@ int plan_u64s(char **w, int from, int count, uint64_t *out);
 int plan_find_file(const struct plan *p, int id);
 int plan_add_file(struct plan *p, char **w, int n);
 int plan_add_pipe(struct plan *p, char **w, int n);
-int plan_add_shm(struct plan *p, char **w, int n);
+int plan_add_obj(struct plan *p, char **w, int n);
 int plan_add_inwatch(struct plan *p, char **w, int n);
 #endif

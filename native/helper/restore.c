@@ -310,9 +310,9 @@ static int restore_all(int detach)
 			uint32_t digest = plan.seed;
 			uint64_t bytes = 0, records = 0;
 			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, shm_fd };
+			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd };
 			if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 ||
-			    seal_shms() < 0)
+			    seal_objs() < 0)
 				return -1;
 			proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
 				   (unsigned long long)bytes, (unsigned long long)records, digest, trailer);

@@ -34,8 +34,8 @@ int spool_image(void);
 int open_files(void);
 /* Shared memory objects (restore_files.c): the helper fd of object id (-1: none); seals applied
  * once the contents are in. */
-int shm_fd(uint32_t id);
-int seal_shms(void);
+int obj_fd(uint32_t id);
+int seal_objs(void);
 
 /* restore_task.c: the task (or thread) injected calls go to, and one injected call that must
  * succeed (failures are reported with phase and what) */

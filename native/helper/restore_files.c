@@ -64,7 +64,7 @@ static int high(int fd)
 
 /* An open file whose path was unlinked: created again (at its path if that is free, else at a
  * temporary name beside it), opened, and unlinked at once, so only its fds keep it. */
-static int create_unlinked(struct shm_plan *sp)
+static int create_unlinked(struct obj_plan *sp)
 {
 	char tmp[PATH_MAX];
 	const char *at = sp->name;
@@ -87,15 +87,15 @@ static int create_unlinked(struct shm_plan *sp)
 
 /* Shared anonymous memory is recreated as the kernel makes it (a shmem file named "dev/zero",
  * reached through /proc/self/map_files, which needs CAP_SYS_ADMIN; otherwise a memfd of that
- * name stands in); memfds with memfd_create. Sized now, filled by SHMEM records, sealed last. */
-static int open_shms(void)
+ * name stands in); memfds with memfd_create. Sized now, filled by OBJECT records, sealed last. */
+static int open_objs(void)
 {
-	for (int i = 0; i < plan.nshms; i++) {
-		struct shm_plan *sp = &plan.shms[i];
+	for (int i = 0; i < plan.nobjs; i++) {
+		struct obj_plan *sp = &plan.objs[i];
 		char obj[48];
 		snprintf(obj, sizeof obj, "shared memory object %d", sp->id);
 		int fd = -1;
-		if (sp->kind == SHM_ANON) {
+		if (sp->kind == OBJ_ANON) {
 			void *m = mmap(NULL, sp->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 			if (m == MAP_FAILED)
 				return proto_fail("files", obj, errno, "cannot create %llu bytes of shared memory",
@@ -107,7 +107,7 @@ static int open_shms(void)
 			munmap(m, sp->size);
 			if (fd < 0)
 				fd = (int)syscall(SYS_memfd_create, "dev/zero", 1U /* MFD_CLOEXEC */);
-		} else if (sp->kind == SHM_MEMFD) {
+		} else if (sp->kind == OBJ_MEMFD) {
 			fd = (int)syscall(SYS_memfd_create, sp->name, 1U | 2U /* MFD_CLOEXEC | MFD_ALLOW_SEALING */);
 		} else if ((fd = create_unlinked(sp)) < 0) {
 			return -1;
@@ -121,18 +121,18 @@ static int open_shms(void)
 	return 0;
 }
 
-int shm_fd(uint32_t id)
+int obj_fd(uint32_t id)
 {
-	int i = plan_find_shm(&plan, (int)id);
-	return i < 0 ? -1 : plan.shms[i].hfd;
+	int i = plan_find_obj(&plan, (int)id);
+	return i < 0 ? -1 : plan.objs[i].hfd;
 }
 
 /* Once the contents are in: the memfds get their seals back. */
-int seal_shms(void)
+int seal_objs(void)
 {
-	for (int i = 0; i < plan.nshms; i++) {
-		struct shm_plan *sp = &plan.shms[i];
-		if (sp->kind == SHM_MEMFD && sp->seals && fcntl(sp->hfd, F_ADD_SEALS, sp->seals) < 0)
+	for (int i = 0; i < plan.nobjs; i++) {
+		struct obj_plan *sp = &plan.objs[i];
+		if (sp->kind == OBJ_MEMFD && sp->seals && fcntl(sp->hfd, F_ADD_SEALS, sp->seals) < 0)
 			return proto_fail("pages", sp->name, errno, "cannot seal memfd %s", sp->name);
 	}
 	return 0;
@@ -221,7 +221,7 @@ int open_files(void)
 			if (plan.tasks[t].fds[i].target > maxfd)
 				maxfd = plan.tasks[t].fds[i].target;
 	ctx.base = maxfd + 64;
-	if (open_shms() < 0)
+	if (open_objs() < 0)
 		return -1;
 	for (int i = 0; i < plan.npipes; i++)
 		if (open_pipe(&plan.pipes[i]) < 0)
@@ -243,7 +243,7 @@ int open_files(void)
 			fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, ctx.base);
 		} else if (fp->kind == FILE_REOPEN) {
 			/* the object, opened again: an open file of its own (offset, access mode) */
-			struct shm_plan *sp = &plan.shms[fp->shm];
+			struct obj_plan *sp = &plan.objs[fp->obj];
 			char self[64];
 			snprintf(self, sizeof self, "/proc/self/fd/%d", sp->hfd);
 			int fd = open(self, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC);

@@ -72,11 +72,11 @@ static int map_vma(const struct vma_plan *m)
 	snprintf(obj, sizeof obj, "mapping 0x%llx-0x%llx", (unsigned long long)m->start,
 		 (unsigned long long)m->end);
 	int prot = m->fill ? (m->prot | PROT_READ | PROT_WRITE) : m->prot;
-	if (m->shm >= 0) {
+	if (m->obj >= 0) {
 		/* a shared memory object: the task opens the tracer's fd of it (the tracer is a fork
 		 * of the helper, made after the objects were created) */
 		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getpid(), ctx.plan->shms[m->shm].hfd);
+		snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getpid(), ctx.plan->objs[m->obj].hfd);
 		if (task_open("memory", path, (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY, &fd) < 0)
 			return -1;
 	} else if (m->path) {

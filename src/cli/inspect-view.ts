@@ -67,7 +67,7 @@ export function renderInspect(r: InspectResult): string {
   L.push(`external objects (connected to the restarting process's stdio): ${ext.map((f) => `#${f.id} ${f.path} -> stdio ${f.stdio}`).join(', ') || 'none'}`);
   L.push(`leaked objects (also held outside the tree): ${leaks.map((f) => `#${f.id} ${f.path} held by ${f.leak!.pid} (${f.leak!.comm}) fd ${f.leak!.fd}`).join(', ') || 'none'}`);
   for (const p of r.meta.files.pipes) L.push(`pipe ${p.id}: ${p.data.length} bytes queued, size ${p.size}`);
-  for (const o of r.meta.files.shmem ?? []) {
+  for (const o of r.meta.files.objects ?? []) {
     const saved = o.runs.reduce((a, [, n]) => a + n * 4096, 0);
     const what =
       o.kind === 'memfd'

@@ -6,8 +6,8 @@ import { PAGE_SIZE, TASK_END } from './format.js';
 export type Obj = { [k: string]: CborValue };
 export const PID_MAX = 4194304;
 /** largest memfd carried in the metadata (it travels hex-encoded in one helper plan line) */
-/** Largest shared memory object (64 TiB), a sanity bound. */
-export const SHMEM_MAX = 2 ** 46;
+/** Largest content object (64 TiB), a sanity bound. */
+export const OBJECT_MAX = 2 ** 46;
 export const MAX_FD = 1 << 20;
 
 export class Where {

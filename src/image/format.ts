@@ -15,9 +15,9 @@
  *   PAGES    (kind 16)  binary, written and read by native code only:
  *                        u32 LE task index | u32 LE page count | u64 LE address | pages
  *                        in exactly the order of the TASK records' page runs, ≤ 4 MiB each
- *   SHMEM    (kind 17)  binary, like PAGES: u32 LE object id | u32 LE page count | u64 LE byte
- *                        offset | pages: contents of the shared memory objects of FILES
- *                        (shmem), in the order of the objects and their runs, before any PAGES
+ *   OBJECT   (kind 18)  binary, like PAGES: u32 LE object id | u32 LE page count | u64 LE byte
+ *                        offset | pages: contents of the content objects of FILES
+ *                        (objects), in the order of the objects and their runs, before any PAGES
  *   TRAILER  (kind 255) CBOR: { records, pageBytes, digest }
  *
  * All metadata comes before any page: restart validates the whole plan before it creates a
@@ -48,6 +48,6 @@ export enum RecordKind {
   Task = 3,
   Files = 4,
   Pages = 16,
-  Shmem = 17,
+  Object = 18,
   Trailer = 255,
 }

@@ -112,7 +112,7 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   if (tree.tasks[0]!.pid !== header.root) throw new ImageError(where(`TREE: the first task is not the root ${header.root}`), { object: name });
   const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));
   const fileIds = new Set(files.files.map((f) => f.id));
-  const shmIds = new Set((files.shmem ?? []).map((s) => s.id));
+  const objIds = new Set((files.objects ?? []).map((s) => s.id));
   const tasks = tree.tasks
     .filter((t) => t.state !== 'zombie')
     .map((t, i) => {
@@ -126,8 +126,8 @@ export function readMetadata(fd: number, name: string, positional = false): { me
           if (e.task === t.pid && (!task.fds.some((d) => d.file === f.id) || !task.fds.some((d) => d.fd === e.fd)))
             throw new ImageError(where(`TASK ${t.pid}: epoll ${f.id} target fd ${e.fd} is not held by the task`), { object: name });
       for (const v of task.vmas)
-        if (v.shm !== undefined && !shmIds.has(v.shm))
-          throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} refers to unknown shared memory object ${v.shm}`), { object: name });
+        if (v.obj !== undefined && !objIds.has(v.obj))
+          throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} refers to unknown shared memory object ${v.obj}`), { object: name });
       return task;
     });
   const live = new Set(tasks.map((t) => t.pid));

@@ -32,7 +32,7 @@ export interface ImageTree {
 }
 
 /** How a mapping is recreated. */
-export type VmaKind = 'anon' | 'file' | 'heap' | 'stack' | 'shmem';
+export type VmaKind = 'anon' | 'file' | 'heap' | 'stack' | 'object';
 
 export interface VmaImage {
   start: number;
@@ -43,8 +43,8 @@ export interface VmaImage {
   kind: VmaKind;
   path?: string;
   pgoff: number;
-  /** kind 'shmem': the shared memory object mapped (ImageFiles.shmem id) */
-  shm?: number;
+  /** kind 'object': the content object mapped (ImageFiles.objects id) */
+  obj?: number;
   /** Identity of a mapped file at checkpoint time, checked on restart. */
   file?: { size: number; mtimeMs: number; ino: number };
   /** MADV_BIT_* (native/helper/plan.h) */
@@ -79,8 +79,8 @@ export interface FileImage {
   epoll?: EpollTarget[];
   /** Only for kind 'inotify': the watches, by watch descriptor */
   inotify?: InotifyWatch[];
-  /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.shmem id) it is an fd of. */
-  shm?: number;
+  /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.objects id) it is an fd of. */
+  obj?: number;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
 }
@@ -111,10 +111,10 @@ export interface PipeImage {
 
 /**
  * A content object of the tree: shared anonymous memory, a memfd or an open file whose path
- * was unlinked, mapped by any tasks and/or held as fds. Its contents are SHMEM records (before all PAGES records), in
+ * was unlinked, mapped by any tasks and/or held as fds. Its contents are OBJECT records (before all PAGES records), in
  * the order of the objects and of their runs.
  */
-export interface ShmemImage {
+export interface ObjectImage {
   id: number;
   kind: 'anon' | 'memfd' | 'unlinked';
   /** memfd: its name (without the "memfd:" prefix); unlinked: the file's path */
@@ -132,7 +132,7 @@ export interface ImageFiles {
   files: FileImage[];
   pipes: PipeImage[];
   /** absent in images without shared memory */
-  shmem?: ShmemImage[];
+  objects?: ObjectImage[];
 }
 
 export interface FdImage {

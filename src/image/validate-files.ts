@@ -1,8 +1,8 @@
 /** Checks of the FILES record: open-file objects and pipes. */
 import type { CborValue } from './cbor.js';
 import { PAGE_SIZE } from './format.js';
-import { MAX_FD, PID_MAX, SHMEM_MAX, Where, arr, bytes, field, int, obj, str, u64 } from './check.js';
-import type { FileImage, ImageFiles, PipeImage, ShmemImage } from './types.js';
+import { MAX_FD, PID_MAX, OBJECT_MAX, Where, arr, bytes, field, int, obj, str, u64 } from './check.js';
+import type { FileImage, ImageFiles, PipeImage, ObjectImage } from './types.js';
 
 export function checkFiles(v: CborValue, path: string): ImageFiles {
   const w = new Where(path);
@@ -22,7 +22,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
   });
   const pipeIds = new Set(pipes.map((p) => p.id));
   if (pipeIds.size !== pipes.length) w.at('pipes').fail('duplicate pipe ids');
-  const shmem = o.shmem === undefined ? undefined : checkShmem(o.shmem, w.at('shmem'));
+  const objects = o.objects === undefined ? undefined : checkObjects(o.objects, w.at('objects'));
   const files = arr(o.files, w.at('files')).map((x, i): FileImage => {
     const fw = w.at('files').at(i);
     const f = obj(x, fw);
@@ -36,7 +36,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
       stdio: f.stdio === undefined ? undefined : field(f, 'stdio', fw, (y, ww) => int(y, ww, 0, 2)),
       params: f.params === undefined ? undefined : arr(f.params, fw.at('params'), 16).map((y, i) => u64(y, fw.at('params').at(i))),
-      ...(f.shm !== undefined ? { shm: field(f, 'shm', fw, (y, ww) => int(y, ww, 0, 1 << 30)) } : {}),
+      ...(f.obj !== undefined ? { obj: field(f, 'obj', fw, (y, ww) => int(y, ww, 0, 1 << 30)) } : {}),
       pipe: pipe && {
         id: field(pipe, 'id', fw.at('pipe'), (y, ww) => int(y, ww, 0, 1 << 30)),
         end: field(pipe, 'end', fw.at('pipe'), (y, ww) => {
@@ -81,21 +81,21 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         return { wd, mask: field(e, 'mask', iw, (y, ww) => int(y, ww, 0, 0xffffffff)), path };
       });
     }
-    if ((file.kind === 'memfd' || file.kind === 'unlinked') && (file.shm === undefined || shmem?.find((m) => m.id === file.shm)?.kind !== file.kind))
+    if ((file.kind === 'memfd' || file.kind === 'unlinked') && (file.obj === undefined || objects?.find((m) => m.id === file.obj)?.kind !== file.kind))
       fw.fail(`${file.kind} fd of an unknown object`);
     return file;
   });
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
-  return { files, pipes, ...(shmem ? { shmem } : {}) };
+  return { files, pipes, ...(objects ? { objects } : {}) };
 }
 
-function checkShmem(v: CborValue, w: Where): ShmemImage[] {
-  const list = arr(v, w).map((x, i): ShmemImage => {
+function checkObjects(v: CborValue, w: Where): ObjectImage[] {
+  const list = arr(v, w).map((x, i): ObjectImage => {
     const sw = w.at(i);
     const s = obj(x, sw);
     const kind = field(s, 'kind', sw, str);
-    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked') sw.at('kind').fail(`unknown shared memory kind ${kind}`);
-    const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, SHMEM_MAX));
+    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked') sw.at('kind').fail(`unknown content object kind ${kind}`);
+    const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, OBJECT_MAX));
     if (kind === 'anon' && (size === 0 || size % PAGE_SIZE)) sw.at('size').fail('shared anonymous memory of a size that is not whole pages');
     const name = s.name === undefined ? undefined : field(s, 'name', sw, (y, ww) => str(y, ww, 4096));
     if (kind !== 'anon' && name === undefined) sw.fail(`${kind} without a name`);
@@ -108,15 +108,15 @@ function checkShmem(v: CborValue, w: Where): ShmemImage[] {
     const runs = arr(s.runs, sw.at('runs')).map((r, k): [number, number] => {
       const rw = sw.at('runs').at(k);
       const pair = arr(r, rw, 2);
-      const off = int(pair[0], rw.at(0), 0, SHMEM_MAX);
-      const n = int(pair[1], rw.at(1), 1, SHMEM_MAX / PAGE_SIZE);
+      const off = int(pair[0], rw.at(0), 0, OBJECT_MAX);
+      const n = int(pair[1], rw.at(1), 1, OBJECT_MAX / PAGE_SIZE);
       if (off % PAGE_SIZE || off < prevEnd || off + n * PAGE_SIZE > limit) rw.fail('runs out of order, unaligned or beyond the object');
       prevEnd = off + n * PAGE_SIZE;
       return [off, n];
     });
     return {
       id: field(s, 'id', sw, (y, ww) => int(y, ww, 0, 1 << 30)),
-      kind: kind as ShmemImage['kind'],
+      kind: kind as ObjectImage['kind'],
       ...(name !== undefined ? { name } : {}),
       ...(mode !== undefined ? { mode } : {}),
       size,
@@ -124,7 +124,7 @@ function checkShmem(v: CborValue, w: Where): ShmemImage[] {
       runs,
     };
   });
-  if (new Set(list.map((s) => s.id)).size !== list.length) w.fail('duplicate shared memory ids');
+  if (new Set(list.map((s) => s.id)).size !== list.length) w.fail('duplicate content object ids');
   return list;
 }
 

@@ -94,11 +94,11 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
     if (start < prevEnd) vw.fail('mappings overlap or are out of order');
     prevEnd = end;
     const kind = field(o, 'kind', vw, str);
-    if (!['anon', 'file', 'heap', 'stack', 'shmem'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${kind}`);
+    if (!['anon', 'file', 'heap', 'stack', 'object'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${kind}`);
     const path = o.path === undefined ? undefined : field(o, 'path', vw, str);
     if (kind === 'file' && !path) vw.fail('file mapping without a path');
-    const shm = o.shm === undefined ? undefined : field(o, 'shm', vw, (y, ww) => int(y, ww, 0, 1 << 30));
-    if ((kind === 'shmem') !== (shm !== undefined)) vw.fail('a shared memory mapping names its object, and only it');
+    const objId = o.obj === undefined ? undefined : field(o, 'obj', vw, (y, ww) => int(y, ww, 0, 1 << 30));
+    if ((kind === 'object') !== (objId !== undefined)) vw.fail('a mapping of a content object names it, and only it');
     const file = o.file === undefined ? undefined : obj(o.file, vw.at('file'));
     return {
       start,
@@ -107,7 +107,7 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
       shared: field(o, 'shared', vw, bool),
       kind: kind as VmaImage['kind'],
       path,
-      ...(shm !== undefined ? { shm } : {}),
+      ...(objId !== undefined ? { obj: objId } : {}),
       pgoff: field(o, 'pgoff', vw, (y, ww) => int(y, ww)),
       file: file && {
         size: field(file, 'size', vw.at('file'), (y, ww) => int(y, ww)),

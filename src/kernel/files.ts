@@ -2,7 +2,7 @@
  * The open files of a whole tree: every fd of every task becomes a reference to one open-file
  * object (fds that are one open file, by dup or fork, share it: kcmp decides), each object gets
  * its kind from the fd registry, pipes get their queued bytes, memfds and unlinked files are noted
- * for shmem.ts,
+ * for objects.ts,
  * and objects also held outside the
  * tree are found (leaks), which is refused unless allowed.
  */
@@ -30,7 +30,7 @@ export interface CapturedFiles {
   fds: Map<number, FdImage[]>;
   warnings: string[];
   /** content objects held as fds (memfds, unlinked files) by inode: a path the helper opens
-   * them by (shmem.ts) */
+   * them by (objects.ts) */
   objectPaths: Map<number, string>;
 }
 
@@ -155,7 +155,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       if (file.kind === 'fifo') pipe.path = file.path;
       pipes.set(file.pipe.id, pipe);
     }
-    if (file.shm !== undefined) objectPaths.set(file.shm, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
+    if (file.obj !== undefined) objectPaths.set(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
     ids.set(o, file.id);
     files.push(file);
   }

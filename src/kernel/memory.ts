@@ -46,8 +46,8 @@ export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
     if (m.path.startsWith('[')) throw new UnsupportedError(`${where}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
     if ((shared && m.path === '/dev/zero (deleted)') || m.path.startsWith('/memfd:') || (m.path.startsWith('/') && m.path.endsWith(' (deleted)') && !m.path.startsWith('/SYSV'))) {
       // a content object (shared anonymous memory, a memfd, a file whose path was unlinked):
-      // shmem.ts numbers the objects of the tree; until then shm holds the inode
-      vmas.push({ ...base, kind: 'shmem', path: m.path, pgoff: m.pgoff, shm: m.ino });
+      // objects.ts numbers the objects of the tree; until then obj holds the inode
+      vmas.push({ ...base, kind: 'object', path: m.path, pgoff: m.pgoff, obj: m.ino });
       continue;
     }
     if (m.path.startsWith('/SYSV'))

@@ -3,7 +3,7 @@ import type { ImageFiles, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
-import { shmemLines } from './shmem.js';
+import { objectLines } from './objects.js';
 import { restartFixup } from './syscall-restart.js';
 
 const MAP_SHARED = 0x01;
@@ -14,7 +14,7 @@ const KIND = { task: 0, zombie: 1, placeholder: 2, init: 3 } as const;
 
 /** Every open-file object and pipe, created once by the helper and inherited by all tasks. */
 export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
-  const L = shmemLines(f.shmem ?? []);
+  const L = objectLines(f.objects ?? []);
   L.push(...f.pipes.map((p) => `pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`));
   for (const file of f.files) L.push(opsOf(file.kind).plan(file, ctx));
   return L;
@@ -47,9 +47,9 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   }
   for (const v of t.vmas) {
     let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
-    if (v.kind !== 'file' && v.kind !== 'shmem') flags |= MAP_ANONYMOUS;
+    if (v.kind !== 'file' && v.kind !== 'object') flags |= MAP_ANONYMOUS;
     if (v.kind === 'stack') flags |= MAP_GROWSDOWN;
-    const where = v.kind === 'shmem' ? `- ${v.shm}` : v.path ? hex(v.path) : '-';
+    const where = v.kind === 'object' ? `- ${v.obj}` : v.path ? hex(v.path) : '-';
     L.push(`vma ${v.start} ${v.end} ${v.prot} ${flags} ${v.pgoff} ${v.fill ? 1 : 0} ${v.madv} ${where}`);
   }
   const vvar = t.specials.find((s) => s.name === '[vvar]')!;
@@ -81,7 +81,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
 /** The runs of memory contents in stream order: shared memory objects, then task pages. */
 export function runLines(files: ImageFiles, tasks: TaskImage[]): string[] {
   const L: string[] = [];
-  for (const o of files.shmem ?? []) for (const [off, n] of o.runs) L.push(`shrun ${o.id} ${off} ${n}`);
+  for (const o of files.objects ?? []) for (const [off, n] of o.runs) L.push(`objrun ${o.id} ${off} ${n}`);
   tasks.forEach((t, i) => {
     for (const [addr, n] of t.pageRuns) L.push(`run ${i} ${addr} ${n}`);
   });

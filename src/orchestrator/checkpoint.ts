@@ -10,7 +10,7 @@ import { PhaseClock, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask } from '../kernel/dump-task.js';
-import { captureShmem, dumpShmem } from '../kernel/shmem.js';
+import { captureObjects, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
 import { Helper } from '../kernel/helper.js';
 import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
@@ -238,8 +238,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       ),
     );
     for (const t of tasks) t.fds = captured.fds.get(procPids.get(t.pid)!) ?? [];
-    const shm = await clock.run('shmem', () => captureShmem(helper, tasks, procPids, captured.files.files, captured.objectPaths));
-    if (shm.objects.length) captured.files.shmem = shm.objects;
+    const objects = await clock.run('objects', () => captureObjects(helper, tasks, procPids, captured.files.files, captured.objectPaths));
+    if (objects.objects.length) captured.files.objects = objects.objects;
     for (const message of captured.warnings) opts.events?.emit('warning', { message, pid });
     log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');
     opts.signal?.throwIfAborted();
@@ -263,7 +263,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     });
     let pageBytes = 0;
     await clock.run('write-pages', async () => {
-      const sh = await dumpShmem(helper, shm, w.digest);
+      const sh = await dumpObjects(helper, objects, w.digest);
       w.addPages(sh.records, sh.bytes, sh.digest);
       pageBytes += sh.bytes;
       for (const [i, t] of tasks.entries()) {

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { ImageError, UcrError } from '../errors.js';
-import { contentBytes } from '../kernel/shmem.js';
+import { contentBytes } from '../kernel/objects.js';
 import { FRAME_SIZE, MAX_TRAILER, PAGE_SIZE, PAGES_HEADER_SIZE, RecordKind } from '../image/format.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
 import type { ImageMetadata, Trailer } from '../image/types.js';
@@ -51,12 +51,12 @@ export function inspect(opts: InspectOptions): InspectResult {
         if (f.length < 0 || f.length > MAX_TRAILER) throw new ImageError(`${name}: corrupt image: trailer too long`);
         const payload = reader.exactly(f.length, 'the trailer');
         if (crc32c(payload) !== f.crc) throw new ImageError(`${name}: corrupt image: trailer checksum mismatch`);
-        const expectBytes = contentBytes(meta.files.shmem, meta.tasks);
+        const expectBytes = contentBytes(meta.files.objects, meta.tasks);
         if (pageBytes !== expectBytes) throw new ImageError(`${name}: corrupt image: ${pageBytes} page bytes, metadata lists ${expectBytes}`);
         const trailer = checkTrailerBytes(name, payload, { digest, records, pageBytes });
         return { image: name, format: `${meta.major}.${meta.minor}`, meta, pageRecords, pageBytes, verified: opts.verify ?? false, trailer };
       }
-      if (f.kind !== RecordKind.Pages && f.kind !== RecordKind.Shmem) throw new ImageError(`${name}: corrupt image: unexpected record kind ${f.kind} at byte ${reader.offset - FRAME_SIZE}`);
+      if (f.kind !== RecordKind.Pages && f.kind !== RecordKind.Object) throw new ImageError(`${name}: corrupt image: unexpected record kind ${f.kind} at byte ${reader.offset - FRAME_SIZE}`);
       if (f.length < PAGES_HEADER_SIZE || (f.length - PAGES_HEADER_SIZE) % PAGE_SIZE || f.length > PAGES_HEADER_SIZE + 1024 * PAGE_SIZE)
         throw new ImageError(`${name}: corrupt image: page record of ${f.length} bytes at byte ${reader.offset - FRAME_SIZE}`);
       const head = reader.exactly(PAGES_HEADER_SIZE, 'a page record');

@@ -21,7 +21,7 @@ import { Helper } from '../kernel/helper.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
 import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
-import { contentBytes } from '../kernel/shmem.js';
+import { contentBytes } from '../kernel/objects.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTree } from './plan-tree.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -217,7 +217,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     });
     const pageBytes = loaded.bytes as number;
     await clock.run('verify', () => {
-      const expectBytes = contentBytes(meta.files.shmem, meta.tasks);
+      const expectBytes = contentBytes(meta.files.objects, meta.tasks);
       checkTrailerBytes(input.name, Buffer.from(loaded.trailer as string, 'hex'), {
         digest: loaded.digest as number,
         records: meta.records + (loaded.records as number),

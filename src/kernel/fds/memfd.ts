@@ -1,6 +1,6 @@
 /**
  * memfd descriptors: name, open flags and offset. The memfd itself (size, contents, seals) is a
- * shared memory object of the tree (src/kernel/shmem.ts), also reachable through mappings; the
+ * shared memory object of the tree (src/kernel/objects.ts), also reachable through mappings; the
  * fd refers to it by id. On restart the helper creates the object once and every memfd fd is
  * the object opened again (its own offset and access mode), so an fd and a mapping of one
  * memfd share it again.
@@ -15,11 +15,11 @@ export const memFd: FdOps = {
     path: f.link.slice('/memfd:'.length).replace(/ \(deleted\)$/, ''),
     flags: f.info.flags,
     pos: f.info.pos,
-    // the inode until shmem.ts numbers the objects (files.ts notes a path to reach it)
-    shm: f.stat.ino,
+    // the inode until objects.ts numbers the objects (files.ts notes a path to reach it)
+    obj: f.stat.ino,
   }),
   check(file) {
-    if (file.shm === undefined) throw new UcrError(`memfd ${file.path}: no shared memory object`, { code: 'EIMAGE' });
+    if (file.obj === undefined) throw new UcrError(`memfd ${file.path}: no shared memory object`, { code: 'EIMAGE' });
   },
-  plan: (file) => `file ${file.id} reopen ${file.shm} ${file.flags} ${file.pos}`,
+  plan: (file) => `file ${file.id} reopen ${file.obj} ${file.flags} ${file.pos}`,
 };

@@ -1,7 +1,7 @@
 /**
  * Open files whose path was unlinked ("/path (deleted)"): the file lives on only through its
  * fds and mappings, so its contents go into the image. Like a memfd, the file is a content
- * object of the tree (src/kernel/shmem.ts: size, mode, pages holding data, streamed as SHMEM
+ * object of the tree (src/kernel/objects.ts: size, mode, pages holding data, streamed as OBJECT
  * records) and each fd refers to it. On restart the helper creates the file again at its path
  * (or, when a new file has taken that path, at a temporary name beside it), refills it and
  * unlinks it at once; every fd is the file reopened with its own flags and offset.
@@ -21,10 +21,10 @@ export const unlinkedFile: FdOps = {
       path: f.link.slice(0, -DELETED.length),
       flags: f.info.flags,
       pos: f.info.pos,
-      // the inode until shmem.ts numbers the objects (files.ts notes a path to reach it)
-      shm: f.stat.ino,
+      // the inode until objects.ts numbers the objects (files.ts notes a path to reach it)
+      obj: f.stat.ino,
     };
   },
   check() {},
-  plan: (file) => `file ${file.id} reopen ${file.shm} ${file.flags} ${file.pos}`,
+  plan: (file) => `file ${file.id} reopen ${file.obj} ${file.flags} ${file.pos}`,
 };

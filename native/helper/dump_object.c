@@ -1,5 +1,5 @@
 /* Checkpoint of content objects (shared anonymous memory, memfds, open files whose path was
- * unlinked): their size, seals, mode and which pages hold data, then their contents as SHMEM
+ * unlinked): their size, seals, mode and which pages hold data, then their contents as OBJECT
  * records. The object is reached by a path the coordinator chose: /proc/PID/fd/N of an fd of
  * it, or /proc/PID/map_files/START-END of a mapping (which needs CAP_SYS_ADMIN). */
 #define _GNU_SOURCE
@@ -25,20 +25,20 @@ static int open_object(const char *phase, const char *path)
 	return fd;
 }
 
-/* `shmem <path>`: size, seals, mode, link count and the runs of pages that hold data (SEEK_DATA/SEEK_HOLE):
- * {"ev":"shmem","size":N,"seals":S,"runs":[[byte offset,npages],...]} */
-int cmd_shmem(char **w, int n)
+/* `object <path>`: size, seals, mode, link count and the runs of pages that hold data (SEEK_DATA/SEEK_HOLE):
+ * {"ev":"object","size":N,"seals":S,"runs":[[byte offset,npages],...]} */
+int cmd_object(char **w, int n)
 {
 	if (n != 2)
-		return proto_fail("shmem", "command", EINVAL, "bad shmem command");
-	int fd = open_object("shmem", w[1]);
+		return proto_fail("object", "command", EINVAL, "bad object command");
+	int fd = open_object("object", w[1]);
 	if (fd < 0)
 		return -1;
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
 		close(fd);
-		return proto_fail("shmem", w[1], e, "cannot stat the shared memory object");
+		return proto_fail("object", w[1], e, "cannot stat the shared memory object");
 	}
 	int seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0)
@@ -47,7 +47,7 @@ int cmd_shmem(char **w, int n)
 	char *out = malloc(cap);
 	if (!out) {
 		close(fd);
-		return proto_fail("shmem", w[1], ENOMEM, "out of memory");
+		return proto_fail("object", w[1], ENOMEM, "out of memory");
 	}
 	out[0] = 0;
 	off_t end = (off_t)((st.st_size + PAGE_SZ - 1) & ~(PAGE_SZ - 1));
@@ -62,26 +62,26 @@ int cmd_shmem(char **w, int n)
 		hole = (hole + (off_t)PAGE_SZ - 1) & ~(off_t)(PAGE_SZ - 1);
 		if (len + 64 > cap && !(out = realloc(out, cap *= 2))) {
 			close(fd);
-			return proto_fail("shmem", w[1], ENOMEM, "out of memory");
+			return proto_fail("object", w[1], ENOMEM, "out of memory");
 		}
 		len += (size_t)snprintf(out + len, cap - len, "%s[%lld,%lld]", len ? "," : "", (long long)data,
 					(long long)((hole - data) / (off_t)PAGE_SZ));
 		pos = hole;
 	}
 	close(fd);
-	proto_emit("{\"ev\":\"shmem\",\"size\":%lld,\"seals\":%d,\"mode\":%d,\"nlink\":%d,\"runs\":[%s]}",
+	proto_emit("{\"ev\":\"object\",\"size\":%lld,\"seals\":%d,\"mode\":%d,\"nlink\":%d,\"runs\":[%s]}",
 		   (long long)st.st_size, seals, (int)(st.st_mode & 07777), (int)st.st_nlink, out);
 	free(out);
 	return 0;
 }
 
-/* `shmdump <object id> <digest seed> <path>`, then `run <byte offset> <npages>` lines, then
- * `end`: the object's contents as SHMEM records on fd 3. */
-int cmd_shmdump(char **w, int n)
+/* `objdump <object id> <digest seed> <path>`, then `run <byte offset> <npages>` lines, then
+ * `end`: the object's contents as OBJECT records on fd 3. */
+int cmd_objdump(char **w, int n)
 {
 	uint64_t obj, seed;
 	if (n != 4 || parse_u64(w[1], &obj) || parse_u64(w[2], &seed) || obj > 0xffffffffu)
-		return proto_fail("dump-shmem", "command", EINVAL, "bad shmdump command");
+		return proto_fail("dump-object", "command", EINVAL, "bad objdump command");
 	size_t cap = 256, cnt = 0;
 	struct page_run *runs = malloc(cap * sizeof *runs);
 	char *line, *a[4];
@@ -90,27 +90,27 @@ int cmd_shmdump(char **w, int n)
 		if (proto_split(line, a, 4) != 3 || strcmp(a[0], "run") || parse_u64(a[1], &off) ||
 		    parse_u64(a[2], &np) || off % PAGE_SZ) {
 			free(runs);
-			return proto_fail("dump-shmem", "command", EINVAL, "bad run line");
+			return proto_fail("dump-object", "command", EINVAL, "bad run line");
 		}
 		if (cnt == cap && !(runs = realloc(runs, (cap *= 2) * sizeof *runs)))
 			break;
-		runs[cnt++] = (struct page_run){ .task = (uint32_t)obj, .shm = 1, .addr = off, .npages = np };
+		runs[cnt++] = (struct page_run){ .task = (uint32_t)obj, .obj = 1, .addr = off, .npages = np };
 	}
 	if (!runs)
-		return proto_fail("dump-shmem", "command", ENOMEM, "out of memory");
-	int fd = open_object("dump-shmem", w[3]);
+		return proto_fail("dump-object", "command", ENOMEM, "out of memory");
+	int fd = open_object("dump-object", w[3]);
 	if (fd < 0) {
 		free(runs);
 		return -1;
 	}
 	uint32_t digest = (uint32_t)seed;
 	uint64_t bytes = 0, records = 0;
-	int r = shmem_dump(fd, (uint32_t)obj, runs, cnt, 3, &digest, &bytes, &records);
+	int r = object_dump(fd, (uint32_t)obj, runs, cnt, 3, &digest, &bytes, &records);
 	close(fd);
 	free(runs);
 	if (r < 0)
 		return -1;
-	proto_emit("{\"ev\":\"shmdump\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u}", (unsigned long long)bytes,
+	proto_emit("{\"ev\":\"objdump\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u}", (unsigned long long)bytes,
 		   (unsigned long long)records, digest);
 	return 0;
 }
