@@ -302,6 +302,14 @@ int helper_dump(void)
 			rc = cmd_pipe(w, n);
 		else if (!strcmp(w[0], "seals"))
 			rc = cmd_seals(w, n);
+		else if (!strcmp(w[0], "ipc"))
+			rc = cmd_ipc(w, n);
+		else if (!strcmp(w[0], "sem"))
+			rc = cmd_sem(w, n);
+		else if (!strcmp(w[0], "msg"))
+			rc = cmd_msg(w, n);
+		else if (!strcmp(w[0], "shmdata"))
+			rc = cmd_shmdata(w, n);
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
 			release(k);

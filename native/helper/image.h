@@ -3,6 +3,9 @@
  *
  *   record frame (16 bytes, little endian): u32 kind | u32 crc32c(payload) | u64 payload length
  *   PAGES payload: u32 task index | u32 page count | u64 first address | page count * 4096 bytes
+ *   SHM payload: u32 segment index | u32 page count | u64 byte offset in the segment | pages
+ *                (System V shared memory contents, after every PAGES record; pages that are all
+ *                zero are left out, so records of one segment have rising, gapped offsets)
  *   TRAILER payload: CBOR map written and checked by the coordinator
  *
  * digest: every record's crc, as 4 little-endian bytes, chained through crc32c in stream order;
@@ -13,6 +16,7 @@
 #include <sys/types.h>
 
 #define REC_PAGES 16
+#define REC_SHM 17
 #define REC_TRAILER 255
 #define PAGE_SZ 4096UL
 #define MAX_CHUNK_PAGES 1024UL /* 4 MiB per page record */
@@ -53,4 +57,9 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
  * trailer_hex (caller frees). */
 int pages_restore(int in, const struct page_run *runs, size_t n, const pid_t *pids, size_t ntasks,
 		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex);
+
+/* restore_ipc.c: one SHM record (frame f already read from in) into the helper's attachment of
+ * its segment; adds its crc to *digest and its bytes to ipc_shm_bytes. */
+int ipc_shm_record(int in, const struct rec_frame *f, uint32_t *digest);
+extern uint64_t ipc_shm_bytes;
 #endif

@@ -9,11 +9,17 @@
  *                        exit status); the first entry is the root
  *   FILES    (kind 4)   CBOR: every open file object of the tree (fds of any task refer to them
  *                        by id: sharing survives) and every pipe with its queued bytes
+ *   IPC      (kind 5)   CBOR: System V shared memory segments, semaphore sets (values) and
+ *                        message queues (messages) of the tree, with id, key, mode and owner
+ *                        (format 1.1 and later)
  *   TASK     (kind 3)   CBOR: one per live task in TREE order: registers, memory map, page runs,
  *                        fds, signal state, mm fields, limits...
  *   PAGES    (kind 16)  binary, written and read by native code only:
  *                        u32 LE task index | u32 LE page count | u64 LE address | pages
  *                        in exactly the order of the TASK records' page runs, ≤ 4 MiB each
+ *   SHM      (kind 17)  binary, after every PAGES record, native code only: u32 LE segment
+ *                        index (in the IPC record) | u32 LE page count | u64 LE byte offset |
+ *                        pages; all-zero pages are left out, offsets rise within a segment
  *   TRAILER  (kind 255) CBOR: { records, pageBytes, digest }
  *
  * All metadata comes before any page: restart validates the whole plan before it creates a
@@ -26,7 +32,7 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 0;
+export const FORMAT_MINOR = 1;
 export const PRELUDE_SIZE = 16;
 export const FRAME_SIZE = 16;
 export const PAGE_SIZE = 4096;
@@ -43,6 +49,8 @@ export enum RecordKind {
   Tree = 2,
   Task = 3,
   Files = 4,
+  Ipc = 5,
   Pages = 16,
+  Shm = 17,
   Trailer = 255,
 }

@@ -1,5 +1,5 @@
 /**
- * Reads and validates an image's metadata (prelude, HEADER, TREE, TASK records) from an fd,
+ * Reads and validates an image's metadata (prelude, HEADER, TREE, FILES, IPC, TASK records) from an fd,
  * consuming exactly those bytes, so the page records that follow can be handed to native code
  * on the same fd. Every failure is an ImageError that says what is wrong.
  */
@@ -19,6 +19,7 @@ import {
 import { ImageError } from '../errors.js';
 import type { ImageMetadata, Trailer } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
+import { checkIpc } from './validate-ipc.js';
 
 export interface Frame {
   kind: number;
@@ -111,6 +112,8 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   const tree = checkTree(take(RecordKind.Tree, 'TREE'), where('TREE'));
   if (tree.tasks[0]!.pid !== header.root) throw new ImageError(where(`TREE: the first task is not the root ${header.root}`), { object: name });
   const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));
+  const ipc = minor >= 1 ? checkIpc(take(RecordKind.Ipc, 'IPC'), where('IPC')) : { ownNamespace: false, shm: [], sem: [], msg: [] };
+  const shmIds = new Set(ipc.shm.map((x) => x.id));
   const fileIds = new Set(files.files.map((f) => f.id));
   const tasks = tree.tasks
     .filter((t) => t.state !== 'zombie')
@@ -120,9 +123,12 @@ export function readMetadata(fd: number, name: string, positional = false): { me
         throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
       for (const fd of task.fds)
         if (!fileIds.has(fd.file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd.fd} refers to unknown file ${fd.file}`), { object: name });
+      for (const v of task.vmas)
+        if (v.shm && !shmIds.has(v.shm.id))
+          throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} attaches unknown shared memory segment ${v.shm.id}`), { object: name });
       return task;
     });
-  return { meta: { major, minor, header, tree, files, tasks, digest, records }, reader: r };
+  return { meta: { major, minor, header, tree, files, ipc, tasks, digest, records }, reader: r };
 }
 
 /** Decodes and checks a trailer payload the helper read, against the expected chain. */

@@ -35,6 +35,10 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined): string[] {
   if (t.auxv.length) L.push(`auxv ${hex(t.auxv)}`);
   for (const fd of t.fds) L.push(`fd ${fd.fd} ${fd.file} ${fd.cloexec ? 1 : 0}`);
   for (const v of t.vmas) {
+    if (v.shm) {
+      L.push(`shmat ${v.start} ${v.end} ${v.prot} ${v.shm.id} ${v.shm.flags} ${v.madv}`);
+      continue;
+    }
     let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
     if (v.kind !== 'file') flags |= MAP_ANONYMOUS;
     if (v.kind === 'stack') flags |= MAP_GROWSDOWN;

@@ -11,6 +11,7 @@ import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask } from '../kernel/dump-task.js';
 import { captureFiles } from '../kernel/files.js';
+import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper } from '../kernel/helper.js';
 import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -237,6 +238,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       ),
     );
     for (const t of tasks) t.fds = captured.fds.get(procPids.get(t.pid)!) ?? [];
+    const ipc = await clock.run('ipc', () => captureIpc(helper, tasks, (p) => procPids.get(p)!));
     for (const message of captured.warnings) opts.events?.emit('warning', { message, pid });
     log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');
     opts.signal?.throwIfAborted();
@@ -256,6 +258,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       });
       w.tree({ tasks: entries });
       w.files(captured.files);
+      w.ipc(ipc.ipc);
       for (const t of tasks) w.task(t);
     });
     let pageBytes = 0;
@@ -267,7 +270,12 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         pageBytes += ev.bytes as number;
       }
     });
-    w.trailer(pageBytes);
+    const shm = await clock.run('write-shm', async () => {
+      const r = await writeShmData(helper, ipc, w.digest);
+      w.addPages(r.records, r.bytes, r.digest);
+      return r;
+    });
+    w.trailer(pageBytes + shm.bytes);
     out.commit();
     const kill = opts.kill ?? false;
     await clock.run(kill ? 'kill' : 'resume', async () => {
