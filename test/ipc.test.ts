@@ -5,17 +5,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { checkpointCase, cleanup, exists, killAndWait, startCase, ucr, verdict, type Case } from './harness.js';
 
 /** The case's System V objects (ipcrm arguments it wrote to FILE.ipc), removed even on failure. */
-const cases: Case[] = [];
-function ipcrm(c: Case): void {
-  const f = `${c.out}.ipc`;
-  if (!fs.existsSync(f)) return;
-  const args = fs.readFileSync(f, 'utf8').trim().split(/\s+/);
+const created: string[][] = [];
+function ipcrm(args: string[]): void {
   for (let i = 0; i + 1 < args.length; i += 2) spawnSync('ipcrm', [args[i]!, args[i + 1]!], { stdio: 'ignore' });
+}
+function objectsOf(c: Case): string[] {
+  return fs.readFileSync(`${c.out}.ipc`, 'utf8').trim().split(/\s+/);
 }
 
 afterEach(async () => {
-  await cleanup();
-  for (const c of cases.splice(0)) ipcrm(c);
+  await cleanup(); // the processes first, then their objects
+  for (const args of created.splice(0)) ipcrm(args);
 });
 
 function restart(img: string, ...extra: string[]): void {
@@ -23,9 +23,9 @@ function restart(img: string, ...extra: string[]): void {
   if (r.code !== 0) throw new Error(`restart of ${img} failed (${r.code}): ${r.stderr.trim()}`);
 }
 
-async function checkpointed(args: string[] = []): Promise<{ c: Case; img: string }> {
-  const c = await startCase('sysvipc', { args });
-  cases.push(c);
+async function checkpointed(args: string[] = [], prefix?: string[]): Promise<{ c: Case; img: string }> {
+  const c = await startCase('sysvipc', { args, prefix });
+  if (!prefix) created.push(objectsOf(c)); // (objects of a namespace of its own die with it)
   const img = path.join(c.dir, 'image.ucr');
   checkpointCase(c, img, ['--kill']);
   await killAndWait(c.pid);
@@ -37,14 +37,14 @@ describe('System V IPC', () => {
     const { c, img } = await checkpointed();
     const info = ucr(['inspect', img]);
     expect(info.stdout).toMatch(/System V/);
-    ipcrm(c); // the objects outlive the killed tree: free their ids and keys
+    ipcrm(objectsOf(c)); // the objects outlive the killed tree: free their ids and keys
     restart(img);
     expect(await verdict(c)).toBe('PASS');
   });
 
   it('refuses a restart when an id or key is taken in the namespace, naming the object, and creates nothing', async () => {
     const { c, img } = await checkpointed();
-    const a = fs.readFileSync(`${c.out}.ipc`, 'utf8').split(/\s+/)[1];
+    const a = objectsOf(c)[1];
     const r = ucr(['restart', '-i', img, '--detach']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -60,9 +60,18 @@ describe('System V IPC', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('a tree in an IPC namespace of its own: every object of it is saved, and the restart gets a new namespace', async () => {
+    const { c, img } = await checkpointed([], ['unshare', '--ipc']);
+    expect(ucr(['inspect', img]).stdout).toMatch(/System V IPC \(the tree's own namespace\)/);
+    const before = fs.readlinkSync('/proc/self/ns/ipc');
+    restart(img);
+    expect(fs.readlinkSync(`/proc/${c.pid}/ns/ipc`)).not.toBe(before);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('--skip ipc: memory comes back as it was and still shared, but no object is recreated in the namespace', async () => {
     const { c, img } = await checkpointed(['--skip']);
-    ipcrm(c);
+    ipcrm(objectsOf(c));
     restart(img, '--skip', 'ipc');
     expect(await verdict(c)).toBe('PASS');
   });

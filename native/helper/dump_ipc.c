@@ -127,6 +127,10 @@ int cmd_sem(char **w, int n)
 	if (!vals || semctl((int)id, 0, GETALL, (union semun_u){ .array = vals }) < 0) {
 		int e = errno;
 		free(vals);
+		if (e == EACCES || e == EPERM || e == EINVAL || e == EIDRM) { /* not ours to read, or gone */
+			proto_emit("{\"ev\":\"sem\",\"denied\":%d}", e);
+			return 0;
+		}
 		return proto_fail("sem", obj, e, "cannot read the semaphore values");
 	}
 	size_t len = 0, cap = 256;

@@ -90,6 +90,11 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
   for (const r of table('sem')) {
     helper.send(`sem ${r.semid} ${r.nsems}`);
     const s = await helper.next('sem');
+    if (s.denied) {
+      // another user's set (or removed meanwhile): the tree cannot be its last user
+      if (own) throw new UnsupportedError(`semaphore set ${r.semid} of the tree's IPC namespace cannot be read (errno ${s.denied})`, { phase: 'ipc' });
+      continue;
+    }
     if (own || (s.pids as number[]).some((p) => inTree.has(p))) sem.push({ ...permOf(r, r.semid!), values: s.values as number[] });
   }
 

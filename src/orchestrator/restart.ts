@@ -47,7 +47,7 @@ export interface RestartOptions {
   /** How timers resume (default 'relative'; see src/kernel/timers.ts). */
   timers?: TimerPolicy;
   /** Restart in a new IPC namespace: System V objects come back at their ids whatever the
-   * caller's namespace holds. */
+   * caller's namespace holds (default: when the tree had a namespace of its own). */
   ipcns?: boolean;
   /** What not to restore: 'ipc' = no System V object is recreated in the namespace (attached
    * segments come back as private segments already marked for destruction; see kernel/ipc.ts). */
@@ -147,7 +147,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
           { pid: t.oldPid, phase: 'plan' },
         );
     }
-    const ipcOpts = { ipcns: opts.ipcns ?? false, skip: opts.skip?.includes('ipc') ?? false };
+    // a tree that had an IPC namespace of its own gets a new one unless told otherwise
+    const ipcOpts = { ipcns: opts.ipcns ?? meta.ipc.ownNamespace, skip: opts.skip?.includes('ipc') ?? false };
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
     const warnings = await clock.run('check', () => {

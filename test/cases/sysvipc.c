@@ -59,6 +59,16 @@ static int check_pattern(const unsigned char *p, size_t len, unsigned char (*pat
 
 static volatile uint64_t *word(void *base, size_t off) { return (volatile uint64_t *)((char *)base + off); }
 
+static int a = -1, b = -1, s = -1, q = -1;
+
+/* A set-up failure removes what was created. */
+#define SETUP_FAIL(...)                                                         \
+	do {                                                                    \
+		shmctl(a, IPC_RMID, NULL), shmctl(b, IPC_RMID, NULL);          \
+		semctl(s, 0, IPC_RMID), msgctl(q, IPC_RMID, NULL);              \
+		case_setup_fail(__VA_ARGS__);                                   \
+	} while (0)
+
 static const struct { long type; const char *text; } msgs[] = { { 1, "first" }, { 5, "second message" }, { 3, "third" } };
 
 static void child_main(void)
@@ -82,44 +92,44 @@ int main(int argc, char **argv)
 	case_install_sigterm(0);
 	int skip = case_has_flag(argc, argv, "--skip");
 	key_t key = (key_t)(0x75630000 | (getpid() & 0xfff) << 4);
-	int a = shmget(key, SIZE_A, IPC_CREAT | IPC_EXCL | 0640);
-	int b = shmget(IPC_PRIVATE, SIZE_B, IPC_CREAT | 0600);
-	int s = semget(key + 1, 4, IPC_CREAT | IPC_EXCL | 0600);
-	int q = msgget(key + 2, IPC_CREAT | IPC_EXCL | 0620);
+	a = shmget(key, SIZE_A, IPC_CREAT | IPC_EXCL | 0640);
+	b = shmget(IPC_PRIVATE, SIZE_B, IPC_CREAT | 0600);
+	s = semget(key + 1, 4, IPC_CREAT | IPC_EXCL | 0600);
+	q = msgget(key + 2, IPC_CREAT | IPC_EXCL | 0620);
 	char ids[256];
 	snprintf(ids, sizeof ids, "-m %d -m %d -s %d -q %d\n", a, b, s, q);
 	case_write_aux(".ipc", ids);
 	if (a < 0 || b < 0 || s < 0 || q < 0)
-		case_setup_fail("cannot create the IPC objects: %s", strerror(errno));
+		SETUP_FAIL("cannot create the IPC objects: %s", strerror(errno));
 	if (shmat(a, ADDR_A, 0) != ADDR_A || shmat(b, ADDR_B, 0) != ADDR_B)
-		case_setup_fail("shmat at the fixed addresses: %s", strerror(errno));
+		SETUP_FAIL("shmat at the fixed addresses: %s", strerror(errno));
 	for (size_t i = 0; i < PAT_LEN; i++)
 		((unsigned char *)ADDR_A)[i] = pat_a(i);
 	for (size_t i = 0; i < SIZE_B; i++)
 		((unsigned char *)ADDR_B)[i] = pat_b(i);
 	if (shmctl(b, IPC_RMID, NULL) < 0)
-		case_setup_fail("IPC_RMID of B: %s", strerror(errno));
+		SETUP_FAIL("IPC_RMID of B: %s", strerror(errno));
 	unsigned short vals[4] = { 0, 1, 7, 42 };
 	if (semctl(s, 0, SETALL, (union semun_u){ .array = vals }) < 0)
-		case_setup_fail("SETALL: %s", strerror(errno));
+		SETUP_FAIL("SETALL: %s", strerror(errno));
 	struct msqid_ds mq;
 	if (msgctl(q, IPC_STAT, &mq) < 0)
-		case_setup_fail("msgctl: %s", strerror(errno));
+		SETUP_FAIL("msgctl: %s", strerror(errno));
 	mq.msg_perm.uid = 65534, mq.msg_perm.gid = 65534;
 	if (msgctl(q, IPC_SET, &mq) < 0)
-		case_setup_fail("IPC_SET: %s", strerror(errno));
+		SETUP_FAIL("IPC_SET: %s", strerror(errno));
 	static struct { long type; char text[1000]; } m;
 	for (size_t i = 0; i < 3; i++) {
 		m.type = msgs[i].type;
 		strcpy(m.text, msgs[i].text);
 		if (msgsnd(q, &m, strlen(msgs[i].text) + 1, 0) < 0)
-			case_setup_fail("msgsnd: %s", strerror(errno));
+			SETUP_FAIL("msgsnd: %s", strerror(errno));
 	}
 	m.type = 9;
 	for (size_t i = 0; i < sizeof m.text; i++)
 		m.text[i] = (char)(i * 3);
 	if (msgsnd(q, &m, sizeof m.text, 0) < 0)
-		case_setup_fail("msgsnd: %s", strerror(errno));
+		SETUP_FAIL("msgsnd: %s", strerror(errno));
 	pid_t child = fork();
 	if (child == 0) {
 		if (shmat(a, ADDR_C, SHM_RDONLY) != ADDR_C)
@@ -127,7 +137,7 @@ int main(int argc, char **argv)
 		child_main();
 	}
 	if (child < 0)
-		case_setup_fail("fork: %s", strerror(errno));
+		SETUP_FAIL("fork: %s", strerror(errno));
 	for (int i = 0; i < 5000; i++) { /* the child's read-only attachment is in place */
 		struct shmid_ds ds;
 		if (shmctl(a, IPC_STAT, &ds) == 0 && ds.shm_nattch == 3)
