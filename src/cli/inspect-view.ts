@@ -77,7 +77,7 @@ function ipcLines(r: InspectResult): string[] {
   const who = (x: IpcPerm) => `key 0x${(x.key >>> 0).toString(16).padStart(8, '0')} mode ${x.mode.toString(8)} owner ${x.uid}:${x.gid}`;
   for (const s of ipc.shm)
     L.push(`  shm ${s.id} ${who(s)} ${s.size} bytes${s.destroyed ? ', marked for destruction' : ''}${s.locked ? ', locked' : ''}`);
-  if (ipc.shm.length) L.push(`  ${mib(r.shmBytes)} of shared memory contents (all-zero pages left out)`);
+  if (ipc.shm.length) L.push(`  ${r.shmBytes} bytes of shared memory contents (all-zero pages left out)`);
   for (const s of ipc.sem) L.push(`  sem ${s.id} ${who(s)} values ${s.values.join(' ')}`);
   for (const m of ipc.msg)
     L.push(`  msg ${m.id} ${who(m)} ${m.messages.length} message(s), ${m.messages.reduce((a, e) => a + e.data.length, 0)} bytes, types ${m.messages.map((e) => String(e.type)).join(' ') || '-'}`);
