@@ -4,9 +4,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { ImageError, UcrError } from '../src/errors.js';
-import { crc32c } from '../src/native/addon.js';
+import { crc32c, digestAdd } from '../src/native/addon.js';
 import { inspect } from '../src/orchestrator/inspect.js';
 import { checkpointCase, cleanup, exists, killAndWait, startCase, ucr, verdict, type Case } from './harness.js';
+import { encode as cbor } from '../src/image/cbor.js';
 
 /** The case's System V objects (ipcrm arguments it wrote to FILE.ipc), removed even on failure. */
 const created: string[][] = [];
@@ -141,5 +142,44 @@ describe('System V IPC metadata', () => {
       }
     }
     expect(refused).toBeGreaterThan(100);
+  });
+});
+
+describe('format 1.0 images', () => {
+  it('an image without the IPC record (format 1.0) is still read, with no System V objects', async () => {
+    const c = await startCase('counter');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    expect(await verdict(c)).toBe('PASS');
+    const b = fs.readFileSync(img);
+    const parts: Buffer[] = [b.subarray(0, 16)];
+    parts[0]!.writeUInt32LE(0, 12); // minor 0
+    let digest = 0;
+    let records = 0;
+    for (let at = 16; at < b.length; ) {
+      const kind = b.readUInt32LE(at);
+      const len = Number(b.readBigUInt64LE(at + 8));
+      const rec = b.subarray(at, at + 16 + len);
+      at += 16 + len;
+      if (kind === 5) continue; // IPC
+      if (kind === 255) {
+        const t = decode(rec.subarray(16)) as Record<string, CborValue>;
+        const payload = cbor({ ...t, records, digest });
+        const frame = Buffer.alloc(16);
+        frame.writeUInt32LE(255, 0);
+        frame.writeUInt32LE(crc32c(payload), 4);
+        frame.writeBigUInt64LE(BigInt(payload.length), 8);
+        parts.push(frame, payload);
+        break;
+      }
+      digest = digestAdd(digest, rec.readUInt32LE(4));
+      records++;
+      parts.push(rec);
+    }
+    const old = path.join(c.dir, 'v1.0.ucr');
+    fs.writeFileSync(old, Buffer.concat(parts));
+    const r = inspect({ input: old });
+    expect(r.format).toBe('1.0');
+    expect(r.meta.ipc).toEqual({ ownNamespace: false, shm: [], sem: [], msg: [] });
   });
 });
