@@ -57,6 +57,17 @@ describe('System V IPC', () => {
     expect(exists(c.pid)).toBe(false);
   });
 
+  it('refuses to checkpoint a segment mapped only in part, naming the process and the mapping; the tree runs on', async () => {
+    const c = await startCase('sysvipc', { args: ['--partial'] });
+    created.push(objectsOf(c));
+    const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'image.ucr'), '--kill']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(new RegExp(`process ${c.pid} mapping 6e0000000000-6e0000001000: System V segment ${objectsOf(c)[1]} .*only partly mapped`));
+    expect(fs.existsSync(path.join(c.dir, 'image.ucr'))).toBe(false);
+    expect(exists(c.pid)).toBe(true);
+  });
+
   it('--ipcns: restarts in a new IPC namespace at the same ids while the originals still exist', async () => {
     const { c, img } = await checkpointed();
     const before = fs.readlinkSync('/proc/self/ns/ipc');

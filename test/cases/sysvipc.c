@@ -2,7 +2,7 @@
 /*
  * sysvipc.c - System V shared memory, semaphores and message queues keep their state.
  *
- *   sysvipc --out FILE [--skip]
+ *   sysvipc --out FILE [--skip] [--partial]
  *
  * Set up (parent): segment A (key K, 3 pages + 100 bytes, mode 0640) attached at a fixed
  * address and filled with a pattern; segment B (private, 2 pages) attached at another fixed
@@ -19,10 +19,12 @@
  * order with their types, and key K+2 finds it; ids unchanged. With --skip (restarted with
  * --skip ipc after the objects were removed): memory and sharing as before, but the old ids of
  * A, the semaphore set and the queue are gone (EINVAL/EIDRM) and the keys find nothing.
+ * --partial: a page in the middle of A is unmapped (a checkpoint must refuse that).
  */
 #include "case.h"
 
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/sem.h>
@@ -144,6 +146,8 @@ int main(int argc, char **argv)
 			break;
 		case_sleep_ms(1);
 	}
+	if (case_has_flag(argc, argv, "--partial") && munmap((char *)ADDR_A + 4096, 4096) < 0) /* a hole in A */
+		SETUP_FAIL("munmap: %s", strerror(errno));
 	case_ready();
 	while (!case_term)
 		pause();
