@@ -67,7 +67,7 @@ describe('ucr CLI', () => {
     const j = JSON.parse(r.stdout);
     expect(j.meta.tree.tasks[0].pid).toBe(c.pid);
     expect(j.meta.tasks[0].vmas.length).toBeGreaterThan(5);
-    expect(j.trailer.records).toBe(4 + j.pageRecords); // HEADER, TREE, FILES, TASK, pages
+    expect(j.trailer.records).toBe(5 + j.pageRecords); // HEADER, TREE, FILES, IPC, TASK, pages
     expect(await verdict(c)).toBe('PASS');
   });
 

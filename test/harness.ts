@@ -85,6 +85,8 @@ export interface StartOptions {
   /** Run the case as user nobody (uid/gid 65534, groups 65534 and 100) through setpriv, with
    * these further setpriv options. */
   asNobody?: string[];
+  /** Words that run the case (and exec it in place), e.g. ['unshare', '--ipc']. */
+  prefix?: string[];
 }
 
 /** Starts test/cases/bin/<name> through the launcher and waits for FILE.ready. */
@@ -96,7 +98,7 @@ export async function startCase(name: string, opt: StartOptions = {}): Promise<C
   const stdinArg = opt.stdin === 'pipe' ? '-' : '/dev/null';
   const proc = spawn(
     path.join(CASES, 'launcher'),
-    [...(opt.holdZombieMs !== undefined ? ['--hold-zombie', String(opt.holdZombieMs)] : []), ...(opt.noSetsid ? ['--no-setsid'] : []), '--stdin', stdinArg, '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', ...user, path.join(CASES, name), '--out', out, ...(opt.args ?? [])],
+    [...(opt.holdZombieMs !== undefined ? ['--hold-zombie', String(opt.holdZombieMs)] : []), ...(opt.noSetsid ? ['--no-setsid'] : []), '--stdin', stdinArg, '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', ...user, ...(opt.prefix ?? []), path.join(CASES, name), '--out', out, ...(opt.args ?? [])],
     { stdio: [opt.stdin === 'pipe' ? 'pipe' : 'ignore', 'ignore', 'ignore'], cwd: dir },
   );
   children.add(proc);

@@ -304,6 +304,14 @@ int helper_dump(void)
 			rc = cmd_object(w, n);
 		else if (!strcmp(w[0], "objdump"))
 			rc = cmd_objdump(w, n);
+		else if (!strcmp(w[0], "ipc"))
+			rc = cmd_ipc(w, n);
+		else if (!strcmp(w[0], "sem"))
+			rc = cmd_sem(w, n);
+		else if (!strcmp(w[0], "msg"))
+			rc = cmd_msg(w, n);
+		else if (!strcmp(w[0], "shmdata"))
+			rc = cmd_shmdata(w, n);
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
 			release(k);

@@ -11,6 +11,12 @@ int cmd_pipe(char **w, int n);
 int cmd_object(char **w, int n);
 int cmd_objdump(char **w, int n);
 
+/* dump commands `ipc`, `sem`, `msg`, `shmdata` (dump_ipc.c) */
+int cmd_ipc(char **w, int n);
+int cmd_sem(char **w, int n);
+int cmd_msg(char **w, int n);
+int cmd_shmdata(char **w, int n);
+
 /* Finds a mapping named like "[vdso]" in /proc/PID/maps. */
 int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end);
 /* Whether thread tid of process pid has exited (state Z): a main thread that exited while

@@ -6,6 +6,9 @@
  *   OBJECT payload: u32 object id | u32 page count | u64 byte offset | page count * 4096 bytes
  *     (contents of a content object: shared anonymous memory, a memfd, an unlinked file; all OBJECT
  *      records come before the PAGES records)
+ *   SHM payload: u32 segment index | u32 page count | u64 byte offset in the segment | pages
+ *                (System V shared memory contents, after every PAGES record; pages that are all
+ *                zero are left out, so records of one segment have rising, gapped offsets)
  *   TRAILER payload: CBOR map written and checked by the coordinator
  *
  * digest: every record's crc, as 4 little-endian bytes, chained through crc32c in stream order;
@@ -16,6 +19,7 @@
 #include <sys/types.h>
 
 #define REC_PAGES 16
+#define REC_SHM 17
 #define REC_OBJECT 18
 #define REC_TRAILER 255
 #define PAGE_SZ 4096UL
@@ -71,4 +75,9 @@ struct page_sink {
  * trailer_hex (caller frees). */
 int pages_restore(int in, const struct page_run *runs, size_t n, const struct page_sink *sink,
 		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex);
+
+/* restore_ipc.c: one SHM record (frame f already read from in) into the helper's attachment of
+ * its segment; adds its crc to *digest and its bytes to ipc_shm_bytes. */
+int ipc_shm_record(int in, const struct rec_frame *f, uint32_t *digest);
+extern uint64_t ipc_shm_bytes;
 #endif

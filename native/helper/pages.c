@@ -216,6 +216,14 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 			*trailer_hex = hex_dup(buf, f.len);
 			return 0;
 		}
+		if (f.kind == REC_SHM) { /* System V shared memory, after all pages */
+			if (r != n)
+				return bad_record("shared memory before all pages", runs[r].addr + off * PAGE_SZ);
+			if (ipc_shm_record(in, &f, digest) < 0)
+				return -1;
+			(*records)++;
+			continue;
+		}
 		if (f.kind != REC_PAGES && f.kind != REC_OBJECT)
 			return proto_fail("restore-pages", "image", 0, "corrupt image: unexpected record kind %u",
 					  f.kind);

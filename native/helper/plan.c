@@ -65,6 +65,19 @@ static int add_vma(struct plan *p, struct task_plan *t, char **w, int n)
 	return 0;
 }
 
+/* shmat <start> <end> <prot> <image id> <shmflg> <madv> */
+static int add_shmat(struct task_plan *t, char **w, int n)
+{
+	uint64_t v[6];
+	NEED(n == 7 && plan_u64s(w, 1, 6, v) == 0 && v[0] < v[1] && !(v[0] % PAGE_SZ) && !(v[1] % PAGE_SZ) &&
+	     v[2] <= 7 && v[3] <= 0x7fffffff && v[4] <= 0x7fffffff);
+	struct vma_plan *m = GROW(t->vmas, t->nvmas);
+	NEED(m != NULL);
+	*m = (struct vma_plan){ .start = v[0], .end = v[1], .prot = (int)v[2], .is_shm = 1, .shmid = (int)v[3],
+				.shmflg = (int)v[4], .madv = (unsigned)v[5] };
+	return 0;
+}
+
 static int add_run(struct plan *p, char **w, int n)
 {
 	static size_t cap;
@@ -180,6 +193,8 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		*e = (struct epctl_plan){ (int)v[0], (int)v[1], (uint32_t)v[2], v[3] };
 	} else if (!strcmp(k, "vma")) {
 		return add_vma(p, t, w, n);
+	} else if (!strcmp(k, "shmat")) {
+		return add_shmat(t, w, n);
 	} else if (!strcmp(k, "vdso")) {
 		NEED(n == 3 && plan_u64s(w, 1, 2, v) == 0);
 		t->vvar_start = v[0];
@@ -311,6 +326,11 @@ int plan_read(struct plan *p)
 			r = plan_add_inwatch(p, w, n);
 		} else if (!strcmp(k, "obj")) {
 			r = plan_add_obj(p, w, n);
+		} else if (!strcmp(k, "ipcns")) {
+			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+			p->ipcns = (int)v[0];
+		} else if (!strcmp(k, "shm") || !strcmp(k, "sem") || !strcmp(k, "msg")) {
+			r = plan_add_ipc(p, w, n);
 		} else if (!strcmp(k, "run") || !strcmp(k, "objrun")) {
 			r = add_run(p, w, n);
 		} else if (!strcmp(k, "act")) {

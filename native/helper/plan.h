@@ -25,6 +25,14 @@
  *   file <id> timerfd <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
  *   objrun <obj id> <byte offset> <npages>             content object runs, in stream order
  *   run <task index> <addr> <npages>                   page runs in stream order (after objrun)
+ *   ipcns <0|1>   (unshare CLONE_NEWIPC before any System V object or task is created)
+ *   shm <id> <key> <mode> <uid> <gid> <cuid> <cgid> <size> <destroyed 0|1> <locked 0|1> <keep id 0|1>
+ *   sem <id> <key> <mode> <uid> <gid> <cuid> <cgid> <values v,v,...>
+ *   msg <id> <key> <mode> <uid> <gid> <cuid> <cgid> <qbytes> <hex messages|->
+ *        (each message: u64 LE type | u32 LE length | text)
+ *   System V objects, created by the helper in this order at their ids (through
+ *   /proc/sys/kernel/{shm,sem,msg}_next_id; keep 0: any id) before any task; the contents of
+ *   segments come as SHM records after the page records (image.h)
  * A task section starts with
  *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder|3 init>
  *        <exit status (wait status)> <stopped 0|1>
@@ -41,6 +49,8 @@
  *                                                    once its fds are in place)
  *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|-> [<obj id>]
  *       (with an obj id: a mapping of that content object)
+ *   shmat <start> <end> <prot> <segment id in the image> <shmat flags> <madvise bits>
+ *          (a System V segment attached there, in the order of the vma lines)
  *   vdso <[vvar] group start> <[vdso] start>
  *   mm <start_code> <end_code> <start_data> <end_data> <start_brk> <brk> <start_stack>
  *      <arg_start> <arg_end> <env_start> <env_end>
@@ -133,6 +143,26 @@ struct vma_plan {
 	unsigned madv;
 	char *path; /* NULL: anonymous */
 	int obj;    /* index into plan.objs, -1: none */
+	int is_shm, shmid, shmflg; /* a System V segment (image id) attached with shmat */
+};
+
+enum ipc_kind { IPC_KIND_SHM = 1, IPC_KIND_SEM, IPC_KIND_MSG };
+
+/* A System V object the helper recreates before any task exists. */
+struct ipc_plan {
+	enum ipc_kind kind;
+	int id;         /* in the image */
+	int keep;       /* created at that id (else any) */
+	int key;
+	uint32_t mode, uid, gid, cuid, cgid;
+	uint64_t size;  /* shm: bytes; msg: the queue's byte limit */
+	int destroyed, locked; /* shm: marked for destruction (IPC_RMID) / SHM_LOCK */
+	unsigned short *values; /* sem */
+	int nsems;
+	unsigned char *data;    /* msg: encoded messages */
+	size_t len;
+	int new_id;     /* once created (-1 before) */
+	void *addr;     /* shm: the helper's own attachment (filled from SHM records) */
 };
 
 struct sigact_plan {
@@ -244,6 +274,9 @@ struct plan {
 	int nacts;
 	struct page_run *runs;
 	size_t nruns;
+	int ipcns;
+	struct ipc_plan *ipcs;
+	int nipcs;
 };
 
 /* Index of shared memory object id in p->objs, or -1. */

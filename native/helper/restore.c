@@ -235,6 +235,7 @@ static void kill_all(void)
 		if (plan.tasks[i].pid > 0)
 			kill(plan.tasks[i].pid, SIGKILL);
 	tracers_stop();
+	ipc_undo();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
 	 * tracer first and only then by its parent, whose own death reparents it to us. */
 	for (int tries = 0; tries < 600; tries++) {
@@ -272,7 +273,7 @@ static int restore_all(int detach)
 	uint64_t gadget = map_gadget();
 	if (!gadget)
 		return proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");
-	if (open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
+	if (ipc_create() < 0 || open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
 		return -1;
 	sigset_t all, old;
 	sigfillset(&all);
@@ -314,8 +315,8 @@ static int restore_all(int detach)
 			if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 ||
 			    seal_objs() < 0)
 				return -1;
-			proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
-				   (unsigned long long)bytes, (unsigned long long)records, digest, trailer);
+			proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
+				   (unsigned long long)bytes, (unsigned long long)ipc_shm_bytes, (unsigned long long)records, digest, trailer);
 		} else if (n == 1 && !strcmp(w[0], "commit")) {
 			committed = 1;
 		} else if (n == 1 && !strcmp(w[0], "resume") && committed) {
@@ -335,6 +336,7 @@ static int restore_all(int detach)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_wait_ack(i, W_DETACH) < 0)
 			return proto_fail("finish", "detach", errno, "cannot let task %d run", plan.tasks[i].pid);
 	tracers_stop();
+	ipc_release(); /* every task holds its own attachments now */
 	emit_pids("running", NULL);
 	if (detach)
 		return 0;

@@ -37,6 +37,13 @@ int open_files(void);
 int obj_fd(uint32_t id);
 int seal_objs(void);
 
+/* restore_ipc.c: System V objects, created before any task (and undone on failure); the id a
+ * segment of the image has now; the helper's own attachments dropped once tasks hold theirs */
+int ipc_create(void);
+int ipc_shm_id(int image_id);
+void ipc_release(void);
+void ipc_undo(void);
+
 /* restore_task.c: the task (or thread) injected calls go to, and one injected call that must
  * succeed (failures are reported with phase and what) */
 struct tracee;

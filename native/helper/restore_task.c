@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/shm.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -65,12 +66,33 @@ static int task_open(const char *phase, const char *path, int flags, long *fd)
 	return 0;
 }
 
+/* A System V segment attached at its old address with its old flags; a protection changed
+ * later with mprotect is put back too. */
+static int attach_shm(const struct vma_plan *m, const char *obj)
+{
+	long ret;
+	int id = ipc_shm_id(m->shmid);
+	if (id < 0)
+		return proto_fail("memory", obj, ENOENT, "shared memory segment %d is not in the plan", m->shmid);
+	if (rt_call("memory", "shmat", SYS_shmat, (uint64_t)id, m->start, (uint64_t)m->shmflg, 0, 0, 0, &ret) < 0)
+		return -1;
+	if ((uint64_t)ret != m->start)
+		return proto_fail("memory", obj, EFAULT, "shmat placed segment %d elsewhere", id);
+	int natural = PROT_READ | (m->shmflg & SHM_RDONLY ? 0 : PROT_WRITE) | (m->shmflg & SHM_EXEC ? PROT_EXEC : 0);
+	if (m->prot != natural &&
+	    rt_call("memory", "mprotect", SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot, 0, 0, 0, &ret) < 0)
+		return -1;
+	return 0;
+}
+
 static int map_vma(const struct vma_plan *m)
 {
 	long fd = -1, ret;
 	char obj[64];
 	snprintf(obj, sizeof obj, "mapping 0x%llx-0x%llx", (unsigned long long)m->start,
 		 (unsigned long long)m->end);
+	if (m->is_shm)
+		return attach_shm(m, obj);
 	int prot = m->fill ? (m->prot | PROT_READ | PROT_WRITE) : m->prot;
 	if (m->obj >= 0) {
 		/* a shared memory object: the task opens the tracer's fd of it (the tracer is a fork

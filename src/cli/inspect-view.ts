@@ -1,6 +1,6 @@
 /** Human rendering of `ucr inspect`. */
 import type { InspectResult } from '../orchestrator/inspect.js';
-import { REG, regValue, type FileImage, type TaskImage } from '../image/types.js';
+import { REG, regValue, type FileImage, type IpcPerm, type TaskImage } from '../image/types.js';
 
 const PROT = ['---', 'r--', '-w-', 'rw-', '--x', 'r-x', '-wx', 'rwx'];
 const hex = (n: number | bigint) => '0x' + n.toString(16);
@@ -17,7 +17,7 @@ function taskLines(t: TaskImage, files: Map<number, FileImage>, holders: Map<num
   L.push(`    memory: ${t.vmas.length} mappings, ${mib(mapped)} mapped, ${mib(saved)} saved in ${t.pageRuns.length} runs`);
   for (const v of t.vmas)
     L.push(
-      `      ${hex(v.start).padStart(14)}-${hex(v.end).padEnd(14)} ${PROT[v.prot]}${v.shared ? 's' : 'p'} ${v.kind.padEnd(5)} ${v.fill ? 'pages' : '     '} ${v.path ?? ''}`,
+      `      ${hex(v.start).padStart(14)}-${hex(v.end).padEnd(14)} ${PROT[v.prot]}${v.shared ? 's' : 'p'} ${v.kind.padEnd(5)} ${v.fill ? 'pages' : '     '} ${v.path ?? ''}${v.shm ? ` segment ${v.shm.id}${v.shm.flags & 0o10000 ? ' read-only' : ''}` : ''}`,
     );
   for (const s of t.specials) L.push(`      ${hex(s.start).padStart(14)}-${hex(s.end).padEnd(14)} special     ${s.name}`);
   L.push(`    fds:`);
@@ -77,7 +77,21 @@ export function renderInspect(r: InspectResult): string {
           : 'shared anonymous memory';
     L.push(`content object ${o.id}: ${what}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);
   }
+  L.push(...ipcLines(r));
   return L.join('\n');
+}
+
+function ipcLines(r: InspectResult): string[] {
+  const ipc = r.meta.ipc;
+  const L = [`System V IPC (${ipc.ownNamespace ? "the tree's own namespace" : "the checkpointer's namespace"}): ${ipc.shm.length + ipc.sem.length + ipc.msg.length ? '' : 'none'}`];
+  const who = (x: IpcPerm) => `key 0x${(x.key >>> 0).toString(16).padStart(8, '0')} mode ${x.mode.toString(8)} owner ${x.uid}:${x.gid}`;
+  for (const s of ipc.shm)
+    L.push(`  shm ${s.id} ${who(s)} ${s.size} bytes${s.destroyed ? ', marked for destruction' : ''}${s.locked ? ', locked' : ''}`);
+  if (ipc.shm.length) L.push(`  ${r.shmBytes} bytes of shared memory contents (all-zero pages left out)`);
+  for (const s of ipc.sem) L.push(`  sem ${s.id} ${who(s)} values ${s.values.join(' ')}`);
+  for (const m of ipc.msg)
+    L.push(`  msg ${m.id} ${who(m)} ${m.messages.length} message(s), ${m.messages.reduce((a, e) => a + e.data.length, 0)} bytes, types ${m.messages.map((e) => String(e.type)).join(' ') || '-'}`);
+  return L;
 }
 
 /** JSON for machines: bigints as decimal strings, byte blobs as hex. */

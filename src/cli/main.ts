@@ -105,6 +105,15 @@ program
   .option('--force', 'restart even if the kernel build or CPU features differ from the image')
   .option('--pids <map>', "restart at other pids: old:new,... (the rest keep theirs) or 'auto' (any free pids)", parsePids)
   .option('--pidns', "restart in a new pid namespace, under ucr's init (pid 1), at the image's pids inside it")
+  .option('--ipcns', 'restart in a new IPC namespace: System V objects come back at their ids whatever this namespace holds')
+  .addOption(
+    new Option('--skip <what>', "do not restore: 'ipc' = no System V object is recreated (attached segments come back private, already removed)").argParser(
+      (v: string, prev: 'ipc'[] = []): 'ipc'[] => {
+        if (v !== 'ipc') throw new InvalidArgumentError(`only 'ipc' may be skipped`);
+        return [...prev, v];
+      },
+    ),
+  )
   .option('--json', 'print the result (old:new pids, phase timings, exit status) as JSON on stdout')
   .addOption(
     new Option('--timers <policy>', "relative: timers resume with the time they had left; absolute: wall-clock deadlines are kept (missed ones fire at once)")
@@ -114,7 +123,7 @@ program
   .option('--parallel <n>', 'restore this many tasks at once, each by its own tracer (default: the CPU count)', intArg('--parallel', 1))
   .option('--inherit-fd <slot=fd>', "connect the image's external stdio slot (0-2) to this fd of ucr instead of ucr's own stdio (repeatable)", inheritFd, [] as [number, number][])
   .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach\n')
-  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; json?: boolean; inheritFd: [number, number][]; timers: 'relative' | 'absolute'; parallel?: number }) => {
+  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; ipcns?: boolean; skip?: 'ipc'[]; json?: boolean; inheritFd: [number, number][]; timers: 'relative' | 'absolute'; parallel?: number }) => {
     const g = program.opts();
     try {
       const r = await restart({
@@ -124,6 +133,8 @@ program
         force: o.force,
         pids: o.pids,
         pidns: o.pidns,
+        ipcns: o.ipcns,
+        skip: o.skip,
         timers: o.timers,
         parallel: o.parallel,
         stdio: o.inheritFd.length ? stdioWith(o.inheritFd) : undefined,

@@ -9,7 +9,10 @@
  *                        exit status); the first entry is the root
  *   FILES    (kind 4)   CBOR: every open file object of the tree (fds of any task refer to them
  *                        by id: sharing survives), every pipe with its queued bytes, every
- *                        shared memory object (size, seals, runs of pages holding data)
+ *                        content object (size, seals, runs of pages holding data)
+ *   IPC      (kind 5)   CBOR: System V shared memory segments, semaphore sets (values) and
+ *                        message queues (messages) of the tree, with id, key, mode and owner
+ *                        (format 1.1 and later)
  *   TASK     (kind 3)   CBOR: one per live task in TREE order: registers, memory map, page runs,
  *                        fds, signal state, mm fields, limits...
  *   PAGES    (kind 16)  binary, written and read by native code only:
@@ -18,6 +21,9 @@
  *   OBJECT   (kind 18)  binary, like PAGES: u32 LE object id | u32 LE page count | u64 LE byte
  *                        offset | pages: contents of the content objects of FILES
  *                        (objects), in the order of the objects and their runs, before any PAGES
+ *   SHM      (kind 17)  binary, after every PAGES record, native code only: u32 LE segment
+ *                        index (in the IPC record) | u32 LE page count | u64 LE byte offset |
+ *                        pages; all-zero pages are left out, offsets rise within a segment
  *   TRAILER  (kind 255) CBOR: { records, pageBytes, digest }
  *
  * All metadata comes before any page: restart validates the whole plan before it creates a
@@ -30,7 +36,7 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 0;
+export const FORMAT_MINOR = 1;
 export const PRELUDE_SIZE = 16;
 export const FRAME_SIZE = 16;
 export const PAGE_SIZE = 4096;
@@ -47,7 +53,9 @@ export enum RecordKind {
   Tree = 2,
   Task = 3,
   Files = 4,
+  Ipc = 5,
   Pages = 16,
+  Shm = 17,
   Object = 18,
   Trailer = 255,
 }

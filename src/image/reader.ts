@@ -1,5 +1,5 @@
 /**
- * Reads and validates an image's metadata (prelude, HEADER, TREE, TASK records) from an fd,
+ * Reads and validates an image's metadata (prelude, HEADER, TREE, FILES, IPC, TASK records) from an fd,
  * consuming exactly those bytes, so the page records that follow can be handed to native code
  * on the same fd. Every failure is an ImageError that says what is wrong.
  */
@@ -19,6 +19,7 @@ import {
 import { ImageError } from '../errors.js';
 import type { ImageMetadata, Trailer } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
+import { checkIpc } from './validate-ipc.js';
 
 export interface Frame {
   kind: number;
@@ -111,6 +112,8 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   const tree = checkTree(take(RecordKind.Tree, 'TREE'), where('TREE'));
   if (tree.tasks[0]!.pid !== header.root) throw new ImageError(where(`TREE: the first task is not the root ${header.root}`), { object: name });
   const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));
+  const ipc = minor >= 1 ? checkIpc(take(RecordKind.Ipc, 'IPC'), where('IPC')) : { ownNamespace: false, shm: [], sem: [], msg: [] };
+  const shmIds = new Set(ipc.shm.map((x) => x.id));
   const fileIds = new Set(files.files.map((f) => f.id));
   const objIds = new Set((files.objects ?? []).map((s) => s.id));
   const tasks = tree.tasks
@@ -125,16 +128,19 @@ export function readMetadata(fd: number, name: string, positional = false): { me
         for (const e of f.epoll ?? [])
           if (e.task === t.pid && (!task.fds.some((d) => d.file === f.id) || !task.fds.some((d) => d.fd === e.fd)))
             throw new ImageError(where(`TASK ${t.pid}: epoll ${f.id} target fd ${e.fd} is not held by the task`), { object: name });
-      for (const v of task.vmas)
+      for (const v of task.vmas) {
         if (v.obj !== undefined && !objIds.has(v.obj))
-          throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} refers to unknown shared memory object ${v.obj}`), { object: name });
+          throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} refers to unknown content object ${v.obj}`), { object: name });
+        if (v.shm && !shmIds.has(v.shm.id))
+          throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} attaches unknown shared memory segment ${v.shm.id}`), { object: name });
+      }
       return task;
     });
   const live = new Set(tasks.map((t) => t.pid));
   for (const f of files.files)
     for (const e of f.epoll ?? [])
       if (!live.has(e.task)) throw new ImageError(where(`FILES: epoll ${f.id} target fd ${e.fd} belongs to process ${e.task}, not a live task of the image`), { object: name });
-  return { meta: { major, minor, header, tree, files, tasks, digest, records }, reader: r };
+  return { meta: { major, minor, header, tree, files, ipc, tasks, digest, records }, reader: r };
 }
 
 /** Decodes and checks a trailer payload the helper read, against the expected chain. */

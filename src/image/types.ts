@@ -32,7 +32,7 @@ export interface ImageTree {
 }
 
 /** How a mapping is recreated. */
-export type VmaKind = 'anon' | 'file' | 'heap' | 'stack' | 'object';
+export type VmaKind = 'anon' | 'file' | 'heap' | 'stack' | 'object' | 'sysvshm';
 
 export interface VmaImage {
   start: number;
@@ -51,6 +51,9 @@ export interface VmaImage {
   madv: number;
   /** The image carries pages for this mapping. */
   fill: boolean;
+  /** kind 'sysvshm': the segment (its id in the IPC record) and the shmat flags (SHM_RDONLY,
+   * SHM_EXEC) that give the mapping's maximal access */
+  shm?: { id: number; flags: number };
 }
 
 /** A special kernel mapping ([vvar], [vvar_vclock], [vdso], [vsyscall]) kept for its position. */
@@ -133,6 +136,49 @@ export interface ImageFiles {
   pipes: PipeImage[];
   /** absent in images without shared memory */
   objects?: ObjectImage[];
+}
+
+/** Identity and permissions of a System V object (as /proc/sysvipc shows them). */
+export interface IpcPerm {
+  id: number;
+  /** key_t (signed); 0 is IPC_PRIVATE */
+  key: number;
+  /** the 9 permission bits */
+  mode: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+}
+
+/** A shared memory segment attached by the tree; its contents follow the page records as SHM
+ * records. */
+export interface ShmImage extends IpcPerm {
+  size: number;
+  /** marked for destruction (IPC_RMID while attached): it goes away with its last detach */
+  destroyed: boolean;
+  /** SHM_LOCK */
+  locked: boolean;
+}
+
+export interface SemImage extends IpcPerm {
+  values: number[];
+}
+
+export interface MsgImage extends IpcPerm {
+  /** the queue's byte limit (msg_qbytes) */
+  qbytes: number;
+  /** in queue order; type > 0 */
+  messages: { type: bigint | number; data: Uint8Array }[];
+}
+
+/** The System V objects of the tree (see docs/design.md for which belong to it). */
+export interface ImageIpc {
+  /** the tree had an IPC namespace of its own (not the checkpointer's) */
+  ownNamespace: boolean;
+  shm: ShmImage[];
+  sem: SemImage[];
+  msg: MsgImage[];
 }
 
 export interface FdImage {
@@ -258,6 +304,8 @@ export interface ImageMetadata {
   header: ImageHeader;
   tree: ImageTree;
   files: ImageFiles;
+  /** System V objects (images of format 1.1 and later; empty before) */
+  ipc: ImageIpc;
   /** one per live (non-zombie) tree entry, in tree order */
   tasks: TaskImage[];
   /** digest chained over the metadata records (the helper continues it over pages) */

@@ -94,13 +94,20 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
     if (start < prevEnd) vw.fail('mappings overlap or are out of order');
     prevEnd = end;
     const kind = field(o, 'kind', vw, str);
-    if (!['anon', 'file', 'heap', 'stack', 'object'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${kind}`);
+    if (!['anon', 'file', 'heap', 'stack', 'object', 'sysvshm'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${kind}`);
     const path = o.path === undefined ? undefined : field(o, 'path', vw, str);
     if (kind === 'file' && !path) vw.fail('file mapping without a path');
     const objId = o.obj === undefined ? undefined : field(o, 'obj', vw, (y, ww) => int(y, ww, 0, 1 << 30));
     if ((kind === 'object') !== (objId !== undefined)) vw.fail('a mapping of a content object names it, and only it');
     const file = o.file === undefined ? undefined : obj(o.file, vw.at('file'));
-    return {
+    const shmo = o.shm === undefined ? undefined : obj(o.shm, vw.at('shm'));
+    if ((kind === 'sysvshm') !== (shmo !== undefined)) vw.fail('System V mapping without its segment (or a segment on another kind)');
+    const shm = shmo && {
+      id: field(shmo, 'id', vw.at('shm'), (y, ww) => int(y, ww, 0, 0x7fffffff)),
+      flags: field(shmo, 'flags', vw.at('shm'), (y, ww) => int(y, ww, 0, 0o110000)),
+    };
+    if (shm && shm.flags & ~0o110000) vw.at('shm').fail('unknown shmat flags');
+    const v: VmaImage = {
       start,
       end,
       prot: field(o, 'prot', vw, (y, ww) => int(y, ww, 0, 7)),
@@ -116,7 +123,10 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
       },
       madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 31)),
       fill: field(o, 'fill', vw, bool),
+      ...(shm ? { shm } : {}),
     };
+    if (shm && (v.fill || !v.shared)) vw.fail('a System V mapping is shared and carries no pages');
+    return v;
   });
 }
 

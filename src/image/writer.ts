@@ -3,7 +3,7 @@ import { crc32c, digestAdd } from '../native/addon.js';
 import { encode, type CborValue } from './cbor.js';
 import { writeAll } from './fdio.js';
 import { FORMAT_MAJOR, FORMAT_MINOR, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
-import type { ImageFiles, ImageHeader, ImageTree, TaskImage, Trailer } from './types.js';
+import type { ImageFiles, ImageHeader, ImageIpc, ImageTree, TaskImage, Trailer } from './types.js';
 
 export class ImageWriter {
   /** crc chain over every record written so far (by this writer or, via addPages, the helper). */
@@ -31,6 +31,10 @@ export class ImageWriter {
 
   files(f: ImageFiles): void {
     this.record(RecordKind.Files, encode(f as unknown as CborValue));
+  }
+
+  ipc(i: ImageIpc): void {
+    this.record(RecordKind.Ipc, encode(i as unknown as CborValue));
   }
 
   task(t: TaskImage): void {

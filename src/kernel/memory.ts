@@ -6,6 +6,9 @@ import type { MapsEntry } from './proc.js';
 
 export const SPECIAL_NAMES = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]'];
 
+const SHM_RDONLY = 0o10000;
+const SHM_EXEC = 0o100000;
+
 /** madvise bits, as native/helper/plan.h defines them */
 const MADV: Record<string, number> = { hg: 1, nh: 2, dc: 4, wf: 8, dd: 16 };
 
@@ -44,14 +47,21 @@ export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
       continue;
     }
     if (m.path.startsWith('[')) throw new UnsupportedError(`${where}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
-    if ((shared && m.path === '/dev/zero (deleted)') || m.path.startsWith('/memfd:') || (m.path.startsWith('/') && m.path.endsWith(' (deleted)') && !m.path.startsWith('/SYSV'))) {
+    if (/^\/SYSV[0-9a-f]{8}( \(deleted\))?$/.test(m.path)) {
+      // System V shared memory: the inode number is the segment id (src/kernel/ipc.ts saves
+      // the segment); the maximal access (VmFlags mw, me) gives the shmat flags
+      const flags = (m.flags.has('mw') ? 0 : SHM_RDONLY) | (m.flags.has('me') ? SHM_EXEC : 0);
+      vmas.push({ ...base, kind: 'sysvshm', pgoff: m.pgoff, shm: { id: m.ino, flags } });
+      continue;
+    }
+    if ((shared && m.path === '/dev/zero (deleted)') || m.path.startsWith('/memfd:') || (m.path.startsWith('/') && m.path.endsWith(' (deleted)'))) {
       // a content object (shared anonymous memory, a memfd, a file whose path was unlinked):
       // objects.ts numbers the objects of the tree; until then obj holds the inode
       vmas.push({ ...base, kind: 'object', path: m.path, pgoff: m.pgoff, obj: m.ino });
       continue;
     }
     if (m.path.startsWith('/SYSV'))
-      throw new UnsupportedError(`${where}: System V shared memory is not supported yet`, {
+      throw new UnsupportedError(`${where}: this System V shared memory mapping is not supported`, {
         pid,
         phase: 'memory',
       });

@@ -46,6 +46,10 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     L.push(...(opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []));
   }
   for (const v of t.vmas) {
+    if (v.shm) {
+      L.push(`shmat ${v.start} ${v.end} ${v.prot} ${v.shm.id} ${v.shm.flags} ${v.madv}`);
+      continue;
+    }
     let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
     if (v.kind !== 'file' && v.kind !== 'object') flags |= MAP_ANONYMOUS;
     if (v.kind === 'stack') flags |= MAP_GROWSDOWN;

@@ -12,6 +12,7 @@ import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask } from '../kernel/dump-task.js';
 import { captureObjects, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
+import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper } from '../kernel/helper.js';
 import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -240,6 +241,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     for (const t of tasks) t.fds = captured.fds.get(procPids.get(t.pid)!) ?? [];
     const objects = await clock.run('objects', () => captureObjects(helper, tasks, procPids, captured.files.files, captured.objectPaths));
     if (objects.objects.length) captured.files.objects = objects.objects;
+    const ipc = await clock.run('ipc', () => captureIpc(helper, tasks, (p) => procPids.get(p)!));
     for (const message of captured.warnings) opts.events?.emit('warning', { message, pid });
     log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');
     opts.signal?.throwIfAborted();
@@ -259,6 +261,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       });
       w.tree({ tasks: entries });
       w.files(captured.files);
+      w.ipc(ipc.ipc);
       for (const t of tasks) w.task(t);
     });
     let pageBytes = 0;
@@ -273,7 +276,12 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         pageBytes += ev.bytes as number;
       }
     });
-    w.trailer(pageBytes);
+    const shm = await clock.run('write-shm', async () => {
+      const r = await writeShmData(helper, ipc, w.digest);
+      w.addPages(r.records, r.bytes, r.digest);
+      return r;
+    });
+    w.trailer(pageBytes + shm.bytes);
     out.commit();
     const kill = opts.kill ?? false;
     await clock.run(kill ? 'kill' : 'resume', async () => {

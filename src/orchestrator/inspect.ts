@@ -24,6 +24,8 @@ export interface InspectResult {
   meta: ImageMetadata;
   pageRecords: number;
   pageBytes: number;
+  /** System V shared memory contents (SHM records; all-zero pages are left out) */
+  shmBytes: number;
   verified: boolean;
   trailer: Trailer;
 }
@@ -45,6 +47,7 @@ export function inspect(opts: InspectOptions): InspectResult {
     let records = meta.records;
     let pageRecords = 0;
     let pageBytes = 0;
+    let shmBytes = 0;
     for (;;) {
       const f = reader.frame();
       if (f.kind === RecordKind.Trailer) {
@@ -53,10 +56,12 @@ export function inspect(opts: InspectOptions): InspectResult {
         if (crc32c(payload) !== f.crc) throw new ImageError(`${name}: corrupt image: trailer checksum mismatch`);
         const expectBytes = contentBytes(meta.files.objects, meta.tasks);
         if (pageBytes !== expectBytes) throw new ImageError(`${name}: corrupt image: ${pageBytes} page bytes, metadata lists ${expectBytes}`);
-        const trailer = checkTrailerBytes(name, payload, { digest, records, pageBytes });
-        return { image: name, format: `${meta.major}.${meta.minor}`, meta, pageRecords, pageBytes, verified: opts.verify ?? false, trailer };
+        const trailer = checkTrailerBytes(name, payload, { digest, records, pageBytes: pageBytes + shmBytes });
+        return { image: name, format: `${meta.major}.${meta.minor}`, meta, pageRecords, pageBytes, shmBytes, verified: opts.verify ?? false, trailer };
       }
-      if (f.kind !== RecordKind.Pages && f.kind !== RecordKind.Object) throw new ImageError(`${name}: corrupt image: unexpected record kind ${f.kind} at byte ${reader.offset - FRAME_SIZE}`);
+      const shm = f.kind === RecordKind.Shm;
+      if (shm && !meta.ipc.shm.length) throw new ImageError(`${name}: corrupt image: shared memory record without segments at byte ${reader.offset - FRAME_SIZE}`);
+      if (f.kind !== RecordKind.Pages && f.kind !== RecordKind.Object && !shm) throw new ImageError(`${name}: corrupt image: unexpected record kind ${f.kind} at byte ${reader.offset - FRAME_SIZE}`);
       if (f.length < PAGES_HEADER_SIZE || (f.length - PAGES_HEADER_SIZE) % PAGE_SIZE || f.length > PAGES_HEADER_SIZE + 1024 * PAGE_SIZE)
         throw new ImageError(`${name}: corrupt image: page record of ${f.length} bytes at byte ${reader.offset - FRAME_SIZE}`);
       const head = reader.exactly(PAGES_HEADER_SIZE, 'a page record');
@@ -76,7 +81,8 @@ export function inspect(opts: InspectOptions): InspectResult {
       digest = digestAdd(digest, f.crc);
       records++;
       pageRecords++;
-      pageBytes += f.length - PAGES_HEADER_SIZE;
+      if (shm) shmBytes += f.length - PAGES_HEADER_SIZE;
+      else pageBytes += f.length - PAGES_HEADER_SIZE;
     }
   } finally {
     if (typeof opts.input === 'string' && opts.input !== '-') fs.closeSync(fd);

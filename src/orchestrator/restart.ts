@@ -18,6 +18,7 @@ import { checkTrailerBytes, readMetadata } from '../image/reader.js';
 import type { ImageMetadata } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
+import { checkIpcFree, ipcLines } from '../kernel/ipc.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
 import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
@@ -45,6 +46,12 @@ export interface RestartOptions {
   pidns?: boolean;
   /** How timers resume (default 'relative'; see src/kernel/timers.ts). */
   timers?: TimerPolicy;
+  /** Restart in a new IPC namespace: System V objects come back at their ids whatever the
+   * caller's namespace holds (default: when the tree had a namespace of its own). */
+  ipcns?: boolean;
+  /** What not to restore: 'ipc' = no System V object is recreated in the namespace (attached
+   * segments come back as private segments already marked for destruction; see kernel/ipc.ts). */
+  skip?: 'ipc'[];
   /** How many tasks are restored at once, each by its own tracer (default: the CPU count). */
   parallel?: number;
   events?: UcrEmitter;
@@ -140,12 +147,15 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
           { pid: t.oldPid, phase: 'plan' },
         );
     }
+    // a tree that had an IPC namespace of its own gets a new one unless told otherwise
+    const ipcOpts = { ipcns: opts.ipcns ?? meta.ipc.ownNamespace, skip: opts.skip?.includes('ipc') ?? false };
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
     const warnings = await clock.run('check', () => {
       const w = checkHost(meta.header, opts.force ?? false);
       for (const t of meta.tasks) checkMappedFiles(t.pid, t.vmas);
       for (const f of meta.files.files) opsOf(f.kind).check(f);
+      checkIpcFree(meta.ipc, ipcOpts);
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
       // in a new pid namespace every pid is free
       if (!opts.pidns) spool = checkPids(tree.tasks.filter((t) => t.newPid).map((t) => t.newPid), streamed);
@@ -173,6 +183,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       `pidns ${opts.pidns ? 1 : 0}`,
       // a tree restored into the caller's session is a job in the foreground, unless detached
       `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
+      ...ipcLines(meta.ipc, ipcOpts),
       ...fileLines(meta.files, ctx),
       ...tree.tasks.flatMap((t) => taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files)),
       ...runLines(meta.files, meta.tasks),
@@ -221,7 +232,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       checkTrailerBytes(input.name, Buffer.from(loaded.trailer as string, 'hex'), {
         digest: loaded.digest as number,
         records: meta.records + (loaded.records as number),
-        pageBytes: expectBytes,
+        pageBytes: expectBytes + (loaded.shmbytes as number),
       });
       if (pageBytes !== expectBytes) throw new UcrError(`${input.name}: corrupt image: page bytes ${pageBytes} != ${expectBytes}`, { code: 'EIMAGE' });
     });
