@@ -13,6 +13,13 @@
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
  *   file <id> signalfd <mask> <flags>
  *   file <id> timerfd <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
+ *   file <id> unix <type> <flags> <conn> <peer id> <listener id> <listening 0|1> <backlog>
+ *        <shutdown bits> <passcred 0|1> <sndbuf> <rcvbuf> <peek offset> <unlinked 0|1>
+ *        <hex name|-> <queued messages: hex,hex,...|->      (an empty message is "z")
+ *        conn: 0 none, 1 pair (socketpair with peer), 2 client (connects to the listener),
+ *        3 accepted (created by accept from the listener), 4 dgram (connects to peer's name);
+ *        peer -1: a temporary socket closed once the queue is written (the peer is gone);
+ *        listener -1: a temporary listener bound to the accepted side's name
  *   run <task index> <addr> <npages>                   page runs in stream order
  * A task section starts with
  *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder|3 init>
@@ -54,7 +61,21 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_MEMFD };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_MEMFD, FILE_UNIX };
+
+enum unix_conn { UNIX_NONE = 0, UNIX_PAIR, UNIX_CLIENT, UNIX_ACCEPTED, UNIX_DGRAM };
+
+/* A unix socket to recreate (restore_unix.c). */
+struct unix_plan {
+	int type, conn, peer, listener; /* peer, listener: file ids; -1 a temporary one */
+	int listening, backlog, shutdown, passcred, sndbuf, rcvbuf, peekoff, unlinked;
+	char name[108];
+	size_t namelen; /* 0: unnamed; name[0] == 0: abstract */
+	unsigned char **msgs;
+	size_t *msglen;
+	int nmsgs;
+	int fd, tmp; /* while creating: the socket and its temporary peer */
+};
 
 struct file_plan {
 	int id;
@@ -70,6 +91,7 @@ struct file_plan {
 	unsigned char *data; /* memfd contents */
 	size_t len;
 	int hfd;    /* the helper's fd for it, inherited by every task */
+	struct unix_plan *ux; /* FILE_UNIX */
 };
 
 struct pipe_plan {

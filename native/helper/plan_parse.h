@@ -19,4 +19,5 @@ int plan_u64s(char **w, int from, int count, uint64_t *out);
 int plan_find_file(const struct plan *p, int id);
 int plan_add_file(struct plan *p, char **w, int n);
 int plan_add_pipe(struct plan *p, char **w, int n);
+int plan_unix_file(struct file_plan *f, char **w, int n);
 #endif

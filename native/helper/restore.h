@@ -32,6 +32,8 @@ pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags);
 /* restore_files.c: the spooled image and the objects every task inherits */
 int spool_image(void);
 int open_files(void);
+/* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */
+int open_unix_sockets(void);
 
 /* restore_task.c: the task (or thread) injected calls go to, and one injected call that must
  * succeed (failures are reported with phase and what) */

@@ -2,6 +2,7 @@
 import type { CborValue } from './cbor.js';
 import { MAX_FD, MEMFD_MAX, PID_MAX, Where, arr, bytes, field, int, obj, str, u64 } from './check.js';
 import type { FileImage, ImageFiles, PipeImage } from './types.js';
+import { checkUnix, checkUnixLinks } from './validate-unix.js';
 
 export function checkFiles(v: CborValue, path: string): ImageFiles {
   const w = new Where(path);
@@ -37,11 +38,13 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         fd: field(leak, 'fd', fw.at('leak'), (y, ww) => int(y, ww, 0, MAX_FD)),
         comm: field(leak, 'comm', fw.at('leak'), (y, ww) => str(y, ww, 16)),
       },
+      unix: f.unix === undefined ? undefined : checkUnix(f.unix, fw.at('unix')),
     };
     if (file.kind === 'pipe' && (!file.pipe || !pipeIds.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
     return file;
   });
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
+  checkUnixLinks(files, w.at('files'));
   return { files, pipes };
 }
 
