@@ -2,6 +2,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { decode, encode, type CborValue } from '../src/image/cbor.js';
+import { ImageError, UcrError } from '../src/errors.js';
+import { crc32c } from '../src/native/addon.js';
+import { inspect } from '../src/orchestrator/inspect.js';
 import { checkpointCase, cleanup, killAndWait, restartDetached, roundTrip, startCase, ucr, verdict } from './harness.js';
 
 const servers: net.Server[] = [];
@@ -62,5 +66,71 @@ describe('unix domain sockets', () => {
     await killAndWait(c.pid);
     restartDetached(img);
     expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+/** The image with its FILES payload replaced (with a correct crc, so the validator is reached). */
+function withFiles(good: Buffer, f: (payload: Buffer) => Buffer): Buffer {
+  for (let at = 16; at < good.length; ) {
+    const len = Number(good.readBigUInt64LE(at + 8));
+    if (good.readUInt32LE(at) === 4) {
+      const payload = f(good.subarray(at + 16, at + 16 + len));
+      const frame = Buffer.alloc(16);
+      frame.writeUInt32LE(4, 0);
+      frame.writeUInt32LE(crc32c(payload), 4);
+      frame.writeBigUInt64LE(BigInt(payload.length), 8);
+      return Buffer.concat([good.subarray(0, at), frame, payload, good.subarray(at + 16 + len)]);
+    }
+    at += 16 + len;
+  }
+  throw new Error('no FILES record');
+}
+
+describe('unix socket metadata validation', () => {
+  it('names the field of an impossible socket, and random mutations never crash', async () => {
+    const c = await startCase('unixsock');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    expect(await verdict(c)).toBe('PASS'); // the checkpoint left it undisturbed
+    const good = fs.readFileSync(img);
+    const mut = path.join(c.dir, 'mut.ucr');
+    type F = { kind: string; unix?: Record<string, any> };
+    const edit = (f: (files: F[]) => void) => {
+      fs.writeFileSync(mut, withFiles(good, (p) => {
+        const v = decode(p) as { files: F[] };
+        f(v.files);
+        return Buffer.from(encode(v as unknown as CborValue));
+      }));
+      return mut;
+    };
+    const socks = (files: F[]) => files.filter((f) => f.kind === 'unix').map((f) => f.unix!);
+    const cases: [string, (files: F[]) => void, RegExp][] = [
+      ['type', (fs) => (socks(fs)[0]!.type = 'raw'), /unix\.type: corrupt image: expected one of/],
+      ['peer', (fs) => (socks(fs).find((u) => u.peer >= 0)!.peer = 9999), /peer is not another unix socket/],
+      ['pair', (fs) => (socks(fs).find((u) => u.conn === 'pair' && u.peer >= 0)!.conn = 'client'), /without its accepted end|disagree/],
+      ['listener', (fs) => (socks(fs).find((u) => u.conn === 'client')!.listener = socks(fs).findIndex((u) => !u.listening)), /listener is not a listening socket|listener/],
+      ['name', (fs) => (socks(fs).find((u) => u.name)!.name = new Uint8Array(200)), /name: corrupt image: 200 bytes/],
+      ['queue', (fs) => (socks(fs).find((u) => u.queue.length)!.queue = 'x'), /queue: corrupt image: expected an array/],
+      ['shutdown', (fs) => (socks(fs)[0]!.shutdown = 9), /shutdown: corrupt image: 9 is outside/],
+    ];
+    for (const [name, f, re] of cases) {
+      const p = edit(f);
+      expect(() => inspect({ input: p }), name).toThrow(re);
+      expect(() => inspect({ input: p }), name).toThrow(ImageError);
+    }
+    let rng = 12345;
+    const rand = (n: number) => ((rng = (rng * 1103515245 + 12345) & 0x7fffffff) % n);
+    for (let i = 0; i < 400; i++) {
+      fs.writeFileSync(mut, withFiles(good, (p) => {
+        const b = Buffer.from(p);
+        for (let k = 1 + rand(4); k > 0; k--) b[rand(b.length)] = rand(256);
+        return b;
+      }));
+      try {
+        inspect({ input: mut });
+      } catch (e) {
+        expect(e, String(e)).toBeInstanceOf(UcrError);
+      }
+    }
   });
 });

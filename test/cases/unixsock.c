@@ -45,7 +45,11 @@ static void expect_read(int fd, const char *want, const char *what)
 	char buf[256];
 	size_t len = strlen(want), got = 0;
 	while (got < len) {
-		ssize_t n = recv(fd, buf + got, len - got, 0);
+		if (case_wait_readable(fd, 5000) != 1) {
+			case_fail("%s: nothing to read after %zu bytes", what, got);
+			return;
+		}
+		ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
 		if (n <= 0) {
 			case_fail("%s: read %zd after %zu bytes (%s)", what, n, got, n < 0 ? case_errname(errno) : "EOF");
 			return;
@@ -211,7 +215,10 @@ int main(int argc, char **argv)
 	send_str(sp[0], "ping");
 	expect_read(sp[0], "pong", "stream socketpair echo from the child");
 	int st = 0;
-	if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st))
+	if (case_reap(child, 5000, &st) != 1) {
+		case_fail("the child did not finish");
+		kill(child, SIGKILL);
+	} else if (!WIFEXITED(st) || WEXITSTATUS(st))
 		case_fail("the child failed (status 0x%x: 10 pipe, 11 queued bytes, 12 request, 13 reply)", st);
 
 	/* datagram boundaries */
@@ -253,12 +260,12 @@ int main(int argc, char **argv)
 		case_fail("%s exists again after restart", gpath);
 
 	/* shutdown, closed peer */
-	if (read(sh[1], buf, sizeof buf) != 0)
+	if (recv(sh[1], buf, sizeof buf, MSG_DONTWAIT) != 0)
 		case_fail("the peer of a socket shut down for writing does not read EOF");
 	if (send(sh[0], "x", 1, 0) != -1 || errno != EPIPE)
 		case_fail("a socket shut down for writing can write (%s)", case_errname(errno));
 	expect_read(pc[0], "last words", "bytes queued by a peer that closed");
-	if (read(pc[0], buf, sizeof buf) != 0)
+	if (recv(pc[0], buf, sizeof buf, MSG_DONTWAIT) != 0)
 		case_fail("no EOF after the bytes of a closed peer");
 	case_finish();
 }
