@@ -15,6 +15,7 @@
  *   file <id> timerfd <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
  *   file <id> unix <type> <flags> <conn> <peer id> <listener id> <listening 0|1> <backlog>
  *        <shutdown bits> <passcred 0|1> <sndbuf> <rcvbuf> <peek offset> <unlinked 0|1>
+ *        <path owner uid|-1> <gid|-1> <mode|-1>
  *        <hex name|-> <queued messages: hex,hex,...|->      (an empty message is "z")
  *        conn: 0 none, 1 pair (socketpair with peer), 2 client (connects to the listener),
  *        3 accepted (created by accept from the listener), 4 dgram (connects to peer's name);
@@ -69,6 +70,7 @@ enum unix_conn { UNIX_NONE = 0, UNIX_PAIR, UNIX_CLIENT, UNIX_ACCEPTED, UNIX_DGRA
 struct unix_plan {
 	int type, conn, peer, listener; /* peer, listener: file ids; -1 a temporary one */
 	int listening, backlog, shutdown, passcred, sndbuf, rcvbuf, peekoff, unlinked;
+	int uid, gid, mode; /* of the bound path's socket file; -1: leave as bind made it */
 	char name[108];
 	size_t namelen; /* 0: unnamed; name[0] == 0: abstract */
 	unsigned char **msgs;

@@ -62,18 +62,26 @@ static int stale(const char *path)
 	return r < 0 && e == ECONNREFUSED;
 }
 
-static int bind_name(int fd, const char *name, size_t len, const char *obj)
+/* Binds fd to u's name; the socket file gets the owner and mode it had. */
+static int bind_name(int fd, const struct unix_plan *u, const char *obj)
 {
 	struct sockaddr_un a;
-	socklen_t al = addr_of(name, len, &a);
+	socklen_t al = addr_of(u->name, u->namelen, &a);
 	char path[109];
-	const char *p = path_of(name, len, path);
-	if (bind(fd, (struct sockaddr *)&a, al) == 0)
-		return 0;
-	if (errno == EADDRINUSE && p && stale(p) && unlink(p) == 0 && bind(fd, (struct sockaddr *)&a, al) == 0)
-		return 0;
-	return proto_fail("files", obj, errno, "cannot bind the unix socket to %s%s", p ? p : "@",
-			  p ? "" : "(abstract name)");
+	const char *p = path_of(u->name, u->namelen, path);
+	int r = bind(fd, (struct sockaddr *)&a, al);
+	if (r < 0 && errno == EADDRINUSE && p) {
+		if (stale(p)) /* a socket file nobody is bound to: ours from the checkpointed run */
+			r = unlink(p) < 0 ? -1 : bind(fd, (struct sockaddr *)&a, al);
+		else
+			errno = EADDRINUSE;
+	}
+	if (r < 0)
+		return proto_fail("files", obj, errno, "cannot bind the unix socket to %s%s", p ? p : "@",
+				  p ? "" : "(abstract name)");
+	if (p && u->mode >= 0 && (chown(p, (uid_t)u->uid, (gid_t)u->gid) < 0 || chmod(p, (mode_t)u->mode) < 0))
+		return proto_fail("files", p, errno, "cannot give the socket file its owner and mode");
+	return 0;
 }
 
 /* fd connects to the listener (or a temporary one bound to name); returns the accepted fd. */
@@ -85,7 +93,7 @@ static int connect_via(struct unix_plan *u, int fd, struct unix_plan *acc, const
 		return proto_fail("files", obj, EINVAL, "the listener of a unix connection is not a listening socket");
 	if (!l) {
 		lfd = socket(AF_UNIX, acc->type | SOCK_CLOEXEC, 0);
-		if (lfd < 0 || bind_name(lfd, acc->name, acc->namelen, obj) < 0 || listen(lfd, 1) < 0)
+		if (lfd < 0 || bind_name(lfd, acc, obj) < 0 || listen(lfd, 1) < 0)
 			return proto_fail("files", obj, errno, "cannot make a temporary listener for a connection");
 	}
 	struct sockaddr_un a;
@@ -179,7 +187,7 @@ int open_unix_sockets(void)
 		snprintf(obj, sizeof obj, "file %d (unix socket)", plan.files[i].id);
 		if (plan.files[i].kind != FILE_UNIX || u->conn == UNIX_ACCEPTED)
 			continue;
-		if (u->namelen && bind_name(u->fd, u->name, u->namelen, obj) < 0)
+		if (u->namelen && bind_name(u->fd, u, obj) < 0)
 			return -1;
 		if (u->listening && listen(u->fd, u->backlog) < 0)
 			return proto_fail("files", obj, errno, "cannot listen on the unix socket");

@@ -93,6 +93,8 @@ export interface UnixSocketImage {
   name?: Uint8Array;
   /** the bound path no longer named this socket at checkpoint: bound, then unlinked again */
   unlinked: boolean;
+  /** owner and mode of the bound path's socket file: [uid, gid, mode] (paths still linked) */
+  perm?: [number, number, number];
   listening: boolean;
   backlog: number;
   /** UNIX_DIAG_SHUTDOWN bits: 1 receive, 2 send */

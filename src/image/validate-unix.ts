@@ -14,6 +14,12 @@ function oneOf<T extends string>(list: T[]) {
   };
 }
 
+function perm(v: CborValue, w: Where): [number, number, number] {
+  const a = arr(v, w, 3);
+  if (a.length !== 3) w.fail('expected [uid, gid, mode]');
+  return [int(a[0], w.at(0), 0, 0xfffffffe), int(a[1], w.at(1), 0, 0xfffffffe), int(a[2], w.at(2), 0, 0o7777)];
+}
+
 export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
   const o = obj(v, w);
   const ext = o.external === undefined ? undefined : obj(o.external, w.at('external'));
@@ -25,6 +31,7 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
     type: field(o, 'type', w, oneOf(TYPES)),
     name: o.name === undefined ? undefined : field(o, 'name', w, (y, ww) => bytes(y, ww, 1, 108)),
     unlinked: field(o, 'unlinked', w, bool),
+    perm: o.perm === undefined ? undefined : perm(o.perm, w.at('perm')),
     listening: field(o, 'listening', w, bool),
     backlog: field(o, 'backlog', w, (y, ww) => int(y, ww, 0, 65535)),
     shutdown: field(o, 'shutdown', w, (y, ww) => int(y, ww, 0, 3)),

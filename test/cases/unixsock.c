@@ -14,7 +14,7 @@
  *  - a datagram socketpair: two messages of different lengths queued at one end (non-blocking),
  *    one at the other; SO_SNDBUF set on one end;
  *  - a seqpacket socketpair with two queued messages;
- *  - a named listening socket (backlog 7) with one accepted connection, bytes queued both ways,
+ *  - a named listening socket (backlog 7, its file 0660 and owned by 65534) with one accepted connection, bytes queued both ways,
  *    the client non-blocking; an abstract-named datagram socket; a datagram socket whose path
  *    was unlinked after bind;
  *  - a stream pair shut down for writing on one side; a stream socket whose peer closed after
@@ -184,6 +184,8 @@ int main(int argc, char **argv)
 	int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, al) < 0 || listen(l, 7) < 0 || connect(c, (struct sockaddr *)&a, al) < 0)
 		case_setup_fail("listener %s: %s", lpath, strerror(errno));
+	if (chown(lpath, 65534, 65534) < 0 || chmod(lpath, 0660) < 0)
+		case_setup_fail("chown/chmod %s: %s", lpath, strerror(errno));
 	int acc = accept(l, NULL, NULL);
 	if (acc < 0)
 		case_setup_fail("accept: %s", strerror(errno));
@@ -239,6 +241,9 @@ int main(int argc, char **argv)
 
 	/* the named listener and its connection */
 	expect_name(l, lpath, 0, "listener");
+	struct stat lst;
+	if (stat(lpath, &lst) < 0 || !S_ISSOCK(lst.st_mode) || (lst.st_mode & 07777) != 0660 || lst.st_uid != 65534 || lst.st_gid != 65534)
+		case_fail("%s: mode 0%o owner %d:%d, expected a socket 0660 65534:65534", lpath, lst.st_mode, (int)lst.st_uid, (int)lst.st_gid);
 	expect_name(acc, lpath, 0, "accepted socket");
 	int on = 0;
 	socklen_t onl = sizeof on;

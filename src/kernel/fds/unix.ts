@@ -67,12 +67,15 @@ function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
   if (!type) throw new UnsupportedError(`${what}: unix sockets of type ${x.diag.type} are not supported`, { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' });
   const name = x.diag.name ? new Uint8Array(Buffer.from(x.diag.name, 'hex')) : undefined;
   let unlinked = false;
+  let perm: [number, number, number] | undefined;
   if (name?.length && name[0] !== 0) {
     const p = unixNameText(name);
     if (!path.isAbsolute(p))
       throw new UnsupportedError(`${what}: unix socket bound to the relative path "${p}": not supported yet`, { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' });
     try {
-      unlinked = fs.statSync(`/proc/${f.pid}/root${p}`).ino !== x.diag.vfsIno;
+      const st = fs.statSync(`/proc/${f.pid}/root${p}`);
+      unlinked = st.ino !== x.diag.vfsIno;
+      if (!unlinked) perm = [st.uid, st.gid, st.mode & 0o7777];
     } catch {
       unlinked = true;
     }
@@ -83,6 +86,7 @@ function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
     type,
     name,
     unlinked,
+    perm,
     listening,
     backlog: listening ? Math.min(x.diag.wq ?? 0, 65535) : 0,
     shutdown: (x.diag.shutdown ?? 0) & 3,
@@ -111,7 +115,7 @@ export const unixSocket: FdOps = {
     return [
       `file ${file.id} unix ${TYPE_NR[u.type]} ${file.flags & ~0o2000000} ${CONN_NR[u.conn]} ${u.peer} ${u.listener}`,
       `${u.listening ? 1 : 0} ${u.backlog} ${u.shutdown} ${u.passcred ? 1 : 0} ${u.sndbuf} ${u.rcvbuf} ${u.peekOff}`,
-      `${u.unlinked ? 1 : 0} ${u.name?.length ? hex(u.name) : '-'} ${msgs}`,
+      `${u.unlinked ? 1 : 0} ${(u.perm ?? [-1, -1, -1]).join(' ')} ${u.name?.length ? hex(u.name) : '-'} ${msgs}`,
     ].join(' ');
   },
 };
