@@ -58,6 +58,21 @@ describe('unix domain sockets', () => {
     }
   });
 
+  for (const [what, re] of [
+    ['rights', /process \d+ fd \d+ \(socket:\[\d+\] stream \(unnamed\)\): file descriptors in flight \(SCM_RIGHTS\) are queued in it: not supported yet/],
+    ['pending', /process \d+ fd \d+ \(socket:\[\d+\] stream @ucr-unixsock-pending\): 1 connection\(s\) wait in its accept queue: not supported yet/],
+  ] as [string, RegExp][])
+    it(`refuses ${what === 'rights' ? 'descriptors in flight' : 'a connection waiting to be accepted'} with one line naming the socket, and leaves the process running`, async () => {
+      const c = await startCase('unixsock', { args: ['--refuse', what] });
+      const img = path.join(c.dir, 'image.ucr');
+      const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+      expect(fs.existsSync(img)).toBe(false);
+      expect(await verdict(c)).toBe('PASS'); // untouched: it still runs and answers
+    });
+
   it('--skip sockets: the restarted program finds its sockets closed', async () => {
     const c = await startCase('unixsock', { args: ['--expect-closed'] });
     const img = path.join(c.dir, 'image.ucr');

@@ -132,12 +132,43 @@ static int mode_closed(void)
 	case_finish();
 }
 
+static int mode_refuse(const char *what)
+{
+	int sp[2];
+	if (!strcmp(what, "rights")) {
+		char byte = 'x', cbuf[CMSG_SPACE(sizeof(int))];
+		memset(cbuf, 0, sizeof cbuf);
+		struct iovec iov = { &byte, 1 };
+		struct msghdr mh = { NULL, 0, &iov, 1, cbuf, sizeof cbuf, 0 };
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		int nul = open("/dev/null", O_RDONLY);
+		memcpy(CMSG_DATA(c), &nul, sizeof nul);
+		if (nul < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0 || sendmsg(sp[1], &mh, 0) != 1)
+			case_setup_fail("SCM_RIGHTS: %s", strerror(errno));
+		close(nul);
+	} else {
+		int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un a;
+		socklen_t al = addr(&a, "ucr-unixsock-pending", 1);
+		if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, al) < 0 || listen(l, 2) < 0 || connect(c, (struct sockaddr *)&a, al) < 0)
+			case_setup_fail("pending connection: %s", strerror(errno));
+	}
+	case_ready();
+	case_wait_term();
+	case_finish();
+}
+
 int main(int argc, char **argv)
 {
 	case_init(argc, argv);
 	case_install_sigterm(0);
 	if (case_arg(argc, argv, "--connect"))
 		return mode_connect(case_arg(argc, argv, "--connect"));
+	if (case_arg(argc, argv, "--refuse"))
+		return mode_refuse(case_arg(argc, argv, "--refuse"));
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--expect-closed"))
 			return mode_closed();
