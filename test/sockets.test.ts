@@ -73,6 +73,16 @@ describe('unix domain sockets', () => {
       expect(await verdict(c)).toBe('PASS'); // untouched: it still runs and answers
     });
 
+  it('a restart while the original still holds its named socket fails naming the path, and creates nothing', async () => {
+    const c = await startCase('unixsock');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    const r = ucr(['restart', '-i', img, '--pidns', '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`cannot bind the unix socket to ${c.dir}/listen.sock: the name is in use`));
+    expect(await verdict(c)).toBe('PASS'); // the original is undisturbed
+  });
+
   it('--skip sockets: the restarted program finds its sockets closed', async () => {
     const c = await startCase('unixsock', { args: ['--expect-closed'] });
     const img = path.join(c.dir, 'image.ucr');

@@ -77,8 +77,9 @@ static int bind_name(int fd, const struct unix_plan *u, const char *obj)
 			errno = EADDRINUSE;
 	}
 	if (r < 0)
-		return proto_fail("files", obj, errno, "cannot bind the unix socket to %s%s", p ? p : "@",
-				  p ? "" : "(abstract name)");
+		return proto_fail("files", obj, errno, "cannot bind the unix socket to %s%.*s%s", p ? p : "@",
+				  p ? 0 : (int)u->namelen - 1, p ? "" : u->name + 1,
+				  errno == EADDRINUSE ? ": the name is in use (a live socket, or a file that is not a socket)" : "");
 	if (p && u->mode >= 0 && (chown(p, (uid_t)u->uid, (gid_t)u->gid) < 0 || chmod(p, (mode_t)u->mode) < 0))
 		return proto_fail("files", p, errno, "cannot give the socket file its owner and mode");
 	return 0;
