@@ -73,7 +73,7 @@ describe('unix domain sockets', () => {
       expect(await verdict(c)).toBe('PASS'); // untouched: it still runs and answers
     });
 
-  it('a restart while the original still holds its named socket fails naming the path, and creates nothing', async () => {
+  it('a restart while the original still holds its named socket fails naming the path (in the files phase, before any task exists)', async () => {
     const c = await startCase('unixsock');
     const img = path.join(c.dir, 'image.ucr');
     checkpointCase(c, img);
