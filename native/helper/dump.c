@@ -312,6 +312,10 @@ int helper_dump(void)
 			rc = cmd_msg(w, n);
 		else if (!strcmp(w[0], "shmdata"))
 			rc = cmd_shmdata(w, n);
+		else if (!strcmp(w[0], "unixdiag"))
+			rc = cmd_unixdiag(w, n);
+		else if (!strcmp(w[0], "unixq"))
+			rc = cmd_unixq(w, n);
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
 			release(k);

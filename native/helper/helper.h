@@ -16,6 +16,9 @@ int cmd_ipc(char **w, int n);
 int cmd_sem(char **w, int n);
 int cmd_msg(char **w, int n);
 int cmd_shmdata(char **w, int n);
+/* dump commands `unixdiag` and `unixq <pid> <fd> <queued bytes>` (dump_unix.c) */
+int cmd_unixdiag(char **w, int n);
+int cmd_unixq(char **w, int n);
 
 /* Finds a mapping named like "[vdso]" in /proc/PID/maps. */
 int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end);

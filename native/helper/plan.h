@@ -33,6 +33,14 @@
  *   System V objects, created by the helper in this order at their ids (through
  *   /proc/sys/kernel/{shm,sem,msg}_next_id; keep 0: any id) before any task; the contents of
  *   segments come as SHM records after the page records (image.h)
+ *   file <id> unix <type> <flags> <conn> <peer id> <listener id> <listening 0|1> <backlog>
+ *        <shutdown bits> <passcred 0|1> <sndbuf> <rcvbuf> <peek offset> <unlinked 0|1>
+ *        <path owner uid|-1> <gid|-1> <mode|-1>
+ *        <hex name|-> <queued messages: hex,hex,...|->      (an empty message is "z")
+ *        conn: 0 none, 1 pair (socketpair with peer), 2 client (connects to the listener),
+ *        3 accepted (created by accept from the listener), 4 dgram (connects to peer's name);
+ *        peer -1: a temporary socket closed once the queue is written (the peer is gone);
+ *        listener -1: a temporary listener bound to the accepted side's name
  * A task section starts with
  *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder|3 init>
  *        <exit status (wait status)> <stopped 0|1>
@@ -78,7 +86,22 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX };
+
+enum unix_conn { UNIX_NONE = 0, UNIX_PAIR, UNIX_CLIENT, UNIX_ACCEPTED, UNIX_DGRAM };
+
+/* A unix socket to recreate (restore_unix.c). */
+struct unix_plan {
+	int type, conn, peer, listener; /* peer, listener: file ids; -1 a temporary one */
+	int listening, backlog, shutdown, passcred, sndbuf, rcvbuf, peekoff, unlinked;
+	int uid, gid, mode; /* of the bound path's socket file; -1: leave as bind made it */
+	char name[108];
+	size_t namelen; /* 0: unnamed; name[0] == 0: abstract */
+	unsigned char **msgs;
+	size_t *msglen;
+	int nmsgs;
+	int fd, tmp; /* while creating: the socket and its temporary peer */
+};
 
 struct file_plan {
 	int id;
@@ -94,6 +117,7 @@ struct file_plan {
 	struct inwatch { int wd; uint32_t mask; char *path; } *watches; /* FILE_INOTIFY */
 	int nwatches;
 	int hfd;    /* the helper's fd for it, inherited by every task */
+	struct unix_plan *ux; /* FILE_UNIX */
 };
 
 enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2 };

@@ -43,6 +43,8 @@ int ipc_create(void);
 int ipc_shm_id(int image_id);
 void ipc_release(void);
 void ipc_undo(void);
+/* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */
+int open_unix_sockets(void);
 
 /* restore_task.c: the task (or thread) injected calls go to, and one injected call that must
  * succeed (failures are reported with phase and what) */

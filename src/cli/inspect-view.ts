@@ -78,6 +78,16 @@ export function renderInspect(r: InspectResult): string {
     L.push(`content object ${o.id}: ${what}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);
   }
   L.push(...ipcLines(r));
+  for (const f of r.meta.files.files) {
+    const u = f.unix;
+    if (!u) continue;
+    const how = u.listening ? `listening (backlog ${u.backlog})` : u.conn === 'none' ? 'not connected' : `${u.conn}${u.peer >= 0 ? ` with #${u.peer}` : ', peer gone'}`;
+    const bytes = u.queue.reduce((s, m) => s + m.length, 0);
+    const ext = u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): restored closed` : '';
+    L.push(`unix #${f.id}: ${f.path}${u.unlinked ? ' (unlinked)' : ''}, ${how}, ${bytes} bytes queued in ${u.queue.length} message(s)${ext}`);
+  }
+  const closed = r.meta.files.files.filter((f) => f.kind === 'closed');
+  if (closed.length) L.push(`skipped (restored closed): ${closed.map((f) => `#${f.id} ${f.path}`).join(', ')}`);
   return L.join('\n');
 }
 

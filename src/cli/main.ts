@@ -72,9 +72,15 @@ program
   .option('--kill', 'kill the tree once the image is complete')
   .option('--vfork-wait <ms>', 'wait this long for a task inside vfork() until its child execs or exits', intArg('--vfork-wait'), 5000)
   .option('--allow-leaks', 'checkpoint even if a pipe or file of the tree is also held outside it (warns; recorded)')
+  .addOption(
+    new Option('--external-unix <policy>', 'a unix socket whose peer is outside the tree: refuse (default), or close: restore it with its peer gone (reads get the queued bytes, then EOF)')
+      .choices(['refuse', 'close'])
+      .default('refuse'),
+  )
+  .addOption(new Option('--skip <kinds>', "leave these out; 'sockets': the restarted program finds its sockets closed").choices(['sockets']))
   .option('--json', 'print the result (pids, bytes, phase timings) as JSON on stdout (not with -o -)')
   .addHelpText('after', '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint --session 1234 -o session.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n')
-  .action(async (pid: number | undefined, o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number }) => {
+  .action(async (pid: number | undefined, o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix: 'refuse' | 'close'; skip?: 'sockets' }) => {
     const g = program.opts();
     try {
       if ((pid === undefined) === (o.session === undefined && o.pgid === undefined) || (o.session !== undefined && o.pgid !== undefined))
@@ -86,6 +92,8 @@ program
         output: o.output,
         kill: o.kill,
         allowLeaks: o.allowLeaks,
+        externalUnix: o.externalUnix,
+        skip: o.skip ? [o.skip] : undefined,
         events: emitter(g.verbose),
         logger: createLogger({ level: g.logLevel, file: g.logFile }),
       });

@@ -6,6 +6,8 @@ import { PAGE_SIZE, TASK_END } from './format.js';
 export type Obj = { [k: string]: CborValue };
 export const PID_MAX = 4194304;
 /** largest memfd carried in the metadata (it travels hex-encoded in one helper plan line) */
+/** Most bytes queued in one socket that an image may carry. */
+export const QUEUE_MAX = 4 << 20;
 /** Largest content object (64 TiB), a sanity bound. */
 export const OBJECT_MAX = 2 ** 46;
 export const MAX_FD = 1 << 20;

@@ -86,6 +86,43 @@ export interface FileImage {
   obj?: number;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
+  /** Only for kind 'unix': the socket's state (src/kernel/fds/unix.ts). */
+  unix?: UnixSocketImage;
+}
+
+export type UnixSocketType = 'stream' | 'dgram' | 'seqpacket';
+/** How a unix socket's connection is recreated: none; one end of a socketpair; a client that
+ * connects to a listener; the end accept() returns; a datagram socket connected to a name. */
+export type UnixConn = 'none' | 'pair' | 'client' | 'accepted' | 'dgram';
+
+export interface UnixSocketImage {
+  /** the socket's inode at checkpoint (for messages and inspect) */
+  ino: number;
+  type: UnixSocketType;
+  /** the bound name as sun_path bytes (a path with its NUL, or abstract: a leading NUL) */
+  name?: Uint8Array;
+  /** the bound path no longer named this socket at checkpoint: bound, then unlinked again */
+  unlinked: boolean;
+  /** owner and mode of the bound path's socket file: [uid, gid, mode] (paths still linked) */
+  perm?: [number, number, number];
+  listening: boolean;
+  backlog: number;
+  /** UNIX_DIAG_SHUTDOWN bits: 1 receive, 2 send */
+  shutdown: number;
+  passcred: boolean;
+  sndbuf: number;
+  rcvbuf: number;
+  /** SO_PEEK_OFF, -1 when off */
+  peekOff: number;
+  conn: UnixConn;
+  /** file id of the peer; -1: the peer was gone (closed) or outside and closed on restart */
+  peer: number;
+  /** for client/accepted: file id of the listener to connect through; -1: a temporary one */
+  listener: number;
+  /** the peer was held outside the tree (recorded with --external-unix=close) */
+  external?: { ino: number; pid: number; fd: number; comm: string };
+  /** the bytes queued to be read (stream: one chunk; datagram and seqpacket: one per message) */
+  queue: Uint8Array[];
 }
 
 export interface InotifyWatch {

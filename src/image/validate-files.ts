@@ -3,6 +3,7 @@ import type { CborValue } from './cbor.js';
 import { PAGE_SIZE } from './format.js';
 import { MAX_FD, PID_MAX, OBJECT_MAX, Where, arr, bytes, field, int, obj, str, u64 } from './check.js';
 import type { FileImage, ImageFiles, PipeImage, ObjectImage } from './types.js';
+import { checkUnix, checkUnixLinks } from './validate-unix.js';
 
 export function checkFiles(v: CborValue, path: string): ImageFiles {
   const w = new Where(path);
@@ -49,6 +50,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         fd: field(leak, 'fd', fw.at('leak'), (y, ww) => int(y, ww, 0, MAX_FD)),
         comm: field(leak, 'comm', fw.at('leak'), (y, ww) => str(y, ww, 16)),
       },
+      unix: f.unix === undefined ? undefined : checkUnix(f.unix, fw.at('unix')),
     };
     if ((file.kind === 'pipe' || file.kind === 'fifo') && (!file.pipe || !pipeIds.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
     const named = file.pipe && pipes.find((p) => p.id === file.pipe!.id)?.path !== undefined;
@@ -86,6 +88,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
     return file;
   });
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
+  checkUnixLinks(files, w.at('files'));
   return { files, pipes, ...(objects ? { objects } : {}) };
 }
 

@@ -10,9 +10,10 @@ import fs from 'node:fs';
 import { UcrError } from '../errors.js';
 import type { FdImage, FileImage, ImageFiles, PipeImage } from '../image/types.js';
 import { native } from '../native/addon.js';
-import { opsFor, type FdFacts } from './fds/registry.js';
+import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
 import type { Helper } from './helper.js';
 import { listFds, readFdInfo, readLink } from './proc.js';
+import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 
 interface Holder {
   pid: number;
@@ -39,6 +40,10 @@ export interface FileCaptureOptions {
   /** processes that are neither the tree nor "outside" (ucr itself and its helper) */
   ignore: Set<number>;
   allowLeaks: boolean;
+  /** a unix socket whose peer is outside the tree: refused, or restored with the peer closed */
+  externalUnix?: ExternalUnixPolicy;
+  /** --skip sockets: sockets are recorded as closed and not restored */
+  skipSockets?: boolean;
 }
 
 function sameFile(a: Holder, b: Holder): boolean {
@@ -130,12 +135,17 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const pipes = new Map<number, PipeImage>();
   const pipeIds = new Map<string, number>();
   const objectPaths = new Map<number, string>();
+  const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
-    const ctx = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders };
+    const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets };
+    const h0 = o.holders[0]!;
+    if (o.facts.stat.isSocket() && !opt.skipSockets && ctx.rootStdio === undefined) ctx.unix = await unix.facts(h0.pid, h0.fd, o.facts.stat.ino);
     const ops = opsFor(o.facts, ctx);
     const file: FileImage = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) };
-    if (o.outside && ops.kind !== 'external') {
+    if (ctx.unix && file.unix) unix.add(file, ctx.unix, h0.pid, h0.fd);
+    if (ops.kind === 'closed') warnings.push(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): skipped, the restarted process finds it closed`);
+    if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
       const what = `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (${o.facts.link})`;
       const msg = `${what} is also held by process ${o.outside.pid} (${o.outside.comm}) fd ${o.outside.fd} outside the checkpointed tree`;
       if (!opt.allowLeaks) throw new UcrError(`${msg} (use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', pid: o.holders[0]!.pid, phase: 'files' });
@@ -159,7 +169,11 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     ids.set(o, file.id);
     files.push(file);
   }
+  unix.link();
+  warnings.push(...unix.warnings);
+  const closed = new Set(files.filter((f) => f.kind === 'closed').map((f) => f.id));
   const fds = new Map<number, FdImage[]>();
-  for (const [pid, list] of refs) fds.set(pid, list.map((r) => ({ fd: r.fd, file: ids.get(r.obj)!, cloexec: r.cloexec })));
+  for (const [pid, list] of refs)
+    fds.set(pid, list.map((r) => ({ fd: r.fd, file: ids.get(r.obj)!, cloexec: r.cloexec })).filter((r) => !closed.has(r.file)));
   return { files: { files, pipes: [...pipes.values()] }, fds, warnings, objectPaths };
 }

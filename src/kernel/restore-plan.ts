@@ -16,7 +16,10 @@ const KIND = { task: 0, zombie: 1, placeholder: 2, init: 3 } as const;
 export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   const L = objectLines(f.objects ?? []);
   L.push(...f.pipes.map((p) => `pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`));
-  for (const file of f.files) L.push(opsOf(file.kind).plan(file, ctx));
+  for (const file of f.files) {
+    const line = opsOf(file.kind).plan(file, ctx);
+    if (line) L.push(line);
+  }
   return L;
 }
 

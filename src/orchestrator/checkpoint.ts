@@ -31,6 +31,13 @@ export interface CheckpointOptions {
   session?: number;
   /** Instead of the tree under pid: every process of this process group. */
   pgid?: number;
+  /** A unix socket whose peer is held outside the tree: 'refuse' (default) names the outside
+   * process; 'close' restores the socket with its peer gone (reads get the queued bytes, then
+   * EOF). Recorded in the image. */
+  externalUnix?: 'refuse' | 'close';
+  /** Object kinds left out: 'sockets' are recorded as closed (the restarted program finds
+   * those fds closed). */
+  skip?: 'sockets'[];
   /** How long to wait for a task inside vfork() until its child execs or exits (default 5000). */
   vforkWaitMs?: number;
   events?: UcrEmitter;
@@ -235,7 +242,13 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       captureFiles(
         tasks.map((t) => procPids.get(t.pid)!),
         helper,
-        { root: procPids.get(pid)!, ignore: new Set([process.pid, helper.pid ?? 0]), allowLeaks: opts.allowLeaks ?? false },
+        {
+          root: procPids.get(pid)!,
+          ignore: new Set([process.pid, helper.pid ?? 0]),
+          allowLeaks: opts.allowLeaks ?? false,
+          externalUnix: opts.externalUnix,
+          skipSockets: opts.skip?.includes('sockets'),
+        },
       ),
     );
     for (const t of tasks) t.fds = captured.fds.get(procPids.get(t.pid)!) ?? [];

@@ -14,10 +14,27 @@ import { pipeEnd } from './pipe.js';
 import { regularFile } from './regular.js';
 import { signalFd } from './signalfd.js';
 import { timerFd } from './timerfd.js';
+import { skippedSocket } from './closed.js';
 import { unlinkedFile } from './unlinked.js';
+import { unixSocket } from './unix.js';
 import type { FdFacts, FdOps, ObjectContext } from './types.js';
 
-const kinds: FdOps[] = [externalStdio, regularFile, statelessDevice, pipeEnd, fifoEnd, eventFd, signalFd, timerFd, epollFd, inotifyFd, memFd, unlinkedFile];
+const kinds: FdOps[] = [
+  externalStdio,
+  skippedSocket,
+  regularFile,
+  statelessDevice,
+  pipeEnd,
+  fifoEnd,
+  eventFd,
+  signalFd,
+  timerFd,
+  epollFd,
+  inotifyFd,
+  memFd,
+  unlinkedFile,
+  unixSocket,
+];
 const byKind = new Map(kinds.map((k) => [k.kind, k]));
 
 export function opsFor(f: FdFacts, ctx: ObjectContext): FdOps {
@@ -37,7 +54,7 @@ export function opsOf(kind: string): FdOps {
 }
 
 function unsupportedReason(f: FdFacts): string {
-  if (f.stat.isSocket()) return 'sockets are not supported yet (only as inherited stdio)';
+  if (f.stat.isSocket()) return 'sockets other than AF_UNIX (TCP, UDP, netlink, ...) are not supported yet (use --skip sockets to restore them closed)';
   if (f.link.startsWith('anon_inode:')) return `${f.link.slice(11)} descriptors are not supported yet`;
   if (f.stat.isCharacterDevice()) return 'terminals and other character devices are not supported yet (only as inherited stdio)';
   if (f.stat.isBlockDevice()) return 'block devices are not supported';

@@ -1,6 +1,7 @@
 import type { Stats } from 'node:fs';
 import type { FileImage, TaskImage } from '../../image/types.js';
 import type { FdInfo } from '../proc.js';
+import type { UnixFacts } from './unix.js';
 
 /** What a checkpoint learns about one fd before choosing its kind. */
 export interface FdFacts {
@@ -21,6 +22,10 @@ export interface ObjectContext {
   heldOutside: boolean;
   /** every fd of the tree that refers to it */
   holders: { pid: number; fd: number }[];
+  /** a unix socket: what sock_diag and the helper's peek report */
+  unix?: UnixFacts;
+  /** checkpoint --skip sockets: sockets are recorded as closed */
+  skipSockets?: boolean;
 }
 
 export interface RestoreContext {

@@ -1,0 +1,291 @@
+/* Checkpoint of unix domain sockets: the sock_diag table of every unix socket of the network
+ * namespace (inode, type, state, peer, name, queue lengths, accept queue, shutdown), and one
+ * socket's queued data, read without consuming it (MSG_PEEK with SO_PEEK_OFF advancing, one
+ * datagram at a time), its names and options. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "proto.h"
+
+#define QUEUE_MAX (4 << 20) /* as memfds: the data travels in the metadata */
+
+/* A growable text buffer for one JSON event. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (b->p && b->len + (size_t)n < b->cap) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = (b->cap + (size_t)n + 1) * 2;
+		char *q = realloc(b->p, cap);
+		if (!q)
+			return;
+		b->p = q;
+		b->cap = cap;
+	}
+}
+
+static void sb_hex(struct sbuf *b, const void *buf, size_t len)
+{
+	char *h = hex_dup(buf, len);
+	sb_add(b, "\"%s\"", h ? h : "");
+	free(h);
+}
+
+/* One sock_diag message of the dump as JSON. */
+static void diag_entry(struct sbuf *b, struct unix_diag_msg *m, int len)
+{
+	sb_add(b, "%s{\"ino\":%u,\"type\":%u,\"state\":%u", b->len && b->p[b->len - 1] != '[' ? "," : "",
+	       m->udiag_ino, m->udiag_type, m->udiag_state);
+	struct rtattr *a = (struct rtattr *)(m + 1);
+	int rem = len - (int)NLMSG_LENGTH(sizeof *m);
+	for (; RTA_OK(a, rem); a = RTA_NEXT(a, rem)) {
+		void *d = RTA_DATA(a);
+		size_t dl = RTA_PAYLOAD(a);
+		switch (a->rta_type) {
+		case UNIX_DIAG_NAME:
+			sb_add(b, ",\"name\":");
+			sb_hex(b, d, dl);
+			break;
+		case UNIX_DIAG_VFS:
+			if (dl >= sizeof(struct unix_diag_vfs))
+				sb_add(b, ",\"vfsIno\":%u,\"vfsDev\":%u", ((struct unix_diag_vfs *)d)->udiag_vfs_ino,
+				       ((struct unix_diag_vfs *)d)->udiag_vfs_dev);
+			break;
+		case UNIX_DIAG_PEER:
+			if (dl >= 4)
+				sb_add(b, ",\"peer\":%u", *(uint32_t *)d);
+			break;
+		case UNIX_DIAG_ICONS:
+			sb_add(b, ",\"icons\":[");
+			for (size_t i = 0; i + 4 <= dl; i += 4)
+				sb_add(b, "%s%u", i ? "," : "", *(uint32_t *)((char *)d + i));
+			sb_add(b, "]");
+			break;
+		case UNIX_DIAG_RQLEN:
+			if (dl >= sizeof(struct unix_diag_rqlen))
+				sb_add(b, ",\"rq\":%u,\"wq\":%u", ((struct unix_diag_rqlen *)d)->udiag_rqueue,
+				       ((struct unix_diag_rqlen *)d)->udiag_wqueue);
+			break;
+		case UNIX_DIAG_SHUTDOWN:
+			if (dl >= 1)
+				sb_add(b, ",\"shutdown\":%u", *(uint8_t *)d);
+			break;
+		}
+	}
+	sb_add(b, "}");
+}
+
+/* `unixdiag`: every unix socket of the helper's network namespace. */
+int cmd_unixdiag(char **w, int n)
+{
+	(void)w;
+	if (n != 1)
+		return proto_fail("unix", "command", EINVAL, "bad unixdiag command");
+	int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (s < 0)
+		return proto_fail("unix", "sock_diag", errno, "cannot open a NETLINK_SOCK_DIAG socket");
+	struct {
+		struct nlmsghdr nh;
+		struct unix_diag_req r;
+	} req = { { sizeof req, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0 },
+		  { .sdiag_family = AF_UNIX, .udiag_states = ~0U,
+		    .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS |
+				  UDIAG_SHOW_RQLEN } }; /* UNIX_DIAG_SHUTDOWN is always sent */
+	if (send(s, &req, sizeof req, 0) < 0) {
+		close(s);
+		return proto_fail("unix", "sock_diag", errno, "cannot ask for the unix sockets");
+	}
+	struct sbuf b = { 0 };
+	sb_add(&b, "{\"ev\":\"unixdiag\",\"socks\":[");
+	static char buf[1 << 16];
+	int done = 0, err = 0;
+	while (!done) {
+		ssize_t len = recv(s, buf, sizeof buf, 0);
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno;
+			break;
+		}
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+		for (; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE) {
+				done = 1;
+				break;
+			}
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				err = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+				done = 1;
+				break;
+			}
+			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+				diag_entry(&b, NLMSG_DATA(h), (int)h->nlmsg_len);
+		}
+	}
+	close(s);
+	if (err) {
+		free(b.p);
+		return proto_fail("unix", "sock_diag", err, "cannot list the unix sockets");
+	}
+	sb_add(&b, "]}");
+	if (!b.p)
+		return proto_fail("unix", "sock_diag", ENOMEM, "out of memory");
+	proto_emit("%s", b.p);
+	free(b.p);
+	return 0;
+}
+
+/* The tracee's socket, as an fd of the helper (the same open file). */
+static int grab_fd(pid_t pid, int fd)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return -1;
+	int s = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	int e = errno;
+	close(pfd);
+	errno = e;
+	return s;
+}
+
+static void close_rights(struct msghdr *mh, int *rights, int *creds)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_RIGHTS) {
+			*rights = 1;
+			int nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int i = 0; i < nfd; i++)
+				close(((int *)CMSG_DATA(c))[i]);
+		} else if (c->cmsg_type == SCM_CREDENTIALS) {
+			*creds = 1;
+		}
+	}
+}
+
+/* `unixq <pid> <fd> <queued bytes>`: the socket's queued data (stream: one chunk; otherwise one entry per
+ * message with its sender's name), whether descriptors (SCM_RIGHTS) are in flight in it, its
+ * own and its peer's names, and the options kept on restart. Nothing is consumed: the peek
+ * offset is put back as it was. */
+int cmd_unixq(char **w, int n)
+{
+	uint64_t pid, fd, rq;
+	if (n != 4 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd) || parse_u64(w[3], &rq))
+		return proto_fail("unix", "command", EINVAL, "bad unixq command");
+	char obj[64];
+	snprintf(obj, sizeof obj, "process %d fd %d", (int)pid, (int)fd);
+	int s = grab_fd((pid_t)pid, (int)fd);
+	if (s < 0)
+		return proto_fail("unix", obj, errno, "cannot take a copy of the socket (pidfd_getfd)");
+	int type = 0, passcred = 0, sndbuf = 0, rcvbuf = 0, peek = -1;
+	socklen_t l = sizeof(int);
+	getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &l);
+	l = sizeof(int);
+	getsockopt(s, SOL_SOCKET, SO_PASSCRED, &passcred, &l);
+	l = sizeof(int);
+	getsockopt(s, SOL_SOCKET, SO_SNDBUF, &sndbuf, &l);
+	l = sizeof(int);
+	getsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &l);
+	l = sizeof(int);
+	getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek, &l);
+	struct sockaddr_un self = { 0 }, peer = { 0 };
+	socklen_t sl = sizeof self, pl = sizeof peer;
+	if (getsockname(s, (struct sockaddr *)&self, &sl) < 0)
+		sl = 0;
+	if (getpeername(s, (struct sockaddr *)&peer, &pl) < 0)
+		pl = 0;
+	struct sbuf b = { 0 };
+	sb_add(&b, "{\"ev\":\"unixq\",\"type\":%d,\"passcred\":%d,\"sndbuf\":%d,\"rcvbuf\":%d,\"peekOff\":%d,\"peername\":",
+	       type, passcred, sndbuf, rcvbuf, peek);
+	sb_hex(&b, peer.sun_path, pl > sizeof(sa_family_t) ? pl - sizeof(sa_family_t) : 0);
+	sb_add(&b, ",\"msgs\":[");
+	int rights = 0, creds = 0, err = 0;
+	size_t total = 0;
+	char *data = malloc(QUEUE_MAX + 1);
+	int zero = 0;
+	if (!data || setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0) {
+		err = data ? errno : ENOMEM;
+	} else {
+		/* Stream and seqpacket: exactly the queued bytes sock_diag counted, so the peek never
+		 * reaches the end of the queue, where a pending error (ECONNRESET) would be taken. */
+		int counted = type != SOCK_DGRAM;
+		for (int i = 0; total <= QUEUE_MAX && (!counted || total < rq); i++) {
+			struct sockaddr_un from = { 0 };
+			char cbuf[CMSG_SPACE(253 * sizeof(int)) + CMSG_SPACE(64)];
+			struct iovec iov = { data + total, QUEUE_MAX + 1 - total };
+			struct msghdr mh = { &from, sizeof from, &iov, 1, cbuf, sizeof cbuf, 0 };
+			ssize_t got = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+			if (got < 0) {
+				if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNRESET)
+					err = errno;
+				break;
+			}
+			close_rights(&mh, &rights, &creds);
+			if (mh.msg_flags & MSG_CTRUNC)
+				rights = 1;
+			if (type == SOCK_STREAM) {
+				if (got == 0)
+					break; /* EOF: the peer shut down writing and nothing is left */
+				total += (size_t)got;
+				continue;
+			}
+			if (got == 0 && i > 4096) /* a stream of empty messages would never end */
+				break;
+			sb_add(&b, "%s{\"from\":", i ? "," : "");
+			sb_hex(&b, from.sun_path, mh.msg_namelen > sizeof(sa_family_t) ? mh.msg_namelen - sizeof(sa_family_t) : 0);
+			sb_add(&b, ",\"data\":");
+			sb_hex(&b, data + total, (size_t)got);
+			sb_add(&b, "}");
+			total += (size_t)got;
+		}
+		if (type == SOCK_STREAM && total)
+			sb_add(&b, "{\"from\":\"\",\"data\":"), sb_hex(&b, data, total), sb_add(&b, "}");
+		if (counted && total != rq && !err)
+			err = EAGAIN;
+		if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek, sizeof peek) < 0 && !err)
+			err = errno;
+	}
+	free(data);
+	close(s);
+	if (err) {
+		free(b.p);
+		return proto_fail("unix", obj, err, "cannot peek into the socket's queue");
+	}
+	sb_add(&b, "],\"bytes\":%zu,\"rights\":%d,\"creds\":%d,\"name\":", total, rights, creds);
+	sb_hex(&b, self.sun_path, sl > sizeof(sa_family_t) ? sl - sizeof(sa_family_t) : 0);
+	sb_add(&b, "}");
+	if (!b.p)
+		return proto_fail("unix", obj, ENOMEM, "out of memory");
+	proto_emit("%s", b.p);
+	free(b.p);
+	return 0;
+}

@@ -1,0 +1,121 @@
+/**
+ * Unix domain sockets (stream, datagram, seqpacket). What sock_diag and the helper's peek
+ * report (src/kernel/unix-sockets.ts) becomes the socket's image: type, bound name (and whether
+ * its path was unlinked), listening backlog, shutdown bits, options, queued data with message
+ * boundaries; the connection (peer, how to recreate it) is filled in once every socket of the
+ * tree is known (linkUnixSockets). The helper recreates them (native/helper/restore_unix.c).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { UnsupportedError } from '../../errors.js';
+import type { UnixSocketImage, UnixSocketType } from '../../image/types.js';
+import { hex } from '../helper.js';
+import type { FdFacts, FdOps } from './types.js';
+
+const TYPES: Record<number, UnixSocketType> = { 1: 'stream', 2: 'dgram', 5: 'seqpacket' };
+const TYPE_NR: Record<UnixSocketType, number> = { stream: 1, dgram: 2, seqpacket: 5 };
+const CONN_NR = { none: 0, pair: 1, client: 2, accepted: 3, dgram: 4 } as const;
+export const TCP_LISTEN = 10;
+/** largest queue carried in the metadata (as memfds) */
+export const UNIX_QUEUE_MAX = 4 << 20;
+
+/** One socket as sock_diag shows it (native/helper/dump_unix.c). */
+export interface DiagSocket {
+  ino: number;
+  type: number;
+  state: number;
+  peer?: number;
+  name?: string;
+  vfsIno?: number;
+  icons?: number[];
+  rq?: number;
+  wq?: number;
+  shutdown?: number;
+}
+
+/** What the helper's peek reports about one socket. */
+export interface SocketQueue {
+  type: number;
+  passcred: number;
+  sndbuf: number;
+  rcvbuf: number;
+  peekOff: number;
+  peername: string;
+  msgs: { from: string; data: string }[];
+  bytes: number;
+  rights: number;
+  creds: number;
+  name: string;
+}
+
+export interface UnixFacts {
+  diag: DiagSocket;
+  queue: SocketQueue;
+}
+
+/** A name for people: a path, or @name for an abstract one. */
+export function unixNameText(name: Uint8Array | undefined): string {
+  if (!name?.length) return '(unnamed)';
+  const b = Buffer.from(name);
+  if (b[0] === 0) return '@' + b.subarray(1).toString('latin1').replace(/\0/g, '@');
+  return b.toString('utf8').replace(/\0+$/, '');
+}
+
+function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
+  const what = `process ${f.pid} fd ${f.fd} (${f.link})`;
+  const type = TYPES[x.diag.type];
+  if (!type) throw new UnsupportedError(`${what}: unix sockets of type ${x.diag.type} are not supported`, { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' });
+  const name = x.diag.name ? new Uint8Array(Buffer.from(x.diag.name, 'hex')) : undefined;
+  let unlinked = false;
+  let perm: [number, number, number] | undefined;
+  if (name?.length && name[0] !== 0) {
+    const p = unixNameText(name);
+    if (!path.isAbsolute(p))
+      throw new UnsupportedError(`${what}: unix socket bound to the relative path "${p}": not supported yet`, { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' });
+    try {
+      const st = fs.statSync(`/proc/${f.pid}/root${p}`);
+      unlinked = st.ino !== x.diag.vfsIno;
+      if (!unlinked) perm = [st.uid, st.gid, st.mode & 0o7777];
+    } catch {
+      unlinked = true;
+    }
+  }
+  const listening = x.diag.state === TCP_LISTEN;
+  return {
+    ino: x.diag.ino,
+    type,
+    name,
+    unlinked,
+    perm,
+    listening,
+    backlog: listening ? Math.min(x.diag.wq ?? 0, 65535) : 0,
+    shutdown: (x.diag.shutdown ?? 0) & 3,
+    passcred: x.queue.passcred !== 0,
+    sndbuf: x.queue.sndbuf,
+    rcvbuf: x.queue.rcvbuf,
+    peekOff: x.queue.peekOff,
+    conn: 'none',
+    peer: -1,
+    listener: -1,
+    queue: x.queue.msgs.map((m) => new Uint8Array(Buffer.from(m.data, 'hex'))),
+  };
+}
+
+export const unixSocket: FdOps = {
+  kind: 'unix',
+  matches: (f, ctx) => f.stat.isSocket() && ctx.unix !== undefined,
+  dump: (f, ctx) => {
+    const u = unixState(f, ctx.unix!);
+    return { path: `${f.link} ${u.type} ${unixNameText(u.name)}`, flags: f.info.flags, pos: 0, unix: u };
+  },
+  check() {},
+  plan: (file) => {
+    const u = file.unix!;
+    const msgs = u.queue.length ? u.queue.map((m) => (m.length ? hex(m) : 'z')).join(',') : '-';
+    return [
+      `file ${file.id} unix ${TYPE_NR[u.type]} ${file.flags & ~0o2000000} ${CONN_NR[u.conn]} ${u.peer} ${u.listener}`,
+      `${u.listening ? 1 : 0} ${u.backlog} ${u.shutdown} ${u.passcred ? 1 : 0} ${u.sndbuf} ${u.rcvbuf} ${u.peekOff}`,
+      `${u.unlinked ? 1 : 0} ${(u.perm ?? [-1, -1, -1]).join(' ')} ${u.name?.length ? hex(u.name) : '-'} ${msgs}`,
+    ].join(' ');
+  },
+};

@@ -1,0 +1,193 @@
+/**
+ * Unix sockets of a tree at checkpoint: sock_diag (through the helper) gives every unix socket
+ * of the network namespace with its peer's inode, which pairs both ends and finds listeners;
+ * the helper peeks each socket's queue. Once every socket of the tree is an object, link()
+ * decides how each connection comes back (socketpair, connect + accept, a datagram connect, or
+ * a temporary peer closed after refilling when the peer was gone) and refuses, with one line
+ * naming the socket, what cannot be restored exactly: a peer outside the tree (unless
+ * --external-unix=close), descriptors in flight, connections waiting to be accepted.
+ */
+import fs from 'node:fs';
+import { UnsupportedError } from '../errors.js';
+import type { FileImage, UnixSocketImage } from '../image/types.js';
+import { TCP_LISTEN, UNIX_QUEUE_MAX, unixNameText, type DiagSocket, type SocketQueue, type UnixFacts } from './fds/unix.js';
+import type { Helper } from './helper.js';
+import { listFds, readLink } from './proc.js';
+
+export type ExternalUnixPolicy = 'refuse' | 'close';
+
+interface Entry {
+  file: FileImage;
+  facts: UnixFacts;
+  pid: number;
+  fd: number;
+}
+
+interface Outside {
+  pid: number;
+  fd: number;
+  comm: string;
+}
+
+const sameName = (a?: Uint8Array, b?: Uint8Array) => Buffer.from(a ?? []).equals(Buffer.from(b ?? []));
+
+export class UnixSockets {
+  private diag: Map<number, DiagSocket> | undefined;
+  private entries: Entry[] = [];
+  readonly warnings: string[] = [];
+
+  constructor(
+    private helper: Helper,
+    private opt: { tree: Set<number>; ignore: Set<number>; externalUnix: ExternalUnixPolicy },
+  ) {}
+
+  /** sock_diag and peek facts of a socket, or undefined when it is not a unix socket. */
+  async facts(pid: number, fd: number, ino: number): Promise<UnixFacts | undefined> {
+    if (!this.diag) {
+      let here = '', there = '';
+      try {
+        here = readLink('/proc/self/ns/net');
+        there = readLink(`/proc/${pid}/ns/net`);
+      } catch {
+        /* compared below */
+      }
+      if (here !== there)
+        throw new UnsupportedError(`process ${pid} fd ${fd} (socket:[${ino}]): sockets of another network namespace are not supported yet`, { pid, phase: 'files' });
+      this.helper.send('unixdiag');
+      const ev = await this.helper.next('unixdiag');
+      this.diag = new Map((ev.socks as DiagSocket[]).map((s) => [s.ino, s]));
+    }
+    const d = this.diag.get(ino);
+    if (!d) return undefined;
+    const streamLike = d.type !== 2;
+    const rq = d.state === TCP_LISTEN || !streamLike ? 0 : (d.rq ?? 0);
+    if (rq > UNIX_QUEUE_MAX)
+      throw new UnsupportedError(`process ${pid} fd ${fd} (socket:[${ino}]): more than ${UNIX_QUEUE_MAX >> 20} MiB queued in a unix socket: not supported yet`, { pid, phase: 'files' });
+    this.helper.send(`unixq ${pid} ${fd} ${rq}`);
+    const queue = (await this.helper.next('unixq')) as unknown as SocketQueue;
+    return { diag: d, queue };
+  }
+
+  add(file: FileImage, facts: UnixFacts, pid: number, fd: number): void {
+    this.entries.push({ file, facts, pid, fd });
+  }
+
+  /** Resolves every connection; throws on what cannot be restored exactly. */
+  link(): void {
+    const byIno = new Map(this.entries.map((e) => [e.facts.diag.ino, e]));
+    let outside: Map<number, Outside> | undefined;
+    for (const e of this.entries) {
+      const u = e.file.unix!;
+      const d = e.facts.diag;
+      const q = e.facts.queue;
+      const what = `process ${e.pid} fd ${e.fd} (socket:[${d.ino}] ${u.type} ${unixNameText(u.name)})`;
+      const refuse = (why: string) => {
+        throw new UnsupportedError(`${what}: ${why}`, { pid: e.pid, object: `fd ${e.fd}`, phase: 'files' });
+      };
+      if (q.rights) refuse('file descriptors in flight (SCM_RIGHTS) are queued in it: not supported yet');
+      if (q.bytes > UNIX_QUEUE_MAX) refuse(`more than ${UNIX_QUEUE_MAX >> 20} MiB queued: not supported yet`);
+      if (u.listening && (d.rq ?? 0) > 0) refuse(`${d.rq} connection(s) wait in its accept queue: not supported yet`);
+      if (u.passcred && u.queue.length) refuse('data queued with credentials (SO_PASSCRED): not supported yet');
+      if (d.peer === undefined && u.type === 'dgram' && u.queue.length) refuse('datagrams queued at an unconnected datagram socket: not supported yet');
+      if (u.conn === 'none' && d.peer !== undefined) {
+        const p = byIno.get(d.peer);
+        if (p) this.linkPair(e, p, refuse);
+        else {
+          if (d.peer !== 0) {
+            const l = [...this.diag!.values()].find((s) => s.icons?.includes(d.peer!));
+            if (l) refuse(`its connection is still waiting in the accept queue of listening socket:[${l.ino}]: not supported yet`);
+            outside ??= findHolders(this.opt.tree, this.opt.ignore);
+            const h = outside.get(d.peer);
+            const by = h ? `process ${h.pid} (${h.comm}) fd ${h.fd}` : 'no process of this pid namespace (in flight or elsewhere)';
+            const msg = `its peer socket:[${d.peer}] is held by ${by} outside the checkpointed tree`;
+            if (this.opt.externalUnix !== 'close') refuse(`${msg} (use --external-unix=close to restore it disconnected)`);
+            u.external = { ino: d.peer, pid: h?.pid ?? 0, fd: h?.fd ?? 0, comm: h?.comm ?? '?' };
+            this.warnings.push(`${what}: ${msg}: restored with its peer closed`);
+          }
+          this.linkGone(u);
+        }
+      }
+      if (u.type === 'dgram' && u.queue.length) {
+        const writer = u.peer >= 0 ? byIno.get(this.entries.find((x) => x.file.id === u.peer)!.facts.diag.ino) : undefined;
+        if (u.peer >= 0 && writer?.facts.diag.peer !== d.ino) refuse('datagrams queued from a socket that is not connected to it: not supported yet');
+        const from = writer?.file.unix!.name ?? new Uint8Array();
+        if (!q.msgs.every((m) => sameName(Buffer.from(m.from, 'hex'), from))) refuse('datagrams queued from senders other than its peer: not supported yet');
+      }
+    }
+  }
+
+  /** Both ends are in the tree. */
+  private linkPair(e: Entry, p: Entry, refuse: (why: string) => never): void {
+    const u = e.file.unix!;
+    const v = p.file.unix!;
+    if (u.type === 'dgram') {
+      if (p.facts.diag.peer === e.facts.diag.ino && !u.name?.length && !v.name?.length) {
+        Object.assign(u, { conn: 'pair', peer: p.file.id });
+        Object.assign(v, { conn: 'pair', peer: e.file.id });
+      } else if (v.name?.length) {
+        Object.assign(u, { conn: 'dgram', peer: p.file.id });
+      } else refuse('connected to an unnamed datagram socket that is not connected back: not supported yet');
+      return;
+    }
+    if (p.facts.diag.peer !== e.facts.diag.ino) refuse(`its peer socket:[${p.facts.diag.ino}] is connected elsewhere`);
+    if (!u.name?.length && !v.name?.length) {
+      Object.assign(u, { conn: 'pair', peer: p.file.id });
+      Object.assign(v, { conn: 'pair', peer: e.file.id });
+      return;
+    }
+    // the accepted end carries its listener's name; a listener of the tree is used when there is one
+    const lu = this.listenerFor(u);
+    const lv = this.listenerFor(v);
+    const serverIsU = lu >= 0 ? true : lv >= 0 ? false : !!u.name?.length && (!v.name?.length || e.file.id < p.file.id);
+    const [srv, cli, l] = serverIsU ? [e, p, lu] : [p, e, lv];
+    Object.assign(srv.file.unix!, { conn: 'accepted', peer: cli.file.id, listener: l });
+    Object.assign(cli.file.unix!, { conn: 'client', peer: srv.file.id, listener: l });
+  }
+
+  /** The peer is gone (closed, or outside and closed on restart): a temporary one writes the
+   * queue and is closed. */
+  private linkGone(u: UnixSocketImage): void {
+    if (u.type !== 'dgram' && u.name?.length) Object.assign(u, { conn: 'accepted', peer: -1, listener: this.listenerFor(u) });
+    else Object.assign(u, { conn: 'pair', peer: -1 });
+  }
+
+  private listenerFor(u: UnixSocketImage): number {
+    if (!u.name?.length) return -1;
+    const l = this.entries.find((x) => x.file.unix!.listening && x.file.unix!.type === u.type && sameName(x.file.unix!.name, u.name));
+    return l && l.file.unix !== u ? l.file.id : -1;
+  }
+}
+
+/** Socket inodes held by processes outside the tree: inode -> one holder. */
+function findHolders(tree: Set<number>, ignore: Set<number>): Map<number, Outside> {
+  const m = new Map<number, Outside>();
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!pid || tree.has(pid) || ignore.has(pid)) continue;
+    let fds: number[];
+    try {
+      fds = listFds(pid);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let link: string;
+      try {
+        link = readLink(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const mm = /^socket:\[(\d+)\]$/.exec(link);
+      if (!mm || m.has(Number(mm[1]))) continue;
+      let comm = '?';
+      try {
+        comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      } catch {
+        /* gone */
+      }
+      m.set(Number(mm[1]), { pid, fd, comm });
+    }
+  }
+  return m;
+}
+

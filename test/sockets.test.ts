@@ -1,0 +1,161 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decode, encode, type CborValue } from '../src/image/cbor.js';
+import { ImageError, UcrError } from '../src/errors.js';
+import { crc32c } from '../src/native/addon.js';
+import { inspect } from '../src/orchestrator/inspect.js';
+import { checkpointCase, cleanup, killAndWait, restartDetached, roundTrip, startCase, ucr, verdict } from './harness.js';
+
+const servers: net.Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+  await cleanup();
+});
+
+/** A unix stream server of this test process (a peer outside any checkpointed tree). */
+async function outsideServer(p: string): Promise<{ connected: Promise<net.Socket> }> {
+  const server = net.createServer();
+  servers.push(server);
+  let resolve!: (s: net.Socket) => void;
+  const connected = new Promise<net.Socket>((r) => (resolve = r));
+  server.on('connection', (s) => {
+    server.once('close', () => s.destroy());
+    resolve(s);
+  });
+  await new Promise<void>((r) => server.listen(p, r));
+  return { connected };
+}
+
+describe('unix domain sockets', () => {
+  it('socketpairs (stream echo with a child, datagram and seqpacket boundaries), a named listener with a connection, abstract and unlinked names, shutdown, a closed peer, flags', async () => {
+    const { verdict } = await roundTrip('unixsock');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('refuses a socket whose peer is outside the tree, naming the outside process; restores it closed with --external-unix=close', async () => {
+    const dir = fs.mkdtempSync('/tmp/ucr-ext-');
+    try {
+      const p = path.join(dir, 'outside.sock');
+      const srv = await outsideServer(p);
+      const c = await startCase('unixsock', { args: ['--connect', p] });
+      await srv.connected;
+      const img = path.join(c.dir, 'image.ucr');
+      const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`process ${c.pid} fd \\d+ \\(socket:\\[\\d+\\] stream .*\\): its peer socket:\\[\\d+\\] is held by process ${process.pid} \\(.*\\) fd \\d+ outside the checkpointed tree`));
+      expect(fs.existsSync(img)).toBe(false);
+      expect(fs.existsSync(`/proc/${c.pid}`)).toBe(true); // untouched, still running
+      const r2 = checkpointCase(c, img, ['--external-unix=close']);
+      expect(r2.stderr).toMatch(/restored with its peer closed/);
+      await killAndWait(c.pid);
+      restartDetached(img);
+      expect(await verdict(c)).toBe('PASS');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  for (const [what, re] of [
+    ['rights', /process \d+ fd \d+ \(socket:\[\d+\] stream \(unnamed\)\): file descriptors in flight \(SCM_RIGHTS\) are queued in it: not supported yet/],
+    ['pending', /process \d+ fd \d+ \(socket:\[\d+\] stream @ucr-unixsock-pending\): 1 connection\(s\) wait in its accept queue: not supported yet/],
+  ] as [string, RegExp][])
+    it(`refuses ${what === 'rights' ? 'descriptors in flight' : 'a connection waiting to be accepted'} with one line naming the socket, and leaves the process running`, async () => {
+      const c = await startCase('unixsock', { args: ['--refuse', what] });
+      const img = path.join(c.dir, 'image.ucr');
+      const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+      expect(fs.existsSync(img)).toBe(false);
+      expect(await verdict(c)).toBe('PASS'); // untouched: it still runs and answers
+    });
+
+  it('a restart while the original still holds its named socket fails naming the path (in the files phase, before any task exists)', async () => {
+    const c = await startCase('unixsock');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    const r = ucr(['restart', '-i', img, '--pidns', '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`cannot bind the unix socket to ${c.dir}/listen.sock: the name is in use`));
+    expect(await verdict(c)).toBe('PASS'); // the original is undisturbed
+  });
+
+  it('--skip sockets: the restarted program finds its sockets closed', async () => {
+    const c = await startCase('unixsock', { args: ['--expect-closed'] });
+    const img = path.join(c.dir, 'image.ucr');
+    const r = checkpointCase(c, img, ['--skip', 'sockets']);
+    expect(r.stderr).toMatch(/skipped, the restarted process finds it closed/);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+/** The image with its FILES payload replaced (with a correct crc, so the validator is reached). */
+function withFiles(good: Buffer, f: (payload: Buffer) => Buffer): Buffer {
+  for (let at = 16; at < good.length; ) {
+    const len = Number(good.readBigUInt64LE(at + 8));
+    if (good.readUInt32LE(at) === 4) {
+      const payload = f(good.subarray(at + 16, at + 16 + len));
+      const frame = Buffer.alloc(16);
+      frame.writeUInt32LE(4, 0);
+      frame.writeUInt32LE(crc32c(payload), 4);
+      frame.writeBigUInt64LE(BigInt(payload.length), 8);
+      return Buffer.concat([good.subarray(0, at), frame, payload, good.subarray(at + 16 + len)]);
+    }
+    at += 16 + len;
+  }
+  throw new Error('no FILES record');
+}
+
+describe('unix socket metadata validation', () => {
+  it('names the field of an impossible socket, and random mutations never crash', async () => {
+    const c = await startCase('unixsock');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    expect(await verdict(c)).toBe('PASS'); // the checkpoint left it undisturbed
+    const good = fs.readFileSync(img);
+    const mut = path.join(c.dir, 'mut.ucr');
+    type F = { kind: string; unix?: Record<string, any> };
+    const edit = (f: (files: F[]) => void) => {
+      fs.writeFileSync(mut, withFiles(good, (p) => {
+        const v = decode(p) as { files: F[] };
+        f(v.files);
+        return Buffer.from(encode(v as unknown as CborValue));
+      }));
+      return mut;
+    };
+    const socks = (files: F[]) => files.filter((f) => f.kind === 'unix').map((f) => f.unix!);
+    const cases: [string, (files: F[]) => void, RegExp][] = [
+      ['type', (fs) => (socks(fs)[0]!.type = 'raw'), /unix\.type: corrupt image: expected one of/],
+      ['peer', (fs) => (socks(fs).find((u) => u.peer >= 0)!.peer = 9999), /peer is not another unix socket/],
+      ['pair', (fs) => (socks(fs).find((u) => u.conn === 'pair' && u.peer >= 0)!.conn = 'client'), /without its accepted end|disagree/],
+      ['listener', (fs) => (socks(fs).find((u) => u.conn === 'client')!.listener = socks(fs).findIndex((u) => !u.listening)), /listener is not a listening socket|listener/],
+      ['name', (fs) => (socks(fs).find((u) => u.name)!.name = new Uint8Array(200)), /name: corrupt image: 200 bytes/],
+      ['queue', (fs) => (socks(fs).find((u) => u.queue.length)!.queue = 'x'), /queue: corrupt image: expected an array/],
+      ['shutdown', (fs) => (socks(fs)[0]!.shutdown = 9), /shutdown: corrupt image: 9 is outside/],
+    ];
+    for (const [name, f, re] of cases) {
+      const p = edit(f);
+      expect(() => inspect({ input: p }), name).toThrow(re);
+      expect(() => inspect({ input: p }), name).toThrow(ImageError);
+    }
+    let rng = 12345;
+    const rand = (n: number) => ((rng = (rng * 1103515245 + 12345) & 0x7fffffff) % n);
+    for (let i = 0; i < 400; i++) {
+      fs.writeFileSync(mut, withFiles(good, (p) => {
+        const b = Buffer.from(p);
+        for (let k = 1 + rand(4); k > 0; k--) b[rand(b.length)] = rand(256);
+        return b;
+      }));
+      try {
+        inspect({ input: mut });
+      } catch (e) {
+        expect(e, String(e)).toBeInstanceOf(UcrError);
+      }
+    }
+  });
+});
