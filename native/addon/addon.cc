@@ -4,12 +4,14 @@
 //   crc32c(buf, seed?)            -> number      CRC-32C of a Buffer, continuing seed
 //   kcmpFiles(pid1, fd1, pid2, fd2) -> number    0 same open file, 1/2 ordering, throws on error
 //   xcr0()                        -> bigint      the CPU's enabled xsave features (XCR0)
+//   sigqueue(pid, sig, value)     -> undefined   sigqueue(3): SI_QUEUE with si_value.sival_int
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
 #include <cerrno>
 #include <cstring>
 #include <linux/kcmp.h>
+#include <csignal>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -59,10 +61,25 @@ Napi::Value Xcr0(const Napi::CallbackInfo &info) {
   return Napi::BigInt::New(info.Env(), (static_cast<uint64_t>(hi) << 32) | lo);
 }
 
+Napi::Value Sigqueue(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    Napi::TypeError::New(env, "sigqueue(pid, sig, value)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  union sigval v;
+  std::memset(&v, 0, sizeof v);
+  v.sival_int = info[2].As<Napi::Number>().Int32Value();
+  if (sigqueue(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), v) < 0)
+    return ThrowErrno(env, "sigqueue", errno);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));
   exports.Set("xcr0", Napi::Function::New(env, Xcr0));
+  exports.Set("sigqueue", Napi::Function::New(env, Sigqueue));
   return exports;
 }
 

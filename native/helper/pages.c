@@ -102,6 +102,15 @@ static unsigned char *chunk_buf(void)
 	return buf;
 }
 
+/* A `progress` event each time another PROGRESS_STEP bytes of pages went through (the coordinator
+ * turns them into bytes-done events; only a few per second even at memory speed). */
+#define PROGRESS_STEP (16ULL << 20)
+static void progress(uint64_t before, uint64_t after)
+{
+	if (before / PROGRESS_STEP != after / PROGRESS_STEP)
+		proto_emit("{\"ev\":\"progress\",\"bytes\":%llu}", (unsigned long long)after);
+}
+
 int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
 {
@@ -131,6 +140,7 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
 			if (write_full(out, head, sizeof head) < 0 || write_full(out, buf, len) < 0)
 				return proto_fail("dump-pages", "image", errno, "cannot write the image");
 			*digest = digest_add(*digest, crc);
+			progress(*bytes, *bytes + len);
 			*bytes += len;
 			(*records)++;
 			done += cnt;
@@ -202,6 +212,7 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const pid_t *pi
 					  pids[h.task]);
 		}
 		*digest = digest_add(*digest, crc);
+		progress(*bytes, *bytes + len);
 		*bytes += len;
 		(*records)++;
 		off += h.npages;

@@ -14,6 +14,8 @@ export interface NativeAddon {
   kcmpFiles(pid1: number, fd1: number, pid2: number, fd2: number): number;
   /** XCR0: the xsave feature mask the kernel enabled on this CPU. */
   xcr0(): bigint;
+  /** sigqueue(3): sends sig with si_code SI_QUEUE and si_value.sival_int = value. */
+  sigqueue(pid: number, sig: number, value: number): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
