@@ -23,6 +23,8 @@ export interface ActionContext {
   pids: number[];
   /** the image: a path, '-' for stdin/stdout, or 'fd N' */
   image: string;
+  /** the operation's AbortSignal: a hook should give up when it fires */
+  signal?: AbortSignal;
 }
 
 /** Throw (or reject) to abandon the operation. */
@@ -43,6 +45,9 @@ export function scriptHook(script: string): ActionHook {
       };
       // its stdout goes to our stderr: our stdout may be the image stream
       const p = spawn(script, [ctx.action], { env, stdio: ['ignore', 2, 2] });
+      const onAbort = () => p.kill('SIGTERM');
+      ctx.signal?.addEventListener('abort', onAbort, { once: true });
+      p.on('close', () => ctx.signal?.removeEventListener('abort', onAbort));
       p.on('error', (e) => reject(new ActionError(`action script ${script}: ${e.message}`, { object: script, phase: ctx.action })));
       p.on('close', (code, signal) => {
         if (code === 0) resolve();

@@ -152,7 +152,9 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   pid = sel.root;
   const hook = actionHook(opts.actionScript);
   const image = typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output;
-  await runAction(clock, hook, { action: 'pre-dump', pid, pids: selectedNow(sel), image });
+  await runAction(clock, hook, { action: 'pre-dump', pid, pids: selectedNow(sel), image, signal: opts.signal }).catch((e: unknown) => {
+    throw opts.signal?.aborted ? aborted() : e;
+  });
   if (opts.signal?.aborted) throw aborted();
   const notified = sig === undefined ? [] : await clock.run('notify', () => notifyBeforeCheckpoint(selectedNow(sel), sig));
   const out = openOutput(opts.output);
@@ -228,7 +230,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     });
     w.trailer(pageBytes);
     out.commit();
-    await runAction(clock, hook, { action: 'post-dump', pid, pids: entries.map((e) => e.pid), image });
+    await runAction(clock, hook, { action: 'post-dump', pid, pids: entries.map((e) => e.pid), image, signal: opts.signal });
     if (opts.signal?.aborted) throw aborted();
     const kill = opts.kill ?? false;
     final = true;

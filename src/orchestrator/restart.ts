@@ -182,7 +182,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     });
     for (const message of warnings) clock.warn(message);
     const image = input.name;
-    await runAction(clock, hook, { action: 'pre-restore', pid: root.pid, pids: meta.tree.tasks.map((t) => t.pid), image });
+    await runAction(clock, hook, { action: 'pre-restore', pid: root.pid, pids: meta.tree.tasks.map((t) => t.pid), image, signal: opts.signal });
     if (opts.signal?.aborted) throw aborted();
 
     let stdio = opts.stdio ?? [0, 1, 2];
@@ -266,7 +266,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const current = Object.values(hostPids);
     await clock.run('resume', async () => {
       await perTask('finish', 'finished');
-      await runAction(clock, hook, { action: 'post-restore', pid: hostPids[root.pid]!, pids: current, image });
+      await runAction(clock, hook, { action: 'post-restore', pid: hostPids[root.pid]!, pids: current, image, signal: opts.signal });
       if (opts.signal?.aborted) throw aborted();
       h.send('resume');
       return h.next('running');
