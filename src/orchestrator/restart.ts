@@ -212,7 +212,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       'end',
     );
     await clock.run(spool ? 'spool' : 'plan', () => h.next('planned'));
-    const created = await clock.run('create', () => h.next('created'), root.pid);
+    const created = await clock.run('create', () => h.next('created'));
     const outer = created.pids as number[];
     const inner = created.nspids as number[];
     const pids: Record<number, number> = {};
