@@ -178,6 +178,23 @@ describe('ucr CLI', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('--log-file: JSON lines with every phase (debug by default), --log-level filters', async () => {
+    const c = await startCase('counter');
+    const img = path.join(c.dir, 'img.ucr');
+    const log = path.join(c.dir, 'ucr.log');
+    const r = ucr(['--log-file', log, 'checkpoint', String(c.pid), '-o', img]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const phases = lines.filter((l) => l.msg === 'phase');
+    expect(phases.map((l) => l.phase)).toEqual(expect.arrayContaining(['freeze', 'capture', 'files', 'write-metadata', 'write-pages', 'resume']));
+    for (const l of phases) expect(l).toMatchObject({ level: 20, module: 'checkpoint', pid: c.pid, tool: 'ucr' });
+    const quiet = path.join(c.dir, 'quiet.log');
+    expect(ucr(['--log-file', quiet, '--log-level', 'warn', 'checkpoint', String(c.pid), '-o', img + '2']).code).toBe(0);
+    expect(fs.readFileSync(quiet, 'utf8')).toBe('');
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('inspect --json describes the task', async () => {
     const c = await startCase('counter');
     const img = path.join(c.dir, 'img.ucr');

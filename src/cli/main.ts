@@ -51,7 +51,7 @@ function fail(e: unknown): never {
 }
 
 interface GlobalOpts {
-  logLevel: string;
+  logLevel?: string;
   logFile?: string;
   verbose?: boolean;
 }
@@ -72,7 +72,8 @@ function emitter(g: GlobalOpts): { events: UcrEmitter; phases: PhaseRecord[] } {
 }
 
 function logger(g: GlobalOpts) {
-  return createLogger({ level: g.logLevel, file: g.logFile, human: !g.logFile && process.stderr.isTTY });
+  const level = g.logLevel ?? (g.logFile ? 'debug' : 'silent');
+  return createLogger({ level, file: g.logFile, human: !g.logFile && process.stderr.isTTY });
 }
 
 /** SIGINT/SIGTERM abort the operation (a checkpoint leaves the tree running, a restart leaves
@@ -135,7 +136,7 @@ program
   .name('ucr')
   .description('Userspace checkpoint/restart of Linux processes')
   .version(VERSION, '-V, --version')
-  .option('--log-level <level>', 'structured log level (trace, debug, info, warn, error, fatal, silent)', 'silent')
+  .option('--log-level <level>', 'structured log level: trace, debug, info, warn, error, fatal, silent (default: debug with --log-file, else silent)')
   .option('--log-file <file>', 'write structured logs as JSON lines to this file (default: stderr; human lines on a terminal)')
   .option('-v, --verbose', 'print per-phase timings on stderr')
   .exitOverride()
