@@ -17,6 +17,9 @@ import {
   type PhaseStart,
   type ProgressEvent,
 } from '../src/index.js';
+import { fromHelper } from '../src/orchestrator/errors.js';
+import { HelperError } from '../src/kernel/helper.js';
+import { PermissionError, RestoreError } from '../src/errors.js';
 import { cleanup, exists, killAndWait, ROOT, startCase, tmpdir, trackPid, verdict, waitFor } from './harness.js';
 
 afterEach(cleanup);
@@ -128,6 +131,20 @@ describe('library: checkpoint and restart with events', () => {
     expect(e3).toBeInstanceOf(PidInUseError);
     expect(e3).toMatchObject({ code: 'EPIDINUSE', pid: c.pid, phase: 'check' });
     expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('errors from the helper', () => {
+  it('carry the phase, object, errno and the failing system call', () => {
+    const e = fromHelper(new HelperError({ phase: 'finish', object: 'credentials', errno: 1, msg: 'capset failed in the task' }), 'restart', 42);
+    expect(e).toBeInstanceOf(RestoreError);
+    expect(e).toMatchObject({ code: 'ERESTORE', pid: 42, phase: 'finish', object: 'credentials', errno: 1, syscall: 'capset' });
+    expect((e as Error).message).toBe('process 42: finish: credentials: capset failed in the task (errno 1)');
+    const p = fromHelper(new HelperError({ phase: 'freeze', object: 'task', errno: 1, msg: 'cannot seize thread 43' }), 'checkpoint', 43);
+    expect(p).toBeInstanceOf(PermissionError);
+    expect(p).toMatchObject({ code: 'EPERM', pid: 43, phase: 'freeze', errno: 1 });
+    const x = fromHelper(new HelperError({ phase: 'state', object: 'xstate', errno: 5, msg: 'PTRACE_GETREGSET NT_X86_XSTATE failed' }), 'checkpoint', 44);
+    expect(x).toMatchObject({ code: 'ECHECKPOINT', syscall: 'PTRACE_GETREGSET', errno: 5 });
   });
 });
 
