@@ -19,7 +19,7 @@ import {
 } from '../src/index.js';
 import { fromHelper } from '../src/orchestrator/errors.js';
 import { HelperError } from '../src/kernel/helper.js';
-import { PermissionError, RestoreError } from '../src/errors.js';
+import { ActionError, PermissionError, RestoreError } from '../src/errors.js';
 import { cleanup, exists, killAndWait, ROOT, startCase, tmpdir, trackPid, verdict, waitFor } from './harness.js';
 
 afterEach(cleanup);
@@ -130,6 +130,31 @@ describe('library: checkpoint and restart with events', () => {
     const e3 = await restart({ input: img, detach: true }).catch((e: unknown) => e);
     expect(e3).toBeInstanceOf(PidInUseError);
     expect(e3).toMatchObject({ code: 'EPIDINUSE', pid: c.pid, phase: 'check' });
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('action hooks as functions', () => {
+  it('see every action in order; one that throws abandons the checkpoint (ActionError), the tree runs on', async () => {
+    const c = await startCase('counter');
+    const dir = tmpdir('api');
+    const img = path.join(dir, 'img.ucr');
+    const seen: string[] = [];
+    const r = await checkpoint(c.pid, { output: img, actionScript: (ctx) => void seen.push(`${ctx.action} ${ctx.pid} ${ctx.pids.join(',')} ${ctx.image}`) });
+    expect(seen).toEqual([`pre-dump ${c.pid} ${c.pid} ${img}`, `post-dump ${c.pid} ${c.pid} ${img}`]);
+    expect(r.phases.filter((p) => p.phase === 'action').map((p) => p.detail)).toEqual(['pre-dump', 'post-dump']);
+    const img2 = path.join(dir, 'img2.ucr');
+    const e = await checkpoint(c.pid, {
+      output: img2,
+      kill: true,
+      actionScript: async (ctx) => {
+        if (ctx.action === 'post-dump') throw new Error('no space left for the copy');
+      },
+    }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ActionError);
+    expect(e).toMatchObject({ code: 'EACTION', phase: 'post-dump', message: 'action post-dump failed: no space left for the copy' });
+    expect(fs.existsSync(img2)).toBe(false);
+    expect(untraced(c.pid)).toBe(true);
     expect(await verdict(c)).toBe('PASS');
   });
 });

@@ -58,6 +58,8 @@ interface GlobalOpts {
 
 /** The events a CLI run listens to: warnings and -v timings on stderr, the progress bar, and
  * every phase for --trace. */
+let endProgress = () => {};
+
 function emitter(g: GlobalOpts): { events: UcrEmitter; phases: PhaseRecord[] } {
   const events = new UcrEmitter();
   const phases: PhaseRecord[] = [];
@@ -67,7 +69,7 @@ function emitter(g: GlobalOpts): { events: UcrEmitter; phases: PhaseRecord[] } {
     events.on('phase-end', (p) =>
       process.stderr.write(`ucr: ${p.phase}${p.detail ? ` ${p.detail}` : ''}${p.pid ? ` [${p.pid}]` : ''} ${(p.endMs - p.startMs).toFixed(1)} ms\n`),
     );
-  attachProgress(events, process.stderr);
+  endProgress = attachProgress(events, process.stderr);
   return { events, phases };
 }
 
@@ -121,6 +123,7 @@ async function run<T>(op: 'checkpoint' | 'restart', traceFile: string | undefine
     return await fn(sig.signal);
   } catch (e) {
     writeTrace(traceFile, op, phases, startedAt);
+    endProgress();
     const msg = e instanceof Error ? e.message : String(e);
     process.stderr.write(`ucr: ${msg.split('\n')[0]}\n`);
     if (process.env.UCR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);

@@ -28,9 +28,10 @@ export interface ProgressStream {
   write(s: string): unknown;
 }
 
-/** Draws progress events on a terminal stream (at most every 100 ms, plus the last one). */
-export function attachProgress(events: UcrEmitter, stream: ProgressStream, minBytes = PROGRESS_MIN_BYTES): void {
-  if (!stream.isTTY) return;
+/** Draws progress events on a terminal stream (at most every 100 ms, plus the last one).
+ * Returns a function that ends a bar left unfinished (before an error line). */
+export function attachProgress(events: UcrEmitter, stream: ProgressStream, minBytes = PROGRESS_MIN_BYTES): () => void {
+  if (!stream.isTTY) return () => {};
   let start = 0;
   let last = 0;
   let shown = false;
@@ -49,8 +50,10 @@ export function attachProgress(events: UcrEmitter, stream: ProgressStream, minBy
     }
   });
   // a warning or error line must not land in the middle of the bar
-  events.on('warning', () => {
+  const end = () => {
     if (shown) stream.write('\n');
     shown = false;
-  });
+  };
+  events.on('warning', end);
+  return end;
 }
