@@ -42,7 +42,7 @@ export function attachProgress(events: UcrEmitter, stream: ProgressStream, minBy
     const end = p.bytesDone >= p.bytesTotal;
     if (!end && now - last < 100) return;
     last = now;
-    stream.write(`\r${renderProgress(p.op, p.bytesDone, p.bytesTotal, now - start, Math.min(stream.columns ?? 80, 120) - 1)}`);
+    stream.write(`\r${renderProgress(p.op, p.bytesDone, p.bytesTotal, now - start, Math.min(stream.columns || 80, 120) - 1)}`);
     shown = true;
     if (end) {
       stream.write('\n');
