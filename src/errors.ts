@@ -81,3 +81,20 @@ export class CheckpointError extends UcrError {
     super(message, { code: 'ECHECKPOINT', ...details });
   }
 }
+
+/** An --action-script (or action hook) failed or refused: the operation was abandoned. */
+export class ActionError extends UcrError {
+  override name = 'ActionError';
+  constructor(message: string, details: UcrErrorDetails = {}) {
+    super(message, { code: 'EACTION', ...details });
+  }
+}
+
+/** The operation was aborted through its AbortSignal (or SIGINT/SIGTERM of the CLI): a
+ * checkpoint left the tree running as it was, a restart left no process behind. */
+export class AbortedError extends UcrError {
+  override name = 'AbortedError';
+  constructor(message: string, details: UcrErrorDetails = {}) {
+    super(message, { code: 'ABORT_ERR', ...details });
+  }
+}

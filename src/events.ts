@@ -1,37 +1,106 @@
-/** Typed progress and phase events of a checkpoint or restart (eventemitter3). */
+/**
+ * Typed events of a checkpoint or restart (eventemitter3): phases as they start and end (per
+ * task where a phase runs per task), bytes of pages done out of the total, warnings.
+ */
 import { EventEmitter } from 'eventemitter3';
+import type { Logger } from './log.js';
+
+/** Checkpoint phases, in the order they run (per task: notify, freeze, capture, pages). */
+export const CHECKPOINT_PHASES = ['action', 'notify', 'freeze', 'capture', 'files', 'objects', 'ipc', 'write-metadata', 'write-pages', 'pages', 'write-shm', 'kill', 'resume'] as const;
+/** Restart phases, in the order they run (per task: map, finish, notify). */
+export const RESTART_PHASES = ['action', 'read-metadata', 'check', 'spool', 'plan', 'create', 'memory', 'map', 'verify', 'resume', 'finish', 'notify'] as const;
+
+export type CheckpointPhase = (typeof CHECKPOINT_PHASES)[number];
+export type RestartPhase = (typeof RESTART_PHASES)[number];
+export type Phase = CheckpointPhase | RestartPhase;
+export type Operation = 'checkpoint' | 'restart';
+
+export interface PhaseStart {
+  op: Operation;
+  phase: Phase;
+  /** the task the phase is about (per-task phases), by its pid in the image */
+  pid?: number;
+  /** what the phase is about beyond the task: the action of an 'action' phase (pre-dump...) */
+  detail?: string;
+  /** ms since the operation started */
+  atMs: number;
+}
 
 export interface PhaseRecord {
-  phase: string;
+  op: Operation;
+  phase: Phase;
   pid?: number;
+  detail?: string;
+  /** ms since the operation started */
   startMs: number;
   endMs: number;
+  /** the phase ended with an error */
+  failed?: boolean;
+}
+
+export interface ProgressEvent {
+  op: Operation;
+  /** bytes of page data written to the image (checkpoint) or into the tasks (restart) */
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface WarningEvent {
+  op: Operation;
+  message: string;
+  pid?: number;
 }
 
 export interface UcrEvents {
-  'phase-start': (e: { phase: string; pid?: number; atMs: number }) => void;
+  'phase-start': (e: PhaseStart) => void;
   'phase-end': (e: PhaseRecord) => void;
-  progress: (e: { bytesDone: number; bytesTotal: number }) => void;
-  warning: (e: { message: string; pid?: number }) => void;
+  progress: (e: ProgressEvent) => void;
+  warning: (e: WarningEvent) => void;
 }
 
+/** Pass one in the options (`events`) to follow an operation; one emitter may serve several. */
 export class UcrEmitter extends EventEmitter<UcrEvents> {}
 
 /** Times phases against one origin and emits them; the list ends up in results. */
 export class PhaseClock {
   readonly origin = performance.now();
   readonly phases: PhaseRecord[] = [];
-  constructor(private readonly events?: UcrEmitter) {}
+  constructor(
+    readonly op: Operation,
+    private readonly events?: UcrEmitter,
+    private readonly log?: Logger,
+  ) {}
 
-  async run<T>(phase: string, fn: () => T | Promise<T>, pid?: number): Promise<T> {
+  async run<T>(phase: Phase, fn: () => T | Promise<T>, pid?: number, detail?: string): Promise<T> {
     const startMs = performance.now() - this.origin;
-    this.events?.emit('phase-start', { phase, pid, atMs: startMs });
+    this.events?.emit('phase-start', { op: this.op, phase, pid, detail, atMs: startMs });
+    let failed = true;
     try {
-      return await fn();
+      const r = await fn();
+      failed = false;
+      return r;
     } finally {
-      const rec = { phase, pid, startMs, endMs: performance.now() - this.origin };
+      const rec: PhaseRecord = { op: this.op, phase, pid, detail, startMs, endMs: performance.now() - this.origin };
+      if (failed) rec.failed = true;
       this.phases.push(rec);
+      this.log?.debug({ phase, pid, detail, ms: +(rec.endMs - rec.startMs).toFixed(3), failed }, 'phase');
       this.events?.emit('phase-end', rec);
     }
   }
+
+  warn(message: string, pid?: number): void {
+    this.log?.warn({ pid }, message);
+    this.events?.emit('warning', { op: this.op, message, pid });
+  }
+
+  progress(bytesDone: number, bytesTotal: number): void {
+    this.events?.emit('progress', { op: this.op, bytesDone, bytesTotal });
+  }
+}
+
+/** Total ms per phase name (per-task phases summed). */
+export function phaseDurations(phases: PhaseRecord[]): Record<string, number> {
+  const d: Record<string, number> = {};
+  for (const p of phases) d[p.phase] = +((d[p.phase] ?? 0) + p.endMs - p.startMs).toFixed(3);
+  return d;
 }

@@ -1,17 +1,51 @@
-/** Structured logs (pino, JSON lines on stderr or a file). Each module takes a child logger. */
-import { destination, pino, type Logger } from 'pino';
+/**
+ * Structured logs (pino): JSON lines to a file (--log-file) or to stderr; on a terminal, stderr
+ * gets one human line per record instead ("12:03:04.123 DEBUG checkpoint: phase phase=freeze ...").
+ * Each module takes a child logger.
+ */
+import { destination, pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
 export interface LogOptions {
+  /** pino level: trace, debug, info, warn, error, fatal, silent. @default 'silent' */
   level?: string;
+  /** JSON lines to this file instead of stderr */
   file?: string;
+  /** format for people instead of JSON (the CLI sets it when stderr is a terminal) */
+  human?: boolean;
+}
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** One human line from a pino JSON record. */
+export function humanLine(json: string): string {
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json.trimEnd();
+  }
+  const { level, time, msg, module, pid, hostname, tool, ...rest } = r;
+  void hostname;
+  void tool;
+  const t = typeof time === 'number' ? new Date(time).toISOString().slice(11, 23) : '';
+  const kv = Object.entries(rest)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${t} ${(LEVELS[level as number] ?? String(level)).padEnd(5)} ${module ?? 'ucr'}${pid !== undefined ? `[${pid}]` : ''}: ${msg ?? ''}${kv ? ' ' + kv : ''}`;
+}
+
+function humanStream(fd: number): DestinationStream {
+  const d = destination({ dest: fd, sync: true });
+  return { write: (s: string) => d.write(humanLine(s) + '\n') };
 }
 
 export function createLogger(opt: LogOptions = {}): Logger {
   const level = opt.level ?? 'silent';
-  if (opt.file) return pino({ level, base: { tool: 'ucr' } }, destination({ dest: opt.file, sync: true, mkdir: true }));
-  return pino({ level, base: { tool: 'ucr' } }, destination({ dest: 2, sync: true }));
+  const base = { base: { tool: 'ucr' }, level };
+  if (opt.file) return pino(base, destination({ dest: opt.file, sync: true, mkdir: true }));
+  return pino(base, opt.human ? humanStream(2) : destination({ dest: 2, sync: true }));
 }
 
 export const silentLogger: Logger = pino({ level: 'silent' });

@@ -5,6 +5,7 @@
 //   kcmpFiles(pid1, fd1, pid2, fd2) -> number    0 same open file, 1/2 ordering, throws on error
 //   xcr0()                        -> bigint      the CPU's enabled xsave features (XCR0)
 //   pathOfHandle(dir, type, buf)  -> string      path of the file a file handle names
+//   sigqueue(pid, sig, value)     -> undefined   sigqueue(3): SI_QUEUE with si_value.sival_int
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <csignal>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -96,11 +98,26 @@ Napi::Value PathOfHandle(const Napi::CallbackInfo &info) {
   return Napi::String::New(env, path, static_cast<size_t>(n));
 }
 
+Napi::Value Sigqueue(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    Napi::TypeError::New(env, "sigqueue(pid, sig, value)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  union sigval v;
+  std::memset(&v, 0, sizeof v);
+  v.sival_int = info[2].As<Napi::Number>().Int32Value();
+  if (sigqueue(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), v) < 0)
+    return ThrowErrno(env, "sigqueue", errno);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));
   exports.Set("xcr0", Napi::Function::New(env, Xcr0));
+  exports.Set("sigqueue", Napi::Function::New(env, Sigqueue));
   return exports;
 }
 

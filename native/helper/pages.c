@@ -117,6 +117,15 @@ static int write_record(int out, uint32_t kind, const struct pages_hdr *h, const
 	return 0;
 }
 
+/* A `progress` event each time another PROGRESS_STEP bytes of pages went through (the coordinator
+ * turns them into bytes-done events; only a few per second even at memory speed). */
+#define PROGRESS_STEP (16ULL << 20)
+static void progress(uint64_t before, uint64_t after)
+{
+	if (before / PROGRESS_STEP != after / PROGRESS_STEP)
+		proto_emit("{\"ev\":\"progress\",\"bytes\":%llu}", (unsigned long long)after);
+}
+
 int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
 {
@@ -139,6 +148,7 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
 			struct pages_hdr h = { .task = task, .npages = (uint32_t)cnt, .addr = addr };
 			if (write_record(out, REC_PAGES, &h, buf, len, digest) < 0)
 				return proto_fail("dump-pages", "image", errno, "cannot write the image");
+			progress(*bytes, *bytes + len);
 			*bytes += len;
 			(*records)++;
 			done += cnt;
@@ -172,6 +182,7 @@ int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, in
 			struct pages_hdr h = { .task = obj, .npages = (uint32_t)cnt, .addr = off };
 			if (write_record(out, REC_OBJECT, &h, buf, len, digest) < 0)
 				return proto_fail("dump-object", "image", errno, "cannot write the image");
+			progress(*bytes, *bytes + len);
 			*bytes += len;
 			(*records)++;
 			done += cnt;
@@ -260,6 +271,7 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 					  sink->pids[h.task]);
 		}
 		*digest = digest_add(*digest, crc);
+		progress(*bytes, *bytes + len);
 		*bytes += len;
 		(*records)++;
 		off += h.npages;

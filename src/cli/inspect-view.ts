@@ -1,39 +1,77 @@
-/** Human rendering of `ucr inspect`. */
+/**
+ * Human rendering of `ucr inspect`: the header, the task tree drawn as a tree, a memory summary,
+ * fds per task, shared objects, external and leaked objects, pipes, then per-task details
+ * (registers, mappings, signals, threads, timers, credentials).
+ */
 import type { InspectResult } from '../orchestrator/inspect.js';
-import { REG, regValue, type FileImage, type IpcPerm, type TaskImage } from '../image/types.js';
+import { REG, regValue, type FileImage, type IpcPerm, type TaskImage, type TreeEntry } from '../image/types.js';
 
 const PROT = ['---', 'r--', '-w-', 'rw-', '--x', 'r-x', '-wx', 'rwx'];
 const hex = (n: number | bigint) => '0x' + n.toString(16);
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
-function taskLines(t: TaskImage, files: Map<number, FileImage>, holders: Map<number, number>): string[] {
+function stateText(e: TreeEntry): string {
+  if (e.state !== 'zombie') return e.state;
+  const st = e.exitStatus ?? 0;
+  return (st & 0x7f) === 0 ? `zombie, exit ${(st >> 8) & 0xff}` : `zombie, signal ${st & 0x7f}`;
+}
+
+/** The task tree with box-drawing branches: pid, comm, state, sid/pgid, threads. */
+export function drawTree(entries: TreeEntry[]): string[] {
+  const byPid = new Map(entries.map((e) => [e.pid, e]));
+  const kids = new Map<number, TreeEntry[]>();
+  const tops: TreeEntry[] = [];
+  for (const e of entries) {
+    if (e !== entries[0] && byPid.has(e.ppid)) kids.set(e.ppid, [...(kids.get(e.ppid) ?? []), e]);
+    else tops.push(e);
+  }
   const L: string[] = [];
+  const line = (e: TreeEntry) =>
+    `${e.pid} ${e.comm} [${stateText(e)}] sid ${e.sid} pgid ${e.pgid}${e.threads > 1 ? ` threads ${e.threads}` : ''}${e.nsPid !== undefined ? ` (pid ${e.nsPid} in its namespace)` : ''}`;
+  const walk = (e: TreeEntry, prefix: string, last: boolean, top: boolean) => {
+    L.push(top ? `  ${line(e)}` : `  ${prefix}${last ? '└─ ' : '├─ '}${line(e)}`);
+    const list = (kids.get(e.pid) ?? []).sort((a, b) => a.pid - b.pid);
+    const next = top ? '' : prefix + (last ? '   ' : '│  ');
+    list.forEach((k, i) => walk(k, next, i === list.length - 1, false));
+  };
+  for (const t of tops) {
+    if (t !== entries[0]) L.push(`  (parent ${t.ppid} not in the image)`);
+    walk(t, '', true, true);
+  }
+  return L;
+}
+
+function memoryLine(t: TaskImage): string {
   const mapped = t.vmas.reduce((s, v) => s + v.end - v.start, 0);
   const saved = t.pageRuns.reduce((s, [, n]) => s + n * 4096, 0);
-  L.push(`    exe ${t.exe}  cwd ${t.cwd}  umask ${t.umask.toString(8).padStart(4, '0')}`);
+  const byKind = new Map<string, number>();
+  for (const v of t.vmas) byKind.set(v.kind, (byKind.get(v.kind) ?? 0) + v.end - v.start);
+  const kinds = [...byKind].map(([k, n]) => `${k} ${mib(n)}`).join(', ');
+  return `  ${String(t.pid).padEnd(8)} ${String(t.vmas.length).padStart(8)} ${mib(mapped).padStart(12)} ${mib(saved).padStart(12)} ${String(t.pageRuns.length).padStart(6)}  ${kinds}`;
+}
+
+function fileText(f: FileImage): string {
+  const pipe = f.pipe ? ` (pipe ${f.pipe.id} ${f.pipe.end} end)` : '';
+  const stdio = f.kind === 'external' ? ` -> restarting process's ${['stdin', 'stdout', 'stderr'][f.stdio ?? 0]}` : '';
+  return `${f.kind} ${f.path}${pipe}${stdio}`;
+}
+
+function detailLines(t: TaskImage): string[] {
+  const L: string[] = [];
+  L.push(`  ${t.pid}: exe ${t.exe}  cwd ${t.cwd}  umask ${t.umask.toString(8).padStart(4, '0')}`);
   L.push(
     `    rip ${hex(regValue(t.regs, REG.rip))}  rsp ${hex(regValue(t.regs, REG.rsp))}  orig_rax ${BigInt.asIntN(64, regValue(t.regs, REG.orig_rax))}  rax ${BigInt.asIntN(64, regValue(t.regs, REG.rax))}  fs_base ${hex(regValue(t.regs, REG.fs_base))}`,
   );
-  L.push(`    memory: ${t.vmas.length} mappings, ${mib(mapped)} mapped, ${mib(saved)} saved in ${t.pageRuns.length} runs`);
   for (const v of t.vmas)
     L.push(
       `      ${hex(v.start).padStart(14)}-${hex(v.end).padEnd(14)} ${PROT[v.prot]}${v.shared ? 's' : 'p'} ${v.kind.padEnd(5)} ${v.fill ? 'pages' : '     '} ${v.path ?? ''}${v.shm ? ` segment ${v.shm.id}${v.shm.flags & 0o10000 ? ' read-only' : ''}` : ''}`,
     );
   for (const s of t.specials) L.push(`      ${hex(s.start).padStart(14)}-${hex(s.end).padEnd(14)} special     ${s.name}`);
-  L.push(`    fds:`);
-  for (const fd of t.fds) {
-    const f = files.get(fd.file)!;
-    const shared = (holders.get(f.id) ?? 0) > 1 ? ` (file #${f.id}, shared)` : '';
-    const pipe = f.pipe ? ` ${f.pipe.end} end` : '';
-    L.push(`      ${String(fd.fd).padStart(4)} ${f.kind.padEnd(8)} ${f.path}${pipe} flags 0${f.flags.toString(8)} pos ${f.pos}${fd.cloexec ? ' cloexec' : ''}${shared}`);
-  }
   const handlers = t.sigactions.filter((a) => a.handler > 1).map((a) => a.sig);
   const pending = (t.signals.pending.length + t.signals.shared.length) / 128;
   L.push(`    signals: blocked ${hex(BigInt(t.sigmask))}, handlers for ${handlers.join(' ') || 'none'}, ${pending} pending`);
   if (t.threads.length)
-    L.push(
-      `    threads: ${t.leaderExited ? 'main thread exited; ' : ''}${t.threads.map((th) => `${th.tid} (${th.comm}, rip ${hex(regValue(th.regs, REG.rip))})`).join(', ')}`,
-    );
+    L.push(`    threads: ${t.leaderExited ? 'main thread exited; ' : ''}${t.threads.map((th) => `${th.tid} (${th.comm}, rip ${hex(regValue(th.regs, REG.rip))})`).join(', ')}`);
   const armed = t.itimers.filter((it) => it[2] || it[3]).length;
   if (armed || t.posixTimers.length) L.push(`    timers: ${armed} interval timer(s), POSIX timer ids ${t.posixTimers.map((p) => p.id).join(' ') || 'none'}`);
   L.push(`    creds: uid ${t.creds.uid.join('/')} gid ${t.creds.gid.join('/')} groups ${t.creds.groups.join(',') || '-'}${t.creds.caps ? ` CapEff ${t.creds.caps.effective}` : ''}`);
@@ -42,31 +80,37 @@ function taskLines(t: TaskImage, files: Map<number, FileImage>, holders: Map<num
 
 export function renderInspect(r: InspectResult): string {
   const h = r.meta.header;
+  const tasks = r.meta.tasks;
+  const files = new Map(r.meta.files.files.map((f) => [f.id, f]));
   const L = [
     `image ${r.image}: ucr format ${r.format}, complete (trailer ok${r.verified ? ', all page checksums verified' : ''})`,
-    `  made by ${h.tool} at ${h.createdAt} as uid ${h.owner.uid}`,
+    `  made by ${h.tool} at ${h.createdAt} as uid ${h.owner.uid}, root ${h.root}`,
     `  host: ${h.arch}, kernel ${h.kernel.release} ${h.kernel.version}, xcr0 ${hex(BigInt(h.cpu.xcr0))}, xstate ${h.cpu.xstateSize} bytes`,
-    `  ${r.meta.tasks.length} task(s), ${r.pageRecords} page records, ${mib(r.pageBytes)} of pages`,
+    `  ${r.meta.tree.tasks.length} task(s) (${tasks.length} live), ${r.pageRecords} page records, ${mib(r.pageBytes)} of pages`,
     `tree:`,
+    ...drawTree(r.meta.tree.tasks),
+    `memory:`,
+    `  ${'pid'.padEnd(8)} ${'mappings'.padStart(8)} ${'mapped'.padStart(12)} ${'saved'.padStart(12)} ${'runs'.padStart(6)}  by kind`,
+    ...tasks.map(memoryLine),
+    `fds:`,
   ];
-  const files = new Map(r.meta.files.files.map((f) => [f.id, f]));
-  const holders = new Map<number, number>();
-  for (const t of r.meta.tasks) for (const fd of t.fds) holders.set(fd.file, (holders.get(fd.file) ?? 0) + 1);
-  const depth = new Map<number, number>();
-  for (const e of r.meta.tree.tasks) {
-    const d = (depth.get(e.ppid) ?? -1) + 1;
-    depth.set(e.pid, d);
-    const pad = '  '.repeat(d);
-    const status = e.state === 'zombie' ? ` exit status ${e.exitStatus}` : '';
-    L.push(`${pad}  ${e.pid} ${e.comm} [${e.state}${status}] ppid ${e.ppid} pgid ${e.pgid} sid ${e.sid} threads ${e.threads}`);
-    const t = r.meta.tasks.find((x) => x.pid === e.pid);
-    if (t) L.push(...taskLines(t, files, holders).map((l) => pad + l));
+  const holders = new Map<number, string[]>();
+  for (const t of tasks) {
+    L.push(`  ${t.pid}:${t.fds.length ? '' : ' none'}`);
+    for (const fd of t.fds) {
+      const f = files.get(fd.file);
+      holders.set(fd.file, [...(holders.get(fd.file) ?? []), `${t.pid} fd ${fd.fd}`]);
+      L.push(`    ${String(fd.fd).padStart(4)} #${String(fd.file).padEnd(4)} ${f ? fileText(f) : '?'} flags 0${(f?.flags ?? 0).toString(8)} pos ${f?.pos ?? 0}${fd.cloexec ? ' cloexec' : ''}`);
+    }
   }
+  const shared = [...holders].filter(([, hs]) => hs.length > 1);
+  L.push(`shared objects:${shared.length ? '' : ' none'}`);
+  for (const [id, hs] of shared) L.push(`  #${id} ${fileText(files.get(id)!)}: ${hs.join(', ')}`);
+  for (const p of r.meta.files.pipes) L.push(`pipe ${p.id}: ${p.data.length} bytes queued, size ${p.size}`);
   const ext = r.meta.files.files.filter((f) => f.kind === 'external');
   const leaks = r.meta.files.files.filter((f) => f.leak);
   L.push(`external objects (connected to the restarting process's stdio): ${ext.map((f) => `#${f.id} ${f.path} -> stdio ${f.stdio}`).join(', ') || 'none'}`);
   L.push(`leaked objects (also held outside the tree): ${leaks.map((f) => `#${f.id} ${f.path} held by ${f.leak!.pid} (${f.leak!.comm}) fd ${f.leak!.fd}`).join(', ') || 'none'}`);
-  for (const p of r.meta.files.pipes) L.push(`pipe ${p.id}: ${p.data.length} bytes queued, size ${p.size}`);
   for (const o of r.meta.files.objects ?? []) {
     const saved = o.runs.reduce((a, [, n]) => a + n * 4096, 0);
     const what =
@@ -88,6 +132,8 @@ export function renderInspect(r: InspectResult): string {
   }
   const closed = r.meta.files.files.filter((f) => f.kind === 'closed');
   if (closed.length) L.push(`skipped (restored closed): ${closed.map((f) => `#${f.id} ${f.path}`).join(', ')}`);
+  L.push('tasks:');
+  for (const t of tasks) L.push(...detailLines(t));
   return L.join('\n');
 }
 
@@ -106,9 +152,5 @@ function ipcLines(r: InspectResult): string[] {
 
 /** JSON for machines: bigints as decimal strings, byte blobs as hex. */
 export function inspectJson(r: InspectResult): string {
-  return JSON.stringify(
-    r,
-    (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v),
-    2,
-  );
+  return JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v), 2);
 }

@@ -1,10 +1,15 @@
 /** The ucr command line: parses options into the library's option objects and calls it. */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import fs from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { UcrError } from '../errors.js';
-import { UcrEmitter } from '../events.js';
+import { UcrEmitter, type PhaseRecord } from '../events.js';
 import { checkpoint, inspect, restart, VERSION } from '../index.js';
 import { createLogger } from '../log.js';
+import { signalNumber } from '../orchestrator/notify.js';
+import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
+import { exitCodeOf } from './exit-codes.js';
 import { inspectJson, renderInspect } from './inspect-view.js';
+import { attachProgress } from './progress.js';
 
 function intArg(name: string, min = 0) {
   return (v: string): number => {
@@ -42,14 +47,91 @@ function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
   process.stderr.write(`ucr: ${msg.split('\n')[0]}\n`);
   if (process.env.UCR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-  process.exit(e instanceof UcrError || e instanceof Error ? 1 : 1);
+  process.exit(exitCodeOf(e));
 }
 
-function emitter(verbose: boolean): UcrEmitter {
-  const ev = new UcrEmitter();
-  ev.on('warning', (w) => process.stderr.write(`ucr: warning: ${w.message}\n`));
-  if (verbose) ev.on('phase-end', (p) => process.stderr.write(`ucr: ${p.phase}${p.pid ? ` [${p.pid}]` : ''} ${(p.endMs - p.startMs).toFixed(1)} ms\n`));
-  return ev;
+interface GlobalOpts {
+  logLevel?: string;
+  logFile?: string;
+  verbose?: boolean;
+}
+
+/** The events a CLI run listens to: warnings and -v timings on stderr, the progress bar, and
+ * every phase for --trace. */
+let endProgress = () => {};
+
+function emitter(g: GlobalOpts): { events: UcrEmitter; phases: PhaseRecord[] } {
+  const events = new UcrEmitter();
+  const phases: PhaseRecord[] = [];
+  events.on('warning', (w) => process.stderr.write(`ucr: warning: ${w.message}\n`));
+  events.on('phase-end', (p) => phases.push(p));
+  if (g.verbose)
+    events.on('phase-end', (p) =>
+      process.stderr.write(`ucr: ${p.phase}${p.detail ? ` ${p.detail}` : ''}${p.pid ? ` [${p.pid}]` : ''} ${(p.endMs - p.startMs).toFixed(1)} ms\n`),
+    );
+  endProgress = attachProgress(events, process.stderr);
+  return { events, phases };
+}
+
+function logger(g: GlobalOpts) {
+  const level = g.logLevel ?? (g.logFile ? 'debug' : 'silent');
+  return createLogger({ level, file: g.logFile, human: !g.logFile && process.stderr.isTTY });
+}
+
+/** SIGINT/SIGTERM abort the operation (a checkpoint leaves the tree running, a restart leaves
+ * nothing); the exit status is then 128 + the signal. */
+function abortOnSignals(): { signal: AbortSignal; status: () => number | undefined; done: () => void } {
+  const ac = new AbortController();
+  let got: number | undefined;
+  const on = (name: 'SIGINT' | 'SIGTERM', n: number) => () => {
+    got ??= n;
+    ac.abort(new Error(`interrupted by ${name}`));
+  };
+  const int = on('SIGINT', 2);
+  const term = on('SIGTERM', 15);
+  process.on('SIGINT', int);
+  process.on('SIGTERM', term);
+  return {
+    signal: ac.signal,
+    status: () => (got === undefined ? undefined : 128 + got),
+    done: () => {
+      process.off('SIGINT', int);
+      process.off('SIGTERM', term);
+    },
+  };
+}
+
+function writeTrace(file: string | undefined, op: 'checkpoint' | 'restart', phases: PhaseRecord[], startedAt: string): void {
+  if (!file) return;
+  try {
+    fs.writeFileSync(file, JSON.stringify(toChromeTrace(op, phases, { tool: `ucr ${VERSION}`, startedAt })) + '\n');
+  } catch (e) {
+    process.stderr.write(`ucr: warning: trace ${file}: ${(e as Error).message}\n`);
+  }
+}
+
+function signalArg(v: string): string {
+  if (signalNumber(v) === undefined) throw new InvalidArgumentError(`no such signal "${v}"`);
+  return v;
+}
+
+/** Runs one operation with SIGINT/SIGTERM abort and --trace, exiting with the right status. */
+async function run<T>(op: 'checkpoint' | 'restart', traceFile: string | undefined, phases: PhaseRecord[], fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const startedAt = new Date().toISOString();
+  const sig = abortOnSignals();
+  try {
+    return await fn(sig.signal);
+  } catch (e) {
+    writeTrace(traceFile, op, phases, startedAt);
+    endProgress();
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`ucr: ${msg.split('\n')[0]}\n`);
+    if (process.env.UCR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exit(exitCodeOf(e, sig.status()));
+  } finally {
+    sig.done();
+    writeTrace(traceFile, op, phases, startedAt);
+  }
 }
 
 const program = new Command();
@@ -57,9 +139,10 @@ program
   .name('ucr')
   .description('Userspace checkpoint/restart of Linux processes')
   .version(VERSION, '-V, --version')
-  .option('--log-level <level>', 'pino log level for structured logs (trace..fatal, silent)', 'silent')
-  .option('--log-file <file>', 'write structured logs (JSON lines) to this file instead of stderr')
+  .option('--log-level <level>', 'structured log level: trace, debug, info, warn, error, fatal, silent (default: debug with --log-file, else silent)')
+  .option('--log-file <file>', 'write structured logs as JSON lines to this file (default: stderr; human lines on a terminal)')
   .option('-v, --verbose', 'print per-phase timings on stderr')
+  .exitOverride()
   .showHelpAfterError();
 
 program
@@ -78,31 +161,44 @@ program
       .default('refuse'),
   )
   .addOption(new Option('--skip <kinds>', "leave these out; 'sockets': the restarted program finds its sockets closed").choices(['sockets']))
+  .option('--action-script <file>', 'run this at pre-dump and post-dump (env UCR_ACTION, UCR_PID, UCR_PIDS, UCR_IMAGE); non-zero exit aborts, the tree runs on')
+  .option('--notify-signal <sig>', 'queue this signal (si_value 1) to every task with a handler for it before freezing it', signalArg)
+  .option('--trace <file>', 'write the per-task, per-phase timeline as Chrome trace-event JSON (Perfetto, chrome://tracing)')
   .option('--json', 'print the result (pids, bytes, phase timings) as JSON on stdout (not with -o -)')
-  .addHelpText('after', '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint --session 1234 -o session.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n')
-  .action(async (pid: number | undefined, o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix: 'refuse' | 'close'; skip?: 'sockets' }) => {
-    const g = program.opts();
-    try {
+  .addHelpText(
+    'after',
+    '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint --session 1234 -o session.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n  ucr checkpoint 1234 -o app.img --trace ckpt.json && ucr inspect --trace ckpt.json\n\nA program may checkpoint itself: system("ucr checkpoint <its pid> -o img"). The call returns 0 in\nthe original and exit status 99 in a restarted copy.\n',
+  )
+  .action(
+    async (
+      pid: number | undefined,
+      o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string },
+    ) => {
+      const g = program.opts<GlobalOpts>();
       if ((pid === undefined) === (o.session === undefined && o.pgid === undefined) || (o.session !== undefined && o.pgid !== undefined))
-        throw new UcrError('checkpoint: give either a pid, --session <sid> or --pgid <pgid>', { code: 'EINVAL' });
-      const r = await checkpoint(pid ?? 0, {
-        session: o.session,
-        pgid: o.pgid,
-        vforkWaitMs: o.vforkWait,
-        output: o.output,
-        kill: o.kill,
-        allowLeaks: o.allowLeaks,
-        externalUnix: o.externalUnix,
-        skip: o.skip ? [o.skip] : undefined,
-        events: emitter(g.verbose),
-        logger: createLogger({ level: g.logLevel, file: g.logFile }),
-      });
+        fail(new UcrError('checkpoint: give either a pid, --session <sid> or --pgid <pgid>', { code: 'EUSAGE' }));
+      const { events, phases } = emitter(g);
+      const r = await run('checkpoint', o.trace, phases, (signal) =>
+        checkpoint(pid ?? 0, {
+          session: o.session,
+          pgid: o.pgid,
+          vforkWaitMs: o.vforkWait,
+          output: o.output,
+          kill: o.kill,
+          allowLeaks: o.allowLeaks,
+          externalUnix: o.externalUnix,
+          skip: o.skip ? [o.skip] : undefined,
+          actionScript: o.actionScript,
+          notifySignal: o.notifySignal,
+          events,
+          logger: logger(g),
+          signal,
+        }),
+      );
       if (o.json && o.output !== '-') process.stdout.write(JSON.stringify(r) + '\n');
       if (g.verbose) process.stderr.write(`ucr: checkpointed ${r.tasks} task(s) under ${r.pid}: ${r.bytes} bytes${r.killed ? ', killed' : ''}\n`);
-    } catch (e) {
-      fail(e);
-    }
-  });
+    },
+  );
 
 program
   .command('restart')
@@ -124,50 +220,87 @@ program
   )
   .option('--json', 'print the result (old:new pids, phase timings, exit status) as JSON on stdout')
   .addOption(
-    new Option('--timers <policy>', "relative: timers resume with the time they had left; absolute: wall-clock deadlines are kept (missed ones fire at once)")
+    new Option('--timers <policy>', 'relative: timers resume with the time they had left; absolute: wall-clock deadlines are kept (missed ones fire at once)')
       .choices(['relative', 'absolute'])
       .default('relative'),
   )
   .option('--parallel <n>', 'restore this many tasks at once, each by its own tracer (default: the CPU count)', intArg('--parallel', 1))
   .option('--inherit-fd <slot=fd>', "connect the image's external stdio slot (0-2) to this fd of ucr instead of ucr's own stdio (repeatable)", inheritFd, [] as [number, number][])
-  .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach\n')
-  .action(async (o: { input: string; detach?: boolean; pidWait: number; force?: boolean; pids?: Map<number, number> | 'auto'; pidns?: boolean; ipcns?: boolean; skip?: 'ipc'[]; json?: boolean; inheritFd: [number, number][]; timers: 'relative' | 'absolute'; parallel?: number }) => {
-    const g = program.opts();
-    try {
-      const r = await restart({
-        input: o.input,
-        detach: o.detach,
-        pidWaitMs: o.pidWait,
-        force: o.force,
-        pids: o.pids,
-        pidns: o.pidns,
-        ipcns: o.ipcns,
-        skip: o.skip,
-        timers: o.timers,
-        parallel: o.parallel,
-        stdio: o.inheritFd.length ? stdioWith(o.inheritFd) : undefined,
-        events: emitter(g.verbose),
-        logger: createLogger({ level: g.logLevel, file: g.logFile }),
-      });
+  .option('--action-script <file>', 'run this at pre-restore, post-restore (non-zero exit: nothing is left) and post-resume')
+  .option('--notify-signal <sig>', 'queue this signal (si_value 2) to every restored task with a handler for it once all run', signalArg)
+  .option('--trace <file>', 'write the per-task, per-phase timeline as Chrome trace-event JSON (Perfetto, chrome://tracing)')
+  .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach --trace restart.json\n')
+  .action(
+    async (o: {
+      input: string;
+      detach?: boolean;
+      pidWait: number;
+      force?: boolean;
+      pids?: Map<number, number> | 'auto';
+      pidns?: boolean;
+      ipcns?: boolean;
+      skip?: 'ipc'[];
+      json?: boolean;
+      inheritFd: [number, number][];
+      timers: 'relative' | 'absolute';
+      parallel?: number;
+      actionScript?: string;
+      notifySignal?: string;
+      trace?: string;
+    }) => {
+      const g = program.opts<GlobalOpts>();
+      const { events, phases } = emitter(g);
+      const r = await run('restart', o.trace, phases, (signal) =>
+        restart({
+          input: o.input,
+          detach: o.detach,
+          pidWaitMs: o.pidWait,
+          force: o.force,
+          pids: o.pids,
+          pidns: o.pidns,
+          ipcns: o.ipcns,
+          skip: o.skip,
+          timers: o.timers,
+          parallel: o.parallel,
+          stdio: o.inheritFd.length ? stdioWith(o.inheritFd) : undefined,
+          actionScript: o.actionScript,
+          notifySignal: o.notifySignal,
+          events,
+          logger: logger(g),
+          signal,
+        }),
+      );
       if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
       if (o.detach) {
         if (g.verbose) process.stderr.write(`ucr: restarted ${r.tasks} task(s), root ${r.root}\n`);
         process.exit(0);
       }
       process.exit(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));
-    } catch (e) {
-      fail(e);
-    }
-  });
+    },
+  );
 
 program
   .command('inspect')
-  .description('describe an image (and check that it is complete)')
-  .argument('<file>', "image file, or '-' for stdin")
+  .description('describe an image (and check that it is complete), or print a --trace file as a table')
+  .argument('[file]', "image file, or '-' for stdin")
   .option('--json', 'machine-readable JSON')
   .option('--verify', 'also verify every page checksum')
-  .action((file: string, o: { json?: boolean; verify?: boolean }) => {
+  .option('--trace <file>', 'print this trace file (from checkpoint/restart --trace) as a table instead')
+  .addHelpText('after', '\nExamples:\n  ucr inspect app.img\n  ucr inspect app.img --json\n  ucr inspect --trace restart.json\n')
+  .action((file: string | undefined, o: { json?: boolean; verify?: boolean; trace?: string }) => {
     try {
+      if (o.trace) {
+        let text: string;
+        try {
+          text = fs.readFileSync(o.trace, 'utf8');
+        } catch (e) {
+          throw new UcrError(`trace ${o.trace}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+        }
+        const t = parseTrace(text, o.trace);
+        process.stdout.write((o.json ? JSON.stringify(t, null, 2) : traceTable(t)) + '\n');
+        if (!file) return;
+      }
+      if (!file) throw new UcrError('inspect: give an image file (or --trace <file>)', { code: 'EUSAGE' });
       const r = inspect({ input: file, verify: o.verify });
       process.stdout.write((o.json ? inspectJson(r) : renderInspect(r)) + '\n');
     } catch (e) {
@@ -183,4 +316,10 @@ program
     process.stdout.write(`ucr ${VERSION} (image format ${FORMAT_MAJOR}.${FORMAT_MINOR})\n`);
   });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // commander has printed its message (or the help/version) already
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
+  fail(e);
+}

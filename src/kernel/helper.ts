@@ -51,6 +51,10 @@ export class Helper {
     });
   }
 
+  /** Called with the bytes of pages moved so far by the current page command (the helper
+   * reports every 16 MiB); progress events are never queued. */
+  onProgress: ((bytes: number) => void) | undefined;
+
   get pid(): number | undefined {
     return this.proc.pid;
   }
@@ -61,6 +65,10 @@ export class Helper {
       ev = JSON.parse(line) as HelperEvent;
     } catch {
       this.stderr.push(`unparsable helper output: ${line}`);
+      return;
+    }
+    if (ev.ev === 'progress') {
+      this.onProgress?.(ev.bytes as number);
       return;
     }
     if (ev.ev === 'error') {

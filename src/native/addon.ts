@@ -17,6 +17,8 @@ export interface NativeAddon {
   /** The path of the file that a file handle (as /proc fdinfo shows it) names on the mount at
    * mountDir (open_by_handle_at, needs CAP_DAC_READ_SEARCH). Throws with code/errno/syscall. */
   pathOfHandle(mountDir: string, type: number, handle: Uint8Array): string;
+  /** sigqueue(3): sends sig with si_code SI_QUEUE and si_value.sival_int = value. */
+  sigqueue(pid: number, sig: number, value: number): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

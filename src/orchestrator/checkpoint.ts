@@ -5,8 +5,8 @@
  * exactly as it was and removes a partial output file.
  */
 import fs from 'node:fs';
-import { PermissionError, UcrError, UnsupportedError } from '../errors.js';
-import { PhaseClock, type PhaseRecord, type UcrEmitter } from '../events.js';
+import { AbortedError, UcrError, UnsupportedError } from '../errors.js';
+import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask } from '../kernel/dump-task.js';
@@ -17,15 +17,20 @@ import { Helper } from '../kernel/helper.js';
 import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
+import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
 import { hostIdentity } from './host.js';
+import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
+import { select, selectedNow, waitVfork } from './select.js';
+import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
   output: string | number;
-  /** Kill the tree once the image is complete (default false: it runs on). */
+  /** Kill the tree once the image is complete. @default false (the tree runs on) */
   kill?: boolean;
-  /** Checkpoint even when an object of the tree is also held outside it (then recorded as leaked). */
+  /** Checkpoint even when an object of the tree is also held outside it (then recorded as
+   * leaked, with a warning event). @default false (refused) */
   allowLeaks?: boolean;
   /** Instead of the tree under pid: every process of this session (pid is then ignored). */
   session?: number;
@@ -38,43 +43,42 @@ export interface CheckpointOptions {
   /** Object kinds left out: 'sockets' are recorded as closed (the restarted program finds
    * those fds closed). */
   skip?: 'sockets'[];
-  /** How long to wait for a task inside vfork() until its child execs or exits (default 5000). */
+  /** How long to wait for a task inside vfork() until its child execs or exits. @default 5000 */
   vforkWaitMs?: number;
+  /** A script (path) or function run at 'pre-dump' and 'post-dump' (see actions.ts); a failure
+   * abandons the checkpoint and leaves the tree running. @default none */
+  actionScript?: string | ActionHook;
+  /** Signal (name or number) queued to every task that has a handler for it, with
+   * si_value 1, before it is frozen (see notify.ts). @default none */
+  notifySignal?: string | number;
+  /** Phase, progress and warning events. */
   events?: UcrEmitter;
+  /** pino logger (structured logs). @default silent */
   logger?: Logger;
+  /** Aborting before the tree is killed or released leaves it running as it was, and no image. */
   signal?: AbortSignal;
 }
 
 export interface CheckpointResult {
+  /** the root task */
   pid: number;
-  /** every task saved, root first */
+  /** every task saved, root first (zombies included) */
   pids: number[];
   tasks: number;
+  /** tasks notified with notifySignal before the freeze */
+  notified: number[];
+  /** self-checkpoint: ucr's call, left out and saved as a zombie child of the caller that
+   * exits with restartedStatus in a restarted copy */
+  self?: { caller: number; call: number; restartedStatus: number };
   warnings: string[];
   /** bytes of the whole image / of page data */
   bytes: number;
   pageBytes: number;
   killed: boolean;
+  /** every phase as it ran (per task where it runs per task), ms since the start */
   phases: PhaseRecord[];
-}
-
-/** Returns the task's state letter before ucr touched it. */
-function checkTarget(pid: number): string {
-  if (!Number.isInteger(pid) || pid <= 0) throw new UcrError(`invalid pid ${pid}`, { code: 'EINVAL' });
-  const state = pidState(pid);
-  if (state === undefined) throw new UcrError(`process ${pid} does not exist`, { code: 'ESRCH', pid });
-  if (pid === process.pid) throw new UcrError(`process ${pid} is ucr itself`, { code: 'EINVAL', pid });
-  if (state === 'Z' && listThreads(pid).length === 1) throw new UcrError(`process ${pid} is a zombie`, { code: 'ESRCH', pid });
-  try {
-    fs.readlinkSync(`/proc/${listThreads(pid).find((t) => pidState(t) !== 'Z') ?? pid}/exe`);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM')
-      throw new PermissionError(`process ${pid}: permission denied (the caller may not ptrace it)`, { pid, phase: 'check' });
-    throw new UcrError(`process ${pid} is a kernel thread`, { code: 'EINVAL', pid });
-  }
-  if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid });
-  return state;
+  /** total ms per phase name */
+  durations: Record<string, number>;
 }
 
 interface Output {
@@ -94,14 +98,18 @@ function openOutput(out: string | number): Output {
     throw new UcrError(`output ${out}: ${(e as Error).message}`, { code: (e as NodeJS.ErrnoException).code, object: out });
   }
   fs.fchmodSync(fd, 0o600);
+  let committed = false;
   return {
     fd,
     commit() {
       fs.fsyncSync(fd);
       fs.closeSync(fd);
       fs.renameSync(tmp, out);
+      committed = true;
     },
+    /** removes the partial file, or the complete image when a post-dump action failed */
     abandon() {
+      if (committed) return fs.rmSync(out, { force: true });
       try {
         fs.closeSync(fd);
       } catch {
@@ -116,31 +124,6 @@ function openOutput(out: string | number): Output {
  * Freezes the tree top-down: a task is frozen before its children are listed, so a child forked
  * meanwhile is found, and a frozen task forks no more. Zombies are recorded, not frozen.
  */
-/** A parent inside vfork() shares its memory with the child until the child execs or exits. */
-function inVfork(pid: number): boolean {
-  try {
-    return /vfork/.test(fs.readFileSync(`/proc/${pid}/stack`, 'latin1'));
-  } catch {
-    try {
-      return fs.readFileSync(`/proc/${pid}/wchan`, 'latin1') === 'kernel_clone' && pidState(pid) === 'D';
-    } catch {
-      return false;
-    }
-  }
-}
-
-async function waitVfork(pid: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (inVfork(pid)) {
-    if (Date.now() >= deadline)
-      throw new UnsupportedError(
-        `process ${pid} is waiting in vfork() for its child ${listChildren(pid).join(', ') || '?'}, which did not exec or exit within ${ms} ms`,
-        { pid, phase: 'freeze' },
-      );
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 async function freezeTree(
   helper: Helper,
   roots: number[],
@@ -167,61 +150,27 @@ async function freezeTree(
   return order;
 }
 
-interface Selection {
-  root: number;
-  /** where freezing starts: the root, then members whose parent is not a member */
-  roots: number[];
-  member: (pid: number) => boolean;
-}
-
-/** The tree under pid, or every process of a session or group (orphans included). */
-function select(pid: number, opts: CheckpointOptions): Selection {
-  if (opts.session === undefined && opts.pgid === undefined) {
-    checkTarget(pid);
-    return { root: pid, roots: [pid], member: () => true };
-  }
-  const bySession = opts.session !== undefined;
-  const id = (bySession ? opts.session : opts.pgid)!;
-  const what = bySession ? `session ${id}` : `process group ${id}`;
-  const stats = new Map<number, ReturnType<typeof readStat>>();
-  for (const name of fs.readdirSync('/proc')) {
-    const p = Number(name);
-    if (!p || p === process.pid) continue;
-    try {
-      const st = readStat(p);
-      if ((bySession ? st.sid : st.pgid) === id) stats.set(p, st);
-    } catch {
-      /* gone */
-    }
-  }
-  if (!stats.size) throw new UcrError(`${what} has no processes`, { code: 'ESRCH' });
-  const leader = stats.get(id);
-  const members = [...stats.keys()].sort((a, b) => a - b);
-  const root = leader && leader.state !== 'Z' ? id : members.find((p) => stats.get(p)!.state !== 'Z');
-  if (root === undefined) throw new UcrError(`${what} has only zombies`, { code: 'ESRCH' });
-  checkTarget(root);
-  const member = (p: number) => {
-    try {
-      const st = readStat(p);
-      return (bySession ? st.sid : st.pgid) === id;
-    } catch {
-      return false;
-    }
-  };
-  const others = members.filter((p) => p !== root && !stats.has(stats.get(p)!.ppid));
-  return { root, roots: [root, ...others], member };
-}
-
 export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<CheckpointResult> {
   const log = (opts.logger ?? silentLogger).child({ module: 'checkpoint', pid });
-  const clock = new PhaseClock(opts.events);
-  opts.signal?.throwIfAborted();
+  const clock = new PhaseClock('checkpoint', opts.events, log);
+  const aborted = () => new AbortedError(`checkpoint of process ${pid} aborted`, { pid, cause: opts.signal?.reason });
+  if (opts.signal?.aborted) throw aborted();
+  const sig = opts.notifySignal === undefined ? undefined : signalNumber(opts.notifySignal);
+  if (opts.notifySignal !== undefined && sig === undefined) throw new UcrError(`notify signal ${opts.notifySignal}: no such signal`, { code: 'EINVAL' });
   const sel = select(pid, opts);
   pid = sel.root;
+  const hook = actionHook(opts.actionScript);
+  const image = typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output;
+  await runAction(clock, hook, { action: 'pre-dump', pid, pids: selectedNow(sel), image, signal: opts.signal }).catch((e: unknown) => {
+    throw opts.signal?.aborted ? aborted() : e;
+  });
+  if (opts.signal?.aborted) throw aborted();
+  const notified = sig === undefined ? [] : await clock.run('notify', () => notifyBeforeCheckpoint(selectedNow(sel), sig));
   const out = openOutput(opts.output);
   const helper = new Helper(['dump'], [out.fd]);
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
+  let final = false; // the tree is being killed or released: the image stays
   try {
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
     const entries: TreeEntry[] = [];
@@ -238,13 +187,15 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       entries.push(entry);
       tasks.push(task);
     }
+    if (sel.self) entries.push(sel.self.entry);
+    const ignore = new Set([process.pid, helper.pid ?? 0, ...(sel.self ? callProcesses(sel.self) : [])]);
     const captured = await clock.run('files', () =>
       captureFiles(
         tasks.map((t) => procPids.get(t.pid)!),
         helper,
         {
           root: procPids.get(pid)!,
-          ignore: new Set([process.pid, helper.pid ?? 0]),
+          ignore,
           allowLeaks: opts.allowLeaks ?? false,
           externalUnix: opts.externalUnix,
           skipSockets: opts.skip?.includes('sockets'),
@@ -255,9 +206,9 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const objects = await clock.run('objects', () => captureObjects(helper, tasks, procPids, captured.files.files, captured.objectPaths));
     if (objects.objects.length) captured.files.objects = objects.objects;
     const ipc = await clock.run('ipc', () => captureIpc(helper, tasks, (p) => procPids.get(p)!));
-    for (const message of captured.warnings) opts.events?.emit('warning', { message, pid });
+    for (const message of captured.warnings) clock.warn(message, pid);
     log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');
-    opts.signal?.throwIfAborted();
+    if (opts.signal?.aborted) throw aborted();
     const w = new ImageWriter(out.fd);
     const host = hostIdentity(tasks[0]!.xstate.length);
     await clock.run('write-metadata', () => {
@@ -277,16 +228,26 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.ipc(ipc.ipc);
       for (const t of tasks) w.task(t);
     });
+    const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * 4096, 0), 0);
     let pageBytes = 0;
+    clock.progress(0, total);
+    helper.onProgress = (b) => clock.progress(pageBytes + b, total);
     await clock.run('write-pages', async () => {
       const sh = await dumpObjects(helper, objects, w.digest);
       w.addPages(sh.records, sh.bytes, sh.digest);
       pageBytes += sh.bytes;
       for (const [i, t] of tasks.entries()) {
-        helper.send(`pages ${t.pid} ${i} ${w.digest}`, ...t.pageRuns.map(([a, n]) => `run ${a} ${n}`), 'end');
-        const ev = await helper.next('pages');
+        const ev = await clock.run(
+          'pages',
+          () => {
+            helper.send(`pages ${t.pid} ${i} ${w.digest}`, ...t.pageRuns.map(([a, n]) => `run ${a} ${n}`), 'end');
+            return helper.next('pages');
+          },
+          t.pid,
+        );
         w.addPages(ev.records as number, ev.bytes as number, ev.digest as number);
         pageBytes += ev.bytes as number;
+        clock.progress(pageBytes, total);
       }
     });
     const shm = await clock.run('write-shm', async () => {
@@ -296,7 +257,11 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     });
     w.trailer(pageBytes + shm.bytes);
     out.commit();
+    await runAction(clock, hook, { action: 'post-dump', pid, pids: entries.map((e) => e.pid), image, signal: opts.signal });
+    if (opts.signal?.aborted) throw aborted();
     const kill = opts.kill ?? false;
+    final = true;
+    opts.signal?.removeEventListener('abort', onAbort);
     await clock.run(kill ? 'kill' : 'resume', async () => {
       helper.send(kill ? 'kill' : 'release');
       await helper.next(kill ? 'killed' : 'released');
@@ -306,17 +271,21 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       pid,
       pids: entries.map((e) => e.pid),
       tasks: entries.length,
+      notified,
+      self: sel.self ? { caller: sel.self.caller, call: sel.self.top, restartedStatus: RESTARTED_EXIT_STATUS } : undefined,
       warnings: captured.warnings,
       bytes: w.bytes,
       pageBytes,
       killed: kill,
       phases: clock.phases,
+      durations: phaseDurations(clock.phases),
     };
   } catch (e) {
     helper.close(); // EOF: the helper puts every task back as it was and detaches
     await helper.exited;
+    if (final) throw fromHelper(e, 'checkpoint', pid);
     out.abandon();
-    if (opts.signal?.aborted) throw new UcrError(`checkpoint of process ${pid} aborted`, { code: 'ABORT_ERR', pid, cause: e });
+    if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();
     throw fromHelper(e, 'checkpoint', pid);
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);

@@ -12,8 +12,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import PQueue from 'p-queue';
-import { PidInUseError, UcrError, UnsupportedError } from '../errors.js';
-import { PhaseClock, type PhaseRecord, type UcrEmitter } from '../events.js';
+import { AbortedError, PidInUseError, UcrError, UnsupportedError } from '../errors.js';
+import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
+import { PAGE_SIZE } from '../image/format.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
 import type { ImageMetadata } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
@@ -26,25 +27,31 @@ import { contentBytes } from '../kernel/objects.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTree } from './plan-tree.js';
 import { silentLogger, type Logger } from '../log.js';
+import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
+import { notify, NOTIFY_RESTARTED, signalNumber } from './notify.js';
 import { checkHost } from './host.js';
 
 export interface RestartOptions {
   /** A path, '-' for stdin, or an open fd. */
   input: string | number;
-  /** Return once the task runs (default false: wait for it and report its exit). */
+  /** Return once every task runs; otherwise wait for the root and report how it ended.
+   * @default false */
   detach?: boolean;
-  /** How long to wait for a pid still held by a zombie (default 5000 ms). */
+  /** How long to wait for a pid still held by a zombie, in ms. @default 5000 */
   pidWaitMs?: number;
-  /** Restart even if kernel or CPU differ from the image's. */
+  /** Restart even if kernel or CPU differ from the image's. @default false */
   force?: boolean;
-  /** fds that external stdio (0, 1, 2) of the image connects to (default: this process's). */
+  /** fds that external stdio (0, 1, 2) of the image connects to. @default [0, 1, 2] (this
+   * process's own; stdin becomes /dev/null when the image itself comes from it) */
   stdio?: [number, number, number];
-  /** New pids: old → new for some tasks (the rest keep theirs), or 'auto' for any free pids. */
+  /** New pids: old → new for some tasks (the rest keep theirs), or 'auto' for any free pids.
+   * @default the image's pids */
   pids?: Map<number, number> | 'auto';
-  /** Restart in a new pid namespace, under ucr's init (pid 1 there), at the pids inside it. */
+  /** Restart in a new pid namespace, under ucr's init (pid 1 there), at the pids inside it.
+   * @default false */
   pidns?: boolean;
-  /** How timers resume (default 'relative'; see src/kernel/timers.ts). */
+  /** How timers resume (see src/kernel/timers.ts). @default 'relative' */
   timers?: TimerPolicy;
   /** Restart in a new IPC namespace: System V objects come back at their ids whatever the
    * caller's namespace holds (default: when the tree had a namespace of its own). */
@@ -52,10 +59,19 @@ export interface RestartOptions {
   /** What not to restore: 'ipc' = no System V object is recreated in the namespace (attached
    * segments come back as private segments already marked for destruction; see kernel/ipc.ts). */
   skip?: 'ipc'[];
-  /** How many tasks are restored at once, each by its own tracer (default: the CPU count). */
+  /** How many tasks are restored at once, each by its own tracer. @default the CPU count */
   parallel?: number;
+  /** A script (path) or function run at 'pre-restore', 'post-restore' (a failure kills every
+   * task: nothing is left) and 'post-resume' (see actions.ts). @default none */
+  actionScript?: string | ActionHook;
+  /** Signal (name or number) queued with si_value 2 to every restored task that has a handler
+   * for it, once all run (see notify.ts). @default none */
+  notifySignal?: string | number;
+  /** Phase, progress and warning events. */
   events?: UcrEmitter;
+  /** pino logger (structured logs). @default silent */
   logger?: Logger;
+  /** Aborting before the tasks run kills every task created so far: nothing is left. */
   signal?: AbortSignal;
 }
 
@@ -67,8 +83,13 @@ export interface RestartResult {
   hostPids: Record<number, number>;
   tasks: number;
   pageBytes: number;
+  /** every phase as it ran (per task where it runs per task), ms since the start */
   phases: PhaseRecord[];
+  /** total ms per phase name */
+  durations: Record<string, number>;
   warnings: string[];
+  /** tasks notified with notifySignal (current pids) */
+  notified: number[];
   /** Without detach: how the root ended. */
   exitCode?: number;
   exitSignal?: number;
@@ -126,12 +147,21 @@ function pidMapper(meta: ImageMetadata, pids: RestartOptions['pids'], pidns: boo
 
 export async function restart(opts: RestartOptions): Promise<RestartResult> {
   const log = (opts.logger ?? silentLogger).child({ module: 'restart' });
-  const clock = new PhaseClock(opts.events);
-  opts.signal?.throwIfAborted();
+  const clock = new PhaseClock('restart', opts.events, log);
+  const aborted = () => new AbortedError('restart aborted: no process was left', { cause: opts.signal?.reason });
+  if (opts.signal?.aborted) throw aborted();
+  const sig = opts.notifySignal === undefined ? undefined : signalNumber(opts.notifySignal);
+  if (opts.notifySignal !== undefined && sig === undefined) throw new UcrError(`notify signal ${opts.notifySignal}: no such signal`, { code: 'EINVAL' });
+  const hook = actionHook(opts.actionScript);
   const input = openInput(opts.input);
   let helper: Helper | undefined;
   let nullFd: number | undefined;
   let rootPid = 0;
+  // graceful first: on EOF the helper kills and reaps every task it created
+  const onAbort = () => {
+    helper?.close();
+    setTimeout(() => helper?.kill(), 2000).unref();
+  };
   try {
     const { meta } = await clock.run('read-metadata', () => readMetadata(input.fd, input.name));
     const root = meta.tree.tasks[0]!;
@@ -161,7 +191,10 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       if (!opts.pidns) spool = checkPids(tree.tasks.filter((t) => t.newPid).map((t) => t.newPid), streamed);
       return w;
     });
-    for (const message of warnings) opts.events?.emit('warning', { message });
+    for (const message of warnings) clock.warn(message);
+    const image = input.name;
+    await runAction(clock, hook, { action: 'pre-restore', pid: root.pid, pids: meta.tree.tasks.map((t) => t.pid), image, signal: opts.signal });
+    if (opts.signal?.aborted) throw aborted();
 
     let stdio = opts.stdio ?? [0, 1, 2];
     if (input.fd === stdio[0]) {
@@ -170,7 +203,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     }
     const h = new Helper(['restore', ...(opts.detach ? ['--detach'] : [])], [input.fd, ...stdio]);
     helper = h;
-    opts.signal?.addEventListener('abort', () => h.kill(), { once: true });
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     const ctx = { stdioFd: (slot: number) => 4 + slot };
     const elapsedMs = Date.now() - Date.parse(meta.header.createdAt);
     const imageOf = new Map([...taskImage].map(([pid, t]) => [pid, applyTimerPolicy(t, opts.timers ?? 'relative', elapsedMs)]));
@@ -191,7 +224,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       'end',
     );
     await clock.run(spool ? 'spool' : 'plan', () => h.next('planned'));
-    const created = await clock.run('create', () => h.next('created'), root.pid);
+    const created = await clock.run('create', () => h.next('created'));
     const outer = created.pids as number[];
     const inner = created.nspids as number[];
     const pids: Record<number, number> = {};
@@ -206,7 +239,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     // flight at once (one tracer process per worker, task i in worker i % workers).
     const live = tree.tasks.filter((t) => t.kind === 'task');
     const queue = new PQueue({ concurrency: workers });
-    const perTask = (step: string, done: string) =>
+    const perTask = (step: 'map' | 'finish', done: string) =>
       Promise.all(
         live.map((t) =>
           queue.add(() =>
@@ -221,10 +254,15 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
           ),
         ),
       );
+    const total = meta.tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
     const loaded = await clock.run('memory', async () => {
       await perTask('map', 'mapped');
+      clock.progress(0, total);
+      h.onProgress = (b) => clock.progress(b, total);
       h.send('pages');
-      return h.next('loaded');
+      const ev = await h.next('loaded');
+      clock.progress(ev.bytes as number, total);
+      return ev;
     });
     const pageBytes = loaded.bytes as number;
     await clock.run('verify', () => {
@@ -237,11 +275,26 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       if (pageBytes !== expectBytes) throw new UcrError(`${input.name}: corrupt image: page bytes ${pageBytes} != ${expectBytes}`, { code: 'EIMAGE' });
     });
     h.send('commit');
+    const current = Object.values(hostPids);
     await clock.run('resume', async () => {
       await perTask('finish', 'finished');
+      await runAction(clock, hook, { action: 'post-restore', pid: hostPids[root.pid]!, pids: current, image, signal: opts.signal });
+      if (opts.signal?.aborted) throw aborted();
       h.send('resume');
       return h.next('running');
     });
+    opts.signal?.removeEventListener('abort', onAbort);
+    const notified: number[] = [];
+    if (sig !== undefined)
+      await clock.run('notify', () => {
+        for (const t of meta.tasks) {
+          const p = hostPids[t.pid]!;
+          if ((t.sigactions.find((a) => a.sig === sig)?.handler ?? 0) > 1 && notify(p, sig, NOTIFY_RESTARTED)) notified.push(p);
+        }
+      });
+    await runAction(clock, hook, { action: 'post-resume', pid: hostPids[root.pid]!, pids: current, image }).catch((e: Error) =>
+      clock.warn(`${e.message} (after the tree was resumed: it runs on)`),
+    );
     const result: RestartResult = {
       root: hostPids[root.pid]!,
       pids,
@@ -249,7 +302,9 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       tasks: meta.tree.tasks.length,
       pageBytes,
       phases: clock.phases,
+      durations: phaseDurations(clock.phases),
       warnings,
+      notified,
     };
     if (opts.detach) {
       await h.exited;
@@ -267,9 +322,10 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       await helper.exited;
       clearTimeout(timer);
     }
-    if (opts.signal?.aborted) throw new UcrError('restart aborted', { code: 'ABORT_ERR', cause: e });
+    if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();
     throw fromHelper(e, 'restart', rootPid);
   } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
     input.close();
     if (nullFd !== undefined) fs.closeSync(nullFd);
   }
