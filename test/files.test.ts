@@ -150,3 +150,11 @@ describe('inotify', () => {
     expect(verdict).toBe('PASS');
   });
 });
+
+describe('file locks', () => {
+  it('flock, OFD and POSIX locks (of two tasks) come back with their owners and ranges', async () => {
+    const { verdict, pids } = await treeRoundTrip('locks');
+    expect(pids).toHaveLength(2);
+    expect(verdict).toBe('PASS');
+  });
+});

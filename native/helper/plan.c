@@ -186,6 +186,11 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		t->auxv_len = (size_t)len;
 	} else if (!strcmp(k, "fd")) {
 		return add_fd(p, t, w, n);
+	} else if (!strcmp(k, "plock")) {
+		NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[0] < (1u << 20) && v[1] <= 1 && v[2] <= INT64_MAX && v[3] <= INT64_MAX);
+		struct plock_plan *l = GROW(t->plocks, t->nplocks);
+		NEED(l != NULL);
+		*l = (struct plock_plan){ (int)v[0], (int)v[1], v[2], v[3] };
 	} else if (!strcmp(k, "epctl")) {
 		NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[0] < (1u << 20) && v[1] < (1u << 20) && v[2] <= 0xffffffffu);
 		struct epctl_plan *e = GROW(t->epctls, t->nepctls);
@@ -322,6 +327,8 @@ int plan_read(struct plan *p)
 			r = plan_add_file(p, w, n);
 		} else if (!strcmp(k, "pipe")) {
 			r = plan_add_pipe(p, w, n);
+		} else if (!strcmp(k, "flock")) {
+			r = plan_add_flock(p, w, n);
 		} else if (!strcmp(k, "inwatch")) {
 			r = plan_add_inwatch(p, w, n);
 		} else if (!strcmp(k, "obj")) {

@@ -19,6 +19,8 @@
  *                                                      object reopened: an open file of its own)
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
  *   file <id> signalfd <mask> <flags>
+ *   flock <file id> <0 flock|1 OFD lock> <0 read|1 write> <start> <len, 0: to EOF>
+ *                                                      a lock of an open file, taken by the helper
  *   file <id> epoll <flags>                            an epoll instance (targets: epctl lines)
  *   file <id> inotify <flags>                          an inotify instance, with its watches:
  *   inwatch <file id> <wd> <mask> <hex path>           (in watch descriptor order)
@@ -53,6 +55,8 @@
  *   dumpable <n>
  *   caps <inheritable> <permitted> <effective> <bounding> <ambient>   (64-bit masks)
  *   fd <target> <file id> <cloexec>
+ *   plock <fd> <0 read|1 write> <start> <len, 0: to EOF>   a POSIX lock the task takes again
+ *                                                    (at finish, by an injected fcntl)
  *   epctl <epoll fd> <target fd> <events> <data>   (an epoll registration the task makes again
  *                                                    once its fds are in place)
  *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|-> [<obj id>]
@@ -115,6 +119,8 @@ struct file_plan {
 	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
 	int obj;    /* FILE_REOPEN: index into plan.objs */
 	struct inwatch { int wd; uint32_t mask; char *path; } *watches; /* FILE_INOTIFY */
+	struct lock_plan { int ofd, write; uint64_t start, len; } *locks; /* flock and OFD locks */
+	int nlocks;
 	int nwatches;
 	int hfd;    /* the helper's fd for it, inherited by every task */
 	struct unix_plan *ux; /* FILE_UNIX */
@@ -244,6 +250,8 @@ struct task_plan {
 	int nfds;
 	struct epctl_plan *epctls;
 	int nepctls;
+	struct plock_plan { int fd, write; uint64_t start, len; } *plocks;
+	int nplocks;
 	struct vma_plan *vmas;
 	int nvmas;
 	uint64_t vvar_start, vdso_start;

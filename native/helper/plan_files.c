@@ -128,3 +128,15 @@ int plan_add_inwatch(struct plan *p, char **w, int n)
 	iw->mask = (uint32_t)v[2];
 	return 0;
 }
+
+int plan_add_flock(struct plan *p, char **w, int n)
+{
+	uint64_t v[5];
+	NEED(n == 6 && plan_u64s(w, 1, 5, v) == 0 && v[1] <= 1 && v[2] <= 1 && v[3] <= INT64_MAX && v[4] <= INT64_MAX);
+	int f = plan_find_file(p, (int)v[0]);
+	NEED(f >= 0);
+	struct lock_plan *l = GROW(p->files[f].locks, p->files[f].nlocks);
+	NEED(l != NULL);
+	*l = (struct lock_plan){ (int)v[1], (int)v[2], v[3], v[4] };
+	return 0;
+}

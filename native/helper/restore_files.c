@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -211,6 +212,36 @@ static int make_inotify(struct file_plan *fp)
 	return fd;
 }
 
+/* flock and OFD locks belong to an open file: taken on the helper's fd of it, they are the
+ * tasks' (which inherit that very open file). Non-blocking: a lock someone else took since the
+ * checkpoint fails the restart, naming the file. */
+static int take_locks(void)
+{
+	for (int f = 0; f < plan.nfiles; f++) {
+		struct file_plan *fp = &plan.files[f];
+		for (int i = 0; i < fp->nlocks; i++) {
+			struct lock_plan *l = &fp->locks[i];
+			int r;
+			if (!l->ofd) {
+				r = flock(fp->hfd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB);
+			} else {
+				struct flock fl = { .l_type = (short)(l->write ? F_WRLCK : F_RDLCK), .l_whence = SEEK_SET,
+						    .l_start = (off_t)l->start, .l_len = (off_t)l->len };
+				r = fcntl(fp->hfd, F_OFD_SETLK, &fl);
+			}
+			if (r < 0) {
+				char obj[48];
+				snprintf(obj, sizeof obj, "file %d", fp->id);
+				return proto_fail("files", fp->path ? fp->path : obj, errno,
+						  errno == EAGAIN || errno == EWOULDBLOCK
+						  ? "cannot take its %s lock again: another process holds a lock on it now"
+						  : "cannot take its %s lock again", l->ofd ? "OFD" : "flock");
+			}
+		}
+	}
+	return 0;
+}
+
 /* Every file object and pipe, opened once at a high fd: tasks inherit them, so fds that were
  * one open file (dup, fork) in the image are one open file again. */
 int open_files(void)
@@ -292,6 +323,8 @@ int open_files(void)
 		if (fp->hfd < 0)
 			return proto_fail("files", obj, errno, "cannot place the file");
 	}
+	if (take_locks() < 0)
+		return -1;
 	int rp[2];
 	if (pipe2(rp, O_CLOEXEC) < 0)
 		return proto_fail("files", "report pipe", errno, "cannot create a pipe");

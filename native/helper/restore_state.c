@@ -2,6 +2,7 @@
  * timers, credentials; used by restore_task.c's restore_finish. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -170,6 +171,23 @@ int restore_process_state(struct task_plan *p)
 		return -1;
 	if (p->personality && rt_call("finish", "personality", SYS_personality, (uint64_t)p->personality, 0, 0, 0, 0, 0, &ret) < 0)
 		return -1;
+	/* POSIX locks belong to the process and vanish when it closes any fd of the file: taken
+	 * last, after every temporary open/close of the restart (mapped files, the executable). */
+	for (int i = 0; i < p->nplocks; i++) {
+		struct plock_plan *l = &p->plocks[i];
+		struct flock fl = { .l_type = (short)(l->write ? F_WRLCK : F_RDLCK), .l_whence = SEEK_SET,
+				    .l_start = (off_t)l->start, .l_len = (off_t)l->len };
+		uint64_t a = t_scratch_put(&rt, 0, &fl, sizeof fl);
+		if (t_inject(&rt, SYS_fcntl, (uint64_t)l->fd, F_SETLK, a, 0, 0, 0, &ret) < 0)
+			return proto_fail("finish", "fcntl(F_SETLK)", errno, "cannot drive the task through fcntl");
+		if (ret < 0) {
+			char obj[32];
+			snprintf(obj, sizeof obj, "fd %d", l->fd);
+			return proto_fail("finish", obj, (int)-ret, ret == -EAGAIN || ret == -EACCES
+					  ? "cannot take its POSIX lock again: another process holds a lock on the file now"
+					  : "cannot take its POSIX lock again");
+		}
+	}
 	return 0;
 }
 

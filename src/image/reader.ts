@@ -125,6 +125,10 @@ export function readMetadata(fd: number, name: string, positional = false): { me
       for (const fd of task.fds)
         if (!fileIds.has(fd.file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd.fd} refers to unknown file ${fd.file}`), { object: name });
       for (const f of files.files)
+        for (const l of f.locks ?? [])
+          if (l.task === t.pid && !task.fds.some((d) => d.fd === l.fd && d.file === f.id))
+            throw new ImageError(where(`TASK ${t.pid}: a lock on file ${f.id} names fd ${l.fd}, which is not that file`), { object: name });
+      for (const f of files.files)
         for (const e of f.epoll ?? [])
           if (e.task === t.pid && (!task.fds.some((d) => d.file === f.id) || !task.fds.some((d) => d.fd === e.fd)))
             throw new ImageError(where(`TASK ${t.pid}: epoll ${f.id} target fd ${e.fd} is not held by the task`), { object: name });
@@ -140,6 +144,9 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   for (const f of files.files)
     for (const e of f.epoll ?? [])
       if (!live.has(e.task)) throw new ImageError(where(`FILES: epoll ${f.id} target fd ${e.fd} belongs to process ${e.task}, not a live task of the image`), { object: name });
+  for (const f of files.files)
+    for (const l of f.locks ?? [])
+      if (l.task !== undefined && !live.has(l.task)) throw new ImageError(where(`FILES: a lock on file ${f.id} belongs to process ${l.task}, not a live task of the image`), { object: name });
   return { meta: { major, minor, header, tree, files, ipc, tasks, digest, records }, reader: r };
 }
 

@@ -80,6 +80,9 @@ export interface FileImage {
   /** Only for kind 'epoll': the registered targets; `task` (a pid of the image) holds the epoll
    * and, at `fd`, the target, and makes the registration again on restart. */
   epoll?: EpollTarget[];
+  /** Locks held through this open file: flock and OFD locks belong to it, POSIX locks to
+   * `task`, which holds the file at `fd` */
+  locks?: LockImage[];
   /** Only for kind 'inotify': the watches, by watch descriptor */
   inotify?: InotifyWatch[];
   /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.objects id) it is an fd of. */
@@ -123,6 +126,16 @@ export interface UnixSocketImage {
   external?: { ino: number; pid: number; fd: number; comm: string };
   /** the bytes queued to be read (stream: one chunk; datagram and seqpacket: one per message) */
   queue: Uint8Array[];
+}
+
+export interface LockImage {
+  kind: 'flock' | 'ofd' | 'posix';
+  type: 'read' | 'write';
+  /** byte range (flock: the whole file, 0..EOF); end -1: to the end of the file */
+  start: number;
+  end: number;
+  task?: number;
+  fd?: number;
 }
 
 export interface InotifyWatch {

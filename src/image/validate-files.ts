@@ -2,7 +2,7 @@
 import type { CborValue } from './cbor.js';
 import { PAGE_SIZE } from './format.js';
 import { MAX_FD, PID_MAX, OBJECT_MAX, Where, arr, bytes, field, int, obj, str, u64 } from './check.js';
-import type { FileImage, ImageFiles, PipeImage, ObjectImage } from './types.js';
+import type { FileImage, ImageFiles, LockImage, PipeImage, ObjectImage } from './types.js';
 import { checkUnix, checkUnixLinks } from './validate-unix.js';
 
 export function checkFiles(v: CborValue, path: string): ImageFiles {
@@ -69,6 +69,24 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         };
       });
     }
+    if (f.locks !== undefined)
+      file.locks = arr(f.locks, fw.at('locks'), 1 << 16).map((x, k) => {
+        const lw = fw.at('locks').at(k);
+        const l = obj(x, lw);
+        const kind = field(l, 'kind', lw, str);
+        if (kind !== 'flock' && kind !== 'ofd' && kind !== 'posix') lw.at('kind').fail(`unknown lock kind ${kind}`);
+        const type = field(l, 'type', lw, str);
+        if (type !== 'read' && type !== 'write') lw.at('type').fail('expected read or write');
+        const start = field(l, 'start', lw, (y, ww) => int(y, ww));
+        const end = field(l, 'end', lw, (y, ww) => int(y, ww, -1));
+        if (end !== -1 && end < start) lw.fail('the lock ends before it starts');
+        const lock: LockImage = { kind: kind as LockImage['kind'], type: type as LockImage['type'], start, end };
+        if (kind === 'posix') {
+          lock.task = field(l, 'task', lw, (y, ww) => int(y, ww, 1, PID_MAX));
+          lock.fd = field(l, 'fd', lw, (y, ww) => int(y, ww, 0, MAX_FD));
+        }
+        return lock;
+      });
     if (f.inotify !== undefined) {
       if (file.kind !== 'inotify') fw.fail('inotify watches on a file that is not an inotify');
       let prev = 0;

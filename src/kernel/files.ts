@@ -12,6 +12,7 @@ import type { FdImage, FileImage, ImageFiles, PipeImage } from '../image/types.j
 import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
 import type { Helper } from './helper.js';
+import { locksOf } from './locks.js';
 import { listFds, readFdInfo, readLink } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 
@@ -144,6 +145,10 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     const ops = opsFor(o.facts, ctx);
     const file: FileImage = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) };
     if (ctx.unix && file.unix) unix.add(file, ctx.unix, h0.pid, h0.fd);
+    if (ops.kind !== 'external' && ops.kind !== 'closed') {
+      const locks = locksOf(o.holders, `process ${h0.pid} fd ${h0.fd} (${o.facts.link})`);
+      if (locks.length) file.locks = locks;
+    }
     if (ops.kind === 'closed') warnings.push(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): skipped, the restarted process finds it closed`);
     if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
       const what = `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (${o.facts.link})`;

@@ -3,6 +3,7 @@ import type { ImageFiles, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
+import { lockRange } from './locks.js';
 import { objectLines } from './objects.js';
 import { restartFixup } from './syscall-restart.js';
 
@@ -20,6 +21,10 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
     const line = opsOf(file.kind).plan(file, ctx);
     if (line) L.push(line);
   }
+  // flock and OFD locks belong to the open file: the helper takes them on its fd of it
+  for (const file of f.files)
+    for (const l of file.locks ?? [])
+      if (l.kind !== 'posix') L.push(`flock ${file.id} ${l.kind === 'ofd' ? 1 : 0} ${l.type === 'write' ? 1 : 0} ${lockRange(l).join(' ')}`);
   return L;
 }
 
@@ -47,6 +52,8 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     if (seen.has(file.id)) continue;
     seen.add(file.id);
     L.push(...(opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []));
+    // POSIX locks belong to the process: the task takes them again itself
+    for (const l of file.locks ?? []) if (l.kind === 'posix' && l.task === t.pid) L.push(`plock ${l.fd} ${l.type === 'write' ? 1 : 0} ${lockRange(l).join(' ')}`);
   }
   for (const v of t.vmas) {
     if (v.shm) {

@@ -1,0 +1,46 @@
+/**
+ * File locks held by the tree, read from /proc/PID/fdinfo ("lock:" lines, which list the locks
+ * set through that open file: flock and OFD locks belong to the open file itself, POSIX record
+ * locks to the process that set them). Leases, delegations and mandatory locks are refused; a
+ * task waiting for a lock (a "->" line) is not a lock it holds: its call is restarted instead.
+ */
+import fs from 'node:fs';
+import { UnsupportedError } from '../errors.js';
+import type { LockImage } from '../image/types.js';
+
+const LINE = /^lock:\s+\d+:\s+(->\s+)?(\S+)\s+(\S+)\s+(\S+)\s+(-?\d+)\s+\S+\s+(\d+)\s+(\d+|EOF)/;
+const KIND: Record<string, LockImage['kind']> = { FLOCK: 'flock', OFDLCK: 'ofd', POSIX: 'posix' };
+
+/** The locks of one open-file object, from every fd of the tree that refers to it. */
+export function locksOf(holders: { pid: number; fd: number }[], what: string): LockImage[] {
+  const locks: LockImage[] = [];
+  const seen = new Set<string>();
+  for (const h of holders) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/${h.pid}/fdinfo/${h.fd}`, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const m = LINE.exec(line);
+      if (!m || m[1]) continue; // not a lock line, or a waiter
+      const kind = KIND[m[2]!];
+      if (!kind || m[3] !== 'ADVISORY')
+        throw new UnsupportedError(`${what}: ${m[3] === 'ADVISORY' ? m[2] : m[3]} ${m[2]} locks are not supported`, { pid: h.pid, phase: 'files' });
+      if (m[4] !== 'READ' && m[4] !== 'WRITE') continue;
+      const lock: LockImage = { kind, type: m[4] === 'READ' ? 'read' : 'write', start: Number(m[6]), end: m[7] === 'EOF' ? -1 : Number(m[7]) };
+      if (kind === 'posix') Object.assign(lock, { task: h.pid, fd: h.fd });
+      const key = kind === 'posix' ? `${h.pid}:${lock.type}:${lock.start}:${lock.end}` : `${kind}:${lock.type}:${lock.start}:${lock.end}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      locks.push(lock);
+    }
+  }
+  return locks;
+}
+
+/** start and length as fcntl wants them (0: to the end of the file, and beyond). */
+export function lockRange(l: LockImage): [number, number] {
+  return [l.start, l.end < 0 ? 0 : l.end - l.start + 1];
+}
