@@ -31,6 +31,28 @@ describe('files, cwd and umask', () => {
   });
 });
 
+describe('--file-validation', () => {
+  it('refuses a file open for writing whose size changed, naming it; --file-validation=off restarts anyway', async () => {
+    const dir = tmpdir('files-grown');
+    const c = await startCase('files', { args: ['--dir', dir] });
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    await killAndWait(c.pid);
+    fs.appendFileSync(path.join(dir, 'log.txt'), 'appended since\n');
+    const size = fs.statSync(path.join(dir, 'log.txt')).size;
+    const r = ucr(['restart', '-i', img, '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `ucr: file ${path.join(dir, 'log.txt')}: changed since the checkpoint (its size is ${size} bytes, it was ${size - 15} at checkpoint); restart with --file-validation=off to accept it`,
+    );
+    expect(exists(c.pid)).toBe(false);
+    const r2 = ucr(['restart', '-i', img, '--detach', '--file-validation=off']);
+    expect(r2.stderr).toBe('');
+    expect(r2.code).toBe(0);
+    expect(exists(c.pid)).toBe(true);
+  });
+});
+
 describe('tasks blocked in system calls resume as the kernel would', () => {
   it('read() on stdin (-ERESTARTSYS): re-issued after restart, gets the data', async () => {
     const c = await startCase('blocked_read', { stdin: 'pipe' });

@@ -224,6 +224,11 @@ program
       .choices(['relative', 'absolute'])
       .default('relative'),
   )
+  .addOption(
+    new Option('--file-validation <how>', "size: refuse a file open for writing whose size changed since the checkpoint (or an offset beyond its end); off: reopen whatever is there")
+      .choices(['size', 'off'])
+      .default('size'),
+  )
   .option('--parallel <n>', 'restore this many tasks at once, each by its own tracer (default: the CPU count)', intArg('--parallel', 1))
   .option('--inherit-fd <slot=fd>', "connect the image's external stdio slot (0-2) to this fd of ucr instead of ucr's own stdio (repeatable)", inheritFd, [] as [number, number][])
   .option('--action-script <file>', 'run this at pre-restore, post-restore (non-zero exit: nothing is left) and post-resume')
@@ -243,6 +248,7 @@ program
       json?: boolean;
       inheritFd: [number, number][];
       timers: 'relative' | 'absolute';
+      fileValidation: 'size' | 'off';
       parallel?: number;
       actionScript?: string;
       notifySignal?: string;
@@ -261,6 +267,7 @@ program
           ipcns: o.ipcns,
           skip: o.skip,
           timers: o.timers,
+          fileValidation: o.fileValidation,
           parallel: o.parallel,
           stdio: o.inheritFd.length ? stdioWith(o.inheritFd) : undefined,
           actionScript: o.actionScript,

@@ -53,6 +53,9 @@ export interface RestartOptions {
   pidns?: boolean;
   /** How timers resume (see src/kernel/timers.ts). @default 'relative' */
   timers?: TimerPolicy;
+  /** 'size': refuse a regular file open for writing whose size changed since the checkpoint,
+   * or an offset beyond a file's end; 'off': reopen whatever is there. @default 'size' */
+  fileValidation?: 'size' | 'off';
   /** Restart in a new IPC namespace: System V objects come back at their ids whatever the
    * caller's namespace holds (default: when the tree had a namespace of its own). */
   ipcns?: boolean;
@@ -184,7 +187,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const warnings = await clock.run('check', () => {
       const w = checkHost(meta.header, opts.force ?? false);
       for (const t of meta.tasks) checkMappedFiles(t.pid, t.vmas);
-      for (const f of meta.files.files) opsOf(f.kind).check(f);
+      for (const f of meta.files.files) opsOf(f.kind).check(f, { fileValidation: opts.fileValidation ?? 'size' });
       checkIpcFree(meta.ipc, ipcOpts);
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
       // in a new pid namespace every pid is free

@@ -61,4 +61,4 @@ function unsupportedReason(f: FdFacts): string {
   return 'this kind of file is not supported yet';
 }
 
-export type { FdFacts, FdOps, ObjectContext, RestoreContext } from './types.js';
+export type { CheckOptions, FdFacts, FdOps, ObjectContext, RestoreContext } from './types.js';

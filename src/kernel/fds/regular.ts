@@ -1,4 +1,9 @@
-/** Regular files and directories, reopened by path with their flags and offset. */
+/**
+ * Regular files and directories, reopened by path with their flags and offset. A regular file's
+ * size is recorded (params: [size]) and checked on restart (--file-validation): a file open for
+ * writing whose size changed, or an offset beyond the end, means the file is not the one the
+ * program had, and the restart is refused, naming it.
+ */
 import fs from 'node:fs';
 import { UcrError } from '../../errors.js';
 import { hex } from '../helper.js';
@@ -7,10 +12,11 @@ import type { FdOps } from './types.js';
 export const regularFile: FdOps = {
   kind: 'regular',
   matches: (f) => (f.stat.isFile() || f.stat.isDirectory()) && f.link.startsWith('/') && !f.link.endsWith(' (deleted)'),
-  dump: (f) => ({ path: f.link, flags: f.info.flags, pos: f.info.pos }),
-  check(file) {
+  dump: (f) => ({ path: f.link, flags: f.info.flags, pos: f.info.pos, ...(f.stat.isFile() ? { params: [f.stat.size] } : {}) }),
+  check(file, opts) {
+    let st: fs.Stats;
     try {
-      fs.statSync(file.path);
+      st = fs.statSync(file.path);
     } catch (e) {
       throw new UcrError(`file ${file.path}: cannot be reopened: ${(e as Error).message}`, {
         code: 'EFILE',
@@ -18,6 +24,21 @@ export const regularFile: FdOps = {
         phase: 'check',
       });
     }
+    const size = file.params?.[0];
+    if (opts.fileValidation === 'off' || size === undefined || !st.isFile()) return;
+    const writing = (file.flags & 3) !== 0;
+    const why =
+      writing && st.size !== Number(size)
+        ? `its size is ${st.size} bytes, it was ${size} at checkpoint`
+        : file.pos > st.size
+          ? `its size is ${st.size} bytes, below the saved offset ${file.pos}`
+          : undefined;
+    if (why)
+      throw new UcrError(`file ${file.path}: changed since the checkpoint (${why}); restart with --file-validation=off to accept it`, {
+        code: 'EFILE',
+        object: file.path,
+        phase: 'check',
+      });
   },
   plan: (file) => `file ${file.id} path ${hex(file.path)} ${file.flags} ${file.pos}`,
 };

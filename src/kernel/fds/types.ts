@@ -28,6 +28,12 @@ export interface ObjectContext {
   skipSockets?: boolean;
 }
 
+export interface CheckOptions {
+  /** 'size' (default): a regular file open for writing must still have the size it had at
+   * checkpoint, and no offset may lie beyond the end; 'off': not checked */
+  fileValidation: 'size' | 'off';
+}
+
 export interface RestoreContext {
   /** The helper fd that carries the restarting process's stdio slot 0..2. */
   stdioFd(slot: number): number;
@@ -43,7 +49,7 @@ export interface FdOps {
   matches(f: FdFacts, ctx: ObjectContext): boolean;
   dump(f: FdFacts, ctx: ObjectContext): Omit<FileImage, 'id' | 'kind'>;
   /** Before any task is created on restart: throw if the object cannot be brought back. */
-  check(file: FileImage): void;
+  check(file: FileImage, opts: CheckOptions): void;
   /** The helper plan line that recreates the object (see native/helper/plan.h). */
   plan(file: FileImage, ctx: RestoreContext): string;
   /** Task plan lines for a task that holds the object at fd number `fd` (epoll registrations,
