@@ -13,7 +13,7 @@
  * where they apply.
  */
 export { checkpoint, type CheckpointOptions, type CheckpointResult } from './orchestrator/checkpoint.js';
-export { restart, type RestartOptions, type RestartResult } from './orchestrator/restart.js';
+export { restart, type RestartOptions, type RestartResult, type SkipMemory } from './orchestrator/restart.js';
 export { inspect, type InspectOptions, type InspectResult } from './orchestrator/inspect.js';
 export type { TimerPolicy } from './kernel/timers.js';
 export type { ActionContext, ActionHook, ActionName } from './orchestrator/actions.js';

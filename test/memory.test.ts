@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, killAndWait, roundTrip, sleep, startCase, treeRoundTrip, ucr, verdict } from './harness.js';
+import { checkpointCase, cleanup, exists, killAndWait, roundTrip, sleep, startCase, treeRoundTrip, ucr, verdict } from './harness.js';
 
 afterEach(cleanup);
 
@@ -18,6 +19,31 @@ describe('memory survives checkpoint → kill → restart', () => {
   it('x87, SSE and AVX state: a floating-point loop ends with the exact result', async () => {
     const { verdict } = await roundTrip('fpu');
     expect(verdict).toBe('PASS');
+  });
+});
+
+describe('--skip-memory', () => {
+  it('restores the named range of the named task zero-filled and the rest exactly', async () => {
+    const c = await startCase('skipmem');
+    const addr = parseInt(fs.readFileSync(c.out + '.addr', 'utf8'), 16);
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    await killAndWait(c.pid);
+    fs.writeFileSync(c.out + '.skip', '');
+    const r = ucr(['restart', '-i', img, '--detach', '--skip-memory', `${c.pid}:0x${addr.toString(16)}-0x${(addr + 8192).toString(16)}`]);
+    expect(r.stderr).toBe('');
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('refuses a pid that is not in the image', async () => {
+    const c = await startCase('skipmem');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    await killAndWait(c.pid);
+    const r = ucr(['restart', '-i', img, '--detach', '--skip-memory', '1:0x1000-0x2000']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim()).toBe('ucr: --skip-memory: process 1 is not a live task of the image');
+    expect(exists(c.pid)).toBe(false);
   });
 });
 

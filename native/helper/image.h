@@ -64,10 +64,17 @@ int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, in
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records);
 
 /* Where restored contents go: tasks by index (pids), shared memory objects by id (objfd(id)). */
+struct skip_range {
+	int64_t task; /* -1: every task */
+	uint64_t start, end;
+};
+
 struct page_sink {
 	const pid_t *pids;
 	size_t ntasks;
 	int (*objfd)(uint32_t id); /* -1: no such object */
+	const struct skip_range *skips; /* --skip-memory: task pages there come back zero-filled */
+	size_t nskips;
 };
 
 /* Reads OBJECT and PAGES records from in and writes them into the objects and tasks; the records

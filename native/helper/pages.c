@@ -191,6 +191,19 @@ int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, in
 	return 0;
 }
 
+/* --skip-memory: the parts of a task's page record inside a skipped range become zeros. */
+static void zero_skipped(const struct page_sink *sink, uint32_t task, uint64_t addr, unsigned char *buf, size_t len)
+{
+	for (size_t i = 0; i < sink->nskips; i++) {
+		const struct skip_range *s = &sink->skips[i];
+		if (s->task >= 0 && (uint32_t)s->task != task)
+			continue;
+		uint64_t a = s->start > addr ? s->start : addr, b = s->end < addr + len ? s->end : addr + len;
+		if (a < b)
+			memset(buf + (a - addr), 0, b - a);
+	}
+}
+
 static int bad_record(const char *what, uint64_t addr)
 {
 	char obj[64];
@@ -264,7 +277,7 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 				return proto_fail("restore-pages", obj, errno ? errno : EIO,
 						  "cannot fill it at offset %llu", (unsigned long long)h.addr);
 			}
-		} else if (t_write_mem(sink->pids[h.task], h.addr, buf, len) < 0) {
+		} else if (zero_skipped(sink, h.task, h.addr, buf, len), t_write_mem(sink->pids[h.task], h.addr, buf, len) < 0) {
 			char obj[64];
 			snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)h.addr);
 			return proto_fail("restore-pages", obj, errno, "cannot write pages into task %d",

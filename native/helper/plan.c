@@ -327,6 +327,12 @@ int plan_read(struct plan *p)
 			r = plan_add_file(p, w, n);
 		} else if (!strcmp(k, "pipe")) {
 			r = plan_add_pipe(p, w, n);
+		} else if (!strcmp(k, "skipmem")) {
+			int64_t task;
+			NEED(n == 4 && !parse_i64(w[1], &task) && task >= -1 && task < (1 << 22) && plan_u64s(w, 2, 2, v) == 0 && v[0] < v[1]);
+			struct skip_range *s = GROW(p->skips, p->nskips);
+			NEED(s != NULL);
+			*s = (struct skip_range){ task, v[0], v[1] };
 		} else if (!strcmp(k, "flock")) {
 			r = plan_add_flock(p, w, n);
 		} else if (!strcmp(k, "inwatch")) {

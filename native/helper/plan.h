@@ -2,6 +2,7 @@
  * Global lines:
  *   pidwait <ms>   seed <digest so far>   spool <0|1>
  *   workers <n>   (tracer processes; task i is traced by worker i % n)
+ *   skipmem <task index|-1 for all> <start> <end>   (--skip-memory: the range comes back zeros)
  *   pidns <0|1>   (kind 3 = the namespace's init: the helper creates it with CLONE_NEWPID)
  *   foreground <0|1>   (make the root's group the foreground group of the terminal on fd 4
  *                       while the helper waits for the root, then give it back)
@@ -306,6 +307,8 @@ struct plan {
 	int nacts;
 	struct page_run *runs;
 	size_t nruns;
+	struct skip_range *skips;
+	int nskips;
 	int ipcns;
 	struct ipc_plan *ipcs;
 	int nipcs;

@@ -311,7 +311,7 @@ static int restore_all(int detach)
 			uint32_t digest = plan.seed;
 			uint64_t bytes = 0, records = 0;
 			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd };
+			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd, plan.skips, (size_t)plan.nskips };
 			if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 ||
 			    seal_objs() < 0)
 				return -1;

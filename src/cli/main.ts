@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { UcrError } from '../errors.js';
 import { UcrEmitter, type PhaseRecord } from '../events.js';
-import { checkpoint, inspect, restart, VERSION } from '../index.js';
+import { checkpoint, inspect, restart, VERSION, type SkipMemory } from '../index.js';
 import { createLogger } from '../log.js';
 import { signalNumber } from '../orchestrator/notify.js';
 import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
@@ -17,6 +17,13 @@ function intArg(name: string, min = 0) {
     if (!/^\d+$/.test(v) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
     return n;
   };
+}
+
+function skipMemoryArg(v: string, prev: SkipMemory[]): SkipMemory[] {
+  const m = /^(?:(\d+):)?(0x[0-9a-f]+|\d+)-(0x[0-9a-f]+|\d+)$/i.exec(v);
+  const [start, end] = m ? [Number(m[2]), Number(m[3])] : [NaN, NaN];
+  if (!m || !(start < end)) throw new InvalidArgumentError('expected [pid:]start-end, e.g. 0x7f0000000000-0x7f0000100000');
+  return [...prev, { ...(m[1] ? { pid: Number(m[1]) } : {}), start, end }];
 }
 
 function parsePids(v: string): Map<number, number> | 'auto' {
@@ -229,6 +236,7 @@ program
       .choices(['size', 'off'])
       .default('size'),
   )
+  .option('--skip-memory <[pid:]start-end>', 'restore this address range zero-filled (all tasks, or only pid); addresses in hex (0x...) or decimal; repeatable', skipMemoryArg, [] as SkipMemory[])
   .option('--parallel <n>', 'restore this many tasks at once, each by its own tracer (default: the CPU count)', intArg('--parallel', 1))
   .option('--inherit-fd <slot=fd>', "connect the image's external stdio slot (0-2) to this fd of ucr instead of ucr's own stdio (repeatable)", inheritFd, [] as [number, number][])
   .option('--action-script <file>', 'run this at pre-restore, post-restore (non-zero exit: nothing is left) and post-resume')
@@ -249,6 +257,7 @@ program
       inheritFd: [number, number][];
       timers: 'relative' | 'absolute';
       fileValidation: 'size' | 'off';
+      skipMemory: SkipMemory[];
       parallel?: number;
       actionScript?: string;
       notifySignal?: string;
@@ -268,6 +277,7 @@ program
           skip: o.skip,
           timers: o.timers,
           fileValidation: o.fileValidation,
+          skipMemory: o.skipMemory.length ? o.skipMemory : undefined,
           parallel: o.parallel,
           stdio: o.inheritFd.length ? stdioWith(o.inheritFd) : undefined,
           actionScript: o.actionScript,

@@ -16,7 +16,7 @@ import { AbortedError, PidInUseError, UcrError, UnsupportedError } from '../erro
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { PAGE_SIZE } from '../image/format.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
-import type { ImageMetadata } from '../image/types.js';
+import type { ImageMetadata, TaskImage } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
 import { checkIpcFree, ipcLines } from '../kernel/ipc.js';
@@ -31,6 +31,21 @@ import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
 import { notify, NOTIFY_RESTARTED, signalNumber } from './notify.js';
 import { checkHost } from './host.js';
+
+export interface SkipMemory {
+  pid?: number;
+  start: number;
+  end: number;
+}
+
+/** --skip-memory as helper plan lines (task index or -1), refusing a pid that is not a task. */
+function skipMemoryLines(skips: SkipMemory[], tasks: TaskImage[]): string[] {
+  return skips.map((s) => {
+    const index = s.pid === undefined ? -1 : tasks.findIndex((t) => t.pid === s.pid);
+    if (index < 0 && s.pid !== undefined) throw new UcrError(`--skip-memory: process ${s.pid} is not a live task of the image`, { code: 'EUSAGE' });
+    return `skipmem ${index} ${s.start} ${s.end}`;
+  });
+}
 
 export interface RestartOptions {
   /** A path, '-' for stdin, or an open fd. */
@@ -56,6 +71,10 @@ export interface RestartOptions {
   /** 'size': refuse a regular file open for writing whose size changed since the checkpoint,
    * or an offset beyond a file's end; 'off': reopen whatever is there. @default 'size' */
   fileValidation?: 'size' | 'off';
+  /** Memory ranges restored zero-filled instead of from the image (for programs that rebuild
+   * that state, e.g. a cache): the tasks' private pages there are not written. pid: only that
+   * task of the image (default: every task). Mappings are kept; shared memory is not affected. */
+  skipMemory?: SkipMemory[];
   /** Restart in a new IPC namespace: System V objects come back at their ids whatever the
    * caller's namespace holds (default: when the tree had a namespace of its own). */
   ipcns?: boolean;
@@ -217,6 +236,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       `seed ${meta.digest}`,
       `spool ${spool ? 1 : 0}`,
       `pidns ${opts.pidns ? 1 : 0}`,
+      ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
       // a tree restored into the caller's session is a job in the foreground, unless detached
       `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
       ...ipcLines(meta.ipc, ipcOpts),
