@@ -180,3 +180,11 @@ describe('file locks', () => {
     expect(verdict).toBe('PASS');
   });
 });
+
+describe('terminals', () => {
+  it('a pty pair inside the tree comes back at its number, with its settings, session, controlling terminal and foreground group', async () => {
+    const { verdict, pids } = await treeRoundTrip('pty');
+    expect(pids).toHaveLength(3);
+    expect(verdict).toBe('PASS');
+  });
+});

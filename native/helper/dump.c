@@ -300,6 +300,8 @@ int helper_dump(void)
 			rc = cmd_pages(w, n);
 		else if (!strcmp(w[0], "pipe"))
 			rc = cmd_pipe(w, n);
+		else if (!strcmp(w[0], "tty"))
+			rc = cmd_tty(w, n);
 		else if (!strcmp(w[0], "object"))
 			rc = cmd_object(w, n);
 		else if (!strcmp(w[0], "objdump"))

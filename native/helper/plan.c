@@ -98,7 +98,8 @@ static int add_act(struct plan *p, char **w, int n)
 {
 	static const struct { const char *name; enum act_op op; int words; } ops[] = {
 		{ "clone", ACT_CLONE, 4 }, { "setsid", ACT_SETSID, 3 }, { "setpgid", ACT_SETPGID, 4 },
-		{ "exit", ACT_EXIT, 3 },   { "reap", ACT_REAP, 4 },
+		{ "exit", ACT_EXIT, 3 },   { "reap", ACT_REAP, 4 }, { "ctty", ACT_CTTY, 4 },
+		{ "tcpgrp", ACT_TCPGRP, 4 },
 	};
 	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
 		if (strcmp(w[1], ops[i].name))
@@ -109,6 +110,12 @@ static int add_act(struct plan *p, char **w, int n)
 			NEED(!parse_i64(w[3], &a));
 		else if (n == 4)
 			NEED(!parse_i64(w[3], &b));
+		if (ops[i].op == ACT_CTTY) { /* b: a pty index, kept by the task (its controlling terminal) */
+			NEED(a >= 0 && a < p->ntasks && (b = plan_find_tty(p, (int)b)) >= 0);
+			p->tasks[a].ctty = (int)b;
+		}
+		if (ops[i].op == ACT_TCPGRP)
+			NEED(a >= 0 && a < p->ntasks && p->tasks[a].ctty >= 0);
 		NEED(a >= 0 && a < p->ntasks && b >= -1 && b < p->ntasks);
 		struct act_plan *ap = GROW(p->acts, p->nacts);
 		NEED(ap != NULL);
@@ -333,6 +340,8 @@ int plan_read(struct plan *p)
 			struct skip_range *s = GROW(p->skips, p->nskips);
 			NEED(s != NULL);
 			*s = (struct skip_range){ task, v[0], v[1] };
+		} else if (!strcmp(k, "tty")) {
+			r = plan_add_tty(p, w, n);
 		} else if (!strcmp(k, "flock")) {
 			r = plan_add_flock(p, w, n);
 		} else if (!strcmp(k, "inwatch")) {
@@ -355,6 +364,7 @@ int plan_read(struct plan *p)
 			t = GROW(p->tasks, p->ntasks);
 			NEED(t != NULL);
 			t->old_pid = (pid_t)v[1];
+			t->ctty = -1;
 			t->want_pid = (pid_t)v[2];
 			t->kind = (enum task_kind)v[3];
 			t->exit_status = (int)v[4];

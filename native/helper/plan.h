@@ -22,6 +22,11 @@
  *   file <id> signalfd <mask> <flags>
  *   flock <file id> <0 flock|1 OFD lock> <0 read|1 write> <start> <len, 0: to EOF>
  *                                                      a lock of an open file, taken by the helper
+ *   tty <index> <locked> <pkt> <excl> <settings 0|1> <iflag> <oflag> <cflag> <lflag> <line> <hex cc>
+ *       <ispeed> <ospeed> <rows> <cols> <xpix> <ypix>  a pty pair, created by the helper at
+ *                                                      that index (restore_tty.c)
+ *   file <id> ptmx <tty index> <flags>                 the pty's master
+ *   file <id> pts <tty index> <flags>                  its slave, opened again
  *   file <id> epoll <flags>                            an epoll instance (targets: epctl lines)
  *   file <id> inotify <flags>                          an inotify instance, with its watches:
  *   inwatch <file id> <wd> <mask> <hex path>           (in watch descriptor order)
@@ -80,6 +85,9 @@
  *   act clone <creator index|-1 for the helper> <task index>
  *   act setsid <task>      act setpgid <task> <index of the group's leader task>
  *   act exit <task>        act reap <task> <index of its exited child>
+ *   act ctty <task> <tty index>   (a session leader takes its pty as controlling terminal)
+ *   act tcpgrp <task> <index of the group's leader task>   (and makes that group the
+ *                                                          foreground of its terminal)
  *   end
  */
 #ifndef UCR_PLAN_H
@@ -91,7 +99,7 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS };
 
 enum unix_conn { UNIX_NONE = 0, UNIX_PAIR, UNIX_CLIENT, UNIX_ACCEPTED, UNIX_DGRAM };
 
@@ -118,6 +126,7 @@ struct file_plan {
 	int pipe;   /* FILE_PIPE: pipe id */
 	int end;    /* FILE_PIPE: 0 read, 1 write, 2 both (a FIFO opened O_RDWR) */
 	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
+	int tty;    /* FILE_PTMX, FILE_PTS: index into plan.ttys */
 	int obj;    /* FILE_REOPEN: index into plan.objs */
 	struct inwatch { int wd; uint32_t mask; char *path; } *watches; /* FILE_INOTIFY */
 	struct lock_plan { int ofd, write; uint64_t start, len; } *locks; /* flock and OFD locks */
@@ -125,6 +134,15 @@ struct file_plan {
 	int nwatches;
 	int hfd;    /* the helper's fd for it, inherited by every task */
 	struct unix_plan *ux; /* FILE_UNIX */
+};
+
+/* A pseudo-terminal pair of the tree (restore_tty.c). */
+struct tty_plan {
+	int index, locked, pkt, excl, settings;
+	uint32_t iflag, oflag, cflag, lflag, ispeed, ospeed;
+	unsigned char line, cc[32];
+	unsigned short rows, cols, xpix, ypix;
+	int master_hfd, slave_hfd; /* the helper's: the master and one slave, every task inherits */
 };
 
 enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2 };
@@ -253,6 +271,7 @@ struct task_plan {
 	int nepctls;
 	struct plock_plan { int fd, write; uint64_t start, len; } *plocks;
 	int nplocks;
+	int ctty;   /* index into plan.ttys of the controlling terminal it takes (act ctty), -1 */
 	struct vma_plan *vmas;
 	int nvmas;
 	uint64_t vvar_start, vdso_start;
@@ -285,7 +304,7 @@ struct task_plan {
 	int nptimers;
 };
 
-enum act_op { ACT_CLONE = 1, ACT_SETSID, ACT_SETPGID, ACT_EXIT, ACT_REAP };
+enum act_op { ACT_CLONE = 1, ACT_SETSID, ACT_SETPGID, ACT_EXIT, ACT_REAP, ACT_CTTY, ACT_TCPGRP };
 
 struct act_plan {
 	enum act_op op;
@@ -299,6 +318,8 @@ struct plan {
 	int nfiles;
 	struct pipe_plan *pipes;
 	int npipes;
+	struct tty_plan *ttys;
+	int nttys;
 	struct obj_plan *objs;
 	int nobjs;
 	struct task_plan *tasks;

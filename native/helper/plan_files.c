@@ -31,6 +31,10 @@ int plan_add_file(struct plan *p, char **w, int n)
 		f->obj = plan_find_obj(p, (int)a[0]);
 		f->flags = (int)a[1], f->pos = a[2];
 		NEED(p->objs[f->obj].kind != OBJ_ANON);
+	} else if (!strcmp(w[2], "ptmx") || !strcmp(w[2], "pts")) {
+		NEED(n == 5 && plan_u64s(w, 3, 2, v + 1) == 0 && (f->tty = plan_find_tty(p, (int)v[1])) >= 0);
+		f->kind = !strcmp(w[2], "ptmx") ? FILE_PTMX : FILE_PTS;
+		f->flags = (int)v[2];
 	} else if (!strcmp(w[2], "epoll")) {
 		NEED(n == 4 && !parse_u64(w[3], v + 1));
 		f->kind = FILE_EPOLL;
@@ -138,5 +142,31 @@ int plan_add_flock(struct plan *p, char **w, int n)
 	struct lock_plan *l = GROW(p->files[f].locks, p->files[f].nlocks);
 	NEED(l != NULL);
 	*l = (struct lock_plan){ (int)v[1], (int)v[2], v[3], v[4] };
+	return 0;
+}
+
+int plan_find_tty(const struct plan *p, int index)
+{
+	for (int i = 0; i < p->nttys; i++)
+		if (p->ttys[i].index == index)
+			return i;
+	return -1;
+}
+
+int plan_add_tty(struct plan *p, char **w, int n)
+{
+	uint64_t v[16];
+	NEED(n == 18 && plan_u64s(w, 1, 10, v) == 0 && plan_u64s(w, 12, 6, v + 10) == 0 && v[0] < (1u << 20) &&
+	     plan_find_tty(p, (int)v[0]) < 0 && strlen(w[11]) <= 64 && strlen(w[11]) % 2 == 0);
+	for (int i = 10; i < 16; i++)
+		NEED(v[i] <= (i < 12 ? 0xffffffffu : 0xffffu));
+	struct tty_plan *t = GROW(p->ttys, p->nttys);
+	NEED(t != NULL);
+	*t = (struct tty_plan){ .index = (int)v[0], .locked = v[1] != 0, .pkt = v[2] != 0, .excl = v[3] != 0,
+				.settings = v[4] != 0, .iflag = (uint32_t)v[5], .oflag = (uint32_t)v[6], .cflag = (uint32_t)v[7],
+				.lflag = (uint32_t)v[8], .line = (unsigned char)v[9], .ispeed = (uint32_t)v[10],
+				.ospeed = (uint32_t)v[11], .rows = (unsigned short)v[12], .cols = (unsigned short)v[13],
+				.xpix = (unsigned short)v[14], .ypix = (unsigned short)v[15], .master_hfd = -1, .slave_hfd = -1 };
+	NEED(hex_decode(w[11], t->cc, strlen(w[11]) / 2) == (long)(strlen(w[11]) / 2));
 	return 0;
 }

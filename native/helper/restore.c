@@ -90,6 +90,8 @@ static const char *step_name(int step)
 	case STEP_DUP: return "cannot place the descriptor";
 	case STEP_CWD: return "cannot change to the working directory";
 	case STEP_EPOLL: return "cannot register an epoll target again";
+	case STEP_CTTY: return "cannot take its terminal back as controlling terminal";
+	case STEP_TCPGRP: return "cannot make its process group the terminal's foreground again";
 	}
 	return "failed";
 }
@@ -194,6 +196,14 @@ static int run_actions(void)
 			break;
 		case ACT_EXIT:
 			if (send_cmd(a->task, OP_EXIT, 0, &r) < 0)
+				return -1;
+			break;
+		case ACT_CTTY:
+			if (send_cmd(a->task, OP_CTTY, 0, &r) < 0)
+				return -1;
+			break;
+		case ACT_TCPGRP:
+			if (send_cmd(a->task, OP_TCPGRP, plan.tasks[a->arg].nspid, &r) < 0)
 				return -1;
 			break;
 		case ACT_REAP:

@@ -7,11 +7,11 @@
 
 /* Commands the helper sends down a task's command pipe, and the reports that come back on
  * the one report pipe all tasks share (each write is atomic: smaller than PIPE_BUF). */
-enum task_op { OP_CLONE = 1, OP_SETSID, OP_SETPGID, OP_EXIT, OP_REAP, OP_RESTORE, OP_INIT };
+enum task_op { OP_CLONE = 1, OP_SETSID, OP_SETPGID, OP_EXIT, OP_REAP, OP_RESTORE, OP_INIT, OP_CTTY, OP_TCPGRP };
 struct task_cmd {
 	int op, arg;
 };
-enum task_step { STEP_CLONE = 1, STEP_SETSID, STEP_SETPGID, STEP_REAP, STEP_OPEN, STEP_DUP, STEP_CWD, STEP_EPOLL, STEP_DONE };
+enum task_step { STEP_CLONE = 1, STEP_SETSID, STEP_SETPGID, STEP_REAP, STEP_OPEN, STEP_DUP, STEP_CWD, STEP_EPOLL, STEP_CTTY, STEP_TCPGRP, STEP_DONE };
 struct task_report {
 	int task, step, err, pid;
 };
@@ -32,6 +32,12 @@ pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags);
 /* restore_files.c: the spooled image and the objects every task inherits */
 int spool_image(void);
 int open_files(void);
+/* an fd moved to the helper's high range (>= ctx.base), the original closed; -1 stays -1 */
+int restore_high(int fd);
+/* restore_tty.c: pty pairs (before the files), their file objects, lock/exclusive (after) */
+int open_ttys(void);
+int open_tty_file(struct file_plan *fp);
+int finish_ttys(void);
 /* Shared memory objects (restore_files.c): the helper fd of object id (-1: none); seals applied
  * once the contents are in. */
 int obj_fd(uint32_t id);

@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -165,6 +167,12 @@ void task_loop(struct restore_ctx *c, int idx)
 			break;
 		case OP_SETPGID:
 			report(c, idx, STEP_SETPGID, setpgid(0, cmd.arg) < 0 ? errno : 0, getpid());
+			break;
+		case OP_CTTY: /* a session leader takes its pty (every signal is still blocked) */
+			report(c, idx, STEP_CTTY, ioctl(c->plan->ttys[t->ctty].slave_hfd, TIOCSCTTY, 0) < 0 ? errno : 0, getpid());
+			break;
+		case OP_TCPGRP:
+			report(c, idx, STEP_TCPGRP, tcsetpgrp(c->plan->ttys[t->ctty].slave_hfd, cmd.arg) < 0 ? errno : 0, getpid());
 			break;
 		case OP_REAP: {
 			int st;

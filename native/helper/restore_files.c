@@ -63,6 +63,11 @@ static int high(int fd)
 	return h;
 }
 
+int restore_high(int fd)
+{
+	return high(fd);
+}
+
 /* An open file whose path was unlinked: created again (at its path if that is free, else at a
  * temporary name beside it), opened, and unlinked at once, so only its fds keep it. */
 static int create_unlinked(struct obj_plan *sp)
@@ -257,7 +262,7 @@ int open_files(void)
 	for (int i = 0; i < plan.npipes; i++)
 		if (open_pipe(&plan.pipes[i]) < 0)
 			return -1;
-	if (open_unix_sockets() < 0)
+	if (open_unix_sockets() < 0 || open_ttys() < 0)
 		return -1;
 	for (int f = 0; f < plan.nfiles; f++) {
 		struct file_plan *fp = &plan.files[f];
@@ -288,6 +293,9 @@ int open_files(void)
 			if (fd < 0)
 				return proto_fail("files", obj, errno, "cannot create the epoll instance");
 			fp->hfd = high(fd);
+		} else if (fp->kind == FILE_PTMX || fp->kind == FILE_PTS) {
+			if (open_tty_file(fp) < 0)
+				return -1;
 		} else if (fp->kind == FILE_INOTIFY) {
 			if ((fp->hfd = high(make_inotify(fp))) < 0)
 				return -1;
@@ -323,7 +331,7 @@ int open_files(void)
 		if (fp->hfd < 0)
 			return proto_fail("files", obj, errno, "cannot place the file");
 	}
-	if (take_locks() < 0)
+	if (take_locks() < 0 || finish_ttys() < 0)
 		return -1;
 	int rp[2];
 	if (pipe2(rp, O_CLOEXEC) < 0)

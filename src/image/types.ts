@@ -83,6 +83,8 @@ export interface FileImage {
   /** Locks held through this open file: flock and OFD locks belong to it, POSIX locks to
    * `task`, which holds the file at `fd` */
   locks?: LockImage[];
+  /** Only for kind 'pty': which pair (/dev/pts/N) and which side */
+  tty?: { index: number; master: boolean };
   /** Only for kind 'inotify': the watches, by watch descriptor */
   inotify?: InotifyWatch[];
   /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.objects id) it is an fd of. */
@@ -181,9 +183,22 @@ export interface ObjectImage {
   runs: [number, number][];
 }
 
+/** A pseudo-terminal pair of the tree: its index and the terminal's settings. */
+export interface TtyImage {
+  index: number;
+  locked: boolean;
+  packet: boolean;
+  exclusive: boolean;
+  /** termios of the slave (absent when it could not be read: a locked pair never opened) */
+  termios?: { iflag: number; oflag: number; cflag: number; lflag: number; line: number; cc: Uint8Array; ispeed: number; ospeed: number };
+  winsize?: [number, number, number, number];
+}
+
 export interface ImageFiles {
   files: FileImage[];
   pipes: PipeImage[];
+  /** pseudo-terminal pairs of the tree */
+  ttys?: TtyImage[];
   /** absent in images without shared memory */
   objects?: ObjectImage[];
 }
@@ -330,6 +345,10 @@ export interface TaskImage {
   /** ITIMER_REAL, _VIRTUAL, _PROF: [interval s, interval us, value s, value us] */
   itimers: number[][];
   subreaper: boolean;
+  /** the controlling terminal when it is a pty (/dev/pts/N): N */
+  ctty?: number;
+  /** a session leader's: the foreground process group of its controlling terminal */
+  tpgid?: number;
   personality: number;
   noNewPrivs: boolean;
   /** POSIX timers: notify 'signal' | 'thread' (to tid) | 'none'; times [s, ns] */

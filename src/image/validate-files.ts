@@ -1,8 +1,8 @@
 /** Checks of the FILES record: open-file objects and pipes. */
 import type { CborValue } from './cbor.js';
 import { PAGE_SIZE } from './format.js';
-import { MAX_FD, PID_MAX, OBJECT_MAX, Where, arr, bytes, field, int, obj, str, u64 } from './check.js';
-import type { FileImage, ImageFiles, LockImage, PipeImage, ObjectImage } from './types.js';
+import { MAX_FD, PID_MAX, OBJECT_MAX, Where, arr, bool, bytes, field, int, obj, str, u64 } from './check.js';
+import type { FileImage, ImageFiles, LockImage, PipeImage, ObjectImage, TtyImage } from './types.js';
 import { checkUnix, checkUnixLinks } from './validate-unix.js';
 
 export function checkFiles(v: CborValue, path: string): ImageFiles {
@@ -22,6 +22,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
     };
   });
   const pipeIds = new Set(pipes.map((p) => p.id));
+  const ttys = o.ttys === undefined ? undefined : checkTtys(o.ttys, w.at('ttys'));
   if (pipeIds.size !== pipes.length) w.at('pipes').fail('duplicate pipe ids');
   const objects = o.objects === undefined ? undefined : checkObjects(o.objects, w.at('objects'));
   const files = arr(o.files, w.at('files')).map((x, i): FileImage => {
@@ -69,6 +70,12 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         };
       });
     }
+    if (f.tty !== undefined) {
+      const tw = fw.at('tty');
+      const t = obj(f.tty, tw);
+      file.tty = { index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, 1 << 20)), master: field(t, 'master', tw, bool) };
+      if (file.kind !== 'pty' || !ttys?.some((x) => x.index === file.tty!.index)) tw.fail('a terminal end of an unknown pty');
+    }
     if (f.locks !== undefined)
       file.locks = arr(f.locks, fw.at('locks'), 1 << 16).map((x, k) => {
         const lw = fw.at('locks').at(k);
@@ -107,7 +114,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
   });
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
   checkUnixLinks(files, w.at('files'));
-  return { files, pipes, ...(objects ? { objects } : {}) };
+  return { files, pipes, ...(objects ? { objects } : {}), ...(ttys ? { ttys } : {}) };
 }
 
 function checkObjects(v: CborValue, w: Where): ObjectImage[] {
@@ -149,3 +156,37 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
   return list;
 }
 
+
+function checkTtys(v: CborValue, w: Where): TtyImage[] {
+  const list = arr(v, w, 4096).map((x, i): TtyImage => {
+    const tw = w.at(i);
+    const t = obj(x, tw);
+    const u32 = (o: Record<string, CborValue>, k: string, ww: Where) => field(o, k, ww, (y, w2) => int(y, w2, 0, 0xffffffff));
+    const tio = t.termios === undefined ? undefined : obj(t.termios, tw.at('termios'));
+    const tt = tw.at('termios');
+    return {
+      index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, 1 << 20)),
+      locked: field(t, 'locked', tw, bool),
+      packet: field(t, 'packet', tw, bool),
+      exclusive: field(t, 'exclusive', tw, bool),
+      ...(tio
+        ? {
+            termios: {
+              iflag: u32(tio, 'iflag', tt),
+              oflag: u32(tio, 'oflag', tt),
+              cflag: u32(tio, 'cflag', tt),
+              lflag: u32(tio, 'lflag', tt),
+              line: field(tio, 'line', tt, (y, ww) => int(y, ww, 0, 255)),
+              cc: field(tio, 'cc', tt, (y, ww) => bytes(y, ww, 0, 32)),
+              ispeed: u32(tio, 'ispeed', tt),
+              ospeed: u32(tio, 'ospeed', tt),
+            },
+            winsize: arr(t.winsize, tw.at('winsize'), 4).map((y, k) => int(y, tw.at('winsize').at(k), 0, 0xffff)) as [number, number, number, number],
+          }
+        : {}),
+    };
+  });
+  if (new Set(list.map((t) => t.index)).size !== list.length) w.fail('duplicate pty indexes');
+  for (const t of list) if (t.termios && t.winsize?.length !== 4) w.fail('a pty with settings needs a window size');
+  return list;
+}

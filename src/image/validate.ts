@@ -275,6 +275,8 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     signals: { ...mainSignals, shared },
     itimers,
     subreaper: field(o, 'subreaper', w, bool),
+    ...(o.ctty !== undefined ? { ctty: field(o, 'ctty', w, (y, ww) => int(y, ww, 0, 1 << 20)) } : {}),
+    ...(o.tpgid !== undefined ? { tpgid: field(o, 'tpgid', w, (y, ww) => int(y, ww, 1, PID_MAX)) } : {}),
     personality: field(o, 'personality', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
     noNewPrivs: field(o, 'noNewPrivs', w, bool),
     posixTimers: arr(o.posixTimers, w.at('posixTimers'), 512).map((x, i): PosixTimer => {

@@ -158,6 +158,7 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
     signals: { ...signalsOf(st), shared: Buffer.from(st.shpending, 'hex') },
     itimers: st.itimers,
     subreaper: st.subreaper !== 0,
+    ...cttyOf(pid, stat),
     personality: parseInt(fs.readFileSync(`/proc/${proc}/personality`, 'latin1').trim(), 16),
     noNewPrivs: status.get('NoNewPrivs') === '1',
     posixTimers: ptimers.map((t, i) => {
@@ -176,4 +177,13 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
     task,
     entry: { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, comm: stat.comm, state, threads, ...(nsPid && nsPid !== pid ? { nsPid } : {}) },
   };
+}
+
+/** A controlling terminal that is a pty (/dev/pts/N, majors 136-143) and, for a session leader,
+ * its foreground group: the restart gives them back when the pty is part of the image. */
+function cttyOf(pid: number, stat: { ttyNr: number; tpgid: number; sid: number }): { ctty?: number; tpgid?: number } {
+  const major = (stat.ttyNr >> 8) & 0xfff;
+  if (major < 136 || major > 143) return {};
+  const index = (major - 136) * 256 + ((stat.ttyNr & 0xff) | ((stat.ttyNr >> 12) & 0xfff00));
+  return stat.sid === pid && stat.tpgid > 0 ? { ctty: index, tpgid: stat.tpgid } : { ctty: index };
 }

@@ -7,8 +7,8 @@
  * tree are found (leaks), which is refused unless allowed.
  */
 import fs from 'node:fs';
-import { UcrError } from '../errors.js';
-import type { FdImage, FileImage, ImageFiles, PipeImage } from '../image/types.js';
+import { UcrError, UnsupportedError } from '../errors.js';
+import type { FdImage, FileImage, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
 import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
 import type { Helper } from './helper.js';
@@ -136,6 +136,11 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const pipes = new Map<number, PipeImage>();
   const pipeIds = new Map<string, number>();
   const objectPaths = new Map<number, string>();
+  const ttys: TtyImage[] = [];
+  const refsOf = (id: number) => {
+    for (const [o, i] of ids) if (i === id) return o.holders[0]!;
+    return { pid: 0, fd: -1 };
+  };
   const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
@@ -171,14 +176,45 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       pipes.set(file.pipe.id, pipe);
     }
     if (file.obj !== undefined) objectPaths.set(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
+    if (file.tty?.master) ttys.push(await readTty(helper, o.holders[0]!, o.facts.link));
     ids.set(o, file.id);
     files.push(file);
   }
   unix.link();
+  for (const f of files)
+    if (f.tty && !ttys.some((t) => t.index === f.tty!.index)) {
+      const h = refsOf(f.id);
+      throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${f.path}): the terminal's master is not in the tree (a terminal emulator or ssh holds it): only the root's stdio can be such a terminal`, { pid: h.pid, phase: 'files' });
+    }
   warnings.push(...unix.warnings);
   const closed = new Set(files.filter((f) => f.kind === 'closed').map((f) => f.id));
   const fds = new Map<number, FdImage[]>();
   for (const [pid, list] of refs)
     fds.set(pid, list.map((r) => ({ fd: r.fd, file: ids.get(r.obj)!, cloexec: r.cloexec })).filter((r) => !closed.has(r.file)));
-  return { files: { files, pipes: [...pipes.values()] }, fds, warnings, objectPaths };
+  return { files: { files, pipes: [...pipes.values()], ...(ttys.length ? { ttys } : {}) }, fds, warnings, objectPaths };
+}
+
+/** A pty pair's state, read by the helper through the master (native/helper/dump_tty.c). Bytes
+ * queued in either direction cannot be read back without taking them: refused. */
+async function readTty(helper: Helper, h: Holder, link: string): Promise<TtyImage> {
+  helper.send(`tty ${h.pid} ${h.fd}`);
+  const t = (await helper.next('tty')) as unknown as Record<string, number | string>;
+  const n = (k: string) => Number(t[k]);
+  if (n('inq') || n('outq'))
+    throw new UnsupportedError(
+      `process ${h.pid} fd ${h.fd} (${link}, /dev/pts/${n('index')}): ${n('inq') + n('outq')} bytes are queued in the terminal (not yet read): not supported yet`,
+      { pid: h.pid, phase: 'files' },
+    );
+  return {
+    index: n('index'),
+    locked: n('locked') === 1,
+    packet: n('pkt') === 1,
+    exclusive: n('excl') === 1,
+    ...(n('settings') === 1
+      ? {
+          termios: { iflag: n('iflag'), oflag: n('oflag'), cflag: n('cflag'), lflag: n('lflag'), line: n('line'), cc: Buffer.from(String(t.cc), 'hex'), ispeed: n('ispeed'), ospeed: n('ospeed') },
+          winsize: [n('rows'), n('cols'), n('xpix'), n('ypix')] as [number, number, number, number],
+        }
+      : {}),
+  };
 }

@@ -56,6 +56,9 @@ export interface ProcStat {
   envEnd: number;
   /** wait status of a zombie */
   exitCode: number;
+  /** controlling terminal (dev_t as the kernel encodes it, 0: none) and its foreground group */
+  ttyNr: number;
+  tpgid: number;
 }
 
 /** /proc/PID/stat; comm may hold spaces and parentheses, so fields count from the last ')'. */
@@ -82,6 +85,8 @@ export function readStat(pid: number): ProcStat {
     envStart: n(50),
     envEnd: n(51),
     exitCode: n(52),
+    ttyNr: n(7),
+    tpgid: n(8),
   };
 }
 

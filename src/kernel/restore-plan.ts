@@ -16,6 +16,13 @@ const KIND = { task: 0, zombie: 1, placeholder: 2, init: 3 } as const;
 /** Every open-file object and pipe, created once by the helper and inherited by all tasks. */
 export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   const L = objectLines(f.objects ?? []);
+  for (const t of f.ttys ?? []) {
+    const tio = t.termios;
+    const settings = tio
+      ? `1 ${tio.iflag} ${tio.oflag} ${tio.cflag} ${tio.lflag} ${tio.line} ${hex(tio.cc) || '00'} ${tio.ispeed} ${tio.ospeed} ${t.winsize!.join(' ')}`
+      : '0 0 0 0 0 0 00 0 0 0 0 0 0';
+    L.push(`tty ${t.index} ${t.locked ? 1 : 0} ${t.packet ? 1 : 0} ${t.exclusive ? 1 : 0} ${settings}`);
+  }
   L.push(...f.pipes.map((p) => `pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`));
   for (const file of f.files) {
     const line = opsOf(file.kind).plan(file, ctx);

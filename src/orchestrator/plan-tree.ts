@@ -34,7 +34,9 @@ export type Action =
   | { op: 'setsid'; task: number }
   | { op: 'setpgid'; task: number; leader: number }
   | { op: 'exit'; task: number }
-  | { op: 'reap'; task: number; child: number };
+  | { op: 'reap'; task: number; child: number }
+  | { op: 'ctty'; task: number; tty: number }
+  | { op: 'tcpgrp'; task: number; leader: number };
 
 export interface TreePlan {
   /** live tasks first, in the image's TASK order (their index is the page records' task index) */
@@ -158,6 +160,31 @@ export function actionLines(actions: Action[]): string[] {
         return `act exit ${a.task}`;
       case 'reap':
         return `act reap ${a.task} ${a.child}`;
+      case 'ctty':
+        return `act ctty ${a.task} ${a.tty}`;
+      case 'tcpgrp':
+        return `act tcpgrp ${a.task} ${a.leader}`;
     }
   });
+}
+
+/**
+ * Controlling terminals that are ptys of the image: each session leader that had one takes it
+ * back right after its setsid(), and once every group exists gives the foreground to the group
+ * that had it. (A session whose terminal is not in the image gets none, or the caller's.)
+ */
+export function planTerminals(plan: TreePlan, ttys: number[], ctty: (pid: number) => { ctty?: number; tpgid?: number } | undefined): void {
+  const byOld = new Map(plan.tasks.filter((t) => t.kind === 'task').map((t) => [t.oldPid, t.index]));
+  const late: Action[] = [];
+  for (const t of plan.tasks) {
+    if (t.kind !== 'task' || t.entry?.sid !== t.oldPid) continue;
+    const c = ctty(t.oldPid);
+    if (c?.ctty === undefined || !ttys.includes(c.ctty)) continue;
+    const at = plan.actions.findIndex((a) => a.op === 'setsid' && a.task === t.index);
+    plan.actions.splice(at + 1, 0, { op: 'ctty', task: t.index, tty: c.ctty });
+    const leader = c.tpgid !== undefined ? byOld.get(c.tpgid) : undefined;
+    if (leader !== undefined) late.push({ op: 'tcpgrp', task: t.index, leader });
+  }
+  const firstExit = plan.actions.findIndex((a) => a.op === 'exit');
+  plan.actions.splice(firstExit < 0 ? plan.actions.length : firstExit, 0, ...late);
 }

@@ -25,7 +25,7 @@ import { pidState, readStat } from '../kernel/proc.js';
 import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
 import { contentBytes } from '../kernel/objects.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
-import { actionLines, planTree } from './plan-tree.js';
+import { actionLines, planTerminals, planTree } from './plan-tree.js';
 import { silentLogger, type Logger } from '../log.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
@@ -190,6 +190,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     rootPid = root.pid;
     const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
     const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
+    planTerminals(tree, (meta.files.ttys ?? []).map((t) => t.index), (pid) => meta.tasks.find((t) => t.pid === pid));
     const taskImage = new Map(meta.tasks.map((t) => [t.pid, t]));
     for (const t of tree.tasks) {
       const img = t.kind === 'task' ? taskImage.get(t.oldPid) : undefined;

@@ -11,6 +11,7 @@ import { fifoEnd } from './fifo.js';
 import { inotifyFd } from './inotify.js';
 import { memFd } from './memfd.js';
 import { pipeEnd } from './pipe.js';
+import { ptyEnd } from './pty.js';
 import { regularFile } from './regular.js';
 import { signalFd } from './signalfd.js';
 import { timerFd } from './timerfd.js';
@@ -26,6 +27,7 @@ const kinds: FdOps[] = [
   statelessDevice,
   pipeEnd,
   fifoEnd,
+  ptyEnd,
   eventFd,
   signalFd,
   timerFd,
