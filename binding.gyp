@@ -31,6 +31,7 @@
         "native/helper/restore.c",
         "native/helper/restore_files.c",
         "native/helper/restore_ipc.c",
+        "native/helper/restore_tree.c",
         "native/helper/restore_tty.c",
         "native/helper/restore_unix.c",
         "native/helper/restore_child.c",

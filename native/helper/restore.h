@@ -32,6 +32,8 @@ pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags);
 /* restore_files.c: the spooled image and the objects every task inherits */
 int spool_image(void);
 int open_files(void);
+/* restore_tree.c: the planned actions, then every task's fds and first stop */
+int run_actions(void);
 /* an fd moved to the helper's high range (>= ctx.base), the original closed; -1 stays -1 */
 int restore_high(int fd);
 /* restore_tty.c: pty pairs (before the files), their file objects, lock/exclusive (after) */

@@ -13,7 +13,7 @@ import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
 import type { Helper } from './helper.js';
 import { locksOf } from './locks.js';
-import { listFds, readFdInfo, readLink } from './proc.js';
+import { commOf, fdsOfOthers, listFds, readFdInfo, readLink } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 
 interface Holder {
@@ -73,37 +73,15 @@ function findOutsideHolders(objects: TreeObject[], tree: Set<number>, ignore: Se
     byKey.set(key(o.facts), [...(byKey.get(key(o.facts)) ?? []), o]);
   }
   if (!byKey.size) return;
-  for (const name of fs.readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!pid || tree.has(pid) || ignore.has(pid)) continue;
-    let fds: number[];
+  for (const { pid, fd } of fdsOfOthers((p) => tree.has(p) || ignore.has(p))) {
+    let st: fs.Stats;
     try {
-      fds = listFds(pid);
+      st = fs.statSync(`/proc/${pid}/fd/${fd}`);
     } catch {
       continue;
     }
-    for (const fd of fds) {
-      let st: fs.Stats;
-      try {
-        st = fs.statSync(`/proc/${pid}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      const candidates = byKey.get(`${st.dev}:${st.ino}`);
-      if (!candidates) continue;
-      for (const o of candidates) {
-        if (o.outside) continue;
-        if (st.isFIFO() || sameFile(o.holders[0]!, { pid, fd })) {
-          let comm = '?';
-          try {
-            comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-          } catch {
-            /* gone */
-          }
-          o.outside = { pid, fd, comm };
-        }
-      }
-    }
+    for (const o of byKey.get(`${st.dev}:${st.ino}`) ?? [])
+      if (!o.outside && (st.isFIFO() || sameFile(o.holders[0]!, { pid, fd }))) o.outside = { pid, fd, comm: commOf(pid) };
   }
 }
 

@@ -198,3 +198,28 @@ export function readTimers(pid: number): ProcTimer[] {
   }
   return out;
 }
+
+/** Every fd of every process except those skipped (the tree, ucr): where outside holders of
+ * the tree's objects are looked for. Processes and fds that vanish meanwhile are passed over. */
+export function* fdsOfOthers(skip: (pid: number) => boolean): Generator<{ pid: number; fd: number }> {
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!pid || skip(pid)) continue;
+    let fds: number[];
+    try {
+      fds = listFds(pid);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) yield { pid, fd };
+  }
+}
+
+/** A process's name, or '?' once it is gone. */
+export function commOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}

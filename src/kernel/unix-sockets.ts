@@ -7,12 +7,11 @@
  * naming the socket, what cannot be restored exactly: a peer outside the tree (unless
  * --external-unix=close), descriptors in flight, connections waiting to be accepted.
  */
-import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import type { FileImage, UnixSocketImage } from '../image/types.js';
 import { TCP_LISTEN, UNIX_QUEUE_MAX, unixNameText, type DiagSocket, type SocketQueue, type UnixFacts } from './fds/unix.js';
 import type { Helper } from './helper.js';
-import { listFds, readLink } from './proc.js';
+import { commOf, fdsOfOthers, readLink } from './proc.js';
 
 export type ExternalUnixPolicy = 'refuse' | 'close';
 
@@ -161,32 +160,15 @@ export class UnixSockets {
 /** Socket inodes held by processes outside the tree: inode -> one holder. */
 function findHolders(tree: Set<number>, ignore: Set<number>): Map<number, Outside> {
   const m = new Map<number, Outside>();
-  for (const name of fs.readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!pid || tree.has(pid) || ignore.has(pid)) continue;
-    let fds: number[];
+  for (const { pid, fd } of fdsOfOthers((p) => tree.has(p) || ignore.has(p))) {
+    let link: string;
     try {
-      fds = listFds(pid);
+      link = readLink(`/proc/${pid}/fd/${fd}`);
     } catch {
       continue;
     }
-    for (const fd of fds) {
-      let link: string;
-      try {
-        link = readLink(`/proc/${pid}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      const mm = /^socket:\[(\d+)\]$/.exec(link);
-      if (!mm || m.has(Number(mm[1]))) continue;
-      let comm = '?';
-      try {
-        comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-      } catch {
-        /* gone */
-      }
-      m.set(Number(mm[1]), { pid, fd, comm });
-    }
+    const mm = /^socket:\[(\d+)\]$/.exec(link);
+    if (mm && !m.has(Number(mm[1]))) m.set(Number(mm[1]), { pid, fd, comm: commOf(pid) });
   }
   return m;
 }

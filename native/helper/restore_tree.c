@@ -1,0 +1,179 @@
+/* The tree-building phase of the restart: the planned actions (clone, setsid, setpgid, ctty,
+ * exit, reap...), each run by the task it names through its command pipe, reported back on
+ * the shared report pipe; then every task puts its fds in place and stops for its tracer. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "proto.h"
+#include "restore.h"
+#include "tracee.h"
+
+extern struct plan plan;
+extern struct restore_ctx ctx;
+#define REPORT_TIMEOUT_MS 30000
+
+static const char *step_name(int step)
+{
+	switch (step) {
+	case STEP_CLONE: return "clone3 with set_tid failed";
+	case STEP_SETSID: return "setsid failed";
+	case STEP_SETPGID: return "setpgid failed";
+	case STEP_REAP: return "cannot reap a placeholder";
+	case STEP_DUP: return "cannot place the descriptor";
+	case STEP_CWD: return "cannot change to the working directory";
+	case STEP_EPOLL: return "cannot register an epoll target again";
+	case STEP_CTTY: return "cannot take its terminal back as controlling terminal";
+	case STEP_TCPGRP: return "cannot make its process group the terminal's foreground again";
+	}
+	return "failed";
+}
+
+static int task_failed(const struct task_report *r)
+{
+	struct task_plan *t = &plan.tasks[r->task];
+	char obj[48];
+	if (r->step == STEP_DUP || r->step == STEP_EPOLL)
+		snprintf(obj, sizeof obj, "fd %d", r->pid);
+	else
+		snprintf(obj, sizeof obj, "pid %d", t->want_pid ? t->want_pid : t->old_pid);
+	if (r->step == STEP_CLONE && r->err == EEXIST)
+		return proto_fail("create", obj, r->err, "pid %d is in use (waited %d ms)", t->want_pid,
+				  plan.pid_wait_ms);
+	if (r->step == STEP_CWD)
+		return proto_fail("create", obj, r->err, "%s %s", step_name(r->step), t->cwd);
+	return proto_fail("create", obj, r->err, "task %d: %s", t->old_pid, step_name(r->step));
+}
+
+static int read_report(struct task_report *r)
+{
+	struct pollfd p = { .fd = ctx.report_rd, .events = POLLIN };
+	int n = poll(&p, 1, REPORT_TIMEOUT_MS);
+	if (n <= 0 || read(ctx.report_rd, r, sizeof *r) != sizeof *r)
+		return proto_fail("create", "tree", n == 0 ? ETIMEDOUT : errno, "a task did not answer");
+	if (r->task < 0 || r->task >= plan.ntasks)
+		return proto_fail("create", "tree", EPROTO, "bad report");
+	return 0;
+}
+
+static int send_cmd(int task, int op, int arg, struct task_report *r)
+{
+	struct task_cmd c = { .op = op, .arg = arg };
+	if (write(plan.tasks[task].cmdfd, &c, sizeof c) != sizeof c)
+		return proto_fail("create", "tree", errno, "cannot command task %d", plan.tasks[task].old_pid);
+	if (op == OP_EXIT || op == OP_RESTORE || op == OP_INIT)
+		return 0;
+	if (read_report(r) < 0)
+		return -1;
+	return r->err ? task_failed(r) : 0;
+}
+
+/* Inside --pidns a creator reports its child's pid as seen in the namespace; the helper needs
+ * it as seen from outside: the one child of the creator that no task has yet. */
+static pid_t outer_pid_of_new_child(pid_t creator)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", creator, creator);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	pid_t found = -1;
+	int c;
+	while (found < 0 && fscanf(f, "%d", &c) == 1) {
+		int known = 0;
+		for (int i = 0; i < plan.ntasks && !known; i++)
+			known = plan.tasks[i].pid == c;
+		if (!known)
+			found = c;
+	}
+	fclose(f);
+	return found;
+}
+
+int run_actions(void)
+{
+	for (int i = 0; i < plan.nacts; i++) {
+		struct act_plan *a = &plan.acts[i];
+		struct task_plan *t = &plan.tasks[a->task];
+		struct task_report r;
+		switch (a->op) {
+		case ACT_CLONE:
+			if (a->arg < 0) {
+				int init = t->newns;
+				pid_t pid = clone_with_pid(init ? 0 : t->want_pid, plan.pid_wait_ms, init ? CLONE_NEWPID : 0);
+				if (pid == 0)
+					task_loop(&ctx, a->task);
+				r = (struct task_report){ .task = a->task, .step = STEP_CLONE, .err = pid < 0 ? errno : 0, .pid = pid };
+				if (r.err)
+					return task_failed(&r);
+				t->pid = pid;
+				t->nspid = init ? 1 : pid;
+			} else {
+				if (send_cmd(a->arg, OP_CLONE, a->task, &r) < 0)
+					return -1;
+				t->nspid = r.pid;
+				t->pid = plan.pidns ? outer_pid_of_new_child(plan.tasks[a->arg].pid) : r.pid;
+				if (t->pid <= 0)
+					return proto_fail("create", "pidns", ESRCH, "cannot find task %d from outside", r.pid);
+			}
+			if (t->kind == TASK_NORMAL && (tracer_send(a->task, W_SEIZE) < 0 || tracer_wait_ack(a->task, W_SEIZE) < 0))
+				return proto_fail("create", "ptrace", errno, "cannot seize the new task %d", t->pid);
+			break;
+		case ACT_SETSID:
+			if (send_cmd(a->task, OP_SETSID, 0, &r) < 0)
+				return -1;
+			break;
+		case ACT_SETPGID:
+			if (send_cmd(a->task, OP_SETPGID, plan.tasks[a->arg].nspid, &r) < 0)
+				return -1;
+			break;
+		case ACT_EXIT:
+			if (send_cmd(a->task, OP_EXIT, 0, &r) < 0)
+				return -1;
+			break;
+		case ACT_CTTY:
+			if (send_cmd(a->task, OP_CTTY, 0, &r) < 0)
+				return -1;
+			break;
+		case ACT_TCPGRP:
+			if (send_cmd(a->task, OP_TCPGRP, plan.tasks[a->arg].nspid, &r) < 0)
+				return -1;
+			break;
+		case ACT_REAP:
+			if (send_cmd(a->task, OP_REAP, plan.tasks[a->arg].nspid, &r) < 0)
+				return -1;
+			break;
+		}
+	}
+	/* The namespace's init stops taking orders and becomes init. */
+	for (int i = 0; i < plan.ntasks; i++)
+		if (plan.tasks[i].kind == TASK_INIT) {
+			struct task_report r;
+			if (send_cmd(i, OP_INIT, plan.tasks[0].nspid, &r) < 0)
+				return -1;
+		}
+	/* Every normal task puts its files in place and stops for the tracer. */
+	for (int i = 0; i < plan.ntasks; i++) {
+		struct task_plan *t = &plan.tasks[i];
+		if (t->kind != TASK_NORMAL)
+			continue;
+		struct task_report r;
+		if (send_cmd(i, OP_RESTORE, 0, &r) < 0)
+			return -1;
+		if (tracer_send(i, W_STOP) < 0 || tracer_wait_ack(i, W_STOP) < 0) {
+			struct pollfd p = { .fd = ctx.report_rd, .events = POLLIN };
+			if (poll(&p, 1, 1000) == 1 && read(ctx.report_rd, &r, sizeof r) == sizeof r && r.err)
+				return task_failed(&r);
+			return proto_fail("create", "task", ECHILD, "task %d did not reach its first stop", t->pid);
+		}
+	}
+	return 0;
+}
