@@ -53,7 +53,12 @@ function memoryLine(t: TaskImage): string {
 function fileText(f: FileImage): string {
   const pipe = f.pipe ? ` (pipe ${f.pipe.id} ${f.pipe.end} end)` : '';
   const stdio = f.kind === 'external' ? ` -> restarting process's ${['stdin', 'stdout', 'stderr'][f.stdio ?? 0]}` : '';
-  return `${f.kind} ${f.path}${pipe}${stdio}`;
+  const tty = f.tty ? ` (pty ${f.tty.index} ${f.tty.master ? 'master' : 'slave'})` : '';
+  const range = (l: { start: number; end: number }) => `${l.start}-${l.end < 0 ? 'EOF' : l.end}`;
+  const locks = (f.locks ?? []).map((l) => ` [${l.kind} ${l.type} lock ${range(l)}${l.task ? ` of ${l.task}` : ''}]`).join('');
+  const epoll = f.epoll?.length ? ` (${f.epoll.length} target(s))` : '';
+  const watches = f.inotify?.length ? ` (watches ${f.inotify.map((w) => `${w.wd}:${w.path}`).join(', ')})` : '';
+  return `${f.kind} ${f.path}${pipe}${stdio}${tty}${epoll}${watches}${locks}`;
 }
 
 function detailLines(t: TaskImage): string[] {
