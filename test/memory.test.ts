@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, exists, killAndWait, roundTrip, sleep, startCase, treeRoundTrip, ucr, verdict } from './harness.js';
+import { checkpointCase, cleanup, exists, killAndWait, tmpdir, track, trackPid, waitFor, roundTrip, sleep, startCase, treeOf, treeRoundTrip, ucr, verdict } from './harness.js';
 
 afterEach(cleanup);
 
@@ -52,6 +53,37 @@ describe('shared memory', () => {
     const { verdict, pids } = await treeRoundTrip('shmem');
     expect(pids).toHaveLength(2);
     expect(verdict).toBe('PASS');
+  });
+});
+
+describe('shared memory held outside the tree', () => {
+  it('is refused when another process maps it too, naming that process; --allow-leaks checkpoints with a warning', async () => {
+    // a parent and its child share anonymous memory; only the child (which holds no fd the
+    // parent has) is checkpointed
+    const script = [
+      'import mmap, os, sys, time',
+      'm = mmap.mmap(-1, 65536, mmap.MAP_SHARED)',
+      'm[0:5] = b"hello"',
+      'pid = os.fork()',
+      'if pid == 0:',
+      '    os.closerange(0, 65536)',
+      '    time.sleep(1000)',
+      'print(pid, flush=True)',
+      'time.sleep(1000)',
+    ].join('\n');
+    const p = track(spawn('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'ignore'] }));
+    const child = Number(await new Promise<string>((resolve) => p.stdout!.once('data', (d: Buffer) => resolve(d.toString()))));
+    trackPid(child);
+    await waitFor(() => fs.readFileSync(`/proc/${child}/maps`, 'utf8').includes('/dev/zero (deleted)') && fs.readdirSync(`/proc/${child}/fd`).length === 0, 5000, 'the child ready');
+    const dir = tmpdir('shm-leak');
+    const img = path.join(dir, 'child.ucr');
+    const r = ucr(['checkpoint', String(child), '-o', img]);
+    expect(r.stderr).toBe(`ucr: shared anonymous memory is also mapped by process ${p.pid} (python3) outside the checkpointed tree (use --allow-leaks to checkpoint anyway)\n`);
+    expect(r.code).toBe(1);
+    expect(fs.existsSync(img)).toBe(false);
+    const r2 = ucr(['checkpoint', String(child), '-o', img, '--allow-leaks', '--kill']);
+    expect(r2.code).toBe(0);
+    expect(r2.stderr).toMatch(new RegExp(`shared anonymous memory is also mapped by process ${p.pid} \\(python3\\) outside the checkpointed tree: leaked, the restart will not share it`));
   });
 });
 

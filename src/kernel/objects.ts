@@ -10,8 +10,10 @@
  * before any task's PAGES records. Contents never pass through JavaScript.
  */
 import type { FileImage, ObjectImage, TaskImage } from '../image/types.js';
-import { UnsupportedError } from '../errors.js';
+import fs from 'node:fs';
+import { UcrError, UnsupportedError } from '../errors.js';
 import type { Helper } from './helper.js';
+import { commOf } from './proc.js';
 
 interface Source {
   ino: number;
@@ -42,7 +44,14 @@ function mappedKind(path: string): { kind: Kind; name?: string } {
  * in `obj` by object ids, and asks the helper what each object holds.
  * fdPaths: inode -> a /proc path of one of its fds (files.ts).
  */
-export async function captureObjects(h: Helper, tasks: TaskImage[], procPids: Map<number, number>, files: FileImage[], fdPaths: Map<number, string>): Promise<CapturedObjects> {
+export async function captureObjects(
+  h: Helper,
+  tasks: TaskImage[],
+  procPids: Map<number, number>,
+  files: FileImage[],
+  fdPaths: Map<number, string>,
+  leaks: LeakPolicy,
+): Promise<CapturedObjects> {
   const sources = new Map<number, Source>();
   for (const f of files)
     if ((f.kind === 'memfd' || f.kind === 'unlinked') && f.obj !== undefined && !sources.has(f.obj))
@@ -53,6 +62,7 @@ export async function captureObjects(h: Helper, tasks: TaskImage[], procPids: Ma
       const path = `/proc/${procPids.get(t.pid) ?? t.pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`;
       sources.set(v.obj, { ino: v.obj, path, ...mappedKind(v.path ?? '') });
     }
+  findOutsideMappers(sources, leaks);
   const ids = new Map<number, number>();
   const objects: ObjectImage[] = [];
   const paths = new Map<number, string>();
@@ -77,6 +87,40 @@ export async function captureObjects(h: Helper, tasks: TaskImage[], procPids: Ma
   for (const f of files) if (f.obj !== undefined) f.obj = ids.get(f.obj)!;
   for (const t of tasks) for (const v of t.vmas) if (v.kind === 'object' && v.obj !== undefined) v.obj = ids.get(v.obj)!;
   return { objects, paths };
+}
+
+export interface LeakPolicy {
+  /** the tree and ucr's own processes */
+  skip: (pid: number) => boolean;
+  allowLeaks: boolean;
+  warn: (message: string) => void;
+}
+
+/** A content object also mapped by a process outside the tree would not be shared with it
+ * after the restart: refused like any leaked object, unless allowed (then a warning). Its fds
+ * held outside are found by files.ts. */
+function findOutsideMappers(sources: Map<number, Source>, leaks: LeakPolicy): void {
+  if (!sources.size) return;
+  const seen = new Set<number>();
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!pid || leaks.skip(pid)) continue;
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/${pid}/maps`, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const s = sources.get(Number(line.split(/\s+/, 5)[4]));
+      if (!s || seen.has(s.ino) || !line.endsWith(' (deleted)')) continue;
+      seen.add(s.ino);
+      const what = `${s.kind === 'anon' ? 'shared anonymous memory' : s.kind === 'memfd' ? `memfd ${s.name}` : `unlinked file ${s.name}`}`;
+      const msg = `${what} is also mapped by process ${pid} (${commOf(pid)}) outside the checkpointed tree`;
+      if (!leaks.allowLeaks) throw new UcrError(`${msg} (use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', phase: 'memory' });
+      leaks.warn(`${msg}: leaked, the restart will not share it`);
+    }
+  }
 }
 
 /** Streams every object's pages as OBJECT records; returns the digest and counts to chain on. */

@@ -203,7 +203,14 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       ),
     );
     for (const t of tasks) t.fds = captured.fds.get(procPids.get(t.pid)!) ?? [];
-    const objects = await clock.run('objects', () => captureObjects(helper, tasks, procPids, captured.files.files, captured.objectPaths));
+    const inTree = new Set([...procPids.keys(), ...procPids.values(), ...ignore]);
+    const objects = await clock.run('objects', () =>
+      captureObjects(helper, tasks, procPids, captured.files.files, captured.objectPaths, {
+        skip: (p) => inTree.has(p),
+        allowLeaks: opts.allowLeaks ?? false,
+        warn: (m) => captured.warnings.push(m),
+      }),
+    );
     if (objects.objects.length) captured.files.objects = objects.objects;
     const ipc = await clock.run('ipc', () => captureIpc(helper, tasks, (p) => procPids.get(p)!));
     for (const message of captured.warnings) clock.warn(message, pid);
