@@ -17,6 +17,7 @@
         "native/helper/proto.c",
         "native/helper/tracee.c",
         "native/helper/pages.c",
+        "native/helper/pipeline.c",
         "native/helper/dump.c",
         "native/helper/dump_pipe.c",
         "native/helper/dump_shmem.c",

@@ -306,6 +306,7 @@ int helper_dump(void)
 			rc = cmd_shmdump(w, n);
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
+			pages_stop();
 			release(k);
 			proto_emit("{\"ev\":\"%s\"}", k ? "killed" : "released");
 			return 0;

@@ -50,7 +50,7 @@ uint32_t digest_add(uint32_t digest, uint32_t crc);
 int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
 		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx);
 
-/* Writes page records for runs (all of one task) to out; updates *digest and *bytes. */
+/* Writes page records for runs (all of one task) to the image (fd 3); updates *digest and *bytes. */
 int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records);
 
@@ -58,6 +58,10 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
  * object) to out. */
 int shmem_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records);
+
+/* pages_dump and shmem_dump write through a writer process (pipeline.c), started at the first
+ * call; each call returns once its records are in the image. pages_stop ends the writer. */
+void pages_stop(void);
 
 /* Where restored contents go: tasks by index (pids), shared memory objects by id (shmfd(id)). */
 struct page_sink {
