@@ -18,6 +18,7 @@
         "native/helper/tracee.c",
         "native/helper/pages.c",
         "native/helper/pipeline.c",
+        "native/helper/batch.c",
         "native/helper/dump.c",
         "native/helper/dump_pipe.c",
         "native/helper/dump_shmem.c",

@@ -36,6 +36,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "helper.h"
 #include "proto.h"
 #include "tracee.h"
@@ -74,6 +75,9 @@ static uint64_t map_gadget(void)
 		}
 		static const unsigned char code[] = { 0x0f, 0x05, 0xcc };
 		memcpy(m, code, sizeof code);
+		size_t blen;
+		const unsigned char *bcode = batch_code(&blen);
+		memcpy((unsigned char *)m + BATCH_CODE_OFF, bcode, blen);
 		mprotect(m, GADGET_CODE_SIZE, PROT_READ | PROT_EXEC);
 		return g;
 	}

@@ -45,7 +45,6 @@ int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t 
 	    uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
 /* restore_state.c */
 int restore_bounding(struct task_plan *p);
-int restore_caps(struct task_plan *p);
 int restore_creds(struct task_plan *p);
 int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared);
 int restore_ptimers(struct task_plan *p);

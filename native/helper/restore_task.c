@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "helper.h"
 #include "proto.h"
 #include "restore.h"
@@ -65,38 +66,89 @@ static int task_open(const char *phase, const char *path, int flags, long *fd)
 	return 0;
 }
 
-static int map_vma(const struct vma_plan *m)
+static char vma_obj[64];
+static const char *vma_name(const struct vma_plan *m)
 {
-	long fd = -1, ret;
-	char obj[64];
-	snprintf(obj, sizeof obj, "mapping 0x%llx-0x%llx", (unsigned long long)m->start,
+	snprintf(vma_obj, sizeof vma_obj, "mapping 0x%llx-0x%llx", (unsigned long long)m->start,
 		 (unsigned long long)m->end);
-	int prot = m->fill ? (m->prot | PROT_READ | PROT_WRITE) : m->prot;
+	return vma_obj;
+}
+
+/* The path a mapping is opened from inside the task (NULL: anonymous) and its access mode. */
+static const char *vma_path(const struct vma_plan *m, char *buf, size_t len, int *oflags)
+{
+	*oflags = (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
 	if (m->shm >= 0) {
 		/* a shared memory object: the task opens the tracer's fd of it (the tracer is a fork
 		 * of the helper, made after the objects were created) */
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getpid(), ctx.plan->shms[m->shm].hfd);
-		if (task_open("memory", path, (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY, &fd) < 0)
-			return -1;
-	} else if (m->path) {
-		int oflags = (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
-		if (task_open("memory", m->path, oflags, &fd) < 0)
-			return -1;
+		snprintf(buf, len, "/proc/%d/fd/%d", (int)getpid(), ctx.plan->shms[m->shm].hfd);
+		return buf;
 	}
-	if (t_inject(&rt, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot,
-		     (uint64_t)(m->flags | MAP_FIXED), (uint64_t)fd, fd >= 0 ? m->pgoff : 0, &ret) < 0)
-		return proto_fail("memory", obj, errno, "cannot drive the task through mmap");
-	if (fd >= 0) {
-		long r2;
-		t_inject(&rt, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &r2);
-	}
-	if (ret < 0 && ret > -4096)
-		return proto_fail("memory", obj, (int)-ret, "mmap failed%s%s", m->path ? " for " : "",
+	return m->path;
+}
+
+/* Reports the entry of a batch of mappings that failed (tag: the mapping's index). */
+static int map_failed(struct task_plan *p, struct batch *b, int bad)
+{
+	const struct vma_plan *m = &p->vmas[b->tags[bad]];
+	int err = bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO;
+	char buf[64];
+	int of;
+	const char *path = vma_path(m, buf, sizeof buf, &of);
+	switch (b->calls[bad].nr) {
+	case SYS_openat:
+		return proto_fail("memory", path, err, "cannot open the file");
+	case SYS_mmap:
+		return proto_fail("memory", vma_name(m), err, "mmap failed%s%s", m->path ? " for " : "",
 				  m->path ? m->path : "");
-	if ((uint64_t)ret != m->start)
-		return proto_fail("memory", obj, EFAULT, "mmap placed it elsewhere");
+	default:
+		return proto_fail("memory", vma_name(m), err, "close failed in the task");
+	}
+}
+
+/* Runs the batch of mappings and checks every mmap landed where asked. */
+static int map_run(struct task_plan *p, struct batch *b)
+{
+	if (batch_run(b, &rt) < 0)
+		return proto_fail("memory", "mmap", errno, "cannot drive the task through mmap");
+	int bad = batch_failed(b);
+	if (bad >= 0)
+		return map_failed(p, b, bad);
+	for (int i = 0; i < b->n; i++)
+		if (b->calls[i].nr == SYS_mmap && b->calls[i].ret != p->vmas[b->tags[i]].start)
+			return proto_fail("memory", vma_name(&p->vmas[b->tags[i]]), EFAULT, "mmap placed it elsewhere");
+	batch_init(b, 0);
 	return 0;
+}
+
+/* Every mapping, MAP_FIXED, in as few stops as fit: for a file, open (its fd kept by the loop),
+ * mmap with that fd, close. */
+static int map_vmas(struct task_plan *p)
+{
+	static struct batch b;
+	batch_init(&b, 0);
+	for (int i = 0; i < p->nvmas; i++) {
+		const struct vma_plan *m = &p->vmas[i];
+		char buf[64];
+		int oflags;
+		const char *path = vma_path(m, buf, sizeof buf, &oflags);
+		if (!batch_room(&b, path ? strlen(path) : 0, 3) && map_run(p, &b) < 0)
+			return -1;
+		int prot = m->fill ? (m->prot | PROT_READ | PROT_WRITE) : m->prot;
+		if (path) {
+			uint64_t a = batch_string(&b, &rt, path);
+			if (!a)
+				return proto_fail("memory", path, errno, "path too long for the scratch area");
+			batch_add(&b, SYS_openat, (uint64_t)AT_FDCWD, a, (uint64_t)oflags, 0, 0, 0, BATCH_SAVE, i);
+			batch_add(&b, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot, (uint64_t)(m->flags | MAP_FIXED), 0,
+				  m->pgoff, BATCH_A5_SAVED, i);
+			batch_add(&b, SYS_close, 0, 0, 0, 0, 0, 0, BATCH_A1_SAVED, i);
+		} else {
+			batch_add(&b, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot, (uint64_t)(m->flags | MAP_FIXED),
+				  (uint64_t)-1, 0, 0, i);
+		}
+	}
+	return map_run(p, &b);
 }
 
 int restore_map(struct task_plan *p, uint64_t gadget)
@@ -128,11 +180,7 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 				  "the vdso could not be placed at 0x%llx (kernel differs from the image's?)",
 				  (unsigned long long)p->vdso_start);
 
-	for (int i = 0; i < p->nvmas; i++)
-		if (map_vma(&p->vmas[i]) < 0)
-			return -1;
-
-	return 0;
+	return map_vmas(p);
 }
 
 static int restore_mm(struct task_plan *p)
@@ -164,36 +212,70 @@ static int restore_mm(struct task_plan *p)
 	return r;
 }
 
+/* Runs a batch of finish calls; what failed is named by the caller's table of tags. */
+static int finish_run(struct batch *b, const char *what)
+{
+	if (batch_run(b, &rt) < 0)
+		return proto_fail("finish", what, errno, "cannot drive the task through %s", what);
+	int bad = batch_failed(b);
+	if (bad >= 0)
+		return proto_fail("finish", what, bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO,
+				  "%s failed in the task (%d)", what, b->tags[bad]);
+	return 0;
+}
+
+/* Every saved handler in one stop, each struct in its own scratch slot. */
 static int restore_signals(struct task_plan *p)
 {
-	long ret;
+	static struct batch b;
+	batch_init(&b, 0);
 	for (int sig = 1; sig <= 64; sig++) {
 		if (!p->act[sig].set || sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		uint64_t ka[4] = { p->act[sig].handler, p->act[sig].flags, p->act[sig].restorer,
 				   p->act[sig].mask };
-		uint64_t a = t_scratch_put(&rt, 0, ka, sizeof ka);
-		if (!a || rt_call("finish", "rt_sigaction", SYS_rt_sigaction, (uint64_t)sig, a, 0, 8, 0, 0, &ret) < 0)
-			return -1;
+		uint64_t a = t_scratch_put(&rt, (size_t)sig * sizeof ka, ka, sizeof ka);
+		if (!a)
+			return proto_fail("finish", "rt_sigaction", errno, "cannot stage signal %d", sig);
+		batch_add(&b, SYS_rt_sigaction, (uint64_t)sig, a, 0, 8, 0, 0, 0, sig);
 	}
-	return 0;
+	return finish_run(&b, "rt_sigaction");
 }
 
-static int restore_madvise(struct task_plan *p)
+/* Final protections of the mappings that were writable while filling, then madvise flags, in
+ * one stop. */
+static int restore_prot_madvise(struct task_plan *p)
 {
 	static const struct { unsigned bit; int advice; } adv[] = {
 		{ MADV_BIT_HUGEPAGE, MADV_HUGEPAGE },   { MADV_BIT_NOHUGEPAGE, MADV_NOHUGEPAGE },
 		{ MADV_BIT_DONTFORK, MADV_DONTFORK },   { MADV_BIT_WIPEONFORK, MADV_WIPEONFORK },
 		{ MADV_BIT_DONTDUMP, MADV_DONTDUMP },
 	};
-	long ret;
+	static struct batch b;
+	batch_init(&b, 0);
+	for (int i = 0; i < p->nvmas; i++) {
+		struct vma_plan *m = &p->vmas[i];
+		if (!batch_room(&b, 0, 1 + 5) && finish_run(&b, "mprotect") < 0)
+			return -1;
+		if (b.done)
+			batch_init(&b, 0);
+		if (m->fill && (m->prot | PROT_READ | PROT_WRITE) != m->prot)
+			batch_add(&b, SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot, 0, 0, 0, 0, i);
+	}
+	if (finish_run(&b, "mprotect") < 0)
+		return -1;
+	batch_init(&b, 0);
 	for (int i = 0; i < p->nvmas; i++)
 		for (size_t k = 0; k < sizeof adv / sizeof adv[0]; k++)
-			if ((p->vmas[i].madv & adv[k].bit) &&
-			    rt_call("finish", "madvise", SYS_madvise, p->vmas[i].start,
-				 p->vmas[i].end - p->vmas[i].start, (uint64_t)adv[k].advice, 0, 0, 0, &ret) < 0)
-				return -1;
-	return 0;
+			if (p->vmas[i].madv & adv[k].bit) {
+				if (!batch_room(&b, 0, 1) && finish_run(&b, "madvise") < 0)
+					return -1;
+				if (b.done)
+					batch_init(&b, 0);
+				batch_add(&b, SYS_madvise, p->vmas[i].start, p->vmas[i].end - p->vmas[i].start,
+					  (uint64_t)adv[k].advice, 0, 0, 0, 0, i);
+			}
+	return finish_run(&b, "madvise");
 }
 
 /* glibc caches the thread id in its thread descriptor, at the clear_child_tid address: when
@@ -225,14 +307,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	long ret;
 	if (use_task(p, gadget, "finish") < 0)
 		return -1;
-	for (int i = 0; i < p->nvmas; i++) {
-		struct vma_plan *m = &p->vmas[i];
-		if (m->fill && (m->prot | PROT_READ | PROT_WRITE) != m->prot &&
-		    rt_call("finish", "mprotect", SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot, 0,
-			 0, 0, &ret) < 0)
-			return -1;
-	}
-	if (restore_madvise(p) < 0 || restore_mm(p) < 0)
+	if (restore_prot_madvise(p) < 0 || restore_mm(p) < 0)
 		return -1;
 	if (p->rseq_ptr && rt_call("finish", "rseq", SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig, 0, 0,
 				&ret) < 0)
