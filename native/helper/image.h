@@ -68,6 +68,7 @@ struct page_sink {
 	const pid_t *pids;
 	size_t ntasks;
 	int (*shmfd)(uint32_t id); /* -1: no such object */
+	volatile uint64_t *progress; /* if set: pages of the runs written so far, for others to see */
 };
 
 /* Reads SHMEM and PAGES records from in and writes them into the objects and tasks; the records

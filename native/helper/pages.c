@@ -292,6 +292,8 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 					  sink->pids[h.task]);
 		}
 		*digest = digest_add(*digest, rec.crc);
+		if (sink->progress)
+			*sink->progress += h.npages;
 		*bytes += len;
 		(*records)++;
 		off += h.npages;

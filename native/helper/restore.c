@@ -275,6 +275,9 @@ static int restore_all(int detach)
 	uint64_t gadget = map_gadget();
 	if (!gadget)
 		return proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");
+	ctx.progress = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ctx.progress == MAP_FAILED)
+		return proto_fail("create", "progress", errno, "cannot map the progress counter");
 	if (open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
 		return -1;
 	sigset_t all, old;
@@ -313,7 +316,11 @@ static int restore_all(int detach)
 			uint32_t digest = plan.seed;
 			uint64_t bytes = 0, records = 0;
 			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, shm_fd };
+			struct page_sink sink = { pids, (size_t)plan.ntasks, shm_fd, ctx.progress };
+			/* each task faults in its own pages from the end meanwhile (restore_populate) */
+			for (int i = 0; i < plan.ntasks; i++)
+				if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_POPULATE) < 0)
+					return -1;
 			if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 ||
 			    seal_shms() < 0)
 				return -1;

@@ -21,6 +21,7 @@ struct restore_ctx {
 	struct plan *plan;
 	int report_wr, report_rd;
 	int base; /* every fd >= base belongs to the helper's set-up */
+	volatile uint64_t *progress; /* shared: pages of the stream written so far (pages phase) */
 };
 
 /* A new task's life before the tracer takes over; never returns. */
@@ -53,7 +54,7 @@ int restore_threads(struct task_plan *p);
 int finish_threads(struct task_plan *p);
 
 /* tracers.c: worker tracers (task i is traced by worker i % n) */
-enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_EXIT };
+enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_POPULATE, W_EXIT };
 int tracers_start(int n, uint64_t gadget);
 int tracer_send(int task, int op);
 int tracer_wait_ack(int task, int op);
@@ -62,4 +63,7 @@ void tracers_stop(void);
 /* The tracer's part for one task: address space and pages, then its last state. */
 int restore_map(struct task_plan *t, uint64_t gadget);
 int restore_finish(struct task_plan *t, uint64_t gadget);
+/* During the pages phase: the task faults in its own pages from the last one back, until it
+ * meets the helper's progress (task idx of the plan). */
+int restore_populate(struct task_plan *t, int idx, uint64_t gadget);
 #endif

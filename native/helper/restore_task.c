@@ -20,6 +20,7 @@
 
 #include "batch.h"
 #include "helper.h"
+#include "image.h"
 #include "proto.h"
 #include "restore.h"
 #include "tracee.h"
@@ -181,6 +182,41 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 				  (unsigned long long)p->vdso_start);
 
 	return map_vmas(p);
+}
+
+#define POPULATE_MIN_PAGES 256 /* smaller tasks are left to the helper alone */
+#define POPULATE_CHUNK 512     /* pages per injected madvise: 2 MiB */
+
+int restore_populate(struct task_plan *p, int idx, uint64_t gadget)
+{
+	const struct plan *pl = ctx.plan;
+	uint64_t mine = 0, base = 0;
+	for (size_t r = 0; r < pl->nruns; r++)
+		if (!pl->runs[r].shm && pl->runs[r].task == (uint32_t)idx)
+			mine += pl->runs[r].npages;
+	if (mine < POPULATE_MIN_PAGES)
+		return 0;
+	for (size_t r = 0; r < pl->nruns; r++)
+		base += pl->runs[r].npages; /* the stream's end, in pages */
+	if (use_task(p, gadget, "memory") < 0)
+		return -1;
+	for (size_t r = pl->nruns; r-- > 0;) {
+		const struct page_run *run = &pl->runs[r];
+		base -= run->npages; /* this run's first page in the stream */
+		if (run->shm || run->task != (uint32_t)idx)
+			continue;
+		for (uint64_t end = run->npages; end > 0;) {
+			uint64_t start = end > POPULATE_CHUNK ? end - POPULATE_CHUNK : 0;
+			if (base + end <= *ctx.progress)
+				return 0; /* the helper has written everything from here back */
+			long ret; /* an error only means the helper faults these pages in itself */
+			if (t_inject(&rt, SYS_madvise, run->addr + start * PAGE_SZ, (end - start) * PAGE_SZ,
+				     MADV_POPULATE_WRITE, 0, 0, 0, &ret) < 0)
+				return proto_fail("memory", "madvise", errno, "cannot drive task %d through madvise", p->pid);
+			end = start;
+		}
+	}
+	return 0;
 }
 
 static int restore_mm(struct task_plan *p)
