@@ -88,6 +88,18 @@ export async function verify(w) {
   const v = fs.readFileSync(w.out, 'utf8').trim();
   if (v !== 'PASS') throw new Error(`${w.name} after restart: ${v}`);
   await killGroup(w);
+  // its memory is freed by the time it is a zombie (reaped late by init): wait for that, so
+  // the next run does not share the CPU with the teardown
+  await waitUntil(() => w.pids.every((p) => !exists(p) || zombie(p)), 30_000, `${w.name} to exit`);
+}
+
+function zombie(pid) {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return st[st.lastIndexOf(')') + 2] === 'Z';
+  } catch {
+    return true;
+  }
 }
 
 export async function killGroup(w) {
