@@ -141,7 +141,7 @@ export function runSampled(cmd, args, exclude = new Set()) {
         if (kb > (peak.get(q) ?? 0)) peak.set(q, kb);
       }
     };
-    const timer = setInterval(sample, 5);
+    const timer = setInterval(sample, 25); // VmHWM is a high-water mark: sampling often only costs CPU
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
