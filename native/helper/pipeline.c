@@ -170,11 +170,25 @@ int pl_writer_slot(void)
 	return free_slots[--nfree];
 }
 
+/* The writer is gone: its last words say why (ENOSPC, EIO...), else the pipe broke. */
+static int writer_gone(void)
+{
+	struct msg m;
+	int err = EPIPE;
+	while (msg_read(from_io, &m) == 0)
+		if (m.status) {
+			err = m.status;
+			break;
+		}
+	errno = err;
+	return -1;
+}
+
 int pl_writer_submit(int slot, size_t len)
 {
 	struct msg m = { .slot = slot, .len = len };
 	if (msg_write(to_io, &m) < 0)
-		return -1;
+		return writer_gone();
 	in_flight++;
 	return 0;
 }
