@@ -152,6 +152,30 @@ static int map_vmas(struct task_plan *p)
 	return map_run(p, &b);
 }
 
+/* One read of /proc/PID/maps: how many mappings other than the vdso group there are, and where
+ * [vdso] is (0: nowhere). */
+static int scan_maps(pid_t pid, int *others, uint64_t *vdso)
+{
+	char path[64], line[4096];
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	*others = 0;
+	*vdso = 0;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long s;
+		if (sscanf(line, "%llx", &s) != 1 || s >= 0x800000000000ULL)
+			continue;
+		if (strstr(line, "[vdso]"))
+			*vdso = s;
+		else if (!strstr(line, "[vvar]") && !strstr(line, "[vvar_vclock]"))
+			(*others)++;
+	}
+	fclose(f);
+	return 0;
+}
+
 int restore_map(struct task_plan *p, uint64_t gadget)
 {
 	long ret;
@@ -164,19 +188,25 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 		if (rt_call("memory", "rseq unregister", SYS_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size,
 			 RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0, &ret) < 0)
 			return -1;
-	if (rt_call("memory", "munmap", SYS_munmap, 0, gadget, 0, 0, 0, 0, &ret) < 0 ||
-	    rt_call("memory", "munmap", SYS_munmap, gadget + GADGET_SIZE, TASK_END - gadget - GADGET_SIZE, 0,
-		 0, 0, 0, &ret) < 0)
-		return -1;
-	if (count_vmas(rt.pid) != 2) /* the gadget's code and scratch parts */
+	/* Everything but the gadget goes, then the [vvar][vvar_vclock][vdso] group comes back at its
+	 * old place as one unit: one stop. */
+	static struct batch b;
+	batch_init(&b, 0);
+	batch_add(&b, SYS_munmap, 0, gadget, 0, 0, 0, 0, 0, 0);
+	batch_add(&b, SYS_munmap, gadget + GADGET_SIZE, TASK_END - gadget - GADGET_SIZE, 0, 0, 0, 0, 0, 0);
+	batch_add(&b, SYS_arch_prctl, ARCH_MAP_VDSO_64, p->vvar_start, 0, 0, 0, 0, 0, 1);
+	if (batch_run(&b, &rt) < 0)
+		return proto_fail("memory", "munmap", errno, "cannot drive the task through munmap");
+	int bad = batch_failed(&b);
+	if (bad >= 0) {
+		const char *what = b.tags[bad] ? "arch_prctl(ARCH_MAP_VDSO_64)" : "munmap";
+		return proto_fail("memory", what, bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "%s failed in the task", what);
+	}
+	int others;
+	uint64_t vs;
+	if (scan_maps(rt.pid, &others, &vs) < 0 || others != 2) /* the gadget's code and scratch parts */
 		return proto_fail("memory", "address space", EBUSY, "mappings survived the unmap");
-
-	/* The [vvar][vvar_vclock][vdso] group goes back at its old place as one unit. */
-	if (rt_call("memory", "arch_prctl(ARCH_MAP_VDSO_64)", SYS_arch_prctl, ARCH_MAP_VDSO_64, p->vvar_start,
-		 0, 0, 0, 0, &ret) < 0)
-		return -1;
-	uint64_t vs, ve;
-	if (find_special_vma(rt.pid, "[vdso]", &vs, &ve) < 0 || vs != p->vdso_start)
+	if (vs != p->vdso_start)
 		return proto_fail("memory", "[vdso]", EFAULT,
 				  "the vdso could not be placed at 0x%llx (kernel differs from the image's?)",
 				  (unsigned long long)p->vdso_start);
