@@ -21,6 +21,11 @@ describe('memory survives checkpoint → kill → restart', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('2400 mappings (2000 pages of alternating protections, 400 private maps of one file page): several batches of injected calls', async () => {
+    const { verdict } = await roundTrip('vmas');
+    expect(verdict).toBe('PASS');
+  });
+
   it('a CPU-bound loop keeps its registers and memory (running checksum)', async () => {
     const { verdict } = await roundTrip('counter');
     expect(verdict).toBe('PASS');
