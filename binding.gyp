@@ -29,6 +29,7 @@
         "native/helper/restore_files.c",
         "native/helper/restore_child.c",
         "native/helper/restore_task.c",
+        "native/helper/restore_map.c",
         "native/helper/restore_state.c",
         "native/helper/tracers.c",
         "native/common/crc32c.c"

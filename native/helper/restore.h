@@ -44,6 +44,8 @@ struct tracee;
 extern struct tracee rt;
 int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 	    uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+/* Makes p the task injected calls go to (rt), through the gadget every task inherited. */
+int use_task(struct task_plan *p, uint64_t gadget, const char *phase);
 /* restore_state.c */
 int restore_bounding(struct task_plan *p);
 int restore_creds(struct task_plan *p);
