@@ -17,6 +17,8 @@
         "native/helper/proto.c",
         "native/helper/tracee.c",
         "native/helper/pages.c",
+        "native/helper/pipeline.c",
+        "native/helper/batch.c",
         "native/helper/dump.c",
         "native/helper/dump_pipe.c",
         "native/helper/dump_object.c",
@@ -36,6 +38,7 @@
         "native/helper/restore_unix.c",
         "native/helper/restore_child.c",
         "native/helper/restore_task.c",
+        "native/helper/restore_map.c",
         "native/helper/restore_state.c",
         "native/helper/tracers.c",
         "native/common/crc32c.c"

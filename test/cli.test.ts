@@ -224,6 +224,21 @@ describe('ucr CLI', () => {
     expect(status).toMatch(/State:\s+S/);
   });
 
+  it('a checkpoint that runs out of space fails with the reason, leaves no file, and the process runs on', async () => {
+    const dir = tmpdir('full');
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir]).status).toBe(0);
+    try {
+      const c = await startCase('memory'); // 64 MiB of pages: far more than fits
+      const r = ucr(['checkpoint', String(c.pid), '-o', path.join(dir, 'x.ucr')]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/dump-pages: cannot write the image \(errno 28\)/);
+      expect(fs.readdirSync(dir)).toEqual([]);
+      expect(await verdict(c)).toBe('PASS');
+    } finally {
+      spawnSync('umount', [dir]);
+    }
+  });
+
   it('refuses to checkpoint a process the caller could not ptrace', async () => {
     // a process of another user, and ucr as root without CAP_SYS_PTRACE
     const p = track(spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'sleep', '1000'], { stdio: 'ignore' }));

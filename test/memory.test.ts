@@ -2,13 +2,28 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, exists, killAndWait, tmpdir, track, trackPid, waitFor, roundTrip, sleep, startCase, treeOf, treeRoundTrip, ucr, verdict } from './harness.js';
+import { checkpointCase, cleanup, exists, killAndWait, restartDetached, tmpdir, track, trackPid, waitFor, roundTrip, sleep, startCase, treeOf, treeRoundTrip, ucr, verdict } from './harness.js';
 
 afterEach(cleanup);
 
 describe('memory survives checkpoint → kill → restart', () => {
   it('64 MiB random anonymous memory, heap, stack, read-only and PROT_NONE areas, written private file mapping; malloc after restart', async () => {
     const { verdict } = await roundTrip('memory');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('a sparse mapping keeps its holes: 256 MiB mapped, 4 MiB written in 64 blocks; the image and the restored Rss follow the written pages', async () => {
+    const c = await startCase('sparse');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img, ['--kill']);
+    expect(fs.statSync(img).size).toBeLessThan(8 << 20);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('2400 mappings (2000 pages of alternating protections, 400 private maps of one file page): several batches of injected calls', async () => {
+    const { verdict } = await roundTrip('vmas');
     expect(verdict).toBe('PASS');
   });
 

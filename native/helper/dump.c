@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../include/ucr_compat.h"
+#include "batch.h"
 #include "helper.h"
 #include "image.h"
 #include "proto.h"
@@ -185,7 +186,10 @@ int gadget_map(void)
 	task.scratch = task.gadget + GADGET_CODE_SIZE;
 	task.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
 	static const unsigned char code[] = { 0x0f, 0x05, 0xcc };
-	if (t_write_mem(task.pid, task.gadget, code, sizeof code) < 0)
+	size_t blen;
+	const unsigned char *bcode = batch_code(&blen);
+	if (t_write_mem(task.pid, task.gadget, code, sizeof code) < 0 ||
+	    t_write_mem(task.pid, task.gadget + BATCH_CODE_OFF, bcode, blen) < 0)
 		return proto_fail("inject", "gadget", errno, "cannot write the gadget");
 	return 0;
 }
@@ -320,6 +324,7 @@ int helper_dump(void)
 			rc = cmd_unixq(w, n);
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
+			pages_stop();
 			release(k);
 			proto_emit("{\"ev\":\"%s\"}", k ? "killed" : "released");
 			return 0;

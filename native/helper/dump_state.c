@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../include/ucr_compat.h"
+#include "batch.h"
 #include "dump.h"
 #include "proto.h"
 
@@ -186,19 +187,26 @@ int cmd_state(char **tids, int ntids)
 
 	if (gadget_map() < 0)
 		return -1;
+	/* the 64 dispositions in one stop: each rt_sigaction writes into its own scratch slot */
 	struct ksigaction acts[65];
 	long ret;
-	for (int sig = 1; sig <= 64; sig++) {
-		memset(&acts[sig], 0, sizeof acts[sig]);
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		if (inject_ok(SYS_rt_sigaction, (uint64_t)sig, 0, task.scratch, 8, &ret, "rt_sigaction") < 0)
-			return -1;
-		if (ret < 0)
-			return proto_fail("state", "rt_sigaction", (int)-ret, "signal %d", sig);
-		if (t_read_mem(task.pid, task.scratch, &acts[sig], sizeof acts[sig]) < 0)
-			return proto_fail("state", "rt_sigaction", errno, "cannot read the result");
-	}
+	static struct batch b;
+	batch_init(&b, 0);
+	memset(acts, 0, sizeof acts);
+	for (int sig = 1; sig <= 64; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			batch_add(&b, SYS_rt_sigaction, (uint64_t)sig, 0, task.scratch + (uint64_t)sig * sizeof acts[0], 8, 0,
+				  0, 0, sig);
+	if (batch_run(&b, &task) < 0)
+		return proto_fail("inject", "rt_sigaction", errno, "cannot run rt_sigaction in the task");
+	int bad = batch_failed(&b);
+	if (bad >= 0)
+		return proto_fail("state", "rt_sigaction", bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "signal %d",
+				  b.tags[bad]);
+	if (t_read_mem(task.pid, task.scratch, acts, sizeof acts) < 0)
+		return proto_fail("state", "rt_sigaction", errno, "cannot read the result");
+	memset(&acts[SIGKILL], 0, sizeof acts[SIGKILL]);
+	memset(&acts[SIGSTOP], 0, sizeof acts[SIGSTOP]);
 	long brk;
 	if (inject_ok(SYS_brk, 0, 0, 0, 0, &brk, "brk") < 0)
 		return -1;

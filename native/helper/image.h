@@ -54,7 +54,7 @@ uint32_t digest_add(uint32_t digest, uint32_t crc);
 int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
 		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx);
 
-/* Writes page records for runs (all of one task) to out; updates *digest and *bytes. */
+/* Writes page records for runs (all of one task) to the image (fd 3); updates *digest and *bytes. */
 int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records);
 
@@ -63,18 +63,23 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
 int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records);
 
-/* Where restored contents go: tasks by index (pids), shared memory objects by id (objfd(id)). */
+/* pages_dump and object_dump write through a writer process (pipeline.c), started at the first
+ * call; each call returns once its records are in the image. pages_stop ends the writer. */
+void pages_stop(void);
+
 struct skip_range {
 	int64_t task; /* -1: every task */
 	uint64_t start, end;
 };
 
+/* Where restored contents go: tasks by index (pids), content objects by id (objfd(id)). */
 struct page_sink {
 	const pid_t *pids;
 	size_t ntasks;
 	int (*objfd)(uint32_t id); /* -1: no such object */
 	const struct skip_range *skips; /* --skip-memory: task pages there come back zero-filled */
 	size_t nskips;
+	volatile uint64_t *progress; /* if set: pages of the runs written so far, for others to see */
 };
 
 /* Reads OBJECT and PAGES records from in and writes them into the objects and tasks; the records
@@ -83,8 +88,9 @@ struct page_sink {
 int pages_restore(int in, const struct page_run *runs, size_t n, const struct page_sink *sink,
 		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex);
 
-/* restore_ipc.c: one SHM record (frame f already read from in) into the helper's attachment of
- * its segment; adds its crc to *digest and its bytes to ipc_shm_bytes. */
-int ipc_shm_record(int in, const struct rec_frame *f, uint32_t *digest);
+/* restore_ipc.c: one SHM record (payload read and checksummed by the reader: crc; the frame
+ * says want_crc) into the helper's attachment of its segment; adds its crc to *digest and its
+ * bytes to ipc_shm_bytes. */
+int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest);
 extern uint64_t ipc_shm_bytes;
 #endif

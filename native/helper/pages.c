@@ -12,6 +12,7 @@
 
 #include "../common/crc32c.h"
 #include "../include/ucr_compat.h"
+#include "pipeline.h"
 #include "proto.h"
 #include "tracee.h"
 
@@ -90,31 +91,62 @@ int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
 	return 0;
 }
 
-static unsigned char *chunk_buf(void)
+/* Records go out through the writer pipeline (pipeline.c), packed into slots: the helper reads
+ * chunk N+1 from the task while the writer process writes chunk N to the image. */
+static int pack_slot = -1;
+static size_t pack_len;
+
+static int pack_flush(void)
 {
-	static unsigned char *buf;
-	if (!buf) {
-		buf = mmap(NULL, MAX_CHUNK_PAGES * PAGE_SZ + 64, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (buf == MAP_FAILED)
-			buf = NULL;
-	}
-	return buf;
+	if (pack_slot < 0 || !pack_len)
+		return 0;
+	int s = pack_slot;
+	pack_slot = -1;
+	return pl_writer_submit(s, pack_len);
 }
 
-/* One record: frame, header, data; chained into *digest. */
-static int write_record(int out, uint32_t kind, const struct pages_hdr *h, const unsigned char *buf,
-			size_t len, uint32_t *digest)
+/* Room for a record of len data bytes: where its data goes (frame and header before it). */
+static unsigned char *pack_room(size_t len)
 {
-	uint32_t crc = ucr_crc32c(ucr_crc32c(0, h, sizeof *h), buf, len);
+	static int started;
+	if (!started) {
+		if (pl_writer_start(3) < 0)
+			return NULL;
+		started = 1;
+	}
+	if (pack_slot >= 0 && pack_len + 32 + len > PL_SLOT_SIZE && pack_flush() < 0)
+		return NULL;
+	if (pack_slot < 0) {
+		if ((pack_slot = pl_writer_slot()) < 0)
+			return NULL;
+		pack_len = 0;
+	}
+	return pl_slot(pack_slot) + pack_len + 32;
+}
+
+/* Completes the record whose data pack_room placed: frame and header, crc, digest. */
+static void pack_commit(uint32_t kind, const struct pages_hdr *h, size_t len, uint32_t *digest)
+{
+	unsigned char *rec = pl_slot(pack_slot) + pack_len;
+	memcpy(rec + 16, h, sizeof *h);
+	uint32_t crc = ucr_crc32c(0, rec + 16, sizeof *h + len);
 	struct rec_frame f = { .kind = kind, .crc = crc, .len = sizeof *h + len };
-	unsigned char head[sizeof f + sizeof *h];
-	memcpy(head, &f, sizeof f);
-	memcpy(head + sizeof f, h, sizeof *h);
-	if (write_full(out, head, sizeof head) < 0 || write_full(out, buf, len) < 0)
-		return -1;
+	memcpy(rec, &f, sizeof f);
+	pack_len += 32 + len;
 	*digest = digest_add(*digest, crc);
+}
+
+/* Everything packed so far is in the image. */
+static int pack_done(const char *phase)
+{
+	if (pack_flush() < 0 || pl_writer_drain() < 0)
+		return proto_fail(phase, "image", errno, "cannot write the image");
 	return 0;
+}
+
+void pages_stop(void)
+{
+	pl_stop();
 }
 
 /* A `progress` event each time another PROGRESS_STEP bytes of pages went through (the coordinator
@@ -124,71 +156,6 @@ static void progress(uint64_t before, uint64_t after)
 {
 	if (before / PROGRESS_STEP != after / PROGRESS_STEP)
 		proto_emit("{\"ev\":\"progress\",\"bytes\":%llu}", (unsigned long long)after);
-}
-
-int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
-	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
-{
-	unsigned char *buf = chunk_buf();
-	if (!buf)
-		return proto_fail("dump-pages", "buffer", errno, "cannot allocate the page buffer");
-	for (size_t r = 0; r < n; r++) {
-		for (uint64_t done = 0; done < runs[r].npages;) {
-			uint64_t cnt = runs[r].npages - done;
-			if (cnt > MAX_CHUNK_PAGES)
-				cnt = MAX_CHUNK_PAGES;
-			uint64_t addr = runs[r].addr + done * PAGE_SZ;
-			size_t len = cnt * PAGE_SZ;
-			if (t_read_mem(pid, addr, buf, len) < 0) {
-				char obj[64];
-				snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)addr);
-				return proto_fail("dump-pages", obj, errno, "cannot read %zu bytes of the task",
-						  len);
-			}
-			struct pages_hdr h = { .task = task, .npages = (uint32_t)cnt, .addr = addr };
-			if (write_record(out, REC_PAGES, &h, buf, len, digest) < 0)
-				return proto_fail("dump-pages", "image", errno, "cannot write the image");
-			progress(*bytes, *bytes + len);
-			*bytes += len;
-			(*records)++;
-			done += cnt;
-		}
-	}
-	return 0;
-}
-
-int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int out,
-	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
-{
-	unsigned char *buf = chunk_buf();
-	if (!buf)
-		return proto_fail("dump-object", "buffer", errno, "cannot allocate the page buffer");
-	for (size_t r = 0; r < n; r++) {
-		for (uint64_t done = 0; done < runs[r].npages;) {
-			uint64_t cnt = runs[r].npages - done;
-			if (cnt > MAX_CHUNK_PAGES)
-				cnt = MAX_CHUNK_PAGES;
-			uint64_t off = runs[r].addr + done * PAGE_SZ;
-			size_t len = cnt * PAGE_SZ;
-			ssize_t got = pread(src, buf, len, (off_t)off);
-			if (got < 0) {
-				char what[64];
-				snprintf(what, sizeof what, "shared memory object %u", obj);
-				return proto_fail("dump-object", what, errno, "cannot read it at offset %llu",
-						  (unsigned long long)off);
-			}
-			if ((size_t)got < len) /* truncated meanwhile (held outside the tree): zeros */
-				memset(buf + got, 0, len - (size_t)got);
-			struct pages_hdr h = { .task = obj, .npages = (uint32_t)cnt, .addr = off };
-			if (write_record(out, REC_OBJECT, &h, buf, len, digest) < 0)
-				return proto_fail("dump-object", "image", errno, "cannot write the image");
-			progress(*bytes, *bytes + len);
-			*bytes += len;
-			(*records)++;
-			done += cnt;
-		}
-	}
-	return 0;
 }
 
 /* --skip-memory: the parts of a task's page record inside a skipped range become zeros. */
@@ -204,6 +171,71 @@ static void zero_skipped(const struct page_sink *sink, uint32_t task, uint64_t a
 	}
 }
 
+int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
+	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
+{
+	(void)out; /* the writer has fd 3 */
+	for (size_t r = 0; r < n; r++) {
+		for (uint64_t done = 0; done < runs[r].npages;) {
+			uint64_t cnt = runs[r].npages - done;
+			if (cnt > MAX_CHUNK_PAGES)
+				cnt = MAX_CHUNK_PAGES;
+			uint64_t addr = runs[r].addr + done * PAGE_SZ;
+			size_t len = cnt * PAGE_SZ;
+			unsigned char *buf = pack_room(len);
+			if (!buf)
+				return proto_fail("dump-pages", "image", errno, "cannot write the image");
+			if (t_read_mem(pid, addr, buf, len) < 0) {
+				char obj[64];
+				snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)addr);
+				return proto_fail("dump-pages", obj, errno, "cannot read %zu bytes of the task",
+						  len);
+			}
+			struct pages_hdr h = { .task = task, .npages = (uint32_t)cnt, .addr = addr };
+			pack_commit(REC_PAGES, &h, len, digest);
+			progress(*bytes, *bytes + len);
+			*bytes += len;
+			(*records)++;
+			done += cnt;
+		}
+	}
+	return pack_done("dump-pages");
+}
+
+int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int out,
+	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
+{
+	(void)out;
+	for (size_t r = 0; r < n; r++) {
+		for (uint64_t done = 0; done < runs[r].npages;) {
+			uint64_t cnt = runs[r].npages - done;
+			if (cnt > MAX_CHUNK_PAGES)
+				cnt = MAX_CHUNK_PAGES;
+			uint64_t off = runs[r].addr + done * PAGE_SZ;
+			size_t len = cnt * PAGE_SZ;
+			unsigned char *buf = pack_room(len);
+			if (!buf)
+				return proto_fail("dump-object", "image", errno, "cannot write the image");
+			ssize_t got = pread(src, buf, len, (off_t)off);
+			if (got < 0) {
+				char what[64];
+				snprintf(what, sizeof what, "content object %u", obj);
+				return proto_fail("dump-object", what, errno, "cannot read it at offset %llu",
+						  (unsigned long long)off);
+			}
+			if ((size_t)got < len) /* truncated meanwhile (held outside the tree): zeros */
+				memset(buf + got, 0, len - (size_t)got);
+			struct pages_hdr h = { .task = obj, .npages = (uint32_t)cnt, .addr = off };
+			pack_commit(REC_OBJECT, &h, len, digest);
+			progress(*bytes, *bytes + len);
+			*bytes += len;
+			(*records)++;
+			done += cnt;
+		}
+	}
+	return pack_done("dump-object");
+}
+
 static int bad_record(const char *what, uint64_t addr)
 {
 	char obj[64];
@@ -211,69 +243,79 @@ static int bad_record(const char *what, uint64_t addr)
 	return proto_fail("restore-pages", obj, 0, "corrupt image: %s", what);
 }
 
-int pages_restore(int in, const struct page_run *runs, size_t n, const struct page_sink *sink,
-		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex)
+static int record_failed(const struct pl_record *rec)
 {
-	unsigned char *buf = chunk_buf();
-	if (!buf)
-		return proto_fail("restore-pages", "buffer", errno, "cannot allocate the page buffer");
+	uint32_t kind = rec->status == PR_EOF || rec->status == PR_ERROR ? 0 : rec->frame->kind;
+	switch (rec->status) {
+	case PR_ERROR:
+		return proto_fail("restore-pages", "image", rec->err, "cannot read the image");
+	case PR_EOF:
+		return proto_fail("restore-pages", "image", 0, "truncated image: it ends before its trailer");
+	case PR_BAD_KIND:
+		return proto_fail("restore-pages", "image", 0, "corrupt image: unexpected record kind %u", kind);
+	case PR_TOO_LONG:
+		if (kind == REC_TRAILER)
+			return proto_fail("restore-pages", "trailer", 0, "corrupt image: trailer too long");
+		return proto_fail("restore-pages", "image", 0, "corrupt image: page record too long");
+	default: /* PR_SHORT */
+		if (kind == REC_TRAILER)
+			return proto_fail("restore-pages", "trailer", 0, "truncated image: trailer cut short");
+		if (rec->len < sizeof(struct pages_hdr))
+			return proto_fail("restore-pages", "image", 0, "truncated or corrupt page record");
+		return proto_fail("restore-pages", "image", 0, "truncated image: page data cut short");
+	}
+}
+
+static int pages_consume(const struct page_run *runs, size_t n, const struct page_sink *sink,
+			 uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex)
+{
 	size_t r = 0;
 	uint64_t off = 0; /* pages of runs[r] already filled */
 	for (;;) {
-		struct rec_frame f;
-		long got = read_full(in, &f, sizeof f);
-		if (got < 0)
-			return proto_fail("restore-pages", "image", errno, "cannot read the image");
-		if (got != (long)sizeof f)
-			return proto_fail("restore-pages", "image", 0,
-					  "truncated image: it ends before its trailer");
-		if (f.kind == REC_TRAILER) {
+		struct pl_record rec;
+		pl_reader_next(&rec);
+		if (rec.status != PR_OK)
+			return record_failed(&rec);
+		const struct pl_frame *f = rec.frame;
+		if (f->kind == REC_TRAILER) {
 			if (r != n)
 				return bad_record("trailer before all pages", runs[r].addr + off * PAGE_SZ);
-			if (f.len > MAX_TRAILER_LEN)
-				return proto_fail("restore-pages", "trailer", 0, "corrupt image: trailer too long");
-			got = read_full(in, buf, f.len);
-			if (got != (long)f.len)
-				return proto_fail("restore-pages", "trailer", 0, "truncated image: trailer cut short");
-			if (ucr_crc32c(0, buf, f.len) != f.crc)
+			if (rec.crc != f->crc)
 				return proto_fail("restore-pages", "trailer", 0, "corrupt image: trailer checksum mismatch");
-			*trailer_hex = hex_dup(buf, f.len);
+			*trailer_hex = hex_dup(rec.payload, f->len);
 			return 0;
 		}
-		if (f.kind == REC_SHM) { /* System V shared memory, after all pages */
+		if (f->kind == REC_SHM) { /* System V shared memory, after all pages */
 			if (r != n)
 				return bad_record("shared memory before all pages", runs[r].addr + off * PAGE_SZ);
-			if (ipc_shm_record(in, &f, digest) < 0)
+			if (ipc_shm_payload(rec.payload, f->len, rec.crc, f->crc, digest) < 0)
 				return -1;
 			(*records)++;
+			if (pl_reader_release(rec.slot) < 0)
+				return proto_fail("restore-pages", "reader", errno, "the image reader is gone");
 			continue;
 		}
-		if (f.kind != REC_PAGES && f.kind != REC_OBJECT)
-			return proto_fail("restore-pages", "image", 0, "corrupt image: unexpected record kind %u",
-					  f.kind);
 		struct pages_hdr h;
-		if (f.len < sizeof h || read_full(in, &h, sizeof h) != (long)sizeof h)
+		if (f->len < sizeof h)
 			return proto_fail("restore-pages", "image", 0, "truncated or corrupt page record");
+		memcpy(&h, rec.payload, sizeof h);
 		if (r >= n)
 			return bad_record("more pages than the metadata lists", h.addr);
 		uint64_t want_addr = runs[r].addr + off * PAGE_SZ;
 		if (h.task != runs[r].task || h.addr != want_addr || h.npages == 0 ||
-		    (f.kind == REC_OBJECT) != (runs[r].obj != 0) ||
+		    (f->kind == REC_OBJECT) != (runs[r].obj != 0) ||
 		    h.npages > MAX_CHUNK_PAGES || h.npages > runs[r].npages - off ||
-		    f.len != sizeof h + (uint64_t)h.npages * PAGE_SZ ||
+		    f->len != sizeof h + (uint64_t)h.npages * PAGE_SZ ||
 		    (runs[r].obj ? sink->objfd(h.task) < 0 : h.task >= sink->ntasks))
 			return bad_record("it does not match the page runs in the metadata", h.addr);
-		size_t len = (size_t)h.npages * PAGE_SZ;
-		got = read_full(in, buf, len);
-		if (got != (long)len)
-			return proto_fail("restore-pages", "image", 0, "truncated image: page data cut short");
-		uint32_t crc = ucr_crc32c(ucr_crc32c(0, &h, sizeof h), buf, len);
-		if (crc != f.crc)
+		if (rec.crc != f->crc)
 			return bad_record("checksum mismatch", h.addr);
+		size_t len = (size_t)h.npages * PAGE_SZ;
+		unsigned char *buf = rec.payload + sizeof h;
 		if (runs[r].obj) {
 			if (pwrite(sink->objfd(h.task), buf, len, (off_t)h.addr) != (ssize_t)len) {
 				char obj[64];
-				snprintf(obj, sizeof obj, "shared memory object %u", h.task);
+				snprintf(obj, sizeof obj, "content object %u", h.task);
 				return proto_fail("restore-pages", obj, errno ? errno : EIO,
 						  "cannot fill it at offset %llu", (unsigned long long)h.addr);
 			}
@@ -283,7 +325,9 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 			return proto_fail("restore-pages", obj, errno, "cannot write pages into task %d",
 					  sink->pids[h.task]);
 		}
-		*digest = digest_add(*digest, crc);
+		*digest = digest_add(*digest, rec.crc);
+		if (sink->progress)
+			*sink->progress += h.npages;
 		progress(*bytes, *bytes + len);
 		*bytes += len;
 		(*records)++;
@@ -292,5 +336,19 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 			r++;
 			off = 0;
 		}
+		if (pl_reader_release(rec.slot) < 0)
+			return proto_fail("restore-pages", "reader", errno, "the image reader is gone");
 	}
+}
+
+/* The records come from the reader pipeline (pipeline.c): the reader process reads and checks
+ * record N+1 while the helper writes record N into its task. */
+int pages_restore(int in, const struct page_run *runs, size_t n, const struct page_sink *sink,
+		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex)
+{
+	if (pl_reader_start(in) < 0)
+		return proto_fail("restore-pages", "reader", errno, "cannot start the image reader");
+	int rc = pages_consume(runs, n, sink, digest, bytes, records, trailer_hex);
+	pl_stop();
+	return rc;
 }

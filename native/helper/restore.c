@@ -36,6 +36,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "helper.h"
 #include "proto.h"
 #include "tracee.h"
@@ -73,6 +74,9 @@ static uint64_t map_gadget(void)
 		}
 		static const unsigned char code[] = { 0x0f, 0x05, 0xcc };
 		memcpy(m, code, sizeof code);
+		size_t blen;
+		const unsigned char *bcode = batch_code(&blen);
+		memcpy((unsigned char *)m + BATCH_CODE_OFF, bcode, blen);
 		mprotect(m, GADGET_CODE_SIZE, PROT_READ | PROT_EXEC);
 		return g;
 	}
@@ -126,6 +130,9 @@ static int restore_all(int detach)
 	uint64_t gadget = map_gadget();
 	if (!gadget)
 		return proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");
+	ctx.progress = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ctx.progress == MAP_FAILED)
+		return proto_fail("create", "progress", errno, "cannot map the progress counter");
 	if (ipc_create() < 0 || open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
 		return -1;
 	sigset_t all, old;
@@ -164,7 +171,11 @@ static int restore_all(int detach)
 			uint32_t digest = plan.seed;
 			uint64_t bytes = 0, records = 0;
 			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd, plan.skips, (size_t)plan.nskips };
+			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd, plan.skips, (size_t)plan.nskips, ctx.progress };
+			/* each task faults in its own pages from the end meanwhile (restore_populate) */
+			for (int i = 0; i < plan.ntasks; i++)
+				if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_POPULATE) < 0)
+					return -1;
 			if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 ||
 			    seal_objs() < 0)
 				return -1;

@@ -21,6 +21,7 @@ struct restore_ctx {
 	struct plan *plan;
 	int report_wr, report_rd;
 	int base; /* every fd >= base belongs to the helper's set-up */
+	volatile uint64_t *progress; /* shared: pages of the stream written so far (pages phase) */
 };
 
 /* A new task's life before the tracer takes over; never returns. */
@@ -60,9 +61,10 @@ struct tracee;
 extern struct tracee rt;
 int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 	    uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+/* Makes p the task injected calls go to (rt), through the gadget every task inherited. */
+int use_task(struct task_plan *p, uint64_t gadget, const char *phase);
 /* restore_state.c */
 int restore_bounding(struct task_plan *p);
-int restore_caps(struct task_plan *p);
 int restore_creds(struct task_plan *p);
 int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared);
 int restore_ptimers(struct task_plan *p);
@@ -71,7 +73,7 @@ int restore_threads(struct task_plan *p);
 int finish_threads(struct task_plan *p);
 
 /* tracers.c: worker tracers (task i is traced by worker i % n) */
-enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_EXIT };
+enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_POPULATE, W_EXIT };
 int tracers_start(int n, uint64_t gadget);
 int tracer_send(int task, int op);
 int tracer_wait_ack(int task, int op);
@@ -80,4 +82,7 @@ void tracers_stop(void);
 /* The tracer's part for one task: address space and pages, then its last state. */
 int restore_map(struct task_plan *t, uint64_t gadget);
 int restore_finish(struct task_plan *t, uint64_t gadget);
+/* During the pages phase: the task faults in its own pages from the last one back, until it
+ * meets the helper's progress (task idx of the plan). */
+int restore_populate(struct task_plan *t, int idx, uint64_t gadget);
 #endif

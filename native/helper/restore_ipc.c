@@ -222,13 +222,14 @@ void ipc_undo(void)
 }
 
 /* SHM records: segment index = the n-th shm object of the plan; offsets rise within a segment. */
-int ipc_shm_record(int in, const struct rec_frame *f, uint32_t *digest)
+int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest)
 {
 	static int last_seg = -1;
 	static uint64_t next_off;
 	struct pages_hdr h;
-	if (f->len < sizeof h || read_full(in, &h, sizeof h) != (long)sizeof h)
+	if (plen < sizeof h)
 		return proto_fail("restore-shm", "image", 0, "truncated or corrupt shared memory record");
+	memcpy(&h, payload, sizeof h);
 	struct ipc_plan *o = NULL;
 	for (int i = 0, k = 0; i < plan.nipcs && !o; i++)
 		if (plan.ipcs[i].kind == IPC_KIND_SHM && k++ == (int)h.task)
@@ -237,14 +238,11 @@ int ipc_shm_record(int in, const struct rec_frame *f, uint32_t *digest)
 	uint64_t rounded = o ? (o->size + PAGE_SZ - 1) / PAGE_SZ * PAGE_SZ : 0;
 	if (!o || !o->addr || (int)h.task < last_seg || ((int)h.task == last_seg && h.addr < next_off) ||
 	    h.addr % PAGE_SZ || h.npages == 0 || h.npages > MAX_CHUNK_PAGES || h.addr > rounded ||
-	    len > rounded - h.addr || f->len != sizeof h + len)
+	    len > rounded - h.addr || plen != sizeof h + len)
 		return proto_fail("restore-shm", "image", 0, "corrupt image: a shared memory record does not match the segments");
-	unsigned char *dst = (unsigned char *)o->addr + h.addr;
-	if (read_full(in, dst, len) != (long)len)
-		return proto_fail("restore-shm", "image", 0, "truncated image: shared memory cut short");
-	uint32_t crc = ucr_crc32c(ucr_crc32c(0, &h, sizeof h), dst, len);
-	if (crc != f->crc)
+	if (crc != want_crc)
 		return proto_fail("restore-shm", "image", 0, "corrupt image: shared memory record checksum mismatch");
+	memcpy((unsigned char *)o->addr + h.addr, payload + sizeof h, len);
 	last_seg = (int)h.task;
 	next_off = h.addr + len;
 	*digest = digest_add(*digest, crc);

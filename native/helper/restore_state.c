@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "proto.h"
 #include "restore.h"
 #include "tracee.h"
@@ -35,51 +36,52 @@ int restore_bounding(struct task_plan *p)
 	return 0;
 }
 
-/* The other capability sets, after the ids (the permitted set was kept across the uid change
- * with PR_SET_KEEPCAPS): capset, then the ambient set. */
-int restore_caps(struct task_plan *p)
+/* The image's credentials, last of the injected calls (the steps before need the helper's
+ * privilege), in one stop: groups, gids, uids, fs ids (a uid change clears capabilities as for
+ * any process, so the permitted set is kept across it with PR_SET_KEEPCAPS), then the other
+ * capability sets (capset) and the ambient set; dumpable is put back too (a uid change resets
+ * it). The loop stops at the first call that fails. */
+int restore_creds(struct task_plan *p)
 {
-	long ret;
-	if (!p->have_caps)
+	static const char *const names[] = { "prctl(PR_SET_KEEPCAPS)", "setgroups", "setresgid", "setfsgid",
+					     "setresuid", "setfsuid", "capset", "prctl(PR_CAP_AMBIENT_RAISE)",
+					     "prctl(PR_SET_KEEPCAPS)", "prctl(PR_SET_DUMPABLE)" };
+	if (!p->have_creds)
 		return 0;
+	if (restore_bounding(p) < 0)
+		return -1;
+	static struct batch b;
+	batch_init(&b, 0);
 	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
 	struct { uint32_t eff, prm, inh; } data[2] = {
 		{ (uint32_t)p->cap_eff, (uint32_t)p->cap_prm, (uint32_t)p->cap_inh },
 		{ (uint32_t)(p->cap_eff >> 32), (uint32_t)(p->cap_prm >> 32), (uint32_t)(p->cap_inh >> 32) },
 	};
 	uint64_t h = t_scratch_put(&rt, 0, &hdr, sizeof hdr), d = t_scratch_put(&rt, 64, data, sizeof data);
-	if (!h || !d || rt_call("finish", "capset", SYS_capset, h, d, 0, 0, 0, 0, &ret) < 0)
-		return -1;
-	for (int c = 0; c < 64; c++)
-		if ((p->cap_amb >> c & 1) &&
-		    rt_call("finish", "prctl(PR_CAP_AMBIENT_RAISE)", SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (uint64_t)c, 0, 0, 0, &ret) < 0)
-			return -1;
-	return rt_call("finish", "prctl(PR_SET_KEEPCAPS)", SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, 0, &ret);
-}
-
-/* The image's credentials, last of the injected calls (the steps before need the helper's
- * privilege): groups, gids, uids, fs ids; a uid change clears capabilities as for any process.
- * Dumpable is put back too (a uid change resets it). */
-
-
-int restore_creds(struct task_plan *p)
-{
-	long ret;
-	if (!p->have_creds)
-		return 0;
-	if (restore_bounding(p) < 0 ||
-	    (p->have_caps && rt_call("finish", "prctl(PR_SET_KEEPCAPS)", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0, &ret) < 0))
-		return -1;
-	uint64_t g = t_scratch_put(&rt, 0, p->groups, (size_t)p->ngroups * sizeof p->groups[0]);
-	if ((p->ngroups && !g) ||
-	    rt_call("finish", "setgroups", SYS_setgroups, (uint64_t)p->ngroups, p->ngroups ? g : 0, 0, 0, 0, 0, &ret) < 0 ||
-	    rt_call("finish", "setresgid", SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, &ret) < 0 ||
-	    rt_call("finish", "setfsgid", SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, &ret) < 0 ||
-	    rt_call("finish", "setresuid", SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, &ret) < 0 ||
-	    rt_call("finish", "setfsuid", SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, &ret) < 0 ||
-	    restore_caps(p) < 0 ||
-	    rt_call("finish", "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, &ret) < 0)
-		return -1;
+	uint64_t g = p->ngroups ? t_scratch_put(&rt, 128, p->groups, (size_t)p->ngroups * sizeof p->groups[0]) : 0;
+	if (!h || !d || (p->ngroups && !g) || (size_t)p->ngroups * sizeof p->groups[0] + 128 > BATCH_TABLE_OFF)
+		return proto_fail("finish", "credentials", E2BIG, "cannot stage them in the scratch area");
+	if (p->have_caps)
+		batch_add(&b, SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0, 0, 0);
+	batch_add(&b, SYS_setgroups, (uint64_t)p->ngroups, g, 0, 0, 0, 0, 0, 1);
+	batch_add(&b, SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, 0, 2);
+	batch_add(&b, SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, 0, 3);
+	batch_add(&b, SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, 0, 4);
+	batch_add(&b, SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, 0, 5);
+	if (p->have_caps) {
+		batch_add(&b, SYS_capset, h, d, 0, 0, 0, 0, 0, 6);
+		for (int c = 0; c < 64; c++)
+			if (p->cap_amb >> c & 1)
+				batch_add(&b, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (uint64_t)c, 0, 0, 0, 0, 7);
+		batch_add(&b, SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, 0, 0, 8);
+	}
+	batch_add(&b, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, 0, 9);
+	if (batch_run(&b, &rt) < 0)
+		return proto_fail("finish", "credentials", errno, "cannot drive the task through them");
+	int bad = batch_failed(&b);
+	if (bad >= 0)
+		return proto_fail("finish", names[b.tags[bad]], bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO,
+				  "%s failed in the task", names[b.tags[bad]]);
 	return 0;
 }
 

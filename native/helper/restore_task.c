@@ -19,7 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "helper.h"
+#include "image.h"
 #include "proto.h"
 #include "restore.h"
 #include "tracee.h"
@@ -30,7 +32,7 @@ extern struct restore_ctx ctx;
 struct tracee rt; /* the task (or thread) injected calls go to */
 
 /* Makes p the task that injected calls go to, through the gadget every task inherited. */
-static int use_task(struct task_plan *p, uint64_t gadget, const char *phase)
+int use_task(struct task_plan *p, uint64_t gadget, const char *phase)
 {
 	memset(&rt, 0, sizeof rt);
 	rt.pid = p->pid;
@@ -66,96 +68,6 @@ static int task_open(const char *phase, const char *path, int flags, long *fd)
 	return 0;
 }
 
-/* A System V segment attached at its old address with its old flags; a protection changed
- * later with mprotect is put back too. */
-static int attach_shm(const struct vma_plan *m, const char *obj)
-{
-	long ret;
-	int id = ipc_shm_id(m->shmid);
-	if (id < 0)
-		return proto_fail("memory", obj, ENOENT, "shared memory segment %d is not in the plan", m->shmid);
-	if (rt_call("memory", "shmat", SYS_shmat, (uint64_t)id, m->start, (uint64_t)m->shmflg, 0, 0, 0, &ret) < 0)
-		return -1;
-	if ((uint64_t)ret != m->start)
-		return proto_fail("memory", obj, EFAULT, "shmat placed segment %d elsewhere", id);
-	int natural = PROT_READ | (m->shmflg & SHM_RDONLY ? 0 : PROT_WRITE) | (m->shmflg & SHM_EXEC ? PROT_EXEC : 0);
-	if (m->prot != natural &&
-	    rt_call("memory", "mprotect", SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot, 0, 0, 0, &ret) < 0)
-		return -1;
-	return 0;
-}
-
-static int map_vma(const struct vma_plan *m)
-{
-	long fd = -1, ret;
-	char obj[64];
-	snprintf(obj, sizeof obj, "mapping 0x%llx-0x%llx", (unsigned long long)m->start,
-		 (unsigned long long)m->end);
-	if (m->is_shm)
-		return attach_shm(m, obj);
-	int prot = m->fill ? (m->prot | PROT_READ | PROT_WRITE) : m->prot;
-	if (m->obj >= 0) {
-		/* a shared memory object: the task opens the tracer's fd of it (the tracer is a fork
-		 * of the helper, made after the objects were created) */
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getpid(), ctx.plan->objs[m->obj].hfd);
-		if (task_open("memory", path, (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY, &fd) < 0)
-			return -1;
-	} else if (m->path) {
-		int oflags = (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
-		if (task_open("memory", m->path, oflags, &fd) < 0)
-			return -1;
-	}
-	if (t_inject(&rt, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot,
-		     (uint64_t)(m->flags | MAP_FIXED), (uint64_t)fd, fd >= 0 ? m->pgoff : 0, &ret) < 0)
-		return proto_fail("memory", obj, errno, "cannot drive the task through mmap");
-	if (fd >= 0) {
-		long r2;
-		t_inject(&rt, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &r2);
-	}
-	if (ret < 0 && ret > -4096)
-		return proto_fail("memory", obj, (int)-ret, "mmap failed%s%s", m->path ? " for " : "",
-				  m->path ? m->path : "");
-	if ((uint64_t)ret != m->start)
-		return proto_fail("memory", obj, EFAULT, "mmap placed it elsewhere");
-	return 0;
-}
-
-int restore_map(struct task_plan *p, uint64_t gadget)
-{
-	long ret;
-	if (use_task(p, gadget, "memory") < 0)
-		return -1;
-
-	/* The clone inherited the helper's rseq area: drop it before its memory goes away. */
-	struct ucr_rseq_configuration rc = { 0 };
-	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, rt.pid, (void *)sizeof rc, &rc) > 0 && rc.rseq_abi_pointer)
-		if (rt_call("memory", "rseq unregister", SYS_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size,
-			 RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0, &ret) < 0)
-			return -1;
-	if (rt_call("memory", "munmap", SYS_munmap, 0, gadget, 0, 0, 0, 0, &ret) < 0 ||
-	    rt_call("memory", "munmap", SYS_munmap, gadget + GADGET_SIZE, TASK_END - gadget - GADGET_SIZE, 0,
-		 0, 0, 0, &ret) < 0)
-		return -1;
-	if (count_vmas(rt.pid) != 2) /* the gadget's code and scratch parts */
-		return proto_fail("memory", "address space", EBUSY, "mappings survived the unmap");
-
-	/* The [vvar][vvar_vclock][vdso] group goes back at its old place as one unit. */
-	if (rt_call("memory", "arch_prctl(ARCH_MAP_VDSO_64)", SYS_arch_prctl, ARCH_MAP_VDSO_64, p->vvar_start,
-		 0, 0, 0, 0, &ret) < 0)
-		return -1;
-	uint64_t vs, ve;
-	if (find_special_vma(rt.pid, "[vdso]", &vs, &ve) < 0 || vs != p->vdso_start)
-		return proto_fail("memory", "[vdso]", EFAULT,
-				  "the vdso could not be placed at 0x%llx (kernel differs from the image's?)",
-				  (unsigned long long)p->vdso_start);
-
-	for (int i = 0; i < p->nvmas; i++)
-		if (map_vma(&p->vmas[i]) < 0)
-			return -1;
-
-	return 0;
-}
 
 static int restore_mm(struct task_plan *p)
 {
@@ -186,36 +98,70 @@ static int restore_mm(struct task_plan *p)
 	return r;
 }
 
+/* Runs a batch of finish calls; what failed is named by the caller's table of tags. */
+static int finish_run(struct batch *b, const char *what)
+{
+	if (batch_run(b, &rt) < 0)
+		return proto_fail("finish", what, errno, "cannot drive the task through %s", what);
+	int bad = batch_failed(b);
+	if (bad >= 0)
+		return proto_fail("finish", what, bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO,
+				  "%s failed in the task (%d)", what, b->tags[bad]);
+	return 0;
+}
+
+/* Every saved handler in one stop, each struct in its own scratch slot. */
 static int restore_signals(struct task_plan *p)
 {
-	long ret;
+	static struct batch b;
+	batch_init(&b, 0);
 	for (int sig = 1; sig <= 64; sig++) {
 		if (!p->act[sig].set || sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		uint64_t ka[4] = { p->act[sig].handler, p->act[sig].flags, p->act[sig].restorer,
 				   p->act[sig].mask };
-		uint64_t a = t_scratch_put(&rt, 0, ka, sizeof ka);
-		if (!a || rt_call("finish", "rt_sigaction", SYS_rt_sigaction, (uint64_t)sig, a, 0, 8, 0, 0, &ret) < 0)
-			return -1;
+		uint64_t a = t_scratch_put(&rt, (size_t)sig * sizeof ka, ka, sizeof ka);
+		if (!a)
+			return proto_fail("finish", "rt_sigaction", errno, "cannot stage signal %d", sig);
+		batch_add(&b, SYS_rt_sigaction, (uint64_t)sig, a, 0, 8, 0, 0, 0, sig);
 	}
-	return 0;
+	return finish_run(&b, "rt_sigaction");
 }
 
-static int restore_madvise(struct task_plan *p)
+/* Final protections of the mappings that were writable while filling, then madvise flags, in
+ * one stop. */
+static int restore_prot_madvise(struct task_plan *p)
 {
 	static const struct { unsigned bit; int advice; } adv[] = {
 		{ MADV_BIT_HUGEPAGE, MADV_HUGEPAGE },   { MADV_BIT_NOHUGEPAGE, MADV_NOHUGEPAGE },
 		{ MADV_BIT_DONTFORK, MADV_DONTFORK },   { MADV_BIT_WIPEONFORK, MADV_WIPEONFORK },
 		{ MADV_BIT_DONTDUMP, MADV_DONTDUMP },
 	};
-	long ret;
+	static struct batch b;
+	batch_init(&b, 0);
+	for (int i = 0; i < p->nvmas; i++) {
+		struct vma_plan *m = &p->vmas[i];
+		if (!batch_room(&b, 0, 1 + 5) && finish_run(&b, "mprotect") < 0)
+			return -1;
+		if (b.done)
+			batch_init(&b, 0);
+		if (m->fill && (m->prot | PROT_READ | PROT_WRITE) != m->prot)
+			batch_add(&b, SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot, 0, 0, 0, 0, i);
+	}
+	if (finish_run(&b, "mprotect") < 0)
+		return -1;
+	batch_init(&b, 0);
 	for (int i = 0; i < p->nvmas; i++)
 		for (size_t k = 0; k < sizeof adv / sizeof adv[0]; k++)
-			if ((p->vmas[i].madv & adv[k].bit) &&
-			    rt_call("finish", "madvise", SYS_madvise, p->vmas[i].start,
-				 p->vmas[i].end - p->vmas[i].start, (uint64_t)adv[k].advice, 0, 0, 0, &ret) < 0)
-				return -1;
-	return 0;
+			if (p->vmas[i].madv & adv[k].bit) {
+				if (!batch_room(&b, 0, 1) && finish_run(&b, "madvise") < 0)
+					return -1;
+				if (b.done)
+					batch_init(&b, 0);
+				batch_add(&b, SYS_madvise, p->vmas[i].start, p->vmas[i].end - p->vmas[i].start,
+					  (uint64_t)adv[k].advice, 0, 0, 0, 0, i);
+			}
+	return finish_run(&b, "madvise");
 }
 
 /* glibc caches the thread id in its thread descriptor, at the clear_child_tid address: when
@@ -247,14 +193,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	long ret;
 	if (use_task(p, gadget, "finish") < 0)
 		return -1;
-	for (int i = 0; i < p->nvmas; i++) {
-		struct vma_plan *m = &p->vmas[i];
-		if (m->fill && (m->prot | PROT_READ | PROT_WRITE) != m->prot &&
-		    rt_call("finish", "mprotect", SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot, 0,
-			 0, 0, &ret) < 0)
-			return -1;
-	}
-	if (restore_madvise(p) < 0 || restore_mm(p) < 0)
+	if (restore_prot_madvise(p) < 0 || restore_mm(p) < 0)
 		return -1;
 	if (p->rseq_ptr && rt_call("finish", "rseq", SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig, 0, 0,
 				&ret) < 0)

@@ -86,6 +86,10 @@ static void worker_main(int rd, uint64_t gadget)
 				_exit(1);
 			proto_emit("{\"ev\":\"finished\",\"task\":%d}", c.task);
 			break;
+		case W_POPULATE:
+			if (restore_populate(t, c.task, gadget) < 0)
+				_exit(1);
+			break;
 		case W_DETACH:
 			ack(c.task, c.op, detach_task(t));
 			break;

@@ -109,12 +109,22 @@ class In {
   }
   arg(info: number): number | bigint {
     if (info < 24) return info;
-    if (info === 24) return this.buf[this.take(1)]!;
-    if (info === 25) return this.buf.readUInt16BE(this.take(2));
-    if (info === 26) return this.buf.readUInt32BE(this.take(4));
+    const b = this.buf;
+    if (info === 24) return b[this.take(1)]!;
+    if (info === 25) {
+      const p = this.take(2);
+      return (b[p]! << 8) | b[p + 1]!;
+    }
+    if (info === 26) {
+      const p = this.take(4);
+      return b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+    }
     if (info === 27) {
-      const b = this.buf.readBigUInt64BE(this.take(8));
-      return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+      const p = this.take(8);
+      const hi = b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+      const lo = b[p + 4]! * 0x1000000 + ((b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!);
+      if (hi < 0x200000) return hi * 0x100000000 + lo; // <= 2^53 - 1
+      return (BigInt(hi) << 32n) | BigInt(lo);
     }
     throw new CborError(`unsupported length encoding ${info} at byte ${this.pos - 1}`);
   }
@@ -124,6 +134,20 @@ class In {
       throw new CborError(`length ${n} exceeds the record at byte ${this.pos}`);
     return n;
   }
+}
+
+/** Short ASCII text (map keys, mostly) without a call into the runtime; the rest as UTF-8. */
+function text(buf: Buffer, start: number, n: number): string {
+  if (n <= 24) {
+    let s = '';
+    for (let i = start; i < start + n; i++) {
+      const c = buf[i]!;
+      if (c >= 0x80) return buf.toString('utf8', start, start + n);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return buf.toString('utf8', start, start + n);
 }
 
 function dec(inp: In, depth: number): CborValue {
@@ -144,12 +168,12 @@ function dec(inp: In, depth: number): CborValue {
     }
     case 3: {
       const n = inp.len(info);
-      return inp.buf.toString('utf8', inp.take(n), inp.pos);
+      return text(inp.buf, inp.take(n), n);
     }
     case 4: {
       const n = inp.len(info); // every item takes at least one byte
-      const a: CborValue[] = [];
-      for (let i = 0; i < n; i++) a.push(dec(inp, depth + 1));
+      const a: CborValue[] = new Array(n);
+      for (let i = 0; i < n; i++) a[i] = dec(inp, depth + 1);
       return a;
     }
     case 5: {
@@ -158,7 +182,7 @@ function dec(inp: In, depth: number): CborValue {
       for (let i = 0; i < n; i++) {
         const k = dec(inp, depth + 1);
         if (typeof k !== 'string') throw new CborError('map key is not text');
-        if (k in o) throw new CborError(`duplicate map key ${k}`);
+        if (o[k] !== undefined) throw new CborError(`duplicate map key ${k}`);
         o[k] = dec(inp, depth + 1);
       }
       return o;

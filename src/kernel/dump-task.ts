@@ -83,10 +83,11 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];
-  for (const v of vmas) {
-    if (!mayHoldPrivatePages(v)) continue;
-    h.send(`runs ${pid} ${v.start} ${v.end}`);
-    const ev = (await h.next('runs')) as unknown as { runs: [number, number][] };
+  // every mapping's pagemap scan asked for at once (one write, the helper answers in order)
+  const scanned = vmas.filter(mayHoldPrivatePages);
+  if (scanned.length) h.send(...scanned.map((v) => `runs ${pid} ${v.start} ${v.end}`));
+  for (const v of scanned) {
+    const ev = (await h.waitFor((e) => e.ev === 'runs' && e.start === v.start)) as unknown as { runs: [number, number][] };
     if (ev.runs.length) v.fill = true;
     pageRuns.push(...ev.runs);
   }

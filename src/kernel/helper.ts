@@ -90,8 +90,9 @@ export class Helper {
     for (const w of this.waiters.splice(0)) w.reject(e);
   }
 
+  /** Lines are ASCII (strings travel hex-encoded): latin1 is the cheap way to bytes. */
   send(...lines: string[]): void {
-    if (lines.length) this.proc.stdin!.write(lines.join('\n') + '\n');
+    if (lines.length) this.proc.stdin!.write(Buffer.from(lines.join('\n') + '\n', 'latin1'));
   }
 
   /** The next event named ev (events of other names stay queued); a failure rejects with

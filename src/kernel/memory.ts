@@ -84,20 +84,25 @@ export function mayHoldPrivatePages(v: VmaImage): boolean {
 }
 
 /** On restart, before anything is created: every mapped file is still the same file. */
-export function checkMappedFiles(pid: number, vmas: VmaImage[]): void {
+export function checkMappedFiles(pid: number, vmas: VmaImage[], seen = new Map<string, fs.Stats | Error>()): void {
   for (const v of vmas) {
     if (v.kind !== 'file' || !v.path || !v.file) continue;
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(v.path);
-    } catch (e) {
-      throw new UcrError(`process ${pid}: mapped file ${v.path} is missing: ${(e as NodeJS.ErrnoException).code}`, {
+    let st: fs.Stats | Error | undefined = seen.get(v.path); // a tree maps the same libraries many times
+    if (!st) {
+      try {
+        st = fs.statSync(v.path);
+      } catch (e) {
+        st = e as Error;
+      }
+      seen.set(v.path, st);
+    }
+    if (st instanceof Error)
+      throw new UcrError(`process ${pid}: mapped file ${v.path} is missing: ${(st as NodeJS.ErrnoException).code}`, {
         code: 'EFILE',
         pid,
         object: v.path,
         phase: 'check',
       });
-    }
     if (st.size !== v.file.size || Math.trunc(st.mtimeMs) !== v.file.mtimeMs)
       throw new UcrError(`process ${pid}: mapped file ${v.path} changed since the checkpoint (size or mtime differ)`, {
         code: 'EFILE',

@@ -206,7 +206,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     let spool = false;
     const warnings = await clock.run('check', () => {
       const w = checkHost(meta.header, opts.force ?? false);
-      for (const t of meta.tasks) checkMappedFiles(t.pid, t.vmas);
+      const stats = new Map();
+      for (const t of meta.tasks) checkMappedFiles(t.pid, t.vmas, stats);
       for (const f of meta.files.files) opsOf(f.kind).check(f, { fileValidation: opts.fileValidation ?? 'size' });
       checkIpcFree(meta.ipc, ipcOpts);
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);

@@ -1,0 +1,149 @@
+/* Batched syscall injection: many system calls in one ptrace stop.
+ *
+ * The gadget page holds, after `syscall; int3`, a small loop (below, position independent)
+ * that runs a table of calls placed in the scratch area: for each entry it loads the number
+ * and six arguments, optionally takes an argument from the result of an earlier call (the fd
+ * of an `open`, kept in r13), runs `syscall`, stores the result, and stops at the first error
+ * (-4095..-1) or after the last entry with `int3`. The tracer reads the results back. This is
+ * the same set of calls the one-by-one injection made, in the same order, from the same task:
+ * only the ptrace round trips (tens of microseconds each) are gone. */
+#define _GNU_SOURCE
+#include "batch.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+
+/* rbx: table, r12: entries left, r13: the saved result. Entry: nr, a1..a6, flags, ret. */
+__asm__(".pushsection .rodata\n"
+	".globl ucr_batch_code\n"
+	"ucr_batch_code:\n"
+	"1:\n"
+	"  mov (%rbx), %rax\n"
+	"  mov 8(%rbx), %rdi\n"
+	"  mov 16(%rbx), %rsi\n"
+	"  mov 24(%rbx), %rdx\n"
+	"  mov 32(%rbx), %r10\n"
+	"  mov 40(%rbx), %r8\n"
+	"  mov 48(%rbx), %r9\n"
+	"  testb $1, 56(%rbx)\n"
+	"  jz 2f\n"
+	"  mov %r13, %r8\n"
+	"2:\n"
+	"  testb $2, 56(%rbx)\n"
+	"  jz 3f\n"
+	"  mov %r13, %rdi\n"
+	"3:\n"
+	"  syscall\n"
+	"  mov %rax, 64(%rbx)\n"
+	"  testb $4, 56(%rbx)\n"
+	"  jz 4f\n"
+	"  mov %rax, %r13\n"
+	"4:\n"
+	"  cmp $-4095, %rax\n"
+	"  jae 5f\n"
+	"  add $72, %rbx\n"
+	"  dec %r12\n"
+	"  jnz 1b\n"
+	"5:\n"
+	"  int3\n"
+	".globl ucr_batch_code_end\n"
+	"ucr_batch_code_end:\n"
+	".popsection\n");
+
+extern const unsigned char ucr_batch_code[], ucr_batch_code_end[];
+
+const unsigned char *batch_code(size_t *len)
+{
+	*len = (size_t)(ucr_batch_code_end - ucr_batch_code);
+	return ucr_batch_code;
+}
+
+void batch_init(struct batch *b, size_t strings_off)
+{
+	memset(b, 0, sizeof *b);
+	b->str_off = strings_off;
+}
+
+int batch_add(struct batch *b, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
+	      uint64_t a6, unsigned flags, int tag)
+{
+	if (b->n == BATCH_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
+	b->calls[b->n] = (struct batch_call){ .nr = (uint64_t)nr, .a = { a1, a2, a3, a4, a5, a6 }, .flags = flags };
+	b->tags[b->n] = tag;
+	b->n++;
+	return 0;
+}
+
+uint64_t batch_string(struct batch *b, struct tracee *t, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	if (b->str_off + len > BATCH_TABLE_OFF) {
+		errno = E2BIG;
+		return 0;
+	}
+	uint64_t a = t_scratch_put(t, b->str_off, s, len);
+	b->str_off += len;
+	return a;
+}
+
+int batch_room(const struct batch *b, size_t strlen_next, int calls_next)
+{
+	return b->n + calls_next <= BATCH_MAX && b->str_off + strlen_next + 1 <= BATCH_TABLE_OFF;
+}
+
+int batch_run(struct batch *b, struct tracee *t)
+{
+	b->done = 0;
+	if (!b->n)
+		return 0;
+	uint64_t table = t_scratch_put(t, BATCH_TABLE_OFF, b->calls, (size_t)b->n * sizeof b->calls[0]);
+	if (!table)
+		return -1;
+	struct user_regs_struct r = t->regs;
+	r.rip = t->gadget + BATCH_CODE_OFF;
+	r.orig_rax = (uint64_t)-1;
+	r.rbx = table;
+	r.r12 = (uint64_t)b->n;
+	r.r13 = (uint64_t)-1;
+	if (t_set_regs(t->pid, &r) < 0)
+		return -1;
+	int st;
+	for (int i = 0;; i++) { /* a group-stop report of a stopped task comes first: skip it */
+		if (ptrace(PTRACE_CONT, t->pid, 0, 0) < 0 || t_wait(t->pid, &st) < 0)
+			return -1;
+		if (!(WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP) || i == 16)
+			break;
+	}
+	size_t code_len;
+	batch_code(&code_len);
+	if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP || (st >> 16) != 0 || t_get_regs(t->pid, &r) < 0 ||
+	    r.rip != t->gadget + BATCH_CODE_OFF + code_len) {
+		errno = EPROTO;
+		return -1;
+	}
+	size_t ran = (size_t)(r.rbx - table) / sizeof b->calls[0];
+	if (ran < (size_t)b->n)
+		ran++; /* stopped at an error: that entry ran too */
+	if (ran > (size_t)b->n || t_read_mem(t->pid, table, b->calls, ran * sizeof b->calls[0]) < 0) {
+		errno = EPROTO;
+		return -1;
+	}
+	b->done = (int)ran;
+	return 0;
+}
+
+int batch_failed(const struct batch *b)
+{
+	for (int i = 0; i < b->done; i++) {
+		long r = (long)b->calls[i].ret;
+		if (r < 0 && r > -4096)
+			return i;
+	}
+	return b->done < b->n ? b->done : -1;
+}

@@ -1,0 +1,279 @@
+/* Page-record pipeline: the helper moves pages between tasks and slots while a forked io
+ * process moves slots to or from the image fd, so both run at once (on two CPUs).
+ *
+ * Slots live in one MAP_SHARED area made before the fork; each holds a whole record: frame
+ * (16 bytes), page header (16 bytes), up to MAX_CHUNK_PAGES pages. Slot numbers travel over
+ * pipes (messages far below PIPE_BUF, so atomic); a dead peer shows as EOF. The helper stays
+ * single-threaded: the io process is a plain fork that only reads or writes the image fd.
+ *
+ *   writer (checkpoint): helper fills a slot (process_vm_readv, crc) and submits it; the
+ *                        writer write()s slots in submission order and hands them back.
+ *   reader (restart):    the reader read()s records in stream order into free slots, checks
+ *                        their length and kind and computes their crc; the helper consumes
+ *                        them (process_vm_writev) and hands them back. It stops after the
+ *                        trailer or at the first bad or short record. */
+#define _GNU_SOURCE
+#include "pipeline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/crc32c.h"
+#include "proto.h"
+
+struct msg {
+	int slot;
+	int status; /* PR_* for the reader, an errno for the writer */
+	uint64_t len;
+	uint32_t crc;
+	uint32_t pad;
+};
+
+static unsigned char *area;
+static pid_t io_pid = -1;
+static int to_io = -1, from_io = -1; /* the helper's ends */
+static int free_slots[PL_SLOTS], nfree;
+static int in_flight;
+
+unsigned char *pl_slot(int i)
+{
+	return area + (size_t)i * PL_SLOT_SIZE;
+}
+
+static int msg_read(int fd, struct msg *m)
+{
+	for (;;) {
+		ssize_t n = read(fd, m, sizeof *m);
+		if (n == (ssize_t)sizeof *m)
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n >= 0)
+			errno = EPIPE; /* the peer is gone */
+		return -1;
+	}
+}
+
+static int msg_write(int fd, const struct msg *m)
+{
+	for (;;) {
+		ssize_t n = write(fd, m, sizeof *m);
+		if (n == (ssize_t)sizeof *m)
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n >= 0)
+			errno = EPIPE;
+		return -1;
+	}
+}
+
+/* Forks the io process running body(fd, rd, wr); the helper keeps the other pipe ends. */
+static int start(int fd, void (*body)(int fd, int rd, int wr))
+{
+	if (!area) {
+		area = mmap(NULL, (size_t)PL_SLOTS * PL_SLOT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (area == MAP_FAILED) {
+			area = NULL;
+			return -1;
+		}
+	}
+	int down[2], up[2];
+	if (pipe2(down, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(up, O_CLOEXEC) < 0) {
+		close(down[0]);
+		close(down[1]);
+		return -1;
+	}
+	pid_t p = fork();
+	if (p < 0)
+		return -1;
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(down[1]);
+		close(up[0]);
+		body(fd, down[0], up[1]);
+		_exit(0);
+	}
+	close(down[0]);
+	close(up[1]);
+	io_pid = p;
+	to_io = down[1];
+	from_io = up[0];
+	nfree = 0;
+	in_flight = 0;
+	return 0;
+}
+
+void pl_stop(void)
+{
+	if (io_pid < 0)
+		return;
+	close(to_io);
+	close(from_io);
+	to_io = from_io = -1;
+	kill(io_pid, SIGKILL);
+	while (waitpid(io_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	io_pid = -1;
+}
+
+/* ---- writer ---- */
+
+static void writer_body(int out, int rd, int wr)
+{
+	struct msg m;
+	while (msg_read(rd, &m) == 0) {
+		m.status = write_full(out, pl_slot(m.slot), m.len) < 0 ? (errno ? errno : EIO) : 0;
+		if (msg_write(wr, &m) < 0 || m.status)
+			_exit(1);
+	}
+}
+
+int pl_writer_start(int out)
+{
+	if (start(out, writer_body) < 0)
+		return -1;
+	for (int i = 0; i < PL_SLOTS; i++)
+		free_slots[nfree++] = i;
+	return 0;
+}
+
+/* One slot back from the writer; its failure is the caller's error. */
+static int writer_collect(void)
+{
+	struct msg m;
+	if (msg_read(from_io, &m) < 0)
+		return -1;
+	in_flight--;
+	if (m.status) {
+		errno = m.status;
+		return -1;
+	}
+	free_slots[nfree++] = m.slot;
+	return 0;
+}
+
+int pl_writer_slot(void)
+{
+	while (nfree == 0)
+		if (writer_collect() < 0)
+			return -1;
+	return free_slots[--nfree];
+}
+
+/* The writer is gone: its last words say why (ENOSPC, EIO...), else the pipe broke. */
+static int writer_gone(void)
+{
+	struct msg m;
+	int err = EPIPE;
+	while (msg_read(from_io, &m) == 0)
+		if (m.status) {
+			err = m.status;
+			break;
+		}
+	errno = err;
+	return -1;
+}
+
+int pl_writer_submit(int slot, size_t len)
+{
+	struct msg m = { .slot = slot, .len = len };
+	if (msg_write(to_io, &m) < 0)
+		return writer_gone();
+	in_flight++;
+	return 0;
+}
+
+int pl_writer_drain(void)
+{
+	while (in_flight > 0)
+		if (writer_collect() < 0)
+			return -1;
+	return 0;
+}
+
+/* ---- reader ---- */
+
+static void reader_body(int in, int rd, int wr)
+{
+	int nf = 0, fr[PL_SLOTS];
+	for (int i = 0; i < PL_SLOTS; i++)
+		fr[nf++] = i;
+	for (;;) {
+		struct msg m = { 0 };
+		while (nf == 0) { /* wait for the helper to give a slot back */
+			if (msg_read(rd, &m) < 0)
+				_exit(0);
+			fr[nf++] = m.slot;
+		}
+		m.slot = fr[--nf];
+		unsigned char *s = pl_slot(m.slot);
+		struct pl_frame *f = (struct pl_frame *)s;
+		long got = read_full(in, f, sizeof *f);
+		if (got != (long)sizeof *f) {
+			m.status = got < 0 ? PR_ERROR : PR_EOF;
+			m.pad = got < 0 ? (uint32_t)errno : 0;
+		} else if (f->kind != PL_KIND_PAGES && f->kind != PL_KIND_OBJECT && f->kind != PL_KIND_SHM &&
+			   f->kind != PL_KIND_TRAILER) {
+			m.status = PR_BAD_KIND;
+		} else if (f->len > (f->kind == PL_KIND_TRAILER ? PL_TRAILER_MAX : PL_SLOT_SIZE - sizeof *f)) {
+			m.status = PR_TOO_LONG;
+		} else {
+			got = read_full(in, s + sizeof *f, f->len);
+			if (got != (long)f->len) {
+				m.status = got < 0 ? PR_ERROR : PR_SHORT;
+				m.pad = got < 0 ? (uint32_t)errno : 0;
+				m.len = got < 0 ? 0 : (uint64_t)got;
+			} else {
+				m.status = PR_OK;
+				m.len = f->len;
+				m.crc = ucr_crc32c(0, s + sizeof *f, f->len);
+			}
+		}
+		if (msg_write(wr, &m) < 0 || m.status != PR_OK || f->kind == PL_KIND_TRAILER)
+			break;
+	}
+	/* wait until the helper is done with the slots (EOF), so none is reused under it */
+	struct msg m;
+	while (msg_read(rd, &m) == 0)
+		;
+	_exit(0);
+}
+
+int pl_reader_start(int in)
+{
+	return start(in, reader_body);
+}
+
+int pl_reader_next(struct pl_record *r)
+{
+	struct msg m;
+	if (msg_read(from_io, &m) < 0) {
+		r->status = PR_ERROR;
+		r->err = errno;
+		return -1;
+	}
+	r->slot = m.slot;
+	r->status = m.status;
+	r->err = (int)m.pad;
+	r->len = m.len;
+	r->crc = m.crc;
+	r->frame = (struct pl_frame *)pl_slot(m.slot);
+	r->payload = pl_slot(m.slot) + sizeof(struct pl_frame);
+	return 0;
+}
+
+int pl_reader_release(int slot)
+{
+	struct msg m = { .slot = slot };
+	return msg_write(to_io, &m);
+}

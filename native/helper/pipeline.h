@@ -1,0 +1,47 @@
+/* Page-record pipeline between the helper and a forked io process (see pipeline.c). */
+#ifndef UCR_PIPELINE_H
+#define UCR_PIPELINE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image.h"
+
+#define PL_SLOTS 4
+#define PL_SLOT_SIZE (32 + MAX_CHUNK_PAGES * PAGE_SZ) /* frame + page header + pages */
+#define PL_TRAILER_MAX MAX_TRAILER_LEN
+#define PL_KIND_PAGES REC_PAGES
+#define PL_KIND_OBJECT REC_OBJECT
+#define PL_KIND_SHM REC_SHM
+#define PL_KIND_TRAILER REC_TRAILER
+
+struct pl_frame {
+	uint32_t kind;
+	uint32_t crc;
+	uint64_t len;
+};
+
+unsigned char *pl_slot(int i);
+/* Ends the io process (at once; a writer should be drained first). */
+void pl_stop(void);
+
+/* Checkpoint: records written to out in the order submitted. */
+int pl_writer_start(int out);
+int pl_writer_slot(void);                   /* a free slot; waits; -1 with errno if writing failed */
+int pl_writer_submit(int slot, size_t len); /* write len bytes of the slot */
+int pl_writer_drain(void);                  /* everything submitted is written; -1 with errno */
+
+/* Restart: records read from in, in stream order. */
+enum { PR_OK, PR_EOF, PR_SHORT, PR_ERROR, PR_BAD_KIND, PR_TOO_LONG };
+struct pl_record {
+	int slot;
+	int status; /* PR_* */
+	int err;    /* errno for PR_ERROR */
+	uint64_t len; /* payload bytes read */
+	uint32_t crc; /* crc32c of the payload (PR_OK) */
+	struct pl_frame *frame;
+	unsigned char *payload;
+};
+int pl_reader_start(int in);
+int pl_reader_next(struct pl_record *r); /* the next record (or why there is none) */
+int pl_reader_release(int slot);         /* the helper is done with a slot */
+#endif

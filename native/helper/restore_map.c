@@ -1,0 +1,231 @@
+/* The tracer's part of a task's restart that rebuilds its address space (restore_map), and the
+ * task's share of faulting in its own pages while the helper streams them (restore_populate).
+ * The rest of the task's state is restore_task.c's. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../include/ucr_compat.h"
+#include "batch.h"
+#include "helper.h"
+#include "image.h"
+#include "proto.h"
+#include "restore.h"
+#include "tracee.h"
+
+#define TASK_END 0x7ffffffff000ULL
+
+extern struct restore_ctx ctx;
+
+static char vma_obj[64];
+static const char *vma_name(const struct vma_plan *m)
+{
+	snprintf(vma_obj, sizeof vma_obj, "mapping 0x%llx-0x%llx", (unsigned long long)m->start,
+		 (unsigned long long)m->end);
+	return vma_obj;
+}
+
+/* The path a mapping is opened from inside the task (NULL: anonymous) and its access mode. */
+static const char *vma_path(const struct vma_plan *m, char *buf, size_t len, int *oflags)
+{
+	*oflags = (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+	if (m->obj >= 0) {
+		/* a content object: the task opens the tracer's fd of it (the tracer is a fork of the
+		 * helper, made after the objects were created) */
+		snprintf(buf, len, "/proc/%d/fd/%d", (int)getpid(), ctx.plan->objs[m->obj].hfd);
+		return buf;
+	}
+	return m->path;
+}
+
+/* A System V segment attached at its old address with its old flags; a protection changed
+ * later with mprotect is put back too. */
+static int attach_shm(const struct vma_plan *m, const char *obj)
+{
+	long ret;
+	int id = ipc_shm_id(m->shmid);
+	if (id < 0)
+		return proto_fail("memory", obj, ENOENT, "shared memory segment %d is not in the plan", m->shmid);
+	if (rt_call("memory", "shmat", SYS_shmat, (uint64_t)id, m->start, (uint64_t)m->shmflg, 0, 0, 0, &ret) < 0)
+		return -1;
+	if ((uint64_t)ret != m->start)
+		return proto_fail("memory", obj, EFAULT, "shmat placed segment %d elsewhere", id);
+	int natural = PROT_READ | (m->shmflg & SHM_RDONLY ? 0 : PROT_WRITE) | (m->shmflg & SHM_EXEC ? PROT_EXEC : 0);
+	if (m->prot != natural &&
+	    rt_call("memory", "mprotect", SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot, 0, 0, 0, &ret) < 0)
+		return -1;
+	return 0;
+}
+
+/* Reports the entry of a batch of mappings that failed (tag: the mapping's index). */
+static int map_failed(struct task_plan *p, struct batch *b, int bad)
+{
+	const struct vma_plan *m = &p->vmas[b->tags[bad]];
+	int err = bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO;
+	char buf[64];
+	int of;
+	const char *path = vma_path(m, buf, sizeof buf, &of);
+	switch (b->calls[bad].nr) {
+	case SYS_openat:
+		return proto_fail("memory", path, err, "cannot open the file");
+	case SYS_mmap:
+		return proto_fail("memory", vma_name(m), err, "mmap failed%s%s", m->path ? " for " : "",
+				  m->path ? m->path : "");
+	default:
+		return proto_fail("memory", vma_name(m), err, "close failed in the task");
+	}
+}
+
+/* Runs the batch of mappings and checks every mmap landed where asked. */
+static int map_run(struct task_plan *p, struct batch *b)
+{
+	if (batch_run(b, &rt) < 0)
+		return proto_fail("memory", "mmap", errno, "cannot drive the task through mmap");
+	int bad = batch_failed(b);
+	if (bad >= 0)
+		return map_failed(p, b, bad);
+	for (int i = 0; i < b->n; i++)
+		if (b->calls[i].nr == SYS_mmap && b->calls[i].ret != p->vmas[b->tags[i]].start)
+			return proto_fail("memory", vma_name(&p->vmas[b->tags[i]]), EFAULT, "mmap placed it elsewhere");
+	batch_init(b, 0);
+	return 0;
+}
+
+/* Every mapping, MAP_FIXED, in as few stops as fit: for a file, open (its fd kept by the loop),
+ * mmap with that fd, close. */
+static int map_vmas(struct task_plan *p)
+{
+	static struct batch b;
+	batch_init(&b, 0);
+	for (int i = 0; i < p->nvmas; i++) {
+		const struct vma_plan *m = &p->vmas[i];
+		if (m->is_shm) { /* a System V segment: shmat, after the mappings batched so far */
+			if ((b.n && map_run(p, &b) < 0) || attach_shm(m, vma_name(m)) < 0)
+				return -1;
+			continue;
+		}
+		char buf[64];
+		int oflags;
+		const char *path = vma_path(m, buf, sizeof buf, &oflags);
+		if (!batch_room(&b, path ? strlen(path) : 0, 3) && map_run(p, &b) < 0)
+			return -1;
+		int prot = m->fill ? (m->prot | PROT_READ | PROT_WRITE) : m->prot;
+		if (path) {
+			uint64_t a = batch_string(&b, &rt, path);
+			if (!a)
+				return proto_fail("memory", path, errno, "path too long for the scratch area");
+			batch_add(&b, SYS_openat, (uint64_t)AT_FDCWD, a, (uint64_t)oflags, 0, 0, 0, BATCH_SAVE, i);
+			batch_add(&b, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot, (uint64_t)(m->flags | MAP_FIXED), 0,
+				  m->pgoff, BATCH_A5_SAVED, i);
+			batch_add(&b, SYS_close, 0, 0, 0, 0, 0, 0, BATCH_A1_SAVED, i);
+		} else {
+			batch_add(&b, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot, (uint64_t)(m->flags | MAP_FIXED),
+				  (uint64_t)-1, 0, 0, i);
+		}
+	}
+	return map_run(p, &b);
+}
+
+/* One read of /proc/PID/maps: how many mappings other than the vdso group there are, and where
+ * [vdso] is (0: nowhere). */
+static int scan_maps(pid_t pid, int *others, uint64_t *vdso)
+{
+	char path[64], line[4096];
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	*others = 0;
+	*vdso = 0;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long s;
+		if (sscanf(line, "%llx", &s) != 1 || s >= 0x800000000000ULL)
+			continue;
+		if (strstr(line, "[vdso]"))
+			*vdso = s;
+		else if (!strstr(line, "[vvar]") && !strstr(line, "[vvar_vclock]"))
+			(*others)++;
+	}
+	fclose(f);
+	return 0;
+}
+
+int restore_map(struct task_plan *p, uint64_t gadget)
+{
+	long ret;
+	if (use_task(p, gadget, "memory") < 0)
+		return -1;
+
+	/* The clone inherited the helper's rseq area: drop it before its memory goes away. */
+	struct ucr_rseq_configuration rc = { 0 };
+	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, rt.pid, (void *)sizeof rc, &rc) > 0 && rc.rseq_abi_pointer)
+		if (rt_call("memory", "rseq unregister", SYS_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size,
+			 RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0, &ret) < 0)
+			return -1;
+	/* Everything but the gadget goes, then the [vvar][vvar_vclock][vdso] group comes back at its
+	 * old place as one unit: one stop. */
+	static struct batch b;
+	batch_init(&b, 0);
+	batch_add(&b, SYS_munmap, 0, gadget, 0, 0, 0, 0, 0, 0);
+	batch_add(&b, SYS_munmap, gadget + GADGET_SIZE, TASK_END - gadget - GADGET_SIZE, 0, 0, 0, 0, 0, 0);
+	batch_add(&b, SYS_arch_prctl, ARCH_MAP_VDSO_64, p->vvar_start, 0, 0, 0, 0, 0, 1);
+	if (batch_run(&b, &rt) < 0)
+		return proto_fail("memory", "munmap", errno, "cannot drive the task through munmap");
+	int bad = batch_failed(&b);
+	if (bad >= 0) {
+		const char *what = b.tags[bad] ? "arch_prctl(ARCH_MAP_VDSO_64)" : "munmap";
+		return proto_fail("memory", what, bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "%s failed in the task", what);
+	}
+	int others;
+	uint64_t vs;
+	if (scan_maps(rt.pid, &others, &vs) < 0 || others != 2) /* the gadget's code and scratch parts */
+		return proto_fail("memory", "address space", EBUSY, "mappings survived the unmap");
+	if (vs != p->vdso_start)
+		return proto_fail("memory", "[vdso]", EFAULT,
+				  "the vdso could not be placed at 0x%llx (kernel differs from the image's?)",
+				  (unsigned long long)p->vdso_start);
+
+	return map_vmas(p);
+}
+
+#define POPULATE_MIN_PAGES 256 /* smaller tasks are left to the helper alone */
+#define POPULATE_CHUNK 512     /* pages per injected madvise: 2 MiB */
+
+int restore_populate(struct task_plan *p, int idx, uint64_t gadget)
+{
+	const struct plan *pl = ctx.plan;
+	uint64_t mine = 0, base = 0;
+	for (size_t r = 0; r < pl->nruns; r++)
+		if (!pl->runs[r].obj && pl->runs[r].task == (uint32_t)idx)
+			mine += pl->runs[r].npages;
+	if (mine < POPULATE_MIN_PAGES)
+		return 0;
+	for (size_t r = 0; r < pl->nruns; r++)
+		base += pl->runs[r].npages; /* the stream's end, in pages */
+	if (use_task(p, gadget, "memory") < 0)
+		return -1;
+	for (size_t r = pl->nruns; r-- > 0;) {
+		const struct page_run *run = &pl->runs[r];
+		base -= run->npages; /* this run's first page in the stream */
+		if (run->obj || run->task != (uint32_t)idx)
+			continue;
+		for (uint64_t end = run->npages; end > 0;) {
+			uint64_t start = end > POPULATE_CHUNK ? end - POPULATE_CHUNK : 0;
+			if (base + end <= *ctx.progress)
+				return 0; /* the helper has written everything from here back */
+			long ret; /* an error only means the helper faults these pages in itself */
+			if (t_inject(&rt, SYS_madvise, run->addr + start * PAGE_SZ, (end - start) * PAGE_SZ,
+				     MADV_POPULATE_WRITE, 0, 0, 0, &ret) < 0)
+				return proto_fail("memory", "madvise", errno, "cannot drive task %d through madvise", p->pid);
+			end = start;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,160 @@
+// Processes for the benchmark: workloads started in their own session (killed by group in
+// cleanup, even on failure or Ctrl-C), ucr commands run with a sampler of the peak resident
+// memory of ucr's own processes (the CLI's node, the helper, its tracer workers).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const groups = new Set(); // process groups of workloads (their root is a session leader)
+const running = new Set(); // ucr commands in flight
+const dirs = new Set();
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function trackDir(d) {
+  dirs.add(d);
+  return d;
+}
+
+export function cleanup() {
+  for (const p of running) {
+    try {
+      p.kill('SIGKILL'); // the helper dies with it (PDEATHSIG) and kills what it created
+    } catch {}
+  }
+  for (const g of groups) {
+    try {
+      process.kill(-g, 'SIGKILL');
+    } catch {}
+  }
+  groups.clear();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  dirs.clear();
+}
+
+export function exists(pid) {
+  return fs.existsSync(`/proc/${pid}`);
+}
+
+export async function waitUntil(cond, ms, what) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Every descendant of pid (pid included), from /proc/PID/task/TID/children. */
+export function descendants(pid, skip = new Set()) {
+  const out = [];
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop();
+    if (skip.has(p)) continue;
+    out.push(p);
+    let tids = [];
+    try {
+      tids = fs.readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tids) {
+      try {
+        for (const c of fs.readFileSync(`/proc/${p}/task/${t}/children`, 'latin1').split(' ')) if (c.trim()) todo.push(Number(c));
+      } catch {}
+    }
+  }
+  return out;
+}
+
+/** Starts a workload (case.h protocol) in its own session; resolves once it is ready. */
+export async function startWorkload(bin, args, dir, name) {
+  const out = path.join(dir, `${name}.out`);
+  fs.rmSync(out, { force: true });
+  fs.rmSync(`${out}.ready`, { force: true });
+  const proc = spawn(bin, ['--out', out, ...args], { detached: true, stdio: 'ignore' });
+  groups.add(proc.pid);
+  let exited = false;
+  proc.on('exit', () => (exited = true));
+  await waitUntil(() => fs.existsSync(`${out}.ready`) || exited, 120_000, `${name} to be ready`);
+  if (exited) throw new Error(`${name} failed to start: ${fs.existsSync(out) ? fs.readFileSync(out, 'utf8').trim() : 'no result'}`);
+  return { pid: proc.pid, out, name, pids: descendants(proc.pid) };
+}
+
+/** Asks a (restarted) workload to check itself; throws unless it writes PASS. */
+export async function verify(w) {
+  process.kill(w.pid, 'SIGTERM');
+  await waitUntil(() => fs.existsSync(w.out) && fs.readFileSync(w.out, 'utf8').endsWith('\n'), 120_000, `${w.name} verdict`);
+  const v = fs.readFileSync(w.out, 'utf8').trim();
+  if (v !== 'PASS') throw new Error(`${w.name} after restart: ${v}`);
+  await killGroup(w);
+  // its memory is freed by the time it is a zombie (reaped late by init): wait for that, so
+  // the next run does not share the CPU with the teardown
+  await waitUntil(() => w.pids.every((p) => !exists(p) || zombie(p)), 30_000, `${w.name} to exit`);
+}
+
+function zombie(pid) {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return st[st.lastIndexOf(')') + 2] === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+export async function killGroup(w) {
+  try {
+    process.kill(-w.pid, 'SIGKILL');
+  } catch {}
+  groups.delete(w.pid);
+}
+
+/** Waits until none of pids exists (zombies of a killed tree are reaped by init, late). */
+export function waitGone(pids) {
+  return waitUntil(() => pids.every((p) => !exists(p)), 30_000, `pids ${pids.slice(0, 3).join(',')}... to be free`);
+}
+
+function vmHwmKb(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Runs a command, sampling every few ms the peak resident set (VmHWM) of it and its
+ * descendants, except the pids in `exclude` (the workload's tasks, also when they are being
+ * recreated). The sum of the per-process peaks (an upper bound of the peak of all of them
+ * together) comes back as rssMiB; wall is the command's wall time in seconds.
+ */
+export function runSampled(cmd, args, exclude = new Set()) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(p);
+    const peak = new Map();
+    const sample = () => {
+      for (const q of descendants(p.pid, exclude)) {
+        const kb = vmHwmKb(q);
+        if (kb > (peak.get(q) ?? 0)) peak.set(q, kb);
+      }
+    };
+    const timer = setInterval(sample, 25); // VmHWM is a high-water mark: sampling often only costs CPU
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code, sig) => {
+      clearInterval(timer);
+      running.delete(p);
+      const wall = (performance.now() - t0) / 1000;
+      if (code !== 0) return reject(new Error(`${path.basename(args[1] ?? cmd)} ${args.slice(2).join(' ')}: exit ${code ?? sig}: ${stderr.trim()}`));
+      let rssKb = 0;
+      for (const v of peak.values()) rssKb += v;
+      resolve({ wall, stdout, stderr, rssMiB: rssKb / 1024, procs: peak.size });
+    });
+  });
+}

@@ -1,0 +1,76 @@
+// build: gcc -O2 -g -Wall -Wextra -o sparse sparse.c
+/*
+ * sparse.c - a sparse mapping keeps its holes across checkpoint/restart.
+ *
+ *   sparse --out FILE
+ *
+ * Maps 256 MiB of private anonymous memory (MAP_NORESERVE, no huge pages) and writes random
+ * data into 64 blocks of 64 KiB, one every 4 MiB (4 MiB in all); the rest is never touched.
+ * After SIGTERM, before reading anything else of the mapping: its resident size in
+ * /proc/self/smaps must still be about 4 MiB (the holes were not filled in by the restart);
+ * then every block must hash the same and the untouched pages read as zeros (sampled, one word
+ * per page: reading maps the shared zero page, so this comes after the Rss check).
+ */
+#include "case.h"
+
+#include <sys/mman.h>
+
+#define MAPPED (256UL << 20)
+#define BLOCK (64UL << 10)
+#define STRIDE (4UL << 20)
+#define NBLOCKS (MAPPED / STRIDE)
+
+/* Rss of the mapping starting at base, in KiB, from /proc/self/smaps; -1 if not found. */
+static long rss_kib(const unsigned char *base)
+{
+	static char buf[1 << 20];
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = 0;
+	char head[32];
+	snprintf(head, sizeof head, "%lx-", (unsigned long)(uintptr_t)base);
+	for (char *p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, head, strlen(head)) != 0)
+			continue;
+		char *r = strstr(p, "\nRss:");
+		return r ? strtol(r + 5, NULL, 10) : -1;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	case_init(argc, argv);
+	case_install_sigterm(0);
+	unsigned char *base = mmap(NULL, MAPPED, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		case_setup_fail("mmap: %s", strerror(errno));
+	madvise(base, MAPPED, MADV_NOHUGEPAGE);
+	uint64_t hash[NBLOCKS];
+	case_seed();
+	for (size_t i = 0; i < NBLOCKS; i++) {
+		case_fill(base + i * STRIDE, BLOCK);
+		hash[i] = case_hash(base + i * STRIDE, BLOCK);
+	}
+	long before = rss_kib(base);
+	if (before < (long)(NBLOCKS * BLOCK / 1024) || before > (long)(NBLOCKS * BLOCK / 1024) + 256)
+		case_setup_fail("unexpected Rss %ld KiB before the checkpoint", before);
+	case_ready();
+	case_wait_term();
+	long after = rss_kib(base);
+	if (after != before)
+		case_fail("the mapping's Rss is %ld KiB after the restart, %ld KiB before: holes were filled", after, before);
+	for (size_t i = 0; i < NBLOCKS && !case_failed; i++)
+		if (case_hash(base + i * STRIDE, BLOCK) != hash[i])
+			case_fail("block %zu changed", i);
+	for (size_t off = 0; off < MAPPED && !case_failed; off += 4096)
+		if (off % STRIDE >= BLOCK && *(volatile uint64_t *)(base + off))
+			case_fail("untouched page at +%zu is not zero", off);
+	case_finish();
+}
