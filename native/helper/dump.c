@@ -316,6 +316,10 @@ int helper_dump(void)
 			rc = cmd_unixdiag(w, n);
 		else if (!strcmp(w[0], "unixq"))
 			rc = cmd_unixq(w, n);
+		else if (!strcmp(w[0], "inetq"))
+			rc = cmd_inetq(w, n);
+		else if (!strcmp(w[0], "tcprepair"))
+			rc = cmd_tcprepair(w, n);
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
 			release(k);

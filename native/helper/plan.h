@@ -41,6 +41,15 @@
  *        3 accepted (created by accept from the listener), 4 dgram (connects to peer's name);
  *        peer -1: a temporary socket closed once the queue is written (the peer is gone);
  *        listener -1: a temporary listener bound to the accepted side's name
+ *   file <id> inet <family 4|6> <protocol 6 TCP|17 UDP> <flags> <state> <mode> <local address|->
+ *        <local port> <remote address|-> <remote port> <backlog> <options o,o,... (inet.h order)>
+ *        <receive queue seq> <send queue seq> <unsent bytes> <mss> <send wscale> <receive wscale>
+ *        <TCPI_OPT_* bits> <timestamp> <snd_wl1,snd_wnd,max_window,rcv_wnd,rcv_wup>
+ *        <hex receive queue|-> <hex send queue|->
+ *        state: 0 not connected (bound if it has a local address), 1 listening, 2 established,
+ *        3 fin-wait2 (sent FIN acknowledged), 4 close-wait (FIN received), 5 UDP connected;
+ *        mode (connections): 1 TCP_REPAIR (kept in repair until the tasks resume), 2 reset
+ *        (an outside peer with --tcp=close: the queue is delivered, then ECONNRESET)
  * A task section starts with
  *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder|3 init>
  *        <exit status (wait status)> <stopped 0|1>
@@ -86,7 +95,7 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_INET };
 
 enum unix_conn { UNIX_NONE = 0, UNIX_PAIR, UNIX_CLIENT, UNIX_ACCEPTED, UNIX_DGRAM };
 
@@ -101,6 +110,21 @@ struct unix_plan {
 	size_t *msglen;
 	int nmsgs;
 	int fd, tmp; /* while creating: the socket and its temporary peer */
+};
+
+enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED };
+enum inet_mode { INET_PLAIN = 0, INET_REPAIR, INET_RESET };
+
+/* A TCP or UDP socket to recreate (restore_inet.c). */
+struct inet_plan {
+	int family, proto, state, mode, backlog;
+	char local[48], remote[48]; /* "" : none */
+	int lport, rport;
+	int opts[12];
+	uint32_t inseq, outseq, timestamp, window[5];
+	int unsent, mss, sndws, rcvws, tcpopts;
+	unsigned char *rq, *sq;
+	size_t rqlen, sqlen;
 };
 
 struct file_plan {
@@ -118,6 +142,7 @@ struct file_plan {
 	int nwatches;
 	int hfd;    /* the helper's fd for it, inherited by every task */
 	struct unix_plan *ux; /* FILE_UNIX */
+	struct inet_plan *in; /* FILE_INET */
 };
 
 enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2 };

@@ -24,4 +24,5 @@ int plan_add_inwatch(struct plan *p, char **w, int n);
 /* plan_ipc.c: `shm`, `sem`, `msg` lines */
 int plan_add_ipc(struct plan *p, char **w, int n);
 int plan_unix_file(struct file_plan *f, char **w, int n);
+int plan_inet_file(struct file_plan *f, char **w, int n);
 #endif

@@ -88,6 +88,60 @@ export interface FileImage {
   leak?: { pid: number; fd: number; comm: string };
   /** Only for kind 'unix': the socket's state (src/kernel/fds/unix.ts). */
   unix?: UnixSocketImage;
+  /** Only for kind 'inet': a TCP or UDP socket's state (src/kernel/fds/inet.ts). */
+  inet?: InetSocketImage;
+}
+
+export interface InetAddress {
+  /** textual IPv4 or IPv6 address (an IPv6 socket may show a v4-mapped ::ffff:a.b.c.d) */
+  addr: string;
+  port: number;
+}
+
+/** closed: never connected (bound when it has a local address); listen; a TCP connection:
+ * established, fin-wait2 (its FIN sent and acknowledged), close-wait (the peer's FIN received);
+ * connected: a UDP socket with a default destination. */
+export type InetState = 'closed' | 'listen' | 'established' | 'fin-wait2' | 'close-wait' | 'connected';
+
+/** The repair state of a TCP connection (TCP_REPAIR at checkpoint). */
+export interface TcpRepairImage {
+  /** TCP_QUEUE_SEQ of the receive queue (rcv_nxt) and of the send queue (write_seq) */
+  inSeq: number;
+  outSeq: number;
+  /** bytes not yet read, byte for byte */
+  recvQueue: Uint8Array;
+  /** bytes written and not acknowledged: sent ones, then `unsent` bytes never sent */
+  sendQueue: Uint8Array;
+  unsent: number;
+  mss: number;
+  sndWscale: number;
+  rcvWscale: number;
+  /** TCPI_OPT_* bits: 1 timestamps, 2 SACK, 4 window scaling */
+  options: number;
+  timestamp: number;
+  /** TCP_REPAIR_WINDOW: snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup */
+  window: [number, number, number, number, number];
+}
+
+export interface InetSocketImage {
+  ino: number;
+  family: 4 | 6;
+  proto: 'tcp' | 'udp';
+  state: InetState;
+  local?: InetAddress;
+  remote?: InetAddress;
+  /** a listener's backlog */
+  backlog: number;
+  /** options by name (src/kernel/fds/inet.ts INET_OPTS) */
+  opts: Record<string, number>;
+  tcp?: TcpRepairImage;
+  /** a connection: is its other end a socket of the image? */
+  peer?: 'inside' | 'outside';
+  /** an outside peer: 'established' restores the connection (TCP_REPAIR), 'close' brings it back
+   * reset (checkpoint --tcp) */
+  policy?: 'established' | 'close';
+  /** who held the outside end at checkpoint (for inspect), when it was found */
+  external?: { pid: number; fd: number; comm: string };
 }
 
 export type UnixSocketType = 'stream' | 'dgram' | 'seqpacket';

@@ -159,7 +159,7 @@ export class UnixSockets {
 }
 
 /** Socket inodes held by processes outside the tree: inode -> one holder. */
-function findHolders(tree: Set<number>, ignore: Set<number>): Map<number, Outside> {
+export function findHolders(tree: Set<number>, ignore: Set<number>): Map<number, Outside> {
   const m = new Map<number, Outside>();
   for (const name of fs.readdirSync('/proc')) {
     const pid = Number(name);

@@ -40,6 +40,11 @@ export interface CheckpointOptions {
    * process; 'close' restores the socket with its peer gone (reads get the queued bytes, then
    * EOF). Recorded in the image. */
   externalUnix?: 'refuse' | 'close';
+  /** A TCP connection whose peer is outside the tree: 'close' (default) restores it reset (the
+   * program reads the queued bytes, then gets ECONNRESET); 'established' restores it with
+   * TCP_REPAIR, and with kill puts it into repair mode first so the kill sends no FIN or RST.
+   * Recorded in the image. */
+  tcp?: 'established' | 'close';
   /** Object kinds left out: 'sockets' are recorded as closed (the restarted program finds
    * those fds closed). */
   skip?: 'sockets'[];
@@ -198,6 +203,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
           ignore,
           allowLeaks: opts.allowLeaks ?? false,
           externalUnix: opts.externalUnix,
+          tcp: opts.tcp,
           skipSockets: opts.skip?.includes('sockets'),
         },
       ),
@@ -263,6 +269,11 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     final = true;
     opts.signal?.removeEventListener('abort', onAbort);
     await clock.run(kill ? 'kill' : 'resume', async () => {
+      // connections restored with TCP_REPAIR close silently: no FIN or RST, no TIME_WAIT
+      for (const c of kill ? captured.tcpRepair : []) {
+        helper.send(`tcprepair ${c.pid} ${c.fd}`);
+        await helper.next('tcprepair');
+      }
       helper.send(kill ? 'kill' : 'release');
       await helper.next(kill ? 'killed' : 'released');
       await helper.exited;

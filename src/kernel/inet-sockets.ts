@@ -1,0 +1,109 @@
+/**
+ * TCP and UDP sockets of a tree at checkpoint: the helper reads each one (`inetq`), and once
+ * every socket is an object, link() decides for each TCP connection whether its other end is in
+ * the tree (both come back in repair mode and are released together) or outside: then
+ * `--tcp=established` restores it with TCP_REPAIR (the peer never notices, as long as the
+ * address is still local) and `--tcp=close` (the default) brings it back reset. Connections
+ * restored in repair mode are put into repair mode again right before `--kill` (tcpRepair), so
+ * the kill sends neither FIN nor RST and leaves no TIME_WAIT behind.
+ */
+import fs from 'node:fs';
+import { UnsupportedError } from '../errors.js';
+import type { FileImage, InetAddress } from '../image/types.js';
+import { inetName, inetText, type InetFacts } from './fds/inet.js';
+import type { Helper } from './helper.js';
+import { findHolders } from './unix-sockets.js';
+
+export type TcpPolicy = 'established' | 'close';
+
+interface Entry {
+  file: FileImage;
+  pid: number;
+  fd: number;
+}
+
+/** The same address, an IPv4 one and its v4-mapped IPv6 form alike. */
+const key = (a: InetAddress | undefined) => (a ? `${a.addr.replace(/^::ffff:/i, '')}|${a.port}` : '');
+
+/** Inode of the socket with this local and remote address, from /proc/net/tcp{,6}. */
+function inodeOf(local: InetAddress, remote: InetAddress): number | undefined {
+  const enc = (a: InetAddress): string[] => {
+    const port = a.port.toString(16).toUpperCase().padStart(4, '0');
+    const v4 = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/i.exec(a.addr);
+    if (!v4) return [];
+    const le = Buffer.from(v4.slice(1).map(Number)).readUInt32LE(0).toString(16).toUpperCase().padStart(8, '0');
+    return [`${le}:${port}`, `0000000000000000FFFF0000${le}:${port}`];
+  };
+  const [l, r] = [enc(local), enc(remote)];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && l.includes(f[1]!) && r.includes(f[2]!)) return Number(f[9]);
+    }
+  }
+  return undefined;
+}
+
+export class InetSockets {
+  private entries: Entry[] = [];
+  readonly warnings: string[] = [];
+  /** connections put into repair mode right before a --kill (helper pid and fd) */
+  readonly tcpRepair: { pid: number; fd: number }[] = [];
+
+  constructor(
+    private helper: Helper,
+    private opt: { tree: Set<number>; ignore: Set<number>; tcp: TcpPolicy },
+  ) {}
+
+  async facts(pid: number, fd: number): Promise<InetFacts> {
+    this.helper.send(`inetq ${pid} ${fd}`);
+    return (await this.helper.next('inetq')) as unknown as InetFacts;
+  }
+
+  add(file: FileImage, facts: InetFacts, pid: number, fd: number): void {
+    this.entries.push({ file, pid, fd });
+    const u = file.inet!;
+    if (u.proto === 'udp' && (facts.queued ?? 0) > 0)
+      this.warnings.push(`process ${pid} fd ${fd} (${inetText(u)}): the datagrams queued at it are not saved: the restarted program will not receive them`);
+  }
+
+  link(): void {
+    const byPair = new Map(this.entries.filter((e) => e.file.inet!.tcp).map((e) => [`${key(e.file.inet!.local)}>${key(e.file.inet!.remote)}`, e]));
+    let holders: ReturnType<typeof findHolders> | undefined;
+    for (const e of this.entries) {
+      const u = e.file.inet!;
+      if (!u.tcp) continue;
+      const what = `process ${e.pid} fd ${e.fd} (${e.file.path})`;
+      if (byPair.has(`${key(u.remote)}>${key(u.local)}`)) {
+        u.peer = 'inside';
+        this.tcpRepair.push({ pid: e.pid, fd: e.fd });
+        continue;
+      }
+      u.peer = 'outside';
+      u.policy = this.opt.tcp;
+      const ino = inodeOf(u.remote!, u.local!);
+      holders ??= ino ? findHolders(this.opt.tree, this.opt.ignore) : undefined;
+      const h = ino ? holders?.get(ino) : undefined;
+      if (h) u.external = h;
+      const by = h ? ` (held by process ${h.pid} (${h.comm}) fd ${h.fd})` : '';
+      if (u.policy === 'established') {
+        if (u.state === 'close-wait')
+          throw new UnsupportedError(`${what}: its peer ${inetName(u.remote)} outside the tree has closed its side: a half-closed connection to an outside peer cannot be kept (use --tcp=close)`, {
+            pid: e.pid,
+            object: `fd ${e.fd}`,
+            phase: 'files',
+          });
+        this.tcpRepair.push({ pid: e.pid, fd: e.fd });
+        this.warnings.push(`${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored established (--tcp=established); the peer must not send to it until the restart`);
+      } else {
+        this.warnings.push(`${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored reset (--tcp=close: the program reads the queued bytes, then gets ECONNRESET)`);
+      }
+    }
+  }
+}

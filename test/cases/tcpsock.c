@@ -1,0 +1,342 @@
+// build: gcc -O2 -g -Wall -Wextra -o tcpsock tcpsock.c
+/*
+ * tcpsock.c - TCP and UDP sockets on loopback keep their addresses, options, connections and
+ * the bytes in flight.
+ *
+ *   tcpsock --out FILE                 the full case (below)
+ *   tcpsock --out FILE --connect PORT [--expect-reset]
+ *                                      a connection to 127.0.0.1:PORT, a peer outside the tree
+ *                                      that writes 6 bytes ("before") once connected; ready
+ *                                      when they are queued (unread). After SIGTERM: reads them,
+ *                                      writes "after-restart\n" and expects "peer-reply\n" back
+ *                                      (--tcp=established); with --expect-reset: reads them,
+ *                                      then expects ECONNRESET (--tcp=close)
+ *   tcpsock --out FILE --refuse raw|pending
+ *                                      a raw IP socket / a connection waiting in a listener's
+ *                                      accept queue (checkpoint refuses; still answers after)
+ *
+ * Full case, set up before ready:
+ *  - a listener on 127.0.0.1 (SO_REUSEADDR, backlog 5) with one accepted connection: 8 bytes
+ *    queued at the server ("ping1234"), 5 at the client ("hello"); TCP_NODELAY on the client,
+ *    SO_KEEPALIVE + TCP_KEEPIDLE 77 on the server side;
+ *  - a second connection whose sender (SO_SNDBUF 4 MiB, non-blocking) wrote 1 MiB that the
+ *    receiver has not read: part queued at the receiver, the rest in the sender's send queue;
+ *  - a half-closed connection: the client wrote "bye" and shut down writing;
+ *  - an IPv6 listener on [::1] (IPV6_V6ONLY, backlog 3);
+ *  - two UDP sockets: one bound (SO_BROADCAST), one bound and connected to it.
+ * After SIGTERM: every address is unchanged, the queued bytes arrive once and in order,
+ * replies flow, options are kept, both listeners accept new connections, the half-closed
+ * connection reads "bye" then EOF and can still answer, datagrams flow both ways.
+ */
+#include "case.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#define BIG (1 << 20)
+
+static void die(const char *what)
+{
+	case_setup_fail("%s: %s", what, strerror(errno));
+}
+
+static int sock(int fam, int type)
+{
+	int s = socket(fam, type, 0);
+	if (s < 0)
+		die("socket");
+	return s;
+}
+
+static int listener(int fam, const char *addr, int backlog, int port)
+{
+	int s = sock(fam, SOCK_STREAM), one = 1;
+	struct sockaddr_storage a = { 0 };
+	socklen_t al;
+	if (fam == AF_INET) {
+		struct sockaddr_in *i = (void *)&a;
+		i->sin_family = AF_INET;
+		i->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, addr, &i->sin_addr);
+		al = sizeof *i;
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	} else {
+		struct sockaddr_in6 *i = (void *)&a;
+		i->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, addr, &i->sin6_addr);
+		al = sizeof *i;
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	}
+	if (bind(s, (struct sockaddr *)&a, al) < 0 || listen(s, backlog) < 0)
+		die("bind/listen");
+	return s;
+}
+
+static int connect_to(int l, int *acc)
+{
+	struct sockaddr_storage a;
+	socklen_t al = sizeof a;
+	getsockname(l, (struct sockaddr *)&a, &al);
+	int c = sock(a.ss_family, SOCK_STREAM);
+	if (connect(c, (struct sockaddr *)&a, al) < 0)
+		return -1;
+	if (acc && (*acc = accept(l, NULL, NULL)) < 0)
+		return -1;
+	return c;
+}
+
+static int wait_in(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	return poll(&p, 1, ms) == 1;
+}
+
+/* Reads exactly len bytes (5 s per chunk). */
+static int read_exact(int fd, void *buf, size_t len, const char *what)
+{
+	size_t got = 0;
+	while (got < len) {
+		if (!wait_in(fd, 5000)) {
+			case_fail("%s: nothing to read after %zu of %zu bytes", what, got, len);
+			return -1;
+		}
+		ssize_t n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
+		if (n <= 0) {
+			case_fail("%s: read %zd after %zu of %zu bytes (%s)", what, n, got, len, n < 0 ? case_errname(errno) : "EOF");
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static void expect_text(int fd, const char *want, const char *what)
+{
+	char buf[256];
+	size_t len = strlen(want);
+	if (read_exact(fd, buf, len, what) == 0 && memcmp(buf, want, len))
+		case_fail("%s: read \"%.*s\", expected \"%s\"", what, (int)len, buf, want);
+}
+
+static void send_text(int fd, const char *s, const char *what)
+{
+	if (send(fd, s, strlen(s), MSG_NOSIGNAL) != (ssize_t)strlen(s))
+		case_fail("%s: send: %s", what, case_errname(errno));
+}
+
+static int opt(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t l = sizeof v;
+	getsockopt(fd, level, name, &v, &l);
+	return v;
+}
+
+struct names {
+	struct sockaddr_storage self, peer;
+	socklen_t sl, pl;
+};
+
+static void names_of(int fd, struct names *n)
+{
+	n->sl = n->pl = sizeof n->self;
+	if (getsockname(fd, (struct sockaddr *)&n->self, &n->sl) < 0)
+		n->sl = 0;
+	if (getpeername(fd, (struct sockaddr *)&n->peer, &n->pl) < 0)
+		n->pl = 0;
+}
+
+static void same_names(int fd, const struct names *was, const char *what)
+{
+	struct names now;
+	names_of(fd, &now);
+	if (now.sl != was->sl || memcmp(&now.self, &was->self, now.sl))
+		case_fail("%s: its local address changed", what);
+	if (now.pl != was->pl || memcmp(&now.peer, &was->peer, now.pl))
+		case_fail("%s: its peer address changed (or it is no longer connected)", what);
+}
+
+/* A new connection to the listener is accepted and carries a byte both ways. */
+static void accepts(int l, const char *what)
+{
+	int a = -1, c = connect_to(l, NULL);
+	if (c < 0) {
+		case_fail("%s: a new connection fails: %s", what, case_errname(errno));
+		return;
+	}
+	if (!wait_in(l, 5000) || (a = accept(l, NULL, NULL)) < 0) {
+		case_fail("%s: the new connection is not accepted", what);
+		close(c);
+		return;
+	}
+	send_text(c, "x", what);
+	expect_text(a, "x", what);
+	send_text(a, "y", what);
+	expect_text(c, "y", what);
+	close(a);
+	close(c);
+}
+
+static int outside(int port, int expect_reset)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	int c = sock(AF_INET, SOCK_STREAM), q = 0;
+	if (connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+		die("connect to the outside peer");
+	for (int i = 0; i < 1000 && q < 6; i++) {
+		case_sleep_ms(10);
+		ioctl(c, FIONREAD, &q);
+	}
+	if (q != 6)
+		case_setup_fail("the outside peer's 6 bytes did not arrive (%d)", q);
+	struct names n;
+	names_of(c, &n);
+	case_ready();
+	case_wait_term();
+	expect_text(c, "before", "queued bytes from the outside peer");
+	if (expect_reset) {
+		char b;
+		if (wait_in(c, 5000) && (recv(c, &b, 1, MSG_DONTWAIT) != -1 || errno != ECONNRESET))
+			case_fail("after the queued bytes: expected ECONNRESET, got %s", case_errname(errno));
+		case_finish();
+	}
+	same_names(c, &n, "connection to the outside peer");
+	send_text(c, "after-restart\n", "to the outside peer");
+	expect_text(c, "peer-reply\n", "the outside peer's reply");
+	case_finish();
+}
+
+static int refuse(const char *what)
+{
+	int r = -1, l = -1, c = -1;
+	if (!strcmp(what, "raw"))
+		r = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	else {
+		l = listener(AF_INET, "127.0.0.1", 4, 0);
+		c = connect_to(l, NULL);
+	}
+	if (r < 0 && c < 0)
+		die("socket");
+	case_ready();
+	case_wait_term();
+	case_finish();
+}
+
+int main(int argc, char **argv)
+{
+	case_init(argc, argv);
+	case_install_sigterm(0);
+	case_seed();
+	signal(SIGPIPE, SIG_IGN);
+	if (case_arg(argc, argv, "--connect"))
+		return outside(atoi(case_arg(argc, argv, "--connect")), case_has_flag(argc, argv, "--expect-reset"));
+	if (case_arg(argc, argv, "--refuse"))
+		return refuse(case_arg(argc, argv, "--refuse"));
+
+	int one = 1, idle = 77, big = 4 << 20;
+	int l = listener(AF_INET, "127.0.0.1", 5, 0);
+	int sa, c = connect_to(l, &sa);
+	if (c < 0)
+		die("connect");
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(sa, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	setsockopt(sa, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+	if (send(c, "ping1234", 8, 0) != 8 || send(sa, "hello", 5, 0) != 5)
+		die("send");
+
+	int rb, sb = connect_to(l, &rb);
+	if (sb < 0)
+		die("connect (big)");
+	setsockopt(sb, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+	fcntl(sb, F_SETFL, O_NONBLOCK);
+	static unsigned char data[BIG], back[BIG];
+	case_fill(data, BIG);
+	for (size_t off = 0; off < BIG;) {
+		struct pollfd p = { sb, POLLOUT, 0 };
+		if (poll(&p, 1, 10000) != 1)
+			case_setup_fail("1 MiB does not fit into the connection's buffers (%zu written)", off);
+		ssize_t n = send(sb, data + off, BIG - off, 0);
+		if (n < 0 && errno != EAGAIN)
+			die("send (big)");
+		off += n > 0 ? (size_t)n : 0;
+	}
+
+	int hs, hc = connect_to(l, &hs);
+	if (hc < 0 || send(hc, "bye", 3, 0) != 3 || shutdown(hc, SHUT_WR) < 0)
+		die("half-close");
+	struct tcp_info ti;
+	for (int i = 0; i < 500; i++) { /* the FIN arrived: close-wait / fin-wait2 */
+		socklen_t tl = sizeof ti;
+		getsockopt(hs, IPPROTO_TCP, TCP_INFO, &ti, &tl);
+		if (ti.tcpi_state == TCP_CLOSE_WAIT)
+			break;
+		case_sleep_ms(10);
+	}
+
+	int l6 = listener(AF_INET6, "::1", 3, 0);
+
+	int u1 = sock(AF_INET, SOCK_DGRAM), u2 = sock(AF_INET, SOCK_DGRAM);
+	struct sockaddr_in ua = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "127.0.0.1", &ua.sin_addr);
+	setsockopt(u1, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+	if (bind(u1, (struct sockaddr *)&ua, sizeof ua) < 0 || bind(u2, (struct sockaddr *)&ua, sizeof ua) < 0)
+		die("bind (udp)");
+	struct names n1, n2, nc, ns, nl, nl6, nu1, nu2, nh;
+	names_of(u1, &n1);
+	if (connect(u2, (struct sockaddr *)&n1.self, n1.sl) < 0)
+		die("connect (udp)");
+	names_of(u2, &n2);
+	names_of(c, &nc), names_of(sa, &ns), names_of(l, &nl), names_of(l6, &nl6), names_of(u1, &nu1), names_of(u2, &nu2), names_of(hs, &nh);
+
+	case_ready();
+	case_wait_term();
+
+	same_names(l, &nl, "listener"), same_names(l6, &nl6, "IPv6 listener");
+	same_names(c, &nc, "client"), same_names(sa, &ns, "accepted"), same_names(hs, &nh, "half-closed server");
+	same_names(u1, &nu1, "bound UDP socket"), same_names(u2, &nu2, "connected UDP socket");
+	if (opt(l, SOL_SOCKET, SO_REUSEADDR) != 1)
+		case_fail("listener: SO_REUSEADDR is lost");
+	if (opt(l6, IPPROTO_IPV6, IPV6_V6ONLY) != 1)
+		case_fail("IPv6 listener: IPV6_V6ONLY is lost");
+	if (opt(c, IPPROTO_TCP, TCP_NODELAY) != 1)
+		case_fail("client: TCP_NODELAY is lost");
+	if (opt(sa, SOL_SOCKET, SO_KEEPALIVE) != 1 || opt(sa, IPPROTO_TCP, TCP_KEEPIDLE) != 77)
+		case_fail("accepted: SO_KEEPALIVE / TCP_KEEPIDLE 77 lost (%d, %d)", opt(sa, SOL_SOCKET, SO_KEEPALIVE), opt(sa, IPPROTO_TCP, TCP_KEEPIDLE));
+	if (opt(u1, SOL_SOCKET, SO_BROADCAST) != 1)
+		case_fail("UDP: SO_BROADCAST is lost");
+
+	expect_text(sa, "ping1234", "the 8 bytes queued at the server");
+	expect_text(c, "hello", "the 5 bytes queued at the client");
+	send_text(sa, "pong", "reply");
+	expect_text(c, "pong", "the reply");
+
+	if (read_exact(rb, back, BIG, "the 1 MiB queued") == 0 && memcmp(back, data, BIG))
+		case_fail("the 1 MiB arrived changed");
+	send_text(rb, "done", "answer to the 1 MiB");
+	expect_text(sb, "done", "answer to the 1 MiB");
+
+	expect_text(hs, "bye", "half-closed: the bytes before the FIN");
+	char b;
+	if (!wait_in(hs, 5000) || recv(hs, &b, 1, MSG_DONTWAIT) != 0)
+		case_fail("half-closed: no EOF after the queued bytes");
+	send_text(hs, "ok", "half-closed: answer");
+	expect_text(hc, "ok", "half-closed: the answer");
+
+	accepts(l, "listener"), accepts(l6, "IPv6 listener");
+
+	send_text(u2, "dgram", "UDP");
+	struct sockaddr_storage from;
+	socklen_t fl = sizeof from;
+	char buf[64];
+	ssize_t n = wait_in(u1, 5000) ? recvfrom(u1, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl) : -1;
+	if (n != 5 || memcmp(buf, "dgram", 5) || fl != nu2.sl || memcmp(&from, &nu2.self, fl))
+		case_fail("UDP: the datagram from the connected socket did not arrive from its address (%zd)", n);
+	if (sendto(u1, "back", 4, 0, (struct sockaddr *)&nu2.self, nu2.sl) != 4 || !wait_in(u2, 5000) || recv(u2, buf, sizeof buf, MSG_DONTWAIT) != 4)
+		case_fail("UDP: the answer did not arrive");
+	case_finish();
+}
