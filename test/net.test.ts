@@ -1,0 +1,180 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decode, encode, type CborValue } from '../src/image/cbor.js';
+import { ImageError, UcrError } from '../src/errors.js';
+import { crc32c } from '../src/native/addon.js';
+import { inspect } from '../src/orchestrator/inspect.js';
+import { checkpointCase, cleanup, killAndWait, restartDetached, roundTrip, startCase, ucr, verdict, waitFor } from './harness.js';
+
+const servers: net.Server[] = [];
+const peers: net.Socket[] = [];
+afterEach(async () => {
+  for (const s of peers.splice(0)) s.destroy();
+  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+  await cleanup();
+});
+
+/** A TCP server of this test process on loopback (a peer outside any checkpointed tree): it
+ * writes "before" to the one connection it gets and records everything that happens to it. */
+async function outsidePeer(): Promise<{ port: number; conn: Promise<{ sock: net.Socket; got: () => string; events: string[] }> }> {
+  const server = net.createServer();
+  servers.push(server);
+  const conn = new Promise<{ sock: net.Socket; got: () => string; events: string[] }>((resolve) =>
+    server.once('connection', (sock) => {
+      peers.push(sock);
+      let data = '';
+      const events: string[] = [];
+      sock.on('data', (d) => (data += d.toString()));
+      sock.on('end', () => events.push('end'));
+      sock.on('error', (e) => events.push(`error ${(e as NodeJS.ErrnoException).code}`));
+      sock.write('before');
+      resolve({ sock, got: () => data, events });
+    }),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, conn };
+}
+
+/** Sockets of the host on this local port (/proc/net/tcp), to see that nothing is left behind. */
+function socketsOnPort(port: number): number {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+  return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').filter((l) => l.includes(hex)).length;
+}
+
+describe('TCP and UDP sockets', () => {
+  it('a listener with an established connection (8 bytes queued each way, read after restart, reply delivered, new connections accepted), 1 MiB unread, a half-closed connection, an IPv6 listener, UDP', async () => {
+    const { verdict } = await roundTrip('tcpsock');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('--tcp=established: a connection to a peer outside the image comes back and the peer keeps talking, never noticing', async () => {
+    const peer = await outsidePeer();
+    const c = await startCase('tcpsock', { args: ['--connect', String(peer.port)] });
+    const p = await peer.conn;
+    const img = path.join(c.dir, 'image.ucr');
+    const r = checkpointCase(c, img, ['--kill', '--tcp=established']);
+    expect(r.stderr).toMatch(new RegExp(`its peer 127\\.0\\.0\\.1:${peer.port} \\(held by process ${process.pid} .*\\) is outside the checkpointed tree: restored established`));
+    await killAndWait(c.pid);
+    const text = ucr(['inspect', img]).stdout;
+    expect(text).toMatch(/peer outside .*restored established \(--tcp=established\)/);
+    restartDetached(img);
+    const v = verdict(c);
+    await waitFor(() => p.got().includes('after-restart\n'), 20_000, 'the restarted program to talk');
+    expect(p.events).toEqual([]); // no FIN, no RST: the peer never noticed
+    p.sock.write('peer-reply\n');
+    expect(await v).toBe('PASS');
+    // the program's exit closes the connection: nobody else (the helper) holds it
+    await waitFor(() => p.events.includes('end'), 10_000, 'the FIN of the exiting program');
+  });
+
+  it('--tcp=close (the default): a connection to an outside peer comes back reset: the queued bytes, then ECONNRESET', async () => {
+    const peer = await outsidePeer();
+    const c = await startCase('tcpsock', { args: ['--connect', String(peer.port), '--expect-reset'] });
+    await peer.conn;
+    const img = path.join(c.dir, 'image.ucr');
+    const r = checkpointCase(c, img, ['--kill']);
+    expect(r.stderr).toMatch(/is outside the checkpointed tree: restored reset \(--tcp=close/);
+    await killAndWait(c.pid);
+    expect(ucr(['inspect', img]).stdout).toMatch(/restored reset \(--tcp=close\)/);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  for (const [what, re] of [
+    ['raw', /^ucr: process \d+ fd \d+ \(socket:\[\d+\]\): raw IP sockets \(SOCK_RAW\) are not supported \(use --skip sockets to restore them closed\)$/],
+    ['pending', /^ucr: process \d+ fd \d+ \(socket:\[\d+\] TCP 127\.0\.0\.1:\d+\): 1 connection\(s\) wait in its accept queue: not supported yet$/],
+  ] as [string, RegExp][])
+    it(`refuses ${what === 'raw' ? 'a raw socket' : 'a connection waiting to be accepted'} with one line naming it, and leaves the process running`, async () => {
+      const c = await startCase('tcpsock', { args: ['--refuse', what] });
+      const img = path.join(c.dir, 'image.ucr');
+      const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.trim()).toMatch(re);
+      expect(fs.existsSync(img)).toBe(false);
+      expect(await verdict(c)).toBe('PASS');
+    });
+
+  it('a restart while the original still holds its port fails naming the address, and leaves no socket behind', async () => {
+    const c = await startCase('tcpsock');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    const port = Number(/TCP 127\.0\.0\.1:(\d+) listen/.exec(ucr(['inspect', img]).stdout)![1]);
+    const before = socketsOnPort(port);
+    const r = ucr(['restart', '-i', img, '--pidns', '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}.*cannot bind the file \\d+ \\(TCP\\) socket: the address is in use`));
+    expect(socketsOnPort(port)).toBe(before);
+    expect(await verdict(c)).toBe('PASS'); // the original is undisturbed
+  });
+});
+
+/** The image with its FILES payload replaced (with a correct crc, so the validator is reached). */
+function withFiles(good: Buffer, f: (payload: Buffer) => Buffer): Buffer {
+  for (let at = 16; at < good.length; ) {
+    const len = Number(good.readBigUInt64LE(at + 8));
+    if (good.readUInt32LE(at) === 4) {
+      const payload = f(good.subarray(at + 16, at + 16 + len));
+      const frame = Buffer.alloc(16);
+      frame.writeUInt32LE(4, 0);
+      frame.writeUInt32LE(crc32c(payload), 4);
+      frame.writeBigUInt64LE(BigInt(payload.length), 8);
+      return Buffer.concat([good.subarray(0, at), frame, payload, good.subarray(at + 16 + len)]);
+    }
+    at += 16 + len;
+  }
+  throw new Error('no FILES record');
+}
+
+describe('TCP/UDP socket metadata validation', () => {
+  it('names the field of an impossible socket, and random mutations never crash', async () => {
+    const c = await startCase('tcpsock');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    expect(await verdict(c)).toBe('PASS'); // the checkpoint left it undisturbed
+    const good = fs.readFileSync(img);
+    const mut = path.join(c.dir, 'mut.ucr');
+    type F = { kind: string; inet?: Record<string, any> };
+    const edit = (f: (files: F[]) => void) => {
+      fs.writeFileSync(mut, withFiles(good, (p) => {
+        const v = decode(p) as { files: F[] };
+        f(v.files);
+        return Buffer.from(encode(v as unknown as CborValue));
+      }));
+      return mut;
+    };
+    const socks = (files: F[]) => files.filter((f) => f.kind === 'inet').map((f) => f.inet!);
+    const conn = (files: F[]) => socks(files).find((u) => u.tcp)!;
+    const cases: [string, (files: F[]) => void, RegExp][] = [
+      ['family', (fs) => (socks(fs)[0]!.family = 5), /inet\.family: corrupt image: expected 4 or 6/],
+      ['addr', (fs) => (conn(fs).local.addr = '::1'), /inet\.local\.addr: corrupt image: not an IPv4 address/],
+      ['port', (fs) => (conn(fs).remote.port = 70000), /inet\.remote\.port: corrupt image: 70000 is outside/],
+      ['state', (fs) => (socks(fs)[0]!.state = 'syn-sent'), /inet\.state: corrupt image: expected one of/],
+      ['repair', (fs) => delete conn(fs).tcp, /repair state only and always on a TCP connection/],
+      ['unsent', (fs) => (conn(fs).tcp.unsent = 1 << 21), /more bytes never sent than queued/],
+      ['window', (fs) => (conn(fs).tcp.window = [1, 2]), /window: corrupt image: expected 5 numbers/],
+      ['kind', (fs) => (fs.find((f) => f.kind === 'inet')!.kind = 'pipe'), /socket state on a file that is not a TCP\/UDP socket|pipe end/],
+    ];
+    for (const [name, f, re] of cases) {
+      const p = edit(f);
+      expect(() => inspect({ input: p }), name).toThrow(re);
+      expect(() => inspect({ input: p }), name).toThrow(ImageError);
+    }
+    let rng = 4321;
+    const rand = (n: number) => ((rng = (rng * 1103515245 + 12345) & 0x7fffffff) % n);
+    for (let i = 0; i < 300; i++) {
+      fs.writeFileSync(mut, withFiles(good, (p) => {
+        const b = Buffer.from(p);
+        for (let k = 1 + rand(4); k > 0; k--) b[rand(b.length)] = rand(256);
+        return b;
+      }));
+      try {
+        inspect({ input: mut });
+      } catch (e) {
+        expect(e, String(e)).toBeInstanceOf(UcrError);
+      }
+    }
+  });
+});
