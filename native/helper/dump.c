@@ -131,6 +131,8 @@ static int freeze(pid_t pid)
 
 static void release(int kill_it)
 {
+	if (!kill_it)
+		tcprepair_undo();
 	for (int i = 0; i < ntasks; i++) {
 		struct dtask *d = &tasks[i];
 		if (kill_it) {

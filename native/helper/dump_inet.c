@@ -176,6 +176,28 @@ int cmd_inetq(char **w, int n)
 	return 0;
 }
 
+/* Connections put into repair mode for the kill, undone if the tree is released instead. */
+static struct repaired {
+	pid_t pid;
+	int fd, reuse;
+} repaired[4096];
+static int nrepaired;
+
+void tcprepair_undo(void)
+{
+	int off = TCP_REPAIR_OFF_NO_WP;
+	for (int i = 0; i < nrepaired; i++) {
+		int s = grab_fd(repaired[i].pid, repaired[i].fd);
+		if (s < 0)
+			continue;
+		setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &off, sizeof off);
+		if (repaired[i].reuse)
+			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &repaired[i].reuse, sizeof repaired[i].reuse);
+		close(s);
+	}
+	nrepaired = 0;
+}
+
 /* `tcprepair <pid> <fd>`: the connection goes into repair mode for good (the tree is killed next). */
 int cmd_tcprepair(char **w, int n)
 {
@@ -185,6 +207,9 @@ int cmd_tcprepair(char **w, int n)
 	char obj[64];
 	snprintf(obj, sizeof obj, "process %d fd %d", (int)pid, (int)fd);
 	int s = grab_fd((pid_t)pid, (int)fd), on = TCP_REPAIR_ON;
+	if (nrepaired == (int)(sizeof repaired / sizeof repaired[0]))
+		return close(s), proto_fail("kill", obj, E2BIG, "too many TCP connections");
+	int reuse = s < 0 ? 0 : opt_int(s, SOL_SOCKET, SO_REUSEADDR);
 	if (s < 0 || setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) < 0) {
 		int e = errno;
 		if (s >= 0)
@@ -192,6 +217,7 @@ int cmd_tcprepair(char **w, int n)
 		return proto_fail("kill", obj, e, "cannot put the TCP connection into repair mode before the kill");
 	}
 	close(s);
+	repaired[nrepaired++] = (struct repaired){ (pid_t)pid, (int)fd, reuse };
 	proto_emit("{\"ev\":\"tcprepair\"}");
 	return 0;
 }

@@ -22,6 +22,8 @@ int cmd_unixq(char **w, int n);
 /* dump commands `inetq <pid> <fd>` and `tcprepair <pid> <fd>` (dump_inet.c) */
 int cmd_inetq(char **w, int n);
 int cmd_tcprepair(char **w, int n);
+/* connections put into repair mode by tcprepair leave it again (the tree is released instead) */
+void tcprepair_undo(void);
 
 /* A growable text buffer for one JSON event (dump_unix.c). */
 struct sbuf {

@@ -22,7 +22,7 @@
  *  - a second connection whose sender (SO_SNDBUF 4 MiB, non-blocking) wrote 1 MiB that the
  *    receiver has not read: part queued at the receiver, the rest in the sender's send queue;
  *  - a half-closed connection: the client wrote "bye" and shut down writing;
- *  - an IPv6 listener on [::1] (IPV6_V6ONLY, backlog 3);
+ *  - an IPv6 listener on [::1] (IPV6_V6ONLY, backlog 3) with a connection, 3 bytes queued;
  *  - two UDP sockets: one bound (SO_BROADCAST), one bound and connected to it.
  * After SIGTERM: every address is unchanged, the queued bytes arrive once and in order,
  * replies flow, options are kept, both listeners accept new connections, the half-closed
@@ -279,6 +279,9 @@ int main(int argc, char **argv)
 	}
 
 	int l6 = listener(AF_INET6, "::1", 3, 0);
+	int s6, c6 = connect_to(l6, &s6);
+	if (c6 < 0 || send(c6, "six", 3, 0) != 3)
+		die("IPv6 connection");
 
 	int u1 = sock(AF_INET, SOCK_DGRAM), u2 = sock(AF_INET, SOCK_DGRAM);
 	struct sockaddr_in ua = { .sin_family = AF_INET };
@@ -292,6 +295,8 @@ int main(int argc, char **argv)
 		die("connect (udp)");
 	names_of(u2, &n2);
 	names_of(c, &nc), names_of(sa, &ns), names_of(l, &nl), names_of(l6, &nl6), names_of(u1, &nu1), names_of(u2, &nu2), names_of(hs, &nh);
+	struct names n6;
+	names_of(c6, &n6);
 
 	case_ready();
 	case_wait_term();
@@ -327,6 +332,10 @@ int main(int argc, char **argv)
 	send_text(hs, "ok", "half-closed: answer");
 	expect_text(hc, "ok", "half-closed: the answer");
 
+	same_names(c6, &n6, "IPv6 client");
+	expect_text(s6, "six", "IPv6: the 3 bytes queued");
+	send_text(s6, "vi", "IPv6: reply");
+	expect_text(c6, "vi", "IPv6: the reply");
 	accepts(l, "listener"), accepts(l6, "IPv6 listener");
 
 	send_text(u2, "dgram", "UDP");
