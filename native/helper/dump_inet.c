@@ -73,6 +73,43 @@ static int peek_queue(struct sbuf *b, int s, int queue, const char *key, uint32_
 	return 0;
 }
 
+/* The datagrams queued at a UDP socket with their senders, peeked one at a time (SO_PEEK_OFF
+ * advances past each; put back as it was). */
+static int dump_datagrams(struct sbuf *b, int s, const char *obj)
+{
+	int peek = opt_int(s, SOL_SOCKET, SO_PEEK_OFF), zero = 0, err = 0;
+	static char data[65536];
+	size_t total = 0;
+	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0)
+		return proto_fail("files", obj, errno, "cannot peek into the UDP socket's queue (SO_PEEK_OFF)");
+	sb_add(b, ",\"datagrams\":[");
+	for (int i = 0; i < 65536; i++) {
+		struct sockaddr_storage from;
+		struct iovec iov = { data, sizeof data };
+		struct msghdr mh = { &from, sizeof from, &iov, 1, NULL, 0, 0 };
+		ssize_t got = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+		if (got < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				err = errno;
+			break;
+		}
+		if ((size_t)got > sizeof data || (total += (size_t)got) > INET_QUEUE_MAX) {
+			sb_add(b, "]");
+			sb_add(b, ",\"tooBig\":%zu", total);
+			setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek, sizeof peek);
+			return 0;
+		}
+		sb_add(b, "%s{\"data\":", i ? "," : "");
+		sb_hex(b, data, (size_t)got);
+		sb_addr(b, "from", &from, mh.msg_namelen);
+		sb_add(b, "}");
+	}
+	sb_add(b, "]");
+	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek, sizeof peek) < 0 && !err)
+		err = errno;
+	return err ? proto_fail("files", obj, err, "cannot peek into the UDP socket's queue") : 0;
+}
+
 /* The repair state of a connection (see the top of the file). */
 static int dump_repair(struct sbuf *b, int s, const char *obj)
 {
@@ -142,10 +179,10 @@ int cmd_inetq(char **w, int n)
 			sb_add(&b, "%s%d", i ? "," : "", skip ? 0 : opt_int(s, o->level, o->name));
 		}
 		sb_add(&b, "]");
-		if (udp) {
-			int rq = 0;
-			ioctl(s, SIOCINQ, &rq);
-			sb_add(&b, ",\"queued\":%d", rq);
+		if (udp && dump_datagrams(&b, s, obj) < 0) {
+			close(s);
+			free(b.p);
+			return -1;
 		}
 		if (tcp) {
 			struct tcp_info ti = { 0 };

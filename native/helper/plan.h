@@ -46,6 +46,8 @@
  *        <receive queue seq> <send queue seq> <unsent bytes> <mss> <send wscale> <receive wscale>
  *        <TCPI_OPT_* bits> <timestamp> <snd_wl1,snd_wnd,max_window,rcv_wnd,rcv_wup>
  *        <hex receive queue|-> <hex send queue|->
+ *        (UDP: instead of the receive queue the datagrams queued, in order, with their senders:
+ *        <address>/<port>/<hex data>,...)
  *        state: 0 not connected (bound if it has a local address), 1 listening, 2 established,
  *        3 fin-wait2 (sent FIN acknowledged), 4 close-wait (FIN received), 5 UDP connected;
  *        mode (connections): 1 TCP_REPAIR (kept in repair until the tasks resume), 2 reset
@@ -125,6 +127,13 @@ struct inet_plan {
 	int unsent, mss, sndws, rcvws, tcpopts;
 	unsigned char *rq, *sq;
 	size_t rqlen, sqlen;
+	struct inet_dgram {
+		char from[48];
+		int port;
+		unsigned char *data;
+		size_t len;
+	} *dgrams; /* UDP */
+	int ndgrams;
 };
 
 struct file_plan {

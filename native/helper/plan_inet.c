@@ -45,6 +45,31 @@ static int queue_word(const char *w, unsigned char **data, size_t *len)
 	return hex_decode(w, *data, *len) == (long)*len ? 0 : -1;
 }
 
+/* `addr/port/hex,...` */
+static int dgram_word(char *w, struct inet_plan *p)
+{
+	if (!strcmp(w, "-"))
+		return 0;
+	size_t total = 0;
+	for (char *save = NULL, *e = strtok_r(w, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+		char *port = strchr(e, '/'), *hex = port ? strchr(port + 1, '/') : NULL;
+		if (!hex)
+			return -1;
+		*port++ = 0, *hex++ = 0;
+		struct inet_dgram *d = GROW(p->dgrams, p->ndgrams);
+		int64_t pt;
+		size_t hl = strlen(hex);
+		if (!d || addr_word(e, p->family, d->from) < 0 || !d->from[0] || parse_i64(port, &pt) || pt < 0 || pt > 65535 ||
+		    hl % 2 || hl / 2 > 65535 || (total += hl / 2) > INET_QUEUE_MAX || !(d->data = malloc(hl / 2 + 1)))
+			return -1;
+		d->port = (int)pt;
+		d->len = hl / 2;
+		if (d->len && hex_decode(hex, d->data, d->len) != (long)d->len)
+			return -1;
+	}
+	return 0;
+}
+
 int plan_inet_file(struct file_plan *f, char **w, int n)
 {
 	int64_t opts[INET_NOPTS], win[5];
@@ -78,7 +103,10 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 		NEED(win[i] >= 0 && win[i] <= 0xffffffffLL);
 		p->window[i] = (uint32_t)win[i];
 	}
-	NEED(!queue_word(w[23], &p->rq, &p->rqlen) && !queue_word(w[24], &p->sq, &p->sqlen));
+	if (p->proto == IPPROTO_UDP)
+		NEED(!dgram_word(w[23], p) && !strcmp(w[24], "-"));
+	else
+		NEED(!queue_word(w[23], &p->rq, &p->rqlen) && !queue_word(w[24], &p->sq, &p->sqlen));
 	NEED(p->unsent >= 0 && (size_t)p->unsent <= p->sqlen);
 	NEED(p->proto == IPPROTO_TCP || (p->state == INET_CLOSED || p->state == INET_UDP_CONNECTED));
 	NEED(p->mode == INET_PLAIN || (p->proto == IPPROTO_TCP && p->state >= INET_ESTABLISHED && p->state <= INET_CLOSE_WAIT && p->local[0] && p->remote[0]));

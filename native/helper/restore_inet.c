@@ -96,6 +96,8 @@ static int bind_local(int s, const struct inet_plan *p, const char *what)
 	return 0;
 }
 
+static int requeue; /* UDP datagrams are queued again: UDP sockets bind with SO_REUSEADDR meanwhile */
+
 /* Not a connection: maybe bound, listening, or a connected UDP socket. */
 static int make_plain(struct inet_plan *p, const char *what)
 {
@@ -104,7 +106,7 @@ static int make_plain(struct inet_plan *p, const char *what)
 		return proto_fail("files", what, errno, "cannot create the socket");
 	int listening = p->state == INET_LISTEN;
 	if ((listening && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) ||
-	    (!listening && p->opts[IO_REUSEADDR] && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) || set_opts(s, p) < 0) {
+	    (!listening && (p->opts[IO_REUSEADDR] || (requeue && p->proto == IPPROTO_UDP)) && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) || set_opts(s, p) < 0) {
 		close(s);
 		return proto_fail("files", what, errno, "cannot set the socket's options");
 	}
@@ -255,9 +257,74 @@ static int make_reset(struct inet_plan *p, const char *what)
 	return s;
 }
 
+/* Datagrams at s (peeked one by one), at most want. */
+static int count_datagrams(int s, int want)
+{
+	int n = 0, zero = 0, off = -1;
+	static char buf[65536];
+	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0)
+		return -1;
+	while (n < want && recv(s, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT) >= 0)
+		n++;
+	setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
+	return n;
+}
+
+/* Each queued datagram is sent again from its sender's address (a temporary socket bound there
+ * with SO_REUSEADDR: the image's own UDP sockets bound with it too meanwhile) to the socket's
+ * address on loopback, in order; then SO_REUSEADDR is put back as it was. */
+static int requeue_datagrams(void)
+{
+	char what[64], nm[64];
+	for (int i = 0; i < plan.nfiles; i++) {
+		struct file_plan *f = &plan.files[i];
+		struct inet_plan *p = f->in;
+		if (f->kind != FILE_INET || !p->ndgrams)
+			continue;
+		snprintf(what, sizeof what, "file %d (UDP)", f->id);
+		struct sockaddr_storage to, a;
+		socklen_t tl = mkaddr(p, p->local[0] && strcmp(p->local, "0.0.0.0") && strcmp(p->local, "::") ? p->local : p->family == 4 ? "127.0.0.1" : "::1", p->lport, &to);
+		size_t total = 0;
+		for (int k = 0; k < p->ndgrams; k++)
+			total += p->dgrams[k].len + 1024;
+		room(f->hfd, SO_RCVBUFFORCE, total);
+		for (int k = 0; k < p->ndgrams; k++) {
+			struct inet_dgram *d = &p->dgrams[k];
+			socklen_t al = mkaddr(p, d->from, d->port, &a);
+			int t = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (t < 0 || set_int(t, SOL_SOCKET, SO_REUSEADDR, 1) < 0 || (p->family == 6 && set_int(t, IPPROTO_IPV6, IPV6_V6ONLY, 0) < 0) ||
+			    bind(t, (struct sockaddr *)&a, al) < 0 || sendto(t, d->data, d->len, 0, (struct sockaddr *)&to, tl) != (ssize_t)d->len) {
+				int e = errno;
+				if (t >= 0)
+					close(t);
+				return proto_fail("files", what, e, "cannot queue the datagram from %s again%s", name_of(p, d->from, d->port, nm),
+						  e == EADDRINUSE ? ": its address is in use by a socket outside the image" : "");
+			}
+			close(t);
+		}
+		int n = 0;
+		for (int tries = 0; tries < 500 && (n = count_datagrams(f->hfd, p->ndgrams)) < p->ndgrams; tries++)
+			usleep(10000);
+		if (n != p->ndgrams)
+			return proto_fail("files", what, EAGAIN, "only %d of the %d datagrams queued again arrived", n, p->ndgrams);
+		if (set_opts(f->hfd, p) < 0)
+			return proto_fail("files", what, errno, "cannot set the socket's options");
+	}
+	for (int i = 0; i < plan.nfiles; i++) {
+		struct file_plan *f = &plan.files[i];
+		if (f->kind == FILE_INET && f->in->proto == IPPROTO_UDP && set_int(f->hfd, SOL_SOCKET, SO_REUSEADDR, f->in->opts[IO_REUSEADDR]) < 0)
+			return proto_fail("files", "UDP socket", errno, "cannot set SO_REUSEADDR");
+	}
+	return 0;
+}
+
 int open_inet_sockets(void)
 {
 	char what[64];
+	requeue = 0;
+	for (int i = 0; i < plan.nfiles; i++)
+		if (plan.files[i].kind == FILE_INET && plan.files[i].in->ndgrams)
+			requeue = 1;
 	/* listeners first: connections then bind over their ports in repair mode */
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < plan.nfiles; i++) {
@@ -276,7 +343,7 @@ int open_inet_sockets(void)
 			}
 			close(s);
 		}
-	return 0;
+	return requeue ? requeue_datagrams() : 0;
 }
 
 int inet_release(void)

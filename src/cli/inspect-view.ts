@@ -135,7 +135,7 @@ export function renderInspect(r: InspectResult): string {
     const u = f.inet;
     if (!u) continue;
     const t = u.tcp;
-    const queues = t ? `, ${t.recvQueue.length} bytes to read, ${t.sendQueue.length} bytes unacknowledged (${t.unsent} never sent)` : '';
+    const queues = t ? `, ${t.recvQueue.length} bytes to read, ${t.sendQueue.length} bytes unacknowledged (${t.unsent} never sent)` : u.datagrams ? `, ${u.datagrams.length} datagram(s) queued` : '';
     const peer = !t ? '' : u.peer === 'inside' ? ', peer in the image' : u.policy === 'established' ? `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}: restored established (--tcp=established)` : `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}: restored reset (--tcp=close)`;
     L.push(`${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog})` : ''}${queues}${peer}`);
   }

@@ -135,6 +135,8 @@ export interface InetSocketImage {
   /** options by name (src/kernel/fds/inet.ts INET_OPTS) */
   opts: Record<string, number>;
   tcp?: TcpRepairImage;
+  /** UDP: the datagrams queued to be read, in order, with their senders */
+  datagrams?: { from: InetAddress; data: Uint8Array }[];
   /** a connection: is its other end a socket of the image? */
   peer?: 'inside' | 'outside';
   /** an outside peer: 'established' restores the connection (TCP_REPAIR), 'close' brings it back

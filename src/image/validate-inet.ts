@@ -68,6 +68,15 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
     backlog: field(o, 'backlog', w, (y, ww) => int(y, ww, 0, 65535)),
     opts,
     tcp: o.tcp === undefined ? undefined : repair(o.tcp, w.at('tcp')),
+    ...(o.datagrams !== undefined
+      ? {
+          datagrams: arr(o.datagrams, w.at('datagrams'), 1 << 16).map((y, i) => {
+            const dw = w.at('datagrams').at(i);
+            const d = obj(y, dw);
+            return { from: address(d.from, dw.at('from'), f), data: field(d, 'data', dw, (z, ww) => bytes(z, ww, 0, 65535)) };
+          }),
+        }
+      : {}),
     peer: o.peer === undefined ? undefined : field(o, 'peer', w, oneOf(['inside', 'outside'] as const)),
     policy: o.policy === undefined ? undefined : field(o, 'policy', w, oneOf(['established', 'close'] as const)),
     external: ext && {
@@ -83,6 +92,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   if ((u.state === 'connected' || conn) && !u.remote) w.fail('connected without a remote address');
   if (conn !== (u.proto === 'tcp' && u.tcp !== undefined)) w.fail('repair state only and always on a TCP connection');
   if (conn && (!u.local || !u.peer)) w.fail('a TCP connection without its local address or peer');
+  if (u.datagrams && (u.proto !== 'udp' || u.datagrams.reduce((n, d) => n + d.data.length, 0) > QUEUE_MAX)) w.at('datagrams').fail(`datagrams only at a UDP socket, at most ${QUEUE_MAX} bytes`);
   if (u.peer === 'outside' && !u.policy) w.fail('an outside peer without a policy');
   return u;
 }

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import type { FileImage, InetAddress } from '../image/types.js';
-import { inetName, inetText, type InetFacts } from './fds/inet.js';
+import { inetName, type InetFacts } from './fds/inet.js';
 import type { Helper } from './helper.js';
 import { findHolders } from './unix-sockets.js';
 
@@ -66,11 +66,8 @@ export class InetSockets {
     return (await this.helper.next('inetq')) as unknown as InetFacts;
   }
 
-  add(file: FileImage, facts: InetFacts, pid: number, fd: number): void {
+  add(file: FileImage, pid: number, fd: number): void {
     this.entries.push({ file, pid, fd });
-    const u = file.inet!;
-    if (u.proto === 'udp' && (facts.queued ?? 0) > 0)
-      this.warnings.push(`process ${pid} fd ${fd} (${inetText(u)}): the datagrams queued at it are not saved: the restarted program will not receive them`);
   }
 
   link(): void {

@@ -23,10 +23,12 @@
  *    receiver has not read: part queued at the receiver, the rest in the sender's send queue;
  *  - a half-closed connection: the client wrote "bye" and shut down writing;
  *  - an IPv6 listener on [::1] (IPV6_V6ONLY, backlog 3) with a connection, 3 bytes queued;
- *  - two UDP sockets: one bound (SO_BROADCAST), one bound and connected to it.
+ *  - two UDP sockets: one bound (SO_BROADCAST), one bound and connected to it; two datagrams
+ *    queued at the first, one at the second.
  * After SIGTERM: every address is unchanged, the queued bytes arrive once and in order,
  * replies flow, options are kept, both listeners accept new connections, the half-closed
- * connection reads "bye" then EOF and can still answer, datagrams flow both ways.
+ * connection reads "bye" then EOF and can still answer, the queued datagrams arrive from their
+ * senders in order, datagrams flow both ways.
  */
 #include "case.h"
 
@@ -294,6 +296,10 @@ int main(int argc, char **argv)
 	if (connect(u2, (struct sockaddr *)&n1.self, n1.sl) < 0)
 		die("connect (udp)");
 	names_of(u2, &n2);
+	if (send(u2, "q1", 2, 0) != 2 || send(u2, "queued-2", 8, 0) != 8 || sendto(u1, "r", 1, 0, (struct sockaddr *)&n2.self, n2.sl) != 1)
+		die("send (udp)");
+	for (int i = 0; i < 500 && !wait_in(u2, 0); i++)
+		case_sleep_ms(10);
 	names_of(c, &nc), names_of(sa, &ns), names_of(l, &nl), names_of(l6, &nl6), names_of(u1, &nu1), names_of(u2, &nu2), names_of(hs, &nh);
 	struct names n6;
 	names_of(c6, &n6);
@@ -338,11 +344,22 @@ int main(int argc, char **argv)
 	expect_text(c6, "vi", "IPv6: the reply");
 	accepts(l, "listener"), accepts(l6, "IPv6 listener");
 
-	send_text(u2, "dgram", "UDP");
 	struct sockaddr_storage from;
-	socklen_t fl = sizeof from;
+	socklen_t fl;
 	char buf[64];
-	ssize_t n = wait_in(u1, 5000) ? recvfrom(u1, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl) : -1;
+	ssize_t n;
+	static const char *const queued[2] = { "q1", "queued-2" };
+	for (int i = 0; i < 2; i++) {
+		fl = sizeof from;
+		n = recvfrom(u1, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n != (ssize_t)strlen(queued[i]) || memcmp(buf, queued[i], (size_t)n) || fl != nu2.sl || memcmp(&from, &nu2.self, fl))
+			case_fail("UDP: queued datagram %d (\"%s\") is not the next one from its sender (%zd %s)", i + 1, queued[i], n, n < 0 ? case_errname(errno) : "");
+	}
+	if (recv(u2, buf, sizeof buf, MSG_DONTWAIT) != 1 || buf[0] != 'r')
+		case_fail("UDP: the datagram queued at the connected socket is lost");
+	send_text(u2, "dgram", "UDP");
+	fl = sizeof from;
+	n = wait_in(u1, 5000) ? recvfrom(u1, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl) : -1;
 	if (n != 5 || memcmp(buf, "dgram", 5) || fl != nu2.sl || memcmp(&from, &nu2.self, fl))
 		case_fail("UDP: the datagram from the connected socket did not arrive from its address (%zd)", n);
 	if (sendto(u1, "back", 4, 0, (struct sockaddr *)&nu2.self, nu2.sl) != 4 || !wait_in(u2, 5000) || recv(u2, buf, sizeof buf, MSG_DONTWAIT) != 4)

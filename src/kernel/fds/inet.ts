@@ -24,8 +24,8 @@ export interface InetFacts {
   local?: InetAddress;
   remote?: InetAddress;
   opts?: number[];
-  /** UDP: bytes of the first queued datagram (SIOCINQ) */
-  queued?: number;
+  /** UDP: the queued datagrams (hex) with their senders */
+  datagrams?: { from?: InetAddress; data: string }[];
   state?: number;
   options?: number;
   sndWscale?: number;
@@ -87,8 +87,14 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     const s = STATE_OF[x.state ?? 0] ?? refuse(`TCP state ${TCP_STATES[x.state ?? 0] ?? x.state} (a connection being opened or closed) is not supported yet: checkpoint again in a moment`);
     state = s;
     if (s === 'listen' && (x.acceptq ?? 0) > 0) refuse(`${x.acceptq} connection(s) wait in its accept queue: not supported yet`);
-    if (x.tooBig) refuse(`${x.tooBig} bytes queued: more than ${INET_QUEUE_MAX >> 20} MiB is not supported yet`);
   }
+  if (x.tooBig) refuse(`${x.tooBig} bytes queued: more than ${INET_QUEUE_MAX >> 20} MiB is not supported yet`);
+  const datagrams = (x.datagrams ?? []).map((d) => {
+    const from = d.from ?? refuse('a datagram without a sender address is queued: not supported');
+    if (x.remote && `${from.addr}|${from.port}` !== `${x.remote.addr}|${x.remote.port}`)
+      refuse(`a datagram from ${inetName(from)}, not its peer, is queued (it arrived before connect): not supported yet`);
+    return { from, data: new Uint8Array(Buffer.from(d.data, 'hex')) };
+  });
   const opts = Object.fromEntries(INET_OPTS.map((k, i) => [k, x.opts?.[i] ?? 0]));
   const conn = tcp && (state === 'established' || state === 'fin-wait2' || state === 'close-wait');
   const unbound = x.local && x.local.port === 0 && /^(0\.0\.0\.0|::)$/.test(x.local.addr);
@@ -101,6 +107,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     remote: state === 'closed' || state === 'listen' ? undefined : x.remote,
     backlog: state === 'listen' ? Math.min(x.backlog ?? 0, 65535) : 0,
     opts,
+    ...(datagrams.length ? { datagrams } : {}),
     tcp: conn
       ? {
           inSeq: x.inSeq ?? 0,
@@ -132,13 +139,14 @@ export const inetSocket: FdOps = {
     const t = u.tcp;
     const mode = !t ? 0 : u.peer === 'outside' && u.policy !== 'established' ? 2 : 1;
     const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : '-');
+    const dg = u.datagrams?.length ? u.datagrams.map((d) => `${d.from.addr}/${d.from.port}/${hex(d.data)}`).join(',') : '-';
     return [
       `file ${file.id} inet ${u.family} ${u.proto === 'tcp' ? 6 : 17} ${file.flags & ~0o2000000} ${STATE_NR[u.state]} ${mode}`,
       `${u.local?.addr ?? '-'} ${u.local?.port ?? 0} ${u.remote?.addr ?? '-'} ${u.remote?.port ?? 0} ${u.backlog}`,
       INET_OPTS.map((k) => u.opts[k] ?? 0).join(','),
       `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,
       (t?.window ?? [0, 0, 0, 0, 0]).join(','),
-      `${q(t?.recvQueue)} ${q(t?.sendQueue)}`,
+      `${t ? q(t.recvQueue) : dg} ${q(t?.sendQueue)}`,
     ].join(' ');
   },
 };
