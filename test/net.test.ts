@@ -6,7 +6,7 @@ import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { ImageError, UcrError } from '../src/errors.js';
 import { crc32c } from '../src/native/addon.js';
 import { inspect } from '../src/orchestrator/inspect.js';
-import { checkpointCase, cleanup, killAndWait, restartDetached, roundTrip, startCase, ucr, verdict, waitFor } from './harness.js';
+import { alive, checkpointCase, cleanup, killAndWait, restartDetached, roundTrip, sleep, startCase, trackPid, ucr, verdict, waitFor } from './harness.js';
 
 const servers: net.Server[] = [];
 const peers: net.Socket[] = [];
@@ -49,20 +49,29 @@ describe('TCP and UDP sockets', () => {
     expect(verdict).toBe('PASS');
   });
 
-  it('--tcp=established: a connection to a peer outside the image comes back and the peer keeps talking, never noticing', async () => {
+  it('--tcp=established: a connection to a peer outside the image comes back and the peer keeps talking, never noticing, even while the image waits', async () => {
     const peer = await outsidePeer();
-    const c = await startCase('tcpsock', { args: ['--connect', String(peer.port)] });
+    const c = await startCase('tcpsock', { args: ['--connect', String(peer.port), '--during'] });
     const p = await peer.conn;
     const img = path.join(c.dir, 'image.ucr');
     const r = checkpointCase(c, img, ['--kill', '--tcp=established']);
     expect(r.stderr).toMatch(new RegExp(`its peer 127\\.0\\.0\\.1:${peer.port} \\(held by process ${process.pid} .*\\) is outside the checkpointed tree: restored established`));
+    const keeper = inspect({ input: img }).meta.files.files.find((f) => f.inet?.keeper)!.inet!.keeper!.pid;
+    trackPid(keeper);
+    expect(fs.readFileSync(`/proc/${keeper}/comm`, 'utf8').trim()).toBe('ucr-tcplock');
     await killAndWait(c.pid);
+    // the peer talks while the program is gone: the keeper's lock drops it, so the peer's
+    // kernel retransmits it later instead of getting a reset
+    p.sock.write('during\n');
+    await sleep(300);
+    expect(p.events).toEqual([]);
     const text = ucr(['inspect', img]).stdout;
     expect(text).toMatch(/peer outside .*restored established \(--tcp=established\)/);
     restartDetached(img);
     const v = verdict(c);
     await waitFor(() => p.got().includes('after-restart\n'), 20_000, 'the restarted program to talk');
     expect(p.events).toEqual([]); // no FIN, no RST: the peer never noticed
+    expect(alive(keeper)).toBe(false); // the restart took over from the keeper
     p.sock.write('peer-reply\n');
     expect(await v).toBe('PASS');
     // the program's exit closes the connection: nobody else (the helper) holds it

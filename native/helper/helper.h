@@ -24,6 +24,13 @@ int cmd_inetq(char **w, int n);
 int cmd_tcprepair(char **w, int n);
 /* connections put into repair mode by tcprepair leave it again (the tree is released instead) */
 void tcprepair_undo(void);
+/* filters that locked connections while they were read, removed (the tree is released) */
+void tcplock_undo(void);
+/* `tcpkeep <pid> <fd>`, `tcpkeeper`: the keeper holding connections to outside peers after the
+ * kill (dump_inet.c); keeper_commit once the tree is killed */
+int cmd_tcpkeep(char **w, int n);
+int cmd_tcpkeeper(char **w, int n);
+void keeper_commit(void);
 
 /* A growable text buffer for one JSON event (dump_unix.c). */
 struct sbuf {

@@ -45,13 +45,15 @@
  *        <local port> <remote address|-> <remote port> <backlog> <options o,o,... (inet.h order)>
  *        <receive queue seq> <send queue seq> <unsent bytes> <mss> <send wscale> <receive wscale>
  *        <TCPI_OPT_* bits> <timestamp> <snd_wl1,snd_wnd,max_window,rcv_wnd,rcv_wup>
- *        <hex receive queue|-> <hex send queue|->
+ *        <hex receive queue|-> <hex send queue|-> <keeper pid/start time|->
  *        (UDP: instead of the receive queue the datagrams queued, in order, with their senders:
  *        <address>/<port>/<hex data>,...)
  *        state: 0 not connected (bound if it has a local address), 1 listening, 2 established,
  *        3 fin-wait2 (sent FIN acknowledged), 4 close-wait (FIN received), 5 UDP connected;
  *        mode (connections): 1 TCP_REPAIR (kept in repair until the tasks resume), 2 reset
- *        (an outside peer with --tcp=close: the queue is delivered, then ECONNRESET)
+ *        (an outside peer with --tcp=close: the queue is delivered, then ECONNRESET);
+ *        keeper: the ucr-tcplock process holding the original connection since the kill
+ *        (killed right before the connection is recreated)
  * A task section starts with
  *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder|3 init>
  *        <exit status (wait status)> <stopped 0|1>
@@ -134,6 +136,8 @@ struct inet_plan {
 		size_t len;
 	} *dgrams; /* UDP */
 	int ndgrams;
+	int keeper;              /* pid, 0: none */
+	uint64_t keeper_start;   /* its start time (clock ticks) */
 };
 
 struct file_plan {

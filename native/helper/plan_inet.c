@@ -73,7 +73,7 @@ static int dgram_word(char *w, struct inet_plan *p)
 int plan_inet_file(struct file_plan *f, char **w, int n)
 {
 	int64_t opts[INET_NOPTS], win[5];
-	NEED(n == 25);
+	NEED(n == 26);
 	static const int num[] = { 3, 4, 5, 6, 7, 9, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21 };
 	int64_t a[16];
 	for (int i = 0; i < 16; i++)
@@ -107,6 +107,14 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 		NEED(!dgram_word(w[23], p) && !strcmp(w[24], "-"));
 	else
 		NEED(!queue_word(w[23], &p->rq, &p->rqlen) && !queue_word(w[24], &p->sq, &p->sqlen));
+	if (strcmp(w[25], "-")) {
+		char *slash = strchr(w[25], '/');
+		int64_t kp;
+		NEED(slash != NULL);
+		*slash = 0;
+		NEED(!parse_i64(w[25], &kp) && kp > 0 && kp < (1 << 22) && !parse_u64(slash + 1, &p->keeper_start));
+		p->keeper = (int)kp;
+	}
 	NEED(p->unsent >= 0 && (size_t)p->unsent <= p->sqlen);
 	NEED(p->proto == IPPROTO_TCP || (p->state == INET_CLOSED || p->state == INET_UDP_CONNECTED));
 	NEED(p->mode == INET_PLAIN || (p->proto == IPPROTO_TCP && p->state >= INET_ESTABLISHED && p->state <= INET_CLOSE_WAIT && p->local[0] && p->remote[0]));

@@ -17,7 +17,10 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "inet.h"
@@ -153,6 +156,39 @@ static void room(int s, int name, size_t len)
 	setsockopt(s, SOL_SOCKET, name, &v, sizeof v);
 }
 
+/* The keeper (ucr-tcplock, still the one of the image: same start time) is killed and waited
+ * for: its copies were the last holders of the original connections, which close silently
+ * (repair mode) and free their 4-tuples. 1 if it was there. */
+static int release_keeper(int pid, uint64_t start)
+{
+	static int done[64], ndone;
+	for (int i = 0; i < ndone; i++)
+		if (done[i] == pid)
+			return 1;
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0), fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	char *rp = n > 0 ? (buf[n] = 0, strrchr(buf, ')')) : NULL;
+	unsigned long long st = 0;
+	int fields = 0;
+	for (char *q = rp ? rp + 2 : NULL; q && *q && fields < 19; q++)
+		if (*q == ' ' && ++fields == 19)
+			st = strtoull(q + 1, NULL, 10);
+	int ours = pfd >= 0 && rp && strstr(buf, "(ucr-tcplock)") && st == start;
+	if (ours && syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0) {
+		struct pollfd pf = { pfd, POLLIN, 0 };
+		poll(&pf, 1, 5000);
+	}
+	if (pfd >= 0)
+		close(pfd);
+	if (ndone < 64)
+		done[ndone++] = pid;
+	return ours;
+}
+
 static int make_repaired(struct inet_plan *p, const char *what)
 {
 	int s = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -171,7 +207,11 @@ static int make_repaired(struct inet_plan *p, const char *what)
 	struct sockaddr_storage a;
 	char ln[64], rn[64];
 	socklen_t al = mkaddr(p, p->remote, p->rport, &a);
-	if (connect(s, (struct sockaddr *)&a, al) < 0) {
+	int kept = p->keeper && release_keeper(p->keeper, p->keeper_start), r;
+	/* the keeper's sockets are closed by the time it is reaped; allow for a slow unhash */
+	for (int i = 0; (r = connect(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRNOTAVAIL && kept && i < 200; i++)
+		usleep(10000);
+	if (r < 0) {
 		int e = errno;
 		close(s);
 		return proto_fail("files", what, e, "cannot restore the connection %s -> %s%s", name_of(p, p->local, p->lport, ln),

@@ -142,6 +142,9 @@ export interface InetSocketImage {
   /** an outside peer: 'established' restores the connection (TCP_REPAIR), 'close' brings it back
    * reset (checkpoint --tcp) */
   policy?: 'established' | 'close';
+  /** after a --kill with --tcp=established: the keeper process (ucr-tcplock) that holds the
+   * original connection locked until the restart (pid as ucr saw it, start time in ticks) */
+  keeper?: { pid: number; start: number };
   /** who held the outside end at checkpoint (for inspect), when it was found */
   external?: { pid: number; fd: number; comm: string };
 }

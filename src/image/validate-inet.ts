@@ -79,6 +79,14 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
       : {}),
     peer: o.peer === undefined ? undefined : field(o, 'peer', w, oneOf(['inside', 'outside'] as const)),
     policy: o.policy === undefined ? undefined : field(o, 'policy', w, oneOf(['established', 'close'] as const)),
+    ...(o.keeper !== undefined
+      ? {
+          keeper: {
+            pid: field(obj(o.keeper, w.at('keeper')), 'pid', w.at('keeper'), (y, ww) => int(y, ww, 1, PID_MAX)),
+            start: field(obj(o.keeper, w.at('keeper')), 'start', w.at('keeper'), (y, ww) => int(y, ww, 0)),
+          },
+        }
+      : {}),
     external: ext && {
       pid: field(ext, 'pid', ew, (y, ww) => int(y, ww, 0, PID_MAX)),
       fd: field(ext, 'fd', ew, (y, ww) => int(y, ww, 0, MAX_FD)),
@@ -93,6 +101,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   if (conn !== (u.proto === 'tcp' && u.tcp !== undefined)) w.fail('repair state only and always on a TCP connection');
   if (conn && (!u.local || !u.peer)) w.fail('a TCP connection without its local address or peer');
   if (u.datagrams && (u.proto !== 'udp' || u.datagrams.reduce((n, d) => n + d.data.length, 0) > QUEUE_MAX)) w.at('datagrams').fail(`datagrams only at a UDP socket, at most ${QUEUE_MAX} bytes`);
+  if (u.keeper && (u.peer !== 'outside' || u.policy !== 'established')) w.at('keeper').fail('a keeper only for a connection kept to an outside peer');
   if (u.peer === 'outside' && !u.policy) w.fail('an outside peer without a policy');
   return u;
 }

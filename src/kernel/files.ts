@@ -36,6 +36,8 @@ export interface CapturedFiles {
   objectPaths: Map<number, string>;
   /** TCP connections to put into repair mode right before a --kill (helper pid, fd) */
   tcpRepair: { pid: number; fd: number }[];
+  /** TCP connections to outside peers that the keeper holds after a --kill */
+  tcpKeep: { pid: number; fd: number; file: FileImage }[];
 }
 
 export interface FileCaptureOptions {
@@ -187,5 +189,5 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const fds = new Map<number, FdImage[]>();
   for (const [pid, list] of refs)
     fds.set(pid, list.map((r) => ({ fd: r.fd, file: ids.get(r.obj)!, cloexec: r.cloexec })).filter((r) => !closed.has(r.file)));
-  return { files: { files, pipes: [...pipes.values()] }, fds, warnings, objectPaths, tcpRepair: inet.tcpRepair };
+  return { files: { files, pipes: [...pipes.values()] }, fds, warnings, objectPaths, tcpRepair: inet.tcpRepair, tcpKeep: inet.tcpKeep };
 }

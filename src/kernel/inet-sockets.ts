@@ -50,11 +50,19 @@ function inodeOf(local: InetAddress, remote: InetAddress): number | undefined {
   return undefined;
 }
 
+/** Start time of a process in clock ticks (field 22 of /proc/PID/stat): names it across pid reuse. */
+export function startTicks(pid: number): number {
+  const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[19]);
+}
+
 export class InetSockets {
   private entries: Entry[] = [];
   readonly warnings: string[] = [];
   /** connections put into repair mode right before a --kill (helper pid and fd) */
   readonly tcpRepair: { pid: number; fd: number }[] = [];
+  /** connections to outside peers kept (--tcp=established): held by the keeper after a kill */
+  readonly tcpKeep: { pid: number; fd: number; file: FileImage }[] = [];
 
   constructor(
     private helper: Helper,
@@ -97,7 +105,8 @@ export class InetSockets {
             phase: 'files',
           });
         this.tcpRepair.push({ pid: e.pid, fd: e.fd });
-        this.warnings.push(`${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored established (--tcp=established); the peer must not send to it until the restart`);
+        this.tcpKeep.push(e);
+        this.warnings.push(`${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored established (--tcp=established)`);
       } else {
         this.warnings.push(`${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored reset (--tcp=close: the program reads the queued bytes, then gets ECONNRESET)`);
       }

@@ -12,6 +12,7 @@ import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask } from '../kernel/dump-task.js';
 import { captureObjects, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
+import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper } from '../kernel/helper.js';
 import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
@@ -215,6 +216,17 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     for (const message of captured.warnings) clock.warn(message, pid);
     log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');
     if (opts.signal?.aborted) throw aborted();
+    if (opts.kill && captured.tcpKeep.length) {
+      // after the kill, the keeper holds the connections to outside peers, locked, until the restart
+      for (const c of captured.tcpKeep) {
+        helper.send(`tcpkeep ${c.pid} ${c.fd}`);
+        await helper.next('tcpkeep');
+      }
+      helper.send('tcpkeeper');
+      const k = (await helper.next('tcpkeeper')).pid as number;
+      const start = startTicks(k);
+      for (const c of captured.tcpKeep) c.file.inet!.keeper = { pid: k, start };
+    }
     const w = new ImageWriter(out.fd);
     const host = hostIdentity(tasks[0]!.xstate.length);
     await clock.run('write-metadata', () => {

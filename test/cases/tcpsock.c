@@ -4,12 +4,14 @@
  * the bytes in flight.
  *
  *   tcpsock --out FILE                 the full case (below)
- *   tcpsock --out FILE --connect PORT [--expect-reset]
+ *   tcpsock --out FILE --connect PORT [--expect-reset | --during]
  *                                      a connection to 127.0.0.1:PORT, a peer outside the tree
  *                                      that writes 6 bytes ("before") once connected; ready
  *                                      when they are queued (unread). After SIGTERM: reads them,
  *                                      writes "after-restart\n" and expects "peer-reply\n" back
- *                                      (--tcp=established); with --expect-reset: reads them,
+ *                                      (--tcp=established; with --during it first expects
+ *                                      "during\n", sent by the peer while the image waited for
+ *                                      its restart); with --expect-reset: reads them,
  *                                      then expects ECONNRESET (--tcp=close)
  *   tcpsock --out FILE --refuse raw|pending
  *                                      a raw IP socket / a connection waiting in a listener's
@@ -97,12 +99,14 @@ static int wait_in(int fd, int ms)
 	return poll(&p, 1, ms) == 1;
 }
 
-/* Reads exactly len bytes (5 s per chunk). */
+static int wait_ms = 5000;
+
+/* Reads exactly len bytes (wait_ms per chunk). */
 static int read_exact(int fd, void *buf, size_t len, const char *what)
 {
 	size_t got = 0;
 	while (got < len) {
-		if (!wait_in(fd, 5000)) {
+		if (!wait_in(fd, wait_ms)) {
 			case_fail("%s: nothing to read after %zu of %zu bytes", what, got, len);
 			return -1;
 		}
@@ -183,7 +187,7 @@ static void accepts(int l, const char *what)
 	close(c);
 }
 
-static int outside(int port, int expect_reset)
+static int outside(int port, int expect_reset, int during)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
@@ -206,6 +210,11 @@ static int outside(int port, int expect_reset)
 		if (wait_in(c, 5000) && (recv(c, &b, 1, MSG_DONTWAIT) != -1 || errno != ECONNRESET))
 			case_fail("after the queued bytes: expected ECONNRESET, got %s", case_errname(errno));
 		case_finish();
+	}
+	if (during) { /* sent while the image waited: the peer retransmits it (backing off) */
+		wait_ms = 60000;
+		expect_text(c, "during\n", "bytes the outside peer sent between checkpoint and restart");
+		wait_ms = 5000;
 	}
 	same_names(c, &n, "connection to the outside peer");
 	send_text(c, "after-restart\n", "to the outside peer");
@@ -236,7 +245,8 @@ int main(int argc, char **argv)
 	case_seed();
 	signal(SIGPIPE, SIG_IGN);
 	if (case_arg(argc, argv, "--connect"))
-		return outside(atoi(case_arg(argc, argv, "--connect")), case_has_flag(argc, argv, "--expect-reset"));
+		return outside(atoi(case_arg(argc, argv, "--connect")), case_has_flag(argc, argv, "--expect-reset"),
+			       case_has_flag(argc, argv, "--during"));
 	if (case_arg(argc, argv, "--refuse"))
 		return refuse(case_arg(argc, argv, "--refuse"));
 

@@ -146,7 +146,7 @@ export const inetSocket: FdOps = {
       INET_OPTS.map((k) => u.opts[k] ?? 0).join(','),
       `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,
       (t?.window ?? [0, 0, 0, 0, 0]).join(','),
-      `${t ? q(t.recvQueue) : dg} ${q(t?.sendQueue)}`,
+      `${t ? q(t.recvQueue) : dg} ${q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'}`,
     ].join(' ');
   },
 };
