@@ -114,7 +114,7 @@ describe('TCP and UDP sockets', () => {
     const before = socketsOnPort(port);
     const r = ucr(['restart', '-i', img, '--pidns', '--detach']);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}.*cannot bind the file \\d+ \\(TCP\\) socket: the address is in use`));
+    expect(r.stderr.trim()).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}.*cannot bind the TCP socket \\(file \\d+\\): the address is in use`));
     expect(socketsOnPort(port)).toBe(before);
     expect(await verdict(c)).toBe('PASS'); // the original is undisturbed
   });

@@ -94,7 +94,7 @@ static int bind_local(int s, const struct inet_plan *p, const char *what)
 	if (p->family == 6 && set_int(s, IPPROTO_IPV6, IPV6_V6ONLY, p->opts[6]) < 0)
 		return proto_fail("files", what, errno, "cannot set IPV6_V6ONLY");
 	if (bind(s, (struct sockaddr *)&a, al) < 0)
-		return proto_fail("files", name_of(p, p->local, p->lport, nm), errno, "cannot bind the %s socket%s", what,
+		return proto_fail("files", name_of(p, p->local, p->lport, nm), errno, "cannot bind the %s%s", what,
 				  errno == EADDRINUSE ? ": the address is in use" : "");
 	return 0;
 }
@@ -321,7 +321,7 @@ static int requeue_datagrams(void)
 		struct inet_plan *p = f->in;
 		if (f->kind != FILE_INET || !p->ndgrams)
 			continue;
-		snprintf(what, sizeof what, "file %d (UDP)", f->id);
+		snprintf(what, sizeof what, "UDP socket (file %d)", f->id);
 		struct sockaddr_storage to, a;
 		socklen_t tl = mkaddr(p, p->local[0] && strcmp(p->local, "0.0.0.0") && strcmp(p->local, "::") ? p->local : p->family == 4 ? "127.0.0.1" : "::1", p->lport, &to);
 		size_t total = 0;
@@ -372,7 +372,7 @@ int open_inet_sockets(void)
 			if (f->kind != FILE_INET || (f->in->mode == INET_PLAIN) != (pass == 0))
 				continue;
 			struct inet_plan *p = f->in;
-			snprintf(what, sizeof what, "file %d (%s)", f->id, p->proto == IPPROTO_TCP ? "TCP" : "UDP");
+			snprintf(what, sizeof what, "%s socket (file %d)", p->proto == IPPROTO_TCP ? "TCP" : "UDP", f->id);
 			int s = p->mode == INET_PLAIN ? make_plain(p, what) : p->mode == INET_REPAIR ? make_repaired(p, what) : make_reset(p, what);
 			if (s < 0)
 				return -1;
@@ -395,7 +395,7 @@ int inet_release(void)
 			continue;
 		struct inet_plan *p = f->in;
 		int s = f->hfd;
-		snprintf(what, sizeof what, "file %d (TCP)", f->id);
+		snprintf(what, sizeof what, "TCP socket (file %d)", f->id);
 		if (p->mode == INET_REPAIR) {
 			if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) < 0 ||
 			    (p->opts[IO_REUSEADDR] && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0))

@@ -156,7 +156,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     const ops = opsFor(o.facts, ctx);
     const file: FileImage = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) };
     if (ctx.unix && file.unix) unix.add(file, ctx.unix, h0.pid, h0.fd);
-    if (ctx.inet && file.inet) inet.add(file, h0.pid, h0.fd);
+    if (ctx.inet && file.inet) inet.add(file, ctx.inet, h0.pid, h0.fd);
     if (ops.kind === 'closed') warnings.push(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): skipped, the restarted process finds it closed`);
     if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
       const what = `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (${o.facts.link})`;

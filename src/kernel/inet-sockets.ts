@@ -18,6 +18,7 @@ export type TcpPolicy = 'established' | 'close';
 
 interface Entry {
   file: FileImage;
+  facts: InetFacts;
   pid: number;
   fd: number;
 }
@@ -74,8 +75,8 @@ export class InetSockets {
     return (await this.helper.next('inetq')) as unknown as InetFacts;
   }
 
-  add(file: FileImage, pid: number, fd: number): void {
-    this.entries.push({ file, pid, fd });
+  add(file: FileImage, facts: InetFacts, pid: number, fd: number): void {
+    this.entries.push({ file, facts, pid, fd });
   }
 
   link(): void {
@@ -107,6 +108,8 @@ export class InetSockets {
         this.tcpRepair.push({ pid: e.pid, fd: e.fd });
         this.tcpKeep.push(e);
         this.warnings.push(`${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored established (--tcp=established)`);
+        if (!e.facts.locked)
+          this.warnings.push(`${what}: it has a socket filter of the program's own, so it could not be locked: bytes its peer sends until the restart are lost`);
       } else {
         this.warnings.push(`${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored reset (--tcp=close: the program reads the queued bytes, then gets ECONNRESET)`);
       }

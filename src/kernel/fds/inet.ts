@@ -33,6 +33,8 @@ export interface InetFacts {
   acceptq?: number;
   backlog?: number;
   tooBig?: number;
+  /** a TCP connection: locked (a drop-all socket filter) while it was read */
+  locked?: number;
   inSeq?: number;
   outSeq?: number;
   unsent?: number;
