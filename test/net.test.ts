@@ -6,7 +6,7 @@ import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { ImageError, UcrError } from '../src/errors.js';
 import { crc32c } from '../src/native/addon.js';
 import { inspect } from '../src/orchestrator/inspect.js';
-import { alive, checkpointCase, cleanup, killAndWait, restartDetached, roundTrip, sleep, startCase, trackPid, ucr, verdict, waitFor } from './harness.js';
+import { alive, checkpointCase, cleanup, killAndWait, restartDetached, sleep, startCase, startTime, trackPid, ucr, verdict, waitFor } from './harness.js';
 
 const servers: net.Server[] = [];
 const peers: net.Socket[] = [];
@@ -44,9 +44,17 @@ function socketsOnPort(port: number): number {
 }
 
 describe('TCP and UDP sockets', () => {
-  it('a listener with an established connection (8 bytes queued each way, read after restart, reply delivered, new connections accepted), 1 MiB unread, a half-closed connection, an IPv6 listener, UDP', async () => {
-    const { verdict } = await roundTrip('tcpsock');
-    expect(verdict).toBe('PASS');
+  it('a listener with an established connection (8 bytes queued each way, read after restart, reply delivered, new connections accepted), 1 MiB unread, bytes sent and not acknowledged, a half-closed connection, an IPv6 listener and connection, UDP with queued datagrams', async () => {
+    // --kill: the connections go into repair mode first, so the kill leaves nothing on their
+    // 4-tuples (a plain kill would leave the unacknowledged sender retransmitting its FIN)
+    const c = await startCase('tcpsock');
+    const img = path.join(c.dir, 'image.ucr');
+    const before = startTime(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(startTime(c.pid)).not.toBe(before);
+    expect(await verdict(c)).toBe('PASS');
   });
 
   it('--tcp=established: a connection to a peer outside the image comes back and the peer keeps talking, never noticing, even while the image waits', async () => {
@@ -164,6 +172,8 @@ describe('TCP/UDP socket metadata validation', () => {
       ['repair', (fs) => delete conn(fs).tcp, /repair state only and always on a TCP connection/],
       ['unsent', (fs) => (conn(fs).tcp.unsent = 1 << 21), /more bytes never sent than queued/],
       ['window', (fs) => (conn(fs).tcp.window = [1, 2]), /window: corrupt image: expected 5 numbers/],
+      ['filter', (fs) => (socks(fs).find((u) => u.filter)!.filter = new Uint8Array(12)), /filter: corrupt image: not whole BPF instructions/],
+      ['keeper', (fs) => (conn(fs).keeper = { pid: 5, start: 1 }), /keeper: corrupt image: a keeper only for a connection kept to an outside peer/],
       ['kind', (fs) => (fs.find((f) => f.kind === 'inet')!.kind = 'pipe'), /socket state on a file that is not a TCP\/UDP socket|pipe end/],
     ];
     for (const [name, f, re] of cases) {

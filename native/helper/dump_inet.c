@@ -218,6 +218,18 @@ int cmd_inetq(char **w, int n)
 			sb_add(&b, "%s%d", i ? "," : "", skip ? 0 : opt_int(s, o->level, o->name));
 		}
 		sb_add(&b, "]");
+		/* a classic socket filter of the program's own (SO_ATTACH_FILTER), kept; an eBPF one
+		 * (SO_ATTACH_BPF) cannot be read back */
+		socklen_t flen = 0;
+		if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &flen) < 0)
+			sb_add(&b, ",\"filter\":\"ebpf\"");
+		else if (flen > 0 && flen <= BPF_MAXINSNS) {
+			static struct sock_filter ins[BPF_MAXINSNS];
+			if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, ins, &flen) < 0)
+				sb_add(&b, ",\"filter\":\"ebpf\"");
+			else
+				sb_add(&b, ",\"filter\":"), sb_hex(&b, ins, flen * sizeof ins[0]);
+		}
 		if (udp && dump_datagrams(&b, s, obj) < 0) {
 			close(s);
 			free(b.p);

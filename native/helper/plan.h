@@ -46,6 +46,7 @@
  *        <receive queue seq> <send queue seq> <unsent bytes> <mss> <send wscale> <receive wscale>
  *        <TCPI_OPT_* bits> <timestamp> <snd_wl1,snd_wnd,max_window,rcv_wnd,rcv_wup>
  *        <hex receive queue|-> <hex send queue|-> <keeper pid/start time|->
+ *        <hex classic BPF socket filter|->
  *        (UDP: instead of the receive queue the datagrams queued, in order, with their senders:
  *        <address>/<port>/<hex data>,...)
  *        state: 0 not connected (bound if it has a local address), 1 listening, 2 established,
@@ -136,6 +137,8 @@ struct inet_plan {
 		size_t len;
 	} *dgrams; /* UDP */
 	int ndgrams;
+	unsigned char *filter;   /* struct sock_filter[], attached last */
+	size_t filterlen;
 	int keeper;              /* pid, 0: none */
 	uint64_t keeper_start;   /* its start time (clock ticks) */
 };

@@ -73,7 +73,7 @@ static int dgram_word(char *w, struct inet_plan *p)
 int plan_inet_file(struct file_plan *f, char **w, int n)
 {
 	int64_t opts[INET_NOPTS], win[5];
-	NEED(n == 26);
+	NEED(n == 27);
 	static const int num[] = { 3, 4, 5, 6, 7, 9, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21 };
 	int64_t a[16];
 	for (int i = 0; i < 16; i++)
@@ -115,6 +115,7 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 		NEED(!parse_i64(w[25], &kp) && kp > 0 && kp < (1 << 22) && !parse_u64(slash + 1, &p->keeper_start));
 		p->keeper = (int)kp;
 	}
+	NEED(!queue_word(w[26], &p->filter, &p->filterlen) && p->filterlen % 8 == 0 && p->filterlen <= 4096 * 8);
 	NEED(p->unsent >= 0 && (size_t)p->unsent <= p->sqlen);
 	NEED(p->proto == IPPROTO_TCP || (p->state == INET_CLOSED || p->state == INET_UDP_CONNECTED));
 	NEED(p->mode == INET_PLAIN || (p->proto == IPPROTO_TCP && p->state >= INET_ESTABLISHED && p->state <= INET_CLOSE_WAIT && p->local[0] && p->remote[0]));

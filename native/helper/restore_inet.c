@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/sockios.h>
 #include <poll.h>
 #include <stdio.h>
@@ -376,6 +377,7 @@ int open_inet_sockets(void)
 			int s = p->mode == INET_PLAIN ? make_plain(p, what) : p->mode == INET_REPAIR ? make_repaired(p, what) : make_reset(p, what);
 			if (s < 0)
 				return -1;
+
 			if (fcntl(s, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0 ||
 			    (f->hfd = fcntl(s, F_DUPFD_CLOEXEC, ctx.base)) < 0) {
 				close(s);
@@ -383,7 +385,19 @@ int open_inet_sockets(void)
 			}
 			close(s);
 		}
-	return requeue ? requeue_datagrams() : 0;
+	if (requeue && requeue_datagrams() < 0)
+		return -1;
+	/* the program's socket filters, last (one might drop the datagrams queued again) */
+	for (int i = 0; i < plan.nfiles; i++) {
+		struct file_plan *f = &plan.files[i];
+		struct inet_plan *p = f->in;
+		if (f->kind != FILE_INET || !p->filterlen)
+			continue;
+		struct sock_fprog prog = { (unsigned short)(p->filterlen / 8), (struct sock_filter *)p->filter };
+		if (setsockopt(f->hfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+			return proto_fail("files", "socket", errno, "cannot attach the socket filter of file %d again", f->id);
+	}
+	return 0;
 }
 
 int inet_release(void)

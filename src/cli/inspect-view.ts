@@ -137,7 +137,8 @@ export function renderInspect(r: InspectResult): string {
     const t = u.tcp;
     const queues = t ? `, ${t.recvQueue.length} bytes to read, ${t.sendQueue.length} bytes unacknowledged (${t.unsent} never sent)` : u.datagrams ? `, ${u.datagrams.length} datagram(s) queued` : '';
     const peer = !t ? '' : u.peer === 'inside' ? ', peer in the image' : u.policy === 'established' ? `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}: restored established (--tcp=established)` : `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}: restored reset (--tcp=close)`;
-    L.push(`${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog})` : ''}${queues}${peer}`);
+    const filter = u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : '';
+    L.push(`${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog})` : ''}${queues}${filter}${peer}`);
   }
   const closed = r.meta.files.files.filter((f) => f.kind === 'closed');
   if (closed.length) L.push(`skipped (restored closed): ${closed.map((f) => `#${f.id} ${f.path}`).join(', ')}`);

@@ -135,6 +135,8 @@ export interface InetSocketImage {
   /** options by name (src/kernel/fds/inet.ts INET_OPTS) */
   opts: Record<string, number>;
   tcp?: TcpRepairImage;
+  /** a classic BPF socket filter the program attached (SO_ATTACH_FILTER): its instructions */
+  filter?: Uint8Array;
   /** UDP: the datagrams queued to be read, in order, with their senders */
   datagrams?: { from: InetAddress; data: Uint8Array }[];
   /** a connection: is its other end a socket of the image? */

@@ -79,6 +79,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
       : {}),
     peer: o.peer === undefined ? undefined : field(o, 'peer', w, oneOf(['inside', 'outside'] as const)),
     policy: o.policy === undefined ? undefined : field(o, 'policy', w, oneOf(['established', 'close'] as const)),
+    ...(o.filter !== undefined ? { filter: field(o, 'filter', w, (y, ww) => bytes(y, ww, 8, 4096 * 8)) } : {}),
     ...(o.keeper !== undefined
       ? {
           keeper: {
@@ -101,6 +102,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   if (conn !== (u.proto === 'tcp' && u.tcp !== undefined)) w.fail('repair state only and always on a TCP connection');
   if (conn && (!u.local || !u.peer)) w.fail('a TCP connection without its local address or peer');
   if (u.datagrams && (u.proto !== 'udp' || u.datagrams.reduce((n, d) => n + d.data.length, 0) > QUEUE_MAX)) w.at('datagrams').fail(`datagrams only at a UDP socket, at most ${QUEUE_MAX} bytes`);
+  if (u.filter && u.filter.length % 8) w.at('filter').fail('not whole BPF instructions (8 bytes each)');
   if (u.keeper && (u.peer !== 'outside' || u.policy !== 'established')) w.at('keeper').fail('a keeper only for a connection kept to an outside peer');
   if (u.peer === 'outside' && !u.policy) w.fail('an outside peer without a policy');
   return u;

@@ -24,6 +24,9 @@
  *  - a second connection whose sender (SO_SNDBUF 4 MiB, non-blocking) wrote 1 MiB that the
  *    receiver has not read: part queued at the receiver, the rest in the sender's send queue;
  *  - a half-closed connection: the client wrote "bye" and shut down writing;
+ *  - a connection whose receiver drops every packet (a socket filter of its own): 7 bytes sent
+ *    and never acknowledged; after restart the filter is still there, then removed, and the
+ *    bytes arrive (retransmitted);
  *  - an IPv6 listener on [::1] (IPV6_V6ONLY, backlog 3) with a connection, 3 bytes queued;
  *  - two UDP sockets: one bound (SO_BROADCAST), one bound and connected to it; two datagrams
  *    queued at the first, one at the second.
@@ -35,6 +38,8 @@
 #include "case.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -290,6 +295,21 @@ int main(int argc, char **argv)
 		case_sleep_ms(10);
 	}
 
+	/* bytes sent and never acknowledged: the receiver drops every packet (a socket filter) */
+	int ur, us = connect_to(l, &ur), outq = 0, nsd = 1;
+	static struct sock_filter dropall[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+	struct sock_fprog prog = { 1, dropall };
+	if (us < 0 || setsockopt(ur, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 || send(us, "unacked", 7, 0) != 7)
+		die("unacknowledged bytes");
+	for (int i = 0; i < 500 && (outq != 7 || nsd != 0); i++) {
+		ioctl(us, SIOCOUTQ, &outq);
+		ioctl(us, SIOCOUTQNSD, &nsd);
+		if (outq != 7 || nsd != 0)
+			case_sleep_ms(10);
+	}
+	if (outq != 7 || nsd != 0)
+		case_setup_fail("the 7 bytes are not sent and unacknowledged (%d queued, %d unsent)", outq, nsd);
+
 	int l6 = listener(AF_INET6, "::1", 3, 0);
 	int s6, c6 = connect_to(l6, &s6);
 	if (c6 < 0 || send(c6, "six", 3, 0) != 3)
@@ -353,6 +373,19 @@ int main(int argc, char **argv)
 	send_text(s6, "vi", "IPv6: reply");
 	expect_text(c6, "vi", "IPv6: the reply");
 	accepts(l, "listener"), accepts(l6, "IPv6 listener");
+
+	socklen_t flen = 0;
+	int inq = -1;
+	ioctl(ur, FIONREAD, &inq);
+	if (getsockopt(ur, SOL_SOCKET, SO_GET_FILTER, NULL, &flen) < 0 || flen != 1)
+		case_fail("unacknowledged: the receiver's socket filter is lost (%u instructions)", flen);
+	else if (inq != 0)
+		case_fail("unacknowledged: %d bytes arrived through the receiver's drop-all filter", inq);
+	int z = 0;
+	setsockopt(ur, SOL_SOCKET, SO_DETACH_FILTER, &z, sizeof z);
+	wait_ms = 60000; /* the sender retransmits, backing off */
+	expect_text(ur, "unacked", "the 7 bytes sent but not acknowledged");
+	wait_ms = 5000;
 
 	struct sockaddr_storage from;
 	socklen_t fl;

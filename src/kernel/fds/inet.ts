@@ -33,6 +33,8 @@ export interface InetFacts {
   acceptq?: number;
   backlog?: number;
   tooBig?: number;
+  /** a classic socket filter of the program's own (hex of its instructions), or 'ebpf' */
+  filter?: string;
   /** a TCP connection: locked (a drop-all socket filter) while it was read */
   locked?: number;
   inSeq?: number;
@@ -90,6 +92,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     state = s;
     if (s === 'listen' && (x.acceptq ?? 0) > 0) refuse(`${x.acceptq} connection(s) wait in its accept queue: not supported yet`);
   }
+  if (x.filter === 'ebpf') refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached to it: not supported yet');
   if (x.tooBig) refuse(`${x.tooBig} bytes queued: more than ${INET_QUEUE_MAX >> 20} MiB is not supported yet`);
   const datagrams = (x.datagrams ?? []).map((d) => {
     const from = d.from ?? refuse('a datagram without a sender address is queued: not supported');
@@ -110,6 +113,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     backlog: state === 'listen' ? Math.min(x.backlog ?? 0, 65535) : 0,
     opts,
     ...(datagrams.length ? { datagrams } : {}),
+    ...(x.filter ? { filter: new Uint8Array(Buffer.from(x.filter, 'hex')) } : {}),
     tcp: conn
       ? {
           inSeq: x.inSeq ?? 0,
@@ -148,7 +152,7 @@ export const inetSocket: FdOps = {
       INET_OPTS.map((k) => u.opts[k] ?? 0).join(','),
       `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,
       (t?.window ?? [0, 0, 0, 0, 0]).join(','),
-      `${t ? q(t.recvQueue) : dg} ${q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'}`,
+      `${t ? q(t.recvQueue) : dg} ${q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'} ${q(u.filter)}`,
     ].join(' ');
   },
 };
