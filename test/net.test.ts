@@ -44,7 +44,7 @@ function socketsOnPort(port: number): number {
 }
 
 describe('TCP and UDP sockets', () => {
-  it('a listener with an established connection (8 bytes queued each way, read after restart, reply delivered, new connections accepted), 1 MiB unread, bytes sent and not acknowledged, a half-closed connection, an IPv6 listener and connection, UDP with queued datagrams', async () => {
+  it('a listener with an established connection (8 bytes queued each way, read after restart, reply delivered, new connections accepted), 1 MiB unread, bytes sent and not acknowledged, a half-closed connection, connections reset or closed by their peer with bytes left, an IPv6 listener and connection, UDP with queued datagrams', async () => {
     // --kill: the connections go into repair mode first, so the kill leaves nothing on their
     // 4-tuples (a plain kill would leave the unacknowledged sender retransmitting its FIN)
     const c = await startCase('tcpsock');

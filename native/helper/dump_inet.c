@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -187,6 +188,31 @@ static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd
 	return 0;
 }
 
+/* A TCP socket in state CLOSE whose receive side was shut down (POLLRDHUP: its connection was
+ * closed or reset, or its connect refused; a never-connected socket has none): what is left to
+ * read (peeked) and whether an error (POLLERR: a reset) waits to be read. */
+static int dump_disconnected(struct sbuf *b, int s, const char *obj, int revents)
+{
+	int inq = 0;
+	struct pollfd pf = { s, 0, (short)revents };
+	if (ioctl(s, SIOCINQ, &inq) < 0)
+		inq = 0;
+	if (inq > INET_QUEUE_MAX) {
+		sb_add(b, ",\"tooBig\":%d", inq);
+		return 0;
+	}
+	char *data = malloc((size_t)inq + 1);
+	ssize_t got = data && inq ? recv(s, data, (size_t)inq, MSG_PEEK | MSG_DONTWAIT) : 0;
+	if (!data || got != inq) {
+		free(data);
+		return proto_fail("files", obj, got < 0 ? errno : EAGAIN, "cannot peek into the closed connection's queue");
+	}
+	sb_add(b, ",\"disconnected\":1,\"pendingError\":%d,\"recvQueue\":", (pf.revents & POLLERR) ? 1 : 0);
+	sb_hex(b, data, (size_t)inq);
+	free(data);
+	return 0;
+}
+
 /* `inetq <pid> <fd>`: what a TCP or UDP socket is (other sockets: only domain, type, protocol). */
 int cmd_inetq(char **w, int n)
 {
@@ -238,6 +264,8 @@ int cmd_inetq(char **w, int n)
 		if (tcp) {
 			struct tcp_info ti = { 0 };
 			socklen_t tl = sizeof ti;
+			struct pollfd pf = { s, POLLIN | POLLRDHUP, 0 };
+			poll(&pf, 1, 0);
 			if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0) {
 				close(s);
 				free(b.p);
@@ -249,6 +277,10 @@ int cmd_inetq(char **w, int n)
 				sb_add(&b, ",\"acceptq\":%u,\"backlog\":%u", ti.tcpi_unacked, ti.tcpi_sacked);
 			else if ((ti.tcpi_state == TCP_ESTABLISHED || ti.tcpi_state == TCP_FIN_WAIT2 ||
 				  ti.tcpi_state == TCP_CLOSE_WAIT) && dump_repair(&b, s, obj, (pid_t)pid, (int)fd) < 0) {
+				close(s);
+				free(b.p);
+				return -1;
+			} else if (ti.tcpi_state == TCP_CLOSE && (pf.revents & POLLRDHUP) && dump_disconnected(&b, s, obj, pf.revents) < 0) {
 				close(s);
 				free(b.p);
 				return -1;

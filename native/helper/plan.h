@@ -50,9 +50,13 @@
  *        (UDP: instead of the receive queue the datagrams queued, in order, with their senders:
  *        <address>/<port>/<hex data>,...)
  *        state: 0 not connected (bound if it has a local address), 1 listening, 2 established,
- *        3 fin-wait2 (sent FIN acknowledged), 4 close-wait (FIN received), 5 UDP connected;
+ *        3 fin-wait2 (sent FIN acknowledged), 4 close-wait (FIN received), 5 UDP connected,
+ *        6 disconnected (TCP, its connection over: the receive queue is what is left to read);
  *        mode (connections): 1 TCP_REPAIR (kept in repair until the tasks resume), 2 reset
- *        (an outside peer with --tcp=close: the queue is delivered, then ECONNRESET);
+ *        (an outside peer with --tcp=close, or disconnected with an error waiting: the queue
+ *        is delivered, then ECONNRESET), 3 finished (disconnected: the queue, then EOF),
+ *        4 peer closed (close-wait, the peer outside with --tcp=close: the queue, then EOF; the
+ *        socket's own side stays open);
  *        keeper: the ucr-tcplock process holding the original connection since the kill
  *        (killed right before the connection is recreated)
  * A task section starts with
@@ -117,8 +121,8 @@ struct unix_plan {
 	int fd, tmp; /* while creating: the socket and its temporary peer */
 };
 
-enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED };
-enum inet_mode { INET_PLAIN = 0, INET_REPAIR, INET_RESET };
+enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };
+enum inet_mode { INET_PLAIN = 0, INET_REPAIR, INET_RESET, INET_FINISHED, INET_PEER_CLOSED };
 
 /* A TCP or UDP socket to recreate (restore_inet.c). */
 struct inet_plan {

@@ -79,7 +79,7 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 	for (int i = 0; i < 16; i++)
 		NEED(!parse_i64(w[num[i]], &a[i]));
 	NEED((a[0] == 4 || a[0] == 6) && (a[1] == IPPROTO_TCP || a[1] == IPPROTO_UDP) && a[2] >= 0 && a[2] <= 0xffffffffLL);
-	NEED(a[3] >= INET_CLOSED && a[3] <= INET_UDP_CONNECTED && a[4] >= INET_PLAIN && a[4] <= INET_RESET);
+	NEED(a[3] >= INET_CLOSED && a[3] <= INET_DISCONNECTED && a[4] >= INET_PLAIN && a[4] <= INET_PEER_CLOSED);
 	NEED(a[5] >= 0 && a[5] <= 65535 && a[6] >= 0 && a[6] <= 65535 && a[7] >= 0 && a[7] <= 65535);
 	for (int i = 8; i < 11; i++)
 		NEED(a[i] >= 0 && a[i] <= 0xffffffffLL);
@@ -118,7 +118,11 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 	NEED(!queue_word(w[26], &p->filter, &p->filterlen) && p->filterlen % 8 == 0 && p->filterlen <= 4096 * 8);
 	NEED(p->unsent >= 0 && (size_t)p->unsent <= p->sqlen);
 	NEED(p->proto == IPPROTO_TCP || (p->state == INET_CLOSED || p->state == INET_UDP_CONNECTED));
-	NEED(p->mode == INET_PLAIN || (p->proto == IPPROTO_TCP && p->state >= INET_ESTABLISHED && p->state <= INET_CLOSE_WAIT && p->local[0] && p->remote[0]));
+	NEED((p->state == INET_DISCONNECTED) == (p->mode == INET_FINISHED || (p->mode == INET_RESET && p->state == INET_DISCONNECTED)));
+	NEED(p->mode == INET_PLAIN || p->state == INET_DISCONNECTED ||
+	     (p->proto == IPPROTO_TCP && p->state >= INET_ESTABLISHED && p->state <= INET_CLOSE_WAIT && p->local[0] && p->remote[0]));
+	NEED(p->state != INET_DISCONNECTED || (p->proto == IPPROTO_TCP && p->mode != INET_PLAIN));
+	NEED(p->mode != INET_PEER_CLOSED || p->state == INET_CLOSE_WAIT);
 	NEED(p->state != INET_LISTEN || p->local[0]);
 	return 0;
 }

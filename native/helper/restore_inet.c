@@ -254,9 +254,12 @@ static int make_repaired(struct inet_plan *p, const char *what)
 	return s;
 }
 
-/* Connected to a temporary peer on loopback that writes the queue and resets the connection. */
+/* Connected to a temporary peer on loopback that writes the queue and resets the connection;
+ * mode peer-closed: closes it instead (the socket reads the bytes, then EOF; writing to the
+ * closed peer gets a reset); mode finished: and the socket closes its side too (EOF, EPIPE). */
 static int make_reset(struct inet_plan *p, const char *what)
 {
+	int fin = p->mode == INET_FINISHED || p->mode == INET_PEER_CLOSED;
 	int fam = p->family == 4 ? AF_INET : AF_INET6;
 	struct inet_plan lo = *p;
 	strcpy(lo.local, p->family == 4 ? "127.0.0.1" : "::1");
@@ -285,12 +288,19 @@ static int make_reset(struct inet_plan *p, const char *what)
 			break;
 		usleep(10000);
 	}
-	setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	if (!fin)
+		setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 	close(c);
-	struct pollfd pf = { s, POLLIN, 0 };
-	for (int i = 0; r == 0 && i < 500 && !(pf.revents & (POLLHUP | POLLERR)); i++)
+	struct pollfd pf = { s, POLLIN | POLLRDHUP, 0 };
+	for (int i = 0; r == 0 && i < 500 && !(pf.revents & (fin ? POLLRDHUP : POLLHUP | POLLERR)); i++)
 		if (poll(&pf, 1, 10) < 0)
 			break;
+	if (p->mode == INET_FINISHED && r == 0 && shutdown(s, SHUT_WR) == 0) { /* until its FIN is acknowledged: CLOSE */
+		struct tcp_info ti = { 0 };
+		socklen_t tl = sizeof ti;
+		for (int i = 0; i < 500 && getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && ti.tcpi_state != TCP_CLOSE; i++)
+			usleep(10000);
+	}
 	if (r < 0 || set_opts(s, p) < 0) {
 		close(s);
 		return proto_fail("files", what, r < 0 ? e : errno, "cannot restore the connection reset");

@@ -135,8 +135,14 @@ export function renderInspect(r: InspectResult): string {
     const u = f.inet;
     if (!u) continue;
     const t = u.tcp;
-    const queues = t ? `, ${t.recvQueue.length} bytes to read, ${t.sendQueue.length} bytes unacknowledged (${t.unsent} never sent)` : u.datagrams ? `, ${u.datagrams.length} datagram(s) queued` : '';
-    const peer = !t ? '' : u.peer === 'inside' ? ', peer in the image' : u.policy === 'established' ? `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}: restored established (--tcp=established)` : `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}: restored reset (--tcp=close)`;
+    const queues = u.leftToRead ? `, ${u.leftToRead.length} bytes left to read, then ${u.resetPending ? 'ECONNRESET' : 'EOF'}` : t ? `, ${t.recvQueue.length} bytes to read, ${t.sendQueue.length} bytes unacknowledged (${t.unsent} never sent)` : u.datagrams ? `, ${u.datagrams.length} datagram(s) queued` : '';
+    const out = `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}`;
+    const peer =
+      !t ? ''
+      : u.peer === 'inside' ? ', peer in the image'
+      : u.policy === 'established' ? `${out}: restored established (--tcp=established)`
+      : u.state === 'close-wait' ? `${out}, closed its side: restored closed (the queued bytes, then EOF)`
+      : `${out}: restored reset (--tcp=close)`;
     const filter = u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : '';
     L.push(`${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog})` : ''}${queues}${filter}${peer}`);
   }

@@ -100,8 +100,9 @@ export interface InetAddress {
 
 /** closed: never connected (bound when it has a local address); listen; a TCP connection:
  * established, fin-wait2 (its FIN sent and acknowledged), close-wait (the peer's FIN received);
- * connected: a UDP socket with a default destination. */
-export type InetState = 'closed' | 'listen' | 'established' | 'fin-wait2' | 'close-wait' | 'connected';
+ * disconnected: a TCP socket whose connection is over (closed, reset, or refused), maybe with
+ * bytes left to read; connected: a UDP socket with a default destination. */
+export type InetState = 'closed' | 'listen' | 'established' | 'fin-wait2' | 'close-wait' | 'disconnected' | 'connected';
 
 /** The repair state of a TCP connection (TCP_REPAIR at checkpoint). */
 export interface TcpRepairImage {
@@ -137,6 +138,9 @@ export interface InetSocketImage {
   tcp?: TcpRepairImage;
   /** a classic BPF socket filter the program attached (SO_ATTACH_FILTER): its instructions */
   filter?: Uint8Array;
+  /** disconnected: the bytes left to read, and whether an error (a reset) waits to be read */
+  leftToRead?: Uint8Array;
+  resetPending?: boolean;
   /** UDP: the datagrams queued to be read, in order, with their senders */
   datagrams?: { from: InetAddress; data: Uint8Array }[];
   /** a connection: is its other end a socket of the image? */

@@ -1,10 +1,10 @@
 /** Checks of a TCP or UDP socket's image (FILES record, kind 'inet'). */
 import net from 'node:net';
 import type { CborValue } from './cbor.js';
-import { MAX_FD, PID_MAX, QUEUE_MAX, Where, arr, bytes, field, int, obj, str } from './check.js';
+import { MAX_FD, PID_MAX, QUEUE_MAX, Where, arr, bool, bytes, field, int, obj, str } from './check.js';
 import type { FileImage, InetAddress, InetSocketImage, InetState, TcpRepairImage } from './types.js';
 
-const STATES: InetState[] = ['closed', 'listen', 'established', 'fin-wait2', 'close-wait', 'connected'];
+const STATES: InetState[] = ['closed', 'listen', 'established', 'fin-wait2', 'close-wait', 'disconnected', 'connected'];
 /** src/kernel/fds/inet.ts INET_OPTS (kept here so validation does not depend on the kernel side) */
 const OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger'];
 const U32 = 0xffffffff;
@@ -79,6 +79,8 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
       : {}),
     peer: o.peer === undefined ? undefined : field(o, 'peer', w, oneOf(['inside', 'outside'] as const)),
     policy: o.policy === undefined ? undefined : field(o, 'policy', w, oneOf(['established', 'close'] as const)),
+    ...(o.leftToRead !== undefined ? { leftToRead: field(o, 'leftToRead', w, (y, ww) => bytes(y, ww, 0, QUEUE_MAX)) } : {}),
+    ...(o.resetPending !== undefined ? { resetPending: field(o, 'resetPending', w, bool) } : {}),
     ...(o.filter !== undefined ? { filter: field(o, 'filter', w, (y, ww) => bytes(y, ww, 8, 4096 * 8)) } : {}),
     ...(o.keeper !== undefined
       ? {
@@ -102,6 +104,8 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   if (conn !== (u.proto === 'tcp' && u.tcp !== undefined)) w.fail('repair state only and always on a TCP connection');
   if (conn && (!u.local || !u.peer)) w.fail('a TCP connection without its local address or peer');
   if (u.datagrams && (u.proto !== 'udp' || u.datagrams.reduce((n, d) => n + d.data.length, 0) > QUEUE_MAX)) w.at('datagrams').fail(`datagrams only at a UDP socket, at most ${QUEUE_MAX} bytes`);
+  if ((u.state === 'disconnected') !== (u.leftToRead !== undefined)) w.fail('bytes left to read only and always at a disconnected socket');
+  if (u.state === 'disconnected' && u.proto !== 'tcp') w.at('state').fail('not a UDP state');
   if (u.filter && u.filter.length % 8) w.at('filter').fail('not whole BPF instructions (8 bytes each)');
   if (u.keeper && (u.peer !== 'outside' || u.policy !== 'established')) w.at('keeper').fail('a keeper only for a connection kept to an outside peer');
   if (u.peer === 'outside' && !u.policy) w.fail('an outside peer without a policy');

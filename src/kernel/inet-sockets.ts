@@ -111,7 +111,11 @@ export class InetSockets {
         if (!e.facts.locked)
           this.warnings.push(`${what}: it has a socket filter of the program's own, so it could not be locked: bytes its peer sends until the restart are lost`);
       } else {
-        this.warnings.push(`${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored reset (--tcp=close: the program reads the queued bytes, then gets ECONNRESET)`);
+        this.warnings.push(
+          u.state === 'close-wait'
+            ? `${what}: its peer ${inetName(u.remote)}${by} outside the checkpointed tree has closed its side: restored closed (the program reads the queued bytes, then EOF)`
+            : `${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored reset (--tcp=close: the program reads the queued bytes, then gets ECONNRESET)`,
+        );
       }
     }
   }

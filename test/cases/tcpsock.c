@@ -24,6 +24,8 @@
  *  - a second connection whose sender (SO_SNDBUF 4 MiB, non-blocking) wrote 1 MiB that the
  *    receiver has not read: part queued at the receiver, the rest in the sender's send queue;
  *  - a half-closed connection: the client wrote "bye" and shut down writing;
+ *  - a connection reset by its peer with 4 bytes left to read (then ECONNRESET, EOF, EPIPE) and
+ *    one whose peer closed after writing 4 bytes (then EOF);
  *  - a connection whose receiver drops every packet (a socket filter of its own): 7 bytes sent
  *    and never acknowledged; after restart the filter is still there, then removed, and the
  *    bytes arrive (retransmitted);
@@ -310,6 +312,26 @@ int main(int argc, char **argv)
 	if (outq != 7 || nsd != 0)
 		case_setup_fail("the 7 bytes are not sent and unacknowledged (%d queued, %d unsent)", outq, nsd);
 
+	/* connections that are over: one reset by its peer with 4 bytes left to read (the error
+	 * waits), one whose peer closed after writing 4 bytes (the peer is gone: close-wait) */
+	int rs, rc = connect_to(l, &rs), es, ec = connect_to(l, &es);
+	struct linger lg0 = { 1, 0 };
+	if (rc < 0 || ec < 0 || send(rs, "left", 4, 0) != 4 || send(es, "eof!", 4, 0) != 4)
+		die("closed connections");
+	case_sleep_ms(50);
+	setsockopt(rs, SOL_SOCKET, SO_LINGER, &lg0, sizeof lg0);
+	close(rs);
+	close(es);
+	for (int i = 0; i < 500; i++) {
+		struct tcp_info a, b;
+		socklen_t al = sizeof a, bl = sizeof b;
+		getsockopt(rc, IPPROTO_TCP, TCP_INFO, &a, &al);
+		getsockopt(ec, IPPROTO_TCP, TCP_INFO, &b, &bl);
+		if (a.tcpi_state == TCP_CLOSE && b.tcpi_state == TCP_CLOSE_WAIT)
+			break;
+		case_sleep_ms(10);
+	}
+
 	int l6 = listener(AF_INET6, "::1", 3, 0);
 	int s6, c6 = connect_to(l6, &s6);
 	if (c6 < 0 || send(c6, "six", 3, 0) != 3)
@@ -373,6 +395,18 @@ int main(int argc, char **argv)
 	send_text(s6, "vi", "IPv6: reply");
 	expect_text(c6, "vi", "IPv6: the reply");
 	accepts(l, "listener"), accepts(l6, "IPv6 listener");
+
+	expect_text(rc, "left", "reset connection: the bytes left");
+	errno = 0;
+	if (recv(rc, &b, 1, MSG_DONTWAIT) != -1 || errno != ECONNRESET)
+		case_fail("reset connection: after the bytes left: %s, expected ECONNRESET", case_errname(errno));
+	if (recv(rc, &b, 1, MSG_DONTWAIT) != 0)
+		case_fail("reset connection: no EOF after the reset");
+	if (send(rc, "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE)
+		case_fail("reset connection: a write gives %s, expected EPIPE", case_errname(errno));
+	expect_text(ec, "eof!", "closed connection: the bytes left");
+	if (!wait_in(ec, 5000) || recv(ec, &b, 1, MSG_DONTWAIT) != 0)
+		case_fail("closed connection: no EOF after the bytes left");
 
 	socklen_t flen = 0;
 	int inq = -1;

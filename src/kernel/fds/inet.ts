@@ -35,6 +35,9 @@ export interface InetFacts {
   tooBig?: number;
   /** a classic socket filter of the program's own (hex of its instructions), or 'ebpf' */
   filter?: string;
+  /** TCP state CLOSE after a connection: bytes left in recvQueue, an error waiting */
+  disconnected?: number;
+  pendingError?: number;
   /** a TCP connection: locked (a drop-all socket filter) while it was read */
   locked?: number;
   inSeq?: number;
@@ -51,7 +54,7 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const TCP_STATES: Record<number, string> = { 1: 'ESTABLISHED', 2: 'SYN_SENT', 3: 'SYN_RECV', 4: 'FIN_WAIT1', 5: 'FIN_WAIT2', 6: 'TIME_WAIT', 7: 'CLOSE', 8: 'CLOSE_WAIT', 9: 'LAST_ACK', 10: 'LISTEN', 11: 'CLOSING' };
 const STATE_OF: Record<number, InetState> = { 1: 'established', 5: 'fin-wait2', 7: 'closed', 8: 'close-wait', 10: 'listen' };
-const STATE_NR: Record<InetState, number> = { closed: 0, listen: 1, established: 2, 'fin-wait2': 3, 'close-wait': 4, connected: 5 };
+const STATE_NR: Record<InetState, number> = { closed: 0, listen: 1, established: 2, 'fin-wait2': 3, 'close-wait': 4, connected: 5, disconnected: 6 };
 
 export const isInet = (x: InetFacts) => (x.domain === AF_INET || x.domain === AF_INET6) && ((x.type === 1 && x.proto === 6) || (x.type === 2 && x.proto === 17));
 
@@ -89,7 +92,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
   let state: InetState = x.remote ? 'connected' : 'closed';
   if (tcp) {
     const s = STATE_OF[x.state ?? 0] ?? refuse(`TCP state ${TCP_STATES[x.state ?? 0] ?? x.state} (a connection being opened or closed) is not supported yet: checkpoint again in a moment`);
-    state = s;
+    state = s === 'closed' && x.disconnected ? 'disconnected' : s;
     if (s === 'listen' && (x.acceptq ?? 0) > 0) refuse(`${x.acceptq} connection(s) wait in its accept queue: not supported yet`);
   }
   if (x.filter === 'ebpf') refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached to it: not supported yet');
@@ -113,6 +116,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     backlog: state === 'listen' ? Math.min(x.backlog ?? 0, 65535) : 0,
     opts,
     ...(datagrams.length ? { datagrams } : {}),
+    ...(state === 'disconnected' ? { leftToRead: new Uint8Array(Buffer.from(x.recvQueue ?? '', 'hex')), resetPending: x.pendingError === 1 } : {}),
     ...(x.filter ? { filter: new Uint8Array(Buffer.from(x.filter, 'hex')) } : {}),
     tcp: conn
       ? {
@@ -143,7 +147,9 @@ export const inetSocket: FdOps = {
   plan: (file) => {
     const u = file.inet!;
     const t = u.tcp;
-    const mode = !t ? 0 : u.peer === 'outside' && u.policy !== 'established' ? 2 : 1;
+    // 0 plain, 1 TCP_REPAIR, 2 reset, 3 finished, 4 peer closed (native/helper/plan.h)
+    const outsideClosed = u.peer === 'outside' && u.policy !== 'established';
+    const mode = u.state === 'disconnected' ? (u.resetPending ? 2 : 3) : !t ? 0 : outsideClosed ? (u.state === 'close-wait' ? 4 : 2) : 1;
     const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : '-');
     const dg = u.datagrams?.length ? u.datagrams.map((d) => `${d.from.addr}/${d.from.port}/${hex(d.data)}`).join(',') : '-';
     return [
@@ -152,7 +158,7 @@ export const inetSocket: FdOps = {
       INET_OPTS.map((k) => u.opts[k] ?? 0).join(','),
       `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,
       (t?.window ?? [0, 0, 0, 0, 0]).join(','),
-      `${t ? q(t.recvQueue) : dg} ${q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'} ${q(u.filter)}`,
+      `${t ? q(t.recvQueue) : u.leftToRead ? q(u.leftToRead) : dg} ${q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'} ${q(u.filter)}`,
     ].join(' ');
   },
 };
