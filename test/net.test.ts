@@ -101,9 +101,10 @@ describe('TCP and UDP sockets', () => {
 
   for (const [what, re] of [
     ['raw', /^ucr: process \d+ fd \d+ \(socket:\[\d+\]\): raw IP sockets \(SOCK_RAW\) are not supported \(use --skip sockets to restore them closed\)$/],
+    ['packet', /^ucr: process \d+ fd \d+ \(socket:\[\d+\]\): packet sockets \(AF_PACKET\) are not supported \(use --skip sockets to restore them closed\)$/],
     ['pending', /^ucr: process \d+ fd \d+ \(socket:\[\d+\] TCP 127\.0\.0\.1:\d+\): 1 connection\(s\) wait in its accept queue: not supported yet$/],
   ] as [string, RegExp][])
-    it(`refuses ${what === 'raw' ? 'a raw socket' : 'a connection waiting to be accepted'} with one line naming it, and leaves the process running`, async () => {
+    it(`refuses ${what === 'pending' ? 'a connection waiting to be accepted' : `a ${what} socket`} with one line naming it, and leaves the process running`, async () => {
       const c = await startCase('tcpsock', { args: ['--refuse', what] });
       const img = path.join(c.dir, 'image.ucr');
       const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);

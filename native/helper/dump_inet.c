@@ -150,9 +150,9 @@ void tcplock_undo(void)
 }
 
 /* The repair state of a connection (see the top of the file). */
-static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd)
+static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd, int lock)
 {
-	sb_add(b, ",\"locked\":%d", lock_conn(s, pid, fd));
+	sb_add(b, ",\"locked\":%d", lock && lock_conn(s, pid, fd));
 	int on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP, noq = TCP_NO_QUEUE;
 	int reuse = opt_int(s, SOL_SOCKET, SO_REUSEADDR);
 	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) < 0)
@@ -213,11 +213,12 @@ static int dump_disconnected(struct sbuf *b, int s, const char *obj, int revents
 	return 0;
 }
 
-/* `inetq <pid> <fd>`: what a TCP or UDP socket is (other sockets: only domain, type, protocol). */
+/* `inetq <pid> <fd> <lock 0|1>`: what a TCP or UDP socket is (other sockets: only domain, type,
+ * protocol); lock (the tree is to be killed): a connection is locked before it is read. */
 int cmd_inetq(char **w, int n)
 {
-	uint64_t pid, fd;
-	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
+	uint64_t pid, fd, lock;
+	if (n != 4 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd) || parse_u64(w[3], &lock))
 		return proto_fail("files", "command", EINVAL, "bad inetq command");
 	char obj[64];
 	snprintf(obj, sizeof obj, "process %d fd %d", (int)pid, (int)fd);
@@ -240,7 +241,7 @@ int cmd_inetq(char **w, int n)
 		sb_add(&b, ",\"opts\":[");
 		for (int i = 0; i < INET_NOPTS; i++) {
 			const struct inet_opt *o = &inet_opts[i];
-			int skip = (o->tcp && !tcp) || (o->v6 && dom != AF_INET6);
+			int skip = (o->tcp && !tcp) || (o->v6 && dom != AF_INET6) || (o->v4 && dom != AF_INET);
 			sb_add(&b, "%s%d", i ? "," : "", skip ? 0 : opt_int(s, o->level, o->name));
 		}
 		sb_add(&b, "]");
@@ -276,7 +277,7 @@ int cmd_inetq(char **w, int n)
 			if (ti.tcpi_state == TCP_LISTEN)
 				sb_add(&b, ",\"acceptq\":%u,\"backlog\":%u", ti.tcpi_unacked, ti.tcpi_sacked);
 			else if ((ti.tcpi_state == TCP_ESTABLISHED || ti.tcpi_state == TCP_FIN_WAIT2 ||
-				  ti.tcpi_state == TCP_CLOSE_WAIT) && dump_repair(&b, s, obj, (pid_t)pid, (int)fd) < 0) {
+				  ti.tcpi_state == TCP_CLOSE_WAIT) && dump_repair(&b, s, obj, (pid_t)pid, (int)fd, lock != 0) < 0) {
 				close(s);
 				free(b.p);
 				return -1;

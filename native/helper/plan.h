@@ -129,7 +129,7 @@ struct inet_plan {
 	int family, proto, state, mode, backlog;
 	char local[48], remote[48]; /* "" : none */
 	int lport, rport;
-	int opts[12];
+	int opts[22]; /* inet.h order */
 	uint32_t inseq, outseq, timestamp, window[5];
 	int unsent, mss, sndws, rcvws, tcpopts;
 	unsigned char *rq, *sq;

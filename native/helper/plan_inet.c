@@ -85,6 +85,7 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 		NEED(a[i] >= 0 && a[i] <= 0xffffffffLL);
 	NEED(a[11] >= 0 && a[11] <= 65535 && a[12] >= 0 && a[12] <= 14 && a[13] >= 0 && a[13] <= 14 && a[14] >= 0 && a[14] <= 255);
 	NEED(a[15] >= 0 && a[15] <= 0xffffffffLL);
+	_Static_assert(INET_NOPTS == sizeof ((struct inet_plan *)0)->opts / sizeof(int), "inet options");
 	NEED(!ints(w[13], opts, INET_NOPTS) && !ints(w[22], win, 5));
 	struct inet_plan *p = calloc(1, sizeof *p);
 	NEED(p != NULL);
@@ -96,7 +97,7 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 	p->sndws = (int)a[12], p->rcvws = (int)a[13], p->tcpopts = (int)a[14], p->timestamp = (uint32_t)a[15];
 	NEED(!addr_word(w[8], p->family, p->local) && !addr_word(w[10], p->family, p->remote));
 	for (int i = 0; i < INET_NOPTS; i++) {
-		NEED(opts[i] >= -1 && opts[i] <= (1 << 30));
+		NEED(opts[i] >= -1 && opts[i] <= 0x7fffffff);
 		p->opts[i] = (int)opts[i];
 	}
 	for (int i = 0; i < 5; i++) {

@@ -67,7 +67,7 @@ static int set_opts(int s, const struct inet_plan *p)
 		const struct inet_opt *o = &inet_opts[i];
 		int v = p->opts[i], cur = 0;
 		socklen_t l = sizeof cur;
-		if (i == IO_REUSEADDR || (o->tcp && p->proto != IPPROTO_TCP) || (o->v6 && p->family != 6))
+		if (i == IO_REUSEADDR || (o->tcp && p->proto != IPPROTO_TCP) || (o->v6 && p->family != 6) || (o->v4 && p->family != 4))
 			continue;
 		if (i == IO_LINGER) {
 			struct linger lg = { v >= 0, v >= 0 ? v : 0 };

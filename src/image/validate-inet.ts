@@ -6,7 +6,7 @@ import type { FileImage, InetAddress, InetSocketImage, InetState, TcpRepairImage
 
 const STATES: InetState[] = ['closed', 'listen', 'established', 'fin-wait2', 'close-wait', 'disconnected', 'connected'];
 /** src/kernel/fds/inet.ts INET_OPTS (kept here so validation does not depend on the kernel side) */
-const OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger'];
+const OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'];
 const U32 = 0xffffffff;
 
 function oneOf<T extends string>(list: readonly T[]) {
@@ -54,7 +54,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   const opts: Record<string, number> = {};
   for (const [k, y] of Object.entries(optsObj)) {
     if (!OPTS.includes(k)) w.at('opts').fail(`unknown option ${k}`);
-    opts[k] = int(y, w.at('opts').at(k), -1, 1 << 30);
+    opts[k] = int(y, w.at('opts').at(k), -1, 0x7fffffff);
   }
   const ext = o.external === undefined ? undefined : obj(o.external, w.at('external'));
   const ew = w.at('external');

@@ -50,6 +50,8 @@ export interface FileCaptureOptions {
   /** a TCP connection whose peer is outside the tree: restored 'established' (TCP_REPAIR) or
    * 'close' (reset; the default) */
   tcp?: TcpPolicy;
+  /** the tree will be killed: TCP connections are locked while they are read */
+  kill?: boolean;
   /** --skip sockets: sockets are recorded as closed and not restored */
   skipSockets?: boolean;
 }
@@ -143,7 +145,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const pipes = new Map<number, PipeImage>();
   const pipeIds = new Map<string, number>();
   const objectPaths = new Map<number, string>();
-  const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close' });
+  const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close', lock: opt.kill ?? false });
   const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);

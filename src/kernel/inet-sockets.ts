@@ -67,11 +67,11 @@ export class InetSockets {
 
   constructor(
     private helper: Helper,
-    private opt: { tree: Set<number>; ignore: Set<number>; tcp: TcpPolicy },
+    private opt: { tree: Set<number>; ignore: Set<number>; tcp: TcpPolicy; lock: boolean },
   ) {}
 
   async facts(pid: number, fd: number): Promise<InetFacts> {
-    this.helper.send(`inetq ${pid} ${fd}`);
+    this.helper.send(`inetq ${pid} ${fd} ${this.opt.lock ? 1 : 0}`);
     return (await this.helper.next('inetq')) as unknown as InetFacts;
   }
 
@@ -108,7 +108,7 @@ export class InetSockets {
         this.tcpRepair.push({ pid: e.pid, fd: e.fd });
         this.tcpKeep.push(e);
         this.warnings.push(`${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored established (--tcp=established)`);
-        if (!e.facts.locked)
+        if (this.opt.lock && !e.facts.locked)
           this.warnings.push(`${what}: it has a socket filter of the program's own, so it could not be locked: bytes its peer sends until the restart are lost`);
       } else {
         this.warnings.push(

@@ -205,6 +205,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
           allowLeaks: opts.allowLeaks ?? false,
           externalUnix: opts.externalUnix,
           tcp: opts.tcp,
+          kill: opts.kill,
           skipSockets: opts.skip?.includes('sockets'),
         },
       ),

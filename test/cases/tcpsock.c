@@ -13,14 +13,14 @@
  *                                      "during\n", sent by the peer while the image waited for
  *                                      its restart); with --expect-reset: reads them,
  *                                      then expects ECONNRESET (--tcp=close)
- *   tcpsock --out FILE --refuse raw|pending
- *                                      a raw IP socket / a connection waiting in a listener's
+ *   tcpsock --out FILE --refuse raw|packet|pending
+ *                                      a raw IP socket / a packet socket / a connection waiting in a listener's
  *                                      accept queue (checkpoint refuses; still answers after)
  *
  * Full case, set up before ready:
  *  - a listener on 127.0.0.1 (SO_REUSEADDR, backlog 5) with one accepted connection: 8 bytes
- *    queued at the server ("ping1234"), 5 at the client ("hello"); TCP_NODELAY on the client,
- *    SO_KEEPALIVE + TCP_KEEPIDLE 77 on the server side;
+ *    queued at the server ("ping1234"), 5 at the client ("hello"); TCP_NODELAY and IP_TOS on
+ *    the client, SO_KEEPALIVE + TCP_KEEPIDLE 77 + TCP_USER_TIMEOUT on the server side;
  *  - a second connection whose sender (SO_SNDBUF 4 MiB, non-blocking) wrote 1 MiB that the
  *    receiver has not read: part queued at the receiver, the rest in the sender's send queue;
  *  - a half-closed connection: the client wrote "bye" and shut down writing;
@@ -234,6 +234,8 @@ static int refuse(const char *what)
 	int r = -1, l = -1, c = -1;
 	if (!strcmp(what, "raw"))
 		r = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	else if (!strcmp(what, "packet"))
+		r = socket(AF_PACKET, SOCK_DGRAM, 0);
 	else {
 		l = listener(AF_INET, "127.0.0.1", 4, 0);
 		c = connect_to(l, NULL);
@@ -265,6 +267,9 @@ int main(int argc, char **argv)
 	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	setsockopt(sa, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 	setsockopt(sa, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+	int tos = 0x10, uto = 12345;
+	setsockopt(c, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+	setsockopt(sa, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof uto);
 	if (send(c, "ping1234", 8, 0) != 8 || send(sa, "hello", 5, 0) != 5)
 		die("send");
 
@@ -370,6 +375,8 @@ int main(int argc, char **argv)
 		case_fail("client: TCP_NODELAY is lost");
 	if (opt(sa, SOL_SOCKET, SO_KEEPALIVE) != 1 || opt(sa, IPPROTO_TCP, TCP_KEEPIDLE) != 77)
 		case_fail("accepted: SO_KEEPALIVE / TCP_KEEPIDLE 77 lost (%d, %d)", opt(sa, SOL_SOCKET, SO_KEEPALIVE), opt(sa, IPPROTO_TCP, TCP_KEEPIDLE));
+	if (opt(c, IPPROTO_IP, IP_TOS) != 0x10 || opt(sa, IPPROTO_TCP, TCP_USER_TIMEOUT) != 12345)
+		case_fail("IP_TOS 0x10 / TCP_USER_TIMEOUT 12345 lost (%d, %d)", opt(c, IPPROTO_IP, IP_TOS), opt(sa, IPPROTO_TCP, TCP_USER_TIMEOUT));
 	if (opt(u1, SOL_SOCKET, SO_BROADCAST) != 1)
 		case_fail("UDP: SO_BROADCAST is lost");
 

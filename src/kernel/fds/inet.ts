@@ -12,7 +12,7 @@ import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
 
 /** The options kept, in the order of native/helper/inet.h. */
-export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger'] as const;
+export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'] as const;
 /** largest queue carried in the metadata (each way) */
 export const INET_QUEUE_MAX = 4 << 20;
 
