@@ -33,6 +33,8 @@ export interface InetFacts {
   acceptq?: number;
   backlog?: number;
   tooBig?: number;
+  /** SO_BINDTOIFINDEX: bound to a network device */
+  ifindex?: number;
   /** a classic socket filter of the program's own (hex of its instructions), or 'ebpf' */
   filter?: string;
   /** TCP state CLOSE after a connection: bytes left in recvQueue, an error waiting */
@@ -95,6 +97,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     state = s === 'closed' && x.disconnected ? 'disconnected' : s;
     if (s === 'listen' && (x.acceptq ?? 0) > 0) refuse(`${x.acceptq} connection(s) wait in its accept queue: not supported yet`);
   }
+  if (x.ifindex) refuse(`bound to network device ${x.ifindex} (SO_BINDTODEVICE): not supported yet`);
   if (x.filter === 'ebpf') refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached to it: not supported yet');
   if (x.tooBig) refuse(`${x.tooBig} bytes queued: more than ${INET_QUEUE_MAX >> 20} MiB is not supported yet`);
   const datagrams = (x.datagrams ?? []).map((d) => {
