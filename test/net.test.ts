@@ -59,7 +59,7 @@ describe('TCP and UDP sockets', () => {
 
   it('--tcp=established: a connection to a peer outside the image comes back and the peer keeps talking, never noticing, even while the image waits', async () => {
     const peer = await outsidePeer();
-    const c = await startCase('tcpsock', { args: ['--connect', String(peer.port), '--during'] });
+    const c = await startCase('tcppeer', { args: ['--connect', String(peer.port), '--during'] });
     const p = await peer.conn;
     const img = path.join(c.dir, 'image.ucr');
     const r = checkpointCase(c, img, ['--kill', '--tcp=established']);
@@ -88,7 +88,7 @@ describe('TCP and UDP sockets', () => {
 
   it('--tcp=close (the default): a connection to an outside peer comes back reset: the queued bytes, then ECONNRESET', async () => {
     const peer = await outsidePeer();
-    const c = await startCase('tcpsock', { args: ['--connect', String(peer.port), '--expect-reset'] });
+    const c = await startCase('tcppeer', { args: ['--connect', String(peer.port), '--expect-reset'] });
     await peer.conn;
     const img = path.join(c.dir, 'image.ucr');
     const r = checkpointCase(c, img, ['--kill']);
@@ -105,7 +105,7 @@ describe('TCP and UDP sockets', () => {
     ['pending', /^ucr: process \d+ fd \d+ \(socket:\[\d+\] TCP 127\.0\.0\.1:\d+\): 1 connection\(s\) wait in its accept queue: not supported yet$/],
   ] as [string, RegExp][])
     it(`refuses ${what === 'pending' ? 'a connection waiting to be accepted' : `a ${what} socket`} with one line naming it, and leaves the process running`, async () => {
-      const c = await startCase('tcpsock', { args: ['--refuse', what] });
+      const c = await startCase('tcppeer', { args: ['--refuse', what] });
       const img = path.join(c.dir, 'image.ucr');
       const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
       expect(r.code).toBe(1);

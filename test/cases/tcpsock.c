@@ -3,19 +3,7 @@
  * tcpsock.c - TCP and UDP sockets on loopback keep their addresses, options, connections and
  * the bytes in flight.
  *
- *   tcpsock --out FILE                 the full case (below)
- *   tcpsock --out FILE --connect PORT [--expect-reset | --during]
- *                                      a connection to 127.0.0.1:PORT, a peer outside the tree
- *                                      that writes 6 bytes ("before") once connected; ready
- *                                      when they are queued (unread). After SIGTERM: reads them,
- *                                      writes "after-restart\n" and expects "peer-reply\n" back
- *                                      (--tcp=established; with --during it first expects
- *                                      "during\n", sent by the peer while the image waited for
- *                                      its restart); with --expect-reset: reads them,
- *                                      then expects ECONNRESET (--tcp=close)
- *   tcpsock --out FILE --refuse raw|packet|pending
- *                                      a raw IP socket / a packet socket / a connection waiting in a listener's
- *                                      accept queue (checkpoint refuses; still answers after)
+ *   tcpsock --out FILE                 the full case (below; tcppeer.c: an outside peer, refusals)
  *
  * Full case, set up before ready:
  *  - a listener on 127.0.0.1 (SO_REUSEADDR, backlog 5) with one accepted connection: 8 bytes
@@ -37,215 +25,9 @@
  * connection reads "bye" then EOF and can still answer, the queued datagrams arrive from their
  * senders in order, datagrams flow both ways.
  */
-#include "case.h"
-
-#include <arpa/inet.h>
-#include <linux/filter.h>
-#include <linux/sockios.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
+#include "net.h"
 
 #define BIG (1 << 20)
-
-static void die(const char *what)
-{
-	case_setup_fail("%s: %s", what, strerror(errno));
-}
-
-static int sock(int fam, int type)
-{
-	int s = socket(fam, type, 0);
-	if (s < 0)
-		die("socket");
-	return s;
-}
-
-static int listener(int fam, const char *addr, int backlog, int port)
-{
-	int s = sock(fam, SOCK_STREAM), one = 1;
-	struct sockaddr_storage a = { 0 };
-	socklen_t al;
-	if (fam == AF_INET) {
-		struct sockaddr_in *i = (void *)&a;
-		i->sin_family = AF_INET;
-		i->sin_port = htons((uint16_t)port);
-		inet_pton(AF_INET, addr, &i->sin_addr);
-		al = sizeof *i;
-		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	} else {
-		struct sockaddr_in6 *i = (void *)&a;
-		i->sin6_family = AF_INET6;
-		inet_pton(AF_INET6, addr, &i->sin6_addr);
-		al = sizeof *i;
-		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	}
-	if (bind(s, (struct sockaddr *)&a, al) < 0 || listen(s, backlog) < 0)
-		die("bind/listen");
-	return s;
-}
-
-static int connect_to(int l, int *acc)
-{
-	struct sockaddr_storage a;
-	socklen_t al = sizeof a;
-	getsockname(l, (struct sockaddr *)&a, &al);
-	int c = sock(a.ss_family, SOCK_STREAM);
-	if (connect(c, (struct sockaddr *)&a, al) < 0)
-		return -1;
-	if (acc && (*acc = accept(l, NULL, NULL)) < 0)
-		return -1;
-	return c;
-}
-
-static int wait_in(int fd, int ms)
-{
-	struct pollfd p = { fd, POLLIN, 0 };
-	return poll(&p, 1, ms) == 1;
-}
-
-static int wait_ms = 5000;
-
-/* Reads exactly len bytes (wait_ms per chunk). */
-static int read_exact(int fd, void *buf, size_t len, const char *what)
-{
-	size_t got = 0;
-	while (got < len) {
-		if (!wait_in(fd, wait_ms)) {
-			case_fail("%s: nothing to read after %zu of %zu bytes", what, got, len);
-			return -1;
-		}
-		ssize_t n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
-		if (n <= 0) {
-			case_fail("%s: read %zd after %zu of %zu bytes (%s)", what, n, got, len, n < 0 ? case_errname(errno) : "EOF");
-			return -1;
-		}
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-static void expect_text(int fd, const char *want, const char *what)
-{
-	char buf[256];
-	size_t len = strlen(want);
-	if (read_exact(fd, buf, len, what) == 0 && memcmp(buf, want, len))
-		case_fail("%s: read \"%.*s\", expected \"%s\"", what, (int)len, buf, want);
-}
-
-static void send_text(int fd, const char *s, const char *what)
-{
-	if (send(fd, s, strlen(s), MSG_NOSIGNAL) != (ssize_t)strlen(s))
-		case_fail("%s: send: %s", what, case_errname(errno));
-}
-
-static int opt(int fd, int level, int name)
-{
-	int v = -1;
-	socklen_t l = sizeof v;
-	getsockopt(fd, level, name, &v, &l);
-	return v;
-}
-
-struct names {
-	struct sockaddr_storage self, peer;
-	socklen_t sl, pl;
-};
-
-static void names_of(int fd, struct names *n)
-{
-	n->sl = n->pl = sizeof n->self;
-	if (getsockname(fd, (struct sockaddr *)&n->self, &n->sl) < 0)
-		n->sl = 0;
-	if (getpeername(fd, (struct sockaddr *)&n->peer, &n->pl) < 0)
-		n->pl = 0;
-}
-
-static void same_names(int fd, const struct names *was, const char *what)
-{
-	struct names now;
-	names_of(fd, &now);
-	if (now.sl != was->sl || memcmp(&now.self, &was->self, now.sl))
-		case_fail("%s: its local address changed", what);
-	if (now.pl != was->pl || memcmp(&now.peer, &was->peer, now.pl))
-		case_fail("%s: its peer address changed (or it is no longer connected)", what);
-}
-
-/* A new connection to the listener is accepted and carries a byte both ways. */
-static void accepts(int l, const char *what)
-{
-	int a = -1, c = connect_to(l, NULL);
-	if (c < 0) {
-		case_fail("%s: a new connection fails: %s", what, case_errname(errno));
-		return;
-	}
-	if (!wait_in(l, 5000) || (a = accept(l, NULL, NULL)) < 0) {
-		case_fail("%s: the new connection is not accepted", what);
-		close(c);
-		return;
-	}
-	send_text(c, "x", what);
-	expect_text(a, "x", what);
-	send_text(a, "y", what);
-	expect_text(c, "y", what);
-	close(a);
-	close(c);
-}
-
-static int outside(int port, int expect_reset, int during)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	int c = sock(AF_INET, SOCK_STREAM), q = 0;
-	if (connect(c, (struct sockaddr *)&a, sizeof a) < 0)
-		die("connect to the outside peer");
-	for (int i = 0; i < 1000 && q < 6; i++) {
-		case_sleep_ms(10);
-		ioctl(c, FIONREAD, &q);
-	}
-	if (q != 6)
-		case_setup_fail("the outside peer's 6 bytes did not arrive (%d)", q);
-	struct names n;
-	names_of(c, &n);
-	case_ready();
-	case_wait_term();
-	expect_text(c, "before", "queued bytes from the outside peer");
-	if (expect_reset) {
-		char b;
-		if (wait_in(c, 5000) && (recv(c, &b, 1, MSG_DONTWAIT) != -1 || errno != ECONNRESET))
-			case_fail("after the queued bytes: expected ECONNRESET, got %s", case_errname(errno));
-		case_finish();
-	}
-	if (during) { /* sent while the image waited: the peer retransmits it (backing off) */
-		wait_ms = 60000;
-		expect_text(c, "during\n", "bytes the outside peer sent between checkpoint and restart");
-		wait_ms = 5000;
-	}
-	same_names(c, &n, "connection to the outside peer");
-	send_text(c, "after-restart\n", "to the outside peer");
-	expect_text(c, "peer-reply\n", "the outside peer's reply");
-	case_finish();
-}
-
-static int refuse(const char *what)
-{
-	int r = -1, l = -1, c = -1;
-	if (!strcmp(what, "raw"))
-		r = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
-	else if (!strcmp(what, "packet"))
-		r = socket(AF_PACKET, SOCK_DGRAM, 0);
-	else {
-		l = listener(AF_INET, "127.0.0.1", 4, 0);
-		c = connect_to(l, NULL);
-	}
-	if (r < 0 && c < 0)
-		die("socket");
-	case_ready();
-	case_wait_term();
-	case_finish();
-}
 
 int main(int argc, char **argv)
 {
@@ -253,11 +35,6 @@ int main(int argc, char **argv)
 	case_install_sigterm(0);
 	case_seed();
 	signal(SIGPIPE, SIG_IGN);
-	if (case_arg(argc, argv, "--connect"))
-		return outside(atoi(case_arg(argc, argv, "--connect")), case_has_flag(argc, argv, "--expect-reset"),
-			       case_has_flag(argc, argv, "--during"));
-	if (case_arg(argc, argv, "--refuse"))
-		return refuse(case_arg(argc, argv, "--refuse"));
 
 	int one = 1, idle = 77, big = 4 << 20;
 	int l = listener(AF_INET, "127.0.0.1", 5, 0);

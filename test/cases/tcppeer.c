@@ -1,0 +1,82 @@
+// build: gcc -O2 -g -Wall -Wextra -o tcppeer tcppeer.c
+/*
+ * tcppeer.c - a TCP connection to a peer outside the checkpointed tree, and sockets that a
+ * checkpoint refuses.
+ *
+ *   tcppeer --out FILE --connect PORT [--expect-reset | --during]
+ *       a connection to 127.0.0.1:PORT, a peer outside the tree that writes 6 bytes ("before")
+ *       once connected; ready when they are queued (unread). After SIGTERM: reads them, writes
+ *       "after-restart\n" and expects "peer-reply\n" back (--tcp=established; with --during it
+ *       first expects "during\n", sent by the peer while the image waited for its restart);
+ *       with --expect-reset: reads them, then expects ECONNRESET (--tcp=close)
+ *   tcppeer --out FILE --refuse raw|packet|pending
+ *       a raw IP socket / a packet socket / a connection waiting in a listener's accept queue
+ *       (checkpoint refuses; the program still answers after)
+ */
+#include "net.h"
+
+static int outside(int port, int expect_reset, int during)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	int c = sock(AF_INET, SOCK_STREAM), q = 0;
+	if (connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+		die("connect to the outside peer");
+	for (int i = 0; i < 1000 && q < 6; i++) {
+		case_sleep_ms(10);
+		ioctl(c, FIONREAD, &q);
+	}
+	if (q != 6)
+		case_setup_fail("the outside peer's 6 bytes did not arrive (%d)", q);
+	struct names n;
+	names_of(c, &n);
+	case_ready();
+	case_wait_term();
+	expect_text(c, "before", "queued bytes from the outside peer");
+	if (expect_reset) {
+		char b;
+		if (wait_in(c, 5000) && (recv(c, &b, 1, MSG_DONTWAIT) != -1 || errno != ECONNRESET))
+			case_fail("after the queued bytes: expected ECONNRESET, got %s", case_errname(errno));
+		case_finish();
+	}
+	if (during) { /* sent while the image waited: the peer retransmits it (backing off) */
+		wait_ms = 60000;
+		expect_text(c, "during\n", "bytes the outside peer sent between checkpoint and restart");
+		wait_ms = 5000;
+	}
+	same_names(c, &n, "connection to the outside peer");
+	send_text(c, "after-restart\n", "to the outside peer");
+	expect_text(c, "peer-reply\n", "the outside peer's reply");
+	case_finish();
+}
+
+static int refuse(const char *what)
+{
+	int r = -1, l = -1, c = -1;
+	if (!strcmp(what, "raw"))
+		r = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	else if (!strcmp(what, "packet"))
+		r = socket(AF_PACKET, SOCK_DGRAM, 0);
+	else {
+		l = listener(AF_INET, "127.0.0.1", 4, 0);
+		c = connect_to(l, NULL);
+	}
+	if (r < 0 && c < 0)
+		die("socket");
+	case_ready();
+	case_wait_term();
+	case_finish();
+}
+
+int main(int argc, char **argv)
+{
+	case_init(argc, argv);
+	case_install_sigterm(0);
+	signal(SIGPIPE, SIG_IGN);
+	if (case_arg(argc, argv, "--connect"))
+		return outside(atoi(case_arg(argc, argv, "--connect")), case_has_flag(argc, argv, "--expect-reset"),
+			       case_has_flag(argc, argv, "--during"));
+	if (case_arg(argc, argv, "--refuse"))
+		return refuse(case_arg(argc, argv, "--refuse"));
+	case_die_usage(argv[0], "--connect PORT or --refuse WHAT");
+}
