@@ -18,8 +18,8 @@ afterEach(async () => {
 
 /** A TCP server of this test process on loopback (a peer outside any checkpointed tree): it
  * writes "before" to the one connection it gets and records everything that happens to it. */
-async function outsidePeer(): Promise<{ port: number; conn: Promise<{ sock: net.Socket; got: () => string; events: string[] }> }> {
-  const server = net.createServer();
+async function outsidePeer(allowHalfOpen = false): Promise<{ port: number; conn: Promise<{ sock: net.Socket; got: () => string; events: string[] }> }> {
+  const server = net.createServer({ allowHalfOpen });
   servers.push(server);
   const conn = new Promise<{ sock: net.Socket; got: () => string; events: string[] }>((resolve) =>
     server.once('connection', (sock) => {
@@ -84,6 +84,23 @@ describe('TCP and UDP sockets', () => {
     expect(await v).toBe('PASS');
     // the program's exit closes the connection: nobody else (the helper) holds it
     await waitFor(() => p.events.includes('end'), 10_000, 'the FIN of the exiting program');
+  });
+
+  it('--tcp=established: a half-closed connection (the program shut down writing) to an outside peer: the peer still writes to it', async () => {
+    const peer = await outsidePeer(true);
+    const c = await startCase('tcppeer', { args: ['--connect', String(peer.port), '--half'] });
+    const p = await peer.conn;
+    await waitFor(() => p.events.includes('end'), 10_000, 'the program to shut down writing');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img, ['--kill', '--tcp=established']);
+    trackPid(inspect({ input: img }).meta.files.files.find((f) => f.inet?.keeper)!.inet!.keeper!.pid);
+    expect(ucr(['inspect', img]).stdout).toMatch(/fin-wait2, 6 bytes to read/);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    p.sock.write('peer-reply\n');
+    expect(await verdict(c)).toBe('PASS');
+    expect(p.got()).toBe('bye\n');
+    expect(p.events).toEqual(['end']);
   });
 
   it('--tcp=close (the default): a connection to an outside peer comes back reset: the queued bytes, then ECONNRESET', async () => {

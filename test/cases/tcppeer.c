@@ -3,19 +3,21 @@
  * tcppeer.c - a TCP connection to a peer outside the checkpointed tree, and sockets that a
  * checkpoint refuses.
  *
- *   tcppeer --out FILE --connect PORT [--expect-reset | --during]
+ *   tcppeer --out FILE --connect PORT [--expect-reset | --during | --half]
  *       a connection to 127.0.0.1:PORT, a peer outside the tree that writes 6 bytes ("before")
  *       once connected; ready when they are queued (unread). After SIGTERM: reads them, writes
  *       "after-restart\n" and expects "peer-reply\n" back (--tcp=established; with --during it
  *       first expects "during\n", sent by the peer while the image waited for its restart);
- *       with --expect-reset: reads them, then expects ECONNRESET (--tcp=close)
+ *       with --expect-reset: reads them, then expects ECONNRESET (--tcp=close); with --half it
+ *       writes "bye\n" and shuts down writing before ready, and after SIGTERM expects
+ *       "peer-reply\n" after the 6 bytes, and EPIPE on a write
  *   tcppeer --out FILE --refuse raw|packet|pending
  *       a raw IP socket / a packet socket / a connection waiting in a listener's accept queue
  *       (checkpoint refuses; the program still answers after)
  */
 #include "net.h"
 
-static int outside(int port, int expect_reset, int during)
+static int outside(int port, int expect_reset, int during, int half)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
@@ -28,6 +30,16 @@ static int outside(int port, int expect_reset, int during)
 	}
 	if (q != 6)
 		case_setup_fail("the outside peer's 6 bytes did not arrive (%d)", q);
+	if (half) { /* done writing: fin-wait2 once the peer has acknowledged the FIN */
+		struct tcp_info ti = { 0 };
+		socklen_t tl = sizeof ti;
+		if (send(c, "bye\n", 4, 0) != 4 || shutdown(c, SHUT_WR) < 0)
+			die("shutdown");
+		for (int i = 0; i < 500 && getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && ti.tcpi_state != TCP_FIN_WAIT2; i++)
+			case_sleep_ms(10);
+		if (ti.tcpi_state != TCP_FIN_WAIT2)
+			case_setup_fail("not in FIN_WAIT2 after shutdown (state %d)", ti.tcpi_state);
+	}
 	struct names n;
 	names_of(c, &n);
 	case_ready();
@@ -45,6 +57,12 @@ static int outside(int port, int expect_reset, int during)
 		wait_ms = 5000;
 	}
 	same_names(c, &n, "connection to the outside peer");
+	if (half) {
+		expect_text(c, "peer-reply\n", "the outside peer's bytes after our shutdown");
+		if (send(c, "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE)
+			case_fail("half-closed: a write gives %s, expected EPIPE", case_errname(errno));
+		case_finish();
+	}
 	send_text(c, "after-restart\n", "to the outside peer");
 	expect_text(c, "peer-reply\n", "the outside peer's reply");
 	case_finish();
@@ -75,7 +93,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (case_arg(argc, argv, "--connect"))
 		return outside(atoi(case_arg(argc, argv, "--connect")), case_has_flag(argc, argv, "--expect-reset"),
-			       case_has_flag(argc, argv, "--during"));
+			       case_has_flag(argc, argv, "--during"), case_has_flag(argc, argv, "--half"));
 	if (case_arg(argc, argv, "--refuse"))
 		return refuse(case_arg(argc, argv, "--refuse"));
 	case_die_usage(argv[0], "--connect PORT or --refuse WHAT");
