@@ -26,14 +26,31 @@ interface Entry {
 /** The same address, an IPv4 one and its v4-mapped IPv6 form alike. */
 const key = (a: InetAddress | undefined) => (a ? `${a.addr.replace(/^::ffff:/i, '')}|${a.port}` : '');
 
+/** The 16 bytes of an IPv6 address (v4-mapped forms included). */
+function v6bytes(addr: string): Buffer {
+  const m = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(addr);
+  const text = m ? `${m[1]}${((n) => `${((n[0]! << 8) | n[1]!).toString(16)}:${((n[2]! << 8) | n[3]!).toString(16)}`)(m[2]!.split('.').map(Number))}` : addr;
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  const b = Buffer.alloc(16);
+  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16) || 0, i * 2));
+  return b;
+}
+
 /** Inode of the socket with this local and remote address, from /proc/net/tcp{,6}. */
 function inodeOf(local: InetAddress, remote: InetAddress): number | undefined {
   const enc = (a: InetAddress): string[] => {
     const port = a.port.toString(16).toUpperCase().padStart(4, '0');
     const v4 = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/i.exec(a.addr);
-    if (!v4) return [];
-    const le = Buffer.from(v4.slice(1).map(Number)).readUInt32LE(0).toString(16).toUpperCase().padStart(8, '0');
-    return [`${le}:${port}`, `0000000000000000FFFF0000${le}:${port}`];
+    if (v4) {
+      const le = Buffer.from(v4.slice(1).map(Number)).readUInt32LE(0).toString(16).toUpperCase().padStart(8, '0');
+      return [`${le}:${port}`, `0000000000000000FFFF0000${le}:${port}`];
+    }
+    const b = v6bytes(a.addr);
+    const words = [0, 4, 8, 12].map((i) => b.readUInt32LE(i).toString(16).toUpperCase().padStart(8, '0'));
+    return [`${words.join('')}:${port}`];
   };
   const [l, r] = [enc(local), enc(remote)];
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -98,9 +115,11 @@ export class InetSockets {
       const h = ino ? holders?.get(ino) : undefined;
       if (h) u.external = h;
       const by = h ? ` (held by process ${h.pid} (${h.comm}) fd ${h.fd})` : '';
+      // the peer closed its side and nobody holds it any more (an orphan): closed, whatever --tcp says
+      if (u.state === 'close-wait' && !h) u.policy = 'close';
       if (u.policy === 'established') {
         if (u.state === 'close-wait')
-          throw new UnsupportedError(`${what}: its peer ${inetName(u.remote)} outside the tree has closed its side: a half-closed connection to an outside peer cannot be kept (use --tcp=close)`, {
+          throw new UnsupportedError(`${what}: its peer ${inetName(u.remote)} outside the tree has closed its side: a half-closed connection to an outside peer that still holds it cannot be kept (use --tcp=close)`, {
             pid: e.pid,
             object: `fd ${e.fd}`,
             phase: 'files',
