@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -6,7 +7,7 @@ import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { ImageError, UcrError } from '../src/errors.js';
 import { crc32c } from '../src/native/addon.js';
 import { inspect } from '../src/orchestrator/inspect.js';
-import { alive, checkpointCase, cleanup, killAndWait, restartDetached, sleep, startCase, startTime, trackPid, ucr, verdict, waitFor } from './harness.js';
+import { alive, checkpointCase, cleanup, exists, killAndWait, restartDetached, sleep, startCase, startTime, trackPid, ucr, verdict, waitFor } from './harness.js';
 
 const servers: net.Server[] = [];
 const peers: net.Socket[] = [];
@@ -55,6 +56,34 @@ describe('TCP and UDP sockets', () => {
     restartDetached(img);
     expect(startTime(c.pid)).not.toBe(before);
     expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('a restart that fails after the connections exist (a datagram sender address taken) leaves no socket behind, names the address, and a second restart succeeds', async () => {
+    const c = await startCase('tcpsock', { args: ['--outside-dgram'] });
+    const udpPort = Number(fs.readFileSync(`${c.out}.udpport`, 'utf8'));
+    const sender = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((r) => sender.bind(0, '127.0.0.1', r));
+      await new Promise<void>((r, j) => sender.send('outside', udpPort, '127.0.0.1', (e) => (e ? j(e) : r())));
+      const img = path.join(c.dir, 'image.ucr');
+      checkpointCase(c, img, ['--kill']);
+      await killAndWait(c.pid);
+      const port = Number(/TCP 127\.0\.0\.1:(\d+) listen/.exec(ucr(['inspect', img]).stdout)![1]);
+      const r = ucr(['restart', '-i', img, '--detach']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toMatch(new RegExp(`cannot queue the datagram from 127\\.0\\.0\\.1:${sender.address().port} again: its address is in use by a socket outside the image`));
+      expect(socketsOnPort(port)).toBe(0); // no listener, no connection (in repair mode or not) left
+      expect(exists(c.pid)).toBe(false);
+      sender.close();
+      restartDetached(img);
+      expect(await verdict(c)).toBe('PASS');
+    } finally {
+      try {
+        sender.close();
+      } catch {
+        /* closed */
+      }
+    }
   });
 
   it('--tcp=established: a connection to a peer outside the image comes back and the peer keeps talking, never noticing, even while the image waits', async () => {

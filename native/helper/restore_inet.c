@@ -273,7 +273,6 @@ int open_inet_sockets(void)
 			int s = p->mode == INET_PLAIN ? make_plain(p, what) : p->mode == INET_REPAIR ? make_repaired(p, what) : make_reset(p, what);
 			if (s < 0)
 				return -1;
-
 			if (fcntl(s, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0 ||
 			    (f->hfd = fcntl(s, F_DUPFD_CLOEXEC, ctx.base)) < 0) {
 				close(s);

@@ -3,7 +3,10 @@
  * tcpsock.c - TCP and UDP sockets on loopback keep their addresses, options, connections and
  * the bytes in flight.
  *
- *   tcpsock --out FILE                 the full case (below; tcppeer.c: an outside peer, refusals)
+ *   tcpsock --out FILE [--outside-dgram]
+ *       the full case (below; tcppeer.c: an outside peer, refusals); the bound UDP socket's port
+ *       goes to FILE.udpport; with --outside-dgram a third datagram, "outside", is expected at
+ *       it after the two queued ones (the test sends it before the checkpoint)
  *
  * Full case, set up before ready:
  *  - a listener on 127.0.0.1 (SO_REUSEADDR, backlog 5) with one accepted connection: 8 bytes
@@ -138,6 +141,10 @@ int main(int argc, char **argv)
 	struct names n6;
 	names_of(c6, &n6);
 
+	char port[16];
+	snprintf(port, sizeof port, "%d\n", ntohs(((struct sockaddr_in *)&nu1.self)->sin_port));
+	if (case_write_aux(".udpport", port) < 0)
+		die("FILE.udpport");
 	case_ready();
 	case_wait_term();
 
@@ -216,6 +223,9 @@ int main(int argc, char **argv)
 		if (n != (ssize_t)strlen(queued[i]) || memcmp(buf, queued[i], (size_t)n) || fl != nu2.sl || memcmp(&from, &nu2.self, fl))
 			case_fail("UDP: queued datagram %d (\"%s\") is not the next one from its sender (%zd %s)", i + 1, queued[i], n, n < 0 ? case_errname(errno) : "");
 	}
+	if (case_has_flag(argc, argv, "--outside-dgram") &&
+	    ((n = recv(u1, buf, sizeof buf, MSG_DONTWAIT)) != 7 || memcmp(buf, "outside", 7)))
+		case_fail("UDP: the datagram from outside (\"outside\") is not the third one (%zd)", n);
 	if (recv(u2, buf, sizeof buf, MSG_DONTWAIT) != 1 || buf[0] != 'r')
 		case_fail("UDP: the datagram queued at the connected socket is lost");
 	send_text(u2, "dgram", "UDP");
