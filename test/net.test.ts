@@ -148,10 +148,15 @@ describe('TCP and UDP sockets', () => {
   for (const [what, re] of [
     ['raw', /^ucr: process \d+ fd \d+ \(socket:\[\d+\]\): raw IP sockets \(SOCK_RAW\) are not supported \(use --skip sockets to restore them closed\)$/],
     ['packet', /^ucr: process \d+ fd \d+ \(socket:\[\d+\]\): packet sockets \(AF_PACKET\) are not supported \(use --skip sockets to restore them closed\)$/],
-    ['pending', /^ucr: process \d+ fd \d+ \(socket:\[\d+\] TCP 127\.0\.0\.1:\d+\): 1 connection\(s\) wait in its accept queue: not supported yet$/],
+    ['pending', /^ucr: process \d+ fd \d+ \(socket:\[\d+\] TCP 127\.0\.0\.1:\d+ listen\): 1 connection\(s\) from outside the tree wait in its accept queue: not supported yet$/],
   ] as [string, RegExp][])
-    it(`refuses ${what === 'pending' ? 'a connection waiting to be accepted' : `a ${what} socket`} with one line naming it, and leaves the process running`, async () => {
+    it(`refuses ${what === 'pending' ? 'a connection from outside waiting to be accepted' : `a ${what} socket`} with one line naming it, and leaves the process running`, async () => {
       const c = await startCase('tcppeer', { args: ['--refuse', what] });
+      if (what === 'pending') {
+        const client = net.connect(Number(fs.readFileSync(`${c.out}.port`, 'utf8')), '127.0.0.1');
+        peers.push(client);
+        await new Promise<void>((r, j) => client.once('connect', r).once('error', j));
+      }
       const img = path.join(c.dir, 'image.ucr');
       const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
       expect(r.code).toBe(1);

@@ -56,7 +56,8 @@
  *        (an outside peer with --tcp=close, or disconnected with an error waiting: the queue
  *        is delivered, then ECONNRESET), 3 finished (disconnected: the queue, then EOF),
  *        4 peer closed (close-wait, the peer outside with --tcp=close: the queue, then EOF; the
- *        socket's own side stays open);
+ *        socket's own side stays open), 5 connect (a connection that waited, never accepted, in
+ *        the accept queue of a listener of the image: bound and connected again, nothing in flight);
  *        keeper: the ucr-tcplock process holding the original connection since the kill
  *        (killed right before the connection is recreated)
  * A task section starts with
@@ -122,7 +123,7 @@ struct unix_plan {
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };
-enum inet_mode { INET_PLAIN = 0, INET_REPAIR, INET_RESET, INET_FINISHED, INET_PEER_CLOSED };
+enum inet_mode { INET_PLAIN = 0, INET_REPAIR, INET_RESET, INET_FINISHED, INET_PEER_CLOSED, INET_CONNECT };
 
 /* A TCP or UDP socket to recreate (restore_inet.c). */
 struct inet_plan {

@@ -79,7 +79,7 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 	for (int i = 0; i < 16; i++)
 		NEED(!parse_i64(w[num[i]], &a[i]));
 	NEED((a[0] == 4 || a[0] == 6) && (a[1] == IPPROTO_TCP || a[1] == IPPROTO_UDP) && a[2] >= 0 && a[2] <= 0xffffffffLL);
-	NEED(a[3] >= INET_CLOSED && a[3] <= INET_DISCONNECTED && a[4] >= INET_PLAIN && a[4] <= INET_PEER_CLOSED);
+	NEED(a[3] >= INET_CLOSED && a[3] <= INET_DISCONNECTED && a[4] >= INET_PLAIN && a[4] <= INET_CONNECT);
 	NEED(a[5] >= 0 && a[5] <= 65535 && a[6] >= 0 && a[6] <= 65535 && a[7] >= 0 && a[7] <= 65535);
 	for (int i = 8; i < 11; i++)
 		NEED(a[i] >= 0 && a[i] <= 0xffffffffLL);
@@ -124,6 +124,7 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 	     (p->proto == IPPROTO_TCP && p->state >= INET_ESTABLISHED && p->state <= INET_CLOSE_WAIT && p->local[0] && p->remote[0]));
 	NEED(p->state != INET_DISCONNECTED || (p->proto == IPPROTO_TCP && p->mode != INET_PLAIN));
 	NEED(p->mode != INET_PEER_CLOSED || p->state == INET_CLOSE_WAIT);
+	NEED(p->mode != INET_CONNECT || (p->state == INET_ESTABLISHED && !p->rqlen && !p->sqlen));
 	NEED(p->state != INET_LISTEN || p->local[0]);
 	return 0;
 }

@@ -133,6 +133,30 @@ static int make_plain(struct inet_plan *p, const char *what)
 	return s;
 }
 
+/* A connection that waited in the accept queue of a listener of the image: connected again from
+ * its address (the listener exists: pass 0), so it waits there again. */
+static int make_connect(struct inet_plan *p, const char *what)
+{
+	int s = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	struct sockaddr_storage a;
+	char ln[64], rn[64];
+	socklen_t al = mkaddr(p, p->remote, p->rport, &a);
+	if (s < 0 || set_opts(s, p) < 0 || set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) {
+		if (s >= 0)
+			close(s);
+		return proto_fail("files", what, errno, "cannot create the socket");
+	}
+	if (bind_local(s, p, what) < 0)
+		return close(s), -1;
+	if (connect(s, (struct sockaddr *)&a, al) < 0 || set_int(s, SOL_SOCKET, SO_REUSEADDR, p->opts[IO_REUSEADDR]) < 0) {
+		int e = errno;
+		close(s);
+		return proto_fail("files", what, e, "cannot connect %s -> %s again (it waited to be accepted)", name_of(p, p->local, p->lport, ln),
+				  name_of(p, p->remote, p->rport, rn));
+	}
+	return s;
+}
+
 /* Writes len bytes in the current mode (a repair queue or plain), halving chunks on ENOMEM. */
 int send_all(int s, const unsigned char *d, size_t len)
 {
@@ -270,7 +294,10 @@ int open_inet_sockets(void)
 				continue;
 			struct inet_plan *p = f->in;
 			snprintf(what, sizeof what, "%s socket (file %d)", p->proto == IPPROTO_TCP ? "TCP" : "UDP", f->id);
-			int s = p->mode == INET_PLAIN ? make_plain(p, what) : p->mode == INET_REPAIR ? make_repaired(p, what) : make_reset(p, what);
+			int s = p->mode == INET_PLAIN    ? make_plain(p, what)
+				: p->mode == INET_REPAIR ? make_repaired(p, what)
+				: p->mode == INET_CONNECT ? make_connect(p, what)
+							  : make_reset(p, what);
 			if (s < 0)
 				return -1;
 			if (fcntl(s, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0 ||

@@ -140,11 +140,12 @@ export function renderInspect(r: InspectResult): string {
     const peer =
       !t ? ''
       : u.peer === 'inside' ? ', peer in the image'
+      : u.peer === 'pending' ? ', waiting in the accept queue of a listener of the image: connects again'
       : u.policy === 'established' ? `${out}: restored established (--tcp=established)`
       : u.state === 'close-wait' ? `${out}, closed its side: restored closed (the queued bytes, then EOF)`
       : `${out}: restored reset (--tcp=close)`;
     const filter = u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : '';
-    L.push(`${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog})` : ''}${queues}${filter}${peer}`);
+    L.push(`${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog}${u.acceptq ? `, ${u.acceptq} waiting to be accepted` : ''})` : ''}${queues}${filter}${peer}`);
   }
   const closed = r.meta.files.files.filter((f) => f.kind === 'closed');
   if (closed.length) L.push(`skipped (restored closed): ${closed.map((f) => `#${f.id} ${f.path}`).join(', ')}`);

@@ -143,8 +143,11 @@ export interface InetSocketImage {
   resetPending?: boolean;
   /** UDP: the datagrams queued to be read, in order, with their senders */
   datagrams?: { from: InetAddress; data: Uint8Array }[];
-  /** a connection: is its other end a socket of the image? */
-  peer?: 'inside' | 'outside';
+  /** a connection: is its other end a socket of the image? 'pending': no, it waits, never
+   * accepted, in the accept queue of a listener of the image (restored by connecting again) */
+  peer?: 'inside' | 'outside' | 'pending';
+  /** a listener: connections waiting in its accept queue (all from clients of the image) */
+  acceptq?: number;
   /** an outside peer: 'established' restores the connection (TCP_REPAIR), 'close' brings it back
    * reset (checkpoint --tcp) */
   policy?: 'established' | 'close';

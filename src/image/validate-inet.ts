@@ -77,7 +77,8 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
           }),
         }
       : {}),
-    peer: o.peer === undefined ? undefined : field(o, 'peer', w, oneOf(['inside', 'outside'] as const)),
+    peer: o.peer === undefined ? undefined : field(o, 'peer', w, oneOf(['inside', 'outside', 'pending'] as const)),
+    ...(o.acceptq !== undefined ? { acceptq: field(o, 'acceptq', w, (y, ww) => int(y, ww, 1, 65535)) } : {}),
     policy: o.policy === undefined ? undefined : field(o, 'policy', w, oneOf(['established', 'close'] as const)),
     ...(o.leftToRead !== undefined ? { leftToRead: field(o, 'leftToRead', w, (y, ww) => bytes(y, ww, 0, QUEUE_MAX)) } : {}),
     ...(o.resetPending !== undefined ? { resetPending: field(o, 'resetPending', w, bool) } : {}),
@@ -108,6 +109,8 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   if (u.state === 'disconnected' && u.proto !== 'tcp') w.at('state').fail('not a UDP state');
   if (u.filter && u.filter.length % 8) w.at('filter').fail('not whole BPF instructions (8 bytes each)');
   if (u.keeper && (u.peer !== 'outside' || u.policy !== 'established')) w.at('keeper').fail('a keeper only for a connection kept to an outside peer');
+  if (u.acceptq !== undefined && u.state !== 'listen') w.at('acceptq').fail('an accept queue only at a listener');
+  if (u.peer === 'pending' && (u.state !== 'established' || u.tcp!.sendQueue.length || u.tcp!.recvQueue.length)) w.at('peer').fail('a connection waiting to be accepted is established, nothing in flight');
   if (u.peer === 'outside' && !u.policy) w.fail('an outside peer without a policy');
   return u;
 }

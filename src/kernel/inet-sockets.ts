@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
-import type { FileImage, InetAddress } from '../image/types.js';
+import type { FileImage, InetAddress, InetSocketImage } from '../image/types.js';
 import { inetName, type InetFacts } from './fds/inet.js';
 import type { Helper } from './helper.js';
 import { findHolders } from './unix-sockets.js';
@@ -39,8 +39,9 @@ function v6bytes(addr: string): Buffer {
   return b;
 }
 
-/** Inode of the socket with this local and remote address, from /proc/net/tcp{,6}. */
-function inodeOf(local: InetAddress, remote: InetAddress): number | undefined {
+/** The socket with this local and remote address in /proc/net/tcp{,6}: its inode (0: held by
+ * no file, e.g. waiting in an accept queue) and its receive queue. */
+function procSocket(local: InetAddress, remote: InetAddress): { ino: number; rq: number } | undefined {
   const enc = (a: InetAddress): string[] => {
     const port = a.port.toString(16).toUpperCase().padStart(4, '0');
     const v4 = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/i.exec(a.addr);
@@ -62,7 +63,7 @@ function inodeOf(local: InetAddress, remote: InetAddress): number | undefined {
     }
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length > 9 && l.includes(f[1]!) && r.includes(f[2]!)) return Number(f[9]);
+      if (f.length > 9 && l.includes(f[1]!) && r.includes(f[2]!)) return { ino: Number(f[9]), rq: parseInt(f[4]!.split(':')[1]!, 16) };
     }
   }
   return undefined;
@@ -96,6 +97,14 @@ export class InetSockets {
     this.entries.push({ file, facts, pid, fd });
   }
 
+  private pending = new Map<InetSocketImage, number>();
+
+  /** The tree's TCP listener that a connection to this address reaches. */
+  private listenerFor(a: InetAddress): InetSocketImage | undefined {
+    const ls = this.entries.map((e) => e.file.inet!).filter((u) => u.state === 'listen' && u.local?.port === a.port);
+    return ls.find((u) => key(u.local) === key(a)) ?? ls.find((u) => /^(0\.0\.0\.0|::)$/.test(u.local!.addr));
+  }
+
   link(): void {
     const byPair = new Map(this.entries.filter((e) => e.file.inet!.tcp).map((e) => [`${key(e.file.inet!.local)}>${key(e.file.inet!.remote)}`, e]));
     let holders: ReturnType<typeof findHolders> | undefined;
@@ -108,9 +117,20 @@ export class InetSockets {
         this.tcpRepair.push({ pid: e.pid, fd: e.fd });
         continue;
       }
+      const other = procSocket(u.remote!, u.local!);
+      const listener = other?.ino === 0 && u.state === 'established' ? this.listenerFor(u.remote!) : undefined;
+      if (listener) {
+        // never accepted: it waits in the accept queue of a listener of the tree
+        if (other!.rq || u.tcp.sendQueue.length || u.tcp.recvQueue.length)
+          throw new UnsupportedError(`${what}: its connection waits in the accept queue of ${inetName(listener.local)} with bytes in flight: not supported yet`, { pid: e.pid, object: `fd ${e.fd}`, phase: 'files' });
+        u.peer = 'pending';
+        this.pending.set(listener, (this.pending.get(listener) ?? 0) + 1);
+        this.tcpRepair.push({ pid: e.pid, fd: e.fd });
+        continue;
+      }
       u.peer = 'outside';
       u.policy = this.opt.tcp;
-      const ino = inodeOf(u.remote!, u.local!);
+      const ino = other?.ino;
       holders ??= ino ? findHolders(this.opt.tree, this.opt.ignore) : undefined;
       const h = ino ? holders?.get(ino) : undefined;
       if (h) u.external = h;
@@ -136,6 +156,16 @@ export class InetSockets {
             : `${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored reset (--tcp=close: the program reads the queued bytes, then gets ECONNRESET)`,
         );
       }
+    }
+    for (const e of this.entries) {
+      const u = e.file.inet!;
+      const waiting = u.acceptq ?? 0;
+      if (waiting > (this.pending.get(u) ?? 0))
+        throw new UnsupportedError(`process ${e.pid} fd ${e.fd} (${e.file.path}): ${waiting - (this.pending.get(u) ?? 0)} connection(s) from outside the tree wait in its accept queue: not supported yet`, {
+          pid: e.pid,
+          object: `fd ${e.fd}`,
+          phase: 'files',
+        });
     }
   }
 }

@@ -12,8 +12,9 @@
  *       writes "bye\n" and shuts down writing before ready, and after SIGTERM expects
  *       "peer-reply\n" after the 6 bytes, and EPIPE on a write
  *   tcppeer --out FILE --refuse raw|packet|pending
- *       a raw IP socket / a packet socket / a connection waiting in a listener's accept queue
- *       (checkpoint refuses; the program still answers after)
+ *       a raw IP socket / a packet socket / a listener (its port in FILE.port) with a
+ *       connection from outside the tree waiting in its accept queue (checkpoint refuses; the
+ *       program still answers after)
  */
 #include "net.h"
 
@@ -70,16 +71,22 @@ static int outside(int port, int expect_reset, int during, int half)
 
 static int refuse(const char *what)
 {
-	int r = -1, l = -1, c = -1;
+	int r = -1;
 	if (!strcmp(what, "raw"))
 		r = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
 	else if (!strcmp(what, "packet"))
 		r = socket(AF_PACKET, SOCK_DGRAM, 0);
-	else {
-		l = listener(AF_INET, "127.0.0.1", 4, 0);
-		c = connect_to(l, NULL);
+	else { /* pending: a listener that the test connects to (after ready); never accepted */
+		r = listener(AF_INET, "127.0.0.1", 4, 0);
+		struct sockaddr_in a;
+		socklen_t al = sizeof a;
+		char port[16];
+		getsockname(r, (struct sockaddr *)&a, &al);
+		snprintf(port, sizeof port, "%d\n", ntohs(a.sin_port));
+		if (case_write_aux(".port", port) < 0)
+			die("FILE.port");
 	}
-	if (r < 0 && c < 0)
+	if (r < 0)
 		die("socket");
 	case_ready();
 	case_wait_term();

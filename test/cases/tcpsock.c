@@ -17,6 +17,8 @@
  *  - a half-closed connection: the client wrote "bye" and shut down writing;
  *  - a connection reset by its peer with 4 bytes left to read (then ECONNRESET, EOF, EPIPE) and
  *    one whose peer closed after writing 4 bytes (then EOF);
+ *  - a connection never accepted, waiting in the listener's accept queue (accepted first after
+ *    the restart, from the same address);
  *  - a connection whose receiver drops every packet (a socket filter of its own): 7 bytes sent
  *    and never acknowledged; after restart the filter is still there, then removed, and the
  *    bytes arrive (retransmitted);
@@ -117,6 +119,13 @@ int main(int argc, char **argv)
 		case_sleep_ms(10);
 	}
 
+	/* a connection never accepted: it waits in the listener's accept queue */
+	int pc = connect_to(l, NULL);
+	if (pc < 0)
+		die("connect (pending)");
+	struct names npc;
+	names_of(pc, &npc);
+
 	int l6 = listener(AF_INET6, "::1", 3, 0);
 	int s6, c6 = connect_to(l6, &s6);
 	if (c6 < 0 || send(c6, "six", 3, 0) != 3)
@@ -185,6 +194,17 @@ int main(int argc, char **argv)
 	expect_text(s6, "six", "IPv6: the 3 bytes queued");
 	send_text(s6, "vi", "IPv6: reply");
 	expect_text(c6, "vi", "IPv6: the reply");
+	int pa = wait_in(l, 5000) ? accept(l, NULL, NULL) : -1;
+	struct names npa;
+	if (pa < 0)
+		case_fail("the connection waiting in the accept queue is lost");
+	else {
+		names_of(pa, &npa);
+		if (npa.pl != npc.sl || memcmp(&npa.peer, &npc.self, npa.pl))
+			case_fail("the connection accepted first is not the one that waited in the accept queue");
+		send_text(pc, "w", "pending connection");
+		expect_text(pa, "w", "pending connection");
+	}
 	accepts(l, "listener"), accepts(l6, "IPv6 listener");
 
 	expect_text(rc, "left", "reset connection: the bytes left");

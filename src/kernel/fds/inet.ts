@@ -95,7 +95,6 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
   if (tcp) {
     const s = STATE_OF[x.state ?? 0] ?? refuse(`TCP state ${TCP_STATES[x.state ?? 0] ?? x.state} (a connection being opened or closed) is not supported yet: checkpoint again in a moment`);
     state = s === 'closed' && x.disconnected ? 'disconnected' : s;
-    if (s === 'listen' && (x.acceptq ?? 0) > 0) refuse(`${x.acceptq} connection(s) wait in its accept queue: not supported yet`);
   }
   if (x.ifindex) refuse(`bound to network device ${x.ifindex} (SO_BINDTODEVICE): not supported yet`);
   if (x.filter === 'ebpf') refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached to it: not supported yet');
@@ -117,6 +116,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     local: unbound ? undefined : x.local,
     remote: state === 'closed' || state === 'listen' ? undefined : x.remote,
     backlog: state === 'listen' ? Math.min(x.backlog ?? 0, 65535) : 0,
+    ...(state === 'listen' && x.acceptq ? { acceptq: x.acceptq } : {}),
     opts,
     ...(datagrams.length ? { datagrams } : {}),
     ...(state === 'disconnected' ? { leftToRead: new Uint8Array(Buffer.from(x.recvQueue ?? '', 'hex')), resetPending: x.pendingError === 1 } : {}),
@@ -150,9 +150,14 @@ export const inetSocket: FdOps = {
   plan: (file) => {
     const u = file.inet!;
     const t = u.tcp;
-    // 0 plain, 1 TCP_REPAIR, 2 reset, 3 finished, 4 peer closed (native/helper/plan.h)
+    // 0 plain, 1 TCP_REPAIR, 2 reset, 3 finished, 4 peer closed, 5 connect (native/helper/plan.h)
     const outsideClosed = u.peer === 'outside' && u.policy !== 'established';
-    const mode = u.state === 'disconnected' ? (u.resetPending ? 2 : 3) : !t ? 0 : outsideClosed ? (u.state === 'close-wait' ? 4 : 2) : 1;
+    const mode =
+      u.state === 'disconnected' ? (u.resetPending ? 2 : 3)
+      : !t ? 0
+      : u.peer === 'pending' ? 5
+      : outsideClosed ? (u.state === 'close-wait' ? 4 : 2)
+      : 1;
     const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : '-');
     const dg = u.datagrams?.length ? u.datagrams.map((d) => `${d.from.addr}/${d.from.port}/${hex(d.data)}`).join(',') : '-';
     return [
