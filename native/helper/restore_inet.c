@@ -88,6 +88,16 @@ int set_opts(int s, const struct inet_plan *p)
 	return 0;
 }
 
+/* When the image streams in from a checkpoint --kill that is still finishing (spool), the killed
+ * tree may still hold its ports for a moment: try again for up to --pid-wait. */
+static int still_dying(int i)
+{
+	if (!plan.spool || i * 10 >= plan.pid_wait_ms)
+		return 0;
+	usleep(10000);
+	return 1;
+}
+
 int bind_local(int s, const struct inet_plan *p, const char *what)
 {
 	struct sockaddr_storage a;
@@ -95,7 +105,10 @@ int bind_local(int s, const struct inet_plan *p, const char *what)
 	socklen_t al = mkaddr(p, p->local, p->lport, &a);
 	if (p->family == 6 && set_int(s, IPPROTO_IPV6, IPV6_V6ONLY, p->opts[6]) < 0)
 		return proto_fail("files", what, errno, "cannot set IPV6_V6ONLY");
-	if (bind(s, (struct sockaddr *)&a, al) < 0)
+	int r;
+	for (int i = 0; (r = bind(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRINUSE && still_dying(i); i++)
+		;
+	if (r < 0)
 		return proto_fail("files", name_of(p, p->local, p->lport, nm), errno, "cannot bind the %s%s", what,
 				  errno == EADDRINUSE ? ": the address is in use" : "");
 	return 0;
@@ -235,8 +248,9 @@ static int make_repaired(struct inet_plan *p, const char *what)
 	socklen_t al = mkaddr(p, p->remote, p->rport, &a);
 	int kept = p->keeper && release_keeper(p->keeper, p->keeper_start), r;
 	/* the keeper's sockets are closed by the time it is reaped; allow for a slow unhash */
-	for (int i = 0; (r = connect(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRNOTAVAIL && kept && i < 200; i++)
-		usleep(10000);
+	for (int i = 0; (r = connect(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRNOTAVAIL && ((kept && i < 200) || still_dying(i)); i++)
+		if (kept && i < 200)
+			usleep(10000);
 	if (r < 0) {
 		int e = errno;
 		close(s);
