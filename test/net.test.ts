@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -7,7 +8,7 @@ import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { ImageError, UcrError } from '../src/errors.js';
 import { crc32c } from '../src/native/addon.js';
 import { inspect } from '../src/orchestrator/inspect.js';
-import { alive, checkpointCase, cleanup, exists, killAndWait, restartDetached, sleep, startCase, startTime, trackPid, ucr, verdict, waitFor } from './harness.js';
+import { alive, checkpointCase, cleanup, exists, exitOf, killAndWait, restartDetached, sleep, startCase, startTime, trackPid, UCR, ucr, verdict, waitFor } from './harness.js';
 
 const servers: net.Server[] = [];
 const peers: net.Socket[] = [];
@@ -55,6 +56,17 @@ describe('TCP and UDP sockets', () => {
     await killAndWait(c.pid);
     restartDetached(img);
     expect(startTime(c.pid)).not.toBe(before);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('streams through a pipe: checkpoint --kill -o - | restart -i - takes over the ports and connections as the original dies', async () => {
+    const c = await startCase('tcpsock');
+    // async: this process must keep reaping (it is the killed task's parent) while the pipe runs
+    const p = spawn('bash', ['-c', `set -o pipefail; "${process.execPath}" "${UCR}" checkpoint ${c.pid} --kill -o - | "${process.execPath}" "${UCR}" restart -i - --detach --pid-wait 10000`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const r = await exitOf(p);
+    expect(r.code, r.stderr).toBe(0);
     expect(await verdict(c)).toBe('PASS');
   });
 
