@@ -132,6 +132,12 @@ static int freeze(pid_t pid)
 
 static void release(int kill_it)
 {
+	if (!kill_it) {
+		tcprepair_undo();
+		tcplock_undo();
+	}
+	if (kill_it)
+		keeper_commit();
 	for (int i = 0; i < ntasks; i++) {
 		struct dtask *d = &tasks[i];
 		if (kill_it) {
@@ -322,6 +328,14 @@ int helper_dump(void)
 			rc = cmd_unixdiag(w, n);
 		else if (!strcmp(w[0], "unixq"))
 			rc = cmd_unixq(w, n);
+		else if (!strcmp(w[0], "inetq"))
+			rc = cmd_inetq(w, n);
+		else if (!strcmp(w[0], "tcprepair"))
+			rc = cmd_tcprepair(w, n);
+		else if (!strcmp(w[0], "tcpkeep"))
+			rc = cmd_tcpkeep(w, n);
+		else if (!strcmp(w[0], "tcpkeeper"))
+			rc = cmd_tcpkeeper(w, n);
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
 			pages_stop();

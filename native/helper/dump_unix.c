@@ -23,14 +23,7 @@
 
 #define QUEUE_MAX (4 << 20) /* as memfds: the data travels in the metadata */
 
-/* A growable text buffer for one JSON event. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(struct sbuf *b, const char *fmt, ...)
+void sb_add(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
 	for (;;) {
@@ -52,7 +45,7 @@ static void sb_add(struct sbuf *b, const char *fmt, ...)
 	}
 }
 
-static void sb_hex(struct sbuf *b, const void *buf, size_t len)
+void sb_hex(struct sbuf *b, const void *buf, size_t len)
 {
 	char *h = hex_dup(buf, len);
 	sb_add(b, "\"%s\"", h ? h : "");
@@ -164,7 +157,7 @@ int cmd_unixdiag(char **w, int n)
 }
 
 /* The tracee's socket, as an fd of the helper (the same open file). */
-static int grab_fd(pid_t pid, int fd)
+int grab_fd(pid_t pid, int fd)
 {
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pfd < 0)

@@ -21,6 +21,33 @@ int cmd_shmdata(char **w, int n);
 /* dump commands `unixdiag` and `unixq <pid> <fd> <queued bytes>` (dump_unix.c) */
 int cmd_unixdiag(char **w, int n);
 int cmd_unixq(char **w, int n);
+/* dump commands `inetq <pid> <fd>` and `tcprepair <pid> <fd>` (dump_inet.c) */
+int cmd_inetq(char **w, int n);
+int cmd_tcprepair(char **w, int n);
+/* connections put into repair mode by tcprepair leave it again (the tree is released instead) */
+void tcprepair_undo(void);
+/* tcp_lock.c: a connection locked (1) before it is read (0: it has a filter of its own) */
+int lock_conn(int s, pid_t pid, int fd);
+/* getsockopt of an int (SO_LINGER: -1 off, else seconds), 0 on failure (dump_inet.c) */
+int opt_int(int s, int level, int name);
+/* filters that locked connections while they were read, removed (the tree is released) */
+void tcplock_undo(void);
+/* `tcpkeep <pid> <fd>`, `tcpkeeper`: the keeper holding connections to outside peers after the
+ * kill (dump_inet.c); keeper_commit once the tree is killed */
+int cmd_tcpkeep(char **w, int n);
+int cmd_tcpkeeper(char **w, int n);
+void keeper_commit(void);
+
+/* A growable text buffer for one JSON event (dump_unix.c). */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* a JSON string of the bytes in hex */
+void sb_hex(struct sbuf *b, const void *buf, size_t len);
+/* The tracee's fd, as an fd of the helper (the same open file: pidfd_getfd). */
+int grab_fd(pid_t pid, int fd);
 
 /* Finds a mapping named like "[vdso]" in /proc/PID/maps. */
 int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end);

@@ -302,9 +302,9 @@ int plan_read(struct plan *p)
 	p->pid_wait_ms = 5000;
 	p->workers = 1;
 	struct task_plan *t = NULL;
-	char *line, *w[24];
+	char *line, *w[32];
 	while ((line = proto_readline())) {
-		int n = proto_split(line, w, 24);
+		int n = proto_split(line, w, 32);
 		if (n == 0)
 			continue;
 		uint64_t v[6];

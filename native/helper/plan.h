@@ -49,6 +49,25 @@
  *        3 accepted (created by accept from the listener), 4 dgram (connects to peer's name);
  *        peer -1: a temporary socket closed once the queue is written (the peer is gone);
  *        listener -1: a temporary listener bound to the accepted side's name
+ *   file <id> inet <family 4|6> <protocol 6 TCP|17 UDP> <flags> <state> <mode> <local address|->
+ *        <local port> <remote address|-> <remote port> <backlog> <options o,o,... (inet.h order)>
+ *        <receive queue seq> <send queue seq> <unsent bytes> <mss> <send wscale> <receive wscale>
+ *        <TCPI_OPT_* bits> <timestamp> <snd_wl1,snd_wnd,max_window,rcv_wnd,rcv_wup>
+ *        <hex receive queue|-> <hex send queue|-> <keeper pid/start time|->
+ *        <hex classic BPF socket filter|->
+ *        (UDP: instead of the receive queue the datagrams queued, in order, with their senders:
+ *        <address>/<port>/<hex data>,...)
+ *        state: 0 not connected (bound if it has a local address), 1 listening, 2 established,
+ *        3 fin-wait2 (sent FIN acknowledged), 4 close-wait (FIN received), 5 UDP connected,
+ *        6 disconnected (TCP, its connection over: the receive queue is what is left to read);
+ *        mode (connections): 1 TCP_REPAIR (kept in repair until the tasks resume), 2 reset
+ *        (an outside peer with --tcp=close, or disconnected with an error waiting: the queue
+ *        is delivered, then ECONNRESET), 3 finished (disconnected: the queue, then EOF),
+ *        4 peer closed (close-wait, the peer outside with --tcp=close: the queue, then EOF; the
+ *        socket's own side stays open), 5 connect (a connection that waited, never accepted, in
+ *        the accept queue of a listener of the image: bound and connected again, nothing in flight);
+ *        keeper: the ucr-tcplock process holding the original connection since the kill
+ *        (killed right before the connection is recreated)
  * A task section starts with
  *   task <index> <old pid> <new pid|0 = any> <kind 0 task|1 zombie|2 placeholder|3 init>
  *        <exit status (wait status)> <stopped 0|1>
@@ -99,7 +118,7 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET };
 
 enum unix_conn { UNIX_NONE = 0, UNIX_PAIR, UNIX_CLIENT, UNIX_ACCEPTED, UNIX_DGRAM };
 
@@ -114,6 +133,32 @@ struct unix_plan {
 	size_t *msglen;
 	int nmsgs;
 	int fd, tmp; /* while creating: the socket and its temporary peer */
+};
+
+enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };
+enum inet_mode { INET_PLAIN = 0, INET_REPAIR, INET_RESET, INET_FINISHED, INET_PEER_CLOSED, INET_CONNECT };
+
+/* A TCP or UDP socket to recreate (restore_inet.c). */
+struct inet_plan {
+	int family, proto, state, mode, backlog;
+	char local[48], remote[48]; /* "" : none */
+	int lport, rport;
+	int opts[22]; /* inet.h order */
+	uint32_t inseq, outseq, timestamp, window[5];
+	int unsent, mss, sndws, rcvws, tcpopts;
+	unsigned char *rq, *sq;
+	size_t rqlen, sqlen;
+	struct inet_dgram {
+		char from[48];
+		int port;
+		unsigned char *data;
+		size_t len;
+	} *dgrams; /* UDP */
+	int ndgrams;
+	unsigned char *filter;   /* struct sock_filter[], attached last */
+	size_t filterlen;
+	int keeper;              /* pid, 0: none */
+	uint64_t keeper_start;   /* its start time (clock ticks) */
 };
 
 struct file_plan {
@@ -134,6 +179,7 @@ struct file_plan {
 	int nwatches;
 	int hfd;    /* the helper's fd for it, inherited by every task */
 	struct unix_plan *ux; /* FILE_UNIX */
+	struct inet_plan *in; /* FILE_INET */
 };
 
 /* A pseudo-terminal pair of the tree (restore_tty.c). */

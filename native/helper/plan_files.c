@@ -62,6 +62,8 @@ int plan_add_file(struct plan *p, char **w, int n)
 			f->arg[i - 1] = a[i];
 	} else if (!strcmp(w[2], "unix")) {
 		return plan_unix_file(f, w, n);
+	} else if (!strcmp(w[2], "inet")) {
+		return plan_inet_file(f, w, n);
 	} else {
 		NEED(!strcmp(w[2], "pipe") && n == 6 && plan_u64s(w, 3, 3, v + 1) == 0 && v[2] <= 2);
 		f->kind = FILE_PIPE;

@@ -192,6 +192,9 @@ static int restore_all(int detach)
 	if (!line)
 		return -1; /* the coordinator gave up (and has its reason) */
 	prctl(PR_SET_CHILD_SUBREAPER, 0); /* from now on the tree's orphans go where they would */
+	/* TCP connections leave repair mode right before the tasks run. */
+	if (inet_release() < 0)
+		return -1;
 	/* All resume together. */
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_DETACH) < 0)

@@ -54,6 +54,10 @@ void ipc_release(void);
 void ipc_undo(void);
 /* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */
 int open_unix_sockets(void);
+/* restore_inet.c: every TCP and UDP socket of the plan (called by open_files); at resume the
+ * connections leave repair mode, get their unsent bytes and FIN, and the helper's copies close */
+int open_inet_sockets(void);
+int inet_release(void);
 
 /* restore_task.c: the task (or thread) injected calls go to, and one injected call that must
  * succeed (failures are reported with phase and what) */

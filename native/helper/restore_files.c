@@ -262,7 +262,7 @@ int open_files(void)
 	for (int i = 0; i < plan.npipes; i++)
 		if (open_pipe(&plan.pipes[i]) < 0)
 			return -1;
-	if (open_unix_sockets() < 0 || open_ttys() < 0)
+	if (open_unix_sockets() < 0 || open_inet_sockets() < 0 || open_ttys() < 0)
 		return -1;
 	for (int f = 0; f < plan.nfiles; f++) {
 		struct file_plan *fp = &plan.files[f];
@@ -325,7 +325,7 @@ int open_files(void)
 			    (ticks && ioctl(fd, TFD_IOC_SET_TICKS, &ticks) < 0))
 				return proto_fail("files", obj, errno, "cannot recreate the timerfd");
 			fp->hfd = high(fd);
-		} else if (fp->kind != FILE_UNIX && fp->hfd < 0) {
+		} else if (fp->kind != FILE_UNIX && fp->kind != FILE_INET && fp->hfd < 0) {
 			return proto_fail("files", obj, EINVAL, "pipe end of an unknown pipe");
 		}
 		if (fp->hfd < 0)

@@ -3,6 +3,7 @@
  * fds per task, shared objects, external and leaked objects, pipes, then per-task details
  * (registers, mappings, signals, threads, timers, credentials).
  */
+import { inetText } from '../kernel/fds/inet.js';
 import type { InspectResult } from '../orchestrator/inspect.js';
 import { REG, regValue, type FileImage, type IpcPerm, type TaskImage, type TreeEntry } from '../image/types.js';
 
@@ -134,6 +135,22 @@ export function renderInspect(r: InspectResult): string {
     const bytes = u.queue.reduce((s, m) => s + m.length, 0);
     const ext = u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): restored closed` : '';
     L.push(`unix #${f.id}: ${f.path}${u.unlinked ? ' (unlinked)' : ''}, ${how}, ${bytes} bytes queued in ${u.queue.length} message(s)${ext}`);
+  }
+  for (const f of r.meta.files.files) {
+    const u = f.inet;
+    if (!u) continue;
+    const t = u.tcp;
+    const queues = u.leftToRead ? `, ${u.leftToRead.length} bytes left to read, then ${u.resetPending ? 'ECONNRESET' : 'EOF'}` : t ? `, ${t.recvQueue.length} bytes to read, ${t.sendQueue.length} bytes unacknowledged (${t.unsent} never sent)` : u.datagrams ? `, ${u.datagrams.length} datagram(s) queued` : '';
+    const out = `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}`;
+    const peer =
+      !t ? ''
+      : u.peer === 'inside' ? ', peer in the image'
+      : u.peer === 'pending' ? ', waiting in the accept queue of a listener of the image: connects again'
+      : u.policy === 'established' ? `${out}: restored established (--tcp=established)`
+      : u.state === 'close-wait' ? `${out}, closed its side: restored closed (the queued bytes, then EOF)`
+      : `${out}: restored reset (--tcp=close)`;
+    const filter = u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : '';
+    L.push(`${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog}${u.acceptq ? `, ${u.acceptq} waiting to be accepted` : ''})` : ''}${queues}${filter}${peer}`);
   }
   const closed = r.meta.files.files.filter((f) => f.kind === 'closed');
   if (closed.length) L.push(`skipped (restored closed): ${closed.map((f) => `#${f.id} ${f.path}`).join(', ')}`);

@@ -167,6 +167,11 @@ program
       .choices(['refuse', 'close'])
       .default('refuse'),
   )
+  .addOption(
+    new Option('--tcp <policy>', 'a TCP connection whose peer is outside the tree: close (default): restore it reset (queued bytes, then ECONNRESET), or established: restore it with TCP_REPAIR (the peer must stay quiet until the restart)')
+      .choices(['close', 'established'])
+      .default('close'),
+  )
   .addOption(new Option('--skip <kinds>', "leave these out; 'sockets': the restarted program finds its sockets closed").choices(['sockets']))
   .option('--action-script <file>', 'run this at pre-dump and post-dump (env UCR_ACTION, UCR_PID, UCR_PIDS, UCR_IMAGE); non-zero exit aborts, the tree runs on')
   .option('--notify-signal <sig>', 'queue this signal (si_value 1) to every task with a handler for it before freezing it', signalArg)
@@ -179,7 +184,7 @@ program
   .action(
     async (
       pid: number | undefined,
-      o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string },
+      o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close'; tcp?: 'close' | 'established'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string },
     ) => {
       const g = program.opts<GlobalOpts>();
       if ((pid === undefined) === (o.session === undefined && o.pgid === undefined) || (o.session !== undefined && o.pgid !== undefined))
@@ -194,6 +199,7 @@ program
           kill: o.kill,
           allowLeaks: o.allowLeaks,
           externalUnix: o.externalUnix,
+          tcp: o.tcp,
           skip: o.skip ? [o.skip] : undefined,
           actionScript: o.actionScript,
           notifySignal: o.notifySignal,

@@ -93,6 +93,74 @@ export interface FileImage {
   leak?: { pid: number; fd: number; comm: string };
   /** Only for kind 'unix': the socket's state (src/kernel/fds/unix.ts). */
   unix?: UnixSocketImage;
+  /** Only for kind 'inet': a TCP or UDP socket's state (src/kernel/fds/inet.ts). */
+  inet?: InetSocketImage;
+}
+
+export interface InetAddress {
+  /** textual IPv4 or IPv6 address (an IPv6 socket may show a v4-mapped ::ffff:a.b.c.d) */
+  addr: string;
+  port: number;
+}
+
+/** closed: never connected (bound when it has a local address); listen; a TCP connection:
+ * established, fin-wait2 (its FIN sent and acknowledged), close-wait (the peer's FIN received);
+ * disconnected: a TCP socket whose connection is over (closed, reset, or refused), maybe with
+ * bytes left to read; connected: a UDP socket with a default destination. */
+export type InetState = 'closed' | 'listen' | 'established' | 'fin-wait2' | 'close-wait' | 'disconnected' | 'connected';
+
+/** The repair state of a TCP connection (TCP_REPAIR at checkpoint). */
+export interface TcpRepairImage {
+  /** TCP_QUEUE_SEQ of the receive queue (rcv_nxt) and of the send queue (write_seq) */
+  inSeq: number;
+  outSeq: number;
+  /** bytes not yet read, byte for byte */
+  recvQueue: Uint8Array;
+  /** bytes written and not acknowledged: sent ones, then `unsent` bytes never sent */
+  sendQueue: Uint8Array;
+  unsent: number;
+  mss: number;
+  sndWscale: number;
+  rcvWscale: number;
+  /** TCPI_OPT_* bits: 1 timestamps, 2 SACK, 4 window scaling */
+  options: number;
+  timestamp: number;
+  /** TCP_REPAIR_WINDOW: snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup */
+  window: [number, number, number, number, number];
+}
+
+export interface InetSocketImage {
+  ino: number;
+  family: 4 | 6;
+  proto: 'tcp' | 'udp';
+  state: InetState;
+  local?: InetAddress;
+  remote?: InetAddress;
+  /** a listener's backlog */
+  backlog: number;
+  /** options by name (src/kernel/fds/inet.ts INET_OPTS) */
+  opts: Record<string, number>;
+  tcp?: TcpRepairImage;
+  /** a classic BPF socket filter the program attached (SO_ATTACH_FILTER): its instructions */
+  filter?: Uint8Array;
+  /** disconnected: the bytes left to read, and whether an error (a reset) waits to be read */
+  leftToRead?: Uint8Array;
+  resetPending?: boolean;
+  /** UDP: the datagrams queued to be read, in order, with their senders */
+  datagrams?: { from: InetAddress; data: Uint8Array }[];
+  /** a connection: is its other end a socket of the image? 'pending': no, it waits, never
+   * accepted, in the accept queue of a listener of the image (restored by connecting again) */
+  peer?: 'inside' | 'outside' | 'pending';
+  /** a listener: connections waiting in its accept queue (all from clients of the image) */
+  acceptq?: number;
+  /** an outside peer: 'established' restores the connection (TCP_REPAIR), 'close' brings it back
+   * reset (checkpoint --tcp) */
+  policy?: 'established' | 'close';
+  /** after a --kill with --tcp=established: the keeper process (ucr-tcplock) that holds the
+   * original connection locked until the restart (pid as ucr saw it, start time in ticks) */
+  keeper?: { pid: number; start: number };
+  /** who held the outside end at checkpoint (for inspect), when it was found */
+  external?: { pid: number; fd: number; comm: string };
 }
 
 export type UnixSocketType = 'stream' | 'dgram' | 'seqpacket';

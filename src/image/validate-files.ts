@@ -3,6 +3,7 @@ import type { CborValue } from './cbor.js';
 import { PAGE_SIZE } from './format.js';
 import { MAX_FD, PID_MAX, OBJECT_MAX, Where, arr, bool, bytes, field, int, obj, str, u64 } from './check.js';
 import type { FileImage, ImageFiles, LockImage, PipeImage, ObjectImage, TtyImage } from './types.js';
+import { checkInet, checkInetKind } from './validate-inet.js';
 import { checkUnix, checkUnixLinks } from './validate-unix.js';
 
 export function checkFiles(v: CborValue, path: string): ImageFiles {
@@ -52,7 +53,9 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         comm: field(leak, 'comm', fw.at('leak'), (y, ww) => str(y, ww, 16)),
       },
       unix: f.unix === undefined ? undefined : checkUnix(f.unix, fw.at('unix')),
+      ...(f.inet !== undefined ? { inet: checkInet(f.inet, fw.at('inet')) } : {}),
     };
+    checkInetKind(file, fw);
     if ((file.kind === 'pipe' || file.kind === 'fifo') && (!file.pipe || !pipeIds.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
     const named = file.pipe && pipes.find((p) => p.id === file.pipe!.id)?.path !== undefined;
     if (file.pipe && (file.kind === 'fifo') !== named) fw.fail('a FIFO end of an anonymous pipe, or the reverse');

@@ -12,6 +12,7 @@ import type { FdImage, FileImage, ImageFiles, PipeImage, TtyImage } from '../ima
 import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
 import type { Helper } from './helper.js';
+import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
 import { commOf, fdsOfOthers, listFds, readFdInfo, readLink } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
@@ -34,6 +35,10 @@ export interface CapturedFiles {
   /** content objects held as fds (memfds, unlinked files) by inode: a path the helper opens
    * them by (objects.ts) */
   objectPaths: Map<number, string>;
+  /** TCP connections to put into repair mode right before a --kill (helper pid, fd) */
+  tcpRepair: { pid: number; fd: number }[];
+  /** TCP connections to outside peers that the keeper holds after a --kill */
+  tcpKeep: { pid: number; fd: number; file: FileImage }[];
 }
 
 export interface FileCaptureOptions {
@@ -43,6 +48,11 @@ export interface FileCaptureOptions {
   allowLeaks: boolean;
   /** a unix socket whose peer is outside the tree: refused, or restored with the peer closed */
   externalUnix?: ExternalUnixPolicy;
+  /** a TCP connection whose peer is outside the tree: restored 'established' (TCP_REPAIR) or
+   * 'close' (reset; the default) */
+  tcp?: TcpPolicy;
+  /** the tree will be killed: TCP connections are locked while they are read */
+  kill?: boolean;
   /** --skip sockets: sockets are recorded as closed and not restored */
   skipSockets?: boolean;
 }
@@ -119,12 +129,16 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     for (const [o, i] of ids) if (i === id) return o.holders[0]!;
     return { pid: 0, fd: -1 };
   };
+  const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close', lock: opt.kill ?? false });
   const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
     const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets };
     const h0 = o.holders[0]!;
-    if (o.facts.stat.isSocket() && !opt.skipSockets && ctx.rootStdio === undefined) ctx.unix = await unix.facts(h0.pid, h0.fd, o.facts.stat.ino);
+    if (o.facts.stat.isSocket() && !opt.skipSockets && ctx.rootStdio === undefined) {
+      ctx.unix = await unix.facts(h0.pid, h0.fd, o.facts.stat.ino);
+      if (!ctx.unix) ctx.inet = await inet.facts(h0.pid, h0.fd);
+    }
     const ops = opsFor(o.facts, ctx);
     const file: FileImage = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) };
     if (ctx.unix && file.unix) unix.add(file, ctx.unix, h0.pid, h0.fd);
@@ -132,6 +146,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       const locks = locksOf(o.holders, `process ${h0.pid} fd ${h0.fd} (${o.facts.link})`);
       if (locks.length) file.locks = locks;
     }
+    if (ctx.inet && file.inet) inet.add(file, ctx.inet, h0.pid, h0.fd);
     if (ops.kind === 'closed') warnings.push(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): skipped, the restarted process finds it closed`);
     if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
       const what = `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (${o.facts.link})`;
@@ -164,12 +179,20 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       const h = refsOf(f.id);
       throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${f.path}): the terminal's master is not in the tree (a terminal emulator or ssh holds it): only the root's stdio can be such a terminal`, { pid: h.pid, phase: 'files' });
     }
-  warnings.push(...unix.warnings);
+  inet.link();
+  warnings.push(...unix.warnings, ...inet.warnings);
   const closed = new Set(files.filter((f) => f.kind === 'closed').map((f) => f.id));
   const fds = new Map<number, FdImage[]>();
   for (const [pid, list] of refs)
     fds.set(pid, list.map((r) => ({ fd: r.fd, file: ids.get(r.obj)!, cloexec: r.cloexec })).filter((r) => !closed.has(r.file)));
-  return { files: { files, pipes: [...pipes.values()], ...(ttys.length ? { ttys } : {}) }, fds, warnings, objectPaths };
+  return {
+    files: { files, pipes: [...pipes.values()], ...(ttys.length ? { ttys } : {}) },
+    fds,
+    warnings,
+    objectPaths,
+    tcpRepair: inet.tcpRepair,
+    tcpKeep: inet.tcpKeep,
+  };
 }
 
 /** A pty pair's state, read by the helper through the master (native/helper/dump_tty.c). Bytes

@@ -158,7 +158,7 @@ export class UnixSockets {
 }
 
 /** Socket inodes held by processes outside the tree: inode -> one holder. */
-function findHolders(tree: Set<number>, ignore: Set<number>): Map<number, Outside> {
+export function findHolders(tree: Set<number>, ignore: Set<number>): Map<number, Outside> {
   const m = new Map<number, Outside>();
   for (const { pid, fd } of fdsOfOthers((p) => tree.has(p) || ignore.has(p))) {
     let link: string;

@@ -12,6 +12,7 @@ import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask } from '../kernel/dump-task.js';
 import { captureObjects, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
+import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper } from '../kernel/helper.js';
 import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
@@ -40,6 +41,11 @@ export interface CheckpointOptions {
    * process; 'close' restores the socket with its peer gone (reads get the queued bytes, then
    * EOF). Recorded in the image. */
   externalUnix?: 'refuse' | 'close';
+  /** A TCP connection whose peer is outside the tree: 'close' (default) restores it reset (the
+   * program reads the queued bytes, then gets ECONNRESET); 'established' restores it with
+   * TCP_REPAIR, and with kill puts it into repair mode first so the kill sends no FIN or RST.
+   * Recorded in the image. */
+  tcp?: 'established' | 'close';
   /** Object kinds left out: 'sockets' are recorded as closed (the restarted program finds
    * those fds closed). */
   skip?: 'sockets'[];
@@ -198,6 +204,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
           ignore,
           allowLeaks: opts.allowLeaks ?? false,
           externalUnix: opts.externalUnix,
+          tcp: opts.tcp,
+          kill: opts.kill,
           skipSockets: opts.skip?.includes('sockets'),
         },
       ),
@@ -216,6 +224,17 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     for (const message of captured.warnings) clock.warn(message, pid);
     log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');
     if (opts.signal?.aborted) throw aborted();
+    if (opts.kill && captured.tcpKeep.length) {
+      // after the kill, the keeper holds the connections to outside peers, locked, until the restart
+      for (const c of captured.tcpKeep) {
+        helper.send(`tcpkeep ${c.pid} ${c.fd}`);
+        await helper.next('tcpkeep');
+      }
+      helper.send('tcpkeeper');
+      const k = (await helper.next('tcpkeeper')).pid as number;
+      const start = startTicks(k);
+      for (const c of captured.tcpKeep) c.file.inet!.keeper = { pid: k, start };
+    }
     const w = new ImageWriter(out.fd);
     const host = hostIdentity(tasks[0]!.xstate.length);
     await clock.run('write-metadata', () => {
@@ -270,6 +289,11 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     final = true;
     opts.signal?.removeEventListener('abort', onAbort);
     await clock.run(kill ? 'kill' : 'resume', async () => {
+      // connections restored with TCP_REPAIR close silently: no FIN or RST, no TIME_WAIT
+      for (const c of kill ? captured.tcpRepair : []) {
+        helper.send(`tcprepair ${c.pid} ${c.fd}`);
+        await helper.next('tcprepair');
+      }
       helper.send(kill ? 'kill' : 'release');
       await helper.next(kill ? 'killed' : 'released');
       await helper.exited;

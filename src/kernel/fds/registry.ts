@@ -17,6 +17,7 @@ import { signalFd } from './signalfd.js';
 import { timerFd } from './timerfd.js';
 import { skippedSocket } from './closed.js';
 import { unlinkedFile } from './unlinked.js';
+import { inetSocket, otherSocketReason } from './inet.js';
 import { unixSocket } from './unix.js';
 import type { FdFacts, FdOps, ObjectContext } from './types.js';
 
@@ -36,13 +37,14 @@ const kinds: FdOps[] = [
   memFd,
   unlinkedFile,
   unixSocket,
+  inetSocket,
 ];
 const byKind = new Map(kinds.map((k) => [k.kind, k]));
 
 export function opsFor(f: FdFacts, ctx: ObjectContext): FdOps {
   const ops = kinds.find((k) => k.matches(f, ctx));
   if (ops) return ops;
-  throw new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): ${unsupportedReason(f)}`, {
+  throw new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): ${ctx.inet ? otherSocketReason(ctx.inet) : unsupportedReason(f)}`, {
     pid: f.pid,
     object: `fd ${f.fd}`,
     phase: 'files',
@@ -56,7 +58,7 @@ export function opsOf(kind: string): FdOps {
 }
 
 function unsupportedReason(f: FdFacts): string {
-  if (f.stat.isSocket()) return 'sockets other than AF_UNIX (TCP, UDP, netlink, ...) are not supported yet (use --skip sockets to restore them closed)';
+  if (f.stat.isSocket()) return 'sockets other than AF_UNIX, TCP and UDP are not supported (use --skip sockets to restore them closed)';
   if (f.link.startsWith('anon_inode:')) return `${f.link.slice(11)} descriptors are not supported yet`;
   if (f.stat.isCharacterDevice()) return 'terminals and other character devices are not supported yet (only as inherited stdio)';
   if (f.stat.isBlockDevice()) return 'block devices are not supported';

@@ -1,6 +1,7 @@
 import type { Stats } from 'node:fs';
 import type { FileImage, TaskImage } from '../../image/types.js';
 import type { FdInfo } from '../proc.js';
+import type { InetFacts } from './inet.js';
 import type { UnixFacts } from './unix.js';
 
 /** What a checkpoint learns about one fd before choosing its kind. */
@@ -24,6 +25,8 @@ export interface ObjectContext {
   holders: { pid: number; fd: number }[];
   /** a unix socket: what sock_diag and the helper's peek report */
   unix?: UnixFacts;
+  /** any other socket: what the helper's inetq reports (TCP and UDP in full) */
+  inet?: InetFacts;
   /** checkpoint --skip sockets: sockets are recorded as closed */
   skipSockets?: boolean;
 }

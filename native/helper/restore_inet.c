@@ -1,0 +1,365 @@
+/* TCP and UDP sockets, recreated by the helper before any task exists (plan line in plan.h).
+ * Unconnected sockets and listeners: socket, options, bind (a listener with SO_REUSEADDR while
+ * it binds, so connections of the old run in TIME_WAIT do not block it), listen, and a UDP
+ * socket's connect. A TCP connection, in repair mode (TCP_REPAIR): each queue's sequence,
+ * bind and connect (no packet is sent; repair mode binds over the listener's port), the
+ * negotiated options, the timestamp, the receive queue and the part of the send queue that
+ * had been sent, the window; it stays in repair mode until inet_release(), right before the
+ * tasks resume, which turns repair off (a window probe), sends the bytes that had never been
+ * sent and the FIN of a half-closed (fin-wait2) connection. A connection whose outside peer is
+ * not kept (--tcp=close) comes back reset: connected to a temporary peer that writes the queue
+ * and resets it, so the program reads the queued bytes, then gets ECONNRESET. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "inet.h"
+#include "proto.h"
+#include "restore.h"
+#include "restore_inet.h"
+
+extern struct plan plan;
+extern struct restore_ctx ctx;
+
+socklen_t mkaddr(const struct inet_plan *p, const char *text, int port, struct sockaddr_storage *a)
+{
+	memset(a, 0, sizeof *a);
+	if (p->family == 4) {
+		struct sockaddr_in *s = (void *)a;
+		s->sin_family = AF_INET;
+		s->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, text[0] ? text : "0.0.0.0", &s->sin_addr);
+		return sizeof *s;
+	}
+	struct sockaddr_in6 *s = (void *)a;
+	s->sin6_family = AF_INET6;
+	s->sin6_port = htons((uint16_t)port);
+	inet_pton(AF_INET6, text[0] ? text : "::", &s->sin6_addr);
+	return sizeof *s;
+}
+
+const char *name_of(const struct inet_plan *p, const char *addr, int port, char out[64])
+{
+	snprintf(out, 64, p->family == 6 ? "[%s]:%d" : "%s:%d", addr, port);
+	return out;
+}
+
+int set_int(int s, int level, int name, int v)
+{
+	return setsockopt(s, level, name, &v, sizeof v);
+}
+
+/* Options of inet.h but SO_REUSEADDR (the caller's: it depends on the moment) and the buffer
+ * sizes (set only when they differ from a new socket's: setting them stops autotuning). */
+int set_opts(int s, const struct inet_plan *p)
+{
+	for (int i = 0; i < INET_NOPTS; i++) {
+		const struct inet_opt *o = &inet_opts[i];
+		int v = p->opts[i], cur = 0;
+		socklen_t l = sizeof cur;
+		if (i == IO_REUSEADDR || (o->tcp && p->proto != IPPROTO_TCP) || (o->v6 && p->family != 6) || (o->v4 && p->family != 4))
+			continue;
+		if (i == IO_LINGER) {
+			struct linger lg = { v >= 0, v >= 0 ? v : 0 };
+			if (setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0)
+				return -1;
+			continue;
+		}
+		if (getsockopt(s, o->level, o->name, &cur, &l) == 0 && cur == v)
+			continue;
+		if (i == IO_SNDBUF || i == IO_RCVBUF) /* the kernel doubles what is set */
+			v /= 2;
+		if (o->v6 && p->state != INET_CLOSED && p->state != INET_LISTEN)
+			continue; /* IPV6_V6ONLY only before bind (set there) */
+		if (setsockopt(s, o->level, i == IO_SNDBUF ? SO_SNDBUFFORCE : i == IO_RCVBUF ? SO_RCVBUFFORCE : o->name, &v, sizeof v) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* When the image streams in from a checkpoint --kill that is still finishing (spool), the killed
+ * tree may still hold its ports for a moment: try again for up to --pid-wait. */
+static int still_dying(int i)
+{
+	if (!plan.spool || i * 10 >= plan.pid_wait_ms)
+		return 0;
+	usleep(10000);
+	return 1;
+}
+
+int bind_local(int s, const struct inet_plan *p, const char *what)
+{
+	struct sockaddr_storage a;
+	char nm[64];
+	socklen_t al = mkaddr(p, p->local, p->lport, &a);
+	if (p->family == 6 && set_int(s, IPPROTO_IPV6, IPV6_V6ONLY, p->opts[6]) < 0)
+		return proto_fail("files", what, errno, "cannot set IPV6_V6ONLY");
+	int r;
+	for (int i = 0; (r = bind(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRINUSE && still_dying(i); i++)
+		;
+	if (r < 0)
+		return proto_fail("files", name_of(p, p->local, p->lport, nm), errno, "cannot bind the %s%s", what,
+				  errno == EADDRINUSE ? ": the address is in use" : "");
+	return 0;
+}
+
+static int requeue; /* UDP datagrams are queued again: UDP sockets bind with SO_REUSEADDR meanwhile */
+
+/* Not a connection: maybe bound, listening, or a connected UDP socket. */
+static int make_plain(struct inet_plan *p, const char *what)
+{
+	int s = socket(p->family == 4 ? AF_INET : AF_INET6, (p->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, p->proto);
+	if (s < 0)
+		return proto_fail("files", what, errno, "cannot create the socket");
+	int listening = p->state == INET_LISTEN;
+	if ((listening && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) ||
+	    (!listening && (p->opts[IO_REUSEADDR] || (requeue && p->proto == IPPROTO_UDP)) && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) || set_opts(s, p) < 0) {
+		close(s);
+		return proto_fail("files", what, errno, "cannot set the socket's options");
+	}
+	if ((p->local[0] || p->lport) && bind_local(s, p, what) < 0)
+		return close(s), -1;
+	if (listening && (listen(s, p->backlog) < 0 || set_int(s, SOL_SOCKET, SO_REUSEADDR, p->opts[IO_REUSEADDR]) < 0)) {
+		close(s);
+		return proto_fail("files", what, errno, "cannot listen");
+	}
+	if (p->state == INET_UDP_CONNECTED) {
+		struct sockaddr_storage a;
+		char nm[64];
+		socklen_t al = mkaddr(p, p->remote, p->rport, &a);
+		if (connect(s, (struct sockaddr *)&a, al) < 0) {
+			close(s);
+			return proto_fail("files", name_of(p, p->remote, p->rport, nm), errno, "cannot connect the UDP socket");
+		}
+	}
+	return s;
+}
+
+/* A connection that waited in the accept queue of a listener of the image: connected again from
+ * its address (the listener exists: pass 0), so it waits there again. */
+static int make_connect(struct inet_plan *p, const char *what)
+{
+	int s = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	struct sockaddr_storage a;
+	char ln[64], rn[64];
+	socklen_t al = mkaddr(p, p->remote, p->rport, &a);
+	if (s < 0 || set_opts(s, p) < 0 || set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) {
+		if (s >= 0)
+			close(s);
+		return proto_fail("files", what, errno, "cannot create the socket");
+	}
+	if (bind_local(s, p, what) < 0)
+		return close(s), -1;
+	if (connect(s, (struct sockaddr *)&a, al) < 0 || set_int(s, SOL_SOCKET, SO_REUSEADDR, p->opts[IO_REUSEADDR]) < 0) {
+		int e = errno;
+		close(s);
+		return proto_fail("files", what, e, "cannot connect %s -> %s again (it waited to be accepted)", name_of(p, p->local, p->lport, ln),
+				  name_of(p, p->remote, p->rport, rn));
+	}
+	return s;
+}
+
+/* Writes len bytes in the current mode (a repair queue or plain), halving chunks on ENOMEM. */
+int send_all(int s, const unsigned char *d, size_t len)
+{
+	size_t off = 0, chunk = 1 << 20;
+	while (off < len) {
+		size_t c = len - off < chunk ? len - off : chunk;
+		ssize_t n = send(s, d + off, c, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && (errno == ENOMEM || errno == EAGAIN) && chunk > 1024) {
+			chunk /= 2;
+			continue;
+		}
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* Room for len more bytes in a buffer (the program's sizes are set again afterwards). */
+void room(int s, int name, size_t len)
+{
+	int v = (int)(len * 2 + (1 << 20));
+	setsockopt(s, SOL_SOCKET, name, &v, sizeof v);
+}
+
+/* The keeper (ucr-tcplock, still the one of the image: same start time) is killed and waited
+ * for: its copies were the last holders of the original connections, which close silently
+ * (repair mode) and free their 4-tuples. 1 if it was there. */
+static int release_keeper(int pid, uint64_t start)
+{
+	static int done[64], ndone;
+	for (int i = 0; i < ndone; i++)
+		if (done[i] == pid)
+			return 1;
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0), fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	char *rp = n > 0 ? (buf[n] = 0, strrchr(buf, ')')) : NULL;
+	unsigned long long st = 0;
+	int fields = 0;
+	for (char *q = rp ? rp + 2 : NULL; q && *q && fields < 19; q++)
+		if (*q == ' ' && ++fields == 19)
+			st = strtoull(q + 1, NULL, 10);
+	int ours = pfd >= 0 && rp && strstr(buf, "(ucr-tcplock)") && st == start;
+	if (ours && syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0) {
+		struct pollfd pf = { pfd, POLLIN, 0 };
+		poll(&pf, 1, 5000);
+	}
+	if (pfd >= 0)
+		close(pfd);
+	if (ndone < 64)
+		done[ndone++] = pid;
+	return ours;
+}
+
+static int make_repaired(struct inet_plan *p, const char *what)
+{
+	int s = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (s < 0)
+		return proto_fail("files", what, errno, "cannot create the socket");
+	uint32_t inseq = p->inseq - (p->state == INET_CLOSE_WAIT), outseq = p->outseq - (p->state == INET_FIN_WAIT2);
+	uint32_t rseq = inseq - (uint32_t)p->rqlen, sseq = outseq - (uint32_t)p->sqlen;
+	if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) < 0 ||
+	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)rseq) < 0 ||
+	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 || set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)sseq) < 0) {
+		close(s);
+		return proto_fail("files", what, errno, "cannot start repairing the connection (TCP_REPAIR needs CAP_NET_ADMIN)");
+	}
+	if (bind_local(s, p, what) < 0)
+		return close(s), -1;
+	struct sockaddr_storage a;
+	char ln[64], rn[64];
+	socklen_t al = mkaddr(p, p->remote, p->rport, &a);
+	int kept = p->keeper && release_keeper(p->keeper, p->keeper_start), r;
+	/* the keeper's sockets are closed by the time it is reaped; allow for a slow unhash */
+	for (int i = 0; (r = connect(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRNOTAVAIL && ((kept && i < 200) || still_dying(i)); i++)
+		if (kept && i < 200)
+			usleep(10000);
+	if (r < 0) {
+		int e = errno;
+		close(s);
+		return proto_fail("files", what, e, "cannot restore the connection %s -> %s%s", name_of(p, p->local, p->lport, ln),
+				  name_of(p, p->remote, p->rport, rn),
+				  e == EADDRNOTAVAIL || e == EADDRINUSE ? ": it exists already on this host (the checkpointed process still runs, or its close left the connection in TIME_WAIT)" : "");
+	}
+	struct tcp_repair_opt o[4];
+	int no = 0;
+	if (p->tcpopts & TCPI_OPT_WSCALE)
+		o[no++] = (struct tcp_repair_opt){ TCPOPT_WINDOW, (uint32_t)p->sndws + ((uint32_t)p->rcvws << 16) };
+	if (p->tcpopts & TCPI_OPT_SACK)
+		o[no++] = (struct tcp_repair_opt){ TCPOPT_SACK_PERMITTED, 0 };
+	o[no++] = (struct tcp_repair_opt){ TCPOPT_MAXSEG, (uint32_t)p->mss };
+	if (p->tcpopts & TCPI_OPT_TIMESTAMPS)
+		o[no++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
+	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_OPTIONS, o, (socklen_t)(no * sizeof o[0])) < 0 ||
+	    ((p->tcpopts & TCPI_OPT_TIMESTAMPS) && set_int(s, IPPROTO_TCP, TCP_TIMESTAMP, (int)p->timestamp) < 0)) {
+		close(s);
+		return proto_fail("files", what, errno, "cannot set the connection's options (MSS, window scale, SACK, timestamps)");
+	}
+	room(s, SO_RCVBUFFORCE, p->rqlen);
+	room(s, SO_SNDBUFFORCE, p->sqlen);
+	struct tcp_repair_window win = { p->window[0], p->window[1], p->window[2], p->window[3],
+					 p->window[4] - (p->state == INET_CLOSE_WAIT) };
+	if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || send_all(s, p->rq, p->rqlen) < 0 ||
+	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
+	    send_all(s, p->sq, p->sqlen - (size_t)p->unsent) < 0 || set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0) {
+		close(s);
+		return proto_fail("files", what, errno, "cannot queue %zu received and %zu sent bytes again", p->rqlen, p->sqlen);
+	}
+	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &win, sizeof win) < 0) {
+		close(s);
+		return proto_fail("files", what, errno, "cannot set the connection's window");
+	}
+	if (p->unsent == 0 && set_opts(s, p) < 0) { /* else: after the unsent bytes (inet_release) */
+		close(s);
+		return proto_fail("files", what, errno, "cannot set the socket's options");
+	}
+	return s;
+}
+
+int open_inet_sockets(void)
+{
+	char what[64];
+	requeue = 0;
+	for (int i = 0; i < plan.nfiles; i++)
+		if (plan.files[i].kind == FILE_INET && plan.files[i].in->ndgrams)
+			requeue = 1;
+	/* listeners first: connections then bind over their ports in repair mode */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < plan.nfiles; i++) {
+			struct file_plan *f = &plan.files[i];
+			if (f->kind != FILE_INET || (f->in->mode == INET_PLAIN) != (pass == 0))
+				continue;
+			struct inet_plan *p = f->in;
+			snprintf(what, sizeof what, "%s socket (file %d)", p->proto == IPPROTO_TCP ? "TCP" : "UDP", f->id);
+			int s = p->mode == INET_PLAIN    ? make_plain(p, what)
+				: p->mode == INET_REPAIR ? make_repaired(p, what)
+				: p->mode == INET_CONNECT ? make_connect(p, what)
+							  : make_reset(p, what);
+			if (s < 0)
+				return -1;
+			if (fcntl(s, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0 ||
+			    (f->hfd = fcntl(s, F_DUPFD_CLOEXEC, ctx.base)) < 0) {
+				close(s);
+				return proto_fail("files", what, errno, "cannot place the socket");
+			}
+			close(s);
+		}
+	if (requeue && requeue_datagrams() < 0)
+		return -1;
+	/* the program's socket filters, last (one might drop the datagrams queued again) */
+	for (int i = 0; i < plan.nfiles; i++) {
+		struct file_plan *f = &plan.files[i];
+		struct inet_plan *p = f->in;
+		if (f->kind != FILE_INET || !p->filterlen)
+			continue;
+		struct sock_fprog prog = { (unsigned short)(p->filterlen / 8), (struct sock_filter *)p->filter };
+		if (setsockopt(f->hfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+			return proto_fail("files", "socket", errno, "cannot attach the socket filter of file %d again", f->id);
+	}
+	return 0;
+}
+
+int inet_release(void)
+{
+	char what[64];
+	for (int i = 0; i < plan.nfiles; i++) {
+		struct file_plan *f = &plan.files[i];
+		if (f->kind != FILE_INET)
+			continue;
+		struct inet_plan *p = f->in;
+		int s = f->hfd;
+		snprintf(what, sizeof what, "TCP socket (file %d)", f->id);
+		if (p->mode == INET_REPAIR) {
+			if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) < 0 ||
+			    (p->opts[IO_REUSEADDR] && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0))
+				return proto_fail("finish", what, errno, "cannot take the connection out of repair mode");
+			if (p->unsent) {
+				room(s, SO_SNDBUFFORCE, (size_t)p->unsent);
+				if (send_all(s, p->sq + p->sqlen - p->unsent, (size_t)p->unsent) < 0 || set_opts(s, p) < 0)
+					return proto_fail("finish", what, errno, "cannot send the %d bytes never sent", p->unsent);
+			}
+			if (p->state == INET_FIN_WAIT2 && shutdown(s, SHUT_WR) < 0)
+				return proto_fail("finish", what, errno, "cannot send the FIN of a half-closed connection");
+		}
+		close(s); /* the tasks hold it: a close of theirs is a close */
+		f->hfd = -1;
+	}
+	return 0;
+}

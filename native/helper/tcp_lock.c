@@ -1,0 +1,173 @@
+/* TCP connections around a --kill: the lock (a socket filter dropping every packet that arrives
+ * for a connection while it is read), `tcprepair` (repair mode for good right before the kill,
+ * so closing sends nothing: no FIN, no RST, no TIME_WAIT, and the restart can take the same
+ * 4-tuple) and the keeper (ucr-tcplock, which holds connections to outside peers, locked, until
+ * the restart). Undone when the tree is released instead. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "inet.h"
+#include "proto.h"
+
+/* Connections locked while they are read: a socket filter that drops every packet arriving
+ * for them (before TCP sees it: no ACK, no RST), so what the image holds is what the peer
+ * believes was delivered; the peer retransmits later. Removed again when the tree is released;
+ * kept, with the connection, by the keeper process after a kill (tcpkeep). */
+static struct locked {
+	pid_t pid;
+	int fd;
+} locked[4096], keep[4096];
+static int nlocked, nkeep;
+
+int lock_conn(int s, pid_t pid, int fd)
+{
+	static struct sock_filter drop[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+	struct sock_fprog prog = { 1, drop };
+	socklen_t len = 0;
+	if (nlocked == (int)(sizeof locked / sizeof locked[0]) || getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &len) < 0 || len)
+		return 0; /* a filter of the program's own: not locked */
+	if (setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+		return 0;
+	locked[nlocked++] = (struct locked){ pid, fd };
+	return 1;
+}
+
+void tcplock_undo(void)
+{
+	for (int i = 0; i < nlocked; i++) {
+		int s = grab_fd(locked[i].pid, locked[i].fd), z = 0;
+		if (s >= 0)
+			setsockopt(s, SOL_SOCKET, SO_DETACH_FILTER, &z, sizeof z), close(s);
+	}
+	nlocked = 0;
+}
+
+/* Connections put into repair mode for the kill, undone if the tree is released instead. */
+static struct repaired {
+	pid_t pid;
+	int fd, reuse;
+} repaired[4096];
+static int nrepaired;
+
+void tcprepair_undo(void)
+{
+	int off = TCP_REPAIR_OFF_NO_WP;
+	for (int i = 0; i < nrepaired; i++) {
+		int s = grab_fd(repaired[i].pid, repaired[i].fd);
+		if (s < 0)
+			continue;
+		setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &off, sizeof off);
+		if (repaired[i].reuse)
+			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &repaired[i].reuse, sizeof repaired[i].reuse);
+		close(s);
+	}
+	nrepaired = 0;
+}
+
+/* `tcprepair <pid> <fd>`: the connection goes into repair mode for good (the tree is killed next). */
+int cmd_tcprepair(char **w, int n)
+{
+	uint64_t pid, fd;
+	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
+		return proto_fail("kill", "command", EINVAL, "bad tcprepair command");
+	char obj[64];
+	snprintf(obj, sizeof obj, "process %d fd %d", (int)pid, (int)fd);
+	int s = grab_fd((pid_t)pid, (int)fd), on = TCP_REPAIR_ON;
+	if (nrepaired == (int)(sizeof repaired / sizeof repaired[0]))
+		return close(s), proto_fail("kill", obj, E2BIG, "too many TCP connections");
+	int reuse = s < 0 ? 0 : opt_int(s, SOL_SOCKET, SO_REUSEADDR);
+	if (s < 0 || setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) < 0) {
+		int e = errno;
+		if (s >= 0)
+			close(s);
+		return proto_fail("kill", obj, e, "cannot put the TCP connection into repair mode before the kill");
+	}
+	close(s);
+	repaired[nrepaired++] = (struct repaired){ (pid_t)pid, (int)fd, reuse };
+	proto_emit("{\"ev\":\"tcprepair\"}");
+	return 0;
+}
+
+/* `tcpkeep <pid> <fd>`: this connection (its peer outside the tree, kept with --tcp=established)
+ * will be held by the keeper after the kill. */
+int cmd_tcpkeep(char **w, int n)
+{
+	uint64_t pid, fd;
+	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd) || nkeep == (int)(sizeof keep / sizeof keep[0]))
+		return proto_fail("kill", "command", EINVAL, "bad tcpkeep command");
+	keep[nkeep++] = (struct locked){ (pid_t)pid, (int)fd };
+	proto_emit("{\"ev\":\"tcpkeep\"}");
+	return 0;
+}
+
+#define KEEP_SECONDS (20 * 60) /* by then the peer has given up retransmitting anyway */
+static int keeper_wr = -1;
+
+/* `tcpkeeper`: forks the keeper, a process of its own (session, name ucr-tcplock) that holds a
+ * copy of every tcpkeep connection: after the kill they live on in repair mode, locked, so the
+ * peer's packets are dropped (it retransmits) instead of being answered with RST, until the
+ * restart kills the keeper right before it recreates them. It lets go at once unless the kill
+ * happened (keeper_commit), and after KEEP_SECONDS in any case. */
+int cmd_tcpkeeper(char **w, int n)
+{
+	(void)w;
+	int fds[4096], p[2];
+	if (n != 1 || pipe2(p, O_CLOEXEC) < 0)
+		return proto_fail("kill", "tcpkeeper", errno ? errno : EINVAL, "cannot start the connection keeper");
+	for (int i = 0; i < nkeep; i++)
+		if ((fds[i] = grab_fd(keep[i].pid, keep[i].fd)) < 0)
+			return proto_fail("kill", "tcpkeeper", errno, "cannot take a copy of process %d fd %d", keep[i].pid, keep[i].fd);
+	pid_t k = fork();
+	if (k < 0)
+		return proto_fail("kill", "tcpkeeper", errno, "cannot fork the connection keeper");
+	if (k == 0) {
+		/* only the copies and the pipe stay open (not the coordinator's pipes, not the image) */
+		for (int fd = 0; fd < 65536; fd++) {
+			int mine = fd == p[0];
+			for (int i = 0; i < nkeep && !mine; i++)
+				mine = fd == fds[i];
+			if (!mine)
+				close(fd);
+		}
+		setsid();
+		prctl(PR_SET_PDEATHSIG, 0);
+		prctl(PR_SET_NAME, "ucr-tcplock");
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int sig = 1; sig < 32; sig++)
+			signal(sig, SIG_DFL);
+		char c;
+		ssize_t r;
+		while ((r = read(p[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		if (r != 1)
+			_exit(0); /* the checkpoint did not kill the tree: the connections are its own */
+		close(p[0]);
+		alarm(KEEP_SECONDS);
+		for (;;)
+			pause();
+	}
+	close(p[0]);
+	for (int i = 0; i < nkeep; i++)
+		close(fds[i]);
+	keeper_wr = p[1];
+	proto_emit("{\"ev\":\"tcpkeeper\",\"pid\":%d}", (int)k);
+	return 0;
+}
+
+/* The tree is killed: the keeper holds on. */
+void keeper_commit(void)
+{
+	if (keeper_wr >= 0 && write(keeper_wr, "k", 1) == 1)
+		close(keeper_wr);
+	keeper_wr = -1;
+}

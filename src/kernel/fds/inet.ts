@@ -1,0 +1,172 @@
+/**
+ * TCP and UDP sockets (IPv4 and IPv6). What the helper reads from a copy of the socket
+ * (native/helper/dump_inet.c: names, options, TCP_INFO, and for a connection its repair state:
+ * sequences, both queues byte for byte, MSS, window scales, SACK, timestamps, window) becomes
+ * the socket's image; whether a connection's other end is in the image is decided once every
+ * socket is known (src/kernel/inet-sockets.ts). The helper recreates them
+ * (native/helper/restore_inet.c).
+ */
+import { UnsupportedError } from '../../errors.js';
+import type { InetAddress, InetSocketImage, InetState } from '../../image/types.js';
+import { hex } from '../helper.js';
+import type { FdFacts, FdOps } from './types.js';
+
+/** The options kept, in the order of native/helper/inet.h. */
+export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'] as const;
+/** largest queue carried in the metadata (each way) */
+export const INET_QUEUE_MAX = 4 << 20;
+
+/** What the helper's `inetq` reports about one socket. */
+export interface InetFacts {
+  domain: number;
+  type: number;
+  proto: number;
+  local?: InetAddress;
+  remote?: InetAddress;
+  opts?: number[];
+  /** UDP: the queued datagrams (hex) with their senders */
+  datagrams?: { from?: InetAddress; data: string }[];
+  state?: number;
+  options?: number;
+  sndWscale?: number;
+  rcvWscale?: number;
+  acceptq?: number;
+  backlog?: number;
+  tooBig?: number;
+  /** SO_BINDTOIFINDEX: bound to a network device */
+  ifindex?: number;
+  /** a classic socket filter of the program's own (hex of its instructions), or 'ebpf' */
+  filter?: string;
+  /** TCP state CLOSE after a connection: bytes left in recvQueue, an error waiting */
+  disconnected?: number;
+  pendingError?: number;
+  /** a TCP connection: locked (a drop-all socket filter) while it was read */
+  locked?: number;
+  inSeq?: number;
+  outSeq?: number;
+  unsent?: number;
+  mss?: number;
+  timestamp?: number;
+  window?: [number, number, number, number, number];
+  recvQueue?: string;
+  sendQueue?: string;
+}
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const TCP_STATES: Record<number, string> = { 1: 'ESTABLISHED', 2: 'SYN_SENT', 3: 'SYN_RECV', 4: 'FIN_WAIT1', 5: 'FIN_WAIT2', 6: 'TIME_WAIT', 7: 'CLOSE', 8: 'CLOSE_WAIT', 9: 'LAST_ACK', 10: 'LISTEN', 11: 'CLOSING' };
+const STATE_OF: Record<number, InetState> = { 1: 'established', 5: 'fin-wait2', 7: 'closed', 8: 'close-wait', 10: 'listen' };
+const STATE_NR: Record<InetState, number> = { closed: 0, listen: 1, established: 2, 'fin-wait2': 3, 'close-wait': 4, connected: 5, disconnected: 6 };
+
+export const isInet = (x: InetFacts) => (x.domain === AF_INET || x.domain === AF_INET6) && ((x.type === 1 && x.proto === 6) || (x.type === 2 && x.proto === 17));
+
+/** Why a socket that is neither unix nor TCP/UDP is refused. */
+export function otherSocketReason(x: InetFacts): string {
+  const what =
+    x.domain === 17 ? 'packet sockets (AF_PACKET)'
+    : x.domain === 16 ? 'netlink sockets'
+    : (x.domain === AF_INET || x.domain === AF_INET6) && x.type === 3 ? 'raw IP sockets (SOCK_RAW)'
+    : x.domain === AF_INET || x.domain === AF_INET6 ? `IP sockets of type ${x.type} protocol ${x.proto} (only TCP and UDP)`
+    : `sockets of address family ${x.domain}`;
+  return `${what} are not supported (use --skip sockets to restore them closed)`;
+}
+
+/** "127.0.0.1:80" or "[::1]:80" */
+export function inetName(a: InetAddress | undefined): string {
+  if (!a) return '(unbound)';
+  return a.addr.includes(':') ? `[${a.addr}]:${a.port}` : `${a.addr}:${a.port}`;
+}
+
+export function inetText(u: InetSocketImage): string {
+  const p = u.proto.toUpperCase() + (u.family === 6 ? 'v6' : '');
+  return `${p} ${inetName(u.local)}${u.remote ? ` -> ${inetName(u.remote)}` : ''} ${u.state}`;
+}
+
+function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
+  const refuse = (why: string): never => {
+    throw new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link} ${x.proto === 6 ? 'TCP' : 'UDP'} ${inetName(x.local)}${x.remote ? ` -> ${inetName(x.remote)}` : ''}): ${why}`, {
+      pid: f.pid,
+      object: `fd ${f.fd}`,
+      phase: 'files',
+    });
+  };
+  const tcp = x.proto === 6;
+  let state: InetState = x.remote ? 'connected' : 'closed';
+  if (tcp) {
+    const s = STATE_OF[x.state ?? 0] ?? refuse(`TCP state ${TCP_STATES[x.state ?? 0] ?? x.state} (a connection being opened or closed) is not supported yet: checkpoint again in a moment`);
+    state = s === 'closed' && x.disconnected ? 'disconnected' : s;
+  }
+  if (x.ifindex) refuse(`bound to network device ${x.ifindex} (SO_BINDTODEVICE): not supported yet`);
+  if (x.filter === 'ebpf') refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached to it: not supported yet');
+  if (x.tooBig) refuse(`${x.tooBig} bytes queued: more than ${INET_QUEUE_MAX >> 20} MiB is not supported yet`);
+  const datagrams = (x.datagrams ?? []).map((d) => {
+    const from = d.from ?? refuse('a datagram without a sender address is queued: not supported');
+    if (x.remote && `${from.addr}|${from.port}` !== `${x.remote.addr}|${x.remote.port}`)
+      refuse(`a datagram from ${inetName(from)}, not its peer, is queued (it arrived before connect): not supported yet`);
+    return { from, data: new Uint8Array(Buffer.from(d.data, 'hex')) };
+  });
+  const opts = Object.fromEntries(INET_OPTS.map((k, i) => [k, x.opts?.[i] ?? 0]));
+  const conn = tcp && (state === 'established' || state === 'fin-wait2' || state === 'close-wait');
+  const unbound = x.local && x.local.port === 0 && /^(0\.0\.0\.0|::)$/.test(x.local.addr);
+  return {
+    ino: f.stat.ino,
+    family: x.domain === AF_INET6 ? 6 : 4,
+    proto: tcp ? 'tcp' : 'udp',
+    state,
+    local: unbound ? undefined : x.local,
+    remote: state === 'closed' || state === 'listen' ? undefined : x.remote,
+    backlog: state === 'listen' ? Math.min(x.backlog ?? 0, 65535) : 0,
+    ...(state === 'listen' && x.acceptq ? { acceptq: x.acceptq } : {}),
+    opts,
+    ...(datagrams.length ? { datagrams } : {}),
+    ...(state === 'disconnected' ? { leftToRead: new Uint8Array(Buffer.from(x.recvQueue ?? '', 'hex')), resetPending: x.pendingError === 1 } : {}),
+    ...(x.filter ? { filter: new Uint8Array(Buffer.from(x.filter, 'hex')) } : {}),
+    tcp: conn
+      ? {
+          inSeq: x.inSeq ?? 0,
+          outSeq: x.outSeq ?? 0,
+          recvQueue: new Uint8Array(Buffer.from(x.recvQueue ?? '', 'hex')),
+          sendQueue: new Uint8Array(Buffer.from(x.sendQueue ?? '', 'hex')),
+          unsent: x.unsent ?? 0,
+          mss: x.mss ?? 0,
+          sndWscale: x.sndWscale ?? 0,
+          rcvWscale: x.rcvWscale ?? 0,
+          options: (x.options ?? 0) & 7,
+          timestamp: x.timestamp ?? 0,
+          window: x.window ?? [0, 0, 0, 0, 0],
+        }
+      : undefined,
+  };
+}
+
+export const inetSocket: FdOps = {
+  kind: 'inet',
+  matches: (f, ctx) => f.stat.isSocket() && ctx.inet !== undefined && isInet(ctx.inet),
+  dump: (f, ctx) => {
+    const u = inetState(f, ctx.inet!);
+    return { path: `${f.link} ${inetText(u)}`, flags: f.info.flags, pos: 0, inet: u };
+  },
+  check() {},
+  plan: (file) => {
+    const u = file.inet!;
+    const t = u.tcp;
+    // 0 plain, 1 TCP_REPAIR, 2 reset, 3 finished, 4 peer closed, 5 connect (native/helper/plan.h)
+    const outsideClosed = u.peer === 'outside' && u.policy !== 'established';
+    const mode =
+      u.state === 'disconnected' ? (u.resetPending ? 2 : 3)
+      : !t ? 0
+      : u.peer === 'pending' ? 5
+      : outsideClosed ? (u.state === 'close-wait' ? 4 : 2)
+      : 1;
+    const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : '-');
+    const dg = u.datagrams?.length ? u.datagrams.map((d) => `${d.from.addr}/${d.from.port}/${hex(d.data)}`).join(',') : '-';
+    return [
+      `file ${file.id} inet ${u.family} ${u.proto === 'tcp' ? 6 : 17} ${file.flags & ~0o2000000} ${STATE_NR[u.state]} ${mode}`,
+      `${u.local?.addr ?? '-'} ${u.local?.port ?? 0} ${u.remote?.addr ?? '-'} ${u.remote?.port ?? 0} ${u.backlog}`,
+      INET_OPTS.map((k) => u.opts[k] ?? 0).join(','),
+      `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,
+      (t?.window ?? [0, 0, 0, 0, 0]).join(','),
+      `${t ? q(t.recvQueue) : u.leftToRead ? q(u.leftToRead) : dg} ${q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'} ${q(u.filter)}`,
+    ].join(' ');
+  },
+};

@@ -1,0 +1,263 @@
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decode, encode, type CborValue } from '../src/image/cbor.js';
+import { ImageError, UcrError } from '../src/errors.js';
+import { crc32c } from '../src/native/addon.js';
+import { inspect } from '../src/orchestrator/inspect.js';
+import { alive, checkpointCase, cleanup, exists, exitOf, killAndWait, restartDetached, sleep, startCase, startTime, trackPid, UCR, ucr, verdict, waitFor } from './harness.js';
+
+const servers: net.Server[] = [];
+const peers: net.Socket[] = [];
+afterEach(async () => {
+  for (const s of peers.splice(0)) s.destroy();
+  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+  await cleanup();
+});
+
+/** A TCP server of this test process on loopback (a peer outside any checkpointed tree): it
+ * writes "before" to the one connection it gets and records everything that happens to it. */
+async function outsidePeer(allowHalfOpen = false): Promise<{ port: number; conn: Promise<{ sock: net.Socket; got: () => string; events: string[] }> }> {
+  const server = net.createServer({ allowHalfOpen });
+  servers.push(server);
+  const conn = new Promise<{ sock: net.Socket; got: () => string; events: string[] }>((resolve) =>
+    server.once('connection', (sock) => {
+      peers.push(sock);
+      let data = '';
+      const events: string[] = [];
+      sock.on('data', (d) => (data += d.toString()));
+      sock.on('end', () => events.push('end'));
+      sock.on('error', (e) => events.push(`error ${(e as NodeJS.ErrnoException).code}`));
+      sock.write('before');
+      resolve({ sock, got: () => data, events });
+    }),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, conn };
+}
+
+/** Sockets of the host on this local port (/proc/net/tcp), to see that nothing is left behind. */
+function socketsOnPort(port: number): number {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+  return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').filter((l) => l.includes(hex)).length;
+}
+
+describe('TCP and UDP sockets', () => {
+  it('a listener with an established connection (8 bytes queued each way, read after restart, reply delivered, new connections accepted), 1 MiB unread, bytes sent and not acknowledged, a half-closed connection, connections reset or closed by their peer with bytes left, an IPv6 listener and connection, UDP with queued datagrams', async () => {
+    // --kill: the connections go into repair mode first, so the kill leaves nothing on their
+    // 4-tuples (a plain kill would leave the unacknowledged sender retransmitting its FIN)
+    const c = await startCase('tcpsock');
+    const img = path.join(c.dir, 'image.ucr');
+    const before = startTime(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(startTime(c.pid)).not.toBe(before);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('streams through a pipe: checkpoint --kill -o - | restart -i - takes over the ports and connections as the original dies', async () => {
+    const c = await startCase('tcpsock');
+    // async: this process must keep reaping (it is the killed task's parent) while the pipe runs
+    const p = spawn('bash', ['-c', `set -o pipefail; "${process.execPath}" "${UCR}" checkpoint ${c.pid} --kill -o - | "${process.execPath}" "${UCR}" restart -i - --detach --pid-wait 10000`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const r = await exitOf(p);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('a restart that fails after the connections exist (a datagram sender address taken) leaves no socket behind, names the address, and a second restart succeeds', async () => {
+    const c = await startCase('tcpsock', { args: ['--outside-dgram'] });
+    const udpPort = Number(fs.readFileSync(`${c.out}.udpport`, 'utf8'));
+    const sender = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((r) => sender.bind(0, '127.0.0.1', r));
+      await new Promise<void>((r, j) => sender.send('outside', udpPort, '127.0.0.1', (e) => (e ? j(e) : r())));
+      const img = path.join(c.dir, 'image.ucr');
+      checkpointCase(c, img, ['--kill']);
+      await killAndWait(c.pid);
+      const port = Number(/TCP 127\.0\.0\.1:(\d+) listen/.exec(ucr(['inspect', img]).stdout)![1]);
+      const r = ucr(['restart', '-i', img, '--detach']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toMatch(new RegExp(`cannot queue the datagram from 127\\.0\\.0\\.1:${sender.address().port} again: its address is in use by a socket outside the image`));
+      expect(socketsOnPort(port)).toBe(0); // no listener, no connection (in repair mode or not) left
+      expect(exists(c.pid)).toBe(false);
+      sender.close();
+      restartDetached(img);
+      expect(await verdict(c)).toBe('PASS');
+    } finally {
+      try {
+        sender.close();
+      } catch {
+        /* closed */
+      }
+    }
+  });
+
+  it('--tcp=established: a connection to a peer outside the image comes back and the peer keeps talking, never noticing, even while the image waits', async () => {
+    const peer = await outsidePeer();
+    const c = await startCase('tcppeer', { args: ['--connect', String(peer.port), '--during'] });
+    const p = await peer.conn;
+    const img = path.join(c.dir, 'image.ucr');
+    const r = checkpointCase(c, img, ['--kill', '--tcp=established']);
+    expect(r.stderr).toMatch(new RegExp(`its peer 127\\.0\\.0\\.1:${peer.port} \\(held by process ${process.pid} .*\\) is outside the checkpointed tree: restored established`));
+    const keeper = inspect({ input: img }).meta.files.files.find((f) => f.inet?.keeper)!.inet!.keeper!.pid;
+    trackPid(keeper);
+    expect(fs.readFileSync(`/proc/${keeper}/comm`, 'utf8').trim()).toBe('ucr-tcplock');
+    await killAndWait(c.pid);
+    // the peer talks while the program is gone: the keeper's lock drops it, so the peer's
+    // kernel retransmits it later instead of getting a reset
+    p.sock.write('during\n');
+    await sleep(300);
+    expect(p.events).toEqual([]);
+    const text = ucr(['inspect', img]).stdout;
+    expect(text).toMatch(/peer outside .*restored established \(--tcp=established\)/);
+    restartDetached(img);
+    const v = verdict(c);
+    await waitFor(() => p.got().includes('after-restart\n'), 20_000, 'the restarted program to talk');
+    expect(p.events).toEqual([]); // no FIN, no RST: the peer never noticed
+    expect(alive(keeper)).toBe(false); // the restart took over from the keeper
+    p.sock.write('peer-reply\n');
+    expect(await v).toBe('PASS');
+    // the program's exit closes the connection: nobody else (the helper) holds it
+    await waitFor(() => p.events.includes('end'), 10_000, 'the FIN of the exiting program');
+  });
+
+  it('--tcp=established: a half-closed connection (the program shut down writing) to an outside peer: the peer still writes to it', async () => {
+    const peer = await outsidePeer(true);
+    const c = await startCase('tcppeer', { args: ['--connect', String(peer.port), '--half'] });
+    const p = await peer.conn;
+    await waitFor(() => p.events.includes('end'), 10_000, 'the program to shut down writing');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img, ['--kill', '--tcp=established']);
+    trackPid(inspect({ input: img }).meta.files.files.find((f) => f.inet?.keeper)!.inet!.keeper!.pid);
+    expect(ucr(['inspect', img]).stdout).toMatch(/fin-wait2, 6 bytes to read/);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    p.sock.write('peer-reply\n');
+    expect(await verdict(c)).toBe('PASS');
+    expect(p.got()).toBe('bye\n');
+    expect(p.events).toEqual(['end']);
+  });
+
+  it('--tcp=close (the default): a connection to an outside peer comes back reset: the queued bytes, then ECONNRESET', async () => {
+    const peer = await outsidePeer();
+    const c = await startCase('tcppeer', { args: ['--connect', String(peer.port), '--expect-reset'] });
+    await peer.conn;
+    const img = path.join(c.dir, 'image.ucr');
+    const r = checkpointCase(c, img, ['--kill']);
+    expect(r.stderr).toMatch(/is outside the checkpointed tree: restored reset \(--tcp=close/);
+    await killAndWait(c.pid);
+    expect(ucr(['inspect', img]).stdout).toMatch(/restored reset \(--tcp=close\)/);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  for (const [what, re] of [
+    ['raw', /^ucr: process \d+ fd \d+ \(socket:\[\d+\]\): raw IP sockets \(SOCK_RAW\) are not supported \(use --skip sockets to restore them closed\)$/],
+    ['packet', /^ucr: process \d+ fd \d+ \(socket:\[\d+\]\): packet sockets \(AF_PACKET\) are not supported \(use --skip sockets to restore them closed\)$/],
+    ['pending', /^ucr: process \d+ fd \d+ \(socket:\[\d+\] TCP 127\.0\.0\.1:\d+ listen\): 1 connection\(s\) from outside the tree wait in its accept queue: not supported yet$/],
+  ] as [string, RegExp][])
+    it(`refuses ${what === 'pending' ? 'a connection from outside waiting to be accepted' : `a ${what} socket`} with one line naming it, and leaves the process running`, async () => {
+      const c = await startCase('tcppeer', { args: ['--refuse', what] });
+      if (what === 'pending') {
+        const client = net.connect(Number(fs.readFileSync(`${c.out}.port`, 'utf8')), '127.0.0.1');
+        peers.push(client);
+        await new Promise<void>((r, j) => client.once('connect', r).once('error', j));
+      }
+      const img = path.join(c.dir, 'image.ucr');
+      const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.trim()).toMatch(re);
+      expect(fs.existsSync(img)).toBe(false);
+      expect(await verdict(c)).toBe('PASS');
+    });
+
+  it('a restart while the original still holds its port fails naming the address, and leaves no socket behind', async () => {
+    const c = await startCase('tcpsock');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    const port = Number(/TCP 127\.0\.0\.1:(\d+) listen/.exec(ucr(['inspect', img]).stdout)![1]);
+    const before = socketsOnPort(port);
+    const r = ucr(['restart', '-i', img, '--pidns', '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}.*cannot bind the TCP socket \\(file \\d+\\): the address is in use`));
+    expect(socketsOnPort(port)).toBe(before);
+    expect(await verdict(c)).toBe('PASS'); // the original is undisturbed
+  });
+});
+
+/** The image with its FILES payload replaced (with a correct crc, so the validator is reached). */
+function withFiles(good: Buffer, f: (payload: Buffer) => Buffer): Buffer {
+  for (let at = 16; at < good.length; ) {
+    const len = Number(good.readBigUInt64LE(at + 8));
+    if (good.readUInt32LE(at) === 4) {
+      const payload = f(good.subarray(at + 16, at + 16 + len));
+      const frame = Buffer.alloc(16);
+      frame.writeUInt32LE(4, 0);
+      frame.writeUInt32LE(crc32c(payload), 4);
+      frame.writeBigUInt64LE(BigInt(payload.length), 8);
+      return Buffer.concat([good.subarray(0, at), frame, payload, good.subarray(at + 16 + len)]);
+    }
+    at += 16 + len;
+  }
+  throw new Error('no FILES record');
+}
+
+describe('TCP/UDP socket metadata validation', () => {
+  it('names the field of an impossible socket, and random mutations never crash', async () => {
+    const c = await startCase('tcpsock');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    expect(await verdict(c)).toBe('PASS'); // the checkpoint left it undisturbed
+    const good = fs.readFileSync(img);
+    const mut = path.join(c.dir, 'mut.ucr');
+    type F = { kind: string; inet?: Record<string, any> };
+    const edit = (f: (files: F[]) => void) => {
+      fs.writeFileSync(mut, withFiles(good, (p) => {
+        const v = decode(p) as { files: F[] };
+        f(v.files);
+        return Buffer.from(encode(v as unknown as CborValue));
+      }));
+      return mut;
+    };
+    const socks = (files: F[]) => files.filter((f) => f.kind === 'inet').map((f) => f.inet!);
+    const conn = (files: F[]) => socks(files).find((u) => u.tcp)!;
+    const cases: [string, (files: F[]) => void, RegExp][] = [
+      ['family', (fs) => (socks(fs)[0]!.family = 5), /inet\.family: corrupt image: expected 4 or 6/],
+      ['addr', (fs) => (conn(fs).local.addr = '::1'), /inet\.local\.addr: corrupt image: not an IPv4 address/],
+      ['port', (fs) => (conn(fs).remote.port = 70000), /inet\.remote\.port: corrupt image: 70000 is outside/],
+      ['state', (fs) => (socks(fs)[0]!.state = 'syn-sent'), /inet\.state: corrupt image: expected one of/],
+      ['repair', (fs) => delete conn(fs).tcp, /repair state only and always on a TCP connection/],
+      ['unsent', (fs) => (conn(fs).tcp.unsent = 1 << 21), /more bytes never sent than queued/],
+      ['window', (fs) => (conn(fs).tcp.window = [1, 2]), /window: corrupt image: expected 5 numbers/],
+      ['filter', (fs) => (socks(fs).find((u) => u.filter)!.filter = new Uint8Array(12)), /filter: corrupt image: not whole BPF instructions/],
+      ['keeper', (fs) => (conn(fs).keeper = { pid: 5, start: 1 }), /keeper: corrupt image: a keeper only for a connection kept to an outside peer/],
+      ['kind', (fs) => (fs.find((f) => f.kind === 'inet')!.kind = 'pipe'), /socket state on a file that is not a TCP\/UDP socket|pipe end/],
+    ];
+    for (const [name, f, re] of cases) {
+      const p = edit(f);
+      expect(() => inspect({ input: p }), name).toThrow(re);
+      expect(() => inspect({ input: p }), name).toThrow(ImageError);
+    }
+    let rng = 4321;
+    const rand = (n: number) => ((rng = (rng * 1103515245 + 12345) & 0x7fffffff) % n);
+    for (let i = 0; i < 300; i++) {
+      fs.writeFileSync(mut, withFiles(good, (p) => {
+        const b = Buffer.from(p);
+        for (let k = 1 + rand(4); k > 0; k--) b[rand(b.length)] = rand(256);
+        return b;
+      }));
+      try {
+        inspect({ input: mut });
+      } catch (e) {
+        expect(e, String(e)).toBeInstanceOf(UcrError);
+      }
+    }
+  });
+});
