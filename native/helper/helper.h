@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-int helper_dump(void);
+int helper_dump(const char *partial); /* partial: the image file to remove if the coordinator dies */
 int helper_restore(int detach);
 /* dump command `pipe <pid> <fd>` (dump_pipe.c) */
 int cmd_pipe(char **w, int n);

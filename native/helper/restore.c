@@ -36,6 +36,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "helper.h"
 #include "proto.h"
 #include "tracee.h"
@@ -183,6 +184,8 @@ static int run_actions(void)
 			}
 			if (t->kind == TASK_NORMAL && (tracer_send(a->task, W_SEIZE) < 0 || tracer_wait_ack(a->task, W_SEIZE) < 0))
 				return proto_fail("create", "ptrace", errno, "cannot seize the new task %d", t->pid);
+			if (fault_at("clone", t->old_pid))
+				return proto_fail("create", "clone", ECANCELED, FAULT_MSG);
 			break;
 		case ACT_SETSID:
 			if (send_cmd(a->task, OP_SETSID, 0, &r) < 0)
@@ -315,6 +318,8 @@ static int restore_all(int detach)
 			if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 ||
 			    seal_objs() < 0)
 				return -1;
+			if (fault_at("restore-pages", 0))
+				return proto_fail("restore-pages", "image", ECANCELED, FAULT_MSG);
 			proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
 				   (unsigned long long)bytes, (unsigned long long)ipc_shm_bytes, (unsigned long long)records, digest, trailer);
 		} else if (n == 1 && !strcmp(w[0], "commit")) {
@@ -327,8 +332,15 @@ static int restore_all(int detach)
 	}
 	if (!line)
 		return -1; /* the coordinator gave up (and has its reason) */
+	if (fault_at("detach", 0))
+		return proto_fail("finish", "detach", ECANCELED, FAULT_MSG);
+	/* All resume together: the death of the coordinator (SIGTERM, see main.c) waits until
+	 * every task has been let go. */
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, NULL);
 	prctl(PR_SET_CHILD_SUBREAPER, 0); /* from now on the tree's orphans go where they would */
-	/* All resume together. */
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_DETACH) < 0)
 			return -1;
@@ -337,6 +349,7 @@ static int restore_all(int detach)
 			return proto_fail("finish", "detach", errno, "cannot let task %d run", plan.tasks[i].pid);
 	tracers_stop();
 	ipc_release(); /* every task holds its own attachments now */
+	sigprocmask(SIG_UNBLOCK, &term, NULL);
 	emit_pids("running", NULL);
 	if (detach)
 		return 0;

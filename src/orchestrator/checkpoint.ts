@@ -83,6 +83,8 @@ export interface CheckpointResult {
 
 interface Output {
   fd: number;
+  /** the partial file while it is written (the helper removes it if ucr dies) */
+  partial?: string;
   commit(): void;
   abandon(): void;
 }
@@ -101,6 +103,7 @@ function openOutput(out: string | number): Output {
   let committed = false;
   return {
     fd,
+    partial: tmp,
     commit() {
       fs.fsyncSync(fd);
       fs.closeSync(fd);
@@ -167,7 +170,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   if (opts.signal?.aborted) throw aborted();
   const notified = sig === undefined ? [] : await clock.run('notify', () => notifyBeforeCheckpoint(selectedNow(sel), sig));
   const out = openOutput(opts.output);
-  const helper = new Helper(['dump'], [out.fd]);
+  const helper = new Helper(['dump', ...(out.partial ? ['--partial', out.partial] : [])], [out.fd]);
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays

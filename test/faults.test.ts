@@ -1,0 +1,183 @@
+/**
+ * Faults at every named point (UCR_FAULT, src/fault.ts and native/helper/fault.c) and SIGKILL of
+ * ucr itself at chosen points:
+ *  - checkpoint never harms the tree: it runs on as before, untraced, not stopped, with the very
+ *    same memory map (no injected gadget left), and no image or partial file appears;
+ *  - restart is all or nothing: no task, zombie, stopped task, helper, System V object or file
+ *    is left (a SIGKILLed restart: once init has reaped the orphans, bounded).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkpointCase, cleanup, exists, restartDetached, startCase, treeOf, UCR, verdict, waitFor, type Case } from './harness.js';
+import { filesIn, helperPids, lookAt, sysvObjects, type TaskLook } from './leftovers.js';
+
+afterAll(cleanup);
+
+interface Run {
+  code: number | null;
+  signal: string | null;
+  stderr: string;
+}
+
+function ucrWithFault(args: string[], fault: string, action: 'fail' | 'sigkill' = 'fail'): Run {
+  const r = spawnSync(process.execPath, [UCR, ...args], {
+    env: { ...process.env, UCR_FAULT: fault, UCR_FAULT_ACTION: action },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 60_000,
+  });
+  return { code: r.status, signal: r.signal, stderr: r.stderr.toString() };
+}
+
+function expectInjected(r: Run, what: string): void {
+  expect(r.code, `${what}: ${r.stderr}`).toBe(1);
+  expect(r.stderr.trim().split('\n'), `${what}: one line`).toHaveLength(1);
+  expect(r.stderr, what).toMatch(/^ucr: .*injected fault \(UCR_FAULT\)/);
+}
+
+describe('checkpoint never harms the tree', () => {
+  let c: Case;
+  let pids: number[];
+  let before: TaskLook[];
+  let files: string[];
+  beforeAll(async () => {
+    c = await startCase('tree');
+    pids = treeOf(c.pid);
+    expect(pids).toHaveLength(5);
+    before = pids.map((p) => lookAt(p)!);
+    files = filesIn(c.dir);
+  });
+
+  async function expectUnharmed(what: string): Promise<void> {
+    // a killed ucr's helper finishes its command, puts the tasks back and detaches, then exits
+    await waitFor(() => helperPids().length === 0, 20_000, `${what}: the helper to exit`);
+    for (const b of before) {
+      const now = lookAt(b.pid);
+      expect(now, `${what}: pid ${b.pid}`).toBeDefined();
+      expect(now!.tracer, `${what}: pid ${b.pid} traced`).toBe(0);
+      expect(now!.state.replace('R', 'S'), `${what}: pid ${b.pid} state`).toBe(b.state.replace('R', 'S'));
+      expect(now!.maps, `${what}: pid ${b.pid} memory map`).toBe(b.maps);
+    }
+    expect(filesIn(c.dir), `${what}: files`).toEqual(files);
+  }
+
+  it('a failure at any phase, for the root or a grandchild', async () => {
+    const leaf = pids[pids.length - 1]!;
+    const points = ['freeze', `freeze:${leaf}`, 'capture', `capture:${leaf}`, 'inject', `inject:${leaf}`, 'files', 'objects', 'ipc', 'write-metadata', 'write-pages', `pages:${leaf}`, `dump-pages:${leaf}`, 'write-shm'];
+    for (const p of points) {
+      const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], p);
+      expectInjected(r, p);
+      await expectUnharmed(p);
+    }
+  });
+
+  it('ucr killed with SIGKILL at any phase, even with a gadget injected into a task', async () => {
+    const leaf = pids[pids.length - 1]!;
+    const points = ['freeze', `freeze:${leaf}`, `capture:${leaf}`, `inject:${leaf}`, 'inject', 'files', 'write-metadata', `pages:${leaf}`, `dump-pages:${leaf}`, 'write-shm'];
+    for (const p of points) {
+      const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], p, 'sigkill');
+      expect(r.signal, `${p}: ${r.stderr}`).toBe('SIGKILL');
+      await expectUnharmed(`SIGKILL at ${p}`);
+    }
+  });
+
+  it('disk full: refused with one line, no file left, the tree runs on', async () => {
+    const mnt = fs.mkdtempSync(path.join(c.dir, 'tiny-'));
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'ucr-test-tiny', mnt]).status).toBe(0);
+    try {
+      const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', path.join(mnt, 'img.ucr'), '--kill'], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^ucr: .*(ENOSPC|No space left on device|errno 28)/);
+      expect(fs.readdirSync(mnt)).toEqual([]);
+    } finally {
+      spawnSync('umount', [mnt]);
+      fs.rmdirSync(mnt);
+    }
+    await expectUnharmed('disk full');
+  });
+
+  it('output pipe closed early (checkpoint -o - | head -c 100): refused, the tree runs on', async () => {
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${UCR}" checkpoint ${c.pid} -o - --kill 2>"${c.dir}/err" | head -c 100 >/dev/null; echo \${PIPESTATUS[0]}`], { encoding: 'utf8' });
+    const err = fs.readFileSync(path.join(c.dir, 'err'), 'utf8');
+    fs.rmSync(path.join(c.dir, 'err'));
+    expect(r.stdout.trim(), err).toBe('1');
+    expect(err.trim().split('\n')).toHaveLength(1);
+    expect(err).toMatch(/^ucr: .*(EPIPE|broken pipe)/i);
+    await expectUnharmed('pipe closed');
+  });
+
+  it('after all that, the tree still passes its own check', async () => {
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('restart is all or nothing', () => {
+  let c: Case;
+  let pids: number[];
+  let img: string;
+  let files: string[];
+  let sysv: string;
+  beforeAll(async () => {
+    c = await startCase('tree');
+    pids = treeOf(c.pid);
+    img = path.join(c.dir, 'img.ucr');
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+    files = filesIn(c.dir);
+    sysv = sysvObjects();
+  });
+
+  function expectNothingLeft(what: string): void {
+    for (const p of pids) expect(exists(p), `${what}: pid ${p} left`).toBe(false);
+    expect(helperPids(), `${what}: helpers left`).toEqual([]);
+    expect(filesIn(c.dir), `${what}: files`).toEqual(files);
+    expect(sysvObjects(), `${what}: System V objects`).toBe(sysv);
+  }
+
+  it('a failure at any phase, in any task, kills everything created so far', () => {
+    const [root, a, a1, b, b1] = pids as [number, number, number, number, number];
+    void root;
+    const points = ['read-metadata', 'check', 'plan', 'create', `clone:${a1}`, `clone:${b1}`, 'memory', `map:${b}`, `task-map:${a1}`, 'restore-pages', 'verify', 'resume', `finish:${b1}`, `task-finish:${a}`, 'detach'];
+    for (const p of points) {
+      const r = ucrWithFault(['restart', '-i', img, '--detach'], p);
+      expectInjected(r, p);
+      expectNothingLeft(p); // at once: the helper reaps every task before it exits
+    }
+  });
+
+  it('ucr killed with SIGKILL at any phase leaves no process (once init has reaped)', async () => {
+    const [, a, a1, b] = pids as [number, number, number, number, number];
+    for (const p of ['create', `clone:${a1}`, `map:${b}`, `task-map:${a}`, 'restore-pages', `task-finish:${a1}`]) {
+      const r = ucrWithFault(['restart', '-i', img, '--detach'], p, 'sigkill');
+      expect(r.signal, `${p}: ${r.stderr}`).toBe('SIGKILL');
+      await waitFor(() => pids.every((q) => !exists(q)) && helperPids().length === 0, 20_000, `SIGKILL at ${p}: every task gone`);
+      expectNothingLeft(`SIGKILL at ${p}`);
+    }
+  });
+
+  it('ucr killed while the tasks are let go: the whole tree runs, or none of it', async () => {
+    const r = ucrWithFault(['restart', '-i', img, '--detach'], 'detach', 'sigkill');
+    expect(r.signal).toBe('SIGKILL');
+    await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
+    await waitFor(() => pids.every((q) => !exists(q)) || pids.every((q) => lookAt(q)?.tracer === 0), 20_000, 'all or nothing');
+    if (exists(c.pid)) {
+      for (const p of pids) expect(lookAt(p)!.state, `pid ${p}`).not.toMatch(/[tTZ]/);
+      expect(await verdict(c)).toBe('PASS');
+      for (const p of pids) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await waitFor(() => pids.every((q) => !exists(q)), 20_000, 'the tree to be gone');
+    }
+  });
+
+  it('and then the image restarts and passes', async () => {
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
