@@ -18,12 +18,14 @@
 #include "restore.h"
 #include "tracee.h"
 
-/* The bounding set, while the thread is still privileged (before its ids change). */
+/* The bounding set, while the thread is still privileged (before its ids change). Only what
+ * the task has (the helper's own set: the task is its clone) is dropped: dropping needs
+ * CAP_SETPCAP even for a capability already gone, which a non-root restorer lacks. */
 int restore_bounding(struct task_plan *p)
 {
 	long ret;
 	for (int c = 0; c < 64 && p->have_caps; c++)
-		if (!(p->cap_bnd >> c & 1)) {
+		if (!(p->cap_bnd >> c & 1) && prctl(PR_CAPBSET_READ, c) == 1) {
 			if (t_inject(&rt, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)c, 0, 0, 0, 0, &ret) < 0)
 				return proto_fail("finish", "capabilities", errno, "cannot drive the task through prctl");
 			if (ret == -EINVAL)
@@ -61,6 +63,25 @@ int restore_caps(struct task_plan *p)
  * Dumpable is put back too (a uid change resets it). */
 
 
+/* The image's ids are the helper's own (and so already the task's, a clone of it): always the
+ * case for a restorer that is not root (the coordinator refuses any other image), which may not
+ * call setgroups or set ids at all. */
+static int creds_are_mine(const struct task_plan *p)
+{
+	uid_t r, e, s;
+	gid_t gr, ge, gs, groups[256];
+	if (getresuid(&r, &e, &s) || getresgid(&gr, &ge, &gs))
+		return 0;
+	int n = getgroups(256, groups);
+	if (p->uid[0] != r || p->uid[1] != e || p->uid[2] != s || p->uid[3] != e || p->gid[0] != gr || p->gid[1] != ge ||
+	    p->gid[2] != gs || p->gid[3] != ge || n != p->ngroups)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if ((gid_t)p->groups[i] != groups[i])
+			return 0;
+	return 1;
+}
+
 int restore_creds(struct task_plan *p)
 {
 	long ret;
@@ -69,6 +90,10 @@ int restore_creds(struct task_plan *p)
 	if (restore_bounding(p) < 0 ||
 	    (p->have_caps && rt_call("finish", "prctl(PR_SET_KEEPCAPS)", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0, &ret) < 0))
 		return -1;
+	if (creds_are_mine(p))
+		return restore_caps(p) < 0 ||
+			rt_call("finish", "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, &ret) < 0
+			? -1 : 0;
 	uint64_t g = t_scratch_put(&rt, 0, p->groups, (size_t)p->ngroups * sizeof p->groups[0]);
 	if ((p->ngroups && !g) ||
 	    rt_call("finish", "setgroups", SYS_setgroups, (uint64_t)p->ngroups, p->ngroups ? g : 0, 0, 0, 0, 0, &ret) < 0 ||

@@ -207,6 +207,7 @@ program
   .option('--detach', 'return once every task is restored and running')
   .option('--pid-wait <ms>', 'wait this long for pids still held by zombies', intArg('--pid-wait'), 5000)
   .option('--force', 'restart even if the kernel build or CPU features differ from the image')
+  .option('--trust-image', 'restart an image file that other users could write, or owned by neither root nor the uid that made it')
   .option('--pids <map>', "restart at other pids: old:new,... (the rest keep theirs) or 'auto' (any free pids)", parsePids)
   .option('--pidns', "restart in a new pid namespace, under ucr's init (pid 1), at the image's pids inside it")
   .option('--ipcns', 'restart in a new IPC namespace: System V objects come back at their ids whatever this namespace holds')
@@ -236,6 +237,7 @@ program
       detach?: boolean;
       pidWait: number;
       force?: boolean;
+      trustImage?: boolean;
       pids?: Map<number, number> | 'auto';
       pidns?: boolean;
       ipcns?: boolean;
@@ -256,6 +258,7 @@ program
           detach: o.detach,
           pidWaitMs: o.pidWait,
           force: o.force,
+          trustImage: o.trustImage,
           pids: o.pids,
           pidns: o.pidns,
           ipcns: o.ipcns,
