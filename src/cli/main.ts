@@ -1,7 +1,7 @@
 /** The ucr command line: parses options into the library's option objects and calls it. */
 import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { UcrError } from '../errors.js';
+import { oneLine, UcrError } from '../errors.js';
 import { UcrEmitter, type PhaseRecord } from '../events.js';
 import { checkpoint, inspect, restart, VERSION } from '../index.js';
 import { createLogger } from '../log.js';
@@ -45,7 +45,7 @@ function stdioWith(pairs: [number, number][]): [number, number, number] {
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
-  process.stderr.write(`ucr: ${msg.split('\n')[0]}\n`);
+  process.stderr.write(`ucr: ${oneLine(msg)}\n`);
   if (process.env.UCR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   process.exit(exitCodeOf(e));
 }
@@ -63,7 +63,7 @@ let endProgress = () => {};
 function emitter(g: GlobalOpts): { events: UcrEmitter; phases: PhaseRecord[] } {
   const events = new UcrEmitter();
   const phases: PhaseRecord[] = [];
-  events.on('warning', (w) => process.stderr.write(`ucr: warning: ${w.message}\n`));
+  events.on('warning', (w) => process.stderr.write(`ucr: warning: ${oneLine(w.message)}\n`));
   events.on('phase-end', (p) => phases.push(p));
   if (g.verbose)
     events.on('phase-end', (p) =>
@@ -125,7 +125,7 @@ async function run<T>(op: 'checkpoint' | 'restart', traceFile: string | undefine
     writeTrace(traceFile, op, phases, startedAt);
     endProgress();
     const msg = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`ucr: ${msg.split('\n')[0]}\n`);
+    process.stderr.write(`ucr: ${oneLine(msg)}\n`);
     if (process.env.UCR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     process.exit(exitCodeOf(e, sig.status()));
   } finally {
