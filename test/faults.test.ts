@@ -181,3 +181,39 @@ describe('restart is all or nothing', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 });
+
+describe('restart is all or nothing, with System V objects', () => {
+  it('no segment, semaphore set or message queue is left after a failure or a SIGKILL', async () => {
+    const c = await startCase('sysvipc');
+    const objects = fs.readFileSync(`${c.out}.ipc`, 'utf8').trim().split(/\s+/);
+    const ipcrm = () => {
+      for (let i = 0; i + 1 < objects.length; i += 2) spawnSync('ipcrm', [objects[i]!, objects[i + 1]!], { stdio: 'ignore' });
+    };
+    try {
+      const img = path.join(c.dir, 'img.ucr');
+      const pids = treeOf(c.pid);
+      checkpointCase(c, img, ['--kill']);
+      for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+      ipcrm(); // the objects outlive the killed tree: free their ids and keys
+      const sysv = sysvObjects();
+      const files = filesIn(c.dir);
+      const gone = async (what: string) => {
+        await waitFor(() => pids.every((q) => !exists(q)) && helperPids().length === 0, 20_000, `${what}: every task gone`);
+        expect(sysvObjects(), `${what}: System V objects`).toBe(sysv);
+        expect(filesIn(c.dir), `${what}: files`).toEqual(files);
+      };
+      for (const p of ['create', `task-map:${c.pid}`, 'restore-pages', 'verify', `task-finish:${c.pid}`, 'detach']) {
+        expectInjected(ucrWithFault(['restart', '-i', img, '--detach'], p), p);
+        await gone(p);
+      }
+      for (const p of ['create', `task-map:${c.pid}`, 'restore-pages']) {
+        expect(ucrWithFault(['restart', '-i', img, '--detach'], p, 'sigkill').signal, p).toBe('SIGKILL');
+        await gone(`SIGKILL at ${p}`);
+      }
+      restartDetached(img);
+      expect(await verdict(c)).toBe('PASS');
+    } finally {
+      ipcrm();
+    }
+  });
+});

@@ -81,6 +81,7 @@ int count_vmas(pid_t pid)
 static void coordinator_died(int sig)
 {
 	(void)sig;
+	helper_restore_abandon();
 	_exit(1);
 }
 

@@ -47,6 +47,16 @@
 struct plan plan;
 struct restore_ctx ctx;
 
+static pid_t helper_pid;
+static volatile sig_atomic_t letting_go;
+
+void helper_restore_abandon(void)
+{
+	/* tracer workers and tasks are forks of the helper: only the helper itself undoes */
+	if (helper_pid && getpid() == helper_pid && !letting_go)
+		ipc_undo();
+}
+
 static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
 	return a < d && c < b;
@@ -340,6 +350,7 @@ static int restore_all(int detach)
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigprocmask(SIG_BLOCK, &term, NULL);
+	letting_go = 1;
 	prctl(PR_SET_CHILD_SUBREAPER, 0); /* from now on the tree's orphans go where they would */
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_DETACH) < 0)
@@ -382,6 +393,7 @@ static int restore_all(int detach)
 
 int helper_restore(int detach)
 {
+	helper_pid = getpid();
 	ctx.plan = &plan;
 	if (plan_read(&plan) < 0)
 		return 1;
