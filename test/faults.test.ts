@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointCase, cleanup, exists, restartDetached, startCase, treeOf, UCR, verdict, waitFor, type Case } from './harness.js';
-import { filesIn, helperPids, lookAt, sysvObjects, type TaskLook } from './leftovers.js';
+import { filesIn, helperPids, lookAt, sysvObjects, unixNames, type TaskLook } from './leftovers.js';
 
 afterAll(cleanup);
 
@@ -178,6 +178,7 @@ describe('restart is all or nothing', () => {
 
   it('and then the image restarts and passes', async () => {
     restartDetached(img);
+    expect(mine().length, 'the names are seen once restored').toBeGreaterThan(1);
     expect(await verdict(c)).toBe('PASS');
   });
 });
@@ -215,5 +216,36 @@ describe('restart is all or nothing, with System V objects', () => {
     } finally {
       ipcrm();
     }
+  });
+});
+
+describe('restart is all or nothing, with unix sockets', () => {
+  it('no socket file, bound name or socket is left after a failure or a SIGKILL', async () => {
+    const c = await startCase('unixsock');
+    const img = path.join(c.dir, 'img.ucr');
+    const pids = treeOf(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+    const files = filesIn(c.dir);
+    // (other programs on the machine bind sockets too: only the case's names count)
+    const mine = () => unixNames().filter((n) => n.startsWith(c.dir) || n === `@ucr-unixsock-${c.pid}`);
+    const names = mine(); // none: the tree was killed
+
+    const gone = async (what: string) => {
+      await waitFor(() => pids.every((q) => !exists(q)) && helperPids().length === 0, 20_000, `${what}: every task gone`);
+      expect(filesIn(c.dir), `${what}: files`).toEqual(files);
+      expect(mine(), `${what}: bound unix sockets`).toEqual(names);
+    };
+    for (const p of ['create', `task-map:${c.pid}`, 'restore-pages', `task-finish:${c.pid}`, 'detach']) {
+      expectInjected(ucrWithFault(['restart', '-i', img, '--detach'], p), p);
+      await gone(p);
+    }
+    for (const p of ['create', `task-map:${c.pid}`]) {
+      expect(ucrWithFault(['restart', '-i', img, '--detach'], p, 'sigkill').signal, p).toBe('SIGKILL');
+      await gone(`SIGKILL at ${p}`);
+    }
+    restartDetached(img);
+    expect(mine().length, 'the names are seen once restored').toBeGreaterThan(1);
+    expect(await verdict(c)).toBe('PASS');
   });
 });

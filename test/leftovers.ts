@@ -66,3 +66,14 @@ export function sysvObjects(): string {
 export function filesIn(dir: string): string[] {
   return (fs.readdirSync(dir, { recursive: true }) as string[]).sort();
 }
+
+/** Names of the bound unix sockets of this network namespace (paths and @abstract), sorted. */
+export function unixNames(): string[] {
+  return fs
+    .readFileSync('/proc/net/unix', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/)[7])
+    .filter((n): n is string => !!n)
+    .sort();
+}
