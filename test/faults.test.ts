@@ -178,7 +178,6 @@ describe('restart is all or nothing', () => {
 
   it('and then the image restarts and passes', async () => {
     restartDetached(img);
-    expect(mine().length, 'the names are seen once restored').toBeGreaterThan(1);
     expect(await verdict(c)).toBe('PASS');
   });
 });
