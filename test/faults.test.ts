@@ -161,7 +161,13 @@ describe('restart is all or nothing', () => {
     const r = ucrWithFault(['restart', '-i', img, '--detach'], 'detach', 'sigkill');
     expect(r.signal).toBe('SIGKILL');
     await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
-    await waitFor(() => pids.every((q) => !exists(q)) || pids.every((q) => lookAt(q)?.tracer === 0), 20_000, 'all or nothing');
+    // settled: every task gone (killed, then reaped by init), or every task running untraced
+    const running = (q: number) => {
+      const l = lookAt(q);
+      return !!l && l.tracer === 0 && !/[tTZX]/.test(l.state);
+    };
+    await waitFor(() => pids.every((q) => !exists(q)) || pids.every(running), 20_000, 'all or nothing');
+    console.log(`killed while letting go: ${exists(c.pid) ? 'the whole tree runs' : 'no task is left'}`);
     if (exists(c.pid)) {
       for (const p of pids) expect(lookAt(p)!.state, `pid ${p}`).not.toMatch(/[tTZ]/);
       expect(await verdict(c)).toBe('PASS');
