@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkpoint, UcrEmitter, UcrError } from '../src/index.js';
 import { checkpointCase, cleanup, exists, restartDetached, startCase, treeOf, UCR, verdict, waitFor, type Case } from './harness.js';
 import { filesIn, helperPids, lookAt, sysvObjects, unixNames, type TaskLook } from './leftovers.js';
 
@@ -110,6 +111,44 @@ describe('checkpoint never harms the tree', () => {
 
   it('after all that, the tree still passes its own check', async () => {
     expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('a task of the tree exits while it is checkpointed', () => {
+  it('the checkpoint fails naming it or completes without it, and the rest of the tree runs on untouched', async () => {
+    for (const phase of ['capture', 'files', 'write-pages'] as const) {
+      const c = await startCase('tree');
+      const pids = treeOf(c.pid);
+      const leaf = pids[pids.length - 1]!;
+      const before = pids.filter((p) => p !== leaf).map((p) => lookAt(p)!);
+      const events = new UcrEmitter();
+      let killed = false;
+      events.on('phase-start', (e) => {
+        if (e.phase === phase && !killed) {
+          killed = true;
+          process.kill(leaf, 'SIGKILL'); // frozen (ptrace-stopped) or not, it dies now
+        }
+      });
+      const img = path.join(c.dir, 'img.ucr');
+      let failed: unknown;
+      await checkpoint(c.pid, { output: img, events }).catch((e: unknown) => (failed = e));
+      expect(killed, phase).toBe(true);
+      if (failed) {
+        expect(failed, `${phase}: ${String(failed)} ${JSON.stringify(failed)}`).toBeInstanceOf(UcrError);
+        expect(fs.existsSync(img), `${phase}: no image`).toBe(false);
+      }
+      await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
+      for (const b of before) {
+        const now = lookAt(b.pid)!;
+        expect(now, `${phase}: pid ${b.pid}`).toBeDefined();
+        expect(now.tracer, `${phase}: pid ${b.pid} traced`).toBe(0);
+        expect(now.state.replace('R', 'S'), `${phase}: pid ${b.pid} state`).toBe(b.state.replace('R', 'S'));
+        expect(now.maps, `${phase}: pid ${b.pid} memory map`).toBe(b.maps);
+      }
+      expect(fs.readdirSync(c.dir).filter((f) => f.includes('partial')), phase).toEqual([]);
+      console.log(`leaf killed at ${phase}: ${failed ? `refused: ${(failed as Error).message}` : 'image complete (taken before it died)'}`);
+      await cleanup();
+    }
   });
 });
 

@@ -18,7 +18,7 @@ import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
-import { fromHelper } from './errors.js';
+import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow, waitVfork } from './select.js';
@@ -289,7 +289,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     if (final) throw fromHelper(e, 'checkpoint', pid);
     out.abandon();
     if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();
-    throw fromHelper(e, 'checkpoint', pid);
+    throw fromVanished(fromHelper(e, 'checkpoint', pid));
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
