@@ -46,16 +46,18 @@ export function helperPids(): number[] {
   return out;
 }
 
-/** The machine's System V objects (ids, keys, owners), to compare before and after. */
-export function sysvObjects(): string {
+/** System V objects of the machine with these ids ("key id" per kind), to compare before and
+ * after (other programs create objects too: only the ids a test cares about count). */
+export function sysvObjects(ids: number[]): string {
   return ['shm', 'sem', 'msg']
     .map((k) =>
       fs
         .readFileSync(`/proc/sysvipc/${k}`, 'utf8')
         .split('\n')
         .slice(1)
-        .map((l) => l.trim().split(/\s+/).slice(0, 2).join(' '))
-        .filter(Boolean)
+        .map((l) => l.trim().split(/\s+/).slice(0, 2))
+        .filter((f) => f.length === 2 && ids.includes(Number(f[1])))
+        .map((f) => f.join(' '))
         .sort()
         .join(','),
     )
