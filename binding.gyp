@@ -46,6 +46,7 @@
         "native/helper/restore_map.c",
         "native/helper/restore_state.c",
         "native/helper/tracers.c",
+        "native/helper/fault.c",
         "native/common/crc32c.c"
       ],
       "cflags": ["-O2", "-g", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],

@@ -10,6 +10,13 @@ export interface UcrErrorDetails {
   cause?: unknown;
 }
 
+/** Messages often quote what an image holds (names, paths), which may be forged: control
+ * characters are escaped, so an error stays one line and cannot drive the user's terminal. */
+export function oneLine(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export class UcrError extends Error {
   override name = 'UcrError';
   code: string;
@@ -19,7 +26,7 @@ export class UcrError extends Error {
   syscall?: string;
   errno?: number;
   constructor(message: string, details: UcrErrorDetails = {}) {
-    super(message, details.cause !== undefined ? { cause: details.cause } : undefined);
+    super(oneLine(message), details.cause !== undefined ? { cause: details.cause } : undefined);
     this.code = details.code ?? 'EUCR';
     this.pid = details.pid;
     this.phase = details.phase;

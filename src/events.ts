@@ -3,6 +3,7 @@
  * task where a phase runs per task), bytes of pages done out of the total, warnings.
  */
 import { EventEmitter } from 'eventemitter3';
+import { faultPoint } from './fault.js';
 import type { Logger } from './log.js';
 
 /** Checkpoint phases, in the order they run (per task: notify, freeze, capture, pages). */
@@ -76,6 +77,7 @@ export class PhaseClock {
     this.events?.emit('phase-start', { op: this.op, phase, pid, detail, atMs: startMs });
     let failed = true;
     try {
+      faultPoint(phase, pid);
       const r = await fn();
       failed = false;
       return r;

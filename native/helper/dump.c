@@ -24,6 +24,7 @@
 
 #include "../include/ucr_compat.h"
 #include "batch.h"
+#include "fault.h"
 #include "helper.h"
 #include "image.h"
 #include "proto.h"
@@ -197,6 +198,8 @@ int gadget_map(void)
 	if (t_write_mem(task.pid, task.gadget, code, sizeof code) < 0 ||
 	    t_write_mem(task.pid, task.gadget + BATCH_CODE_OFF, bcode, blen) < 0)
 		return proto_fail("inject", "gadget", errno, "cannot write the gadget");
+	if (fault_at("inject", task.pid))
+		return proto_fail("inject", "gadget", ECANCELED, FAULT_MSG);
 	return 0;
 }
 
@@ -285,13 +288,28 @@ static int cmd_pages(char **w, int n)
 	free(runs);
 	if (r < 0)
 		return -1;
+	if (fault_at("dump-pages", task.pid))
+		return proto_fail("dump-pages", "image", ECANCELED, FAULT_MSG);
 	proto_emit("{\"ev\":\"pages\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u}",
 		   (unsigned long long)bytes, (unsigned long long)records, digest);
 	return 0;
 }
 
-int helper_dump(void)
+/* The partial image file (checkpoint -o <file>): removed when the coordinator went away
+ * without finishing, so a dead ucr leaves no half-written file behind. */
+static const char *partial_path;
+
+static void coordinator_gone(void)
 {
+	gadget_unmap();
+	release(0);
+	if (partial_path)
+		unlink(partial_path);
+}
+
+int helper_dump(const char *partial)
+{
+	partial_path = partial;
 	char *line, *w[520];
 	int rc = 0;
 	while ((line = proto_readline())) {
@@ -351,7 +369,6 @@ int helper_dump(void)
 		}
 	}
 	/* The coordinator went away: leave every task as it was. */
-	gadget_unmap();
-	release(0);
+	coordinator_gone();
 	return 1;
 }

@@ -3,8 +3,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-int helper_dump(void);
+int helper_dump(const char *partial); /* partial: the image file to remove if the coordinator dies */
 int helper_restore(int detach);
+/* The coordinator died during a restart (called from a signal handler): removes the System V
+ * objects the restart created, unless the tasks are being let go (then they are the tree's). */
+void helper_restore_abandon(void);
 /* dump command `pipe <pid> <fd>` (dump_pipe.c) */
 int cmd_pipe(char **w, int n);
 /* `object <path>`, `objdump <id> <seed> <path>` + runs (dump_object.c) */

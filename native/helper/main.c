@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "helper.h"
 
 int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end)
@@ -74,12 +75,29 @@ int count_vmas(pid_t pid)
 	return n;
 }
 
+/* Restart: the coordinator is gone. Exiting ends the tracer workers (their PR_SET_PDEATHSIG),
+ * so every task being restored dies (PTRACE_O_EXITKILL, or its own PR_SET_PDEATHSIG). The
+ * signal is blocked while the tasks are being let go: then the whole tree runs, or none. */
+static void coordinator_died(int sig)
+{
+	(void)sig;
+	helper_restore_abandon();
+	_exit(1);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
-	/* If the coordinator dies, so does the helper; its tracees follow (PTRACE_O_EXITKILL on
-	 * restart) or are released as they were (checkpoint: ptrace detaches on tracer exit). */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	fault_init();
+	/* Restart: if the coordinator dies, so does the helper, and the tasks being restored
+	 * follow (PTRACE_O_EXITKILL, PR_SET_PDEATHSIG). Checkpoint: the helper must outlive the
+	 * coordinator long enough to put every task back as it was (registers, signal mask, no
+	 * gadget left) before detaching; it sees EOF on fd 0 when its current command is done.
+	 * (A SIGKILL in the middle of an injected call would leave the task broken.) */
+	if (argc >= 2 && strcmp(argv[1], "dump") != 0) {
+		signal(SIGTERM, coordinator_died);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+	}
 	if (getppid() == 1)
 		return 1;
 	struct rlimit nofile;
@@ -87,8 +105,8 @@ int main(int argc, char **argv)
 		nofile.rlim_cur = nofile.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
-	if (argc == 2 && !strcmp(argv[1], "dump"))
-		return helper_dump();
+	if (argc >= 2 && !strcmp(argv[1], "dump"))
+		return helper_dump(argc == 4 && !strcmp(argv[2], "--partial") ? argv[3] : NULL);
 	if (argc >= 2 && !strcmp(argv[1], "restore"))
 		return helper_restore(argc == 3 && !strcmp(argv[2], "--detach"));
 	fprintf(stderr, "usage: ucr-helper dump | restore [--detach]\n");

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "fault.h"
 #include "helper.h"
 #include "proto.h"
 #include "tracee.h"
@@ -45,6 +46,16 @@
 
 struct plan plan;
 struct restore_ctx ctx;
+
+static pid_t helper_pid;
+static volatile sig_atomic_t letting_go;
+
+void helper_restore_abandon(void)
+{
+	/* tracer workers and tasks are forks of the helper: only the helper itself undoes */
+	if (helper_pid && getpid() == helper_pid && !letting_go)
+		ipc_undo();
+}
 
 static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
@@ -179,6 +190,8 @@ static int restore_all(int detach)
 			if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 ||
 			    seal_objs() < 0)
 				return -1;
+			if (fault_at("restore-pages", 0))
+				return proto_fail("restore-pages", "image", ECANCELED, FAULT_MSG);
 			proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
 				   (unsigned long long)bytes, (unsigned long long)ipc_shm_bytes, (unsigned long long)records, digest, trailer);
 		} else if (n == 1 && !strcmp(w[0], "commit")) {
@@ -191,11 +204,19 @@ static int restore_all(int detach)
 	}
 	if (!line)
 		return -1; /* the coordinator gave up (and has its reason) */
+	if (fault_at("detach", 0))
+		return proto_fail("finish", "detach", ECANCELED, FAULT_MSG);
+	/* All resume together: the death of the coordinator (SIGTERM, see main.c) waits until
+	 * every task has been let go. */
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, NULL);
+	letting_go = 1;
 	prctl(PR_SET_CHILD_SUBREAPER, 0); /* from now on the tree's orphans go where they would */
 	/* TCP connections leave repair mode right before the tasks run. */
 	if (inet_release() < 0)
 		return -1;
-	/* All resume together. */
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_DETACH) < 0)
 			return -1;
@@ -204,6 +225,7 @@ static int restore_all(int detach)
 			return proto_fail("finish", "detach", errno, "cannot let task %d run", plan.tasks[i].pid);
 	tracers_stop();
 	ipc_release(); /* every task holds its own attachments now */
+	sigprocmask(SIG_UNBLOCK, &term, NULL);
 	emit_pids("running", NULL);
 	if (detach)
 		return 0;
@@ -236,6 +258,7 @@ static int restore_all(int detach)
 
 int helper_restore(int detach)
 {
+	helper_pid = getpid();
 	ctx.plan = &plan;
 	if (plan_read(&plan) < 0)
 		return 1;

@@ -20,12 +20,14 @@
 #include "restore.h"
 #include "tracee.h"
 
-/* The bounding set, while the thread is still privileged (before its ids change). */
+/* The bounding set, while the thread is still privileged (before its ids change). Only what
+ * the task has (the helper's own set: the task is its clone) is dropped: dropping needs
+ * CAP_SETPCAP even for a capability already gone, which a non-root restorer lacks. */
 int restore_bounding(struct task_plan *p)
 {
 	long ret;
 	for (int c = 0; c < 64 && p->have_caps; c++)
-		if (!(p->cap_bnd >> c & 1)) {
+		if (!(p->cap_bnd >> c & 1) && prctl(PR_CAPBSET_READ, c) == 1) {
 			if (t_inject(&rt, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)c, 0, 0, 0, 0, &ret) < 0)
 				return proto_fail("finish", "capabilities", errno, "cannot drive the task through prctl");
 			if (ret == -EINVAL)
@@ -34,6 +36,25 @@ int restore_bounding(struct task_plan *p)
 				return proto_fail("finish", "capabilities", (int)-ret, "cannot drop capability %d from the bounding set", c);
 		}
 	return 0;
+}
+
+/* The image's ids are the helper's own (and so already the task's, a clone of it): always the
+ * case for a restorer that is not root (the coordinator refuses any other image), which may not
+ * call setgroups or set ids at all. */
+static int creds_are_mine(const struct task_plan *p)
+{
+	uid_t r, e, s;
+	gid_t gr, ge, gs, groups[256];
+	if (getresuid(&r, &e, &s) || getresgid(&gr, &ge, &gs))
+		return 0;
+	int n = getgroups(256, groups);
+	if (p->uid[0] != r || p->uid[1] != e || p->uid[2] != s || p->uid[3] != e || p->gid[0] != gr || p->gid[1] != ge ||
+	    p->gid[2] != gs || p->gid[3] != ge || n != p->ngroups)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if ((gid_t)p->groups[i] != groups[i])
+			return 0;
+	return 1;
 }
 
 /* The image's credentials, last of the injected calls (the steps before need the helper's
@@ -63,11 +84,13 @@ int restore_creds(struct task_plan *p)
 		return proto_fail("finish", "credentials", E2BIG, "cannot stage them in the scratch area");
 	if (p->have_caps)
 		batch_add(&b, SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0, 0, 0);
-	batch_add(&b, SYS_setgroups, (uint64_t)p->ngroups, g, 0, 0, 0, 0, 0, 1);
-	batch_add(&b, SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, 0, 2);
-	batch_add(&b, SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, 0, 3);
-	batch_add(&b, SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, 0, 4);
-	batch_add(&b, SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, 0, 5);
+	if (!creds_are_mine(p)) { /* a restorer that is not root may not call these at all */
+		batch_add(&b, SYS_setgroups, (uint64_t)p->ngroups, g, 0, 0, 0, 0, 0, 1);
+		batch_add(&b, SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, 0, 2);
+		batch_add(&b, SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, 0, 3);
+		batch_add(&b, SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, 0, 4);
+		batch_add(&b, SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, 0, 5);
+	}
 	if (p->have_caps) {
 		batch_add(&b, SYS_capset, h, d, 0, 0, 0, 0, 0, 6);
 		for (int c = 0; c < 64; c++)

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "helper.h"
 #include "proto.h"
 #include "restore.h"
@@ -126,6 +127,8 @@ int run_actions(void)
 			}
 			if (t->kind == TASK_NORMAL && (tracer_send(a->task, W_SEIZE) < 0 || tracer_wait_ack(a->task, W_SEIZE) < 0))
 				return proto_fail("create", "ptrace", errno, "cannot seize the new task %d", t->pid);
+			if (fault_at("clone", t->old_pid))
+				return proto_fail("create", "clone", ECANCELED, FAULT_MSG);
 			break;
 		case ACT_SETSID:
 			if (send_cmd(a->task, OP_SETSID, 0, &r) < 0)

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "proto.h"
 #include "restore.h"
 #include "tracee.h"
@@ -79,11 +80,19 @@ static void worker_main(int rd, uint64_t gadget)
 		case W_MAP:
 			if (restore_map(t, gadget) < 0)
 				_exit(1); /* reported; the coordinator aborts */
+			if (fault_at("task-map", t->old_pid)) {
+				proto_fail("map", "task", ECANCELED, FAULT_MSG);
+				_exit(1);
+			}
 			proto_emit("{\"ev\":\"mapped\",\"task\":%d}", c.task);
 			break;
 		case W_FINISH:
 			if (restore_finish(t, gadget) < 0)
 				_exit(1);
+			if (fault_at("task-finish", t->old_pid)) {
+				proto_fail("finish", "task", ECANCELED, FAULT_MSG);
+				_exit(1);
+			}
 			proto_emit("{\"ev\":\"finished\",\"task\":%d}", c.task);
 			break;
 		case W_POPULATE:

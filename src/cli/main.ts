@@ -1,7 +1,7 @@
 /** The ucr command line: parses options into the library's option objects and calls it. */
 import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { UcrError } from '../errors.js';
+import { oneLine, UcrError } from '../errors.js';
 import { UcrEmitter, type PhaseRecord } from '../events.js';
 import { checkpoint, inspect, restart, VERSION, type SkipMemory } from '../index.js';
 import { createLogger } from '../log.js';
@@ -52,7 +52,7 @@ function stdioWith(pairs: [number, number][]): [number, number, number] {
 
 function fail(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
-  process.stderr.write(`ucr: ${msg.split('\n')[0]}\n`);
+  process.stderr.write(`ucr: ${oneLine(msg)}\n`);
   if (process.env.UCR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   process.exit(exitCodeOf(e));
 }
@@ -70,7 +70,7 @@ let endProgress = () => {};
 function emitter(g: GlobalOpts): { events: UcrEmitter; phases: PhaseRecord[] } {
   const events = new UcrEmitter();
   const phases: PhaseRecord[] = [];
-  events.on('warning', (w) => process.stderr.write(`ucr: warning: ${w.message}\n`));
+  events.on('warning', (w) => process.stderr.write(`ucr: warning: ${oneLine(w.message)}\n`));
   events.on('phase-end', (p) => phases.push(p));
   if (g.verbose)
     events.on('phase-end', (p) =>
@@ -132,7 +132,7 @@ async function run<T>(op: 'checkpoint' | 'restart', traceFile: string | undefine
     writeTrace(traceFile, op, phases, startedAt);
     endProgress();
     const msg = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`ucr: ${msg.split('\n')[0]}\n`);
+    process.stderr.write(`ucr: ${oneLine(msg)}\n`);
     if (process.env.UCR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     process.exit(exitCodeOf(e, sig.status()));
   } finally {
@@ -220,6 +220,7 @@ program
   .option('--detach', 'return once every task is restored and running')
   .option('--pid-wait <ms>', 'wait this long for pids still held by zombies', intArg('--pid-wait'), 5000)
   .option('--force', 'restart even if the kernel build or CPU features differ from the image')
+  .option('--trust-image', 'restart an image file that other users could write, or owned by neither root nor the uid that made it')
   .option('--pids <map>', "restart at other pids: old:new,... (the rest keep theirs) or 'auto' (any free pids)", parsePids)
   .option('--pidns', "restart in a new pid namespace, under ucr's init (pid 1), at the image's pids inside it")
   .option('--ipcns', 'restart in a new IPC namespace: System V objects come back at their ids whatever this namespace holds')
@@ -255,6 +256,7 @@ program
       detach?: boolean;
       pidWait: number;
       force?: boolean;
+      trustImage?: boolean;
       pids?: Map<number, number> | 'auto';
       pidns?: boolean;
       ipcns?: boolean;
@@ -277,6 +279,7 @@ program
           detach: o.detach,
           pidWaitMs: o.pidWait,
           force: o.force,
+          trustImage: o.trustImage,
           pids: o.pids,
           pidns: o.pidns,
           ipcns: o.ipcns,

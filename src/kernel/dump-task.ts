@@ -4,7 +4,7 @@
  * from /proc. Pages are not touched here; the helper streams them later.
  */
 import fs from 'node:fs';
-import { UnsupportedError } from '../errors.js';
+import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskImage, ThreadSignals, TreeEntry } from '../image/types.js';
 import type { Helper } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
@@ -61,6 +61,7 @@ export async function captureTask(
   // A process whose main thread has exited while others run: its /proc/PID shows the dead
   // thread (no memory, no fds); read everything through a live thread's /proc/TID instead.
   const live = listThreads(pid).filter((t) => pidState(t) !== 'Z');
+  if (!live.length) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
   const leaderExited = !live.includes(pid);
   const procPid = leaderExited ? live[0]! : pid;
   return { ...(await captureLive(h, pid, procPid, stateBefore, leaderExited)), procPid };

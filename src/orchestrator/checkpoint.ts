@@ -19,7 +19,7 @@ import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
-import { fromHelper } from './errors.js';
+import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow, waitVfork } from './select.js';
@@ -89,6 +89,8 @@ export interface CheckpointResult {
 
 interface Output {
   fd: number;
+  /** the partial file while it is written (the helper removes it if ucr dies) */
+  partial?: string;
   commit(): void;
   abandon(): void;
 }
@@ -107,6 +109,7 @@ function openOutput(out: string | number): Output {
   let committed = false;
   return {
     fd,
+    partial: tmp,
     commit() {
       fs.fsyncSync(fd);
       fs.closeSync(fd);
@@ -173,7 +176,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   if (opts.signal?.aborted) throw aborted();
   const notified = sig === undefined ? [] : await clock.run('notify', () => notifyBeforeCheckpoint(selectedNow(sel), sig));
   const out = openOutput(opts.output);
-  const helper = new Helper(['dump'], [out.fd]);
+  const helper = new Helper(['dump', ...(out.partial ? ['--partial', out.partial] : [])], [out.fd]);
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
@@ -317,7 +320,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     if (final) throw fromHelper(e, 'checkpoint', pid);
     out.abandon();
     if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();
-    throw fromHelper(e, 'checkpoint', pid);
+    throw fromVanished(fromHelper(e, 'checkpoint', pid));
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }

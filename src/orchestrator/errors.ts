@@ -25,6 +25,16 @@ export function fromHelper(e: unknown, side: 'checkpoint' | 'restart', pid: numb
   return side === 'checkpoint' ? new CheckpointError(msg, details) : new RestoreError(msg, details);
 }
 
+/** A /proc read about a task that died meanwhile (ENOENT or ESRCH on /proc/PID/...) becomes
+ * one clear error naming the task; anything else is returned as it is. */
+export function fromVanished(e: unknown): unknown {
+  const x = e as NodeJS.ErrnoException;
+  if (e instanceof UcrError || !(e instanceof Error) || (x.code !== 'ENOENT' && x.code !== 'ESRCH' && x.code !== 'EIO')) return e;
+  const m = /^\/proc\/(\d+)\//.exec(x.path ?? '');
+  if (!m) return e;
+  return new CheckpointError(`process ${m[1]}: exited during the checkpoint`, { pid: Number(m[1]), code: 'ESRCH', cause: e });
+}
+
 export function isUcrError(e: unknown): e is UcrError {
   return e instanceof UcrError;
 }

@@ -31,6 +31,7 @@ import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
 import { notify, NOTIFY_RESTARTED, signalNumber } from './notify.js';
 import { checkHost } from './host.js';
+import { checkCallerMayRestore, checkImageFile } from './trust.js';
 
 export interface SkipMemory {
   pid?: number;
@@ -57,6 +58,9 @@ export interface RestartOptions {
   pidWaitMs?: number;
   /** Restart even if kernel or CPU differ from the image's. @default false */
   force?: boolean;
+  /** Restart an image file even if other users could write it or it is owned by neither root
+   * nor the uid that made it (see docs/security.md). @default false */
+  trustImage?: boolean;
   /** fds that external stdio (0, 1, 2) of the image connects to. @default [0, 1, 2] (this
    * process's own; stdin becomes /dev/null when the image itself comes from it) */
   stdio?: [number, number, number];
@@ -205,6 +209,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
     const warnings = await clock.run('check', () => {
+      checkImageFile(input.fd, input.name, meta, opts.trustImage ?? false);
+      checkCallerMayRestore(meta);
       const w = checkHost(meta.header, opts.force ?? false);
       const stats = new Map();
       for (const t of meta.tasks) checkMappedFiles(t.pid, t.vmas, stats);

@@ -1,0 +1,36 @@
+/**
+ * Fault injection, for tests only: proves that a failure (or the death of ucr) at any named
+ * point leaves nothing harmed or behind. Read from the environment, by the coordinator here and
+ * by ucr-helper (native/helper/fault.c) alike:
+ *   UCR_FAULT=<point>[:<pid>]        the point: a phase name (events.ts: 'freeze', 'capture',
+ *                                    'create', 'map', 'finish'...) or a helper point ('inject',
+ *                                    'dump-pages', 'clone', 'task-map', 'task-finish',
+ *                                    'restore-pages', 'detach'); with a pid, only for that task
+ *                                    (its pid in the image)
+ *   UCR_FAULT_ACTION=fail|sigkill    fail (default): the operation fails there with
+ *                                    "injected fault"; sigkill: ucr's own process is killed with
+ *                                    SIGKILL at that point (the helper goes on with what it does)
+ * Unset, nothing happens (one environment lookup per phase).
+ */
+import { UcrError } from './errors.js';
+
+interface Fault {
+  point: string;
+  pid?: number;
+  kill: boolean;
+}
+
+function parse(): Fault | undefined {
+  const v = process.env.UCR_FAULT;
+  if (!v) return undefined;
+  const [point, pid] = v.split(':');
+  return { point: point!, pid: pid ? Number(pid) : undefined, kill: process.env.UCR_FAULT_ACTION === 'sigkill' };
+}
+
+/** Called at the start of every phase (PhaseClock.run). */
+export function faultPoint(point: string, pid?: number): void {
+  const f = parse();
+  if (!f || f.point !== point || (f.pid !== undefined && f.pid !== pid)) return;
+  if (f.kill) process.kill(process.pid, 'SIGKILL');
+  throw new UcrError(`${point}${pid !== undefined ? ` of process ${pid}` : ''}: injected fault (UCR_FAULT)`, { code: 'EFAULT_INJECTED', phase: point, pid });
+}

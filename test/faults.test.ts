@@ -1,0 +1,308 @@
+/**
+ * Faults at every named point (UCR_FAULT, src/fault.ts and native/helper/fault.c) and SIGKILL of
+ * ucr itself at chosen points:
+ *  - checkpoint never harms the tree: it runs on as before, untraced, not stopped, with the very
+ *    same memory map (no injected gadget left), and no image or partial file appears;
+ *  - restart is all or nothing: no task, zombie, stopped task, helper, System V object or file
+ *    is left (a SIGKILLed restart: once init has reaped the orphans, bounded).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkpoint, UcrEmitter, UcrError } from '../src/index.js';
+import { frames, KIND } from './image-edit.js';
+import { checkpointCase, cleanup, exists, restartDetached, startCase, treeOf, UCR, ucr, verdict, waitFor, type Case } from './harness.js';
+import { filesIn, helperPids, lookAt, sysvObjects, unixNames, type TaskLook } from './leftovers.js';
+
+afterAll(cleanup);
+
+interface Run {
+  code: number | null;
+  signal: string | null;
+  stderr: string;
+}
+
+function ucrWithFault(args: string[], fault: string, action: 'fail' | 'sigkill' = 'fail'): Run {
+  const r = spawnSync(process.execPath, [UCR, ...args], {
+    env: { ...process.env, UCR_FAULT: fault, UCR_FAULT_ACTION: action },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 60_000,
+  });
+  return { code: r.status, signal: r.signal, stderr: r.stderr.toString() };
+}
+
+function expectInjected(r: Run, what: string): void {
+  expect(r.code, `${what}: ${r.stderr}`).toBe(1);
+  expect(r.stderr.trim().split('\n'), `${what}: one line`).toHaveLength(1);
+  expect(r.stderr, what).toMatch(/^ucr: .*injected fault \(UCR_FAULT\)/);
+}
+
+describe('checkpoint never harms the tree', () => {
+  let c: Case;
+  let pids: number[];
+  let before: TaskLook[];
+  let files: string[];
+  beforeAll(async () => {
+    c = await startCase('tree');
+    pids = treeOf(c.pid);
+    expect(pids).toHaveLength(5);
+    before = pids.map((p) => lookAt(p)!);
+    files = filesIn(c.dir);
+  });
+
+  async function expectUnharmed(what: string): Promise<void> {
+    // a killed ucr's helper finishes its command, puts the tasks back and detaches, then exits
+    await waitFor(() => helperPids().length === 0, 20_000, `${what}: the helper to exit`);
+    for (const b of before) {
+      const now = lookAt(b.pid);
+      expect(now, `${what}: pid ${b.pid}`).toBeDefined();
+      expect(now!.tracer, `${what}: pid ${b.pid} traced`).toBe(0);
+      expect(now!.state.replace('R', 'S'), `${what}: pid ${b.pid} state`).toBe(b.state.replace('R', 'S'));
+      expect(now!.maps, `${what}: pid ${b.pid} memory map`).toBe(b.maps);
+    }
+    expect(filesIn(c.dir), `${what}: files`).toEqual(files);
+  }
+
+  it('a failure at any phase, for the root or a grandchild', async () => {
+    const leaf = pids[pids.length - 1]!;
+    const points = ['freeze', `freeze:${leaf}`, 'capture', `capture:${leaf}`, 'inject', `inject:${leaf}`, 'files', 'objects', 'ipc', 'write-metadata', 'write-pages', `pages:${leaf}`, `dump-pages:${leaf}`, 'write-shm'];
+    for (const p of points) {
+      const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], p);
+      expectInjected(r, p);
+      await expectUnharmed(p);
+    }
+  });
+
+  it('ucr killed with SIGKILL at any phase, even with a gadget injected into a task', async () => {
+    const leaf = pids[pids.length - 1]!;
+    const points = ['freeze', `freeze:${leaf}`, `capture:${leaf}`, `inject:${leaf}`, 'inject', 'files', 'write-metadata', `pages:${leaf}`, `dump-pages:${leaf}`, 'write-shm'];
+    for (const p of points) {
+      const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], p, 'sigkill');
+      expect(r.signal, `${p}: ${r.stderr}`).toBe('SIGKILL');
+      await expectUnharmed(`SIGKILL at ${p}`);
+    }
+  });
+
+  it('disk full: refused with one line, no file left, the tree runs on', async () => {
+    const mnt = fs.mkdtempSync(path.join(c.dir, 'tiny-'));
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'ucr-test-tiny', mnt]).status).toBe(0);
+    try {
+      const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', path.join(mnt, 'img.ucr'), '--kill'], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^ucr: .*(ENOSPC|No space left on device|errno 28)/);
+      expect(fs.readdirSync(mnt)).toEqual([]);
+    } finally {
+      spawnSync('umount', [mnt]);
+      fs.rmdirSync(mnt);
+    }
+    await expectUnharmed('disk full');
+  });
+
+  it('output pipe closed early (checkpoint -o - | head -c 100): refused, the tree runs on', async () => {
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${UCR}" checkpoint ${c.pid} -o - --kill 2>"${c.dir}/err" | head -c 100 >/dev/null; echo \${PIPESTATUS[0]}`], { encoding: 'utf8' });
+    const err = fs.readFileSync(path.join(c.dir, 'err'), 'utf8');
+    fs.rmSync(path.join(c.dir, 'err'));
+    expect(r.stdout.trim(), err).toBe('1');
+    expect(err.trim().split('\n')).toHaveLength(1);
+    expect(err).toMatch(/^ucr: .*(EPIPE|broken pipe)/i);
+    await expectUnharmed('pipe closed');
+  });
+
+  it('after all that, the tree still passes its own check', async () => {
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('a task of the tree exits while it is checkpointed', () => {
+  it('the checkpoint fails naming it or completes without it, and the rest of the tree runs on untouched', async () => {
+    for (const phase of ['capture', 'files', 'write-pages'] as const) {
+      const c = await startCase('tree');
+      const pids = treeOf(c.pid);
+      const leaf = pids[pids.length - 1]!;
+      const before = pids.filter((p) => p !== leaf).map((p) => lookAt(p)!);
+      const events = new UcrEmitter();
+      let killed = false;
+      events.on('phase-start', (e) => {
+        if (e.phase === phase && !killed) {
+          killed = true;
+          process.kill(leaf, 'SIGKILL'); // frozen (ptrace-stopped) or not, it dies now
+        }
+      });
+      const img = path.join(c.dir, 'img.ucr');
+      let failed: unknown;
+      await checkpoint(c.pid, { output: img, events }).catch((e: unknown) => (failed = e));
+      expect(killed, phase).toBe(true);
+      if (failed) {
+        expect(failed, `${phase}: ${String(failed)} ${JSON.stringify(failed)}`).toBeInstanceOf(UcrError);
+        expect(fs.existsSync(img), `${phase}: no image`).toBe(false);
+      }
+      await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
+      for (const b of before) {
+        const now = lookAt(b.pid)!;
+        expect(now, `${phase}: pid ${b.pid}`).toBeDefined();
+        expect(now.tracer, `${phase}: pid ${b.pid} traced`).toBe(0);
+        expect(now.state.replace('R', 'S'), `${phase}: pid ${b.pid} state`).toBe(b.state.replace('R', 'S'));
+        expect(now.maps, `${phase}: pid ${b.pid} memory map`).toBe(b.maps);
+      }
+      expect(fs.readdirSync(c.dir).filter((f) => f.includes('partial')), phase).toEqual([]);
+      console.log(`leaf killed at ${phase}: ${failed ? `refused: ${(failed as Error).message}` : 'image complete (taken before it died)'}`);
+      await cleanup();
+    }
+  });
+});
+
+describe('restart is all or nothing', () => {
+  let c: Case;
+  let pids: number[];
+  let img: string;
+  let files: string[];
+  beforeAll(async () => {
+    c = await startCase('tree');
+    pids = treeOf(c.pid);
+    img = path.join(c.dir, 'img.ucr');
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+    files = filesIn(c.dir);
+  });
+
+  function expectNothingLeft(what: string): void {
+    for (const p of pids) expect(exists(p), `${what}: pid ${p} left`).toBe(false);
+    expect(helperPids(), `${what}: helpers left`).toEqual([]);
+    expect(filesIn(c.dir), `${what}: files`).toEqual(files);
+  }
+
+  it('a failure at any phase, in any task, kills everything created so far', () => {
+    const [root, a, a1, b, b1] = pids as [number, number, number, number, number];
+    void root;
+    const points = ['read-metadata', 'check', 'plan', 'create', `clone:${a1}`, `clone:${b1}`, 'memory', `map:${b}`, `task-map:${a1}`, 'restore-pages', 'verify', 'resume', `finish:${b1}`, `task-finish:${a}`, 'detach'];
+    for (const p of points) {
+      const r = ucrWithFault(['restart', '-i', img, '--detach'], p);
+      expectInjected(r, p);
+      expectNothingLeft(p); // at once: the helper reaps every task before it exits
+    }
+  });
+
+  it('ucr killed with SIGKILL at any phase leaves no process (once init has reaped)', async () => {
+    const [, a, a1, b] = pids as [number, number, number, number, number];
+    for (const p of ['create', `clone:${a1}`, `map:${b}`, `task-map:${a}`, 'restore-pages', `task-finish:${a1}`]) {
+      const r = ucrWithFault(['restart', '-i', img, '--detach'], p, 'sigkill');
+      expect(r.signal, `${p}: ${r.stderr}`).toBe('SIGKILL');
+      await waitFor(() => pids.every((q) => !exists(q)) && helperPids().length === 0, 20_000, `SIGKILL at ${p}: every task gone`);
+      expectNothingLeft(`SIGKILL at ${p}`);
+    }
+  });
+
+  it('ucr killed while the tasks are let go: the whole tree runs, or none of it', async () => {
+    const r = ucrWithFault(['restart', '-i', img, '--detach'], 'detach', 'sigkill');
+    expect(r.signal).toBe('SIGKILL');
+    await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
+    // settled: every task gone (killed, then reaped by init), or every task running untraced
+    const running = (q: number) => {
+      const l = lookAt(q);
+      return !!l && l.tracer === 0 && !/[tTZX]/.test(l.state);
+    };
+    await waitFor(() => pids.every((q) => !exists(q)) || pids.every(running), 20_000, 'all or nothing');
+    console.log(`killed while letting go: ${exists(c.pid) ? 'the whole tree runs' : 'no task is left'}`);
+    if (exists(c.pid)) {
+      for (const p of pids) expect(lookAt(p)!.state, `pid ${p}`).not.toMatch(/[tTZ]/);
+      expect(await verdict(c)).toBe('PASS');
+      fs.rmSync(c.out); // the later tests compare the directory
+      for (const p of pids) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await waitFor(() => pids.every((q) => !exists(q)), 20_000, 'the tree to be gone');
+    }
+  });
+
+  it('a bad page record late in an image streamed through stdin kills every task created so far', () => {
+    const b = fs.readFileSync(img);
+    const last = frames(b).filter((f) => f.kind === KIND.PAGES).pop()!;
+    b[last.at + 16 + 16 + 7]! ^= 0x10;
+    const r = ucr(['restart', '-i', '-', '--detach'], { input: b });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/page record at 0x[0-9a-f]+: corrupt image: checksum mismatch/);
+    expectNothingLeft('streamed bad page');
+  });
+
+    it('and then the image restarts and passes', async () => {
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('restart is all or nothing, with System V objects', () => {
+  it('no segment, semaphore set or message queue is left after a failure or a SIGKILL', async () => {
+    const c = await startCase('sysvipc');
+    const objects = fs.readFileSync(`${c.out}.ipc`, 'utf8').trim().split(/\s+/);
+    const ipcrm = () => {
+      for (let i = 0; i + 1 < objects.length; i += 2) spawnSync('ipcrm', [objects[i]!, objects[i + 1]!], { stdio: 'ignore' });
+    };
+    try {
+      const img = path.join(c.dir, 'img.ucr');
+      const pids = treeOf(c.pid);
+      checkpointCase(c, img, ['--kill']);
+      for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+      ipcrm(); // the objects outlive the killed tree: free their ids and keys
+      const ids = objects.filter((_, i) => i % 2 === 1).map(Number);
+      const sysv = sysvObjects(ids);
+      expect(sysv).toBe(' |  | ');
+      const files = filesIn(c.dir);
+      const gone = async (what: string) => {
+        await waitFor(() => pids.every((q) => !exists(q)) && helperPids().length === 0, 20_000, `${what}: every task gone`);
+        expect(sysvObjects(ids), `${what}: System V objects`).toBe(sysv);
+        expect(filesIn(c.dir), `${what}: files`).toEqual(files);
+      };
+      for (const p of ['create', `task-map:${c.pid}`, 'restore-pages', 'verify', `task-finish:${c.pid}`, 'detach']) {
+        expectInjected(ucrWithFault(['restart', '-i', img, '--detach'], p), p);
+        await gone(p);
+      }
+      for (const p of ['create', `task-map:${c.pid}`, 'restore-pages']) {
+        expect(ucrWithFault(['restart', '-i', img, '--detach'], p, 'sigkill').signal, p).toBe('SIGKILL');
+        await gone(`SIGKILL at ${p}`);
+      }
+      restartDetached(img);
+      expect(sysvObjects(ids), 'the objects are seen once restored').not.toBe(sysv);
+      expect(await verdict(c)).toBe('PASS');
+    } finally {
+      ipcrm();
+    }
+  });
+});
+
+describe('restart is all or nothing, with unix sockets', () => {
+  it('no socket file, bound name or socket is left after a failure or a SIGKILL', async () => {
+    const c = await startCase('unixsock');
+    const img = path.join(c.dir, 'img.ucr');
+    const pids = treeOf(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+    const files = filesIn(c.dir);
+    // (other programs on the machine bind sockets too: only the case's names count)
+    const mine = () => unixNames().filter((n) => n.startsWith(c.dir) || n === `@ucr-unixsock-${c.pid}`);
+    const names = mine(); // none: the tree was killed
+
+    const gone = async (what: string) => {
+      await waitFor(() => pids.every((q) => !exists(q)) && helperPids().length === 0, 20_000, `${what}: every task gone`);
+      expect(filesIn(c.dir), `${what}: files`).toEqual(files);
+      expect(mine(), `${what}: bound unix sockets`).toEqual(names);
+    };
+    for (const p of ['create', `task-map:${c.pid}`, 'restore-pages', `task-finish:${c.pid}`, 'detach']) {
+      expectInjected(ucrWithFault(['restart', '-i', img, '--detach'], p), p);
+      await gone(p);
+    }
+    for (const p of ['create', `task-map:${c.pid}`]) {
+      expect(ucrWithFault(['restart', '-i', img, '--detach'], p, 'sigkill').signal, p).toBe('SIGKILL');
+      await gone(`SIGKILL at ${p}`);
+    }
+    restartDetached(img);
+    expect(mine().length, 'the names are seen once restored').toBeGreaterThan(1);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
