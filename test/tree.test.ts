@@ -17,6 +17,7 @@ import {
   UCR,
   CASES,
   ucr,
+  ucrAsync,
   verdict,
   waitFor,
   waitRestored,
@@ -282,5 +283,19 @@ describe('--pidns with a root that was pid 1 of its own namespace', () => {
     expect(await verdict(c)).toBe('PASS');
     fs.rmSync(out);
     expect(await verdict({ ...c, pid: m.root })).toBe('PASS');
+  });
+});
+
+describe('after a restart the tree alone holds its files', () => {
+  it('a pipe whose last writer exits gives its reader end of file, while ucr still waits for the root', async () => {
+    const c = await startCase('eof');
+    const img = path.join(c.dir, 'img.ucr');
+    const pids = [c.pid, ...descendants(c.pid)];
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+    const r = exitOf(ucrAsync(['restart', '-i', img])); // not detached: the helper waits for the root
+    await waitRestored(c.pid, 'eof');
+    expect(await verdict(c)).toBe('PASS');
+    expect((await r).code).toBe(0);
   });
 });

@@ -225,6 +225,12 @@ static int restore_all(int detach)
 			return proto_fail("finish", "detach", errno, "cannot let task %d run", plan.tasks[i].pid);
 	tracers_stop();
 	ipc_release(); /* every task holds its own attachments now */
+	/* The tree alone holds its files now: the helper's copies of every object (and the command
+	 * and report pipes) go, or a pipe would never show its reader end of file, nor a socket
+	 * its peer's close, while the helper waits for the root. */
+	if (syscall(SYS_close_range, (unsigned)ctx.base, ~0U, 0) < 0)
+		for (int fd = ctx.base; fd < 65536; fd++)
+			close(fd);
 	sigprocmask(SIG_UNBLOCK, &term, NULL);
 	emit_pids("running", NULL);
 	if (detach)
