@@ -46,6 +46,7 @@
 
 struct plan plan;
 struct restore_ctx ctx;
+static pid_t saved_fg = -1; /* the caller's terminal's foreground group while the tree has it */
 
 static pid_t helper_pid;
 static volatile sig_atomic_t letting_go;
@@ -214,6 +215,23 @@ static int restore_all(int detach)
 	sigprocmask(SIG_BLOCK, &term, NULL);
 	letting_go = 1;
 	prctl(PR_SET_CHILD_SUBREAPER, 0); /* from now on the tree's orphans go where they would */
+	/* without --pidns the helper is the root's parent; with it, the parent of ucr's init */
+	struct task_plan *root = &plan.tasks[0];
+	for (int i = 0; i < plan.ntasks; i++)
+		if (plan.tasks[i].kind == TASK_INIT)
+			root = &plan.tasks[i];
+	/* Like a shell starting a job: the restored root's group gets the terminal (fd 4 is the
+	 * caller's stdin) when the tree came back in the caller's session, before it runs, and
+	 * gets it back when the root ends. */
+	pid_t old_fg = -1;
+	saved_fg = -1;
+	if (!detach && plan.foreground && isatty(4) && tcgetsid(4) == getsid(0) && getsid(root->pid) == getsid(0)) {
+		signal(SIGTTOU, SIG_IGN);
+		old_fg = tcgetpgrp(4);
+		if (tcsetpgrp(4, getpgid(root->pid)) < 0)
+			old_fg = -1;
+		saved_fg = old_fg; /* given back if the restart fails from here */
+	}
 	/* TCP connections leave repair mode right before the tasks run. */
 	if (inet_release() < 0)
 		return -1;
@@ -235,20 +253,6 @@ static int restore_all(int detach)
 	emit_pids("running", NULL);
 	if (detach)
 		return 0;
-	/* without --pidns the helper is the root's parent; with it, the parent of ucr's init */
-	struct task_plan *root = &plan.tasks[0];
-	for (int i = 0; i < plan.ntasks; i++)
-		if (plan.tasks[i].kind == TASK_INIT)
-			root = &plan.tasks[i];
-	/* Like a shell starting a job: the restored root's group gets the terminal (fd 4 is the
-	 * caller's stdin) when the tree came back in the caller's session, and gives it back. */
-	pid_t old_fg = -1;
-	if (plan.foreground && isatty(4) && tcgetsid(4) == getsid(0) && getsid(root->pid) == getsid(0)) {
-		signal(SIGTTOU, SIG_IGN);
-		old_fg = tcgetpgrp(4);
-		if (tcsetpgrp(4, getpgid(root->pid)) < 0)
-			old_fg = -1;
-	}
 	int st;
 	while (waitpid(root->pid, &st, 0) < 0)
 		if (errno != EINTR)
@@ -281,6 +285,8 @@ int helper_restore(int detach)
 			plan.tasks[plan.acts[i].task].creator = plan.acts[i].arg;
 	int had_root = plan.ntasks > 0;
 	if (restore_all(detach) < 0) {
+		if (saved_fg > 0)
+			tcsetpgrp(4, saved_fg);
 		kill_all();
 		return 1;
 	}
