@@ -1,0 +1,253 @@
+/** The typed content of the FILES and IPC records: open-file objects of every kind, pipes,
+ * content objects, ptys, and the System V objects of the tree. (The rest: types.ts.) */
+
+/** One open file object of the tree; fds of any task (dup, fork) refer to it by id. */
+export interface FileImage {
+  id: number;
+  /** Key of the fd kind's ops module (src/kernel/fds/registry.ts). */
+  kind: string;
+  path: string;
+  flags: number;
+  pos: number;
+  /** Only for kind 'external': the stdio slot of the restarting process it connects to. */
+  stdio?: number;
+  /** Only for kinds 'pipe' and 'fifo': which pipe and which end ('both': a FIFO opened O_RDWR). */
+  pipe?: { id: number; end: 'read' | 'write' | 'both' };
+  /** Kind-specific numbers (see the kind's module in src/kernel/fds/). */
+  params?: (number | bigint)[];
+  /** Only for kind 'epoll': the registered targets; `task` (a pid of the image) holds the epoll
+   * and, at `fd`, the target, and makes the registration again on restart. */
+  epoll?: EpollTarget[];
+  /** Locks held through this open file: flock and OFD locks belong to it, POSIX locks to
+   * `task`, which holds the file at `fd` */
+  locks?: LockImage[];
+  /** Only for kind 'pty': which pair (/dev/pts/N) and which side */
+  tty?: { index: number; master: boolean };
+  /** Only for kind 'inotify': the watches, by watch descriptor */
+  inotify?: InotifyWatch[];
+  /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.objects id) it is an fd of. */
+  obj?: number;
+  /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
+  leak?: { pid: number; fd: number; comm: string };
+  /** Only for kind 'unix': the socket's state (src/kernel/fds/unix.ts). */
+  unix?: UnixSocketImage;
+  /** Only for kind 'inet': a TCP or UDP socket's state (src/kernel/fds/inet.ts). */
+  inet?: InetSocketImage;
+}
+
+export interface InetAddress {
+  /** textual IPv4 or IPv6 address (an IPv6 socket may show a v4-mapped ::ffff:a.b.c.d) */
+  addr: string;
+  port: number;
+}
+
+/** closed: never connected (bound when it has a local address); listen; a TCP connection:
+ * established, fin-wait2 (its FIN sent and acknowledged), close-wait (the peer's FIN received);
+ * disconnected: a TCP socket whose connection is over (closed, reset, or refused), maybe with
+ * bytes left to read; connected: a UDP socket with a default destination. */
+export type InetState = 'closed' | 'listen' | 'established' | 'fin-wait2' | 'close-wait' | 'disconnected' | 'connected';
+
+/** The repair state of a TCP connection (TCP_REPAIR at checkpoint). */
+export interface TcpRepairImage {
+  /** TCP_QUEUE_SEQ of the receive queue (rcv_nxt) and of the send queue (write_seq) */
+  inSeq: number;
+  outSeq: number;
+  /** bytes not yet read, byte for byte */
+  recvQueue: Uint8Array;
+  /** bytes written and not acknowledged: sent ones, then `unsent` bytes never sent */
+  sendQueue: Uint8Array;
+  unsent: number;
+  mss: number;
+  sndWscale: number;
+  rcvWscale: number;
+  /** TCPI_OPT_* bits: 1 timestamps, 2 SACK, 4 window scaling */
+  options: number;
+  timestamp: number;
+  /** TCP_REPAIR_WINDOW: snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup */
+  window: [number, number, number, number, number];
+}
+
+export interface InetSocketImage {
+  ino: number;
+  family: 4 | 6;
+  proto: 'tcp' | 'udp';
+  state: InetState;
+  local?: InetAddress;
+  remote?: InetAddress;
+  /** a listener's backlog */
+  backlog: number;
+  /** options by name (src/kernel/fds/inet.ts INET_OPTS) */
+  opts: Record<string, number>;
+  tcp?: TcpRepairImage;
+  /** a classic BPF socket filter the program attached (SO_ATTACH_FILTER): its instructions */
+  filter?: Uint8Array;
+  /** disconnected: the bytes left to read, and whether an error (a reset) waits to be read */
+  leftToRead?: Uint8Array;
+  resetPending?: boolean;
+  /** UDP: the datagrams queued to be read, in order, with their senders */
+  datagrams?: { from: InetAddress; data: Uint8Array }[];
+  /** a connection: is its other end a socket of the image? 'pending': no, it waits, never
+   * accepted, in the accept queue of a listener of the image (restored by connecting again) */
+  peer?: 'inside' | 'outside' | 'pending';
+  /** a listener: connections waiting in its accept queue (all from clients of the image) */
+  acceptq?: number;
+  /** an outside peer: 'established' restores the connection (TCP_REPAIR), 'close' brings it back
+   * reset (checkpoint --tcp) */
+  policy?: 'established' | 'close';
+  /** after a --kill with --tcp=established: the keeper process (ucr-tcplock) that holds the
+   * original connection locked until the restart (pid as ucr saw it, start time in ticks) */
+  keeper?: { pid: number; start: number };
+  /** who held the outside end at checkpoint (for inspect), when it was found */
+  external?: { pid: number; fd: number; comm: string };
+}
+
+export type UnixSocketType = 'stream' | 'dgram' | 'seqpacket';
+/** How a unix socket's connection is recreated: none; one end of a socketpair; a client that
+ * connects to a listener; the end accept() returns; a datagram socket connected to a name. */
+export type UnixConn = 'none' | 'pair' | 'client' | 'accepted' | 'dgram';
+
+export interface UnixSocketImage {
+  /** the socket's inode at checkpoint (for messages and inspect) */
+  ino: number;
+  type: UnixSocketType;
+  /** the bound name as sun_path bytes (a path with its NUL, or abstract: a leading NUL) */
+  name?: Uint8Array;
+  /** the bound path no longer named this socket at checkpoint: bound, then unlinked again */
+  unlinked: boolean;
+  /** owner and mode of the bound path's socket file: [uid, gid, mode] (paths still linked) */
+  perm?: [number, number, number];
+  listening: boolean;
+  backlog: number;
+  /** UNIX_DIAG_SHUTDOWN bits: 1 receive, 2 send */
+  shutdown: number;
+  passcred: boolean;
+  sndbuf: number;
+  rcvbuf: number;
+  /** SO_PEEK_OFF, -1 when off */
+  peekOff: number;
+  conn: UnixConn;
+  /** file id of the peer; -1: the peer was gone (closed) or outside and closed on restart */
+  peer: number;
+  /** for client/accepted: file id of the listener to connect through; -1: a temporary one */
+  listener: number;
+  /** the peer was held outside the tree (recorded with --external-unix=close) */
+  external?: { ino: number; pid: number; fd: number; comm: string };
+  /** the bytes queued to be read (stream: one chunk; datagram and seqpacket: one per message) */
+  queue: Uint8Array[];
+}
+
+export interface LockImage {
+  kind: 'flock' | 'ofd' | 'posix';
+  type: 'read' | 'write';
+  /** byte range (flock: the whole file, 0..EOF); end -1: to the end of the file */
+  start: number;
+  end: number;
+  task?: number;
+  fd?: number;
+}
+
+export interface InotifyWatch {
+  wd: number;
+  /** IN_* bits as the kernel keeps them */
+  mask: number;
+  path: string;
+}
+
+export interface EpollTarget {
+  task: number;
+  fd: number;
+  /** EPOLL* bits as the kernel keeps them (a fired EPOLLONESHOT entry keeps only flag bits) */
+  events: number;
+  data: bigint | number;
+}
+
+/** A pipe of the tree with the bytes that were queued in it. */
+export interface PipeImage {
+  id: number;
+  size: number;
+  data: Uint8Array;
+  /** a named pipe (FIFO): its path */
+  path?: string;
+}
+
+/**
+ * A content object of the tree: shared anonymous memory, a memfd or an open file whose path
+ * was unlinked, mapped by any tasks and/or held as fds. Its contents are OBJECT records (before all PAGES records), in
+ * the order of the objects and of their runs.
+ */
+export interface ObjectImage {
+  id: number;
+  kind: 'anon' | 'memfd' | 'unlinked';
+  /** memfd: its name (without the "memfd:" prefix); unlinked: the file's path */
+  name?: string;
+  /** unlinked: permission bits */
+  mode?: number;
+  size: number;
+  /** F_SEAL_* bits of a memfd */
+  seals: number;
+  /** [byte offset, page count] of the pages that hold data, in stream order */
+  runs: [number, number][];
+}
+
+/** A pseudo-terminal pair of the tree: its index and the terminal's settings. */
+export interface TtyImage {
+  index: number;
+  locked: boolean;
+  packet: boolean;
+  exclusive: boolean;
+  /** termios of the slave (absent when it could not be read: a locked pair never opened) */
+  termios?: { iflag: number; oflag: number; cflag: number; lflag: number; line: number; cc: Uint8Array; ispeed: number; ospeed: number };
+  winsize?: [number, number, number, number];
+}
+
+export interface ImageFiles {
+  files: FileImage[];
+  pipes: PipeImage[];
+  /** pseudo-terminal pairs of the tree */
+  ttys?: TtyImage[];
+  /** absent in images without shared memory */
+  objects?: ObjectImage[];
+}
+
+/** Identity and permissions of a System V object (as /proc/sysvipc shows them). */
+export interface IpcPerm {
+  id: number;
+  /** key_t (signed); 0 is IPC_PRIVATE */
+  key: number;
+  /** the 9 permission bits */
+  mode: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+}
+
+/** A shared memory segment attached by the tree; its contents follow the page records as SHM
+ * records. */
+export interface ShmImage extends IpcPerm {
+  size: number;
+  /** marked for destruction (IPC_RMID while attached): it goes away with its last detach */
+  destroyed: boolean;
+  /** SHM_LOCK */
+  locked: boolean;
+}
+
+export interface SemImage extends IpcPerm {
+  values: number[];
+}
+
+export interface MsgImage extends IpcPerm {
+  /** the queue's byte limit (msg_qbytes) */
+  qbytes: number;
+  /** in queue order; type > 0 */
+  messages: { type: bigint | number; data: Uint8Array }[];
+}
+
+/** The System V objects of the tree (see docs/design.md for which belong to it). */
+export interface ImageIpc {
+  /** the tree had an IPC namespace of its own (not the checkpointer's) */
+  ownNamespace: boolean;
+  shm: ShmImage[];
+  sem: SemImage[];
+  msg: MsgImage[];
+}
