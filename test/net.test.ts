@@ -6,9 +6,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { ImageError, UcrError } from '../src/errors.js';
-import { crc32c } from '../src/native/addon.js';
 import { inspect } from '../src/orchestrator/inspect.js';
-import { alive, checkpointCase, cleanup, exists, exitOf, killAndWait, restartDetached, sleep, startCase, startTime, trackPid, UCR, ucr, verdict, waitFor } from './harness.js';
+import { alive, checkpointCase, cleanup, exists, exitOf, killAndWait, restartDetached, sleep, startCase, startTime, trackPid, UCR, ucr, verdict, waitFor, withFiles } from './harness.js';
 
 const servers: net.Server[] = [];
 const peers: net.Socket[] = [];
@@ -193,22 +192,6 @@ describe('TCP and UDP sockets', () => {
 });
 
 /** The image with its FILES payload replaced (with a correct crc, so the validator is reached). */
-function withFiles(good: Buffer, f: (payload: Buffer) => Buffer): Buffer {
-  for (let at = 16; at < good.length; ) {
-    const len = Number(good.readBigUInt64LE(at + 8));
-    if (good.readUInt32LE(at) === 4) {
-      const payload = f(good.subarray(at + 16, at + 16 + len));
-      const frame = Buffer.alloc(16);
-      frame.writeUInt32LE(4, 0);
-      frame.writeUInt32LE(crc32c(payload), 4);
-      frame.writeBigUInt64LE(BigInt(payload.length), 8);
-      return Buffer.concat([good.subarray(0, at), frame, payload, good.subarray(at + 16 + len)]);
-    }
-    at += 16 + len;
-  }
-  throw new Error('no FILES record');
-}
-
 describe('TCP/UDP socket metadata validation', () => {
   it('names the field of an impossible socket, and random mutations never crash', async () => {
     const c = await startCase('tcpsock');

@@ -4,9 +4,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { ImageError, UcrError } from '../src/errors.js';
-import { crc32c } from '../src/native/addon.js';
 import { inspect } from '../src/orchestrator/inspect.js';
-import { checkpointCase, cleanup, killAndWait, restartDetached, roundTrip, startCase, ucr, verdict } from './harness.js';
+import { checkpointCase, cleanup, killAndWait, restartDetached, roundTrip, startCase, ucr, verdict, withFiles } from './harness.js';
 
 const servers: net.Server[] = [];
 afterEach(async () => {
@@ -95,22 +94,6 @@ describe('unix domain sockets', () => {
 });
 
 /** The image with its FILES payload replaced (with a correct crc, so the validator is reached). */
-function withFiles(good: Buffer, f: (payload: Buffer) => Buffer): Buffer {
-  for (let at = 16; at < good.length; ) {
-    const len = Number(good.readBigUInt64LE(at + 8));
-    if (good.readUInt32LE(at) === 4) {
-      const payload = f(good.subarray(at + 16, at + 16 + len));
-      const frame = Buffer.alloc(16);
-      frame.writeUInt32LE(4, 0);
-      frame.writeUInt32LE(crc32c(payload), 4);
-      frame.writeBigUInt64LE(BigInt(payload.length), 8);
-      return Buffer.concat([good.subarray(0, at), frame, payload, good.subarray(at + 16 + len)]);
-    }
-    at += 16 + len;
-  }
-  throw new Error('no FILES record');
-}
-
 describe('unix socket metadata validation', () => {
   it('names the field of an impossible socket, and random mutations never crash', async () => {
     const c = await startCase('unixsock');

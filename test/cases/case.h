@@ -473,6 +473,29 @@ CASE_FN void case_pipe(int fds[2], const char *what)
         case_setup_fail("pipe (%s): %s", what, strerror(errno));
 }
 
+/* A child that talks with its parent over two pipes made here: requests (parent -> child, rq)
+ * and answers (child -> parent, an). In the child every fd above 2 but rq[0], an[1] and
+ * keep[] (may be NULL) is closed; in the parent rq[0] and an[1] are. Returns the child's pid,
+ * 0 in the child; a failed fork fails the set-up. */
+CASE_FN pid_t case_fork_talker(int rq[2], int an[2], const int *keep, int nkeep)
+{
+    case_pipe(rq, "request");
+    case_pipe(an, "answer");
+    pid_t c = fork();
+    if (c < 0)
+        case_setup_fail("fork: %s", strerror(errno));
+    if (c == 0) {
+        int k[16] = { rq[0], an[1] }, n = 2;
+        for (int i = 0; i < nkeep && n < 16; i++)
+            k[n++] = keep[i];
+        case_close_fds_except(k, n);
+    } else {
+        close(rq[0]);
+        close(an[1]);
+    }
+    return c;
+}
+
 /* Wait until fd has data to read: 1 data, 0 timeout, -1 hang-up/error
  * without data (the writer is gone). */
 CASE_FN int case_wait_readable(int fd, int timeout_ms)

@@ -40,11 +40,7 @@ int main(int argc, char **argv)
     if (a < 0 || b < 0 || p1 < 0 || flock(a, LOCK_EX | LOCK_NB) || fcntl(b, F_OFD_SETLK, &ofd) || fcntl(p1, F_SETLK, &px))
         case_setup_fail("locks: %s", strerror(errno));
     int rq[2], an[2];
-    case_pipe(rq, "request");
-    case_pipe(an, "answer");
-    pid_t c = fork();
-    if (c < 0)
-        case_setup_fail("fork: %s", strerror(errno));
+    pid_t c = case_fork_talker(rq, an, &a, 1); /* C keeps A: the flocked open file is shared */
     if (c == 0) {
         int c1 = open(path, O_RDWR);
         struct flock cl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 300, .l_len = 0 };

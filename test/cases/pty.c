@@ -108,15 +108,9 @@ int main(int argc, char **argv)
     if (ioctl(m, TIOCSWINSZ, &ws))
         case_setup_fail("TIOCSWINSZ: %s", strerror(errno));
     int rq[2], an[2];
-    case_pipe(rq, "request");
-    case_pipe(an, "answer");
-    pid_t c = fork();
-    if (c < 0)
-        case_setup_fail("fork: %s", strerror(errno));
-    if (c == 0) {
-        close(m);
+    pid_t c = case_fork_talker(rq, an, NULL, 0); /* C closes the master with the rest */
+    if (c == 0)
         c_main(rq[0], an[1]);
-    }
     char x;
     if (case_wait_readable(an[0], 10000) != 1 || read(an[0], &x, 1) != 1)
         case_setup_fail("C did not set up its terminal");

@@ -139,19 +139,10 @@ int main(int argc, char **argv)
 		case_setup_fail("mmap sealed memfd: %s", strerror(errno));
 	close(sfd);
 	int rq[2], an[2];
-	case_pipe(rq, "request");
-	case_pipe(an, "answer");
-	pid_t c = fork();
-	if (c < 0)
-		case_setup_fail("fork: %s", strerror(errno));
-	if (c == 0) {
-		int keep[3] = { rq[0], an[1], mfd };
-		case_close_fds_except(keep, 3);
+	pid_t c = case_fork_talker(rq, an, &mfd, 1);
+	if (c == 0)
 		child(rq[0], an[1], a, mfd);
-	}
 	close(mfd);
-	close(rq[0]);
-	close(an[1]);
 	char r;
 	if (case_wait_readable(an[0], 10000) != 1 || read(an[0], &r, 1) != 1)
 		case_setup_fail("the child did not start");

@@ -69,14 +69,8 @@ int main(int argc, char **argv)
         case_setup_fail("new lib file: %s", strerror(errno));
     close(lfd);
     int rq[2], an[2];
-    case_pipe(rq, "request");
-    case_pipe(an, "answer");
-    pid_t c = fork();
-    if (c < 0)
-        case_setup_fail("fork: %s", strerror(errno));
+    pid_t c = case_fork_talker(rq, an, &fd, 1);
     if (c == 0) {
-        int keep[3] = { rq[0], an[1], fd };
-        case_close_fds_except(keep, 3);
         char x;
         if (read(rq[0], &x, 1) != 1)
             _exit(3);
@@ -87,8 +81,6 @@ int main(int argc, char **argv)
             r = 's';
         _exit(write(an[1], &r, 1) == 1 ? 0 : 4);
     }
-    close(rq[0]);
-    close(an[1]);
     case_ready();
     case_wait_term();
 
