@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { crc32c } from '../src/native/addon.js';
 import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, ucr, verdict } from './harness.js';
-import { frames } from './image-edit.js';
+import { editRecord, frames, KIND } from './image-edit.js';
 
 afterEach(cleanup);
 
@@ -87,5 +87,27 @@ describe('checkpoint --compress', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/checksum mismatch/);
     expect(exists(c.pid)).toBe(false);
+    // LZ4 records in an image whose HEADER names no compression
+    const plainHeader = editRecord(good, KIND.HEADER, (h) => delete h.compress);
+    fs.writeFileSync(bad, plainHeader);
+    r = ucr(['inspect', bad, '--verify']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/compressed page record in an image without compression/);
+    r = ucr(['restart', '-i', bad, '--detach']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/corrupt image: compressed page record in an image without compression/);
+    expect(exists(c.pid)).toBe(false);
+    // a format 1.1 image cannot name a compression
+    const old = Buffer.from(good);
+    old.writeUInt32LE(1, 12);
+    fs.writeFileSync(bad, old);
+    r = ucr(['inspect', bad]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/HEADER: compression in a format 1.1 image/);
+    // an unknown compression is refused by the validator
+    fs.writeFileSync(bad, editRecord(good, KIND.HEADER, (h) => (h.compress = 'zstd')));
+    r = ucr(['inspect', bad]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/compression zstd is not lz4/);
   });
 });

@@ -91,6 +91,7 @@ struct page_sink {
 	const struct skip_range *skips; /* --skip-memory: task pages there come back zero-filled */
 	size_t nskips;
 	volatile uint64_t *progress; /* if set: pages of the runs written so far, for others to see */
+	int lz4; /* the image is compressed: LZ4 records are allowed */
 };
 
 /* Reads OBJECT and PAGES records from in and writes them into the objects and tasks; the records

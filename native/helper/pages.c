@@ -350,6 +350,8 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 		int lz4 = f->kind == REC_PAGES_LZ4 || f->kind == REC_OBJECT_LZ4;
 		int is_obj = f->kind == REC_OBJECT || f->kind == REC_OBJECT_LZ4;
 		uint64_t raw = (uint64_t)h.npages * PAGE_SZ;
+		if (lz4 && !sink->lz4)
+			return bad_record("compressed page record in an image without compression", h.addr);
 		if (h.task != runs[r].task || h.addr != want_addr || h.npages == 0 ||
 		    is_obj != (runs[r].obj != 0) ||
 		    h.npages > MAX_CHUNK_PAGES || h.npages > runs[r].npages - off ||
