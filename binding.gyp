@@ -50,7 +50,8 @@
         "native/common/crc32c.c"
       ],
       "cflags": ["-O2", "-g", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
-      "cflags_c": ["-std=gnu11"]
+      "cflags_c": ["-std=gnu11"],
+      "libraries": ["-llz4"]
     }
   ]
 }

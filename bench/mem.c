@@ -1,13 +1,15 @@
 /*
  * mem.c - benchmark workload: a process with a large, dirty, random anonymous memory.
  *
- *   mem --out FILE --mapped MIB --touched MIB
+ *   mem --out FILE --mapped MIB --touched MIB [--fill text]
  *
  * Maps MAPPED MiB of private anonymous memory (MAP_NORESERVE) and fills TOUCHED MiB of it with
  * random bytes: all of it when both are equal, otherwise in 1 MiB blocks spread evenly over the
  * mapping (a sparse process: the rest stays never touched). Then writes FILE.ready (case.h
  * protocol) and waits for SIGTERM; it then re-hashes the touched blocks, checks that the
  * untouched ones read as zeros (sampled: one word per page), and writes PASS or FAIL to FILE.
+ * --fill text: the touched blocks hold numbered text lines and one random byte per page instead
+ * (data that compresses, for checkpoint --compress).
  */
 #include "../test/cases/case.h"
 
@@ -35,8 +37,17 @@ int main(int argc, char **argv)
 	size_t stride = mapped / touched; /* in MiB: block i at i * stride */
 	uint64_t *hash = calloc(touched, sizeof *hash);
 	case_seed();
+	const char *fill = case_arg(argc, argv, "--fill");
+	int text = fill && !strcmp(fill, "text");
 	for (size_t i = 0; i < touched; i++) {
-		case_fill(base + i * stride * MIB, MIB);
+		unsigned char *b = base + i * stride * MIB;
+		if (text) {
+			for (size_t off = 0; off < MIB; off += 64)
+				snprintf((char *)b + off, 64, "line %zu.%012zu: the quick brown fox jumps over\n", i, off);
+			for (size_t off = 0; off < MIB; off += 4096)
+				b[off + 63] = (unsigned char)case_rand();
+		} else
+			case_fill(b, MIB);
 		hash[i] = case_hash(base + i * stride * MIB, MIB);
 	}
 	case_ready();

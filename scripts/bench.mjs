@@ -4,8 +4,8 @@
 //
 //   node scripts/bench.mjs [--runs N] [--json] [--size MIB] [--tasks C:G] [--only name,...]
 //
-// Workloads (bench/*.c, built here): mem (dirty random anonymous memory; also sparse) and tree
-// (1 + C + C*G processes). Each figure is the median of N runs (default 3) with min and max.
+// Workloads (bench/*.c, built here): mem (dirty random anonymous memory; also sparse; with
+// --compress on random and on text-like memory: --only compress) and tree (1 + C + C*G processes). Each figure is the median of N runs (default 3) with min and max.
 // "ucr s" is the library's own time for the operation (from its phase timings: the CLI's
 // Node start-up and module loading are not in it); "wall s" is the whole command's.
 // Peak RSS is the sum of the peak resident sets of the ucr command, its helper and tracers.
@@ -89,14 +89,14 @@ async function criuRound(w, dir) {
  * One workload, RUNS times: start, checkpoint --kill to each image dir, restart (--detach,
  * until every task runs), verify. Returns per-figure lists.
  */
-async function scenario(name, bin, args, targets, criu) {
+async function scenario(name, bin, args, targets, criu, ckptArgs = []) {
   const m = {};
   const add = (k, v) => (m[k] ??= []).push(v);
   for (let run = 0; run < RUNS; run++) {
     for (const [where, dir, dropCache] of targets) {
       const w = await startWorkload(bin, args, dir, name);
       const img = path.join(dir, `${name}.ucr`);
-      const c = await ucr(['checkpoint', String(w.pid), '-o', img, '--kill'], w.pids);
+      const c = await ucr(['checkpoint', String(w.pid), '-o', img, '--kill', ...ckptArgs], w.pids);
       add(`checkpoint:${where}`, c);
       await waitGone(w.pids);
       if (dropCache) spawnSync('dd', [`if=${img}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
@@ -162,6 +162,19 @@ async function main() {
     row('mem 4 GiB mapped, 100 MiB touched', 'checkpoint to tmpfs', m['checkpoint:tmpfs'], bytes, m['criu:dump']);
     results.at(-1).imageMiB = stat(m.image.map((b) => b / 2 ** 20));
     row('mem 4 GiB mapped, 100 MiB touched', 'restart from tmpfs', m['restart:tmpfs'], bytes, m['criu:restore']);
+  }
+  if (want('compress')) {
+    // --compress: random memory (nothing shrinks: the cost of trying) and text-like memory
+    const bytes = SIZE_MIB * 2 ** 20;
+    const none = { available: false };
+    for (const [fill, label] of [['random', 'random'], ['text', 'text-like']]) {
+      const extra = fill === 'text' ? ['--fill', 'text'] : [];
+      const m = await scenario(`lz4-${fill}`, path.join(BIN, 'mem'), ['--mapped', String(SIZE_MIB), '--touched', String(SIZE_MIB), ...extra], [['tmpfs', shm, false]], none, ['--compress']);
+      const w = `mem ${SIZE_MIB} MiB ${label}, --compress`;
+      row(w, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], bytes);
+      results.at(-1).imageMiB = stat(m.image.map((b) => b / 2 ** 20));
+      row(w, 'restart from tmpfs', m['restart:tmpfs'], bytes);
+    }
   }
   if (want('tree')) {
     const n = 1 + TREE_C + TREE_C * TREE_G;

@@ -22,6 +22,20 @@ if (!(has('cc') && has('c++') && has('make'))) {
     process.exit(1);
   }
 }
+// The helper compresses pages with LZ4 (checkpoint --compress): it needs liblz4's header; install
+// it from Debian's packages the same way when it is missing and we are root.
+if (!existsSync('/usr/include/lz4.h')) {
+  if (process.getuid?.() === 0 && has('apt-get')) {
+    console.error('ucr: installing the LZ4 library headers (liblz4-dev) with apt-get');
+    for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'liblz4-dev']]) {
+      const r = spawnSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      if (r.status !== 0) process.exit(r.status ?? 1);
+    }
+  } else {
+    console.error('ucr: the LZ4 library headers are required: install liblz4-dev (e.g. apt-get install liblz4-dev)');
+    process.exit(1);
+  }
+}
 const nodedir = process.env.npm_config_nodedir || path.resolve(path.dirname(process.execPath), '..');
 if (!existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) {
   console.error(`ucr: Node headers not found under ${nodedir}/include/node (set npm_config_nodedir)`);

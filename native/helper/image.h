@@ -6,6 +6,10 @@
  *   OBJECT payload: u32 object id | u32 page count | u64 byte offset | page count * 4096 bytes
  *     (contents of a content object: shared anonymous memory, a memfd, an unlinked file; all OBJECT
  *      records come before the PAGES records)
+ *   PAGES_LZ4 / OBJECT_LZ4 payload (checkpoint --compress): the same 16-byte header, then the
+ *     page count * 4096 bytes as one LZ4 block (always shorter than the raw pages: a chunk that
+ *     does not compress is written as a plain PAGES / OBJECT record); the reader decompresses and
+ *     requires exactly page count * 4096 bytes back
  *   SHM payload: u32 segment index | u32 page count | u64 byte offset in the segment | pages
  *                (System V shared memory contents, after every PAGES record; pages that are all
  *                zero are left out, so records of one segment have rising, gapped offsets)
@@ -21,6 +25,8 @@
 #define REC_PAGES 16
 #define REC_SHM 17
 #define REC_OBJECT 18
+#define REC_PAGES_LZ4 19
+#define REC_OBJECT_LZ4 20
 #define REC_TRAILER 255
 #define PAGE_SZ 4096UL
 #define MAX_CHUNK_PAGES 1024UL /* 4 MiB per page record */
@@ -67,6 +73,11 @@ int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, in
  * call; each call returns once its records are in the image. pages_stop ends the writer. */
 void pages_stop(void);
 
+/* checkpoint --compress: pages_dump and object_dump write LZ4 records where that is shorter.
+ * pages_stored counts the page data bytes as written (after compression), for the ratio. */
+extern int pages_lz4;
+extern uint64_t pages_stored;
+
 struct skip_range {
 	int64_t task; /* -1: every task */
 	uint64_t start, end;
@@ -80,6 +91,7 @@ struct page_sink {
 	const struct skip_range *skips; /* --skip-memory: task pages there come back zero-filled */
 	size_t nskips;
 	volatile uint64_t *progress; /* if set: pages of the runs written so far, for others to see */
+	int lz4; /* the image is compressed: LZ4 records are allowed */
 };
 
 /* Reads OBJECT and PAGES records from in and writes them into the objects and tasks; the records

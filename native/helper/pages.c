@@ -10,6 +10,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <lz4.h>
+
 #include "../common/crc32c.h"
 #include "../include/ucr_compat.h"
 #include "pipeline.h"
@@ -144,6 +146,49 @@ static int pack_done(const char *phase)
 	return 0;
 }
 
+int pages_lz4;
+uint64_t pages_stored;
+
+/* A whole chunk, raw, for compressing (checkpoint) or decompressing (restart) into. */
+static unsigned char *scratch(void)
+{
+	static unsigned char *buf;
+	if (!buf)
+		buf = malloc(MAX_CHUNK_PAGES * PAGE_SZ);
+	return buf;
+}
+
+/* Where the chunk of len bytes is read to: the slot itself, or with --compress the scratch
+ * buffer (then pack_data compresses it into the slot). */
+static unsigned char *pack_src(size_t len)
+{
+	unsigned char *room = pack_room(len);
+	if (!room || !pages_lz4)
+		return room;
+	unsigned char *s = scratch();
+	if (!s)
+		errno = ENOMEM;
+	return s;
+}
+
+/* Completes a chunk read to pack_src: compressed into the slot when that is shorter (kind
+ * lz4_kind), else as the raw record. */
+static void pack_data(uint32_t kind, uint32_t lz4_kind, const struct pages_hdr *h, size_t len, uint32_t *digest)
+{
+	if (pages_lz4) {
+		unsigned char *room = pl_slot(pack_slot) + pack_len + 32;
+		int c = LZ4_compress_default((const char *)scratch(), (char *)room, (int)len, (int)len - 1);
+		if (c > 0) {
+			pack_commit(lz4_kind, h, (size_t)c, digest);
+			pages_stored += (uint64_t)c;
+			return;
+		}
+		memcpy(room, scratch(), len);
+	}
+	pack_commit(kind, h, len, digest);
+	pages_stored += len;
+}
+
 void pages_stop(void)
 {
 	pl_stop();
@@ -182,7 +227,7 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
 				cnt = MAX_CHUNK_PAGES;
 			uint64_t addr = runs[r].addr + done * PAGE_SZ;
 			size_t len = cnt * PAGE_SZ;
-			unsigned char *buf = pack_room(len);
+			unsigned char *buf = pack_src(len);
 			if (!buf)
 				return proto_fail("dump-pages", "image", errno, "cannot write the image");
 			if (t_read_mem(pid, addr, buf, len) < 0) {
@@ -192,7 +237,7 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
 						  len);
 			}
 			struct pages_hdr h = { .task = task, .npages = (uint32_t)cnt, .addr = addr };
-			pack_commit(REC_PAGES, &h, len, digest);
+			pack_data(REC_PAGES, REC_PAGES_LZ4, &h, len, digest);
 			progress(*bytes, *bytes + len);
 			*bytes += len;
 			(*records)++;
@@ -213,7 +258,7 @@ int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, in
 				cnt = MAX_CHUNK_PAGES;
 			uint64_t off = runs[r].addr + done * PAGE_SZ;
 			size_t len = cnt * PAGE_SZ;
-			unsigned char *buf = pack_room(len);
+			unsigned char *buf = pack_src(len);
 			if (!buf)
 				return proto_fail("dump-object", "image", errno, "cannot write the image");
 			ssize_t got = pread(src, buf, len, (off_t)off);
@@ -226,7 +271,7 @@ int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, in
 			if ((size_t)got < len) /* truncated meanwhile (held outside the tree): zeros */
 				memset(buf + got, 0, len - (size_t)got);
 			struct pages_hdr h = { .task = obj, .npages = (uint32_t)cnt, .addr = off };
-			pack_commit(REC_OBJECT, &h, len, digest);
+			pack_data(REC_OBJECT, REC_OBJECT_LZ4, &h, len, digest);
 			progress(*bytes, *bytes + len);
 			*bytes += len;
 			(*records)++;
@@ -302,16 +347,33 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 		if (r >= n)
 			return bad_record("more pages than the metadata lists", h.addr);
 		uint64_t want_addr = runs[r].addr + off * PAGE_SZ;
+		int lz4 = f->kind == REC_PAGES_LZ4 || f->kind == REC_OBJECT_LZ4;
+		int is_obj = f->kind == REC_OBJECT || f->kind == REC_OBJECT_LZ4;
+		uint64_t raw = (uint64_t)h.npages * PAGE_SZ;
+		if (lz4 && !sink->lz4)
+			return bad_record("compressed page record in an image without compression", h.addr);
 		if (h.task != runs[r].task || h.addr != want_addr || h.npages == 0 ||
-		    (f->kind == REC_OBJECT) != (runs[r].obj != 0) ||
+		    is_obj != (runs[r].obj != 0) ||
 		    h.npages > MAX_CHUNK_PAGES || h.npages > runs[r].npages - off ||
-		    f->len != sizeof h + (uint64_t)h.npages * PAGE_SZ ||
+		    (lz4 ? f->len <= sizeof h || f->len >= sizeof h + raw : f->len != sizeof h + raw) ||
 		    (runs[r].obj ? sink->objfd(h.task) < 0 : h.task >= sink->ntasks))
 			return bad_record("it does not match the page runs in the metadata", h.addr);
 		if (rec.crc != f->crc)
 			return bad_record("checksum mismatch", h.addr);
-		size_t len = (size_t)h.npages * PAGE_SZ;
+		size_t len = (size_t)raw;
 		unsigned char *buf = rec.payload + sizeof h;
+		if (lz4) {
+			unsigned char *out = scratch();
+			if (!out)
+				return proto_fail("restore-pages", "memory", ENOMEM, "no room to decompress pages");
+			int got = LZ4_decompress_safe((const char *)buf, (char *)out, (int)(f->len - sizeof h), (int)len);
+			if (got != (int)len) {
+				char why[96];
+				snprintf(why, sizeof why, "compressed pages do not decompress to %zu bytes", len);
+				return bad_record(why, h.addr);
+			}
+			buf = out;
+		}
 		if (runs[r].obj) {
 			if (pwrite(sink->objfd(h.task), buf, len, (off_t)h.addr) != (ssize_t)len) {
 				char obj[64];

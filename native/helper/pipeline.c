@@ -223,7 +223,7 @@ static void reader_body(int in, int rd, int wr)
 			m.status = got < 0 ? PR_ERROR : PR_EOF;
 			m.pad = got < 0 ? (uint32_t)errno : 0;
 		} else if (f->kind != PL_KIND_PAGES && f->kind != PL_KIND_OBJECT && f->kind != PL_KIND_SHM &&
-			   f->kind != PL_KIND_TRAILER) {
+			   f->kind != PL_KIND_PAGES_LZ4 && f->kind != PL_KIND_OBJECT_LZ4 && f->kind != PL_KIND_TRAILER) {
 			m.status = PR_BAD_KIND;
 		} else if (f->len > (f->kind == PL_KIND_TRAILER ? PL_TRAILER_MAX : PL_SLOT_SIZE - sizeof *f)) {
 			m.status = PR_TOO_LONG;

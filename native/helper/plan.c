@@ -327,6 +327,9 @@ int plan_read(struct plan *p)
 		} else if (!strcmp(k, "foreground")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 			p->foreground = (int)v[0];
+		} else if (!strcmp(k, "lz4")) {
+			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+			p->lz4 = (int)v[0];
 		} else if (!strcmp(k, "spool")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 			p->spool = (int)v[0];

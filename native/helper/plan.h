@@ -1,6 +1,7 @@
 /* The restore plan the coordinator sends, one line per item (numbers in C syntax, strings hex).
  * Global lines:
  *   pidwait <ms>   seed <digest so far>   spool <0|1>
+ *   lz4 <0|1>   (the HEADER says compress 'lz4': PAGES_LZ4 / OBJECT_LZ4 records are allowed)
  *   workers <n>   (tracer processes; task i is traced by worker i % n)
  *   skipmem <task index|-1 for all> <start> <end>   (--skip-memory: the range comes back zeros)
  *   pidns <0|1>   (kind 3 = the namespace's init: the helper creates it with CLONE_NEWPID)
@@ -358,7 +359,7 @@ struct act_plan {
 };
 
 struct plan {
-	int pid_wait_ms, spool, foreground, pidns, workers;
+	int pid_wait_ms, spool, foreground, pidns, workers, lz4;
 	uint32_t seed;
 	struct file_plan *files;
 	int nfiles;

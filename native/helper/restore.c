@@ -183,7 +183,7 @@ static int restore_all(int detach)
 			uint32_t digest = plan.seed;
 			uint64_t bytes = 0, records = 0;
 			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd, plan.skips, (size_t)plan.nskips, ctx.progress };
+			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4 };
 			/* each task faults in its own pages from the end meanwhile (restore_populate) */
 			for (int i = 0; i < plan.ntasks; i++)
 				if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_POPULATE) < 0)

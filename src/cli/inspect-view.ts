@@ -92,7 +92,7 @@ export function renderInspect(r: InspectResult): string {
     `image ${r.image}: ucr format ${r.format}, complete (trailer ok${r.verified ? ', all page checksums verified' : ''})`,
     `  made by ${h.tool} at ${h.createdAt} as uid ${h.owner.uid}, root ${h.root}`,
     `  host: ${h.arch}, kernel ${h.kernel.release} ${h.kernel.version}, xcr0 ${hex(BigInt(h.cpu.xcr0))}, xstate ${h.cpu.xstateSize} bytes`,
-    `  ${r.meta.tree.tasks.length} task(s) (${tasks.length} live), ${r.pageRecords} page records, ${mib(r.pageBytes)} of pages`,
+    `  ${r.meta.tree.tasks.length} task(s) (${tasks.length} live), ${r.pageRecords} page records, ${mib(r.pageBytes)} of pages${r.compressedBytes !== undefined ? ` (lz4: ${mib(r.compressedBytes)} in compressed records)` : ''}`,
     `tree:`,
     ...drawTree(r.meta.tree.tasks),
     `memory:`,

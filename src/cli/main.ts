@@ -161,6 +161,7 @@ program
   .requiredOption('-o, --output <file>', "image file (created 0600, appears only when complete), or '-' for stdout")
   .option('--kill', 'kill the tree once the image is complete')
   .option('--vfork-wait <ms>', 'wait this long for a task inside vfork() until its child execs or exits', intArg('--vfork-wait'), 5000)
+  .option('--compress', 'write page data LZ4-compressed where it shrinks (smaller image, more CPU; reports the ratio)')
   .option('--allow-leaks', 'checkpoint even if a pipe or file of the tree is also held outside it (warns; recorded)')
   .addOption(
     new Option('--external-unix <policy>', 'a unix socket whose peer is outside the tree: refuse (default), or close: restore it with its peer gone (reads get the queued bytes, then EOF)')
@@ -184,7 +185,7 @@ program
   .action(
     async (
       pid: number | undefined,
-      o: { output: string; kill?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close'; tcp?: 'close' | 'established'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string },
+      o: { output: string; kill?: boolean; compress?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close'; tcp?: 'close' | 'established'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string },
     ) => {
       const g = program.opts<GlobalOpts>();
       if ((pid === undefined) === (o.session === undefined && o.pgid === undefined) || (o.session !== undefined && o.pgid !== undefined))
@@ -197,6 +198,7 @@ program
           vforkWaitMs: o.vforkWait,
           output: o.output,
           kill: o.kill,
+          compress: o.compress,
           allowLeaks: o.allowLeaks,
           externalUnix: o.externalUnix,
           tcp: o.tcp,
@@ -209,7 +211,11 @@ program
         }),
       );
       if (o.json && o.output !== '-') process.stdout.write(JSON.stringify(r) + '\n');
-      if (g.verbose) process.stderr.write(`ucr: checkpointed ${r.tasks} task(s) under ${r.pid}: ${r.bytes} bytes${r.killed ? ', killed' : ''}\n`);
+      const c = r.compression;
+      const ratio = c
+        ? `, pages ${r.pageBytes} -> ${c.storedBytes} bytes (lz4 ratio ${c.ratio.toFixed(2)}, ${c.ms ? ((r.pageBytes / 1048576) * (1000 / c.ms)).toFixed(0) : '-'} MiB/s)`
+        : '';
+      if (g.verbose) process.stderr.write(`ucr: checkpointed ${r.tasks} task(s) under ${r.pid}: ${r.bytes} bytes${ratio}${r.killed ? ', killed' : ''}\n`);
     },
   );
 

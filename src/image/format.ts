@@ -21,6 +21,13 @@
  *   OBJECT   (kind 18)  binary, like PAGES: u32 LE object id | u32 LE page count | u64 LE byte
  *                        offset | pages: contents of the content objects of FILES
  *                        (objects), in the order of the objects and their runs, before any PAGES
+ *   PAGES_LZ4 (kind 19), OBJECT_LZ4 (kind 20)   checkpoint --compress (format 1.2, HEADER says
+ *                        compress: 'lz4'): a PAGES / OBJECT record whose pages are one LZ4 block:
+ *                        the same 16-byte header (its page count gives the raw size), then the
+ *                        block, always shorter than the raw pages (a chunk that does not shrink
+ *                        is written as a plain PAGES / OBJECT record). The reader decompresses
+ *                        and requires exactly page count * 4096 bytes. Without --compress an
+ *                        image is format 1.1 and has neither kind.
  *   SHM      (kind 17)  binary, after every PAGES record, native code only: u32 LE segment
  *                        index (in the IPC record) | u32 LE page count | u64 LE byte offset |
  *                        pages; all-zero pages are left out, offsets rise within a segment
@@ -36,7 +43,9 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 1;
+export const FORMAT_MINOR = 2;
+/** The minor written for an image without compressed records (readable by 1.1 readers). */
+export const FORMAT_MINOR_PLAIN = 1;
 export const PRELUDE_SIZE = 16;
 export const FRAME_SIZE = 16;
 export const PAGE_SIZE = 4096;
@@ -57,5 +66,7 @@ export enum RecordKind {
   Pages = 16,
   Shm = 17,
   Object = 18,
+  PagesLz4 = 19,
+  ObjectLz4 = 20,
   Trailer = 255,
 }

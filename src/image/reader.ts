@@ -109,6 +109,7 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   };
   const where = (s: string) => `${name}: ${s}`;
   const header = checkHeader(take(RecordKind.Header, 'HEADER'), where('HEADER'));
+  if (header.compress && minor < 2) throw new ImageError(where(`HEADER: compression in a format ${major}.${minor} image`), { object: name });
   const tree = checkTree(take(RecordKind.Tree, 'TREE'), where('TREE'));
   if (tree.tasks[0]!.pid !== header.root) throw new ImageError(where(`TREE: the first task is not the root ${header.root}`), { object: name });
   const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));

@@ -13,6 +13,9 @@ export interface ImageHeader {
   tool: string;
   owner: { uid: number; gid: number };
   root: number;
+  /** checkpoint --compress: page and content records may be PAGES_LZ4 / OBJECT_LZ4 (format 1.2);
+   * absent: none are (format 1.1 images never have it) */
+  compress?: 'lz4';
 }
 
 export type TaskState = 'running' | 'stopped' | 'zombie';

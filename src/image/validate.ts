@@ -48,7 +48,13 @@ export function checkHeader(v: CborValue, path: string): ImageHeader {
     tool: field(o, 'tool', w, str),
     owner: { uid: field(owner, 'uid', w.at('owner'), (x, ww) => int(x, ww, 0, 0xffffffff)), gid: field(owner, 'gid', w.at('owner'), (x, ww) => int(x, ww, 0, 0xffffffff)) },
     root: field(o, 'root', w, (x, ww) => int(x, ww, 1, PID_MAX)),
+    ...(o.compress === undefined ? {} : { compress: compression(o.compress, w.at('compress')) }),
   };
+}
+
+function compression(v: CborValue, w: Where): 'lz4' {
+  if (v !== 'lz4') w.fail(`compression ${typeof v === 'string' ? v.slice(0, 32) : typeof v} is not lz4`);
+  return 'lz4';
 }
 
 export function checkTree(v: CborValue, path: string): ImageTree {

@@ -2,7 +2,7 @@
 import { crc32c, digestAdd } from '../native/addon.js';
 import { encode, type CborValue } from './cbor.js';
 import { writeAll } from './fdio.js';
-import { FORMAT_MAJOR, FORMAT_MINOR, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
+import { FORMAT_MAJOR, FORMAT_MINOR, FORMAT_MINOR_PLAIN, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
 import type { ImageFiles, ImageHeader, ImageIpc, ImageTree, TaskImage, Trailer } from './types.js';
 
 export class ImageWriter {
@@ -13,11 +13,12 @@ export class ImageWriter {
 
   constructor(readonly fd: number) {}
 
-  prelude(): void {
+  /** compressed: the image may hold LZ4 records (format 1.2); else format 1.1, as before. */
+  prelude(compressed = false): void {
     const b = Buffer.alloc(MAGIC.length + 8);
     MAGIC.copy(b, 0);
     b.writeUInt32LE(FORMAT_MAJOR, 8);
-    b.writeUInt32LE(FORMAT_MINOR, 12);
+    b.writeUInt32LE(compressed ? FORMAT_MINOR : FORMAT_MINOR_PLAIN, 12);
     this.raw(b);
   }
 

@@ -124,9 +124,10 @@ function findOutsideMappers(sources: Map<number, Source>, leaks: LeakPolicy): vo
 }
 
 /** Streams every object's pages as OBJECT records; returns the digest and counts to chain on. */
-export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: number): Promise<{ digest: number; records: number; bytes: number }> {
+export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: number): Promise<{ digest: number; records: number; bytes: number; stored: number }> {
   let records = 0;
   let bytes = 0;
+  let stored = 0;
   for (const o of objs.objects) {
     if (!o.runs.length) continue;
     h.send(`objdump ${o.id} ${digest} ${objs.paths.get(o.id)!}`, ...o.runs.map(([off, n]) => `run ${off} ${n}`), 'end');
@@ -134,8 +135,9 @@ export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: numb
     digest = ev.digest as number;
     records += ev.records as number;
     bytes += ev.bytes as number;
+    stored += (ev.stored as number | undefined) ?? (ev.bytes as number);
   }
-  return { digest, records, bytes };
+  return { digest, records, bytes, stored };
 }
 
 /** The helper plan lines that create the objects (before any file or task line). */

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { ImageError, UcrError } from '../errors.js';
 import { contentBytes } from '../kernel/objects.js';
-import { FRAME_SIZE, MAX_TRAILER, PAGE_SIZE, PAGES_HEADER_SIZE, RecordKind } from '../image/format.js';
+import { FRAME_SIZE, MAX_CHUNK_PAGES, MAX_TRAILER, PAGE_SIZE, PAGES_HEADER_SIZE, RecordKind } from '../image/format.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
 import type { ImageMetadata, Trailer } from '../image/types.js';
 import { crc32c, digestAdd } from '../native/addon.js';
@@ -26,6 +26,8 @@ export interface InspectResult {
   pageBytes: number;
   /** System V shared memory contents (SHM records; all-zero pages are left out) */
   shmBytes: number;
+  /** compressed images: bytes of the LZ4 blocks (their raw size counts in pageBytes / shmBytes) */
+  compressedBytes?: number;
   verified: boolean;
   trailer: Trailer;
 }
@@ -48,6 +50,7 @@ export function inspect(opts: InspectOptions): InspectResult {
     let pageRecords = 0;
     let pageBytes = 0;
     let shmBytes = 0;
+    let storedBytes = 0;
     for (;;) {
       const f = reader.frame();
       if (f.kind === RecordKind.Trailer) {
@@ -57,14 +60,24 @@ export function inspect(opts: InspectOptions): InspectResult {
         const expectBytes = contentBytes(meta.files.objects, meta.tasks);
         if (pageBytes !== expectBytes) throw new ImageError(`${name}: corrupt image: ${pageBytes} page bytes, metadata lists ${expectBytes}`);
         const trailer = checkTrailerBytes(name, payload, { digest, records, pageBytes: pageBytes + shmBytes });
-        return { image: name, format: `${meta.major}.${meta.minor}`, meta, pageRecords, pageBytes, shmBytes, verified: opts.verify ?? false, trailer };
+        return { image: name, format: `${meta.major}.${meta.minor}`, meta, pageRecords, pageBytes, shmBytes, ...(meta.header.compress ? { compressedBytes: storedBytes } : {}), verified: opts.verify ?? false, trailer };
       }
       const shm = f.kind === RecordKind.Shm;
       if (shm && !meta.ipc.shm.length) throw new ImageError(`${name}: corrupt image: shared memory record without segments at byte ${reader.offset - FRAME_SIZE}`);
-      if (f.kind !== RecordKind.Pages && f.kind !== RecordKind.Object && !shm) throw new ImageError(`${name}: corrupt image: unexpected record kind ${f.kind} at byte ${reader.offset - FRAME_SIZE}`);
-      if (f.length < PAGES_HEADER_SIZE || (f.length - PAGES_HEADER_SIZE) % PAGE_SIZE || f.length > PAGES_HEADER_SIZE + 1024 * PAGE_SIZE)
+      const lz4 = f.kind === RecordKind.PagesLz4 || f.kind === RecordKind.ObjectLz4;
+      if (lz4 && !meta.header.compress) throw new ImageError(`${name}: corrupt image: compressed page record in an image without compression at byte ${reader.offset - FRAME_SIZE}`);
+      if (f.kind !== RecordKind.Pages && f.kind !== RecordKind.Object && !shm && !lz4) throw new ImageError(`${name}: corrupt image: unexpected record kind ${f.kind} at byte ${reader.offset - FRAME_SIZE}`);
+      if (
+        f.length < PAGES_HEADER_SIZE ||
+        f.length > PAGES_HEADER_SIZE + MAX_CHUNK_PAGES * PAGE_SIZE ||
+        (lz4 ? f.length === PAGES_HEADER_SIZE : (f.length - PAGES_HEADER_SIZE) % PAGE_SIZE !== 0)
+      )
         throw new ImageError(`${name}: corrupt image: page record of ${f.length} bytes at byte ${reader.offset - FRAME_SIZE}`);
       const head = reader.exactly(PAGES_HEADER_SIZE, 'a page record');
+      const npages = head.readUInt32LE(4);
+      const raw = lz4 ? npages * PAGE_SIZE : f.length - PAGES_HEADER_SIZE;
+      if (lz4 && (npages === 0 || npages > MAX_CHUNK_PAGES || f.length >= PAGES_HEADER_SIZE + raw))
+        throw new ImageError(`${name}: corrupt image: compressed page record of ${f.length} bytes for ${npages} pages at byte ${reader.offset - PAGES_HEADER_SIZE - FRAME_SIZE}`);
       let crc = crc32c(head);
       let left = f.length - PAGES_HEADER_SIZE;
       if (opts.verify || !seekable) {
@@ -81,8 +94,9 @@ export function inspect(opts: InspectOptions): InspectResult {
       digest = digestAdd(digest, f.crc);
       records++;
       pageRecords++;
-      if (shm) shmBytes += f.length - PAGES_HEADER_SIZE;
-      else pageBytes += f.length - PAGES_HEADER_SIZE;
+      if (shm) shmBytes += raw;
+      else pageBytes += raw;
+      if (lz4) storedBytes += f.length - PAGES_HEADER_SIZE;
     }
   } finally {
     if (typeof opts.input === 'string' && opts.input !== '-') fs.closeSync(fd);

@@ -243,6 +243,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       `pidwait ${opts.pidWaitMs ?? 5000}`,
       `seed ${meta.digest}`,
       `spool ${spool ? 1 : 0}`,
+      `lz4 ${meta.header.compress === 'lz4' ? 1 : 0}`,
       `pidns ${opts.pidns ? 1 : 0}`,
       ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
       // a tree restored into the caller's session is a job in the foreground, unless detached
