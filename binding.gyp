@@ -17,6 +17,7 @@
         "native/helper/proto.c",
         "native/helper/tracee.c",
         "native/helper/pages.c",
+        "native/helper/pages_restore.c",
         "native/helper/pipeline.c",
         "native/helper/batch.c",
         "native/helper/dump.c",

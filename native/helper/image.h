@@ -94,6 +94,11 @@ struct page_sink {
 	int lz4; /* the image is compressed: LZ4 records are allowed */
 };
 
+/* Shared by pages.c (checkpoint) and pages_restore.c (restart): a scratch buffer of one whole
+ * chunk, and the `progress` event emitted every 16 MiB of pages. */
+unsigned char *pages_scratch(void);
+void pages_progress(uint64_t before, uint64_t after);
+
 /* Reads OBJECT and PAGES records from in and writes them into the objects and tasks; the records
  * must cover runs exactly, in order. Then reads the trailer frame: its payload (hex) goes to
  * trailer_hex (caller frees). */
