@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { crc32c } from '../src/native/addon.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -286,4 +287,18 @@ export function withFiles(good: Buffer, f: (payload: Buffer) => Buffer): Buffer 
     at += 16 + len;
   }
   throw new Error('no FILES record');
+}
+
+/** Writes to `out` the image `good` with the file list of its FILES record changed by f (the
+ * record re-encoded, its crc fixed); returns `out`. */
+export function editFiles<F>(good: Buffer, out: string, f: (files: F[]) => void): string {
+  fs.writeFileSync(
+    out,
+    withFiles(good, (p) => {
+      const v = decode(p) as { files: F[] };
+      f(v.files);
+      return Buffer.from(encode(v as unknown as CborValue));
+    }),
+  );
+  return out;
 }

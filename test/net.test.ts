@@ -4,10 +4,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { ImageError, UcrError } from '../src/errors.js';
 import { inspect } from '../src/orchestrator/inspect.js';
-import { alive, checkpointCase, cleanup, exists, exitOf, killAndWait, restartDetached, sleep, startCase, startTime, trackPid, UCR, ucr, verdict, waitFor, withFiles } from './harness.js';
+import { alive, checkpointCase, cleanup, exists, exitOf, killAndWait, restartDetached, sleep, startCase, startTime, trackPid, UCR, ucr, verdict, waitFor, editFiles, withFiles } from './harness.js';
 
 const servers: net.Server[] = [];
 const peers: net.Socket[] = [];
@@ -201,14 +200,7 @@ describe('TCP/UDP socket metadata validation', () => {
     const good = fs.readFileSync(img);
     const mut = path.join(c.dir, 'mut.ucr');
     type F = { kind: string; inet?: Record<string, any> };
-    const edit = (f: (files: F[]) => void) => {
-      fs.writeFileSync(mut, withFiles(good, (p) => {
-        const v = decode(p) as { files: F[] };
-        f(v.files);
-        return Buffer.from(encode(v as unknown as CborValue));
-      }));
-      return mut;
-    };
+    const edit = (f: (files: F[]) => void) => editFiles<F>(good, mut, f);
     const socks = (files: F[]) => files.filter((f) => f.kind === 'inet').map((f) => f.inet!);
     const conn = (files: F[]) => socks(files).find((u) => u.tcp)!;
     const cases: [string, (files: F[]) => void, RegExp][] = [

@@ -2,10 +2,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { ImageError, UcrError } from '../src/errors.js';
 import { inspect } from '../src/orchestrator/inspect.js';
-import { checkpointCase, cleanup, killAndWait, restartDetached, roundTrip, startCase, ucr, verdict, withFiles } from './harness.js';
+import { checkpointCase, cleanup, killAndWait, restartDetached, roundTrip, startCase, ucr, verdict, editFiles, withFiles } from './harness.js';
 
 const servers: net.Server[] = [];
 afterEach(async () => {
@@ -103,14 +102,7 @@ describe('unix socket metadata validation', () => {
     const good = fs.readFileSync(img);
     const mut = path.join(c.dir, 'mut.ucr');
     type F = { kind: string; unix?: Record<string, any> };
-    const edit = (f: (files: F[]) => void) => {
-      fs.writeFileSync(mut, withFiles(good, (p) => {
-        const v = decode(p) as { files: F[] };
-        f(v.files);
-        return Buffer.from(encode(v as unknown as CborValue));
-      }));
-      return mut;
-    };
+    const edit = (f: (files: F[]) => void) => editFiles<F>(good, mut, f);
     const socks = (files: F[]) => files.filter((f) => f.kind === 'unix').map((f) => f.unix!);
     const cases: [string, (files: F[]) => void, RegExp][] = [
       ['type', (fs) => (socks(fs)[0]!.type = 'raw'), /unix\.type: corrupt image: expected one of/],

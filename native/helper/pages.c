@@ -203,67 +203,77 @@ void pages_progress(uint64_t before, uint64_t after)
 		proto_emit("{\"ev\":\"progress\",\"bytes\":%llu}", (unsigned long long)after);
 }
 
+/* Where a chunk's bytes come from: a task's memory or a content object's file. Reports its
+ * own failure and returns -1. */
+struct chunk_src {
+	const char *phase;
+	int (*read)(const struct chunk_src *s, unsigned char *buf, uint64_t at, size_t len);
+	pid_t pid; /* a task */
+	int fd;    /* a content object */
+	uint32_t id, kind, lz4_kind;
+};
+
+/* Every run, in chunks of at most MAX_CHUNK_PAGES, as records of src's kind. */
+static int dump_runs(const struct chunk_src *src, const struct page_run *runs, size_t n, uint32_t *digest,
+		     uint64_t *bytes, uint64_t *records)
+{
+	for (size_t r = 0; r < n; r++) {
+		for (uint64_t done = 0; done < runs[r].npages;) {
+			uint64_t cnt = runs[r].npages - done;
+			if (cnt > MAX_CHUNK_PAGES)
+				cnt = MAX_CHUNK_PAGES;
+			uint64_t at = runs[r].addr + done * PAGE_SZ;
+			size_t len = cnt * PAGE_SZ;
+			unsigned char *buf = pack_src(len);
+			if (!buf)
+				return proto_fail(src->phase, "image", errno, "cannot write the image");
+			if (src->read(src, buf, at, len) < 0)
+				return -1;
+			struct pages_hdr h = { .task = src->id, .npages = (uint32_t)cnt, .addr = at };
+			pack_data(src->kind, src->lz4_kind, &h, len, digest);
+			pages_progress(*bytes, *bytes + len);
+			*bytes += len;
+			(*records)++;
+			done += cnt;
+		}
+	}
+	return pack_done(src->phase);
+}
+
+static int read_task(const struct chunk_src *s, unsigned char *buf, uint64_t addr, size_t len)
+{
+	if (t_read_mem(s->pid, addr, buf, len) == 0)
+		return 0;
+	char obj[64];
+	snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)addr);
+	return proto_fail(s->phase, obj, errno, "cannot read %zu bytes of the task", len);
+}
+
+static int read_object(const struct chunk_src *s, unsigned char *buf, uint64_t off, size_t len)
+{
+	ssize_t got = pread(s->fd, buf, len, (off_t)off);
+	if (got < 0) {
+		char what[64];
+		snprintf(what, sizeof what, "content object %u", s->id);
+		return proto_fail(s->phase, what, errno, "cannot read it at offset %llu", (unsigned long long)off);
+	}
+	if ((size_t)got < len) /* truncated meanwhile (held outside the tree): zeros */
+		memset(buf + got, 0, len - (size_t)got);
+	return 0;
+}
+
 int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
 {
 	(void)out; /* the writer has fd 3 */
-	for (size_t r = 0; r < n; r++) {
-		for (uint64_t done = 0; done < runs[r].npages;) {
-			uint64_t cnt = runs[r].npages - done;
-			if (cnt > MAX_CHUNK_PAGES)
-				cnt = MAX_CHUNK_PAGES;
-			uint64_t addr = runs[r].addr + done * PAGE_SZ;
-			size_t len = cnt * PAGE_SZ;
-			unsigned char *buf = pack_src(len);
-			if (!buf)
-				return proto_fail("dump-pages", "image", errno, "cannot write the image");
-			if (t_read_mem(pid, addr, buf, len) < 0) {
-				char obj[64];
-				snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)addr);
-				return proto_fail("dump-pages", obj, errno, "cannot read %zu bytes of the task",
-						  len);
-			}
-			struct pages_hdr h = { .task = task, .npages = (uint32_t)cnt, .addr = addr };
-			pack_data(REC_PAGES, REC_PAGES_LZ4, &h, len, digest);
-			pages_progress(*bytes, *bytes + len);
-			*bytes += len;
-			(*records)++;
-			done += cnt;
-		}
-	}
-	return pack_done("dump-pages");
+	struct chunk_src src = { "dump-pages", read_task, pid, -1, task, REC_PAGES, REC_PAGES_LZ4 };
+	return dump_runs(&src, runs, n, digest, bytes, records);
 }
 
-int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, int out,
-	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
+int object_dump(int fd, uint32_t obj, const struct page_run *runs, size_t n, int out,
+		uint32_t *digest, uint64_t *bytes, uint64_t *records)
 {
 	(void)out;
-	for (size_t r = 0; r < n; r++) {
-		for (uint64_t done = 0; done < runs[r].npages;) {
-			uint64_t cnt = runs[r].npages - done;
-			if (cnt > MAX_CHUNK_PAGES)
-				cnt = MAX_CHUNK_PAGES;
-			uint64_t off = runs[r].addr + done * PAGE_SZ;
-			size_t len = cnt * PAGE_SZ;
-			unsigned char *buf = pack_src(len);
-			if (!buf)
-				return proto_fail("dump-object", "image", errno, "cannot write the image");
-			ssize_t got = pread(src, buf, len, (off_t)off);
-			if (got < 0) {
-				char what[64];
-				snprintf(what, sizeof what, "content object %u", obj);
-				return proto_fail("dump-object", what, errno, "cannot read it at offset %llu",
-						  (unsigned long long)off);
-			}
-			if ((size_t)got < len) /* truncated meanwhile (held outside the tree): zeros */
-				memset(buf + got, 0, len - (size_t)got);
-			struct pages_hdr h = { .task = obj, .npages = (uint32_t)cnt, .addr = off };
-			pack_data(REC_OBJECT, REC_OBJECT_LZ4, &h, len, digest);
-			pages_progress(*bytes, *bytes + len);
-			*bytes += len;
-			(*records)++;
-			done += cnt;
-		}
-	}
-	return pack_done("dump-object");
+	struct chunk_src src = { "dump-object", read_object, 0, fd, obj, REC_OBJECT, REC_OBJECT_LZ4 };
+	return dump_runs(&src, runs, n, digest, bytes, records);
 }
