@@ -18,6 +18,7 @@
         "native/helper/tracee.c",
         "native/helper/pages.c",
         "native/helper/pages_restore.c",
+        "native/helper/restore_uffd.c",
         "native/helper/pipeline.c",
         "native/helper/batch.c",
         "native/helper/dump.c",

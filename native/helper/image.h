@@ -92,6 +92,8 @@ struct page_sink {
 	size_t nskips;
 	volatile uint64_t *progress; /* if set: pages of the runs written so far, for others to see */
 	int lz4; /* the image is compressed: LZ4 records are allowed */
+	/* writes a page record's bytes into task (pid): process_vm_writev or UFFDIO_COPY */
+	int (*fill)(uint32_t task, pid_t pid, uint64_t addr, const void *buf, size_t len);
 };
 
 /* Shared by pages.c (checkpoint) and pages_restore.c (restart): a scratch buffer of one whole

@@ -128,7 +128,7 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 				return proto_fail("restore-pages", obj, errno ? errno : EIO,
 						  "cannot fill it at offset %llu", (unsigned long long)h.addr);
 			}
-		} else if (zero_skipped(sink, h.task, h.addr, buf, len), t_write_mem(sink->pids[h.task], h.addr, buf, len) < 0) {
+		} else if (zero_skipped(sink, h.task, h.addr, buf, len), sink->fill(h.task, sink->pids[h.task], h.addr, buf, len) < 0) {
 			char obj[64];
 			snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)h.addr);
 			return proto_fail("restore-pages", obj, errno, "cannot write pages into task %d",

@@ -142,9 +142,14 @@ static int restore_all(int detach)
 	uint64_t gadget = map_gadget();
 	if (!gadget)
 		return proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");
-	ctx.progress = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (ctx.progress == MAP_FAILED)
+	void *shared = mmap(NULL, 4096 + (size_t)plan.ntasks * sizeof(int), PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
 		return proto_fail("create", "progress", errno, "cannot map the progress counter");
+	ctx.progress = shared;
+	ctx.uffd = (volatile int *)((char *)shared + 4096);
+	for (int i = 0; i < plan.ntasks; i++)
+		ctx.uffd[i] = -1;
 	if (ipc_create() < 0 || open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
 		return -1;
 	sigset_t all, old;
@@ -183,13 +188,15 @@ static int restore_all(int detach)
 			uint32_t digest = plan.seed;
 			uint64_t bytes = 0, records = 0;
 			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4 };
+			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
 			/* each task faults in its own pages from the end meanwhile (restore_populate) */
 			for (int i = 0; i < plan.ntasks; i++)
 				if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_POPULATE) < 0)
 					return -1;
-			if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 ||
-			    seal_objs() < 0)
+			uffd_take_all();
+			int pr = pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer);
+			uffd_drop_all();
+			if (pr < 0 || seal_objs() < 0)
 				return -1;
 			if (fault_at("restore-pages", 0))
 				return proto_fail("restore-pages", "image", ECANCELED, FAULT_MSG);

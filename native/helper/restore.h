@@ -22,6 +22,7 @@ struct restore_ctx {
 	int report_wr, report_rd;
 	int base; /* every fd >= base belongs to the helper's set-up */
 	volatile uint64_t *progress; /* shared: pages of the stream written so far (pages phase) */
+	volatile int *uffd;          /* shared, per task: its userfaultfd's fd number in it, or -1 */
 };
 
 /* A new task's life before the tracer takes over; never returns. */
@@ -89,4 +90,11 @@ int restore_finish(struct task_plan *t, uint64_t gadget);
 /* During the pages phase: the task faults in its own pages from the last one back, until it
  * meets the helper's progress (task idx of the plan). */
 int restore_populate(struct task_plan *t, int idx, uint64_t gadget);
+/* restore_uffd.c: anonymous memory filled with UFFDIO_COPY (see there). uffd_wanted: task idx
+ * should get a userfaultfd (map step); uffd_take_all/uffd_drop_all: the helper's fds and
+ * registrations around the pages; uffd_fill: one page record into a task. */
+int uffd_wanted(const struct task_plan *p, int idx);
+void uffd_take_all(void);
+void uffd_drop_all(void);
+int uffd_fill(uint32_t task, pid_t pid, uint64_t addr, const void *buf, size_t len);
 #endif

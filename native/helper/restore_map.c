@@ -192,7 +192,14 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 				  "the vdso could not be placed at 0x%llx (kernel differs from the image's?)",
 				  (unsigned long long)p->vdso_start);
 
-	return map_vmas(p);
+	if (map_vmas(p) < 0)
+		return -1;
+	/* A userfaultfd for the helper to fill the anonymous memory with (restore_uffd.c); a
+	 * failure only means it is filled the old way. */
+	int idx = (int)(p - ctx.plan->tasks);
+	if (uffd_wanted(p, idx) && t_inject(&rt, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0, &ret) == 0 && ret >= 0)
+		ctx.uffd[idx] = (int)ret;
+	return 0;
 }
 
 #define POPULATE_MIN_PAGES 256 /* smaller tasks are left to the helper alone */
@@ -202,6 +209,8 @@ int restore_populate(struct task_plan *p, int idx, uint64_t gadget)
 {
 	const struct plan *pl = ctx.plan;
 	uint64_t mine = 0, base = 0;
+	if (ctx.uffd[idx] >= 0)
+		return 0; /* the helper fills it with UFFDIO_COPY: nothing to fault in first */
 	for (size_t r = 0; r < pl->nruns; r++)
 		if (!pl->runs[r].obj && pl->runs[r].task == (uint32_t)idx)
 			mine += pl->runs[r].npages;

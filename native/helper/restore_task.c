@@ -193,6 +193,12 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	long ret;
 	if (use_task(p, gadget, "finish") < 0)
 		return -1;
+	int idx = (int)(p - ctx.plan->tasks);
+	if (ctx.uffd[idx] >= 0) { /* the userfaultfd of the pages step (restore_uffd.c) */
+		if (rt_call("finish", "close", SYS_close, (uint64_t)ctx.uffd[idx], 0, 0, 0, 0, 0, &ret) < 0)
+			return -1;
+		ctx.uffd[idx] = -1;
+	}
 	if (restore_prot_madvise(p) < 0 || restore_mm(p) < 0)
 		return -1;
 	if (p->rseq_ptr && rt_call("finish", "rseq", SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig, 0, 0,

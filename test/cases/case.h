@@ -633,6 +633,56 @@ CASE_FN int case_proc_stat(pid_t pid, char *state, pid_t *ppid)
     return 0;
 }
 
+/* The open fd numbers, as a comma list ("0,1,2,5") in buf: to compare the set before and after
+ * a restart (nothing of the restorer may be left open in the task). */
+CASE_FN void case_fd_set(char *buf, size_t len)
+{
+    buf[0] = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int dfd = dirfd(d), fds[1024], n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 1024) {
+        char *end;
+        long v = strtol(e->d_name, &end, 10);
+        if (!*end && e->d_name[0] && v != dfd)
+            fds[n++] = (int)v;
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++) /* insertion sort: readdir order is not numeric */
+        for (int j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+            int t = fds[j];
+            fds[j] = fds[j - 1];
+            fds[j - 1] = t;
+        }
+    size_t o = 0;
+    for (int i = 0; i < n && o + 12 < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%d", i ? "," : "", fds[i]);
+}
+
+/* 0 if no mapping of the process is registered with a userfaultfd (VmFlags um/uw/ui in
+ * /proc/self/smaps), else -1 with the first such mapping's start in *where. */
+CASE_FN int case_no_userfault(unsigned long *where)
+{
+    FILE *f = fopen("/proc/self/smaps", "re");
+    if (!f)
+        return 0;
+    char line[512];
+    unsigned long start = 0, s, e;
+    int bad = 0;
+    while (!bad && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%lx-%lx ", &s, &e) == 2)
+            start = s;
+        else if (!strncmp(line, "VmFlags:", 8) &&
+                 (strstr(line, " um") || strstr(line, " uw") || strstr(line, " ui")))
+            bad = 1;
+    }
+    fclose(f);
+    *where = start;
+    return bad ? -1 : 0;
+}
+
 /* The children of parent found in /proc (pid and state); returns the count
  * (at most max are stored). */
 CASE_FN int case_children_of(pid_t parent, pid_t *pids, char *states, int max)

@@ -16,7 +16,8 @@
  *     never touched;
  *   - per page of the areas above: the perms in /proc/self/maps (and the
  *     path for the file mapping).
- * After SIGTERM: all of that is re-checked, the PROT_NONE page is made
+ * After SIGTERM: the same fds are open and no mapping is registered with a
+ * userfaultfd (the restorer's); all of that is re-checked, the PROT_NONE page is made
  * readable and checked, FILE.map on disk must be unchanged, then malloc
  * is exercised (1000 blocks up to 64 KiB + one 100 MiB block).
  * FILE.map is removed at the end.
@@ -298,6 +299,8 @@ int main(int argc, char **argv)
     add_segment("file mapping", fmap, MAP_PAGES, "rw-p", 1);
     add_segment("64 MiB area", big, BIG_SIZE / pg, "rw-p", 0);
     record_segments();
+    static char fds_before[4096], fds_after[4096];
+    case_fd_set(fds_before, sizeof fds_before);
     uintptr_t brk_before = (uintptr_t)syscall(SYS_brk, 0);
 
     case_ready();
@@ -314,6 +317,15 @@ int main(int argc, char **argv)
     if (brk_after != brk_before)
         case_fail("program break is %#lx, was %#lx", (unsigned long)brk_after,
                   (unsigned long)brk_before);
+
+    /* nothing of the restorer left: no extra fd, no mapping still registered with a
+     * userfaultfd (the 64 MiB area is filled through one) */
+    case_fd_set(fds_after, sizeof fds_after);
+    if (strcmp(fds_before, fds_after))
+        case_fail("open fds are %s, were %s", fds_after, fds_before);
+    unsigned long uf;
+    if (case_no_userfault(&uf) < 0)
+        case_fail("mapping at %#lx is still registered with a userfaultfd", uf);
 
     uint64_t h = case_hash(big, BIG_SIZE);
     if (h != big_hash)

@@ -6,7 +6,8 @@
  *
  * Maps 256 MiB of private anonymous memory (MAP_NORESERVE, no huge pages) and writes random
  * data into 64 blocks of 64 KiB, one every 4 MiB (4 MiB in all); the rest is never touched.
- * After SIGTERM, before reading anything else of the mapping: its resident size in
+ * After SIGTERM, before reading anything else of the mapping: no userfaultfd registration is
+ * left on it (the restorer's), and its resident size in
  * /proc/self/smaps must still be about 4 MiB (the holes were not filled in by the restart);
  * then every block must hash the same and the untouched pages read as zeros (sampled, one word
  * per page: reading maps the shared zero page, so this comes after the Rss check).
@@ -63,6 +64,9 @@ int main(int argc, char **argv)
 		case_setup_fail("unexpected Rss %ld KiB before the checkpoint", before);
 	case_ready();
 	case_wait_term();
+	unsigned long uf; /* the restorer fills it through a userfaultfd: must be gone, or a hole faults */
+	if (case_no_userfault(&uf) < 0)
+		case_fail("mapping at %#lx is still registered with a userfaultfd", uf);
 	long after = rss_kib(base);
 	if (after != before)
 		case_fail("the mapping's Rss is %ld KiB after the restart, %ld KiB before: holes were filled", after, before);
