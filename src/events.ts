@@ -90,6 +90,18 @@ export class PhaseClock {
     }
   }
 
+  /** A phase that ran elsewhere (the helper's tracers) and took durationMs, ending now: its
+   * start and end events are emitted together. */
+  record(phase: Phase, durationMs: number, pid?: number): void {
+    const endMs = performance.now() - this.origin;
+    const startMs = Math.max(0, endMs - durationMs);
+    this.events?.emit('phase-start', { op: this.op, phase, pid, atMs: startMs });
+    const rec: PhaseRecord = { op: this.op, phase, pid, startMs, endMs };
+    this.phases.push(rec);
+    this.log?.debug({ phase, pid, ms: +durationMs.toFixed(3) }, 'phase');
+    this.events?.emit('phase-end', rec);
+  }
+
   warn(message: string, pid?: number): void {
     this.log?.warn({ pid }, message);
     this.events?.emit('warning', { op: this.op, message, pid });

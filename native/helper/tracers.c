@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -56,6 +57,15 @@ static int detach_task(struct task_plan *t)
 	return 0;
 }
 
+/* A step's own duration goes with its report (the coordinator queues every task's step at
+ * once, so its clock would also count the wait behind other tasks of the worker). */
+static unsigned long long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
+}
+
 static void worker_main(int rd, uint64_t gadget)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -68,6 +78,7 @@ static void worker_main(int rd, uint64_t gadget)
 			_exit(0);
 		struct task_plan *t = &plan.tasks[c.task];
 		int st;
+		unsigned long long t0;
 		switch (c.op) {
 		case W_SEIZE:
 			t->pid = c.pid;
@@ -78,22 +89,24 @@ static void worker_main(int rd, uint64_t gadget)
 			ack(c.task, c.op, t_wait(t->pid, &st) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP ? ECHILD : 0);
 			break;
 		case W_MAP:
+			t0 = now_us();
 			if (restore_map(t, gadget) < 0)
 				_exit(1); /* reported; the coordinator aborts */
 			if (fault_at("task-map", t->old_pid)) {
 				proto_fail("map", "task", ECANCELED, FAULT_MSG);
 				_exit(1);
 			}
-			proto_emit("{\"ev\":\"mapped\",\"task\":%d}", c.task);
+			proto_emit("{\"ev\":\"mapped\",\"task\":%d,\"us\":%llu}", c.task, now_us() - t0);
 			break;
 		case W_FINISH:
+			t0 = now_us();
 			if (restore_finish(t, gadget) < 0)
 				_exit(1);
 			if (fault_at("task-finish", t->old_pid)) {
 				proto_fail("finish", "task", ECANCELED, FAULT_MSG);
 				_exit(1);
 			}
-			proto_emit("{\"ev\":\"finished\",\"task\":%d}", c.task);
+			proto_emit("{\"ev\":\"finished\",\"task\":%d,\"us\":%llu}", c.task, now_us() - t0);
 			break;
 		case W_POPULATE:
 			if (restore_populate(t, c.task, gadget) < 0)

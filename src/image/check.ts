@@ -12,10 +12,28 @@ export const QUEUE_MAX = 4 << 20;
 export const OBJECT_MAX = 2 ** 46;
 export const MAX_FD = 1 << 20;
 
+/** Where a value sits in the metadata ("TASK 12.vmas[3].start"), for error messages. The
+ * text is only built when a check fails: validating a large tree makes millions of these. */
 export class Where {
-  constructor(readonly path: string) {}
+  private readonly parent: Where | undefined;
+  private readonly key: string | number;
+  constructor(path: string);
+  constructor(parent: Where, key: string | number);
+  constructor(base: string | Where, key?: string | number) {
+    if (typeof base === 'string') {
+      this.parent = undefined;
+      this.key = base;
+    } else {
+      this.parent = base;
+      this.key = key!;
+    }
+  }
+  get path(): string {
+    if (!this.parent) return this.key as string;
+    return typeof this.key === 'number' ? `${this.parent.path}[${this.key}]` : `${this.parent.path}.${this.key}`;
+  }
   at(k: string | number): Where {
-    return new Where(typeof k === 'number' ? `${this.path}[${k}]` : `${this.path}.${k}`);
+    return new Where(this, k);
   }
   fail(msg: string): never {
     throw new ImageError(`${this.path}: corrupt image: ${msg}`);

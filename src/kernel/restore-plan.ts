@@ -13,6 +13,17 @@ const MAP_ANONYMOUS = 0x20;
 const MAP_GROWSDOWN = 0x100;
 const KIND = { task: 0, zombie: 1, placeholder: 2, init: 3 } as const;
 
+/** hex() of paths, which repeat across a tree's mappings (the same libraries in every task). */
+const pathHex = new Map<string, string>();
+function hexPath(p: string): string {
+  let h = pathHex.get(p);
+  if (h === undefined) {
+    if (pathHex.size > 4096) pathHex.clear();
+    pathHex.set(p, (h = hex(p)));
+  }
+  return h;
+}
+
 /** Every open-file object and pipe, created once by the helper and inherited by all tasks. */
 export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   const L = objectLines(f.objects ?? []);
@@ -40,7 +51,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   const L = [`task ${p.index} ${p.oldPid} ${p.newPid} ${KIND[p.kind]} ${e?.exitStatus ?? 0} ${e?.state === 'stopped' ? 1 : 0}`];
   if (p.newns) L.push('newns 1');
   if (!t) return e ? [...L, `comm ${hex(e.comm.slice(0, 15))}`] : L;
-  L.push(`cwd ${hex(t.cwd)}`, `umask ${t.umask}`, `comm ${hex(t.comm.slice(0, 15))}`, `exe ${hex(t.exe)}`);
+  L.push(`cwd ${hexPath(t.cwd)}`, `umask ${t.umask}`, `comm ${hex(t.comm.slice(0, 15))}`, `exe ${hexPath(t.exe)}`);
   L.push(`pdeathsig ${t.pdeathsig}`, `leaderexit ${t.leaderExited ? 1 : 0}`);
   if (t.tidAddress) L.push(`tidaddr ${t.tidAddress}`);
   const c = t.creds;
@@ -70,7 +81,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
     if (v.kind !== 'file' && v.kind !== 'object') flags |= MAP_ANONYMOUS;
     if (v.kind === 'stack') flags |= MAP_GROWSDOWN;
-    const where = v.kind === 'object' ? `- ${v.obj}` : v.path ? hex(v.path) : '-';
+    const where = v.kind === 'object' ? `- ${v.obj}` : v.path ? hexPath(v.path) : '-';
     L.push(`vma ${v.start} ${v.end} ${v.prot} ${flags} ${v.pgoff} ${v.fill ? 1 : 0} ${v.madv} ${where}`);
   }
   const vvar = t.specials.find((s) => s.name === '[vvar]')!;

@@ -11,9 +11,9 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import PQueue from 'p-queue';
 import { AbortedError, PidInUseError, UcrError, UnsupportedError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
+import { faultPoint } from '../fault.js';
 import { PAGE_SIZE } from '../image/format.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
 import type { ImageMetadata, TaskImage } from '../image/types.js';
@@ -189,6 +189,15 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     setTimeout(() => helper?.kill(), 2000).unref();
   };
   try {
+    // The helper starts (exec, loading) while the metadata is read; it waits for its plan.
+    let stdio = opts.stdio ?? [0, 1, 2];
+    if (input.fd === stdio[0]) {
+      nullFd = fs.openSync('/dev/null', 'r');
+      stdio = [nullFd, stdio[1], stdio[2]];
+    }
+    const h = new Helper(['restore', ...(opts.detach ? ['--detach'] : [])], [input.fd, ...stdio]);
+    helper = h;
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     const { meta } = await clock.run('read-metadata', () => readMetadata(input.fd, input.name));
     const root = meta.tree.tasks[0]!;
     rootPid = root.pid;
@@ -226,14 +235,6 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     await runAction(clock, hook, { action: 'pre-restore', pid: root.pid, pids: meta.tree.tasks.map((t) => t.pid), image, signal: opts.signal });
     if (opts.signal?.aborted) throw aborted();
 
-    let stdio = opts.stdio ?? [0, 1, 2];
-    if (input.fd === stdio[0]) {
-      nullFd = fs.openSync('/dev/null', 'r');
-      stdio = [nullFd, stdio[1], stdio[2]];
-    }
-    const h = new Helper(['restore', ...(opts.detach ? ['--detach'] : [])], [input.fd, ...stdio]);
-    helper = h;
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
     const ctx = { stdioFd: (slot: number) => 4 + slot };
     const elapsedMs = Date.now() - Date.parse(meta.header.createdAt);
     const imageOf = new Map([...taskImage].map(([pid, t]) => [pid, applyTimerPolicy(t, opts.timers ?? 'relative', elapsedMs)]));
@@ -250,11 +251,10 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
       ...ipcLines(meta.ipc, ipcOpts),
       ...fileLines(meta.files, ctx),
-      ...tree.tasks.flatMap((t) => taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files)),
-      ...runLines(meta.files, meta.tasks),
-      ...actionLines(tree.actions),
-      'end',
     );
+    // task by task, so the helper parses while the rest is being written
+    for (const t of tree.tasks) h.send(...taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files));
+    h.send(...runLines(meta.files, meta.tasks), ...actionLines(tree.actions), 'end');
     await clock.run(spool ? 'spool' : 'plan', () => h.next('planned'));
     const created = await clock.run('create', () => h.next('created'));
     const outer = created.pids as number[];
@@ -267,25 +267,20 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       hostPids[t.oldPid] = outer[i]!;
     });
     log.debug({ pids }, 'created');
-    // The kernel restart of each task runs in its tracer; a bounded number of tasks are in
-    // flight at once (one tracer process per worker, task i in worker i % workers).
+    // The kernel restart of each task runs in its tracer (one tracer process per worker, task
+    // i in worker i % workers, one task at a time each): every task's step is sent at once and
+    // each worker takes the next as soon as it is done, with no round trip through here in
+    // between. A step's duration is the tracer's own measure (sent with its report).
     const live = tree.tasks.filter((t) => t.kind === 'task');
-    const queue = new PQueue({ concurrency: workers });
-    const perTask = (step: 'map' | 'finish', done: string) =>
-      Promise.all(
+    const perTask = async (step: 'map' | 'finish', done: string) => {
+      for (const t of live) faultPoint(step, t.oldPid);
+      h.send(...live.map((t) => `${step} ${t.index}`));
+      await Promise.all(
         live.map((t) =>
-          queue.add(() =>
-            clock.run(
-              step,
-              () => {
-                h.send(`${step} ${t.index}`);
-                return h.waitFor((e) => e.ev === done && e.task === t.index);
-              },
-              t.oldPid,
-            ),
-          ),
+          h.waitFor((e) => e.ev === done && e.task === t.index).then((e) => clock.record(step, (e.us as number) / 1000, t.oldPid)),
         ),
       );
+    };
     const total = meta.tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
     const loaded = await clock.run('memory', async () => {
       await perTask('map', 'mapped');
