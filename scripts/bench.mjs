@@ -58,6 +58,23 @@ function memcpyLimit() {
   return { seconds: stat(secs), gbps: stat(secs.map((s) => (SIZE_MIB * 2 ** 20) / s / GB)) };
 }
 
+/** The image store's limit: one writer filling a new file in dir (bench/storewrite.c). */
+function storeLimit(dir) {
+  const r = spawnSync(path.join(BIN, 'storewrite'), [dir, String(SIZE_MIB), String(Math.max(5, RUNS))], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`storewrite: ${r.stderr}`);
+  const secs = r.stdout.trim().split('\n').map(Number);
+  return { seconds: stat(secs), gbps: stat(secs.map((s) => (SIZE_MIB * 2 ** 20) / s / GB)) };
+}
+
+/** Free page reporting (a VM giving free memory back to its host): memory freed a while ago
+ * costs a host fault on its first write, so anything that allocates fresh memory varies. */
+function pageReporting() {
+  const cmd = fs.readFileSync('/proc/cmdline', 'latin1');
+  const m = /page_reporting\.page_reporting_order=(\d+)/.exec(cmd);
+  const balloon = fs.existsSync('/sys/bus/virtio/drivers/virtio_balloon');
+  return m || balloon ? { order: m ? Number(m[1]) : undefined, balloon } : undefined;
+}
+
 /** The library's own duration of a --json result: the end of its last phase. */
 const opSeconds = (res) => Math.max(...res.phases.map((p) => p.endMs)) / 1000;
 
@@ -129,6 +146,9 @@ async function main() {
 
   const limit = memcpyLimit();
   log(`bench: memcpy ${SIZE_MIB} MiB: ${mm(limit.gbps, 2)} GB/s`);
+  const store = storeLimit(shm);
+  log(`bench: tmpfs write ${SIZE_MIB} MiB: ${mm(store.gbps, 2)} GB/s`);
+  const reporting = pageReporting();
   const results = [];
   const row = (workload, op, list, bytes, criuList) => {
     const secs = stat(list.map((x) => x.op));
@@ -140,6 +160,7 @@ async function main() {
       wallSeconds: stat(list.map((x) => x.wall)),
       gbps,
       ratioToMemcpy: gbps ? gbps.median / limit.gbps.median : undefined,
+      ratioToStore: gbps && op.includes('to tmpfs') ? gbps.median / store.gbps.median : undefined,
       peakRssMiB: stat(list.map((x) => x.rssMiB)),
       tasks: list[0].res.tasks,
       perTaskMs: (secs.median * 1000) / list[0].res.tasks,
@@ -182,14 +203,15 @@ async function main() {
     row(`tree of ${n} processes`, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], 0, m['criu:dump']);
     row(`tree of ${n} processes`, 'restart from tmpfs', m['restart:tmpfs'], 0, m['criu:restore']);
   }
-  const report = { machine: mach, runs: RUNS, sizeMiB: SIZE_MIB, memcpy: limit, criu, results, loadavgAfter: os.loadavg().map((x) => +x.toFixed(2)) };
-  const headers = ['workload', 'operation', 'ucr s (median [min-max])', 'GB/s', 'x memcpy', 'wall s', 'peak RSS MiB', 'per task ms', 'CRIU s', 'ucr/CRIU'];
+  const report = { machine: mach, runs: RUNS, sizeMiB: SIZE_MIB, memcpy: limit, tmpfsWrite: store, pageReporting: reporting ?? null, criu, results, loadavgAfter: os.loadavg().map((x) => +x.toFixed(2)) };
+  const headers = ['workload', 'operation', 'ucr s (median [min-max])', 'GB/s', 'x memcpy', 'x tmpfs write', 'wall s', 'peak RSS MiB', 'per task ms', 'CRIU s', 'ucr/CRIU'];
   const rows = results.map((r) => [
     r.workload + (r.imageMiB ? ` (image ${fmt(r.imageMiB.median, 1)} MiB)` : ''),
     r.op,
     mm(r.seconds),
     r.gbps ? fmt(r.gbps.median, 2) : '-',
     r.ratioToMemcpy ? fmt(r.ratioToMemcpy, 2) : '-',
+    r.ratioToStore ? fmt(r.ratioToStore, 2) : '-',
     fmt(r.wallSeconds.median),
     fmt(r.peakRssMiB.max, 0),
     r.tasks > 1 ? fmt(r.perTaskMs, 2) : '-',
@@ -199,6 +221,12 @@ async function main() {
   const text = [
     `machine: ${mach.cpu}, ${mach.cores} cores, ${mach.memGiB} GiB, kernel ${mach.kernel}; load average ${mach.loadavg.join(' ')} before, ${report.loadavgAfter.join(' ')} after`,
     `memcpy ${SIZE_MIB} MiB into touched memory: ${mm(limit.gbps, 2)} GB/s (median [min-max] of ${limit.seconds.n})`,
+    `tmpfs write of ${SIZE_MIB} MiB to a new file (one writer, 4 MiB pwrite, the image store's own limit): ${mm(store.gbps, 2)} GB/s = ${fmt(store.gbps.median / limit.gbps.median, 2)}x memcpy`,
+    ...(reporting
+      ? [
+          `note: this VM reports free memory to its host (${reporting.order !== undefined ? `page_reporting_order=${reporting.order}` : 'virtio_balloon'}): memory freed a while ago takes a host fault on its first write, so checkpoints (fresh image pages) and restarts (fresh task pages) vary from run to run`,
+        ]
+      : []),
     `CRIU: ${criu.available ? criu.version : `unavailable (${criu.reason}): no CRIU column`}`,
     `${RUNS} runs each; peak RSS is the largest of the runs`,
     '',
