@@ -2,7 +2,7 @@
 // `npm run bench`: ucr's checkpoint and restart against the machine's memcpy bandwidth (and
 // CRIU when a working one is on the PATH), all in one run. Not part of `npm test`.
 //
-//   node scripts/bench.mjs [--runs N] [--json] [--size MIB] [--tasks C:G] [--only name,...]
+//   node scripts/bench.mjs [--runs N] [--json] [--size MIB] [--tasks C:G] [--only name,...] [--prefault MIB]
 //
 // Workloads (bench/*.c, built here): mem (dirty random anonymous memory; also sparse; with
 // --compress on random and on text-like memory: --only compress) and tree (1 + C + C*G processes). Each figure is the median of N runs (default 3) with min and max.
@@ -31,6 +31,10 @@ const SIZE_MIB = Number(opt('--size', 1024));
 const [TREE_C, TREE_G] = opt('--tasks', '9:10').split(':').map(Number);
 const ONLY = opt('--only', '')?.split(',').filter(Boolean);
 const JSON_OUT = argv.includes('--json');
+// --prefault MIB: touch and free MIB of memory right before each timed ucr command (see
+// bench/prefault.c): on a VM with free page reporting this takes the host's page faults out of
+// the figures. Off by default: the default figures are what a user of this VM gets.
+const PREFAULT_MIB = Number(opt('--prefault', 0));
 const log = (s) => process.stderr.write(s + '\n');
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
@@ -79,6 +83,10 @@ function pageReporting() {
 const opSeconds = (res) => Math.max(...res.phases.map((p) => p.endMs)) / 1000;
 
 async function ucr(args, exclude) {
+  if (PREFAULT_MIB > 0) {
+    const p = spawnSync(path.join(BIN, 'prefault'), [String(PREFAULT_MIB)], { stdio: 'ignore' });
+    if (p.status !== 0) throw new Error('prefault failed');
+  }
   const r = await runSampled(process.execPath, [UCR, ...args, '--json'], new Set(exclude));
   const res = JSON.parse(r.stdout.trim().split('\n').pop());
   return { ...r, res, op: opSeconds(res) };
@@ -203,7 +211,7 @@ async function main() {
     row(`tree of ${n} processes`, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], 0, m['criu:dump']);
     row(`tree of ${n} processes`, 'restart from tmpfs', m['restart:tmpfs'], 0, m['criu:restore']);
   }
-  const report = { machine: mach, runs: RUNS, sizeMiB: SIZE_MIB, memcpy: limit, tmpfsWrite: store, pageReporting: reporting ?? null, criu, results, loadavgAfter: os.loadavg().map((x) => +x.toFixed(2)) };
+  const report = { machine: mach, runs: RUNS, sizeMiB: SIZE_MIB, prefaultMiB: PREFAULT_MIB, memcpy: limit, tmpfsWrite: store, pageReporting: reporting ?? null, criu, results, loadavgAfter: os.loadavg().map((x) => +x.toFixed(2)) };
   const headers = ['workload', 'operation', 'ucr s (median [min-max])', 'GB/s', 'x memcpy', 'x tmpfs write', 'wall s', 'peak RSS MiB', 'per task ms', 'CRIU s', 'ucr/CRIU'];
   const rows = results.map((r) => [
     r.workload + (r.imageMiB ? ` (image ${fmt(r.imageMiB.median, 1)} MiB)` : ''),
@@ -228,7 +236,7 @@ async function main() {
         ]
       : []),
     `CRIU: ${criu.available ? criu.version : `unavailable (${criu.reason}): no CRIU column`}`,
-    `${RUNS} runs each; peak RSS is the largest of the runs`,
+    `${RUNS} runs each; peak RSS is the largest of the runs${PREFAULT_MIB ? `; --prefault ${PREFAULT_MIB}: ${PREFAULT_MIB} MiB touched and freed before each ucr command` : ''}`,
     '',
     table(headers, rows),
   ].join('\n');
