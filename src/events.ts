@@ -53,6 +53,9 @@ export interface WarningEvent {
 }
 
 export interface UcrEvents {
+  /** A phase begins. A restart's per-task `map` and `finish` steps run queued in the helper's
+   * tracer workers: their start (atMs, from the worker's own timing) is emitted together with
+   * their end, when the step is done. */
   'phase-start': (e: PhaseStart) => void;
   'phase-end': (e: PhaseRecord) => void;
   progress: (e: ProgressEvent) => void;
