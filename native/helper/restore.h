@@ -90,6 +90,8 @@ int restore_finish(struct task_plan *t, uint64_t gadget);
 /* During the pages phase: the task faults in its own pages from the last one back, until it
  * meets the helper's progress (task idx of the plan). */
 int restore_populate(struct task_plan *t, int idx, uint64_t gadget);
+/* the pages the image carries for task idx's private memory (its runs) */
+uint64_t task_image_pages(int idx);
 /* restore_uffd.c: anonymous memory filled with UFFDIO_COPY (see there). uffd_wanted: task idx
  * should get a userfaultfd (map step); uffd_take_all/uffd_drop_all: the helper's fds and
  * registrations around the pages; uffd_fill: one page record into a task. */

@@ -205,16 +205,23 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 #define POPULATE_MIN_PAGES 256 /* smaller tasks are left to the helper alone */
 #define POPULATE_CHUNK 512     /* pages per injected madvise: 2 MiB */
 
+uint64_t task_image_pages(int idx)
+{
+	const struct plan *pl = ctx.plan;
+	uint64_t n = 0;
+	for (size_t r = 0; r < pl->nruns; r++)
+		if (!pl->runs[r].obj && pl->runs[r].task == (uint32_t)idx)
+			n += pl->runs[r].npages;
+	return n;
+}
+
 int restore_populate(struct task_plan *p, int idx, uint64_t gadget)
 {
 	const struct plan *pl = ctx.plan;
-	uint64_t mine = 0, base = 0;
+	uint64_t base = 0;
 	if (ctx.uffd[idx] >= 0)
 		return 0; /* the helper fills it with UFFDIO_COPY: nothing to fault in first */
-	for (size_t r = 0; r < pl->nruns; r++)
-		if (!pl->runs[r].obj && pl->runs[r].task == (uint32_t)idx)
-			mine += pl->runs[r].npages;
-	if (mine < POPULATE_MIN_PAGES)
+	if (task_image_pages(idx) < POPULATE_MIN_PAGES)
 		return 0;
 	for (size_t r = 0; r < pl->nruns; r++)
 		base += pl->runs[r].npages; /* the stream's end, in pages */

@@ -48,12 +48,7 @@ static int uffd_vma(const struct vma_plan *m)
 
 int uffd_wanted(const struct task_plan *p, int idx)
 {
-	const struct plan *pl = ctx.plan;
-	uint64_t pages = 0;
-	for (size_t r = 0; r < pl->nruns; r++)
-		if (!pl->runs[r].obj && pl->runs[r].task == (uint32_t)idx)
-			pages += pl->runs[r].npages;
-	if (pages < UFFD_MIN_PAGES)
+	if (task_image_pages(idx) < UFFD_MIN_PAGES)
 		return 0;
 	for (int i = 0; i < p->nvmas; i++)
 		if (uffd_vma(&p->vmas[i]))
