@@ -189,7 +189,9 @@ static int restore_all(int detach)
 			uint64_t bytes = 0, records = 0;
 			char *trailer = NULL;
 			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
-			/* each task faults in its own pages from the end meanwhile (restore_populate) */
+			/* tasks filled with process_vm_writev fault in their own pages from the end
+			 * meanwhile (restore_populate); those with a userfaultfd are filled with
+			 * UFFDIO_COPY, which needs no faulting in (restore_uffd.c) */
 			for (int i = 0; i < plan.ntasks; i++)
 				if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_POPULATE) < 0)
 					return -1;
