@@ -1,4 +1,5 @@
 /** Writes the metadata part of an image stream and its trailer (pages come from the helper). */
+import { UcrError } from '../errors.js';
 import { crc32c, digestAdd } from '../native/addon.js';
 import { encode, type CborValue } from './cbor.js';
 import { writeAll } from './fdio.js';
@@ -11,7 +12,11 @@ export class ImageWriter {
   records = 0;
   bytes = 0;
 
-  constructor(readonly fd: number) {}
+  /** name: the output as the user gave it, for errors ("-" is stdout). */
+  constructor(
+    readonly fd: number,
+    readonly name = 'image',
+  ) {}
 
   /** compressed: the image may hold LZ4 records (format 1.2); else format 1.1, as before. */
   prelude(compressed = false): void {
@@ -67,7 +72,18 @@ export class ImageWriter {
   }
 
   private raw(b: Buffer): void {
-    writeAll(this.fd, b);
+    try {
+      writeAll(this.fd, b);
+    } catch (e) {
+      const x = e as NodeJS.ErrnoException;
+      const why = x.code === 'EPIPE' ? 'EPIPE: the reader of the output went away' : x.message;
+      throw new UcrError(`output ${this.name === '-' ? '- (stdout)' : this.name}: cannot write the image: ${why}`, {
+        code: x.code,
+        object: this.name,
+        syscall: 'write',
+        errno: typeof x.errno === 'number' ? -x.errno : undefined,
+      });
+    }
     this.bytes += b.length;
   }
 }

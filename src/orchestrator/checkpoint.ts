@@ -243,7 +243,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       const start = startTicks(k);
       for (const c of captured.tcpKeep) c.file.inet!.keeper = { pid: k, start };
     }
-    const w = new ImageWriter(out.fd);
+    const w = new ImageWriter(out.fd, typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output);
     const host = hostIdentity(tasks[0]!.xstate.length);
     await clock.run('write-metadata', () => {
       w.prelude(opts.compress ?? false);
