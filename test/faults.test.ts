@@ -74,6 +74,23 @@ describe('checkpoint never harms the tree', () => {
     }
   });
 
+  it('a chunk the image writer reads itself cannot be read: refused naming the memory, the task runs on', async () => {
+    // the writer fills chunks itself whenever it would wait (always the first big one)
+    const m = await startCase('memory');
+    const mapsBefore = lookAt(m.pid)!.maps;
+    const r = ucrWithFault(['checkpoint', String(m.pid), '-o', path.join(m.dir, 'img.ucr'), '--kill'], `order-read:${m.pid}`);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^ucr: .*memory at 0x[0-9a-f]+.*cannot read the task/);
+    await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
+    const now = lookAt(m.pid)!;
+    expect(now.tracer).toBe(0);
+    expect(now.maps).toBe(mapsBefore);
+    expect(fs.existsSync(path.join(m.dir, 'img.ucr'))).toBe(false);
+    expect(fs.readdirSync(m.dir).filter((f) => f.includes('partial'))).toEqual([]);
+    expect(await verdict(m)).toBe('PASS');
+  });
+
   it('ucr killed with SIGKILL at any phase, even with a gadget injected into a task', async () => {
     const leaf = pids[pids.length - 1]!;
     const points = ['freeze', `freeze:${leaf}`, `capture:${leaf}`, `inject:${leaf}`, 'inject', 'files', 'write-metadata', `pages:${leaf}`, `dump-pages:${leaf}`, 'write-shm'];

@@ -14,6 +14,7 @@
 
 #include "../common/crc32c.h"
 #include "../include/ucr_compat.h"
+#include "fault.h"
 #include "pipeline.h"
 #include "proto.h"
 #include "tracee.h"
@@ -94,9 +95,26 @@ int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
 }
 
 /* Records go out through the writer pipeline (pipeline.c), packed into slots: the helper reads
- * chunk N+1 from the task while the writer process writes chunk N to the image. */
+ * chunk N+1 from the task while the writer process writes chunk N to the image (or, when it
+ * keeps up, fills chunk N itself from an order). Checksums are folded into the digest as slots
+ * come back from the writer, in stream order, whoever computed them. */
 static int pack_slot = -1;
 static size_t pack_len;
+static uint32_t *cur_digest; /* the digest of the dump_runs in progress */
+int pages_lz4;
+uint64_t pages_stored;
+
+/* A slot back from the writer: every record in it (frame, page header, data). */
+static void slot_written(unsigned char *slot, size_t len)
+{
+	for (size_t off = 0; off + sizeof(struct rec_frame) <= len;) {
+		struct rec_frame f;
+		memcpy(&f, slot + off, sizeof f);
+		*cur_digest = digest_add(*cur_digest, f.crc);
+		pages_stored += f.len - sizeof(struct pages_hdr);
+		off += sizeof f + f.len;
+	}
+}
 
 static int pack_flush(void)
 {
@@ -107,15 +125,26 @@ static int pack_flush(void)
 	return pl_writer_submit(s, pack_len);
 }
 
-/* Room for a record of len data bytes: where its data goes (frame and header before it). */
-static unsigned char *pack_room(size_t len)
+static long fill_order(unsigned char *slot, const struct pl_order *o);
+
+static int writer_started(void)
 {
 	static int started;
 	if (!started) {
+		pl_fill = fill_order;
+		pl_written = slot_written;
 		if (pl_writer_start(3) < 0)
-			return NULL;
+			return -1;
 		started = 1;
 	}
+	return 0;
+}
+
+/* Room for a record of len data bytes: where its data goes (frame and header before it). */
+static unsigned char *pack_room(size_t len)
+{
+	if (writer_started() < 0)
+		return NULL;
 	if (pack_slot >= 0 && pack_len + 32 + len > PL_SLOT_SIZE && pack_flush() < 0)
 		return NULL;
 	if (pack_slot < 0) {
@@ -126,28 +155,49 @@ static unsigned char *pack_room(size_t len)
 	return pl_slot(pack_slot) + pack_len + 32;
 }
 
-/* Completes the record whose data pack_room placed: frame and header, crc, digest. */
-static void pack_commit(uint32_t kind, const struct pages_hdr *h, size_t len, uint32_t *digest)
+/* Completes a record at rec whose len raw bytes are at src: rec + 32 itself, or with --compress
+ * a scratch buffer, compressed into rec + 32 when that is shorter (kind lz4_kind then). Page
+ * header, crc, frame; returns the record's size. Used by the helper and by the writer. */
+static size_t seal_record(unsigned char *rec, const unsigned char *src, const struct pages_hdr *h, size_t len,
+			  uint32_t kind, uint32_t lz4_kind)
 {
-	unsigned char *rec = pl_slot(pack_slot) + pack_len;
+	unsigned char *data = rec + 32;
+	size_t stored = len;
+	if (src != data) {
+		int c = LZ4_compress_default((const char *)src, (char *)data, (int)len, (int)len - 1);
+		if (c > 0) {
+			kind = lz4_kind;
+			stored = (size_t)c;
+		} else {
+			memcpy(data, src, len);
+		}
+	}
 	memcpy(rec + 16, h, sizeof *h);
-	uint32_t crc = ucr_crc32c(0, rec + 16, sizeof *h + len);
-	struct rec_frame f = { .kind = kind, .crc = crc, .len = sizeof *h + len };
+	struct rec_frame f = { .kind = kind, .crc = ucr_crc32c(0, rec + 16, sizeof *h + stored), .len = sizeof *h + stored };
 	memcpy(rec, &f, sizeof f);
-	pack_len += 32 + len;
-	*digest = digest_add(*digest, crc);
+	return 32 + stored;
+}
+
+/* Reports a failure of the writer: an order's reading (then like the helper's own, naming the
+ * memory) or the writing. */
+static int writer_fail(const char *phase)
+{
+	int err = errno;
+	uint64_t at = pl_failed_read();
+	if (!at)
+		return proto_fail(phase, "image", err, "cannot write the image");
+	char obj[64];
+	snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)at);
+	return proto_fail(phase, obj, err, "cannot read the task");
 }
 
 /* Everything packed so far is in the image. */
 static int pack_done(const char *phase)
 {
 	if (pack_flush() < 0 || pl_writer_drain() < 0)
-		return proto_fail(phase, "image", errno, "cannot write the image");
+		return writer_fail(phase);
 	return 0;
 }
-
-int pages_lz4;
-uint64_t pages_stored;
 
 /* A whole chunk, raw, for compressing (checkpoint) or decompressing (restart) into. */
 unsigned char *pages_scratch(void)
@@ -171,22 +221,26 @@ static unsigned char *pack_src(size_t len)
 	return s;
 }
 
-/* Completes a chunk read to pack_src: compressed into the slot when that is shorter (kind
- * lz4_kind), else as the raw record. */
-static void pack_data(uint32_t kind, uint32_t lz4_kind, const struct pages_hdr *h, size_t len, uint32_t *digest)
+/* Completes a chunk read to pack_src (see seal_record). */
+static void pack_data(uint32_t kind, uint32_t lz4_kind, const struct pages_hdr *h, size_t len)
 {
-	if (pages_lz4) {
-		unsigned char *room = pl_slot(pack_slot) + pack_len + 32;
-		int c = LZ4_compress_default((const char *)pages_scratch(), (char *)room, (int)len, (int)len - 1);
-		if (c > 0) {
-			pack_commit(lz4_kind, h, (size_t)c, digest);
-			pages_stored += (uint64_t)c;
-			return;
-		}
-		memcpy(room, pages_scratch(), len);
+	unsigned char *rec = pl_slot(pack_slot) + pack_len;
+	pack_len += seal_record(rec, pages_lz4 ? pages_scratch() : rec + 32, h, len, kind, lz4_kind);
+}
+
+/* In the writer process: a chunk of a task, read, sealed into its slot (see pipeline.h). */
+static long fill_order(unsigned char *slot, const struct pl_order *o)
+{
+	size_t len = (size_t)o->npages * PAGE_SZ;
+	unsigned char *src = pages_lz4 ? pages_scratch() : slot + 32;
+	if (fault_at("order-read", o->pid)) {
+		errno = ECANCELED;
+		return -1;
 	}
-	pack_commit(kind, h, len, digest);
-	pages_stored += len;
+	if (!src || t_read_mem(o->pid, o->addr, src, len) < 0)
+		return -1;
+	struct pages_hdr h = { .task = o->task, .npages = o->npages, .addr = o->addr };
+	return (long)seal_record(slot, src, &h, len, REC_PAGES, REC_PAGES_LZ4);
 }
 
 void pages_stop(void)
@@ -213,10 +267,13 @@ struct chunk_src {
 	uint32_t id, kind, lz4_kind;
 };
 
+#define ORDER_MIN_PAGES 256 /* chunks given to the writer: 1 MiB or more (one per slot) */
+
 /* Every run, in chunks of at most MAX_CHUNK_PAGES, as records of src's kind. */
 static int dump_runs(const struct chunk_src *src, const struct page_run *runs, size_t n, uint32_t *digest,
 		     uint64_t *bytes, uint64_t *records)
 {
+	cur_digest = digest;
 	for (size_t r = 0; r < n; r++) {
 		for (uint64_t done = 0; done < runs[r].npages;) {
 			uint64_t cnt = runs[r].npages - done;
@@ -224,13 +281,21 @@ static int dump_runs(const struct chunk_src *src, const struct page_run *runs, s
 				cnt = MAX_CHUNK_PAGES;
 			uint64_t at = runs[r].addr + done * PAGE_SZ;
 			size_t len = cnt * PAGE_SZ;
-			unsigned char *buf = pack_src(len);
-			if (!buf)
-				return proto_fail(src->phase, "image", errno, "cannot write the image");
-			if (src->read(src, buf, at, len) < 0)
-				return -1;
-			struct pages_hdr h = { .task = src->id, .npages = (uint32_t)cnt, .addr = at };
-			pack_data(src->kind, src->lz4_kind, &h, len, digest);
+			if (src->pid > 0 && cnt >= ORDER_MIN_PAGES && writer_started() == 0 && pl_writer_can_help()) {
+				/* the writer fills this one (after what is packed so far, to keep the order) */
+				struct pl_order o = { .pid = src->pid, .task = src->id, .npages = (uint32_t)cnt, .addr = at };
+				int slot;
+				if (pack_flush() < 0 || (slot = pl_writer_slot()) < 0 || pl_writer_order(slot, &o) < 0)
+					return writer_fail(src->phase);
+			} else {
+				unsigned char *buf = pack_src(len);
+				if (!buf)
+					return writer_fail(src->phase);
+				if (src->read(src, buf, at, len) < 0)
+					return -1;
+				struct pages_hdr h = { .task = src->id, .npages = (uint32_t)cnt, .addr = at };
+				pack_data(src->kind, src->lz4_kind, &h, len);
+			}
 			pages_progress(*bytes, *bytes + len);
 			*bytes += len;
 			(*records)++;

@@ -8,6 +8,12 @@
  *
  *   writer (checkpoint): helper fills a slot (process_vm_readv, crc) and submits it; the
  *                        writer write()s slots in submission order and hands them back.
+ *                        When the writer is about to run out of work (one slot or none
+ *                        queued), the helper gives it the next chunk to fill itself (an
+ *                        order: task, address, pages; one at a time), so reading and
+ *                        checksumming (and compressing) run on both CPUs when writing is not
+ *                        the limit; when it is, the writer always has slots queued and gets
+ *                        no orders.
  *   reader (restart):    the reader read()s records in stream order into free slots, checks
  *                        their length and kind and computes their crc; the helper consumes
  *                        them (process_vm_writev) and hands them back. It stops after the
@@ -21,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,7 +41,16 @@ struct msg {
 	uint64_t len;
 	uint32_t crc;
 	uint32_t pad;
+	int op; /* writer: MSG_WRITE, MSG_ORDER (fill first), MSG_READ_FAILED (an order's reading) */
+	struct pl_order order;
 };
+enum { MSG_WRITE, MSG_ORDER, MSG_READ_FAILED };
+
+long (*pl_fill)(unsigned char *slot, const struct pl_order *o);
+void (*pl_written)(unsigned char *slot, size_t len);
+static int orders; /* orders in flight */
+static uint64_t failed_read;
+static int writer_err; /* the writer failed (and is gone): every later call says why */
 
 static unsigned char *area;
 static pid_t io_pid = -1;
@@ -132,6 +148,16 @@ static void writer_body(int out, int rd, int wr)
 {
 	struct msg m;
 	while (msg_read(rd, &m) == 0) {
+		if (m.op == MSG_ORDER) {
+			long n = pl_fill(pl_slot(m.slot), &m.order);
+			if (n < 0) {
+				m.status = errno ? errno : EIO;
+				m.op = MSG_READ_FAILED;
+				msg_write(wr, &m);
+				_exit(1);
+			}
+			m.len = (uint64_t)n;
+		}
 		m.status = write_full(out, pl_slot(m.slot), m.len) < 0 ? (errno ? errno : EIO) : 0;
 		if (msg_write(wr, &m) < 0 || m.status)
 			_exit(1);
@@ -144,20 +170,35 @@ int pl_writer_start(int out)
 		return -1;
 	for (int i = 0; i < PL_SLOTS; i++)
 		free_slots[nfree++] = i;
+	orders = 0;
+	failed_read = 0;
+	writer_err = 0;
 	return 0;
+}
+
+/* The writer's failure (m.status): its errno, and which order's reading it was, if any. */
+static int writer_failed(const struct msg *m)
+{
+	failed_read = m->op == MSG_READ_FAILED ? m->order.addr : 0;
+	errno = writer_err = m->status;
+	return -1;
 }
 
 /* One slot back from the writer; its failure is the caller's error. */
 static int writer_collect(void)
 {
 	struct msg m;
+	if (writer_err)
+		return errno = writer_err, -1;
 	if (msg_read(from_io, &m) < 0)
 		return -1;
 	in_flight--;
-	if (m.status) {
-		errno = m.status;
-		return -1;
-	}
+	if (m.op != MSG_WRITE)
+		orders--;
+	if (m.status)
+		return writer_failed(&m);
+	if (pl_written)
+		pl_written(pl_slot(m.slot), m.len);
 	free_slots[nfree++] = m.slot;
 	return 0;
 }
@@ -174,23 +215,53 @@ int pl_writer_slot(void)
 static int writer_gone(void)
 {
 	struct msg m;
-	int err = EPIPE;
+	if (writer_err)
+		return errno = writer_err, -1;
 	while (msg_read(from_io, &m) == 0)
-		if (m.status) {
-			err = m.status;
-			break;
-		}
-	errno = err;
+		if (m.status)
+			return writer_failed(&m);
+	failed_read = 0;
+	errno = EPIPE;
 	return -1;
+}
+
+static int send_msg(struct msg *m)
+{
+	if (msg_write(to_io, m) < 0)
+		return writer_gone();
+	in_flight++;
+	return 0;
 }
 
 int pl_writer_submit(int slot, size_t len)
 {
-	struct msg m = { .slot = slot, .len = len };
-	if (msg_write(to_io, &m) < 0)
-		return writer_gone();
-	in_flight++;
+	struct msg m = { .slot = slot, .len = len, .op = MSG_WRITE };
+	return send_msg(&m);
+}
+
+int pl_writer_order(int slot, const struct pl_order *o)
+{
+	struct msg m = { .slot = slot, .op = MSG_ORDER, .order = *o };
+	if (send_msg(&m) < 0)
+		return -1;
+	orders++;
 	return 0;
+}
+
+int pl_writer_can_help(void)
+{
+	/* slots the writer is done with are taken back first (they are otherwise only taken back
+	 * when the helper runs out of slots), so its queue is seen as it is now */
+	struct pollfd p = { .fd = from_io, .events = POLLIN };
+	while (in_flight > 0 && poll(&p, 1, 0) == 1)
+		if (writer_collect() < 0)
+			return 0; /* the failure shows at the next slot or the drain */
+	return pl_fill && orders == 0 && in_flight <= 1;
+}
+
+uint64_t pl_failed_read(void)
+{
+	return failed_read;
 }
 
 int pl_writer_drain(void)

@@ -32,6 +32,24 @@ int pl_writer_slot(void);                   /* a free slot; waits; -1 with errno
 int pl_writer_submit(int slot, size_t len); /* write len bytes of the slot */
 int pl_writer_drain(void);                  /* everything submitted is written; -1 with errno */
 
+/* A chunk of a task the writer fills itself (reads, checksums, maybe compresses) and then
+ * writes, when it would otherwise wait for the helper: the two then share that work. */
+struct pl_order {
+	pid_t pid;
+	uint32_t task, npages;
+	uint64_t addr;
+};
+/* Fills slot from an order in the writer process: the record's length, or -1 with errno (set
+ * by pages.c before the writer starts). */
+extern long (*pl_fill)(unsigned char *slot, const struct pl_order *o);
+/* Called in the helper for every slot back from the writer, in submission order, with the
+ * bytes written (pages.c folds the records' checksums into the digest there). */
+extern void (*pl_written)(unsigned char *slot, size_t len);
+int pl_writer_order(int slot, const struct pl_order *o);
+int pl_writer_can_help(void); /* the writer is about to run out of work, and has no order */
+/* After a failure: the order whose reading failed (its address), or 0 if writing failed. */
+uint64_t pl_failed_read(void);
+
 /* Restart: records read from in, in stream order. */
 enum { PR_OK, PR_EOF, PR_SHORT, PR_ERROR, PR_BAD_KIND, PR_TOO_LONG };
 struct pl_record {
