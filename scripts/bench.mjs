@@ -4,7 +4,8 @@
 //
 //   node scripts/bench.mjs [--runs N] [--json] [--size MIB] [--tasks C:G] [--only name,...] [--prefault MIB]
 //
-// Workloads (bench/*.c, built here): mem (dirty random anonymous memory; also sparse; with
+// Workloads (bench/*.c, built here): mem (dirty random anonymous memory; also to a tmpfs with
+// huge pages mounted here: --only huge; also sparse; with
 // --compress on random and on text-like memory: --only compress) and tree (1 + C + C*G processes). Each figure is the median of N runs (default 3) with min and max.
 // "ucr s" is the library's own time for the operation (from its phase timings: the CLI's
 // Node start-up and module loading are not in it); "wall s" is the whole command's.
@@ -13,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cleanup, killGroup, runSampled, startWorkload, trackDir, verify, waitGone } from './bench/procs.mjs';
+import { cleanup, killGroup, mountHugeTmpfs, runSampled, startWorkload, trackDir, verify, waitGone } from './bench/procs.mjs';
 import { fmt, mm, stat, table } from './bench/stats.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -177,6 +178,7 @@ async function main() {
     });
   };
   const dense = `mem ${SIZE_MIB} MiB dirty`;
+  let hugeStore;
   if (want('dense')) {
     const m = await scenario('dense', path.join(BIN, 'mem'), ['--mapped', String(SIZE_MIB), '--touched', String(SIZE_MIB)], [['tmpfs', shm, false], ['disk', disk, true]], criu);
     const bytes = SIZE_MIB * 2 ** 20;
@@ -184,6 +186,28 @@ async function main() {
     row(dense, 'checkpoint to disk (fsync)', m['checkpoint:disk'], bytes);
     row(dense, 'restart from tmpfs', m['restart:tmpfs'], bytes, m['criu:restore']);
     row(dense, 'restart from disk (cold cache)', m['restart:disk'], bytes);
+  }
+  if (want('huge')) {
+    // the same process to a tmpfs with huge pages: a store that writes about twice as fast as
+    // /dev/shm here, so what is left is ucr's own speed (mounted here; needs root)
+    let dir;
+    try {
+      dir = mountHugeTmpfs('/tmp', 2 * SIZE_MIB + 256);
+    } catch (e) {
+      log(`bench: no tmpfs with huge pages (${e.message}): no such rows`);
+    }
+    if (dir) {
+      const hstore = storeLimit(dir);
+      log(`bench: tmpfs (huge=within_size) write ${SIZE_MIB} MiB: ${mm(hstore.gbps, 2)} GB/s`);
+      const m = await scenario('huge', path.join(BIN, 'mem'), ['--mapped', String(SIZE_MIB), '--touched', String(SIZE_MIB)], [['tmpfs', dir, false]], { available: false });
+      const bytes = SIZE_MIB * 2 ** 20;
+      const w = `${dense}, tmpfs huge=within_size`;
+      row(w, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], bytes);
+      results.at(-1).ratioToStore = results.at(-1).gbps.median / hstore.gbps.median;
+      results.at(-1).store = hstore;
+      row(w, 'restart from tmpfs', m['restart:tmpfs'], bytes);
+      hugeStore = hstore;
+    }
   }
   if (want('sparse')) {
     const m = await scenario('sparse', path.join(BIN, 'mem'), ['--mapped', '4096', '--touched', '100'], [['tmpfs', shm, false]], criu);
@@ -211,7 +235,7 @@ async function main() {
     row(`tree of ${n} processes`, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], 0, m['criu:dump']);
     row(`tree of ${n} processes`, 'restart from tmpfs', m['restart:tmpfs'], 0, m['criu:restore']);
   }
-  const report = { machine: mach, runs: RUNS, sizeMiB: SIZE_MIB, prefaultMiB: PREFAULT_MIB, memcpy: limit, tmpfsWrite: store, pageReporting: reporting ?? null, criu, results, loadavgAfter: os.loadavg().map((x) => +x.toFixed(2)) };
+  const report = { machine: mach, runs: RUNS, sizeMiB: SIZE_MIB, prefaultMiB: PREFAULT_MIB, memcpy: limit, tmpfsWrite: store, hugeTmpfsWrite: hugeStore ?? null, pageReporting: reporting ?? null, criu, results, loadavgAfter: os.loadavg().map((x) => +x.toFixed(2)) };
   const headers = ['workload', 'operation', 'ucr s (median [min-max])', 'GB/s', 'x memcpy', 'x tmpfs write', 'wall s', 'peak RSS MiB', 'per task ms', 'CRIU s', 'ucr/CRIU'];
   const rows = results.map((r) => [
     r.workload + (r.imageMiB ? ` (image ${fmt(r.imageMiB.median, 1)} MiB)` : ''),
@@ -230,6 +254,7 @@ async function main() {
     `machine: ${mach.cpu}, ${mach.cores} cores, ${mach.memGiB} GiB, kernel ${mach.kernel}; load average ${mach.loadavg.join(' ')} before, ${report.loadavgAfter.join(' ')} after`,
     `memcpy ${SIZE_MIB} MiB into touched memory: ${mm(limit.gbps, 2)} GB/s (median [min-max] of ${limit.seconds.n})`,
     `tmpfs write of ${SIZE_MIB} MiB to a new file (one writer, 4 MiB pwrite, the image store's own limit): ${mm(store.gbps, 2)} GB/s = ${fmt(store.gbps.median / limit.gbps.median, 2)}x memcpy`,
+    ...(hugeStore ? [`the same on a tmpfs mounted huge=within_size (the "tmpfs huge=within_size" rows, x tmpfs write against this): ${mm(hugeStore.gbps, 2)} GB/s = ${fmt(hugeStore.gbps.median / limit.gbps.median, 2)}x memcpy`] : []),
     ...(reporting
       ? [
           `note: this VM reports free memory to its host (${reporting.order !== undefined ? `page_reporting_order=${reporting.order}` : 'virtio_balloon'}): memory freed a while ago takes a host fault on its first write, so checkpoints (fresh image pages) and restarts (fresh task pages) vary from run to run`,

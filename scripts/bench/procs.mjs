@@ -1,13 +1,27 @@
 // Processes for the benchmark: workloads started in their own session (killed by group in
 // cleanup, even on failure or Ctrl-C), ucr commands run with a sampler of the peak resident
 // memory of ucr's own processes (the CLI's node, the helper, its tracer workers).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 const groups = new Set(); // process groups of workloads (their root is a session leader)
 const running = new Set(); // ucr commands in flight
 const dirs = new Set();
+const mounts = new Set();
+
+/** Mounts a tmpfs with huge pages (huge=within_size) at a new directory under base; returns
+ * the directory, or throws why not (needs root). Unmounted by cleanup. */
+export function mountHugeTmpfs(base, sizeMiB) {
+  const dir = fs.mkdtempSync(path.join(base, 'ucr-bench-huge-'));
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `huge=within_size,size=${sizeMiB}m,mode=0700`, 'ucr-bench', dir], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error((r.stderr || `mount exited ${r.status}`).trim().split('\n').pop());
+  }
+  mounts.add(dir);
+  return dir;
+}
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -30,6 +44,11 @@ export function cleanup() {
   groups.clear();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   dirs.clear();
+  for (const m of mounts) {
+    spawnSync('umount', [m]);
+    fs.rmSync(m, { recursive: true, force: true });
+  }
+  mounts.clear();
 }
 
 export function exists(pid) {
