@@ -10,8 +10,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decode, encode, type CborValue } from '../src/image/cbor.js';
-import { crc32c } from '../src/native/addon.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const UCR = path.join(ROOT, 'bin', 'ucr');
@@ -269,36 +267,4 @@ export async function waitRestored(pid: number, name: string): Promise<void> {
     10_000,
     `pid ${pid} to be restored`,
   );
-}
-
-/** An image with its FILES record (kind 4) replaced by f(payload), crc fixed: for metadata
- * validation tests. */
-export function withFiles(good: Buffer, f: (payload: Buffer) => Buffer): Buffer {
-  for (let at = 16; at < good.length; ) {
-    const len = Number(good.readBigUInt64LE(at + 8));
-    if (good.readUInt32LE(at) === 4) {
-      const payload = f(good.subarray(at + 16, at + 16 + len));
-      const frame = Buffer.alloc(16);
-      frame.writeUInt32LE(4, 0);
-      frame.writeUInt32LE(crc32c(payload), 4);
-      frame.writeBigUInt64LE(BigInt(payload.length), 8);
-      return Buffer.concat([good.subarray(0, at), frame, payload, good.subarray(at + 16 + len)]);
-    }
-    at += 16 + len;
-  }
-  throw new Error('no FILES record');
-}
-
-/** Writes to `out` the image `good` with the file list of its FILES record changed by f (the
- * record re-encoded, its crc fixed); returns `out`. */
-export function editFiles<F>(good: Buffer, out: string, f: (files: F[]) => void): string {
-  fs.writeFileSync(
-    out,
-    withFiles(good, (p) => {
-      const v = decode(p) as { files: F[] };
-      f(v.files);
-      return Buffer.from(encode(v as unknown as CborValue));
-    }),
-  );
-  return out;
 }

@@ -1,9 +1,14 @@
 /** Rewriting records of an image for tests: frames, and a metadata record replaced with a
- * correct checksum (so that the validator or a later check is what refuses it). */
+ * correct checksum (so that the validator or a later check is what refuses it); the checks
+ * that edited or randomly mutated metadata is refused with a clear error. */
+import fs from 'node:fs';
+import { expect } from 'vitest';
+import { ImageError, UcrError } from '../src/errors.js';
 import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { crc32c } from '../src/native/addon.js';
+import { inspect } from '../src/orchestrator/inspect.js';
 
-export const KIND = { HEADER: 1, TREE: 2, TASK: 3, PAGES: 16, TRAILER: 255 } as const;
+export const KIND = { HEADER: 1, TREE: 2, TASK: 3, FILES: 4, IPC: 5, PAGES: 16, TRAILER: 255 } as const;
 
 export interface Frame {
   kind: number;
@@ -25,6 +30,13 @@ export function frames(b: Buffer): Frame[] {
   return out;
 }
 
+/** The payload of the first record of a kind. */
+export function recordPayload(b: Buffer, kind: number): Buffer {
+  const f = frames(b).find((x) => x.kind === kind);
+  if (!f) throw new Error(`no record of kind ${kind}`);
+  return b.subarray(f.at + 16, f.at + 16 + f.len);
+}
+
 /** The image with the first record of a kind replaced by payload (checksum recomputed). */
 export function withRecord(b: Buffer, kind: number, payload: Buffer): Buffer {
   const f = frames(b).find((x) => x.kind === kind);
@@ -42,4 +54,48 @@ export function editRecord(b: Buffer, kind: number, edit: (r: Record<string, any
   const r = decode(b.subarray(f.at + 16, f.at + 16 + f.len)) as Record<string, any>;
   edit(r);
   return withRecord(b, kind, Buffer.from(encode(r as CborValue)));
+}
+
+/** An image with its FILES record replaced by f(payload), crc fixed. */
+export function withFiles(good: Buffer, f: (payload: Buffer) => Buffer): Buffer {
+  return withRecord(good, KIND.FILES, f(recordPayload(good, KIND.FILES)));
+}
+
+/** Writes to out the image with its FILES record's file list changed by f; returns out. */
+export function editFiles<F>(good: Buffer, out: string, f: (files: F[]) => void): string {
+  fs.writeFileSync(out, editRecord(good, KIND.FILES, (r) => f(r.files as F[])));
+  return out;
+}
+
+/** Every named edit is refused by inspect with an ImageError whose message matches. */
+export function expectEditsRefused<T>(cases: [string, (x: T) => void, RegExp][], edit: (f: (x: T) => void) => string): void {
+  for (const [name, f, re] of cases) {
+    const p = edit(f);
+    expect(() => inspect({ input: p }), name).toThrow(re);
+    expect(() => inspect({ input: p }), name).toThrow(ImageError);
+  }
+}
+
+/** A seeded generator: rand(n) is in 0..n-1, the same sequence for the same seed. */
+export function seeded(seed: number): (n: number) => number {
+  let rng = seed;
+  return (n) => ((rng = (rng * 1103515245 + 12345) & 0x7fffffff) % n);
+}
+
+/** A copy of b with 1 to max random bytes set to random values. */
+export function mutated(b: Uint8Array, rand: (n: number) => number, max: number): Buffer {
+  const m = Buffer.from(b);
+  for (let k = 1 + rand(max); k > 0; k--) m[rand(m.length)] = rand(256);
+  return m;
+}
+
+/** Inspects the image at p: true if refused, and then only ever with a UcrError. */
+export function inspectRefuses(p: string): boolean {
+  try {
+    inspect({ input: p });
+    return false;
+  } catch (e) {
+    expect(e, String(e)).toBeInstanceOf(UcrError);
+    return true;
+  }
 }

@@ -2,12 +2,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decode, encode, type CborValue } from '../src/image/cbor.js';
-import { ImageError, UcrError } from '../src/errors.js';
+import { decode, type CborValue } from '../src/image/cbor.js';
 import { crc32c, digestAdd } from '../src/native/addon.js';
 import { inspect } from '../src/orchestrator/inspect.js';
 import { checkpointCase, cleanup, exists, killAndWait, startCase, ucr, verdict, type Case } from './harness.js';
 import { encode as cbor } from '../src/image/cbor.js';
+import { editRecord, expectEditsRefused, inspectRefuses, KIND, mutated, recordPayload, seeded, withRecord } from './image-edit.js';
 
 /** The case's System V objects (ipcrm arguments it wrote to FILE.ipc), removed even on failure. */
 const created: string[][] = [];
@@ -93,36 +93,15 @@ describe('System V IPC', () => {
   });
 });
 
-/** The image with the payload of its first record of kind replaced (crc fixed, so validation is reached). */
-function replaceRecord(img: Buffer, kind: number, f: (payload: Buffer) => Buffer, out: string): string {
-  for (let at = 16; at < img.length; ) {
-    const len = Number(img.readBigUInt64LE(at + 8));
-    if (img.readUInt32LE(at) === kind) {
-      const payload = f(img.subarray(at + 16, at + 16 + len));
-      const frame = Buffer.alloc(16);
-      frame.writeUInt32LE(kind, 0);
-      frame.writeUInt32LE(crc32c(payload), 4);
-      frame.writeBigUInt64LE(BigInt(payload.length), 8);
-      fs.writeFileSync(out, Buffer.concat([img.subarray(0, at), frame, payload, img.subarray(at + 16 + len)]));
-      return out;
-    }
-    at += 16 + len;
-  }
-  throw new Error(`no record of kind ${kind}`);
-}
-
 describe('System V IPC metadata', () => {
   it('is validated before anything is created: named fields, and random mutations end in a clear error', async () => {
     const { c, img } = await checkpointed();
     const good = fs.readFileSync(img);
     const out = path.join(c.dir, 'mut.ucr');
-    const IPC = 5;
-    const edit = (f: (o: Record<string, any>) => void) =>
-      replaceRecord(good, IPC, (p) => {
-        const o = decode(p) as Record<string, any>;
-        f(o);
-        return encode(o as CborValue);
-      }, out);
+    const edit = (f: (o: Record<string, any>) => void) => {
+      fs.writeFileSync(out, editRecord(good, KIND.IPC, f));
+      return out;
+    };
     const named: [string, (o: Record<string, any>) => void, RegExp][] = [
       ['semaphore value', (o) => (o.sem[0].values[1] = 40000), /sem\[0\]\.values\[1\].*outside/],
       ['message type', (o) => (o.msg[0].messages[0].type = 0), /messages\[0\]\.type/],
@@ -131,26 +110,12 @@ describe('System V IPC metadata', () => {
       ['mode', (o) => (o.sem[0].mode = 0o7777), /sem\[0\]\.mode/],
       ['segment gone', (o) => o.shm.splice(0, 1), /attaches unknown shared memory segment/],
     ];
-    for (const [name, f, re] of named) {
-      const p = edit(f);
-      expect(() => inspect({ input: p }), name).toThrow(re);
-      expect(() => inspect({ input: p }), name).toThrow(ImageError);
-    }
-    let rng = 12345;
-    const rand = (n: number) => ((rng = (rng * 1103515245 + 12345) & 0x7fffffff) % n);
+    expectEditsRefused(named, edit);
+    const rand = seeded(12345);
     let refused = 0;
     for (let i = 0; i < 500; i++) {
-      const p = replaceRecord(good, IPC, (orig) => {
-        const b = Buffer.from(orig);
-        for (let k = 1 + rand(3); k > 0; k--) b[rand(b.length)] = rand(256);
-        return b;
-      }, out);
-      try {
-        inspect({ input: p });
-      } catch (e) {
-        expect(e, String(e)).toBeInstanceOf(UcrError);
-        refused++;
-      }
+      fs.writeFileSync(out, withRecord(good, KIND.IPC, mutated(recordPayload(good, KIND.IPC), rand, 3)));
+      if (inspectRefuses(out)) refused++;
     }
     expect(refused).toBeGreaterThan(100);
   });
