@@ -56,20 +56,18 @@ function machine() {
   return { cpu, cores: os.cpus().length, kernel: os.release(), memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), loadavg: os.loadavg().map((x) => +x.toFixed(2)) };
 }
 
-function memcpyLimit() {
-  const r = spawnSync(path.join(BIN, 'memcpy'), [String(SIZE_MIB), String(Math.max(5, RUNS))], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`memcpy: ${r.stderr}`);
+/** A limit program of bench/ (one line of seconds per repetition of SIZE_MIB): its figures. */
+function limitOf(name, args) {
+  const r = spawnSync(path.join(BIN, name), [...args, String(SIZE_MIB), String(Math.max(5, RUNS))], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${name}: ${r.stderr}`);
   const secs = r.stdout.trim().split('\n').map(Number);
   return { seconds: stat(secs), gbps: stat(secs.map((s) => (SIZE_MIB * 2 ** 20) / s / GB)) };
 }
 
+const memcpyLimit = () => limitOf('memcpy', []);
+
 /** The image store's limit: one writer filling a new file in dir (bench/storewrite.c). */
-function storeLimit(dir) {
-  const r = spawnSync(path.join(BIN, 'storewrite'), [dir, String(SIZE_MIB), String(Math.max(5, RUNS))], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`storewrite: ${r.stderr}`);
-  const secs = r.stdout.trim().split('\n').map(Number);
-  return { seconds: stat(secs), gbps: stat(secs.map((s) => (SIZE_MIB * 2 ** 20) / s / GB)) };
-}
+const storeLimit = (dir) => limitOf('storewrite', [dir]);
 
 /** Free page reporting (a VM giving free memory back to its host): memory freed a while ago
  * costs a host fault on its first write, so anything that allocates fresh memory varies. */

@@ -87,10 +87,14 @@ export class PhaseClock {
     } finally {
       const rec: PhaseRecord = { op: this.op, phase, pid, detail, startMs, endMs: performance.now() - this.origin };
       if (failed) rec.failed = true;
-      this.phases.push(rec);
-      this.log?.debug({ phase, pid, detail, ms: +(rec.endMs - rec.startMs).toFixed(3), failed }, 'phase');
-      this.events?.emit('phase-end', rec);
+      this.end(rec);
     }
+  }
+
+  private end(rec: PhaseRecord): void {
+    this.phases.push(rec);
+    this.log?.debug({ phase: rec.phase, pid: rec.pid, detail: rec.detail, ms: +(rec.endMs - rec.startMs).toFixed(3), failed: rec.failed ?? false }, 'phase');
+    this.events?.emit('phase-end', rec);
   }
 
   /** A phase that ran elsewhere (the helper's tracers) and took durationMs, ending now: its
@@ -99,10 +103,7 @@ export class PhaseClock {
     const endMs = performance.now() - this.origin;
     const startMs = Math.max(0, endMs - durationMs);
     this.events?.emit('phase-start', { op: this.op, phase, pid, atMs: startMs });
-    const rec: PhaseRecord = { op: this.op, phase, pid, startMs, endMs };
-    this.phases.push(rec);
-    this.log?.debug({ phase, pid, ms: +durationMs.toFixed(3) }, 'phase');
-    this.events?.emit('phase-end', rec);
+    this.end({ op: this.op, phase, pid, startMs, endMs });
   }
 
   warn(message: string, pid?: number): void {
