@@ -22,6 +22,7 @@
         "native/helper/pipeline.c",
         "native/helper/batch.c",
         "native/helper/dump.c",
+        "native/helper/freeze.c",
         "native/helper/dump_pipe.c",
         "native/helper/dump_object.c",
         "native/helper/dump_tty.c",

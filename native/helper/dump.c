@@ -1,11 +1,10 @@
 /* Checkpoint side of the helper: `ucr-helper dump <pid>`, image on fd 3.
  *
- * Freezes every thread of the task with PTRACE_SEIZE + PTRACE_INTERRUPT, answers the
+ * Freezes every thread of the task (freeze.c: PTRACE_SEIZE + PTRACE_INTERRUPT), answers the
  * coordinator's questions (registers, state that only the task itself can report, page runs),
  * streams page records to the image, then puts everything back and detaches (or kills).
  * If the coordinator goes away (EOF on fd 0), the task is released exactly as it was. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <signal.h>
@@ -30,22 +29,10 @@
 #include "proto.h"
 #include "tracee.h"
 
-#define MAX_THREADS 4096
-
 #include "dump.h"
 
-static struct dtask *tasks;
-static int ntasks, cap_tasks;
-struct tracee task; /* the task being worked on (a copy of tasks[i].t) */
+struct tracee task; /* the task being worked on (a copy of cur->t) */
 struct dtask *cur;
-
-static struct dtask *find_task(pid_t pid)
-{
-	for (int i = 0; i < ntasks; i++)
-		if (tasks[i].tgid == pid)
-			return &tasks[i];
-	return NULL;
-}
 
 static int select_task(const char *pidtext)
 {
@@ -54,108 +41,6 @@ static int select_task(const char *pidtext)
 		return proto_fail("command", pidtext, ESRCH, "process %s is not frozen", pidtext);
 	task = cur->t;
 	return 0;
-}
-
-static int seized(struct dtask *d, pid_t tid)
-{
-	for (int i = 0; i < d->nthreads; i++)
-		if (d->threads[i] == tid)
-			return 1;
-	return 0;
-}
-
-/* Seizes and interrupts every thread of pid; repeats until no new thread appears. */
-static int freeze(pid_t pid)
-{
-	if (find_task(pid))
-		return proto_fail("freeze", "task", EEXIST, "process %d is already frozen", pid);
-	if (ntasks == cap_tasks) {
-		cap_tasks = cap_tasks * 2 + 16;
-		tasks = realloc(tasks, (size_t)cap_tasks * sizeof *tasks);
-		if (!tasks)
-			return proto_fail("freeze", "task", ENOMEM, "out of memory");
-	}
-	struct dtask *d = &tasks[ntasks++];
-	memset(d, 0, sizeof *d);
-	d->tgid = pid;
-	d->t.pid = pid;
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task", pid);
-	for (int changed = 1; changed;) {
-		changed = 0;
-		DIR *dir = opendir(path);
-		if (!dir)
-			return proto_fail("freeze", "task", errno, "process %d not found", pid);
-		struct dirent *e;
-		while ((e = readdir(dir))) {
-			pid_t tid = atoi(e->d_name);
-			if (tid <= 0 || seized(d, tid) || thread_is_zombie(pid, tid))
-				continue; /* a main thread that exited while others run stays a zombie */
-			if (d->nthreads == (int)(sizeof d->threads / sizeof d->threads[0])) {
-				closedir(dir);
-				return proto_fail("freeze", "task", E2BIG, "process %d has too many threads", pid);
-			}
-			if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) < 0) {
-				int err = errno;
-				closedir(dir);
-				if (err == EPERM)
-					return proto_fail("freeze", "task", err,
-							  "permission denied: cannot ptrace process %d", pid);
-				return proto_fail("freeze", "task", err, "cannot seize thread %d", tid);
-			}
-			d->threads[d->nthreads++] = tid;
-			changed = 1;
-			if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0) {
-				closedir(dir);
-				return proto_fail("freeze", "task", errno, "cannot interrupt thread %d", tid);
-			}
-			int st;
-			if (t_wait(tid, &st) < 0) {
-				closedir(dir);
-				return proto_fail("freeze", "task", errno, "thread %d exited while freezing", tid);
-			}
-		}
-		closedir(dir);
-	}
-	if (d->nthreads == 0)
-		return proto_fail("freeze", "task", ESRCH, "process %d has no live thread", pid);
-	if (!seized(d, pid))
-		d->t.pid = d->threads[0]; /* main thread gone: work through another one */
-	if (t_get_regs(d->t.pid, &d->t.regs) < 0)
-		return proto_fail("freeze", "registers", errno, "PTRACE_GETREGSET NT_PRSTATUS failed");
-	char tids[64 * 12 + 2];
-	size_t o = 0;
-	for (int i = 0; i < d->nthreads; i++)
-		o += (size_t)snprintf(tids + o, sizeof tids - o, "%s%d", i ? "," : "", d->threads[i]);
-	proto_emit("{\"ev\":\"frozen\",\"pid\":%d,\"threads\":[%s]}", pid, tids);
-	return 0;
-}
-
-static void release(int kill_it)
-{
-	if (!kill_it) {
-		tcprepair_undo();
-		tcplock_undo();
-	}
-	if (kill_it)
-		keeper_commit();
-	for (int i = 0; i < ntasks; i++) {
-		struct dtask *d = &tasks[i];
-		if (kill_it) {
-			kill(d->t.pid, SIGKILL);
-		} else {
-			if (d->have_sigmask)
-				ptrace(PTRACE_SETSIGMASK, d->t.pid, (void *)8, &d->saved_sigmask);
-			t_set_regs(d->t.pid, &d->t.regs);
-		}
-		for (int k = 0; k < d->nthreads && !kill_it; k++)
-			if (d->thsaved[k]) {
-				ptrace(PTRACE_SETSIGMASK, d->threads[k], (void *)8, &d->thmask[k]);
-				t_set_regs(d->threads[k], &d->thregs[k]);
-			}
-		for (int k = 0; k < d->nthreads; k++)
-			ptrace(PTRACE_DETACH, d->threads[k], 0, 0);
-	}
 }
 
 /* Finds a `syscall` instruction (0f 05) in the task's [vdso] to bootstrap injection. */

@@ -1,4 +1,4 @@
-/* Internal to the checkpoint side of the helper (dump.c, dump_state.c). */
+/* Internal to the checkpoint side of the helper (dump.c, freeze.c, dump_state.c). */
 #ifndef UCR_DUMP_H
 #define UCR_DUMP_H
 #include <stdint.h>
@@ -6,22 +6,36 @@
 
 #include "tracee.h"
 
-/* One frozen task (all its threads seized) and what must be put back on release. */
+/* One seized thread and what release must put back: exactly what was read from it, never
+ * more (a thread seized but not yet stopped, or stopped but not yet read, is only let go). */
+struct dthread {
+	pid_t tid;
+	unsigned char stopped; /* its ptrace stop was seen: it may be driven and detached */
+	unsigned char saved;   /* regs and mask were read at the stop: release writes them back */
+	unsigned char gone;    /* exited while it was being seized (dropped from the task) */
+	uint64_t mask;
+	struct user_regs_struct regs;
+};
+
+/* One frozen task: every live thread seized, stopped and saved (freeze.c). */
 struct dtask {
 	pid_t tgid;      /* the process */
-	struct tracee t; /* t.pid: its main thread, or another one if the main thread has exited */
-	pid_t threads[64];
-	int nthreads;
-	uint64_t saved_sigmask;
-	int have_sigmask;
-	/* the other threads' registers and masks, put back on release */
-	struct user_regs_struct thregs[64];
-	uint64_t thmask[64];
-	int thsaved[64];
+	struct tracee t; /* t.pid: its main thread, or another one if the main thread has exited;
+			  * t.regs: that thread's saved registers (the base of injected calls) */
+	struct dthread *th; /* every thread, t.pid's included */
+	int nth, cap;
+	int main; /* index of t.pid in th */
 };
 
 extern struct tracee task; /* the task being worked on */
 extern struct dtask *cur;
+
+/* freeze.c: `freeze <pid>` seizes, stops and saves every thread of the process (re-listing
+ * its threads until no new one appears); release puts back what was saved and detaches (or
+ * kills), on success and on every failure alike. */
+struct dtask *find_task(pid_t pid);
+int freeze(pid_t pid);
+void release(int kill_it);
 
 int gadget_map(void);
 void gadget_unmap(void);

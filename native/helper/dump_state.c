@@ -19,6 +19,8 @@
 #include "../include/ucr_compat.h"
 #include "batch.h"
 #include "dump.h"
+#include "fault.h"
+#include "helper.h"
 #include "proto.h"
 
 /* prctl(option, &value) injected into the task: the value lands in scratch, then in out. */
@@ -99,23 +101,22 @@ static int signal_state(struct tracee *th, int shared, char **json)
 	return 0;
 }
 
-/* One more thread of the task: registers, xstate, mask, rseq, and (injected into that thread,
- * through the gadget the whole process shares) its clear_child_tid address. */
-static int thread_state(int k, char *out, size_t cap, size_t *o)
+/* One more thread of the task: registers and mask as saved at the freeze, xstate, rseq, and
+ * (injected into that thread, through the gadget the whole process shares) its clear_child_tid
+ * address and signal state, appended to out as one JSON object. */
+static int thread_state(const struct dthread *t, struct sbuf *out)
 {
-	pid_t tid = cur->threads[k];
+	pid_t tid = t->tid;
 	struct tracee th = task;
 	th.pid = tid;
+	th.regs = t->regs;
 	char obj[32];
 	snprintf(obj, sizeof obj, "thread %d", tid);
-	if (t_get_regs(tid, &th.regs) < 0 || ptrace(PTRACE_GETSIGMASK, tid, (void *)8, &cur->thmask[k]) < 0)
-		return proto_fail("state", obj, errno, "cannot read the thread's registers");
-	cur->thregs[k] = th.regs;
-	cur->thsaved[k] = 1;
 	static unsigned char xs[16384];
 	size_t xlen = sizeof xs;
 	if (t_get_xstate(tid, xs, &xlen) < 0)
-		return proto_fail("state", obj, errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
+		return proto_fail("state", obj, errno, errno == ESRCH ? "the thread exited during the checkpoint"
+									: "PTRACE_GETREGSET NT_X86_XSTATE failed");
 	struct ucr_rseq_configuration rseq = { 0 };
 	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof rseq, &rseq) < 0)
 		memset(&rseq, 0, sizeof rseq);
@@ -130,17 +131,18 @@ static int thread_state(int k, char *out, size_t cap, size_t *o)
 	if (signal_state(&th, 0, &sig) < 0)
 		return -1;
 	char *r = hex_dup(&th.regs, sizeof th.regs), *x = hex_dup(xs, xlen);
-	if (!r || !x || *o + strlen(r) + strlen(x) + strlen(sig) + 256 > cap)
-		return proto_fail("state", obj, ENOMEM, "out of memory");
-	*o += (size_t)snprintf(out + *o, cap - *o,
-			       "%s{\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
-			       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\",%s}",
-			       *o > 1 ? "," : "", tid, r, x, (unsigned long long)cur->thmask[k],
-			       (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
-			       (unsigned long long)tidaddr, sig);
+	size_t before = out->len;
+	if (r && x)
+		sb_add(out, "%s{\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
+		       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\",%s}",
+		       out->len > 1 ? "," : "", tid, r, x, (unsigned long long)t->mask,
+		       (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
+		       (unsigned long long)tidaddr, sig);
 	free(r);
 	free(x);
 	free(sig);
+	if (out->len == before)
+		return proto_fail("state", obj, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -181,9 +183,7 @@ int cmd_state(char **tids, int ntids)
 	struct ucr_rseq_configuration rseq = { 0 };
 	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, task.pid, (void *)sizeof rseq, &rseq) < 0)
 		memset(&rseq, 0, sizeof rseq);
-	if (ptrace(PTRACE_GETSIGMASK, task.pid, (void *)8, &cur->saved_sigmask) < 0)
-		return proto_fail("state", "sigmask", errno, "PTRACE_GETSIGMASK failed");
-	cur->have_sigmask = 1;
+	uint64_t sigmask = cur->th[cur->main].mask; /* saved at the freeze */
 
 	if (gadget_map() < 0)
 		return -1;
@@ -236,18 +236,25 @@ int cmd_state(char **tids, int ntids)
 	int subreaper = 0;
 	if (prctl_get(PR_GET_CHILD_SUBREAPER, &subreaper, sizeof subreaper) < 0)
 		return -1;
-	size_t thcap = (size_t)cur->nthreads * 60000 + 16, tho = 0;
-	char *ths = malloc(thcap);
-	if (!ths)
-		return proto_fail("state", "threads", ENOMEM, "out of memory");
-	ths[tho++] = '[';
-	for (int k = 0; k < cur->nthreads; k++)
-		if (cur->threads[k] != task.pid && thread_state(k, ths, thcap, &tho) < 0) {
-			free(ths);
+	struct sbuf ths = { 0 };
+	sb_add(&ths, "[");
+	for (int k = 0, done = 0; k < cur->nth; k++) {
+		if (k == cur->main)
+			continue;
+		if (thread_state(&cur->th[k], &ths) < 0) {
+			free(ths.p);
 			return -1;
 		}
-	ths[tho++] = ']';
-	ths[tho] = 0;
+		if (++done == cur->nth / 2 && fault_at("state-thread", cur->tgid)) {
+			free(ths.p);
+			return proto_fail("state", "threads", ECANCELED, FAULT_MSG);
+		}
+	}
+	sb_add(&ths, "]");
+	if (!ths.p || ths.p[ths.len - 1] != ']') {
+		free(ths.p);
+		return proto_fail("state", "threads", ENOMEM, "out of memory");
+	}
 	gadget_unmap();
 
 	struct rlimit64 lim[RLIM_NLIMITS];
@@ -277,12 +284,12 @@ int cmd_state(char **tids, int ntids)
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
 		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
 		   "\"timers\":%s}",
-		   regs_hex, x_hex, (unsigned long long)cur->saved_sigmask,
+		   regs_hex, x_hex, (unsigned long long)sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
-		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths,
+		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths.p,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
 		   it[2][2], it[2][3], subreaper, sig, timers);
-	free(ths);
+	free(ths.p);
 	free(sig);
 	free(regs_hex);
 	free(x_hex);

@@ -54,8 +54,8 @@ int grab_fd(pid_t pid, int fd);
 
 /* Finds a mapping named like "[vdso]" in /proc/PID/maps. */
 int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end);
-/* Whether thread tid of process pid has exited (state Z): a main thread that exited while
- * others run stays one. */
+/* Whether thread tid of process pid has exited (state Z, or X while it goes): a main thread
+ * that exited while others run stays a zombie. */
 int thread_is_zombie(pid_t pid, pid_t tid);
 /* Counts the mappings of pid below the user address-space end (for sanity checks). */
 int count_vmas(pid_t pid);

@@ -55,7 +55,7 @@ int thread_is_zombie(pid_t pid, pid_t tid)
 		return 0;
 	buf[n] = 0;
 	char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'Z';
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
 int count_vmas(pid_t pid)
