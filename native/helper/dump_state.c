@@ -279,12 +279,12 @@ int cmd_state(char **tids, int ntids)
 		o += (size_t)snprintf(lim_s + o, RLIM_NLIMITS * 50 + 8 - o, "%s[\"0x%llx\",\"0x%llx\"]",
 				      r ? "," : "", (unsigned long long)lim[r].rlim_cur,
 				      (unsigned long long)lim[r].rlim_max);
-	proto_emit("{\"ev\":\"state\",\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
+	proto_emit("{\"ev\":\"state\",\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
 		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
 		   "\"timers\":%s}",
-		   regs_hex, x_hex, (unsigned long long)sigmask,
+		   task.pid, regs_hex, x_hex, (unsigned long long)sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
 		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths.p,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],

@@ -217,8 +217,10 @@ int restore_process_state(struct task_plan *p)
 }
 
 /* The task's other threads, created by the task itself (injected clone3 with CLONE_THREAD at
- * the wanted tid), each attached before it runs and given its rseq, tid address, xstate,
- * registers and mask. They stay stopped until the whole tree resumes. */
+ * the wanted tid, and the thread's clear_child_tid address as CLONE_CHILD_CLEARTID sets it),
+ * each attached before it runs and given its rseq area and name (one stop), alternate stack
+ * and pending signals; xstate, registers and mask come last (finish_threads). They stay
+ * stopped until the whole tree resumes. */
 int restore_threads(struct task_plan *p)
 {
 	if (!p->nthreads)
@@ -226,6 +228,7 @@ int restore_threads(struct task_plan *p)
 	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE) < 0)
 		return proto_fail("finish", "threads", errno, "PTRACE_SETOPTIONS failed");
 	struct tracee main_t = rt;
+	static struct batch b;
 	for (int i = 0; i < p->nthreads; i++) {
 		struct thread_plan *th = &p->threads[i];
 		char obj[32];
@@ -233,7 +236,9 @@ int restore_threads(struct task_plan *p)
 		int32_t tid = th->tid;
 		uint64_t tidp = t_scratch_put(&rt, 512, &tid, sizeof tid);
 		struct clone_args ca = {
-			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+				 (th->tidaddr ? CLONE_CHILD_CLEARTID : 0),
+			.child_tid = th->tidaddr,
 			.set_tid = tidp, .set_tid_size = 1,
 		};
 		uint64_t cap = t_scratch_put(&rt, 0, &ca, sizeof ca);
@@ -251,12 +256,20 @@ int restore_threads(struct task_plan *p)
 		rt.pid = th->pid;
 		if (t_get_regs(rt.pid, &rt.regs) < 0)
 			return proto_fail("finish", obj, errno, "cannot read the new thread's registers");
-		if ((th->rseq_ptr && rt_call("finish", "rseq", SYS_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig, 0, 0, &ret) < 0) ||
-		    (th->tidaddr && rt_call("finish", "set_tid_address", SYS_set_tid_address, th->tidaddr, 0, 0, 0, 0, 0, &ret) < 0) ||
-		    restore_sigstate(&th->sig, p->nspid, th->tid, NULL, 0) < 0)
-			return -1;
-		uint64_t name = t_scratch_put(&rt, 0, th->comm, sizeof th->comm);
-		if (!name || rt_call("finish", "prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, name, 0, 0, 0, 0, &ret) < 0)
+		batch_init(&b, 1024);
+		uint64_t name = t_scratch_put(&rt, 1024, th->comm, sizeof th->comm);
+		if (!name)
+			return proto_fail("finish", obj, errno, "cannot stage the thread's name");
+		if (th->rseq_ptr)
+			batch_add(&b, SYS_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig, 0, 0, 0, 0);
+		batch_add(&b, SYS_prctl, PR_SET_NAME, name, 0, 0, 0, 0, 0, 1);
+		if (batch_run(&b, &rt) < 0)
+			return proto_fail("finish", obj, errno, "cannot drive the thread through rseq and prctl");
+		int bad = batch_failed(&b);
+		if (bad >= 0)
+			return proto_fail("finish", obj, bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "%s failed in the thread",
+					  b.tags[bad] ? "prctl(PR_SET_NAME)" : "rseq");
+		if (restore_sigstate(&th->sig, p->nspid, th->tid, NULL, 0) < 0)
 			return -1;
 		rt = main_t;
 	}

@@ -8,9 +8,11 @@ import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskImage, ThreadSignals, TreeEntry } from '../image/types.js';
 import type { Helper } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
-import { listThreads, pidState, readLink, readSmaps, readStat, readStatus, readTimers } from './proc.js';
+import { listThreads, readLink, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
 
 interface StateEvent {
+  /** the thread whose registers these are */
+  tid: number;
   regs: string;
   xstate: string;
   sigmask: string;
@@ -39,6 +41,10 @@ function signalsOf(s: SignalState): ThreadSignals {
   return { altstack: [num(s.altstack[0]), s.altstack[1], s.altstack[2]], pending: Buffer.from(s.pending, 'hex') };
 }
 
+function threadComm(pid: number, tid: number): string {
+  return fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').replace(/\n$/, '');
+}
+
 /** A u64 from the helper's hex text: a number when exact, else a bigint. */
 export function u64(hexText: string): bigint | number {
   const b = BigInt(hexText);
@@ -60,17 +66,19 @@ export async function captureTask(
 ): Promise<{ task: TaskImage; entry: TreeEntry; procPid: number }> {
   // A process whose main thread has exited while others run: its /proc/PID shows the dead
   // thread (no memory, no fds); read everything through a live thread's /proc/TID instead.
-  const live = listThreads(pid).filter((t) => pidState(t) !== 'Z');
-  if (!live.length) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
-  const leaderExited = !live.includes(pid);
-  const procPid = leaderExited ? live[0]! : pid;
-  return { ...(await captureLive(h, pid, procPid, stateBefore, leaderExited)), procPid };
+  // (Per-thread stat files: /proc/TID/stat would sum over every thread of the process.)
+  const main = threadState(pid, pid);
+  const procPid = main === 'Z' ? listThreads(pid).find((t) => t !== pid && threadState(pid, t) !== 'Z') : main && pid;
+  if (!procPid) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
+  return { ...(await captureLive(h, pid, procPid, stateBefore)), procPid };
 }
 
-async function captureLive(h: Helper, pid: number, proc: number, stateBefore: string, leaderExited: boolean): Promise<{ task: TaskImage; entry: TreeEntry }> {
+async function captureLive(h: Helper, pid: number, proc: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry }> {
   const ptimers = readTimers(proc);
   h.send(`state ${pid}${ptimers.map((t) => ` ${t.id}`).join('')}`);
   const st = (await h.next('state')) as unknown as StateEvent;
+  // the thread the helper worked through: the main one unless it had exited when frozen
+  const leaderExited = st.tid !== pid;
   const stat = readStat(proc);
   const status = readStatus(proc);
   const exe = readLink(`/proc/${proc}/exe`);
@@ -143,12 +151,12 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
     threads: [
       // with the main thread gone, the thread the helper worked through is one of the others
       ...(leaderExited
-        ? [{ tid: proc, comm: readStat(proc).comm, regs: Buffer.from(st.regs, 'hex'), xstate: Buffer.from(st.xstate, 'hex'), sigmask: u64(st.sigmask),
+        ? [{ tid: st.tid, comm: threadComm(pid, st.tid), regs: Buffer.from(st.regs, 'hex'), xstate: Buffer.from(st.xstate, 'hex'), sigmask: u64(st.sigmask),
             rseq: num(st.rseq[0]) ? { ptr: num(st.rseq[0]), len: st.rseq[1], sig: num(st.rseq[2]) } : null, tidAddress: num(st.tidaddr), signals: signalsOf(st) }]
         : []),
       ...st.threads.map((t) => ({
       tid: t.tid,
-      comm: fs.readFileSync(`/proc/${pid}/task/${t.tid}/comm`, 'utf8').replace(/\n$/, ''),
+      comm: threadComm(pid, t.tid),
       regs: Buffer.from(t.regs, 'hex'),
       xstate: Buffer.from(t.xstate, 'hex'),
       sigmask: u64(t.sigmask),
@@ -172,7 +180,7 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
     fds: [],
     pageRuns,
   };
-  const threads = Number(status.get('Threads') ?? 1);
+  const threads = task.threads.length + 1; // as frozen (an exited main thread counts, as in /proc)
   const state = stateBefore === 'T' ? 'stopped' : stateBefore === 'Z' ? 'zombie' : 'running';
   const nsPid = Number((status.get('NSpid') ?? '').split(/\s+/).at(-1));
   return {

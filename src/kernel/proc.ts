@@ -155,14 +155,24 @@ export function readLink(p: string): string {
   return fs.readlinkSync(p);
 }
 
-/** The state letter of pid, or undefined when there is no such process. */
-export function pidState(pid: number): string | undefined {
+function stateLetter(statPath: string): string | undefined {
   try {
-    const text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const text = fs.readFileSync(statPath, 'latin1');
     return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
   } catch {
     return undefined;
   }
+}
+
+/** The state letter of pid, or undefined when there is no such process. */
+export function pidState(pid: number): string | undefined {
+  return stateLetter(`/proc/${pid}/stat`);
+}
+
+/** The state letter of one thread of pid, or undefined when it is gone. Cheap for any number
+ * of threads: /proc/TID/stat would sum over the whole process for each read. */
+export function threadState(pid: number, tid: number): string | undefined {
+  return stateLetter(`/proc/${pid}/task/${tid}/stat`);
 }
 
 export interface ProcTimer {
