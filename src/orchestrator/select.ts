@@ -5,8 +5,19 @@
  */
 import fs from 'node:fs';
 import { PermissionError, UcrError, UnsupportedError } from '../errors.js';
-import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
+import { listChildren, listThreads, pidState, readStat, threadState } from '../kernel/proc.js';
 import { findSelfCall, type SelfCall } from './self.js';
+
+/** PF_KTHREAD in the flags of /proc/PID/stat (a kernel thread has no exe either, but neither
+ * has a thread that just ended). */
+function isKernelThread(pid: number): boolean {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'latin1');
+    return (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[6]) & 0x00200000) !== 0;
+  } catch {
+    return false;
+  }
+}
 
 /** Returns the task's state letter before ucr touched it. */
 export function checkTarget(pid: number): string {
@@ -15,13 +26,16 @@ export function checkTarget(pid: number): string {
   if (state === undefined) throw new UcrError(`process ${pid} does not exist`, { code: 'ESRCH', pid });
   if (pid === process.pid) throw new UcrError(`process ${pid} is ucr itself`, { code: 'EINVAL', pid });
   if (state === 'Z' && listThreads(pid).length === 1) throw new UcrError(`process ${pid} is a zombie`, { code: 'ESRCH', pid });
+  if (isKernelThread(pid)) throw new UcrError(`process ${pid} is a kernel thread`, { code: 'EINVAL', pid });
+  // through a live thread (an exited main thread has no exe); one that ends meanwhile is no
+  // error here: the freeze copes with threads that come and go
+  const live = state === 'Z' ? (listThreads(pid).find((t) => t !== pid && threadState(pid, t) !== 'Z') ?? pid) : pid;
   try {
-    fs.readlinkSync(`/proc/${listThreads(pid).find((t) => pidState(t) !== 'Z') ?? pid}/exe`);
+    fs.readlinkSync(`/proc/${pid}/task/${live}/exe`);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM')
       throw new PermissionError(`process ${pid}: permission denied (the caller may not ptrace it)`, { pid, phase: 'check', syscall: 'readlink', errno: 13 });
-    throw new UcrError(`process ${pid} is a kernel thread`, { code: 'EINVAL', pid });
   }
   if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid });
   return state;
