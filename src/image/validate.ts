@@ -76,7 +76,7 @@ export function checkTree(v: CborValue, path: string): ImageTree {
       sid: field(e, 'sid', tw, (x, ww) => int(x, ww, 0, PID_MAX)),
       comm: field(e, 'comm', tw, (x, ww) => str(x, ww, 16)),
       state: state as TreeEntry['state'],
-      threads: field(e, 'threads', tw, (x, ww) => int(x, ww, 1, 1 << 20)),
+      threads: field(e, 'threads', tw, (x, ww) => int(x, ww, 1, PID_MAX)),
       exitStatus: e.exitStatus === undefined ? undefined : field(e, 'exitStatus', tw, (x, ww) => int(x, ww, 0, 0xffff)),
       nsPid: e.nsPid === undefined ? undefined : field(e, 'nsPid', tw, (x, ww) => int(x, ww, 1, PID_MAX)),
     };
@@ -231,7 +231,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     return { altstack: alt as [number, number, number], pending };
   };
   const threadSeen = new Set<number>();
-  const threads = arr(o.threads, w.at('threads'), 4096).map((x, i): ThreadImage => {
+  const threads = arr(o.threads, w.at('threads'), PID_MAX).map((x, i): ThreadImage => {
     const tw = w.at('threads').at(i);
     const t = obj(x, tw);
     const tid = field(t, 'tid', tw, (y, ww) => int(y, ww, 1, PID_MAX));

@@ -227,7 +227,9 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       checkIpcFree(meta.ipc, ipcOpts);
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
       // in a new pid namespace every pid is free
-      if (!opts.pidns) spool = checkPids(tree.tasks.filter((t) => t.newPid).map((t) => t.newPid), streamed);
+      // (threads come back at their own tids: those must be free as well)
+      const tids = tree.tasks.flatMap((t) => (t.kind === 'task' ? (taskImage.get(t.oldPid)?.threads.map((th) => th.tid) ?? []) : []));
+      if (!opts.pidns) spool = checkPids([...tree.tasks.filter((t) => t.newPid).map((t) => t.newPid), ...tids], streamed);
       return w;
     });
     for (const message of warnings) clock.warn(message);

@@ -9,9 +9,11 @@
  * the round number in every request word and wakes it) makes each worker check itself and
  * answer with the round number: its tid, name, TLS value and signal mask are still its own,
  * and its local chain value equals the copy it left in memory (then both advance). One round
- * runs before ready. After SIGTERM two more rounds must be answered by every worker (within
- * 30 s), /proc/self/task must list exactly N+1 threads, then the workers are told to stop,
- * joined, and the value each returns is checked.
+ * runs before ready. SIGHUP (any number of times, e.g. after a checkpoint that let the process
+ * run on) runs one more round and writes "PASS" or "FAIL: reason" to FILE.round. After SIGTERM
+ * two more rounds must be answered by every worker (within 30 s), /proc/self/task must list
+ * exactly N+1 threads, then the workers are told to stop, joined, and the value each returns
+ * is checked.
  */
 #include "case.h"
 
@@ -28,6 +30,13 @@ static uint64_t *chain_mem;      /* per worker: the copy of its local chain valu
 static pid_t *tids;
 static char (*fails)[96];        /* per worker: its first failure, "" if none */
 static __thread long tls;
+static volatile sig_atomic_t round_asked;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	round_asked = 1;
+}
 
 static uint64_t step(uint64_t x)
 {
@@ -59,7 +68,7 @@ static void check_self(long i, uint64_t chain, const char *name)
 		wfail(i, "name changed");
 	sigset_t cur;
 	pthread_sigmask(SIG_BLOCK, NULL, &cur);
-	if (!sigismember(&cur, SIGTERM) || !sigismember(&cur, blocked_sig(i)) ||
+	if (!sigismember(&cur, SIGTERM) || !sigismember(&cur, SIGHUP) || !sigismember(&cur, blocked_sig(i)) ||
 	    sigismember(&cur, blocked_sig(i + 1)))
 		wfail(i, "signal mask changed");
 }
@@ -75,6 +84,7 @@ static void *worker(void *arg)
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	sigaddset(&set, blocked_sig(i));
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	uint64_t chain = case_splitmix((uint64_t)i + 1);
@@ -138,6 +148,10 @@ int main(int argc, char **argv)
 	if (n < 1 || n > 20000)
 		case_die_usage(argv[0], "--threads N (1..20000) is required");
 	case_install_sigterm(0);
+	struct sigaction sa = { .sa_handler = on_hup };
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGHUP, &sa, NULL))
+		case_setup_fail("sigaction(SIGHUP): %s", strerror(errno));
 	req = calloc((size_t)n, sizeof *req);
 	ans = calloc((size_t)n, sizeof *ans);
 	chain_mem = calloc((size_t)n, sizeof *chain_mem);
@@ -156,11 +170,33 @@ int main(int argc, char **argv)
 	}
 	if (round_trip(1, 30000))
 		case_setup_fail("%s", case_fail_msg);
+	sigset_t wake, old;
+	sigemptyset(&wake);
+	sigaddset(&wake, SIGHUP);
+	sigaddset(&wake, SIGTERM);
+	sigprocmask(SIG_BLOCK, &wake, &old); /* no signal lost between the checks and the wait */
 	case_ready();
-	case_wait_term();
+	uint32_t r = 1;
+	while (!case_term) {
+		if (!round_asked) {
+			sigsuspend(&old);
+		} else {
+			round_asked = 0;
+			int ok = round_trip(++r, 30000) == 0;
+			for (int i = 0; i < n && ok; i++)
+				if (fails[i][0]) {
+					case_fail("worker %d (tid %d): %s", i, tids[i], fails[i]);
+					ok = 0;
+				}
+			char text[sizeof case_fail_msg + 16];
+			snprintf(text, sizeof text, ok ? "PASS\n" : "FAIL: %s\n", case_fail_msg);
+			case_write_aux(".round", text);
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 
-	if (round_trip(2, 30000) == 0)
-		round_trip(3, 30000);
+	if (round_trip(r + 1, 30000) == 0)
+		round_trip(r + 2, 30000);
 	int tasks = count_tasks();
 	if (tasks != n + 1)
 		case_fail("/proc/self/task lists %d threads, expected %d", tasks, n + 1);

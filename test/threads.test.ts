@@ -1,0 +1,115 @@
+/**
+ * Threads are a capability, not a limit: processes with 65, 300 and 2,000 threads are
+ * checkpointed while they run on untouched (every thread still there, not stopped, untraced,
+ * and answering), then checkpointed, killed and restarted with every thread back at its tid
+ * checking its own state (test/cases/manythreads.c). A process whose threads come and go all
+ * the time (test/cases/threadchurn.c) is checkpointed again and again: each checkpoint either
+ * completes or gives up with one line, and the process runs on untouched either way; an image
+ * of it restores with no worker lost or run twice.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanup, exists, restartDetached, startCase, ucr, verdict, waitFor, type Case } from './harness.js';
+
+afterAll(cleanup);
+
+/** Every thread of pid: tid, state letter (R and S alike), tracer (a thread that ends while
+ * it is read is left out). */
+function threadsOf(pid: number): string[] {
+  return fs
+    .readdirSync(`/proc/${pid}/task`)
+    .map(Number)
+    .sort((a, b) => a - b)
+    .flatMap((tid) => {
+      try {
+        const st = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+        const status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        return [`${tid} ${st[st.lastIndexOf(')') + 2]!.replace('R', 'S')} tracer ${/TracerPid:\s+(\d+)/.exec(status)![1]}`];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** Asks a running manythreads case for one round (SIGHUP): every worker must answer. */
+async function round(c: Case): Promise<string> {
+  const file = `${c.out}.round`;
+  fs.rmSync(file, { force: true });
+  process.kill(c.pid, 'SIGHUP');
+  await waitFor(() => fs.existsSync(file), 60_000, `${c.name} to answer a round`);
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
+describe('any number of threads', () => {
+  for (const n of [65, 300, 2000]) {
+    it(`${n} threads: checkpointed running on untouched and answering, then checkpointed, killed and restarted with every thread back`, async () => {
+      const c = await startCase('manythreads', { args: ['--threads', String(n)] });
+      const before = threadsOf(c.pid);
+      expect(before).toHaveLength(n + 1);
+      const maps = fs.readFileSync(`/proc/${c.pid}/maps`, 'utf8');
+
+      const t0 = performance.now();
+      const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'run-on.ucr')]);
+      const ckMs = performance.now() - t0;
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(threadsOf(c.pid)).toEqual(before); // every thread, none stopped or traced
+      expect(fs.readFileSync(`/proc/${c.pid}/maps`, 'utf8')).toBe(maps); // no gadget left
+      expect(await round(c)).toBe('PASS');
+
+      const img = path.join(c.dir, 'img.ucr');
+      const r2 = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      expect(r2.stderr).toBe('');
+      expect(r2.code).toBe(0);
+      await waitFor(() => !exists(c.pid), 10_000, `pid ${c.pid} to be released`);
+      const t1 = performance.now();
+      restartDetached(img);
+      const rsMs = performance.now() - t1;
+      expect(threadsOf(c.pid).map((t) => t.split(' ')[0])).toEqual(before.map((t) => t.split(' ')[0]));
+      expect(await round(c)).toBe('PASS');
+      expect(await verdict(c, 'SIGTERM', 60_000)).toBe('PASS');
+      console.log(`${n} threads: checkpoint ${Math.round(ckMs)} ms, restart ${Math.round(rsMs)} ms (CLI, wall clock)`);
+    });
+  }
+});
+
+describe('a process whose threads come and go all the time', () => {
+  it('each checkpoint completes or gives up with one line, and the process runs on untouched; an image of it restores with every worker run exactly once', async () => {
+    const c = await startCase('threadchurn');
+    const outcomes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const img = path.join(c.dir, `run-on-${i}.ucr`);
+      const r = ucr(['checkpoint', String(c.pid), '-o', img]);
+      if (r.code === 0) {
+        expect(r.stderr).toBe('');
+        outcomes.push('ok');
+      } else {
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+        expect(r.stderr).toMatch(/^ucr: process \d+: .*threads kept appearing/);
+        expect(fs.existsSync(img)).toBe(false);
+        outcomes.push('gave up');
+      }
+      const main = threadsOf(c.pid).find((t) => t.startsWith(`${c.pid} `))!;
+      expect(main, `after checkpoint ${i}`).toBe(`${c.pid} S tracer 0`);
+      for (const t of threadsOf(c.pid)) expect(t, `after checkpoint ${i}`).toMatch(/ [SD] tracer 0$/);
+      // thread stacks come and go; no injected gadget (rwx) may stay
+      expect(fs.readFileSync(`/proc/${c.pid}/maps`, 'utf8').split('\n').filter((l) => l.includes(' rwxp '))).toEqual([]);
+    }
+    console.log(`thread churn, 10 checkpoints letting it run on: ${outcomes.filter((o) => o === 'ok').length} complete, ${outcomes.filter((o) => o !== 'ok').length} gave up`);
+
+    // the same with --kill (until one completes: a checkpoint that gives up leaves it running)
+    const img = path.join(c.dir, 'img.ucr');
+    let killed = false;
+    for (let i = 0; i < 10 && !killed; i++) {
+      const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      if (r.code === 0) killed = true;
+      else expect(r.stderr).toMatch(/^ucr: process \d+: .*threads kept appearing[^\n]*\n$/);
+    }
+    expect(killed).toBe(true);
+    await waitFor(() => !exists(c.pid), 10_000, `pid ${c.pid} to be released`);
+    restartDetached(img);
+    expect(await verdict(c, 'SIGTERM', 60_000)).toBe('PASS');
+  });
+});
