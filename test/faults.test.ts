@@ -12,8 +12,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpoint, UcrEmitter, UcrError } from '../src/index.js';
 import { frames, KIND } from './image-edit.js';
-import { checkpointCase, cleanup, exists, restartDetached, startCase, treeOf, UCR, ucr, verdict, waitFor, type Case } from './harness.js';
-import { filesIn, helperPids, lookAt, sysvObjects, unixNames, type TaskLook } from './leftovers.js';
+import { checkpointCase, cleanup, exists, manyThreadsRound, restartDetached, startCase, treeOf, UCR, ucr, verdict, waitFor, type Case } from './harness.js';
+import { filesIn, helperPids, lookAt, sysvObjects, threadsOf, unixNames, type TaskLook } from './leftovers.js';
 
 afterAll(cleanup);
 
@@ -128,6 +128,52 @@ describe('checkpoint never harms the tree', () => {
   });
 
   it('after all that, the tree still passes its own check', async () => {
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('a failed freeze never harms a process with many threads', () => {
+  let c: Case;
+  let before: string[];
+  let maps: string;
+  beforeAll(async () => {
+    c = await startCase('manythreads', { args: ['--threads', '65'] });
+    before = threadsOf(c.pid);
+    expect(before).toHaveLength(66);
+    maps = fs.readFileSync(`/proc/${c.pid}/maps`, 'utf8');
+  });
+
+  it('a failure (or ucr killed) after some threads are seized, interrupted, stopped or saved, after a whole pass, at the threads\' state, in the gadget or the pages: every thread runs on as it was', async () => {
+    // freeze-seize: half of the threads seized, none interrupted; freeze-interrupt: half
+    // interrupted, none waited for; freeze-save: all stopped, half of their registers read;
+    // freeze-pass: all saved; state-thread: half of the threads' state read (their masks
+    // blocked, calls injected into them)
+    const points = ['freeze-seize', 'freeze-interrupt', 'freeze-save', 'freeze-pass', 'state-thread', 'inject', 'dump-pages'];
+    for (const p of points)
+      for (const action of ['fail', 'sigkill'] as const) {
+        const what = `${p} (${action})`;
+        const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], `${p}:${c.pid}`, action);
+        if (action === 'fail') expectInjected(r, what);
+        else expect(r.signal, `${what}: ${r.stderr}`).toBe('SIGKILL');
+        await waitFor(() => helperPids().length === 0, 20_000, `${what}: the helper to exit`);
+        expect(threadsOf(c.pid), `${what}: threads`).toEqual(before);
+        expect(fs.readFileSync(`/proc/${c.pid}/maps`, 'utf8'), `${what}: memory map`).toBe(maps);
+        expect(fs.readdirSync(c.dir).filter((f) => f.startsWith('img')), `${what}: image`).toEqual([]);
+        expect(await manyThreadsRound(c), `${what}: every thread answers`).toBe('PASS');
+      }
+  });
+
+  it('a freeze that gives up (new threads kept appearing) says so in one line and lets every thread go', async () => {
+    const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], `freeze-giveup:${c.pid}`);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toBe(`ucr: process ${c.pid}: freeze: new threads kept appearing while it was being frozen (gave up after 64 listings) (errno 11)\n`);
+    await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
+    expect(threadsOf(c.pid)).toEqual(before);
+    expect(fs.readFileSync(`/proc/${c.pid}/maps`, 'utf8')).toBe(maps);
+    expect(await manyThreadsRound(c)).toBe('PASS');
+  });
+
+  it('after all that, every thread passes its own check', async () => {
     expect(await verdict(c)).toBe('PASS');
   });
 });

@@ -173,6 +173,15 @@ export async function verdict(c: Case, signal: NodeJS.Signals | null = 'SIGTERM'
   return fs.readFileSync(c.out, 'utf8').trim();
 }
 
+/** Asks a running manythreads case for one round (SIGHUP): every worker must answer. */
+export async function manyThreadsRound(c: Case): Promise<string> {
+  const file = `${c.out}.round`;
+  fs.rmSync(file, { force: true });
+  process.kill(c.pid, 'SIGHUP');
+  await waitFor(() => fs.existsSync(file), 60_000, `${c.name} to answer a round`);
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
 /** checkpoint → kill → restart → verify, the standard round trip. */
 export async function roundTrip(name: string, opt: StartOptions = {}): Promise<{ c: Case; verdict: string }> {
   const c = await startCase(name, opt);

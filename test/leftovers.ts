@@ -1,7 +1,7 @@
 /**
  * What a failed or killed ucr may have left behind, for the reliability tests: the state of
  * each task of a tree (run state, tracer, memory map), ucr-helper processes of this worktree,
- * System V objects, files in a directory.
+ * System V objects, files in a directory, the threads of a process.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -29,6 +29,24 @@ export function lookAt(pid: number): TaskLook | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Every thread of pid: tid, state letter (R and S alike), tracer (a thread that ends while
+ * it is read is left out). */
+export function threadsOf(pid: number): string[] {
+  return fs
+    .readdirSync(`/proc/${pid}/task`)
+    .map(Number)
+    .sort((a, b) => a - b)
+    .flatMap((tid) => {
+      try {
+        const st = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+        const status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        return [`${tid} ${st[st.lastIndexOf(')') + 2]!.replace('R', 'S')} tracer ${/TracerPid:\s+(\d+)/.exec(status)![1]}`];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** ucr-helper processes (and their tracer workers) of this worktree's build. */

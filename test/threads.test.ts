@@ -10,36 +10,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, exists, restartDetached, startCase, ucr, verdict, waitFor, type Case } from './harness.js';
+import { cleanup, exists, manyThreadsRound as round, restartDetached, startCase, ucr, verdict, waitFor } from './harness.js';
+import { threadsOf } from './leftovers.js';
 
 afterAll(cleanup);
-
-/** Every thread of pid: tid, state letter (R and S alike), tracer (a thread that ends while
- * it is read is left out). */
-function threadsOf(pid: number): string[] {
-  return fs
-    .readdirSync(`/proc/${pid}/task`)
-    .map(Number)
-    .sort((a, b) => a - b)
-    .flatMap((tid) => {
-      try {
-        const st = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
-        const status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-        return [`${tid} ${st[st.lastIndexOf(')') + 2]!.replace('R', 'S')} tracer ${/TracerPid:\s+(\d+)/.exec(status)![1]}`];
-      } catch {
-        return [];
-      }
-    });
-}
-
-/** Asks a running manythreads case for one round (SIGHUP): every worker must answer. */
-async function round(c: Case): Promise<string> {
-  const file = `${c.out}.round`;
-  fs.rmSync(file, { force: true });
-  process.kill(c.pid, 'SIGHUP');
-  await waitFor(() => fs.existsSync(file), 60_000, `${c.name} to answer a round`);
-  return fs.readFileSync(file, 'utf8').trim();
-}
 
 describe('any number of threads', () => {
   for (const n of [65, 300, 2000]) {

@@ -234,8 +234,7 @@ static int stop_all(struct dtask *d, int from, int pass)
 		if (!t)
 			return 0;
 		if (now_ms() - start > STOP_WAIT_MS)
-			return proto_fail("freeze", "task", ETIMEDOUT,
-					  "thread %d of process %d does not stop (uninterruptible sleep?)", t->tid, d->tgid);
+			return proto_fail("freeze", "threads", ETIMEDOUT, "thread %d does not stop (uninterruptible sleep?)", t->tid);
 		if (!settled) {
 			struct timespec nap = { 0, round < 50 ? 20000 : 1000000 };
 			nanosleep(&nap, NULL);
@@ -293,12 +292,11 @@ static int freeze_passes(struct dtask *d)
 		}
 		compact(d);
 	}
-	if (pass == FREEZE_PASSES)
-		proto_fail("freeze", "task", EAGAIN,
-			   "process %d: new threads kept appearing while it was frozen (gave up after %d listings)",
-			   d->tgid, FREEZE_PASSES);
+	if (pass == FREEZE_PASSES || fault_at("freeze-giveup", d->tgid)) /* the fault: as if it never settled */
+		proto_fail("freeze", "threads", EAGAIN, "new threads kept appearing while it was being frozen (gave up after %d listings)",
+			   FREEZE_PASSES);
 	else if (d->nth == 0)
-		proto_fail("freeze", "task", ESRCH, "process %d exited while it was being frozen", d->tgid);
+		proto_fail("freeze", "task", ESRCH, "exited while it was being frozen");
 	else
 		rc = 0;
 out:
