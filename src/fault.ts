@@ -5,8 +5,12 @@
  *   UCR_FAULT=<point>[:<pid>]        the point: a phase name (events.ts: 'freeze', 'capture',
  *                                    'create', 'map', 'finish'...) or a helper point ('inject',
  *                                    'dump-pages', 'clone', 'task-map', 'task-finish',
- *                                    'restore-pages', 'detach'); with a pid, only for that task
- *                                    (its pid in the image)
+ *                                    'restore-pages', 'detach'; in the freeze of a task's threads
+ *                                    (freeze.c), half-way through a pass: 'freeze-seize',
+ *                                    'freeze-interrupt', 'freeze-save', then 'freeze-pass' after
+ *                                    it, 'freeze-giveup' (as if new threads kept appearing);
+ *                                    'state-thread' half-way through the threads' state); with a
+ *                                    pid, only for that task (its pid in the image)
  *   UCR_FAULT_ACTION=fail|sigkill    fail (default): the operation fails there with
  *                                    "injected fault"; sigkill: ucr's own process is killed with
  *                                    SIGKILL at that point (the helper goes on with what it does)
