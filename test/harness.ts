@@ -231,13 +231,14 @@ export async function cleanup(): Promise<void> {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
-/** Waits until pid is blocked in system call nr (from /proc/PID/syscall), so a checkpoint
- * really catches it there. */
-export async function waitBlockedIn(pid: number, nr: number): Promise<void> {
+/** Waits until pid is blocked in system call nr (or one of nrs; from /proc/PID/syscall), so a
+ * checkpoint really catches it there. */
+export async function waitBlockedIn(pid: number, nr: number | number[]): Promise<void> {
+  const nrs = (Array.isArray(nr) ? nr : [nr]).map(String);
   await waitFor(
     () => {
       try {
-        return fs.readFileSync(`/proc/${pid}/syscall`, 'latin1').split(' ')[0] === String(nr);
+        return nrs.includes(fs.readFileSync(`/proc/${pid}/syscall`, 'latin1').split(' ')[0]!);
       } catch {
         return false;
       }
