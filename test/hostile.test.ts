@@ -194,3 +194,39 @@ describe('hostile metadata', () => {
     }
   });
 });
+
+describe('a file replaced by another of the same size and mtime', () => {
+  /** Puts a copy of file at its path (new inode), with the same contents, size and mtime. */
+  function replaceKeepingLooks(file: string): { was: number; now: number } {
+    const st = fs.statSync(file);
+    const tmp = `${file}.new`;
+    fs.copyFileSync(file, tmp);
+    fs.utimesSync(tmp, st.atime, st.mtime);
+    fs.renameSync(tmp, file);
+    const now = fs.statSync(file);
+    expect([now.size, Math.trunc(now.mtimeMs)]).toEqual([st.size, Math.trunc(st.mtimeMs)]); // as ucr records them
+    expect(now.ino).not.toBe(st.ino);
+    return { was: st.ino, now: now.ino };
+  }
+
+  it('open: refused naming the file and its inode; mapped: refused naming the mapping and its inode', async () => {
+    const dir = tmpdir('replaced');
+    const c = await startCase('files', { args: ['--dir', dir] });
+    const img = path.join(c.dir, 'img.ucr');
+    checkpointCase(c, img, ['--kill']);
+    await killAndWait(c.pid);
+    const d = path.join(dir, 'd.txt');
+    const { was, now } = replaceKeepingLooks(d);
+    expectRefused(ucr(['restart', '-i', img, '--detach']), new RegExp(`file ${d}: changed since the checkpoint \\(its inode is ${now}, it was ${was} at checkpoint\\); restart with --file-validation=off`));
+    expect(exists(c.pid)).toBe(false);
+
+    const v = await startCase('vmas');
+    const vimg = path.join(v.dir, 'img.ucr');
+    checkpointCase(v, vimg, ['--kill']);
+    await killAndWait(v.pid);
+    const map = `${v.out}.map`;
+    const ids = replaceKeepingLooks(map);
+    expectRefused(ucr(['restart', '-i', vimg, '--detach']), new RegExp(`process ${v.pid}: mapped file ${map} was replaced since the checkpoint \\(its inode is ${ids.now}, it was ${ids.was} at checkpoint\\)`));
+    expect(exists(v.pid)).toBe(false);
+  });
+});

@@ -124,7 +124,7 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));
   const ipc = minor >= 1 ? checkIpc(take(RecordKind.Ipc, 'IPC'), where('IPC')) : { ownNamespace: false, shm: [], sem: [], msg: [] };
   const shmIds = new Set(ipc.shm.map((x) => x.id));
-  const fileIds = new Set(files.files.map((f) => f.id));
+  const fileIds = new Set(files.files.filter((f) => f.kind !== 'closed').map((f) => f.id)); // a skipped socket has no fd
   const objIds = new Set((files.objects ?? []).map((s) => s.id));
   // POSIX locks and epoll targets by the task they name, so each task is checked against its
   // own (never every file for every task: a tree may hold thousands of both)

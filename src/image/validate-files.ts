@@ -58,6 +58,8 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       ...(f.inet !== undefined ? { inet: checkInet(f.inet, fw.at('inet')) } : {}),
     };
     checkInetKind(file, fw);
+    checkParams(file, fw);
+    if (file.kind === 'pty' && f.tty === undefined) fw.fail('a terminal end without its pty');
     // the kinds the helper reopens by path
     if (file.kind === 'regular' || file.kind === 'device') pathText(file.path, fw.at('path'), true);
     if ((file.kind === 'pipe' || file.kind === 'fifo') && (!file.pipe || !pipeById.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
@@ -122,6 +124,18 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
   checkUnixLinks(files, w.at('files'));
   return { files, pipes, ...(objects ? { objects } : {}), ...(ttys ? { ttys } : {}) };
+}
+
+/** How many params each kind carries (and what the helper takes of them): eventfd [count,
+ * semaphore 0|1]; signalfd [mask]; timerfd [clock < 16, ticks, interval s, ns, value s, ns];
+ * a regular file [size] or [size, dev, ino]. */
+const PARAMS: Record<string, [number, number]> = { eventfd: [2, 2], signalfd: [1, 1], timerfd: [6, 6], regular: [0, 3] };
+function checkParams(file: FileImage, w: Where): void {
+  const [min, max] = PARAMS[file.kind] ?? [0, 16];
+  const n = file.params?.length ?? 0;
+  if (n < min || n > max) w.at('params').fail(`${n} values for a ${file.kind} file, expected ${min}..${max}`);
+  if (file.kind === 'eventfd' && BigInt(file.params![1]!) > 1n) w.at('params').at(1).fail('expected 0 or 1');
+  if (file.kind === 'timerfd' && BigInt(file.params![0]!) >= 16n) w.at('params').at(0).fail('not a clock id');
 }
 
 function checkObjects(v: CborValue, w: Where): ObjectImage[] {
