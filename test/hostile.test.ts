@@ -230,3 +230,4 @@ describe('a file replaced by another of the same size and mtime', () => {
     expect(exists(v.pid)).toBe(false);
   });
 });
+
