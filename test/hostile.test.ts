@@ -8,7 +8,6 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encode } from '../src/image/cbor.js';
 import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, tmpdir, UCR, ucr, verdict } from './harness.js';
 import { editRecord, expectClear, KIND, recordPayload } from './image-edit.js';
 import { replacePayload, reseal } from './fuzz.js';
@@ -98,11 +97,11 @@ describe('hostile metadata', () => {
     fs.rmSync(p);
   });
 
-  it('metadata that would decode into more memory than the cap is refused before it is allocated (200 M entries, 5 M byte strings)', () => {
-    // a TREE that is one array of 200 million zeros (200 MB, checksum right): 1.6 GB decoded
-    const zeros = Buffer.alloc(5 + 200_000_000);
+  it('metadata that would decode into more memory than the cap is refused before it is allocated (70 M entries, 5 M byte strings)', () => {
+    // a TREE that is one array of 70 million zeros (70 MB, checksum right): 560 MB decoded
+    const zeros = Buffer.alloc(5 + 70_000_000);
     zeros[0] = 0x9a;
-    zeros.writeUInt32BE(200_000_000, 1);
+    zeros.writeUInt32BE(70_000_000, 1);
     expectRefused(ucrWith([], heap, ['inspect', write(withPayload(KIND.TREE, zeros))]), /TREE record: the metadata would take more than 512 MiB of memory decoded \(at byte 5\)/);
     // a FILES record of 5 million empty byte strings (5 MB): ~1 GB decoded
     const empties = Buffer.alloc(5 + 5_000_000, 0x40);
@@ -201,7 +200,7 @@ describe('a file replaced by another of the same size and mtime', () => {
     const st = fs.statSync(file);
     const tmp = `${file}.new`;
     fs.copyFileSync(file, tmp);
-    fs.utimesSync(tmp, st.atime, st.mtime);
+    fs.utimesSync(tmp, st.atime, (Math.trunc(st.mtimeMs) + 0.5) / 1000); // the same whole ms, which ucr records
     fs.renameSync(tmp, file);
     const now = fs.statSync(file);
     expect([now.size, Math.trunc(now.mtimeMs)]).toEqual([st.size, Math.trunc(st.mtimeMs)]); // as ucr records them
@@ -231,3 +230,24 @@ describe('a file replaced by another of the same size and mtime', () => {
   });
 });
 
+
+describe('work bounded by the size of the image', () => {
+  it('a tree at the task limit (32,768: every task leads its session and group, 4,096 generations deep) is validated and planned in linear work', async () => {
+    const { checkTree } = await import('../src/image/validate.js');
+    const { planTree, planTerminals } = await import('../src/orchestrator/plan-tree.js');
+    const { MAX_TASKS, MAX_TREE_DEPTH } = await import('../src/image/format.js');
+    const tasks = Array.from({ length: MAX_TASKS }, (_, i) => {
+      const pid = i + 2;
+      // a chain MAX_TREE_DEPTH long, then everyone else a child of the root
+      const ppid = i === 0 ? 1 : i < MAX_TREE_DEPTH ? pid - 1 : 2;
+      return { pid, ppid, pgid: pid, sid: pid, comm: 'x', state: i === 0 ? 'running' : 'zombie', threads: 1, ...(i ? { exitStatus: 0 } : {}) };
+    });
+    const t0 = performance.now();
+    const tree = checkTree({ tasks } as never, 'TREE');
+    const plan = planTree(tree.tasks, (p) => p);
+    planTerminals(plan, [0], (pid) => ({ ctty: 0, tpgid: pid }));
+    expect(plan.tasks.length).toBe(MAX_TASKS);
+    expect(plan.actions.filter((a) => a.op === 'clone').length).toBe(MAX_TASKS);
+    console.log(`a ${MAX_TASKS}-task tree validated and planned in ${(performance.now() - t0).toFixed(0)} ms`);
+  });
+});

@@ -164,7 +164,7 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
       return [off, n];
     });
     return {
-      id: field(s, 'id', sw, (y, ww) => int(y, ww, 0, 1 << 30)),
+      id: field(s, 'id', sw, (y, ww) => int(y, ww, 0, (1 << 30) - 1)),
       kind: kind as ObjectImage['kind'],
       ...(name !== undefined ? { name } : {}),
       ...(mode !== undefined ? { mode } : {}),
@@ -186,7 +186,7 @@ function checkTtys(v: CborValue, w: Where): TtyImage[] {
     const tio = t.termios === undefined ? undefined : obj(t.termios, tw.at('termios'));
     const tt = tw.at('termios');
     return {
-      index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, 1 << 20)),
+      index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, (1 << 20) - 1)),
       locked: field(t, 'locked', tw, bool),
       packet: field(t, 'packet', tw, bool),
       exclusive: field(t, 'exclusive', tw, bool),

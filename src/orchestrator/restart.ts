@@ -205,8 +205,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
     checkSystemLimits(meta, pidFor);
     const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
-    planTerminals(tree, (meta.files.ttys ?? []).map((t) => t.index), (pid) => meta.tasks.find((t) => t.pid === pid));
     const taskImage = new Map(meta.tasks.map((t) => [t.pid, t]));
+    planTerminals(tree, (meta.files.ttys ?? []).map((t) => t.index), (pid) => taskImage.get(pid));
     for (const t of tree.tasks) {
       const img = t.kind === 'task' ? taskImage.get(t.oldPid) : undefined;
       if (img?.threads.length && t.newPid !== (t.entry?.nsPid && opts.pidns ? t.entry.nsPid : t.oldPid))
