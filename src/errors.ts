@@ -1,4 +1,5 @@
 /** Typed errors. Every error names the object and the reason in its message (one line). */
+import { printable } from './image/printable.js';
 
 export interface UcrErrorDetails {
   code?: string;
@@ -13,8 +14,7 @@ export interface UcrErrorDetails {
 /** Messages often quote what an image holds (names, paths), which may be forged: control
  * characters are escaped, so an error stays one line and cannot drive the user's terminal. */
 export function oneLine(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return printable(s);
 }
 
 export class UcrError extends Error {

@@ -54,8 +54,10 @@ static volatile sig_atomic_t letting_go;
 void helper_restore_abandon(void)
 {
 	/* tracer workers and tasks are forks of the helper: only the helper itself undoes */
-	if (helper_pid && getpid() == helper_pid && !letting_go)
+	if (helper_pid && getpid() == helper_pid && !letting_go) {
 		ipc_undo();
+		files_undo();
+	}
 }
 
 static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
@@ -105,6 +107,7 @@ static void kill_all(void)
 			kill(plan.tasks[i].pid, SIGKILL);
 	tracers_stop();
 	ipc_undo();
+	files_undo();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
 	 * tracer first and only then by its parent, whose own death reparents it to us. */
 	for (int tries = 0; tries < 600; tries++) {

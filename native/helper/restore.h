@@ -53,6 +53,9 @@ int ipc_create(void);
 int ipc_shm_id(int image_id);
 void ipc_release(void);
 void ipc_undo(void);
+/* restore_files.c: a file the restart made at path (removed again if it fails), and the removal */
+void files_created(const char *path);
+void files_undo(void);
 /* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */
 int open_unix_sockets(void);
 /* restore_inet.c: every TCP and UDP socket of the plan (called by open_files); at resume the

@@ -87,16 +87,15 @@ static void restore_files(struct restore_ctx *c, int idx)
 		if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0)
 			fail(c, idx, STEP_EPOLL, e->tfd);
 	}
-	/* Close what is below base and not wanted (fds are sorted by target). */
+	/* Close every fd that is not one of the task's (fds are sorted by target): what it
+	 * inherited from the helper, the set-up's range included (which may lie between the
+	 * task's fds, below a far-up one). */
 	int next = 0;
-	for (int i = 0; i <= t->nfds; i++) {
-		int stop = i < t->nfds ? t->fds[i].target : c->base;
-		if (stop > c->base)
-			stop = c->base;
-		close_from(next, stop - 1);
-		next = stop + 1;
+	for (int i = 0; i < t->nfds; i++) {
+		close_from(next, t->fds[i].target - 1);
+		next = t->fds[i].target + 1;
 	}
-	close_from(c->base, ~0U >> 1);
+	close_from(next, ~0U >> 1);
 }
 
 static volatile sig_atomic_t init_root = -1;

@@ -6,8 +6,10 @@
  * every open file and pipe (at high fds every task inherits), the command and report pipes. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -68,6 +70,42 @@ int restore_high(int fd)
 	return high(fd);
 }
 
+/* Files the restart made in the file system (socket files it bound, unlinked files it created
+ * again), removed if the restart fails: each only while it is still the file made (same device
+ * and inode), so nothing that took the path meanwhile is touched. files_undo() runs from a
+ * signal handler too: lstat and unlink only. */
+struct made_file {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+};
+static struct made_file *made;
+static int nmade;
+
+void files_created(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return;
+	struct made_file *more = realloc(made, (size_t)(nmade + 1) * sizeof *made);
+	if (!more)
+		return;
+	made = more;
+	made[nmade] = (struct made_file){ strdup(path), st.st_dev, st.st_ino };
+	if (made[nmade].path)
+		nmade++;
+}
+
+void files_undo(void)
+{
+	for (int i = 0; i < nmade; i++) {
+		struct stat st;
+		if (made[i].path && lstat(made[i].path, &st) == 0 && st.st_dev == made[i].dev && st.st_ino == made[i].ino)
+			unlink(made[i].path);
+	}
+	nmade = 0;
+}
+
 /* An open file whose path was unlinked: created again (at its path if that is free, else at a
  * temporary name beside it), opened, and unlinked at once, so only its fds keep it. */
 static int create_unlinked(struct obj_plan *sp)
@@ -83,6 +121,7 @@ static int create_unlinked(struct obj_plan *sp)
 	}
 	if (fd < 0)
 		return proto_fail("files", sp->name, errno, "cannot create the unlinked file again");
+	files_created(at);
 	if (unlink(at) < 0 || fchmod(fd, (mode_t)sp->mode) < 0) {
 		int e = errno;
 		close(fd);
@@ -247,16 +286,71 @@ static int take_locks(void)
 	return 0;
 }
 
+/* The helper's RLIMIT_NOFILE (tasks inherit it until they get their own) must reach past the
+ * image's highest fd and the objects opened above it: raise the soft limit, and the hard limit
+ * when it is too low and the helper may (CAP_SYS_RESOURCE, up to fs.nr_open). The coordinator
+ * checked the same bound first (src/image/limits.ts). */
+static int raise_nofile(rlim_t need, int maxfd)
+{
+	struct rlimit l;
+	if (getrlimit(RLIMIT_NOFILE, &l) < 0)
+		return proto_fail("files", "RLIMIT_NOFILE", errno, "getrlimit");
+	if (l.rlim_cur >= need)
+		return 0;
+	struct rlimit want = { need, l.rlim_max >= need ? l.rlim_max : need };
+	if (setrlimit(RLIMIT_NOFILE, &want) < 0)
+		return proto_fail("files", "RLIMIT_NOFILE", errno, "fd %d needs an RLIMIT_NOFILE of %llu, above the restorer's hard limit %llu",
+				  maxfd, (unsigned long long)need, (unsigned long long)l.rlim_max);
+	return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+/* Where the set-up's fds start: the lowest number from 64 up with need numbers free of every
+ * task's fds (above them all when they are few; in a gap below a program's far-up fd, so the
+ * helper needs no RLIMIT_NOFILE beyond the program's own). Tasks drop every fd that is not
+ * theirs (restore_child.c). */
+static int setup_base(int need)
+{
+	int n = 0;
+	for (int t = 0; t < plan.ntasks; t++)
+		n += plan.tasks[t].nfds;
+	int *tg = malloc((size_t)(n ? n : 1) * sizeof *tg);
+	if (!tg)
+		return -1;
+	n = 0;
+	for (int t = 0; t < plan.ntasks; t++)
+		for (int i = 0; i < plan.tasks[t].nfds; i++)
+			tg[n++] = plan.tasks[t].fds[i].target;
+	qsort(tg, (size_t)n, sizeof *tg, cmp_int);
+	int base = 64;
+	for (int i = 0; i < n && tg[i] < base + need; i++)
+		if (tg[i] >= base)
+			base = tg[i] + 1;
+	free(tg);
+	return base;
+}
+
 /* Every file object and pipe, opened once at a high fd: tasks inherit them, so fds that were
  * one open file (dup, fork) in the image are one open file again. */
 int open_files(void)
 {
-	int maxfd = 16;
+	int maxfd = 0;
 	for (int t = 0; t < plan.ntasks; t++)
 		for (int i = 0; i < plan.tasks[t].nfds; i++)
 			if (plan.tasks[t].fds[i].target > maxfd)
 				maxfd = plan.tasks[t].fds[i].target;
-	ctx.base = maxfd + 64;
+	/* every fd the set-up takes: objects (two for a pipe or a pty), a command pipe per task,
+	 * the report pipe, and room to spare */
+	int need = 2 * (plan.nfiles + plan.npipes + plan.nobjs + plan.nttys) + 2 * plan.ntasks + 2 + 64;
+	ctx.base = setup_base(need);
+	if (ctx.base < 0)
+		return proto_fail("files", "fds", ENOMEM, "no room for %d fds between the image's fd numbers", need);
+	if (raise_nofile((rlim_t)(ctx.base + need > maxfd + 1 ? ctx.base + need : maxfd + 1), maxfd) < 0)
+		return -1;
 	if (open_objs() < 0)
 		return -1;
 	for (int i = 0; i < plan.npipes; i++)

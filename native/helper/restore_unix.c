@@ -76,6 +76,8 @@ static int bind_name(int fd, const struct unix_plan *u, const char *obj)
 		else
 			errno = EADDRINUSE;
 	}
+	if (r == 0 && p)
+		files_created(p); /* removed again if the restart fails */
 	if (r < 0)
 		return proto_fail("files", obj, errno, "cannot bind the unix socket to %s%.*s%s", p ? p : "@",
 				  p ? 0 : (int)u->namelen - 1, p ? "" : u->name + 1,

@@ -4,6 +4,7 @@
  * (registers, mappings, signals, threads, timers, credentials).
  */
 import { inetText } from '../kernel/fds/inet.js';
+import { printable, printableJson } from '../image/printable.js';
 import type { InspectResult } from '../orchestrator/inspect.js';
 import { REG, regValue, type FileImage, type IpcPerm, type TaskImage, type TreeEntry } from '../image/types.js';
 
@@ -155,8 +156,9 @@ export function renderInspect(r: InspectResult): string {
   const closed = r.meta.files.files.filter((f) => f.kind === 'closed');
   if (closed.length) L.push(`skipped (restored closed): ${closed.map((f) => `#${f.id} ${f.path}`).join(', ')}`);
   L.push('tasks:');
-  for (const t of tasks) L.push(...detailLines(t));
-  return L.join('\n');
+  for (const t of tasks) for (const l of detailLines(t)) L.push(l);
+  // image text (names, paths, comms) is the image author's: escaped as it reaches the terminal
+  return L.map(printable).join('\n');
 }
 
 function ipcLines(r: InspectResult): string[] {
@@ -174,5 +176,5 @@ function ipcLines(r: InspectResult): string[] {
 
 /** JSON for machines: bigints as decimal strings, byte blobs as hex. */
 export function inspectJson(r: InspectResult): string {
-  return JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v), 2);
+  return printableJson(JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v), 2));
 }

@@ -3,7 +3,9 @@
  * image's metadata records. Supported: unsigned and negative integers (bigint beyond 2^53),
  * byte strings (Uint8Array), text strings, arrays, maps with text keys (plain objects),
  * false/true/null. No floats, tags or indefinite lengths. The decoder is defensive: every length
- * is checked against the bytes left, nesting is bounded, and errors are CborError.
+ * is checked against the bytes left, nesting is bounded, what the decoded values will take in
+ * memory is charged to a budget before they are allocated (an array header claiming a million
+ * entries costs its 8 MB at once), and errors are CborError.
  */
 export type CborValue =
   | number
@@ -20,6 +22,19 @@ export class CborError extends Error {
 }
 
 const MAX_DEPTH = 32;
+
+/** What decoding may still allocate, in bytes of JavaScript heap (estimated, per value kind,
+ * as measured on Node 20: an array 40 + 8 per entry, a map 56 + 64 per key, a byte string 192
+ * plus its bytes, a long text 24 plus its characters). One budget spans every record of an
+ * image. */
+export interface DecodeBudget {
+  left: number;
+  readonly limit: number;
+}
+
+export function decodeBudget(limit: number): DecodeBudget {
+  return { left: limit, limit };
+}
 
 class Out {
   buf = Buffer.alloc(256);
@@ -100,7 +115,14 @@ export function encode(v: CborValue): Buffer {
 
 class In {
   pos = 0;
-  constructor(readonly buf: Buffer) {}
+  constructor(
+    readonly buf: Buffer,
+    readonly budget: DecodeBudget,
+  ) {}
+  charge(n: number): void {
+    if ((this.budget.left -= n) < 0)
+      throw new CborError(`the metadata would take more than ${this.budget.limit >> 20} MiB of memory decoded (at byte ${this.pos})`);
+  }
   take(n: number): number {
     if (n > this.buf.length - this.pos) throw new CborError(`truncated at byte ${this.pos}`);
     const p = this.pos;
@@ -177,20 +199,24 @@ function dec(inp: In, depth: number): CborValue {
     }
     case 2: {
       const n = inp.len(info);
+      inp.charge(192 + n);
       return new Uint8Array(inp.buf.subarray(inp.take(n), inp.pos));
     }
     case 3: {
       const n = inp.len(info);
+      if (n > 24) inp.charge(24 + n);
       return text(inp.buf, inp.take(n), n);
     }
     case 4: {
       const n = inp.len(info); // every item takes at least one byte
+      inp.charge(40 + 8 * n);
       const a: CborValue[] = new Array(n);
       for (let i = 0; i < n; i++) a[i] = dec(inp, depth + 1);
       return a;
     }
     case 5: {
       const n = inp.len(info);
+      inp.charge(56 + 64 * n);
       const o: { [k: string]: CborValue } = Object.create(null);
       for (let i = 0; i < n; i++) {
         const k = dec(inp, depth + 1);
@@ -210,8 +236,9 @@ function dec(inp: In, depth: number): CborValue {
   }
 }
 
-export function decode(buf: Buffer): CborValue {
-  const inp = new In(buf);
+/** budget: shared by the records of one image (default: as much as the bytes could ever take). */
+export function decode(buf: Buffer, budget: DecodeBudget = decodeBudget(Infinity)): CborValue {
+  const inp = new In(buf, budget);
   const v = dec(inp, 0);
   if (inp.pos !== buf.length) throw new CborError(`${buf.length - inp.pos} trailing bytes`);
   return v;

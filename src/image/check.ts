@@ -4,13 +4,31 @@ import type { CborValue } from './cbor.js';
 import { PAGE_SIZE, TASK_END } from './format.js';
 
 export type Obj = { [k: string]: CborValue };
-export const PID_MAX = 4194304;
-/** largest memfd carried in the metadata (it travels hex-encoded in one helper plan line) */
+/** Pids are below the kernel's PID_MAX_LIMIT (2^22); the running system's pid_max is checked at
+ * restart (src/image/limits.ts). */
+export const PID_MAX = 4194304 - 1;
 /** Most bytes queued in one socket that an image may carry. */
 export const QUEUE_MAX = 4 << 20;
+/** Most bytes of data one helper plan line carries (hex-encoded, in a line of at most 16 MiB:
+ * native/helper/proto.h LINE_MAX_LEN): a pipe's queued bytes, a TCP socket's queues. */
+export const PLAN_DATA_MAX = 7 << 20;
 /** Largest content object (64 TiB), a sanity bound. */
 export const OBJECT_MAX = 2 ** 46;
-export const MAX_FD = 1 << 20;
+/** fd numbers are below the kernel's largest fs.nr_open (2^20); the restorer's own limit is
+ * checked at restart (src/image/limits.ts). */
+export const MAX_FD = (1 << 20) - 1;
+/** PATH_MAX */
+export const PATH_BYTES_MAX = 4096;
+
+/** An image value as an error message shows it: text quoted and cut at 40 characters (UcrError
+ * escapes what is left), anything else by its type. */
+export function shown(v: CborValue | undefined): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  return v instanceof Uint8Array ? `${v.length} bytes` : Array.isArray(v) ? `an array of ${v.length}` : 'a map';
+}
 
 /** Where a value sits in the metadata ("TASK 12.vmas[3].start"), for error messages. The
  * text is only built when a check fails: validating a large tree makes millions of these. */
@@ -30,7 +48,8 @@ export class Where {
   }
   get path(): string {
     if (!this.parent) return this.key as string;
-    return typeof this.key === 'number' ? `${this.parent.path}[${this.key}]` : `${this.parent.path}.${this.key}`;
+    // keys are the schema's, or an image's own (socket options): cut those short
+    return typeof this.key === 'number' ? `${this.parent.path}[${this.key}]` : `${this.parent.path}.${this.key.length > 40 ? `${this.key.slice(0, 40)}...` : this.key}`;
   }
   at(k: string | number): Where {
     return new Where(this, k);
@@ -59,10 +78,20 @@ export function u64(v: CborValue | undefined, w: Where): bigint | number {
   if (typeof v === 'bigint' && v >= 0n && v <= 0xffffffffffffffffn) return v;
   w.fail('expected an unsigned 64-bit integer');
 }
+/** Text of at most max characters, without NUL (no name or path of the kernel holds one). */
 export function str(v: CborValue | undefined, w: Where, max = 4096): string {
   if (typeof v !== 'string') w.fail('expected text');
-  if (v.length > max) w.fail('text too long');
+  if (v.length > max) w.fail(`text of ${v.length} characters, at most ${max}`);
+  if (v.includes('\0')) w.fail('text holds a NUL character');
   return v;
+}
+/** A path as the kernel takes it: not empty, at most PATH_MAX bytes, no NUL; absolute if asked. */
+export function pathText(v: CborValue | undefined, w: Where, absolute = false): string {
+  const s = str(v, w, PATH_BYTES_MAX);
+  if (!s.length) w.fail('empty path');
+  if (Buffer.byteLength(s) >= PATH_BYTES_MAX) w.fail(`path longer than ${PATH_BYTES_MAX - 1} bytes`);
+  if (absolute && !s.startsWith('/')) w.fail('the path is not absolute');
+  return s;
 }
 export function bytes(v: CborValue | undefined, w: Where, min: number, max: number): Uint8Array {
   if (!(v instanceof Uint8Array)) w.fail('expected bytes');

@@ -53,6 +53,17 @@ export const PAGES_HEADER_SIZE = 16;
 export const MAX_CHUNK_PAGES = 1024;
 /** Upper bound of a metadata record; larger means a corrupt length. */
 export const MAX_METADATA_RECORD = 256 * 1024 * 1024;
+/** Upper bound of all metadata records of an image together (checked before each is read). */
+export const MAX_METADATA_TOTAL = 256 * 1024 * 1024;
+/** Upper bound of what the decoded metadata may take in the coordinator's memory, estimated
+ * before anything is allocated (src/image/cbor.ts DecodeBudget): a mapping takes about 700
+ * bytes decoded, so this is a tree of 700,000 mappings (1,000 tasks of 700), or 2,000 threads
+ * with 11 KiB of xstate each many times over. */
+export const MAX_METADATA_DECODED = 512 * 1024 * 1024;
+/** Most tasks (processes, zombies included) one image may hold. */
+export const MAX_TASKS = 32768;
+/** Deepest chain of parent and child in a tree. */
+export const MAX_TREE_DEPTH = 4096;
 export const MAX_TRAILER = 4096;
 /** End of the x86_64 user address space (47-bit). */
 export const TASK_END = 0x7ffffffff000;

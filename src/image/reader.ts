@@ -3,21 +3,25 @@
  * consuming exactly those bytes, so the page records that follow can be handed to native code
  * on the same fd. Every failure is an ImageError that says what is wrong.
  */
+import fs from 'node:fs';
 import { crc32c, digestAdd } from '../native/addon.js';
-import { CborError, decode, type CborValue } from './cbor.js';
+import { CborError, decode, decodeBudget, type CborValue } from './cbor.js';
 import { readUpTo } from './fdio.js';
 import {
   FORMAT_MAJOR,
   FORMAT_MINOR,
   FRAME_SIZE,
   MAGIC,
+  MAX_METADATA_DECODED,
   MAX_METADATA_RECORD,
+  MAX_METADATA_TOTAL,
   MAX_TRAILER,
+  PAGE_SIZE,
   PRELUDE_SIZE,
   RecordKind,
 } from './format.js';
 import { ImageError } from '../errors.js';
-import type { ImageMetadata, Trailer } from './types.js';
+import type { ImageFiles, ImageMetadata, TaskImage, Trailer } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
 import { checkIpc } from './validate-ipc.js';
 
@@ -29,6 +33,9 @@ export interface Frame {
 
 export class ImageReader {
   offset = 0;
+  /** bytes of metadata records read so far, and what decoding them may still allocate */
+  private metadataBytes = 0;
+  private readonly budget = decodeBudget(MAX_METADATA_DECODED);
   /** positional: read at this.offset (files; allows skip()) instead of consuming the fd offset. */
   constructor(readonly fd: number, readonly name: string, readonly positional = false) {}
 
@@ -56,7 +63,9 @@ export class ImageReader {
 
   payload(f: Frame, what: string, max: number): CborValue {
     if (f.length < 0 || f.length > max)
-      throw new ImageError(`${this.name}: corrupt image: ${what} record claims ${f.length} bytes`, { object: this.name });
+      throw new ImageError(`${this.name}: corrupt image: ${what} record claims ${f.length < 0 ? 'more than 2^53' : f.length} bytes, at most ${max}`, { object: this.name });
+    if ((this.metadataBytes += f.length) > MAX_METADATA_TOTAL)
+      throw new ImageError(`${this.name}: corrupt image: ${what} record: the metadata records claim more than ${MAX_METADATA_TOTAL >> 20} MiB together`, { object: this.name });
     const start = this.offset;
     const p = this.exactly(f.length, `the ${what} record`);
     if (crc32c(p) !== f.crc)
@@ -64,7 +73,7 @@ export class ImageReader {
         object: this.name,
       });
     try {
-      return decode(p);
+      return decode(p, this.budget);
     } catch (e) {
       if (e instanceof CborError)
         throw new ImageError(`${this.name}: corrupt image: ${what} record: ${e.message}`, { object: this.name });
@@ -115,24 +124,46 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));
   const ipc = minor >= 1 ? checkIpc(take(RecordKind.Ipc, 'IPC'), where('IPC')) : { ownNamespace: false, shm: [], sem: [], msg: [] };
   const shmIds = new Set(ipc.shm.map((x) => x.id));
-  const fileIds = new Set(files.files.map((f) => f.id));
+  const fileIds = new Set(files.files.filter((f) => f.kind !== 'closed').map((f) => f.id)); // a skipped socket has no fd
   const objIds = new Set((files.objects ?? []).map((s) => s.id));
+  // POSIX locks and epoll targets by the task they name, so each task is checked against its
+  // own (never every file for every task: a tree may hold thousands of both)
+  const locksOf = new Map<number, { file: number; fd: number }[]>();
+  const targetsOf = new Map<number, { file: number; fd: number }[]>();
+  const add = (m: Map<number, { file: number; fd: number }[]>, task: number, x: { file: number; fd: number }) => {
+    const l = m.get(task);
+    if (l) l.push(x);
+    else m.set(task, [x]);
+  };
+  for (const f of files.files) {
+    for (const l of f.locks ?? []) if (l.task !== undefined) add(locksOf, l.task, { file: f.id, fd: l.fd! });
+    for (const e of f.epoll ?? []) add(targetsOf, e.task, { file: f.id, fd: e.fd });
+  }
+  const xstateSize = header.cpu.xstateSize;
   const tasks = tree.tasks
     .filter((t) => t.state !== 'zombie')
     .map((t, i) => {
       const task = checkTask(take(RecordKind.Task, `TASK ${t.pid}`), where(`TASK ${t.pid}`));
       if (task.pid !== t.pid)
         throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
-      for (const fd of task.fds)
+      const fileOf = new Map<number, number>();
+      const held = new Set<number>();
+      for (const fd of task.fds) {
         if (!fileIds.has(fd.file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd.fd} refers to unknown file ${fd.file}`), { object: name });
-      for (const f of files.files)
-        for (const l of f.locks ?? [])
-          if (l.task === t.pid && !task.fds.some((d) => d.fd === l.fd && d.file === f.id))
-            throw new ImageError(where(`TASK ${t.pid}: a lock on file ${f.id} names fd ${l.fd}, which is not that file`), { object: name });
-      for (const f of files.files)
-        for (const e of f.epoll ?? [])
-          if (e.task === t.pid && (!task.fds.some((d) => d.file === f.id) || !task.fds.some((d) => d.fd === e.fd)))
-            throw new ImageError(where(`TASK ${t.pid}: epoll ${f.id} target fd ${e.fd} is not held by the task`), { object: name });
+        fileOf.set(fd.fd, fd.file);
+        held.add(fd.file);
+      }
+      for (const l of locksOf.get(t.pid) ?? [])
+        if (fileOf.get(l.fd) !== l.file)
+          throw new ImageError(where(`TASK ${t.pid}: a lock on file ${l.file} names fd ${l.fd}, which is not that file`), { object: name });
+      for (const e of targetsOf.get(t.pid) ?? [])
+        if (!held.has(e.file) || !fileOf.has(e.fd))
+          throw new ImageError(where(`TASK ${t.pid}: epoll ${e.file} target fd ${e.fd} is not held by the task`), { object: name });
+      if (task.xstate.length !== xstateSize) throw new ImageError(where(`TASK ${t.pid}.xstate: ${task.xstate.length} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
+      task.threads.forEach((th, k) => {
+        if (th.xstate.length !== xstateSize)
+          throw new ImageError(where(`TASK ${t.pid}.threads[${k}].xstate: ${th.xstate.length} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
+      });
       for (const v of task.vmas) {
         if (v.obj !== undefined && !objIds.has(v.obj))
           throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} refers to unknown content object ${v.obj}`), { object: name });
@@ -148,7 +179,30 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   for (const f of files.files)
     for (const l of f.locks ?? [])
       if (l.task !== undefined && !live.has(l.task)) throw new ImageError(where(`FILES: a lock on file ${f.id} belongs to process ${l.task}, not a live task of the image`), { object: name });
+  checkStreamHolds(fd, r, name, header.compress !== undefined, files, tasks);
   return { meta: { major, minor, header, tree, files, ipc, tasks, digest, records }, reader: r };
+}
+
+/**
+ * An image file must hold the pages its metadata lists: what is left of it after the metadata
+ * (at most 255 times as much when compressed, LZ4's best ratio) must cover them. A pipe or
+ * socket cannot tell; its stream ends in the trailer check.
+ */
+function checkStreamHolds(fd: number, r: ImageReader, name: string, compressed: boolean, files: ImageFiles, tasks: TaskImage[]): void {
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(fd);
+  } catch {
+    return;
+  }
+  if (!st.isFile()) return;
+  let pages = 0;
+  for (const o of files.objects ?? []) for (const [, n] of o.runs) pages += n;
+  for (const t of tasks) for (const [, n] of t.pageRuns) pages += n;
+  const left = Math.max(0, st.size - r.offset);
+  const room = compressed ? left * 255 : left;
+  if (pages * PAGE_SIZE > room)
+    throw new ImageError(`${name}: corrupt image: the metadata lists ${pages} pages (${pages * PAGE_SIZE} bytes), the ${left} bytes left in the image cannot hold them`, { object: name });
 }
 
 /** Decodes and checks a trailer payload the helper read, against the expected chain. */

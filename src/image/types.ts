@@ -52,8 +52,9 @@ export interface VmaImage {
   pgoff: number;
   /** kind 'object': the content object mapped (ImageFiles.objects id) */
   obj?: number;
-  /** Identity of a mapped file at checkpoint time, checked on restart. */
-  file?: { size: number; mtimeMs: number; ino: number };
+  /** Identity of a mapped file at checkpoint time, checked on restart (dev: st_dev, images
+   * since inode and device were both compared; older ones have ino only). */
+  file?: { size: number; mtimeMs: number; ino: number; dev?: number };
   /** MADV_BIT_* (native/helper/plan.h) */
   madv: number;
   /** The image carries pages for this mapping. */

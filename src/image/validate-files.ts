@@ -1,7 +1,7 @@
 /** Checks of the FILES record: open-file objects and pipes. */
 import type { CborValue } from './cbor.js';
 import { PAGE_SIZE } from './format.js';
-import { MAX_FD, PID_MAX, OBJECT_MAX, Where, arr, bool, bytes, field, int, obj, str, u64 } from './check.js';
+import { MAX_FD, PID_MAX, OBJECT_MAX, PLAN_DATA_MAX, Where, arr, bool, bytes, field, int, obj, pathText, shown, str, u64 } from './check.js';
 import type { FileImage, ImageFiles, LockImage, PipeImage, ObjectImage, TtyImage } from './types.js';
 import { checkInet, checkInetKind } from './validate-inet.js';
 import { checkUnix, checkUnixLinks } from './validate-unix.js';
@@ -18,14 +18,16 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
     return {
       id: field(p, 'id', pw, (y, ww) => int(y, ww, 0, 1 << 30)),
       size,
-      data: field(p, 'data', pw, (y, ww) => bytes(y, ww, 0, size)),
+      data: field(p, 'data', pw, (y, ww) => bytes(y, ww, 0, Math.min(size, PLAN_DATA_MAX))),
       ...(path !== undefined ? { path } : {}),
     };
   });
-  const pipeIds = new Set(pipes.map((p) => p.id));
+  const pipeById = new Map(pipes.map((p) => [p.id, p]));
   const ttys = o.ttys === undefined ? undefined : checkTtys(o.ttys, w.at('ttys'));
-  if (pipeIds.size !== pipes.length) w.at('pipes').fail('duplicate pipe ids');
+  const ttyIndexes = new Set((ttys ?? []).map((t) => t.index));
+  if (pipeById.size !== pipes.length) w.at('pipes').fail('duplicate pipe ids');
   const objects = o.objects === undefined ? undefined : checkObjects(o.objects, w.at('objects'));
+  const objectById = new Map((objects ?? []).map((x) => [x.id, x]));
   const files = arr(o.files, w.at('files')).map((x, i): FileImage => {
     const fw = w.at('files').at(i);
     const f = obj(x, fw);
@@ -56,8 +58,12 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       ...(f.inet !== undefined ? { inet: checkInet(f.inet, fw.at('inet')) } : {}),
     };
     checkInetKind(file, fw);
-    if ((file.kind === 'pipe' || file.kind === 'fifo') && (!file.pipe || !pipeIds.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
-    const named = file.pipe && pipes.find((p) => p.id === file.pipe!.id)?.path !== undefined;
+    checkParams(file, fw);
+    if (file.kind === 'pty' && f.tty === undefined) fw.fail('a terminal end without its pty');
+    // the kinds the helper reopens by path
+    if (file.kind === 'regular' || file.kind === 'device') pathText(file.path, fw.at('path'), true);
+    if ((file.kind === 'pipe' || file.kind === 'fifo') && (!file.pipe || !pipeById.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
+    const named = file.pipe && pipeById.get(file.pipe.id)?.path !== undefined;
     if (file.pipe && (file.kind === 'fifo') !== named) fw.fail('a FIFO end of an anonymous pipe, or the reverse');
     if (file.pipe?.end === 'both' && file.kind !== 'fifo') fw.fail('only a FIFO can be open for both reading and writing');
     if (f.epoll !== undefined) {
@@ -77,14 +83,14 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       const tw = fw.at('tty');
       const t = obj(f.tty, tw);
       file.tty = { index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, 1 << 20)), master: field(t, 'master', tw, bool) };
-      if (file.kind !== 'pty' || !ttys?.some((x) => x.index === file.tty!.index)) tw.fail('a terminal end of an unknown pty');
+      if (file.kind !== 'pty' || !ttyIndexes.has(file.tty.index)) tw.fail('a terminal end of an unknown pty');
     }
     if (f.locks !== undefined)
       file.locks = arr(f.locks, fw.at('locks'), 1 << 16).map((x, k) => {
         const lw = fw.at('locks').at(k);
         const l = obj(x, lw);
         const kind = field(l, 'kind', lw, str);
-        if (kind !== 'flock' && kind !== 'ofd' && kind !== 'posix') lw.at('kind').fail(`unknown lock kind ${kind}`);
+        if (kind !== 'flock' && kind !== 'ofd' && kind !== 'posix') lw.at('kind').fail(`unknown lock kind ${shown(kind)}`);
         const type = field(l, 'type', lw, str);
         if (type !== 'read' && type !== 'write') lw.at('type').fail('expected read or write');
         const start = field(l, 'start', lw, (y, ww) => int(y, ww));
@@ -111,7 +117,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         return { wd, mask: field(e, 'mask', iw, (y, ww) => int(y, ww, 0, 0xffffffff)), path };
       });
     }
-    if ((file.kind === 'memfd' || file.kind === 'unlinked') && (file.obj === undefined || objects?.find((m) => m.id === file.obj)?.kind !== file.kind))
+    if ((file.kind === 'memfd' || file.kind === 'unlinked') && (file.obj === undefined || objectById.get(file.obj)?.kind !== file.kind))
       fw.fail(`${file.kind} fd of an unknown object`);
     return file;
   });
@@ -120,13 +126,25 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
   return { files, pipes, ...(objects ? { objects } : {}), ...(ttys ? { ttys } : {}) };
 }
 
+/** How many params each kind carries (and what the helper takes of them): eventfd [count,
+ * semaphore 0|1]; signalfd [mask]; timerfd [clock < 16, ticks, interval s, ns, value s, ns];
+ * a regular file [size] or [size, dev, ino]. */
+const PARAMS: Record<string, [number, number]> = { eventfd: [2, 2], signalfd: [1, 1], timerfd: [6, 6], regular: [0, 3] };
+function checkParams(file: FileImage, w: Where): void {
+  const [min, max] = PARAMS[file.kind] ?? [0, 16];
+  const n = file.params?.length ?? 0;
+  if (n < min || n > max) w.at('params').fail(`${n} values for a ${file.kind} file, expected ${min}..${max}`);
+  if (file.kind === 'eventfd' && BigInt(file.params![1]!) > 1n) w.at('params').at(1).fail('expected 0 or 1');
+  if (file.kind === 'timerfd' && BigInt(file.params![0]!) >= 16n) w.at('params').at(0).fail('not a clock id');
+}
+
 function checkObjects(v: CborValue, w: Where): ObjectImage[] {
   const list = arr(v, w).map((x, i): ObjectImage => {
     const sw = w.at(i);
     const s = obj(x, sw);
     const kind = field(s, 'kind', sw, str);
-    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked') sw.at('kind').fail(`unknown content object kind ${kind}`);
-    const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, OBJECT_MAX));
+    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked') sw.at('kind').fail(`unknown content object kind ${shown(kind)}`);
+    const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, OBJECT_MAX - 1));
     if (kind === 'anon' && (size === 0 || size % PAGE_SIZE)) sw.at('size').fail('shared anonymous memory of a size that is not whole pages');
     const name = s.name === undefined ? undefined : field(s, 'name', sw, (y, ww) => str(y, ww, 4096));
     if (kind !== 'anon' && name === undefined) sw.fail(`${kind} without a name`);
@@ -146,7 +164,7 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
       return [off, n];
     });
     return {
-      id: field(s, 'id', sw, (y, ww) => int(y, ww, 0, 1 << 30)),
+      id: field(s, 'id', sw, (y, ww) => int(y, ww, 0, (1 << 30) - 1)),
       kind: kind as ObjectImage['kind'],
       ...(name !== undefined ? { name } : {}),
       ...(mode !== undefined ? { mode } : {}),
@@ -168,7 +186,7 @@ function checkTtys(v: CborValue, w: Where): TtyImage[] {
     const tio = t.termios === undefined ? undefined : obj(t.termios, tw.at('termios'));
     const tt = tw.at('termios');
     return {
-      index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, 1 << 20)),
+      index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, (1 << 20) - 1)),
       locked: field(t, 'locked', tw, bool),
       packet: field(t, 'packet', tw, bool),
       exclusive: field(t, 'exclusive', tw, bool),

@@ -1,7 +1,7 @@
 /** Checks of a TCP or UDP socket's image (FILES record, kind 'inet'). */
 import net from 'node:net';
 import type { CborValue } from './cbor.js';
-import { MAX_FD, PID_MAX, QUEUE_MAX, Where, arr, bool, bytes, field, int, obj, str } from './check.js';
+import { MAX_FD, PID_MAX, PLAN_DATA_MAX, QUEUE_MAX, Where, arr, bool, bytes, field, int, obj, str } from './check.js';
 import type { FileImage, InetAddress, InetSocketImage, InetState, TcpRepairImage } from './types.js';
 
 const STATES: InetState[] = ['closed', 'listen', 'established', 'fin-wait2', 'close-wait', 'disconnected', 'connected'];
@@ -20,7 +20,7 @@ function oneOf<T extends string>(list: readonly T[]) {
 function address(v: CborValue | undefined, w: Where, family: 4 | 6): InetAddress {
   const o = obj(v, w);
   const addr = field(o, 'addr', w, (y, ww) => str(y, ww, 64));
-  if (net.isIP(addr) !== family) w.at('addr').fail(`not an IPv${family} address`);
+  if (net.isIP(addr) !== family || addr.includes('%')) w.at('addr').fail(`not an IPv${family} address`);
   return { addr, port: field(o, 'port', w, (y, ww) => int(y, ww, 0, 65535)) };
 }
 
@@ -42,6 +42,7 @@ function repair(v: CborValue | undefined, w: Where): TcpRepairImage {
     window: window as TcpRepairImage['window'],
   };
   if (t.unsent > t.sendQueue.length) w.at('unsent').fail('more bytes never sent than queued');
+  if (t.recvQueue.length + t.sendQueue.length > PLAN_DATA_MAX) w.fail(`more than ${PLAN_DATA_MAX} bytes queued in both directions`);
   return t;
 }
 

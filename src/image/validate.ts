@@ -5,8 +5,8 @@
  * the field. (The FILES record: validate-files.ts; the primitives: check.ts.)
  */
 import type { CborValue } from './cbor.js';
-import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, obj, str, u64 } from './check.js';
-import { PAGE_SIZE, TASK_END } from './format.js';
+import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, obj, pathText, shown, str, u64 } from './check.js';
+import { MAX_TASKS, MAX_TREE_DEPTH, PAGE_SIZE, TASK_END } from './format.js';
 import type {
   CapSets,
   FdImage,
@@ -26,10 +26,13 @@ import type {
 
 export { checkFiles } from './validate-files.js';
 
+/** src/kernel/memory.ts SPECIAL_NAMES */
+const SPECIALS = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]'];
+
 export function checkHeader(v: CborValue, path: string): ImageHeader {
   const w = new Where(path);
   const o = obj(v, w);
-  if (o.arch !== 'x86_64') w.at('arch').fail(`architecture ${String(o.arch)} is not x86_64`);
+  if (o.arch !== 'x86_64') w.at('arch').fail(`architecture ${shown(o.arch)} is not x86_64`);
   const kernel = obj(o.kernel, w.at('kernel'));
   const cpu = obj(o.cpu, w.at('cpu'));
   const owner = obj(o.owner, w.at('owner'));
@@ -53,7 +56,7 @@ export function checkHeader(v: CborValue, path: string): ImageHeader {
 }
 
 function compression(v: CborValue, w: Where): 'lz4' {
-  if (v !== 'lz4') w.fail(`compression ${typeof v === 'string' ? v.slice(0, 32) : typeof v} is not lz4`);
+  if (v !== 'lz4') w.fail(`compression ${shown(v)} is not lz4`);
   return 'lz4';
 }
 
@@ -61,14 +64,14 @@ export function checkTree(v: CborValue, path: string): ImageTree {
   const w = new Where(path);
   const o = obj(v, w);
   const seen = new Set<number>();
-  const tasks = arr(o.tasks, w.at('tasks'), 100000).map((t, i): TreeEntry => {
+  const tasks = arr(o.tasks, w.at('tasks'), MAX_TASKS).map((t, i): TreeEntry => {
     const tw = w.at('tasks').at(i);
     const e = obj(t, tw);
     const pid = field(e, 'pid', tw, (x, ww) => int(x, ww, 1, PID_MAX));
     if (seen.has(pid)) tw.fail(`pid ${pid} appears twice`);
     seen.add(pid);
     const state = field(e, 'state', tw, str);
-    if (state !== 'running' && state !== 'stopped' && state !== 'zombie') tw.at('state').fail(`unknown state ${state}`);
+    if (state !== 'running' && state !== 'stopped' && state !== 'zombie') tw.at('state').fail(`unknown state ${shown(state)}`);
     return {
       pid,
       ppid: field(e, 'ppid', tw, (x, ww) => int(x, ww, 0, PID_MAX)),
@@ -86,7 +89,32 @@ export function checkTree(v: CborValue, path: string): ImageTree {
   tasks.forEach((t, i) => {
     if (t.state === 'zombie' && t.exitStatus === undefined) w.at('tasks').at(i).fail('zombie without exit status');
   });
+  checkDepth(tasks, w.at('tasks'));
   return { tasks };
+}
+
+/** Parents in the image form a tree of bounded depth below the root and the orphans (whose
+ * parents are not in the image): no cycle, no chain deeper than MAX_TREE_DEPTH. Linear. */
+function checkDepth(tasks: TreeEntry[], w: Where): void {
+  const index = new Map(tasks.map((t, i) => [t.pid, i]));
+  const depth = new Array<number>(tasks.length).fill(-1);
+  const chain: number[] = [];
+  for (let i = 0; i < tasks.length; i++) {
+    let j: number | undefined = i;
+    chain.length = 0;
+    // walk up to a task whose depth is known, or the top (the root, an orphan)
+    while (j !== undefined && depth[j] === -1) {
+      depth[j] = -2; // on this walk
+      chain.push(j);
+      j = j === 0 ? undefined : index.get(tasks[j]!.ppid);
+    }
+    if (j !== undefined && depth[j] === -2) w.at(j).at('ppid').fail(`process ${tasks[j]!.pid} is its own ancestor`);
+    let d = j === undefined ? 0 : depth[j]! + 1;
+    for (let k = chain.length - 1; k >= 0; k--, d++) {
+      if (d > MAX_TREE_DEPTH) w.at(chain[k]!).fail(`process ${tasks[chain[k]!]!.pid} is more than ${MAX_TREE_DEPTH} generations below the top of the tree`);
+      depth[chain[k]!] = d;
+    }
+  }
 }
 
 function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
@@ -100,8 +128,8 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
     if (start < prevEnd) vw.fail('mappings overlap or are out of order');
     prevEnd = end;
     const kind = field(o, 'kind', vw, str);
-    if (!['anon', 'file', 'heap', 'stack', 'object', 'sysvshm'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${kind}`);
-    const path = o.path === undefined ? undefined : field(o, 'path', vw, str);
+    if (!['anon', 'file', 'heap', 'stack', 'object', 'sysvshm'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${shown(kind)}`);
+    const path = o.path === undefined ? undefined : field(o, 'path', vw, (y, ww) => pathText(y, ww));
     if (kind === 'file' && !path) vw.fail('file mapping without a path');
     const objId = o.obj === undefined ? undefined : field(o, 'obj', vw, (y, ww) => int(y, ww, 0, 1 << 30));
     if ((kind === 'object') !== (objId !== undefined)) vw.fail('a mapping of a content object names it, and only it');
@@ -126,6 +154,7 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
         size: field(file, 'size', vw.at('file'), (y, ww) => int(y, ww)),
         mtimeMs: field(file, 'mtimeMs', vw.at('file'), (y, ww) => int(y, ww)),
         ino: field(file, 'ino', vw.at('file'), (y, ww) => int(y, ww)),
+        ...(file.dev !== undefined ? { dev: field(file, 'dev', vw.at('file'), (y, ww) => int(y, ww)) } : {}),
       },
       madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 31)),
       fill: field(o, 'fill', vw, bool),
@@ -210,15 +239,22 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   const specials = arr(o.specials, w.at('specials'), 16).map((x, i): SpecialVma => {
     const sw = w.at('specials').at(i);
     const s = obj(x, sw);
-    return { name: field(s, 'name', sw, str), start: field(s, 'start', sw, (y, ww) => addr(y, ww, true)), end: field(s, 'end', sw, (y, ww) => int(y, ww)) };
+    const name = field(s, 'name', sw, str);
+    if (!SPECIALS.includes(name)) sw.at('name').fail(`unknown special mapping ${shown(name)}`);
+    const start = field(s, 'start', sw, (y, ww) => addr(y, ww, true));
+    const end = field(s, 'end', sw, (y, ww) => addr(y, ww, true));
+    if (end <= start) sw.fail('mapping ends before it starts');
+    return { name, start, end };
   });
+  for (const name of ['[vvar]', '[vdso]'])
+    if (!specials.some((x) => x.name === name)) w.at('specials').fail(`no ${name} mapping`);
   const creds = obj(o.creds, w.at('creds'));
   const rseqOf = (v: CborValue | undefined, rw: Where) => {
     if (v === null) return null;
     const r = obj(v, rw);
     return {
       ptr: field(r, 'ptr', rw, (y, ww) => addr(y, ww)),
-      len: field(r, 'len', rw, (y, ww) => int(y, ww, 0, 4096)),
+      len: field(r, 'len', rw, (y, ww) => int(y, ww, 0, 4095)),
       sig: field(r, 'sig', rw, (y, ww) => int(y, ww, 0, 0xffffffff)),
     };
   };
@@ -256,8 +292,8 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   return {
     pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
     comm: field(o, 'comm', w, (y, ww) => str(y, ww, 16)),
-    exe: field(o, 'exe', w, str),
-    cwd: field(o, 'cwd', w, str),
+    exe: field(o, 'exe', w, (y, ww) => pathText(y, ww)),
+    cwd: field(o, 'cwd', w, (y, ww) => pathText(y, ww)),
     umask: field(o, 'umask', w, (y, ww) => int(y, ww, 0, 0o777)),
     creds: {
       uid: ids4(creds.uid, w.at('creds').at('uid')),
@@ -289,7 +325,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
       const pw = w.at('posixTimers').at(i);
       const t = obj(x, pw);
       const notify = field(t, 'notify', pw, (y, ww) => str(y, ww, 8));
-      if (!['signal', 'thread', 'none'].includes(notify)) pw.at('notify').fail(`unknown notification ${notify}`);
+      if (!['signal', 'thread', 'none'].includes(notify)) pw.at('notify').fail(`unknown notification ${shown(notify)}`);
       const pair = (k: string): [number, number] => {
         const a = arr(t[k], pw.at(k), 2).map((y, j) => int(y, pw.at(k).at(j)));
         if (a.length !== 2) pw.at(k).fail('expected [s, ns]');

@@ -4,7 +4,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { UcrError } from '../errors.js';
 import { helperPath } from '../native/addon.js';
+
+/** native/helper/proto.h LINE_MAX_LEN */
+const LINE_MAX_LEN = 16 << 20;
 
 export interface HelperEvent {
   ev: string;
@@ -92,7 +96,19 @@ export class Helper {
 
   /** Lines are ASCII (strings travel hex-encoded): latin1 is the cheap way to bytes. */
   send(...lines: string[]): void {
-    if (lines.length) this.proc.stdin!.write(Buffer.from(lines.join('\n') + '\n', 'latin1'));
+    this.sendLines(lines);
+  }
+
+  /** send() for a list of any length (a spread of a million lines would overflow the stack),
+   * written in pieces. A line longer than the helper reads (LINE_MAX_LEN) is refused here:
+   * the image checks keep every line below it, this is the last guard. */
+  sendLines(lines: readonly string[]): void {
+    for (let i = 0; i < lines.length; i += 4096) {
+      const part = lines.slice(i, i + 4096);
+      for (const l of part)
+        if (l.length >= LINE_MAX_LEN) throw new UcrError(`restore plan: a "${l.slice(0, l.indexOf(' '))}" line of ${l.length} bytes is longer than the helper reads (${LINE_MAX_LEN >> 20} MiB)`, { code: 'EIMAGE' });
+      this.proc.stdin!.write(Buffer.from(part.join('\n') + '\n', 'latin1'));
+    }
   }
 
   /** The next event named ev (events of other names stay queued); a failure rejects with

@@ -1,5 +1,6 @@
 /** Classifies a task's mappings for checkpoint, and checks mapped files on restart. */
 import fs from 'node:fs';
+import { identityChange } from './identity.js';
 import { UcrError, UnsupportedError } from '../errors.js';
 import type { SpecialVma, VmaImage } from '../image/types.js';
 import type { MapsEntry } from './proc.js';
@@ -72,7 +73,7 @@ export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
       kind: 'file',
       path: m.path,
       pgoff: m.pgoff,
-      file: { size: st.size, mtimeMs: Math.trunc(st.mtimeMs), ino: st.ino },
+      file: { size: st.size, mtimeMs: Math.trunc(st.mtimeMs), ino: st.ino, dev: st.dev },
     });
   }
   return { vmas, specials };
@@ -83,7 +84,8 @@ export function mayHoldPrivatePages(v: VmaImage): boolean {
   return !v.shared;
 }
 
-/** On restart, before anything is created: every mapped file is still the same file. */
+/** On restart, before anything is created: every mapped file is still the same file (same
+ * inode on the same device, then same size and mtime). */
 export function checkMappedFiles(pid: number, vmas: VmaImage[], seen = new Map<string, fs.Stats | Error>()): void {
   for (const v of vmas) {
     if (v.kind !== 'file' || !v.path || !v.file) continue;
@@ -98,6 +100,14 @@ export function checkMappedFiles(pid: number, vmas: VmaImage[], seen = new Map<s
     }
     if (st instanceof Error)
       throw new UcrError(`process ${pid}: mapped file ${v.path} is missing: ${(st as NodeJS.ErrnoException).code}`, {
+        code: 'EFILE',
+        pid,
+        object: v.path,
+        phase: 'check',
+      });
+    const replaced = identityChange(st, v.file);
+    if (replaced)
+      throw new UcrError(`process ${pid}: mapped file ${v.path} was replaced since the checkpoint (${replaced})`, {
         code: 'EFILE',
         pid,
         object: v.path,

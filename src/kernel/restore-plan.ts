@@ -24,6 +24,14 @@ function hexPath(p: string): string {
   return h;
 }
 
+/** A comm as the helper takes it: at most 15 bytes of UTF-8 (cut at a character), never empty
+ * (the kernel's TASK_COMM_LEN is 16 with the NUL; an image's comm may hold any text). */
+function commHex(comm: string): string {
+  let b = Buffer.from(comm, 'utf8');
+  if (b.length > 15) b = Buffer.from(b.subarray(0, 15).toString('utf8').replace(/\uFFFD$/, ''), 'utf8').subarray(0, 15);
+  return b.length ? b.toString('hex') : '00';
+}
+
 /** Every open-file object and pipe, created once by the helper and inherited by all tasks. */
 export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   const L = objectLines(f.objects ?? []);
@@ -34,7 +42,7 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
       : '0 0 0 0 0 0 00 0 0 0 0 0 0';
     L.push(`tty ${t.index} ${t.locked ? 1 : 0} ${t.packet ? 1 : 0} ${t.exclusive ? 1 : 0} ${settings}`);
   }
-  L.push(...f.pipes.map((p) => `pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`));
+  for (const p of f.pipes) L.push(`pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`);
   for (const file of f.files) {
     const line = opsOf(file.kind).plan(file, ctx);
     if (line) L.push(line);
@@ -46,12 +54,20 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   return L;
 }
 
+/** The files by id, built once per image (not once per task: a tree can hold 100,000 tasks). */
+const byIdOf = new WeakMap<ImageFiles, Map<number, ImageFiles['files'][number]>>();
+function filesById(files: ImageFiles): Map<number, ImageFiles['files'][number]> {
+  let m = byIdOf.get(files);
+  if (!m) byIdOf.set(files, (m = new Map(files.files.map((f) => [f.id, f]))));
+  return m;
+}
+
 export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles): string[] {
   const e = p.entry;
   const L = [`task ${p.index} ${p.oldPid} ${p.newPid} ${KIND[p.kind]} ${e?.exitStatus ?? 0} ${e?.state === 'stopped' ? 1 : 0}`];
   if (p.newns) L.push('newns 1');
-  if (!t) return e ? [...L, `comm ${hex(e.comm.slice(0, 15))}`] : L;
-  L.push(`cwd ${hexPath(t.cwd)}`, `umask ${t.umask}`, `comm ${hex(t.comm.slice(0, 15))}`, `exe ${hexPath(t.exe)}`);
+  if (!t) return e ? [...L, `comm ${commHex(e.comm)}`] : L;
+  L.push(`cwd ${hexPath(t.cwd)}`, `umask ${t.umask}`, `comm ${commHex(t.comm)}`, `exe ${hexPath(t.exe)}`);
   L.push(`pdeathsig ${t.pdeathsig}`, `leaderexit ${t.leaderExited ? 1 : 0}`);
   if (t.tidAddress) L.push(`tidaddr ${t.tidAddress}`);
   const c = t.creds;
@@ -63,13 +79,13 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   if (t.auxv.length) L.push(`auxv ${hex(t.auxv)}`);
   for (const fd of t.fds) L.push(`fd ${fd.fd} ${fd.file} ${fd.cloexec ? 1 : 0}`);
   // what only the task can redo with its own fd numbers, once they are all in place
-  const byId = new Map(files.files.map((f) => [f.id, f]));
+  const byId = filesById(files);
   const seen = new Set<number>();
   for (const fd of t.fds) {
     const file = byId.get(fd.file)!;
     if (seen.has(file.id)) continue;
     seen.add(file.id);
-    L.push(...(opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []));
+    for (const l of opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []) L.push(l);
     // POSIX locks belong to the process: the task takes them again itself
     for (const l of file.locks ?? []) if (l.kind === 'posix' && l.task === t.pid) L.push(`plock ${l.fd} ${l.type === 'write' ? 1 : 0} ${lockRange(l).join(' ')}`);
   }
@@ -98,7 +114,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   for (const th of t.threads) {
     const r = th.rseq ?? { ptr: 0, len: 0, sig: 0 };
     const a = th.signals.altstack;
-    L.push(`thread ${th.tid} ${hex(restartFixup(th.regs))} ${hex(th.xstate)} ${th.sigmask} ${r.ptr} ${r.len} ${r.sig} ${th.tidAddress} ${a[0]} ${a[1]} ${a[2]} ${sigs(th.signals.pending)} ${hex(th.comm.slice(0, 15)) || '00'}`);
+    L.push(`thread ${th.tid} ${hex(restartFixup(th.regs))} ${hex(th.xstate)} ${th.sigmask} ${r.ptr} ${r.len} ${r.sig} ${th.tidAddress} ${a[0]} ${a[1]} ${a[2]} ${sigs(th.signals.pending)} ${commHex(th.comm)}`);
   }
   const a = t.signals.altstack;
   L.push(`altstack ${a[0]} ${a[1]} ${a[2]}`, `pending ${sigs(t.signals.pending)}`, `shpending ${sigs(t.signals.shared)}`);

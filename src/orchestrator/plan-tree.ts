@@ -63,7 +63,7 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
   }));
   const idx = new Map(tasks.map((t) => [t.oldPid, t.index]));
   const children = new Map<number, TreeEntry[]>();
-  for (const e of entries) if (byPid.has(e.ppid) && e.pid !== entries[0]!.pid) children.set(e.ppid, [...(children.get(e.ppid) ?? []), e]);
+  for (const e of entries) if (byPid.has(e.ppid) && e.pid !== entries[0]!.pid) pushTo(children, e.ppid, e);
   for (const list of children.values()) list.sort((a, b) => a.pid - b.pid);
 
   const leadsSession = (e: TreeEntry) => e.sid === e.pid;
@@ -125,7 +125,7 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
   const groups = new Map<number, TreeEntry[]>();
   for (const pid of created) {
     const e = byPid.get(pid)!;
-    groups.set(e.pgid, [...(groups.get(e.pgid) ?? []), e]);
+    pushTo(groups, e.pgid, e);
   }
   const joins: Action[] = [];
   for (const [pgid, members] of groups) {
@@ -140,10 +140,17 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
       joins.push({ op: 'setpgid', task: idx.get(m.pid)!, leader: l });
     }
   }
-  actions.push(...joins);
+  for (const j of joins) actions.push(j);
   for (const z of zombies) actions.push({ op: 'exit', task: idx.get(z.pid)! });
   for (const p of placeholders) actions.push({ op: 'exit', task: p.task }, { op: 'reap', task: p.creator, child: p.task });
   return { tasks, actions };
+}
+
+/** Appends to the list at key (in place: linear in the number of tasks). */
+function pushTo<K, V>(m: Map<K, V[]>, key: K, v: V): void {
+  const l = m.get(key);
+  if (l) l.push(v);
+  else m.set(key, [v]);
 }
 
 /** The plan as helper lines (native/helper/plan.h). */
@@ -176,15 +183,31 @@ export function actionLines(actions: Action[]): string[] {
 export function planTerminals(plan: TreePlan, ttys: number[], ctty: (pid: number) => { ctty?: number; tpgid?: number } | undefined): void {
   const byOld = new Map(plan.tasks.filter((t) => t.kind === 'task').map((t) => [t.oldPid, t.index]));
   const late: Action[] = [];
+  const after = new Map<Action, Action>(); // a setsid -> the ctty that follows it
+  const setsidOf = new Map<number, Action>();
+  for (const a of plan.actions) if (a.op === 'setsid') setsidOf.set(a.task, a);
+  const ttySet = new Set(ttys);
   for (const t of plan.tasks) {
     if (t.kind !== 'task' || t.entry?.sid !== t.oldPid) continue;
     const c = ctty(t.oldPid);
-    if (c?.ctty === undefined || !ttys.includes(c.ctty)) continue;
-    const at = plan.actions.findIndex((a) => a.op === 'setsid' && a.task === t.index);
-    plan.actions.splice(at + 1, 0, { op: 'ctty', task: t.index, tty: c.ctty });
+    if (c?.ctty === undefined || !ttySet.has(c.ctty)) continue;
+    const s = setsidOf.get(t.index);
+    if (s) after.set(s, { op: 'ctty', task: t.index, tty: c.ctty });
     const leader = c.tpgid !== undefined ? byOld.get(c.tpgid) : undefined;
     if (leader !== undefined) late.push({ op: 'tcpgrp', task: t.index, leader });
   }
-  const firstExit = plan.actions.findIndex((a) => a.op === 'exit');
-  plan.actions.splice(firstExit < 0 ? plan.actions.length : firstExit, 0, ...late);
+  // rebuilt in one pass (no splice per task, no spread of a list as long as the tree)
+  const old = plan.actions.slice();
+  plan.actions.length = 0;
+  let lateDone = false;
+  for (const a of old) {
+    if (a.op === 'exit' && !lateDone) {
+      for (const l of late) plan.actions.push(l);
+      lateDone = true;
+    }
+    plan.actions.push(a);
+    const c = after.get(a);
+    if (c) plan.actions.push(c);
+  }
+  if (!lateDone) for (const l of late) plan.actions.push(l);
 }

@@ -15,6 +15,7 @@ import { AbortedError, PidInUseError, UcrError, UnsupportedError } from '../erro
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { faultPoint } from '../fault.js';
 import { PAGE_SIZE } from '../image/format.js';
+import { checkSystemLimits } from '../image/limits.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
 import type { ImageMetadata, TaskImage } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
@@ -202,9 +203,10 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const root = meta.tree.tasks[0]!;
     rootPid = root.pid;
     const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
+    checkSystemLimits(meta, pidFor);
     const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
-    planTerminals(tree, (meta.files.ttys ?? []).map((t) => t.index), (pid) => meta.tasks.find((t) => t.pid === pid));
     const taskImage = new Map(meta.tasks.map((t) => [t.pid, t]));
+    planTerminals(tree, (meta.files.ttys ?? []).map((t) => t.index), (pid) => taskImage.get(pid));
     for (const t of tree.tasks) {
       const img = t.kind === 'task' ? taskImage.get(t.oldPid) : undefined;
       if (img?.threads.length && t.newPid !== (t.entry?.nsPid && opts.pidns ? t.entry.nsPid : t.oldPid))
@@ -241,7 +243,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const elapsedMs = Date.now() - Date.parse(meta.header.createdAt);
     const imageOf = new Map([...taskImage].map(([pid, t]) => [pid, applyTimerPolicy(t, opts.timers ?? 'relative', elapsedMs)]));
     const workers = Math.max(1, Math.min(opts.parallel ?? os.availableParallelism(), meta.tasks.length, 64));
-    h.send(
+    h.sendLines([
       `workers ${workers}`,
       `pidwait ${opts.pidWaitMs ?? 5000}`,
       `seed ${meta.digest}`,
@@ -253,10 +255,12 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
       ...ipcLines(meta.ipc, ipcOpts),
       ...fileLines(meta.files, ctx),
-    );
+    ]);
     // task by task, so the helper parses while the rest is being written
-    for (const t of tree.tasks) h.send(...taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files));
-    h.send(...runLines(meta.files, meta.tasks), ...actionLines(tree.actions), 'end');
+    for (const t of tree.tasks) h.sendLines(taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files));
+    h.sendLines(runLines(meta.files, meta.tasks));
+    h.sendLines(actionLines(tree.actions));
+    h.send('end');
     await clock.run(spool ? 'spool' : 'plan', () => h.next('planned'));
     const created = await clock.run('create', () => h.next('created'));
     const outer = created.pids as number[];
