@@ -22,7 +22,8 @@ export interface NativeAddon {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
+// here is dist/native (or src/native), or dist for the bundled command line (dist/ucr.mjs)
+const root = path.resolve(here, path.basename(here) === 'native' ? '../..' : '..');
 const buildDirs = [path.join(root, 'build', 'Release'), path.join(root, 'build', 'Debug')];
 
 let addon: NativeAddon | undefined;
