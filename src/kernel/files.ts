@@ -11,7 +11,7 @@ import { UcrError, UnsupportedError } from '../errors.js';
 import type { FdImage, FileImage, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
 import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
-import type { Helper } from './helper.js';
+import type { Helper, HelperEvent } from './helper.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
 import { commOf, fdsOfOthers, listFds, readFdInfo, readLink } from './proc.js';
@@ -20,6 +20,8 @@ import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 interface Holder {
   pid: number;
   fd: number;
+  /** the "lock:" lines of its fdinfo */
+  locks?: string[];
 }
 
 interface TreeObject {
@@ -65,9 +67,10 @@ function sameFile(a: Holder, b: Holder): boolean {
   }
 }
 
+/** An fd's stat and fdinfo; its link is read only for the first fd of each open file. */
 function factsOf(pid: number, fd: number): FdFacts | undefined {
   try {
-    return { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat: fs.statSync(`/proc/${pid}/fd/${fd}`), info: readFdInfo(pid, fd) };
+    return { pid, fd, link: '', stat: fs.statSync(`/proc/${pid}/fd/${fd}`), info: readFdInfo(pid, fd) };
   } catch {
     return undefined; // closed meanwhile (outside processes keep running)
   }
@@ -105,13 +108,20 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       const facts = factsOf(pid, fd);
       if (!facts) continue;
       const k = key(facts);
-      let obj = (byKey.get(k) ?? []).find((o) => sameFile(o.holders[0]!, { pid, fd }));
+      const same = byKey.get(k);
+      let obj = same?.find((o) => sameFile(o.holders[0]!, { pid, fd }));
       if (!obj) {
+        try {
+          facts.link = readLink(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          continue;
+        }
         obj = { facts, holders: [] };
         objects.push(obj);
-        byKey.set(k, [...(byKey.get(k) ?? []), obj]);
+        if (same) same.push(obj);
+        else byKey.set(k, [obj]);
       }
-      obj.holders.push({ pid, fd });
+      obj.holders.push({ pid, fd, locks: facts.info.locks });
       list.push({ fd, obj, cloexec: (facts.info.flags & 0o2000000) !== 0 });
     }
     refs.set(pid, list);
@@ -129,6 +139,8 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     for (const [o, i] of ids) if (i === id) return o.holders[0]!;
     return { pid: 0, fd: -1 };
   };
+  // pipes' queued bytes: asked for as they come, answered in order, collected after the loop
+  const pipeReads: { pipe: PipeImage; ev: Promise<HelperEvent> }[] = [];
   const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close', lock: opt.kill ?? false });
   const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
   for (const o of objects) {
@@ -163,15 +175,22 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     if (file.pipe && !pipes.has(file.pipe.id)) {
       const h = o.holders[0]!;
       helper.send(`pipe ${h.pid} ${h.fd}`);
-      const ev = await helper.next('pipe');
-      const pipe: PipeImage = { id: file.pipe.id, size: ev.size as number, data: Buffer.from(ev.data as string, 'hex') };
+      const ev = helper.next('pipe');
+      ev.catch(() => {}); // awaited below; a failure must not be "unhandled" until then
+      const pipe: PipeImage = { id: file.pipe.id, size: 0, data: Buffer.alloc(0) };
       if (file.kind === 'fifo') pipe.path = file.path;
       pipes.set(file.pipe.id, pipe);
+      pipeReads.push({ pipe, ev });
     }
     if (file.obj !== undefined) objectPaths.set(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
     if (file.tty?.master) ttys.push(await readTty(helper, o.holders[0]!, o.facts.link));
     ids.set(o, file.id);
     files.push(file);
+  }
+  for (const { pipe, ev } of pipeReads) {
+    const e = await ev;
+    pipe.size = e.size as number;
+    pipe.data = Buffer.from(e.data as string, 'hex');
   }
   unix.link();
   for (const f of files)
