@@ -14,7 +14,7 @@ import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
 import type { Helper, HelperEvent } from './helper.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
-import { commOf, fdsOfOthers, listFds, readFdInfo, readLink } from './proc.js';
+import { commOf, filesOfOthers, readLink, scanFds } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 
 interface Holder {
@@ -67,14 +67,7 @@ function sameFile(a: Holder, b: Holder): boolean {
   }
 }
 
-/** An fd's stat and fdinfo; its link is read only for the first fd of each open file. */
-function factsOf(pid: number, fd: number): FdFacts | undefined {
-  try {
-    return { pid, fd, link: '', stat: fs.statSync(`/proc/${pid}/fd/${fd}`), info: readFdInfo(pid, fd) };
-  } catch {
-    return undefined; // closed meanwhile (outside processes keep running)
-  }
-}
+const O_CLOEXEC = 0o2000000;
 
 const key = (f: FdFacts) => `${f.stat.dev}:${f.stat.ino}`;
 
@@ -86,15 +79,9 @@ function findOutsideHolders(objects: TreeObject[], tree: Set<number>, ignore: Se
     byKey.set(key(o.facts), [...(byKey.get(key(o.facts)) ?? []), o]);
   }
   if (!byKey.size) return;
-  for (const { pid, fd } of fdsOfOthers((p) => tree.has(p) || ignore.has(p))) {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(`/proc/${pid}/fd/${fd}`);
-    } catch {
-      continue;
-    }
-    for (const o of byKey.get(`${st.dev}:${st.ino}`) ?? [])
-      if (!o.outside && (st.isFIFO() || sameFile(o.holders[0]!, { pid, fd }))) o.outside = { pid, fd, comm: commOf(pid) };
+  for (const { pid, fd, dev, ino, mode } of filesOfOthers((p) => tree.has(p) || ignore.has(p))) {
+    for (const o of byKey.get(`${dev}:${ino}`) ?? [])
+      if (!o.outside && ((mode & fs.constants.S_IFMT) === fs.constants.S_IFIFO || sameFile(o.holders[0]!, { pid, fd }))) o.outside = { pid, fd, comm: commOf(pid) };
   }
 }
 
@@ -104,12 +91,14 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const refs = new Map<number, { fd: number; obj: TreeObject; cloexec: boolean }[]>();
   for (const pid of pids) {
     const list: { fd: number; obj: TreeObject; cloexec: boolean }[] = [];
-    for (const fd of listFds(pid)) {
-      const facts = factsOf(pid, fd);
-      if (!facts) continue;
+    for (const { fd, stat, info } of scanFds(pid)) {
+      const facts: FdFacts = { pid, fd, link: '', stat, info };
       const k = key(facts);
       const same = byKey.get(k);
-      let obj = same?.find((o) => sameFile(o.holders[0]!, { pid, fd }));
+      // one open file has one set of file flags (all but close-on-exec, which is the fd's): the
+      // two ends of a pipe, or two opens of one file, differ there without a kcmp
+      const flags = info.flags & ~O_CLOEXEC;
+      let obj = same?.find((o) => (o.facts.info.flags & ~O_CLOEXEC) === flags && sameFile(o.holders[0]!, { pid, fd }));
       if (!obj) {
         try {
           facts.link = readLink(`/proc/${pid}/fd/${fd}`);
@@ -122,7 +111,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
         else byKey.set(k, [obj]);
       }
       obj.holders.push({ pid, fd, locks: facts.info.locks });
-      list.push({ fd, obj, cloexec: (facts.info.flags & 0o2000000) !== 0 });
+      list.push({ fd, obj, cloexec: (facts.info.flags & O_CLOEXEC) !== 0 });
     }
     refs.set(pid, list);
   }

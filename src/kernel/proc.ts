@@ -1,5 +1,6 @@
 /** Parsers for the /proc files a checkpoint reads (text in, typed facts out). */
 import fs from 'node:fs';
+import { native } from '../native/addon.js';
 
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
@@ -138,9 +139,13 @@ export interface FdInfo {
 }
 
 export function readFdInfo(pid: number, fd: number): FdInfo {
+  return parseFdInfo(readProcText(`/proc/${pid}/fdinfo/${fd}`));
+}
+
+function parseFdInfo(text: string): FdInfo {
   const extra = new Map<string, string>();
   const locks: string[] = [];
-  for (const line of readProcText(`/proc/${pid}/fdinfo/${fd}`).split('\n')) {
+  for (const line of text.split('\n')) {
     const i = line.indexOf(':');
     if (i <= 0) continue;
     const k = line.slice(0, i);
@@ -155,6 +160,55 @@ export function readFdInfo(pid: number, fd: number): FdInfo {
     ino: Number(extra.get('ino') ?? 0),
     extra,
   };
+}
+
+/** What a checkpoint asks of an open file's stat (fs.Stats has it all; scanFds makes these). */
+export type FdStat = Pick<fs.Stats, 'dev' | 'ino' | 'mode' | 'nlink' | 'rdev' | 'size' | 'isFile' | 'isDirectory' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice' | 'isSymbolicLink'>;
+
+class ScannedStat implements FdStat {
+  constructor(
+    readonly dev: number,
+    readonly ino: number,
+    readonly mode: number,
+    readonly nlink: number,
+    readonly rdev: number,
+    readonly size: number,
+  ) {}
+  private is(type: number): boolean {
+    return (this.mode & fs.constants.S_IFMT) === type;
+  }
+  isFile(): boolean {
+    return this.is(fs.constants.S_IFREG);
+  }
+  isDirectory(): boolean {
+    return this.is(fs.constants.S_IFDIR);
+  }
+  isFIFO(): boolean {
+    return this.is(fs.constants.S_IFIFO);
+  }
+  isSocket(): boolean {
+    return this.is(fs.constants.S_IFSOCK);
+  }
+  isCharacterDevice(): boolean {
+    return this.is(fs.constants.S_IFCHR);
+  }
+  isBlockDevice(): boolean {
+    return this.is(fs.constants.S_IFBLK);
+  }
+  isSymbolicLink(): boolean {
+    return this.is(fs.constants.S_IFLNK);
+  }
+}
+
+/** Every fd of a process (ascending) with the stat of its open file and its fdinfo, in one
+ * native call (the addon's fdScan); fds closed meanwhile are left out. */
+export function scanFds(pid: number): { fd: number; stat: FdStat; info: FdInfo }[] {
+  const { nums, info } = native().fdScan(pid);
+  const texts = info.split('\0');
+  const out: { fd: number; stat: FdStat; info: FdInfo }[] = [];
+  for (let i = 0, j = 0; i < nums.length; i += 7, j++)
+    out.push({ fd: nums[i]!, stat: new ScannedStat(nums[i + 1]!, nums[i + 2]!, nums[i + 3]!, nums[i + 4]!, nums[i + 5]!, nums[i + 6]!), info: parseFdInfo(texts[j]!) });
+  return out;
 }
 
 export function listFds(pid: number): number[] {
@@ -231,6 +285,24 @@ export function readTimers(pid: number): ProcTimer[] {
     }
   }
   return out;
+}
+
+/** The open file (dev, ino, mode) of every fd of every process except those skipped, one
+ * native call per process (fdsOfOthers would stat each fd through Node's fs). Processes and fds
+ * that vanish meanwhile are passed over. */
+export function* filesOfOthers(skip: (pid: number) => boolean): Generator<{ pid: number; fd: number; dev: number; ino: number; mode: number }> {
+  const scan = native().fdScan;
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!pid || skip(pid)) continue;
+    let nums: Float64Array;
+    try {
+      nums = scan(pid, false).nums;
+    } catch {
+      continue;
+    }
+    for (let i = 0; i < nums.length; i += 7) yield { pid, fd: nums[i]!, dev: nums[i + 1]!, ino: nums[i + 2]!, mode: nums[i + 3]! };
+  }
 }
 
 /** Every fd of every process except those skipped (the tree, ucr): where outside holders of
