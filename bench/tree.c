@@ -1,32 +1,47 @@
 /*
  * tree.c - benchmark workload: a tree of many small processes.
  *
- *   tree --out FILE --children C --grandchildren G
+ *   tree --out FILE --children C --grandchildren G [--fds F]
  *
  * The root forks C children, each of which forks G grandchildren: 1 + C + C*G processes.
+ * With --fds F the root first opens F/2 pipes (one byte queued in each) that every process
+ * inherits: F fds per process, one set of pipes for the whole tree.
  * Each process remembers its pid and its parent's; the root writes FILE.ready once every one
- * exists. On SIGTERM the root tells its children (SIGTERM); each child checks itself and its
- * grandchildren (alive, same pids), ends them and exits 0 if all is well; the root writes PASS
- * when every child did.
+ * exists. On SIGTERM the root tells its children (SIGTERM); each child tells its grandchildren,
+ * which check themselves (same pid and parent, every inherited fd the same pipe) and exit 0 if
+ * all is well; each child checks itself and them and exits 0 if all is well; the root writes
+ * PASS when every child did, its own fds are the same pipes and each still holds its byte.
  */
 #include "../test/cases/case.h"
 
 #include <sys/wait.h>
 
 static pid_t self, parent;
+static int npipes;
+static int (*pipes)[2];
+static ino_t *inos;
+
+static int check_fds(void)
+{
+	struct stat st;
+	for (int i = 0; i < npipes; i++)
+		for (int e = 0; e < 2; e++)
+			if (fstat(pipes[i][e], &st) != 0 || st.st_ino != inos[i])
+				return 0;
+	return 1;
+}
 
 static int check_self(void)
 {
-	return getpid() == self && getppid() == parent;
+	return getpid() == self && getppid() == parent && check_fds();
 }
 
 static void leaf(void)
 {
-	signal(SIGTERM, SIG_DFL);
 	self = getpid();
 	parent = getppid();
-	for (;;) /* SIGTERM (default action) ends it */
-		pause();
+	case_wait_term();
+	_exit(check_self() ? 0 : 1);
 }
 
 static void branch(int g, int ready_fd)
@@ -53,7 +68,7 @@ static void branch(int g, int ready_fd)
 		if (kill(kids[i], SIGTERM) < 0)
 			ok = 0;
 		int st;
-		if (waitpid(kids[i], &st, 0) != kids[i] || !WIFSIGNALED(st) || WTERMSIG(st) != SIGTERM)
+		if (waitpid(kids[i], &st, 0) != kids[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			ok = 0;
 	}
 	_exit(ok ? 0 : 1);
@@ -64,12 +79,24 @@ int main(int argc, char **argv)
 	case_init(argc, argv);
 	case_close_fds_except(NULL, 0); /* only the fds it means to have (stray ones are inherited here) */
 	const char *c = case_arg(argc, argv, "--children"), *gc = case_arg(argc, argv, "--grandchildren");
-	int nc = c ? atoi(c) : 9, ng = gc ? atoi(gc) : 10;
-	if (nc < 1 || nc > 256 || ng < 0 || ng > 256)
-		case_die_usage(argv[0], "--children 1..256 --grandchildren 0..256");
+	const char *f = case_arg(argc, argv, "--fds");
+	int nc = c ? atoi(c) : 9, ng = gc ? atoi(gc) : 10, nf = f ? atoi(f) : 0;
+	if (nc < 1 || nc > 256 || ng < 0 || ng > 256 || nf < 0 || nf > 1000)
+		case_die_usage(argv[0], "--children 1..256 --grandchildren 0..256 --fds 0..1000");
 	case_install_sigterm(0);
 	self = getpid();
 	parent = getppid();
+	npipes = nf / 2;
+	pipes = calloc((size_t)npipes + 1, sizeof *pipes);
+	inos = calloc((size_t)npipes + 1, sizeof *inos);
+	for (int i = 0; i < npipes; i++) {
+		struct stat st;
+		unsigned char b = (unsigned char)i;
+		case_pipe(pipes[i], "inherited pipe");
+		if (write(pipes[i][1], &b, 1) != 1 || fstat(pipes[i][0], &st) != 0)
+			case_setup_fail("pipe %d: %s", i, strerror(errno));
+		inos[i] = st.st_ino;
+	}
 	int p[2];
 	case_pipe(p, "ready pipe");
 	pid_t kids[256];
@@ -99,6 +126,13 @@ int main(int argc, char **argv)
 			case_fail("child %d is gone", kids[i]);
 		else if (waitpid(kids[i], &st, 0) != kids[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			case_fail("child %d or its children did not check out", kids[i]);
+	}
+	if (!check_fds())
+		case_fail("the root's inherited pipes changed");
+	for (int i = 0; i < npipes && !case_failed; i++) {
+		unsigned char b;
+		if (read(pipes[i][0], &b, 1) != 1 || b != (unsigned char)i)
+			case_fail("pipe %d lost its byte", i);
 	}
 	case_finish();
 }

@@ -1,26 +1,35 @@
 #!/usr/bin/env node
-// `npm run bench`: ucr's checkpoint and restart against the machine's memcpy bandwidth (and
-// CRIU when a working one is on the PATH), all in one run. Not part of `npm test`.
+// `npm run bench`: ucr's checkpoint and restart, command line against command line with CRIU
+// (when a working one is found), against the machine's memcpy and tmpfs write limits, and how
+// both grow with tasks, threads, mappings and memory, all in one run. Not part of `npm test`.
 //
-//   node scripts/bench.mjs [--runs N] [--json] [--size MIB] [--tasks C:G] [--only name,...] [--prefault MIB]
+//   node scripts/bench.mjs [--runs N] [--json] [--only name,...] [--prefault MIB] [--criu PATH]
+//                          [--size MIB] [--tasks C:G] [--fds N]
 //
-// Workloads (bench/*.c, built here): mem (dirty random anonymous memory; also to a tmpfs with
-// huge pages mounted here: --only huge; also sparse; with
-// --compress on random and on text-like memory: --only compress) and tree (1 + C + C*G processes). Each figure is the median of N runs (default 3) with min and max.
-// "ucr s" is the library's own time for the operation (from its phase timings: the CLI's
-// Node start-up and module loading are not in it); "wall s" is the whole command's.
-// Peak RSS is the sum of the peak resident sets of the ucr command, its helper and tracers.
+// Groups (--only): startup (node -e 0, ucr --version), small (8 MiB process), dense (1 GiB
+// dirty; also to disk), huge (the same to a tmpfs with huge pages), sparse, compress, tree
+// (100 processes), and the scaling groups tasks (10, 100, 1,000 processes with --fds pipe fds
+// each), threads (1, 100, 2,000), maps (10, 1,000, 10,000 mappings), memory (64 MiB, 512 MiB,
+// 4 GiB). Default: all but huge and compress.
+// "ucr s" is the whole command's wall time (Node start-up included) and "CRIU s" CRIU's; both
+// get the same prefault, the tools alternate run by run, and each figure is the median of N
+// runs (default 3) with min and max. "lib s" is the library's own time (from its phase
+// timings: what a program that calls ucr's library pays). Peak RSS is the sum of the peak
+// resident sets of the ucr command, its helper and tracers.
+// CRIU: --criu PATH, else $CRIU, else criu on the PATH; used when `criu check` passes.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cleanup, killGroup, mountHugeTmpfs, runSampled, startWorkload, trackDir, verify, waitGone } from './bench/procs.mjs';
+import { cleanup, mountHugeTmpfs, trackDir } from './bench/procs.mjs';
+import { scenario, startup, tools } from './bench/run.mjs';
 import { fmt, mm, stat, table } from './bench/stats.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const UCR = path.join(ROOT, 'bin', 'ucr');
 const BIN = path.join(ROOT, 'bench', 'bin');
 const GB = 1e9;
+const MIB = 2 ** 20;
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -30,12 +39,17 @@ const opt = (name, dflt) => {
 const RUNS = Math.max(1, Number(opt('--runs', 3)));
 const SIZE_MIB = Number(opt('--size', 1024));
 const [TREE_C, TREE_G] = opt('--tasks', '9:10').split(':').map(Number);
+const FDS = Number(opt('--fds', 400));
+const GROUPS = ['startup', 'small', 'dense', 'huge', 'sparse', 'compress', 'tree', 'tasks', 'threads', 'maps', 'memory'];
+const DEFAULT_GROUPS = GROUPS.filter((g) => g !== 'huge' && g !== 'compress');
 const ONLY = opt('--only', '')?.split(',').filter(Boolean);
+for (const g of ONLY ?? []) if (!GROUPS.includes(g)) throw new Error(`--only: no group "${g}" (${GROUPS.join(', ')})`);
 const JSON_OUT = argv.includes('--json');
-// --prefault MIB: touch and free MIB of memory right before each timed ucr command (see
-// bench/prefault.c): on a VM with free page reporting this takes the host's page faults out of
-// the figures. Off by default: the default figures are what a user of this VM gets.
+// --prefault MIB: touch and free MIB of memory right before each timed command, ucr's and
+// CRIU's alike (see bench/prefault.c): on a VM with free page reporting this takes the host's
+// page faults out of the figures. Off by default: the default figures are what a user of this VM gets.
 const PREFAULT_MIB = Number(opt('--prefault', 0));
+const CRIU = opt('--criu', process.env.CRIU || 'criu');
 const log = (s) => process.stderr.write(s + '\n');
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
@@ -61,7 +75,7 @@ function limitOf(name, args) {
   const r = spawnSync(path.join(BIN, name), [...args, String(SIZE_MIB), String(Math.max(5, RUNS))], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${name}: ${r.stderr}`);
   const secs = r.stdout.trim().split('\n').map(Number);
-  return { seconds: stat(secs), gbps: stat(secs.map((s) => (SIZE_MIB * 2 ** 20) / s / GB)) };
+  return { seconds: stat(secs), gbps: stat(secs.map((s) => (SIZE_MIB * MIB) / s / GB)) };
 }
 
 const memcpyLimit = () => limitOf('memcpy', []);
@@ -78,112 +92,110 @@ function pageReporting() {
   return m || balloon ? { order: m ? Number(m[1]) : undefined, balloon } : undefined;
 }
 
-/** The library's own duration of a --json result: the end of its last phase. */
-const opSeconds = (res) => Math.max(...res.phases.map((p) => p.endMs)) / 1000;
-
-async function ucr(args, exclude) {
-  if (PREFAULT_MIB > 0) {
-    const p = spawnSync(path.join(BIN, 'prefault'), [String(PREFAULT_MIB)], { stdio: 'ignore' });
-    if (p.status !== 0) throw new Error('prefault failed');
-  }
-  const r = await runSampled(process.execPath, [UCR, ...args, '--json'], new Set(exclude));
-  const res = JSON.parse(r.stdout.trim().split('\n').pop());
-  return { ...r, res, op: opSeconds(res) };
+/** The CRIU to compare with: a path (or a name on the PATH) whose `criu check` passes. */
+function criuStatus(bin) {
+  const which = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', bin], { encoding: 'utf8' });
+  if (which.status !== 0) return { available: false, reason: `${bin} not found (give --criu PATH or CRIU=PATH)` };
+  const found = which.stdout.trim();
+  const chk = spawnSync(found, ['check'], { encoding: 'utf8' });
+  if (chk.status !== 0) return { available: false, reason: `${found} check failed: ${(chk.stderr || chk.stdout).trim().split('\n').pop()}` };
+  return { available: true, path: found, version: spawnSync(found, ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n').join(' ') };
 }
 
-function criuStatus() {
-  const which = spawnSync('sh', ['-c', 'command -v criu'], { encoding: 'utf8' });
-  if (which.status !== 0) return { available: false, reason: 'criu is not on the PATH' };
-  const chk = spawnSync('criu', ['check'], { encoding: 'utf8' });
-  if (chk.status !== 0) return { available: false, reason: `criu check failed: ${(chk.stderr || chk.stdout).trim().split('\n').pop()}` };
-  return { available: true, version: spawnSync('criu', ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n')[0] };
-}
-
-async function criuRound(w, dir) {
-  const img = trackDir(fs.mkdtempSync(path.join(dir, 'criu-')));
-  const d = await runSampled('criu', ['dump', '-t', String(w.pid), '-D', img], new Set(w.pids));
-  await waitGone(w.pids);
-  const r = await runSampled('criu', ['restore', '-D', img, '-d'], new Set(w.pids));
-  await verify(w);
-  fs.rmSync(img, { recursive: true, force: true });
-  return { dump: d.wall, restore: r.wall };
-}
-
-/**
- * One workload, RUNS times: start, checkpoint --kill to each image dir, restart (--detach,
- * until every task runs), verify. Returns per-figure lists.
- */
-async function scenario(name, bin, args, targets, criu, ckptArgs = []) {
-  const m = {};
-  const add = (k, v) => (m[k] ??= []).push(v);
-  for (let run = 0; run < RUNS; run++) {
-    for (const [where, dir, dropCache] of targets) {
-      const w = await startWorkload(bin, args, dir, name);
-      const img = path.join(dir, `${name}.ucr`);
-      const c = await ucr(['checkpoint', String(w.pid), '-o', img, '--kill', ...ckptArgs], w.pids);
-      add(`checkpoint:${where}`, c);
-      await waitGone(w.pids);
-      if (dropCache) spawnSync('dd', [`if=${img}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
-      const r = await ucr(['restart', '-i', img, '--detach'], w.pids);
-      add(`restart:${where}`, r);
-      add('image', fs.statSync(img).size);
-      await verify(w);
-      fs.rmSync(img, { force: true });
-      log(`bench: ${name} run ${run + 1} ${where}: checkpoint ${c.op.toFixed(3)} s, restart ${r.op.toFixed(3)} s, rss ${c.rssMiB.toFixed(0)}/${r.rssMiB.toFixed(0)} MiB`);
-    }
-    if (criu.available) {
-      const w = await startWorkload(bin, args, targets[0][1], name);
-      const cr = await criuRound(w, targets[0][1]);
-      add('criu:dump', cr.dump);
-      add('criu:restore', cr.restore);
-    }
-  }
-  return m;
-}
+/** The scaling groups: one workload per size; units name what grows (per-unit figures are
+ * the step from the row before: extra seconds per extra unit). */
+const SCALES = {
+  tasks: {
+    unit: 'task',
+    sizes: [
+      [10, 3, 2],
+      [100, 9, 10],
+      [1000, 27, 36],
+    ].map(([n, c, g]) => ({ n, label: `tree of ${n} processes, ${FDS} pipe fds each`, bin: 'tree', args: ['--children', String(c), '--grandchildren', String(g), '--fds', String(FDS)] })),
+  },
+  threads: {
+    unit: 'thread',
+    sizes: [1, 100, 2000].map((n) => ({ n, label: `1 process, ${n} thread${n > 1 ? 's' : ''}`, bin: 'threads', args: ['--threads', String(n)] })),
+  },
+  maps: {
+    unit: 'mapping',
+    sizes: [10, 1000, 10000].map((n) => ({ n, label: `1 process, ${n} mappings`, bin: 'maps', args: ['--maps', String(n)] })),
+  },
+  memory: {
+    unit: 'GiB',
+    sizes: [64, 512, 4096].map((mib) => ({ n: mib / 1024, label: `mem ${mib < 1024 ? `${mib} MiB` : `${mib / 1024} GiB`} dirty`, bin: 'mem', args: ['--mapped', String(mib), '--touched', String(mib)] })),
+  },
+};
 
 async function main() {
   build();
   const mach = machine();
-  const criu = criuStatus();
+  const criu = criuStatus(CRIU);
   log(`bench: ${mach.cpu}, ${mach.cores} cores, kernel ${mach.kernel}, load ${mach.loadavg.join(' ')}`);
-  log(`bench: CRIU: ${criu.available ? criu.version : `unavailable (${criu.reason})`}`);
+  log(`bench: CRIU: ${criu.available ? `${criu.path}: ${criu.version}` : `unavailable (${criu.reason})`}`);
+  const t = tools({ ucr: UCR, criu: criu.available ? criu.path : undefined, prefault: path.join(BIN, 'prefault'), prefaultMiB: PREFAULT_MIB });
   const shm = trackDir(fs.mkdtempSync('/dev/shm/ucr-bench-'));
   const disk = trackDir(fs.mkdtempSync('/var/tmp/ucr-bench-'));
-  const want = (n) => !ONLY?.length || ONLY.includes(n);
+  const want = (n) => (ONLY?.length ? ONLY : DEFAULT_GROUPS).includes(n);
+  const run = (s) => scenario(t, { runs: RUNS, log, ...s });
 
-  const limit = memcpyLimit();
-  log(`bench: memcpy ${SIZE_MIB} MiB: ${mm(limit.gbps, 2)} GB/s`);
-  const store = storeLimit(shm);
-  log(`bench: tmpfs write ${SIZE_MIB} MiB: ${mm(store.gbps, 2)} GB/s`);
+  // start-up first: nothing else has run yet, so nothing of the rest is in the page cache's way
+  const boot = Object.fromEntries(Object.entries(await startup(t, UCR, Math.max(10, 3 * RUNS))).map(([k, v]) => [k, stat(v)]));
+  const node0 = boot['node -e 0'].median;
+  log(`bench: start-up: ${Object.entries(boot).map(([k, v]) => `${k} ${mm(v)} s`).join(', ')}`);
+  const needLimits = ['dense', 'huge', 'sparse', 'compress'].some(want);
+  const limit = needLimits ? memcpyLimit() : undefined;
+  if (limit) log(`bench: memcpy ${SIZE_MIB} MiB: ${mm(limit.gbps, 2)} GB/s`);
+  const store = needLimits ? storeLimit(shm) : undefined;
+  if (store) log(`bench: tmpfs write ${SIZE_MIB} MiB: ${mm(store.gbps, 2)} GB/s`);
   const reporting = pageReporting();
   const results = [];
-  const row = (workload, op, list, bytes, criuList) => {
-    const secs = stat(list.map((x) => x.op));
-    const gbps = bytes ? stat(list.map((x) => bytes / x.op / GB)) : undefined;
+  const row = (workload, op, list, { bytes, criuList, refused = [], criuFailed = [], units, unit, group } = {}) => {
+    const ok = list?.length ? list : undefined;
+    const secs = ok && stat(ok.map((x) => x.wall));
+    const lib = ok && stat(ok.map((x) => x.lib));
+    const criuS = criuList?.length ? stat(criuList.map((x) => x.wall)) : undefined;
+    const gbps = ok && bytes ? stat(ok.map((x) => bytes / x.lib / GB)) : undefined;
     results.push({
       workload,
       op,
+      group,
       seconds: secs,
-      wallSeconds: stat(list.map((x) => x.wall)),
+      libSeconds: lib,
+      criuSeconds: criuS,
+      ucrToCriu: secs && criuS ? secs.median / criuS.median : undefined,
+      libToCriu: lib && criuS ? lib.median / criuS.median : undefined,
+      // the start-up target: ucr's command no slower than CRIU's plus a bare `node -e 0`
+      overCriuPlusNode: secs && criuS ? secs.median - (criuS.median + node0) : undefined,
       gbps,
-      ratioToMemcpy: gbps ? gbps.median / limit.gbps.median : undefined,
-      ratioToStore: gbps && op.includes('to tmpfs') ? gbps.median / store.gbps.median : undefined,
-      peakRssMiB: stat(list.map((x) => x.rssMiB)),
-      tasks: list[0].res.tasks,
-      perTaskMs: (secs.median * 1000) / list[0].res.tasks,
-      criuSeconds: criuList ? stat(criuList) : undefined,
-      ucrToCriu: criuList ? secs.median / stat(criuList).median : undefined,
+      ratioToMemcpy: gbps && limit ? gbps.median / limit.gbps.median : undefined,
+      ratioToStore: gbps && store && op.includes('to tmpfs') ? gbps.median / store.gbps.median : undefined,
+      peakRssMiB: ok && stat(ok.map((x) => x.rssMiB)),
+      tasks: ok?.[0].res.tasks,
+      units,
+      unit,
+      refused: ok ? undefined : refused[0] ?? 'no run',
+      criuFailed: criuS ? undefined : criuFailed[0],
     });
   };
+  // the rows of one workload: checkpoint and restart to tmpfs against CRIU's dump and restore
+  const pair = (workload, m, extra = {}) => {
+    row(workload, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], { criuList: m['criu:dump'], refused: m.refused, criuFailed: m.criuFailed, ...extra });
+    if (m.image) results.at(-1).imageMiB = stat(m.image.map((b) => b / MIB));
+    row(workload, 'restart from tmpfs', m['restart:tmpfs'], { criuList: m['criu:restore'], refused: m.refused, criuFailed: m.criuFailed, ...extra });
+  };
+  const memArgs = (mib, ...more) => ['--mapped', String(mib), '--touched', String(mib), ...more];
+  const shmOnly = [['tmpfs', shm, false]];
+  if (want('small')) pair('small process (8 MiB dirty)', await run({ name: 'small', bin: path.join(BIN, 'mem'), args: memArgs(8), targets: shmOnly }), { bytes: 8 * MIB });
   const dense = `mem ${SIZE_MIB} MiB dirty`;
   let hugeStore;
   if (want('dense')) {
-    const m = await scenario('dense', path.join(BIN, 'mem'), ['--mapped', String(SIZE_MIB), '--touched', String(SIZE_MIB)], [['tmpfs', shm, false], ['disk', disk, true]], criu);
-    const bytes = SIZE_MIB * 2 ** 20;
-    row(dense, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], bytes, m['criu:dump']);
-    row(dense, 'checkpoint to disk (fsync)', m['checkpoint:disk'], bytes);
-    row(dense, 'restart from tmpfs', m['restart:tmpfs'], bytes, m['criu:restore']);
-    row(dense, 'restart from disk (cold cache)', m['restart:disk'], bytes);
+    const m = await run({ name: 'dense', bin: path.join(BIN, 'mem'), args: memArgs(SIZE_MIB), targets: [...shmOnly, ['disk', disk, true]] });
+    const bytes = SIZE_MIB * MIB;
+    row(dense, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], { bytes, criuList: m['criu:dump'], criuFailed: m.criuFailed });
+    row(dense, 'checkpoint to disk (fsync)', m['checkpoint:disk'], { bytes });
+    row(dense, 'restart from tmpfs', m['restart:tmpfs'], { bytes, criuList: m['criu:restore'], criuFailed: m.criuFailed });
+    row(dense, 'restart from disk (cold cache)', m['restart:disk'], { bytes });
   }
   if (want('huge')) {
     // the same process to a tmpfs with huge pages: a store that writes about twice as fast as
@@ -197,76 +209,133 @@ async function main() {
     if (dir) {
       const hstore = storeLimit(dir);
       log(`bench: tmpfs (huge=within_size) write ${SIZE_MIB} MiB: ${mm(hstore.gbps, 2)} GB/s`);
-      const m = await scenario('huge', path.join(BIN, 'mem'), ['--mapped', String(SIZE_MIB), '--touched', String(SIZE_MIB)], [['tmpfs', dir, false]], { available: false });
-      const bytes = SIZE_MIB * 2 ** 20;
+      const m = await run({ name: 'huge', bin: path.join(BIN, 'mem'), args: memArgs(SIZE_MIB), targets: [['tmpfs', dir, false]], criu: false });
+      const bytes = SIZE_MIB * MIB;
       const w = `${dense}, tmpfs huge=within_size`;
-      row(w, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], bytes);
+      row(w, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], { bytes });
       results.at(-1).ratioToStore = results.at(-1).gbps.median / hstore.gbps.median;
       results.at(-1).store = hstore;
-      row(w, 'restart from tmpfs', m['restart:tmpfs'], bytes);
+      row(w, 'restart from tmpfs', m['restart:tmpfs'], { bytes });
       hugeStore = hstore;
     }
   }
   if (want('sparse')) {
-    const m = await scenario('sparse', path.join(BIN, 'mem'), ['--mapped', '4096', '--touched', '100'], [['tmpfs', shm, false]], criu);
-    const bytes = 100 * 2 ** 20;
-    row('mem 4 GiB mapped, 100 MiB touched', 'checkpoint to tmpfs', m['checkpoint:tmpfs'], bytes, m['criu:dump']);
-    results.at(-1).imageMiB = stat(m.image.map((b) => b / 2 ** 20));
-    row('mem 4 GiB mapped, 100 MiB touched', 'restart from tmpfs', m['restart:tmpfs'], bytes, m['criu:restore']);
+    const m = await run({ name: 'sparse', bin: path.join(BIN, 'mem'), args: ['--mapped', '4096', '--touched', '100'], targets: shmOnly });
+    pair('mem 4 GiB mapped, 100 MiB touched', m, { bytes: 100 * MIB });
   }
   if (want('compress')) {
     // --compress: random memory (nothing shrinks: the cost of trying) and text-like memory
-    const bytes = SIZE_MIB * 2 ** 20;
-    const none = { available: false };
     for (const [fill, label] of [['random', 'random'], ['text', 'text-like']]) {
       const extra = fill === 'text' ? ['--fill', 'text'] : [];
-      const m = await scenario(`lz4-${fill}`, path.join(BIN, 'mem'), ['--mapped', String(SIZE_MIB), '--touched', String(SIZE_MIB), ...extra], [['tmpfs', shm, false]], none, ['--compress']);
-      const w = `mem ${SIZE_MIB} MiB ${label}, --compress`;
-      row(w, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], bytes);
-      results.at(-1).imageMiB = stat(m.image.map((b) => b / 2 ** 20));
-      row(w, 'restart from tmpfs', m['restart:tmpfs'], bytes);
+      const m = await run({ name: `lz4-${fill}`, bin: path.join(BIN, 'mem'), args: memArgs(SIZE_MIB, ...extra), targets: shmOnly, criu: false, ckptArgs: ['--compress'] });
+      pair(`mem ${SIZE_MIB} MiB ${label}, --compress`, m, { bytes: SIZE_MIB * MIB });
     }
   }
   if (want('tree')) {
     const n = 1 + TREE_C + TREE_C * TREE_G;
-    const m = await scenario('tree', path.join(BIN, 'tree'), ['--children', String(TREE_C), '--grandchildren', String(TREE_G)], [['tmpfs', shm, false]], criu);
-    row(`tree of ${n} processes`, 'checkpoint to tmpfs', m['checkpoint:tmpfs'], 0, m['criu:dump']);
-    row(`tree of ${n} processes`, 'restart from tmpfs', m['restart:tmpfs'], 0, m['criu:restore']);
+    const m = await run({ name: 'tree', bin: path.join(BIN, 'tree'), args: ['--children', String(TREE_C), '--grandchildren', String(TREE_G)], targets: shmOnly });
+    pair(`tree of ${n} processes`, m, { units: n, unit: 'task' });
   }
-  const report = { machine: mach, runs: RUNS, sizeMiB: SIZE_MIB, prefaultMiB: PREFAULT_MIB, memcpy: limit, tmpfsWrite: store, hugeTmpfsWrite: hugeStore ?? null, pageReporting: reporting ?? null, criu, results, loadavgAfter: os.loadavg().map((x) => +x.toFixed(2)) };
-  const headers = ['workload', 'operation', 'ucr s (median [min-max])', 'GB/s', 'x memcpy', 'x tmpfs write', 'wall s', 'peak RSS MiB', 'per task ms', 'CRIU s', 'ucr/CRIU'];
+  for (const [group, sc] of Object.entries(SCALES)) {
+    if (!want(group)) continue;
+    for (const size of sc.sizes) {
+      const m = await run({ name: `${group}-${size.n}`, bin: path.join(BIN, size.bin), args: size.args, targets: shmOnly });
+      pair(size.label, m, { units: size.n, unit: sc.unit, group, ...(group === 'memory' ? { bytes: size.n * 2 ** 30 } : {}) });
+    }
+  }
+  perUnit(results);
+  const report = {
+    machine: mach,
+    runs: RUNS,
+    sizeMiB: SIZE_MIB,
+    prefaultMiB: PREFAULT_MIB,
+    startup: boot,
+    memcpy: limit ?? null,
+    tmpfsWrite: store ?? null,
+    hugeTmpfsWrite: hugeStore ?? null,
+    pageReporting: reporting ?? null,
+    criu,
+    results,
+    loadavgAfter: os.loadavg().map((x) => +x.toFixed(2)),
+  };
+  const text = render(report, node0);
+  if (JSON_OUT) {
+    log(text);
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  } else process.stdout.write(text + '\n');
+}
+
+/** Per unit of a scaling row: the step from the row before in its group (extra seconds per
+ * extra task, thread, mapping or GiB, whole commands), for ucr and for CRIU; for a row with
+ * units outside a group (the tree of 100), seconds per unit. */
+function perUnit(results) {
+  const prev = new Map();
+  for (const r of results) {
+    if (!r.units) continue;
+    const key = `${r.group}:${r.op}`;
+    const p = r.group ? prev.get(key) : undefined;
+    if (r.group) prev.set(key, r);
+    const step = (a, b) => (a !== undefined && b !== undefined ? (a - b) / (r.units - p.units) : undefined);
+    if (p) {
+      r.perUnit = step(r.seconds?.median, p.seconds?.median);
+      r.criuPerUnit = step(r.criuSeconds?.median, p.criuSeconds?.median);
+      r.libPerUnit = step(r.libSeconds?.median, p.libSeconds?.median);
+    } else if (!r.group) {
+      r.perUnit = r.seconds && r.seconds.median / r.units;
+      r.criuPerUnit = r.criuSeconds && r.criuSeconds.median / r.units;
+      r.libPerUnit = r.libSeconds && r.libSeconds.median / r.units;
+    }
+  }
+}
+
+const SCALE_OF = { task: [1e3, 'ms'], thread: [1e3, 'ms'], mapping: [1e6, 'µs'], GiB: [1, 's'] };
+
+function render(report, node0) {
+  const { machine: mach, startup: boot, memcpy: limit, tmpfsWrite: store, hugeTmpfsWrite: hugeStore, pageReporting: reporting, criu, results } = report;
+  const headers = ['workload', 'operation', 'ucr s (median [min-max])', 'CRIU s', 'ucr/CRIU', 'ucr-(CRIU+node) s', 'lib s', 'lib/CRIU', 'per unit ucr / CRIU (lib)', 'GB/s (lib)', 'x memcpy', 'x tmpfs write', 'peak RSS MiB'];
+  const unitFig = (r) => {
+    if (r.perUnit === undefined && r.criuPerUnit === undefined) return '-';
+    const [k, u] = SCALE_OF[r.unit];
+    const v = (x) => (x === undefined ? 'n/a' : fmt(x * k, u === 's' ? 3 : 2));
+    return `${v(r.perUnit)} / ${v(r.criuPerUnit)} (${v(r.libPerUnit)}) ${u}/${r.unit}`;
+  };
   const rows = results.map((r) => [
     r.workload + (r.imageMiB ? ` (image ${fmt(r.imageMiB.median, 1)} MiB)` : ''),
     r.op,
-    mm(r.seconds),
+    r.seconds ? mm(r.seconds) : 'refused',
+    r.criuSeconds ? mm(r.criuSeconds) : criu.available && r.criuFailed ? 'failed' : 'n/a',
+    r.ucrToCriu ? fmt(r.ucrToCriu, 2) : 'n/a',
+    r.overCriuPlusNode !== undefined ? (r.overCriuPlusNode > 0 ? '+' : '') + fmt(r.overCriuPlusNode) : 'n/a',
+    r.libSeconds ? fmt(r.libSeconds.median) : '-',
+    r.libToCriu ? fmt(r.libToCriu, 2) : 'n/a',
+    unitFig(r),
     r.gbps ? fmt(r.gbps.median, 2) : '-',
     r.ratioToMemcpy ? fmt(r.ratioToMemcpy, 2) : '-',
     r.ratioToStore ? fmt(r.ratioToStore, 2) : '-',
-    fmt(r.wallSeconds.median),
-    fmt(r.peakRssMiB.max, 0),
-    r.tasks > 1 ? fmt(r.perTaskMs, 2) : '-',
-    r.criuSeconds ? fmt(r.criuSeconds.median) : 'n/a',
-    r.ucrToCriu ? fmt(r.ucrToCriu, 2) : 'n/a',
+    r.peakRssMiB ? fmt(r.peakRssMiB.max, 0) : '-',
   ]);
-  const text = [
+  const notes = [];
+  for (const r of results) {
+    if (r.refused && !notes.some((n) => n.includes(r.workload))) notes.push(`ucr refused ${r.workload}: ${r.refused}`);
+    if (r.criuFailed && !notes.some((n) => n.includes(`CRIU failed on ${r.workload}`))) notes.push(`CRIU failed on ${r.workload}: ${r.criuFailed}`);
+  }
+  return [
     `machine: ${mach.cpu}, ${mach.cores} cores, ${mach.memGiB} GiB, kernel ${mach.kernel}; load average ${mach.loadavg.join(' ')} before, ${report.loadavgAfter.join(' ')} after`,
-    `memcpy ${SIZE_MIB} MiB into touched memory: ${mm(limit.gbps, 2)} GB/s (median [min-max] of ${limit.seconds.n})`,
-    `tmpfs write of ${SIZE_MIB} MiB to a new file (one writer, 4 MiB pwrite, the image store's own limit): ${mm(store.gbps, 2)} GB/s = ${fmt(store.gbps.median / limit.gbps.median, 2)}x memcpy`,
+    `start-up (median [min-max] of ${boot['node -e 0'].n}, alternated): ${Object.entries(boot).map(([k, v]) => `${k} ${mm(v)} s`).join(', ')}`,
+    ...(limit ? [`memcpy ${report.sizeMiB} MiB into touched memory: ${mm(limit.gbps, 2)} GB/s (median [min-max] of ${limit.seconds.n})`] : []),
+    ...(store ? [`tmpfs write of ${report.sizeMiB} MiB to a new file (one writer, 4 MiB pwrite, the image store's own limit): ${mm(store.gbps, 2)} GB/s = ${fmt(store.gbps.median / limit.gbps.median, 2)}x memcpy`] : []),
     ...(hugeStore ? [`the same on a tmpfs mounted huge=within_size (the "tmpfs huge=within_size" rows, x tmpfs write against this): ${mm(hugeStore.gbps, 2)} GB/s = ${fmt(hugeStore.gbps.median / limit.gbps.median, 2)}x memcpy`] : []),
     ...(reporting
       ? [
           `note: this VM reports free memory to its host (${reporting.order !== undefined ? `page_reporting_order=${reporting.order}` : 'virtio_balloon'}): memory freed a while ago takes a host fault on its first write, so checkpoints (fresh image pages) and restarts (fresh task pages) vary from run to run`,
         ]
       : []),
-    `CRIU: ${criu.available ? criu.version : `unavailable (${criu.reason}): no CRIU column`}`,
-    `${RUNS} runs each; peak RSS is the largest of the runs${PREFAULT_MIB ? `; --prefault ${PREFAULT_MIB}: ${PREFAULT_MIB} MiB touched and freed before each ucr command` : ''}`,
+    `CRIU: ${criu.available ? `${criu.path}: ${criu.version}` : `unavailable (${criu.reason}): no CRIU column`}`,
+    `${report.runs} runs each, ucr and CRIU alternated; whole commands (ucr s includes Node's start-up, node -e 0 = ${fmt(node0)} s); peak RSS is the largest of the runs${report.prefaultMiB ? `; --prefault ${report.prefaultMiB}: ${report.prefaultMiB} MiB touched and freed before each timed command of either tool` : ''}`,
     '',
     table(headers, rows),
+    ...(notes.length ? ['', ...notes] : []),
   ].join('\n');
-  if (JSON_OUT) {
-    log(text);
-    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  } else process.stdout.write(text + '\n');
 }
 
 try {

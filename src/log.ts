@@ -3,9 +3,18 @@
  * gets one human line per record instead ("12:03:04.123 DEBUG checkpoint: phase phase=freeze ...").
  * Each module takes a child logger.
  */
-import { destination, pino, type DestinationStream, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { DestinationStream, Logger } from 'pino';
 
 export type { Logger };
+
+type Pino = typeof import('pino');
+let loaded: Pino | undefined;
+/** pino itself, loaded on the first logger that may write something (not at start-up: most
+ * commands log nothing, and loading it costs a command ~20 ms). */
+function pinoModule(): Pino {
+  return (loaded ??= createRequire(import.meta.url)('pino') as Pino);
+}
 
 export interface LogOptions {
   /** pino level: trace, debug, info, warn, error, fatal, silent. @default 'silent' */
@@ -37,15 +46,31 @@ export function humanLine(json: string): string {
 }
 
 function humanStream(fd: number): DestinationStream {
-  const d = destination({ dest: fd, sync: true });
+  const d = pinoModule().destination({ dest: fd, sync: true });
   return { write: (s: string) => d.write(humanLine(s) + '\n') };
 }
 
+const noop = (): void => {};
+/** A logger that writes nothing, without pino: what a call without a logger gets, and what
+ * createLogger gives for level 'silent' without a file. */
+export const silentLogger: Logger = {
+  level: 'silent',
+  child: () => silentLogger,
+  isLevelEnabled: () => false,
+  fatal: noop,
+  error: noop,
+  warn: noop,
+  info: noop,
+  debug: noop,
+  trace: noop,
+  silent: noop,
+} as unknown as Logger;
+
 export function createLogger(opt: LogOptions = {}): Logger {
   const level = opt.level ?? 'silent';
+  if (level === 'silent' && !opt.file) return silentLogger;
+  const { pino, destination } = pinoModule();
   const base = { base: { tool: 'ucr' }, level };
   if (opt.file) return pino(base, destination({ dest: opt.file, sync: true, mkdir: true }));
   return pino(base, opt.human ? humanStream(2) : destination({ dest: 2, sync: true }));
 }
-
-export const silentLogger: Logger = pino({ level: 'silent' });

@@ -6,11 +6,21 @@
 //   xcr0()                        -> bigint      the CPU's enabled xsave features (XCR0)
 //   pathOfHandle(dir, type, buf)  -> string      path of the file a file handle names
 //   sigqueue(pid, sig, value)     -> undefined   sigqueue(3): SI_QUEUE with si_value.sival_int
+//   fdScan(pid, info?)            -> { nums, info }  every fd of a process, ascending: per fd
+//                                    7 numbers (fd, dev, ino, mode, nlink, rdev, size: the stat
+//                                    of the open file) and, unless info is false, its fdinfo
+//                                    text ('\0' after each)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
+#include <dirent.h>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -112,7 +122,76 @@ Napi::Value Sigqueue(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// fdScan(pid): the facts of every fd of a process in one call (a checkpoint of 100 tasks with
+// 400 fds each would otherwise make 40,000 stat and fdinfo calls through Node's fs). An fd
+// closed meanwhile is left out; a process that is gone throws.
+Napi::Value FdScan(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "fdScan(pid: number, info?: boolean)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  bool withInfo = info.Length() < 2 || info[1].ToBoolean().Value();
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", pid);
+  int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ThrowErrno(env, "open", errno);
+  snprintf(path, sizeof path, "/proc/%d/fdinfo", pid);
+  int ifd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (ifd < 0) {
+    int err = errno;
+    close(dfd);
+    return ThrowErrno(env, "open", err);
+  }
+  DIR *d = fdopendir(dfd);
+  if (!d) {
+    int err = errno;
+    close(dfd);
+    close(ifd);
+    return ThrowErrno(env, "fdopendir", err);
+  }
+  std::vector<int> fds;
+  while (struct dirent *de = readdir(d))
+    if (de->d_name[0] != '.') fds.push_back(atoi(de->d_name));
+  std::sort(fds.begin(), fds.end());
+  std::vector<double> nums;
+  std::string text;
+  char buf[16384];
+  for (int fd : fds) {
+    char name[16];
+    snprintf(name, sizeof name, "%d", fd);
+    struct stat st;
+    if (fstatat(dirfd(d), name, &st, 0) < 0) continue;
+    if (withInfo) {
+      int f = openat(ifd, name, O_RDONLY | O_CLOEXEC);
+      if (f < 0) continue;
+      size_t mark = text.size();
+      ssize_t n;
+      while ((n = read(f, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+      close(f);
+      if (n < 0) {
+        text.resize(mark);
+        continue;
+      }
+      text.push_back('\0');
+    }
+    double v[7] = {static_cast<double>(fd), static_cast<double>(st.st_dev), static_cast<double>(st.st_ino), static_cast<double>(st.st_mode),
+                   static_cast<double>(st.st_nlink), static_cast<double>(st.st_rdev), static_cast<double>(st.st_size)};
+    nums.insert(nums.end(), v, v + 7);
+  }
+  closedir(d);
+  close(ifd);
+  Napi::Float64Array arr = Napi::Float64Array::New(env, nums.size());
+  std::copy(nums.begin(), nums.end(), arr.Data());
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("nums", arr);
+  out.Set("info", Napi::String::New(env, text.data(), text.size()));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("fdScan", Napi::Function::New(env, FdScan));
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));

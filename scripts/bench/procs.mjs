@@ -100,8 +100,13 @@ export async function startWorkload(bin, args, dir, name) {
   return { pid: proc.pid, out, name, pids: descendants(proc.pid) };
 }
 
-/** Asks a (restarted) workload to check itself; throws unless it writes PASS. */
+/**
+ * Asks a (restarted) workload to check itself; throws unless it writes PASS. Waits first until
+ * every task of it sleeps (where the workloads wait for SIGTERM): `criu restore -d` can return
+ * while a task still finishes CRIU's restorer, and a SIGTERM then is lost (seen here).
+ */
 export async function verify(w) {
+  await waitUntil(() => w.pids.every((p) => !exists(p) || stateOf(p) === 'S'), 30_000, `${w.name} to settle`).catch(() => {});
   process.kill(w.pid, 'SIGTERM');
   await waitUntil(() => fs.existsSync(w.out) && fs.readFileSync(w.out, 'utf8').endsWith('\n'), 120_000, `${w.name} verdict`);
   const v = fs.readFileSync(w.out, 'utf8').trim();
@@ -112,14 +117,16 @@ export async function verify(w) {
   await waitUntil(() => w.pids.every((p) => !exists(p) || zombie(p)), 30_000, `${w.name} to exit`);
 }
 
-function zombie(pid) {
+function stateOf(pid) {
   try {
     const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return st[st.lastIndexOf(')') + 2] === 'Z';
+    return st[st.lastIndexOf(')') + 2];
   } catch {
-    return true;
+    return undefined;
   }
 }
+
+const zombie = (pid) => (stateOf(pid) ?? 'Z') === 'Z';
 
 export async function killGroup(w) {
   try {

@@ -68,6 +68,26 @@ class Out {
   }
 }
 
+/** Short strings (map keys, kinds) encoded once: a tree's metadata repeats them ~10^5 times. */
+const short = new Map<string, Buffer>();
+
+function encString(out: Out, v: string): void {
+  let e = v.length <= 32 ? short.get(v) : undefined;
+  if (!e) {
+    const b = Buffer.from(v, 'utf8');
+    if (v.length > 32 || short.size >= 4096) {
+      out.head(3, b.length);
+      return out.bytes(b);
+    }
+    const o = new Out();
+    o.head(3, b.length);
+    o.bytes(b);
+    e = o.buf.subarray(0, o.len);
+    short.set(v, e);
+  }
+  out.bytes(e);
+}
+
 function enc(out: Out, v: CborValue, depth: number): void {
   if (depth > MAX_DEPTH) throw new CborError('value nested too deeply');
   if (v === null) return out.head(7, 22);
@@ -85,11 +105,7 @@ function enc(out: Out, v: CborValue, depth: number): void {
     if (-1n - v > 0xffffffffffffffffn) throw new CborError('integer exceeds 64 bits');
     return out.head(1, -1n - v);
   }
-  if (typeof v === 'string') {
-    const b = Buffer.from(v, 'utf8');
-    out.head(3, b.length);
-    return out.bytes(b);
-  }
+  if (typeof v === 'string') return encString(out, v);
   if (v instanceof Uint8Array) {
     out.head(2, v.length);
     return out.bytes(v);
@@ -99,11 +115,14 @@ function enc(out: Out, v: CborValue, depth: number): void {
     for (const x of v) enc(out, x, depth + 1);
     return;
   }
-  const keys = Object.keys(v).filter((k) => v[k] !== undefined);
-  out.head(5, keys.length);
-  for (const k of keys) {
-    enc(out, k, depth + 1);
-    enc(out, v[k] as CborValue, depth + 1);
+  let n = 0;
+  for (const k in v) if (v[k] !== undefined) n++;
+  out.head(5, n);
+  for (const k in v) {
+    const x = v[k];
+    if (x === undefined) continue;
+    encString(out, k);
+    enc(out, x, depth + 1);
   }
 }
 

@@ -11,15 +11,17 @@ import { UcrError, UnsupportedError } from '../errors.js';
 import type { FdImage, FileImage, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
 import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
-import type { Helper } from './helper.js';
+import type { Helper, HelperEvent } from './helper.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
-import { commOf, fdsOfOthers, listFds, readFdInfo, readLink } from './proc.js';
+import { commOf, filesOfOthers, readLink, scanFds } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 
 interface Holder {
   pid: number;
   fd: number;
+  /** the "lock:" lines of its fdinfo */
+  locks?: string[];
 }
 
 interface TreeObject {
@@ -65,13 +67,7 @@ function sameFile(a: Holder, b: Holder): boolean {
   }
 }
 
-function factsOf(pid: number, fd: number): FdFacts | undefined {
-  try {
-    return { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat: fs.statSync(`/proc/${pid}/fd/${fd}`), info: readFdInfo(pid, fd) };
-  } catch {
-    return undefined; // closed meanwhile (outside processes keep running)
-  }
-}
+const O_CLOEXEC = 0o2000000;
 
 const key = (f: FdFacts) => `${f.stat.dev}:${f.stat.ino}`;
 
@@ -83,15 +79,9 @@ function findOutsideHolders(objects: TreeObject[], tree: Set<number>, ignore: Se
     byKey.set(key(o.facts), [...(byKey.get(key(o.facts)) ?? []), o]);
   }
   if (!byKey.size) return;
-  for (const { pid, fd } of fdsOfOthers((p) => tree.has(p) || ignore.has(p))) {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(`/proc/${pid}/fd/${fd}`);
-    } catch {
-      continue;
-    }
-    for (const o of byKey.get(`${st.dev}:${st.ino}`) ?? [])
-      if (!o.outside && (st.isFIFO() || sameFile(o.holders[0]!, { pid, fd }))) o.outside = { pid, fd, comm: commOf(pid) };
+  for (const { pid, fd, dev, ino, mode } of filesOfOthers((p) => tree.has(p) || ignore.has(p))) {
+    for (const o of byKey.get(`${dev}:${ino}`) ?? [])
+      if (!o.outside && ((mode & fs.constants.S_IFMT) === fs.constants.S_IFIFO || sameFile(o.holders[0]!, { pid, fd }))) o.outside = { pid, fd, comm: commOf(pid) };
   }
 }
 
@@ -101,18 +91,27 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const refs = new Map<number, { fd: number; obj: TreeObject; cloexec: boolean }[]>();
   for (const pid of pids) {
     const list: { fd: number; obj: TreeObject; cloexec: boolean }[] = [];
-    for (const fd of listFds(pid)) {
-      const facts = factsOf(pid, fd);
-      if (!facts) continue;
+    for (const { fd, stat, info } of scanFds(pid)) {
+      const facts: FdFacts = { pid, fd, link: '', stat, info };
       const k = key(facts);
-      let obj = (byKey.get(k) ?? []).find((o) => sameFile(o.holders[0]!, { pid, fd }));
+      const same = byKey.get(k);
+      // one open file has one set of file flags (all but close-on-exec, which is the fd's): the
+      // two ends of a pipe, or two opens of one file, differ there without a kcmp
+      const flags = info.flags & ~O_CLOEXEC;
+      let obj = same?.find((o) => (o.facts.info.flags & ~O_CLOEXEC) === flags && sameFile(o.holders[0]!, { pid, fd }));
       if (!obj) {
+        try {
+          facts.link = readLink(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          continue;
+        }
         obj = { facts, holders: [] };
         objects.push(obj);
-        byKey.set(k, [...(byKey.get(k) ?? []), obj]);
+        if (same) same.push(obj);
+        else byKey.set(k, [obj]);
       }
-      obj.holders.push({ pid, fd });
-      list.push({ fd, obj, cloexec: (facts.info.flags & 0o2000000) !== 0 });
+      obj.holders.push({ pid, fd, locks: facts.info.locks });
+      list.push({ fd, obj, cloexec: (facts.info.flags & O_CLOEXEC) !== 0 });
     }
     refs.set(pid, list);
   }
@@ -129,6 +128,8 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     for (const [o, i] of ids) if (i === id) return o.holders[0]!;
     return { pid: 0, fd: -1 };
   };
+  // pipes' queued bytes: asked for as they come, answered in order, collected after the loop
+  const pipeReads: { pipe: PipeImage; ev: Promise<HelperEvent> }[] = [];
   const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close', lock: opt.kill ?? false });
   const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
   for (const o of objects) {
@@ -163,15 +164,22 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     if (file.pipe && !pipes.has(file.pipe.id)) {
       const h = o.holders[0]!;
       helper.send(`pipe ${h.pid} ${h.fd}`);
-      const ev = await helper.next('pipe');
-      const pipe: PipeImage = { id: file.pipe.id, size: ev.size as number, data: Buffer.from(ev.data as string, 'hex') };
+      const ev = helper.next('pipe');
+      ev.catch(() => {}); // awaited below; a failure must not be "unhandled" until then
+      const pipe: PipeImage = { id: file.pipe.id, size: 0, data: Buffer.alloc(0) };
       if (file.kind === 'fifo') pipe.path = file.path;
       pipes.set(file.pipe.id, pipe);
+      pipeReads.push({ pipe, ev });
     }
     if (file.obj !== undefined) objectPaths.set(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
     if (file.tty?.master) ttys.push(await readTty(helper, o.holders[0]!, o.facts.link));
     ids.set(o, file.id);
     files.push(file);
+  }
+  for (const { pipe, ev } of pipeReads) {
+    const e = await ev;
+    pipe.size = e.size as number;
+    pipe.data = Buffer.from(e.data as string, 'hex');
   }
   unix.link();
   for (const f of files)

@@ -11,18 +11,20 @@ import type { LockImage } from '../image/types.js';
 const LINE = /^lock:\s+\d+:\s+(->\s+)?(\S+)\s+(\S+)\s+(\S+)\s+(-?\d+)\s+\S+\s+(\d+)\s+(\d+|EOF)/;
 const KIND: Record<string, LockImage['kind']> = { FLOCK: 'flock', OFDLCK: 'ofd', POSIX: 'posix' };
 
-/** The locks of one open-file object, from every fd of the tree that refers to it. */
-export function locksOf(holders: { pid: number; fd: number }[], what: string): LockImage[] {
+/** The locks of one open-file object, from every fd of the tree that refers to it (the "lock:"
+ * lines of its fdinfo, read once with the fd's other facts, or read here). */
+export function locksOf(holders: { pid: number; fd: number; locks?: string[] }[], what: string): LockImage[] {
   const locks: LockImage[] = [];
   const seen = new Set<string>();
   for (const h of holders) {
-    let text: string;
-    try {
-      text = fs.readFileSync(`/proc/${h.pid}/fdinfo/${h.fd}`, 'latin1');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n')) {
+    let lines = h.locks;
+    if (!lines)
+      try {
+        lines = fs.readFileSync(`/proc/${h.pid}/fdinfo/${h.fd}`, 'latin1').split('\n');
+      } catch {
+        continue;
+      }
+    for (const line of lines) {
       const m = LINE.exec(line);
       if (!m || m[1]) continue; // not a lock line, or a waiter
       const kind = KIND[m[2]!];

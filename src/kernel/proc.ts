@@ -1,5 +1,33 @@
 /** Parsers for the /proc files a checkpoint reads (text in, typed facts out). */
 import fs from 'node:fs';
+import { native } from '../native/addon.js';
+
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * A small /proc file as latin1 text: open, read into one reused buffer, close (readFileSync
+ * also fstat()s and allocates a buffer per call; a tree of 100 tasks with 400 fds each reads
+ * 40,000 fdinfo files).
+ */
+export function readProcText(path: string): string {
+  const fd = fs.openSync(path, 'r');
+  try {
+    let len = 0;
+    for (;;) {
+      if (len === scratch.length) {
+        const bigger = Buffer.allocUnsafe(scratch.length * 2);
+        scratch.copy(bigger);
+        scratch = bigger;
+      }
+      const n = fs.readSync(fd, scratch, len, scratch.length - len, null);
+      if (n === 0) break;
+      len += n;
+    }
+    return scratch.toString('latin1', 0, len);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 export interface MapsEntry {
   start: number;
@@ -18,22 +46,29 @@ export function readSmaps(pid: number): MapsEntry[] {
   const out: MapsEntry[] = [];
   const text = fs.readFileSync(`/proc/${pid}/smaps`, 'latin1');
   const head = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/;
-  for (const line of text.split('\n')) {
-    const m = head.exec(line);
-    if (m) {
-      out.push({
-        start: parseInt(m[1]!, 16),
-        end: parseInt(m[2]!, 16),
-        perms: m[3]!,
-        pgoff: parseInt(m[4]!, 16),
-        dev: m[5]!,
-        ino: Number(m[6]),
-        path: m[7] ?? '',
-        flags: new Set(),
-      });
-    } else if (line.startsWith('VmFlags:') && out.length) {
-      for (const f of line.slice(8).trim().split(/\s+/)) out[out.length - 1]!.flags.add(f);
+  // ~25 lines per mapping: only a mapping's first line (its address in lower-case hex) and its
+  // VmFlags line are cut out of the text (10,000 mappings make 250,000 lines)
+  for (let at = 0; at < text.length; ) {
+    let nl = text.indexOf('\n', at);
+    if (nl < 0) nl = text.length;
+    const c = text.charCodeAt(at);
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) {
+      const m = head.exec(text.slice(at, nl));
+      if (m)
+        out.push({
+          start: parseInt(m[1]!, 16),
+          end: parseInt(m[2]!, 16),
+          perms: m[3]!,
+          pgoff: parseInt(m[4]!, 16),
+          dev: m[5]!,
+          ino: Number(m[6]),
+          path: m[7] ?? '',
+          flags: new Set(),
+        });
+    } else if (c === 0x56 && text.startsWith('VmFlags:', at) && out.length) {
+      for (const f of text.slice(at + 8, nl).trim().split(/\s+/)) out[out.length - 1]!.flags.add(f);
     }
+    at = nl + 1;
   }
   return out;
 }
@@ -106,21 +141,81 @@ export interface FdInfo {
   mntId: number;
   ino: number;
   extra: Map<string, string>;
+  /** the "lock:" lines, as they are (locks.ts) */
+  locks: string[];
 }
 
 export function readFdInfo(pid: number, fd: number): FdInfo {
+  return parseFdInfo(readProcText(`/proc/${pid}/fdinfo/${fd}`));
+}
+
+function parseFdInfo(text: string): FdInfo {
   const extra = new Map<string, string>();
-  for (const line of fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1').split('\n')) {
+  const locks: string[] = [];
+  for (const line of text.split('\n')) {
     const i = line.indexOf(':');
-    if (i > 0) extra.set(line.slice(0, i), line.slice(i + 1).trim());
+    if (i <= 0) continue;
+    const k = line.slice(0, i);
+    if (k === 'lock') locks.push(line);
+    else extra.set(k, line.slice(i + 1).trim());
   }
   return {
+    locks,
     pos: Number(extra.get('pos') ?? 0),
     flags: parseInt(extra.get('flags') ?? '0', 8),
     mntId: Number(extra.get('mnt_id') ?? 0),
     ino: Number(extra.get('ino') ?? 0),
     extra,
   };
+}
+
+/** What a checkpoint asks of an open file's stat (fs.Stats has it all; scanFds makes these). */
+export type FdStat = Pick<fs.Stats, 'dev' | 'ino' | 'mode' | 'nlink' | 'rdev' | 'size' | 'isFile' | 'isDirectory' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice' | 'isSymbolicLink'>;
+
+class ScannedStat implements FdStat {
+  constructor(
+    readonly dev: number,
+    readonly ino: number,
+    readonly mode: number,
+    readonly nlink: number,
+    readonly rdev: number,
+    readonly size: number,
+  ) {}
+  private is(type: number): boolean {
+    return (this.mode & fs.constants.S_IFMT) === type;
+  }
+  isFile(): boolean {
+    return this.is(fs.constants.S_IFREG);
+  }
+  isDirectory(): boolean {
+    return this.is(fs.constants.S_IFDIR);
+  }
+  isFIFO(): boolean {
+    return this.is(fs.constants.S_IFIFO);
+  }
+  isSocket(): boolean {
+    return this.is(fs.constants.S_IFSOCK);
+  }
+  isCharacterDevice(): boolean {
+    return this.is(fs.constants.S_IFCHR);
+  }
+  isBlockDevice(): boolean {
+    return this.is(fs.constants.S_IFBLK);
+  }
+  isSymbolicLink(): boolean {
+    return this.is(fs.constants.S_IFLNK);
+  }
+}
+
+/** Every fd of a process (ascending) with the stat of its open file and its fdinfo, in one
+ * native call (the addon's fdScan); fds closed meanwhile are left out. */
+export function scanFds(pid: number): { fd: number; stat: FdStat; info: FdInfo }[] {
+  const { nums, info } = native().fdScan(pid);
+  const texts = info.split('\0');
+  const out: { fd: number; stat: FdStat; info: FdInfo }[] = [];
+  for (let i = 0, j = 0; i < nums.length; i += 7, j++)
+    out.push({ fd: nums[i]!, stat: new ScannedStat(nums[i + 1]!, nums[i + 2]!, nums[i + 3]!, nums[i + 4]!, nums[i + 5]!, nums[i + 6]!), info: parseFdInfo(texts[j]!) });
+  return out;
 }
 
 export function listFds(pid: number): number[] {
@@ -207,6 +302,24 @@ export function readTimers(pid: number): ProcTimer[] {
     }
   }
   return out;
+}
+
+/** The open file (dev, ino, mode) of every fd of every process except those skipped, one
+ * native call per process (fdsOfOthers would stat each fd through Node's fs). Processes and fds
+ * that vanish meanwhile are passed over. */
+export function* filesOfOthers(skip: (pid: number) => boolean): Generator<{ pid: number; fd: number; dev: number; ino: number; mode: number }> {
+  const scan = native().fdScan;
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!pid || skip(pid)) continue;
+    let nums: Float64Array;
+    try {
+      nums = scan(pid, false).nums;
+    } catch {
+      continue;
+    }
+    for (let i = 0; i < nums.length; i += 7) yield { pid, fd: nums[i]!, dev: nums[i + 1]!, ino: nums[i + 2]!, mode: nums[i + 3]! };
+  }
 }
 
 /** Every fd of every process except those skipped (the tree, ucr): where outside holders of

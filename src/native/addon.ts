@@ -19,10 +19,16 @@ export interface NativeAddon {
   pathOfHandle(mountDir: string, type: number, handle: Uint8Array): string;
   /** sigqueue(3): sends sig with si_code SI_QUEUE and si_value.sival_int = value. */
   sigqueue(pid: number, sig: number, value: number): void;
+  /** Every fd of a process, ascending: 7 numbers per fd in nums (fd, dev, ino, mode, nlink,
+   * rdev, size: the stat of the open file) and (unless withInfo is false) its fdinfo text, each
+   * followed by '\0', in info. fds closed meanwhile are left out. Throws with
+   * code/errno/syscall when the process is gone. */
+  fdScan(pid: number, withInfo?: boolean): { nums: Float64Array; info: string };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..', '..');
+// here is dist/native (or src/native), or dist for the bundled command line (dist/ucr.mjs)
+const root = path.resolve(here, path.basename(here) === 'native' ? '../..' : '..');
 const buildDirs = [path.join(root, 'build', 'Release'), path.join(root, 'build', 'Debug')];
 
 let addon: NativeAddon | undefined;

@@ -1,6 +1,5 @@
-import type { Stats } from 'node:fs';
 import type { FileImage, TaskImage } from '../../image/types.js';
-import type { FdInfo } from '../proc.js';
+import type { FdInfo, FdStat } from '../proc.js';
 import type { InetFacts } from './inet.js';
 import type { UnixFacts } from './unix.js';
 
@@ -11,7 +10,7 @@ export interface FdFacts {
   /** readlink of /proc/PID/fd/N */
   link: string;
   /** stat of the open file itself (through the /proc link) */
-  stat: Stats;
+  stat: FdStat;
   info: FdInfo;
 }
 
