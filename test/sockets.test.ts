@@ -31,6 +31,11 @@ describe('unix domain sockets', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('datagram sockets: datagrams from unconnected, connected and closed senders queued at a bound socket come back in order with their senders; several sockets connected to one; a peer closed or unlinked since', async () => {
+    const { verdict } = await roundTrip('unixdgram');
+    expect(verdict).toBe('PASS');
+  });
+
   it('refuses a socket whose peer is outside the tree, naming the outside process; restores it closed with --external-unix=close', async () => {
     const dir = fs.mkdtempSync('/tmp/ucr-ext-');
     try {
@@ -110,6 +115,7 @@ describe('unix socket metadata validation', () => {
       ['name', (fs) => (socks(fs).find((u) => u.name)!.name = new Uint8Array(200)), /name: corrupt image: 200 bytes/],
       ['queue', (fs) => (socks(fs).find((u) => u.queue.length)!.queue = 'x'), /queue: corrupt image: expected an array/],
       ['shutdown', (fs) => (socks(fs)[0]!.shutdown = 9), /shutdown: corrupt image: 9 is outside/],
+      ['senders', (fs) => (socks(fs)[0]!.senders = [new Uint8Array(1), new Uint8Array(2)]), /senders: corrupt image: one sender per datagram/],
     ];
     expectEditsRefused(cases, edit);
     const rand = seeded(12345);

@@ -45,7 +45,10 @@
  *   file <id> unix <type> <flags> <conn> <peer id> <listener id> <listening 0|1> <backlog>
  *        <shutdown bits> <passcred 0|1> <sndbuf> <rcvbuf> <peek offset> <unlinked 0|1>
  *        <path owner uid|-1> <gid|-1> <mode|-1>
- *        <hex name|-> <queued messages: hex,hex,...|->      (an empty message is "z")
+ *        <hex name|-> <queued messages: hex,hex,...|->      (an empty message is "z"; a
+ *        datagram written by its own sender, not the peer, is hex:<hex sender name> (empty:
+ *        unnamed), sent before any datagram socket connects, from the socket of the plan bound
+ *        to that name or a temporary one)
  *        conn: 0 none, 1 pair (socketpair with peer), 2 client (connects to the listener),
  *        3 accepted (created by accept from the listener), 4 dgram (connects to peer's name);
  *        peer -1: a temporary socket closed once the queue is written (the peer is gone);
@@ -133,6 +136,8 @@ struct unix_plan {
 	unsigned char **msgs;
 	size_t *msglen;
 	int nmsgs;
+	char (*from)[108]; /* datagrams with senders: each one's sender name (NULL: the peer writes) */
+	size_t *fromlen;   /* 0: an unnamed sender */
 	int fd, tmp; /* while creating: the socket and its temporary peer */
 };
 

@@ -8,7 +8,43 @@
 #include "plan_parse.h"
 #include "proto.h"
 
+static int add_data(struct unix_plan *u, const char *hex, size_t hl);
+
+/* The sender of message u->nmsgs - 1, from "name hex" of length hl; every message of a socket
+ * has one, or none has. */
+static int add_from(struct unix_plan *u, const char *hex, size_t hl, int has)
+{
+	if (u->nmsgs > 1 && has != (u->from != NULL))
+		return -1;
+	if (!has)
+		return 0;
+	char (*f)[108] = realloc(u->from, (size_t)u->nmsgs * sizeof *f);
+	if (!f)
+		return -1;
+	u->from = f;
+	size_t *fl = realloc(u->fromlen, (size_t)u->nmsgs * sizeof *fl);
+	if (!fl)
+		return -1;
+	u->fromlen = fl;
+	char *tmp = strndup(hex, hl);
+	long got = tmp && hl % 2 == 0 && hl / 2 <= sizeof *f ? (hl ? hex_decode(tmp, f[u->nmsgs - 1], hl / 2) : 0) : -1;
+	free(tmp);
+	if (got != (long)(hl / 2))
+		return -1;
+	fl[u->nmsgs - 1] = hl / 2;
+	return 0;
+}
+
 static int add_msg(struct unix_plan *u, const char *hex, size_t hl)
+{
+	const char *colon = memchr(hex, ':', hl);
+	size_t dl = colon ? (size_t)(colon - hex) : hl;
+	if (add_data(u, hex, dl) < 0)
+		return -1;
+	return colon ? add_from(u, colon + 1, hl - dl - 1, 1) : add_from(u, NULL, 0, 0);
+}
+
+static int add_data(struct unix_plan *u, const char *hex, size_t hl)
 {
 	unsigned char **m = realloc(u->msgs, (size_t)(u->nmsgs + 1) * sizeof *m);
 	if (!m)
@@ -70,5 +106,6 @@ int plan_unix_file(struct file_plan *f, char **w, int n)
 			p += hl + 1;
 		}
 	}
+	NEED(!u->from || (u->type == SOCK_DGRAM && u->namelen && u->conn != UNIX_PAIR));
 	return 0;
 }

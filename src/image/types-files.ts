@@ -134,6 +134,9 @@ export interface UnixSocketImage {
   external?: { ino: number; pid: number; fd: number; comm: string };
   /** the bytes queued to be read (stream: one chunk; datagram and seqpacket: one per message) */
   queue: Uint8Array[];
+  /** datagram sockets whose datagrams did not all come from their peer: each datagram's sender
+   * name (sun_path bytes; empty: unnamed), one per queue entry */
+  senders?: Uint8Array[];
 }
 
 export interface LockImage {

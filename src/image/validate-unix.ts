@@ -49,11 +49,13 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
       comm: field(ext, 'comm', ew, (y, ww) => str(y, ww, 16)),
     },
     queue,
+    ...(o.senders !== undefined ? { senders: arr(o.senders, w.at('senders'), 1 << 16).map((m, i) => bytes(m, w.at('senders').at(i), 0, 108)) } : {}),
   };
+  if (u.senders && (u.type !== 'dgram' || !u.name || u.conn === 'pair' || u.senders.length !== u.queue.length)) w.at('senders').fail('one sender per datagram, only at a named datagram socket');
   if (u.listening && (u.conn !== 'none' || u.type === 'dgram')) w.fail('a listening socket cannot be connected or a datagram socket');
   if (u.type === 'dgram' && (u.conn === 'client' || u.conn === 'accepted')) w.fail('a datagram socket is not accepted');
   if (u.type !== 'dgram' && u.conn === 'dgram') w.fail('only datagram sockets connect to a name');
-  if (u.conn === 'none' && u.queue.length && u.type === 'dgram') w.fail('datagrams queued at an unconnected socket');
+  if (u.conn === 'none' && u.queue.length && u.type === 'dgram' && !u.senders) w.fail('datagrams queued at an unconnected socket');
   return u;
 }
 
@@ -76,6 +78,6 @@ export function checkUnixLinks(files: FileImage[], w: Where): void {
     if (u.conn === 'accepted' && peer && (peer.conn !== 'client' || peer.peer !== f.id)) fw.fail('an accepted end without its client');
     if (u.conn === 'accepted' && !u.name) fw.fail('an accepted end without a name');
     if (u.conn === 'dgram' && (!peer || !peer.name)) fw.fail('a datagram socket connected to an unnamed socket');
-    if ((u.conn === 'none' || (u.conn === 'dgram' && peer?.peer !== f.id)) && u.queue.length && u.type === 'dgram') fw.fail('datagrams queued without a writer');
+    if ((u.conn === 'none' || (u.conn === 'dgram' && peer?.peer !== f.id)) && u.queue.length && u.type === 'dgram' && !u.senders) fw.fail('datagrams queued without a writer');
   });
 }
