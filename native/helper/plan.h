@@ -53,6 +53,8 @@
  *        3 accepted (created by accept from the listener), 4 dgram (connects to peer's name);
  *        peer -1: a temporary socket closed once the queue is written (the peer is gone);
  *        listener -1: a temporary listener bound to the accepted side's name
+ *        [<place>]: a client (peer -1) whose connection waits in the listener's accept queue,
+ *        never accepted: connected again, in the order of the places, once the listener exists
  *   file <id> inet <family 4|6> <protocol 6 TCP|17 UDP> <flags> <state> <mode> <local address|->
  *        <local port> <remote address|-> <remote port> <backlog> <options o,o,... (inet.h order)>
  *        <receive queue seq> <send queue seq> <unsent bytes> <mss> <send wscale> <receive wscale>
@@ -139,6 +141,7 @@ struct unix_plan {
 	char (*from)[108]; /* datagrams with senders: each one's sender name (NULL: the peer writes) */
 	size_t *fromlen;   /* 0: an unnamed sender */
 	int fd, tmp; /* while creating: the socket and its temporary peer */
+	int pending; /* a client waiting in its listener's accept queue: its place there; -1: none */
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };

@@ -74,7 +74,7 @@ static int add_data(struct unix_plan *u, const char *hex, size_t hl)
 int plan_unix_file(struct file_plan *f, char **w, int n)
 {
 	int64_t v[16];
-	NEED(n == 21);
+	NEED(n == 21 || n == 22);
 	for (int i = 0; i < 16; i++)
 		NEED(!parse_i64(w[3 + i], &v[i]));
 	NEED(v[0] == SOCK_STREAM || v[0] == SOCK_DGRAM || v[0] == SOCK_SEQPACKET);
@@ -92,6 +92,11 @@ int plan_unix_file(struct file_plan *f, char **w, int n)
 	u->sndbuf = (int)v[9], u->rcvbuf = (int)v[10], u->peekoff = (int)v[11], u->unlinked = (int)v[12];
 	u->uid = (int)v[13], u->gid = (int)v[14], u->mode = (int)v[15];
 	u->fd = u->tmp = -1;
+	u->pending = -1;
+	if (n == 22) {
+		NEED(!parse_i64(w[21], &v[0]) && v[0] >= 0 && v[0] <= 65535 && u->conn == UNIX_CLIENT && u->peer == -1 && u->listener >= 0);
+		u->pending = (int)v[0];
+	}
 	if (strcmp(w[19], "-")) {
 		size_t hl = strlen(w[19]);
 		NEED(hl % 2 == 0 && hl / 2 <= sizeof u->name && hex_decode(w[19], u->name, sizeof u->name) == (long)(hl / 2));

@@ -223,6 +223,32 @@ static int send_by_senders(void)
 	return err;
 }
 
+/* Clients whose connections waited in an accept queue connect again, in queue order, so they
+ * wait there again (nothing accepts them before the tasks run). */
+static int connect_waiting(void)
+{
+	char obj[48];
+	for (int place = 0;; place++) {
+		int found = 0;
+		for (int i = 0; i < plan.nfiles; i++) {
+			struct unix_plan *u = plan.files[i].kind == FILE_UNIX ? plan.files[i].ux : NULL;
+			if (!u || u->pending != place)
+				continue;
+			found = 1;
+			struct unix_plan *l = ux(u->listener);
+			snprintf(obj, sizeof obj, "file %d (unix socket)", plan.files[i].id);
+			if (!l || !l->listening || l->type != u->type || !l->namelen)
+				return proto_fail("files", obj, EINVAL, "a connection waits in the accept queue of a socket that is not a listener");
+			struct sockaddr_un a;
+			socklen_t al = addr_of(l->name, l->namelen, &a);
+			if (connect(u->fd, (struct sockaddr *)&a, al) < 0)
+				return proto_fail("files", obj, errno, "cannot connect again the unix socket that waited in an accept queue");
+		}
+		if (!found)
+			return 0;
+	}
+}
+
 static int finish(struct file_plan *f, struct unix_plan *u, const char *obj)
 {
 	static const int how[4] = { -1, SHUT_RD, SHUT_WR, SHUT_RDWR };
@@ -286,7 +312,9 @@ int open_unix_sockets(void)
 		if (f->kind != FILE_UNIX)
 			continue;
 		p = ux(u->peer);
-		if (u->conn == UNIX_CLIENT) {
+		if (u->conn == UNIX_CLIENT && u->pending >= 0) {
+			continue; /* below */
+		} else if (u->conn == UNIX_CLIENT) {
 			if (!p || p->conn != UNIX_ACCEPTED || p->peer != f->id)
 				return proto_fail("files", obj, EINVAL, "a unix client without its accepted end");
 			if ((p->fd = connect_via(u, u->fd, p, obj)) < 0)
@@ -305,6 +333,8 @@ int open_unix_sockets(void)
 				return proto_fail("files", obj, errno, "cannot connect the datagram socket again");
 		}
 	}
+	if (connect_waiting() < 0)
+		return -1;
 	/* queues, written by the peer */
 	for (int i = 0; i < plan.nfiles; i++) {
 		struct unix_plan *u = plan.files[i].ux;

@@ -130,6 +130,9 @@ export interface UnixSocketImage {
   peer: number;
   /** for client/accepted: file id of the listener to connect through; -1: a temporary one */
   listener: number;
+  /** a client whose connection waits, never accepted, in the accept queue of `listener`: its
+   * place there (0 is accepted first); it has no peer (-1) and connects again on restart */
+  pending?: number;
   /** the peer was held outside the tree (recorded with --external-unix=close) */
   external?: { ino: number; pid: number; fd: number; comm: string };
   /** the bytes queued to be read (stream: one chunk; datagram and seqpacket: one per message) */

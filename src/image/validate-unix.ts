@@ -49,6 +49,7 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
       comm: field(ext, 'comm', ew, (y, ww) => str(y, ww, 16)),
     },
     queue,
+    ...(o.pending !== undefined ? { pending: field(o, 'pending', w, (y, ww) => int(y, ww, 0, 65535)) } : {}),
     ...(o.senders !== undefined ? { senders: arr(o.senders, w.at('senders'), 1 << 16).map((m, i) => bytes(m, w.at('senders').at(i), 0, 108)) } : {}),
   };
   if (u.senders && (u.type !== 'dgram' || !u.name || u.conn === 'pair' || u.senders.length !== u.queue.length)) w.at('senders').fail('one sender per datagram, only at a named datagram socket');
@@ -74,7 +75,8 @@ export function checkUnixLinks(files: FileImage[], w: Where): void {
     if (u.listener >= 0 && (!listener || !listener.listening || listener.type !== u.type)) fw.fail('listener is not a listening socket of its type');
     if (u.conn === 'none' && u.peer >= 0) fw.fail('an unconnected socket with a peer');
     if (u.conn === 'pair' && peer && (peer.conn !== 'pair' || peer.peer !== f.id)) fw.fail('the ends of a pair disagree');
-    if (u.conn === 'client' && (!peer || peer.conn !== 'accepted' || peer.peer !== f.id)) fw.fail('a client without its accepted end');
+    if (u.pending !== undefined && (u.conn !== 'client' || u.peer !== -1 || !listener || u.queue.length)) fw.fail('a connection waiting in an accept queue is a client of a listener, with no peer and nothing queued');
+    if (u.conn === 'client' && u.pending === undefined && (!peer || peer.conn !== 'accepted' || peer.peer !== f.id)) fw.fail('a client without its accepted end');
     if (u.conn === 'accepted' && peer && (peer.conn !== 'client' || peer.peer !== f.id)) fw.fail('an accepted end without its client');
     if (u.conn === 'accepted' && !u.name) fw.fail('an accepted end without a name');
     if (u.conn === 'dgram' && (!peer || !peer.name)) fw.fail('a datagram socket connected to an unnamed socket');

@@ -85,9 +85,9 @@ export class UnixSockets {
       };
       if (q.rights) refuse('file descriptors in flight (SCM_RIGHTS) are queued in it: not supported yet');
       if (q.bytes > UNIX_QUEUE_MAX) refuse(`more than ${UNIX_QUEUE_MAX >> 20} MiB queued: not supported yet`);
-      if (u.listening && (d.rq ?? 0) > 0) refuse(`${d.rq} connection(s) wait in its accept queue: not supported yet`);
+      if (u.listening) this.linkWaiting(e, byIno, refuse);
       if (u.passcred && u.queue.length) refuse('data queued with credentials (SO_PASSCRED): not supported yet');
-      if (u.conn === 'none' && d.peer !== undefined) {
+      if (u.conn === 'none' && d.peer !== undefined && u.pending === undefined) {
         const p = byIno.get(d.peer);
         if (p) this.linkPair(e, p, refuse);
         else {
@@ -135,6 +135,23 @@ export class UnixSockets {
     const [srv, cli, l] = serverIsU ? [e, p, lu] : [p, e, lv];
     Object.assign(srv.file.unix!, { conn: 'accepted', peer: cli.file.id, listener: l });
     Object.assign(cli.file.unix!, { conn: 'client', peer: srv.file.id, listener: l });
+  }
+
+  /** Connections waiting in a listener's accept queue (sock_diag names their clients, in queue
+   * order): each client of the tree connects again, in that order, once the listener exists. */
+  private linkWaiting(e: Entry, byIno: Map<number, Entry>, refuse: (why: string) => never): void {
+    const icons = e.facts.diag.icons ?? [];
+    const outside = icons.filter((c) => !byIno.has(c)).length;
+    if (outside) refuse(`${outside} connection(s) from outside the tree (or closed since) wait in its accept queue: not supported yet`);
+    icons.forEach((ino, i) => {
+      const c = byIno.get(ino)!;
+      if (c.facts.diag.wq)
+        throw new UnsupportedError(
+          `process ${c.pid} fd ${c.fd} (socket:[${ino}]): data it sent waits unread in the accept queue of socket:[${e.facts.diag.ino}] (${unixNameText(e.file.unix!.name)}): the kernel shows it only to accept(): not supported yet`,
+          { pid: c.pid, object: `fd ${c.fd}`, phase: 'files' },
+        );
+      Object.assign(c.file.unix!, { conn: 'client', peer: -1, listener: e.file.id, pending: i });
+    });
   }
 
   /** Datagrams queued at a socket are written again by its peer when they all came from it

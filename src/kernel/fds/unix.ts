@@ -117,6 +117,7 @@ export const unixSocket: FdOps = {
       `file ${file.id} unix ${TYPE_NR[u.type]} ${file.flags & ~0o2000000} ${CONN_NR[u.conn]} ${u.peer} ${u.listener}`,
       `${u.listening ? 1 : 0} ${u.backlog} ${u.shutdown} ${u.passcred ? 1 : 0} ${u.sndbuf} ${u.rcvbuf} ${u.peekOff}`,
       `${u.unlinked ? 1 : 0} ${(u.perm ?? [-1, -1, -1]).join(' ')} ${u.name?.length ? hex(u.name) : '-'} ${msgs}`,
+      ...(u.pending !== undefined ? [String(u.pending)] : []),
     ].join(' ');
   },
 };
