@@ -76,19 +76,35 @@ static int signal_state(struct tracee *th, int shared, char **json)
 	if (t_inject(th, SYS_sigaltstack, 0, th->scratch, 0, 0, 0, 0, &ret) < 0 || ret != 0 ||
 	    t_read_mem(th->pid, th->scratch, &ss, sizeof ss) < 0)
 		return proto_fail("state", "sigaltstack", errno, "cannot read the alternate signal stack of %d", th->pid);
-	static unsigned char si[2][64 * 128];
-	int n[2] = { 0, 0 };
+	/* every queued signal (real-time ones queue up to RLIMIT_SIGPENDING), 1024 at a time */
+	unsigned char *si[2] = { NULL, NULL };
+	size_t n[2] = { 0, 0 };
 	for (int q = 0; q <= shared; q++) {
-		struct { uint64_t off; uint32_t flags; int32_t nr; } a = { 0, q ? 1 /* PTRACE_PEEKSIGINFO_SHARED */ : 0, 64 };
-		long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, th->pid, &a, si[q]);
-		if (got < 0)
-			return proto_fail("state", "signals", errno, "PTRACE_PEEKSIGINFO failed for %d", th->pid);
-		if (got == 64)
-			return proto_fail("state", "signals", E2BIG, "more than 64 signals pending in %d", th->pid);
-		n[q] = (int)got;
+		for (;;) {
+			unsigned char *more = realloc(si[q], (n[q] + 1024) * 128);
+			if (!more) {
+				free(si[0]), free(si[1]);
+				return proto_fail("state", "signals", ENOMEM, "out of memory");
+			}
+			si[q] = more;
+			struct { uint64_t off; uint32_t flags; int32_t nr; } a = { n[q], q ? 1 /* PTRACE_PEEKSIGINFO_SHARED */ : 0, 1024 };
+			long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, th->pid, &a, si[q] + n[q] * 128);
+			if (got < 0) {
+				free(si[0]), free(si[1]);
+				return proto_fail("state", "signals", errno, "PTRACE_PEEKSIGINFO failed for %d", th->pid);
+			}
+			n[q] += (size_t)got;
+			if (got < 1024)
+				break;
+			if (n[q] >= MAX_PENDING) {
+				free(si[0]), free(si[1]);
+				return proto_fail("state", "signals", E2BIG, "more than %d signals pending in %d", MAX_PENDING, th->pid);
+			}
+		}
 	}
-	char *p0 = hex_dup(si[0], (size_t)n[0] * 128), *p1 = hex_dup(si[1], (size_t)n[1] * 128);
-	size_t cap = (size_t)(n[0] + n[1]) * 260 + 200;
+	char *p0 = hex_dup(si[0] ? si[0] : (unsigned char *)"", n[0] * 128), *p1 = hex_dup(si[1] ? si[1] : (unsigned char *)"", n[1] * 128);
+	free(si[0]), free(si[1]);
+	size_t cap = (n[0] + n[1]) * 260 + 200;
 	*json = malloc(cap);
 	if (!p0 || !p1 || !*json)
 		return proto_fail("state", "signals", ENOMEM, "out of memory");
@@ -101,7 +117,7 @@ static int signal_state(struct tracee *th, int shared, char **json)
 
 /* One more thread of the task: registers, xstate, mask, rseq, and (injected into that thread,
  * through the gadget the whole process shares) its clear_child_tid address. */
-static int thread_state(int k, char *out, size_t cap, size_t *o)
+static int thread_state(int k, char **outp, size_t *capp, size_t *o)
 {
 	pid_t tid = cur->threads[k];
 	struct tracee th = task;
@@ -130,8 +146,16 @@ static int thread_state(int k, char *out, size_t cap, size_t *o)
 	if (signal_state(&th, 0, &sig) < 0)
 		return -1;
 	char *r = hex_dup(&th.regs, sizeof th.regs), *x = hex_dup(xs, xlen);
-	if (!r || !x || *o + strlen(r) + strlen(x) + strlen(sig) + 256 > cap)
+	size_t need = r && x ? *o + strlen(r) + strlen(x) + strlen(sig) + 256 : 0;
+	if (need > *capp) { /* many pending signals */
+		char *more = realloc(*outp, need * 2);
+		if (more)
+			*outp = more, *capp = need * 2;
+	}
+	if (!r || !x || need > *capp)
 		return proto_fail("state", obj, ENOMEM, "out of memory");
+	char *out = *outp;
+	size_t cap = *capp;
 	*o += (size_t)snprintf(out + *o, cap - *o,
 			       "%s{\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
 			       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\",%s}",
@@ -242,7 +266,7 @@ int cmd_state(char **tids, int ntids)
 		return proto_fail("state", "threads", ENOMEM, "out of memory");
 	ths[tho++] = '[';
 	for (int k = 0; k < cur->nthreads; k++)
-		if (cur->threads[k] != task.pid && thread_state(k, ths, thcap, &tho) < 0) {
+		if (cur->threads[k] != task.pid && thread_state(k, &ths, &thcap, &tho) < 0) {
 			free(ths);
 			return -1;
 		}

@@ -125,17 +125,21 @@ static int add_act(struct plan *p, char **w, int n)
 	return proto_fail("plan", w[1], EINVAL, "unknown action");
 }
 
-/* hex of whole 128-byte siginfos, or "-" */
+/* hex of whole 128-byte siginfos, or "-": appended to the list (a long queue spans lines) */
 static int siginfos(const char *hex, unsigned char **out, size_t *count)
 {
-	*out = NULL;
-	*count = 0;
 	if (!strcmp(hex, "-"))
 		return 0;
 	size_t len = strlen(hex) / 2;
-	if (len % 128 || len > 64 * 128 || !(*out = malloc(len)) || hex_decode(hex, *out, len) != (long)len)
+	if (len % 128 || *count + len / 128 > MAX_PENDING)
 		return -1;
-	*count = len / 128;
+	unsigned char *more = realloc(*out, *count * 128 + len);
+	if (!more)
+		return -1;
+	*out = more;
+	if (hex_decode(hex, *out + *count * 128, len) != (long)len)
+		return -1;
+	*count += len / 128;
 	return 0;
 }
 
@@ -260,6 +264,8 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		t->sig.alt_sp = v[0];
 		t->sig.alt_flags = (int)v[1];
 		t->sig.alt_size = v[2];
+	} else if (!strcmp(k, "thpending")) {
+		NEED(n == 2 && t->nthreads > 0 && siginfos(w[1], &t->threads[t->nthreads - 1].sig.pending, &t->threads[t->nthreads - 1].sig.npending) == 0);
 	} else if (!strcmp(k, "pending")) {
 		NEED(n == 2 && siginfos(w[1], &t->sig.pending, &t->sig.npending) == 0);
 	} else if (!strcmp(k, "shpending")) {

@@ -103,6 +103,9 @@
  *   thread <tid> <hex regs> <hex xstate> <sigmask> <rseq ptr> <rseq len> <rseq sig> <tid address>
  *          <altstack sp> <altstack flags> <altstack size> <hex pending siginfos|-> <hex comm>
  *   altstack <sp> <flags> <size>   pending <hex siginfos|->   shpending <hex siginfos|->
+ *   thpending <hex siginfos>   (more pending siginfos of the last thread line; pending,
+ *                               shpending and thpending lines append: a long queue of
+ *                               real-time signals spans lines, up to MAX_PENDING per queue)
  *   itimer <which> <interval s> <interval us> <value s> <value us>
  *   subreaper <0|1>   personality <n>   nonewprivs <0|1>
  *   ptimer <id> <clock> <notify> <signo> <sigval> <tid> <interval s> <ns> <value s> <ns>
