@@ -133,6 +133,13 @@ describe('many queued signals', () => {
   });
 });
 
+describe('robust futex lists', () => {
+  it('a thread and a child process that die holding robust mutexes after the restart leave them EOWNERDEAD (set_robust_list of every thread restored)', async () => {
+    const { verdict } = await roundTrip('robust');
+    expect(verdict).toBe('PASS');
+  });
+});
+
 describe('POSIX timers', () => {
   it('keep their ids, notification values and time left (relative: counted from the restart)', async () => {
     const { verdict } = await roundTrip('timers');

@@ -108,8 +108,13 @@ static int signal_state(struct tracee *th, int shared, char **json)
 	*json = malloc(cap);
 	if (!p0 || !p1 || !*json)
 		return proto_fail("state", "signals", ENOMEM, "out of memory");
-	snprintf(*json, cap, "\"altstack\":[\"0x%llx\",%d,%zu],\"pending\":\"%s\",\"shpending\":\"%s\"",
-		 (unsigned long long)(uintptr_t)ss.ss_sp, ss.ss_flags, ss.ss_size, p0, p1);
+	/* the robust futex list, as the kernel walks it when the thread dies */
+	uint64_t head = 0;
+	size_t hlen = 0;
+	if (syscall(SYS_get_robust_list, th->pid, &head, &hlen) < 0)
+		head = 0, hlen = 0;
+	snprintf(*json, cap, "\"altstack\":[\"0x%llx\",%d,%zu],\"pending\":\"%s\",\"shpending\":\"%s\",\"robust\":[\"0x%llx\",%zu]",
+		 (unsigned long long)(uintptr_t)ss.ss_sp, ss.ss_flags, ss.ss_size, p0, p1, (unsigned long long)head, hlen);
 	free(p0);
 	free(p1);
 	return 0;

@@ -264,6 +264,11 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		t->sig.alt_sp = v[0];
 		t->sig.alt_flags = (int)v[1];
 		t->sig.alt_size = v[2];
+	} else if (!strcmp(k, "robust") || !strcmp(k, "throbust")) {
+		struct sigstate *ss = k[0] == 'r' ? &t->sig : t->nthreads ? &t->threads[t->nthreads - 1].sig : NULL;
+		NEED(n == 3 && ss && plan_u64s(w, 1, 2, v) == 0 && v[1] == 24);
+		ss->robust_head = v[0];
+		ss->robust_len = v[1];
 	} else if (!strcmp(k, "thpending")) {
 		NEED(n == 2 && t->nthreads > 0 && siginfos(w[1], &t->threads[t->nthreads - 1].sig.pending, &t->threads[t->nthreads - 1].sig.npending) == 0);
 	} else if (!strcmp(k, "pending")) {

@@ -103,6 +103,8 @@
  *   thread <tid> <hex regs> <hex xstate> <sigmask> <rseq ptr> <rseq len> <rseq sig> <tid address>
  *          <altstack sp> <altstack flags> <altstack size> <hex pending siginfos|-> <hex comm>
  *   altstack <sp> <flags> <size>   pending <hex siginfos|->   shpending <hex siginfos|->
+ *   robust <head> <len>   throbust <head> <len>   (the robust futex list of the main thread /
+ *                                                  of the last thread line: set_robust_list)
  *   thpending <hex siginfos>   (more pending siginfos of the last thread line; pending,
  *                               shpending and thpending lines append: a long queue of
  *                               real-time signals spans lines, up to MAX_PENDING per queue)
@@ -284,6 +286,7 @@ struct rlimit_plan {
 
 /* signal state of one thread: alternate stack and its own pending signals (128-byte siginfos) */
 struct sigstate {
+	uint64_t robust_head, robust_len; /* set_robust_list; 0: none */
 	uint64_t alt_sp, alt_size;
 	int alt_flags;
 	unsigned char *pending;

@@ -231,7 +231,10 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     if (alt.length !== 3) sw.at('altstack').fail('expected [sp, flags, size]');
     const pending = field(o2, 'pending', sw, (y, ww) => bytes(y, ww, 0, MAX_PENDING * 128));
     if (pending.length % 128) sw.at('pending').fail('not whole siginfos');
-    return { altstack: alt as [number, number, number], pending };
+    const rb = o2.robust === undefined ? undefined : arr(o2.robust, sw.at('robust'), 2);
+    if (rb && rb.length !== 2) sw.at('robust').fail('expected [head, length]');
+    const robust: [number, number] | undefined = rb && [addr(rb[0], sw.at('robust').at(0)), int(rb[1], sw.at('robust').at(1), 24, 24)];
+    return { altstack: alt as [number, number, number], pending, ...(robust ? { robust } : {}) };
   };
   const threadSeen = new Set<number>();
   const threads = arr(o.threads, w.at('threads'), 4096).map((x, i): ThreadImage => {

@@ -104,7 +104,9 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     const [first, ...more] = chunks(th.signals.pending);
     L.push(`thread ${th.tid} ${hex(restartFixup(th.regs))} ${hex(th.xstate)} ${th.sigmask} ${r.ptr} ${r.len} ${r.sig} ${th.tidAddress} ${a[0]} ${a[1]} ${a[2]} ${sigs(first!)} ${hex(th.comm.slice(0, 15)) || '00'}`);
     for (const c of more) L.push(`thpending ${sigs(c)}`);
+    if (th.signals.robust) L.push(`throbust ${th.signals.robust.join(' ')}`);
   }
+  if (t.signals.robust) L.push(`robust ${t.signals.robust.join(' ')}`);
   const a = t.signals.altstack;
   L.push(`altstack ${a[0]} ${a[1]} ${a[2]}`, ...chunks(t.signals.pending).map((c) => `pending ${sigs(c)}`), ...chunks(t.signals.shared).map((c) => `shpending ${sigs(c)}`));
   t.itimers.forEach((it, w) => L.push(`itimer ${w} ${it.join(' ')}`));
