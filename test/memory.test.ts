@@ -135,7 +135,7 @@ describe('many queued signals', () => {
 
 describe('robust futex lists', () => {
   it('a thread and a child process that die holding robust mutexes after the restart leave them EOWNERDEAD (set_robust_list of every thread restored)', async () => {
-    const { verdict } = await roundTrip('robust');
+    const { verdict } = await treeRoundTrip('robust');
     expect(verdict).toBe('PASS');
   });
 });
