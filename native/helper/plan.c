@@ -206,7 +206,14 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[0] < (1u << 20) && v[1] < (1u << 20) && v[2] <= 0xffffffffu);
 		struct epctl_plan *e = GROW(t->epctls, t->nepctls);
 		NEED(e != NULL);
-		*e = (struct epctl_plan){ (int)v[0], (int)v[1], (uint32_t)v[2], v[3] };
+		*e = (struct epctl_plan){ (int)v[0], (int)v[1], (uint32_t)v[2], v[3], -1, -1 };
+	} else if (!strcmp(k, "epghost")) {
+		NEED(n == 6 && plan_u64s(w, 1, 5, v) == 0 && v[1] < (1u << 20) && v[3] <= 0xffffffffu);
+		int ep = plan_find_file(p, (int)v[0]), tf = plan_find_file(p, (int)v[2]);
+		NEED(v[0] < (1u << 30) && v[2] < (1u << 30) && ep >= 0 && tf >= 0 && ep != tf && p->files[ep].kind == FILE_EPOLL);
+		struct epctl_plan *e = GROW(t->epctls, t->nepctls);
+		NEED(e != NULL);
+		*e = (struct epctl_plan){ -1, (int)v[1], (uint32_t)v[3], v[4], ep, tf };
 	} else if (!strcmp(k, "vma")) {
 		return add_vma(p, t, w, n);
 	} else if (!strcmp(k, "shmat")) {

@@ -90,6 +90,10 @@
  *                                                    (at finish, by an injected fcntl)
  *   epctl <epoll fd> <target fd> <events> <data>   (an epoll registration the task makes again
  *                                                    once its fds are in place)
+ *   epghost <epoll file id> <target fd> <target file id> <events> <data>
+ *                                                   (a registration whose fd number no longer
+ *                                                    holds its file: made first, the file put
+ *                                                    at that number and closed again)
  *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|-> [<obj id>]
  *       (with an obj id: a mapping of that content object)
  *   shmat <start> <end> <prot> <segment id in the image> <shmat flags> <madvise bits>
@@ -237,6 +241,7 @@ struct epctl_plan {
 	int epfd, tfd;
 	uint32_t events;
 	uint64_t data;
+	int epfile, tfile; /* epghost: indexes into plan.files of the epoll and of the target; else -1 */
 };
 
 /* madvise bits */

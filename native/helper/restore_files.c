@@ -256,6 +256,10 @@ int open_files(void)
 		for (int i = 0; i < plan.tasks[t].nfds; i++)
 			if (plan.tasks[t].fds[i].target > maxfd)
 				maxfd = plan.tasks[t].fds[i].target;
+	for (int t = 0; t < plan.ntasks; t++) /* the numbers of closed epoll targets too */
+		for (int i = 0; i < plan.tasks[t].nepctls; i++)
+			if (plan.tasks[t].epctls[i].tfd > maxfd)
+				maxfd = plan.tasks[t].epctls[i].tfd;
 	ctx.base = maxfd + 64;
 	if (open_objs() < 0)
 		return -1;

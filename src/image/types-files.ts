@@ -162,6 +162,9 @@ export interface InotifyWatch {
 export interface EpollTarget {
   task: number;
   fd: number;
+  /** the target's open file (a file id) when no task holds it at `fd` any more (closed, or the
+   * number reused): `task` puts it there, registers it and closes `fd` again on restart */
+  file?: number;
   /** EPOLL* bits as the kernel keeps them (a fired EPOLLONESHOT entry keeps only flag bits) */
   events: number;
   data: bigint | number;

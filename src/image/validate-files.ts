@@ -70,6 +70,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
           fd: field(e, 'fd', ew, (y, ww) => int(y, ww, 0, MAX_FD)),
           events: field(e, 'events', ew, (y, ww) => int(y, ww, 0, 0xffffffff)),
           data: field(e, 'data', ew, u64),
+          ...(e.file !== undefined ? { file: field(e, 'file', ew, (y, ww) => int(y, ww, 0, 1 << 30)) } : {}),
         };
       });
     }
@@ -116,6 +117,12 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
     return file;
   });
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
+  files.forEach((f, i) =>
+    f.epoll?.forEach((t, k) => {
+      const target = t.file === undefined ? undefined : files.find((x) => x.id === t.file);
+      if (t.file !== undefined && (!target || target.kind === 'closed' || target.id === f.id)) w.at('files').at(i).at('epoll').at(k).at('file').fail('not another open file of the image');
+    }),
+  );
   checkUnixLinks(files, w.at('files'));
   return { files, pipes, ...(objects ? { objects } : {}), ...(ttys ? { ttys } : {}) };
 }

@@ -13,6 +13,7 @@ import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
 import type { Helper } from './helper.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
+import { linkClosedTargets } from './fds/epoll.js';
 import { locksOf } from './locks.js';
 import { commOf, fdsOfOthers, listFds, readFdInfo, readLink } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
@@ -174,6 +175,9 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     files.push(file);
   }
   unix.link();
+  for (const f of files)
+    if (f.kind === 'epoll')
+      linkClosedTargets(f, (ino) => [...ids].filter(([o, id]) => o.facts.stat.ino === ino && files[id]!.kind !== 'closed').map(([o, id]) => ({ id, ...o.holders[0]! })));
   for (const f of files)
     if (f.tty && !ttys.some((t) => t.index === f.tty!.index)) {
       const h = refsOf(f.id);
