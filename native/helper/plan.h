@@ -13,7 +13,7 @@
  *   pipe <pipe id> <size> <hex data|-> [<hex FIFO path>]
  *                                                      a pipe, created (or a FIFO opened) and
  *                                                      filled by the helper
- *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file> <size> <seals> <hex name|->
+ *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file|3 socket queue> <size> <seals> <hex name|->
  *       [<mode>]                                       a content object, created by the helper
  *                                                      (memfd: name; unlinked file: its path,
  *                                                      and mode); contents come as OBJECT records
@@ -59,8 +59,10 @@
  *        <local port> <remote address|-> <remote port> <backlog> <options o,o,... (inet.h order)>
  *        <receive queue seq> <send queue seq> <unsent bytes> <mss> <send wscale> <receive wscale>
  *        <TCPI_OPT_* bits> <timestamp> <snd_wl1,snd_wnd,max_window,rcv_wnd,rcv_wup>
- *        <hex receive queue|-> <hex send queue|-> <keeper pid/start time|->
+ *        <hex receive queue|-|@obj:len> <hex send queue|-|@obj:len> <keeper pid/start time|->
  *        <hex classic BPF socket filter|->
+ *        (@obj:len: a queue of more than 4 MiB, len bytes of content object obj (kind 3, filled
+ *        from OBJECT records): a repaired connection's queues and window are then set at release)
  *        (UDP: instead of the receive queue the datagrams queued, in order, with their senders:
  *        <address>/<port>/<hex data>,...)
  *        state: 0 not connected (bound if it has a local address), 1 listening, 2 established,
@@ -166,6 +168,8 @@ struct inet_plan {
 	int unsent, mss, sndws, rcvws, tcpopts;
 	unsigned char *rq, *sq;
 	size_t rqlen, sqlen;
+	int rq_obj, sq_obj; /* a queue kept in a content object (index in plan.objs), else -1: filled
+			     * at release, once the OBJECT records are in */
 	struct inet_dgram {
 		char from[48];
 		int port;
@@ -209,7 +213,7 @@ struct tty_plan {
 	int master_hfd, slave_hfd; /* the helper's: the master and one slave, every task inherits */
 };
 
-enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2 };
+enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_QUEUE = 3 /* a socket queue's bytes */ };
 
 /* A content object: shared anonymous memory, a memfd or an open file whose path was unlinked,
  * mapped and/or held as fds. */

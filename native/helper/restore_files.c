@@ -115,6 +115,8 @@ static int open_objs(void)
 				fd = (int)syscall(SYS_memfd_create, "dev/zero", 1U /* MFD_CLOEXEC */);
 		} else if (sp->kind == OBJ_MEMFD) {
 			fd = (int)syscall(SYS_memfd_create, sp->name, 1U | 2U /* MFD_CLOEXEC | MFD_ALLOW_SEALING */);
+		} else if (sp->kind == OBJ_QUEUE) { /* read by restore_inet.c at release */
+			fd = (int)syscall(SYS_memfd_create, "ucr-queue", 1U /* MFD_CLOEXEC */);
 		} else if ((fd = create_unlinked(sp)) < 0) {
 			return -1;
 		}

@@ -56,6 +56,10 @@ export interface TcpRepairImage {
   recvQueue: Uint8Array;
   /** bytes written and not acknowledged: sent ones, then `unsent` bytes never sent */
   sendQueue: Uint8Array;
+  /** a queue of more than 4 MiB: [content object id (kind 'queue'), bytes], its bytes streamed
+   * as OBJECT records (recvQueue / sendQueue are then empty) */
+  recvObj?: [number, number];
+  sendObj?: [number, number];
   unsent: number;
   mss: number;
   sndWscale: number;
@@ -186,7 +190,8 @@ export interface PipeImage {
  */
 export interface ObjectImage {
   id: number;
-  kind: 'anon' | 'memfd' | 'unlinked';
+  /** queue: the bytes of a TCP connection's queue larger than 4 MiB (no fd or mapping) */
+  kind: 'anon' | 'memfd' | 'unlinked' | 'queue';
   /** memfd: its name (without the "memfd:" prefix); unlinked: the file's path */
   name?: string;
   /** unlinked: permission bits */

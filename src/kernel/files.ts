@@ -148,6 +148,8 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       if (locks.length) file.locks = locks;
     }
     if (ctx.inet && file.inet) inet.add(file, ctx.inet, h0.pid, h0.fd);
+    // queues of more than 4 MiB: memfds of the helper, read as content objects
+    for (const q of [ctx.inet?.recvQueueObj, ctx.inet?.sendQueueObj]) if (q && file.inet?.tcp) objectPaths.set(q[2], `/proc/${helper.pid}/fd/${q[0]}`);
     if (ops.kind === 'closed') warnings.push(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): skipped, the restarted process finds it closed`);
     if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
       const what = `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (${o.facts.link})`;
