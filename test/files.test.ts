@@ -165,6 +165,11 @@ describe('epoll', () => {
     expect(pids).toHaveLength(2);
     expect(verdict).toBe('PASS');
   });
+
+  it('keeps registrations whose fd was closed while the file lives on at another fd (one number since reused by other files): keyed by the old number, readiness reported, the number closed again', async () => {
+    const { verdict } = await roundTrip('epollclosed');
+    expect(verdict).toBe('PASS');
+  });
 });
 
 describe('inotify', () => {

@@ -57,6 +57,17 @@ describe('TCP and UDP sockets', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('a loopback connection with far more than 4 MiB queued each way (about 24 MiB received and 17-25 MiB never sent per direction) comes back byte for byte; the queues stream as content objects', async () => {
+    const c = await startCase('tcpbig');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img, ['--kill']);
+    const view = ucr(['inspect', img]);
+    expect(view.stdout).toMatch(/content object \d+: TCP queue of file #\d+, [\d.]+ MiB/);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(await verdict(c, 'SIGTERM', 40_000)).toBe('PASS');
+  });
+
   it('streams through a pipe: checkpoint --kill -o - | restart -i - takes over the ports and connections as the original dies', async () => {
     const c = await startCase('tcpsock');
     // async: this process must keep reaping (it is the killed task's parent) while the pipe runs
@@ -210,6 +221,9 @@ describe('TCP/UDP socket metadata validation', () => {
       ['repair', (fs) => delete conn(fs).tcp, /repair state only and always on a TCP connection/],
       ['unsent', (fs) => (conn(fs).tcp.unsent = 1 << 21), /more bytes never sent than queued/],
       ['window', (fs) => (conn(fs).tcp.window = [1, 2]), /window: corrupt image: expected 5 numbers/],
+      ['both', (fs) => (conn(fs).tcp.recvObj = [7, 5 << 20]), /a queue both in the metadata and in an object/],
+      ['recvObj', (fs) => Object.assign(conn(fs).tcp, { recvObj: [7, 5 << 20], recvQueue: new Uint8Array() }), /recvObj: corrupt image: not a socket queue object of that size/],
+      ['sendObj', (fs) => (conn(fs).tcp.sendObj = [0, 100]), /sendObj\[1\]: corrupt image: 100 is outside/],
       ['filter', (fs) => (socks(fs).find((u) => u.filter)!.filter = new Uint8Array(12)), /filter: corrupt image: not whole BPF instructions/],
       ['keeper', (fs) => (conn(fs).keeper = { pid: 5, start: 1 }), /keeper: corrupt image: a keeper only for a connection kept to an outside peer/],
       ['kind', (fs) => (fs.find((f) => f.kind === 'inet')!.kind = 'pipe'), /socket state on a file that is not a TCP\/UDP socket|pipe end/],

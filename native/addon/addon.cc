@@ -3,6 +3,7 @@
 // src/native/addon.ts for the typed interface and docs/design.md for the split.
 //   crc32c(buf, seed?)            -> number      CRC-32C of a Buffer, continuing seed
 //   kcmpFiles(pid1, fd1, pid2, fd2) -> number    0 same open file, 1/2 ordering, throws on error
+//   kcmpEpollTarget(pid1, fd1, pid2, efd, tfd, toff) -> number   0: fd1 is that epoll target
 //   xcr0()                        -> bigint      the CPU's enabled xsave features (XCR0)
 //   pathOfHandle(dir, type, buf)  -> string      path of the file a file handle names
 //   sigqueue(pid, sig, value)     -> undefined   sigqueue(3): SI_QUEUE with si_value.sival_int
@@ -61,6 +62,22 @@ Napi::Value KcmpFiles(const Napi::CallbackInfo &info) {
   }
   long r = syscall(SYS_kcmp, info[0].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value(),
                    KCMP_FILE, info[1].As<Napi::Number>().Int64Value(), info[3].As<Napi::Number>().Int64Value());
+  if (r < 0) return ThrowErrno(env, "kcmp", errno);
+  return Napi::Number::New(env, static_cast<double>(r));
+}
+
+// kcmp(KCMP_EPOLL_TFD): 0 when fd1 of pid1 is the file registered in pid2's epoll efd at
+// target fd number tfd (toff: which of several registrations with that number).
+Napi::Value KcmpEpollTarget(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6) {
+    Napi::TypeError::New(env, "kcmpEpollTarget(pid1, fd1, pid2, efd, tfd, toff)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  struct kcmp_epoll_slot slot = {info[3].As<Napi::Number>().Uint32Value(), info[4].As<Napi::Number>().Uint32Value(),
+                                 info[5].As<Napi::Number>().Uint32Value()};
+  long r = syscall(SYS_kcmp, info[0].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value(),
+                   KCMP_EPOLL_TFD, info[1].As<Napi::Number>().Int64Value(), (unsigned long)&slot);
   if (r < 0) return ThrowErrno(env, "kcmp", errno);
   return Napi::Number::New(env, static_cast<double>(r));
 }
@@ -195,6 +212,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));
+  exports.Set("kcmpEpollTarget", Napi::Function::New(env, KcmpEpollTarget));
   exports.Set("xcr0", Napi::Function::New(env, Xcr0));
   exports.Set("sigqueue", Napi::Function::New(env, Sigqueue));
   return exports;

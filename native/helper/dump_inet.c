@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -57,9 +58,38 @@ int opt_int(int s, int level, int name)
 	return v;
 }
 
-/* Peeks len bytes of one queue (TCP_REPAIR_QUEUE set) into a JSON hex string. */
+/* Peeks len bytes of one queue (TCP_REPAIR_QUEUE set) into a JSON hex string, or, above
+ * INET_QUEUE_MAX, into a memfd the helper keeps until it exits: the queue is then a content
+ * object, streamed as OBJECT records like any other ("<key>Obj":[fd, bytes, inode]). */
 static int peek_queue(struct sbuf *b, int s, int queue, const char *key, uint32_t *seq, int len)
 {
+	if (len > INET_QUEUE_MAX) {
+		socklen_t l = sizeof *seq;
+		if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, &queue, sizeof queue) < 0 ||
+		    getsockopt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, seq, &l) < 0)
+			return -1;
+		char *data = malloc((size_t)len + 65536);
+		int mfd = (int)syscall(SYS_memfd_create, "ucr-queue", 1U /* MFD_CLOEXEC */);
+		ssize_t got = data && mfd >= 0 ? recv(s, data, (size_t)len + 65536, MSG_PEEK | MSG_DONTWAIT) : -1;
+		struct stat st;
+		int e = got != len ? (got < 0 ? errno : EAGAIN) : 0;
+		for (ssize_t off = 0; !e && off < got;) {
+			ssize_t w = write(mfd, data + off, (size_t)(got - off));
+			if (w <= 0)
+				e = w < 0 ? errno : EIO;
+			off += w > 0 ? w : 0;
+		}
+		free(data);
+		if (!e && fstat(mfd, &st) < 0)
+			e = errno;
+		if (e) {
+			if (mfd >= 0)
+				close(mfd);
+			return errno = e, -1;
+		}
+		sb_add(b, ",\"%sObj\":[%d,%d,%llu]", key, mfd, len, (unsigned long long)st.st_ino);
+		return 0;
+	}
 	socklen_t l = sizeof *seq;
 	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, &queue, sizeof queue) < 0 ||
 	    getsockopt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, seq, &l) < 0)
@@ -129,8 +159,6 @@ static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd
 	socklen_t l;
 	if (ioctl(s, SIOCINQ, &inq) < 0 || ioctl(s, SIOCOUTQ, &outq) < 0 || ioctl(s, SIOCOUTQNSD, &unsent) < 0)
 		err = errno;
-	else if (inq > INET_QUEUE_MAX || outq > INET_QUEUE_MAX)
-		sb_add(b, ",\"tooBig\":%d", inq > outq ? inq : outq);
 	else if (peek_queue(b, s, TCP_RECV_QUEUE, "recvQueue", &inseq, inq) < 0 ||
 		 peek_queue(b, s, TCP_SEND_QUEUE, "sendQueue", &outseq, outq) < 0)
 		err = errno;

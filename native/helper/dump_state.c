@@ -78,24 +78,45 @@ static int signal_state(struct tracee *th, int shared, char **json)
 	if (t_inject(th, SYS_sigaltstack, 0, th->scratch, 0, 0, 0, 0, &ret) < 0 || ret != 0 ||
 	    t_read_mem(th->pid, th->scratch, &ss, sizeof ss) < 0)
 		return proto_fail("state", "sigaltstack", errno, "cannot read the alternate signal stack of %d", th->pid);
-	static unsigned char si[2][64 * 128];
-	int n[2] = { 0, 0 };
+	/* every queued signal (real-time ones queue up to RLIMIT_SIGPENDING), 1024 at a time */
+	unsigned char *si[2] = { NULL, NULL };
+	size_t n[2] = { 0, 0 };
 	for (int q = 0; q <= shared; q++) {
-		struct { uint64_t off; uint32_t flags; int32_t nr; } a = { 0, q ? 1 /* PTRACE_PEEKSIGINFO_SHARED */ : 0, 64 };
-		long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, th->pid, &a, si[q]);
-		if (got < 0)
-			return proto_fail("state", "signals", errno, "PTRACE_PEEKSIGINFO failed for %d", th->pid);
-		if (got == 64)
-			return proto_fail("state", "signals", E2BIG, "more than 64 signals pending in %d", th->pid);
-		n[q] = (int)got;
+		for (;;) {
+			unsigned char *more = realloc(si[q], (n[q] + 1024) * 128);
+			if (!more) {
+				free(si[0]), free(si[1]);
+				return proto_fail("state", "signals", ENOMEM, "out of memory");
+			}
+			si[q] = more;
+			struct { uint64_t off; uint32_t flags; int32_t nr; } a = { n[q], q ? 1 /* PTRACE_PEEKSIGINFO_SHARED */ : 0, 1024 };
+			long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, th->pid, &a, si[q] + n[q] * 128);
+			if (got < 0) {
+				free(si[0]), free(si[1]);
+				return proto_fail("state", "signals", errno, "PTRACE_PEEKSIGINFO failed for %d", th->pid);
+			}
+			n[q] += (size_t)got;
+			if (got < 1024)
+				break;
+			if (n[q] >= MAX_PENDING) {
+				free(si[0]), free(si[1]);
+				return proto_fail("state", "signals", E2BIG, "more than %d signals pending in %d", MAX_PENDING, th->pid);
+			}
+		}
 	}
-	char *p0 = hex_dup(si[0], (size_t)n[0] * 128), *p1 = hex_dup(si[1], (size_t)n[1] * 128);
-	size_t cap = (size_t)(n[0] + n[1]) * 260 + 200;
+	char *p0 = hex_dup(si[0] ? si[0] : (unsigned char *)"", n[0] * 128), *p1 = hex_dup(si[1] ? si[1] : (unsigned char *)"", n[1] * 128);
+	free(si[0]), free(si[1]);
+	size_t cap = (n[0] + n[1]) * 260 + 200;
 	*json = malloc(cap);
 	if (!p0 || !p1 || !*json)
 		return proto_fail("state", "signals", ENOMEM, "out of memory");
-	snprintf(*json, cap, "\"altstack\":[\"0x%llx\",%d,%zu],\"pending\":\"%s\",\"shpending\":\"%s\"",
-		 (unsigned long long)(uintptr_t)ss.ss_sp, ss.ss_flags, ss.ss_size, p0, p1);
+	/* the robust futex list, as the kernel walks it when the thread dies */
+	uint64_t head = 0;
+	size_t hlen = 0;
+	if (syscall(SYS_get_robust_list, th->pid, &head, &hlen) < 0)
+		head = 0, hlen = 0;
+	snprintf(*json, cap, "\"altstack\":[\"0x%llx\",%d,%zu],\"pending\":\"%s\",\"shpending\":\"%s\",\"robust\":[\"0x%llx\",%zu]",
+		 (unsigned long long)(uintptr_t)ss.ss_sp, ss.ss_flags, ss.ss_size, p0, p1, (unsigned long long)head, hlen);
 	free(p0);
 	free(p1);
 	return 0;

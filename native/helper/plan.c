@@ -125,17 +125,21 @@ static int add_act(struct plan *p, char **w, int n)
 	return proto_fail("plan", w[1], EINVAL, "unknown action");
 }
 
-/* hex of whole 128-byte siginfos, or "-" */
+/* hex of whole 128-byte siginfos, or "-": appended to the list (a long queue spans lines) */
 static int siginfos(const char *hex, unsigned char **out, size_t *count)
 {
-	*out = NULL;
-	*count = 0;
 	if (!strcmp(hex, "-"))
 		return 0;
 	size_t len = strlen(hex) / 2;
-	if (len % 128 || len > 64 * 128 || !(*out = malloc(len)) || hex_decode(hex, *out, len) != (long)len)
+	if (len % 128 || *count + len / 128 > MAX_PENDING)
 		return -1;
-	*count = len / 128;
+	unsigned char *more = realloc(*out, *count * 128 + len);
+	if (!more)
+		return -1;
+	*out = more;
+	if (hex_decode(hex, *out + *count * 128, len) != (long)len)
+		return -1;
+	*count += len / 128;
 	return 0;
 }
 
@@ -202,7 +206,14 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[0] < (1u << 20) && v[1] < (1u << 20) && v[2] <= 0xffffffffu);
 		struct epctl_plan *e = GROW(t->epctls, t->nepctls);
 		NEED(e != NULL);
-		*e = (struct epctl_plan){ (int)v[0], (int)v[1], (uint32_t)v[2], v[3] };
+		*e = (struct epctl_plan){ (int)v[0], (int)v[1], (uint32_t)v[2], v[3], -1, -1 };
+	} else if (!strcmp(k, "epghost")) {
+		NEED(n == 6 && plan_u64s(w, 1, 5, v) == 0 && v[1] < (1u << 20) && v[3] <= 0xffffffffu);
+		int ep = plan_find_file(p, (int)v[0]), tf = plan_find_file(p, (int)v[2]);
+		NEED(v[0] < (1u << 30) && v[2] < (1u << 30) && ep >= 0 && tf >= 0 && ep != tf && p->files[ep].kind == FILE_EPOLL);
+		struct epctl_plan *e = GROW(t->epctls, t->nepctls);
+		NEED(e != NULL);
+		*e = (struct epctl_plan){ -1, (int)v[1], (uint32_t)v[3], v[4], ep, tf };
 	} else if (!strcmp(k, "vma")) {
 		return add_vma(p, t, w, n);
 	} else if (!strcmp(k, "shmat")) {
@@ -260,6 +271,13 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		t->sig.alt_sp = v[0];
 		t->sig.alt_flags = (int)v[1];
 		t->sig.alt_size = v[2];
+	} else if (!strcmp(k, "robust") || !strcmp(k, "throbust")) {
+		struct sigstate *ss = k[0] == 'r' ? &t->sig : t->nthreads ? &t->threads[t->nthreads - 1].sig : NULL;
+		NEED(n == 3 && ss && plan_u64s(w, 1, 2, v) == 0 && v[1] == 24);
+		ss->robust_head = v[0];
+		ss->robust_len = v[1];
+	} else if (!strcmp(k, "thpending")) {
+		NEED(n == 2 && t->nthreads > 0 && siginfos(w[1], &t->threads[t->nthreads - 1].sig.pending, &t->threads[t->nthreads - 1].sig.npending) == 0);
 	} else if (!strcmp(k, "pending")) {
 		NEED(n == 2 && siginfos(w[1], &t->sig.pending, &t->sig.npending) == 0);
 	} else if (!strcmp(k, "shpending")) {

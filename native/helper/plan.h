@@ -13,7 +13,7 @@
  *   pipe <pipe id> <size> <hex data|-> [<hex FIFO path>]
  *                                                      a pipe, created (or a FIFO opened) and
  *                                                      filled by the helper
- *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file> <size> <seals> <hex name|->
+ *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file|3 socket queue> <size> <seals> <hex name|->
  *       [<mode>]                                       a content object, created by the helper
  *                                                      (memfd: name; unlinked file: its path,
  *                                                      and mode); contents come as OBJECT records
@@ -45,17 +45,24 @@
  *   file <id> unix <type> <flags> <conn> <peer id> <listener id> <listening 0|1> <backlog>
  *        <shutdown bits> <passcred 0|1> <sndbuf> <rcvbuf> <peek offset> <unlinked 0|1>
  *        <path owner uid|-1> <gid|-1> <mode|-1>
- *        <hex name|-> <queued messages: hex,hex,...|->      (an empty message is "z")
+ *        <hex name|-> <queued messages: hex,hex,...|->      (an empty message is "z"; a
+ *        datagram written by its own sender, not the peer, is hex:<hex sender name> (empty:
+ *        unnamed), sent before any datagram socket connects, from the socket of the plan bound
+ *        to that name or a temporary one)
  *        conn: 0 none, 1 pair (socketpair with peer), 2 client (connects to the listener),
  *        3 accepted (created by accept from the listener), 4 dgram (connects to peer's name);
  *        peer -1: a temporary socket closed once the queue is written (the peer is gone);
  *        listener -1: a temporary listener bound to the accepted side's name
+ *        [<place>]: a client (peer -1) whose connection waits in the listener's accept queue,
+ *        never accepted: connected again, in the order of the places, once the listener exists
  *   file <id> inet <family 4|6> <protocol 6 TCP|17 UDP> <flags> <state> <mode> <local address|->
  *        <local port> <remote address|-> <remote port> <backlog> <options o,o,... (inet.h order)>
  *        <receive queue seq> <send queue seq> <unsent bytes> <mss> <send wscale> <receive wscale>
  *        <TCPI_OPT_* bits> <timestamp> <snd_wl1,snd_wnd,max_window,rcv_wnd,rcv_wup>
- *        <hex receive queue|-> <hex send queue|-> <keeper pid/start time|->
+ *        <hex receive queue|-|@obj:len> <hex send queue|-|@obj:len> <keeper pid/start time|->
  *        <hex classic BPF socket filter|->
+ *        (@obj:len: a queue of more than 4 MiB, len bytes of content object obj (kind 3, filled
+ *        from OBJECT records): a repaired connection's queues and window are then set at release)
  *        (UDP: instead of the receive queue the datagrams queued, in order, with their senders:
  *        <address>/<port>/<hex data>,...)
  *        state: 0 not connected (bound if it has a local address), 1 listening, 2 established,
@@ -85,6 +92,10 @@
  *                                                    (at finish, by an injected fcntl)
  *   epctl <epoll fd> <target fd> <events> <data>   (an epoll registration the task makes again
  *                                                    once its fds are in place)
+ *   epghost <epoll file id> <target fd> <target file id> <events> <data>
+ *                                                   (a registration whose fd number no longer
+ *                                                    holds its file: made first, the file put
+ *                                                    at that number and closed again)
  *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|-> [<obj id>]
  *       (with an obj id: a mapping of that content object)
  *   shmat <start> <end> <prot> <segment id in the image> <shmat flags> <madvise bits>
@@ -98,6 +109,11 @@
  *   thread <tid> <hex regs> <hex xstate> <sigmask> <rseq ptr> <rseq len> <rseq sig> <tid address>
  *          <altstack sp> <altstack flags> <altstack size> <hex pending siginfos|-> <hex comm>
  *   altstack <sp> <flags> <size>   pending <hex siginfos|->   shpending <hex siginfos|->
+ *   robust <head> <len>   throbust <head> <len>   (the robust futex list of the main thread /
+ *                                                  of the last thread line: set_robust_list)
+ *   thpending <hex siginfos>   (more pending siginfos of the last thread line; pending,
+ *                               shpending and thpending lines append: a long queue of
+ *                               real-time signals spans lines, up to MAX_PENDING per queue)
  *   itimer <which> <interval s> <interval us> <value s> <value us>
  *   subreaper <0|1>   personality <n>   nonewprivs <0|1>
  *   ptimer <id> <clock> <notify> <signo> <sigval> <tid> <interval s> <ns> <value s> <ns>
@@ -133,7 +149,10 @@ struct unix_plan {
 	unsigned char **msgs;
 	size_t *msglen;
 	int nmsgs;
+	char (*from)[108]; /* datagrams with senders: each one's sender name (NULL: the peer writes) */
+	size_t *fromlen;   /* 0: an unnamed sender */
 	int fd, tmp; /* while creating: the socket and its temporary peer */
+	int pending; /* a client waiting in its listener's accept queue: its place there; -1: none */
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };
@@ -149,6 +168,8 @@ struct inet_plan {
 	int unsent, mss, sndws, rcvws, tcpopts;
 	unsigned char *rq, *sq;
 	size_t rqlen, sqlen;
+	int rq_obj, sq_obj; /* a queue kept in a content object (index in plan.objs), else -1: filled
+			     * at release, once the OBJECT records are in */
 	struct inet_dgram {
 		char from[48];
 		int port;
@@ -192,7 +213,7 @@ struct tty_plan {
 	int master_hfd, slave_hfd; /* the helper's: the master and one slave, every task inherits */
 };
 
-enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2 };
+enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_QUEUE = 3 /* a socket queue's bytes */ };
 
 /* A content object: shared anonymous memory, a memfd or an open file whose path was unlinked,
  * mapped and/or held as fds. */
@@ -224,6 +245,7 @@ struct epctl_plan {
 	int epfd, tfd;
 	uint32_t events;
 	uint64_t data;
+	int epfile, tfile; /* epghost: indexes into plan.files of the epoll and of the target; else -1 */
 };
 
 /* madvise bits */
@@ -273,6 +295,7 @@ struct rlimit_plan {
 
 /* signal state of one thread: alternate stack and its own pending signals (128-byte siginfos) */
 struct sigstate {
+	uint64_t robust_head, robust_len; /* set_robust_list; 0: none */
 	uint64_t alt_sp, alt_size;
 	int alt_flags;
 	unsigned char *pending;

@@ -63,7 +63,7 @@ int plan_add_file(struct plan *p, char **w, int n)
 	} else if (!strcmp(w[2], "unix")) {
 		return plan_unix_file(f, w, n);
 	} else if (!strcmp(w[2], "inet")) {
-		return plan_inet_file(f, w, n);
+		return plan_inet_file(p, f, w, n);
 	} else {
 		NEED(!strcmp(w[2], "pipe") && n == 6 && plan_u64s(w, 3, 3, v + 1) == 0 && v[2] <= 2);
 		f->kind = FILE_PIPE;
@@ -105,17 +105,17 @@ int plan_add_obj(struct plan *p, char **w, int n)
 {
 	uint64_t v[4];
 	uint64_t mode = 0600;
-	NEED((n == 6 || n == 7) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_UNLINKED && v[0] < (1u << 30) &&
+	NEED((n == 6 || n == 7) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_QUEUE && v[0] < (1u << 30) &&
 	     plan_find_obj(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
 	NEED(n == 6 || (!parse_u64(w[6], &mode) && mode <= 07777));
-	NEED(v[1] == OBJ_MEMFD || (v[2] > 0 && v[2] % 4096 == 0));
+	NEED(v[1] == OBJ_MEMFD || v[1] == OBJ_QUEUE || (v[2] > 0 && v[2] % 4096 == 0));
 	struct obj_plan *s = GROW(p->objs, p->nobjs);
 	NEED(s != NULL);
 	*s = (struct obj_plan){ .id = (int)v[0], .kind = (enum obj_kind)v[1], .size = v[2], .seals = (int)v[3],
 				.mode = (int)mode, .hfd = -1 };
 	if (strcmp(w[5], "-"))
 		NEED((s->name = plan_hex_string(w[5])) != NULL);
-	NEED(s->kind == OBJ_ANON || s->name != NULL);
+	NEED(s->kind == OBJ_ANON || s->kind == OBJ_QUEUE || s->name != NULL);
 	NEED(s->kind != OBJ_UNLINKED || s->name[0] == '/');
 	return 0;
 }

@@ -33,11 +33,29 @@ static int ints(const char *s, int64_t *v, int count)
 	return 0;
 }
 
-static int queue_word(const char *w, unsigned char **data, size_t *len)
+/* A queue: hex, "-" (empty) or "@<object id>:<bytes>" (kept in a content object); obj NULL:
+ * only hex */
+static int queue_word(const struct plan *plan, const char *w, unsigned char **data, size_t *len, int *obj)
 {
 	*data = NULL, *len = 0;
+	if (obj)
+		*obj = -1;
 	if (!strcmp(w, "-"))
 		return 0;
+	if (w[0] == '@' && obj) {
+		char *colon = strchr(w, ':');
+		uint64_t id, l;
+		char idw[24];
+		if (!colon || colon - w - 1 <= 0 || colon - w - 1 >= (long)sizeof idw)
+			return -1;
+		memcpy(idw, w + 1, (size_t)(colon - w - 1));
+		idw[colon - w - 1] = 0;
+		if (parse_u64(idw, &id) || parse_u64(colon + 1, &l) || id >= (1u << 30) || l <= INET_QUEUE_MAX || l > (1ULL << 31))
+			return -1;
+		*obj = plan_find_obj(plan, (int)id);
+		*len = (size_t)l;
+		return *obj >= 0 && plan->objs[*obj].kind == OBJ_QUEUE && plan->objs[*obj].size == l ? 0 : -1;
+	}
 	size_t hl = strlen(w);
 	if (hl % 2 || hl / 2 > INET_QUEUE_MAX || !(*data = malloc(hl / 2)))
 		return -1;
@@ -70,7 +88,7 @@ static int dgram_word(char *w, struct inet_plan *p)
 	return 0;
 }
 
-int plan_inet_file(struct file_plan *f, char **w, int n)
+int plan_inet_file(const struct plan *pl, struct file_plan *f, char **w, int n)
 {
 	int64_t opts[INET_NOPTS], win[5];
 	NEED(n == 27);
@@ -107,7 +125,10 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 	if (p->proto == IPPROTO_UDP)
 		NEED(!dgram_word(w[23], p) && !strcmp(w[24], "-"));
 	else
-		NEED(!queue_word(w[23], &p->rq, &p->rqlen) && !queue_word(w[24], &p->sq, &p->sqlen));
+		NEED(!queue_word(pl, w[23], &p->rq, &p->rqlen, &p->rq_obj) && !queue_word(pl, w[24], &p->sq, &p->sqlen, &p->sq_obj));
+	if (p->proto == IPPROTO_UDP)
+		p->rq_obj = p->sq_obj = -1;
+	NEED((p->rq_obj < 0 && p->sq_obj < 0) || p->mode == INET_REPAIR);
 	if (strcmp(w[25], "-")) {
 		char *slash = strchr(w[25], '/');
 		int64_t kp;
@@ -116,7 +137,7 @@ int plan_inet_file(struct file_plan *f, char **w, int n)
 		NEED(!parse_i64(w[25], &kp) && kp > 0 && kp < (1 << 22) && !parse_u64(slash + 1, &p->keeper_start));
 		p->keeper = (int)kp;
 	}
-	NEED(!queue_word(w[26], &p->filter, &p->filterlen) && p->filterlen % 8 == 0 && p->filterlen <= 4096 * 8);
+	NEED(!queue_word(pl, w[26], &p->filter, &p->filterlen, NULL) && p->filterlen % 8 == 0 && p->filterlen <= 4096 * 8);
 	NEED(p->unsent >= 0 && (size_t)p->unsent <= p->sqlen);
 	NEED(p->proto == IPPROTO_TCP || (p->state == INET_CLOSED || p->state == INET_UDP_CONNECTED));
 	NEED((p->state == INET_DISCONNECTED) == (p->mode == INET_FINISHED || (p->mode == INET_RESET && p->state == INET_DISCONNECTED)));

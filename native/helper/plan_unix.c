@@ -8,7 +8,43 @@
 #include "plan_parse.h"
 #include "proto.h"
 
+static int add_data(struct unix_plan *u, const char *hex, size_t hl);
+
+/* The sender of message u->nmsgs - 1, from "name hex" of length hl; every message of a socket
+ * has one, or none has. */
+static int add_from(struct unix_plan *u, const char *hex, size_t hl, int has)
+{
+	if (u->nmsgs > 1 && has != (u->from != NULL))
+		return -1;
+	if (!has)
+		return 0;
+	char (*f)[108] = realloc(u->from, (size_t)u->nmsgs * sizeof *f);
+	if (!f)
+		return -1;
+	u->from = f;
+	size_t *fl = realloc(u->fromlen, (size_t)u->nmsgs * sizeof *fl);
+	if (!fl)
+		return -1;
+	u->fromlen = fl;
+	char *tmp = strndup(hex, hl);
+	long got = tmp && hl % 2 == 0 && hl / 2 <= sizeof *f ? (hl ? hex_decode(tmp, f[u->nmsgs - 1], hl / 2) : 0) : -1;
+	free(tmp);
+	if (got != (long)(hl / 2))
+		return -1;
+	fl[u->nmsgs - 1] = hl / 2;
+	return 0;
+}
+
 static int add_msg(struct unix_plan *u, const char *hex, size_t hl)
+{
+	const char *colon = memchr(hex, ':', hl);
+	size_t dl = colon ? (size_t)(colon - hex) : hl;
+	if (add_data(u, hex, dl) < 0)
+		return -1;
+	return colon ? add_from(u, colon + 1, hl - dl - 1, 1) : add_from(u, NULL, 0, 0);
+}
+
+static int add_data(struct unix_plan *u, const char *hex, size_t hl)
 {
 	unsigned char **m = realloc(u->msgs, (size_t)(u->nmsgs + 1) * sizeof *m);
 	if (!m)
@@ -38,7 +74,7 @@ static int add_msg(struct unix_plan *u, const char *hex, size_t hl)
 int plan_unix_file(struct file_plan *f, char **w, int n)
 {
 	int64_t v[16];
-	NEED(n == 21);
+	NEED(n == 21 || n == 22);
 	for (int i = 0; i < 16; i++)
 		NEED(!parse_i64(w[3 + i], &v[i]));
 	NEED(v[0] == SOCK_STREAM || v[0] == SOCK_DGRAM || v[0] == SOCK_SEQPACKET);
@@ -56,6 +92,11 @@ int plan_unix_file(struct file_plan *f, char **w, int n)
 	u->sndbuf = (int)v[9], u->rcvbuf = (int)v[10], u->peekoff = (int)v[11], u->unlinked = (int)v[12];
 	u->uid = (int)v[13], u->gid = (int)v[14], u->mode = (int)v[15];
 	u->fd = u->tmp = -1;
+	u->pending = -1;
+	if (n == 22) {
+		NEED(!parse_i64(w[21], &v[0]) && v[0] >= 0 && v[0] <= 65535 && u->conn == UNIX_CLIENT && u->peer == -1 && u->listener >= 0);
+		u->pending = (int)v[0];
+	}
 	if (strcmp(w[19], "-")) {
 		size_t hl = strlen(w[19]);
 		NEED(hl % 2 == 0 && hl / 2 <= sizeof u->name && hex_decode(w[19], u->name, sizeof u->name) == (long)(hl / 2));
@@ -70,5 +111,6 @@ int plan_unix_file(struct file_plan *f, char **w, int n)
 			p += hl + 1;
 		}
 	}
+	NEED(!u->from || (u->type == SOCK_DGRAM && u->namelen && u->conn != UNIX_PAIR));
 	return 0;
 }

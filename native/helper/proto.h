@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define MAX_PENDING (1 << 17) /* queued signals per thread or process saved (RLIMIT_SIGPENDING caps them) */
 #define LINE_MAX_LEN (16 << 20) /* plan lines may carry a small file's contents in hex */
 
 /* Next line from fd 0 without the newline; NULL at EOF. The buffer lives until the next call. */

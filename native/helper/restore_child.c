@@ -76,6 +76,18 @@ static void restore_files(struct restore_ctx *c, int idx)
 		fail(c, idx, STEP_CWD, -1);
 	umask((mode_t)t->umask);
 	prctl(PR_SET_NAME, t->comm);
+	/* registrations whose number no longer holds their file: that file at the number (below
+	 * base: nothing of the set-up lives there), registered, the number closed again */
+	for (int i = 0; i < t->nepctls; i++) {
+		struct epctl_plan *e = &t->epctls[i];
+		struct epoll_event ev = { .events = e->events, .data.u64 = e->data };
+		if (e->epfile < 0)
+			continue;
+		if (dup3(c->plan->files[e->tfile].hfd, e->tfd, O_CLOEXEC) < 0 ||
+		    epoll_ctl(c->plan->files[e->epfile].hfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0)
+			fail(c, idx, STEP_EPOLL, e->tfd);
+		close(e->tfd);
+	}
 	for (int i = 0; i < t->nfds; i++) {
 		struct fd_plan *f = &t->fds[i];
 		if (dup3(c->plan->files[f->file].hfd, f->target, f->cloexec ? O_CLOEXEC : 0) < 0)
@@ -84,7 +96,7 @@ static void restore_files(struct restore_ctx *c, int idx)
 	for (int i = 0; i < t->nepctls; i++) {
 		struct epctl_plan *e = &t->epctls[i];
 		struct epoll_event ev = { .events = e->events, .data.u64 = e->data };
-		if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0)
+		if (e->epfile < 0 && epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0)
 			fail(c, idx, STEP_EPOLL, e->tfd);
 	}
 	/* Close every fd that is not one of the task's (fds are sorted by target): what it

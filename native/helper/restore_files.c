@@ -154,6 +154,8 @@ static int open_objs(void)
 				fd = (int)syscall(SYS_memfd_create, "dev/zero", 1U /* MFD_CLOEXEC */);
 		} else if (sp->kind == OBJ_MEMFD) {
 			fd = (int)syscall(SYS_memfd_create, sp->name, 1U | 2U /* MFD_CLOEXEC | MFD_ALLOW_SEALING */);
+		} else if (sp->kind == OBJ_QUEUE) { /* read by restore_inet.c at release */
+			fd = (int)syscall(SYS_memfd_create, "ucr-queue", 1U /* MFD_CLOEXEC */);
 		} else if ((fd = create_unlinked(sp)) < 0) {
 			return -1;
 		}
@@ -317,14 +319,17 @@ static int setup_base(int need)
 {
 	int n = 0;
 	for (int t = 0; t < plan.ntasks; t++)
-		n += plan.tasks[t].nfds;
+		n += plan.tasks[t].nfds + plan.tasks[t].nepctls;
 	int *tg = malloc((size_t)(n ? n : 1) * sizeof *tg);
 	if (!tg)
 		return -1;
 	n = 0;
-	for (int t = 0; t < plan.ntasks; t++)
+	for (int t = 0; t < plan.ntasks; t++) {
 		for (int i = 0; i < plan.tasks[t].nfds; i++)
 			tg[n++] = plan.tasks[t].fds[i].target;
+		for (int i = 0; i < plan.tasks[t].nepctls; i++) /* closed epoll targets, made again there */
+			tg[n++] = plan.tasks[t].epctls[i].tfd;
+	}
 	qsort(tg, (size_t)n, sizeof *tg, cmp_int);
 	int base = 64;
 	for (int i = 0; i < n && tg[i] < base + need; i++)
@@ -343,6 +348,10 @@ int open_files(void)
 		for (int i = 0; i < plan.tasks[t].nfds; i++)
 			if (plan.tasks[t].fds[i].target > maxfd)
 				maxfd = plan.tasks[t].fds[i].target;
+	for (int t = 0; t < plan.ntasks; t++) /* the numbers of closed epoll targets too */
+		for (int i = 0; i < plan.tasks[t].nepctls; i++)
+			if (plan.tasks[t].epctls[i].tfd > maxfd)
+				maxfd = plan.tasks[t].epctls[i].tfd;
 	/* every fd the set-up takes: objects (two for a pipe or a pty), a command pipe per task,
 	 * the report pipe, and room to spare */
 	int need = 2 * (plan.nfiles + plan.npipes + plan.nobjs + plan.nttys) + 2 * plan.ntasks + 2 + 64;

@@ -228,6 +228,8 @@ static int release_keeper(int pid, uint64_t start)
 	return ours;
 }
 
+static int fill_repaired(int s, struct inet_plan *p);
+
 static int make_repaired(struct inet_plan *p, const char *what)
 {
 	int s = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -274,23 +276,48 @@ static int make_repaired(struct inet_plan *p, const char *what)
 	}
 	room(s, SO_RCVBUFFORCE, p->rqlen);
 	room(s, SO_SNDBUFFORCE, p->sqlen);
-	struct tcp_repair_window win = { p->window[0], p->window[1], p->window[2], p->window[3],
-					 p->window[4] - (p->state == INET_CLOSE_WAIT) };
-	if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || send_all(s, p->rq, p->rqlen) < 0 ||
-	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
-	    send_all(s, p->sq, p->sqlen - (size_t)p->unsent) < 0 || set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0) {
+	if (p->rq_obj >= 0 || p->sq_obj >= 0)
+		return s; /* queues, window and options at release: the objects fill while pages stream */
+	if (fill_repaired(s, p) < 0) {
 		close(s);
 		return proto_fail("files", what, errno, "cannot queue %zu received and %zu sent bytes again", p->rqlen, p->sqlen);
-	}
-	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &win, sizeof win) < 0) {
-		close(s);
-		return proto_fail("files", what, errno, "cannot set the connection's window");
 	}
 	if (p->unsent == 0 && set_opts(s, p) < 0) { /* else: after the unsent bytes (inet_release) */
 		close(s);
 		return proto_fail("files", what, errno, "cannot set the socket's options");
 	}
 	return s;
+}
+
+/* len bytes of a queue: from the plan, or (obj >= 0) from offset off of content object obj */
+static int send_queue(int s, const unsigned char *d, int obj, size_t off, size_t len)
+{
+	if (obj < 0)
+		return send_all(s, d + off, len);
+	static unsigned char buf[1 << 20];
+	while (len) {
+		size_t c = len < sizeof buf ? len : sizeof buf;
+		ssize_t n = pread(plan.objs[obj].hfd, buf, c, (off_t)off);
+		if (n <= 0)
+			return errno = n < 0 ? errno : EIO, -1;
+		if (send_all(s, buf, (size_t)n) < 0)
+			return -1;
+		off += (size_t)n, len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The receive queue, the sent part of the send queue, then the window (which must not lie
+ * beyond what was received). */
+static int fill_repaired(int s, struct inet_plan *p)
+{
+	struct tcp_repair_window win = { p->window[0], p->window[1], p->window[2], p->window[3],
+					 p->window[4] - (p->state == INET_CLOSE_WAIT) };
+	if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || send_queue(s, p->rq, p->rq_obj, 0, p->rqlen) < 0 ||
+	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
+	    send_queue(s, p->sq, p->sq_obj, 0, p->sqlen - (size_t)p->unsent) < 0 || set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
+		return -1;
+	return setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &win, sizeof win);
 }
 
 int open_inet_sockets(void)
@@ -346,13 +373,16 @@ int inet_release(void)
 		struct inet_plan *p = f->in;
 		int s = f->hfd;
 		snprintf(what, sizeof what, "TCP socket (file %d)", f->id);
+		if (p->mode == INET_REPAIR && (p->rq_obj >= 0 || p->sq_obj >= 0) &&
+		    (fill_repaired(s, p) < 0 || (p->unsent == 0 && set_opts(s, p) < 0)))
+			return proto_fail("finish", what, errno, "cannot queue %zu received and %zu sent bytes again", p->rqlen, p->sqlen);
 		if (p->mode == INET_REPAIR) {
 			if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) < 0 ||
 			    (p->opts[IO_REUSEADDR] && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0))
 				return proto_fail("finish", what, errno, "cannot take the connection out of repair mode");
 			if (p->unsent) {
 				room(s, SO_SNDBUFFORCE, (size_t)p->unsent);
-				if (send_all(s, p->sq + p->sqlen - p->unsent, (size_t)p->unsent) < 0 || set_opts(s, p) < 0)
+				if (send_queue(s, p->sq, p->sq_obj, p->sqlen - (size_t)p->unsent, (size_t)p->unsent) < 0 || set_opts(s, p) < 0)
 					return proto_fail("finish", what, errno, "cannot send the %d bytes never sent", p->unsent);
 			}
 			if (p->state == INET_FIN_WAIT2 && shutdown(s, SHUT_WR) < 0)

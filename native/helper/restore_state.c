@@ -120,6 +120,8 @@ int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsi
 		if (!a || rt_call("finish", "sigaltstack", SYS_sigaltstack, a, 0, 0, 0, 0, 0, &ret) < 0)
 			return -1;
 	}
+	if (s->robust_head && rt_call("finish", "set_robust_list", SYS_set_robust_list, s->robust_head, s->robust_len, 0, 0, 0, 0, &ret) < 0)
+		return -1;
 	for (int q = 0; q < 2; q++) {
 		const unsigned char *list = q ? shared : s->pending;
 		size_t count = q ? nshared : s->npending;

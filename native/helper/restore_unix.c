@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -142,6 +143,114 @@ static int fill(int wfd, struct unix_plan *u, const char *obj)
 	return 0;
 }
 
+/* Temporary senders of datagrams, by name (closed, and paths they created removed, at the end). */
+struct sender {
+	char name[108];
+	size_t len;
+	int fd, made_path;
+};
+
+/* A datagram socket that can send as `name`: the plan's socket bound to it, else a temporary
+ * one bound to it (a stale socket file at the path is replaced) or unnamed. */
+static int sender_for(const char *name, size_t len, struct sender **tmp, int *ntmp, const char *obj)
+{
+	for (int i = 0; len && i < plan.nfiles; i++) {
+		struct unix_plan *v = plan.files[i].kind == FILE_UNIX ? plan.files[i].ux : NULL;
+		if (v && v->type == SOCK_DGRAM && v->namelen == len && !memcmp(v->name, name, len) && v->fd >= 0)
+			return v->fd;
+	}
+	for (int i = 0; i < *ntmp; i++)
+		if ((*tmp)[i].len == len && !memcmp((*tmp)[i].name, name, len))
+			return (*tmp)[i].fd;
+	struct sender *t = realloc(*tmp, (size_t)(*ntmp + 1) * sizeof *t);
+	if (!t)
+		return proto_fail("files", obj, ENOMEM, "out of memory");
+	*tmp = t;
+	t += (*ntmp)++;
+	memcpy(t->name, name, len);
+	t->len = len;
+	t->made_path = 0;
+	t->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (t->fd < 0)
+		return proto_fail("files", obj, errno, "cannot create a unix socket");
+	if (!len)
+		return t->fd;
+	char path[109];
+	const char *p = path_of(name, len, path);
+	struct stat st;
+	int existed = p && lstat(p, &st) == 0;
+	struct sockaddr_un a;
+	socklen_t al = addr_of(name, len, &a);
+	int r = bind(t->fd, (struct sockaddr *)&a, al);
+	if (r < 0 && errno == EADDRINUSE && p && stale(p))
+		r = unlink(p) < 0 ? -1 : bind(t->fd, (struct sockaddr *)&a, al);
+	if (r < 0)
+		return proto_fail("files", obj, errno, "cannot send a queued datagram again as %s%.*s%s", p ? p : "@",
+				  p ? 0 : (int)len - 1, p ? "" : name + 1,
+				  errno == EADDRINUSE ? ": the name is held by a socket outside the image" : "");
+	t->made_path = p && !existed;
+	return t->fd;
+}
+
+/* Datagrams that did not all come from the socket's peer: each sent again by its own sender to
+ * the socket's name, in order, before any datagram socket connects. */
+static int send_by_senders(void)
+{
+	struct sender *tmp = NULL;
+	int ntmp = 0, err = 0;
+	char obj[48];
+	for (int i = 0; i < plan.nfiles && !err; i++) {
+		struct unix_plan *u = plan.files[i].kind == FILE_UNIX ? plan.files[i].ux : NULL;
+		if (!u || !u->from)
+			continue;
+		snprintf(obj, sizeof obj, "file %d (unix socket)", plan.files[i].id);
+		struct sockaddr_un a;
+		socklen_t al = addr_of(u->name, u->namelen, &a);
+		for (int m = 0; m < u->nmsgs && !err; m++) {
+			int s = sender_for(u->from[m], u->fromlen[m], &tmp, &ntmp, obj);
+			int big = (int)(u->msglen[m] + (1 << 20));
+			if (s < 0 || setsockopt(s, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) < 0 ||
+			    sendto(s, u->msgs[m], u->msglen[m], MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, al) != (ssize_t)u->msglen[m])
+				err = s < 0 ? -1 : proto_fail("files", obj, errno, "cannot queue a datagram of %zu bytes at the unix socket again", u->msglen[m]);
+		}
+	}
+	for (int i = 0; i < ntmp; i++) {
+		char path[109];
+		const char *p = path_of(tmp[i].name, tmp[i].len, path);
+		close(tmp[i].fd);
+		if (p && tmp[i].made_path)
+			unlink(p);
+	}
+	free(tmp);
+	return err;
+}
+
+/* Clients whose connections waited in an accept queue connect again, in queue order, so they
+ * wait there again (nothing accepts them before the tasks run). */
+static int connect_waiting(void)
+{
+	char obj[48];
+	for (int place = 0;; place++) {
+		int found = 0;
+		for (int i = 0; i < plan.nfiles; i++) {
+			struct unix_plan *u = plan.files[i].kind == FILE_UNIX ? plan.files[i].ux : NULL;
+			if (!u || u->pending != place)
+				continue;
+			found = 1;
+			struct unix_plan *l = ux(u->listener);
+			snprintf(obj, sizeof obj, "file %d (unix socket)", plan.files[i].id);
+			if (!l || !l->listening || l->type != u->type || !l->namelen)
+				return proto_fail("files", obj, EINVAL, "a connection waits in the accept queue of a socket that is not a listener");
+			struct sockaddr_un a;
+			socklen_t al = addr_of(l->name, l->namelen, &a);
+			if (connect(u->fd, (struct sockaddr *)&a, al) < 0)
+				return proto_fail("files", obj, errno, "cannot connect again the unix socket that waited in an accept queue");
+		}
+		if (!found)
+			return 0;
+	}
+}
+
 static int finish(struct file_plan *f, struct unix_plan *u, const char *obj)
 {
 	static const int how[4] = { -1, SHUT_RD, SHUT_WR, SHUT_RDWR };
@@ -195,6 +304,8 @@ int open_unix_sockets(void)
 		if (u->listening && listen(u->fd, u->backlog) < 0)
 			return proto_fail("files", obj, errno, "cannot listen on the unix socket");
 	}
+	if (send_by_senders() < 0)
+		return -1;
 	/* connections */
 	for (int i = 0; i < plan.nfiles; i++) {
 		struct file_plan *f = &plan.files[i];
@@ -203,7 +314,9 @@ int open_unix_sockets(void)
 		if (f->kind != FILE_UNIX)
 			continue;
 		p = ux(u->peer);
-		if (u->conn == UNIX_CLIENT) {
+		if (u->conn == UNIX_CLIENT && u->pending >= 0) {
+			continue; /* below */
+		} else if (u->conn == UNIX_CLIENT) {
 			if (!p || p->conn != UNIX_ACCEPTED || p->peer != f->id)
 				return proto_fail("files", obj, EINVAL, "a unix client without its accepted end");
 			if ((p->fd = connect_via(u, u->fd, p, obj)) < 0)
@@ -222,11 +335,13 @@ int open_unix_sockets(void)
 				return proto_fail("files", obj, errno, "cannot connect the datagram socket again");
 		}
 	}
+	if (connect_waiting() < 0)
+		return -1;
 	/* queues, written by the peer */
 	for (int i = 0; i < plan.nfiles; i++) {
 		struct unix_plan *u = plan.files[i].ux;
 		snprintf(obj, sizeof obj, "file %d (unix socket)", plan.files[i].id);
-		if (plan.files[i].kind != FILE_UNIX || !u->nmsgs)
+		if (plan.files[i].kind != FILE_UNIX || !u->nmsgs || u->from)
 			continue;
 		int w = u->peer >= 0 && ux(u->peer) ? ux(u->peer)->fd : u->tmp;
 		if (w < 0)

@@ -125,7 +125,9 @@ export function renderInspect(r: InspectResult): string {
         ? `memfd "${o.name}"${o.seals ? ` seals 0x${o.seals.toString(16)}` : ''}`
         : o.kind === 'unlinked'
           ? `unlinked file ${o.name} mode 0${o.mode!.toString(8)}`
-          : 'shared anonymous memory';
+          : o.kind === 'queue'
+            ? `TCP queue of file #${r.meta.files.files.find((f) => [f.inet?.tcp?.recvObj, f.inet?.tcp?.sendObj].some((q) => q?.[0] === o.id))?.id ?? '?'}`
+            : 'shared anonymous memory';
     L.push(`content object ${o.id}: ${what}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);
   }
   L.push(...ipcLines(r));

@@ -56,6 +56,10 @@ export interface TcpRepairImage {
   recvQueue: Uint8Array;
   /** bytes written and not acknowledged: sent ones, then `unsent` bytes never sent */
   sendQueue: Uint8Array;
+  /** a queue of more than 4 MiB: [content object id (kind 'queue'), bytes], its bytes streamed
+   * as OBJECT records (recvQueue / sendQueue are then empty) */
+  recvObj?: [number, number];
+  sendObj?: [number, number];
   unsent: number;
   mss: number;
   sndWscale: number;
@@ -130,10 +134,16 @@ export interface UnixSocketImage {
   peer: number;
   /** for client/accepted: file id of the listener to connect through; -1: a temporary one */
   listener: number;
+  /** a client whose connection waits, never accepted, in the accept queue of `listener`: its
+   * place there (0 is accepted first); it has no peer (-1) and connects again on restart */
+  pending?: number;
   /** the peer was held outside the tree (recorded with --external-unix=close) */
   external?: { ino: number; pid: number; fd: number; comm: string };
   /** the bytes queued to be read (stream: one chunk; datagram and seqpacket: one per message) */
   queue: Uint8Array[];
+  /** datagram sockets whose datagrams did not all come from their peer: each datagram's sender
+   * name (sun_path bytes; empty: unnamed), one per queue entry */
+  senders?: Uint8Array[];
 }
 
 export interface LockImage {
@@ -156,6 +166,9 @@ export interface InotifyWatch {
 export interface EpollTarget {
   task: number;
   fd: number;
+  /** the target's open file (a file id) when no task holds it at `fd` any more (closed, or the
+   * number reused): `task` puts it there, registers it and closes `fd` again on restart */
+  file?: number;
   /** EPOLL* bits as the kernel keeps them (a fired EPOLLONESHOT entry keeps only flag bits) */
   events: number;
   data: bigint | number;
@@ -177,7 +190,8 @@ export interface PipeImage {
  */
 export interface ObjectImage {
   id: number;
-  kind: 'anon' | 'memfd' | 'unlinked';
+  /** queue: the bytes of a TCP connection's queue larger than 4 MiB (no fd or mapping) */
+  kind: 'anon' | 'memfd' | 'unlinked' | 'queue';
   /** memfd: its name (without the "memfd:" prefix); unlinked: the file's path */
   name?: string;
   /** unlinked: permission bits */

@@ -110,6 +110,8 @@ export interface CapSets {
 export interface ThreadSignals {
   altstack: [number, number, number];
   pending: Uint8Array;
+  /** the thread's robust futex list (set_robust_list): [head address, length]; absent: none */
+  robust?: [number, number];
 }
 
 /** A thread other than the main one (its memory is the task's). */

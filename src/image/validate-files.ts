@@ -76,6 +76,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
           fd: field(e, 'fd', ew, (y, ww) => int(y, ww, 0, MAX_FD)),
           events: field(e, 'events', ew, (y, ww) => int(y, ww, 0, 0xffffffff)),
           data: field(e, 'data', ew, u64),
+          ...(e.file !== undefined ? { file: field(e, 'file', ew, (y, ww) => int(y, ww, 0, 1 << 30)) } : {}),
         };
       });
     }
@@ -122,6 +123,24 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
     return file;
   });
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
+  files.forEach((f, i) => {
+    // a queue of more than 4 MiB: a content object of kind 'queue' of exactly its size, only in
+    // a connection restored with TCP_REPAIR (its peer inside, or kept established)
+    const t = f.inet?.tcp;
+    for (const [q, key] of [[t?.recvObj, 'recvObj'], [t?.sendObj, 'sendObj']] as const) {
+      if (!q) continue;
+      const o = objects?.find((m) => m.id === q[0]);
+      const repaired = f.inet!.peer === 'inside' || (f.inet!.peer === 'outside' && f.inet!.policy === 'established');
+      if (!o || o.kind !== 'queue' || o.size !== q[1] || !repaired) w.at('files').at(i).at('inet').at('tcp').at(key).fail('not a socket queue object of that size in a connection restored with TCP_REPAIR');
+      if (key === 'sendObj' && t!.unsent > q[1]) w.at('files').at(i).at('inet').at('tcp').at('unsent').fail('more bytes never sent than queued');
+    }
+  });
+  files.forEach((f, i) =>
+    f.epoll?.forEach((t, k) => {
+      const target = t.file === undefined ? undefined : files.find((x) => x.id === t.file);
+      if (t.file !== undefined && (!target || target.kind === 'closed' || target.id === f.id)) w.at('files').at(i).at('epoll').at(k).at('file').fail('not another open file of the image');
+    }),
+  );
   checkUnixLinks(files, w.at('files'));
   return { files, pipes, ...(objects ? { objects } : {}), ...(ttys ? { ttys } : {}) };
 }
@@ -143,11 +162,11 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
     const sw = w.at(i);
     const s = obj(x, sw);
     const kind = field(s, 'kind', sw, str);
-    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked') sw.at('kind').fail(`unknown content object kind ${shown(kind)}`);
+    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked' && kind !== 'queue') sw.at('kind').fail(`unknown content object kind ${shown(kind)}`);
     const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, OBJECT_MAX - 1));
     if (kind === 'anon' && (size === 0 || size % PAGE_SIZE)) sw.at('size').fail('shared anonymous memory of a size that is not whole pages');
     const name = s.name === undefined ? undefined : field(s, 'name', sw, (y, ww) => str(y, ww, 4096));
-    if (kind !== 'anon' && name === undefined) sw.fail(`${kind} without a name`);
+    if (kind !== 'anon' && kind !== 'queue' && name === undefined) sw.fail(`${kind} without a name`);
     if (kind === 'memfd' && name!.length > 249) sw.at('name').fail('memfd name too long');
     if (kind === 'unlinked' && !name!.startsWith('/')) sw.at('name').fail('an unlinked file needs an absolute path');
     const mode = s.mode === undefined ? undefined : field(s, 'mode', sw, (y, ww) => int(y, ww, 0, 0o7777));

@@ -24,6 +24,14 @@ function address(v: CborValue | undefined, w: Where, family: 4 | 6): InetAddress
   return { addr, port: field(o, 'port', w, (y, ww) => int(y, ww, 0, 65535)) };
 }
 
+/** [content object id, bytes]: a queue of more than QUEUE_MAX bytes (checked against the object
+ * in validate-files.ts) */
+function queueObj(v: CborValue, w: Where): [number, number] {
+  const a = arr(v, w, 2);
+  if (a.length !== 2) w.fail('expected [object id, bytes]');
+  return [int(a[0], w.at(0), 0, 1 << 30), int(a[1], w.at(1), QUEUE_MAX + 1, 2 ** 31)];
+}
+
 function repair(v: CborValue | undefined, w: Where): TcpRepairImage {
   const o = obj(v, w);
   const window = arr(o.window, w.at('window'), 5).map((y, i) => int(y, w.at('window').at(i), 0, U32));
@@ -33,15 +41,18 @@ function repair(v: CborValue | undefined, w: Where): TcpRepairImage {
     outSeq: field(o, 'outSeq', w, (y, ww) => int(y, ww, 0, U32)),
     recvQueue: field(o, 'recvQueue', w, (y, ww) => bytes(y, ww, 0, QUEUE_MAX)),
     sendQueue: field(o, 'sendQueue', w, (y, ww) => bytes(y, ww, 0, QUEUE_MAX)),
-    unsent: field(o, 'unsent', w, (y, ww) => int(y, ww, 0, QUEUE_MAX)),
+    unsent: field(o, 'unsent', w, (y, ww) => int(y, ww, 0, 2 ** 31)),
     mss: field(o, 'mss', w, (y, ww) => int(y, ww, 0, 65535)),
     sndWscale: field(o, 'sndWscale', w, (y, ww) => int(y, ww, 0, 14)),
     rcvWscale: field(o, 'rcvWscale', w, (y, ww) => int(y, ww, 0, 14)),
     options: field(o, 'options', w, (y, ww) => int(y, ww, 0, 7)),
     timestamp: field(o, 'timestamp', w, (y, ww) => int(y, ww, 0, U32)),
     window: window as TcpRepairImage['window'],
+    ...(o.recvObj !== undefined ? { recvObj: queueObj(o.recvObj, w.at('recvObj')) } : {}),
+    ...(o.sendObj !== undefined ? { sendObj: queueObj(o.sendObj, w.at('sendObj')) } : {}),
   };
-  if (t.unsent > t.sendQueue.length) w.at('unsent').fail('more bytes never sent than queued');
+  if ((t.recvObj && t.recvQueue.length) || (t.sendObj && t.sendQueue.length)) w.fail('a queue both in the metadata and in an object');
+  if (!t.sendObj && t.unsent > t.sendQueue.length) w.at('unsent').fail('more bytes never sent than queued');
   if (t.recvQueue.length + t.sendQueue.length > PLAN_DATA_MAX) w.fail(`more than ${PLAN_DATA_MAX} bytes queued in both directions`);
   return t;
 }

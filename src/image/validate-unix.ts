@@ -49,11 +49,14 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
       comm: field(ext, 'comm', ew, (y, ww) => str(y, ww, 16)),
     },
     queue,
+    ...(o.pending !== undefined ? { pending: field(o, 'pending', w, (y, ww) => int(y, ww, 0, 65535)) } : {}),
+    ...(o.senders !== undefined ? { senders: arr(o.senders, w.at('senders'), 1 << 16).map((m, i) => bytes(m, w.at('senders').at(i), 0, 108)) } : {}),
   };
+  if (u.senders && (u.type !== 'dgram' || !u.name || u.conn === 'pair' || u.senders.length !== u.queue.length)) w.at('senders').fail('one sender per datagram, only at a named datagram socket');
   if (u.listening && (u.conn !== 'none' || u.type === 'dgram')) w.fail('a listening socket cannot be connected or a datagram socket');
   if (u.type === 'dgram' && (u.conn === 'client' || u.conn === 'accepted')) w.fail('a datagram socket is not accepted');
   if (u.type !== 'dgram' && u.conn === 'dgram') w.fail('only datagram sockets connect to a name');
-  if (u.conn === 'none' && u.queue.length && u.type === 'dgram') w.fail('datagrams queued at an unconnected socket');
+  if (u.conn === 'none' && u.queue.length && u.type === 'dgram' && !u.senders) w.fail('datagrams queued at an unconnected socket');
   return u;
 }
 
@@ -72,10 +75,11 @@ export function checkUnixLinks(files: FileImage[], w: Where): void {
     if (u.listener >= 0 && (!listener || !listener.listening || listener.type !== u.type)) fw.fail('listener is not a listening socket of its type');
     if (u.conn === 'none' && u.peer >= 0) fw.fail('an unconnected socket with a peer');
     if (u.conn === 'pair' && peer && (peer.conn !== 'pair' || peer.peer !== f.id)) fw.fail('the ends of a pair disagree');
-    if (u.conn === 'client' && (!peer || peer.conn !== 'accepted' || peer.peer !== f.id)) fw.fail('a client without its accepted end');
+    if (u.pending !== undefined && (u.conn !== 'client' || u.peer !== -1 || !listener || u.queue.length)) fw.fail('a connection waiting in an accept queue is a client of a listener, with no peer and nothing queued');
+    if (u.conn === 'client' && u.pending === undefined && (!peer || peer.conn !== 'accepted' || peer.peer !== f.id)) fw.fail('a client without its accepted end');
     if (u.conn === 'accepted' && peer && (peer.conn !== 'client' || peer.peer !== f.id)) fw.fail('an accepted end without its client');
     if (u.conn === 'accepted' && !u.name) fw.fail('an accepted end without a name');
     if (u.conn === 'dgram' && (!peer || !peer.name)) fw.fail('a datagram socket connected to an unnamed socket');
-    if ((u.conn === 'none' || (u.conn === 'dgram' && peer?.peer !== f.id)) && u.queue.length && u.type === 'dgram') fw.fail('datagrams queued without a writer');
+    if ((u.conn === 'none' || (u.conn === 'dgram' && peer?.peer !== f.id)) && u.queue.length && u.type === 'dgram' && !u.senders) fw.fail('datagrams queued without a writer');
   });
 }

@@ -28,6 +28,8 @@ export { checkFiles } from './validate-files.js';
 
 /** src/kernel/memory.ts SPECIAL_NAMES */
 const SPECIALS = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]'];
+/** queued signals saved per thread or process (native/helper/proto.h MAX_PENDING) */
+export const MAX_PENDING = 1 << 17;
 
 export function checkHeader(v: CborValue, path: string): ImageHeader {
   const w = new Where(path);
@@ -262,9 +264,12 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     const o2 = obj(v, sw);
     const alt = arr(o2.altstack, sw.at('altstack'), 3).map((x, i) => int(x, sw.at('altstack').at(i)));
     if (alt.length !== 3) sw.at('altstack').fail('expected [sp, flags, size]');
-    const pending = field(o2, 'pending', sw, (y, ww) => bytes(y, ww, 0, 64 * 128));
+    const pending = field(o2, 'pending', sw, (y, ww) => bytes(y, ww, 0, MAX_PENDING * 128));
     if (pending.length % 128) sw.at('pending').fail('not whole siginfos');
-    return { altstack: alt as [number, number, number], pending };
+    const rb = o2.robust === undefined ? undefined : arr(o2.robust, sw.at('robust'), 2);
+    if (rb && rb.length !== 2) sw.at('robust').fail('expected [head, length]');
+    const robust: [number, number] | undefined = rb && [addr(rb[0], sw.at('robust').at(0)), int(rb[1], sw.at('robust').at(1), 24, 24)];
+    return { altstack: alt as [number, number, number], pending, ...(robust ? { robust } : {}) };
   };
   const threadSeen = new Set<number>();
   const threads = arr(o.threads, w.at('threads'), PID_MAX).map((x, i): ThreadImage => {
@@ -285,8 +290,12 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     };
   });
   const mainSignals = sigs(o.signals, w.at('signals'));
-  const shared = field(obj(o.signals, w.at('signals')), 'shared', w.at('signals'), (y, ww) => bytes(y, ww, 0, 64 * 128));
+  const shared = field(obj(o.signals, w.at('signals')), 'shared', w.at('signals'), (y, ww) => bytes(y, ww, 0, MAX_PENDING * 128));
   if (shared.length % 128) w.at('signals').at('shared').fail('not whole siginfos');
+  // queued signals are charged to RLIMIT_SIGPENDING (resource 11): never more than it allowed
+  const queued = (shared.length + mainSignals.pending.length + threads.reduce((n, t) => n + t.signals.pending.length, 0)) / 128;
+  const sigLimit = rlimits[11]?.[0];
+  if (sigLimit !== undefined && queued > 64 && BigInt(queued) > BigInt(sigLimit)) w.at('signals').fail(`${queued} signals pending, more than its RLIMIT_SIGPENDING (${sigLimit})`);
   const itimers = arr(o.itimers, w.at('itimers'), 3).map((x, i) => arr(x, w.at('itimers').at(i), 4).map((y, j) => int(y, w.at('itimers').at(i).at(j))));
   if (itimers.length !== 3 || itimers.some((t) => t.length !== 4)) w.at('itimers').fail('expected 3 timers of 4 numbers');
   return {

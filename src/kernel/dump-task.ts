@@ -28,6 +28,7 @@ interface StateEvent {
   altstack: [string, number, number];
   pending: string;
   shpending: string;
+  robust: [string, number];
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
 }
@@ -35,10 +36,12 @@ interface StateEvent {
 interface SignalState {
   altstack: [string, number, number];
   pending: string;
+  robust: [string, number];
 }
 
 function signalsOf(s: SignalState): ThreadSignals {
-  return { altstack: [num(s.altstack[0]), s.altstack[1], s.altstack[2]], pending: Buffer.from(s.pending, 'hex') };
+  const head = num(s.robust[0]);
+  return { altstack: [num(s.altstack[0]), s.altstack[1], s.altstack[2]], pending: Buffer.from(s.pending, 'hex'), ...(head ? { robust: [head, s.robust[1]] as [number, number] } : {}) };
 }
 
 function threadComm(pid: number, tid: number): string {

@@ -13,6 +13,7 @@ import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
 import type { Helper, HelperEvent } from './helper.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
+import { linkClosedTargets } from './fds/epoll.js';
 import { locksOf } from './locks.js';
 import { commOf, filesOfOthers, readLink, scanFds } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
@@ -148,6 +149,8 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       if (locks.length) file.locks = locks;
     }
     if (ctx.inet && file.inet) inet.add(file, ctx.inet, h0.pid, h0.fd);
+    // queues of more than 4 MiB: memfds of the helper, read as content objects
+    for (const q of [ctx.inet?.recvQueueObj, ctx.inet?.sendQueueObj]) if (q && file.inet?.tcp) objectPaths.set(q[2], `/proc/${helper.pid}/fd/${q[0]}`);
     if (ops.kind === 'closed') warnings.push(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): skipped, the restarted process finds it closed`);
     if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
       const what = `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (${o.facts.link})`;
@@ -182,6 +185,9 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     pipe.data = Buffer.from(e.data as string, 'hex');
   }
   unix.link();
+  for (const f of files)
+    if (f.kind === 'epoll')
+      linkClosedTargets(f, (ino) => [...ids].filter(([o, id]) => o.facts.stat.ino === ino && files[id]!.kind !== 'closed').map(([o, id]) => ({ id, ...o.holders[0]! })));
   for (const f of files)
     if (f.tty && !ttys.some((t) => t.index === f.tty!.index)) {
       const h = refsOf(f.id);

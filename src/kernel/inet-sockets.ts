@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import type { FileImage, InetAddress, InetSocketImage } from '../image/types.js';
-import { inetName, type InetFacts } from './fds/inet.js';
+import { INET_QUEUE_MAX, inetName, type InetFacts } from './fds/inet.js';
 import type { Helper } from './helper.js';
 import { findHolders } from './unix-sockets.js';
 
@@ -159,6 +159,13 @@ export class InetSockets {
     }
     for (const e of this.entries) {
       const u = e.file.inet!;
+      // queues of more than 4 MiB are content objects, written at release in repair mode
+      const big = Math.max(u.tcp?.recvObj?.[1] ?? 0, u.tcp?.sendObj?.[1] ?? 0);
+      if (big && !(u.peer === 'inside' || (u.peer === 'outside' && u.policy === 'established')))
+        throw new UnsupportedError(
+          `process ${e.pid} fd ${e.fd} (${e.file.path}): ${big} bytes queued: more than ${INET_QUEUE_MAX >> 20} MiB only in a connection restored with TCP_REPAIR (its peer in the tree, or --tcp=established): not supported yet`,
+          { pid: e.pid, object: `fd ${e.fd}`, phase: 'files' },
+        );
       const waiting = u.acceptq ?? 0;
       if (waiting > (this.pending.get(u) ?? 0))
         throw new UnsupportedError(`process ${e.pid} fd ${e.fd} (${e.file.path}): ${waiting - (this.pending.get(u) ?? 0)} connection(s) from outside the tree wait in its accept queue: not supported yet`, {

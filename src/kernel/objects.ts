@@ -56,6 +56,8 @@ export async function captureObjects(
   for (const f of files)
     if ((f.kind === 'memfd' || f.kind === 'unlinked') && f.obj !== undefined && !sources.has(f.obj))
       sources.set(f.obj, { ino: f.obj, path: fdPaths.get(f.obj)!, kind: f.kind, name: f.path });
+  const queues = (f: FileImage) => [f.inet?.tcp?.recvObj, f.inet?.tcp?.sendObj].filter((q): q is [number, number] => q !== undefined);
+  for (const f of files) for (const [ino] of queues(f)) sources.set(ino, { ino, path: fdPaths.get(ino)!, kind: 'queue' });
   for (const t of tasks)
     for (const v of t.vmas) {
       if (v.kind !== 'object' || v.obj === undefined || sources.has(v.obj)) continue;
@@ -85,6 +87,7 @@ export async function captureObjects(
     });
   }
   for (const f of files) if (f.obj !== undefined) f.obj = ids.get(f.obj)!;
+  for (const f of files) for (const q of queues(f)) q[0] = ids.get(q[0])!;
   for (const t of tasks) for (const v of t.vmas) if (v.kind === 'object' && v.obj !== undefined) v.obj = ids.get(v.obj)!;
   return { objects, paths };
 }
@@ -142,7 +145,7 @@ export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: numb
 
 /** The helper plan lines that create the objects (before any file or task line). */
 export function objectLines(objects: ObjectImage[]): string[] {
-  const KIND = { anon: 0, memfd: 1, unlinked: 2 };
+  const KIND = { anon: 0, memfd: 1, unlinked: 2, queue: 3 };
   return objects.map(
     (o) => `obj ${o.id} ${KIND[o.kind]} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}${o.mode !== undefined ? ` ${o.mode}` : ''}`,
   );

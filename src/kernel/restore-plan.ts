@@ -110,14 +110,21 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   for (const a of t.sigactions) L.push(`sigaction ${a.sig} ${a.handler} ${a.flags} ${a.restorer} ${a.mask}`);
   t.rlimits.forEach(([cur, max], r) => L.push(`rlimit ${r} ${cur} ${max}`));
   L.push(`regs ${hex(restartFixup(t.regs))}`, `xstate ${hex(t.xstate)}`);
+  // pending siginfos (128 bytes each), 8192 per line: a queue of many real-time signals spans
+  // several lines, each appending to it
+  const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
   const sigs = (b: Uint8Array) => (b.length ? hex(b) : '-');
   for (const th of t.threads) {
     const r = th.rseq ?? { ptr: 0, len: 0, sig: 0 };
     const a = th.signals.altstack;
-    L.push(`thread ${th.tid} ${hex(restartFixup(th.regs))} ${hex(th.xstate)} ${th.sigmask} ${r.ptr} ${r.len} ${r.sig} ${th.tidAddress} ${a[0]} ${a[1]} ${a[2]} ${sigs(th.signals.pending)} ${commHex(th.comm)}`);
+    const [first, ...more] = chunks(th.signals.pending);
+    L.push(`thread ${th.tid} ${hex(restartFixup(th.regs))} ${hex(th.xstate)} ${th.sigmask} ${r.ptr} ${r.len} ${r.sig} ${th.tidAddress} ${a[0]} ${a[1]} ${a[2]} ${sigs(first!)} ${commHex(th.comm)}`);
+    for (const c of more) L.push(`thpending ${sigs(c)}`);
+    if (th.signals.robust) L.push(`throbust ${th.signals.robust.join(' ')}`);
   }
+  if (t.signals.robust) L.push(`robust ${t.signals.robust.join(' ')}`);
   const a = t.signals.altstack;
-  L.push(`altstack ${a[0]} ${a[1]} ${a[2]}`, `pending ${sigs(t.signals.pending)}`, `shpending ${sigs(t.signals.shared)}`);
+  L.push(`altstack ${a[0]} ${a[1]} ${a[2]}`, ...chunks(t.signals.pending).map((c) => `pending ${sigs(c)}`), ...chunks(t.signals.shared).map((c) => `shpending ${sigs(c)}`));
   t.itimers.forEach((it, w) => L.push(`itimer ${w} ${it.join(' ')}`));
   L.push(`subreaper ${t.subreaper ? 1 : 0}`, `personality ${t.personality}`, `nonewprivs ${t.noNewPrivs ? 1 : 0}`);
   const NOTIFY: Record<string, number> = { signal: 0, none: 1, thread: 4 }; // SIGEV_*

@@ -85,10 +85,9 @@ export class UnixSockets {
       };
       if (q.rights) refuse('file descriptors in flight (SCM_RIGHTS) are queued in it: not supported yet');
       if (q.bytes > UNIX_QUEUE_MAX) refuse(`more than ${UNIX_QUEUE_MAX >> 20} MiB queued: not supported yet`);
-      if (u.listening && (d.rq ?? 0) > 0) refuse(`${d.rq} connection(s) wait in its accept queue: not supported yet`);
+      if (u.listening) this.linkWaiting(e, byIno, refuse);
       if (u.passcred && u.queue.length) refuse('data queued with credentials (SO_PASSCRED): not supported yet');
-      if (d.peer === undefined && u.type === 'dgram' && u.queue.length) refuse('datagrams queued at an unconnected datagram socket: not supported yet');
-      if (u.conn === 'none' && d.peer !== undefined) {
+      if (u.conn === 'none' && d.peer !== undefined && u.pending === undefined) {
         const p = byIno.get(d.peer);
         if (p) this.linkPair(e, p, refuse);
         else {
@@ -106,12 +105,7 @@ export class UnixSockets {
           this.linkGone(u);
         }
       }
-      if (u.type === 'dgram' && u.queue.length) {
-        const writer = u.peer >= 0 ? byIno.get(this.entries.find((x) => x.file.id === u.peer)!.facts.diag.ino) : undefined;
-        if (u.peer >= 0 && writer?.facts.diag.peer !== d.ino) refuse('datagrams queued from a socket that is not connected to it: not supported yet');
-        const from = writer?.file.unix!.name ?? new Uint8Array();
-        if (!q.msgs.every((m) => sameName(Buffer.from(m.from, 'hex'), from))) refuse('datagrams queued from senders other than its peer: not supported yet');
-      }
+      if (u.type === 'dgram' && u.queue.length) this.linkSenders(e, refuse);
     }
   }
 
@@ -141,6 +135,39 @@ export class UnixSockets {
     const [srv, cli, l] = serverIsU ? [e, p, lu] : [p, e, lv];
     Object.assign(srv.file.unix!, { conn: 'accepted', peer: cli.file.id, listener: l });
     Object.assign(cli.file.unix!, { conn: 'client', peer: srv.file.id, listener: l });
+  }
+
+  /** Connections waiting in a listener's accept queue (sock_diag names their clients, in queue
+   * order): each client of the tree connects again, in that order, once the listener exists. */
+  private linkWaiting(e: Entry, byIno: Map<number, Entry>, refuse: (why: string) => never): void {
+    const icons = e.facts.diag.icons ?? [];
+    const outside = icons.filter((c) => !byIno.has(c)).length;
+    if (outside) refuse(`${outside} connection(s) from outside the tree (or closed since) wait in its accept queue: not supported yet`);
+    icons.forEach((ino, i) => {
+      const c = byIno.get(ino)!;
+      if (c.facts.diag.wq)
+        throw new UnsupportedError(
+          `process ${c.pid} fd ${c.fd} (socket:[${ino}]): data it sent waits unread in the accept queue of socket:[${e.facts.diag.ino}] (${unixNameText(e.file.unix!.name)}): the kernel shows it only to accept(): not supported yet`,
+          { pid: c.pid, object: `fd ${c.fd}`, phase: 'files' },
+        );
+      Object.assign(c.file.unix!, { conn: 'client', peer: -1, listener: e.file.id, pending: i });
+    });
+  }
+
+  /** Datagrams queued at a socket are written again by its peer when they all came from it
+   * (a pair, or a peer connected back), else each by its own sender: the socket of the tree
+   * bound to the sender's name, or a temporary one bound to it (or unnamed), before any
+   * datagram socket connects (a connected socket takes datagrams only from its peer). */
+  private linkSenders(e: Entry, refuse: (why: string) => never): void {
+    const u = e.file.unix!;
+    const p = u.peer >= 0 ? this.entries.find((x) => x.file.id === u.peer) : undefined;
+    const byPeer = p ? p.facts.diag.peer === e.facts.diag.ino : u.conn === 'pair';
+    const from = p?.file.unix!.name ?? new Uint8Array();
+    const msgs = e.facts.queue.msgs;
+    if (byPeer && msgs.every((m) => sameName(Buffer.from(m.from, 'hex'), from))) return;
+    if (!u.name?.length) refuse('datagrams queued at an unnamed socket from senders other than its peer: not supported yet');
+    if (u.conn === 'pair') refuse('datagrams from other senders queued at a socket whose peer is gone: not supported yet');
+    u.senders = msgs.map((m) => new Uint8Array(Buffer.from(m.from, 'hex')));
   }
 
   /** The peer is gone (closed, or outside and closed on restart): a temporary one writes the

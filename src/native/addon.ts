@@ -12,6 +12,9 @@ export interface NativeAddon {
   crc32c(buf: Uint8Array, seed?: number): number;
   /** kcmp(KCMP_FILE): 0 when both fds are one open file. Throws with code/errno/syscall. */
   kcmpFiles(pid1: number, fd1: number, pid2: number, fd2: number): number;
+  /** kcmp(KCMP_EPOLL_TFD): 0 when fd1 of pid1 is the file registered in pid2's epoll efd at
+   * target fd number tfd (toff-th registration with that number). Throws like kcmpFiles. */
+  kcmpEpollTarget(pid1: number, fd1: number, pid2: number, efd: number, tfd: number, toff: number): number;
   /** XCR0: the xsave feature mask the kernel enabled on this CPU. */
   xcr0(): bigint;
   /** The path of the file that a file handle (as /proc fdinfo shows it) names on the mount at

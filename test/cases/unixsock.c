@@ -149,11 +149,12 @@ static int mode_refuse(const char *what)
 		if (nul < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0 || sendmsg(sp[1], &mh, 0) != 1)
 			case_setup_fail("SCM_RIGHTS: %s", strerror(errno));
 		close(nul);
-	} else {
+	} else { /* a connection waiting in the accept queue, with data sent on it */
 		int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
 		struct sockaddr_un a;
 		socklen_t al = addr(&a, "ucr-unixsock-pending", 1);
-		if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, al) < 0 || listen(l, 2) < 0 || connect(c, (struct sockaddr *)&a, al) < 0)
+		if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, al) < 0 || listen(l, 2) < 0 || connect(c, (struct sockaddr *)&a, al) < 0 ||
+		    send(c, "x", 1, 0) != 1)
 			case_setup_fail("pending connection: %s", strerror(errno));
 	}
 	case_ready();

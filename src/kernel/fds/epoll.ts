@@ -10,8 +10,13 @@
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../../errors.js';
-import type { EpollTarget } from '../../image/types.js';
+import type { EpollTarget, FileImage } from '../../image/types.js';
+import { native } from '../../native/addon.js';
 import type { FdOps } from './types.js';
+
+/** Registrations whose fd number no task holds the target at (closed, or reused for another
+ * file) while the file lives on: what identifies the file until linkClosedTargets finds it. */
+const closedTargets = new WeakMap<EpollTarget, { ino: number; toff: number; epoll: { pid: number; fd: number } }>();
 
 const TFD = /^tfd:\s*(\d+)\s+events:\s*([0-9a-f]+)\s+data:\s*([0-9a-f]+)\s+pos:\s*\d+\s+ino:\s*([0-9a-f]+)/;
 
@@ -28,21 +33,52 @@ export const epollFd: FdOps = {
   matches: (f) => f.link === 'anon_inode:[eventpoll]',
   dump: (f, ctx) => {
     const targets: EpollTarget[] = [];
+    const seen = new Map<number, number>(); // registrations per fd number so far (kcmp's toff)
     for (const line of fs.readFileSync(`/proc/${f.pid}/fdinfo/${f.fd}`, 'latin1').split('\n')) {
       const m = TFD.exec(line);
       if (!m) continue;
       const [tfd, events, data, ino] = [Number(m[1]), parseInt(m[2]!, 16), BigInt(`0x${m[3]}`), parseInt(m[4]!, 16)];
+      const toff = seen.get(tfd) ?? 0;
+      seen.set(tfd, toff + 1);
       const holder = ctx.holders.find((h) => fdIno(h.pid, tfd) === ino);
-      if (!holder)
-        throw new UnsupportedError(
-          `process ${f.pid} fd ${f.fd} (epoll): target fd ${tfd} was closed by every task that holds the epoll (the registration outlives it): not supported`,
-          { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' },
-        );
-      targets.push({ task: holder.pid, fd: tfd, events, data: data <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(data) : data });
+      const target: EpollTarget = { task: (holder ?? f).pid, fd: tfd, events, data: data <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(data) : data };
+      if (!holder) closedTargets.set(target, { ino, toff, epoll: { pid: f.pid, fd: f.fd } });
+      targets.push(target);
     }
     return { path: f.link, flags: f.info.flags, pos: 0, epoll: targets };
   },
   check() {},
   plan: (file) => `file ${file.id} epoll ${file.flags & ~0o2000000}`,
-  taskPlan: (file, task, fd) => (file.epoll ?? []).filter((t) => t.task === task.pid).map((t) => `epctl ${fd} ${t.fd} ${t.events} ${t.data}`),
+  taskPlan: (file, task, fd) =>
+    (file.epoll ?? [])
+      .filter((t) => t.task === task.pid)
+      .map((t) => (t.file === undefined ? `epctl ${fd} ${t.fd} ${t.events} ${t.data}` : `epghost ${file.id} ${t.fd} ${t.file} ${t.events} ${t.data}`)),
 };
+
+/**
+ * A registration whose fd number was closed by every task (or reused for another file) lives on
+ * as long as its file does: the file is found among the tree's objects (kcmp KCMP_EPOLL_TFD
+ * names it exactly), and on restart the registering task puts it at that number, registers it,
+ * and closes the number again before its own fds take their places. A file the tree no longer
+ * holds at any fd (only through the epoll, a mapping or a socket queue) is refused.
+ */
+export function linkClosedTargets(file: FileImage, candidates: (ino: number) => { id: number; pid: number; fd: number }[]): void {
+  for (const t of file.epoll ?? []) {
+    const c = closedTargets.get(t);
+    if (!c) continue;
+    const same = (x: { pid: number; fd: number }) => {
+      try {
+        return native().kcmpEpollTarget(x.pid, x.fd, c.epoll.pid, c.epoll.fd, t.fd, c.toff) === 0;
+      } catch {
+        return false;
+      }
+    };
+    const hit = candidates(c.ino).find(same);
+    if (!hit)
+      throw new UnsupportedError(
+        `process ${c.epoll.pid} fd ${c.epoll.fd} (epoll): target fd ${t.fd} was closed by every task and its file is held by no fd of the tree (the registration outlives it): not supported`,
+        { pid: c.epoll.pid, object: `fd ${c.epoll.fd}`, phase: 'files' },
+      );
+    t.file = hit.id;
+  }
+}

@@ -13,7 +13,8 @@ import type { FdFacts, FdOps } from './types.js';
 
 /** The options kept, in the order of native/helper/inet.h. */
 export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'] as const;
-/** largest queue carried in the metadata (each way) */
+/** largest queue carried in the metadata (each way); a TCP connection's larger queues are
+ * content objects (OBJECT records), never in the metadata or JavaScript */
 export const INET_QUEUE_MAX = 4 << 20;
 
 /** What the helper's `inetq` reports about one socket. */
@@ -50,6 +51,10 @@ export interface InetFacts {
   window?: [number, number, number, number, number];
   recvQueue?: string;
   sendQueue?: string;
+  /** a queue of more than INET_QUEUE_MAX bytes, kept by the helper in a memfd: [its fd in the
+   * helper, bytes, the memfd's inode] (streamed as a content object) */
+  recvQueueObj?: [number, number, number];
+  sendQueueObj?: [number, number, number];
 }
 
 const AF_INET = 2;
@@ -127,6 +132,9 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
           outSeq: x.outSeq ?? 0,
           recvQueue: new Uint8Array(Buffer.from(x.recvQueue ?? '', 'hex')),
           sendQueue: new Uint8Array(Buffer.from(x.sendQueue ?? '', 'hex')),
+          // [memfd inode, bytes] until the content objects are numbered (objects.ts)
+          ...(x.recvQueueObj ? { recvObj: [x.recvQueueObj[2], x.recvQueueObj[1]] as [number, number] } : {}),
+          ...(x.sendQueueObj ? { sendObj: [x.sendQueueObj[2], x.sendQueueObj[1]] as [number, number] } : {}),
           unsent: x.unsent ?? 0,
           mss: x.mss ?? 0,
           sndWscale: x.sndWscale ?? 0,
@@ -166,7 +174,7 @@ export const inetSocket: FdOps = {
       INET_OPTS.map((k) => u.opts[k] ?? 0).join(','),
       `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,
       (t?.window ?? [0, 0, 0, 0, 0]).join(','),
-      `${t ? q(t.recvQueue) : u.leftToRead ? q(u.leftToRead) : dg} ${q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'} ${q(u.filter)}`,
+      `${t ? (t.recvObj ? `@${t.recvObj.join(':')}` : q(t.recvQueue)) : u.leftToRead ? q(u.leftToRead) : dg} ${t?.sendObj ? `@${t.sendObj.join(':')}` : q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'} ${q(u.filter)}`,
     ].join(' ');
   },
 };

@@ -111,11 +111,13 @@ export const unixSocket: FdOps = {
   check() {},
   plan: (file) => {
     const u = file.unix!;
-    const msgs = u.queue.length ? u.queue.map((m) => (m.length ? hex(m) : 'z')).join(',') : '-';
+    // each datagram `data` ('z': empty), with its sender `data:name` (name '' = unnamed) when it has senders
+    const msgs = u.queue.length ? u.queue.map((m, i) => (m.length ? hex(m) : 'z') + (u.senders ? `:${hex(u.senders[i]!)}` : '')).join(',') : '-';
     return [
       `file ${file.id} unix ${TYPE_NR[u.type]} ${file.flags & ~0o2000000} ${CONN_NR[u.conn]} ${u.peer} ${u.listener}`,
       `${u.listening ? 1 : 0} ${u.backlog} ${u.shutdown} ${u.passcred ? 1 : 0} ${u.sndbuf} ${u.rcvbuf} ${u.peekOff}`,
       `${u.unlinked ? 1 : 0} ${(u.perm ?? [-1, -1, -1]).join(' ')} ${u.name?.length ? hex(u.name) : '-'} ${msgs}`,
+      ...(u.pending !== undefined ? [String(u.pending)] : []),
     ].join(' ');
   },
 };
