@@ -136,6 +136,27 @@ static void emit_pids(const char *ev, const char *extra)
 	proto_emit("{\"ev\":\"%s\",\"pids\":[%s],\"nspids\":[%s]%s}", ev, buf, nsbuf, extra ? extra : "");
 }
 
+/* Waits up to ms for pid's state in /proc/PID/stat to be T (stopped). */
+static void wait_stopped(pid_t pid, int ms)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	for (int waited = 0; waited < ms; waited++) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			return;
+		buf[n] = 0;
+		const char *paren = strrchr(buf, ')');
+		if (!paren || paren[1] != ' ' || paren[2] == 'T' || paren[2] == 't' || paren[2] == 'Z' || paren[2] == 'X')
+			return;
+		usleep(1000);
+	}
+}
+
 static int restore_all(int detach)
 {
 	if (plan.spool && spool_image() < 0)
@@ -262,6 +283,11 @@ static int restore_all(int detach)
 		for (int fd = ctx.base; fd < 65536; fd++)
 			close(fd);
 	sigprocmask(SIG_UNBLOCK, &term, NULL);
+	/* A stopped task takes its SIGSTOP once it runs after the detach: `running` is reported
+	 * when it shows as stopped again (bounded), so a caller sees the tree as it was. */
+	for (int i = 0; i < plan.ntasks; i++)
+		if (plan.tasks[i].kind == TASK_NORMAL && plan.tasks[i].stopped)
+			wait_stopped(plan.tasks[i].pid, 2000);
 	emit_pids("running", NULL);
 	if (detach)
 		return 0;
