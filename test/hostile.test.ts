@@ -146,7 +146,7 @@ describe('hostile metadata', () => {
     expectRefused(ucr(['inspect', write(obj)]), /objects\[0\]\.size: corrupt image: 70368744177664 is outside 0\.\.70368744177663/);
     // pages listed that the image file cannot hold
     const cut = frames(good).find((f) => f.kind >= 16)!.at;
-    expectRefused(ucr(['inspect', write(good.subarray(0, cut + 16))]), /the metadata lists \d+ pages \(\d+ bytes\), the 16 bytes left in the image cannot hold them/);
+    expectRefused(ucr(['inspect', write(good.subarray(0, cut + 16))]), /truncated image: the metadata lists \d+ pages \(\d+ bytes\), the 16 bytes left in the image cannot hold them/);
   });
 
   it('what the helper could not take is refused by the checks first, naming the field; a long comm is cut, not refused', async () => {

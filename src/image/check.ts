@@ -20,10 +20,10 @@ export const MAX_FD = (1 << 20) - 1;
 /** PATH_MAX */
 export const PATH_BYTES_MAX = 4096;
 
-/** An image value as an error message shows it: text quoted and cut at 40 characters (UcrError
- * escapes what is left), anything else by its type. */
+/** An image value as an error message shows it: a plain word as it is, other text quoted and
+ * cut at 40 characters (UcrError escapes what is left), anything else by its type. */
 export function shown(v: CborValue | undefined): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'string') return /^[\w.:/+@-]{1,40}$/.test(v) ? v : JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
   if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';

@@ -179,16 +179,17 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   for (const f of files.files)
     for (const l of f.locks ?? [])
       if (l.task !== undefined && !live.has(l.task)) throw new ImageError(where(`FILES: a lock on file ${f.id} belongs to process ${l.task}, not a live task of the image`), { object: name });
-  checkStreamHolds(fd, r, name, header.compress !== undefined, files, tasks);
+  checkStreamHolds(fd, r, name, files, tasks);
   return { meta: { major, minor, header, tree, files, ipc, tasks, digest, records }, reader: r };
 }
 
 /**
  * An image file must hold the pages its metadata lists: what is left of it after the metadata
- * (at most 255 times as much when compressed, LZ4's best ratio) must cover them. A pipe or
- * socket cannot tell; its stream ends in the trailer check.
+ * must cover them, at LZ4's best ratio (255) since any page record may be compressed (whether
+ * the HEADER allows that is checked record by record). A pipe or socket cannot tell; its stream
+ * ends in the trailer check.
  */
-function checkStreamHolds(fd: number, r: ImageReader, name: string, compressed: boolean, files: ImageFiles, tasks: TaskImage[]): void {
+function checkStreamHolds(fd: number, r: ImageReader, name: string, files: ImageFiles, tasks: TaskImage[]): void {
   let st: fs.Stats;
   try {
     st = fs.fstatSync(fd);
@@ -200,9 +201,8 @@ function checkStreamHolds(fd: number, r: ImageReader, name: string, compressed: 
   for (const o of files.objects ?? []) for (const [, n] of o.runs) pages += n;
   for (const t of tasks) for (const [, n] of t.pageRuns) pages += n;
   const left = Math.max(0, st.size - r.offset);
-  const room = compressed ? left * 255 : left;
-  if (pages * PAGE_SIZE > room)
-    throw new ImageError(`${name}: corrupt image: the metadata lists ${pages} pages (${pages * PAGE_SIZE} bytes), the ${left} bytes left in the image cannot hold them`, { object: name });
+  if (pages * PAGE_SIZE > left * 255)
+    throw new ImageError(`${name}: truncated image: the metadata lists ${pages} pages (${pages * PAGE_SIZE} bytes), the ${left} bytes left in the image cannot hold them`, { object: name });
 }
 
 /** Decodes and checks a trailer payload the helper read, against the expected chain. */
