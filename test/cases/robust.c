@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 static pthread_mutex_t m1;
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
 	pid_t child = fork();
 	if (child == 0) {
 		signal(SIGTERM, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test's process (kept by a restart) */
 		char c;
 		if (pthread_mutex_lock(m2) != 0 || write(cready[1], "l", 1) != 1)
 			_exit(3);
