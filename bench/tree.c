@@ -8,9 +8,11 @@
  * inherits: F fds per process, one set of pipes for the whole tree.
  * Each process remembers its pid and its parent's; the root writes FILE.ready once every one
  * exists. On SIGTERM the root tells its children (SIGTERM); each child tells its grandchildren,
- * which check themselves (same pid and parent, every inherited fd the same pipe) and exit 0 if
+ * which check themselves (same pid and parent, every inherited fd a pipe end of the right
+ * direction, the two ends of each pipe one pipe, no pipe the same as the one before) and exit 0 if
  * all is well; each child checks itself and them and exits 0 if all is well; the root writes
- * PASS when every child did, its own fds are the same pipes and each still holds its byte.
+ * PASS when every child did, its own fds check out the same way and each pipe still holds its
+ * byte.
  */
 #include "../test/cases/case.h"
 
@@ -21,13 +23,20 @@ static int npipes;
 static int (*pipes)[2];
 static ino_t *inos;
 
+/* Every inherited fd still a pipe end of the right direction, both ends of pipe i one pipe, and
+ * no pipe the same as the one before (a restart makes new pipes: inode numbers change) */
 static int check_fds(void)
 {
-	struct stat st;
-	for (int i = 0; i < npipes; i++)
-		for (int e = 0; e < 2; e++)
-			if (fstat(pipes[i][e], &st) != 0 || st.st_ino != inos[i])
-				return 0;
+	for (int i = 0; i < npipes; i++) {
+		struct stat r, w;
+		if (fstat(pipes[i][0], &r) != 0 || fstat(pipes[i][1], &w) != 0 || !S_ISFIFO(r.st_mode) || r.st_ino != w.st_ino)
+			return 0;
+		if ((fcntl(pipes[i][0], F_GETFL) & O_ACCMODE) != O_RDONLY || (fcntl(pipes[i][1], F_GETFL) & O_ACCMODE) != O_WRONLY)
+			return 0;
+		if (i > 0 && r.st_ino == inos[i - 1])
+			return 0;
+		inos[i] = r.st_ino;
+	}
 	return 1;
 }
 
@@ -95,7 +104,6 @@ int main(int argc, char **argv)
 		case_pipe(pipes[i], "inherited pipe");
 		if (write(pipes[i][1], &b, 1) != 1 || fstat(pipes[i][0], &st) != 0)
 			case_setup_fail("pipe %d: %s", i, strerror(errno));
-		inos[i] = st.st_ino;
 	}
 	int p[2];
 	case_pipe(p, "ready pipe");
