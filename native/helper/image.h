@@ -83,11 +83,14 @@ struct skip_range {
 	uint64_t start, end;
 };
 
-/* Where restored contents go: tasks by index (pids), content objects by id (objfd(id)). */
+/* Where restored contents go: tasks by index (pids), content objects by id. */
 struct page_sink {
 	const pid_t *pids;
 	size_t ntasks;
-	int (*objfd)(uint32_t id); /* -1: no such object */
+	int (*objknown)(uint32_t id); /* 0: no such object */
+	/* writes a record's bytes into content object id at byte offset off, never past its size
+	 * (the last page of an object of any size is partly beyond its end); -1 with errno */
+	int (*objfill)(uint32_t id, uint64_t off, const void *buf, size_t len);
 	const struct skip_range *skips; /* --skip-memory: task pages there come back zero-filled */
 	size_t nskips;
 	volatile uint64_t *progress; /* if set: pages of the runs written so far, for others to see */

@@ -103,7 +103,7 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 		    is_obj != (runs[r].obj != 0) ||
 		    h.npages > MAX_CHUNK_PAGES || h.npages > runs[r].npages - off ||
 		    (lz4 ? f->len <= sizeof h || f->len >= sizeof h + raw : f->len != sizeof h + raw) ||
-		    (runs[r].obj ? sink->objfd(h.task) < 0 : h.task >= sink->ntasks))
+		    (runs[r].obj ? !sink->objknown(h.task) : h.task >= sink->ntasks))
 			return bad_record("it does not match the page runs in the metadata", h.addr);
 		if (rec.crc != f->crc)
 			return bad_record("checksum mismatch", h.addr);
@@ -122,7 +122,7 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 			buf = out;
 		}
 		if (runs[r].obj) {
-			if (pwrite(sink->objfd(h.task), buf, len, (off_t)h.addr) != (ssize_t)len) {
+			if (sink->objfill(h.task, h.addr, buf, len) < 0) {
 				char obj[64];
 				snprintf(obj, sizeof obj, "content object %u", h.task);
 				return proto_fail("restore-pages", obj, errno ? errno : EIO,

@@ -108,7 +108,8 @@ int plan_add_obj(struct plan *p, char **w, int n)
 	NEED((n == 6 || n == 7) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_UNLINKED && v[0] < (1u << 30) &&
 	     plan_find_obj(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
 	NEED(n == 6 || (!parse_u64(w[6], &mode) && mode <= 07777));
-	NEED(v[1] == OBJ_MEMFD || (v[2] > 0 && v[2] % 4096 == 0));
+	/* shared anonymous memory is whole pages; memfds and unlinked files have any size */
+	NEED(v[1] != OBJ_ANON || (v[2] > 0 && v[2] % 4096 == 0));
 	struct obj_plan *s = GROW(p->objs, p->nobjs);
 	NEED(s != NULL);
 	*s = (struct obj_plan){ .id = (int)v[0], .kind = (enum obj_kind)v[1], .size = v[2], .seals = (int)v[3],

@@ -188,7 +188,7 @@ static int restore_all(int detach)
 			uint32_t digest = plan.seed;
 			uint64_t bytes = 0, records = 0;
 			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
+			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
 			/* tasks filled with process_vm_writev fault in their own pages from the end
 			 * meanwhile (restore_populate); those with a userfaultfd are filled with
 			 * UFFDIO_COPY, which needs no faulting in (restore_uffd.c) */

@@ -42,9 +42,10 @@ int restore_high(int fd);
 int open_ttys(void);
 int open_tty_file(struct file_plan *fp);
 int finish_ttys(void);
-/* Shared memory objects (restore_files.c): the helper fd of object id (-1: none); seals applied
- * once the contents are in. */
-int obj_fd(uint32_t id);
+/* Content objects (restore_files.c): whether object id is in the plan; its contents written
+ * (page_sink.objfill); seals applied once the contents are in. */
+int obj_known(uint32_t id);
+int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len);
 int seal_objs(void);
 
 /* restore_ipc.c: System V objects, created before any task (and undone on failure); the id a

@@ -127,10 +127,25 @@ static int open_objs(void)
 	return 0;
 }
 
-int obj_fd(uint32_t id)
+int obj_known(uint32_t id)
+{
+	return plan_find_obj(&plan, (int)id) >= 0;
+}
+
+/* A record's pages, up to the object's size: an object of any size ends inside its last page. */
+int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len)
 {
 	int i = plan_find_obj(&plan, (int)id);
-	return i < 0 ? -1 : plan.objs[i].hfd;
+	if (i < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	const struct obj_plan *sp = &plan.objs[i];
+	if (off >= sp->size)
+		return 0;
+	if (len > sp->size - off)
+		len = (size_t)(sp->size - off);
+	return pwrite(sp->hfd, buf, len, (off_t)off) == (ssize_t)len ? 0 : -1;
 }
 
 /* Once the contents are in: the memfds get their seals back. */
