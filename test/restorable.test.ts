@@ -10,3 +10,11 @@ describe('content objects of any size', () => {
     expect(v).toBe('PASS');
   });
 });
+
+describe('removed directories', () => {
+  it('a removed working directory (of two tasks) and a removed directory held open come back removed, at their paths, shared as they were', async () => {
+    const { verdict: v, pids } = await treeRoundTrip('deleted_cwd');
+    expect(pids).toHaveLength(2);
+    expect(v).toBe('PASS');
+  });
+});

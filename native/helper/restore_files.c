@@ -68,25 +68,44 @@ int restore_high(int fd)
 	return high(fd);
 }
 
-/* An open file whose path was unlinked: created again (at its path if that is free, else at a
- * temporary name beside it), opened, and unlinked at once, so only its fds keep it. */
+/* Makes an unlinked file (open O_RDWR) or a removed directory (open O_RDONLY) at path. */
+static int make_at(const struct obj_plan *sp, const char *path)
+{
+	if (sp->kind != OBJ_DIR)
+		return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+	if (mkdir(path, (mode_t)sp->mode) < 0)
+		return -1;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno;
+		rmdir(path);
+		errno = e;
+	}
+	return fd;
+}
+
+/* An open file whose path was unlinked, or a directory that was removed (a cwd, or held open):
+ * created again (at its path if that is free, else at a temporary name beside it), opened, and
+ * unlinked at once, so only its fds (and cwds) keep it. A removed directory is always empty. */
 static int create_unlinked(struct obj_plan *sp)
 {
 	char tmp[PATH_MAX];
 	const char *at = sp->name;
-	int fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+	int dir = sp->kind == OBJ_DIR;
+	int fd = make_at(sp, at);
 	if (fd < 0 && errno == EEXIST) {
 		const char *slash = strrchr(sp->name, '/');
 		snprintf(tmp, sizeof tmp, "%.*s/.ucr-unlinked-%d-%d", (int)(slash - sp->name), sp->name, (int)getpid(), sp->id);
 		at = tmp;
-		fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+		fd = make_at(sp, at);
 	}
 	if (fd < 0)
-		return proto_fail("files", sp->name, errno, "cannot create the unlinked file again");
-	if (unlink(at) < 0 || fchmod(fd, (mode_t)sp->mode) < 0) {
+		return proto_fail("files", sp->name, errno, dir ? "cannot create the removed directory again"
+							      : "cannot create the unlinked file again");
+	if ((dir ? rmdir(at) : unlink(at)) < 0 || fchmod(fd, (mode_t)sp->mode) < 0) {
 		int e = errno;
 		close(fd);
-		return proto_fail("files", sp->name, e, "cannot unlink the file again");
+		return proto_fail("files", sp->name, e, dir ? "cannot remove the directory again" : "cannot unlink the file again");
 	}
 	return fd;
 }
@@ -118,7 +137,7 @@ static int open_objs(void)
 		} else if ((fd = create_unlinked(sp)) < 0) {
 			return -1;
 		}
-		if (fd < 0 || ftruncate(fd, (off_t)sp->size) < 0)
+		if (fd < 0 || (sp->kind != OBJ_DIR && ftruncate(fd, (off_t)sp->size) < 0))
 			return proto_fail("files", obj, errno, "cannot create it");
 		sp->hfd = high(fd);
 		if (sp->hfd < 0)

@@ -116,13 +116,16 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   const ipc = minor >= 1 ? checkIpc(take(RecordKind.Ipc, 'IPC'), where('IPC')) : { ownNamespace: false, shm: [], sem: [], msg: [] };
   const shmIds = new Set(ipc.shm.map((x) => x.id));
   const fileIds = new Set(files.files.map((f) => f.id));
-  const objIds = new Set((files.objects ?? []).map((s) => s.id));
+  const objIds = new Set((files.objects ?? []).filter((s) => s.kind !== 'unlinked-dir').map((s) => s.id));
+  const dirIds = new Set((files.objects ?? []).filter((s) => s.kind === 'unlinked-dir').map((s) => s.id));
   const tasks = tree.tasks
     .filter((t) => t.state !== 'zombie')
     .map((t, i) => {
       const task = checkTask(take(RecordKind.Task, `TASK ${t.pid}`), where(`TASK ${t.pid}`));
       if (task.pid !== t.pid)
         throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
+      if (task.cwdObj !== undefined && !dirIds.has(task.cwdObj))
+        throw new ImageError(where(`TASK ${t.pid}: the cwd refers to ${task.cwdObj}, which is not a removed directory of FILES`), { object: name });
       for (const fd of task.fds)
         if (!fileIds.has(fd.file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd.fd} refers to unknown file ${fd.file}`), { object: name });
       for (const f of files.files)

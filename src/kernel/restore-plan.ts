@@ -51,7 +51,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   const L = [`task ${p.index} ${p.oldPid} ${p.newPid} ${KIND[p.kind]} ${e?.exitStatus ?? 0} ${e?.state === 'stopped' ? 1 : 0}`];
   if (p.newns) L.push('newns 1');
   if (!t) return e ? [...L, `comm ${hex(e.comm.slice(0, 15))}`] : L;
-  L.push(`cwd ${hexPath(t.cwd)}`, `umask ${t.umask}`, `comm ${hex(t.comm.slice(0, 15))}`, `exe ${hexPath(t.exe)}`);
+  L.push(`cwd ${hexPath(t.cwd)}`, ...(t.cwdObj !== undefined ? [`cwdobj ${t.cwdObj}`] : []), `umask ${t.umask}`, `comm ${hex(t.comm.slice(0, 15))}`, `exe ${hexPath(t.exe)}`);
   L.push(`pdeathsig ${t.pdeathsig}`, `leaderexit ${t.leaderExited ? 1 : 0}`);
   if (t.tidAddress) L.push(`tidaddr ${t.tidAddress}`);
   const c = t.creds;
