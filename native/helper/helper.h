@@ -4,7 +4,7 @@
 #include <sys/types.h>
 
 int helper_dump(const char *partial); /* partial: the image file to remove if the coordinator dies */
-int helper_restore(int detach);
+int helper_restore(int detach, int check);
 /* The coordinator died during a restart (called from a signal handler): removes the System V
  * objects the restart created, unless the tasks are being let go (then they are the tree's). */
 void helper_restore_abandon(void);

@@ -1,4 +1,5 @@
-/* Restart side of the helper: `ucr-helper restore [--detach]`, plan on fd 0, image on fd 3.
+/* Restart side of the helper: `ucr-helper restore [--detach]`, plan on fd 0, image on fd 3
+ * (`--check`: the plan is only read and checked, as checkpoint does for the image it writes).
  *
  * Phases (each reported to the coordinator as an event):
  *   plan     read and check the plan lines; spool the image into a memfd if asked
@@ -275,7 +276,7 @@ static int restore_all(int detach)
 	return 0;
 }
 
-int helper_restore(int detach)
+int helper_restore(int detach, int check)
 {
 	helper_pid = getpid();
 	ctx.plan = &plan;
@@ -287,6 +288,10 @@ int helper_restore(int detach)
 			proto_fail("plan", "task", EINVAL, "the plan for task %d is incomplete", t->old_pid);
 			return 1;
 		}
+	}
+	if (check) { /* the plan as restart would read it, nothing created */
+		proto_emit("{\"ev\":\"planned\"}");
+		return 0;
 	}
 	/* Creators are known to every task before any is cloned (clones copy this memory). */
 	for (int i = 0; i < plan.nacts; i++)

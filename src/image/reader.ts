@@ -29,11 +29,12 @@ export interface Frame {
 
 export class ImageReader {
   offset = 0;
-  /** positional: read at this.offset (files; allows skip()) instead of consuming the fd offset. */
-  constructor(readonly fd: number, readonly name: string, readonly positional = false) {}
+  /** fd: an fd, or the image's bytes in memory (checkpoint's check of what it writes).
+   * positional: read at this.offset (files; allows skip()) instead of consuming the fd offset. */
+  constructor(readonly fd: number | Buffer, readonly name: string, readonly positional = false) {}
 
   exactly(n: number, what: string): Buffer {
-    const b = readUpTo(this.fd, n, this.positional ? this.offset : null);
+    const b = typeof this.fd === 'number' ? readUpTo(this.fd, n, this.positional ? this.offset : null) : this.fd.subarray(this.offset, this.offset + n);
     this.offset += b.length;
     if (b.length !== n)
       throw new ImageError(`${this.name}: truncated image: ${what} at byte ${this.offset - b.length} is cut short`, {
@@ -96,7 +97,7 @@ export function readPrelude(r: ImageReader): { major: number; minor: number } {
   return { major, minor };
 }
 
-export function readMetadata(fd: number, name: string, positional = false): { meta: ImageMetadata; reader: ImageReader } {
+export function readMetadata(fd: number | Buffer, name: string, positional = false): { meta: ImageMetadata; reader: ImageReader } {
   const r = new ImageReader(fd, name, positional);
   const { major, minor } = readPrelude(r);
   let digest = 0;

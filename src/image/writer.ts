@@ -18,6 +18,28 @@ export class ImageWriter {
     readonly name = 'image',
   ) {}
 
+  /** While set: what is written is kept here instead (hold() .. release()). */
+  private held: Buffer[] | undefined;
+
+  /** Keeps what is written from now on in memory, unwritten, until release(): the checkpoint
+   * checks its metadata before any of it reaches the output. */
+  hold(): void {
+    this.held = [];
+  }
+
+  /** The bytes held so far. */
+  heldBytes(): Buffer {
+    return Buffer.concat(this.held ?? []);
+  }
+
+  /** Writes what was held; from now on writes go out at once. */
+  release(): void {
+    const b = this.heldBytes();
+    this.held = undefined;
+    this.bytes -= b.length;
+    this.raw(b);
+  }
+
   /** compressed: the image may hold LZ4 records (format 1.2); else format 1.1, as before. */
   prelude(compressed = false): void {
     const b = Buffer.alloc(MAGIC.length + 8);
@@ -72,6 +94,11 @@ export class ImageWriter {
   }
 
   private raw(b: Buffer): void {
+    if (this.held) {
+      this.held.push(b);
+      this.bytes += b.length;
+      return;
+    }
     try {
       writeAll(this.fd, b);
     } catch (e) {

@@ -5,16 +5,16 @@
  * exactly as it was and removes a partial output file.
  */
 import fs from 'node:fs';
-import { AbortedError, UcrError, UnsupportedError } from '../errors.js';
+import { AbortedError, CheckpointError, UcrError, UnsupportedError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask } from '../kernel/dump-task.js';
-import { captureObjects, dumpObjects } from '../kernel/objects.js';
+import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
 import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
-import { Helper } from '../kernel/helper.js';
+import { Helper, HelperError } from '../kernel/helper.js';
 import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -23,6 +23,7 @@ import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow, waitVfork } from './select.js';
+import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 
 export interface CheckpointOptions {
@@ -164,6 +165,12 @@ async function freezeTree(
   return order;
 }
 
+/** A failure of restart's checks on the image being written: the checkpoint fails with it. */
+function refuseUnrestorable(e: unknown, pid: number): never {
+  const why = e instanceof HelperError ? `${e.failure.phase}: ${e.failure.object}: ${e.failure.msg}` : e instanceof Error ? e.message : String(e);
+  throw new CheckpointError(`process ${pid}: the image would not restart (${why}): not written`, { pid, code: 'EUNRESTORABLE', phase: 'check', cause: e });
+}
+
 export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<CheckpointResult> {
   const log = (opts.logger ?? silentLogger).child({ module: 'checkpoint', pid });
   const clock = new PhaseClock('checkpoint', opts.events, log);
@@ -245,6 +252,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     }
     const w = new ImageWriter(out.fd, typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output);
     const host = hostIdentity(tasks[0]!.xstate.length);
+    w.hold(); // nothing goes out before restart's own checks accept it (check, below)
     await clock.run('write-metadata', () => {
       w.prelude(opts.compress ?? false);
       w.header({
@@ -263,6 +271,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.ipc(ipc.ipc);
       for (const t of tasks) w.task(t);
     });
+    await clock.run('check', () => checkRestorable(w.heldBytes(), image).catch((e: unknown) => refuseUnrestorable(e, pid)));
+    w.release();
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * 4096, 0), 0);
     let pageBytes = 0;
     let storedBytes = 0;
@@ -300,6 +310,9 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       return r;
     });
     const pagesMs = performance.now() - pagesStart;
+    // restart's own count of what the page records must hold
+    const expectBytes = contentBytes(objects.objects, tasks);
+    if (pageBytes !== expectBytes) throw new CheckpointError(`process ${pid}: ${pageBytes} bytes of pages written, the metadata lists ${expectBytes}`, { pid, code: 'EUNRESTORABLE' });
     w.trailer(pageBytes + shm.bytes);
     out.commit();
     await runAction(clock, hook, { action: 'post-dump', pid, pids: entries.map((e) => e.pid), image, signal: opts.signal });

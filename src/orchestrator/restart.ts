@@ -11,21 +11,19 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { AbortedError, PidInUseError, UcrError, UnsupportedError } from '../errors.js';
+import { AbortedError, PidInUseError, UcrError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { faultPoint } from '../fault.js';
 import { PAGE_SIZE } from '../image/format.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
-import type { ImageMetadata, TaskImage } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
-import { checkIpcFree, ipcLines } from '../kernel/ipc.js';
+import { checkIpcFree } from '../kernel/ipc.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
-import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
 import { contentBytes } from '../kernel/objects.js';
-import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
-import { actionLines, planTerminals, planTree } from './plan-tree.js';
+import type { TimerPolicy } from '../kernel/timers.js';
+import { planLines, planRestart, type SkipMemory } from './restart-plan.js';
 import { silentLogger, type Logger } from '../log.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
@@ -33,20 +31,7 @@ import { notify, NOTIFY_RESTARTED, signalNumber } from './notify.js';
 import { checkHost } from './host.js';
 import { checkCallerMayRestore, checkImageFile } from './trust.js';
 
-export interface SkipMemory {
-  pid?: number;
-  start: number;
-  end: number;
-}
-
-/** --skip-memory as helper plan lines (task index or -1), refusing a pid that is not a task. */
-function skipMemoryLines(skips: SkipMemory[], tasks: TaskImage[]): string[] {
-  return skips.map((s) => {
-    const index = s.pid === undefined ? -1 : tasks.findIndex((t) => t.pid === s.pid);
-    if (index < 0 && s.pid !== undefined) throw new UcrError(`--skip-memory: process ${s.pid} is not a live task of the image`, { code: 'EUSAGE' });
-    return `skipmem ${index} ${s.start} ${s.end}`;
-  });
-}
+export type { SkipMemory };
 
 export interface RestartOptions {
   /** A path, '-' for stdin, or an open fd. */
@@ -162,15 +147,6 @@ function checkPids(wanted: number[], streamed: boolean): boolean {
   return spool;
 }
 
-/** New pids: --pids first; in a new namespace the pid each task saw itself; else the same. */
-function pidMapper(meta: ImageMetadata, pids: RestartOptions['pids'], pidns: boolean): (old: number) => number {
-  if (pids === 'auto') return () => 0;
-  const byPid = new Map(meta.tree.tasks.map((t) => [t.pid, t]));
-  for (const old of pids?.keys() ?? [])
-    if (!byPid.has(old)) throw new UcrError(`--pids: pid ${old} is not in the image`, { code: 'EINVAL', pid: old });
-  return (old) => pids?.get(old) ?? (pidns ? byPid.get(old)?.nsPid : undefined) ?? old;
-}
-
 export async function restart(opts: RestartOptions): Promise<RestartResult> {
   const log = (opts.logger ?? silentLogger).child({ module: 'restart' });
   const clock = new PhaseClock('restart', opts.events, log);
@@ -201,20 +177,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const { meta } = await clock.run('read-metadata', () => readMetadata(input.fd, input.name));
     const root = meta.tree.tasks[0]!;
     rootPid = root.pid;
-    const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
-    const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
-    planTerminals(tree, (meta.files.ttys ?? []).map((t) => t.index), (pid) => meta.tasks.find((t) => t.pid === pid));
-    const taskImage = new Map(meta.tasks.map((t) => [t.pid, t]));
-    for (const t of tree.tasks) {
-      const img = t.kind === 'task' ? taskImage.get(t.oldPid) : undefined;
-      if (img?.threads.length && t.newPid !== (t.entry?.nsPid && opts.pidns ? t.entry.nsPid : t.oldPid))
-        throw new UnsupportedError(
-          `process ${t.oldPid} has ${img.threads.length + 1} threads: restarting it at another pid is not supported (glibc keeps every thread's id in memory)`,
-          { pid: t.oldPid, phase: 'plan' },
-        );
-    }
-    // a tree that had an IPC namespace of its own gets a new one unless told otherwise
-    const ipcOpts = { ipcns: opts.ipcns ?? meta.ipc.ownNamespace, skip: opts.skip?.includes('ipc') ?? false };
+    const plan = planRestart(meta, opts);
+    const { tree, ipc: ipcOpts } = plan;
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
     const warnings = await clock.run('check', () => {
@@ -235,26 +199,10 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     await runAction(clock, hook, { action: 'pre-restore', pid: root.pid, pids: meta.tree.tasks.map((t) => t.pid), image, signal: opts.signal });
     if (opts.signal?.aborted) throw aborted();
 
-    const ctx = { stdioFd: (slot: number) => 4 + slot };
-    const elapsedMs = Date.now() - Date.parse(meta.header.createdAt);
-    const imageOf = new Map([...taskImage].map(([pid, t]) => [pid, applyTimerPolicy(t, opts.timers ?? 'relative', elapsedMs)]));
     const workers = Math.max(1, Math.min(opts.parallel ?? os.availableParallelism(), meta.tasks.length, 64));
-    h.send(
-      `workers ${workers}`,
-      `pidwait ${opts.pidWaitMs ?? 5000}`,
-      `seed ${meta.digest}`,
-      `spool ${spool ? 1 : 0}`,
-      `lz4 ${meta.header.compress === 'lz4' ? 1 : 0}`,
-      `pidns ${opts.pidns ? 1 : 0}`,
-      ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
-      // a tree restored into the caller's session is a job in the foreground, unless detached
-      `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
-      ...ipcLines(meta.ipc, ipcOpts),
-      ...fileLines(meta.files, ctx),
-    );
-    // task by task, so the helper parses while the rest is being written
-    for (const t of tree.tasks) h.send(...taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files));
-    h.send(...runLines(meta.files, meta.tasks), ...actionLines(tree.actions), 'end');
+    const run = { workers, pidWaitMs: opts.pidWaitMs ?? 5000, spool, elapsedMs: Date.now() - Date.parse(meta.header.createdAt) };
+    // chunk by chunk (task by task), so the helper parses while the rest is being written
+    for (const chunk of planLines(meta, plan, opts, run)) h.send(...chunk);
     await clock.run(spool ? 'spool' : 'plan', () => h.next('planned'));
     const created = await clock.run('create', () => h.next('created'));
     const outer = created.pids as number[];
