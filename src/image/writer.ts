@@ -18,26 +18,19 @@ export class ImageWriter {
     readonly name = 'image',
   ) {}
 
-  /** While set: what is written is kept here instead (hold() .. release()). */
-  private held: Buffer[] | undefined;
+  /** While set: a copy of what is written (copyFrom() .. copied()). */
+  private copy: Buffer[] | undefined;
 
-  /** Keeps what is written from now on in memory, unwritten, until release(): the checkpoint
-   * checks its metadata before any of it reaches the output. */
-  hold(): void {
-    this.held = [];
+  /** Keeps a copy of what is written from now on (the checkpoint checks its metadata as bytes). */
+  copyFrom(): void {
+    this.copy = [];
   }
 
-  /** The bytes held so far. */
-  heldBytes(): Buffer {
-    return Buffer.concat(this.held ?? []);
-  }
-
-  /** Writes what was held; from now on writes go out at once. */
-  release(): void {
-    const b = this.heldBytes();
-    this.held = undefined;
-    this.bytes -= b.length;
-    this.raw(b);
+  /** The bytes written since copyFrom(); stops copying. */
+  copied(): Buffer {
+    const b = Buffer.concat(this.copy ?? []);
+    this.copy = undefined;
+    return b;
   }
 
   /** compressed: the image may hold LZ4 records (format 1.2); else format 1.1, as before. */
@@ -94,11 +87,7 @@ export class ImageWriter {
   }
 
   private raw(b: Buffer): void {
-    if (this.held) {
-      this.held.push(b);
-      this.bytes += b.length;
-      return;
-    }
+    this.copy?.push(b);
     try {
       writeAll(this.fd, b);
     } catch (e) {

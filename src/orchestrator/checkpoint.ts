@@ -252,7 +252,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     }
     const w = new ImageWriter(out.fd, typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output);
     const host = hostIdentity(tasks[0]!.xstate.length);
-    w.hold(); // nothing goes out before restart's own checks accept it (check, below)
+    w.copyFrom(); // the metadata as bytes, for restart's own checks (below)
     await clock.run('write-metadata', () => {
       w.prelude(opts.compress ?? false);
       w.header({
@@ -271,8 +271,13 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.ipc(ipc.ipc);
       for (const t of tasks) w.task(t);
     });
-    await clock.run('check', () => checkRestorable(w.heldBytes(), image).catch((e: unknown) => refuseUnrestorable(e, pid)));
-    w.release();
+    // Restart's own checks on those bytes run while the pages are written (from the next turn
+    // of the event loop, once the first page command is out); the trailer waits for them.
+    const metadata = w.copied();
+    const checked = new Promise((r) => setImmediate(r))
+      .then(() => clock.run('check', () => checkRestorable(metadata, image)))
+      .catch((e: unknown) => refuseUnrestorable(e, pid));
+    checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * 4096, 0), 0);
     let pageBytes = 0;
     let storedBytes = 0;
@@ -310,6 +315,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       return r;
     });
     const pagesMs = performance.now() - pagesStart;
+    await checked;
     // restart's own count of what the page records must hold
     const expectBytes = contentBytes(objects.objects, tasks);
     if (pageBytes !== expectBytes) throw new CheckpointError(`process ${pid}: ${pageBytes} bytes of pages written, the metadata lists ${expectBytes}`, { pid, code: 'EUNRESTORABLE' });
