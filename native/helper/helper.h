@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 int helper_dump(const char *partial); /* partial: the image file to remove if the coordinator dies */
+/* check: 1 only read the plan (--check), 2 and verify the page records (--verify) */
 int helper_restore(int detach, int check);
 /* The coordinator died during a restart (called from a signal handler): removes the System V
  * objects the restart created, unless the tasks are being let go (then they are the tree's). */

@@ -97,6 +97,10 @@ struct page_sink {
 	int lz4; /* the image is compressed: LZ4 records are allowed */
 	/* writes a page record's bytes into task (pid): process_vm_writev or UFFDIO_COPY */
 	int (*fill)(uint32_t task, pid_t pid, uint64_t addr, const void *buf, size_t len);
+	/* inspect --verify: every record is checked exactly as for a restart, nothing is written
+	 * (no task, object or segment exists; fill, objfill and pids are not used) */
+	int check_only;
+	uint64_t *stored; /* if set: bytes of the LZ4 blocks of compressed records */
 };
 
 /* Shared by pages.c (checkpoint) and pages_restore.c (restart): a scratch buffer of one whole
@@ -113,6 +117,9 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 /* restore_ipc.c: one SHM record (payload read and checksummed by the reader: crc; the frame
  * says want_crc) into the helper's attachment of its segment; adds its crc to *digest and its
  * bytes to ipc_shm_bytes. */
-int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest);
+int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
+		    int check_only);
+/* After the trailer: the image must end there (junk after it is refused). */
+int image_eof(int in);
 extern uint64_t ipc_shm_bytes;
 #endif

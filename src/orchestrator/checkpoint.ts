@@ -272,11 +272,10 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       for (const t of tasks) w.task(t);
     });
     // Restart's own checks on those bytes run while the pages are written (from the next turn
-    // of the event loop, once the first page command is out); the trailer waits for them.
+    // of the event loop, once the first page command is out); the trailer waits for them (the
+    // phase 'check' is that wait).
     const metadata = w.copied();
-    const checked = new Promise((r) => setImmediate(r))
-      .then(() => clock.run('check', () => checkRestorable(metadata, image)))
-      .catch((e: unknown) => refuseUnrestorable(e, pid));
+    const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image)).catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * 4096, 0), 0);
     let pageBytes = 0;
@@ -315,7 +314,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       return r;
     });
     const pagesMs = performance.now() - pagesStart;
-    await checked;
+    await clock.run('check', () => checked);
     // restart's own count of what the page records must hold
     const expectBytes = contentBytes(objects.objects, tasks);
     if (pageBytes !== expectBytes) throw new CheckpointError(`process ${pid}: ${pageBytes} bytes of pages written, the metadata lists ${expectBytes}`, { pid, code: 'EUNRESTORABLE' });

@@ -3,12 +3,17 @@
  * helper's plan lines (restore-plan.ts, native/helper/plan.h). restart() sends these lines to the
  * helper that restores; checkpoint() builds the very same plan from the metadata it is about to
  * write and has the helper's own parser check it (`ucr-helper restore --check`), so an image
- * that restart would refuse while planning is never written (checkPlan below).
+ * that restart would refuse while planning is never written (checkRestorable below). Also
+ * restart's verify step (checkLoaded), which inspect --verify runs on what the helper read
+ * exactly as a restart reads it (`ucr-helper restore --verify`, verifyPages below).
  */
+import { spawnSync } from 'node:child_process';
 import { ImageError, UcrError, UnsupportedError } from '../errors.js';
-import { readMetadata } from '../image/reader.js';
-import type { ImageMetadata, TaskImage } from '../image/types.js';
-import { Helper } from '../kernel/helper.js';
+import { checkTrailerBytes, readMetadata } from '../image/reader.js';
+import type { ImageMetadata, TaskImage, Trailer } from '../image/types.js';
+import { Helper, type HelperEvent, type HelperFailure } from '../kernel/helper.js';
+import { contentBytes } from '../kernel/objects.js';
+import { helperPath } from '../native/addon.js';
 import { ipcLines, type IpcRestoreOptions } from '../kernel/ipc.js';
 import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
@@ -131,4 +136,61 @@ async function checkPlan(meta: ImageMetadata): Promise<void> {
     h.close();
     await h.exited;
   }
+}
+
+/** What the helper reports once it has read every page record and the trailer (`loaded`). */
+export interface Loaded {
+  /** page bytes of objects and tasks, and of System V segments */
+  bytes: number;
+  shmBytes: number;
+  /** page, object and SHM records */
+  records: number;
+  digest: number;
+  /** the trailer's payload */
+  trailer: Buffer;
+  /** inspect --verify: bytes of the LZ4 blocks */
+  stored?: number;
+}
+
+export function loadedOf(ev: HelperEvent): Loaded {
+  return {
+    bytes: ev.bytes as number,
+    shmBytes: ev.shmbytes as number,
+    records: ev.records as number,
+    digest: ev.digest as number,
+    trailer: Buffer.from(ev.trailer as string, 'hex'),
+    ...(ev.stored !== undefined ? { stored: ev.stored as number } : {}),
+  };
+}
+
+/** Restart's verify step: the trailer decodes and matches the records, bytes and digest chain
+ * the helper saw, and the page bytes are those the metadata lists. */
+export function checkLoaded(name: string, meta: ImageMetadata, l: Loaded): Trailer {
+  const expectBytes = contentBytes(meta.files.objects, meta.tasks);
+  const trailer = checkTrailerBytes(name, l.trailer, { digest: l.digest, records: meta.records + l.records, pageBytes: expectBytes + l.shmBytes });
+  if (l.bytes !== expectBytes) throw new ImageError(`${name}: corrupt image: page bytes ${l.bytes} != ${expectBytes}`, { object: name });
+  return trailer;
+}
+
+/**
+ * inspect --verify: the page records that follow the metadata on fd (its offset right after
+ * the metadata), read and checked by the helper with the code a restart uses (order, task,
+ * address, object, lengths, LZ4, SHM segments, checksums, trailer last, then the end of the
+ * image), written nowhere; then restart's verify step. Synchronous, like inspect.
+ */
+export function verifyPages(fd: number, name: string, meta: ImageMetadata): { loaded: Loaded; trailer: Trailer } {
+  const opts: PlanOptions = {};
+  const plan = planRestart(meta, opts);
+  const lines = [...planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, elapsedMs: 0 })].flat();
+  const r = spawnSync(helperPath(), ['restore', '--verify'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'pipe', 'pipe', fd], maxBuffer: 1 << 26 });
+  const events = (r.stdout?.toString('latin1') ?? '').split('\n').filter(Boolean).map((l) => JSON.parse(l) as HelperEvent);
+  const failed = events.find((e) => e.ev === 'error') as unknown as HelperFailure | undefined;
+  if (failed) {
+    const object = failed.object && !failed.msg.includes(failed.object) && failed.object !== 'image' ? `${failed.object}: ` : '';
+    throw new ImageError(`${name}: ${object}${failed.msg}${failed.errno ? ` (errno ${failed.errno})` : ''}`, { object: name, errno: failed.errno || undefined });
+  }
+  const loaded = events.find((e) => e.ev === 'loaded');
+  if (!loaded) throw new UcrError(`${name}: ucr-helper failed (${r.error?.message ?? r.signal ?? r.status}): ${r.stderr?.toString().trim().split('\n').pop() ?? ''}`, { object: name });
+  const l = loadedOf(loaded);
+  return { loaded: l, trailer: checkLoaded(name, meta, l) };
 }

@@ -15,15 +15,14 @@ import { AbortedError, PidInUseError, UcrError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { faultPoint } from '../fault.js';
 import { PAGE_SIZE } from '../image/format.js';
-import { checkTrailerBytes, readMetadata } from '../image/reader.js';
+import { readMetadata } from '../image/reader.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
 import { checkIpcFree } from '../kernel/ipc.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
-import { contentBytes } from '../kernel/objects.js';
 import type { TimerPolicy } from '../kernel/timers.js';
-import { planLines, planRestart, type SkipMemory } from './restart-plan.js';
+import { checkLoaded, loadedOf, planLines, planRestart, type SkipMemory } from './restart-plan.js';
 import { silentLogger, type Logger } from '../log.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
@@ -240,14 +239,11 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       return ev;
     });
     const pageBytes = loaded.bytes as number;
-    await clock.run('verify', () => {
-      const expectBytes = contentBytes(meta.files.objects, meta.tasks);
-      checkTrailerBytes(input.name, Buffer.from(loaded.trailer as string, 'hex'), {
-        digest: loaded.digest as number,
-        records: meta.records + (loaded.records as number),
-        pageBytes: expectBytes + (loaded.shmbytes as number),
-      });
-      if (pageBytes !== expectBytes) throw new UcrError(`${input.name}: corrupt image: page bytes ${pageBytes} != ${expectBytes}`, { code: 'EIMAGE' });
+    await clock.run('verify', async () => {
+      checkLoaded(input.name, meta, loadedOf(loaded));
+      // nothing may follow the trailer
+      h.send('eof');
+      await h.next('eof');
     });
     h.send('commit');
     const current = Object.values(hostPids);
