@@ -41,6 +41,9 @@ void tcplock_undo(void);
 int cmd_tcpkeep(char **w, int n);
 int cmd_tcpkeeper(char **w, int n);
 void keeper_commit(void);
+/* `drain`, `ack <timeout ms> <digest> <records>`: the image reached its reader (dump_output.c) */
+int cmd_drain(char **w, int n);
+int cmd_ack(char **w, int n);
 
 /* A growable text buffer for one JSON event (dump_unix.c). */
 struct sbuf {

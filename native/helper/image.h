@@ -31,6 +31,11 @@
 #define PAGE_SZ 4096UL
 #define MAX_CHUNK_PAGES 1024UL /* 4 MiB per page record */
 #define MAX_TRAILER_LEN 4096UL
+/* The acknowledgement a restart sends back for an image it has whole and verified (restart
+ * --ack-fd, checkpoint --kill-after-ack): ACK_MAGIC | u32 LE digest | u32 LE records, the two
+ * numbers of the image's trailer. */
+#define ACK_MAGIC "UCR-ACK\n"
+#define ACK_LEN 16
 
 struct rec_frame {
 	uint32_t kind;

@@ -31,8 +31,9 @@ void task_loop(struct restore_ctx *c, int idx) __attribute__((noreturn));
  * flags: extra clone flags (CLONE_NEWPID for a namespace's init). */
 pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags);
 
-/* restore_files.c: the spooled image and the objects every task inherits */
+/* restore_spool.c: the rest of the image stream, checked up to its trailer, into a memfd on fd 3 */
 int spool_image(void);
+/* restore_files.c: the objects every task inherits */
 int open_files(void);
 /* restore_tree.c: the planned actions, then every task's fds and first stop */
 int run_actions(void);

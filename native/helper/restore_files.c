@@ -2,8 +2,8 @@
 #define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
 #endif
 
-/* The restart's shared objects, set up by the helper before any task exists: the spooled image,
- * every open file and pipe (at high fds every task inherits), the command and report pipes. */
+/* The restart's shared objects, set up by the helper before any task exists: every open file
+ * and pipe (at high fds every task inherits), the command and report pipes. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -29,30 +29,6 @@
 
 extern struct plan plan;
 extern struct restore_ctx ctx;
-
-/* Copies the rest of the image stream on fd 3 into a memfd and puts that on fd 3: used when the
- * image arrives through a pipe from a checkpoint that frees the pids only once it is complete. */
-int spool_image(void)
-{
-	int mfd = (int)syscall(SYS_memfd_create, "ucr-image", 1U /* MFD_CLOEXEC */);
-	if (mfd < 0)
-		return proto_fail("spool", "memfd", errno, "cannot create a memfd for the image");
-	enum { BUF = 1 << 20 };
-	static char buf[BUF];
-	for (;;) {
-		long n = read_full(3, buf, BUF);
-		if (n < 0)
-			return proto_fail("spool", "image", errno, "cannot read the image");
-		if (n > 0 && write_full(mfd, buf, (size_t)n) < 0)
-			return proto_fail("spool", "memfd", errno, "cannot store the image (out of memory?)");
-		if (n < BUF)
-			break;
-	}
-	if (lseek(mfd, 0, SEEK_SET) < 0 || dup2(mfd, 3) < 0)
-		return proto_fail("spool", "memfd", errno, "cannot rewind the spooled image");
-	close(mfd);
-	return 0;
-}
 
 static int high(int fd)
 {

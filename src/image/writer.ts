@@ -69,9 +69,10 @@ export class ImageWriter {
     this.digest = digest;
   }
 
-  trailer(pageBytes: number): void {
+  trailer(pageBytes: number): Trailer {
     const t: Trailer = { records: this.records, pageBytes, digest: this.digest };
     this.record(RecordKind.Trailer, encode(t as unknown as CborValue));
+    return t;
   }
 
   private record(kind: RecordKind, payload: Buffer): void {

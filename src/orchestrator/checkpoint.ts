@@ -29,8 +29,16 @@ import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
   output: string | number;
-  /** Kill the tree once the image is complete. @default false (the tree runs on) */
+  /** Kill the tree once the image is complete: written and, into a pipe or a socket, read by
+   * its reader to the last byte (else the checkpoint fails and the tree runs on).
+   * @default false (the tree runs on) */
   kill?: boolean;
+  /** Kill the tree only once the restart reading the image acknowledges that it has it whole
+   * and verified (restart's ackFd; the acknowledgement is described in image/format.ts): read
+   * from fd, by default the output itself, which must then be a socket. No acknowledgement
+   * within timeoutMs (default 60000), or a wrong one: the checkpoint fails, the tree runs on.
+   * Implies kill. @default none */
+  killAfterAck?: { fd?: number; timeoutMs?: number };
   /** Checkpoint even when an object of the tree is also held outside it (then recorded as
    * leaked, with a warning event). @default false (refused) */
   allowLeaks?: boolean;
@@ -99,6 +107,29 @@ interface Output {
   partial?: string;
   commit(): void;
   abandon(): void;
+}
+
+/** The fd the acknowledgement is read from (killAfterAck), checked before anything is done. */
+function ackFdOf(opts: CheckpointOptions, out: Output): number | undefined {
+  const a = opts.killAfterAck;
+  if (!a) return undefined;
+  if (a.fd !== undefined) {
+    try {
+      fs.fstatSync(a.fd);
+    } catch (e) {
+      throw new UcrError(`--ack-fd ${a.fd}: ${(e as Error).message}`, { code: 'EUSAGE' });
+    }
+    return a.fd;
+  }
+  if (!fs.fstatSync(out.fd).isSocket())
+    throw new UcrError('--kill-after-ack: the output is not a socket, so the acknowledgement cannot come back on it: give --ack-fd', { code: 'EUSAGE' });
+  return out.fd;
+}
+
+/** The output is a pipe or a socket: its reader must take the image to the last byte. */
+function streamed(fd: number): boolean {
+  const st = fs.fstatSync(fd);
+  return st.isFIFO() || st.isSocket();
 }
 
 function openOutput(out: string | number): Output {
@@ -188,7 +219,14 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   if (opts.signal?.aborted) throw aborted();
   const notified = sig === undefined ? [] : await clock.run('notify', () => notifyBeforeCheckpoint(selectedNow(sel), sig));
   const out = openOutput(opts.output);
-  const helper = new Helper(['dump', ...(out.partial ? ['--partial', out.partial] : [])], [out.fd]);
+  let ackFd: number | undefined;
+  try {
+    ackFd = ackFdOf(opts, out);
+  } catch (e) {
+    out.abandon();
+    throw e;
+  }
+  const helper = new Helper(['dump', ...(out.partial ? ['--partial', out.partial] : [])], [out.fd, ...(ackFd !== undefined ? [ackFd] : [])]);
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
@@ -318,11 +356,23 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     // restart's own count of what the page records must hold
     const expectBytes = contentBytes(objects.objects, tasks);
     if (pageBytes !== expectBytes) throw new CheckpointError(`process ${pid}: ${pageBytes} bytes of pages written, the metadata lists ${expectBytes}`, { pid, code: 'EUNRESTORABLE' });
-    w.trailer(pageBytes + shm.bytes);
+    const trailer = w.trailer(pageBytes + shm.bytes);
     out.commit();
+    const kill = (opts.kill ?? false) || ackFd !== undefined;
+    // the tree is killed only once its image is where it goes: acknowledged by the restart
+    // that reads it, or taken to the last byte by the reader of a pipe or socket
+    if (ackFd !== undefined)
+      await clock.run('ack', () => {
+        helper.send(`ack ${opts.killAfterAck?.timeoutMs ?? 60_000} ${trailer.digest} ${trailer.records}`);
+        return helper.next('acked');
+      });
+    else if (kill && streamed(out.fd))
+      await clock.run('drain', () => {
+        helper.send('drain');
+        return helper.next('drained');
+      });
     await runAction(clock, hook, { action: 'post-dump', pid, pids: entries.map((e) => e.pid), image, signal: opts.signal });
     if (opts.signal?.aborted) throw aborted();
-    const kill = opts.kill ?? false;
     final = true;
     opts.signal?.removeEventListener('abort', onAbort);
     await clock.run(kill ? 'kill' : 'resume', async () => {

@@ -14,8 +14,10 @@ import os from 'node:os';
 import { AbortedError, PidInUseError, UcrError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { faultPoint } from '../fault.js';
-import { PAGE_SIZE } from '../image/format.js';
+import { ackBytes, PAGE_SIZE } from '../image/format.js';
+import { writeAll } from '../image/fdio.js';
 import { readMetadata } from '../image/reader.js';
+import type { Trailer } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
 import { checkIpcFree } from '../kernel/ipc.js';
@@ -83,6 +85,23 @@ export interface RestartOptions {
   logger?: Logger;
   /** Aborting before the tasks run kills every task created so far: nothing is left. */
   signal?: AbortSignal;
+  /** Acknowledge the image on this fd once it is here whole and verified (every record's
+   * checksum, the digest chain, the trailer), before anything runs: for a checkpoint with
+   * killAfterAck, which then kills its tree (format in image/format.ts). A failed write fails
+   * the restart (the checkpoint keeps its tree). @default none */
+  ackFd?: number;
+}
+
+/** Sends the acknowledgement of the image whose trailer is t (opts.ackFd). */
+function acknowledge(opts: RestartOptions, t: Trailer): void {
+  if (opts.ackFd === undefined) return;
+  try {
+    writeAll(opts.ackFd, ackBytes(t));
+  } catch (e) {
+    throw new UcrError(`--ack-fd ${opts.ackFd}: cannot acknowledge the image (${(e as Error).message}): the checkpoint keeps its tree, so this restart stops`, {
+      code: (e as NodeJS.ErrnoException).code,
+    });
+  }
 }
 
 export interface RestartResult {
@@ -202,7 +221,9 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const run = { workers, pidWaitMs: opts.pidWaitMs ?? 5000, spool, elapsedMs: Date.now() - Date.parse(meta.header.createdAt) };
     // chunk by chunk (task by task), so the helper parses while the rest is being written
     for (const chunk of planLines(meta, plan, opts, run)) h.send(...chunk);
-    await clock.run(spool ? 'spool' : 'plan', () => h.next('planned'));
+    // spooled: the image is here up to its trailer, verified, before the pids are waited for
+    if (spool) await clock.run('spool', async () => acknowledge(opts, checkLoaded(input.name, meta, loadedOf(await h.next('spooled')))));
+    await clock.run('plan', () => h.next('planned'));
     const created = await clock.run('create', () => h.next('created'));
     const outer = created.pids as number[];
     const inner = created.nspids as number[];
@@ -240,7 +261,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     });
     const pageBytes = loaded.bytes as number;
     await clock.run('verify', async () => {
-      checkLoaded(input.name, meta, loadedOf(loaded));
+      const trailer = checkLoaded(input.name, meta, loadedOf(loaded));
+      if (!spool) acknowledge(opts, trailer);
       // nothing may follow the trailer
       h.send('eof');
       await h.next('eof');
