@@ -220,8 +220,10 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   const notified = sig === undefined ? [] : await clock.run('notify', () => notifyBeforeCheckpoint(selectedNow(sel), sig));
   const out = openOutput(opts.output);
   let ackFd: number | undefined;
+  let toStream = false; // a pipe or a socket: its reader must take the last byte (drain)
   try {
     ackFd = ackFdOf(opts, out);
+    toStream = streamed(out.fd);
   } catch (e) {
     out.abandon();
     throw e;
@@ -366,7 +368,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         helper.send(`ack ${opts.killAfterAck?.timeoutMs ?? 60_000} ${trailer.digest} ${trailer.records}`);
         return helper.next('acked');
       });
-    else if (kill && streamed(out.fd))
+    else if (kill && toStream)
       await clock.run('drain', () => {
         helper.send('drain');
         return helper.next('drained');
