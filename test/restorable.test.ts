@@ -40,7 +40,7 @@ describe('the checkpoint runs restart\'s own checks on what it writes', () => {
       await killAndWait(c.pid);
       restartDetached(img);
     } else {
-      expect(r.stderr).toMatch(/^ucr: process \d+: the image would not restart \(.*groups.*\): not written\n$/);
+      expect(r.stderr).toMatch(/^ucr: process \d+: the image would not restart \(.*groups.*\): no image was completed\n$/);
       expect(fs.readdirSync(c.dir).filter((f) => f.startsWith('image.ucr'))).toEqual([]);
       expect(runsFreely(c.pid)).toBe(true);
     }

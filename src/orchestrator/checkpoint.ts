@@ -199,7 +199,7 @@ async function freezeTree(
 /** A failure of restart's checks on the image being written: the checkpoint fails with it. */
 function refuseUnrestorable(e: unknown, pid: number): never {
   const why = e instanceof HelperError ? `${e.failure.phase}: ${e.failure.object}: ${e.failure.msg}` : e instanceof Error ? e.message : String(e);
-  throw new CheckpointError(`process ${pid}: the image would not restart (${why}): not written`, { pid, code: 'EUNRESTORABLE', phase: 'check', cause: e });
+  throw new CheckpointError(`process ${pid}: the image would not restart (${why}): no image was completed`, { pid, code: 'EUNRESTORABLE', phase: 'check', cause: e });
 }
 
 export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<CheckpointResult> {
