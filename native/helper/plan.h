@@ -13,7 +13,8 @@
  *   pipe <pipe id> <size> <hex data|-> [<hex FIFO path>]
  *                                                      a pipe, created (or a FIFO opened) and
  *                                                      filled by the helper
- *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file|3 socket queue> <size> <seals> <hex name|->
+ *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file|3 socket queue|4 removed directory>
+ *       <size> <seals> <hex name|->
  *       [<mode>]                                       a content object, created by the helper
  *                                                      (memfd: name; unlinked file: its path,
  *                                                      and mode); contents come as OBJECT records
@@ -83,6 +84,7 @@
  *   newns 1     (created with CLONE_NEWPID: pid 1 of a new pid namespace; init and --pidns roots)
  * and (for kind 0):
  *   leaderexit <0|1>   (the main thread exits once the others are back: it was a zombie leader)
+ *   cwdobj <obj id>   (the cwd is that removed directory; after cwd, which names it)
  *   cwd <hex>   umask <n>   comm <hex>   exe <hex>   auxv <hex>   pdeathsig <n>   tidaddr <addr>
  *   creds <ruid> <euid> <suid> <fsuid> <rgid> <egid> <sgid> <fsgid> <groups: g,g,...|->
  *   dumpable <n>
@@ -213,17 +215,17 @@ struct tty_plan {
 	int master_hfd, slave_hfd; /* the helper's: the master and one slave, every task inherits */
 };
 
-enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_QUEUE = 3 /* a socket queue's bytes */ };
+enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_QUEUE = 3 /* a socket queue's bytes */, OBJ_DIR = 4 };
 
 /* A content object: shared anonymous memory, a memfd or an open file whose path was unlinked,
- * mapped and/or held as fds. */
+ * mapped and/or held as fds; or a removed directory (no contents: a cwd, or held as fds). */
 struct obj_plan {
 	int id;
 	enum obj_kind kind;
 	uint64_t size;
 	int seals;  /* applied once the contents are in */
-	char *name; /* memfd name; unlinked file: its path */
-	int mode;   /* unlinked file: permission bits */
+	char *name; /* memfd name; unlinked file or removed directory: its path */
+	int mode;   /* unlinked file or removed directory: permission bits */
 	int hfd;    /* the helper's fd for it */
 };
 
@@ -326,6 +328,7 @@ struct task_plan {
 	int cmdfd;   /* helper's write end of the task's command pipe */
 	int cmdrd;   /* the task's read end */
 	char *cwd, *exe;
+	int cwd_obj; /* the cwd is a removed directory: index into plan.objs + 1; 0: a path */
 	int umask;
 	char comm[17];
 	int pdeathsig;

@@ -31,8 +31,9 @@ void task_loop(struct restore_ctx *c, int idx) __attribute__((noreturn));
  * flags: extra clone flags (CLONE_NEWPID for a namespace's init). */
 pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags);
 
-/* restore_files.c: the spooled image and the objects every task inherits */
+/* restore_spool.c: the rest of the image stream, checked up to its trailer, into a memfd on fd 3 */
 int spool_image(void);
+/* restore_files.c: the objects every task inherits */
 int open_files(void);
 /* restore_tree.c: the planned actions, then every task's fds and first stop */
 int run_actions(void);
@@ -42,9 +43,10 @@ int restore_high(int fd);
 int open_ttys(void);
 int open_tty_file(struct file_plan *fp);
 int finish_ttys(void);
-/* Shared memory objects (restore_files.c): the helper fd of object id (-1: none); seals applied
- * once the contents are in. */
-int obj_fd(uint32_t id);
+/* Content objects (restore_files.c): whether object id is in the plan; its contents written
+ * (page_sink.objfill); seals applied once the contents are in. */
+int obj_known(uint32_t id);
+int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len);
 int seal_objs(void);
 
 /* restore_ipc.c: System V objects, created before any task (and undone on failure); the id a

@@ -72,7 +72,7 @@ static void close_from(int lo, int hi)
 static void restore_files(struct restore_ctx *c, int idx)
 {
 	struct task_plan *t = &c->plan->tasks[idx];
-	if (t->cwd && chdir(t->cwd) < 0)
+	if (t->cwd_obj ? fchdir(c->plan->objs[t->cwd_obj - 1].hfd) < 0 : t->cwd && chdir(t->cwd) < 0)
 		fail(c, idx, STEP_CWD, -1);
 	umask((mode_t)t->umask);
 	prctl(PR_SET_NAME, t->comm);

@@ -2,8 +2,8 @@
 #define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
 #endif
 
-/* The restart's shared objects, set up by the helper before any task exists: the spooled image,
- * every open file and pipe (at high fds every task inherits), the command and report pipes. */
+/* The restart's shared objects, set up by the helper before any task exists: every open file
+ * and pipe (at high fds every task inherits), the command and report pipes. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/resource.h>
@@ -31,30 +31,6 @@
 
 extern struct plan plan;
 extern struct restore_ctx ctx;
-
-/* Copies the rest of the image stream on fd 3 into a memfd and puts that on fd 3: used when the
- * image arrives through a pipe from a checkpoint that frees the pids only once it is complete. */
-int spool_image(void)
-{
-	int mfd = (int)syscall(SYS_memfd_create, "ucr-image", 1U /* MFD_CLOEXEC */);
-	if (mfd < 0)
-		return proto_fail("spool", "memfd", errno, "cannot create a memfd for the image");
-	enum { BUF = 1 << 20 };
-	static char buf[BUF];
-	for (;;) {
-		long n = read_full(3, buf, BUF);
-		if (n < 0)
-			return proto_fail("spool", "image", errno, "cannot read the image");
-		if (n > 0 && write_full(mfd, buf, (size_t)n) < 0)
-			return proto_fail("spool", "memfd", errno, "cannot store the image (out of memory?)");
-		if (n < BUF)
-			break;
-	}
-	if (lseek(mfd, 0, SEEK_SET) < 0 || dup2(mfd, 3) < 0)
-		return proto_fail("spool", "memfd", errno, "cannot rewind the spooled image");
-	close(mfd);
-	return 0;
-}
 
 static int high(int fd)
 {
@@ -101,31 +77,52 @@ void files_undo(void)
 	for (int i = 0; i < nmade; i++) {
 		struct stat st;
 		if (made[i].path && lstat(made[i].path, &st) == 0 && st.st_dev == made[i].dev && st.st_ino == made[i].ino)
-			unlink(made[i].path);
+			(S_ISDIR(st.st_mode) ? rmdir : unlink)(made[i].path);
 	}
 	nmade = 0;
 }
 
 /* An open file whose path was unlinked: created again (at its path if that is free, else at a
  * temporary name beside it), opened, and unlinked at once, so only its fds keep it. */
+/* Makes an unlinked file (open O_RDWR) or a removed directory (open O_RDONLY) at path. */
+static int make_at(const struct obj_plan *sp, const char *path)
+{
+	if (sp->kind != OBJ_DIR)
+		return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+	if (mkdir(path, (mode_t)sp->mode) < 0)
+		return -1;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno;
+		rmdir(path);
+		errno = e;
+	}
+	return fd;
+}
+
+/* An open file whose path was unlinked, or a directory that was removed (a cwd, or held open):
+ * created again (at its path if that is free, else at a temporary name beside it), opened, and
+ * unlinked at once, so only its fds (and cwds) keep it. A removed directory is always empty. */
 static int create_unlinked(struct obj_plan *sp)
 {
 	char tmp[PATH_MAX];
 	const char *at = sp->name;
-	int fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+	int dir = sp->kind == OBJ_DIR;
+	int fd = make_at(sp, at);
 	if (fd < 0 && errno == EEXIST) {
 		const char *slash = strrchr(sp->name, '/');
 		snprintf(tmp, sizeof tmp, "%.*s/.ucr-unlinked-%d-%d", (int)(slash - sp->name), sp->name, (int)getpid(), sp->id);
 		at = tmp;
-		fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+		fd = make_at(sp, at);
 	}
 	if (fd < 0)
-		return proto_fail("files", sp->name, errno, "cannot create the unlinked file again");
+		return proto_fail("files", sp->name, errno, dir ? "cannot create the removed directory again"
+							      : "cannot create the unlinked file again");
 	files_created(at);
-	if (unlink(at) < 0 || fchmod(fd, (mode_t)sp->mode) < 0) {
+	if ((dir ? rmdir(at) : unlink(at)) < 0 || fchmod(fd, (mode_t)sp->mode) < 0) {
 		int e = errno;
 		close(fd);
-		return proto_fail("files", sp->name, e, "cannot unlink the file again");
+		return proto_fail("files", sp->name, e, dir ? "cannot remove the directory again" : "cannot unlink the file again");
 	}
 	return fd;
 }
@@ -159,7 +156,7 @@ static int open_objs(void)
 		} else if ((fd = create_unlinked(sp)) < 0) {
 			return -1;
 		}
-		if (fd < 0 || ftruncate(fd, (off_t)sp->size) < 0)
+		if (fd < 0 || (sp->kind != OBJ_DIR && ftruncate(fd, (off_t)sp->size) < 0))
 			return proto_fail("files", obj, errno, "cannot create it");
 		sp->hfd = high(fd);
 		if (sp->hfd < 0)
@@ -168,10 +165,25 @@ static int open_objs(void)
 	return 0;
 }
 
-int obj_fd(uint32_t id)
+int obj_known(uint32_t id)
+{
+	return plan_find_obj(&plan, (int)id) >= 0;
+}
+
+/* A record's pages, up to the object's size: an object of any size ends inside its last page. */
+int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len)
 {
 	int i = plan_find_obj(&plan, (int)id);
-	return i < 0 ? -1 : plan.objs[i].hfd;
+	if (i < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	const struct obj_plan *sp = &plan.objs[i];
+	if (off >= sp->size)
+		return 0;
+	if (len > sp->size - off)
+		len = (size_t)(sp->size - off);
+	return pwrite(sp->hfd, buf, len, (off_t)off) == (ssize_t)len ? 0 : -1;
 }
 
 /* Once the contents are in: the memfds get their seals back. */
