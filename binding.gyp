@@ -37,6 +37,8 @@
         "native/helper/plan_inet.c",
         "native/helper/restore.c",
         "native/helper/restore_files.c",
+        "native/helper/restore_paths.c",
+        "native/helper/fscred.c",
         "native/helper/restore_ipc.c",
         "native/helper/restore_tree.c",
         "native/helper/restore_tty.c",

@@ -6,6 +6,8 @@
 //   xcr0()                        -> bigint      the CPU's enabled xsave features (XCR0)
 //   pathOfHandle(dir, type, buf)  -> string      path of the file a file handle names
 //   sigqueue(pid, sig, value)     -> undefined   sigqueue(3): SI_QUEUE with si_value.sival_int
+//   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of
+//                                    uid and its groups as login would give them (getgrouplist)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
@@ -16,6 +18,9 @@
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <csignal>
+#include <grp.h>
+#include <pwd.h>
+#include <vector>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -112,12 +117,44 @@ Napi::Value Sigqueue(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// userOf(uid): name, primary gid and every group of the user (getpwuid_r + getgrouplist, so
+// through NSS like login's initgroups); null when the user database has no such uid.
+Napi::Value UserOf(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "userOf(uid: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uid_t uid = info[0].As<Napi::Number>().Uint32Value();
+  std::vector<char> buf(16384);
+  struct passwd pw, *found = nullptr;
+  int r;
+  while ((r = getpwuid_r(uid, &pw, buf.data(), buf.size(), &found)) == ERANGE && buf.size() < (1u << 24)) buf.resize(buf.size() * 2);
+  if (r != 0 && r != ENOENT && r != ESRCH) return ThrowErrno(env, "getpwuid_r", r);
+  if (!found) return env.Null();
+  std::vector<gid_t> groups(64);
+  int n = static_cast<int>(groups.size());
+  while (getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) {
+    if (n <= static_cast<int>(groups.size())) n = static_cast<int>(groups.size()) * 2;
+    if (n > 65536) return ThrowErrno(env, "getgrouplist", E2BIG);
+    groups.resize(static_cast<size_t>(n));
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", Napi::String::New(env, pw.pw_name));
+  o.Set("gid", Napi::Number::New(env, pw.pw_gid));
+  Napi::Array g = Napi::Array::New(env, static_cast<size_t>(n));
+  for (int i = 0; i < n; i++) g.Set(static_cast<uint32_t>(i), Napi::Number::New(env, groups[static_cast<size_t>(i)]));
+  o.Set("groups", g);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));
   exports.Set("xcr0", Napi::Function::New(env, Xcr0));
   exports.Set("sigqueue", Napi::Function::New(env, Sigqueue));
+  exports.Set("userOf", Napi::Function::New(env, UserOf));
   return exports;
 }
 

@@ -104,6 +104,7 @@ static void kill_all(void)
 		if (plan.tasks[i].pid > 0)
 			kill(plan.tasks[i].pid, SIGKILL);
 	tracers_stop();
+	fs_stop();
 	ipc_undo();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
 	 * tracer first and only then by its parent, whose own death reparents it to us. */

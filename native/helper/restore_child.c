@@ -68,11 +68,13 @@ static void close_from(int lo, int hi)
 			close(fd);
 }
 
-/* The task's own files: dup each inherited object to its number, drop everything else. */
+/* The task's own files: dup each inherited object to its number, drop everything else but its
+ * fds of mapped files and executable (closed at finish). Its working directory was opened with
+ * its credentials (restore_paths.c). */
 static void restore_files(struct restore_ctx *c, int idx)
 {
 	struct task_plan *t = &c->plan->tasks[idx];
-	if (t->cwd && chdir(t->cwd) < 0)
+	if (t->cwdfd >= 0 && fchdir(t->cwdfd) < 0)
 		fail(c, idx, STEP_CWD, -1);
 	umask((mode_t)t->umask);
 	prctl(PR_SET_NAME, t->comm);
@@ -96,7 +98,12 @@ static void restore_files(struct restore_ctx *c, int idx)
 		close_from(next, stop - 1);
 		next = stop + 1;
 	}
-	close_from(c->base, ~0U >> 1);
+	next = c->base;
+	for (int i = 0; i < t->nkeep; i++) {
+		close_from(next, t->keep[i] - 1);
+		next = t->keep[i] + 1;
+	}
+	close_from(next, ~0U >> 1);
 }
 
 static volatile sig_atomic_t init_root = -1;

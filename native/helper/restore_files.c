@@ -68,25 +68,27 @@ int restore_high(int fd)
 	return high(fd);
 }
 
-/* An open file whose path was unlinked: created again (at its path if that is free, else at a
- * temporary name beside it), opened, and unlinked at once, so only its fds keep it. */
+/* An open file whose path was unlinked: created again with its holder's credentials (at its
+ * path if that is free, else at a temporary name beside it), opened, and unlinked at once, so
+ * only its fds keep it. It never gets set-ID bits back unless the image is trusted (fs_mode). */
 static int create_unlinked(struct obj_plan *sp)
 {
 	char tmp[PATH_MAX];
 	const char *at = sp->name;
-	int fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+	int mode = (int)fs_mode((mode_t)sp->mode) & 0777;
+	int fd = fs_open(sp->task, at, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
 	if (fd < 0 && errno == EEXIST) {
 		const char *slash = strrchr(sp->name, '/');
 		snprintf(tmp, sizeof tmp, "%.*s/.ucr-unlinked-%d-%d", (int)(slash - sp->name), sp->name, (int)getpid(), sp->id);
 		at = tmp;
-		fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+		fd = fs_open(sp->task, at, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
 	}
 	if (fd < 0)
-		return proto_fail("files", sp->name, errno, "cannot create the unlinked file again");
-	if (unlink(at) < 0 || fchmod(fd, (mode_t)sp->mode) < 0) {
+		return proto_fail("files", sp->name, errno, "cannot create the unlinked file again%s", fs_who(sp->task));
+	if (fs_unlink(sp->task, at) < 0 || fs_fchmod(sp->task, fd, (mode_t)sp->mode) < 0) {
 		int e = errno;
 		close(fd);
-		return proto_fail("files", sp->name, e, "cannot unlink the file again");
+		return proto_fail("files", sp->name, e, "cannot unlink the file again%s", fs_who(sp->task));
 	}
 	return fd;
 }
@@ -146,7 +148,9 @@ int seal_objs(void)
 
 /* A pipe, or a FIFO opened read-write (never blocks, keeps the pipe alive), refilled; then its
  * ends: of a pipe, dups of its two fds; of a FIFO, the FIFO opened again through /proc/self/fd
- * with each end's access mode (a peer exists, so no open waits). */
+ * with each end's access mode (a peer exists, so no open waits). A FIFO is found, and the
+ * access its ends need is checked, with its holder's credentials (fs_checked); the helper opens
+ * that very inode. */
 static int open_pipe(struct pipe_plan *pp)
 {
 	int fds[2];
@@ -154,7 +158,20 @@ static int open_pipe(struct pipe_plan *pp)
 	snprintf(obj, sizeof obj, "pipe %d", pp->id);
 	if (pp->path) {
 		struct stat st;
-		fds[0] = fds[1] = open(pp->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		int task = -1, need = 0;
+		for (int f = 0; f < plan.nfiles; f++)
+			if (plan.files[f].kind == FILE_PIPE && plan.files[f].pipe == pp->id) {
+				need |= plan.files[f].end == 0 ? R_OK : plan.files[f].end == 1 ? W_OK : R_OK | W_OK;
+				if (task < 0)
+					task = plan.files[f].task;
+			}
+		int at = fs_checked(task, pp->path, need ? need : R_OK);
+		if (at < 0)
+			return proto_fail("files", pp->path, errno, "cannot open the FIFO%s", fs_who(task));
+		char self[64];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", at);
+		fds[0] = fds[1] = open(self, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		close(at);
 		if (fds[0] < 0)
 			return proto_fail("files", pp->path, errno, "cannot open the FIFO");
 		if (fstat(fds[0], &st) < 0 || !S_ISFIFO(st.st_mode))
@@ -199,12 +216,12 @@ static int make_inotify(struct file_plan *fp)
 	for (int i = 0; i < fp->nwatches; i++) {
 		struct inwatch *iw = &fp->watches[i];
 		int wd;
-		while ((wd = inotify_add_watch(fd, iw->path, iw->mask)) >= 0 && wd < iw->wd)
+		while ((wd = fs_watch(fp->task, fd, iw->path, iw->mask)) >= 0 && wd < iw->wd)
 			inotify_rm_watch(fd, wd);
 		if (wd != iw->wd) {
 			int e = wd < 0 ? errno : EEXIST;
 			close(fd);
-			return proto_fail("files", iw->path, e, "cannot watch it again as watch %d (got %d)", iw->wd, wd);
+			return proto_fail("files", iw->path, e, "cannot watch it again as watch %d (got %d)%s", iw->wd, wd, fs_who(fp->task));
 		}
 	}
 	char buf[4096];
@@ -257,6 +274,7 @@ int open_files(void)
 			if (plan.tasks[t].fds[i].target > maxfd)
 				maxfd = plan.tasks[t].fds[i].target;
 	ctx.base = maxfd + 64;
+	fs_assign();
 	if (open_objs() < 0)
 		return -1;
 	for (int i = 0; i < plan.npipes; i++)
@@ -270,9 +288,9 @@ int open_files(void)
 		snprintf(obj, sizeof obj, "file %d", fp->id);
 		if (fp->kind == FILE_PATH) {
 			int flags = fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
-			int fd = open(fp->path, flags | O_NOCTTY);
+			int fd = fs_open(fp->task, fp->path, flags | O_NOCTTY, 0);
 			if (fd < 0)
-				return proto_fail("files", fp->path, errno, "cannot open the file");
+				return proto_fail("files", fp->path, errno, "cannot open the file%s", fs_who(fp->task));
 			if (lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 && errno != ESPIPE)
 				return proto_fail("files", fp->path, errno, "cannot seek to %llu",
 						  (unsigned long long)fp->pos);
@@ -331,6 +349,9 @@ int open_files(void)
 		if (fp->hfd < 0)
 			return proto_fail("files", obj, errno, "cannot place the file");
 	}
+	if (open_task_paths() < 0)
+		return -1;
+	fs_stop(); /* every object exists: nothing more is done with a task's credentials */
 	if (take_locks() < 0 || finish_ttys() < 0)
 		return -1;
 	int rp[2];

@@ -19,6 +19,9 @@ export interface NativeAddon {
   pathOfHandle(mountDir: string, type: number, handle: Uint8Array): string;
   /** sigqueue(3): sends sig with si_code SI_QUEUE and si_value.sival_int = value. */
   sigqueue(pid: number, sig: number, value: number): void;
+  /** The user database's entry of uid: name, primary gid and every group the user has at login
+   * (getgrouplist, through NSS); null when there is none. Throws with code/errno/syscall. */
+  userOf(uid: number): { name: string; gid: number; groups: number[] } | null;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

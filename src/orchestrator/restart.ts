@@ -31,7 +31,7 @@ import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
 import { notify, NOTIFY_RESTARTED, signalNumber } from './notify.js';
 import { checkHost } from './host.js';
-import { checkCallerMayRestore, checkImageFile } from './trust.js';
+import { checkCallerMayRestore, checkImageSource, checkWithinOwner, type ImageTrust } from './trust.js';
 
 export interface SkipMemory {
   pid?: number;
@@ -58,8 +58,10 @@ export interface RestartOptions {
   pidWaitMs?: number;
   /** Restart even if kernel or CPU differ from the image's. @default false */
   force?: boolean;
-  /** Restart an image file even if other users could write it or it is owned by neither root
-   * nor the uid that made it (see docs/security.md). @default false */
+  /** Vouch for the image source: restore what it records even if other users could write it or
+   * it is not root's (root's restart otherwise restores at most the credentials of the file's
+   * owner; see docs/security.md). An input of '-' or an fd is always vouched for by the caller.
+   * @default false */
   trustImage?: boolean;
   /** fds that external stdio (0, 1, 2) of the image connects to. @default [0, 1, 2] (this
    * process's own; stdin becomes /dev/null when the image itself comes from it) */
@@ -217,8 +219,10 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const ipcOpts = { ipcns: opts.ipcns ?? meta.ipc.ownNamespace, skip: opts.skip?.includes('ipc') ?? false };
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
+    let trust: ImageTrust = { full: false };
     const warnings = await clock.run('check', () => {
-      checkImageFile(input.fd, input.name, meta, opts.trustImage ?? false);
+      trust = checkImageSource(input.fd, input.name, { vouched: typeof opts.input === 'number' || opts.input === '-', trustImage: opts.trustImage ?? false });
+      if (trust.owner !== undefined) checkWithinOwner(meta, trust.owner, input.name);
       checkCallerMayRestore(meta);
       const w = checkHost(meta.header, opts.force ?? false);
       const stats = new Map();
@@ -246,6 +250,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       `spool ${spool ? 1 : 0}`,
       `lz4 ${meta.header.compress === 'lz4' ? 1 : 0}`,
       `pidns ${opts.pidns ? 1 : 0}`,
+      `trusted ${trust.full ? 1 : 0}`,
       ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
       // a tree restored into the caller's session is a job in the foreground, unless detached
       `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
