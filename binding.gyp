@@ -39,6 +39,7 @@
         "native/helper/restore_files.c",
         "native/helper/restore_paths.c",
         "native/helper/fscred.c",
+        "native/helper/fsops.c",
         "native/helper/restore_ipc.c",
         "native/helper/restore_tree.c",
         "native/helper/restore_tty.c",

@@ -13,38 +13,29 @@
  * set of credentials, started on first use and ended (fs_stop) once every object exists.
  *
  * Which task acts for an object: its first holder in task order (parents come first), or the
- * first live task for an object nobody holds (fs_assign). */
+ * first live task for an object nobody holds; a pty: the first holder of its terminal side
+ * (fs_assign). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
-#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fscred.h"
 #include "proto.h"
 #include "restore.h"
 
 extern struct plan plan;
 
-enum fs_op { FS_OPEN = 1, FS_OPENDIR, FS_CHECKED, FS_UNLINK, FS_STALE, FS_BIND, FS_CONNECT, FS_CHOWN, FS_CHMOD, FS_FCHMOD, FS_WATCH };
-
-struct fsreq {
-	int op, flags, mode, uid, gid;
-	unsigned alen; /* FS_BIND, FS_CONNECT: the address (in path) */
-	char path[PATH_MAX];
-};
 struct fsrep {
 	int ret, err;
 };
@@ -60,7 +51,7 @@ struct fscred {
 static struct fscred *creds;
 static int ncreds;
 static int *task_cred; /* per task: index into creds, -1 not yet known */
-static int in_agent;
+int fs_in_agent;
 
 struct capdata {
 	uint32_t eff, prm, inh;
@@ -139,77 +130,6 @@ static int become(const struct fscred *c)
 	return 0;
 }
 
-static socklen_t sun_of(const char *path, struct sockaddr_un *a)
-{
-	size_t len = strnlen(path, sizeof a->sun_path);
-	memset(a, 0, sizeof *a);
-	a->sun_family = AF_UNIX;
-	memcpy(a->sun_path, path, len);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-}
-
-/* A socket file nobody is bound to any more (connect is refused): 1, else 0. */
-static int stale(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
-		return 0;
-	struct sockaddr_un a;
-	socklen_t al = sun_of(path, &a);
-	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int r = s >= 0 ? connect(s, (struct sockaddr *)&a, al) : 0;
-	int e = errno;
-	if (s >= 0)
-		close(s);
-	return r < 0 && e == ECONNREFUSED;
-}
-
-/* One action, by whoever runs it (the helper for its own credentials, or an agent). */
-static int fs_do(const struct fsreq *r, int fd, int *out)
-{
-	*out = -1;
-	switch (r->op) {
-	case FS_OPEN:
-		return *out = open(r->path, r->flags | O_CLOEXEC, (mode_t)r->mode);
-	case FS_OPENDIR: /* the task changes to it later with fchdir: search permission checked here */
-		*out = open(r->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (*out >= 0 && in_agent && fchdir(*out) < 0) {
-			int e = errno;
-			close(*out);
-			*out = -1;
-			errno = e;
-		}
-		return *out;
-	case FS_CHECKED: /* no open of the file itself (a FIFO's would wait): its permission */
-		*out = open(r->path, O_PATH | O_CLOEXEC);
-		if (*out >= 0 && syscall(SYS_faccessat2, *out, "", r->mode, AT_EMPTY_PATH | AT_EACCESS) < 0) {
-			int e = errno;
-			close(*out);
-			*out = -1;
-			errno = e;
-		}
-		return *out;
-	case FS_UNLINK:
-		return unlink(r->path);
-	case FS_STALE:
-		return stale(r->path);
-	case FS_BIND:
-		return bind(fd, (const struct sockaddr *)r->path, (socklen_t)r->alen);
-	case FS_CONNECT:
-		return connect(fd, (const struct sockaddr *)r->path, (socklen_t)r->alen);
-	case FS_CHOWN:
-		return chown(r->path, (uid_t)r->uid, (gid_t)r->gid);
-	case FS_CHMOD:
-		return chmod(r->path, (mode_t)r->mode);
-	case FS_FCHMOD:
-		return fchmod(fd, (mode_t)r->mode);
-	case FS_WATCH:
-		return inotify_add_watch(fd, r->path, (uint32_t)r->mode);
-	}
-	errno = EINVAL;
-	return -1;
-}
-
 /* A message with at most one fd (-1: none). */
 static int send_fd(int s, const void *buf, size_t len, int fd)
 {
@@ -284,7 +204,7 @@ static int agent_start(struct fscred *c, int task)
 	if (pid < 0)
 		return proto_fail("files", "credentials", errno, "cannot fork an agent for process %d", plan.tasks[task].old_pid);
 	if (pid == 0) {
-		in_agent = 1;
+		fs_in_agent = 1;
 		/* only its socket and stderr: no pipe end or object of the restart stays open here */
 		int s = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
 		close(0);
@@ -311,6 +231,7 @@ void fs_stop(void)
 	for (int i = 0; i < ncreds; i++)
 		if (creds[i].agent > 0) {
 			close(creds[i].sock);
+			kill(creds[i].agent, SIGKILL); /* even one stuck in a blocking open */
 			waitpid(creds[i].agent, NULL, 0);
 			creds[i].agent = 0;
 		}
@@ -353,12 +274,17 @@ void fs_assign(void)
 			plan.objs[fp->obj].task = fp->task;
 		if (fp->kind == FILE_UNIX)
 			fp->ux->task = fp->task;
-		if ((fp->kind == FILE_PTMX || fp->kind == FILE_PTS) && plan.ttys[fp->tty].task < 0)
+		if (fp->kind == FILE_PTS && plan.ttys[fp->tty].task < 0)
 			plan.ttys[fp->tty].task = fp->task;
 	}
 	for (int i = 0; i < plan.nobjs; i++)
 		if (plan.objs[i].task < 0)
 			plan.objs[i].task = dflt;
+	/* a pty belongs to its terminal side's user (the slave is its opener's): the master's
+	 * holder only when no task holds the terminal */
+	for (int f = 0; f < plan.nfiles; f++)
+		if (plan.files[f].kind == FILE_PTMX && plan.ttys[plan.files[f].tty].task < 0)
+			plan.ttys[plan.files[f].tty].task = plan.files[f].task;
 	for (int i = 0; i < plan.nttys; i++)
 		if (plan.ttys[i].task < 0)
 			plan.ttys[i].task = dflt;
@@ -385,16 +311,21 @@ static struct fscred *cred_of(int task)
 	memcpy(want.uid, t->uid, sizeof want.uid);
 	memcpy(want.gid, t->gid, sizeof want.gid);
 	memcpy(want.groups, t->groups, sizeof want.groups);
-	for (int i = 1; i < want.ngroups; i++) /* as the kernel keeps them (setgroups sorts) */
+	for (int i = 1; i < want.ngroups; i++) /* sorted, as the kernel keeps them, and once each */
 		for (int j = i; j > 0 && want.groups[j - 1] > want.groups[j]; j--) {
 			uint32_t x = want.groups[j];
 			want.groups[j] = want.groups[j - 1];
 			want.groups[j - 1] = x;
 		}
+	int u = 0;
+	for (int i = 0; i < want.ngroups; i++)
+		if (!u || want.groups[u - 1] != want.groups[i])
+			want.groups[u++] = want.groups[i];
+	want.ngroups = u;
 	for (int i = 0; i < ncreds; i++) {
 		struct fscred *c = &creds[i];
 		if (!memcmp(c->uid, want.uid, sizeof want.uid) && !memcmp(c->gid, want.gid, sizeof want.gid) &&
-		    c->ngroups == want.ngroups && !memcmp(c->groups, want.groups, sizeof want.groups) &&
+		    c->ngroups == want.ngroups && !memcmp(c->groups, want.groups, (size_t)want.ngroups * sizeof want.groups[0]) &&
 		    c->have_caps == want.have_caps && (!want.have_caps || (c->eff == want.eff && c->prm == want.prm && c->inh == want.inh))) {
 			task_cred[task] = i;
 			return c;
@@ -415,8 +346,7 @@ static struct fscred *cred_of(int task)
 	return c;
 }
 
-/* Runs the request for task: here, or through its agent. */
-static int call(int task, struct fsreq *r, int fd, int *out)
+int fs_call(int task, struct fsreq *r, int fd, int *out)
 {
 	int dummy;
 	if (!out)
@@ -437,123 +367,4 @@ static int call(int task, struct fsreq *r, int fd, int *out)
 		close(dummy);
 	errno = rep.err;
 	return rep.ret;
-}
-
-static int with_path(struct fsreq *r, const char *path)
-{
-	size_t len = strlen(path);
-	if (len >= sizeof r->path) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(r->path, path, len + 1);
-	return 0;
-}
-
-int fs_open(int task, const char *path, int flags, int mode)
-{
-	static struct fsreq r;
-	int fd;
-	r = (struct fsreq){ .op = FS_OPEN, .flags = flags, .mode = mode };
-	if (with_path(&r, path) < 0)
-		return -1;
-	call(task, &r, -1, &fd);
-	return fd;
-}
-
-int fs_checked(int task, const char *path, int access)
-{
-	static struct fsreq r;
-	int fd;
-	r = (struct fsreq){ .op = FS_CHECKED, .mode = access };
-	if (with_path(&r, path) < 0)
-		return -1;
-	call(task, &r, -1, &fd);
-	return fd;
-}
-
-int fs_opendir(int task, const char *path)
-{
-	static struct fsreq r;
-	int fd;
-	r = (struct fsreq){ .op = FS_OPENDIR };
-	if (with_path(&r, path) < 0)
-		return -1;
-	call(task, &r, -1, &fd);
-	return fd;
-}
-
-static int path_op(int task, int op, const char *path, int fd, int mode, int uid, int gid)
-{
-	static struct fsreq r;
-	r = (struct fsreq){ .op = op, .mode = mode, .uid = uid, .gid = gid };
-	if (with_path(&r, path) < 0)
-		return -1;
-	return call(task, &r, fd, NULL);
-}
-
-int fs_unlink(int task, const char *path)
-{
-	return path_op(task, FS_UNLINK, path, -1, 0, 0, 0);
-}
-
-int fs_stale(int task, const char *path)
-{
-	return path_op(task, FS_STALE, path, -1, 0, 0, 0);
-}
-
-int fs_chown(int task, const char *path, uid_t uid, gid_t gid)
-{
-	return path_op(task, FS_CHOWN, path, -1, 0, (int)uid, (int)gid);
-}
-
-int fs_chmod(int task, const char *path, mode_t mode)
-{
-	return path_op(task, FS_CHMOD, path, -1, (int)fs_mode(mode), 0, 0);
-}
-
-int fs_fchmod(int task, int fd, mode_t mode)
-{
-	return path_op(task, FS_FCHMOD, "", fd, (int)fs_mode(mode), 0, 0);
-}
-
-int fs_watch(int task, int ifd, const char *path, uint32_t mask)
-{
-	return path_op(task, FS_WATCH, path, ifd, (int)mask, 0, 0);
-}
-
-static int addr_op(int task, int op, int fd, const void *addr, socklen_t len)
-{
-	static struct fsreq r;
-	r = (struct fsreq){ .op = op, .alen = (unsigned)len };
-	if (len > sizeof r.path) {
-		errno = EINVAL;
-		return -1;
-	}
-	memcpy(r.path, addr, len);
-	return call(task, &r, fd, NULL);
-}
-
-int fs_bind(int task, int fd, const void *addr, socklen_t len)
-{
-	return addr_op(task, FS_BIND, fd, addr, len);
-}
-
-int fs_connect(int task, int fd, const void *addr, socklen_t len)
-{
-	return addr_op(task, FS_CONNECT, fd, addr, len);
-}
-
-mode_t fs_mode(mode_t mode)
-{
-	return plan.trusted ? mode & 07777 : mode & 01777;
-}
-
-const char *fs_who(int task)
-{
-	static char buf[64];
-	if (task < 0 || task >= plan.ntasks)
-		return "";
-	snprintf(buf, sizeof buf, " as uid %u (process %d)", plan.tasks[task].uid[3], plan.tasks[task].old_pid);
-	return buf;
 }
