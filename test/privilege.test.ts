@@ -59,7 +59,7 @@ function userFile(dir: string, name: string, bytes: number): string {
 }
 
 describe("root restarting a user's image restores that user at most", () => {
-  it('refuses the image forged to uid 0 (header owner too), gid 0, group 0, capabilities or raised limits; restores the untouched one as the user; --trust-image restores the forged one', async () => {
+  it('refuses the image forged to uid 0 (header owner too), gid 0, group 0, capabilities, raised limits or an alarm timer; restores the untouched one as the user; --trust-image restores the forged one', async () => {
     const { c, img, good } = await userImage('counter');
     const beyond = '(?:are|hold|is).*beyond uid 65534 \\(nobody\\) that owns image .*; refused \\(--trust-image';
     const cases: [string, number, (r: Record<string, any>) => void, RegExp][] = [
@@ -69,6 +69,12 @@ describe("root restarting a user's image restores that user at most", () => {
       ['caps', KIND.TASK, (t) => (t.creds.caps.permitted = t.creds.caps.effective = '000001ffffffffff'), /its permitted capabilities hold 0,1,2,.*,40, beyond uid 65534/],
       ['ambient', KIND.TASK, (t) => (t.creds.caps.ambient = '0000000000200000'), /its ambient capabilities hold 21, beyond/],
       ['rlimit', KIND.TASK, (t) => (t.rlimits[7] = [1024, 2 ** 40]), /its hard limit RLIMIT_NOFILE \(1099511627776\) is above the restorer's own/],
+      [
+        'alarm',
+        KIND.TASK,
+        (t) => t.posixTimers.push({ id: 0, clock: 9, notify: 'none', signo: 0, sigval: 0, tid: c.pid, interval: [0, 0], value: [0, 0] }),
+        /its POSIX timer 0 is on an alarm clock \(9\), which needs CAP_WAKE_ALARM, beyond uid 65534/,
+      ],
     ];
     for (const [name, kind, edit, re] of cases) {
       expectOneLine(restartAsRoot(forge(c, good, `${name}.ucr`, kind, edit)), re);

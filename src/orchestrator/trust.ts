@@ -93,6 +93,9 @@ export function checkCallerMayRestore(meta: ImageMetadata): void {
       throw new PermissionError(`System V object id ${o.id}: owned by uid ${o.uid} (created by ${o.cuid}), not the caller's; only root may restore it`, { object: `ipc ${o.id}`, phase: 'check' });
 }
 
+/** CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM: timers on them need CAP_WAKE_ALARM. */
+const ALARM_CLOCKS = new Set([8, 9]);
+
 const RLIMIT_NAMES = ['RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS', 'RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS', 'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME'];
 
 /** This process's hard limits, by resource number (/proc/self/limits lists them in that order). */
@@ -112,10 +115,10 @@ function ownHardLimits(): bigint[] {
 /**
  * Root restarts an image owned by uid owner: every recorded credential must be within that
  * owner's — uids the owner's, gids and supplementary groups among the groups the user database
- * gives it, no capability — as must System V objects, hard resource limits (not above the
- * restorer's own: raising one needs CAP_SYS_RESOURCE) and bound ports (none below
- * ip_unprivileged_port_start: binding one needs CAP_NET_BIND_SERVICE). One line names the
- * process (or object) and the field.
+ * gives it, no capability — as must System V objects and what only a capability gives: hard
+ * resource limits above the restorer's own (CAP_SYS_RESOURCE), ports below
+ * ip_unprivileged_port_start (CAP_NET_BIND_SERVICE), timers on alarm clocks (CAP_WAKE_ALARM).
+ * One line names the process (or object) and the field.
  */
 export function checkWithinOwner(meta: ImageMetadata, owner: number, name: string): void {
   const user = native().userOf(owner);
@@ -136,6 +139,8 @@ export function checkWithinOwner(meta: ImageMetadata, owner: number, name: strin
       const held = BigInt('0x' + (c.caps?.[set] || '0'));
       if (held) throw refuse(who, `its ${set} capabilities hold ${bits(held)}, beyond ${whose} (which has none)`, t.pid);
     }
+    for (const pt of t.posixTimers)
+      if (ALARM_CLOCKS.has(pt.clock)) throw refuse(who, `its POSIX timer ${pt.id} is on an alarm clock (${pt.clock}), which needs CAP_WAKE_ALARM, beyond ${whose}`, t.pid);
     t.rlimits.forEach(([, max], r) => {
       if (limits[r] !== undefined && BigInt(max) > limits[r]!)
         throw refuse(who, `its hard limit ${RLIMIT_NAMES[r] ?? r} (${max}) is above the restorer's own (${limits[r]}), beyond ${whose}`, t.pid);
@@ -146,6 +151,8 @@ export function checkWithinOwner(meta: ImageMetadata, owner: number, name: strin
       throw refuse(`System V object id ${o.id}`, `owned by uid ${o.uid}/gid ${o.gid} (created by ${o.cuid}/${o.cgid}), beyond ${whose}`);
   const firstFree = unprivilegedPortStart();
   for (const f of meta.files.files) {
+    if (f.kind === 'timerfd' && ALARM_CLOCKS.has(Number(f.params?.[0])))
+      throw refuse(`file ${f.id} (timerfd)`, `on an alarm clock (${f.params![0]}), which needs CAP_WAKE_ALARM, beyond ${whose}`);
     const port = f.inet?.local?.port ?? 0;
     if (port > 0 && port < firstFree)
       throw refuse(`file ${f.id} (${f.inet!.proto} socket)`, `bound to port ${port}, below ip_unprivileged_port_start (${firstFree}): binding it needs CAP_NET_BIND_SERVICE, beyond ${whose}`);
