@@ -96,7 +96,14 @@ export async function startCase(name: string, opt: StartOptions = {}): Promise<C
   const dir = tmpdir(name);
   const out = path.join(dir, 'result');
   const user = opt.asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', `--groups=${(opt.groups ?? [65534, 100]).join(',')}`, ...opt.asNobody] : [];
-  if (opt.asNobody) fs.chmodSync(dir, 0o777);
+  if (opt.asNobody) {
+    // the user's own output files: a restart opens them again with the task's credentials
+    fs.chmodSync(dir, 0o777);
+    for (const f of ['stdout', 'stderr']) {
+      fs.writeFileSync(path.join(dir, f), '', { mode: 0o600 });
+      fs.chownSync(path.join(dir, f), 65534, 65534);
+    }
+  }
   const stdinArg = opt.stdin === 'pipe' ? '-' : '/dev/null';
   const proc = spawn(
     path.join(CASES, 'launcher'),

@@ -60,7 +60,7 @@ static int add_vma(struct plan *p, struct task_plan *t, char **w, int n)
 	NEED(m != NULL);
 	*m = (struct vma_plan){ .start = v[0], .end = v[1], .prot = (int)v[2], .flags = (int)v[3],
 				.pgoff = v[4], .fill = v[5] != 0, .madv = (unsigned)v[6],
-				.obj = n == 10 ? plan_find_obj(p, (int)obj) : -1 };
+				.obj = n == 10 ? plan_find_obj(p, (int)obj) : -1, .fd = -1 };
 	if (strcmp(w[8], "-"))
 		NEED((m->path = plan_hex_string(w[8])) != NULL);
 	return 0;
@@ -75,7 +75,7 @@ static int add_shmat(struct task_plan *t, char **w, int n)
 	struct vma_plan *m = GROW(t->vmas, t->nvmas);
 	NEED(m != NULL);
 	*m = (struct vma_plan){ .start = v[0], .end = v[1], .prot = (int)v[2], .is_shm = 1, .shmid = (int)v[3],
-				.shmflg = (int)v[4], .madv = (unsigned)v[5] };
+				.shmflg = (int)v[4], .madv = (unsigned)v[5], .obj = -1, .fd = -1 };
 	return 0;
 }
 
@@ -355,6 +355,9 @@ int plan_read(struct plan *p)
 		} else if (!strcmp(k, "lz4")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 			p->lz4 = (int)v[0];
+		} else if (!strcmp(k, "trusted")) {
+			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+			p->trusted = (int)v[0];
 		} else if (!strcmp(k, "spool")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 			p->spool = (int)v[0];
@@ -400,6 +403,7 @@ int plan_read(struct plan *p)
 			t->umask = 022;
 			t->creator = -1;
 			t->cmdfd = t->cmdrd = -1;
+			t->cwdfd = t->exefd = -1;
 		} else {
 			NEED(t != NULL);
 			r = task_line(p, t, w, n);

@@ -7,6 +7,8 @@
  *   pidns <0|1>   (kind 3 = the namespace's init: the helper creates it with CLONE_NEWPID)
  *   foreground <0|1>   (make the root's group the foreground group of the terminal on fd 4
  *                       while the helper waits for the root, then give it back)
+ *   trusted <0|1>   (the image is root's and root restarts it: files it creates may get their
+ *                    set-user-ID and set-group-ID bits back; see fscred.c)
  *   file <id> path <hexpath> <open flags> <pos>       an open file, opened by the helper
  *   file <id> inherit <helper fd>                      one of the helper's own fds
  *   file <id> pipe <pipe id> <0 read end|1 write end|2 both (FIFO opened O_RDWR)> <flags>
@@ -155,6 +157,7 @@ struct unix_plan {
 	size_t *fromlen;   /* 0: an unnamed sender */
 	int fd, tmp; /* while creating: the socket and its temporary peer */
 	int pending; /* a client waiting in its listener's accept queue: its place there; -1: none */
+	int task;    /* whose credentials bind, connect and unlink (fscred.c) */
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };
@@ -202,6 +205,7 @@ struct file_plan {
 	int nlocks;
 	int nwatches;
 	int hfd;    /* the helper's fd for it, inherited by every task */
+	int task;   /* the task whose credentials open or create it (fscred.c) */
 	struct unix_plan *ux; /* FILE_UNIX */
 	struct inet_plan *in; /* FILE_INET */
 };
@@ -213,6 +217,7 @@ struct tty_plan {
 	unsigned char line, cc[32];
 	unsigned short rows, cols, xpix, ypix;
 	int master_hfd, slave_hfd; /* the helper's: the master and one slave, every task inherits */
+	int task;                  /* whose credentials open them (fscred.c) */
 };
 
 enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_QUEUE = 3 /* a socket queue's bytes */, OBJ_DIR = 4 };
@@ -227,6 +232,8 @@ struct obj_plan {
 	char *name; /* memfd name; unlinked file or removed directory: its path */
 	int mode;   /* unlinked file or removed directory: permission bits */
 	int hfd;    /* the helper's fd for it */
+	int task;   /* whose credentials create it (fscred.c) */
+	int rdfd;   /* reopened read-only for read-only mappings (restore_paths.c), -1 */
 };
 
 struct pipe_plan {
@@ -263,6 +270,8 @@ struct vma_plan {
 	unsigned madv;
 	char *path; /* NULL: anonymous */
 	int obj;    /* index into plan.objs, -1: none */
+	int fd;     /* the helper's fd of the file mapped, opened with the task's credentials
+		     * (restore_paths.c); every task inherits it; -1: anonymous */
 	int is_shm, shmid, shmflg; /* a System V segment (image id) attached with shmat */
 };
 
@@ -329,6 +338,9 @@ struct task_plan {
 	int cmdrd;   /* the task's read end */
 	char *cwd, *exe;
 	int cwd_obj; /* the cwd is a removed directory: index into plan.objs + 1; 0: a path */
+	int cwdfd, exefd; /* the helper's fds of them, opened with the task's credentials
+			   * (restore_paths.c): the task fchdir()s, PR_SET_MM_MAP takes exefd */
+	int *keep, nkeep; /* its fds of mapped files and executable (sorted), kept until finish */
 	int umask;
 	char comm[17];
 	int pdeathsig;
@@ -385,7 +397,7 @@ struct act_plan {
 };
 
 struct plan {
-	int pid_wait_ms, spool, foreground, pidns, workers, lz4;
+	int pid_wait_ms, spool, foreground, pidns, workers, lz4, trusted;
 	uint32_t seed;
 	struct file_plan *files;
 	int nfiles;

@@ -114,7 +114,7 @@ int plan_add_obj(struct plan *p, char **w, int n)
 	struct obj_plan *s = GROW(p->objs, p->nobjs);
 	NEED(s != NULL);
 	*s = (struct obj_plan){ .id = (int)v[0], .kind = (enum obj_kind)v[1], .size = v[2], .seals = (int)v[3],
-				.mode = (int)mode, .hfd = -1 };
+				.mode = (int)mode, .hfd = -1, .rdfd = -1 };
 	if (strcmp(w[5], "-"))
 		NEED((s->name = plan_hex_string(w[5])) != NULL);
 	NEED(s->kind == OBJ_ANON || s->kind == OBJ_QUEUE || s->name != NULL);

@@ -109,6 +109,7 @@ static void kill_all(void)
 		if (plan.tasks[i].pid > 0)
 			kill(plan.tasks[i].pid, SIGKILL);
 	tracers_stop();
+	fs_stop();
 	ipc_undo();
 	files_undo();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the

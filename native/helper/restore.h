@@ -2,6 +2,7 @@
 #define UCR_RESTORE_H
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 
 #include "plan.h"
 
@@ -30,6 +31,32 @@ void task_loop(struct restore_ctx *c, int idx) __attribute__((noreturn));
 /* clone3 with set_tid = want (0: any), retrying while a zombie holds it; 0 in the child.
  * flags: extra clone flags (CLONE_NEWPID for a namespace's init). */
 pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags);
+
+/* fscred.c: filesystem actions done for a task with its credentials (task: index in the
+ * plan; fs_assign first sets which task acts for each object). Like the system calls: -1 and
+ * errno on failure; fds come back close-on-exec. fs_stop ends the agents. */
+void fs_assign(void);
+int fs_open(int task, const char *path, int flags, int mode);
+int fs_opendir(int task, const char *path);  /* O_PATH | O_DIRECTORY, search permission checked */
+int fs_checked(int task, const char *path, int access); /* O_PATH, access (R_OK/W_OK) checked */
+int fs_mkdir(int task, const char *path, int mode);    /* made, and opened O_RDONLY | O_DIRECTORY */
+int fs_unlink(int task, const char *path);
+int fs_rmdir(int task, const char *path);
+int fs_stale(int task, const char *path);    /* 1: a socket file nobody is bound to */
+int fs_bind(int task, int fd, const void *addr, socklen_t len);
+int fs_connect(int task, int fd, const void *addr, socklen_t len);
+int fs_chown(int task, const char *path, uid_t uid, gid_t gid);
+int fs_chmod(int task, const char *path, mode_t mode);
+int fs_fchmod(int task, int fd, mode_t mode);
+int fs_watch(int task, int inotify_fd, const char *path, uint32_t mask);
+void fs_stop(void);
+/* mode without its set-user-ID and set-group-ID bits unless the image is trusted */
+mode_t fs_mode(mode_t mode);
+/* " as uid N (process P)" for messages */
+const char *fs_who(int task);
+/* restore_paths.c: every task's working directory, mapped files and executable, opened with its
+ * credentials (called by open_files) */
+int open_task_paths(void);
 
 /* restore_spool.c: the rest of the image stream, checked up to its trailer, into a memfd on fd 3 */
 int spool_image(void);

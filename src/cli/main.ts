@@ -6,6 +6,7 @@ import { UcrEmitter, type PhaseRecord } from '../events.js';
 import { checkpoint, inspect, restart, VERSION, type SkipMemory } from '../index.js';
 import { createLogger } from '../log.js';
 import { signalNumber } from '../orchestrator/notify.js';
+import { writeNewFile } from '../new-file.js';
 import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
 import { exitCodeOf } from './exit-codes.js';
 import { inspectJson, renderInspect } from './inspect-view.js';
@@ -111,9 +112,9 @@ function abortOnSignals(): { signal: AbortSignal; status: () => number | undefin
 function writeTrace(file: string | undefined, op: 'checkpoint' | 'restart', phases: PhaseRecord[], startedAt: string): void {
   if (!file) return;
   try {
-    fs.writeFileSync(file, JSON.stringify(toChromeTrace(op, phases, { tool: `ucr ${VERSION}`, startedAt })) + '\n');
+    writeNewFile(file, JSON.stringify(toChromeTrace(op, phases, { tool: `ucr ${VERSION}`, startedAt })) + '\n', 'trace');
   } catch (e) {
-    process.stderr.write(`ucr: warning: trace ${file}: ${(e as Error).message}\n`);
+    process.stderr.write(`ucr: warning: ${(e as Error).message}\n`);
   }
 }
 
@@ -231,7 +232,7 @@ program
   .option('--detach', 'return once every task is restored and running')
   .option('--pid-wait <ms>', 'wait this long for pids still held by zombies', intArg('--pid-wait'), 5000)
   .option('--force', 'restart even if the kernel build or CPU features differ from the image')
-  .option('--trust-image', 'restart an image file that other users could write, or owned by neither root nor the uid that made it')
+  .option('--trust-image', "vouch for the image: restore what it records even if other users could write it, or (as root) it is not root's (otherwise: at most its owner's credentials)")
   .option('--pids <map>', "restart at other pids: old:new,... (the rest keep theirs) or 'auto' (any free pids)", parsePids)
   .option('--pidns', "restart in a new pid namespace, under ucr's init (pid 1), at the image's pids inside it")
   .option('--ipcns', 'restart in a new IPC namespace: System V objects come back at their ids whatever this namespace holds')

@@ -84,6 +84,8 @@ export interface RunSettings {
   workers: number;
   pidWaitMs: number;
   spool: boolean;
+  /** the image is root's and root restarts it, or the caller vouched for it: set-ID bits come back */
+  trusted: boolean;
   /** ms since the checkpoint, for the timer policy */
   elapsedMs: number;
 }
@@ -103,6 +105,7 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
     `spool ${run.spool ? 1 : 0}`,
     `lz4 ${meta.header.compress === 'lz4' ? 1 : 0}`,
     `pidns ${opts.pidns ? 1 : 0}`,
+    `trusted ${run.trusted ? 1 : 0}`,
     ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
     // a tree restored into the caller's session is a job in the foreground, unless detached
     `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
@@ -132,7 +135,7 @@ async function checkPlan(meta: ImageMetadata): Promise<void> {
   const plan = planRestart(meta, opts);
   const h = new Helper(['restore', '--check']);
   try {
-    for (const chunk of planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, elapsedMs: 0 })) h.sendLines(chunk);
+    for (const chunk of planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 })) h.sendLines(chunk);
     await h.next('planned');
   } finally {
     h.close();
@@ -183,7 +186,7 @@ export function checkLoaded(name: string, meta: ImageMetadata, l: Loaded): Trail
 export function verifyPages(fd: number, name: string, meta: ImageMetadata): { loaded: Loaded; trailer: Trailer } {
   const opts: PlanOptions = {};
   const plan = planRestart(meta, opts);
-  const lines = [...planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, elapsedMs: 0 })].flat();
+  const lines = [...planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 })].flat();
   const r = spawnSync(helperPath(), ['restore', '--verify'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'pipe', 'pipe', fd], maxBuffer: 1 << 26 });
   const events = (r.stdout?.toString('latin1') ?? '').split('\n').filter(Boolean).map((l) => JSON.parse(l) as HelperEvent);
   const failed = events.find((e) => e.ev === 'error') as unknown as HelperFailure | undefined;

@@ -30,7 +30,7 @@ import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
 import { notify, NOTIFY_RESTARTED, signalNumber } from './notify.js';
 import { checkHost } from './host.js';
-import { checkCallerMayRestore, checkImageFile } from './trust.js';
+import { checkCallerMayRestore, checkImageSource, checkWithinOwner, type ImageTrust } from './trust.js';
 
 export type { SkipMemory };
 
@@ -44,8 +44,10 @@ export interface RestartOptions {
   pidWaitMs?: number;
   /** Restart even if kernel or CPU differ from the image's. @default false */
   force?: boolean;
-  /** Restart an image file even if other users could write it or it is owned by neither root
-   * nor the uid that made it (see docs/security.md). @default false */
+  /** Vouch for the image source: restore what it records even if other users could write it or
+   * it is not root's (root's restart otherwise restores at most the credentials of the file's
+   * owner; see docs/security.md). An input of '-' or an fd is always vouched for by the caller.
+   * @default false */
   trustImage?: boolean;
   /** fds that external stdio (0, 1, 2) of the image connects to. @default [0, 1, 2] (this
    * process's own; stdin becomes /dev/null when the image itself comes from it) */
@@ -199,8 +201,10 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const { tree, ipc: ipcOpts } = plan;
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
+    let trust: ImageTrust = { full: false };
     const warnings = await clock.run('check', () => {
-      checkImageFile(input.fd, input.name, meta, opts.trustImage ?? false);
+      trust = checkImageSource(input.fd, input.name, { vouched: typeof opts.input === 'number' || opts.input === '-', trustImage: opts.trustImage ?? false });
+      if (trust.owner !== undefined) checkWithinOwner(meta, trust.owner, input.name);
       checkCallerMayRestore(meta);
       const w = checkHost(meta.header, opts.force ?? false);
       const stats = new Map();
@@ -221,7 +225,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     if (opts.signal?.aborted) throw aborted();
 
     const workers = Math.max(1, Math.min(opts.parallel ?? os.availableParallelism(), meta.tasks.length, 64));
-    const run = { workers, pidWaitMs: opts.pidWaitMs ?? 5000, spool, elapsedMs: Date.now() - Date.parse(meta.header.createdAt) };
+    const run = { workers, pidWaitMs: opts.pidWaitMs ?? 5000, spool, trusted: trust.full, elapsedMs: Date.now() - Date.parse(meta.header.createdAt) };
     // chunk by chunk (task by task), so the helper parses while the rest is being written
     for (const chunk of planLines(meta, plan, opts, run)) h.sendLines(chunk);
     // spooled: the image is here up to its trailer, verified, before the pids are waited for
