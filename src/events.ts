@@ -7,7 +7,7 @@ import { faultPoint } from './fault.js';
 import type { Logger } from './log.js';
 
 /** Checkpoint phases, in the order they run (per task: notify, freeze, capture, pages). */
-export const CHECKPOINT_PHASES = ['action', 'notify', 'freeze', 'capture', 'files', 'objects', 'ipc', 'write-metadata', 'write-pages', 'pages', 'write-shm', 'kill', 'resume'] as const;
+export const CHECKPOINT_PHASES = ['action', 'notify', 'freeze', 'capture', 'files', 'objects', 'ipc', 'write-metadata', 'write-pages', 'pages', 'write-shm', 'check', 'drain', 'ack', 'kill', 'resume'] as const;
 /** Restart phases, in the order they run (per task: map, finish, notify). */
 export const RESTART_PHASES = ['action', 'read-metadata', 'check', 'spool', 'plan', 'create', 'memory', 'map', 'verify', 'resume', 'finish', 'notify'] as const;
 

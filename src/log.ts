@@ -3,8 +3,11 @@
  * gets one human line per record instead ("12:03:04.123 DEBUG checkpoint: phase phase=freeze ...").
  * Each module takes a child logger.
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
+import { createNewFile } from './new-file.js';
 
 export type { Logger };
 
@@ -19,7 +22,8 @@ function pinoModule(): Pino {
 export interface LogOptions {
   /** pino level: trace, debug, info, warn, error, fatal, silent. @default 'silent' */
   level?: string;
-  /** JSON lines to this file instead of stderr */
+  /** JSON lines to this file instead of stderr (a new file replaces what was there: see
+   * new-file.ts) */
   file?: string;
   /** format for people instead of JSON (the CLI sets it when stderr is a terminal) */
   human?: boolean;
@@ -71,6 +75,9 @@ export function createLogger(opt: LogOptions = {}): Logger {
   if (level === 'silent' && !opt.file) return silentLogger;
   const { pino, destination } = pinoModule();
   const base = { base: { tool: 'ucr' }, level };
-  if (opt.file) return pino(base, destination({ dest: opt.file, sync: true, mkdir: true }));
+  if (opt.file) {
+    fs.mkdirSync(path.dirname(opt.file), { recursive: true });
+    return pino(base, destination({ dest: createNewFile(opt.file, 'log file'), sync: true }));
+  }
   return pino(base, opt.human ? humanStream(2) : destination({ dest: 2, sync: true }));
 }

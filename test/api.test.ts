@@ -85,7 +85,7 @@ describe('library: checkpoint and restart with events', () => {
     expect(r.phases).toEqual(ends);
     // the phases ran in the documented order
     const order = [...new Set(ends.map((p) => p.phase))];
-    expect(order).toEqual(['freeze', 'capture', 'files', 'objects', 'ipc', 'write-metadata', 'pages', 'write-pages', 'write-shm', 'kill']);
+    expect(order).toEqual(['freeze', 'capture', 'files', 'objects', 'ipc', 'write-metadata', 'pages', 'write-pages', 'write-shm', 'check', 'kill']);
     for (const p of order) expect(CHECKPOINT_PHASES).toContain(p);
     for (const p of ends.filter((x) => ['freeze', 'capture', 'pages'].includes(x.phase))) expect(p.pid).toBe(c.pid);
     expect(r.durations.capture).toBeGreaterThan(0);

@@ -85,6 +85,8 @@ export interface StartOptions {
   /** Run the case as user nobody (uid/gid 65534, groups 65534 and 100) through setpriv, with
    * these further setpriv options. */
   asNobody?: string[];
+  /** With asNobody: these supplementary groups instead of 65534 and 100. */
+  groups?: number[];
   /** Words that run the case (and exec it in place), e.g. ['unshare', '--ipc']. */
   prefix?: string[];
 }
@@ -93,8 +95,15 @@ export interface StartOptions {
 export async function startCase(name: string, opt: StartOptions = {}): Promise<Case> {
   const dir = tmpdir(name);
   const out = path.join(dir, 'result');
-  const user = opt.asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--groups=65534,100', ...opt.asNobody] : [];
-  if (opt.asNobody) fs.chmodSync(dir, 0o777);
+  const user = opt.asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', `--groups=${(opt.groups ?? [65534, 100]).join(',')}`, ...opt.asNobody] : [];
+  if (opt.asNobody) {
+    // the user's own output files: a restart opens them again with the task's credentials
+    fs.chmodSync(dir, 0o777);
+    for (const f of ['stdout', 'stderr']) {
+      fs.writeFileSync(path.join(dir, f), '', { mode: 0o600 });
+      fs.chownSync(path.join(dir, f), 65534, 65534);
+    }
+  }
   const stdinArg = opt.stdin === 'pipe' ? '-' : '/dev/null';
   const proc = spawn(
     path.join(CASES, 'launcher'),

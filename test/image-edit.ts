@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { expect } from 'vitest';
 import { ImageError, UcrError } from '../src/errors.js';
 import { decode, encode, type CborValue } from '../src/image/cbor.js';
-import { crc32c } from '../src/native/addon.js';
+import { crc32c, digestAdd } from '../src/native/addon.js';
 import { inspect } from '../src/orchestrator/inspect.js';
 
 export const KIND = { HEADER: 1, TREE: 2, TASK: 3, FILES: 4, IPC: 5, PAGES: 16, TRAILER: 255 } as const;
@@ -54,6 +54,14 @@ export function editRecord(b: Buffer, kind: number, edit: (r: Record<string, any
   const r = decode(b.subarray(f.at + 16, f.at + 16 + f.len)) as Record<string, any>;
   edit(r);
   return withRecord(b, kind, Buffer.from(encode(r as CborValue)));
+}
+
+/** The image with its trailer's digest chained again over its records' checksums, as an
+ * attacker would: with it, an edited image passes every check of the format. */
+export function resealed(b: Buffer): Buffer {
+  let digest = 0;
+  for (const f of frames(b)) if (f.kind !== KIND.TRAILER) digest = digestAdd(digest, b.readUInt32LE(f.at + 4));
+  return editRecord(b, KIND.TRAILER, (t) => (t.digest = digest));
 }
 
 /** An image with its FILES record replaced by f(payload), crc fixed. */

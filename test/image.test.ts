@@ -79,7 +79,7 @@ describe('bad images are refused with one clear line, and nothing is created', (
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/page record at 0x[0-9a-f]+: corrupt image: checksum mismatch/);
     expect(exists(c.pid)).toBe(false);
-    expect(ucr(['inspect', pageFlip, '--verify']).stderr).toMatch(/page record checksum mismatch/);
+    expect(ucr(['inspect', pageFlip, '--verify']).stderr).toMatch(/page record at 0x[0-9a-f]+: corrupt image: checksum mismatch/);
     expectRefused(variant('flip-trailer', flip(trailer.at + 16 + 2)), /trailer/);
   });
 

@@ -5,42 +5,14 @@
  * own processes, and is refused any image whose recorded credentials are not its own, even a
  * forged one.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CASES, checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, tmpdir, track, UCR, ucr, verdict, waitFor, type Case } from './harness.js';
+import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, ucr, verdict, waitFor } from './harness.js';
 import { editRecord, KIND } from './image-edit.js';
+import { expectOneLine, startAsNobody, ucrAsNobody } from './nobody.js';
 
 afterEach(cleanup);
-
-const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
-const CAPS = ['--inh-caps=+checkpoint_restore,+sys_ptrace', '--ambient-caps=+checkpoint_restore,+sys_ptrace'];
-
-/** ucr run as nobody with CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE only. */
-function ucrAsNobody(args: string[]): { code: number | null; stderr: string } {
-  const r = spawnSync('setpriv', [...NOBODY, ...CAPS, process.execPath, UCR, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stderr: r.stderr };
-}
-
-/** A case run as nobody, stdio on /dev/null (files root opened could not be reopened by nobody). */
-async function startAsNobody(name: string): Promise<Case> {
-  const dir = tmpdir(`nobody-${name}`);
-  fs.chmodSync(dir, 0o777);
-  const out = path.join(dir, 'result');
-  const proc = track(
-    spawn(path.join(CASES, 'launcher'), ['--stdin', '/dev/null', '--stdout', '/dev/null', '--stderr', '/dev/null', '--', 'setpriv', ...NOBODY, path.join(CASES, name), '--out', out], { stdio: 'ignore', cwd: dir }),
-  );
-  await waitFor(() => fs.existsSync(out + '.ready'), 20_000, `${name} to be ready`);
-  const pid = Number(fs.readFileSync(out + '.ready', 'utf8').trim());
-  return { name, pid, out, dir, proc };
-}
-
-function expectOneLine(r: { code: number | null; stderr: string }, re: RegExp): void {
-  expect(r.code, r.stderr).toBe(1);
-  expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(re);
-}
 
 describe('the image file must come from someone trusted', () => {
   it('refuses an image others could write, or owned by another user; --trust-image overrides', async () => {
@@ -56,7 +28,7 @@ describe('the image file must come from someone trusted', () => {
     expectOneLine(ucr(['restart', '-i', img, '--detach']), /writable by other users \(mode 0620\)/);
     fs.chmodSync(img, 0o600);
     fs.chownSync(img, 65534, 65534);
-    expectOneLine(ucr(['restart', '-i', img, '--detach']), /^ucr: image .*img\.ucr: owned by uid 65534, neither root nor uid 0 that made it; refused/);
+    expectOneLine(ucr(['restart', '-i', img, '--detach']), new RegExp(`^ucr: process ${c.pid}: recorded uids 0/0/0/0 are beyond uid 65534 \\(nobody\\) that owns image .*img\\.ucr; refused \\(--trust-image`));
     expect(exists(c.pid)).toBe(false);
     expect(ucr(['restart', '-i', img, '--detach', '--trust-image']).code).toBe(0);
     expect(await verdict(c)).toBe('PASS');

@@ -11,6 +11,8 @@
 //                                    7 numbers (fd, dev, ino, mode, nlink, rdev, size: the stat
 //                                    of the open file) and, unless info is false, its fdinfo
 //                                    text ('\0' after each)
+//   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of
+//                                    uid and its groups as login would give them (getgrouplist)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
@@ -27,6 +29,9 @@
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <csignal>
+#include <grp.h>
+#include <pwd.h>
+#include <vector>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -207,6 +212,37 @@ Napi::Value FdScan(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// userOf(uid): name, primary gid and every group of the user (getpwuid_r + getgrouplist, so
+// through NSS like login's initgroups); null when the user database has no such uid.
+Napi::Value UserOf(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "userOf(uid: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uid_t uid = info[0].As<Napi::Number>().Uint32Value();
+  std::vector<char> buf(16384);
+  struct passwd pw, *found = nullptr;
+  int r;
+  while ((r = getpwuid_r(uid, &pw, buf.data(), buf.size(), &found)) == ERANGE && buf.size() < (1u << 24)) buf.resize(buf.size() * 2);
+  if (r != 0 && r != ENOENT && r != ESRCH) return ThrowErrno(env, "getpwuid_r", r);
+  if (!found) return env.Null();
+  std::vector<gid_t> groups(64);
+  int n = static_cast<int>(groups.size());
+  while (getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) {
+    if (n <= static_cast<int>(groups.size())) n = static_cast<int>(groups.size()) * 2;
+    if (n > 65536) return ThrowErrno(env, "getgrouplist", E2BIG);
+    groups.resize(static_cast<size_t>(n));
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", Napi::String::New(env, pw.pw_name));
+  o.Set("gid", Napi::Number::New(env, pw.pw_gid));
+  Napi::Array g = Napi::Array::New(env, static_cast<size_t>(n));
+  for (int i = 0; i < n; i++) g.Set(static_cast<uint32_t>(i), Napi::Number::New(env, groups[static_cast<size_t>(i)]));
+  o.Set("groups", g);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fdScan", Napi::Function::New(env, FdScan));
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
@@ -215,6 +251,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kcmpEpollTarget", Napi::Function::New(env, KcmpEpollTarget));
   exports.Set("xcr0", Napi::Function::New(env, Xcr0));
   exports.Set("sigqueue", Napi::Function::New(env, Sigqueue));
+  exports.Set("userOf", Napi::Function::New(env, UserOf));
   return exports;
 }
 

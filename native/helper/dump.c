@@ -244,6 +244,10 @@ int helper_dump(const char *partial)
 			rc = cmd_tcpkeep(w, n);
 		else if (!strcmp(w[0], "tcpkeeper"))
 			rc = cmd_tcpkeeper(w, n);
+		else if (!strcmp(w[0], "drain"))
+			rc = cmd_drain(w, n);
+		else if (!strcmp(w[0], "ack"))
+			rc = cmd_ack(w, n);
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
 			pages_stop();

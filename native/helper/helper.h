@@ -4,7 +4,8 @@
 #include <sys/types.h>
 
 int helper_dump(const char *partial); /* partial: the image file to remove if the coordinator dies */
-int helper_restore(int detach);
+/* check: 1 only read the plan (--check), 2 and verify the page records (--verify) */
+int helper_restore(int detach, int check);
 /* The coordinator died during a restart (called from a signal handler): removes the System V
  * objects the restart created, unless the tasks are being let go (then they are the tree's). */
 void helper_restore_abandon(void);
@@ -40,6 +41,9 @@ void tcplock_undo(void);
 int cmd_tcpkeep(char **w, int n);
 int cmd_tcpkeeper(char **w, int n);
 void keeper_commit(void);
+/* `drain`, `ack <timeout ms> <digest> <records>`: the image reached its reader (dump_output.c) */
+int cmd_drain(char **w, int n);
+int cmd_ack(char **w, int n);
 
 /* A growable text buffer for one JSON event (dump_unix.c). */
 struct sbuf {

@@ -31,6 +31,11 @@
 #define PAGE_SZ 4096UL
 #define MAX_CHUNK_PAGES 1024UL /* 4 MiB per page record */
 #define MAX_TRAILER_LEN 4096UL
+/* The acknowledgement a restart sends back for an image it has whole and verified (restart
+ * --ack-fd, checkpoint --kill-after-ack): ACK_MAGIC | u32 LE digest | u32 LE records, the two
+ * numbers of the image's trailer. */
+#define ACK_MAGIC "UCR-ACK\n"
+#define ACK_LEN 16
 
 struct rec_frame {
 	uint32_t kind;
@@ -83,17 +88,24 @@ struct skip_range {
 	uint64_t start, end;
 };
 
-/* Where restored contents go: tasks by index (pids), content objects by id (objfd(id)). */
+/* Where restored contents go: tasks by index (pids), content objects by id. */
 struct page_sink {
 	const pid_t *pids;
 	size_t ntasks;
-	int (*objfd)(uint32_t id); /* -1: no such object */
+	int (*objknown)(uint32_t id); /* 0: no such object */
+	/* writes a record's bytes into content object id at byte offset off, never past its size
+	 * (the last page of an object of any size is partly beyond its end); -1 with errno */
+	int (*objfill)(uint32_t id, uint64_t off, const void *buf, size_t len);
 	const struct skip_range *skips; /* --skip-memory: task pages there come back zero-filled */
 	size_t nskips;
 	volatile uint64_t *progress; /* if set: pages of the runs written so far, for others to see */
 	int lz4; /* the image is compressed: LZ4 records are allowed */
 	/* writes a page record's bytes into task (pid): process_vm_writev or UFFDIO_COPY */
 	int (*fill)(uint32_t task, pid_t pid, uint64_t addr, const void *buf, size_t len);
+	/* inspect --verify: every record is checked exactly as for a restart, nothing is written
+	 * (no task, object or segment exists; fill, objfill and pids are not used) */
+	int check_only;
+	uint64_t *stored; /* if set: bytes of the LZ4 blocks of compressed records */
 };
 
 /* Shared by pages.c (checkpoint) and pages_restore.c (restart): a scratch buffer of one whole
@@ -110,6 +122,9 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 /* restore_ipc.c: one SHM record (payload read and checksummed by the reader: crc; the frame
  * says want_crc) into the helper's attachment of its segment; adds its crc to *digest and its
  * bytes to ipc_shm_bytes. */
-int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest);
+int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
+		    int check_only);
+/* After the trailer: the image must end there (junk after it is refused). */
+int image_eof(int in);
 extern uint64_t ipc_shm_bytes;
 #endif

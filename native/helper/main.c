@@ -3,6 +3,8 @@
  * clone-with-pid parent. Usage:
  *   ucr-helper dump                  checkpoint tasks frozen on command (image stream on fd 3)
  *   ucr-helper restore [--detach]    restart from a plan on fd 0 (image stream on fd 3)
+ *   ucr-helper restore --check       only read and check a plan: `planned` (checkpoint's check)
+ *   ucr-helper restore --verify      and check the page records on fd 3: `loaded` (inspect --verify)
  * See proto.h for the control protocol. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -108,7 +110,8 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "dump"))
 		return helper_dump(argc == 4 && !strcmp(argv[2], "--partial") ? argv[3] : NULL);
 	if (argc >= 2 && !strcmp(argv[1], "restore"))
-		return helper_restore(argc == 3 && !strcmp(argv[2], "--detach"));
-	fprintf(stderr, "usage: ucr-helper dump | restore [--detach]\n");
+		return helper_restore(argc == 3 && !strcmp(argv[2], "--detach"),
+				      argc == 3 && !strcmp(argv[2], "--check") ? 1 : argc == 3 && !strcmp(argv[2], "--verify") ? 2 : 0);
+	fprintf(stderr, "usage: ucr-helper dump | restore [--detach | --check | --verify]\n");
 	return 2;
 }

@@ -80,7 +80,7 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 		if (f->kind == REC_SHM) { /* System V shared memory, after all pages */
 			if (r != n)
 				return bad_record("shared memory before all pages", runs[r].addr + off * PAGE_SZ);
-			if (ipc_shm_payload(rec.payload, f->len, rec.crc, f->crc, digest) < 0)
+			if (ipc_shm_payload(rec.payload, f->len, rec.crc, f->crc, digest, sink->check_only) < 0)
 				return -1;
 			(*records)++;
 			if (pl_reader_release(rec.slot) < 0)
@@ -103,7 +103,7 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 		    is_obj != (runs[r].obj != 0) ||
 		    h.npages > MAX_CHUNK_PAGES || h.npages > runs[r].npages - off ||
 		    (lz4 ? f->len <= sizeof h || f->len >= sizeof h + raw : f->len != sizeof h + raw) ||
-		    (runs[r].obj ? sink->objfd(h.task) < 0 : h.task >= sink->ntasks))
+		    (runs[r].obj ? !sink->objknown(h.task) : h.task >= sink->ntasks))
 			return bad_record("it does not match the page runs in the metadata", h.addr);
 		if (rec.crc != f->crc)
 			return bad_record("checksum mismatch", h.addr);
@@ -121,8 +121,12 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 			}
 			buf = out;
 		}
-		if (runs[r].obj) {
-			if (pwrite(sink->objfd(h.task), buf, len, (off_t)h.addr) != (ssize_t)len) {
+		if (sink->stored && lz4)
+			*sink->stored += f->len - sizeof h;
+		if (sink->check_only) {
+			/* inspect --verify: checked, not written */
+		} else if (runs[r].obj) {
+			if (sink->objfill(h.task, h.addr, buf, len) < 0) {
 				char obj[64];
 				snprintf(obj, sizeof obj, "content object %u", h.task);
 				return proto_fail("restore-pages", obj, errno ? errno : EIO,
@@ -160,4 +164,15 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 	int rc = pages_consume(runs, n, sink, digest, bytes, records, trailer_hex);
 	pl_stop();
 	return rc;
+}
+
+int image_eof(int in)
+{
+	char c;
+	long n = read_full(in, &c, 1);
+	if (n < 0)
+		return proto_fail("verify", "image", errno, "cannot read the image");
+	if (n > 0)
+		return proto_fail("verify", "image", 0, "corrupt image: data after the trailer");
+	return 0;
 }

@@ -54,12 +54,13 @@ static int add_vma(struct plan *p, struct task_plan *t, char **w, int n)
 	NEED((n == 9 || n == 10) && plan_u64s(w, 1, 7, v) == 0 && v[0] < v[1] && !(v[0] % PAGE_SZ) &&
 	     !(v[1] % PAGE_SZ));
 	uint64_t obj = 0;
-	NEED(n == 9 || (!parse_u64(w[9], &obj) && plan_find_obj(p, (int)obj) >= 0));
+	NEED(n == 9 || (!parse_u64(w[9], &obj) && plan_find_obj(p, (int)obj) >= 0 &&
+			p->objs[plan_find_obj(p, (int)obj)].kind != OBJ_DIR));
 	struct vma_plan *m = GROW(t->vmas, t->nvmas);
 	NEED(m != NULL);
 	*m = (struct vma_plan){ .start = v[0], .end = v[1], .prot = (int)v[2], .flags = (int)v[3],
 				.pgoff = v[4], .fill = v[5] != 0, .madv = (unsigned)v[6],
-				.obj = n == 10 ? plan_find_obj(p, (int)obj) : -1 };
+				.obj = n == 10 ? plan_find_obj(p, (int)obj) : -1, .fd = -1 };
 	if (strcmp(w[8], "-"))
 		NEED((m->path = plan_hex_string(w[8])) != NULL);
 	return 0;
@@ -74,7 +75,7 @@ static int add_shmat(struct task_plan *t, char **w, int n)
 	struct vma_plan *m = GROW(t->vmas, t->nvmas);
 	NEED(m != NULL);
 	*m = (struct vma_plan){ .start = v[0], .end = v[1], .prot = (int)v[2], .is_shm = 1, .shmid = (int)v[3],
-				.shmflg = (int)v[4], .madv = (unsigned)v[5] };
+				.shmflg = (int)v[4], .madv = (unsigned)v[5], .obj = -1, .fd = -1 };
 	return 0;
 }
 
@@ -85,6 +86,7 @@ static int add_run(struct plan *p, char **w, int n)
 	int obj = !strcmp(w[0], "objrun"); /* objrun <object id> <byte offset> <npages> */
 	NEED(n == 4 && plan_u64s(w, 1, 3, v) == 0 && v[2] > 0 &&
 	     (obj ? plan_find_obj(p, (int)v[0]) >= 0 && !(v[1] % PAGE_SZ) : v[0] < (uint64_t)p->ntasks));
+	NEED(!obj || p->objs[plan_find_obj(p, (int)v[0])].kind != OBJ_DIR);
 	if (p->nruns == cap) {
 		cap = cap * 2 + 256;
 		p->runs = realloc(p->runs, cap * sizeof *p->runs);
@@ -155,6 +157,11 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		t->newns = (int)v[0];
 	} else if (!strcmp(k, "cwd")) {
 		NEED(n == 2 && (t->cwd = plan_hex_string(w[1])) != NULL);
+	} else if (!strcmp(k, "cwdobj")) {
+		int o = -1;
+		NEED(n == 2 && !parse_u64(w[1], v) && v[0] < (1u << 30) && (o = plan_find_obj(p, (int)v[0])) >= 0 &&
+		     p->objs[o].kind == OBJ_DIR && t->cwd);
+		t->cwd_obj = o + 1;
 	} else if (!strcmp(k, "exe")) {
 		NEED(n == 2 && (t->exe = plan_hex_string(w[1])) != NULL);
 	} else if (!strcmp(k, "umask")) {
@@ -348,6 +355,9 @@ int plan_read(struct plan *p)
 		} else if (!strcmp(k, "lz4")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 			p->lz4 = (int)v[0];
+		} else if (!strcmp(k, "trusted")) {
+			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
+			p->trusted = (int)v[0];
 		} else if (!strcmp(k, "spool")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 1);
 			p->spool = (int)v[0];
@@ -393,6 +403,7 @@ int plan_read(struct plan *p)
 			t->umask = 022;
 			t->creator = -1;
 			t->cmdfd = t->cmdrd = -1;
+			t->cwdfd = t->exefd = -1;
 		} else {
 			NEED(t != NULL);
 			r = task_line(p, t, w, n);

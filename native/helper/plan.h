@@ -7,13 +7,16 @@
  *   pidns <0|1>   (kind 3 = the namespace's init: the helper creates it with CLONE_NEWPID)
  *   foreground <0|1>   (make the root's group the foreground group of the terminal on fd 4
  *                       while the helper waits for the root, then give it back)
+ *   trusted <0|1>   (the image is root's and root restarts it: files it creates may get their
+ *                    set-user-ID and set-group-ID bits back; see fscred.c)
  *   file <id> path <hexpath> <open flags> <pos>       an open file, opened by the helper
  *   file <id> inherit <helper fd>                      one of the helper's own fds
  *   file <id> pipe <pipe id> <0 read end|1 write end|2 both (FIFO opened O_RDWR)> <flags>
  *   pipe <pipe id> <size> <hex data|-> [<hex FIFO path>]
  *                                                      a pipe, created (or a FIFO opened) and
  *                                                      filled by the helper
- *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file|3 socket queue> <size> <seals> <hex name|->
+ *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file|3 socket queue|4 removed directory>
+ *       <size> <seals> <hex name|->
  *       [<mode>]                                       a content object, created by the helper
  *                                                      (memfd: name; unlinked file: its path,
  *                                                      and mode); contents come as OBJECT records
@@ -83,6 +86,7 @@
  *   newns 1     (created with CLONE_NEWPID: pid 1 of a new pid namespace; init and --pidns roots)
  * and (for kind 0):
  *   leaderexit <0|1>   (the main thread exits once the others are back: it was a zombie leader)
+ *   cwdobj <obj id>   (the cwd is that removed directory; after cwd, which names it)
  *   cwd <hex>   umask <n>   comm <hex>   exe <hex>   auxv <hex>   pdeathsig <n>   tidaddr <addr>
  *   creds <ruid> <euid> <suid> <fsuid> <rgid> <egid> <sgid> <fsgid> <groups: g,g,...|->
  *   dumpable <n>
@@ -153,6 +157,7 @@ struct unix_plan {
 	size_t *fromlen;   /* 0: an unnamed sender */
 	int fd, tmp; /* while creating: the socket and its temporary peer */
 	int pending; /* a client waiting in its listener's accept queue: its place there; -1: none */
+	int task;    /* whose credentials bind, connect and unlink (fscred.c) */
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };
@@ -200,6 +205,7 @@ struct file_plan {
 	int nlocks;
 	int nwatches;
 	int hfd;    /* the helper's fd for it, inherited by every task */
+	int task;   /* the task whose credentials open or create it (fscred.c) */
 	struct unix_plan *ux; /* FILE_UNIX */
 	struct inet_plan *in; /* FILE_INET */
 };
@@ -211,20 +217,23 @@ struct tty_plan {
 	unsigned char line, cc[32];
 	unsigned short rows, cols, xpix, ypix;
 	int master_hfd, slave_hfd; /* the helper's: the master and one slave, every task inherits */
+	int task;                  /* whose credentials open them (fscred.c) */
 };
 
-enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_QUEUE = 3 /* a socket queue's bytes */ };
+enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_QUEUE = 3 /* a socket queue's bytes */, OBJ_DIR = 4 };
 
 /* A content object: shared anonymous memory, a memfd or an open file whose path was unlinked,
- * mapped and/or held as fds. */
+ * mapped and/or held as fds; or a removed directory (no contents: a cwd, or held as fds). */
 struct obj_plan {
 	int id;
 	enum obj_kind kind;
 	uint64_t size;
 	int seals;  /* applied once the contents are in */
-	char *name; /* memfd name; unlinked file: its path */
-	int mode;   /* unlinked file: permission bits */
+	char *name; /* memfd name; unlinked file or removed directory: its path */
+	int mode;   /* unlinked file or removed directory: permission bits */
 	int hfd;    /* the helper's fd for it */
+	int task;   /* whose credentials create it (fscred.c) */
+	int rdfd;   /* reopened read-only for read-only mappings (restore_paths.c), -1 */
 };
 
 struct pipe_plan {
@@ -261,6 +270,8 @@ struct vma_plan {
 	unsigned madv;
 	char *path; /* NULL: anonymous */
 	int obj;    /* index into plan.objs, -1: none */
+	int fd;     /* the helper's fd of the file mapped, opened with the task's credentials
+		     * (restore_paths.c); every task inherits it; -1: anonymous */
 	int is_shm, shmid, shmflg; /* a System V segment (image id) attached with shmat */
 };
 
@@ -326,6 +337,10 @@ struct task_plan {
 	int cmdfd;   /* helper's write end of the task's command pipe */
 	int cmdrd;   /* the task's read end */
 	char *cwd, *exe;
+	int cwd_obj; /* the cwd is a removed directory: index into plan.objs + 1; 0: a path */
+	int cwdfd, exefd; /* the helper's fds of them, opened with the task's credentials
+			   * (restore_paths.c): the task fchdir()s, PR_SET_MM_MAP takes exefd */
+	int *keep, nkeep; /* its fds of mapped files and executable (sorted), kept until finish */
 	int umask;
 	char comm[17];
 	int pdeathsig;
@@ -382,7 +397,7 @@ struct act_plan {
 };
 
 struct plan {
-	int pid_wait_ms, spool, foreground, pidns, workers, lz4;
+	int pid_wait_ms, spool, foreground, pidns, workers, lz4, trusted;
 	uint32_t seed;
 	struct file_plan *files;
 	int nfiles;

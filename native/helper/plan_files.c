@@ -105,18 +105,20 @@ int plan_add_obj(struct plan *p, char **w, int n)
 {
 	uint64_t v[4];
 	uint64_t mode = 0600;
-	NEED((n == 6 || n == 7) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_QUEUE && v[0] < (1u << 30) &&
+	NEED((n == 6 || n == 7) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_DIR && v[0] < (1u << 30) &&
 	     plan_find_obj(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
 	NEED(n == 6 || (!parse_u64(w[6], &mode) && mode <= 07777));
-	NEED(v[1] == OBJ_MEMFD || v[1] == OBJ_QUEUE || (v[2] > 0 && v[2] % 4096 == 0));
+	/* shared anonymous memory is whole pages; memfds, unlinked files and queues have any size */
+	NEED(v[1] != OBJ_ANON || (v[2] > 0 && v[2] % 4096 == 0));
+	NEED(v[1] != OBJ_DIR || (v[2] == 0 && v[3] == 0 && n == 7)); /* a removed directory is empty */
 	struct obj_plan *s = GROW(p->objs, p->nobjs);
 	NEED(s != NULL);
 	*s = (struct obj_plan){ .id = (int)v[0], .kind = (enum obj_kind)v[1], .size = v[2], .seals = (int)v[3],
-				.mode = (int)mode, .hfd = -1 };
+				.mode = (int)mode, .hfd = -1, .rdfd = -1 };
 	if (strcmp(w[5], "-"))
 		NEED((s->name = plan_hex_string(w[5])) != NULL);
 	NEED(s->kind == OBJ_ANON || s->kind == OBJ_QUEUE || s->name != NULL);
-	NEED(s->kind != OBJ_UNLINKED || s->name[0] == '/');
+	NEED((s->kind != OBJ_UNLINKED && s->kind != OBJ_DIR) || s->name[0] == '/');
 	return 0;
 }
 

@@ -1,4 +1,7 @@
-/* Restart side of the helper: `ucr-helper restore [--detach]`, plan on fd 0, image on fd 3.
+/* Restart side of the helper: `ucr-helper restore [--detach]`, plan on fd 0, image on fd 3
+ * (`--check`: the plan is only read and checked, as checkpoint does for the image it writes;
+ * `--verify`: and then the page records on fd 3 are checked as a restart checks them, for
+ * inspect --verify).
  *
  * Phases (each reported to the coordinator as an event):
  *   plan     read and check the plan lines; spool the image into a memfd if asked
@@ -106,6 +109,7 @@ static void kill_all(void)
 		if (plan.tasks[i].pid > 0)
 			kill(plan.tasks[i].pid, SIGKILL);
 	tracers_stop();
+	fs_stop();
 	ipc_undo();
 	files_undo();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
@@ -212,7 +216,7 @@ static int restore_all(int detach)
 			uint32_t digest = plan.seed;
 			uint64_t bytes = 0, records = 0;
 			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_fd, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
+			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
 			/* tasks filled with process_vm_writev fault in their own pages from the end
 			 * meanwhile (restore_populate); those with a userfaultfd are filled with
 			 * UFFDIO_COPY, which needs no faulting in (restore_uffd.c) */
@@ -228,6 +232,11 @@ static int restore_all(int detach)
 				return proto_fail("restore-pages", "image", ECANCELED, FAULT_MSG);
 			proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
 				   (unsigned long long)bytes, (unsigned long long)ipc_shm_bytes, (unsigned long long)records, digest, trailer);
+		} else if (n == 1 && !strcmp(w[0], "eof")) {
+			/* after the trailer was checked (and acknowledged): nothing may follow it */
+			if (image_eof(3) < 0)
+				return -1;
+			proto_emit("{\"ev\":\"eof\"}");
 		} else if (n == 1 && !strcmp(w[0], "commit")) {
 			committed = 1;
 		} else if (n == 1 && !strcmp(w[0], "resume") && committed) {
@@ -304,7 +313,25 @@ static int restore_all(int detach)
 	return 0;
 }
 
-int helper_restore(int detach)
+/* `restore --verify` (inspect --verify): the page records on fd 3, read and checked exactly as a
+ * restart reads and checks them (pages_restore, the same code), written nowhere; then the end
+ * of the image. `loaded` like a restart's, with the LZ4 bytes as `stored`. */
+static int verify_pages(void)
+{
+	uint32_t digest = plan.seed;
+	uint64_t bytes = 0, records = 0, stored = 0;
+	char *trailer = NULL;
+	struct page_sink sink = { .ntasks = (size_t)plan.ntasks, .objknown = obj_known, .lz4 = plan.lz4,
+				  .check_only = 1, .stored = &stored };
+	if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 || image_eof(3) < 0)
+		return -1;
+	proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"stored\":%llu,\"trailer\":\"%s\"}",
+		   (unsigned long long)bytes, (unsigned long long)ipc_shm_bytes, (unsigned long long)records, digest,
+		   (unsigned long long)stored, trailer);
+	return 0;
+}
+
+int helper_restore(int detach, int check)
 {
 	helper_pid = getpid();
 	ctx.plan = &plan;
@@ -316,6 +343,10 @@ int helper_restore(int detach)
 			proto_fail("plan", "task", EINVAL, "the plan for task %d is incomplete", t->old_pid);
 			return 1;
 		}
+	}
+	if (check) { /* the plan as restart would read it, nothing created */
+		proto_emit("{\"ev\":\"planned\"}");
+		return check == 2 && verify_pages() < 0 ? 1 : 0;
 	}
 	/* Creators are known to every task before any is cloned (clones copy this memory). */
 	for (int i = 0; i < plan.nacts; i++)

@@ -2,6 +2,7 @@
 #define UCR_RESTORE_H
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 
 #include "plan.h"
 
@@ -31,8 +32,35 @@ void task_loop(struct restore_ctx *c, int idx) __attribute__((noreturn));
  * flags: extra clone flags (CLONE_NEWPID for a namespace's init). */
 pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags);
 
-/* restore_files.c: the spooled image and the objects every task inherits */
+/* fscred.c: filesystem actions done for a task with its credentials (task: index in the
+ * plan; fs_assign first sets which task acts for each object). Like the system calls: -1 and
+ * errno on failure; fds come back close-on-exec. fs_stop ends the agents. */
+void fs_assign(void);
+int fs_open(int task, const char *path, int flags, int mode);
+int fs_opendir(int task, const char *path);  /* O_PATH | O_DIRECTORY, search permission checked */
+int fs_checked(int task, const char *path, int access); /* O_PATH, access (R_OK/W_OK) checked */
+int fs_mkdir(int task, const char *path, int mode);    /* made, and opened O_RDONLY | O_DIRECTORY */
+int fs_unlink(int task, const char *path);
+int fs_rmdir(int task, const char *path);
+int fs_stale(int task, const char *path);    /* 1: a socket file nobody is bound to */
+int fs_bind(int task, int fd, const void *addr, socklen_t len);
+int fs_connect(int task, int fd, const void *addr, socklen_t len);
+int fs_chown(int task, const char *path, uid_t uid, gid_t gid);
+int fs_chmod(int task, const char *path, mode_t mode);
+int fs_fchmod(int task, int fd, mode_t mode);
+int fs_watch(int task, int inotify_fd, const char *path, uint32_t mask);
+void fs_stop(void);
+/* mode without its set-user-ID and set-group-ID bits unless the image is trusted */
+mode_t fs_mode(mode_t mode);
+/* " as uid N (process P)" for messages */
+const char *fs_who(int task);
+/* restore_paths.c: every task's working directory, mapped files and executable, opened with its
+ * credentials (called by open_files) */
+int open_task_paths(void);
+
+/* restore_spool.c: the rest of the image stream, checked up to its trailer, into a memfd on fd 3 */
 int spool_image(void);
+/* restore_files.c: the objects every task inherits */
 int open_files(void);
 /* restore_tree.c: the planned actions, then every task's fds and first stop */
 int run_actions(void);
@@ -42,9 +70,10 @@ int restore_high(int fd);
 int open_ttys(void);
 int open_tty_file(struct file_plan *fp);
 int finish_ttys(void);
-/* Shared memory objects (restore_files.c): the helper fd of object id (-1: none); seals applied
- * once the contents are in. */
-int obj_fd(uint32_t id);
+/* Content objects (restore_files.c): whether object id is in the plan; its contents written
+ * (page_sink.objfill); seals applied once the contents are in. */
+int obj_known(uint32_t id);
+int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len);
 int seal_objs(void);
 
 /* restore_ipc.c: System V objects, created before any task (and undone on failure); the id a

@@ -68,11 +68,13 @@ static void close_from(int lo, int hi)
 			close(fd);
 }
 
-/* The task's own files: dup each inherited object to its number, drop everything else. */
+/* The task's own files: dup each inherited object to its number, drop everything else but its
+ * fds of mapped files and executable (closed at finish). Its working directory was opened with
+ * its credentials (restore_paths.c). */
 static void restore_files(struct restore_ctx *c, int idx)
 {
 	struct task_plan *t = &c->plan->tasks[idx];
-	if (t->cwd && chdir(t->cwd) < 0)
+	if (t->cwd_obj ? fchdir(c->plan->objs[t->cwd_obj - 1].hfd) < 0 : t->cwdfd >= 0 && fchdir(t->cwdfd) < 0)
 		fail(c, idx, STEP_CWD, -1);
 	umask((mode_t)t->umask);
 	prctl(PR_SET_NAME, t->comm);
@@ -99,13 +101,15 @@ static void restore_files(struct restore_ctx *c, int idx)
 		if (e->epfile < 0 && epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0)
 			fail(c, idx, STEP_EPOLL, e->tfd);
 	}
-	/* Close every fd that is not one of the task's (fds are sorted by target): what it
+	/* Close every fd that is not one of the task's (fds are sorted by target) or one of the
+	 * helper's it keeps until its finish (mapped files, executable: keep, sorted): what it
 	 * inherited from the helper, the set-up's range included (which may lie between the
 	 * task's fds, below a far-up one). */
 	int next = 0;
-	for (int i = 0; i < t->nfds; i++) {
-		close_from(next, t->fds[i].target - 1);
-		next = t->fds[i].target + 1;
+	for (int i = 0, k = 0; i < t->nfds || k < t->nkeep;) {
+		int fd = k >= t->nkeep || (i < t->nfds && t->fds[i].target < t->keep[k]) ? t->fds[i++].target : t->keep[k++];
+		close_from(next, fd - 1);
+		next = fd + 1;
 	}
 	close_from(next, ~0U >> 1);
 }

@@ -2,8 +2,8 @@
 #define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
 #endif
 
-/* The restart's shared objects, set up by the helper before any task exists: the spooled image,
- * every open file and pipe (at high fds every task inherits), the command and report pipes. */
+/* The restart's shared objects, set up by the helper before any task exists: every open file
+ * and pipe (at high fds every task inherits), the command and report pipes. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/resource.h>
@@ -31,30 +31,6 @@
 
 extern struct plan plan;
 extern struct restore_ctx ctx;
-
-/* Copies the rest of the image stream on fd 3 into a memfd and puts that on fd 3: used when the
- * image arrives through a pipe from a checkpoint that frees the pids only once it is complete. */
-int spool_image(void)
-{
-	int mfd = (int)syscall(SYS_memfd_create, "ucr-image", 1U /* MFD_CLOEXEC */);
-	if (mfd < 0)
-		return proto_fail("spool", "memfd", errno, "cannot create a memfd for the image");
-	enum { BUF = 1 << 20 };
-	static char buf[BUF];
-	for (;;) {
-		long n = read_full(3, buf, BUF);
-		if (n < 0)
-			return proto_fail("spool", "image", errno, "cannot read the image");
-		if (n > 0 && write_full(mfd, buf, (size_t)n) < 0)
-			return proto_fail("spool", "memfd", errno, "cannot store the image (out of memory?)");
-		if (n < BUF)
-			break;
-	}
-	if (lseek(mfd, 0, SEEK_SET) < 0 || dup2(mfd, 3) < 0)
-		return proto_fail("spool", "memfd", errno, "cannot rewind the spooled image");
-	close(mfd);
-	return 0;
-}
 
 static int high(int fd)
 {
@@ -101,31 +77,46 @@ void files_undo(void)
 	for (int i = 0; i < nmade; i++) {
 		struct stat st;
 		if (made[i].path && lstat(made[i].path, &st) == 0 && st.st_dev == made[i].dev && st.st_ino == made[i].ino)
-			unlink(made[i].path);
+			(S_ISDIR(st.st_mode) ? rmdir : unlink)(made[i].path);
 	}
 	nmade = 0;
 }
 
-/* An open file whose path was unlinked: created again (at its path if that is free, else at a
- * temporary name beside it), opened, and unlinked at once, so only its fds keep it. */
+/* Makes an unlinked file (open O_RDWR) or a removed directory (open O_RDONLY) at path, with its
+ * holder's credentials. */
+static int make_at(const struct obj_plan *sp, const char *path, int mode)
+{
+	if (sp->kind != OBJ_DIR)
+		return fs_open(sp->task, path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+	return fs_mkdir(sp->task, path, mode);
+}
+
+/* An open file whose path was unlinked, or a directory that was removed (a cwd, or held open):
+ * created again with its holder's credentials (at its path if that is free, else at a temporary
+ * name beside it), opened, and unlinked at once, so only its fds (and cwds) keep it. A removed
+ * directory is always empty. It never gets set-ID bits back unless the image is trusted
+ * (fs_mode). */
 static int create_unlinked(struct obj_plan *sp)
 {
 	char tmp[PATH_MAX];
 	const char *at = sp->name;
-	int fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+	int dir = sp->kind == OBJ_DIR;
+	int mode = (int)fs_mode((mode_t)sp->mode) & 0777;
+	int fd = make_at(sp, at, mode);
 	if (fd < 0 && errno == EEXIST) {
 		const char *slash = strrchr(sp->name, '/');
 		snprintf(tmp, sizeof tmp, "%.*s/.ucr-unlinked-%d-%d", (int)(slash - sp->name), sp->name, (int)getpid(), sp->id);
 		at = tmp;
-		fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+		fd = make_at(sp, at, mode);
 	}
 	if (fd < 0)
-		return proto_fail("files", sp->name, errno, "cannot create the unlinked file again");
+		return proto_fail("files", sp->name, errno, "%s%s", dir ? "cannot create the removed directory again" : "cannot create the unlinked file again",
+				  fs_who(sp->task));
 	files_created(at);
-	if (unlink(at) < 0 || fchmod(fd, (mode_t)sp->mode) < 0) {
+	if ((dir ? fs_rmdir(sp->task, at) : fs_unlink(sp->task, at)) < 0 || fs_fchmod(sp->task, fd, (mode_t)sp->mode) < 0) {
 		int e = errno;
 		close(fd);
-		return proto_fail("files", sp->name, e, "cannot unlink the file again");
+		return proto_fail("files", sp->name, e, "%s%s", dir ? "cannot remove the directory again" : "cannot unlink the file again", fs_who(sp->task));
 	}
 	return fd;
 }
@@ -159,7 +150,7 @@ static int open_objs(void)
 		} else if ((fd = create_unlinked(sp)) < 0) {
 			return -1;
 		}
-		if (fd < 0 || ftruncate(fd, (off_t)sp->size) < 0)
+		if (fd < 0 || (sp->kind != OBJ_DIR && ftruncate(fd, (off_t)sp->size) < 0))
 			return proto_fail("files", obj, errno, "cannot create it");
 		sp->hfd = high(fd);
 		if (sp->hfd < 0)
@@ -168,10 +159,25 @@ static int open_objs(void)
 	return 0;
 }
 
-int obj_fd(uint32_t id)
+int obj_known(uint32_t id)
+{
+	return plan_find_obj(&plan, (int)id) >= 0;
+}
+
+/* A record's pages, up to the object's size: an object of any size ends inside its last page. */
+int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len)
 {
 	int i = plan_find_obj(&plan, (int)id);
-	return i < 0 ? -1 : plan.objs[i].hfd;
+	if (i < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	const struct obj_plan *sp = &plan.objs[i];
+	if (off >= sp->size)
+		return 0;
+	if (len > sp->size - off)
+		len = (size_t)(sp->size - off);
+	return pwrite(sp->hfd, buf, len, (off_t)off) == (ssize_t)len ? 0 : -1;
 }
 
 /* Once the contents are in: the memfds get their seals back. */
@@ -187,7 +193,9 @@ int seal_objs(void)
 
 /* A pipe, or a FIFO opened read-write (never blocks, keeps the pipe alive), refilled; then its
  * ends: of a pipe, dups of its two fds; of a FIFO, the FIFO opened again through /proc/self/fd
- * with each end's access mode (a peer exists, so no open waits). */
+ * with each end's access mode (a peer exists, so no open waits). A FIFO is found, and the
+ * access its ends need is checked, with its holder's credentials (fs_checked); the helper opens
+ * that very inode. */
 static int open_pipe(struct pipe_plan *pp)
 {
 	int fds[2];
@@ -195,7 +203,20 @@ static int open_pipe(struct pipe_plan *pp)
 	snprintf(obj, sizeof obj, "pipe %d", pp->id);
 	if (pp->path) {
 		struct stat st;
-		fds[0] = fds[1] = open(pp->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		int task = -1, need = 0;
+		for (int f = 0; f < plan.nfiles; f++)
+			if (plan.files[f].kind == FILE_PIPE && plan.files[f].pipe == pp->id) {
+				need |= plan.files[f].end == 0 ? R_OK : plan.files[f].end == 1 ? W_OK : R_OK | W_OK;
+				if (task < 0)
+					task = plan.files[f].task;
+			}
+		int at = fs_checked(task, pp->path, need ? need : R_OK);
+		if (at < 0)
+			return proto_fail("files", pp->path, errno, "cannot open the FIFO%s", fs_who(task));
+		char self[64];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", at);
+		fds[0] = fds[1] = open(self, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		close(at);
 		if (fds[0] < 0)
 			return proto_fail("files", pp->path, errno, "cannot open the FIFO");
 		if (fstat(fds[0], &st) < 0 || !S_ISFIFO(st.st_mode))
@@ -240,12 +261,12 @@ static int make_inotify(struct file_plan *fp)
 	for (int i = 0; i < fp->nwatches; i++) {
 		struct inwatch *iw = &fp->watches[i];
 		int wd;
-		while ((wd = inotify_add_watch(fd, iw->path, iw->mask)) >= 0 && wd < iw->wd)
+		while ((wd = fs_watch(fp->task, fd, iw->path, iw->mask)) >= 0 && wd < iw->wd)
 			inotify_rm_watch(fd, wd);
 		if (wd != iw->wd) {
 			int e = wd < 0 ? errno : EEXIST;
 			close(fd);
-			return proto_fail("files", iw->path, e, "cannot watch it again as watch %d (got %d)", iw->wd, wd);
+			return proto_fail("files", iw->path, e, "cannot watch it again as watch %d (got %d)%s", iw->wd, wd, fs_who(fp->task));
 		}
 	}
 	char buf[4096];
@@ -352,14 +373,18 @@ int open_files(void)
 		for (int i = 0; i < plan.tasks[t].nepctls; i++)
 			if (plan.tasks[t].epctls[i].tfd > maxfd)
 				maxfd = plan.tasks[t].epctls[i].tfd;
-	/* every fd the set-up takes: objects (two for a pipe or a pty), a command pipe per task,
-	 * the report pipe, and room to spare */
-	int need = 2 * (plan.nfiles + plan.npipes + plan.nobjs + plan.nttys) + 2 * plan.ntasks + 2 + 64;
+	/* every fd the set-up takes: objects (two for a pipe or a pty, and a read-only one for an
+	 * object), a command pipe per task, each task's working directory, executable and mapped
+	 * files (restore_paths.c), the report pipe, and room to spare */
+	int need = 2 * (plan.nfiles + plan.npipes + plan.nttys) + 3 * plan.nobjs + 2 * plan.ntasks + 2 + 64;
+	for (int t = 0; t < plan.ntasks; t++)
+		need += plan.tasks[t].nvmas + 2;
 	ctx.base = setup_base(need);
 	if (ctx.base < 0)
 		return proto_fail("files", "fds", ENOMEM, "no room for %d fds between the image's fd numbers", need);
 	if (raise_nofile((rlim_t)(ctx.base + need > maxfd + 1 ? ctx.base + need : maxfd + 1), maxfd) < 0)
 		return -1;
+	fs_assign();
 	if (open_objs() < 0)
 		return -1;
 	for (int i = 0; i < plan.npipes; i++)
@@ -373,9 +398,9 @@ int open_files(void)
 		snprintf(obj, sizeof obj, "file %d", fp->id);
 		if (fp->kind == FILE_PATH) {
 			int flags = fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
-			int fd = open(fp->path, flags | O_NOCTTY);
+			int fd = fs_open(fp->task, fp->path, flags | O_NOCTTY, 0);
 			if (fd < 0)
-				return proto_fail("files", fp->path, errno, "cannot open the file");
+				return proto_fail("files", fp->path, errno, "cannot open the file%s", fs_who(fp->task));
 			if (lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 && errno != ESPIPE)
 				return proto_fail("files", fp->path, errno, "cannot seek to %llu",
 						  (unsigned long long)fp->pos);
@@ -434,6 +459,9 @@ int open_files(void)
 		if (fp->hfd < 0)
 			return proto_fail("files", obj, errno, "cannot place the file");
 	}
+	if (open_task_paths() < 0)
+		return -1;
+	fs_stop(); /* every object exists: nothing more is done with a task's credentials */
 	if (take_locks() < 0 || finish_ttys() < 0)
 		return -1;
 	int rp[2];

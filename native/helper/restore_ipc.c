@@ -222,7 +222,8 @@ void ipc_undo(void)
 }
 
 /* SHM records: segment index = the n-th shm object of the plan; offsets rise within a segment. */
-int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest)
+int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
+		    int check_only)
 {
 	static int last_seg = -1;
 	static uint64_t next_off;
@@ -236,13 +237,14 @@ int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, u
 			o = &plan.ipcs[i];
 	uint64_t len = (uint64_t)h.npages * PAGE_SZ;
 	uint64_t rounded = o ? (o->size + PAGE_SZ - 1) / PAGE_SZ * PAGE_SZ : 0;
-	if (!o || !o->addr || (int)h.task < last_seg || ((int)h.task == last_seg && h.addr < next_off) ||
+	if (!o || (!o->addr && !check_only) || (int)h.task < last_seg || ((int)h.task == last_seg && h.addr < next_off) ||
 	    h.addr % PAGE_SZ || h.npages == 0 || h.npages > MAX_CHUNK_PAGES || h.addr > rounded ||
 	    len > rounded - h.addr || plen != sizeof h + len)
 		return proto_fail("restore-shm", "image", 0, "corrupt image: a shared memory record does not match the segments");
 	if (crc != want_crc)
 		return proto_fail("restore-shm", "image", 0, "corrupt image: shared memory record checksum mismatch");
-	memcpy((unsigned char *)o->addr + h.addr, payload + sizeof h, len);
+	if (!check_only)
+		memcpy((unsigned char *)o->addr + h.addr, payload + sizeof h, len);
 	last_seg = (int)h.task;
 	next_off = h.addr + len;
 	*digest = digest_add(*digest, crc);

@@ -32,19 +32,6 @@ static const char *vma_name(const struct vma_plan *m)
 	return vma_obj;
 }
 
-/* The path a mapping is opened from inside the task (NULL: anonymous) and its access mode. */
-static const char *vma_path(const struct vma_plan *m, char *buf, size_t len, int *oflags)
-{
-	*oflags = (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
-	if (m->obj >= 0) {
-		/* a content object: the task opens the tracer's fd of it (the tracer is a fork of the
-		 * helper, made after the objects were created) */
-		snprintf(buf, len, "/proc/%d/fd/%d", (int)getpid(), ctx.plan->objs[m->obj].hfd);
-		return buf;
-	}
-	return m->path;
-}
-
 /* A System V segment attached at its old address with its old flags; a protection changed
  * later with mprotect is put back too. */
 static int attach_shm(const struct vma_plan *m, const char *obj)
@@ -69,18 +56,7 @@ static int map_failed(struct task_plan *p, struct batch *b, int bad)
 {
 	const struct vma_plan *m = &p->vmas[b->tags[bad]];
 	int err = bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO;
-	char buf[64];
-	int of;
-	const char *path = vma_path(m, buf, sizeof buf, &of);
-	switch (b->calls[bad].nr) {
-	case SYS_openat:
-		return proto_fail("memory", path, err, "cannot open the file");
-	case SYS_mmap:
-		return proto_fail("memory", vma_name(m), err, "mmap failed%s%s", m->path ? " for " : "",
-				  m->path ? m->path : "");
-	default:
-		return proto_fail("memory", vma_name(m), err, "close failed in the task");
-	}
+	return proto_fail("memory", vma_name(m), err, "mmap failed%s%s", m->path ? " for " : "", m->path ? m->path : "");
 }
 
 /* Runs the batch of mappings and checks every mmap landed where asked. */
@@ -98,8 +74,8 @@ static int map_run(struct task_plan *p, struct batch *b)
 	return 0;
 }
 
-/* Every mapping, MAP_FIXED, in as few stops as fit: for a file, open (its fd kept by the loop),
- * mmap with that fd, close. */
+/* Every mapping, MAP_FIXED, in as few stops as fit; a file's with the fd the task inherited
+ * (opened with its credentials: restore_paths.c). */
 static int map_vmas(struct task_plan *p)
 {
 	static struct batch b;
@@ -111,24 +87,11 @@ static int map_vmas(struct task_plan *p)
 				return -1;
 			continue;
 		}
-		char buf[64];
-		int oflags;
-		const char *path = vma_path(m, buf, sizeof buf, &oflags);
-		if (!batch_room(&b, path ? strlen(path) : 0, 3) && map_run(p, &b) < 0)
+		if (!batch_room(&b, 0, 1) && map_run(p, &b) < 0)
 			return -1;
 		int prot = m->fill ? (m->prot | PROT_READ | PROT_WRITE) : m->prot;
-		if (path) {
-			uint64_t a = batch_string(&b, &rt, path);
-			if (!a)
-				return proto_fail("memory", path, errno, "path too long for the scratch area");
-			batch_add(&b, SYS_openat, (uint64_t)AT_FDCWD, a, (uint64_t)oflags, 0, 0, 0, BATCH_SAVE, i);
-			batch_add(&b, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot, (uint64_t)(m->flags | MAP_FIXED), 0,
-				  m->pgoff, BATCH_A5_SAVED, i);
-			batch_add(&b, SYS_close, 0, 0, 0, 0, 0, 0, BATCH_A1_SAVED, i);
-		} else {
-			batch_add(&b, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot, (uint64_t)(m->flags | MAP_FIXED),
-				  (uint64_t)-1, 0, 0, i);
-		}
+		batch_add(&b, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot, (uint64_t)(m->flags | MAP_FIXED),
+			  (uint64_t)(int64_t)m->fd, m->fd >= 0 ? m->pgoff : 0, 0, i);
 	}
 	return map_run(p, &b);
 }

@@ -54,48 +54,26 @@ int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t 
 	return 0;
 }
 
-/* Opens path inside the task; returns its fd there. */
-static int task_open(const char *phase, const char *path, int flags, long *fd)
-{
-	size_t len = strlen(path) + 1;
-	uint64_t a = t_scratch_put(&rt, 0, path, len);
-	if (!a)
-		return proto_fail(phase, path, errno, "path too long for the scratch area");
-	if (t_inject(&rt, SYS_openat, (uint64_t)AT_FDCWD, a, (uint64_t)flags, 0, 0, 0, fd) < 0)
-		return proto_fail(phase, path, errno, "cannot drive the task through open");
-	if (*fd < 0)
-		return proto_fail(phase, path, (int)-*fd, "cannot open the file");
-	return 0;
-}
-
-
+/* The mm fields and the executable (the task's fd of it, opened with its credentials:
+ * restore_paths.c); then the task closes every fd the helper left it (mapped files, the
+ * executable). */
 static int restore_mm(struct task_plan *p)
 {
-	long ret, exefd = -1;
+	long ret;
 	struct ucr_prctl_mm_map mm = p->mm;
-	size_t off = 4096; /* the path goes at offset 0 */
+	size_t off = 4096;
 	uint64_t auxv = t_scratch_put(&rt, off, p->auxv, p->auxv_len);
 	if (!auxv)
 		return proto_fail("finish", "auxv", errno, "cannot stage the auxv");
 	mm.auxv = auxv;
 	mm.auxv_size = (uint32_t)p->auxv_len;
-	if (p->exe) {
-		if (task_open("finish", p->exe, O_RDONLY, &exefd) < 0)
-			return -1;
-		mm.exe_fd = (uint32_t)exefd;
-	} else {
-		mm.exe_fd = (uint32_t)-1;
-	}
+	mm.exe_fd = (uint32_t)p->exefd;
 	uint64_t a = t_scratch_put(&rt, off + 2048, &mm, sizeof mm);
 	if (!a)
 		return proto_fail("finish", "mm", errno, "cannot stage prctl_mm_map");
-	int r = rt_call("finish", "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, a, sizeof mm, 0,
-		     0, &ret);
-	if (exefd >= 0) {
-		long r2;
-		t_inject(&rt, SYS_close, (uint64_t)exefd, 0, 0, 0, 0, 0, &r2);
-	}
-	return r;
+	if (rt_call("finish", "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, a, sizeof mm, 0, 0, &ret) < 0)
+		return -1;
+	return rt_call("finish", "close_range", SYS_close_range, (uint64_t)ctx.base, ~0U, 0, 0, 0, 0, &ret);
 }
 
 /* Runs a batch of finish calls; what failed is named by the caller's table of tags. */

@@ -3,7 +3,8 @@
  * until it gives N (the extra pairs are closed); a higher one means N is in use. The slave gets
  * the saved termios, window size and packet mode; lock and exclusive mode are put back once
  * every object is open. The helper keeps the master and one slave open: tasks inherit both,
- * and a session leader takes the slave as its controlling terminal (act ctty). */
+ * and a session leader takes the slave as its controlling terminal (act ctty). Both are opened
+ * with the credentials of the pty's first holder (fscred.c): the slave belongs to it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,7 @@ static int make_pair(struct tty_plan *t)
 	char obj[32];
 	snprintf(obj, sizeof obj, "/dev/pts/%d", t->index);
 	while (nextra < MAX_TRIES) {
-		m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		m = fs_open(t->task, "/dev/ptmx", O_RDWR | O_NOCTTY, 0); /* the slave is the opener's */
 		if (m < 0 || ioctl(m, TIOCGPTN, &got) < 0 || got >= t->index)
 			break;
 		extra[nextra++] = m;
@@ -42,7 +43,7 @@ static int make_pair(struct tty_plan *t)
 		return proto_fail("files", obj, EBUSY, "pty %d is in use: the tree's terminal cannot get its number back", t->index);
 	}
 	int unlock = 0;
-	int s = ioctl(m, TIOCSPTLCK, &unlock) < 0 ? -1 : open(obj, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int s = ioctl(m, TIOCSPTLCK, &unlock) < 0 ? -1 : fs_open(t->task, obj, O_RDWR | O_NOCTTY, 0);
 	if (s < 0) {
 		e = errno;
 		close(m);
@@ -87,7 +88,7 @@ int open_tty_file(struct file_plan *fp)
 	if (fp->kind == FILE_PTMX)
 		fd = fcntl(t->master_hfd, F_DUPFD_CLOEXEC, 0);
 	else
-		fd = open(obj, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY | O_CLOEXEC);
+		fd = fs_open(fp->task, obj, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY, 0);
 	if (fd < 0 || fcntl(fd, F_SETFL, fp->flags) < 0)
 		return proto_fail("files", obj, errno, "cannot open the %s again", fp->kind == FILE_PTMX ? "pty master" : "terminal");
 	fp->hfd = restore_high(fd);

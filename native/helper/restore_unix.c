@@ -1,6 +1,8 @@
 /* Unix domain sockets, recreated by the helper before any task exists (plan line in plan.h):
  * created (socketpair for pairs), bound to their names (a stale socket file at the path is
- * replaced), listening, connected (a client connects to the listener and the accepted side
+ * replaced; binding, connecting, the socket file's owner and mode and every removal of a name
+ * are done with the holder's credentials: fscred.c), listening, connected (a client connects
+ * to the listener and the accepted side
  * comes from accept(); a listener of the image or a temporary one bound to the accepted side's
  * name), then each queue is written by the socket's peer (one send per datagram), temporary
  * peers (gone at checkpoint) are closed, and shutdown state, options, flags are set. */
@@ -47,22 +49,6 @@ static const char *path_of(const char *name, size_t len, char out[109])
 	return out;
 }
 
-/* A socket file nobody is bound to any more (connect is refused). */
-static int stale(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
-		return 0;
-	struct sockaddr_un a;
-	socklen_t al = addr_of(path, strlen(path), &a);
-	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int r = s >= 0 ? connect(s, (struct sockaddr *)&a, al) : 0;
-	int e = errno;
-	if (s >= 0)
-		close(s);
-	return r < 0 && e == ECONNREFUSED;
-}
-
 /* Binds fd to u's name; the socket file gets the owner and mode it had. */
 static int bind_name(int fd, const struct unix_plan *u, const char *obj)
 {
@@ -70,25 +56,29 @@ static int bind_name(int fd, const struct unix_plan *u, const char *obj)
 	socklen_t al = addr_of(u->name, u->namelen, &a);
 	char path[109];
 	const char *p = path_of(u->name, u->namelen, path);
-	int r = bind(fd, (struct sockaddr *)&a, al);
+	int task = u->task;
+	int r = fs_bind(task, fd, &a, al);
 	if (r < 0 && errno == EADDRINUSE && p) {
-		if (stale(p)) /* a socket file nobody is bound to: ours from the checkpointed run */
-			r = unlink(p) < 0 ? -1 : bind(fd, (struct sockaddr *)&a, al);
+		/* a socket file nobody is bound to: ours from the checkpointed run */
+		if (fs_stale(task, p) == 1)
+			r = fs_unlink(task, p) < 0 ? -1 : fs_bind(task, fd, &a, al);
 		else
 			errno = EADDRINUSE;
 	}
 	if (r == 0 && p)
 		files_created(p); /* removed again if the restart fails */
 	if (r < 0)
-		return proto_fail("files", obj, errno, "cannot bind the unix socket to %s%.*s%s", p ? p : "@",
+		return proto_fail("files", obj, errno, "cannot bind the unix socket to %s%.*s%s%s", p ? p : "@",
 				  p ? 0 : (int)u->namelen - 1, p ? "" : u->name + 1,
-				  errno == EADDRINUSE ? ": the name is in use (a live socket, or a file that is not a socket)" : "");
-	if (p && u->mode >= 0 && (chown(p, (uid_t)u->uid, (gid_t)u->gid) < 0 || chmod(p, (mode_t)u->mode) < 0))
-		return proto_fail("files", p, errno, "cannot give the socket file its owner and mode");
+				  errno == EADDRINUSE ? ": the name is in use (a live socket, or a file that is not a socket)" : "",
+				  fs_who(task));
+	if (p && u->mode >= 0 && (fs_chown(task, p, (uid_t)u->uid, (gid_t)u->gid) < 0 || fs_chmod(task, p, (mode_t)u->mode) < 0))
+		return proto_fail("files", p, errno, "cannot give the socket file its owner and mode%s", fs_who(task));
 	return 0;
 }
 
-/* fd connects to the listener (or a temporary one bound to name); returns the accepted fd. */
+/* fd (of u) connects to the listener (or a temporary one bound to acc's name); returns the
+ * accepted fd. */
 static int connect_via(struct unix_plan *u, int fd, struct unix_plan *acc, const char *obj)
 {
 	struct unix_plan *l = ux(u->listener);
@@ -102,14 +92,14 @@ static int connect_via(struct unix_plan *u, int fd, struct unix_plan *acc, const
 	}
 	struct sockaddr_un a;
 	socklen_t al = addr_of(acc->name, acc->namelen, &a);
-	int r = connect(fd, (struct sockaddr *)&a, al) < 0 ? -1 : accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	int r = fs_connect(u->task, fd, &a, al) < 0 ? -1 : accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	int e = errno;
 	if (!l) {
 		char path[109];
 		const char *p = path_of(acc->name, acc->namelen, path);
 		close(lfd);
 		if (p && acc->unlinked)
-			unlink(p);
+			fs_unlink(acc->task, p);
 	}
 	if (r < 0)
 		return proto_fail("files", obj, e, "cannot connect the unix socket again");
@@ -147,12 +137,13 @@ static int fill(int wfd, struct unix_plan *u, const char *obj)
 struct sender {
 	char name[108];
 	size_t len;
-	int fd, made_path;
+	int fd, made_path, task;
 };
 
 /* A datagram socket that can send as `name`: the plan's socket bound to it, else a temporary
- * one bound to it (a stale socket file at the path is replaced) or unnamed. */
-static int sender_for(const char *name, size_t len, struct sender **tmp, int *ntmp, const char *obj)
+ * one bound to it (a stale socket file at the path is replaced; with the credentials of task,
+ * the receiver's holder) or unnamed. */
+static int sender_for(int task, const char *name, size_t len, struct sender **tmp, int *ntmp, const char *obj)
 {
 	for (int i = 0; len && i < plan.nfiles; i++) {
 		struct unix_plan *v = plan.files[i].kind == FILE_UNIX ? plan.files[i].ux : NULL;
@@ -170,6 +161,7 @@ static int sender_for(const char *name, size_t len, struct sender **tmp, int *nt
 	memcpy(t->name, name, len);
 	t->len = len;
 	t->made_path = 0;
+	t->task = task;
 	t->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (t->fd < 0)
 		return proto_fail("files", obj, errno, "cannot create a unix socket");
@@ -181,9 +173,9 @@ static int sender_for(const char *name, size_t len, struct sender **tmp, int *nt
 	int existed = p && lstat(p, &st) == 0;
 	struct sockaddr_un a;
 	socklen_t al = addr_of(name, len, &a);
-	int r = bind(t->fd, (struct sockaddr *)&a, al);
-	if (r < 0 && errno == EADDRINUSE && p && stale(p))
-		r = unlink(p) < 0 ? -1 : bind(t->fd, (struct sockaddr *)&a, al);
+	int r = fs_bind(task, t->fd, &a, al);
+	if (r < 0 && errno == EADDRINUSE && p && fs_stale(task, p) == 1)
+		r = fs_unlink(task, p) < 0 ? -1 : fs_bind(task, t->fd, &a, al);
 	if (r < 0)
 		return proto_fail("files", obj, errno, "cannot send a queued datagram again as %s%.*s%s", p ? p : "@",
 				  p ? 0 : (int)len - 1, p ? "" : name + 1,
@@ -207,7 +199,7 @@ static int send_by_senders(void)
 		struct sockaddr_un a;
 		socklen_t al = addr_of(u->name, u->namelen, &a);
 		for (int m = 0; m < u->nmsgs && !err; m++) {
-			int s = sender_for(u->from[m], u->fromlen[m], &tmp, &ntmp, obj);
+			int s = sender_for(u->task, u->from[m], u->fromlen[m], &tmp, &ntmp, obj);
 			int big = (int)(u->msglen[m] + (1 << 20));
 			if (s < 0 || setsockopt(s, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) < 0 ||
 			    sendto(s, u->msgs[m], u->msglen[m], MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, al) != (ssize_t)u->msglen[m])
@@ -219,7 +211,7 @@ static int send_by_senders(void)
 		const char *p = path_of(tmp[i].name, tmp[i].len, path);
 		close(tmp[i].fd);
 		if (p && tmp[i].made_path)
-			unlink(p);
+			fs_unlink(tmp[i].task, p);
 	}
 	free(tmp);
 	return err;
@@ -243,7 +235,7 @@ static int connect_waiting(void)
 				return proto_fail("files", obj, EINVAL, "a connection waits in the accept queue of a socket that is not a listener");
 			struct sockaddr_un a;
 			socklen_t al = addr_of(l->name, l->namelen, &a);
-			if (connect(u->fd, (struct sockaddr *)&a, al) < 0)
+			if (fs_connect(u->task, u->fd, &a, al) < 0)
 				return proto_fail("files", obj, errno, "cannot connect again the unix socket that waited in an accept queue");
 		}
 		if (!found)
@@ -331,8 +323,8 @@ int open_unix_sockets(void)
 			if (!p || !p->namelen)
 				return proto_fail("files", obj, EINVAL, "a datagram socket connected to an unnamed socket");
 			socklen_t al = addr_of(p->name, p->namelen, &a);
-			if (connect(u->fd, (struct sockaddr *)&a, al) < 0)
-				return proto_fail("files", obj, errno, "cannot connect the datagram socket again");
+			if (fs_connect(f->task, u->fd, &a, al) < 0)
+				return proto_fail("files", obj, errno, "cannot connect the datagram socket again%s", fs_who(f->task));
 		}
 	}
 	if (connect_waiting() < 0)
@@ -364,7 +356,7 @@ int open_unix_sockets(void)
 		char path[109];
 		const char *p = path_of(u->name, u->namelen, path);
 		if (p && u->unlinked && u->conn != UNIX_ACCEPTED)
-			unlink(p);
+			fs_unlink(f->task, p);
 		f->hfd = fcntl(u->fd, F_DUPFD_CLOEXEC, ctx.base);
 		close(u->fd);
 		if (f->hfd < 0)

@@ -6,6 +6,7 @@ import { UcrEmitter, type PhaseRecord } from '../events.js';
 import { checkpoint, inspect, restart, VERSION, type SkipMemory } from '../index.js';
 import { createLogger } from '../log.js';
 import { signalNumber } from '../orchestrator/notify.js';
+import { writeNewFile } from '../new-file.js';
 import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
 import { exitCodeOf } from './exit-codes.js';
 import { inspectJson, renderInspect } from './inspect-view.js';
@@ -111,9 +112,9 @@ function abortOnSignals(): { signal: AbortSignal; status: () => number | undefin
 function writeTrace(file: string | undefined, op: 'checkpoint' | 'restart', phases: PhaseRecord[], startedAt: string): void {
   if (!file) return;
   try {
-    fs.writeFileSync(file, JSON.stringify(toChromeTrace(op, phases, { tool: `ucr ${VERSION}`, startedAt })) + '\n');
+    writeNewFile(file, JSON.stringify(toChromeTrace(op, phases, { tool: `ucr ${VERSION}`, startedAt })) + '\n', 'trace');
   } catch (e) {
-    process.stderr.write(`ucr: warning: trace ${file}: ${(e as Error).message}\n`);
+    process.stderr.write(`ucr: warning: ${(e as Error).message}\n`);
   }
 }
 
@@ -159,7 +160,10 @@ program
   .option('--session <sid>', 'checkpoint every process of this session instead (orphans included)', intArg('--session', 1))
   .option('--pgid <pgid>', 'checkpoint every process of this process group instead', intArg('--pgid', 1))
   .requiredOption('-o, --output <file>', "image file (created 0600, appears only when complete), or '-' for stdout")
-  .option('--kill', 'kill the tree once the image is complete')
+  .option('--kill', 'kill the tree once the image is complete (into a pipe or socket: once its reader has read it to the last byte)')
+  .option('--kill-after-ack', 'kill the tree only once the restart reading the image acknowledges it (restart --ack-fd); on the output itself if it is a socket, else on --ack-fd')
+  .option('--ack-fd <fd>', 'with --kill-after-ack: read the acknowledgement from this fd', intArg('--ack-fd'))
+  .option('--ack-timeout <ms>', 'with --kill-after-ack: give up (the tree runs on) without an acknowledgement within this time', intArg('--ack-timeout', 1), 60000)
   .option('--vfork-wait <ms>', 'wait this long for a task inside vfork() until its child execs or exits', intArg('--vfork-wait'), 5000)
   .option('--compress', 'write page data LZ4-compressed where it shrinks (smaller image, more CPU; reports the ratio)')
   .option('--allow-leaks', 'checkpoint even if a pipe or file of the tree is also held outside it (warns; recorded)')
@@ -180,16 +184,17 @@ program
   .option('--json', 'print the result (pids, bytes, phase timings) as JSON on stdout (not with -o -)')
   .addHelpText(
     'after',
-    '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint --session 1234 -o session.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n  ucr checkpoint 1234 -o app.img --trace ckpt.json && ucr inspect --trace ckpt.json\n\nA program may checkpoint itself: system("ucr checkpoint <its pid> -o img"). The call returns 0 in\nthe original and exit status 99 in a restarted copy.\n',
+    '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint --session 1234 -o session.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n  mkfifo ack; ucr checkpoint 1234 --kill-after-ack --ack-fd 3 -o - 3<ack | ucr restart -i - --ack-fd 4 4>ack\n  ucr checkpoint 1234 -o app.img --trace ckpt.json && ucr inspect --trace ckpt.json\n\nA program may checkpoint itself: system("ucr checkpoint <its pid> -o img"). The call returns 0 in\nthe original and exit status 99 in a restarted copy.\n',
   )
   .action(
     async (
       pid: number | undefined,
-      o: { output: string; kill?: boolean; compress?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close'; tcp?: 'close' | 'established'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string },
+      o: { output: string; kill?: boolean; killAfterAck?: boolean; ackFd?: number; ackTimeout: number; compress?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close'; tcp?: 'close' | 'established'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string },
     ) => {
       const g = program.opts<GlobalOpts>();
       if ((pid === undefined) === (o.session === undefined && o.pgid === undefined) || (o.session !== undefined && o.pgid !== undefined))
         fail(new UcrError('checkpoint: give either a pid, --session <sid> or --pgid <pgid>', { code: 'EUSAGE' }));
+      if (o.ackFd !== undefined && !o.killAfterAck) fail(new UcrError('checkpoint: --ack-fd goes with --kill-after-ack', { code: 'EUSAGE' }));
       const { events, phases } = emitter(g);
       const r = await run('checkpoint', o.trace, phases, (signal) =>
         checkpoint(pid ?? 0, {
@@ -198,6 +203,7 @@ program
           vforkWaitMs: o.vforkWait,
           output: o.output,
           kill: o.kill,
+          killAfterAck: o.killAfterAck ? { fd: o.ackFd, timeoutMs: o.ackTimeout } : undefined,
           compress: o.compress,
           allowLeaks: o.allowLeaks,
           externalUnix: o.externalUnix,
@@ -226,7 +232,7 @@ program
   .option('--detach', 'return once every task is restored and running')
   .option('--pid-wait <ms>', 'wait this long for pids still held by zombies', intArg('--pid-wait'), 5000)
   .option('--force', 'restart even if the kernel build or CPU features differ from the image')
-  .option('--trust-image', 'restart an image file that other users could write, or owned by neither root nor the uid that made it')
+  .option('--trust-image', "vouch for the image: restore what it records even if other users could write it, or (as root) it is not root's (otherwise: at most its owner's credentials)")
   .option('--pids <map>', "restart at other pids: old:new,... (the rest keep theirs) or 'auto' (any free pids)", parsePids)
   .option('--pidns', "restart in a new pid namespace, under ucr's init (pid 1), at the image's pids inside it")
   .option('--ipcns', 'restart in a new IPC namespace: System V objects come back at their ids whatever this namespace holds')
@@ -255,6 +261,7 @@ program
   .option('--action-script <file>', 'run this at pre-restore, post-restore (non-zero exit: nothing is left) and post-resume')
   .option('--notify-signal <sig>', 'queue this signal (si_value 2) to every restored task with a handler for it once all run', signalArg)
   .option('--trace <file>', 'write the per-task, per-phase timeline as Chrome trace-event JSON (Perfetto, chrome://tracing)')
+  .option('--ack-fd <fd>', 'once the image is here whole and verified, acknowledge it on this fd (for checkpoint --kill-after-ack)', intArg('--ack-fd'))
   .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach --trace restart.json\n')
   .action(
     async (o: {
@@ -276,6 +283,7 @@ program
       actionScript?: string;
       notifySignal?: string;
       trace?: string;
+      ackFd?: number;
     }) => {
       const g = program.opts<GlobalOpts>();
       const { events, phases } = emitter(g);
@@ -297,6 +305,7 @@ program
           stdio: o.inheritFd.length ? stdioWith(o.inheritFd) : undefined,
           actionScript: o.actionScript,
           notifySignal: o.notifySignal,
+          ackFd: o.ackFd,
           events,
           logger: logger(g),
           signal,

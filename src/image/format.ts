@@ -38,6 +38,12 @@
  * through crc32c), so a missing, repeated or reordered record is detected; an image without a
  * trailer is incomplete and is refused. Kinds are never renumbered.
  *
+ * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
+ * a restart that has an image streamed to it whole and verified (every record's checksum, the
+ * digest chain, the trailer) sends back 16 bytes on a channel of its own:
+ *   "UCR-ACK\n" | u32 LE trailer digest | u32 LE trailer records
+ * and the checkpoint kills its tree only once it has read exactly those bytes.
+ *
  * Version rule: a reader accepts an image whose major equals its own and whose minor is not
  * newer than its own. Minor versions only add optional fields; anything else bumps the major.
  */
@@ -80,4 +86,14 @@ export enum RecordKind {
   PagesLz4 = 19,
   ObjectLz4 = 20,
   Trailer = 255,
+}
+
+/** The acknowledgement of an image (see above): for the trailer's digest and record count. */
+export const ACK_MAGIC = Buffer.from('UCR-ACK\n', 'latin1');
+export function ackBytes(t: { digest: number; records: number }): Buffer {
+  const b = Buffer.alloc(16);
+  ACK_MAGIC.copy(b, 0);
+  b.writeUInt32LE(t.digest >>> 0, 8);
+  b.writeUInt32LE(t.records >>> 0, 12);
+  return b;
 }

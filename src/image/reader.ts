@@ -36,11 +36,12 @@ export class ImageReader {
   /** bytes of metadata records read so far, and what decoding them may still allocate */
   private metadataBytes = 0;
   private readonly budget = decodeBudget(MAX_METADATA_DECODED);
-  /** positional: read at this.offset (files; allows skip()) instead of consuming the fd offset. */
-  constructor(readonly fd: number, readonly name: string, readonly positional = false) {}
+  /** fd: an fd, or the image's bytes in memory (checkpoint's check of what it writes).
+   * positional: read at this.offset (files; allows skip()) instead of consuming the fd offset. */
+  constructor(readonly fd: number | Buffer, readonly name: string, readonly positional = false) {}
 
   exactly(n: number, what: string): Buffer {
-    const b = readUpTo(this.fd, n, this.positional ? this.offset : null);
+    const b = typeof this.fd === 'number' ? readUpTo(this.fd, n, this.positional ? this.offset : null) : this.fd.subarray(this.offset, this.offset + n);
     this.offset += b.length;
     if (b.length !== n)
       throw new ImageError(`${this.name}: truncated image: ${what} at byte ${this.offset - b.length} is cut short`, {
@@ -105,7 +106,7 @@ export function readPrelude(r: ImageReader): { major: number; minor: number } {
   return { major, minor };
 }
 
-export function readMetadata(fd: number, name: string, positional = false): { meta: ImageMetadata; reader: ImageReader } {
+export function readMetadata(fd: number | Buffer, name: string, positional = false): { meta: ImageMetadata; reader: ImageReader } {
   const r = new ImageReader(fd, name, positional);
   const { major, minor } = readPrelude(r);
   let digest = 0;
@@ -125,7 +126,8 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   const ipc = minor >= 1 ? checkIpc(take(RecordKind.Ipc, 'IPC'), where('IPC')) : { ownNamespace: false, shm: [], sem: [], msg: [] };
   const shmIds = new Set(ipc.shm.map((x) => x.id));
   const fileIds = new Set(files.files.filter((f) => f.kind !== 'closed').map((f) => f.id)); // a skipped socket has no fd
-  const objIds = new Set((files.objects ?? []).map((s) => s.id));
+  const objIds = new Set((files.objects ?? []).filter((s) => s.kind !== 'unlinked-dir').map((s) => s.id));
+  const dirIds = new Set((files.objects ?? []).filter((s) => s.kind === 'unlinked-dir').map((s) => s.id));
   // POSIX locks and epoll targets by the task they name, so each task is checked against its
   // own (never every file for every task: a tree may hold thousands of both)
   const locksOf = new Map<number, { file: number; fd: number }[]>();
@@ -146,6 +148,8 @@ export function readMetadata(fd: number, name: string, positional = false): { me
       const task = checkTask(take(RecordKind.Task, `TASK ${t.pid}`), where(`TASK ${t.pid}`));
       if (task.pid !== t.pid)
         throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
+      if (task.cwdObj !== undefined && !dirIds.has(task.cwdObj))
+        throw new ImageError(where(`TASK ${t.pid}: the cwd refers to ${task.cwdObj}, which is not a removed directory of FILES`), { object: name });
       const fileOf = new Map<number, number>();
       const held = new Set<number>();
       for (const fd of task.fds) {
@@ -179,7 +183,7 @@ export function readMetadata(fd: number, name: string, positional = false): { me
   for (const f of files.files)
     for (const l of f.locks ?? [])
       if (l.task !== undefined && !live.has(l.task)) throw new ImageError(where(`FILES: a lock on file ${f.id} belongs to process ${l.task}, not a live task of the image`), { object: name });
-  checkStreamHolds(fd, r, name, files, tasks);
+  if (typeof fd === 'number') checkStreamHolds(fd, r, name, files, tasks); // in memory (checkpoint's own check): the pages are being written
   return { meta: { major, minor, header, tree, files, ipc, tasks, digest, records }, reader: r };
 }
 

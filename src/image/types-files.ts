@@ -190,11 +190,13 @@ export interface PipeImage {
  */
 export interface ObjectImage {
   id: number;
-  /** queue: the bytes of a TCP connection's queue larger than 4 MiB (no fd or mapping) */
-  kind: 'anon' | 'memfd' | 'unlinked' | 'queue';
-  /** memfd: its name (without the "memfd:" prefix); unlinked: the file's path */
+  /** queue: the bytes of a TCP connection's queue larger than 4 MiB (no fd or mapping);
+   * unlinked-dir: a directory that was removed (a task's cwd, or held open as fds); it has no
+   * contents (size 0, no runs): a removed directory is empty */
+  kind: 'anon' | 'memfd' | 'unlinked' | 'queue' | 'unlinked-dir';
+  /** memfd: its name (without the "memfd:" prefix); unlinked, unlinked-dir: the path */
   name?: string;
-  /** unlinked: permission bits */
+  /** unlinked, unlinked-dir: permission bits */
   mode?: number;
   size: number;
   /** F_SEAL_* bits of a memfd */

@@ -145,6 +145,9 @@ export interface TaskImage {
   comm: string;
   exe: string;
   cwd: string;
+  /** the cwd was removed: the content object (kind unlinked-dir) that is it, recreated and
+   * removed again at restart; cwd is then the path it had */
+  cwdObj?: number;
   umask: number;
   /** uid and gid: real, effective, saved, fs; supplementary groups; PR_GET_DUMPABLE */
   creds: { uid: number[]; gid: number[]; groups: number[]; dumpable: number; caps?: CapSets };

@@ -118,7 +118,8 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         return { wd, mask: field(e, 'mask', iw, (y, ww) => int(y, ww, 0, 0xffffffff)), path };
       });
     }
-    if ((file.kind === 'memfd' || file.kind === 'unlinked') && (file.obj === undefined || objectById.get(file.obj)?.kind !== file.kind))
+    const objKind = file.obj === undefined ? undefined : objectById.get(file.obj)?.kind;
+    if ((file.kind === 'memfd' || file.kind === 'unlinked') && objKind !== file.kind && !(file.kind === 'unlinked' && objKind === 'unlinked-dir'))
       fw.fail(`${file.kind} fd of an unknown object`);
     return file;
   });
@@ -162,15 +163,17 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
     const sw = w.at(i);
     const s = obj(x, sw);
     const kind = field(s, 'kind', sw, str);
-    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked' && kind !== 'queue') sw.at('kind').fail(`unknown content object kind ${shown(kind)}`);
+    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked' && kind !== 'queue' && kind !== 'unlinked-dir') sw.at('kind').fail(`unknown content object kind ${shown(kind)}`);
     const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, OBJECT_MAX - 1));
     if (kind === 'anon' && (size === 0 || size % PAGE_SIZE)) sw.at('size').fail('shared anonymous memory of a size that is not whole pages');
     const name = s.name === undefined ? undefined : field(s, 'name', sw, (y, ww) => str(y, ww, 4096));
     if (kind !== 'anon' && kind !== 'queue' && name === undefined) sw.fail(`${kind} without a name`);
     if (kind === 'memfd' && name!.length > 249) sw.at('name').fail('memfd name too long');
-    if (kind === 'unlinked' && !name!.startsWith('/')) sw.at('name').fail('an unlinked file needs an absolute path');
+    const unlinked = kind === 'unlinked' || kind === 'unlinked-dir';
+    if (unlinked && !name!.startsWith('/')) sw.at('name').fail('an unlinked file needs an absolute path');
     const mode = s.mode === undefined ? undefined : field(s, 'mode', sw, (y, ww) => int(y, ww, 0, 0o7777));
-    if ((kind === 'unlinked') !== (mode !== undefined)) sw.fail('only an unlinked file has a mode');
+    if (unlinked !== (mode !== undefined)) sw.fail('only an unlinked file or directory has a mode');
+    if (kind === 'unlinked-dir' && size !== 0) sw.at('size').fail('a removed directory has no contents');
     const limit = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
     let prevEnd = 0;
     const runs = arr(s.runs, sw.at('runs')).map((r, k): [number, number] => {
@@ -182,6 +185,7 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
       prevEnd = off + n * PAGE_SIZE;
       return [off, n];
     });
+    if (kind === 'unlinked-dir' && runs.length) sw.at('runs').fail('a removed directory has no contents');
     return {
       id: field(s, 'id', sw, (y, ww) => int(y, ww, 0, (1 << 30) - 1)),
       kind: kind as ObjectImage['kind'],

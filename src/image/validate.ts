@@ -303,6 +303,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     comm: field(o, 'comm', w, (y, ww) => str(y, ww, 16)),
     exe: field(o, 'exe', w, (y, ww) => pathText(y, ww)),
     cwd: field(o, 'cwd', w, (y, ww) => pathText(y, ww)),
+    ...(o.cwdObj !== undefined ? { cwdObj: field(o, 'cwdObj', w, (y, ww) => int(y, ww, 0, (1 << 30) - 1)) } : {}),
     umask: field(o, 'umask', w, (y, ww) => int(y, ww, 0, 0o777)),
     creds: {
       uid: ids4(creds.uid, w.at('creds').at('uid')),

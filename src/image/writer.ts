@@ -18,6 +18,21 @@ export class ImageWriter {
     readonly name = 'image',
   ) {}
 
+  /** While set: a copy of what is written (copyFrom() .. copied()). */
+  private copy: Buffer[] | undefined;
+
+  /** Keeps a copy of what is written from now on (the checkpoint checks its metadata as bytes). */
+  copyFrom(): void {
+    this.copy = [];
+  }
+
+  /** The bytes written since copyFrom(); stops copying. */
+  copied(): Buffer {
+    const b = Buffer.concat(this.copy ?? []);
+    this.copy = undefined;
+    return b;
+  }
+
   /** compressed: the image may hold LZ4 records (format 1.2); else format 1.1, as before. */
   prelude(compressed = false): void {
     const b = Buffer.alloc(MAGIC.length + 8);
@@ -54,9 +69,10 @@ export class ImageWriter {
     this.digest = digest;
   }
 
-  trailer(pageBytes: number): void {
+  trailer(pageBytes: number): Trailer {
     const t: Trailer = { records: this.records, pageBytes, digest: this.digest };
     this.record(RecordKind.Trailer, encode(t as unknown as CborValue));
+    return t;
   }
 
   private record(kind: RecordKind, payload: Buffer): void {
@@ -72,6 +88,7 @@ export class ImageWriter {
   }
 
   private raw(b: Buffer): void {
+    this.copy?.push(b);
     try {
       writeAll(this.fd, b);
     } catch (e) {

@@ -116,7 +116,7 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
     pid,
     comm: stat.comm,
     exe,
-    cwd: readLink(`/proc/${proc}/cwd`),
+    ...cwdOf(proc),
     umask: parseInt(status.get('Umask') ?? '022', 8),
     creds: {
       uid: ids(status.get('Uid')),
@@ -202,4 +202,13 @@ function cttyOf(pid: number, stat: { ttyNr: number; tpgid: number; sid: number }
   if (major < 136 || major > 143) return {};
   const index = (major - 136) * 256 + ((stat.ttyNr & 0xff) | ((stat.ttyNr >> 12) & 0xfff00));
   return stat.sid === pid && stat.tpgid > 0 ? { ctty: index, tpgid: stat.tpgid } : { ctty: index };
+}
+
+/** The cwd; a removed one ("PATH (deleted)" and no links) also as the inode that objects.ts turns
+ * into a content object (kind unlinked-dir), recreated and removed again at restart. */
+function cwdOf(proc: number): { cwd: string; cwdObj?: number } {
+  const cwd = readLink(`/proc/${proc}/cwd`);
+  if (!cwd.endsWith(' (deleted)')) return { cwd };
+  const st = fs.statSync(`/proc/${proc}/cwd`);
+  return st.nlink === 0 ? { cwd: cwd.slice(0, -' (deleted)'.length), cwdObj: st.ino } : { cwd };
 }

@@ -1,7 +1,8 @@
 /**
  * Content objects of a tree: shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, shown as
  * "/dev/zero (deleted)"), memfds and open files whose path was unlinked, whether mapped, held
- * as fds, or both. One object per inode, whoever holds it, so memory shared between tasks (and
+ * as fds, or both; and directories that were removed while a task's cwd or held open (no
+ * contents, a mode). One object per inode, whoever holds it, so memory shared between tasks (and
  * between an fd and a mapping) is shared again after restart.
  *
  * Checkpoint: the helper opens each object once (a memfd fd's /proc/PID/fd/N, else a mapping's
@@ -54,10 +55,16 @@ export async function captureObjects(
 ): Promise<CapturedObjects> {
   const sources = new Map<number, Source>();
   for (const f of files)
-    if ((f.kind === 'memfd' || f.kind === 'unlinked') && f.obj !== undefined && !sources.has(f.obj))
-      sources.set(f.obj, { ino: f.obj, path: fdPaths.get(f.obj)!, kind: f.kind, name: f.path });
+    if ((f.kind === 'memfd' || f.kind === 'unlinked') && f.obj !== undefined && !sources.has(f.obj)) {
+      const path = fdPaths.get(f.obj)!;
+      const kind = f.kind === 'unlinked' && fs.statSync(path).isDirectory() ? 'unlinked-dir' : f.kind;
+      sources.set(f.obj, { ino: f.obj, path, kind, name: f.path });
+    }
   const queues = (f: FileImage) => [f.inet?.tcp?.recvObj, f.inet?.tcp?.sendObj].filter((q): q is [number, number] => q !== undefined);
   for (const f of files) for (const [ino] of queues(f)) sources.set(ino, { ino, path: fdPaths.get(ino)!, kind: 'queue' });
+  for (const t of tasks)
+    if (t.cwdObj !== undefined && !sources.has(t.cwdObj))
+      sources.set(t.cwdObj, { ino: t.cwdObj, path: `/proc/${procPids.get(t.pid) ?? t.pid}/cwd`, kind: 'unlinked-dir', name: t.cwd });
   for (const t of tasks)
     for (const v of t.vmas) {
       if (v.kind !== 'object' || v.obj === undefined || sources.has(v.obj)) continue;
@@ -69,9 +76,8 @@ export async function captureObjects(
   const objects: ObjectImage[] = [];
   const paths = new Map<number, string>();
   for (const s of sources.values()) {
-    h.send(`object ${s.path}`);
-    const ev = (await h.next('object')) as unknown as { size: number; seals: number; mode: number; nlink: number; runs: [number, number][] };
-    if (s.kind === 'unlinked' && ev.nlink > 0)
+    const ev = s.kind === 'unlinked-dir' ? removedDir(s.path) : await objectOf(h, s.path);
+    if ((s.kind === 'unlinked' || s.kind === 'unlinked-dir') && ev.nlink > 0)
       throw new UnsupportedError(`${s.name} (deleted): unlinked from this path but still linked elsewhere: not supported yet`, { object: s.name, phase: 'memory' });
     const id = objects.length;
     ids.set(s.ino, id);
@@ -80,7 +86,7 @@ export async function captureObjects(
       id,
       kind: s.kind,
       ...(s.name !== undefined ? { name: s.name } : {}),
-      ...(s.kind === 'unlinked' ? { mode: ev.mode } : {}),
+      ...(s.kind === 'unlinked' || s.kind === 'unlinked-dir' ? { mode: ev.mode } : {}),
       size: ev.size,
       seals: s.kind === 'memfd' ? ev.seals : 0,
       runs: ev.runs,
@@ -88,8 +94,29 @@ export async function captureObjects(
   }
   for (const f of files) if (f.obj !== undefined) f.obj = ids.get(f.obj)!;
   for (const f of files) for (const q of queues(f)) q[0] = ids.get(q[0])!;
+  for (const t of tasks) if (t.cwdObj !== undefined) t.cwdObj = ids.get(t.cwdObj)!;
   for (const t of tasks) for (const v of t.vmas) if (v.kind === 'object' && v.obj !== undefined) v.obj = ids.get(v.obj)!;
   return { objects, paths };
+}
+
+interface ObjectFacts {
+  size: number;
+  seals: number;
+  mode: number;
+  nlink: number;
+  runs: [number, number][];
+}
+
+/** What the helper finds in an object with contents. */
+async function objectOf(h: Helper, path: string): Promise<ObjectFacts> {
+  h.send(`object ${path}`);
+  return (await h.next('object')) as unknown as ObjectFacts;
+}
+
+/** A removed directory: its mode; it is empty (a directory must be, to be removed). */
+function removedDir(path: string): ObjectFacts {
+  const st = fs.statSync(path);
+  return { size: 0, seals: 0, mode: st.mode & 0o7777, nlink: st.nlink, runs: [] };
 }
 
 export interface LeakPolicy {
@@ -145,7 +172,7 @@ export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: numb
 
 /** The helper plan lines that create the objects (before any file or task line). */
 export function objectLines(objects: ObjectImage[]): string[] {
-  const KIND = { anon: 0, memfd: 1, unlinked: 2, queue: 3 };
+  const KIND = { anon: 0, memfd: 1, unlinked: 2, queue: 3, 'unlinked-dir': 4 };
   return objects.map(
     (o) => `obj ${o.id} ${KIND[o.kind]} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}${o.mode !== undefined ? ` ${o.mode}` : ''}`,
   );

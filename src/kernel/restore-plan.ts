@@ -67,7 +67,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   const L = [`task ${p.index} ${p.oldPid} ${p.newPid} ${KIND[p.kind]} ${e?.exitStatus ?? 0} ${e?.state === 'stopped' ? 1 : 0}`];
   if (p.newns) L.push('newns 1');
   if (!t) return e ? [...L, `comm ${commHex(e.comm)}`] : L;
-  L.push(`cwd ${hexPath(t.cwd)}`, `umask ${t.umask}`, `comm ${commHex(t.comm)}`, `exe ${hexPath(t.exe)}`);
+  L.push(`cwd ${hexPath(t.cwd)}`, ...(t.cwdObj !== undefined ? [`cwdobj ${t.cwdObj}`] : []), `umask ${t.umask}`, `comm ${commHex(t.comm)}`, `exe ${hexPath(t.exe)}`);
   L.push(`pdeathsig ${t.pdeathsig}`, `leaderexit ${t.leaderExited ? 1 : 0}`);
   if (t.tidAddress) L.push(`tidaddr ${t.tidAddress}`);
   const c = t.creds;

@@ -27,6 +27,9 @@ export interface NativeAddon {
    * followed by '\0', in info. fds closed meanwhile are left out. Throws with
    * code/errno/syscall when the process is gone. */
   fdScan(pid: number, withInfo?: boolean): { nums: Float64Array; info: string };
+  /** The user database's entry of uid: name, primary gid and every group the user has at login
+   * (getgrouplist, through NSS); null when there is none. Throws with code/errno/syscall. */
+  userOf(uid: number): { name: string; gid: number; groups: number[] } | null;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -5,16 +5,16 @@
  * exactly as it was and removes a partial output file.
  */
 import fs from 'node:fs';
-import { AbortedError, UcrError, UnsupportedError } from '../errors.js';
+import { AbortedError, CheckpointError, UcrError, UnsupportedError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask } from '../kernel/dump-task.js';
-import { captureObjects, dumpObjects } from '../kernel/objects.js';
+import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
 import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
-import { Helper } from '../kernel/helper.js';
+import { Helper, HelperError } from '../kernel/helper.js';
 import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -23,13 +23,22 @@ import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow, waitVfork } from './select.js';
+import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
   output: string | number;
-  /** Kill the tree once the image is complete. @default false (the tree runs on) */
+  /** Kill the tree once the image is complete: written and, into a pipe or a socket, read by
+   * its reader to the last byte (else the checkpoint fails and the tree runs on).
+   * @default false (the tree runs on) */
   kill?: boolean;
+  /** Kill the tree only once the restart reading the image acknowledges that it has it whole
+   * and verified (restart's ackFd; the acknowledgement is described in image/format.ts): read
+   * from fd, by default the output itself, which must then be a socket. No acknowledgement
+   * within timeoutMs (default 60000), or a wrong one: the checkpoint fails, the tree runs on.
+   * Implies kill. @default none */
+  killAfterAck?: { fd?: number; timeoutMs?: number };
   /** Checkpoint even when an object of the tree is also held outside it (then recorded as
    * leaked, with a warning event). @default false (refused) */
   allowLeaks?: boolean;
@@ -100,6 +109,29 @@ interface Output {
   abandon(): void;
 }
 
+/** The fd the acknowledgement is read from (killAfterAck), checked before anything is done. */
+function ackFdOf(opts: CheckpointOptions, out: Output): number | undefined {
+  const a = opts.killAfterAck;
+  if (!a) return undefined;
+  if (a.fd !== undefined) {
+    try {
+      fs.fstatSync(a.fd);
+    } catch (e) {
+      throw new UcrError(`--ack-fd ${a.fd}: ${(e as Error).message}`, { code: 'EUSAGE' });
+    }
+    return a.fd;
+  }
+  if (!fs.fstatSync(out.fd).isSocket())
+    throw new UcrError('--kill-after-ack: the output is not a socket, so the acknowledgement cannot come back on it: give --ack-fd', { code: 'EUSAGE' });
+  return out.fd;
+}
+
+/** The output is a pipe or a socket: its reader must take the image to the last byte. */
+function streamed(fd: number): boolean {
+  const st = fs.fstatSync(fd);
+  return st.isFIFO() || st.isSocket();
+}
+
 function openOutput(out: string | number): Output {
   if (typeof out === 'number') return { fd: out, commit() {}, abandon() {} };
   if (out === '-') return { fd: 1, commit() {}, abandon() {} };
@@ -164,6 +196,12 @@ async function freezeTree(
   return order;
 }
 
+/** A failure of restart's checks on the image being written: the checkpoint fails with it. */
+function refuseUnrestorable(e: unknown, pid: number): never {
+  const why = e instanceof HelperError ? `${e.failure.phase}: ${e.failure.object}: ${e.failure.msg}` : e instanceof Error ? e.message : String(e);
+  throw new CheckpointError(`process ${pid}: the image would not restart (${why}): no image was completed`, { pid, code: 'EUNRESTORABLE', phase: 'check', cause: e });
+}
+
 export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<CheckpointResult> {
   const log = (opts.logger ?? silentLogger).child({ module: 'checkpoint', pid });
   const clock = new PhaseClock('checkpoint', opts.events, log);
@@ -181,7 +219,16 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   if (opts.signal?.aborted) throw aborted();
   const notified = sig === undefined ? [] : await clock.run('notify', () => notifyBeforeCheckpoint(selectedNow(sel), sig));
   const out = openOutput(opts.output);
-  const helper = new Helper(['dump', ...(out.partial ? ['--partial', out.partial] : [])], [out.fd]);
+  let ackFd: number | undefined;
+  let toStream = false; // a pipe or a socket: its reader must take the last byte (drain)
+  try {
+    ackFd = ackFdOf(opts, out);
+    toStream = streamed(out.fd);
+  } catch (e) {
+    out.abandon();
+    throw e;
+  }
+  const helper = new Helper(['dump', ...(out.partial ? ['--partial', out.partial] : [])], [out.fd, ...(ackFd !== undefined ? [ackFd] : [])]);
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
@@ -245,6 +292,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     }
     const w = new ImageWriter(out.fd, typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output);
     const host = hostIdentity(tasks[0]!.xstate.length);
+    w.copyFrom(); // the metadata as bytes, for restart's own checks (below)
     await clock.run('write-metadata', () => {
       w.prelude(opts.compress ?? false);
       w.header({
@@ -263,6 +311,12 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.ipc(ipc.ipc);
       for (const t of tasks) w.task(t);
     });
+    // Restart's own checks on those bytes run while the pages are written (from the next turn
+    // of the event loop, once the first page command is out); the trailer waits for them (the
+    // phase 'check' is that wait).
+    const metadata = w.copied();
+    const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image)).catch((e: unknown) => refuseUnrestorable(e, pid));
+    checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * 4096, 0), 0);
     let pageBytes = 0;
     let storedBytes = 0;
@@ -300,11 +354,27 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       return r;
     });
     const pagesMs = performance.now() - pagesStart;
-    w.trailer(pageBytes + shm.bytes);
+    await clock.run('check', () => checked);
+    // restart's own count of what the page records must hold
+    const expectBytes = contentBytes(objects.objects, tasks);
+    if (pageBytes !== expectBytes) throw new CheckpointError(`process ${pid}: ${pageBytes} bytes of pages written, the metadata lists ${expectBytes}`, { pid, code: 'EUNRESTORABLE' });
+    const trailer = w.trailer(pageBytes + shm.bytes);
     out.commit();
+    const kill = (opts.kill ?? false) || ackFd !== undefined;
+    // the tree is killed only once its image is where it goes: acknowledged by the restart
+    // that reads it, or taken to the last byte by the reader of a pipe or socket
+    if (ackFd !== undefined)
+      await clock.run('ack', () => {
+        helper.send(`ack ${opts.killAfterAck?.timeoutMs ?? 60_000} ${trailer.digest} ${trailer.records}`);
+        return helper.next('acked');
+      });
+    else if (kill && toStream)
+      await clock.run('drain', () => {
+        helper.send('drain');
+        return helper.next('drained');
+      });
     await runAction(clock, hook, { action: 'post-dump', pid, pids: entries.map((e) => e.pid), image, signal: opts.signal });
     if (opts.signal?.aborted) throw aborted();
-    const kill = opts.kill ?? false;
     final = true;
     opts.signal?.removeEventListener('abort', onAbort);
     await clock.run(kill ? 'kill' : 'resume', async () => {

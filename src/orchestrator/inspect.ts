@@ -1,20 +1,25 @@
 /**
  * Reads a whole image and describes it: metadata as validated, then every page record's frame
- * (checksums verified with --verify; on a seekable file the page data is skipped otherwise),
- * then the trailer, checked against the records seen. An image without a valid trailer is
- * reported as incomplete (an error).
+ * (on a seekable file the page data is skipped), then the trailer, checked against the records
+ * seen, then the end of the image (data after the trailer is refused). An image without a valid
+ * trailer is reported as incomplete (an error).
+ * With --verify the page records are read and checked by the helper with the very code a restart
+ * uses (restart-plan.ts verifyPages: order, task, address, object, lengths, LZ4, SHM segments,
+ * checksums), so what inspect --verify accepts, restart accepts.
  */
 import fs from 'node:fs';
 import { ImageError, UcrError } from '../errors.js';
 import { contentBytes } from '../kernel/objects.js';
 import { FRAME_SIZE, MAX_CHUNK_PAGES, MAX_TRAILER, PAGE_SIZE, PAGES_HEADER_SIZE, RecordKind } from '../image/format.js';
+import { readUpTo } from '../image/fdio.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
+import { verifyPages } from './restart-plan.js';
 import type { ImageMetadata, Trailer } from '../image/types.js';
 import { crc32c, digestAdd } from '../native/addon.js';
 
 export interface InspectOptions {
   input: string | number;
-  /** Verify every page record's checksum (reads all page data). */
+  /** Check every page record as a restart does (reads all page data). */
   verify?: boolean;
 }
 
@@ -44,7 +49,22 @@ export function inspect(opts: InspectOptions): InspectResult {
   }
   try {
     const seekable = typeof opts.input === 'string' && opts.input !== '-' && fs.fstatSync(fd).isFile();
-    const { meta, reader } = readMetadata(fd, name, seekable);
+    // --verify: read in order, so the helper goes on from the fd's offset right after the metadata
+    const { meta, reader } = readMetadata(fd, name, seekable && !opts.verify);
+    if (opts.verify) {
+      const { loaded, trailer } = verifyPages(fd, name, meta);
+      return {
+        image: name,
+        format: `${meta.major}.${meta.minor}`,
+        meta,
+        pageRecords: loaded.records,
+        pageBytes: loaded.bytes,
+        shmBytes: loaded.shmBytes,
+        ...(meta.header.compress ? { compressedBytes: loaded.stored ?? 0 } : {}),
+        verified: true,
+        trailer,
+      };
+    }
     let digest = meta.digest;
     let records = meta.records;
     let pageRecords = 0;
@@ -60,7 +80,9 @@ export function inspect(opts: InspectOptions): InspectResult {
         const expectBytes = contentBytes(meta.files.objects, meta.tasks);
         if (pageBytes !== expectBytes) throw new ImageError(`${name}: corrupt image: ${pageBytes} page bytes, metadata lists ${expectBytes}`);
         const trailer = checkTrailerBytes(name, payload, { digest, records, pageBytes: pageBytes + shmBytes });
-        return { image: name, format: `${meta.major}.${meta.minor}`, meta, pageRecords, pageBytes, shmBytes, ...(meta.header.compress ? { compressedBytes: storedBytes } : {}), verified: opts.verify ?? false, trailer };
+        if (seekable ? reader.offset !== fs.fstatSync(fd).size : readUpTo(fd, 1).length !== 0)
+          throw new ImageError(`${name}: corrupt image: data after the trailer`);
+        return { image: name, format: `${meta.major}.${meta.minor}`, meta, pageRecords, pageBytes, shmBytes, ...(meta.header.compress ? { compressedBytes: storedBytes } : {}), verified: false, trailer };
       }
       const shm = f.kind === RecordKind.Shm;
       if (shm && !meta.ipc.shm.length) throw new ImageError(`${name}: corrupt image: shared memory record without segments at byte ${reader.offset - FRAME_SIZE}`);
@@ -78,15 +100,9 @@ export function inspect(opts: InspectOptions): InspectResult {
       const raw = lz4 ? npages * PAGE_SIZE : f.length - PAGES_HEADER_SIZE;
       if (lz4 && (npages === 0 || npages > MAX_CHUNK_PAGES || f.length >= PAGES_HEADER_SIZE + raw))
         throw new ImageError(`${name}: corrupt image: compressed page record of ${f.length} bytes for ${npages} pages at byte ${reader.offset - PAGES_HEADER_SIZE - FRAME_SIZE}`);
-      let crc = crc32c(head);
       let left = f.length - PAGES_HEADER_SIZE;
-      if (opts.verify || !seekable) {
-        while (left > 0) {
-          const chunk = reader.exactly(Math.min(left, 1 << 20), 'page data');
-          crc = crc32c(chunk, crc);
-          left -= chunk.length;
-        }
-        if (opts.verify && crc !== f.crc) throw new ImageError(`${name}: corrupt image: page record checksum mismatch at byte ${reader.offset - f.length}`);
+      if (!seekable) {
+        while (left > 0) left -= reader.exactly(Math.min(left, 1 << 20), 'page data').length;
       } else {
         reader.skip(left);
         if (reader.offset > fs.fstatSync(fd).size) throw new ImageError(`${name}: truncated image: page data cut short`);

@@ -11,43 +11,28 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { AbortedError, PidInUseError, UcrError, UnsupportedError } from '../errors.js';
+import { AbortedError, PidInUseError, UcrError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { faultPoint } from '../fault.js';
-import { PAGE_SIZE } from '../image/format.js';
-import { checkSystemLimits } from '../image/limits.js';
-import { checkTrailerBytes, readMetadata } from '../image/reader.js';
-import type { ImageMetadata, TaskImage } from '../image/types.js';
+import { ackBytes, PAGE_SIZE } from '../image/format.js';
+import { writeAll } from '../image/fdio.js';
+import { readMetadata } from '../image/reader.js';
+import type { Trailer } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
-import { checkIpcFree, ipcLines } from '../kernel/ipc.js';
+import { checkIpcFree } from '../kernel/ipc.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
-import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
-import { contentBytes } from '../kernel/objects.js';
-import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
-import { actionLines, planTerminals, planTree } from './plan-tree.js';
+import type { TimerPolicy } from '../kernel/timers.js';
+import { checkLoaded, loadedOf, planLines, planRestart, type SkipMemory } from './restart-plan.js';
 import { silentLogger, type Logger } from '../log.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
 import { notify, NOTIFY_RESTARTED, signalNumber } from './notify.js';
 import { checkHost } from './host.js';
-import { checkCallerMayRestore, checkImageFile } from './trust.js';
+import { checkCallerMayRestore, checkImageSource, checkWithinOwner, type ImageTrust } from './trust.js';
 
-export interface SkipMemory {
-  pid?: number;
-  start: number;
-  end: number;
-}
-
-/** --skip-memory as helper plan lines (task index or -1), refusing a pid that is not a task. */
-function skipMemoryLines(skips: SkipMemory[], tasks: TaskImage[]): string[] {
-  return skips.map((s) => {
-    const index = s.pid === undefined ? -1 : tasks.findIndex((t) => t.pid === s.pid);
-    if (index < 0 && s.pid !== undefined) throw new UcrError(`--skip-memory: process ${s.pid} is not a live task of the image`, { code: 'EUSAGE' });
-    return `skipmem ${index} ${s.start} ${s.end}`;
-  });
-}
+export type { SkipMemory };
 
 export interface RestartOptions {
   /** A path, '-' for stdin, or an open fd. */
@@ -59,8 +44,10 @@ export interface RestartOptions {
   pidWaitMs?: number;
   /** Restart even if kernel or CPU differ from the image's. @default false */
   force?: boolean;
-  /** Restart an image file even if other users could write it or it is owned by neither root
-   * nor the uid that made it (see docs/security.md). @default false */
+  /** Vouch for the image source: restore what it records even if other users could write it or
+   * it is not root's (root's restart otherwise restores at most the credentials of the file's
+   * owner; see docs/security.md). An input of '-' or an fd is always vouched for by the caller.
+   * @default false */
   trustImage?: boolean;
   /** fds that external stdio (0, 1, 2) of the image connects to. @default [0, 1, 2] (this
    * process's own; stdin becomes /dev/null when the image itself comes from it) */
@@ -100,6 +87,23 @@ export interface RestartOptions {
   logger?: Logger;
   /** Aborting before the tasks run kills every task created so far: nothing is left. */
   signal?: AbortSignal;
+  /** Acknowledge the image on this fd once it is here whole and verified (every record's
+   * checksum, the digest chain, the trailer), before anything runs: for a checkpoint with
+   * killAfterAck, which then kills its tree (format in image/format.ts). A failed write fails
+   * the restart (the checkpoint keeps its tree). @default none */
+  ackFd?: number;
+}
+
+/** Sends the acknowledgement of the image whose trailer is t (opts.ackFd). */
+function acknowledge(opts: RestartOptions, t: Trailer): void {
+  if (opts.ackFd === undefined) return;
+  try {
+    writeAll(opts.ackFd, ackBytes(t));
+  } catch (e) {
+    throw new UcrError(`--ack-fd ${opts.ackFd}: cannot acknowledge the image (${(e as Error).message}): the checkpoint keeps its tree, so this restart stops`, {
+      code: (e as NodeJS.ErrnoException).code,
+    });
+  }
 }
 
 export interface RestartResult {
@@ -163,15 +167,6 @@ function checkPids(wanted: number[], streamed: boolean): boolean {
   return spool;
 }
 
-/** New pids: --pids first; in a new namespace the pid each task saw itself; else the same. */
-function pidMapper(meta: ImageMetadata, pids: RestartOptions['pids'], pidns: boolean): (old: number) => number {
-  if (pids === 'auto') return () => 0;
-  const byPid = new Map(meta.tree.tasks.map((t) => [t.pid, t]));
-  for (const old of pids?.keys() ?? [])
-    if (!byPid.has(old)) throw new UcrError(`--pids: pid ${old} is not in the image`, { code: 'EINVAL', pid: old });
-  return (old) => pids?.get(old) ?? (pidns ? byPid.get(old)?.nsPid : undefined) ?? old;
-}
-
 export async function restart(opts: RestartOptions): Promise<RestartResult> {
   const log = (opts.logger ?? silentLogger).child({ module: 'restart' });
   const clock = new PhaseClock('restart', opts.events, log);
@@ -202,25 +197,14 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const { meta } = await clock.run('read-metadata', () => readMetadata(input.fd, input.name));
     const root = meta.tree.tasks[0]!;
     rootPid = root.pid;
-    const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
-    checkSystemLimits(meta, pidFor);
-    const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
-    const taskImage = new Map(meta.tasks.map((t) => [t.pid, t]));
-    planTerminals(tree, (meta.files.ttys ?? []).map((t) => t.index), (pid) => taskImage.get(pid));
-    for (const t of tree.tasks) {
-      const img = t.kind === 'task' ? taskImage.get(t.oldPid) : undefined;
-      if (img?.threads.length && t.newPid !== (t.entry?.nsPid && opts.pidns ? t.entry.nsPid : t.oldPid))
-        throw new UnsupportedError(
-          `process ${t.oldPid} has ${img.threads.length + 1} threads: restarting it at another pid is not supported (glibc keeps every thread's id in memory)`,
-          { pid: t.oldPid, phase: 'plan' },
-        );
-    }
-    // a tree that had an IPC namespace of its own gets a new one unless told otherwise
-    const ipcOpts = { ipcns: opts.ipcns ?? meta.ipc.ownNamespace, skip: opts.skip?.includes('ipc') ?? false };
+    const plan = planRestart(meta, opts);
+    const { tree, ipc: ipcOpts } = plan;
     const streamed = !fs.fstatSync(input.fd).isFile();
     let spool = false;
+    let trust: ImageTrust = { full: false };
     const warnings = await clock.run('check', () => {
-      checkImageFile(input.fd, input.name, meta, opts.trustImage ?? false);
+      trust = checkImageSource(input.fd, input.name, { vouched: typeof opts.input === 'number' || opts.input === '-', trustImage: opts.trustImage ?? false });
+      if (trust.owner !== undefined) checkWithinOwner(meta, trust.owner, input.name);
       checkCallerMayRestore(meta);
       const w = checkHost(meta.header, opts.force ?? false);
       const stats = new Map();
@@ -230,7 +214,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
       // in a new pid namespace every pid is free
       // (threads come back at their own tids: those must be free as well)
-      const tids = tree.tasks.flatMap((t) => (t.kind === 'task' ? (taskImage.get(t.oldPid)?.threads.map((th) => th.tid) ?? []) : []));
+      const threadsOf = new Map(meta.tasks.map((t) => [t.pid, t.threads]));
+      const tids = tree.tasks.flatMap((t) => (t.kind === 'task' ? (threadsOf.get(t.oldPid)?.map((th) => th.tid) ?? []) : []));
       if (!opts.pidns) spool = checkPids([...tree.tasks.filter((t) => t.newPid).map((t) => t.newPid), ...tids], streamed);
       return w;
     });
@@ -239,29 +224,13 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     await runAction(clock, hook, { action: 'pre-restore', pid: root.pid, pids: meta.tree.tasks.map((t) => t.pid), image, signal: opts.signal });
     if (opts.signal?.aborted) throw aborted();
 
-    const ctx = { stdioFd: (slot: number) => 4 + slot };
-    const elapsedMs = Date.now() - Date.parse(meta.header.createdAt);
-    const imageOf = new Map([...taskImage].map(([pid, t]) => [pid, applyTimerPolicy(t, opts.timers ?? 'relative', elapsedMs)]));
     const workers = Math.max(1, Math.min(opts.parallel ?? os.availableParallelism(), meta.tasks.length, 64));
-    h.sendLines([
-      `workers ${workers}`,
-      `pidwait ${opts.pidWaitMs ?? 5000}`,
-      `seed ${meta.digest}`,
-      `spool ${spool ? 1 : 0}`,
-      `lz4 ${meta.header.compress === 'lz4' ? 1 : 0}`,
-      `pidns ${opts.pidns ? 1 : 0}`,
-      ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
-      // a tree restored into the caller's session is a job in the foreground, unless detached
-      `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
-      ...ipcLines(meta.ipc, ipcOpts),
-      ...fileLines(meta.files, ctx),
-    ]);
-    // task by task, so the helper parses while the rest is being written
-    for (const t of tree.tasks) h.sendLines(taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files));
-    h.sendLines(runLines(meta.files, meta.tasks));
-    h.sendLines(actionLines(tree.actions));
-    h.send('end');
-    await clock.run(spool ? 'spool' : 'plan', () => h.next('planned'));
+    const run = { workers, pidWaitMs: opts.pidWaitMs ?? 5000, spool, trusted: trust.full, elapsedMs: Date.now() - Date.parse(meta.header.createdAt) };
+    // chunk by chunk (task by task), so the helper parses while the rest is being written
+    for (const chunk of planLines(meta, plan, opts, run)) h.sendLines(chunk);
+    // spooled: the image is here up to its trailer, verified, before the pids are waited for
+    if (spool) await clock.run('spool', async () => acknowledge(opts, checkLoaded(input.name, meta, loadedOf(await h.next('spooled')))));
+    await clock.run('plan', () => h.next('planned'));
     const created = await clock.run('create', () => h.next('created'));
     const outer = created.pids as number[];
     const inner = created.nspids as number[];
@@ -298,14 +267,12 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       return ev;
     });
     const pageBytes = loaded.bytes as number;
-    await clock.run('verify', () => {
-      const expectBytes = contentBytes(meta.files.objects, meta.tasks);
-      checkTrailerBytes(input.name, Buffer.from(loaded.trailer as string, 'hex'), {
-        digest: loaded.digest as number,
-        records: meta.records + (loaded.records as number),
-        pageBytes: expectBytes + (loaded.shmbytes as number),
-      });
-      if (pageBytes !== expectBytes) throw new UcrError(`${input.name}: corrupt image: page bytes ${pageBytes} != ${expectBytes}`, { code: 'EIMAGE' });
+    await clock.run('verify', async () => {
+      const trailer = checkLoaded(input.name, meta, loadedOf(loaded));
+      if (!spool) acknowledge(opts, trailer);
+      // nothing may follow the trailer
+      h.send('eof');
+      await h.next('eof');
     });
     h.send('commit');
     const current = Object.values(hostPids);

@@ -1,28 +1,49 @@
 /**
- * Who may restart what (the model is in docs/security.md). The uids an image records can be
- * forged (a checksum is no signature), so:
- *  - the image file itself must come from someone trusted: not writable by other users, owned by
- *    root or by the uid that made it (recorded in the header), unless --trust-image. An image
- *    read from a pipe or socket is as trusted as its producer (whoever could write to ucr);
+ * Who may restart what (the model is in docs/security.md). The credentials an image records can
+ * be forged (a checksum is no signature), and so can its header (the `owner` it names is only
+ * information), so trust comes from who could have written the image and who restarts it:
+ *  - the image source (a file, a FIFO, any path given to -i) must not be writable by group or
+ *    others, and its owner bounds what is restored: root's restart of an image that is not
+ *    root's restores at most that owner's credentials (its uid, its groups from the user
+ *    database, no capability); a caller that is not root accepts only an image that is root's
+ *    or its own. `-i -` (or an fd passed to the library) is vouched for by the caller;
+ *    --trust-image vouches for any source;
  *  - a caller that is not root (CAP_CHECKPOINT_RESTORE + CAP_SYS_PTRACE) restores only images
  *    whose recorded credentials are its own: every task's uids, gids and groups, capabilities
- *    within its own, System V objects owned by it. Root restores what the image records.
- * Checked on the opened fd (no race with a renamed file), before anything is created.
+ *    within its own, System V objects owned by it.
+ * Checked on the opened fd (no race with a renamed file), before anything is created. The
+ * helper then does every file action for a task with that task's credentials (native/helper/
+ * fscred.c), and gives files set-ID bits back only when the image is fully trusted.
  */
 import fs from 'node:fs';
 import { PermissionError } from '../errors.js';
 import type { ImageMetadata } from '../image/types.js';
+import { native } from '../native/addon.js';
 
-/** The image file: owner and mode (a regular file only). */
-export function checkImageFile(fd: number, name: string, meta: ImageMetadata, trustImage: boolean): void {
-  if (trustImage) return;
+export interface ImageTrust {
+  /** root restarts an image it vouches for (root's, `-i -`, --trust-image): every recorded
+   * credential is restored, set-ID bits of recreated files included */
+  full: boolean;
+  /** the uid whose credentials bound the restore (the image file's owner), when not full */
+  owner?: number;
+}
+
+const octal = (m: number) => (m & 0o7777).toString(8).padStart(4, '0');
+const override = '--trust-image to restart it anyway';
+
+/**
+ * The image source's owner and mode (fd as opened; any kind of file). vouched: `-i -` or an fd
+ * from the caller. Returns what the restore may give; throws when the source is not trusted.
+ */
+export function checkImageSource(fd: number, name: string, o: { vouched: boolean; trustImage: boolean }): ImageTrust {
+  const euid = process.geteuid!();
+  if (o.trustImage || o.vouched) return { full: euid === 0 };
   const st = fs.fstatSync(fd);
-  if (!st.isFile()) return;
-  if (st.mode & 0o022)
-    throw new PermissionError(`image ${name}: writable by other users (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}); refused (--trust-image to restart it anyway)`, { object: name, phase: 'check' });
-  const owner = meta.header.owner.uid;
-  if (st.uid !== 0 && st.uid !== owner)
-    throw new PermissionError(`image ${name}: owned by uid ${st.uid}, neither root nor uid ${owner} that made it; refused (--trust-image to restart it anyway)`, { object: name, phase: 'check' });
+  const refuse = (why: string) => new PermissionError(`image ${name}: ${why}; refused (${override})`, { object: name, phase: 'check' });
+  if (st.mode & 0o022) throw refuse(`writable by other users (mode ${octal(st.mode)})`);
+  if (euid === 0) return st.uid === 0 ? { full: true } : { full: false, owner: st.uid };
+  if (st.uid !== 0 && st.uid !== euid) throw refuse(`owned by uid ${st.uid}, neither root nor the caller (uid ${euid})`);
+  return { full: false };
 }
 
 function capsOf(status: string, line: string): bigint {
@@ -36,6 +57,8 @@ function bits(x: bigint): string {
   for (let i = 0; i < 64; i++) if ((x >> BigInt(i)) & 1n) out.push(i);
   return out.join(',');
 }
+
+const CAP_SETS = ['permitted', 'effective', 'inheritable', 'ambient'] as const;
 
 /** A caller that is not root restores only its own credentials. */
 export function checkCallerMayRestore(meta: ImageMetadata): void {
@@ -57,8 +80,8 @@ export function checkCallerMayRestore(meta: ImageMetadata): void {
     if (!mine(c.gid, self.egid) || self.gid !== self.egid) throw refuse(`recorded gids ${c.gid.join('/')} are not the caller's`);
     if ([...new Set(c.groups)].sort((a, b) => a - b).join(',') !== groups) throw refuse(`recorded groups [${c.groups.join(',')}] are not the caller's [${groups}]`);
     if (c.caps) {
-      for (const [set, v] of [['permitted', c.caps.permitted], ['effective', c.caps.effective], ['inheritable', c.caps.inheritable], ['ambient', c.caps.ambient]] as const) {
-        const extra = BigInt('0x' + (v || '0')) & ~prm;
+      for (const set of CAP_SETS) {
+        const extra = BigInt('0x' + (c.caps[set] || '0')) & ~prm;
         if (extra) throw refuse(`its ${set} capabilities hold ${bits(extra)}, which the caller has not`);
       }
       const extraBnd = BigInt('0x' + (c.caps.bounding || '0')) & ~bnd;
@@ -68,4 +91,78 @@ export function checkCallerMayRestore(meta: ImageMetadata): void {
   for (const o of [...meta.ipc.shm, ...meta.ipc.sem, ...meta.ipc.msg])
     if (o.uid !== self.euid || o.cuid !== self.euid || o.gid !== self.egid || o.cgid !== self.egid)
       throw new PermissionError(`System V object id ${o.id}: owned by uid ${o.uid} (created by ${o.cuid}), not the caller's; only root may restore it`, { object: `ipc ${o.id}`, phase: 'check' });
+}
+
+/** CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM: timers on them need CAP_WAKE_ALARM. */
+const ALARM_CLOCKS = new Set([8, 9]);
+
+const RLIMIT_NAMES = ['RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS', 'RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS', 'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME'];
+
+/** This process's hard limits, by resource number (/proc/self/limits lists them in that order). */
+function ownHardLimits(): bigint[] {
+  const INF = 2n ** 64n - 1n;
+  return fs
+    .readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter((l) => l.trim())
+    .map((l) => {
+      const hard = l.slice(26).trim().split(/\s+/)[1] ?? 'unlimited';
+      return hard === 'unlimited' ? INF : BigInt(hard);
+    });
+}
+
+/**
+ * Root restarts an image owned by uid owner: every recorded credential must be within that
+ * owner's — uids the owner's, gids and supplementary groups among the groups the user database
+ * gives it, no capability — as must System V objects and what only a capability gives: hard
+ * resource limits above the restorer's own (CAP_SYS_RESOURCE), ports below
+ * ip_unprivileged_port_start (CAP_NET_BIND_SERVICE), timers on alarm clocks (CAP_WAKE_ALARM).
+ * One line names the process (or object) and the field.
+ */
+export function checkWithinOwner(meta: ImageMetadata, owner: number, name: string): void {
+  const user = native().userOf(owner);
+  const whose = `uid ${owner}${user ? ` (${user.name})` : ''} that owns image ${name}`;
+  const refuse = (who: string, what: string, pid?: number) =>
+    new PermissionError(`${who}: ${what}; refused (--trust-image to restore it anyway)`, { pid, object: name, phase: 'check' });
+  if (!user) throw refuse(`image ${name}`, `its owner uid ${owner} has no entry in the user database, so its groups are unknown`);
+  const groups = new Set([user.gid, ...user.groups]);
+  const notMember = (ids: number[]) => [...new Set(ids.filter((g) => !groups.has(g)))];
+  const limits = ownHardLimits();
+  for (const t of meta.tasks) {
+    const c = t.creds;
+    const who = `process ${t.pid}`;
+    if (c.uid.some((u) => u !== owner)) throw refuse(who, `recorded uids ${c.uid.join('/')} are beyond ${whose}`, t.pid);
+    if (notMember(c.gid).length) throw refuse(who, `recorded gids ${c.gid.join('/')} are beyond ${whose} (not its group ${notMember(c.gid).join(',')})`, t.pid);
+    if (notMember(c.groups).length) throw refuse(who, `recorded supplementary groups [${c.groups.join(',')}] hold ${notMember(c.groups).join(',')}, not a group of ${whose}`, t.pid);
+    for (const set of CAP_SETS) {
+      const held = BigInt('0x' + (c.caps?.[set] || '0'));
+      if (held) throw refuse(who, `its ${set} capabilities hold ${bits(held)}, beyond ${whose} (which has none)`, t.pid);
+    }
+    for (const pt of t.posixTimers)
+      if (ALARM_CLOCKS.has(pt.clock)) throw refuse(who, `its POSIX timer ${pt.id} is on an alarm clock (${pt.clock}), which needs CAP_WAKE_ALARM, beyond ${whose}`, t.pid);
+    t.rlimits.forEach(([, max], r) => {
+      if (limits[r] !== undefined && BigInt(max) > limits[r]!)
+        throw refuse(who, `its hard limit ${RLIMIT_NAMES[r] ?? r} (${max}) is above the restorer's own (${limits[r]}), beyond ${whose}`, t.pid);
+    });
+  }
+  for (const o of [...meta.ipc.shm, ...meta.ipc.sem, ...meta.ipc.msg])
+    if (o.uid !== owner || o.cuid !== owner || !groups.has(o.gid) || !groups.has(o.cgid))
+      throw refuse(`System V object id ${o.id}`, `owned by uid ${o.uid}/gid ${o.gid} (created by ${o.cuid}/${o.cgid}), beyond ${whose}`);
+  const firstFree = unprivilegedPortStart();
+  for (const f of meta.files.files) {
+    if (f.kind === 'timerfd' && ALARM_CLOCKS.has(Number(f.params?.[0])))
+      throw refuse(`file ${f.id} (timerfd)`, `on an alarm clock (${f.params![0]}), which needs CAP_WAKE_ALARM, beyond ${whose}`);
+    const port = f.inet?.local?.port ?? 0;
+    if (port > 0 && port < firstFree)
+      throw refuse(`file ${f.id} (${f.inet!.proto} socket)`, `bound to port ${port}, below ip_unprivileged_port_start (${firstFree}): binding it needs CAP_NET_BIND_SERVICE, beyond ${whose}`);
+  }
+}
+
+function unprivilegedPortStart(): number {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+  } catch {
+    return 1024;
+  }
 }

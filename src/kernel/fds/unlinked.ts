@@ -5,6 +5,8 @@
  * records) and each fd refers to it. On restart the helper creates the file again at its path
  * (or, when a new file has taken that path, at a temporary name beside it), refills it and
  * unlinks it at once; every fd is the file reopened with its own flags and offset.
+ * A directory that was removed while held open is the same, as an object of kind unlinked-dir
+ * (no contents: a removed directory is empty), made again with mkdir and removed again.
  */
 import { UnsupportedError } from '../../errors.js';
 import type { FdOps } from './types.js';
@@ -13,7 +15,7 @@ const DELETED = ' (deleted)';
 
 export const unlinkedFile: FdOps = {
   kind: 'unlinked',
-  matches: (f) => f.stat.isFile() && f.link.startsWith('/') && f.link.endsWith(DELETED) && !f.link.startsWith('/memfd:'),
+  matches: (f) => (f.stat.isFile() || f.stat.isDirectory()) && f.link.startsWith('/') && f.link.endsWith(DELETED) && !f.link.startsWith('/memfd:'),
   dump: (f) => {
     if (f.stat.nlink > 0)
       throw new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): unlinked from this path but still linked elsewhere: not supported yet`, { pid: f.pid });

@@ -1,0 +1,237 @@
+/* The filesystem actions of fscred.c, done by whoever runs them (the helper for its own
+ * credentials, or an agent that took a task's), and the helper's calls for them. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fscred.h"
+#include "restore.h"
+
+extern struct plan plan;
+
+static socklen_t sun_of(const char *path, struct sockaddr_un *a)
+{
+	size_t len = strnlen(path, sizeof a->sun_path);
+	memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	memcpy(a->sun_path, path, len);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+}
+
+/* A socket file nobody is bound to any more (connect is refused): 1, else 0. */
+static int stale(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	struct sockaddr_un a;
+	socklen_t al = sun_of(path, &a);
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int r = s >= 0 ? connect(s, (struct sockaddr *)&a, al) : 0;
+	int e = errno;
+	if (s >= 0)
+		close(s);
+	return r < 0 && e == ECONNREFUSED;
+}
+
+/* One action, by whoever runs it. */
+int fs_do(const struct fsreq *r, int fd, int *out)
+{
+	*out = -1;
+	switch (r->op) {
+	case FS_OPEN:
+		return *out = open(r->path, r->flags | O_CLOEXEC, (mode_t)r->mode);
+	case FS_OPENDIR: /* the task changes to it later with fchdir: search permission checked here */
+		*out = open(r->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (*out >= 0 && fs_in_agent && fchdir(*out) < 0) {
+			int e = errno;
+			close(*out);
+			*out = -1;
+			errno = e;
+		}
+		return *out;
+	case FS_CHECKED: /* no open of the file itself (a FIFO's would wait): its permission */
+		*out = open(r->path, O_PATH | O_CLOEXEC);
+		if (*out >= 0 && syscall(SYS_faccessat2, *out, "", r->mode, AT_EMPTY_PATH | AT_EACCESS) < 0) {
+			int e = errno;
+			close(*out);
+			*out = -1;
+			errno = e;
+		}
+		return *out;
+	case FS_UNLINK:
+		return unlink(r->path);
+	case FS_STALE:
+		return stale(r->path);
+	case FS_BIND:
+		return bind(fd, (const struct sockaddr *)r->path, (socklen_t)r->alen);
+	case FS_CONNECT:
+		return connect(fd, (const struct sockaddr *)r->path, (socklen_t)r->alen);
+	case FS_CHOWN:
+		return chown(r->path, (uid_t)r->uid, (gid_t)r->gid);
+	case FS_CHMOD:
+		return chmod(r->path, (mode_t)r->mode);
+	case FS_FCHMOD:
+		return fchmod(fd, (mode_t)r->mode);
+	case FS_WATCH:
+		return inotify_add_watch(fd, r->path, (uint32_t)r->mode);
+	case FS_MKDIR: /* a removed directory made again, and opened (never through a symlink) */
+		if (mkdir(r->path, (mode_t)r->mode) < 0)
+			return -1;
+		*out = open(r->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (*out < 0) {
+			int e = errno;
+			rmdir(r->path);
+			errno = e;
+		}
+		return *out;
+	case FS_RMDIR:
+		return rmdir(r->path);
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+static int with_path(struct fsreq *r, const char *path)
+{
+	size_t len = strlen(path);
+	if (len >= sizeof r->path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(r->path, path, len + 1);
+	return 0;
+}
+
+int fs_open(int task, const char *path, int flags, int mode)
+{
+	static struct fsreq r;
+	int fd;
+	r = (struct fsreq){ .op = FS_OPEN, .flags = flags, .mode = mode };
+	if (with_path(&r, path) < 0)
+		return -1;
+	fs_call(task, &r, -1, &fd);
+	return fd;
+}
+
+int fs_checked(int task, const char *path, int access)
+{
+	static struct fsreq r;
+	int fd;
+	r = (struct fsreq){ .op = FS_CHECKED, .mode = access };
+	if (with_path(&r, path) < 0)
+		return -1;
+	fs_call(task, &r, -1, &fd);
+	return fd;
+}
+
+int fs_opendir(int task, const char *path)
+{
+	static struct fsreq r;
+	int fd;
+	r = (struct fsreq){ .op = FS_OPENDIR };
+	if (with_path(&r, path) < 0)
+		return -1;
+	fs_call(task, &r, -1, &fd);
+	return fd;
+}
+
+static int path_op(int task, int op, const char *path, int fd, int mode, int uid, int gid)
+{
+	static struct fsreq r;
+	r = (struct fsreq){ .op = op, .mode = mode, .uid = uid, .gid = gid };
+	if (with_path(&r, path) < 0)
+		return -1;
+	return fs_call(task, &r, fd, NULL);
+}
+
+int fs_unlink(int task, const char *path)
+{
+	return path_op(task, FS_UNLINK, path, -1, 0, 0, 0);
+}
+
+int fs_rmdir(int task, const char *path)
+{
+	return path_op(task, FS_RMDIR, path, -1, 0, 0, 0);
+}
+
+int fs_mkdir(int task, const char *path, int mode)
+{
+	static struct fsreq r;
+	int fd;
+	r = (struct fsreq){ .op = FS_MKDIR, .mode = mode };
+	if (with_path(&r, path) < 0)
+		return -1;
+	fs_call(task, &r, -1, &fd);
+	return fd;
+}
+
+int fs_stale(int task, const char *path)
+{
+	return path_op(task, FS_STALE, path, -1, 0, 0, 0);
+}
+
+int fs_chown(int task, const char *path, uid_t uid, gid_t gid)
+{
+	return path_op(task, FS_CHOWN, path, -1, 0, (int)uid, (int)gid);
+}
+
+int fs_chmod(int task, const char *path, mode_t mode)
+{
+	return path_op(task, FS_CHMOD, path, -1, (int)fs_mode(mode), 0, 0);
+}
+
+int fs_fchmod(int task, int fd, mode_t mode)
+{
+	return path_op(task, FS_FCHMOD, "", fd, (int)fs_mode(mode), 0, 0);
+}
+
+int fs_watch(int task, int ifd, const char *path, uint32_t mask)
+{
+	return path_op(task, FS_WATCH, path, ifd, (int)mask, 0, 0);
+}
+
+static int addr_op(int task, int op, int fd, const void *addr, socklen_t len)
+{
+	static struct fsreq r;
+	r = (struct fsreq){ .op = op, .alen = (unsigned)len };
+	if (len > sizeof r.path) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(r.path, addr, len);
+	return fs_call(task, &r, fd, NULL);
+}
+
+int fs_bind(int task, int fd, const void *addr, socklen_t len)
+{
+	return addr_op(task, FS_BIND, fd, addr, len);
+}
+
+int fs_connect(int task, int fd, const void *addr, socklen_t len)
+{
+	return addr_op(task, FS_CONNECT, fd, addr, len);
+}
+
+mode_t fs_mode(mode_t mode)
+{
+	return plan.trusted ? mode & 07777 : mode & 01777;
+}
+
+const char *fs_who(int task)
+{
+	static char buf[64];
+	if (task < 0 || task >= plan.ntasks)
+		return "";
+	snprintf(buf, sizeof buf, " as uid %u (process %d)", plan.tasks[task].uid[3], plan.tasks[task].old_pid);
+	return buf;
+}

@@ -1,0 +1,201 @@
+/**
+ * The restart plan of an image: who creates which task at which pid (plan-tree.ts), and the
+ * helper's plan lines (restore-plan.ts, native/helper/plan.h). restart() sends these lines to the
+ * helper that restores; checkpoint() builds the very same plan from the metadata it is about to
+ * write and has the helper's own parser check it (`ucr-helper restore --check`), so an image
+ * that restart would refuse while planning is never written (checkRestorable below). Also
+ * restart's verify step (checkLoaded), which inspect --verify runs on what the helper read
+ * exactly as a restart reads it (`ucr-helper restore --verify`, verifyPages below).
+ */
+import { spawnSync } from 'node:child_process';
+import { ImageError, UcrError, UnsupportedError } from '../errors.js';
+import { checkSystemLimits } from '../image/limits.js';
+import { checkTrailerBytes, readMetadata } from '../image/reader.js';
+import type { ImageMetadata, TaskImage, Trailer } from '../image/types.js';
+import { Helper, type HelperEvent, type HelperFailure } from '../kernel/helper.js';
+import { contentBytes } from '../kernel/objects.js';
+import { helperPath } from '../native/addon.js';
+import { ipcLines, type IpcRestoreOptions } from '../kernel/ipc.js';
+import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
+import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
+import { actionLines, planTerminals, planTree, type TreePlan } from './plan-tree.js';
+
+export interface SkipMemory {
+  pid?: number;
+  start: number;
+  end: number;
+}
+
+/** What of a restart's options shapes its plan (see RestartOptions). */
+export interface PlanOptions {
+  pids?: Map<number, number> | 'auto';
+  pidns?: boolean;
+  ipcns?: boolean;
+  skip?: 'ipc'[];
+  skipMemory?: SkipMemory[];
+  timers?: TimerPolicy;
+  detach?: boolean;
+}
+
+export interface RestartPlan {
+  tree: TreePlan;
+  ipc: IpcRestoreOptions;
+}
+
+/** --skip-memory as helper plan lines (task index or -1), refusing a pid that is not a task. */
+function skipMemoryLines(skips: SkipMemory[], tasks: TaskImage[]): string[] {
+  return skips.map((s) => {
+    const index = s.pid === undefined ? -1 : tasks.findIndex((t) => t.pid === s.pid);
+    if (index < 0 && s.pid !== undefined) throw new UcrError(`--skip-memory: process ${s.pid} is not a live task of the image`, { code: 'EUSAGE' });
+    return `skipmem ${index} ${s.start} ${s.end}`;
+  });
+}
+
+/** New pids: --pids first; in a new namespace the pid each task saw itself; else the same. */
+function pidMapper(meta: ImageMetadata, pids: PlanOptions['pids'], pidns: boolean): (old: number) => number {
+  if (pids === 'auto') return () => 0;
+  const byPid = new Map(meta.tree.tasks.map((t) => [t.pid, t]));
+  for (const old of pids?.keys() ?? [])
+    if (!byPid.has(old)) throw new UcrError(`--pids: pid ${old} is not in the image`, { code: 'EINVAL', pid: old });
+  return (old) => pids?.get(old) ?? (pidns ? byPid.get(old)?.nsPid : undefined) ?? old;
+}
+
+/** The tree plan: creators, pids, terminals; refuses what cannot be rebuilt. */
+export function planRestart(meta: ImageMetadata, opts: PlanOptions): RestartPlan {
+  const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
+  checkSystemLimits(meta, pidFor);
+  const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
+  const taskImage = new Map(meta.tasks.map((t) => [t.pid, t]));
+  planTerminals(tree, (meta.files.ttys ?? []).map((t) => t.index), (pid) => taskImage.get(pid));
+  for (const t of tree.tasks) {
+    const img = t.kind === 'task' ? taskImage.get(t.oldPid) : undefined;
+    if (img?.threads.length && t.newPid !== (t.entry?.nsPid && opts.pidns ? t.entry.nsPid : t.oldPid))
+      throw new UnsupportedError(
+        `process ${t.oldPid} has ${img.threads.length + 1} threads: restarting it at another pid is not supported (glibc keeps every thread's id in memory)`,
+        { pid: t.oldPid, phase: 'plan' },
+      );
+  }
+  // a tree that had an IPC namespace of its own gets a new one unless told otherwise
+  return { tree, ipc: { ipcns: opts.ipcns ?? meta.ipc.ownNamespace, skip: opts.skip?.includes('ipc') ?? false } };
+}
+
+/** How the helper runs this restart (not part of the image's plan). */
+export interface RunSettings {
+  workers: number;
+  pidWaitMs: number;
+  spool: boolean;
+  /** the image is root's and root restarts it, or the caller vouched for it: set-ID bits come back */
+  trusted: boolean;
+  /** ms since the checkpoint, for the timer policy */
+  elapsedMs: number;
+}
+
+/**
+ * The helper's plan lines, in chunks that can be sent as they are made (the helper parses while
+ * the rest is being written): settings, objects and files, one chunk per task, then the page
+ * runs, the tree's actions and `end`.
+ */
+export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOptions, run: RunSettings): Generator<string[]> {
+  const root = meta.tree.tasks[0]!;
+  const ctx = { stdioFd: (slot: number) => 4 + slot };
+  yield [
+    `workers ${run.workers}`,
+    `pidwait ${run.pidWaitMs}`,
+    `seed ${meta.digest}`,
+    `spool ${run.spool ? 1 : 0}`,
+    `lz4 ${meta.header.compress === 'lz4' ? 1 : 0}`,
+    `pidns ${opts.pidns ? 1 : 0}`,
+    `trusted ${run.trusted ? 1 : 0}`,
+    ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
+    // a tree restored into the caller's session is a job in the foreground, unless detached
+    `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
+    ...ipcLines(meta.ipc, plan.ipc),
+    ...fileLines(meta.files, ctx),
+  ];
+  const imageOf = new Map(meta.tasks.map((t) => [t.pid, applyTimerPolicy(t, opts.timers ?? 'relative', run.elapsedMs)]));
+  for (const t of plan.tree.tasks) yield taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files);
+  yield [...runLines(meta.files, meta.tasks), ...actionLines(plan.tree.actions), 'end'];
+}
+
+/**
+ * Checkpoint's own check of the metadata it is about to write (prelude to the last TASK record,
+ * as bytes): read and validated by the reader restart uses, then planned as a restart with
+ * default options would plan it, and that plan read by the helper's own plan parser. Throws
+ * what restart would say.
+ */
+export async function checkRestorable(metadata: Buffer, name: string): Promise<ImageMetadata> {
+  const { meta, reader } = readMetadata(metadata, name);
+  if (reader.offset !== metadata.length) throw new ImageError(`${name}: ${metadata.length - reader.offset} bytes after the metadata`, { object: name });
+  await checkPlan(meta);
+  return meta;
+}
+
+async function checkPlan(meta: ImageMetadata): Promise<void> {
+  const opts: PlanOptions = {};
+  const plan = planRestart(meta, opts);
+  const h = new Helper(['restore', '--check']);
+  try {
+    for (const chunk of planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 })) h.sendLines(chunk);
+    await h.next('planned');
+  } finally {
+    h.close();
+    await h.exited;
+  }
+}
+
+/** What the helper reports once it has read every page record and the trailer (`loaded`). */
+export interface Loaded {
+  /** page bytes of objects and tasks, and of System V segments */
+  bytes: number;
+  shmBytes: number;
+  /** page, object and SHM records */
+  records: number;
+  digest: number;
+  /** the trailer's payload */
+  trailer: Buffer;
+  /** inspect --verify: bytes of the LZ4 blocks */
+  stored?: number;
+}
+
+export function loadedOf(ev: HelperEvent): Loaded {
+  return {
+    bytes: ev.bytes as number,
+    shmBytes: ev.shmbytes as number,
+    records: ev.records as number,
+    digest: ev.digest as number,
+    trailer: Buffer.from(ev.trailer as string, 'hex'),
+    ...(ev.stored !== undefined ? { stored: ev.stored as number } : {}),
+  };
+}
+
+/** Restart's verify step: the trailer decodes and matches the records, bytes and digest chain
+ * the helper saw, and the page bytes are those the metadata lists. */
+export function checkLoaded(name: string, meta: ImageMetadata, l: Loaded): Trailer {
+  const expectBytes = contentBytes(meta.files.objects, meta.tasks);
+  const trailer = checkTrailerBytes(name, l.trailer, { digest: l.digest, records: meta.records + l.records, pageBytes: expectBytes + l.shmBytes });
+  if (l.bytes !== expectBytes) throw new ImageError(`${name}: corrupt image: page bytes ${l.bytes} != ${expectBytes}`, { object: name });
+  return trailer;
+}
+
+/**
+ * inspect --verify: the page records that follow the metadata on fd (its offset right after
+ * the metadata), read and checked by the helper with the code a restart uses (order, task,
+ * address, object, lengths, LZ4, SHM segments, checksums, trailer last, then the end of the
+ * image), written nowhere; then restart's verify step. Synchronous, like inspect.
+ */
+export function verifyPages(fd: number, name: string, meta: ImageMetadata): { loaded: Loaded; trailer: Trailer } {
+  const opts: PlanOptions = {};
+  const plan = planRestart(meta, opts);
+  const lines = [...planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 })].flat();
+  const r = spawnSync(helperPath(), ['restore', '--verify'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'pipe', 'pipe', fd], maxBuffer: 1 << 26 });
+  const events = (r.stdout?.toString('latin1') ?? '').split('\n').filter(Boolean).map((l) => JSON.parse(l) as HelperEvent);
+  const failed = events.find((e) => e.ev === 'error') as unknown as HelperFailure | undefined;
+  if (failed) {
+    const object = failed.object && !failed.msg.includes(failed.object) && failed.object !== 'image' ? `${failed.object}: ` : '';
+    throw new ImageError(`${name}: ${object}${failed.msg}${failed.errno ? ` (errno ${failed.errno})` : ''}`, { object: name, errno: failed.errno || undefined });
+  }
+  const loaded = events.find((e) => e.ev === 'loaded');
+  if (!loaded) throw new UcrError(`${name}: ucr-helper failed (${r.error?.message ?? r.signal ?? r.status}): ${r.stderr?.toString().trim().split('\n').pop() ?? ''}`, { object: name });
+  const l = loadedOf(loaded);
+  return { loaded: l, trailer: checkLoaded(name, meta, l) };
+}
