@@ -226,12 +226,21 @@ struct epctl_plan {
 	uint64_t data;
 };
 
-/* madvise bits */
+/* VmFlags a mapping gets back (src/kernel/memory.ts MADV): madvise state, mlock, mseal, MAP_NORESERVE
+ * (in the mmap flags already) and a shared mapping's may-write (its file opened read-write) */
 #define MADV_BIT_HUGEPAGE 1
 #define MADV_BIT_NOHUGEPAGE 2
 #define MADV_BIT_DONTFORK 4
 #define MADV_BIT_WIPEONFORK 8
 #define MADV_BIT_DONTDUMP 16
+#define MADV_BIT_SEQUENTIAL 32
+#define MADV_BIT_RANDOM 64
+#define MADV_BIT_MERGEABLE 128
+#define MADV_BIT_LOCKED 256
+#define MADV_BIT_LOCKONFAULT 512
+#define MADV_BIT_NORESERVE 1024
+#define MADV_BIT_MAYWRITE 2048
+#define MADV_BIT_SEALED 4096 /* mseal(), last */
 
 struct vma_plan {
 	uint64_t start, end, pgoff;

@@ -35,7 +35,7 @@ static const char *vma_name(const struct vma_plan *m)
 /* The path a mapping is opened from inside the task (NULL: anonymous) and its access mode. */
 static const char *vma_path(const struct vma_plan *m, char *buf, size_t len, int *oflags)
 {
-	*oflags = (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+	*oflags = (m->flags & MAP_SHARED) && ((m->prot & PROT_WRITE) || (m->madv & MADV_BIT_MAYWRITE)) ? O_RDWR : O_RDONLY;
 	if (m->obj >= 0) {
 		/* a content object: the task opens the tracer's fd of it (the tracer is a fork of the
 		 * helper, made after the objects were created) */

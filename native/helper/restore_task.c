@@ -128,14 +128,17 @@ static int restore_signals(struct task_plan *p)
 	return finish_run(&b, "rt_sigaction");
 }
 
-/* Final protections of the mappings that were writable while filling, then madvise flags, in
- * one stop. */
+/* Final protections of the mappings that were writable while filling, then madvise flags,
+ * mlock and, last, mseal, in one stop. */
 static int restore_prot_madvise(struct task_plan *p)
 {
-	static const struct { unsigned bit; int advice; } adv[] = {
-		{ MADV_BIT_HUGEPAGE, MADV_HUGEPAGE },   { MADV_BIT_NOHUGEPAGE, MADV_NOHUGEPAGE },
-		{ MADV_BIT_DONTFORK, MADV_DONTFORK },   { MADV_BIT_WIPEONFORK, MADV_WIPEONFORK },
-		{ MADV_BIT_DONTDUMP, MADV_DONTDUMP },
+	static const struct { unsigned bit; long nr; int advice; } adv[] = {
+		{ MADV_BIT_HUGEPAGE, SYS_madvise, MADV_HUGEPAGE },     { MADV_BIT_NOHUGEPAGE, SYS_madvise, MADV_NOHUGEPAGE },
+		{ MADV_BIT_DONTFORK, SYS_madvise, MADV_DONTFORK },     { MADV_BIT_WIPEONFORK, SYS_madvise, MADV_WIPEONFORK },
+		{ MADV_BIT_DONTDUMP, SYS_madvise, MADV_DONTDUMP },     { MADV_BIT_SEQUENTIAL, SYS_madvise, MADV_SEQUENTIAL },
+		{ MADV_BIT_RANDOM, SYS_madvise, MADV_RANDOM },         { MADV_BIT_MERGEABLE, SYS_madvise, MADV_MERGEABLE },
+		{ MADV_BIT_LOCKONFAULT, SYS_mlock2, MLOCK_ONFAULT },   { MADV_BIT_LOCKED, SYS_mlock2, 0 },
+		{ MADV_BIT_SEALED, SYS_mseal, 0 },
 	};
 	static struct batch b;
 	batch_init(&b, 0);
@@ -151,16 +154,20 @@ static int restore_prot_madvise(struct task_plan *p)
 	if (finish_run(&b, "mprotect") < 0)
 		return -1;
 	batch_init(&b, 0);
-	for (int i = 0; i < p->nvmas; i++)
+	for (int i = 0; i < p->nvmas; i++) {
+		unsigned madv = p->vmas[i].madv;
+		if (madv & MADV_BIT_LOCKONFAULT) /* mlock2(MLOCK_ONFAULT) is the lock */
+			madv &= ~(unsigned)MADV_BIT_LOCKED;
 		for (size_t k = 0; k < sizeof adv / sizeof adv[0]; k++)
-			if (p->vmas[i].madv & adv[k].bit) {
+			if (madv & adv[k].bit) {
 				if (!batch_room(&b, 0, 1) && finish_run(&b, "madvise") < 0)
 					return -1;
 				if (b.done)
 					batch_init(&b, 0);
-				batch_add(&b, SYS_madvise, p->vmas[i].start, p->vmas[i].end - p->vmas[i].start,
+				batch_add(&b, adv[k].nr, p->vmas[i].start, p->vmas[i].end - p->vmas[i].start,
 					  (uint64_t)adv[k].advice, 0, 0, 0, 0, i);
 			}
+	}
 	return finish_run(&b, "madvise");
 }
 

@@ -54,7 +54,8 @@ export interface VmaImage {
   obj?: number;
   /** Identity of a mapped file at checkpoint time, checked on restart. */
   file?: { size: number; mtimeMs: number; ino: number };
-  /** MADV_BIT_* (native/helper/plan.h) */
+  /** MADV_BIT_* (native/helper/plan.h, src/kernel/memory.ts MADV): madvise state, mlock,
+   * MAP_NORESERVE and a shared mapping's may-write, as VmFlags showed them */
   madv: number;
   /** The image carries pages for this mapping. */
   fill: boolean;
