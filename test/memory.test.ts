@@ -74,6 +74,12 @@ describe('shared memory', () => {
     expect(pids).toHaveLength(2);
     expect(verdict).toBe('PASS');
   });
+
+  it('memfds and unlinked files keep their mode, owner and seals (F_SEAL_GROW/SHRINK/SEAL, F_SEAL_FUTURE_WRITE under a writable mapping, MFD_NOEXEC_SEAL), and the seals hold', async () => {
+    const dir = tmpdir('objmeta');
+    const { verdict } = await roundTrip('objmeta', { args: ['--dir', dir] });
+    expect(verdict).toBe('PASS');
+  });
 });
 
 describe('shared memory held outside the tree', () => {

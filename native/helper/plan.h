@@ -14,9 +14,10 @@
  *                                                      a pipe, created (or a FIFO opened) and
  *                                                      filled by the helper
  *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file> <size> <seals> <hex name|->
- *       [<mode>]                                       a content object, created by the helper
- *                                                      (memfd: name; unlinked file: its path,
- *                                                      and mode); contents come as OBJECT records
+ *       [<mode> [<uid> <gid>]]                         a content object, created by the helper
+ *                                                      (memfd: name; unlinked file: its path;
+ *                                                      both: mode and owner); contents come as
+ *                                                      OBJECT records
  *   file <id> reopen <obj id> <flags> <pos>            an fd of a memfd or unlinked file (the
  *                                                      object reopened: an open file of its own)
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
@@ -202,7 +203,9 @@ struct obj_plan {
 	uint64_t size;
 	int seals;  /* applied once the contents are in */
 	char *name; /* memfd name; unlinked file: its path */
-	int mode;   /* unlinked file: permission bits */
+	int mode;   /* memfd, unlinked file: permission bits (-1: none given) */
+	uid_t uid;  /* memfd, unlinked file: owner ((uid_t)-1: the helper's) */
+	gid_t gid;
 	int hfd;    /* the helper's fd for it */
 };
 

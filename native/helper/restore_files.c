@@ -74,20 +74,45 @@ static int create_unlinked(struct obj_plan *sp)
 {
 	char tmp[PATH_MAX];
 	const char *at = sp->name;
-	int fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+	int fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 && errno == EEXIST) {
 		const char *slash = strrchr(sp->name, '/');
 		snprintf(tmp, sizeof tmp, "%.*s/.ucr-unlinked-%d-%d", (int)(slash - sp->name), sp->name, (int)getpid(), sp->id);
 		at = tmp;
-		fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, sp->mode);
+		fd = open(at, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	}
 	if (fd < 0)
 		return proto_fail("files", sp->name, errno, "cannot create the unlinked file again");
-	if (unlink(at) < 0 || fchmod(fd, (mode_t)sp->mode) < 0) {
+	if (unlink(at) < 0) {
 		int e = errno;
 		close(fd);
 		return proto_fail("files", sp->name, e, "cannot unlink the file again");
 	}
+	return fd;
+}
+
+/* A memfd or unlinked file gets its owner, then its mode (a chown clears set-id bits): before
+ * the seals (F_SEAL_EXEC on an executable memfd would imply the write seals). */
+static int set_owner_mode(struct obj_plan *sp, int fd)
+{
+	if (sp->uid != (uid_t)-1 && fchown(fd, sp->uid, sp->gid) < 0)
+		return proto_fail("files", sp->name, errno, "cannot give it its owner %u:%u back", (unsigned)sp->uid,
+				  (unsigned)sp->gid);
+	if (sp->mode >= 0 && fchmod(fd, (mode_t)sp->mode) < 0)
+		return proto_fail("files", sp->name, errno, "cannot give it its mode %04o back", sp->mode);
+	return 0;
+}
+
+/* A memfd, executable or not as its mode says (a kernel with vm.memfd_noexec set would
+ * otherwise make it non-executable and sealed so; MFD_EXEC is Linux 6.3). */
+static int create_memfd(struct obj_plan *sp)
+{
+	unsigned flags = 1U | 2U; /* MFD_CLOEXEC | MFD_ALLOW_SEALING */
+	int fd = -1;
+	if (sp->mode >= 0 && (sp->mode & 0111))
+		fd = (int)syscall(SYS_memfd_create, sp->name, flags | 0x10U /* MFD_EXEC */);
+	if (fd < 0)
+		fd = (int)syscall(SYS_memfd_create, sp->name, flags);
 	return fd;
 }
 
@@ -114,12 +139,16 @@ static int open_objs(void)
 			if (fd < 0)
 				fd = (int)syscall(SYS_memfd_create, "dev/zero", 1U /* MFD_CLOEXEC */);
 		} else if (sp->kind == OBJ_MEMFD) {
-			fd = (int)syscall(SYS_memfd_create, sp->name, 1U | 2U /* MFD_CLOEXEC | MFD_ALLOW_SEALING */);
+			fd = create_memfd(sp);
 		} else if ((fd = create_unlinked(sp)) < 0) {
 			return -1;
 		}
 		if (fd < 0 || ftruncate(fd, (off_t)sp->size) < 0)
 			return proto_fail("files", obj, errno, "cannot create it");
+		if (sp->kind != OBJ_ANON && set_owner_mode(sp, fd) < 0) {
+			close(fd);
+			return -1;
+		}
 		sp->hfd = high(fd);
 		if (sp->hfd < 0)
 			return proto_fail("files", obj, errno, "cannot place it");

@@ -180,8 +180,10 @@ export interface ObjectImage {
   kind: 'anon' | 'memfd' | 'unlinked';
   /** memfd: its name (without the "memfd:" prefix); unlinked: the file's path */
   name?: string;
-  /** unlinked: permission bits */
+  /** memfd and unlinked: permission bits (images before owners were kept: unlinked only) */
   mode?: number;
+  /** memfd and unlinked: owner [uid, gid] (absent in older images: the restarting process's) */
+  owner?: [number, number];
   size: number;
   /** F_SEAL_* bits of a memfd */
   seals: number;

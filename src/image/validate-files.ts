@@ -133,7 +133,10 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
     if (kind === 'memfd' && name!.length > 249) sw.at('name').fail('memfd name too long');
     if (kind === 'unlinked' && !name!.startsWith('/')) sw.at('name').fail('an unlinked file needs an absolute path');
     const mode = s.mode === undefined ? undefined : field(s, 'mode', sw, (y, ww) => int(y, ww, 0, 0o7777));
-    if ((kind === 'unlinked') !== (mode !== undefined)) sw.fail('only an unlinked file has a mode');
+    if (kind === 'unlinked' && mode === undefined) sw.fail('an unlinked file needs a mode');
+    if (kind === 'anon' && mode !== undefined) sw.fail('shared anonymous memory has no mode');
+    const owner = s.owner === undefined ? undefined : (arr(s.owner, sw.at('owner'), 2).map((y, k) => int(y, sw.at('owner').at(k), 0, 0xfffffffe)) as [number, number]);
+    if (owner && (owner.length !== 2 || kind === 'anon')) sw.at('owner').fail('expected [uid, gid] of a memfd or unlinked file');
     const limit = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
     let prevEnd = 0;
     const runs = arr(s.runs, sw.at('runs')).map((r, k): [number, number] => {
@@ -150,6 +153,7 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
       kind: kind as ObjectImage['kind'],
       ...(name !== undefined ? { name } : {}),
       ...(mode !== undefined ? { mode } : {}),
+      ...(owner ? { owner } : {}),
       size,
       seals: field(s, 'seals', sw, (y, ww) => int(y, ww, 0, 0xffff)),
       runs,

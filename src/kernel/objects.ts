@@ -68,7 +68,7 @@ export async function captureObjects(
   const paths = new Map<number, string>();
   for (const s of sources.values()) {
     h.send(`object ${s.path}`);
-    const ev = (await h.next('object')) as unknown as { size: number; seals: number; mode: number; nlink: number; runs: [number, number][] };
+    const ev = (await h.next('object')) as unknown as { size: number; seals: number; mode: number; uid: number; gid: number; nlink: number; runs: [number, number][] };
     if (s.kind === 'unlinked' && ev.nlink > 0)
       throw new UnsupportedError(`${s.name} (deleted): unlinked from this path but still linked elsewhere: not supported yet`, { object: s.name, phase: 'memory' });
     const id = objects.length;
@@ -78,7 +78,7 @@ export async function captureObjects(
       id,
       kind: s.kind,
       ...(s.name !== undefined ? { name: s.name } : {}),
-      ...(s.kind === 'unlinked' ? { mode: ev.mode } : {}),
+      ...(s.kind !== 'anon' ? { mode: ev.mode, owner: [ev.uid, ev.gid] as [number, number] } : {}),
       size: ev.size,
       seals: s.kind === 'memfd' ? ev.seals : 0,
       runs: ev.runs,
@@ -144,7 +144,9 @@ export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: numb
 export function objectLines(objects: ObjectImage[]): string[] {
   const KIND = { anon: 0, memfd: 1, unlinked: 2 };
   return objects.map(
-    (o) => `obj ${o.id} ${KIND[o.kind]} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}${o.mode !== undefined ? ` ${o.mode}` : ''}`,
+    (o) =>
+      `obj ${o.id} ${KIND[o.kind]} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}` +
+      (o.mode !== undefined ? ` ${o.mode}${o.owner ? ` ${o.owner[0]} ${o.owner[1]}` : ''}` : ''),
   );
 }
 
