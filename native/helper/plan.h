@@ -18,6 +18,10 @@
  *                                                      (memfd: name; unlinked file: its path;
  *                                                      both: mode and owner); contents come as
  *                                                      OBJECT records
+ *   file <id> proc <pid> <tid|0> <hex sub-path|-> <flags> <pos>
+ *                                                      a file of /proc/PID[/task/TID] (pid: the
+ *                                                      task's pid in the image), opened by each
+ *                                                      task that holds it in its finish step
  *   file <id> reopen <obj id> <flags> <pos>            an fd of a memfd or unlinked file (the
  *                                                      object reopened: an open file of its own)
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
@@ -120,7 +124,7 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC };
 
 enum unix_conn { UNIX_NONE = 0, UNIX_PAIR, UNIX_CLIENT, UNIX_ACCEPTED, UNIX_DGRAM };
 
@@ -170,6 +174,8 @@ struct file_plan {
 	int flags;
 	uint64_t pos;
 	int srcfd;  /* FILE_INHERIT */
+	pid_t proc_pid, proc_tid; /* FILE_PROC: the task (its pid in the image) and thread, 0: none;
+				     path: the rest of the path below /proc/PID[/task/TID] */
 	int pipe;   /* FILE_PIPE: pipe id */
 	int end;    /* FILE_PIPE: 0 read, 1 write, 2 both (a FIFO opened O_RDWR) */
 	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */

@@ -20,6 +20,15 @@ int plan_add_file(struct plan *p, char **w, int n)
 		f->kind = FILE_PATH;
 		f->flags = (int)v[1];
 		f->pos = v[2];
+	} else if (!strcmp(w[2], "proc")) {
+		uint64_t a[5];
+		NEED(n == 8 && plan_u64s(w, 3, 2, a) == 0 && plan_u64s(w, 6, 2, a + 2) == 0 && a[0] > 0 && a[0] < (1u << 22) &&
+		     a[1] < (1u << 22));
+		NEED(!strcmp(w[5], "-") || ((f->path = plan_hex_string(w[5])) != NULL && f->path[0] == '/' &&
+					    !strstr(f->path, "/..") && strlen(f->path) < 256));
+		f->kind = FILE_PROC;
+		f->proc_pid = (pid_t)a[0], f->proc_tid = (pid_t)a[1];
+		f->flags = (int)a[2], f->pos = a[3];
 	} else if (!strcmp(w[2], "inherit")) {
 		NEED(n == 4 && !parse_u64(w[3], v + 1) && v[1] < 1024);
 		f->kind = FILE_INHERIT;

@@ -354,6 +354,8 @@ int open_files(void)
 			    (ticks && ioctl(fd, TFD_IOC_SET_TICKS, &ticks) < 0))
 				return proto_fail("files", obj, errno, "cannot recreate the timerfd");
 			fp->hfd = high(fd);
+		} else if (fp->kind == FILE_PROC) {
+			continue; /* opened by each task that holds it, in its finish step */
 		} else if (fp->kind != FILE_UNIX && fp->kind != FILE_INET && fp->hfd < 0) {
 			return proto_fail("files", obj, EINVAL, "pipe end of an unknown pipe");
 		}

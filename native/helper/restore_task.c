@@ -171,6 +171,56 @@ static int restore_prot_madvise(struct task_plan *p)
 	return finish_run(&b, "madvise");
 }
 
+/* The files of /proc/PID[/task/TID] the task holds, opened by the task itself now that every
+ * task and its threads exist, at the restored pid of the task they name; an fd of the same
+ * file opened earlier in this task is dup'd instead (one open file, as before). */
+static int restore_proc_files(struct task_plan *p)
+{
+	const struct plan *pl = ctx.plan;
+	for (int i = 0; i < p->nfds; i++) {
+		const struct fd_plan *fd = &p->fds[i];
+		const struct file_plan *fp = &pl->files[fd->file];
+		if (fp->kind != FILE_PROC)
+			continue;
+		long ret;
+		int first = 0;
+		while (first < i && p->fds[first].file != fd->file)
+			first++;
+		if (first < i) {
+			if (rt_call("finish", "dup3", SYS_dup3, (uint64_t)p->fds[first].target, (uint64_t)fd->target,
+				    fd->cloexec ? O_CLOEXEC : 0, 0, 0, 0, &ret) < 0)
+				return -1;
+			continue;
+		}
+		const struct task_plan *of = NULL;
+		for (int t = 0; t < pl->ntasks && !of; t++)
+			if (pl->tasks[t].old_pid == fp->proc_pid && pl->tasks[t].pid > 0)
+				of = &pl->tasks[t];
+		if (!of)
+			return proto_fail("finish", "/proc file", ESRCH, "fd %d names process %d, which is not restored",
+					  fd->target, (int)fp->proc_pid);
+		char path[320], task[32] = "";
+		if (fp->proc_tid)
+			snprintf(task, sizeof task, "/task/%d", fp->proc_tid == fp->proc_pid ? (int)of->pid : (int)fp->proc_tid);
+		snprintf(path, sizeof path, "/proc/%d%s%s", (int)of->pid, task, fp->path ? fp->path : "");
+		if (task_open("finish", path, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC | O_NOFOLLOW, &ret) < 0)
+			return -1;
+		long at = ret;
+		if (at != fd->target && rt_call("finish", "dup3", SYS_dup3, (uint64_t)at, (uint64_t)fd->target,
+						 fd->cloexec ? O_CLOEXEC : 0, 0, 0, 0, &ret) < 0)
+			return -1;
+		if (at != fd->target && rt_call("finish", "close", SYS_close, (uint64_t)at, 0, 0, 0, 0, 0, &ret) < 0)
+			return -1;
+		if (at == fd->target && !fd->cloexec &&
+		    rt_call("finish", "fcntl", SYS_fcntl, (uint64_t)at, F_SETFD, 0, 0, 0, 0, &ret) < 0)
+			return -1;
+		/* where the file allows it: a file that cannot seek stays at its start */
+		if (fp->pos && t_inject(&rt, SYS_lseek, (uint64_t)fd->target, fp->pos, SEEK_SET, 0, 0, 0, &ret) < 0)
+			return proto_fail("finish", path, errno, "cannot drive the task through lseek");
+	}
+	return 0;
+}
+
 /* glibc caches the thread id in its thread descriptor, at the clear_child_tid address: when
  * the task comes back under another pid, that copy is updated too; the address is restored. */
 static int restore_tid(struct task_plan *p)
@@ -211,7 +261,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	if (p->rseq_ptr && rt_call("finish", "rseq", SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig, 0, 0,
 				&ret) < 0)
 		return -1;
-	if (restore_signals(p) < 0 || restore_tid(p) < 0 || restore_threads(p) < 0 ||
+	if (restore_signals(p) < 0 || restore_tid(p) < 0 || restore_threads(p) < 0 || restore_proc_files(p) < 0 ||
 	    restore_sigstate(&p->sig, p->nspid, p->nspid, p->shpending, p->nshpending) < 0 || restore_process_state(p) < 0)
 		return -1;
 	/* Limits late, so a low limit cannot break the steps before; but before the credentials

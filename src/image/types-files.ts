@@ -25,6 +25,9 @@ export interface FileImage {
   tty?: { index: number; master: boolean };
   /** Only for kind 'inotify': the watches, by watch descriptor */
   inotify?: InotifyWatch[];
+  /** Only for kind 'proc': a file of /proc/PID (pid: a task of the image) or of
+   * /proc/PID/task/TID, `sub` the rest of the path ('' for the directory itself). */
+  proc?: { pid: number; tid?: number; sub: string };
   /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.objects id) it is an fd of. */
   obj?: number;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */

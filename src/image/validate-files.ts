@@ -53,6 +53,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         comm: field(leak, 'comm', fw.at('leak'), (y, ww) => str(y, ww, 16)),
       },
       unix: f.unix === undefined ? undefined : checkUnix(f.unix, fw.at('unix')),
+      ...(f.proc !== undefined ? { proc: checkProc(f.proc, fw.at('proc')) } : {}),
       ...(f.inet !== undefined ? { inet: checkInet(f.inet, fw.at('inet')) } : {}),
     };
     checkInetKind(file, fw);
@@ -111,6 +112,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         return { wd, mask: field(e, 'mask', iw, (y, ww) => int(y, ww, 0, 0xffffffff)), path };
       });
     }
+    if ((file.kind === 'proc') !== (file.proc !== undefined)) fw.fail('a /proc file without its task, or the reverse');
     if ((file.kind === 'memfd' || file.kind === 'unlinked') && (file.obj === undefined || objects?.find((m) => m.id === file.obj)?.kind !== file.kind))
       fw.fail(`${file.kind} fd of an unknown object`);
     return file;
@@ -118,6 +120,28 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
   checkUnixLinks(files, w.at('files'));
   return { files, pipes, ...(objects ? { objects } : {}), ...(ttys ? { ttys } : {}) };
+}
+
+/** A path below /proc/PID that stays inside it: no '.' or '..', no magic link (root, cwd, exe,
+ * fd/N, map_files/..., ns/...: the kernel never shows them as the path of an open file). */
+export function procSubPathOk(sub: string): boolean {
+  if (sub === '') return true;
+  if (!/^(\/[^/\0]+)+$/.test(sub)) return false;
+  const parts = sub.split('/').slice(1);
+  if (parts.some((p) => p === '.' || p === '..')) return false;
+  return !['root', 'cwd', 'exe', 'ns', 'map_files'].includes(parts[0]!) && !(parts[0] === 'fd' && parts.length > 1);
+}
+
+/** A file of /proc/PID: its task and a path below it (see src/kernel/fds/proc.ts). */
+function checkProc(v: CborValue, w: Where): NonNullable<FileImage['proc']> {
+  const p = obj(v, w);
+  const sub = field(p, 'sub', w, (y, ww) => str(y, ww, 4096));
+  if (!procSubPathOk(sub)) w.at('sub').fail('not a path inside /proc/PID');
+  return {
+    pid: field(p, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
+    ...(p.tid !== undefined ? { tid: field(p, 'tid', w, (y, ww) => int(y, ww, 1, PID_MAX)) } : {}),
+    sub,
+  };
 }
 
 function checkObjects(v: CborValue, w: Where): ObjectImage[] {

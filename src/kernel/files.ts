@@ -55,6 +55,8 @@ export interface FileCaptureOptions {
   kill?: boolean;
   /** --skip sockets: sockets are recorded as closed and not restored */
   skipSockets?: boolean;
+  /** a task's pid in the image by its pid as /proc shows it (default: the same) */
+  imagePid?: Map<number, number>;
 }
 
 function sameFile(a: Holder, b: Holder): boolean {
@@ -129,11 +131,13 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     for (const [o, i] of ids) if (i === id) return o.holders[0]!;
     return { pid: 0, fd: -1 };
   };
+  const tree = new Set(pids);
+  const treePid = (p: number) => (tree.has(p) ? (opt.imagePid?.get(p) ?? p) : undefined);
   const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close', lock: opt.kill ?? false });
   const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
-    const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets };
+    const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets, treePid };
     const h0 = o.holders[0]!;
     if (o.facts.stat.isSocket() && !opt.skipSockets && ctx.rootStdio === undefined) {
       ctx.unix = await unix.facts(h0.pid, h0.fd, o.facts.stat.ino);
@@ -144,6 +148,8 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     if (ctx.unix && file.unix) unix.add(file, ctx.unix, h0.pid, h0.fd);
     if (ops.kind !== 'external' && ops.kind !== 'closed') {
       const locks = locksOf(o.holders, `process ${h0.pid} fd ${h0.fd} (${o.facts.link})`);
+      if (locks.length && ops.kind === 'proc')
+        throw new UnsupportedError(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): a lock on a file of /proc is not supported`, { pid: h0.pid, phase: 'files' });
       if (locks.length) file.locks = locks;
     }
     if (ctx.inet && file.inet) inet.add(file, ctx.inet, h0.pid, h0.fd);
@@ -180,6 +186,14 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${f.path}): the terminal's master is not in the tree (a terminal emulator or ssh holds it): only the root's stdio can be such a terminal`, { pid: h.pid, phase: 'files' });
     }
   inet.link();
+  // a /proc file is opened by its task only in its finish step, after the epoll registrations
+  for (const f of files)
+    for (const t of f.epoll ?? []) {
+      const r = refs.get(t.task)?.find((x) => x.fd === t.fd);
+      const target = r && files[ids.get(r.obj)!];
+      if (target?.kind === 'proc')
+        throw new UnsupportedError(`process ${t.task} fd ${t.fd} (${target.path}): a file of /proc registered in an epoll is not supported yet`, { pid: t.task, phase: 'files' });
+    }
   warnings.push(...unix.warnings, ...inet.warnings);
   const closed = new Set(files.filter((f) => f.kind === 'closed').map((f) => f.id));
   const fds = new Map<number, FdImage[]>();

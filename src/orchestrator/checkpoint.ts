@@ -215,6 +215,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
           tcp: opts.tcp,
           kill: opts.kill,
           skipSockets: opts.skip?.includes('sockets'),
+          imagePid: new Map([...procPids].map(([image, proc]) => [proc, image])),
         },
       ),
     );

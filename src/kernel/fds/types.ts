@@ -29,6 +29,8 @@ export interface ObjectContext {
   inet?: InetFacts;
   /** checkpoint --skip sockets: sockets are recorded as closed */
   skipSockets?: boolean;
+  /** a pid (as /proc shows it to ucr) of a task or thread of the tree: its pid in the image */
+  treePid?: (pid: number) => number | undefined;
 }
 
 export interface CheckOptions {
