@@ -37,3 +37,11 @@ describe('files of /proc and /sys', () => {
     expect(fs.readFileSync(c.out, 'utf8').trim()).toBe('PASS');
   });
 });
+
+describe('status flags belong to the open file', () => {
+  it('two open files of one pipe end, the two ends, and four open files of one FIFO keep their own O_NONBLOCK and O_DIRECT', async () => {
+    const c = await startCase('pipeflags');
+    await killAndRestart(c);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});

@@ -174,8 +174,10 @@ int seal_objs(void)
 }
 
 /* A pipe, or a FIFO opened read-write (never blocks, keeps the pipe alive), refilled; then its
- * ends: of a pipe, dups of its two fds; of a FIFO, the FIFO opened again through /proc/self/fd
- * with each end's access mode (a peer exists, so no open waits). */
+ * ends, each an open file of its own with its own status flags: of a pipe, its two fds, and
+ * for a further open file of the same end (a program can open /proc/self/fd/N of a pipe) the
+ * pipe opened again through /proc/self/fd; of a FIFO, the FIFO opened again that way with
+ * each end's access mode (a peer exists, so no open waits). */
 static int open_pipe(struct pipe_plan *pp)
 {
 	int fds[2];
@@ -196,17 +198,19 @@ static int open_pipe(struct pipe_plan *pp)
 	if (pp->len && write_full(fds[1], pp->data, pp->len) < 0)
 		return proto_fail("files", obj, errno, "cannot refill the pipe");
 	int rd = high(fds[0]), wr = pp->path ? rd : high(fds[1]);
+	int taken[2] = { 0, 0 }; /* a pipe's own read / write end is some file's already */
 	for (int f = 0; f < plan.nfiles; f++) {
 		struct file_plan *fp = &plan.files[f];
 		if (fp->kind != FILE_PIPE || fp->pipe != pp->id)
 			continue;
-		if (pp->path) {
+		if (pp->path || taken[fp->end & 1]) {
 			static const int acc[3] = { O_RDONLY, O_WRONLY, O_RDWR };
 			char self[64];
-			snprintf(self, sizeof self, "/proc/self/fd/%d", rd);
+			snprintf(self, sizeof self, "/proc/self/fd/%d", fp->end ? wr : rd);
 			fp->hfd = high(open(self, acc[fp->end] | O_NONBLOCK | O_CLOEXEC));
 		} else {
 			fp->hfd = fcntl(fp->end ? wr : rd, F_DUPFD_CLOEXEC, ctx.base);
+			taken[fp->end & 1] = 1;
 		}
 		if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags) < 0)
 			return proto_fail("files", obj, errno, "cannot set up a pipe end");
