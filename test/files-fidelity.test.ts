@@ -1,9 +1,11 @@
 /** Open files as the kernel showed them: /proc and /sys files, status flags per open file,
  * stdio that is a named FIFO or file, files of tmpfs mapped shared (issue 16, files and /proc). */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, exists, restartDetached, startCase, treeOf, ucr, verdict, waitFor } from './harness.js';
+import { checkpoint, UcrEmitter, type ExternalStdioEvent } from '../src/index.js';
+import { checkpointCase, cleanup, exists, fifo, killAndWait, restartDetached, startCase, tmpdir, treeOf, ucr, verdict, waitBlockedIn, waitFor } from './harness.js';
 
 afterEach(cleanup);
 
@@ -43,5 +45,53 @@ describe('status flags belong to the open file', () => {
     const c = await startCase('pipeflags');
     await killAndRestart(c);
     expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('stdio', () => {
+  for (const keep of [true, false])
+    it(`a named FIFO on stdin is reopened by its path, its queued bytes read once (${keep ? 'the writer outside keeps it open: the same pipe' : 'the writer closes it until after the restart: refilled'})`, async () => {
+      const dir = tmpdir('stdio-fifo');
+      const fifo = path.join(dir, 'in.fifo');
+      spawnSync('mkfifo', [fifo]);
+      let writer = fs.openSync(fifo, 'r+'); // outside the tree, holds the FIFO
+      const c = await startCase('stdio_fifo', { stdin: { path: fifo } });
+      fs.writeSync(writer, 'before\n');
+      const img = path.join(c.dir, 'image.ucr');
+      const ck = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      expect(ck.code).toBe(0);
+      expect(ck.stderr).toMatch(new RegExp(`^ucr: warning: process ${c.pid} fd 0 \\(FIFO ${fifo}\\) is also open in process ${process.pid} \\(.+\\) outside the checkpointed tree: the restart opens the FIFO again by its path\\n$`));
+      await waitFor(() => !exists(c.pid), 10_000, 'the tree to go');
+      if (!keep) fs.closeSync(writer);
+      const r = ucr(['restart', '-i', img, '--detach'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(r.stderr).toBe('');
+      if (!keep) writer = fs.openSync(fifo, 'r+');
+      fs.writeSync(writer, 'after\n');
+      expect(await verdict(c)).toBe('PASS');
+      fs.closeSync(writer);
+    });
+
+  it('stdio leading outside the tree (an anonymous pipe to the test) is said at checkpoint: one line on stderr, an event for the library', async () => {
+    const c = await startCase('blocked_read', { stdin: 'pipe' });
+    const img = path.join(c.dir, 'image.ucr');
+    const r = ucr(['checkpoint', String(c.pid), '-o', img]);
+    expect(r.code).toBe(0);
+    const link = fs.readlinkSync(`/proc/${c.pid}/fd/0`);
+    const what = link.startsWith('pipe:') ? 'a pipe to a process outside the tree' : 'a socket'; // node's stdio pipes are socketpairs
+    expect(r.stderr).toBe(`ucr: process ${c.pid} fd 0 (${link}) is ${what}: not saved; a restart connects it to its own stdin\n`);
+    const events = new UcrEmitter();
+    const seen: ExternalStdioEvent[] = [];
+    events.on('external-stdio', (e) => seen.push(e));
+    const res = await checkpoint(c.pid, { output: path.join(c.dir, 'image2.ucr'), events });
+    expect(seen).toEqual([{ op: 'checkpoint', pid: c.pid, fds: [0], path: link, slot: 0 }]);
+    expect(res.external).toEqual([{ pid: c.pid, fds: [0], path: link, slot: 0 }]);
+    // on restart it is the restarting process's stdin, or the fd given with --inherit-fd
+    await killAndWait(c.pid);
+    const stdin = fifo(c.dir);
+    const rr = ucr(['restart', '-i', img, '--detach', '--inherit-fd', '0=3'], { stdio: ['ignore', 'pipe', 'pipe', stdin.fd] });
+    expect(rr.stderr).toBe('');
+    await waitBlockedIn(c.pid, 0);
+    stdin.write('go\n');
+    expect(await verdict(c, null)).toBe('PASS');
   });
 });

@@ -195,7 +195,12 @@ static int open_pipe(struct pipe_plan *pp)
 	}
 	if (fcntl(fds[1], F_SETPIPE_SZ, pp->size) < 0 && pp->len > 65536)
 		return proto_fail("files", obj, errno, "cannot size the pipe to %d bytes", pp->size);
-	if (pp->len && write_full(fds[1], pp->data, pp->len) < 0)
+	/* a FIFO some process outside the tree kept open is still the same pipe, its bytes still in
+	 * it: they are not added again */
+	int queued = 0;
+	if (pp->path && ioctl(fds[1], FIONREAD, &queued) < 0)
+		queued = 0;
+	if (pp->len && !queued && write_full(fds[1], pp->data, pp->len) < 0)
 		return proto_fail("files", obj, errno, "cannot refill the pipe");
 	int rd = high(fds[0]), wr = pp->path ? rd : high(fds[1]);
 	int taken[2] = { 0, 0 }; /* a pipe's own read / write end is some file's already */

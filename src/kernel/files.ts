@@ -39,6 +39,9 @@ export interface CapturedFiles {
   tcpRepair: { pid: number; fd: number }[];
   /** TCP connections to outside peers that the keeper holds after a --kill */
   tcpKeep: { pid: number; fd: number; file: FileImage }[];
+  /** the root's stdio that leads outside the tree (kind 'external'): its fds, what it is, and
+   * the restarting process's stdio slot it will be connected to */
+  external: { pid: number; fds: number[]; path: string; slot: number }[];
 }
 
 export interface FileCaptureOptions {
@@ -121,6 +124,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   findOutsideHolders(objects, new Set(pids), opt.ignore);
 
   const warnings: string[] = [];
+  const external: CapturedFiles['external'] = [];
   const files: FileImage[] = [];
   const ids = new Map<TreeObject, number>();
   const pipes = new Map<number, PipeImage>();
@@ -154,7 +158,21 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     }
     if (ctx.inet && file.inet) inet.add(file, ctx.inet, h0.pid, h0.fd);
     if (ops.kind === 'closed') warnings.push(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): skipped, the restarted process finds it closed`);
-    if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
+    if (ops.kind === 'external')
+      external.push({ pid: opt.root, fds: o.holders.filter((h) => h.pid === opt.root && h.fd <= 2).map((h) => h.fd), path: o.facts.link, slot: ctx.rootStdio! });
+    if (o.outside && ops.kind === 'fifo') {
+      // a FIFO is found again by its path: reopened, it is the same pipe as long as the outside
+      // holder keeps it open (its bytes stay in it; restart does not add them again)
+      warnings.push(
+        `process ${h0.pid} fd ${h0.fd} (FIFO ${o.facts.link}) is also open in process ${o.outside.pid} (${o.outside.comm}) outside the checkpointed tree: the restart opens the FIFO again by its path`,
+      );
+    } else if (o.outside && ops.kind === 'regular' && ctx.rootStdio !== undefined) {
+      // the root's stdio on a file it shares with a process outside (a parent writing to the same
+      // log): found again by its path
+      warnings.push(
+        `process ${h0.pid} fd ${h0.fd} (${o.facts.link}) is also held by process ${o.outside.pid} (${o.outside.comm}) fd ${o.outside.fd} outside the checkpointed tree: the restart opens the file again by its path, as an open file of its own`,
+      );
+    } else if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
       const what = `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (${o.facts.link})`;
       const msg = `${what} is also held by process ${o.outside.pid} (${o.outside.comm}) fd ${o.outside.fd} outside the checkpointed tree`;
       if (!opt.allowLeaks) throw new UcrError(`${msg} (use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', pid: o.holders[0]!.pid, phase: 'files' });
@@ -206,6 +224,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     objectPaths,
     tcpRepair: inet.tcpRepair,
     tcpKeep: inet.tcpKeep,
+    external,
   };
 }
 
