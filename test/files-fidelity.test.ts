@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkpoint, UcrEmitter, type ExternalStdioEvent } from '../src/index.js';
-import { checkpointCase, cleanup, exists, fifo, killAndWait, restartDetached, startCase, tmpdir, treeOf, ucr, verdict, waitBlockedIn, waitFor } from './harness.js';
+import { UCR, checkpointCase, cleanup, exists, fifo, killAndWait, restartDetached, startCase, tmpdir, treeOf, ucr, verdict, waitBlockedIn, waitFor } from './harness.js';
 
 afterEach(cleanup);
 
@@ -93,5 +93,65 @@ describe('stdio', () => {
     await waitBlockedIn(c.pid, 0);
     stdin.write('go\n');
     expect(await verdict(c, null)).toBe('PASS');
+  });
+});
+
+describe('tmpfs files mapped shared (POSIX shared memory)', () => {
+  const shmCase = async () => {
+    const name = `/ucr-shmfile-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+    const file = `/dev/shm${name}`;
+    const c = await startCase('shmfile', { args: ['--name', name] });
+    const img = path.join(c.dir, 'image.ucr');
+    const pids = treeOf(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    return { c, img, pids, file };
+  };
+  const clean = (file: string) => fs.rmSync(file, { force: true });
+
+  it('gone after the checkpoint (a reboot, a cleanup): created again at its name with its contents, mode and holes, shared by parent and child, found again by shm_open', async () => {
+    const { c, img, file } = await shmCase();
+    try {
+      clean(file);
+      restartDetached(img);
+      expect(await verdict(c)).toBe('PASS');
+    } finally {
+      clean(file);
+    }
+  });
+
+  it('still there, written since: the very file again, with the contents it had at checkpoint', async () => {
+    const { c, img, file } = await shmCase();
+    try {
+      const fd = fs.openSync(file, 'r+');
+      fs.writeSync(fd, Buffer.alloc(8192, 0xee), 0, 8192, 0);
+      fs.closeSync(fd);
+      restartDetached(img);
+      expect(await verdict(c)).toBe('PASS');
+    } finally {
+      clean(file);
+    }
+  });
+
+  it('another file at its name is refused, naming it, and left alone; a restart that fails later removes the file it created', async () => {
+    const { c, img, pids, file } = await shmCase();
+    try {
+      const before = fs.readFileSync(file);
+      fs.rmSync(file);
+      fs.writeFileSync(file, before);
+      const r = ucr(['restart', '-i', img, '--detach']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`ucr: tmpfs file ${file}: another file has taken its path since the checkpoint; remove it to restart (the image holds the file's contents)\n`);
+      for (const p of pids) expect(exists(p)).toBe(false);
+      expect(fs.readFileSync(file).equals(before)).toBe(true);
+      clean(file);
+      const f = spawnSync(process.execPath, [UCR, 'restart', '-i', img, '--detach'], { env: { ...process.env, UCR_FAULT: 'task-map' }, encoding: 'utf8' });
+      expect(f.stderr).toMatch(/injected fault/);
+      for (const p of pids) expect(exists(p)).toBe(false);
+      expect(fs.existsSync(file)).toBe(false);
+      void c;
+    } finally {
+      clean(file);
+    }
   });
 });

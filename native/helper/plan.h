@@ -13,11 +13,13 @@
  *   pipe <pipe id> <size> <hex data|-> [<hex FIFO path>]
  *                                                      a pipe, created (or a FIFO opened) and
  *                                                      filled by the helper
- *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file> <size> <seals> <hex name|->
- *       [<mode> [<uid> <gid>]]                         a content object, created by the helper
- *                                                      (memfd: name; unlinked file: its path;
- *                                                      both: mode and owner); contents come as
- *                                                      OBJECT records
+ *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file|3 tmpfs file> <size> <seals>
+ *       <hex name|-> [<mode> [<uid> <gid> [<dev> <ino>]]]
+ *                                                      a content object, created by the helper
+ *                                                      (memfd: name; unlinked and tmpfs file:
+ *                                                      its path; all: mode and owner; tmpfs:
+ *                                                      its identity); contents come as OBJECT
+ *                                                      records
  *   file <id> proc <pid> <tid|0> <hex sub-path|-> <flags> <pos>
  *                                                      a file of /proc/PID[/task/TID] (pid: the
  *                                                      task's pid in the image), opened by each
@@ -199,7 +201,7 @@ struct tty_plan {
 	int master_hfd, slave_hfd; /* the helper's: the master and one slave, every task inherits */
 };
 
-enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2 };
+enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_TMPFS = 3 };
 
 /* A content object: shared anonymous memory, a memfd or an open file whose path was unlinked,
  * mapped and/or held as fds. */
@@ -212,6 +214,8 @@ struct obj_plan {
 	int mode;   /* memfd, unlinked file: permission bits (-1: none given) */
 	uid_t uid;  /* memfd, unlinked file: owner ((uid_t)-1: the helper's) */
 	gid_t gid;
+	uint64_t dev, ino; /* tmpfs file: its identity at checkpoint */
+	int created;       /* tmpfs file: created by this restart (removed if it fails) */
 	int hfd;    /* the helper's fd for it */
 };
 

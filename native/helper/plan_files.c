@@ -113,20 +113,22 @@ int plan_find_obj(const struct plan *p, int id)
 int plan_add_obj(struct plan *p, char **w, int n)
 {
 	uint64_t v[4];
-	uint64_t mode = 0600, owner[2] = { (uint64_t)-1, (uint64_t)-1 };
-	NEED((n == 6 || n == 7 || n == 9) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_UNLINKED && v[0] < (1u << 30) &&
-	     plan_find_obj(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
+	uint64_t mode = 0600, owner[2] = { (uint64_t)-1, (uint64_t)-1 }, id[2] = { 0, 0 };
+	NEED((n == 6 || n == 7 || n == 9 || n == 11) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_TMPFS &&
+	     v[0] < (1u << 30) && plan_find_obj(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
 	NEED(n == 6 || (!parse_u64(w[6], &mode) && mode <= 07777 && v[1] != OBJ_ANON));
-	NEED(n != 9 || (plan_u64s(w, 7, 2, owner) == 0 && owner[0] < 0xffffffffu && owner[1] < 0xffffffffu));
+	NEED(n < 9 || (plan_u64s(w, 7, 2, owner) == 0 && owner[0] < 0xffffffffu && owner[1] < 0xffffffffu));
+	NEED((n == 11) == (v[1] == OBJ_TMPFS) && (n < 11 || plan_u64s(w, 9, 2, id) == 0));
 	NEED(v[1] == OBJ_MEMFD || (v[2] > 0 && v[2] % 4096 == 0));
 	struct obj_plan *s = GROW(p->objs, p->nobjs);
 	NEED(s != NULL);
 	*s = (struct obj_plan){ .id = (int)v[0], .kind = (enum obj_kind)v[1], .size = v[2], .seals = (int)v[3],
-				.mode = n > 6 ? (int)mode : -1, .uid = (uid_t)owner[0], .gid = (gid_t)owner[1], .hfd = -1 };
+				.mode = n > 6 ? (int)mode : -1, .uid = (uid_t)owner[0], .gid = (gid_t)owner[1],
+				.dev = id[0], .ino = id[1], .hfd = -1 };
 	if (strcmp(w[5], "-"))
 		NEED((s->name = plan_hex_string(w[5])) != NULL);
 	NEED(s->kind == OBJ_ANON || s->name != NULL);
-	NEED(s->kind != OBJ_UNLINKED || s->name[0] == '/');
+	NEED((s->kind != OBJ_UNLINKED && s->kind != OBJ_TMPFS) || (s->name[0] == '/' && !strstr(s->name, "/../")));
 	return 0;
 }
 

@@ -105,6 +105,7 @@ static void kill_all(void)
 			kill(plan.tasks[i].pid, SIGKILL);
 	tracers_stop();
 	ipc_undo();
+	objs_undo();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
 	 * tracer first and only then by its parent, whose own death reparents it to us. */
 	for (int tries = 0; tries < 600; tries++) {

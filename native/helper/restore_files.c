@@ -91,6 +91,43 @@ static int create_unlinked(struct obj_plan *sp)
 	return fd;
 }
 
+/* A file of tmpfs the tree mapped shared: still the very file of the checkpoint (same device
+ * and inode: its contents are put back as they were), or gone (created again at its path,
+ * removed again if the restart fails); another file at its path is never used. */
+static int open_tmpfs(struct obj_plan *sp)
+{
+	int fd = open(sp->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		sp->created = 1;
+		return fd;
+	}
+	if (errno != EEXIST || (fd = open(sp->name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0)
+		return proto_fail("files", sp->name, errno, "cannot create the tmpfs file again");
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_dev != sp->dev || (uint64_t)st.st_ino != sp->ino) {
+		close(fd);
+		return proto_fail("files", sp->name, EEXIST, "another file has taken its path since the checkpoint");
+	}
+	if (ftruncate(fd, 0) < 0) { /* its pages are the image's: holes stay holes */
+		int e = errno;
+		close(fd);
+		return proto_fail("files", sp->name, e, "cannot empty it");
+	}
+	return fd;
+}
+
+/* A failed restart removes the tmpfs files it created (only while its path still names them). */
+void objs_undo(void)
+{
+	for (int i = 0; i < plan.nobjs; i++) {
+		struct obj_plan *sp = &plan.objs[i];
+		struct stat a, b;
+		if (sp->kind == OBJ_TMPFS && sp->created && sp->hfd >= 0 && fstat(sp->hfd, &a) == 0 &&
+		    lstat(sp->name, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			unlink(sp->name);
+	}
+}
+
 /* A memfd or unlinked file gets its owner, then its mode (a chown clears set-id bits): before
  * the seals (F_SEAL_EXEC on an executable memfd would imply the write seals). */
 static int set_owner_mode(struct obj_plan *sp, int fd)
@@ -140,6 +177,9 @@ static int open_objs(void)
 				fd = (int)syscall(SYS_memfd_create, "dev/zero", 1U /* MFD_CLOEXEC */);
 		} else if (sp->kind == OBJ_MEMFD) {
 			fd = create_memfd(sp);
+		} else if (sp->kind == OBJ_TMPFS) {
+			if ((fd = open_tmpfs(sp)) < 0)
+				return -1;
 		} else if ((fd = create_unlinked(sp)) < 0) {
 			return -1;
 		}

@@ -122,8 +122,8 @@ export function renderInspect(r: InspectResult): string {
     const what =
       o.kind === 'memfd'
         ? `memfd "${o.name}"${o.mode !== undefined ? ` mode 0${o.mode.toString(8)}` : ''}${o.seals ? ` seals 0x${o.seals.toString(16)}` : ''}`
-        : o.kind === 'unlinked'
-          ? `unlinked file ${o.name} mode 0${o.mode!.toString(8)}`
+        : o.kind === 'unlinked' || o.kind === 'tmpfs'
+          ? `${o.kind === 'tmpfs' ? 'tmpfs' : 'unlinked'} file ${o.name} mode 0${o.mode!.toString(8)}`
           : 'shared anonymous memory';
     const owner = o.owner ? ` owner ${o.owner[0]}:${o.owner[1]}` : '';
     L.push(`content object ${o.id}: ${what}${owner}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);

@@ -28,7 +28,8 @@ export interface FileImage {
   /** Only for kind 'proc': a file of /proc/PID (pid: a task of the image) or of
    * /proc/PID/task/TID, `sub` the rest of the path ('' for the directory itself). */
   proc?: { pid: number; tid?: number; sub: string };
-  /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.objects id) it is an fd of. */
+  /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.objects id) it is an fd of
+   * (a tmpfs object's fds are 'regular' files: reopened by its path once it exists again). */
   obj?: number;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
@@ -180,12 +181,16 @@ export interface PipeImage {
  */
 export interface ObjectImage {
   id: number;
-  kind: 'anon' | 'memfd' | 'unlinked';
-  /** memfd: its name (without the "memfd:" prefix); unlinked: the file's path */
+  /** tmpfs: a file of a tmpfs (/dev/shm, shm_open) mapped shared by the tree, still linked */
+  kind: 'anon' | 'memfd' | 'unlinked' | 'tmpfs';
+  /** memfd: its name (without the "memfd:" prefix); unlinked, tmpfs: the file's path */
   name?: string;
-  /** memfd and unlinked: permission bits (images before owners were kept: unlinked only) */
+  /** tmpfs: the file's device and inode at checkpoint (on restart, the file at its path must be
+   * this one, or gone) */
+  inode?: { dev: number; ino: number };
+  /** memfd, unlinked and tmpfs: permission bits (images before owners were kept: unlinked only) */
   mode?: number;
-  /** memfd and unlinked: owner [uid, gid] (absent in older images: the restarting process's) */
+  /** memfd, unlinked and tmpfs: owner [uid, gid] (absent in older images: the restarting process's) */
   owner?: [number, number];
   size: number;
   /** F_SEAL_* bits of a memfd */

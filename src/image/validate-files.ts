@@ -149,15 +149,17 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
     const sw = w.at(i);
     const s = obj(x, sw);
     const kind = field(s, 'kind', sw, str);
-    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked') sw.at('kind').fail(`unknown content object kind ${kind}`);
+    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked' && kind !== 'tmpfs') sw.at('kind').fail(`unknown content object kind ${kind}`);
     const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, OBJECT_MAX));
     if (kind === 'anon' && (size === 0 || size % PAGE_SIZE)) sw.at('size').fail('shared anonymous memory of a size that is not whole pages');
     const name = s.name === undefined ? undefined : field(s, 'name', sw, (y, ww) => str(y, ww, 4096));
     if (kind !== 'anon' && name === undefined) sw.fail(`${kind} without a name`);
     if (kind === 'memfd' && name!.length > 249) sw.at('name').fail('memfd name too long');
-    if (kind === 'unlinked' && !name!.startsWith('/')) sw.at('name').fail('an unlinked file needs an absolute path');
+    if ((kind === 'unlinked' || kind === 'tmpfs') && (!name!.startsWith('/') || name!.split('/').includes('..'))) sw.at('name').fail(`${kind === 'tmpfs' ? 'a tmpfs' : 'an unlinked'} file needs an absolute path`);
     const mode = s.mode === undefined ? undefined : field(s, 'mode', sw, (y, ww) => int(y, ww, 0, 0o7777));
-    if (kind === 'unlinked' && mode === undefined) sw.fail('an unlinked file needs a mode');
+    if ((kind === 'unlinked' || kind === 'tmpfs') && mode === undefined) sw.fail(`${kind === 'tmpfs' ? 'a tmpfs' : 'an unlinked'} file needs a mode`);
+    const inode = s.inode === undefined ? undefined : obj(s.inode, sw.at('inode'));
+    if ((kind === 'tmpfs') !== (inode !== undefined)) sw.fail('a tmpfs file, and only it, has its inode recorded');
     if (kind === 'anon' && mode !== undefined) sw.fail('shared anonymous memory has no mode');
     const owner = s.owner === undefined ? undefined : (arr(s.owner, sw.at('owner'), 2).map((y, k) => int(y, sw.at('owner').at(k), 0, 0xfffffffe)) as [number, number]);
     if (owner && (owner.length !== 2 || kind === 'anon')) sw.at('owner').fail('expected [uid, gid] of a memfd or unlinked file');
@@ -178,6 +180,9 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
       ...(name !== undefined ? { name } : {}),
       ...(mode !== undefined ? { mode } : {}),
       ...(owner ? { owner } : {}),
+      ...(inode
+        ? { inode: { dev: field(inode, 'dev', sw.at('inode'), (y, ww) => int(y, ww)), ino: field(inode, 'ino', sw.at('inode'), (y, ww) => int(y, ww)) } }
+        : {}),
       size,
       seals: field(s, 'seals', sw, (y, ww) => int(y, ww, 0, 0xffff)),
       runs,

@@ -16,6 +16,16 @@ const SHM_EXEC = 0o100000;
  * be made writable later), and sl (mseal). */
 export const MADV: Record<string, number> = { hg: 1, nh: 2, dc: 4, wf: 8, dd: 16, sr: 32, rr: 64, mg: 128, lo: 256, lf: 512, nr: 1024, mw: 2048, sl: 4096 };
 
+const TMPFS_MAGIC = 0x01021994;
+
+export function onTmpfs(path: string): boolean {
+  try {
+    return Number(fs.statfsSync(path).type) === TMPFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
 export interface ClassifiedMemory {
   vmas: VmaImage[];
   specials: SpecialVma[];
@@ -71,6 +81,12 @@ export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
       });
     const st = fs.statSync(m.path);
     if (st.ino !== m.ino) throw new UnsupportedError(`${where}: the file at this path was replaced since it was mapped`, { pid, phase: 'memory' });
+    if (shared && onTmpfs(m.path)) {
+      // a file of tmpfs (/dev/shm, shm_open) mapped shared is memory the tree owns: a content
+      // object (objects.ts), saved with its contents and created again at its path if gone
+      vmas.push({ ...base, kind: 'object', path: m.path, pgoff: m.pgoff, obj: m.ino });
+      continue;
+    }
     vmas.push({
       ...base,
       kind: 'file',

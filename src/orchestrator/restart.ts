@@ -23,7 +23,7 @@ import { checkIpcFree, ipcLines } from '../kernel/ipc.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
 import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
-import { contentBytes } from '../kernel/objects.js';
+import { checkTmpfsObjects, contentBytes } from '../kernel/objects.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTerminals, planTree } from './plan-tree.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -223,7 +223,9 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       const w = checkHost(meta.header, opts.force ?? false);
       const stats = new Map();
       for (const t of meta.tasks) checkMappedFiles(t.pid, t.vmas, stats);
-      for (const f of meta.files.files) opsOf(f.kind).check(f, { fileValidation: opts.fileValidation ?? 'size' });
+      checkTmpfsObjects(meta.files.objects);
+      const tmpfsFiles = new Set((meta.files.objects ?? []).filter((o) => o.kind === 'tmpfs').map((o) => o.name!));
+      for (const f of meta.files.files) opsOf(f.kind).check(f, { fileValidation: opts.fileValidation ?? 'size', tmpfsFiles });
       checkIpcFree(meta.ipc, ipcOpts);
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
       // in a new pid namespace every pid is free

@@ -48,6 +48,7 @@ export const regularFile: FdOps = {
     ...(f.stat.isFile() && !onPseudoFs(`/proc/${f.pid}/fd/${f.fd}`) ? { params: [f.stat.size] } : {}),
   }),
   check(file, opts) {
+    if (opts.tmpfsFiles?.has(file.path)) return; // a content object of the image (objects.ts)
     let st: fs.Stats;
     try {
       st = fs.statSync(file.path);
