@@ -19,6 +19,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <limits.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -96,6 +98,13 @@ static int create_unlinked(struct obj_plan *sp)
  * removed again if the restart fails); another file at its path is never used. */
 static int open_tmpfs(struct obj_plan *sp)
 {
+	/* only ever into a tmpfs, whatever the image says (its directory, symlinks followed) */
+	char dir[PATH_MAX];
+	struct statfs sf;
+	snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(sp->name, '/') - sp->name) + 1, sp->name);
+	int r = statfs(dir, &sf);
+	if (r < 0 || sf.f_type != TMPFS_MAGIC)
+		return proto_fail("files", sp->name, r < 0 ? errno : EXDEV, "its directory is not on a tmpfs");
 	int fd = open(sp->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
 		sp->created = 1;
