@@ -41,7 +41,7 @@ describe('files of /proc and /sys', () => {
 });
 
 describe('status flags belong to the open file', () => {
-  it('two open files of one pipe end, the two ends, and four open files of one FIFO keep their own O_NONBLOCK and O_DIRECT', async () => {
+  it('two open files of one pipe end, the two ends, and four open files of one FIFO keep their own O_NONBLOCK, O_DIRECT, and O_ASYNC with its owner (process, thread) and signal', async () => {
     const c = await startCase('pipeflags');
     await killAndRestart(c);
     expect(await verdict(c)).toBe('PASS');

@@ -20,6 +20,9 @@
  *                                                      its path; all: mode and owner; tmpfs:
  *                                                      its identity); contents come as OBJECT
  *                                                      records
+ *   fown <file id> <type 0 tid|1 pid|2 pgrp> <pid> <sig>   the owner of signal-driven I/O
+ *                                                      (O_ASYNC) by its pid in the image, set
+ *                                                      once every task and thread exists
  *   file <id> proc <pid> <tid|0> <hex sub-path|-> <flags> <pos>
  *                                                      a file of /proc/PID[/task/TID] (pid: the
  *                                                      task's pid in the image), opened by each
@@ -176,6 +179,9 @@ struct file_plan {
 	int flags;
 	uint64_t pos;
 	int srcfd;  /* FILE_INHERIT */
+	int fown_type;            /* O_ASYNC owner: 0 none, 1 + F_OWNER_TID/PID/PGRP */
+	pid_t fown_pid;           /* its pid in the image */
+	int fown_sig;             /* F_SETSIG */
 	pid_t proc_pid, proc_tid; /* FILE_PROC: the task (its pid in the image) and thread, 0: none;
 				     path: the rest of the path below /proc/PID[/task/TID] */
 	int pipe;   /* FILE_PIPE: pipe id */

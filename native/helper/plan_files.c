@@ -159,6 +159,20 @@ int plan_add_flock(struct plan *p, char **w, int n)
 	return 0;
 }
 
+/* fown <file id> <type 0 tid|1 pid|2 pgrp> <pid in the image> <signal> */
+int plan_add_fown(struct plan *p, char **w, int n)
+{
+	uint64_t v[4];
+	NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[1] <= 2 && v[2] > 0 && v[2] < (1u << 22) && v[3] <= 64);
+	int f = plan_find_file(p, (int)v[0]);
+	NEED(f >= 0 && p->files[f].kind != FILE_PROC);
+	struct file_plan *fp = &p->files[f];
+	fp->fown_type = (int)v[1] + 1;
+	fp->fown_pid = (pid_t)v[2];
+	fp->fown_sig = (int)v[3];
+	return 0;
+}
+
 int plan_find_tty(const struct plan *p, int index)
 {
 	for (int i = 0; i < p->nttys; i++)

@@ -83,6 +83,8 @@ int tracers_start(int n, uint64_t gadget);
 int tracer_send(int task, int op);
 /* Every worker learns every task's pid (a worker knows only its own tasks' otherwise). */
 int tracers_share_pids(void);
+/* The owners of signal-driven I/O (O_ASYNC), once every task and thread exists. */
+int set_fowns(void);
 /* Removes the tmpfs files a failed restart created. */
 void objs_undo(void);
 int tracer_wait_ack(int task, int op);

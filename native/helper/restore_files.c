@@ -266,7 +266,7 @@ static int open_pipe(struct pipe_plan *pp)
 			fp->hfd = fcntl(fp->end ? wr : rd, F_DUPFD_CLOEXEC, ctx.base);
 			taken[fp->end & 1] = 1;
 		}
-		if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags) < 0)
+		if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags & ~O_ASYNC) < 0)
 			return proto_fail("files", obj, errno, "cannot set up a pipe end");
 	}
 	close(rd);
@@ -297,11 +297,44 @@ static int make_inotify(struct file_plan *fp)
 	char buf[4096];
 	while (read(fd, buf, sizeof buf) > 0)
 		;
-	if (fcntl(fd, F_SETFL, fp->flags) < 0) {
+	if (fcntl(fd, F_SETFL, fp->flags & ~O_ASYNC) < 0) {
 		close(fd);
 		return proto_fail("files", "inotify", errno, "cannot set its flags");
 	}
 	return fd;
+}
+
+/* The pid the helper sees of a task or thread given by its pid in the image (0: none). */
+static pid_t restored_pid(pid_t old)
+{
+	for (int t = 0; t < plan.ntasks; t++) {
+		if (plan.tasks[t].old_pid == old)
+			return plan.tasks[t].pid;
+		for (int k = 0; k < plan.tasks[t].nthreads; k++)
+			if (plan.tasks[t].threads[k].tid == old)
+				return plan.tasks[t].threads[k].pid;
+	}
+	return 0;
+}
+
+/* Signal-driven I/O goes to its owner again, at its restored pid: set on the helper's fd of
+ * each object (the tasks hold that very open file), once every task and thread exists. O_ASYNC
+ * itself is set by a task (restore_task.c): the signal names the fd that set it. */
+int set_fowns(void)
+{
+	for (int f = 0; f < plan.nfiles; f++) {
+		struct file_plan *fp = &plan.files[f];
+		if (!fp->fown_type || fp->hfd < 0)
+			continue;
+		struct f_owner_ex o = { .type = fp->fown_type - 1, .pid = restored_pid(fp->fown_pid) };
+		char obj[32];
+		snprintf(obj, sizeof obj, "file %d", fp->id);
+		if (!o.pid)
+			return proto_fail("resume", fp->path ? fp->path : obj, ESRCH, "its O_ASYNC owner %d is not restored", (int)fp->fown_pid);
+		if (fcntl(fp->hfd, F_SETSIG, fp->fown_sig) < 0 || fcntl(fp->hfd, F_SETOWN_EX, &o) < 0)
+			return proto_fail("resume", fp->path ? fp->path : obj, errno, "cannot give its O_ASYNC owner back");
+	}
+	return 0;
 }
 
 /* flock and OFD locks belong to an open file: taken on the helper's fd of it, they are the

@@ -221,6 +221,44 @@ static int restore_proc_files(struct task_plan *p)
 	return 0;
 }
 
+/* Signal-driven I/O: the kernel names, in the signal, the fd through which O_ASYNC was set, so
+ * one task sets it with its own fd (the helper gives the owner back at resume): the owner if it
+ * holds the file, else the first task that does, with its lowest fd of it. */
+static int holds(const struct task_plan *t, int file)
+{
+	for (int i = 0; i < t->nfds; i++)
+		if (t->fds[i].file == file)
+			return t->fds[i].target;
+	return -1;
+}
+
+static int restore_async(struct task_plan *p)
+{
+	const struct plan *pl = ctx.plan;
+	for (int i = 0; i < p->nfds; i++) {
+		const struct file_plan *fp = &pl->files[p->fds[i].file];
+		if (!fp->fown_type || holds(p, p->fds[i].file) != p->fds[i].target)
+			continue;
+		const struct task_plan *by = NULL;
+		for (int t = 0; t < pl->ntasks && !by; t++) {
+			const struct task_plan *c = &pl->tasks[t];
+			int owner = c->old_pid == fp->fown_pid;
+			for (int k = 0; k < c->nthreads; k++)
+				owner |= c->threads[k].tid == fp->fown_pid;
+			if (owner && holds(c, p->fds[i].file) >= 0)
+				by = c;
+		}
+		for (int t = 0; t < pl->ntasks && !by; t++)
+			if (holds(&pl->tasks[t], p->fds[i].file) >= 0)
+				by = &pl->tasks[t];
+		long ret;
+		if (by == p && rt_call("finish", "fcntl(F_SETFL, O_ASYNC)", SYS_fcntl, (uint64_t)p->fds[i].target, F_SETFL,
+				       (uint64_t)(fp->flags | O_ASYNC), 0, 0, 0, &ret) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* glibc caches the thread id in its thread descriptor, at the clear_child_tid address: when
  * the task comes back under another pid, that copy is updated too; the address is restored. */
 static int restore_tid(struct task_plan *p)
@@ -261,7 +299,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	if (p->rseq_ptr && rt_call("finish", "rseq", SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig, 0, 0,
 				&ret) < 0)
 		return -1;
-	if (restore_signals(p) < 0 || restore_tid(p) < 0 || restore_threads(p) < 0 || restore_proc_files(p) < 0 ||
+	if (restore_signals(p) < 0 || restore_tid(p) < 0 || restore_threads(p) < 0 || restore_proc_files(p) < 0 || restore_async(p) < 0 ||
 	    restore_sigstate(&p->sig, p->nspid, p->nspid, p->shpending, p->nshpending) < 0 || restore_process_state(p) < 0)
 		return -1;
 	/* Limits late, so a low limit cannot break the steps before; but before the credentials

@@ -54,6 +54,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       },
       unix: f.unix === undefined ? undefined : checkUnix(f.unix, fw.at('unix')),
       ...(f.proc !== undefined ? { proc: checkProc(f.proc, fw.at('proc')) } : {}),
+      ...(f.fown !== undefined ? { fown: checkFown(f.fown, fw.at('fown')) } : {}),
       ...(f.inet !== undefined ? { inet: checkInet(f.inet, fw.at('inet')) } : {}),
     };
     checkInetKind(file, fw);
@@ -120,6 +121,13 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
   checkUnixLinks(files, w.at('files'));
   return { files, pipes, ...(objects ? { objects } : {}), ...(ttys ? { ttys } : {}) };
+}
+
+function checkFown(v: CborValue, w: Where): NonNullable<FileImage['fown']> {
+  const o = obj(v, w);
+  const type = field(o, 'type', w, str);
+  if (type !== 'tid' && type !== 'pid' && type !== 'pgrp') w.at('type').fail('expected tid, pid or pgrp');
+  return { type: type as 'tid' | 'pid' | 'pgrp', pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)), sig: field(o, 'sig', w, (y, ww) => int(y, ww, 0, 64)) };
 }
 
 /** A path below /proc/PID that stays inside it: no '.' or '..', no magic link (root, cwd, exe,

@@ -192,6 +192,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       if (file.kind === 'fifo') pipe.path = file.path;
       pipes.set(file.pipe.id, pipe);
     }
+    if (o.facts.info.flags & O_ASYNC && ops.kind !== 'external' && ops.kind !== 'closed') file.fown = await ownerOf(helper, h0, o.facts.link, treePid, ops.kind);
     if (file.obj !== undefined) objectPaths.set(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
     if (file.tty?.master) ttys.push(await readTty(helper, o.holders[0]!, o.facts.link));
     ids.set(o, file.id);
@@ -226,6 +227,35 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     tcpKeep: inet.tcpKeep,
     external,
   };
+}
+
+const O_ASYNC = 0o20000;
+
+/** Who gets the signal of an open file with O_ASYNC, by pids of the image: a task of the tree,
+ * one of its threads (they keep their ids), or the process group of one. None (pid 0): no
+ * owner to restore. An owner outside the tree is refused. */
+async function ownerOf(helper: Helper, h: Holder, link: string, treePid: (p: number) => number | undefined, kind: string): Promise<FileImage['fown']> {
+  helper.send(`fown ${h.pid} ${h.fd}`);
+  const ev = await helper.next('fown');
+  const [type, pid, sig] = [['tid', 'pid', 'pgrp'][ev.type as number] as 'tid' | 'pid' | 'pgrp', ev.pid as number, ev.sig as number];
+  if (!pid) return undefined;
+  const refuse = (why: string) => new UnsupportedError(`process ${h.pid} fd ${h.fd} (${link}): signal-driven I/O (O_ASYNC) ${why}: not supported`, { pid: h.pid, phase: 'files' });
+  if (kind === 'proc') throw refuse('on a file of /proc');
+  let image = treePid(pid);
+  if (image === undefined && type === 'tid') {
+    const tgid = Number(/^Tgid:\s*(\d+)/m.exec(readText(`/proc/${pid}/status`))?.[1]);
+    if (treePid(tgid) !== undefined) image = pid; // a thread of the tree keeps its id
+  }
+  if (image === undefined) throw refuse(`signals ${type === 'pgrp' ? 'process group' : 'process'} ${pid} outside the tree`);
+  return { type, pid: image, sig };
+}
+
+function readText(path: string): string {
+  try {
+    return fs.readFileSync(path, 'latin1');
+  } catch {
+    return '';
+  }
 }
 
 /** A pty pair's state, read by the helper through the master (native/helper/dump_tty.c). Bytes

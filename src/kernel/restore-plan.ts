@@ -41,6 +41,8 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
     const line = opsOf(file.kind).plan(file, ctx);
     if (line) L.push(line);
   }
+  // the owner of signal-driven I/O, set by the helper once every task and thread exists
+  for (const file of f.files) if (file.fown) L.push(`fown ${file.id} ${['tid', 'pid', 'pgrp'].indexOf(file.fown.type)} ${file.fown.pid} ${file.fown.sig}`);
   // flock and OFD locks belong to the open file: the helper takes them on its fd of it
   for (const file of f.files)
     for (const l of file.locks ?? [])
