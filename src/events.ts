@@ -52,6 +52,19 @@ export interface WarningEvent {
   pid?: number;
 }
 
+/** A checkpoint found stdio of the root that leads outside the tree (an anonymous pipe also
+ * held outside, a socket, a terminal): it is not saved; a restart connects those fds to its own
+ * stdio slot `slot`. */
+export interface ExternalStdioEvent {
+  op: Operation;
+  pid: number;
+  /** the root's fds (0-2) that refer to it */
+  fds: number[];
+  /** what it was: the fd's link (pipe:[N], socket:[N], /dev/pts/N) */
+  path: string;
+  slot: number;
+}
+
 export interface UcrEvents {
   /** A phase begins. A restart's per-task `map` and `finish` steps run queued in the helper's
    * tracer workers: their start (atMs, from the worker's own timing) is emitted together with
@@ -60,6 +73,7 @@ export interface UcrEvents {
   'phase-end': (e: PhaseRecord) => void;
   progress: (e: ProgressEvent) => void;
   warning: (e: WarningEvent) => void;
+  'external-stdio': (e: ExternalStdioEvent) => void;
 }
 
 /** Pass one in the options (`events`) to follow an operation; one emitter may serve several. */

@@ -29,6 +29,7 @@ export {
   type PhaseStart,
   type ProgressEvent,
   type WarningEvent,
+  type ExternalStdioEvent,
   type Phase,
   type CheckpointPhase,
   type RestartPhase,

@@ -77,7 +77,9 @@ export interface Case {
 
 export interface StartOptions {
   args?: string[];
-  stdin?: 'null' | 'pipe';
+  /** stdin: /dev/null (default), a pipe from the test, or a path the launcher opens (a FIFO
+   * blocks it until a writer opens the FIFO) */
+  stdin?: 'null' | 'pipe' | { path: string };
   /** The launcher keeps the dead case a zombie this long before reaping it. */
   holdZombieMs?: number;
   /** Stay in the test's session (a group of its own, like a shell job) instead of setsid(). */
@@ -104,7 +106,7 @@ export async function startCase(name: string, opt: StartOptions = {}): Promise<C
       fs.chownSync(path.join(dir, f), 65534, 65534);
     }
   }
-  const stdinArg = opt.stdin === 'pipe' ? '-' : '/dev/null';
+  const stdinArg = opt.stdin === 'pipe' ? '-' : typeof opt.stdin === 'object' ? opt.stdin.path : '/dev/null';
   const proc = spawn(
     path.join(CASES, 'launcher'),
     [...(opt.holdZombieMs !== undefined ? ['--hold-zombie', String(opt.holdZombieMs)] : []), ...(opt.noSetsid ? ['--no-setsid'] : []), '--stdin', stdinArg, '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', ...user, ...(opt.prefix ?? []), path.join(CASES, name), '--out', out, ...(opt.args ?? [])],

@@ -29,6 +29,11 @@ describe('memory survives checkpoint → kill → restart', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('every mapping keeps its kernel flags (VmFlags): madvise DONTFORK, DONTDUMP, HUGEPAGE, NOHUGEPAGE, MERGEABLE, WIPEONFORK, SEQUENTIAL, RANDOM, mlock, MAP_NORESERVE, shared mappings that may become writable; fork sees them', async () => {
+    const { verdict } = await roundTrip('vmflags');
+    expect(verdict).toBe('PASS');
+  });
+
   it('a CPU-bound loop keeps its registers and memory (running checksum)', async () => {
     const { verdict } = await roundTrip('counter');
     expect(verdict).toBe('PASS');
@@ -69,6 +74,12 @@ describe('shared memory', () => {
   it('shared anonymous memory (with a hole), a memfd mapped shared by two tasks, privately by one and held as an fd, a write-sealed memfd: contents and sharing come back', async () => {
     const { verdict, pids } = await treeRoundTrip('shmem');
     expect(pids).toHaveLength(2);
+    expect(verdict).toBe('PASS');
+  });
+
+  it('memfds and unlinked files keep their mode, owner and seals (F_SEAL_GROW/SHRINK/SEAL, F_SEAL_FUTURE_WRITE under a writable mapping, MFD_NOEXEC_SEAL), and the seals hold', async () => {
+    const dir = tmpdir('objmeta');
+    const { verdict } = await roundTrip('objmeta', { args: ['--dir', dir] });
     expect(verdict).toBe('PASS');
   });
 });

@@ -218,6 +218,8 @@ int helper_dump(const char *partial)
 		}
 		else if (!strcmp(w[0], "pipe"))
 			rc = cmd_pipe(w, n);
+		else if (!strcmp(w[0], "fown"))
+			rc = cmd_fown(w, n);
 		else if (!strcmp(w[0], "tty"))
 			rc = cmd_tty(w, n);
 		else if (!strcmp(w[0], "object"))

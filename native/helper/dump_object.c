@@ -25,8 +25,9 @@ static int open_object(const char *phase, const char *path)
 	return fd;
 }
 
-/* `object <path>`: size, seals, mode, link count and the runs of pages that hold data (SEEK_DATA/SEEK_HOLE):
- * {"ev":"object","size":N,"seals":S,"runs":[[byte offset,npages],...]} */
+/* `object <path>`: size, seals, mode, owner, link count and the runs of pages that hold data
+ * (SEEK_DATA/SEEK_HOLE):
+ * {"ev":"object","size":N,"seals":S,"mode":M,"uid":U,"gid":G,"nlink":L,"runs":[[byte offset,npages],...]} */
 int cmd_object(char **w, int n)
 {
 	if (n != 2)
@@ -69,8 +70,9 @@ int cmd_object(char **w, int n)
 		pos = hole;
 	}
 	close(fd);
-	proto_emit("{\"ev\":\"object\",\"size\":%lld,\"seals\":%d,\"mode\":%d,\"nlink\":%d,\"runs\":[%s]}",
-		   (long long)st.st_size, seals, (int)(st.st_mode & 07777), (int)st.st_nlink, out);
+	proto_emit("{\"ev\":\"object\",\"size\":%lld,\"seals\":%d,\"mode\":%d,\"uid\":%u,\"gid\":%u,\"nlink\":%d,\"runs\":[%s]}",
+		   (long long)st.st_size, seals, (int)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid,
+		   (int)st.st_nlink, out);
 	free(out);
 	return 0;
 }

@@ -1,4 +1,5 @@
-/* Checkpoint of a pipe's contents (the bytes queued in it, read without consuming them). */
+/* Checkpoint of a pipe's contents (the bytes queued in it, read without consuming them), and of
+ * the signal-driven I/O owner of any open file. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -48,3 +49,27 @@ int cmd_pipe(char **w, int n)
 	return 0;
 }
 
+
+/* `fown <pid> <fd>`: who gets the signal of an open file with O_ASYNC (F_GETOWN_EX) and which
+ * signal (F_GETSIG), read on the very open file (pidfd_getfd):
+ * {"ev":"fown","type":T,"pid":P,"sig":S} */
+int cmd_fown(char **w, int n)
+{
+	uint64_t pid, fd;
+	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
+		return proto_fail("fown", "command", EINVAL, "bad fown command");
+	char obj[64];
+	snprintf(obj, sizeof obj, "fd %d", (int)fd);
+	int f = grab_fd((pid_t)pid, (int)fd);
+	if (f < 0)
+		return proto_fail("fown", obj, errno, "cannot take a copy of the file of process %d (pidfd_getfd)", (int)pid);
+	struct f_owner_ex o = { 0, 0 };
+	int sig = fcntl(f, F_GETSIG);
+	int r = fcntl(f, F_GETOWN_EX, &o);
+	int e = errno;
+	close(f);
+	if (r < 0 || sig < 0)
+		return proto_fail("fown", obj, e, "cannot read the owner of the file of process %d", (int)pid);
+	proto_emit("{\"ev\":\"fown\",\"type\":%d,\"pid\":%d,\"sig\":%d}", o.type, o.pid, sig);
+	return 0;
+}

@@ -11,6 +11,7 @@ int helper_restore(int detach, int check);
 void helper_restore_abandon(void);
 /* dump command `pipe <pid> <fd>` (dump_pipe.c) */
 int cmd_pipe(char **w, int n);
+int cmd_fown(char **w, int n);
 /* `object <path>`, `objdump <id> <seed> <path>` + runs (dump_object.c) */
 int cmd_object(char **w, int n);
 /* `tty <pid> <master fd>` (dump_tty.c) */

@@ -375,6 +375,8 @@ int plan_read(struct plan *p)
 			r = plan_add_tty(p, w, n);
 		} else if (!strcmp(k, "flock")) {
 			r = plan_add_flock(p, w, n);
+		} else if (!strcmp(k, "fown")) {
+			r = plan_add_fown(p, w, n);
 		} else if (!strcmp(k, "inwatch")) {
 			r = plan_add_inwatch(p, w, n);
 		} else if (!strcmp(k, "obj")) {

@@ -15,11 +15,21 @@
  *   pipe <pipe id> <size> <hex data|-> [<hex FIFO path>]
  *                                                      a pipe, created (or a FIFO opened) and
  *                                                      filled by the helper
- *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file|3 socket queue|4 removed directory>
- *       <size> <seals> <hex name|->
- *       [<mode>]                                       a content object, created by the helper
- *                                                      (memfd: name; unlinked file: its path,
- *                                                      and mode); contents come as OBJECT records
+ *   obj <id> <kind 0 shared anonymous|1 memfd|2 unlinked file|3 socket queue|4 removed directory|
+ *       5 tmpfs file> <size> <seals> <hex name|-> [<mode> [<uid> <gid> [<dev> <ino>]]]
+ *                                                      a content object, created by the helper
+ *                                                      (memfd: name; unlinked file, removed
+ *                                                      directory and tmpfs file: its path; all
+ *                                                      but anonymous memory and queues: mode and
+ *                                                      owner; tmpfs: its identity); contents come
+ *                                                      as OBJECT records
+ *   fown <file id> <type 0 tid|1 pid|2 pgrp> <pid> <sig>   the owner of signal-driven I/O
+ *                                                      (O_ASYNC) by its pid in the image, set
+ *                                                      once every task and thread exists
+ *   file <id> proc <pid> <tid|0> <hex sub-path|-> <flags> <pos>
+ *                                                      a file of /proc/PID[/task/TID] (pid: the
+ *                                                      task's pid in the image), opened by each
+ *                                                      task that holds it in its finish step
  *   file <id> reopen <obj id> <flags> <pos>            an fd of a memfd or unlinked file (the
  *                                                      object reopened: an open file of its own)
  *   file <id> eventfd <count> <semaphore 0|1> <flags>
@@ -139,7 +149,7 @@
 #include "../include/ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC };
 
 enum unix_conn { UNIX_NONE = 0, UNIX_PAIR, UNIX_CLIENT, UNIX_ACCEPTED, UNIX_DGRAM };
 
@@ -195,6 +205,11 @@ struct file_plan {
 	int flags;
 	uint64_t pos;
 	int srcfd;  /* FILE_INHERIT */
+	int fown_type;            /* O_ASYNC owner: 0 none, 1 + F_OWNER_TID/PID/PGRP */
+	pid_t fown_pid;           /* its pid in the image */
+	int fown_sig;             /* F_SETSIG */
+	pid_t proc_pid, proc_tid; /* FILE_PROC: the task (its pid in the image) and thread, 0: none;
+				     path: the rest of the path below /proc/PID[/task/TID] */
 	int pipe;   /* FILE_PIPE: pipe id */
 	int end;    /* FILE_PIPE: 0 read, 1 write, 2 both (a FIFO opened O_RDWR) */
 	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
@@ -220,7 +235,7 @@ struct tty_plan {
 	int task;                  /* whose credentials open them (fscred.c) */
 };
 
-enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_QUEUE = 3 /* a socket queue's bytes */, OBJ_DIR = 4 };
+enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_QUEUE = 3 /* a socket queue's bytes */, OBJ_DIR = 4, OBJ_TMPFS = 5 };
 
 /* A content object: shared anonymous memory, a memfd or an open file whose path was unlinked,
  * mapped and/or held as fds; or a removed directory (no contents: a cwd, or held as fds). */
@@ -229,8 +244,11 @@ struct obj_plan {
 	enum obj_kind kind;
 	uint64_t size;
 	int seals;  /* applied once the contents are in */
-	char *name; /* memfd name; unlinked file or removed directory: its path */
-	int mode;   /* unlinked file or removed directory: permission bits */
+	char *name; /* memfd name; unlinked file, removed directory or tmpfs file: its path */
+	int mode;   /* memfd, unlinked file, removed directory, tmpfs file: permission bits (-1: none given) */
+	uid_t uid;  /* their owner ((uid_t)-1: as created) */
+	gid_t gid;
+	uint64_t dev, ino; /* tmpfs file: its identity at checkpoint */
 	int hfd;    /* the helper's fd for it */
 	int task;   /* whose credentials create it (fscred.c) */
 	int rdfd;   /* reopened read-only for read-only mappings (restore_paths.c), -1 */
@@ -257,12 +275,21 @@ struct epctl_plan {
 	int epfile, tfile; /* epghost: indexes into plan.files of the epoll and of the target; else -1 */
 };
 
-/* madvise bits */
+/* VmFlags a mapping gets back (src/kernel/memory.ts MADV): madvise state, mlock, mseal, MAP_NORESERVE
+ * (in the mmap flags already) and a shared mapping's may-write (its file opened read-write) */
 #define MADV_BIT_HUGEPAGE 1
 #define MADV_BIT_NOHUGEPAGE 2
 #define MADV_BIT_DONTFORK 4
 #define MADV_BIT_WIPEONFORK 8
 #define MADV_BIT_DONTDUMP 16
+#define MADV_BIT_SEQUENTIAL 32
+#define MADV_BIT_RANDOM 64
+#define MADV_BIT_MERGEABLE 128
+#define MADV_BIT_LOCKED 256
+#define MADV_BIT_LOCKONFAULT 512
+#define MADV_BIT_NORESERVE 1024
+#define MADV_BIT_MAYWRITE 2048
+#define MADV_BIT_SEALED 4096 /* mseal(), last */
 
 struct vma_plan {
 	uint64_t start, end, pgoff;

@@ -20,6 +20,15 @@ int plan_add_file(struct plan *p, char **w, int n)
 		f->kind = FILE_PATH;
 		f->flags = (int)v[1];
 		f->pos = v[2];
+	} else if (!strcmp(w[2], "proc")) {
+		uint64_t a[5];
+		NEED(n == 8 && plan_u64s(w, 3, 2, a) == 0 && plan_u64s(w, 6, 2, a + 2) == 0 && a[0] > 0 && a[0] < (1u << 22) &&
+		     a[1] < (1u << 22));
+		NEED(!strcmp(w[5], "-") || ((f->path = plan_hex_string(w[5])) != NULL && f->path[0] == '/' &&
+					    !strstr(f->path, "/..") && strlen(f->path) < 256));
+		f->kind = FILE_PROC;
+		f->proc_pid = (pid_t)a[0], f->proc_tid = (pid_t)a[1];
+		f->flags = (int)a[2], f->pos = a[3];
 	} else if (!strcmp(w[2], "inherit")) {
 		NEED(n == 4 && !parse_u64(w[3], v + 1) && v[1] < 1024);
 		f->kind = FILE_INHERIT;
@@ -104,21 +113,24 @@ int plan_find_obj(const struct plan *p, int id)
 int plan_add_obj(struct plan *p, char **w, int n)
 {
 	uint64_t v[4];
-	uint64_t mode = 0600;
-	NEED((n == 6 || n == 7) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_DIR && v[0] < (1u << 30) &&
-	     plan_find_obj(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
-	NEED(n == 6 || (!parse_u64(w[6], &mode) && mode <= 07777));
-	/* shared anonymous memory is whole pages; memfds, unlinked files and queues have any size */
+	uint64_t mode = 0600, owner[2] = { (uint64_t)-1, (uint64_t)-1 }, id[2] = { 0, 0 };
+	NEED((n == 6 || n == 7 || n == 9 || n == 11) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_TMPFS &&
+	     v[0] < (1u << 30) && plan_find_obj(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
+	NEED(n == 6 || (!parse_u64(w[6], &mode) && mode <= 07777 && v[1] != OBJ_ANON && v[1] != OBJ_QUEUE));
+	NEED(n < 9 || (plan_u64s(w, 7, 2, owner) == 0 && owner[0] < 0xffffffffu && owner[1] < 0xffffffffu));
+	NEED((n == 11) == (v[1] == OBJ_TMPFS) && (n < 11 || plan_u64s(w, 9, 2, id) == 0));
+	/* shared anonymous memory is whole pages; memfds, unlinked and tmpfs files and queues have any size */
 	NEED(v[1] != OBJ_ANON || (v[2] > 0 && v[2] % 4096 == 0));
-	NEED(v[1] != OBJ_DIR || (v[2] == 0 && v[3] == 0 && n == 7)); /* a removed directory is empty */
+	NEED(v[1] != OBJ_DIR || (v[2] == 0 && v[3] == 0 && n >= 7)); /* a removed directory is empty */
 	struct obj_plan *s = GROW(p->objs, p->nobjs);
 	NEED(s != NULL);
 	*s = (struct obj_plan){ .id = (int)v[0], .kind = (enum obj_kind)v[1], .size = v[2], .seals = (int)v[3],
-				.mode = (int)mode, .hfd = -1, .rdfd = -1 };
+				.mode = n > 6 ? (int)mode : -1, .uid = (uid_t)owner[0], .gid = (gid_t)owner[1],
+				.dev = id[0], .ino = id[1], .hfd = -1, .rdfd = -1 };
 	if (strcmp(w[5], "-"))
 		NEED((s->name = plan_hex_string(w[5])) != NULL);
 	NEED(s->kind == OBJ_ANON || s->kind == OBJ_QUEUE || s->name != NULL);
-	NEED((s->kind != OBJ_UNLINKED && s->kind != OBJ_DIR) || s->name[0] == '/');
+	NEED((s->kind != OBJ_UNLINKED && s->kind != OBJ_DIR && s->kind != OBJ_TMPFS) || (s->name[0] == '/' && !strstr(s->name, "/../")));
 	return 0;
 }
 
@@ -146,6 +158,20 @@ int plan_add_flock(struct plan *p, char **w, int n)
 	struct lock_plan *l = GROW(p->files[f].locks, p->files[f].nlocks);
 	NEED(l != NULL);
 	*l = (struct lock_plan){ (int)v[1], (int)v[2], v[3], v[4] };
+	return 0;
+}
+
+/* fown <file id> <type 0 tid|1 pid|2 pgrp> <pid in the image> <signal> */
+int plan_add_fown(struct plan *p, char **w, int n)
+{
+	uint64_t v[4];
+	NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[1] <= 2 && v[2] > 0 && v[2] < (1u << 22) && v[3] <= 64);
+	int f = plan_find_file(p, (int)v[0]);
+	NEED(f >= 0 && p->files[f].kind != FILE_PROC);
+	struct file_plan *fp = &p->files[f];
+	fp->fown_type = (int)v[1] + 1;
+	fp->fown_pid = (pid_t)v[2];
+	fp->fown_sig = (int)v[3];
 	return 0;
 }
 

@@ -275,7 +275,7 @@ static int restore_all(int detach)
 		saved_fg = old_fg; /* given back if the restart fails from here */
 	}
 	/* TCP connections leave repair mode right before the tasks run. */
-	if (inet_release() < 0)
+	if (set_fowns() < 0 || inet_release() < 0)
 		return -1;
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_DETACH) < 0)

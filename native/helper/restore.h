@@ -110,9 +110,13 @@ int restore_threads(struct task_plan *p);
 int finish_threads(struct task_plan *p);
 
 /* tracers.c: worker tracers (task i is traced by worker i % n) */
-enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_POPULATE, W_EXIT };
+enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_POPULATE, W_PID, W_EXIT };
 int tracers_start(int n, uint64_t gadget);
 int tracer_send(int task, int op);
+/* Every worker learns every task's pid (a worker knows only its own tasks' otherwise). */
+int tracers_share_pids(void);
+/* The owners of signal-driven I/O (O_ASYNC), once every task and thread exists. */
+int set_fowns(void);
 int tracer_wait_ack(int task, int op);
 void tracers_stop(void);
 

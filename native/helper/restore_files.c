@@ -21,6 +21,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <limits.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -113,11 +115,99 @@ static int create_unlinked(struct obj_plan *sp)
 		return proto_fail("files", sp->name, errno, "%s%s", dir ? "cannot create the removed directory again" : "cannot create the unlinked file again",
 				  fs_who(sp->task));
 	files_created(at);
-	if ((dir ? fs_rmdir(sp->task, at) : fs_unlink(sp->task, at)) < 0 || fs_fchmod(sp->task, fd, (mode_t)sp->mode) < 0) {
+	if ((dir ? fs_rmdir(sp->task, at) : fs_unlink(sp->task, at)) < 0) {
 		int e = errno;
 		close(fd);
 		return proto_fail("files", sp->name, e, "%s%s", dir ? "cannot remove the directory again" : "cannot unlink the file again", fs_who(sp->task));
 	}
+	return fd;
+}
+
+/* A file of tmpfs the tree mapped shared: still the very file of the checkpoint (same device
+ * and inode: its contents are put back as they were), or gone (created again at its path with
+ * its holder's credentials, removed again if the restart fails); another file at its path is
+ * never used. Only ever on a tmpfs, whatever the image says. */
+static int open_tmpfs(struct obj_plan *sp)
+{
+	char dir[PATH_MAX];
+	struct statfs sf;
+	snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(sp->name, '/') - sp->name) + 1, sp->name);
+	int r = statfs(dir, &sf);
+	if (r < 0 || sf.f_type != TMPFS_MAGIC)
+		return proto_fail("files", sp->name, r < 0 ? errno : EXDEV, "its directory is not on a tmpfs");
+	int created = 1;
+	int fd = fs_open(sp->task, sp->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		created = 0;
+		fd = fs_open(sp->task, sp->name, O_RDWR | O_NOFOLLOW | O_NONBLOCK, 0);
+	}
+	if (fd < 0)
+		return proto_fail("files", sp->name, errno, "cannot create the tmpfs file again%s", fs_who(sp->task));
+	if (created)
+		files_created(sp->name);
+	struct stat st;
+	if (fstatfs(fd, &sf) < 0 || sf.f_type != TMPFS_MAGIC) {
+		close(fd);
+		return proto_fail("files", sp->name, EXDEV, "it is not on a tmpfs");
+	}
+	if (!created && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_dev != sp->dev || (uint64_t)st.st_ino != sp->ino)) {
+		close(fd);
+		return proto_fail("files", sp->name, EEXIST, "another file has taken its path since the checkpoint");
+	}
+	if (!created && ftruncate(fd, 0) < 0) { /* its pages are the image's: holes stay holes */
+		int e = errno;
+		close(fd);
+		return proto_fail("files", sp->name, e, "cannot empty it");
+	}
+	return fd;
+}
+
+/* An owner the holder could give itself: its fsuid, and its fsgid or one of its groups (what
+ * trust.ts already bounds an image to; checked again here unless the image is trusted). */
+static int owner_allowed(const struct obj_plan *sp)
+{
+	if (plan.trusted)
+		return 1;
+	if (sp->task < 0 || sp->task >= plan.ntasks)
+		return 0;
+	const struct task_plan *t = &plan.tasks[sp->task];
+	if (sp->uid != t->uid[3])
+		return 0;
+	if (sp->gid == t->gid[3])
+		return 1;
+	for (int i = 0; i < t->ngroups; i++)
+		if (sp->gid == t->groups[i])
+			return 1;
+	return 0;
+}
+
+/* A memfd, unlinked or tmpfs file or removed directory gets its owner (by the helper: a memfd
+ * is its own; bounded by owner_allowed), then its mode with its holder's credentials (a chown
+ * clears set-ID bits; fs_mode keeps them only for a trusted image): before the seals
+ * (F_SEAL_EXEC on an executable memfd would imply the write seals). */
+static int set_owner_mode(struct obj_plan *sp, int fd)
+{
+	const char *what = sp->name ? sp->name : "object";
+	if (sp->uid != (uid_t)-1 && !owner_allowed(sp))
+		return proto_fail("files", what, EPERM, "its owner %u:%u is not its holder's%s", (unsigned)sp->uid, (unsigned)sp->gid, fs_who(sp->task));
+	if (sp->uid != (uid_t)-1 && fchown(fd, sp->uid, sp->gid) < 0)
+		return proto_fail("files", what, errno, "cannot give it its owner %u:%u back", (unsigned)sp->uid,
+				  (unsigned)sp->gid);
+	if (sp->mode >= 0 && fs_fchmod(sp->task, fd, (mode_t)sp->mode) < 0)
+		return proto_fail("files", what, errno, "cannot give it its mode %04o back%s", sp->mode, fs_who(sp->task));
+	return 0;
+}
+
+/* A memfd, executable or not as its mode says (a kernel with vm.memfd_noexec set would
+ * otherwise make it non-executable and sealed so; MFD_EXEC is Linux 6.3). */
+static int create_memfd(struct obj_plan *sp)
+{
+	unsigned flags = 1U | 2U; /* MFD_CLOEXEC | MFD_ALLOW_SEALING */
+	int fd = -1;
+	if (sp->mode >= 0 && (sp->mode & 0111))
+		fd = (int)syscall(SYS_memfd_create, sp->name, flags | 0x10U /* MFD_EXEC */);
+	if (fd < 0)
+		fd = (int)syscall(SYS_memfd_create, sp->name, flags);
 	return fd;
 }
 
@@ -144,14 +234,21 @@ static int open_objs(void)
 			if (fd < 0)
 				fd = (int)syscall(SYS_memfd_create, "dev/zero", 1U /* MFD_CLOEXEC */);
 		} else if (sp->kind == OBJ_MEMFD) {
-			fd = (int)syscall(SYS_memfd_create, sp->name, 1U | 2U /* MFD_CLOEXEC | MFD_ALLOW_SEALING */);
+			fd = create_memfd(sp);
 		} else if (sp->kind == OBJ_QUEUE) { /* read by restore_inet.c at release */
 			fd = (int)syscall(SYS_memfd_create, "ucr-queue", 1U /* MFD_CLOEXEC */);
+		} else if (sp->kind == OBJ_TMPFS) {
+			if ((fd = open_tmpfs(sp)) < 0)
+				return -1;
 		} else if ((fd = create_unlinked(sp)) < 0) {
 			return -1;
 		}
 		if (fd < 0 || (sp->kind != OBJ_DIR && ftruncate(fd, (off_t)sp->size) < 0))
 			return proto_fail("files", obj, errno, "cannot create it");
+		if (sp->kind != OBJ_ANON && sp->kind != OBJ_QUEUE && set_owner_mode(sp, fd) < 0) {
+			close(fd);
+			return -1;
+		}
 		sp->hfd = high(fd);
 		if (sp->hfd < 0)
 			return proto_fail("files", obj, errno, "cannot place it");
@@ -192,10 +289,12 @@ int seal_objs(void)
 }
 
 /* A pipe, or a FIFO opened read-write (never blocks, keeps the pipe alive), refilled; then its
- * ends: of a pipe, dups of its two fds; of a FIFO, the FIFO opened again through /proc/self/fd
- * with each end's access mode (a peer exists, so no open waits). A FIFO is found, and the
- * access its ends need is checked, with its holder's credentials (fs_checked); the helper opens
- * that very inode. */
+ * ends, each an open file of its own with its own status flags: of a pipe, its two fds, and
+ * for a further open file of the same end (a program can open /proc/self/fd/N of a pipe) the
+ * pipe opened again through /proc/self/fd; of a FIFO, the FIFO opened again that way with
+ * each end's access mode (a peer exists, so no open waits). A FIFO is found, and the access
+ * its ends need is checked, with its holder's credentials (fs_checked); the helper opens that
+ * very inode. */
 static int open_pipe(struct pipe_plan *pp)
 {
 	int fds[2];
@@ -226,22 +325,29 @@ static int open_pipe(struct pipe_plan *pp)
 	}
 	if (fcntl(fds[1], F_SETPIPE_SZ, pp->size) < 0 && pp->len > 65536)
 		return proto_fail("files", obj, errno, "cannot size the pipe to %d bytes", pp->size);
-	if (pp->len && write_full(fds[1], pp->data, pp->len) < 0)
+	/* a FIFO some process outside the tree kept open is still the same pipe, its bytes still in
+	 * it: they are not added again */
+	int queued = 0;
+	if (pp->path && ioctl(fds[1], FIONREAD, &queued) < 0)
+		queued = 0;
+	if (pp->len && !queued && write_full(fds[1], pp->data, pp->len) < 0)
 		return proto_fail("files", obj, errno, "cannot refill the pipe");
 	int rd = high(fds[0]), wr = pp->path ? rd : high(fds[1]);
+	int taken[2] = { 0, 0 }; /* a pipe's own read / write end is some file's already */
 	for (int f = 0; f < plan.nfiles; f++) {
 		struct file_plan *fp = &plan.files[f];
 		if (fp->kind != FILE_PIPE || fp->pipe != pp->id)
 			continue;
-		if (pp->path) {
+		if (pp->path || taken[fp->end & 1]) {
 			static const int acc[3] = { O_RDONLY, O_WRONLY, O_RDWR };
 			char self[64];
-			snprintf(self, sizeof self, "/proc/self/fd/%d", rd);
+			snprintf(self, sizeof self, "/proc/self/fd/%d", fp->end ? wr : rd);
 			fp->hfd = high(open(self, acc[fp->end] | O_NONBLOCK | O_CLOEXEC));
 		} else {
 			fp->hfd = fcntl(fp->end ? wr : rd, F_DUPFD_CLOEXEC, ctx.base);
+			taken[fp->end & 1] = 1;
 		}
-		if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags) < 0)
+		if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags & ~O_ASYNC) < 0)
 			return proto_fail("files", obj, errno, "cannot set up a pipe end");
 	}
 	close(rd);
@@ -272,11 +378,44 @@ static int make_inotify(struct file_plan *fp)
 	char buf[4096];
 	while (read(fd, buf, sizeof buf) > 0)
 		;
-	if (fcntl(fd, F_SETFL, fp->flags) < 0) {
+	if (fcntl(fd, F_SETFL, fp->flags & ~O_ASYNC) < 0) {
 		close(fd);
 		return proto_fail("files", "inotify", errno, "cannot set its flags");
 	}
 	return fd;
+}
+
+/* The pid the helper sees of a task or thread given by its pid in the image (0: none). */
+static pid_t restored_pid(pid_t old)
+{
+	for (int t = 0; t < plan.ntasks; t++) {
+		if (plan.tasks[t].old_pid == old)
+			return plan.tasks[t].pid;
+		for (int k = 0; k < plan.tasks[t].nthreads; k++)
+			if (plan.tasks[t].threads[k].tid == old)
+				return plan.tasks[t].threads[k].pid;
+	}
+	return 0;
+}
+
+/* Signal-driven I/O goes to its owner again, at its restored pid: set on the helper's fd of
+ * each object (the tasks hold that very open file), once every task and thread exists. O_ASYNC
+ * itself is set by a task (restore_task.c): the signal names the fd that set it. */
+int set_fowns(void)
+{
+	for (int f = 0; f < plan.nfiles; f++) {
+		struct file_plan *fp = &plan.files[f];
+		if (!fp->fown_type || fp->hfd < 0)
+			continue;
+		struct f_owner_ex o = { .type = fp->fown_type - 1, .pid = restored_pid(fp->fown_pid) };
+		char obj[32];
+		snprintf(obj, sizeof obj, "file %d", fp->id);
+		if (!o.pid)
+			return proto_fail("resume", fp->path ? fp->path : obj, ESRCH, "its O_ASYNC owner %d is not restored", (int)fp->fown_pid);
+		if (fcntl(fp->hfd, F_SETSIG, fp->fown_sig) < 0 || fcntl(fp->hfd, F_SETOWN_EX, &o) < 0)
+			return proto_fail("resume", fp->path ? fp->path : obj, errno, "cannot give its O_ASYNC owner back");
+	}
+	return 0;
 }
 
 /* flock and OFD locks belong to an open file: taken on the helper's fd of it, they are the
@@ -453,6 +592,8 @@ int open_files(void)
 			    (ticks && ioctl(fd, TFD_IOC_SET_TICKS, &ticks) < 0))
 				return proto_fail("files", obj, errno, "cannot recreate the timerfd");
 			fp->hfd = high(fd);
+		} else if (fp->kind == FILE_PROC) {
+			continue; /* opened by each task that holds it, in its finish step */
 		} else if (fp->kind != FILE_UNIX && fp->kind != FILE_INET && fp->hfd < 0) {
 			return proto_fail("files", obj, EINVAL, "pipe end of an unknown pipe");
 		}

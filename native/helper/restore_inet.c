@@ -341,7 +341,7 @@ int open_inet_sockets(void)
 							  : make_reset(p, what);
 			if (s < 0)
 				return -1;
-			if (fcntl(s, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND | O_ASYNC)) < 0 ||
+			if (fcntl(s, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND)) < 0 ||
 			    (f->hfd = fcntl(s, F_DUPFD_CLOEXEC, ctx.base)) < 0) {
 				close(s);
 				return proto_fail("files", what, errno, "cannot place the socket");

@@ -117,7 +117,7 @@ int open_task_paths(void)
 			return -1;
 		for (int k = 0; k < t->nvmas; k++) {
 			struct vma_plan *m = &t->vmas[k];
-			int wr = (m->flags & MAP_SHARED) && (m->prot & PROT_WRITE);
+			int wr = (m->flags & MAP_SHARED) && ((m->prot & PROT_WRITE) || (m->madv & MADV_BIT_MAYWRITE));
 			if (m->is_shm || (m->obj < 0 && (!m->path || (m->flags & MAP_ANONYMOUS))))
 				continue;
 			if (m->obj >= 0)

@@ -54,6 +54,21 @@ int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t 
 	return 0;
 }
 
+/* Opens path inside the task (with the task's own credentials by the time it is called);
+ * returns its fd there. */
+static int task_open(const char *phase, const char *path, int flags, long *fd)
+{
+	size_t len = strlen(path) + 1;
+	uint64_t a = t_scratch_put(&rt, 0, path, len);
+	if (!a)
+		return proto_fail(phase, path, errno, "path too long for the scratch area");
+	if (t_inject(&rt, SYS_openat, (uint64_t)AT_FDCWD, a, (uint64_t)flags, 0, 0, 0, fd) < 0)
+		return proto_fail(phase, path, errno, "cannot drive the task through open");
+	if (*fd < 0)
+		return proto_fail(phase, path, (int)-*fd, "cannot open the file");
+	return 0;
+}
+
 /* The mm fields and the executable (the task's fd of it, opened with its credentials:
  * restore_paths.c); then the task closes every fd the helper left it (mapped files, the
  * executable). */
@@ -106,14 +121,17 @@ static int restore_signals(struct task_plan *p)
 	return finish_run(&b, "rt_sigaction");
 }
 
-/* Final protections of the mappings that were writable while filling, then madvise flags, in
- * one stop. */
+/* Final protections of the mappings that were writable while filling, then madvise flags,
+ * mlock and, last, mseal, in one stop. */
 static int restore_prot_madvise(struct task_plan *p)
 {
-	static const struct { unsigned bit; int advice; } adv[] = {
-		{ MADV_BIT_HUGEPAGE, MADV_HUGEPAGE },   { MADV_BIT_NOHUGEPAGE, MADV_NOHUGEPAGE },
-		{ MADV_BIT_DONTFORK, MADV_DONTFORK },   { MADV_BIT_WIPEONFORK, MADV_WIPEONFORK },
-		{ MADV_BIT_DONTDUMP, MADV_DONTDUMP },
+	static const struct { unsigned bit; long nr; int advice; } adv[] = {
+		{ MADV_BIT_HUGEPAGE, SYS_madvise, MADV_HUGEPAGE },     { MADV_BIT_NOHUGEPAGE, SYS_madvise, MADV_NOHUGEPAGE },
+		{ MADV_BIT_DONTFORK, SYS_madvise, MADV_DONTFORK },     { MADV_BIT_WIPEONFORK, SYS_madvise, MADV_WIPEONFORK },
+		{ MADV_BIT_DONTDUMP, SYS_madvise, MADV_DONTDUMP },     { MADV_BIT_SEQUENTIAL, SYS_madvise, MADV_SEQUENTIAL },
+		{ MADV_BIT_RANDOM, SYS_madvise, MADV_RANDOM },         { MADV_BIT_MERGEABLE, SYS_madvise, MADV_MERGEABLE },
+		{ MADV_BIT_LOCKONFAULT, SYS_mlock2, MLOCK_ONFAULT },   { MADV_BIT_LOCKED, SYS_mlock2, 0 },
+		{ MADV_BIT_SEALED, SYS_mseal, 0 },
 	};
 	static struct batch b;
 	batch_init(&b, 0);
@@ -129,17 +147,109 @@ static int restore_prot_madvise(struct task_plan *p)
 	if (finish_run(&b, "mprotect") < 0)
 		return -1;
 	batch_init(&b, 0);
-	for (int i = 0; i < p->nvmas; i++)
+	for (int i = 0; i < p->nvmas; i++) {
+		unsigned madv = p->vmas[i].madv;
+		if (madv & MADV_BIT_LOCKONFAULT) /* mlock2(MLOCK_ONFAULT) is the lock */
+			madv &= ~(unsigned)MADV_BIT_LOCKED;
 		for (size_t k = 0; k < sizeof adv / sizeof adv[0]; k++)
-			if (p->vmas[i].madv & adv[k].bit) {
+			if (madv & adv[k].bit) {
 				if (!batch_room(&b, 0, 1) && finish_run(&b, "madvise") < 0)
 					return -1;
 				if (b.done)
 					batch_init(&b, 0);
-				batch_add(&b, SYS_madvise, p->vmas[i].start, p->vmas[i].end - p->vmas[i].start,
+				batch_add(&b, adv[k].nr, p->vmas[i].start, p->vmas[i].end - p->vmas[i].start,
 					  (uint64_t)adv[k].advice, 0, 0, 0, 0, i);
 			}
+	}
 	return finish_run(&b, "madvise");
+}
+
+/* The files of /proc/PID[/task/TID] the task holds, opened by the task itself now that every
+ * task and its threads exist, at the restored pid of the task they name; an fd of the same
+ * file opened earlier in this task is dup'd instead (one open file, as before). */
+static int restore_proc_files(struct task_plan *p)
+{
+	const struct plan *pl = ctx.plan;
+	for (int i = 0; i < p->nfds; i++) {
+		const struct fd_plan *fd = &p->fds[i];
+		const struct file_plan *fp = &pl->files[fd->file];
+		if (fp->kind != FILE_PROC)
+			continue;
+		long ret;
+		int first = 0;
+		while (first < i && p->fds[first].file != fd->file)
+			first++;
+		if (first < i) {
+			if (rt_call("finish", "dup3", SYS_dup3, (uint64_t)p->fds[first].target, (uint64_t)fd->target,
+				    fd->cloexec ? O_CLOEXEC : 0, 0, 0, 0, &ret) < 0)
+				return -1;
+			continue;
+		}
+		const struct task_plan *of = NULL;
+		for (int t = 0; t < pl->ntasks && !of; t++)
+			if (pl->tasks[t].old_pid == fp->proc_pid && pl->tasks[t].pid > 0)
+				of = &pl->tasks[t];
+		if (!of)
+			return proto_fail("finish", "/proc file", ESRCH, "fd %d names process %d, which is not restored",
+					  fd->target, (int)fp->proc_pid);
+		char path[320], task[32] = "";
+		if (fp->proc_tid)
+			snprintf(task, sizeof task, "/task/%d", fp->proc_tid == fp->proc_pid ? (int)of->pid : (int)fp->proc_tid);
+		snprintf(path, sizeof path, "/proc/%d%s%s", (int)of->pid, task, fp->path ? fp->path : "");
+		if (task_open("finish", path, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC | O_NOFOLLOW, &ret) < 0)
+			return -1;
+		long at = ret;
+		if (at != fd->target && rt_call("finish", "dup3", SYS_dup3, (uint64_t)at, (uint64_t)fd->target,
+						 fd->cloexec ? O_CLOEXEC : 0, 0, 0, 0, &ret) < 0)
+			return -1;
+		if (at != fd->target && rt_call("finish", "close", SYS_close, (uint64_t)at, 0, 0, 0, 0, 0, &ret) < 0)
+			return -1;
+		if (at == fd->target && !fd->cloexec &&
+		    rt_call("finish", "fcntl", SYS_fcntl, (uint64_t)at, F_SETFD, 0, 0, 0, 0, &ret) < 0)
+			return -1;
+		/* where the file allows it: a file that cannot seek stays at its start */
+		if (fp->pos && t_inject(&rt, SYS_lseek, (uint64_t)fd->target, fp->pos, SEEK_SET, 0, 0, 0, &ret) < 0)
+			return proto_fail("finish", path, errno, "cannot drive the task through lseek");
+	}
+	return 0;
+}
+
+/* Signal-driven I/O: the kernel names, in the signal, the fd through which O_ASYNC was set, so
+ * one task sets it with its own fd (the helper gives the owner back at resume): the owner if it
+ * holds the file, else the first task that does, with its lowest fd of it. */
+static int holds(const struct task_plan *t, int file)
+{
+	for (int i = 0; i < t->nfds; i++)
+		if (t->fds[i].file == file)
+			return t->fds[i].target;
+	return -1;
+}
+
+static int restore_async(struct task_plan *p)
+{
+	const struct plan *pl = ctx.plan;
+	for (int i = 0; i < p->nfds; i++) {
+		const struct file_plan *fp = &pl->files[p->fds[i].file];
+		if (!fp->fown_type || holds(p, p->fds[i].file) != p->fds[i].target)
+			continue;
+		const struct task_plan *by = NULL;
+		for (int t = 0; t < pl->ntasks && !by; t++) {
+			const struct task_plan *c = &pl->tasks[t];
+			int owner = c->old_pid == fp->fown_pid;
+			for (int k = 0; k < c->nthreads; k++)
+				owner |= c->threads[k].tid == fp->fown_pid;
+			if (owner && holds(c, p->fds[i].file) >= 0)
+				by = c;
+		}
+		for (int t = 0; t < pl->ntasks && !by; t++)
+			if (holds(&pl->tasks[t], p->fds[i].file) >= 0)
+				by = &pl->tasks[t];
+		long ret;
+		if (by == p && rt_call("finish", "fcntl(F_SETFL, O_ASYNC)", SYS_fcntl, (uint64_t)p->fds[i].target, F_SETFL,
+				       (uint64_t)(fp->flags | O_ASYNC), 0, 0, 0, &ret) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* glibc caches the thread id in its thread descriptor, at the clear_child_tid address: when
@@ -207,6 +317,10 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	}
 	rt = main_t;
 	if (restore_creds(p) < 0)
+		return -1;
+	/* files of /proc/PID are opened by the task itself, with its own credentials (the kernel's
+	 * ptrace-mode checks apply); O_ASYNC is set once they are all in place */
+	if (restore_proc_files(p) < 0 || restore_async(p) < 0)
 		return -1;
 	if (p->nonewprivs) { /* per thread, like the credentials */
 		for (int i = 0; i <= p->nthreads; i++) {

@@ -163,6 +163,13 @@ int run_actions(void)
 			if (send_cmd(i, OP_INIT, plan.tasks[0].nspid, &r) < 0)
 				return -1;
 		}
+	/* Files of /proc/PID name other tasks too: every tracer learns every pid. */
+	for (int f = 0; f < plan.nfiles; f++)
+		if (plan.files[f].kind == FILE_PROC) {
+			if (tracers_share_pids() < 0)
+				return -1;
+			break;
+		}
 	/* Every normal task puts its files in place and stops for the tracer. */
 	for (int i = 0; i < plan.ntasks; i++) {
 		struct task_plan *t = &plan.tasks[i];

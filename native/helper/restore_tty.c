@@ -89,7 +89,7 @@ int open_tty_file(struct file_plan *fp)
 		fd = fcntl(t->master_hfd, F_DUPFD_CLOEXEC, 0);
 	else
 		fd = fs_open(fp->task, obj, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY, 0);
-	if (fd < 0 || fcntl(fd, F_SETFL, fp->flags) < 0)
+	if (fd < 0 || fcntl(fd, F_SETFL, fp->flags & ~O_ASYNC) < 0)
 		return proto_fail("files", obj, errno, "cannot open the %s again", fp->kind == FILE_PTMX ? "pty master" : "terminal");
 	fp->hfd = restore_high(fd);
 	return fp->hfd < 0 ? proto_fail("files", obj, errno, "cannot place it") : 0;

@@ -255,7 +255,7 @@ static int finish(struct file_plan *f, struct unix_plan *u, const char *obj)
 	    (snd && setsockopt(u->fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof snd) < 0) ||
 	    (rcv && setsockopt(u->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0) ||
 	    (u->peekoff >= 0 && setsockopt(u->fd, SOL_SOCKET, SO_PEEK_OFF, &u->peekoff, sizeof u->peekoff) < 0) ||
-	    fcntl(u->fd, F_SETFL, f->flags) < 0)
+	    fcntl(u->fd, F_SETFL, f->flags & ~O_ASYNC) < 0)
 		return proto_fail("files", obj, errno, "cannot set the state of the unix socket");
 	return 0;
 }

@@ -115,6 +115,10 @@ static void worker_main(int rd, uint64_t gadget)
 		case W_DETACH:
 			ack(c.task, c.op, detach_task(t));
 			break;
+		case W_PID: /* another worker's task (or a zombie): for files of /proc/PID */
+			t->pid = c.pid;
+			t->nspid = c.nspid;
+			break;
 		}
 	}
 }
@@ -154,6 +158,17 @@ int tracer_send(int task, int op)
 	struct wcmd c = { op, task, t->pid, t->nspid };
 	if (write(wcmd_fd[task % nworkers], &c, sizeof c) != sizeof c)
 		return proto_fail("create", "tracers", errno, "a tracer is gone");
+	return 0;
+}
+
+int tracers_share_pids(void)
+{
+	for (int w = 0; w < nworkers; w++)
+		for (int i = 0; i < plan.ntasks; i++) {
+			struct wcmd c = { W_PID, i, plan.tasks[i].pid, plan.tasks[i].nspid };
+			if (plan.tasks[i].pid > 0 && i % nworkers != w && write(wcmd_fd[w], &c, sizeof c) != sizeof c)
+				return proto_fail("create", "tracers", errno, "a tracer is gone");
+		}
 	return 0;
 }
 

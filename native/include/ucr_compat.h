@@ -87,6 +87,9 @@ struct pm_scan_arg {
 
 /* POSIX timer id restore (Linux 6.17): prctl(PR_TIMER_CREATE_RESTORE_IDS, ...) */
 #ifndef PR_TIMER_CREATE_RESTORE_IDS
+#ifndef SYS_mseal
+#define SYS_mseal 462 /* Linux 6.10 */
+#endif
 #define PR_TIMER_CREATE_RESTORE_IDS 77
 #define PR_TIMER_CREATE_RESTORE_IDS_OFF 0
 #define PR_TIMER_CREATE_RESTORE_IDS_ON 1

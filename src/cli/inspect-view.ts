@@ -122,13 +122,14 @@ export function renderInspect(r: InspectResult): string {
     const saved = o.runs.reduce((a, [, n]) => a + n * 4096, 0);
     const what =
       o.kind === 'memfd'
-        ? `memfd "${o.name}"${o.seals ? ` seals 0x${o.seals.toString(16)}` : ''}`
-        : o.kind === 'unlinked'
-          ? `unlinked file ${o.name} mode 0${o.mode!.toString(8)}`
+        ? `memfd "${o.name}"${o.mode !== undefined ? ` mode 0${o.mode.toString(8)}` : ''}${o.seals ? ` seals 0x${o.seals.toString(16)}` : ''}`
+        : o.kind === 'unlinked' || o.kind === 'tmpfs' || o.kind === 'unlinked-dir'
+          ? `${o.kind === 'tmpfs' ? 'tmpfs file' : o.kind === 'unlinked' ? 'unlinked file' : 'removed directory'} ${o.name} mode 0${o.mode!.toString(8)}`
           : o.kind === 'queue'
             ? `TCP queue of file #${r.meta.files.files.find((f) => [f.inet?.tcp?.recvObj, f.inet?.tcp?.sendObj].some((q) => q?.[0] === o.id))?.id ?? '?'}`
             : 'shared anonymous memory';
-    L.push(`content object ${o.id}: ${what}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);
+    const owner = o.owner ? ` owner ${o.owner[0]}:${o.owner[1]}` : '';
+    L.push(`content object ${o.id}: ${what}${owner}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);
   }
   L.push(...ipcLines(r));
   for (const f of r.meta.files.files) {

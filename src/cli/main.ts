@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { oneLine, UcrError } from '../errors.js';
-import { UcrEmitter, type PhaseRecord } from '../events.js';
+import { UcrEmitter, type ExternalStdioEvent, type PhaseRecord } from '../events.js';
 import { checkpoint, inspect, restart, VERSION, type SkipMemory } from '../index.js';
 import { createLogger } from '../log.js';
 import { signalNumber } from '../orchestrator/notify.js';
@@ -64,6 +64,14 @@ interface GlobalOpts {
   verbose?: boolean;
 }
 
+/** One line about stdio that leads outside the tree: which fds, and what a restart connects
+ * them to. */
+function externalLine(x: ExternalStdioEvent): string {
+  const what = x.path.startsWith('pipe:') ? 'a pipe to a process outside the tree' : x.path.startsWith('socket:') ? 'a socket' : 'a terminal';
+  const fds = x.fds.length > 1 ? `fds ${x.fds.join(', ')}` : `fd ${x.fds[0] ?? x.slot}`;
+  return `process ${x.pid} ${fds} (${x.path}) is ${what}: not saved; a restart connects ${x.fds.length > 1 ? 'them' : 'it'} to its own ${['stdin', 'stdout', 'stderr'][x.slot]}`;
+}
+
 /** The events a CLI run listens to: warnings and -v timings on stderr, the progress bar, and
  * every phase for --trace. */
 let endProgress = () => {};
@@ -72,6 +80,7 @@ function emitter(g: GlobalOpts): { events: UcrEmitter; phases: PhaseRecord[] } {
   const events = new UcrEmitter();
   const phases: PhaseRecord[] = [];
   events.on('warning', (w) => process.stderr.write(`ucr: warning: ${oneLine(w.message)}\n`));
+  events.on('external-stdio', (x) => process.stderr.write(`ucr: ${externalLine(x)}\n`));
   events.on('phase-end', (p) => phases.push(p));
   if (g.verbose)
     events.on('phase-end', (p) =>

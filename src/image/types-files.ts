@@ -25,7 +25,14 @@ export interface FileImage {
   tty?: { index: number; master: boolean };
   /** Only for kind 'inotify': the watches, by watch descriptor */
   inotify?: InotifyWatch[];
-  /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.objects id) it is an fd of. */
+  /** Signal-driven I/O (O_ASYNC): who gets the signal (F_SETOWN_EX: a thread, a process or a
+   * process group, by its pid in the image) and which one (F_SETSIG; 0: SIGIO) */
+  fown?: { type: 'tid' | 'pid' | 'pgrp'; pid: number; sig: number };
+  /** Only for kind 'proc': a file of /proc/PID (pid: a task of the image) or of
+   * /proc/PID/task/TID, `sub` the rest of the path ('' for the directory itself). */
+  proc?: { pid: number; tid?: number; sub: string };
+  /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.objects id) it is an fd of
+   * (a tmpfs object's fds are 'regular' files: reopened by its path once it exists again). */
   obj?: number;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
@@ -192,12 +199,18 @@ export interface ObjectImage {
   id: number;
   /** queue: the bytes of a TCP connection's queue larger than 4 MiB (no fd or mapping);
    * unlinked-dir: a directory that was removed (a task's cwd, or held open as fds); it has no
-   * contents (size 0, no runs): a removed directory is empty */
-  kind: 'anon' | 'memfd' | 'unlinked' | 'queue' | 'unlinked-dir';
-  /** memfd: its name (without the "memfd:" prefix); unlinked, unlinked-dir: the path */
+   * contents (size 0, no runs): a removed directory is empty;
+   * tmpfs: a file of a tmpfs (/dev/shm, shm_open) mapped shared by the tree, still linked */
+  kind: 'anon' | 'memfd' | 'unlinked' | 'queue' | 'unlinked-dir' | 'tmpfs';
+  /** memfd: its name (without the "memfd:" prefix); unlinked, unlinked-dir, tmpfs: the path */
   name?: string;
-  /** unlinked, unlinked-dir: permission bits */
+  /** tmpfs: the file's device and inode at checkpoint (on restart, the file at its path must be
+   * this one, or gone) */
+  inode?: { dev: number; ino: number };
+  /** unlinked, unlinked-dir and tmpfs: permission bits; memfd: too, in images since owners are kept */
   mode?: number;
+  /** memfd, unlinked, unlinked-dir and tmpfs: owner [uid, gid] (absent in older images: as created) */
+  owner?: [number, number];
   size: number;
   /** F_SEAL_* bits of a memfd */
   seals: number;

@@ -55,6 +55,8 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         comm: field(leak, 'comm', fw.at('leak'), (y, ww) => str(y, ww, 16)),
       },
       unix: f.unix === undefined ? undefined : checkUnix(f.unix, fw.at('unix')),
+      ...(f.proc !== undefined ? { proc: checkProc(f.proc, fw.at('proc')) } : {}),
+      ...(f.fown !== undefined ? { fown: checkFown(f.fown, fw.at('fown')) } : {}),
       ...(f.inet !== undefined ? { inet: checkInet(f.inet, fw.at('inet')) } : {}),
     };
     checkInetKind(file, fw);
@@ -118,6 +120,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
         return { wd, mask: field(e, 'mask', iw, (y, ww) => int(y, ww, 0, 0xffffffff)), path };
       });
     }
+    if ((file.kind === 'proc') !== (file.proc !== undefined)) fw.fail('a /proc file without its task, or the reverse');
     const objKind = file.obj === undefined ? undefined : objectById.get(file.obj)?.kind;
     if ((file.kind === 'memfd' || file.kind === 'unlinked') && objKind !== file.kind && !(file.kind === 'unlinked' && objKind === 'unlinked-dir'))
       fw.fail(`${file.kind} fd of an unknown object`);
@@ -158,22 +161,58 @@ function checkParams(file: FileImage, w: Where): void {
   if (file.kind === 'timerfd' && BigInt(file.params![0]!) >= 16n) w.at('params').at(0).fail('not a clock id');
 }
 
+function checkFown(v: CborValue, w: Where): NonNullable<FileImage['fown']> {
+  const o = obj(v, w);
+  const type = field(o, 'type', w, str);
+  if (type !== 'tid' && type !== 'pid' && type !== 'pgrp') w.at('type').fail('expected tid, pid or pgrp');
+  return { type: type as 'tid' | 'pid' | 'pgrp', pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)), sig: field(o, 'sig', w, (y, ww) => int(y, ww, 0, 64)) };
+}
+
+/** A path below /proc/PID that stays inside it: no '.' or '..', no magic link (root, cwd, exe,
+ * fd/N, map_files/..., ns/...: the kernel never shows them as the path of an open file). */
+export function procSubPathOk(sub: string): boolean {
+  if (sub === '') return true;
+  if (!/^(\/[^/\0]+)+$/.test(sub)) return false;
+  const parts = sub.split('/').slice(1);
+  if (parts.some((p) => p === '.' || p === '..')) return false;
+  return !['root', 'cwd', 'exe', 'ns', 'map_files'].includes(parts[0]!) && !(parts[0] === 'fd' && parts.length > 1);
+}
+
+/** A file of /proc/PID: its task and a path below it (see src/kernel/fds/proc.ts). */
+function checkProc(v: CborValue, w: Where): NonNullable<FileImage['proc']> {
+  const p = obj(v, w);
+  const sub = field(p, 'sub', w, (y, ww) => str(y, ww, 4096));
+  if (!procSubPathOk(sub)) w.at('sub').fail('not a path inside /proc/PID');
+  return {
+    pid: field(p, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
+    ...(p.tid !== undefined ? { tid: field(p, 'tid', w, (y, ww) => int(y, ww, 1, PID_MAX)) } : {}),
+    sub,
+  };
+}
+
 function checkObjects(v: CborValue, w: Where): ObjectImage[] {
   const list = arr(v, w).map((x, i): ObjectImage => {
     const sw = w.at(i);
     const s = obj(x, sw);
     const kind = field(s, 'kind', sw, str);
-    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked' && kind !== 'queue' && kind !== 'unlinked-dir') sw.at('kind').fail(`unknown content object kind ${shown(kind)}`);
+    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked' && kind !== 'queue' && kind !== 'unlinked-dir' && kind !== 'tmpfs')
+      sw.at('kind').fail(`unknown content object kind ${shown(kind)}`);
     const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, OBJECT_MAX - 1));
     if (kind === 'anon' && (size === 0 || size % PAGE_SIZE)) sw.at('size').fail('shared anonymous memory of a size that is not whole pages');
     const name = s.name === undefined ? undefined : field(s, 'name', sw, (y, ww) => str(y, ww, 4096));
     if (kind !== 'anon' && kind !== 'queue' && name === undefined) sw.fail(`${kind} without a name`);
     if (kind === 'memfd' && name!.length > 249) sw.at('name').fail('memfd name too long');
-    const unlinked = kind === 'unlinked' || kind === 'unlinked-dir';
-    if (unlinked && !name!.startsWith('/')) sw.at('name').fail('an unlinked file needs an absolute path');
+    const pathed = kind === 'unlinked' || kind === 'unlinked-dir' || kind === 'tmpfs';
+    const what = kind === 'tmpfs' ? 'a tmpfs file' : kind === 'unlinked-dir' ? 'a removed directory' : 'an unlinked file';
+    if (pathed && (!name!.startsWith('/') || name!.split('/').includes('..'))) sw.at('name').fail(`${what} needs an absolute path`);
     const mode = s.mode === undefined ? undefined : field(s, 'mode', sw, (y, ww) => int(y, ww, 0, 0o7777));
-    if (unlinked !== (mode !== undefined)) sw.fail('only an unlinked file or directory has a mode');
+    if (pathed && mode === undefined) sw.fail(`${what} needs a mode`);
+    if ((kind === 'anon' || kind === 'queue') && mode !== undefined) sw.fail(`${kind === 'anon' ? 'shared anonymous memory' : 'a socket queue'} has no mode`);
     if (kind === 'unlinked-dir' && size !== 0) sw.at('size').fail('a removed directory has no contents');
+    const inode = s.inode === undefined ? undefined : obj(s.inode, sw.at('inode'));
+    if ((kind === 'tmpfs') !== (inode !== undefined)) sw.fail('a tmpfs file, and only it, has its inode recorded');
+    const owner = s.owner === undefined ? undefined : (arr(s.owner, sw.at('owner'), 2).map((y, k) => int(y, sw.at('owner').at(k), 0, 0xfffffffe)) as [number, number]);
+    if (owner && (owner.length !== 2 || kind === 'anon' || kind === 'queue')) sw.at('owner').fail('expected [uid, gid] of a memfd, unlinked or tmpfs file or removed directory');
     const limit = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
     let prevEnd = 0;
     const runs = arr(s.runs, sw.at('runs')).map((r, k): [number, number] => {
@@ -191,6 +230,10 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
       kind: kind as ObjectImage['kind'],
       ...(name !== undefined ? { name } : {}),
       ...(mode !== undefined ? { mode } : {}),
+      ...(owner ? { owner } : {}),
+      ...(inode
+        ? { inode: { dev: field(inode, 'dev', sw.at('inode'), (y, ww) => int(y, ww)), ino: field(inode, 'ino', sw.at('inode'), (y, ww) => int(y, ww)) } }
+        : {}),
       size,
       seals: field(s, 'seals', sw, (y, ww) => int(y, ww, 0, 0xffff)),
       runs,

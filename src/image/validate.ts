@@ -158,7 +158,7 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
         ino: field(file, 'ino', vw.at('file'), (y, ww) => int(y, ww)),
         ...(file.dev !== undefined ? { dev: field(file, 'dev', vw.at('file'), (y, ww) => int(y, ww)) } : {}),
       },
-      madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 31)),
+      madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 0x1fff)), // the 13 MADV_BIT_* of native/helper/plan.h
       fill: field(o, 'fill', vw, bool),
       ...(shm ? { shm } : {}),
     };

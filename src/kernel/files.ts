@@ -42,6 +42,9 @@ export interface CapturedFiles {
   tcpRepair: { pid: number; fd: number }[];
   /** TCP connections to outside peers that the keeper holds after a --kill */
   tcpKeep: { pid: number; fd: number; file: FileImage }[];
+  /** the root's stdio that leads outside the tree (kind 'external'): its fds, what it is, and
+   * the restarting process's stdio slot it will be connected to */
+  external: { pid: number; fds: number[]; path: string; slot: number }[];
 }
 
 export interface FileCaptureOptions {
@@ -58,6 +61,8 @@ export interface FileCaptureOptions {
   kill?: boolean;
   /** --skip sockets: sockets are recorded as closed and not restored */
   skipSockets?: boolean;
+  /** a task's pid in the image by its pid as /proc shows it (default: the same) */
+  imagePid?: Map<number, number>;
 }
 
 function sameFile(a: Holder, b: Holder): boolean {
@@ -119,6 +124,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   findOutsideHolders(objects, new Set(pids), opt.ignore);
 
   const warnings: string[] = [];
+  const external: CapturedFiles['external'] = [];
   const files: FileImage[] = [];
   const ids = new Map<TreeObject, number>();
   const pipes = new Map<number, PipeImage>();
@@ -131,11 +137,13 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   };
   // pipes' queued bytes: asked for as they come, answered in order, collected after the loop
   const pipeReads: { pipe: PipeImage; ev: Promise<HelperEvent> }[] = [];
+  const tree = new Set(pids);
+  const treePid = (p: number) => (tree.has(p) ? (opt.imagePid?.get(p) ?? p) : undefined);
   const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close', lock: opt.kill ?? false });
   const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
-    const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets };
+    const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets, treePid };
     const h0 = o.holders[0]!;
     if (o.facts.stat.isSocket() && !opt.skipSockets && ctx.rootStdio === undefined) {
       ctx.unix = await unix.facts(h0.pid, h0.fd, o.facts.stat.ino);
@@ -146,13 +154,29 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     if (ctx.unix && file.unix) unix.add(file, ctx.unix, h0.pid, h0.fd);
     if (ops.kind !== 'external' && ops.kind !== 'closed') {
       const locks = locksOf(o.holders, `process ${h0.pid} fd ${h0.fd} (${o.facts.link})`);
+      if (locks.length && ops.kind === 'proc')
+        throw new UnsupportedError(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): a lock on a file of /proc is not supported`, { pid: h0.pid, phase: 'files' });
       if (locks.length) file.locks = locks;
     }
     if (ctx.inet && file.inet) inet.add(file, ctx.inet, h0.pid, h0.fd);
     // queues of more than 4 MiB: memfds of the helper, read as content objects
     for (const q of [ctx.inet?.recvQueueObj, ctx.inet?.sendQueueObj]) if (q && file.inet?.tcp) objectPaths.set(q[2], `/proc/${helper.pid}/fd/${q[0]}`);
     if (ops.kind === 'closed') warnings.push(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): skipped, the restarted process finds it closed`);
-    if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
+    if (ops.kind === 'external')
+      external.push({ pid: opt.root, fds: o.holders.filter((h) => h.pid === opt.root && h.fd <= 2).map((h) => h.fd), path: o.facts.link, slot: ctx.rootStdio! });
+    if (o.outside && ops.kind === 'fifo') {
+      // a FIFO is found again by its path: reopened, it is the same pipe as long as the outside
+      // holder keeps it open (its bytes stay in it; restart does not add them again)
+      warnings.push(
+        `process ${h0.pid} fd ${h0.fd} (FIFO ${o.facts.link}) is also open in process ${o.outside.pid} (${o.outside.comm}) outside the checkpointed tree: the restart opens the FIFO again by its path`,
+      );
+    } else if (o.outside && ops.kind === 'regular' && ctx.rootStdio !== undefined) {
+      // the root's stdio on a file it shares with a process outside (a parent writing to the same
+      // log): found again by its path
+      warnings.push(
+        `process ${h0.pid} fd ${h0.fd} (${o.facts.link}) is also held by process ${o.outside.pid} (${o.outside.comm}) fd ${o.outside.fd} outside the checkpointed tree: the restart opens the file again by its path, as an open file of its own`,
+      );
+    } else if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
       const what = `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (${o.facts.link})`;
       const msg = `${what} is also held by process ${o.outside.pid} (${o.outside.comm}) fd ${o.outside.fd} outside the checkpointed tree`;
       if (!opt.allowLeaks) throw new UcrError(`${msg} (use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', pid: o.holders[0]!.pid, phase: 'files' });
@@ -174,6 +198,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       pipes.set(file.pipe.id, pipe);
       pipeReads.push({ pipe, ev });
     }
+    if (o.facts.info.flags & O_ASYNC && ops.kind !== 'external' && ops.kind !== 'closed') file.fown = await ownerOf(helper, h0, o.facts.link, treePid, ops.kind);
     if (file.obj !== undefined) objectPaths.set(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
     if (file.tty?.master) ttys.push(await readTty(helper, o.holders[0]!, o.facts.link));
     ids.set(o, file.id);
@@ -194,6 +219,14 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${f.path}): the terminal's master is not in the tree (a terminal emulator or ssh holds it): only the root's stdio can be such a terminal`, { pid: h.pid, phase: 'files' });
     }
   inet.link();
+  // a /proc file is opened by its task only in its finish step, after the epoll registrations
+  for (const f of files)
+    for (const t of f.epoll ?? []) {
+      const r = refs.get(t.task)?.find((x) => x.fd === t.fd);
+      const target = r && files[ids.get(r.obj)!];
+      if (target?.kind === 'proc')
+        throw new UnsupportedError(`process ${t.task} fd ${t.fd} (${target.path}): a file of /proc registered in an epoll is not supported yet`, { pid: t.task, phase: 'files' });
+    }
   warnings.push(...unix.warnings, ...inet.warnings);
   const closed = new Set(files.filter((f) => f.kind === 'closed').map((f) => f.id));
   const fds = new Map<number, FdImage[]>();
@@ -206,7 +239,37 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     objectPaths,
     tcpRepair: inet.tcpRepair,
     tcpKeep: inet.tcpKeep,
+    external,
   };
+}
+
+const O_ASYNC = 0o20000;
+
+/** Who gets the signal of an open file with O_ASYNC, by pids of the image: a task of the tree,
+ * one of its threads (they keep their ids), or the process group of one. None (pid 0): no
+ * owner to restore. An owner outside the tree is refused. */
+async function ownerOf(helper: Helper, h: Holder, link: string, treePid: (p: number) => number | undefined, kind: string): Promise<FileImage['fown']> {
+  helper.send(`fown ${h.pid} ${h.fd}`);
+  const ev = await helper.next('fown');
+  const [type, pid, sig] = [['tid', 'pid', 'pgrp'][ev.type as number] as 'tid' | 'pid' | 'pgrp', ev.pid as number, ev.sig as number];
+  if (!pid) return undefined;
+  const refuse = (why: string) => new UnsupportedError(`process ${h.pid} fd ${h.fd} (${link}): signal-driven I/O (O_ASYNC) ${why}: not supported`, { pid: h.pid, phase: 'files' });
+  if (kind === 'proc') throw refuse('on a file of /proc');
+  let image = treePid(pid);
+  if (image === undefined && type === 'tid') {
+    const tgid = Number(/^Tgid:\s*(\d+)/m.exec(readText(`/proc/${pid}/status`))?.[1]);
+    if (treePid(tgid) !== undefined) image = pid; // a thread of the tree keeps its id
+  }
+  if (image === undefined) throw refuse(`signals ${type === 'pgrp' ? 'process group' : 'process'} ${pid} outside the tree`);
+  return { type, pid: image, sig };
+}
+
+function readText(path: string): string {
+  try {
+    return fs.readFileSync(path, 'latin1');
+  } catch {
+    return '';
+  }
 }
 
 /** A pty pair's state, read by the helper through the master (native/helper/dump_tty.c). Bytes

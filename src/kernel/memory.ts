@@ -10,8 +10,22 @@ export const SPECIAL_NAMES = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]']
 const SHM_RDONLY = 0o10000;
 const SHM_EXEC = 0o100000;
 
-/** madvise bits, as native/helper/plan.h defines them */
-const MADV: Record<string, number> = { hg: 1, nh: 2, dc: 4, wf: 8, dd: 16 };
+/** The VmFlags a mapping gets back, by their smaps names, as native/helper/plan.h's MADV_BIT_*
+ * defines them: madvise state (hg HUGEPAGE, nh NOHUGEPAGE, dc DONTFORK, wf WIPEONFORK, dd
+ * DONTDUMP, sr SEQUENTIAL, rr RANDOM, mg MERGEABLE), mlock (lo; lf: MLOCK_ONFAULT), nr
+ * (MAP_NORESERVE), for a shared mapping mw (the file was opened for writing: the mapping may
+ * be made writable later), and sl (mseal). */
+export const MADV: Record<string, number> = { hg: 1, nh: 2, dc: 4, wf: 8, dd: 16, sr: 32, rr: 64, mg: 128, lo: 256, lf: 512, nr: 1024, mw: 2048, sl: 4096 };
+
+const TMPFS_MAGIC = 0x01021994;
+
+export function onTmpfs(path: string): boolean {
+  try {
+    return Number(fs.statfsSync(path).type) === TMPFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
 
 export interface ClassifiedMemory {
   vmas: VmaImage[];
@@ -39,7 +53,7 @@ export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
         throw new UnsupportedError(`${where}: ${what} mappings are not supported yet`, { pid, phase: 'memory' });
       }
     let madv = 0;
-    for (const [f, bit] of Object.entries(MADV)) if (m.flags.has(f)) madv |= bit;
+    for (const [f, bit] of Object.entries(MADV)) if (m.flags.has(f) && (f !== 'mw' || shared)) madv |= bit;
     const base = { start: m.start, end: m.end, prot: protOf(m.perms), shared, pgoff: 0, madv, fill: false };
     if (m.path === '' || m.path === '[heap]' || m.path === '[stack]') {
       if (shared) throw new UnsupportedError(`${where}: shared anonymous memory is not supported yet`, { pid, phase: 'memory' });
@@ -68,6 +82,12 @@ export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
       });
     const st = fs.statSync(m.path);
     if (st.ino !== m.ino) throw new UnsupportedError(`${where}: the file at this path was replaced since it was mapped`, { pid, phase: 'memory' });
+    if (shared && onTmpfs(m.path)) {
+      // a file of tmpfs (/dev/shm, shm_open) mapped shared is memory the tree owns: a content
+      // object (objects.ts), saved with its contents and created again at its path if gone
+      vmas.push({ ...base, kind: 'object', path: m.path, pgoff: m.pgoff, obj: m.ino });
+      continue;
+    }
     vmas.push({
       ...base,
       kind: 'file',

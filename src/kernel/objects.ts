@@ -33,12 +33,19 @@ const memfdName = (path: string) => path.slice('/memfd:'.length).replace(/ \(del
 
 type Kind = ObjectImage['kind'];
 
-/** What a mapping's name says the object is. */
+/** What a mapping's name says the object is (memory.ts made it an object mapping). */
 function mappedKind(path: string): { kind: Kind; name?: string } {
   if (path.startsWith('/memfd:')) return { kind: 'memfd', name: memfdName(path) };
   if (path === '/dev/zero (deleted)') return { kind: 'anon' };
+  if (!path.endsWith(' (deleted)')) return { kind: 'tmpfs', name: path };
   return { kind: 'unlinked', name: path.replace(/ \(deleted\)$/, '') };
 }
+
+/** Objects by inode until they are numbered; a tmpfs file lives on another filesystem than
+ * the kernel's internal one of memfds and shared anonymous memory, so its inode is a key of
+ * its own, and so is a socket queue's (the helper's memfd, only ever referred to as a queue).
+ * An unlinked file and a removed directory share one key: an fd of either is 'unlinked'. */
+const keyOf = (kind: Kind, ino: number) => `${kind === 'tmpfs' ? 'f' : kind === 'queue' ? 'q' : 'o'}:${ino}`;
 
 /**
  * Numbers the tree's content objects, replaces the inodes that memory.ts and the fd kinds left
@@ -53,26 +60,36 @@ export async function captureObjects(
   fdPaths: Map<number, string>,
   leaks: LeakPolicy,
 ): Promise<CapturedObjects> {
-  const sources = new Map<number, Source>();
+  const sources = new Map<string, Source>();
   for (const f of files)
-    if ((f.kind === 'memfd' || f.kind === 'unlinked') && f.obj !== undefined && !sources.has(f.obj)) {
+    if ((f.kind === 'memfd' || f.kind === 'unlinked') && f.obj !== undefined && !sources.has(keyOf(f.kind, f.obj))) {
       const path = fdPaths.get(f.obj)!;
       const kind = f.kind === 'unlinked' && fs.statSync(path).isDirectory() ? 'unlinked-dir' : f.kind;
-      sources.set(f.obj, { ino: f.obj, path, kind, name: f.path });
+      sources.set(keyOf(kind, f.obj), { ino: f.obj, path, kind, name: f.path });
     }
   const queues = (f: FileImage) => [f.inet?.tcp?.recvObj, f.inet?.tcp?.sendObj].filter((q): q is [number, number] => q !== undefined);
-  for (const f of files) for (const [ino] of queues(f)) sources.set(ino, { ino, path: fdPaths.get(ino)!, kind: 'queue' });
+  for (const f of files) for (const [ino] of queues(f)) sources.set(keyOf('queue', ino), { ino, path: fdPaths.get(ino)!, kind: 'queue' });
   for (const t of tasks)
-    if (t.cwdObj !== undefined && !sources.has(t.cwdObj))
-      sources.set(t.cwdObj, { ino: t.cwdObj, path: `/proc/${procPids.get(t.pid) ?? t.pid}/cwd`, kind: 'unlinked-dir', name: t.cwd });
+    if (t.cwdObj !== undefined && !sources.has(keyOf('unlinked-dir', t.cwdObj)))
+      sources.set(keyOf('unlinked-dir', t.cwdObj), { ino: t.cwdObj, path: `/proc/${procPids.get(t.pid) ?? t.pid}/cwd`, kind: 'unlinked-dir', name: t.cwd });
   for (const t of tasks)
     for (const v of t.vmas) {
-      if (v.kind !== 'object' || v.obj === undefined || sources.has(v.obj)) continue;
+      if (v.kind !== 'object' || v.obj === undefined) continue;
+      const what = mappedKind(v.path ?? '');
+      if (sources.has(keyOf(what.kind, v.obj))) continue;
       const path = `/proc/${procPids.get(t.pid) ?? t.pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`;
-      sources.set(v.obj, { ino: v.obj, path, ...mappedKind(v.path ?? '') });
+      sources.set(keyOf(what.kind, v.obj), { ino: v.obj, path, ...what });
     }
+  // a tmpfs file mapped shared is an object: its private mappings map the object too
+  for (const t of tasks)
+    for (const v of t.vmas)
+      if (v.kind === 'file' && v.file && sources.get(keyOf('tmpfs', v.file.ino))?.name === v.path) {
+        v.kind = 'object';
+        v.obj = v.file.ino;
+        delete v.file;
+      }
   findOutsideMappers(sources, leaks);
-  const ids = new Map<number, number>();
+  const ids = new Map<string, number>();
   const objects: ObjectImage[] = [];
   const paths = new Map<number, string>();
   for (const s of sources.values()) {
@@ -80,22 +97,24 @@ export async function captureObjects(
     if ((s.kind === 'unlinked' || s.kind === 'unlinked-dir') && ev.nlink > 0)
       throw new UnsupportedError(`${s.name} (deleted): unlinked from this path but still linked elsewhere: not supported yet`, { object: s.name, phase: 'memory' });
     const id = objects.length;
-    ids.set(s.ino, id);
+    ids.set(keyOf(s.kind, s.ino), id);
     paths.set(id, s.path);
     objects.push({
       id,
       kind: s.kind,
       ...(s.name !== undefined ? { name: s.name } : {}),
-      ...(s.kind === 'unlinked' || s.kind === 'unlinked-dir' ? { mode: ev.mode } : {}),
+      ...(s.kind !== 'anon' && s.kind !== 'queue' ? { mode: ev.mode, owner: [ev.uid, ev.gid] as [number, number] } : {}),
+      ...(s.kind === 'tmpfs' ? { inode: tmpfsInode(s.name!, s.ino) } : {}),
       size: ev.size,
       seals: s.kind === 'memfd' ? ev.seals : 0,
       runs: ev.runs,
     });
   }
-  for (const f of files) if (f.obj !== undefined) f.obj = ids.get(f.obj)!;
-  for (const f of files) for (const q of queues(f)) q[0] = ids.get(q[0])!;
-  for (const t of tasks) if (t.cwdObj !== undefined) t.cwdObj = ids.get(t.cwdObj)!;
-  for (const t of tasks) for (const v of t.vmas) if (v.kind === 'object' && v.obj !== undefined) v.obj = ids.get(v.obj)!;
+  for (const f of files) if (f.obj !== undefined) f.obj = ids.get(keyOf(f.kind as Kind, f.obj))!;
+  for (const f of files) for (const q of queues(f)) q[0] = ids.get(keyOf('queue', q[0]))!;
+  for (const t of tasks) if (t.cwdObj !== undefined) t.cwdObj = ids.get(keyOf('unlinked-dir', t.cwdObj))!;
+  for (const t of tasks)
+    for (const v of t.vmas) if (v.kind === 'object' && v.obj !== undefined) v.obj = ids.get(keyOf(mappedKind(v.path ?? '').kind, v.obj))!;
   return { objects, paths };
 }
 
@@ -103,6 +122,8 @@ interface ObjectFacts {
   size: number;
   seals: number;
   mode: number;
+  uid: number;
+  gid: number;
   nlink: number;
   runs: [number, number][];
 }
@@ -113,10 +134,18 @@ async function objectOf(h: Helper, path: string): Promise<ObjectFacts> {
   return (await h.next('object')) as unknown as ObjectFacts;
 }
 
-/** A removed directory: its mode; it is empty (a directory must be, to be removed). */
+/** A removed directory: its mode and owner; it is empty (a directory must be, to be removed). */
 function removedDir(path: string): ObjectFacts {
   const st = fs.statSync(path);
-  return { size: 0, seals: 0, mode: st.mode & 0o7777, nlink: st.nlink, runs: [] };
+  return { size: 0, seals: 0, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, nlink: st.nlink, runs: [] };
+}
+
+/** The identity of a tmpfs file at checkpoint, compared on restart: the file at its path must
+ * be this very file, or gone. */
+function tmpfsInode(path: string, ino: number): { dev: number; ino: number } {
+  const st = fs.statSync(path);
+  if (st.ino !== ino) throw new UnsupportedError(`${path}: the file at this path was replaced while it is mapped`, { object: path, phase: 'memory' });
+  return { dev: st.dev, ino };
 }
 
 export interface LeakPolicy {
@@ -126,31 +155,88 @@ export interface LeakPolicy {
   warn: (message: string) => void;
 }
 
-/** A content object also mapped by a process outside the tree would not be shared with it
- * after the restart: refused like any leaked object, unless allowed (then a warning). Its fds
- * held outside are found by files.ts. */
-function findOutsideMappers(sources: Map<number, Source>, leaks: LeakPolicy): void {
-  if (!sources.size) return;
-  const seen = new Set<number>();
+/** Every line of every other process's /proc/PID/maps (processes that vanish are skipped). */
+function forEachMapping(skip: (pid: number) => boolean, fn: (pid: number, line: string) => void): void {
   for (const name of fs.readdirSync('/proc')) {
     const pid = Number(name);
-    if (!pid || leaks.skip(pid)) continue;
+    if (!pid || skip(pid)) continue;
     let text: string;
     try {
       text = fs.readFileSync(`/proc/${pid}/maps`, 'latin1');
     } catch {
       continue;
     }
-    for (const line of text.split('\n')) {
-      const s = sources.get(Number(line.split(/\s+/, 5)[4]));
-      if (!s || seen.has(s.ino) || !line.endsWith(' (deleted)')) continue;
-      seen.add(s.ino);
-      const what = `${s.kind === 'anon' ? 'shared anonymous memory' : s.kind === 'memfd' ? `memfd ${s.name}` : `unlinked file ${s.name}`}`;
-      const msg = `${what} is also mapped by process ${pid} (${commOf(pid)}) outside the checkpointed tree`;
-      if (!leaks.allowLeaks) throw new UcrError(`${msg} (use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', phase: 'memory' });
-      leaks.warn(`${msg}: leaked, the restart will not share it`);
-    }
+    for (const line of text.split('\n')) fn(pid, line);
   }
+}
+
+/** The object a maps line shows, if it is one of sources: by inode, and by the path a tmpfs
+ * file has, or the " (deleted)" that the kernel's own objects and unlinked files show. */
+function sourceOf(sources: Map<string, Source>, line: string): Source | undefined {
+  const f = line.split(/\s+/);
+  const ino = Number(f[4]);
+  const path = line.slice(line.indexOf('/'));
+  if (line.endsWith(' (deleted)')) return sources.get(keyOf('memfd', ino));
+  const t = sources.get(keyOf('tmpfs', ino));
+  return t && t.name === path ? t : undefined;
+}
+
+const objectName = (s: { kind: Kind; name?: string }) =>
+  s.kind === 'anon' ? 'shared anonymous memory' : s.kind === 'memfd' ? `memfd ${s.name}` : s.kind === 'tmpfs' ? `tmpfs file ${s.name}` : `unlinked file ${s.name}`;
+
+/** A content object also mapped by a process outside the tree would not be shared with it
+ * after the restart: refused like any leaked object, unless allowed (then a warning). Its fds
+ * held outside are found by files.ts. */
+function findOutsideMappers(sources: Map<string, Source>, leaks: LeakPolicy): void {
+  if (!sources.size) return;
+  const seen = new Set<Source>();
+  forEachMapping(leaks.skip, (pid, line) => {
+    const s = sourceOf(sources, line);
+    if (!s || seen.has(s)) return;
+    seen.add(s);
+    const msg = `${objectName(s)} is also mapped by process ${pid} (${commOf(pid)}) outside the checkpointed tree`;
+    if (!leaks.allowLeaks) throw new UcrError(`${msg} (use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', phase: 'memory' });
+    leaks.warn(`${msg}: leaked, the restart will not share it`);
+  });
+}
+
+/**
+ * On restart, before anything is created: a tmpfs file of the image is either gone (the helper
+ * creates it again at its path, and removes it if the restart fails) or still the very file of
+ * the checkpoint (same device and inode), mapped by no live process (its contents are put back
+ * as they were). Another file at its path is refused, never mapped in its place.
+ */
+export function checkTmpfsObjects(objects: ObjectImage[] | undefined): void {
+  const live = new Map<string, Source>();
+  for (const o of objects ?? []) {
+    if (o.kind !== 'tmpfs' || !o.inode) continue;
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(o.name!);
+    } catch {
+      continue; // gone: created again
+    }
+    if (!st.isFile() || st.dev !== o.inode.dev || st.ino !== o.inode.ino)
+      throw new UcrError(`tmpfs file ${o.name}: another file has taken its path since the checkpoint; remove it to restart (the image holds the file's contents)`, {
+        code: 'EFILE',
+        object: o.name,
+        phase: 'check',
+      });
+    live.set(keyOf('tmpfs', o.inode.ino), { ino: o.inode.ino, path: o.name!, kind: 'tmpfs', name: o.name });
+  }
+  if (!live.size) return;
+  forEachMapping(
+    (pid) => pid === process.pid,
+    (pid, line) => {
+      const s = sourceOf(live, line);
+      if (s)
+        throw new UcrError(`tmpfs file ${s.name}: mapped by process ${pid} (${commOf(pid)}), which is not part of the restart; its contents would change under it`, {
+          code: 'EFILE',
+          object: s.name,
+          phase: 'check',
+        });
+    },
+  );
 }
 
 /** Streams every object's pages as OBJECT records; returns the digest and counts to chain on. */
@@ -172,9 +258,12 @@ export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: numb
 
 /** The helper plan lines that create the objects (before any file or task line). */
 export function objectLines(objects: ObjectImage[]): string[] {
-  const KIND = { anon: 0, memfd: 1, unlinked: 2, queue: 3, 'unlinked-dir': 4 };
+  const KIND = { anon: 0, memfd: 1, unlinked: 2, queue: 3, 'unlinked-dir': 4, tmpfs: 5 };
   return objects.map(
-    (o) => `obj ${o.id} ${KIND[o.kind]} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}${o.mode !== undefined ? ` ${o.mode}` : ''}`,
+    (o) =>
+      `obj ${o.id} ${KIND[o.kind]} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}` +
+      (o.mode !== undefined ? ` ${o.mode}${o.owner ? ` ${o.owner[0]} ${o.owner[1]}` : ''}` : '') +
+      (o.inode ? ` ${o.inode.dev} ${o.inode.ino}` : ''),
   );
 }
 

@@ -4,6 +4,7 @@ import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
 import { lockRange } from './locks.js';
+import { MADV } from './memory.js';
 import { objectLines } from './objects.js';
 import { restartFixup } from './syscall-restart.js';
 
@@ -11,6 +12,7 @@ const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
 const MAP_ANONYMOUS = 0x20;
 const MAP_GROWSDOWN = 0x100;
+const MAP_NORESERVE = 0x4000;
 const KIND = { task: 0, zombie: 1, placeholder: 2, init: 3 } as const;
 
 /** hex() of paths, which repeat across a tree's mappings (the same libraries in every task). */
@@ -47,6 +49,8 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
     const line = opsOf(file.kind).plan(file, ctx);
     if (line) L.push(line);
   }
+  // the owner of signal-driven I/O, set by the helper once every task and thread exists
+  for (const file of f.files) if (file.fown) L.push(`fown ${file.id} ${['tid', 'pid', 'pgrp'].indexOf(file.fown.type)} ${file.fown.pid} ${file.fown.sig}`);
   // flock and OFD locks belong to the open file: the helper takes them on its fd of it
   for (const file of f.files)
     for (const l of file.locks ?? [])
@@ -97,6 +101,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
     if (v.kind !== 'file' && v.kind !== 'object') flags |= MAP_ANONYMOUS;
     if (v.kind === 'stack') flags |= MAP_GROWSDOWN;
+    if (v.madv & MADV.nr!) flags |= MAP_NORESERVE;
     const where = v.kind === 'object' ? `- ${v.obj}` : v.path ? hexPath(v.path) : '-';
     L.push(`vma ${v.start} ${v.end} ${v.prot} ${flags} ${v.pgoff} ${v.fill ? 1 : 0} ${v.madv} ${where}`);
   }

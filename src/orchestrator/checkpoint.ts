@@ -89,6 +89,9 @@ export interface CheckpointResult {
    * exits with restartedStatus in a restarted copy */
   self?: { caller: number; call: number; restartedStatus: number };
   warnings: string[];
+  /** the root's stdio that leads outside the tree (also an 'external-stdio' event each): not
+   * saved, a restart connects these fds to its own stdio slot */
+  external: { pid: number; fds: number[]; path: string; slot: number }[];
   /** bytes of the whole image / of page data */
   bytes: number;
   pageBytes: number;
@@ -262,6 +265,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
           tcp: opts.tcp,
           kill: opts.kill,
           skipSockets: opts.skip?.includes('sockets'),
+          imagePid: new Map([...procPids].map(([image, proc]) => [proc, image])),
         },
       ),
     );
@@ -277,6 +281,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     if (objects.objects.length) captured.files.objects = objects.objects;
     const ipc = await clock.run('ipc', () => captureIpc(helper, tasks, (p) => procPids.get(p)!));
     for (const message of captured.warnings) clock.warn(message, pid);
+    for (const x of captured.external) opts.events?.emit('external-stdio', { op: 'checkpoint', ...x });
     log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');
     if (opts.signal?.aborted) throw aborted();
     if (opts.kill && captured.tcpKeep.length) {
@@ -394,6 +399,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       notified,
       self: sel.self ? { caller: sel.self.caller, call: sel.self.top, restartedStatus: RESTARTED_EXIT_STATUS } : undefined,
       warnings: captured.warnings,
+      external: captured.external,
       bytes: w.bytes,
       pageBytes,
       compression: opts.compress

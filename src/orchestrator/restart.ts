@@ -25,6 +25,7 @@ import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
 import type { TimerPolicy } from '../kernel/timers.js';
 import { checkLoaded, loadedOf, planLines, planRestart, type SkipMemory } from './restart-plan.js';
+import { checkTmpfsObjects } from '../kernel/objects.js';
 import { silentLogger, type Logger } from '../log.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
@@ -209,7 +210,9 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       const w = checkHost(meta.header, opts.force ?? false);
       const stats = new Map();
       for (const t of meta.tasks) checkMappedFiles(t.pid, t.vmas, stats);
-      for (const f of meta.files.files) opsOf(f.kind).check(f, { fileValidation: opts.fileValidation ?? 'size' });
+      checkTmpfsObjects(meta.files.objects);
+      const tmpfsFiles = new Set((meta.files.objects ?? []).filter((o) => o.kind === 'tmpfs').map((o) => o.name!));
+      for (const f of meta.files.files) opsOf(f.kind).check(f, { fileValidation: opts.fileValidation ?? 'size', tmpfsFiles });
       checkIpcFree(meta.ipc, ipcOpts);
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
       // in a new pid namespace every pid is free

@@ -91,6 +91,9 @@ export function checkCallerMayRestore(meta: ImageMetadata): void {
   for (const o of [...meta.ipc.shm, ...meta.ipc.sem, ...meta.ipc.msg])
     if (o.uid !== self.euid || o.cuid !== self.euid || o.gid !== self.egid || o.cgid !== self.egid)
       throw new PermissionError(`System V object id ${o.id}: owned by uid ${o.uid} (created by ${o.cuid}), not the caller's; only root may restore it`, { object: `ipc ${o.id}`, phase: 'check' });
+  for (const o of meta.files.objects ?? [])
+    if (o.owner && (o.owner[0] !== self.euid || o.owner[1] !== self.egid))
+      throw new PermissionError(`${o.kind === 'memfd' ? 'memfd' : `${o.kind} file`} ${o.name}: owned by ${o.owner[0]}:${o.owner[1]}, not the caller's; only root may restore it`, { object: o.name, phase: 'check' });
 }
 
 /** CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM: timers on them need CAP_WAKE_ALARM. */

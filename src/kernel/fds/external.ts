@@ -1,9 +1,10 @@
 /**
- * stdio that the tree inherited from outside: the root's fd 0-2 when it is a terminal or a
- * socket (sockets are not restored yet), or a pipe or file that a process outside the tree
- * (the launching shell) holds too. The
+ * stdio that leads outside the tree: the root's fd 0-2 when it is a terminal, a socket, or an
+ * anonymous pipe whose other end a process outside the tree (the launching shell) holds. The
  * object itself is not saved: on restart the fd is connected to the restarting process's own
- * stdio slot of the same number (the linux-cr / CRIU "external" model).
+ * stdio slot of the same number (the linux-cr / CRIU "external" model); the checkpoint says so
+ * (an 'external-stdio' event, one line from the CLI). A named FIFO or a file on stdio is not
+ * external: it is reopened by its path like any other.
  */
 import type { FdOps } from './types.js';
 
@@ -11,7 +12,9 @@ export const externalStdio: FdOps = {
   kind: 'external',
   matches: (f, ctx) =>
     ctx.rootStdio !== undefined &&
-    (f.stat.isCharacterDevice() ? /^\/dev\/(pts\/|tty|console)/.test(f.link) : f.stat.isSocket() || ctx.heldOutside),
+    (f.stat.isCharacterDevice()
+      ? /^\/dev\/(pts\/|tty|console)/.test(f.link)
+      : f.stat.isSocket() || (f.stat.isFIFO() && f.link.startsWith('pipe:') && ctx.heldOutside)),
   dump: (f, ctx) => ({ path: f.link, flags: f.info.flags, pos: 0, stdio: ctx.rootStdio }),
   check() {},
   plan: (file, ctx) => `file ${file.id} inherit ${ctx.stdioFd(file.stdio ?? 0)}`,

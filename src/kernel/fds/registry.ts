@@ -11,6 +11,7 @@ import { fifoEnd } from './fifo.js';
 import { inotifyFd } from './inotify.js';
 import { memFd } from './memfd.js';
 import { pipeEnd } from './pipe.js';
+import { procFile } from './proc.js';
 import { ptyEnd } from './pty.js';
 import { regularFile } from './regular.js';
 import { signalFd } from './signalfd.js';
@@ -24,6 +25,7 @@ import type { FdFacts, FdOps, ObjectContext } from './types.js';
 const kinds: FdOps[] = [
   externalStdio,
   skippedSocket,
+  procFile,
   regularFile,
   statelessDevice,
   pipeEnd,

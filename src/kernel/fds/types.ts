@@ -28,12 +28,17 @@ export interface ObjectContext {
   inet?: InetFacts;
   /** checkpoint --skip sockets: sockets are recorded as closed */
   skipSockets?: boolean;
+  /** a pid (as /proc shows it to ucr) of a task or thread of the tree: its pid in the image */
+  treePid?: (pid: number) => number | undefined;
 }
 
 export interface CheckOptions {
   /** 'size' (default): a regular file open for writing must still have the size it had at
    * checkpoint, and no offset may lie beyond the end; 'off': not checked */
   fileValidation: 'size' | 'off';
+  /** paths of tmpfs files the image holds (content objects): the restart creates them again
+   * (or puts their contents back) before any file is opened */
+  tmpfsFiles?: Set<string>;
 }
 
 export interface RestoreContext {
