@@ -198,6 +198,16 @@ describe("root restarting a user's image restores that user at most", () => {
     const img = path.join(n.dir, 'img.ucr');
     expect(ucrAsNobody(['checkpoint', String(n.pid), '-o', img, '--kill']).code).toBe(0);
     await waitFor(() => !exists(n.pid), 10_000, 'the pid to be free');
+    // its owner edited to root's, or to a group of root's: the helper would chown it (refused)
+    const good = fs.readFileSync(img);
+    for (const owner of [
+      [0, 0],
+      [NOBODY, 0],
+    ]) {
+      const forged = forge(n, good, `owner-${owner.join('-')}.ucr`, KIND.FILES, (r) => (r.objects.find((o: any) => o.kind === 'unlinked').owner = owner));
+      expectOneLine(restartAsRoot(forged), new RegExp(`^ucr: unlinked file .*: owned by ${owner.join(':')}, beyond uid 65534 \\(nobody\\) that owns image .*; refused`));
+      expect(exists(n.pid)).toBe(false);
+    }
     const r = restartAsRoot(img);
     expect(r.code, r.stderr).toBe(0);
     expect(fd42(n.pid).mode & 0o7777).toBe(0o755);

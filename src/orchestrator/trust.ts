@@ -10,7 +10,8 @@
  *    --trust-image vouches for any source;
  *  - a caller that is not root (CAP_CHECKPOINT_RESTORE + CAP_SYS_PTRACE) restores only images
  *    whose recorded credentials are its own: every task's uids, gids and groups, capabilities
- *    within its own, System V objects owned by it.
+ *    within its own, System V objects and content objects (memfds, unlinked and tmpfs files,
+ *    removed directories) owned by it.
  * Checked on the opened fd (no race with a renamed file), before anything is created. The
  * helper then does every file action for a task with that task's credentials (native/helper/
  * fscred.c), and gives files set-ID bits back only when the image is fully trusted.
@@ -60,6 +61,8 @@ function bits(x: bigint): string {
 
 const CAP_SETS = ['permitted', 'effective', 'inheritable', 'ambient'] as const;
 
+const objectWhat = (o: { kind: string }) => (o.kind === 'memfd' ? 'memfd' : o.kind === 'unlinked-dir' ? 'removed directory' : `${o.kind} file`);
+
 /** A caller that is not root restores only its own credentials. */
 export function checkCallerMayRestore(meta: ImageMetadata): void {
   const self = { uid: process.getuid!(), euid: process.geteuid!(), gid: process.getgid!(), egid: process.getegid!() };
@@ -93,7 +96,7 @@ export function checkCallerMayRestore(meta: ImageMetadata): void {
       throw new PermissionError(`System V object id ${o.id}: owned by uid ${o.uid} (created by ${o.cuid}), not the caller's; only root may restore it`, { object: `ipc ${o.id}`, phase: 'check' });
   for (const o of meta.files.objects ?? [])
     if (o.owner && (o.owner[0] !== self.euid || o.owner[1] !== self.egid))
-      throw new PermissionError(`${o.kind === 'memfd' ? 'memfd' : `${o.kind} file`} ${o.name}: owned by ${o.owner[0]}:${o.owner[1]}, not the caller's; only root may restore it`, { object: o.name, phase: 'check' });
+      throw new PermissionError(`${objectWhat(o)} ${o.name}: owned by ${o.owner[0]}:${o.owner[1]}, not the caller's; only root may restore it`, { object: o.name, phase: 'check' });
 }
 
 /** CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM: timers on them need CAP_WAKE_ALARM. */
@@ -152,6 +155,10 @@ export function checkWithinOwner(meta: ImageMetadata, owner: number, name: strin
   for (const o of [...meta.ipc.shm, ...meta.ipc.sem, ...meta.ipc.msg])
     if (o.uid !== owner || o.cuid !== owner || !groups.has(o.gid) || !groups.has(o.cgid))
       throw refuse(`System V object id ${o.id}`, `owned by uid ${o.uid}/gid ${o.gid} (created by ${o.cuid}/${o.cgid}), beyond ${whose}`);
+  // a content object's owner is given back by the helper (fchown): only the owner's own
+  for (const o of meta.files.objects ?? [])
+    if (o.owner && (o.owner[0] !== owner || !groups.has(o.owner[1])))
+      throw refuse(`${objectWhat(o)} ${o.name}`, `owned by ${o.owner[0]}:${o.owner[1]}, beyond ${whose}`);
   const firstFree = unprivilegedPortStart();
   for (const f of meta.files.files) {
     if (f.kind === 'timerfd' && ALARM_CLOCKS.has(Number(f.params?.[0])))
