@@ -74,6 +74,13 @@ static volatile int stop_thread;
 static void *thread_main(void *arg)
 {
 	(void)arg;
+	/* SIGTERM is the main thread's: taken here, it would never wake the main thread's pause
+	 * (a process-directed signal goes to any thread not blocking it, e.g. while the main
+	 * thread still has a signal wake-up pending right after the restart's detach) */
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
 	while (!stop_thread)
 		pause();
 	return NULL;
