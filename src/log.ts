@@ -3,7 +3,11 @@
  * gets one human line per record instead ("12:03:04.123 DEBUG checkpoint: phase phase=freeze ...").
  * Each module takes a child logger.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { destination, pino, type DestinationStream, type Logger } from 'pino';
+import { systemErrorText } from './errno.js';
+import { UcrError } from './errors.js';
 
 export type { Logger };
 
@@ -41,10 +45,20 @@ function humanStream(fd: number): DestinationStream {
   return { write: (s: string) => d.write(humanLine(s) + '\n') };
 }
 
+/** The log file opened for appending (its directory created): an fd, or an error naming it. */
+function openLogFile(file: string): number {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    return fs.openSync(file, 'a', 0o600);
+  } catch (e) {
+    throw new UcrError(`log file ${file}: cannot open it: ${systemErrorText(e)}`, { code: (e as NodeJS.ErrnoException).code, object: file });
+  }
+}
+
 export function createLogger(opt: LogOptions = {}): Logger {
   const level = opt.level ?? 'silent';
   const base = { base: { tool: 'ucr' }, level };
-  if (opt.file) return pino(base, destination({ dest: opt.file, sync: true, mkdir: true }));
+  if (opt.file) return pino(base, destination({ dest: openLogFile(opt.file), sync: true }));
   return pino(base, opt.human ? humanStream(2) : destination({ dest: 2, sync: true }));
 }
 

@@ -164,7 +164,7 @@ describe('errors from the helper', () => {
     const e = fromHelper(new HelperError({ phase: 'finish', object: 'credentials', errno: 1, msg: 'capset failed in the task' }), 'restart', 42);
     expect(e).toBeInstanceOf(RestoreError);
     expect(e).toMatchObject({ code: 'ERESTORE', pid: 42, phase: 'finish', object: 'credentials', errno: 1, syscall: 'capset' });
-    expect((e as Error).message).toBe('process 42: finish: credentials: capset failed in the task (errno 1)');
+    expect((e as Error).message).toBe('process 42: finish: credentials: capset failed in the task: operation not permitted (EPERM)');
     const p = fromHelper(new HelperError({ phase: 'freeze', object: 'task', errno: 1, msg: 'cannot seize thread 43' }), 'checkpoint', 43);
     expect(p).toBeInstanceOf(PermissionError);
     expect(p).toMatchObject({ code: 'EPERM', pid: 43, phase: 'freeze', errno: 1 });

@@ -16,6 +16,7 @@ import {
   PRELUDE_SIZE,
   RecordKind,
 } from './format.js';
+import { systemErrorText } from '../errno.js';
 import { ImageError } from '../errors.js';
 import type { ImageMetadata, Trailer } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
@@ -33,7 +34,12 @@ export class ImageReader {
   constructor(readonly fd: number, readonly name: string, readonly positional = false) {}
 
   exactly(n: number, what: string): Buffer {
-    const b = readUpTo(this.fd, n, this.positional ? this.offset : null);
+    let b: Buffer;
+    try {
+      b = readUpTo(this.fd, n, this.positional ? this.offset : null);
+    } catch (e) {
+      throw new ImageError(`${this.name}: cannot read the image: ${systemErrorText(e)}`, { object: this.name, code: (e as NodeJS.ErrnoException).code });
+    }
     this.offset += b.length;
     if (b.length !== n)
       throw new ImageError(`${this.name}: truncated image: ${what} at byte ${this.offset - b.length} is cut short`, {
