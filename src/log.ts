@@ -45,10 +45,18 @@ function humanStream(fd: number): DestinationStream {
   return { write: (s: string) => d.write(humanLine(s) + '\n') };
 }
 
+/** Creates dir and its missing parents, one by one: fs.mkdirSync's recursive mode loops
+ * forever where mkdir says ENOENT of a directory that exists (/proc/none). */
+function makeDirs(dir: string): void {
+  if (fs.existsSync(dir)) return;
+  makeDirs(path.dirname(dir));
+  fs.mkdirSync(dir);
+}
+
 /** The log file opened for appending (its directory created): an fd, or an error naming it. */
 function openLogFile(file: string): number {
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDirs(path.dirname(path.resolve(file)));
     return fs.openSync(file, 'a', 0o600);
   } catch (e) {
     throw new UcrError(`log file ${file}: cannot open it: ${systemErrorText(e)}`, { code: (e as NodeJS.ErrnoException).code, object: file });

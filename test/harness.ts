@@ -110,6 +110,22 @@ export async function startCase(name: string, opt: StartOptions = {}): Promise<C
   return { name, pid, out, dir, stdin: proc.stdin ?? undefined, proc };
 }
 
+/** setpriv options that make a process user nobody, without supplementary groups. */
+export const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+
+/** A case run as nobody, stdio on /dev/null (files root opened could not be reopened by nobody). */
+export async function startAsNobody(name: string): Promise<Case> {
+  const dir = tmpdir(`nobody-${name}`);
+  fs.chmodSync(dir, 0o777);
+  const out = path.join(dir, 'result');
+  const proc = track(
+    spawn(path.join(CASES, 'launcher'), ['--stdin', '/dev/null', '--stdout', '/dev/null', '--stderr', '/dev/null', '--', 'setpriv', ...NOBODY, path.join(CASES, name), '--out', out], { stdio: 'ignore', cwd: dir }),
+  );
+  await waitFor(() => fs.existsSync(out + '.ready'), 20_000, `${name} to be ready`);
+  const pid = Number(fs.readFileSync(out + '.ready', 'utf8').trim());
+  return { name, pid, out, dir, proc };
+}
+
 export interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;

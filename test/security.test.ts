@@ -5,35 +5,21 @@
  * own processes, and is refused any image whose recorded credentials are not its own, even a
  * forged one.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CASES, checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, tmpdir, track, UCR, ucr, verdict, waitFor, type Case } from './harness.js';
+import { checkpointCase, cleanup, exists, killAndWait, NOBODY, restartDetached, startAsNobody, startCase, UCR, ucr, verdict, waitFor } from './harness.js';
 import { editRecord, KIND } from './image-edit.js';
 
 afterEach(cleanup);
 
-const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 const CAPS = ['--inh-caps=+checkpoint_restore,+sys_ptrace', '--ambient-caps=+checkpoint_restore,+sys_ptrace'];
 
 /** ucr run as nobody with CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE only. */
 function ucrAsNobody(args: string[]): { code: number | null; stderr: string } {
   const r = spawnSync('setpriv', [...NOBODY, ...CAPS, process.execPath, UCR, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stderr: r.stderr };
-}
-
-/** A case run as nobody, stdio on /dev/null (files root opened could not be reopened by nobody). */
-async function startAsNobody(name: string): Promise<Case> {
-  const dir = tmpdir(`nobody-${name}`);
-  fs.chmodSync(dir, 0o777);
-  const out = path.join(dir, 'result');
-  const proc = track(
-    spawn(path.join(CASES, 'launcher'), ['--stdin', '/dev/null', '--stdout', '/dev/null', '--stderr', '/dev/null', '--', 'setpriv', ...NOBODY, path.join(CASES, name), '--out', out], { stdio: 'ignore', cwd: dir }),
-  );
-  await waitFor(() => fs.existsSync(out + '.ready'), 20_000, `${name} to be ready`);
-  const pid = Number(fs.readFileSync(out + '.ready', 'utf8').trim());
-  return { name, pid, out, dir, proc };
 }
 
 function expectOneLine(r: { code: number | null; stderr: string }, re: RegExp): void {

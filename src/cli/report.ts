@@ -45,6 +45,12 @@ export function fail(e: unknown, command?: string, interruptedStatus?: number): 
   process.exit(status);
 }
 
+/** Writes to stdout and waits until it is written: an exit right after it (restart's status)
+ * cannot hide that the reader went away. */
+export function writeOut(text: string): Promise<void> {
+  return new Promise((resolve) => process.stdout.write(text, (e) => (e ? undefined : resolve())));
+}
+
 /** A reader of stdout that exits (EPIPE) stops ucr quietly; stderr that cannot be written is
  * given up on (there is nobody to tell). */
 export function guardStdio(): void {

@@ -11,7 +11,7 @@ import { checkpoint, inspect, restart, VERSION, type CheckpointOptions, type Res
 import { createLogger } from '../log.js';
 import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
 import { attachProgress } from './progress.js';
-import { fail } from './report.js';
+import { fail, writeOut } from './report.js';
 import { checkpointSummary, restartSummary } from './summary.js';
 
 export interface GlobalOpts {
@@ -98,7 +98,7 @@ export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: Glo
   const t0 = performance.now();
   const { json, trace, ...opts } = o;
   const r = await run('checkpoint', g, trace, ({ events, signal }) => checkpoint(pid, { ...opts, events, logger: logger(g), signal }));
-  if (json && o.output !== '-') process.stdout.write(JSON.stringify(r) + '\n');
+  if (json && o.output !== '-') await writeOut(JSON.stringify(r) + '\n');
   if (wantSummary(g)) process.stderr.write(`${checkpointSummary(r, o.output, performance.now() - t0, g.verbose ?? false)}\n`);
 }
 
@@ -119,7 +119,7 @@ export async function runRestart(o: RestartCliOptions, g: GlobalOpts): Promise<n
     }
     return restart({ ...opts, events, logger: logger(g), signal });
   });
-  if (json) process.stdout.write(JSON.stringify(r) + '\n');
+  if (json) await writeOut(JSON.stringify(r) + '\n');
   if (o.detach) process.exit(0);
   process.exit(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));
 }
