@@ -84,7 +84,7 @@ function zshSpecs(cmd: Command): string[] {
   return cmd.options.map((o) => {
     const flags = flagsOf(o);
     const head = flags.length > 1 ? `(${flags.join(' ')})'{${flags.join(',')}}'` : flags[0]!;
-    const value = takesValue(o) ? `:${zq(o.flags.replace(/^.*[<[]|[>\]]$/g, ''))}:${zshValues(optionValues(o))}` : '';
+    const value = takesValue(o) ? `:${zq(/[<[](.+)[>\]]$/.exec(o.flags)?.[1] ?? 'value')}:${zshValues(optionValues(o))}` : '';
     return `'${head}[${zq(o.description.split(/[;(]/)[0]!.trim())}]${value}'`;
   });
 }

@@ -92,7 +92,7 @@ export function renderInspect(r: InspectResult, opts: { task?: number } = {}): s
   const h = r.meta.header;
   const tasks = opts.task === undefined ? r.meta.tasks : r.meta.tasks.filter((t) => t.pid === opts.task);
   if (!tasks.length)
-    throw new UcrError(`inspect --task ${opts.task}: no live task ${opts.task} in the image (its tasks: ${r.meta.tasks.map((t) => t.pid).join(' ')})`, { code: 'EUSAGE' });
+    throw new UcrError(`--task ${opts.task}: no live task ${opts.task} in the image (its tasks: ${r.meta.tasks.map((t) => t.pid).join(' ')})`, { code: 'EUSAGE' });
   const files = new Map(r.meta.files.files.map((f) => [f.id, f]));
   const L = [
     `image ${r.image}: ucr format ${r.format}, complete (trailer ok${r.verified ? ', all page checksums verified' : ''})`,
