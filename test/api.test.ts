@@ -170,6 +170,12 @@ describe('errors from the helper', () => {
     expect(p).toMatchObject({ code: 'EPERM', pid: 43, phase: 'freeze', errno: 1 });
     const x = fromHelper(new HelperError({ phase: 'state', object: 'xstate', errno: 5, msg: 'PTRACE_GETREGSET NT_X86_XSTATE failed' }), 'checkpoint', 44);
     expect(x).toMatchObject({ code: 'ECHECKPOINT', syscall: 'PTRACE_GETREGSET', errno: 5 });
+    expect((x as Error).message).toBe('process 44: state: xstate: PTRACE_GETREGSET NT_X86_XSTATE failed: i/o error (EIO)');
+    // numbers by name at the boundary: errno and signals
+    const s = fromHelper(new HelperError({ phase: 'finish', object: 'rt_sigaction', errno: 22, msg: 'cannot stage signal 10' }), 'restart', 45);
+    expect((s as Error).message).toBe('process 45: finish: rt_sigaction: cannot stage SIGUSR1: invalid argument (EINVAL)');
+    const u = fromHelper(new HelperError({ phase: 'create', object: 'tree', errno: 4095, msg: 'a task did not answer' }), 'restart', 46);
+    expect((u as Error).message).toBe('process 46: create: tree: a task did not answer: errno 4095');
   });
 });
 

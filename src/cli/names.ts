@@ -3,11 +3,11 @@
  * (PROT_READ|PROT_WRITE), MAP_SHARED/MAP_PRIVATE, signals and signal sets, system calls
  * (x86_64), and the kernel's internal restart codes a stopped task may show in rax.
  */
-import os from 'node:os';
 import { errnoName } from '../errno.js';
 import { syscallName } from '../kernel/syscall-names.js';
+import { signalName } from '../orchestrator/notify.js';
 
-export { syscallName };
+export { signalName, syscallName };
 
 /** fcntl F_GETFL bits (x86_64, octal as in asm-generic/fcntl.h), after the access mode. */
 const OPEN_FLAGS: [number, string][] = [
@@ -57,18 +57,6 @@ export function protText(prot: number): string {
 
 export function mapText(shared: boolean): string {
   return shared ? 'MAP_SHARED' : 'MAP_PRIVATE';
-}
-
-const SIGNALS = new Map<number, string>();
-for (const [name, n] of Object.entries(os.constants.signals)) if (!SIGNALS.has(n) && name !== 'SIGIOT' && name !== 'SIGPOLL' && name !== 'SIGUNUSED') SIGNALS.set(n, name);
-const SIGRTMIN = 34;
-
-/** "SIGTERM", "SIGRTMIN+3", "signal 32" */
-export function signalName(n: number): string {
-  const name = SIGNALS.get(n);
-  if (name) return name;
-  if (n >= SIGRTMIN && n <= 64) return n === SIGRTMIN ? 'SIGRTMIN' : `SIGRTMIN+${n - SIGRTMIN}`;
-  return `signal ${n}`;
 }
 
 /** The signals of a sigset_t (bit n-1 is signal n), by name; "none" when empty. */

@@ -2,6 +2,7 @@
 import { errnoText } from '../errno.js';
 import { CheckpointError, PermissionError, PidInUseError, RestoreError, UcrError } from '../errors.js';
 import { HelperError, type HelperFailure } from '../kernel/helper.js';
+import { signalName } from './notify.js';
 import { restorePrivilegeHint } from './trust.js';
 
 const EPERM = 1;
@@ -22,7 +23,8 @@ export function fromHelper(e: unknown, side: 'checkpoint' | 'restart', pid: numb
   // the object is left out when the reason already names it ("pid 42 is in use")
   const named = f.msg.includes(f.object) || f.msg.includes(f.object.replace(/^pid /, 'task '));
   const object = f.object && !named ? f.object + ': ' : '';
-  const where = `process ${pid}: ${f.phase}: ${object}${f.msg}`;
+  // numbers of the helper's words by name: "signal 10" -> SIGUSR1
+  const where = `process ${pid}: ${f.phase}: ${object}${f.msg.replace(/\bsignal (\d+)\b/g, (_, n: string) => signalName(Number(n)))}`;
   if (f.errno === EPERM && f.phase === 'freeze')
     return new PermissionError(`process ${pid}: permission denied (the caller may not ptrace it)`, details);
   if (f.phase === 'create' && f.errno === EEXIST) return new PidInUseError(where, details);
