@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
+import { systemErrorText } from './errno.js';
+import { UcrError } from './errors.js';
 import { createNewFile } from './new-file.js';
 
 export type { Logger };
@@ -69,15 +71,31 @@ export const silentLogger: Logger = {
   trace: noop,
   silent: noop,
 } as unknown as Logger;
+/** Creates dir and its missing parents, one by one: fs.mkdirSync's recursive mode loops
+ * forever where mkdir says ENOENT of a directory that exists (/proc/none). */
+function makeDirs(dir: string): void {
+  if (fs.existsSync(dir)) return;
+  makeDirs(path.dirname(dir));
+  fs.mkdirSync(dir);
+}
+
+/** The log file, created new (0600, never through a symlink: new-file.ts) in its directory
+ * (created if missing): an fd, or an error naming it. */
+function openLogFile(file: string): number {
+  try {
+    makeDirs(path.dirname(path.resolve(file)));
+    return createNewFile(file, 'log file');
+  } catch (e) {
+    if (e instanceof UcrError) throw e;
+    throw new UcrError(`log file ${file}: cannot open it: ${systemErrorText(e)}`, { code: (e as NodeJS.ErrnoException).code, object: file });
+  }
+}
 
 export function createLogger(opt: LogOptions = {}): Logger {
   const level = opt.level ?? 'silent';
   if (level === 'silent' && !opt.file) return silentLogger;
   const { pino, destination } = pinoModule();
   const base = { base: { tool: 'ucr' }, level };
-  if (opt.file) {
-    fs.mkdirSync(path.dirname(opt.file), { recursive: true });
-    return pino(base, destination({ dest: createNewFile(opt.file, 'log file'), sync: true }));
-  }
+  if (opt.file) return pino(base, destination({ dest: openLogFile(opt.file), sync: true }));
   return pino(base, opt.human ? humanStream(2) : destination({ dest: 2, sync: true }));
 }

@@ -108,7 +108,7 @@ describe('checkpoint never harms the tree', () => {
       const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', path.join(mnt, 'img.ucr'), '--kill'], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(1);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(/^ucr: .*(ENOSPC|No space left on device|errno 28)/);
+      expect(r.stderr).toMatch(/^ucr: .*no space left on device \(ENOSPC\)/);
       expect(fs.readdirSync(mnt)).toEqual([]);
     } finally {
       spawnSync('umount', [mnt]);
@@ -166,7 +166,7 @@ describe('a failed freeze never harms a process with many threads', () => {
   it('a freeze that gives up (new threads kept appearing) says so in one line and lets every thread go', async () => {
     const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], `freeze-giveup:${c.pid}`);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toBe(`ucr: process ${c.pid}: freeze: new threads kept appearing while it was being frozen (gave up after 64 listings) (errno 11)\n`);
+    expect(r.stderr).toBe(`ucr: process ${c.pid}: freeze: new threads kept appearing while it was being frozen (gave up after 64 listings): resource temporarily unavailable (EAGAIN)\n`);
     await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
     expect(threadsOf(c.pid)).toEqual(before);
     expect(fs.readFileSync(`/proc/${c.pid}/maps`, 'utf8')).toBe(maps);

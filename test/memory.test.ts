@@ -65,7 +65,7 @@ describe('--skip-memory', () => {
     await killAndWait(c.pid);
     const r = ucr(['restart', '-i', img, '--detach', '--skip-memory', '1:0x1000-0x2000']);
     expect(r.code).not.toBe(0);
-    expect(r.stderr.trim()).toBe('ucr: --skip-memory: process 1 is not a live task of the image');
+    expect(r.stderr.trim()).toBe("ucr: restart: --skip-memory: process 1 is not a live task of the image\nsee 'ucr restart --help'");
     expect(exists(c.pid)).toBe(false);
   });
 });

@@ -61,7 +61,7 @@ describe('TCP and UDP sockets', () => {
     const c = await startCase('tcpbig');
     const img = path.join(c.dir, 'image.ucr');
     checkpointCase(c, img, ['--kill']);
-    const view = ucr(['inspect', img]);
+    const view = ucr(['inspect', img, '--all']);
     expect(view.stdout).toMatch(/content object \d+: TCP queue of file #\d+, [\d.]+ MiB/);
     await killAndWait(c.pid);
     restartDetached(img);

@@ -114,20 +114,21 @@ describe("root restarting a user's image restores that user at most", () => {
       expectOneLine(restartAsRoot(img), re);
       expect(exists(c.pid)).toBe(false);
     };
+    // the directory of the socket is root's: its stale socket file may not be replaced (first:
+    // a restart that fails later removes the socket file it bound in place of a stale one)
+    const sockIno = fs.lstatSync(sock).ino;
+    fs.chmodSync(data, 0o755);
+    refused(new RegExp(`cannot bind the unix socket to ${sock} as uid 65534 \\(process ${c.pid}\\): permission denied \\(EACCES\\)`));
+    expect(fs.lstatSync(sock).ino).toBe(sockIno);
+    fs.chmodSync(data, 0o777);
     // root takes the file (0600, root's): nobody may not open it O_RDWR
     fs.chownSync(file, 0, 0);
-    refused(new RegExp(`^ucr: process ${c.pid}: files: ${file}: cannot open the file as uid 65534 \\(process ${c.pid}\\) \\(errno 13\\)`));
+    refused(new RegExp(`^ucr: process ${c.pid}: files: ${file}: cannot open the file as uid 65534 \\(process ${c.pid}\\): permission denied \\(EACCES\\)`));
     fs.chownSync(file, NOBODY, NOBODY);
     // ... the mapped file
     fs.chownSync(map, 0, 0);
-    refused(new RegExp(`files: ${map}: cannot open the mapped file as uid 65534 \\(process ${c.pid}\\) \\(errno 13\\)`));
+    refused(new RegExp(`files: ${map}: cannot open the mapped file as uid 65534 \\(process ${c.pid}\\): permission denied \\(EACCES\\)`));
     fs.chownSync(map, NOBODY, NOBODY);
-    // ... the directory of the socket: its stale socket file may not be replaced
-    const sockIno = fs.lstatSync(sock).ino;
-    fs.chmodSync(data, 0o755);
-    refused(new RegExp(`cannot bind the unix socket to ${sock} as uid 65534 \\(process ${c.pid}\\) \\(errno 13\\)`));
-    expect(fs.lstatSync(sock).ino).toBe(sockIno);
-    fs.chmodSync(data, 0o777);
     // everything the user's again: restored, as the user
     const r = restartAsRoot(img);
     expect(r.code, r.stderr).toBe(0);
@@ -156,29 +157,34 @@ describe("root restarting a user's image restores that user at most", () => {
     const st = fs.statSync(secret);
     const files = (f: (x: Record<string, any>) => void) => (r: Record<string, any>) => f(r);
     const cases: [string, number, (r: Record<string, any>) => void, RegExp][] = [
-      ['file', KIND.FILES, files((r) => (r.files.find((x: any) => x.path === file).path = secret)), new RegExp(`files: ${secret}: cannot open the file as uid 65534 .*\\(errno 13\\)`)],
+      ['file', KIND.FILES, files((r) => {
+          // the attacker forges the identity (size, device, inode) too, so only the kernel's check is left
+          const f = r.files.find((x: any) => x.path === file);
+          f.path = secret;
+          f.params = [st.size, st.dev, st.ino];
+        }), new RegExp(`files: ${secret}: cannot open the file as uid 65534 .*: permission denied \\(EACCES\\)`)],
       [
         'mapping',
         KIND.TASK,
         (t) => {
           const v = t.vmas.find((x: any) => x.path === map);
           v.path = secret;
-          v.file = { ...v.file, size: st.size, mtimeMs: Math.trunc(st.mtimeMs) };
+          v.file = { ...v.file, size: st.size, mtimeMs: Math.trunc(st.mtimeMs), ino: st.ino, dev: st.dev };
         },
-        new RegExp(`files: ${secret}: cannot open the mapped file as uid 65534 .*\\(errno 13\\)`),
+        new RegExp(`files: ${secret}: cannot open the mapped file as uid 65534 .*: permission denied \\(EACCES\\)`),
       ],
-      ['cwd', KIND.TASK, (t) => (t.cwd = closed), new RegExp(`files: ${closed}: cannot open the working directory as uid 65534 .*\\(errno 13\\)`)],
+      ['cwd', KIND.TASK, (t) => (t.cwd = closed), new RegExp(`files: ${closed}: cannot open the working directory as uid 65534 .*: permission denied \\(EACCES\\)`)],
       [
         'socket',
         KIND.FILES,
         files((r) => (r.files.find((x: any) => x.kind === 'unix').unix.name = Buffer.from(daemonSock + '\0'))),
-        new RegExp(`cannot bind the unix socket to ${daemonSock} as uid 65534 .*\\(errno 13\\)`),
+        new RegExp(`cannot bind the unix socket to ${daemonSock} as uid 65534 .*: permission denied \\(EACCES\\)`),
       ],
       [
         'unlinked',
         KIND.FILES,
         files((r) => (r.objects.find((o: any) => o.kind === 'unlinked').name = path.join(root, 'planted'))),
-        new RegExp(`files: ${root}/planted: cannot create the unlinked file again as uid 65534 .*\\(errno 13\\)`),
+        new RegExp(`files: ${root}/planted: cannot create the unlinked file again as uid 65534 .*: permission denied \\(EACCES\\)`),
       ],
     ];
     for (const [name, kind, edit, re] of cases) {

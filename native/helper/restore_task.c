@@ -88,7 +88,11 @@ static int restore_mm(struct task_plan *p)
 		return proto_fail("finish", "mm", errno, "cannot stage prctl_mm_map");
 	if (rt_call("finish", "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, a, sizeof mm, 0, 0, &ret) < 0)
 		return -1;
-	return rt_call("finish", "close_range", SYS_close_range, (uint64_t)ctx.base, ~0U, 0, 0, 0, 0, &ret);
+	/* the fds of its mapped files and executable (keep: sorted, inside the set-up's range, which
+	 * holds none of the task's own fds: they may lie above it) */
+	if (!p->nkeep)
+		return 0;
+	return rt_call("finish", "close_range", SYS_close_range, (uint64_t)p->keep[0], (uint64_t)p->keep[p->nkeep - 1], 0, 0, 0, 0, &ret);
 }
 
 /* Runs a batch of finish calls; what failed is named by the caller's table of tags. */

@@ -3,7 +3,8 @@
  *   0    success
  *   1    an error: one line on stderr, "ucr: <object>: <reason>" (refused, bad image, pid in use,
  *        permission, a failed --action-script...; the library's error class tells them apart)
- *   2    command-line usage error
+ *   2    command-line usage error (one line and "see 'ucr <command> --help'")
+ *   141  the reader of stdout went away (`ucr inspect img | head`): ucr stopped quietly
  *   130, 143  interrupted by SIGINT / SIGTERM: the operation was aborted (a checkpoint leaves
  *        the tree running as it was, a restart leaves no process)
  *   restart without --detach: the restored root's own status (128 + N if killed by signal N)

@@ -7,19 +7,21 @@ import { inetText } from '../kernel/fds/inet.js';
 import { printable, printableJson } from '../image/printable.js';
 import type { InspectResult } from '../orchestrator/inspect.js';
 import { REG, regValue, type FileImage, type IpcPerm, type TaskImage, type TreeEntry } from '../image/types.js';
+import { UcrError } from '../errors.js';
+import { mapText, openFlags, protText, returnText, signalName, sigsetText, syscallName } from './names.js';
 
-const PROT = ['---', 'r--', '-w-', 'rw-', '--x', 'r-x', '-wx', 'rwx'];
 const hex = (n: number | bigint) => '0x' + n.toString(16);
-const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+export const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 function stateText(e: TreeEntry): string {
   if (e.state !== 'zombie') return e.state;
   const st = e.exitStatus ?? 0;
-  return (st & 0x7f) === 0 ? `zombie, exit ${(st >> 8) & 0xff}` : `zombie, signal ${st & 0x7f}`;
+  return (st & 0x7f) === 0 ? `zombie, exit ${(st >> 8) & 0xff}` : `zombie, ${signalName(st & 0x7f)}`;
 }
 
-/** The task tree with box-drawing branches: pid, comm, state, sid/pgid, threads. */
-export function drawTree(entries: TreeEntry[]): string[] {
+/** The task tree with box-drawing branches: pid, comm, state, sid/pgid, threads, and what
+ * `more` adds for a task. */
+export function drawTree(entries: TreeEntry[], more: (e: TreeEntry) => string = () => ''): string[] {
   const byPid = new Map(entries.map((e) => [e.pid, e]));
   const kids = new Map<number, TreeEntry[]>();
   const tops: TreeEntry[] = [];
@@ -29,7 +31,7 @@ export function drawTree(entries: TreeEntry[]): string[] {
   }
   const L: string[] = [];
   const line = (e: TreeEntry) =>
-    `${e.pid} ${e.comm} [${stateText(e)}] sid ${e.sid} pgid ${e.pgid}${e.threads > 1 ? ` threads ${e.threads}` : ''}${e.nsPid !== undefined ? ` (pid ${e.nsPid} in its namespace)` : ''}`;
+    `${e.pid} ${e.comm} [${stateText(e)}] sid ${e.sid} pgid ${e.pgid}${e.threads > 1 ? ` threads ${e.threads}` : ''}${e.nsPid !== undefined ? ` (pid ${e.nsPid} in its namespace)` : ''}${more(e)}`;
   const walk = (e: TreeEntry, prefix: string, last: boolean, top: boolean) => {
     L.push(top ? `  ${line(e)}` : `  ${prefix}${last ? '└─ ' : '├─ '}${line(e)}`);
     const list = (kids.get(e.pid) ?? []).sort((a, b) => a.pid - b.pid);
@@ -52,7 +54,7 @@ function memoryLine(t: TaskImage): string {
   return `  ${String(t.pid).padEnd(8)} ${String(t.vmas.length).padStart(8)} ${mib(mapped).padStart(12)} ${mib(saved).padStart(12)} ${String(t.pageRuns.length).padStart(6)}  ${kinds}`;
 }
 
-function fileText(f: FileImage): string {
+export function fileText(f: FileImage): string {
   const pipe = f.pipe ? ` (pipe ${f.pipe.id} ${f.pipe.end} end)` : '';
   const stdio = f.kind === 'external' ? ` -> restarting process's ${['stdin', 'stdout', 'stderr'][f.stdio ?? 0]}` : '';
   const tty = f.tty ? ` (pty ${f.tty.index} ${f.tty.master ? 'master' : 'slave'})` : '';
@@ -66,17 +68,18 @@ function fileText(f: FileImage): string {
 function detailLines(t: TaskImage): string[] {
   const L: string[] = [];
   L.push(`  ${t.pid}: exe ${t.exe}  cwd ${t.cwd}  umask ${t.umask.toString(8).padStart(4, '0')}`);
+  const nr = BigInt.asIntN(64, regValue(t.regs, REG.orig_rax));
   L.push(
-    `    rip ${hex(regValue(t.regs, REG.rip))}  rsp ${hex(regValue(t.regs, REG.rsp))}  orig_rax ${BigInt.asIntN(64, regValue(t.regs, REG.orig_rax))}  rax ${BigInt.asIntN(64, regValue(t.regs, REG.rax))}  fs_base ${hex(regValue(t.regs, REG.fs_base))}`,
+    `    rip ${hex(regValue(t.regs, REG.rip))}  rsp ${hex(regValue(t.regs, REG.rsp))}  ${nr >= 0n ? `in ${syscallName(nr)}` : 'not in a system call'}  rax ${returnText(BigInt.asIntN(64, regValue(t.regs, REG.rax)))}  fs_base ${hex(regValue(t.regs, REG.fs_base))}`,
   );
   for (const v of t.vmas)
     L.push(
-      `      ${hex(v.start).padStart(14)}-${hex(v.end).padEnd(14)} ${PROT[v.prot]}${v.shared ? 's' : 'p'} ${v.kind.padEnd(5)} ${v.fill ? 'pages' : '     '} ${v.path ?? ''}${v.shm ? ` segment ${v.shm.id}${v.shm.flags & 0o10000 ? ' read-only' : ''}` : ''}`,
+      `      ${hex(v.start).padStart(14)}-${hex(v.end).padEnd(14)} ${protText(v.prot).padEnd(20)} ${mapText(v.shared).padEnd(11)} ${v.kind.padEnd(5)} ${v.fill ? 'pages' : '     '} ${v.path ?? ''}${v.shm ? ` segment ${v.shm.id}${v.shm.flags & 0o10000 ? ' read-only' : ''}` : ''}`,
     );
-  for (const s of t.specials) L.push(`      ${hex(s.start).padStart(14)}-${hex(s.end).padEnd(14)} special     ${s.name}`);
-  const handlers = t.sigactions.filter((a) => a.handler > 1).map((a) => a.sig);
+  for (const s of t.specials) L.push(`      ${hex(s.start).padStart(14)}-${hex(s.end).padEnd(14)} special ${s.name}`);
+  const handlers = t.sigactions.filter((a) => a.handler > 1).map((a) => signalName(a.sig));
   const pending = (t.signals.pending.length + t.signals.shared.length) / 128;
-  L.push(`    signals: blocked ${hex(BigInt(t.sigmask))}, handlers for ${handlers.join(' ') || 'none'}, ${pending} pending`);
+  L.push(`    signals: blocked ${sigsetText(t.sigmask)}, handlers for ${handlers.join(' ') || 'none'}, ${pending} pending`);
   if (t.threads.length)
     L.push(`    threads: ${t.leaderExited ? 'main thread exited; ' : ''}${t.threads.map((th) => `${th.tid} (${th.comm}, rip ${hex(regValue(th.regs, REG.rip))})`).join(', ')}`);
   const armed = t.itimers.filter((it) => it[2] || it[3]).length;
@@ -85,9 +88,12 @@ function detailLines(t: TaskImage): string[] {
   return L;
 }
 
-export function renderInspect(r: InspectResult): string {
+/** Every task of the image, or only `task`'s fds, mappings and details. */
+export function renderInspect(r: InspectResult, opts: { task?: number } = {}): string {
   const h = r.meta.header;
-  const tasks = r.meta.tasks;
+  const tasks = opts.task === undefined ? r.meta.tasks : r.meta.tasks.filter((t) => t.pid === opts.task);
+  if (!tasks.length)
+    throw new UcrError(`--task ${opts.task}: no live task ${opts.task} in the image (its tasks: ${r.meta.tasks.map((t) => t.pid).join(' ')})`, { code: 'EUSAGE' });
   const files = new Map(r.meta.files.files.map((f) => [f.id, f]));
   const L = [
     `image ${r.image}: ucr format ${r.format}, complete (trailer ok${r.verified ? ', all page checksums verified' : ''})`,
@@ -107,7 +113,7 @@ export function renderInspect(r: InspectResult): string {
     for (const fd of t.fds) {
       const f = files.get(fd.file);
       holders.set(fd.file, [...(holders.get(fd.file) ?? []), `${t.pid} fd ${fd.fd}`]);
-      L.push(`    ${String(fd.fd).padStart(4)} #${String(fd.file).padEnd(4)} ${f ? fileText(f) : '?'} flags 0${(f?.flags ?? 0).toString(8)} pos ${f?.pos ?? 0}${fd.cloexec ? ' cloexec' : ''}`);
+      L.push(`    ${String(fd.fd).padStart(4)} #${String(fd.file).padEnd(4)} ${f ? fileText(f) : '?'} ${openFlags(f?.flags ?? 0)} pos ${f?.pos ?? 0}${fd.cloexec ? ' cloexec' : ''}`);
     }
   }
   const shared = [...holders].filter(([, hs]) => hs.length > 1);
@@ -117,7 +123,7 @@ export function renderInspect(r: InspectResult): string {
   const ext = r.meta.files.files.filter((f) => f.kind === 'external');
   const leaks = r.meta.files.files.filter((f) => f.leak);
   L.push(`external objects (connected to the restarting process's stdio): ${ext.map((f) => `#${f.id} ${f.path} -> stdio ${f.stdio}`).join(', ') || 'none'}`);
-  L.push(`leaked objects (also held outside the tree): ${leaks.map((f) => `#${f.id} ${f.path} held by ${f.leak!.pid} (${f.leak!.comm}) fd ${f.leak!.fd}`).join(', ') || 'none'}`);
+  L.push(leaksText(leaks));
   for (const o of r.meta.files.objects ?? []) {
     const saved = o.runs.reduce((a, [, n]) => a + n * 4096, 0);
     const what =
@@ -133,28 +139,8 @@ export function renderInspect(r: InspectResult): string {
   }
   L.push(...ipcLines(r));
   for (const f of r.meta.files.files) {
-    const u = f.unix;
-    if (!u) continue;
-    const how = u.listening ? `listening (backlog ${u.backlog})` : u.conn === 'none' ? 'not connected' : `${u.conn}${u.peer >= 0 ? ` with #${u.peer}` : ', peer gone'}`;
-    const bytes = u.queue.reduce((s, m) => s + m.length, 0);
-    const ext = u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): restored closed` : '';
-    L.push(`unix #${f.id}: ${f.path}${u.unlinked ? ' (unlinked)' : ''}, ${how}, ${bytes} bytes queued in ${u.queue.length} message(s)${ext}`);
-  }
-  for (const f of r.meta.files.files) {
-    const u = f.inet;
-    if (!u) continue;
-    const t = u.tcp;
-    const queues = u.leftToRead ? `, ${u.leftToRead.length} bytes left to read, then ${u.resetPending ? 'ECONNRESET' : 'EOF'}` : t ? `, ${t.recvQueue.length} bytes to read, ${t.sendQueue.length} bytes unacknowledged (${t.unsent} never sent)` : u.datagrams ? `, ${u.datagrams.length} datagram(s) queued` : '';
-    const out = `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}`;
-    const peer =
-      !t ? ''
-      : u.peer === 'inside' ? ', peer in the image'
-      : u.peer === 'pending' ? ', waiting in the accept queue of a listener of the image: connects again'
-      : u.policy === 'established' ? `${out}: restored established (--tcp=established)`
-      : u.state === 'close-wait' ? `${out}, closed its side: restored closed (the queued bytes, then EOF)`
-      : `${out}: restored reset (--tcp=close)`;
-    const filter = u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : '';
-    L.push(`${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog}${u.acceptq ? `, ${u.acceptq} waiting to be accepted` : ''})` : ''}${queues}${filter}${peer}`);
+    const line = socketText(f);
+    if (line) L.push(line);
   }
   const closed = r.meta.files.files.filter((f) => f.kind === 'closed');
   if (closed.length) L.push(`skipped (restored closed): ${closed.map((f) => `#${f.id} ${f.path}`).join(', ')}`);
@@ -162,6 +148,35 @@ export function renderInspect(r: InspectResult): string {
   for (const t of tasks) for (const l of detailLines(t)) L.push(l);
   // image text (names, paths, comms) is the image author's: escaped as it reaches the terminal
   return L.map(printable).join('\n');
+}
+
+export function leaksText(leaks: FileImage[]): string {
+  return `leaked objects (also held outside the tree): ${leaks.map((f) => `#${f.id} ${f.path} held by ${f.leak!.pid} (${f.leak!.comm}) fd ${f.leak!.fd}`).join(', ') || 'none'}`;
+}
+
+/** A unix or inet socket with its state, queues and peer; undefined for other files. */
+export function socketText(f: FileImage): string | undefined {
+  if (f.unix) {
+    const u = f.unix;
+    const how = u.listening ? `listening (backlog ${u.backlog})` : u.conn === 'none' ? 'not connected' : `${u.conn}${u.peer >= 0 ? ` with #${u.peer}` : ', peer gone'}`;
+    const bytes = u.queue.reduce((s, m) => s + m.length, 0);
+    const ext = u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): restored closed` : '';
+    return `unix #${f.id}: ${f.path}${u.unlinked ? ' (unlinked)' : ''}, ${how}, ${bytes} bytes queued in ${u.queue.length} message(s)${ext}`;
+  }
+  const u = f.inet;
+  if (!u) return undefined;
+  const t = u.tcp;
+  const queues = u.leftToRead ? `, ${u.leftToRead.length} bytes left to read, then ${u.resetPending ? 'ECONNRESET' : 'EOF'}` : t ? `, ${t.recvQueue.length} bytes to read, ${t.sendQueue.length} bytes unacknowledged (${t.unsent} never sent)` : u.datagrams ? `, ${u.datagrams.length} datagram(s) queued` : '';
+  const out = `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}`;
+  const peer =
+    !t ? ''
+    : u.peer === 'inside' ? ', peer in the image'
+    : u.peer === 'pending' ? ', waiting in the accept queue of a listener of the image: connects again'
+    : u.policy === 'established' ? `${out}: restored established (--tcp=established)`
+    : u.state === 'close-wait' ? `${out}, closed its side: restored closed (the queued bytes, then EOF)`
+    : `${out}: restored reset (--tcp=close)`;
+  const filter = u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : '';
+  return `${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog}${u.acceptq ? `, ${u.acceptq} waiting to be accepted` : ''})` : ''}${queues}${filter}${peer}`;
 }
 
 function ipcLines(r: InspectResult): string[] {

@@ -1,16 +1,15 @@
-/** The ucr command line: parses options into the library's option objects and calls it. */
-import fs from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { oneLine, UcrError } from '../errors.js';
-import { UcrEmitter, type ExternalStdioEvent, type PhaseRecord } from '../events.js';
-import { checkpoint, inspect, restart, VERSION, type SkipMemory } from '../index.js';
-import { createLogger } from '../log.js';
+/** The ucr command line: parses options into the library's option objects and calls it. The
+ * commands' work (the library, pino, the inspect views) is loaded only when a command runs. */
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { SkipMemory } from '../index.js';
 import { signalNumber } from '../orchestrator/notify.js';
-import { writeNewFile } from '../new-file.js';
-import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
-import { exitCodeOf } from './exit-codes.js';
-import { inspectJson, renderInspect } from './inspect-view.js';
-import { attachProgress } from './progress.js';
+import { VERSION } from '../version.js';
+import { completionScript } from './completion.js';
+import { EXAMPLES, manPage } from './help.js';
+import { fail, guardStdio, usage } from './report.js';
+import type { GlobalOpts } from './run.js';
+
+guardStdio();
 
 function intArg(name: string, min = 0) {
   return (v: string): number => {
@@ -51,104 +50,9 @@ function stdioWith(pairs: [number, number][]): [number, number, number] {
   return s;
 }
 
-function fail(e: unknown): never {
-  const msg = e instanceof Error ? e.message : String(e);
-  process.stderr.write(`ucr: ${oneLine(msg)}\n`);
-  if (process.env.UCR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-  process.exit(exitCodeOf(e));
-}
-
-interface GlobalOpts {
-  logLevel?: string;
-  logFile?: string;
-  verbose?: boolean;
-}
-
-/** One line about stdio that leads outside the tree: which fds, and what a restart connects
- * them to. */
-function externalLine(x: ExternalStdioEvent): string {
-  const what = x.path.startsWith('pipe:') ? 'a pipe to a process outside the tree' : x.path.startsWith('socket:') ? 'a socket' : 'a terminal';
-  const fds = x.fds.length > 1 ? `fds ${x.fds.join(', ')}` : `fd ${x.fds[0] ?? x.slot}`;
-  return `process ${x.pid} ${fds} (${x.path}) is ${what}: not saved; a restart connects ${x.fds.length > 1 ? 'them' : 'it'} to its own ${['stdin', 'stdout', 'stderr'][x.slot]}`;
-}
-
-/** The events a CLI run listens to: warnings and -v timings on stderr, the progress bar, and
- * every phase for --trace. */
-let endProgress = () => {};
-
-function emitter(g: GlobalOpts): { events: UcrEmitter; phases: PhaseRecord[] } {
-  const events = new UcrEmitter();
-  const phases: PhaseRecord[] = [];
-  events.on('warning', (w) => process.stderr.write(`ucr: warning: ${oneLine(w.message)}\n`));
-  events.on('external-stdio', (x) => process.stderr.write(`ucr: ${externalLine(x)}\n`));
-  events.on('phase-end', (p) => phases.push(p));
-  if (g.verbose)
-    events.on('phase-end', (p) =>
-      process.stderr.write(`ucr: ${p.phase}${p.detail ? ` ${p.detail}` : ''}${p.pid ? ` [${p.pid}]` : ''} ${(p.endMs - p.startMs).toFixed(1)} ms\n`),
-    );
-  endProgress = attachProgress(events, process.stderr);
-  return { events, phases };
-}
-
-function logger(g: GlobalOpts) {
-  const level = g.logLevel ?? (g.logFile ? 'debug' : 'silent');
-  return createLogger({ level, file: g.logFile, human: !g.logFile && process.stderr.isTTY });
-}
-
-/** SIGINT/SIGTERM abort the operation (a checkpoint leaves the tree running, a restart leaves
- * nothing); the exit status is then 128 + the signal. */
-function abortOnSignals(): { signal: AbortSignal; status: () => number | undefined; done: () => void } {
-  const ac = new AbortController();
-  let got: number | undefined;
-  const on = (name: 'SIGINT' | 'SIGTERM', n: number) => () => {
-    got ??= n;
-    ac.abort(new Error(`interrupted by ${name}`));
-  };
-  const int = on('SIGINT', 2);
-  const term = on('SIGTERM', 15);
-  process.on('SIGINT', int);
-  process.on('SIGTERM', term);
-  return {
-    signal: ac.signal,
-    status: () => (got === undefined ? undefined : 128 + got),
-    done: () => {
-      process.off('SIGINT', int);
-      process.off('SIGTERM', term);
-    },
-  };
-}
-
-function writeTrace(file: string | undefined, op: 'checkpoint' | 'restart', phases: PhaseRecord[], startedAt: string): void {
-  if (!file) return;
-  try {
-    writeNewFile(file, JSON.stringify(toChromeTrace(op, phases, { tool: `ucr ${VERSION}`, startedAt })) + '\n', 'trace');
-  } catch (e) {
-    process.stderr.write(`ucr: warning: ${(e as Error).message}\n`);
-  }
-}
-
 function signalArg(v: string): string {
   if (signalNumber(v) === undefined) throw new InvalidArgumentError(`no such signal "${v}"`);
   return v;
-}
-
-/** Runs one operation with SIGINT/SIGTERM abort and --trace, exiting with the right status. */
-async function run<T>(op: 'checkpoint' | 'restart', traceFile: string | undefined, phases: PhaseRecord[], fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const startedAt = new Date().toISOString();
-  const sig = abortOnSignals();
-  try {
-    return await fn(sig.signal);
-  } catch (e) {
-    writeTrace(traceFile, op, phases, startedAt);
-    endProgress();
-    const msg = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`ucr: ${oneLine(msg)}\n`);
-    if (process.env.UCR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-    process.exit(exitCodeOf(e, sig.status()));
-  } finally {
-    sig.done();
-    writeTrace(traceFile, op, phases, startedAt);
-  }
 }
 
 const program = new Command();
@@ -158,9 +62,11 @@ program
   .version(VERSION, '-V, --version')
   .option('--log-level <level>', 'structured log level: trace, debug, info, warn, error, fatal, silent (default: debug with --log-file, else silent)')
   .option('--log-file <file>', 'write structured logs as JSON lines to this file (default: stderr; human lines on a terminal)')
-  .option('-v, --verbose', 'print per-phase timings on stderr')
-  .exitOverride()
-  .showHelpAfterError();
+  .option('-v, --verbose', 'print per-phase timings and a summary line on stderr (the summary is printed on a terminal anyway)')
+  .helpCommand(false)
+  // errors are printed by the catch at the end: one line and where to read more
+  .configureOutput({ outputError: () => {}, writeErr: () => {} })
+  .exitOverride();
 
 program
   .command('checkpoint')
@@ -190,27 +96,26 @@ program
   .option('--action-script <file>', 'run this at pre-dump and post-dump (env UCR_ACTION, UCR_PID, UCR_PIDS, UCR_IMAGE); non-zero exit aborts, the tree runs on')
   .option('--notify-signal <sig>', 'queue this signal (si_value 1) to every task with a handler for it before freezing it', signalArg)
   .option('--trace <file>', 'write the per-task, per-phase timeline as Chrome trace-event JSON (Perfetto, chrome://tracing)')
+  .option('--no-clobber', 'refuse to replace an existing output file (by default it is replaced atomically once the new image is complete)')
   .option('--json', 'print the result (pids, bytes, phase timings) as JSON on stdout (not with -o -)')
-  .addHelpText(
-    'after',
-    '\nExamples:\n  ucr checkpoint 1234 -o app.img\n  ucr checkpoint --session 1234 -o session.img\n  ucr checkpoint 1234 --kill -o - | ucr restart -i -\n  mkfifo ack; ucr checkpoint 1234 --kill-after-ack --ack-fd 3 -o - 3<ack | ucr restart -i - --ack-fd 4 4>ack\n  ucr checkpoint 1234 -o app.img --trace ckpt.json && ucr inspect --trace ckpt.json\n\nA program may checkpoint itself: system("ucr checkpoint <its pid> -o img"). The call returns 0 in\nthe original and exit status 99 in a restarted copy.\n',
-  )
   .action(
     async (
       pid: number | undefined,
-      o: { output: string; kill?: boolean; killAfterAck?: boolean; ackFd?: number; ackTimeout: number; compress?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close'; tcp?: 'close' | 'established'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string },
+      o: { output: string; kill?: boolean; killAfterAck?: boolean; ackFd?: number; ackTimeout: number; compress?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close'; tcp?: 'close' | 'established'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string; clobber: boolean },
     ) => {
       const g = program.opts<GlobalOpts>();
       if ((pid === undefined) === (o.session === undefined && o.pgid === undefined) || (o.session !== undefined && o.pgid !== undefined))
-        fail(new UcrError('checkpoint: give either a pid, --session <sid> or --pgid <pgid>', { code: 'EUSAGE' }));
-      if (o.ackFd !== undefined && !o.killAfterAck) fail(new UcrError('checkpoint: --ack-fd goes with --kill-after-ack', { code: 'EUSAGE' }));
-      const { events, phases } = emitter(g);
-      const r = await run('checkpoint', o.trace, phases, (signal) =>
-        checkpoint(pid ?? 0, {
+        usage('checkpoint', 'give either a pid, --session <sid> or --pgid <pgid>');
+      if (o.ackFd !== undefined && !o.killAfterAck) usage('checkpoint', '--ack-fd goes with --kill-after-ack');
+      const { runCheckpoint } = await import('./run.js');
+      await runCheckpoint(
+        pid ?? 0,
+        {
           session: o.session,
           pgid: o.pgid,
           vforkWaitMs: o.vforkWait,
           output: o.output,
+          noClobber: !o.clobber,
           kill: o.kill,
           killAfterAck: o.killAfterAck ? { fd: o.ackFd, timeoutMs: o.ackTimeout } : undefined,
           compress: o.compress,
@@ -220,17 +125,11 @@ program
           skip: o.skip ? [o.skip] : undefined,
           actionScript: o.actionScript,
           notifySignal: o.notifySignal,
-          events,
-          logger: logger(g),
-          signal,
-        }),
+          json: o.json,
+          trace: o.trace,
+        },
+        g,
       );
-      if (o.json && o.output !== '-') process.stdout.write(JSON.stringify(r) + '\n');
-      const c = r.compression;
-      const ratio = c
-        ? `, pages ${r.pageBytes} -> ${c.storedBytes} bytes (lz4 ratio ${c.ratio.toFixed(2)}, ${c.ms ? ((r.pageBytes / 1048576) * (1000 / c.ms)).toFixed(0) : '-'} MiB/s)`
-        : '';
-      if (g.verbose) process.stderr.write(`ucr: checkpointed ${r.tasks} task(s) under ${r.pid}: ${r.bytes} bytes${ratio}${r.killed ? ', killed' : ''}\n`);
     },
   );
 
@@ -271,7 +170,6 @@ program
   .option('--notify-signal <sig>', 'queue this signal (si_value 2) to every restored task with a handler for it once all run', signalArg)
   .option('--trace <file>', 'write the per-task, per-phase timeline as Chrome trace-event JSON (Perfetto, chrome://tracing)')
   .option('--ack-fd <fd>', 'once the image is here whole and verified, acknowledge it on this fd (for checkpoint --kill-after-ack)', intArg('--ack-fd'))
-  .addHelpText('after', '\nExamples:\n  ucr restart -i app.img\n  ucr restart -i app.img --detach --trace restart.json\n')
   .action(
     async (o: {
       input: string;
@@ -295,9 +193,9 @@ program
       ackFd?: number;
     }) => {
       const g = program.opts<GlobalOpts>();
-      const { events, phases } = emitter(g);
-      const r = await run('restart', o.trace, phases, (signal) =>
-        restart({
+      const { runRestart } = await import('./run.js');
+      await runRestart(
+        {
           input: o.input,
           detach: o.detach,
           pidWaitMs: o.pidWait,
@@ -315,61 +213,73 @@ program
           actionScript: o.actionScript,
           notifySignal: o.notifySignal,
           ackFd: o.ackFd,
-          events,
-          logger: logger(g),
-          signal,
-        }),
+          json: o.json,
+          trace: o.trace,
+        },
+        g,
       );
-      if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
-      if (o.detach) {
-        if (g.verbose) process.stderr.write(`ucr: restarted ${r.tasks} task(s), root ${r.root}\n`);
-        process.exit(0);
-      }
-      process.exit(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));
     },
   );
 
 program
   .command('inspect')
-  .description('describe an image (and check that it is complete), or print a --trace file as a table')
+  .description('describe an image on one screen (and check that it is complete), or print a --trace file as a table')
   .argument('[file]', "image file, or '-' for stdin")
-  .option('--json', 'machine-readable JSON')
+  .option('--all', 'every mapping, fd, register, signal and timer of every task')
+  .option('--task <pid>', 'everything about this task of the image', intArg('--task', 1))
+  .option('--json', 'machine-readable JSON (everything)')
   .option('--verify', 'also verify every page checksum')
   .option('--trace <file>', 'print this trace file (from checkpoint/restart --trace) as a table instead')
-  .addHelpText('after', '\nExamples:\n  ucr inspect app.img\n  ucr inspect app.img --json\n  ucr inspect --trace restart.json\n')
-  .action((file: string | undefined, o: { json?: boolean; verify?: boolean; trace?: string }) => {
-    try {
-      if (o.trace) {
-        let text: string;
-        try {
-          text = fs.readFileSync(o.trace, 'utf8');
-        } catch (e) {
-          throw new UcrError(`trace ${o.trace}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-        }
-        const t = parseTrace(text, o.trace);
-        process.stdout.write((o.json ? JSON.stringify(t, null, 2) : traceTable(t)) + '\n');
-        if (!file) return;
-      }
-      if (!file) throw new UcrError('inspect: give an image file (or --trace <file>)', { code: 'EUSAGE' });
-      const r = inspect({ input: file, verify: o.verify });
-      process.stdout.write((o.json ? inspectJson(r) : renderInspect(r)) + '\n');
-    } catch (e) {
-      fail(e);
-    }
+  .action(async (file: string | undefined, o: { json?: boolean; verify?: boolean; trace?: string; all?: boolean; task?: number }) => {
+    if (!file && !o.trace) usage('inspect', 'give an image file (or --trace <file>)');
+    const { runInspect } = await import('./run.js');
+    await runInspect(file, o);
+  });
+
+program
+  .command('help')
+  .description('show the manual of a command, with examples')
+  .argument('[command]', 'checkpoint, restart, inspect, completion or version')
+  .action((name: string | undefined) => {
+    if (!name) return void process.stdout.write(program.helpInformation());
+    const cmd = program.commands.find((c) => c.name() === name);
+    if (!cmd) usage('help', `no command '${name}' (commands: ${program.commands.map((c) => c.name()).join(', ')})`);
+    process.stdout.write(manPage(cmd));
+  });
+
+program
+  .command('completion')
+  .description('print a shell completion script: eval "$(ucr completion bash)", or in ~/.zshrc: eval "$(ucr completion zsh)"')
+  .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
+  .action((shell: 'bash' | 'zsh') => {
+    process.stdout.write(completionScript(program, shell));
   });
 
 program
   .command('version')
   .description('print the version and image format')
   .action(async () => {
-    const { FORMAT_MAJOR, FORMAT_MINOR } = await import('../index.js');
+    const { FORMAT_MAJOR, FORMAT_MINOR } = await import('../image/format.js');
     process.stdout.write(`ucr ${VERSION} (image format ${FORMAT_MAJOR}.${FORMAT_MINOR})\n`);
   });
 
+for (const cmd of program.commands) {
+  const examples = EXAMPLES[cmd.name()];
+  if (examples) cmd.addHelpText('after', `\nExamples:\n${examples.map((e) => `  ${e}`).join('\n')}\n`);
+  // a usage error names the command it is about
+  cmd.exitOverride((err) => {
+    throw Object.assign(err, { command: cmd.name() });
+  });
+}
+
 try {
+  if (process.argv.length <= 2) usage(undefined, `give a command: ${program.commands.map((c) => c.name()).join(', ')}`);
   await program.parseAsync(process.argv);
 } catch (e) {
-  // commander has printed its message (or the help/version) already
-  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
-  fail(e);
+  if (!(e instanceof CommanderError)) fail(e);
+  // help and version were printed already
+  if (e.exitCode === 0) process.exit(0);
+  const command = (e as CommanderError & { command?: string }).command;
+  if (e.code === 'commander.help') usage(command, `give a command: ${program.commands.map((c) => c.name()).join(', ')}`);
+  usage(command, e.message);
 }

@@ -20,6 +20,7 @@ import {
   PRELUDE_SIZE,
   RecordKind,
 } from './format.js';
+import { systemErrorText } from '../errno.js';
 import { ImageError } from '../errors.js';
 import type { ImageFiles, ImageMetadata, TaskImage, Trailer } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
@@ -41,7 +42,12 @@ export class ImageReader {
   constructor(readonly fd: number | Buffer, readonly name: string, readonly positional = false) {}
 
   exactly(n: number, what: string): Buffer {
-    const b = typeof this.fd === 'number' ? readUpTo(this.fd, n, this.positional ? this.offset : null) : this.fd.subarray(this.offset, this.offset + n);
+    let b: Buffer;
+    try {
+      b = typeof this.fd === 'number' ? readUpTo(this.fd, n, this.positional ? this.offset : null) : this.fd.subarray(this.offset, this.offset + n);
+    } catch (e) {
+      throw new ImageError(`${this.name}: cannot read the image: ${systemErrorText(e)}`, { object: this.name, code: (e as NodeJS.ErrnoException).code });
+    }
     this.offset += b.length;
     if (b.length !== n)
       throw new ImageError(`${this.name}: truncated image: ${what} at byte ${this.offset - b.length} is cut short`, {

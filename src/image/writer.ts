@@ -1,4 +1,5 @@
 /** Writes the metadata part of an image stream and its trailer (pages come from the helper). */
+import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import { crc32c, digestAdd } from '../native/addon.js';
 import { encode, type CborValue } from './cbor.js';
@@ -93,7 +94,7 @@ export class ImageWriter {
       writeAll(this.fd, b);
     } catch (e) {
       const x = e as NodeJS.ErrnoException;
-      const why = x.code === 'EPIPE' ? 'EPIPE: the reader of the output went away' : x.message;
+      const why = x.code === 'EPIPE' ? 'the reader of the output went away (EPIPE)' : systemErrorText(x);
       throw new UcrError(`output ${this.name === '-' ? '- (stdout)' : this.name}: cannot write the image: ${why}`, {
         code: x.code,
         object: this.name,

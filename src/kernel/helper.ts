@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import { helperPath } from '../native/addon.js';
 
@@ -39,17 +40,19 @@ export class Helper {
 
   /** extraFds become the helper's fds 3, 4, ... */
   constructor(args: string[], extraFds: number[] = []) {
-    this.proc = spawn(helperPath(), args, { stdio: ['pipe', 'pipe', 'pipe', ...extraFds] });
+    const file = helperPath();
+    this.proc = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe', ...extraFds] });
     createInterface({ input: this.proc.stdout! }).on('line', (line) => this.onLine(line));
     createInterface({ input: this.proc.stderr! }).on('line', (line) => this.stderr.push(line));
     this.proc.stdin!.on('error', () => {}); // a dead helper is reported through its exit
     this.exited = new Promise((resolve) => {
       this.proc.on('close', (code, signal) => {
-        this.finish(new Error(`ucr-helper exited (${signal ?? code})${this.stderr.length ? ': ' + this.stderr.slice(-3).join(' | ') : ''}`));
+        const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
+        this.finish(new UcrError(`ucr-helper ${file}: ${how} before it was done${this.stderr.length ? ': ' + this.stderr.slice(-3).join(' | ') : ''}`, { code: 'EHELPER', object: file }));
         resolve(code ?? 128);
       });
       this.proc.on('error', (e) => {
-        this.finish(e);
+        this.finish(new UcrError(`ucr-helper ${file}: cannot start it: ${systemErrorText(e)}`, { code: 'EHELPER', object: file, cause: e }));
         resolve(127);
       });
     });

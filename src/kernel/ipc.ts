@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
+import { errnoText } from '../errno.js';
 import { MSG_QUEUE_MAX } from '../image/validate-ipc.js';
 import type { ImageIpc, IpcPerm, MsgImage, SemImage, ShmImage, TaskImage } from '../image/types.js';
 import { hex, type Helper } from './helper.js';
@@ -92,7 +93,7 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
     const s = await helper.next('sem');
     if (s.denied) {
       // another user's set (or removed meanwhile): the tree cannot be its last user
-      if (own) throw new UnsupportedError(`semaphore set ${r.semid} of the tree's IPC namespace cannot be read (errno ${s.denied})`, { phase: 'ipc' });
+      if (own) throw new UnsupportedError(`semaphore set ${r.semid} of the tree's IPC namespace cannot be read: ${errnoText(s.denied as number)}`, { phase: 'ipc' });
       continue;
     }
     if (own || (s.pids as number[]).some((p) => inTree.has(p))) sem.push({ ...permOf(r, r.semid!), values: s.values as number[] });

@@ -119,7 +119,7 @@ export function checkMappedFiles(pid: number, vmas: VmaImage[], seen = new Map<s
       seen.set(v.path, st);
     }
     if (st instanceof Error)
-      throw new UcrError(`process ${pid}: mapped file ${v.path} is missing: ${(st as NodeJS.ErrnoException).code}`, {
+      throw new UcrError(`process ${pid}: mapped file ${v.path} is missing (${(st as NodeJS.ErrnoException).code})`, {
         code: 'EFILE',
         pid,
         object: v.path,

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UcrError } from '../errors.js';
 
 export interface NativeAddon {
   /** CRC-32C of buf, continuing seed (0 to start). */
@@ -61,7 +62,7 @@ export function helperPath(): string {
     tried.push(file);
     if (existsSync(file)) return file;
   }
-  throw new Error(`ucr-helper not found (tried ${tried.join(', ')}); run npm install`);
+  throw new UcrError(`ucr-helper: not found (tried ${tried.join(', ')}); run npm install`, { code: 'EHELPER', object: 'ucr-helper' });
 }
 
 export function crc32c(buf: Uint8Array, seed = 0): number {

@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { ActionError } from '../errors.js';
+import { systemErrorText } from '../errno.js';
 import type { PhaseClock } from '../events.js';
 
 export type ActionName = 'pre-dump' | 'post-dump' | 'pre-restore' | 'post-restore' | 'post-resume';
@@ -48,7 +49,7 @@ export function scriptHook(script: string): ActionHook {
       const onAbort = () => p.kill('SIGTERM');
       ctx.signal?.addEventListener('abort', onAbort, { once: true });
       p.on('close', () => ctx.signal?.removeEventListener('abort', onAbort));
-      p.on('error', (e) => reject(new ActionError(`action script ${script}: ${e.message}`, { object: script, phase: ctx.action })));
+      p.on('error', (e) => reject(new ActionError(`action script ${script}: cannot run it: ${systemErrorText(e)}`, { object: script, phase: ctx.action })));
       p.on('close', (code, signal) => {
         if (code === 0) resolve();
         else

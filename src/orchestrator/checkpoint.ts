@@ -5,6 +5,8 @@
  * exactly as it was and removes a partial output file.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import { systemErrorText } from '../errno.js';
 import { AbortedError, CheckpointError, UcrError, UnsupportedError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
@@ -69,6 +71,9 @@ export interface CheckpointOptions {
   /** Write page and content records LZ4-compressed where that makes them shorter (format 1.2
    * image; the result reports the ratio). @default false (format 1.1, as without it) */
   compress?: boolean;
+  /** Refuse to replace an existing output file (checked first, and again when the complete image
+   * is put in place with link()). @default false (an existing file is replaced atomically) */
+  noClobber?: boolean;
   /** Phase, progress and warning events. */
   events?: UcrEmitter;
   /** pino logger (structured logs). @default silent */
@@ -83,6 +88,8 @@ export interface CheckpointResult {
   /** every task saved, root first (zombies included) */
   pids: number[];
   tasks: number;
+  /** threads of the live tasks, main threads included */
+  threads: number;
   /** tasks notified with notifySignal before the freeze */
   notified: number[];
   /** self-checkpoint: ucr's call, left out and saved as a zombie child of the caller that
@@ -98,6 +105,8 @@ export interface CheckpointResult {
   /** with compress: page data bytes as stored, and pageBytes / storedBytes */
   compression?: { storedBytes: number; ratio: number; ms: number };
   killed: boolean;
+  /** an output path that existed was replaced by the new image */
+  replaced?: boolean;
   /** every phase as it ran (per task where it runs per task), ms since the start */
   phases: PhaseRecord[];
   /** total ms per phase name */
@@ -108,6 +117,8 @@ interface Output {
   fd: number;
   /** the partial file while it is written (the helper removes it if ucr dies) */
   partial?: string;
+  /** after commit: an existing file was replaced */
+  replaced?: boolean;
   commit(): void;
   abandon(): void;
 }
@@ -135,25 +146,42 @@ function streamed(fd: number): boolean {
   return st.isFIFO() || st.isSocket();
 }
 
-function openOutput(out: string | number): Output {
+function openOutput(out: string | number, noClobber: boolean): Output {
   if (typeof out === 'number') return { fd: out, commit() {}, abandon() {} };
   if (out === '-') return { fd: 1, commit() {}, abandon() {} };
+  const refuse = (why: string, code: string) => new UcrError(`output ${out}: ${why}`, { code, object: out });
+  if (fs.statSync(out, { throwIfNoEntry: false })?.isDirectory()) throw refuse('is a directory (EISDIR)', 'EISDIR');
+  if (noClobber && fs.lstatSync(out, { throwIfNoEntry: false })) throw refuse('already exists; refused (--no-clobber)', 'EEXIST');
   const tmp = `${out}.partial-${process.pid}`;
   let fd: number;
   try {
     fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
   } catch (e) {
-    throw new UcrError(`output ${out}: ${(e as Error).message}`, { code: (e as NodeJS.ErrnoException).code, object: out });
+    // the partial file's name is ours: the user is told about the path they gave
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    throw refuse(code === 'ENOENT' ? `the directory ${path.dirname(out)} does not exist (ENOENT)` : `cannot create it: ${systemErrorText(e)}`, code);
   }
   fs.fchmodSync(fd, 0o600);
   let committed = false;
-  return {
+  const o: Output = {
     fd,
     partial: tmp,
     commit() {
       fs.fsyncSync(fd);
       fs.closeSync(fd);
-      fs.renameSync(tmp, out);
+      try {
+        if (noClobber) {
+          // link() fails if the name exists meanwhile: never replaces
+          fs.linkSync(tmp, out);
+          fs.rmSync(tmp);
+        } else {
+          o.replaced = fs.lstatSync(out, { throwIfNoEntry: false }) !== undefined;
+          fs.renameSync(tmp, out);
+        }
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+        throw refuse(code === 'EEXIST' ? 'already exists; refused (--no-clobber)' : `cannot put the image in place: ${systemErrorText(e)}`, code);
+      }
       committed = true;
     },
     /** removes the partial file, or the complete image when a post-dump action failed */
@@ -167,6 +195,7 @@ function openOutput(out: string | number): Output {
       fs.rmSync(tmp, { force: true });
     },
   };
+  return o;
 }
 
 /**
@@ -221,17 +250,18 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   });
   if (opts.signal?.aborted) throw aborted();
   const notified = sig === undefined ? [] : await clock.run('notify', () => notifyBeforeCheckpoint(selectedNow(sel), sig));
-  const out = openOutput(opts.output);
+  const out = openOutput(opts.output, opts.noClobber ?? false);
   let ackFd: number | undefined;
   let toStream = false; // a pipe or a socket: its reader must take the last byte (drain)
+  let helper: Helper;
   try {
     ackFd = ackFdOf(opts, out);
     toStream = streamed(out.fd);
+    helper = new Helper(['dump', ...(out.partial ? ['--partial', out.partial] : [])], [out.fd, ...(ackFd !== undefined ? [ackFd] : [])]);
   } catch (e) {
     out.abandon();
     throw e;
   }
-  const helper = new Helper(['dump', ...(out.partial ? ['--partial', out.partial] : [])], [out.fd, ...(ackFd !== undefined ? [ackFd] : [])]);
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
@@ -396,6 +426,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       pid,
       pids: entries.map((e) => e.pid),
       tasks: entries.length,
+      threads: tasks.reduce((n, t) => n + 1 + t.threads.length, 0),
       notified,
       self: sel.self ? { caller: sel.self.caller, call: sel.self.top, restartedStatus: RESTARTED_EXIT_STATUS } : undefined,
       warnings: captured.warnings,
@@ -406,6 +437,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         ? { storedBytes, ratio: storedBytes ? Math.round((pageBytes / storedBytes) * 100) / 100 : 1, ms: Math.round(pagesMs) }
         : undefined,
       killed: kill,
+      ...(out.replaced !== undefined ? { replaced: out.replaced } : {}),
       phases: clock.phases,
       durations: phaseDurations(clock.phases),
     };

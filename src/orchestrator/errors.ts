@@ -1,6 +1,12 @@
 /** Turns a helper's failure report into the typed error the public API promises. */
+import { errnoText } from '../errno.js';
 import { CheckpointError, PermissionError, PidInUseError, RestoreError, UcrError } from '../errors.js';
 import { HelperError, type HelperFailure } from '../kernel/helper.js';
+import { signalName } from './notify.js';
+import { restorePrivilegeHint } from './trust.js';
+
+const EPERM = 1;
+const EEXIST = 17;
 
 const SYSCALLS =
   /\b(PTRACE_[A-Z_]+|clone3|mmap|munmap|mremap|mprotect|madvise|open|openat|prctl|rt_sigaction|rt_sigqueueinfo|rt_tgsigqueueinfo|timer_gettime|timer_settime|timer_create|setsid|setpgid|sigaltstack|set_tid_address|capset|setresuid|setresgid|setgroups|memfd_create|eventfd|signalfd|timerfd_create|timerfd_settime|wait4|waitid|pipe2|process_vm_writev|process_vm_readv|lseek|dup2|dup3|fcntl|ioctl|prlimit64|arch_prctl|rseq|kcmp|personality|setitimer|getitimer)\b/;
@@ -13,14 +19,19 @@ export function syscallOf(f: HelperFailure): string | undefined {
 export function fromHelper(e: unknown, side: 'checkpoint' | 'restart', pid: number): unknown {
   if (!(e instanceof HelperError)) return e;
   const f = e.failure;
-  const errnoText = f.errno ? ` (errno ${f.errno})` : '';
   const details = { pid, phase: f.phase, object: f.object, errno: f.errno || undefined, syscall: syscallOf(f), cause: e };
   // the object is left out when the reason already names it ("pid 42 is in use")
-  const object = f.object && !f.msg.includes(f.object) ? f.object + ': ' : '';
-  const msg = `process ${pid}: ${f.phase}: ${object}${f.msg}${errnoText}`;
-  if (f.errno === 1 && f.phase === 'freeze')
+  const named = f.msg.includes(f.object) || f.msg.includes(f.object.replace(/^pid /, 'task '));
+  const object = f.object && !named ? f.object + ': ' : '';
+  // numbers of the helper's words by name: "signal 10" -> SIGUSR1
+  const where = `process ${pid}: ${f.phase}: ${object}${f.msg.replace(/\bsignal (\d+)\b/g, (_, n: string) => signalName(Number(n)))}`;
+  if (f.errno === EPERM && f.phase === 'freeze')
     return new PermissionError(`process ${pid}: permission denied (the caller may not ptrace it)`, details);
-  if (f.phase === 'create' && f.errno === 17) return new PidInUseError(msg, details);
+  if (f.phase === 'create' && f.errno === EEXIST) return new PidInUseError(where, details);
+  const msg = `${where}${f.errno ? `: ${errnoText(f.errno)}` : ''}`;
+  // a restart without the privilege it needs: say which, and how to get it
+  const hint = side === 'restart' && f.errno === EPERM ? restorePrivilegeHint() : undefined;
+  if (hint) return new PermissionError(`${msg}; ${hint}`, details);
   if (f.phase === 'restore-pages' || f.phase === 'verify') return new RestoreError(msg, { ...details, code: 'EIMAGE' });
   return side === 'checkpoint' ? new CheckpointError(msg, details) : new RestoreError(msg, details);
 }

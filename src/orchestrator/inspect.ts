@@ -8,10 +8,11 @@
  * checksums), so what inspect --verify accepts, restart accepts.
  */
 import fs from 'node:fs';
-import { ImageError, UcrError } from '../errors.js';
+import { ImageError } from '../errors.js';
 import { contentBytes } from '../kernel/objects.js';
 import { FRAME_SIZE, MAX_CHUNK_PAGES, MAX_TRAILER, PAGE_SIZE, PAGES_HEADER_SIZE, RecordKind } from '../image/format.js';
 import { readUpTo } from '../image/fdio.js';
+import { openImage } from '../image/open.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
 import { verifyPages } from './restart-plan.js';
 import type { ImageMetadata, Trailer } from '../image/types.js';
@@ -38,15 +39,7 @@ export interface InspectResult {
 }
 
 export function inspect(opts: InspectOptions): InspectResult {
-  const name = typeof opts.input === 'number' ? `fd ${opts.input}` : opts.input === '-' ? 'stdin' : opts.input;
-  let fd: number;
-  try {
-    fd = typeof opts.input === 'number' ? opts.input : opts.input === '-' ? 0 : fs.openSync(opts.input, 'r');
-  } catch (e) {
-    throw new UcrError(`image ${name}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, {
-      code: (e as NodeJS.ErrnoException).code,
-    });
-  }
+  const { fd, name, close } = openImage(opts.input);
   try {
     const seekable = typeof opts.input === 'string' && opts.input !== '-' && fs.fstatSync(fd).isFile();
     // --verify: read in order, so the helper goes on from the fd's offset right after the metadata
@@ -115,6 +108,6 @@ export function inspect(opts: InspectOptions): InspectResult {
       if (lz4) storedBytes += f.length - PAGES_HEADER_SIZE;
     }
   } finally {
-    if (typeof opts.input === 'string' && opts.input !== '-') fs.closeSync(fd);
+    close();
   }
 }

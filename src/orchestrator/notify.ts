@@ -27,6 +27,18 @@ export function signalNumber(s: string | number): number | undefined {
   return (os.constants.signals as Record<string, number>)[name];
 }
 
+const SIGNALS = new Map<number, string>();
+for (const [name, n] of Object.entries(os.constants.signals)) if (!SIGNALS.has(n) && name !== 'SIGIOT' && name !== 'SIGPOLL' && name !== 'SIGUNUSED') SIGNALS.set(n, name);
+const SIGRTMIN = 34;
+
+/** "SIGTERM", "SIGRTMIN+3", "signal 32" */
+export function signalName(n: number): string {
+  const name = SIGNALS.get(n);
+  if (name) return name;
+  if (n >= SIGRTMIN && n <= 64) return n === SIGRTMIN ? 'SIGRTMIN' : `SIGRTMIN+${n - SIGRTMIN}`;
+  return `signal ${n}`;
+}
+
 function statusMask(pid: number, field: string): bigint {
   try {
     const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'));

@@ -16,6 +16,7 @@ import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '.
 import { faultPoint } from '../fault.js';
 import { ackBytes, PAGE_SIZE } from '../image/format.js';
 import { writeAll } from '../image/fdio.js';
+import { openImage } from '../image/open.js';
 import { readMetadata } from '../image/reader.js';
 import type { Trailer } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
@@ -127,20 +128,6 @@ export interface RestartResult {
   exitSignal?: number;
 }
 
-function openInput(input: string | number): { fd: number; name: string; close(): void } {
-  if (typeof input === 'number') return { fd: input, name: `fd ${input}`, close() {} };
-  if (input === '-') return { fd: 0, name: 'stdin', close() {} };
-  try {
-    const fd = fs.openSync(input, 'r');
-    return { fd, name: input, close: () => fs.closeSync(fd) };
-  } catch (e) {
-    throw new UcrError(`image ${input}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, {
-      code: (e as NodeJS.ErrnoException).code,
-      object: input,
-    });
-  }
-}
-
 /**
  * Every pid of the image must be free, or held by a zombie (the helper waits for those, up to
  * --pid-wait). A live holder is an error at once, except when the image arrives through a pipe
@@ -176,7 +163,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
   const sig = opts.notifySignal === undefined ? undefined : signalNumber(opts.notifySignal);
   if (opts.notifySignal !== undefined && sig === undefined) throw new UcrError(`notify signal ${opts.notifySignal}: no such signal`, { code: 'EINVAL' });
   const hook = actionHook(opts.actionScript);
-  const input = openInput(opts.input);
+  const input = openImage(opts.input);
   let helper: Helper | undefined;
   let nullFd: number | undefined;
   let rootPid = 0;

@@ -60,6 +60,39 @@ function bits(x: bigint): string {
 }
 
 const CAP_SETS = ['permitted', 'effective', 'inheritable', 'ambient'] as const;
+const CAP_SYS_PTRACE = 19;
+const CAP_SYS_ADMIN = 21;
+const CAP_CHECKPOINT_RESTORE = 40;
+
+/**
+ * What a restart that the kernel refused (EPERM) lacked, when the caller has neither root nor
+ * CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) + CAP_SYS_PTRACE in effect: the capabilities missing
+ * and how to get them. undefined when the caller has them (the refusal is about something else).
+ */
+export function restorePrivilegeHint(): string | undefined {
+  let eff: bigint;
+  try {
+    eff = capsOf(fs.readFileSync('/proc/self/status', 'utf8'), 'CapEff');
+  } catch {
+    return undefined;
+  }
+  const has = (cap: number) => ((eff >> BigInt(cap)) & 1n) === 1n;
+  const missing = [
+    ...(has(CAP_CHECKPOINT_RESTORE) || has(CAP_SYS_ADMIN) ? [] : ['CAP_CHECKPOINT_RESTORE']),
+    ...(has(CAP_SYS_PTRACE) ? [] : ['CAP_SYS_PTRACE']),
+  ];
+  if (!missing.length) return undefined;
+  let node = process.execPath;
+  try {
+    node = fs.realpathSync(node);
+  } catch {
+    /* as it is */
+  }
+  return (
+    `restart needs root, or CAP_CHECKPOINT_RESTORE + CAP_SYS_PTRACE, and the caller (uid ${process.geteuid?.()}) lacks ${missing.join(' and ')}: ` +
+    `run it with sudo, or give them to node for a user install: sudo setcap cap_checkpoint_restore,cap_sys_ptrace+ep ${node}`
+  );
+}
 
 const objectWhat = (o: { kind: string }) => (o.kind === 'memfd' ? 'memfd' : o.kind === 'unlinked-dir' ? 'removed directory' : `${o.kind} file`);
 

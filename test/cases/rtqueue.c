@@ -20,7 +20,7 @@
 #define NP0 200
 #define NT 150
 
-static int go[2];
+static int go[2], back[2]; /* main -> thread (verdict request), thread -> main (ready) */
 static char thread_fail[256];
 
 static void drain(int sig, int n, int first, char *err, size_t errlen)
@@ -57,7 +57,7 @@ static void *thread_main(void *arg)
 		if (pthread_sigqueue(pthread_self(), SIGRTMIN + 2, (union sigval){ .sival_int = 5000 + i }) != 0)
 			snprintf(thread_fail, sizeof thread_fail, "setup: pthread_sigqueue #%d failed", i);
 	char c;
-	if (write(go[1], "r", 1) != 1 || read(go[0], &c, 1) != 1) /* ready; then wait for the verdict request */
+	if (write(back[1], "r", 1) != 1 || read(go[0], &c, 1) != 1) /* ready; then wait for the verdict request */
 		snprintf(thread_fail, sizeof thread_fail, "the thread's pipe broke");
 	else if (!thread_fail[0])
 		drain(SIGRTMIN + 2, NT, 5000, thread_fail, sizeof thread_fail);
@@ -79,13 +79,13 @@ int main(int argc, char **argv)
 		if (r != 0)
 			case_setup_fail("sigqueue #%d: %s", i, strerror(errno));
 	}
-	if (pipe(go) != 0)
+	if (pipe(go) != 0 || pipe(back) != 0)
 		case_setup_fail("pipe: %s", strerror(errno));
 	pthread_t th;
 	if (pthread_create(&th, NULL, thread_main, NULL) != 0)
 		case_setup_fail("pthread_create");
 	char c;
-	if (read(go[0], &c, 1) != 1 || thread_fail[0])
+	if (read(back[0], &c, 1) != 1 || thread_fail[0])
 		case_setup_fail("thread: %s", thread_fail);
 
 	case_ready();

@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../../errors.js';
+import { systemErrorText } from '../../errno.js';
 import type { InotifyWatch } from '../../image/types.js';
 import { native } from '../../native/addon.js';
 import { hex } from '../helper.js';
@@ -41,7 +42,7 @@ export const inotifyFd: FdOps = {
       try {
         path = native().pathOfHandle(mount, type, handle);
       } catch (e) {
-        throw new UnsupportedError(`${where}: cannot find the watched file: ${(e as Error).message}`, { pid: f.pid });
+        throw new UnsupportedError(`${where}: cannot find the watched file: ${systemErrorText(e)}`, { pid: f.pid });
       }
       if (path.endsWith(' (deleted)')) throw new UnsupportedError(`${where}: the watched file ${path} was deleted: not supported`, { pid: f.pid });
       watches.push({ wd, mask, path });

@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import { UcrError } from '../../errors.js';
+import { systemErrorText } from '../../errno.js';
 import { hex } from '../helper.js';
 import { identityChange } from '../identity.js';
 import type { FdOps } from './types.js';
@@ -55,7 +56,7 @@ export const regularFile: FdOps = {
     try {
       st = fs.statSync(file.path);
     } catch (e) {
-      throw new UcrError(`file ${file.path}: cannot be reopened: ${(e as Error).message}`, {
+      throw new UcrError(`file ${file.path}: cannot be reopened: ${systemErrorText(e)}`, {
         code: 'EFILE',
         object: file.path,
         phase: 'check',

@@ -1,0 +1,180 @@
+/**
+ * The commands' work, loaded only when a command runs (main.ts imports it with import()): the
+ * library calls with their events (warnings, -v timings, the progress bar, --trace), SIGINT and
+ * SIGTERM as abort, and the summary line on a terminal.
+ */
+import fs from 'node:fs';
+import { oneLine, UcrError } from '../errors.js';
+import { systemErrorText } from '../errno.js';
+import { UcrEmitter, type ExternalStdioEvent, type PhaseRecord } from '../events.js';
+import { checkpoint, inspect, restart, VERSION, type CheckpointOptions, type RestartOptions } from '../index.js';
+import { createLogger } from '../log.js';
+import { writeNewFile } from '../new-file.js';
+import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
+import { attachProgress } from './progress.js';
+import { fail, writeOut } from './report.js';
+import { checkpointSummary, restartSummary } from './summary.js';
+
+export interface GlobalOpts {
+  logLevel?: string;
+  logFile?: string;
+  verbose?: boolean;
+}
+
+/** A summary line is printed on a terminal, or anywhere with -v. */
+const wantSummary = (g: GlobalOpts) => g.verbose || process.stderr.isTTY === true;
+
+/** One line about stdio that leads outside the tree: which fds, and what a restart connects
+ * them to. */
+function externalLine(x: ExternalStdioEvent): string {
+  const what = x.path.startsWith('pipe:') ? 'a pipe to a process outside the tree' : x.path.startsWith('socket:') ? 'a socket' : 'a terminal';
+  const fds = x.fds.length > 1 ? `fds ${x.fds.join(', ')}` : `fd ${x.fds[0] ?? x.slot}`;
+  return `process ${x.pid} ${fds} (${x.path}) is ${what}: not saved; a restart connects ${x.fds.length > 1 ? 'them' : 'it'} to its own ${['stdin', 'stdout', 'stderr'][x.slot]}`;
+}
+
+/** The events a CLI run listens to: warnings and -v timings on stderr, the progress bar, and
+ * every phase for --trace. */
+function emitter(g: GlobalOpts): { events: UcrEmitter; phases: PhaseRecord[]; endProgress: () => void } {
+  const events = new UcrEmitter();
+  const phases: PhaseRecord[] = [];
+  events.on('warning', (w) => process.stderr.write(`ucr: warning: ${oneLine(w.message)}\n`));
+  events.on('external-stdio', (x) => process.stderr.write(`ucr: ${oneLine(externalLine(x))}\n`));
+  events.on('phase-end', (p) => phases.push(p));
+  if (g.verbose)
+    events.on('phase-end', (p) =>
+      process.stderr.write(`ucr: ${p.phase}${p.detail ? ` ${p.detail}` : ''}${p.pid ? ` [${p.pid}]` : ''} ${(p.endMs - p.startMs).toFixed(1)} ms\n`),
+    );
+  return { events, phases, endProgress: attachProgress(events, process.stderr) };
+}
+
+function logger(g: GlobalOpts) {
+  const level = g.logLevel ?? (g.logFile ? 'debug' : 'silent');
+  return createLogger({ level, file: g.logFile, human: !g.logFile && process.stderr.isTTY });
+}
+
+/** SIGINT/SIGTERM abort the operation (a checkpoint leaves the tree running, a restart leaves
+ * nothing); the exit status is then 128 + the signal. */
+function abortOnSignals(): { signal: AbortSignal; status: () => number | undefined; done: () => void } {
+  const ac = new AbortController();
+  let got: number | undefined;
+  const on = (name: 'SIGINT' | 'SIGTERM', n: number) => () => {
+    got ??= n;
+    ac.abort(new Error(`interrupted by ${name}`));
+  };
+  const int = on('SIGINT', 2);
+  const term = on('SIGTERM', 15);
+  process.on('SIGINT', int);
+  process.on('SIGTERM', term);
+  return {
+    signal: ac.signal,
+    status: () => (got === undefined ? undefined : 128 + got),
+    done: () => {
+      process.off('SIGINT', int);
+      process.off('SIGTERM', term);
+    },
+  };
+}
+
+function writeTrace(file: string | undefined, op: 'checkpoint' | 'restart', phases: PhaseRecord[], startedAt: string): void {
+  if (!file) return;
+  try {
+    // created new and renamed into place: never through a symlink planted in a shared directory
+    writeNewFile(file, JSON.stringify(toChromeTrace(op, phases, { tool: `ucr ${VERSION}`, startedAt })) + '\n', 'trace');
+  } catch (e) {
+    process.stderr.write(`ucr: warning: ${e instanceof UcrError ? oneLine(e.message) : `trace ${file}: cannot write it: ${systemErrorText(e)}`}\n`);
+  }
+}
+
+/** Runs one operation with SIGINT/SIGTERM abort and --trace, exiting with the right status. */
+async function run<T>(op: 'checkpoint' | 'restart', g: GlobalOpts, traceFile: string | undefined, fn: (ctx: ReturnType<typeof emitter> & { signal: AbortSignal }) => Promise<T>): Promise<T> {
+  const startedAt = new Date().toISOString();
+  const sig = abortOnSignals();
+  let ctx: ReturnType<typeof emitter> | undefined;
+  try {
+    ctx = emitter(g);
+    return await fn({ ...ctx, signal: sig.signal });
+  } catch (e) {
+    writeTrace(traceFile, op, ctx?.phases ?? [], startedAt);
+    ctx?.endProgress();
+    return fail(e, op, sig.status());
+  } finally {
+    sig.done();
+    writeTrace(traceFile, op, ctx?.phases ?? [], startedAt);
+  }
+}
+
+export type CheckpointCliOptions = Omit<CheckpointOptions, 'events' | 'logger' | 'signal' | 'output'> & { output: string; json?: boolean; trace?: string };
+
+export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: GlobalOpts): Promise<void> {
+  const t0 = performance.now();
+  const { json, trace, ...opts } = o;
+  const r = await run('checkpoint', g, trace, ({ events, signal }) => checkpoint(pid, { ...opts, events, logger: logger(g), signal }));
+  if (json && o.output !== '-') await writeOut(JSON.stringify(r) + '\n');
+  if (wantSummary(g)) process.stderr.write(`${checkpointSummary(r, o.output, performance.now() - t0, g.verbose ?? false)}\n`);
+}
+
+export type RestartCliOptions = Omit<RestartOptions, 'events' | 'logger' | 'signal' | 'input'> & { input: string; json?: boolean; trace?: string };
+
+export async function runRestart(o: RestartCliOptions, g: GlobalOpts): Promise<never> {
+  const t0 = performance.now();
+  const { json, trace, ...opts } = o;
+  const r = await run('restart', g, trace, ({ events, signal }) => {
+    if (wantSummary(g)) {
+      // said when the tree runs (ucr's work is done): not after the restored program ends
+      const restored = new Set<number>();
+      events.on('phase-end', (p) => {
+        if (p.phase === 'finish' && p.pid !== undefined) restored.add(p.pid);
+        if (p.phase === 'resume' && p.pid === undefined && !p.failed)
+          process.stderr.write(`${restartSummary(restored.size, o.pidns ? 'pidns' : o.pids ? 'new' : 'same', performance.now() - t0)}\n`);
+      });
+    }
+    return restart({ ...opts, events, logger: logger(g), signal });
+  });
+  if (json) await writeOut(JSON.stringify(r) + '\n');
+  if (o.detach) process.exit(0);
+  process.exit(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));
+}
+
+export interface InspectCliOptions {
+  json?: boolean;
+  verify?: boolean;
+  trace?: string;
+  all?: boolean;
+  task?: number;
+}
+
+export async function runInspect(file: string | undefined, o: InspectCliOptions): Promise<void> {
+  try {
+    if (o.trace) {
+      let text: string;
+      try {
+        text = fs.readFileSync(o.trace, 'utf8');
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new UcrError(`trace ${o.trace}: ${code === 'ENOENT' ? 'no such file' : `cannot read it: ${systemErrorText(e)}`}`, { code, object: o.trace });
+      }
+      const t = parseTrace(text, o.trace);
+      process.stdout.write((o.json ? JSON.stringify(t, null, 2) : traceTable(t)) + '\n');
+      if (!file) return;
+    }
+    if (!file) throw new UcrError('inspect: give an image file (or --trace <file>)', { code: 'EUSAGE' });
+    const r = inspect({ input: file, verify: o.verify });
+    const view = await import('./inspect-view.js');
+    if (o.json) return void process.stdout.write(view.inspectJson(r) + '\n');
+    if (o.all || o.task !== undefined) return void process.stdout.write(view.renderInspect(r, { task: o.task }) + '\n');
+    const [{ renderSummary }, { restartRefusals }, { openImage }] = await Promise.all([import('./inspect-summary.js'), import('../orchestrator/preflight.js'), import('../image/open.js')]);
+    // what a restart would refuse is checked on the file itself (mode, owner); not for a stream
+    let refusals: string[] = [];
+    if (file !== '-') {
+      const input = openImage(file);
+      try {
+        refusals = restartRefusals(r.meta, input);
+      } finally {
+        input.close();
+      }
+    }
+    process.stdout.write(renderSummary(r, refusals) + '\n');
+  } catch (e) {
+    fail(e, 'inspect');
+  }
+}

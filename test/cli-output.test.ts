@@ -1,0 +1,172 @@
+/**
+ * What a successful command says (issue 19): nothing unless -v, one summary line on stderr when
+ * stderr is a terminal (a pty here), --json unchanged; -o onto an existing image replaced
+ * atomically (said with -v) or refused with --no-clobber; inspect on one screen by default,
+ * everything with --all or --task, numbers by name; shell completion; `ucr help <command>`.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkpointCase, cleanup, killAndWait, startCase, tmpdir, trackPid, UCR, ucr, verdict, waitBlockedIn } from './harness.js';
+
+afterEach(cleanup);
+
+/** ucr with stdin, stdout and stderr on a pseudo-terminal (script(1)); returns what it printed. */
+function onTerminal(args: string[]): { code: number | null; out: string } {
+  const cmd = [process.execPath, UCR, ...args].map((a) => `'${a}'`).join(' ');
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout.replace(/\r\n/g, '\n') };
+}
+
+const SUMMARY = /^checkpointed 1 process, 1 thread, \d+(\.\d)? [KMG]iB in \d+\.\d\d s -> /m;
+
+describe('a successful command', () => {
+  it('says nothing off a terminal, one summary line on a terminal or with -v; --json stays the machine form', async () => {
+    const c = await startCase('counter');
+    const img = path.join(c.dir, 'img.ucr');
+    const quiet = ucr(['checkpoint', String(c.pid), '-o', img]);
+    expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });
+
+    const tty = onTerminal(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'tty.ucr')]);
+    expect(tty.code).toBe(0);
+    expect(tty.out.trim().split('\n')).toHaveLength(1);
+    expect(tty.out).toMatch(new RegExp(`${SUMMARY.source}${c.dir}/tty\\.ucr \\(0600\\)\\n$`));
+
+    const verbose = ucr(['-v', 'checkpoint', String(c.pid), '-o', path.join(c.dir, 'v.ucr')]);
+    expect(verbose.code).toBe(0);
+    expect(verbose.stderr).toMatch(/^ucr: freeze \[\d+\] [\d.]+ ms$/m);
+    expect(verbose.stderr.trim().split('\n').pop()).toMatch(SUMMARY);
+
+    const json = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'j.ucr'), '--json']);
+    expect(json.stderr).toBe('');
+    const j = JSON.parse(json.stdout);
+    expect(j).toMatchObject({ pid: c.pid, tasks: 1, threads: 1, killed: false, replaced: false });
+    expect(j.pageBytes).toBeGreaterThan(0);
+
+    await killAndWait(c.pid);
+    const back = onTerminal(['restart', '-i', img, '--detach']);
+    trackPid(c.pid);
+    expect(back.code).toBe(0);
+    expect(back.out).toMatch(/^restarted 1 process at their pids in \d+\.\d\d s\n$/);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('-o onto an existing image replaces it atomically and says so with -v; --no-clobber refuses and leaves it', async () => {
+    const c = await startCase('counter');
+    const img = path.join(c.dir, 'img.ucr');
+    checkpointCase(c, img);
+    const first = fs.readFileSync(img);
+    const inode = fs.statSync(img).ino;
+    const again = ucr(['-v', 'checkpoint', String(c.pid), '-o', img]);
+    expect(again.code).toBe(0);
+    expect(again.stderr.trim().split('\n').pop()).toMatch(new RegExp(`-> ${img} \\(0600, replaced the existing file\\)$`));
+    expect(fs.statSync(img).ino).not.toBe(inode); // a new file renamed over it, never rewritten in place
+    expect(fs.statSync(img).mode & 0o777).toBe(0o600);
+    const second = fs.readFileSync(img);
+    const refused = ucr(['checkpoint', String(c.pid), '-o', img, '--no-clobber']);
+    expect(refused).toMatchObject({ code: 1, stderr: `ucr: output ${img}: already exists; refused (--no-clobber)\n` });
+    expect(fs.readFileSync(img).equals(second)).toBe(true);
+    expect(first.equals(second)).toBe(false);
+    expect(fs.readdirSync(c.dir).filter((f) => f.includes('partial'))).toEqual([]);
+    // a new name is fine with --no-clobber, and -v does not claim a replacement
+    const fresh = ucr(['-v', 'checkpoint', String(c.pid), '-o', path.join(c.dir, 'new.ucr'), '--no-clobber']);
+    expect(fresh.code).toBe(0);
+    expect(fresh.stderr.trim().split('\n').pop()).toMatch(/new\.ucr \(0600\)$/);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('inspect', () => {
+  it('fits one screen by default (at most 25 lines for one process); --all and --task show everything, numbers by name', async () => {
+    const c = await startCase('sleeper');
+    await waitBlockedIn(c.pid, 230); // clock_nanosleep
+    const img = path.join(c.dir, 'img.ucr');
+    checkpointCase(c, img);
+    const sum = ucr(['inspect', img]);
+    expect(sum.code).toBe(0);
+    const lines = sum.stdout.trimEnd().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(25);
+    expect(sum.stdout).toMatch(new RegExp(`^  ${c.pid} sleeper \\[running\\] sid \\d+ pgid \\d+  [\\d.]+ MiB / [\\d.]+ MiB, 3 fds$`, 'm'));
+    expect(sum.stdout).toMatch(new RegExp(`^fds by kind:\\n  ${c.pid}: device 1, regular 2 \\(${c.dir}/stdout, ${c.dir}/stderr\\)$`, 'm'));
+    expect(sum.stdout).toMatch(/^sockets: none$/m);
+    expect(sum.stdout).toMatch(/^leaked objects \(also held outside the tree\): none$/m);
+    // the original still runs: a restart here would be refused, and inspect says so
+    expect(sum.stdout).toMatch(new RegExp(`^  restart would refuse: pid ${c.pid} \\(sleeper\\) is in use \\(restart with --pids auto or --pidns\\)$`, 'm'));
+    for (const section of ['tree', 'fds by kind', 'sockets', 'shared objects', 'warnings']) expect(sum.stdout).toMatch(new RegExp(`^${section}[: ]`, 'm'));
+
+    const all = ucr(['inspect', img, '--all']);
+    expect(all.code).toBe(0);
+    expect(all.stdout.split('\n').length).toBeGreaterThan(lines.length + 10);
+    expect(all.stdout).toMatch(/^ +\d+ #\d+ +regular .*\/stdout O_WRONLY(\|O_[A-Z]+)* pos \d+$/m);
+    expect(all.stdout).toMatch(/ PROT_READ\|PROT_EXEC +MAP_PRIVATE +file .*\/sleeper$/m);
+    expect(all.stdout).toMatch(/ PROT_READ\|PROT_WRITE +MAP_PRIVATE +stack pages/m);
+    expect(all.stdout).toMatch(/ in clock_nanosleep +rax -516 \(ERESTART_RESTARTBLOCK\) /);
+    expect(all.stdout).toMatch(/signals: blocked none, handlers for SIGTERM, 0 pending/);
+    expect(all.stdout).not.toMatch(/flags 0\d|orig_rax/);
+
+    const one = ucr(['inspect', img, '--task', String(c.pid)]);
+    expect(one.code).toBe(0);
+    expect(one.stdout).toContain(`  ${c.pid}: exe `);
+    const none = ucr(['inspect', img, '--task', '1']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toBe(`ucr: inspect: --task 1: no live task 1 in the image (its tasks: ${c.pid})\nsee 'ucr inspect --help'\n`);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('names open flags: access mode and O_APPEND', async () => {
+    const c = await startCase('files', { args: ['--dir', tmpdir('files-dir')] });
+    const img = path.join(c.dir, 'img.ucr');
+    checkpointCase(c, img);
+    const all = ucr(['inspect', img, '--all']).stdout;
+    expect(all).toMatch(/ regular \S+\/a\.txt O_RDWR(\|O_LARGEFILE)? pos 37/);
+    expect(all).toMatch(/ regular \S+\/log\.txt O_WRONLY\|O_APPEND(\|O_LARGEFILE)? pos 10/);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('shell completion and help', () => {
+  it('bash completes commands, options, their choices and files; zsh gets a script for every command', () => {
+    const bash = ucr(['completion', 'bash']);
+    expect(bash.code).toBe(0);
+    const complete = (line: string) => {
+      const words = line.split(' ');
+      const script = `${bash.stdout}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _ucr; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      const r = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+      expect(r.stderr, line).toBe('');
+      return r.stdout.trim().split('\n').filter(Boolean).sort();
+    };
+    expect(complete('ucr ')).toEqual(expect.arrayContaining(['checkpoint', 'completion', 'help', 'inspect', 'restart', 'version']));
+    expect(complete('ucr ch')).toEqual(['checkpoint']);
+    expect(complete('ucr checkpoint --t')).toEqual(['--tcp', '--trace']);
+    expect(complete('ucr checkpoint --tcp ')).toEqual(['close', 'established']);
+    expect(complete('ucr restart --timers ')).toEqual(['absolute', 'relative']);
+    expect(complete('ucr restart --no')).toEqual(['--notify-signal']);
+    expect(complete('ucr checkpoint --no')).toEqual(['--no-clobber', '--notify-signal']);
+    expect(complete('ucr completion ')).toEqual(['bash', 'zsh']);
+    expect(complete('ucr help re')).toEqual(['restart']);
+    expect(complete(`ucr checkpoint ${process.pid}`)).toContain(String(process.pid));
+    expect(complete(`ucr inspect ${path.join(path.dirname(UCR), 'uc')}`)).toEqual([UCR]);
+
+    const zsh = ucr(['completion', 'zsh']);
+    expect(zsh.code).toBe(0);
+    expect(zsh.stdout).toMatch(/^#compdef ucr\n/);
+    for (const c of ['checkpoint', 'restart', 'inspect', 'help', 'completion', 'version']) expect(zsh.stdout).toMatch(new RegExp(`^      ${c}\\) _arguments`, 'm'));
+    expect(zsh.stdout).toContain("'--tcp[a TCP connection whose peer is outside the tree\\: close]:policy:(close established)'");
+    expect(zsh.stdout).toContain("'--skip-memory[restore this address range zero-filled]:\\[pid\\:\\]start-end: '");
+    // every quote opened is closed: the script is balanced for the shell
+    for (const line of zsh.stdout.split('\n')) expect(line.replace(/'\\''/g, '').split("'").length % 2, line).toBe(1);
+  });
+
+  it('ucr help <command> is a manual with examples, for every command', () => {
+    for (const c of ['checkpoint', 'restart', 'inspect', 'help', 'completion', 'version']) {
+      const r = ucr(['help', c]);
+      expect(r.code, c).toBe(0);
+      for (const section of ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'EXAMPLES', 'EXIT STATUS']) expect(r.stdout, `${c} ${section}`).toMatch(new RegExp(`^${section}\\n    \\S`, 'm'));
+      expect(r.stdout, c).toMatch(c === 'completion' ? /^EXAMPLES\n {4}eval "\$\(ucr completion bash\)"/m : new RegExp(`^EXAMPLES\\n {4}ucr ${c}( |$)`, 'm'));
+      expect(ucr([c, '--help']).stdout, c).toMatch(/\nExamples:\n {2}\S/);
+    }
+    expect(ucr(['help', 'checkpoint']).stdout).toMatch(/^ {4}--no-clobber\n {8}refuse to replace an existing output file/m);
+    expect(ucr(['help']).stdout).toMatch(/^Usage: ucr \[options\] \[command\]/);
+  });
+});
