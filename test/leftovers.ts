@@ -49,14 +49,23 @@ export function threadsOf(pid: number): string[] {
     });
 }
 
-/** ucr-helper processes (and their tracer workers) of this worktree's build. */
+/** The test worker a process was started from (vitest runs test files in parallel workers, each
+ * with its own VITEST_POOL_ID, which every process it starts inherits). */
+function poolOf(pid: string): string | undefined {
+  const env = fs.readFileSync(`/proc/${pid}/environ`, 'latin1');
+  return /(?:^|\0)VITEST_POOL_ID=([^\0]*)/.exec(env)?.[1];
+}
+
+/** ucr-helper processes (and their tracer workers) of this worktree's build, started from this
+ * test worker (a test file running in parallel has helpers of its own). */
 export function helperPids(): number[] {
   const mine = path.join(ROOT, 'build', 'Release', 'ucr-helper');
+  const pool = process.env.VITEST_POOL_ID;
   const out: number[] = [];
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (fs.readlinkSync(`/proc/${d}/exe`) === mine) out.push(Number(d));
+      if (fs.readlinkSync(`/proc/${d}/exe`) === mine && (pool === undefined || poolOf(d) === pool)) out.push(Number(d));
     } catch {
       /* gone or a kernel thread */
     }
