@@ -39,6 +39,7 @@
         "native/helper/plan_inet.c",
         "native/helper/restore.c",
         "native/helper/restore_files.c",
+        "native/helper/restore_objs.c",
         "native/helper/restore_spool.c",
         "native/helper/restore_paths.c",
         "native/helper/fscred.c",

@@ -70,8 +70,10 @@ int restore_high(int fd);
 int open_ttys(void);
 int open_tty_file(struct file_plan *fp);
 int finish_ttys(void);
-/* Content objects (restore_files.c): whether object id is in the plan; its contents written
- * (page_sink.objfill); seals applied once the contents are in. */
+/* Content objects (restore_objs.c): every one created (called by open_files); whether object id
+ * is in the plan; its contents written (page_sink.objfill); seals applied once the contents are
+ * in. */
+int open_objs(void);
 int obj_known(uint32_t id);
 int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len);
 int seal_objs(void);
@@ -82,7 +84,7 @@ int ipc_create(void);
 int ipc_shm_id(int image_id);
 void ipc_release(void);
 void ipc_undo(void);
-/* restore_files.c: a file the restart made at path (removed again if it fails), and the removal */
+/* restore_objs.c: a file the restart made at path (removed again if it fails), and the removal */
 void files_created(const char *path);
 void files_undo(void);
 /* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */
