@@ -1,7 +1,7 @@
 /**
  * Fault injection, for tests only: proves that a failure (or the death of ucr) at any named
  * point leaves nothing harmed or behind. Read from the environment, by the coordinator here and
- * by ucr-helper (native/helper/fault.c) alike:
+ * by ucr-helper (native/helper/core/fault.c) alike:
  *   UCR_FAULT=<point>[:<pid>]        the point: a phase name (events.ts: 'freeze', 'capture',
  *                                    'create', 'map', 'finish'...) or a helper point ('inject',
  *                                    'dump-pages', 'clone', 'task-map', 'task-finish',

@@ -1,5 +1,5 @@
 /**
- * Faults at every named point (UCR_FAULT, src/fault.ts and native/helper/fault.c) and SIGKILL of
+ * Faults at every named point (UCR_FAULT, src/fault.ts and native/helper/core/fault.c) and SIGKILL of
  * ucr itself at chosen points:
  *  - checkpoint never harms the tree: it runs on as before, untraced, not stopped, with the very
  *    same memory map (no injected gadget left), and no image or partial file appears;

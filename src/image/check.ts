@@ -10,7 +10,7 @@ export const PID_MAX = 4194304 - 1;
 /** Most bytes queued in one socket that an image may carry. */
 export const QUEUE_MAX = 4 << 20;
 /** Most bytes of data one helper plan line carries (hex-encoded, in a line of at most 16 MiB:
- * native/helper/proto.h LINE_MAX_LEN): a pipe's queued bytes, a TCP socket's queues. */
+ * native/helper/core/proto.h LINE_MAX_LEN): a pipe's queued bytes, a TCP socket's queues. */
 export const PLAN_DATA_MAX = 7 << 20;
 /** Largest content object (64 TiB), a sanity bound. */
 export const OBJECT_MAX = 2 ** 46;

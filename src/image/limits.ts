@@ -3,7 +3,7 @@
  * kernel.pid_max (pids are created as they were; threads always keep their tids), and fd numbers
  * that the restorer can open (its RLIMIT_NOFILE, which the helper raises to what the image needs:
  * up to the hard limit, or up to fs.nr_open when it may raise the hard limit too; the helper's
- * own fds fit below a far-up fd, native/helper/restore_files.c). Each refusal names the record
+ * own fds fit below a far-up fd, native/helper/restore/restore_files.c). Each refusal names the record
  * and the field.
  */
 import fs from 'node:fs';

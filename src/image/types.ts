@@ -55,7 +55,7 @@ export interface VmaImage {
   /** Identity of a mapped file at checkpoint time, checked on restart (dev: st_dev, images
    * since inode and device were both compared; older ones have ino only). */
   file?: { size: number; mtimeMs: number; ino: number; dev?: number };
-  /** MADV_BIT_* (native/helper/plan.h, src/kernel/memory.ts MADV): madvise state, mlock,
+  /** MADV_BIT_* (native/helper/restore/plan.h, src/kernel/memory.ts MADV): madvise state, mlock,
    * MAP_NORESERVE and a shared mapping's may-write, as VmFlags showed them */
   madv: number;
   /** The image carries pages for this mapping. */

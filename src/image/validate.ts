@@ -28,7 +28,7 @@ export { checkFiles } from './validate-files.js';
 
 /** src/kernel/memory.ts SPECIAL_NAMES */
 const SPECIALS = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]'];
-/** queued signals saved per thread or process (native/helper/proto.h MAX_PENDING) */
+/** queued signals saved per thread or process (native/helper/core/proto.h MAX_PENDING) */
 export const MAX_PENDING = 1 << 17;
 
 export function checkHeader(v: CborValue, path: string): ImageHeader {
@@ -158,7 +158,7 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
         ino: field(file, 'ino', vw.at('file'), (y, ww) => int(y, ww)),
         ...(file.dev !== undefined ? { dev: field(file, 'dev', vw.at('file'), (y, ww) => int(y, ww)) } : {}),
       },
-      madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 0x1fff)), // the 13 MADV_BIT_* of native/helper/plan.h
+      madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 0x1fff)), // the 13 MADV_BIT_* of native/helper/restore/plan.h
       fill: field(o, 'fill', vw, bool),
       ...(shm ? { shm } : {}),
     };

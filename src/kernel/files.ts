@@ -272,7 +272,7 @@ function readText(path: string): string {
   }
 }
 
-/** A pty pair's state, read by the helper through the master (native/helper/dump_tty.c). Bytes
+/** A pty pair's state, read by the helper through the master (native/helper/kinds/tty/dump_tty.c). Bytes
  * queued in either direction cannot be read back without taking them: refused. */
 async function readTty(helper: Helper, h: Holder, link: string): Promise<TtyImage> {
   helper.send(`tty ${h.pid} ${h.fd}`);

@@ -1,5 +1,5 @@
 /**
- * A running ucr-helper and its control channel (protocol in native/helper/proto.h): lines of
+ * A running ucr-helper and its control channel (protocol in native/helper/core/proto.h): lines of
  * words to its stdin, one JSON event per line from its stdout, diagnostics on its stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -8,7 +8,7 @@ import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import { helperPath } from '../native/addon.js';
 
-/** native/helper/proto.h LINE_MAX_LEN */
+/** native/helper/core/proto.h LINE_MAX_LEN */
 const LINE_MAX_LEN = 16 << 20;
 
 export interface HelperEvent {

@@ -184,7 +184,7 @@ function messageBytes(m: MsgImage): string {
 }
 
 /**
- * The helper's plan lines (native/helper/plan.h). With skip, semaphore sets and queues are not
+ * The helper's plan lines (native/helper/restore/plan.h). With skip, semaphore sets and queues are not
  * recreated, and each segment the tree has attached comes back as a new private segment at any
  * id, already marked for destruction: the tasks' memory is as it was and still shared, but the
  * namespace holds none of the tree's ids or keys.

@@ -10,7 +10,7 @@ export const SPECIAL_NAMES = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]']
 const SHM_RDONLY = 0o10000;
 const SHM_EXEC = 0o100000;
 
-/** The VmFlags a mapping gets back, by their smaps names, as native/helper/plan.h's MADV_BIT_*
+/** The VmFlags a mapping gets back, by their smaps names, as native/helper/restore/plan.h's MADV_BIT_*
  * defines them: madvise state (hg HUGEPAGE, nh NOHUGEPAGE, dc DONTFORK, wf WIPEONFORK, dd
  * DONTDUMP, sr SEQUENTIAL, rr RANDOM, mg MERGEABLE), mlock (lo; lf: MLOCK_ONFAULT), nr
  * (MAP_NORESERVE), for a shared mapping mw (the file was opened for writing: the mapping may

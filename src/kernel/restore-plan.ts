@@ -1,4 +1,4 @@
-/** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/plan.h). */
+/** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
 import type { ImageFiles, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';

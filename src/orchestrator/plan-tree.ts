@@ -153,7 +153,7 @@ function pushTo<K, V>(m: Map<K, V[]>, key: K, v: V): void {
   else m.set(key, [v]);
 }
 
-/** The plan as helper lines (native/helper/plan.h). */
+/** The plan as helper lines (native/helper/restore/plan.h). */
 export function actionLines(actions: Action[]): string[] {
   return actions.map((a) => {
     switch (a.op) {

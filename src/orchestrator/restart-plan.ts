@@ -1,6 +1,6 @@
 /**
  * The restart plan of an image: who creates which task at which pid (plan-tree.ts), and the
- * helper's plan lines (restore-plan.ts, native/helper/plan.h). restart() sends these lines to the
+ * helper's plan lines (restore-plan.ts, native/helper/restore/plan.h). restart() sends these lines to the
  * helper that restores; checkpoint() builds the very same plan from the metadata it is about to
  * write and has the helper's own parser check it (`ucr-helper restore --check`), so an image
  * that restart would refuse while planning is never written (checkRestorable below). Also

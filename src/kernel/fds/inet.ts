@@ -1,17 +1,17 @@
 /**
  * TCP and UDP sockets (IPv4 and IPv6). What the helper reads from a copy of the socket
- * (native/helper/dump_inet.c: names, options, TCP_INFO, and for a connection its repair state:
+ * (native/helper/kinds/inet/dump_inet.c: names, options, TCP_INFO, and for a connection its repair state:
  * sequences, both queues byte for byte, MSS, window scales, SACK, timestamps, window) becomes
  * the socket's image; whether a connection's other end is in the image is decided once every
  * socket is known (src/kernel/inet-sockets.ts). The helper recreates them
- * (native/helper/restore_inet.c).
+ * (native/helper/kinds/inet/restore_inet.c).
  */
 import { UnsupportedError } from '../../errors.js';
 import type { InetAddress, InetSocketImage, InetState } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
 
-/** The options kept, in the order of native/helper/inet.h. */
+/** The options kept, in the order of native/helper/kinds/inet/inet.h. */
 export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'] as const;
 /** largest queue carried in the metadata (each way); a TCP connection's larger queues are
  * content objects (OBJECT records), never in the metadata or JavaScript */
@@ -158,7 +158,7 @@ export const inetSocket: FdOps = {
   plan: (file) => {
     const u = file.inet!;
     const t = u.tcp;
-    // 0 plain, 1 TCP_REPAIR, 2 reset, 3 finished, 4 peer closed, 5 connect (native/helper/plan.h)
+    // 0 plain, 1 TCP_REPAIR, 2 reset, 3 finished, 4 peer closed, 5 connect (native/helper/restore/plan.h)
     const outsideClosed = u.peer === 'outside' && u.policy !== 'established';
     const mode =
       u.state === 'disconnected' ? (u.resetPending ? 2 : 3)

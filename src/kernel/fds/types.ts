@@ -57,7 +57,7 @@ export interface FdOps {
   dump(f: FdFacts, ctx: ObjectContext): Omit<FileImage, 'id' | 'kind'>;
   /** Before any task is created on restart: throw if the object cannot be brought back. */
   check(file: FileImage, opts: CheckOptions): void;
-  /** The helper plan line that recreates the object (see native/helper/plan.h). */
+  /** The helper plan line that recreates the object (see native/helper/restore/plan.h). */
   plan(file: FileImage, ctx: RestoreContext): string;
   /** Task plan lines for a task that holds the object at fd number `fd` (epoll registrations,
    * which only the task itself can make, with its own fd numbers). */

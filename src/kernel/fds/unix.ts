@@ -3,7 +3,7 @@
  * report (src/kernel/unix-sockets.ts) becomes the socket's image: type, bound name (and whether
  * its path was unlinked), listening backlog, shutdown bits, options, queued data with message
  * boundaries; the connection (peer, how to recreate it) is filled in once every socket of the
- * tree is known (linkUnixSockets). The helper recreates them (native/helper/restore_unix.c).
+ * tree is known (linkUnixSockets). The helper recreates them (native/helper/kinds/unix/restore_unix.c).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,7 +19,7 @@ export const TCP_LISTEN = 10;
 /** largest queue carried in the metadata (as memfds) */
 export const UNIX_QUEUE_MAX = 4 << 20;
 
-/** One socket as sock_diag shows it (native/helper/dump_unix.c). */
+/** One socket as sock_diag shows it (native/helper/kinds/unix/dump_unix.c). */
 export interface DiagSocket {
   ino: number;
   type: number;

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/crc32c.h"
+#include "crc32c.h"
 #include "helper.h"
 #include "image.h"
 #include "proto.h"

@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../include/ucr_compat.h"
+#include "ucr_compat.h"
 #include "batch.h"
 #include "helper.h"
 #include "image.h"

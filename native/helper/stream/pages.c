@@ -12,8 +12,8 @@
 
 #include <lz4.h>
 
-#include "../common/crc32c.h"
-#include "../include/ucr_compat.h"
+#include "crc32c.h"
+#include "ucr_compat.h"
 #include "fault.h"
 #include "pipeline.h"
 #include "proto.h"

@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../common/crc32c.h"
+#include "crc32c.h"
 #include "proto.h"
 
 struct msg {

@@ -12,7 +12,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "../include/ucr_compat.h"
+#include "ucr_compat.h"
 #include "helper.h"
 #include "proto.h"
 

@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../common/crc32c.h"
+#include "crc32c.h"
 #include "image.h"
 #include "pipeline.h"
 #include "proto.h"

@@ -20,7 +20,7 @@
 #include <sys/shm.h>
 #include <unistd.h>
 
-#include "../common/crc32c.h"
+#include "crc32c.h"
 #include "image.h"
 #include "proto.h"
 #include "restore.h"

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../include/ucr_compat.h"
+#include "ucr_compat.h"
 #include "batch.h"
 #include "dump.h"
 #include "fault.h"

@@ -146,7 +146,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
-#include "../include/ucr_compat.h"
+#include "ucr_compat.h"
 #include "image.h"
 
 enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC };

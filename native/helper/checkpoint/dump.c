@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../include/ucr_compat.h"
+#include "ucr_compat.h"
 #include "batch.h"
 #include "fault.h"
 #include "helper.h"
