@@ -97,26 +97,26 @@ describe('a process whose threads come and go all the time', () => {
 });
 
 describe('the harness sees a process whose threads come and go as alive', () => {
-  // The restart of a churning image was skipped for months as "dies at once at address 0": it
-  // was the harness. alive() read /proc/PID/task/T/stat for each listed thread and took a
-  // worker that ended between the listing and the read (ENOENT, ESRCH) for the death of the
-  // process, so verdict() reported "died without a verdict" for a process that went on to
-  // write PASS. Pinned on a fake /proc where a listed thread's files are gone.
+  // The restart of a churning image was skipped as a known defect ("about 1 in 4 dies at once
+  // at address 0"): it was the harness. alive() read /proc/PID/task/T/stat for each listed
+  // thread and took a worker that ended between the listing and the read (ENOENT, ESRCH) for
+  // the death of the process, so verdict() reported "died without a verdict" for a process that
+  // went on to write PASS. Pinned on a fake /proc where a listed thread's files are gone.
   it('a listed thread whose stat is gone is one thread gone, not the process', () => {
     const proc = tmpdir('fakeproc');
     const thread = (tid: number, state: string | null) => {
-      fs.mkdirSync(path.join(proc, '100', 'task', String(tid)), { recursive: true });
-      if (state) fs.writeFileSync(path.join(proc, '100', 'task', String(tid), 'stat'), `${tid} (a) b) ${state} 1 100 100\n`);
+      fs.mkdirSync(path.join(proc, '200', 'task', String(tid)), { recursive: true });
+      if (state) fs.writeFileSync(path.join(proc, '200', 'task', String(tid), 'stat'), `${tid} (a) b) ${state} 1 200 200\n`);
     };
-    // sorted as node lists them: 1000 (ended while looked at) before 100 (the main thread)
+    // node lists a directory sorted by name: 1000 (ended while looked at) before 200 (the main thread)
     thread(1000, null);
-    thread(100, 'S');
-    expect(alive(100, proc)).toBe(true);
-    thread(100, 'Z'); // a main thread that exited (zombie leader), another thread running
-    thread(1001, 'R');
-    expect(alive(100, proc)).toBe(true);
-    thread(1001, 'Z');
-    expect(alive(100, proc)).toBe(false); // every listed thread is a zombie or gone
-    expect(alive(101, proc)).toBe(false); // no such process
+    thread(200, 'S');
+    expect(alive(200, proc)).toBe(true);
+    thread(200, 'Z'); // a main thread that exited (zombie leader), another thread running
+    thread(2001, 'R');
+    expect(alive(200, proc)).toBe(true);
+    thread(2001, 'Z');
+    expect(alive(200, proc)).toBe(false); // every listed thread is a zombie or gone
+    expect(alive(201, proc)).toBe(false); // no such process
   });
 });
