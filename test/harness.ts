@@ -41,11 +41,21 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Some thread of pid runs (a process whose main thread exited shows 'Z' for pid itself). */
-export function alive(pid: number): boolean {
+/** Some thread of pid runs (a process whose main thread exited shows 'Z' for pid itself). A
+ * thread that ends between the listing of /proc/PID/task and the read of its stat (ENOENT or
+ * ESRCH: a process whose threads come and go, or one joining its threads before its verdict)
+ * is one thread gone, not the process: only when no listed thread is left running is it dead.
+ * `proc` is for the harness's own test. */
+export function alive(pid: number, proc = '/proc'): boolean {
   try {
-    return fs.readdirSync(`/proc/${pid}/task`).some((t) => {
-      const st = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'latin1');
+    return fs.readdirSync(`${proc}/${pid}/task`).some((t) => {
+      let st: string;
+      try {
+        st = fs.readFileSync(`${proc}/${pid}/task/${t}/stat`, 'latin1');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+        throw e;
+      }
       return st[st.lastIndexOf(')') + 2] !== 'Z';
     });
   } catch {
