@@ -73,7 +73,7 @@ describe('a process whose threads come and go all the time', () => {
     }
     console.log(`thread churn, 10 checkpoints letting it run on: ${outcomes.filter((o) => o === 'ok').length} complete, ${outcomes.filter((o) => o !== 'ok').length} gave up`);
     expect(await verdict(c, 'SIGTERM', 60_000)).toBe('PASS');
-  });
+  }, 240_000); // ten whole checkpoints of a churning process: minutes on a loaded 2-core machine
 
   it('an image of it restores with every worker run exactly once', async () => {
     const c = await startCase('threadchurn');
