@@ -1,10 +1,11 @@
-/** Checks of the FILES record: open-file objects and pipes. */
+/** Checks of the FILES record: open-file objects (each kind's own fields: src/image/kinds/), pipes,
+ * ptys and content objects. */
 import type { CborValue } from './cbor.js';
 import { PAGE_SIZE } from './format.js';
-import { MAX_FD, PID_MAX, OBJECT_MAX, PLAN_DATA_MAX, Where, arr, bool, bytes, field, int, obj, pathText, shown, str, u64 } from './check.js';
-import type { FileImage, ImageFiles, LockImage, PipeImage, ObjectImage, TtyImage } from './types.js';
-import { checkInet, checkInetKind } from './validate-inet.js';
-import { checkUnix, checkUnixLinks } from './validate-unix.js';
+import { MAX_FD, PID_MAX, OBJECT_MAX, PLAN_DATA_MAX, Where, arr, bool, bytes, field, int, obj, shown, str } from './check.js';
+import type { FileImage, FileBase, ImageFiles, LockImage, PipeImage, ObjectImage, TtyImage } from './types.js';
+import { KIND_FIELDS, formatOf } from './kinds/index.js';
+import type { LinkContext, ReadContext } from './kinds/kind.js';
 
 export function checkFiles(v: CborValue, path: string): ImageFiles {
   const w = new Where(path);
@@ -28,166 +29,72 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
   if (pipeById.size !== pipes.length) w.at('pipes').fail('duplicate pipe ids');
   const objects = o.objects === undefined ? undefined : checkObjects(o.objects, w.at('objects'));
   const objectById = new Map((objects ?? []).map((x) => [x.id, x]));
-  const files = arr(o.files, w.at('files')).map((x, i): FileImage => {
-    const fw = w.at('files').at(i);
-    const f = obj(x, fw);
-    const pipe = f.pipe === undefined ? undefined : obj(f.pipe, fw.at('pipe'));
-    const leak = f.leak === undefined ? undefined : obj(f.leak, fw.at('leak'));
-    const file: FileImage = {
-      id: field(f, 'id', fw, (y, ww) => int(y, ww, 0, 1 << 30)),
-      kind: field(f, 'kind', fw, (y, ww) => str(y, ww, 32)),
-      path: field(f, 'path', fw, str),
-      flags: field(f, 'flags', fw, (y, ww) => int(y, ww, 0, 0xffffffff)),
-      pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
-      stdio: f.stdio === undefined ? undefined : field(f, 'stdio', fw, (y, ww) => int(y, ww, 0, 2)),
-      params: f.params === undefined ? undefined : arr(f.params, fw.at('params'), 16).map((y, i) => u64(y, fw.at('params').at(i))),
-      ...(f.obj !== undefined ? { obj: field(f, 'obj', fw, (y, ww) => int(y, ww, 0, 1 << 30)) } : {}),
-      pipe: pipe && {
-        id: field(pipe, 'id', fw.at('pipe'), (y, ww) => int(y, ww, 0, 1 << 30)),
-        end: field(pipe, 'end', fw.at('pipe'), (y, ww) => {
-          const e = str(y, ww);
-          return e === 'read' || e === 'write' || e === 'both' ? e : ww.fail('expected read, write or both');
-        }),
-      },
-      leak: leak && {
+  const ctx: ReadContext = { pipes: pipeById, ttys: ttyIndexes, objects: objectById };
+  const files = arr(o.files, w.at('files')).map((x, i): FileImage => checkFile(x, w.at('files').at(i), ctx));
+  if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
+  const link: LinkContext = { files, byId: new Map(files.map((f) => [f.id, f])), objects };
+  files.forEach((f, i) => formatOf(f.kind).link?.(f as never, w.at('files').at(i), link));
+  return { files, pipes, ...(objects ? { objects } : {}), ...(ttys ? { ttys } : {}) };
+}
+
+/** One open file: what every file has, then its kind's own fields (src/image/kinds/). */
+function checkFile(x: CborValue, fw: Where, ctx: ReadContext): FileImage {
+  const f = obj(x, fw);
+  const kind = field(f, 'kind', fw, (y, ww) => str(y, ww, 32));
+  const format = formatOf(kind);
+  if (!format) return fw.at('kind').fail(`unknown file kind ${shown(kind)}`);
+  for (const k of Object.keys(f)) if (KIND_FIELDS.has(k) && !format.fields.includes(k) && f[k] !== undefined) fw.at(k).fail(`not a field of a ${kind} file`);
+  const leak = f.leak === undefined ? undefined : obj(f.leak, fw.at('leak'));
+  // in the order a checkpoint writes them: what every file has, the kind's own, then locks,
+  // leak and signal owner
+  const base = {
+    id: field(f, 'id', fw, (y, ww) => int(y, ww, 0, 1 << 30)),
+    kind,
+    path: field(f, 'path', fw, str),
+    flags: field(f, 'flags', fw, (y, ww) => int(y, ww, 0, 0xffffffff)),
+    pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
+  };
+  const file = {
+    ...base,
+    ...format.read(f, fw, base, ctx),
+    ...(f.locks !== undefined ? { locks: checkLocks(f.locks, fw.at('locks')) } : {}),
+    ...(leak && {
+      leak: {
         pid: field(leak, 'pid', fw.at('leak'), (y, ww) => int(y, ww, 1, PID_MAX)),
         fd: field(leak, 'fd', fw.at('leak'), (y, ww) => int(y, ww, 0, MAX_FD)),
         comm: field(leak, 'comm', fw.at('leak'), (y, ww) => str(y, ww, 16)),
       },
-      unix: f.unix === undefined ? undefined : checkUnix(f.unix, fw.at('unix')),
-      ...(f.proc !== undefined ? { proc: checkProc(f.proc, fw.at('proc')) } : {}),
-      ...(f.fown !== undefined ? { fown: checkFown(f.fown, fw.at('fown')) } : {}),
-      ...(f.inet !== undefined ? { inet: checkInet(f.inet, fw.at('inet')) } : {}),
-    };
-    checkInetKind(file, fw);
-    checkParams(file, fw);
-    if (file.kind === 'pty' && f.tty === undefined) fw.fail('a terminal end without its pty');
-    // the kinds the helper reopens by path
-    if (file.kind === 'regular' || file.kind === 'device') pathText(file.path, fw.at('path'), true);
-    if ((file.kind === 'pipe' || file.kind === 'fifo') && (!file.pipe || !pipeById.has(file.pipe.id))) fw.fail('pipe end of an unknown pipe');
-    const named = file.pipe && pipeById.get(file.pipe.id)?.path !== undefined;
-    if (file.pipe && (file.kind === 'fifo') !== named) fw.fail('a FIFO end of an anonymous pipe, or the reverse');
-    if (file.pipe?.end === 'both' && file.kind !== 'fifo') fw.fail('only a FIFO can be open for both reading and writing');
-    if (f.epoll !== undefined) {
-      if (file.kind !== 'epoll') fw.fail('epoll targets on a file that is not an epoll');
-      file.epoll = arr(f.epoll, fw.at('epoll'), 1 << 20).map((x, k) => {
-        const ew = fw.at('epoll').at(k);
-        const e = obj(x, ew);
-        return {
-          task: field(e, 'task', ew, (y, ww) => int(y, ww, 1, PID_MAX)),
-          fd: field(e, 'fd', ew, (y, ww) => int(y, ww, 0, MAX_FD)),
-          events: field(e, 'events', ew, (y, ww) => int(y, ww, 0, 0xffffffff)),
-          data: field(e, 'data', ew, u64),
-          ...(e.file !== undefined ? { file: field(e, 'file', ew, (y, ww) => int(y, ww, 0, 1 << 30)) } : {}),
-        };
-      });
-    }
-    if (f.tty !== undefined) {
-      const tw = fw.at('tty');
-      const t = obj(f.tty, tw);
-      file.tty = { index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, 1 << 20)), master: field(t, 'master', tw, bool) };
-      if (file.kind !== 'pty' || !ttyIndexes.has(file.tty.index)) tw.fail('a terminal end of an unknown pty');
-    }
-    if (f.locks !== undefined)
-      file.locks = arr(f.locks, fw.at('locks'), 1 << 16).map((x, k) => {
-        const lw = fw.at('locks').at(k);
-        const l = obj(x, lw);
-        const kind = field(l, 'kind', lw, str);
-        if (kind !== 'flock' && kind !== 'ofd' && kind !== 'posix') lw.at('kind').fail(`unknown lock kind ${shown(kind)}`);
-        const type = field(l, 'type', lw, str);
-        if (type !== 'read' && type !== 'write') lw.at('type').fail('expected read or write');
-        const start = field(l, 'start', lw, (y, ww) => int(y, ww));
-        const end = field(l, 'end', lw, (y, ww) => int(y, ww, -1));
-        if (end !== -1 && end < start) lw.fail('the lock ends before it starts');
-        const lock: LockImage = { kind: kind as LockImage['kind'], type: type as LockImage['type'], start, end };
-        if (kind === 'posix') {
-          lock.task = field(l, 'task', lw, (y, ww) => int(y, ww, 1, PID_MAX));
-          lock.fd = field(l, 'fd', lw, (y, ww) => int(y, ww, 0, MAX_FD));
-        }
-        return lock;
-      });
-    if (f.inotify !== undefined) {
-      if (file.kind !== 'inotify') fw.fail('inotify watches on a file that is not an inotify');
-      let prev = 0;
-      file.inotify = arr(f.inotify, fw.at('inotify'), 1 << 20).map((x, k) => {
-        const iw = fw.at('inotify').at(k);
-        const e = obj(x, iw);
-        const wd = field(e, 'wd', iw, (y, ww) => int(y, ww, 1, 0x7fffffff));
-        if (wd <= prev) iw.fail('watch descriptors out of order');
-        prev = wd;
-        const path = field(e, 'path', iw, (y, ww) => str(y, ww, 4096));
-        if (!path.startsWith('/')) iw.at('path').fail('a watched path must be absolute');
-        return { wd, mask: field(e, 'mask', iw, (y, ww) => int(y, ww, 0, 0xffffffff)), path };
-      });
-    }
-    if ((file.kind === 'proc') !== (file.proc !== undefined)) fw.fail('a /proc file without its task, or the reverse');
-    const objKind = file.obj === undefined ? undefined : objectById.get(file.obj)?.kind;
-    if ((file.kind === 'memfd' || file.kind === 'unlinked') && objKind !== file.kind && !(file.kind === 'unlinked' && objKind === 'unlinked-dir'))
-      fw.fail(`${file.kind} fd of an unknown object`);
-    return file;
-  });
-  if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
-  files.forEach((f, i) => {
-    // a queue of more than 4 MiB: a content object of kind 'queue' of exactly its size, only in
-    // a connection restored with TCP_REPAIR (its peer inside, or kept established)
-    const t = f.inet?.tcp;
-    for (const [q, key] of [[t?.recvObj, 'recvObj'], [t?.sendObj, 'sendObj']] as const) {
-      if (!q) continue;
-      const o = objects?.find((m) => m.id === q[0]);
-      const repaired = f.inet!.peer === 'inside' || (f.inet!.peer === 'outside' && f.inet!.policy === 'established');
-      if (!o || o.kind !== 'queue' || o.size !== q[1] || !repaired) w.at('files').at(i).at('inet').at('tcp').at(key).fail('not a socket queue object of that size in a connection restored with TCP_REPAIR');
-      if (key === 'sendObj' && t!.unsent > q[1]) w.at('files').at(i).at('inet').at('tcp').at('unsent').fail('more bytes never sent than queued');
-    }
-  });
-  files.forEach((f, i) =>
-    f.epoll?.forEach((t, k) => {
-      const target = t.file === undefined ? undefined : files.find((x) => x.id === t.file);
-      if (t.file !== undefined && (!target || target.kind === 'closed' || target.id === f.id)) w.at('files').at(i).at('epoll').at(k).at('file').fail('not another open file of the image');
     }),
-  );
-  checkUnixLinks(files, w.at('files'));
-  return { files, pipes, ...(objects ? { objects } : {}), ...(ttys ? { ttys } : {}) };
+    ...(f.fown !== undefined ? { fown: checkFown(f.fown, fw.at('fown')) } : {}),
+  } as FileImage;
+  return file;
 }
 
-/** How many params each kind carries (and what the helper takes of them): eventfd [count,
- * semaphore 0|1]; signalfd [mask]; timerfd [clock < 16, ticks, interval s, ns, value s, ns];
- * a regular file [size] or [size, dev, ino]. */
-const PARAMS: Record<string, [number, number]> = { eventfd: [2, 2], signalfd: [1, 1], timerfd: [6, 6], regular: [0, 3] };
-function checkParams(file: FileImage, w: Where): void {
-  const [min, max] = PARAMS[file.kind] ?? [0, 16];
-  const n = file.params?.length ?? 0;
-  if (n < min || n > max) w.at('params').fail(`${n} values for a ${file.kind} file, expected ${min}..${max}`);
-  if (file.kind === 'eventfd' && BigInt(file.params![1]!) > 1n) w.at('params').at(1).fail('expected 0 or 1');
-  if (file.kind === 'timerfd' && BigInt(file.params![0]!) >= 16n) w.at('params').at(0).fail('not a clock id');
+function checkLocks(v: CborValue, w: Where): LockImage[] {
+  return arr(v, w, 1 << 16).map((x, k) => {
+    const lw = w.at(k);
+    const l = obj(x, lw);
+    const kind = field(l, 'kind', lw, str);
+    if (kind !== 'flock' && kind !== 'ofd' && kind !== 'posix') lw.at('kind').fail(`unknown lock kind ${shown(kind)}`);
+    const type = field(l, 'type', lw, str);
+    if (type !== 'read' && type !== 'write') lw.at('type').fail('expected read or write');
+    const start = field(l, 'start', lw, (y, ww) => int(y, ww));
+    const end = field(l, 'end', lw, (y, ww) => int(y, ww, -1));
+    if (end !== -1 && end < start) lw.fail('the lock ends before it starts');
+    const lock: LockImage = { kind: kind as LockImage['kind'], type: type as LockImage['type'], start, end };
+    if (kind === 'posix') {
+      lock.task = field(l, 'task', lw, (y, ww) => int(y, ww, 1, PID_MAX));
+      lock.fd = field(l, 'fd', lw, (y, ww) => int(y, ww, 0, MAX_FD));
+    }
+    return lock;
+  });
 }
 
-function checkFown(v: CborValue, w: Where): NonNullable<FileImage['fown']> {
+function checkFown(v: CborValue, w: Where): NonNullable<FileBase['fown']> {
   const o = obj(v, w);
   const type = field(o, 'type', w, str);
   if (type !== 'tid' && type !== 'pid' && type !== 'pgrp') w.at('type').fail('expected tid, pid or pgrp');
   return { type: type as 'tid' | 'pid' | 'pgrp', pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)), sig: field(o, 'sig', w, (y, ww) => int(y, ww, 0, 64)) };
-}
-
-/** A path below /proc/PID that stays inside it: no '.' or '..', no magic link (root, cwd, exe,
- * fd/N, map_files/..., ns/...: the kernel never shows them as the path of an open file). */
-export function procSubPathOk(sub: string): boolean {
-  if (sub === '') return true;
-  if (!/^(\/[^/\0]+)+$/.test(sub)) return false;
-  const parts = sub.split('/').slice(1);
-  if (parts.some((p) => p === '.' || p === '..')) return false;
-  return !['root', 'cwd', 'exe', 'ns', 'map_files'].includes(parts[0]!) && !(parts[0] === 'fd' && parts.length > 1);
-}
-
-/** A file of /proc/PID: its task and a path below it (see src/kernel/fds/proc.ts). */
-function checkProc(v: CborValue, w: Where): NonNullable<FileImage['proc']> {
-  const p = obj(v, w);
-  const sub = field(p, 'sub', w, (y, ww) => str(y, ww, 4096));
-  if (!procSubPathOk(sub)) w.at('sub').fail('not a path inside /proc/PID');
-  return {
-    pid: field(p, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
-    ...(p.tid !== undefined ? { tid: field(p, 'tid', w, (y, ww) => int(y, ww, 1, PID_MAX)) } : {}),
-    sub,
-  };
 }
 
 function checkObjects(v: CborValue, w: Where): ObjectImage[] {

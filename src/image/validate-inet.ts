@@ -2,7 +2,7 @@
 import net from 'node:net';
 import type { CborValue } from './cbor.js';
 import { MAX_FD, PID_MAX, PLAN_DATA_MAX, QUEUE_MAX, Where, arr, bool, bytes, field, int, obj, str } from './check.js';
-import type { FileImage, InetAddress, InetSocketImage, InetState, TcpRepairImage } from './types.js';
+import type { InetAddress, InetSocketImage, InetState, TcpRepairImage } from './types.js';
 
 const STATES: InetState[] = ['closed', 'listen', 'established', 'fin-wait2', 'close-wait', 'disconnected', 'connected'];
 /** src/kernel/fds/inet.ts INET_OPTS (kept here so validation does not depend on the kernel side) */
@@ -125,10 +125,4 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   if (u.peer === 'pending' && (u.state !== 'established' || u.tcp!.sendQueue.length || u.tcp!.recvQueue.length)) w.at('peer').fail('a connection waiting to be accepted is established, nothing in flight');
   if (u.peer === 'outside' && !u.policy) w.fail('an outside peer without a policy');
   return u;
-}
-
-/** The inet state sits on kind 'inet' files only, and each has one. */
-export function checkInetKind(file: FileImage, w: Where): void {
-  if (file.kind === 'inet' && !file.inet) w.fail('TCP/UDP socket without its state');
-  if (file.inet && file.kind !== 'inet') w.fail('socket state on a file that is not a TCP/UDP socket');
 }

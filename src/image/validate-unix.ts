@@ -2,6 +2,7 @@
 import type { CborValue } from './cbor.js';
 import { MAX_FD, QUEUE_MAX, PID_MAX, Where, arr, bool, bytes, field, int, obj, str } from './check.js';
 import type { FileImage, UnixConn, UnixSocketImage, UnixSocketType } from './types.js';
+import type { UnixFile } from './kinds/unix.js';
 
 const TYPES: UnixSocketType[] = ['stream', 'dgram', 'seqpacket'];
 const CONNS: UnixConn[] = ['none', 'pair', 'client', 'accepted', 'dgram'];
@@ -60,26 +61,23 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
   return u;
 }
 
-/** Every peer and listener reference names a unix socket that agrees with it. */
-export function checkUnixLinks(files: FileImage[], w: Where): void {
-  const byId = new Map(files.map((f) => [f.id, f]));
-  files.forEach((f, i) => {
-    const u = f.unix;
-    const fw = w.at(i).at('unix');
-    if (f.kind === 'unix' && !u) w.at(i).fail('unix socket without its state');
-    if (!u) return;
-    if (f.kind !== 'unix') w.at(i).fail('socket state on a file that is not a unix socket');
-    const peer = u.peer >= 0 ? byId.get(u.peer)?.unix : undefined;
-    const listener = u.listener >= 0 ? byId.get(u.listener)?.unix : undefined;
-    if (u.peer >= 0 && (!peer || peer.type !== u.type || u.peer === f.id)) fw.fail('peer is not another unix socket of its type');
-    if (u.listener >= 0 && (!listener || !listener.listening || listener.type !== u.type)) fw.fail('listener is not a listening socket of its type');
-    if (u.conn === 'none' && u.peer >= 0) fw.fail('an unconnected socket with a peer');
-    if (u.conn === 'pair' && peer && (peer.conn !== 'pair' || peer.peer !== f.id)) fw.fail('the ends of a pair disagree');
-    if (u.pending !== undefined && (u.conn !== 'client' || u.peer !== -1 || !listener || u.queue.length)) fw.fail('a connection waiting in an accept queue is a client of a listener, with no peer and nothing queued');
-    if (u.conn === 'client' && u.pending === undefined && (!peer || peer.conn !== 'accepted' || peer.peer !== f.id)) fw.fail('a client without its accepted end');
-    if (u.conn === 'accepted' && peer && (peer.conn !== 'client' || peer.peer !== f.id)) fw.fail('an accepted end without its client');
-    if (u.conn === 'accepted' && !u.name) fw.fail('an accepted end without a name');
-    if (u.conn === 'dgram' && (!peer || !peer.name)) fw.fail('a datagram socket connected to an unnamed socket');
-    if ((u.conn === 'none' || (u.conn === 'dgram' && peer?.peer !== f.id)) && u.queue.length && u.type === 'dgram' && !u.senders) fw.fail('datagrams queued without a writer');
-  });
+/** Every peer and listener reference of unix socket f names a unix socket that agrees with it. */
+export function checkUnixLinks(f: UnixFile, fw: Where, byId: Map<number, FileImage>): void {
+  const u = f.unix;
+  const unixOf = (id: number) => {
+    const x = byId.get(id);
+    return x?.kind === 'unix' ? x.unix : undefined;
+  };
+  const peer = u.peer >= 0 ? unixOf(u.peer) : undefined;
+  const listener = u.listener >= 0 ? unixOf(u.listener) : undefined;
+  if (u.peer >= 0 && (!peer || peer.type !== u.type || u.peer === f.id)) fw.fail('peer is not another unix socket of its type');
+  if (u.listener >= 0 && (!listener || !listener.listening || listener.type !== u.type)) fw.fail('listener is not a listening socket of its type');
+  if (u.conn === 'none' && u.peer >= 0) fw.fail('an unconnected socket with a peer');
+  if (u.conn === 'pair' && peer && (peer.conn !== 'pair' || peer.peer !== f.id)) fw.fail('the ends of a pair disagree');
+  if (u.pending !== undefined && (u.conn !== 'client' || u.peer !== -1 || !listener || u.queue.length)) fw.fail('a connection waiting in an accept queue is a client of a listener, with no peer and nothing queued');
+  if (u.conn === 'client' && u.pending === undefined && (!peer || peer.conn !== 'accepted' || peer.peer !== f.id)) fw.fail('a client without its accepted end');
+  if (u.conn === 'accepted' && peer && (peer.conn !== 'client' || peer.peer !== f.id)) fw.fail('an accepted end without its client');
+  if (u.conn === 'accepted' && !u.name) fw.fail('an accepted end without a name');
+  if (u.conn === 'dgram' && (!peer || !peer.name)) fw.fail('a datagram socket connected to an unnamed socket');
+  if ((u.conn === 'none' || (u.conn === 'dgram' && peer?.peer !== f.id)) && u.queue.length && u.type === 'dgram' && !u.senders) fw.fail('datagrams queued without a writer');
 }

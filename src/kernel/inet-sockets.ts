@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
-import type { FileImage, InetAddress, InetSocketImage } from '../image/types.js';
+import type { FileOf, InetAddress, InetSocketImage } from '../image/types.js';
 import { INET_QUEUE_MAX, inetName, type InetFacts } from './fds/inet.js';
 import type { Helper } from './helper.js';
 import { findHolders } from './unix-sockets.js';
@@ -17,7 +17,7 @@ import { findHolders } from './unix-sockets.js';
 export type TcpPolicy = 'established' | 'close';
 
 interface Entry {
-  file: FileImage;
+  file: FileOf<'inet'>;
   facts: InetFacts;
   pid: number;
   fd: number;
@@ -81,7 +81,7 @@ export class InetSockets {
   /** connections put into repair mode right before a --kill (helper pid and fd) */
   readonly tcpRepair: { pid: number; fd: number }[] = [];
   /** connections to outside peers kept (--tcp=established): held by the keeper after a kill */
-  readonly tcpKeep: { pid: number; fd: number; file: FileImage }[] = [];
+  readonly tcpKeep: { pid: number; fd: number; file: FileOf<'inet'> }[] = [];
 
   constructor(
     private helper: Helper,
@@ -93,7 +93,7 @@ export class InetSockets {
     return (await this.helper.next('inetq')) as unknown as InetFacts;
   }
 
-  add(file: FileImage, facts: InetFacts, pid: number, fd: number): void {
+  add(file: FileOf<'inet'>, facts: InetFacts, pid: number, fd: number): void {
     this.entries.push({ file, facts, pid, fd });
   }
 

@@ -62,12 +62,12 @@ export async function captureObjects(
 ): Promise<CapturedObjects> {
   const sources = new Map<string, Source>();
   for (const f of files)
-    if ((f.kind === 'memfd' || f.kind === 'unlinked') && f.obj !== undefined && !sources.has(keyOf(f.kind, f.obj))) {
+    if ('obj' in f && !sources.has(keyOf(f.kind, f.obj))) {
       const path = fdPaths.get(f.obj)!;
       const kind = f.kind === 'unlinked' && fs.statSync(path).isDirectory() ? 'unlinked-dir' : f.kind;
       sources.set(keyOf(kind, f.obj), { ino: f.obj, path, kind, name: f.path });
     }
-  const queues = (f: FileImage) => [f.inet?.tcp?.recvObj, f.inet?.tcp?.sendObj].filter((q): q is [number, number] => q !== undefined);
+  const queues = (f: FileImage) => ('inet' in f ? [f.inet.tcp?.recvObj, f.inet.tcp?.sendObj] : []).filter((q): q is [number, number] => q !== undefined);
   for (const f of files) for (const [ino] of queues(f)) sources.set(keyOf('queue', ino), { ino, path: fdPaths.get(ino)!, kind: 'queue' });
   for (const t of tasks)
     if (t.cwdObj !== undefined && !sources.has(keyOf('unlinked-dir', t.cwdObj)))
@@ -110,7 +110,7 @@ export async function captureObjects(
       runs: ev.runs,
     });
   }
-  for (const f of files) if (f.obj !== undefined) f.obj = ids.get(keyOf(f.kind as Kind, f.obj))!;
+  for (const f of files) if ('obj' in f) f.obj = ids.get(keyOf(f.kind, f.obj))!;
   for (const f of files) for (const q of queues(f)) q[0] = ids.get(keyOf('queue', q[0]))!;
   for (const t of tasks) if (t.cwdObj !== undefined) t.cwdObj = ids.get(keyOf('unlinked-dir', t.cwdObj))!;
   for (const t of tasks)

@@ -8,7 +8,7 @@
  * --external-unix=close), descriptors in flight, connections waiting to be accepted.
  */
 import { UnsupportedError } from '../errors.js';
-import type { FileImage, UnixSocketImage } from '../image/types.js';
+import type { FileOf, UnixSocketImage } from '../image/types.js';
 import { TCP_LISTEN, UNIX_QUEUE_MAX, unixNameText, type DiagSocket, type SocketQueue, type UnixFacts } from './fds/unix.js';
 import type { Helper } from './helper.js';
 import { commOf, fdsOfOthers, readLink } from './proc.js';
@@ -16,7 +16,7 @@ import { commOf, fdsOfOthers, readLink } from './proc.js';
 export type ExternalUnixPolicy = 'refuse' | 'close';
 
 interface Entry {
-  file: FileImage;
+  file: FileOf<'unix'>;
   facts: UnixFacts;
   pid: number;
   fd: number;
@@ -67,7 +67,7 @@ export class UnixSockets {
     return { diag: d, queue };
   }
 
-  add(file: FileImage, facts: UnixFacts, pid: number, fd: number): void {
+  add(file: FileOf<'unix'>, facts: UnixFacts, pid: number, fd: number): void {
     this.entries.push({ file, facts, pid, fd });
   }
 

@@ -7,7 +7,8 @@
  * (native/helper/kinds/inet/restore_inet.c).
  */
 import { UnsupportedError } from '../../errors.js';
-import type { InetAddress, InetSocketImage, InetState } from '../../image/types.js';
+import { inetName, inetText } from '../../image/kinds/inet.js';
+import type { FileOf, InetAddress, InetSocketImage, InetState } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
 
@@ -76,16 +77,7 @@ export function otherSocketReason(x: InetFacts): string {
   return `${what} are not supported (use --skip sockets to restore them closed)`;
 }
 
-/** "127.0.0.1:80" or "[::1]:80" */
-export function inetName(a: InetAddress | undefined): string {
-  if (!a) return '(unbound)';
-  return a.addr.includes(':') ? `[${a.addr}]:${a.port}` : `${a.addr}:${a.port}`;
-}
-
-export function inetText(u: InetSocketImage): string {
-  const p = u.proto.toUpperCase() + (u.family === 6 ? 'v6' : '');
-  return `${p} ${inetName(u.local)}${u.remote ? ` -> ${inetName(u.remote)}` : ''} ${u.state}`;
-}
+export { inetName, inetText };
 
 function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
   const refuse = (why: string): never => {
@@ -147,7 +139,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
   };
 }
 
-export const inetSocket: FdOps = {
+export const inetSocket: FdOps<FileOf<'inet'>> = {
   kind: 'inet',
   matches: (f, ctx) => f.stat.isSocket() && ctx.inet !== undefined && isInet(ctx.inet),
   dump: (f, ctx) => {
@@ -155,8 +147,14 @@ export const inetSocket: FdOps = {
     return { path: `${f.link} ${inetText(u)}`, flags: f.info.flags, pos: 0, inet: u };
   },
   check() {},
+  privilege(file, host) {
+    const port = file.inet.local?.port ?? 0;
+    if (port > 0 && port < host.firstFreePort)
+      return { who: `file ${file.id} (${file.inet.proto} socket)`, what: `bound to port ${port}, below ip_unprivileged_port_start (${host.firstFreePort}): binding it needs CAP_NET_BIND_SERVICE` };
+    return undefined;
+  },
   plan: (file) => {
-    const u = file.inet!;
+    const u = file.inet;
     const t = u.tcp;
     // 0 plain, 1 TCP_REPAIR, 2 reset, 3 finished, 4 peer closed, 5 connect (native/helper/restore/plan.h)
     const outsideClosed = u.peer === 'outside' && u.policy !== 'established';

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UnsupportedError } from '../../errors.js';
-import type { UnixSocketImage, UnixSocketType } from '../../image/types.js';
+import type { FileOf, UnixSocketImage, UnixSocketType } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
 
@@ -101,7 +101,7 @@ function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
   };
 }
 
-export const unixSocket: FdOps = {
+export const unixSocket: FdOps<FileOf<'unix'>> = {
   kind: 'unix',
   matches: (f, ctx) => f.stat.isSocket() && ctx.unix !== undefined,
   dump: (f, ctx) => {
@@ -110,7 +110,7 @@ export const unixSocket: FdOps = {
   },
   check() {},
   plan: (file) => {
-    const u = file.unix!;
+    const u = file.unix;
     // each datagram `data` ('z': empty), with its sender `data:name` (name '' = unnamed) when it has senders
     const msgs = u.queue.length ? u.queue.map((m, i) => (m.length ? hex(m) : 'z') + (u.senders ? `:${hex(u.senders[i]!)}` : '')).join(',') : '-';
     return [
