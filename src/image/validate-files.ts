@@ -43,7 +43,6 @@ function checkFile(x: CborValue, fw: Where, ctx: ReadContext): FileImage {
   const kind = field(f, 'kind', fw, (y, ww) => str(y, ww, 32));
   const format = formatOf(kind);
   if (!format) return fw.at('kind').fail(`unknown file kind ${shown(kind)}`);
-  for (const k of Object.keys(f)) if (KIND_FIELDS.has(k) && !format.fields.includes(k) && f[k] !== undefined) fw.at(k).fail(`not a field of a ${kind} file`);
   const leak = f.leak === undefined ? undefined : obj(f.leak, fw.at('leak'));
   // in the order a checkpoint writes them: what every file has, the kind's own, then locks,
   // leak and signal owner
@@ -67,6 +66,8 @@ function checkFile(x: CborValue, fw: Where, ctx: ReadContext): FileImage {
     }),
     ...(f.fown !== undefined ? { fown: checkFown(f.fown, fw.at('fown')) } : {}),
   } as FileImage;
+  // a field of another kind: a record that is not what its kind says
+  for (const k of Object.keys(f)) if (KIND_FIELDS.has(k) && !format.fields.includes(k) && f[k] !== undefined) fw.at(k).fail(`not a field of a ${kind} file`);
   return file;
 }
 

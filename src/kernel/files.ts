@@ -1,10 +1,10 @@
 /**
  * The open files of a whole tree: every fd of every task becomes a reference to one open-file
  * object (fds that are one open file, by dup or fork, share it: kcmp decides), each object gets
- * its kind from the fd registry, pipes get their queued bytes, memfds and unlinked files are noted
- * for objects.ts,
- * and objects also held outside the
- * tree are found (leaks), which is refused unless allowed.
+ * its kind from the fd registry (src/kernel/fds/), which dumps it and adds what the kind needs
+ * (a pipe's queued bytes, a pty's settings, a socket's connection), and objects also held
+ * outside the tree are found (leaks), which is refused unless allowed. Nothing here depends on
+ * a particular kind: the kinds' ops say what differs.
  */
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
@@ -130,11 +130,11 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const objectPaths = new Map<number, string>();
   const ttys: TtyImage[] = [];
   const pipes = pipeTable(helper);
-  const cap: CaptureContext = { helper, root: opt.root, warn: (m) => warnings.push(m), external, pipe: pipes.pipeOf, ttys };
   const tree = new Set(pids);
   const treePid = (p: number) => (tree.has(p) ? (opt.imagePid?.get(p) ?? p) : undefined);
   const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close', lock: opt.kill ?? false });
   const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
+  const cap: CaptureContext = { helper, root: opt.root, warn: (m) => warnings.push(m), external, pipe: pipes.pipeOf, ttys, unix, inet, objectPath: (ino, p) => objectPaths.set(ino, p) };
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
     const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets, treePid };
@@ -146,15 +146,11 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     const ops = opsFor(o.facts, ctx);
     const file = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) } as FileImage;
     const what = `process ${h0.pid} fd ${h0.fd} (${o.facts.link})`;
-    if (ctx.unix && file.kind === 'unix') unix.add(file, ctx.unix, h0.pid, h0.fd);
     if (!ops.unsaved) {
       const locks = locksOf(o.holders, what);
       if (locks.length && ops.late) throw new UnsupportedError(`${what}: a lock on ${ops.late} is not supported`, { pid: h0.pid, phase: 'files' });
       if (locks.length) file.locks = locks;
     }
-    if (ctx.inet && file.kind === 'inet') inet.add(file, ctx.inet, h0.pid, h0.fd);
-    // queues of more than 4 MiB: memfds of the helper, read as content objects
-    for (const q of [ctx.inet?.recvQueueObj, ctx.inet?.sendQueueObj]) if (q && file.kind === 'inet' && file.inet.tcp) objectPaths.set(q[2], `/proc/${helper.pid}/fd/${q[0]}`);
     const shared = o.outside && ops.sharedOutside?.({ facts: o.facts, holders: o.holders, ctx }, o.outside);
     if (shared) warnings.push(shared);
     else if (o.outside && !ops.unsaved) {
@@ -165,7 +161,6 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     }
     await ops.captured?.(file, { facts: o.facts, holders: o.holders, ctx }, cap);
     if (o.facts.info.flags & O_ASYNC && !ops.unsaved) file.fown = await ownerOf(helper, h0, o.facts.link, treePid, ops.late);
-    if ('obj' in file) objectPaths.set(file.obj, `/proc/${h0.pid}/fd/${h0.fd}`);
     ids.set(o, file.id);
     files.push(file);
   }
@@ -180,17 +175,14 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     ttys,
     atInode: (ino) => [...ids].filter(([o, id]) => o.facts.stat.ino === ino && !formatOf(files[id]!.kind).noFd).map(([o, id]) => ({ id, ...o.holders[0]! })),
     holderOf,
+    fileAt(pid, fd) {
+      const r = refs.get(pid)?.find((x) => x.fd === fd);
+      const file = r && files[ids.get(r.obj)!];
+      return file && { file, late: opsOf(file.kind).late };
+    },
   };
   for (const f of files) opsOf(f.kind).linked?.(f, treeFiles);
   inet.link();
-  // a file opened late (by its task in its finish step) is not there yet for an epoll registration
-  for (const f of files)
-    for (const t of (f.kind === 'epoll' && f.epoll) || []) {
-      const r = refs.get(t.task)?.find((x) => x.fd === t.fd);
-      const target = r && files[ids.get(r.obj)!];
-      const late = target && opsOf(target.kind).late;
-      if (late) throw new UnsupportedError(`process ${t.task} fd ${t.fd} (${target.path}): ${late} registered in an epoll is not supported yet`, { pid: t.task, phase: 'files' });
-    }
   warnings.push(...unix.warnings, ...inet.warnings);
   const closed = new Set(files.filter((f) => formatOf(f.kind).noFd).map((f) => f.id));
   const fds = new Map<number, FdImage[]>();

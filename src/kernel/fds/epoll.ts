@@ -47,7 +47,15 @@ export const epollFd: FdOps<FileOf<'epoll'>> = {
     }
     return { path: f.link, flags: f.info.flags, pos: 0, epoll: targets };
   },
-  linked: (file, tree) => linkClosedTargets(file, tree),
+  linked(file, tree) {
+    linkClosedTargets(file, tree);
+    // a file opened late (by its task in its finish step) is not there yet for a registration
+    for (const t of file.epoll ?? []) {
+      const target = tree.fileAt(t.task, t.fd);
+      if (target?.late)
+        throw new UnsupportedError(`process ${t.task} fd ${t.fd} (${target.file.path}): ${target.late} registered in an epoll is not supported yet`, { pid: t.task, phase: 'files' });
+    }
+  },
   check() {},
   plan: (file) => `file ${file.id} epoll ${file.flags & ~0o2000000}`,
   taskPlan: (file, task, fd) =>

@@ -146,6 +146,12 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
     const u = inetState(f, ctx.inet!);
     return { path: `${f.link} ${inetText(u)}`, flags: f.info.flags, pos: 0, inet: u };
   },
+  captured(file, o, cap) {
+    const h = o.holders[0]!;
+    cap.inet.add(file, o.ctx.inet!, h.pid, h.fd);
+    // queues of more than 4 MiB: memfds of the helper, read as content objects
+    for (const q of [o.ctx.inet!.recvQueueObj, o.ctx.inet!.sendQueueObj]) if (q && file.inet.tcp) cap.objectPath(q[2], `/proc/${cap.helper.pid}/fd/${q[0]}`);
+  },
   check() {},
   privilege(file, host) {
     const port = file.inet.local?.port ?? 0;

@@ -18,6 +18,7 @@ export const memFd: FdOps<FileOf<'memfd'>> = {
     // the inode until objects.ts numbers the objects (files.ts notes a path to reach it)
     obj: f.stat.ino,
   }),
+  captured: (file, o, cap) => cap.objectPath(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`),
   check() {},
   plan: (file) => `file ${file.id} reopen ${file.obj} ${file.flags} ${file.pos}`,
 };

@@ -1,5 +1,7 @@
 import type { FileImage, TaskImage, TtyImage } from '../../image/types.js';
 import type { Helper } from '../helper.js';
+import type { InetSockets } from '../inet-sockets.js';
+import type { UnixSockets } from '../unix-sockets.js';
 import type { FdInfo, FdStat } from '../proc.js';
 import type { InetFacts } from './inet.js';
 import type { UnixFacts } from './unix.js';
@@ -67,6 +69,11 @@ export interface CaptureContext {
   pipe(o: CapturedObject, fifoPath?: string): number;
   /** the tree's pty pairs, as their masters are found */
   ttys: TtyImage[];
+  /** the tree's sockets, linked to each other once all are known */
+  unix: UnixSockets;
+  inet: InetSockets;
+  /** a content object (by inode) is read through this path (objects.ts) */
+  objectPath(ino: number, path: string): void;
 }
 
 /** Every object of the tree, once all are captured (linked()). */
@@ -77,6 +84,8 @@ export interface TreeFiles {
   atInode(ino: number): { id: number; pid: number; fd: number }[];
   /** the first holder of a file */
   holderOf(id: number): { pid: number; fd: number };
+  /** the file a task holds at fd, and whether it is opened late (FdOps.late) */
+  fileAt(pid: number, fd: number): { file: FileImage; late?: string } | undefined;
 }
 
 /**

@@ -108,6 +108,7 @@ export const unixSocket: FdOps<FileOf<'unix'>> = {
     const u = unixState(f, ctx.unix!);
     return { path: `${f.link} ${u.type} ${unixNameText(u.name)}`, flags: f.info.flags, pos: 0, unix: u };
   },
+  captured: (file, o, cap) => cap.unix.add(file, o.ctx.unix!, o.holders[0]!.pid, o.holders[0]!.fd),
   check() {},
   plan: (file) => {
     const u = file.unix;

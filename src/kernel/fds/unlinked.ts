@@ -28,6 +28,7 @@ export const unlinkedFile: FdOps<FileOf<'unlinked'>> = {
       obj: f.stat.ino,
     };
   },
+  captured: (file, o, cap) => cap.objectPath(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`),
   check() {},
   plan: (file) => `file ${file.id} reopen ${file.obj} ${file.flags} ${file.pos}`,
 };
