@@ -8,6 +8,7 @@ import { printable } from '../image/printable.js';
 import type { InspectResult } from '../orchestrator/inspect.js';
 import type { FileImage, TaskImage } from '../image/types.js';
 import { fileFormats, formatOf } from '../image/kinds/index.js';
+import { objectShort } from '../image/object-kinds.js';
 import { drawTree, fileText, leaksText, mib, socketText } from './inspect-view.js';
 
 /** At most max lines: the first ones, then how many were left out. */
@@ -95,7 +96,7 @@ export function renderSummary(r: InspectResult, refusals: string[]): string {
   const shared = [...holders].filter(([, hs]) => hs.length > 1);
   const sharedLines = shared.map(([id, hs]) => `  #${id} ${fileText(files.get(id)!)}: ${holdersText(hs)}`);
   for (const p of r.meta.files.pipes) if (p.data.length) sharedLines.push(`  pipe ${p.id}: ${p.data.length} bytes queued`);
-  for (const o of r.meta.files.objects ?? []) sharedLines.push(`  ${o.kind === 'memfd' ? `memfd "${o.name}"` : o.kind === 'unlinked' ? `unlinked file ${o.name}` : 'shared anonymous memory'}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}`);
+  for (const o of r.meta.files.objects ?? []) sharedLines.push(`  ${objectShort(o)}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}`);
   const ipc = r.meta.ipc;
   if (ipc.shm.length + ipc.sem.length + ipc.msg.length)
     sharedLines.push(`  System V IPC${ipc.ownNamespace ? " (the tree's own namespace)" : ''}: ${plural(ipc.shm.length, 'shared memory segment')}, ${plural(ipc.sem.length, 'semaphore set')}, ${plural(ipc.msg.length, 'message queue')}`);

@@ -4,7 +4,7 @@
  * (registers, mappings, signals, threads, timers, credentials).
  */
 import { fileFormats, formatOf } from '../image/kinds/index.js';
-import { queueObjects } from '../image/kinds/inet.js';
+import { OBJECT_KINDS } from '../image/object-kinds.js';
 import { printable, printableJson } from '../image/printable.js';
 import type { InspectResult } from '../orchestrator/inspect.js';
 import { REG, regValue, type FileImage, type IpcPerm, type TaskImage, type TreeEntry } from '../image/types.js';
@@ -121,14 +121,7 @@ export function renderInspect(r: InspectResult, opts: { task?: number } = {}): s
   L.push(leaksText(r.meta.files.files.filter((f) => f.leak)));
   for (const o of r.meta.files.objects ?? []) {
     const saved = o.runs.reduce((a, [, n]) => a + n * 4096, 0);
-    const what =
-      o.kind === 'memfd'
-        ? `memfd "${o.name}"${o.mode !== undefined ? ` mode 0${o.mode.toString(8)}` : ''}${o.seals ? ` seals 0x${o.seals.toString(16)}` : ''}`
-        : o.kind === 'unlinked' || o.kind === 'tmpfs' || o.kind === 'unlinked-dir'
-          ? `${o.kind === 'tmpfs' ? 'tmpfs file' : o.kind === 'unlinked' ? 'unlinked file' : 'removed directory'} ${o.name} mode 0${o.mode!.toString(8)}`
-          : o.kind === 'queue'
-            ? `TCP queue of file #${r.meta.files.files.find((f) => 'inet' in f && queueObjects(f).some((q) => q?.[0] === o.id))?.id ?? '?'}`
-            : 'shared anonymous memory';
+    const what = OBJECT_KINDS[o.kind].text(o, r.meta.files.files);
     const owner = o.owner ? ` owner ${o.owner[0]}:${o.owner[1]}` : '';
     L.push(`content object ${o.id}: ${what}${owner}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);
   }

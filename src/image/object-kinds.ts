@@ -4,6 +4,7 @@
  * the restart plan and `ucr inspect`. Adding a kind: an entry here (the compiler asks for it once
  * the kind is in ObjectImage['kind']) and its number in native/helper/restore/plan.h.
  */
+import { queueObjects } from './kinds/inet.js';
 import type { FileImage, ObjectImage } from './types-files.js';
 
 export type ObjectKind = ObjectImage['kind'];
@@ -20,6 +21,8 @@ export interface ObjectKindInfo {
   /** a file of a filesystem: it has a mode and an owner (required for a path, optional for a
    * memfd in older images) */
   owned: boolean;
+  /** whole pages, never empty (shared anonymous memory) */
+  pages?: true;
   /** F_SEAL_* seals are kept (memfd) */
   sealed?: true;
   /** its path no longer names it: bound to be refused when still linked elsewhere */
@@ -39,7 +42,7 @@ export interface ObjectKindInfo {
 const pathText = (o: ObjectImage) => `${OBJECT_KINDS[o.kind].noun} ${o.name} mode 0${o.mode!.toString(8)}`;
 
 export const OBJECT_KINDS: { readonly [K in ObjectKind]: ObjectKindInfo } = {
-  anon: { nr: 0, noun: 'shared anonymous memory', a: 'shared anonymous memory', name: 'none', owned: false, inodes: 'o', text: () => 'shared anonymous memory' },
+  anon: { nr: 0, noun: 'shared anonymous memory', a: 'shared anonymous memory', name: 'none', owned: false, pages: true, inodes: 'o', text: () => 'shared anonymous memory' },
   memfd: {
     nr: 1,
     noun: 'memfd',
@@ -53,12 +56,12 @@ export const OBJECT_KINDS: { readonly [K in ObjectKind]: ObjectKindInfo } = {
   unlinked: { nr: 2, noun: 'unlinked file', a: 'an unlinked file', name: 'path', owned: true, removed: true, inodes: 'o', text: pathText },
   queue: {
     nr: 3,
-    noun: 'socket queue',
+    noun: 'TCP queue',
     a: 'a socket queue',
     name: 'none',
     owned: false,
     inodes: 'q',
-    text: (o, files) => `TCP queue of file #${files.find((f) => f.kind === 'inet' && [f.inet.tcp?.recvObj, f.inet.tcp?.sendObj].some((q) => q?.[0] === o.id))?.id ?? '?'}`,
+    text: (o, files) => `TCP queue of file #${files.find((f) => f.kind === 'inet' && queueObjects(f).some((q) => q?.[0] === o.id))?.id ?? '?'}`,
   },
   'unlinked-dir': { nr: 4, noun: 'removed directory', a: 'a removed directory', name: 'path', owned: true, removed: true, empty: true, inodes: 'o', text: pathText },
   tmpfs: { nr: 5, noun: 'tmpfs file', a: 'a tmpfs file', name: 'path', owned: true, inode: true, inodes: 'f', text: pathText },

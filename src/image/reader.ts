@@ -23,6 +23,7 @@ import {
 import { systemErrorText } from '../errno.js';
 import { ImageError } from '../errors.js';
 import { formatOf } from './kinds/index.js';
+import { OBJECT_KINDS } from './object-kinds.js';
 import type { FileImage, ImageFiles, ImageMetadata, TaskImage, Trailer } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
 import { checkIpc } from './validate-ipc.js';
@@ -133,8 +134,9 @@ export function readMetadata(fd: number | Buffer, name: string, positional = fal
   const ipc = minor >= 1 ? checkIpc(take(RecordKind.Ipc, 'IPC'), where('IPC')) : { ownNamespace: false, shm: [], sem: [], msg: [] };
   const shmIds = new Set(ipc.shm.map((x) => x.id));
   const fileIds = new Set(files.files.filter((f) => !formatOf(f.kind).noFd).map((f) => f.id)); // a skipped socket has no fd
-  const objIds = new Set((files.objects ?? []).filter((s) => s.kind !== 'unlinked-dir').map((s) => s.id));
-  const dirIds = new Set((files.objects ?? []).filter((s) => s.kind === 'unlinked-dir').map((s) => s.id));
+  // an object without contents (a removed directory) is a cwd, never mapped
+  const objIds = new Set((files.objects ?? []).filter((s) => !OBJECT_KINDS[s.kind].empty).map((s) => s.id));
+  const dirIds = new Set((files.objects ?? []).filter((s) => OBJECT_KINDS[s.kind].empty).map((s) => s.id));
   // POSIX locks and epoll targets by the task they name, so each task is checked against its
   // own (never every file for every task: a tree may hold thousands of both)
   const locksOf = new Map<number, { file: number; fd: number }[]>();

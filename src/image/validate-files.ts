@@ -5,6 +5,7 @@ import { PAGE_SIZE } from './format.js';
 import { MAX_FD, PID_MAX, OBJECT_MAX, PLAN_DATA_MAX, Where, arr, bool, bytes, field, int, obj, shown, str } from './check.js';
 import type { FileImage, FileBase, ImageFiles, LockImage, PipeImage, ObjectImage, TtyImage } from './types.js';
 import { KIND_FIELDS, formatOf } from './kinds/index.js';
+import { OBJECT_KINDS, type ObjectKind } from './object-kinds.js';
 import type { LinkContext, ReadContext } from './kinds/kind.js';
 
 export function checkFiles(v: CborValue, path: string): ImageFiles {
@@ -103,24 +104,23 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
     const sw = w.at(i);
     const s = obj(x, sw);
     const kind = field(s, 'kind', sw, str);
-    if (kind !== 'anon' && kind !== 'memfd' && kind !== 'unlinked' && kind !== 'queue' && kind !== 'unlinked-dir' && kind !== 'tmpfs')
-      sw.at('kind').fail(`unknown content object kind ${shown(kind)}`);
+    if (!Object.hasOwn(OBJECT_KINDS, kind)) sw.at('kind').fail(`unknown content object kind ${shown(kind)}`);
+    const k = OBJECT_KINDS[kind as ObjectKind];
     const size = field(s, 'size', sw, (y, ww) => int(y, ww, 0, OBJECT_MAX - 1));
-    if (kind === 'anon' && (size === 0 || size % PAGE_SIZE)) sw.at('size').fail('shared anonymous memory of a size that is not whole pages');
+    if (k.pages && (size === 0 || size % PAGE_SIZE)) sw.at('size').fail(`${k.noun} of a size that is not whole pages`);
     const name = s.name === undefined ? undefined : field(s, 'name', sw, (y, ww) => str(y, ww, 4096));
-    if (kind !== 'anon' && kind !== 'queue' && name === undefined) sw.fail(`${kind} without a name`);
-    if (kind === 'memfd' && name!.length > 249) sw.at('name').fail('memfd name too long');
-    const pathed = kind === 'unlinked' || kind === 'unlinked-dir' || kind === 'tmpfs';
-    const what = kind === 'tmpfs' ? 'a tmpfs file' : kind === 'unlinked-dir' ? 'a removed directory' : 'an unlinked file';
-    if (pathed && (!name!.startsWith('/') || name!.split('/').includes('..'))) sw.at('name').fail(`${what} needs an absolute path`);
+    if (k.name !== 'none' && name === undefined) sw.fail(`${kind} without a name`);
+    if (k.name === 'memfd' && name!.length > 249) sw.at('name').fail('memfd name too long');
+    const pathed = k.name === 'path';
+    if (pathed && (!name!.startsWith('/') || name!.split('/').includes('..'))) sw.at('name').fail(`${k.a} needs an absolute path`);
     const mode = s.mode === undefined ? undefined : field(s, 'mode', sw, (y, ww) => int(y, ww, 0, 0o7777));
-    if (pathed && mode === undefined) sw.fail(`${what} needs a mode`);
-    if ((kind === 'anon' || kind === 'queue') && mode !== undefined) sw.fail(`${kind === 'anon' ? 'shared anonymous memory' : 'a socket queue'} has no mode`);
-    if (kind === 'unlinked-dir' && size !== 0) sw.at('size').fail('a removed directory has no contents');
+    if (pathed && mode === undefined) sw.fail(`${k.a} needs a mode`);
+    if (!k.owned && mode !== undefined) sw.fail(`${k.a} has no mode`);
+    if (k.empty && size !== 0) sw.at('size').fail(`${k.a} has no contents`);
     const inode = s.inode === undefined ? undefined : obj(s.inode, sw.at('inode'));
-    if ((kind === 'tmpfs') !== (inode !== undefined)) sw.fail('a tmpfs file, and only it, has its inode recorded');
+    if (!!k.inode !== (inode !== undefined)) sw.fail('a tmpfs file, and only it, has its inode recorded');
     const owner = s.owner === undefined ? undefined : (arr(s.owner, sw.at('owner'), 2).map((y, k) => int(y, sw.at('owner').at(k), 0, 0xfffffffe)) as [number, number]);
-    if (owner && (owner.length !== 2 || kind === 'anon' || kind === 'queue')) sw.at('owner').fail('expected [uid, gid] of a memfd, unlinked or tmpfs file or removed directory');
+    if (owner && (owner.length !== 2 || !k.owned)) sw.at('owner').fail('expected [uid, gid] of a memfd, unlinked or tmpfs file or removed directory');
     const limit = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
     let prevEnd = 0;
     const runs = arr(s.runs, sw.at('runs')).map((r, k): [number, number] => {
@@ -132,10 +132,10 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
       prevEnd = off + n * PAGE_SIZE;
       return [off, n];
     });
-    if (kind === 'unlinked-dir' && runs.length) sw.at('runs').fail('a removed directory has no contents');
+    if (k.empty && runs.length) sw.at('runs').fail(`${k.a} has no contents`);
     return {
       id: field(s, 'id', sw, (y, ww) => int(y, ww, 0, (1 << 30) - 1)),
-      kind: kind as ObjectImage['kind'],
+      kind: kind as ObjectKind,
       ...(name !== undefined ? { name } : {}),
       ...(mode !== undefined ? { mode } : {}),
       ...(owner ? { owner } : {}),

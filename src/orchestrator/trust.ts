@@ -18,6 +18,7 @@
  */
 import fs from 'node:fs';
 import { PermissionError } from '../errors.js';
+import { objectName } from '../image/object-kinds.js';
 import type { ImageMetadata } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { ALARM_CLOCKS } from '../kernel/timers.js';
@@ -96,7 +97,6 @@ export function restorePrivilegeHint(): string | undefined {
   );
 }
 
-const objectWhat = (o: { kind: string }) => (o.kind === 'memfd' ? 'memfd' : o.kind === 'unlinked-dir' ? 'removed directory' : `${o.kind} file`);
 
 /** A caller that is not root restores only its own credentials. */
 export function checkCallerMayRestore(meta: ImageMetadata): void {
@@ -131,7 +131,7 @@ export function checkCallerMayRestore(meta: ImageMetadata): void {
       throw new PermissionError(`System V object id ${o.id}: owned by uid ${o.uid} (created by ${o.cuid}), not the caller's; only root may restore it`, { object: `ipc ${o.id}`, phase: 'check' });
   for (const o of meta.files.objects ?? [])
     if (o.owner && (o.owner[0] !== self.euid || o.owner[1] !== self.egid))
-      throw new PermissionError(`${objectWhat(o)} ${o.name}: owned by ${o.owner[0]}:${o.owner[1]}, not the caller's; only root may restore it`, { object: o.name, phase: 'check' });
+      throw new PermissionError(`${objectName(o)}: owned by ${o.owner[0]}:${o.owner[1]}, not the caller's; only root may restore it`, { object: o.name, phase: 'check' });
 }
 
 const RLIMIT_NAMES = ['RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS', 'RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS', 'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME'];
@@ -190,7 +190,7 @@ export function checkWithinOwner(meta: ImageMetadata, owner: number, name: strin
   // a content object's owner is given back by the helper (fchown): only the owner's own
   for (const o of meta.files.objects ?? [])
     if (o.owner && (o.owner[0] !== owner || !groups.has(o.owner[1])))
-      throw refuse(`${objectWhat(o)} ${o.name}`, `owned by ${o.owner[0]}:${o.owner[1]}, beyond ${whose}`);
+      throw refuse(objectName(o), `owned by ${o.owner[0]}:${o.owner[1]}, beyond ${whose}`);
   const firstFree = unprivilegedPortStart();
   for (const f of meta.files.files) {
     const needs = opsOf(f.kind).privilege?.(f, { firstFreePort: firstFree });
