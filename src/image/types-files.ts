@@ -68,7 +68,7 @@ export interface InetSocketImage {
   remote?: InetAddress;
   /** a listener's backlog */
   backlog: number;
-  /** options by name (src/kernel/fds/inet.ts INET_OPTS) */
+  /** options by name (src/image/kinds/inet.ts INET_OPTS) */
   opts: Record<string, number>;
   tcp?: TcpRepairImage;
   /** a classic BPF socket filter the program attached (SO_ATTACH_FILTER): its instructions */

@@ -34,7 +34,7 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
   const files = arr(o.files, w.at('files')).map((x, i): FileImage => checkFile(x, w.at('files').at(i), ctx));
   if (new Set(files.map((f) => f.id)).size !== files.length) w.at('files').fail('duplicate file ids');
   const link: LinkContext = { files, byId: new Map(files.map((f) => [f.id, f])), objects };
-  files.forEach((f, i) => formatOf(f.kind).link?.(f as never, w.at('files').at(i), link));
+  files.forEach((f, i) => formatOf(f.kind).link?.(f, w.at('files').at(i), link));
   return { files, pipes, ...(objects ? { objects } : {}), ...(ttys ? { ttys } : {}) };
 }
 

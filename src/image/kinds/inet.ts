@@ -1,6 +1,8 @@
-/** TCP and UDP sockets (src/kernel/fds/inet.ts); the checks of their state: validate-inet.ts. */
-import type { FileBase, InetAddress, InetSocketImage } from '../types-files.js';
-import { checkInet } from '../validate-inet.js';
+/** TCP and UDP sockets (src/kernel/fds/inet.ts): the socket's state, checked. */
+import net from 'node:net';
+import type { CborValue } from '../cbor.js';
+import { MAX_FD, PID_MAX, PLAN_DATA_MAX, QUEUE_MAX, Where, arr, bool, bytes, field, int, obj, str } from '../check.js';
+import type { FileBase, InetAddress, InetSocketImage, InetState, TcpRepairImage } from '../types-files.js';
 import type { FileFormat } from './kind.js';
 
 export interface InetFile extends FileBase {
@@ -63,3 +65,127 @@ export const inetFormat: FileFormat<InetFile> = {
       ? [`${f.inet.proto} #${f.id}: its peer is outside the tree: restored ${f.inet.policy === 'established' ? 'established (the peer must stay quiet until then)' : 'reset (ECONNRESET after the queued bytes)'}`]
       : [],
 };
+
+const STATES: InetState[] = ['closed', 'listen', 'established', 'fin-wait2', 'close-wait', 'disconnected', 'connected'];
+/** The options kept, in the order of native/helper/kinds/inet/inet.h. */
+export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'] as const;
+const OPTS: readonly string[] = INET_OPTS;
+const U32 = 0xffffffff;
+
+function oneOf<T extends string>(list: readonly T[]) {
+  return (v: CborValue | undefined, w: Where): T => {
+    const s = str(v, w, 16);
+    if (!list.includes(s as T)) w.fail(`expected one of ${list.join(', ')}`);
+    return s as T;
+  };
+}
+
+function address(v: CborValue | undefined, w: Where, family: 4 | 6): InetAddress {
+  const o = obj(v, w);
+  const addr = field(o, 'addr', w, (y, ww) => str(y, ww, 64));
+  if (net.isIP(addr) !== family || addr.includes('%')) w.at('addr').fail(`not an IPv${family} address`);
+  return { addr, port: field(o, 'port', w, (y, ww) => int(y, ww, 0, 65535)) };
+}
+
+/** [content object id, bytes]: a queue of more than QUEUE_MAX bytes (checked against the object
+ * in validate-files.ts) */
+function queueObj(v: CborValue, w: Where): [number, number] {
+  const a = arr(v, w, 2);
+  if (a.length !== 2) w.fail('expected [object id, bytes]');
+  return [int(a[0], w.at(0), 0, 1 << 30), int(a[1], w.at(1), QUEUE_MAX + 1, 2 ** 31)];
+}
+
+function repair(v: CborValue | undefined, w: Where): TcpRepairImage {
+  const o = obj(v, w);
+  const window = arr(o.window, w.at('window'), 5).map((y, i) => int(y, w.at('window').at(i), 0, U32));
+  if (window.length !== 5) w.at('window').fail('expected 5 numbers');
+  const t: TcpRepairImage = {
+    inSeq: field(o, 'inSeq', w, (y, ww) => int(y, ww, 0, U32)),
+    outSeq: field(o, 'outSeq', w, (y, ww) => int(y, ww, 0, U32)),
+    recvQueue: field(o, 'recvQueue', w, (y, ww) => bytes(y, ww, 0, QUEUE_MAX)),
+    sendQueue: field(o, 'sendQueue', w, (y, ww) => bytes(y, ww, 0, QUEUE_MAX)),
+    unsent: field(o, 'unsent', w, (y, ww) => int(y, ww, 0, 2 ** 31)),
+    mss: field(o, 'mss', w, (y, ww) => int(y, ww, 0, 65535)),
+    sndWscale: field(o, 'sndWscale', w, (y, ww) => int(y, ww, 0, 14)),
+    rcvWscale: field(o, 'rcvWscale', w, (y, ww) => int(y, ww, 0, 14)),
+    options: field(o, 'options', w, (y, ww) => int(y, ww, 0, 7)),
+    timestamp: field(o, 'timestamp', w, (y, ww) => int(y, ww, 0, U32)),
+    window: window as TcpRepairImage['window'],
+    ...(o.recvObj !== undefined ? { recvObj: queueObj(o.recvObj, w.at('recvObj')) } : {}),
+    ...(o.sendObj !== undefined ? { sendObj: queueObj(o.sendObj, w.at('sendObj')) } : {}),
+  };
+  if ((t.recvObj && t.recvQueue.length) || (t.sendObj && t.sendQueue.length)) w.fail('a queue both in the metadata and in an object');
+  if (!t.sendObj && t.unsent > t.sendQueue.length) w.at('unsent').fail('more bytes never sent than queued');
+  if (t.recvQueue.length + t.sendQueue.length > PLAN_DATA_MAX) w.fail(`more than ${PLAN_DATA_MAX} bytes queued in both directions`);
+  return t;
+}
+
+export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
+  const o = obj(v, w);
+  const family = field(o, 'family', w, (y, ww) => int(y, ww, 4, 6));
+  if (family !== 4 && family !== 6) w.at('family').fail('expected 4 or 6');
+  const f = family as 4 | 6;
+  const optsObj = obj(o.opts, w.at('opts'));
+  const opts: Record<string, number> = {};
+  for (const [k, y] of Object.entries(optsObj)) {
+    if (!OPTS.includes(k)) w.at('opts').fail(`unknown option ${k}`);
+    opts[k] = int(y, w.at('opts').at(k), -1, 0x7fffffff);
+  }
+  const ext = o.external === undefined ? undefined : obj(o.external, w.at('external'));
+  const ew = w.at('external');
+  const u: InetSocketImage = {
+    ino: field(o, 'ino', w, (y, ww) => int(y, ww, 0, Number.MAX_SAFE_INTEGER)),
+    family: f,
+    proto: field(o, 'proto', w, oneOf(['tcp', 'udp'] as const)),
+    state: field(o, 'state', w, oneOf(STATES)),
+    local: o.local === undefined ? undefined : address(o.local, w.at('local'), f),
+    remote: o.remote === undefined ? undefined : address(o.remote, w.at('remote'), f),
+    backlog: field(o, 'backlog', w, (y, ww) => int(y, ww, 0, 65535)),
+    opts,
+    tcp: o.tcp === undefined ? undefined : repair(o.tcp, w.at('tcp')),
+    ...(o.datagrams !== undefined
+      ? {
+          datagrams: arr(o.datagrams, w.at('datagrams'), 1 << 16).map((y, i) => {
+            const dw = w.at('datagrams').at(i);
+            const d = obj(y, dw);
+            return { from: address(d.from, dw.at('from'), f), data: field(d, 'data', dw, (z, ww) => bytes(z, ww, 0, 65535)) };
+          }),
+        }
+      : {}),
+    peer: o.peer === undefined ? undefined : field(o, 'peer', w, oneOf(['inside', 'outside', 'pending'] as const)),
+    ...(o.acceptq !== undefined ? { acceptq: field(o, 'acceptq', w, (y, ww) => int(y, ww, 1, 65535)) } : {}),
+    policy: o.policy === undefined ? undefined : field(o, 'policy', w, oneOf(['established', 'close'] as const)),
+    ...(o.leftToRead !== undefined ? { leftToRead: field(o, 'leftToRead', w, (y, ww) => bytes(y, ww, 0, QUEUE_MAX)) } : {}),
+    ...(o.resetPending !== undefined ? { resetPending: field(o, 'resetPending', w, bool) } : {}),
+    ...(o.filter !== undefined ? { filter: field(o, 'filter', w, (y, ww) => bytes(y, ww, 8, 4096 * 8)) } : {}),
+    ...(o.keeper !== undefined
+      ? {
+          keeper: {
+            pid: field(obj(o.keeper, w.at('keeper')), 'pid', w.at('keeper'), (y, ww) => int(y, ww, 1, PID_MAX)),
+            start: field(obj(o.keeper, w.at('keeper')), 'start', w.at('keeper'), (y, ww) => int(y, ww, 0)),
+          },
+        }
+      : {}),
+    external: ext && {
+      pid: field(ext, 'pid', ew, (y, ww) => int(y, ww, 0, PID_MAX)),
+      fd: field(ext, 'fd', ew, (y, ww) => int(y, ww, 0, MAX_FD)),
+      comm: field(ext, 'comm', ew, (y, ww) => str(y, ww, 16)),
+    },
+  };
+  const conn = u.state === 'established' || u.state === 'fin-wait2' || u.state === 'close-wait';
+  if (u.proto === 'udp' && u.state !== 'closed' && u.state !== 'connected') w.at('state').fail('not a UDP state');
+  if (u.proto === 'tcp' && u.state === 'connected') w.at('state').fail('not a TCP state');
+  if (u.state === 'listen' && !u.local) w.fail('a listener without its address');
+  if ((u.state === 'connected' || conn) && !u.remote) w.fail('connected without a remote address');
+  if (conn !== (u.proto === 'tcp' && u.tcp !== undefined)) w.fail('repair state only and always on a TCP connection');
+  if (conn && (!u.local || !u.peer)) w.fail('a TCP connection without its local address or peer');
+  if (u.datagrams && (u.proto !== 'udp' || u.datagrams.reduce((n, d) => n + d.data.length, 0) > QUEUE_MAX)) w.at('datagrams').fail(`datagrams only at a UDP socket, at most ${QUEUE_MAX} bytes`);
+  if ((u.state === 'disconnected') !== (u.leftToRead !== undefined)) w.fail('bytes left to read only and always at a disconnected socket');
+  if (u.state === 'disconnected' && u.proto !== 'tcp') w.at('state').fail('not a UDP state');
+  if (u.filter && u.filter.length % 8) w.at('filter').fail('not whole BPF instructions (8 bytes each)');
+  if (u.keeper && (u.peer !== 'outside' || u.policy !== 'established')) w.at('keeper').fail('a keeper only for a connection kept to an outside peer');
+  if (u.acceptq !== undefined && u.state !== 'listen') w.at('acceptq').fail('an accept queue only at a listener');
+  if (u.peer === 'pending' && (u.state !== 'established' || u.tcp!.sendQueue.length || u.tcp!.recvQueue.length)) w.at('peer').fail('a connection waiting to be accepted is established, nothing in flight');
+  if (u.peer === 'outside' && !u.policy) w.fail('an outside peer without a policy');
+  return u;
+}

@@ -7,13 +7,12 @@
  * (native/helper/kinds/inet/restore_inet.c).
  */
 import { UnsupportedError } from '../../errors.js';
-import { inetName, inetText } from '../../image/kinds/inet.js';
+import { INET_OPTS, inetName, inetText } from '../../image/kinds/inet.js';
 import type { FileOf, InetAddress, InetSocketImage, InetState } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
 
-/** The options kept, in the order of native/helper/kinds/inet/inet.h. */
-export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'] as const;
+export { INET_OPTS };
 /** largest queue carried in the metadata (each way); a TCP connection's larger queues are
  * content objects (OBJECT records), never in the metadata or JavaScript */
 export const INET_QUEUE_MAX = 4 << 20;

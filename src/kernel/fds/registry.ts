@@ -2,7 +2,7 @@
  * The one registry of fd kinds for checkpoint and restart. Order matters: the first kind whose
  * matches() accepts an object takes it. The compiler checks that every kind of the image
  * (src/image/kinds/index.ts) is here. Adding a kind: its module beside this one and a line here,
- * its image module in src/image/kinds/ (see docs/design.md, "Adding a kind of file").
+ * its image module in src/image/kinds/ (docs/kinds.md has the checklist).
  */
 import { UnsupportedError } from '../../errors.js';
 import { statelessDevice } from './device.js';
