@@ -101,15 +101,15 @@ export class InetSockets {
 
   /** The tree's TCP listener that a connection to this address reaches. */
   private listenerFor(a: InetAddress): InetSocketImage | undefined {
-    const ls = this.entries.map((e) => e.file.inet!).filter((u) => u.state === 'listen' && u.local?.port === a.port);
+    const ls = this.entries.map((e) => e.file.inet).filter((u) => u.state === 'listen' && u.local?.port === a.port);
     return ls.find((u) => key(u.local) === key(a)) ?? ls.find((u) => /^(0\.0\.0\.0|::)$/.test(u.local!.addr));
   }
 
   link(): void {
-    const byPair = new Map(this.entries.filter((e) => e.file.inet!.tcp).map((e) => [`${key(e.file.inet!.local)}>${key(e.file.inet!.remote)}`, e]));
+    const byPair = new Map(this.entries.filter((e) => e.file.inet.tcp).map((e) => [`${key(e.file.inet.local)}>${key(e.file.inet.remote)}`, e]));
     let holders: ReturnType<typeof findHolders> | undefined;
     for (const e of this.entries) {
-      const u = e.file.inet!;
+      const u = e.file.inet;
       if (!u.tcp) continue;
       const what = `process ${e.pid} fd ${e.fd} (${e.file.path})`;
       if (byPair.has(`${key(u.remote)}>${key(u.local)}`)) {
@@ -158,7 +158,7 @@ export class InetSockets {
       }
     }
     for (const e of this.entries) {
-      const u = e.file.inet!;
+      const u = e.file.inet;
       // queues of more than 4 MiB are content objects, written at release in repair mode
       const big = Math.max(u.tcp?.recvObj?.[1] ?? 0, u.tcp?.sendObj?.[1] ?? 0);
       if (big && !(u.peer === 'inside' || (u.peer === 'outside' && u.policy === 'established')))

@@ -3,7 +3,8 @@
  * itself (size and queued bytes, read without consuming them with tee()) is in the FILES
  * record. On restart the helper creates the pipe, refills it, and every task inherits the ends.
  */
-import type { FileOf } from '../../image/types.js';
+import type { FileOf, PipeImage } from '../../image/types.js';
+import { hex } from '../helper.js';
 import type { FdOps } from './types.js';
 
 const O_ACCMODE = 3;
@@ -24,3 +25,6 @@ export const pipeEnd: FdOps<FileOf<'pipe'>> = {
   check() {},
   plan: (file) => `file ${file.id} pipe ${file.pipe.id} ${file.pipe.end === 'write' ? 1 : 0} ${file.flags & ~0o2000000}`,
 };
+
+/** The helper plan line that creates a pipe (anonymous or a FIFO's) and refills it. */
+export const pipeLine = (p: PipeImage) => `pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`;

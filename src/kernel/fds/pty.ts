@@ -9,7 +9,7 @@
  */
 import { UnsupportedError } from '../../errors.js';
 import type { FileOf, TtyImage } from '../../image/types.js';
-import type { Helper } from '../helper.js';
+import { hex, type Helper } from '../helper.js';
 import type { FdOps } from './types.js';
 
 const PTS = /^\/dev\/pts\/(\d+)$/;
@@ -57,4 +57,13 @@ async function readTty(helper: Helper, h: { pid: number; fd: number }, link: str
         }
       : {}),
   };
+}
+
+/** The helper plan line that creates a pty pair at its index with its settings. */
+export function ttyLine(t: TtyImage): string {
+  const tio = t.termios;
+  const settings = tio
+    ? `1 ${tio.iflag} ${tio.oflag} ${tio.cflag} ${tio.lflag} ${tio.line} ${hex(tio.cc) || '00'} ${tio.ispeed} ${tio.ospeed} ${t.winsize!.join(' ')}`
+    : '0 0 0 0 0 0 00 0 0 0 0 0 0';
+  return `tty ${t.index} ${t.locked ? 1 : 0} ${t.packet ? 1 : 0} ${t.exclusive ? 1 : 0} ${settings}`;
 }
