@@ -10,6 +10,7 @@
  * (SEEK_DATA/SEEK_HOLE: holes stay holes), and later streams those pages as OBJECT records
  * before any task's PAGES records. Contents never pass through JavaScript.
  */
+import { OBJECT_KINDS, objectName } from '../image/object-kinds.js';
 import type { FileImage, ObjectImage, TaskImage } from '../image/types.js';
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
@@ -45,7 +46,7 @@ function mappedKind(path: string): { kind: Kind; name?: string } {
  * the kernel's internal one of memfds and shared anonymous memory, so its inode is a key of
  * its own, and so is a socket queue's (the helper's memfd, only ever referred to as a queue).
  * An unlinked file and a removed directory share one key: an fd of either is 'unlinked'. */
-const keyOf = (kind: Kind, ino: number) => `${kind === 'tmpfs' ? 'f' : kind === 'queue' ? 'q' : 'o'}:${ino}`;
+const keyOf = (kind: Kind, ino: number) => `${OBJECT_KINDS[kind].inodes}:${ino}`;
 
 /**
  * Numbers the tree's content objects, replaces the inodes that memory.ts and the fd kinds left
@@ -62,12 +63,12 @@ export async function captureObjects(
 ): Promise<CapturedObjects> {
   const sources = new Map<string, Source>();
   for (const f of files)
-    if ((f.kind === 'memfd' || f.kind === 'unlinked') && f.obj !== undefined && !sources.has(keyOf(f.kind, f.obj))) {
+    if ('obj' in f && !sources.has(keyOf(f.kind, f.obj))) {
       const path = fdPaths.get(f.obj)!;
       const kind = f.kind === 'unlinked' && fs.statSync(path).isDirectory() ? 'unlinked-dir' : f.kind;
       sources.set(keyOf(kind, f.obj), { ino: f.obj, path, kind, name: f.path });
     }
-  const queues = (f: FileImage) => [f.inet?.tcp?.recvObj, f.inet?.tcp?.sendObj].filter((q): q is [number, number] => q !== undefined);
+  const queues = (f: FileImage) => ('inet' in f ? [f.inet.tcp?.recvObj, f.inet.tcp?.sendObj] : []).filter((q): q is [number, number] => q !== undefined);
   for (const f of files) for (const [ino] of queues(f)) sources.set(keyOf('queue', ino), { ino, path: fdPaths.get(ino)!, kind: 'queue' });
   for (const t of tasks)
     if (t.cwdObj !== undefined && !sources.has(keyOf('unlinked-dir', t.cwdObj)))
@@ -93,8 +94,9 @@ export async function captureObjects(
   const objects: ObjectImage[] = [];
   const paths = new Map<number, string>();
   for (const s of sources.values()) {
-    const ev = s.kind === 'unlinked-dir' ? removedDir(s.path) : await objectOf(h, s.path);
-    if ((s.kind === 'unlinked' || s.kind === 'unlinked-dir') && ev.nlink > 0)
+    const k = OBJECT_KINDS[s.kind];
+    const ev = k.empty ? removedDir(s.path) : await objectOf(h, s.path);
+    if (k.removed && ev.nlink > 0)
       throw new UnsupportedError(`${s.name} (deleted): unlinked from this path but still linked elsewhere: not supported yet`, { object: s.name, phase: 'memory' });
     const id = objects.length;
     ids.set(keyOf(s.kind, s.ino), id);
@@ -103,14 +105,14 @@ export async function captureObjects(
       id,
       kind: s.kind,
       ...(s.name !== undefined ? { name: s.name } : {}),
-      ...(s.kind !== 'anon' && s.kind !== 'queue' ? { mode: ev.mode, owner: [ev.uid, ev.gid] as [number, number] } : {}),
-      ...(s.kind === 'tmpfs' ? { inode: tmpfsInode(s.name!, s.ino) } : {}),
+      ...(k.owned ? { mode: ev.mode, owner: [ev.uid, ev.gid] as [number, number] } : {}),
+      ...(k.inode ? { inode: tmpfsInode(s.name!, s.ino) } : {}),
       size: ev.size,
-      seals: s.kind === 'memfd' ? ev.seals : 0,
+      seals: k.sealed ? ev.seals : 0,
       runs: ev.runs,
     });
   }
-  for (const f of files) if (f.obj !== undefined) f.obj = ids.get(keyOf(f.kind as Kind, f.obj))!;
+  for (const f of files) if ('obj' in f) f.obj = ids.get(keyOf(f.kind, f.obj))!;
   for (const f of files) for (const q of queues(f)) q[0] = ids.get(keyOf('queue', q[0]))!;
   for (const t of tasks) if (t.cwdObj !== undefined) t.cwdObj = ids.get(keyOf('unlinked-dir', t.cwdObj))!;
   for (const t of tasks)
@@ -181,8 +183,6 @@ function sourceOf(sources: Map<string, Source>, line: string): Source | undefine
   return t && t.name === path ? t : undefined;
 }
 
-const objectName = (s: { kind: Kind; name?: string }) =>
-  s.kind === 'anon' ? 'shared anonymous memory' : s.kind === 'memfd' ? `memfd ${s.name}` : s.kind === 'tmpfs' ? `tmpfs file ${s.name}` : `unlinked file ${s.name}`;
 
 /** A content object also mapped by a process outside the tree would not be shared with it
  * after the restart: refused like any leaked object, unless allowed (then a warning). Its fds
@@ -209,7 +209,7 @@ function findOutsideMappers(sources: Map<string, Source>, leaks: LeakPolicy): vo
 export function checkTmpfsObjects(objects: ObjectImage[] | undefined): void {
   const live = new Map<string, Source>();
   for (const o of objects ?? []) {
-    if (o.kind !== 'tmpfs' || !o.inode) continue;
+    if (!o.inode) continue; // a tmpfs file (OBJECT_KINDS.inode)
     let st: fs.Stats;
     try {
       st = fs.lstatSync(o.name!);
@@ -258,10 +258,9 @@ export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: numb
 
 /** The helper plan lines that create the objects (before any file or task line). */
 export function objectLines(objects: ObjectImage[]): string[] {
-  const KIND = { anon: 0, memfd: 1, unlinked: 2, queue: 3, 'unlinked-dir': 4, tmpfs: 5 };
   return objects.map(
     (o) =>
-      `obj ${o.id} ${KIND[o.kind]} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}` +
+      `obj ${o.id} ${OBJECT_KINDS[o.kind].nr} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}` +
       (o.mode !== undefined ? ` ${o.mode}${o.owner ? ` ${o.owner[0]} ${o.owner[1]}` : ''}` : '') +
       (o.inode ? ` ${o.inode.dev} ${o.inode.ino}` : ''),
   );

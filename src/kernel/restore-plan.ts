@@ -1,6 +1,8 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
 import type { ImageFiles, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
+import { pipeLine } from './fds/pipe.js';
+import { ttyLine } from './fds/pty.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
 import { lockRange } from './locks.js';
@@ -36,15 +38,8 @@ function commHex(comm: string): string {
 
 /** Every open-file object and pipe, created once by the helper and inherited by all tasks. */
 export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
-  const L = objectLines(f.objects ?? []);
-  for (const t of f.ttys ?? []) {
-    const tio = t.termios;
-    const settings = tio
-      ? `1 ${tio.iflag} ${tio.oflag} ${tio.cflag} ${tio.lflag} ${tio.line} ${hex(tio.cc) || '00'} ${tio.ispeed} ${tio.ospeed} ${t.winsize!.join(' ')}`
-      : '0 0 0 0 0 0 00 0 0 0 0 0 0';
-    L.push(`tty ${t.index} ${t.locked ? 1 : 0} ${t.packet ? 1 : 0} ${t.exclusive ? 1 : 0} ${settings}`);
-  }
-  for (const p of f.pipes) L.push(`pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`);
+  // what the files are opened on: content objects, pty pairs, pipes
+  const L = [...objectLines(f.objects ?? []), ...(f.ttys ?? []).map(ttyLine), ...f.pipes.map(pipeLine)];
   for (const file of f.files) {
     const line = opsOf(file.kind).plan(file, ctx);
     if (line) L.push(line);

@@ -323,7 +323,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       helper.send('tcpkeeper');
       const k = (await helper.next('tcpkeeper')).pid as number;
       const start = startTicks(k);
-      for (const c of captured.tcpKeep) c.file.inet!.keeper = { pid: k, start };
+      for (const c of captured.tcpKeep) c.file.inet.keeper = { pid: k, start };
     }
     const w = new ImageWriter(out.fd, typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output);
     const host = hostIdentity(tasks[0]!.xstate.length);

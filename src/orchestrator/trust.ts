@@ -18,7 +18,10 @@
  */
 import fs from 'node:fs';
 import { PermissionError } from '../errors.js';
+import { objectName } from '../image/object-kinds.js';
 import type { ImageMetadata } from '../image/types.js';
+import { opsOf } from '../kernel/fds/registry.js';
+import { ALARM_CLOCKS } from '../kernel/timers.js';
 import { native } from '../native/addon.js';
 
 export interface ImageTrust {
@@ -94,7 +97,6 @@ export function restorePrivilegeHint(): string | undefined {
   );
 }
 
-const objectWhat = (o: { kind: string }) => (o.kind === 'memfd' ? 'memfd' : o.kind === 'unlinked-dir' ? 'removed directory' : `${o.kind} file`);
 
 /** A caller that is not root restores only its own credentials. */
 export function checkCallerMayRestore(meta: ImageMetadata): void {
@@ -129,11 +131,8 @@ export function checkCallerMayRestore(meta: ImageMetadata): void {
       throw new PermissionError(`System V object id ${o.id}: owned by uid ${o.uid} (created by ${o.cuid}), not the caller's; only root may restore it`, { object: `ipc ${o.id}`, phase: 'check' });
   for (const o of meta.files.objects ?? [])
     if (o.owner && (o.owner[0] !== self.euid || o.owner[1] !== self.egid))
-      throw new PermissionError(`${objectWhat(o)} ${o.name}: owned by ${o.owner[0]}:${o.owner[1]}, not the caller's; only root may restore it`, { object: o.name, phase: 'check' });
+      throw new PermissionError(`${objectName(o)}: owned by ${o.owner[0]}:${o.owner[1]}, not the caller's; only root may restore it`, { object: o.name, phase: 'check' });
 }
-
-/** CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM: timers on them need CAP_WAKE_ALARM. */
-const ALARM_CLOCKS = new Set([8, 9]);
 
 const RLIMIT_NAMES = ['RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS', 'RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS', 'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME'];
 
@@ -191,14 +190,11 @@ export function checkWithinOwner(meta: ImageMetadata, owner: number, name: strin
   // a content object's owner is given back by the helper (fchown): only the owner's own
   for (const o of meta.files.objects ?? [])
     if (o.owner && (o.owner[0] !== owner || !groups.has(o.owner[1])))
-      throw refuse(`${objectWhat(o)} ${o.name}`, `owned by ${o.owner[0]}:${o.owner[1]}, beyond ${whose}`);
+      throw refuse(objectName(o), `owned by ${o.owner[0]}:${o.owner[1]}, beyond ${whose}`);
   const firstFree = unprivilegedPortStart();
   for (const f of meta.files.files) {
-    if (f.kind === 'timerfd' && ALARM_CLOCKS.has(Number(f.params?.[0])))
-      throw refuse(`file ${f.id} (timerfd)`, `on an alarm clock (${f.params![0]}), which needs CAP_WAKE_ALARM, beyond ${whose}`);
-    const port = f.inet?.local?.port ?? 0;
-    if (port > 0 && port < firstFree)
-      throw refuse(`file ${f.id} (${f.inet!.proto} socket)`, `bound to port ${port}, below ip_unprivileged_port_start (${firstFree}): binding it needs CAP_NET_BIND_SERVICE, beyond ${whose}`);
+    const needs = opsOf(f.kind).privilege?.(f, { firstFreePort: firstFree });
+    if (needs) throw refuse(needs.who, `${needs.what}, beyond ${whose}`);
   }
 }
 

@@ -6,9 +6,10 @@
  * (an 'external-stdio' event, one line from the CLI). A named FIFO or a file on stdio is not
  * external: it is reopened by its path like any other.
  */
+import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 
-export const externalStdio: FdOps = {
+export const externalStdio: FdOps<FileOf<'external'>> = {
   kind: 'external',
   matches: (f, ctx) =>
     ctx.rootStdio !== undefined &&
@@ -16,6 +17,11 @@ export const externalStdio: FdOps = {
       ? /^\/dev\/(pts\/|tty|console)/.test(f.link)
       : f.stat.isSocket() || (f.stat.isFIFO() && f.link.startsWith('pipe:') && ctx.heldOutside)),
   dump: (f, ctx) => ({ path: f.link, flags: f.info.flags, pos: 0, stdio: ctx.rootStdio }),
+  unsaved: true,
+  captured(file, o, cap) {
+    const fds = o.holders.filter((h) => h.pid === cap.root && h.fd <= 2).map((h) => h.fd);
+    cap.external.push({ pid: cap.root, fds, path: o.facts.link, slot: o.ctx.rootStdio! });
+  },
   check() {},
   plan: (file, ctx) => `file ${file.id} inherit ${ctx.stdioFd(file.stdio ?? 0)}`,
 };

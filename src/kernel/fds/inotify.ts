@@ -12,6 +12,7 @@ import { systemErrorText } from '../../errno.js';
 import type { InotifyWatch } from '../../image/types.js';
 import { native } from '../../native/addon.js';
 import { hex } from '../helper.js';
+import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 
 const WATCH = /^inotify wd:([0-9a-f]+) ino:[0-9a-f]+ sdev:([0-9a-f]+) mask:([0-9a-f]+) ignored_mask:[0-9a-f]+ fhandle-bytes:([0-9a-f]+) fhandle-type:([0-9a-f]+) f_handle:([0-9a-f]+)/;
@@ -26,7 +27,7 @@ function mountOf(pid: number, sdev: number): string | undefined {
   return undefined;
 }
 
-export const inotifyFd: FdOps = {
+export const inotifyFd: FdOps<FileOf<'inotify'>> = {
   kind: 'inotify',
   matches: (f) => f.link === 'anon_inode:inotify',
   dump: (f) => {

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UnsupportedError } from '../../errors.js';
-import type { UnixSocketImage, UnixSocketType } from '../../image/types.js';
+import type { FileOf, UnixSocketImage, UnixSocketType } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
 
@@ -101,16 +101,17 @@ function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
   };
 }
 
-export const unixSocket: FdOps = {
+export const unixSocket: FdOps<FileOf<'unix'>> = {
   kind: 'unix',
   matches: (f, ctx) => f.stat.isSocket() && ctx.unix !== undefined,
   dump: (f, ctx) => {
     const u = unixState(f, ctx.unix!);
     return { path: `${f.link} ${u.type} ${unixNameText(u.name)}`, flags: f.info.flags, pos: 0, unix: u };
   },
+  captured: (file, o, cap) => cap.unix.add(file, o.ctx.unix!, o.holders[0]!.pid, o.holders[0]!.fd),
   check() {},
   plan: (file) => {
-    const u = file.unix!;
+    const u = file.unix;
     // each datagram `data` ('z': empty), with its sender `data:name` (name '' = unnamed) when it has senders
     const msgs = u.queue.length ? u.queue.map((m, i) => (m.length ? hex(m) : 'z') + (u.senders ? `:${hex(u.senders[i]!)}` : '')).join(',') : '-';
     return [
