@@ -133,6 +133,8 @@
  *   ptimer <id> <clock> <notify> <signo> <sigval> <tid> <interval s> <ns> <value s> <ns>
  * Then the tree-building actions, executed in order (the coordinator planned them):
  *   act clone <creator index|-1 for the helper> <task index>
+ *   act clonep <creator index> <task index>   (CLONE_PARENT: born a sibling of its creator, in
+ *                                              the creator's session)
  *   act setsid <task>      act setpgid <task> <index of the group's leader task>
  *   act exit <task>        act reap <task> <index of its exited child>
  *   act ctty <task> <tty index>   (a session leader takes its pty as controlling terminal)
@@ -361,6 +363,7 @@ struct task_plan {
 	enum task_kind kind;
 	int exit_status, stopped;
 	int creator; /* task index, -1 the helper */
+	int sibling; /* created with CLONE_PARENT: its parent is its creator's parent */
 	int cmdfd;   /* helper's write end of the task's command pipe */
 	int cmdrd;   /* the task's read end */
 	char *cwd, *exe;
@@ -421,6 +424,7 @@ enum act_op { ACT_CLONE = 1, ACT_SETSID, ACT_SETPGID, ACT_EXIT, ACT_REAP, ACT_CT
 struct act_plan {
 	enum act_op op;
 	int task, arg; /* arg: creator (clone), leader (setpgid), child (reap) */
+	int sibling;   /* clonep: CLONE_PARENT, the task is born its creator's sibling */
 };
 
 struct plan {

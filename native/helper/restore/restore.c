@@ -350,8 +350,10 @@ int helper_restore(int detach, int check)
 	}
 	/* Creators are known to every task before any is cloned (clones copy this memory). */
 	for (int i = 0; i < plan.nacts; i++)
-		if (plan.acts[i].op == ACT_CLONE)
+		if (plan.acts[i].op == ACT_CLONE) {
 			plan.tasks[plan.acts[i].task].creator = plan.acts[i].arg;
+			plan.tasks[plan.acts[i].task].sibling = plan.acts[i].sibling;
+		}
 	int had_root = plan.ntasks > 0;
 	if (restore_all(detach) < 0) {
 		if (saved_fg > 0)
