@@ -11,6 +11,9 @@ export interface FileImage {
   pos: number;
   /** Only for kind 'external': the stdio slot of the restarting process it connects to. */
   stdio?: number;
+  /** Only for kind 'external', a terminal: its modes at checkpoint time, which the job gets
+   * back on the terminal it is restarted onto (in the foreground). */
+  ttyModes?: { termios: Termios; winsize: [number, number, number, number] };
   /** Only for kinds 'pipe' and 'fifo': which pipe and which end ('both': a FIFO opened O_RDWR). */
   pipe?: { id: number; end: 'read' | 'write' | 'both' };
   /** Kind-specific numbers (see the kind's module in src/kernel/fds/). */
@@ -225,8 +228,19 @@ export interface TtyImage {
   packet: boolean;
   exclusive: boolean;
   /** termios of the slave (absent when it could not be read: a locked pair never opened) */
-  termios?: { iflag: number; oflag: number; cflag: number; lflag: number; line: number; cc: Uint8Array; ispeed: number; ospeed: number };
+  termios?: Termios;
   winsize?: [number, number, number, number];
+}
+
+export interface Termios {
+  iflag: number;
+  oflag: number;
+  cflag: number;
+  lflag: number;
+  line: number;
+  cc: Uint8Array;
+  ispeed: number;
+  ospeed: number;
 }
 
 export interface ImageFiles {

@@ -2,7 +2,7 @@
 import type { CborValue } from './cbor.js';
 import { PAGE_SIZE } from './format.js';
 import { MAX_FD, PID_MAX, OBJECT_MAX, PLAN_DATA_MAX, Where, arr, bool, bytes, field, int, obj, pathText, shown, str, u64 } from './check.js';
-import type { FileImage, ImageFiles, LockImage, PipeImage, ObjectImage, TtyImage } from './types.js';
+import type { FileImage, ImageFiles, LockImage, PipeImage, ObjectImage, Termios, TtyImage } from './types.js';
 import { checkInet, checkInetKind } from './validate-inet.js';
 import { checkUnix, checkUnixLinks } from './validate-unix.js';
 
@@ -59,6 +59,10 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
       ...(f.fown !== undefined ? { fown: checkFown(f.fown, fw.at('fown')) } : {}),
       ...(f.inet !== undefined ? { inet: checkInet(f.inet, fw.at('inet')) } : {}),
     };
+    if (f.ttyModes !== undefined) {
+      if (file.kind !== 'external') fw.fail('terminal modes on a file that is not external stdio');
+      file.ttyModes = checkTermios(obj(f.ttyModes, fw.at('ttyModes')), fw.at('ttyModes'));
+    }
     checkInetKind(file, fw);
     checkParams(file, fw);
     if (file.kind === 'pty' && f.tty === undefined) fw.fail('a terminal end without its pty');
@@ -244,33 +248,36 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
 }
 
 
+/** A terminal's settings: `termios` and `winsize` of o. */
+function checkTermios(o: Record<string, CborValue>, w: Where): { termios: Termios; winsize: [number, number, number, number] } {
+  const tt = w.at('termios');
+  const tio = obj(o.termios!, tt);
+  const u32 = (k: string) => field(tio, k, tt, (y, w2) => int(y, w2, 0, 0xffffffff));
+  return {
+    termios: {
+      iflag: u32('iflag'),
+      oflag: u32('oflag'),
+      cflag: u32('cflag'),
+      lflag: u32('lflag'),
+      line: field(tio, 'line', tt, (y, ww) => int(y, ww, 0, 255)),
+      cc: field(tio, 'cc', tt, (y, ww) => bytes(y, ww, 0, 32)),
+      ispeed: u32('ispeed'),
+      ospeed: u32('ospeed'),
+    },
+    winsize: arr(o.winsize, w.at('winsize'), 4).map((y, k) => int(y, w.at('winsize').at(k), 0, 0xffff)) as [number, number, number, number],
+  };
+}
+
 function checkTtys(v: CborValue, w: Where): TtyImage[] {
   const list = arr(v, w, 4096).map((x, i): TtyImage => {
     const tw = w.at(i);
     const t = obj(x, tw);
-    const u32 = (o: Record<string, CborValue>, k: string, ww: Where) => field(o, k, ww, (y, w2) => int(y, w2, 0, 0xffffffff));
-    const tio = t.termios === undefined ? undefined : obj(t.termios, tw.at('termios'));
-    const tt = tw.at('termios');
     return {
       index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, (1 << 20) - 1)),
       locked: field(t, 'locked', tw, bool),
       packet: field(t, 'packet', tw, bool),
       exclusive: field(t, 'exclusive', tw, bool),
-      ...(tio
-        ? {
-            termios: {
-              iflag: u32(tio, 'iflag', tt),
-              oflag: u32(tio, 'oflag', tt),
-              cflag: u32(tio, 'cflag', tt),
-              lflag: u32(tio, 'lflag', tt),
-              line: field(tio, 'line', tt, (y, ww) => int(y, ww, 0, 255)),
-              cc: field(tio, 'cc', tt, (y, ww) => bytes(y, ww, 0, 32)),
-              ispeed: u32(tio, 'ispeed', tt),
-              ospeed: u32(tio, 'ospeed', tt),
-            },
-            winsize: arr(t.winsize, tw.at('winsize'), 4).map((y, k) => int(y, tw.at('winsize').at(k), 0, 0xffff)) as [number, number, number, number],
-          }
-        : {}),
+      ...(t.termios !== undefined ? checkTermios(t, tw) : {}),
     };
   });
   if (new Set(list.map((t) => t.index)).size !== list.length) w.fail('duplicate pty indexes');

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
-import type { FdImage, FileImage, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
+import type { FdImage, FileImage, ImageFiles, PipeImage, Termios, TtyImage } from '../image/types.js';
 import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
 import type { Helper, HelperEvent } from './helper.js';
@@ -174,6 +174,10 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     // queues of more than 4 MiB: memfds of the helper, read as content objects
     for (const q of [ctx.inet?.recvQueueObj, ctx.inet?.sendQueueObj]) if (q && file.inet?.tcp) objectPaths.set(q[2], `/proc/${helper.pid}/fd/${q[0]}`);
     if (ops.kind === 'closed') warnings.push(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): skipped, the restarted process finds it closed`);
+    if (ops.kind === 'external' && o.facts.stat.isCharacterDevice()) {
+      const modes = await readTtyModes(helper, o.holders.find((h) => h.pid === opt.root && h.fd <= 2)!);
+      if (modes) file.ttyModes = modes;
+    }
     if (ops.kind === 'external')
       external.push({ pid: opt.root, fds: o.holders.filter((h) => h.pid === opt.root && h.fd <= 2).map((h) => h.fd), path: o.facts.link, slot: ctx.rootStdio! });
     if (o.outside && ops.kind === 'fifo') {
@@ -300,11 +304,23 @@ async function readTty(helper: Helper, h: Holder, link: string): Promise<TtyImag
     locked: n('locked') === 1,
     packet: n('pkt') === 1,
     exclusive: n('excl') === 1,
-    ...(n('settings') === 1
-      ? {
-          termios: { iflag: n('iflag'), oflag: n('oflag'), cflag: n('cflag'), lflag: n('lflag'), line: n('line'), cc: Buffer.from(String(t.cc), 'hex'), ispeed: n('ispeed'), ospeed: n('ospeed') },
-          winsize: [n('rows'), n('cols'), n('xpix'), n('ypix')] as [number, number, number, number],
-        }
-      : {}),
+    ...settingsOf(t),
   };
+}
+
+/** The termios and window size the helper reported (tty, ttymodes), if it could read them. */
+function settingsOf(t: Record<string, number | string>): { termios?: Termios; winsize?: [number, number, number, number] } {
+  const n = (k: string) => Number(t[k]);
+  if (n('settings') !== 1) return {};
+  return {
+    termios: { iflag: n('iflag'), oflag: n('oflag'), cflag: n('cflag'), lflag: n('lflag'), line: n('line'), cc: Buffer.from(String(t.cc), 'hex'), ispeed: n('ispeed'), ospeed: n('ospeed') },
+    winsize: [n('rows'), n('cols'), n('xpix'), n('ypix')],
+  };
+}
+
+/** The modes of a terminal the root has on its stdio (external): the job gets them back. */
+async function readTtyModes(helper: Helper, h: Holder): Promise<FileImage['ttyModes']> {
+  helper.send(`ttymodes ${h.pid} ${h.fd}`);
+  const s = settingsOf((await helper.next('ttymodes')) as unknown as Record<string, number | string>);
+  return s.termios && s.winsize ? { termios: s.termios, winsize: s.winsize } : undefined;
 }

@@ -1,5 +1,5 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
-import type { ImageFiles, TaskImage } from '../image/types.js';
+import type { ImageFiles, TaskImage, Termios } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
@@ -34,14 +34,23 @@ function commHex(comm: string): string {
   return b.length ? b.toString('hex') : '00';
 }
 
+/** A terminal's settings as plan words (tty, ttymodes). */
+function settingsWords(tio: Termios, winsize: [number, number, number, number]): string {
+  return `${tio.iflag} ${tio.oflag} ${tio.cflag} ${tio.lflag} ${tio.line} ${hex(tio.cc) || '00'} ${tio.ispeed} ${tio.ospeed} ${winsize.join(' ')}`;
+}
+
+/** The modes the job's terminal had (the root's external stdio, stdin first), for the terminal
+ * it is restarted onto in the foreground. */
+export function ttyModesLines(f: ImageFiles): string[] {
+  const ext = f.files.filter((x) => x.kind === 'external' && x.ttyModes).sort((a, b) => (a.stdio ?? 0) - (b.stdio ?? 0))[0];
+  return ext?.ttyModes ? [`ttymodes ${settingsWords(ext.ttyModes.termios, ext.ttyModes.winsize)}`] : [];
+}
+
 /** Every open-file object and pipe, created once by the helper and inherited by all tasks. */
 export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   const L = objectLines(f.objects ?? []);
   for (const t of f.ttys ?? []) {
-    const tio = t.termios;
-    const settings = tio
-      ? `1 ${tio.iflag} ${tio.oflag} ${tio.cflag} ${tio.lflag} ${tio.line} ${hex(tio.cc) || '00'} ${tio.ispeed} ${tio.ospeed} ${t.winsize!.join(' ')}`
-      : '0 0 0 0 0 0 00 0 0 0 0 0 0';
+    const settings = t.termios ? `1 ${settingsWords(t.termios, t.winsize!)}` : '0 0 0 0 0 0 00 0 0 0 0 0 0';
     L.push(`tty ${t.index} ${t.locked ? 1 : 0} ${t.packet ? 1 : 0} ${t.exclusive ? 1 : 0} ${settings}`);
   }
   for (const p of f.pipes) L.push(`pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`);

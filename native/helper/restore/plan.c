@@ -375,6 +375,8 @@ int plan_read(struct plan *p)
 			*s = (struct skip_range){ task, v[0], v[1] };
 		} else if (!strcmp(k, "tty")) {
 			r = plan_add_tty(p, w, n);
+		} else if (!strcmp(k, "ttymodes")) {
+			r = plan_add_ttymodes(p, w, n);
 		} else if (!strcmp(k, "flock")) {
 			r = plan_add_flock(p, w, n);
 		} else if (!strcmp(k, "fown")) {

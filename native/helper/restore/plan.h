@@ -7,6 +7,9 @@
  *   pidns <0|1>   (kind 3 = the namespace's init: the helper creates it with CLONE_NEWPID)
  *   foreground <0|1>   (make the root's group the foreground group of the terminal on fd 4
  *                       while the helper waits for the root, then give it back)
+ *   ttymodes <iflag> <oflag> <cflag> <lflag> <line> <hex cc> <ispeed> <ospeed> <rows> <cols>
+ *            <xpix> <ypix>   (the job's terminal modes at checkpoint: set on fd 4's terminal
+ *                             while the job is its foreground, the caller's given back)
  *   trusted <0|1>   (the image is root's and root restarts it: files it creates may get their
  *                    set-user-ID and set-group-ID bits back; see fscred.c)
  *   file <id> path <hexpath> <open flags> <pos>       an open file, opened by the helper
@@ -435,6 +438,7 @@ struct plan {
 	struct pipe_plan *pipes;
 	int npipes;
 	struct tty_plan *ttys;
+	struct tty_plan jobtty; /* ttymodes: the job's terminal modes (settings 0: none saved) */
 	int nttys;
 	struct obj_plan *objs;
 	int nobjs;
