@@ -15,7 +15,7 @@ import type { Helper, HelperEvent } from './helper.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { linkClosedTargets } from './fds/epoll.js';
 import { locksOf } from './locks.js';
-import { commOf, filesOfOthers, readLink, readStat, scanFds } from './proc.js';
+import { commOf, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 
 interface Holder {
@@ -76,18 +76,6 @@ function sameFile(a: Holder, b: Holder): boolean {
 const O_CLOEXEC = 0o2000000;
 
 const key = (f: FdFacts) => `${f.stat.dev}:${f.stat.ino}`;
-
-/** An outside holder in the session of the tree's holder (an orphan of that session, its
- * leader...), unless that is ucr's own session: the whole session is the checkpoint to make. */
-function sessionHint(inside: number, outside: number): string {
-  try {
-    const sid = readStat(inside).sid;
-    if (sid !== readStat(outside).sid || sid === readStat(process.pid).sid) return '';
-    return `it is in session ${sid} of the tree: checkpoint the whole session with --session ${sid}, or `;
-  } catch {
-    return '';
-  }
-}
 
 /** Finds, for each object, one process outside the tree that holds it (pipes: either end). */
 function findOutsideHolders(objects: TreeObject[], tree: Set<number>, ignore: Set<number>): void {

@@ -16,9 +16,11 @@
  * Verify (SIGTERM to R): every answer is as at set-up, Z is still a zombie child of R leading
  * its session (/proc), and is reaped with status 21.
  *
- * Orphans mode. R forks Z, which calls setsid(), forks M1 and M2 (as above, M2 in a group of
- * its own; they share a request/answer pipe pair) and exits with status 21; R does not reap
- * it and is no subreaper: M1 and M2 are reparented to init. M1 writes FILE.ready (its pid):
+ * Orphans mode. R forks Z, which calls setsid(), moves into a directory FILE.cwd that it then
+ * removes, forks M1 and M2 (as above, M2 in a group of its own; they share a request/answer
+ * pipe pair) and M3 (which shares nothing with the others but that removed working directory,
+ * and waits in pause()), and exits with status 21; R does not reap it and is no subreaper:
+ * M1, M2 and M3 are reparented to init. M1 writes FILE.ready (its pid):
  * the session Z (a zombie leader and two orphans) is what the test checkpoints. R just waits.
  * Verify (SIGTERM to M1): M1 is in session Z and group Z, its parent is neither Z nor R; it
  * asks M2, which must be in session Z and its own group, with the same parent as M1.
@@ -77,13 +79,30 @@ static pid_t fork_or_die(const char *what)
 	return p;
 }
 
-/* Z: setsid, fork M1 and M2, wait until both are set up (M2 leads its group), tell R on
- * ready, exit 21. */
+/* Z: setsid, fork M1 and M2 (and M3 in orphans mode), wait until they are set up (M2 leads its
+ * group), tell R on ready, exit 21. */
 static void run_z(struct chan *m1, struct chan *m2, int ready, void (*m1_main)(void))
 {
-	int zr[2];
+	int zr[2], n = 2;
 	if (setsid() < 0 || pipe(zr) < 0)
 		_exit(90);
+	if (m1_main) {
+		char dir[PATH_MAX + 8];
+		snprintf(dir, sizeof dir, "%s.cwd", case_out);
+		if (mkdir(dir, 0700) < 0 || chdir(dir) < 0 || rmdir(dir) < 0)
+			_exit(94);
+		pid_t m3 = fork();
+		if (m3 == 0) {
+			int keep = zr[1];
+			case_close_fds_except(&keep, 1);
+			if (write(zr[1], "3", 1) != 1)
+				_exit(3);
+			close(zr[1]);
+			for (;;)
+				pause();
+		}
+		n = 3;
+	}
 	pid_t a = fork();
 	if (a == 0) {
 		if (write(zr[1], "1", 1) != 1)
@@ -102,12 +121,12 @@ static void run_z(struct chan *m1, struct chan *m2, int ready, void (*m1_main)(v
 	}
 	if (a < 0 || b < 0)
 		_exit(91);
-	char c[2];
-	for (int got = 0; got < 2;) {
-		ssize_t n = read(zr[0], c, 2 - got);
-		if (n <= 0)
+	char c[3];
+	for (int got = 0; got < n;) {
+		ssize_t k = read(zr[0], c, (size_t)(n - got));
+		if (k <= 0)
 			_exit(92);
-		got += (int)n;
+		got += (int)k;
 	}
 	if (write(ready, "zz", 2) != 2)
 		_exit(93);
