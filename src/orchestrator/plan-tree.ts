@@ -8,7 +8,8 @@
  *   1. clone, depth first from the root: a task that leads a session creates the children that
  *      stayed in the session it was born in (forked before its setsid()), then calls setsid()
  *      and creates the others, born in its session; a child in the session a sibling leads
- *      (reparented to a subreaper) is created by that sibling with CLONE_PARENT;
+ *      (reparented to a subreaper) is created by that sibling with CLONE_PARENT; one in a
+ *      session whose leader is gone, by a placeholder at the leader's pid that leads it again;
  *   2. setpgid: group leaders first (a group whose leader is not in the image gets a new leader:
  *      its first task; a zombie leads its group as it did), then members;
  *   3. zombies exit with their status; placeholders exit and are reaped by their creator.
@@ -99,7 +100,12 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
    * its parent, a subreaper, when the sibling's child it was died or the sibling exited) is
    * created by that sibling with CLONE_PARENT, once the sibling leads its session.
    */
-  type Step = { e: TreeEntry; creator: number; born: number; sibling: boolean } | { setsid: number };
+  type Step = { e: TreeEntry; creator: number; born: number; sibling: boolean } | { setsid: number } | { hold: number; creator: number };
+  // sessions whose leader is gone (exited and reaped) with members under a subreaper of the
+  // tree: a placeholder at the leader's pid, created by that parent, leads it again while the
+  // members are born in it (CLONE_PARENT), then exits and is reaped
+  const holders = new Map<number, { task: number; creator: number }>(); // sid -> placeholder
+  const placeholders: { task: number; creator: number }[] = []; // exit, reaped by their creator
   const create = (e0: TreeEntry, creator0: number, born0: number) => {
     // depth first with a stack of its own (a chain of thousands of generations)
     const stack: Step[] = [{ e: e0, creator: creator0, born: born0, sibling: false }];
@@ -107,6 +113,10 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
       const s = stack.pop()!;
       if ('setsid' in s) {
         actions.push({ op: 'setsid', task: s.setsid });
+        continue;
+      }
+      if ('hold' in s) {
+        actions.push({ op: 'clone', creator: s.creator, task: s.hold }, { op: 'setsid', task: s.hold });
         continue;
       }
       const { e, born } = s;
@@ -118,23 +128,41 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
       const own = leadsSession(e) ? e.pid : born;
       const steps: Step[] = [];
       const late: TreeEntry[] = [];
+      // forked before e's setsid(), in the session e was born in; when that is the caller's
+      // (unknown) session, a child still in the group named after its session is rather in
+      // the session of a leader that is gone
+      const early = (c: TreeEntry) =>
+        leadsSession(e) && !leadsSession(c) && c.sid !== e.pid && bornIn(c, born) && !(born === -1 && c.pgid === c.sid && !byPid.has(c.sid));
       if (leadsSession(e)) {
-        for (const c of kids) if (!leadsSession(c) && c.sid !== e.pid && bornIn(c, born)) steps.push({ e: c, creator: t, born, sibling: false });
+        for (const c of kids) if (early(c)) steps.push({ e: c, creator: t, born, sibling: false });
         steps.push({ setsid: t });
       }
       for (const c of kids) {
-        if (leadsSession(e) && !leadsSession(c) && c.sid !== e.pid && bornIn(c, born)) continue; // early
+        if (early(c)) continue;
         if (leadsSession(c) || bornIn(c, own)) steps.push({ e: c, creator: t, born: own, sibling: false });
         else late.push(c);
       }
       for (const c of late) {
         const sib = kids.find((k) => k.pid === c.sid && leadsSession(k));
-        if (!sib)
+        if (sib) {
+          steps.push({ e: c, creator: idx.get(sib.pid)!, born: c.sid, sibling: true });
+          continue;
+        }
+        let h = holders.get(c.sid);
+        if (!h && !byPid.has(c.sid)) {
+          const p: PlanTask = { index: tasks.length, oldPid: 0, newPid: pidFor(c.sid), kind: 'placeholder' };
+          tasks.push(p);
+          h = { task: p.index, creator: t };
+          holders.set(c.sid, h);
+          placeholders.push(h);
+          steps.push({ hold: p.index, creator: t });
+        }
+        if (!h || h.creator !== t)
           throw new UnsupportedError(
             `process ${c.pid} is in session ${c.sid} but its parent ${e.pid} is in session ${e.sid}, and no child of ${e.pid} leads session ${c.sid}: not supported yet`,
             { pid: c.pid },
           );
-        steps.push({ e: c, creator: idx.get(sib.pid)!, born: c.sid, sibling: true });
+        steps.push({ e: c, creator: h.task, born: c.sid, sibling: true });
       }
       for (let i = steps.length - 1; i >= 0; i--) stack.push(steps[i]!);
     }
@@ -146,7 +174,6 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
   // was. A task whose session leader is not created yet waits for it.
   const root = entries[0]!;
   const tops = [root, ...entries.filter((e) => e !== root && !byPid.has(e.ppid))];
-  const placeholders: { task: number; creator: number }[] = [];
   for (let pending = tops; pending.length; ) {
     const next: TreeEntry[] = [];
     for (const e of pending) {
@@ -184,10 +211,13 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
   const joins: Action[] = [];
   for (const [pgid, members] of groups) {
     // a zombie leads its group as it did: it exits only once every member has joined
+    // a group whose leader is gone but whose session a placeholder leads again (its pid): that
+    // placeholder leads the group too
     const inImage = byPid.get(pgid);
-    const leader = inImage && inImage.pgid === pgid ? inImage : members[0]!;
-    const l = idx.get(leader.pid)!;
-    if (!leadsSession(leader)) actions.push({ op: 'setpgid', task: l, leader: l });
+    const holder = holders.get(pgid);
+    const leader = holder ? undefined : inImage && inImage.pgid === pgid ? inImage : members[0]!;
+    const l = holder ? holder.task : idx.get(leader!.pid)!;
+    if (leader && !leadsSession(leader)) actions.push({ op: 'setpgid', task: l, leader: l });
     for (const m of members) {
       if (m === leader) continue;
       if (leadsSession(m))

@@ -11,7 +11,10 @@
  *   Z   which calls setsid(), forks M1 (in Z's group) and M2 (a group of its own), and exits
  *       with status 21 once both are set up: Z is a zombie session leader (R does not reap
  *       it), M1 and M2 are reparented to R (the subreaper) and stay in Z's session.
- * Every live task (P, C, M1, M2) blocks reading its request pipe from R; asked, it answers
+ *   D   which calls setsid(), forks E and exits; R reaps D: E, reparented to R, stays in a
+ *       session (and group) whose leader is gone, like a daemon that double-forked under a
+ *       subreaper (a container's init);
+ * Every live task (P, C, M1, M2, E) blocks reading its request pipe from R; asked, it answers
  * its pid, group, session and parent and exits 0 (P reaps C first). R writes FILE.ready.
  * Verify (SIGTERM to R): every answer is as at set-up, Z is still a zombie child of R leading
  * its session (/proc), and is reaped with status 21.
@@ -243,7 +246,8 @@ int main(int argc, char **argv)
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		case_setup_fail("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	pid_t me = getpid();
-	struct chan cp, cc, cm1, cm2;
+	struct chan cp, cc, cm1, cm2, ce;
+	open_chan(&ce, "E");
 	open_chan(&cp, "P");
 	open_chan(&cc, "C");
 	open_chan(&cm1, "M1");
@@ -269,21 +273,41 @@ int main(int argc, char **argv)
 		run_z(&cm1, &cm2, rd[1], NULL);
 	wait_ready(rd[0], 2);
 	wait_zombie(z);
-	/* M1 and M2 come to R once Z is gone */
-	struct ans m[2];
+	pid_t d = fork_or_die("D");
+	if (d == 0) {
+		if (setsid() < 0)
+			_exit(90);
+		pid_t e = fork();
+		if (e == 0) {
+			if (write(rd[1], "e", 1) != 1)
+				_exit(3);
+			serve(&ce, 0);
+		}
+		_exit(e < 0 ? 91 : 0);
+	}
+	wait_ready(rd[0], 1);
+	int dst;
+	if (waitpid(d, &dst, 0) != d || !WIFEXITED(dst) || WEXITSTATUS(dst) != 0)
+		case_setup_fail("D did not exit 0 (status 0x%x)", dst);
+	/* M1 and M2 come to R once Z is gone, E once D is */
+	struct ans m[2], e = { 0 };
 	for (int64_t end = case_now_ms() + 10000;; case_sleep_ms(5)) {
 		pid_t kids[8];
 		int n = case_children_of(me, kids, NULL, 8), found = 0;
 		for (int i = 0; i < n && i < 8; i++) {
 			char st;
 			struct ans o;
-			if (kids[i] != p && kids[i] != z && stat_of(kids[i], &st, &o) == 0 && o.sid == z && found < 2)
+			if (kids[i] == p || kids[i] == z || stat_of(kids[i], &st, &o) < 0)
+				continue;
+			if (o.sid == z && found < 2)
 				m[found++] = o;
+			else if (o.sid == d)
+				e = o;
 		}
-		if (found == 2)
+		if (found == 2 && e.pid)
 			break;
 		if (case_now_ms() > end)
-			case_setup_fail("M1 and M2 were not reparented to R");
+			case_setup_fail("M1, M2 and E were not reparented to R");
 	}
 	struct ans m1 = m[0].pgid == z ? m[0] : m[1], m2 = m[0].pgid == z ? m[1] : m[0];
 	pid_t c = -1;
@@ -309,11 +333,14 @@ int main(int argc, char **argv)
 	struct ans zo;
 	if (stat_of(z, &st, &zo) < 0 || st != 'Z' || zo.ppid != me || zo.sid != z || zo.pgid != z)
 		case_fail("Z (pid %d) is not a zombie child of R leading its session", z);
+	if (ask(&ce, "E", &a))
+		check("E (in the session of a leader that is gone)", &a, e.pid, d, d, me);
 	if (ask(&cp, "P", &a))
 		check("P", &a, p, p, p, me);
 	case_reap_child("P", p, 5000);
 	case_reap_child("M1", m1.pid, 5000);
 	case_reap_child("M2", m2.pid, 5000);
+	case_reap_child("E", e.pid, 5000);
 	int zs = 0;
 	if (case_reap(z, 2000, &zs) != 1 || !WIFEXITED(zs) || WEXITSTATUS(zs) != 21)
 		case_fail("Z: not reaped with exit status 21 (wait status 0x%x)", zs);
