@@ -35,6 +35,7 @@
         "native/helper/kinds/pipe/dump_pipe.c",
         "native/helper/kinds/tty/dump_tty.c",
         "native/helper/kinds/tty/restore_tty.c",
+        "native/helper/kinds/tty/job_tty.c",
         "native/helper/kinds/unix/dump_unix.c",
         "native/helper/kinds/unix/plan_unix.c",
         "native/helper/kinds/unix/restore_unix.c",

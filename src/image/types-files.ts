@@ -206,8 +206,19 @@ export interface TtyImage {
   packet: boolean;
   exclusive: boolean;
   /** termios of the slave (absent when it could not be read: a locked pair never opened) */
-  termios?: { iflag: number; oflag: number; cflag: number; lflag: number; line: number; cc: Uint8Array; ispeed: number; ospeed: number };
+  termios?: Termios;
   winsize?: [number, number, number, number];
+}
+
+export interface Termios {
+  iflag: number;
+  oflag: number;
+  cflag: number;
+  lflag: number;
+  line: number;
+  cc: Uint8Array;
+  ispeed: number;
+  ospeed: number;
 }
 
 export interface ImageFiles {

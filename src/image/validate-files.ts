@@ -7,6 +7,7 @@ import type { FileImage, FileBase, ImageFiles, LockImage, PipeImage, ObjectImage
 import { KIND_FIELDS, formatOf } from './kinds/index.js';
 import { OBJECT_KINDS, type ObjectKind } from './object-kinds.js';
 import type { LinkContext, ReadContext } from './kinds/kind.js';
+import { checkTermios } from './termios.js';
 
 export function checkFiles(v: CborValue, path: string): ImageFiles {
   const w = new Where(path);
@@ -156,29 +157,12 @@ function checkTtys(v: CborValue, w: Where): TtyImage[] {
   const list = arr(v, w, 4096).map((x, i): TtyImage => {
     const tw = w.at(i);
     const t = obj(x, tw);
-    const u32 = (o: Record<string, CborValue>, k: string, ww: Where) => field(o, k, ww, (y, w2) => int(y, w2, 0, 0xffffffff));
-    const tio = t.termios === undefined ? undefined : obj(t.termios, tw.at('termios'));
-    const tt = tw.at('termios');
     return {
       index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, (1 << 20) - 1)),
       locked: field(t, 'locked', tw, bool),
       packet: field(t, 'packet', tw, bool),
       exclusive: field(t, 'exclusive', tw, bool),
-      ...(tio
-        ? {
-            termios: {
-              iflag: u32(tio, 'iflag', tt),
-              oflag: u32(tio, 'oflag', tt),
-              cflag: u32(tio, 'cflag', tt),
-              lflag: u32(tio, 'lflag', tt),
-              line: field(tio, 'line', tt, (y, ww) => int(y, ww, 0, 255)),
-              cc: field(tio, 'cc', tt, (y, ww) => bytes(y, ww, 0, 32)),
-              ispeed: u32(tio, 'ispeed', tt),
-              ospeed: u32(tio, 'ospeed', tt),
-            },
-            winsize: arr(t.winsize, tw.at('winsize'), 4).map((y, k) => int(y, tw.at('winsize').at(k), 0, 0xffff)) as [number, number, number, number],
-          }
-        : {}),
+      ...(t.termios !== undefined ? checkTermios(t, tw) : {}),
     };
   });
   if (new Set(list.map((t) => t.index)).size !== list.length) w.fail('duplicate pty indexes');

@@ -15,7 +15,7 @@ import { opsFor, opsOf, type CaptureContext, type FdFacts, type ObjectContext, t
 import type { Helper, HelperEvent } from './helper.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
-import { commOf, filesOfOthers, readLink, scanFds } from './proc.js';
+import { commOf, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 
 interface Holder {
@@ -155,7 +155,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     if (shared) warnings.push(shared);
     else if (o.outside && !ops.unsaved) {
       const msg = `${what} is also held by process ${o.outside.pid} (${o.outside.comm}) fd ${o.outside.fd} outside the checkpointed tree`;
-      if (!opt.allowLeaks) throw new UcrError(`${msg} (use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', pid: h0.pid, phase: 'files' });
+      if (!opt.allowLeaks) throw new UcrError(`${msg} (${sessionHint(h0.pid, o.outside.pid)}use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', pid: h0.pid, phase: 'files' });
       warnings.push(`${msg}: leaked, the restart will not share it`);
       file.leak = o.outside;
     }

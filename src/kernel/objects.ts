@@ -15,7 +15,7 @@ import type { FileImage, ObjectImage, TaskImage } from '../image/types.js';
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
 import type { Helper } from './helper.js';
-import { commOf } from './proc.js';
+import { commOf, sessionHint } from './proc.js';
 
 interface Source {
   ino: number;
@@ -90,6 +90,7 @@ export async function captureObjects(
         delete v.file;
       }
   findOutsideMappers(sources, leaks);
+  findOutsideCwds(sources, tasks, procPids, leaks);
   const ids = new Map<string, number>();
   const objects: ObjectImage[] = [];
   const paths = new Map<number, string>();
@@ -155,6 +156,36 @@ export interface LeakPolicy {
   skip: (pid: number) => boolean;
   allowLeaks: boolean;
   warn: (message: string) => void;
+}
+
+/** A removed working directory of the tree that is also the working directory of a process
+ * outside it (an orphan of the tree's session...) would not be shared with it after the
+ * restart (the restart makes it again, a directory of its own): refused like a leaked file. */
+function findOutsideCwds(sources: Map<string, Source>, tasks: TaskImage[], procPids: Map<number, number>, leaks: LeakPolicy): void {
+  const removed = new Map<string, { pid: number; name: string }>(); // dev:ino -> a task with it
+  for (const t of tasks) {
+    if (t.cwdObj === undefined || !sources.has(keyOf('unlinked-dir', t.cwdObj))) continue;
+    const proc = procPids.get(t.pid) ?? t.pid;
+    const st = fs.statSync(`/proc/${proc}/cwd`);
+    removed.set(`${st.dev}:${st.ino}`, { pid: proc, name: t.cwd });
+  }
+  if (!removed.size) return;
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!pid || leaks.skip(pid)) continue;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(`/proc/${pid}/cwd`);
+    } catch {
+      continue;
+    }
+    const t = removed.get(`${st.dev}:${st.ino}`);
+    if (!t) continue;
+    const msg = `process ${t.pid}'s working directory ${t.name} (deleted) is also the working directory of process ${pid} (${commOf(pid)}) outside the checkpointed tree`;
+    if (!leaks.allowLeaks) throw new UcrError(`${msg} (${sessionHint(t.pid, pid)}use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', pid: t.pid, phase: 'memory' });
+    leaks.warn(`${msg}: leaked, the restart makes it again as a directory of its own`);
+    removed.delete(`${st.dev}:${st.ino}`);
+  }
 }
 
 /** Every line of every other process's /proc/PID/maps (processes that vanish are skipped). */

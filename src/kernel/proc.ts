@@ -338,6 +338,19 @@ export function* fdsOfOthers(skip: (pid: number) => boolean): Generator<{ pid: n
   }
 }
 
+/** For a refusal naming a process outside the tree that shares something with one inside:
+ * when both are in one session (an orphan of it, its leader...) other than ucr's own, the
+ * whole session is the checkpoint to make. */
+export function sessionHint(inside: number, outside: number): string {
+  try {
+    const sid = readStat(inside).sid;
+    if (sid !== readStat(outside).sid || sid === readStat(process.pid).sid) return '';
+    return `it is in session ${sid} of the tree: checkpoint the whole session with --session ${sid}, or `;
+  } catch {
+    return '';
+  }
+}
+
 /** A process's name, or '?' once it is gone. */
 export function commOf(pid: number): string {
   try {

@@ -2,7 +2,7 @@
 import type { ImageFiles, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { pipeLine } from './fds/pipe.js';
-import { ttyLine } from './fds/pty.js';
+import { settingsWords, ttyLine } from './fds/pty.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
 import { lockRange } from './locks.js';
@@ -34,6 +34,13 @@ function commHex(comm: string): string {
   let b = Buffer.from(comm, 'utf8');
   if (b.length > 15) b = Buffer.from(b.subarray(0, 15).toString('utf8').replace(/\uFFFD$/, ''), 'utf8').subarray(0, 15);
   return b.length ? b.toString('hex') : '00';
+}
+
+/** The modes the job's terminal had (the root's external stdio, stdin first), for the terminal
+ * it is restarted onto in the foreground. */
+export function ttyModesLines(f: ImageFiles): string[] {
+  const ext = f.files.flatMap((x) => (x.kind === 'external' && x.ttyModes ? [x] : [])).sort((a, b) => (a.stdio ?? 0) - (b.stdio ?? 0))[0];
+  return ext?.ttyModes ? [`ttymodes ${settingsWords(ext.ttyModes.termios, ext.ttyModes.winsize)}`] : [];
 }
 
 /** Every open-file object and pipe, created once by the helper and inherited by all tasks. */

@@ -16,7 +16,7 @@ import { Helper, type HelperEvent, type HelperFailure } from '../kernel/helper.j
 import { contentBytes } from '../kernel/objects.js';
 import { helperPath } from '../native/addon.js';
 import { ipcLines, type IpcRestoreOptions } from '../kernel/ipc.js';
-import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
+import { fileLines, runLines, taskLines, ttyModesLines } from '../kernel/restore-plan.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTerminals, planTree, type TreePlan } from './plan-tree.js';
 
@@ -109,6 +109,7 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
     ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
     // a tree restored into the caller's session is a job in the foreground, unless detached
     `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
+    ...(!opts.detach && root.sid !== root.pid ? ttyModesLines(meta.files) : []),
     ...ipcLines(meta.ipc, plan.ipc),
     ...fileLines(meta.files, ctx),
   ];

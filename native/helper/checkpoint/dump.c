@@ -222,6 +222,8 @@ int helper_dump(const char *partial)
 			rc = cmd_fown(w, n);
 		else if (!strcmp(w[0], "tty"))
 			rc = cmd_tty(w, n);
+		else if (!strcmp(w[0], "ttymodes"))
+			rc = cmd_ttymodes(w, n);
 		else if (!strcmp(w[0], "object"))
 			rc = cmd_object(w, n);
 		else if (!strcmp(w[0], "objdump"))

@@ -16,6 +16,7 @@ int cmd_fown(char **w, int n);
 int cmd_object(char **w, int n);
 /* `tty <pid> <master fd>` (dump_tty.c) */
 int cmd_tty(char **w, int n);
+int cmd_ttymodes(char **w, int n);
 int cmd_objdump(char **w, int n);
 
 /* dump commands `ipc`, `sem`, `msg`, `shmdata` (dump_ipc.c) */

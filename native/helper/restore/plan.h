@@ -7,6 +7,9 @@
  *   pidns <0|1>   (kind 3 = the namespace's init: the helper creates it with CLONE_NEWPID)
  *   foreground <0|1>   (make the root's group the foreground group of the terminal on fd 4
  *                       while the helper waits for the root, then give it back)
+ *   ttymodes <iflag> <oflag> <cflag> <lflag> <line> <hex cc> <ispeed> <ospeed> <rows> <cols>
+ *            <xpix> <ypix>   (the job's terminal modes at checkpoint: set on fd 4's terminal
+ *                             while the job is its foreground, the caller's given back)
  *   trusted <0|1>   (the image is root's and root restarts it: files it creates may get their
  *                    set-user-ID and set-group-ID bits back; see fscred.c)
  *   file <id> path <hexpath> <open flags> <pos>       an open file, opened by the helper
@@ -133,6 +136,8 @@
  *   ptimer <id> <clock> <notify> <signo> <sigval> <tid> <interval s> <ns> <value s> <ns>
  * Then the tree-building actions, executed in order (the coordinator planned them):
  *   act clone <creator index|-1 for the helper> <task index>
+ *   act clonep <creator index> <task index>   (CLONE_PARENT: born a sibling of its creator, in
+ *                                              the creator's session)
  *   act setsid <task>      act setpgid <task> <index of the group's leader task>
  *   act exit <task>        act reap <task> <index of its exited child>
  *   act ctty <task> <tty index>   (a session leader takes its pty as controlling terminal)
@@ -361,6 +366,7 @@ struct task_plan {
 	enum task_kind kind;
 	int exit_status, stopped;
 	int creator; /* task index, -1 the helper */
+	int sibling; /* created with CLONE_PARENT: its parent is its creator's parent */
 	int cmdfd;   /* helper's write end of the task's command pipe */
 	int cmdrd;   /* the task's read end */
 	char *cwd, *exe;
@@ -421,6 +427,7 @@ enum act_op { ACT_CLONE = 1, ACT_SETSID, ACT_SETPGID, ACT_EXIT, ACT_REAP, ACT_CT
 struct act_plan {
 	enum act_op op;
 	int task, arg; /* arg: creator (clone), leader (setpgid), child (reap) */
+	int sibling;   /* clonep: CLONE_PARENT, the task is born its creator's sibling */
 };
 
 struct plan {
@@ -431,6 +438,7 @@ struct plan {
 	struct pipe_plan *pipes;
 	int npipes;
 	struct tty_plan *ttys;
+	struct tty_plan jobtty; /* ttymodes: the job's terminal modes (settings 0: none saved) */
 	int nttys;
 	struct obj_plan *objs;
 	int nobjs;

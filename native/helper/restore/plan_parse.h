@@ -24,6 +24,7 @@ int plan_add_inwatch(struct plan *p, char **w, int n);
 int plan_add_flock(struct plan *p, char **w, int n);
 int plan_add_fown(struct plan *p, char **w, int n);
 int plan_add_tty(struct plan *p, char **w, int n);
+int plan_add_ttymodes(struct plan *p, char **w, int n);
 int plan_find_tty(const struct plan *p, int index);
 /* plan_ipc.c: `shm`, `sem`, `msg` lines */
 int plan_add_ipc(struct plan *p, char **w, int n);

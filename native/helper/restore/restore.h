@@ -70,6 +70,13 @@ int restore_high(int fd);
 int open_ttys(void);
 int open_tty_file(struct file_plan *fp);
 int finish_ttys(void);
+struct termios;
+struct winsize;
+void tty_settings(const struct tty_plan *t, struct termios *tio, struct winsize *ws);
+/* job_tty.c: the modes of the caller's terminal while the restored job has it in the foreground */
+void jobtty_take(int fd);
+void jobtty_give_back(int fd);
+int jobtty_wait(pid_t root, int fd, pid_t caller_fg, int *st);
 /* Content objects (restore_objs.c): every one created (called by open_files); whether object id
  * is in the plan; its contents written (page_sink.objfill); seals applied once the contents are
  * in. */

@@ -8,7 +8,7 @@
  * when it is the root's, else refused.
  */
 import { UnsupportedError } from '../../errors.js';
-import type { FileOf, TtyImage } from '../../image/types.js';
+import type { FileOf, Termios, TtyImage } from '../../image/types.js';
 import { hex, type Helper } from '../helper.js';
 import type { FdOps } from './types.js';
 
@@ -50,20 +50,34 @@ async function readTty(helper: Helper, h: { pid: number; fd: number }, link: str
     locked: n('locked') === 1,
     packet: n('pkt') === 1,
     exclusive: n('excl') === 1,
-    ...(n('settings') === 1
-      ? {
-          termios: { iflag: n('iflag'), oflag: n('oflag'), cflag: n('cflag'), lflag: n('lflag'), line: n('line'), cc: Buffer.from(String(t.cc), 'hex'), ispeed: n('ispeed'), ospeed: n('ospeed') },
-          winsize: [n('rows'), n('cols'), n('xpix'), n('ypix')] as [number, number, number, number],
-        }
-      : {}),
+    ...settingsOf(t),
   };
 }
 
 /** The helper plan line that creates a pty pair at its index with its settings. */
 export function ttyLine(t: TtyImage): string {
-  const tio = t.termios;
-  const settings = tio
-    ? `1 ${tio.iflag} ${tio.oflag} ${tio.cflag} ${tio.lflag} ${tio.line} ${hex(tio.cc) || '00'} ${tio.ispeed} ${tio.ospeed} ${t.winsize!.join(' ')}`
-    : '0 0 0 0 0 0 00 0 0 0 0 0 0';
+  const settings = t.termios ? `1 ${settingsWords(t.termios, t.winsize!)}` : '0 0 0 0 0 0 00 0 0 0 0 0 0';
   return `tty ${t.index} ${t.locked ? 1 : 0} ${t.packet ? 1 : 0} ${t.exclusive ? 1 : 0} ${settings}`;
+}
+
+/** A terminal's settings as plan words (tty, ttymodes). */
+export function settingsWords(tio: Termios, winsize: [number, number, number, number]): string {
+  return `${tio.iflag} ${tio.oflag} ${tio.cflag} ${tio.lflag} ${tio.line} ${hex(tio.cc) || '00'} ${tio.ispeed} ${tio.ospeed} ${winsize.join(' ')}`;
+}
+
+/** The termios and window size the helper reported (tty, ttymodes), if it could read them. */
+function settingsOf(t: Record<string, number | string>): { termios?: Termios; winsize?: [number, number, number, number] } {
+  const n = (k: string) => Number(t[k]);
+  if (n('settings') !== 1) return {};
+  return {
+    termios: { iflag: n('iflag'), oflag: n('oflag'), cflag: n('cflag'), lflag: n('lflag'), line: n('line'), cc: Buffer.from(String(t.cc), 'hex'), ispeed: n('ispeed'), ospeed: n('ospeed') },
+    winsize: [n('rows'), n('cols'), n('xpix'), n('ypix')],
+  };
+}
+
+/** The modes of a terminal the root has on its stdio (external): the job gets them back. */
+export async function readTtyModes(helper: Helper, h: { pid: number; fd: number }): Promise<FileOf<'external'>['ttyModes']> {
+  helper.send(`ttymodes ${h.pid} ${h.fd}`);
+  const s = settingsOf((await helper.next('ttymodes')) as unknown as Record<string, number | string>);
+  return s.termios && s.winsize ? { termios: s.termios, winsize: s.winsize } : undefined;
 }
