@@ -11,7 +11,7 @@ import { AbortedError, CheckpointError, UcrError, UnsupportedError } from '../er
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
-import { captureTask } from '../kernel/dump-task.js';
+import { captureTask, collectRuns, requestState, type Captured } from '../kernel/dump-task.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
 import { startTicks } from '../kernel/inet-sockets.js';
@@ -270,17 +270,23 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const entries: TreeEntry[] = [];
     const tasks: TaskImage[] = [];
     const procPids = new Map<number, number>();
+    // every task's state asked for at once: the helper works on the next tasks while each one's
+    // /proc files are read here; then the page scans, answered in the same order
+    const requests = new Map(order.filter((o) => o.state !== 'Z').map(({ pid: p }) => [p, requestState(helper, p)]));
+    const capturedTasks: Captured[] = [];
     for (const { pid: p, state } of order) {
       if (state === 'Z') {
         const st = readStat(p);
         entries.push({ pid: p, ppid: st.ppid, pgid: st.pgid, sid: st.sid, comm: st.comm, state: 'zombie', threads: 1, exitStatus: st.exitCode });
         continue;
       }
-      const { task, entry, procPid } = await clock.run('capture', () => captureTask(helper, p, state), p);
-      procPids.set(p, procPid);
-      entries.push(entry);
-      tasks.push(task);
+      const c = await clock.run('capture', () => captureTask(helper, requests.get(p)!, state), p);
+      procPids.set(p, c.procPid);
+      entries.push(c.entry);
+      tasks.push(c.task);
+      capturedTasks.push(c);
     }
+    for (const c of capturedTasks) await collectRuns(helper, c);
     if (sel.self) entries.push(sel.self.entry);
     const ignore = new Set([process.pid, helper.pid ?? 0, ...(sel.self ? callProcesses(sel.self) : [])]);
     const captured = await clock.run('files', () =>
