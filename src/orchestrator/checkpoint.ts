@@ -367,21 +367,22 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       await helper.next('compress');
     }
     clock.progress(0, total);
-    helper.onProgress = (b) => clock.progress(pageBytes + b, total);
+    // a progress report can come for a task whose predecessor's answer is not counted yet
+    let shown = 0;
+    helper.onProgress = (b) => clock.progress((shown = Math.max(shown, pageBytes + b)), total);
     await clock.run('write-pages', async () => {
       const sh = await dumpObjects(helper, objects, w.digest);
       w.addPages(sh.records, sh.stored, sh.digest);
       pageBytes += sh.bytes;
       storedBytes += sh.stored;
+      // every task's pages asked for at once, each chained on the digest the one before ends
+      // with ('-'): the helper writes them back to back, without a round trip per task, while
+      // restart's checks of the metadata run here
+      for (const [i, t] of tasks.entries()) helper.sendLines([`pages ${t.pid} ${i} ${i ? '-' : w.digest}`, ...t.pageRuns.map(([a, n]) => `run ${a} ${n}`), 'end']);
+      const answers = tasks.map(() => helper.next('pages'));
+      for (const a of answers) a.catch(() => {}); // awaited in order below
       for (const [i, t] of tasks.entries()) {
-        const ev = await clock.run(
-          'pages',
-          () => {
-            helper.send(`pages ${t.pid} ${i} ${w.digest}`, ...t.pageRuns.map(([a, n]) => `run ${a} ${n}`), 'end');
-            return helper.next('pages');
-          },
-          t.pid,
-        );
+        const ev = await clock.run('pages', () => answers[i]!, t.pid);
         const stored = (ev.stored as number | undefined) ?? (ev.bytes as number);
         w.addPages(ev.records as number, stored, ev.digest as number);
         pageBytes += ev.bytes as number;

@@ -147,11 +147,17 @@ static int cmd_runs(char **w, int n)
 	return 0;
 }
 
-/* `pages <pid> <task index> <digest seed>` then `run <addr> <npages>` lines, then `end`. */
+/* The digest the last `pages` command ended with: the seed of a `pages` command whose seed is
+ * `-` (the coordinator sends every task's pages at once, each chained on the one before). */
+static uint32_t pages_chain;
+static int pages_chained;
+
+/* `pages <pid> <task index> <digest seed>|-` then `run <addr> <npages>` lines, then `end`. */
 static int cmd_pages(char **w, int n)
 {
-	uint64_t idx, seed;
-	if (n != 4 || select_task(w[1]) < 0 || parse_u64(w[2], &idx) || parse_u64(w[3], &seed))
+	uint64_t idx, seed = pages_chain;
+	if (n != 4 || select_task(w[1]) < 0 || parse_u64(w[2], &idx) ||
+	    (strcmp(w[3], "-") ? parse_u64(w[3], &seed) : !pages_chained))
 		return proto_fail("dump-pages", "command", EINVAL, "bad pages command");
 	size_t cap = 1024, cnt = 0;
 	struct page_run *runs = malloc(cap * sizeof *runs);
@@ -176,6 +182,8 @@ static int cmd_pages(char **w, int n)
 		return -1;
 	if (fault_at("dump-pages", task.pid))
 		return proto_fail("dump-pages", "image", ECANCELED, FAULT_MSG);
+	pages_chain = digest;
+	pages_chained = 1;
 	proto_emit("{\"ev\":\"pages\",\"bytes\":%llu,\"stored\":%llu,\"records\":%llu,\"digest\":%u}",
 		   (unsigned long long)bytes, (unsigned long long)pages_stored, (unsigned long long)records, digest);
 	return 0;
