@@ -101,17 +101,29 @@ export async function captureTask(h: Helper, req: StateRequest, stateBefore: str
   return { ...(await captureLive(h, req, procPid, stateBefore)), procPid };
 }
 
+/** Mappings per `runs` command (the helper splits a line into at most 520 words). */
+const RUNS_PER_COMMAND = 256;
+
+function* runsChunks(scanned: VmaImage[]): Generator<VmaImage[]> {
+  for (let i = 0; i < scanned.length; i += RUNS_PER_COMMAND) yield scanned.slice(i, i + RUNS_PER_COMMAND);
+}
+
 /** Every mapping's page scan of a task, asked for by captureTask (answers come in order, task
  * after task: collect them in the order the tasks were captured). */
 export async function collectRuns(h: Helper, c: Captured): Promise<void> {
   const { pid } = c.task;
-  for (const v of c.scanned) {
-    // answers come in order: the next one is this mapping's (a search of the queue by start
-    // address made 10,000 mappings cost 10^8 comparisons)
+  for (const chunk of runsChunks(c.scanned)) {
+    // answers come in order: the next one is this chunk's
     const ev = (await h.next('runs')) as unknown as { start: number; runs: [number, number][] };
-    if (ev.start !== v.start) throw new CheckpointError(`process ${pid}: page scan answered for ${ev.start} instead of ${v.start}`, { pid, phase: 'capture' });
-    if (ev.runs.length) v.fill = true;
-    for (const r of ev.runs) c.task.pageRuns.push(r);
+    if (ev.start !== chunk[0]!.start) throw new CheckpointError(`process ${pid}: page scan answered for ${ev.start} instead of ${chunk[0]!.start}`, { pid, phase: 'capture' });
+    // the runs of the chunk's mappings, in address order, none across two mappings
+    let v = 0;
+    for (const r of ev.runs) {
+      while (v < chunk.length && chunk[v]!.end <= r[0]) v++;
+      if (v === chunk.length || r[0] < chunk[v]!.start) throw new CheckpointError(`process ${pid}: page scan answered a run at ${r[0]} outside the mappings asked for`, { pid, phase: 'capture' });
+      chunk[v]!.fill = true;
+      c.task.pageRuns.push(r);
+    }
   }
 }
 
@@ -134,9 +146,10 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];
-  // every mapping's pagemap scan asked for at once (one write, the helper answers in order)
+  // every mapping's pagemap scan asked for at once (one write, a command per 256 mappings,
+  // the helper answers in order)
   const scanned = vmas.filter(mayHoldPrivatePages);
-  if (scanned.length) h.sendLines(scanned.map((v) => `runs ${pid} ${v.start} ${v.end}`));
+  if (scanned.length) h.sendLines([...runsChunks(scanned)].map((c) => `runs ${pid} ${c.map((v) => `${v.start} ${v.end}`).join(' ')}`));
 
   const sigactions: SigactionImage[] = st.sigactions
     .map(([sig, handler, flags, restorer, mask]) => ({ sig, handler: num(handler), flags: u64(flags), restorer: num(restorer), mask: u64(mask) }))
