@@ -25,7 +25,7 @@ import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow, waitVfork } from './select.js';
-import { checkRestorable } from './restart-plan.js';
+import { checkRestorable, startChecker } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 
 export interface CheckpointOptions {
@@ -262,6 +262,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     out.abandon();
     throw e;
   }
+  const checker = startChecker();
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
@@ -352,11 +353,18 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.ipc(ipc.ipc);
       for (const t of tasks) w.task(t);
     });
+    // written (and copied for the checks below): what only the metadata needed is let go before
+    // the checks decode a copy of their own (1,000 tasks with 400 fds each: 400,000 fd entries)
+    for (const t of tasks) {
+      t.fds = [];
+      t.vmas = [];
+    }
+    captured.fds.clear();
     // Restart's own checks on those bytes run while the pages are written (from the next turn
     // of the event loop, once the first page command is out); the trailer waits for them (the
     // phase 'check' is that wait).
     const metadata = w.copied();
-    const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image)).catch((e: unknown) => refuseUnrestorable(e, pid));
+    const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image, checker)).catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * 4096, 0), 0);
     let pageBytes = 0;
@@ -450,7 +458,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     };
   } catch (e) {
     helper.close(); // EOF: the helper puts every task back as it was and detaches
-    await helper.exited;
+    checker.close();
+    await Promise.all([helper.exited, checker.exited]);
     if (final) throw fromHelper(e, 'checkpoint', pid);
     out.abandon();
     if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();
