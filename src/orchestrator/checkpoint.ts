@@ -288,6 +288,9 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       capturedTasks.push(c);
     }
     for (const c of capturedTasks) await collectRuns(helper, c);
+    // the helper's answers (registers as hex, 1,000 tasks: ~10 MB) are in the tasks now
+    requests.clear();
+    capturedTasks.length = 0;
     if (sel.self) entries.push(sel.self.entry);
     const ignore = new Set([process.pid, helper.pid ?? 0, ...(sel.self ? callProcesses(sel.self) : [])]);
     const captured = await clock.run('files', () =>
