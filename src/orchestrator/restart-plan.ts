@@ -124,18 +124,27 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
  * default options would plan it, and that plan read by the helper's own plan parser. Throws
  * what restart would say.
  */
-export async function checkRestorable(metadata: Buffer, name: string): Promise<ImageMetadata> {
-  const { meta, reader } = readMetadata(metadata, name);
-  if (reader.offset !== metadata.length) throw new ImageError(`${name}: ${metadata.length - reader.offset} bytes after the metadata`, { object: name });
-  await checkPlan(meta);
-  return meta;
+export async function checkRestorable(metadata: Buffer, name: string, checker?: Helper): Promise<ImageMetadata> {
+  try {
+    const { meta, reader } = readMetadata(metadata, name);
+    if (reader.offset !== metadata.length) throw new ImageError(`${name}: ${metadata.length - reader.offset} bytes after the metadata`, { object: name });
+    await checkPlan(meta, checker ?? startChecker());
+    return meta;
+  } finally {
+    checker?.close();
+  }
 }
 
-async function checkPlan(meta: ImageMetadata): Promise<void> {
+/** The helper that reads the plan for checkRestorable (`restore --check`): a checkpoint starts
+ * it first thing, while its own process is small (a spawn from a large heap costs more). */
+export function startChecker(): Helper {
+  return new Helper(['restore', '--check']);
+}
+
+async function checkPlan(meta: ImageMetadata, h: Helper): Promise<void> {
   const opts: PlanOptions = {};
-  const plan = planRestart(meta, opts);
-  const h = new Helper(['restore', '--check']);
   try {
+    const plan = planRestart(meta, opts);
     for (const chunk of planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 })) h.sendLines(chunk);
     await h.next('planned');
   } finally {
