@@ -1,5 +1,5 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
-import type { ImageFiles, TaskImage } from '../image/types.js';
+import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
@@ -135,6 +135,15 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   const NOTIFY: Record<string, number> = { signal: 0, none: 1, thread: 4 }; // SIGEV_*
   for (const pt of t.posixTimers)
     L.push(`ptimer ${pt.id} ${pt.clock} ${NOTIFY[pt.notify]} ${pt.signo} ${pt.sigval} ${pt.tid} ${pt.interval.join(' ')} ${pt.value.join(' ')}`);
+  if (t.attrs) L.push(...attrsLines(t.attrs));
+  return L;
+}
+
+/** Process and thread attributes (native/helper/restore/restore_attrs.c): one `sched` line per
+ * thread, one `attrs` line. */
+function attrsLines(a: TaskAttrs): string[] {
+  const L = a.sched.map((s) => `sched ${s.tid} ${s.policy} ${s.flags} ${s.nice} ${s.priority} ${(s.dl ?? [0, 0, 0]).join(' ')} ${(s.util ?? [0, 1024]).join(' ')} ${s.personality}`);
+  L.push(`attrs ${a.oomScoreAdj} ${a.membarrier} ${a.mlockall} ${a.loginuid} ${a.root !== undefined ? hexPath(a.root) : '-'}`);
   return L;
 }
 

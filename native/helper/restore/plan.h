@@ -351,6 +351,28 @@ struct thread_plan {
 	uint32_t rseq_len;
 };
 
+/* Process and thread attributes (restore_attrs.c, which parses their plan lines too):
+ *   sched <tid> <policy> <flags> <nice> <priority> <runtime> <deadline> <period> <util min>
+ *         <util max> <personality>     (one per thread, the main one's tid is the image pid;
+ *                                       util 0 1024: no clamp set)
+ *   attrs <oom_score_adj> <membarrier registrations> <mlockall flags> <loginuid> <hex root|->
+ *         (root: the root directory, chroot) */
+struct sched_plan {
+	pid_t tid;
+	uint32_t policy, priority, util_min, util_max;
+	int nice;
+	uint64_t flags, runtime, deadline, period;
+	long personality;
+};
+struct attrs_plan {
+	int have; /* an attrs line was given */
+	int oom_adj, oom_fd; /* oom_fd: the task's fd of /proc/self/oom_score_adj between the steps */
+	uint32_t membarrier, mlockall, loginuid;
+	char *root; /* NULL: the helper's */
+	struct sched_plan *sched;
+	int nsched;
+};
+
 enum task_kind { TASK_NORMAL = 0, TASK_ZOMBIE = 1, TASK_PLACEHOLDER = 2, TASK_INIT = 3 };
 
 struct task_plan {
@@ -408,6 +430,7 @@ struct task_plan {
 	long itimer[3][4];
 	int subreaper, nonewprivs;
 	long personality;
+	struct attrs_plan attrs;
 	struct ptimer_plan {
 		int id, clock, notify, signo, tid;
 		uint64_t sigval;
