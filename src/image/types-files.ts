@@ -136,6 +136,8 @@ export interface UnixSocketImage {
   rcvbuf: number;
   /** SO_PEEK_OFF, -1 when off */
   peekOff: number;
+  /** socket-level options by name (src/kernel/fds/unix.ts UNIX_OPTS; images since issue 17) */
+  opts?: Record<string, number>;
   conn: UnixConn;
   /** file id of the peer; -1: the peer was gone (closed) or outside and closed on restart */
   peer: number;

@@ -1,6 +1,7 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
+import { INET_OPTS, OPT_UNSET } from './fds/inet.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
 import { lockRange } from './locks.js';
@@ -49,6 +50,8 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
     const line = opsOf(file.kind).plan(file, ctx);
     if (line) L.push(line);
   }
+  // socket-level options of unix sockets (the TCP/UDP ones are in their file line)
+  for (const file of f.files) if (file.unix?.opts) L.push(`sockopts ${file.id} ${INET_OPTS.map((k) => file.unix!.opts![k] ?? OPT_UNSET).join(',')}`);
   // the owner of signal-driven I/O, set by the helper once every task and thread exists
   for (const file of f.files) if (file.fown) L.push(`fown ${file.id} ${['tid', 'pid', 'pgrp'].indexOf(file.fown.type)} ${file.fown.pid} ${file.fown.sig}`);
   // flock and OFD locks belong to the open file: the helper takes them on its fd of it

@@ -198,6 +198,9 @@ export function checkWithinOwner(meta: ImageMetadata, owner: number, name: strin
   for (const f of meta.files.files) {
     if (f.kind === 'timerfd' && ALARM_CLOCKS.has(Number(f.params?.[0])))
       throw refuse(`file ${f.id} (timerfd)`, `on an alarm clock (${f.params![0]}), which needs CAP_WAKE_ALARM, beyond ${whose}`);
+    const o = f.inet?.opts ?? f.unix?.opts ?? {};
+    const privileged = (o.priority ?? 0) > 6 ? `SO_PRIORITY ${o.priority} (above 6 needs CAP_NET_ADMIN)` : o.mark ? `SO_MARK ${o.mark} (needs CAP_NET_ADMIN)` : o.transparent ? 'IP_TRANSPARENT (needs CAP_NET_ADMIN)' : undefined;
+    if (privileged) throw refuse(`file ${f.id} (${f.inet?.proto ?? 'unix'} socket)`, `has ${privileged}, beyond ${whose}`);
     const port = f.inet?.local?.port ?? 0;
     if (port > 0 && port < firstFree)
       throw refuse(`file ${f.id} (${f.inet!.proto} socket)`, `bound to port ${port}, below ip_unprivileged_port_start (${firstFree}): binding it needs CAP_NET_BIND_SERVICE, beyond ${whose}`);

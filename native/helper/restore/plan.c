@@ -377,6 +377,8 @@ int plan_read(struct plan *p)
 			r = plan_add_tty(p, w, n);
 		} else if (!strcmp(k, "flock")) {
 			r = plan_add_flock(p, w, n);
+		} else if (!strcmp(k, "sockopts")) {
+			r = plan_add_sockopts(p, w, n);
 		} else if (!strcmp(k, "fown")) {
 			r = plan_add_fown(p, w, n);
 		} else if (!strcmp(k, "inwatch")) {

@@ -139,6 +139,8 @@
  *   act tcpgrp <task> <index of the group's leader task>   (and makes that group the
  *                                                          foreground of its terminal)
  *   end
+ * A socket's further options (after its file line; unix sockets):
+ *   sockopts <file id> <values in inet.h's order, comma-separated; -2147483648: not recorded>
  */
 #ifndef UCR_PLAN_H
 #define UCR_PLAN_H
@@ -168,6 +170,7 @@ struct unix_plan {
 	int fd, tmp; /* while creating: the socket and its temporary peer */
 	int pending; /* a client waiting in its listener's accept queue: its place there; -1: none */
 	int task;    /* whose credentials bind, connect and unlink (fscred.c) */
+	int opts[64], have_opts; /* a sockopts line: options in inet.h order (INET_OPT_UNSET: leave) */
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };
@@ -178,7 +181,7 @@ struct inet_plan {
 	int family, proto, state, mode, backlog;
 	char local[48], remote[48]; /* "" : none */
 	int lport, rport;
-	int opts[22]; /* inet.h order */
+	int opts[64]; /* inet.h order (INET_NOPTS_MAX) */
 	uint32_t inseq, outseq, timestamp, window[5];
 	int unsent, mss, sndws, rcvws, tcpopts;
 	unsigned char *rq, *sq;

@@ -12,7 +12,13 @@ import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
 
 /** The options kept, in the order of native/helper/kinds/inet/inet.h. */
-export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'] as const;
+export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat',
+  // since issue 17 (older images lack them: left as a new socket has them)
+  'mark', 'buflock', 'timestamp', 'timestampns', 'timestamping', 'rcvtimeo', 'sndtimeo', 'dontroute', 'zerocopy', 'cork', 'syncnt', 'linger2', 'thinlt', 'fastopen', 'fastopenconnect', 'inq',
+  'mcastttl', 'mcastloop', 'mcastif', 'mcastall', 'recvtos', 'recvttl', 'pktinfo', 'recverr', 'mtudisc', 'freebind', 'bindnoport', 'transparent', 'recvorigdst',
+  'mcasthops', 'mcastloop6', 'mcastif6', 'recvpktinfo6', 'recverr6', 'mtudisc6', 'recvtclass', 'recvhoplimit', 'udpcork', 'udpsegment', 'udpgro'] as const;
+/** native/helper/kinds/inet/inet.h INET_OPT_UNSET: an option the image does not record */
+export const OPT_UNSET = -0x80000000;
 /** largest queue carried in the metadata (each way); a TCP connection's larger queues are
  * content objects (OBJECT records), never in the metadata or JavaScript */
 export const INET_QUEUE_MAX = 4 << 20;
@@ -171,7 +177,7 @@ export const inetSocket: FdOps = {
     return [
       `file ${file.id} inet ${u.family} ${u.proto === 'tcp' ? 6 : 17} ${file.flags & ~0o2000000} ${STATE_NR[u.state]} ${mode}`,
       `${u.local?.addr ?? '-'} ${u.local?.port ?? 0} ${u.remote?.addr ?? '-'} ${u.remote?.port ?? 0} ${u.backlog}`,
-      INET_OPTS.map((k) => u.opts[k] ?? 0).join(','),
+      INET_OPTS.map((k) => u.opts[k] ?? OPT_UNSET).join(','),
       `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,
       (t?.window ?? [0, 0, 0, 0, 0]).join(','),
       `${t ? (t.recvObj ? `@${t.recvObj.join(':')}` : q(t.recvQueue)) : u.leftToRead ? q(u.leftToRead) : dg} ${t?.sendObj ? `@${t.sendObj.join(':')}` : q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'} ${q(u.filter)}`,
