@@ -25,8 +25,9 @@ export interface FileImage {
   tty?: { index: number; master: boolean };
   /** Only for kind 'inotify': the watches, by watch descriptor */
   inotify?: InotifyWatch[];
-  /** Signal-driven I/O (O_ASYNC): who gets the signal (F_SETOWN_EX: a thread, a process or a
-   * process group, by its pid in the image) and which one (F_SETSIG; 0: SIGIO) */
+  /** Signal-driven I/O (O_ASYNC) and a socket's SIGURG: who gets the signal (F_SETOWN_EX: a
+   * thread, a process or a process group, by its pid in the image; 0: nobody) and which one
+   * (F_SETSIG; 0: SIGIO). Without O_ASYNC (in the file's flags) only the owner is given back. */
   fown?: { type: 'tid' | 'pid' | 'pgrp'; pid: number; sig: number };
   /** Only for kind 'proc': a file of /proc/PID (pid: a task of the image) or of
    * /proc/PID/task/TID, `sub` the rest of the path ('' for the directory itself). */

@@ -253,7 +253,7 @@ static int restore_async(struct task_plan *p)
 	const struct plan *pl = ctx.plan;
 	for (int i = 0; i < p->nfds; i++) {
 		const struct file_plan *fp = &pl->files[p->fds[i].file];
-		if (!fp->fown_type || holds(p, p->fds[i].file) != p->fds[i].target)
+		if (!fp->fown_type || !(fp->flags & O_ASYNC) || holds(p, p->fds[i].file) != p->fds[i].target)
 			continue;
 		const struct task_plan *by = NULL;
 		for (int t = 0; t < pl->ntasks && !by; t++) {
