@@ -18,6 +18,11 @@ describe('process attributes come back as the program set them', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('root sets it all and locks 16 MiB, then becomes nobody: its memory stays locked, its real-time threads keep their priority (set by the helper for root\'s own image, where the task\'s own credentials are not enough)', async () => {
+    const { verdict } = await roundTrip('procattrs', { args: ['--setuid'] });
+    expect(verdict).toBe('PASS');
+  });
+
   it("a user's image restarted by root: what the user set comes back; edited to more than the user may have, it is refused", async () => {
     const { c, img, good } = await userImage('procattrs', ['--user']);
     const cases: [string, (t: Record<string, any>) => void, RegExp][] = [

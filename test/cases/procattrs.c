@@ -2,7 +2,7 @@
 /*
  * procattrs.c - process and thread attributes a program can read back come back as they were.
  *
- *   procattrs --out FILE [--user]
+ *   procattrs --out FILE [--user | --setuid]
  *
  * Per thread: the scheduling policy and its parameters (sched_getattr: SCHED_BATCH with nice 7
  * on the main thread, SCHED_IDLE, SCHED_OTHER with nice 3, and without --user SCHED_FIFO 10 with
@@ -12,7 +12,10 @@
  * barrier works, none that was not registered does), mlockall(MCL_CURRENT | MCL_FUTURE) (a
  * new mapping after the restart is locked too: VmFlags "lo"; without --user) and the loginuid
  * (1234; without --user). --user: only what an unprivileged process may set itself (the case
- * runs as a user). Waits for SIGTERM, then compares everything with what it recorded.
+ * runs as a user). --setuid: everything as root but mlockall (16 MiB locked with mlock instead,
+ * twice nobody's RLIMIT_MEMLOCK), then the process becomes user nobody (setresuid): its memory
+ * stays locked (VmLck), its real-time threads keep their priority.
+ * Waits for SIGTERM, then compares everything with what it recorded.
  */
 #include "case.h"
 
@@ -22,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
+#include <libgen.h>
 #include <sys/syscall.h>
 
 #ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
@@ -41,7 +45,7 @@ struct attr {
 };
 
 #define N 4
-static int user;
+static int user, setuid_after;
 static pid_t tids[N + 1];
 static struct attr want[N + 1];
 static unsigned long pers[N + 1];
@@ -125,6 +129,18 @@ static int locked_new_mapping(void)
 	return locked;
 }
 
+static long vmlck_kb(void)
+{
+	static char buf[8192];
+	int fd = open("/proc/self/status", O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	char *v = strstr(buf, "VmLck:");
+	return v ? strtol(v + 6, NULL, 10) : -1;
+}
+
 static int read_int_file(const char *path, long *v)
 {
 	char buf[32] = "";
@@ -153,6 +169,7 @@ int main(int argc, char **argv)
 	case_init(argc, argv);
 	case_install_sigterm(0);
 	user = case_has_flag(argc, argv, "--user");
+	setuid_after = case_has_flag(argc, argv, "--setuid");
 	pthread_barrier_init(&ready, NULL, N + 1);
 	pthread_t th[N];
 	for (long i = 1; i <= N; i++)
@@ -190,16 +207,35 @@ int main(int argc, char **argv)
 	long regs = registrations();
 	if (regs < 0)
 		case_setup_fail("membarrier registrations: %s", strerror(errno));
+	if (setuid_after) {
+		char *big = mmap(NULL, 16 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (big == MAP_FAILED || mlock(big, 16 << 20) < 0)
+			case_setup_fail("mlock: %s", strerror(errno));
+	}
 	if (!user) {
-		if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+		if (!setuid_after && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
 			case_setup_fail("mlockall: %s", strerror(errno));
-		if (locked_new_mapping() != 1)
+		if (!setuid_after && locked_new_mapping() != 1)
 			case_setup_fail("a new mapping is not locked after mlockall");
 		if (write_file("/proc/self/loginuid", "1234") < 0)
 			case_setup_fail("loginuid: %s", strerror(errno));
 	}
+	long vmlck = -1;
+	if (setuid_after) {
+		char dir[PATH_MAX];
+		strcpy(dir, case_out);
+		/* its directory and output files become nobody's, as a service dropping privilege
+		 * would arrange: a restart opens them again with the task's credentials */
+		if (chmod(dirname(dir), 0777) < 0 || fchown(1, 65534, 65534) < 0 || fchown(2, 65534, 65534) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+			case_setup_fail("setuid: %s", strerror(errno));
+		vmlck = vmlck_kb();
+		if (vmlck <= 0)
+			case_setup_fail("no memory locked after setuid");
+	}
 	case_ready();
 	case_wait_term();
+	if (setuid_after && vmlck_kb() != vmlck)
+		case_fail("VmLck %ld kB, expected %ld kB", vmlck_kb(), vmlck);
 
 	for (int i = 0; i <= N; i++) {
 		struct attr now;
@@ -211,7 +247,11 @@ int main(int argc, char **argv)
 			case_fail("thread %d: policy %u flags %llu nice %d priority %u, expected %u %llu %d %u", i, now.policy,
 				  (unsigned long long)now.flags, now.nice, now.prio, want[i].policy, (unsigned long long)want[i].flags,
 				  want[i].nice, want[i].prio);
-		unsigned long p = personality_of(tids[i]);
+		/* (a process that is not dumpable cannot read /proc/self/task/N/personality: 0400,
+		 * root's; the main thread asks the kernel instead) */
+		if (setuid_after && i)
+			continue;
+		unsigned long p = setuid_after ? (unsigned long)personality(0xffffffff) : personality_of(tids[i]);
 		if (p != pers[i])
 			case_fail("thread %d: personality %lx, expected %lx", i, p, pers[i]);
 	}
@@ -226,7 +266,7 @@ int main(int argc, char **argv)
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) != -1 || errno != EPERM)
 		case_fail("membarrier(PRIVATE_EXPEDITED_SYNC_CORE) works, but it was never registered");
 	if (!user) {
-		if (locked_new_mapping() != 1)
+		if (!setuid_after && locked_new_mapping() != 1)
 			case_fail("a new mapping is not locked (mlockall MCL_FUTURE lost)");
 		long luid = 0;
 		if (read_int_file("/proc/self/loginuid", &luid) < 0 || luid != 1234)
