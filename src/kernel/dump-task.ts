@@ -32,7 +32,7 @@ interface StateEvent {
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
   /** native/helper/checkpoint/dump_attrs.c */
-  attrs: { membarrier: number; mlockall: number; sched: [number, number, number, number, number, number, number, number, number, number][] };
+  attrs: { membarrier: number; mlockall: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
 }
 
 interface SignalState {
@@ -179,7 +179,7 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
     ...cttyOf(pid, stat),
     personality: parseInt(fs.readFileSync(`/proc/${proc}/personality`, 'latin1').trim(), 16),
     noNewPrivs: status.get('NoNewPrivs') === '1',
-    attrs: { ...attrsOf(pid, proc, st.attrs), ...rootOf(pid, proc) },
+    attrs: { ...attrsOf(proc, st.attrs), ...rootOf(pid, proc) },
     posixTimers: ptimers.map((t, i) => {
       const [, is, ins, vs, vns] = st.timers[i]!;
       return { id: t.id, clock: t.clock, notify: t.notify, signo: t.signo, sigval: t.sigval, tid: t.tid, interval: [is, ins], value: [vs, vns] };
@@ -202,10 +202,10 @@ const SCHED_DEADLINE = 6;
 
 /** Scheduling and personality of every thread, oom_score_adj, loginuid (from /proc), with
  * what the helper read (membarrier registrations, mlockall flags, sched_getattr). */
-function attrsOf(pid: number, proc: number, a: StateEvent['attrs']): TaskAttrs {
+function attrsOf(proc: number, a: StateEvent['attrs']): TaskAttrs {
   const one = (file: string) => fs.readFileSync(`/proc/${proc}/${file}`, 'latin1').trim();
   return {
-    sched: a.sched.map(([tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax]) => ({
+    sched: a.sched.map(([tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax, personality]) => ({
       tid,
       policy,
       flags: flags & 7,
@@ -214,7 +214,7 @@ function attrsOf(pid: number, proc: number, a: StateEvent['attrs']): TaskAttrs {
       ...(policy === SCHED_DEADLINE ? { dl: [runtime, deadline, period] as [number, number, number] } : {}),
       // set clamps only (CONFIG_UCLAMP_TASK; defaults 0 and 1024, or 0 0 without it)
       ...(umax && (umin !== 0 || umax !== 1024) ? { util: [umin, umax] as [number, number] } : {}),
-      personality: parseInt(fs.readFileSync(`/proc/${pid}/task/${tid}/personality`, 'latin1').trim(), 16),
+      personality,
     })),
     oomScoreAdj: Number(one('oom_score_adj')),
     membarrier: a.membarrier,

@@ -63,12 +63,16 @@ int main(int argc, char **argv)
 	sigemptyset(&s);
 	sigaddset(&s, SIGRTMIN + 3);
 	sigaddset(&s, SIGRTMIN + 4);
-	sigprocmask(SIG_BLOCK, &s, NULL); /* inherited by the workers */
+	sigaddset(&s, SIGTERM);
+	sigprocmask(SIG_BLOCK, &s, NULL); /* inherited by the workers: SIGTERM is the main thread's */
 	pthread_barrier_init(&ready, NULL, 3);
 	pthread_t th[2];
 	for (long i = 0; i < 2; i++)
 		if (pthread_create(&th[i], NULL, worker, (void *)i))
 			case_setup_fail("pthread_create");
+	sigemptyset(&s);
+	sigaddset(&s, SIGTERM);
+	sigprocmask(SIG_UNBLOCK, &s, NULL);
 	while (!tid[1] || !tid[0])
 		case_sleep_ms(1);
 	struct sigevent ev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGRTMIN + 4, .sigev_value.sival_int = 22 };

@@ -1,11 +1,12 @@
 /* Checkpoint of process and thread attributes that only the kernel knows (dump_attrs.c):
- * every thread's scheduling (sched_getattr, read from outside), the membarrier registrations
+ * every thread's scheduling (sched_getattr, read from outside) and personality, the membarrier registrations
  * of the process (an injected membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS)) and mlockall's
  * MCL_FUTURE / MCL_ONFAULT, which no /proc file shows: a mapping made while they are on is
  * locked, so the gadget that cmd_state maps shows them (VmLck grows; VmFlags "lf" for
  * MCL_ONFAULT). Reported as the state event's "attrs" (src/kernel/dump-task.ts). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,19 @@ long attrs_vmlck(pid_t pid)
 	return kb;
 }
 
+/* /proc/PID/task/TID/personality (hex), 0 when unreadable. */
+static unsigned long personality_of(pid_t pid, pid_t tid)
+{
+	char path[64], buf[32];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/personality", pid, tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return strtoul(buf, NULL, 16);
+}
+
 /* Whether the VmFlags of the mapping at addr hold "lf" (locked on fault). */
 static int onfault_at(pid_t pid, uint64_t addr)
 {
@@ -70,7 +84,7 @@ static int onfault_at(pid_t pid, uint64_t addr)
 	return lf;
 }
 
-/* ,"attrs":{"sched":[[tid,policy,flags,nice,priority,runtime,deadline,period,umin,umax],...],
+/* ,"attrs":{"sched":[[tid,policy,flags,nice,priority,runtime,deadline,period,umin,umax,personality],...],
  * "membarrier":n,"mlockall":n} appended to out; the gadget is mapped (vmlck_before: VmLck
  * before it was). */
 int attrs_state(long vmlck_before, struct sbuf *out)
@@ -93,9 +107,10 @@ int attrs_state(long vmlck_before, struct sbuf *out)
 			snprintf(obj, sizeof obj, "thread %d", cur->th[k].tid);
 			return proto_fail("state", obj, errno, "sched_getattr failed");
 		}
-		sb_add(out, "%s[%d,%u,%llu,%d,%u,%llu,%llu,%llu,%u,%u]", k ? "," : "", cur->th[k].tid, a.policy,
+		sb_add(out, "%s[%d,%u,%llu,%d,%u,%llu,%llu,%llu,%u,%u,%lu]", k ? "," : "", cur->th[k].tid, a.policy,
 		       (unsigned long long)a.flags, a.nice, a.priority, (unsigned long long)a.runtime,
-		       (unsigned long long)a.deadline, (unsigned long long)a.period, a.util_min, a.util_max);
+		       (unsigned long long)a.deadline, (unsigned long long)a.period, a.util_min, a.util_max,
+		       personality_of(cur->tgid, cur->th[k].tid));
 	}
 	sb_add(out, "]}");
 	return 0;
