@@ -11,8 +11,9 @@ export interface FileBase {
   /** Locks held through this open file: flock and OFD locks belong to it, POSIX locks to
    * `task`, which holds the file at `fd` */
   locks?: LockImage[];
-  /** Signal-driven I/O (O_ASYNC): who gets the signal (F_SETOWN_EX: a thread, a process or a
-   * process group, by its pid in the image) and which one (F_SETSIG; 0: SIGIO) */
+  /** Signal-driven I/O (O_ASYNC) and a socket's SIGURG: who gets the signal (F_SETOWN_EX: a
+   * thread, a process or a process group, by its pid in the image; 0: nobody) and which one
+   * (F_SETSIG; 0: SIGIO). Without O_ASYNC (in the file's flags) only the owner is given back. */
   fown?: { type: 'tid' | 'pid' | 'pgrp'; pid: number; sig: number };
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
@@ -117,6 +118,8 @@ export interface UnixSocketImage {
   rcvbuf: number;
   /** SO_PEEK_OFF, -1 when off */
   peekOff: number;
+  /** socket-level options by name (src/kernel/fds/unix.ts UNIX_OPTS; images since issue 17) */
+  opts?: Record<string, number>;
   conn: UnixConn;
   /** file id of the peer; -1: the peer was gone (closed) or outside and closed on restart */
   peer: number;

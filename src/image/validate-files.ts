@@ -97,7 +97,8 @@ function checkFown(v: CborValue, w: Where): NonNullable<FileBase['fown']> {
   const o = obj(v, w);
   const type = field(o, 'type', w, str);
   if (type !== 'tid' && type !== 'pid' && type !== 'pgrp') w.at('type').fail('expected tid, pid or pgrp');
-  return { type: type as 'tid' | 'pid' | 'pgrp', pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)), sig: field(o, 'sig', w, (y, ww) => int(y, ww, 0, 64)) };
+  // pid 0: no owner, only the signal F_SETSIG chose
+  return { type: type as 'tid' | 'pid' | 'pgrp', pid: field(o, 'pid', w, (y, ww) => int(y, ww, 0, PID_MAX)), sig: field(o, 'sig', w, (y, ww) => int(y, ww, 0, 64)) };
 }
 
 function checkObjects(v: CborValue, w: Where): ObjectImage[] {

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { CheckpointError, UnsupportedError } from '../errors.js';
-import type { SigactionImage, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
+import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
 import type { Helper, HelperEvent } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
 import { listThreads, readLink, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
@@ -31,6 +31,8 @@ interface StateEvent {
   robust: [string, number];
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
+  /** native/helper/checkpoint/dump_attrs.c */
+  attrs: { membarrier: number; mlockall: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
 }
 
 interface SignalState {
@@ -221,6 +223,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     ...cttyOf(pid, stat),
     personality: parseInt(fs.readFileSync(`/proc/${proc}/personality`, 'latin1').trim(), 16),
     noNewPrivs: status.get('NoNewPrivs') === '1',
+    attrs: { ...attrsOf(proc, st.attrs), ...rootOf(pid, proc) },
     posixTimers: ptimers.map((t, i) => {
       const [, is, ins, vs, vns] = st.timers[i]!;
       return { id: t.id, clock: t.clock, notify: t.notify, signo: t.signo, sigval: t.sigval, tid: t.tid, interval: [is, ins], value: [vs, vns] };
@@ -238,6 +241,38 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     scanned,
     entry: { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, comm: stat.comm, state, threads, ...(nsPid && nsPid !== pid ? { nsPid } : {}) },
   };
+}
+
+const SCHED_DEADLINE = 6;
+
+/** Scheduling and personality of every thread, oom_score_adj, loginuid (from /proc), with
+ * what the helper read (membarrier registrations, mlockall flags, sched_getattr). */
+function attrsOf(proc: number, a: StateEvent['attrs']): TaskAttrs {
+  const one = (file: string) => fs.readFileSync(`/proc/${proc}/${file}`, 'latin1').trim();
+  return {
+    sched: a.sched.map(([tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax, personality]) => ({
+      tid,
+      policy,
+      flags: flags & 7,
+      nice,
+      priority,
+      ...(policy === SCHED_DEADLINE ? { dl: [runtime, deadline, period] as [number, number, number] } : {}),
+      // set clamps only (CONFIG_UCLAMP_TASK; defaults 0 and 1024, or 0 0 without it)
+      ...(umax && (umin !== 0 || umax !== 1024) ? { util: [umin, umax] as [number, number] } : {}),
+      personality,
+    })),
+    oomScoreAdj: Number(one('oom_score_adj')),
+    membarrier: a.membarrier,
+    mlockall: a.mlockall,
+    loginuid: Number(one('loginuid')),
+  };
+}
+
+/** The root directory when chroot() changed it (as this process sees it). */
+function rootOf(pid: number, proc: number): { root?: string } {
+  const root = readLink(`/proc/${proc}/root`);
+  if (root.endsWith(' (deleted)')) throw new UnsupportedError(`process ${pid}: its root directory ${root} was removed`, { pid });
+  return root === '/' ? {} : { root };
 }
 
 /** A controlling terminal that is a pty (/dev/pts/N, majors 136-143) and, for a session leader,

@@ -160,7 +160,9 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       file.leak = o.outside;
     }
     await ops.captured?.(file, { facts: o.facts, holders: o.holders, ctx }, cap);
-    if (o.facts.info.flags & O_ASYNC && !ops.unsaved) file.fown = await ownerOf(helper, h0, o.facts.link, treePid, ops.late);
+    // the owner of signal-driven I/O, and of a socket's SIGURG (F_SETOWN without O_ASYNC)
+    const async = (o.facts.info.flags & O_ASYNC) !== 0;
+    if ((async && !ops.unsaved) || ops.urgent) file.fown = await ownerOf(helper, h0, o.facts.link, treePid, ops.late, async, warnings);
     ids.set(o, file.id);
     files.push(file);
   }
@@ -201,14 +203,24 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
 
 const O_ASYNC = 0o20000;
 
-/** Who gets the signal of an open file with O_ASYNC, by pids of the image: a task of the tree,
- * one of its threads (they keep their ids), or the process group of one. None (pid 0): no
- * owner to restore. An owner outside the tree is refused. */
-async function ownerOf(helper: Helper, h: Holder, link: string, treePid: (p: number) => number | undefined, late: string | undefined): Promise<FileImage['fown']> {
+/** Who gets the signal of an open file with O_ASYNC (or a socket's SIGURG), by pids of the
+ * image: a task of the tree, one of its threads (they keep their ids), or the process group of
+ * one; pid 0 with the signal F_SETSIG gave, when there is no owner. An O_ASYNC owner outside
+ * the tree is refused; a socket's owner outside it without O_ASYNC (only SIGURG would reach it)
+ * is left out with a warning. */
+async function ownerOf(
+  helper: Helper,
+  h: Holder,
+  link: string,
+  treePid: (p: number) => number | undefined,
+  late: string | undefined,
+  async: boolean,
+  warnings: string[],
+): Promise<FileImage['fown']> {
   helper.send(`fown ${h.pid} ${h.fd}`);
   const ev = await helper.next('fown');
   const [type, pid, sig] = [['tid', 'pid', 'pgrp'][ev.type as number] as 'tid' | 'pid' | 'pgrp', ev.pid as number, ev.sig as number];
-  if (!pid) return undefined;
+  if (!pid) return sig ? { type: 'pid', pid: 0, sig } : undefined;
   const refuse = (why: string) => new UnsupportedError(`process ${h.pid} fd ${h.fd} (${link}): signal-driven I/O (O_ASYNC) ${why}: not supported`, { pid: h.pid, phase: 'files' });
   if (late) throw refuse(`on ${late}`);
   let image = treePid(pid);
@@ -216,7 +228,12 @@ async function ownerOf(helper: Helper, h: Holder, link: string, treePid: (p: num
     const tgid = Number(/^Tgid:\s*(\d+)/m.exec(readText(`/proc/${pid}/status`))?.[1]);
     if (treePid(tgid) !== undefined) image = pid; // a thread of the tree keeps its id
   }
-  if (image === undefined) throw refuse(`signals ${type === 'pgrp' ? 'process group' : 'process'} ${pid} outside the tree`);
+  const outside = `${type === 'pgrp' ? 'process group' : 'process'} ${pid} outside the tree`;
+  if (image === undefined && !async) {
+    warnings.push(`process ${h.pid} fd ${h.fd} (${link}): its owner (F_SETOWN) is ${outside}: not restored`);
+    return sig ? { type: 'pid', pid: 0, sig } : undefined;
+  }
+  if (image === undefined) throw refuse(`signals ${outside}`);
   return { type, pid: image, sig };
 }
 

@@ -294,9 +294,11 @@ export function readTimers(pid: number): ProcTimer[] {
       const b = BigInt('0x' + (val || '0'));
       cur.sigval = b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
     } else if (k === 'notify') {
-      const m = /^(\w+)\/\w+\.(\d+)/.exec(v);
-      cur.notify = (m?.[1] ?? 'signal') as ProcTimer['notify'];
-      cur.tid = Number(m?.[2] ?? 0);
+      // "signal/pid.N", "none/pid.N"; aimed at a thread (SIGEV_THREAD_ID, also what glibc makes
+      // of SIGEV_THREAD): "signal/tid.N"
+      const m = /^(\w+)\/(\w+)\.(\d+)/.exec(v);
+      cur.notify = (m?.[2] === 'tid' ? 'thread' : (m?.[1] ?? 'signal')) as ProcTimer['notify'];
+      cur.tid = Number(m?.[3] ?? 0);
     } else if (k === 'ClockID') {
       cur.clock = Number(v);
     }

@@ -1,8 +1,9 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
-import type { ImageFiles, TaskImage } from '../image/types.js';
+import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { pipeLine } from './fds/pipe.js';
 import { settingsWords, ttyLine } from './fds/pty.js';
+import { INET_OPTS, OPT_UNSET } from './fds/inet.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
 import { lockRange } from './locks.js';
@@ -51,6 +52,8 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
     const line = opsOf(file.kind).plan(file, ctx);
     if (line) L.push(line);
   }
+  // socket-level options of unix sockets (the TCP/UDP ones are in their file line)
+  for (const file of f.files) if (file.kind === 'unix' && file.unix.opts) L.push(`sockopts ${file.id} ${INET_OPTS.map((k) => file.unix.opts![k] ?? OPT_UNSET).join(',')}`);
   // the owner of signal-driven I/O, set by the helper once every task and thread exists
   for (const file of f.files) if (file.fown) L.push(`fown ${file.id} ${['tid', 'pid', 'pgrp'].indexOf(file.fown.type)} ${file.fown.pid} ${file.fown.sig}`);
   // flock and OFD locks belong to the open file: the helper takes them on its fd of it
@@ -137,6 +140,15 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   const NOTIFY: Record<string, number> = { signal: 0, none: 1, thread: 4 }; // SIGEV_*
   for (const pt of t.posixTimers)
     L.push(`ptimer ${pt.id} ${pt.clock} ${NOTIFY[pt.notify]} ${pt.signo} ${pt.sigval} ${pt.tid} ${pt.interval.join(' ')} ${pt.value.join(' ')}`);
+  if (t.attrs) L.push(...attrsLines(t.attrs));
+  return L;
+}
+
+/** Process and thread attributes (native/helper/restore/restore_attrs.c): one `sched` line per
+ * thread, one `attrs` line. */
+function attrsLines(a: TaskAttrs): string[] {
+  const L = a.sched.map((s) => `sched ${s.tid} ${s.policy} ${s.flags} ${s.nice} ${s.priority} ${(s.dl ?? [0, 0, 0]).join(' ')} ${(s.util ?? [0, 1024]).join(' ')} ${s.personality}`);
+  L.push(`attrs ${a.oomScoreAdj} ${a.membarrier} ${a.mlockall} ${a.loginuid} ${a.root !== undefined ? hexPath(a.root) : '-'}`);
   return L;
 }
 

@@ -22,6 +22,7 @@ import { objectName } from '../image/object-kinds.js';
 import type { ImageMetadata } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { ALARM_CLOCKS } from '../kernel/timers.js';
+import { MADV } from '../kernel/memory.js';
 import { native } from '../native/addon.js';
 
 export interface ImageTrust {
@@ -183,6 +184,7 @@ export function checkWithinOwner(meta: ImageMetadata, owner: number, name: strin
       if (limits[r] !== undefined && BigInt(max) > limits[r]!)
         throw refuse(who, `its hard limit ${RLIMIT_NAMES[r] ?? r} (${max}) is above the restorer's own (${limits[r]}), beyond ${whose}`, t.pid);
     });
+    checkAttrsWithinOwner(t, owner, (what) => refuse(who, `${what}, beyond ${whose}`, t.pid));
   }
   for (const o of [...meta.ipc.shm, ...meta.ipc.sem, ...meta.ipc.msg])
     if (o.uid !== owner || o.cuid !== owner || !groups.has(o.gid) || !groups.has(o.cgid))
@@ -195,6 +197,36 @@ export function checkWithinOwner(meta: ImageMetadata, owner: number, name: strin
   for (const f of meta.files.files) {
     const needs = opsOf(f.kind).privilege?.(f, { firstFreePort: firstFree });
     if (needs) throw refuse(needs.who, `${needs.what}, beyond ${whose}`);
+  }
+}
+
+const RLIMIT_MEMLOCK = 8;
+const LOGINUID_UNSET = 0xffffffff;
+
+/** What only privilege gives among a task's attributes, checked before anything is created (the
+ * rest is set by the task itself with its own credentials and limits: native/helper/restore/
+ * restore_attrs.c): memory locked beyond the hard RLIMIT_MEMLOCK (the helper locks it before
+ * the credentials change; CAP_IPC_LOCK), a loginuid other than the owner's or none
+ * (CAP_AUDIT_CONTROL), unless it is the restorer's own; a root directory of its own
+ * (CAP_SYS_CHROOT: a user's process in a directory the user chose, with set-ID programs, is the
+ * classic way to root). */
+function checkAttrsWithinOwner(t: ImageMetadata['tasks'][number], owner: number, refuse: (what: string) => Error): void {
+  let locked = 0n;
+  for (const v of t.vmas) if (v.madv & (MADV.lo! | MADV.lf!)) locked += BigInt(v.end - v.start);
+  const memlock = BigInt(t.rlimits[RLIMIT_MEMLOCK]?.[1] ?? 0);
+  if (locked > memlock) throw refuse(`${locked} bytes of its memory are locked (mlock), more than its hard RLIMIT_MEMLOCK (${memlock}) lets a process lock without CAP_IPC_LOCK`);
+  // the restorer's own loginuid is what the task inherits anyway (nothing is set then)
+  if (t.attrs?.root !== undefined) throw refuse(`its root directory is ${t.attrs.root} (chroot needs CAP_SYS_CHROOT)`);
+  const luid = t.attrs?.loginuid;
+  if (luid !== undefined && luid !== owner && luid !== LOGINUID_UNSET && luid !== ownLoginuid())
+    throw refuse(`its loginuid ${luid} is another user's (setting it needs CAP_AUDIT_CONTROL)`);
+}
+
+function ownLoginuid(): number {
+  try {
+    return Number(fs.readFileSync('/proc/self/loginuid', 'utf8').trim());
+  } catch {
+    return LOGINUID_UNSET;
   }
 }
 

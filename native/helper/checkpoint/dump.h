@@ -43,4 +43,8 @@ int inject_ok(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long 
 /* `state <pid> [timer ids]`: everything about the selected task that ptrace or the task itself
  * must tell (dump_state.c) */
 int cmd_state(char **tids, int ntids);
+/* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (the gadget mapped) */
+struct sbuf;
+long attrs_vmlck(pid_t pid);
+int attrs_state(long vmlck_before, struct sbuf *out);
 #endif

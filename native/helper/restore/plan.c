@@ -312,6 +312,8 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 	} else if (!strcmp(k, "personality")) {
 		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0xffffffffu);
 		t->personality = (long)v[0];
+	} else if (!strcmp(k, "sched") || !strcmp(k, "attrs")) {
+		return plan_attrs_line(t, w, n);
 	} else if (!strcmp(k, "xstate")) {
 		size_t len = strlen(w[1]) / 2;
 		NEED(n == 2 && len > 0 && len <= 65536 && (t->xstate = malloc(len)) != NULL &&
@@ -379,6 +381,8 @@ int plan_read(struct plan *p)
 			r = plan_add_ttymodes(p, w, n);
 		} else if (!strcmp(k, "flock")) {
 			r = plan_add_flock(p, w, n);
+		} else if (!strcmp(k, "sockopts")) {
+			r = plan_add_sockopts(p, w, n);
 		} else if (!strcmp(k, "fown")) {
 			r = plan_add_fown(p, w, n);
 		} else if (!strcmp(k, "inwatch")) {

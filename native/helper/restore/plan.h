@@ -144,6 +144,8 @@
  *   act tcpgrp <task> <index of the group's leader task>   (and makes that group the
  *                                                          foreground of its terminal)
  *   end
+ * A socket's further options (after its file line; unix sockets):
+ *   sockopts <file id> <values in inet.h's order, comma-separated; -2147483648: not recorded>
  */
 #ifndef UCR_PLAN_H
 #define UCR_PLAN_H
@@ -173,6 +175,7 @@ struct unix_plan {
 	int fd, tmp; /* while creating: the socket and its temporary peer */
 	int pending; /* a client waiting in its listener's accept queue: its place there; -1: none */
 	int task;    /* whose credentials bind, connect and unlink (fscred.c) */
+	int opts[64], have_opts; /* a sockopts line: options in inet.h order (INET_OPT_UNSET: leave) */
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };
@@ -183,7 +186,7 @@ struct inet_plan {
 	int family, proto, state, mode, backlog;
 	char local[48], remote[48]; /* "" : none */
 	int lport, rport;
-	int opts[22]; /* inet.h order */
+	int opts[64]; /* inet.h order (INET_NOPTS_MAX) */
 	uint32_t inseq, outseq, timestamp, window[5];
 	int unsent, mss, sndws, rcvws, tcpopts;
 	unsigned char *rq, *sq;
@@ -356,6 +359,28 @@ struct thread_plan {
 	uint32_t rseq_len;
 };
 
+/* Process and thread attributes (restore_attrs.c, which parses their plan lines too):
+ *   sched <tid> <policy> <flags> <nice> <priority> <runtime> <deadline> <period> <util min>
+ *         <util max> <personality>     (one per thread, the main one's tid is the image pid;
+ *                                       util 0 1024: no clamp set)
+ *   attrs <oom_score_adj> <membarrier registrations> <mlockall flags> <loginuid> <hex root|->
+ *         (root: the root directory, chroot) */
+struct sched_plan {
+	pid_t tid;
+	uint32_t policy, priority, util_min, util_max;
+	int nice;
+	uint64_t flags, runtime, deadline, period;
+	long personality;
+};
+struct attrs_plan {
+	int have; /* an attrs line was given */
+	int oom_adj, oom_fd; /* oom_fd: the task's fd of /proc/self/oom_score_adj between the steps */
+	uint32_t membarrier, mlockall, loginuid;
+	char *root; /* NULL: the helper's */
+	struct sched_plan *sched;
+	int nsched;
+};
+
 enum task_kind { TASK_NORMAL = 0, TASK_ZOMBIE = 1, TASK_PLACEHOLDER = 2, TASK_INIT = 3 };
 
 struct task_plan {
@@ -414,6 +439,7 @@ struct task_plan {
 	long itimer[3][4];
 	int subreaper, nonewprivs;
 	long personality;
+	struct attrs_plan attrs;
 	struct ptimer_plan {
 		int id, clock, notify, signo, tid;
 		uint64_t sigval;

@@ -165,7 +165,7 @@ int plan_add_flock(struct plan *p, char **w, int n)
 int plan_add_fown(struct plan *p, char **w, int n)
 {
 	uint64_t v[4];
-	NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[1] <= 2 && v[2] > 0 && v[2] < (1u << 22) && v[3] <= 64);
+	NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[1] <= 2 && v[2] < (1u << 22) && v[3] <= 64); /* pid 0: no owner */
 	int f = plan_find_file(p, (int)v[0]);
 	NEED(f >= 0 && p->files[f].kind != FILE_PROC);
 	struct file_plan *fp = &p->files[f];

@@ -107,6 +107,8 @@ struct tracee;
 extern struct tracee rt;
 int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 	    uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+/* Opens path inside the task (with its credentials at that time); its fd there in *fd. */
+int task_open(const char *phase, const char *path, int flags, long *fd);
 /* Makes p the task injected calls go to (rt), through the gadget every task inherited. */
 int use_task(struct task_plan *p, uint64_t gadget, const char *phase);
 /* restore_state.c */
@@ -117,6 +119,16 @@ int restore_ptimers(struct task_plan *p);
 int restore_process_state(struct task_plan *p);
 int restore_threads(struct task_plan *p);
 int finish_threads(struct task_plan *p);
+
+/* restore_attrs.c: process and thread attributes. attrs_personality: the main thread's
+ * (before its threads exist, so they inherit it); attrs_thread_personality: a thread's own
+ * when it differs, else -1; attrs_before_creds: mlockall, membarrier, loginuid and the fd of
+ * oom_score_adj; attrs_after_creds: oom_score_adj and scheduling, as the task itself (the
+ * helper's privilege only for a trusted image the task's own is not enough for). */
+int attrs_personality(struct task_plan *p);
+long attrs_thread_personality(const struct task_plan *p, pid_t tid);
+int attrs_before_creds(struct task_plan *p);
+int attrs_after_creds(struct task_plan *p);
 
 /* tracers.c: worker tracers (task i is traced by worker i % n) */
 enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_POPULATE, W_PID, W_EXIT };

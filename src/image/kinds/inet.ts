@@ -67,9 +67,15 @@ export const inetFormat: FileFormat<InetFile> = {
 };
 
 const STATES: InetState[] = ['closed', 'listen', 'established', 'fin-wait2', 'close-wait', 'disconnected', 'connected'];
-/** The options kept, in the order of native/helper/kinds/inet/inet.h. */
-export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'] as const;
+/** The options kept, in the order of native/helper/kinds/inet/inet.h (those after notsentlowat
+ * since issue 17: older images lack them, left as a new socket has them). */
+export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat',
+  'mark', 'buflock', 'timestamp', 'timestampns', 'timestamping', 'rcvtimeo', 'sndtimeo', 'dontroute', 'zerocopy', 'cork', 'syncnt', 'linger2', 'thinlt', 'fastopen', 'fastopenconnect', 'inq',
+  'mcastttl', 'mcastloop', 'mcastif', 'mcastall', 'recvtos', 'recvttl', 'pktinfo', 'recverr', 'mtudisc', 'freebind', 'bindnoport', 'transparent', 'recvorigdst',
+  'mcasthops', 'mcastloop6', 'mcastif6', 'recvpktinfo6', 'recverr6', 'mtudisc6', 'recvtclass', 'recvhoplimit', 'udpcork', 'udpsegment', 'udpgro'] as const;
 const OPTS: readonly string[] = INET_OPTS;
+/** an IPv4 address read back as a (signed) int */
+const ANY_INT = new Set(['mcastif']);
 const U32 = 0xffffffff;
 
 function oneOf<T extends string>(list: readonly T[]) {
@@ -129,7 +135,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   const opts: Record<string, number> = {};
   for (const [k, y] of Object.entries(optsObj)) {
     if (!OPTS.includes(k)) w.at('opts').fail(`unknown option ${k}`);
-    opts[k] = int(y, w.at('opts').at(k), -1, 0x7fffffff);
+    opts[k] = ANY_INT.has(k) ? int(y, w.at('opts').at(k), -0x7fffffff, 0x7fffffff) : int(y, w.at('opts').at(k), -1, 0x7fffffff);
   }
   const ext = o.external === undefined ? undefined : obj(o.external, w.at('external'));
   const ew = w.at('external');

@@ -30,6 +30,18 @@ export const unixFormat: FileFormat<UnixFile> = {
     f.unix.external ? [`unix #${f.id}: its peer was held by ${f.unix.external.pid} (${f.unix.external.comm}) outside the tree: restored with the peer gone`] : [],
 };
 
+/** src/kernel/fds/unix.ts UNIX_OPTS */
+const UNIX_OPTS = ['keepalive', 'broadcast', 'linger', 'priority', 'rcvlowat', 'oobinline', 'mark', 'buflock', 'timestamp', 'timestampns', 'timestamping', 'rcvtimeo', 'sndtimeo', 'dontroute', 'zerocopy'];
+
+function unixOpts(v: CborValue | undefined, w: Where): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, y] of Object.entries(obj(v, w))) {
+    if (!UNIX_OPTS.includes(k)) w.fail(`unknown option ${k}`);
+    out[k] = int(y, w.at(k), -1, 0x7fffffff);
+  }
+  return out;
+}
+
 const TYPES: UnixSocketType[] = ['stream', 'dgram', 'seqpacket'];
 const CONNS: UnixConn[] = ['none', 'pair', 'client', 'accepted', 'dgram'];
 
@@ -66,6 +78,7 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
     sndbuf: field(o, 'sndbuf', w, (y, ww) => int(y, ww, 0, 1 << 30)),
     rcvbuf: field(o, 'rcvbuf', w, (y, ww) => int(y, ww, 0, 1 << 30)),
     peekOff: field(o, 'peekOff', w, (y, ww) => int(y, ww, -1, 1 << 30)),
+    ...(o.opts !== undefined ? { opts: unixOpts(o.opts, w.at('opts')) } : {}),
     conn: field(o, 'conn', w, oneOf(CONNS)),
     peer: field(o, 'peer', w, (y, ww) => int(y, ww, -1, 1 << 30)),
     listener: field(o, 'listener', w, (y, ww) => int(y, ww, -1, 1 << 30)),

@@ -13,6 +13,8 @@ import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
 
 export { INET_OPTS };
+/** native/helper/kinds/inet/inet.h INET_OPT_UNSET: an option the image does not record */
+export const OPT_UNSET = -0x80000000;
 /** largest queue carried in the metadata (each way); a TCP connection's larger queues are
  * content objects (OBJECT records), never in the metadata or JavaScript */
 export const INET_QUEUE_MAX = 4 << 20;
@@ -152,7 +154,10 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
     for (const q of [o.ctx.inet!.recvQueueObj, o.ctx.inet!.sendQueueObj]) if (q && file.inet.tcp) cap.objectPath(q[2], `/proc/${cap.helper.pid}/fd/${q[0]}`);
   },
   check() {},
+  urgent: true,
   privilege(file, host) {
+    const opts = socketOptsPrivilege(file.id, file.inet.proto, file.inet.opts);
+    if (opts) return opts;
     const port = file.inet.local?.port ?? 0;
     if (port > 0 && port < host.firstFreePort)
       return { who: `file ${file.id} (${file.inet.proto} socket)`, what: `bound to port ${port}, below ip_unprivileged_port_start (${host.firstFreePort}): binding it needs CAP_NET_BIND_SERVICE` };
@@ -174,10 +179,22 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
     return [
       `file ${file.id} inet ${u.family} ${u.proto === 'tcp' ? 6 : 17} ${file.flags & ~0o2000000} ${STATE_NR[u.state]} ${mode}`,
       `${u.local?.addr ?? '-'} ${u.local?.port ?? 0} ${u.remote?.addr ?? '-'} ${u.remote?.port ?? 0} ${u.backlog}`,
-      INET_OPTS.map((k) => u.opts[k] ?? 0).join(','),
+      INET_OPTS.map((k) => u.opts[k] ?? OPT_UNSET).join(','),
       `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,
       (t?.window ?? [0, 0, 0, 0, 0]).join(','),
       `${t ? (t.recvObj ? `@${t.recvObj.join(':')}` : q(t.recvQueue)) : u.leftToRead ? q(u.leftToRead) : dg} ${t?.sendObj ? `@${t.sendObj.join(':')}` : q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'} ${q(u.filter)}`,
     ].join(' ');
   },
 };
+
+/** Socket options only privilege sets (CAP_NET_ADMIN): SO_PRIORITY above 6, SO_MARK,
+ * IP_TRANSPARENT (unix sockets too: fds/unix.ts). */
+export function socketOptsPrivilege(id: number, what: string, o: Record<string, number> | undefined): { who: string; what: string } | undefined {
+  const opts = o ?? {};
+  const needs =
+    (opts.priority ?? 0) > 6 ? `SO_PRIORITY ${opts.priority} (above 6 needs CAP_NET_ADMIN)`
+    : opts.mark ? `SO_MARK ${opts.mark} (needs CAP_NET_ADMIN)`
+    : opts.transparent ? 'IP_TRANSPARENT (needs CAP_NET_ADMIN)'
+    : undefined;
+  return needs ? { who: `file ${id} (${what} socket)`, what: `has ${needs}` } : undefined;
+}

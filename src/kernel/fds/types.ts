@@ -116,6 +116,8 @@ export interface FdOps<F extends FileImage = FileImage> {
   /** A restart as root of an image owned by someone else: what the object needs beyond the
    * owner's rights (a capability), or undefined. */
   privilege?(file: F, host: { firstFreePort: number }): { who: string; what: string } | undefined;
+  /** a socket: its owner (F_SETOWN) matters even without O_ASYNC (SIGURG) */
+  urgent?: boolean;
   /** The helper plan line(s) that recreate the object (see native/helper/restore/plan.h). */
   plan(file: F, ctx: RestoreContext): string;
   /** Task plan lines for a task that holds the object at fd number `fd` (epoll registrations,

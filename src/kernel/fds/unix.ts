@@ -10,7 +10,12 @@ import path from 'node:path';
 import { UnsupportedError } from '../../errors.js';
 import type { FileOf, UnixSocketImage, UnixSocketType } from '../../image/types.js';
 import { hex } from '../helper.js';
+import { INET_OPTS, socketOptsPrivilege } from './inet.js';
 import type { FdFacts, FdOps } from './types.js';
+
+/** The socket-level options a unix socket keeps (native/helper/kinds/inet/inet.h inet_opt_unix):
+ * those of inet.h but the address reuse and the buffer sizes (kept on their own). */
+export const UNIX_OPTS = ['keepalive', 'broadcast', 'linger', 'priority', 'rcvlowat', 'oobinline', 'mark', 'buflock', 'timestamp', 'timestampns', 'timestamping', 'rcvtimeo', 'sndtimeo', 'dontroute', 'zerocopy'] as const;
 
 const TYPES: Record<number, UnixSocketType> = { 1: 'stream', 2: 'dgram', 5: 'seqpacket' };
 const TYPE_NR: Record<UnixSocketType, number> = { stream: 1, dgram: 2, seqpacket: 5 };
@@ -40,6 +45,8 @@ export interface SocketQueue {
   sndbuf: number;
   rcvbuf: number;
   peekOff: number;
+  /** inet.h's options in order (0 for those a unix socket does not keep) */
+  opts?: number[];
   peername: string;
   msgs: { from: string; data: string }[];
   bytes: number;
@@ -94,6 +101,7 @@ function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
     sndbuf: x.queue.sndbuf,
     rcvbuf: x.queue.rcvbuf,
     peekOff: x.queue.peekOff,
+    opts: Object.fromEntries(UNIX_OPTS.map((k) => [k, x.queue.opts?.[INET_OPTS.indexOf(k)] ?? 0])),
     conn: 'none',
     peer: -1,
     listener: -1,
@@ -103,6 +111,8 @@ function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
 
 export const unixSocket: FdOps<FileOf<'unix'>> = {
   kind: 'unix',
+  urgent: true,
+  privilege: (file) => socketOptsPrivilege(file.id, 'unix', file.unix.opts),
   matches: (f, ctx) => f.stat.isSocket() && ctx.unix !== undefined,
   dump: (f, ctx) => {
     const u = unixState(f, ctx.unix!);

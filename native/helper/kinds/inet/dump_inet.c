@@ -44,6 +44,17 @@ static void sb_addr(struct sbuf *b, const char *key, const struct sockaddr_stora
 	sb_add(b, ",\"%s\":{\"addr\":\"%s\",\"port\":%d}", key, text, port);
 }
 
+/* A timeout option (struct timeval) in milliseconds, rounded up; INT_MAX at most. */
+int opt_ms(int s, int level, int name)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t l = sizeof tv;
+	if (getsockopt(s, level, name, &tv, &l) < 0)
+		return 0;
+	long long ms = (long long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
 int opt_int(int s, int level, int name)
 {
 	int v = 0;
@@ -235,8 +246,8 @@ int cmd_inetq(char **w, int n)
 		sb_add(&b, ",\"opts\":[");
 		for (int i = 0; i < INET_NOPTS; i++) {
 			const struct inet_opt *o = &inet_opts[i];
-			int skip = (o->tcp && !tcp) || (o->v6 && dom != AF_INET6) || (o->v4 && dom != AF_INET);
-			sb_add(&b, "%s%d", i ? "," : "", skip ? 0 : opt_int(s, o->level, o->name));
+			int skip = (o->tcp && !tcp) || (o->udp && !udp) || (o->v6 && dom != AF_INET6) || (o->v4 && dom != AF_INET);
+			sb_add(&b, "%s%d", i ? "," : "", skip ? 0 : o->tv ? opt_ms(s, o->level, o->name) : opt_int(s, o->level, o->name));
 		}
 		sb_add(&b, "],\"ifindex\":%d", opt_int(s, SOL_SOCKET, SO_BINDTOIFINDEX));
 		/* a classic socket filter of the program's own (SO_ATTACH_FILTER), kept; an eBPF one
