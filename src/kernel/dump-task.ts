@@ -10,7 +10,8 @@ import type { Helper } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
 import { listThreads, readLink, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
 
-interface StateEvent {
+/** What the helper's `state` reports (protocol/schema.mjs). */
+export interface StateFacts {
   /** the thread whose registers these are */
   tid: number;
   regs: string;
@@ -79,7 +80,7 @@ export async function captureTask(
 async function captureLive(h: Helper, pid: number, proc: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry }> {
   const ptimers = readTimers(proc);
   h.send(`state ${pid}${ptimers.map((t) => ` ${t.id}`).join('')}`);
-  const st = (await h.next('state')) as unknown as StateEvent;
+  const st = await h.next('state');
   // the thread the helper worked through: the main one unless it had exited when frozen
   const leaderExited = st.tid !== pid;
   const stat = readStat(proc);
@@ -101,7 +102,7 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
   for (const v of scanned) {
     // answers come in order: the next one is this mapping's (a search of the queue by start
     // address made 10,000 mappings cost 10^8 comparisons)
-    const ev = (await h.next('runs')) as unknown as { start: number; runs: [number, number][] };
+    const ev = await h.next('runs');
     if (ev.start !== v.start) throw new CheckpointError(`process ${pid}: page scan answered for ${ev.start} instead of ${v.start}`, { pid, phase: 'capture' });
     if (ev.runs.length) v.fill = true;
     for (const r of ev.runs) pageRuns.push(r);

@@ -11,7 +11,8 @@ import { UcrError, UnsupportedError } from '../errors.js';
 import type { FdImage, FileImage, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
 import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
-import type { Helper, HelperEvent } from './helper.js';
+import type { Helper } from './helper.js';
+import type { EvPipe } from './protocol.gen.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { linkClosedTargets } from './fds/epoll.js';
 import { locksOf } from './locks.js';
@@ -136,7 +137,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     return { pid: 0, fd: -1 };
   };
   // pipes' queued bytes: asked for as they come, answered in order, collected after the loop
-  const pipeReads: { pipe: PipeImage; ev: Promise<HelperEvent> }[] = [];
+  const pipeReads: { pipe: PipeImage; ev: Promise<EvPipe> }[] = [];
   const tree = new Set(pids);
   const treePid = (p: number) => (tree.has(p) ? (opt.imagePid?.get(p) ?? p) : undefined);
   const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close', lock: opt.kill ?? false });
@@ -206,8 +207,8 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   }
   for (const { pipe, ev } of pipeReads) {
     const e = await ev;
-    pipe.size = e.size as number;
-    pipe.data = Buffer.from(e.data as string, 'hex');
+    pipe.size = e.size;
+    pipe.data = Buffer.from(e.data, 'hex');
   }
   unix.link();
   for (const f of files)
@@ -251,7 +252,8 @@ const O_ASYNC = 0o20000;
 async function ownerOf(helper: Helper, h: Holder, link: string, treePid: (p: number) => number | undefined, kind: string): Promise<FileImage['fown']> {
   helper.send(`fown ${h.pid} ${h.fd}`);
   const ev = await helper.next('fown');
-  const [type, pid, sig] = [['tid', 'pid', 'pgrp'][ev.type as number] as 'tid' | 'pid' | 'pgrp', ev.pid as number, ev.sig as number];
+  const OWNER = ['tid', 'pid', 'pgrp'] as const;
+  const [type, pid, sig] = [OWNER[ev.type] ?? 'pid', ev.pid, ev.sig];
   if (!pid) return undefined;
   const refuse = (why: string) => new UnsupportedError(`process ${h.pid} fd ${h.fd} (${link}): signal-driven I/O (O_ASYNC) ${why}: not supported`, { pid: h.pid, phase: 'files' });
   if (kind === 'proc') throw refuse('on a file of /proc');
@@ -276,22 +278,21 @@ function readText(path: string): string {
  * queued in either direction cannot be read back without taking them: refused. */
 async function readTty(helper: Helper, h: Holder, link: string): Promise<TtyImage> {
   helper.send(`tty ${h.pid} ${h.fd}`);
-  const t = (await helper.next('tty')) as unknown as Record<string, number | string>;
-  const n = (k: string) => Number(t[k]);
-  if (n('inq') || n('outq'))
+  const t = await helper.next('tty');
+  if (t.inq || t.outq)
     throw new UnsupportedError(
-      `process ${h.pid} fd ${h.fd} (${link}, /dev/pts/${n('index')}): ${n('inq') + n('outq')} bytes are queued in the terminal (not yet read): not supported yet`,
+      `process ${h.pid} fd ${h.fd} (${link}, /dev/pts/${t.index}): ${t.inq + t.outq} bytes are queued in the terminal (not yet read): not supported yet`,
       { pid: h.pid, phase: 'files' },
     );
   return {
-    index: n('index'),
-    locked: n('locked') === 1,
-    packet: n('pkt') === 1,
-    exclusive: n('excl') === 1,
-    ...(n('settings') === 1
+    index: t.index,
+    locked: t.locked === 1,
+    packet: t.pkt === 1,
+    exclusive: t.excl === 1,
+    ...(t.settings === 1
       ? {
-          termios: { iflag: n('iflag'), oflag: n('oflag'), cflag: n('cflag'), lflag: n('lflag'), line: n('line'), cc: Buffer.from(String(t.cc), 'hex'), ispeed: n('ispeed'), ospeed: n('ospeed') },
-          winsize: [n('rows'), n('cols'), n('xpix'), n('ypix')] as [number, number, number, number],
+          termios: { iflag: t.iflag, oflag: t.oflag, cflag: t.cflag, lflag: t.lflag, line: t.line, cc: Buffer.from(t.cc, 'hex'), ispeed: t.ispeed, ospeed: t.ospeed },
+          winsize: [t.rows, t.cols, t.xpix, t.ypix],
         }
       : {}),
   };

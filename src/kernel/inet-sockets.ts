@@ -90,7 +90,7 @@ export class InetSockets {
 
   async facts(pid: number, fd: number): Promise<InetFacts> {
     this.helper.send(`inetq ${pid} ${fd} ${this.opt.lock ? 1 : 0}`);
-    return (await this.helper.next('inetq')) as unknown as InetFacts;
+    return this.helper.next('inetq');
   }
 
   add(file: FileImage, facts: InetFacts, pid: number, fd: number): void {

@@ -9,7 +9,7 @@
  */
 import { UnsupportedError } from '../errors.js';
 import type { FileImage, UnixSocketImage } from '../image/types.js';
-import { TCP_LISTEN, UNIX_QUEUE_MAX, unixNameText, type DiagSocket, type SocketQueue, type UnixFacts } from './fds/unix.js';
+import { TCP_LISTEN, UNIX_QUEUE_MAX, unixNameText, type DiagSocket, type UnixFacts } from './fds/unix.js';
 import type { Helper } from './helper.js';
 import { commOf, fdsOfOthers, readLink } from './proc.js';
 
@@ -54,7 +54,7 @@ export class UnixSockets {
         throw new UnsupportedError(`process ${pid} fd ${fd} (socket:[${ino}]): sockets of another network namespace are not supported yet`, { pid, phase: 'files' });
       this.helper.send('unixdiag');
       const ev = await this.helper.next('unixdiag');
-      this.diag = new Map((ev.socks as DiagSocket[]).map((s) => [s.ino, s]));
+      this.diag = new Map(ev.socks.map((s) => [s.ino, s]));
     }
     const d = this.diag.get(ino);
     if (!d) return undefined;
@@ -63,7 +63,7 @@ export class UnixSockets {
     if (rq > UNIX_QUEUE_MAX)
       throw new UnsupportedError(`process ${pid} fd ${fd} (socket:[${ino}]): more than ${UNIX_QUEUE_MAX >> 20} MiB queued in a unix socket: not supported yet`, { pid, phase: 'files' });
     this.helper.send(`unixq ${pid} ${fd} ${rq}`);
-    const queue = (await this.helper.next('unixq')) as unknown as SocketQueue;
+    const queue = await this.helper.next('unixq');
     return { diag: d, queue };
   }
 

@@ -321,7 +321,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         await helper.next('tcpkeep');
       }
       helper.send('tcpkeeper');
-      const k = (await helper.next('tcpkeeper')).pid as number;
+      const k = (await helper.next('tcpkeeper')).pid;
       const start = startTicks(k);
       for (const c of captured.tcpKeep) c.file.inet!.keeper = { pid: k, start };
     }
@@ -376,10 +376,9 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
           },
           t.pid,
         );
-        const stored = (ev.stored as number | undefined) ?? (ev.bytes as number);
-        w.addPages(ev.records as number, stored, ev.digest as number);
-        pageBytes += ev.bytes as number;
-        storedBytes += stored;
+        w.addPages(ev.records, ev.stored, ev.digest);
+        pageBytes += ev.bytes;
+        storedBytes += ev.stored;
         clock.progress(pageBytes, total);
       }
     });

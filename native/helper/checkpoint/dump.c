@@ -71,9 +71,9 @@ int gadget_map(void)
 				MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
 	long ret;
 	if (t_inject_via_syscall_stops(&task, insn, SYS_mmap, a, &ret) < 0)
-		return proto_fail("inject", "gadget", errno, "cannot inject mmap");
+		return proto_fail_sys("mmap", "inject", "gadget", errno, "cannot inject mmap");
 	if (ret < 0 && ret > -4096)
-		return proto_fail("inject", "gadget", (int)-ret, "mmap in the task failed");
+		return proto_fail_sys("mmap", "inject", "gadget", (int)-ret, "mmap in the task failed");
 	task.gadget = (uint64_t)ret;
 	task.scratch = task.gadget + GADGET_CODE_SIZE;
 	task.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;

@@ -147,7 +147,7 @@ static int seize_all(struct dtask *d, const pid_t *fresh, int nfresh, int pass)
 				continue; /* ended since it was listed (a main thread that exited stays a zombie) */
 			if (err == EPERM)
 				return proto_fail("freeze", "task", err, "permission denied: cannot ptrace process %d", d->tgid);
-			return proto_fail("freeze", "task", err, "cannot seize thread %d", tid);
+			return proto_fail_sys("PTRACE_SEIZE", "freeze", "task", err, "cannot seize thread %d", tid);
 		}
 		if (!add_thread(d, tid))
 			return proto_fail("freeze", "task", ENOMEM, "out of memory");

@@ -7,6 +7,7 @@
  * external: it is reopened by its path like any other.
  */
 import type { FdOps } from './types.js';
+import { planFileInherit } from '../protocol.gen.js';
 
 export const externalStdio: FdOps = {
   kind: 'external',
@@ -17,5 +18,5 @@ export const externalStdio: FdOps = {
       : f.stat.isSocket() || (f.stat.isFIFO() && f.link.startsWith('pipe:') && ctx.heldOutside)),
   dump: (f, ctx) => ({ path: f.link, flags: f.info.flags, pos: 0, stdio: ctx.rootStdio }),
   check() {},
-  plan: (file, ctx) => `file ${file.id} inherit ${ctx.stdioFd(file.stdio ?? 0)}`,
+  plan: (file, ctx) => planFileInherit({ id: file.id, fd: ctx.stdioFd(file.stdio ?? 0) }),
 };

@@ -7,6 +7,7 @@
  */
 import { UcrError } from '../../errors.js';
 import type { FdOps } from './types.js';
+import { planFileReopen } from '../protocol.gen.js';
 
 export const memFd: FdOps = {
   kind: 'memfd',
@@ -21,5 +22,5 @@ export const memFd: FdOps = {
   check(file) {
     if (file.obj === undefined) throw new UcrError(`memfd ${file.path}: no shared memory object`, { code: 'EIMAGE' });
   },
-  plan: (file) => `file ${file.id} reopen ${file.obj} ${file.flags} ${file.pos}`,
+  plan: (file) => planFileReopen({ id: file.id, obj: file.obj!, flags: file.flags, pos: file.pos }),
 };

@@ -10,6 +10,7 @@
  */
 import { UnsupportedError } from '../../errors.js';
 import type { FdOps } from './types.js';
+import { planFileReopen } from '../protocol.gen.js';
 
 const DELETED = ' (deleted)';
 
@@ -28,5 +29,5 @@ export const unlinkedFile: FdOps = {
     };
   },
   check() {},
-  plan: (file) => `file ${file.id} reopen ${file.obj} ${file.flags} ${file.pos}`,
+  plan: (file) => planFileReopen({ id: file.id, obj: file.obj!, flags: file.flags, pos: file.pos }),
 };

@@ -21,7 +21,7 @@ int cmd_pipe(char **w, int n)
 	snprintf(obj, sizeof obj, "fd %d", (int)fd);
 	int src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (src < 0)
-		return proto_fail("pipe", obj, errno, "cannot open the pipe of process %d", (int)pid);
+		return proto_fail_sys("open", "pipe", obj, errno, "cannot open the pipe of process %d", (int)pid);
 	int size = fcntl(src, F_GETPIPE_SZ);
 	int tmp[2];
 	if (size <= 0 || pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0) {

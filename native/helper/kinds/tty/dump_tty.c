@@ -15,6 +15,7 @@
 #include "ucr_compat.h"
 #include "helper.h"
 #include "proto.h"
+#include "proto_gen.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -56,17 +57,15 @@ int cmd_tty(char **w, int n)
 	} else if (!locked) {
 		e = errno;
 		close(m);
-		return proto_fail("tty", obj, e, "cannot open the slave of pty %d", index);
+		return proto_fail_sys("open", "tty", obj, e, "cannot open the slave of pty %d", index);
 	}
 	close(m);
 	char cc[2 * NCCS + 1];
 	for (int i = 0; i < NCCS; i++)
 		snprintf(cc + 2 * i, 3, "%02x", t.c_cc[i]);
-	proto_emit("{\"ev\":\"tty\",\"index\":%d,\"locked\":%d,\"pkt\":%d,\"excl\":%d,\"settings\":%d,"
-		   "\"iflag\":%u,\"oflag\":%u,\"cflag\":%u,\"lflag\":%u,\"line\":%u,\"cc\":\"%s\",\"ispeed\":%u,"
-		   "\"ospeed\":%u,\"rows\":%u,\"cols\":%u,\"xpix\":%u,\"ypix\":%u,\"inq\":%d,\"outq\":%d}",
-		   index, locked ? 1 : 0, pkt ? 1 : 0, excl ? 1 : 0, have, t.c_iflag, t.c_oflag, t.c_cflag, t.c_lflag,
-		   t.c_line, cc, (unsigned)cfgetispeed(&t), (unsigned)cfgetospeed(&t), ws.ws_row, ws.ws_col, ws.ws_xpixel,
-		   ws.ws_ypixel, inq, outq);
+	EMIT_TTY(.index = (uint64_t)index, .locked = locked ? 1 : 0, .pkt = pkt ? 1 : 0, .excl = excl ? 1 : 0, .settings = (uint64_t)have,
+		 .iflag = t.c_iflag, .oflag = t.c_oflag, .cflag = t.c_cflag, .lflag = t.c_lflag, .line = t.c_line, .cc = cc,
+		 .ispeed = (unsigned)cfgetispeed(&t), .ospeed = (unsigned)cfgetospeed(&t), .rows = ws.ws_row, .cols = ws.ws_col,
+		 .xpix = ws.ws_xpixel, .ypix = ws.ws_ypixel, .inq = (uint64_t)inq, .outq = (uint64_t)outq);
 	return 0;
 }

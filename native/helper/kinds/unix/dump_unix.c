@@ -104,7 +104,7 @@ int cmd_unixdiag(char **w, int n)
 		return proto_fail("unix", "command", EINVAL, "bad unixdiag command");
 	int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (s < 0)
-		return proto_fail("unix", "sock_diag", errno, "cannot open a NETLINK_SOCK_DIAG socket");
+		return proto_fail_sys("open", "unix", "sock_diag", errno, "cannot open a NETLINK_SOCK_DIAG socket");
 	struct {
 		struct nlmsghdr nh;
 		struct unix_diag_req r;
