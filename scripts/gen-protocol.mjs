@@ -15,8 +15,8 @@ const { messages } = await import(pathToFileURL(path.join(root, 'protocol', 'sch
 const CHANNELS = {
   plan: { ctx: 'struct plan_in', phase: 'plan', what: 'bad plan line', dispatch: true },
   restore: { ctx: 'struct restore_in', phase: 'command', what: 'bad restart step', dispatch: true },
-  dump: { ctx: 'void', phase: 'command', what: 'bad command', dispatch: false },
-  dumprun: { ctx: 'void', phase: 'command', what: 'bad run line', dispatch: false },
+  dump: { ctx: 'struct dump_in', phase: 'command', what: 'bad command', dispatch: true },
+  dumprun: { ctx: 'struct runs_in', phase: 'command', what: 'bad run line', dispatch: true },
   event: { ctx: 'void', phase: 'event', what: 'bad event' },
 };
 const U64MAX = 2n ** 64n - 1n;
@@ -231,6 +231,8 @@ function genC() {
     '',
     'struct plan_in;',
     'struct restore_in;',
+    'struct dump_in;',
+    'struct runs_in;',
     '',
   ];
   const C = [

@@ -9,6 +9,7 @@ import type { SigactionImage, TaskImage, ThreadSignals, TreeEntry } from '../ima
 import type { Helper } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
 import { listThreads, readLink, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
+import { dumpRuns, dumpState } from './protocol.gen.js';
 
 /** What the helper's `state` reports (protocol/schema.mjs). */
 export interface StateFacts {
@@ -79,7 +80,7 @@ export async function captureTask(
 
 async function captureLive(h: Helper, pid: number, proc: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry }> {
   const ptimers = readTimers(proc);
-  h.send(`state ${pid}${ptimers.map((t) => ` ${t.id}`).join('')}`);
+  h.send(dumpState({ pid, timers: ptimers.map((t) => t.id) }));
   const st = await h.next('state');
   // the thread the helper worked through: the main one unless it had exited when frozen
   const leaderExited = st.tid !== pid;
@@ -98,7 +99,7 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
   const pageRuns: [number, number][] = [];
   // every mapping's pagemap scan asked for at once (one write, the helper answers in order)
   const scanned = vmas.filter(mayHoldPrivatePages);
-  if (scanned.length) h.send(...scanned.map((v) => `runs ${pid} ${v.start} ${v.end}`));
+  if (scanned.length) h.send(...scanned.map((v) => dumpRuns({ pid, start: v.start, end: v.end })));
   for (const v of scanned) {
     // answers come in order: the next one is this mapping's (a search of the queue by start
     // address made 10,000 mappings cost 10^8 comparisons)

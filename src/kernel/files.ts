@@ -12,7 +12,7 @@ import type { FdImage, FileImage, ImageFiles, PipeImage, TtyImage } from '../ima
 import { native } from '../native/addon.js';
 import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
 import type { Helper } from './helper.js';
-import type { EvPipe } from './protocol.gen.js';
+import { type EvPipe, dumpFown, dumpPipe, dumpTty } from './protocol.gen.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { linkClosedTargets } from './fds/epoll.js';
 import { locksOf } from './locks.js';
@@ -191,7 +191,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     }
     if (file.pipe && !pipes.has(file.pipe.id)) {
       const h = o.holders[0]!;
-      helper.send(`pipe ${h.pid} ${h.fd}`);
+      helper.send(dumpPipe(h));
       const ev = helper.next('pipe');
       ev.catch(() => {}); // awaited below; a failure must not be "unhandled" until then
       const pipe: PipeImage = { id: file.pipe.id, size: 0, data: Buffer.alloc(0) };
@@ -250,7 +250,7 @@ const O_ASYNC = 0o20000;
  * one of its threads (they keep their ids), or the process group of one. None (pid 0): no
  * owner to restore. An owner outside the tree is refused. */
 async function ownerOf(helper: Helper, h: Holder, link: string, treePid: (p: number) => number | undefined, kind: string): Promise<FileImage['fown']> {
-  helper.send(`fown ${h.pid} ${h.fd}`);
+  helper.send(dumpFown(h));
   const ev = await helper.next('fown');
   const OWNER = ['tid', 'pid', 'pgrp'] as const;
   const [type, pid, sig] = [OWNER[ev.type] ?? 'pid', ev.pid, ev.sig];
@@ -277,7 +277,7 @@ function readText(path: string): string {
 /** A pty pair's state, read by the helper through the master (native/helper/kinds/tty/dump_tty.c). Bytes
  * queued in either direction cannot be read back without taking them: refused. */
 async function readTty(helper: Helper, h: Holder, link: string): Promise<TtyImage> {
-  helper.send(`tty ${h.pid} ${h.fd}`);
+  helper.send(dumpTty(h));
   const t = await helper.next('tty');
   if (t.inq || t.outq)
     throw new UnsupportedError(

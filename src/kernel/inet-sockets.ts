@@ -13,6 +13,7 @@ import type { FileImage, InetAddress, InetSocketImage } from '../image/types.js'
 import { INET_QUEUE_MAX, inetName, type InetFacts } from './fds/inet.js';
 import type { Helper } from './helper.js';
 import { findHolders } from './unix-sockets.js';
+import { dumpInetq } from './protocol.gen.js';
 
 export type TcpPolicy = 'established' | 'close';
 
@@ -89,7 +90,7 @@ export class InetSockets {
   ) {}
 
   async facts(pid: number, fd: number): Promise<InetFacts> {
-    this.helper.send(`inetq ${pid} ${fd} ${this.opt.lock ? 1 : 0}`);
+    this.helper.send(dumpInetq({ pid, fd, lock: !!this.opt.lock }));
     return this.helper.next('inetq');
   }
 

@@ -14,7 +14,7 @@ import { errnoText } from '../errno.js';
 import { MSG_QUEUE_MAX } from '../image/validate-ipc.js';
 import type { ImageIpc, IpcPerm, MsgImage, SemImage, ShmImage, TaskImage } from '../image/types.js';
 import { type Helper } from './helper.js';
-import { planIpcns, planMsg, planSem, planShm } from './protocol.gen.js';
+import { planIpcns, planMsg, planSem, planShm, dumpIpc, dumpMsg, dumpSem, dumpShmdata } from './protocol.gen.js';
 
 const PAGE = 4096;
 const IPCMNI_SHIFT = 15;
@@ -62,7 +62,7 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
         phase: 'ipc',
       });
   const attached = tasks.flatMap((t) => t.vmas.filter((v) => v.shm).map((v) => ({ t, v })));
-  helper.send(`ipc ${procPid(tasks[0]!.pid)}`);
+  helper.send(dumpIpc({ pid: procPid(tasks[0]!.pid) }));
   const ev = await helper.next('ipc');
   const own = ev.own === 1;
   const table = (k: Kind) => parseSysvipc(Buffer.from(ev[k] as string, 'hex').toString('latin1'));
@@ -90,7 +90,7 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
 
   const sem: SemImage[] = [];
   for (const r of table('sem')) {
-    helper.send(`sem ${r.semid} ${r.nsems}`);
+    helper.send(dumpSem({ id: r.semid!, nsems: r.nsems! }));
     const s = await helper.next('sem');
     if (s.denied) {
       // another user's set (or removed meanwhile): the tree cannot be its last user
@@ -105,7 +105,7 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
     if (!own && !inTree.has(r.lspid!) && !inTree.has(r.lrpid!)) continue;
     if (r.cbytes! > MSG_QUEUE_MAX)
       throw new UnsupportedError(`message queue ${r.msqid}: ${r.cbytes} queued bytes, more than the ${MSG_QUEUE_MAX} ucr saves`, { phase: 'ipc' });
-    helper.send(`msg ${r.msqid}`);
+    helper.send(dumpMsg({ id: r.msqid! }));
     const m = await helper.next('msg');
     const messages = m.messages.map(([type, data]) => {
       const t = BigInt(type);
@@ -122,7 +122,7 @@ export async function writeShmData(helper: Helper, c: CapturedIpc, digest: numbe
   let bytes = 0;
   for (const [i, seg] of c.ipc.shm.entries()) {
     const [pid, addr] = c.shmSources[i]!;
-    helper.send(`shmdata ${pid} ${addr} ${seg.size} ${i} ${digest}`);
+    helper.send(dumpShmdata({ pid, addr, size: seg.size, seg: i, seed: digest }));
     const ev = await helper.next('shmdata');
     records += ev.records;
     bytes += ev.bytes;

@@ -14,7 +14,7 @@ import type { FileImage, ObjectImage, TaskImage } from '../image/types.js';
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
 import type { Helper } from './helper.js';
-import { planObj, type EvObject } from './protocol.gen.js';
+import { planObj, type EvObject, dumpObject, dumpObjdump, dumprunEnd, dumprunRun } from './protocol.gen.js';
 import { commOf } from './proc.js';
 
 interface Source {
@@ -123,7 +123,7 @@ type ObjectFacts = Omit<EvObject, 'ev'>;
 
 /** What the helper finds in an object with contents. */
 async function objectOf(h: Helper, path: string): Promise<ObjectFacts> {
-  h.send(`object ${path}`);
+  h.send(dumpObject({ path }));
   return h.next('object');
 }
 
@@ -239,7 +239,7 @@ export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: numb
   let stored = 0;
   for (const o of objs.objects) {
     if (!o.runs.length) continue;
-    h.send(`objdump ${o.id} ${digest} ${objs.paths.get(o.id)!}`, ...o.runs.map(([off, n]) => `run ${off} ${n}`), 'end');
+    h.send(dumpObjdump({ obj: o.id, seed: digest, path: objs.paths.get(o.id)! }), ...o.runs.map(([addr, npages]) => dumprunRun({ addr, npages })), dumprunEnd());
     const ev = await h.next('objdump');
     digest = ev.digest;
     records += ev.records;

@@ -21,7 +21,7 @@ import { readMetadata } from '../image/reader.js';
 import type { Trailer } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
-import type { EvFinished, EvMapped } from '../kernel/protocol.gen.js';
+import { type EvFinished, type EvMapped, restoreCommit, restoreEof, restoreFinish, restoreMap, restorePages, restoreResume } from '../kernel/protocol.gen.js';
 import { checkIpcFree } from '../kernel/ipc.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
@@ -240,7 +240,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const live = tree.tasks.filter((t) => t.kind === 'task');
     const perTask = async (step: 'map' | 'finish', done: 'mapped' | 'finished') => {
       for (const t of live) faultPoint(step, t.oldPid);
-      h.send(...live.map((t) => `${step} ${t.index}`));
+      h.send(...live.map((t) => (step === 'map' ? restoreMap : restoreFinish)({ task: t.index })));
       await Promise.all(
         live.map((t) =>
           h.waitFor((e): e is EvMapped | EvFinished => e.ev === done && e.task === t.index).then((e) => clock.record(step, e.us / 1000, t.oldPid)),
@@ -252,7 +252,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       await perTask('map', 'mapped');
       clock.progress(0, total);
       h.onProgress = (b) => clock.progress(b, total);
-      h.send('pages');
+      h.send(restorePages());
       const ev = await h.next('loaded');
       clock.progress(ev.bytes, total);
       return ev;
@@ -262,16 +262,16 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       const trailer = checkLoaded(input.name, meta, loadedOf(loaded));
       if (!spool) acknowledge(opts, trailer);
       // nothing may follow the trailer
-      h.send('eof');
+      h.send(restoreEof());
       await h.next('eof');
     });
-    h.send('commit');
+    h.send(restoreCommit());
     const current = Object.values(hostPids);
     await clock.run('resume', async () => {
       await perTask('finish', 'finished');
       await runAction(clock, hook, { action: 'post-restore', pid: hostPids[root.pid]!, pids: current, image, signal: opts.signal });
       if (opts.signal?.aborted) throw aborted();
-      h.send('resume');
+      h.send(restoreResume());
       return h.next('running');
     });
     opts.signal?.removeEventListener('abort', onAbort);

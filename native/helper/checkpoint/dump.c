@@ -27,6 +27,7 @@
 #include "helper.h"
 #include "image.h"
 #include "proto.h"
+#include "proto_gen.h"
 #include "tracee.h"
 
 #include "dump.h"
@@ -34,11 +35,10 @@
 struct tracee task; /* the task being worked on (a copy of cur->t) */
 struct dtask *cur;
 
-static int select_task(const char *pidtext)
+static int select_task(uint64_t pid)
 {
-	uint64_t pid;
-	if (parse_u64(pidtext, &pid) || !(cur = find_task((pid_t)pid)))
-		return proto_fail("command", pidtext, ESRCH, "process %s is not frozen", pidtext);
+	if (!(cur = find_task((pid_t)pid)))
+		return proto_fail("command", "task", ESRCH, "process %llu is not frozen", (unsigned long long)pid);
 	task = cur->t;
 	return 0;
 }
@@ -126,59 +126,128 @@ static void runs_emit(void *ctx, uint64_t addr, uint64_t npages)
 	o->count++;
 }
 
-static int cmd_runs(char **w, int n)
+int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 {
-	uint64_t start, end;
-	if (n != 4 || select_task(w[1]) < 0)
+	(void)in;
+	if (m->start >= m->end)
 		return proto_fail("runs", "command", EINVAL, "bad runs command");
-	if (parse_u64(w[2], &start) || parse_u64(w[3], &end) || start >= end)
-		return proto_fail("runs", "command", EINVAL, "bad runs command");
+	if (select_task(m->pid) < 0)
+		return -1;
 	struct runs_out o = { 0 };
 	runs_emit(&o, 0, 0); /* allocate */
 	o.len = 0;
 	o.count = 0;
-	if (pagemap_runs(task.pid, start, end, runs_emit, &o) < 0) {
+	if (pagemap_runs(task.pid, m->start, m->end, runs_emit, &o) < 0) {
 		free(o.buf);
 		return proto_fail("runs", "pagemap", errno, "cannot read /proc/%d/pagemap", task.pid);
 	}
 	proto_emit("{\"ev\":\"runs\",\"pid\":%d,\"start\":%llu,\"runs\":[%.*s]}", task.pid,
-		   (unsigned long long)start, (int)o.len, o.buf);
+		   (unsigned long long)m->start, (int)o.len, o.buf);
 	free(o.buf);
 	return 0;
 }
 
-/* `pages <pid> <task index> <digest seed>` then `run <addr> <npages>` lines, then `end`. */
-static int cmd_pages(char **w, int n)
+/* `run <addr> <npages>` lines until `end` (channel dumprun) */
+int on_dumprun_run(struct runs_in *in, struct msg_dumprun_run *m)
 {
-	uint64_t idx, seed;
-	if (n != 4 || select_task(w[1]) < 0 || parse_u64(w[2], &idx) || parse_u64(w[3], &seed))
-		return proto_fail("dump-pages", "command", EINVAL, "bad pages command");
-	size_t cap = 1024, cnt = 0;
-	struct page_run *runs = malloc(cap * sizeof *runs);
-	char *line, *a[4];
-	while ((line = proto_readline()) && strcmp(line, "end") != 0) {
-		uint64_t addr, np;
-		if (proto_split(line, a, 4) != 3 || strcmp(a[0], "run") || parse_u64(a[1], &addr) ||
-		    parse_u64(a[2], &np)) {
-			free(runs);
-			return proto_fail("dump-pages", "command", EINVAL, "bad run line");
-		}
-		if (cnt == cap)
-			runs = realloc(runs, (cap *= 2) * sizeof *runs);
-		runs[cnt++] = (struct page_run){ .task = (uint32_t)idx, .addr = addr, .npages = np };
+	if (in->obj && m->addr % PAGE_SZ)
+		return proto_fail("command", "run", EINVAL, "bad run line");
+	if (in->count == in->cap) {
+		struct page_run *r = realloc(in->runs, (in->cap = in->cap * 2 + 256) * sizeof *r);
+		if (!r)
+			return proto_fail("command", "run", ENOMEM, "out of memory");
+		in->runs = r;
 	}
-	uint32_t digest = (uint32_t)seed;
+	in->runs[in->count++] = (struct page_run){ .task = in->task, .obj = (uint32_t)in->obj, .addr = m->addr, .npages = m->npages };
+	return 0;
+}
+
+int on_dumprun_end(struct runs_in *in, struct msg_dumprun_end *m)
+{
+	(void)m;
+	in->end = 1;
+	return 0;
+}
+
+int dump_read_runs(struct runs_in *in)
+{
+	char *line, *w[4];
+	while (!in->end && (line = proto_readline())) {
+		int n = proto_split(line, w, 4);
+		if (n && proto_dumprun_dispatch(in, w, n) < 0) {
+			free(in->runs);
+			in->runs = NULL;
+			return -1;
+		}
+	}
+	return in->end ? 0 : proto_fail("command", "end", EPIPE, "the runs ended early");
+}
+
+/* `pages <pid> <task index> <digest seed>` then `run <addr> <npages>` lines, then `end`. */
+int on_dump_pages(struct dump_in *in, struct msg_dump_pages *m)
+{
+	(void)in;
+	if (select_task(m->pid) < 0)
+		return -1;
+	struct runs_in r = { .task = (uint32_t)m->task };
+	if (dump_read_runs(&r) < 0)
+		return -1;
+	uint32_t digest = (uint32_t)m->seed;
 	uint64_t bytes = 0, records = 0;
 	pages_stored = 0;
-	int r = pages_dump(task.pid, (uint32_t)idx, runs, cnt, 3, &digest, &bytes, &records);
-	free(runs);
-	if (r < 0)
+	int rc = pages_dump(task.pid, (uint32_t)m->task, r.runs, r.count, 3, &digest, &bytes, &records);
+	free(r.runs);
+	if (rc < 0)
 		return -1;
 	if (fault_at("dump-pages", task.pid))
 		return proto_fail("dump-pages", "image", ECANCELED, FAULT_MSG);
-	proto_emit("{\"ev\":\"pages\",\"bytes\":%llu,\"stored\":%llu,\"records\":%llu,\"digest\":%u}",
-		   (unsigned long long)bytes, (unsigned long long)pages_stored, (unsigned long long)records, digest);
+	EMIT_PAGES(.bytes = bytes, .stored = pages_stored, .records = records, .digest = digest);
 	return 0;
+}
+
+int on_dump_freeze(struct dump_in *in, struct msg_dump_freeze *m)
+{
+	(void)in;
+	return freeze((pid_t)m->pid);
+}
+
+int on_dump_state(struct dump_in *in, struct msg_dump_state *m)
+{
+	(void)in;
+	return select_task(m->pid) < 0 ? -1 : cmd_state(m->timers, m->timers_count);
+}
+
+/* checkpoint --compress */
+int on_dump_compress(struct dump_in *in, struct msg_dump_compress *m)
+{
+	(void)in, (void)m;
+	pages_lz4 = 1;
+	EMIT_COMPRESS();
+	return 0;
+}
+
+static int end_dump(struct dump_in *in, int kill_it)
+{
+	pages_stop();
+	release(kill_it);
+	if (kill_it)
+		EMIT_KILLED();
+	else
+		EMIT_RELEASED();
+	in->done = 1;
+	return 0;
+}
+
+int on_dump_release(struct dump_in *in, struct msg_dump_release *m)
+{
+	(void)m;
+	return end_dump(in, 0);
+}
+
+int on_dump_kill(struct dump_in *in, struct msg_dump_kill *m)
+{
+	(void)m;
+	return end_dump(in, 1);
 }
 
 /* The partial image file (checkpoint -o <file>): removed when the coordinator went away
@@ -196,73 +265,20 @@ static void coordinator_gone(void)
 int helper_dump(const char *partial)
 {
 	partial_path = partial;
-	char *line, *w[520];
-	int rc = 0;
+	struct dump_in in = { 0 };
+	char *line, *w[16];
 	while ((line = proto_readline())) {
-		int n = proto_split(line, w, 520);
+		int n = proto_split(line, w, 16);
 		if (n == 0)
 			continue;
 		task.gadget = 0;
-		if (!strcmp(w[0], "freeze") && n == 2) {
-			uint64_t pid;
-			rc = parse_u64(w[1], &pid) ? proto_fail("command", "freeze", EINVAL, "bad pid") : freeze((pid_t)pid);
-		} else if (!strcmp(w[0], "state") && n >= 2)
-			rc = select_task(w[1]) < 0 ? -1 : cmd_state(w + 2, n - 2);
-		else if (!strcmp(w[0], "runs"))
-			rc = cmd_runs(w, n);
-		else if (!strcmp(w[0], "pages"))
-			rc = cmd_pages(w, n);
-		else if (!strcmp(w[0], "compress") && n == 2 && !strcmp(w[1], "lz4")) { /* checkpoint --compress */
-			pages_lz4 = 1;
-			proto_emit("{\"ev\":\"compress\"}");
-		}
-		else if (!strcmp(w[0], "pipe"))
-			rc = cmd_pipe(w, n);
-		else if (!strcmp(w[0], "fown"))
-			rc = cmd_fown(w, n);
-		else if (!strcmp(w[0], "tty"))
-			rc = cmd_tty(w, n);
-		else if (!strcmp(w[0], "object"))
-			rc = cmd_object(w, n);
-		else if (!strcmp(w[0], "objdump"))
-			rc = cmd_objdump(w, n);
-		else if (!strcmp(w[0], "ipc"))
-			rc = cmd_ipc(w, n);
-		else if (!strcmp(w[0], "sem"))
-			rc = cmd_sem(w, n);
-		else if (!strcmp(w[0], "msg"))
-			rc = cmd_msg(w, n);
-		else if (!strcmp(w[0], "shmdata"))
-			rc = cmd_shmdata(w, n);
-		else if (!strcmp(w[0], "unixdiag"))
-			rc = cmd_unixdiag(w, n);
-		else if (!strcmp(w[0], "unixq"))
-			rc = cmd_unixq(w, n);
-		else if (!strcmp(w[0], "inetq"))
-			rc = cmd_inetq(w, n);
-		else if (!strcmp(w[0], "tcprepair"))
-			rc = cmd_tcprepair(w, n);
-		else if (!strcmp(w[0], "tcpkeep"))
-			rc = cmd_tcpkeep(w, n);
-		else if (!strcmp(w[0], "tcpkeeper"))
-			rc = cmd_tcpkeeper(w, n);
-		else if (!strcmp(w[0], "drain"))
-			rc = cmd_drain(w, n);
-		else if (!strcmp(w[0], "ack"))
-			rc = cmd_ack(w, n);
-		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
-			int k = !strcmp(w[0], "kill");
-			pages_stop();
-			release(k);
-			proto_emit("{\"ev\":\"%s\"}", k ? "killed" : "released");
-			return 0;
-		} else
-			rc = proto_fail("command", w[0], EINVAL, "unknown command");
-		if (rc < 0) {
+		if (proto_dump_dispatch(&in, w, n) < 0) {
 			gadget_unmap();
 			release(0);
 			return 1;
 		}
+		if (in.done)
+			return 0;
 	}
 	/* The coordinator went away: leave every task as it was. */
 	coordinator_gone();

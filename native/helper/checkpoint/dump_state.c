@@ -169,16 +169,14 @@ static int thread_state(const struct dthread *t, struct sbuf *out)
 
 /* POSIX timers: the ids come from the coordinator (/proc/PID/timers), the time left from an
  * injected timer_gettime. JSON array of [id, interval s, ns, value s, ns]. */
-static int timers_state(char **ids, int nids, char *out, size_t cap)
+static int timers_state(const uint64_t *ids, size_t nids, char *out, size_t cap)
 {
 	size_t o = 0;
 	out[o++] = '[';
-	for (int i = 0; i < nids; i++) {
-		uint64_t id;
+	for (size_t i = 0; i < nids; i++) {
+		uint64_t id = ids[i];
 		long ret;
 		struct itimerspec its = { 0 };
-		if (parse_u64(ids[i], &id) || id > 0x7fffffff)
-			return proto_fail("state", "timers", EINVAL, "bad timer id %s", ids[i]);
 		if (inject_ok(SYS_timer_gettime, id, task.scratch, 0, 0, &ret, "timer_gettime") < 0)
 			return -1;
 		if (ret < 0)
@@ -195,7 +193,7 @@ static int timers_state(char **ids, int nids, char *out, size_t cap)
 	return 0;
 }
 
-int cmd_state(char **tids, int ntids)
+int cmd_state(const uint64_t *tids, size_t ntids)
 {
 	size_t xlen = 16384;
 	static unsigned char xstate[16384];

@@ -30,6 +30,7 @@
 #include "fault.h"
 #include "helper.h"
 #include "proto.h"
+#include "proto_gen.h"
 
 #define FREEZE_PASSES 64   /* listings that found new threads, at most */
 #define STOP_WAIT_MS 10000 /* for a thread to report its stop (one in uninterruptible sleep never does) */
@@ -329,7 +330,7 @@ int freeze(pid_t pid)
 			d->main = k;
 	d->t.pid = d->th[d->main].tid;
 	d->t.regs = d->th[d->main].regs;
-	proto_emit("{\"ev\":\"frozen\",\"pid\":%d,\"threads\":%d}", pid, d->nth);
+	EMIT_FROZEN(.pid = (uint64_t)pid, .threads = (uint64_t)d->nth);
 	return 0;
 }
 

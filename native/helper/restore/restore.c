@@ -129,16 +129,36 @@ static void kill_all(void)
 	}
 }
 
-/* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns) */
-static void emit_pids(const char *ev, const char *extra)
+/* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns), as
+ * JSON arrays (malloc'd, every task: no size limit) */
+static void pids_json(char **pids, char **nspids)
 {
-	static char buf[65536], nsbuf[65536];
+	size_t cap = (size_t)plan.ntasks * 12 + 3;
+	char *a = malloc(cap), *b = malloc(cap);
+	if (!a || !b)
+		abort();
 	size_t o = 0, n = 0;
-	for (int i = 0; i < plan.ntasks && o + 32 < sizeof buf && n + 32 < sizeof nsbuf; i++) {
-		o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%d", i ? "," : "", plan.tasks[i].pid);
-		n += (size_t)snprintf(nsbuf + n, sizeof nsbuf - n, "%s%d", i ? "," : "", plan.tasks[i].nspid);
+	a[o++] = '[', b[n++] = '[';
+	for (int i = 0; i < plan.ntasks; i++) {
+		o += (size_t)snprintf(a + o, cap - o, "%s%d", i ? "," : "", plan.tasks[i].pid);
+		n += (size_t)snprintf(b + n, cap - n, "%s%d", i ? "," : "", plan.tasks[i].nspid);
 	}
-	proto_emit("{\"ev\":\"%s\",\"pids\":[%s],\"nspids\":[%s]%s}", ev, buf, nsbuf, extra ? extra : "");
+	a[o++] = ']', b[n++] = ']';
+	a[o] = b[n] = 0;
+	*pids = a, *nspids = b;
+}
+
+/* `created` (0) or `running` (1) */
+static void emit_pids(int running)
+{
+	char *pids, *nspids;
+	pids_json(&pids, &nspids);
+	if (running)
+		EMIT_RUNNING(.pids = pids, .nspids = nspids);
+	else
+		EMIT_CREATED(.pids = pids, .nspids = nspids);
+	free(pids);
+	free(nspids);
 }
 
 /* Waits up to ms for pid's state in /proc/PID/stat to be T (stopped). */
@@ -261,7 +281,7 @@ static int restore_all(int detach)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (r < 0)
 		return -1;
-	emit_pids("created", NULL);
+	emit_pids(0);
 
 	/* From here the coordinator drives the per-task steps (a bounded number in flight):
 	 *   map <task>      the task's address space, by its tracer        -> mapped
@@ -336,7 +356,7 @@ static int restore_all(int detach)
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && plan.tasks[i].stopped)
 			wait_stopped(plan.tasks[i].pid, 2000);
-	emit_pids("running", NULL);
+	emit_pids(1);
 	if (detach)
 		return 0;
 	int st;
@@ -345,10 +365,11 @@ static int restore_all(int detach)
 			return proto_fail("wait", "task", errno, "cannot wait for task %d", root->pid);
 	if (old_fg > 0)
 		tcsetpgrp(4, old_fg);
-	char extra[64];
-	snprintf(extra, sizeof extra, ",\"code\":%d,\"signal\":%d", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-		 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-	emit_pids("exit", extra);
+	char *now, *nsnow;
+	pids_json(&now, &nsnow);
+	EMIT_EXIT(.pids = now, .nspids = nsnow, .code = WIFEXITED(st) ? WEXITSTATUS(st) : -1, .signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	free(now);
+	free(nsnow);
 	return 0;
 }
 

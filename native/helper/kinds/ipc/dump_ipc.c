@@ -25,6 +25,7 @@
 #include "helper.h"
 #include "image.h"
 #include "proto.h"
+#include "proto_gen.h"
 #include "tracee.h"
 
 #ifndef MSG_COPY
@@ -62,11 +63,10 @@ static char *read_text(const char *path)
 	return buf;
 }
 
-int cmd_ipc(char **w, int n)
+int on_dump_ipc(struct dump_in *in, struct msg_dump_ipc *msg)
 {
-	uint64_t pid;
-	if (n != 2 || parse_u64(w[1], &pid))
-		return proto_fail("ipc", "command", EINVAL, "bad ipc command");
+	(void)in;
+	uint64_t pid = msg->pid;
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/ns/ipc", (int)pid);
 	struct stat theirs, ours;
@@ -92,7 +92,7 @@ int cmd_ipc(char **w, int n)
 			return proto_fail("ipc", path, errno, "cannot read the IPC objects");
 		}
 	}
-	proto_emit("{\"ev\":\"ipc\",\"own\":%d,\"shm\":\"%s\",\"sem\":\"%s\",\"msg\":\"%s\"}", own, hex[0], hex[1], hex[2]);
+	EMIT_IPC(.own = own, .shm = hex[0], .sem = hex[1], .msg = hex[2]);
 	for (int k = 0; k < 3; k++)
 		free(hex[k]);
 	return 0;
@@ -116,11 +116,10 @@ static char *append(char *buf, size_t *len, size_t *cap, const char *s)
 	return buf;
 }
 
-int cmd_sem(char **w, int n)
+int on_dump_sem(struct dump_in *in, struct msg_dump_sem *msg)
 {
-	uint64_t id, nsems;
-	if (n != 3 || parse_u64(w[1], &id) || parse_u64(w[2], &nsems) || nsems == 0 || nsems > 65536)
-		return proto_fail("sem", "command", EINVAL, "bad sem command");
+	(void)in;
+	uint64_t id = msg->id, nsems = msg->nsems;
 	char obj[48];
 	snprintf(obj, sizeof obj, "semaphore set %d", (int)id);
 	unsigned short *vals = calloc(nsems, sizeof *vals);
@@ -155,11 +154,10 @@ int cmd_sem(char **w, int n)
 	return 0;
 }
 
-int cmd_msg(char **w, int n)
+int on_dump_msg(struct dump_in *in, struct msg_dump_msg *msg)
 {
-	uint64_t id;
-	if (n != 2 || parse_u64(w[1], &id))
-		return proto_fail("msg", "command", EINVAL, "bad msg command");
+	(void)in;
+	uint64_t id = msg->id;
 	char obj[48];
 	snprintf(obj, sizeof obj, "message queue %d", (int)id);
 	struct msqid_ds ds;
@@ -193,7 +191,13 @@ int cmd_msg(char **w, int n)
 	free(m);
 	if (!out)
 		return proto_fail("msg", obj, ENOMEM, "out of memory");
-	proto_emit("{\"ev\":\"msg\",\"qbytes\":%lu,\"messages\":[%s]}", (unsigned long)ds.msg_qbytes, out);
+	size_t ol = strlen(out);
+	char *arr = malloc(ol + 3);
+	if (!arr)
+		return free(out), proto_fail("msg", obj, ENOMEM, "out of memory");
+	arr[0] = '[', memcpy(arr + 1, out, ol), arr[ol + 1] = ']', arr[ol + 2] = 0;
+	EMIT_MSG(.qbytes = (uint64_t)ds.msg_qbytes, .messages = arr);
+	free(arr);
 	free(out);
 	return 0;
 }
@@ -219,11 +223,11 @@ static int write_shm_record(int out, uint32_t seg, uint64_t off, const unsigned 
 	return 0;
 }
 
-int cmd_shmdata(char **w, int n)
+int on_dump_shmdata(struct dump_in *in, struct msg_dump_shmdata *msg)
 {
-	uint64_t pid, addr, size, seg, seed;
-	if (n != 6 || parse_u64(w[1], &pid) || parse_u64(w[2], &addr) || parse_u64(w[3], &size) ||
-	    parse_u64(w[4], &seg) || parse_u64(w[5], &seed) || addr % PAGE_SZ || seg > 0xffffffffu)
+	(void)in;
+	uint64_t pid = msg->pid, addr = msg->addr, size = msg->size, seg = msg->seg, seed = msg->seed;
+	if (addr % PAGE_SZ)
 		return proto_fail("dump-shm", "command", EINVAL, "bad shmdata command");
 	static unsigned char *buf;
 	if (!buf && !(buf = malloc(MAX_CHUNK_PAGES * PAGE_SZ)))
@@ -253,7 +257,6 @@ int cmd_shmdata(char **w, int n)
 		}
 		done += cnt;
 	}
-	proto_emit("{\"ev\":\"shmdata\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u}", (unsigned long long)bytes,
-		   (unsigned long long)records, digest);
+	EMIT_SHMDATA(.bytes = bytes, .records = records, .digest = digest);
 	return 0;
 }

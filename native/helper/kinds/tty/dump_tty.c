@@ -24,11 +24,10 @@
 /* `tty <pid> <master fd>` -> {"ev":"tty","index":N,"locked":0|1,"pkt":0|1,"excl":0|1,
  *   "iflag","oflag","cflag","lflag","line","cc":"hex","ispeed","ospeed","rows","cols","xpix",
  *   "ypix","inq":bytes the slave side may read,"outq":bytes the master side may read} */
-int cmd_tty(char **w, int n)
+int on_dump_tty(struct dump_in *in, struct msg_dump_tty *msg)
 {
-	uint64_t pid, fd;
-	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
-		return proto_fail("tty", "command", EINVAL, "bad tty command");
+	(void)in;
+	uint64_t pid = msg->pid, fd = msg->fd;
 	char obj[48];
 	snprintf(obj, sizeof obj, "fd %d", (int)fd);
 	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
