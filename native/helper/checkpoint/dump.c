@@ -141,9 +141,12 @@ int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 		free(o.buf);
 		return proto_fail("runs", "pagemap", errno, "cannot read /proc/%d/pagemap", task.pid);
 	}
-	proto_emit("{\"ev\":\"runs\",\"pid\":%d,\"start\":%llu,\"runs\":[%.*s]}", task.pid,
-		   (unsigned long long)m->start, (int)o.len, o.buf);
+	char *runs = proto_json_array(o.buf, o.len);
 	free(o.buf);
+	if (!runs)
+		return proto_fail("runs", "memory", ENOMEM, "out of memory");
+	EMIT_RUNS(.pid = (uint64_t)task.pid, .start = m->start, .runs = runs);
+	free(runs);
 	return 0;
 }
 

@@ -432,6 +432,18 @@ void proto_json_rawfield(struct proto_json *j, const char *key, const char *json
 	jputs(j, json);
 }
 
+char *proto_json_array(const char *items, size_t len)
+{
+	char *a = malloc(len + 3);
+	if (!a)
+		return NULL;
+	a[0] = '[';
+	memcpy(a + 1, items, len);
+	a[len + 1] = ']';
+	a[len + 2] = 0;
+	return a;
+}
+
 void proto_json_end(struct proto_json *j)
 {
 	jput(j, "}\n", 2);

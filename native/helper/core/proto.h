@@ -73,6 +73,8 @@ void proto_json_hex(struct proto_json *j, const char *key, const void *buf, size
 void proto_json_list(struct proto_json *j, const char *key, const void *v, size_t n, int is_signed);
 void proto_json_rawfield(struct proto_json *j, const char *key, const char *json);
 void proto_json_end(struct proto_json *j); /* closes, writes and frees */
+/* "[" items "]", malloc'd (NULL: out of memory): a json field of an event from a list built by hand */
+char *proto_json_array(const char *items, size_t len);
 /* `ucr-helper proto-echo`: decodes "<channel> <verb> <fields>" lines with the generated
  * decoders and writes each back as JSON (events: through their emitter). */
 int proto_echo(void);

@@ -127,30 +127,35 @@ int on_dump_sem(struct dump_in *in, struct msg_dump_sem *msg)
 		int e = errno;
 		free(vals);
 		if (e == EACCES || e == EPERM || e == EINVAL || e == EIDRM) { /* not ours to read, or gone */
-			proto_emit("{\"ev\":\"sem\",\"denied\":%d}", e);
+			EMIT_SEM(.denied = e, .has_denied = 1);
 			return 0;
 		}
 		return proto_fail("sem", obj, e, "cannot read the semaphore values");
 	}
-	size_t len = 0, cap = 256;
-	char *out = malloc(cap), num[32];
+	size_t len = 0, cap = 256, plen = 0, pcap = 256;
+	char *out = malloc(cap), *pids = malloc(pcap), num[32];
 	if (out)
-		out[0] = 0;
-	for (uint64_t i = 0; i < nsems && out; i++) {
+		out[0] = '[', out[1] = 0, len = 1;
+	if (pids)
+		pids[0] = '[', pids[1] = 0, plen = 1;
+	for (uint64_t i = 0; i < nsems && out && pids; i++) {
 		snprintf(num, sizeof num, "%s%u", i ? "," : "", vals[i]);
 		out = append(out, &len, &cap, num);
-	}
-	out = out ? append(out, &len, &cap, "],\"pids\":[") : NULL;
-	for (uint64_t i = 0; i < nsems && out; i++) {
 		int pid = semctl((int)id, (int)i, GETPID);
 		snprintf(num, sizeof num, "%s%d", i ? "," : "", pid < 0 ? 0 : pid);
-		out = append(out, &len, &cap, num);
+		pids = append(pids, &plen, &pcap, num);
 	}
+	out = out ? append(out, &len, &cap, "]") : NULL;
+	pids = pids ? append(pids, &plen, &pcap, "]") : NULL;
 	free(vals);
-	if (!out)
+	if (!out || !pids) {
+		free(out);
+		free(pids);
 		return proto_fail("sem", obj, ENOMEM, "out of memory");
-	proto_emit("{\"ev\":\"sem\",\"values\":[%s]}", out);
+	}
+	EMIT_SEM(.values = out, .pids = pids);
 	free(out);
+	free(pids);
 	return 0;
 }
 
@@ -191,11 +196,9 @@ int on_dump_msg(struct dump_in *in, struct msg_dump_msg *msg)
 	free(m);
 	if (!out)
 		return proto_fail("msg", obj, ENOMEM, "out of memory");
-	size_t ol = strlen(out);
-	char *arr = malloc(ol + 3);
+	char *arr = proto_json_array(out, strlen(out));
 	if (!arr)
 		return free(out), proto_fail("msg", obj, ENOMEM, "out of memory");
-	arr[0] = '[', memcpy(arr + 1, out, ol), arr[ol + 1] = ']', arr[ol + 2] = 0;
 	EMIT_MSG(.qbytes = (uint64_t)ds.msg_qbytes, .messages = arr);
 	free(arr);
 	free(out);

@@ -72,10 +72,13 @@ int on_dump_object(struct dump_in *in, struct msg_dump_object *msg)
 		pos = hole;
 	}
 	close(fd);
-	proto_emit("{\"ev\":\"object\",\"size\":%lld,\"seals\":%d,\"mode\":%d,\"uid\":%u,\"gid\":%u,\"nlink\":%d,\"runs\":[%s]}",
-		   (long long)st.st_size, seals, (int)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid,
-		   (int)st.st_nlink, out);
+	char *runs = proto_json_array(out, len);
 	free(out);
+	if (!runs)
+		return proto_fail("object", path, ENOMEM, "out of memory");
+	EMIT_OBJECT(.size = st.st_size, .seals = seals, .mode = st.st_mode & 07777, .uid = st.st_uid, .gid = st.st_gid,
+		    .nlink = (int64_t)st.st_nlink, .runs = runs);
+	free(runs);
 	return 0;
 }
 
