@@ -229,7 +229,7 @@ export const messages = [
   ev('sem', [i64('denied', { opt: true }), json('values', { ts: 'number[]', opt: true }), json('pids', { ts: 'number[]', opt: true })], 'sem: denied (an errno: not ours to read), or the values and last pids'),
   ev('msg', [u64('qbytes'), json('messages', { ts: '[string, string][]' })], 'msg'),
   ev('shmdata', [u64('bytes'), u64('records'), u64('digest')], 'shmdata'),
-  ev('unixdiag', [json('socks', { ts: "import('./fds/unix.js').DiagSocket[]" })], 'unixdiag: every unix socket of the system', {}),
+  ev('unixdiag', [json('socks', { ts: "import('./fds/unix.js').DiagSocket[]" })], 'unixdiag: every unix socket of the system'),
   ev('unixq', [], 'unixq: a unix socket', { ts: "import('./fds/unix.js').SocketQueue" }),
   ev('inetq', [], 'inetq: an IP socket', { ts: "import('./fds/inet.js').InetFacts" }),
   ev('tcprepair', [], 'tcprepair'),

@@ -117,7 +117,7 @@ int on_dump_unixdiag(struct dump_in *in, struct msg_dump_unixdiag *msg)
 		return proto_fail("unix", "sock_diag", errno, "cannot ask for the unix sockets");
 	}
 	struct sbuf b = { 0 };
-	sb_add(&b, "{\"ev\":\"unixdiag\",\"socks\":[");
+	sb_add(&b, "[");
 	static char buf[1 << 16];
 	int done = 0, err = 0;
 	while (!done) {
@@ -148,10 +148,10 @@ int on_dump_unixdiag(struct dump_in *in, struct msg_dump_unixdiag *msg)
 		free(b.p);
 		return proto_fail("unix", "sock_diag", err, "cannot list the unix sockets");
 	}
-	sb_add(&b, "]}");
+	sb_add(&b, "]");
 	if (!b.p)
 		return proto_fail("unix", "sock_diag", ENOMEM, "out of memory");
-	proto_emit("%s", b.p);
+	EMIT_UNIXDIAG(.socks = b.p);
 	free(b.p);
 	return 0;
 }
