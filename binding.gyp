@@ -20,6 +20,7 @@
         "native/helper/core/fault.c",
         "native/helper/core/main.c",
         "native/helper/core/proto.c",
+        "native/helper/core/proto_codec.c",
         "native/helper/gen/proto_gen.c",
         "native/helper/inject/batch.c",
         "native/helper/inject/tracee.c",
