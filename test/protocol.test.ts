@@ -4,6 +4,8 @@
 // refused by name. Every event with a generated C emitter goes C struct -> JSON -> the
 // TypeScript decoder. A message of the schema the helper does not know fails the test.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a JavaScript data file without types
 import { messages as schemaMessages } from '../protocol/schema.mjs';
@@ -214,6 +216,18 @@ describe('the protocol schema', () => {
         expect({ field: `${m.name}.${f.name}`, v: ev[f.name] }).toEqual({ field: `${m.name}.${f.name}`, v: want });
       }
     });
+  });
+
+  it('every message is used: each command is sent by the coordinator, each generated event emitted by the helper', () => {
+    const files = (dir: string, ext: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? (d.name === 'gen' ? [] : files(path.join(dir, d.name), ext)) : d.name.endsWith(ext) && !d.name.includes('.gen.') ? [path.join(dir, d.name)] : []));
+    const ts = files('src', '.ts').map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+    const c = files('native/helper', '.c').map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+    const pascal = (s: string) => s.replace(/(^|[._])([a-z0-9])/g, (_, __, x: string) => x.toUpperCase());
+    const unusedCommands = messages.filter((m) => m.channel !== 'event' && !new RegExp(`\\b${m.channel}${pascal(m.name)}\\b`).test(ts));
+    expect(unusedCommands.map((m) => `${m.channel} ${m.name}`)).toEqual([]);
+    const unemitted = messages.filter((m) => m.channel === 'event' && !m.hand && !c.includes(`EMIT_${m.name.replace('.', '_').toUpperCase()}(`));
+    expect(unemitted.map((m) => m.name)).toEqual([]);
   });
 
   it('events the C side builds by hand (nested data) are listed, and their decoder checks their fields', () => {
