@@ -21,6 +21,8 @@
         "native/helper/core/fault.c",
         "native/helper/core/main.c",
         "native/helper/core/proto.c",
+        "native/helper/core/proto_codec.c",
+        "native/helper/gen/proto_gen.c",
         "native/helper/inject/batch.c",
         "native/helper/inject/tracee.c",
         "native/helper/kinds/inet/dump_inet.c",
@@ -44,6 +46,7 @@
         "native/helper/restore/fsops.c",
         "native/helper/restore/plan.c",
         "native/helper/restore/plan_files.c",
+        "native/helper/restore/plan_task.c",
         "native/helper/restore/restore.c",
         "native/helper/restore/restore_child.c",
         "native/helper/restore/restore_files.c",
@@ -61,7 +64,7 @@
         "native/helper/stream/restore_spool.c",
         "native/common/crc32c.c"
       ],
-      "include_dirs": ["native/helper/core", "native/helper/inject", "native/helper/stream", "native/helper/checkpoint", "native/helper/restore", "native/helper/kinds/inet", "native/helper/kinds/unix", "native/helper/kinds/ipc", "native/helper/kinds/tty", "native/helper/kinds/objects", "native/helper/kinds/pipe", "native/common", "native/include"],
+      "include_dirs": ["native/helper/core", "native/helper/gen", "native/helper/inject", "native/helper/stream", "native/helper/checkpoint", "native/helper/restore", "native/helper/kinds/inet", "native/helper/kinds/unix", "native/helper/kinds/ipc", "native/helper/kinds/tty", "native/helper/kinds/objects", "native/helper/kinds/pipe", "native/common", "native/include"],
       "cflags": ["-O2", "-g", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
       "cflags_c": ["-std=gnu11"],
       "libraries": ["-llz4"]

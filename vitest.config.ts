@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { defineConfig } from 'vitest/config';
+
+// the TypeScript half of the protocol, generated from protocol/schema.mjs (tests run the sources)
+execFileSync(process.execPath, ['scripts/gen-protocol.mjs'], { stdio: 'inherit' });
 
 // Test files run one at a time: pids, ptrace and SysV ids are machine-wide.
 export default defineConfig({

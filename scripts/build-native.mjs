@@ -50,6 +50,9 @@ if (!gyp) {
   console.error(`ucr: node-gyp not found (tried ${candidates.join(', ')})`);
   process.exit(1);
 }
+// the protocol's C half is generated from protocol/schema.mjs first (scripts/gen-protocol.mjs)
+const gen = spawnSync(process.execPath, [path.join(root, 'scripts', 'gen-protocol.mjs')], { stdio: 'inherit' });
+if (gen.status !== 0) process.exit(gen.status ?? 1);
 const r = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodedir}`], { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
 for (const f of ['build/Release/ucr_native.node', 'build/Release/ucr-helper']) {

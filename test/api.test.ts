@@ -161,20 +161,20 @@ describe('action hooks as functions', () => {
 
 describe('errors from the helper', () => {
   it('carry the phase, object, errno and the failing system call', () => {
-    const e = fromHelper(new HelperError({ phase: 'finish', object: 'credentials', errno: 1, msg: 'capset failed in the task' }), 'restart', 42);
+    const e = fromHelper(new HelperError({ phase: 'finish', object: 'credentials', syscall: 'capset', errno: 1, msg: 'capset failed in the task' }), 'restart', 42);
     expect(e).toBeInstanceOf(RestoreError);
     expect(e).toMatchObject({ code: 'ERESTORE', pid: 42, phase: 'finish', object: 'credentials', errno: 1, syscall: 'capset' });
     expect((e as Error).message).toBe('process 42: finish: credentials: capset failed in the task: operation not permitted (EPERM)');
-    const p = fromHelper(new HelperError({ phase: 'freeze', object: 'task', errno: 1, msg: 'cannot seize thread 43' }), 'checkpoint', 43);
+    const p = fromHelper(new HelperError({ phase: 'freeze', object: 'task', syscall: 'PTRACE_SEIZE', errno: 1, msg: 'cannot seize thread 43' }), 'checkpoint', 43);
     expect(p).toBeInstanceOf(PermissionError);
     expect(p).toMatchObject({ code: 'EPERM', pid: 43, phase: 'freeze', errno: 1 });
-    const x = fromHelper(new HelperError({ phase: 'state', object: 'xstate', errno: 5, msg: 'PTRACE_GETREGSET NT_X86_XSTATE failed' }), 'checkpoint', 44);
+    const x = fromHelper(new HelperError({ phase: 'state', object: 'xstate', syscall: 'PTRACE_GETREGSET', errno: 5, msg: 'PTRACE_GETREGSET NT_X86_XSTATE failed' }), 'checkpoint', 44);
     expect(x).toMatchObject({ code: 'ECHECKPOINT', syscall: 'PTRACE_GETREGSET', errno: 5 });
     expect((x as Error).message).toBe('process 44: state: xstate: PTRACE_GETREGSET NT_X86_XSTATE failed: i/o error (EIO)');
     // numbers by name at the boundary: errno and signals
-    const s = fromHelper(new HelperError({ phase: 'finish', object: 'rt_sigaction', errno: 22, msg: 'cannot stage signal 10' }), 'restart', 45);
+    const s = fromHelper(new HelperError({ phase: 'finish', object: 'rt_sigaction', syscall: 'rt_sigaction', errno: 22, msg: 'cannot stage signal 10' }), 'restart', 45);
     expect((s as Error).message).toBe('process 45: finish: rt_sigaction: cannot stage SIGUSR1: invalid argument (EINVAL)');
-    const u = fromHelper(new HelperError({ phase: 'create', object: 'tree', errno: 9999, msg: 'a task did not answer' }), 'restart', 46);
+    const u = fromHelper(new HelperError({ phase: 'create', object: 'tree', syscall: '', errno: 9999, msg: 'a task did not answer' }), 'restart', 46);
     expect((u as Error).message).toBe('process 46: create: tree: a task did not answer: errno 9999');
   });
 });

@@ -9,8 +9,10 @@ import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, Vm
 import type { Helper, HelperEvent } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
 import { listThreads, readLink, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
+import { dumpRuns, dumpState, type EvState } from './protocol.gen.js';
 
-interface StateEvent {
+/** What the helper's `state` reports (protocol/schema.mjs). */
+export interface StateFacts {
   /** the thread whose registers these are */
   tid: number;
   regs: string;
@@ -70,7 +72,7 @@ export interface StateRequest {
   /** the thread whose /proc files are read (undefined: every thread had exited) */
   procPid: number | undefined;
   ptimers: ReturnType<typeof readTimers>;
-  state?: Promise<HelperEvent>;
+  state?: Promise<EvState>;
 }
 
 export function requestState(h: Helper, pid: number): StateRequest {
@@ -81,7 +83,7 @@ export function requestState(h: Helper, pid: number): StateRequest {
   const procPid = main === 'Z' ? listThreads(pid).find((t) => t !== pid && threadState(pid, t) !== 'Z') : main && pid;
   if (!procPid) return { pid, procPid: undefined, ptimers: [] };
   const ptimers = readTimers(procPid);
-  h.send(`state ${pid}${ptimers.map((t) => ` ${t.id}`).join('')}`);
+  h.send(dumpState({ pid, timers: ptimers.map((t) => t.id) }));
   const state = h.next('state');
   state.catch(() => {}); // awaited by captureTask; a failure must not be "unhandled" until then
   return { pid, procPid, ptimers, state };
@@ -116,7 +118,7 @@ export async function collectRuns(h: Helper, c: Captured): Promise<void> {
   const { pid } = c.task;
   for (const chunk of runsChunks(c.scanned)) {
     // answers come in order: the next one is this chunk's
-    const ev = (await h.next('runs')) as unknown as { start: number; runs: [number, number][] };
+    const ev = await h.next('runs');
     if (ev.start !== chunk[0]!.start) throw new CheckpointError(`process ${pid}: page scan answered for ${ev.start} instead of ${chunk[0]!.start}`, { pid, phase: 'capture' });
     // the runs of the chunk's mappings, in address order, none across two mappings
     let v = 0;
@@ -131,7 +133,7 @@ export async function collectRuns(h: Helper, c: Captured): Promise<void> {
 
 async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
   const { pid, ptimers } = req;
-  const st = (await req.state!) as unknown as StateEvent;
+  const st = await req.state!;
   // the thread the helper worked through: the main one unless it had exited when frozen
   const leaderExited = st.tid !== pid;
   const stat = readStat(proc);
@@ -151,7 +153,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   // every mapping's pagemap scan asked for at once (one write, a command per 256 mappings,
   // the helper answers in order)
   const scanned = vmas.filter(mayHoldPrivatePages);
-  if (scanned.length) h.sendLines([...runsChunks(scanned)].map((c) => `runs ${pid} ${c.map((v) => `${v.start} ${v.end}`).join(' ')}`));
+  if (scanned.length) h.send(...[...runsChunks(scanned)].map((c) => dumpRuns({ pid, ranges: c.flatMap((v) => [v.start, v.end]) })));
 
   const sigactions: SigactionImage[] = st.sigactions
     .map(([sig, handler, flags, restorer, mask]) => ({ sig, handler: num(handler), flags: u64(flags), restorer: num(restorer), mask: u64(mask) }))
@@ -247,7 +249,7 @@ const SCHED_DEADLINE = 6;
 
 /** Scheduling and personality of every thread, oom_score_adj, loginuid (from /proc), with
  * what the helper read (membarrier registrations, mlockall flags, sched_getattr). */
-function attrsOf(proc: number, a: StateEvent['attrs']): TaskAttrs {
+function attrsOf(proc: number, a: StateFacts['attrs']): TaskAttrs {
   const one = (file: string) => fs.readFileSync(`/proc/${proc}/${file}`, 'latin1').trim();
   return {
     sched: a.sched.map(([tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax, personality]) => ({

@@ -12,7 +12,8 @@ import { formatOf } from '../image/kinds/index.js';
 import type { FdImage, FileImage, FileOf, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
 import { native } from '../native/addon.js';
 import { opsFor, opsOf, type CaptureContext, type FdFacts, type ObjectContext, type TreeFiles } from './fds/registry.js';
-import type { Helper, HelperEvent } from './helper.js';
+import type { Helper } from './helper.js';
+import { type EvPipe, dumpFown, dumpPipe } from './protocol.gen.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
 import { commOf, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
@@ -217,9 +218,9 @@ async function ownerOf(
   async: boolean,
   warnings: string[],
 ): Promise<FileImage['fown']> {
-  helper.send(`fown ${h.pid} ${h.fd}`);
+  helper.send(dumpFown({ pid: h.pid, fd: h.fd }));
   const ev = await helper.next('fown');
-  const [type, pid, sig] = [['tid', 'pid', 'pgrp'][ev.type as number] as 'tid' | 'pid' | 'pgrp', ev.pid as number, ev.sig as number];
+  const [type, pid, sig] = [(['tid', 'pid', 'pgrp'] as const)[ev.type]!, ev.pid, ev.sig];
   if (!pid) return sig ? { type: 'pid', pid: 0, sig } : undefined;
   const refuse = (why: string) => new UnsupportedError(`process ${h.pid} fd ${h.fd} (${link}): signal-driven I/O (O_ASYNC) ${why}: not supported`, { pid: h.pid, phase: 'files' });
   if (late) throw refuse(`on ${late}`);
@@ -251,14 +252,14 @@ function readText(path: string): string {
 function pipeTable(helper: Helper) {
   const pipes = new Map<number, PipeImage>();
   const ids = new Map<string, number>();
-  const reads: { pipe: PipeImage; ev: Promise<HelperEvent> }[] = [];
+  const reads: { pipe: PipeImage; ev: Promise<EvPipe> }[] = [];
   return {
     pipeOf(o: { facts: FdFacts; holders: { pid: number; fd: number }[] }, fifoPath?: string): number {
       const k = key(o.facts);
       const id = ids.get(k) ?? ids.set(k, ids.size).size - 1;
       if (!pipes.has(id)) {
         const h = o.holders[0]!;
-        helper.send(`pipe ${h.pid} ${h.fd}`);
+        helper.send(dumpPipe({ pid: h.pid, fd: h.fd }));
         const ev = helper.next('pipe');
         ev.catch(() => {}); // awaited in read(); a failure must not be "unhandled" until then
         const pipe: PipeImage = { id, size: 0, data: Buffer.alloc(0) };
@@ -271,8 +272,8 @@ function pipeTable(helper: Helper) {
     async read(): Promise<void> {
       for (const { pipe, ev } of reads) {
         const e = await ev;
-        pipe.size = e.size as number;
-        pipe.data = Buffer.from(e.data as string, 'hex');
+        pipe.size = e.size;
+        pipe.data = Buffer.from(e.data, 'hex');
       }
     },
     get list(): PipeImage[] {

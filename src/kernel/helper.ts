@@ -1,27 +1,23 @@
 /**
- * A running ucr-helper and its control channel (protocol in native/helper/core/proto.h): lines of
- * words to its stdin, one JSON event per line from its stdout, diagnostics on its stderr.
+ * A running ucr-helper and its control channel (protocol/schema.mjs, docs/protocol.md): lines of
+ * words to its stdin (made by the generated encoders of protocol.gen.ts), one JSON event per line
+ * from its stdout (checked and typed by the generated decoder), diagnostics on its stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import { helperPath } from '../native/addon.js';
+import { decodeEvent, type EvError, type EventName, type EventOf, type HelperEvent } from './protocol.gen.js';
+
+export type { HelperEvent } from './protocol.gen.js';
 
 /** native/helper/core/proto.h LINE_MAX_LEN */
 const LINE_MAX_LEN = 16 << 20;
 
-export interface HelperEvent {
-  ev: string;
-  [k: string]: unknown;
-}
-
-export interface HelperFailure {
-  phase: string;
-  object: string;
-  errno: number;
-  msg: string;
-}
+/** A failure as the helper reports it: phase, object, the system call that failed ('' when
+ * none did), errno (0: none) and the reason in words. */
+export type HelperFailure = Omit<EvError, 'ev'>;
 
 export class HelperError extends Error {
   override name = 'HelperError';
@@ -69,18 +65,18 @@ export class Helper {
   private onLine(line: string): void {
     let ev: HelperEvent;
     try {
-      ev = JSON.parse(line) as HelperEvent;
+      ev = decodeEvent(line);
     } catch {
       this.stderr.push(`unparsable helper output: ${line}`);
       return;
     }
     if (ev.ev === 'progress') {
-      this.onProgress?.(ev.bytes as number);
+      this.onProgress?.(ev.bytes);
       return;
     }
     if (ev.ev === 'error') {
       // the first failure ends every wait (later events are of no interest)
-      const e = new HelperError(ev as unknown as HelperFailure);
+      const e = new HelperError(ev);
       this.failed ??= e;
       for (const w of this.waiters.splice(0)) w.reject(this.failed);
       return;
@@ -116,20 +112,20 @@ export class Helper {
 
   /** The next event named ev (events of other names stay queued); a failure rejects with
    * HelperError. */
-  next(ev: string): Promise<HelperEvent> {
-    return this.waitFor((e) => e.ev === ev);
+  next<K extends EventName>(ev: K): Promise<EventOf<K>> {
+    return this.waitFor((e): e is EventOf<K> => e.ev === ev);
   }
 
   /** The first event that matches, whenever it comes (per-task steps finish in any order). */
-  waitFor(match: (e: HelperEvent) => boolean): Promise<HelperEvent> {
+  waitFor<E extends HelperEvent>(match: (e: HelperEvent) => e is E): Promise<E> {
     if (this.failed) return Promise.reject(this.failed);
     // mostly the first queued event (answers come in order): shift() takes it in constant time,
     // a splice() moved the whole queue (10,000 page scans queued: 0.1 s)
-    if (this.queue.length && match(this.queue[0]!)) return Promise.resolve(this.queue.shift()!);
+    if (this.queue.length && match(this.queue[0]!)) return Promise.resolve(this.queue.shift() as E);
     const i = this.queue.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]!);
+    if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0] as E);
     if (this.ended) return Promise.reject(this.ended);
-    return new Promise((resolve, reject) => this.waiters.push({ match, resolve, reject }));
+    return new Promise<E>((resolve, reject) => this.waiters.push({ match, resolve: resolve as (e: HelperEvent) => void, reject }));
   }
 
   /** Closes the command channel (the helper treats EOF as "undo and exit"). */

@@ -13,6 +13,7 @@ import type { FileOf, InetAddress, InetSocketImage } from '../image/types.js';
 import { INET_QUEUE_MAX, inetName, type InetFacts } from './fds/inet.js';
 import type { Helper } from './helper.js';
 import { findHolders } from './unix-sockets.js';
+import { dumpInetq } from './protocol.gen.js';
 
 export type TcpPolicy = 'established' | 'close';
 
@@ -89,8 +90,8 @@ export class InetSockets {
   ) {}
 
   async facts(pid: number, fd: number): Promise<InetFacts> {
-    this.helper.send(`inetq ${pid} ${fd} ${this.opt.lock ? 1 : 0}`);
-    return (await this.helper.next('inetq')) as unknown as InetFacts;
+    this.helper.send(dumpInetq({ pid, fd, lock: !!this.opt.lock }));
+    return this.helper.next('inetq');
   }
 
   add(file: FileOf<'inet'>, facts: InetFacts, pid: number, fd: number): void {

@@ -13,7 +13,8 @@ import { UcrError, UnsupportedError } from '../errors.js';
 import { errnoText } from '../errno.js';
 import { MSG_QUEUE_MAX } from '../image/validate-ipc.js';
 import type { ImageIpc, IpcPerm, MsgImage, SemImage, ShmImage, TaskImage } from '../image/types.js';
-import { hex, type Helper } from './helper.js';
+import { type Helper } from './helper.js';
+import { planIpcns, planMsg, planSem, planShm, dumpIpc, dumpMsg, dumpSem, dumpShmdata } from './protocol.gen.js';
 
 const PAGE = 4096;
 const IPCMNI_SHIFT = 15;
@@ -61,7 +62,7 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
         phase: 'ipc',
       });
   const attached = tasks.flatMap((t) => t.vmas.filter((v) => v.shm).map((v) => ({ t, v })));
-  helper.send(`ipc ${procPid(tasks[0]!.pid)}`);
+  helper.send(dumpIpc({ pid: procPid(tasks[0]!.pid) }));
   const ev = await helper.next('ipc');
   const own = ev.own === 1;
   const table = (k: Kind) => parseSysvipc(Buffer.from(ev[k] as string, 'hex').toString('latin1'));
@@ -89,14 +90,14 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
 
   const sem: SemImage[] = [];
   for (const r of table('sem')) {
-    helper.send(`sem ${r.semid} ${r.nsems}`);
+    helper.send(dumpSem({ id: r.semid!, nsems: r.nsems! }));
     const s = await helper.next('sem');
     if (s.denied) {
       // another user's set (or removed meanwhile): the tree cannot be its last user
-      if (own) throw new UnsupportedError(`semaphore set ${r.semid} of the tree's IPC namespace cannot be read: ${errnoText(s.denied as number)}`, { phase: 'ipc' });
+      if (own) throw new UnsupportedError(`semaphore set ${r.semid} of the tree's IPC namespace cannot be read: ${errnoText(s.denied)}`, { phase: 'ipc' });
       continue;
     }
-    if (own || (s.pids as number[]).some((p) => inTree.has(p))) sem.push({ ...permOf(r, r.semid!), values: s.values as number[] });
+    if (own || (s.pids ?? []).some((p) => inTree.has(p))) sem.push({ ...permOf(r, r.semid!), values: s.values ?? [] });
   }
 
   const msg: MsgImage[] = [];
@@ -104,13 +105,13 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
     if (!own && !inTree.has(r.lspid!) && !inTree.has(r.lrpid!)) continue;
     if (r.cbytes! > MSG_QUEUE_MAX)
       throw new UnsupportedError(`message queue ${r.msqid}: ${r.cbytes} queued bytes, more than the ${MSG_QUEUE_MAX} ucr saves`, { phase: 'ipc' });
-    helper.send(`msg ${r.msqid}`);
+    helper.send(dumpMsg({ id: r.msqid! }));
     const m = await helper.next('msg');
-    const messages = (m.messages as [string, string][]).map(([type, data]) => {
+    const messages = m.messages.map(([type, data]) => {
       const t = BigInt(type);
       return { type: t <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(t) : t, data: new Uint8Array(Buffer.from(data, 'hex')) };
     });
-    msg.push({ ...permOf(r, r.msqid!), qbytes: m.qbytes as number, messages });
+    msg.push({ ...permOf(r, r.msqid!), qbytes: m.qbytes, messages });
   }
   return { ipc: { ownNamespace: own, shm, sem, msg }, shmSources };
 }
@@ -121,11 +122,11 @@ export async function writeShmData(helper: Helper, c: CapturedIpc, digest: numbe
   let bytes = 0;
   for (const [i, seg] of c.ipc.shm.entries()) {
     const [pid, addr] = c.shmSources[i]!;
-    helper.send(`shmdata ${pid} ${addr} ${seg.size} ${i} ${digest}`);
+    helper.send(dumpShmdata({ pid, addr, size: seg.size, seg: i, seed: digest }));
     const ev = await helper.next('shmdata');
-    records += ev.records as number;
-    bytes += ev.bytes as number;
-    digest = ev.digest as number;
+    records += ev.records;
+    bytes += ev.bytes;
+    digest = ev.digest;
   }
   return { records, bytes, digest };
 }
@@ -172,15 +173,15 @@ export function checkIpcFree(ipc: ImageIpc, o: IpcRestoreOptions): void {
   }
 }
 
-function messageBytes(m: MsgImage): string {
-  if (!m.messages.length) return '-';
+function messageBytes(m: MsgImage): Uint8Array {
+  if (!m.messages.length) return new Uint8Array();
   const parts = m.messages.flatMap((e) => {
     const h = Buffer.alloc(12);
     h.writeBigUInt64LE(BigInt(e.type), 0);
     h.writeUInt32LE(e.data.length, 8);
     return [h, Buffer.from(e.data)];
   });
-  return hex(Buffer.concat(parts));
+  return Buffer.concat(parts);
 }
 
 /**
@@ -190,12 +191,12 @@ function messageBytes(m: MsgImage): string {
  * namespace holds none of the tree's ids or keys.
  */
 export function ipcLines(ipc: ImageIpc, o: IpcRestoreOptions): string[] {
-  const L = [`ipcns ${o.ipcns ? 1 : 0}`];
-  const perm = (x: IpcPerm, key = x.key) => `${x.id} ${key} ${x.mode} ${x.uid} ${x.gid} ${x.cuid} ${x.cgid}`;
+  const L = [planIpcns({ value: !!o.ipcns })];
+  const perm = (x: IpcPerm, key = x.key) => ({ id: x.id, key, mode: x.mode, uid: x.uid, gid: x.gid, cuid: x.cuid, cgid: x.cgid });
   for (const s of ipc.shm)
-    L.push(o.skip ? `shm ${perm(s, 0)} ${s.size} 1 ${s.locked ? 1 : 0} 0` : `shm ${perm(s)} ${s.size} ${s.destroyed ? 1 : 0} ${s.locked ? 1 : 0} 1`);
+    L.push(o.skip ? planShm({ ...perm(s, 0), size: s.size, destroyed: true, locked: !!s.locked, keep: false }) : planShm({ ...perm(s), size: s.size, destroyed: !!s.destroyed, locked: !!s.locked, keep: true }));
   if (o.skip) return L;
-  for (const s of ipc.sem) L.push(`sem ${perm(s)} ${s.values.join(',')}`);
-  for (const m of ipc.msg) L.push(`msg ${perm(m)} ${m.qbytes} ${messageBytes(m)}`);
+  for (const s of ipc.sem) L.push(planSem({ ...perm(s), values: s.values }));
+  for (const m of ipc.msg) L.push(planMsg({ ...perm(m), qbytes: m.qbytes, data: messageBytes(m) }));
   return L;
 }

@@ -15,6 +15,7 @@ import type { FileImage, ObjectImage, TaskImage } from '../image/types.js';
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
 import type { Helper } from './helper.js';
+import { planObj, type EvObject, dumpObject, dumpObjdump, dumprunEnd, dumprunRun } from './protocol.gen.js';
 import { commOf, sessionHint } from './proc.js';
 
 interface Source {
@@ -121,20 +122,12 @@ export async function captureObjects(
   return { objects, paths };
 }
 
-interface ObjectFacts {
-  size: number;
-  seals: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  nlink: number;
-  runs: [number, number][];
-}
+type ObjectFacts = Omit<EvObject, 'ev'>;
 
 /** What the helper finds in an object with contents. */
 async function objectOf(h: Helper, path: string): Promise<ObjectFacts> {
-  h.send(`object ${path}`);
-  return (await h.next('object')) as unknown as ObjectFacts;
+  h.send(dumpObject({ path }));
+  return h.next('object');
 }
 
 /** A removed directory: its mode and owner; it is empty (a directory must be, to be removed). */
@@ -277,23 +270,20 @@ export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: numb
   let stored = 0;
   for (const o of objs.objects) {
     if (!o.runs.length) continue;
-    h.send(`objdump ${o.id} ${digest} ${objs.paths.get(o.id)!}`, ...o.runs.map(([off, n]) => `run ${off} ${n}`), 'end');
+    h.send(dumpObjdump({ obj: o.id, seed: digest, path: objs.paths.get(o.id)! }), ...o.runs.map(([addr, npages]) => dumprunRun({ addr, npages })), dumprunEnd());
     const ev = await h.next('objdump');
-    digest = ev.digest as number;
-    records += ev.records as number;
-    bytes += ev.bytes as number;
-    stored += (ev.stored as number | undefined) ?? (ev.bytes as number);
+    digest = ev.digest;
+    records += ev.records;
+    bytes += ev.bytes;
+    stored += ev.stored;
   }
   return { digest, records, bytes, stored };
 }
 
 /** The helper plan lines that create the objects (before any file or task line). */
 export function objectLines(objects: ObjectImage[]): string[] {
-  return objects.map(
-    (o) =>
-      `obj ${o.id} ${OBJECT_KINDS[o.kind].nr} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}` +
-      (o.mode !== undefined ? ` ${o.mode}${o.owner ? ` ${o.owner[0]} ${o.owner[1]}` : ''}` : '') +
-      (o.inode ? ` ${o.inode.dev} ${o.inode.ino}` : ''),
+  return objects.map((o) =>
+    planObj({ id: o.id, kind: OBJECT_KINDS[o.kind].nr, size: o.size, seals: o.seals, name: o.name, mode: o.mode, uid: o.owner?.[0], gid: o.owner?.[1], dev: o.inode?.dev, ino: o.inode?.ino }),
   );
 }
 

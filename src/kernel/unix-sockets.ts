@@ -12,6 +12,7 @@ import type { FileOf, UnixSocketImage } from '../image/types.js';
 import { TCP_LISTEN, UNIX_QUEUE_MAX, unixNameText, type DiagSocket, type SocketQueue, type UnixFacts } from './fds/unix.js';
 import type { Helper } from './helper.js';
 import { commOf, fdsOfOthers, readLink } from './proc.js';
+import { dumpUnixdiag, dumpUnixq } from './protocol.gen.js';
 
 export type ExternalUnixPolicy = 'refuse' | 'close';
 
@@ -52,9 +53,9 @@ export class UnixSockets {
       }
       if (here !== there)
         throw new UnsupportedError(`process ${pid} fd ${fd} (socket:[${ino}]): sockets of another network namespace are not supported yet`, { pid, phase: 'files' });
-      this.helper.send('unixdiag');
+      this.helper.send(dumpUnixdiag());
       const ev = await this.helper.next('unixdiag');
-      this.diag = new Map((ev.socks as DiagSocket[]).map((s) => [s.ino, s]));
+      this.diag = new Map(ev.socks.map((s) => [s.ino, s]));
     }
     const d = this.diag.get(ino);
     if (!d) return undefined;
@@ -62,8 +63,8 @@ export class UnixSockets {
     const rq = d.state === TCP_LISTEN || !streamLike ? 0 : (d.rq ?? 0);
     if (rq > UNIX_QUEUE_MAX)
       throw new UnsupportedError(`process ${pid} fd ${fd} (socket:[${ino}]): more than ${UNIX_QUEUE_MAX >> 20} MiB queued in a unix socket: not supported yet`, { pid, phase: 'files' });
-    this.helper.send(`unixq ${pid} ${fd} ${rq}`);
-    const queue = (await this.helper.next('unixq')) as unknown as SocketQueue;
+    this.helper.send(dumpUnixq({ pid, fd, rq }));
+    const queue = await this.helper.next('unixq');
     return { diag: d, queue };
   }
 

@@ -27,6 +27,7 @@ import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow, waitVfork } from './select.js';
 import { checkRestorable, startChecker } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
+import { dumpAck, dumpCompress, dumpDrain, dumpFreeze, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
@@ -220,7 +221,7 @@ async function freezeTree(
     if (state === 'Z') continue;
     if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid, phase: 'freeze' });
     await waitVfork(pid, vforkWaitMs);
-    helper.send(`freeze ${pid}`);
+    helper.send(dumpFreeze({ pid }));
     const ev = await clock.run('freeze', () => helper.next('frozen'), pid);
     void ev;
     for (const c of listChildren(pid).sort((a, b) => a - b)) if (member(c) && !order.some((o) => o.pid === c)) queue.push({ pid: c, state: undefined });
@@ -327,11 +328,11 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     if (opts.kill && captured.tcpKeep.length) {
       // after the kill, the keeper holds the connections to outside peers, locked, until the restart
       for (const c of captured.tcpKeep) {
-        helper.send(`tcpkeep ${c.pid} ${c.fd}`);
+        helper.send(dumpTcpkeep(c));
         await helper.next('tcpkeep');
       }
-      helper.send('tcpkeeper');
-      const k = (await helper.next('tcpkeeper')).pid as number;
+      helper.send(dumpTcpkeeper());
+      const k = (await helper.next('tcpkeeper')).pid;
       const start = startTicks(k);
       for (const c of captured.tcpKeep) c.file.inet.keeper = { pid: k, start };
     }
@@ -374,7 +375,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     let storedBytes = 0;
     const pagesStart = performance.now();
     if (opts.compress) {
-      helper.send('compress lz4');
+      helper.send(dumpCompress({ algo: 'lz4' }));
       await helper.next('compress');
     }
     clock.progress(0, total);
@@ -389,15 +390,14 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       // every task's pages asked for at once, each chained on the digest the one before ends
       // with ('-'): the helper writes them back to back, without a round trip per task, while
       // restart's checks of the metadata run here
-      for (const [i, t] of tasks.entries()) helper.sendLines([`pages ${t.pid} ${i} ${i ? '-' : w.digest}`, ...t.pageRuns.map(([a, n]) => `run ${a} ${n}`), 'end']);
+      for (const [i, t] of tasks.entries()) helper.send(dumpPages({ pid: t.pid, task: i, seed: i ? -1 : w.digest }), ...t.pageRuns.map(([addr, npages]) => dumprunRun({ addr, npages })), dumprunEnd());
       const answers = tasks.map(() => helper.next('pages'));
       for (const a of answers) a.catch(() => {}); // awaited in order below
       for (const [i, t] of tasks.entries()) {
         const ev = await clock.run('pages', () => answers[i]!, t.pid);
-        const stored = (ev.stored as number | undefined) ?? (ev.bytes as number);
-        w.addPages(ev.records as number, stored, ev.digest as number);
-        pageBytes += ev.bytes as number;
-        storedBytes += stored;
+        w.addPages(ev.records, ev.stored, ev.digest);
+        pageBytes += ev.bytes;
+        storedBytes += ev.stored;
         clock.progress(pageBytes, total);
       }
     });
@@ -418,12 +418,12 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     // that reads it, or taken to the last byte by the reader of a pipe or socket
     if (ackFd !== undefined)
       await clock.run('ack', () => {
-        helper.send(`ack ${opts.killAfterAck?.timeoutMs ?? 60_000} ${trailer.digest} ${trailer.records}`);
+        helper.send(dumpAck({ ms: opts.killAfterAck?.timeoutMs ?? 60_000, digest: trailer.digest, records: trailer.records }));
         return helper.next('acked');
       });
     else if (kill && toStream)
       await clock.run('drain', () => {
-        helper.send('drain');
+        helper.send(dumpDrain());
         return helper.next('drained');
       });
     await runAction(clock, hook, { action: 'post-dump', pid, pids: entries.map((e) => e.pid), image, signal: opts.signal });
@@ -433,10 +433,10 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     await clock.run(kill ? 'kill' : 'resume', async () => {
       // connections restored with TCP_REPAIR close silently: no FIN or RST, no TIME_WAIT
       for (const c of kill ? captured.tcpRepair : []) {
-        helper.send(`tcprepair ${c.pid} ${c.fd}`);
+        helper.send(dumpTcprepair(c));
         await helper.next('tcprepair');
       }
-      helper.send(kill ? 'kill' : 'release');
+      helper.send(kill ? dumpKill() : dumpRelease());
       await helper.next(kill ? 'killed' : 'released');
       await helper.exited;
     });

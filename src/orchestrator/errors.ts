@@ -1,25 +1,17 @@
 /** Turns a helper's failure report into the typed error the public API promises. */
 import { errnoText } from '../errno.js';
 import { CheckpointError, PermissionError, PidInUseError, RestoreError, UcrError } from '../errors.js';
-import { HelperError, type HelperFailure } from '../kernel/helper.js';
+import { HelperError } from '../kernel/helper.js';
 import { signalName } from './notify.js';
 import { restorePrivilegeHint } from './trust.js';
 
 const EPERM = 1;
 const EEXIST = 17;
 
-const SYSCALLS =
-  /\b(PTRACE_[A-Z_]+|clone3|mmap|munmap|mremap|mprotect|madvise|open|openat|prctl|rt_sigaction|rt_sigqueueinfo|rt_tgsigqueueinfo|timer_gettime|timer_settime|timer_create|setsid|setpgid|sigaltstack|set_tid_address|capset|setresuid|setresgid|setgroups|memfd_create|eventfd|signalfd|timerfd_create|timerfd_settime|wait4|waitid|pipe2|process_vm_writev|process_vm_readv|lseek|dup2|dup3|fcntl|ioctl|prlimit64|arch_prctl|rseq|kcmp|personality|setitimer|getitimer)\b/;
-
-/** The system call a helper failure names, in its message or as its object. */
-export function syscallOf(f: HelperFailure): string | undefined {
-  return SYSCALLS.exec(f.msg)?.[1] ?? SYSCALLS.exec(f.object)?.[1];
-}
-
 export function fromHelper(e: unknown, side: 'checkpoint' | 'restart', pid: number): unknown {
   if (!(e instanceof HelperError)) return e;
   const f = e.failure;
-  const details = { pid, phase: f.phase, object: f.object, errno: f.errno || undefined, syscall: syscallOf(f), cause: e };
+  const details = { pid, phase: f.phase, object: f.object, errno: f.errno || undefined, syscall: f.syscall || undefined, cause: e };
   // the object is left out when the reason already names it ("pid 42 is in use")
   const named = f.msg.includes(f.object) || f.msg.includes(f.object.replace(/^pid /, 'task '));
   const object = f.object && !named ? f.object + ': ' : '';

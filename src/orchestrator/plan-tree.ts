@@ -19,6 +19,7 @@
  */
 import { UnsupportedError } from '../errors.js';
 import type { TreeEntry } from '../image/types.js';
+import { planActClone, planActClonep, planActCtty, planActExit, planActReap, planActSetpgid, planActSetsid, planActTcpgrp } from '../kernel/protocol.gen.js';
 
 export type PlanTaskKind = 'task' | 'zombie' | 'placeholder' | 'init';
 
@@ -243,19 +244,19 @@ export function actionLines(actions: Action[]): string[] {
   return actions.map((a) => {
     switch (a.op) {
       case 'clone':
-        return `act ${a.parent ? 'clonep' : 'clone'} ${a.creator} ${a.task}`;
+        return a.parent ? planActClonep(a) : planActClone(a);
       case 'setsid':
-        return `act setsid ${a.task}`;
+        return planActSetsid(a);
       case 'setpgid':
-        return `act setpgid ${a.task} ${a.leader}`;
+        return planActSetpgid(a);
       case 'exit':
-        return `act exit ${a.task}`;
+        return planActExit(a);
       case 'reap':
-        return `act reap ${a.task} ${a.child}`;
+        return planActReap(a);
       case 'ctty':
-        return `act ctty ${a.task} ${a.tty}`;
+        return planActCtty(a);
       case 'tcpgrp':
-        return `act tcpgrp ${a.task} ${a.leader}`;
+        return planActTcpgrp(a);
     }
   });
 }

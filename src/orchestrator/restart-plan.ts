@@ -12,11 +12,13 @@ import { ImageError, UcrError, UnsupportedError } from '../errors.js';
 import { checkSystemLimits } from '../image/limits.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
 import type { ImageMetadata, TaskImage, Trailer } from '../image/types.js';
-import { Helper, type HelperEvent, type HelperFailure } from '../kernel/helper.js';
+import { Helper } from '../kernel/helper.js';
+import { decodeEvent, type EvLoaded, type EvSpooled } from '../kernel/protocol.gen.js';
 import { contentBytes } from '../kernel/objects.js';
 import { helperPath } from '../native/addon.js';
 import { ipcLines, type IpcRestoreOptions } from '../kernel/ipc.js';
 import { fileLines, runLines, taskLines, ttyModesLines } from '../kernel/restore-plan.js';
+import { planEnd, planForeground, planLz4, planPidns, planPidwait, planSeed, planSkipmem, planSpool, planTrusted, planWorkers } from '../kernel/protocol.gen.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTerminals, planTree, type TreePlan } from './plan-tree.js';
 
@@ -47,7 +49,7 @@ function skipMemoryLines(skips: SkipMemory[], tasks: TaskImage[]): string[] {
   return skips.map((s) => {
     const index = s.pid === undefined ? -1 : tasks.findIndex((t) => t.pid === s.pid);
     if (index < 0 && s.pid !== undefined) throw new UcrError(`--skip-memory: process ${s.pid} is not a live task of the image`, { code: 'EUSAGE' });
-    return `skipmem ${index} ${s.start} ${s.end}`;
+    return planSkipmem({ task: index, start: s.start, end: s.end });
   });
 }
 
@@ -99,23 +101,23 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
   const root = meta.tree.tasks[0]!;
   const ctx = { stdioFd: (slot: number) => 4 + slot };
   yield [
-    `workers ${run.workers}`,
-    `pidwait ${run.pidWaitMs}`,
-    `seed ${meta.digest}`,
-    `spool ${run.spool ? 1 : 0}`,
-    `lz4 ${meta.header.compress === 'lz4' ? 1 : 0}`,
-    `pidns ${opts.pidns ? 1 : 0}`,
-    `trusted ${run.trusted ? 1 : 0}`,
+    planWorkers({ value: run.workers }),
+    planPidwait({ value: run.pidWaitMs }),
+    planSeed({ value: meta.digest }),
+    planSpool({ value: run.spool }),
+    planLz4({ value: meta.header.compress === 'lz4' }),
+    planPidns({ value: !!opts.pidns }),
+    planTrusted({ value: run.trusted }),
     ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
     // a tree restored into the caller's session is a job in the foreground, unless detached
-    `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
+    planForeground({ value: !opts.detach && root.sid !== root.pid }),
     ...(!opts.detach && root.sid !== root.pid ? ttyModesLines(meta.files) : []),
     ...ipcLines(meta.ipc, plan.ipc),
     ...fileLines(meta.files, ctx),
   ];
   const imageOf = new Map(meta.tasks.map((t) => [t.pid, applyTimerPolicy(t, opts.timers ?? 'relative', run.elapsedMs)]));
   for (const t of plan.tree.tasks) yield taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files);
-  yield [...runLines(meta.files, meta.tasks), ...actionLines(plan.tree.actions), 'end'];
+  yield [...runLines(meta.files, meta.tasks), ...actionLines(plan.tree.actions), planEnd()];
 }
 
 /**
@@ -167,14 +169,14 @@ export interface Loaded {
   stored?: number;
 }
 
-export function loadedOf(ev: HelperEvent): Loaded {
+export function loadedOf(ev: EvLoaded | EvSpooled): Loaded {
   return {
-    bytes: ev.bytes as number,
-    shmBytes: ev.shmbytes as number,
-    records: ev.records as number,
-    digest: ev.digest as number,
-    trailer: Buffer.from(ev.trailer as string, 'hex'),
-    ...(ev.stored !== undefined ? { stored: ev.stored as number } : {}),
+    bytes: ev.bytes,
+    shmBytes: ev.shmbytes,
+    records: ev.records,
+    digest: ev.digest,
+    trailer: Buffer.from(ev.trailer, 'hex'),
+    ...('stored' in ev && ev.stored !== undefined ? { stored: ev.stored } : {}),
   };
 }
 
@@ -198,8 +200,8 @@ export function verifyPages(fd: number, name: string, meta: ImageMetadata): { lo
   const plan = planRestart(meta, opts);
   const lines = [...planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 })].flat();
   const r = spawnSync(helperPath(), ['restore', '--verify'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'pipe', 'pipe', fd], maxBuffer: 1 << 26 });
-  const events = (r.stdout?.toString('latin1') ?? '').split('\n').filter(Boolean).map((l) => JSON.parse(l) as HelperEvent);
-  const failed = events.find((e) => e.ev === 'error') as unknown as HelperFailure | undefined;
+  const events = (r.stdout?.toString('utf8') ?? '').split('\n').filter(Boolean).map(decodeEvent);
+  const failed = events.find((e) => e.ev === 'error');
   if (failed) {
     const object = failed.object && !failed.msg.includes(failed.object) && failed.object !== 'image' ? `${failed.object}: ` : '';
     throw new ImageError(`${name}: ${object}${failed.msg}${failed.errno ? ` (errno ${failed.errno})` : ''}`, { object: name, errno: failed.errno || undefined });

@@ -21,6 +21,7 @@ import { readMetadata } from '../image/reader.js';
 import type { Trailer } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
+import { type EvFinished, type EvMapped, restoreCommit, restoreEof, restoreFinish, restoreMap, restorePages, restoreResume } from '../kernel/protocol.gen.js';
 import { checkIpcFree } from '../kernel/ipc.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
@@ -222,8 +223,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     if (spool) await clock.run('spool', async () => acknowledge(opts, checkLoaded(input.name, meta, loadedOf(await h.next('spooled')))));
     await clock.run('plan', () => h.next('planned'));
     const created = await clock.run('create', () => h.next('created'));
-    const outer = created.pids as number[];
-    const inner = created.nspids as number[];
+    const outer = created.pids;
+    const inner = created.nspids;
     const pids: Record<number, number> = {};
     const hostPids: Record<number, number> = {};
     tree.tasks.forEach((t, i) => {
@@ -237,12 +238,12 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     // each worker takes the next as soon as it is done, with no round trip through here in
     // between. A step's duration is the tracer's own measure (sent with its report).
     const live = tree.tasks.filter((t) => t.kind === 'task');
-    const perTask = async (step: 'map' | 'finish', done: string) => {
+    const perTask = async (step: 'map' | 'finish', done: 'mapped' | 'finished') => {
       for (const t of live) faultPoint(step, t.oldPid);
-      h.send(...live.map((t) => `${step} ${t.index}`));
+      h.send(...live.map((t) => (step === 'map' ? restoreMap : restoreFinish)({ task: t.index })));
       await Promise.all(
         live.map((t) =>
-          h.waitFor((e) => e.ev === done && e.task === t.index).then((e) => clock.record(step, (e.us as number) / 1000, t.oldPid)),
+          h.waitFor((e): e is EvMapped | EvFinished => e.ev === done && e.task === t.index).then((e) => clock.record(step, e.us / 1000, t.oldPid)),
         ),
       );
     };
@@ -251,26 +252,26 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       await perTask('map', 'mapped');
       clock.progress(0, total);
       h.onProgress = (b) => clock.progress(b, total);
-      h.send('pages');
+      h.send(restorePages());
       const ev = await h.next('loaded');
-      clock.progress(ev.bytes as number, total);
+      clock.progress(ev.bytes, total);
       return ev;
     });
-    const pageBytes = loaded.bytes as number;
+    const pageBytes = loaded.bytes;
     await clock.run('verify', async () => {
       const trailer = checkLoaded(input.name, meta, loadedOf(loaded));
       if (!spool) acknowledge(opts, trailer);
       // nothing may follow the trailer
-      h.send('eof');
+      h.send(restoreEof());
       await h.next('eof');
     });
-    h.send('commit');
+    h.send(restoreCommit());
     const current = Object.values(hostPids);
     await clock.run('resume', async () => {
       await perTask('finish', 'finished');
       await runAction(clock, hook, { action: 'post-restore', pid: hostPids[root.pid]!, pids: current, image, signal: opts.signal });
       if (opts.signal?.aborted) throw aborted();
-      h.send('resume');
+      h.send(restoreResume());
       return h.next('running');
     });
     opts.signal?.removeEventListener('abort', onAbort);
@@ -302,7 +303,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     }
     const exit = await h.next('exit');
     await h.exited;
-    return { ...result, exitCode: (exit.code as number) >= 0 ? (exit.code as number) : undefined, exitSignal: (exit.signal as number) || undefined };
+    return { ...result, exitCode: exit.code >= 0 ? exit.code : undefined, exitSignal: exit.signal || undefined };
   } catch (e) {
     if (helper) {
       // The helper kills and reaps every task it created before it exits (it is their

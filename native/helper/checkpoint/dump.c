@@ -27,6 +27,7 @@
 #include "helper.h"
 #include "image.h"
 #include "proto.h"
+#include "proto_gen.h"
 #include "tracee.h"
 
 #include "dump.h"
@@ -34,11 +35,10 @@
 struct tracee task; /* the task being worked on (a copy of cur->t) */
 struct dtask *cur;
 
-static int select_task(const char *pidtext)
+static int select_task(uint64_t pid)
 {
-	uint64_t pid;
-	if (parse_u64(pidtext, &pid) || !(cur = find_task((pid_t)pid)))
-		return proto_fail("command", pidtext, ESRCH, "process %s is not frozen", pidtext);
+	if (!(cur = find_task((pid_t)pid)))
+		return proto_fail("command", "task", ESRCH, "process %llu is not frozen", (unsigned long long)pid);
 	task = cur->t;
 	return 0;
 }
@@ -71,7 +71,7 @@ int gadget_map(void)
 				MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
 	long ret;
 	if (t_inject_via_syscall_stops(&task, insn, SYS_mmap, a, &ret) < 0)
-		return proto_fail("inject", "gadget", errno, "cannot inject mmap");
+		return proto_fail_sys("mmap", "inject", "gadget", errno, "cannot inject mmap");
 	/* mlockall(MCL_FUTURE) locks the gadget too: a task that locked more than its
 	 * RLIMIT_MEMLOCK while privileged (then dropped privilege) may map nothing more. The
 	 * limit is lifted for this one mmap and put back at once. */
@@ -80,12 +80,12 @@ int gadget_map(void)
 	    prlimit64(task.pid, RLIMIT_MEMLOCK, &none, NULL) == 0) {
 		int r = t_inject_via_syscall_stops(&task, insn, SYS_mmap, a, &ret), e = errno;
 		if (prlimit64(task.pid, RLIMIT_MEMLOCK, &lim, NULL) < 0)
-			return proto_fail("inject", "gadget", errno, "cannot put RLIMIT_MEMLOCK back");
+			return proto_fail_sys("prlimit64", "inject", "gadget", errno, "cannot put RLIMIT_MEMLOCK back");
 		if (r < 0)
-			return proto_fail("inject", "gadget", e, "cannot inject mmap");
+			return proto_fail_sys("mmap", "inject", "gadget", e, "cannot inject mmap");
 	}
 	if (ret < 0 && ret > -4096)
-		return proto_fail("inject", "gadget", (int)-ret, "mmap in the task failed");
+		return proto_fail_sys("mmap", "inject", "gadget", (int)-ret, "mmap in the task failed");
 	task.gadget = (uint64_t)ret;
 	task.scratch = task.gadget + GADGET_CODE_SIZE;
 	task.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
@@ -138,84 +138,157 @@ static void runs_emit(void *ctx, uint64_t addr, uint64_t npages)
 	o->count++;
 }
 
-/* `runs <pid> <start> <end> [<start> <end>]...`: the page runs of those mappings (in the order
- * given, ascending), one answer for all of them (a task's mappings go in few commands, not one
- * round trip and one pagemap open each). */
-static int cmd_runs(char **w, int n)
+/* `runs <pid> <start,end,start,end...>`: the page runs of those mappings (in the order given,
+ * ascending), one answer for all of them (a task's mappings go in few commands, not one round
+ * trip and one pagemap open each). */
+int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 {
-	if (n < 4 || (n - 2) % 2 || select_task(w[1]) < 0)
+	(void)in;
+	if (m->ranges_count % 2)
 		return proto_fail("runs", "command", EINVAL, "bad runs command");
-	uint64_t first = 0;
+	if (select_task(m->pid) < 0)
+		return -1;
 	struct runs_out o = { 0 };
 	runs_emit(&o, 0, 0); /* allocate */
 	o.len = 0;
 	o.count = 0;
 	int fd = pagemap_open(task.pid);
-	for (int i = 2; i < n; i += 2) {
-		uint64_t start, end;
-		if (parse_u64(w[i], &start) || parse_u64(w[i + 1], &end) || start >= end) {
+	for (size_t i = 0; i < m->ranges_count; i += 2) {
+		uint64_t start = m->ranges[i], end = m->ranges[i + 1];
+		if (start >= end) {
 			if (fd >= 0)
 				close(fd);
 			free(o.buf);
 			return proto_fail("runs", "command", EINVAL, "bad runs command");
 		}
-		if (i == 2)
-			first = start;
 		if (fd < 0 || pagemap_runs(fd, start, end, runs_emit, &o) < 0) {
 			int e = errno;
 			if (fd >= 0)
 				close(fd);
 			free(o.buf);
-			return proto_fail("runs", "pagemap", e, "cannot read /proc/%d/pagemap", task.pid);
+			return proto_fail_sys("read", "runs", "pagemap", e, "cannot read /proc/%d/pagemap", task.pid);
 		}
 	}
 	close(fd);
-	proto_emit("{\"ev\":\"runs\",\"pid\":%d,\"start\":%llu,\"runs\":[%.*s]}", task.pid,
-		   (unsigned long long)first, (int)o.len, o.buf);
+	char *runs = proto_json_array(o.buf, o.len);
 	free(o.buf);
+	if (!runs)
+		return proto_fail("runs", "memory", ENOMEM, "out of memory");
+	EMIT_RUNS(.pid = (uint64_t)task.pid, .start = m->ranges[0], .runs = runs);
+	free(runs);
 	return 0;
 }
 
+/* `run <addr> <npages>` lines until `end` (channel dumprun) */
+int on_dumprun_run(struct runs_in *in, struct msg_dumprun_run *m)
+{
+	if (in->obj && m->addr % PAGE_SZ)
+		return proto_fail("command", "run", EINVAL, "bad run line");
+	if (in->count == in->cap) {
+		struct page_run *r = realloc(in->runs, (in->cap = in->cap * 2 + 256) * sizeof *r);
+		if (!r)
+			return proto_fail("command", "run", ENOMEM, "out of memory");
+		in->runs = r;
+	}
+	in->runs[in->count++] = (struct page_run){ .task = in->task, .obj = (uint32_t)in->obj, .addr = m->addr, .npages = m->npages };
+	return 0;
+}
+
+int on_dumprun_end(struct runs_in *in, struct msg_dumprun_end *m)
+{
+	(void)m;
+	in->end = 1;
+	return 0;
+}
+
+int dump_read_runs(struct runs_in *in)
+{
+	char *line, *w[4];
+	while (!in->end && (line = proto_readline())) {
+		int n = proto_split(line, w, 4);
+		if (n && proto_dumprun_dispatch(in, w, n) < 0) {
+			free(in->runs);
+			in->runs = NULL;
+			return -1;
+		}
+	}
+	return in->end ? 0 : proto_fail("command", "end", EPIPE, "the runs ended early");
+}
+
 /* The digest the last `pages` command ended with: the seed of a `pages` command whose seed is
- * `-` (the coordinator sends every task's pages at once, each chained on the one before). */
+ * -1 (the coordinator sends every task's pages at once, each chained on the one before). */
 static uint32_t pages_chain;
 static int pages_chained;
 
-/* `pages <pid> <task index> <digest seed>|-` then `run <addr> <npages>` lines, then `end`. */
-static int cmd_pages(char **w, int n)
+/* `pages <pid> <task index> <digest seed|-1>` then `run <addr> <npages>` lines, then `end`. */
+int on_dump_pages(struct dump_in *in, struct msg_dump_pages *m)
 {
-	uint64_t idx, seed = pages_chain;
-	if (n != 4 || select_task(w[1]) < 0 || parse_u64(w[2], &idx) ||
-	    (strcmp(w[3], "-") ? parse_u64(w[3], &seed) : !pages_chained))
-		return proto_fail("dump-pages", "command", EINVAL, "bad pages command");
-	size_t cap = 1024, cnt = 0;
-	struct page_run *runs = malloc(cap * sizeof *runs);
-	char *line, *a[4];
-	while ((line = proto_readline()) && strcmp(line, "end") != 0) {
-		uint64_t addr, np;
-		if (proto_split(line, a, 4) != 3 || strcmp(a[0], "run") || parse_u64(a[1], &addr) ||
-		    parse_u64(a[2], &np)) {
-			free(runs);
-			return proto_fail("dump-pages", "command", EINVAL, "bad run line");
-		}
-		if (cnt == cap)
-			runs = realloc(runs, (cap *= 2) * sizeof *runs);
-		runs[cnt++] = (struct page_run){ .task = (uint32_t)idx, .addr = addr, .npages = np };
-	}
-	uint32_t digest = (uint32_t)seed;
+	(void)in;
+	if (m->seed < 0 && !pages_chained)
+		return proto_fail("dump-pages", "command", EINVAL, "no pages command to chain on");
+	if (select_task(m->pid) < 0)
+		return -1;
+	struct runs_in r = { .task = (uint32_t)m->task };
+	if (dump_read_runs(&r) < 0)
+		return -1;
+	uint32_t digest = m->seed < 0 ? pages_chain : (uint32_t)m->seed;
 	uint64_t bytes = 0, records = 0;
 	pages_stored = 0;
-	int r = pages_dump(task.pid, (uint32_t)idx, runs, cnt, 3, &digest, &bytes, &records);
-	free(runs);
-	if (r < 0)
+	int rc = pages_dump(task.pid, (uint32_t)m->task, r.runs, r.count, 3, &digest, &bytes, &records);
+	free(r.runs);
+	if (rc < 0)
 		return -1;
 	if (fault_at("dump-pages", task.pid))
 		return proto_fail("dump-pages", "image", ECANCELED, FAULT_MSG);
 	pages_chain = digest;
 	pages_chained = 1;
-	proto_emit("{\"ev\":\"pages\",\"bytes\":%llu,\"stored\":%llu,\"records\":%llu,\"digest\":%u}",
-		   (unsigned long long)bytes, (unsigned long long)pages_stored, (unsigned long long)records, digest);
+	EMIT_PAGES(.bytes = bytes, .stored = pages_stored, .records = records, .digest = digest);
 	return 0;
+}
+
+int on_dump_freeze(struct dump_in *in, struct msg_dump_freeze *m)
+{
+	(void)in;
+	return freeze((pid_t)m->pid);
+}
+
+int on_dump_state(struct dump_in *in, struct msg_dump_state *m)
+{
+	(void)in;
+	return select_task(m->pid) < 0 ? -1 : cmd_state(m->timers, m->timers_count);
+}
+
+/* checkpoint --compress */
+int on_dump_compress(struct dump_in *in, struct msg_dump_compress *m)
+{
+	(void)in, (void)m;
+	pages_lz4 = 1;
+	EMIT_COMPRESS();
+	return 0;
+}
+
+static int end_dump(struct dump_in *in, int kill_it)
+{
+	pages_stop();
+	release(kill_it);
+	if (kill_it)
+		EMIT_KILLED();
+	else
+		EMIT_RELEASED();
+	in->done = 1;
+	return 0;
+}
+
+int on_dump_release(struct dump_in *in, struct msg_dump_release *m)
+{
+	(void)m;
+	return end_dump(in, 0);
+}
+
+int on_dump_kill(struct dump_in *in, struct msg_dump_kill *m)
+{
+	(void)m;
+	return end_dump(in, 1);
 }
 
 /* The partial image file (checkpoint -o <file>): removed when the coordinator went away
@@ -233,75 +306,20 @@ static void coordinator_gone(void)
 int helper_dump(const char *partial)
 {
 	partial_path = partial;
-	char *line, *w[520];
-	int rc = 0;
+	struct dump_in in = { 0 };
+	char *line, *w[16];
 	while ((line = proto_readline())) {
-		int n = proto_split(line, w, 520);
+		int n = proto_split(line, w, 16);
 		if (n == 0)
 			continue;
 		task.gadget = 0;
-		if (!strcmp(w[0], "freeze") && n == 2) {
-			uint64_t pid;
-			rc = parse_u64(w[1], &pid) ? proto_fail("command", "freeze", EINVAL, "bad pid") : freeze((pid_t)pid);
-		} else if (!strcmp(w[0], "state") && n >= 2)
-			rc = select_task(w[1]) < 0 ? -1 : cmd_state(w + 2, n - 2);
-		else if (!strcmp(w[0], "runs"))
-			rc = cmd_runs(w, n);
-		else if (!strcmp(w[0], "pages"))
-			rc = cmd_pages(w, n);
-		else if (!strcmp(w[0], "compress") && n == 2 && !strcmp(w[1], "lz4")) { /* checkpoint --compress */
-			pages_lz4 = 1;
-			proto_emit("{\"ev\":\"compress\"}");
-		}
-		else if (!strcmp(w[0], "pipe"))
-			rc = cmd_pipe(w, n);
-		else if (!strcmp(w[0], "fown"))
-			rc = cmd_fown(w, n);
-		else if (!strcmp(w[0], "tty"))
-			rc = cmd_tty(w, n);
-		else if (!strcmp(w[0], "ttymodes"))
-			rc = cmd_ttymodes(w, n);
-		else if (!strcmp(w[0], "object"))
-			rc = cmd_object(w, n);
-		else if (!strcmp(w[0], "objdump"))
-			rc = cmd_objdump(w, n);
-		else if (!strcmp(w[0], "ipc"))
-			rc = cmd_ipc(w, n);
-		else if (!strcmp(w[0], "sem"))
-			rc = cmd_sem(w, n);
-		else if (!strcmp(w[0], "msg"))
-			rc = cmd_msg(w, n);
-		else if (!strcmp(w[0], "shmdata"))
-			rc = cmd_shmdata(w, n);
-		else if (!strcmp(w[0], "unixdiag"))
-			rc = cmd_unixdiag(w, n);
-		else if (!strcmp(w[0], "unixq"))
-			rc = cmd_unixq(w, n);
-		else if (!strcmp(w[0], "inetq"))
-			rc = cmd_inetq(w, n);
-		else if (!strcmp(w[0], "tcprepair"))
-			rc = cmd_tcprepair(w, n);
-		else if (!strcmp(w[0], "tcpkeep"))
-			rc = cmd_tcpkeep(w, n);
-		else if (!strcmp(w[0], "tcpkeeper"))
-			rc = cmd_tcpkeeper(w, n);
-		else if (!strcmp(w[0], "drain"))
-			rc = cmd_drain(w, n);
-		else if (!strcmp(w[0], "ack"))
-			rc = cmd_ack(w, n);
-		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
-			int k = !strcmp(w[0], "kill");
-			pages_stop();
-			release(k);
-			proto_emit("{\"ev\":\"%s\"}", k ? "killed" : "released");
-			return 0;
-		} else
-			rc = proto_fail("command", w[0], EINVAL, "unknown command");
-		if (rc < 0) {
+		if (proto_dump_dispatch(&in, w, n) < 0) {
 			gadget_unmap();
 			release(0);
 			return 1;
 		}
+		if (in.done)
+			return 0;
 	}
 	/* The coordinator went away: leave every task as it was. */
 	coordinator_gone();

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <sys/user.h>
 
+#include "image.h"
 #include "tracee.h"
 
 /* One seized thread and what release must put back: exactly what was read from it, never
@@ -42,9 +43,23 @@ void gadget_unmap(void);
 int inject_ok(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret, const char *what);
 /* `state <pid> [timer ids]`: everything about the selected task that ptrace or the task itself
  * must tell (dump_state.c) */
-int cmd_state(char **tids, int ntids);
+int cmd_state(const uint64_t *timers, size_t ntimers);
 /* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (the gadget mapped) */
 struct sbuf;
 long attrs_vmlck(pid_t pid);
 int attrs_state(long vmlck_before, struct sbuf *out);
+
+/* The handlers' contexts (protocol/schema.mjs channels dump and dumprun). */
+struct dump_in {
+	int done; /* release or kill: the helper's work is over */
+};
+struct runs_in {
+	struct page_run *runs;
+	size_t count, cap;
+	uint32_t task; /* page runs: the task index; object runs: the object id */
+	int obj;       /* object runs: byte offsets, whole pages */
+	int end;
+};
+/* Reads `run` lines until `end` (after `pages` and `objdump`); -1 after reporting. */
+int dump_read_runs(struct runs_in *in);
 #endif

@@ -18,6 +18,7 @@
 #include "helper.h"
 #include "image.h"
 #include "proto.h"
+#include "proto_gen.h"
 
 #define OUT_FD 3
 #define ACK_FD 4
@@ -41,11 +42,10 @@ static int wait_on(int fd, short events, int ms, const char *phase)
 	return p[0].revents;
 }
 
-int cmd_drain(char **w, int n)
+int on_dump_drain(struct dump_in *in, struct msg_dump_drain *msg)
 {
-	(void)w;
-	if (n != 1)
-		return proto_fail("drain", "command", EINVAL, "bad drain command");
+	(void)in;
+	(void)msg;
 	struct stat st;
 	if (fstat(OUT_FD, &st) < 0)
 		return proto_fail("drain", "image", errno, "cannot stat the output");
@@ -62,17 +62,15 @@ int cmd_drain(char **w, int n)
 		if (r & (POLLERR | POLLHUP))
 			return proto_fail("drain", "image", EPIPE, "the reader of the image went away before reading its last %d bytes", left);
 	}
-	proto_emit("{\"ev\":\"drained\"}");
+	EMIT_DRAINED();
 	return 0;
 }
 
 /* `ack <timeout ms> <digest> <records>` */
-int cmd_ack(char **w, int n)
+int on_dump_ack(struct dump_in *in, struct msg_dump_ack *msg)
 {
-	uint64_t ms, digest, records;
-	if (n != 4 || parse_u64(w[1], &ms) || parse_u64(w[2], &digest) || parse_u64(w[3], &records) ||
-	    ms > 86400000ULL || digest > 0xffffffffULL || records > 0xffffffffULL)
-		return proto_fail("ack", "command", EINVAL, "bad ack command");
+	(void)in;
+	uint64_t ms = msg->ms, digest = msg->digest, records = msg->records;
 	unsigned char want[ACK_LEN], got[ACK_LEN];
 	memcpy(want, ACK_MAGIC, 8);
 	for (int i = 0; i < 4; i++) {
@@ -101,6 +99,6 @@ int cmd_ack(char **w, int n)
 	}
 	if (memcmp(got, want, ACK_LEN))
 		return proto_fail("ack", "acknowledgement", EPROTO, "the acknowledgement is not for this image");
-	proto_emit("{\"ev\":\"acked\"}");
+	EMIT_ACKED();
 	return 0;
 }

@@ -77,7 +77,7 @@ static int signal_state(struct tracee *th, int shared, char **json)
 	stack_t ss = { 0 };
 	if (t_inject(th, SYS_sigaltstack, 0, th->scratch, 0, 0, 0, 0, &ret) < 0 || ret != 0 ||
 	    t_read_mem(th->pid, th->scratch, &ss, sizeof ss) < 0)
-		return proto_fail("state", "sigaltstack", errno, "cannot read the alternate signal stack of %d", th->pid);
+		return proto_fail_sys("sigaltstack", "state", "sigaltstack", errno, "cannot read the alternate signal stack of %d", th->pid);
 	/* every queued signal (real-time ones queue up to RLIMIT_SIGPENDING), 1024 at a time */
 	unsigned char *si[2] = { NULL, NULL };
 	size_t n[2] = { 0, 0 };
@@ -93,7 +93,7 @@ static int signal_state(struct tracee *th, int shared, char **json)
 			long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, th->pid, &a, si[q] + n[q] * 128);
 			if (got < 0) {
 				free(si[0]), free(si[1]);
-				return proto_fail("state", "signals", errno, "PTRACE_PEEKSIGINFO failed for %d", th->pid);
+				return proto_fail_sys("PTRACE_PEEKSIGINFO", "state", "signals", errno, "PTRACE_PEEKSIGINFO failed for %d", th->pid);
 			}
 			n[q] += (size_t)got;
 			if (got < 1024)
@@ -145,7 +145,7 @@ static int thread_state(const struct dthread *t, struct sbuf *out)
 	long ret;
 	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)8, &all) < 0 ||
 	    t_inject(&th, SYS_prctl, PR_GET_TID_ADDRESS, th.scratch, 0, 0, 0, 0, &ret) < 0)
-		return proto_fail("state", obj, errno, "cannot run prctl in the thread");
+		return proto_fail_sys("prctl", "state", obj, errno, "cannot run prctl in the thread");
 	if (ret == 0)
 		t_read_mem(tid, th.scratch, &tidaddr, sizeof tidaddr);
 	char *sig = NULL;
@@ -169,20 +169,18 @@ static int thread_state(const struct dthread *t, struct sbuf *out)
 
 /* POSIX timers: the ids come from the coordinator (/proc/PID/timers), the time left from an
  * injected timer_gettime. JSON array of [id, interval s, ns, value s, ns]. */
-static int timers_state(char **ids, int nids, char *out, size_t cap)
+static int timers_state(const uint64_t *ids, size_t nids, char *out, size_t cap)
 {
 	size_t o = 0;
 	out[o++] = '[';
-	for (int i = 0; i < nids; i++) {
-		uint64_t id;
+	for (size_t i = 0; i < nids; i++) {
+		uint64_t id = ids[i];
 		long ret;
 		struct itimerspec its = { 0 };
-		if (parse_u64(ids[i], &id) || id > 0x7fffffff)
-			return proto_fail("state", "timers", EINVAL, "bad timer id %s", ids[i]);
 		if (inject_ok(SYS_timer_gettime, id, task.scratch, 0, 0, &ret, "timer_gettime") < 0)
 			return -1;
 		if (ret < 0)
-			return proto_fail("state", "timers", (int)-ret, "timer_gettime(%llu) failed", (unsigned long long)id);
+			return proto_fail_sys("timer_gettime", "state", "timers", (int)-ret, "timer_gettime(%llu) failed", (unsigned long long)id);
 		t_read_mem(task.pid, task.scratch, &its, sizeof its);
 		o += (size_t)snprintf(out + o, cap - o, "%s[%llu,%ld,%ld,%ld,%ld]", i ? "," : "", (unsigned long long)id,
 				      (long)its.it_interval.tv_sec, its.it_interval.tv_nsec, (long)its.it_value.tv_sec,
@@ -195,12 +193,12 @@ static int timers_state(char **ids, int nids, char *out, size_t cap)
 	return 0;
 }
 
-int cmd_state(char **tids, int ntids)
+int cmd_state(const uint64_t *tids, size_t ntids)
 {
 	size_t xlen = 16384;
 	static unsigned char xstate[16384];
 	if (t_get_xstate(task.pid, xstate, &xlen) < 0)
-		return proto_fail("state", "xstate", errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
+		return proto_fail_sys("PTRACE_GETREGSET", "state", "xstate", errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
 	struct ucr_rseq_configuration rseq = { 0 };
 	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, task.pid, (void *)sizeof rseq, &rseq) < 0)
 		memset(&rseq, 0, sizeof rseq);
@@ -220,13 +218,13 @@ int cmd_state(char **tids, int ntids)
 			batch_add(&b, SYS_rt_sigaction, (uint64_t)sig, 0, task.scratch + (uint64_t)sig * sizeof acts[0], 8, 0,
 				  0, 0, sig);
 	if (batch_run(&b, &task) < 0)
-		return proto_fail("inject", "rt_sigaction", errno, "cannot run rt_sigaction in the task");
+		return proto_fail_sys("rt_sigaction", "inject", "rt_sigaction", errno, "cannot run rt_sigaction in the task");
 	int bad = batch_failed(&b);
 	if (bad >= 0)
-		return proto_fail("state", "rt_sigaction", bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "signal %d",
+		return proto_fail_sys("rt_sigaction", "state", "rt_sigaction", bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "signal %d",
 				  b.tags[bad]);
 	if (t_read_mem(task.pid, task.scratch, acts, sizeof acts) < 0)
-		return proto_fail("state", "rt_sigaction", errno, "cannot read the result");
+		return proto_fail_sys("rt_sigaction", "state", "rt_sigaction", errno, "cannot read the result");
 	memset(&acts[SIGKILL], 0, sizeof acts[SIGKILL]);
 	memset(&acts[SIGSTOP], 0, sizeof acts[SIGSTOP]);
 	long brk;

@@ -30,6 +30,7 @@
 #include "fault.h"
 #include "helper.h"
 #include "proto.h"
+#include "proto_gen.h"
 
 #define FREEZE_PASSES 64   /* listings that found new threads, at most */
 #define STOP_WAIT_MS 10000 /* for a thread to report its stop (one in uninterruptible sleep never does) */
@@ -147,7 +148,7 @@ static int seize_all(struct dtask *d, const pid_t *fresh, int nfresh, int pass)
 				continue; /* ended since it was listed (a main thread that exited stays a zombie) */
 			if (err == EPERM)
 				return proto_fail("freeze", "task", err, "permission denied: cannot ptrace process %d", d->tgid);
-			return proto_fail("freeze", "task", err, "cannot seize thread %d", tid);
+			return proto_fail_sys("PTRACE_SEIZE", "freeze", "task", err, "cannot seize thread %d", tid);
 		}
 		if (!add_thread(d, tid))
 			return proto_fail("freeze", "task", ENOMEM, "out of memory");
@@ -329,7 +330,7 @@ int freeze(pid_t pid)
 			d->main = k;
 	d->t.pid = d->th[d->main].tid;
 	d->t.regs = d->th[d->main].regs;
-	proto_emit("{\"ev\":\"frozen\",\"pid\":%d,\"threads\":%d}", pid, d->nth);
+	EMIT_FROZEN(.pid = (uint64_t)pid, .threads = (uint64_t)d->nth);
 	return 0;
 }
 

@@ -9,27 +9,7 @@ int helper_restore(int detach, int check);
 /* The coordinator died during a restart (called from a signal handler): removes the System V
  * objects the restart created, unless the tasks are being let go (then they are the tree's). */
 void helper_restore_abandon(void);
-/* dump command `pipe <pid> <fd>` (dump_pipe.c) */
-int cmd_pipe(char **w, int n);
-int cmd_fown(char **w, int n);
-/* `object <path>`, `objdump <id> <seed> <path>` + runs (dump_object.c) */
-int cmd_object(char **w, int n);
-/* `tty <pid> <master fd>` (dump_tty.c) */
-int cmd_tty(char **w, int n);
-int cmd_ttymodes(char **w, int n);
-int cmd_objdump(char **w, int n);
-
-/* dump commands `ipc`, `sem`, `msg`, `shmdata` (dump_ipc.c) */
-int cmd_ipc(char **w, int n);
-int cmd_sem(char **w, int n);
-int cmd_msg(char **w, int n);
-int cmd_shmdata(char **w, int n);
-/* dump commands `unixdiag` and `unixq <pid> <fd> <queued bytes>` (dump_unix.c) */
-int cmd_unixdiag(char **w, int n);
-int cmd_unixq(char **w, int n);
-/* dump commands `inetq <pid> <fd>` and `tcprepair <pid> <fd>` (dump_inet.c) */
-int cmd_inetq(char **w, int n);
-int cmd_tcprepair(char **w, int n);
+/* The dump commands' handlers, on_dump_<verb>, are declared by proto_gen.h (protocol/schema.mjs). */
 /* connections put into repair mode by tcprepair leave it again (the tree is released instead) */
 void tcprepair_undo(void);
 /* tcp_lock.c: a connection locked (1) before it is read (0: it has a filter of its own) */
@@ -38,14 +18,9 @@ int lock_conn(int s, pid_t pid, int fd);
 int opt_int(int s, int level, int name);
 /* filters that locked connections while they were read, removed (the tree is released) */
 void tcplock_undo(void);
-/* `tcpkeep <pid> <fd>`, `tcpkeeper`: the keeper holding connections to outside peers after the
- * kill (dump_inet.c); keeper_commit once the tree is killed */
-int cmd_tcpkeep(char **w, int n);
-int cmd_tcpkeeper(char **w, int n);
+/* the keeper (tcpkeep, tcpkeeper) holds connections to outside peers after the kill;
+ * keeper_commit once the tree is killed */
 void keeper_commit(void);
-/* `drain`, `ack <timeout ms> <digest> <records>`: the image reached its reader (dump_output.c) */
-int cmd_drain(char **w, int n);
-int cmd_ack(char **w, int n);
 
 /* A growable text buffer for one JSON event (dump_unix.c). */
 struct sbuf {

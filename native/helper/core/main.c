@@ -5,6 +5,7 @@
  *   ucr-helper restore [--detach]    restart from a plan on fd 0 (image stream on fd 3)
  *   ucr-helper restore --check       only read and check a plan: `planned` (checkpoint's check)
  *   ucr-helper restore --verify      and check the page records on fd 3: `loaded` (inspect --verify)
+ *   ucr-helper proto-echo            decode protocol lines and write them back (test/protocol.test.ts)
  * See proto.h for the control protocol. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 
 #include "fault.h"
 #include "helper.h"
+#include "proto.h"
 
 int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end)
 {
@@ -107,6 +109,8 @@ int main(int argc, char **argv)
 		nofile.rlim_cur = nofile.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
+	if (argc >= 2 && !strcmp(argv[1], "proto-echo")) /* the protocol's contract test */
+		return proto_echo();
 	if (argc >= 2 && !strcmp(argv[1], "dump"))
 		return helper_dump(argc == 4 && !strcmp(argv[2], "--partial") ? argv[3] : NULL);
 	if (argc >= 2 && !strcmp(argv[1], "restore"))

@@ -1,4 +1,5 @@
 #include "proto.h"
+#include "proto_gen.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -69,43 +70,33 @@ void proto_emit(const char *fmt, ...)
 		free(buf);
 }
 
-static void json_escape(const char *in, char *out, size_t cap)
-{
-	size_t o = 0;
-	for (; *in && o + 7 < cap; in++) {
-		unsigned char c = (unsigned char)*in;
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c < 0x20) {
-			o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o] = 0;
-}
-
-int proto_fail(const char *phase, const char *object, int err, const char *fmt, ...)
+static int vfail(const char *syscall, const char *phase, const char *object, int err, const char *fmt, va_list ap)
 {
 	if (failed)
 		return -1; /* the first failure is the one reported */
 	failed = 1;
-	char msg[1024], emsg[2100], eobj[1100];
-	va_list ap;
-	va_start(ap, fmt);
+	char msg[1024];
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	json_escape(msg, emsg, sizeof emsg);
-	json_escape(object ? object : "", eobj, sizeof eobj);
-	proto_emit("{\"ev\":\"error\",\"phase\":\"%s\",\"object\":\"%s\",\"errno\":%d,\"msg\":\"%s\"}", phase,
-		   eobj, err, emsg);
+	EMIT_ERROR(.phase = phase, .object = object ? object : "", .syscall = syscall ? syscall : "", .err = err, .msg = msg);
 	return -1;
 }
 
-int proto_failed(void)
+int proto_fail(const char *phase, const char *object, int err, const char *fmt, ...)
 {
-	return failed;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vfail(NULL, phase, object, err, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int proto_fail_sys(const char *syscall, const char *phase, const char *object, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vfail(syscall, phase, object, err, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static int hexval(char c)

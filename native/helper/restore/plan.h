@@ -1,4 +1,6 @@
 /* The restore plan the coordinator sends, one line per item (numbers in C syntax, strings hex).
+ * Every line and its fields are listed in protocol/schema.mjs, which generates the decoders; the
+ * handlers are in plan.c, plan_task.c, plan_files.c and kinds/<kind>/plan_<kind>.c (docs/protocol.md).
  * Global lines:
  *   pidwait <ms>   seed <digest so far>   spool <0|1>
  *   lz4 <0|1>   (the HEADER says compress 'lz4': PAGES_LZ4 / OBJECT_LZ4 records are allowed)
@@ -12,9 +14,9 @@
  *                             while the job is its foreground, the caller's given back)
  *   trusted <0|1>   (the image is root's and root restarts it: files it creates may get their
  *                    set-user-ID and set-group-ID bits back; see fscred.c)
- *   file <id> path <hexpath> <open flags> <pos>       an open file, opened by the helper
- *   file <id> inherit <helper fd>                      one of the helper's own fds
- *   file <id> pipe <pipe id> <0 read end|1 write end|2 both (FIFO opened O_RDWR)> <flags>
+ *   file.path <id> <hexpath> <open flags> <pos>       an open file, opened by the helper
+ *   file.inherit <id> <helper fd>                      one of the helper's own fds
+ *   file.pipe <id> <pipe id> <0 read end|1 write end|2 both (FIFO opened O_RDWR)> <flags>
  *   pipe <pipe id> <size> <hex data|-> [<hex FIFO path>]
  *                                                      a pipe, created (or a FIFO opened) and
  *                                                      filled by the helper
@@ -29,25 +31,25 @@
  *   fown <file id> <type 0 tid|1 pid|2 pgrp> <pid> <sig>   the owner of signal-driven I/O
  *                                                      (O_ASYNC) by its pid in the image, set
  *                                                      once every task and thread exists
- *   file <id> proc <pid> <tid|0> <hex sub-path|-> <flags> <pos>
+ *   file.proc <id> <pid> <tid|0> <hex sub-path|-> <flags> <pos>
  *                                                      a file of /proc/PID[/task/TID] (pid: the
  *                                                      task's pid in the image), opened by each
  *                                                      task that holds it in its finish step
- *   file <id> reopen <obj id> <flags> <pos>            an fd of a memfd or unlinked file (the
+ *   file.reopen <id> <obj id> <flags> <pos>            an fd of a memfd or unlinked file (the
  *                                                      object reopened: an open file of its own)
- *   file <id> eventfd <count> <semaphore 0|1> <flags>
- *   file <id> signalfd <mask> <flags>
+ *   file.eventfd <id> <count> <semaphore 0|1> <flags>
+ *   file.signalfd <id> <mask> <flags>
  *   flock <file id> <0 flock|1 OFD lock> <0 read|1 write> <start> <len, 0: to EOF>
  *                                                      a lock of an open file, taken by the helper
  *   tty <index> <locked> <pkt> <excl> <settings 0|1> <iflag> <oflag> <cflag> <lflag> <line> <hex cc>
  *       <ispeed> <ospeed> <rows> <cols> <xpix> <ypix>  a pty pair, created by the helper at
  *                                                      that index (restore_tty.c)
- *   file <id> ptmx <tty index> <flags>                 the pty's master
- *   file <id> pts <tty index> <flags>                  its slave, opened again
- *   file <id> epoll <flags>                            an epoll instance (targets: epctl lines)
- *   file <id> inotify <flags>                          an inotify instance, with its watches:
+ *   file.ptmx <id> <tty index> <flags>                 the pty's master
+ *   file.pts <id> <tty index> <flags>                  its slave, opened again
+ *   file.epoll <id> <flags>                            an epoll instance (targets: epctl lines)
+ *   file.inotify <id> <flags>                          an inotify instance, with its watches:
  *   inwatch <file id> <wd> <mask> <hex path>           (in watch descriptor order)
- *   file <id> timerfd <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
+ *   file.timerfd <id> <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
  *   objrun <obj id> <byte offset> <npages>             content object runs, in stream order
  *   run <task index> <addr> <npages>                   page runs in stream order (after objrun)
  *   ipcns <0|1>   (unshare CLONE_NEWIPC before any System V object or task is created)
@@ -58,7 +60,7 @@
  *   System V objects, created by the helper in this order at their ids (through
  *   /proc/sys/kernel/{shm,sem,msg}_next_id; keep 0: any id) before any task; the contents of
  *   segments come as SHM records after the page records (image.h)
- *   file <id> unix <type> <flags> <conn> <peer id> <listener id> <listening 0|1> <backlog>
+ *   file.unix <id> <type> <flags> <conn> <peer id> <listener id> <listening 0|1> <backlog>
  *        <shutdown bits> <passcred 0|1> <sndbuf> <rcvbuf> <peek offset> <unlinked 0|1>
  *        <path owner uid|-1> <gid|-1> <mode|-1>
  *        <hex name|-> <queued messages: hex,hex,...|->      (an empty message is "z"; a
@@ -71,11 +73,11 @@
  *        listener -1: a temporary listener bound to the accepted side's name
  *        [<place>]: a client (peer -1) whose connection waits in the listener's accept queue,
  *        never accepted: connected again, in the order of the places, once the listener exists
- *   file <id> inet <family 4|6> <protocol 6 TCP|17 UDP> <flags> <state> <mode> <local address|->
+ *   file.inet <id> <family 4|6> <protocol 6 TCP|17 UDP> <flags> <state> <mode> <local address|->
  *        <local port> <remote address|-> <remote port> <backlog> <options o,o,... (inet.h order)>
  *        <receive queue seq> <send queue seq> <unsent bytes> <mss> <send wscale> <receive wscale>
  *        <TCPI_OPT_* bits> <timestamp> <snd_wl1,snd_wnd,max_window,rcv_wnd,rcv_wup>
- *        <hex receive queue|-|@obj:len> <hex send queue|-|@obj:len> <keeper pid/start time|->
+ *        <hex receive queue|-|@obj:len> <hex send queue|-|@obj:len> <keeper pid|0> <its start time>
  *        <hex classic BPF socket filter|->
  *        (@obj:len: a queue of more than 4 MiB, len bytes of content object obj (kind 3, filled
  *        from OBJECT records): a repaired connection's queues and window are then set at release)
@@ -135,13 +137,11 @@
  *   subreaper <0|1>   personality <n>   nonewprivs <0|1>
  *   ptimer <id> <clock> <notify> <signo> <sigval> <tid> <interval s> <ns> <value s> <ns>
  * Then the tree-building actions, executed in order (the coordinator planned them):
- *   act clone <creator index|-1 for the helper> <task index>
- *   act clonep <creator index> <task index>   (CLONE_PARENT: born a sibling of its creator, in
- *                                              the creator's session)
- *   act setsid <task>      act setpgid <task> <index of the group's leader task>
- *   act exit <task>        act reap <task> <index of its exited child>
- *   act ctty <task> <tty index>   (a session leader takes its pty as controlling terminal)
- *   act tcpgrp <task> <index of the group's leader task>   (and makes that group the
+ *   act.clone <creator index|-1 for the helper> <task index>
+ *   act.setsid <task>      act.setpgid <task> <index of the group's leader task>
+ *   act.exit <task>        act.reap <task> <index of its exited child>
+ *   act.ctty <task> <tty index>   (a session leader takes its pty as controlling terminal)
+ *   act.tcpgrp <task> <index of the group's leader task>   (and makes that group the
  *                                                          foreground of its terminal)
  *   end
  * A socket's further options (after its file line; unix sockets):
@@ -414,7 +414,7 @@ struct task_plan {
 	int nepctls;
 	struct plock_plan { int fd, write; uint64_t start, len; } *plocks;
 	int nplocks;
-	int ctty;   /* index into plan.ttys of the controlling terminal it takes (act ctty), -1 */
+	int ctty;   /* index into plan.ttys of the controlling terminal it takes (act.ctty), -1 */
 	struct vma_plan *vmas;
 	int nvmas;
 	uint64_t vvar_start, vdso_start;

@@ -1,4 +1,6 @@
-/* Plan lines for the objects the helper creates before any task: files and pipes. */
+/* Plan lines for the objects the helper creates before any task: files, pipes, content objects,
+ * ptys and what belongs to an open file (locks, owner, inotify watches). Format: plan.h;
+ * fields: protocol/schema.mjs. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -7,100 +9,148 @@
 #include "plan_parse.h"
 #include "proto.h"
 
-int plan_add_file(struct plan *p, char **w, int n)
+struct file_plan *plan_new_file(struct plan *p, uint64_t id, const char *verb)
 {
-	uint64_t v[4];
-	NEED(n >= 4 && !parse_u64(w[1], v) && plan_find_file(p, (int)v[0]) < 0);
+	if (plan_find_file(p, (int)id) >= 0) {
+		proto_fail("plan", verb, EINVAL, "bad plan line (file id %llu twice)", (unsigned long long)id);
+		return NULL;
+	}
 	struct file_plan *f = GROW(p->files, p->nfiles);
-	NEED(f != NULL);
-	f->id = (int)v[0];
+	if (!f) {
+		proto_fail("plan", verb, ENOMEM, "out of memory");
+		return NULL;
+	}
+	f->id = (int)id;
 	f->hfd = -1;
-	if (!strcmp(w[2], "path")) {
-		NEED(n == 6 && plan_u64s(w, 4, 2, v + 1) == 0 && (f->path = plan_hex_string(w[3])) != NULL);
-		f->kind = FILE_PATH;
-		f->flags = (int)v[1];
-		f->pos = v[2];
-	} else if (!strcmp(w[2], "proc")) {
-		uint64_t a[5];
-		NEED(n == 8 && plan_u64s(w, 3, 2, a) == 0 && plan_u64s(w, 6, 2, a + 2) == 0 && a[0] > 0 && a[0] < (1u << 22) &&
-		     a[1] < (1u << 22));
-		NEED(!strcmp(w[5], "-") || ((f->path = plan_hex_string(w[5])) != NULL && f->path[0] == '/' &&
-					    !strstr(f->path, "/..") && strlen(f->path) < 256));
-		f->kind = FILE_PROC;
-		f->proc_pid = (pid_t)a[0], f->proc_tid = (pid_t)a[1];
-		f->flags = (int)a[2], f->pos = a[3];
-	} else if (!strcmp(w[2], "inherit")) {
-		NEED(n == 4 && !parse_u64(w[3], v + 1) && v[1] < 1024);
-		f->kind = FILE_INHERIT;
-		f->srcfd = (int)v[1];
-	} else if (!strcmp(w[2], "reopen")) {
-		uint64_t a[3];
-		NEED(n == 6 && plan_u64s(w, 3, 3, a) == 0 && plan_find_obj(p, (int)a[0]) >= 0);
-		f->kind = FILE_REOPEN;
-		f->obj = plan_find_obj(p, (int)a[0]);
-		f->flags = (int)a[1], f->pos = a[2];
-		NEED(p->objs[f->obj].kind != OBJ_ANON);
-	} else if (!strcmp(w[2], "ptmx") || !strcmp(w[2], "pts")) {
-		NEED(n == 5 && plan_u64s(w, 3, 2, v + 1) == 0 && (f->tty = plan_find_tty(p, (int)v[1])) >= 0);
-		f->kind = !strcmp(w[2], "ptmx") ? FILE_PTMX : FILE_PTS;
-		f->flags = (int)v[2];
-	} else if (!strcmp(w[2], "epoll")) {
-		NEED(n == 4 && !parse_u64(w[3], v + 1));
-		f->kind = FILE_EPOLL;
-		f->flags = (int)v[1];
-	} else if (!strcmp(w[2], "inotify")) {
-		NEED(n == 4 && !parse_u64(w[3], v + 1));
-		f->kind = FILE_INOTIFY;
-		f->flags = (int)v[1];
-	} else if (!strcmp(w[2], "eventfd")) {
-		uint64_t a[3];
-		NEED(n == 6 && plan_u64s(w, 3, 3, a) == 0 && a[1] <= 1);
-		f->kind = FILE_EVENTFD;
-		f->arg[0] = a[0], f->arg[1] = a[1], f->flags = (int)a[2];
-	} else if (!strcmp(w[2], "signalfd")) {
-		uint64_t a[2];
-		NEED(n == 5 && plan_u64s(w, 3, 2, a) == 0);
-		f->kind = FILE_SIGNALFD;
-		f->arg[0] = a[0], f->flags = (int)a[1];
-	} else if (!strcmp(w[2], "timerfd")) {
-		uint64_t a[7];
-		NEED(n == 10 && plan_u64s(w, 3, 7, a) == 0 && a[0] < 16);
-		f->kind = FILE_TIMERFD;
-		f->arg[0] = a[0], f->flags = (int)a[1];
-		for (int i = 2; i < 7; i++)
-			f->arg[i - 1] = a[i];
-	} else if (!strcmp(w[2], "unix")) {
-		return plan_unix_file(f, w, n);
-	} else if (!strcmp(w[2], "inet")) {
-		return plan_inet_file(p, f, w, n);
-	} else {
-		NEED(!strcmp(w[2], "pipe") && n == 6 && plan_u64s(w, 3, 3, v + 1) == 0 && v[2] <= 2);
-		f->kind = FILE_PIPE;
-		f->pipe = (int)v[1];
-		f->end = (int)v[2];
-		f->flags = (int)v[3];
-	}
-	return 0;
+	return f;
 }
 
-int plan_add_pipe(struct plan *p, char **w, int n)
+#define NEW_FILE(f, m, kind_)                                                   \
+	struct file_plan *f = plan_new_file(in->p, (m)->id, plan_verb(__func__)); \
+	if (!f)                                                                 \
+		return -1;                                                      \
+	f->kind = kind_
+
+int on_plan_file_path(struct plan_in *in, struct msg_plan_file_path *m)
 {
-	uint64_t v[2];
-	NEED((n == 4 || n == 5) && plan_u64s(w, 1, 2, v) == 0 && v[1] >= 4096 && v[1] <= (1u << 26));
-	struct pipe_plan *pp = GROW(p->pipes, p->npipes);
-	NEED(pp != NULL);
-	pp->id = (int)v[0];
-	pp->size = (int)v[1];
-	if (strcmp(w[3], "-")) {
-		size_t len = strlen(w[3]) / 2;
-		NEED(len <= v[1] && (pp->data = malloc(len + 1)) != NULL && hex_decode(w[3], pp->data, len) == (long)len);
-		pp->len = len;
-	}
-	if (n == 5)
-		NEED((pp->path = plan_hex_string(w[4])) != NULL && pp->path[0] == '/');
+	NEW_FILE(f, m, FILE_PATH);
+	NEED((f->path = strdup(m->path)) != NULL);
+	f->flags = (int)m->flags;
+	f->pos = m->pos;
 	return 0;
 }
 
+int on_plan_file_proc(struct plan_in *in, struct msg_plan_file_proc *m)
+{
+	NEED(!m->sub || (m->sub[0] == '/' && !strstr(m->sub, "/..") && strlen(m->sub) < 256));
+	NEW_FILE(f, m, FILE_PROC);
+	NEED(!m->sub || (f->path = strdup(m->sub)) != NULL);
+	f->proc_pid = (pid_t)m->pid, f->proc_tid = (pid_t)m->tid;
+	f->flags = (int)m->flags, f->pos = m->pos;
+	return 0;
+}
+
+int on_plan_file_inherit(struct plan_in *in, struct msg_plan_file_inherit *m)
+{
+	NEW_FILE(f, m, FILE_INHERIT);
+	f->srcfd = (int)m->fd;
+	return 0;
+}
+
+int on_plan_file_reopen(struct plan_in *in, struct msg_plan_file_reopen *m)
+{
+	int o = plan_find_obj(in->p, (int)m->obj);
+	NEED(o >= 0 && in->p->objs[o].kind != OBJ_ANON);
+	NEW_FILE(f, m, FILE_REOPEN);
+	f->obj = o;
+	f->flags = (int)m->flags, f->pos = m->pos;
+	return 0;
+}
+
+static int pty_file(struct plan_in *in, uint64_t id, uint64_t tty, uint64_t flags, enum file_kind kind, const char *verb)
+{
+	int t = plan_find_tty(in->p, (int)tty);
+	if (t < 0)
+		return proto_fail("plan", verb, EINVAL, "bad plan line (no pty %llu)", (unsigned long long)tty);
+	struct file_plan *f = plan_new_file(in->p, id, verb);
+	if (!f)
+		return -1;
+	f->kind = kind;
+	f->tty = t;
+	f->flags = (int)flags;
+	return 0;
+}
+
+int on_plan_file_ptmx(struct plan_in *in, struct msg_plan_file_ptmx *m)
+{
+	return pty_file(in, m->id, m->tty, m->flags, FILE_PTMX, "file.ptmx");
+}
+
+int on_plan_file_pts(struct plan_in *in, struct msg_plan_file_pts *m)
+{
+	return pty_file(in, m->id, m->tty, m->flags, FILE_PTS, "file.pts");
+}
+
+int on_plan_file_epoll(struct plan_in *in, struct msg_plan_file_epoll *m)
+{
+	NEW_FILE(f, m, FILE_EPOLL);
+	f->flags = (int)m->flags;
+	return 0;
+}
+
+int on_plan_file_inotify(struct plan_in *in, struct msg_plan_file_inotify *m)
+{
+	NEW_FILE(f, m, FILE_INOTIFY);
+	f->flags = (int)m->flags;
+	return 0;
+}
+
+int on_plan_file_eventfd(struct plan_in *in, struct msg_plan_file_eventfd *m)
+{
+	NEW_FILE(f, m, FILE_EVENTFD);
+	f->arg[0] = m->count, f->arg[1] = m->semaphore, f->flags = (int)m->flags;
+	return 0;
+}
+
+int on_plan_file_signalfd(struct plan_in *in, struct msg_plan_file_signalfd *m)
+{
+	NEW_FILE(f, m, FILE_SIGNALFD);
+	f->arg[0] = m->mask, f->flags = (int)m->flags;
+	return 0;
+}
+
+int on_plan_file_timerfd(struct plan_in *in, struct msg_plan_file_timerfd *m)
+{
+	NEW_FILE(f, m, FILE_TIMERFD);
+	f->arg[0] = m->clock, f->flags = (int)m->flags;
+	f->arg[1] = m->ticks, f->arg[2] = m->isec, f->arg[3] = m->insec, f->arg[4] = m->vsec, f->arg[5] = m->vnsec;
+	return 0;
+}
+
+int on_plan_file_pipe(struct plan_in *in, struct msg_plan_file_pipe *m)
+{
+	NEW_FILE(f, m, FILE_PIPE);
+	f->pipe = (int)m->pipe;
+	f->end = (int)m->end;
+	f->flags = (int)m->flags;
+	return 0;
+}
+
+int on_plan_pipe(struct plan_in *in, struct msg_plan_pipe *m)
+{
+	NEED(m->data_len <= m->size && (!m->path || m->path[0] == '/'));
+	struct pipe_plan *pp = GROW(in->p->pipes, in->p->npipes);
+	NEED(pp != NULL);
+	pp->id = (int)m->id;
+	pp->size = (int)m->size;
+	if (m->data_len) {
+		NEED((pp->data = malloc(m->data_len)) != NULL);
+		memcpy(pp->data, m->data, m->data_len);
+		pp->len = m->data_len;
+	}
+	NEED(!m->path || (pp->path = strdup(m->path)) != NULL);
+	return 0;
+}
 
 int plan_find_obj(const struct plan *p, int id)
 {
@@ -110,68 +160,60 @@ int plan_find_obj(const struct plan *p, int id)
 	return -1;
 }
 
-int plan_add_obj(struct plan *p, char **w, int n)
+/* obj <id> <kind> <size> <seals> <name|-> [<mode> [<uid> <gid> [<dev> <ino>]]] */
+int on_plan_obj(struct plan_in *in, struct msg_plan_obj *m)
 {
-	uint64_t v[4];
-	uint64_t mode = 0600, owner[2] = { (uint64_t)-1, (uint64_t)-1 }, id[2] = { 0, 0 };
-	NEED((n == 6 || n == 7 || n == 9 || n == 11) && plan_u64s(w, 1, 4, v) == 0 && v[1] <= OBJ_TMPFS &&
-	     v[0] < (1u << 30) && plan_find_obj(p, (int)v[0]) < 0 && v[2] < (1ULL << 46) && v[3] <= 0xffff);
-	NEED(n == 6 || (!parse_u64(w[6], &mode) && mode <= 07777 && v[1] != OBJ_ANON && v[1] != OBJ_QUEUE));
-	NEED(n < 9 || (plan_u64s(w, 7, 2, owner) == 0 && owner[0] < 0xffffffffu && owner[1] < 0xffffffffu));
-	NEED((n == 11) == (v[1] == OBJ_TMPFS) && (n < 11 || plan_u64s(w, 9, 2, id) == 0));
+	struct plan *p = in->p;
+	NEED(plan_find_obj(p, (int)m->id) < 0 && m->has_uid == m->has_gid && m->has_dev == m->has_ino && (!m->has_uid || m->has_mode) &&
+	     (!m->has_dev || m->has_uid));
+	NEED(!m->has_mode || (m->kind != OBJ_ANON && m->kind != OBJ_QUEUE));
+	NEED(m->has_dev == (m->kind == OBJ_TMPFS));
 	/* shared anonymous memory is whole pages; memfds, unlinked and tmpfs files and queues have any size */
-	NEED(v[1] != OBJ_ANON || (v[2] > 0 && v[2] % 4096 == 0));
-	NEED(v[1] != OBJ_DIR || (v[2] == 0 && v[3] == 0 && n >= 7)); /* a removed directory is empty */
+	NEED(m->kind != OBJ_ANON || (m->size > 0 && m->size % 4096 == 0));
+	NEED(m->kind != OBJ_DIR || (m->size == 0 && m->seals == 0 && m->has_mode)); /* a removed directory is empty */
+	NEED(m->kind == OBJ_ANON || m->kind == OBJ_QUEUE || m->name != NULL);
+	NEED((m->kind != OBJ_UNLINKED && m->kind != OBJ_DIR && m->kind != OBJ_TMPFS) || (m->name[0] == '/' && !strstr(m->name, "/../")));
 	struct obj_plan *s = GROW(p->objs, p->nobjs);
 	NEED(s != NULL);
-	*s = (struct obj_plan){ .id = (int)v[0], .kind = (enum obj_kind)v[1], .size = v[2], .seals = (int)v[3],
-				.mode = n > 6 ? (int)mode : -1, .uid = (uid_t)owner[0], .gid = (gid_t)owner[1],
-				.dev = id[0], .ino = id[1], .hfd = -1, .rdfd = -1 };
-	if (strcmp(w[5], "-"))
-		NEED((s->name = plan_hex_string(w[5])) != NULL);
-	NEED(s->kind == OBJ_ANON || s->kind == OBJ_QUEUE || s->name != NULL);
-	NEED((s->kind != OBJ_UNLINKED && s->kind != OBJ_DIR && s->kind != OBJ_TMPFS) || (s->name[0] == '/' && !strstr(s->name, "/../")));
+	*s = (struct obj_plan){ .id = (int)m->id, .kind = (enum obj_kind)m->kind, .size = m->size, .seals = (int)m->seals,
+				.mode = m->has_mode ? (int)m->mode : -1, .uid = m->has_uid ? (uid_t)m->uid : (uid_t)-1,
+				.gid = m->has_gid ? (gid_t)m->gid : (gid_t)-1, .dev = m->dev, .ino = m->ino, .hfd = -1, .rdfd = -1 };
+	NEED(!m->name || (s->name = strdup(m->name)) != NULL);
 	return 0;
 }
 
-int plan_add_inwatch(struct plan *p, char **w, int n)
+int on_plan_inwatch(struct plan_in *in, struct msg_plan_inwatch *m)
 {
-	uint64_t v[3];
-	NEED(n == 5 && plan_u64s(w, 1, 3, v) == 0 && v[1] >= 1 && v[1] <= 0x7fffffff && v[2] <= 0xffffffffu);
-	int f = plan_find_file(p, (int)v[0]);
-	NEED(f >= 0 && p->files[f].kind == FILE_INOTIFY);
-	struct file_plan *fp = &p->files[f];
-	NEED(fp->nwatches == 0 || fp->watches[fp->nwatches - 1].wd < (int)v[1]);
+	int f = plan_find_file(in->p, (int)m->file);
+	NEED(f >= 0 && in->p->files[f].kind == FILE_INOTIFY && m->path[0] == '/');
+	struct file_plan *fp = &in->p->files[f];
+	NEED(fp->nwatches == 0 || fp->watches[fp->nwatches - 1].wd < (int)m->wd);
 	struct inwatch *iw = GROW(fp->watches, fp->nwatches);
-	NEED(iw != NULL && (iw->path = plan_hex_string(w[4])) != NULL && iw->path[0] == '/');
-	iw->wd = (int)v[1];
-	iw->mask = (uint32_t)v[2];
+	NEED(iw != NULL && (iw->path = strdup(m->path)) != NULL);
+	iw->wd = (int)m->wd;
+	iw->mask = (uint32_t)m->mask;
 	return 0;
 }
 
-int plan_add_flock(struct plan *p, char **w, int n)
+int on_plan_flock(struct plan_in *in, struct msg_plan_flock *m)
 {
-	uint64_t v[5];
-	NEED(n == 6 && plan_u64s(w, 1, 5, v) == 0 && v[1] <= 1 && v[2] <= 1 && v[3] <= INT64_MAX && v[4] <= INT64_MAX);
-	int f = plan_find_file(p, (int)v[0]);
+	int f = plan_find_file(in->p, (int)m->file);
 	NEED(f >= 0);
-	struct lock_plan *l = GROW(p->files[f].locks, p->files[f].nlocks);
+	struct lock_plan *l = GROW(in->p->files[f].locks, in->p->files[f].nlocks);
 	NEED(l != NULL);
-	*l = (struct lock_plan){ (int)v[1], (int)v[2], v[3], v[4] };
+	*l = (struct lock_plan){ (int)m->ofd, (int)m->write, m->start, m->len };
 	return 0;
 }
 
-/* fown <file id> <type 0 tid|1 pid|2 pgrp> <pid in the image> <signal> */
-int plan_add_fown(struct plan *p, char **w, int n)
+/* the owner of signal-driven I/O by its pid in the image */
+int on_plan_fown(struct plan_in *in, struct msg_plan_fown *m)
 {
-	uint64_t v[4];
-	NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[1] <= 2 && v[2] < (1u << 22) && v[3] <= 64); /* pid 0: no owner */
-	int f = plan_find_file(p, (int)v[0]);
-	NEED(f >= 0 && p->files[f].kind != FILE_PROC);
-	struct file_plan *fp = &p->files[f];
-	fp->fown_type = (int)v[1] + 1;
-	fp->fown_pid = (pid_t)v[2];
-	fp->fown_sig = (int)v[3];
+	int f = plan_find_file(in->p, (int)m->file);
+	NEED(f >= 0 && in->p->files[f].kind != FILE_PROC);
+	struct file_plan *fp = &in->p->files[f];
+	fp->fown_type = (int)m->type + 1;
+	fp->fown_pid = (pid_t)m->pid;
+	fp->fown_sig = (int)m->sig;
 	return 0;
 }
 
@@ -183,37 +225,29 @@ int plan_find_tty(const struct plan *p, int index)
 	return -1;
 }
 
-/* `ttymodes <iflag> <oflag> <cflag> <lflag> <line> <hex cc> <ispeed> <ospeed> <rows> <cols>
- * <xpix> <ypix>`: the modes of the job's terminal (external stdio) at checkpoint time */
-int plan_add_ttymodes(struct plan *p, char **w, int n)
+/* the modes of the job's terminal (external stdio) at checkpoint time */
+int on_plan_ttymodes(struct plan_in *in, struct msg_plan_ttymodes *m)
 {
-	uint64_t v[11];
-	NEED(n == 13 && plan_u64s(w, 1, 5, v) == 0 && plan_u64s(w, 7, 6, v + 5) == 0 && strlen(w[6]) <= 64 &&
-	     strlen(w[6]) % 2 == 0 && !p->jobtty.settings);
-	for (int i = 0; i < 11; i++)
-		NEED(v[i] <= (i == 4 ? 0xffu : i < 7 ? 0xffffffffu : 0xffffu));
-	p->jobtty = (struct tty_plan){ .settings = 1, .iflag = (uint32_t)v[0], .oflag = (uint32_t)v[1], .cflag = (uint32_t)v[2],
-				       .lflag = (uint32_t)v[3], .line = (unsigned char)v[4], .ispeed = (uint32_t)v[5],
-				       .ospeed = (uint32_t)v[6], .rows = (unsigned short)v[7], .cols = (unsigned short)v[8],
-				       .xpix = (unsigned short)v[9], .ypix = (unsigned short)v[10], .master_hfd = -1, .slave_hfd = -1 };
-	NEED(hex_decode(w[6], p->jobtty.cc, strlen(w[6]) / 2) == (long)(strlen(w[6]) / 2));
+	NEED(!in->p->jobtty.settings);
+	in->p->jobtty = (struct tty_plan){ .settings = 1, .iflag = (uint32_t)m->iflag, .oflag = (uint32_t)m->oflag, .cflag = (uint32_t)m->cflag,
+					   .lflag = (uint32_t)m->lflag, .line = (unsigned char)m->line, .ispeed = (uint32_t)m->ispeed,
+					   .ospeed = (uint32_t)m->ospeed, .rows = (unsigned short)m->rows, .cols = (unsigned short)m->cols,
+					   .xpix = (unsigned short)m->xpix, .ypix = (unsigned short)m->ypix, .master_hfd = -1, .slave_hfd = -1 };
+	memcpy(in->p->jobtty.cc, m->cc, m->cc_len);
 	return 0;
 }
 
-int plan_add_tty(struct plan *p, char **w, int n)
+int on_plan_tty(struct plan_in *in, struct msg_plan_tty *m)
 {
-	uint64_t v[16];
-	NEED(n == 18 && plan_u64s(w, 1, 10, v) == 0 && plan_u64s(w, 12, 6, v + 10) == 0 && v[0] < (1u << 20) &&
-	     plan_find_tty(p, (int)v[0]) < 0 && strlen(w[11]) <= 64 && strlen(w[11]) % 2 == 0);
-	for (int i = 10; i < 16; i++)
-		NEED(v[i] <= (i < 12 ? 0xffffffffu : 0xffffu));
-	struct tty_plan *t = GROW(p->ttys, p->nttys);
+	NEED(plan_find_tty(in->p, (int)m->index) < 0);
+	struct tty_plan *t = GROW(in->p->ttys, in->p->nttys);
 	NEED(t != NULL);
-	*t = (struct tty_plan){ .index = (int)v[0], .locked = v[1] != 0, .pkt = v[2] != 0, .excl = v[3] != 0,
-				.settings = v[4] != 0, .iflag = (uint32_t)v[5], .oflag = (uint32_t)v[6], .cflag = (uint32_t)v[7],
-				.lflag = (uint32_t)v[8], .line = (unsigned char)v[9], .ispeed = (uint32_t)v[10],
-				.ospeed = (uint32_t)v[11], .rows = (unsigned short)v[12], .cols = (unsigned short)v[13],
-				.xpix = (unsigned short)v[14], .ypix = (unsigned short)v[15], .master_hfd = -1, .slave_hfd = -1 };
-	NEED(hex_decode(w[11], t->cc, strlen(w[11]) / 2) == (long)(strlen(w[11]) / 2));
+	*t = (struct tty_plan){ .index = (int)m->index, .locked = (int)m->locked, .pkt = (int)m->pkt, .excl = (int)m->excl,
+				.settings = (int)m->settings, .iflag = (uint32_t)m->iflag, .oflag = (uint32_t)m->oflag,
+				.cflag = (uint32_t)m->cflag, .lflag = (uint32_t)m->lflag, .line = (unsigned char)m->line,
+				.ispeed = (uint32_t)m->ispeed, .ospeed = (uint32_t)m->ospeed, .rows = (unsigned short)m->rows,
+				.cols = (unsigned short)m->cols, .xpix = (unsigned short)m->xpix, .ypix = (unsigned short)m->ypix,
+				.master_hfd = -1, .slave_hfd = -1 };
+	memcpy(t->cc, m->cc, m->cc_len);
 	return 0;
 }

@@ -43,6 +43,7 @@
 #include "fault.h"
 #include "helper.h"
 #include "proto.h"
+#include "proto_gen.h"
 #include "tracee.h"
 
 #define TASK_END 0x7ffffffff000ULL
@@ -128,16 +129,36 @@ static void kill_all(void)
 	}
 }
 
-/* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns) */
-static void emit_pids(const char *ev, const char *extra)
+/* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns), as
+ * JSON arrays (malloc'd, every task: no size limit) */
+static void pids_json(char **pids, char **nspids)
 {
-	static char buf[65536], nsbuf[65536];
+	size_t cap = (size_t)plan.ntasks * 12 + 3;
+	char *a = malloc(cap), *b = malloc(cap);
+	if (!a || !b)
+		abort();
 	size_t o = 0, n = 0;
-	for (int i = 0; i < plan.ntasks && o + 32 < sizeof buf && n + 32 < sizeof nsbuf; i++) {
-		o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%d", i ? "," : "", plan.tasks[i].pid);
-		n += (size_t)snprintf(nsbuf + n, sizeof nsbuf - n, "%s%d", i ? "," : "", plan.tasks[i].nspid);
+	a[o++] = '[', b[n++] = '[';
+	for (int i = 0; i < plan.ntasks; i++) {
+		o += (size_t)snprintf(a + o, cap - o, "%s%d", i ? "," : "", plan.tasks[i].pid);
+		n += (size_t)snprintf(b + n, cap - n, "%s%d", i ? "," : "", plan.tasks[i].nspid);
 	}
-	proto_emit("{\"ev\":\"%s\",\"pids\":[%s],\"nspids\":[%s]%s}", ev, buf, nsbuf, extra ? extra : "");
+	a[o++] = ']', b[n++] = ']';
+	a[o] = b[n] = 0;
+	*pids = a, *nspids = b;
+}
+
+/* `created` (0) or `running` (1) */
+static void emit_pids(int running)
+{
+	char *pids, *nspids;
+	pids_json(&pids, &nspids);
+	if (running)
+		EMIT_RUNNING(.pids = pids, .nspids = nspids);
+	else
+		EMIT_CREATED(.pids = pids, .nspids = nspids);
+	free(pids);
+	free(nspids);
 }
 
 /* Waits up to ms for pid's state in /proc/PID/stat to be T (stopped). */
@@ -161,11 +182,84 @@ static void wait_stopped(pid_t pid, int ms)
 	}
 }
 
+/* The steps after the plan (restore_all): the handlers of the restore channel (protocol/schema.mjs). */
+struct restore_in {
+	pid_t *pids; /* every task's pid as the helper sees it */
+	int committed, resume;
+};
+
+static int task_step(struct restore_in *in, uint64_t idx, int what)
+{
+	if (idx >= (uint64_t)plan.ntasks || plan.tasks[idx].kind != TASK_NORMAL || (what == W_FINISH && !in->committed))
+		return proto_fail("command", what == W_FINISH ? "finish" : "map", EINVAL, "bad task step");
+	return tracer_send((int)idx, what);
+}
+
+int on_restore_map(struct restore_in *in, struct msg_restore_map *m)
+{
+	return task_step(in, m->task, W_MAP);
+}
+
+int on_restore_finish(struct restore_in *in, struct msg_restore_finish *m)
+{
+	return task_step(in, m->task, W_FINISH);
+}
+
+int on_restore_pages(struct restore_in *in, struct msg_restore_pages *m)
+{
+	(void)m;
+	uint32_t digest = plan.seed;
+	uint64_t bytes = 0, records = 0;
+	char *trailer = NULL;
+	struct page_sink sink = { in->pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
+	/* tasks filled with process_vm_writev fault in their own pages from the end
+	 * meanwhile (restore_populate); those with a userfaultfd are filled with
+	 * UFFDIO_COPY, which needs no faulting in (restore_uffd.c) */
+	for (int i = 0; i < plan.ntasks; i++)
+		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_POPULATE) < 0)
+			return -1;
+	uffd_take_all();
+	int pr = pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer);
+	uffd_drop_all();
+	if (pr < 0 || seal_objs() < 0)
+		return -1;
+	if (fault_at("restore-pages", 0))
+		return proto_fail("restore-pages", "image", ECANCELED, FAULT_MSG);
+	EMIT_LOADED(.bytes = bytes, .shmbytes = ipc_shm_bytes, .records = records, .digest = digest, .trailer = trailer);
+	return 0;
+}
+
+/* after the trailer was checked (and acknowledged): nothing may follow it */
+int on_restore_eof(struct restore_in *in, struct msg_restore_eof *m)
+{
+	(void)in, (void)m;
+	if (image_eof(3) < 0)
+		return -1;
+	EMIT_EOF();
+	return 0;
+}
+
+int on_restore_commit(struct restore_in *in, struct msg_restore_commit *m)
+{
+	(void)m;
+	in->committed = 1;
+	return 0;
+}
+
+int on_restore_resume(struct restore_in *in, struct msg_restore_resume *m)
+{
+	(void)m;
+	if (!in->committed)
+		return proto_fail("command", "resume", EINVAL, "unknown restart step");
+	in->resume = 1;
+	return 0;
+}
+
 static int restore_all(int detach)
 {
 	if (plan.spool && spool_image() < 0)
 		return -1;
-	proto_emit("{\"ev\":\"planned\"}");
+	EMIT_PLANNED();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	uint64_t gadget = map_gadget();
 	if (!gadget)
@@ -187,7 +281,7 @@ static int restore_all(int detach)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (r < 0)
 		return -1;
-	emit_pids("created", NULL);
+	emit_pids(0);
 
 	/* From here the coordinator drives the per-task steps (a bounded number in flight):
 	 *   map <task>      the task's address space, by its tracer        -> mapped
@@ -201,49 +295,14 @@ static int restore_all(int detach)
 		return proto_fail("memory", "tree", E2BIG, "too many tasks");
 	for (int i = 0; i < plan.ntasks; i++)
 		pids[i] = plan.tasks[i].pid;
-	int committed = 0;
+	struct restore_in in = { .pids = pids };
 	char *line, *w[4];
 	while ((line = proto_readline())) {
 		int n = proto_split(line, w, 4);
-		uint64_t idx = 0;
-		if (n == 2 && (!strcmp(w[0], "map") || !strcmp(w[0], "finish"))) {
-			if (parse_u64(w[1], &idx) || idx >= (uint64_t)plan.ntasks || plan.tasks[idx].kind != TASK_NORMAL ||
-			    (w[0][0] == 'f' && !committed))
-				return proto_fail("command", w[0], EINVAL, "bad task step");
-			if (tracer_send((int)idx, w[0][0] == 'm' ? W_MAP : W_FINISH) < 0)
-				return -1;
-		} else if (n == 1 && !strcmp(w[0], "pages")) {
-			uint32_t digest = plan.seed;
-			uint64_t bytes = 0, records = 0;
-			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
-			/* tasks filled with process_vm_writev fault in their own pages from the end
-			 * meanwhile (restore_populate); those with a userfaultfd are filled with
-			 * UFFDIO_COPY, which needs no faulting in (restore_uffd.c) */
-			for (int i = 0; i < plan.ntasks; i++)
-				if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_POPULATE) < 0)
-					return -1;
-			uffd_take_all();
-			int pr = pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer);
-			uffd_drop_all();
-			if (pr < 0 || seal_objs() < 0)
-				return -1;
-			if (fault_at("restore-pages", 0))
-				return proto_fail("restore-pages", "image", ECANCELED, FAULT_MSG);
-			proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
-				   (unsigned long long)bytes, (unsigned long long)ipc_shm_bytes, (unsigned long long)records, digest, trailer);
-		} else if (n == 1 && !strcmp(w[0], "eof")) {
-			/* after the trailer was checked (and acknowledged): nothing may follow it */
-			if (image_eof(3) < 0)
-				return -1;
-			proto_emit("{\"ev\":\"eof\"}");
-		} else if (n == 1 && !strcmp(w[0], "commit")) {
-			committed = 1;
-		} else if (n == 1 && !strcmp(w[0], "resume") && committed) {
+		if (n && proto_restore_dispatch(&in, w, n) < 0)
+			return -1;
+		if (in.resume)
 			break;
-		} else {
-			return proto_fail("command", w[0], EINVAL, "unknown restart step");
-		}
 	}
 	if (!line)
 		return -1; /* the coordinator gave up (and has its reason) */
@@ -300,16 +359,17 @@ static int restore_all(int detach)
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && plan.tasks[i].stopped)
 			wait_stopped(plan.tasks[i].pid, 2000);
-	emit_pids("running", NULL);
+	emit_pids(1);
 	if (detach)
 		return 0;
 	int st;
 	if (jobtty_wait(root->pid, 4, old_fg, &st) < 0)
 		return proto_fail("wait", "task", errno, "cannot wait for task %d", root->pid);
-	char extra[64];
-	snprintf(extra, sizeof extra, ",\"code\":%d,\"signal\":%d", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-		 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-	emit_pids("exit", extra);
+	char *now, *nsnow;
+	pids_json(&now, &nsnow);
+	EMIT_EXIT(.pids = now, .nspids = nsnow, .code = WIFEXITED(st) ? WEXITSTATUS(st) : -1, .signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	free(now);
+	free(nsnow);
 	return 0;
 }
 
@@ -325,9 +385,8 @@ static int verify_pages(void)
 				  .check_only = 1, .stored = &stored };
 	if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 || image_eof(3) < 0)
 		return -1;
-	proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"stored\":%llu,\"trailer\":\"%s\"}",
-		   (unsigned long long)bytes, (unsigned long long)ipc_shm_bytes, (unsigned long long)records, digest,
-		   (unsigned long long)stored, trailer);
+	EMIT_LOADED(.bytes = bytes, .shmbytes = ipc_shm_bytes, .records = records, .digest = digest, .stored = stored,
+		    .has_stored = 1, .trailer = trailer);
 	return 0;
 }
 
@@ -345,7 +404,7 @@ int helper_restore(int detach, int check)
 		}
 	}
 	if (check) { /* the plan as restart would read it, nothing created */
-		proto_emit("{\"ev\":\"planned\"}");
+		EMIT_PLANNED();
 		return check == 2 && verify_pages() < 0 ? 1 : 0;
 	}
 	/* Creators are known to every task before any is cloned (clones copy this memory). */

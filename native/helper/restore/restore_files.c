@@ -72,13 +72,13 @@ static int open_pipe(struct pipe_plan *pp)
 			}
 		int at = fs_checked(task, pp->path, need ? need : R_OK);
 		if (at < 0)
-			return proto_fail("files", pp->path, errno, "cannot open the FIFO%s", fs_who(task));
+			return proto_fail_sys("open", "files", pp->path, errno, "cannot open the FIFO%s", fs_who(task));
 		char self[64];
 		snprintf(self, sizeof self, "/proc/self/fd/%d", at);
 		fds[0] = fds[1] = open(self, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 		close(at);
 		if (fds[0] < 0)
-			return proto_fail("files", pp->path, errno, "cannot open the FIFO");
+			return proto_fail_sys("open", "files", pp->path, errno, "cannot open the FIFO");
 		if (fstat(fds[0], &st) < 0 || !S_ISFIFO(st.st_mode))
 			return proto_fail("files", pp->path, EINVAL, "is no longer a FIFO");
 	} else if (pipe2(fds, O_CLOEXEC) < 0) {
@@ -329,7 +329,7 @@ int open_files(void)
 			int flags = fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
 			int fd = fs_open(fp->task, fp->path, flags | O_NOCTTY, 0);
 			if (fd < 0)
-				return proto_fail("files", fp->path, errno, "cannot open the file%s", fs_who(fp->task));
+				return proto_fail_sys("open", "files", fp->path, errno, "cannot open the file%s", fs_who(fp->task));
 			if (lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 && errno != ESPIPE)
 				return proto_fail("files", fp->path, errno, "cannot seek to %llu",
 						  (unsigned long long)fp->pos);
@@ -359,7 +359,7 @@ int open_files(void)
 		} else if (fp->kind == FILE_EVENTFD) {
 			int fd = eventfd((unsigned)fp->arg[0], (fp->arg[1] ? EFD_SEMAPHORE : 0) | (fp->flags & O_NONBLOCK));
 			if (fd < 0)
-				return proto_fail("files", obj, errno, "cannot create the eventfd");
+				return proto_fail_sys("eventfd", "files", obj, errno, "cannot create the eventfd");
 			fp->hfd = high(fd);
 		} else if (fp->kind == FILE_SIGNALFD) {
 			sigset_t m;
@@ -369,7 +369,7 @@ int open_files(void)
 					sigaddset(&m, sig);
 			int fd = signalfd(-1, &m, fp->flags & O_NONBLOCK);
 			if (fd < 0)
-				return proto_fail("files", obj, errno, "cannot create the signalfd");
+				return proto_fail_sys("signalfd", "files", obj, errno, "cannot create the signalfd");
 			fp->hfd = high(fd);
 		} else if (fp->kind == FILE_TIMERFD) {
 			int fd = timerfd_create((int)fp->arg[0], fp->flags & O_NONBLOCK);

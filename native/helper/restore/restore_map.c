@@ -56,20 +56,20 @@ static int map_failed(struct task_plan *p, struct batch *b, int bad)
 {
 	const struct vma_plan *m = &p->vmas[b->tags[bad]];
 	int err = bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO;
-	return proto_fail("memory", vma_name(m), err, "mmap failed%s%s", m->path ? " for " : "", m->path ? m->path : "");
+	return proto_fail_sys("mmap", "memory", vma_name(m), err, "mmap failed%s%s", m->path ? " for " : "", m->path ? m->path : "");
 }
 
 /* Runs the batch of mappings and checks every mmap landed where asked. */
 static int map_run(struct task_plan *p, struct batch *b)
 {
 	if (batch_run(b, &rt) < 0)
-		return proto_fail("memory", "mmap", errno, "cannot drive the task through mmap");
+		return proto_fail_sys("mmap", "memory", "mmap", errno, "cannot drive the task through mmap");
 	int bad = batch_failed(b);
 	if (bad >= 0)
 		return map_failed(p, b, bad);
 	for (int i = 0; i < b->n; i++)
 		if (b->calls[i].nr == SYS_mmap && b->calls[i].ret != p->vmas[b->tags[i]].start)
-			return proto_fail("memory", vma_name(&p->vmas[b->tags[i]]), EFAULT, "mmap placed it elsewhere");
+			return proto_fail_sys("mmap", "memory", vma_name(&p->vmas[b->tags[i]]), EFAULT, "mmap placed it elsewhere");
 	batch_init(b, 0);
 	return 0;
 }
@@ -140,7 +140,7 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 	batch_add(&b, SYS_munmap, gadget + GADGET_SIZE, TASK_END - gadget - GADGET_SIZE, 0, 0, 0, 0, 0, 0);
 	batch_add(&b, SYS_arch_prctl, ARCH_MAP_VDSO_64, p->vvar_start, 0, 0, 0, 0, 0, 1);
 	if (batch_run(&b, &rt) < 0)
-		return proto_fail("memory", "munmap", errno, "cannot drive the task through munmap");
+		return proto_fail_sys("munmap", "memory", "munmap", errno, "cannot drive the task through munmap");
 	int bad = batch_failed(&b);
 	if (bad >= 0) {
 		const char *what = b.tags[bad] ? "arch_prctl(ARCH_MAP_VDSO_64)" : "munmap";
@@ -202,7 +202,7 @@ int restore_populate(struct task_plan *p, int idx, uint64_t gadget)
 			long ret; /* an error only means the helper faults these pages in itself */
 			if (t_inject(&rt, SYS_madvise, run->addr + start * PAGE_SZ, (end - start) * PAGE_SZ,
 				     MADV_POPULATE_WRITE, 0, 0, 0, &ret) < 0)
-				return proto_fail("memory", "madvise", errno, "cannot drive task %d through madvise", p->pid);
+				return proto_fail_sys("madvise", "memory", "madvise", errno, "cannot drive task %d through madvise", p->pid);
 			end = start;
 		}
 	}

@@ -57,7 +57,7 @@ static int path_fd(int task, const char *path, int flags, const char *what)
 			return o->fd;
 	int fd = flags == (O_PATH | O_DIRECTORY) ? fs_opendir(task, path) : fs_open(task, path, flags, 0);
 	if (fd < 0)
-		return proto_fail("files", path, errno, "cannot open %s%s", what, fs_who(task));
+		return proto_fail_sys("open", "files", path, errno, "cannot open %s%s", what, fs_who(task));
 	fd = restore_high(fd);
 	struct opened *o = malloc(sizeof *o);
 	if (fd < 0 || !o)

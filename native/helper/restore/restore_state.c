@@ -29,7 +29,7 @@ int restore_bounding(struct task_plan *p)
 	for (int c = 0; c < 64 && p->have_caps; c++)
 		if (!(p->cap_bnd >> c & 1) && prctl(PR_CAPBSET_READ, c) == 1) {
 			if (t_inject(&rt, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)c, 0, 0, 0, 0, &ret) < 0)
-				return proto_fail("finish", "capabilities", errno, "cannot drive the task through prctl");
+				return proto_fail_sys("prctl", "finish", "capabilities", errno, "cannot drive the task through prctl");
 			if (ret == -EINVAL)
 				break; /* past the last capability this kernel knows */
 			if (ret < 0)
@@ -149,7 +149,7 @@ int restore_ptimers(struct task_plan *p)
 	if (!p->nptimers)
 		return 0;
 	if (t_inject(&rt, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON, 0, 0, 0, 0, &ret) < 0)
-		return proto_fail("finish", "timers", errno, "cannot drive the task through prctl");
+		return proto_fail_sys("prctl", "finish", "timers", errno, "cannot drive the task through prctl");
 	int by_id = ret == 0;
 	for (int i = 0; i < p->nptimers; i++) {
 		struct ptimer_plan *pt = &p->ptimers[i];
@@ -204,7 +204,7 @@ int restore_process_state(struct task_plan *p)
 				    .l_start = (off_t)l->start, .l_len = (off_t)l->len };
 		uint64_t a = t_scratch_put(&rt, 0, &fl, sizeof fl);
 		if (t_inject(&rt, SYS_fcntl, (uint64_t)l->fd, F_SETLK, a, 0, 0, 0, &ret) < 0)
-			return proto_fail("finish", "fcntl(F_SETLK)", errno, "cannot drive the task through fcntl");
+			return proto_fail_sys("fcntl", "finish", "fcntl(F_SETLK)", errno, "cannot drive the task through fcntl");
 		if (ret < 0) {
 			char obj[32];
 			snprintf(obj, sizeof obj, "fd %d", l->fd);
@@ -226,7 +226,7 @@ int restore_threads(struct task_plan *p)
 	if (!p->nthreads)
 		return 0;
 	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE) < 0)
-		return proto_fail("finish", "threads", errno, "PTRACE_SETOPTIONS failed");
+		return proto_fail_sys("PTRACE_SETOPTIONS", "finish", "threads", errno, "PTRACE_SETOPTIONS failed");
 	struct tracee main_t = rt;
 	static struct batch b;
 	for (int i = 0; i < p->nthreads; i++) {
@@ -245,9 +245,9 @@ int restore_threads(struct task_plan *p)
 		long ret;
 		pid_t child;
 		if (!tidp || !cap || t_inject_clone(&rt, cap, sizeof ca, &child, &ret) < 0)
-			return proto_fail("finish", obj, errno, "cannot drive the task through clone3");
+			return proto_fail_sys("clone3", "finish", obj, errno, "cannot drive the task through clone3");
 		if (ret < 0)
-			return proto_fail("finish", obj, (int)-ret, "clone3 of the thread failed%s",
+			return proto_fail_sys("clone3", "finish", obj, (int)-ret, "clone3 of the thread failed%s",
 					  ret == -EEXIST ? " (tid in use)" : "");
 		th->pid = child ? child : (pid_t)ret;
 		int st;
@@ -267,7 +267,7 @@ int restore_threads(struct task_plan *p)
 		if (pers >= 0)
 			batch_add(&b, SYS_personality, (uint64_t)pers, 0, 0, 0, 0, 0, 0, 2);
 		if (batch_run(&b, &rt) < 0)
-			return proto_fail("finish", obj, errno, "cannot drive the thread through rseq and prctl");
+			return proto_fail_sys("rseq", "finish", obj, errno, "cannot drive the thread through rseq and prctl");
 		int bad = batch_failed(&b);
 		static const char *const what[] = { "rseq", "prctl(PR_SET_NAME)", "personality" };
 		if (bad >= 0)
@@ -278,7 +278,7 @@ int restore_threads(struct task_plan *p)
 		rt = main_t;
 	}
 	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
-		return proto_fail("finish", "threads", errno, "PTRACE_SETOPTIONS failed");
+		return proto_fail_sys("PTRACE_SETOPTIONS", "finish", "threads", errno, "PTRACE_SETOPTIONS failed");
 	return 0;
 }
 

@@ -63,9 +63,9 @@ int task_open(const char *phase, const char *path, int flags, long *fd)
 	if (!a)
 		return proto_fail(phase, path, errno, "path too long for the scratch area");
 	if (t_inject(&rt, SYS_openat, (uint64_t)AT_FDCWD, a, (uint64_t)flags, 0, 0, 0, fd) < 0)
-		return proto_fail(phase, path, errno, "cannot drive the task through open");
+		return proto_fail_sys("open", phase, path, errno, "cannot drive the task through open");
 	if (*fd < 0)
-		return proto_fail(phase, path, (int)-*fd, "cannot open the file");
+		return proto_fail_sys("open", phase, path, (int)-*fd, "cannot open the file");
 	return 0;
 }
 
@@ -119,7 +119,7 @@ static int restore_signals(struct task_plan *p)
 				   p->act[sig].mask };
 		uint64_t a = t_scratch_put(&rt, (size_t)sig * sizeof ka, ka, sizeof ka);
 		if (!a)
-			return proto_fail("finish", "rt_sigaction", errno, "cannot stage signal %d", sig);
+			return proto_fail_sys("rt_sigaction", "finish", "rt_sigaction", errno, "cannot stage signal %d", sig);
 		batch_add(&b, SYS_rt_sigaction, (uint64_t)sig, a, 0, 8, 0, 0, 0, sig);
 	}
 	return finish_run(&b, "rt_sigaction");
@@ -232,7 +232,7 @@ static int restore_proc_files(struct task_plan *p)
 			return -1;
 		/* where the file allows it: a file that cannot seek stays at its start */
 		if (fp->pos && t_inject(&rt, SYS_lseek, (uint64_t)fd->target, fp->pos, SEEK_SET, 0, 0, 0, &ret) < 0)
-			return proto_fail("finish", path, errno, "cannot drive the task through lseek");
+			return proto_fail_sys("lseek", "finish", path, errno, "cannot drive the task through lseek");
 	}
 	return 0;
 }
@@ -385,12 +385,12 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	if (p->leader_exit && p->nthreads)
 		return 0;
 	if (t_set_xstate(rt.pid, p->xstate, p->xstate_len) < 0)
-		return proto_fail("finish", "xstate", errno,
+		return proto_fail_sys("PTRACE_SETREGSET", "finish", "xstate", errno,
 				  "PTRACE_SETREGSET NT_X86_XSTATE failed (%zu bytes)", p->xstate_len);
 	if (t_set_regs(rt.pid, &p->regs) < 0)
-		return proto_fail("finish", "registers", errno, "PTRACE_SETREGSET NT_PRSTATUS failed");
+		return proto_fail_sys("PTRACE_SETREGSET", "finish", "registers", errno, "PTRACE_SETREGSET NT_PRSTATUS failed");
 	if (ptrace(PTRACE_SETSIGMASK, rt.pid, (void *)8, &p->sigmask) < 0)
-		return proto_fail("finish", "sigmask", errno, "PTRACE_SETSIGMASK failed");
+		return proto_fail_sys("PTRACE_SETSIGMASK", "finish", "sigmask", errno, "PTRACE_SETSIGMASK failed");
 	/* The caller detaches: from a ptrace stop that marks a signal pending, so the kernel's own
 	 * syscall-restart logic sees the restored orig_rax/rax (-ERESTART*) as after a real stop. */
 	return 0;

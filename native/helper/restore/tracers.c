@@ -22,6 +22,7 @@
 
 #include "fault.h"
 #include "proto.h"
+#include "proto_gen.h"
 #include "restore.h"
 #include "tracee.h"
 
@@ -96,7 +97,7 @@ static void worker_main(int rd, uint64_t gadget)
 				proto_fail("map", "task", ECANCELED, FAULT_MSG);
 				_exit(1);
 			}
-			proto_emit("{\"ev\":\"mapped\",\"task\":%d,\"us\":%llu}", c.task, now_us() - t0);
+			EMIT_MAPPED(.task = (uint64_t)c.task, .us = now_us() - t0);
 			break;
 		case W_FINISH:
 			t0 = now_us();
@@ -106,7 +107,7 @@ static void worker_main(int rd, uint64_t gadget)
 				proto_fail("finish", "task", ECANCELED, FAULT_MSG);
 				_exit(1);
 			}
-			proto_emit("{\"ev\":\"finished\",\"task\":%d,\"us\":%llu}", c.task, now_us() - t0);
+			EMIT_FINISHED(.task = (uint64_t)c.task, .us = now_us() - t0);
 			break;
 		case W_POPULATE:
 			if (restore_populate(t, c.task, gadget) < 0)

@@ -17,6 +17,7 @@
 #include "fault.h"
 #include "pipeline.h"
 #include "proto.h"
+#include "proto_gen.h"
 #include "tracee.h"
 
 uint32_t digest_add(uint32_t digest, uint32_t crc)
@@ -260,7 +261,7 @@ void pages_stop(void)
 void pages_progress(uint64_t before, uint64_t after)
 {
 	if (before / PROGRESS_STEP != after / PROGRESS_STEP)
-		proto_emit("{\"ev\":\"progress\",\"bytes\":%llu}", (unsigned long long)after);
+		EMIT_PROGRESS(.bytes = after);
 }
 
 /* Where a chunk's bytes come from: a task's memory or a content object's file. Reports its

@@ -16,6 +16,7 @@
 #include "image.h"
 #include "pipeline.h"
 #include "proto.h"
+#include "proto_gen.h"
 #include "restore.h"
 
 extern struct plan plan;
@@ -74,8 +75,7 @@ int spool_image(void)
 		else
 			bytes += (uint64_t)h.npages * PAGE_SZ;
 	}
-	proto_emit("{\"ev\":\"spooled\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
-		   (unsigned long long)bytes, (unsigned long long)shmbytes, (unsigned long long)records, digest, trailer);
+	EMIT_SPOOLED(.bytes = bytes, .shmbytes = shmbytes, .records = records, .digest = digest, .trailer = trailer);
 	free(trailer);
 	/* the producer ends the stream once it has what it waits for (its reader drained the pipe,
 	 * or this restart's acknowledgement): nothing may come after the trailer */

@@ -3,6 +3,7 @@ import { UcrError } from '../../errors.js';
 import { hex } from '../helper.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
+import { planFilePath } from '../protocol.gen.js';
 
 /** major:minor of the devices whose state is nothing but their identity */
 const STATELESS = new Map([
@@ -29,5 +30,5 @@ export const statelessDevice: FdOps<FileOf<'device'>> = {
     if (![...STATELESS.values()].includes(file.path))
       throw new UcrError(`device ${file.path}: not a stateless device`, { code: 'EIMAGE', object: file.path });
   },
-  plan: (file) => `file ${file.id} path ${hex(file.path)} ${file.flags} 0`,
+  plan: (file) => planFilePath({ id: file.id, path: file.path, flags: file.flags, pos: 0 }),
 };

@@ -13,6 +13,7 @@ import { UnsupportedError } from '../../errors.js';
 import { native } from '../../native/addon.js';
 import type { EpollTarget, FileOf } from '../../image/types.js';
 import type { FdOps, TreeFiles } from './types.js';
+import { planEpctl, planEpghost, planFileEpoll } from '../protocol.gen.js';
 
 /** Registrations whose fd number no task holds the target at (closed, or reused for another
  * file) while the file lives on: what identifies the file until linkClosedTargets finds it. */
@@ -57,11 +58,11 @@ export const epollFd: FdOps<FileOf<'epoll'>> = {
     }
   },
   check() {},
-  plan: (file) => `file ${file.id} epoll ${file.flags & ~0o2000000}`,
+  plan: (file) => planFileEpoll({ id: file.id, flags: file.flags & ~0o2000000 }),
   taskPlan: (file, task, fd) =>
     (file.epoll ?? [])
       .filter((t) => t.task === task.pid)
-      .map((t) => (t.file === undefined ? `epctl ${fd} ${t.fd} ${t.events} ${t.data}` : `epghost ${file.id} ${t.fd} ${t.file} ${t.events} ${t.data}`)),
+      .map((t) => (t.file === undefined ? planEpctl({ epfd: fd, tfd: t.fd, events: t.events, data: t.data }) : planEpghost({ epfile: file.id, tfd: t.fd, tfile: t.file, events: t.events, data: t.data }))),
 };
 
 /**

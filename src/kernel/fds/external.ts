@@ -9,6 +9,7 @@
 import type { FileOf } from '../../image/types.js';
 import { readTtyModes } from './pty.js';
 import type { FdOps } from './types.js';
+import { planFileInherit } from '../protocol.gen.js';
 
 export const externalStdio: FdOps<FileOf<'external'>> = {
   kind: 'external',
@@ -29,5 +30,5 @@ export const externalStdio: FdOps<FileOf<'external'>> = {
     cap.external.push({ pid: cap.root, fds, path: o.facts.link, slot: o.ctx.rootStdio! });
   },
   check() {},
-  plan: (file, ctx) => `file ${file.id} inherit ${ctx.stdioFd(file.stdio ?? 0)}`,
+  plan: (file, ctx) => planFileInherit({ id: file.id, fd: ctx.stdioFd(file.stdio ?? 0) }),
 };

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { UcrError } from '../../errors.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
+import { planFilePipe } from '../protocol.gen.js';
 
 const O_ACCMODE = 3;
 const END = ['read', 'write', 'both'] as const;
@@ -43,5 +44,5 @@ export const fifoEnd: FdOps<FileOf<'fifo'>> = {
         phase: 'check',
       });
   },
-  plan: (file) => `file ${file.id} pipe ${file.pipe.id} ${END.indexOf(file.pipe.end)} ${file.flags & ~0o2000000}`,
+  plan: (file) => planFilePipe({ id: file.id, pipe: file.pipe!.id, end: END.indexOf(file.pipe!.end), flags: file.flags & ~0o2000000 }),
 };

@@ -11,6 +11,7 @@ import { INET_OPTS, inetName, inetText } from '../../image/kinds/inet.js';
 import type { FileOf, InetAddress, InetSocketImage, InetState } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
+import { planFileInet } from '../protocol.gen.js';
 
 export { INET_OPTS };
 /** native/helper/kinds/inet/inet.h INET_OPT_UNSET: an option the image does not record */
@@ -174,16 +175,19 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
       : u.peer === 'pending' ? 5
       : outsideClosed ? (u.state === 'close-wait' ? 4 : 2)
       : 1;
-    const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : '-');
-    const dg = u.datagrams?.length ? u.datagrams.map((d) => `${d.from.addr}/${d.from.port}/${hex(d.data)}`).join(',') : '-';
-    return [
-      `file ${file.id} inet ${u.family} ${u.proto === 'tcp' ? 6 : 17} ${file.flags & ~0o2000000} ${STATE_NR[u.state]} ${mode}`,
-      `${u.local?.addr ?? '-'} ${u.local?.port ?? 0} ${u.remote?.addr ?? '-'} ${u.remote?.port ?? 0} ${u.backlog}`,
-      INET_OPTS.map((k) => u.opts[k] ?? OPT_UNSET).join(','),
-      `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,
-      (t?.window ?? [0, 0, 0, 0, 0]).join(','),
-      `${t ? (t.recvObj ? `@${t.recvObj.join(':')}` : q(t.recvQueue)) : u.leftToRead ? q(u.leftToRead) : dg} ${t?.sendObj ? `@${t.sendObj.join(':')}` : q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'} ${q(u.filter)}`,
-    ].join(' ');
+    // queues: hex, or @obj:len (kept in a content object); UDP: the datagrams with their senders
+    const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : undefined);
+    const dg = u.datagrams?.length ? u.datagrams.map((d) => `${d.from.addr}/${d.from.port}/${hex(d.data)}`).join(',') : undefined;
+    return planFileInet({
+      id: file.id, family: u.family, proto: u.proto === 'tcp' ? 6 : 17, flags: file.flags & ~0o2000000, state: STATE_NR[u.state]!, mode,
+      local: u.local?.addr, lport: u.local?.port ?? 0, remote: u.remote?.addr, rport: u.remote?.port ?? 0, backlog: u.backlog,
+      opts: INET_OPTS.map((k) => u.opts[k] ?? OPT_UNSET),
+      inseq: t?.inSeq ?? 0, outseq: t?.outSeq ?? 0, unsent: t?.unsent ?? 0, mss: t?.mss ?? 0, sndws: t?.sndWscale ?? 0, rcvws: t?.rcvWscale ?? 0, tcpopts: t?.options ?? 0, timestamp: t?.timestamp ?? 0,
+      window: t?.window ?? [0, 0, 0, 0, 0],
+      rq: t ? (t.recvObj ? `@${t.recvObj.join(':')}` : q(t.recvQueue)) : u.leftToRead ? q(u.leftToRead) : dg,
+      sq: t?.sendObj ? `@${t.sendObj.join(':')}` : q(t?.sendQueue),
+      keeper: u.keeper?.pid ?? 0, keeperStart: u.keeper?.start ?? 0, filter: u.filter ?? new Uint8Array(),
+    });
   },
 };
 

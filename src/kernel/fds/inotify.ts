@@ -14,6 +14,7 @@ import { native } from '../../native/addon.js';
 import { hex } from '../helper.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
+import { planFileInotify, planInwatch } from '../protocol.gen.js';
 
 const WATCH = /^inotify wd:([0-9a-f]+) ino:[0-9a-f]+ sdev:([0-9a-f]+) mask:([0-9a-f]+) ignored_mask:[0-9a-f]+ fhandle-bytes:([0-9a-f]+) fhandle-type:([0-9a-f]+) f_handle:([0-9a-f]+)/;
 
@@ -57,5 +58,5 @@ export const inotifyFd: FdOps<FileOf<'inotify'>> = {
         throw new UcrError(`inotify watch ${w.wd}: the watched file ${w.path} no longer exists`, { code: 'EFILE', object: w.path, phase: 'check' });
   },
   plan: (file) =>
-    [`file ${file.id} inotify ${file.flags & ~0o2000000}`, ...(file.inotify ?? []).map((w) => `inwatch ${file.id} ${w.wd} ${w.mask} ${hex(w.path)}`)].join('\n'),
+    [planFileInotify({ id: file.id, flags: file.flags & ~0o2000000 }), ...(file.inotify ?? []).map((w) => planInwatch({ file: file.id, wd: w.wd, mask: w.mask, path: w.path }))].join('\n'),
 };

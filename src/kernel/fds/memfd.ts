@@ -7,6 +7,7 @@
  */
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
+import { planFileReopen } from '../protocol.gen.js';
 
 export const memFd: FdOps<FileOf<'memfd'>> = {
   kind: 'memfd',
@@ -20,5 +21,5 @@ export const memFd: FdOps<FileOf<'memfd'>> = {
   }),
   captured: (file, o, cap) => cap.objectPath(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`),
   check() {},
-  plan: (file) => `file ${file.id} reopen ${file.obj} ${file.flags} ${file.pos}`,
+  plan: (file) => planFileReopen({ id: file.id, obj: file.obj, flags: file.flags, pos: file.pos }),
 };

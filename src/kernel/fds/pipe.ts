@@ -4,8 +4,8 @@
  * record. On restart the helper creates the pipe, refills it, and every task inherits the ends.
  */
 import type { FileOf, PipeImage } from '../../image/types.js';
-import { hex } from '../helper.js';
 import type { FdOps } from './types.js';
+import { planFilePipe, planPipe } from '../protocol.gen.js';
 
 const O_ACCMODE = 3;
 const O_WRONLY = 1;
@@ -23,8 +23,8 @@ export const pipeEnd: FdOps<FileOf<'pipe'>> = {
     file.pipe.id = cap.pipe(o);
   },
   check() {},
-  plan: (file) => `file ${file.id} pipe ${file.pipe.id} ${file.pipe.end === 'write' ? 1 : 0} ${file.flags & ~0o2000000}`,
+  plan: (file) => planFilePipe({ id: file.id, pipe: file.pipe!.id, end: file.pipe!.end === 'write' ? 1 : 0, flags: file.flags & ~0o2000000 }),
 };
 
 /** The helper plan line that creates a pipe (anonymous or a FIFO's) and refills it. */
-export const pipeLine = (p: PipeImage) => `pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`;
+export const pipeLine = (p: PipeImage) => planPipe({ id: p.id, size: p.size, data: p.data, path: p.path });

@@ -12,6 +12,7 @@ import { procSubPathOk } from '../../image/kinds/proc.js';
 import { hex } from '../helper.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
+import { planFileProc } from '../protocol.gen.js';
 
 const PROC_PATH = /^\/proc\/(\d+)(?:\/task\/(\d+))?((?:\/[^/]+)*)$/;
 
@@ -32,5 +33,5 @@ export const procFile: FdOps<FileOf<'proc'>> = {
   },
   late: 'a file of /proc',
   check() {},
-  plan: (file) => `file ${file.id} proc ${file.proc.pid} ${file.proc.tid ?? 0} ${file.proc.sub ? hex(file.proc.sub) : '-'} ${file.flags & ~0o2000000} ${file.pos}`,
+  plan: (file) => planFileProc({ id: file.id, pid: file.proc!.pid, tid: file.proc!.tid ?? 0, sub: file.proc!.sub || undefined, flags: file.flags & ~0o2000000, pos: file.pos }),
 };

@@ -9,8 +9,9 @@
  */
 import { UnsupportedError } from '../../errors.js';
 import type { FileOf, Termios, TtyImage } from '../../image/types.js';
-import { hex, type Helper } from '../helper.js';
+import type { Helper } from '../helper.js';
 import type { FdOps } from './types.js';
+import { dumpTty, dumpTtymodes, planFilePtmx, planFilePts, planTty, planTtymodes, type EvTty, type EvTtymodes } from '../protocol.gen.js';
 
 const PTS = /^\/dev\/pts\/(\d+)$/;
 
@@ -31,53 +32,53 @@ export const ptyEnd: FdOps<FileOf<'pty'>> = {
     throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${file.path}): the terminal's master is not in the tree (a terminal emulator or ssh holds it): only the root's stdio can be such a terminal`, { pid: h.pid, phase: 'files' });
   },
   check() {},
-  plan: (file) => `file ${file.id} ${file.tty.master ? 'ptmx' : 'pts'} ${file.tty.index} ${file.flags & ~0o2000000}`,
+  plan: (file) => (file.tty!.master ? planFilePtmx : planFilePts)({ id: file.id, tty: file.tty!.index, flags: file.flags & ~0o2000000 }),
 };
 
 /** A pty pair's state, read by the helper through the master (native/helper/kinds/tty/dump_tty.c). Bytes
  * queued in either direction cannot be read back without taking them: refused. */
 async function readTty(helper: Helper, h: { pid: number; fd: number }, link: string): Promise<TtyImage> {
-  helper.send(`tty ${h.pid} ${h.fd}`);
-  const t = (await helper.next('tty')) as unknown as Record<string, number | string>;
-  const n = (k: string) => Number(t[k]);
-  if (n('inq') || n('outq'))
+  helper.send(dumpTty({ pid: h.pid, fd: h.fd }));
+  const t = await helper.next('tty');
+  if (t.inq || t.outq)
     throw new UnsupportedError(
-      `process ${h.pid} fd ${h.fd} (${link}, /dev/pts/${n('index')}): ${n('inq') + n('outq')} bytes are queued in the terminal (not yet read): not supported yet`,
+      `process ${h.pid} fd ${h.fd} (${link}, /dev/pts/${t.index}): ${t.inq + t.outq} bytes are queued in the terminal (not yet read): not supported yet`,
       { pid: h.pid, phase: 'files' },
     );
-  return {
-    index: n('index'),
-    locked: n('locked') === 1,
-    packet: n('pkt') === 1,
-    exclusive: n('excl') === 1,
-    ...settingsOf(t),
-  };
+  return { index: t.index, locked: t.locked === 1, packet: t.pkt === 1, exclusive: t.excl === 1, ...settingsOf(t) };
 }
 
 /** The helper plan line that creates a pty pair at its index with its settings. */
 export function ttyLine(t: TtyImage): string {
-  const settings = t.termios ? `1 ${settingsWords(t.termios, t.winsize!)}` : '0 0 0 0 0 0 00 0 0 0 0 0 0';
-  return `tty ${t.index} ${t.locked ? 1 : 0} ${t.packet ? 1 : 0} ${t.exclusive ? 1 : 0} ${settings}`;
+  const tio = t.termios;
+  const [rows, cols, xpix, ypix] = t.winsize ?? [0, 0, 0, 0];
+  return planTty({
+    index: t.index, locked: t.locked, pkt: t.packet, excl: t.exclusive, settings: !!tio,
+    iflag: tio?.iflag ?? 0, oflag: tio?.oflag ?? 0, cflag: tio?.cflag ?? 0, lflag: tio?.lflag ?? 0, line: tio?.line ?? 0,
+    cc: tio?.cc.length ? tio.cc : new Uint8Array(1), ispeed: tio?.ispeed ?? 0, ospeed: tio?.ospeed ?? 0,
+    rows: tio ? rows : 0, cols: tio ? cols : 0, xpix: tio ? xpix : 0, ypix: tio ? ypix : 0,
+  });
 }
 
-/** A terminal's settings as plan words (tty, ttymodes). */
-export function settingsWords(tio: Termios, winsize: [number, number, number, number]): string {
-  return `${tio.iflag} ${tio.oflag} ${tio.cflag} ${tio.lflag} ${tio.line} ${hex(tio.cc) || '00'} ${tio.ispeed} ${tio.ospeed} ${winsize.join(' ')}`;
+/** The modes the job's terminal had (ttyModes of the root's external stdio), as a plan line. */
+export function ttyModesLine(m: { termios: Termios; winsize: [number, number, number, number] }): string {
+  const [rows, cols, xpix, ypix] = m.winsize;
+  const t = m.termios;
+  return planTtymodes({ iflag: t.iflag, oflag: t.oflag, cflag: t.cflag, lflag: t.lflag, line: t.line, cc: t.cc.length ? t.cc : new Uint8Array(1), ispeed: t.ispeed, ospeed: t.ospeed, rows, cols, xpix, ypix });
 }
 
 /** The termios and window size the helper reported (tty, ttymodes), if it could read them. */
-function settingsOf(t: Record<string, number | string>): { termios?: Termios; winsize?: [number, number, number, number] } {
-  const n = (k: string) => Number(t[k]);
-  if (n('settings') !== 1) return {};
+function settingsOf(t: EvTty | EvTtymodes): { termios?: Termios; winsize?: [number, number, number, number] } {
+  if (t.settings !== 1) return {};
   return {
-    termios: { iflag: n('iflag'), oflag: n('oflag'), cflag: n('cflag'), lflag: n('lflag'), line: n('line'), cc: Buffer.from(String(t.cc), 'hex'), ispeed: n('ispeed'), ospeed: n('ospeed') },
-    winsize: [n('rows'), n('cols'), n('xpix'), n('ypix')],
+    termios: { iflag: t.iflag, oflag: t.oflag, cflag: t.cflag, lflag: t.lflag, line: t.line, cc: Buffer.from(t.cc, 'hex'), ispeed: t.ispeed, ospeed: t.ospeed },
+    winsize: [t.rows, t.cols, t.xpix, t.ypix],
   };
 }
 
 /** The modes of a terminal the root has on its stdio (external): the job gets them back. */
 export async function readTtyModes(helper: Helper, h: { pid: number; fd: number }): Promise<FileOf<'external'>['ttyModes']> {
-  helper.send(`ttymodes ${h.pid} ${h.fd}`);
-  const s = settingsOf((await helper.next('ttymodes')) as unknown as Record<string, number | string>);
+  helper.send(dumpTtymodes({ pid: h.pid, fd: h.fd }));
+  const s = settingsOf(await helper.next('ttymodes'));
   return s.termios && s.winsize ? { termios: s.termios, winsize: s.winsize } : undefined;
 }

@@ -1,6 +1,7 @@
 /** signalfd: the signal mask it reads (fdinfo), recreated by the helper. params: [mask] */
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
+import { planFileSignalfd } from '../protocol.gen.js';
 
 export const signalFd: FdOps<FileOf<'signalfd'>> = {
   kind: 'signalfd',
@@ -10,5 +11,5 @@ export const signalFd: FdOps<FileOf<'signalfd'>> = {
     return { path: f.link, flags: f.info.flags, pos: 0, params: [m <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(m) : m] };
   },
   check() {},
-  plan: (file) => `file ${file.id} signalfd ${file.params[0]} ${file.flags & ~0o2000000}`,
+  plan: (file) => planFileSignalfd({ id: file.id, mask: file.params![0]!, flags: file.flags & ~0o2000000 }),
 };

@@ -6,6 +6,7 @@
 import type { FileOf } from '../../image/types.js';
 import { ALARM_CLOCKS } from '../timers.js';
 import type { FdOps } from './types.js';
+import { planFileTimerfd } from '../protocol.gen.js';
 
 function pair(v: string | undefined): [number, number] {
   const m = /\((\d+),\s*(\d+)\)/.exec(v ?? '');
@@ -29,5 +30,8 @@ export const timerFd: FdOps<FileOf<'timerfd'>> = {
     ALARM_CLOCKS.has(Number(file.params[0]))
       ? { who: `file ${file.id} (timerfd)`, what: `on an alarm clock (${file.params[0]}), which needs CAP_WAKE_ALARM` }
       : undefined,
-  plan: (file) => `file ${file.id} timerfd ${file.params[0]} ${file.flags & ~0o2000000} ${file.params.slice(1).join(' ')}`,
+  plan: (file) => {
+    const [clock, ticks, isec, insec, vsec, vnsec] = file.params;
+    return planFileTimerfd({ id: file.id, clock: clock!, flags: file.flags & ~0o2000000, ticks: ticks!, isec: isec!, insec: insec!, vsec: vsec!, vnsec: vnsec! });
+  },
 };

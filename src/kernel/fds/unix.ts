@@ -12,6 +12,7 @@ import type { FileOf, UnixSocketImage, UnixSocketType } from '../../image/types.
 import { hex } from '../helper.js';
 import { INET_OPTS, socketOptsPrivilege } from './inet.js';
 import type { FdFacts, FdOps } from './types.js';
+import { planFileUnix } from '../protocol.gen.js';
 
 /** The socket-level options a unix socket keeps (native/helper/kinds/inet/inet.h inet_opt_unix):
  * those of inet.h but the address reuse and the buffer sizes (kept on their own). */
@@ -123,12 +124,12 @@ export const unixSocket: FdOps<FileOf<'unix'>> = {
   plan: (file) => {
     const u = file.unix;
     // each datagram `data` ('z': empty), with its sender `data:name` (name '' = unnamed) when it has senders
-    const msgs = u.queue.length ? u.queue.map((m, i) => (m.length ? hex(m) : 'z') + (u.senders ? `:${hex(u.senders[i]!)}` : '')).join(',') : '-';
-    return [
-      `file ${file.id} unix ${TYPE_NR[u.type]} ${file.flags & ~0o2000000} ${CONN_NR[u.conn]} ${u.peer} ${u.listener}`,
-      `${u.listening ? 1 : 0} ${u.backlog} ${u.shutdown} ${u.passcred ? 1 : 0} ${u.sndbuf} ${u.rcvbuf} ${u.peekOff}`,
-      `${u.unlinked ? 1 : 0} ${(u.perm ?? [-1, -1, -1]).join(' ')} ${u.name?.length ? hex(u.name) : '-'} ${msgs}`,
-      ...(u.pending !== undefined ? [String(u.pending)] : []),
-    ].join(' ');
+    const msgs = u.queue.length ? u.queue.map((m, i) => (m.length ? hex(m) : 'z') + (u.senders ? `:${hex(u.senders[i]!)}` : '')).join(',') : undefined;
+    const [uid, gid, mode] = u.perm ?? [-1, -1, -1];
+    return planFileUnix({
+      id: file.id, type: TYPE_NR[u.type]!, flags: file.flags & ~0o2000000, conn: CONN_NR[u.conn]!, peer: u.peer, listener: u.listener,
+      listening: u.listening, backlog: u.backlog, shutdown: u.shutdown, passcred: u.passcred, sndbuf: u.sndbuf, rcvbuf: u.rcvbuf, peekoff: u.peekOff,
+      unlinked: !!u.unlinked, uid: uid!, gid: gid!, mode: mode!, name: u.name ?? new Uint8Array(), msgs, place: u.pending,
+    });
   },
 };

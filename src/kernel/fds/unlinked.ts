@@ -11,6 +11,7 @@
 import { UnsupportedError } from '../../errors.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
+import { planFileReopen } from '../protocol.gen.js';
 
 const DELETED = ' (deleted)';
 
@@ -30,5 +31,5 @@ export const unlinkedFile: FdOps<FileOf<'unlinked'>> = {
   },
   captured: (file, o, cap) => cap.objectPath(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`),
   check() {},
-  plan: (file) => `file ${file.id} reopen ${file.obj} ${file.flags} ${file.pos}`,
+  plan: (file) => planFileReopen({ id: file.id, obj: file.obj!, flags: file.flags, pos: file.pos }),
 };

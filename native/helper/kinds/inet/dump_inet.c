@@ -25,6 +25,7 @@
 #include "helper.h"
 #include "inet.h"
 #include "proto.h"
+#include "proto_gen.h"
 
 static void sb_addr(struct sbuf *b, const char *key, const struct sockaddr_storage *a, socklen_t len)
 {
@@ -220,11 +221,10 @@ static int dump_disconnected(struct sbuf *b, int s, const char *obj, int revents
 
 /* `inetq <pid> <fd> <lock 0|1>`: what a TCP or UDP socket is (other sockets: only domain, type,
  * protocol); lock (the tree is to be killed): a connection is locked before it is read. */
-int cmd_inetq(char **w, int n)
+int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 {
-	uint64_t pid, fd, lock;
-	if (n != 4 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd) || parse_u64(w[3], &lock))
-		return proto_fail("files", "command", EINVAL, "bad inetq command");
+	(void)in;
+	uint64_t pid = msg->pid, fd = msg->fd, lock = msg->lock;
 	char obj[64];
 	snprintf(obj, sizeof obj, "process %d fd %d", (int)pid, (int)fd);
 	int s = grab_fd((pid_t)pid, (int)fd);

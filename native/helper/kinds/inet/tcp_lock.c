@@ -16,6 +16,7 @@
 #include "helper.h"
 #include "inet.h"
 #include "proto.h"
+#include "proto_gen.h"
 
 /* Connections locked while they are read: a socket filter that drops every packet arriving
  * for them (before TCP sees it: no ACK, no RST), so what the image holds is what the peer
@@ -73,11 +74,10 @@ void tcprepair_undo(void)
 }
 
 /* `tcprepair <pid> <fd>`: the connection goes into repair mode for good (the tree is killed next). */
-int cmd_tcprepair(char **w, int n)
+int on_dump_tcprepair(struct dump_in *in, struct msg_dump_tcprepair *msg)
 {
-	uint64_t pid, fd;
-	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
-		return proto_fail("kill", "command", EINVAL, "bad tcprepair command");
+	(void)in;
+	uint64_t pid = msg->pid, fd = msg->fd;
 	char obj[64];
 	snprintf(obj, sizeof obj, "process %d fd %d", (int)pid, (int)fd);
 	int s = grab_fd((pid_t)pid, (int)fd), on = TCP_REPAIR_ON;
@@ -92,19 +92,19 @@ int cmd_tcprepair(char **w, int n)
 	}
 	close(s);
 	repaired[nrepaired++] = (struct repaired){ (pid_t)pid, (int)fd, reuse };
-	proto_emit("{\"ev\":\"tcprepair\"}");
+	EMIT_TCPREPAIR();
 	return 0;
 }
 
 /* `tcpkeep <pid> <fd>`: this connection (its peer outside the tree, kept with --tcp=established)
  * will be held by the keeper after the kill. */
-int cmd_tcpkeep(char **w, int n)
+int on_dump_tcpkeep(struct dump_in *in, struct msg_dump_tcpkeep *msg)
 {
-	uint64_t pid, fd;
-	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd) || nkeep == (int)(sizeof keep / sizeof keep[0]))
-		return proto_fail("kill", "command", EINVAL, "bad tcpkeep command");
-	keep[nkeep++] = (struct locked){ (pid_t)pid, (int)fd };
-	proto_emit("{\"ev\":\"tcpkeep\"}");
+	(void)in;
+	if (nkeep == (int)(sizeof keep / sizeof keep[0]))
+		return proto_fail("kill", "command", E2BIG, "too many connections to keep");
+	keep[nkeep++] = (struct locked){ (pid_t)msg->pid, (int)msg->fd };
+	EMIT_TCPKEEP();
 	return 0;
 }
 
@@ -116,11 +116,12 @@ static int keeper_wr = -1;
  * peer's packets are dropped (it retransmits) instead of being answered with RST, until the
  * restart kills the keeper right before it recreates them. It lets go at once unless the kill
  * happened (keeper_commit), and after KEEP_SECONDS in any case. */
-int cmd_tcpkeeper(char **w, int n)
+int on_dump_tcpkeeper(struct dump_in *in, struct msg_dump_tcpkeeper *msg)
 {
-	(void)w;
+	(void)in;
+	(void)msg;
 	int fds[4096], p[2];
-	if (n != 1 || pipe2(p, O_CLOEXEC) < 0)
+	if (pipe2(p, O_CLOEXEC) < 0)
 		return proto_fail("kill", "tcpkeeper", errno ? errno : EINVAL, "cannot start the connection keeper");
 	for (int i = 0; i < nkeep; i++)
 		if ((fds[i] = grab_fd(keep[i].pid, keep[i].fd)) < 0)
@@ -160,7 +161,7 @@ int cmd_tcpkeeper(char **w, int n)
 	for (int i = 0; i < nkeep; i++)
 		close(fds[i]);
 	keeper_wr = p[1];
-	proto_emit("{\"ev\":\"tcpkeeper\",\"pid\":%d}", (int)k);
+	EMIT_TCPKEEPER(.pid = (uint64_t)k);
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "helper.h"
 #include "image.h"
 #include "proto.h"
+#include "proto_gen.h"
 #include "tracee.h"
 
 #ifndef MSG_COPY
@@ -62,11 +63,10 @@ static char *read_text(const char *path)
 	return buf;
 }
 
-int cmd_ipc(char **w, int n)
+int on_dump_ipc(struct dump_in *in, struct msg_dump_ipc *msg)
 {
-	uint64_t pid;
-	if (n != 2 || parse_u64(w[1], &pid))
-		return proto_fail("ipc", "command", EINVAL, "bad ipc command");
+	(void)in;
+	uint64_t pid = msg->pid;
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/ns/ipc", (int)pid);
 	struct stat theirs, ours;
@@ -92,7 +92,7 @@ int cmd_ipc(char **w, int n)
 			return proto_fail("ipc", path, errno, "cannot read the IPC objects");
 		}
 	}
-	proto_emit("{\"ev\":\"ipc\",\"own\":%d,\"shm\":\"%s\",\"sem\":\"%s\",\"msg\":\"%s\"}", own, hex[0], hex[1], hex[2]);
+	EMIT_IPC(.own = own, .shm = hex[0], .sem = hex[1], .msg = hex[2]);
 	for (int k = 0; k < 3; k++)
 		free(hex[k]);
 	return 0;
@@ -116,11 +116,10 @@ static char *append(char *buf, size_t *len, size_t *cap, const char *s)
 	return buf;
 }
 
-int cmd_sem(char **w, int n)
+int on_dump_sem(struct dump_in *in, struct msg_dump_sem *msg)
 {
-	uint64_t id, nsems;
-	if (n != 3 || parse_u64(w[1], &id) || parse_u64(w[2], &nsems) || nsems == 0 || nsems > 65536)
-		return proto_fail("sem", "command", EINVAL, "bad sem command");
+	(void)in;
+	uint64_t id = msg->id, nsems = msg->nsems;
 	char obj[48];
 	snprintf(obj, sizeof obj, "semaphore set %d", (int)id);
 	unsigned short *vals = calloc(nsems, sizeof *vals);
@@ -128,38 +127,42 @@ int cmd_sem(char **w, int n)
 		int e = errno;
 		free(vals);
 		if (e == EACCES || e == EPERM || e == EINVAL || e == EIDRM) { /* not ours to read, or gone */
-			proto_emit("{\"ev\":\"sem\",\"denied\":%d}", e);
+			EMIT_SEM(.denied = e, .has_denied = 1);
 			return 0;
 		}
 		return proto_fail("sem", obj, e, "cannot read the semaphore values");
 	}
-	size_t len = 0, cap = 256;
-	char *out = malloc(cap), num[32];
+	size_t len = 0, cap = 256, plen = 0, pcap = 256;
+	char *out = malloc(cap), *pids = malloc(pcap), num[32];
 	if (out)
-		out[0] = 0;
-	for (uint64_t i = 0; i < nsems && out; i++) {
+		out[0] = '[', out[1] = 0, len = 1;
+	if (pids)
+		pids[0] = '[', pids[1] = 0, plen = 1;
+	for (uint64_t i = 0; i < nsems && out && pids; i++) {
 		snprintf(num, sizeof num, "%s%u", i ? "," : "", vals[i]);
 		out = append(out, &len, &cap, num);
-	}
-	out = out ? append(out, &len, &cap, "],\"pids\":[") : NULL;
-	for (uint64_t i = 0; i < nsems && out; i++) {
 		int pid = semctl((int)id, (int)i, GETPID);
 		snprintf(num, sizeof num, "%s%d", i ? "," : "", pid < 0 ? 0 : pid);
-		out = append(out, &len, &cap, num);
+		pids = append(pids, &plen, &pcap, num);
 	}
+	out = out ? append(out, &len, &cap, "]") : NULL;
+	pids = pids ? append(pids, &plen, &pcap, "]") : NULL;
 	free(vals);
-	if (!out)
+	if (!out || !pids) {
+		free(out);
+		free(pids);
 		return proto_fail("sem", obj, ENOMEM, "out of memory");
-	proto_emit("{\"ev\":\"sem\",\"values\":[%s]}", out);
+	}
+	EMIT_SEM(.values = out, .pids = pids);
 	free(out);
+	free(pids);
 	return 0;
 }
 
-int cmd_msg(char **w, int n)
+int on_dump_msg(struct dump_in *in, struct msg_dump_msg *msg)
 {
-	uint64_t id;
-	if (n != 2 || parse_u64(w[1], &id))
-		return proto_fail("msg", "command", EINVAL, "bad msg command");
+	(void)in;
+	uint64_t id = msg->id;
 	char obj[48];
 	snprintf(obj, sizeof obj, "message queue %d", (int)id);
 	struct msqid_ds ds;
@@ -193,7 +196,11 @@ int cmd_msg(char **w, int n)
 	free(m);
 	if (!out)
 		return proto_fail("msg", obj, ENOMEM, "out of memory");
-	proto_emit("{\"ev\":\"msg\",\"qbytes\":%lu,\"messages\":[%s]}", (unsigned long)ds.msg_qbytes, out);
+	char *arr = proto_json_array(out, strlen(out));
+	if (!arr)
+		return free(out), proto_fail("msg", obj, ENOMEM, "out of memory");
+	EMIT_MSG(.qbytes = (uint64_t)ds.msg_qbytes, .messages = arr);
+	free(arr);
 	free(out);
 	return 0;
 }
@@ -219,11 +226,11 @@ static int write_shm_record(int out, uint32_t seg, uint64_t off, const unsigned 
 	return 0;
 }
 
-int cmd_shmdata(char **w, int n)
+int on_dump_shmdata(struct dump_in *in, struct msg_dump_shmdata *msg)
 {
-	uint64_t pid, addr, size, seg, seed;
-	if (n != 6 || parse_u64(w[1], &pid) || parse_u64(w[2], &addr) || parse_u64(w[3], &size) ||
-	    parse_u64(w[4], &seg) || parse_u64(w[5], &seed) || addr % PAGE_SZ || seg > 0xffffffffu)
+	(void)in;
+	uint64_t pid = msg->pid, addr = msg->addr, size = msg->size, seg = msg->seg, seed = msg->seed;
+	if (addr % PAGE_SZ)
 		return proto_fail("dump-shm", "command", EINVAL, "bad shmdata command");
 	static unsigned char *buf;
 	if (!buf && !(buf = malloc(MAX_CHUNK_PAGES * PAGE_SZ)))
@@ -253,7 +260,6 @@ int cmd_shmdata(char **w, int n)
 		}
 		done += cnt;
 	}
-	proto_emit("{\"ev\":\"shmdata\",\"bytes\":%llu,\"records\":%llu,\"digest\":%u}", (unsigned long long)bytes,
-		   (unsigned long long)records, digest);
+	EMIT_SHMDATA(.bytes = bytes, .records = records, .digest = digest);
 	return 0;
 }

@@ -14,6 +14,8 @@
 #include "helper.h"
 #include "image.h"
 #include "proto.h"
+#include "proto_gen.h"
+#include "dump.h"
 
 static int open_object(const char *phase, const char *path)
 {
@@ -28,18 +30,18 @@ static int open_object(const char *phase, const char *path)
 /* `object <path>`: size, seals, mode, owner, link count and the runs of pages that hold data
  * (SEEK_DATA/SEEK_HOLE):
  * {"ev":"object","size":N,"seals":S,"mode":M,"uid":U,"gid":G,"nlink":L,"runs":[[byte offset,npages],...]} */
-int cmd_object(char **w, int n)
+int on_dump_object(struct dump_in *in, struct msg_dump_object *msg)
 {
-	if (n != 2)
-		return proto_fail("object", "command", EINVAL, "bad object command");
-	int fd = open_object("object", w[1]);
+	(void)in;
+	const char *path = msg->path;
+	int fd = open_object("object", path);
 	if (fd < 0)
 		return -1;
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
 		close(fd);
-		return proto_fail("object", w[1], e, "cannot stat the shared memory object");
+		return proto_fail("object", path, e, "cannot stat the shared memory object");
 	}
 	int seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0)
@@ -48,7 +50,7 @@ int cmd_object(char **w, int n)
 	char *out = malloc(cap);
 	if (!out) {
 		close(fd);
-		return proto_fail("object", w[1], ENOMEM, "out of memory");
+		return proto_fail("object", path, ENOMEM, "out of memory");
 	}
 	out[0] = 0;
 	off_t end = (off_t)((st.st_size + PAGE_SZ - 1) & ~(PAGE_SZ - 1));
@@ -63,44 +65,35 @@ int cmd_object(char **w, int n)
 		hole = (hole + (off_t)PAGE_SZ - 1) & ~(off_t)(PAGE_SZ - 1);
 		if (len + 64 > cap && !(out = realloc(out, cap *= 2))) {
 			close(fd);
-			return proto_fail("object", w[1], ENOMEM, "out of memory");
+			return proto_fail("object", path, ENOMEM, "out of memory");
 		}
 		len += (size_t)snprintf(out + len, cap - len, "%s[%lld,%lld]", len ? "," : "", (long long)data,
 					(long long)((hole - data) / (off_t)PAGE_SZ));
 		pos = hole;
 	}
 	close(fd);
-	proto_emit("{\"ev\":\"object\",\"size\":%lld,\"seals\":%d,\"mode\":%d,\"uid\":%u,\"gid\":%u,\"nlink\":%d,\"runs\":[%s]}",
-		   (long long)st.st_size, seals, (int)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid,
-		   (int)st.st_nlink, out);
+	char *runs = proto_json_array(out, len);
 	free(out);
+	if (!runs)
+		return proto_fail("object", path, ENOMEM, "out of memory");
+	EMIT_OBJECT(.size = st.st_size, .seals = seals, .mode = st.st_mode & 07777, .uid = st.st_uid, .gid = st.st_gid,
+		    .nlink = (int64_t)st.st_nlink, .runs = runs);
+	free(runs);
 	return 0;
 }
 
 /* `objdump <object id> <digest seed> <path>`, then `run <byte offset> <npages>` lines, then
  * `end`: the object's contents as OBJECT records on fd 3. */
-int cmd_objdump(char **w, int n)
+int on_dump_objdump(struct dump_in *in, struct msg_dump_objdump *msg)
 {
-	uint64_t obj, seed;
-	if (n != 4 || parse_u64(w[1], &obj) || parse_u64(w[2], &seed) || obj > 0xffffffffu)
-		return proto_fail("dump-object", "command", EINVAL, "bad objdump command");
-	size_t cap = 256, cnt = 0;
-	struct page_run *runs = malloc(cap * sizeof *runs);
-	char *line, *a[4];
-	while (runs && (line = proto_readline()) && strcmp(line, "end") != 0) {
-		uint64_t off, np;
-		if (proto_split(line, a, 4) != 3 || strcmp(a[0], "run") || parse_u64(a[1], &off) ||
-		    parse_u64(a[2], &np) || off % PAGE_SZ) {
-			free(runs);
-			return proto_fail("dump-object", "command", EINVAL, "bad run line");
-		}
-		if (cnt == cap && !(runs = realloc(runs, (cap *= 2) * sizeof *runs)))
-			break;
-		runs[cnt++] = (struct page_run){ .task = (uint32_t)obj, .obj = 1, .addr = off, .npages = np };
-	}
-	if (!runs)
-		return proto_fail("dump-object", "command", ENOMEM, "out of memory");
-	int fd = open_object("dump-object", w[3]);
+	(void)in;
+	uint64_t obj = msg->obj, seed = msg->seed;
+	struct runs_in ri = { .task = (uint32_t)obj, .obj = 1 };
+	if (dump_read_runs(&ri) < 0)
+		return -1;
+	struct page_run *runs = ri.runs;
+	size_t cnt = ri.count;
+	int fd = open_object("dump-object", msg->path);
 	if (fd < 0) {
 		free(runs);
 		return -1;
@@ -113,7 +106,6 @@ int cmd_objdump(char **w, int n)
 	free(runs);
 	if (r < 0)
 		return -1;
-	proto_emit("{\"ev\":\"objdump\",\"bytes\":%llu,\"stored\":%llu,\"records\":%llu,\"digest\":%u}",
-		   (unsigned long long)bytes, (unsigned long long)pages_stored, (unsigned long long)records, digest);
+	EMIT_OBJDUMP(.bytes = bytes, .stored = pages_stored, .records = records, .digest = digest);
 	return 0;
 }

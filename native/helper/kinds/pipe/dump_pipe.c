@@ -9,19 +9,19 @@
 
 #include "helper.h"
 #include "proto.h"
+#include "proto_gen.h"
 
 /* `pipe <pid> <fd>`: the bytes queued in a pipe, read without consuming them (tee). */
-int cmd_pipe(char **w, int n)
+int on_dump_pipe(struct dump_in *in, struct msg_dump_pipe *msg)
 {
-	uint64_t pid, fd;
-	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
-		return proto_fail("pipe", "command", EINVAL, "bad pipe command");
+	(void)in;
+	uint64_t pid = msg->pid, fd = msg->fd;
 	char path[64], obj[64];
 	snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, (int)fd);
 	snprintf(obj, sizeof obj, "fd %d", (int)fd);
 	int src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (src < 0)
-		return proto_fail("pipe", obj, errno, "cannot open the pipe of process %d", (int)pid);
+		return proto_fail_sys("open", "pipe", obj, errno, "cannot open the pipe of process %d", (int)pid);
 	int size = fcntl(src, F_GETPIPE_SZ);
 	int tmp[2];
 	if (size <= 0 || pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -43,7 +43,7 @@ int cmd_pipe(char **w, int n)
 		return proto_fail("pipe", obj, got < 0 ? err : EIO, "cannot peek into the pipe of process %d", (int)pid);
 	}
 	char *hex = hex_dup(data ? data : "", (size_t)got);
-	proto_emit("{\"ev\":\"pipe\",\"size\":%d,\"data\":\"%s\"}", size, hex ? hex : "");
+	EMIT_PIPE(.size = (uint64_t)size, .data = hex ? hex : "");
 	free(hex);
 	free(data);
 	return 0;
@@ -53,11 +53,10 @@ int cmd_pipe(char **w, int n)
 /* `fown <pid> <fd>`: who gets the signal of an open file with O_ASYNC (F_GETOWN_EX) and which
  * signal (F_GETSIG), read on the very open file (pidfd_getfd):
  * {"ev":"fown","type":T,"pid":P,"sig":S} */
-int cmd_fown(char **w, int n)
+int on_dump_fown(struct dump_in *in, struct msg_dump_fown *msg)
 {
-	uint64_t pid, fd;
-	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
-		return proto_fail("fown", "command", EINVAL, "bad fown command");
+	(void)in;
+	uint64_t pid = msg->pid, fd = msg->fd;
 	char obj[64];
 	snprintf(obj, sizeof obj, "fd %d", (int)fd);
 	int f = grab_fd((pid_t)pid, (int)fd);
@@ -70,6 +69,6 @@ int cmd_fown(char **w, int n)
 	close(f);
 	if (r < 0 || sig < 0)
 		return proto_fail("fown", obj, e, "cannot read the owner of the file of process %d", (int)pid);
-	proto_emit("{\"ev\":\"fown\",\"type\":%d,\"pid\":%d,\"sig\":%d}", o.type, o.pid, sig);
+	EMIT_FOWN(.type = (uint64_t)o.type, .pid = o.pid, .sig = (uint64_t)sig);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include "ucr_compat.h"
 #include "helper.h"
 #include "proto.h"
+#include "proto_gen.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -23,11 +24,10 @@
 /* `tty <pid> <master fd>` -> {"ev":"tty","index":N,"locked":0|1,"pkt":0|1,"excl":0|1,
  *   "iflag","oflag","cflag","lflag","line","cc":"hex","ispeed","ospeed","rows","cols","xpix",
  *   "ypix","inq":bytes the slave side may read,"outq":bytes the master side may read} */
-int cmd_tty(char **w, int n)
+int on_dump_tty(struct dump_in *in, struct msg_dump_tty *msg)
 {
-	uint64_t pid, fd;
-	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
-		return proto_fail("tty", "command", EINVAL, "bad tty command");
+	(void)in;
+	uint64_t pid = msg->pid, fd = msg->fd;
 	char obj[48];
 	snprintf(obj, sizeof obj, "fd %d", (int)fd);
 	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
@@ -56,30 +56,26 @@ int cmd_tty(char **w, int n)
 	} else if (!locked) {
 		e = errno;
 		close(m);
-		return proto_fail("tty", obj, e, "cannot open the slave of pty %d", index);
+		return proto_fail_sys("open", "tty", obj, e, "cannot open the slave of pty %d", index);
 	}
 	close(m);
 	char cc[2 * NCCS + 1];
 	for (int i = 0; i < NCCS; i++)
 		snprintf(cc + 2 * i, 3, "%02x", t.c_cc[i]);
-	proto_emit("{\"ev\":\"tty\",\"index\":%d,\"locked\":%d,\"pkt\":%d,\"excl\":%d,\"settings\":%d,"
-		   "\"iflag\":%u,\"oflag\":%u,\"cflag\":%u,\"lflag\":%u,\"line\":%u,\"cc\":\"%s\",\"ispeed\":%u,"
-		   "\"ospeed\":%u,\"rows\":%u,\"cols\":%u,\"xpix\":%u,\"ypix\":%u,\"inq\":%d,\"outq\":%d}",
-		   index, locked ? 1 : 0, pkt ? 1 : 0, excl ? 1 : 0, have, t.c_iflag, t.c_oflag, t.c_cflag, t.c_lflag,
-		   t.c_line, cc, (unsigned)cfgetispeed(&t), (unsigned)cfgetospeed(&t), ws.ws_row, ws.ws_col, ws.ws_xpixel,
-		   ws.ws_ypixel, inq, outq);
+	EMIT_TTY(.index = (uint64_t)index, .locked = locked ? 1 : 0, .pkt = pkt ? 1 : 0, .excl = excl ? 1 : 0, .settings = (uint64_t)have,
+		 .iflag = t.c_iflag, .oflag = t.c_oflag, .cflag = t.c_cflag, .lflag = t.c_lflag, .line = t.c_line, .cc = cc,
+		 .ispeed = (unsigned)cfgetispeed(&t), .ospeed = (unsigned)cfgetospeed(&t), .rows = ws.ws_row, .cols = ws.ws_col,
+		 .xpix = ws.ws_xpixel, .ypix = ws.ws_ypixel, .inq = (uint64_t)inq, .outq = (uint64_t)outq);
 	return 0;
 }
 
 /* `ttymodes <pid> <fd>` -> {"ev":"ttymodes","settings":0|1,"iflag",...,"ypix"}: the termios and
  * window size of a terminal a task holds (its external stdio), through a copy of its fd */
-int cmd_ttymodes(char **w, int n)
+int on_dump_ttymodes(struct dump_in *in, struct msg_dump_ttymodes *msg)
 {
-	uint64_t pid, fd;
-	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
-		return proto_fail("ttymodes", "command", EINVAL, "bad ttymodes command");
-	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-	int s = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, (int)fd, 0);
+	(void)in;
+	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)msg->pid, 0);
+	int s = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, (int)msg->fd, 0);
 	if (pfd >= 0)
 		close(pfd);
 	struct termios t;
@@ -91,9 +87,8 @@ int cmd_ttymodes(char **w, int n)
 	char cc[2 * NCCS + 1];
 	for (int i = 0; i < NCCS; i++)
 		snprintf(cc + 2 * i, 3, "%02x", t.c_cc[i]);
-	proto_emit("{\"ev\":\"ttymodes\",\"settings\":%d,\"iflag\":%u,\"oflag\":%u,\"cflag\":%u,\"lflag\":%u,"
-		   "\"line\":%u,\"cc\":\"%s\",\"ispeed\":%u,\"ospeed\":%u,\"rows\":%u,\"cols\":%u,\"xpix\":%u,\"ypix\":%u}",
-		   have, t.c_iflag, t.c_oflag, t.c_cflag, t.c_lflag, t.c_line, cc, (unsigned)cfgetispeed(&t),
-		   (unsigned)cfgetospeed(&t), ws.ws_row, ws.ws_col, ws.ws_xpixel, ws.ws_ypixel);
+	EMIT_TTYMODES(.settings = (uint64_t)have, .iflag = t.c_iflag, .oflag = t.c_oflag, .cflag = t.c_cflag, .lflag = t.c_lflag,
+		      .line = t.c_line, .cc = cc, .ispeed = (unsigned)cfgetispeed(&t), .ospeed = (unsigned)cfgetospeed(&t),
+		      .rows = ws.ws_row, .cols = ws.ws_col, .xpix = ws.ws_xpixel, .ypix = ws.ws_ypixel);
 	return 0;
 }

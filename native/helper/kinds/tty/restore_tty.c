@@ -59,7 +59,7 @@ static int make_pair(struct tty_plan *t)
 	if (s < 0) {
 		e = errno;
 		close(m);
-		return proto_fail("files", obj, e, "cannot open the new pty's slave");
+		return proto_fail_sys("open", "files", obj, e, "cannot open the new pty's slave");
 	}
 	struct termios tio;
 	struct winsize ws;
@@ -97,7 +97,7 @@ int open_tty_file(struct file_plan *fp)
 	else
 		fd = fs_open(fp->task, obj, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY, 0);
 	if (fd < 0 || fcntl(fd, F_SETFL, fp->flags & ~O_ASYNC) < 0)
-		return proto_fail("files", obj, errno, "cannot open the %s again", fp->kind == FILE_PTMX ? "pty master" : "terminal");
+		return proto_fail_sys("open", "files", obj, errno, "cannot open the %s again", fp->kind == FILE_PTMX ? "pty master" : "terminal");
 	fp->hfd = restore_high(fd);
 	return fp->hfd < 0 ? proto_fail("files", obj, errno, "cannot place it") : 0;
 }

@@ -21,6 +21,7 @@
 #include "helper.h"
 #include "inet.h"
 #include "proto.h"
+#include "proto_gen.h"
 
 #define QUEUE_MAX (4 << 20) /* as memfds: the data travels in the metadata */
 
@@ -98,14 +99,13 @@ static void diag_entry(struct sbuf *b, struct unix_diag_msg *m, int len)
 }
 
 /* `unixdiag`: every unix socket of the helper's network namespace. */
-int cmd_unixdiag(char **w, int n)
+int on_dump_unixdiag(struct dump_in *in, struct msg_dump_unixdiag *msg)
 {
-	(void)w;
-	if (n != 1)
-		return proto_fail("unix", "command", EINVAL, "bad unixdiag command");
+	(void)in;
+	(void)msg;
 	int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (s < 0)
-		return proto_fail("unix", "sock_diag", errno, "cannot open a NETLINK_SOCK_DIAG socket");
+		return proto_fail_sys("open", "unix", "sock_diag", errno, "cannot open a NETLINK_SOCK_DIAG socket");
 	struct {
 		struct nlmsghdr nh;
 		struct unix_diag_req r;
@@ -118,7 +118,7 @@ int cmd_unixdiag(char **w, int n)
 		return proto_fail("unix", "sock_diag", errno, "cannot ask for the unix sockets");
 	}
 	struct sbuf b = { 0 };
-	sb_add(&b, "{\"ev\":\"unixdiag\",\"socks\":[");
+	sb_add(&b, "[");
 	static char buf[1 << 16];
 	int done = 0, err = 0;
 	while (!done) {
@@ -149,10 +149,10 @@ int cmd_unixdiag(char **w, int n)
 		free(b.p);
 		return proto_fail("unix", "sock_diag", err, "cannot list the unix sockets");
 	}
-	sb_add(&b, "]}");
+	sb_add(&b, "]");
 	if (!b.p)
 		return proto_fail("unix", "sock_diag", ENOMEM, "out of memory");
-	proto_emit("%s", b.p);
+	EMIT_UNIXDIAG(.socks = b.p);
 	free(b.p);
 	return 0;
 }
@@ -190,11 +190,10 @@ static void close_rights(struct msghdr *mh, int *rights, int *creds)
  * message with its sender's name), whether descriptors (SCM_RIGHTS) are in flight in it, its
  * own and its peer's names, and the options kept on restart. Nothing is consumed: the peek
  * offset is put back as it was. */
-int cmd_unixq(char **w, int n)
+int on_dump_unixq(struct dump_in *in, struct msg_dump_unixq *msg)
 {
-	uint64_t pid, fd, rq;
-	if (n != 4 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd) || parse_u64(w[3], &rq))
-		return proto_fail("unix", "command", EINVAL, "bad unixq command");
+	(void)in;
+	uint64_t pid = msg->pid, fd = msg->fd, rq = msg->rq;
 	char obj[64];
 	snprintf(obj, sizeof obj, "process %d fd %d", (int)pid, (int)fd);
 	int s = grab_fd((pid_t)pid, (int)fd);

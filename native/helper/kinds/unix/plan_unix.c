@@ -1,4 +1,4 @@
-/* The plan line of a unix socket (format in plan.h). */
+/* The plan line of a unix socket (format in plan.h; fields: protocol/schema.mjs). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -71,39 +71,30 @@ static int add_data(struct unix_plan *u, const char *hex, size_t hl)
 	return 0;
 }
 
-int plan_unix_file(struct file_plan *f, char **w, int n)
+int on_plan_file_unix(struct plan_in *in, struct msg_plan_file_unix *m)
 {
-	int64_t v[16];
-	NEED(n == 21 || n == 22);
-	for (int i = 0; i < 16; i++)
-		NEED(!parse_i64(w[3 + i], &v[i]));
-	NEED(v[0] == SOCK_STREAM || v[0] == SOCK_DGRAM || v[0] == SOCK_SEQPACKET);
-	NEED(v[2] >= UNIX_NONE && v[2] <= UNIX_DGRAM && v[3] >= -1 && v[4] >= -1 && v[5] >= 0 && v[5] <= 1);
-	NEED(v[6] >= 0 && v[6] <= 65535 && v[7] >= 0 && v[7] <= 3 && v[8] >= 0 && v[8] <= 1 && v[12] >= 0 && v[12] <= 1);
-	NEED(v[9] >= 0 && v[9] <= (1 << 30) && v[10] >= 0 && v[10] <= (1 << 30) && v[11] >= -1 && v[11] <= (1 << 30));
-	NEED(v[13] >= -1 && v[13] < 0xffffffffLL && v[14] >= -1 && v[14] < 0xffffffffLL && v[15] >= -1 && v[15] <= 07777);
+	NEED(!m->has_place || (m->conn == UNIX_CLIENT && m->peer == -1 && m->listener >= 0));
 	struct unix_plan *u = calloc(1, sizeof *u);
 	NEED(u != NULL);
+	struct file_plan *f = plan_new_file(in->p, m->id, "file.unix");
+	if (!f) {
+		free(u);
+		return -1;
+	}
 	f->kind = FILE_UNIX;
 	f->ux = u;
-	f->flags = (int)v[1];
-	u->type = (int)v[0], u->conn = (int)v[2], u->peer = (int)v[3], u->listener = (int)v[4];
-	u->listening = (int)v[5], u->backlog = (int)v[6], u->shutdown = (int)v[7], u->passcred = (int)v[8];
-	u->sndbuf = (int)v[9], u->rcvbuf = (int)v[10], u->peekoff = (int)v[11], u->unlinked = (int)v[12];
-	u->uid = (int)v[13], u->gid = (int)v[14], u->mode = (int)v[15];
+	f->flags = (int)m->flags;
+	u->type = (int)m->type, u->conn = (int)m->conn, u->peer = (int)m->peer, u->listener = (int)m->listener;
+	u->listening = (int)m->listening, u->backlog = (int)m->backlog, u->shutdown = (int)m->shutdown, u->passcred = (int)m->passcred;
+	u->sndbuf = (int)m->sndbuf, u->rcvbuf = (int)m->rcvbuf, u->peekoff = (int)m->peekoff, u->unlinked = (int)m->unlinked;
+	u->uid = (int)m->uid, u->gid = (int)m->gid, u->mode = (int)m->mode;
 	u->fd = u->tmp = -1;
-	u->pending = -1;
-	if (n == 22) {
-		NEED(!parse_i64(w[21], &v[0]) && v[0] >= 0 && v[0] <= 65535 && u->conn == UNIX_CLIENT && u->peer == -1 && u->listener >= 0);
-		u->pending = (int)v[0];
-	}
-	if (strcmp(w[19], "-")) {
-		size_t hl = strlen(w[19]);
-		NEED(hl % 2 == 0 && hl / 2 <= sizeof u->name && hex_decode(w[19], u->name, sizeof u->name) == (long)(hl / 2));
-		u->namelen = hl / 2;
-	}
-	if (strcmp(w[20], "-")) {
-		for (const char *p = w[20];;) {
+	u->pending = m->has_place ? (int)m->place : -1;
+	_Static_assert(sizeof u->name == 108, "protocol/schema.mjs: file.unix name");
+	memcpy(u->name, m->name, m->name_len);
+	u->namelen = m->name_len;
+	if (m->msgs) {
+		for (const char *p = m->msgs;;) {
 			size_t hl = strcspn(p, ",");
 			NEED(add_msg(u, p, hl) == 0);
 			if (!p[hl])

@@ -1,0 +1,259 @@
+// The coordinator <-> ucr-helper protocol: every message, once. scripts/gen-protocol.mjs makes
+// from it the C structs, decoders and dispatch tables (native/helper/gen/) and the TypeScript
+// types, encoders and event decoders (src/kernel/protocol.gen.ts); test/protocol.test.ts
+// round-trips every message through both. docs/protocol.md explains the format.
+//
+// A message is one line of words: its verb, then its fields in the order listed here. Each
+// field has a name and a type:
+//   u64 / i64 {min, max, oneOf}   a number (decimal; the C side also takes 0x...)
+//   bool                          0 or 1
+//   hex {min, max}                bytes as hex, "-" when empty (max: bytes)
+//   str {nullable}                a text (path, name) as the hex of its bytes, never empty and
+//                                 never holding a NUL; "-" is "none" when nullable
+//   list {elem: 'u64'|'i64', min, max, count, minCount, maxCount}
+//                                 numbers separated by ",", "-" when empty
+//   enum {values}                 one word of a fixed list
+//   word {nullable}               a word the handler parses itself (an address, a queue's
+//                                 special form): kept for the few compound words
+//   json {ts}                     events only: JSON the C side builds by hand (nested data)
+// `opt: true` marks trailing fields that may be left out (the decoder says which came).
+// Channels: plan (restore plan lines, fd 0 of `ucr-helper restore`), restore (the steps that
+// follow the plan), dump (checkpoint commands), dumprun (the page runs after `pages` and
+// `objdump`), event (the helper's JSON lines on fd 1, helper -> coordinator).
+
+const U32 = 0xffffffff;
+const INT = 0x7fffffff;
+const PID = (1 << 22) - 1; // PID_MAX_LIMIT - 1
+const ID = (1 << 30) - 1; // file, object and pipe ids of the plan
+const FD = (1 << 20) - 1;
+const INET_NOPTS = 62; // native/helper/kinds/inet/inet.h (src/image/kinds/inet.ts INET_OPTS); -0x80000000: not recorded
+
+const f = (type) => (name, o = {}) => ({ name, type, ...o });
+const u64 = f('u64');
+const i64 = f('i64');
+const bool = f('bool');
+const hex = f('hex');
+const str = f('str');
+const list = f('list');
+const word = f('word');
+const json = f('json');
+const enm = f('enum');
+const u32 = (name, o = {}) => u64(name, { max: U32, ...o });
+const id = (name = 'id', o = {}) => u64(name, { max: ID, ...o });
+const flags = (name = 'flags') => u32(name);
+const many = (names, o = {}) => names.map((n) => u64(n, o));
+
+const msg = (channel, name, fields, doc) => ({ channel, name, fields, doc });
+const plan = (name, fields, doc) => msg('plan', name, fields, doc);
+const setting = (name, doc, o) => plan(name, [o ? u64('value', o) : bool('value')], doc);
+const dump = (name, fields, doc) => msg('dump', name, fields, doc);
+// hand: the C side builds the JSON itself (nested data); ts: the TypeScript type of the whole event
+const ev = (name, fields, doc, hand) => ({ ...msg('event', name, fields, doc), ...(hand ? { hand: true, ts: hand.ts } : {}) });
+
+const SIGINFOS = 8192 * 128; // pending siginfos per line (128 bytes each)
+const REGS = 216; // sizeof(struct user_regs_struct)
+const perm = [i64('id', { min: 0, max: INT }), i64('key', { min: -0x80000000, max: INT }), u64('mode', { max: 0o7777 }), ...['uid', 'gid', 'cuid', 'cgid'].map((n) => u32(n))];
+
+export const messages = [
+  // ---- plan: settings
+  setting('workers', 'tracer processes; task i is traced by worker i % n', { min: 1, max: 64 }),
+  setting('pidwait', 'how long a pid in use may be waited for, in ms', { max: 3599999 }),
+  setting('seed', 'the digest chain so far (the metadata records)', { max: U32 }),
+  setting('spool', '1: read the whole image into memory first (a pipe)'),
+  setting('lz4', "1: the header says compress 'lz4': PAGES_LZ4 / OBJECT_LZ4 records are allowed"),
+  setting('pidns', '1: kind 3 = the namespace init, created with CLONE_NEWPID'),
+  setting('trusted', "1: root's image restarted by root: created files may get their set-id bits back"),
+  setting('foreground', "1: the root's group is made the foreground of the terminal on fd 4 meanwhile"),
+  setting('ipcns', '1: unshare CLONE_NEWIPC before any System V object or task is created'),
+  plan('skipmem', [i64('task', { min: -1, max: PID }), u64('start'), u64('end')], '--skip-memory: the range (of one task, -1 all) comes back zeros'),
+
+  // ---- plan: objects created before any task
+  plan('file.path', [id(), str('path'), flags(), u64('pos')], 'an open file, opened by the helper'),
+  plan('file.proc', [id(), u64('pid', { min: 1, max: PID }), u64('tid', { max: PID }), str('sub', { nullable: true }), flags(), u64('pos')], 'a file of /proc/PID[/task/TID] (pid in the image), opened by each task holding it'),
+  plan('file.inherit', [id(), u64('fd', { max: 1023 })], "one of the helper's own fds"),
+  plan('file.reopen', [id(), id('obj'), flags(), u64('pos')], 'an fd of a content object (reopened: an open file of its own)'),
+  plan('file.ptmx', [id(), u64('tty', { max: FD }), flags()], "a pty's master"),
+  plan('file.pts', [id(), u64('tty', { max: FD }), flags()], 'its slave, opened again'),
+  plan('file.epoll', [id(), flags()], 'an epoll instance (targets: epctl lines)'),
+  plan('file.inotify', [id(), flags()], 'an inotify instance (watches: inwatch lines)'),
+  plan('file.eventfd', [id(), u64('count'), bool('semaphore'), flags()], 'an eventfd'),
+  plan('file.signalfd', [id(), u64('mask'), flags()], 'a signalfd'),
+  plan('file.timerfd', [id(), u64('clock', { max: 15 }), flags(), ...many(['ticks', 'isec', 'insec', 'vsec', 'vnsec'])], 'a timerfd: interval and value'),
+  plan('file.pipe', [id(), id('pipe'), u64('end', { max: 2 }), flags()], 'an end of a pipe: 0 read, 1 write, 2 both (a FIFO opened O_RDWR)'),
+  plan(
+    'file.unix',
+    [
+      id(), u64('type', { oneOf: [1, 2, 5] }), flags(), u64('conn', { max: 4 }), i64('peer', { min: -1, max: ID }), i64('listener', { min: -1, max: ID }),
+      bool('listening'), u64('backlog', { max: 65535 }), u64('shutdown', { max: 3 }), bool('passcred'), u64('sndbuf', { max: 1 << 30 }), u64('rcvbuf', { max: 1 << 30 }),
+      i64('peekoff', { min: -1, max: 1 << 30 }), bool('unlinked'), i64('uid', { min: -1, max: U32 - 1 }), i64('gid', { min: -1, max: U32 - 1 }), i64('mode', { min: -1, max: 0o7777 }),
+      hex('name', { max: 108 }), word('msgs', { nullable: true }), u64('place', { max: 65535, opt: true }),
+    ],
+    'a unix socket (restore_unix.c). conn: 0 none, 1 pair, 2 client, 3 accepted, 4 dgram; peer/listener -1: a temporary one; msgs: hex,hex,... ("z" empty, hex:hex sender name); place: a client waiting, never accepted, in the accept queue',
+  ),
+  plan(
+    'file.inet',
+    [
+      id(), u64('family', { oneOf: [4, 6] }), u64('proto', { oneOf: [6, 17] }), flags(), u64('state', { max: 6 }), u64('mode', { max: 5 }),
+      word('local', { nullable: true }), u64('lport', { max: 65535 }), word('remote', { nullable: true }), u64('rport', { max: 65535 }), u64('backlog', { max: 65535 }),
+      list('opts', { elem: 'i64', min: -0x80000000, max: INT, count: INET_NOPTS }), u32('inseq'), u32('outseq'), u32('unsent'), u64('mss', { max: 65535 }),
+      u64('sndws', { max: 14 }), u64('rcvws', { max: 14 }), u64('tcpopts', { max: 255 }), u32('timestamp'), list('window', { elem: 'u64', max: U32, count: 5 }),
+      word('rq', { nullable: true }), word('sq', { nullable: true }), u64('keeper', { max: PID }), u64('keeper_start'), hex('filter', { max: 4096 * 8 }),
+    ],
+    'a TCP or UDP socket (plan.h: states, modes; queues: hex, - or @obj:len; UDP receive queue: addr/port/hex,...; keeper: the ucr-tcplock pid, 0 none)',
+  ),
+  plan('pipe', [id(), u64('size', { min: 4096, max: 1 << 26 }), hex('data', { max: 1 << 26 }), str('path', { opt: true })], 'a pipe (or FIFO: its path) created and filled by the helper'),
+  plan(
+    'obj',
+    [id(), u64('kind', { max: 5 }), u64('size', { max: 2 ** 46 - 1 }), u64('seals', { max: 0xffff }), str('name', { nullable: true }), u64('mode', { max: 0o7777, opt: true }), u64('uid', { max: U32 - 1, opt: true }), u64('gid', { max: U32 - 1, opt: true }), u64('dev', { opt: true }), u64('ino', { opt: true })],
+    'a content object: 0 shared anonymous, 1 memfd, 2 unlinked file, 3 socket queue, 4 removed directory, 5 tmpfs file (contents: OBJECT records)',
+  ),
+  plan('fown', [id('file'), u64('type', { max: 2 }), u64('pid', { max: PID }), u64('sig', { max: 64 })], 'the O_ASYNC (or SIGURG) owner (0 tid, 1 pid, 2 pgrp) by its pid in the image; pid 0: no owner, only the F_SETSIG signal'),
+  plan('sockopts', [id('file'), list('opts', { elem: 'i64', min: -0x80000000, max: INT, count: INET_NOPTS })], "a unix socket's socket-level options (after its file line; inet.h order, -0x80000000: not recorded)"),
+  plan('ttymodes', [...['iflag', 'oflag', 'cflag', 'lflag'].map((n) => u32(n)), u64('line', { max: 255 }), hex('cc', { max: 32 }), u32('ispeed'), u32('ospeed'), ...many(['rows', 'cols', 'xpix', 'ypix'], { max: 0xffff })], "the job's terminal modes at checkpoint: set on fd 4's terminal while the job is its foreground, the caller's given back"),
+  plan('flock', [id('file'), bool('ofd'), bool('write'), u64('start', { max: 2n ** 63n - 1n }), u64('len', { max: 2n ** 63n - 1n })], 'a flock (ofd 0) or OFD lock of an open file; len 0: to EOF'),
+  plan('inwatch', [id('file'), u64('wd', { min: 1, max: INT }), u32('mask'), str('path')], 'an inotify watch (in wd order)'),
+  plan(
+    'tty',
+    [u64('index', { max: FD }), bool('locked'), bool('pkt'), bool('excl'), bool('settings'), ...['iflag', 'oflag', 'cflag', 'lflag'].map((n) => u32(n)), u64('line', { max: 255 }), hex('cc', { max: 32 }), u32('ispeed'), u32('ospeed'), ...many(['rows', 'cols', 'xpix', 'ypix'], { max: 0xffff })],
+    'a pty pair created at that index (restore_tty.c)',
+  ),
+  plan('shm', [...perm, u64('size', { min: 1, max: 2 ** 40 }), bool('destroyed'), bool('locked'), bool('keep')], 'a System V segment (keep 0: any id)'),
+  plan('sem', [...perm, list('values', { elem: 'u64', max: 32767, minCount: 1, maxCount: 65536 })], 'a System V semaphore set'),
+  plan('msg', [...perm, u64('qbytes', { max: INT }), hex('data', { max: 1 << 24 })], 'a System V message queue (messages: u64 type | u32 length | text)'),
+  plan('objrun', [id('obj'), u64('offset'), u64('npages', { min: 1 })], 'a run of a content object, in stream order'),
+  plan('run', [u64('task', { max: PID }), u64('addr'), u64('npages', { min: 1 })], 'a run of task pages, in stream order (after objrun)'),
+
+  // ---- plan: tasks
+  plan('task', [u64('index', { max: PID }), u64('old_pid', { max: PID }), u64('new_pid', { max: PID }), u64('kind', { max: 3 }), u32('exit_status'), bool('stopped')], 'starts a task section: kind 0 task, 1 zombie, 2 placeholder, 3 init'),
+  plan('newns', [bool('value')], 'created as pid 1 of a new pid namespace'),
+  plan('leaderexit', [bool('value')], 'the main thread exits once the others are back'),
+  plan('cwd', [str('path')], 'the working directory'),
+  plan('cwdobj', [id('obj')], 'the cwd is that removed directory (after cwd)'),
+  plan('exe', [str('path')], 'the executable'),
+  plan('umask', [u64('value', { max: 0o777 })], 'umask'),
+  plan('comm', [hex('comm', { max: 16 })], 'the name'),
+  plan('pdeathsig', [u64('value', { max: 64 })], 'PR_SET_PDEATHSIG'),
+  plan('creds', [...['ruid', 'euid', 'suid', 'fsuid', 'rgid', 'egid', 'sgid', 'fsgid'].map((n) => u32(n)), list('groups', { elem: 'u64', max: U32, maxCount: 64 })], 'credentials'),
+  plan('caps', many(['inheritable', 'permitted', 'effective', 'bounding', 'ambient']), 'capability sets (64-bit masks)'),
+  plan('dumpable', [u64('value', { max: 2 })], 'PR_SET_DUMPABLE'),
+  plan('tidaddr', [u64('addr')], 'set_tid_address'),
+  plan('auxv', [hex('auxv', { max: 1024 })], 'the auxiliary vector'),
+  plan('fd', [u64('target', { max: FD }), id('file'), bool('cloexec')], 'an fd of the task'),
+  plan('plock', [u64('fd', { max: FD }), bool('write'), u64('start', { max: 2n ** 63n - 1n }), u64('len', { max: 2n ** 63n - 1n })], 'a POSIX lock the task takes again'),
+  plan('epctl', [u64('epfd', { max: FD }), u64('tfd', { max: FD }), u32('events'), u64('data')], 'an epoll registration the task makes again'),
+  plan('epghost', [id('epfile'), u64('tfd', { max: FD }), id('tfile'), u32('events'), u64('data')], 'a registration whose fd number no longer holds its file'),
+  plan('vma', [u64('start'), u64('end'), u32('prot'), u32('flags'), u64('pgoff'), bool('fill'), u32('madv'), str('path', { nullable: true }), id('obj', { opt: true })], 'a mapping (obj: of that content object)'),
+  plan('shmat', [u64('start'), u64('end'), u64('prot', { max: 7 }), u64('shmid', { max: INT }), u64('shmflg', { max: INT }), u32('madv')], 'a System V segment attached there'),
+  plan('vdso', [u64('vvar'), u64('vdso')], 'where [vvar] and [vdso] go'),
+  plan('mm', many(['start_code', 'end_code', 'start_data', 'end_data', 'start_brk', 'brk', 'start_stack', 'arg_start', 'arg_end', 'env_start', 'env_end']), 'PR_SET_MM_MAP'),
+  plan('rseq', [u64('ptr'), u64('len', { max: 4095 }), u32('sig')], 'rseq registration'),
+  plan('sigmask', [u64('mask')], 'the blocked signals'),
+  plan('sigaction', [u64('sig', { min: 1, max: 64 }), ...many(['handler', 'flags', 'restorer', 'mask'])], 'a signal disposition'),
+  plan('rlimit', [u64('resource', { max: 15 }), u64('cur'), u64('max')], 'a resource limit'),
+  plan('regs', [hex('regs', { min: REGS, max: REGS })], 'struct user_regs_struct'),
+  plan('xstate', [hex('xstate', { min: 1, max: 65536 })], 'the XSAVE area'),
+  plan(
+    'thread',
+    [u64('tid', { min: 1, max: PID }), hex('regs', { min: REGS, max: REGS }), hex('xstate', { min: 1, max: 65536 }), u64('sigmask'), u64('rseq_ptr'), u64('rseq_len', { max: 4095 }), u32('rseq_sig'), u64('tidaddr'), u64('alt_sp'), u32('alt_flags'), u64('alt_size'), hex('pending', { max: SIGINFOS }), hex('comm', { max: 16 })],
+    'another thread of the task',
+  ),
+  plan('altstack', [u64('sp'), u32('flags'), u64('size')], 'sigaltstack of the main thread'),
+  plan('robust', [u64('head'), u64('len', { min: 24, max: 24 })], 'set_robust_list of the main thread'),
+  plan('throbust', [u64('head'), u64('len', { min: 24, max: 24 })], 'set_robust_list of the last thread line'),
+  plan('pending', [hex('siginfos', { max: SIGINFOS })], "more of the main thread's pending siginfos"),
+  plan('thpending', [hex('siginfos', { max: SIGINFOS })], "more of the last thread line's pending siginfos"),
+  plan('shpending', [hex('siginfos', { max: SIGINFOS })], 'more process-wide pending siginfos'),
+  plan('itimer', [u64('which', { max: 2 }), ...many(['isec', 'iusec', 'vsec', 'vusec'])], 'setitimer'),
+  plan('ptimer', [u64('id', { max: INT }), u64('clock', { max: 15 }), u64('notify', { max: INT }), u64('signo', { max: 64 }), u64('sigval'), u64('tid', { max: PID }), ...many(['isec', 'insec', 'vsec', 'vnsec'])], 'a POSIX timer'),
+  plan('subreaper', [bool('value')], 'PR_SET_CHILD_SUBREAPER'),
+  plan('nonewprivs', [bool('value')], 'PR_SET_NO_NEW_PRIVS'),
+  plan('personality', [u32('value')], 'personality(2)'),
+  plan('sched', [u64('tid', { min: 1, max: PID }), u64('policy', { max: 6 }), u64('flags', { max: 7 }), i64('nice', { min: -20, max: 19 }), u64('priority', { max: 99 }), ...many(['runtime', 'deadline', 'period']), u64('umin', { max: 1024 }), u64('umax', { max: 1024 }), u32('personality')], "a thread's scheduling (sched_setattr) and personality (restore_attrs.c)"),
+  plan('attrs', [i64('oom', { min: -1000, max: 1000 }), u64('membarrier', { max: 4 | 16 | 64 | 256 }), u64('mlockall', { oneOf: [0, 2, 6] }), u32('loginuid'), str('root', { nullable: true })], 'oom_score_adj, membarrier registrations, mlockall flags, loginuid, root directory (chroot)'),
+
+  // ---- plan: tree actions, in order, then end
+  plan('act.clone', [i64('creator', { min: -1, max: PID }), u64('task', { max: PID })], 'creator (-1: the helper) creates task'),
+  plan('act.clonep', [u64('creator', { max: PID }), u64('task', { max: PID })], "creator creates task with CLONE_PARENT: born its creator's sibling, in the creator's session"),
+  plan('act.setsid', [u64('task', { max: PID })], 'setsid()'),
+  plan('act.setpgid', [u64('task', { max: PID }), u64('leader', { max: PID })], "joins the group of the leader's task"),
+  plan('act.exit', [u64('task', { max: PID })], 'a zombie or placeholder exits'),
+  plan('act.reap', [u64('task', { max: PID }), u64('child', { max: PID })], 'reaps its exited child'),
+  plan('act.ctty', [u64('task', { max: PID }), u64('tty', { max: FD })], 'a session leader takes its pty as controlling terminal'),
+  plan('act.tcpgrp', [u64('task', { max: PID }), u64('leader', { max: PID })], 'makes that group the foreground of its terminal'),
+  plan('end', [], 'the plan is complete'),
+
+  // ---- restore: the steps after the plan (restore.c)
+  msg('restore', 'map', [u64('task', { max: PID })], "the task's address space, by its tracer -> mapped"),
+  msg('restore', 'pages', [], 'every page record, then the trailer -> loaded'),
+  msg('restore', 'eof', [], 'nothing may follow the trailer -> eof'),
+  msg('restore', 'commit', [], 'the trailer checked: the commit point'),
+  msg('restore', 'finish', [u64('task', { max: PID })], "the task's last state, by its tracer -> finished"),
+  msg('restore', 'resume', [], 'every task detached together -> running'),
+
+  // ---- dump: checkpoint commands (dump.c)
+  dump('freeze', [u64('pid', { min: 1, max: PID })], 'seize, stop and save every thread -> frozen'),
+  dump('state', [u64('pid', { min: 1, max: PID }), list('timers', { elem: 'u64', max: INT, maxCount: 512 })], 'what only ptrace or the task can tell -> state'),
+  dump('runs', [u64('pid', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'present pages of ranges (start,end,start,end..., ascending) -> runs'),
+  dump('pages', [u64('pid', { min: 1, max: PID }), u32('task'), i64('seed', { min: -1, max: U32 })], 'then run lines and end: page records -> pages'),
+  dump('compress', [enm('algo', { values: ['lz4'] })], 'page records compressed -> compress'),
+  dump('pipe', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], "a pipe's contents -> pipe"),
+  dump('fown', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'F_GETOWN_EX and F_GETSIG -> fown'),
+  dump('tty', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'a pty -> tty'),
+  dump('ttymodes', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], "a terminal's modes (the root's external stdio) -> ttymodes"),
+  dump('object', [str('path')], 'a content object -> object'),
+  dump('objdump', [u32('obj'), u32('seed'), str('path')], 'then run lines and end: object records -> objdump'),
+  dump('ipc', [u64('pid', { min: 1, max: PID })], "the task's System V namespace -> ipc"),
+  dump('sem', [u64('id', { max: INT }), u64('nsems', { min: 1, max: 65536 })], 'semaphore values -> sem'),
+  dump('msg', [u64('id', { max: INT })], 'queued messages -> msg'),
+  dump('shmdata', [u64('pid', { min: 1, max: PID }), u64('addr'), u64('size'), u32('seg'), u32('seed')], 'SHM records of a segment -> shmdata'),
+  dump('unixdiag', [], 'unix sockets of the system -> unixdiag'),
+  dump('unixq', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD }), u64('rq')], 'a unix socket (rq: the bytes sock_diag counts queued, 0: not counted) -> unixq'),
+  dump('inetq', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD }), bool('lock')], 'an IP socket -> inetq'),
+  dump('tcprepair', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'out of repair mode again -> tcprepair'),
+  dump('tcpkeep', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'a connection handed to the keeper -> tcpkeep'),
+  dump('tcpkeeper', [], 'start the keeper -> tcpkeeper'),
+  dump('drain', [], 'the image written -> drained'),
+  dump('ack', [u64('ms', { max: 86400000 }), u32('digest'), u32('records')], 'wait for the reader to acknowledge -> acked'),
+  dump('release', [], 'let every task go -> released'),
+  dump('kill', [], 'kill every task -> killed'),
+  msg('dumprun', 'run', [u64('addr'), u64('npages')], 'a run of pages'),
+  msg('dumprun', 'end', [], 'the runs are complete'),
+
+  // ---- events: helper -> coordinator, one JSON object per line {"ev": name, ...}
+  ev('error', [str('phase'), str('object'), str('syscall'), i64('errno', { min: 0, max: 4095, c: 'err' }), str('msg')], 'a failure: the helper undoes what it did and exits non-zero'),
+  ev('progress', [u64('bytes')], 'bytes of pages moved so far by the current page command'),
+  ev('frozen', [u64('pid'), u64('threads')], 'freeze'),
+  ev('state', [], 'state: registers, signals, timers of the selected task', { ts: "import('./dump-task.js').StateFacts" }),
+  ev('runs', [u64('pid'), u64('start'), json('runs', { ts: '[number, number][]' })], 'runs: the present pages of a range, [address, npages]'),
+  ev('pages', [u64('bytes'), u64('stored'), u64('records'), u64('digest')], 'pages'),
+  ev('compress', [], 'compress'),
+  ev('pipe', [u64('size'), str('data', { hexText: true })], 'pipe: the contents as hex'),
+  ev('fown', [u64('type'), i64('pid'), u64('sig')], 'fown: type 0 tid, 1 pid, 2 pgrp'),
+  ev('tty', [u64('index'), u64('locked'), u64('pkt'), u64('excl'), u64('settings'), ...['iflag', 'oflag', 'cflag', 'lflag', 'line'].map((n) => u64(n)), str('cc', { hexText: true }), ...many(['ispeed', 'ospeed', 'rows', 'cols', 'xpix', 'ypix']), u64('inq'), u64('outq')], 'tty: a pty pair, through its master (inq/outq: bytes queued)'),
+  ev('ttymodes', [u64('settings'), ...['iflag', 'oflag', 'cflag', 'lflag', 'line'].map((n) => u64(n)), str('cc', { hexText: true }), ...many(['ispeed', 'ospeed', 'rows', 'cols', 'xpix', 'ypix'])], 'ttymodes: a terminal\'s termios and window size (settings 0: unreadable)'),
+  ev('object', [i64('size'), i64('seals'), i64('mode'), u64('uid'), u64('gid'), i64('nlink'), json('runs', { ts: '[number, number][]' })], 'object: [byte offset, npages] runs that hold data'),
+  ev('objdump', [u64('bytes'), u64('stored'), u64('records'), u64('digest')], 'objdump'),
+  ev('ipc', [i64('own'), str('shm', { hexText: true }), str('sem', { hexText: true }), str('msg', { hexText: true })], 'ipc: /proc/sysvipc files as the namespace shows them'),
+  ev('sem', [i64('denied', { opt: true }), json('values', { ts: 'number[]', opt: true }), json('pids', { ts: 'number[]', opt: true })], 'sem: denied (an errno: not ours to read), or the values and last pids'),
+  ev('msg', [u64('qbytes'), json('messages', { ts: '[string, string][]' })], 'msg'),
+  ev('shmdata', [u64('bytes'), u64('records'), u64('digest')], 'shmdata'),
+  ev('unixdiag', [json('socks', { ts: "import('./fds/unix.js').DiagSocket[]" })], 'unixdiag: every unix socket of the system'),
+  ev('unixq', [], 'unixq: a unix socket', { ts: "import('./fds/unix.js').SocketQueue" }),
+  ev('inetq', [], 'inetq: an IP socket', { ts: "import('./fds/inet.js').InetFacts" }),
+  ev('tcprepair', [], 'tcprepair'),
+  ev('tcpkeep', [], 'tcpkeep'),
+  ev('tcpkeeper', [u64('pid')], 'tcpkeeper'),
+  ev('drained', [], 'drain'),
+  ev('acked', [], 'ack'),
+  ev('released', [], 'release'),
+  ev('killed', [], 'kill'),
+  ev('planned', [], 'the plan is read (and checked)'),
+  ev('created', [json('pids', { ts: 'number[]' }), json('nspids', { ts: 'number[]' })], 'every task exists: pids as the helper and as the tasks see them'),
+  ev('mapped', [u64('task'), u64('us')], 'map'),
+  ev('finished', [u64('task'), u64('us')], 'finish'),
+  ev('loaded', [u64('bytes'), u64('shmbytes'), u64('records'), u64('digest'), str('trailer', { hexText: true }), u64('stored', { opt: true })], 'pages (restart) or --verify: what was read'),
+  ev('spooled', [u64('bytes'), u64('shmbytes'), u64('records'), u64('digest'), str('trailer', { hexText: true })], 'the image is in memory'),
+  ev('eof', [], 'eof'),
+  ev('running', [json('pids', { ts: 'number[]' }), json('nspids', { ts: 'number[]' })], 'resume: the tree runs'),
+  ev('exit', [json('pids', { ts: 'number[]' }), json('nspids', { ts: 'number[]' }), i64('code'), i64('signal')], "the root's end (restart without --detach)"),
+];
