@@ -1,4 +1,5 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
+import type { CowTask, StreamPart } from '../image/cow.js';
 import type { ImageFiles, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
@@ -66,7 +67,7 @@ function filesById(files: ImageFiles): Map<number, ImageFiles['files'][number]> 
   return m;
 }
 
-export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles): string[] {
+export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask): string[] {
   const e = p.entry;
   const L = [`task ${p.index} ${p.oldPid} ${p.newPid} ${KIND[p.kind]} ${e?.exitStatus ?? 0} ${e?.state === 'stopped' ? 1 : 0}`];
   if (p.newns) L.push('newns 1');
@@ -105,6 +106,10 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     const where = v.kind === 'object' ? `- ${v.obj}` : v.path ? hexPath(v.path) : '-';
     L.push(`vma ${v.start} ${v.end} ${v.prot} ${flags} ${v.pgoff} ${v.fill ? 1 : 0} ${v.madv} ${where}`);
   }
+  // memory shared with the parent and the children (image/cow.ts, native/helper/restore/restore_cow.c)
+  for (const [off, len, flags] of cow?.areas ?? []) L.push(`area ${off} ${len} ${flags}`);
+  for (const [off, dst, len] of cow?.moves ?? []) L.push(`move ${off} ${dst} ${len}`);
+  for (const [a, n] of cow?.zaps ?? []) L.push(`zap ${a} ${n * 4096}`);
   const vvar = t.specials.find((s) => s.name === '[vvar]')!;
   const vdso = t.specials.find((s) => s.name === '[vdso]')!;
   L.push(`vdso ${vvar.start} ${vdso.start}`);
@@ -138,12 +143,12 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   return L;
 }
 
-/** The runs of memory contents in stream order: shared memory objects, then task pages. */
-export function runLines(files: ImageFiles, tasks: TaskImage[]): string[] {
+/** The runs of memory contents in stream order: shared memory objects, then task pages (the
+ * staged ones first, with their offsets in the staging window: image/cow.ts). */
+export function runLines(files: ImageFiles, stream: StreamPart[]): string[] {
   const L: string[] = [];
   for (const o of files.objects ?? []) for (const [off, n] of o.runs) L.push(`objrun ${o.id} ${off} ${n}`);
-  tasks.forEach((t, i) => {
-    for (const [addr, n] of t.pageRuns) L.push(`run ${i} ${addr} ${n}`);
-  });
+  for (const { task, runs, offsets } of stream)
+    runs.forEach(([addr, n], k) => L.push(offsets ? `srun ${task} ${addr} ${n} ${offsets[k]}` : `run ${task} ${addr} ${n}`));
   return L;
 }

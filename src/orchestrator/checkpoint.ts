@@ -11,6 +11,8 @@ import { AbortedError, CheckpointError, UcrError, UnsupportedError } from '../er
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
+import { cowLayout } from '../image/cow.js';
+import { findInherited } from '../kernel/cow.js';
 import { captureTask } from '../kernel/dump-task.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
@@ -282,6 +284,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       tasks.push(task);
     }
     if (sel.self) entries.push(sel.self.entry);
+    // pages children still share with their parent since the fork: saved once (cow.ts)
+    await clock.run('capture', () => findInherited(helper, tasks, entries));
     const ignore = new Set([process.pid, helper.pid ?? 0, ...(sel.self ? callProcesses(sel.self) : [])]);
     const captured = await clock.run('files', () =>
       captureFiles(
@@ -329,7 +333,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const host = hostIdentity(tasks[0]!.xstate.length);
     w.copyFrom(); // the metadata as bytes, for restart's own checks (below)
     await clock.run('write-metadata', () => {
-      w.prelude(opts.compress ?? false);
+      w.prelude(opts.compress ?? false, tasks.some((t) => t.inherited));
       w.header({
         arch: 'x86_64',
         pageSize: 4096,
@@ -367,11 +371,15 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.addPages(sh.records, sh.stored, sh.digest);
       pageBytes += sh.bytes;
       storedBytes += sh.stored;
-      for (const [i, t] of tasks.entries()) {
+      // in the stream's order: staged runs first when tasks share memory (image/cow.ts)
+      const stream = cowLayout(tasks, entries).stream;
+      for (const { task: i, runs } of stream) {
+        const t = tasks[i]!;
+        if (!runs.length && stream.length > tasks.length) continue; // a task's empty second part
         const ev = await clock.run(
           'pages',
           () => {
-            helper.send(`pages ${t.pid} ${i} ${w.digest}`, ...t.pageRuns.map(([a, n]) => `run ${a} ${n}`), 'end');
+            helper.send(`pages ${t.pid} ${i} ${w.digest}`, ...runs.map(([a, n]) => `run ${a} ${n}`), 'end');
             return helper.next('pages');
           },
           t.pid,

@@ -9,9 +9,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { ImageError, UcrError, UnsupportedError } from '../errors.js';
+import { cowLayout, intersect, parents } from '../image/cow.js';
 import { checkSystemLimits } from '../image/limits.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
-import type { ImageMetadata, TaskImage, Trailer } from '../image/types.js';
+import type { ImageMetadata, TaskImage, TreeEntry, Trailer } from '../image/types.js';
 import { Helper, type HelperEvent, type HelperFailure } from '../kernel/helper.js';
 import { contentBytes } from '../kernel/objects.js';
 import { helperPath } from '../native/addon.js';
@@ -43,10 +44,15 @@ export interface RestartPlan {
 }
 
 /** --skip-memory as helper plan lines (task index or -1), refusing a pid that is not a task. */
-function skipMemoryLines(skips: SkipMemory[], tasks: TaskImage[]): string[] {
+function skipMemoryLines(skips: SkipMemory[], tasks: TaskImage[], entries: TreeEntry[]): string[] {
+  const parent = parents(tasks, entries);
   return skips.map((s) => {
     const index = s.pid === undefined ? -1 : tasks.findIndex((t) => t.pid === s.pid);
     if (index < 0 && s.pid !== undefined) throw new UcrError(`--skip-memory: process ${s.pid} is not a live task of the image`, { code: 'EUSAGE' });
+    // pages a parent and a child share are one page: zeroed for both or for neither
+    const shares = (t: TaskImage) => intersect(t.inherited ?? [], [[s.start, (s.end - s.start) / 4096]]).length > 0;
+    if (index >= 0 && (shares(tasks[index]!) || tasks.some((t, i) => parent[i] === index && shares(t))))
+      throw new UcrError(`--skip-memory: process ${s.pid} shares pages of that range with its parent or a child (copy-on-write): give the range without a pid`, { code: 'EUSAGE' });
     return `skipmem ${index} ${s.start} ${s.end}`;
   });
 }
@@ -106,15 +112,16 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
     `lz4 ${meta.header.compress === 'lz4' ? 1 : 0}`,
     `pidns ${opts.pidns ? 1 : 0}`,
     `trusted ${run.trusted ? 1 : 0}`,
-    ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
+    ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks, meta.tree.tasks),
     // a tree restored into the caller's session is a job in the foreground, unless detached
     `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
     ...ipcLines(meta.ipc, plan.ipc),
     ...fileLines(meta.files, ctx),
   ];
   const imageOf = new Map(meta.tasks.map((t) => [t.pid, applyTimerPolicy(t, opts.timers ?? 'relative', run.elapsedMs)]));
-  for (const t of plan.tree.tasks) yield taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files);
-  yield [...runLines(meta.files, meta.tasks), ...actionLines(plan.tree.actions), 'end'];
+  const cow = cowLayout(meta.tasks, meta.tree.tasks);
+  for (const t of plan.tree.tasks) yield taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files, cow.tasks.get(t.index));
+  yield [...runLines(meta.files, cow.stream), ...actionLines(plan.tree.actions), 'end'];
 }
 
 /**

@@ -210,6 +210,8 @@ int helper_dump(const char *partial)
 			rc = select_task(w[1]) < 0 ? -1 : cmd_state(w + 2, n - 2);
 		else if (!strcmp(w[0], "runs"))
 			rc = cmd_runs(w, n);
+		else if (!strcmp(w[0], "shared"))
+			rc = cmd_shared(w, n);
 		else if (!strcmp(w[0], "pages"))
 			rc = cmd_pages(w, n);
 		else if (!strcmp(w[0], "compress") && n == 2 && !strcmp(w[1], "lz4")) { /* checkpoint --compress */

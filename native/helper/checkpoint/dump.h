@@ -43,4 +43,7 @@ int inject_ok(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long 
 /* `state <pid> [timer ids]`: everything about the selected task that ptrace or the task itself
  * must tell (dump_state.c) */
 int cmd_state(char **tids, int ntids);
+/* `shared <pid> <parent pid> <start> <end>`: the pages of the range the two still share since
+ * the fork (dump_cow.c) */
+int cmd_shared(char **w, int n);
 #endif

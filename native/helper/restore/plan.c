@@ -84,7 +84,8 @@ static int add_run(struct plan *p, char **w, int n)
 	static size_t cap;
 	uint64_t v[3];
 	int obj = !strcmp(w[0], "objrun"); /* objrun <object id> <byte offset> <npages> */
-	NEED(n == 4 && plan_u64s(w, 1, 3, v) == 0 && v[2] > 0 &&
+	int srun = !strcmp(w[0], "srun");  /* srun ... <window offset>: restore_cow.c */
+	NEED(n == 4 + srun && plan_u64s(w, 1, 3, v) == 0 && v[2] > 0 &&
 	     (obj ? plan_find_obj(p, (int)v[0]) >= 0 && !(v[1] % PAGE_SZ) : v[0] < (uint64_t)p->ntasks));
 	NEED(!obj || p->objs[plan_find_obj(p, (int)v[0])].kind != OBJ_DIR);
 	if (p->nruns == cap) {
@@ -93,7 +94,7 @@ static int add_run(struct plan *p, char **w, int n)
 		NEED(p->runs != NULL);
 	}
 	p->runs[p->nruns++] = (struct page_run){ .task = (uint32_t)v[0], .obj = (uint32_t)obj, .addr = v[1], .npages = v[2] };
-	return 0;
+	return srun ? plan_cow_srun(p, w, n) : 0;
 }
 
 static int add_act(struct plan *p, char **w, int n)
@@ -223,6 +224,8 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 		*e = (struct epctl_plan){ -1, (int)v[1], (uint32_t)v[3], v[4], ep, tf };
 	} else if (!strcmp(k, "vma")) {
 		return add_vma(p, t, w, n);
+	} else if (!strcmp(k, "area") || !strcmp(k, "move") || !strcmp(k, "zap")) {
+		return plan_cow_task_line(p, t, w, n);
 	} else if (!strcmp(k, "shmat")) {
 		return add_shmat(t, w, n);
 	} else if (!strcmp(k, "vdso")) {
@@ -336,7 +339,7 @@ int plan_read(struct plan *p)
 		const char *k = w[0];
 		int r = 0;
 		if (!strcmp(k, "end"))
-			return p->ntasks ? 0 : proto_fail("plan", "task", EINVAL, "the plan has no task");
+			return p->ntasks ? plan_cow_check(p) : proto_fail("plan", "task", EINVAL, "the plan has no task");
 		if (!strcmp(k, "pidwait")) {
 			NEED(n == 2 && !parse_u64(w[1], v) && v[0] < 3600000);
 			p->pid_wait_ms = (int)v[0];
@@ -386,7 +389,7 @@ int plan_read(struct plan *p)
 			p->ipcns = (int)v[0];
 		} else if (!strcmp(k, "shm") || !strcmp(k, "sem") || !strcmp(k, "msg")) {
 			r = plan_add_ipc(p, w, n);
-		} else if (!strcmp(k, "run") || !strcmp(k, "objrun")) {
+		} else if (!strcmp(k, "run") || !strcmp(k, "objrun") || !strcmp(k, "srun")) {
 			r = add_run(p, w, n);
 		} else if (!strcmp(k, "act")) {
 			NEED(n >= 3);

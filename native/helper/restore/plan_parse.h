@@ -28,5 +28,9 @@ int plan_find_tty(const struct plan *p, int index);
 /* plan_ipc.c: `shm`, `sem`, `msg` lines */
 int plan_add_ipc(struct plan *p, char **w, int n);
 int plan_unix_file(struct file_plan *f, char **w, int n);
+/* restore_cow.c: `area`, `move`, `zap` (task) and `srun` lines; checked after the last line */
+int plan_cow_task_line(struct plan *p, struct task_plan *t, char **w, int n);
+int plan_cow_srun(struct plan *p, char **w, int n);
+int plan_cow_check(struct plan *p);
 int plan_inet_file(const struct plan *pl, struct file_plan *f, char **w, int n);
 #endif
