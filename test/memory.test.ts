@@ -61,6 +61,13 @@ describe('copy-on-write sharing', () => {
     restartDetached(img);
     expect(await verdict(c)).toBe('PASS');
   });
+
+  it('a checkpoint leaves the running tree its sharing (pages are read without pinning shared ones, which would copy them)', async () => {
+    const c = await startCase('cow');
+    const r = checkpointCase(c, path.join(c.dir, 'image.ucr'));
+    expect(r.code).toBe(0);
+    expect(await verdict(c)).toBe('PASS'); // the same processes, compared with themselves before the checkpoint
+  });
 });
 
 describe('--skip-memory', () => {

@@ -255,19 +255,19 @@ int main(int argc, char **argv)
 				const char *where = i < RPAGES ? "region" : "heap";
 				int p = i < RPAGES ? i : i - RPAGES;
 				if (after.present[k][i] != before.present[k][i])
-					case_fail("%s page %d of %s is %s after the restart", where, p, name[k], after.present[k][i] ? "present" : "missing");
+					case_fail("%s page %d of %s is %s now (not before the checkpoint)", where, p, name[k], after.present[k][i] ? "present" : "missing");
 				else if (after.present[k][i] && after.hash[k][i] != before.hash[k][i])
 					case_fail("%s page %d of %s changed", where, p, name[k]);
 				for (int l = k + 1; l < NP && !case_failed; l++)
 					if (same(&after, k, l, i) != same(&before, k, l, i))
-						case_fail("%s page %d: %s and %s %s one page after the restart, %s before", where, p, name[k], name[l],
+						case_fail("%s page %d: %s and %s %s one page now, %s before the checkpoint", where, p, name[k], name[l],
 							  same(&after, k, l, i) ? "share" : "do not share", same(&before, k, l, i) ? "shared it" : "did not");
 			}
 		for (int k = 0; k < NP && !case_failed; k++)
 			for (int m = 0; m < 2 && !case_failed; m++)
 				for (int f = 0; f < 5 && !case_failed; f++)
 					if (after.smaps[k][m][f] != before.smaps[k][m][f])
-						case_fail("%s of %s's %s mapping: %ld kB after the restart, %ld kB before", fields[f], name[k],
+						case_fail("%s of %s's %s mapping: %ld kB now, %ld kB before the checkpoint", fields[f], name[k],
 							  m ? "heap" : "region", after.smaps[k][m][f], before.smaps[k][m][f]);
 	}
 	kill(pid[3], SIGKILL);
