@@ -15,7 +15,9 @@
  *   B writes R[50..59] and heap page 5, and drops R[60..69] (MADV_DONTNEED: holes)
  * None of them writes after that (a page written by the parent after two forks would leave the
  * two children sharing the old page with each other but not with the parent: see design.md).
- * Before ready, P records for R and the 32 heap pages of every process: which pages are
+ * And 400 one-page mappings (alternately read-write and read-only), filled before the forks; A
+ * writes the 100th before it forks A1. Before ready, P records for R, the 32 heap pages and
+ * the 400 mappings of every process: which pages are
  * present, for each pair of processes which present pages are the same frame, a hash of every
  * present page (read through /proc/PID/mem), and from /proc/PID/smaps the Rss, Pss,
  * Shared_Dirty, Private_Dirty and Anonymous of R's and the heap's mapping; and it checks that
@@ -32,12 +34,13 @@
 #define PG 4096UL
 #define RPAGES 256
 #define HPAGES 32
+#define MPAGES 400 /* one mapping each: many mappings to share (several batches of calls) */
 #define NP 4 /* P, A, B, A1 */
-#define NPAGES (RPAGES + HPAGES)
+#define NPAGES (RPAGES + HPAGES + MPAGES)
 
 static const char *name[NP] = { "P", "A", "B", "A1" };
 static pid_t pid[NP];
-static unsigned char *R, *H;
+static unsigned char *R, *H, *M;
 
 struct snap {
 	unsigned char present[NP][NPAGES];
@@ -49,7 +52,11 @@ static struct snap before, after;
 
 static uint64_t addr_of(int i)
 {
-	return i < RPAGES ? (uint64_t)(uintptr_t)R + (uint64_t)i * PG : (uint64_t)(uintptr_t)H + (uint64_t)(i - RPAGES) * PG;
+	if (i < RPAGES)
+		return (uint64_t)(uintptr_t)R + (uint64_t)i * PG;
+	if (i < RPAGES + HPAGES)
+		return (uint64_t)(uintptr_t)H + (uint64_t)(i - RPAGES) * PG;
+	return (uint64_t)(uintptr_t)M + (uint64_t)(i - RPAGES - HPAGES) * PG;
 }
 
 static void pattern(unsigned char *p, size_t pages, uint64_t salt)
@@ -60,16 +67,11 @@ static void pattern(unsigned char *p, size_t pages, uint64_t salt)
 	}
 }
 
-static int pagemap(pid_t p, uint64_t addr, uint64_t *e)
+static int open_proc(pid_t p, const char *what)
 {
 	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/pagemap", (int)p);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = pread(fd, e, 8, (off_t)(addr / PG * 8));
-	close(fd);
-	return n == 8 ? 0 : -1;
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)p, what);
+	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
 static const char *fields[5] = { "Rss:", "Pss:", "Shared_Dirty:", "Private_Dirty:", "Anonymous:" };
@@ -117,28 +119,38 @@ static int take(struct snap *s)
 	memset(s, 0, sizeof *s);
 	static unsigned char page[PG];
 	for (int k = 0; k < NP; k++) {
-		for (int i = 0; i < NPAGES; i++) {
+		/* memory through /proc/PID/mem, not process_vm_readv: that pins the page, and pinning
+		 * a shared anonymous page for reading unshares it (the reader would break what it
+		 * looks at) */
+		int pm = open_proc(pid[k], "pagemap"), mem = open_proc(pid[k], "mem");
+		for (int i = 0; i < NPAGES && pm >= 0 && mem >= 0; i++) {
 			uint64_t e;
-			if (pagemap(pid[k], addr_of(i), &e) < 0)
-				return case_fail("cannot read the page map of %s (pid %d)", name[k], (int)pid[k]), -1;
+			if (pread(pm, &e, 8, (off_t)(addr_of(i) / PG * 8)) != 8) {
+				case_fail("cannot read the page map of %s (pid %d)", name[k], (int)pid[k]);
+				break;
+			}
 			s->present[k][i] = (e >> 63) & 1;
 			s->pfn[k][i] = e & ((1ULL << 55) - 1);
 			if (!s->present[k][i])
 				continue;
-			if (!s->pfn[k][i])
-				return case_fail("no frame numbers in the page maps (not root?)"), -1;
-			/* not process_vm_readv: it pins the page, and pinning a shared anonymous page
-			 * for reading unshares it (the reader would break what it looks at) */
-			char path[64];
-			snprintf(path, sizeof path, "/proc/%d/mem", (int)pid[k]);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			ssize_t got = fd < 0 ? -1 : pread(fd, page, PG, (off_t)addr_of(i));
-			if (fd >= 0)
-				close(fd);
-			if (got != (ssize_t)PG)
-				return case_fail("cannot read page %d of %s: %s", i, name[k], strerror(errno)), -1;
+			if (!s->pfn[k][i]) {
+				case_fail("no frame numbers in the page maps (not root?)");
+				break;
+			}
+			if (pread(mem, page, PG, (off_t)addr_of(i)) != (ssize_t)PG) {
+				case_fail("cannot read page %d of %s: %s", i, name[k], strerror(errno));
+				break;
+			}
 			s->hash[k][i] = case_hash(page, PG);
 		}
+		if (pm < 0 || mem < 0)
+			case_fail("cannot open the page map or memory of %s (pid %d)", name[k], (int)pid[k]);
+		if (pm >= 0)
+			close(pm);
+		if (mem >= 0)
+			close(mem);
+		if (case_failed)
+			return -1;
 		if (smaps(pid[k], addr_of(0), s->smaps[k][0]) < 0 || smaps(pid[k], addr_of(RPAGES), s->smaps[k][1]) < 0)
 			return case_fail("cannot read the smaps of %s", name[k]), -1;
 	}
@@ -196,6 +208,12 @@ int main(int argc, char **argv)
 		case_setup_fail("sbrk: %s", strerror(errno));
 	pattern(R, 200, 0);
 	pattern(H, HPAGES, 0);
+	if ((M = mmap(NULL, MPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+		case_setup_fail("mmap: %s", strerror(errno));
+	pattern(M, MPAGES, 0);
+	for (int i = 1; i < MPAGES; i += 2) /* one mapping per page */
+		if (mprotect(M + i * PG, PG, PROT_READ) < 0)
+			case_setup_fail("mprotect: %s", strerror(errno));
 	int rd[2], pp[2];
 	case_pipe(rd, "ready");
 	case_pipe(pp, "pid");
@@ -203,6 +221,7 @@ int main(int argc, char **argv)
 	if ((pid[1] = fork()) == 0) { /* A */
 		close(rd[0]);
 		pattern(R + 20 * PG, 10, 2);
+		pattern(M + 100 * PG, 1, 2);
 		pid_t a1 = fork();
 		if (a1 == 0) { /* A1 */
 			pattern(R + 40 * PG, 5, 3);
@@ -246,14 +265,16 @@ int main(int argc, char **argv)
 	expect(230, "-");
 	expect(RPAGES + 0, "PABA1");
 	expect(RPAGES + 5, "PAA1|B");
+	expect(RPAGES + HPAGES + 7, "PABA1");
+	expect(RPAGES + HPAGES + 100, "PB|AA1");
 	case_ready();
 	case_wait_term();
 
 	if (take(&after) == 0) {
 		for (int i = 0; i < NPAGES && !case_failed; i++)
 			for (int k = 0; k < NP && !case_failed; k++) {
-				const char *where = i < RPAGES ? "region" : "heap";
-				int p = i < RPAGES ? i : i - RPAGES;
+				const char *where = i < RPAGES ? "region" : i < RPAGES + HPAGES ? "heap" : "one-page mapping";
+				int p = i < RPAGES ? i : i < RPAGES + HPAGES ? i - RPAGES : i - RPAGES - HPAGES;
 				if (after.present[k][i] != before.present[k][i])
 					case_fail("%s page %d of %s is %s now (not before the checkpoint)", where, p, name[k], after.present[k][i] ? "present" : "missing");
 				else if (after.present[k][i] && after.hash[k][i] != before.hash[k][i])
