@@ -46,7 +46,7 @@ export function forkSource(parent: TaskImage, v: VmaImage): VmaImage | undefined
   if (!cowEligible(v)) return undefined;
   const nr = MADV_NORESERVE;
   const w = findVma(parent.vmas, v.start);
-  return w && cowEligible(w) && w.end >= v.end && (w.madv & nr) === (v.madv & nr) ? w : undefined;
+  return w && cowEligible(w) && w.fill && w.end >= v.end && (w.madv & nr) === (v.madv & nr) ? w : undefined;
 }
 
 /** The mapping of a sorted list that holds addr. */

@@ -120,6 +120,14 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
   ];
   const imageOf = new Map(meta.tasks.map((t) => [t.pid, applyTimerPolicy(t, opts.timers ?? 'relative', run.elapsedMs)]));
   const cow = cowLayout(meta.tasks, meta.tree.tasks);
+  // a task's staged pages are read right after it is created: the stream must follow the plan
+  const created = new Map(plan.tree.actions.flatMap((a, i) => (a.op === 'clone' ? [[a.task, i] as const] : [])));
+  cow.stream.reduce((last, part) => {
+    if (!part.offsets) return last;
+    const at = created.get(part.task) ?? -1;
+    if (at < last) throw new ImageError(`process ${meta.tasks[part.task]!.pid}: the pages it shares with its children come in another order than this restart creates the tree`, { pid: meta.tasks[part.task]!.pid });
+    return at;
+  }, -1);
   for (const t of plan.tree.tasks) yield taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files, cow.tasks.get(t.index));
   yield [...runLines(meta.files, cow.stream), ...actionLines(plan.tree.actions), 'end'];
 }

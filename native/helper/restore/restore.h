@@ -137,6 +137,7 @@ uint64_t task_image_pages(int idx);
 struct batch;
 int cow_window(void);
 int cow_map_areas(const struct plan *p, const struct task_plan *t);
+void cow_populate(const struct plan *pl, volatile uint64_t *progress, int idx);
 int cow_read_staged(int idx);
 int cow_ready(int creator);
 int cow_all_read(void);

@@ -170,6 +170,32 @@ int cow_map_areas(const struct plan *p, const struct task_plan *t)
 	return 0;
 }
 
+/* In the new task, right after it mapped its areas and while the helper writes its staged pages
+ * from the first one on: it faults in its own staged pages from the last one back (2 MiB at a
+ * time), until it meets the helper's progress (the pages of the stream written so far), so the
+ * two CPUs share the page faults of fresh memory. Only pages the image carries are touched:
+ * holes stay holes; a page already written is left as it is. */
+void cow_populate(const struct plan *pl, volatile uint64_t *progress, int idx)
+{
+	uint64_t base = 0;
+	size_t n = 0;
+	while (n < pl->nruns && (pl->runs[n].obj || pl->runs[n].stage))
+		base += pl->runs[n++].npages; /* the staged part's end in the stream, in pages */
+	for (size_t r = n; r-- > 0;) {
+		const struct page_run *run = &pl->runs[r];
+		base -= run->npages; /* this run's first page in the stream */
+		if (!run->stage || run->task != (uint32_t)idx)
+			continue;
+		for (uint64_t end = run->npages; end > 0;) {
+			uint64_t start = end > 512 ? end - 512 : 0;
+			if (base + end <= *progress)
+				return; /* the helper has written everything from here back */
+			madvise((void *)(uintptr_t)(run->stage + start * PAGE_SZ), (end - start) * PAGE_SZ, MADV_POPULATE_WRITE);
+			end = start;
+		}
+	}
+}
+
 /* Right after task idx was created (and mapped its areas): its staged page records, which come
  * next in the stream (the image has them in creation order). */
 static size_t staged_next; /* index into plan.runs */
