@@ -285,7 +285,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     }
     if (sel.self) entries.push(sel.self.entry);
     // pages children still share with their parent since the fork: saved once (cow.ts)
-    await clock.run('capture', () => findInherited(helper, tasks, entries));
+    await findInherited(helper, tasks, entries);
     const ignore = new Set([process.pid, helper.pid ?? 0, ...(sel.self ? callProcesses(sel.self) : [])]);
     const captured = await clock.run('files', () =>
       captureFiles(
