@@ -14,6 +14,7 @@
       "type": "executable",
       "sources": [
         "native/helper/checkpoint/dump.c",
+        "native/helper/checkpoint/dump_cow.c",
         "native/helper/checkpoint/dump_output.c",
         "native/helper/checkpoint/dump_state.c",
         "native/helper/checkpoint/dump_attrs.c",
@@ -57,6 +58,7 @@
         "native/helper/restore/restore_task.c",
         "native/helper/restore/restore_tree.c",
         "native/helper/restore/restore_uffd.c",
+        "native/helper/restore/restore_cow.c",
         "native/helper/restore/tracers.c",
         "native/helper/stream/pages.c",
         "native/helper/stream/pages_restore.c",

@@ -121,6 +121,7 @@ export const messages = [
   plan('sem', [...perm, list('values', { elem: 'u64', max: 32767, minCount: 1, maxCount: 65536 })], 'a System V semaphore set'),
   plan('msg', [...perm, u64('qbytes', { max: INT }), hex('data', { max: 1 << 24 })], 'a System V message queue (messages: u64 type | u32 length | text)'),
   plan('objrun', [id('obj'), u64('offset'), u64('npages', { min: 1 })], 'a run of a content object, in stream order'),
+  plan('srun', [u64('task', { max: PID }), u64('addr'), u64('npages', { min: 1 }), u64('off')], 'a run of task pages staged in the copy-on-write window at off (before objrun and run lines; restore_cow.c)'),
   plan('run', [u64('task', { max: PID }), u64('addr'), u64('npages', { min: 1 })], 'a run of task pages, in stream order (after objrun)'),
 
   // ---- plan: tasks
@@ -168,6 +169,9 @@ export const messages = [
   plan('subreaper', [bool('value')], 'PR_SET_CHILD_SUBREAPER'),
   plan('nonewprivs', [bool('value')], 'PR_SET_NO_NEW_PRIVS'),
   plan('personality', [u32('value')], 'personality(2)'),
+  plan('area', [u64('off'), u64('len'), u32('flags')], "a range of the task's copy-on-write window it maps when created (restore_cow.c)"),
+  plan('move', [u64('off'), u64('dst'), u64('len')], 'a window range moved (mremap) to its final address at the map step'),
+  plan('zap', [u64('start'), u64('len')], 'inherited pages the task did not have, dropped (MADV_DONTNEED)'),
   plan('sched', [u64('tid', { min: 1, max: PID }), u64('policy', { max: 6 }), u64('flags', { max: 7 }), i64('nice', { min: -20, max: 19 }), u64('priority', { max: 99 }), ...many(['runtime', 'deadline', 'period']), u64('umin', { max: 1024 }), u64('umax', { max: 1024 }), u32('personality')], "a thread's scheduling (sched_setattr) and personality (restore_attrs.c)"),
   plan('attrs', [i64('oom', { min: -1000, max: 1000 }), u64('membarrier', { max: 4 | 16 | 64 | 256 }), u64('mlockall', { oneOf: [0, 2, 6] }), u32('loginuid'), str('root', { nullable: true })], 'oom_score_adj, membarrier registrations, mlockall flags, loginuid, root directory (chroot)'),
 
@@ -194,6 +198,7 @@ export const messages = [
   dump('freeze', [u64('pid', { min: 1, max: PID })], 'seize, stop and save every thread -> frozen'),
   dump('state', [u64('pid', { min: 1, max: PID }), list('timers', { elem: 'u64', max: INT, maxCount: 512 })], 'what only ptrace or the task can tell -> state'),
   dump('runs', [u64('pid', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'present pages of ranges (start,end,start,end..., ascending) -> runs'),
+  dump('shared', [u64('pid', { min: 1, max: PID }), u64('parent', { min: 1, max: PID }), u64('start'), u64('end')], 'pages of the range the two still share since the fork (dump_cow.c) -> shared'),
   dump('pages', [u64('pid', { min: 1, max: PID }), u32('task'), i64('seed', { min: -1, max: U32 })], 'then run lines and end: page records -> pages'),
   dump('compress', [enm('algo', { values: ['lz4'] })], 'page records compressed -> compress'),
   dump('pipe', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], "a pipe's contents -> pipe"),
@@ -225,6 +230,7 @@ export const messages = [
   ev('frozen', [u64('pid'), u64('threads')], 'freeze'),
   ev('state', [], 'state: registers, signals, timers of the selected task', { ts: "import('./dump-task.js').StateFacts" }),
   ev('runs', [u64('pid'), u64('start'), json('runs', { ts: '[number, number][]' })], 'runs: the present pages of a range, [address, npages]'),
+  ev('shared', [u64('start'), json('runs', { ts: '[number, number][]' })], 'shared: the runs of the range shared with the parent, [address, npages]'),
   ev('pages', [u64('bytes'), u64('stored'), u64('records'), u64('digest')], 'pages'),
   ev('compress', [], 'compress'),
   ev('pipe', [u64('size'), str('data', { hexText: true })], 'pipe: the contents as hex'),

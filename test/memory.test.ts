@@ -45,6 +45,31 @@ describe('memory survives checkpoint → kill → restart', () => {
   });
 });
 
+describe('copy-on-write sharing', () => {
+  it('pages a parent, two children and a grandchild share since fork stay one page each, pages written since by any of them stay apart; contents, holes and smaps Rss/Pss/Shared/Private match', async () => {
+    const c = await startCase('cow');
+    const img = path.join(c.dir, 'image.ucr');
+    const pids = treeOf(c.pid);
+    expect(pids).toHaveLength(4);
+    checkpointCase(c, img, ['--kill']);
+    // the pages the children share with their parent are saved once
+    const r = inspect({ input: img, verify: true }); // the stream's order checked as a restart reads it
+    const inherited = r.meta.tasks.reduce((s, t) => s + (t.inherited ?? []).reduce((a, [, n]) => a + n, 0), 0);
+    expect(inherited).toBeGreaterThan(3 * 150);
+    expect(r.format).toBe('1.3');
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('a checkpoint leaves the running tree its sharing (pages are read without pinning shared ones, which would copy them)', async () => {
+    const c = await startCase('cow');
+    const r = checkpointCase(c, path.join(c.dir, 'image.ucr'));
+    expect(r.code).toBe(0);
+    expect(await verdict(c)).toBe('PASS'); // the same processes, compared with themselves before the checkpoint
+  });
+});
+
 describe('--skip-memory', () => {
   it('restores the named range of the named task zero-filled and the rest exactly', async () => {
     const c = await startCase('skipmem');

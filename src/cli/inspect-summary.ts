@@ -78,7 +78,8 @@ export function renderSummary(r: InspectResult, refusals: string[]): string {
         if (!t) return '';
         const mapped = t.vmas.reduce((s, v) => s + v.end - v.start, 0);
         const saved = t.pageRuns.reduce((s, [, n]) => s + n * 4096, 0);
-        return `  ${mib(mapped)} / ${mib(saved)}, ${plural(t.fds.length, 'fd')}`;
+        const shared = (t.inherited ?? []).reduce((s, [, n]) => s + n * 4096, 0); // saved by the parent
+        return `  ${mib(mapped)} / ${mib(saved)}${shared ? ` (+ ${mib(shared)} shared with its parent)` : ''}, ${plural(t.fds.length, 'fd')}`;
       }),
       16,
       'processes',

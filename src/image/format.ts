@@ -28,6 +28,14 @@
  *                        is written as a plain PAGES / OBJECT record). The reader decompresses
  *                        and requires exactly page count * 4096 bytes. Without --compress an
  *                        image is format 1.1 and has neither kind.
+ *   Copy-on-write sharing (format 1.3, only when a TASK record has `inherited` pages): a child's
+ *                        pages still shared with its parent since the fork are listed in its
+ *                        TASK record (`inherited`) and not saved again; such an image orders
+ *                        its PAGES records differently: first every task's *staged* runs (its
+ *                        runs inside mappings a child inherits from), tasks in creation order,
+ *                        then every task's other runs in TASK order (src/image/cow.ts
+ *                        cowLayout is the one definition). A 1.2 reader would restore such a
+ *                        child without those pages: the minor makes it refuse the image.
  *   SHM      (kind 17)  binary, after every PAGES record, native code only: u32 LE segment
  *                        index (in the IPC record) | u32 LE page count | u64 LE byte offset |
  *                        pages; all-zero pages are left out, offsets rise within a segment
@@ -49,9 +57,11 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 2;
+export const FORMAT_MINOR = 3;
 /** The minor written for an image without compressed records (readable by 1.1 readers). */
 export const FORMAT_MINOR_PLAIN = 1;
+/** The minor written for an image with LZ4 records and no inherited pages (1.2 readers). */
+export const FORMAT_MINOR_LZ4 = 2;
 export const PRELUDE_SIZE = 16;
 export const FRAME_SIZE = 16;
 export const PAGE_SIZE = 4096;

@@ -22,6 +22,7 @@ import {
 } from './format.js';
 import { systemErrorText } from '../errno.js';
 import { ImageError } from '../errors.js';
+import { inheritedProblem } from './cow.js';
 import { formatOf } from './kinds/index.js';
 import { OBJECT_KINDS } from './object-kinds.js';
 import type { FileImage, ImageFiles, ImageMetadata, TaskImage, Trailer } from './types.js';
@@ -192,6 +193,9 @@ export function readMetadata(fd: number | Buffer, name: string, positional = fal
   for (const f of files.files)
     for (const l of f.locks ?? [])
       if (l.task !== undefined && !live.has(l.task)) throw new ImageError(where(`FILES: a lock on file ${f.id} belongs to process ${l.task}, not a live task of the image`), { object: name });
+  const inherited = inheritedProblem(tasks, tree.tasks);
+  if (inherited) throw new ImageError(where(`TASK ${inherited}`), { object: name });
+  if (tasks.some((t) => t.inherited) && minor < 3) throw new ImageError(where('TASK: inherited pages in an image older than format 1.3'), { object: name });
   if (typeof fd === 'number') checkStreamHolds(fd, r, name, files, tasks); // in memory (checkpoint's own check): the pages are being written
   return { meta: { major, minor, header, tree, files, ipc, tasks, digest, records }, reader: r };
 }

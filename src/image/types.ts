@@ -224,6 +224,9 @@ export interface TaskImage {
   fds: FdImage[];
   /** [address, page count] in stream order */
   pageRuns: [number, number][];
+  /** [address, page count]: pages shared with the parent since its fork (copy-on-write), not
+   * saved again (src/kernel/cow.ts; format 1.3) */
+  inherited?: [number, number][];
 }
 
 export interface Trailer {

@@ -359,6 +359,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     vmas,
     fds,
     pageRuns: checkRuns(o.pageRuns, vmas, w.at('pageRuns')),
+    ...(o.inherited !== undefined ? { inherited: checkRuns(o.inherited, vmas, w.at('inherited')) } : {}),
   };
 }
 

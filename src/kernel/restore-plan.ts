@@ -1,4 +1,5 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
+import type { CowTask, StreamPart } from '../image/cow.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { pipeLine } from './fds/pipe.js';
@@ -65,7 +66,7 @@ const range = (l: Parameters<typeof lockRange>[0]) => {
   return { start: start!, len: len! };
 };
 
-export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles): string[] {
+export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask): string[] {
   const e = p.entry;
   const L = [P.planTask({ index: p.index, oldPid: p.oldPid, newPid: p.newPid, kind: KIND[p.kind], exitStatus: e?.exitStatus ?? 0, stopped: e?.state === 'stopped' })];
   if (p.newns) L.push(P.planNewns({ value: true }));
@@ -107,6 +108,10 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     const path = v.kind === 'object' ? undefined : v.path || undefined;
     L.push(P.planVma({ start: v.start, end: v.end, prot: v.prot, flags, pgoff: v.pgoff, fill: !!v.fill, madv: v.madv, path, obj: v.kind === 'object' ? v.obj : undefined }));
   }
+  // memory shared with the parent and the children (image/cow.ts, native/helper/restore/restore_cow.c)
+  for (const [off, len, flags] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags }));
+  for (const [off, dst, len] of cow?.moves ?? []) L.push(P.planMove({ off, dst, len }));
+  for (const [start, n] of cow?.zaps ?? []) L.push(P.planZap({ start, len: n * 4096 }));
   const vvar = t.specials.find((s) => s.name === '[vvar]')!;
   const vdso = t.specials.find((s) => s.name === '[vdso]')!;
   L.push(P.planVdso({ vvar: vvar.start, vdso: vdso.start }));
@@ -167,12 +172,12 @@ function attrsLines(a: TaskAttrs): string[] {
   return L;
 }
 
-/** The runs of memory contents in stream order: shared memory objects, then task pages. */
-export function runLines(files: ImageFiles, tasks: TaskImage[]): string[] {
+/** The runs of memory contents in stream order: shared memory objects, then task pages (the
+ * staged ones first, with their offsets in the staging window: image/cow.ts). */
+export function runLines(files: ImageFiles, stream: StreamPart[]): string[] {
   const L: string[] = [];
   for (const o of files.objects ?? []) for (const [off, n] of o.runs) L.push(P.planObjrun({ obj: o.id, offset: off, npages: n }));
-  tasks.forEach((t, i) => {
-    for (const [addr, n] of t.pageRuns) L.push(P.planRun({ task: i, addr, npages: n }));
-  });
+  for (const { task, runs, offsets } of stream)
+    runs.forEach(([addr, npages], k) => L.push(offsets ? P.planSrun({ task, addr, npages, off: offsets[k]! }) : P.planRun({ task, addr, npages })));
   return L;
 }

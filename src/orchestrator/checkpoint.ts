@@ -11,6 +11,8 @@ import { AbortedError, CheckpointError, UcrError, UnsupportedError } from '../er
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
+import { cowLayout } from '../image/cow.js';
+import { findInherited } from '../kernel/cow.js';
 import { captureTask, collectRuns, requestState, type Captured } from '../kernel/dump-task.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
@@ -293,6 +295,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     requests.clear();
     capturedTasks.length = 0;
     if (sel.self) entries.push(sel.self.entry);
+    // pages children still share with their parent since the fork: saved once (cow.ts)
+    await findInherited(helper, tasks, entries);
     const ignore = new Set([process.pid, helper.pid ?? 0, ...(sel.self ? callProcesses(sel.self) : [])]);
     const captured = await clock.run('files', () =>
       captureFiles(
@@ -340,7 +344,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const host = hostIdentity(tasks[0]!.xstate.length);
     w.copyFrom(); // the metadata as bytes, for restart's own checks (below)
     await clock.run('write-metadata', () => {
-      w.prelude(opts.compress ?? false);
+      w.prelude(opts.compress ?? false, tasks.some((t) => t.inherited));
       w.header({
         arch: 'x86_64',
         pageSize: 4096,
@@ -357,6 +361,9 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.ipc(ipc.ipc);
       for (const t of tasks) w.task(t);
     });
+    // the PAGES stream's order (staged runs first when tasks share memory: image/cow.ts), from
+    // the mappings, before they are let go
+    const layout = cowLayout(tasks, entries).stream;
     // written (and copied for the checks below): what only the metadata needed is let go before
     // the checks decode a copy of their own (1,000 tasks with 400 fds each: 400,000 fd entries)
     for (const t of tasks) {
@@ -387,14 +394,18 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.addPages(sh.records, sh.stored, sh.digest);
       pageBytes += sh.bytes;
       storedBytes += sh.stored;
-      // every task's pages asked for at once, each chained on the digest the one before ends
-      // with ('-'): the helper writes them back to back, without a round trip per task, while
-      // restart's checks of the metadata run here
-      for (const [i, t] of tasks.entries()) helper.send(dumpPages({ pid: t.pid, task: i, seed: i ? -1 : w.digest }), ...t.pageRuns.map(([addr, npages]) => dumprunRun({ addr, npages })), dumprunEnd());
-      const answers = tasks.map(() => helper.next('pages'));
+      // in the stream's order: staged runs first when tasks share memory (image/cow.ts); every
+      // part asked for at once, each chained on the digest the one before ends with (seed -1):
+      // the helper writes them back to back, without a round trip per part, while restart's
+      // checks of the metadata run here
+      const stream = layout.filter(({ runs }, _, all) => runs.length || all.length === tasks.length);
+      stream.forEach(({ task: i, runs }, k) =>
+        helper.send(dumpPages({ pid: tasks[i]!.pid, task: i, seed: k ? -1 : w.digest }), ...runs.map(([addr, npages]) => dumprunRun({ addr, npages })), dumprunEnd()),
+      );
+      const answers = stream.map(() => helper.next('pages'));
       for (const a of answers) a.catch(() => {}); // awaited in order below
-      for (const [i, t] of tasks.entries()) {
-        const ev = await clock.run('pages', () => answers[i]!, t.pid);
+      for (const [k, { task: i }] of stream.entries()) {
+        const ev = await clock.run('pages', () => answers[k]!, tasks[i]!.pid);
         w.addPages(ev.records, ev.stored, ev.digest);
         pageBytes += ev.bytes;
         storedBytes += ev.stored;

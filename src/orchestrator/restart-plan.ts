@@ -9,9 +9,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { ImageError, UcrError, UnsupportedError } from '../errors.js';
+import { cowLayout, intersect, parents } from '../image/cow.js';
 import { checkSystemLimits } from '../image/limits.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
-import type { ImageMetadata, TaskImage, Trailer } from '../image/types.js';
+import type { ImageMetadata, TaskImage, TreeEntry, Trailer } from '../image/types.js';
 import { Helper } from '../kernel/helper.js';
 import { decodeEvent, type EvLoaded, type EvSpooled } from '../kernel/protocol.gen.js';
 import { contentBytes } from '../kernel/objects.js';
@@ -45,10 +46,15 @@ export interface RestartPlan {
 }
 
 /** --skip-memory as helper plan lines (task index or -1), refusing a pid that is not a task. */
-function skipMemoryLines(skips: SkipMemory[], tasks: TaskImage[]): string[] {
+function skipMemoryLines(skips: SkipMemory[], tasks: TaskImage[], entries: TreeEntry[]): string[] {
+  const parent = parents(tasks, entries);
   return skips.map((s) => {
     const index = s.pid === undefined ? -1 : tasks.findIndex((t) => t.pid === s.pid);
     if (index < 0 && s.pid !== undefined) throw new UcrError(`--skip-memory: process ${s.pid} is not a live task of the image`, { code: 'EUSAGE' });
+    // pages a parent and a child share are one page: zeroed for both or for neither
+    const shares = (t: TaskImage) => intersect(t.inherited ?? [], [[s.start, (s.end - s.start) / 4096]]).length > 0;
+    if (index >= 0 && (shares(tasks[index]!) || tasks.some((t, i) => parent[i] === index && shares(t))))
+      throw new UcrError(`--skip-memory: process ${s.pid} shares pages of that range with its parent or a child (copy-on-write): give the range without a pid`, { code: 'EUSAGE' });
     return planSkipmem({ task: index, start: s.start, end: s.end });
   });
 }
@@ -108,7 +114,7 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
     planLz4({ value: meta.header.compress === 'lz4' }),
     planPidns({ value: !!opts.pidns }),
     planTrusted({ value: run.trusted }),
-    ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
+    ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks, meta.tree.tasks),
     // a tree restored into the caller's session is a job in the foreground, unless detached
     planForeground({ value: !opts.detach && root.sid !== root.pid }),
     ...(!opts.detach && root.sid !== root.pid ? ttyModesLines(meta.files) : []),
@@ -116,8 +122,17 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
     ...fileLines(meta.files, ctx),
   ];
   const imageOf = new Map(meta.tasks.map((t) => [t.pid, applyTimerPolicy(t, opts.timers ?? 'relative', run.elapsedMs)]));
-  for (const t of plan.tree.tasks) yield taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files);
-  yield [...runLines(meta.files, meta.tasks), ...actionLines(plan.tree.actions), planEnd()];
+  const cow = cowLayout(meta.tasks, meta.tree.tasks);
+  // a task's staged pages are read right after it is created: the stream must follow the plan
+  const created = new Map(plan.tree.actions.flatMap((a, i) => (a.op === 'clone' ? [[a.task, i] as const] : [])));
+  cow.stream.reduce((last, part) => {
+    if (!part.offsets) return last;
+    const at = created.get(part.task) ?? -1;
+    if (at < last) throw new ImageError(`process ${meta.tasks[part.task]!.pid}: the pages it shares with its children come in another order than this restart creates the tree`, { pid: meta.tasks[part.task]!.pid });
+    return at;
+  }, -1);
+  for (const t of plan.tree.tasks) yield taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files, cow.tasks.get(t.index));
+  yield [...runLines(meta.files, cow.stream), ...actionLines(plan.tree.actions), planEnd()];
 }
 
 /**

@@ -33,6 +33,11 @@ int t_set_xstate(pid_t pid, const void *buf, size_t len);
 
 /* Memory of the task: process_vm_* with a /proc/PID/mem fallback for protected pages. */
 int t_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len);
+/* Whole pages of a task, read without breaking their copy-on-write sharing: process_vm_readv
+ * pins what it reads, and pinning a shared anonymous page makes the kernel copy it for the task
+ * (FAULT_FLAG_UNSHARE); chunks holding pages mapped by another process too (pagemap: not
+ * exclusively mapped) are read through /proc/PID/mem, which does not pin. */
+int t_read_pages(pid_t pid, uint64_t addr, void *buf, size_t len);
 int t_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len);
 
 /* Injects one syscall through t->gadget; returns 0 and the raw result in *ret, or -1 if the

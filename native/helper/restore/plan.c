@@ -110,6 +110,16 @@ int on_plan_objrun(struct plan_in *in, struct msg_plan_objrun *m)
 	return add_run(in->p, (uint32_t)m->obj, 1, m->offset, m->npages);
 }
 
+/* a run of task pages staged in the copy-on-write window (restore_cow.c): before the objrun
+ * and run lines */
+int on_plan_srun(struct plan_in *in, struct msg_plan_srun *m)
+{
+	NEED(m->task < (uint64_t)in->p->ntasks);
+	if (add_run(in->p, (uint32_t)m->task, 0, m->addr, m->npages) < 0)
+		return -1;
+	return plan_cow_srun(in->p, m->off);
+}
+
 int on_plan_run(struct plan_in *in, struct msg_plan_run *m)
 {
 	NEED(m->task < (uint64_t)in->p->ntasks);
@@ -182,7 +192,7 @@ int on_plan_end(struct plan_in *in, struct msg_plan_end *m)
 	if (!in->p->ntasks)
 		return proto_fail("plan", "task", EINVAL, "the plan has no task");
 	in->done = 1;
-	return 0;
+	return plan_cow_check(in->p);
 }
 
 int on_plan_task(struct plan_in *in, struct msg_plan_task *m)

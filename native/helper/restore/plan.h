@@ -51,7 +51,10 @@
  *   inwatch <file id> <wd> <mask> <hex path>           (in watch descriptor order)
  *   file.timerfd <id> <clock> <flags> <ticks> <interval s> <ns> <value s> <ns>
  *   objrun <obj id> <byte offset> <npages>             content object runs, in stream order
- *   run <task index> <addr> <npages>                   page runs in stream order (after objrun)
+ *   srun <task index> <addr> <npages> <window offset>  staged page runs (restore_cow.c), in
+ *                                                      stream order after objrun: read while the
+ *                                                      tree is built, into the staging window
+ *   run <task index> <addr> <npages>                   page runs in stream order (after srun)
  *   ipcns <0|1>   (unshare CLONE_NEWIPC before any System V object or task is created)
  *   shm <id> <key> <mode> <uid> <gid> <cuid> <cgid> <size> <destroyed 0|1> <locked 0|1> <keep id 0|1>
  *   sem <id> <key> <mode> <uid> <gid> <cuid> <cgid> <values v,v,...>
@@ -115,6 +118,11 @@
  *                                                   (a registration whose fd number no longer
  *                                                    holds its file: made first, the file put
  *                                                    at that number and closed again)
+ *   area <window offset> <len> <mmap flags>   (copy-on-write sharing, restore_cow.c: mapped
+ *                       by the task in the staging window before it creates its children)
+ *   move <window offset> <dst> <len>   (at the map step that window range becomes the mapping
+ *                       at dst, which a vma line names exactly)
+ *   zap <start> <len>   (pages of a moved mapping the task does not have: MADV_DONTNEED)
  *   vma <start> <end> <prot> <mmap flags> <pgoff> <fill 0|1> <madvise bits> <hexpath|-> [<obj id>]
  *       (with an obj id: a mapping of that content object)
  *   shmat <start> <end> <prot> <segment id in the image> <shmat flags> <madvise bits>
@@ -308,7 +316,14 @@ struct vma_plan {
 	int fd;     /* the helper's fd of the file mapped, opened with the task's credentials
 		     * (restore_paths.c); every task inherits it; -1: anonymous */
 	int is_shm, shmid, shmflg; /* a System V segment (image id) attached with shmat */
+	int moved;  /* its memory comes from the staging window (a move of its task): not mapped anew,
+		     * not given a userfaultfd (its pages are shared copy-on-write) */
 };
+
+/* Copy-on-write sharing through fork (restore_cow.c): offsets are into the staging window. */
+struct cow_area { uint64_t off, len; int flags; }; /* mapped by the task before its children */
+struct cow_range { uint64_t a, b, len; };          /* move: window offset, destination, length;
+						     * zap: start, -, length */
 
 enum ipc_kind { IPC_KIND_SHM = 1, IPC_KIND_SEM, IPC_KIND_MSG };
 
@@ -417,6 +432,13 @@ struct task_plan {
 	int ctty;   /* index into plan.ttys of the controlling terminal it takes (act.ctty), -1 */
 	struct vma_plan *vmas;
 	int nvmas;
+	struct cow_area *areas;      /* its staging areas, mapped before it creates its children */
+	int nareas;
+	struct cow_range *moves;     /* window ranges that become its mappings at the map step */
+	int nmoves;
+	struct cow_range *zaps;      /* pages it lacks in moved mappings: MADV_DONTNEED */
+	int nzaps;
+	int staged_left;             /* its staged page runs not read yet */
 	uint64_t vvar_start, vdso_start;
 	struct ucr_prctl_mm_map mm;
 	int have_mm;
@@ -479,6 +501,8 @@ struct plan {
 	int ipcns;
 	struct ipc_plan *ipcs;
 	int nipcs;
+	uint64_t window, window_len; /* the staging window (restore_cow.c): placed, and its size */
+	size_t nstaged;              /* srun lines (the first runs after the objruns) */
 };
 
 /* Index of shared memory object id in p->objs, or -1. */

@@ -45,4 +45,7 @@ int plan_find_file(const struct plan *p, int id);
 /* Adds the file of a `file.<kind>` line (id checked unique); NULL after reporting a failure. */
 struct file_plan *plan_new_file(struct plan *p, uint64_t id, const char *verb);
 int plan_find_tty(const struct plan *p, int index);
+/* restore_cow.c: a staged run just added (its window offset); the checks after the last line */
+int plan_cow_srun(struct plan *p, uint64_t off);
+int plan_cow_check(struct plan *p);
 #endif

@@ -182,6 +182,20 @@ static void wait_stopped(pid_t pid, int ms)
 	}
 }
 
+/* The page stream as far as it was read while the tree was built (restore_cow.c), and the
+ * tasks' pids as the helper sees them (0: not created yet). */
+static uint32_t stream_digest;
+static uint64_t stream_bytes, stream_records;
+static pid_t pids[1 << 16];
+
+int read_pages_upto(size_t upto)
+{
+	for (int i = 0; i < plan.ntasks; i++)
+		pids[i] = plan.tasks[i].pid;
+	struct page_sink sink = { pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
+	return pages_restore_upto(3, plan.runs, plan.nruns, upto, &sink, &stream_digest, &stream_bytes, &stream_records);
+}
+
 /* The steps after the plan (restore_all): the handlers of the restore channel (protocol/schema.mjs). */
 struct restore_in {
 	pid_t *pids; /* every task's pid as the helper sees it */
@@ -208,8 +222,8 @@ int on_restore_finish(struct restore_in *in, struct msg_restore_finish *m)
 int on_restore_pages(struct restore_in *in, struct msg_restore_pages *m)
 {
 	(void)m;
-	uint32_t digest = plan.seed;
-	uint64_t bytes = 0, records = 0;
+	uint32_t digest = stream_digest; /* the stream as far as it was read while the tree was built */
+	uint64_t bytes = stream_bytes, records = stream_records;
 	char *trailer = NULL;
 	struct page_sink sink = { in->pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
 	/* tasks filled with process_vm_writev fault in their own pages from the end
@@ -257,6 +271,8 @@ int on_restore_resume(struct restore_in *in, struct msg_restore_resume *m)
 
 static int restore_all(int detach)
 {
+	if (plan.ntasks > (int)(sizeof pids / sizeof pids[0]))
+		return proto_fail("memory", "tree", E2BIG, "too many tasks");
 	if (plan.spool && spool_image() < 0)
 		return -1;
 	EMIT_PLANNED();
@@ -264,6 +280,8 @@ static int restore_all(int detach)
 	uint64_t gadget = map_gadget();
 	if (!gadget)
 		return proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");
+	if (cow_window() < 0)
+		return -1;
 	void *shared = mmap(NULL, 4096 + (size_t)plan.ntasks * sizeof(int), PROT_READ | PROT_WRITE,
 			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED)
@@ -277,9 +295,10 @@ static int restore_all(int detach)
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old); /* tasks start with every signal blocked */
+	stream_digest = plan.seed;
 	int r = run_actions();
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (r < 0)
+	if (r < 0 || cow_all_read() < 0)
 		return -1;
 	emit_pids(0);
 
@@ -290,9 +309,6 @@ static int restore_all(int detach)
 	 *   finish <task>   the task's last state, by its tracer           -> finished
 	 *   resume          every task detached together                   -> running
 	 * EOF (the coordinator gave up) ends the restart: everything is killed. */
-	static pid_t pids[1 << 16];
-	if (plan.ntasks > (int)(sizeof pids / sizeof pids[0]))
-		return proto_fail("memory", "tree", E2BIG, "too many tasks");
 	for (int i = 0; i < plan.ntasks; i++)
 		pids[i] = plan.tasks[i].pid;
 	struct restore_in in = { .pids = pids };

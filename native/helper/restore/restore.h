@@ -8,11 +8,11 @@
 
 /* Commands the helper sends down a task's command pipe, and the reports that come back on
  * the one report pipe all tasks share (each write is atomic: smaller than PIPE_BUF). */
-enum task_op { OP_CLONE = 1, OP_SETSID, OP_SETPGID, OP_EXIT, OP_REAP, OP_RESTORE, OP_INIT, OP_CTTY, OP_TCPGRP };
+enum task_op { OP_CLONE = 1, OP_SETSID, OP_SETPGID, OP_EXIT, OP_REAP, OP_RESTORE, OP_INIT, OP_CTTY, OP_TCPGRP, OP_STAGE };
 struct task_cmd {
 	int op, arg;
 };
-enum task_step { STEP_CLONE = 1, STEP_SETSID, STEP_SETPGID, STEP_REAP, STEP_OPEN, STEP_DUP, STEP_CWD, STEP_EPOLL, STEP_CTTY, STEP_TCPGRP, STEP_DONE };
+enum task_step { STEP_CLONE = 1, STEP_SETSID, STEP_SETPGID, STEP_REAP, STEP_OPEN, STEP_DUP, STEP_CWD, STEP_EPOLL, STEP_CTTY, STEP_TCPGRP, STEP_STAGE, STEP_DONE };
 struct task_report {
 	int task, step, err, pid;
 };
@@ -149,6 +149,22 @@ int restore_finish(struct task_plan *t, uint64_t gadget);
 int restore_populate(struct task_plan *t, int idx, uint64_t gadget);
 /* the pages the image carries for task idx's private memory (its runs) */
 uint64_t task_image_pages(int idx);
+/* restore_cow.c: copy-on-write sharing through fork (see there). The staging
+ * window placed (before any task; plan lines: plan_parse.h); a task's areas mapped by itself; its staged pages read after
+ * it is created; whether a creator is ready for its children; the map step's unmap of the rest
+ * (full batches run) and its moves and zaps. */
+struct batch;
+int cow_window(void);
+int cow_map_areas(const struct plan *p, const struct task_plan *t);
+void cow_populate(const struct plan *pl, volatile uint64_t *progress, int idx);
+int cow_read_staged(int idx);
+int cow_ready(int creator);
+int cow_all_read(void);
+int cow_unmap_rest(const struct task_plan *t, uint64_t gadget, struct batch *b, int *kept);
+int cow_moves(struct task_plan *t);
+/* restore.c: page records read up to run upto (exclusive) of the plan, during the tree's
+ * creation (the rest follow in the pages phase) */
+int read_pages_upto(size_t upto);
 /* restore_uffd.c: anonymous memory filled with UFFDIO_COPY (see there). uffd_wanted: task idx
  * should get a userfaultfd (map step); uffd_take_all/uffd_drop_all: the helper's fds and
  * registrations around the pages; uffd_fill: one page record into a task. */

@@ -192,6 +192,10 @@ void task_loop(struct restore_ctx *c, int idx)
 		case OP_CTTY: /* a session leader takes its pty (every signal is still blocked) */
 			report(c, idx, STEP_CTTY, ioctl(c->plan->ttys[t->ctty].slave_hfd, TIOCSCTTY, 0) < 0 ? errno : 0, getpid());
 			break;
+		case OP_STAGE: /* restore_cow.c */
+			report(c, idx, STEP_STAGE, cow_map_areas(c->plan, t) < 0 ? errno : 0, getpid());
+			cow_populate(c->plan, c->progress, idx); /* while the helper writes them */
+			break;
 		case OP_TCPGRP:
 			report(c, idx, STEP_TCPGRP, tcsetpgrp(c->plan->ttys[t->ctty].slave_hfd, cmd.arg) < 0 ? errno : 0, getpid());
 			break;

@@ -82,6 +82,8 @@ static int map_vmas(struct task_plan *p)
 	batch_init(&b, 0);
 	for (int i = 0; i < p->nvmas; i++) {
 		const struct vma_plan *m = &p->vmas[i];
+		if (m->moved) /* there already: from the staging window */
+			continue;
 		if (m->is_shm) { /* a System V segment: shmat, after the mappings batched so far */
 			if ((b.n && map_run(p, &b) < 0) || attach_shm(m, vma_name(m)) < 0)
 				return -1;
@@ -136,8 +138,9 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 	 * old place as one unit: one stop. */
 	static struct batch b;
 	batch_init(&b, 0);
-	batch_add(&b, SYS_munmap, 0, gadget, 0, 0, 0, 0, 0, 0);
-	batch_add(&b, SYS_munmap, gadget + GADGET_SIZE, TASK_END - gadget - GADGET_SIZE, 0, 0, 0, 0, 0, 0);
+	int kept; /* mappings of the staging window the task keeps (restore_cow.c) */
+	if (cow_unmap_rest(p, gadget, &b, &kept) < 0)
+		return -1;
 	batch_add(&b, SYS_arch_prctl, ARCH_MAP_VDSO_64, p->vvar_start, 0, 0, 0, 0, 0, 1);
 	if (batch_run(&b, &rt) < 0)
 		return proto_fail_sys("munmap", "memory", "munmap", errno, "cannot drive the task through munmap");
@@ -148,14 +151,14 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 	}
 	int others;
 	uint64_t vs;
-	if (scan_maps(rt.pid, &others, &vs) < 0 || others != 2) /* the gadget's code and scratch parts */
+	if (scan_maps(rt.pid, &others, &vs) < 0 || others != 2 + kept) /* the gadget's code and scratch parts */
 		return proto_fail("memory", "address space", EBUSY, "mappings survived the unmap");
 	if (vs != p->vdso_start)
 		return proto_fail("memory", "[vdso]", EFAULT,
 				  "the vdso could not be placed at 0x%llx (kernel differs from the image's?)",
 				  (unsigned long long)p->vdso_start);
 
-	if (map_vmas(p) < 0)
+	if (cow_moves(p) < 0 || map_vmas(p) < 0)
 		return -1;
 	/* A userfaultfd for the helper to fill the anonymous memory with (restore_uffd.c); a
 	 * failure only means it is filled the old way. */
@@ -193,7 +196,7 @@ int restore_populate(struct task_plan *p, int idx, uint64_t gadget)
 	for (size_t r = pl->nruns; r-- > 0;) {
 		const struct page_run *run = &pl->runs[r];
 		base -= run->npages; /* this run's first page in the stream */
-		if (run->obj || run->task != (uint32_t)idx)
+		if (run->obj || run->stage || run->task != (uint32_t)idx) /* staged: in before the map step */
 			continue;
 		for (uint64_t end = run->npages; end > 0;) {
 			uint64_t start = end > POPULATE_CHUNK ? end - POPULATE_CHUNK : 0;

@@ -34,6 +34,7 @@ static const char *step_name(int step)
 	case STEP_EPOLL: return "cannot register an epoll target again";
 	case STEP_CTTY: return "cannot take its terminal back as controlling terminal";
 	case STEP_TCPGRP: return "cannot make its process group the terminal's foreground again";
+	case STEP_STAGE: return "cannot map the memory its children share with it in the staging window";
 	}
 	return "failed";
 }
@@ -127,7 +128,7 @@ int run_actions(void)
 				t->pid = pid;
 				t->nspid = init ? 1 : pid;
 			} else {
-				if (send_cmd(a->arg, OP_CLONE, a->task, &r) < 0)
+				if (cow_ready(a->arg) < 0 || send_cmd(a->arg, OP_CLONE, a->task, &r) < 0)
 					return -1;
 				t->nspid = r.pid;
 				t->pid = plan.pidns ? outer_pid_of_new_child(parent_pid_of(a->task)) : r.pid;
@@ -136,6 +137,9 @@ int run_actions(void)
 			}
 			if (t->kind == TASK_NORMAL && (tracer_send(a->task, W_SEIZE) < 0 || tracer_wait_ack(a->task, W_SEIZE) < 0))
 				return proto_fail("create", "ptrace", errno, "cannot seize the new task %d", t->pid);
+			/* the memory its children share with it, before it creates any (restore_cow.c) */
+			if (t->kind == TASK_NORMAL && ((t->nareas && send_cmd(a->task, OP_STAGE, 0, &r) < 0) || cow_read_staged(a->task) < 0))
+				return -1;
 			if (fault_at("clone", t->old_pid))
 				return proto_fail("create", "clone", ECANCELED, FAULT_MSG);
 			break;

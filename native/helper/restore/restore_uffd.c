@@ -43,7 +43,7 @@ extern struct restore_ctx ctx;
 /* A mapping worth a userfaultfd: private, anonymous, filled from the image. */
 static int uffd_vma(const struct vma_plan *m)
 {
-	return !m->path && m->obj < 0 && !m->is_shm && m->fill && (m->flags & MAP_PRIVATE);
+	return !m->path && m->obj < 0 && !m->is_shm && m->fill && (m->flags & MAP_PRIVATE) && !m->moved;
 }
 
 int uffd_wanted(const struct task_plan *p, int idx)

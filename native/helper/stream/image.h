@@ -56,6 +56,8 @@ struct page_run {
 	uint32_t obj;
 	uint64_t addr;
 	uint64_t npages;
+	uint64_t stage; /* restart: a staged run (restore_cow.c) goes to this address in the staging
+			 * window instead of addr; 0: to addr */
 };
 
 uint32_t digest_add(uint32_t digest, uint32_t crc);
@@ -122,6 +124,10 @@ void pages_progress(uint64_t before, uint64_t after);
  * trailer_hex (caller frees). */
 int pages_restore(int in, const struct page_run *runs, size_t n, const struct page_sink *sink,
 		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex);
+/* Only the records of runs[0..upto) (upto <= n), the reader kept for the next call (which goes on
+ * where this one stopped). */
+int pages_restore_upto(int in, const struct page_run *runs, size_t n, size_t upto, const struct page_sink *sink,
+		       uint32_t *digest, uint64_t *bytes, uint64_t *records);
 
 /* restore_ipc.c: one SHM record (payload read and checksummed by the reader: crc; the frame
  * says want_crc) into the helper's attachment of its segment; adds its crc to *digest and its

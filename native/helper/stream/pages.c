@@ -244,7 +244,7 @@ static long fill_order(unsigned char *slot, const struct pl_order *o)
 		errno = ECANCELED;
 		return -1;
 	}
-	if (!src || t_read_mem(o->pid, o->addr, src, len) < 0)
+	if (!src || t_read_pages(o->pid, o->addr, src, len) < 0)
 		return -1;
 	struct pages_hdr h = { .task = o->task, .npages = o->npages, .addr = o->addr };
 	return (long)seal_record(slot, src, &h, len, REC_PAGES, REC_PAGES_LZ4);
@@ -314,7 +314,7 @@ static int dump_runs(const struct chunk_src *src, const struct page_run *runs, s
 
 static int read_task(const struct chunk_src *s, unsigned char *buf, uint64_t addr, size_t len)
 {
-	if (t_read_mem(s->pid, addr, buf, len) == 0)
+	if (t_read_pages(s->pid, addr, buf, len) == 0)
 		return 0;
 	char obj[64];
 	snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)addr);

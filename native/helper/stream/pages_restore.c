@@ -58,12 +58,18 @@ static int record_failed(const struct pl_record *rec)
 	}
 }
 
-static int pages_consume(const struct page_run *runs, size_t n, const struct page_sink *sink,
+/* Where the stream is: run r, of which off pages are filled; kept between the calls of a restart
+ * that reads part of the stream while the tree is built (pages_restore_upto). */
+static size_t r;
+static uint64_t off;
+static int reading;
+
+static int pages_consume(const struct page_run *runs, size_t n, size_t upto, const struct page_sink *sink,
 			 uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex)
 {
-	size_t r = 0;
-	uint64_t off = 0; /* pages of runs[r] already filled */
 	for (;;) {
+		if (!trailer_hex && r >= upto) /* a part only (pages_restore_upto) */
+			return 0;
 		struct pl_record rec;
 		pl_reader_next(&rec);
 		if (rec.status != PR_OK)
@@ -132,7 +138,8 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 				return proto_fail("restore-pages", obj, errno ? errno : EIO,
 						  "cannot fill it at offset %llu", (unsigned long long)h.addr);
 			}
-		} else if (zero_skipped(sink, h.task, h.addr, buf, len), sink->fill(h.task, sink->pids[h.task], h.addr, buf, len) < 0) {
+		} else if (zero_skipped(sink, h.task, h.addr, buf, len),
+			   sink->fill(h.task, sink->pids[h.task], runs[r].stage ? runs[r].stage + off * PAGE_SZ : h.addr, buf, len) < 0) {
 			char obj[64];
 			snprintf(obj, sizeof obj, "memory at 0x%llx", (unsigned long long)h.addr);
 			return proto_fail("restore-pages", obj, errno, "cannot write pages into task %d",
@@ -159,10 +166,28 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 int pages_restore(int in, const struct page_run *runs, size_t n, const struct page_sink *sink,
 		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex)
 {
-	if (pl_reader_start(in) < 0)
+	if (!reading && pl_reader_start(in) < 0)
 		return proto_fail("restore-pages", "reader", errno, "cannot start the image reader");
-	int rc = pages_consume(runs, n, sink, digest, bytes, records, trailer_hex);
+	reading = 1;
+	int rc = pages_consume(runs, n, n, sink, digest, bytes, records, trailer_hex);
 	pl_stop();
+	reading = 0;
+	return rc;
+}
+
+/* The records of runs before upto only (restore_cow.c: staged pages while the tree is built);
+ * the reader keeps going for the next call. */
+int pages_restore_upto(int in, const struct page_run *runs, size_t n, size_t upto, const struct page_sink *sink,
+		       uint32_t *digest, uint64_t *bytes, uint64_t *records)
+{
+	if (!reading && pl_reader_start(in) < 0)
+		return proto_fail("restore-pages", "reader", errno, "cannot start the image reader");
+	reading = 1;
+	int rc = pages_consume(runs, n, upto, sink, digest, bytes, records, NULL);
+	if (rc < 0) {
+		pl_stop();
+		reading = 0;
+	}
 	return rc;
 }
 

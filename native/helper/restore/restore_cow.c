@@ -1,0 +1,334 @@
+/* Copy-on-write sharing through fork at restart (src/kernel/cow.ts plans it).
+ *
+ * A page a child shared with its parent at checkpoint (same frame since the fork) must be one
+ * page again. Only fork makes a private anonymous page shared, so the parent must hold its
+ * memory before it creates the child. At restart a task is created by its parent while both
+ * still run the helper's code (restore_child.c), long before their address spaces are rebuilt
+ * (restore_map.c), so the shared memory goes through a *staging window*: an address range the
+ * helper reserves, free in itself and in every task's image.
+ *
+ *   plan     `area` lines: mappings a task maps in the window (at window + offset, private
+ *            anonymous, read-write) before it creates its children; `srun` lines: the task's
+ *            page runs that go there (the image carries them first, in creation order);
+ *            `move` lines: window ranges that become the task's mappings; `zap` lines: pages of
+ *            those the task does not have.
+ *   create   right after a task is cloned it maps its areas (OP_STAGE) and the helper reads
+ *            its staged page records into them (process_vm_writev at the window address);
+ *            a child cloned after that inherits the window by fork: its pages are the
+ *            parent's, shared copy-on-write. A child's own staged records (pages it wrote
+ *            after the fork, which its own children share) are written into the inherited
+ *            window range: that write copies the page for the child alone, as at the fork.
+ *   map      every task keeps its window ranges (`move`) when it unmaps the helper's memory,
+ *            mremap()s them to their addresses (the pages, shared ones included, move with
+ *            the mapping), MADV_DONTNEED's the pages it did not have (`zap`), and maps the
+ *            rest as before. A moved mapping gets no userfaultfd: its own remaining pages are
+ *            written with process_vm_writev, which copies a shared page first.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "batch.h"
+#include "plan_parse.h"
+#include "proto.h"
+#include "restore.h"
+#include "tracee.h"
+
+extern struct plan plan;
+extern struct restore_ctx ctx;
+
+#define TASK_END 0x7ffffffff000ULL
+#define PAGED(x) (!((x) % PAGE_SZ))
+
+/* area <off> <len> <flags> | move <off> <dst> <len> | zap <start> <len> (a task's section) */
+int on_plan_area(struct plan_in *in, struct msg_plan_area *m)
+{
+	TASK(t);
+	struct plan *p = in->p;
+	NEED(PAGED(m->off) && PAGED(m->len) && m->len && m->off < TASK_END && m->len < TASK_END - m->off && m->flags <= 0x7fffffff);
+	struct cow_area *a = GROW(t->areas, t->nareas);
+	NEED(a != NULL);
+	*a = (struct cow_area){ m->off, m->len, (int)m->flags };
+	if (m->off + m->len > p->window_len)
+		p->window_len = m->off + m->len;
+	return 0;
+}
+
+int on_plan_move(struct plan_in *in, struct msg_plan_move *m)
+{
+	TASK(t);
+	NEED(PAGED(m->off) && PAGED(m->dst) && PAGED(m->len) && m->len && m->off < TASK_END && m->len < TASK_END - m->off &&
+	     m->dst < TASK_END - m->len);
+	struct cow_range *r = GROW(t->moves, t->nmoves);
+	NEED(r != NULL);
+	*r = (struct cow_range){ m->off, m->dst, m->len };
+	return 0;
+}
+
+int on_plan_zap(struct plan_in *in, struct msg_plan_zap *m)
+{
+	TASK(t);
+	NEED(PAGED(m->start) && PAGED(m->len) && m->len && m->start < TASK_END && m->len < TASK_END - m->start);
+	struct cow_range *r = GROW(t->zaps, t->nzaps);
+	NEED(r != NULL);
+	*r = (struct cow_range){ m->start, 0, m->len };
+	return 0;
+}
+
+/* srun <task> <addr> <npages> <window offset>, just appended to the runs by plan.c: only
+ * after objrun and srun lines */
+int plan_cow_srun(struct plan *p, uint64_t off)
+{
+	struct page_run *r = &p->runs[p->nruns - 1];
+	NEED(PAGED(r->addr) && PAGED(off) && off < TASK_END && r->npages < (1ULL << 35));
+	NEED(p->nruns == 1 || p->runs[p->nruns - 2].obj || p->runs[p->nruns - 2].stage);
+	r->stage = off + 1; /* the window is placed later: until then the offset + 1 */
+	p->nstaged++;
+	p->tasks[r->task].staged_left++;
+	return 0;
+}
+
+/* After the last line: every move names one of the task's private anonymous mappings exactly
+ * and lies in the window; areas and staged runs lie in the window; staged runs in areas. */
+int plan_cow_check(struct plan *p)
+{
+	for (int i = 0; i < p->ntasks; i++) {
+		struct task_plan *t = &p->tasks[i];
+		for (int k = 0; k < t->nmoves; k++) {
+			struct cow_range *mv = &t->moves[k];
+			NEED(mv->a + mv->len <= p->window_len);
+			int found = 0;
+			for (int j = 0; j < t->nvmas && !found; j++) {
+				struct vma_plan *m = &t->vmas[j];
+				if (m->start == mv->b && m->end - m->start == mv->len) {
+					NEED(!m->path && m->obj < 0 && !m->is_shm && (m->flags & MAP_PRIVATE) && !m->moved &&
+					     !(m->flags & MAP_GROWSDOWN) && m->fill);
+					m->moved = 1;
+					found = 1;
+				}
+			}
+			NEED(found);
+		}
+	}
+	for (size_t r = 0; r < p->nruns; r++) {
+		const struct page_run *run = &p->runs[r];
+		if (!run->stage)
+			continue;
+		NEED(run->stage - 1 + run->npages * PAGE_SZ <= p->window_len);
+	}
+	return 0;
+}
+
+static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
+{
+	return a < d && c < b;
+}
+
+/* The staging window: free in every task's image and in the helper, reserved (PROT_NONE, no
+ * memory) before any task or worker exists, so nothing else lands there; staged runs get
+ * their addresses in it. */
+int cow_window(void)
+{
+	if (!plan.window_len)
+		return 0;
+	uint64_t len = plan.window_len + PAGE_SZ, step = 1ULL << 30; /* a guard page at the end */
+	for (uint64_t g = 1ULL << 32; g + len < TASK_END; g += step) {
+		int clash = 0;
+		for (int t = 0; t < plan.ntasks && !clash; t++) {
+			struct task_plan *tp = &plan.tasks[t];
+			clash = tp->vvar_start && overlaps(g, g + len, tp->vvar_start, tp->vdso_start + 0x10000);
+			for (int i = 0; i < tp->nvmas && !clash; i++)
+				clash = overlaps(g, g + len, tp->vmas[i].start, tp->vmas[i].end);
+		}
+		if (clash)
+			continue;
+		void *m = mmap((void *)g, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		if (m == MAP_FAILED)
+			continue;
+		if ((uint64_t)m != g) {
+			munmap(m, len);
+			continue;
+		}
+		plan.window = g;
+		for (size_t r = 0; r < plan.nruns; r++)
+			if (plan.runs[r].stage)
+				plan.runs[r].stage = g + plan.runs[r].stage - 1;
+		return 0;
+	}
+	return proto_fail("create", "staging window", ENOMEM, "no free address range of %llu bytes for the memory tasks share",
+			  (unsigned long long)len);
+}
+
+/* In the new task (restore_child.c): its areas, over the reservation it inherited. */
+int cow_map_areas(const struct plan *p, const struct task_plan *t)
+{
+	for (int i = 0; i < t->nareas; i++) {
+		const struct cow_area *a = &t->areas[i];
+		void *want = (void *)(uintptr_t)(p->window + a->off);
+		void *m = mmap(want, a->len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (a->flags & MAP_NORESERVE), -1, 0);
+		if (m != want)
+			return -1;
+	}
+	return 0;
+}
+
+/* In the new task, right after it mapped its areas and while the helper writes its staged pages
+ * from the first one on: it faults in its own staged pages from the last one back (2 MiB at a
+ * time), until it meets the helper's progress (the pages of the stream written so far), so the
+ * two CPUs share the page faults of fresh memory. Only pages the image carries are touched:
+ * holes stay holes; a page already written is left as it is. */
+void cow_populate(const struct plan *pl, volatile uint64_t *progress, int idx)
+{
+	uint64_t base = 0;
+	size_t n = 0;
+	while (n < pl->nruns && (pl->runs[n].obj || pl->runs[n].stage))
+		base += pl->runs[n++].npages; /* the staged part's end in the stream, in pages */
+	for (size_t r = n; r-- > 0;) {
+		const struct page_run *run = &pl->runs[r];
+		base -= run->npages; /* this run's first page in the stream */
+		if (!run->stage || run->task != (uint32_t)idx)
+			continue;
+		for (uint64_t end = run->npages; end > 0;) {
+			uint64_t start = end > 512 ? end - 512 : 0;
+			if (base + end <= *progress)
+				return; /* the helper has written everything from here back */
+			madvise((void *)(uintptr_t)(run->stage + start * PAGE_SZ), (end - start) * PAGE_SZ, MADV_POPULATE_WRITE);
+			end = start;
+		}
+	}
+}
+
+/* Right after task idx was created (and mapped its areas): its staged page records, which come
+ * next in the stream (the image has them in creation order). */
+static size_t staged_next; /* index into plan.runs */
+int cow_read_staged(int idx)
+{
+	if (!plan.nstaged)
+		return 0;
+	if (!staged_next)
+		while (staged_next < plan.nruns && plan.runs[staged_next].obj)
+			staged_next++;
+	size_t end = staged_next;
+	while (end < plan.nruns && plan.runs[end].stage && plan.runs[end].task == (uint32_t)idx)
+		end++;
+	if (end == staged_next)
+		return 0;
+	if (read_pages_upto(end) < 0)
+		return -1;
+	plan.tasks[idx].staged_left -= (int)(end - staged_next);
+	staged_next = end;
+	return 0;
+}
+
+/* Before a creator creates a child: its own staged pages must be in (else the image's order
+ * does not fit this restart's creation order). */
+int cow_ready(int creator)
+{
+	if (creator < 0 || !plan.tasks[creator].staged_left)
+		return 0;
+	return proto_fail("create", "staged pages", EPROTO,
+			  "the pages task %d shares with its children do not come in the order the tree is created",
+			  plan.tasks[creator].old_pid);
+}
+
+/* Once the tree is built: every staged record was read (before the map steps move the window). */
+int cow_all_read(void)
+{
+	for (int i = 0; i < plan.ntasks; i++)
+		if (cow_ready(i) < 0)
+			return -1;
+	return 0;
+}
+
+static int cmp_u64pair(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Runs a full batch of the map step's calls; any failure is reported. */
+static int cow_flush(struct batch *b, const char *what)
+{
+	if (batch_run(b, &rt) < 0)
+		return proto_fail("memory", what, errno, "cannot drive the task through %s", what);
+	int bad = batch_failed(b);
+	if (bad >= 0)
+		return proto_fail("memory", what, bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO, "%s failed in the task", what);
+	batch_init(b, 0);
+	return 0;
+}
+
+/* The map step's unmap of everything but the gadget and the task's window ranges (moves):
+ * munmap calls for the gaps between them, added to b (full batches run); *kept: how many mappings remain besides
+ * the gadget's two (adjacent window ranges are one mapping). */
+int cow_unmap_rest(const struct task_plan *t, uint64_t gadget, struct batch *b, int *kept)
+{
+	uint64_t (*keep)[2] = malloc(((size_t)t->nmoves + 1) * sizeof *keep);
+	if (!keep)
+		return proto_fail("memory", "munmap", ENOMEM, "no memory");
+	int n = 0;
+	keep[n][0] = gadget, keep[n][1] = gadget + GADGET_SIZE, n++;
+	for (int i = 0; i < t->nmoves; i++, n++)
+		keep[n][0] = plan.window + t->moves[i].a, keep[n][1] = keep[n][0] + t->moves[i].len;
+	qsort(keep, (size_t)n, sizeof *keep, cmp_u64pair);
+	uint64_t at = 0;
+	*kept = 0;
+	for (int i = 0; i < n; i++) {
+		if (keep[i][0] < at) {
+			free(keep);
+			return proto_fail("memory", "move", EINVAL, "window ranges overlap");
+		}
+		if (!batch_room(b, 0, 3) && cow_flush(b, "munmap") < 0) {
+			free(keep);
+			return -1;
+		}
+		if (keep[i][0] > at)
+			batch_add(b, SYS_munmap, at, keep[i][0] - at, 0, 0, 0, 0, 0, 0);
+		/* window ranges never touch the gadget (the window has a guard page at each end) */
+		if (keep[i][0] != gadget && !(i > 0 && keep[i - 1][0] != gadget && keep[i - 1][1] == keep[i][0]))
+			(*kept)++;
+		at = keep[i][1];
+	}
+	batch_add(b, SYS_munmap, at, TASK_END - at, 0, 0, 0, 0, 0, 0);
+	free(keep);
+	return 0;
+}
+
+/* The window ranges to their addresses, then the pages the task lacks dropped. */
+int cow_moves(struct task_plan *t)
+{
+	static struct batch b;
+	batch_init(&b, 0);
+	for (int pass = 0; pass < 2; pass++) {
+		int n = pass ? t->nzaps : t->nmoves;
+		for (int i = 0; i <= n; i++) {
+			if (i == n || !batch_room(&b, 0, 1)) {
+				if (b.n && batch_run(&b, &rt) < 0)
+					return proto_fail("memory", "mremap", errno, "cannot drive the task through mremap");
+				int bad = batch_failed(&b);
+				if (bad >= 0)
+					return proto_fail("memory", pass ? "madvise" : "mremap",
+							  bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO,
+							  pass ? "cannot drop pages the task did not share" :
+								 "cannot move shared memory to 0x%llx",
+							  (unsigned long long)(pass ? 0 : t->moves[b.tags[bad]].b));
+				for (int k = 0; !pass && k < b.n; k++)
+					if ((uint64_t)b.calls[k].ret != t->moves[b.tags[k]].b)
+						return proto_fail("memory", "mremap", EFAULT, "shared memory moved elsewhere");
+				batch_init(&b, 0);
+				if (i == n)
+					break;
+			}
+			if (pass)
+				batch_add(&b, SYS_madvise, t->zaps[i].a, t->zaps[i].len, MADV_DONTNEED, 0, 0, 0, 0, i);
+			else
+				batch_add(&b, SYS_mremap, plan.window + t->moves[i].a, t->moves[i].len, t->moves[i].len,
+					  MREMAP_MAYMOVE | MREMAP_FIXED, t->moves[i].b, 0, 0, i);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,44 @@
+/**
+ * Checkpoint side of copy-on-write sharing (src/image/cow.ts describes it): which pages of a
+ * child are still its parent's, asked of the helper while the tree is frozen.
+ */
+import { forkSource, intersect, parents, subtract, type Run } from '../image/cow.js';
+import type { TaskImage, TreeEntry, VmaImage } from '../image/types.js';
+import { CheckpointError } from '../errors.js';
+import type { Helper } from './helper.js';
+import { dumpShared } from './protocol.gen.js';
+
+/**
+ * Checkpoint: finds every child's pages still shared with its parent (all frozen) and moves
+ * them from pageRuns to inherited. One `shared` question per mapping that can share, all sent
+ * at once; the answers come in order.
+ */
+export async function findInherited(h: Helper, tasks: TaskImage[], entries: TreeEntry[]): Promise<void> {
+  const parent = parents(tasks, entries);
+  const asks: { task: number; v: VmaImage }[] = [];
+  tasks.forEach((t, i) => {
+    const p = parent[i]!;
+    if (p < 0 || t.leaderExited || tasks[p]!.leaderExited) return;
+    for (const v of t.vmas) if (v.fill && forkSource(tasks[p]!, v)) asks.push({ task: i, v });
+  });
+  if (!asks.length) return;
+  h.send(...asks.map(({ task, v }) => dumpShared({ pid: tasks[task]!.pid, parent: tasks[parent[task]!]!.pid, start: v.start, end: v.end })));
+  const found = new Map<number, Run[]>();
+  for (const { task, v } of asks) {
+    const ev = await h.next('shared');
+    if (ev.start !== v.start) throw new CheckpointError(`process ${tasks[task]!.pid}: page map comparison answered for ${ev.start} instead of ${v.start}`, { pid: tasks[task]!.pid, phase: 'capture' });
+    if (!ev.runs.length) continue;
+    const list = found.get(task) ?? [];
+    for (const r of ev.runs) list.push(r);
+    found.set(task, list);
+  }
+  for (const [i, shared] of found) {
+    const t = tasks[i]!;
+    // only pages the task would have saved (the zero page is never saved, nor inherited)
+    const inherited = intersect(t.pageRuns, shared);
+    if (!inherited.length) continue;
+    t.pageRuns = subtract(t.pageRuns, inherited);
+    t.inherited = inherited;
+  }
+}
+
