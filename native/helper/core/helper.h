@@ -46,7 +46,7 @@ void keeper_commit(void);
 int cmd_drain(char **w, int n);
 int cmd_ack(char **w, int n);
 
-/* A growable text buffer for one JSON event (dump_unix.c). */
+/* A growable text buffer for one JSON event (sbuf.c). */
 struct sbuf {
 	char *p;
 	size_t len, cap;
@@ -54,7 +54,7 @@ struct sbuf {
 void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* a JSON string of the bytes in hex */
 void sb_hex(struct sbuf *b, const void *buf, size_t len);
-/* The tracee's fd, as an fd of the helper (the same open file: pidfd_getfd). */
+/* procfs.c: the tracee's fd, as an fd of the helper (the same open file: pidfd_getfd). */
 int grab_fd(pid_t pid, int fd);
 
 /* Finds a mapping named like "[vdso]" in /proc/PID/maps. */
@@ -62,6 +62,4 @@ int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end
 /* Whether thread tid of process pid has exited (state Z, or X while it goes): a main thread
  * that exited while others run stays a zombie. */
 int thread_is_zombie(pid_t pid, pid_t tid);
-/* Counts the mappings of pid below the user address-space end (for sanity checks). */
-int count_vmas(pid_t pid);
 #endif

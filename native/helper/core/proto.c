@@ -103,11 +103,6 @@ int proto_fail(const char *phase, const char *object, int err, const char *fmt, 
 	return -1;
 }
 
-int proto_failed(void)
-{
-	return failed;
-}
-
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')

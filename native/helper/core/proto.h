@@ -23,7 +23,6 @@ void proto_emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports a failure (errno may be 0) and returns -1 so callers can `return proto_fail(...)`. */
 int proto_fail(const char *phase, const char *object, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-int proto_failed(void);
 
 /* Hex helpers: hex_decode returns the number of bytes written or -1. */
 long hex_decode(const char *hex, void *out, size_t cap);

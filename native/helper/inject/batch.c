@@ -80,18 +80,6 @@ int batch_add(struct batch *b, long nr, uint64_t a1, uint64_t a2, uint64_t a3, u
 	return 0;
 }
 
-uint64_t batch_string(struct batch *b, struct tracee *t, const char *s)
-{
-	size_t len = strlen(s) + 1;
-	if (b->str_off + len > BATCH_TABLE_OFF) {
-		errno = E2BIG;
-		return 0;
-	}
-	uint64_t a = t_scratch_put(t, b->str_off, s, len);
-	b->str_off += len;
-	return a;
-}
-
 int batch_room(const struct batch *b, size_t strlen_next, int calls_next)
 {
 	return b->n + calls_next <= BATCH_MAX && b->str_off + strlen_next + 1 <= BATCH_TABLE_OFF;
