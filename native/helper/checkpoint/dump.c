@@ -31,8 +31,10 @@
 
 #include "dump.h"
 
-struct tracee task; /* the task being worked on (a copy of cur->t) */
-struct dtask *cur;
+/* The task the current command works on: a copy of the frozen task's tracee (its gadget lives
+ * only for the command), and the frozen task itself. */
+static struct tracee task;
+static struct dtask *cur;
 
 static int select_task(const char *pidtext)
 {
@@ -40,69 +42,6 @@ static int select_task(const char *pidtext)
 	if (parse_u64(pidtext, &pid) || !(cur = find_task((pid_t)pid)))
 		return proto_fail("command", pidtext, ESRCH, "process %s is not frozen", pidtext);
 	task = cur->t;
-	return 0;
-}
-
-/* Finds a `syscall` instruction (0f 05) in the task's [vdso] to bootstrap injection. */
-static uint64_t find_vdso_syscall(pid_t pid)
-{
-	uint64_t start, end;
-	if (find_special_vma(pid, "[vdso]", &start, &end) < 0 || end - start > 65536)
-		return 0;
-	unsigned char buf[65536];
-	if (t_read_mem(pid, start, buf, end - start) < 0)
-		return 0;
-	for (uint64_t i = 0; i + 1 < end - start; i++)
-		if (buf[i] == 0x0f && buf[i + 1] == 0x05)
-			return start + i;
-	return 0;
-}
-
-/* Maps a gadget in the task through its vdso `syscall`; signals stay blocked meanwhile. */
-int gadget_map(void)
-{
-	uint64_t insn = find_vdso_syscall(task.pid);
-	if (!insn)
-		return proto_fail("inject", "vdso", ENOENT, "no syscall instruction found in [vdso]");
-	uint64_t all = ~0ULL;
-	if (ptrace(PTRACE_SETSIGMASK, task.pid, (void *)8, &all) < 0)
-		return proto_fail("inject", "sigmask", errno, "cannot block signals");
-	const uint64_t a[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-				MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
-	long ret;
-	if (t_inject_via_syscall_stops(&task, insn, SYS_mmap, a, &ret) < 0)
-		return proto_fail("inject", "gadget", errno, "cannot inject mmap");
-	if (ret < 0 && ret > -4096)
-		return proto_fail("inject", "gadget", (int)-ret, "mmap in the task failed");
-	task.gadget = (uint64_t)ret;
-	task.scratch = task.gadget + GADGET_CODE_SIZE;
-	task.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
-	static const unsigned char code[] = { 0x0f, 0x05, 0xcc };
-	size_t blen;
-	const unsigned char *bcode = batch_code(&blen);
-	if (t_write_mem(task.pid, task.gadget, code, sizeof code) < 0 ||
-	    t_write_mem(task.pid, task.gadget + BATCH_CODE_OFF, bcode, blen) < 0)
-		return proto_fail("inject", "gadget", errno, "cannot write the gadget");
-	if (fault_at("inject", task.pid))
-		return proto_fail("inject", "gadget", ECANCELED, FAULT_MSG);
-	return 0;
-}
-
-void gadget_unmap(void)
-{
-	if (!task.gadget)
-		return;
-	long ret;
-	const uint64_t a[6] = { task.gadget, GADGET_SIZE, 0, 0, 0, 0 };
-	t_inject_via_syscall_stops(&task, task.gadget, SYS_munmap, a, &ret);
-	task.gadget = 0;
-}
-
-int inject_ok(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
-		     const char *what)
-{
-	if (t_inject(&task, nr, a1, a2, a3, a4, 0, 0, ret) < 0)
-		return proto_fail("inject", what, errno, "cannot run %s in the task", what);
 	return 0;
 }
 
@@ -187,7 +126,7 @@ static const char *partial_path;
 
 static void coordinator_gone(void)
 {
-	gadget_unmap();
+	gadget_unmap(&task);
 	release(0);
 	if (partial_path)
 		unlink(partial_path);
@@ -207,7 +146,7 @@ int helper_dump(const char *partial)
 			uint64_t pid;
 			rc = parse_u64(w[1], &pid) ? proto_fail("command", "freeze", EINVAL, "bad pid") : freeze((pid_t)pid);
 		} else if (!strcmp(w[0], "state") && n >= 2)
-			rc = select_task(w[1]) < 0 ? -1 : cmd_state(w + 2, n - 2);
+			rc = select_task(w[1]) < 0 ? -1 : cmd_state(&task, cur, w + 2, n - 2);
 		else if (!strcmp(w[0], "runs"))
 			rc = cmd_runs(w, n);
 		else if (!strcmp(w[0], "pages"))
@@ -259,7 +198,7 @@ int helper_dump(const char *partial)
 		} else
 			rc = proto_fail("command", w[0], EINVAL, "unknown command");
 		if (rc < 0) {
-			gadget_unmap();
+			gadget_unmap(&task);
 			release(0);
 			return 1;
 		}

@@ -33,8 +33,6 @@ int cmd_tcprepair(char **w, int n);
 void tcprepair_undo(void);
 /* tcp_lock.c: a connection locked (1) before it is read (0: it has a filter of its own) */
 int lock_conn(int s, pid_t pid, int fd);
-/* getsockopt of an int (SO_LINGER: -1 off, else seconds), 0 on failure (dump_inet.c) */
-int opt_int(int s, int level, int name);
 /* filters that locked connections while they were read, removed (the tree is released) */
 void tcplock_undo(void);
 /* `tcpkeep <pid> <fd>`, `tcpkeeper`: the keeper holding connections to outside peers after the

@@ -163,7 +163,7 @@ static void wait_stopped(pid_t pid, int ms)
 
 static int restore_all(int detach)
 {
-	if (plan.spool && spool_image() < 0)
+	if (plan.spool && spool_image(plan.seed) < 0)
 		return -1;
 	proto_emit("{\"ev\":\"planned\"}");
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -216,7 +216,7 @@ static int restore_all(int detach)
 			uint32_t digest = plan.seed;
 			uint64_t bytes = 0, records = 0;
 			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
+			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill, .shm = ipc_shm_payload };
 			/* tasks filled with process_vm_writev fault in their own pages from the end
 			 * meanwhile (restore_populate); those with a userfaultfd are filled with
 			 * UFFDIO_COPY, which needs no faulting in (restore_uffd.c) */
@@ -322,7 +322,7 @@ static int verify_pages(void)
 	uint64_t bytes = 0, records = 0, stored = 0;
 	char *trailer = NULL;
 	struct page_sink sink = { .ntasks = (size_t)plan.ntasks, .objknown = obj_known, .lz4 = plan.lz4,
-				  .check_only = 1, .stored = &stored };
+				  .check_only = 1, .stored = &stored, .shm = ipc_shm_payload };
 	if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 || image_eof(3) < 0)
 		return -1;
 	proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"stored\":%llu,\"trailer\":\"%s\"}",

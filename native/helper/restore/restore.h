@@ -58,8 +58,6 @@ const char *fs_who(int task);
  * credentials (called by open_files) */
 int open_task_paths(void);
 
-/* restore_spool.c: the rest of the image stream, checked up to its trailer, into a memfd on fd 3 */
-int spool_image(void);
 /* restore_files.c: the objects every task inherits */
 int open_files(void);
 /* restore_tree.c: the planned actions, then every task's fds and first stop */
@@ -84,6 +82,12 @@ int ipc_create(void);
 int ipc_shm_id(int image_id);
 void ipc_release(void);
 void ipc_undo(void);
+/* one SHM record (payload read and checksummed by the reader: crc; the frame
+ * says want_crc) into the helper's attachment of its segment; adds its crc to *digest and its
+ * bytes to ipc_shm_bytes. */
+int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
+		    int check_only);
+extern uint64_t ipc_shm_bytes;
 /* restore_objs.c: a file the restart made at path (removed again if it fails), and the removal */
 void files_created(const char *path);
 void files_undo(void);

@@ -106,6 +106,9 @@ struct page_sink {
 	 * (no task, object or segment exists; fill, objfill and pids are not used) */
 	int check_only;
 	uint64_t *stored; /* if set: bytes of the LZ4 blocks of compressed records */
+	/* one SHM record (System V shared memory: the ipc kind's ipc_shm_payload) */
+	int (*shm)(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
+		   int check_only);
 };
 
 /* Shared by pages.c (checkpoint) and pages_restore.c (restart): a scratch buffer of one whole
@@ -119,12 +122,9 @@ void pages_progress(uint64_t before, uint64_t after);
 int pages_restore(int in, const struct page_run *runs, size_t n, const struct page_sink *sink,
 		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex);
 
-/* restore_ipc.c: one SHM record (payload read and checksummed by the reader: crc; the frame
- * says want_crc) into the helper's attachment of its segment; adds its crc to *digest and its
- * bytes to ipc_shm_bytes. */
-int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
-		    int check_only);
 /* After the trailer: the image must end there (junk after it is refused). */
 int image_eof(int in);
-extern uint64_t ipc_shm_bytes;
+/* restore_spool.c: the rest of the image stream, checked up to its trailer (digest from seed),
+ * into a memfd on fd 3 */
+int spool_image(uint32_t seed);
 #endif

@@ -80,7 +80,7 @@ static int pages_consume(const struct page_run *runs, size_t n, const struct pag
 		if (f->kind == REC_SHM) { /* System V shared memory, after all pages */
 			if (r != n)
 				return bad_record("shared memory before all pages", runs[r].addr + off * PAGE_SZ);
-			if (ipc_shm_payload(rec.payload, f->len, rec.crc, f->crc, digest, sink->check_only) < 0)
+			if (sink->shm(rec.payload, f->len, rec.crc, f->crc, digest, sink->check_only) < 0)
 				return -1;
 			(*records)++;
 			if (pl_reader_release(rec.slot) < 0)

@@ -44,20 +44,6 @@ static void sb_addr(struct sbuf *b, const char *key, const struct sockaddr_stora
 	sb_add(b, ",\"%s\":{\"addr\":\"%s\",\"port\":%d}", key, text, port);
 }
 
-int opt_int(int s, int level, int name)
-{
-	int v = 0;
-	socklen_t l = sizeof v;
-	if (name == SO_LINGER && level == SOL_SOCKET) {
-		struct linger lg = { 0, 0 };
-		l = sizeof lg;
-		getsockopt(s, level, name, &lg, &l);
-		return lg.l_onoff ? lg.l_linger : -1;
-	}
-	getsockopt(s, level, name, &v, &l);
-	return v;
-}
-
 /* Peeks len bytes of one queue (TCP_REPAIR_QUEUE set) into a JSON hex string, or, above
  * INET_QUEUE_MAX, into a memfd the helper keeps until it exits: the queue is then a content
  * object, streamed as OBJECT records like any other ("<key>Obj":[fd, bytes, inode]). */

@@ -33,4 +33,18 @@ static const struct inet_opt inet_opts[] = {
 };
 #define INET_NOPTS ((int)(sizeof inet_opts / sizeof inet_opts[0])) /* 22 */
 enum { IO_REUSEADDR = 0, IO_SNDBUF = 4, IO_RCVBUF = 5, IO_LINGER = 11 };
+/* getsockopt of an int (SO_LINGER: -1 off, else seconds), 0 on failure */
+static inline int opt_int(int s, int level, int name)
+{
+	int v = 0;
+	socklen_t l = sizeof v;
+	if (name == SO_LINGER && level == SOL_SOCKET) {
+		struct linger lg = { 0, 0 };
+		l = sizeof lg;
+		getsockopt(s, level, name, &lg, &l);
+		return lg.l_onoff ? lg.l_linger : -1;
+	}
+	getsockopt(s, level, name, &v, &l);
+	return v;
+}
 #endif
