@@ -17,6 +17,9 @@
 
 #include "fault.h"
 #include "helper.h"
+#include "kind.h"
+
+extern const struct kind_ops *const helper_kinds[]; /* kinds.c */
 
 /* Restart: the coordinator is gone. Exiting ends the tracer workers (their PR_SET_PDEATHSIG),
  * so every task being restored dies (PTRACE_O_EXITKILL, or its own PR_SET_PDEATHSIG). The
@@ -49,10 +52,11 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
 	if (argc >= 2 && !strcmp(argv[1], "dump"))
-		return helper_dump(argc == 4 && !strcmp(argv[2], "--partial") ? argv[3] : NULL);
+		return helper_dump(argc == 4 && !strcmp(argv[2], "--partial") ? argv[3] : NULL, helper_kinds);
 	if (argc >= 2 && !strcmp(argv[1], "restore"))
 		return helper_restore(argc == 3 && !strcmp(argv[2], "--detach"),
-				      argc == 3 && !strcmp(argv[2], "--check") ? 1 : argc == 3 && !strcmp(argv[2], "--verify") ? 2 : 0);
+				      argc == 3 && !strcmp(argv[2], "--check") ? 1 : argc == 3 && !strcmp(argv[2], "--verify") ? 2 : 0,
+				      helper_kinds);
 	fprintf(stderr, "usage: ucr-helper dump | restore [--detach | --check | --verify]\n");
 	return 2;
 }

@@ -26,6 +26,7 @@
 #include "fault.h"
 #include "helper.h"
 #include "image.h"
+#include "kind.h"
 #include "proto.h"
 #include "tracee.h"
 
@@ -124,17 +125,29 @@ static int cmd_pages(char **w, int n)
  * without finishing, so a dead ucr leaves no half-written file behind. */
 static const char *partial_path;
 
-static void coordinator_gone(void)
+static void coordinator_gone(const struct kind_ops *const *kinds)
 {
 	gadget_unmap(&task);
+	KINDS_EACH_ARG(kinds, dump_end, 0);
 	release(0);
 	if (partial_path)
 		unlink(partial_path);
 }
 
-int helper_dump(const char *partial)
+/* The command of a kind named w0, or NULL. */
+static const struct kind_verb *kind_verb(const struct kind_ops *const *kinds, const char *w0)
+{
+	for (; *kinds; kinds++)
+		for (const struct kind_verb *v = (*kinds)->verbs; v && v->name; v++)
+			if (!strcmp(v->name, w0))
+				return v;
+	return NULL;
+}
+
+int helper_dump(const char *partial, const struct kind_ops *const *kinds)
 {
 	partial_path = partial;
+	const struct kind_verb *verb;
 	char *line, *w[520];
 	int rc = 0;
 	while ((line = proto_readline())) {
@@ -155,36 +168,6 @@ int helper_dump(const char *partial)
 			pages_lz4 = 1;
 			proto_emit("{\"ev\":\"compress\"}");
 		}
-		else if (!strcmp(w[0], "pipe"))
-			rc = cmd_pipe(w, n);
-		else if (!strcmp(w[0], "fown"))
-			rc = cmd_fown(w, n);
-		else if (!strcmp(w[0], "tty"))
-			rc = cmd_tty(w, n);
-		else if (!strcmp(w[0], "object"))
-			rc = cmd_object(w, n);
-		else if (!strcmp(w[0], "objdump"))
-			rc = cmd_objdump(w, n);
-		else if (!strcmp(w[0], "ipc"))
-			rc = cmd_ipc(w, n);
-		else if (!strcmp(w[0], "sem"))
-			rc = cmd_sem(w, n);
-		else if (!strcmp(w[0], "msg"))
-			rc = cmd_msg(w, n);
-		else if (!strcmp(w[0], "shmdata"))
-			rc = cmd_shmdata(w, n);
-		else if (!strcmp(w[0], "unixdiag"))
-			rc = cmd_unixdiag(w, n);
-		else if (!strcmp(w[0], "unixq"))
-			rc = cmd_unixq(w, n);
-		else if (!strcmp(w[0], "inetq"))
-			rc = cmd_inetq(w, n);
-		else if (!strcmp(w[0], "tcprepair"))
-			rc = cmd_tcprepair(w, n);
-		else if (!strcmp(w[0], "tcpkeep"))
-			rc = cmd_tcpkeep(w, n);
-		else if (!strcmp(w[0], "tcpkeeper"))
-			rc = cmd_tcpkeeper(w, n);
 		else if (!strcmp(w[0], "drain"))
 			rc = cmd_drain(w, n);
 		else if (!strcmp(w[0], "ack"))
@@ -192,18 +175,22 @@ int helper_dump(const char *partial)
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
 			pages_stop();
+			KINDS_EACH_ARG(kinds, dump_end, k);
 			release(k);
 			proto_emit("{\"ev\":\"%s\"}", k ? "killed" : "released");
 			return 0;
-		} else
+		} else if ((verb = kind_verb(kinds, w[0])))
+			rc = verb->run(w, n);
+		else
 			rc = proto_fail("command", w[0], EINVAL, "unknown command");
 		if (rc < 0) {
 			gadget_unmap(&task);
+			KINDS_EACH_ARG(kinds, dump_end, 0);
 			release(0);
 			return 1;
 		}
 	}
 	/* The coordinator went away: leave every task as it was. */
-	coordinator_gone();
+	coordinator_gone(kinds);
 	return 1;
 }

@@ -3,9 +3,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-int helper_dump(const char *partial); /* partial: the image file to remove if the coordinator dies */
+struct kind_ops;
+/* partial: the image file to remove if the coordinator dies; kinds: every object kind (kinds.c) */
+int helper_dump(const char *partial, const struct kind_ops *const *kinds);
 /* check: 1 only read the plan (--check), 2 and verify the page records (--verify) */
-int helper_restore(int detach, int check);
+int helper_restore(int detach, int check, const struct kind_ops *const *kinds);
 /* The coordinator died during a restart (called from a signal handler): removes the System V
  * objects the restart created, unless the tasks are being let go (then they are the tree's). */
 void helper_restore_abandon(void);

@@ -42,6 +42,7 @@
 #include "batch.h"
 #include "fault.h"
 #include "helper.h"
+#include "kind.h"
 #include "proto.h"
 #include "tracee.h"
 
@@ -58,7 +59,7 @@ void helper_restore_abandon(void)
 {
 	/* tracer workers and tasks are forks of the helper: only the helper itself undoes */
 	if (helper_pid && getpid() == helper_pid && !letting_go) {
-		ipc_undo();
+		KINDS_EACH(ctx.kinds, undo);
 		files_undo();
 	}
 }
@@ -110,7 +111,7 @@ static void kill_all(void)
 			kill(plan.tasks[i].pid, SIGKILL);
 	tracers_stop();
 	fs_stop();
-	ipc_undo();
+	KINDS_EACH(ctx.kinds, undo);
 	files_undo();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
 	 * tracer first and only then by its parent, whose own death reparents it to us. */
@@ -126,6 +127,22 @@ static void kill_all(void)
 		struct timespec nap = { 0, 5 * 1000000 };
 		nanosleep(&nap, NULL);
 	}
+}
+
+static int no_object(uint32_t id)
+{
+	(void)id;
+	return 0;
+}
+
+/* Where the page records go: content objects and System V segments to their kinds (every
+ * other field is the caller's). */
+static struct page_sink kinds_sink(uint64_t *shmbytes)
+{
+	const struct kind_ops *obj = KIND_WITH(ctx.kinds, obj_fill), *shm = KIND_WITH(ctx.kinds, shm_record);
+	return (struct page_sink){ .ntasks = (size_t)plan.ntasks, .objknown = obj ? obj->obj_known : no_object,
+				   .objfill = obj ? obj->obj_fill : NULL, .lz4 = plan.lz4,
+				   .shm = shm ? shm->shm_record : NULL, .shm_bytes = shmbytes };
 }
 
 /* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns) */
@@ -178,7 +195,7 @@ static int restore_all(int detach)
 	ctx.uffd = (volatile int *)((char *)shared + 4096);
 	for (int i = 0; i < plan.ntasks; i++)
 		ctx.uffd[i] = -1;
-	if (ipc_create() < 0 || open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
+	if (KINDS_RUN(ctx.kinds, create) < 0 || open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
 		return -1;
 	sigset_t all, old;
 	sigfillset(&all);
@@ -214,9 +231,14 @@ static int restore_all(int detach)
 				return -1;
 		} else if (n == 1 && !strcmp(w[0], "pages")) {
 			uint32_t digest = plan.seed;
-			uint64_t bytes = 0, records = 0;
+			uint64_t bytes = 0, records = 0, shmbytes = 0;
 			char *trailer = NULL;
-			struct page_sink sink = { pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill, .shm = ipc_shm_payload };
+			struct page_sink sink = kinds_sink(&shmbytes);
+			sink.pids = pids;
+			sink.skips = plan.skips;
+			sink.nskips = (size_t)plan.nskips;
+			sink.progress = ctx.progress;
+			sink.fill = uffd_fill;
 			/* tasks filled with process_vm_writev fault in their own pages from the end
 			 * meanwhile (restore_populate); those with a userfaultfd are filled with
 			 * UFFDIO_COPY, which needs no faulting in (restore_uffd.c) */
@@ -226,12 +248,12 @@ static int restore_all(int detach)
 			uffd_take_all();
 			int pr = pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer);
 			uffd_drop_all();
-			if (pr < 0 || seal_objs() < 0)
+			if (pr < 0 || KINDS_RUN(ctx.kinds, loaded) < 0)
 				return -1;
 			if (fault_at("restore-pages", 0))
 				return proto_fail("restore-pages", "image", ECANCELED, FAULT_MSG);
 			proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"trailer\":\"%s\"}",
-				   (unsigned long long)bytes, (unsigned long long)ipc_shm_bytes, (unsigned long long)records, digest, trailer);
+				   (unsigned long long)bytes, (unsigned long long)shmbytes, (unsigned long long)records, digest, trailer);
 		} else if (n == 1 && !strcmp(w[0], "eof")) {
 			/* after the trailer was checked (and acknowledged): nothing may follow it */
 			if (image_eof(3) < 0)
@@ -275,7 +297,7 @@ static int restore_all(int detach)
 		saved_fg = old_fg; /* given back if the restart fails from here */
 	}
 	/* TCP connections leave repair mode right before the tasks run. */
-	if (set_fowns() < 0 || inet_release() < 0)
+	if (set_fowns() < 0 || KINDS_RUN(ctx.kinds, resume) < 0)
 		return -1;
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_DETACH) < 0)
@@ -284,7 +306,7 @@ static int restore_all(int detach)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_wait_ack(i, W_DETACH) < 0)
 			return proto_fail("finish", "detach", errno, "cannot let task %d run", plan.tasks[i].pid);
 	tracers_stop();
-	ipc_release(); /* every task holds its own attachments now */
+	KINDS_EACH(ctx.kinds, release); /* every task holds its own attachments now */
 	/* The tree alone holds its files now: the helper's copies of every object (and the command
 	 * and report pipes) go, or a pipe would never show its reader end of file, nor a socket
 	 * its peer's close, while the helper waits for the root. */
@@ -319,22 +341,24 @@ static int restore_all(int detach)
 static int verify_pages(void)
 {
 	uint32_t digest = plan.seed;
-	uint64_t bytes = 0, records = 0, stored = 0;
+	uint64_t bytes = 0, records = 0, stored = 0, shmbytes = 0;
 	char *trailer = NULL;
-	struct page_sink sink = { .ntasks = (size_t)plan.ntasks, .objknown = obj_known, .lz4 = plan.lz4,
-				  .check_only = 1, .stored = &stored, .shm = ipc_shm_payload };
+	struct page_sink sink = kinds_sink(&shmbytes);
+	sink.check_only = 1;
+	sink.stored = &stored;
 	if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 || image_eof(3) < 0)
 		return -1;
 	proto_emit("{\"ev\":\"loaded\",\"bytes\":%llu,\"shmbytes\":%llu,\"records\":%llu,\"digest\":%u,\"stored\":%llu,\"trailer\":\"%s\"}",
-		   (unsigned long long)bytes, (unsigned long long)ipc_shm_bytes, (unsigned long long)records, digest,
+		   (unsigned long long)bytes, (unsigned long long)shmbytes, (unsigned long long)records, digest,
 		   (unsigned long long)stored, trailer);
 	return 0;
 }
 
-int helper_restore(int detach, int check)
+int helper_restore(int detach, int check, const struct kind_ops *const *kinds)
 {
 	helper_pid = getpid();
 	ctx.plan = &plan;
+	ctx.kinds = kinds;
 	if (plan_read(&plan) < 0)
 		return 1;
 	for (int i = 0; i < plan.ntasks; i++) {

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include "kind.h"
 #include "plan.h"
 
 /* Commands the helper sends down a task's command pipe, and the reports that come back on
@@ -24,6 +25,7 @@ struct restore_ctx {
 	int base; /* every fd >= base belongs to the helper's set-up */
 	volatile uint64_t *progress; /* shared: pages of the stream written so far (pages phase) */
 	volatile int *uffd;          /* shared, per task: its userfaultfd's fd number in it, or -1 */
+	const struct kind_ops *const *kinds; /* every object kind (core/kind.h) */
 };
 
 /* A new task's life before the tracer takes over; never returns. */
@@ -84,11 +86,10 @@ void ipc_release(void);
 void ipc_undo(void);
 /* one SHM record (payload read and checksummed by the reader: crc; the frame
  * says want_crc) into the helper's attachment of its segment; adds its crc to *digest and its
- * bytes to ipc_shm_bytes. */
+ * bytes to *bytes. */
 int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
-		    int check_only);
-extern uint64_t ipc_shm_bytes;
-/* restore_objs.c: a file the restart made at path (removed again if it fails), and the removal */
+		    int check_only, uint64_t *bytes);
+/* made_files.c: a file the restart made at path (removed again if it fails), and the removal */
 void files_created(const char *path);
 void files_undo(void);
 /* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */

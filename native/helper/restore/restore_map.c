@@ -37,7 +37,8 @@ static const char *vma_name(const struct vma_plan *m)
 static int attach_shm(const struct vma_plan *m, const char *obj)
 {
 	long ret;
-	int id = ipc_shm_id(m->shmid);
+	const struct kind_ops *k = KIND_WITH(ctx.kinds, shm_id);
+	int id = k ? k->shm_id(m->shmid) : -1;
 	if (id < 0)
 		return proto_fail("memory", obj, ENOENT, "shared memory segment %d is not in the plan", m->shmid);
 	if (rt_call("memory", "shmat", SYS_shmat, (uint64_t)id, m->start, (uint64_t)m->shmflg, 0, 0, 0, &ret) < 0)

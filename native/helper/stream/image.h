@@ -108,7 +108,8 @@ struct page_sink {
 	uint64_t *stored; /* if set: bytes of the LZ4 blocks of compressed records */
 	/* one SHM record (System V shared memory: the ipc kind's ipc_shm_payload) */
 	int (*shm)(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
-		   int check_only);
+		   int check_only, uint64_t *bytes);
+	uint64_t *shm_bytes; /* bytes of the SHM records */
 };
 
 /* Shared by pages.c (checkpoint) and pages_restore.c (restart): a scratch buffer of one whole

@@ -26,7 +26,6 @@
 #include "restore.h"
 
 extern struct plan plan;
-uint64_t ipc_shm_bytes;
 
 union semun_u {
 	int val;
@@ -223,7 +222,7 @@ void ipc_undo(void)
 
 /* SHM records: segment index = the n-th shm object of the plan; offsets rise within a segment. */
 int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
-		    int check_only)
+		    int check_only, uint64_t *bytes)
 {
 	static int last_seg = -1;
 	static uint64_t next_off;
@@ -248,6 +247,6 @@ int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, u
 	last_seg = (int)h.task;
 	next_off = h.addr + len;
 	*digest = digest_add(*digest, crc);
-	ipc_shm_bytes += len;
+	*bytes += len;
 	return 0;
 }

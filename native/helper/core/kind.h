@@ -1,0 +1,93 @@
+/* One object kind of the helper (a pipe, a unix or inet socket, a pty, System V IPC, content
+ * objects, plain files, event fds): what the checkpoint and the restart do with it, side by
+ * side, as one table per kind in kinds/<kind>/<kind>_ops.c. The tables are registered in one
+ * place, native/helper/kinds.c (its order is the order of every restart step below), and
+ * handed to the checkpoint and the restart by main.c: nothing in checkpoint/ or restore/ names
+ * a kind's function, so adding a kind is its folder, its line in kinds.c and binding.gyp.
+ *
+ * Every hook may be NULL (the kind has nothing to do at that step). Hooks that fail return -1
+ * after proto_fail (one error event naming the object). */
+#ifndef UCR_KIND_H
+#define UCR_KIND_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct file_plan;
+
+/* A checkpoint command of a kind: `name args...` on the helper's fd 0 (see proto.h). */
+struct kind_verb {
+	const char *name;
+	int (*run)(char **w, int n);
+};
+
+struct kind_ops {
+	const char *name;
+
+	/* --- checkpoint (ucr-helper dump) --- */
+	const struct kind_verb *verbs; /* its commands, ended by { NULL } */
+	/* the checkpoint ends, before the tasks are let go: killed 0 (released: the tree runs on,
+	 * undo what was changed) or 1 (killed: commit) */
+	void (*dump_end)(int killed);
+
+	/* --- restart (ucr-helper restore), in this order --- */
+	const int *file_kinds; /* the plan's FILE_* subkinds that are this kind's, ended by 0 */
+	int (*create)(void);   /* before anything else: objects with a life of their own (System V) */
+	int (*open)(void);     /* the kind's objects every task inherits, at high fds */
+	/* one file object of the kind (after every kind's open): 0 with fp->hfd set, 1 when each
+	 * task holding it opens it (no helper fd), -1 */
+	int (*open_file)(struct file_plan *fp);
+	int (*finish)(void);   /* every file object exists (and its locks are taken) */
+	/* page records: OBJECT records (content objects by id) and SHM records (System V
+	 * segments; see page_sink in image.h); the contents are all in: loaded */
+	int (*obj_known)(uint32_t id);
+	int (*obj_fill)(uint32_t id, uint64_t off, const void *buf, size_t len);
+	int (*shm_record)(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc,
+			  uint32_t *digest, int check_only, uint64_t *bytes);
+	int (*shm_id)(int image_id); /* the id segment image_id has now, for a task's mapping */
+	int (*loaded)(void);
+	int (*resume)(void);   /* right before the tasks run */
+	void (*release)(void); /* the tasks run and hold their own objects */
+	void (*undo)(void);    /* the restart failed (also from a signal handler: async-signal-safe) */
+};
+
+/* The kind a plan's FILE_* subkind belongs to, or NULL. */
+static inline const struct kind_ops *kind_of_file(const struct kind_ops *const *kinds, int file_kind)
+{
+	for (; *kinds; kinds++)
+		for (const int *f = (*kinds)->file_kinds; f && *f; f++)
+			if (*f == file_kind)
+				return *kinds;
+	return NULL;
+}
+
+/* The kind that has a hook (e.g. KIND_WITH(kinds, obj_fill)), or NULL. */
+#define KIND_WITH(kinds, hook)                                                                          \
+	({                                                                                              \
+		const struct kind_ops *const *k_ = (kinds);                                             \
+		while (*k_ && !(*k_)->hook)                                                             \
+			k_++;                                                                           \
+		*k_;                                                                                    \
+	})
+
+/* Every kind's hook, in registry order; the first failure ends it (-1). */
+#define KINDS_RUN(kinds, hook)                                                                          \
+	({                                                                                              \
+		int r_ = 0;                                                                             \
+		for (const struct kind_ops *const *k_ = (kinds); *k_ && !r_; k_++)                      \
+			if ((*k_)->hook)                                                                \
+				r_ = (*k_)->hook() < 0 ? -1 : 0;                                        \
+		r_;                                                                                     \
+	})
+#define KINDS_EACH_ARG(kinds, hook, arg)                                                                \
+	do {                                                                                            \
+		for (const struct kind_ops *const *k_ = (kinds); *k_; k_++)                             \
+			if ((*k_)->hook)                                                                \
+				(*k_)->hook(arg);                                                       \
+	} while (0)
+#define KINDS_EACH(kinds, hook)                                                                         \
+	do {                                                                                            \
+		for (const struct kind_ops *const *k_ = (kinds); *k_; k_++)                             \
+			if ((*k_)->hook)                                                                \
+				(*k_)->hook();                                                          \
+	} while (0)
+#endif
