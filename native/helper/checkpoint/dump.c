@@ -109,7 +109,7 @@ static int cmd_pages(char **w, int n)
 	}
 	uint32_t digest = (uint32_t)seed;
 	uint64_t bytes = 0, records = 0;
-	pages_stored = 0;
+	pages_stored_since(1);
 	int r = pages_dump(task.pid, (uint32_t)idx, runs, cnt, 3, &digest, &bytes, &records);
 	free(runs);
 	if (r < 0)
@@ -117,7 +117,7 @@ static int cmd_pages(char **w, int n)
 	if (fault_at("dump-pages", task.pid))
 		return proto_fail("dump-pages", "image", ECANCELED, FAULT_MSG);
 	proto_emit("{\"ev\":\"pages\",\"bytes\":%llu,\"stored\":%llu,\"records\":%llu,\"digest\":%u}",
-		   (unsigned long long)bytes, (unsigned long long)pages_stored, (unsigned long long)records, digest);
+		   (unsigned long long)bytes, (unsigned long long)pages_stored_since(0), (unsigned long long)records, digest);
 	return 0;
 }
 
@@ -165,7 +165,7 @@ int helper_dump(const char *partial, const struct kind_ops *const *kinds)
 		else if (!strcmp(w[0], "pages"))
 			rc = cmd_pages(w, n);
 		else if (!strcmp(w[0], "compress") && n == 2 && !strcmp(w[1], "lz4")) { /* checkpoint --compress */
-			pages_lz4 = 1;
+			pages_compress(1);
 			proto_emit("{\"ev\":\"compress\"}");
 		}
 		else if (!strcmp(w[0], "drain"))

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "batch.h"
 #include "fault.h"
 #include "helper.h"
@@ -46,7 +47,7 @@ int gadget_map(struct tracee *task)
 	long ret;
 	if (t_inject_via_syscall_stops(task, insn, SYS_mmap, a, &ret) < 0)
 		return proto_fail("inject", "gadget", errno, "cannot inject mmap");
-	if (ret < 0 && ret > -4096)
+	if (SYSCALL_FAILED(ret))
 		return proto_fail("inject", "gadget", (int)-ret, "mmap in the task failed");
 	task->gadget = (uint64_t)ret;
 	task->scratch = task->gadget + GADGET_CODE_SIZE;

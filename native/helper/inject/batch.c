@@ -8,6 +8,7 @@
  * the same set of calls the one-by-one injection made, in the same order, from the same task:
  * only the ptrace round trips (tens of microseconds each) are gone. */
 #define _GNU_SOURCE
+#include "arch.h"
 #include "batch.h"
 
 #include <errno.h>
@@ -130,7 +131,7 @@ int batch_failed(const struct batch *b)
 {
 	for (int i = 0; i < b->done; i++) {
 		long r = (long)b->calls[i].ret;
-		if (r < 0 && r > -4096)
+		if (SYSCALL_FAILED(r))
 			return i;
 	}
 	return b->done < b->n ? b->done : -1;

@@ -20,6 +20,7 @@
  *            (stopped ones get SIGSTOP first): `running`
  * Any failure kills every task created so far. */
 #define _GNU_SOURCE
+#include "arch.h"
 #include "restore.h"
 
 #include <errno.h>
@@ -45,8 +46,6 @@
 #include "kind.h"
 #include "proto.h"
 #include "tracee.h"
-
-#define TASK_END 0x7ffffffff000ULL
 
 struct plan plan;
 struct restore_ctx ctx;
@@ -145,16 +144,21 @@ static struct page_sink kinds_sink(uint64_t *shmbytes)
 				   .shm = shm ? shm->shm_record : NULL, .shm_bytes = shmbytes };
 }
 
-/* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns) */
+/* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns);
+ * any number of tasks (the event is as long as it needs to be) */
 static void emit_pids(const char *ev, const char *extra)
 {
-	static char buf[65536], nsbuf[65536];
-	size_t o = 0, n = 0;
-	for (int i = 0; i < plan.ntasks && o + 32 < sizeof buf && n + 32 < sizeof nsbuf; i++) {
-		o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%d", i ? "," : "", plan.tasks[i].pid);
-		n += (size_t)snprintf(nsbuf + n, sizeof nsbuf - n, "%s%d", i ? "," : "", plan.tasks[i].nspid);
+	struct sbuf pids = { 0 }, nspids = { 0 };
+	sb_add(&pids, "%s", "");
+	sb_add(&nspids, "%s", "");
+	for (int i = 0; i < plan.ntasks; i++) {
+		sb_add(&pids, "%s%d", i ? "," : "", plan.tasks[i].pid);
+		sb_add(&nspids, "%s%d", i ? "," : "", plan.tasks[i].nspid);
 	}
-	proto_emit("{\"ev\":\"%s\",\"pids\":[%s],\"nspids\":[%s]%s}", ev, buf, nsbuf, extra ? extra : "");
+	proto_emit("{\"ev\":\"%s\",\"pids\":[%s],\"nspids\":[%s]%s}", ev, pids.p ? pids.p : "", nspids.p ? nspids.p : "",
+		   extra ? extra : "");
+	free(pids.p);
+	free(nspids.p);
 }
 
 /* Waits up to ms for pid's state in /proc/PID/stat to be T (stopped). */
@@ -187,12 +191,12 @@ static int restore_all(int detach)
 	uint64_t gadget = map_gadget();
 	if (!gadget)
 		return proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");
-	void *shared = mmap(NULL, 4096 + (size_t)plan.ntasks * sizeof(int), PROT_READ | PROT_WRITE,
+	void *shared = mmap(NULL, PAGE_SZ + (size_t)plan.ntasks * sizeof(int), PROT_READ | PROT_WRITE,
 			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED)
 		return proto_fail("create", "progress", errno, "cannot map the progress counter");
 	ctx.progress = shared;
-	ctx.uffd = (volatile int *)((char *)shared + 4096);
+	ctx.uffd = (volatile int *)((char *)shared + PAGE_SZ);
 	for (int i = 0; i < plan.ntasks; i++)
 		ctx.uffd[i] = -1;
 	if (KINDS_RUN(ctx.kinds, create) < 0 || open_files() < 0 || tracers_start(plan.workers, gadget) < 0)

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "ucr_compat.h"
 #include "batch.h"
 #include "helper.h"
@@ -19,8 +20,6 @@
 #include "proto.h"
 #include "restore.h"
 #include "tracee.h"
-
-#define TASK_END 0x7ffffffff000ULL
 
 extern struct restore_ctx ctx;
 
@@ -110,7 +109,7 @@ static int scan_maps(pid_t pid, int *others, uint64_t *vdso)
 	*vdso = 0;
 	while (fgets(line, sizeof line, f)) {
 		unsigned long long s;
-		if (sscanf(line, "%llx", &s) != 1 || s >= 0x800000000000ULL)
+		if (sscanf(line, "%llx", &s) != 1 || s >= USER_END)
 			continue;
 		if (strstr(line, "[vdso]"))
 			*vdso = s;

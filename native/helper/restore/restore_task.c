@@ -19,14 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "batch.h"
 #include "helper.h"
 #include "image.h"
 #include "proto.h"
 #include "restore.h"
 #include "tracee.h"
-
-#define TASK_END 0x7ffffffff000ULL
 
 extern struct restore_ctx ctx;
 struct tracee rt; /* the task (or thread) injected calls go to */
@@ -49,7 +48,7 @@ int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t 
 {
 	if (t_inject(&rt, nr, a1, a2, a3, a4, a5, a6, ret) < 0)
 		return proto_fail(phase, what, errno, "cannot drive the task through %s", what);
-	if (*ret < 0 && *ret > -4096)
+	if (SYSCALL_FAILED(*ret))
 		return proto_fail(phase, what, (int)-*ret, "%s failed in the task", what);
 	return 0;
 }

@@ -22,13 +22,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "arch.h"
+
 #define REC_PAGES 16
 #define REC_SHM 17
 #define REC_OBJECT 18
 #define REC_PAGES_LZ4 19
 #define REC_OBJECT_LZ4 20
 #define REC_TRAILER 255
-#define PAGE_SZ 4096UL
 #define MAX_CHUNK_PAGES 1024UL /* 4 MiB per page record */
 #define MAX_TRAILER_LEN 4096UL
 /* The acknowledgement a restart sends back for an image it has whole and verified (restart
@@ -79,9 +80,10 @@ int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, in
 void pages_stop(void);
 
 /* checkpoint --compress: pages_dump and object_dump write LZ4 records where that is shorter.
- * pages_stored counts the page data bytes as written (after compression), for the ratio. */
-extern int pages_lz4;
-extern uint64_t pages_stored;
+ * pages_stored_since: the page data bytes written (after compression, for the ratio) since it
+ * was last called with reset. */
+void pages_compress(int lz4);
+uint64_t pages_stored_since(int reset);
 
 struct skip_range {
 	int64_t task; /* -1: every task */

@@ -107,13 +107,13 @@ int cmd_objdump(char **w, int n)
 	}
 	uint32_t digest = (uint32_t)seed;
 	uint64_t bytes = 0, records = 0;
-	pages_stored = 0;
+	pages_stored_since(1);
 	int r = object_dump(fd, (uint32_t)obj, runs, cnt, 3, &digest, &bytes, &records);
 	close(fd);
 	free(runs);
 	if (r < 0)
 		return -1;
 	proto_emit("{\"ev\":\"objdump\",\"bytes\":%llu,\"stored\":%llu,\"records\":%llu,\"digest\":%u}",
-		   (unsigned long long)bytes, (unsigned long long)pages_stored, (unsigned long long)records, digest);
+		   (unsigned long long)bytes, (unsigned long long)pages_stored_since(0), (unsigned long long)records, digest);
 	return 0;
 }
