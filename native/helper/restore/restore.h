@@ -103,8 +103,13 @@ int inet_release(void);
  * succeed (failures are reported with phase and what) */
 struct tracee;
 extern struct tracee rt;
-int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-	    uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+/* one system call to inject: its number and up to six arguments (those left out are 0) */
+struct syscall_req {
+	long nr;
+	uint64_t a[6];
+};
+#define SYSCALL_REQ(nr, ...) ((struct syscall_req){ (nr), { __VA_ARGS__ } })
+int rt_call(const char *phase, const char *what, struct syscall_req req, long *ret);
 /* Makes p the task injected calls go to (rt), through the gadget every task inherited. */
 int use_task(struct task_plan *p, uint64_t gadget, const char *phase);
 /* restore_state.c */
