@@ -58,7 +58,7 @@ void helper_restore_abandon(void)
 {
 	/* tracer workers and tasks are forks of the helper: only the helper itself undoes */
 	if (helper_pid && getpid() == helper_pid && !letting_go) {
-		KINDS_EACH(ctx.kinds, undo);
+		KINDS_EACH(ctx.kinds, undo, &ctx);
 		files_undo();
 	}
 }
@@ -110,7 +110,7 @@ static void kill_all(void)
 			kill(plan.tasks[i].pid, SIGKILL);
 	tracers_stop();
 	fs_stop();
-	KINDS_EACH(ctx.kinds, undo);
+	KINDS_EACH(ctx.kinds, undo, &ctx);
 	files_undo();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
 	 * tracer first and only then by its parent, whose own death reparents it to us. */
@@ -199,7 +199,7 @@ static int restore_all(int detach)
 	ctx.uffd = (volatile int *)((char *)shared + PAGE_SZ);
 	for (int i = 0; i < plan.ntasks; i++)
 		ctx.uffd[i] = -1;
-	if (KINDS_RUN(ctx.kinds, create) < 0 || open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
+	if (KINDS_RUN(ctx.kinds, create, &ctx) < 0 || open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
 		return -1;
 	sigset_t all, old;
 	sigfillset(&all);
@@ -252,7 +252,7 @@ static int restore_all(int detach)
 			uffd_take_all();
 			int pr = pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer);
 			uffd_drop_all();
-			if (pr < 0 || KINDS_RUN(ctx.kinds, loaded) < 0)
+			if (pr < 0 || KINDS_RUN(ctx.kinds, loaded, &ctx) < 0)
 				return -1;
 			if (fault_at("restore-pages", 0))
 				return proto_fail("restore-pages", "image", ECANCELED, FAULT_MSG);
@@ -301,7 +301,7 @@ static int restore_all(int detach)
 		saved_fg = old_fg; /* given back if the restart fails from here */
 	}
 	/* TCP connections leave repair mode right before the tasks run. */
-	if (set_fowns() < 0 || KINDS_RUN(ctx.kinds, resume) < 0)
+	if (set_fowns() < 0 || KINDS_RUN(ctx.kinds, resume, &ctx) < 0)
 		return -1;
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_DETACH) < 0)
@@ -310,7 +310,7 @@ static int restore_all(int detach)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_wait_ack(i, W_DETACH) < 0)
 			return proto_fail("finish", "detach", errno, "cannot let task %d run", plan.tasks[i].pid);
 	tracers_stop();
-	KINDS_EACH(ctx.kinds, release); /* every task holds its own attachments now */
+	KINDS_EACH(ctx.kinds, release, &ctx); /* every task holds its own attachments now */
 	/* The tree alone holds its files now: the helper's copies of every object (and the command
 	 * and report pipes) go, or a pipe would never show its reader end of file, nor a socket
 	 * its peer's close, while the helper waits for the root. */
@@ -360,9 +360,9 @@ static int verify_pages(void)
 
 int helper_restore(int detach, int check, const struct kind_ops *const *kinds)
 {
-	helper_pid = getpid();
 	ctx.plan = &plan;
 	ctx.kinds = kinds;
+	helper_pid = getpid(); /* from here a signal undoes what the kinds made */
 	if (plan_read(&plan) < 0)
 		return 1;
 	for (int i = 0; i < plan.ntasks; i++) {

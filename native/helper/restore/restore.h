@@ -67,23 +67,23 @@ int run_actions(void);
 /* an fd moved to the helper's high range (>= ctx.base), the original closed; -1 stays -1 */
 int restore_high(int fd);
 /* restore_tty.c: pty pairs (before the files), their file objects, lock/exclusive (after) */
-int open_ttys(void);
-int open_tty_file(struct file_plan *fp);
-int finish_ttys(void);
+int open_ttys(struct restore_ctx *c);
+int open_tty_file(struct restore_ctx *c, struct file_plan *fp);
+int finish_ttys(struct restore_ctx *c);
 /* Content objects (restore_objs.c): every one created (called by open_files); whether object id
  * is in the plan; its contents written (page_sink.objfill); seals applied once the contents are
  * in. */
-int open_objs(void);
+int open_objs(struct restore_ctx *c);
 int obj_known(uint32_t id);
 int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len);
-int seal_objs(void);
+int seal_objs(struct restore_ctx *c);
 
 /* restore_ipc.c: System V objects, created before any task (and undone on failure); the id a
  * segment of the image has now; the helper's own attachments dropped once tasks hold theirs */
-int ipc_create(void);
+int ipc_create(struct restore_ctx *c);
 int ipc_shm_id(int image_id);
-void ipc_release(void);
-void ipc_undo(void);
+void ipc_release(struct restore_ctx *c);
+void ipc_undo(struct restore_ctx *c);
 /* one SHM record (payload read and checksummed by the reader: crc; the frame
  * says want_crc) into the helper's attachment of its segment; adds its crc to *digest and its
  * bytes to *bytes. */
@@ -93,11 +93,11 @@ int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, u
 void files_created(const char *path);
 void files_undo(void);
 /* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */
-int open_unix_sockets(void);
+int open_unix_sockets(struct restore_ctx *c);
 /* restore_inet.c: every TCP and UDP socket of the plan (called by open_files); at resume the
  * connections leave repair mode, get their unsent bytes and FIN, and the helper's copies close */
-int open_inet_sockets(void);
-int inet_release(void);
+int open_inet_sockets(struct restore_ctx *c);
+int inet_release(struct restore_ctx *c);
 
 /* restore_task.c: the task (or thread) injected calls go to, and one injected call that must
  * succeed (failures are reported with phase and what) */

@@ -188,7 +188,7 @@ int open_files(void)
 	if (raise_nofile((rlim_t)(ctx.base + need > maxfd + 1 ? ctx.base + need : maxfd + 1), maxfd) < 0)
 		return -1;
 	fs_assign();
-	if (KINDS_RUN(ctx.kinds, open) < 0)
+	if (KINDS_RUN(ctx.kinds, open, &ctx) < 0)
 		return -1;
 	for (int f = 0; f < plan.nfiles; f++) {
 		struct file_plan *fp = &plan.files[f];
@@ -197,7 +197,7 @@ int open_files(void)
 		snprintf(obj, sizeof obj, "file %d", fp->id);
 		if (!k)
 			return proto_fail("files", obj, EINVAL, "a file of unknown kind %d", fp->kind);
-		int r = k->open_file ? k->open_file(fp) : 0;
+		int r = k->open_file ? k->open_file(&ctx, fp) : 0;
 		if (r < 0)
 			return -1;
 		if (r == 0 && fp->hfd < 0) /* 1: each task holding it opens it */
@@ -206,7 +206,7 @@ int open_files(void)
 	if (open_task_paths() < 0)
 		return -1;
 	fs_stop(); /* every object exists: nothing more is done with a task's credentials */
-	if (take_locks() < 0 || KINDS_RUN(ctx.kinds, finish) < 0)
+	if (take_locks() < 0 || KINDS_RUN(ctx.kinds, finish, &ctx) < 0)
 		return -1;
 	int rp[2];
 	if (pipe2(rp, O_CLOEXEC) < 0)

@@ -80,8 +80,9 @@ static int make_timerfd(struct file_plan *fp)
 	return fd;
 }
 
-static int fds_open(struct file_plan *fp)
+static int fds_open(struct restore_ctx *c, struct file_plan *fp)
 {
+	(void)c;
 	char obj[32];
 	snprintf(obj, sizeof obj, "file %d", fp->id);
 	int fd;

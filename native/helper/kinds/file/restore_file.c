@@ -12,8 +12,6 @@
 #include "proto.h"
 #include "restore.h"
 
-extern struct plan plan;
-extern struct restore_ctx ctx;
 
 static int open_path(struct file_plan *fp)
 {
@@ -28,9 +26,9 @@ static int open_path(struct file_plan *fp)
 }
 
 /* the object, opened again: an open file of its own (offset, access mode) */
-static int open_reopen(struct file_plan *fp)
+static int open_reopen(struct restore_ctx *c, struct file_plan *fp)
 {
-	struct obj_plan *sp = &plan.objs[fp->obj];
+	struct obj_plan *sp = &c->plan->objs[fp->obj];
 	char self[64], obj[32];
 	snprintf(obj, sizeof obj, "file %d", fp->id);
 	snprintf(self, sizeof self, "/proc/self/fd/%d", sp->hfd);
@@ -41,16 +39,16 @@ static int open_reopen(struct file_plan *fp)
 	return 0;
 }
 
-static int file_open(struct file_plan *fp)
+static int file_open(struct restore_ctx *c, struct file_plan *fp)
 {
 	switch (fp->kind) {
 	case FILE_PATH:
 		return open_path(fp);
 	case FILE_INHERIT:
-		fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, ctx.base);
+		fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, c->base);
 		return 0;
 	case FILE_REOPEN:
-		return open_reopen(fp);
+		return open_reopen(c, fp);
 	default: /* FILE_PROC */
 		return 1;
 	}

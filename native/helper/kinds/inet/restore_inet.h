@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "plan.h"
+#include "restore.h"
 
 /* inet_sock.c: the address text:port of p's family; "" is the any address */
 socklen_t mkaddr(const struct inet_plan *p, const char *text, int port, struct sockaddr_storage *a);
@@ -17,8 +18,8 @@ int send_all(int s, const unsigned char *d, size_t len);
 /* raises a buffer (SO_SNDBUFFORCE/SO_RCVBUFFORCE) for len more bytes */
 void room(int s, int name, size_t len);
 /* restore_inet.c */
-int bind_local(int s, const struct inet_plan *p, const char *what);
+int bind_local(struct restore_ctx *c, int s, const struct inet_plan *p, const char *what);
 /* restore_inet_peer.c */
 int make_reset(struct inet_plan *p, const char *what);
-int requeue_datagrams(void);
+int requeue_datagrams(struct restore_ctx *c);
 #endif

@@ -20,7 +20,6 @@
 #include "restore.h"
 
 extern struct plan plan;
-extern struct restore_ctx ctx;
 
 /* Makes an unlinked file (open O_RDWR) or a removed directory (open O_RDONLY) at path, with its
  * holder's credentials. */
@@ -152,10 +151,10 @@ static int create_memfd(struct obj_plan *sp)
 /* Shared anonymous memory is recreated as the kernel makes it (a shmem file named "dev/zero",
  * reached through /proc/self/map_files, which needs CAP_SYS_ADMIN; otherwise a memfd of that
  * name stands in); memfds with memfd_create. Sized now, filled by OBJECT records, sealed last. */
-int open_objs(void)
+int open_objs(struct restore_ctx *c)
 {
-	for (int i = 0; i < plan.nobjs; i++) {
-		struct obj_plan *sp = &plan.objs[i];
+	for (int i = 0; i < c->plan->nobjs; i++) {
+		struct obj_plan *sp = &c->plan->objs[i];
 		char obj[48];
 		snprintf(obj, sizeof obj, "shared memory object %d", sp->id);
 		int fd = -1;
@@ -216,10 +215,10 @@ int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len)
 }
 
 /* Once the contents are in: the memfds get their seals back. */
-int seal_objs(void)
+int seal_objs(struct restore_ctx *c)
 {
-	for (int i = 0; i < plan.nobjs; i++) {
-		struct obj_plan *sp = &plan.objs[i];
+	for (int i = 0; i < c->plan->nobjs; i++) {
+		struct obj_plan *sp = &c->plan->objs[i];
 		if (sp->kind == OBJ_MEMFD && sp->seals && fcntl(sp->hfd, F_ADD_SEALS, sp->seals) < 0)
 			return proto_fail("pages", sp->name, errno, "cannot seal memfd %s", sp->name);
 	}

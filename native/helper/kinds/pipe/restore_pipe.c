@@ -13,8 +13,6 @@
 #include "proto.h"
 #include "restore.h"
 
-extern struct plan plan;
-extern struct restore_ctx ctx;
 
 /* A pipe, or a FIFO opened read-write (never blocks, keeps the pipe alive), refilled; then its
  * ends, each an open file of its own with its own status flags: of a pipe, its two fds, and
@@ -23,7 +21,7 @@ extern struct restore_ctx ctx;
  * each end's access mode (a peer exists, so no open waits). A FIFO is found, and the access
  * its ends need is checked, with its holder's credentials (fs_checked); the helper opens that
  * very inode. */
-static int open_pipe(struct pipe_plan *pp)
+static int open_pipe(struct restore_ctx *c, struct pipe_plan *pp)
 {
 	int fds[2];
 	char obj[32];
@@ -31,11 +29,11 @@ static int open_pipe(struct pipe_plan *pp)
 	if (pp->path) {
 		struct stat st;
 		int task = -1, need = 0;
-		for (int f = 0; f < plan.nfiles; f++)
-			if (plan.files[f].kind == FILE_PIPE && plan.files[f].pipe == pp->id) {
-				need |= plan.files[f].end == 0 ? R_OK : plan.files[f].end == 1 ? W_OK : R_OK | W_OK;
+		for (int f = 0; f < c->plan->nfiles; f++)
+			if (c->plan->files[f].kind == FILE_PIPE && c->plan->files[f].pipe == pp->id) {
+				need |= c->plan->files[f].end == 0 ? R_OK : c->plan->files[f].end == 1 ? W_OK : R_OK | W_OK;
 				if (task < 0)
-					task = plan.files[f].task;
+					task = c->plan->files[f].task;
 			}
 		int at = fs_checked(task, pp->path, need ? need : R_OK);
 		if (at < 0)
@@ -62,8 +60,8 @@ static int open_pipe(struct pipe_plan *pp)
 		return proto_fail("files", obj, errno, "cannot refill the pipe");
 	int rd = restore_high(fds[0]), wr = pp->path ? rd : restore_high(fds[1]);
 	int taken[2] = { 0, 0 }; /* a pipe's own read / write end is some file's already */
-	for (int f = 0; f < plan.nfiles; f++) {
-		struct file_plan *fp = &plan.files[f];
+	for (int f = 0; f < c->plan->nfiles; f++) {
+		struct file_plan *fp = &c->plan->files[f];
 		if (fp->kind != FILE_PIPE || fp->pipe != pp->id)
 			continue;
 		if (pp->path || taken[fp->end & 1]) {
@@ -72,7 +70,7 @@ static int open_pipe(struct pipe_plan *pp)
 			snprintf(self, sizeof self, "/proc/self/fd/%d", fp->end ? wr : rd);
 			fp->hfd = restore_high(open(self, acc[fp->end] | O_NONBLOCK | O_CLOEXEC));
 		} else {
-			fp->hfd = fcntl(fp->end ? wr : rd, F_DUPFD_CLOEXEC, ctx.base);
+			fp->hfd = fcntl(fp->end ? wr : rd, F_DUPFD_CLOEXEC, c->base);
 			taken[fp->end & 1] = 1;
 		}
 		if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags & ~O_ASYNC) < 0)
@@ -84,17 +82,18 @@ static int open_pipe(struct pipe_plan *pp)
 	return 0;
 }
 
-static int open_pipes(void)
+static int open_pipes(struct restore_ctx *c)
 {
-	for (int i = 0; i < plan.npipes; i++)
-		if (open_pipe(&plan.pipes[i]) < 0)
+	for (int i = 0; i < c->plan->npipes; i++)
+		if (open_pipe(c, &c->plan->pipes[i]) < 0)
 			return -1;
 	return 0;
 }
 
 /* every end was opened with its pipe */
-static int pipe_end(struct file_plan *fp)
+static int pipe_end(struct restore_ctx *c, struct file_plan *fp)
 {
+	(void)c;
 	char obj[32];
 	snprintf(obj, sizeof obj, "file %d", fp->id);
 	return fp->hfd < 0 ? proto_fail("files", obj, EINVAL, "pipe end of an unknown pipe") : 0;
