@@ -17,6 +17,7 @@ import { linkClosedTargets } from './fds/epoll.js';
 import { locksOf } from './locks.js';
 import { commOf, filesOfOthers, readLink, scanFds } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
+import { O_CLOEXEC } from './linux.js';
 
 interface Holder {
   pid: number;
@@ -72,8 +73,6 @@ function sameFile(a: Holder, b: Holder): boolean {
     return false;
   }
 }
-
-const O_CLOEXEC = 0o2000000;
 
 const key = (f: FdFacts) => `${f.stat.dev}:${f.stat.ino}`;
 

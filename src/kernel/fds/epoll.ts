@@ -13,6 +13,7 @@ import { UnsupportedError } from '../../errors.js';
 import type { EpollTarget, FileImage } from '../../image/types.js';
 import { native } from '../../native/addon.js';
 import type { FdOps } from './types.js';
+import { openFileFlags } from '../linux.js';
 
 /** Registrations whose fd number no task holds the target at (closed, or reused for another
  * file) while the file lives on: what identifies the file until linkClosedTargets finds it. */
@@ -48,7 +49,7 @@ export const epollFd: FdOps = {
     return { path: f.link, flags: f.info.flags, pos: 0, epoll: targets };
   },
   check() {},
-  plan: (file) => `file ${file.id} epoll ${file.flags & ~0o2000000}`,
+  plan: (file) => `file ${file.id} epoll ${openFileFlags(file.flags)}`,
   taskPlan: (file, task, fd) =>
     (file.epoll ?? [])
       .filter((t) => t.task === task.pid)

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { UcrError } from '../../errors.js';
 import type { FdOps } from './types.js';
+import { openFileFlags } from '../linux.js';
 
 const O_ACCMODE = 3;
 const END = ['read', 'write', 'both'] as const;
@@ -35,5 +36,5 @@ export const fifoEnd: FdOps = {
         phase: 'check',
       });
   },
-  plan: (file) => `file ${file.id} pipe ${file.pipe!.id} ${END.indexOf(file.pipe!.end)} ${file.flags & ~0o2000000}`,
+  plan: (file) => `file ${file.id} pipe ${file.pipe!.id} ${END.indexOf(file.pipe!.end)} ${openFileFlags(file.flags)}`,
 };

@@ -10,6 +10,7 @@ import { UnsupportedError } from '../../errors.js';
 import type { InetAddress, InetSocketImage, InetState } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
+import { openFileFlags } from '../linux.js';
 
 /** The options kept, in the order of native/helper/kinds/inet/inet.h. */
 export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'] as const;
@@ -169,7 +170,7 @@ export const inetSocket: FdOps = {
     const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : '-');
     const dg = u.datagrams?.length ? u.datagrams.map((d) => `${d.from.addr}/${d.from.port}/${hex(d.data)}`).join(',') : '-';
     return [
-      `file ${file.id} inet ${u.family} ${u.proto === 'tcp' ? 6 : 17} ${file.flags & ~0o2000000} ${STATE_NR[u.state]} ${mode}`,
+      `file ${file.id} inet ${u.family} ${u.proto === 'tcp' ? 6 : 17} ${openFileFlags(file.flags)} ${STATE_NR[u.state]} ${mode}`,
       `${u.local?.addr ?? '-'} ${u.local?.port ?? 0} ${u.remote?.addr ?? '-'} ${u.remote?.port ?? 0} ${u.backlog}`,
       INET_OPTS.map((k) => u.opts[k] ?? 0).join(','),
       `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,

@@ -13,6 +13,7 @@ import type { InotifyWatch } from '../../image/types.js';
 import { native } from '../../native/addon.js';
 import { hex } from '../helper.js';
 import type { FdOps } from './types.js';
+import { openFileFlags } from '../linux.js';
 
 const WATCH = /^inotify wd:([0-9a-f]+) ino:[0-9a-f]+ sdev:([0-9a-f]+) mask:([0-9a-f]+) ignored_mask:[0-9a-f]+ fhandle-bytes:([0-9a-f]+) fhandle-type:([0-9a-f]+) f_handle:([0-9a-f]+)/;
 
@@ -56,5 +57,5 @@ export const inotifyFd: FdOps = {
         throw new UcrError(`inotify watch ${w.wd}: the watched file ${w.path} no longer exists`, { code: 'EFILE', object: w.path, phase: 'check' });
   },
   plan: (file) =>
-    [`file ${file.id} inotify ${file.flags & ~0o2000000}`, ...(file.inotify ?? []).map((w) => `inwatch ${file.id} ${w.wd} ${w.mask} ${hex(w.path)}`)].join('\n'),
+    [`file ${file.id} inotify ${openFileFlags(file.flags)}`, ...(file.inotify ?? []).map((w) => `inwatch ${file.id} ${w.wd} ${w.mask} ${hex(w.path)}`)].join('\n'),
 };

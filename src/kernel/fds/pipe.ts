@@ -4,6 +4,7 @@
  * record. On restart the helper creates the pipe, refills it, and every task inherits the ends.
  */
 import type { FdOps } from './types.js';
+import { openFileFlags } from '../linux.js';
 
 const O_ACCMODE = 3;
 const O_WRONLY = 1;
@@ -18,5 +19,5 @@ export const pipeEnd: FdOps = {
     pipe: { id: f.stat.ino, end: (f.info.flags & O_ACCMODE) === O_WRONLY ? 'write' : 'read' },
   }),
   check() {},
-  plan: (file) => `file ${file.id} pipe ${file.pipe!.id} ${file.pipe!.end === 'write' ? 1 : 0} ${file.flags & ~0o2000000}`,
+  plan: (file) => `file ${file.id} pipe ${file.pipe!.id} ${file.pipe!.end === 'write' ? 1 : 0} ${openFileFlags(file.flags)}`,
 };

@@ -11,6 +11,7 @@ import { UnsupportedError } from '../../errors.js';
 import { procSubPathOk } from '../../image/validate-files.js';
 import { hex } from '../helper.js';
 import type { FdOps } from './types.js';
+import { openFileFlags } from '../linux.js';
 
 const PROC_PATH = /^\/proc\/(\d+)(?:\/task\/(\d+))?((?:\/[^/]+)*)$/;
 
@@ -30,5 +31,5 @@ export const procFile: FdOps = {
     return { path: f.link, flags: f.info.flags, pos: f.info.pos, proc: { pid, ...(tid !== undefined ? { tid } : {}), sub } };
   },
   check() {},
-  plan: (file) => `file ${file.id} proc ${file.proc!.pid} ${file.proc!.tid ?? 0} ${file.proc!.sub ? hex(file.proc!.sub) : '-'} ${file.flags & ~0o2000000} ${file.pos}`,
+  plan: (file) => `file ${file.id} proc ${file.proc!.pid} ${file.proc!.tid ?? 0} ${file.proc!.sub ? hex(file.proc!.sub) : '-'} ${openFileFlags(file.flags)} ${file.pos}`,
 };

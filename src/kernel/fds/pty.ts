@@ -8,6 +8,7 @@
  * when it is the root's, else refused.
  */
 import type { FdOps } from './types.js';
+import { openFileFlags } from '../linux.js';
 
 const PTS = /^\/dev\/pts\/(\d+)$/;
 
@@ -20,5 +21,5 @@ export const ptyEnd: FdOps = {
     return { path: master ? f.link : `/dev/pts/${index}`, flags: f.info.flags, pos: 0, tty: { index, master } };
   },
   check() {},
-  plan: (file) => `file ${file.id} ${file.tty!.master ? 'ptmx' : 'pts'} ${file.tty!.index} ${file.flags & ~0o2000000}`,
+  plan: (file) => `file ${file.id} ${file.tty!.master ? 'ptmx' : 'pts'} ${file.tty!.index} ${openFileFlags(file.flags)}`,
 };

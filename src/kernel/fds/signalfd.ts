@@ -1,5 +1,6 @@
 /** signalfd: the signal mask it reads (fdinfo), recreated by the helper. params: [mask] */
 import type { FdOps } from './types.js';
+import { openFileFlags } from '../linux.js';
 
 export const signalFd: FdOps = {
   kind: 'signalfd',
@@ -9,5 +10,5 @@ export const signalFd: FdOps = {
     return { path: f.link, flags: f.info.flags, pos: 0, params: [m <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(m) : m] };
   },
   check() {},
-  plan: (file) => `file ${file.id} signalfd ${file.params![0]} ${file.flags & ~0o2000000}`,
+  plan: (file) => `file ${file.id} signalfd ${file.params![0]} ${openFileFlags(file.flags)}`,
 };

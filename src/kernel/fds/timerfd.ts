@@ -4,6 +4,7 @@
  * (TFD_IOC_SET_TICKS). params: [clock, ticks, interval s, ns, value s, ns]
  */
 import type { FdOps } from './types.js';
+import { openFileFlags } from '../linux.js';
 
 function pair(v: string | undefined): [number, number] {
   const m = /\((\d+),\s*(\d+)\)/.exec(v ?? '');
@@ -23,5 +24,5 @@ export const timerFd: FdOps = {
     };
   },
   check() {},
-  plan: (file) => `file ${file.id} timerfd ${file.params![0]} ${file.flags & ~0o2000000} ${file.params!.slice(1).join(' ')}`,
+  plan: (file) => `file ${file.id} timerfd ${file.params![0]} ${openFileFlags(file.flags)} ${file.params!.slice(1).join(' ')}`,
 };

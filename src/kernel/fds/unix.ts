@@ -11,6 +11,7 @@ import { UnsupportedError } from '../../errors.js';
 import type { UnixSocketImage, UnixSocketType } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
+import { openFileFlags } from '../linux.js';
 
 const TYPES: Record<number, UnixSocketType> = { 1: 'stream', 2: 'dgram', 5: 'seqpacket' };
 const TYPE_NR: Record<UnixSocketType, number> = { stream: 1, dgram: 2, seqpacket: 5 };
@@ -114,7 +115,7 @@ export const unixSocket: FdOps = {
     // each datagram `data` ('z': empty), with its sender `data:name` (name '' = unnamed) when it has senders
     const msgs = u.queue.length ? u.queue.map((m, i) => (m.length ? hex(m) : 'z') + (u.senders ? `:${hex(u.senders[i]!)}` : '')).join(',') : '-';
     return [
-      `file ${file.id} unix ${TYPE_NR[u.type]} ${file.flags & ~0o2000000} ${CONN_NR[u.conn]} ${u.peer} ${u.listener}`,
+      `file ${file.id} unix ${TYPE_NR[u.type]} ${openFileFlags(file.flags)} ${CONN_NR[u.conn]} ${u.peer} ${u.listener}`,
       `${u.listening ? 1 : 0} ${u.backlog} ${u.shutdown} ${u.passcred ? 1 : 0} ${u.sndbuf} ${u.rcvbuf} ${u.peekOff}`,
       `${u.unlinked ? 1 : 0} ${(u.perm ?? [-1, -1, -1]).join(' ')} ${u.name?.length ? hex(u.name) : '-'} ${msgs}`,
       ...(u.pending !== undefined ? [String(u.pending)] : []),
