@@ -128,7 +128,7 @@ static const char *partial_path;
 static void coordinator_gone(const struct kind_ops *const *kinds)
 {
 	gadget_unmap(&task);
-	KINDS_EACH_ARG(kinds, dump_end, 0);
+	KINDS_EACH(kinds, dump_end, 0);
 	release(0);
 	if (partial_path)
 		unlink(partial_path);
@@ -175,7 +175,7 @@ int helper_dump(const char *partial, const struct kind_ops *const *kinds)
 		else if (!strcmp(w[0], "release") || !strcmp(w[0], "kill")) {
 			int k = !strcmp(w[0], "kill");
 			pages_stop();
-			KINDS_EACH_ARG(kinds, dump_end, k);
+			KINDS_EACH(kinds, dump_end, k);
 			release(k);
 			proto_emit("{\"ev\":\"%s\"}", k ? "killed" : "released");
 			return 0;
@@ -185,7 +185,7 @@ int helper_dump(const char *partial, const struct kind_ops *const *kinds)
 			rc = proto_fail("command", w[0], EINVAL, "unknown command");
 		if (rc < 0) {
 			gadget_unmap(&task);
-			KINDS_EACH_ARG(kinds, dump_end, 0);
+			KINDS_EACH(kinds, dump_end, 0);
 			release(0);
 			return 1;
 		}
