@@ -16,18 +16,45 @@ export const UCR = path.join(ROOT, 'bin', 'ucr');
 export const CASES = path.join(ROOT, 'test', 'cases', 'bin');
 
 const started = new Set<number>();
+/** The start time of each tracked pid when it was first seen: cleanup() kills a pid only while it is
+ * still that process (a pid reused by someone else's process after ours ended is left alone). */
+const seen = new Map<number, string>();
+function remember(pid: number): void {
+  if (seen.has(pid)) return;
+  try {
+    seen.set(pid, startTime(pid));
+  } catch {
+    /* not there yet (a restored copy): remembered at cleanup */
+  }
+}
+function ours(pid: number): boolean {
+  const t = seen.get(pid);
+  if (t === undefined) return true;
+  try {
+    if (startTime(pid) === t) return true;
+    // another process at that pid: a restored copy of ours runs one of the repository's programs
+    return fs.readlinkSync(`/proc/${pid}/exe`).startsWith(ROOT + path.sep);
+  } catch {
+    return false;
+  }
+}
 const children = new Set<ChildProcess>();
 const dirs: string[] = [];
 
 /** Registers a pid the test caused to exist (e.g. a restored copy), so cleanup() kills it. */
 export function trackPid(pid: number): void {
   started.add(pid);
+  seen.delete(pid);
+  remember(pid);
 }
 
 /** Registers a process the test started itself, so cleanup() kills it. */
 export function track(p: ChildProcess): ChildProcess {
   children.add(p);
-  if (p.pid) started.add(p.pid);
+  if (p.pid) {
+    started.add(p.pid);
+    remember(p.pid);
+  }
   return p;
 }
 
@@ -41,11 +68,21 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Some thread of pid runs (a process whose main thread exited shows 'Z' for pid itself). */
-export function alive(pid: number): boolean {
+/** Some thread of pid runs (a process whose main thread exited shows 'Z' for pid itself). A
+ * thread that ends between the listing of /proc/PID/task and the read of its stat (ENOENT or
+ * ESRCH: a process whose threads come and go, or one joining its threads before its verdict)
+ * is one thread gone, not the process: only when no listed thread is left running is it dead.
+ * `proc` is for the harness's own test. */
+export function alive(pid: number, proc = '/proc'): boolean {
   try {
-    return fs.readdirSync(`/proc/${pid}/task`).some((t) => {
-      const st = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'latin1');
+    return fs.readdirSync(`${proc}/${pid}/task`).some((t) => {
+      let st: string;
+      try {
+        st = fs.readFileSync(`${proc}/${pid}/task/${t}/stat`, 'latin1');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+        throw e;
+      }
       return st[st.lastIndexOf(')') + 2] !== 'Z';
     });
   } catch {
@@ -229,6 +266,8 @@ export async function treeRoundTrip(name: string, opt: StartOptions = {}): Promi
 
 export async function cleanup(): Promise<void> {
   for (const pid of started) {
+    remember(pid);
+    if (!ours(pid)) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -236,8 +275,9 @@ export async function cleanup(): Promise<void> {
     }
   }
   for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  for (const pid of started) await waitFor(() => !alive(pid), 5_000, `pid ${pid} to die`).catch(() => {});
+  for (const pid of started) await waitFor(() => !alive(pid) || !ours(pid), 5_000, `pid ${pid} to die`).catch(() => {});
   started.clear();
+  seen.clear();
   children.clear();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }

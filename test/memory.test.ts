@@ -175,4 +175,19 @@ describe('a process whose main thread has exited', () => {
     expect(verdict).toBe('PASS');
     expect(c.pid).toBeGreaterThan(0);
   });
+
+  it('as a child in a tree: comes back under its parent, runs on, and its parent collects its exit status once its last thread exits', async () => {
+    const c = await startCase('leader_exit', { args: ['--child'] });
+    const parent = c.proc.pid!;
+    expect(Number(fs.readFileSync(`/proc/${c.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])).toBe(parent);
+    const img = path.join(c.dir, 'img.ucr');
+    const ck = ucr(['checkpoint', String(parent), '-o', img, '--kill']);
+    expect(ck.code, ck.stderr).toBe(0);
+    for (const p of [parent, c.pid]) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+    restartDetached(img);
+    expect(fs.readFileSync(`/proc/${c.pid}/stat`, 'utf8')).toMatch(new RegExp(`^${c.pid} \\(leader_exit\\) Z ${parent} `));
+    expect(await verdict(c)).toBe('PASS');
+    await waitFor(() => fs.existsSync(`${c.out}.parent`), 10_000, 'the parent to collect it');
+    expect(fs.readFileSync(`${c.out}.parent`, 'utf8')).toBe('exit 0\n');
+  });
 });

@@ -4,9 +4,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { CASES, tmpdir, track, trackPid, UCR, waitFor, type Case } from './harness.js';
+import { CASES, exists, tmpdir, track, trackPid, UCR, waitFor, type Case } from './harness.js';
+import { editRecord, resealed } from './image-edit.js';
 
 export const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+const NOBODY_UID = 65534;
 const CAPS = ['--inh-caps=+checkpoint_restore,+sys_ptrace', '--ambient-caps=+checkpoint_restore,+sys_ptrace'];
 
 /** ucr run as nobody with CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE only. */
@@ -36,4 +38,25 @@ export function expectOneLine(r: { code: number | null; stderr: string }, re: Re
   expect(r.code, r.stderr).toBe(1);
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   expect(r.stderr).toMatch(re);
+}
+
+/** A nobody process of case name, checkpointed by nobody itself with --kill: its image (owned
+ * by nobody) and that image's bytes. */
+export async function userImage(name: string, args: string[] = []): Promise<{ c: Case; img: string; good: Buffer }> {
+  const c = await startAsNobody(name, args);
+  const img = path.join(c.dir, 'img.ucr');
+  const r = ucrAsNobody(['checkpoint', String(c.pid), '-o', img, '--kill']);
+  expect(r.code, r.stderr).toBe(0);
+  expect(fs.statSync(img).uid).toBe(NOBODY_UID);
+  await waitFor(() => !exists(c.pid), 10_000, 'the pid to be free');
+  return { c, img, good: fs.readFileSync(img) };
+}
+
+/** The image with a record edited and the digest chained again, written as nobody's file (the
+ * attacker's). */
+export function forge(c: Case, good: Buffer, name: string, kind: number, edit: (r: Record<string, any>) => void): string {
+  const p = path.join(c.dir, name);
+  fs.writeFileSync(p, resealed(editRecord(good, kind, edit)), { mode: 0o600 });
+  fs.chownSync(p, NOBODY_UID, NOBODY_UID);
+  return p;
 }

@@ -13,32 +13,11 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkpointCase, cleanup, exists, exitOf, killAndWait, startCase, tmpdir, track, ucr, verdict, waitFor, type Case } from './harness.js';
 import { editRecord, KIND, resealed } from './image-edit.js';
-import { expectOneLine, startAsNobody, ucrAsNobody } from './nobody.js';
+import { expectOneLine, forge, startAsNobody, ucrAsNobody, userImage } from './nobody.js';
 
 afterEach(cleanup);
 
 const NOBODY = 65534;
-
-/** A nobody process of case name, checkpointed by nobody itself with --kill: its image (owned
- * by nobody) and that image's bytes. */
-async function userImage(name: string, args: string[] = []): Promise<{ c: Case; img: string; good: Buffer }> {
-  const c = await startAsNobody(name, args);
-  const img = path.join(c.dir, 'img.ucr');
-  const r = ucrAsNobody(['checkpoint', String(c.pid), '-o', img, '--kill']);
-  expect(r.code, r.stderr).toBe(0);
-  expect(fs.statSync(img).uid).toBe(NOBODY);
-  await waitFor(() => !exists(c.pid), 10_000, 'the pid to be free');
-  return { c, img, good: fs.readFileSync(img) };
-}
-
-/** The image with a record edited and the digest chained again, written as nobody's file (the
- * attacker's). */
-function forge(c: Case, good: Buffer, name: string, kind: number, edit: (r: Record<string, any>) => void): string {
-  const p = path.join(c.dir, name);
-  fs.writeFileSync(p, resealed(editRecord(good, kind, edit)), { mode: 0o600 });
-  fs.chownSync(p, NOBODY, NOBODY);
-  return p;
-}
 
 const restartAsRoot = (img: string, extra: string[] = []) => ucr(['restart', '-i', img, '--detach', ...extra]);
 const status = (pid: number) => fs.readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -191,6 +191,30 @@ describe('vfork', () => {
     expect(await verdict(c)).toBe('PASS');
     expect(await verdict(slow)).toBe('PASS');
   });
+
+  it('a parent in clone(CLONE_VM | CLONE_VFORK), as posix_spawn() makes its child, is waited for too, saved once the child has exec\'d, and restarts with clone()\'s result', async () => {
+    const slow = await startCase('vforker', { args: ['--exec-after', '3000', '--clone'] });
+    await waitFor(() => children(slow.pid).length === 1, 5000, 'the vfork child');
+    const t0 = Date.now();
+    const r = ucr(['checkpoint', String(slow.pid), '-o', path.join(slow.dir, 'x.ucr'), '--vfork-wait', '300']);
+    expect(r.stderr).toMatch(new RegExp(`^ucr: process ${slow.pid} is waiting in vfork\\(\\) for its child \\d+, which did not exec or exit within 300 ms\\n$`));
+    expect(Date.now() - t0).toBeLessThan(2500); // not the child's 3 s: the bound
+    expect(await verdict(slow)).toBe('PASS');
+
+    const c = await startCase('vforker', { args: ['--exec-after', '700', '--clone'] });
+    await waitFor(() => children(c.pid).length === 1, 5000, 'the vfork child');
+    const kids = children(c.pid);
+    const img = path.join(c.dir, 'img.ucr');
+    const ok = ucr(['checkpoint', String(c.pid), '-o', img, '--kill', '--json']);
+    expect(ok.stderr).toBe('');
+    expect((JSON.parse(ok.stdout) as { tasks: number }).tasks).toBe(2);
+    await killAndWait(c.pid);
+    for (const k of kids) await waitFor(() => !exists(k), 10_000, `pid ${k} free`);
+    restartDetached(img);
+    expect(children(c.pid)).toEqual(kids);
+    expect(fs.readlinkSync(`/proc/${kids[0]}/exe`)).toMatch(/sleep$/);
+    expect(await verdict(c)).toBe('PASS');
+  });
 });
 
 describe('restart into an existing session', () => {

@@ -7,6 +7,8 @@
 import { printable } from '../image/printable.js';
 import type { InspectResult } from '../orchestrator/inspect.js';
 import type { FileImage, TaskImage } from '../image/types.js';
+import { fileFormats, formatOf } from '../image/kinds/index.js';
+import { objectShort } from '../image/object-kinds.js';
 import { drawTree, fileText, leaksText, mib, socketText } from './inspect-view.js';
 
 /** At most max lines: the first ones, then how many were left out. */
@@ -17,10 +19,7 @@ function capped(lines: string[], max: number, what: string): string[] {
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 function kindOf(f: FileImage | undefined): string {
-  if (!f) return '?';
-  if (f.kind === 'inet') return f.inet?.proto ?? 'inet';
-  if (f.kind === 'external') return 'external stdio';
-  return f.kind;
+  return f ? (formatOf(f.kind).label?.(f) ?? f.kind) : '?';
 }
 
 /** "regular 2 (/var/log/app.log), pipe 1, tcp 3" */
@@ -31,7 +30,7 @@ function fdKinds(t: TaskImage, files: Map<number, FileImage>): string {
     const k = kindOf(f);
     const e = kinds.get(k) ?? { n: 0, paths: new Set<string>() };
     e.n++;
-    if (f && (f.kind === 'regular' || f.kind === 'fifo')) e.paths.add(f.path);
+    if (f && formatOf(f.kind).named) e.paths.add(f.path);
     kinds.set(k, e);
   }
   return [...kinds]
@@ -54,13 +53,9 @@ function holdersText(holders: [number, number][]): string {
 function imageWarnings(r: InspectResult, holders: Map<number, [number, number][]>): string[] {
   const W: string[] = [];
   const files = r.meta.files.files;
-  for (const f of files.filter((x) => x.kind === 'external'))
-    W.push(`${holdersText(holders.get(f.id) ?? [])}: external stdio (${f.path}), not saved: restart connects it to its own ${['stdin', 'stdout', 'stderr'][f.stdio ?? 0]} (--inherit-fd)`);
-  for (const f of files.filter((x) => x.kind === 'closed')) W.push(`#${f.id} ${f.path} was left out (--skip sockets): restored closed`);
-  for (const f of files.filter((x) => x.unix?.external))
-    W.push(`unix #${f.id}: its peer was held by ${f.unix!.external!.pid} (${f.unix!.external!.comm}) outside the tree: restored with the peer gone`);
-  for (const f of files.filter((x) => x.inet?.tcp && x.inet.peer === 'outside'))
-    W.push(`${f.inet!.proto} #${f.id}: its peer is outside the tree: restored ${f.inet!.policy === 'established' ? 'established (the peer must stay quiet until then)' : 'reset (ECONNRESET after the queued bytes)'}`);
+  // kind by kind, in the registry's order (src/image/kinds/index.ts)
+  for (const fmt of fileFormats)
+    if (fmt.warnings) for (const f of files) if (f.kind === fmt.kind) W.push(...fmt.warnings(f, holdersText(holders.get(f.id) ?? [])));
   return W;
 }
 
@@ -101,7 +96,7 @@ export function renderSummary(r: InspectResult, refusals: string[]): string {
   const shared = [...holders].filter(([, hs]) => hs.length > 1);
   const sharedLines = shared.map(([id, hs]) => `  #${id} ${fileText(files.get(id)!)}: ${holdersText(hs)}`);
   for (const p of r.meta.files.pipes) if (p.data.length) sharedLines.push(`  pipe ${p.id}: ${p.data.length} bytes queued`);
-  for (const o of r.meta.files.objects ?? []) sharedLines.push(`  ${o.kind === 'memfd' ? `memfd "${o.name}"` : o.kind === 'unlinked' ? `unlinked file ${o.name}` : 'shared anonymous memory'}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}`);
+  for (const o of r.meta.files.objects ?? []) sharedLines.push(`  ${objectShort(o)}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}`);
   const ipc = r.meta.ipc;
   if (ipc.shm.length + ipc.sem.length + ipc.msg.length)
     sharedLines.push(`  System V IPC${ipc.ownNamespace ? " (the tree's own namespace)" : ''}: ${plural(ipc.shm.length, 'shared memory segment')}, ${plural(ipc.sem.length, 'semaphore set')}, ${plural(ipc.msg.length, 'message queue')}`);

@@ -3,7 +3,8 @@
  * fds per task, shared objects, external and leaked objects, pipes, then per-task details
  * (registers, mappings, signals, threads, timers, credentials).
  */
-import { inetText } from '../kernel/fds/inet.js';
+import { fileFormats, formatOf } from '../image/kinds/index.js';
+import { OBJECT_KINDS } from '../image/object-kinds.js';
 import { printable, printableJson } from '../image/printable.js';
 import type { InspectResult } from '../orchestrator/inspect.js';
 import { REG, regValue, type FileImage, type IpcPerm, type TaskImage, type TreeEntry } from '../image/types.js';
@@ -54,15 +55,11 @@ function memoryLine(t: TaskImage): string {
   return `  ${String(t.pid).padEnd(8)} ${String(t.vmas.length).padStart(8)} ${mib(mapped).padStart(12)} ${mib(saved).padStart(12)} ${String(t.pageRuns.length).padStart(6)}  ${kinds}`;
 }
 
+/** "kind path", what the kind adds (src/image/kinds/), and the locks held through the file */
 export function fileText(f: FileImage): string {
-  const pipe = f.pipe ? ` (pipe ${f.pipe.id} ${f.pipe.end} end)` : '';
-  const stdio = f.kind === 'external' ? ` -> restarting process's ${['stdin', 'stdout', 'stderr'][f.stdio ?? 0]}` : '';
-  const tty = f.tty ? ` (pty ${f.tty.index} ${f.tty.master ? 'master' : 'slave'})` : '';
   const range = (l: { start: number; end: number }) => `${l.start}-${l.end < 0 ? 'EOF' : l.end}`;
   const locks = (f.locks ?? []).map((l) => ` [${l.kind} ${l.type} lock ${range(l)}${l.task ? ` of ${l.task}` : ''}]`).join('');
-  const epoll = f.epoll?.length ? ` (${f.epoll.length} target(s))` : '';
-  const watches = f.inotify?.length ? ` (watches ${f.inotify.map((w) => `${w.wd}:${w.path}`).join(', ')})` : '';
-  return `${f.kind} ${f.path}${pipe}${stdio}${tty}${epoll}${watches}${locks}`;
+  return `${f.kind} ${f.path}${formatOf(f.kind).text?.(f) ?? ''}${locks}`;
 }
 
 function detailLines(t: TaskImage): string[] {
@@ -120,20 +117,11 @@ export function renderInspect(r: InspectResult, opts: { task?: number } = {}): s
   L.push(`shared objects:${shared.length ? '' : ' none'}`);
   for (const [id, hs] of shared) L.push(`  #${id} ${fileText(files.get(id)!)}: ${hs.join(', ')}`);
   for (const p of r.meta.files.pipes) L.push(`pipe ${p.id}: ${p.data.length} bytes queued, size ${p.size}`);
-  const ext = r.meta.files.files.filter((f) => f.kind === 'external');
-  const leaks = r.meta.files.files.filter((f) => f.leak);
-  L.push(`external objects (connected to the restarting process's stdio): ${ext.map((f) => `#${f.id} ${f.path} -> stdio ${f.stdio}`).join(', ') || 'none'}`);
-  L.push(leaksText(leaks));
+  L.push(...listedLines(r, 'pipes'));
+  L.push(leaksText(r.meta.files.files.filter((f) => f.leak)));
   for (const o of r.meta.files.objects ?? []) {
     const saved = o.runs.reduce((a, [, n]) => a + n * 4096, 0);
-    const what =
-      o.kind === 'memfd'
-        ? `memfd "${o.name}"${o.mode !== undefined ? ` mode 0${o.mode.toString(8)}` : ''}${o.seals ? ` seals 0x${o.seals.toString(16)}` : ''}`
-        : o.kind === 'unlinked' || o.kind === 'tmpfs' || o.kind === 'unlinked-dir'
-          ? `${o.kind === 'tmpfs' ? 'tmpfs file' : o.kind === 'unlinked' ? 'unlinked file' : 'removed directory'} ${o.name} mode 0${o.mode!.toString(8)}`
-          : o.kind === 'queue'
-            ? `TCP queue of file #${r.meta.files.files.find((f) => [f.inet?.tcp?.recvObj, f.inet?.tcp?.sendObj].some((q) => q?.[0] === o.id))?.id ?? '?'}`
-            : 'shared anonymous memory';
+    const what = OBJECT_KINDS[o.kind].text(o, r.meta.files.files);
     const owner = o.owner ? ` owner ${o.owner[0]}:${o.owner[1]}` : '';
     L.push(`content object ${o.id}: ${what}${owner}, ${o.size < 1048576 ? `${o.size} bytes` : mib(o.size)}, ${mib(saved)} saved in ${o.runs.length} run(s)`);
   }
@@ -142,8 +130,7 @@ export function renderInspect(r: InspectResult, opts: { task?: number } = {}): s
     const line = socketText(f);
     if (line) L.push(line);
   }
-  const closed = r.meta.files.files.filter((f) => f.kind === 'closed');
-  if (closed.length) L.push(`skipped (restored closed): ${closed.map((f) => `#${f.id} ${f.path}`).join(', ')}`);
+  L.push(...listedLines(r, 'sockets'));
   L.push('tasks:');
   for (const t of tasks) for (const l of detailLines(t)) L.push(l);
   // image text (names, paths, comms) is the image author's: escaped as it reaches the terminal
@@ -154,29 +141,20 @@ export function leaksText(leaks: FileImage[]): string {
   return `leaked objects (also held outside the tree): ${leaks.map((f) => `#${f.id} ${f.path} held by ${f.leak!.pid} (${f.leak!.comm}) fd ${f.leak!.fd}`).join(', ') || 'none'}`;
 }
 
-/** A unix or inet socket with its state, queues and peer; undefined for other files. */
+/** A socket's line: its state, queues and peer (the kind's detail); undefined for other files. */
 export function socketText(f: FileImage): string | undefined {
-  if (f.unix) {
-    const u = f.unix;
-    const how = u.listening ? `listening (backlog ${u.backlog})` : u.conn === 'none' ? 'not connected' : `${u.conn}${u.peer >= 0 ? ` with #${u.peer}` : ', peer gone'}`;
-    const bytes = u.queue.reduce((s, m) => s + m.length, 0);
-    const ext = u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): restored closed` : '';
-    return `unix #${f.id}: ${f.path}${u.unlinked ? ' (unlinked)' : ''}, ${how}, ${bytes} bytes queued in ${u.queue.length} message(s)${ext}`;
+  return formatOf(f.kind).detail?.(f);
+}
+
+/** The kinds whose files inspect --all lists on a line of their own, at that place. */
+function listedLines(r: InspectResult, after: 'pipes' | 'sockets'): string[] {
+  const L: string[] = [];
+  for (const fmt of fileFormats) {
+    if (fmt.listed?.after !== after) continue;
+    const list = r.meta.files.files.filter((f) => f.kind === fmt.kind);
+    if (list.length || fmt.listed.always) L.push(`${fmt.listed.heading}: ${list.map((f) => fmt.listed!.item(f)).join(', ') || 'none'}`);
   }
-  const u = f.inet;
-  if (!u) return undefined;
-  const t = u.tcp;
-  const queues = u.leftToRead ? `, ${u.leftToRead.length} bytes left to read, then ${u.resetPending ? 'ECONNRESET' : 'EOF'}` : t ? `, ${t.recvQueue.length} bytes to read, ${t.sendQueue.length} bytes unacknowledged (${t.unsent} never sent)` : u.datagrams ? `, ${u.datagrams.length} datagram(s) queued` : '';
-  const out = `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}`;
-  const peer =
-    !t ? ''
-    : u.peer === 'inside' ? ', peer in the image'
-    : u.peer === 'pending' ? ', waiting in the accept queue of a listener of the image: connects again'
-    : u.policy === 'established' ? `${out}: restored established (--tcp=established)`
-    : u.state === 'close-wait' ? `${out}, closed its side: restored closed (the queued bytes, then EOF)`
-    : `${out}: restored reset (--tcp=close)`;
-  const filter = u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : '';
-  return `${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog}${u.acceptq ? `, ${u.acceptq} waiting to be accepted` : ''})` : ''}${queues}${filter}${peer}`;
+  return L;
 }
 
 function ipcLines(r: InspectResult): string[] {

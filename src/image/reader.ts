@@ -22,7 +22,9 @@ import {
 } from './format.js';
 import { systemErrorText } from '../errno.js';
 import { ImageError } from '../errors.js';
-import type { ImageFiles, ImageMetadata, TaskImage, Trailer } from './types.js';
+import { formatOf } from './kinds/index.js';
+import { OBJECT_KINDS } from './object-kinds.js';
+import type { FileImage, ImageFiles, ImageMetadata, TaskImage, Trailer } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
 import { checkIpc } from './validate-ipc.js';
 
@@ -131,9 +133,10 @@ export function readMetadata(fd: number | Buffer, name: string, positional = fal
   const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));
   const ipc = minor >= 1 ? checkIpc(take(RecordKind.Ipc, 'IPC'), where('IPC')) : { ownNamespace: false, shm: [], sem: [], msg: [] };
   const shmIds = new Set(ipc.shm.map((x) => x.id));
-  const fileIds = new Set(files.files.filter((f) => f.kind !== 'closed').map((f) => f.id)); // a skipped socket has no fd
-  const objIds = new Set((files.objects ?? []).filter((s) => s.kind !== 'unlinked-dir').map((s) => s.id));
-  const dirIds = new Set((files.objects ?? []).filter((s) => s.kind === 'unlinked-dir').map((s) => s.id));
+  const fileIds = new Set(files.files.filter((f) => !formatOf(f.kind).noFd).map((f) => f.id)); // a skipped socket has no fd
+  // an object without contents (a removed directory) is a cwd, never mapped
+  const objIds = new Set((files.objects ?? []).filter((s) => !OBJECT_KINDS[s.kind].empty).map((s) => s.id));
+  const dirIds = new Set((files.objects ?? []).filter((s) => OBJECT_KINDS[s.kind].empty).map((s) => s.id));
   // POSIX locks and epoll targets by the task they name, so each task is checked against its
   // own (never every file for every task: a tree may hold thousands of both)
   const locksOf = new Map<number, { file: number; fd: number }[]>();
@@ -145,7 +148,7 @@ export function readMetadata(fd: number | Buffer, name: string, positional = fal
   };
   for (const f of files.files) {
     for (const l of f.locks ?? []) if (l.task !== undefined) add(locksOf, l.task, { file: f.id, fd: l.fd! });
-    for (const e of f.epoll ?? []) add(targetsOf, e.task, { file: f.id, fd: e.fd });
+    for (const e of epollTargets(f)) add(targetsOf, e.task, { file: f.id, fd: e.fd });
   }
   const xstateSize = header.cpu.xstateSize;
   const tasks = tree.tasks
@@ -184,7 +187,7 @@ export function readMetadata(fd: number | Buffer, name: string, positional = fal
     });
   const live = new Set(tasks.map((t) => t.pid));
   for (const f of files.files)
-    for (const e of f.epoll ?? [])
+    for (const e of epollTargets(f))
       if (!live.has(e.task)) throw new ImageError(where(`FILES: epoll ${f.id} target fd ${e.fd} belongs to process ${e.task}, not a live task of the image`), { object: name });
   for (const f of files.files)
     for (const l of f.locks ?? [])
@@ -192,6 +195,9 @@ export function readMetadata(fd: number | Buffer, name: string, positional = fal
   if (typeof fd === 'number') checkStreamHolds(fd, r, name, files, tasks); // in memory (checkpoint's own check): the pages are being written
   return { meta: { major, minor, header, tree, files, ipc, tasks, digest, records }, reader: r };
 }
+
+/** An epoll's registrations, each made again by the task that holds the epoll and the target. */
+const epollTargets = (f: FileImage) => ('epoll' in f && f.epoll) || [];
 
 /**
  * An image file must hold the pages its metadata lists: what is left of it after the metadata

@@ -1,46 +1,28 @@
 /** The typed content of the FILES and IPC records: open-file objects of every kind, pipes,
  * content objects, ptys, and the System V objects of the tree. (The rest: types.ts.) */
 
-/** One open file object of the tree; fds of any task (dup, fork) refer to it by id. */
-export interface FileImage {
+/** What every open file object of the tree has, whatever its kind; fds of any task (dup, fork)
+ * refer to it by id. A file of the image is one of the kinds of FileImage (src/image/kinds/). */
+export interface FileBase {
   id: number;
-  /** Key of the fd kind's ops module (src/kernel/fds/registry.ts). */
-  kind: string;
   path: string;
   flags: number;
   pos: number;
-  /** Only for kind 'external': the stdio slot of the restarting process it connects to. */
-  stdio?: number;
-  /** Only for kinds 'pipe' and 'fifo': which pipe and which end ('both': a FIFO opened O_RDWR). */
-  pipe?: { id: number; end: 'read' | 'write' | 'both' };
-  /** Kind-specific numbers (see the kind's module in src/kernel/fds/). */
-  params?: (number | bigint)[];
-  /** Only for kind 'epoll': the registered targets; `task` (a pid of the image) holds the epoll
-   * and, at `fd`, the target, and makes the registration again on restart. */
-  epoll?: EpollTarget[];
   /** Locks held through this open file: flock and OFD locks belong to it, POSIX locks to
    * `task`, which holds the file at `fd` */
   locks?: LockImage[];
-  /** Only for kind 'pty': which pair (/dev/pts/N) and which side */
-  tty?: { index: number; master: boolean };
-  /** Only for kind 'inotify': the watches, by watch descriptor */
-  inotify?: InotifyWatch[];
-  /** Signal-driven I/O (O_ASYNC): who gets the signal (F_SETOWN_EX: a thread, a process or a
-   * process group, by its pid in the image) and which one (F_SETSIG; 0: SIGIO) */
+  /** Signal-driven I/O (O_ASYNC) and a socket's SIGURG: who gets the signal (F_SETOWN_EX: a
+   * thread, a process or a process group, by its pid in the image; 0: nobody) and which one
+   * (F_SETSIG; 0: SIGIO). Without O_ASYNC (in the file's flags) only the owner is given back. */
   fown?: { type: 'tid' | 'pid' | 'pgrp'; pid: number; sig: number };
-  /** Only for kind 'proc': a file of /proc/PID (pid: a task of the image) or of
-   * /proc/PID/task/TID, `sub` the rest of the path ('' for the directory itself). */
-  proc?: { pid: number; tid?: number; sub: string };
-  /** Only for kinds 'memfd' and 'unlinked': the content object (ImageFiles.objects id) it is an fd of
-   * (a tmpfs object's fds are 'regular' files: reopened by its path once it exists again). */
-  obj?: number;
   /** Also held outside the tree when checkpointed (allowed with --allow-leaks). */
   leak?: { pid: number; fd: number; comm: string };
-  /** Only for kind 'unix': the socket's state (src/kernel/fds/unix.ts). */
-  unix?: UnixSocketImage;
-  /** Only for kind 'inet': a TCP or UDP socket's state (src/kernel/fds/inet.ts). */
-  inet?: InetSocketImage;
 }
+
+/** One open file object of the tree: a union tagged by `kind`, one interface per kind, each
+ * beside its checks in src/image/kinds/<kind>.ts. */
+import type { FileImage } from './kinds/index.js';
+export type { FileImage, FileKind, FileOf } from './kinds/index.js';
 
 export interface InetAddress {
   /** textual IPv4 or IPv6 address (an IPv6 socket may show a v4-mapped ::ffff:a.b.c.d) */
@@ -87,7 +69,7 @@ export interface InetSocketImage {
   remote?: InetAddress;
   /** a listener's backlog */
   backlog: number;
-  /** options by name (src/kernel/fds/inet.ts INET_OPTS) */
+  /** options by name (src/image/kinds/inet.ts INET_OPTS) */
   opts: Record<string, number>;
   tcp?: TcpRepairImage;
   /** a classic BPF socket filter the program attached (SO_ATTACH_FILTER): its instructions */
@@ -136,6 +118,8 @@ export interface UnixSocketImage {
   rcvbuf: number;
   /** SO_PEEK_OFF, -1 when off */
   peekOff: number;
+  /** socket-level options by name (src/kernel/fds/unix.ts UNIX_OPTS; images since issue 17) */
+  opts?: Record<string, number>;
   conn: UnixConn;
   /** file id of the peer; -1: the peer was gone (closed) or outside and closed on restart */
   peer: number;
@@ -225,8 +209,19 @@ export interface TtyImage {
   packet: boolean;
   exclusive: boolean;
   /** termios of the slave (absent when it could not be read: a locked pair never opened) */
-  termios?: { iflag: number; oflag: number; cflag: number; lflag: number; line: number; cc: Uint8Array; ispeed: number; ospeed: number };
+  termios?: Termios;
   winsize?: [number, number, number, number];
+}
+
+export interface Termios {
+  iflag: number;
+  oflag: number;
+  cflag: number;
+  lflag: number;
+  line: number;
+  cc: Uint8Array;
+  ispeed: number;
+  ospeed: number;
 }
 
 export interface ImageFiles {

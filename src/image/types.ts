@@ -141,6 +141,39 @@ export interface MmImage {
   envEnd: number;
 }
 
+/** One thread's scheduling (sched_getattr) and personality. */
+export interface ThreadSched {
+  tid: number;
+  /** SCHED_OTHER 0, FIFO 1, RR 2, BATCH 3, IDLE 5, DEADLINE 6 */
+  policy: number;
+  /** SCHED_FLAG_RESET_ON_FORK 1, RECLAIM 2, DL_OVERRUN 4 */
+  flags: number;
+  nice: number;
+  /** the real-time priority (1..99 for FIFO/RR, else 0) */
+  priority: number;
+  /** SCHED_DEADLINE: [runtime, deadline, period] in ns */
+  dl?: [number, number, number];
+  /** utilization clamps [min, max] when set (0..1024) */
+  util?: [number, number];
+  personality: number;
+}
+
+/** Attributes of a process and its threads beyond the rest of the task image (images written
+ * since issue 17; absent in older ones: then none of these is restored). */
+export interface TaskAttrs {
+  /** every thread, the main one (tid = pid) included */
+  sched: ThreadSched[];
+  oomScoreAdj: number;
+  /** MEMBARRIER_CMD_REGISTER_* bits (membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS)) */
+  membarrier: number;
+  /** mlockall flags that outlive the call: MCL_FUTURE 2, MCL_ONFAULT 4 */
+  mlockall: number;
+  /** /proc/PID/loginuid (4294967295: unset) */
+  loginuid: number;
+  /** the root directory (chroot) as the checkpoint saw it, when not its own root */
+  root?: string;
+}
+
 export interface TaskImage {
   pid: number;
   comm: string;
@@ -182,6 +215,7 @@ export interface TaskImage {
   tpgid?: number;
   personality: number;
   noNewPrivs: boolean;
+  attrs?: TaskAttrs;
   /** POSIX timers: notify 'signal' | 'thread' (to tid) | 'none'; times [s, ns] */
   posixTimers: PosixTimer[];
   specials: SpecialVma[];

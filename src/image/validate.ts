@@ -24,6 +24,8 @@ import type {
   VmaImage,
 } from './types.js';
 
+import { checkAttrs } from './validate-attrs.js';
+
 export { checkFiles } from './validate-files.js';
 
 /** src/kernel/memory.ts SPECIAL_NAMES */
@@ -331,6 +333,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     ...(o.tpgid !== undefined ? { tpgid: field(o, 'tpgid', w, (y, ww) => int(y, ww, 1, PID_MAX)) } : {}),
     personality: field(o, 'personality', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
     noNewPrivs: field(o, 'noNewPrivs', w, bool),
+    ...(o.attrs !== undefined ? { attrs: checkAttrs(o.attrs, w.at('attrs'), [field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)), ...threads.map((t) => t.tid)]) } : {}),
     posixTimers: arr(o.posixTimers, w.at('posixTimers'), 512).map((x, i): PosixTimer => {
       const pw = w.at('posixTimers').at(i);
       const t = obj(x, pw);

@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import { CheckpointError, UnsupportedError } from '../errors.js';
-import type { SigactionImage, TaskImage, ThreadSignals, TreeEntry } from '../image/types.js';
-import type { Helper } from './helper.js';
+import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
+import type { Helper, HelperEvent } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
 import { listThreads, readLink, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
 
@@ -31,6 +31,8 @@ interface StateEvent {
   robust: [string, number];
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
+  /** native/helper/checkpoint/dump_attrs.c */
+  attrs: { membarrier: number; mlockall: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
 }
 
 interface SignalState {
@@ -60,26 +62,76 @@ function num(hexText: string): number {
   return v;
 }
 
-/** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
- * fds are filled in later by the tree-wide file capture. */
-export async function captureTask(
-  h: Helper,
-  pid: number,
-  stateBefore: string,
-): Promise<{ task: TaskImage; entry: TreeEntry; procPid: number }> {
+/** A task's state asked of the helper ahead of its capture: every task's `state` goes out at
+ * once (the helper answers in order), so the helper works on the next tasks while this process
+ * reads the /proc files of the ones already answered. */
+export interface StateRequest {
+  pid: number;
+  /** the thread whose /proc files are read (undefined: every thread had exited) */
+  procPid: number | undefined;
+  ptimers: ReturnType<typeof readTimers>;
+  state?: Promise<HelperEvent>;
+}
+
+export function requestState(h: Helper, pid: number): StateRequest {
   // A process whose main thread has exited while others run: its /proc/PID shows the dead
   // thread (no memory, no fds); read everything through a live thread's /proc/TID instead.
   // (Per-thread stat files: /proc/TID/stat would sum over every thread of the process.)
   const main = threadState(pid, pid);
   const procPid = main === 'Z' ? listThreads(pid).find((t) => t !== pid && threadState(pid, t) !== 'Z') : main && pid;
-  if (!procPid) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
-  return { ...(await captureLive(h, pid, procPid, stateBefore)), procPid };
+  if (!procPid) return { pid, procPid: undefined, ptimers: [] };
+  const ptimers = readTimers(procPid);
+  h.send(`state ${pid}${ptimers.map((t) => ` ${t.id}`).join('')}`);
+  const state = h.next('state');
+  state.catch(() => {}); // awaited by captureTask; a failure must not be "unhandled" until then
+  return { pid, procPid, ptimers, state };
 }
 
-async function captureLive(h: Helper, pid: number, proc: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry }> {
-  const ptimers = readTimers(proc);
-  h.send(`state ${pid}${ptimers.map((t) => ` ${t.id}`).join('')}`);
-  const st = (await h.next('state')) as unknown as StateEvent;
+/** A captured task whose page scans are still to be collected (collectRuns). */
+export interface Captured {
+  task: TaskImage;
+  entry: TreeEntry;
+  procPid: number;
+  scanned: VmaImage[];
+}
+
+/** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
+ * fds are filled in later by the tree-wide file capture; pageRuns by collectRuns. */
+export async function captureTask(h: Helper, req: StateRequest, stateBefore: string): Promise<Captured> {
+  const { pid, procPid } = req;
+  if (!procPid || !req.state) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
+  return { ...(await captureLive(h, req, procPid, stateBefore)), procPid };
+}
+
+/** Mappings per `runs` command (the helper splits a line into at most 520 words). */
+const RUNS_PER_COMMAND = 256;
+
+function* runsChunks(scanned: VmaImage[]): Generator<VmaImage[]> {
+  for (let i = 0; i < scanned.length; i += RUNS_PER_COMMAND) yield scanned.slice(i, i + RUNS_PER_COMMAND);
+}
+
+/** Every mapping's page scan of a task, asked for by captureTask (answers come in order, task
+ * after task: collect them in the order the tasks were captured). */
+export async function collectRuns(h: Helper, c: Captured): Promise<void> {
+  const { pid } = c.task;
+  for (const chunk of runsChunks(c.scanned)) {
+    // answers come in order: the next one is this chunk's
+    const ev = (await h.next('runs')) as unknown as { start: number; runs: [number, number][] };
+    if (ev.start !== chunk[0]!.start) throw new CheckpointError(`process ${pid}: page scan answered for ${ev.start} instead of ${chunk[0]!.start}`, { pid, phase: 'capture' });
+    // the runs of the chunk's mappings, in address order, none across two mappings
+    let v = 0;
+    for (const r of ev.runs) {
+      while (v < chunk.length && chunk[v]!.end <= r[0]) v++;
+      if (v === chunk.length || r[0] < chunk[v]!.start) throw new CheckpointError(`process ${pid}: page scan answered a run at ${r[0]} outside the mappings asked for`, { pid, phase: 'capture' });
+      chunk[v]!.fill = true;
+      c.task.pageRuns.push(r);
+    }
+  }
+}
+
+async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
+  const { pid, ptimers } = req;
+  const st = (await req.state!) as unknown as StateEvent;
   // the thread the helper worked through: the main one unless it had exited when frozen
   const leaderExited = st.tid !== pid;
   const stat = readStat(proc);
@@ -91,21 +143,15 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
   if (exe.endsWith(' (deleted)'))
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
+  // read only once the helper is done with the task: its injected calls map a gadget
   const { vmas, specials } = classify(pid, readSmaps(proc));
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];
-  // every mapping's pagemap scan asked for at once (one write, the helper answers in order)
+  // every mapping's pagemap scan asked for at once (one write, a command per 256 mappings,
+  // the helper answers in order)
   const scanned = vmas.filter(mayHoldPrivatePages);
-  if (scanned.length) h.send(...scanned.map((v) => `runs ${pid} ${v.start} ${v.end}`));
-  for (const v of scanned) {
-    // answers come in order: the next one is this mapping's (a search of the queue by start
-    // address made 10,000 mappings cost 10^8 comparisons)
-    const ev = (await h.next('runs')) as unknown as { start: number; runs: [number, number][] };
-    if (ev.start !== v.start) throw new CheckpointError(`process ${pid}: page scan answered for ${ev.start} instead of ${v.start}`, { pid, phase: 'capture' });
-    if (ev.runs.length) v.fill = true;
-    for (const r of ev.runs) pageRuns.push(r);
-  }
+  if (scanned.length) h.sendLines([...runsChunks(scanned)].map((c) => `runs ${pid} ${c.map((v) => `${v.start} ${v.end}`).join(' ')}`));
 
   const sigactions: SigactionImage[] = st.sigactions
     .map(([sig, handler, flags, restorer, mask]) => ({ sig, handler: num(handler), flags: u64(flags), restorer: num(restorer), mask: u64(mask) }))
@@ -177,6 +223,7 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
     ...cttyOf(pid, stat),
     personality: parseInt(fs.readFileSync(`/proc/${proc}/personality`, 'latin1').trim(), 16),
     noNewPrivs: status.get('NoNewPrivs') === '1',
+    attrs: { ...attrsOf(proc, st.attrs), ...rootOf(pid, proc) },
     posixTimers: ptimers.map((t, i) => {
       const [, is, ins, vs, vns] = st.timers[i]!;
       return { id: t.id, clock: t.clock, notify: t.notify, signo: t.signo, sigval: t.sigval, tid: t.tid, interval: [is, ins], value: [vs, vns] };
@@ -191,8 +238,41 @@ async function captureLive(h: Helper, pid: number, proc: number, stateBefore: st
   const nsPid = Number((status.get('NSpid') ?? '').split(/\s+/).at(-1));
   return {
     task,
+    scanned,
     entry: { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, comm: stat.comm, state, threads, ...(nsPid && nsPid !== pid ? { nsPid } : {}) },
   };
+}
+
+const SCHED_DEADLINE = 6;
+
+/** Scheduling and personality of every thread, oom_score_adj, loginuid (from /proc), with
+ * what the helper read (membarrier registrations, mlockall flags, sched_getattr). */
+function attrsOf(proc: number, a: StateEvent['attrs']): TaskAttrs {
+  const one = (file: string) => fs.readFileSync(`/proc/${proc}/${file}`, 'latin1').trim();
+  return {
+    sched: a.sched.map(([tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax, personality]) => ({
+      tid,
+      policy,
+      flags: flags & 7,
+      nice,
+      priority,
+      ...(policy === SCHED_DEADLINE ? { dl: [runtime, deadline, period] as [number, number, number] } : {}),
+      // set clamps only (CONFIG_UCLAMP_TASK; defaults 0 and 1024, or 0 0 without it)
+      ...(umax && (umin !== 0 || umax !== 1024) ? { util: [umin, umax] as [number, number] } : {}),
+      personality,
+    })),
+    oomScoreAdj: Number(one('oom_score_adj')),
+    membarrier: a.membarrier,
+    mlockall: a.mlockall,
+    loginuid: Number(one('loginuid')),
+  };
+}
+
+/** The root directory when chroot() changed it (as this process sees it). */
+function rootOf(pid: number, proc: number): { root?: string } {
+  const root = readLink(`/proc/${proc}/root`);
+  if (root.endsWith(' (deleted)')) throw new UnsupportedError(`process ${pid}: its root directory ${root} was removed`, { pid });
+  return root === '/' ? {} : { root };
 }
 
 /** A controlling terminal that is a pty (/dev/pts/N, majors 136-143) and, for a session leader,

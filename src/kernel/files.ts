@@ -1,21 +1,21 @@
 /**
  * The open files of a whole tree: every fd of every task becomes a reference to one open-file
  * object (fds that are one open file, by dup or fork, share it: kcmp decides), each object gets
- * its kind from the fd registry, pipes get their queued bytes, memfds and unlinked files are noted
- * for objects.ts,
- * and objects also held outside the
- * tree are found (leaks), which is refused unless allowed.
+ * its kind from the fd registry (src/kernel/fds/), which dumps it and adds what the kind needs
+ * (a pipe's queued bytes, a pty's settings, a socket's connection), and objects also held
+ * outside the tree are found (leaks), which is refused unless allowed. Nothing here depends on
+ * a particular kind: the kinds' ops say what differs.
  */
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
-import type { FdImage, FileImage, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
+import { formatOf } from '../image/kinds/index.js';
+import type { FdImage, FileImage, FileOf, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
 import { native } from '../native/addon.js';
-import { opsFor, type FdFacts, type ObjectContext } from './fds/registry.js';
+import { opsFor, opsOf, type CaptureContext, type FdFacts, type ObjectContext, type TreeFiles } from './fds/registry.js';
 import type { Helper, HelperEvent } from './helper.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
-import { linkClosedTargets } from './fds/epoll.js';
 import { locksOf } from './locks.js';
-import { commOf, filesOfOthers, readLink, scanFds } from './proc.js';
+import { commOf, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 import { O_CLOEXEC } from './linux.js';
 
@@ -42,7 +42,7 @@ export interface CapturedFiles {
   /** TCP connections to put into repair mode right before a --kill (helper pid, fd) */
   tcpRepair: { pid: number; fd: number }[];
   /** TCP connections to outside peers that the keeper holds after a --kill */
-  tcpKeep: { pid: number; fd: number; file: FileImage }[];
+  tcpKeep: { pid: number; fd: number; file: FileOf<'inet'> }[];
   /** the root's stdio that leads outside the tree (kind 'external'): its fds, what it is, and
    * the restarting process's stdio slot it will be connected to */
   external: { pid: number; fds: number[]; path: string; slot: number }[];
@@ -126,20 +126,14 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const external: CapturedFiles['external'] = [];
   const files: FileImage[] = [];
   const ids = new Map<TreeObject, number>();
-  const pipes = new Map<number, PipeImage>();
-  const pipeIds = new Map<string, number>();
   const objectPaths = new Map<number, string>();
   const ttys: TtyImage[] = [];
-  const refsOf = (id: number) => {
-    for (const [o, i] of ids) if (i === id) return o.holders[0]!;
-    return { pid: 0, fd: -1 };
-  };
-  // pipes' queued bytes: asked for as they come, answered in order, collected after the loop
-  const pipeReads: { pipe: PipeImage; ev: Promise<HelperEvent> }[] = [];
+  const pipes = pipeTable(helper);
   const tree = new Set(pids);
   const treePid = (p: number) => (tree.has(p) ? (opt.imagePid?.get(p) ?? p) : undefined);
   const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close', lock: opt.kill ?? false });
   const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
+  const cap: CaptureContext = { helper, root: opt.root, warn: (m) => warnings.push(m), external, pipe: pipes.pipeOf, ttys, unix, inet, objectPath: (ino, p) => objectPaths.set(ino, p) };
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
     const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets, treePid };
@@ -149,90 +143,54 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       if (!ctx.unix) ctx.inet = await inet.facts(h0.pid, h0.fd);
     }
     const ops = opsFor(o.facts, ctx);
-    const file: FileImage = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) };
-    if (ctx.unix && file.unix) unix.add(file, ctx.unix, h0.pid, h0.fd);
-    if (ops.kind !== 'external' && ops.kind !== 'closed') {
-      const locks = locksOf(o.holders, `process ${h0.pid} fd ${h0.fd} (${o.facts.link})`);
-      if (locks.length && ops.kind === 'proc')
-        throw new UnsupportedError(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): a lock on a file of /proc is not supported`, { pid: h0.pid, phase: 'files' });
+    const file = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) } as FileImage;
+    const what = `process ${h0.pid} fd ${h0.fd} (${o.facts.link})`;
+    if (!ops.unsaved) {
+      const locks = locksOf(o.holders, what);
+      if (locks.length && ops.late) throw new UnsupportedError(`${what}: a lock on ${ops.late} is not supported`, { pid: h0.pid, phase: 'files' });
       if (locks.length) file.locks = locks;
     }
-    if (ctx.inet && file.inet) inet.add(file, ctx.inet, h0.pid, h0.fd);
-    // queues of more than 4 MiB: memfds of the helper, read as content objects
-    for (const q of [ctx.inet?.recvQueueObj, ctx.inet?.sendQueueObj]) if (q && file.inet?.tcp) objectPaths.set(q[2], `/proc/${helper.pid}/fd/${q[0]}`);
-    if (ops.kind === 'closed') warnings.push(`process ${h0.pid} fd ${h0.fd} (${o.facts.link}): skipped, the restarted process finds it closed`);
-    if (ops.kind === 'external')
-      external.push({ pid: opt.root, fds: o.holders.filter((h) => h.pid === opt.root && h.fd <= 2).map((h) => h.fd), path: o.facts.link, slot: ctx.rootStdio! });
-    if (o.outside && ops.kind === 'fifo') {
-      // a FIFO is found again by its path: reopened, it is the same pipe as long as the outside
-      // holder keeps it open (its bytes stay in it; restart does not add them again)
-      warnings.push(
-        `process ${h0.pid} fd ${h0.fd} (FIFO ${o.facts.link}) is also open in process ${o.outside.pid} (${o.outside.comm}) outside the checkpointed tree: the restart opens the FIFO again by its path`,
-      );
-    } else if (o.outside && ops.kind === 'regular' && ctx.rootStdio !== undefined) {
-      // the root's stdio on a file it shares with a process outside (a parent writing to the same
-      // log): found again by its path
-      warnings.push(
-        `process ${h0.pid} fd ${h0.fd} (${o.facts.link}) is also held by process ${o.outside.pid} (${o.outside.comm}) fd ${o.outside.fd} outside the checkpointed tree: the restart opens the file again by its path, as an open file of its own`,
-      );
-    } else if (o.outside && ops.kind !== 'external' && ops.kind !== 'closed') {
-      const what = `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (${o.facts.link})`;
+    const shared = o.outside && ops.sharedOutside?.({ facts: o.facts, holders: o.holders, ctx }, o.outside);
+    if (shared) warnings.push(shared);
+    else if (o.outside && !ops.unsaved) {
       const msg = `${what} is also held by process ${o.outside.pid} (${o.outside.comm}) fd ${o.outside.fd} outside the checkpointed tree`;
-      if (!opt.allowLeaks) throw new UcrError(`${msg} (use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', pid: o.holders[0]!.pid, phase: 'files' });
+      if (!opt.allowLeaks) throw new UcrError(`${msg} (${sessionHint(h0.pid, o.outside.pid)}use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', pid: h0.pid, phase: 'files' });
       warnings.push(`${msg}: leaked, the restart will not share it`);
       file.leak = o.outside;
     }
-    if (file.pipe) {
-      // pipes are numbered in the image (anonymous pipes and FIFOs live on different devices)
-      const k = key(o.facts);
-      file.pipe.id = pipeIds.get(k) ?? pipeIds.set(k, pipeIds.size).size - 1;
-    }
-    if (file.pipe && !pipes.has(file.pipe.id)) {
-      const h = o.holders[0]!;
-      helper.send(`pipe ${h.pid} ${h.fd}`);
-      const ev = helper.next('pipe');
-      ev.catch(() => {}); // awaited below; a failure must not be "unhandled" until then
-      const pipe: PipeImage = { id: file.pipe.id, size: 0, data: Buffer.alloc(0) };
-      if (file.kind === 'fifo') pipe.path = file.path;
-      pipes.set(file.pipe.id, pipe);
-      pipeReads.push({ pipe, ev });
-    }
-    if (o.facts.info.flags & O_ASYNC && ops.kind !== 'external' && ops.kind !== 'closed') file.fown = await ownerOf(helper, h0, o.facts.link, treePid, ops.kind);
-    if (file.obj !== undefined) objectPaths.set(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`);
-    if (file.tty?.master) ttys.push(await readTty(helper, o.holders[0]!, o.facts.link));
+    await ops.captured?.(file, { facts: o.facts, holders: o.holders, ctx }, cap);
+    // the owner of signal-driven I/O, and of a socket's SIGURG (F_SETOWN without O_ASYNC)
+    const async = (o.facts.info.flags & O_ASYNC) !== 0;
+    if ((async && !ops.unsaved) || ops.urgent) file.fown = await ownerOf(helper, h0, o.facts.link, treePid, ops.late, async, warnings);
     ids.set(o, file.id);
     files.push(file);
   }
-  for (const { pipe, ev } of pipeReads) {
-    const e = await ev;
-    pipe.size = e.size as number;
-    pipe.data = Buffer.from(e.data as string, 'hex');
-  }
+  await pipes.read();
   unix.link();
-  for (const f of files)
-    if (f.kind === 'epoll')
-      linkClosedTargets(f, (ino) => [...ids].filter(([o, id]) => o.facts.stat.ino === ino && files[id]!.kind !== 'closed').map(([o, id]) => ({ id, ...o.holders[0]! })));
-  for (const f of files)
-    if (f.tty && !ttys.some((t) => t.index === f.tty!.index)) {
-      const h = refsOf(f.id);
-      throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${f.path}): the terminal's master is not in the tree (a terminal emulator or ssh holds it): only the root's stdio can be such a terminal`, { pid: h.pid, phase: 'files' });
-    }
+  const holderOf = (id: number) => {
+    for (const [o, i] of ids) if (i === id) return o.holders[0]!;
+    return { pid: 0, fd: -1 };
+  };
+  const treeFiles: TreeFiles = {
+    files,
+    ttys,
+    atInode: (ino) => [...ids].filter(([o, id]) => o.facts.stat.ino === ino && !formatOf(files[id]!.kind).noFd).map(([o, id]) => ({ id, ...o.holders[0]! })),
+    holderOf,
+    fileAt(pid, fd) {
+      const r = refs.get(pid)?.find((x) => x.fd === fd);
+      const file = r && files[ids.get(r.obj)!];
+      return file && { file, late: opsOf(file.kind).late };
+    },
+  };
+  for (const f of files) opsOf(f.kind).linked?.(f, treeFiles);
   inet.link();
-  // a /proc file is opened by its task only in its finish step, after the epoll registrations
-  for (const f of files)
-    for (const t of f.epoll ?? []) {
-      const r = refs.get(t.task)?.find((x) => x.fd === t.fd);
-      const target = r && files[ids.get(r.obj)!];
-      if (target?.kind === 'proc')
-        throw new UnsupportedError(`process ${t.task} fd ${t.fd} (${target.path}): a file of /proc registered in an epoll is not supported yet`, { pid: t.task, phase: 'files' });
-    }
   warnings.push(...unix.warnings, ...inet.warnings);
-  const closed = new Set(files.filter((f) => f.kind === 'closed').map((f) => f.id));
+  const closed = new Set(files.filter((f) => formatOf(f.kind).noFd).map((f) => f.id));
   const fds = new Map<number, FdImage[]>();
   for (const [pid, list] of refs)
     fds.set(pid, list.map((r) => ({ fd: r.fd, file: ids.get(r.obj)!, cloexec: r.cloexec })).filter((r) => !closed.has(r.file)));
   return {
-    files: { files, pipes: [...pipes.values()], ...(ttys.length ? { ttys } : {}) },
+    files: { files, pipes: pipes.list, ...(ttys.length ? { ttys } : {}) },
     fds,
     warnings,
     objectPaths,
@@ -244,22 +202,37 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
 
 const O_ASYNC = 0o20000;
 
-/** Who gets the signal of an open file with O_ASYNC, by pids of the image: a task of the tree,
- * one of its threads (they keep their ids), or the process group of one. None (pid 0): no
- * owner to restore. An owner outside the tree is refused. */
-async function ownerOf(helper: Helper, h: Holder, link: string, treePid: (p: number) => number | undefined, kind: string): Promise<FileImage['fown']> {
+/** Who gets the signal of an open file with O_ASYNC (or a socket's SIGURG), by pids of the
+ * image: a task of the tree, one of its threads (they keep their ids), or the process group of
+ * one; pid 0 with the signal F_SETSIG gave, when there is no owner. An O_ASYNC owner outside
+ * the tree is refused; a socket's owner outside it without O_ASYNC (only SIGURG would reach it)
+ * is left out with a warning. */
+async function ownerOf(
+  helper: Helper,
+  h: Holder,
+  link: string,
+  treePid: (p: number) => number | undefined,
+  late: string | undefined,
+  async: boolean,
+  warnings: string[],
+): Promise<FileImage['fown']> {
   helper.send(`fown ${h.pid} ${h.fd}`);
   const ev = await helper.next('fown');
   const [type, pid, sig] = [['tid', 'pid', 'pgrp'][ev.type as number] as 'tid' | 'pid' | 'pgrp', ev.pid as number, ev.sig as number];
-  if (!pid) return undefined;
+  if (!pid) return sig ? { type: 'pid', pid: 0, sig } : undefined;
   const refuse = (why: string) => new UnsupportedError(`process ${h.pid} fd ${h.fd} (${link}): signal-driven I/O (O_ASYNC) ${why}: not supported`, { pid: h.pid, phase: 'files' });
-  if (kind === 'proc') throw refuse('on a file of /proc');
+  if (late) throw refuse(`on ${late}`);
   let image = treePid(pid);
   if (image === undefined && type === 'tid') {
     const tgid = Number(/^Tgid:\s*(\d+)/m.exec(readText(`/proc/${pid}/status`))?.[1]);
     if (treePid(tgid) !== undefined) image = pid; // a thread of the tree keeps its id
   }
-  if (image === undefined) throw refuse(`signals ${type === 'pgrp' ? 'process group' : 'process'} ${pid} outside the tree`);
+  const outside = `${type === 'pgrp' ? 'process group' : 'process'} ${pid} outside the tree`;
+  if (image === undefined && !async) {
+    warnings.push(`process ${h.pid} fd ${h.fd} (${link}): its owner (F_SETOWN) is ${outside}: not restored`);
+    return sig ? { type: 'pid', pid: 0, sig } : undefined;
+  }
+  if (image === undefined) throw refuse(`signals ${outside}`);
   return { type, pid: image, sig };
 }
 
@@ -271,27 +244,38 @@ function readText(path: string): string {
   }
 }
 
-/** A pty pair's state, read by the helper through the master (native/helper/kinds/tty/dump_tty.c). Bytes
- * queued in either direction cannot be read back without taking them: refused. */
-async function readTty(helper: Helper, h: Holder, link: string): Promise<TtyImage> {
-  helper.send(`tty ${h.pid} ${h.fd}`);
-  const t = (await helper.next('tty')) as unknown as Record<string, number | string>;
-  const n = (k: string) => Number(t[k]);
-  if (n('inq') || n('outq'))
-    throw new UnsupportedError(
-      `process ${h.pid} fd ${h.fd} (${link}, /dev/pts/${n('index')}): ${n('inq') + n('outq')} bytes are queued in the terminal (not yet read): not supported yet`,
-      { pid: h.pid, phase: 'files' },
-    );
+/** The pipes of the tree, numbered in the image as their ends are found (anonymous pipes and
+ * FIFOs live on different devices), each one's size and queued bytes asked of the helper once,
+ * answered in order and collected by read(). */
+function pipeTable(helper: Helper) {
+  const pipes = new Map<number, PipeImage>();
+  const ids = new Map<string, number>();
+  const reads: { pipe: PipeImage; ev: Promise<HelperEvent> }[] = [];
   return {
-    index: n('index'),
-    locked: n('locked') === 1,
-    packet: n('pkt') === 1,
-    exclusive: n('excl') === 1,
-    ...(n('settings') === 1
-      ? {
-          termios: { iflag: n('iflag'), oflag: n('oflag'), cflag: n('cflag'), lflag: n('lflag'), line: n('line'), cc: Buffer.from(String(t.cc), 'hex'), ispeed: n('ispeed'), ospeed: n('ospeed') },
-          winsize: [n('rows'), n('cols'), n('xpix'), n('ypix')] as [number, number, number, number],
-        }
-      : {}),
+    pipeOf(o: { facts: FdFacts; holders: { pid: number; fd: number }[] }, fifoPath?: string): number {
+      const k = key(o.facts);
+      const id = ids.get(k) ?? ids.set(k, ids.size).size - 1;
+      if (!pipes.has(id)) {
+        const h = o.holders[0]!;
+        helper.send(`pipe ${h.pid} ${h.fd}`);
+        const ev = helper.next('pipe');
+        ev.catch(() => {}); // awaited in read(); a failure must not be "unhandled" until then
+        const pipe: PipeImage = { id, size: 0, data: Buffer.alloc(0) };
+        if (fifoPath !== undefined) pipe.path = fifoPath;
+        pipes.set(id, pipe);
+        reads.push({ pipe, ev });
+      }
+      return id;
+    },
+    async read(): Promise<void> {
+      for (const { pipe, ev } of reads) {
+        const e = await ev;
+        pipe.size = e.size as number;
+        pipe.data = Buffer.from(e.data as string, 'hex');
+      }
+    },
+    get list(): PipeImage[] {
+      return [...pipes.values()];
+    },
   };
 }

@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
-import type { FileImage, InetAddress, InetSocketImage } from '../image/types.js';
+import type { FileOf, InetAddress, InetSocketImage } from '../image/types.js';
 import { INET_QUEUE_MAX, inetName, type InetFacts } from './fds/inet.js';
 import type { Helper } from './helper.js';
 import { findHolders } from './unix-sockets.js';
@@ -17,7 +17,7 @@ import { findHolders } from './unix-sockets.js';
 export type TcpPolicy = 'established' | 'close';
 
 interface Entry {
-  file: FileImage;
+  file: FileOf<'inet'>;
   facts: InetFacts;
   pid: number;
   fd: number;
@@ -81,7 +81,7 @@ export class InetSockets {
   /** connections put into repair mode right before a --kill (helper pid and fd) */
   readonly tcpRepair: { pid: number; fd: number }[] = [];
   /** connections to outside peers kept (--tcp=established): held by the keeper after a kill */
-  readonly tcpKeep: { pid: number; fd: number; file: FileImage }[] = [];
+  readonly tcpKeep: { pid: number; fd: number; file: FileOf<'inet'> }[] = [];
 
   constructor(
     private helper: Helper,
@@ -93,7 +93,7 @@ export class InetSockets {
     return (await this.helper.next('inetq')) as unknown as InetFacts;
   }
 
-  add(file: FileImage, facts: InetFacts, pid: number, fd: number): void {
+  add(file: FileOf<'inet'>, facts: InetFacts, pid: number, fd: number): void {
     this.entries.push({ file, facts, pid, fd });
   }
 
@@ -101,15 +101,15 @@ export class InetSockets {
 
   /** The tree's TCP listener that a connection to this address reaches. */
   private listenerFor(a: InetAddress): InetSocketImage | undefined {
-    const ls = this.entries.map((e) => e.file.inet!).filter((u) => u.state === 'listen' && u.local?.port === a.port);
+    const ls = this.entries.map((e) => e.file.inet).filter((u) => u.state === 'listen' && u.local?.port === a.port);
     return ls.find((u) => key(u.local) === key(a)) ?? ls.find((u) => /^(0\.0\.0\.0|::)$/.test(u.local!.addr));
   }
 
   link(): void {
-    const byPair = new Map(this.entries.filter((e) => e.file.inet!.tcp).map((e) => [`${key(e.file.inet!.local)}>${key(e.file.inet!.remote)}`, e]));
+    const byPair = new Map(this.entries.filter((e) => e.file.inet.tcp).map((e) => [`${key(e.file.inet.local)}>${key(e.file.inet.remote)}`, e]));
     let holders: ReturnType<typeof findHolders> | undefined;
     for (const e of this.entries) {
-      const u = e.file.inet!;
+      const u = e.file.inet;
       if (!u.tcp) continue;
       const what = `process ${e.pid} fd ${e.fd} (${e.file.path})`;
       if (byPair.has(`${key(u.remote)}>${key(u.local)}`)) {
@@ -158,7 +158,7 @@ export class InetSockets {
       }
     }
     for (const e of this.entries) {
-      const u = e.file.inet!;
+      const u = e.file.inet;
       // queues of more than 4 MiB are content objects, written at release in repair mode
       const big = Math.max(u.tcp?.recvObj?.[1] ?? 0, u.tcp?.sendObj?.[1] ?? 0);
       if (big && !(u.peer === 'inside' || (u.peer === 'outside' && u.policy === 'established')))

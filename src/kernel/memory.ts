@@ -36,32 +36,41 @@ function protOf(perms: string): number {
   return (perms[0] === 'r' ? 1 : 0) | (perms[1] === 'w' ? 2 : 0) | (perms[2] === 'x' ? 4 : 0);
 }
 
+/** VmFlags of mappings that cannot be saved, with what they are. */
+const REFUSED: [string, string][] = [
+  ['ht', 'hugetlb'],
+  ['io', 'device I/O'],
+  ['pf', 'raw PFN'],
+  ['um', 'userfaultfd'],
+  ['uw', 'userfaultfd'],
+];
+const MADV_ENTRIES = Object.entries(MADV);
+
 export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
   const vmas: VmaImage[] = [];
   const specials: SpecialVma[] = [];
+  const stats = new Map<string, fs.Stats>();
   for (const m of maps) {
-    const where = `process ${pid} mapping ${m.start.toString(16)}-${m.end.toString(16)} ${m.path || '[anon]'}`;
     if (m.path === '[vsyscall]') continue; // fixed kernel page, the same in every process
     if (SPECIAL_NAMES.includes(m.path)) {
       specials.push({ name: m.path, start: m.start, end: m.end });
       continue;
     }
+    // built only for a refusal (10,000 mappings made 10,000 strings for nothing)
+    const where = () => `process ${pid} mapping ${m.start.toString(16)}-${m.end.toString(16)} ${m.path || '[anon]'}`;
     const shared = m.perms[3] === 's';
-    for (const bad of ['ht', 'io', 'pf', 'um', 'uw'])
-      if (m.flags.has(bad)) {
-        const what = { ht: 'hugetlb', io: 'device I/O', pf: 'raw PFN', um: 'userfaultfd', uw: 'userfaultfd' }[bad];
-        throw new UnsupportedError(`${where}: ${what} mappings are not supported yet`, { pid, phase: 'memory' });
-      }
+    for (const [bad, what] of REFUSED)
+      if (m.flags.has(bad)) throw new UnsupportedError(`${where()}: ${what} mappings are not supported yet`, { pid, phase: 'memory' });
     let madv = 0;
-    for (const [f, bit] of Object.entries(MADV)) if (m.flags.has(f) && (f !== 'mw' || shared)) madv |= bit;
+    for (const [f, bit] of MADV_ENTRIES) if (m.flags.has(f) && (f !== 'mw' || shared)) madv |= bit;
     const base = { start: m.start, end: m.end, prot: protOf(m.perms), shared, pgoff: 0, madv, fill: false };
     if (m.path === '' || m.path === '[heap]' || m.path === '[stack]') {
-      if (shared) throw new UnsupportedError(`${where}: shared anonymous memory is not supported yet`, { pid, phase: 'memory' });
+      if (shared) throw new UnsupportedError(`${where()}: shared anonymous memory is not supported yet`, { pid, phase: 'memory' });
       const kind = m.path === '[heap]' ? 'heap' : m.path === '[stack]' || m.flags.has('gd') ? 'stack' : 'anon';
       vmas.push({ ...base, kind });
       continue;
     }
-    if (m.path.startsWith('[')) throw new UnsupportedError(`${where}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
+    if (m.path.startsWith('[')) throw new UnsupportedError(`${where()}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
     if (/^\/SYSV[0-9a-f]{8}( \(deleted\))?$/.test(m.path)) {
       // System V shared memory: the inode number is the segment id (src/kernel/ipc.ts saves
       // the segment); the maximal access (VmFlags mw, me) gives the shmat flags
@@ -76,12 +85,14 @@ export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
       continue;
     }
     if (m.path.startsWith('/SYSV'))
-      throw new UnsupportedError(`${where}: this System V shared memory mapping is not supported`, {
+      throw new UnsupportedError(`${where()}: this System V shared memory mapping is not supported`, {
         pid,
         phase: 'memory',
       });
-    const st = fs.statSync(m.path);
-    if (st.ino !== m.ino) throw new UnsupportedError(`${where}: the file at this path was replaced since it was mapped`, { pid, phase: 'memory' });
+    // a task maps each library several times: one stat per path
+    let st = stats.get(m.path);
+    if (!st) stats.set(m.path, (st = fs.statSync(m.path)));
+    if (st.ino !== m.ino) throw new UnsupportedError(`${where()}: the file at this path was replaced since it was mapped`, { pid, phase: 'memory' });
     if (shared && onTmpfs(m.path)) {
       // a file of tmpfs (/dev/shm, shm_open) mapped shared is memory the tree owns: a content
       // object (objects.ts), saved with its contents and created again at its path if gone

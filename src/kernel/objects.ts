@@ -10,11 +10,12 @@
  * (SEEK_DATA/SEEK_HOLE: holes stay holes), and later streams those pages as OBJECT records
  * before any task's PAGES records. Contents never pass through JavaScript.
  */
+import { OBJECT_KINDS, objectName } from '../image/object-kinds.js';
 import type { FileImage, ObjectImage, TaskImage } from '../image/types.js';
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
 import type { Helper } from './helper.js';
-import { commOf } from './proc.js';
+import { commOf, sessionHint } from './proc.js';
 import { PAGE_SIZE } from '../image/format.js';
 
 interface Source {
@@ -46,7 +47,7 @@ function mappedKind(path: string): { kind: Kind; name?: string } {
  * the kernel's internal one of memfds and shared anonymous memory, so its inode is a key of
  * its own, and so is a socket queue's (the helper's memfd, only ever referred to as a queue).
  * An unlinked file and a removed directory share one key: an fd of either is 'unlinked'. */
-const keyOf = (kind: Kind, ino: number) => `${kind === 'tmpfs' ? 'f' : kind === 'queue' ? 'q' : 'o'}:${ino}`;
+const keyOf = (kind: Kind, ino: number) => `${OBJECT_KINDS[kind].inodes}:${ino}`;
 
 /**
  * Numbers the tree's content objects, replaces the inodes that memory.ts and the fd kinds left
@@ -63,12 +64,12 @@ export async function captureObjects(
 ): Promise<CapturedObjects> {
   const sources = new Map<string, Source>();
   for (const f of files)
-    if ((f.kind === 'memfd' || f.kind === 'unlinked') && f.obj !== undefined && !sources.has(keyOf(f.kind, f.obj))) {
+    if ('obj' in f && !sources.has(keyOf(f.kind, f.obj))) {
       const path = fdPaths.get(f.obj)!;
       const kind = f.kind === 'unlinked' && fs.statSync(path).isDirectory() ? 'unlinked-dir' : f.kind;
       sources.set(keyOf(kind, f.obj), { ino: f.obj, path, kind, name: f.path });
     }
-  const queues = (f: FileImage) => [f.inet?.tcp?.recvObj, f.inet?.tcp?.sendObj].filter((q): q is [number, number] => q !== undefined);
+  const queues = (f: FileImage) => ('inet' in f ? [f.inet.tcp?.recvObj, f.inet.tcp?.sendObj] : []).filter((q): q is [number, number] => q !== undefined);
   for (const f of files) for (const [ino] of queues(f)) sources.set(keyOf('queue', ino), { ino, path: fdPaths.get(ino)!, kind: 'queue' });
   for (const t of tasks)
     if (t.cwdObj !== undefined && !sources.has(keyOf('unlinked-dir', t.cwdObj)))
@@ -90,12 +91,14 @@ export async function captureObjects(
         delete v.file;
       }
   findOutsideMappers(sources, leaks);
+  findOutsideCwds(sources, tasks, procPids, leaks);
   const ids = new Map<string, number>();
   const objects: ObjectImage[] = [];
   const paths = new Map<number, string>();
   for (const s of sources.values()) {
-    const ev = s.kind === 'unlinked-dir' ? removedDir(s.path) : await objectOf(h, s.path);
-    if ((s.kind === 'unlinked' || s.kind === 'unlinked-dir') && ev.nlink > 0)
+    const k = OBJECT_KINDS[s.kind];
+    const ev = k.empty ? removedDir(s.path) : await objectOf(h, s.path);
+    if (k.removed && ev.nlink > 0)
       throw new UnsupportedError(`${s.name} (deleted): unlinked from this path but still linked elsewhere: not supported yet`, { object: s.name, phase: 'memory' });
     const id = objects.length;
     ids.set(keyOf(s.kind, s.ino), id);
@@ -104,14 +107,14 @@ export async function captureObjects(
       id,
       kind: s.kind,
       ...(s.name !== undefined ? { name: s.name } : {}),
-      ...(s.kind !== 'anon' && s.kind !== 'queue' ? { mode: ev.mode, owner: [ev.uid, ev.gid] as [number, number] } : {}),
-      ...(s.kind === 'tmpfs' ? { inode: tmpfsInode(s.name!, s.ino) } : {}),
+      ...(k.owned ? { mode: ev.mode, owner: [ev.uid, ev.gid] as [number, number] } : {}),
+      ...(k.inode ? { inode: tmpfsInode(s.name!, s.ino) } : {}),
       size: ev.size,
-      seals: s.kind === 'memfd' ? ev.seals : 0,
+      seals: k.sealed ? ev.seals : 0,
       runs: ev.runs,
     });
   }
-  for (const f of files) if (f.obj !== undefined) f.obj = ids.get(keyOf(f.kind as Kind, f.obj))!;
+  for (const f of files) if ('obj' in f) f.obj = ids.get(keyOf(f.kind, f.obj))!;
   for (const f of files) for (const q of queues(f)) q[0] = ids.get(keyOf('queue', q[0]))!;
   for (const t of tasks) if (t.cwdObj !== undefined) t.cwdObj = ids.get(keyOf('unlinked-dir', t.cwdObj))!;
   for (const t of tasks)
@@ -156,6 +159,36 @@ export interface LeakPolicy {
   warn: (message: string) => void;
 }
 
+/** A removed working directory of the tree that is also the working directory of a process
+ * outside it (an orphan of the tree's session...) would not be shared with it after the
+ * restart (the restart makes it again, a directory of its own): refused like a leaked file. */
+function findOutsideCwds(sources: Map<string, Source>, tasks: TaskImage[], procPids: Map<number, number>, leaks: LeakPolicy): void {
+  const removed = new Map<string, { pid: number; name: string }>(); // dev:ino -> a task with it
+  for (const t of tasks) {
+    if (t.cwdObj === undefined || !sources.has(keyOf('unlinked-dir', t.cwdObj))) continue;
+    const proc = procPids.get(t.pid) ?? t.pid;
+    const st = fs.statSync(`/proc/${proc}/cwd`);
+    removed.set(`${st.dev}:${st.ino}`, { pid: proc, name: t.cwd });
+  }
+  if (!removed.size) return;
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!pid || leaks.skip(pid)) continue;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(`/proc/${pid}/cwd`);
+    } catch {
+      continue;
+    }
+    const t = removed.get(`${st.dev}:${st.ino}`);
+    if (!t) continue;
+    const msg = `process ${t.pid}'s working directory ${t.name} (deleted) is also the working directory of process ${pid} (${commOf(pid)}) outside the checkpointed tree`;
+    if (!leaks.allowLeaks) throw new UcrError(`${msg} (${sessionHint(t.pid, pid)}use --allow-leaks to checkpoint anyway)`, { code: 'ELEAK', pid: t.pid, phase: 'memory' });
+    leaks.warn(`${msg}: leaked, the restart makes it again as a directory of its own`);
+    removed.delete(`${st.dev}:${st.ino}`);
+  }
+}
+
 /** Every line of every other process's /proc/PID/maps (processes that vanish are skipped). */
 function forEachMapping(skip: (pid: number) => boolean, fn: (pid: number, line: string) => void): void {
   for (const name of fs.readdirSync('/proc')) {
@@ -182,8 +215,6 @@ function sourceOf(sources: Map<string, Source>, line: string): Source | undefine
   return t && t.name === path ? t : undefined;
 }
 
-const objectName = (s: { kind: Kind; name?: string }) =>
-  s.kind === 'anon' ? 'shared anonymous memory' : s.kind === 'memfd' ? `memfd ${s.name}` : s.kind === 'tmpfs' ? `tmpfs file ${s.name}` : `unlinked file ${s.name}`;
 
 /** A content object also mapped by a process outside the tree would not be shared with it
  * after the restart: refused like any leaked object, unless allowed (then a warning). Its fds
@@ -210,7 +241,7 @@ function findOutsideMappers(sources: Map<string, Source>, leaks: LeakPolicy): vo
 export function checkTmpfsObjects(objects: ObjectImage[] | undefined): void {
   const live = new Map<string, Source>();
   for (const o of objects ?? []) {
-    if (o.kind !== 'tmpfs' || !o.inode) continue;
+    if (!o.inode) continue; // a tmpfs file (OBJECT_KINDS.inode)
     let st: fs.Stats;
     try {
       st = fs.lstatSync(o.name!);
@@ -259,10 +290,9 @@ export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: numb
 
 /** The helper plan lines that create the objects (before any file or task line). */
 export function objectLines(objects: ObjectImage[]): string[] {
-  const KIND = { anon: 0, memfd: 1, unlinked: 2, queue: 3, 'unlinked-dir': 4, tmpfs: 5 };
   return objects.map(
     (o) =>
-      `obj ${o.id} ${KIND[o.kind]} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}` +
+      `obj ${o.id} ${OBJECT_KINDS[o.kind].nr} ${o.size} ${o.seals} ${o.name !== undefined ? Buffer.from(o.name).toString('hex') || '00' : '-'}` +
       (o.mode !== undefined ? ` ${o.mode}${o.owner ? ` ${o.owner[0]} ${o.owner[1]}` : ''}` : '') +
       (o.inode ? ` ${o.inode.dev} ${o.inode.ino}` : ''),
   );

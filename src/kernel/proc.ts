@@ -294,9 +294,11 @@ export function readTimers(pid: number): ProcTimer[] {
       const b = BigInt('0x' + (val || '0'));
       cur.sigval = b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
     } else if (k === 'notify') {
-      const m = /^(\w+)\/\w+\.(\d+)/.exec(v);
-      cur.notify = (m?.[1] ?? 'signal') as ProcTimer['notify'];
-      cur.tid = Number(m?.[2] ?? 0);
+      // "signal/pid.N", "none/pid.N"; aimed at a thread (SIGEV_THREAD_ID, also what glibc makes
+      // of SIGEV_THREAD): "signal/tid.N"
+      const m = /^(\w+)\/(\w+)\.(\d+)/.exec(v);
+      cur.notify = (m?.[2] === 'tid' ? 'thread' : (m?.[1] ?? 'signal')) as ProcTimer['notify'];
+      cur.tid = Number(m?.[3] ?? 0);
     } else if (k === 'ClockID') {
       cur.clock = Number(v);
     }
@@ -335,6 +337,19 @@ export function* fdsOfOthers(skip: (pid: number) => boolean): Generator<{ pid: n
       continue;
     }
     for (const fd of fds) yield { pid, fd };
+  }
+}
+
+/** For a refusal naming a process outside the tree that shares something with one inside:
+ * when both are in one session (an orphan of it, its leader...) other than ucr's own, the
+ * whole session is the checkpoint to make. */
+export function sessionHint(inside: number, outside: number): string {
+  try {
+    const sid = readStat(inside).sid;
+    if (sid !== readStat(outside).sid || sid === readStat(process.pid).sid) return '';
+    return `it is in session ${sid} of the tree: checkpoint the whole session with --session ${sid}, or `;
+  } catch {
+    return '';
   }
 }
 

@@ -1,6 +1,9 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
-import type { ImageFiles, TaskImage } from '../image/types.js';
+import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
+import { pipeLine } from './fds/pipe.js';
+import { settingsWords, ttyLine } from './fds/pty.js';
+import { INET_OPTS, OPT_UNSET } from './fds/inet.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import { hex } from './helper.js';
 import { lockRange } from './locks.js';
@@ -34,21 +37,23 @@ function commHex(comm: string): string {
   return b.length ? b.toString('hex') : '00';
 }
 
+/** The modes the job's terminal had (the root's external stdio, stdin first), for the terminal
+ * it is restarted onto in the foreground. */
+export function ttyModesLines(f: ImageFiles): string[] {
+  const ext = f.files.flatMap((x) => (x.kind === 'external' && x.ttyModes ? [x] : [])).sort((a, b) => (a.stdio ?? 0) - (b.stdio ?? 0))[0];
+  return ext?.ttyModes ? [`ttymodes ${settingsWords(ext.ttyModes.termios, ext.ttyModes.winsize)}`] : [];
+}
+
 /** Every open-file object and pipe, created once by the helper and inherited by all tasks. */
 export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
-  const L = objectLines(f.objects ?? []);
-  for (const t of f.ttys ?? []) {
-    const tio = t.termios;
-    const settings = tio
-      ? `1 ${tio.iflag} ${tio.oflag} ${tio.cflag} ${tio.lflag} ${tio.line} ${hex(tio.cc) || '00'} ${tio.ispeed} ${tio.ospeed} ${t.winsize!.join(' ')}`
-      : '0 0 0 0 0 0 00 0 0 0 0 0 0';
-    L.push(`tty ${t.index} ${t.locked ? 1 : 0} ${t.packet ? 1 : 0} ${t.exclusive ? 1 : 0} ${settings}`);
-  }
-  for (const p of f.pipes) L.push(`pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`);
+  // what the files are opened on: content objects, pty pairs, pipes
+  const L = [...objectLines(f.objects ?? []), ...(f.ttys ?? []).map(ttyLine), ...f.pipes.map(pipeLine)];
   for (const file of f.files) {
     const line = opsOf(file.kind).plan(file, ctx);
     if (line) L.push(line);
   }
+  // socket-level options of unix sockets (the TCP/UDP ones are in their file line)
+  for (const file of f.files) if (file.kind === 'unix' && file.unix.opts) L.push(`sockopts ${file.id} ${INET_OPTS.map((k) => file.unix.opts![k] ?? OPT_UNSET).join(',')}`);
   // the owner of signal-driven I/O, set by the helper once every task and thread exists
   for (const file of f.files) if (file.fown) L.push(`fown ${file.id} ${['tid', 'pid', 'pgrp'].indexOf(file.fown.type)} ${file.fown.pid} ${file.fown.sig}`);
   // flock and OFD locks belong to the open file: the helper takes them on its fd of it
@@ -135,6 +140,15 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   const NOTIFY: Record<string, number> = { signal: 0, none: 1, thread: 4 }; // SIGEV_*
   for (const pt of t.posixTimers)
     L.push(`ptimer ${pt.id} ${pt.clock} ${NOTIFY[pt.notify]} ${pt.signo} ${pt.sigval} ${pt.tid} ${pt.interval.join(' ')} ${pt.value.join(' ')}`);
+  if (t.attrs) L.push(...attrsLines(t.attrs));
+  return L;
+}
+
+/** Process and thread attributes (native/helper/restore/restore_attrs.c): one `sched` line per
+ * thread, one `attrs` line. */
+function attrsLines(a: TaskAttrs): string[] {
+  const L = a.sched.map((s) => `sched ${s.tid} ${s.policy} ${s.flags} ${s.nice} ${s.priority} ${(s.dl ?? [0, 0, 0]).join(' ')} ${(s.util ?? [0, 1024]).join(' ')} ${s.personality}`);
+  L.push(`attrs ${a.oomScoreAdj} ${a.membarrier} ${a.mlockall} ${a.loginuid} ${a.root !== undefined ? hexPath(a.root) : '-'}`);
   return L;
 }
 

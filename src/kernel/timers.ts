@@ -11,6 +11,8 @@ import type { TaskImage } from '../image/types.js';
 
 export type TimerPolicy = 'relative' | 'absolute';
 
+/** CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM: a timer on them needs CAP_WAKE_ALARM */
+export const ALARM_CLOCKS = new Set([8, 9]);
 const WALL_CLOCKS = new Set([0, 1, 7, 8, 9]); // REALTIME, MONOTONIC, BOOTTIME, *_ALARM
 
 /** [s, sub] with sub in units of 1/scale s, minus elapsedMs; at least one unit when armed. */

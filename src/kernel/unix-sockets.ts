@@ -8,7 +8,7 @@
  * --external-unix=close), descriptors in flight, connections waiting to be accepted.
  */
 import { UnsupportedError } from '../errors.js';
-import type { FileImage, UnixSocketImage } from '../image/types.js';
+import type { FileOf, UnixSocketImage } from '../image/types.js';
 import { TCP_LISTEN, UNIX_QUEUE_MAX, unixNameText, type DiagSocket, type SocketQueue, type UnixFacts } from './fds/unix.js';
 import type { Helper } from './helper.js';
 import { commOf, fdsOfOthers, readLink } from './proc.js';
@@ -16,7 +16,7 @@ import { commOf, fdsOfOthers, readLink } from './proc.js';
 export type ExternalUnixPolicy = 'refuse' | 'close';
 
 interface Entry {
-  file: FileImage;
+  file: FileOf<'unix'>;
   facts: UnixFacts;
   pid: number;
   fd: number;
@@ -67,7 +67,7 @@ export class UnixSockets {
     return { diag: d, queue };
   }
 
-  add(file: FileImage, facts: UnixFacts, pid: number, fd: number): void {
+  add(file: FileOf<'unix'>, facts: UnixFacts, pid: number, fd: number): void {
     this.entries.push({ file, facts, pid, fd });
   }
 
@@ -76,7 +76,7 @@ export class UnixSockets {
     const byIno = new Map(this.entries.map((e) => [e.facts.diag.ino, e]));
     let outside: Map<number, Outside> | undefined;
     for (const e of this.entries) {
-      const u = e.file.unix!;
+      const u = e.file.unix;
       const d = e.facts.diag;
       const q = e.facts.queue;
       const what = `process ${e.pid} fd ${e.fd} (socket:[${d.ino}] ${u.type} ${unixNameText(u.name)})`;
@@ -111,8 +111,8 @@ export class UnixSockets {
 
   /** Both ends are in the tree. */
   private linkPair(e: Entry, p: Entry, refuse: (why: string) => never): void {
-    const u = e.file.unix!;
-    const v = p.file.unix!;
+    const u = e.file.unix;
+    const v = p.file.unix;
     if (u.type === 'dgram') {
       if (p.facts.diag.peer === e.facts.diag.ino && !u.name?.length && !v.name?.length) {
         Object.assign(u, { conn: 'pair', peer: p.file.id });
@@ -133,8 +133,8 @@ export class UnixSockets {
     const lv = this.listenerFor(v);
     const serverIsU = lu >= 0 ? true : lv >= 0 ? false : !!u.name?.length && (!v.name?.length || e.file.id < p.file.id);
     const [srv, cli, l] = serverIsU ? [e, p, lu] : [p, e, lv];
-    Object.assign(srv.file.unix!, { conn: 'accepted', peer: cli.file.id, listener: l });
-    Object.assign(cli.file.unix!, { conn: 'client', peer: srv.file.id, listener: l });
+    Object.assign(srv.file.unix, { conn: 'accepted', peer: cli.file.id, listener: l });
+    Object.assign(cli.file.unix, { conn: 'client', peer: srv.file.id, listener: l });
   }
 
   /** Connections waiting in a listener's accept queue (sock_diag names their clients, in queue
@@ -147,10 +147,10 @@ export class UnixSockets {
       const c = byIno.get(ino)!;
       if (c.facts.diag.wq)
         throw new UnsupportedError(
-          `process ${c.pid} fd ${c.fd} (socket:[${ino}]): data it sent waits unread in the accept queue of socket:[${e.facts.diag.ino}] (${unixNameText(e.file.unix!.name)}): the kernel shows it only to accept(): not supported yet`,
+          `process ${c.pid} fd ${c.fd} (socket:[${ino}]): data it sent waits unread in the accept queue of socket:[${e.facts.diag.ino}] (${unixNameText(e.file.unix.name)}): the kernel shows it only to accept(): not supported yet`,
           { pid: c.pid, object: `fd ${c.fd}`, phase: 'files' },
         );
-      Object.assign(c.file.unix!, { conn: 'client', peer: -1, listener: e.file.id, pending: i });
+      Object.assign(c.file.unix, { conn: 'client', peer: -1, listener: e.file.id, pending: i });
     });
   }
 
@@ -159,10 +159,10 @@ export class UnixSockets {
    * bound to the sender's name, or a temporary one bound to it (or unnamed), before any
    * datagram socket connects (a connected socket takes datagrams only from its peer). */
   private linkSenders(e: Entry, refuse: (why: string) => never): void {
-    const u = e.file.unix!;
+    const u = e.file.unix;
     const p = u.peer >= 0 ? this.entries.find((x) => x.file.id === u.peer) : undefined;
     const byPeer = p ? p.facts.diag.peer === e.facts.diag.ino : u.conn === 'pair';
-    const from = p?.file.unix!.name ?? new Uint8Array();
+    const from = p?.file.unix.name ?? new Uint8Array();
     const msgs = e.facts.queue.msgs;
     if (byPeer && msgs.every((m) => sameName(Buffer.from(m.from, 'hex'), from))) return;
     if (!u.name?.length) refuse('datagrams queued at an unnamed socket from senders other than its peer: not supported yet');
@@ -179,7 +179,7 @@ export class UnixSockets {
 
   private listenerFor(u: UnixSocketImage): number {
     if (!u.name?.length) return -1;
-    const l = this.entries.find((x) => x.file.unix!.listening && x.file.unix!.type === u.type && sameName(x.file.unix!.name, u.name));
+    const l = this.entries.find((x) => x.file.unix.listening && x.file.unix.type === u.type && sameName(x.file.unix.name, u.name));
     return l && l.file.unix !== u ? l.file.id : -1;
   }
 }

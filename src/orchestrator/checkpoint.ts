@@ -11,7 +11,7 @@ import { AbortedError, CheckpointError, UcrError, UnsupportedError } from '../er
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
-import { captureTask } from '../kernel/dump-task.js';
+import { captureTask, collectRuns, requestState, type Captured } from '../kernel/dump-task.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
 import { startTicks } from '../kernel/inet-sockets.js';
@@ -25,7 +25,7 @@ import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow, waitVfork } from './select.js';
-import { checkRestorable } from './restart-plan.js';
+import { checkRestorable, startChecker } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { PAGE_SIZE } from '../image/format.js';
 
@@ -263,6 +263,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     out.abandon();
     throw e;
   }
+  const checker = startChecker();
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
@@ -271,17 +272,26 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const entries: TreeEntry[] = [];
     const tasks: TaskImage[] = [];
     const procPids = new Map<number, number>();
+    // every task's state asked for at once: the helper works on the next tasks while each one's
+    // /proc files are read here; then the page scans, answered in the same order
+    const requests = new Map(order.filter((o) => o.state !== 'Z').map(({ pid: p }) => [p, requestState(helper, p)]));
+    const capturedTasks: Captured[] = [];
     for (const { pid: p, state } of order) {
       if (state === 'Z') {
         const st = readStat(p);
         entries.push({ pid: p, ppid: st.ppid, pgid: st.pgid, sid: st.sid, comm: st.comm, state: 'zombie', threads: 1, exitStatus: st.exitCode });
         continue;
       }
-      const { task, entry, procPid } = await clock.run('capture', () => captureTask(helper, p, state), p);
-      procPids.set(p, procPid);
-      entries.push(entry);
-      tasks.push(task);
+      const c = await clock.run('capture', () => captureTask(helper, requests.get(p)!, state), p);
+      procPids.set(p, c.procPid);
+      entries.push(c.entry);
+      tasks.push(c.task);
+      capturedTasks.push(c);
     }
+    for (const c of capturedTasks) await collectRuns(helper, c);
+    // the helper's answers (registers as hex, 1,000 tasks: ~10 MB) are in the tasks now
+    requests.clear();
+    capturedTasks.length = 0;
     if (sel.self) entries.push(sel.self.entry);
     const ignore = new Set([process.pid, helper.pid ?? 0, ...(sel.self ? callProcesses(sel.self) : [])]);
     const captured = await clock.run('files', () =>
@@ -324,7 +334,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       helper.send('tcpkeeper');
       const k = (await helper.next('tcpkeeper')).pid as number;
       const start = startTicks(k);
-      for (const c of captured.tcpKeep) c.file.inet!.keeper = { pid: k, start };
+      for (const c of captured.tcpKeep) c.file.inet.keeper = { pid: k, start };
     }
     const w = new ImageWriter(out.fd, typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output);
     const host = hostIdentity(tasks[0]!.xstate.length);
@@ -347,11 +357,18 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.ipc(ipc.ipc);
       for (const t of tasks) w.task(t);
     });
+    // written (and copied for the checks below): what only the metadata needed is let go before
+    // the checks decode a copy of their own (1,000 tasks with 400 fds each: 400,000 fd entries)
+    for (const t of tasks) {
+      t.fds = [];
+      t.vmas = [];
+    }
+    captured.fds.clear();
     // Restart's own checks on those bytes run while the pages are written (from the next turn
     // of the event loop, once the first page command is out); the trailer waits for them (the
     // phase 'check' is that wait).
     const metadata = w.copied();
-    const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image)).catch((e: unknown) => refuseUnrestorable(e, pid));
+    const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image, checker)).catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
     let pageBytes = 0;
@@ -362,21 +379,22 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       await helper.next('compress');
     }
     clock.progress(0, total);
-    helper.onProgress = (b) => clock.progress(pageBytes + b, total);
+    // a progress report can come for a task whose predecessor's answer is not counted yet
+    let shown = 0;
+    helper.onProgress = (b) => clock.progress((shown = Math.max(shown, pageBytes + b)), total);
     await clock.run('write-pages', async () => {
       const sh = await dumpObjects(helper, objects, w.digest);
       w.addPages(sh.records, sh.stored, sh.digest);
       pageBytes += sh.bytes;
       storedBytes += sh.stored;
+      // every task's pages asked for at once, each chained on the digest the one before ends
+      // with ('-'): the helper writes them back to back, without a round trip per task, while
+      // restart's checks of the metadata run here
+      for (const [i, t] of tasks.entries()) helper.sendLines([`pages ${t.pid} ${i} ${i ? '-' : w.digest}`, ...t.pageRuns.map(([a, n]) => `run ${a} ${n}`), 'end']);
+      const answers = tasks.map(() => helper.next('pages'));
+      for (const a of answers) a.catch(() => {}); // awaited in order below
       for (const [i, t] of tasks.entries()) {
-        const ev = await clock.run(
-          'pages',
-          () => {
-            helper.send(`pages ${t.pid} ${i} ${w.digest}`, ...t.pageRuns.map(([a, n]) => `run ${a} ${n}`), 'end');
-            return helper.next('pages');
-          },
-          t.pid,
-        );
+        const ev = await clock.run('pages', () => answers[i]!, t.pid);
         const stored = (ev.stored as number | undefined) ?? (ev.bytes as number);
         w.addPages(ev.records as number, stored, ev.digest as number);
         pageBytes += ev.bytes as number;
@@ -444,7 +462,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     };
   } catch (e) {
     helper.close(); // EOF: the helper puts every task back as it was and detaches
-    await helper.exited;
+    checker.close();
+    await Promise.all([helper.exited, checker.exited]);
     if (final) throw fromHelper(e, 'checkpoint', pid);
     out.abandon();
     if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();

@@ -2,15 +2,20 @@
  * Plans how the tree is rebuilt (after Laadan & Nieh 2007 and linux-cr's restart): every task
  * gets a creator — its parent when the parent is in the image, otherwise the helper or, for an
  * orphan whose session leader is in the image, a placeholder created by that leader that exits
- * once it has created the orphan (so the orphan ends up reparented, as it was). The plan is a
- * list of actions the helper executes in order:
- *   1. clone, depth first from the root: a task that leads a session calls setsid() right after
- *      it is created, before it creates its children, so they are born in its session;
+ * once it has created the orphan (so the orphan ends up reparented, as it was; a zombie leader
+ * creates its orphans itself, as it exits anyway). The plan is a list of actions the helper
+ * executes in order:
+ *   1. clone, depth first from the root: a task that leads a session creates the children that
+ *      stayed in the session it was born in (forked before its setsid()), then calls setsid()
+ *      and creates the others, born in its session; a child in the session a sibling leads
+ *      (reparented to a subreaper) is created by that sibling with CLONE_PARENT; one in a
+ *      session whose leader is gone, by a placeholder at the leader's pid that leads it again;
  *   2. setpgid: group leaders first (a group whose leader is not in the image gets a new leader:
- *      its first task), then members;
+ *      its first task; a zombie leads its group as it did), then members;
  *   3. zombies exit with their status; placeholders exit and are reaped by their creator.
  * Sessions whose leader is not in the image are not recreated: those tasks stay in the session
- * of `ucr restart` (restart into an existing session, like a shell job).
+ * of `ucr restart` (restart into an existing session, like a shell job). A session whose leader
+ * is a zombie comes back with it: the leader is created, leads, and exits last.
  */
 import { UnsupportedError } from '../errors.js';
 import type { TreeEntry } from '../image/types.js';
@@ -30,7 +35,8 @@ export interface PlanTask {
 }
 
 export type Action =
-  | { op: 'clone'; creator: number; task: number }
+  /** parent: CLONE_PARENT, the task is born a sibling of its creator (in its session) */
+  | { op: 'clone'; creator: number; task: number; parent?: true }
   | { op: 'setsid'; task: number }
   | { op: 'setpgid'; task: number; leader: number }
   | { op: 'exit'; task: number }
@@ -71,14 +77,12 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
     const l = byPid.get(sid);
     return l !== undefined && leadsSession(l);
   };
-  for (const e of entries) {
-    const l = byPid.get(e.sid);
-    if (l && leadsSession(l) && l.state === 'zombie' && l !== e)
-      throw new UnsupportedError(`process ${e.pid}: its session leader ${e.sid} is a zombie in the image: not supported yet`, { pid: e.pid });
-  }
+  /** c may be born in session `born` (an old sid; -1: the session of ucr restart) */
+  const bornIn = (c: TreeEntry, born: number) => (born === -1 ? !sessionInImage(c.sid) : c.sid === born);
 
   const actions: Action[] = [];
   const created: number[] = []; // creation order, for picking new group leaders
+  const done = new Set<number>();
   let top = -1; // the creator of the root and of orphans outside any session in the image
   if (pidns && entries[0]!.nsPid === 1) {
     tasks[0]!.newPid = 0;
@@ -89,36 +93,113 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
     actions.push({ op: 'clone', creator: -1, task: init.index });
     top = init.index;
   }
-  const create = (e: TreeEntry, creator: number) => {
-    const t = idx.get(e.pid)!;
-    actions.push({ op: 'clone', creator, task: t });
-    created.push(e.pid);
-    if (leadsSession(e)) actions.push({ op: 'setsid', task: t });
-    for (const c of children.get(e.pid) ?? []) {
-      if (!leadsSession(c) && c.sid !== e.sid)
-        throw new UnsupportedError(
-          `process ${c.pid} is in session ${c.sid} but its parent ${e.pid} is in session ${e.sid}: a child created before its parent's setsid() is not supported yet`,
-          { pid: c.pid },
-        );
-      create(c, t);
+  /**
+   * e, created by creator in session `born`: a session leader first creates the children that
+   * stayed in the session it was born in (forked before its setsid()), then calls setsid() and
+   * creates the others. A child in the session of a sibling that leads it (it was reparented to
+   * its parent, a subreaper, when the sibling's child it was died or the sibling exited) is
+   * created by that sibling with CLONE_PARENT, once the sibling leads its session.
+   */
+  type Step = { e: TreeEntry; creator: number; born: number; sibling: boolean } | { setsid: number } | { hold: number; creator: number };
+  // sessions whose leader is gone (exited and reaped) with members under a subreaper of the
+  // tree: a placeholder at the leader's pid, created by that parent, leads it again while the
+  // members are born in it (CLONE_PARENT), then exits and is reaped
+  const holders = new Map<number, { task: number; creator: number }>(); // sid -> placeholder
+  const placeholders: { task: number; creator: number }[] = []; // exit, reaped by their creator
+  const create = (e0: TreeEntry, creator0: number, born0: number) => {
+    // depth first with a stack of its own (a chain of thousands of generations)
+    const stack: Step[] = [{ e: e0, creator: creator0, born: born0, sibling: false }];
+    while (stack.length) {
+      const s = stack.pop()!;
+      if ('setsid' in s) {
+        actions.push({ op: 'setsid', task: s.setsid });
+        continue;
+      }
+      if ('hold' in s) {
+        actions.push({ op: 'clone', creator: s.creator, task: s.hold }, { op: 'setsid', task: s.hold });
+        continue;
+      }
+      const { e, born } = s;
+      const t = idx.get(e.pid)!;
+      actions.push(s.sibling ? { op: 'clone', creator: s.creator, task: t, parent: true } : { op: 'clone', creator: s.creator, task: t });
+      created.push(e.pid);
+      done.add(e.pid);
+      const kids = children.get(e.pid) ?? [];
+      const own = leadsSession(e) ? e.pid : born;
+      const steps: Step[] = [];
+      const late: TreeEntry[] = [];
+      // forked before e's setsid(), in the session e was born in; when that is the caller's
+      // (unknown) session, a child still in the group named after its session is rather in
+      // the session of a leader that is gone
+      const early = (c: TreeEntry) =>
+        leadsSession(e) && !leadsSession(c) && c.sid !== e.pid && bornIn(c, born) && !(born === -1 && c.pgid === c.sid && !byPid.has(c.sid));
+      if (leadsSession(e)) {
+        for (const c of kids) if (early(c)) steps.push({ e: c, creator: t, born, sibling: false });
+        steps.push({ setsid: t });
+      }
+      for (const c of kids) {
+        if (early(c)) continue;
+        if (leadsSession(c) || bornIn(c, own)) steps.push({ e: c, creator: t, born: own, sibling: false });
+        else late.push(c);
+      }
+      for (const c of late) {
+        const sib = kids.find((k) => k.pid === c.sid && leadsSession(k));
+        if (sib) {
+          steps.push({ e: c, creator: idx.get(sib.pid)!, born: c.sid, sibling: true });
+          continue;
+        }
+        let h = holders.get(c.sid);
+        if (!h && !byPid.has(c.sid)) {
+          const p: PlanTask = { index: tasks.length, oldPid: 0, newPid: pidFor(c.sid), kind: 'placeholder' };
+          tasks.push(p);
+          h = { task: p.index, creator: t };
+          holders.set(c.sid, h);
+          placeholders.push(h);
+          steps.push({ hold: p.index, creator: t });
+        }
+        if (!h || h.creator !== t)
+          throw new UnsupportedError(
+            `process ${c.pid} is in session ${c.sid} but its parent ${e.pid} is in session ${e.sid}, and no child of ${e.pid} leads session ${c.sid}: not supported yet`,
+            { pid: c.pid },
+          );
+        steps.push({ e: c, creator: h.task, born: c.sid, sibling: true });
+      }
+      for (let i = steps.length - 1; i >= 0; i--) stack.push(steps[i]!);
     }
   };
+  // The root and the orphans (tasks whose parent is not in the image: reparented to init or a
+  // subreaper). One in a session whose leader is in the image is created by that leader: by a
+  // placeholder the leader creates and that exits once it has created the orphan, or, when the
+  // leader is a zombie (it exits anyway), by the leader itself; so it ends up reparented, as it
+  // was. A task whose session leader is not created yet waits for it.
   const root = entries[0]!;
-  create(root, top);
-  // Orphans: tasks whose parent is not in the image (reparented to init or a subreaper).
-  const placeholders: { task: number; creator: number }[] = [];
-  for (const e of entries) {
-    if (e === root || byPid.has(e.ppid)) continue;
-    if (leadsSession(e) || !sessionInImage(e.sid) || (e.sid === root.sid && !leadsSession(root))) {
-      create(e, top);
-      continue;
+  const tops = [root, ...entries.filter((e) => e !== root && !byPid.has(e.ppid))];
+  for (let pending = tops; pending.length; ) {
+    const next: TreeEntry[] = [];
+    for (const e of pending) {
+      if (done.has(e.pid)) continue;
+      if (leadsSession(e) || !sessionInImage(e.sid)) {
+        create(e, top, -1);
+        continue;
+      }
+      if (!done.has(e.sid)) {
+        next.push(e);
+        continue;
+      }
+      const leader = idx.get(e.sid)!;
+      if (byPid.get(e.sid)!.state === 'zombie') {
+        create(e, leader, e.sid);
+        continue;
+      }
+      const p: PlanTask = { index: tasks.length, oldPid: 0, newPid: 0, kind: 'placeholder' };
+      tasks.push(p);
+      actions.push({ op: 'clone', creator: leader, task: p.index });
+      create(e, p.index, e.sid);
+      placeholders.push({ task: p.index, creator: leader });
     }
-    const leader = idx.get(e.sid)!;
-    const p: PlanTask = { index: tasks.length, oldPid: 0, newPid: 0, kind: 'placeholder' };
-    tasks.push(p);
-    actions.push({ op: 'clone', creator: leader, task: p.index });
-    create(e, p.index);
-    placeholders.push({ task: p.index, creator: leader });
+    if (next.length === pending.length)
+      throw new UnsupportedError(`process ${next[0]!.pid}: its session leader ${next[0]!.sid} cannot be created before it`, { pid: next[0]!.pid, code: 'EIMAGE' });
+    pending = next;
   }
 
   // Process groups.
@@ -129,10 +210,14 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
   }
   const joins: Action[] = [];
   for (const [pgid, members] of groups) {
+    // a zombie leads its group as it did: it exits only once every member has joined
+    // a group whose leader is gone but whose session a placeholder leads again (its pid): that
+    // placeholder leads the group too
     const inImage = byPid.get(pgid);
-    const leader = inImage && inImage.pgid === pgid && inImage.state !== 'zombie' ? inImage : members[0]!;
-    const l = idx.get(leader.pid)!;
-    if (!leadsSession(leader)) actions.push({ op: 'setpgid', task: l, leader: l });
+    const holder = holders.get(pgid);
+    const leader = holder ? undefined : inImage && inImage.pgid === pgid ? inImage : members[0]!;
+    const l = holder ? holder.task : idx.get(leader!.pid)!;
+    if (leader && !leadsSession(leader)) actions.push({ op: 'setpgid', task: l, leader: l });
     for (const m of members) {
       if (m === leader) continue;
       if (leadsSession(m))
@@ -158,7 +243,7 @@ export function actionLines(actions: Action[]): string[] {
   return actions.map((a) => {
     switch (a.op) {
       case 'clone':
-        return `act clone ${a.creator} ${a.task}`;
+        return `act ${a.parent ? 'clonep' : 'clone'} ${a.creator} ${a.task}`;
       case 'setsid':
         return `act setsid ${a.task}`;
       case 'setpgid':

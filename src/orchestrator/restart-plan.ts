@@ -16,7 +16,7 @@ import { Helper, type HelperEvent, type HelperFailure } from '../kernel/helper.j
 import { contentBytes } from '../kernel/objects.js';
 import { helperPath } from '../native/addon.js';
 import { ipcLines, type IpcRestoreOptions } from '../kernel/ipc.js';
-import { fileLines, runLines, taskLines } from '../kernel/restore-plan.js';
+import { fileLines, runLines, taskLines, ttyModesLines } from '../kernel/restore-plan.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTerminals, planTree, type TreePlan } from './plan-tree.js';
 
@@ -109,6 +109,7 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
     ...skipMemoryLines(opts.skipMemory ?? [], meta.tasks),
     // a tree restored into the caller's session is a job in the foreground, unless detached
     `foreground ${!opts.detach && root.sid !== root.pid ? 1 : 0}`,
+    ...(!opts.detach && root.sid !== root.pid ? ttyModesLines(meta.files) : []),
     ...ipcLines(meta.ipc, plan.ipc),
     ...fileLines(meta.files, ctx),
   ];
@@ -123,18 +124,27 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
  * default options would plan it, and that plan read by the helper's own plan parser. Throws
  * what restart would say.
  */
-export async function checkRestorable(metadata: Buffer, name: string): Promise<ImageMetadata> {
-  const { meta, reader } = readMetadata(metadata, name);
-  if (reader.offset !== metadata.length) throw new ImageError(`${name}: ${metadata.length - reader.offset} bytes after the metadata`, { object: name });
-  await checkPlan(meta);
-  return meta;
+export async function checkRestorable(metadata: Buffer, name: string, checker?: Helper): Promise<ImageMetadata> {
+  try {
+    const { meta, reader } = readMetadata(metadata, name);
+    if (reader.offset !== metadata.length) throw new ImageError(`${name}: ${metadata.length - reader.offset} bytes after the metadata`, { object: name });
+    await checkPlan(meta, checker ?? startChecker());
+    return meta;
+  } finally {
+    checker?.close();
+  }
 }
 
-async function checkPlan(meta: ImageMetadata): Promise<void> {
+/** The helper that reads the plan for checkRestorable (`restore --check`): a checkpoint starts
+ * it first thing, while its own process is small (a spawn from a large heap costs more). */
+export function startChecker(): Helper {
+  return new Helper(['restore', '--check']);
+}
+
+async function checkPlan(meta: ImageMetadata, h: Helper): Promise<void> {
   const opts: PlanOptions = {};
-  const plan = planRestart(meta, opts);
-  const h = new Helper(['restore', '--check']);
   try {
+    const plan = planRestart(meta, opts);
     for (const chunk of planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 })) h.sendLines(chunk);
     await h.next('planned');
   } finally {

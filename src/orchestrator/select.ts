@@ -41,10 +41,16 @@ export function checkTarget(pid: number): string {
   return state;
 }
 
-/** A parent inside vfork() shares its memory with the child until the child execs or exits. */
+/**
+ * A parent inside vfork() shares its memory with the child until the child execs or exits:
+ * it sleeps in kernel_clone() itself (wait_for_vfork_done), whichever call asked for
+ * CLONE_VFORK: vfork(), or clone()/clone3() with CLONE_VM | CLONE_VFORK as posix_spawn() and
+ * system() do. (A task still creating its child sleeps deeper, in copy_process().)
+ */
 function inVfork(pid: number): boolean {
   try {
-    return /vfork/.test(fs.readFileSync(`/proc/${pid}/stack`, 'latin1'));
+    const top = fs.readFileSync(`/proc/${pid}/stack`, 'latin1').split('\n')[0] ?? '';
+    return /\] (wait_for_vfork_done|kernel_clone|_do_fork)\+/.test(top);
   } catch {
     try {
       return fs.readFileSync(`/proc/${pid}/wchan`, 'latin1') === 'kernel_clone' && pidState(pid) === 'D';

@@ -18,7 +18,11 @@
  */
 import fs from 'node:fs';
 import { PermissionError } from '../errors.js';
+import { objectName } from '../image/object-kinds.js';
 import type { ImageMetadata } from '../image/types.js';
+import { opsOf } from '../kernel/fds/registry.js';
+import { ALARM_CLOCKS } from '../kernel/timers.js';
+import { MADV } from '../kernel/memory.js';
 import { native } from '../native/addon.js';
 
 export interface ImageTrust {
@@ -94,7 +98,6 @@ export function restorePrivilegeHint(): string | undefined {
   );
 }
 
-const objectWhat = (o: { kind: string }) => (o.kind === 'memfd' ? 'memfd' : o.kind === 'unlinked-dir' ? 'removed directory' : `${o.kind} file`);
 
 /** A caller that is not root restores only its own credentials. */
 export function checkCallerMayRestore(meta: ImageMetadata): void {
@@ -129,11 +132,8 @@ export function checkCallerMayRestore(meta: ImageMetadata): void {
       throw new PermissionError(`System V object id ${o.id}: owned by uid ${o.uid} (created by ${o.cuid}), not the caller's; only root may restore it`, { object: `ipc ${o.id}`, phase: 'check' });
   for (const o of meta.files.objects ?? [])
     if (o.owner && (o.owner[0] !== self.euid || o.owner[1] !== self.egid))
-      throw new PermissionError(`${objectWhat(o)} ${o.name}: owned by ${o.owner[0]}:${o.owner[1]}, not the caller's; only root may restore it`, { object: o.name, phase: 'check' });
+      throw new PermissionError(`${objectName(o)}: owned by ${o.owner[0]}:${o.owner[1]}, not the caller's; only root may restore it`, { object: o.name, phase: 'check' });
 }
-
-/** CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM: timers on them need CAP_WAKE_ALARM. */
-const ALARM_CLOCKS = new Set([8, 9]);
 
 const RLIMIT_NAMES = ['RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS', 'RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS', 'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME'];
 
@@ -184,6 +184,7 @@ export function checkWithinOwner(meta: ImageMetadata, owner: number, name: strin
       if (limits[r] !== undefined && BigInt(max) > limits[r]!)
         throw refuse(who, `its hard limit ${RLIMIT_NAMES[r] ?? r} (${max}) is above the restorer's own (${limits[r]}), beyond ${whose}`, t.pid);
     });
+    checkAttrsWithinOwner(t, owner, (what) => refuse(who, `${what}, beyond ${whose}`, t.pid));
   }
   for (const o of [...meta.ipc.shm, ...meta.ipc.sem, ...meta.ipc.msg])
     if (o.uid !== owner || o.cuid !== owner || !groups.has(o.gid) || !groups.has(o.cgid))
@@ -191,14 +192,41 @@ export function checkWithinOwner(meta: ImageMetadata, owner: number, name: strin
   // a content object's owner is given back by the helper (fchown): only the owner's own
   for (const o of meta.files.objects ?? [])
     if (o.owner && (o.owner[0] !== owner || !groups.has(o.owner[1])))
-      throw refuse(`${objectWhat(o)} ${o.name}`, `owned by ${o.owner[0]}:${o.owner[1]}, beyond ${whose}`);
+      throw refuse(objectName(o), `owned by ${o.owner[0]}:${o.owner[1]}, beyond ${whose}`);
   const firstFree = unprivilegedPortStart();
   for (const f of meta.files.files) {
-    if (f.kind === 'timerfd' && ALARM_CLOCKS.has(Number(f.params?.[0])))
-      throw refuse(`file ${f.id} (timerfd)`, `on an alarm clock (${f.params![0]}), which needs CAP_WAKE_ALARM, beyond ${whose}`);
-    const port = f.inet?.local?.port ?? 0;
-    if (port > 0 && port < firstFree)
-      throw refuse(`file ${f.id} (${f.inet!.proto} socket)`, `bound to port ${port}, below ip_unprivileged_port_start (${firstFree}): binding it needs CAP_NET_BIND_SERVICE, beyond ${whose}`);
+    const needs = opsOf(f.kind).privilege?.(f, { firstFreePort: firstFree });
+    if (needs) throw refuse(needs.who, `${needs.what}, beyond ${whose}`);
+  }
+}
+
+const RLIMIT_MEMLOCK = 8;
+const LOGINUID_UNSET = 0xffffffff;
+
+/** What only privilege gives among a task's attributes, checked before anything is created (the
+ * rest is set by the task itself with its own credentials and limits: native/helper/restore/
+ * restore_attrs.c): memory locked beyond the hard RLIMIT_MEMLOCK (the helper locks it before
+ * the credentials change; CAP_IPC_LOCK), a loginuid other than the owner's or none
+ * (CAP_AUDIT_CONTROL), unless it is the restorer's own; a root directory of its own
+ * (CAP_SYS_CHROOT: a user's process in a directory the user chose, with set-ID programs, is the
+ * classic way to root). */
+function checkAttrsWithinOwner(t: ImageMetadata['tasks'][number], owner: number, refuse: (what: string) => Error): void {
+  let locked = 0n;
+  for (const v of t.vmas) if (v.madv & (MADV.lo! | MADV.lf!)) locked += BigInt(v.end - v.start);
+  const memlock = BigInt(t.rlimits[RLIMIT_MEMLOCK]?.[1] ?? 0);
+  if (locked > memlock) throw refuse(`${locked} bytes of its memory are locked (mlock), more than its hard RLIMIT_MEMLOCK (${memlock}) lets a process lock without CAP_IPC_LOCK`);
+  // the restorer's own loginuid is what the task inherits anyway (nothing is set then)
+  if (t.attrs?.root !== undefined) throw refuse(`its root directory is ${t.attrs.root} (chroot needs CAP_SYS_CHROOT)`);
+  const luid = t.attrs?.loginuid;
+  if (luid !== undefined && luid !== owner && luid !== LOGINUID_UNSET && luid !== ownLoginuid())
+    throw refuse(`its loginuid ${luid} is another user's (setting it needs CAP_AUDIT_CONTROL)`);
+}
+
+function ownLoginuid(): number {
+  try {
+    return Number(fs.readFileSync('/proc/self/loginuid', 'utf8').trim());
+  } catch {
+    return LOGINUID_UNSET;
   }
 }
 

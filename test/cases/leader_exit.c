@@ -3,17 +3,22 @@
  * leader_exit.c - a process whose main thread has exited (pthread_exit in main) while two
  * threads go on.
  *
- *   leader_exit --out FILE
+ *   leader_exit --out FILE [--child]
  *
  * main starts two counting threads and calls pthread_exit(). Thread 0 waits until the main
  * thread is a zombie, writes FILE.ready, and waits for SIGTERM with sigwait (both threads
  * block it). Then it checks that the main thread is still a zombie, that both threads kept
  * their tids and go on counting, and writes the verdict; the process exits.
+ * With --child, all this happens in a child of the process started (whose pid FILE.ready
+ * names): the parent waits for it (waitpid, across the checkpoint) and writes how it ended to
+ * FILE.parent ("exit N" or "signal N"): a parent sees the end of such a process once its last
+ * thread has exited, with its status.
  */
 #include "case.h"
 
 #include <pthread.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 static volatile long counts[2];
 static pid_t tids[2];
@@ -65,6 +70,24 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
 	case_init(argc, argv);
+	if (case_has_flag(argc, argv, "--child")) {
+		pid_t c = fork();
+		if (c < 0)
+			case_setup_fail("fork: %s", strerror(errno));
+		if (c > 0) {
+			int st;
+			pid_t r;
+			while ((r = waitpid(c, &st, 0)) < 0 && errno == EINTR)
+				;
+			char buf[64];
+			if (r != c)
+				snprintf(buf, sizeof buf, "waitpid: %s\n", strerror(errno));
+			else
+				snprintf(buf, sizeof buf, "%s %d\n", WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			case_write_aux(".parent", buf);
+			_exit(0);
+		}
+	}
 	sigset_t t;
 	sigemptyset(&t);
 	sigaddset(&t, SIGTERM);

@@ -66,32 +66,55 @@ static void runs_emit(void *ctx, uint64_t addr, uint64_t npages)
 	o->count++;
 }
 
+/* `runs <pid> <start> <end> [<start> <end>]...`: the page runs of those mappings (in the order
+ * given, ascending), one answer for all of them (a task's mappings go in few commands, not one
+ * round trip and one pagemap open each). */
 static int cmd_runs(char **w, int n)
 {
-	uint64_t start, end;
-	if (n != 4 || select_task(w[1]) < 0)
+	if (n < 4 || (n - 2) % 2 || select_task(w[1]) < 0)
 		return proto_fail("runs", "command", EINVAL, "bad runs command");
-	if (parse_u64(w[2], &start) || parse_u64(w[3], &end) || start >= end)
-		return proto_fail("runs", "command", EINVAL, "bad runs command");
+	uint64_t first = 0;
 	struct runs_out o = { 0 };
 	runs_emit(&o, 0, 0); /* allocate */
 	o.len = 0;
 	o.count = 0;
-	if (pagemap_runs(task.pid, start, end, runs_emit, &o) < 0) {
-		free(o.buf);
-		return proto_fail("runs", "pagemap", errno, "cannot read /proc/%d/pagemap", task.pid);
+	int fd = pagemap_open(task.pid);
+	for (int i = 2; i < n; i += 2) {
+		uint64_t start, end;
+		if (parse_u64(w[i], &start) || parse_u64(w[i + 1], &end) || start >= end) {
+			if (fd >= 0)
+				close(fd);
+			free(o.buf);
+			return proto_fail("runs", "command", EINVAL, "bad runs command");
+		}
+		if (i == 2)
+			first = start;
+		if (fd < 0 || pagemap_runs(fd, start, end, runs_emit, &o) < 0) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			free(o.buf);
+			return proto_fail("runs", "pagemap", e, "cannot read /proc/%d/pagemap", task.pid);
+		}
 	}
+	close(fd);
 	proto_emit("{\"ev\":\"runs\",\"pid\":%d,\"start\":%llu,\"runs\":[%.*s]}", task.pid,
-		   (unsigned long long)start, (int)o.len, o.buf);
+		   (unsigned long long)first, (int)o.len, o.buf);
 	free(o.buf);
 	return 0;
 }
 
-/* `pages <pid> <task index> <digest seed>` then `run <addr> <npages>` lines, then `end`. */
+/* The digest the last `pages` command ended with: the seed of a `pages` command whose seed is
+ * `-` (the coordinator sends every task's pages at once, each chained on the one before). */
+static uint32_t pages_chain;
+static int pages_chained;
+
+/* `pages <pid> <task index> <digest seed>|-` then `run <addr> <npages>` lines, then `end`. */
 static int cmd_pages(char **w, int n)
 {
-	uint64_t idx, seed;
-	if (n != 4 || select_task(w[1]) < 0 || parse_u64(w[2], &idx) || parse_u64(w[3], &seed))
+	uint64_t idx, seed = pages_chain;
+	if (n != 4 || select_task(w[1]) < 0 || parse_u64(w[2], &idx) ||
+	    (strcmp(w[3], "-") ? parse_u64(w[3], &seed) : !pages_chained))
 		return proto_fail("dump-pages", "command", EINVAL, "bad pages command");
 	size_t cap = 1024, cnt = 0;
 	struct page_run *runs = malloc(cap * sizeof *runs);
@@ -116,6 +139,8 @@ static int cmd_pages(char **w, int n)
 		return -1;
 	if (fault_at("dump-pages", task.pid))
 		return proto_fail("dump-pages", "image", ECANCELED, FAULT_MSG);
+	pages_chain = digest;
+	pages_chained = 1;
 	proto_emit("{\"ev\":\"pages\",\"bytes\":%llu,\"stored\":%llu,\"records\":%llu,\"digest\":%u}",
 		   (unsigned long long)bytes, (unsigned long long)pages_stored_since(0), (unsigned long long)records, digest);
 	return 0;

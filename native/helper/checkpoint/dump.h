@@ -43,4 +43,9 @@ int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a
 /* `state <pid> [timer ids]`: everything about the selected task (task: its tracee for this
  * command, d: the frozen task) that ptrace or the task itself must tell (dump_state.c) */
 int cmd_state(struct tracee *task, const struct dtask *d, char **tids, int ntids);
+/* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (task: the command's
+ * tracee, its gadget mapped; d: the frozen task) */
+struct sbuf;
+long attrs_vmlck(pid_t pid);
+int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out);
 #endif

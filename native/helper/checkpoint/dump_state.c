@@ -206,6 +206,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, char **tids, int nti
 		memset(&rseq, 0, sizeof rseq);
 	uint64_t sigmask = cur->th[cur->main].mask; /* saved at the freeze */
 
+	long vmlck = attrs_vmlck(task->pid); /* before the gadget: mlockall(MCL_FUTURE) locks it */
 	if (gadget_map(task) < 0)
 		return -1;
 	/* the 64 dispositions in one stop: each rt_sigaction writes into its own scratch slot */
@@ -276,6 +277,13 @@ int cmd_state(struct tracee *task, const struct dtask *cur, char **tids, int nti
 		free(ths.p);
 		return proto_fail("state", "threads", ENOMEM, "out of memory");
 	}
+	struct sbuf attrs = { 0 };
+	int failed = attrs_state(task, cur, vmlck, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
+	if (failed) {
+		free(ths.p);
+		free(attrs.p);
+		return -1;
+	}
 	gadget_unmap(task);
 
 	struct rlimit64 lim[RLIM_NLIMITS];
@@ -304,12 +312,13 @@ int cmd_state(struct tracee *task, const struct dtask *cur, char **tids, int nti
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
 		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
-		   "\"timers\":%s}",
+		   "\"timers\":%s%s}",
 		   task->pid, regs_hex, x_hex, (unsigned long long)sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
 		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths.p,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
-		   it[2][2], it[2][3], subreaper, sig, timers);
+		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p);
+	free(attrs.p);
 	free(ths.p);
 	free(sig);
 	free(regs_hex);

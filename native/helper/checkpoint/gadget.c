@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -47,6 +48,18 @@ int gadget_map(struct tracee *task)
 	long ret;
 	if (t_inject_via_syscall_stops(task, insn, SYS_mmap, a, &ret) < 0)
 		return proto_fail("inject", "gadget", errno, "cannot inject mmap");
+	/* mlockall(MCL_FUTURE) locks the gadget too: a task that locked more than its
+	 * RLIMIT_MEMLOCK while privileged (then dropped privilege) may map nothing more. The
+	 * limit is lifted for this one mmap and put back at once. */
+	struct rlimit64 lim, none = { RLIM64_INFINITY, RLIM64_INFINITY };
+	if (ret == -EAGAIN && prlimit64(task->pid, RLIMIT_MEMLOCK, NULL, &lim) == 0 &&
+	    prlimit64(task->pid, RLIMIT_MEMLOCK, &none, NULL) == 0) {
+		int r = t_inject_via_syscall_stops(task, insn, SYS_mmap, a, &ret), e = errno;
+		if (prlimit64(task->pid, RLIMIT_MEMLOCK, &lim, NULL) < 0)
+			return proto_fail("inject", "gadget", errno, "cannot put RLIMIT_MEMLOCK back");
+		if (r < 0)
+			return proto_fail("inject", "gadget", e, "cannot inject mmap");
+	}
 	if (SYSCALL_FAILED(ret))
 		return proto_fail("inject", "gadget", (int)-ret, "mmap in the task failed");
 	task->gadget = (uint64_t)ret;

@@ -16,8 +16,9 @@ int cmd_pipe(char **w, int n);
 int cmd_fown(char **w, int n);
 /* `object <path>`, `objdump <id> <seed> <path>` + runs (dump_object.c) */
 int cmd_object(char **w, int n);
-/* `tty <pid> <master fd>` (dump_tty.c) */
+/* `tty <pid> <master fd>`, `ttymodes <pid> <fd>` (dump_tty.c) */
 int cmd_tty(char **w, int n);
+int cmd_ttymodes(char **w, int n);
 int cmd_objdump(char **w, int n);
 
 /* dump commands `ipc`, `sem`, `msg`, `shmdata` (dump_ipc.c) */

@@ -101,13 +101,14 @@ static int add_act(struct plan *p, char **w, int n)
 	static const struct { const char *name; enum act_op op; int words; } ops[] = {
 		{ "clone", ACT_CLONE, 4 }, { "setsid", ACT_SETSID, 3 }, { "setpgid", ACT_SETPGID, 4 },
 		{ "exit", ACT_EXIT, 3 },   { "reap", ACT_REAP, 4 }, { "ctty", ACT_CTTY, 4 },
-		{ "tcpgrp", ACT_TCPGRP, 4 },
+		{ "tcpgrp", ACT_TCPGRP, 4 }, { "clonep", ACT_CLONE, 4 },
 	};
 	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
 		if (strcmp(w[1], ops[i].name))
 			continue;
 		int64_t a = -1, b = -1;
 		NEED(n == ops[i].words && !parse_i64(w[2], ops[i].op == ACT_CLONE ? &b : &a));
+		int sibling = !strcmp(w[1], "clonep");
 		if (ops[i].op == ACT_CLONE)
 			NEED(!parse_i64(w[3], &a));
 		else if (n == 4)
@@ -121,7 +122,8 @@ static int add_act(struct plan *p, char **w, int n)
 		NEED(a >= 0 && a < p->ntasks && b >= -1 && b < p->ntasks);
 		struct act_plan *ap = GROW(p->acts, p->nacts);
 		NEED(ap != NULL);
-		*ap = (struct act_plan){ .op = ops[i].op, .task = (int)a, .arg = (int)b };
+		NEED(!sibling || b >= 0);
+		*ap = (struct act_plan){ .op = ops[i].op, .task = (int)a, .arg = (int)b, .sibling = sibling };
 		return 0;
 	}
 	return proto_fail("plan", w[1], EINVAL, "unknown action");
@@ -310,6 +312,8 @@ static int task_line(struct plan *p, struct task_plan *t, char **w, int n)
 	} else if (!strcmp(k, "personality")) {
 		NEED(n == 2 && !parse_u64(w[1], v) && v[0] <= 0xffffffffu);
 		t->personality = (long)v[0];
+	} else if (!strcmp(k, "sched") || !strcmp(k, "attrs")) {
+		return plan_attrs_line(t, w, n);
 	} else if (!strcmp(k, "xstate")) {
 		size_t len = strlen(w[1]) / 2;
 		NEED(n == 2 && len > 0 && len <= 65536 && (t->xstate = malloc(len)) != NULL &&
@@ -373,8 +377,12 @@ int plan_read(struct plan *p)
 			*s = (struct skip_range){ task, v[0], v[1] };
 		} else if (!strcmp(k, "tty")) {
 			r = plan_add_tty(p, w, n);
+		} else if (!strcmp(k, "ttymodes")) {
+			r = plan_add_ttymodes(p, w, n);
 		} else if (!strcmp(k, "flock")) {
 			r = plan_add_flock(p, w, n);
+		} else if (!strcmp(k, "sockopts")) {
+			r = plan_add_sockopts(p, w, n);
 		} else if (!strcmp(k, "fown")) {
 			r = plan_add_fown(p, w, n);
 		} else if (!strcmp(k, "inwatch")) {

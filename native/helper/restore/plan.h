@@ -7,6 +7,9 @@
  *   pidns <0|1>   (kind 3 = the namespace's init: the helper creates it with CLONE_NEWPID)
  *   foreground <0|1>   (make the root's group the foreground group of the terminal on fd 4
  *                       while the helper waits for the root, then give it back)
+ *   ttymodes <iflag> <oflag> <cflag> <lflag> <line> <hex cc> <ispeed> <ospeed> <rows> <cols>
+ *            <xpix> <ypix>   (the job's terminal modes at checkpoint: set on fd 4's terminal
+ *                             while the job is its foreground, the caller's given back)
  *   trusted <0|1>   (the image is root's and root restarts it: files it creates may get their
  *                    set-user-ID and set-group-ID bits back; see fscred.c)
  *   file <id> path <hexpath> <open flags> <pos>       an open file, opened by the helper
@@ -133,12 +136,16 @@
  *   ptimer <id> <clock> <notify> <signo> <sigval> <tid> <interval s> <ns> <value s> <ns>
  * Then the tree-building actions, executed in order (the coordinator planned them):
  *   act clone <creator index|-1 for the helper> <task index>
+ *   act clonep <creator index> <task index>   (CLONE_PARENT: born a sibling of its creator, in
+ *                                              the creator's session)
  *   act setsid <task>      act setpgid <task> <index of the group's leader task>
  *   act exit <task>        act reap <task> <index of its exited child>
  *   act ctty <task> <tty index>   (a session leader takes its pty as controlling terminal)
  *   act tcpgrp <task> <index of the group's leader task>   (and makes that group the
  *                                                          foreground of its terminal)
  *   end
+ * A socket's further options (after its file line; unix sockets):
+ *   sockopts <file id> <values in inet.h's order, comma-separated; -2147483648: not recorded>
  */
 #ifndef UCR_PLAN_H
 #define UCR_PLAN_H
@@ -168,6 +175,7 @@ struct unix_plan {
 	int fd, tmp; /* while creating: the socket and its temporary peer */
 	int pending; /* a client waiting in its listener's accept queue: its place there; -1: none */
 	int task;    /* whose credentials bind, connect and unlink (fscred.c) */
+	int opts[64], have_opts; /* a sockopts line: options in inet.h order (INET_OPT_UNSET: leave) */
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };
@@ -178,7 +186,7 @@ struct inet_plan {
 	int family, proto, state, mode, backlog;
 	char local[48], remote[48]; /* "" : none */
 	int lport, rport;
-	int opts[22]; /* inet.h order */
+	int opts[64]; /* inet.h order (INET_NOPTS_MAX) */
 	uint32_t inseq, outseq, timestamp, window[5];
 	int unsent, mss, sndws, rcvws, tcpopts;
 	unsigned char *rq, *sq;
@@ -351,6 +359,28 @@ struct thread_plan {
 	uint32_t rseq_len;
 };
 
+/* Process and thread attributes (restore_attrs.c; their lines parsed by plan_attrs.c):
+ *   sched <tid> <policy> <flags> <nice> <priority> <runtime> <deadline> <period> <util min>
+ *         <util max> <personality>     (one per thread, the main one's tid is the image pid;
+ *                                       util 0 1024: no clamp set)
+ *   attrs <oom_score_adj> <membarrier registrations> <mlockall flags> <loginuid> <hex root|->
+ *         (root: the root directory, chroot) */
+struct sched_plan {
+	pid_t tid;
+	uint32_t policy, priority, util_min, util_max;
+	int nice;
+	uint64_t flags, runtime, deadline, period;
+	long personality;
+};
+struct attrs_plan {
+	int have; /* an attrs line was given */
+	int oom_adj, oom_fd; /* oom_fd: the task's fd of /proc/self/oom_score_adj between the steps */
+	uint32_t membarrier, mlockall, loginuid;
+	char *root; /* NULL: the helper's */
+	struct sched_plan *sched;
+	int nsched;
+};
+
 enum task_kind { TASK_NORMAL = 0, TASK_ZOMBIE = 1, TASK_PLACEHOLDER = 2, TASK_INIT = 3 };
 
 struct task_plan {
@@ -361,6 +391,7 @@ struct task_plan {
 	enum task_kind kind;
 	int exit_status, stopped;
 	int creator; /* task index, -1 the helper */
+	int sibling; /* created with CLONE_PARENT: its parent is its creator's parent */
 	int cmdfd;   /* helper's write end of the task's command pipe */
 	int cmdrd;   /* the task's read end */
 	char *cwd, *exe;
@@ -408,6 +439,7 @@ struct task_plan {
 	long itimer[3][4];
 	int subreaper, nonewprivs;
 	long personality;
+	struct attrs_plan attrs;
 	struct ptimer_plan {
 		int id, clock, notify, signo, tid;
 		uint64_t sigval;
@@ -421,6 +453,7 @@ enum act_op { ACT_CLONE = 1, ACT_SETSID, ACT_SETPGID, ACT_EXIT, ACT_REAP, ACT_CT
 struct act_plan {
 	enum act_op op;
 	int task, arg; /* arg: creator (clone), leader (setpgid), child (reap) */
+	int sibling;   /* clonep: CLONE_PARENT, the task is born its creator's sibling */
 };
 
 struct plan {
@@ -431,6 +464,7 @@ struct plan {
 	struct pipe_plan *pipes;
 	int npipes;
 	struct tty_plan *ttys;
+	struct tty_plan jobtty; /* ttymodes: the job's terminal modes (settings 0: none saved) */
 	int nttys;
 	struct obj_plan *objs;
 	int nobjs;

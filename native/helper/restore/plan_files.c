@@ -165,7 +165,7 @@ int plan_add_flock(struct plan *p, char **w, int n)
 int plan_add_fown(struct plan *p, char **w, int n)
 {
 	uint64_t v[4];
-	NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[1] <= 2 && v[2] > 0 && v[2] < (1u << 22) && v[3] <= 64);
+	NEED(n == 5 && plan_u64s(w, 1, 4, v) == 0 && v[1] <= 2 && v[2] < (1u << 22) && v[3] <= 64); /* pid 0: no owner */
 	int f = plan_find_file(p, (int)v[0]);
 	NEED(f >= 0 && p->files[f].kind != FILE_PROC);
 	struct file_plan *fp = &p->files[f];
@@ -181,6 +181,23 @@ int plan_find_tty(const struct plan *p, int index)
 		if (p->ttys[i].index == index)
 			return i;
 	return -1;
+}
+
+/* `ttymodes <iflag> <oflag> <cflag> <lflag> <line> <hex cc> <ispeed> <ospeed> <rows> <cols>
+ * <xpix> <ypix>`: the modes of the job's terminal (external stdio) at checkpoint time */
+int plan_add_ttymodes(struct plan *p, char **w, int n)
+{
+	uint64_t v[11];
+	NEED(n == 13 && plan_u64s(w, 1, 5, v) == 0 && plan_u64s(w, 7, 6, v + 5) == 0 && strlen(w[6]) <= 64 &&
+	     strlen(w[6]) % 2 == 0 && !p->jobtty.settings);
+	for (int i = 0; i < 11; i++)
+		NEED(v[i] <= (i == 4 ? 0xffu : i < 7 ? 0xffffffffu : 0xffffu));
+	p->jobtty = (struct tty_plan){ .settings = 1, .iflag = (uint32_t)v[0], .oflag = (uint32_t)v[1], .cflag = (uint32_t)v[2],
+				       .lflag = (uint32_t)v[3], .line = (unsigned char)v[4], .ispeed = (uint32_t)v[5],
+				       .ospeed = (uint32_t)v[6], .rows = (unsigned short)v[7], .cols = (unsigned short)v[8],
+				       .xpix = (unsigned short)v[9], .ypix = (unsigned short)v[10], .master_hfd = -1, .slave_hfd = -1 };
+	NEED(hex_decode(w[6], p->jobtty.cc, strlen(w[6]) / 2) == (long)(strlen(w[6]) / 2));
+	return 0;
 }
 
 int plan_add_tty(struct plan *p, char **w, int n)

@@ -24,9 +24,13 @@ int plan_add_inwatch(struct plan *p, char **w, int n);
 int plan_add_flock(struct plan *p, char **w, int n);
 int plan_add_fown(struct plan *p, char **w, int n);
 int plan_add_tty(struct plan *p, char **w, int n);
+int plan_add_ttymodes(struct plan *p, char **w, int n);
 int plan_find_tty(const struct plan *p, int index);
 /* plan_ipc.c: `shm`, `sem`, `msg` lines */
 int plan_add_ipc(struct plan *p, char **w, int n);
+/* restore_attrs.c: `sched` and `attrs` lines */
+int plan_attrs_line(struct task_plan *t, char **w, int n);
 int plan_unix_file(struct file_plan *f, char **w, int n);
+int plan_add_sockopts(struct plan *p, char **w, int n);
 int plan_inet_file(const struct plan *pl, struct file_plan *f, char **w, int n);
 #endif

@@ -296,8 +296,11 @@ static int restore_all(int detach)
 	if (!detach && plan.foreground && isatty(4) && tcgetsid(4) == getsid(0) && getsid(root->pid) == getsid(0)) {
 		signal(SIGTTOU, SIG_IGN);
 		old_fg = tcgetpgrp(4);
-		if (tcsetpgrp(4, getpgid(root->pid)) < 0)
+		jobtty_take(&plan, 4); /* the job's modes, while the caller's group still has the terminal */
+		if (tcsetpgrp(4, getpgid(root->pid)) < 0) {
+			jobtty_give_back(4);
 			old_fg = -1;
+		}
 		saved_fg = old_fg; /* given back if the restart fails from here */
 	}
 	/* TCP connections leave repair mode right before the tasks run. */
@@ -327,11 +330,8 @@ static int restore_all(int detach)
 	if (detach)
 		return 0;
 	int st;
-	while (waitpid(root->pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return proto_fail("wait", "task", errno, "cannot wait for task %d", root->pid);
-	if (old_fg > 0)
-		tcsetpgrp(4, old_fg);
+	if (jobtty_wait(&plan, root->pid, 4, old_fg, &st) < 0)
+		return proto_fail("wait", "task", errno, "cannot wait for task %d", root->pid);
 	char extra[64];
 	snprintf(extra, sizeof extra, ",\"code\":%d,\"signal\":%d", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
 		 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
@@ -378,12 +378,16 @@ int helper_restore(int detach, int check, const struct kind_ops *const *kinds)
 	}
 	/* Creators are known to every task before any is cloned (clones copy this memory). */
 	for (int i = 0; i < plan.nacts; i++)
-		if (plan.acts[i].op == ACT_CLONE)
+		if (plan.acts[i].op == ACT_CLONE) {
 			plan.tasks[plan.acts[i].task].creator = plan.acts[i].arg;
+			plan.tasks[plan.acts[i].task].sibling = plan.acts[i].sibling;
+		}
 	int had_root = plan.ntasks > 0;
 	if (restore_all(detach) < 0) {
-		if (saved_fg > 0)
+		if (saved_fg > 0) {
 			tcsetpgrp(4, saved_fg);
+			jobtty_give_back(4);
+		}
 		kill_all();
 		return 1;
 	}

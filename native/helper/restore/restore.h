@@ -70,6 +70,14 @@ int restore_high(int fd);
 int open_ttys(struct restore_ctx *c);
 int open_tty_file(struct restore_ctx *c, struct file_plan *fp);
 int finish_ttys(struct restore_ctx *c);
+struct termios;
+struct winsize;
+/* job_tty.c: a saved terminal's settings as the kernel takes them (for a restored pty too);
+ * the modes of the caller's terminal while the restored job has it in the foreground */
+void tty_settings(const struct tty_plan *t, struct termios *tio, struct winsize *ws);
+void jobtty_take(const struct plan *pl, int fd);
+void jobtty_give_back(int fd);
+int jobtty_wait(const struct plan *pl, pid_t root, int fd, pid_t caller_fg, int *st);
 /* Content objects (restore_objs.c): every one created (called by open_files); whether object id
  * is in the plan; its contents written (page_sink.objfill); seals applied once the contents are
  * in. */
@@ -110,6 +118,8 @@ struct syscall_req {
 };
 #define SYSCALL_REQ(nr, ...) ((struct syscall_req){ (nr), { __VA_ARGS__ } })
 int rt_call(const char *phase, const char *what, struct syscall_req req, long *ret);
+/* Opens path inside the task (with its credentials at that time); its fd there in *fd. */
+int task_open(const char *phase, const char *path, int flags, long *fd);
 /* Makes p the task injected calls go to (rt), through the gadget every task inherited. */
 int use_task(struct task_plan *p, uint64_t gadget, const char *phase);
 /* restore_state.c */
@@ -120,6 +130,16 @@ int restore_ptimers(struct task_plan *p);
 int restore_process_state(struct task_plan *p);
 int restore_threads(struct task_plan *p);
 int finish_threads(struct task_plan *p);
+
+/* restore_attrs.c: process and thread attributes. attrs_personality: the main thread's
+ * (before its threads exist, so they inherit it); attrs_thread_personality: a thread's own
+ * when it differs, else -1; attrs_before_creds: mlockall, membarrier, loginuid and the fd of
+ * oom_score_adj; attrs_after_creds: oom_score_adj and scheduling, as the task itself (the
+ * helper's privilege only for a trusted image the task's own is not enough for). */
+int attrs_personality(struct task_plan *p);
+long attrs_thread_personality(const struct task_plan *p, pid_t tid);
+int attrs_before_creds(struct task_plan *p);
+int attrs_after_creds(struct task_plan *p);
 
 /* tracers.c: worker tracers (task i is traced by worker i % n) */
 enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_POPULATE, W_PID, W_EXIT };

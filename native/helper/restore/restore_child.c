@@ -26,7 +26,8 @@ pid_t clone_with_pid(pid_t want, int wait_ms, uint64_t flags)
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		struct clone_args ca = { .flags = flags, .exit_signal = SIGCHLD };
+		/* CLONE_PARENT: the exit signal is the creator's own (clone3 wants 0) */
+		struct clone_args ca = { .flags = flags, .exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD };
 		if (want > 0) {
 			ca.set_tid = (uint64_t)(uintptr_t)&want;
 			ca.set_tid_size = 1;
@@ -157,7 +158,10 @@ void task_loop(struct restore_ctx *c, int idx)
 {
 	struct task_plan *t = &c->plan->tasks[idx];
 	pid_t creator = getppid();
-	if (t->creator < 0 || c->plan->tasks[t->creator].kind != TASK_PLACEHOLDER) {
+	/* a task whose creator exits during the restart (a placeholder, a zombie) is orphaned on
+	 * purpose: it does not die with it */
+	enum task_kind ck = t->creator < 0 ? TASK_NORMAL : c->plan->tasks[t->creator].kind;
+	if (t->sibling || (ck != TASK_PLACEHOLDER && ck != TASK_ZOMBIE)) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != creator)
 			_exit(99);
@@ -173,7 +177,7 @@ void task_loop(struct restore_ctx *c, int idx)
 		switch (cmd.op) {
 		case OP_CLONE: {
 			struct task_plan *ch = &c->plan->tasks[cmd.arg];
-			pid_t pid = clone_with_pid(ch->want_pid, c->plan->pid_wait_ms, 0);
+			pid_t pid = clone_with_pid(ch->want_pid, c->plan->pid_wait_ms, ch->sibling ? CLONE_PARENT : 0);
 			if (pid == 0)
 				task_loop(c, cmd.arg);
 			report(c, cmd.arg, STEP_CLONE, pid < 0 ? errno : 0, pid);

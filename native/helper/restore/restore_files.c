@@ -5,6 +5,7 @@
 /* The restart's shared objects, set up by the helper before any task exists: every open file
  * and pipe (at high fds every task inherits), the command and report pipes. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <sys/resource.h>
 #include <fcntl.h>
@@ -49,6 +50,34 @@ int restore_high(int fd)
 	return high(fd);
 }
 
+/* A thread of task pid (as the helper sees it) whose id in its own pid namespace is tid: threads
+ * are created by their tracer worker, so the helper learns their ids from /proc (NSpid). */
+static pid_t thread_seen(pid_t pid, pid_t tid)
+{
+	char path[320], line[256];
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	pid_t found = 0;
+	for (struct dirent *e; d && !found && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%s/status", pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		while (f && fgets(line, sizeof line, f))
+			if (!strncmp(line, "NSpid:", 6)) {
+				char *last = strrchr(line, '\t');
+				if (last && atoi(last + 1) == tid)
+					found = atoi(e->d_name);
+				break;
+			}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* The pid the helper sees of a task or thread given by its pid in the image (0: none). */
 static pid_t restored_pid(pid_t old)
 {
@@ -57,26 +86,27 @@ static pid_t restored_pid(pid_t old)
 			return plan.tasks[t].pid;
 		for (int k = 0; k < plan.tasks[t].nthreads; k++)
 			if (plan.tasks[t].threads[k].tid == old)
-				return plan.tasks[t].threads[k].pid;
+				return plan.tasks[t].threads[k].pid ? plan.tasks[t].threads[k].pid : thread_seen(plan.tasks[t].pid, old);
 	}
 	return 0;
 }
 
-/* Signal-driven I/O goes to its owner again, at its restored pid: set on the helper's fd of
- * each object (the tasks hold that very open file), once every task and thread exists. O_ASYNC
- * itself is set by a task (restore_task.c): the signal names the fd that set it. */
+/* Signal-driven I/O (and a socket's SIGURG) goes to its owner again, at its restored pid: set
+ * on the helper's fd of each object (the tasks hold that very open file), once every task and
+ * thread exists; an owner pid 0 is none (only F_SETSIG). O_ASYNC itself is set by a task
+ * (restore_task.c), for the files that had it: the signal names the fd that set it. */
 int set_fowns(void)
 {
 	for (int f = 0; f < plan.nfiles; f++) {
 		struct file_plan *fp = &plan.files[f];
 		if (!fp->fown_type || fp->hfd < 0)
 			continue;
-		struct f_owner_ex o = { .type = fp->fown_type - 1, .pid = restored_pid(fp->fown_pid) };
+		struct f_owner_ex o = { .type = fp->fown_type - 1, .pid = fp->fown_pid ? restored_pid(fp->fown_pid) : 0 };
 		char obj[32];
 		snprintf(obj, sizeof obj, "file %d", fp->id);
-		if (!o.pid)
-			return proto_fail("resume", fp->path ? fp->path : obj, ESRCH, "its O_ASYNC owner %d is not restored", (int)fp->fown_pid);
-		if (fcntl(fp->hfd, F_SETSIG, fp->fown_sig) < 0 || fcntl(fp->hfd, F_SETOWN_EX, &o) < 0)
+		if (!o.pid && fp->fown_pid)
+			return proto_fail("resume", fp->path ? fp->path : obj, ESRCH, "its owner %d (F_SETOWN) is not restored", (int)fp->fown_pid);
+		if (fcntl(fp->hfd, F_SETSIG, fp->fown_sig) < 0 || (o.pid && fcntl(fp->hfd, F_SETOWN_EX, &o) < 0))
 			return proto_fail("resume", fp->path ? fp->path : obj, errno, "cannot give its O_ASYNC owner back");
 	}
 	return 0;

@@ -174,7 +174,7 @@ int restore_ptimers(struct task_plan *p)
 }
 
 /* Interval timers (the time left as planned by the coordinator: --timers), POSIX timers,
- * child subreaper, personality. */
+ * child subreaper (the personality: restore_attrs.c). */
 int restore_process_state(struct task_plan *p)
 {
 	long ret;
@@ -194,8 +194,6 @@ int restore_process_state(struct task_plan *p)
 	if (restore_ptimers(p) < 0)
 		return -1;
 	if (p->subreaper && rt_call("finish", "prctl(PR_SET_CHILD_SUBREAPER)", SYSCALL_REQ(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1), &ret) < 0)
-		return -1;
-	if (p->personality && rt_call("finish", "personality", SYSCALL_REQ(SYS_personality, (uint64_t)p->personality), &ret) < 0)
 		return -1;
 	/* POSIX locks belong to the process and vanish when it closes any fd of the file: taken
 	 * last, after every temporary open/close of the restart (mapped files, the executable). */
@@ -264,12 +262,16 @@ int restore_threads(struct task_plan *p)
 		if (th->rseq_ptr)
 			batch_add(&b, SYS_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig, 0, 0, 0, 0);
 		batch_add(&b, SYS_prctl, PR_SET_NAME, name, 0, 0, 0, 0, 0, 1);
+		long pers = attrs_thread_personality(p, th->tid); /* its own, when not the main thread's */
+		if (pers >= 0)
+			batch_add(&b, SYS_personality, (uint64_t)pers, 0, 0, 0, 0, 0, 0, 2);
 		if (batch_run(&b, &rt) < 0)
 			return proto_fail("finish", obj, errno, "cannot drive the thread through rseq and prctl");
 		int bad = batch_failed(&b);
+		static const char *const what[] = { "rseq", "prctl(PR_SET_NAME)", "personality" };
 		if (bad >= 0)
 			return proto_fail("finish", obj, bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "%s failed in the thread",
-					  b.tags[bad] ? "prctl(PR_SET_NAME)" : "rseq");
+					  what[b.tags[bad]]);
 		if (restore_sigstate(&th->sig, p->nspid, th->tid, NULL, 0) < 0)
 			return -1;
 		rt = main_t;

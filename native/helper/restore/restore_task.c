@@ -54,7 +54,7 @@ int rt_call(const char *phase, const char *what, struct syscall_req req, long *r
 
 /* Opens path inside the task (with the task's own credentials by the time it is called);
  * returns its fd there. */
-static int task_open(const char *phase, const char *path, int flags, long *fd)
+int task_open(const char *phase, const char *path, int flags, long *fd)
 {
 	size_t len = strlen(path) + 1;
 	uint64_t a = t_scratch_put(&rt, 0, path, len);
@@ -123,6 +123,12 @@ static int restore_signals(struct task_plan *p)
 	return finish_run(&b, "rt_sigaction");
 }
 
+static int locked_noaccess(const struct vma_plan *m)
+{
+	return (m->madv & (MADV_BIT_LOCKED | MADV_BIT_LOCKONFAULT)) == MADV_BIT_LOCKED &&
+	       !(m->prot & (PROT_READ | PROT_WRITE | PROT_EXEC));
+}
+
 /* Final protections of the mappings that were writable while filling, then madvise flags,
  * mlock and, last, mseal, in one stop. */
 static int restore_prot_madvise(struct task_plan *p)
@@ -148,10 +154,23 @@ static int restore_prot_madvise(struct task_plan *p)
 	}
 	if (finish_run(&b, "mprotect") < 0)
 		return -1;
+	/* mlock of a mapping nobody may access (PROT_NONE: guard pages and reserved areas under
+	 * mlockall) marks it locked, then cannot fault its pages in (ENOMEM): one call each, where
+	 * that error is the expected result */
+	for (int i = 0; i < p->nvmas; i++) {
+		const struct vma_plan *m = &p->vmas[i];
+		long ret;
+		if (!locked_noaccess(m))
+			continue;
+		if (t_inject(&rt, SYS_mlock2, m->start, m->end - m->start, 0, 0, 0, 0, &ret) < 0)
+			return proto_fail("finish", "mlock", errno, "cannot drive the task through mlock2");
+		if (ret < 0 && ret != -ENOMEM)
+			return proto_fail("finish", "mlock", (int)-ret, "mlock2 failed in the task (%d)", i);
+	}
 	batch_init(&b, 0);
 	for (int i = 0; i < p->nvmas; i++) {
 		unsigned madv = p->vmas[i].madv;
-		if (madv & MADV_BIT_LOCKONFAULT) /* mlock2(MLOCK_ONFAULT) is the lock */
+		if (madv & MADV_BIT_LOCKONFAULT || locked_noaccess(&p->vmas[i])) /* mlock2(MLOCK_ONFAULT) is the lock */
 			madv &= ~(unsigned)MADV_BIT_LOCKED;
 		for (size_t k = 0; k < sizeof adv / sizeof adv[0]; k++)
 			if (madv & adv[k].bit) {
@@ -230,7 +249,7 @@ static int restore_async(struct task_plan *p)
 	const struct plan *pl = ctx.plan;
 	for (int i = 0; i < p->nfds; i++) {
 		const struct file_plan *fp = &pl->files[p->fds[i].file];
-		if (!fp->fown_type || holds(p, p->fds[i].file) != p->fds[i].target)
+		if (!fp->fown_type || !(fp->flags & O_ASYNC) || holds(p, p->fds[i].file) != p->fds[i].target)
 			continue;
 		const struct task_plan *by = NULL;
 		for (int t = 0; t < pl->ntasks && !by; t++) {
@@ -290,7 +309,8 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		return -1;
 	if (p->rseq_ptr && rt_call("finish", "rseq", SYSCALL_REQ(SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig), &ret) < 0)
 		return -1;
-	if (restore_signals(p) < 0 || restore_tid(p) < 0 || restore_threads(p) < 0 ||
+	/* the personality before the threads exist: they inherit it */
+	if (restore_signals(p) < 0 || restore_tid(p) < 0 || attrs_personality(p) < 0 || restore_threads(p) < 0 ||
 	    restore_sigstate(&p->sig, p->nspid, p->nspid, p->shpending, p->nshpending) < 0 || restore_process_state(p) < 0)
 		return -1;
 	/* Limits late, so a low limit cannot break the steps before; but before the credentials
@@ -305,6 +325,8 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 			return proto_fail("finish", obj, errno, "cannot set the resource limit");
 		}
 	}
+	if (attrs_before_creds(p) < 0)
+		return -1;
 	/* credentials (per thread: the raw calls change only the calling thread); changing them
 	 * clears the parent-death signal, so that comes after */
 	struct tracee main_t = rt;
@@ -314,7 +336,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 			return proto_fail("finish", "thread", errno, "cannot set the credentials of thread %d", p->threads[i].tid);
 	}
 	rt = main_t;
-	if (restore_creds(p) < 0)
+	if (restore_creds(p) < 0 || attrs_after_creds(p) < 0)
 		return -1;
 	/* files of /proc/PID are opened by the task itself, with its own credentials (the kernel's
 	 * ptrace-mode checks apply); O_ASYNC is set once they are all in place */

@@ -77,6 +77,15 @@ static int send_cmd(int task, int op, int arg, struct task_report *r)
 	return r->err ? task_failed(r) : 0;
 }
 
+/* The parent a task is born to: its creator, or with CLONE_PARENT its creator's parent. */
+static pid_t parent_pid_of(int task)
+{
+	struct task_plan *t = &plan.tasks[task];
+	if (t->creator < 0)
+		return getpid();
+	return t->sibling ? parent_pid_of(t->creator) : plan.tasks[t->creator].pid;
+}
+
 /* Inside --pidns a creator reports its child's pid as seen in the namespace; the helper needs
  * it as seen from outside: the one child of the creator that no task has yet. */
 static pid_t outer_pid_of_new_child(pid_t creator)
@@ -121,7 +130,7 @@ int run_actions(void)
 				if (send_cmd(a->arg, OP_CLONE, a->task, &r) < 0)
 					return -1;
 				t->nspid = r.pid;
-				t->pid = plan.pidns ? outer_pid_of_new_child(plan.tasks[a->arg].pid) : r.pid;
+				t->pid = plan.pidns ? outer_pid_of_new_child(parent_pid_of(a->task)) : r.pid;
 				if (t->pid <= 0)
 					return proto_fail("create", "pidns", ESRCH, "cannot find task %d from outside", r.pid);
 			}

@@ -61,9 +61,13 @@ struct page_run {
 
 uint32_t digest_add(uint32_t digest, uint32_t crc);
 
-/* Scans pagemap for [start,end) of pid: calls emit(addr, npages) for each run of pages whose
- * contents must be saved (present or swapped, not file-backed, not the zero page). */
-int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
+/* /proc/<pid>/pagemap, opened for pagemap_runs (-1 and errno on failure). */
+int pagemap_open(pid_t pid);
+
+/* Scans pagemap (fd from pagemap_open) for [start,end): calls emit(addr, npages) for each run
+ * of pages whose contents must be saved (present or swapped, not file-backed, not the zero
+ * page). */
+int pagemap_runs(int fd, uint64_t start, uint64_t end,
 		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx);
 
 /* Writes page records for runs (all of one task) to the image (fd 3); updates *digest and *bytes. */

@@ -49,15 +49,23 @@ static uint64_t zero_pfn(void)
 	return pfn;
 }
 
-int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
-		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx)
+int pagemap_open(pid_t pid)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	uint64_t zpfn = zero_pfn();
+	return open(path, O_RDONLY);
+}
+
+int pagemap_runs(int fd, uint64_t start, uint64_t end,
+		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx)
+{
+	/* the zero page is one for the whole system: looked up once (it maps and faults a page) */
+	static uint64_t zpfn;
+	static int zpfn_known;
+	if (!zpfn_known) {
+		zpfn = zero_pfn();
+		zpfn_known = 1;
+	}
 	enum { BATCH = 8192 };
 	static uint64_t ent[BATCH];
 	uint64_t run_start = 0, run_len = 0;
@@ -67,9 +75,8 @@ int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
 			n = BATCH;
 		ssize_t got = pread(fd, ent, n * 8, (off_t)(a / PAGE_SZ * 8));
 		if (got <= 0) {
-			int e = got < 0 ? errno : EIO;
-			close(fd);
-			errno = e;
+			if (!got)
+				errno = EIO;
 			return -1;
 		}
 		n = (uint64_t)got / 8;
@@ -90,7 +97,6 @@ int pagemap_runs(pid_t pid, uint64_t start, uint64_t end,
 	}
 	if (run_len)
 		emit(ctx, run_start, run_len);
-	close(fd);
 	return 0;
 }
 

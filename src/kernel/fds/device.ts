@@ -1,6 +1,7 @@
 /** Stateless character devices that any process may simply reopen. */
 import { UcrError } from '../../errors.js';
 import { hex } from '../helper.js';
+import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 
 /** major:minor of the devices whose state is nothing but their identity */
@@ -20,7 +21,7 @@ export function isStatelessDevice(rdev: number): boolean {
   return STATELESS.has(devKey(rdev));
 }
 
-export const statelessDevice: FdOps = {
+export const statelessDevice: FdOps<FileOf<'device'>> = {
   kind: 'device',
   matches: (f) => f.stat.isCharacterDevice() && isStatelessDevice(f.stat.rdev),
   dump: (f) => ({ path: STATELESS.get(devKey(f.stat.rdev))!, flags: f.info.flags, pos: 0 }),

@@ -10,9 +10,9 @@
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../../errors.js';
-import type { EpollTarget, FileImage } from '../../image/types.js';
 import { native } from '../../native/addon.js';
-import type { FdOps } from './types.js';
+import type { EpollTarget, FileOf } from '../../image/types.js';
+import type { FdOps, TreeFiles } from './types.js';
 import { openFileFlags } from '../linux.js';
 
 /** Registrations whose fd number no task holds the target at (closed, or reused for another
@@ -29,7 +29,7 @@ function fdIno(pid: number, fd: number): number | undefined {
   }
 }
 
-export const epollFd: FdOps = {
+export const epollFd: FdOps<FileOf<'epoll'>> = {
   kind: 'epoll',
   matches: (f) => f.link === 'anon_inode:[eventpoll]',
   dump: (f, ctx) => {
@@ -48,6 +48,15 @@ export const epollFd: FdOps = {
     }
     return { path: f.link, flags: f.info.flags, pos: 0, epoll: targets };
   },
+  linked(file, tree) {
+    linkClosedTargets(file, tree);
+    // a file opened late (by its task in its finish step) is not there yet for a registration
+    for (const t of file.epoll ?? []) {
+      const target = tree.fileAt(t.task, t.fd);
+      if (target?.late)
+        throw new UnsupportedError(`process ${t.task} fd ${t.fd} (${target.file.path}): ${target.late} registered in an epoll is not supported yet`, { pid: t.task, phase: 'files' });
+    }
+  },
   check() {},
   plan: (file) => `file ${file.id} epoll ${openFileFlags(file.flags)}`,
   taskPlan: (file, task, fd) =>
@@ -63,7 +72,7 @@ export const epollFd: FdOps = {
  * and closes the number again before its own fds take their places. A file the tree no longer
  * holds at any fd (only through the epoll, a mapping or a socket queue) is refused.
  */
-export function linkClosedTargets(file: FileImage, candidates: (ino: number) => { id: number; pid: number; fd: number }[]): void {
+function linkClosedTargets(file: FileOf<'epoll'>, tree: TreeFiles): void {
   for (const t of file.epoll ?? []) {
     const c = closedTargets.get(t);
     if (!c) continue;
@@ -74,7 +83,7 @@ export function linkClosedTargets(file: FileImage, candidates: (ino: number) => 
         return false;
       }
     };
-    const hit = candidates(c.ino).find(same);
+    const hit = tree.atInode(c.ino).find(same);
     if (!hit)
       throw new UnsupportedError(
         `process ${c.epoll.pid} fd ${c.epoll.fd} (epoll): target fd ${t.fd} was closed by every task and its file is held by no fd of the tree (the registration outlives it): not supported`,

@@ -7,13 +7,14 @@
  */
 import fs from 'node:fs';
 import { UcrError } from '../../errors.js';
+import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { openFileFlags } from '../linux.js';
 
 const O_ACCMODE = 3;
 const END = ['read', 'write', 'both'] as const;
 
-export const fifoEnd: FdOps = {
+export const fifoEnd: FdOps<FileOf<'fifo'>> = {
   kind: 'fifo',
   matches: (f) => f.stat.isFIFO() && f.link.startsWith('/'),
   dump: (f) => ({
@@ -22,6 +23,13 @@ export const fifoEnd: FdOps = {
     pos: 0,
     pipe: { id: f.stat.ino, end: END[f.info.flags & O_ACCMODE] ?? 'read' },
   }),
+  // a FIFO is found again by its path: reopened, it is the same pipe as long as the outside
+  // holder keeps it open (its bytes stay in it; restart does not add them again)
+  sharedOutside: (o, outside) =>
+    `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (FIFO ${o.facts.link}) is also open in process ${outside.pid} (${outside.comm}) outside the checkpointed tree: the restart opens the FIFO again by its path`,
+  captured(file, o, cap) {
+    file.pipe.id = cap.pipe(o, file.path);
+  },
   check(file) {
     let st: fs.Stats | undefined;
     try {
@@ -36,5 +44,5 @@ export const fifoEnd: FdOps = {
         phase: 'check',
       });
   },
-  plan: (file) => `file ${file.id} pipe ${file.pipe!.id} ${END.indexOf(file.pipe!.end)} ${openFileFlags(file.flags)}`,
+  plan: (file) => `file ${file.id} pipe ${file.pipe.id} ${END.indexOf(file.pipe.end)} ${openFileFlags(file.flags)}`,
 };

@@ -7,13 +7,15 @@
  * (native/helper/kinds/inet/restore_inet.c).
  */
 import { UnsupportedError } from '../../errors.js';
-import type { InetAddress, InetSocketImage, InetState } from '../../image/types.js';
+import { INET_OPTS, inetName, inetText } from '../../image/kinds/inet.js';
+import type { FileOf, InetAddress, InetSocketImage, InetState } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
 import { openFileFlags } from '../linux.js';
 
-/** The options kept, in the order of native/helper/kinds/inet/inet.h. */
-export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'] as const;
+export { INET_OPTS };
+/** native/helper/kinds/inet/inet.h INET_OPT_UNSET: an option the image does not record */
+export const OPT_UNSET = -0x80000000;
 /** largest queue carried in the metadata (each way); a TCP connection's larger queues are
  * content objects (OBJECT records), never in the metadata or JavaScript */
 export const INET_QUEUE_MAX = 4 << 20;
@@ -77,16 +79,7 @@ export function otherSocketReason(x: InetFacts): string {
   return `${what} are not supported (use --skip sockets to restore them closed)`;
 }
 
-/** "127.0.0.1:80" or "[::1]:80" */
-export function inetName(a: InetAddress | undefined): string {
-  if (!a) return '(unbound)';
-  return a.addr.includes(':') ? `[${a.addr}]:${a.port}` : `${a.addr}:${a.port}`;
-}
-
-export function inetText(u: InetSocketImage): string {
-  const p = u.proto.toUpperCase() + (u.family === 6 ? 'v6' : '');
-  return `${p} ${inetName(u.local)}${u.remote ? ` -> ${inetName(u.remote)}` : ''} ${u.state}`;
-}
+export { inetName, inetText };
 
 function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
   const refuse = (why: string): never => {
@@ -148,16 +141,31 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
   };
 }
 
-export const inetSocket: FdOps = {
+export const inetSocket: FdOps<FileOf<'inet'>> = {
   kind: 'inet',
   matches: (f, ctx) => f.stat.isSocket() && ctx.inet !== undefined && isInet(ctx.inet),
   dump: (f, ctx) => {
     const u = inetState(f, ctx.inet!);
     return { path: `${f.link} ${inetText(u)}`, flags: f.info.flags, pos: 0, inet: u };
   },
+  captured(file, o, cap) {
+    const h = o.holders[0]!;
+    cap.inet.add(file, o.ctx.inet!, h.pid, h.fd);
+    // queues of more than 4 MiB: memfds of the helper, read as content objects
+    for (const q of [o.ctx.inet!.recvQueueObj, o.ctx.inet!.sendQueueObj]) if (q && file.inet.tcp) cap.objectPath(q[2], `/proc/${cap.helper.pid}/fd/${q[0]}`);
+  },
   check() {},
+  urgent: true,
+  privilege(file, host) {
+    const opts = socketOptsPrivilege(file.id, file.inet.proto, file.inet.opts);
+    if (opts) return opts;
+    const port = file.inet.local?.port ?? 0;
+    if (port > 0 && port < host.firstFreePort)
+      return { who: `file ${file.id} (${file.inet.proto} socket)`, what: `bound to port ${port}, below ip_unprivileged_port_start (${host.firstFreePort}): binding it needs CAP_NET_BIND_SERVICE` };
+    return undefined;
+  },
   plan: (file) => {
-    const u = file.inet!;
+    const u = file.inet;
     const t = u.tcp;
     // 0 plain, 1 TCP_REPAIR, 2 reset, 3 finished, 4 peer closed, 5 connect (native/helper/restore/plan.h)
     const outsideClosed = u.peer === 'outside' && u.policy !== 'established';
@@ -172,10 +180,22 @@ export const inetSocket: FdOps = {
     return [
       `file ${file.id} inet ${u.family} ${u.proto === 'tcp' ? 6 : 17} ${openFileFlags(file.flags)} ${STATE_NR[u.state]} ${mode}`,
       `${u.local?.addr ?? '-'} ${u.local?.port ?? 0} ${u.remote?.addr ?? '-'} ${u.remote?.port ?? 0} ${u.backlog}`,
-      INET_OPTS.map((k) => u.opts[k] ?? 0).join(','),
+      INET_OPTS.map((k) => u.opts[k] ?? OPT_UNSET).join(','),
       `${t?.inSeq ?? 0} ${t?.outSeq ?? 0} ${t?.unsent ?? 0} ${t?.mss ?? 0} ${t?.sndWscale ?? 0} ${t?.rcvWscale ?? 0} ${t?.options ?? 0} ${t?.timestamp ?? 0}`,
       (t?.window ?? [0, 0, 0, 0, 0]).join(','),
       `${t ? (t.recvObj ? `@${t.recvObj.join(':')}` : q(t.recvQueue)) : u.leftToRead ? q(u.leftToRead) : dg} ${t?.sendObj ? `@${t.sendObj.join(':')}` : q(t?.sendQueue)} ${u.keeper ? `${u.keeper.pid}/${u.keeper.start}` : '-'} ${q(u.filter)}`,
     ].join(' ');
   },
 };
+
+/** Socket options only privilege sets (CAP_NET_ADMIN): SO_PRIORITY above 6, SO_MARK,
+ * IP_TRANSPARENT (unix sockets too: fds/unix.ts). */
+export function socketOptsPrivilege(id: number, what: string, o: Record<string, number> | undefined): { who: string; what: string } | undefined {
+  const opts = o ?? {};
+  const needs =
+    (opts.priority ?? 0) > 6 ? `SO_PRIORITY ${opts.priority} (above 6 needs CAP_NET_ADMIN)`
+    : opts.mark ? `SO_MARK ${opts.mark} (needs CAP_NET_ADMIN)`
+    : opts.transparent ? 'IP_TRANSPARENT (needs CAP_NET_ADMIN)'
+    : undefined;
+  return needs ? { who: `file ${id} (${what} socket)`, what: `has ${needs}` } : undefined;
+}

@@ -12,6 +12,7 @@ import { systemErrorText } from '../../errno.js';
 import type { InotifyWatch } from '../../image/types.js';
 import { native } from '../../native/addon.js';
 import { hex } from '../helper.js';
+import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { openFileFlags } from '../linux.js';
 
@@ -27,7 +28,7 @@ function mountOf(pid: number, sdev: number): string | undefined {
   return undefined;
 }
 
-export const inotifyFd: FdOps = {
+export const inotifyFd: FdOps<FileOf<'inotify'>> = {
   kind: 'inotify',
   matches: (f) => f.link === 'anon_inode:inotify',
   dump: (f) => {

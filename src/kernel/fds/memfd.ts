@@ -5,10 +5,10 @@
  * the object opened again (its own offset and access mode), so an fd and a mapping of one
  * memfd share it again.
  */
-import { UcrError } from '../../errors.js';
+import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 
-export const memFd: FdOps = {
+export const memFd: FdOps<FileOf<'memfd'>> = {
   kind: 'memfd',
   matches: (f) => f.stat.isFile() && f.link.startsWith('/memfd:'),
   dump: (f) => ({
@@ -18,8 +18,7 @@ export const memFd: FdOps = {
     // the inode until objects.ts numbers the objects (files.ts notes a path to reach it)
     obj: f.stat.ino,
   }),
-  check(file) {
-    if (file.obj === undefined) throw new UcrError(`memfd ${file.path}: no shared memory object`, { code: 'EIMAGE' });
-  },
+  captured: (file, o, cap) => cap.objectPath(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`),
+  check() {},
   plan: (file) => `file ${file.id} reopen ${file.obj} ${file.flags} ${file.pos}`,
 };

@@ -3,13 +3,15 @@
  * itself (size and queued bytes, read without consuming them with tee()) is in the FILES
  * record. On restart the helper creates the pipe, refills it, and every task inherits the ends.
  */
+import type { FileOf, PipeImage } from '../../image/types.js';
+import { hex } from '../helper.js';
 import type { FdOps } from './types.js';
 import { openFileFlags } from '../linux.js';
 
 const O_ACCMODE = 3;
 const O_WRONLY = 1;
 
-export const pipeEnd: FdOps = {
+export const pipeEnd: FdOps<FileOf<'pipe'>> = {
   kind: 'pipe',
   matches: (f) => f.stat.isFIFO() && f.link.startsWith('pipe:'),
   dump: (f) => ({
@@ -18,6 +20,12 @@ export const pipeEnd: FdOps = {
     pos: 0,
     pipe: { id: f.stat.ino, end: (f.info.flags & O_ACCMODE) === O_WRONLY ? 'write' : 'read' },
   }),
+  captured(file, o, cap) {
+    file.pipe.id = cap.pipe(o);
+  },
   check() {},
-  plan: (file) => `file ${file.id} pipe ${file.pipe!.id} ${file.pipe!.end === 'write' ? 1 : 0} ${openFileFlags(file.flags)}`,
+  plan: (file) => `file ${file.id} pipe ${file.pipe.id} ${file.pipe.end === 'write' ? 1 : 0} ${openFileFlags(file.flags)}`,
 };
+
+/** The helper plan line that creates a pipe (anonymous or a FIFO's) and refills it. */
+export const pipeLine = (p: PipeImage) => `pipe ${p.id} ${p.size} ${p.data.length ? hex(p.data) : '-'}${p.path !== undefined ? ` ${hex(p.path)}` : ''}`;

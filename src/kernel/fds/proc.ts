@@ -8,14 +8,15 @@
  * Several tasks that held one open file (inherited across fork) get one open file each.
  */
 import { UnsupportedError } from '../../errors.js';
-import { procSubPathOk } from '../../image/validate-files.js';
+import { procSubPathOk } from '../../image/kinds/proc.js';
 import { hex } from '../helper.js';
+import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { openFileFlags } from '../linux.js';
 
 const PROC_PATH = /^\/proc\/(\d+)(?:\/task\/(\d+))?((?:\/[^/]+)*)$/;
 
-export const procFile: FdOps = {
+export const procFile: FdOps<FileOf<'proc'>> = {
   kind: 'proc',
   matches: (f, ctx) => {
     const m = PROC_PATH.exec(f.link);
@@ -30,6 +31,7 @@ export const procFile: FdOps = {
     const tid = m[2] === undefined ? undefined : Number(m[2]) === Number(m[1]) ? pid : Number(m[2]);
     return { path: f.link, flags: f.info.flags, pos: f.info.pos, proc: { pid, ...(tid !== undefined ? { tid } : {}), sub } };
   },
+  late: 'a file of /proc',
   check() {},
-  plan: (file) => `file ${file.id} proc ${file.proc!.pid} ${file.proc!.tid ?? 0} ${file.proc!.sub ? hex(file.proc!.sub) : '-'} ${openFileFlags(file.flags)} ${file.pos}`,
+  plan: (file) => `file ${file.id} proc ${file.proc.pid} ${file.proc.tid ?? 0} ${file.proc.sub ? hex(file.proc.sub) : '-'} ${openFileFlags(file.flags)} ${file.pos}`,
 };

@@ -1,6 +1,8 @@
 /**
- * The one registry of fd kinds. Order matters: the first kind whose matches() accepts an object
- * takes it. Adding a kind = one module here plus nothing else in TypeScript.
+ * The one registry of fd kinds for checkpoint and restart. Order matters: the first kind whose
+ * matches() accepts an object takes it. The compiler checks that every kind of the image
+ * (src/image/kinds/index.ts) is here. Adding a kind: its module beside this one and a line here,
+ * its image module in src/image/kinds/ (docs/kinds.md has the checklist).
  */
 import { UnsupportedError } from '../../errors.js';
 import { statelessDevice } from './device.js';
@@ -20,9 +22,10 @@ import { skippedSocket } from './closed.js';
 import { unlinkedFile } from './unlinked.js';
 import { inetSocket, otherSocketReason } from './inet.js';
 import { unixSocket } from './unix.js';
+import type { FileImage, FileKind, FileOf } from '../../image/types.js';
 import type { FdFacts, FdOps, ObjectContext } from './types.js';
 
-const kinds: FdOps[] = [
+const kinds = [
   externalStdio,
   skippedSocket,
   procFile,
@@ -40,11 +43,15 @@ const kinds: FdOps[] = [
   unlinkedFile,
   unixSocket,
   inetSocket,
-];
-const byKind = new Map(kinds.map((k) => [k.kind, k]));
+] as const satisfies readonly { [K in FileKind]: FdOps<FileOf<K>> }[FileKind][];
+/** a kind of the image without its ops here fails to compile, naming the kind */
+type Missing = Exclude<FileKind, (typeof kinds)[number]['kind']>;
+const complete: [Missing] extends [never] ? true : Missing = true;
+void complete;
+const byKind = new Map<string, FdOps>(kinds.map((k) => [k.kind, k as FdOps]));
 
 export function opsFor(f: FdFacts, ctx: ObjectContext): FdOps {
-  const ops = kinds.find((k) => k.matches(f, ctx));
+  const ops = kinds.find((k) => k.matches(f, ctx)) as FdOps | undefined;
   if (ops) return ops;
   throw new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): ${ctx.inet ? otherSocketReason(ctx.inet) : unsupportedReason(f)}`, {
     pid: f.pid,
@@ -53,7 +60,8 @@ export function opsFor(f: FdFacts, ctx: ObjectContext): FdOps {
   });
 }
 
-export function opsOf(kind: string): FdOps {
+/** The ops of a file's kind: opsOf(file.kind).plan(file) */
+export function opsOf(kind: FileImage['kind']): FdOps {
   const ops = byKind.get(kind);
   if (!ops) throw new UnsupportedError(`image holds an fd of kind "${kind}" that this ucr does not know`, { code: 'EIMAGE' });
   return ops;
@@ -67,4 +75,4 @@ function unsupportedReason(f: FdFacts): string {
   return 'this kind of file is not supported yet';
 }
 
-export type { CheckOptions, FdFacts, FdOps, ObjectContext, RestoreContext } from './types.js';
+export type { CaptureContext, CapturedObject, CheckOptions, FdFacts, FdOps, ObjectContext, RestoreContext, TreeFiles } from './types.js';

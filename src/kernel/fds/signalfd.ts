@@ -1,8 +1,9 @@
 /** signalfd: the signal mask it reads (fdinfo), recreated by the helper. params: [mask] */
+import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { openFileFlags } from '../linux.js';
 
-export const signalFd: FdOps = {
+export const signalFd: FdOps<FileOf<'signalfd'>> = {
   kind: 'signalfd',
   matches: (f) => f.link === 'anon_inode:[signalfd]',
   dump: (f) => {
@@ -10,5 +11,5 @@ export const signalFd: FdOps = {
     return { path: f.link, flags: f.info.flags, pos: 0, params: [m <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(m) : m] };
   },
   check() {},
-  plan: (file) => `file ${file.id} signalfd ${file.params![0]} ${openFileFlags(file.flags)}`,
+  plan: (file) => `file ${file.id} signalfd ${file.params[0]} ${openFileFlags(file.flags)}`,
 };

@@ -3,6 +3,8 @@
  * recreates it armed relative to the restart and sets the pending expirations
  * (TFD_IOC_SET_TICKS). params: [clock, ticks, interval s, ns, value s, ns]
  */
+import type { FileOf } from '../../image/types.js';
+import { ALARM_CLOCKS } from '../timers.js';
 import type { FdOps } from './types.js';
 import { openFileFlags } from '../linux.js';
 
@@ -11,7 +13,7 @@ function pair(v: string | undefined): [number, number] {
   return m ? [Number(m[1]), Number(m[2])] : [0, 0];
 }
 
-export const timerFd: FdOps = {
+export const timerFd: FdOps<FileOf<'timerfd'>> = {
   kind: 'timerfd',
   matches: (f) => f.link === 'anon_inode:[timerfd]',
   dump: (f) => {
@@ -24,5 +26,9 @@ export const timerFd: FdOps = {
     };
   },
   check() {},
-  plan: (file) => `file ${file.id} timerfd ${file.params![0]} ${openFileFlags(file.flags)} ${file.params!.slice(1).join(' ')}`,
+  privilege: (file) =>
+    ALARM_CLOCKS.has(Number(file.params[0]))
+      ? { who: `file ${file.id} (timerfd)`, what: `on an alarm clock (${file.params[0]}), which needs CAP_WAKE_ALARM` }
+      : undefined,
+  plan: (file) => `file ${file.id} timerfd ${file.params[0]} ${openFileFlags(file.flags)} ${file.params.slice(1).join(' ')}`,
 };

@@ -1,4 +1,7 @@
-import type { FileImage, TaskImage } from '../../image/types.js';
+import type { FileImage, TaskImage, TtyImage } from '../../image/types.js';
+import type { Helper } from '../helper.js';
+import type { InetSockets } from '../inet-sockets.js';
+import type { UnixSockets } from '../unix-sockets.js';
 import type { FdInfo, FdStat } from '../proc.js';
 import type { InetFacts } from './inet.js';
 import type { UnixFacts } from './unix.js';
@@ -46,20 +49,78 @@ export interface RestoreContext {
   stdioFd(slot: number): number;
 }
 
+/** One object of the tree being captured: what the checkpoint learnt, and every fd of the tree
+ * that refers to it (the first one is where it is read from). */
+export interface CapturedObject {
+  facts: FdFacts;
+  holders: { pid: number; fd: number }[];
+  ctx: ObjectContext;
+}
+
+/** What a kind's captured() step may use and add to (files.ts). */
+export interface CaptureContext {
+  helper: Helper;
+  root: number;
+  warn(message: string): void;
+  /** the root's stdio that leads outside the tree (kind 'external') */
+  external: { pid: number; fds: number[]; path: string; slot: number }[];
+  /** The image's number of the pipe this end (of a pipe or a FIFO at fifoPath) belongs to;
+   * its size and queued bytes are read once per pipe. */
+  pipe(o: CapturedObject, fifoPath?: string): number;
+  /** the tree's pty pairs, as their masters are found */
+  ttys: TtyImage[];
+  /** the tree's sockets, linked to each other once all are known */
+  unix: UnixSockets;
+  inet: InetSockets;
+  /** a content object (by inode) is read through this path (objects.ts) */
+  objectPath(ino: number, path: string): void;
+}
+
+/** Every object of the tree, once all are captured (linked()). */
+export interface TreeFiles {
+  files: FileImage[];
+  ttys: TtyImage[];
+  /** the objects with an fd at inode ino: file id and its first holder */
+  atInode(ino: number): { id: number; pid: number; fd: number }[];
+  /** the first holder of a file */
+  holderOf(id: number): { pid: number; fd: number };
+  /** the file a task holds at fd, and whether it is opened late (FdOps.late) */
+  fileAt(pid: number, fd: number): { file: FileImage; late?: string } | undefined;
+}
+
 /**
- * One kind of open file: dump and restore side by side. Registered once in registry.ts;
- * the native side only knows three generic ways to produce one (open a path, inherit one of
- * the helper's fds, one end of a pipe it created).
+ * One kind of open file: checkpoint and restart side by side (CRIU's fdtype_ops). Registered
+ * once in registry.ts; the image side of the kind (its record's fields, checks and inspect
+ * text) is src/image/kinds/<kind>.ts.
  */
-export interface FdOps {
-  kind: string;
+export interface FdOps<F extends FileImage = FileImage> {
+  kind: F['kind'];
   matches(f: FdFacts, ctx: ObjectContext): boolean;
-  dump(f: FdFacts, ctx: ObjectContext): Omit<FileImage, 'id' | 'kind'>;
+  /** The record (its kind's fields and path, flags, pos) from /proc and the helper's facts. */
+  dump(f: FdFacts, ctx: ObjectContext): Omit<F, 'id' | 'kind'>;
+  /** The object itself is not saved (external stdio, a skipped socket): no locks, no signal
+   * owner, and being held outside the tree is no leak. */
+  unsaved?: true;
+  /** Opened by its task only in its finish step, after every fd is in place: what it is ("a file
+   * of /proc"); locks, signal-driven I/O and epoll registrations on it are refused. */
+  late?: string;
+  /** The object is also held by a process outside the tree: a warning when the restart still
+   * gets it right (it is reopened by its path); undefined: a leak (--allow-leaks). */
+  sharedOutside?(o: CapturedObject, outside: { pid: number; fd: number; comm: string }): string | undefined;
+  /** After dump, in tree order: what the kind reads with the helper or adds to the capture. */
+  captured?(file: F, o: CapturedObject, cap: CaptureContext): void | Promise<void>;
+  /** Once every object of the tree is captured: links to other objects, or a refusal. */
+  linked?(file: F, tree: TreeFiles): void;
   /** Before any task is created on restart: throw if the object cannot be brought back. */
-  check(file: FileImage, opts: CheckOptions): void;
-  /** The helper plan line that recreates the object (see native/helper/restore/plan.h). */
-  plan(file: FileImage, ctx: RestoreContext): string;
+  check(file: F, opts: CheckOptions): void;
+  /** A restart as root of an image owned by someone else: what the object needs beyond the
+   * owner's rights (a capability), or undefined. */
+  privilege?(file: F, host: { firstFreePort: number }): { who: string; what: string } | undefined;
+  /** a socket: its owner (F_SETOWN) matters even without O_ASYNC (SIGURG) */
+  urgent?: boolean;
+  /** The helper plan line(s) that recreate the object (see native/helper/restore/plan.h). */
+  plan(file: F, ctx: RestoreContext): string;
   /** Task plan lines for a task that holds the object at fd number `fd` (epoll registrations,
    * which only the task itself can make, with its own fd numbers). */
-  taskPlan?(file: FileImage, task: TaskImage, fd: number): string[];
+  taskPlan?(file: F, task: TaskImage, fd: number): string[];
 }

@@ -8,10 +8,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UnsupportedError } from '../../errors.js';
-import type { UnixSocketImage, UnixSocketType } from '../../image/types.js';
+import type { FileOf, UnixSocketImage, UnixSocketType } from '../../image/types.js';
 import { hex } from '../helper.js';
+import { INET_OPTS, socketOptsPrivilege } from './inet.js';
 import type { FdFacts, FdOps } from './types.js';
 import { openFileFlags } from '../linux.js';
+
+/** The socket-level options a unix socket keeps (native/helper/kinds/inet/inet.h inet_opt_unix):
+ * those of inet.h but the address reuse and the buffer sizes (kept on their own). */
+export const UNIX_OPTS = ['keepalive', 'broadcast', 'linger', 'priority', 'rcvlowat', 'oobinline', 'mark', 'buflock', 'timestamp', 'timestampns', 'timestamping', 'rcvtimeo', 'sndtimeo', 'dontroute', 'zerocopy'] as const;
 
 const TYPES: Record<number, UnixSocketType> = { 1: 'stream', 2: 'dgram', 5: 'seqpacket' };
 const TYPE_NR: Record<UnixSocketType, number> = { stream: 1, dgram: 2, seqpacket: 5 };
@@ -41,6 +46,8 @@ export interface SocketQueue {
   sndbuf: number;
   rcvbuf: number;
   peekOff: number;
+  /** inet.h's options in order (0 for those a unix socket does not keep) */
+  opts?: number[];
   peername: string;
   msgs: { from: string; data: string }[];
   bytes: number;
@@ -95,6 +102,7 @@ function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
     sndbuf: x.queue.sndbuf,
     rcvbuf: x.queue.rcvbuf,
     peekOff: x.queue.peekOff,
+    opts: Object.fromEntries(UNIX_OPTS.map((k) => [k, x.queue.opts?.[INET_OPTS.indexOf(k)] ?? 0])),
     conn: 'none',
     peer: -1,
     listener: -1,
@@ -102,16 +110,19 @@ function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
   };
 }
 
-export const unixSocket: FdOps = {
+export const unixSocket: FdOps<FileOf<'unix'>> = {
   kind: 'unix',
+  urgent: true,
+  privilege: (file) => socketOptsPrivilege(file.id, 'unix', file.unix.opts),
   matches: (f, ctx) => f.stat.isSocket() && ctx.unix !== undefined,
   dump: (f, ctx) => {
     const u = unixState(f, ctx.unix!);
     return { path: `${f.link} ${u.type} ${unixNameText(u.name)}`, flags: f.info.flags, pos: 0, unix: u };
   },
+  captured: (file, o, cap) => cap.unix.add(file, o.ctx.unix!, o.holders[0]!.pid, o.holders[0]!.fd),
   check() {},
   plan: (file) => {
-    const u = file.unix!;
+    const u = file.unix;
     // each datagram `data` ('z': empty), with its sender `data:name` (name '' = unnamed) when it has senders
     const msgs = u.queue.length ? u.queue.map((m, i) => (m.length ? hex(m) : 'z') + (u.senders ? `:${hex(u.senders[i]!)}` : '')).join(',') : '-';
     return [

@@ -9,11 +9,12 @@
  * (no contents: a removed directory is empty), made again with mkdir and removed again.
  */
 import { UnsupportedError } from '../../errors.js';
+import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 
 const DELETED = ' (deleted)';
 
-export const unlinkedFile: FdOps = {
+export const unlinkedFile: FdOps<FileOf<'unlinked'>> = {
   kind: 'unlinked',
   matches: (f) => (f.stat.isFile() || f.stat.isDirectory()) && f.link.startsWith('/') && f.link.endsWith(DELETED) && !f.link.startsWith('/memfd:'),
   dump: (f) => {
@@ -27,6 +28,7 @@ export const unlinkedFile: FdOps = {
       obj: f.stat.ino,
     };
   },
+  captured: (file, o, cap) => cap.objectPath(file.obj, `/proc/${o.holders[0]!.pid}/fd/${o.holders[0]!.fd}`),
   check() {},
   plan: (file) => `file ${file.id} reopen ${file.obj} ${file.flags} ${file.pos}`,
 };

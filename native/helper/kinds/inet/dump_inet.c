@@ -221,8 +221,8 @@ int cmd_inetq(char **w, int n)
 		sb_add(&b, ",\"opts\":[");
 		for (int i = 0; i < INET_NOPTS; i++) {
 			const struct inet_opt *o = &inet_opts[i];
-			int skip = (o->tcp && !tcp) || (o->v6 && dom != AF_INET6) || (o->v4 && dom != AF_INET);
-			sb_add(&b, "%s%d", i ? "," : "", skip ? 0 : opt_int(s, o->level, o->name));
+			int skip = (o->tcp && !tcp) || (o->udp && !udp) || (o->v6 && dom != AF_INET6) || (o->v4 && dom != AF_INET);
+			sb_add(&b, "%s%d", i ? "," : "", skip ? 0 : o->tv ? opt_ms(s, o->level, o->name) : opt_int(s, o->level, o->name));
 		}
 		sb_add(&b, "],\"ifindex\":%d", opt_int(s, SOL_SOCKET, SO_BINDTOIFINDEX));
 		/* a classic socket filter of the program's own (SO_ATTACH_FILTER), kept; an eBPF one

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "inet.h"
 #include "restore_inet.h"
@@ -39,31 +40,45 @@ int set_int(int s, int level, int name, int v)
 }
 
 /* Options of inet.h but SO_REUSEADDR (the caller's: it depends on the moment) and the buffer
- * sizes (set only when they differ from a new socket's: setting them stops autotuning). */
+ * sizes (set only when they differ from a new socket's: setting them stops autotuning). Each
+ * is set only when it differs from what the new socket has; SO_PRIORITY last (IP_TOS sets it
+ * too); options a connection no longer takes (TCP_FASTOPEN*) only on closed or listening
+ * sockets; options the image does not record (INET_OPT_UNSET) are left alone. */
+static int set_opt(int s, const struct inet_plan *p, int i)
+{
+	const struct inet_opt *o = &inet_opts[i];
+	int v = p->opts[i], cur = 0;
+	socklen_t l = sizeof cur;
+	if (i == IO_REUSEADDR || v == INET_OPT_UNSET || (o->tcp && p->proto != IPPROTO_TCP) || (o->udp && p->proto != IPPROTO_UDP) ||
+	    (o->v6 && p->family != 6) || (o->v4 && p->family != 4) || (o->early && p->state != INET_CLOSED && p->state != INET_LISTEN))
+		return 0;
+	if (i == IO_LINGER) {
+		struct linger lg = { v >= 0, v >= 0 ? v : 0 };
+		return setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	}
+	if (o->tv) {
+		struct timeval tv = { 0, 0 };
+		l = sizeof tv;
+		if (getsockopt(s, o->level, o->name, &tv, &l) == 0 && tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000 == v)
+			return 0;
+		tv = (struct timeval){ v / 1000, (v % 1000) * 1000 };
+		return setsockopt(s, o->level, o->name, &tv, sizeof tv);
+	}
+	if (getsockopt(s, o->level, o->name, &cur, &l) == 0 && cur == v)
+		return 0;
+	if (i == IO_SNDBUF || i == IO_RCVBUF) /* the kernel doubles what is set */
+		v /= 2;
+	if (o->v6 && o->name == IPV6_V6ONLY && p->state != INET_CLOSED && p->state != INET_LISTEN)
+		return 0; /* IPV6_V6ONLY only before bind (set there) */
+	return setsockopt(s, o->level, i == IO_SNDBUF ? SO_SNDBUFFORCE : i == IO_RCVBUF ? SO_RCVBUFFORCE : o->name, &v, sizeof v);
+}
+
 int set_opts(int s, const struct inet_plan *p)
 {
-	for (int i = 0; i < INET_NOPTS; i++) {
-		const struct inet_opt *o = &inet_opts[i];
-		int v = p->opts[i], cur = 0;
-		socklen_t l = sizeof cur;
-		if (i == IO_REUSEADDR || (o->tcp && p->proto != IPPROTO_TCP) || (o->v6 && p->family != 6) || (o->v4 && p->family != 4))
-			continue;
-		if (i == IO_LINGER) {
-			struct linger lg = { v >= 0, v >= 0 ? v : 0 };
-			if (setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0)
-				return -1;
-			continue;
-		}
-		if (getsockopt(s, o->level, o->name, &cur, &l) == 0 && cur == v)
-			continue;
-		if (i == IO_SNDBUF || i == IO_RCVBUF) /* the kernel doubles what is set */
-			v /= 2;
-		if (o->v6 && p->state != INET_CLOSED && p->state != INET_LISTEN)
-			continue; /* IPV6_V6ONLY only before bind (set there) */
-		if (setsockopt(s, o->level, i == IO_SNDBUF ? SO_SNDBUFFORCE : i == IO_RCVBUF ? SO_RCVBUFFORCE : o->name, &v, sizeof v) < 0)
+	for (int i = 0; i < INET_NOPTS; i++)
+		if (i != IO_PRIORITY && set_opt(s, p, i) < 0)
 			return -1;
-	}
-	return 0;
+	return set_opt(s, p, IO_PRIORITY);
 }
 
 /* Writes len bytes in the current mode (a repair queue or plain), halving chunks on ENOMEM. */

@@ -88,6 +88,23 @@ static int dgram_word(char *w, struct inet_plan *p)
 	return 0;
 }
 
+/* sockopts <file id> <list>: the socket-level options of a unix socket (inet.h order) */
+int plan_add_sockopts(struct plan *pl, char **w, int n)
+{
+	int64_t opts[INET_NOPTS];
+	uint64_t id;
+	NEED(n == 3 && !parse_u64(w[1], &id) && id < (1u << 30) && !ints(w[2], opts, INET_NOPTS));
+	int f = plan_find_file(pl, (int)id);
+	NEED(f >= 0 && pl->files[f].kind == FILE_UNIX);
+	struct unix_plan *u = pl->files[f].ux;
+	for (int i = 0; i < INET_NOPTS; i++) {
+		NEED(opts[i] >= INT32_MIN && opts[i] <= 0x7fffffff && (inet_opt_unix(i) || opts[i] == INET_OPT_UNSET));
+		u->opts[i] = (int)opts[i];
+	}
+	u->have_opts = 1;
+	return 0;
+}
+
 int plan_inet_file(const struct plan *pl, struct file_plan *f, char **w, int n)
 {
 	int64_t opts[INET_NOPTS], win[5];
@@ -103,7 +120,7 @@ int plan_inet_file(const struct plan *pl, struct file_plan *f, char **w, int n)
 		NEED(a[i] >= 0 && a[i] <= 0xffffffffLL);
 	NEED(a[11] >= 0 && a[11] <= 65535 && a[12] >= 0 && a[12] <= 14 && a[13] >= 0 && a[13] <= 14 && a[14] >= 0 && a[14] <= 255);
 	NEED(a[15] >= 0 && a[15] <= 0xffffffffLL);
-	_Static_assert(INET_NOPTS == sizeof ((struct inet_plan *)0)->opts / sizeof(int), "inet options");
+	_Static_assert(INET_NOPTS <= INET_NOPTS_MAX && INET_NOPTS_MAX == sizeof ((struct inet_plan *)0)->opts / sizeof(int), "inet options");
 	NEED(!ints(w[13], opts, INET_NOPTS) && !ints(w[22], win, 5));
 	struct inet_plan *p = calloc(1, sizeof *p);
 	NEED(p != NULL);
@@ -115,7 +132,7 @@ int plan_inet_file(const struct plan *pl, struct file_plan *f, char **w, int n)
 	p->sndws = (int)a[12], p->rcvws = (int)a[13], p->tcpopts = (int)a[14], p->timestamp = (uint32_t)a[15];
 	NEED(!addr_word(w[8], p->family, p->local) && !addr_word(w[10], p->family, p->remote));
 	for (int i = 0; i < INET_NOPTS; i++) {
-		NEED(opts[i] >= -1 && opts[i] <= 0x7fffffff);
+		NEED(opts[i] >= INT32_MIN && opts[i] <= 0x7fffffff); /* INT32_MIN: not recorded (INET_OPT_UNSET) */
 		p->opts[i] = (int)opts[i];
 	}
 	for (int i = 0; i < 5; i++) {

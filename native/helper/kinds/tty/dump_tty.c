@@ -70,3 +70,30 @@ int cmd_tty(char **w, int n)
 		   ws.ws_ypixel, inq, outq);
 	return 0;
 }
+
+/* `ttymodes <pid> <fd>` -> {"ev":"ttymodes","settings":0|1,"iflag",...,"ypix"}: the termios and
+ * window size of a terminal a task holds (its external stdio), through a copy of its fd */
+int cmd_ttymodes(char **w, int n)
+{
+	uint64_t pid, fd;
+	if (n != 3 || parse_u64(w[1], &pid) || parse_u64(w[2], &fd))
+		return proto_fail("ttymodes", "command", EINVAL, "bad ttymodes command");
+	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	int s = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, (int)fd, 0);
+	if (pfd >= 0)
+		close(pfd);
+	struct termios t;
+	struct winsize ws = { 0 };
+	memset(&t, 0, sizeof t);
+	int have = s >= 0 && tcgetattr(s, &t) == 0 && ioctl(s, TIOCGWINSZ, &ws) == 0;
+	if (s >= 0)
+		close(s);
+	char cc[2 * NCCS + 1];
+	for (int i = 0; i < NCCS; i++)
+		snprintf(cc + 2 * i, 3, "%02x", t.c_cc[i]);
+	proto_emit("{\"ev\":\"ttymodes\",\"settings\":%d,\"iflag\":%u,\"oflag\":%u,\"cflag\":%u,\"lflag\":%u,"
+		   "\"line\":%u,\"cc\":\"%s\",\"ispeed\":%u,\"ospeed\":%u,\"rows\":%u,\"cols\":%u,\"xpix\":%u,\"ypix\":%u}",
+		   have, t.c_iflag, t.c_oflag, t.c_cflag, t.c_lflag, t.c_line, cc, (unsigned)cfgetispeed(&t),
+		   (unsigned)cfgetospeed(&t), ws.ws_row, ws.ws_col, ws.ws_xpixel, ws.ws_ypixel);
+	return 0;
+}

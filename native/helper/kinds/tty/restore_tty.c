@@ -49,13 +49,8 @@ static int make_pair(struct tty_plan *t)
 		return proto_fail("files", obj, e, "cannot open the new pty's slave");
 	}
 	struct termios tio;
-	memset(&tio, 0, sizeof tio);
-	tio.c_iflag = t->iflag, tio.c_oflag = t->oflag, tio.c_cflag = t->cflag, tio.c_lflag = t->lflag;
-	tio.c_line = t->line;
-	memcpy(tio.c_cc, t->cc, sizeof tio.c_cc < sizeof t->cc ? sizeof tio.c_cc : sizeof t->cc);
-	cfsetispeed(&tio, t->ispeed);
-	cfsetospeed(&tio, t->ospeed);
-	struct winsize ws = { t->rows, t->cols, t->xpix, t->ypix };
+	struct winsize ws;
+	tty_settings(t, &tio, &ws);
 	if ((t->settings && (tcsetattr(s, TCSANOW, &tio) < 0 || ioctl(s, TIOCSWINSZ, &ws) < 0)) ||
 	    (t->pkt && ioctl(m, TIOCPKT, &t->pkt) < 0)) {
 		e = errno;

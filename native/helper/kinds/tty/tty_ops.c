@@ -1,12 +1,15 @@
-/* The tty kind (pty pairs): dump_tty.c checkpoints a pair, restore_tty.c makes it again
- * (before the files), opens its file objects and applies lock and exclusive mode (after). */
+/* The tty kind (pty pairs): dump_tty.c checkpoints a pair (`tty`) and the modes of a terminal
+ * a task holds from outside (`ttymodes`), restore_tty.c makes a pair again (before the files),
+ * opens its file objects and applies lock and exclusive mode (after). The caller's terminal
+ * while the restored job has it (its modes from `ttymodes`) is a restart service:
+ * restore/job_tty.c. */
 #include <stddef.h>
 
 #include "helper.h"
 #include "kind.h"
 #include "restore.h"
 
-static const struct kind_verb tty_verbs[] = { { "tty", cmd_tty }, { NULL } };
+static const struct kind_verb tty_verbs[] = { { "tty", cmd_tty }, { "ttymodes", cmd_ttymodes }, { NULL } };
 static const int tty_kinds[] = { FILE_PTMX, FILE_PTS, 0 };
 
 const struct kind_ops tty_ops = {

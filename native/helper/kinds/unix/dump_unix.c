@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "inet.h"
 #include "proto.h"
 
 #define QUEUE_MAX (4 << 20) /* as memfds: the data travels in the metadata */
@@ -179,7 +180,10 @@ int cmd_unixq(char **w, int n)
 	sb_add(&b, "{\"ev\":\"unixq\",\"type\":%d,\"passcred\":%d,\"sndbuf\":%d,\"rcvbuf\":%d,\"peekOff\":%d,\"peername\":",
 	       type, passcred, sndbuf, rcvbuf, peek);
 	sb_hex(&b, peer.sun_path, pl > sizeof(sa_family_t) ? pl - sizeof(sa_family_t) : 0);
-	sb_add(&b, ",\"msgs\":[");
+	sb_add(&b, ",\"opts\":[");
+	for (int i = 0; i < INET_NOPTS; i++)
+		sb_add(&b, "%s%d", i ? "," : "", !inet_opt_unix(i) ? 0 : inet_opts[i].tv ? opt_ms(s, SOL_SOCKET, inet_opts[i].name) : opt_int(s, SOL_SOCKET, inet_opts[i].name));
+	sb_add(&b, "],\"msgs\":[");
 	int rights = 0, creds = 0, err = 0;
 	size_t total = 0;
 	char *data = malloc(QUEUE_MAX + 1);

@@ -20,7 +20,9 @@
 
 #include "plan_parse.h"
 #include "proto.h"
+#include "inet.h"
 #include "restore.h"
+#include "restore_inet.h"
 
 
 static struct unix_plan *ux(struct restore_ctx *c, int id)
@@ -241,6 +243,16 @@ static int connect_waiting(struct restore_ctx *c)
 	}
 }
 
+/* Its socket-level options, through the TCP/UDP code (the family and protocol of no inet
+ * socket: only the socket level applies). */
+static int unix_opts(const struct unix_plan *u)
+{
+	static struct inet_plan p;
+	memset(&p, 0, sizeof p);
+	memcpy(p.opts, u->opts, sizeof p.opts);
+	return set_opts(u->fd, &p);
+}
+
 static int finish(struct file_plan *f, struct unix_plan *u, const char *obj)
 {
 	static const int how[4] = { -1, SHUT_RD, SHUT_WR, SHUT_RDWR };
@@ -253,7 +265,7 @@ static int finish(struct file_plan *f, struct unix_plan *u, const char *obj)
 	    (snd && setsockopt(u->fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof snd) < 0) ||
 	    (rcv && setsockopt(u->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0) ||
 	    (u->peekoff >= 0 && setsockopt(u->fd, SOL_SOCKET, SO_PEEK_OFF, &u->peekoff, sizeof u->peekoff) < 0) ||
-	    fcntl(u->fd, F_SETFL, f->flags & ~O_ASYNC) < 0)
+	    fcntl(u->fd, F_SETFL, f->flags & ~O_ASYNC) < 0 || (u->have_opts && unix_opts(u) < 0))
 		return proto_fail("files", obj, errno, "cannot set the state of the unix socket");
 	return 0;
 }

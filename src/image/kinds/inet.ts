@@ -1,12 +1,81 @@
-/** Checks of a TCP or UDP socket's image (FILES record, kind 'inet'). */
+/** TCP and UDP sockets (src/kernel/fds/inet.ts): the socket's state, checked. */
 import net from 'node:net';
-import type { CborValue } from './cbor.js';
-import { MAX_FD, PID_MAX, PLAN_DATA_MAX, QUEUE_MAX, Where, arr, bool, bytes, field, int, obj, str } from './check.js';
-import type { FileImage, InetAddress, InetSocketImage, InetState, TcpRepairImage } from './types.js';
+import type { CborValue } from '../cbor.js';
+import { MAX_FD, PID_MAX, PLAN_DATA_MAX, QUEUE_MAX, Where, arr, bool, bytes, field, int, obj, str } from '../check.js';
+import type { FileBase, InetAddress, InetSocketImage, InetState, TcpRepairImage } from '../types-files.js';
+import type { FileFormat } from './kind.js';
+
+export interface InetFile extends FileBase {
+  kind: 'inet';
+  /** a TCP or UDP socket's state (src/kernel/fds/inet.ts) */
+  inet: InetSocketImage;
+}
+
+/** "127.0.0.1:80" or "[::1]:80" */
+export function inetName(a: InetAddress | undefined): string {
+  if (!a) return '(unbound)';
+  return a.addr.includes(':') ? `[${a.addr}]:${a.port}` : `${a.addr}:${a.port}`;
+}
+
+export function inetText(u: InetSocketImage): string {
+  const p = u.proto.toUpperCase() + (u.family === 6 ? 'v6' : '');
+  return `${p} ${inetName(u.local)}${u.remote ? ` -> ${inetName(u.remote)}` : ''} ${u.state}`;
+}
+
+/** A connection's queues of more than 4 MiB: content objects of kind 'queue'. */
+export const queueObjects = (f: InetFile) => [f.inet.tcp?.recvObj, f.inet.tcp?.sendObj];
+
+export const inetFormat: FileFormat<InetFile> = {
+  kind: 'inet',
+  fields: ['inet'],
+  read(o, w) {
+    if (o.inet === undefined) w.fail('TCP/UDP socket without its state');
+    return { inet: checkInet(o.inet, w.at('inet')) };
+  },
+  link(f, w, ctx) {
+    // a queue of more than 4 MiB: a content object of kind 'queue' of exactly its size, only in
+    // a connection restored with TCP_REPAIR (its peer inside, or kept established)
+    const t = f.inet.tcp;
+    for (const [q, key] of [[t?.recvObj, 'recvObj'], [t?.sendObj, 'sendObj']] as const) {
+      if (!q) continue;
+      const o = ctx.objects?.find((m) => m.id === q[0]);
+      const repaired = f.inet.peer === 'inside' || (f.inet.peer === 'outside' && f.inet.policy === 'established');
+      if (!o || o.kind !== 'queue' || o.size !== q[1] || !repaired) w.at('inet').at('tcp').at(key).fail('not a socket queue object of that size in a connection restored with TCP_REPAIR');
+      if (key === 'sendObj' && t!.unsent > q[1]) w.at('inet').at('tcp').at('unsent').fail('more bytes never sent than queued');
+    }
+  },
+  label: (f) => f.inet.proto,
+  detail(f) {
+    const u = f.inet;
+    const t = u.tcp;
+    const queues = u.leftToRead ? `, ${u.leftToRead.length} bytes left to read, then ${u.resetPending ? 'ECONNRESET' : 'EOF'}` : t ? `, ${t.recvQueue.length} bytes to read, ${t.sendQueue.length} bytes unacknowledged (${t.unsent} never sent)` : u.datagrams ? `, ${u.datagrams.length} datagram(s) queued` : '';
+    const out = `, peer outside${u.external ? ` (${u.external.pid} ${u.external.comm})` : ''}`;
+    const peer =
+      !t ? ''
+      : u.peer === 'inside' ? ', peer in the image'
+      : u.peer === 'pending' ? ', waiting in the accept queue of a listener of the image: connects again'
+      : u.policy === 'established' ? `${out}: restored established (--tcp=established)`
+      : u.state === 'close-wait' ? `${out}, closed its side: restored closed (the queued bytes, then EOF)`
+      : `${out}: restored reset (--tcp=close)`;
+    const filter = u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : '';
+    return `${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog}${u.acceptq ? `, ${u.acceptq} waiting to be accepted` : ''})` : ''}${queues}${filter}${peer}`;
+  },
+  warnings: (f) =>
+    f.inet.tcp && f.inet.peer === 'outside'
+      ? [`${f.inet.proto} #${f.id}: its peer is outside the tree: restored ${f.inet.policy === 'established' ? 'established (the peer must stay quiet until then)' : 'reset (ECONNRESET after the queued bytes)'}`]
+      : [],
+};
 
 const STATES: InetState[] = ['closed', 'listen', 'established', 'fin-wait2', 'close-wait', 'disconnected', 'connected'];
-/** src/kernel/fds/inet.ts INET_OPTS (kept here so validation does not depend on the kernel side) */
-const OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat'];
+/** The options kept, in the order of native/helper/kinds/inet/inet.h (those after notsentlowat
+ * since issue 17: older images lack them, left as a new socket has them). */
+export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat',
+  'mark', 'buflock', 'timestamp', 'timestampns', 'timestamping', 'rcvtimeo', 'sndtimeo', 'dontroute', 'zerocopy', 'cork', 'syncnt', 'linger2', 'thinlt', 'fastopen', 'fastopenconnect', 'inq',
+  'mcastttl', 'mcastloop', 'mcastif', 'mcastall', 'recvtos', 'recvttl', 'pktinfo', 'recverr', 'mtudisc', 'freebind', 'bindnoport', 'transparent', 'recvorigdst',
+  'mcasthops', 'mcastloop6', 'mcastif6', 'recvpktinfo6', 'recverr6', 'mtudisc6', 'recvtclass', 'recvhoplimit', 'udpcork', 'udpsegment', 'udpgro'] as const;
+const OPTS: readonly string[] = INET_OPTS;
+/** an IPv4 address read back as a (signed) int */
+const ANY_INT = new Set(['mcastif']);
 const U32 = 0xffffffff;
 
 function oneOf<T extends string>(list: readonly T[]) {
@@ -66,7 +135,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   const opts: Record<string, number> = {};
   for (const [k, y] of Object.entries(optsObj)) {
     if (!OPTS.includes(k)) w.at('opts').fail(`unknown option ${k}`);
-    opts[k] = int(y, w.at('opts').at(k), -1, 0x7fffffff);
+    opts[k] = ANY_INT.has(k) ? int(y, w.at('opts').at(k), -0x7fffffff, 0x7fffffff) : int(y, w.at('opts').at(k), -1, 0x7fffffff);
   }
   const ext = o.external === undefined ? undefined : obj(o.external, w.at('external'));
   const ew = w.at('external');
@@ -125,10 +194,4 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   if (u.peer === 'pending' && (u.state !== 'established' || u.tcp!.sendQueue.length || u.tcp!.recvQueue.length)) w.at('peer').fail('a connection waiting to be accepted is established, nothing in flight');
   if (u.peer === 'outside' && !u.policy) w.fail('an outside peer without a policy');
   return u;
-}
-
-/** The inet state sits on kind 'inet' files only, and each has one. */
-export function checkInetKind(file: FileImage, w: Where): void {
-  if (file.kind === 'inet' && !file.inet) w.fail('TCP/UDP socket without its state');
-  if (file.inet && file.kind !== 'inet') w.fail('socket state on a file that is not a TCP/UDP socket');
 }

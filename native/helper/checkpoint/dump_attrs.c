@@ -1,0 +1,118 @@
+/* Checkpoint of process and thread attributes that only the kernel knows (dump_attrs.c):
+ * every thread's scheduling (sched_getattr, read from outside) and personality, the membarrier registrations
+ * of the process (an injected membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS)) and mlockall's
+ * MCL_FUTURE / MCL_ONFAULT, which no /proc file shows: a mapping made while they are on is
+ * locked, so the gadget that cmd_state maps shows them (VmLck grows; VmFlags "lf" for
+ * MCL_ONFAULT). Reported as the state event's "attrs" (src/kernel/dump-task.ts). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "dump.h"
+#include "helper.h"
+#include "proto.h"
+#include "tracee.h"
+
+#define MEMBARRIER_GET_REGISTRATIONS (1 << 9)
+#define UCR_MCL_FUTURE 2
+#define UCR_MCL_ONFAULT 4
+
+/* struct sched_attr as of Linux 5.3 (SCHED_ATTR_SIZE_VER1) */
+struct ucr_sched_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+	uint32_t util_min, util_max;
+};
+
+/* VmLck of the process in kB, -1 when unreadable. */
+long attrs_vmlck(pid_t pid)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	FILE *f = fopen(path, "r");
+	long kb = -1;
+	if (!f)
+		return -1;
+	while (fgets(buf, sizeof buf, f))
+		if (!strncmp(buf, "VmLck:", 6)) {
+			kb = strtol(buf + 6, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
+/* /proc/PID/task/TID/personality (hex), 0 when unreadable. */
+static unsigned long personality_of(pid_t pid, pid_t tid)
+{
+	char path[64], buf[32];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/personality", pid, tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return strtoul(buf, NULL, 16);
+}
+
+/* Whether the VmFlags of the mapping at addr hold "lf" (locked on fault). */
+static int onfault_at(pid_t pid, uint64_t addr)
+{
+	char path[64], line[512], head[32];
+	snprintf(path, sizeof path, "/proc/%d/smaps", pid);
+	snprintf(head, sizeof head, "%llx-", (unsigned long long)addr);
+	FILE *f = fopen(path, "r");
+	int in = 0, lf = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f)) {
+		if (!in) {
+			in = !strncmp(line, head, strlen(head));
+		} else if (!strncmp(line, "VmFlags:", 8)) {
+			lf = strstr(line, " lf") != NULL;
+			break;
+		}
+	}
+	fclose(f);
+	return lf;
+}
+
+/* ,"attrs":{"sched":[[tid,policy,flags,nice,priority,runtime,deadline,period,umin,umax,personality],...],
+ * "membarrier":n,"mlockall":n} appended to out; the gadget is mapped (vmlck_before: VmLck
+ * before it was). */
+int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out)
+{
+	long regs;
+	if (inject_ok(task, SYS_membarrier, MEMBARRIER_GET_REGISTRATIONS, 0, 0, 0, &regs, "membarrier") < 0)
+		return -1;
+	if (regs < 0) /* a kernel without it (before 6.3): none are recorded */
+		regs = 0;
+	int mcl = 0;
+	long now = attrs_vmlck(task->pid);
+	if (vmlck_before >= 0 && now > vmlck_before)
+		mcl = UCR_MCL_FUTURE | (onfault_at(task->pid, task->gadget) ? UCR_MCL_ONFAULT : 0);
+	sb_add(out, ",\"attrs\":{\"membarrier\":%ld,\"mlockall\":%d,\"sched\":[", regs, mcl);
+	for (int k = 0; k < d->nth; k++) {
+		struct ucr_sched_attr a;
+		memset(&a, 0, sizeof a);
+		if (syscall(SYS_sched_getattr, d->th[k].tid, &a, sizeof a, 0) < 0) {
+			char obj[32];
+			snprintf(obj, sizeof obj, "thread %d", d->th[k].tid);
+			return proto_fail("state", obj, errno, "sched_getattr failed");
+		}
+		sb_add(out, "%s[%d,%u,%llu,%d,%u,%llu,%llu,%llu,%u,%u,%lu]", k ? "," : "", d->th[k].tid, a.policy,
+		       (unsigned long long)a.flags, a.nice, a.priority, (unsigned long long)a.runtime,
+		       (unsigned long long)a.deadline, (unsigned long long)a.period, a.util_min, a.util_max,
+		       personality_of(d->tgid, d->th[k].tid));
+	}
+	sb_add(out, "]}");
+	return 0;
+}

@@ -1,0 +1,215 @@
+/* Process and thread attributes at restart (restore_attrs.c): personality (per thread),
+ * scheduling (per thread: policy, priority, nice, reset-on-fork, deadline parameters,
+ * utilization clamps), oom_score_adj, membarrier registrations, mlockall's MCL_FUTURE and the
+ * loginuid, the root directory (chroot) (their plan lines `sched`, `attrs`: plan_attrs.c). Each
+ * is set only when the new task's value (inherited from the helper) differs.
+ *
+ * Who sets what: what a process may do to itself without privilege (personality, membarrier,
+ * mlockall(MCL_FUTURE), whose later mappings the kernel charges to the task's own limits) is
+ * injected before the credentials change; the loginuid too (CAP_AUDIT_CONTROL: the coordinator
+ * lets a bounded image have only its owner's uid or none, src/orchestrator/trust.ts). A lower
+ * oom_score_adj and a better scheduling (lower nice, real-time, deadline) need privilege: they
+ * are set by the task itself once it has its own credentials and limits (RLIMIT_NICE,
+ * RLIMIT_RTPRIO), so the kernel's checks are those the program had; only for a fully trusted
+ * image, when that is refused, does the helper set them with its own privilege. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "plan_parse.h"
+#include "proto.h"
+#include "restore.h"
+#include "tracee.h"
+
+extern struct restore_ctx ctx;
+
+#define SCHED_FLAG_RESET_ON_FORK_ 1ULL
+#define SCHED_FLAG_UTIL_CLAMP_ (0x20ULL | 0x40ULL)
+#define SCHED_DEADLINE_ 6
+static const uint32_t membarrier_registers[] = { 4, 16, 64, 256 }; /* MEMBARRIER_CMD_REGISTER_* */
+
+/* struct sched_attr as of Linux 5.3 (SCHED_ATTR_SIZE_VER1) */
+struct ucr_sched_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+	uint32_t util_min, util_max;
+};
+
+/* A number in /proc/PID/<file> (base 10, or 16 for personality); -1 when unreadable. */
+static int proc_number(pid_t pid, const char *file, int base, long *out)
+{
+	char path[64], buf[32];
+	snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	*out = strtol(buf, NULL, base);
+	return 0;
+}
+
+int attrs_personality(struct task_plan *p)
+{
+	long cur, ret;
+	if (proc_number(p->pid, "personality", 16, &cur) == 0 && cur == p->personality)
+		return 0;
+	return rt_call("finish", "personality", SYSCALL_REQ(SYS_personality, (uint64_t)p->personality), &ret);
+}
+
+long attrs_thread_personality(const struct task_plan *p, pid_t tid)
+{
+	for (int i = 0; i < p->attrs.nsched; i++)
+		if (p->attrs.sched[i].tid == tid)
+			return p->attrs.sched[i].personality == p->personality ? -1 : p->attrs.sched[i].personality;
+	return -1;
+}
+
+/* text written into a /proc file of the task through its fd (staged past task_open's path) */
+static int task_write(int fd, const char *text, long *ret)
+{
+	uint64_t a = t_scratch_put(&rt, 1024, text, strlen(text));
+	if (!a || t_inject(&rt, SYS_write, (uint64_t)fd, a, strlen(text), 0, 0, 0, ret) < 0)
+		return proto_fail("finish", "write", errno, "cannot drive the task through write");
+	return 0;
+}
+
+int attrs_before_creds(struct task_plan *p)
+{
+	struct attrs_plan *a = &p->attrs;
+	long ret, cur;
+	if (!a->have)
+		return 0;
+	for (size_t i = 0; i < sizeof membarrier_registers / sizeof membarrier_registers[0]; i++)
+		if ((a->membarrier & membarrier_registers[i]) &&
+		    rt_call("finish", "membarrier", SYSCALL_REQ(SYS_membarrier, membarrier_registers[i]), &ret) < 0)
+			return -1;
+	if (a->mlockall && rt_call("finish", "mlockall", SYSCALL_REQ(SYS_mlockall, a->mlockall), &ret) < 0)
+		return -1;
+	if (proc_number(p->pid, "loginuid", 10, &cur) < 0 || (uint32_t)cur != a->loginuid) {
+		char text[16];
+		long fd;
+		snprintf(text, sizeof text, "%u", a->loginuid);
+		if (task_open("finish", "/proc/self/loginuid", O_WRONLY | O_CLOEXEC, &fd) < 0 || task_write((int)fd, text, &ret) < 0 ||
+		    t_inject(&rt, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &cur) < 0)
+			return -1;
+		if (ret < 0)
+			return proto_fail("finish", "loginuid", (int)-ret, "cannot set the loginuid to %u", a->loginuid);
+	}
+	/* opened now, written as the task once it has its own credentials (attrs_after_creds):
+	 * a task that is not dumpable could not open it then */
+	if (proc_number(p->pid, "oom_score_adj", 10, &cur) < 0 || cur != a->oom_adj) {
+		if (task_open("finish", "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC, &ret) < 0)
+			return -1;
+		a->oom_fd = (int)ret;
+	}
+	/* last of the paths the task opens itself before its credentials change (resolved from
+	 * its root then); the working directory stays where it is, as chroot leaves it */
+	if (a->root) {
+		size_t len = strlen(a->root) + 1;
+		uint64_t at = t_scratch_put(&rt, 0, a->root, len);
+		if (!at)
+			return proto_fail("finish", a->root, ENAMETOOLONG, "path too long for the scratch area");
+		if (t_inject(&rt, SYS_chroot, at, 0, 0, 0, 0, 0, &ret) < 0)
+			return proto_fail("finish", a->root, errno, "cannot drive the task through chroot");
+		if (ret < 0)
+			return proto_fail("finish", a->root, (int)-ret, "cannot make it the root directory again");
+	}
+	return 0;
+}
+
+/* The helper's own privilege, for a trusted image only: writing oom_score_adj as root also
+ * makes it the task's floor, as when an administrator sets it. */
+static int oom_by_helper(struct task_plan *p)
+{
+	char path[64], text[16];
+	snprintf(path, sizeof path, "/proc/%d/oom_score_adj", p->pid);
+	snprintf(text, sizeof text, "%d", p->attrs.oom_adj);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : proto_fail("finish", "oom_score_adj", err, "cannot set it to %d", p->attrs.oom_adj);
+}
+
+/* One thread's scheduling, when it differs from what the task has now. */
+static int sched_one(struct task_plan *p, const struct sched_plan *s)
+{
+	pid_t seen = 0, intask = s->tid; /* the thread as the helper sees it / as the task does */
+	if (s->tid == p->old_pid)
+		seen = p->pid, intask = p->nspid;
+	for (int i = 0; i < p->nthreads && !seen; i++)
+		if (p->threads[i].tid == s->tid)
+			seen = p->threads[i].pid;
+	if (!seen)
+		return proto_fail("finish", "scheduling", ESRCH, "thread %d is not part of the task", s->tid);
+	struct ucr_sched_attr want = { .size = sizeof want, .policy = s->policy, .flags = s->flags & SCHED_FLAG_RESET_ON_FORK_,
+				       .nice = s->nice, .priority = s->priority },
+			      cur = { 0 };
+	if (s->policy == SCHED_DEADLINE_) {
+		want.flags = s->flags;
+		want.runtime = s->runtime, want.deadline = s->deadline, want.period = s->period;
+	}
+	int clamp = s->util_min != 0 || s->util_max != 1024;
+	if (clamp)
+		want.flags |= SCHED_FLAG_UTIL_CLAMP_, want.util_min = s->util_min, want.util_max = s->util_max;
+	if (syscall(SYS_sched_getattr, seen, &cur, sizeof cur, 0) == 0 && cur.policy == want.policy &&
+	    (cur.flags & SCHED_FLAG_RESET_ON_FORK_) == (want.flags & SCHED_FLAG_RESET_ON_FORK_) && cur.nice == want.nice &&
+	    cur.priority == want.priority && cur.runtime == want.runtime && cur.deadline == want.deadline &&
+	    cur.period == want.period && (!clamp || (cur.util_min == want.util_min && cur.util_max == want.util_max)))
+		return 0;
+	/* nice first: sched_setattr keeps a real-time thread's nice as it is */
+	long r1 = 0, r2 = 0;
+	uint64_t at = t_scratch_put(&rt, 0, &want, sizeof want);
+	if (!at || t_inject(&rt, SYS_setpriority, PRIO_PROCESS, (uint64_t)intask, (uint64_t)(int64_t)s->nice, 0, 0, 0, &r1) < 0 ||
+	    (r1 == 0 && t_inject(&rt, SYS_sched_setattr, (uint64_t)intask, at, 0, 0, 0, 0, &r2) < 0))
+		return proto_fail("finish", "scheduling", errno, "cannot drive the task through sched_setattr");
+	long err = r1 < 0 ? r1 : r2;
+	if (err < 0 && (err == -EPERM || err == -EACCES) && ctx.plan->trusted &&
+	    setpriority(PRIO_PROCESS, (id_t)seen, s->nice) == 0 && syscall(SYS_sched_setattr, seen, &want, 0) == 0)
+		return 0;
+	if (err < 0) {
+		char obj[32];
+		snprintf(obj, sizeof obj, "thread %d", s->tid);
+		return proto_fail("finish", obj, (int)-err, "cannot set its scheduling (policy %u, priority %u, nice %d)%s", s->policy,
+				  s->priority, s->nice, ctx.plan->trusted ? "" : " with the task's own credentials and limits");
+	}
+	return 0;
+}
+
+int attrs_after_creds(struct task_plan *p)
+{
+	struct attrs_plan *a = &p->attrs;
+	long ret, closed;
+	if (a->have && a->oom_fd >= 0) {
+		char text[16];
+		snprintf(text, sizeof text, "%d", a->oom_adj);
+		if (task_write(a->oom_fd, text, &ret) < 0 || t_inject(&rt, SYS_close, (uint64_t)a->oom_fd, 0, 0, 0, 0, 0, &closed) < 0)
+			return -1;
+		a->oom_fd = -1;
+		if (ret < 0 && (ret == -EACCES || ret == -EPERM) && ctx.plan->trusted) {
+			if (oom_by_helper(p) < 0)
+				return -1;
+		} else if (ret < 0) {
+			return proto_fail("finish", "oom_score_adj", (int)-ret, "cannot set it to %d%s", a->oom_adj,
+					  ctx.plan->trusted ? "" : " with the task's own credentials (below what it may set)");
+		}
+	}
+	for (int i = 0; i < a->nsched; i++)
+		if (sched_one(p, &a->sched[i]) < 0)
+			return -1;
+	return 0;
+}

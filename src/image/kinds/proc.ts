@@ -1,0 +1,40 @@
+/** Files and directories of /proc/PID of a task of the image (src/kernel/fds/proc.ts). */
+import { PID_MAX, field, int, obj, str } from '../check.js';
+import type { FileBase } from '../types-files.js';
+import type { FileFormat } from './kind.js';
+
+export interface ProcFile extends FileBase {
+  kind: 'proc';
+  /** a file of /proc/PID (pid: a task of the image) or of /proc/PID/task/TID, `sub` the rest of
+   * the path ('' for the directory itself) */
+  proc: { pid: number; tid?: number; sub: string };
+}
+
+/** A path below /proc/PID that stays inside it: no '.' or '..', no magic link (root, cwd, exe,
+ * fd/N, map_files/..., ns/...: the kernel never shows them as the path of an open file). */
+export function procSubPathOk(sub: string): boolean {
+  if (sub === '') return true;
+  if (!/^(\/[^/\0]+)+$/.test(sub)) return false;
+  const parts = sub.split('/').slice(1);
+  if (parts.some((p) => p === '.' || p === '..')) return false;
+  return !['root', 'cwd', 'exe', 'ns', 'map_files'].includes(parts[0]!) && !(parts[0] === 'fd' && parts.length > 1);
+}
+
+export const procFormat: FileFormat<ProcFile> = {
+  kind: 'proc',
+  fields: ['proc'],
+  read(o, fw) {
+    if (o.proc === undefined) fw.fail('a /proc file without its task, or the reverse');
+    const w = fw.at('proc');
+    const p = obj(o.proc, w);
+    const sub = field(p, 'sub', w, (y, ww) => str(y, ww, 4096));
+    if (!procSubPathOk(sub)) w.at('sub').fail('not a path inside /proc/PID');
+    return {
+      proc: {
+        pid: field(p, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
+        ...(p.tid !== undefined ? { tid: field(p, 'tid', w, (y, ww) => int(y, ww, 1, PID_MAX)) } : {}),
+        sub,
+      },
+    };
+  },
+};
