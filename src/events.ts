@@ -5,14 +5,15 @@
 import { EventEmitter } from 'eventemitter3';
 import { faultPoint } from './fault.js';
 import type { Logger } from './log.js';
+import { CHECKPOINT_STAGES, RESTART_STAGES, type CheckpointStage, type RestartStage } from './stages.js';
 
-/** Checkpoint phases, in the order they run (per task: notify, freeze, capture, pages). */
-export const CHECKPOINT_PHASES = ['action', 'notify', 'freeze', 'capture', 'files', 'objects', 'ipc', 'write-metadata', 'write-pages', 'pages', 'write-shm', 'check', 'drain', 'ack', 'kill', 'resume'] as const;
-/** Restart phases, in the order they run (per task: map, finish, notify). */
-export const RESTART_PHASES = ['action', 'read-metadata', 'check', 'spool', 'plan', 'create', 'memory', 'map', 'verify', 'resume', 'finish', 'notify'] as const;
+/** Checkpoint phases, in the order they run: the names of the stage table (stages.ts). */
+export const CHECKPOINT_PHASES: readonly CheckpointStage[] = CHECKPOINT_STAGES.map((s) => s.name);
+/** Restart phases, in the order they run: the names of the stage table (stages.ts). */
+export const RESTART_PHASES: readonly RestartStage[] = RESTART_STAGES.map((s) => s.name);
 
-export type CheckpointPhase = (typeof CHECKPOINT_PHASES)[number];
-export type RestartPhase = (typeof RESTART_PHASES)[number];
+export type CheckpointPhase = CheckpointStage;
+export type RestartPhase = RestartStage;
 export type Phase = CheckpointPhase | RestartPhase;
 export type Operation = 'checkpoint' | 'restart';
 

@@ -36,6 +36,7 @@ export {
   type Operation,
 } from './events.js';
 export { toChromeTrace, parseTrace, traceTable, type ChromeTrace, type TraceEvent, type TraceRow } from './trace.js';
+export { CHECKPOINT_STAGES, RESTART_STAGES, type Stage, type StageRunner } from './stages.js';
 export { createLogger, type Logger, type LogOptions } from './log.js';
 export {
   UcrError,

@@ -2,10 +2,12 @@
  * Timelines of a checkpoint or restart in the Chrome trace-event format (JSON object form),
  * which Perfetto (ui.perfetto.dev) and chrome://tracing open: one complete ('X') event per
  * phase, on a row per task ("task 1234") and one for the coordinator's tree-wide phases, with
- * the phase, pid and detail in args. parseTrace/traceTable read such a file back as a table.
+ * the phase, who ran it (from the stage table, stages.ts), pid and detail in args.
+ * parseTrace/traceTable read such a file back as a table.
  */
 import { UcrError } from './errors.js';
 import type { Operation, PhaseRecord } from './events.js';
+import { stageOf } from './stages.js';
 
 export interface TraceEvent {
   name: string;
@@ -42,7 +44,7 @@ export function toChromeTrace(op: Operation, phases: PhaseRecord[], info: { tool
       dur: Math.max(0, us(p.endMs) - us(p.startMs)),
       pid: 1,
       tid: p.pid ?? 0,
-      args: { phase: p.phase, ...(p.pid !== undefined ? { pid: p.pid } : {}), ...(p.detail ? { detail: p.detail } : {}), ...(p.failed ? { failed: true } : {}) },
+      args: { phase: p.phase, by: stageOf(op, p.phase)?.by, ...(p.pid !== undefined ? { pid: p.pid } : {}), ...(p.detail ? { detail: p.detail } : {}), ...(p.failed ? { failed: true } : {}) },
     });
   return { traceEvents: ev, displayTimeUnit: 'ms', otherData: { ...info, op } };
 }

@@ -1,5 +1,5 @@
 /**
- * Owners of open files and signal-driven I/O (docs/design.md, "Signal-driven I/O"), POSIX
+ * Owners of open files and signal-driven I/O (docs/kinds.md, "Status flags and signal-driven I/O"), POSIX
  * timers aimed at a thread: they come back where they pointed.
  */
 import { afterEach, describe, expect, it } from 'vitest';

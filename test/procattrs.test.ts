@@ -1,5 +1,5 @@
 /**
- * Process and thread attributes (docs/design.md, "Process attributes"): scheduling, nice,
+ * Process and thread attributes (docs/restart.md, "Process attributes"): scheduling, nice,
  * personality per thread, oom_score_adj, membarrier registrations, mlockall, loginuid come back;
  * a user's image restored by root gets them through the user's own credentials and limits, so
  * an image edited to a better priority, a lower oom_score_adj, more locked memory or another

@@ -1,5 +1,5 @@
 /**
- * Socket options a program can read back (docs/design.md, TCP and UDP sockets; unix sockets):
+ * Socket options a program can read back (docs/kinds.md, the `inet` and `unix` rows; docs/kinds-inet.md):
  * every option of the case's list, set or left at its default, reads the same after a restart.
  */
 import { afterEach, describe, expect, it } from 'vitest';

@@ -13,7 +13,6 @@
  */
 import { AbortedError, UcrError } from '../errors.js';
 
-export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 

@@ -267,7 +267,7 @@ export interface MsgImage extends IpcPerm {
   messages: { type: bigint | number; data: Uint8Array }[];
 }
 
-/** The System V objects of the tree (see docs/design.md for which belong to it). */
+/** The System V objects of the tree (see docs/kinds-ipc.md for which belong to it). */
 export interface ImageIpc {
   /** the tree had an IPC namespace of its own (not the checkpointer's) */
   ownNamespace: boolean;

@@ -18,6 +18,7 @@ import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
 import { commOf, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
+import { O_CLOEXEC } from './linux.js';
 
 interface Holder {
   pid: number;
@@ -73,8 +74,6 @@ function sameFile(a: Holder, b: Holder): boolean {
     return false;
   }
 }
-
-const O_CLOEXEC = 0o2000000;
 
 const key = (f: FdFacts) => `${f.stat.dev}:${f.stat.ino}`;
 

@@ -15,8 +15,8 @@ import { MSG_QUEUE_MAX } from '../image/validate-ipc.js';
 import type { ImageIpc, IpcPerm, MsgImage, SemImage, ShmImage, TaskImage } from '../image/types.js';
 import { type Helper } from './helper.js';
 import { planIpcns, planMsg, planSem, planShm, dumpIpc, dumpMsg, dumpSem, dumpShmdata } from './protocol.gen.js';
+import { PAGE_SIZE } from '../image/format.js';
 
-const PAGE = 4096;
 const IPCMNI_SHIFT = 15;
 const SHM_DEST = 0o1000;
 const SHM_LOCKED = 0o2000;
@@ -77,7 +77,7 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
     const where = `process ${t.pid} mapping ${v.start.toString(16)}-${v.end.toString(16)}`;
     if (!r) throw new UnsupportedError(`${where}: System V segment ${id} is not listed in its IPC namespace`, { pid: t.pid, phase: 'ipc' });
     const size = r.size!;
-    if (v.pgoff !== 0 || v.end - v.start !== Math.ceil(size / PAGE) * PAGE)
+    if (v.pgoff !== 0 || v.end - v.start !== Math.ceil(size / PAGE_SIZE) * PAGE_SIZE)
       throw new UnsupportedError(`${where}: System V segment ${id} (${size} bytes) is only partly mapped there (munmap or mremap of part of it): not supported`, {
         pid: t.pid,
         phase: 'ipc',

@@ -17,6 +17,7 @@ import { UcrError, UnsupportedError } from '../errors.js';
 import type { Helper } from './helper.js';
 import { planObj, type EvObject, dumpObject, dumpObjdump, dumprunEnd, dumprunRun } from './protocol.gen.js';
 import { commOf, sessionHint } from './proc.js';
+import { PAGE_SIZE } from '../image/format.js';
 
 interface Source {
   ino: number;
@@ -289,6 +290,6 @@ export function objectLines(objects: ObjectImage[]): string[] {
 
 /** Bytes of memory contents the image carries: shared memory objects and task pages. */
 export function contentBytes(objects: ObjectImage[] | undefined, tasks: TaskImage[]): number {
-  const pages = (runs: [number, number][]) => runs.reduce((a, [, n]) => a + n * 4096, 0);
+  const pages = (runs: [number, number][]) => runs.reduce((a, [, n]) => a + n * PAGE_SIZE, 0);
   return (objects ?? []).reduce((s, o) => s + pages(o.runs), 0) + tasks.reduce((s, t) => s + pages(t.pageRuns), 0);
 }

@@ -30,6 +30,7 @@ import { select, selectedNow, waitVfork } from './select.js';
 import { checkRestorable, startChecker } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { dumpAck, dumpCompress, dumpDrain, dumpFreeze, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
+import { PAGE_SIZE } from '../image/format.js';
 
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
@@ -347,7 +348,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.prelude(opts.compress ?? false, tasks.some((t) => t.inherited));
       w.header({
         arch: 'x86_64',
-        pageSize: 4096,
+        pageSize: PAGE_SIZE,
         kernel: host.kernel,
         cpu: host.cpu,
         createdAt: new Date().toISOString(),
@@ -377,7 +378,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const metadata = w.copied();
     const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image, checker)).catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
-    const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * 4096, 0), 0);
+    const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
     let pageBytes = 0;
     let storedBytes = 0;
     const pagesStart = performance.now();

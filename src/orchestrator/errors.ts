@@ -37,7 +37,3 @@ export function fromVanished(e: unknown): unknown {
   if (!m) return e;
   return new CheckpointError(`process ${m[1]}: exited during the checkpoint`, { pid: Number(m[1]), code: 'ESRCH', cause: e });
 }
-
-export function isUcrError(e: unknown): e is UcrError {
-  return e instanceof UcrError;
-}

@@ -26,95 +26,23 @@
 #include "fault.h"
 #include "helper.h"
 #include "image.h"
+#include "kind.h"
 #include "proto.h"
 #include "proto_gen.h"
 #include "tracee.h"
 
 #include "dump.h"
 
-struct tracee task; /* the task being worked on (a copy of cur->t) */
-struct dtask *cur;
+/* The task the current command works on: a copy of the frozen task's tracee (its gadget lives
+ * only for the command), and the frozen task itself. */
+static struct tracee task;
+static struct dtask *cur;
 
 static int select_task(uint64_t pid)
 {
 	if (!(cur = find_task((pid_t)pid)))
 		return proto_fail("command", "task", ESRCH, "process %llu is not frozen", (unsigned long long)pid);
 	task = cur->t;
-	return 0;
-}
-
-/* Finds a `syscall` instruction (0f 05) in the task's [vdso] to bootstrap injection. */
-static uint64_t find_vdso_syscall(pid_t pid)
-{
-	uint64_t start, end;
-	if (find_special_vma(pid, "[vdso]", &start, &end) < 0 || end - start > 65536)
-		return 0;
-	unsigned char buf[65536];
-	if (t_read_mem(pid, start, buf, end - start) < 0)
-		return 0;
-	for (uint64_t i = 0; i + 1 < end - start; i++)
-		if (buf[i] == 0x0f && buf[i + 1] == 0x05)
-			return start + i;
-	return 0;
-}
-
-/* Maps a gadget in the task through its vdso `syscall`; signals stay blocked meanwhile. */
-int gadget_map(void)
-{
-	uint64_t insn = find_vdso_syscall(task.pid);
-	if (!insn)
-		return proto_fail("inject", "vdso", ENOENT, "no syscall instruction found in [vdso]");
-	uint64_t all = ~0ULL;
-	if (ptrace(PTRACE_SETSIGMASK, task.pid, (void *)8, &all) < 0)
-		return proto_fail("inject", "sigmask", errno, "cannot block signals");
-	const uint64_t a[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-				MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
-	long ret;
-	if (t_inject_via_syscall_stops(&task, insn, SYS_mmap, a, &ret) < 0)
-		return proto_fail_sys("mmap", "inject", "gadget", errno, "cannot inject mmap");
-	/* mlockall(MCL_FUTURE) locks the gadget too: a task that locked more than its
-	 * RLIMIT_MEMLOCK while privileged (then dropped privilege) may map nothing more. The
-	 * limit is lifted for this one mmap and put back at once. */
-	struct rlimit64 lim, none = { RLIM64_INFINITY, RLIM64_INFINITY };
-	if (ret == -EAGAIN && prlimit64(task.pid, RLIMIT_MEMLOCK, NULL, &lim) == 0 &&
-	    prlimit64(task.pid, RLIMIT_MEMLOCK, &none, NULL) == 0) {
-		int r = t_inject_via_syscall_stops(&task, insn, SYS_mmap, a, &ret), e = errno;
-		if (prlimit64(task.pid, RLIMIT_MEMLOCK, &lim, NULL) < 0)
-			return proto_fail_sys("prlimit64", "inject", "gadget", errno, "cannot put RLIMIT_MEMLOCK back");
-		if (r < 0)
-			return proto_fail_sys("mmap", "inject", "gadget", e, "cannot inject mmap");
-	}
-	if (ret < 0 && ret > -4096)
-		return proto_fail_sys("mmap", "inject", "gadget", (int)-ret, "mmap in the task failed");
-	task.gadget = (uint64_t)ret;
-	task.scratch = task.gadget + GADGET_CODE_SIZE;
-	task.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
-	static const unsigned char code[] = { 0x0f, 0x05, 0xcc };
-	size_t blen;
-	const unsigned char *bcode = batch_code(&blen);
-	if (t_write_mem(task.pid, task.gadget, code, sizeof code) < 0 ||
-	    t_write_mem(task.pid, task.gadget + BATCH_CODE_OFF, bcode, blen) < 0)
-		return proto_fail("inject", "gadget", errno, "cannot write the gadget");
-	if (fault_at("inject", task.pid))
-		return proto_fail("inject", "gadget", ECANCELED, FAULT_MSG);
-	return 0;
-}
-
-void gadget_unmap(void)
-{
-	if (!task.gadget)
-		return;
-	long ret;
-	const uint64_t a[6] = { task.gadget, GADGET_SIZE, 0, 0, 0, 0 };
-	t_inject_via_syscall_stops(&task, task.gadget, SYS_munmap, a, &ret);
-	task.gadget = 0;
-}
-
-int inject_ok(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
-		     const char *what)
-{
-	if (t_inject(&task, nr, a1, a2, a3, a4, 0, 0, ret) < 0)
-		return proto_fail("inject", what, errno, "cannot run %s in the task", what);
 	return 0;
 }
 
@@ -233,7 +161,7 @@ int on_dump_pages(struct dump_in *in, struct msg_dump_pages *m)
 		return -1;
 	uint32_t digest = m->seed < 0 ? pages_chain : (uint32_t)m->seed;
 	uint64_t bytes = 0, records = 0;
-	pages_stored = 0;
+	pages_stored_since(1);
 	int rc = pages_dump(task.pid, (uint32_t)m->task, r.runs, r.count, 3, &digest, &bytes, &records);
 	free(r.runs);
 	if (rc < 0)
@@ -242,7 +170,7 @@ int on_dump_pages(struct dump_in *in, struct msg_dump_pages *m)
 		return proto_fail("dump-pages", "image", ECANCELED, FAULT_MSG);
 	pages_chain = digest;
 	pages_chained = 1;
-	EMIT_PAGES(.bytes = bytes, .stored = pages_stored, .records = records, .digest = digest);
+	EMIT_PAGES(.bytes = bytes, .stored = pages_stored_since(0), .records = records, .digest = digest);
 	return 0;
 }
 
@@ -255,14 +183,14 @@ int on_dump_freeze(struct dump_in *in, struct msg_dump_freeze *m)
 int on_dump_state(struct dump_in *in, struct msg_dump_state *m)
 {
 	(void)in;
-	return select_task(m->pid) < 0 ? -1 : cmd_state(m->timers, m->timers_count);
+	return select_task(m->pid) < 0 ? -1 : cmd_state(&task, cur, m->timers, m->timers_count);
 }
 
 /* checkpoint --compress */
 int on_dump_compress(struct dump_in *in, struct msg_dump_compress *m)
 {
 	(void)in, (void)m;
-	pages_lz4 = 1;
+	pages_compress(1);
 	EMIT_COMPRESS();
 	return 0;
 }
@@ -270,6 +198,7 @@ int on_dump_compress(struct dump_in *in, struct msg_dump_compress *m)
 static int end_dump(struct dump_in *in, int kill_it)
 {
 	pages_stop();
+	KINDS_EACH(in->kinds, dump_end, kill_it);
 	release(kill_it);
 	if (kill_it)
 		EMIT_KILLED();
@@ -295,18 +224,20 @@ int on_dump_kill(struct dump_in *in, struct msg_dump_kill *m)
  * without finishing, so a dead ucr leaves no half-written file behind. */
 static const char *partial_path;
 
-static void coordinator_gone(void)
+static void coordinator_gone(const struct kind_ops *const *kinds)
 {
-	gadget_unmap();
+	gadget_unmap(&task);
+	KINDS_EACH(kinds, dump_end, 0);
 	release(0);
 	if (partial_path)
 		unlink(partial_path);
 }
 
-int helper_dump(const char *partial)
+
+int helper_dump(const char *partial, const struct kind_ops *const *kinds)
 {
 	partial_path = partial;
-	struct dump_in in = { 0 };
+	struct dump_in in = { .kinds = kinds };
 	char *line, *w[16];
 	while ((line = proto_readline())) {
 		int n = proto_split(line, w, 16);
@@ -314,7 +245,8 @@ int helper_dump(const char *partial)
 			continue;
 		task.gadget = 0;
 		if (proto_dump_dispatch(&in, w, n) < 0) {
-			gadget_unmap();
+			gadget_unmap(&task);
+			KINDS_EACH(kinds, dump_end, 0);
 			release(0);
 			return 1;
 		}
@@ -322,6 +254,6 @@ int helper_dump(const char *partial)
 			return 0;
 	}
 	/* The coordinator went away: leave every task as it was. */
-	coordinator_gone();
+	coordinator_gone(kinds);
 	return 1;
 }

@@ -1,4 +1,4 @@
-/* Internal to the checkpoint side of the helper (dump.c, freeze.c, dump_state.c). */
+/* Internal to the checkpoint side of the helper (dump.c, freeze.c, gadget.c, dump_state.c). */
 #ifndef UCR_DUMP_H
 #define UCR_DUMP_H
 #include <stdint.h>
@@ -28,9 +28,6 @@ struct dtask {
 	int main; /* index of t.pid in th */
 };
 
-extern struct tracee task; /* the task being worked on */
-extern struct dtask *cur;
-
 /* freeze.c: `freeze <pid>` seizes, stops and saves every thread of the process (re-listing
  * its threads until no new one appears); release puts back what was saved and detaches (or
  * kills), on success and on every failure alike. */
@@ -38,19 +35,25 @@ struct dtask *find_task(pid_t pid);
 int freeze(pid_t pid);
 void release(int kill_it);
 
-int gadget_map(void);
-void gadget_unmap(void);
-int inject_ok(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret, const char *what);
-/* `state <pid> [timer ids]`: everything about the selected task that ptrace or the task itself
- * must tell (dump_state.c) */
-int cmd_state(const uint64_t *timers, size_t ntimers);
-/* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (the gadget mapped) */
+/* gadget.c: the gadget of the command's task (a copy of the frozen task's tracee), and one
+ * injected call through it */
+int gadget_map(struct tracee *task);
+void gadget_unmap(struct tracee *task);
+int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
+	      const char *what);
+/* `state <pid> [timer ids]`: everything about the selected task (task: its tracee for this
+ * command, d: the frozen task) that ptrace or the task itself must tell (dump_state.c) */
+int cmd_state(struct tracee *task, const struct dtask *d, const uint64_t *timers, size_t ntimers);
+/* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (task: the command's
+ * tracee, its gadget mapped; d: the frozen task) */
 struct sbuf;
 long attrs_vmlck(pid_t pid);
-int attrs_state(long vmlck_before, struct sbuf *out);
+int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out);
 
 /* The handlers' contexts (protocol/schema.mjs channels dump and dumprun). */
+struct kind_ops;
 struct dump_in {
+	const struct kind_ops *const *kinds; /* the kinds' checkpoint end (dump_end) */
 	int done; /* release or kill: the helper's work is over */
 };
 struct runs_in {

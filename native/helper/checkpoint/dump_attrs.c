@@ -16,6 +16,7 @@
 #include "dump.h"
 #include "helper.h"
 #include "proto.h"
+#include "tracee.h"
 
 #define MEMBARRIER_GET_REGISTRATIONS (1 << 9)
 #define UCR_MCL_FUTURE 2
@@ -87,30 +88,30 @@ static int onfault_at(pid_t pid, uint64_t addr)
 /* ,"attrs":{"sched":[[tid,policy,flags,nice,priority,runtime,deadline,period,umin,umax,personality],...],
  * "membarrier":n,"mlockall":n} appended to out; the gadget is mapped (vmlck_before: VmLck
  * before it was). */
-int attrs_state(long vmlck_before, struct sbuf *out)
+int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out)
 {
 	long regs;
-	if (inject_ok(SYS_membarrier, MEMBARRIER_GET_REGISTRATIONS, 0, 0, 0, &regs, "membarrier") < 0)
+	if (inject_ok(task, SYS_membarrier, MEMBARRIER_GET_REGISTRATIONS, 0, 0, 0, &regs, "membarrier") < 0)
 		return -1;
 	if (regs < 0) /* a kernel without it (before 6.3): none are recorded */
 		regs = 0;
 	int mcl = 0;
-	long now = attrs_vmlck(task.pid);
+	long now = attrs_vmlck(task->pid);
 	if (vmlck_before >= 0 && now > vmlck_before)
-		mcl = UCR_MCL_FUTURE | (onfault_at(task.pid, task.gadget) ? UCR_MCL_ONFAULT : 0);
+		mcl = UCR_MCL_FUTURE | (onfault_at(task->pid, task->gadget) ? UCR_MCL_ONFAULT : 0);
 	sb_add(out, ",\"attrs\":{\"membarrier\":%ld,\"mlockall\":%d,\"sched\":[", regs, mcl);
-	for (int k = 0; k < cur->nth; k++) {
+	for (int k = 0; k < d->nth; k++) {
 		struct ucr_sched_attr a;
 		memset(&a, 0, sizeof a);
-		if (syscall(SYS_sched_getattr, cur->th[k].tid, &a, sizeof a, 0) < 0) {
+		if (syscall(SYS_sched_getattr, d->th[k].tid, &a, sizeof a, 0) < 0) {
 			char obj[32];
-			snprintf(obj, sizeof obj, "thread %d", cur->th[k].tid);
+			snprintf(obj, sizeof obj, "thread %d", d->th[k].tid);
 			return proto_fail("state", obj, errno, "sched_getattr failed");
 		}
-		sb_add(out, "%s[%d,%u,%llu,%d,%u,%llu,%llu,%llu,%u,%u,%lu]", k ? "," : "", cur->th[k].tid, a.policy,
+		sb_add(out, "%s[%d,%u,%llu,%d,%u,%llu,%llu,%llu,%u,%u,%lu]", k ? "," : "", d->th[k].tid, a.policy,
 		       (unsigned long long)a.flags, a.nice, a.priority, (unsigned long long)a.runtime,
 		       (unsigned long long)a.deadline, (unsigned long long)a.period, a.util_min, a.util_max,
-		       personality_of(cur->tgid, cur->th[k].tid));
+		       personality_of(d->tgid, d->th[k].tid));
 	}
 	sb_add(out, "]}");
 	return 0;

@@ -24,13 +24,13 @@
 #include "proto.h"
 
 /* prctl(option, &value) injected into the task: the value lands in scratch, then in out. */
-static int prctl_get(int option, void *out, size_t len)
+static int prctl_get(struct tracee *task, int option, void *out, size_t len)
 {
 	long ret;
-	if (inject_ok(SYS_prctl, (uint64_t)option, task.scratch, 0, 0, &ret, "prctl") < 0)
+	if (inject_ok(task, SYS_prctl, (uint64_t)option, task->scratch, 0, 0, &ret, "prctl") < 0)
 		return -1;
 	if (ret == 0)
-		t_read_mem(task.pid, task.scratch, out, len);
+		t_read_mem(task->pid, task->scratch, out, len);
 	return 0;
 }
 
@@ -125,10 +125,10 @@ static int signal_state(struct tracee *th, int shared, char **json)
 /* One more thread of the task: registers and mask as saved at the freeze, xstate, rseq, and
  * (injected into that thread, through the gadget the whole process shares) its clear_child_tid
  * address and signal state, appended to out as one JSON object. */
-static int thread_state(const struct dthread *t, struct sbuf *out)
+static int thread_state(const struct tracee *task, const struct dthread *t, struct sbuf *out)
 {
 	pid_t tid = t->tid;
-	struct tracee th = task;
+	struct tracee th = *task;
 	th.pid = tid;
 	th.regs = t->regs;
 	char obj[32];
@@ -169,7 +169,7 @@ static int thread_state(const struct dthread *t, struct sbuf *out)
 
 /* POSIX timers: the ids come from the coordinator (/proc/PID/timers), the time left from an
  * injected timer_gettime. JSON array of [id, interval s, ns, value s, ns]. */
-static int timers_state(const uint64_t *ids, size_t nids, char *out, size_t cap)
+static int timers_state(struct tracee *task, const uint64_t *ids, size_t nids, char *out, size_t cap)
 {
 	size_t o = 0;
 	out[o++] = '[';
@@ -177,11 +177,11 @@ static int timers_state(const uint64_t *ids, size_t nids, char *out, size_t cap)
 		uint64_t id = ids[i];
 		long ret;
 		struct itimerspec its = { 0 };
-		if (inject_ok(SYS_timer_gettime, id, task.scratch, 0, 0, &ret, "timer_gettime") < 0)
+		if (inject_ok(task, SYS_timer_gettime, id, task->scratch, 0, 0, &ret, "timer_gettime") < 0)
 			return -1;
 		if (ret < 0)
-			return proto_fail_sys("timer_gettime", "state", "timers", (int)-ret, "timer_gettime(%llu) failed", (unsigned long long)id);
-		t_read_mem(task.pid, task.scratch, &its, sizeof its);
+			return proto_fail("state", "timers", (int)-ret, "timer_gettime(%llu) failed", (unsigned long long)id);
+		t_read_mem(task->pid, task->scratch, &its, sizeof its);
 		o += (size_t)snprintf(out + o, cap - o, "%s[%llu,%ld,%ld,%ld,%ld]", i ? "," : "", (unsigned long long)id,
 				      (long)its.it_interval.tv_sec, its.it_interval.tv_nsec, (long)its.it_value.tv_sec,
 				      its.it_value.tv_nsec);
@@ -193,19 +193,19 @@ static int timers_state(const uint64_t *ids, size_t nids, char *out, size_t cap)
 	return 0;
 }
 
-int cmd_state(const uint64_t *tids, size_t ntids)
+int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids, size_t ntids)
 {
 	size_t xlen = 16384;
 	static unsigned char xstate[16384];
-	if (t_get_xstate(task.pid, xstate, &xlen) < 0)
-		return proto_fail_sys("PTRACE_GETREGSET", "state", "xstate", errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
+	if (t_get_xstate(task->pid, xstate, &xlen) < 0)
+		return proto_fail("state", "xstate", errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
 	struct ucr_rseq_configuration rseq = { 0 };
-	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, task.pid, (void *)sizeof rseq, &rseq) < 0)
+	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, task->pid, (void *)sizeof rseq, &rseq) < 0)
 		memset(&rseq, 0, sizeof rseq);
 	uint64_t sigmask = cur->th[cur->main].mask; /* saved at the freeze */
 
-	long vmlck = attrs_vmlck(task.pid); /* before the gadget: mlockall(MCL_FUTURE) locks it */
-	if (gadget_map() < 0)
+	long vmlck = attrs_vmlck(task->pid); /* before the gadget: mlockall(MCL_FUTURE) locks it */
+	if (gadget_map(task) < 0)
 		return -1;
 	/* the 64 dispositions in one stop: each rt_sigaction writes into its own scratch slot */
 	struct ksigaction acts[65];
@@ -215,53 +215,53 @@ int cmd_state(const uint64_t *tids, size_t ntids)
 	memset(acts, 0, sizeof acts);
 	for (int sig = 1; sig <= 64; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			batch_add(&b, SYS_rt_sigaction, (uint64_t)sig, 0, task.scratch + (uint64_t)sig * sizeof acts[0], 8, 0,
+			batch_add(&b, SYS_rt_sigaction, (uint64_t)sig, 0, task->scratch + (uint64_t)sig * sizeof acts[0], 8, 0,
 				  0, 0, sig);
-	if (batch_run(&b, &task) < 0)
-		return proto_fail_sys("rt_sigaction", "inject", "rt_sigaction", errno, "cannot run rt_sigaction in the task");
+	if (batch_run(&b, task) < 0)
+		return proto_fail("inject", "rt_sigaction", errno, "cannot run rt_sigaction in the task");
 	int bad = batch_failed(&b);
 	if (bad >= 0)
 		return proto_fail_sys("rt_sigaction", "state", "rt_sigaction", bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "signal %d",
 				  b.tags[bad]);
-	if (t_read_mem(task.pid, task.scratch, acts, sizeof acts) < 0)
-		return proto_fail_sys("rt_sigaction", "state", "rt_sigaction", errno, "cannot read the result");
+	if (t_read_mem(task->pid, task->scratch, acts, sizeof acts) < 0)
+		return proto_fail("state", "rt_sigaction", errno, "cannot read the result");
 	memset(&acts[SIGKILL], 0, sizeof acts[SIGKILL]);
 	memset(&acts[SIGSTOP], 0, sizeof acts[SIGSTOP]);
 	long brk;
-	if (inject_ok(SYS_brk, 0, 0, 0, 0, &brk, "brk") < 0)
+	if (inject_ok(task, SYS_brk, 0, 0, 0, 0, &brk, "brk") < 0)
 		return -1;
 	int pdeath = 0;
 	long dumpable;
 	uint64_t tidaddr = 0;
-	if (prctl_get(PR_GET_PDEATHSIG, &pdeath, sizeof pdeath) < 0 ||
-	    inject_ok(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, &dumpable, "prctl") < 0 ||
-	    prctl_get(PR_GET_TID_ADDRESS, &tidaddr, sizeof tidaddr) < 0)
+	if (prctl_get(task, PR_GET_PDEATHSIG, &pdeath, sizeof pdeath) < 0 ||
+	    inject_ok(task, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, &dumpable, "prctl") < 0 ||
+	    prctl_get(task, PR_GET_TID_ADDRESS, &tidaddr, sizeof tidaddr) < 0)
 		return -1;
 	char *sig = NULL;
-	if (signal_state(&task, 1, &sig) < 0)
+	if (signal_state(task, 1, &sig) < 0)
 		return -1;
 	long it[3][4];
 	for (int w = 0; w < 3; w++) {
 		struct itimerval v = { 0 };
-		if (inject_ok(SYS_getitimer, (uint64_t)w, task.scratch, 0, 0, &ret, "getitimer") < 0)
+		if (inject_ok(task, SYS_getitimer, (uint64_t)w, task->scratch, 0, 0, &ret, "getitimer") < 0)
 			return -1;
 		if (ret == 0)
-			t_read_mem(task.pid, task.scratch, &v, sizeof v);
+			t_read_mem(task->pid, task->scratch, &v, sizeof v);
 		it[w][0] = v.it_interval.tv_sec, it[w][1] = v.it_interval.tv_usec;
 		it[w][2] = v.it_value.tv_sec, it[w][3] = v.it_value.tv_usec;
 	}
 	static char timers[16384];
-	if (timers_state(tids, ntids, timers, sizeof timers) < 0)
+	if (timers_state(task, tids, ntids, timers, sizeof timers) < 0)
 		return -1;
 	int subreaper = 0;
-	if (prctl_get(PR_GET_CHILD_SUBREAPER, &subreaper, sizeof subreaper) < 0)
+	if (prctl_get(task, PR_GET_CHILD_SUBREAPER, &subreaper, sizeof subreaper) < 0)
 		return -1;
 	struct sbuf ths = { 0 };
 	sb_add(&ths, "[");
 	for (int k = 0, done = 0; k < cur->nth; k++) {
 		if (k == cur->main)
 			continue;
-		if (thread_state(&cur->th[k], &ths) < 0) {
+		if (thread_state(task, &cur->th[k], &ths) < 0) {
 			free(ths.p);
 			return -1;
 		}
@@ -276,20 +276,20 @@ int cmd_state(const uint64_t *tids, size_t ntids)
 		return proto_fail("state", "threads", ENOMEM, "out of memory");
 	}
 	struct sbuf attrs = { 0 };
-	int failed = attrs_state(vmlck, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
+	int failed = attrs_state(task, cur, vmlck, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
 	if (failed) {
 		free(ths.p);
 		free(attrs.p);
 		return -1;
 	}
-	gadget_unmap();
+	gadget_unmap(task);
 
 	struct rlimit64 lim[RLIM_NLIMITS];
 	for (int r = 0; r < RLIM_NLIMITS; r++)
-		if (prlimit64(task.pid, r, NULL, &lim[r]) < 0 && read_limits(task.pid, lim) < 0)
+		if (prlimit64(task->pid, r, NULL, &lim[r]) < 0 && read_limits(task->pid, lim) < 0)
 			return proto_fail("state", "rlimit", errno, "cannot read the resource limits");
 
-	char *regs_hex = hex_dup(&task.regs, sizeof task.regs);
+	char *regs_hex = hex_dup(&task->regs, sizeof task->regs);
 	char *x_hex = hex_dup(xstate, xlen);
 	size_t cap = 64 * 110 + RLIM_NLIMITS * 50 + 64;
 	char *acts_s = malloc(cap), *lim_s = malloc(RLIM_NLIMITS * 50 + 8);
@@ -311,7 +311,7 @@ int cmd_state(const uint64_t *tids, size_t ntids)
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
 		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
 		   "\"timers\":%s%s}",
-		   task.pid, regs_hex, x_hex, (unsigned long long)sigmask,
+		   task->pid, regs_hex, x_hex, (unsigned long long)sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
 		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths.p,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],

@@ -336,12 +336,6 @@ int freeze(pid_t pid)
 
 void release(int kill_it)
 {
-	if (!kill_it) {
-		tcprepair_undo();
-		tcplock_undo();
-	}
-	if (kill_it)
-		keeper_commit();
 	for (int i = 0; i < ntasks; i++) {
 		struct dtask *d = &tasks[i];
 		if (kill_it)

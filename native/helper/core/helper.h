@@ -3,9 +3,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-int helper_dump(const char *partial); /* partial: the image file to remove if the coordinator dies */
+struct kind_ops;
+/* partial: the image file to remove if the coordinator dies; kinds: every object kind (kinds.c) */
+int helper_dump(const char *partial, const struct kind_ops *const *kinds);
 /* check: 1 only read the plan (--check), 2 and verify the page records (--verify) */
-int helper_restore(int detach, int check);
+int helper_restore(int detach, int check, const struct kind_ops *const *kinds);
 /* The coordinator died during a restart (called from a signal handler): removes the System V
  * objects the restart created, unless the tasks are being let go (then they are the tree's). */
 void helper_restore_abandon(void);
@@ -14,15 +16,13 @@ void helper_restore_abandon(void);
 void tcprepair_undo(void);
 /* tcp_lock.c: a connection locked (1) before it is read (0: it has a filter of its own) */
 int lock_conn(int s, pid_t pid, int fd);
-/* getsockopt of an int (SO_LINGER: -1 off, else seconds), 0 on failure (dump_inet.c) */
-int opt_int(int s, int level, int name);
 /* filters that locked connections while they were read, removed (the tree is released) */
 void tcplock_undo(void);
 /* the keeper (tcpkeep, tcpkeeper) holds connections to outside peers after the kill;
  * keeper_commit once the tree is killed */
 void keeper_commit(void);
 
-/* A growable text buffer for one JSON event (dump_unix.c). */
+/* A growable text buffer for one JSON event (sbuf.c). */
 struct sbuf {
 	char *p;
 	size_t len, cap;
@@ -30,7 +30,7 @@ struct sbuf {
 void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* a JSON string of the bytes in hex */
 void sb_hex(struct sbuf *b, const void *buf, size_t len);
-/* The tracee's fd, as an fd of the helper (the same open file: pidfd_getfd). */
+/* procfs.c: the tracee's fd, as an fd of the helper (the same open file: pidfd_getfd). */
 int grab_fd(pid_t pid, int fd);
 
 /* Finds a mapping named like "[vdso]" in /proc/PID/maps. */
@@ -38,6 +38,4 @@ int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end
 /* Whether thread tid of process pid has exited (state Z, or X while it goes): a main thread
  * that exited while others run stays a zombie. */
 int thread_is_zombie(pid_t pid, pid_t tid);
-/* Counts the mappings of pid below the user address-space end (for sanity checks). */
-int count_vmas(pid_t pid);
 #endif

@@ -8,6 +8,7 @@
  * the same set of calls the one-by-one injection made, in the same order, from the same task:
  * only the ptrace round trips (tens of microseconds each) are gone. */
 #define _GNU_SOURCE
+#include "arch.h"
 #include "batch.h"
 
 #include <errno.h>
@@ -80,18 +81,6 @@ int batch_add(struct batch *b, long nr, uint64_t a1, uint64_t a2, uint64_t a3, u
 	return 0;
 }
 
-uint64_t batch_string(struct batch *b, struct tracee *t, const char *s)
-{
-	size_t len = strlen(s) + 1;
-	if (b->str_off + len > BATCH_TABLE_OFF) {
-		errno = E2BIG;
-		return 0;
-	}
-	uint64_t a = t_scratch_put(t, b->str_off, s, len);
-	b->str_off += len;
-	return a;
-}
-
 int batch_room(const struct batch *b, size_t strlen_next, int calls_next)
 {
 	return b->n + calls_next <= BATCH_MAX && b->str_off + strlen_next + 1 <= BATCH_TABLE_OFF;
@@ -142,7 +131,7 @@ int batch_failed(const struct batch *b)
 {
 	for (int i = 0; i < b->done; i++) {
 		long r = (long)b->calls[i].ret;
-		if (r < 0 && r > -4096)
+		if (SYSCALL_FAILED(r))
 			return i;
 	}
 	return b->done < b->n ? b->done : -1;

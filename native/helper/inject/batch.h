@@ -34,8 +34,6 @@ const unsigned char *batch_code(size_t *len);
 void batch_init(struct batch *b, size_t strings_off);
 int batch_add(struct batch *b, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
 	      uint64_t a6, unsigned flags, int tag);
-/* Copies a string into the scratch area for a call of this batch; its address in the task. */
-uint64_t batch_string(struct batch *b, struct tracee *t, const char *s);
 /* Whether calls_next more entries and a string of strlen_next bytes still fit. */
 int batch_room(const struct batch *b, size_t strlen_next, int calls_next);
 /* Runs the entries; b->done of them ran (results in calls[i].ret). -1: the task could not be

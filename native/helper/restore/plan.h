@@ -374,7 +374,7 @@ struct thread_plan {
 	uint32_t rseq_len;
 };
 
-/* Process and thread attributes (restore_attrs.c, which parses their plan lines too):
+/* Process and thread attributes (restore_attrs.c; their lines parsed by plan_attrs.c):
  *   sched <tid> <policy> <flags> <nice> <priority> <runtime> <deadline> <period> <util min>
  *         <util max> <personality>     (one per thread, the main one's tid is the image pid;
  *                                       util 0 1024: no clamp set)

@@ -20,6 +20,7 @@
  *            (stopped ones get SIGSTOP first): `running`
  * Any failure kills every task created so far. */
 #define _GNU_SOURCE
+#include "arch.h"
 #include "restore.h"
 
 #include <errno.h>
@@ -42,11 +43,10 @@
 #include "batch.h"
 #include "fault.h"
 #include "helper.h"
+#include "kind.h"
 #include "proto.h"
 #include "proto_gen.h"
 #include "tracee.h"
-
-#define TASK_END 0x7ffffffff000ULL
 
 struct plan plan;
 struct restore_ctx ctx;
@@ -59,7 +59,7 @@ void helper_restore_abandon(void)
 {
 	/* tracer workers and tasks are forks of the helper: only the helper itself undoes */
 	if (helper_pid && getpid() == helper_pid && !letting_go) {
-		ipc_undo();
+		KINDS_EACH(ctx.kinds, undo, &ctx);
 		files_undo();
 	}
 }
@@ -111,7 +111,7 @@ static void kill_all(void)
 			kill(plan.tasks[i].pid, SIGKILL);
 	tracers_stop();
 	fs_stop();
-	ipc_undo();
+	KINDS_EACH(ctx.kinds, undo, &ctx);
 	files_undo();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
 	 * tracer first and only then by its parent, whose own death reparents it to us. */
@@ -127,6 +127,22 @@ static void kill_all(void)
 		struct timespec nap = { 0, 5 * 1000000 };
 		nanosleep(&nap, NULL);
 	}
+}
+
+static int no_object(uint32_t id)
+{
+	(void)id;
+	return 0;
+}
+
+/* Where the page records go: content objects and System V segments to their kinds (every
+ * other field is the caller's). */
+static struct page_sink kinds_sink(uint64_t *shmbytes)
+{
+	const struct kind_ops *obj = KIND_WITH(ctx.kinds, obj_fill), *shm = KIND_WITH(ctx.kinds, shm_record);
+	return (struct page_sink){ .ntasks = (size_t)plan.ntasks, .objknown = obj ? obj->obj_known : no_object,
+				   .objfill = obj ? obj->obj_fill : NULL, .lz4 = plan.lz4,
+				   .shm = shm ? shm->shm_record : NULL, .shm_bytes = shmbytes };
 }
 
 /* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns), as
@@ -185,14 +201,26 @@ static void wait_stopped(pid_t pid, int ms)
 /* The page stream as far as it was read while the tree was built (restore_cow.c), and the
  * tasks' pids as the helper sees them (0: not created yet). */
 static uint32_t stream_digest;
-static uint64_t stream_bytes, stream_records;
+static uint64_t stream_bytes, stream_records, stream_shmbytes;
 static pid_t pids[1 << 16];
+
+/* The page sink of a restart: tasks' pages to the tasks (pids), objects and segments to their kinds. */
+static struct page_sink restart_sink(pid_t *task_pids, uint64_t *shmbytes)
+{
+	struct page_sink sink = kinds_sink(shmbytes);
+	sink.pids = task_pids;
+	sink.skips = plan.skips;
+	sink.nskips = (size_t)plan.nskips;
+	sink.progress = ctx.progress;
+	sink.fill = uffd_fill;
+	return sink;
+}
 
 int read_pages_upto(size_t upto)
 {
 	for (int i = 0; i < plan.ntasks; i++)
 		pids[i] = plan.tasks[i].pid;
-	struct page_sink sink = { pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
+	struct page_sink sink = restart_sink(pids, &stream_shmbytes);
 	return pages_restore_upto(3, plan.runs, plan.nruns, upto, &sink, &stream_digest, &stream_bytes, &stream_records);
 }
 
@@ -225,7 +253,7 @@ int on_restore_pages(struct restore_in *in, struct msg_restore_pages *m)
 	uint32_t digest = stream_digest; /* the stream as far as it was read while the tree was built */
 	uint64_t bytes = stream_bytes, records = stream_records;
 	char *trailer = NULL;
-	struct page_sink sink = { in->pids, (size_t)plan.ntasks, obj_known, obj_fill, plan.skips, (size_t)plan.nskips, ctx.progress, plan.lz4, uffd_fill };
+	struct page_sink sink = restart_sink(in->pids, &stream_shmbytes);
 	/* tasks filled with process_vm_writev fault in their own pages from the end
 	 * meanwhile (restore_populate); those with a userfaultfd are filled with
 	 * UFFDIO_COPY, which needs no faulting in (restore_uffd.c) */
@@ -235,11 +263,11 @@ int on_restore_pages(struct restore_in *in, struct msg_restore_pages *m)
 	uffd_take_all();
 	int pr = pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer);
 	uffd_drop_all();
-	if (pr < 0 || seal_objs() < 0)
+	if (pr < 0 || KINDS_RUN(ctx.kinds, loaded, &ctx) < 0)
 		return -1;
 	if (fault_at("restore-pages", 0))
 		return proto_fail("restore-pages", "image", ECANCELED, FAULT_MSG);
-	EMIT_LOADED(.bytes = bytes, .shmbytes = ipc_shm_bytes, .records = records, .digest = digest, .trailer = trailer);
+	EMIT_LOADED(.bytes = bytes, .shmbytes = stream_shmbytes, .records = records, .digest = digest, .trailer = trailer);
 	return 0;
 }
 
@@ -273,7 +301,7 @@ static int restore_all(int detach)
 {
 	if (plan.ntasks > (int)(sizeof pids / sizeof pids[0]))
 		return proto_fail("memory", "tree", E2BIG, "too many tasks");
-	if (plan.spool && spool_image() < 0)
+	if (plan.spool && spool_image(plan.seed) < 0)
 		return -1;
 	EMIT_PLANNED();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -282,15 +310,15 @@ static int restore_all(int detach)
 		return proto_fail("create", "gadget", ENOMEM, "no free address for the restore gadget");
 	if (cow_window() < 0)
 		return -1;
-	void *shared = mmap(NULL, 4096 + (size_t)plan.ntasks * sizeof(int), PROT_READ | PROT_WRITE,
+	void *shared = mmap(NULL, PAGE_SZ + (size_t)plan.ntasks * sizeof(int), PROT_READ | PROT_WRITE,
 			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED)
 		return proto_fail("create", "progress", errno, "cannot map the progress counter");
 	ctx.progress = shared;
-	ctx.uffd = (volatile int *)((char *)shared + 4096);
+	ctx.uffd = (volatile int *)((char *)shared + PAGE_SZ);
 	for (int i = 0; i < plan.ntasks; i++)
 		ctx.uffd[i] = -1;
-	if (ipc_create() < 0 || open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
+	if (KINDS_RUN(ctx.kinds, create, &ctx) < 0 || open_files() < 0 || tracers_start(plan.workers, gadget) < 0)
 		return -1;
 	sigset_t all, old;
 	sigfillset(&all);
@@ -345,7 +373,7 @@ static int restore_all(int detach)
 	if (!detach && plan.foreground && isatty(4) && tcgetsid(4) == getsid(0) && getsid(root->pid) == getsid(0)) {
 		signal(SIGTTOU, SIG_IGN);
 		old_fg = tcgetpgrp(4);
-		jobtty_take(4); /* the job's modes, while the caller's group still has the terminal */
+		jobtty_take(&plan, 4); /* the job's modes, while the caller's group still has the terminal */
 		if (tcsetpgrp(4, getpgid(root->pid)) < 0) {
 			jobtty_give_back(4);
 			old_fg = -1;
@@ -353,7 +381,7 @@ static int restore_all(int detach)
 		saved_fg = old_fg; /* given back if the restart fails from here */
 	}
 	/* TCP connections leave repair mode right before the tasks run. */
-	if (set_fowns() < 0 || inet_release() < 0)
+	if (set_fowns() < 0 || KINDS_RUN(ctx.kinds, resume, &ctx) < 0)
 		return -1;
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_DETACH) < 0)
@@ -362,7 +390,7 @@ static int restore_all(int detach)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_wait_ack(i, W_DETACH) < 0)
 			return proto_fail("finish", "detach", errno, "cannot let task %d run", plan.tasks[i].pid);
 	tracers_stop();
-	ipc_release(); /* every task holds its own attachments now */
+	KINDS_EACH(ctx.kinds, release, &ctx); /* every task holds its own attachments now */
 	/* The tree alone holds its files now: the helper's copies of every object (and the command
 	 * and report pipes) go, or a pipe would never show its reader end of file, nor a socket
 	 * its peer's close, while the helper waits for the root. */
@@ -379,7 +407,7 @@ static int restore_all(int detach)
 	if (detach)
 		return 0;
 	int st;
-	if (jobtty_wait(root->pid, 4, old_fg, &st) < 0)
+	if (jobtty_wait(&plan, root->pid, 4, old_fg, &st) < 0)
 		return proto_fail("wait", "task", errno, "cannot wait for task %d", root->pid);
 	char *now, *nsnow;
 	pids_json(&now, &nsnow);
@@ -395,21 +423,23 @@ static int restore_all(int detach)
 static int verify_pages(void)
 {
 	uint32_t digest = plan.seed;
-	uint64_t bytes = 0, records = 0, stored = 0;
+	uint64_t bytes = 0, records = 0, stored = 0, shmbytes = 0;
 	char *trailer = NULL;
-	struct page_sink sink = { .ntasks = (size_t)plan.ntasks, .objknown = obj_known, .lz4 = plan.lz4,
-				  .check_only = 1, .stored = &stored };
+	struct page_sink sink = kinds_sink(&shmbytes);
+	sink.check_only = 1;
+	sink.stored = &stored;
 	if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 || image_eof(3) < 0)
 		return -1;
-	EMIT_LOADED(.bytes = bytes, .shmbytes = ipc_shm_bytes, .records = records, .digest = digest, .stored = stored,
+	EMIT_LOADED(.bytes = bytes, .shmbytes = shmbytes, .records = records, .digest = digest, .stored = stored,
 		    .has_stored = 1, .trailer = trailer);
 	return 0;
 }
 
-int helper_restore(int detach, int check)
+int helper_restore(int detach, int check, const struct kind_ops *const *kinds)
 {
-	helper_pid = getpid();
 	ctx.plan = &plan;
+	ctx.kinds = kinds;
+	helper_pid = getpid(); /* from here a signal undoes what the kinds made */
 	if (plan_read(&plan) < 0)
 		return 1;
 	for (int i = 0; i < plan.ntasks; i++) {

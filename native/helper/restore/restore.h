@@ -4,6 +4,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include "kind.h"
 #include "plan.h"
 
 /* Commands the helper sends down a task's command pipe, and the reports that come back on
@@ -24,6 +25,7 @@ struct restore_ctx {
 	int base; /* every fd >= base belongs to the helper's set-up */
 	volatile uint64_t *progress; /* shared: pages of the stream written so far (pages phase) */
 	volatile int *uffd;          /* shared, per task: its userfaultfd's fd number in it, or -1 */
+	const struct kind_ops *const *kinds; /* every object kind (core/kind.h) */
 };
 
 /* A new task's life before the tracer takes over; never returns. */
@@ -58,8 +60,6 @@ const char *fs_who(int task);
  * credentials (called by open_files) */
 int open_task_paths(void);
 
-/* restore_spool.c: the rest of the image stream, checked up to its trailer, into a memfd on fd 3 */
-int spool_image(void);
 /* restore_files.c: the objects every task inherits */
 int open_files(void);
 /* restore_tree.c: the planned actions, then every task's fds and first stop */
@@ -67,46 +67,57 @@ int run_actions(void);
 /* an fd moved to the helper's high range (>= ctx.base), the original closed; -1 stays -1 */
 int restore_high(int fd);
 /* restore_tty.c: pty pairs (before the files), their file objects, lock/exclusive (after) */
-int open_ttys(void);
-int open_tty_file(struct file_plan *fp);
-int finish_ttys(void);
+int open_ttys(struct restore_ctx *c);
+int open_tty_file(struct restore_ctx *c, struct file_plan *fp);
+int finish_ttys(struct restore_ctx *c);
 struct termios;
 struct winsize;
+/* job_tty.c: a saved terminal's settings as the kernel takes them (for a restored pty too);
+ * the modes of the caller's terminal while the restored job has it in the foreground */
 void tty_settings(const struct tty_plan *t, struct termios *tio, struct winsize *ws);
-/* job_tty.c: the modes of the caller's terminal while the restored job has it in the foreground */
-void jobtty_take(int fd);
+void jobtty_take(const struct plan *pl, int fd);
 void jobtty_give_back(int fd);
-int jobtty_wait(pid_t root, int fd, pid_t caller_fg, int *st);
+int jobtty_wait(const struct plan *pl, pid_t root, int fd, pid_t caller_fg, int *st);
 /* Content objects (restore_objs.c): every one created (called by open_files); whether object id
  * is in the plan; its contents written (page_sink.objfill); seals applied once the contents are
  * in. */
-int open_objs(void);
+int open_objs(struct restore_ctx *c);
 int obj_known(uint32_t id);
 int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len);
-int seal_objs(void);
+int seal_objs(struct restore_ctx *c);
 
 /* restore_ipc.c: System V objects, created before any task (and undone on failure); the id a
  * segment of the image has now; the helper's own attachments dropped once tasks hold theirs */
-int ipc_create(void);
+int ipc_create(struct restore_ctx *c);
 int ipc_shm_id(int image_id);
-void ipc_release(void);
-void ipc_undo(void);
-/* restore_objs.c: a file the restart made at path (removed again if it fails), and the removal */
+void ipc_release(struct restore_ctx *c);
+void ipc_undo(struct restore_ctx *c);
+/* one SHM record (payload read and checksummed by the reader: crc; the frame
+ * says want_crc) into the helper's attachment of its segment; adds its crc to *digest and its
+ * bytes to *bytes. */
+int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
+		    int check_only, uint64_t *bytes);
+/* made_files.c: a file the restart made at path (removed again if it fails), and the removal */
 void files_created(const char *path);
 void files_undo(void);
 /* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */
-int open_unix_sockets(void);
+int open_unix_sockets(struct restore_ctx *c);
 /* restore_inet.c: every TCP and UDP socket of the plan (called by open_files); at resume the
  * connections leave repair mode, get their unsent bytes and FIN, and the helper's copies close */
-int open_inet_sockets(void);
-int inet_release(void);
+int open_inet_sockets(struct restore_ctx *c);
+int inet_release(struct restore_ctx *c);
 
 /* restore_task.c: the task (or thread) injected calls go to, and one injected call that must
  * succeed (failures are reported with phase and what) */
 struct tracee;
 extern struct tracee rt;
-int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-	    uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+/* one system call to inject: its number and up to six arguments (those left out are 0) */
+struct syscall_req {
+	long nr;
+	uint64_t a[6];
+};
+#define SYSCALL_REQ(nr, ...) ((struct syscall_req){ (nr), { __VA_ARGS__ } })
+int rt_call(const char *phase, const char *what, struct syscall_req req, long *ret);
 /* Opens path inside the task (with its credentials at that time); its fd there in *fd. */
 int task_open(const char *phase, const char *path, int flags, long *fd);
 /* Makes p the task injected calls go to (rt), through the gadget every task inherited. */

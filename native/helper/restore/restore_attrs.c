@@ -1,8 +1,8 @@
 /* Process and thread attributes at restart (restore_attrs.c): personality (per thread),
  * scheduling (per thread: policy, priority, nice, reset-on-fork, deadline parameters,
  * utilization clamps), oom_score_adj, membarrier registrations, mlockall's MCL_FUTURE and the
- * loginuid, the root directory (chroot); and the parser of their plan lines (`sched`, `attrs`: plan.h). Each is set only
- * when the new task's value (inherited from the helper) differs.
+ * loginuid, the root directory (chroot) (their plan lines `sched`, `attrs`: plan_attrs.c). Each
+ * is set only when the new task's value (inherited from the helper) differs.
  *
  * Who sets what: what a process may do to itself without privilege (personality, membarrier,
  * mlockall(MCL_FUTURE), whose later mappings the kernel charges to the task's own limits) is
@@ -44,29 +44,6 @@ struct ucr_sched_attr {
 	uint32_t util_min, util_max;
 };
 
-int on_plan_attrs(struct plan_in *in, struct msg_plan_attrs *m)
-{
-	TASK(t);
-	NEED(!(m->membarrier & ~(uint64_t)(4 | 16 | 64 | 256)) && (!m->root || m->root[0] == '/'));
-	t->attrs = (struct attrs_plan){ .have = 1, .oom_adj = (int)m->oom, .oom_fd = -1, .membarrier = (uint32_t)m->membarrier,
-					.mlockall = (uint32_t)m->mlockall, .loginuid = (uint32_t)m->loginuid,
-					.root = plan_strdup(m->root), .sched = t->attrs.sched, .nsched = t->attrs.nsched };
-	NEED(!m->root || t->attrs.root);
-	return 0;
-}
-
-int on_plan_sched(struct plan_in *in, struct msg_plan_sched *m)
-{
-	TASK(t);
-	NEED(m->umin <= m->umax);
-	struct sched_plan *sp = GROW(t->attrs.sched, t->attrs.nsched);
-	NEED(sp != NULL);
-	*sp = (struct sched_plan){ .tid = (pid_t)m->tid, .policy = (uint32_t)m->policy, .flags = m->flags, .nice = (int)m->nice,
-				   .priority = (uint32_t)m->priority, .runtime = m->runtime, .deadline = m->deadline, .period = m->period,
-				   .util_min = (uint32_t)m->umin, .util_max = (uint32_t)m->umax, .personality = (long)m->personality };
-	return 0;
-}
-
 /* A number in /proc/PID/<file> (base 10, or 16 for personality); -1 when unreadable. */
 static int proc_number(pid_t pid, const char *file, int base, long *out)
 {
@@ -89,7 +66,7 @@ int attrs_personality(struct task_plan *p)
 	long cur, ret;
 	if (proc_number(p->pid, "personality", 16, &cur) == 0 && cur == p->personality)
 		return 0;
-	return rt_call("finish", "personality", SYS_personality, (uint64_t)p->personality, 0, 0, 0, 0, 0, &ret);
+	return rt_call("finish", "personality", SYSCALL_REQ(SYS_personality, (uint64_t)p->personality), &ret);
 }
 
 long attrs_thread_personality(const struct task_plan *p, pid_t tid)
@@ -117,9 +94,9 @@ int attrs_before_creds(struct task_plan *p)
 		return 0;
 	for (size_t i = 0; i < sizeof membarrier_registers / sizeof membarrier_registers[0]; i++)
 		if ((a->membarrier & membarrier_registers[i]) &&
-		    rt_call("finish", "membarrier", SYS_membarrier, membarrier_registers[i], 0, 0, 0, 0, 0, &ret) < 0)
+		    rt_call("finish", "membarrier", SYSCALL_REQ(SYS_membarrier, membarrier_registers[i]), &ret) < 0)
 			return -1;
-	if (a->mlockall && rt_call("finish", "mlockall", SYS_mlockall, a->mlockall, 0, 0, 0, 0, 0, &ret) < 0)
+	if (a->mlockall && rt_call("finish", "mlockall", SYSCALL_REQ(SYS_mlockall, a->mlockall), &ret) < 0)
 		return -1;
 	if (proc_number(p->pid, "loginuid", 10, &cur) < 0 || (uint32_t)cur != a->loginuid) {
 		char text[16];

@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include "arch.h"
 #include "batch.h"
 #include "plan_parse.h"
 #include "proto.h"
@@ -40,87 +41,8 @@
 extern struct plan plan;
 extern struct restore_ctx ctx;
 
-#define TASK_END 0x7ffffffff000ULL
-#define PAGED(x) (!((x) % PAGE_SZ))
 
 /* area <off> <len> <flags> | move <off> <dst> <len> | zap <start> <len> (a task's section) */
-int on_plan_area(struct plan_in *in, struct msg_plan_area *m)
-{
-	TASK(t);
-	struct plan *p = in->p;
-	NEED(PAGED(m->off) && PAGED(m->len) && m->len && m->off < TASK_END && m->len < TASK_END - m->off && m->flags <= 0x7fffffff);
-	struct cow_area *a = GROW(t->areas, t->nareas);
-	NEED(a != NULL);
-	*a = (struct cow_area){ m->off, m->len, (int)m->flags };
-	if (m->off + m->len > p->window_len)
-		p->window_len = m->off + m->len;
-	return 0;
-}
-
-int on_plan_move(struct plan_in *in, struct msg_plan_move *m)
-{
-	TASK(t);
-	NEED(PAGED(m->off) && PAGED(m->dst) && PAGED(m->len) && m->len && m->off < TASK_END && m->len < TASK_END - m->off &&
-	     m->dst < TASK_END - m->len);
-	struct cow_range *r = GROW(t->moves, t->nmoves);
-	NEED(r != NULL);
-	*r = (struct cow_range){ m->off, m->dst, m->len };
-	return 0;
-}
-
-int on_plan_zap(struct plan_in *in, struct msg_plan_zap *m)
-{
-	TASK(t);
-	NEED(PAGED(m->start) && PAGED(m->len) && m->len && m->start < TASK_END && m->len < TASK_END - m->start);
-	struct cow_range *r = GROW(t->zaps, t->nzaps);
-	NEED(r != NULL);
-	*r = (struct cow_range){ m->start, 0, m->len };
-	return 0;
-}
-
-/* srun <task> <addr> <npages> <window offset>, just appended to the runs by plan.c: only
- * after objrun and srun lines */
-int plan_cow_srun(struct plan *p, uint64_t off)
-{
-	struct page_run *r = &p->runs[p->nruns - 1];
-	NEED(PAGED(r->addr) && PAGED(off) && off < TASK_END && r->npages < (1ULL << 35));
-	NEED(p->nruns == 1 || p->runs[p->nruns - 2].obj || p->runs[p->nruns - 2].stage);
-	r->stage = off + 1; /* the window is placed later: until then the offset + 1 */
-	p->nstaged++;
-	p->tasks[r->task].staged_left++;
-	return 0;
-}
-
-/* After the last line: every move names one of the task's private anonymous mappings exactly
- * and lies in the window; areas and staged runs lie in the window; staged runs in areas. */
-int plan_cow_check(struct plan *p)
-{
-	for (int i = 0; i < p->ntasks; i++) {
-		struct task_plan *t = &p->tasks[i];
-		for (int k = 0; k < t->nmoves; k++) {
-			struct cow_range *mv = &t->moves[k];
-			NEED(mv->a + mv->len <= p->window_len);
-			int found = 0;
-			for (int j = 0; j < t->nvmas && !found; j++) {
-				struct vma_plan *m = &t->vmas[j];
-				if (m->start == mv->b && m->end - m->start == mv->len) {
-					NEED(!m->path && m->obj < 0 && !m->is_shm && (m->flags & MAP_PRIVATE) && !m->moved &&
-					     !(m->flags & MAP_GROWSDOWN) && m->fill);
-					m->moved = 1;
-					found = 1;
-				}
-			}
-			NEED(found);
-		}
-	}
-	for (size_t r = 0; r < p->nruns; r++) {
-		const struct page_run *run = &p->runs[r];
-		if (!run->stage)
-			continue;
-		NEED(run->stage - 1 + run->npages * PAGE_SZ <= p->window_len);
-	}
-	return 0;
-}
 
 static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {

@@ -29,6 +29,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 
+#include "kind.h"
 #include "proto.h"
 #include "restore.h"
 
@@ -47,103 +48,6 @@ static int high(int fd)
 int restore_high(int fd)
 {
 	return high(fd);
-}
-
-/* A pipe, or a FIFO opened read-write (never blocks, keeps the pipe alive), refilled; then its
- * ends, each an open file of its own with its own status flags: of a pipe, its two fds, and
- * for a further open file of the same end (a program can open /proc/self/fd/N of a pipe) the
- * pipe opened again through /proc/self/fd; of a FIFO, the FIFO opened again that way with
- * each end's access mode (a peer exists, so no open waits). A FIFO is found, and the access
- * its ends need is checked, with its holder's credentials (fs_checked); the helper opens that
- * very inode. */
-static int open_pipe(struct pipe_plan *pp)
-{
-	int fds[2];
-	char obj[32];
-	snprintf(obj, sizeof obj, "pipe %d", pp->id);
-	if (pp->path) {
-		struct stat st;
-		int task = -1, need = 0;
-		for (int f = 0; f < plan.nfiles; f++)
-			if (plan.files[f].kind == FILE_PIPE && plan.files[f].pipe == pp->id) {
-				need |= plan.files[f].end == 0 ? R_OK : plan.files[f].end == 1 ? W_OK : R_OK | W_OK;
-				if (task < 0)
-					task = plan.files[f].task;
-			}
-		int at = fs_checked(task, pp->path, need ? need : R_OK);
-		if (at < 0)
-			return proto_fail_sys("open", "files", pp->path, errno, "cannot open the FIFO%s", fs_who(task));
-		char self[64];
-		snprintf(self, sizeof self, "/proc/self/fd/%d", at);
-		fds[0] = fds[1] = open(self, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-		close(at);
-		if (fds[0] < 0)
-			return proto_fail_sys("open", "files", pp->path, errno, "cannot open the FIFO");
-		if (fstat(fds[0], &st) < 0 || !S_ISFIFO(st.st_mode))
-			return proto_fail("files", pp->path, EINVAL, "is no longer a FIFO");
-	} else if (pipe2(fds, O_CLOEXEC) < 0) {
-		return proto_fail("files", obj, errno, "cannot create a pipe");
-	}
-	if (fcntl(fds[1], F_SETPIPE_SZ, pp->size) < 0 && pp->len > 65536)
-		return proto_fail("files", obj, errno, "cannot size the pipe to %d bytes", pp->size);
-	/* a FIFO some process outside the tree kept open is still the same pipe, its bytes still in
-	 * it: they are not added again */
-	int queued = 0;
-	if (pp->path && ioctl(fds[1], FIONREAD, &queued) < 0)
-		queued = 0;
-	if (pp->len && !queued && write_full(fds[1], pp->data, pp->len) < 0)
-		return proto_fail("files", obj, errno, "cannot refill the pipe");
-	int rd = high(fds[0]), wr = pp->path ? rd : high(fds[1]);
-	int taken[2] = { 0, 0 }; /* a pipe's own read / write end is some file's already */
-	for (int f = 0; f < plan.nfiles; f++) {
-		struct file_plan *fp = &plan.files[f];
-		if (fp->kind != FILE_PIPE || fp->pipe != pp->id)
-			continue;
-		if (pp->path || taken[fp->end & 1]) {
-			static const int acc[3] = { O_RDONLY, O_WRONLY, O_RDWR };
-			char self[64];
-			snprintf(self, sizeof self, "/proc/self/fd/%d", fp->end ? wr : rd);
-			fp->hfd = high(open(self, acc[fp->end] | O_NONBLOCK | O_CLOEXEC));
-		} else {
-			fp->hfd = fcntl(fp->end ? wr : rd, F_DUPFD_CLOEXEC, ctx.base);
-			taken[fp->end & 1] = 1;
-		}
-		if (fp->hfd < 0 || fcntl(fp->hfd, F_SETFL, fp->flags & ~O_ASYNC) < 0)
-			return proto_fail("files", obj, errno, "cannot set up a pipe end");
-	}
-	close(rd);
-	if (wr != rd)
-		close(wr);
-	return 0;
-}
-
-/* An inotify instance with its watches at their old watch descriptors: the kernel hands them
- * out cyclically, so a watch added too early is removed and added again until it gets its
- * number; the IN_IGNORED events that leaves are read away. */
-static int make_inotify(struct file_plan *fp)
-{
-	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (fd < 0)
-		return proto_fail("files", "inotify", errno, "cannot create the inotify instance");
-	for (int i = 0; i < fp->nwatches; i++) {
-		struct inwatch *iw = &fp->watches[i];
-		int wd;
-		while ((wd = fs_watch(fp->task, fd, iw->path, iw->mask)) >= 0 && wd < iw->wd)
-			inotify_rm_watch(fd, wd);
-		if (wd != iw->wd) {
-			int e = wd < 0 ? errno : EEXIST;
-			close(fd);
-			return proto_fail("files", iw->path, e, "cannot watch it again as watch %d (got %d)%s", iw->wd, wd, fs_who(fp->task));
-		}
-	}
-	char buf[4096];
-	while (read(fd, buf, sizeof buf) > 0)
-		;
-	if (fcntl(fd, F_SETFL, fp->flags & ~O_ASYNC) < 0) {
-		close(fd);
-		return proto_fail("files", "inotify", errno, "cannot set its flags");
-	}
-	return fd;
 }
 
 /* A thread of task pid (as the helper sees it) whose id in its own pid namespace is tid: threads
@@ -314,86 +218,25 @@ int open_files(void)
 	if (raise_nofile((rlim_t)(ctx.base + need > maxfd + 1 ? ctx.base + need : maxfd + 1), maxfd) < 0)
 		return -1;
 	fs_assign();
-	if (open_objs() < 0)
-		return -1;
-	for (int i = 0; i < plan.npipes; i++)
-		if (open_pipe(&plan.pipes[i]) < 0)
-			return -1;
-	if (open_unix_sockets() < 0 || open_inet_sockets() < 0 || open_ttys() < 0)
+	if (KINDS_RUN(ctx.kinds, open, &ctx) < 0)
 		return -1;
 	for (int f = 0; f < plan.nfiles; f++) {
 		struct file_plan *fp = &plan.files[f];
+		const struct kind_ops *k = kind_of_file(ctx.kinds, fp->kind);
 		char obj[32];
 		snprintf(obj, sizeof obj, "file %d", fp->id);
-		if (fp->kind == FILE_PATH) {
-			int flags = fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
-			int fd = fs_open(fp->task, fp->path, flags | O_NOCTTY, 0);
-			if (fd < 0)
-				return proto_fail_sys("open", "files", fp->path, errno, "cannot open the file%s", fs_who(fp->task));
-			if (lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 && errno != ESPIPE)
-				return proto_fail("files", fp->path, errno, "cannot seek to %llu",
-						  (unsigned long long)fp->pos);
-			fp->hfd = high(fd);
-		} else if (fp->kind == FILE_INHERIT) {
-			fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, ctx.base);
-		} else if (fp->kind == FILE_REOPEN) {
-			/* the object, opened again: an open file of its own (offset, access mode) */
-			struct obj_plan *sp = &plan.objs[fp->obj];
-			char self[64];
-			snprintf(self, sizeof self, "/proc/self/fd/%d", sp->hfd);
-			int fd = open(self, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC);
-			if (fd < 0 || lseek(fd, (off_t)fp->pos, SEEK_SET) < 0)
-				return proto_fail("files", obj, errno, "cannot reopen %s", sp->name);
-			fp->hfd = high(fd);
-		} else if (fp->kind == FILE_EPOLL) {
-			int fd = epoll_create1(EPOLL_CLOEXEC);
-			if (fd < 0)
-				return proto_fail("files", obj, errno, "cannot create the epoll instance");
-			fp->hfd = high(fd);
-		} else if (fp->kind == FILE_PTMX || fp->kind == FILE_PTS) {
-			if (open_tty_file(fp) < 0)
-				return -1;
-		} else if (fp->kind == FILE_INOTIFY) {
-			if ((fp->hfd = high(make_inotify(fp))) < 0)
-				return -1;
-		} else if (fp->kind == FILE_EVENTFD) {
-			int fd = eventfd((unsigned)fp->arg[0], (fp->arg[1] ? EFD_SEMAPHORE : 0) | (fp->flags & O_NONBLOCK));
-			if (fd < 0)
-				return proto_fail_sys("eventfd", "files", obj, errno, "cannot create the eventfd");
-			fp->hfd = high(fd);
-		} else if (fp->kind == FILE_SIGNALFD) {
-			sigset_t m;
-			sigemptyset(&m);
-			for (int sig = 1; sig <= 64; sig++)
-				if (fp->arg[0] >> (sig - 1) & 1)
-					sigaddset(&m, sig);
-			int fd = signalfd(-1, &m, fp->flags & O_NONBLOCK);
-			if (fd < 0)
-				return proto_fail_sys("signalfd", "files", obj, errno, "cannot create the signalfd");
-			fp->hfd = high(fd);
-		} else if (fp->kind == FILE_TIMERFD) {
-			int fd = timerfd_create((int)fp->arg[0], fp->flags & O_NONBLOCK);
-			/* relative to now; an interval timer read at expiry shows 0 left: a full period */
-			struct itimerspec its = { { (time_t)fp->arg[2], (long)fp->arg[3] }, { (time_t)fp->arg[4], (long)fp->arg[5] } };
-			if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
-				its.it_value = its.it_interval;
-			uint64_t ticks = fp->arg[1];
-			if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) < 0 ||
-			    (ticks && ioctl(fd, TFD_IOC_SET_TICKS, &ticks) < 0))
-				return proto_fail("files", obj, errno, "cannot recreate the timerfd");
-			fp->hfd = high(fd);
-		} else if (fp->kind == FILE_PROC) {
-			continue; /* opened by each task that holds it, in its finish step */
-		} else if (fp->kind != FILE_UNIX && fp->kind != FILE_INET && fp->hfd < 0) {
-			return proto_fail("files", obj, EINVAL, "pipe end of an unknown pipe");
-		}
-		if (fp->hfd < 0)
+		if (!k)
+			return proto_fail("files", obj, EINVAL, "a file of unknown kind %d", fp->kind);
+		int r = k->open_file ? k->open_file(&ctx, fp) : 0;
+		if (r < 0)
+			return -1;
+		if (r == 0 && fp->hfd < 0) /* 1: each task holding it opens it */
 			return proto_fail("files", obj, errno, "cannot place the file");
 	}
 	if (open_task_paths() < 0)
 		return -1;
 	fs_stop(); /* every object exists: nothing more is done with a task's credentials */
-	if (take_locks() < 0 || finish_ttys() < 0)
+	if (take_locks() < 0 || KINDS_RUN(ctx.kinds, finish, &ctx) < 0)
 		return -1;
 	int rp[2];
 	if (pipe2(rp, O_CLOEXEC) < 0)

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "ucr_compat.h"
 #include "batch.h"
 #include "helper.h"
@@ -19,8 +20,6 @@
 #include "proto.h"
 #include "restore.h"
 #include "tracee.h"
-
-#define TASK_END 0x7ffffffff000ULL
 
 extern struct restore_ctx ctx;
 
@@ -37,16 +36,17 @@ static const char *vma_name(const struct vma_plan *m)
 static int attach_shm(const struct vma_plan *m, const char *obj)
 {
 	long ret;
-	int id = ipc_shm_id(m->shmid);
+	const struct kind_ops *k = KIND_WITH(ctx.kinds, shm_id);
+	int id = k ? k->shm_id(m->shmid) : -1;
 	if (id < 0)
 		return proto_fail("memory", obj, ENOENT, "shared memory segment %d is not in the plan", m->shmid);
-	if (rt_call("memory", "shmat", SYS_shmat, (uint64_t)id, m->start, (uint64_t)m->shmflg, 0, 0, 0, &ret) < 0)
+	if (rt_call("memory", "shmat", SYSCALL_REQ(SYS_shmat, (uint64_t)id, m->start, (uint64_t)m->shmflg), &ret) < 0)
 		return -1;
 	if ((uint64_t)ret != m->start)
 		return proto_fail("memory", obj, EFAULT, "shmat placed segment %d elsewhere", id);
 	int natural = PROT_READ | (m->shmflg & SHM_RDONLY ? 0 : PROT_WRITE) | (m->shmflg & SHM_EXEC ? PROT_EXEC : 0);
 	if (m->prot != natural &&
-	    rt_call("memory", "mprotect", SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot, 0, 0, 0, &ret) < 0)
+	    rt_call("memory", "mprotect", SYSCALL_REQ(SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot), &ret) < 0)
 		return -1;
 	return 0;
 }
@@ -111,7 +111,7 @@ static int scan_maps(pid_t pid, int *others, uint64_t *vdso)
 	*vdso = 0;
 	while (fgets(line, sizeof line, f)) {
 		unsigned long long s;
-		if (sscanf(line, "%llx", &s) != 1 || s >= 0x800000000000ULL)
+		if (sscanf(line, "%llx", &s) != 1 || s >= USER_END)
 			continue;
 		if (strstr(line, "[vdso]"))
 			*vdso = s;
@@ -131,8 +131,7 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 	/* The clone inherited the helper's rseq area: drop it before its memory goes away. */
 	struct ucr_rseq_configuration rc = { 0 };
 	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, rt.pid, (void *)sizeof rc, &rc) > 0 && rc.rseq_abi_pointer)
-		if (rt_call("memory", "rseq unregister", SYS_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size,
-			 RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0, &ret) < 0)
+		if (rt_call("memory", "rseq unregister", SYSCALL_REQ(SYS_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size, RSEQ_FLAG_UNREGISTER, rc.signature), &ret) < 0)
 			return -1;
 	/* Everything but the gadget goes, then the [vvar][vvar_vclock][vdso] group comes back at its
 	 * old place as one unit: one stop. */

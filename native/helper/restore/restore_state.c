@@ -117,10 +117,10 @@ int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsi
 	if (!(s->alt_flags & SS_DISABLE) && s->alt_size) {
 		stack_t ss = { .ss_sp = (void *)(uintptr_t)s->alt_sp, .ss_flags = s->alt_flags & ~SS_ONSTACK, .ss_size = s->alt_size };
 		uint64_t a = t_scratch_put(&rt, 0, &ss, sizeof ss);
-		if (!a || rt_call("finish", "sigaltstack", SYS_sigaltstack, a, 0, 0, 0, 0, 0, &ret) < 0)
+		if (!a || rt_call("finish", "sigaltstack", SYSCALL_REQ(SYS_sigaltstack, a), &ret) < 0)
 			return -1;
 	}
-	if (s->robust_head && rt_call("finish", "set_robust_list", SYS_set_robust_list, s->robust_head, s->robust_len, 0, 0, 0, 0, &ret) < 0)
+	if (s->robust_head && rt_call("finish", "set_robust_list", SYSCALL_REQ(SYS_set_robust_list, s->robust_head, s->robust_len), &ret) < 0)
 		return -1;
 	for (int q = 0; q < 2; q++) {
 		const unsigned char *list = q ? shared : s->pending;
@@ -130,9 +130,8 @@ int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsi
 			uint64_t a = t_scratch_put(&rt, 0, si, 128);
 			if (!a)
 				return proto_fail("finish", "signals", errno, "cannot stage a siginfo");
-			int r = q ? rt_call("finish", "rt_sigqueueinfo", SYS_rt_sigqueueinfo, (uint64_t)tgid, (uint64_t)si->si_signo, a, 0, 0, 0, &ret)
-				  : rt_call("finish", "rt_tgsigqueueinfo", SYS_rt_tgsigqueueinfo, (uint64_t)tgid, (uint64_t)tid,
-					 (uint64_t)si->si_signo, a, 0, 0, &ret);
+			int r = q ? rt_call("finish", "rt_sigqueueinfo", SYSCALL_REQ(SYS_rt_sigqueueinfo, (uint64_t)tgid, (uint64_t)si->si_signo, a), &ret)
+				  : rt_call("finish", "rt_tgsigqueueinfo", SYSCALL_REQ(SYS_rt_tgsigqueueinfo, (uint64_t)tgid, (uint64_t)tid, (uint64_t)si->si_signo, a), &ret);
 			if (r < 0)
 				return -1;
 		}
@@ -158,7 +157,7 @@ int restore_ptimers(struct task_plan *p)
 		struct { uint64_t value; int signo, notify, tid, pad[11]; } sev = { pt->sigval, pt->signo, pt->notify, pt->tid, { 0 } };
 		int32_t id = pt->id;
 		uint64_t s = t_scratch_put(&rt, 0, &sev, sizeof sev), ida = t_scratch_put(&rt, 128, &id, sizeof id);
-		if (!s || !ida || rt_call("finish", obj, SYS_timer_create, (uint64_t)pt->clock, s, ida, 0, 0, 0, &ret) < 0 ||
+		if (!s || !ida || rt_call("finish", obj, SYSCALL_REQ(SYS_timer_create, (uint64_t)pt->clock, s, ida), &ret) < 0 ||
 		    t_read_mem(rt.pid, ida, &id, sizeof id) < 0)
 			return -1;
 		if (id != pt->id)
@@ -166,7 +165,7 @@ int restore_ptimers(struct task_plan *p)
 					  by_id ? "" : " (this kernel cannot choose timer ids: PR_TIMER_CREATE_RESTORE_IDS)");
 		struct timespec its[2] = { { pt->its[0], pt->its[1] }, { pt->its[2], pt->its[3] } };
 		uint64_t a = t_scratch_put(&rt, 256, its, sizeof its);
-		if (!a || rt_call("finish", obj, SYS_timer_settime, (uint64_t)id, 0, a, 0, 0, 0, &ret) < 0)
+		if (!a || rt_call("finish", obj, SYSCALL_REQ(SYS_timer_settime, (uint64_t)id, 0, a), &ret) < 0)
 			return -1;
 	}
 	if (by_id)
@@ -189,12 +188,12 @@ int restore_process_state(struct task_plan *p)
 		if (!v.it_value.tv_sec && !v.it_value.tv_usec)
 			continue;
 		uint64_t a = t_scratch_put(&rt, 0, &v, sizeof v);
-		if (!a || rt_call("finish", "setitimer", SYS_setitimer, (uint64_t)w, a, 0, 0, 0, 0, &ret) < 0)
+		if (!a || rt_call("finish", "setitimer", SYSCALL_REQ(SYS_setitimer, (uint64_t)w, a), &ret) < 0)
 			return -1;
 	}
 	if (restore_ptimers(p) < 0)
 		return -1;
-	if (p->subreaper && rt_call("finish", "prctl(PR_SET_CHILD_SUBREAPER)", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0, &ret) < 0)
+	if (p->subreaper && rt_call("finish", "prctl(PR_SET_CHILD_SUBREAPER)", SYSCALL_REQ(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1), &ret) < 0)
 		return -1;
 	/* POSIX locks belong to the process and vanish when it closes any fd of the file: taken
 	 * last, after every temporary open/close of the restart (mapped files, the executable). */

@@ -19,14 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "batch.h"
 #include "helper.h"
 #include "image.h"
 #include "proto.h"
 #include "restore.h"
 #include "tracee.h"
-
-#define TASK_END 0x7ffffffff000ULL
 
 extern struct restore_ctx ctx;
 struct tracee rt; /* the task (or thread) injected calls go to */
@@ -44,12 +43,11 @@ int use_task(struct task_plan *p, uint64_t gadget, const char *phase)
 	return 0;
 }
 
-int rt_call(const char *phase, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
+int rt_call(const char *phase, const char *what, struct syscall_req req, long *ret)
 {
-	if (t_inject(&rt, nr, a1, a2, a3, a4, a5, a6, ret) < 0)
+	if (t_inject(&rt, req.nr, req.a[0], req.a[1], req.a[2], req.a[3], req.a[4], req.a[5], ret) < 0)
 		return proto_fail(phase, what, errno, "cannot drive the task through %s", what);
-	if (*ret < 0 && *ret > -4096)
+	if (SYSCALL_FAILED(*ret))
 		return proto_fail(phase, what, (int)-*ret, "%s failed in the task", what);
 	return 0;
 }
@@ -86,13 +84,13 @@ static int restore_mm(struct task_plan *p)
 	uint64_t a = t_scratch_put(&rt, off + 2048, &mm, sizeof mm);
 	if (!a)
 		return proto_fail("finish", "mm", errno, "cannot stage prctl_mm_map");
-	if (rt_call("finish", "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, a, sizeof mm, 0, 0, &ret) < 0)
+	if (rt_call("finish", "prctl(PR_SET_MM_MAP)", SYSCALL_REQ(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, a, sizeof mm), &ret) < 0)
 		return -1;
 	/* the fds of its mapped files and executable (keep: sorted, inside the set-up's range, which
 	 * holds none of the task's own fds: they may lie above it) */
 	if (!p->nkeep)
 		return 0;
-	return rt_call("finish", "close_range", SYS_close_range, (uint64_t)p->keep[0], (uint64_t)p->keep[p->nkeep - 1], 0, 0, 0, 0, &ret);
+	return rt_call("finish", "close_range", SYSCALL_REQ(SYS_close_range, (uint64_t)p->keep[0], (uint64_t)p->keep[p->nkeep - 1]), &ret);
 }
 
 /* Runs a batch of finish calls; what failed is named by the caller's table of tags. */
@@ -203,8 +201,7 @@ static int restore_proc_files(struct task_plan *p)
 		while (first < i && p->fds[first].file != fd->file)
 			first++;
 		if (first < i) {
-			if (rt_call("finish", "dup3", SYS_dup3, (uint64_t)p->fds[first].target, (uint64_t)fd->target,
-				    fd->cloexec ? O_CLOEXEC : 0, 0, 0, 0, &ret) < 0)
+			if (rt_call("finish", "dup3", SYSCALL_REQ(SYS_dup3, (uint64_t)p->fds[first].target, (uint64_t)fd->target, fd->cloexec ? O_CLOEXEC : 0), &ret) < 0)
 				return -1;
 			continue;
 		}
@@ -222,13 +219,12 @@ static int restore_proc_files(struct task_plan *p)
 		if (task_open("finish", path, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC | O_NOFOLLOW, &ret) < 0)
 			return -1;
 		long at = ret;
-		if (at != fd->target && rt_call("finish", "dup3", SYS_dup3, (uint64_t)at, (uint64_t)fd->target,
-						 fd->cloexec ? O_CLOEXEC : 0, 0, 0, 0, &ret) < 0)
+		if (at != fd->target && rt_call("finish", "dup3", SYSCALL_REQ(SYS_dup3, (uint64_t)at, (uint64_t)fd->target, fd->cloexec ? O_CLOEXEC : 0), &ret) < 0)
 			return -1;
-		if (at != fd->target && rt_call("finish", "close", SYS_close, (uint64_t)at, 0, 0, 0, 0, 0, &ret) < 0)
+		if (at != fd->target && rt_call("finish", "close", SYSCALL_REQ(SYS_close, (uint64_t)at), &ret) < 0)
 			return -1;
 		if (at == fd->target && !fd->cloexec &&
-		    rt_call("finish", "fcntl", SYS_fcntl, (uint64_t)at, F_SETFD, 0, 0, 0, 0, &ret) < 0)
+		    rt_call("finish", "fcntl", SYSCALL_REQ(SYS_fcntl, (uint64_t)at, F_SETFD), &ret) < 0)
 			return -1;
 		/* where the file allows it: a file that cannot seek stays at its start */
 		if (fp->pos && t_inject(&rt, SYS_lseek, (uint64_t)fd->target, fp->pos, SEEK_SET, 0, 0, 0, &ret) < 0)
@@ -268,8 +264,7 @@ static int restore_async(struct task_plan *p)
 			if (holds(&pl->tasks[t], p->fds[i].file) >= 0)
 				by = &pl->tasks[t];
 		long ret;
-		if (by == p && rt_call("finish", "fcntl(F_SETFL, O_ASYNC)", SYS_fcntl, (uint64_t)p->fds[i].target, F_SETFL,
-				       (uint64_t)(fp->flags | O_ASYNC), 0, 0, 0, &ret) < 0)
+		if (by == p && rt_call("finish", "fcntl(F_SETFL, O_ASYNC)", SYSCALL_REQ(SYS_fcntl, (uint64_t)p->fds[i].target, F_SETFL, (uint64_t)(fp->flags | O_ASYNC)), &ret) < 0)
 			return -1;
 	}
 	return 0;
@@ -290,7 +285,7 @@ static int restore_tid(struct task_plan *p)
 				return proto_fail("finish", "tid", errno, "cannot update the cached thread id");
 		}
 	}
-	return rt_call("finish", "set_tid_address", SYS_set_tid_address, p->tidaddr, 0, 0, 0, 0, 0, &ret);
+	return rt_call("finish", "set_tid_address", SYSCALL_REQ(SYS_set_tid_address, p->tidaddr), &ret);
 }
 
 
@@ -306,14 +301,13 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		return -1;
 	int idx = (int)(p - ctx.plan->tasks);
 	if (ctx.uffd[idx] >= 0) { /* the userfaultfd of the pages step (restore_uffd.c) */
-		if (rt_call("finish", "close", SYS_close, (uint64_t)ctx.uffd[idx], 0, 0, 0, 0, 0, &ret) < 0)
+		if (rt_call("finish", "close", SYSCALL_REQ(SYS_close, (uint64_t)ctx.uffd[idx]), &ret) < 0)
 			return -1;
 		ctx.uffd[idx] = -1;
 	}
 	if (restore_prot_madvise(p) < 0 || restore_mm(p) < 0)
 		return -1;
-	if (p->rseq_ptr && rt_call("finish", "rseq", SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig, 0, 0,
-				&ret) < 0)
+	if (p->rseq_ptr && rt_call("finish", "rseq", SYSCALL_REQ(SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig), &ret) < 0)
 		return -1;
 	/* the personality before the threads exist: they inherit it */
 	if (restore_signals(p) < 0 || restore_tid(p) < 0 || attrs_personality(p) < 0 || restore_threads(p) < 0 ||
@@ -352,13 +346,12 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		for (int i = 0; i <= p->nthreads; i++) {
 			rt.pid = i < p->nthreads ? p->threads[i].pid : main_t.pid;
 			if (t_get_regs(rt.pid, &rt.regs) < 0 ||
-			    rt_call("finish", "prctl(PR_SET_NO_NEW_PRIVS)", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0, &ret) < 0)
+			    rt_call("finish", "prctl(PR_SET_NO_NEW_PRIVS)", SYSCALL_REQ(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1), &ret) < 0)
 				return -1;
 		}
 		rt = main_t;
 	}
-	if (rt_call("finish", "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig, 0,
-		 0, 0, 0, &ret) < 0)
+	if (rt_call("finish", "prctl(PR_SET_PDEATHSIG)", SYSCALL_REQ(SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig), &ret) < 0)
 		return -1;
 	if (p->leader_exit && p->nthreads) {
 		/* The main thread leaves again through the gadget's `syscall` (exit of this thread

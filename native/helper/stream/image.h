@@ -22,13 +22,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "arch.h"
+
 #define REC_PAGES 16
 #define REC_SHM 17
 #define REC_OBJECT 18
 #define REC_PAGES_LZ4 19
 #define REC_OBJECT_LZ4 20
 #define REC_TRAILER 255
-#define PAGE_SZ 4096UL
 #define MAX_CHUNK_PAGES 1024UL /* 4 MiB per page record */
 #define MAX_TRAILER_LEN 4096UL
 /* The acknowledgement a restart sends back for an image it has whole and verified (restart
@@ -85,9 +86,10 @@ int object_dump(int src, uint32_t obj, const struct page_run *runs, size_t n, in
 void pages_stop(void);
 
 /* checkpoint --compress: pages_dump and object_dump write LZ4 records where that is shorter.
- * pages_stored counts the page data bytes as written (after compression), for the ratio. */
-extern int pages_lz4;
-extern uint64_t pages_stored;
+ * pages_stored_since: the page data bytes written (after compression, for the ratio) since it
+ * was last called with reset. */
+void pages_compress(int lz4);
+uint64_t pages_stored_since(int reset);
 
 struct skip_range {
 	int64_t task; /* -1: every task */
@@ -112,6 +114,10 @@ struct page_sink {
 	 * (no task, object or segment exists; fill, objfill and pids are not used) */
 	int check_only;
 	uint64_t *stored; /* if set: bytes of the LZ4 blocks of compressed records */
+	/* one SHM record (System V shared memory: the ipc kind's ipc_shm_payload) */
+	int (*shm)(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
+		   int check_only, uint64_t *bytes);
+	uint64_t *shm_bytes; /* bytes of the SHM records */
 };
 
 /* Shared by pages.c (checkpoint) and pages_restore.c (restart): a scratch buffer of one whole
@@ -129,12 +135,9 @@ int pages_restore(int in, const struct page_run *runs, size_t n, const struct pa
 int pages_restore_upto(int in, const struct page_run *runs, size_t n, size_t upto, const struct page_sink *sink,
 		       uint32_t *digest, uint64_t *bytes, uint64_t *records);
 
-/* restore_ipc.c: one SHM record (payload read and checksummed by the reader: crc; the frame
- * says want_crc) into the helper's attachment of its segment; adds its crc to *digest and its
- * bytes to ipc_shm_bytes. */
-int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
-		    int check_only);
 /* After the trailer: the image must end there (junk after it is refused). */
 int image_eof(int in);
-extern uint64_t ipc_shm_bytes;
+/* restore_spool.c: the rest of the image stream, checked up to its trailer (digest from seed),
+ * into a memfd on fd 3 */
+int spool_image(uint32_t seed);
 #endif

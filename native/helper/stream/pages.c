@@ -108,8 +108,21 @@ int pagemap_runs(int fd, uint64_t start, uint64_t end,
 static int pack_slot = -1;
 static size_t pack_len;
 static uint32_t *cur_digest; /* the digest of the dump_runs in progress */
-int pages_lz4;
-uint64_t pages_stored;
+static int pages_lz4;
+static uint64_t pages_stored;
+
+void pages_compress(int lz4)
+{
+	pages_lz4 = lz4;
+}
+
+uint64_t pages_stored_since(int reset)
+{
+	uint64_t s = pages_stored;
+	if (reset)
+		pages_stored = 0;
+	return s;
+}
 
 /* A slot back from the writer: every record in it (frame, page header, data). */
 static void slot_written(unsigned char *slot, size_t len)

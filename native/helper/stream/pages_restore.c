@@ -86,7 +86,9 @@ static int pages_consume(const struct page_run *runs, size_t n, size_t upto, con
 		if (f->kind == REC_SHM) { /* System V shared memory, after all pages */
 			if (r != n)
 				return bad_record("shared memory before all pages", runs[r].addr + off * PAGE_SZ);
-			if (ipc_shm_payload(rec.payload, f->len, rec.crc, f->crc, digest, sink->check_only) < 0)
+			if (!sink->shm)
+				return bad_record("shared memory without System V objects", 0);
+			if (sink->shm(rec.payload, f->len, rec.crc, f->crc, digest, sink->check_only, sink->shm_bytes) < 0)
 				return -1;
 			(*records)++;
 			if (pl_reader_release(rec.slot) < 0)

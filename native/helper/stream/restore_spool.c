@@ -19,16 +19,14 @@
 #include "proto_gen.h"
 #include "restore.h"
 
-extern struct plan plan;
-
-int spool_image(void)
+int spool_image(uint32_t seed)
 {
 	int mfd = (int)syscall(SYS_memfd_create, "ucr-image", 1U /* MFD_CLOEXEC */);
 	if (mfd < 0)
 		return proto_fail("spool", "memfd", errno, "cannot create a memfd for the image");
 	enum { BUF = 1 << 20 };
 	static unsigned char buf[BUF];
-	uint32_t digest = plan.seed;
+	uint32_t digest = seed;
 	uint64_t bytes = 0, shmbytes = 0, records = 0;
 	char *trailer = NULL;
 	while (!trailer) {

@@ -14,6 +14,7 @@ import { native } from '../../native/addon.js';
 import type { EpollTarget, FileOf } from '../../image/types.js';
 import type { FdOps, TreeFiles } from './types.js';
 import { planEpctl, planEpghost, planFileEpoll } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 /** Registrations whose fd number no task holds the target at (closed, or reused for another
  * file) while the file lives on: what identifies the file until linkClosedTargets finds it. */
@@ -58,7 +59,7 @@ export const epollFd: FdOps<FileOf<'epoll'>> = {
     }
   },
   check() {},
-  plan: (file) => planFileEpoll({ id: file.id, flags: file.flags & ~0o2000000 }),
+  plan: (file) => planFileEpoll({ id: file.id, flags: openFileFlags(file.flags) }),
   taskPlan: (file, task, fd) =>
     (file.epoll ?? [])
       .filter((t) => t.task === task.pid)

@@ -3,6 +3,7 @@
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { planFileEventfd } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 export const eventFd: FdOps<FileOf<'eventfd'>> = {
   kind: 'eventfd',
@@ -14,5 +15,5 @@ export const eventFd: FdOps<FileOf<'eventfd'>> = {
     params: [parseInt(f.info.extra.get('eventfd-count') ?? '0', 16), f.info.extra.get('eventfd-semaphore') === '1' ? 1 : 0],
   }),
   check() {},
-  plan: (file) => planFileEventfd({ id: file.id, count: file.params![0]!, semaphore: file.params![1] === 1, flags: file.flags & ~0o2000000 }),
+  plan: (file) => planFileEventfd({ id: file.id, count: file.params[0]!, semaphore: file.params[1] === 1, flags: openFileFlags(file.flags) }),
 };

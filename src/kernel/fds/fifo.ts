@@ -10,6 +10,7 @@ import { UcrError } from '../../errors.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { planFilePipe } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 const O_ACCMODE = 3;
 const END = ['read', 'write', 'both'] as const;
@@ -44,5 +45,5 @@ export const fifoEnd: FdOps<FileOf<'fifo'>> = {
         phase: 'check',
       });
   },
-  plan: (file) => planFilePipe({ id: file.id, pipe: file.pipe!.id, end: END.indexOf(file.pipe!.end), flags: file.flags & ~0o2000000 }),
+  plan: (file) => planFilePipe({ id: file.id, pipe: file.pipe.id, end: END.indexOf(file.pipe.end), flags: openFileFlags(file.flags) }),
 };

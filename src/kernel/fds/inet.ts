@@ -12,6 +12,7 @@ import type { FileOf, InetAddress, InetSocketImage, InetState } from '../../imag
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
 import { planFileInet } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 export { INET_OPTS };
 /** native/helper/kinds/inet/inet.h INET_OPT_UNSET: an option the image does not record */
@@ -179,7 +180,7 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
     const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : undefined);
     const dg = u.datagrams?.length ? u.datagrams.map((d) => `${d.from.addr}/${d.from.port}/${hex(d.data)}`).join(',') : undefined;
     return planFileInet({
-      id: file.id, family: u.family, proto: u.proto === 'tcp' ? 6 : 17, flags: file.flags & ~0o2000000, state: STATE_NR[u.state]!, mode,
+      id: file.id, family: u.family, proto: u.proto === 'tcp' ? 6 : 17, flags: openFileFlags(file.flags), state: STATE_NR[u.state], mode,
       local: u.local?.addr, lport: u.local?.port ?? 0, remote: u.remote?.addr, rport: u.remote?.port ?? 0, backlog: u.backlog,
       opts: INET_OPTS.map((k) => u.opts[k] ?? OPT_UNSET),
       inseq: t?.inSeq ?? 0, outseq: t?.outSeq ?? 0, unsent: t?.unsent ?? 0, mss: t?.mss ?? 0, sndws: t?.sndWscale ?? 0, rcvws: t?.rcvWscale ?? 0, tcpopts: t?.options ?? 0, timestamp: t?.timestamp ?? 0,

@@ -15,6 +15,7 @@ import { hex } from '../helper.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { planFileInotify, planInwatch } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 const WATCH = /^inotify wd:([0-9a-f]+) ino:[0-9a-f]+ sdev:([0-9a-f]+) mask:([0-9a-f]+) ignored_mask:[0-9a-f]+ fhandle-bytes:([0-9a-f]+) fhandle-type:([0-9a-f]+) f_handle:([0-9a-f]+)/;
 
@@ -58,5 +59,5 @@ export const inotifyFd: FdOps<FileOf<'inotify'>> = {
         throw new UcrError(`inotify watch ${w.wd}: the watched file ${w.path} no longer exists`, { code: 'EFILE', object: w.path, phase: 'check' });
   },
   plan: (file) =>
-    [planFileInotify({ id: file.id, flags: file.flags & ~0o2000000 }), ...(file.inotify ?? []).map((w) => planInwatch({ file: file.id, wd: w.wd, mask: w.mask, path: w.path }))].join('\n'),
+    [planFileInotify({ id: file.id, flags: openFileFlags(file.flags) }), ...(file.inotify ?? []).map((w) => planInwatch({ file: file.id, wd: w.wd, mask: w.mask, path: w.path }))].join('\n'),
 };

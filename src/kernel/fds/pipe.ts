@@ -6,6 +6,7 @@
 import type { FileOf, PipeImage } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { planFilePipe, planPipe } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 const O_ACCMODE = 3;
 const O_WRONLY = 1;
@@ -23,7 +24,7 @@ export const pipeEnd: FdOps<FileOf<'pipe'>> = {
     file.pipe.id = cap.pipe(o);
   },
   check() {},
-  plan: (file) => planFilePipe({ id: file.id, pipe: file.pipe!.id, end: file.pipe!.end === 'write' ? 1 : 0, flags: file.flags & ~0o2000000 }),
+  plan: (file) => planFilePipe({ id: file.id, pipe: file.pipe.id, end: file.pipe.end === 'write' ? 1 : 0, flags: openFileFlags(file.flags) }),
 };
 
 /** The helper plan line that creates a pipe (anonymous or a FIFO's) and refills it. */

@@ -13,6 +13,7 @@ import { hex } from '../helper.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { planFileProc } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 const PROC_PATH = /^\/proc\/(\d+)(?:\/task\/(\d+))?((?:\/[^/]+)*)$/;
 
@@ -33,5 +34,5 @@ export const procFile: FdOps<FileOf<'proc'>> = {
   },
   late: 'a file of /proc',
   check() {},
-  plan: (file) => planFileProc({ id: file.id, pid: file.proc!.pid, tid: file.proc!.tid ?? 0, sub: file.proc!.sub || undefined, flags: file.flags & ~0o2000000, pos: file.pos }),
+  plan: (file) => planFileProc({ id: file.id, pid: file.proc.pid, tid: file.proc.tid ?? 0, sub: file.proc.sub || undefined, flags: openFileFlags(file.flags), pos: file.pos }),
 };

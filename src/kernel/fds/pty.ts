@@ -12,6 +12,7 @@ import type { FileOf, Termios, TtyImage } from '../../image/types.js';
 import type { Helper } from '../helper.js';
 import type { FdOps } from './types.js';
 import { dumpTty, dumpTtymodes, planFilePtmx, planFilePts, planTty, planTtymodes, type EvTty, type EvTtymodes } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 const PTS = /^\/dev\/pts\/(\d+)$/;
 
@@ -32,7 +33,7 @@ export const ptyEnd: FdOps<FileOf<'pty'>> = {
     throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${file.path}): the terminal's master is not in the tree (a terminal emulator or ssh holds it): only the root's stdio can be such a terminal`, { pid: h.pid, phase: 'files' });
   },
   check() {},
-  plan: (file) => (file.tty!.master ? planFilePtmx : planFilePts)({ id: file.id, tty: file.tty!.index, flags: file.flags & ~0o2000000 }),
+  plan: (file) => (file.tty.master ? planFilePtmx : planFilePts)({ id: file.id, tty: file.tty.index, flags: openFileFlags(file.flags) }),
 };
 
 /** A pty pair's state, read by the helper through the master (native/helper/kinds/tty/dump_tty.c). Bytes

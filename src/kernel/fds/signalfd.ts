@@ -2,6 +2,7 @@
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { planFileSignalfd } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 export const signalFd: FdOps<FileOf<'signalfd'>> = {
   kind: 'signalfd',
@@ -11,5 +12,5 @@ export const signalFd: FdOps<FileOf<'signalfd'>> = {
     return { path: f.link, flags: f.info.flags, pos: 0, params: [m <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(m) : m] };
   },
   check() {},
-  plan: (file) => planFileSignalfd({ id: file.id, mask: file.params![0]!, flags: file.flags & ~0o2000000 }),
+  plan: (file) => planFileSignalfd({ id: file.id, mask: file.params[0]!, flags: openFileFlags(file.flags) }),
 };

@@ -7,6 +7,7 @@ import type { FileOf } from '../../image/types.js';
 import { ALARM_CLOCKS } from '../timers.js';
 import type { FdOps } from './types.js';
 import { planFileTimerfd } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 function pair(v: string | undefined): [number, number] {
   const m = /\((\d+),\s*(\d+)\)/.exec(v ?? '');
@@ -32,6 +33,6 @@ export const timerFd: FdOps<FileOf<'timerfd'>> = {
       : undefined,
   plan: (file) => {
     const [clock, ticks, isec, insec, vsec, vnsec] = file.params;
-    return planFileTimerfd({ id: file.id, clock: clock!, flags: file.flags & ~0o2000000, ticks: ticks!, isec: isec!, insec: insec!, vsec: vsec!, vnsec: vnsec! });
+    return planFileTimerfd({ id: file.id, clock: clock!, flags: openFileFlags(file.flags), ticks: ticks!, isec: isec!, insec: insec!, vsec: vsec!, vnsec: vnsec! });
   },
 };

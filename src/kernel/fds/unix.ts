@@ -13,6 +13,7 @@ import { hex } from '../helper.js';
 import { INET_OPTS, socketOptsPrivilege } from './inet.js';
 import type { FdFacts, FdOps } from './types.js';
 import { planFileUnix } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
 
 /** The socket-level options a unix socket keeps (native/helper/kinds/inet/inet.h inet_opt_unix):
  * those of inet.h but the address reuse and the buffer sizes (kept on their own). */
@@ -127,7 +128,7 @@ export const unixSocket: FdOps<FileOf<'unix'>> = {
     const msgs = u.queue.length ? u.queue.map((m, i) => (m.length ? hex(m) : 'z') + (u.senders ? `:${hex(u.senders[i]!)}` : '')).join(',') : undefined;
     const [uid, gid, mode] = u.perm ?? [-1, -1, -1];
     return planFileUnix({
-      id: file.id, type: TYPE_NR[u.type]!, flags: file.flags & ~0o2000000, conn: CONN_NR[u.conn]!, peer: u.peer, listener: u.listener,
+      id: file.id, type: TYPE_NR[u.type], flags: openFileFlags(file.flags), conn: CONN_NR[u.conn], peer: u.peer, listener: u.listener,
       listening: u.listening, backlog: u.backlog, shutdown: u.shutdown, passcred: u.passcred, sndbuf: u.sndbuf, rcvbuf: u.rcvbuf, peekoff: u.peekOff,
       unlinked: !!u.unlinked, uid: uid!, gid: gid!, mode: mode!, name: u.name ?? new Uint8Array(), msgs, place: u.pending,
     });

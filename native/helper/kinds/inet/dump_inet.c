@@ -45,31 +45,6 @@ static void sb_addr(struct sbuf *b, const char *key, const struct sockaddr_stora
 	sb_add(b, ",\"%s\":{\"addr\":\"%s\",\"port\":%d}", key, text, port);
 }
 
-/* A timeout option (struct timeval) in milliseconds, rounded up; INT_MAX at most. */
-int opt_ms(int s, int level, int name)
-{
-	struct timeval tv = { 0, 0 };
-	socklen_t l = sizeof tv;
-	if (getsockopt(s, level, name, &tv, &l) < 0)
-		return 0;
-	long long ms = (long long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
-	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
-}
-
-int opt_int(int s, int level, int name)
-{
-	int v = 0;
-	socklen_t l = sizeof v;
-	if (name == SO_LINGER && level == SOL_SOCKET) {
-		struct linger lg = { 0, 0 };
-		l = sizeof lg;
-		getsockopt(s, level, name, &lg, &l);
-		return lg.l_onoff ? lg.l_linger : -1;
-	}
-	getsockopt(s, level, name, &v, &l);
-	return v;
-}
-
 /* Peeks len bytes of one queue (TCP_REPAIR_QUEUE set) into a JSON hex string, or, above
  * INET_QUEUE_MAX, into a memfd the helper keeps until it exits: the queue is then a content
  * object, streamed as OBJECT records like any other ("<key>Obj":[fd, bytes, inode]). */

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -74,6 +75,30 @@ static const struct inet_opt inet_opts[] = {
 #define INET_NOPTS ((int)(sizeof inet_opts / sizeof inet_opts[0])) /* 62 */
 #define INET_NOPTS_MAX 64 /* room in struct inet_plan */
 enum { IO_REUSEADDR = 0, IO_REUSEPORT = 1, IO_SNDBUF = 4, IO_RCVBUF = 5, IO_LINGER = 11, IO_PRIORITY = 12 };
+/* getsockopt of an int (SO_LINGER: -1 off, else seconds), 0 on failure */
+static inline int opt_int(int s, int level, int name)
+{
+	int v = 0;
+	socklen_t l = sizeof v;
+	if (name == SO_LINGER && level == SOL_SOCKET) {
+		struct linger lg = { 0, 0 };
+		l = sizeof lg;
+		getsockopt(s, level, name, &lg, &l);
+		return lg.l_onoff ? lg.l_linger : -1;
+	}
+	getsockopt(s, level, name, &v, &l);
+	return v;
+}
+/* A timeout option (struct timeval) in milliseconds, rounded up; INT_MAX at most. */
+static inline int opt_ms(int s, int level, int name)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t l = sizeof tv;
+	if (getsockopt(s, level, name, &tv, &l) < 0)
+		return 0;
+	long long ms = (long long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
 
 /* The options a unix socket keeps too (src/kernel/fds/unix.ts UNIX_OPTS): those of the socket
  * level but the address reuse and the buffer sizes (kept by the unix socket's own line). */
@@ -81,6 +106,4 @@ static inline int inet_opt_unix(int i)
 {
 	return inet_opts[i].level == SOL_SOCKET && i != IO_REUSEADDR && i != IO_REUSEPORT && i != IO_SNDBUF && i != IO_RCVBUF;
 }
-/* dump_inet.c: a timeout option (struct timeval) in milliseconds */
-int opt_ms(int s, int level, int name);
 #endif

@@ -29,90 +29,18 @@
 #include "restore.h"
 #include "restore_inet.h"
 
-extern struct plan plan;
-extern struct restore_ctx ctx;
-
-socklen_t mkaddr(const struct inet_plan *p, const char *text, int port, struct sockaddr_storage *a)
-{
-	memset(a, 0, sizeof *a);
-	if (p->family == 4) {
-		struct sockaddr_in *s = (void *)a;
-		s->sin_family = AF_INET;
-		s->sin_port = htons((uint16_t)port);
-		inet_pton(AF_INET, text[0] ? text : "0.0.0.0", &s->sin_addr);
-		return sizeof *s;
-	}
-	struct sockaddr_in6 *s = (void *)a;
-	s->sin6_family = AF_INET6;
-	s->sin6_port = htons((uint16_t)port);
-	inet_pton(AF_INET6, text[0] ? text : "::", &s->sin6_addr);
-	return sizeof *s;
-}
-
-const char *name_of(const struct inet_plan *p, const char *addr, int port, char out[64])
-{
-	snprintf(out, 64, p->family == 6 ? "[%s]:%d" : "%s:%d", addr, port);
-	return out;
-}
-
-int set_int(int s, int level, int name, int v)
-{
-	return setsockopt(s, level, name, &v, sizeof v);
-}
-
-/* Options of inet.h but SO_REUSEADDR (the caller's: it depends on the moment) and the buffer
- * sizes (set only when they differ from a new socket's: setting them stops autotuning). Each
- * is set only when it differs from what the new socket has; SO_PRIORITY last (IP_TOS sets it
- * too); options a connection no longer takes (TCP_FASTOPEN*) only on closed or listening
- * sockets; options the image does not record (INET_OPT_UNSET) are left alone. */
-static int set_opt(int s, const struct inet_plan *p, int i)
-{
-	const struct inet_opt *o = &inet_opts[i];
-	int v = p->opts[i], cur = 0;
-	socklen_t l = sizeof cur;
-	if (i == IO_REUSEADDR || v == INET_OPT_UNSET || (o->tcp && p->proto != IPPROTO_TCP) || (o->udp && p->proto != IPPROTO_UDP) ||
-	    (o->v6 && p->family != 6) || (o->v4 && p->family != 4) || (o->early && p->state != INET_CLOSED && p->state != INET_LISTEN))
-		return 0;
-	if (i == IO_LINGER) {
-		struct linger lg = { v >= 0, v >= 0 ? v : 0 };
-		return setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-	}
-	if (o->tv) {
-		struct timeval tv = { 0, 0 };
-		l = sizeof tv;
-		if (getsockopt(s, o->level, o->name, &tv, &l) == 0 && tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000 == v)
-			return 0;
-		tv = (struct timeval){ v / 1000, (v % 1000) * 1000 };
-		return setsockopt(s, o->level, o->name, &tv, sizeof tv);
-	}
-	if (getsockopt(s, o->level, o->name, &cur, &l) == 0 && cur == v)
-		return 0;
-	if (i == IO_SNDBUF || i == IO_RCVBUF) /* the kernel doubles what is set */
-		v /= 2;
-	if (o->v6 && o->name == IPV6_V6ONLY && p->state != INET_CLOSED && p->state != INET_LISTEN)
-		return 0; /* IPV6_V6ONLY only before bind (set there) */
-	return setsockopt(s, o->level, i == IO_SNDBUF ? SO_SNDBUFFORCE : i == IO_RCVBUF ? SO_RCVBUFFORCE : o->name, &v, sizeof v);
-}
-
-int set_opts(int s, const struct inet_plan *p)
-{
-	for (int i = 0; i < INET_NOPTS; i++)
-		if (i != IO_PRIORITY && set_opt(s, p, i) < 0)
-			return -1;
-	return set_opt(s, p, IO_PRIORITY);
-}
 
 /* When the image streams in from a checkpoint --kill that is still finishing (spool), the killed
  * tree may still hold its ports for a moment: try again for up to --pid-wait. */
-static int still_dying(int i)
+static int still_dying(struct restore_ctx *c, int i)
 {
-	if (!plan.spool || i * 10 >= plan.pid_wait_ms)
+	if (!c->plan->spool || i * 10 >= c->plan->pid_wait_ms)
 		return 0;
 	usleep(10000);
 	return 1;
 }
 
-int bind_local(int s, const struct inet_plan *p, const char *what)
+int bind_local(struct restore_ctx *c, int s, const struct inet_plan *p, const char *what)
 {
 	struct sockaddr_storage a;
 	char nm[64];
@@ -120,7 +48,7 @@ int bind_local(int s, const struct inet_plan *p, const char *what)
 	if (p->family == 6 && set_int(s, IPPROTO_IPV6, IPV6_V6ONLY, p->opts[6]) < 0)
 		return proto_fail("files", what, errno, "cannot set IPV6_V6ONLY");
 	int r;
-	for (int i = 0; (r = bind(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRINUSE && still_dying(i); i++)
+	for (int i = 0; (r = bind(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRINUSE && still_dying(c, i); i++)
 		;
 	if (r < 0)
 		return proto_fail("files", name_of(p, p->local, p->lport, nm), errno, "cannot bind the %s%s", what,
@@ -131,7 +59,7 @@ int bind_local(int s, const struct inet_plan *p, const char *what)
 static int requeue; /* UDP datagrams are queued again: UDP sockets bind with SO_REUSEADDR meanwhile */
 
 /* Not a connection: maybe bound, listening, or a connected UDP socket. */
-static int make_plain(struct inet_plan *p, const char *what)
+static int make_plain(struct restore_ctx *c, struct inet_plan *p, const char *what)
 {
 	int s = socket(p->family == 4 ? AF_INET : AF_INET6, (p->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, p->proto);
 	if (s < 0)
@@ -142,7 +70,7 @@ static int make_plain(struct inet_plan *p, const char *what)
 		close(s);
 		return proto_fail("files", what, errno, "cannot set the socket's options");
 	}
-	if ((p->local[0] || p->lport) && bind_local(s, p, what) < 0)
+	if ((p->local[0] || p->lport) && bind_local(c, s, p, what) < 0)
 		return close(s), -1;
 	if (listening && (listen(s, p->backlog) < 0 || set_int(s, SOL_SOCKET, SO_REUSEADDR, p->opts[IO_REUSEADDR]) < 0)) {
 		close(s);
@@ -162,7 +90,7 @@ static int make_plain(struct inet_plan *p, const char *what)
 
 /* A connection that waited in the accept queue of a listener of the image: connected again from
  * its address (the listener exists: pass 0), so it waits there again. */
-static int make_connect(struct inet_plan *p, const char *what)
+static int make_connect(struct restore_ctx *c, struct inet_plan *p, const char *what)
 {
 	int s = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	struct sockaddr_storage a;
@@ -173,7 +101,7 @@ static int make_connect(struct inet_plan *p, const char *what)
 			close(s);
 		return proto_fail("files", what, errno, "cannot create the socket");
 	}
-	if (bind_local(s, p, what) < 0)
+	if (bind_local(c, s, p, what) < 0)
 		return close(s), -1;
 	if (connect(s, (struct sockaddr *)&a, al) < 0 || set_int(s, SOL_SOCKET, SO_REUSEADDR, p->opts[IO_REUSEADDR]) < 0) {
 		int e = errno;
@@ -182,31 +110,6 @@ static int make_connect(struct inet_plan *p, const char *what)
 				  name_of(p, p->remote, p->rport, rn));
 	}
 	return s;
-}
-
-/* Writes len bytes in the current mode (a repair queue or plain), halving chunks on ENOMEM. */
-int send_all(int s, const unsigned char *d, size_t len)
-{
-	size_t off = 0, chunk = 1 << 20;
-	while (off < len) {
-		size_t c = len - off < chunk ? len - off : chunk;
-		ssize_t n = send(s, d + off, c, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && (errno == ENOMEM || errno == EAGAIN) && chunk > 1024) {
-			chunk /= 2;
-			continue;
-		}
-		if (n <= 0)
-			return -1;
-		off += (size_t)n;
-	}
-	return 0;
-}
-
-/* Room for len more bytes in a buffer (the program's sizes are set again afterwards). */
-void room(int s, int name, size_t len)
-{
-	int v = (int)(len * 2 + (1 << 20));
-	setsockopt(s, SOL_SOCKET, name, &v, sizeof v);
 }
 
 /* The keeper (ucr-tcplock, still the one of the image: same start time) is killed and waited
@@ -242,9 +145,9 @@ static int release_keeper(int pid, uint64_t start)
 	return ours;
 }
 
-static int fill_repaired(int s, struct inet_plan *p);
+static int fill_repaired(struct restore_ctx *c, int s, struct inet_plan *p);
 
-static int make_repaired(struct inet_plan *p, const char *what)
+static int make_repaired(struct restore_ctx *c, struct inet_plan *p, const char *what)
 {
 	int s = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (s < 0)
@@ -257,14 +160,14 @@ static int make_repaired(struct inet_plan *p, const char *what)
 		close(s);
 		return proto_fail("files", what, errno, "cannot start repairing the connection (TCP_REPAIR needs CAP_NET_ADMIN)");
 	}
-	if (bind_local(s, p, what) < 0)
+	if (bind_local(c, s, p, what) < 0)
 		return close(s), -1;
 	struct sockaddr_storage a;
 	char ln[64], rn[64];
 	socklen_t al = mkaddr(p, p->remote, p->rport, &a);
 	int kept = p->keeper && release_keeper(p->keeper, p->keeper_start), r;
 	/* the keeper's sockets are closed by the time it is reaped; allow for a slow unhash */
-	for (int i = 0; (r = connect(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRNOTAVAIL && ((kept && i < 200) || still_dying(i)); i++)
+	for (int i = 0; (r = connect(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRNOTAVAIL && ((kept && i < 200) || still_dying(c, i)); i++)
 		if (kept && i < 200)
 			usleep(10000);
 	if (r < 0) {
@@ -292,7 +195,7 @@ static int make_repaired(struct inet_plan *p, const char *what)
 	room(s, SO_SNDBUFFORCE, p->sqlen);
 	if (p->rq_obj >= 0 || p->sq_obj >= 0)
 		return s; /* queues, window and options at release: the objects fill while pages stream */
-	if (fill_repaired(s, p) < 0) {
+	if (fill_repaired(c, s, p) < 0) {
 		close(s);
 		return proto_fail("files", what, errno, "cannot queue %zu received and %zu sent bytes again", p->rqlen, p->sqlen);
 	}
@@ -304,14 +207,14 @@ static int make_repaired(struct inet_plan *p, const char *what)
 }
 
 /* len bytes of a queue: from the plan, or (obj >= 0) from offset off of content object obj */
-static int send_queue(int s, const unsigned char *d, int obj, size_t off, size_t len)
+static int send_queue(struct restore_ctx *c, int s, const unsigned char *d, int obj, size_t off, size_t len)
 {
 	if (obj < 0)
 		return send_all(s, d + off, len);
 	static unsigned char buf[1 << 20];
 	while (len) {
-		size_t c = len < sizeof buf ? len : sizeof buf;
-		ssize_t n = pread(plan.objs[obj].hfd, buf, c, (off_t)off);
+		size_t chunk = len < sizeof buf ? len : sizeof buf;
+		ssize_t n = pread(c->plan->objs[obj].hfd, buf, chunk, (off_t)off);
 		if (n <= 0)
 			return errno = n < 0 ? errno : EIO, -1;
 		if (send_all(s, buf, (size_t)n) < 0)
@@ -323,50 +226,50 @@ static int send_queue(int s, const unsigned char *d, int obj, size_t off, size_t
 
 /* The receive queue, the sent part of the send queue, then the window (which must not lie
  * beyond what was received). */
-static int fill_repaired(int s, struct inet_plan *p)
+static int fill_repaired(struct restore_ctx *c, int s, struct inet_plan *p)
 {
 	struct tcp_repair_window win = { p->window[0], p->window[1], p->window[2], p->window[3],
 					 p->window[4] - (p->state == INET_CLOSE_WAIT) };
-	if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || send_queue(s, p->rq, p->rq_obj, 0, p->rqlen) < 0 ||
+	if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || send_queue(c, s, p->rq, p->rq_obj, 0, p->rqlen) < 0 ||
 	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
-	    send_queue(s, p->sq, p->sq_obj, 0, p->sqlen - (size_t)p->unsent) < 0 || set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
+	    send_queue(c, s, p->sq, p->sq_obj, 0, p->sqlen - (size_t)p->unsent) < 0 || set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
 		return -1;
 	return setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &win, sizeof win);
 }
 
-int open_inet_sockets(void)
+int open_inet_sockets(struct restore_ctx *c)
 {
 	char what[64];
 	requeue = 0;
-	for (int i = 0; i < plan.nfiles; i++)
-		if (plan.files[i].kind == FILE_INET && plan.files[i].in->ndgrams)
+	for (int i = 0; i < c->plan->nfiles; i++)
+		if (c->plan->files[i].kind == FILE_INET && c->plan->files[i].in->ndgrams)
 			requeue = 1;
 	/* listeners first: connections then bind over their ports in repair mode */
 	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < plan.nfiles; i++) {
-			struct file_plan *f = &plan.files[i];
+		for (int i = 0; i < c->plan->nfiles; i++) {
+			struct file_plan *f = &c->plan->files[i];
 			if (f->kind != FILE_INET || (f->in->mode == INET_PLAIN) != (pass == 0))
 				continue;
 			struct inet_plan *p = f->in;
 			snprintf(what, sizeof what, "%s socket (file %d)", p->proto == IPPROTO_TCP ? "TCP" : "UDP", f->id);
-			int s = p->mode == INET_PLAIN    ? make_plain(p, what)
-				: p->mode == INET_REPAIR ? make_repaired(p, what)
-				: p->mode == INET_CONNECT ? make_connect(p, what)
+			int s = p->mode == INET_PLAIN    ? make_plain(c, p, what)
+				: p->mode == INET_REPAIR ? make_repaired(c, p, what)
+				: p->mode == INET_CONNECT ? make_connect(c, p, what)
 							  : make_reset(p, what);
 			if (s < 0)
 				return -1;
 			if (fcntl(s, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND)) < 0 ||
-			    (f->hfd = fcntl(s, F_DUPFD_CLOEXEC, ctx.base)) < 0) {
+			    (f->hfd = fcntl(s, F_DUPFD_CLOEXEC, c->base)) < 0) {
 				close(s);
 				return proto_fail("files", what, errno, "cannot place the socket");
 			}
 			close(s);
 		}
-	if (requeue && requeue_datagrams() < 0)
+	if (requeue && requeue_datagrams(c) < 0)
 		return -1;
 	/* the program's socket filters, last (one might drop the datagrams queued again) */
-	for (int i = 0; i < plan.nfiles; i++) {
-		struct file_plan *f = &plan.files[i];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
 		struct inet_plan *p = f->in;
 		if (f->kind != FILE_INET || !p->filterlen)
 			continue;
@@ -377,18 +280,18 @@ int open_inet_sockets(void)
 	return 0;
 }
 
-int inet_release(void)
+int inet_release(struct restore_ctx *c)
 {
 	char what[64];
-	for (int i = 0; i < plan.nfiles; i++) {
-		struct file_plan *f = &plan.files[i];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
 		if (f->kind != FILE_INET)
 			continue;
 		struct inet_plan *p = f->in;
 		int s = f->hfd;
 		snprintf(what, sizeof what, "TCP socket (file %d)", f->id);
 		if (p->mode == INET_REPAIR && (p->rq_obj >= 0 || p->sq_obj >= 0) &&
-		    (fill_repaired(s, p) < 0 || (p->unsent == 0 && set_opts(s, p) < 0)))
+		    (fill_repaired(c, s, p) < 0 || (p->unsent == 0 && set_opts(s, p) < 0)))
 			return proto_fail("finish", what, errno, "cannot queue %zu received and %zu sent bytes again", p->rqlen, p->sqlen);
 		if (p->mode == INET_REPAIR) {
 			if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) < 0 ||
@@ -396,7 +299,7 @@ int inet_release(void)
 				return proto_fail("finish", what, errno, "cannot take the connection out of repair mode");
 			if (p->unsent) {
 				room(s, SO_SNDBUFFORCE, (size_t)p->unsent);
-				if (send_queue(s, p->sq, p->sq_obj, p->sqlen - (size_t)p->unsent, (size_t)p->unsent) < 0 || set_opts(s, p) < 0)
+				if (send_queue(c, s, p->sq, p->sq_obj, p->sqlen - (size_t)p->unsent, (size_t)p->unsent) < 0 || set_opts(s, p) < 0)
 					return proto_fail("finish", what, errno, "cannot send the %d bytes never sent", p->unsent);
 			}
 			if (p->state == INET_FIN_WAIT2 && shutdown(s, SHUT_WR) < 0)

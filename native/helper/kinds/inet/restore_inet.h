@@ -1,23 +1,25 @@
-/* Internal to restore_inet.c and restore_inet_peer.c. */
+/* Internal to the inet restart: restore_inet.c, restore_inet_peer.c, inet_sock.c (socket helpers). */
 #ifndef UCR_RESTORE_INET_H
 #define UCR_RESTORE_INET_H
 #include <sys/socket.h>
 
 #include "plan.h"
+#include "restore.h"
 
-/* the address text:port of p's family; "" is the any address */
+/* inet_sock.c: the address text:port of p's family; "" is the any address */
 socklen_t mkaddr(const struct inet_plan *p, const char *text, int port, struct sockaddr_storage *a);
 /* "a.b.c.d:port" or "[v6]:port", for messages */
 const char *name_of(const struct inet_plan *p, const char *addr, int port, char out[64]);
 int set_int(int s, int level, int name, int v);
 /* the options of inet.h but SO_REUSEADDR; buffer sizes only when they differ from the socket's */
 int set_opts(int s, const struct inet_plan *p);
-int bind_local(int s, const struct inet_plan *p, const char *what);
 /* len bytes in the socket's current mode (a repair queue or plain), chunks halved on ENOMEM */
 int send_all(int s, const unsigned char *d, size_t len);
 /* raises a buffer (SO_SNDBUFFORCE/SO_RCVBUFFORCE) for len more bytes */
 void room(int s, int name, size_t len);
+/* restore_inet.c */
+int bind_local(struct restore_ctx *c, int s, const struct inet_plan *p, const char *what);
 /* restore_inet_peer.c */
 int make_reset(struct inet_plan *p, const char *what);
-int requeue_datagrams(void);
+int requeue_datagrams(struct restore_ctx *c);
 #endif

@@ -18,7 +18,6 @@
 #include "restore.h"
 #include "restore_inet.h"
 
-extern struct plan plan;
 
 /* Connected to a temporary peer on loopback that writes the queue and resets the connection;
  * mode peer-closed: closes it instead (the socket reads the bytes, then EOF; writing to the
@@ -90,11 +89,11 @@ static int count_datagrams(int s, int want)
 /* Each queued datagram is sent again from its sender's address (a temporary socket bound there
  * with SO_REUSEADDR: the image's own UDP sockets bound with it too meanwhile) to the socket's
  * address on loopback, in order; then SO_REUSEADDR is put back as it was. */
-int requeue_datagrams(void)
+int requeue_datagrams(struct restore_ctx *c)
 {
 	char what[64], nm[64];
-	for (int i = 0; i < plan.nfiles; i++) {
-		struct file_plan *f = &plan.files[i];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
 		struct inet_plan *p = f->in;
 		if (f->kind != FILE_INET || !p->ndgrams)
 			continue;
@@ -127,8 +126,8 @@ int requeue_datagrams(void)
 		if (set_opts(f->hfd, p) < 0)
 			return proto_fail("files", what, errno, "cannot set the socket's options");
 	}
-	for (int i = 0; i < plan.nfiles; i++) {
-		struct file_plan *f = &plan.files[i];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
 		if (f->kind == FILE_INET && f->in->proto == IPPROTO_UDP && set_int(f->hfd, SOL_SOCKET, SO_REUSEADDR, f->in->opts[IO_REUSEADDR]) < 0)
 			return proto_fail("files", "UDP socket", errno, "cannot set SO_REUSEADDR");
 	}

@@ -26,7 +26,6 @@
 #include "restore.h"
 
 extern struct plan plan;
-uint64_t ipc_shm_bytes;
 
 union semun_u {
 	int val;
@@ -170,12 +169,12 @@ static int fill(struct ipc_plan *o, const char *obj)
 	return 0;
 }
 
-int ipc_create(void)
+int ipc_create(struct restore_ctx *c)
 {
-	if (plan.ipcns && unshare(CLONE_NEWIPC) < 0)
+	if (c->plan->ipcns && unshare(CLONE_NEWIPC) < 0)
 		return proto_fail("ipc", "namespace", errno, "cannot create a new IPC namespace");
-	for (int i = 0; i < plan.nipcs; i++) {
-		struct ipc_plan *o = &plan.ipcs[i];
+	for (int i = 0; i < c->plan->nipcs; i++) {
+		struct ipc_plan *o = &c->plan->ipcs[i];
 		char obj[64];
 		obj_name(o, obj, sizeof obj);
 		if (o->keep && set_next_id(o) < 0)
@@ -206,24 +205,24 @@ int ipc_shm_id(int image_id)
 	return -1;
 }
 
-void ipc_release(void)
+void ipc_release(struct restore_ctx *c)
 {
-	for (int i = 0; i < plan.nipcs; i++)
-		if (plan.ipcs[i].addr) {
-			shmdt(plan.ipcs[i].addr);
-			plan.ipcs[i].addr = NULL;
+	for (int i = 0; i < c->plan->nipcs; i++)
+		if (c->plan->ipcs[i].addr) {
+			shmdt(c->plan->ipcs[i].addr);
+			c->plan->ipcs[i].addr = NULL;
 		}
 }
 
-void ipc_undo(void)
+void ipc_undo(struct restore_ctx *c)
 {
-	for (int i = 0; i < plan.nipcs; i++)
-		remove_one(&plan.ipcs[i]);
+	for (int i = 0; i < c->plan->nipcs; i++)
+		remove_one(&c->plan->ipcs[i]);
 }
 
 /* SHM records: segment index = the n-th shm object of the plan; offsets rise within a segment. */
 int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
-		    int check_only)
+		    int check_only, uint64_t *bytes)
 {
 	static int last_seg = -1;
 	static uint64_t next_off;
@@ -248,6 +247,6 @@ int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, u
 	last_seg = (int)h.task;
 	next_off = h.addr + len;
 	*digest = digest_add(*digest, crc);
-	ipc_shm_bytes += len;
+	*bytes += len;
 	return 0;
 }

@@ -100,12 +100,12 @@ int on_dump_objdump(struct dump_in *in, struct msg_dump_objdump *msg)
 	}
 	uint32_t digest = (uint32_t)seed;
 	uint64_t bytes = 0, records = 0;
-	pages_stored = 0;
+	pages_stored_since(1);
 	int r = object_dump(fd, (uint32_t)obj, runs, cnt, 3, &digest, &bytes, &records);
 	close(fd);
 	free(runs);
 	if (r < 0)
 		return -1;
-	EMIT_OBJDUMP(.bytes = bytes, .stored = pages_stored, .records = records, .digest = digest);
+	EMIT_OBJDUMP(.bytes = bytes, .stored = pages_stored_since(0), .records = records, .digest = digest);
 	return 0;
 }

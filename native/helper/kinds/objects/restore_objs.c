@@ -1,7 +1,7 @@
 /* Content objects of a restart, made by the helper before any task exists: shared anonymous
  * memory, memfds, unlinked and tmpfs files and removed directories (created again with their
  * holder's credentials, then given their owner and mode), filled by OBJECT records and sealed
- * last; and the files the restart made in the file system, removed again if it fails. */
+ * last. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -20,43 +20,6 @@
 #include "restore.h"
 
 extern struct plan plan;
-extern struct restore_ctx ctx;
-
-/* Files the restart made in the file system (socket files it bound, unlinked files it created
- * again), removed if the restart fails: each only while it is still the file made (same device
- * and inode), so nothing that took the path meanwhile is touched. files_undo() runs from a
- * signal handler too: lstat and unlink only. */
-struct made_file {
-	char *path;
-	dev_t dev;
-	ino_t ino;
-};
-static struct made_file *made;
-static int nmade;
-
-void files_created(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return;
-	struct made_file *more = realloc(made, (size_t)(nmade + 1) * sizeof *made);
-	if (!more)
-		return;
-	made = more;
-	made[nmade] = (struct made_file){ strdup(path), st.st_dev, st.st_ino };
-	if (made[nmade].path)
-		nmade++;
-}
-
-void files_undo(void)
-{
-	for (int i = 0; i < nmade; i++) {
-		struct stat st;
-		if (made[i].path && lstat(made[i].path, &st) == 0 && st.st_dev == made[i].dev && st.st_ino == made[i].ino)
-			(S_ISDIR(st.st_mode) ? rmdir : unlink)(made[i].path);
-	}
-	nmade = 0;
-}
 
 /* Makes an unlinked file (open O_RDWR) or a removed directory (open O_RDONLY) at path, with its
  * holder's credentials. */
@@ -188,10 +151,10 @@ static int create_memfd(struct obj_plan *sp)
 /* Shared anonymous memory is recreated as the kernel makes it (a shmem file named "dev/zero",
  * reached through /proc/self/map_files, which needs CAP_SYS_ADMIN; otherwise a memfd of that
  * name stands in); memfds with memfd_create. Sized now, filled by OBJECT records, sealed last. */
-int open_objs(void)
+int open_objs(struct restore_ctx *c)
 {
-	for (int i = 0; i < plan.nobjs; i++) {
-		struct obj_plan *sp = &plan.objs[i];
+	for (int i = 0; i < c->plan->nobjs; i++) {
+		struct obj_plan *sp = &c->plan->objs[i];
 		char obj[48];
 		snprintf(obj, sizeof obj, "shared memory object %d", sp->id);
 		int fd = -1;
@@ -252,10 +215,10 @@ int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len)
 }
 
 /* Once the contents are in: the memfds get their seals back. */
-int seal_objs(void)
+int seal_objs(struct restore_ctx *c)
 {
-	for (int i = 0; i < plan.nobjs; i++) {
-		struct obj_plan *sp = &plan.objs[i];
+	for (int i = 0; i < c->plan->nobjs; i++) {
+		struct obj_plan *sp = &c->plan->objs[i];
 		if (sp->kind == OBJ_MEMFD && sp->seals && fcntl(sp->hfd, F_ADD_SEALS, sp->seals) < 0)
 			return proto_fail("pages", sp->name, errno, "cannot seal memfd %s", sp->name);
 	}

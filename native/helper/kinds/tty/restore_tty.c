@@ -17,21 +17,8 @@
 #include "proto.h"
 #include "restore.h"
 
-extern struct plan plan;
 
 #define MAX_TRIES 4096
-
-/* The saved settings as the kernel takes them. */
-void tty_settings(const struct tty_plan *t, struct termios *tio, struct winsize *ws)
-{
-	memset(tio, 0, sizeof *tio);
-	tio->c_iflag = t->iflag, tio->c_oflag = t->oflag, tio->c_cflag = t->cflag, tio->c_lflag = t->lflag;
-	tio->c_line = t->line;
-	memcpy(tio->c_cc, t->cc, sizeof tio->c_cc < sizeof t->cc ? sizeof tio->c_cc : sizeof t->cc);
-	cfsetispeed(tio, t->ispeed);
-	cfsetospeed(tio, t->ospeed);
-	*ws = (struct winsize){ t->rows, t->cols, t->xpix, t->ypix };
-}
 
 static int make_pair(struct tty_plan *t)
 {
@@ -76,19 +63,19 @@ static int make_pair(struct tty_plan *t)
 	return t->master_hfd < 0 || t->slave_hfd < 0 ? proto_fail("files", obj, errno, "cannot place the pty") : 0;
 }
 
-int open_ttys(void)
+int open_ttys(struct restore_ctx *c)
 {
-	for (int i = 0; i < plan.nttys; i++)
-		if (make_pair(&plan.ttys[i]) < 0)
+	for (int i = 0; i < c->plan->nttys; i++)
+		if (make_pair(&c->plan->ttys[i]) < 0)
 			return -1;
 	return 0;
 }
 
 /* A pty's master or slave file object: the master is the one open file of the pair; each
  * slave object is the slave opened again with its flags. */
-int open_tty_file(struct file_plan *fp)
+int open_tty_file(struct restore_ctx *c, struct file_plan *fp)
 {
-	struct tty_plan *t = &plan.ttys[fp->tty];
+	struct tty_plan *t = &c->plan->ttys[fp->tty];
 	char obj[32];
 	snprintf(obj, sizeof obj, "/dev/pts/%d", t->index);
 	int fd;
@@ -103,10 +90,10 @@ int open_tty_file(struct file_plan *fp)
 }
 
 /* Once every object is open: exclusive mode and the lock. */
-int finish_ttys(void)
+int finish_ttys(struct restore_ctx *c)
 {
-	for (int i = 0; i < plan.nttys; i++) {
-		struct tty_plan *t = &plan.ttys[i];
+	for (int i = 0; i < c->plan->nttys; i++) {
+		struct tty_plan *t = &c->plan->ttys[i];
 		int one = 1;
 		if ((t->excl && ioctl(t->slave_hfd, TIOCEXCL) < 0) || (t->locked && ioctl(t->master_hfd, TIOCSPTLCK, &one) < 0))
 			return proto_fail("files", "pty", errno, "cannot lock /dev/pts/%d again", t->index);

@@ -25,35 +25,6 @@
 
 #define QUEUE_MAX (4 << 20) /* as memfds: the data travels in the metadata */
 
-void sb_add(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	for (;;) {
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (b->p && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap + (size_t)n + 1) * 2;
-		char *q = realloc(b->p, cap);
-		if (!q)
-			return;
-		b->p = q;
-		b->cap = cap;
-	}
-}
-
-void sb_hex(struct sbuf *b, const void *buf, size_t len)
-{
-	char *h = hex_dup(buf, len);
-	sb_add(b, "\"%s\"", h ? h : "");
-	free(h);
-}
-
 /* One sock_diag message of the dump as JSON. */
 static void diag_entry(struct sbuf *b, struct unix_diag_msg *m, int len)
 {
@@ -158,18 +129,6 @@ int on_dump_unixdiag(struct dump_in *in, struct msg_dump_unixdiag *msg)
 }
 
 /* The tracee's socket, as an fd of the helper (the same open file). */
-int grab_fd(pid_t pid, int fd)
-{
-	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pfd < 0)
-		return -1;
-	int s = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
-	int e = errno;
-	close(pfd);
-	errno = e;
-	return s;
-}
-
 static void close_rights(struct msghdr *mh, int *rights, int *creds)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {

@@ -24,13 +24,11 @@
 #include "restore.h"
 #include "restore_inet.h"
 
-extern struct plan plan;
-extern struct restore_ctx ctx;
 
-static struct unix_plan *ux(int id)
+static struct unix_plan *ux(struct restore_ctx *c, int id)
 {
-	int i = id < 0 ? -1 : plan_find_file(&plan, id);
-	return i >= 0 && plan.files[i].kind == FILE_UNIX ? plan.files[i].ux : NULL;
+	int i = id < 0 ? -1 : plan_find_file(c->plan, id);
+	return i >= 0 && c->plan->files[i].kind == FILE_UNIX ? c->plan->files[i].ux : NULL;
 }
 
 static socklen_t addr_of(const char *name, size_t len, struct sockaddr_un *a)
@@ -81,9 +79,9 @@ static int bind_name(int fd, const struct unix_plan *u, const char *obj)
 
 /* fd (of u) connects to the listener (or a temporary one bound to acc's name); returns the
  * accepted fd. */
-static int connect_via(struct unix_plan *u, int fd, struct unix_plan *acc, const char *obj)
+static int connect_via(struct restore_ctx *c, struct unix_plan *u, int fd, struct unix_plan *acc, const char *obj)
 {
-	struct unix_plan *l = ux(u->listener);
+	struct unix_plan *l = ux(c, u->listener);
 	int lfd = l ? l->fd : -1;
 	if (u->listener >= 0 && (!l || !l->listening))
 		return proto_fail("files", obj, EINVAL, "the listener of a unix connection is not a listening socket");
@@ -145,10 +143,10 @@ struct sender {
 /* A datagram socket that can send as `name`: the plan's socket bound to it, else a temporary
  * one bound to it (a stale socket file at the path is replaced; with the credentials of task,
  * the receiver's holder) or unnamed. */
-static int sender_for(int task, const char *name, size_t len, struct sender **tmp, int *ntmp, const char *obj)
+static int sender_for(struct restore_ctx *c, int task, const char *name, size_t len, struct sender **tmp, int *ntmp, const char *obj)
 {
-	for (int i = 0; len && i < plan.nfiles; i++) {
-		struct unix_plan *v = plan.files[i].kind == FILE_UNIX ? plan.files[i].ux : NULL;
+	for (int i = 0; len && i < c->plan->nfiles; i++) {
+		struct unix_plan *v = c->plan->files[i].kind == FILE_UNIX ? c->plan->files[i].ux : NULL;
 		if (v && v->type == SOCK_DGRAM && v->namelen == len && !memcmp(v->name, name, len) && v->fd >= 0)
 			return v->fd;
 	}
@@ -188,20 +186,20 @@ static int sender_for(int task, const char *name, size_t len, struct sender **tm
 
 /* Datagrams that did not all come from the socket's peer: each sent again by its own sender to
  * the socket's name, in order, before any datagram socket connects. */
-static int send_by_senders(void)
+static int send_by_senders(struct restore_ctx *c)
 {
 	struct sender *tmp = NULL;
 	int ntmp = 0, err = 0;
 	char obj[48];
-	for (int i = 0; i < plan.nfiles && !err; i++) {
-		struct unix_plan *u = plan.files[i].kind == FILE_UNIX ? plan.files[i].ux : NULL;
+	for (int i = 0; i < c->plan->nfiles && !err; i++) {
+		struct unix_plan *u = c->plan->files[i].kind == FILE_UNIX ? c->plan->files[i].ux : NULL;
 		if (!u || !u->from)
 			continue;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", plan.files[i].id);
+		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
 		struct sockaddr_un a;
 		socklen_t al = addr_of(u->name, u->namelen, &a);
 		for (int m = 0; m < u->nmsgs && !err; m++) {
-			int s = sender_for(u->task, u->from[m], u->fromlen[m], &tmp, &ntmp, obj);
+			int s = sender_for(c, u->task, u->from[m], u->fromlen[m], &tmp, &ntmp, obj);
 			int big = (int)(u->msglen[m] + (1 << 20));
 			if (s < 0 || setsockopt(s, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) < 0 ||
 			    sendto(s, u->msgs[m], u->msglen[m], MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, al) != (ssize_t)u->msglen[m])
@@ -221,18 +219,18 @@ static int send_by_senders(void)
 
 /* Clients whose connections waited in an accept queue connect again, in queue order, so they
  * wait there again (nothing accepts them before the tasks run). */
-static int connect_waiting(void)
+static int connect_waiting(struct restore_ctx *c)
 {
 	char obj[48];
 	for (int place = 0;; place++) {
 		int found = 0;
-		for (int i = 0; i < plan.nfiles; i++) {
-			struct unix_plan *u = plan.files[i].kind == FILE_UNIX ? plan.files[i].ux : NULL;
+		for (int i = 0; i < c->plan->nfiles; i++) {
+			struct unix_plan *u = c->plan->files[i].kind == FILE_UNIX ? c->plan->files[i].ux : NULL;
 			if (!u || u->pending != place)
 				continue;
 			found = 1;
-			struct unix_plan *l = ux(u->listener);
-			snprintf(obj, sizeof obj, "file %d (unix socket)", plan.files[i].id);
+			struct unix_plan *l = ux(c, u->listener);
+			snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
 			if (!l || !l->listening || l->type != u->type || !l->namelen)
 				return proto_fail("files", obj, EINVAL, "a connection waits in the accept queue of a socket that is not a listener");
 			struct sockaddr_un a;
@@ -272,17 +270,17 @@ static int finish(struct file_plan *f, struct unix_plan *u, const char *obj)
 	return 0;
 }
 
-int open_unix_sockets(void)
+int open_unix_sockets(struct restore_ctx *c)
 {
 	char obj[48];
 	/* sockets, pairs */
-	for (int i = 0; i < plan.nfiles; i++) {
-		struct file_plan *f = &plan.files[i];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
 		struct unix_plan *u = f->ux, *p;
 		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
 		if (f->kind != FILE_UNIX || u->fd >= 0 || u->conn == UNIX_ACCEPTED)
 			continue;
-		p = ux(u->peer);
+		p = ux(c, u->peer);
 		if (u->peer >= 0 && (!p || p->type != u->type))
 			return proto_fail("files", obj, EINVAL, "the peer of a unix socket is not a unix socket of its type");
 		if (u->conn == UNIX_PAIR) {
@@ -298,38 +296,38 @@ int open_unix_sockets(void)
 		}
 	}
 	/* names, listeners */
-	for (int i = 0; i < plan.nfiles; i++) {
-		struct unix_plan *u = plan.files[i].ux;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", plan.files[i].id);
-		if (plan.files[i].kind != FILE_UNIX || u->conn == UNIX_ACCEPTED)
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct unix_plan *u = c->plan->files[i].ux;
+		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
+		if (c->plan->files[i].kind != FILE_UNIX || u->conn == UNIX_ACCEPTED)
 			continue;
 		if (u->namelen && bind_name(u->fd, u, obj) < 0)
 			return -1;
 		if (u->listening && listen(u->fd, u->backlog) < 0)
 			return proto_fail("files", obj, errno, "cannot listen on the unix socket");
 	}
-	if (send_by_senders() < 0)
+	if (send_by_senders(c) < 0)
 		return -1;
 	/* connections */
-	for (int i = 0; i < plan.nfiles; i++) {
-		struct file_plan *f = &plan.files[i];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
 		struct unix_plan *u = f->ux, *p;
 		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
 		if (f->kind != FILE_UNIX)
 			continue;
-		p = ux(u->peer);
+		p = ux(c, u->peer);
 		if (u->conn == UNIX_CLIENT && u->pending >= 0) {
 			continue; /* below */
 		} else if (u->conn == UNIX_CLIENT) {
 			if (!p || p->conn != UNIX_ACCEPTED || p->peer != f->id)
 				return proto_fail("files", obj, EINVAL, "a unix client without its accepted end");
-			if ((p->fd = connect_via(u, u->fd, p, obj)) < 0)
+			if ((p->fd = connect_via(c, u, u->fd, p, obj)) < 0)
 				return -1;
 		} else if (u->conn == UNIX_ACCEPTED && u->peer < 0) { /* the client is gone */
-			int c = socket(AF_UNIX, u->type | SOCK_CLOEXEC, 0);
-			if (c < 0 || (u->fd = connect_via(u, c, u, obj)) < 0)
-				return c < 0 ? proto_fail("files", obj, errno, "cannot create a unix socket") : -1;
-			u->tmp = c;
+			int cs = socket(AF_UNIX, u->type | SOCK_CLOEXEC, 0);
+			if (cs < 0 || (u->fd = connect_via(c, u, cs, u, obj)) < 0)
+				return cs < 0 ? proto_fail("files", obj, errno, "cannot create a unix socket") : -1;
+			u->tmp = cs;
 		} else if (u->conn == UNIX_DGRAM) {
 			struct sockaddr_un a;
 			if (!p || !p->namelen)
@@ -339,29 +337,29 @@ int open_unix_sockets(void)
 				return proto_fail("files", obj, errno, "cannot connect the datagram socket again%s", fs_who(f->task));
 		}
 	}
-	if (connect_waiting() < 0)
+	if (connect_waiting(c) < 0)
 		return -1;
 	/* queues, written by the peer */
-	for (int i = 0; i < plan.nfiles; i++) {
-		struct unix_plan *u = plan.files[i].ux;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", plan.files[i].id);
-		if (plan.files[i].kind != FILE_UNIX || !u->nmsgs || u->from)
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct unix_plan *u = c->plan->files[i].ux;
+		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
+		if (c->plan->files[i].kind != FILE_UNIX || !u->nmsgs || u->from)
 			continue;
-		int w = u->peer >= 0 && ux(u->peer) ? ux(u->peer)->fd : u->tmp;
+		int w = u->peer >= 0 && ux(c, u->peer) ? ux(c, u->peer)->fd : u->tmp;
 		if (w < 0)
 			return proto_fail("files", obj, EINVAL, "data queued at a unix socket that has no peer");
 		if (fill(w, u, obj) < 0)
 			return -1;
 	}
 	/* temporary peers closed, state, unlinked names, then every socket at a high fd */
-	for (int i = 0; i < plan.nfiles; i++) {
-		struct file_plan *f = &plan.files[i];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
 		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
 		if (f->kind == FILE_UNIX && finish(f, f->ux, obj) < 0)
 			return -1;
 	}
-	for (int i = 0; i < plan.nfiles; i++) {
-		struct file_plan *f = &plan.files[i];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
 		if (f->kind != FILE_UNIX)
 			continue;
 		struct unix_plan *u = f->ux;
@@ -369,7 +367,7 @@ int open_unix_sockets(void)
 		const char *p = path_of(u->name, u->namelen, path);
 		if (p && u->unlinked && u->conn != UNIX_ACCEPTED)
 			fs_unlink(f->task, p);
-		f->hfd = fcntl(u->fd, F_DUPFD_CLOEXEC, ctx.base);
+		f->hfd = fcntl(u->fd, F_DUPFD_CLOEXEC, c->base);
 		close(u->fd);
 		if (f->hfd < 0)
 			return proto_fail("files", "unix socket", errno, "cannot place the socket");

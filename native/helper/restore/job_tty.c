@@ -17,7 +17,17 @@
 
 #include "restore.h"
 
-extern struct plan plan;
+/* The saved settings as the kernel takes them. */
+void tty_settings(const struct tty_plan *t, struct termios *tio, struct winsize *ws)
+{
+	memset(tio, 0, sizeof *tio);
+	tio->c_iflag = t->iflag, tio->c_oflag = t->oflag, tio->c_cflag = t->cflag, tio->c_lflag = t->lflag;
+	tio->c_line = t->line;
+	memcpy(tio->c_cc, t->cc, sizeof tio->c_cc < sizeof t->cc ? sizeof tio->c_cc : sizeof t->cc);
+	cfsetispeed(tio, t->ispeed);
+	cfsetospeed(tio, t->ospeed);
+	*ws = (struct winsize){ t->rows, t->cols, t->xpix, t->ypix };
+}
 
 static struct {
 	int held;    /* the job's modes are on the terminal */
@@ -33,14 +43,14 @@ static int same_ws(const struct winsize *a, const struct winsize *b)
 	return a->ws_row == b->ws_row && a->ws_col == b->ws_col && a->ws_xpixel == b->ws_xpixel && a->ws_ypixel == b->ws_ypixel;
 }
 
-void jobtty_take(int fd)
+void jobtty_take(const struct plan *pl, int fd)
 {
 	struct winsize now;
-	if (jt.held || !plan.jobtty.settings || tcgetattr(fd, &jt.caller) < 0 || ioctl(fd, TIOCGWINSZ, &now) < 0)
+	if (jt.held || !pl->jobtty.settings || tcgetattr(fd, &jt.caller) < 0 || ioctl(fd, TIOCGWINSZ, &now) < 0)
 		return;
 	int resized = jt.started && !(jt.ws_left && same_ws(&now, &jt.caller_ws));
 	if (!jt.started)
-		tty_settings(&plan.jobtty, &jt.job, &jt.job_ws);
+		tty_settings(&pl->jobtty, &jt.job, &jt.job_ws);
 	jt.started = 1;
 	jt.caller_ws = now;
 	jt.ws_set = !resized && !same_ws(&jt.job_ws, &now) && ioctl(fd, TIOCSWINSZ, &jt.job_ws) == 0;
@@ -74,7 +84,7 @@ void jobtty_give_back(int fd)
  * that shell continues it in the foreground, the job gets the terminal back and is continued.
  * A job stopped otherwise (SIGSTOP) gets the terminal back when it is continued while the
  * caller's group is in the foreground. */
-int jobtty_wait(pid_t root, int fd, pid_t caller_fg, int *st)
+int jobtty_wait(const struct plan *pl, pid_t root, int fd, pid_t caller_fg, int *st)
 {
 	pid_t job = getpgid(root);
 	for (;;) {
@@ -96,7 +106,7 @@ int jobtty_wait(pid_t root, int fd, pid_t caller_fg, int *st)
 		/* continued: in the foreground again, the job gets the terminal; in the background
 		 * (bg), it runs there as its own job would */
 		if (tcgetpgrp(fd) == getpgrp()) {
-			jobtty_take(fd);
+			jobtty_take(pl, fd);
 			tcsetpgrp(fd, job);
 		}
 		if (WIFSTOPPED(*st))

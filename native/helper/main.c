@@ -8,7 +8,6 @@
  *   ucr-helper proto-echo            decode protocol lines and write them back (test/protocol.test.ts)
  * See proto.h for the control protocol. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,65 +18,10 @@
 
 #include "fault.h"
 #include "helper.h"
+#include "kind.h"
 #include "proto.h"
 
-int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end)
-{
-	char path[64], line[4096];
-	snprintf(path, sizeof path, "/proc/%d/maps", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	int found = -1;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long long s, e;
-		char *nm = strrchr(line, ' ');
-		if (!nm || sscanf(line, "%llx-%llx", &s, &e) != 2)
-			continue;
-		nm++;
-		nm[strcspn(nm, "\n")] = 0;
-		if (!strcmp(nm, name)) {
-			*start = s;
-			*end = e;
-			found = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-int thread_is_zombie(pid_t pid, pid_t tid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
-}
-
-int count_vmas(pid_t pid)
-{
-	char path[64], line[4096];
-	snprintf(path, sizeof path, "/proc/%d/maps", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	int n = 0;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long long s;
-		if (sscanf(line, "%llx", &s) == 1 && s < 0x800000000000ULL)
-			n++;
-	}
-	fclose(f);
-	return n;
-}
+extern const struct kind_ops *const helper_kinds[]; /* kinds.c */
 
 /* Restart: the coordinator is gone. Exiting ends the tracer workers (their PR_SET_PDEATHSIG),
  * so every task being restored dies (PTRACE_O_EXITKILL, or its own PR_SET_PDEATHSIG). The
@@ -112,10 +56,11 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "proto-echo")) /* the protocol's contract test */
 		return proto_echo();
 	if (argc >= 2 && !strcmp(argv[1], "dump"))
-		return helper_dump(argc == 4 && !strcmp(argv[2], "--partial") ? argv[3] : NULL);
+		return helper_dump(argc == 4 && !strcmp(argv[2], "--partial") ? argv[3] : NULL, helper_kinds);
 	if (argc >= 2 && !strcmp(argv[1], "restore"))
 		return helper_restore(argc == 3 && !strcmp(argv[2], "--detach"),
-				      argc == 3 && !strcmp(argv[2], "--check") ? 1 : argc == 3 && !strcmp(argv[2], "--verify") ? 2 : 0);
+				      argc == 3 && !strcmp(argv[2], "--check") ? 1 : argc == 3 && !strcmp(argv[2], "--verify") ? 2 : 0,
+				      helper_kinds);
 	fprintf(stderr, "usage: ucr-helper dump | restore [--detach | --check | --verify]\n");
 	return 2;
 }

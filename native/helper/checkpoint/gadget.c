@@ -1,0 +1,95 @@
+/* The gadget a frozen task runs injected calls through during a checkpoint command: mapped
+ * through a `syscall` instruction of its vdso, unmapped again before the command ends. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "batch.h"
+#include "fault.h"
+#include "helper.h"
+#include "proto.h"
+#include "tracee.h"
+
+#include "dump.h"
+
+/* Finds a `syscall` instruction (0f 05) in the task's [vdso] to bootstrap injection. */
+static uint64_t find_vdso_syscall(pid_t pid)
+{
+	uint64_t start, end;
+	if (find_special_vma(pid, "[vdso]", &start, &end) < 0 || end - start > 65536)
+		return 0;
+	unsigned char buf[65536];
+	if (t_read_mem(pid, start, buf, end - start) < 0)
+		return 0;
+	for (uint64_t i = 0; i + 1 < end - start; i++)
+		if (buf[i] == 0x0f && buf[i + 1] == 0x05)
+			return start + i;
+	return 0;
+}
+
+/* Maps a gadget in the task through its vdso `syscall`; signals stay blocked meanwhile. */
+int gadget_map(struct tracee *task)
+{
+	uint64_t insn = find_vdso_syscall(task->pid);
+	if (!insn)
+		return proto_fail("inject", "vdso", ENOENT, "no syscall instruction found in [vdso]");
+	uint64_t all = ~0ULL;
+	if (ptrace(PTRACE_SETSIGMASK, task->pid, (void *)8, &all) < 0)
+		return proto_fail("inject", "sigmask", errno, "cannot block signals");
+	const uint64_t a[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+				MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
+	long ret;
+	if (t_inject_via_syscall_stops(task, insn, SYS_mmap, a, &ret) < 0)
+		return proto_fail("inject", "gadget", errno, "cannot inject mmap");
+	/* mlockall(MCL_FUTURE) locks the gadget too: a task that locked more than its
+	 * RLIMIT_MEMLOCK while privileged (then dropped privilege) may map nothing more. The
+	 * limit is lifted for this one mmap and put back at once. */
+	struct rlimit64 lim, none = { RLIM64_INFINITY, RLIM64_INFINITY };
+	if (ret == -EAGAIN && prlimit64(task->pid, RLIMIT_MEMLOCK, NULL, &lim) == 0 &&
+	    prlimit64(task->pid, RLIMIT_MEMLOCK, &none, NULL) == 0) {
+		int r = t_inject_via_syscall_stops(task, insn, SYS_mmap, a, &ret), e = errno;
+		if (prlimit64(task->pid, RLIMIT_MEMLOCK, &lim, NULL) < 0)
+			return proto_fail("inject", "gadget", errno, "cannot put RLIMIT_MEMLOCK back");
+		if (r < 0)
+			return proto_fail("inject", "gadget", e, "cannot inject mmap");
+	}
+	if (SYSCALL_FAILED(ret))
+		return proto_fail("inject", "gadget", (int)-ret, "mmap in the task failed");
+	task->gadget = (uint64_t)ret;
+	task->scratch = task->gadget + GADGET_CODE_SIZE;
+	task->scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
+	static const unsigned char code[] = { 0x0f, 0x05, 0xcc };
+	size_t blen;
+	const unsigned char *bcode = batch_code(&blen);
+	if (t_write_mem(task->pid, task->gadget, code, sizeof code) < 0 ||
+	    t_write_mem(task->pid, task->gadget + BATCH_CODE_OFF, bcode, blen) < 0)
+		return proto_fail("inject", "gadget", errno, "cannot write the gadget");
+	if (fault_at("inject", task->pid))
+		return proto_fail("inject", "gadget", ECANCELED, FAULT_MSG);
+	return 0;
+}
+
+void gadget_unmap(struct tracee *task)
+{
+	if (!task->gadget)
+		return;
+	long ret;
+	const uint64_t a[6] = { task->gadget, GADGET_SIZE, 0, 0, 0, 0 };
+	t_inject_via_syscall_stops(task, task->gadget, SYS_munmap, a, &ret);
+	task->gadget = 0;
+}
+
+int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
+	      const char *what)
+{
+	if (t_inject(task, nr, a1, a2, a3, a4, 0, 0, ret) < 0)
+		return proto_fail("inject", what, errno, "cannot run %s in the task", what);
+	return 0;
+}

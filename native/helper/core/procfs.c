@@ -1,0 +1,64 @@
+/* What the helper reads about a process from /proc (and pidfds): mappings, thread states, a
+ * copy of one of its fds. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end)
+{
+	char path[64], line[4096];
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int found = -1;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long s, e;
+		char *nm = strrchr(line, ' ');
+		if (!nm || sscanf(line, "%llx-%llx", &s, &e) != 2)
+			continue;
+		nm++;
+		nm[strcspn(nm, "\n")] = 0;
+		if (!strcmp(nm, name)) {
+			*start = s;
+			*end = e;
+			found = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+int thread_is_zombie(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+int grab_fd(pid_t pid, int fd)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return -1;
+	int s = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	int e = errno;
+	close(pfd);
+	errno = e;
+	return s;
+}

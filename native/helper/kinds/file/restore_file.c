@@ -1,0 +1,63 @@
+/* Files by path and their kin, opened by the helper before any task exists (at high fds every
+ * task inherits): a file opened again by its path with its holder's credentials, an fd the
+ * caller passed down (--inherit-fd), a content object opened again as an open file of its own;
+ * /proc files are opened by each task that holds one (in its finish step, restore_task.c). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "kind.h"
+#include "proto.h"
+#include "restore.h"
+
+
+static int open_path(struct file_plan *fp)
+{
+	int flags = fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+	int fd = fs_open(fp->task, fp->path, flags | O_NOCTTY, 0);
+	if (fd < 0)
+		return proto_fail("files", fp->path, errno, "cannot open the file%s", fs_who(fp->task));
+	if (lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 && errno != ESPIPE)
+		return proto_fail("files", fp->path, errno, "cannot seek to %llu", (unsigned long long)fp->pos);
+	fp->hfd = restore_high(fd);
+	return 0;
+}
+
+/* the object, opened again: an open file of its own (offset, access mode) */
+static int open_reopen(struct restore_ctx *c, struct file_plan *fp)
+{
+	struct obj_plan *sp = &c->plan->objs[fp->obj];
+	char self[64], obj[32];
+	snprintf(obj, sizeof obj, "file %d", fp->id);
+	snprintf(self, sizeof self, "/proc/self/fd/%d", sp->hfd);
+	int fd = open(self, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC);
+	if (fd < 0 || lseek(fd, (off_t)fp->pos, SEEK_SET) < 0)
+		return proto_fail("files", obj, errno, "cannot reopen %s", sp->name);
+	fp->hfd = restore_high(fd);
+	return 0;
+}
+
+static int file_open(struct restore_ctx *c, struct file_plan *fp)
+{
+	switch (fp->kind) {
+	case FILE_PATH:
+		return open_path(fp);
+	case FILE_INHERIT:
+		fp->hfd = fcntl(fp->srcfd, F_DUPFD_CLOEXEC, c->base);
+		return 0;
+	case FILE_REOPEN:
+		return open_reopen(c, fp);
+	default: /* FILE_PROC */
+		return 1;
+	}
+}
+
+static const int file_kinds[] = { FILE_PATH, FILE_INHERIT, FILE_REOPEN, FILE_PROC, 0 };
+
+const struct kind_ops file_ops = {
+	.name = "file",
+	.file_kinds = file_kinds,
+	.open_file = file_open,
+};

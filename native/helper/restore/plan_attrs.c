@@ -1,0 +1,37 @@
+/* The plan lines of a task's attributes (format in plan.h): `attrs <oom_score_adj> <membarrier
+ * registrations> <mlockall> <loginuid> <root|->` and one `sched <tid> <policy> <flags> <nice>
+ * <priority> <runtime> <deadline> <period> <util min> <util max> <personality>` per thread;
+ * restored by restore_attrs.c. Their handlers, on decoded messages (protocol/schema.mjs). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helper.h"
+#include "plan_parse.h"
+#include "proto.h"
+#include "proto_gen.h"
+
+int on_plan_attrs(struct plan_in *in, struct msg_plan_attrs *m)
+{
+	TASK(t);
+	NEED(!(m->membarrier & ~(uint64_t)(4 | 16 | 64 | 256)) && (!m->root || m->root[0] == '/'));
+	t->attrs = (struct attrs_plan){ .have = 1, .oom_adj = (int)m->oom, .oom_fd = -1, .membarrier = (uint32_t)m->membarrier,
+					.mlockall = (uint32_t)m->mlockall, .loginuid = (uint32_t)m->loginuid,
+					.root = plan_strdup(m->root), .sched = t->attrs.sched, .nsched = t->attrs.nsched };
+	NEED(!m->root || t->attrs.root);
+	return 0;
+}
+
+int on_plan_sched(struct plan_in *in, struct msg_plan_sched *m)
+{
+	TASK(t);
+	NEED(m->umin <= m->umax);
+	struct sched_plan *sp = GROW(t->attrs.sched, t->attrs.nsched);
+	NEED(sp != NULL);
+	*sp = (struct sched_plan){ .tid = (pid_t)m->tid, .policy = (uint32_t)m->policy, .flags = m->flags, .nice = (int)m->nice,
+				   .priority = (uint32_t)m->priority, .runtime = m->runtime, .deadline = m->deadline, .period = m->period,
+				   .util_min = (uint32_t)m->umin, .util_max = (uint32_t)m->umax, .personality = (long)m->personality };
+	return 0;
+}
