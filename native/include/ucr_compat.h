@@ -106,4 +106,14 @@ struct pm_scan_arg {
 #define UCR_ERESTARTNOHAND 514
 #define UCR_ERESTART_RESTARTBLOCK 516
 
+/* struct sched_attr (sched_getattr/sched_setattr; glibc 2.36 has no wrapper) as of Linux 5.3 (SCHED_ATTR_SIZE_VER1) */
+struct ucr_sched_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+	uint32_t util_min, util_max;
+};
+
 #endif

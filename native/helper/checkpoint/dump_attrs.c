@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ucr_compat.h"
 #include "dump.h"
 #include "helper.h"
 #include "proto.h"
@@ -21,16 +22,6 @@
 #define MEMBARRIER_GET_REGISTRATIONS (1 << 9)
 #define UCR_MCL_FUTURE 2
 #define UCR_MCL_ONFAULT 4
-
-/* struct sched_attr as of Linux 5.3 (SCHED_ATTR_SIZE_VER1) */
-struct ucr_sched_attr {
-	uint32_t size, policy;
-	uint64_t flags;
-	int32_t nice;
-	uint32_t priority;
-	uint64_t runtime, deadline, period;
-	uint32_t util_min, util_max;
-};
 
 /* VmLck of the process in kB, -1 when unreadable. */
 long attrs_vmlck(pid_t pid)

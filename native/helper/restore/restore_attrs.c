@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ucr_compat.h"
 #include "plan_parse.h"
 #include "proto.h"
 #include "restore.h"
@@ -33,16 +34,6 @@ extern struct restore_ctx ctx;
 #define SCHED_FLAG_UTIL_CLAMP_ (0x20ULL | 0x40ULL)
 #define SCHED_DEADLINE_ 6
 static const uint32_t membarrier_registers[] = { 4, 16, 64, 256 }; /* MEMBARRIER_CMD_REGISTER_* */
-
-/* struct sched_attr as of Linux 5.3 (SCHED_ATTR_SIZE_VER1) */
-struct ucr_sched_attr {
-	uint32_t size, policy;
-	uint64_t flags;
-	int32_t nice;
-	uint32_t priority;
-	uint64_t runtime, deadline, period;
-	uint32_t util_min, util_max;
-};
 
 /* A number in /proc/PID/<file> (base 10, or 16 for personality); -1 when unreadable. */
 static int proc_number(pid_t pid, const char *file, int base, long *out)
