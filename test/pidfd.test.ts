@@ -6,7 +6,7 @@ import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCas
 afterEach(cleanup);
 
 describe('pidfds', () => {
-  it('pidfds of itself, its child and its grandchild (held by the root and by the child) name the restored tasks: pidfd_send_signal, pidfd_getfd and waitid(P_PIDFD) work on them; O_NONBLOCK and close-on-exec kept', async () => {
+  it('pidfds of itself, its child and its grandchild (held by the root and by the child) name the restored tasks: pidfd_send_signal, pidfd_getfd and waitid(P_PIDFD) work on them; O_NONBLOCK, PIDFD_THREAD and close-on-exec kept', async () => {
     const c = await startCase('pidfd');
     const img = path.join(c.dir, 'image.ucr');
     const pids = treeOf(c.pid);
@@ -34,11 +34,12 @@ describe('pidfds', () => {
     await killAndWait(free);
   });
 
-  for (const [flag, why] of [
-    ['--outside', (c: { pid: number }) => `a pidfd of process ${process.pid}, which is not a process of the tree: not supported`],
-    ['--exited', () => 'a pidfd of a process that has exited (fdinfo Pid: -1): not supported'],
+  for (const [flag, what, why] of [
+    ['--outside', 'a process outside the tree (its parent)', () => `a pidfd of process ${process.pid}, which is not a process of the tree: not supported`],
+    ['--exited', 'a process that has exited', () => 'a pidfd of a process that has exited (fdinfo Pid: -1): not supported'],
+    ['--thread', 'a thread that is not the process (PIDFD_THREAD)', (pid: number) => new RegExp(`a pidfd of thread \\d+ of process ${pid} \\(PIDFD_THREAD of a thread that is not the process\\): not supported$`)],
   ] as const)
-    it(`refuses at checkpoint a pidfd of ${flag === '--outside' ? 'a process outside the tree' : 'a process that has exited'}: one line naming the fd, nothing written, the tree runs on`, async () => {
+    it(`refuses at checkpoint a pidfd of ${what}: one line naming the fd, nothing written, the tree runs on`, async () => {
       const c = await startCase('pidfd', { args: [flag] });
       const img = path.join(c.dir, 'image.ucr');
       const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
@@ -46,7 +47,9 @@ describe('pidfds', () => {
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(new RegExp(`^ucr: process ${c.pid} fd \\d+ \\(anon_inode:\\[pidfd\\]\\): `));
-      expect(lines[0]!.endsWith(why(c))).toBe(true);
+      const want = why(c.pid);
+      if (typeof want === 'string') expect(lines[0]!.endsWith(want)).toBe(true);
+      else expect(lines[0]).toMatch(want);
       expect(fs.existsSync(img)).toBe(false);
       expect(await verdict(c)).toBe('PASS');
     });

@@ -3,7 +3,7 @@
  * pidfd.c - pidfds of tasks of the tree stay pidfds of the same (restored) tasks, usable for
  * pidfd_send_signal, pidfd_getfd and waitid(P_PIDFD), with their flags.
  *
- *   pidfd --out FILE [--outside | --exited]
+ *   pidfd --out FILE [--outside | --exited | --thread]
  *
  * The root P forks a child C, which forks a grandchild G (pauses until killed). P holds pidfds
  * of itself (not close-on-exec), of C (PIDFD_NONBLOCK) and of G; C holds pidfds of its parent P
@@ -15,16 +15,21 @@
  *    own pidfd, reaps it with waitid(P_PIDFD) (killed by SIGKILL) and exits 42 (else 43+);
  *  - P's pidfd of G turns readable (G is gone), waitid(P_PIDFD, C) reaps C with status 42.
  * --outside: P also holds a pidfd of its own parent (outside the tree); --exited: of a child
- * that has exited and been reaped (fdinfo "Pid: -1"). Both are refused at checkpoint.
+ * that has exited and been reaped (fdinfo "Pid: -1"); --thread: of a thread of its own that is
+ * not the main thread (PIDFD_THREAD). All three are refused at checkpoint.
  */
 #include "case.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #ifndef PIDFD_NONBLOCK
 #define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
 #endif
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -69,6 +74,15 @@ static int is_pidfd(int fd)
 	return readlink(p, l, sizeof l - 1) > 0 && !strcmp(l, "anon_inode:[pidfd]");
 }
 
+static void *idle_thread(void *arg)
+{
+	int *tid = arg;
+	__atomic_store_n(tid, (int)gettid(), __ATOMIC_SEQ_CST);
+	for (;;)
+		pause();
+	return NULL;
+}
+
 static volatile sig_atomic_t got_usr1;
 static void on_usr1(int sig)
 {
@@ -104,6 +118,7 @@ int main(int argc, char **argv)
 	case_init(argc, argv);
 	int outside = case_has_flag(argc, argv, "--outside");
 	int exited = case_has_flag(argc, argv, "--exited");
+	int thread = case_has_flag(argc, argv, "--thread");
 	case_install_sigterm(0);
 	int pp[2], gp[2];
 	if (pipe2(pp, O_CLOEXEC) < 0 || pipe2(gp, O_CLOEXEC) < 0)
@@ -111,6 +126,9 @@ int main(int argc, char **argv)
 	int self = pidfd_open(getpid(), 0);
 	if (self < 0)
 		case_setup_fail("pidfd_open(self): %s", strerror(errno));
+	int thr = pidfd_open(getpid(), PIDFD_THREAD); /* of the main thread only */
+	if (thr < 0)
+		case_setup_fail("pidfd_open(self, PIDFD_THREAD): %s", strerror(errno));
 	if (fcntl(self, F_SETFD, 0) < 0) /* not close-on-exec: kept so */
 		case_setup_fail("fcntl: %s", strerror(errno));
 	pid_t child = fork();
@@ -119,6 +137,7 @@ int main(int argc, char **argv)
 	if (child == 0) {
 		close(pp[0]);
 		close(self);
+		close(thr);
 		pid_t g = fork();
 		if (g == 0) {
 			signal(SIGTERM, SIG_DFL);
@@ -156,6 +175,21 @@ int main(int argc, char **argv)
 			case_setup_fail("pidfd_open(exited child): %s", strerror(errno));
 		waitpid(e, NULL, 0);
 	}
+	if (thread) {
+		static int tid;
+		pthread_t th;
+		sigset_t term, old;
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &term, &old); /* SIGTERM stays the main thread's */
+		if (pthread_create(&th, NULL, idle_thread, &tid))
+			case_setup_fail("pthread_create");
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		while (!__atomic_load_n(&tid, __ATOMIC_SEQ_CST))
+			case_sleep_ms(1);
+		if (pidfd_open(tid, PIDFD_THREAD) < 0)
+			case_setup_fail("pidfd_open(thread, PIDFD_THREAD): %s", strerror(errno));
+	}
 	case_ready();
 	case_wait_term();
 
@@ -186,7 +220,9 @@ int main(int argc, char **argv)
 		case_fail("pidfd of the grandchild names pid %d, expected %d", fdinfo_pid(gfd), (int)gkid);
 	else if ((fl = fcntl(cfd, F_GETFL)) < 0 || !(fl & O_NONBLOCK))
 		case_fail("pidfd of the child lost O_NONBLOCK (flags %#o)", fl);
-	else if ((fl = fcntl(self, F_GETFL)) < 0 || (fl & O_NONBLOCK))
+	else if (fdinfo_pid(thr) != me || (fl = fcntl(thr, F_GETFL)) < 0 || !(fl & PIDFD_THREAD))
+		case_fail("the PIDFD_THREAD pidfd of itself names pid %d (expected %d) or lost PIDFD_THREAD", fdinfo_pid(thr), (int)me);
+	else if ((fl = fcntl(self, F_GETFL)) < 0 || (fl & O_NONBLOCK) || (fl & PIDFD_THREAD))
 		case_fail("pidfd of itself gained O_NONBLOCK (flags %#o)", fl);
 	else if (fcntl(self, F_GETFD) != 0 || fcntl(cfd, F_GETFD) != FD_CLOEXEC)
 		case_fail("close-on-exec not kept (self %d, child %d)", fcntl(self, F_GETFD), fcntl(cfd, F_GETFD));
@@ -227,6 +263,8 @@ int main(int argc, char **argv)
 		else if (si.si_pid != kid)
 			case_fail("waitid reaped pid %d, expected the child %d", si.si_pid, (int)kid);
 	}
+	if (case_failed) /* leave nothing behind: the grandchild is not our child */
+		pidfd_send_signal(gfd, SIGKILL);
 	case_kill_stray_children(0);
 	case_finish();
 }

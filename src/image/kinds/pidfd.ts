@@ -19,5 +19,5 @@ export const pidFdFormat: FileFormat<PidFdFile> = {
     const p = obj(o.pidfd, w);
     return { pidfd: { pid: field(p, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)) } };
   },
-  text: (file) => `of process ${file.pidfd.pid}`,
+  text: (file) => ` (of process ${file.pidfd.pid})`,
 };
