@@ -1,7 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, treeOf, ucr, verdict, waitFor } from './harness.js';
+import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase as start, trackPid, treeOf, ucr, verdict, waitFor } from './harness.js';
+
+/** the case, with its child and grandchild killed by cleanup() too (a failed checkpoint kills
+ * only the root) */
+async function startCase(name: string, opt: Parameters<typeof start>[1] = {}) {
+  const c = await start(name, opt);
+  for (const p of treeOf(c.pid).slice(1)) trackPid(p);
+  return c;
+}
 
 afterEach(cleanup);
 
@@ -11,6 +19,16 @@ describe('pidfds', () => {
     const img = path.join(c.dir, 'image.ucr');
     const pids = treeOf(c.pid);
     expect(pids).toHaveLength(3);
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('a pidfd of a child that has exited and is not reaped yet (a zombie of the tree) reaps it after the restart: waitid(P_PIDFD) gives its exit status', async () => {
+    const c = await startCase('pidfd', { args: ['--zombie'] });
+    const img = path.join(c.dir, 'image.ucr');
+    const pids = treeOf(c.pid);
     checkpointCase(c, img, ['--kill']);
     for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
     restartDetached(img);

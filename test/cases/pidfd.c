@@ -119,6 +119,7 @@ int main(int argc, char **argv)
 	int outside = case_has_flag(argc, argv, "--outside");
 	int exited = case_has_flag(argc, argv, "--exited");
 	int thread = case_has_flag(argc, argv, "--thread");
+	int zombie = case_has_flag(argc, argv, "--zombie");
 	case_install_sigterm(0);
 	int pp[2], gp[2];
 	if (pipe2(pp, O_CLOEXEC) < 0 || pipe2(gp, O_CLOEXEC) < 0)
@@ -174,6 +175,27 @@ int main(int argc, char **argv)
 		if (efd < 0)
 			case_setup_fail("pidfd_open(exited child): %s", strerror(errno));
 		waitpid(e, NULL, 0);
+	}
+	int zfd = -1;
+	pid_t z = 0;
+	if (zombie) { /* a child that has exited, not reaped yet: its pidfd reaps it later */
+		int zp[2];
+		if (pipe2(zp, O_CLOEXEC) < 0 || (z = fork()) < 0)
+			case_setup_fail("fork: %s", strerror(errno));
+		if (z == 0) {
+			char c;
+			close(zp[1]);
+			while (read(zp[0], &c, 1) < 0 && errno == EINTR)
+				;
+			_exit(7);
+		}
+		close(zp[0]);
+		if ((zfd = pidfd_open(z, 0)) < 0)
+			case_setup_fail("pidfd_open(zombie): %s", strerror(errno));
+		close(zp[1]);
+		struct pollfd p = { .fd = zfd, .events = POLLIN };
+		if (poll(&p, 1, 10000) != 1)
+			case_setup_fail("the child did not exit");
 	}
 	if (thread) {
 		static int tid;
@@ -243,6 +265,14 @@ int main(int argc, char **argv)
 			case_fail("the child's pipe end from pidfd_getfd does not reach our read end");
 		if (w >= 0)
 			close(w);
+	}
+	if (!case_failed && zfd >= 0) {
+		siginfo_t si = { 0 };
+		if (!is_pidfd(zfd) || fdinfo_pid(zfd) != z)
+			case_fail("pidfd of the exited child names pid %d, expected %d", fdinfo_pid(zfd), (int)z);
+		else if (waitid(P_PIDFD, (id_t)zfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid != z || si.si_code != CLD_EXITED || si.si_status != 7)
+			case_fail("waitid(P_PIDFD) of the exited child: %s, pid %d code %d status %d, expected exit 7",
+				  case_errname(errno), si.si_pid, si.si_code, si.si_status);
 	}
 	if (!case_failed && pidfd_send_signal(cfd, SIGUSR1) < 0)
 		case_fail("pidfd_send_signal(child, SIGUSR1): %s", case_errname(errno));

@@ -2,7 +2,8 @@
  * pidfds (anon_inode:[pidfd]) of a process of the tree: the tree's root of itself, a parent of
  * its child, any task of another. fdinfo names the process (`Pid:`, as ucr's /proc sees it);
  * the record keeps its pid in the image and the flags (O_NONBLOCK, PIDFD_THREAD = O_EXCL). Like
- * a file of /proc it names a task, so it is opened late: each task that holds one makes it
+ * a file of /proc it names a task (also a zombie of the tree: restored as a zombie, reaped
+ * through the pidfd after the restart), so it is opened late: each task that holds one makes it
  * itself in its finish step, once every task exists (pidfd_open of the restored pid, the new
  * one under --pids), and dups it to its other fds. A pidfd of a process outside the tree, of a
  * process that has exited (Pid: -1) or of a thread that is not a process (PIDFD_THREAD) is
@@ -30,7 +31,7 @@ export const pidFd: FdOps<FileOf<'pidfd'>> = {
     const target = Number(f.info.extra.get('Pid') ?? -1);
     const refuse = (why: string) => new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): ${why}: not supported`, { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' });
     if (!(target > 0)) throw refuse('a pidfd of a process that has exited (fdinfo Pid: -1)');
-    const pid = ctx.treePid?.(target);
+    const pid = ctx.treePid?.(target) ?? ctx.zombiePid?.(target);
     if (pid === undefined) {
       const tgid = Number(/^Tgid:\s*(\d+)/m.exec(readStatus(target))?.[1]);
       if (tgid !== target && ctx.treePid?.(tgid) !== undefined) throw refuse(`a pidfd of thread ${target} of process ${tgid} (PIDFD_THREAD of a thread that is not the process)`);
