@@ -215,8 +215,7 @@ static int restore_late_files(struct task_plan *p)
 			return proto_fail("finish", fp->kind == FILE_PIDFD ? "pidfd" : "/proc file", ESRCH,
 					  "fd %d names process %d, which is not restored", fd->target, (int)fp->proc_pid);
 		char path[320], task[32] = "";
-		if (fp->kind == FILE_PIDFD) {
-			snprintf(path, sizeof path, "pidfd of %d", (int)of->nspid);
+		if (fp->kind == FILE_PIDFD) { /* no offset: the seek below never runs */
 			if (rt_call("finish", "pidfd_open", SYSCALL_REQ(SYS_pidfd_open, (uint64_t)of->nspid, (uint64_t)(fp->flags & (O_NONBLOCK | O_EXCL))), &ret) < 0)
 				return -1;
 		} else {
