@@ -65,6 +65,8 @@ export interface FileCaptureOptions {
   skipSockets?: boolean;
   /** a task's pid in the image by its pid as /proc shows it (default: the same) */
   imagePid?: Map<number, number>;
+  /** the tree's zombies (exited, not reaped), their pids as /proc shows them and in the image */
+  zombies?: Map<number, number>;
 }
 
 function sameFile(a: Holder, b: Holder): boolean {
@@ -137,7 +139,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const cap: CaptureContext = { helper, root: opt.root, warn: (m) => warnings.push(m), external, pipe: pipes.pipeOf, ttys, unix, inet, objectPath: (ino, p) => objectPaths.set(ino, p) };
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
-    const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets, treePid };
+    const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets, treePid, zombiePid: (p) => opt.zombies?.get(p) };
     const h0 = o.holders[0]!;
     if (o.facts.stat.isSocket() && !opt.skipSockets && ctx.rootStdio === undefined) {
       ctx.unix = await unix.facts(h0.pid, h0.fd, o.facts.stat.ino);

@@ -312,6 +312,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
           kill: opts.kill,
           skipSockets: opts.skip?.includes('sockets'),
           imagePid: new Map([...procPids].map(([image, proc]) => [proc, image])),
+          zombies: new Map(entries.filter((e) => e.state === 'zombie').map((e) => [e.pid, e.pid])),
         },
       ),
     );

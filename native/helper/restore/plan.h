@@ -32,6 +32,7 @@
  *                                                      (O_ASYNC) by its pid in the image, set
  *                                                      once every task and thread exists
  *   file.proc <id> <pid> <tid|0> <hex sub-path|-> <flags> <pos>
+ *   file.pidfd <id> <pid> <flags>
  *                                                      a file of /proc/PID[/task/TID] (pid: the
  *                                                      task's pid in the image), opened by each
  *                                                      task that holds it in its finish step
@@ -164,7 +165,11 @@
 #include "ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD };
+
+/* opened by each task that holds it, in its finish step, once every task exists (restore_task.c):
+ * a file of /proc/PID, a pidfd */
+#define FILE_LATE(kind) ((kind) == FILE_PROC || (kind) == FILE_PIDFD)
 
 enum unix_conn { UNIX_NONE = 0, UNIX_PAIR, UNIX_CLIENT, UNIX_ACCEPTED, UNIX_DGRAM };
 
@@ -224,7 +229,7 @@ struct file_plan {
 	int fown_type;            /* O_ASYNC owner: 0 none, 1 + F_OWNER_TID/PID/PGRP */
 	pid_t fown_pid;           /* its pid in the image */
 	int fown_sig;             /* F_SETSIG */
-	pid_t proc_pid, proc_tid; /* FILE_PROC: the task (its pid in the image) and thread, 0: none;
+	pid_t proc_pid, proc_tid; /* FILE_PROC, FILE_PIDFD: the task (its pid in the image) and thread, 0: none;
 				     path: the rest of the path below /proc/PID[/task/TID] */
 	int pipe;   /* FILE_PIPE: pipe id */
 	int end;    /* FILE_PIPE: 0 read, 1 write, 2 both (a FIFO opened O_RDWR) */

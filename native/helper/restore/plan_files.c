@@ -209,7 +209,7 @@ int on_plan_flock(struct plan_in *in, struct msg_plan_flock *m)
 int on_plan_fown(struct plan_in *in, struct msg_plan_fown *m)
 {
 	int f = plan_find_file(in->p, (int)m->file);
-	NEED(f >= 0 && in->p->files[f].kind != FILE_PROC);
+	NEED(f >= 0 && !FILE_LATE(in->p->files[f].kind));
 	struct file_plan *fp = &in->p->files[f];
 	fp->fown_type = (int)m->type + 1;
 	fp->fown_pid = (pid_t)m->pid;

@@ -93,7 +93,7 @@ static void restore_files(struct restore_ctx *c, int idx)
 	}
 	for (int i = 0; i < t->nfds; i++) {
 		struct fd_plan *f = &t->fds[i];
-		if (c->plan->files[f->file].kind == FILE_PROC) /* opened in the finish step */
+		if (FILE_LATE(c->plan->files[f->file].kind)) /* opened in the finish step */
 			continue;
 		if (dup3(c->plan->files[f->file].hfd, f->target, f->cloexec ? O_CLOEXEC : 0) < 0)
 			fail(c, idx, STEP_DUP, f->target);

@@ -185,16 +185,18 @@ static int restore_prot_madvise(struct task_plan *p)
 	return finish_run(&b, "madvise");
 }
 
-/* The files of /proc/PID[/task/TID] the task holds, opened by the task itself now that every
- * task and its threads exist, at the restored pid of the task they name; an fd of the same
- * file opened earlier in this task is dup'd instead (one open file, as before). */
-static int restore_proc_files(struct task_plan *p)
+/* The files of /proc/PID[/task/TID] and the pidfds the task holds (FILE_LATE), opened by the
+ * task itself now that every task and its threads exist, at the restored pid of the task they
+ * name (a pidfd: pidfd_open of its pid as the task's pid namespace shows it, with the saved
+ * O_NONBLOCK and PIDFD_THREAD); an fd of the same file opened earlier in this task is dup'd
+ * instead (one open file, as before). */
+static int restore_late_files(struct task_plan *p)
 {
 	const struct plan *pl = ctx.plan;
 	for (int i = 0; i < p->nfds; i++) {
 		const struct fd_plan *fd = &p->fds[i];
 		const struct file_plan *fp = &pl->files[fd->file];
-		if (fp->kind != FILE_PROC)
+		if (!FILE_LATE(fp->kind))
 			continue;
 		long ret;
 		int first = 0;
@@ -210,14 +212,19 @@ static int restore_proc_files(struct task_plan *p)
 			if (pl->tasks[t].old_pid == fp->proc_pid && pl->tasks[t].pid > 0)
 				of = &pl->tasks[t];
 		if (!of)
-			return proto_fail("finish", "/proc file", ESRCH, "fd %d names process %d, which is not restored",
-					  fd->target, (int)fp->proc_pid);
+			return proto_fail("finish", fp->kind == FILE_PIDFD ? "pidfd" : "/proc file", ESRCH,
+					  "fd %d names process %d, which is not restored", fd->target, (int)fp->proc_pid);
 		char path[320], task[32] = "";
-		if (fp->proc_tid)
-			snprintf(task, sizeof task, "/task/%d", fp->proc_tid == fp->proc_pid ? (int)of->pid : (int)fp->proc_tid);
-		snprintf(path, sizeof path, "/proc/%d%s%s", (int)of->pid, task, fp->path ? fp->path : "");
-		if (task_open("finish", path, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC | O_NOFOLLOW, &ret) < 0)
-			return -1;
+		if (fp->kind == FILE_PIDFD) { /* no offset: the seek below never runs */
+			if (rt_call("finish", "pidfd_open", SYSCALL_REQ(SYS_pidfd_open, (uint64_t)of->nspid, (uint64_t)(fp->flags & (O_NONBLOCK | O_EXCL))), &ret) < 0)
+				return -1;
+		} else {
+			if (fp->proc_tid)
+				snprintf(task, sizeof task, "/task/%d", fp->proc_tid == fp->proc_pid ? (int)of->pid : (int)fp->proc_tid);
+			snprintf(path, sizeof path, "/proc/%d%s%s", (int)of->pid, task, fp->path ? fp->path : "");
+			if (task_open("finish", path, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC | O_NOFOLLOW, &ret) < 0)
+				return -1;
+		}
 		long at = ret;
 		if (at != fd->target && rt_call("finish", "dup3", SYSCALL_REQ(SYS_dup3, (uint64_t)at, (uint64_t)fd->target, fd->cloexec ? O_CLOEXEC : 0), &ret) < 0)
 			return -1;
@@ -338,9 +345,9 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	rt = main_t;
 	if (restore_creds(p) < 0 || attrs_after_creds(p) < 0)
 		return -1;
-	/* files of /proc/PID are opened by the task itself, with its own credentials (the kernel's
-	 * ptrace-mode checks apply); O_ASYNC is set once they are all in place */
-	if (restore_proc_files(p) < 0 || restore_async(p) < 0)
+	/* files of /proc/PID and pidfds are opened by the task itself, with its own credentials (the
+	 * kernel's ptrace-mode checks apply); O_ASYNC is set once they are all in place */
+	if (restore_late_files(p) < 0 || restore_async(p) < 0)
 		return -1;
 	if (p->nonewprivs) { /* per thread, like the credentials */
 		for (int i = 0; i <= p->nthreads; i++) {

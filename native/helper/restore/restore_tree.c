@@ -178,7 +178,7 @@ int run_actions(void)
 		}
 	/* Files of /proc/PID name other tasks too: every tracer learns every pid. */
 	for (int f = 0; f < plan.nfiles; f++)
-		if (plan.files[f].kind == FILE_PROC) {
+		if (FILE_LATE(plan.files[f].kind)) {
 			if (tracers_share_pids() < 0)
 				return -1;
 			break;

@@ -19,6 +19,7 @@ import { timerFdFormat, type TimerFdFile } from './timerfd.js';
 import { epollFormat, type EpollFile } from './epoll.js';
 import { inotifyFormat, type InotifyFile } from './inotify.js';
 import { procFormat, type ProcFile } from './proc.js';
+import { pidFdFormat, type PidFdFile } from './pidfd.js';
 import { memfdFormat, type MemfdFile } from './memfd.js';
 import { unlinkedFormat, type UnlinkedFile } from './unlinked.js';
 import { unixFormat, type UnixFile } from './unix.js';
@@ -38,6 +39,7 @@ export type FileImage =
   | EpollFile
   | InotifyFile
   | ProcFile
+  | PidFdFile
   | MemfdFile
   | UnlinkedFile
   | UnixFile
@@ -61,6 +63,7 @@ const formats: { [K in FileKind]: FileFormat<FileOf<K>> } = {
   epoll: epollFormat,
   inotify: inotifyFormat,
   proc: procFormat,
+  pidfd: pidFdFormat,
   memfd: memfdFormat,
   unlinked: unlinkedFormat,
   unix: unixFormat,

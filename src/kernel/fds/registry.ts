@@ -14,6 +14,7 @@ import { inotifyFd } from './inotify.js';
 import { memFd } from './memfd.js';
 import { pipeEnd } from './pipe.js';
 import { procFile } from './proc.js';
+import { pidFd } from './pidfd.js';
 import { ptyEnd } from './pty.js';
 import { regularFile } from './regular.js';
 import { signalFd } from './signalfd.js';
@@ -29,6 +30,7 @@ const kinds = [
   externalStdio,
   skippedSocket,
   procFile,
+  pidFd,
   regularFile,
   statelessDevice,
   pipeEnd,

@@ -33,6 +33,9 @@ export interface ObjectContext {
   skipSockets?: boolean;
   /** a pid (as /proc shows it to ucr) of a task or thread of the tree: its pid in the image */
   treePid?: (pid: number) => number | undefined;
+  /** a pid (as /proc shows it to ucr) of a zombie of the tree (exited, not reaped: it has no
+   * fds, and is restored as a zombie): its pid in the image */
+  zombiePid?: (pid: number) => number | undefined;
 }
 
 export interface CheckOptions {

@@ -1,0 +1,45 @@
+/**
+ * pidfds (anon_inode:[pidfd]) of a process of the tree: the tree's root of itself, a parent of
+ * its child, any task of another. fdinfo names the process (`Pid:`, as ucr's /proc sees it);
+ * the record keeps its pid in the image and the flags (O_NONBLOCK, PIDFD_THREAD = O_EXCL). Like
+ * a file of /proc it names a task (also a zombie of the tree: restored as a zombie, reaped
+ * through the pidfd after the restart), so it is opened late: each task that holds one makes it
+ * itself in its finish step, once every task exists (pidfd_open of the restored pid, the new
+ * one under --pids), and dups it to its other fds. A pidfd of a process outside the tree, of a
+ * process that has exited (Pid: -1) or of a thread that is not a process (PIDFD_THREAD) is
+ * refused.
+ */
+import fs from 'node:fs';
+import { UnsupportedError } from '../../errors.js';
+import type { FileOf } from '../../image/types.js';
+import type { FdOps } from './types.js';
+import { planFilePidfd } from '../protocol.gen.js';
+import { openFileFlags } from '../linux.js';
+
+const readStatus = (pid: number) => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return '';
+  }
+};
+
+export const pidFd: FdOps<FileOf<'pidfd'>> = {
+  kind: 'pidfd',
+  matches: (f) => f.link === 'anon_inode:[pidfd]',
+  dump: (f, ctx) => {
+    const target = Number(f.info.extra.get('Pid') ?? -1);
+    const refuse = (why: string) => new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): ${why}: not supported`, { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' });
+    if (!(target > 0)) throw refuse('a pidfd of a process that has exited (fdinfo Pid: -1)');
+    const pid = ctx.treePid?.(target) ?? ctx.zombiePid?.(target);
+    if (pid === undefined) {
+      const tgid = Number(/^Tgid:\s*(\d+)/m.exec(readStatus(target))?.[1]);
+      if (tgid !== target && ctx.treePid?.(tgid) !== undefined) throw refuse(`a pidfd of thread ${target} of process ${tgid} (PIDFD_THREAD of a thread that is not the process)`);
+      throw refuse(`a pidfd of process ${target}, which is not a process of the tree`);
+    }
+    return { path: f.link, flags: f.info.flags, pos: 0, pidfd: { pid } };
+  },
+  late: 'a pidfd',
+  check() {},
+  plan: (file) => planFilePidfd({ id: file.id, pid: file.pidfd.pid, flags: openFileFlags(file.flags) }),
+};
