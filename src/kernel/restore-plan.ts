@@ -4,7 +4,6 @@ import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { pipeLine } from './fds/pipe.js';
 import { ttyLine, ttyModesLine } from './fds/pty.js';
-import { INET_OPTS, OPT_UNSET } from './fds/inet.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
 import * as P from './protocol.gen.js';
 import { lockRange } from './locks.js';
@@ -42,8 +41,6 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
     const line = opsOf(file.kind).plan(file, ctx);
     if (line) L.push(line);
   }
-  // socket-level options of unix sockets (the TCP/UDP ones are in their file line)
-  for (const file of f.files) if (file.kind === 'unix' && file.unix.opts) L.push(P.planSockopts({ file: file.id, opts: INET_OPTS.map((k) => file.unix.opts![k] ?? OPT_UNSET) }));
   // the owner of signal-driven I/O, set by the helper once every task and thread exists
   for (const file of f.files) if (file.fown) L.push(P.planFown({ file: file.id, type: ['tid', 'pid', 'pgrp'].indexOf(file.fown.type), pid: file.fown.pid, sig: file.fown.sig }));
   // flock and OFD locks belong to the open file: the helper takes them on its fd of it

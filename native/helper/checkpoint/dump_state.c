@@ -180,7 +180,7 @@ static int timers_state(struct tracee *task, const uint64_t *ids, size_t nids, c
 		if (inject_ok(task, SYS_timer_gettime, id, task->scratch, 0, 0, &ret, "timer_gettime") < 0)
 			return -1;
 		if (ret < 0)
-			return proto_fail("state", "timers", (int)-ret, "timer_gettime(%llu) failed", (unsigned long long)id);
+			return proto_fail_sys("timer_gettime", "state", "timers", (int)-ret, "timer_gettime(%llu) failed", (unsigned long long)id);
 		t_read_mem(task->pid, task->scratch, &its, sizeof its);
 		o += (size_t)snprintf(out + o, cap - o, "%s[%llu,%ld,%ld,%ld,%ld]", i ? "," : "", (unsigned long long)id,
 				      (long)its.it_interval.tv_sec, its.it_interval.tv_nsec, (long)its.it_value.tv_sec,
@@ -198,7 +198,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 	size_t xlen = 16384;
 	static unsigned char xstate[16384];
 	if (t_get_xstate(task->pid, xstate, &xlen) < 0)
-		return proto_fail("state", "xstate", errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
+		return proto_fail_sys("PTRACE_GETREGSET", "state", "xstate", errno, "PTRACE_GETREGSET NT_X86_XSTATE failed");
 	struct ucr_rseq_configuration rseq = { 0 };
 	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, task->pid, (void *)sizeof rseq, &rseq) < 0)
 		memset(&rseq, 0, sizeof rseq);
@@ -218,13 +218,13 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 			batch_add(&b, SYS_rt_sigaction, (uint64_t)sig, 0, task->scratch + (uint64_t)sig * sizeof acts[0], 8, 0,
 				  0, 0, sig);
 	if (batch_run(&b, task) < 0)
-		return proto_fail("inject", "rt_sigaction", errno, "cannot run rt_sigaction in the task");
+		return proto_fail_sys("rt_sigaction", "inject", "rt_sigaction", errno, "cannot run rt_sigaction in the task");
 	int bad = batch_failed(&b);
 	if (bad >= 0)
 		return proto_fail_sys("rt_sigaction", "state", "rt_sigaction", bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "signal %d",
 				  b.tags[bad]);
 	if (t_read_mem(task->pid, task->scratch, acts, sizeof acts) < 0)
-		return proto_fail("state", "rt_sigaction", errno, "cannot read the result");
+		return proto_fail_sys("rt_sigaction", "state", "rt_sigaction", errno, "cannot read the result");
 	memset(&acts[SIGKILL], 0, sizeof acts[SIGKILL]);
 	memset(&acts[SIGSTOP], 0, sizeof acts[SIGSTOP]);
 	long brk;
@@ -287,7 +287,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 	struct rlimit64 lim[RLIM_NLIMITS];
 	for (int r = 0; r < RLIM_NLIMITS; r++)
 		if (prlimit64(task->pid, r, NULL, &lim[r]) < 0 && read_limits(task->pid, lim) < 0)
-			return proto_fail("state", "rlimit", errno, "cannot read the resource limits");
+			return proto_fail_sys("prlimit64", "state", "rlimit", errno, "cannot read the resource limits");
 
 	char *regs_hex = hex_dup(&task->regs, sizeof task->regs);
 	char *x_hex = hex_dup(xstate, xlen);

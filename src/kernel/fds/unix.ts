@@ -10,9 +10,9 @@ import path from 'node:path';
 import { UnsupportedError } from '../../errors.js';
 import type { FileOf, UnixSocketImage, UnixSocketType } from '../../image/types.js';
 import { hex } from '../helper.js';
-import { INET_OPTS, socketOptsPrivilege } from './inet.js';
+import { INET_OPTS, OPT_UNSET, socketOptsPrivilege } from './inet.js';
 import type { FdFacts, FdOps } from './types.js';
-import { planFileUnix } from '../protocol.gen.js';
+import { planFileUnix, planSockopts } from '../protocol.gen.js';
 import { openFileFlags } from '../linux.js';
 
 /** The socket-level options a unix socket keeps (native/helper/kinds/inet/inet.h inet_opt_unix):
@@ -127,10 +127,13 @@ export const unixSocket: FdOps<FileOf<'unix'>> = {
     // each datagram `data` ('z': empty), with its sender `data:name` (name '' = unnamed) when it has senders
     const msgs = u.queue.length ? u.queue.map((m, i) => (m.length ? hex(m) : 'z') + (u.senders ? `:${hex(u.senders[i]!)}` : '')).join(',') : undefined;
     const [uid, gid, mode] = u.perm ?? [-1, -1, -1];
-    return planFileUnix({
+    const line = planFileUnix({
       id: file.id, type: TYPE_NR[u.type], flags: openFileFlags(file.flags), conn: CONN_NR[u.conn], peer: u.peer, listener: u.listener,
       listening: u.listening, backlog: u.backlog, shutdown: u.shutdown, passcred: u.passcred, sndbuf: u.sndbuf, rcvbuf: u.rcvbuf, peekoff: u.peekOff,
       unlinked: !!u.unlinked, uid: uid!, gid: gid!, mode: mode!, name: u.name ?? new Uint8Array(), msgs, place: u.pending,
     });
+    // its socket-level options (images since issue 17), right after its file line
+    const opts = u.opts;
+    return opts ? `${line}\n${planSockopts({ file: file.id, opts: INET_OPTS.map((k) => opts[k] ?? OPT_UNSET) })}` : line;
   },
 };
