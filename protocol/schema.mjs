@@ -170,7 +170,7 @@ export const messages = [
   plan('subreaper', [bool('value')], 'PR_SET_CHILD_SUBREAPER'),
   plan('nonewprivs', [bool('value')], 'PR_SET_NO_NEW_PRIVS'),
   plan('personality', [u32('value')], 'personality(2)'),
-  plan('area', [u64('off'), u64('len'), u32('flags')], "a range of the task's copy-on-write window it maps when created (restore_cow.c)"),
+  plan('area', [u64('off'), u64('len'), u32('flags'), u64('vma')], "a range of the task's copy-on-write window it maps when created (restore_cow.c): private anonymous memory, or (vma: the address of its private file mapping, 0 for none) that mapping's file"),
   plan('move', [u64('off'), u64('dst'), u64('len')], 'a window range moved (mremap) to its final address at the map step'),
   plan('zap', [u64('start'), u64('len')], 'inherited pages the task did not have, dropped (MADV_DONTNEED)'),
   plan('sched', [u64('tid', { min: 1, max: PID }), u64('policy', { max: 6 }), u64('flags', { max: 7 }), i64('nice', { min: -20, max: 19 }), u64('priority', { max: 99 }), ...many(['runtime', 'deadline', 'period']), u64('umin', { max: 1024 }), u64('umax', { max: 1024 }), u32('personality')], "a thread's scheduling (sched_setattr) and personality (restore_attrs.c)"),

@@ -50,7 +50,7 @@ describe('copy-on-write layout', () => {
   it('parents stage what children share; children move it into place, drop what they lack; staged runs first, in creation order', () => {
     const l = cowLayout(tasks(), tree);
     const p = l.tasks.get(0)!;
-    expect(p.areas).toEqual([[P, 16 * P, 0x22]]); // only A: nobody inherits from S
+    expect(p.areas).toEqual([[P, 16 * P, 0x22, 0]]); // only A: nobody inherits from S
     expect(p.moves).toEqual([[P, A, 16 * P]]);
     expect(p.zaps).toEqual([]);
     const c = l.tasks.get(1)!;
@@ -67,6 +67,20 @@ describe('copy-on-write layout', () => {
       { task: 2, runs: [] },
       { task: 3, runs: [[A + 6 * P, 1]] },
     ]);
+  });
+
+  it('a private file mapping is staged as a mapping of its file; a child inherits only from the same file at the same offsets', () => {
+    const file = (start: number, pages: number, pgoff: number, ino = 7) => vma(start, pages, 'file', { path: '/data', pgoff, file: { size: 1, mtimeMs: 1, ino, dev: 1 } });
+    const t = [task(10, [file(A, 16, 0)], [[A, 16]]), task(20, [file(A + 4 * P, 8, 4 * P)], [], [[A + 4 * P, 8]])];
+    const two = [entry(10, 1), entry(20, 10)];
+    expect(inheritedProblem(t, two)).toBeUndefined();
+    const l = cowLayout(t, two);
+    expect(l.tasks.get(0)!.areas).toEqual([[P, 16 * P, 0x02, A]]); // MAP_PRIVATE, the file of the mapping at A
+    expect(l.tasks.get(1)!.moves).toEqual([[5 * P, A + 4 * P, 8 * P]]);
+    for (const other of [file(A + 4 * P, 8, 0), file(A + 4 * P, 8, 4 * P, 8), vma(A + 4 * P, 8)]) {
+      const u = [t[0]!, task(20, [other], [], [[A + 4 * P, 8]])];
+      expect(inheritedProblem(u, two)).toMatch(/lie outside a mapping its parent's was forked from/);
+    }
   });
 
   it('an image without inherited pages keeps the plain order', () => {

@@ -62,6 +62,21 @@ describe('copy-on-write sharing', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('written pages of a file mapped privately (read-write, and read-only after writing as RELRO is) stay shared by the processes that share them since fork; the file\'s own pages stay the file\'s', async () => {
+    const c = await startCase('cowfile');
+    const img = path.join(c.dir, 'image.ucr');
+    const pids = treeOf(c.pid);
+    expect(pids).toHaveLength(3);
+    checkpointCase(c, img, ['--kill']);
+    const r = inspect({ input: img });
+    const inherited = r.meta.tasks.reduce((s, t) => s + (t.inherited ?? []).reduce((a, [, n]) => a + n, 0), 0);
+    // A: X[0..15], Y[0..3]; B: X[0..31], Y[0..3]; and the written pages of the libraries they map
+    expect(inherited).toBeGreaterThanOrEqual(16 + 4 + 32 + 4);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('a checkpoint leaves the running tree its sharing (pages are read without pinning shared ones, which would copy them)', async () => {
     const c = await startCase('cow');
     const r = checkpointCase(c, path.join(c.dir, 'image.ucr'));

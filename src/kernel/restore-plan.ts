@@ -106,7 +106,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     L.push(P.planVma({ start: v.start, end: v.end, prot: v.prot, flags, pgoff: v.pgoff, fill: !!v.fill, madv: v.madv, path, obj: v.kind === 'object' ? v.obj : undefined }));
   }
   // memory shared with the parent and the children (image/cow.ts, native/helper/restore/restore_cow.c)
-  for (const [off, len, flags] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags }));
+  for (const [off, len, flags, vma] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags, vma }));
   for (const [off, dst, len] of cow?.moves ?? []) L.push(P.planMove({ off, dst, len }));
   for (const [start, n] of cow?.zaps ?? []) L.push(P.planZap({ start, len: n * 4096 }));
   const vvar = t.specials.find((s) => s.name === '[vvar]')!;

@@ -173,7 +173,12 @@ struct vma_plan {
 };
 
 /* Copy-on-write sharing through fork (restore_cow.c): offsets are into the staging window. */
-struct cow_area { uint64_t off, len; int flags; }; /* mapped by the task before its children */
+struct cow_area { /* mapped by the task before its children */
+	uint64_t off, len;
+	int flags;
+	uint64_t vma; /* a private file mapping: the address of the task's mapping of that file; 0: anonymous */
+	int vi;       /* that mapping: index into the task's vmas (its fd and offset), -1: anonymous */
+};
 struct cow_range { uint64_t a, b, len; };          /* move: window offset, destination, length;
 						     * zap: start, -, length */
 

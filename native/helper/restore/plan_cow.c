@@ -16,10 +16,11 @@ int on_plan_area(struct plan_in *in, struct msg_plan_area *m)
 {
 	TASK(t);
 	struct plan *p = in->p;
-	NEED(PAGED(m->off) && PAGED(m->len) && m->len && m->off < TASK_END && m->len < TASK_END - m->off && m->flags <= 0x7fffffff);
+	NEED(PAGED(m->off) && PAGED(m->len) && m->len && m->off < TASK_END && m->len < TASK_END - m->off && m->flags <= 0x7fffffff &&
+	     PAGED(m->vma) && m->vma < TASK_END && !(m->vma && (m->flags & MAP_ANONYMOUS)) && (m->flags & MAP_PRIVATE));
 	struct cow_area *a = GROW(t->areas, t->nareas);
 	NEED(a != NULL);
-	*a = (struct cow_area){ m->off, m->len, (int)m->flags };
+	*a = (struct cow_area){ m->off, m->len, (int)m->flags, m->vma, -1 };
 	if (m->off + m->len > p->window_len)
 		p->window_len = m->off + m->len;
 	return 0;
@@ -59,12 +60,31 @@ int plan_cow_srun(struct plan *p, uint64_t off)
 	return 0;
 }
 
-/* After the last line: every move names one of the task's private anonymous mappings exactly
- * and lies in the window; areas and staged runs lie in the window; staged runs in areas. */
+/* A private mapping whose pages fork() shares: anonymous memory (not a stack), or a file's
+ * (the pages written since it was mapped); not a content object or a System V segment. */
+static int cow_vma(const struct vma_plan *m)
+{
+	return m->obj < 0 && !m->is_shm && (m->flags & MAP_PRIVATE) && !(m->flags & MAP_GROWSDOWN) && m->fill;
+}
+
+/* After the last line: every move names one of the task's private anonymous or file mappings
+ * exactly and lies in the window; a file area names one of the task's private file mappings of
+ * its length; areas and staged runs lie in the window; staged runs in areas. */
 int plan_cow_check(struct plan *p)
 {
 	for (int i = 0; i < p->ntasks; i++) {
 		struct task_plan *t = &p->tasks[i];
+		for (int k = 0; k < t->nareas; k++) {
+			struct cow_area *a = &t->areas[k];
+			if (!a->vma)
+				continue;
+			for (int j = 0; j < t->nvmas && a->vi < 0; j++)
+				if (t->vmas[j].start == a->vma)
+					a->vi = j;
+			NEED(a->vi >= 0);
+			const struct vma_plan *m = &t->vmas[a->vi];
+			NEED(m->path && cow_vma(m) && m->end - m->start == a->len);
+		}
 		for (int k = 0; k < t->nmoves; k++) {
 			struct cow_range *mv = &t->moves[k];
 			NEED(mv->a + mv->len <= p->window_len);
@@ -72,8 +92,7 @@ int plan_cow_check(struct plan *p)
 			for (int j = 0; j < t->nvmas && !found; j++) {
 				struct vma_plan *m = &t->vmas[j];
 				if (m->start == mv->b && m->end - m->start == mv->len) {
-					NEED(!m->path && m->obj < 0 && !m->is_shm && (m->flags & MAP_PRIVATE) && !m->moved &&
-					     !(m->flags & MAP_GROWSDOWN) && m->fill);
+					NEED(cow_vma(m) && !m->moved);
 					m->moved = 1;
 					found = 1;
 				}

@@ -8,7 +8,8 @@
  * helper reserves, free in itself and in every task's image.
  *
  *   plan     `area` lines: mappings a task maps in the window (at window + offset, private
- *            anonymous, read-write) before it creates its children; `srun` lines: the task's
+ *            anonymous or a private mapping of the file its mapping maps, read-write) before it
+ *            creates its children; `srun` lines: the task's
  *            page runs that go there (the image carries them first, in creation order);
  *            `move` lines: window ranges that become the task's mappings; `zap` lines: pages of
  *            those the task does not have.
@@ -90,8 +91,12 @@ int cow_map_areas(const struct plan *p, const struct task_plan *t)
 	for (int i = 0; i < t->nareas; i++) {
 		const struct cow_area *a = &t->areas[i];
 		void *want = (void *)(uintptr_t)(p->window + a->off);
+		const struct vma_plan *v = a->vi >= 0 ? &t->vmas[a->vi] : NULL; /* a private file mapping */
+		if (v && v->fd < 0)
+			return errno = EBADF, -1;
 		void *m = mmap(want, a->len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (a->flags & MAP_NORESERVE), -1, 0);
+			       MAP_PRIVATE | (v ? 0 : MAP_ANONYMOUS) | MAP_FIXED | (a->flags & MAP_NORESERVE), v ? v->fd : -1,
+			       v ? (off_t)v->pgoff : 0);
 		if (m != want)
 			return -1;
 	}
