@@ -10,9 +10,10 @@
  * the image. Without CAP_SYS_ADMIN the page maps show no frame numbers: then nothing is
  * inherited and every task's pages are its own, as before.
  *
- * Only private anonymous mappings (`anon`, `heap`; not the stack, which grows down) take part,
- * and a child's mapping only when one mapping of the parent holds it whole with the same
- * MAP_NORESERVE: that is the mapping fork() copied.
+ * Only private mappings take part: anonymous (`anon`, `heap`; not the stack, which grows down)
+ * and files mapped privately (their written pages are anonymous pages fork() shares too); a
+ * child's mapping only when one mapping of the parent holds it whole with the same
+ * MAP_NORESERVE (and the same file at the same offsets): that is the mapping fork() copied.
  *
  * At restart (native/helper/restore/restore_cow.c) a parent maps each of its mappings that a
  * child inherits from in a staging window and has its pages written there before it creates
@@ -36,9 +37,23 @@ const MAP_NORESERVE = 0x4000;
 /** MAP_NORESERVE among a mapping's madv bits (src/kernel/memory.ts MADV.nr) */
 const MADV_NORESERVE = 1024;
 
-/** A mapping whose pages fork() shares: private anonymous memory, the stack left out. */
+/** A mapping whose pages fork() shares: private anonymous memory (the stack left out), or a
+ * file mapped privately (the pages written since it was mapped: a library's data, RELRO). */
 export function cowEligible(v: VmaImage): boolean {
-  return !v.shared && (v.kind === 'anon' || v.kind === 'heap');
+  return !v.shared && (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'file');
+}
+
+/** The same file at the same offsets (a file mapping), or both anonymous. */
+function sameBacking(w: VmaImage, v: VmaImage): boolean {
+  if (w.kind !== 'file' && v.kind !== 'file') return true;
+  return (
+    w.kind === 'file' &&
+    v.kind === 'file' &&
+    w.path === v.path &&
+    w.file?.ino === v.file?.ino &&
+    w.file?.dev === v.file?.dev &&
+    v.pgoff - w.pgoff === v.start - w.start
+  );
 }
 
 /** The parent's mapping a child's mapping came from by fork, if there is one. */
@@ -46,7 +61,7 @@ export function forkSource(parent: TaskImage, v: VmaImage): VmaImage | undefined
   if (!cowEligible(v)) return undefined;
   const nr = MADV_NORESERVE;
   const w = findVma(parent.vmas, v.start);
-  return w && cowEligible(w) && w.fill && w.end >= v.end && (w.madv & nr) === (v.madv & nr) ? w : undefined;
+  return w && cowEligible(w) && w.fill && w.end >= v.end && (w.madv & nr) === (v.madv & nr) && sameBacking(w, v) ? w : undefined;
 }
 
 /** The mapping of a sorted list that holds addr. */
@@ -119,8 +134,10 @@ function union(a: Run[], b: Run[]): Run[] {
 
 /** What a restart does for one task (plan lines `area`, `move`, `zap`; see plan.h). */
 export interface CowTask {
-  /** [window offset, length, mmap flags]: mapped by the task before it creates its children */
-  areas: [number, number, number][];
+  /** [window offset, length, mmap flags, mapping]: mapped by the task before it creates its
+   * children; mapping: the address of its private file mapping whose file the area maps, 0 for
+   * private anonymous memory */
+  areas: [number, number, number, number][];
   /** [window offset, destination, length]: window ranges that become its mappings */
   moves: [number, number, number][];
   /** pages of moved mappings it did not have */
@@ -194,7 +211,8 @@ export function cowLayout(tasks: TaskImage[], entries: TreeEntry[]): CowLayout {
       if (w) off = win.get(`${parent[i]}:${w.start}`)! + (v.start - w.start);
       else {
         off = cursor;
-        ct.areas.push([off, len, MAP_PRIVATE | MAP_ANONYMOUS | (v.madv & MADV_NORESERVE ? MAP_NORESERVE : 0)]);
+        const file = v.kind === 'file';
+        ct.areas.push([off, len, MAP_PRIVATE | (file ? 0 : MAP_ANONYMOUS) | (v.madv & MADV_NORESERVE ? MAP_NORESERVE : 0), file ? v.start : 0]);
         cursor += len + PAGE;
       }
       win.set(`${i}:${v.start}`, off);
