@@ -23,6 +23,9 @@ export interface ObjectKindInfo {
   owned: boolean;
   /** whole pages, never empty (shared anonymous memory) */
   pages?: true;
+  /** its access and modification times are kept (a file the restart makes anew: a memfd, an
+   * unlinked file, a removed directory) */
+  timed?: true;
   /** F_SEAL_* seals are kept (memfd) */
   sealed?: true;
   /** its path no longer names it: bound to be refused when still linked elsewhere */
@@ -49,11 +52,12 @@ export const OBJECT_KINDS: { readonly [K in ObjectKind]: ObjectKindInfo } = {
     a: 'a memfd',
     name: 'memfd',
     owned: true,
+    timed: true,
     sealed: true,
     inodes: 'o',
     text: (o) => `memfd "${o.name}"${o.mode !== undefined ? ` mode 0${o.mode.toString(8)}` : ''}${o.seals ? ` seals 0x${o.seals.toString(16)}` : ''}`,
   },
-  unlinked: { nr: 2, noun: 'unlinked file', a: 'an unlinked file', name: 'path', owned: true, removed: true, inodes: 'o', text: pathText },
+  unlinked: { nr: 2, noun: 'unlinked file', a: 'an unlinked file', name: 'path', owned: true, timed: true, removed: true, inodes: 'o', text: pathText },
   queue: {
     nr: 3,
     noun: 'TCP queue',
@@ -63,7 +67,7 @@ export const OBJECT_KINDS: { readonly [K in ObjectKind]: ObjectKindInfo } = {
     inodes: 'q',
     text: (o, files) => `TCP queue of file #${files.find((f) => f.kind === 'inet' && queueObjects(f).some((q) => q?.[0] === o.id))?.id ?? '?'}`,
   },
-  'unlinked-dir': { nr: 4, noun: 'removed directory', a: 'a removed directory', name: 'path', owned: true, removed: true, empty: true, inodes: 'o', text: pathText },
+  'unlinked-dir': { nr: 4, noun: 'removed directory', a: 'a removed directory', name: 'path', owned: true, timed: true, removed: true, empty: true, inodes: 'o', text: pathText },
   tmpfs: { nr: 5, noun: 'tmpfs file', a: 'a tmpfs file', name: 'path', owned: true, inode: true, inodes: 'f', text: pathText },
 };
 

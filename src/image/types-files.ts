@@ -198,6 +198,9 @@ export interface ObjectImage {
   size: number;
   /** F_SEAL_* bits of a memfd */
   seals: number;
+  /** memfd, unlinked, unlinked-dir: [atime s, atime ns, mtime s, mtime ns] (absent in older
+   * images: the restart's time) */
+  times?: [number, number, number, number];
   /** [byte offset, page count] of the pages that hold data, in stream order */
   runs: [number, number][];
 }

@@ -123,6 +123,9 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
     if (!!k.inode !== (inode !== undefined)) sw.fail('a tmpfs file, and only it, has its inode recorded');
     const owner = s.owner === undefined ? undefined : (arr(s.owner, sw.at('owner'), 2).map((y, k) => int(y, sw.at('owner').at(k), 0, 0xfffffffe)) as [number, number]);
     if (owner && (owner.length !== 2 || !k.owned)) sw.at('owner').fail('expected [uid, gid] of a memfd, unlinked or tmpfs file or removed directory');
+    const tw = sw.at('times');
+    const times = s.times === undefined ? undefined : (arr(s.times, tw, 4).map((y, k) => int(y, tw.at(k), k % 2 ? 0 : -(2 ** 40), k % 2 ? 999_999_999 : 2 ** 40)) as [number, number, number, number]);
+    if (times && (times.length !== 4 || !k.timed)) tw.fail('expected [atime s, ns, mtime s, ns] of a memfd, unlinked file or removed directory');
     const limit = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
     let prevEnd = 0;
     const runs = arr(s.runs, sw.at('runs')).map((r, k): [number, number] => {
@@ -146,6 +149,7 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
         : {}),
       size,
       seals: field(s, 'seals', sw, (y, ww) => int(y, ww, 0, 0xffff)),
+      ...(times ? { times } : {}),
       runs,
     };
   });

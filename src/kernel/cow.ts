@@ -2,7 +2,7 @@
  * Checkpoint side of copy-on-write sharing (src/image/cow.ts describes it): which pages of a
  * child are still its parent's, asked of the helper while the tree is frozen.
  */
-import { forkSource, intersect, parents, subtract, type Run } from '../image/cow.js';
+import { findVma, forkSource, intersect, parents, subtract, type Run } from '../image/cow.js';
 import type { TaskImage, TreeEntry, VmaImage } from '../image/types.js';
 import { CheckpointError } from '../errors.js';
 import type { Helper } from './helper.js';
@@ -42,3 +42,24 @@ export async function findInherited(h: Helper, tasks: TaskImage[], entries: Tree
   }
 }
 
+
+/**
+ * Checkpoint, once content objects are known: a file mapped privately that turned out to be a
+ * content object (a tmpfs file the tree also maps shared: objects.ts) is mapped from the object
+ * at restart, not staged; the pages a child inherited there are saved as its own again.
+ */
+export function keepStageable(tasks: TaskImage[], entries: TreeEntry[]): void {
+  const parent = parents(tasks, entries);
+  tasks.forEach((t, i) => {
+    if (!t.inherited?.length) return;
+    const back = t.inherited.filter(([a]) => {
+      const v = findVma(t.vmas, a);
+      return !v || !forkSource(tasks[parent[i]!]!, v);
+    });
+    if (!back.length) return;
+    t.inherited = subtract(t.inherited, back);
+    // in address order, not joined: a run never spans two mappings
+    t.pageRuns = [...t.pageRuns, ...back].sort((x, y) => x[0] - y[0]);
+    if (!t.inherited.length) delete t.inherited;
+  });
+}

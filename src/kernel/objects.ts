@@ -15,7 +15,7 @@ import type { FileImage, ObjectImage, TaskImage } from '../image/types.js';
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
 import type { Helper } from './helper.js';
-import { planObj, type EvObject, dumpObject, dumpObjdump, dumprunEnd, dumprunRun } from './protocol.gen.js';
+import { planObj, planObjtimes, type EvObject, dumpObject, dumpObjdump, dumprunEnd, dumprunRun } from './protocol.gen.js';
 import { commOf, sessionHint } from './proc.js';
 import { PAGE_SIZE } from '../image/format.js';
 
@@ -112,6 +112,7 @@ export async function captureObjects(
       ...(k.inode ? { inode: tmpfsInode(s.name!, s.ino) } : {}),
       size: ev.size,
       seals: k.sealed ? ev.seals : 0,
+      ...(k.timed ? { times: [ev.atime_s, ev.atime_ns, ev.mtime_s, ev.mtime_ns] as [number, number, number, number] } : {}),
       runs: ev.runs,
     });
   }
@@ -133,8 +134,22 @@ async function objectOf(h: Helper, path: string): Promise<ObjectFacts> {
 
 /** A removed directory: its mode and owner; it is empty (a directory must be, to be removed). */
 function removedDir(path: string): ObjectFacts {
-  const st = fs.statSync(path);
-  return { size: 0, seals: 0, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, nlink: st.nlink, runs: [] };
+  const st = fs.statSync(path, { bigint: true });
+  const [as, an] = [st.atimeNs / 1_000_000_000n, st.atimeNs % 1_000_000_000n];
+  const [ms, mn] = [st.mtimeNs / 1_000_000_000n, st.mtimeNs % 1_000_000_000n];
+  return {
+    size: 0,
+    seals: 0,
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    nlink: Number(st.nlink),
+    atime_s: Number(as),
+    atime_ns: Number(an),
+    mtime_s: Number(ms),
+    mtime_ns: Number(mn),
+    runs: [],
+  };
 }
 
 /** The identity of a tmpfs file at checkpoint, compared on restart: the file at its path must
@@ -283,9 +298,10 @@ export async function dumpObjects(h: Helper, objs: CapturedObjects, digest: numb
 
 /** The helper plan lines that create the objects (before any file or task line). */
 export function objectLines(objects: ObjectImage[]): string[] {
-  return objects.map((o) =>
+  return objects.flatMap((o) => [
     planObj({ id: o.id, kind: OBJECT_KINDS[o.kind].nr, size: o.size, seals: o.seals, name: o.name, mode: o.mode, uid: o.owner?.[0], gid: o.owner?.[1], dev: o.inode?.dev, ino: o.inode?.ino }),
-  );
+    ...(o.times ? [planObjtimes({ obj: o.id, atimeS: o.times[0], atimeNs: o.times[1], mtimeS: o.times[2], mtimeNs: o.times[3] })] : []),
+  ]);
 }
 
 /** Bytes of memory contents the image carries: shared memory objects and task pages. */

@@ -12,7 +12,7 @@ import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '.
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { cowLayout } from '../image/cow.js';
-import { findInherited } from '../kernel/cow.js';
+import { findInherited, keepStageable } from '../kernel/cow.js';
 import { captureTask, collectRuns, requestState, type Captured } from '../kernel/dump-task.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
@@ -326,6 +326,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       }),
     );
     if (objects.objects.length) captured.files.objects = objects.objects;
+    keepStageable(tasks, entries);
     const ipc = await clock.run('ipc', () => captureIpc(helper, tasks, (p) => procPids.get(p)!));
     for (const message of captured.warnings) clock.warn(message, pid);
     for (const x of captured.external) opts.events?.emit('external-stdio', { op: 'checkpoint', ...x });

@@ -10,7 +10,8 @@
  *   B  memfd "ucr-meta-b" created with MFD_NOEXEC_SEAL (mode 0666, F_SEAL_EXEC), sealed
  *      F_SEAL_FUTURE_WRITE while mapped shared and writable (the mapping may still write);
  *   U  a file in DIR, mode 0604, owner 65534:65534, then unlinked.
- * After SIGTERM each must show the same mode, owner and seals, and the seals must hold:
+ * Each gets its own access and modification times (futimens, nanoseconds included) last.
+ * After SIGTERM each must show the same mode, owner, seals and times, and the seals must hold:
  * A cannot grow, shrink or get another seal, B cannot be written through write() but its
  * mapping still writes, B cannot be made executable.
  */
@@ -35,6 +36,7 @@ struct want {
 	uid_t uid;
 	gid_t gid;
 	int seals;
+	struct timespec times[2]; /* atime, mtime */
 };
 
 static void check(const struct want *w)
@@ -48,6 +50,12 @@ static void check(const struct want *w)
 		case_fail("%s: mode %04o, expected %04o", w->what, st.st_mode & 07777, w->mode);
 	if (st.st_uid != w->uid || st.st_gid != w->gid)
 		case_fail("%s: owner %d:%d, expected %d:%d", w->what, (int)st.st_uid, (int)st.st_gid, (int)w->uid, (int)w->gid);
+	if (st.st_atim.tv_sec != w->times[0].tv_sec || st.st_atim.tv_nsec != w->times[0].tv_nsec)
+		case_fail("%s: atime %lld.%09ld, expected %lld.%09ld", w->what, (long long)st.st_atim.tv_sec, st.st_atim.tv_nsec,
+			  (long long)w->times[0].tv_sec, w->times[0].tv_nsec);
+	if (st.st_mtim.tv_sec != w->times[1].tv_sec || st.st_mtim.tv_nsec != w->times[1].tv_nsec)
+		case_fail("%s: mtime %lld.%09ld, expected %lld.%09ld", w->what, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+			  (long long)w->times[1].tv_sec, w->times[1].tv_nsec);
 	if (w->seals >= 0 && fcntl(w->fd, F_GET_SEALS) != w->seals)
 		case_fail("%s: seals 0x%x, expected 0x%x", w->what, fcntl(w->fd, F_GET_SEALS), w->seals);
 }
@@ -90,12 +98,18 @@ int main(int argc, char **argv)
 		case_setup_fail("unlinked file %s: %s", path, strerror(errno));
 
 	struct want w[] = {
-		{ "memfd A", a, 0640, 65534, 100, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL },
-		{ "memfd B", b, bst.st_mode & 07777, 0, 0, bseals },
-		{ "unlinked file", u, 0604, 65534, 65534, -1 },
+		{ "memfd A", a, 0640, 65534, 100, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, { { 0, 0 }, { 0, 0 } } },
+		{ "memfd B", b, bst.st_mode & 07777, 0, 0, bseals, { { 0, 0 }, { 0, 0 } } },
+		{ "unlinked file", u, 0604, 65534, 65534, -1, { { 0, 0 }, { 0, 0 } } },
 	};
 	w[1].uid = bst.st_uid;
 	w[1].gid = bst.st_gid;
+	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+		w[i].times[0] = (struct timespec){ 1000000000 + (time_t)i, 123456789 };
+		w[i].times[1] = (struct timespec){ 123456 + (time_t)i * 1000, 987654321 - (long)i };
+		if (futimens(w[i].fd, w[i].times) < 0)
+			case_setup_fail("%s: futimens: %s", w[i].what, strerror(errno));
+	}
 	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
 		check(&w[i]); /* the set-up is what it should be */
 	if (case_failed)

@@ -7,6 +7,7 @@
 #define UCR_PLAN_H
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/user.h>
 
 #include "ucr_compat.h"
@@ -117,6 +118,8 @@ struct obj_plan {
 	uid_t uid;  /* their owner ((uid_t)-1: as created) */
 	gid_t gid;
 	uint64_t dev, ino; /* tmpfs file: its identity at checkpoint */
+	int has_times;     /* memfd, unlinked file, removed directory: times set once the contents are in */
+	struct timespec times[2]; /* atime, mtime */
 	int hfd;    /* the helper's fd for it */
 	int task;   /* whose credentials create it (fscred.c) */
 	int rdfd;   /* reopened read-only for read-only mappings (restore_paths.c), -1 */

@@ -182,6 +182,20 @@ int on_plan_obj(struct plan_in *in, struct msg_plan_obj *m)
 	return 0;
 }
 
+/* objtimes <obj> <atime s> <ns> <mtime s> <ns>: right after a memfd's, unlinked file's or removed
+ * directory's obj line */
+int on_plan_objtimes(struct plan_in *in, struct msg_plan_objtimes *m)
+{
+	struct plan *p = in->p;
+	NEED(p->nobjs > 0 && p->objs[p->nobjs - 1].id == (int)m->obj);
+	struct obj_plan *s = &p->objs[p->nobjs - 1];
+	NEED(!s->has_times && (s->kind == OBJ_MEMFD || s->kind == OBJ_UNLINKED || s->kind == OBJ_DIR));
+	s->has_times = 1;
+	s->times[0] = (struct timespec){ (time_t)m->atime_s, (long)m->atime_ns };
+	s->times[1] = (struct timespec){ (time_t)m->mtime_s, (long)m->mtime_ns };
+	return 0;
+}
+
 int on_plan_inwatch(struct plan_in *in, struct msg_plan_inwatch *m)
 {
 	int f = plan_find_file(in->p, (int)m->file);

@@ -77,7 +77,8 @@ int on_dump_object(struct dump_in *in, struct msg_dump_object *msg)
 	if (!runs)
 		return proto_fail("object", path, ENOMEM, "out of memory");
 	EMIT_OBJECT(.size = st.st_size, .seals = seals, .mode = st.st_mode & 07777, .uid = st.st_uid, .gid = st.st_gid,
-		    .nlink = (int64_t)st.st_nlink, .runs = runs);
+		    .nlink = (int64_t)st.st_nlink, .atime_s = st.st_atim.tv_sec, .atime_ns = st.st_atim.tv_nsec,
+		    .mtime_s = st.st_mtim.tv_sec, .mtime_ns = st.st_mtim.tv_nsec, .runs = runs);
 	free(runs);
 	return 0;
 }

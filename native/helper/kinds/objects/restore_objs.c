@@ -214,11 +214,15 @@ int obj_fill(uint32_t id, uint64_t off, const void *buf, size_t len)
 	return pwrite(sp->hfd, buf, len, (off_t)off) == (ssize_t)len ? 0 : -1;
 }
 
-/* Once the contents are in: the memfds get their seals back. */
+/* Once the contents are in: the memfds get their seals back, and memfds, unlinked files and
+ * removed directories their access and modification times (the writes of the contents set them
+ * to now; the change time cannot be set). */
 int seal_objs(struct restore_ctx *c)
 {
 	for (int i = 0; i < c->plan->nobjs; i++) {
 		struct obj_plan *sp = &c->plan->objs[i];
+		if (sp->has_times && futimens(sp->hfd, sp->times) < 0)
+			return proto_fail_sys("futimens", "pages", sp->name, errno, "cannot give %s its times back", sp->name);
 		if (sp->kind == OBJ_MEMFD && sp->seals && fcntl(sp->hfd, F_ADD_SEALS, sp->seals) < 0)
 			return proto_fail("pages", sp->name, errno, "cannot seal memfd %s", sp->name);
 	}
