@@ -178,6 +178,7 @@ export const messages = [
   plan('area', [u64('off'), u64('len'), u32('flags'), u64('vma')], "a range of the task's copy-on-write window it maps when created (restore_cow.c): private anonymous memory, or (vma: the address of its private file mapping, 0 for none) that mapping's file"),
   plan('move', [u64('off'), u64('dst'), u64('len')], 'a window range moved (mremap) to its final address at the map step'),
   plan('zap', [u64('start'), u64('len')], 'inherited pages the task did not have, dropped (MADV_DONTNEED)'),
+  plan('guard', [u64('start'), u64('len')], 'a guard region (MADV_GUARD_INSTALL) installed at the finish step, before mlock and mseal'),
   plan('sched', [u64('tid', { min: 1, max: PID }), u64('policy', { max: 6 }), u64('flags', { max: 7 }), i64('nice', { min: -20, max: 19 }), u64('priority', { max: 99 }), ...many(['runtime', 'deadline', 'period']), u64('umin', { max: 1024 }), u64('umax', { max: 1024 }), u32('personality')], "a thread's scheduling (sched_setattr) and personality (restore_attrs.c)"),
   plan('attrs', [i64('oom', { min: -1000, max: 1000 }), u64('membarrier', { max: 4 | 16 | 64 | 256 }), u64('mlockall', { oneOf: [0, 2, 6] }), u32('loginuid'), str('root', { nullable: true })], 'oom_score_adj, membarrier registrations, mlockall flags, loginuid, root directory (chroot)'),
 
@@ -235,7 +236,7 @@ export const messages = [
   ev('progress', [u64('bytes')], 'bytes of pages moved so far by the current page command'),
   ev('frozen', [u64('pid'), u64('threads')], 'freeze'),
   ev('state', [], 'state: registers, signals, timers of the selected task', { ts: "import('./dump-task.js').StateFacts" }),
-  ev('runs', [u64('pid'), u64('start'), json('runs', { ts: '[number, number][]' })], 'runs: the present pages of a range, [address, npages]'),
+  ev('runs', [u64('pid'), u64('start'), json('runs', { ts: '[number, number][]' }), json('guards', { ts: '[number, number][]' })], 'runs: the present pages of a range, [address, npages], and its guard regions (MADV_GUARD_INSTALL)'),
   ev('shared', [u64('start'), json('runs', { ts: '[number, number][]' })], 'shared: the runs of the range shared with the parent, [address, npages]'),
   ev('pages', [u64('bytes'), u64('stored'), u64('records'), u64('digest')], 'pages'),
   ev('compress', [], 'compress'),

@@ -39,6 +39,11 @@ describe('memory survives checkpoint → kill → restart', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('guard regions (MADV_GUARD_INSTALL) of anonymous and private file mappings still fault after restart; the pages around them keep their data (checkpoint reads around them)', async () => {
+    const { verdict } = await roundTrip('guards');
+    expect(verdict).toBe('PASS');
+  });
+
   it('x87, SSE and AVX state: a floating-point loop ends with the exact result', async () => {
     const { verdict } = await roundTrip('fpu');
     expect(verdict).toBe('PASS');

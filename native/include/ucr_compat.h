@@ -44,6 +44,10 @@ struct ucr_prctl_mm_map {
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
 #define PM_FILE_OR_SHARED_ANON (1ULL << 61)
+#define PM_GUARD_REGION (1ULL << 58) /* a MADV_GUARD_INSTALL marker (Linux 6.15): no page */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
 #define PM_EXCLUSIVE (1ULL << 56)
 #define PM_SOFT_DIRTY (1ULL << 55)
 #define PM_PFN_MASK ((1ULL << 55) - 1)

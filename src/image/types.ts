@@ -227,6 +227,8 @@ export interface TaskImage {
   /** [address, page count]: pages shared with the parent since its fork (copy-on-write), not
    * saved again (src/kernel/cow.ts; format 1.3) */
   inherited?: [number, number][];
+  /** [address, page count]: guard regions (MADV_GUARD_INSTALL: touching them is SIGSEGV) */
+  guards?: [number, number][];
 }
 
 export interface Trailer {

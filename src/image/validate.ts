@@ -169,7 +169,7 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
   });
 }
 
-function checkRuns(list: CborValue | undefined, vmas: VmaImage[], w: Where): [number, number][] {
+function checkRuns(list: CborValue | undefined, vmas: VmaImage[], w: Where, pages = true): [number, number][] {
   let prevEnd = 0;
   let v = 0;
   return arr(list, w).map((x, i) => {
@@ -182,7 +182,7 @@ function checkRuns(list: CborValue | undefined, vmas: VmaImage[], w: Where): [nu
     prevEnd = end;
     while (v < vmas.length && vmas[v]!.end <= a) v++;
     const m = vmas[v];
-    if (!m || a < m.start || end > m.end || !m.fill) rw.fail(`pages 0x${a.toString(16)}+${n} lie outside any mapping that carries pages`);
+    if (!m || a < m.start || end > m.end || (pages && !m.fill)) rw.fail(`pages 0x${a.toString(16)}+${n} lie outside any mapping${pages ? ' that carries pages' : ''}`);
     return [a, n];
   });
 }
@@ -360,6 +360,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     fds,
     pageRuns: checkRuns(o.pageRuns, vmas, w.at('pageRuns')),
     ...(o.inherited !== undefined ? { inherited: checkRuns(o.inherited, vmas, w.at('inherited')) } : {}),
+    ...(o.guards !== undefined ? { guards: checkRuns(o.guards, vmas, w.at('guards'), false) } : {}),
   };
 }
 

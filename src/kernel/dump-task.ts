@@ -128,6 +128,8 @@ export async function collectRuns(h: Helper, c: Captured): Promise<void> {
       chunk[v]!.fill = true;
       c.task.pageRuns.push(r);
     }
+    // guard regions (MADV_GUARD_INSTALL): no pages, installed again at restart
+    if (ev.guards.length) (c.task.guards ??= []).push(...ev.guards);
   }
 }
 

@@ -109,6 +109,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   for (const [off, len, flags, vma] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags, vma }));
   for (const [off, dst, len] of cow?.moves ?? []) L.push(P.planMove({ off, dst, len }));
   for (const [start, n] of cow?.zaps ?? []) L.push(P.planZap({ start, len: n * 4096 }));
+  for (const [start, n] of t.guards ?? []) L.push(P.planGuard({ start, len: n * 4096 }));
   const vvar = t.specials.find((s) => s.name === '[vvar]')!;
   const vdso = t.specials.find((s) => s.name === '[vdso]')!;
   L.push(P.planVdso({ vvar: vvar.start, vdso: vdso.start }));

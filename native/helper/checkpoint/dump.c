@@ -76,10 +76,11 @@ int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 		return proto_fail("runs", "command", EINVAL, "bad runs command");
 	if (select_task(m->pid) < 0)
 		return -1;
-	struct runs_out o = { 0 };
+	struct runs_out o = { 0 }, g = { 0 }; /* page runs; guard regions (MADV_GUARD_INSTALL) */
 	runs_emit(&o, 0, 0); /* allocate */
-	o.len = 0;
-	o.count = 0;
+	runs_emit(&g, 0, 0);
+	o.len = g.len = 0;
+	o.count = g.count = 0;
 	int fd = pagemap_open(task.pid);
 	for (size_t i = 0; i < m->ranges_count; i += 2) {
 		uint64_t start = m->ranges[i], end = m->ranges[i + 1];
@@ -87,23 +88,30 @@ int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 			if (fd >= 0)
 				close(fd);
 			free(o.buf);
+			free(g.buf);
 			return proto_fail("runs", "command", EINVAL, "bad runs command");
 		}
-		if (fd < 0 || pagemap_runs(fd, start, end, runs_emit, &o) < 0) {
+		if (fd < 0 || pagemap_runs(fd, start, end, runs_emit, &o, runs_emit, &g) < 0) {
 			int e = errno;
 			if (fd >= 0)
 				close(fd);
 			free(o.buf);
+			free(g.buf);
 			return proto_fail_sys("read", "runs", "pagemap", e, "cannot read /proc/%d/pagemap", task.pid);
 		}
 	}
 	close(fd);
-	char *runs = proto_json_array(o.buf, o.len);
+	char *runs = proto_json_array(o.buf, o.len), *guards = proto_json_array(g.buf, g.len);
 	free(o.buf);
-	if (!runs)
+	free(g.buf);
+	if (!runs || !guards) {
+		free(runs);
+		free(guards);
 		return proto_fail("runs", "memory", ENOMEM, "out of memory");
-	EMIT_RUNS(.pid = (uint64_t)task.pid, .start = m->ranges[0], .runs = runs);
+	}
+	EMIT_RUNS(.pid = (uint64_t)task.pid, .start = m->ranges[0], .runs = runs, .guards = guards);
 	free(runs);
+	free(guards);
 	return 0;
 }
 

@@ -298,6 +298,8 @@ struct task_plan {
 	int nmoves;
 	struct cow_range *zaps;      /* pages it lacks in moved mappings: MADV_DONTNEED */
 	int nzaps;
+	struct cow_range *guards;    /* guard regions: MADV_GUARD_INSTALL at the finish step (a, -, len) */
+	int nguards;
 	int staged_left;             /* its staged page runs not read yet */
 	uint64_t vvar_start, vdso_start;
 	struct ucr_prctl_mm_map mm;

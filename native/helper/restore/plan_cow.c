@@ -47,6 +47,18 @@ int on_plan_zap(struct plan_in *in, struct msg_plan_zap *m)
 	return 0;
 }
 
+/* guard <start> <len>: a guard region of the task (restore_task.c installs it) */
+int on_plan_guard(struct plan_in *in, struct msg_plan_guard *m)
+{
+	TASK(t);
+	NEED(PAGED(m->start) && PAGED(m->len) && m->len && m->start < TASK_END && m->len < TASK_END - m->start);
+	NEED(!t->nguards || t->guards[t->nguards - 1].a + t->guards[t->nguards - 1].len <= m->start);
+	struct cow_range *r = GROW(t->guards, t->nguards);
+	NEED(r != NULL);
+	*r = (struct cow_range){ m->start, 0, m->len };
+	return 0;
+}
+
 /* srun <task> <addr> <npages> <window offset>, just appended to the runs by plan.c: only
  * after objrun and srun lines */
 int plan_cow_srun(struct plan *p, uint64_t off)

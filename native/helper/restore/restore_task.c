@@ -154,6 +154,17 @@ static int restore_prot_madvise(struct task_plan *p)
 	}
 	if (finish_run(&b, "mprotect") < 0)
 		return -1;
+	/* guard regions, before mlock (which refuses them) and mseal */
+	batch_init(&b, 0);
+	for (int i = 0; i < p->nguards; i++) {
+		if (!batch_room(&b, 0, 1) && finish_run(&b, "madvise") < 0)
+			return -1;
+		if (b.done)
+			batch_init(&b, 0);
+		batch_add(&b, SYS_madvise, p->guards[i].a, p->guards[i].len, MADV_GUARD_INSTALL, 0, 0, 0, 0, i);
+	}
+	if (finish_run(&b, "madvise") < 0)
+		return -1;
 	/* mlock of a mapping nobody may access (PROT_NONE: guard pages and reserved areas under
 	 * mlockall) marks it locked, then cannot fault its pages in (ENOMEM): one call each, where
 	 * that error is the expected result */

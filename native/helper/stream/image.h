@@ -70,7 +70,8 @@ int pagemap_open(pid_t pid);
  * of pages whose contents must be saved (present or swapped, not file-backed, not the zero
  * page). */
 int pagemap_runs(int fd, uint64_t start, uint64_t end,
-		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx);
+		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx,
+		 void (*guard)(void *ctx, uint64_t addr, uint64_t npages), void *gctx);
 
 /* Writes page records for runs (all of one task) to the image (fd 3); updates *digest and *bytes. */
 int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,

@@ -58,7 +58,8 @@ int pagemap_open(pid_t pid)
 }
 
 int pagemap_runs(int fd, uint64_t start, uint64_t end,
-		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx)
+		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx,
+		 void (*guard)(void *ctx, uint64_t addr, uint64_t npages), void *gctx)
 {
 	/* the zero page is one for the whole system: looked up once (it maps and faults a page) */
 	static uint64_t zpfn;
@@ -69,7 +70,7 @@ int pagemap_runs(int fd, uint64_t start, uint64_t end,
 	}
 	enum { BATCH = 8192 };
 	static uint64_t ent[BATCH];
-	uint64_t run_start = 0, run_len = 0;
+	uint64_t run_start = 0, run_len = 0, g_start = 0, g_len = 0;
 	for (uint64_t a = start; a < end;) {
 		uint64_t n = (end - a) / PAGE_SZ;
 		if (n > BATCH)
@@ -83,7 +84,16 @@ int pagemap_runs(int fd, uint64_t start, uint64_t end,
 		n = (uint64_t)got / 8;
 		for (uint64_t i = 0; i < n; i++, a += PAGE_SZ) {
 			uint64_t e = ent[i];
-			int want = (e & (PM_PRESENT | PM_SWAPPED)) && !(e & PM_FILE_OR_SHARED_ANON);
+			/* a guard region's marker reads as a swap entry: it is no page, and reading it fails */
+			int is_guard = (e & PM_GUARD_REGION) && !(e & PM_PRESENT);
+			if (is_guard && guard) {
+				if (!g_len++)
+					g_start = a;
+			} else if (g_len) {
+				guard(gctx, g_start, g_len);
+				g_len = 0;
+			}
+			int want = !is_guard && (e & (PM_PRESENT | PM_SWAPPED)) && !(e & PM_FILE_OR_SHARED_ANON);
 			if (want && (e & PM_PRESENT) && zpfn != (uint64_t)-1 && (e & PM_PFN_MASK) == zpfn)
 				want = 0;
 			if (want) {
@@ -98,6 +108,8 @@ int pagemap_runs(int fd, uint64_t start, uint64_t end,
 	}
 	if (run_len)
 		emit(ctx, run_start, run_len);
+	if (g_len)
+		guard(gctx, g_start, g_len);
 	return 0;
 }
 
