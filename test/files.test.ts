@@ -123,6 +123,26 @@ describe('credentials', () => {
   });
 });
 
+describe('files opened before the process dropped its privileges', () => {
+  it('a root-only file opened as root and held after setuid to 65534 comes back open at its offset (root restarts root\'s image), the process still 65534', async () => {
+    const { verdict } = await roundTrip('dropped');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('an image that is not root\'s cannot reopen it with more than the task\'s credentials: the restart is refused naming the file, and nothing is left', async () => {
+    const c = await startCase('dropped');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img, ['--kill']);
+    await waitFor(() => !exists(c.pid), 10_000, `pid ${c.pid} to be released`);
+    fs.chownSync(img, 65534, 65534);
+    const r = ucr(['restart', '-i', img, '--detach']);
+    expect(r.code).not.toBe(0);
+    // its stdout (the harness's file) or its log: both were opened as root
+    expect(r.stderr, r.stderr).toMatch(/^ucr: process \d+: files: \/\S+: cannot open the file as uid 65534 .*permission denied \(EACCES\)\n$/);
+    expect(exists(c.pid)).toBe(false);
+  });
+});
+
 describe('anonymous descriptors', () => {
   it('eventfd (count, semaphore, shared by dup), signalfd (mask, with a pending signal), timerfd (ticking, and armed), memfd (name, contents, offset, seals)', async () => {
     const { verdict } = await roundTrip('anonfds');

@@ -120,6 +120,17 @@ int fs_open(int task, const char *path, int flags, int mode)
 	if (with_path(&r, path) < 0)
 		return -1;
 	fs_call(task, &r, -1, &fd);
+	/* A file the task opened while it could (a log opened as root, then setuid: nginx, the
+	 * mlock_setuid case) that its credentials now refuse: root's own image restarted by root
+	 * (trusted: it had everything) reopens it with the helper's credentials. Never a file the
+	 * restart creates: that one must be the task's. */
+	if (fd < 0 && (errno == EACCES || errno == EPERM) && plan.trusted && !(flags & O_CREAT)) {
+		int e = errno;
+		if (fs_do(&r, -1, &fd) < 0 || fd < 0) {
+			fd = -1;
+			errno = e;
+		}
+	}
 	return fd;
 }
 
