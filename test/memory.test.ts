@@ -29,7 +29,7 @@ describe('memory survives checkpoint → kill → restart', () => {
     expect(verdict).toBe('PASS');
   });
 
-  it('every mapping keeps its kernel flags (VmFlags): madvise DONTFORK, DONTDUMP, HUGEPAGE, NOHUGEPAGE, MERGEABLE, WIPEONFORK, SEQUENTIAL, RANDOM, mlock, MAP_NORESERVE, shared mappings that may become writable; fork sees them', async () => {
+  it('every mapping keeps its kernel flags (VmFlags): madvise DONTFORK, DONTDUMP, HUGEPAGE, NOHUGEPAGE, MERGEABLE, WIPEONFORK, SEQUENTIAL, RANDOM, mlock, MAP_NORESERVE, MAP_DROPPABLE, shared mappings that may become writable; fork sees them', async () => {
     const { verdict } = await roundTrip('vmflags');
     expect(verdict).toBe('PASS');
   });

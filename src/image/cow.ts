@@ -36,11 +36,13 @@ const MAP_ANONYMOUS = 0x20;
 const MAP_NORESERVE = 0x4000;
 /** MAP_NORESERVE among a mapping's madv bits (src/kernel/memory.ts MADV.nr) */
 const MADV_NORESERVE = 1024;
+/** MAP_DROPPABLE (MADV.dp): wiped on fork, never shared */
+const MADV_DROPPABLE = 8192;
 
 /** A mapping whose pages fork() shares: private anonymous memory (the stack left out), or a
  * file mapped privately (the pages written since it was mapped: a library's data, RELRO). */
 export function cowEligible(v: VmaImage): boolean {
-  return !v.shared && (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'file');
+  return !v.shared && !(v.madv & MADV_DROPPABLE) && (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'file');
 }
 
 /** The same file at the same offsets (a file mapping), or both anonymous. */

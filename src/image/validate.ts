@@ -160,7 +160,7 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
         ino: field(file, 'ino', vw.at('file'), (y, ww) => int(y, ww)),
         ...(file.dev !== undefined ? { dev: field(file, 'dev', vw.at('file'), (y, ww) => int(y, ww)) } : {}),
       },
-      madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 0x1fff)), // the 13 MADV_BIT_* of native/helper/restore/plan.h
+      madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 0x3fff)), // the 14 MADV_BIT_* of native/helper/restore/plan.h
       fill: field(o, 'fill', vw, bool),
       ...(shm ? { shm } : {}),
     };

@@ -14,8 +14,8 @@ const SHM_EXEC = 0o100000;
  * defines them: madvise state (hg HUGEPAGE, nh NOHUGEPAGE, dc DONTFORK, wf WIPEONFORK, dd
  * DONTDUMP, sr SEQUENTIAL, rr RANDOM, mg MERGEABLE), mlock (lo; lf: MLOCK_ONFAULT), nr
  * (MAP_NORESERVE), for a shared mapping mw (the file was opened for writing: the mapping may
- * be made writable later), and sl (mseal). */
-export const MADV: Record<string, number> = { hg: 1, nh: 2, dc: 4, wf: 8, dd: 16, sr: 32, rr: 64, mg: 128, lo: 256, lf: 512, nr: 1024, mw: 2048, sl: 4096 };
+ * be made writable later), sl (mseal) and dp (MAP_DROPPABLE: the mapping's type, given to mmap). */
+export const MADV: Record<string, number> = { hg: 1, nh: 2, dc: 4, wf: 8, dd: 16, sr: 32, rr: 64, mg: 128, lo: 256, lf: 512, nr: 1024, mw: 2048, sl: 4096, dp: 8192 };
 
 const TMPFS_MAGIC = 0x01021994;
 

@@ -13,6 +13,7 @@ import { restartFixup } from './syscall-restart.js';
 
 const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
+const MAP_DROPPABLE = 0x08;
 const MAP_ANONYMOUS = 0x20;
 const MAP_GROWSDOWN = 0x100;
 const MAP_NORESERVE = 0x4000;
@@ -98,12 +99,15 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
       L.push(P.planShmat({ start: v.start, end: v.end, prot: v.prot, shmid: v.shm.id, shmflg: v.shm.flags, madv: v.madv }));
       continue;
     }
-    let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
+    const droppable = v.madv & MADV.dp!;
+    let flags = droppable ? MAP_DROPPABLE : v.shared ? MAP_SHARED : MAP_PRIVATE;
     if (v.kind !== 'file' && v.kind !== 'object') flags |= MAP_ANONYMOUS;
     if (v.kind === 'stack') flags |= MAP_GROWSDOWN;
     if (v.madv & MADV.nr!) flags |= MAP_NORESERVE;
     const path = v.kind === 'object' ? undefined : v.path || undefined;
-    L.push(P.planVma({ start: v.start, end: v.end, prot: v.prot, flags, pgoff: v.pgoff, fill: !!v.fill, madv: v.madv, path, obj: v.kind === 'object' ? v.obj : undefined }));
+    // a droppable mapping is wiped on fork and not dumped by its type: no madvise for those
+    const madv = droppable ? v.madv & ~(MADV.wf! | MADV.dd!) : v.madv;
+    L.push(P.planVma({ start: v.start, end: v.end, prot: v.prot, flags, pgoff: v.pgoff, fill: !!v.fill, madv, path, obj: v.kind === 'object' ? v.obj : undefined }));
   }
   // memory shared with the parent and the children (image/cow.ts, native/helper/restore/restore_cow.c)
   for (const [off, len, flags, vma] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags, vma }));

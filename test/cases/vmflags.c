@@ -6,7 +6,7 @@
  *
  * Sets up mappings with MADV_DONTFORK, MADV_DONTDUMP, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
  * MADV_MERGEABLE, MADV_WIPEONFORK, MADV_SEQUENTIAL, MADV_RANDOM, mlock, mlock2(MLOCK_ONFAULT),
- * MAP_NORESERVE, mseal; a file mapped shared read-only through an fd open for writing (the mapping
+ * MAP_NORESERVE, MAP_DROPPABLE, mseal; a file mapped shared read-only through an fd open for writing (the mapping
  * may later be made writable: VmFlags "mw"), the same file mapped shared through a read-only
  * fd, a memfd mapped shared read-only through a read-write fd, shared anonymous memory, a
  * read-only anonymous area that was written before, and a written private file mapping. Then
@@ -21,6 +21,9 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT 1
 #endif
@@ -161,6 +164,9 @@ int main(int argc, char **argv)
 	fill(sealed, 4 * PG, 14);
 	if (syscall(462 /* mseal */, sealed, 4 * PG, 0) < 0 && errno != ENOSYS)
 		case_setup_fail("mseal: %s", strerror(errno));
+	/* MAP_DROPPABLE (Linux 6.11): the kernel may drop its pages under memory pressure (VmFlags dp) */
+	unsigned char *drop = map(4 * PG, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, "droppable");
+	fill(drop, 4 * PG, 15);
 	unsigned char *shanon = map(4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, "shared anonymous");
 	fill(shanon, 4 * PG, 12);
 
@@ -209,6 +215,15 @@ int main(int argc, char **argv)
 			       filled(noreserve, 4 * PG, 10) && filled(ro, 4 * PG, 11) && filled(shanon, 4 * PG, 12) &&
 			       filled(fpriv, 4 * PG, 13) && filled(sealed, 4 * PG, 14) && seq[0] == 0))
 		case_fail("memory contents differ after the restart");
+	for (size_t i = 0; i < 4 && !case_failed; i++) { /* a droppable page: its data, or zeros if the kernel dropped it */
+		int data = 1, zero = 1;
+		for (size_t k = i * PG; k < (i + 1) * PG; k += 64) {
+			data &= drop[k] == (unsigned char)(k / 64 + 15);
+			zero &= drop[k] == 0;
+		}
+		if (!data && !zero)
+			case_fail("droppable page %zu holds neither its data nor zeros", i);
+	}
 	if (!case_failed) {
 		pid_t p = fork();
 		if (p == 0) {

@@ -161,6 +161,7 @@ struct epctl_plan {
 #define MADV_BIT_NORESERVE 1024
 #define MADV_BIT_MAYWRITE 2048
 #define MADV_BIT_SEALED 4096 /* mseal(), last */
+#define MADV_BIT_DROPPABLE 8192 /* MAP_DROPPABLE: the mapping's type (mmap), implies WIPEONFORK, DONTDUMP, NORESERVE */
 
 struct vma_plan {
 	uint64_t start, end, pgoff;
