@@ -173,6 +173,11 @@ describe('signals and timers', () => {
     const { verdict } = await roundTrip('signals');
     expect(verdict).toBe('PASS');
   });
+
+  it('signals 32 and 33 (glibc\'s own: SIGEV_THREAD timers, cancellation, setxid) pending and blocked come back pending with their values, not delivered during the restart', async () => {
+    const { verdict } = await roundTrip('glibcsigs');
+    expect(verdict).toBe('PASS');
+  });
 });
 
 describe('many queued signals', () => {
