@@ -130,8 +130,12 @@ export interface UnixSocketImage {
   pending?: number;
   /** the peer was held outside the tree (recorded with --external-unix=close) */
   external?: { ino: number; pid: number; fd: number; comm: string };
-  /** the bytes queued to be read (stream: one chunk; datagram and seqpacket: one per message) */
+  /** the bytes queued to be read (stream: one chunk, cut where a buffer carries descriptors;
+   * datagram and seqpacket: one per message) */
   queue: Uint8Array[];
+  /** the files in flight (SCM_RIGHTS) with each queue entry, by file id (empty: none); a file
+   * held by no fd of the tree is still a file of the image, made and sent again on restart */
+  rights?: number[][];
   /** datagram sockets whose datagrams did not all come from their peer: each datagram's sender
    * name (sun_path bytes; empty: unnamed), one per queue entry */
   senders?: Uint8Array[];

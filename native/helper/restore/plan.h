@@ -36,6 +36,7 @@ struct unix_plan {
 	int pending; /* a client waiting in its listener's accept queue: its place there; -1: none */
 	int task;    /* whose credentials bind, connect and unlink (fscred.c) */
 	int opts[64], have_opts; /* a sockopts line: options in inet.h order (INET_OPT_UNSET: leave) */
+	int **rights, *nrights;  /* unixrights lines: per message, the file ids in flight with it */
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };

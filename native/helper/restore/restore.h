@@ -102,6 +102,7 @@ void files_created(const char *path);
 void files_undo(void);
 /* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */
 int open_unix_sockets(struct restore_ctx *c);
+int unix_finish(struct restore_ctx *c); /* queues (with the files in flight), state */
 /* restore_inet.c: every TCP and UDP socket of the plan (called by open_files); at resume the
  * connections leave repair mode, get their unsent bytes and FIN, and the helper's copies close */
 int open_inet_sockets(struct restore_ctx *c);

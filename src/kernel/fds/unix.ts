@@ -12,7 +12,7 @@ import type { FileOf, UnixSocketImage, UnixSocketType } from '../../image/types.
 import { hex } from '../helper.js';
 import { INET_OPTS, OPT_UNSET, socketOptsPrivilege } from './inet.js';
 import type { FdFacts, FdOps } from './types.js';
-import { planFileUnix, planSockopts } from '../protocol.gen.js';
+import { planFileUnix, planSockopts, planUnixrights } from '../protocol.gen.js';
 import { openFileFlags } from '../linux.js';
 
 /** The socket-level options a unix socket keeps (native/helper/kinds/inet/inet.h inet_opt_unix):
@@ -50,7 +50,9 @@ export interface SocketQueue {
   /** inet.h's options in order (0 for those a unix socket does not keep) */
   opts?: number[];
   peername: string;
-  msgs: { from: string; data: string }[];
+  /** fds: descriptors in flight with the message, installed in the helper by the peek (its
+   * fds); refs: the objects they are (files.ts) */
+  msgs: { from: string; data: string; fds?: number[]; refs?: unknown[] }[];
   bytes: number;
   rights: number;
   creds: number;
@@ -134,6 +136,7 @@ export const unixSocket: FdOps<FileOf<'unix'>> = {
     });
     // its socket-level options (images since issue 17), right after its file line
     const opts = u.opts;
-    return opts ? `${line}\n${planSockopts({ file: file.id, opts: INET_OPTS.map((k) => opts[k] ?? OPT_UNSET) })}` : line;
+    const rights = (u.rights ?? []).flatMap((files, msg) => (files.length ? [`\n${planUnixrights({ file: file.id, msg, files })}`] : [])).join('');
+    return (opts ? `${line}\n${planSockopts({ file: file.id, opts: INET_OPTS.map((k) => opts[k] ?? OPT_UNSET) })}` : line) + rights;
   },
 };

@@ -105,3 +105,25 @@ int on_plan_file_unix(struct plan_in *in, struct msg_plan_file_unix *m)
 	NEED(!u->from || (u->type == SOCK_DGRAM && u->namelen && u->conn != UNIX_PAIR));
 	return 0;
 }
+
+/* `unixrights`: the files in flight with one queued message (its unix socket's file line came
+ * first; a message has one such line at most; datagrams sent again by their senders carry none). */
+int on_plan_unixrights(struct plan_in *in, struct msg_plan_unixrights *m)
+{
+	int f = plan_find_file(in->p, (int)m->file);
+	NEED(f >= 0 && in->p->files[f].kind == FILE_UNIX);
+	struct unix_plan *u = in->p->files[f].ux;
+	NEED(!u->from && (int)m->msg < u->nmsgs);
+	if (!u->rights) {
+		u->rights = calloc((size_t)u->nmsgs, sizeof *u->rights);
+		u->nrights = calloc((size_t)u->nmsgs, sizeof *u->nrights);
+		NEED(u->rights && u->nrights);
+	}
+	NEED(!u->rights[m->msg]);
+	NEED((u->rights[m->msg] = malloc(m->files_count * sizeof(int))) != NULL);
+	for (size_t i = 0; i < m->files_count; i++) {
+		u->rights[m->msg][i] = (int)m->files[i];
+	}
+	u->nrights[m->msg] = (int)m->files_count;
+	return 0;
+}

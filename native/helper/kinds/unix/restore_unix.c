@@ -106,8 +106,37 @@ static int connect_via(struct restore_ctx *c, struct unix_plan *u, int fd, struc
 	return r;
 }
 
-/* The peer writes what was queued at u (its send buffer is raised meanwhile). */
-static int fill(int wfd, struct unix_plan *u, const char *obj)
+/* One message with the files in flight with it (their helper fds: every file object exists). */
+static ssize_t send_rights(struct restore_ctx *c, int wfd, const void *data, size_t len, const int *ids, int n, const char *obj)
+{
+	union {
+		char buf[CMSG_SPACE(253 * sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	struct iovec iov = { (void *)data, len };
+	struct msghdr mh = { NULL, 0, &iov, 1, cb.buf, CMSG_SPACE((size_t)n * sizeof(int)), 0 };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	for (int i = 0; i < n; i++) {
+		int k = plan_find_file(c->plan, ids[i]);
+		int hfd = k >= 0 ? c->plan->files[k].hfd : -1;
+		if (hfd < 0) {
+			errno = EINVAL;
+			return proto_fail("files", obj, EINVAL, "file %d in flight in the unix socket's queue is not held by the helper", ids[i]);
+		}
+		((int *)CMSG_DATA(cm))[i] = hfd;
+	}
+	ssize_t r = sendmsg(wfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r < 0)
+		return proto_fail("files", obj, errno, "cannot queue a message with %d file(s) in flight at the unix socket again", n);
+	return r;
+}
+
+/* The peer writes what was queued at u, each message with the files in flight with it (its
+ * send buffer is raised meanwhile). */
+static int fill(struct restore_ctx *c, int wfd, struct unix_plan *u, const char *obj)
 {
 	size_t total = 0;
 	for (int i = 0; i < u->nmsgs; i++)
@@ -120,13 +149,21 @@ static int fill(int wfd, struct unix_plan *u, const char *obj)
 		return proto_fail("files", obj, errno, "cannot raise a send buffer to refill a unix socket");
 	for (int i = 0; i < u->nmsgs; i++) {
 		size_t off = 0;
-		do {
+		if (u->rights && u->nrights[i]) {
+			ssize_t n = send_rights(c, wfd, u->msgs[i], u->msglen[i], u->rights[i], u->nrights[i], obj);
+			if (n < 0)
+				return -1;
+			off = (size_t)n;
+		}
+		while (off < u->msglen[i]) {
 			ssize_t n = send(wfd, u->msgs[i] + off, u->msglen[i] - off, MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n < 0)
 				return proto_fail("files", obj, errno, "cannot queue %zu bytes at the unix socket again",
 						  u->msglen[i]);
 			off += (size_t)n;
-		} while (off < u->msglen[i]);
+		}
+		if (!u->msglen[i] && !(u->rights && u->nrights[i]) && send(wfd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			return proto_fail("files", obj, errno, "cannot queue an empty message at the unix socket again");
 	}
 	orig /= 2;
 	setsockopt(wfd, SOL_SOCKET, SO_SNDBUFFORCE, &orig, sizeof orig);
@@ -339,25 +376,8 @@ int open_unix_sockets(struct restore_ctx *c)
 	}
 	if (connect_waiting(c) < 0)
 		return -1;
-	/* queues, written by the peer */
-	for (int i = 0; i < c->plan->nfiles; i++) {
-		struct unix_plan *u = c->plan->files[i].ux;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
-		if (c->plan->files[i].kind != FILE_UNIX || !u->nmsgs || u->from)
-			continue;
-		int w = u->peer >= 0 && ux(c, u->peer) ? ux(c, u->peer)->fd : u->tmp;
-		if (w < 0)
-			return proto_fail("files", obj, EINVAL, "data queued at a unix socket that has no peer");
-		if (fill(w, u, obj) < 0)
-			return -1;
-	}
-	/* temporary peers closed, state, unlinked names, then every socket at a high fd */
-	for (int i = 0; i < c->plan->nfiles; i++) {
-		struct file_plan *f = &c->plan->files[i];
-		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
-		if (f->kind == FILE_UNIX && finish(f, f->ux, obj) < 0)
-			return -1;
-	}
+	/* unlinked names, then every socket also at a high fd (its own fd stays open for the
+	 * queues: unix_finish) */
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct file_plan *f = &c->plan->files[i];
 		if (f->kind != FILE_UNIX)
@@ -368,9 +388,40 @@ int open_unix_sockets(struct restore_ctx *c)
 		if (p && u->unlinked && u->conn != UNIX_ACCEPTED)
 			fs_unlink(f->task, p);
 		f->hfd = fcntl(u->fd, F_DUPFD_CLOEXEC, c->base);
-		close(u->fd);
 		if (f->hfd < 0)
 			return proto_fail("files", "unix socket", errno, "cannot place the socket");
+	}
+	return 0;
+}
+
+/* Once every file object exists (the files in flight in a queue are sent again with it): each
+ * queue written by the peer, temporary peers closed, shutdown state, options and flags set. */
+int unix_finish(struct restore_ctx *c)
+{
+	char obj[48];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct unix_plan *u = c->plan->files[i].ux;
+		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
+		if (c->plan->files[i].kind != FILE_UNIX || !u->nmsgs || u->from)
+			continue;
+		int w = u->peer >= 0 && ux(c, u->peer) ? ux(c, u->peer)->fd : u->tmp;
+		if (w < 0)
+			return proto_fail("files", obj, EINVAL, "data queued at a unix socket that has no peer");
+		if (fill(c, w, u, obj) < 0)
+			return -1;
+	}
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
+		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
+		if (f->kind == FILE_UNIX && finish(f, f->ux, obj) < 0)
+			return -1;
+	}
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
+		if (f->kind == FILE_UNIX && f->ux->fd >= 0) {
+			close(f->ux->fd);
+			f->ux->fd = -1;
+		}
 	}
 	return 0;
 }
