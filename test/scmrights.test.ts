@@ -10,3 +10,15 @@ describe('file descriptors in flight (SCM_RIGHTS)', () => {
       expect(verdict).toBe('PASS');
     });
 });
+
+describe('unix socket names', () => {
+  it('names bound relative to the working directory: getsockname/getpeername give them as bound, queued data arrives, a new client connects by the relative name', async () => {
+    const { verdict } = await roundTrip('unixnames', { args: ['--relative'] });
+    expect(verdict).toBe('PASS');
+  });
+
+  it('a listener whose socket file was replaced by another listener, a socket whose file was replaced by a regular file, one whose file was removed: the names stay, connecting by path reaches what is there now, the other file is untouched', async () => {
+    const { verdict } = await roundTrip('unixnames', { args: ['--replaced'] });
+    expect(verdict).toBe('PASS');
+  });
+});

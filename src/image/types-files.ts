@@ -105,8 +105,12 @@ export interface UnixSocketImage {
   type: UnixSocketType;
   /** the bound name as sun_path bytes (a path with its NUL, or abstract: a leading NUL) */
   name?: Uint8Array;
-  /** the bound path no longer named this socket at checkpoint: bound, then unlinked again */
+  /** the bound path no longer named this socket at checkpoint (removed, or replaced by another
+   * file): bound out of sight on restart, the path left as it is */
   unlinked: boolean;
+  /** a name that is a relative path: the absolute directory it is bound in (the holder's
+   * working directory where it resolves to the socket) */
+  dir?: string;
   /** owner and mode of the bound path's socket file: [uid, gid, mode] (paths still linked) */
   perm?: [number, number, number];
   listening: boolean;

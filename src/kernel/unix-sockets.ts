@@ -155,6 +155,8 @@ export class UnixSockets {
     const serverIsU = lu >= 0 ? true : lv >= 0 ? false : !!u.name?.length && (!v.name?.length || e.file.id < p.file.id);
     const [srv, cli, l] = serverIsU ? [e, p, lu] : [p, e, lv];
     Object.assign(srv.file.unix, { conn: 'accepted', peer: cli.file.id, listener: l });
+    const ld = this.entries.find((x) => x.file.id === l)?.file.unix.dir;
+    if (ld !== undefined && srv.file.unix.dir !== undefined) srv.file.unix.dir = ld; // its listener's directory
     Object.assign(cli.file.unix, { conn: 'client', peer: srv.file.id, listener: l });
   }
 
@@ -189,6 +191,7 @@ export class UnixSockets {
     if (!u.name?.length) refuse('datagrams queued at an unnamed socket from senders other than its peer: not supported yet');
     if (u.conn === 'pair') refuse('datagrams from other senders queued at a socket whose peer is gone: not supported yet');
     u.senders = msgs.map((m) => new Uint8Array(Buffer.from(m.from, 'hex')));
+    if (u.senders.some((n) => n.length && n[0] !== 0 && n[0] !== 0x2f)) refuse('datagrams queued from a sender bound to a relative path: not supported yet');
   }
 
   /** The peer is gone (closed, or outside and closed on restart): a temporary one writes the

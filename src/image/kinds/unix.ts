@@ -70,6 +70,7 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
     ino: field(o, 'ino', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
     type: field(o, 'type', w, oneOf(TYPES)),
     name: o.name === undefined ? undefined : field(o, 'name', w, (y, ww) => bytes(y, ww, 1, 108)),
+    ...(o.dir !== undefined ? { dir: field(o, 'dir', w, (y, ww) => str(y, ww, 4095)) } : {}),
     unlinked: field(o, 'unlinked', w, bool),
     perm: o.perm === undefined ? undefined : perm(o.perm, w.at('perm')),
     listening: field(o, 'listening', w, bool),
@@ -95,6 +96,8 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
     ...(o.senders !== undefined ? { senders: arr(o.senders, w.at('senders'), 1 << 16).map((m, i) => bytes(m, w.at('senders').at(i), 0, 108)) } : {}),
   };
   if (u.senders && (u.type !== 'dgram' || !u.name || u.conn === 'pair' || u.senders.length !== u.queue.length)) w.at('senders').fail('one sender per datagram, only at a named datagram socket');
+  const relative = !!u.name?.length && u.name[0] !== 0 && u.name[0] !== 0x2f;
+  if (relative !== (u.dir !== undefined) || (u.dir !== undefined && (!u.dir.startsWith('/') || u.dir.includes('\0')))) w.at('dir').fail('an absolute directory, exactly for a name that is a relative path');
   if (u.rights && (u.rights.length !== u.queue.length || u.senders || u.listening)) w.at('rights').fail('one list of files in flight per queued message, not with datagrams sent again by other senders');
   if (u.listening && (u.conn !== 'none' || u.type === 'dgram')) w.fail('a listening socket cannot be connected or a datagram socket');
   if (u.type === 'dgram' && (u.conn === 'client' || u.conn === 'accepted')) w.fail('a datagram socket is not accepted');
