@@ -1,14 +1,31 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, roundTrip } from './harness.js';
+import { cleanup, roundTrip, startCase, ucr, verdict } from './harness.js';
+
+/** What stays unsupported: one line at checkpoint, no image, the process untouched. */
+async function refused(name: string, args: string[], re: RegExp): Promise<void> {
+  const c = await startCase(name, { args });
+  const img = path.join(c.dir, 'image.ucr');
+  const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+  expect(r.code).toBe(1);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toMatch(re);
+  expect(fs.existsSync(img)).toBe(false);
+  expect(await verdict(c)).toBe('PASS');
+}
 
 afterEach(cleanup);
 
 describe('file descriptors in flight (SCM_RIGHTS)', () => {
   for (const type of ['stream', 'dgram', 'seqpacket'])
-    it(`a ${type} queue: plain messages and messages carrying a pipe end, a file at an offset, an eventfd, both ends of a unix pair, a memfd and a task's own pipe end come back in order, each with its descriptors, and each works`, async () => {
+    it(`a ${type} queue: plain messages and messages carrying a pipe end, a file at an offset, an eventfd, both ends of a unix pair (one holding an eventfd in flight itself), a memfd and a task's own pipe end come back in order, each with its descriptors, and each works`, async () => {
       const { verdict } = await roundTrip('scmrights', { args: ['--type', type] });
       expect(verdict).toBe('PASS');
     });
+
+  it('refuses a file of /proc in flight with one line, and leaves the process running', () =>
+    refused('scmrights', ['--proc', 'status'], /a file in flight in socket:\[\d+\] \(\/proc\/\d+\/status\): a file of \/proc in flight in a unix socket's queue: not supported yet/));
 });
 
 describe('unix socket names', () => {
@@ -21,4 +38,7 @@ describe('unix socket names', () => {
     const { verdict } = await roundTrip('unixnames', { args: ['--replaced'] });
     expect(verdict).toBe('PASS');
   });
+
+  it('refuses a relative name that the working directory no longer leads to, with one line', () =>
+    refused('unixnames', ['--moved'], /unix socket bound to the relative path "moved.sock", which the working directory of no holder resolves to it \(removed, or bound in another directory\): not supported yet/));
 });

@@ -148,6 +148,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     let obj = same?.find((o) => (o.facts.info.flags & ~O_CLOEXEC) === flags && sameFile(o.holders[0]!, { pid, fd }));
     if (!obj) {
       obj = { facts, holders: [{ pid, fd, locks: facts.info.locks }], via };
+      findOutsideHolders([obj], new Set(pids), opt.ignore); // a leak like any object's
       objects.push(obj); // captured by the loop below, after the objects found so far
       if (same) same.push(obj);
       else byKey.set(key(facts), [obj]);

@@ -6,7 +6,7 @@
  * A socket pair of the given type holds, unread, plain messages interleaved with messages that
  * carry descriptors: a pipe's read end (bytes queued in the pipe, its write end kept by the
  * process), a regular file at an offset, an eventfd with a count, both ends of a unix stream
- * pair (bytes queued in one of them), a memfd, and a second reference to the pipe's write end
+ * pair (bytes and an eventfd queued in one of them: in flight in a socket in flight), a memfd, and a second reference to the pipe's write end
  * (one open file with the process's own fd). Only the queue holds most of them. After SIGTERM
  * the receiver reads every message in order, with its own length, and checks that the
  * descriptors come with exactly the right message and that each works (a stream: the plain
@@ -95,9 +95,20 @@ int main(int argc, char **argv)
 	int mfd = memfd_create("inflight", 0);
 	if (ev < 0 || mfd < 0 || write(mfd, "memfd-content", 13) != 13)
 		case_setup_fail("eventfd/memfd: %s", strerror(errno));
-	if (write(s[1], "hello", 5) != 5)
+	int ev2 = eventfd(3, 0);
+	if (ev2 < 0 || write(s[1], "hello", 5) != 5)
 		case_setup_fail("inner pair: %s", strerror(errno));
+	send_fds(s[1], "nest", &ev2, 1); /* in flight in a socket that is itself in flight */
+	close(ev2);
 
+	if (case_arg(argc, argv, "--proc")) { /* a file of /proc in flight: refused at checkpoint */
+		int pf = open("/proc/self/status", O_RDONLY);
+		send_fds(q[1], "proc", &pf, 1);
+		close(pf);
+		case_ready();
+		case_wait_term();
+		case_finish();
+	}
 	send_fds(q[1], "AAAA", NULL, 0);
 	send_fds(q[1], "BBBB", &p[0], 1);
 	send_fds(q[1], "CC", NULL, 0);
@@ -151,7 +162,12 @@ int main(int argc, char **argv)
 			case_fail("the memfd holds '%s'", m);
 	}
 	if (a >= 0 && b >= 0) {
-		read_is(a, "hello", "the inner pair's queued bytes");
+		/* the inner pair is a stream: its plain bytes come glued to the next message */
+		if (recv_fds(a, "hellonest", x, 1) == 1) {
+			uint64_t v = 0;
+			if (read(x[0], &v, 8) != 8 || v != 3)
+				case_fail("the eventfd in flight in a socket in flight counts %llu, not 3", (unsigned long long)v);
+		}
 		if (write(a, "ping", 4) != 4)
 			case_fail("the inner pair: %s", strerror(errno));
 		read_is(b, "ping", "the inner pair's other end");

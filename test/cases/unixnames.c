@@ -5,6 +5,8 @@
  *                                      stream listener "rel.sock" with an accepted connection
  *                                      (connected by the relative name), a datagram socket
  *                                      "sub/reld.sock" and a socket connected to it
+ *   unixnames --out FILE --moved       a socket bound to "moved.sock", then the working
+ *                                      directory changed: refused at checkpoint
  *   unixnames --out FILE --replaced    a listener with an accepted connection whose socket file
  *                                      was replaced by another listener's (of the process); a
  *                                      datagram socket whose file was replaced by a regular file
@@ -162,5 +164,13 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--relative"))
 			return relative();
+		else if (!strcmp(argv[i], "--moved")) { /* bound relative, then elsewhere: refused */
+			sock(SOCK_DGRAM, "moved.sock", NULL);
+			if (chdir("/") < 0)
+				case_setup_fail("chdir /: %s", strerror(errno));
+			case_ready();
+			case_wait_term();
+			case_finish();
+		}
 	return replaced(dir);
 }
