@@ -298,11 +298,13 @@ int open_unix_sockets(struct restore_ctx *c)
 			return proto_fail("files", obj, errno, "cannot create a unix socket");
 		}
 	}
-	/* names, listeners */
-	for (int i = 0; i < c->plan->nfiles; i++) {
+	/* names (those still linked first: a path unlinked since may hold one of them now),
+	 * listeners */
+	for (int n = 0; n < 2 * c->plan->nfiles; n++) {
+		int i = n % c->plan->nfiles;
 		struct unix_plan *u = c->plan->files[i].ux;
 		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
-		if (c->plan->files[i].kind != FILE_UNIX || u->conn == UNIX_ACCEPTED)
+		if (c->plan->files[i].kind != FILE_UNIX || u->conn == UNIX_ACCEPTED || u->unlinked != (n >= c->plan->nfiles))
 			continue;
 		if (u->namelen && unix_bind(u->fd, u, obj) < 0)
 			return -1;
