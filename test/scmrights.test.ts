@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, roundTrip, startCase, ucr, verdict } from './harness.js';
+import { checkpointCase, cleanup, roundTrip, startCase, ucr, verdict } from './harness.js';
+import { editFiles, expectEditsRefused } from './image-edit.js';
 
 /** What stays unsupported: one line at checkpoint, no image, the process untouched. */
 async function refused(name: string, args: string[], re: RegExp): Promise<void> {
@@ -41,4 +42,26 @@ describe('unix socket names', () => {
 
   it('refuses a relative name that the working directory no longer leads to, with one line', () =>
     refused('unixnames', ['--moved'], /unix socket bound to the relative path "moved.sock", which the working directory of no holder resolves to it \(removed, or bound in another directory\): not supported yet/));
+});
+
+describe('validation of the new fields (images are untrusted)', () => {
+  it('names the field of files in flight that are not files of the image, or a directory for a name that is not relative', async () => {
+    const c = await startCase('scmrights', { args: ['--type', 'seqpacket'] });
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    expect(await verdict(c)).toBe('PASS'); // the checkpoint left it undisturbed
+    const good = fs.readFileSync(img);
+    type F = { kind: string; id: number; unix?: Record<string, any> };
+    const edit = (f: (files: F[]) => void) => editFiles<F>(good, path.join(c.dir, 'mut.ucr'), f);
+    const carrier = (files: F[]) => files.find((f) => f.unix?.rights)!.unix!;
+    expectEditsRefused<F[]>(
+      [
+        ['rights id', (fs) => (carrier(fs).rights[1] = [99999]), /rights\[1\]\[0\]: corrupt image: not another open file of the image/],
+        ['rights count', (fs) => carrier(fs).rights.pop(), /rights: .*one list of files in flight per queued message/],
+        ['rights shape', (fs) => (carrier(fs).rights[1] = new Array(254).fill(0)), /rights\[1\]: corrupt image: more than 253 entries/],
+        ['dir', (fs) => (carrier(fs).dir = '/tmp'), /dir: .*an absolute directory, exactly for a name that is a relative path/],
+      ],
+      edit,
+    );
+  });
 });
