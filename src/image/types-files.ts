@@ -105,8 +105,12 @@ export interface UnixSocketImage {
   type: UnixSocketType;
   /** the bound name as sun_path bytes (a path with its NUL, or abstract: a leading NUL) */
   name?: Uint8Array;
-  /** the bound path no longer named this socket at checkpoint: bound, then unlinked again */
+  /** the bound path no longer named this socket at checkpoint (removed, or replaced by another
+   * file): bound out of sight on restart, the path left as it is */
   unlinked: boolean;
+  /** a name that is a relative path: the absolute directory it is bound in (the holder's
+   * working directory where it resolves to the socket) */
+  dir?: string;
   /** owner and mode of the bound path's socket file: [uid, gid, mode] (paths still linked) */
   perm?: [number, number, number];
   listening: boolean;
@@ -130,8 +134,12 @@ export interface UnixSocketImage {
   pending?: number;
   /** the peer was held outside the tree (recorded with --external-unix=close) */
   external?: { ino: number; pid: number; fd: number; comm: string };
-  /** the bytes queued to be read (stream: one chunk; datagram and seqpacket: one per message) */
+  /** the bytes queued to be read (stream: one chunk, cut where a buffer carries descriptors;
+   * datagram and seqpacket: one per message) */
   queue: Uint8Array[];
+  /** the files in flight (SCM_RIGHTS) with each queue entry, by file id (empty: none); a file
+   * held by no fd of the tree is still a file of the image, made and sent again on restart */
+  rights?: number[][];
   /** datagram sockets whose datagrams did not all come from their peer: each datagram's sender
    * name (sun_path bytes; empty: unnamed), one per queue entry */
   senders?: Uint8Array[];

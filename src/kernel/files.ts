@@ -31,6 +31,8 @@ interface TreeObject {
   facts: FdFacts;
   holders: Holder[];
   outside?: Holder & { comm: string };
+  /** held by no task: a descriptor in flight in this socket's queue (its holder: the helper) */
+  via?: string;
 }
 
 export interface CapturedFiles {
@@ -135,7 +137,31 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const tree = new Set(pids);
   const treePid = (p: number) => (tree.has(p) ? (opt.imagePid?.get(p) ?? p) : undefined);
   const inet = new InetSockets(helper, { tree: new Set(pids), ignore: opt.ignore, tcp: opt.tcp ?? 'close', lock: opt.kill ?? false });
-  const unix = new UnixSockets(helper, { tree: new Set(pids), ignore: opt.ignore, externalUnix: opt.externalUnix ?? 'refuse' });
+  // a descriptor in flight in a unix socket's queue (a peek installed it in the helper): the
+  // tree's object it is (kcmp), or a new object held by no task fd
+  const inFlight = (pid: number, fd: number, via: string): TreeObject => {
+    const found = scanFds(pid).find((x) => x.fd === fd);
+    if (!found) throw new UcrError(`a descriptor in flight in ${via} is gone from the helper (fd ${fd})`, { phase: 'files' });
+    const facts: FdFacts = { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat: found.stat, info: found.info };
+    const flags = facts.info.flags & ~O_CLOEXEC;
+    const same = byKey.get(key(facts));
+    let obj = same?.find((o) => (o.facts.info.flags & ~O_CLOEXEC) === flags && sameFile(o.holders[0]!, { pid, fd }));
+    if (!obj) {
+      obj = { facts, holders: [{ pid, fd, locks: facts.info.locks }], via };
+      findOutsideHolders([obj], new Set(pids), opt.ignore); // a leak like any object's
+      objects.push(obj); // captured by the loop below, after the objects found so far
+      if (same) same.push(obj);
+      else byKey.set(key(facts), [obj]);
+    }
+    return obj;
+  };
+  const unix = new UnixSockets(helper, {
+    tree: new Set(pids),
+    ignore: opt.ignore,
+    externalUnix: opt.externalUnix ?? 'refuse',
+    inFlight,
+    idOf: (o) => ids.get(o as TreeObject),
+  });
   const cap: CaptureContext = { helper, root: opt.root, warn: (m) => warnings.push(m), external, pipe: pipes.pipeOf, ttys, unix, inet, objectPath: (ino, p) => objectPaths.set(ino, p) };
   for (const o of objects) {
     const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
@@ -147,7 +173,8 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     }
     const ops = opsFor(o.facts, ctx);
     const file = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) } as FileImage;
-    const what = `process ${h0.pid} fd ${h0.fd} (${o.facts.link})`;
+    const what = o.via ? `a file in flight in ${o.via} (${o.facts.link})` : `process ${h0.pid} fd ${h0.fd} (${o.facts.link})`;
+    if (o.via && ops.late) throw new UnsupportedError(`${what}: ${ops.late} in flight in a unix socket's queue: not supported yet`, { phase: 'files' });
     if (!ops.unsaved) {
       const locks = locksOf(o.holders, what);
       if (locks.length && ops.late) throw new UnsupportedError(`${what}: a lock on ${ops.late} is not supported`, { pid: h0.pid, phase: 'files' });

@@ -5,7 +5,9 @@
  * decides how each connection comes back (socketpair, connect + accept, a datagram connect, or
  * a temporary peer closed after refilling when the peer was gone) and refuses, with one line
  * naming the socket, what cannot be restored exactly: a peer outside the tree (unless
- * --external-unix=close), descriptors in flight, connections waiting to be accepted.
+ * --external-unix=close), connections waiting to be accepted. Descriptors in flight (SCM_RIGHTS)
+ * that a peek installed in the helper become objects of the tree (files.ts: the same object as
+ * a task's fd, or one held by no fd), named by each queued message (`rights`).
  */
 import { UnsupportedError } from '../errors.js';
 import type { FileOf, UnixSocketImage } from '../image/types.js';
@@ -38,7 +40,15 @@ export class UnixSockets {
 
   constructor(
     private helper: Helper,
-    private opt: { tree: Set<number>; ignore: Set<number>; externalUnix: ExternalUnixPolicy },
+    private opt: {
+      tree: Set<number>;
+      ignore: Set<number>;
+      externalUnix: ExternalUnixPolicy;
+      /** a descriptor in flight, installed in the helper by a peek: the object it is (files.ts) */
+      inFlight?: (pid: number, fd: number, via: string) => unknown;
+      /** that object's file id, once every object is captured */
+      idOf?: (obj: unknown) => number | undefined;
+    },
   ) {}
 
   /** sock_diag and peek facts of a socket, or undefined when it is not a unix socket. */
@@ -65,6 +75,12 @@ export class UnixSockets {
       throw new UnsupportedError(`process ${pid} fd ${fd} (socket:[${ino}]): more than ${UNIX_QUEUE_MAX >> 20} MiB queued in a unix socket: not supported yet`, { pid, phase: 'files' });
     this.helper.send(dumpUnixq({ pid, fd, rq }));
     const queue = await this.helper.next('unixq');
+    for (const m of queue.msgs)
+      if (m.fds?.length) {
+        if (!this.opt.inFlight || this.helper.pid === undefined)
+          throw new UnsupportedError(`process ${pid} fd ${fd} (socket:[${ino}]): file descriptors in flight (SCM_RIGHTS) are queued in it: not supported here`, { pid, phase: 'files' });
+        m.refs = m.fds.map((hfd) => this.opt.inFlight!(this.helper.pid!, hfd, `socket:[${ino}]`));
+      }
     return { diag: d, queue };
   }
 
@@ -84,7 +100,7 @@ export class UnixSockets {
       const refuse = (why: string) => {
         throw new UnsupportedError(`${what}: ${why}`, { pid: e.pid, object: `fd ${e.fd}`, phase: 'files' });
       };
-      if (q.rights) refuse('file descriptors in flight (SCM_RIGHTS) are queued in it: not supported yet');
+      if (q.rights) refuse('more file descriptors in flight (SCM_RIGHTS) with one message than a peek can take: not supported');
       if (q.bytes > UNIX_QUEUE_MAX) refuse(`more than ${UNIX_QUEUE_MAX >> 20} MiB queued: not supported yet`);
       if (u.listening) this.linkWaiting(e, byIno, refuse);
       if (u.passcred && u.queue.length) refuse('data queued with credentials (SO_PASSCRED): not supported yet');
@@ -107,6 +123,10 @@ export class UnixSockets {
         }
       }
       if (u.type === 'dgram' && u.queue.length) this.linkSenders(e, refuse);
+      if (q.msgs.some((m) => m.refs?.length)) {
+        if (u.senders) refuse('file descriptors in flight (SCM_RIGHTS) in datagrams from senders other than its peer: not supported yet');
+        u.rights = q.msgs.map((m) => (m.refs ?? []).map((r) => this.opt.idOf!(r)!));
+      }
     }
   }
 
@@ -135,6 +155,8 @@ export class UnixSockets {
     const serverIsU = lu >= 0 ? true : lv >= 0 ? false : !!u.name?.length && (!v.name?.length || e.file.id < p.file.id);
     const [srv, cli, l] = serverIsU ? [e, p, lu] : [p, e, lv];
     Object.assign(srv.file.unix, { conn: 'accepted', peer: cli.file.id, listener: l });
+    const ld = this.entries.find((x) => x.file.id === l)?.file.unix.dir;
+    if (ld !== undefined && srv.file.unix.dir !== undefined) srv.file.unix.dir = ld; // its listener's directory
     Object.assign(cli.file.unix, { conn: 'client', peer: srv.file.id, listener: l });
   }
 
@@ -169,6 +191,7 @@ export class UnixSockets {
     if (!u.name?.length) refuse('datagrams queued at an unnamed socket from senders other than its peer: not supported yet');
     if (u.conn === 'pair') refuse('datagrams from other senders queued at a socket whose peer is gone: not supported yet');
     u.senders = msgs.map((m) => new Uint8Array(Buffer.from(m.from, 'hex')));
+    if (u.senders.some((n) => n.length && n[0] !== 0 && n[0] !== 0x2f)) refuse('datagrams queued from a sender bound to a relative path: not supported yet');
   }
 
   /** The peer is gone (closed, or outside and closed on restart): a temporary one writes the

@@ -134,22 +134,8 @@ static int mode_closed(void)
 
 static int mode_refuse(const char *what)
 {
-	int sp[2];
-	if (!strcmp(what, "rights")) {
-		char byte = 'x', cbuf[CMSG_SPACE(sizeof(int))];
-		memset(cbuf, 0, sizeof cbuf);
-		struct iovec iov = { &byte, 1 };
-		struct msghdr mh = { NULL, 0, &iov, 1, cbuf, sizeof cbuf, 0 };
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		int nul = open("/dev/null", O_RDONLY);
-		memcpy(CMSG_DATA(c), &nul, sizeof nul);
-		if (nul < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0 || sendmsg(sp[1], &mh, 0) != 1)
-			case_setup_fail("SCM_RIGHTS: %s", strerror(errno));
-		close(nul);
-	} else { /* a connection waiting in the accept queue, with data sent on it */
+	(void)what;
+	{ /* a connection waiting in the accept queue, with data sent on it */
 		int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
 		struct sockaddr_un a;
 		socklen_t al = addr(&a, "ucr-unixsock-pending", 1);

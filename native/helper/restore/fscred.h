@@ -6,9 +6,11 @@
 enum fs_op { FS_OPEN = 1, FS_OPENDIR, FS_CHECKED, FS_UNLINK, FS_STALE, FS_BIND, FS_CONNECT, FS_CHOWN, FS_CHMOD, FS_FCHMOD, FS_WATCH, FS_MKDIR, FS_RMDIR };
 
 /* One action: what fsops.c does, here or in an agent. */
+#define FS_ADDR_MAX 128
 struct fsreq {
 	int op, flags, mode, uid, gid;
-	unsigned alen; /* FS_BIND, FS_CONNECT: the address (in path) */
+	unsigned alen; /* FS_BIND, FS_CONNECT: the address (in path); flags 1: a relative name, in
+			* the directory at path + FS_ADDR_MAX */
 	char path[PATH_MAX];
 };
 

@@ -43,6 +43,28 @@ static int stale(const char *path)
 	return r < 0 && e == ECONNREFUSED;
 }
 
+/* A bind or connect; a relative name (flags 1) in the directory that follows the address (the
+ * working directory is put back). */
+static int addr_do(const struct fsreq *r, int fd)
+{
+	int cwd = -1, dir = -1, ret = -1;
+	if (r->flags && ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+			 (dir = open(r->path + FS_ADDR_MAX, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 || fchdir(dir) < 0))
+		goto out;
+	ret = r->op == FS_BIND ? bind(fd, (const struct sockaddr *)r->path, (socklen_t)r->alen)
+			       : connect(fd, (const struct sockaddr *)r->path, (socklen_t)r->alen);
+out:;
+	int e = errno;
+	if (cwd >= 0 && dir >= 0 && fchdir(cwd) < 0)
+		ret = -1, e = errno;
+	if (cwd >= 0)
+		close(cwd);
+	if (dir >= 0)
+		close(dir);
+	errno = e;
+	return ret;
+}
+
 /* One action, by whoever runs it. */
 int fs_do(const struct fsreq *r, int fd, int *out)
 {
@@ -73,9 +95,8 @@ int fs_do(const struct fsreq *r, int fd, int *out)
 	case FS_STALE:
 		return stale(r->path);
 	case FS_BIND:
-		return bind(fd, (const struct sockaddr *)r->path, (socklen_t)r->alen);
 	case FS_CONNECT:
-		return connect(fd, (const struct sockaddr *)r->path, (socklen_t)r->alen);
+		return addr_do(r, fd);
 	case FS_CHOWN:
 		return chown(r->path, (uid_t)r->uid, (gid_t)r->gid);
 	case FS_CHMOD:
@@ -211,26 +232,38 @@ int fs_watch(int task, int ifd, const char *path, uint32_t mask)
 	return path_op(task, FS_WATCH, path, ifd, (int)mask, 0, 0);
 }
 
-static int addr_op(int task, int op, int fd, const void *addr, socklen_t len)
+static int addr_op(int task, int op, int fd, const char *dir, const void *addr, socklen_t len)
 {
 	static struct fsreq r;
-	r = (struct fsreq){ .op = op, .alen = (unsigned)len };
-	if (len > sizeof r.path) {
-		errno = EINVAL;
+	r = (struct fsreq){ .op = op, .alen = (unsigned)len, .flags = dir != NULL };
+	if (len > FS_ADDR_MAX || (dir && strlen(dir) >= sizeof r.path - FS_ADDR_MAX)) {
+		errno = len > FS_ADDR_MAX ? EINVAL : ENAMETOOLONG;
 		return -1;
 	}
 	memcpy(r.path, addr, len);
+	if (dir)
+		strcpy(r.path + FS_ADDR_MAX, dir);
 	return fs_call(task, &r, fd, NULL);
 }
 
 int fs_bind(int task, int fd, const void *addr, socklen_t len)
 {
-	return addr_op(task, FS_BIND, fd, addr, len);
+	return addr_op(task, FS_BIND, fd, NULL, addr, len);
 }
 
 int fs_connect(int task, int fd, const void *addr, socklen_t len)
 {
-	return addr_op(task, FS_CONNECT, fd, addr, len);
+	return addr_op(task, FS_CONNECT, fd, NULL, addr, len);
+}
+
+int fs_bind_in(int task, int fd, const char *dir, const void *addr, socklen_t len)
+{
+	return addr_op(task, FS_BIND, fd, dir, addr, len);
+}
+
+int fs_connect_in(int task, int fd, const char *dir, const void *addr, socklen_t len)
+{
+	return addr_op(task, FS_CONNECT, fd, dir, addr, len);
 }
 
 mode_t fs_mode(mode_t mode)

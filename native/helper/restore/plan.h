@@ -37,6 +37,9 @@ struct unix_plan {
 	int pending; /* a client waiting in its listener's accept queue: its place there; -1: none */
 	int task;    /* whose credentials bind, connect and unlink (fscred.c) */
 	int opts[64], have_opts; /* a sockopts line: options in inet.h order (INET_OPT_UNSET: leave) */
+	int **rights, *nrights;  /* unixrights lines: per message, the file ids in flight with it */
+	char *dir;   /* a unixdir line: the directory a relative name is bound in */
+	int opath;   /* bound out of sight (its path unlinked or replaced): O_PATH fd of its socket file, else -1 */
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };

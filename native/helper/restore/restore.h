@@ -47,6 +47,9 @@ int fs_rmdir(int task, const char *path);
 int fs_stale(int task, const char *path);    /* 1: a socket file nobody is bound to */
 int fs_bind(int task, int fd, const void *addr, socklen_t len);
 int fs_connect(int task, int fd, const void *addr, socklen_t len);
+/* a relative name, in directory dir (the acting process's working directory is put back) */
+int fs_bind_in(int task, int fd, const char *dir, const void *addr, socklen_t len);
+int fs_connect_in(int task, int fd, const char *dir, const void *addr, socklen_t len);
 int fs_chown(int task, const char *path, uid_t uid, gid_t gid);
 int fs_chmod(int task, const char *path, mode_t mode);
 int fs_fchmod(int task, int fd, mode_t mode);
@@ -102,6 +105,7 @@ void files_created(const char *path);
 void files_undo(void);
 /* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */
 int open_unix_sockets(struct restore_ctx *c);
+int unix_finish(struct restore_ctx *c); /* queues (with the files in flight), state */
 /* restore_inet.c: every TCP and UDP socket of the plan (called by open_files); at resume the
  * connections leave repair mode, get their unsent bytes and FIN, and the helper's copies close */
 int open_inet_sockets(struct restore_ctx *c);

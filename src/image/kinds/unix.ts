@@ -23,7 +23,8 @@ export const unixFormat: FileFormat<UnixFile> = {
     const u = f.unix;
     const how = u.listening ? `listening (backlog ${u.backlog})` : u.conn === 'none' ? 'not connected' : `${u.conn}${u.peer >= 0 ? ` with #${u.peer}` : ', peer gone'}`;
     const bytes = u.queue.reduce((s, m) => s + m.length, 0);
-    const ext = u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): restored closed` : '';
+    const inFlight = u.rights?.reduce((s, m) => s + m.length, 0);
+    const ext = (inFlight ? `, ${inFlight} file(s) in flight` : '') + (u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): restored closed` : '');
     return `unix #${f.id}: ${f.path}${u.unlinked ? ' (unlinked)' : ''}, ${how}, ${bytes} bytes queued in ${u.queue.length} message(s)${ext}`;
   },
   warnings: (f) =>
@@ -69,6 +70,7 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
     ino: field(o, 'ino', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
     type: field(o, 'type', w, oneOf(TYPES)),
     name: o.name === undefined ? undefined : field(o, 'name', w, (y, ww) => bytes(y, ww, 1, 108)),
+    ...(o.dir !== undefined ? { dir: field(o, 'dir', w, (y, ww) => str(y, ww, 4095)) } : {}),
     unlinked: field(o, 'unlinked', w, bool),
     perm: o.perm === undefined ? undefined : perm(o.perm, w.at('perm')),
     listening: field(o, 'listening', w, bool),
@@ -90,9 +92,13 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
     },
     queue,
     ...(o.pending !== undefined ? { pending: field(o, 'pending', w, (y, ww) => int(y, ww, 0, 65535)) } : {}),
+    ...(o.rights !== undefined ? { rights: arr(o.rights, w.at('rights'), 1 << 16).map((m, i) => arr(m, w.at('rights').at(i), 253).map((x, j) => int(x, w.at('rights').at(i).at(j), 0, 1 << 30))) } : {}),
     ...(o.senders !== undefined ? { senders: arr(o.senders, w.at('senders'), 1 << 16).map((m, i) => bytes(m, w.at('senders').at(i), 0, 108)) } : {}),
   };
   if (u.senders && (u.type !== 'dgram' || !u.name || u.conn === 'pair' || u.senders.length !== u.queue.length)) w.at('senders').fail('one sender per datagram, only at a named datagram socket');
+  const relative = !!u.name?.length && u.name[0] !== 0 && u.name[0] !== 0x2f;
+  if (relative !== (u.dir !== undefined) || (u.dir !== undefined && (!u.dir.startsWith('/') || u.dir.includes('\0')))) w.at('dir').fail('an absolute directory, exactly for a name that is a relative path');
+  if (u.rights && (u.rights.length !== u.queue.length || u.senders || u.listening)) w.at('rights').fail('one list of files in flight per queued message, not with datagrams sent again by other senders');
   if (u.listening && (u.conn !== 'none' || u.type === 'dgram')) w.fail('a listening socket cannot be connected or a datagram socket');
   if (u.type === 'dgram' && (u.conn === 'client' || u.conn === 'accepted')) w.fail('a datagram socket is not accepted');
   if (u.type !== 'dgram' && u.conn === 'dgram') w.fail('only datagram sockets connect to a name');
@@ -110,6 +116,12 @@ export function checkUnixLinks(f: UnixFile, fw: Where, byId: Map<number, FileIma
   const peer = u.peer >= 0 ? unixOf(u.peer) : undefined;
   const listener = u.listener >= 0 ? unixOf(u.listener) : undefined;
   if (u.peer >= 0 && (!peer || peer.type !== u.type || u.peer === f.id)) fw.fail('peer is not another unix socket of its type');
+  u.rights?.forEach((ids, i) =>
+    ids.forEach((id, j) => {
+      const x = byId.get(id);
+      if (!x || x.kind === 'closed') fw.at('rights').at(i).at(j).fail('not another open file of the image');
+    }),
+  );
   if (u.listener >= 0 && (!listener || !listener.listening || listener.type !== u.type)) fw.fail('listener is not a listening socket of its type');
   if (u.conn === 'none' && u.peer >= 0) fw.fail('an unconnected socket with a peer');
   if (u.conn === 'pair' && peer && (peer.conn !== 'pair' || peer.peer !== f.id)) fw.fail('the ends of a pair disagree');

@@ -12,7 +12,7 @@ import type { FileOf, UnixSocketImage, UnixSocketType } from '../../image/types.
 import { hex } from '../helper.js';
 import { INET_OPTS, OPT_UNSET, socketOptsPrivilege } from './inet.js';
 import type { FdFacts, FdOps } from './types.js';
-import { planFileUnix, planSockopts } from '../protocol.gen.js';
+import { planFileUnix, planSockopts, planUnixdir, planUnixrights } from '../protocol.gen.js';
 import { openFileFlags } from '../linux.js';
 
 /** The socket-level options a unix socket keeps (native/helper/kinds/inet/inet.h inet_opt_unix):
@@ -50,7 +50,9 @@ export interface SocketQueue {
   /** inet.h's options in order (0 for those a unix socket does not keep) */
   opts?: number[];
   peername: string;
-  msgs: { from: string; data: string }[];
+  /** fds: descriptors in flight with the message, installed in the helper by the peek (its
+   * fds); refs: the objects they are (files.ts) */
+  msgs: { from: string; data: string; fds?: number[]; refs?: unknown[] }[];
   bytes: number;
   rights: number;
   creds: number;
@@ -70,19 +72,43 @@ export function unixNameText(name: Uint8Array | undefined): string {
   return b.toString('utf8').replace(/\0+$/, '');
 }
 
-function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
+/** The directory (absolute, as the holder sees it) where relative name p resolves to the socket
+ * file of inode ino, among the holders' working directories; an accepted end (no inode): the
+ * first holder's. */
+function relativeDir(p: string, ino: number | undefined, holders: { pid: number }[]): string | undefined {
+  for (const h of holders) {
+    try {
+      const cwd = fs.readlinkSync(`/proc/${h.pid}/cwd`);
+      if (ino === undefined || fs.statSync(`/proc/${h.pid}/cwd/${p}`).ino === ino) return cwd;
+    } catch {
+      /* gone, or not there */
+    }
+  }
+  return undefined;
+}
+
+function unixState(f: FdFacts, x: UnixFacts, holders: { pid: number }[]): UnixSocketImage {
   const what = `process ${f.pid} fd ${f.fd} (${f.link})`;
   const type = TYPES[x.diag.type];
   if (!type) throw new UnsupportedError(`${what}: unix sockets of type ${x.diag.type} are not supported`, { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' });
   const name = x.diag.name ? new Uint8Array(Buffer.from(x.diag.name, 'hex')) : undefined;
   let unlinked = false;
   let perm: [number, number, number] | undefined;
+  let dir: string | undefined;
   if (name?.length && name[0] !== 0) {
     const p = unixNameText(name);
-    if (!path.isAbsolute(p))
-      throw new UnsupportedError(`${what}: unix socket bound to the relative path "${p}": not supported yet`, { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' });
+    if (!path.isAbsolute(p)) {
+      // relative: the kernel keeps the name as given; where it resolves to the socket is the
+      // working directory of a holder (of any when it is an accepted end: its listener's)
+      dir = relativeDir(p, x.diag.vfsIno, holders.length ? holders : [f]);
+      if (dir === undefined)
+        throw new UnsupportedError(
+          `${what}: unix socket bound to the relative path "${p}", which the working directory of no holder resolves to it (removed, or bound in another directory): not supported yet`,
+          { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' },
+        );
+    }
     try {
-      const st = fs.statSync(`/proc/${f.pid}/root${p}`);
+      const st = fs.statSync(dir === undefined ? `/proc/${f.pid}/root${p}` : `/proc/${f.pid}/root${path.join(dir, p)}`);
       unlinked = st.ino !== x.diag.vfsIno;
       if (!unlinked) perm = [st.uid, st.gid, st.mode & 0o7777];
     } catch {
@@ -94,6 +120,7 @@ function unixState(f: FdFacts, x: UnixFacts): UnixSocketImage {
     ino: x.diag.ino,
     type,
     name,
+    ...(dir !== undefined ? { dir } : {}),
     unlinked,
     perm,
     listening,
@@ -117,7 +144,7 @@ export const unixSocket: FdOps<FileOf<'unix'>> = {
   privilege: (file) => socketOptsPrivilege(file.id, 'unix', file.unix.opts),
   matches: (f, ctx) => f.stat.isSocket() && ctx.unix !== undefined,
   dump: (f, ctx) => {
-    const u = unixState(f, ctx.unix!);
+    const u = unixState(f, ctx.unix!, ctx.holders);
     return { path: `${f.link} ${u.type} ${unixNameText(u.name)}`, flags: f.info.flags, pos: 0, unix: u };
   },
   captured: (file, o, cap) => cap.unix.add(file, o.ctx.unix!, o.holders[0]!.pid, o.holders[0]!.fd),
@@ -134,6 +161,8 @@ export const unixSocket: FdOps<FileOf<'unix'>> = {
     });
     // its socket-level options (images since issue 17), right after its file line
     const opts = u.opts;
-    return opts ? `${line}\n${planSockopts({ file: file.id, opts: INET_OPTS.map((k) => opts[k] ?? OPT_UNSET) })}` : line;
+    const rights = (u.rights ?? []).flatMap((files, msg) => (files.length ? [`\n${planUnixrights({ file: file.id, msg, files })}`] : [])).join('');
+    const dir = u.dir !== undefined ? `\n${planUnixdir({ file: file.id, path: u.dir })}` : '';
+    return (opts ? `${line}\n${planSockopts({ file: file.id, opts: INET_OPTS.map((k) => opts[k] ?? OPT_UNSET) })}` : line) + dir + rights;
   },
 };

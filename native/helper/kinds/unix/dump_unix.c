@@ -128,25 +128,77 @@ int on_dump_unixdiag(struct dump_in *in, struct msg_dump_unixdiag *msg)
 	return 0;
 }
 
-/* The tracee's socket, as an fd of the helper (the same open file). */
-static void close_rights(struct msghdr *mh, int *rights, int *creds)
+/* Descriptors in flight that a peek installed in the helper: kept open until the checkpoint
+ * ends, so the coordinator captures each one as an open file of the helper (its pid, the fd). */
+static int *kept;
+static size_t nkept, capkept;
+
+static int keep_fd(int fd)
 {
+	if (nkept == capkept) {
+		size_t n = capkept ? 2 * capkept : 64;
+		int *k = realloc(kept, n * sizeof *k);
+		if (!k)
+			return -1;
+		kept = k, capkept = n;
+	}
+	kept[nkept++] = fd;
+	return 0;
+}
+
+void unix_dump_end(int killed)
+{
+	(void)killed;
+	for (size_t i = 0; i < nkept; i++)
+		close(kept[i]);
+	free(kept);
+	kept = NULL, nkept = capkept = 0;
+}
+
+/* The descriptors a peek installed (SCM_RIGHTS: *n of them into fds, or closed when fds is
+ * NULL); whether credentials came with it. */
+static void rights_of(struct msghdr *mh, int *fds, int *n, int *creds)
+{
+	*n = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET)
 			continue;
 		if (c->cmsg_type == SCM_RIGHTS) {
-			*rights = 1;
 			int nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int i = 0; i < nfd; i++)
-				close(((int *)CMSG_DATA(c))[i]);
+			for (int i = 0; i < nfd; i++) {
+				int fd = ((int *)CMSG_DATA(c))[i];
+				if (fds && *n < 253)
+					fds[(*n)++] = fd;
+				else
+					close(fd);
+			}
 		} else if (c->cmsg_type == SCM_CREDENTIALS) {
 			*creds = 1;
 		}
 	}
 }
 
-/* `unixq <pid> <fd> <queued bytes>`: the socket's queued data (stream: one chunk; otherwise one entry per
- * message with its sender's name), whether descriptors (SCM_RIGHTS) are in flight in it, its
+#define RIGHTS_CBUF (CMSG_SPACE(253 * sizeof(int)) + CMSG_SPACE(64))
+
+/* One queued message (or stream chunk) as JSON: sender, data, descriptors in flight. */
+static void msg_entry(struct sbuf *b, int first, const void *from, size_t fromlen, const char *data, size_t len, const int *fds, int nfds)
+{
+	sb_add(b, "%s{\"from\":", first ? "" : ",");
+	sb_hex(b, from, fromlen);
+	sb_add(b, ",\"data\":");
+	sb_hex(b, data, len);
+	if (nfds) {
+		sb_add(b, ",\"fds\":[");
+		for (int i = 0; i < nfds; i++)
+			sb_add(b, "%s%d", i ? "," : "", fds[i]);
+		sb_add(b, "]");
+	}
+	sb_add(b, "}");
+}
+
+/* `unixq <pid> <fd> <queued bytes>`: the socket's queued data (stream: one chunk, cut after each
+ * buffer that carries descriptors; otherwise one entry per message with its sender's name), the
+ * descriptors in flight with each (installed in the helper by the peek, kept: their fds), its
  * own and its peer's names, and the options kept on restart. Nothing is consumed: the peek
  * offset is put back as it was. */
 int on_dump_unixq(struct dump_in *in, struct msg_dump_unixq *msg)
@@ -192,10 +244,12 @@ int on_dump_unixq(struct dump_in *in, struct msg_dump_unixq *msg)
 	} else {
 		/* Stream and seqpacket: exactly the queued bytes sock_diag counted, so the peek never
 		 * reaches the end of the queue, where a pending error (ECONNRESET) would be taken. */
-		int counted = type != SOCK_DGRAM;
+		int counted = type != SOCK_DGRAM, nmsg = 0;
+		size_t chunk = 0; /* stream: where the bytes not yet listed start */
 		for (int i = 0; total <= QUEUE_MAX && (!counted || total < rq); i++) {
 			struct sockaddr_un from = { 0 };
-			char cbuf[CMSG_SPACE(253 * sizeof(int)) + CMSG_SPACE(64)];
+			char cbuf[RIGHTS_CBUF];
+			int fds[253], nfds = 0;
 			struct iovec iov = { data + total, QUEUE_MAX + 1 - total };
 			struct msghdr mh = { &from, sizeof from, &iov, 1, cbuf, sizeof cbuf, 0 };
 			ssize_t got = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -204,26 +258,34 @@ int on_dump_unixq(struct dump_in *in, struct msg_dump_unixq *msg)
 					err = errno;
 				break;
 			}
-			close_rights(&mh, &rights, &creds);
+			rights_of(&mh, fds, &nfds, &creds);
+			for (int k = 0; k < nfds; k++)
+				if (keep_fd(fds[k]) < 0) {
+					for (int j = k; j < nfds; j++)
+						close(fds[j]);
+					nfds = k;
+					err = ENOMEM;
+				}
 			if (mh.msg_flags & MSG_CTRUNC)
-				rights = 1;
+				rights = 1; /* more than the kernel hands out at once: not all of them seen */
 			if (type == SOCK_STREAM) {
 				if (got == 0)
 					break; /* EOF: the peer shut down writing and nothing is left */
+				if (nfds) { /* a peek glues the bytes before a buffer with descriptors to it, and stops after it */
+					msg_entry(&b, !nmsg++, NULL, 0, data + chunk, total + (size_t)got - chunk, fds, nfds);
+					chunk = total + (size_t)got;
+				}
 				total += (size_t)got;
 				continue;
 			}
 			if (got == 0 && i > 4096) /* a stream of empty messages would never end */
 				break;
-			sb_add(&b, "%s{\"from\":", i ? "," : "");
-			sb_hex(&b, from.sun_path, mh.msg_namelen > sizeof(sa_family_t) ? mh.msg_namelen - sizeof(sa_family_t) : 0);
-			sb_add(&b, ",\"data\":");
-			sb_hex(&b, data + total, (size_t)got);
-			sb_add(&b, "}");
+			msg_entry(&b, !nmsg++, from.sun_path, mh.msg_namelen > sizeof(sa_family_t) ? mh.msg_namelen - sizeof(sa_family_t) : 0,
+				  data + total, (size_t)got, fds, nfds);
 			total += (size_t)got;
 		}
-		if (type == SOCK_STREAM && total)
-			sb_add(&b, "{\"from\":\"\",\"data\":"), sb_hex(&b, data, total), sb_add(&b, "}");
+		if (type == SOCK_STREAM && total > chunk)
+			msg_entry(&b, !nmsg++, NULL, 0, data + chunk, total - chunk, NULL, 0);
 		if (counted && total != rq && !err)
 			err = EAGAIN;
 		if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek, sizeof peek) < 0 && !err)

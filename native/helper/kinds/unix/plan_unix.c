@@ -88,7 +88,7 @@ int on_plan_file_unix(struct plan_in *in, struct msg_plan_file_unix *m)
 	u->listening = (int)m->listening, u->backlog = (int)m->backlog, u->shutdown = (int)m->shutdown, u->passcred = (int)m->passcred;
 	u->sndbuf = (int)m->sndbuf, u->rcvbuf = (int)m->rcvbuf, u->peekoff = (int)m->peekoff, u->unlinked = (int)m->unlinked;
 	u->uid = (int)m->uid, u->gid = (int)m->gid, u->mode = (int)m->mode;
-	u->fd = u->tmp = -1;
+	u->fd = u->tmp = u->opath = -1;
 	u->pending = m->has_place ? (int)m->place : -1;
 	_Static_assert(sizeof u->name == 108, "protocol/schema.mjs: file.unix name");
 	memcpy(u->name, m->name, m->name_len);
@@ -103,5 +103,38 @@ int on_plan_file_unix(struct plan_in *in, struct msg_plan_file_unix *m)
 		}
 	}
 	NEED(!u->from || (u->type == SOCK_DGRAM && u->namelen && u->conn != UNIX_PAIR));
+	return 0;
+}
+
+/* `unixrights`: the files in flight with one queued message (its unix socket's file line came
+ * first; a message has one such line at most; datagrams sent again by their senders carry none). */
+int on_plan_unixrights(struct plan_in *in, struct msg_plan_unixrights *m)
+{
+	int f = plan_find_file(in->p, (int)m->file);
+	NEED(f >= 0 && in->p->files[f].kind == FILE_UNIX);
+	struct unix_plan *u = in->p->files[f].ux;
+	NEED(!u->from && (int)m->msg < u->nmsgs);
+	if (!u->rights) {
+		u->rights = calloc((size_t)u->nmsgs, sizeof *u->rights);
+		u->nrights = calloc((size_t)u->nmsgs, sizeof *u->nrights);
+		NEED(u->rights && u->nrights);
+	}
+	NEED(!u->rights[m->msg]);
+	NEED((u->rights[m->msg] = malloc(m->files_count * sizeof(int))) != NULL);
+	for (size_t i = 0; i < m->files_count; i++) {
+		u->rights[m->msg][i] = (int)m->files[i];
+	}
+	u->nrights[m->msg] = (int)m->files_count;
+	return 0;
+}
+
+/* `unixdir`: the directory of a socket's relative name (absolute; its file line came first). */
+int on_plan_unixdir(struct plan_in *in, struct msg_plan_unixdir *m)
+{
+	int f = plan_find_file(in->p, (int)m->file);
+	NEED(f >= 0 && in->p->files[f].kind == FILE_UNIX);
+	struct unix_plan *u = in->p->files[f].ux;
+	NEED(!u->dir && u->namelen && u->name[0] && u->name[0] != '/' && m->path[0] == '/');
+	NEED((u->dir = strdup(m->path)) != NULL);
 	return 0;
 }

@@ -23,20 +23,13 @@
 #include "inet.h"
 #include "restore.h"
 #include "restore_inet.h"
+#include "unix.h"
 
 
 static struct unix_plan *ux(struct restore_ctx *c, int id)
 {
 	int i = id < 0 ? -1 : plan_find_file(c->plan, id);
 	return i >= 0 && c->plan->files[i].kind == FILE_UNIX ? c->plan->files[i].ux : NULL;
-}
-
-static socklen_t addr_of(const char *name, size_t len, struct sockaddr_un *a)
-{
-	memset(a, 0, sizeof *a);
-	a->sun_family = AF_UNIX;
-	memcpy(a->sun_path, name, len);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
 }
 
 /* The path of a filesystem name (NUL-terminated), or NULL for an abstract one. */
@@ -49,56 +42,31 @@ static const char *path_of(const char *name, size_t len, char out[109])
 	return out;
 }
 
-/* Binds fd to u's name; the socket file gets the owner and mode it had. */
-static int bind_name(int fd, const struct unix_plan *u, const char *obj)
-{
-	struct sockaddr_un a;
-	socklen_t al = addr_of(u->name, u->namelen, &a);
-	char path[109];
-	const char *p = path_of(u->name, u->namelen, path);
-	int task = u->task;
-	int r = fs_bind(task, fd, &a, al);
-	if (r < 0 && errno == EADDRINUSE && p) {
-		/* a socket file nobody is bound to: ours from the checkpointed run */
-		if (fs_stale(task, p) == 1)
-			r = fs_unlink(task, p) < 0 ? -1 : fs_bind(task, fd, &a, al);
-		else
-			errno = EADDRINUSE;
-	}
-	if (r == 0 && p)
-		files_created(p); /* removed again if the restart fails */
-	if (r < 0)
-		return proto_fail("files", obj, errno, "cannot bind the unix socket to %s%.*s%s%s", p ? p : "@",
-				  p ? 0 : (int)u->namelen - 1, p ? "" : u->name + 1,
-				  errno == EADDRINUSE ? ": the name is in use (a live socket, or a file that is not a socket)" : "",
-				  fs_who(task));
-	if (p && u->mode >= 0 && (fs_chown(task, p, (uid_t)u->uid, (gid_t)u->gid) < 0 || fs_chmod(task, p, (mode_t)u->mode) < 0))
-		return proto_fail("files", p, errno, "cannot give the socket file its owner and mode%s", fs_who(task));
-	return 0;
-}
-
 /* fd (of u) connects to the listener (or a temporary one bound to acc's name); returns the
  * accepted fd. */
 static int connect_via(struct restore_ctx *c, struct unix_plan *u, int fd, struct unix_plan *acc, const char *obj)
 {
-	struct unix_plan *l = ux(c, u->listener);
+	struct unix_plan *l = ux(c, u->listener), tmp;
 	int lfd = l ? l->fd : -1;
 	if (u->listener >= 0 && (!l || !l->listening))
 		return proto_fail("files", obj, EINVAL, "the listener of a unix connection is not a listening socket");
 	if (!l) {
+		tmp = *acc; /* a temporary listener bound to the accepted side's name */
+		tmp.opath = -1;
+		l = &tmp;
 		lfd = socket(AF_UNIX, acc->type | SOCK_CLOEXEC, 0);
-		if (lfd < 0 || bind_name(lfd, acc, obj) < 0 || listen(lfd, 1) < 0)
+		if (lfd < 0 || unix_bind(lfd, &tmp, obj) < 0 || listen(lfd, 1) < 0)
 			return proto_fail("files", obj, errno, "cannot make a temporary listener for a connection");
 	}
-	struct sockaddr_un a;
-	socklen_t al = addr_of(acc->name, acc->namelen, &a);
-	int r = fs_connect(u->task, fd, &a, al) < 0 ? -1 : accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	int r = unix_connect(u->task, fd, l) < 0 ? -1 : accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	int e = errno;
-	if (!l) {
-		char path[109];
-		const char *p = path_of(acc->name, acc->namelen, path);
+	if (l == &tmp) {
+		char path[PATH_MAX];
+		const char *p = unix_path(acc, path);
 		close(lfd);
-		if (p && acc->unlinked)
+		if (tmp.opath >= 0)
+			close(tmp.opath);
+		else if (p && acc->unlinked)
 			fs_unlink(acc->task, p);
 	}
 	if (r < 0)
@@ -106,8 +74,37 @@ static int connect_via(struct restore_ctx *c, struct unix_plan *u, int fd, struc
 	return r;
 }
 
-/* The peer writes what was queued at u (its send buffer is raised meanwhile). */
-static int fill(int wfd, struct unix_plan *u, const char *obj)
+/* One message with the files in flight with it (their helper fds: every file object exists). */
+static ssize_t send_rights(struct restore_ctx *c, int wfd, const void *data, size_t len, const int *ids, int n, const char *obj)
+{
+	union {
+		char buf[CMSG_SPACE(253 * sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	struct iovec iov = { (void *)data, len };
+	struct msghdr mh = { NULL, 0, &iov, 1, cb.buf, CMSG_SPACE((size_t)n * sizeof(int)), 0 };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	for (int i = 0; i < n; i++) {
+		int k = plan_find_file(c->plan, ids[i]);
+		int hfd = k >= 0 ? c->plan->files[k].hfd : -1;
+		if (hfd < 0) {
+			errno = EINVAL;
+			return proto_fail("files", obj, EINVAL, "file %d in flight in the unix socket's queue is not held by the helper", ids[i]);
+		}
+		((int *)CMSG_DATA(cm))[i] = hfd;
+	}
+	ssize_t r = sendmsg(wfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r < 0)
+		return proto_fail("files", obj, errno, "cannot queue a message with %d file(s) in flight at the unix socket again", n);
+	return r;
+}
+
+/* The peer writes what was queued at u, each message with the files in flight with it (its
+ * send buffer is raised meanwhile). */
+static int fill(struct restore_ctx *c, int wfd, struct unix_plan *u, const char *obj)
 {
 	size_t total = 0;
 	for (int i = 0; i < u->nmsgs; i++)
@@ -120,13 +117,21 @@ static int fill(int wfd, struct unix_plan *u, const char *obj)
 		return proto_fail("files", obj, errno, "cannot raise a send buffer to refill a unix socket");
 	for (int i = 0; i < u->nmsgs; i++) {
 		size_t off = 0;
-		do {
+		if (u->rights && u->nrights[i]) {
+			ssize_t n = send_rights(c, wfd, u->msgs[i], u->msglen[i], u->rights[i], u->nrights[i], obj);
+			if (n < 0)
+				return -1;
+			off = (size_t)n;
+		}
+		while (off < u->msglen[i]) {
 			ssize_t n = send(wfd, u->msgs[i] + off, u->msglen[i] - off, MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n < 0)
 				return proto_fail("files", obj, errno, "cannot queue %zu bytes at the unix socket again",
 						  u->msglen[i]);
 			off += (size_t)n;
-		} while (off < u->msglen[i]);
+		}
+		if (!u->msglen[i] && !(u->rights && u->nrights[i]) && send(wfd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			return proto_fail("files", obj, errno, "cannot queue an empty message at the unix socket again");
 	}
 	orig /= 2;
 	setsockopt(wfd, SOL_SOCKET, SO_SNDBUFFORCE, &orig, sizeof orig);
@@ -172,7 +177,7 @@ static int sender_for(struct restore_ctx *c, int task, const char *name, size_t 
 	struct stat st;
 	int existed = p && lstat(p, &st) == 0;
 	struct sockaddr_un a;
-	socklen_t al = addr_of(name, len, &a);
+	socklen_t al = unix_addr(name, len, &a);
 	int r = fs_bind(task, t->fd, &a, al);
 	if (r < 0 && errno == EADDRINUSE && p && fs_stale(task, p) == 1)
 		r = fs_unlink(task, p) < 0 ? -1 : fs_bind(task, t->fd, &a, al);
@@ -197,7 +202,7 @@ static int send_by_senders(struct restore_ctx *c)
 			continue;
 		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
 		struct sockaddr_un a;
-		socklen_t al = addr_of(u->name, u->namelen, &a);
+		socklen_t al = unix_dest(u, &a);
 		for (int m = 0; m < u->nmsgs && !err; m++) {
 			int s = sender_for(c, u->task, u->from[m], u->fromlen[m], &tmp, &ntmp, obj);
 			int big = (int)(u->msglen[m] + (1 << 20));
@@ -233,9 +238,7 @@ static int connect_waiting(struct restore_ctx *c)
 			snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
 			if (!l || !l->listening || l->type != u->type || !l->namelen)
 				return proto_fail("files", obj, EINVAL, "a connection waits in the accept queue of a socket that is not a listener");
-			struct sockaddr_un a;
-			socklen_t al = addr_of(l->name, l->namelen, &a);
-			if (fs_connect(u->task, u->fd, &a, al) < 0)
+			if (unix_connect(u->task, u->fd, l) < 0)
 				return proto_fail("files", obj, errno, "cannot connect again the unix socket that waited in an accept queue");
 		}
 		if (!found)
@@ -295,13 +298,15 @@ int open_unix_sockets(struct restore_ctx *c)
 			return proto_fail("files", obj, errno, "cannot create a unix socket");
 		}
 	}
-	/* names, listeners */
-	for (int i = 0; i < c->plan->nfiles; i++) {
+	/* names (those still linked first: a path unlinked since may hold one of them now),
+	 * listeners */
+	for (int n = 0; n < 2 * c->plan->nfiles; n++) {
+		int i = n % c->plan->nfiles;
 		struct unix_plan *u = c->plan->files[i].ux;
 		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
-		if (c->plan->files[i].kind != FILE_UNIX || u->conn == UNIX_ACCEPTED)
+		if (c->plan->files[i].kind != FILE_UNIX || u->conn == UNIX_ACCEPTED || u->unlinked != (n >= c->plan->nfiles))
 			continue;
-		if (u->namelen && bind_name(u->fd, u, obj) < 0)
+		if (u->namelen && unix_bind(u->fd, u, obj) < 0)
 			return -1;
 		if (u->listening && listen(u->fd, u->backlog) < 0)
 			return proto_fail("files", obj, errno, "cannot listen on the unix socket");
@@ -329,17 +334,37 @@ int open_unix_sockets(struct restore_ctx *c)
 				return cs < 0 ? proto_fail("files", obj, errno, "cannot create a unix socket") : -1;
 			u->tmp = cs;
 		} else if (u->conn == UNIX_DGRAM) {
-			struct sockaddr_un a;
 			if (!p || !p->namelen)
 				return proto_fail("files", obj, EINVAL, "a datagram socket connected to an unnamed socket");
-			socklen_t al = addr_of(p->name, p->namelen, &a);
-			if (fs_connect(f->task, u->fd, &a, al) < 0)
+			if (unix_connect(f->task, u->fd, p) < 0)
 				return proto_fail("files", obj, errno, "cannot connect the datagram socket again%s", fs_who(f->task));
 		}
 	}
 	if (connect_waiting(c) < 0)
 		return -1;
-	/* queues, written by the peer */
+	/* unlinked names, then every socket also at a high fd (its own fd stays open for the
+	 * queues: unix_finish) */
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
+		if (f->kind != FILE_UNIX)
+			continue;
+		struct unix_plan *u = f->ux;
+		char path[PATH_MAX];
+		const char *p = unix_path(u, path);
+		if (p && u->unlinked && u->conn != UNIX_ACCEPTED && u->opath < 0)
+			fs_unlink(f->task, p);
+		f->hfd = fcntl(u->fd, F_DUPFD_CLOEXEC, c->base);
+		if (f->hfd < 0)
+			return proto_fail("files", "unix socket", errno, "cannot place the socket");
+	}
+	return 0;
+}
+
+/* Once every file object exists (the files in flight in a queue are sent again with it): each
+ * queue written by the peer, temporary peers closed, shutdown state, options and flags set. */
+int unix_finish(struct restore_ctx *c)
+{
+	char obj[48];
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct unix_plan *u = c->plan->files[i].ux;
 		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
@@ -348,10 +373,9 @@ int open_unix_sockets(struct restore_ctx *c)
 		int w = u->peer >= 0 && ux(c, u->peer) ? ux(c, u->peer)->fd : u->tmp;
 		if (w < 0)
 			return proto_fail("files", obj, EINVAL, "data queued at a unix socket that has no peer");
-		if (fill(w, u, obj) < 0)
+		if (fill(c, w, u, obj) < 0)
 			return -1;
 	}
-	/* temporary peers closed, state, unlinked names, then every socket at a high fd */
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct file_plan *f = &c->plan->files[i];
 		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
@@ -360,17 +384,14 @@ int open_unix_sockets(struct restore_ctx *c)
 	}
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct file_plan *f = &c->plan->files[i];
-		if (f->kind != FILE_UNIX)
-			continue;
-		struct unix_plan *u = f->ux;
-		char path[109];
-		const char *p = path_of(u->name, u->namelen, path);
-		if (p && u->unlinked && u->conn != UNIX_ACCEPTED)
-			fs_unlink(f->task, p);
-		f->hfd = fcntl(u->fd, F_DUPFD_CLOEXEC, c->base);
-		close(u->fd);
-		if (f->hfd < 0)
-			return proto_fail("files", "unix socket", errno, "cannot place the socket");
+		if (f->kind == FILE_UNIX && f->ux->fd >= 0) {
+			close(f->ux->fd);
+			f->ux->fd = -1;
+		}
+		if (f->kind == FILE_UNIX && f->ux->opath >= 0) {
+			close(f->ux->opath);
+			f->ux->opath = -1;
+		}
 	}
 	return 0;
 }

@@ -6,10 +6,14 @@
 #include "kind.h"
 #include "restore.h"
 
+void unix_dump_end(int killed); /* dump_unix.c: the descriptors in flight it kept */
+
 static const int unix_kinds[] = { FILE_UNIX, 0 };
 
 const struct kind_ops unix_ops = {
 	.name = "unix",
 	.file_kinds = unix_kinds,
+	.dump_end = unix_dump_end,
 	.open = open_unix_sockets,
+	.finish = unix_finish,
 };

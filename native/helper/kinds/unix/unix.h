@@ -1,0 +1,22 @@
+/* Names of unix sockets at restart (unix_names.c), for restore_unix.c. */
+#ifndef UCR_UNIX_H
+#define UCR_UNIX_H
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "plan.h"
+
+socklen_t unix_addr(const char *name, size_t len, struct sockaddr_un *a);
+/* The path of u's name, made absolute with its directory (out: PATH_MAX), or NULL (abstract,
+ * unnamed). */
+const char *unix_path(const struct unix_plan *u, char *out);
+/* Binds fd to u's name: a path still linked at checkpoint with its holder's credentials (a
+ * stale socket file at the path is replaced; the file gets its owner and mode); an unlinked one
+ * out of sight, in a private mount namespace, so that no file at the path is touched. */
+int unix_bind(int fd, struct unix_plan *u, const char *obj);
+/* fd connects to the socket of the plan `to` (bound out of sight: through its O_PATH fd). */
+int unix_connect(int task, int fd, const struct unix_plan *to);
+/* The address the helper sends to u at (bound out of sight: through its O_PATH fd). */
+socklen_t unix_dest(const struct unix_plan *u, struct sockaddr_un *a);
+#endif
