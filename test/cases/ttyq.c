@@ -1,0 +1,167 @@
+// build: gcc -O2 -g -Wall -Wextra -o ttyq ttyq.c
+/*
+ * ttyq.c - terminals beyond inherited stdio: a pty of the tree with bytes queued both ways, a
+ * /dev/tty fd, /dev/null and /dev/urandom fds, /dev/pts/N chmod'ed and chown'ed, and a slave
+ * whose master was closed (hung up, its /dev/pts node gone).
+ *
+ *   ttyq --out FILE
+ *
+ * Set up: P opens a pty master M (/dev/pts/N, canonical mode with echo, as new), and a second
+ * pair whose slave H it keeps while closing its master (H is hung up). C (its child) becomes
+ * a session leader with the slave as controlling terminal on fds 0-2, chmods it 0600 and
+ * chowns it 4242:4243 (as `mesg n` or grantpt would), opens /dev/tty (fd 10), /dev/null (fd
+ * 11, write-only) and /dev/urandom (fd 12). P writes "hello\nwor" to M and reads the echo
+ * back ("hello\r\nwor"): the terminal's input queue holds a complete line and a line not
+ * ended. C writes "out\n": the output queue holds "out\r\n". C then waits on a pipe, P too.
+ * After SIGTERM: P reads exactly "out\r\n" from M (nothing echoed again), writes "ld\n" and
+ * asks C to check: C reads "hello\n" then "world\n" (the line structure kept), finds the
+ * terminal's modes as they were, /dev/pts/N 0600 4242:4243, fd 10 a /dev/tty (5:0) of its
+ * terminal (TIOCGDEV) and session, writes "T\n" through it, and "done:<checks>\n" on its
+ * terminal. P reads "ld\r\nT\r\ndone:ok\r\n" from M. H reads EOF (0) and writes EIO, its path
+ * still "(deleted)". PASS or FAIL: reason.
+ */
+#include "case.h"
+
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+
+static char want_tty[64];
+
+/* reads from fd until `want` bytes arrived or 5 s passed */
+static size_t read_some(int fd, char *buf, size_t want)
+{
+    size_t got = 0;
+    int64_t deadline = case_now_ms() + 5000;
+    while (got < want && case_now_ms() < deadline) {
+        if (case_wait_readable(fd, 200) != 1)
+            continue;
+        ssize_t n = read(fd, buf + got, want - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = 0;
+    return got;
+}
+
+static void c_check(char *out, size_t len)
+{
+    char buf[64] = { 0 };
+    ssize_t n = read(0, buf, sizeof buf - 1);
+    struct termios t;
+    struct stat st, tst, nst, ust;
+    unsigned dev = 0;
+    if (n != 6 || memcmp(buf, "hello\n", 6)) {
+        snprintf(out, len, "C: first line %zd bytes \"%s\", expected \"hello\\n\"", n, n > 0 ? buf : "");
+        return;
+    }
+    memset(buf, 0, sizeof buf);
+    n = read(0, buf, sizeof buf - 1);
+    if (n != 6 || memcmp(buf, "world\n", 6))
+        snprintf(out, len, "C: second line %zd bytes \"%s\", expected \"world\\n\"", n, n > 0 ? buf : "");
+    else if (tcgetattr(0, &t) || (t.c_lflag & (ICANON | ECHO | ISIG)) != (ICANON | ECHO | ISIG) || !(t.c_iflag & ICRNL) || !(t.c_oflag & OPOST))
+        snprintf(out, len, "C: terminal modes changed (iflag 0%o oflag 0%o lflag 0%o)", t.c_iflag, t.c_oflag, t.c_lflag);
+    else if (fstat(0, &st) || (st.st_mode & 07777) != 0600 || st.st_uid != 4242 || st.st_gid != 4243)
+        snprintf(out, len, "C: %s is mode 0%o owner %d:%d, expected 0600 4242:4243", want_tty, st.st_mode & 07777, (int)st.st_uid, (int)st.st_gid);
+    else if (fstat(10, &tst) || !S_ISCHR(tst.st_mode) || major(tst.st_rdev) != 5 || minor(tst.st_rdev) != 0)
+        snprintf(out, len, "C: fd 10 is not /dev/tty (%s)", strerror(errno));
+    else if (ioctl(10, TIOCGDEV, &dev) || dev != (unsigned)((major(st.st_rdev) << 8) | (minor(st.st_rdev) & 0xff) | ((minor(st.st_rdev) & ~0xffu) << 12)))
+        snprintf(out, len, "C: fd 10 leads to terminal 0x%x, not %s", dev, want_tty);
+    else if (tcgetsid(10) != getsid(0))
+        snprintf(out, len, "C: fd 10's session %d, C's %d", (int)tcgetsid(10), (int)getsid(0));
+    else if (write(10, "T\n", 2) != 2)
+        snprintf(out, len, "C: cannot write to /dev/tty: %s", strerror(errno));
+    else if (fstat(11, &nst) || major(nst.st_rdev) != 1 || minor(nst.st_rdev) != 3 || write(11, "xyz", 3) != 3 || (fcntl(11, F_GETFL) & O_ACCMODE) != O_WRONLY)
+        snprintf(out, len, "C: fd 11 is not /dev/null open for writing");
+    else if (fstat(12, &ust) || major(ust.st_rdev) != 1 || minor(ust.st_rdev) != 9 || read(12, buf, 16) != 16)
+        snprintf(out, len, "C: fd 12 is not /dev/urandom");
+    else
+        snprintf(out, len, "ok");
+}
+
+/* C: session leader on the pty; answers "k" once set up and its output is queued */
+__attribute__((noreturn)) static void c_main(int rq, int an)
+{
+    if (setsid() < 0)
+        _exit(10);
+    int s = open(want_tty, O_RDWR); /* without O_NOCTTY: becomes the controlling terminal */
+    if (s < 0 || dup2(s, 0) < 0 || dup2(s, 1) < 0 || dup2(s, 2) < 0)
+        _exit(11);
+    if (s > 2)
+        close(s);
+    if (fchmod(0, 0600) || fchown(0, 4242, 4243))
+        _exit(12);
+    int t = open("/dev/tty", O_RDWR), nul = open("/dev/null", O_WRONLY), ur = open("/dev/urandom", O_RDONLY);
+    if (t < 0 || nul < 0 || ur < 0 || dup2(t, 10) != 10 || dup2(nul, 11) != 11 || dup2(ur, 12) != 12)
+        _exit(13);
+    close(t), close(nul), close(ur);
+    char x = 'r';
+    if (write(an, &x, 1) != 1 || read(rq, &x, 1) != 1 || x != 'w' || write(1, "out\n", 4) != 4 || write(an, "k", 1) != 1)
+        _exit(14);
+    if (read(rq, &x, 1) != 1)
+        _exit(15);
+    char out[200];
+    c_check(out, sizeof out);
+    char line[220];
+    snprintf(line, sizeof line, "done:%s\n", out);
+    _exit(write(1, line, strlen(line)) > 0 && write(an, out, strlen(out)) > 0 ? 0 : 16);
+}
+
+int main(int argc, char **argv)
+{
+    case_init(argc, argv);
+    case_install_sigterm(0);
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) || unlockpt(m) || !ptsname(m))
+        case_setup_fail("posix_openpt: %s", strerror(errno));
+    snprintf(want_tty, sizeof want_tty, "%s", ptsname(m));
+    /* the hung up slave */
+    int m2 = posix_openpt(O_RDWR | O_NOCTTY);
+    int h = m2 < 0 || grantpt(m2) || unlockpt(m2) || !ptsname(m2) ? -1 : open(ptsname(m2), O_RDWR | O_NOCTTY);
+    if (h < 0)
+        case_setup_fail("second pty: %s", strerror(errno));
+    close(m2);
+    int rq[2], an[2];
+    pid_t c = case_fork_talker(rq, an, NULL, 0); /* C closes the masters and H with the rest */
+    if (c == 0)
+        c_main(rq[0], an[1]);
+    char buf[256], x;
+    if (case_wait_readable(an[0], 10000) != 1 || read(an[0], &x, 1) != 1)
+        case_setup_fail("C did not take its terminal");
+    if (write(m, "hello\nwor", 9) != 9)
+        case_setup_fail("cannot write to the master: %s", strerror(errno));
+    if (read_some(m, buf, 10) != 10 || strcmp(buf, "hello\r\nwor"))
+        case_setup_fail("echo \"%s\"", buf);
+    if (write(rq[1], "w", 1) != 1 || case_wait_readable(an[0], 10000) != 1 || read(an[0], &x, 1) != 1)
+        case_setup_fail("C did not set up its terminal");
+    case_ready();
+    case_wait_term();
+
+    char link[128] = { 0 }, path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", h);
+    if (readlink(path, link, sizeof link - 1) < 0 || !strstr(link, "/dev/pts/") || !strstr(link, " (deleted)"))
+        case_fail("the hung up slave is \"%s\"", link);
+    else if (read(h, buf, 1) != 0)
+        case_fail("the hung up slave does not read EOF");
+    else if (write(h, "a", 1) != -1 || errno != EIO)
+        case_fail("writing the hung up slave: %s, expected EIO", strerror(errno));
+    if (read_some(m, buf, 5) != 5 || strcmp(buf, "out\r\n"))
+        case_fail("the output queued: \"%s\", expected \"out\\r\\n\"", buf);
+    if (write(m, "ld\n", 3) != 3 || write(rq[1], "c", 1) != 1)
+        case_fail("cannot write to the master or to C");
+    const char *want = "ld\r\nT\r\ndone:ok\r\n";
+    size_t got = read_some(m, buf, strlen(want));
+    if (got != strlen(want) || strcmp(buf, want)) {
+        char shown[200];
+        case_fail("through the terminal: \"%s\"", case_show(buf, got, shown, sizeof shown));
+    }
+    memset(buf, 0, sizeof buf);
+    if (case_wait_readable(an[0], 5000) != 1 || read(an[0], buf, sizeof buf - 1) <= 0)
+        case_fail("C did not answer");
+    else if (strcmp(buf, "ok"))
+        case_fail("%s", buf);
+    case_reap_child("C", c, 5000);
+    case_finish();
+}

@@ -1,0 +1,36 @@
+/**
+ * Terminals beyond inherited stdio (issue 17): a pty of the tree with bytes queued both ways,
+ * /dev/tty opened by the program, /dev/null and /dev/urandom, the owner and mode of
+ * /dev/pts/N, and a slave whose master was closed (hung up).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkpointCase, cleanup, exists, restartDetached, startCase, trackPid, treeOf, verdict, waitFor } from './harness.js';
+
+afterEach(cleanup);
+
+describe('terminals', () => {
+  it('a pty with a line and a half queued for the slave and output queued for the master, /dev/tty, /dev/null, /dev/urandom, a chmod/chown of /dev/pts/N and a hung up slave come back: the queued bytes read exactly once, nothing echoed again', async () => {
+    const c = await startCase('ttyq');
+    const pids = treeOf(c.pid);
+    for (const p of pids.slice(1)) trackPid(p);
+    const img = path.join(c.dir, 'image.ucr');
+    const ck = checkpointCase(c, img, ['--kill']);
+    expect(ck.stderr).toBe('');
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    const r = restartDetached(img);
+    expect(r.stderr).toBe('');
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('a checkpoint that reads the queued bytes leaves them in the running tree (and in the image)', async () => {
+    const c = await startCase('ttyq');
+    for (const p of treeOf(c.pid).slice(1)) trackPid(p);
+    const img = path.join(c.dir, 'image.ucr');
+    const ck = checkpointCase(c, img);
+    expect(ck.stderr).toBe('');
+    expect(fs.existsSync(img)).toBe(true);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
