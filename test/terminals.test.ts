@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, exists, restartDetached, startCase, trackPid, treeOf, verdict, waitFor } from './harness.js';
+import { checkpointCase, cleanup, exists, restartDetached, startCase, trackPid, treeOf, ucr, verdict, waitFor } from './harness.js';
 
 afterEach(cleanup);
 
@@ -33,4 +33,33 @@ describe('terminals', () => {
     expect(fs.existsSync(img)).toBe(true);
     expect(await verdict(c)).toBe('PASS');
   });
+
+  it('refuses at checkpoint a /dev/tty whose terminal is no longer its holder\'s controlling terminal, in one line; the tree runs on with its queued bytes intact', async () => {
+    const c = await startCase('ttyq', { args: ['--notty'] });
+    const pids = treeOf(c.pid);
+    for (const p of pids.slice(1)) trackPid(p);
+    const img = path.join(c.dir, 'image.ucr');
+    const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ucr: process ${pids[1]} fd 10 (/dev/tty): its terminal /dev/pts/${ptsOf(pids[1]!)} is not the controlling terminal of process ${pids[1]} any more: not supported\n`);
+    expect(fs.existsSync(img)).toBe(false);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('refuses at checkpoint output queued at a packet-mode master, in one line', async () => {
+    const c = await startCase('ttyq', { args: ['--pkt'] });
+    const pids = treeOf(c.pid);
+    for (const p of pids.slice(1)) trackPid(p);
+    const img = path.join(c.dir, 'image.ucr');
+    const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid} fd \\d+ \\(/dev/ptmx, /dev/pts/\\d+\\): 5 bytes the terminal wrote wait at its packet-mode master: not supported yet\n$`));
+    expect(fs.existsSync(img)).toBe(false);
+    expect(pids.every(exists)).toBe(true);
+  });
 });
+
+/** the index of the pty on a process's fd 0 */
+function ptsOf(pid: number): number {
+  return Number(/^\/dev\/pts\/(\d+)$/.exec(fs.readlinkSync(`/proc/${pid}/fd/0`))![1]);
+}

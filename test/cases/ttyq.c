@@ -19,6 +19,11 @@
  * terminal (TIOCGDEV) and session, writes "T\n" through it, and "done:<checks>\n" on its
  * terminal. P reads "ld\r\nT\r\ndone:ok\r\n" from M. H reads EOF (0) and writes EIO, its path
  * still "(deleted)". PASS or FAIL: reason.
+ *
+ * --notty: C gives its controlling terminal up (TIOCNOTTY) after opening /dev/tty: its fd 10
+ * leads to a terminal that is no longer its controlling terminal (a checkpoint refuses it; the
+ * verification skips the session check and shows the queued bytes are still there).
+ * --pkt: the master is in packet mode (a checkpoint refuses the output queued at it).
  */
 #include "case.h"
 
@@ -28,6 +33,7 @@
 #include <termios.h>
 
 static char want_tty[64];
+static int notty;
 
 /* reads from fd until `want` bytes arrived or 5 s passed */
 static size_t read_some(int fd, char *buf, size_t want)
@@ -69,7 +75,7 @@ static void c_check(char *out, size_t len)
         snprintf(out, len, "C: fd 10 is not /dev/tty (%s)", strerror(errno));
     else if (ioctl(10, TIOCGDEV, &dev) || dev != (unsigned)((major(st.st_rdev) << 8) | (minor(st.st_rdev) & 0xff) | ((minor(st.st_rdev) & ~0xffu) << 12)))
         snprintf(out, len, "C: fd 10 leads to terminal 0x%x, not %s", dev, want_tty);
-    else if (tcgetsid(10) != getsid(0))
+    else if (!notty && tcgetsid(10) != getsid(0))
         snprintf(out, len, "C: fd 10's session %d, C's %d", (int)tcgetsid(10), (int)getsid(0));
     else if (write(10, "T\n", 2) != 2)
         snprintf(out, len, "C: cannot write to /dev/tty: %s", strerror(errno));
@@ -97,6 +103,8 @@ __attribute__((noreturn)) static void c_main(int rq, int an)
     if (t < 0 || nul < 0 || ur < 0 || dup2(t, 10) != 10 || dup2(nul, 11) != 11 || dup2(ur, 12) != 12)
         _exit(13);
     close(t), close(nul), close(ur);
+    if (notty && (signal(SIGHUP, SIG_IGN) == SIG_ERR || ioctl(0, TIOCNOTTY) < 0))
+        _exit(17);
     char x = 'r';
     if (write(an, &x, 1) != 1 || read(rq, &x, 1) != 1 || x != 'w' || write(1, "out\n", 4) != 4 || write(an, "k", 1) != 1)
         _exit(14);
@@ -113,6 +121,8 @@ int main(int argc, char **argv)
 {
     case_init(argc, argv);
     case_install_sigterm(0);
+    notty = case_has_flag(argc, argv, "--notty");
+    int pkt = case_has_flag(argc, argv, "--pkt");
     int m = posix_openpt(O_RDWR | O_NOCTTY);
     if (m < 0 || grantpt(m) || unlockpt(m) || !ptsname(m))
         case_setup_fail("posix_openpt: %s", strerror(errno));
@@ -134,6 +144,8 @@ int main(int argc, char **argv)
         case_setup_fail("cannot write to the master: %s", strerror(errno));
     if (read_some(m, buf, 10) != 10 || strcmp(buf, "hello\r\nwor"))
         case_setup_fail("echo \"%s\"", buf);
+    if (pkt && ioctl(m, TIOCPKT, &pkt) < 0)
+        case_setup_fail("TIOCPKT: %s", strerror(errno));
     if (write(rq[1], "w", 1) != 1 || case_wait_readable(an[0], 10000) != 1 || read(an[0], &x, 1) != 1)
         case_setup_fail("C did not set up its terminal");
     case_ready();
