@@ -10,15 +10,18 @@
  * pair whose slave H it keeps while closing its master (H is hung up). C (its child) becomes
  * a session leader with the slave as controlling terminal on fds 0-2, chmods it 0600 and
  * chowns it 4242:4243 (as `mesg n` or grantpt would), opens /dev/tty (fd 10), /dev/null (fd
- * 11, write-only) and /dev/urandom (fd 12). P writes "hello\nwor" to M and reads the echo
- * back ("hello\r\nwor"): the terminal's input queue holds a complete line and a line not
- * ended. C writes "out\n": the output queue holds "out\r\n". C then waits on a pipe, P too.
+ * 11, write-only) and /dev/urandom (fd 12). P types "hello\n", "a^V\nb\n" (a newline
+ * within the line), "ab^D" (a line ended by EOF), "^D" (an EOF alone) and "wor" into M and
+ * reads the echo back: the terminal's input queue holds complete lines and a line not ended. C writes "out\n": the output queue holds "out\r\n". C then waits on a pipe, P too.
  * After SIGTERM: P reads exactly "out\r\n" from M (nothing echoed again), writes "ld\n" and
- * asks C to check: C reads "hello\n" then "world\n" (the line structure kept), finds the
+ * asks C to check: C reads "hello\n", "a\nb\n", "ab", EOF (0) then "world\n" (the line
+ * structure kept), finds the
  * terminal's modes as they were, /dev/pts/N 0600 4242:4243, fd 10 a /dev/tty (5:0) of its
  * terminal (TIOCGDEV) and session, writes "T\n" through it, and "done:<checks>\n" on its
  * terminal. P reads "ld\r\nT\r\ndone:ok\r\n" from M. H reads EOF (0) and writes EIO, its path
- * still "(deleted)". PASS or FAIL: reason.
+ * still "(deleted)". A third pair, both ends held by P, its slave in raw mode (cfmakeraw),
+ * holds "\003\177\r\000\026z" for the slave and "\n\004" for the master: after the restart
+ * each side reads exactly those bytes (no signal, no translation). PASS or FAIL: reason.
  *
  * --notty: C gives its controlling terminal up (TIOCNOTTY) after opening /dev/tty: its fd 10
  * leads to a terminal that is no longer its controlling terminal (a checkpoint refuses it; the
@@ -55,19 +58,21 @@ static size_t read_some(int fd, char *buf, size_t want)
 static void c_check(char *out, size_t len)
 {
     char buf[64] = { 0 };
-    ssize_t n = read(0, buf, sizeof buf - 1);
     struct termios t;
     struct stat st, tst, nst, ust;
     unsigned dev = 0;
-    if (n != 6 || memcmp(buf, "hello\n", 6)) {
-        snprintf(out, len, "C: first line %zd bytes \"%s\", expected \"hello\\n\"", n, n > 0 ? buf : "");
-        return;
+    /* the lines as typed: one with a newline in it (LNEXT), one ended by EOF, an EOF alone */
+    static const char *const want[] = { "hello\n", "a\nb\n", "ab", "", "world\n" };
+    for (int i = 0; i < 5; i++) {
+        memset(buf, 0, sizeof buf);
+        ssize_t n = read(0, buf, sizeof buf - 1);
+        if (n != (ssize_t)strlen(want[i]) || memcmp(buf, want[i], (size_t)n)) {
+            char shown[100];
+            snprintf(out, len, "C: line %d is %zd bytes \"%s\", expected %zu", i + 1, n, case_show(buf, n > 0 ? (size_t)n : 0, shown, sizeof shown), strlen(want[i]));
+            return;
+        }
     }
-    memset(buf, 0, sizeof buf);
-    n = read(0, buf, sizeof buf - 1);
-    if (n != 6 || memcmp(buf, "world\n", 6))
-        snprintf(out, len, "C: second line %zd bytes \"%s\", expected \"world\\n\"", n, n > 0 ? buf : "");
-    else if (tcgetattr(0, &t) || (t.c_lflag & (ICANON | ECHO | ISIG)) != (ICANON | ECHO | ISIG) || !(t.c_iflag & ICRNL) || !(t.c_oflag & OPOST))
+    if (tcgetattr(0, &t) || (t.c_lflag & (ICANON | ECHO | ISIG)) != (ICANON | ECHO | ISIG) || !(t.c_iflag & ICRNL) || !(t.c_oflag & OPOST))
         snprintf(out, len, "C: terminal modes changed (iflag 0%o oflag 0%o lflag 0%o)", t.c_iflag, t.c_oflag, t.c_lflag);
     else if (fstat(0, &st) || (st.st_mode & 07777) != 0600 || st.st_uid != 4242 || st.st_gid != 4243)
         snprintf(out, len, "C: %s is mode 0%o owner %d:%d, expected 0600 4242:4243", want_tty, st.st_mode & 07777, (int)st.st_uid, (int)st.st_gid);
@@ -90,6 +95,14 @@ static void c_check(char *out, size_t len)
 /* C: session leader on the pty; answers "k" once set up and its output is queued */
 __attribute__((noreturn)) static void c_main(int rq, int an)
 {
+    /* the pipes out of the way of fds 0-2 and 10-12 */
+    if (dup2(rq, 20) != 20 || dup2(an, 21) != 21)
+        _exit(9);
+    if (rq != 20)
+        close(rq);
+    if (an != 21)
+        close(an);
+    rq = 20, an = 21;
     if (setsid() < 0)
         _exit(10);
     int s = open(want_tty, O_RDWR); /* without O_NOCTTY: becomes the controlling terminal */
@@ -133,16 +146,34 @@ int main(int argc, char **argv)
     if (h < 0)
         case_setup_fail("second pty: %s", strerror(errno));
     close(m2);
+    /* the raw pair */
+    static const char raw_in[] = "\003\177\r\000\026z", raw_out[] = "\n\004";
+    int m3 = posix_openpt(O_RDWR | O_NOCTTY);
+    int s3 = m3 < 0 || grantpt(m3) || unlockpt(m3) || !ptsname(m3) ? -1 : open(ptsname(m3), O_RDWR | O_NOCTTY | O_NONBLOCK);
+    struct termios rt;
+    if (s3 < 0 || tcgetattr(s3, &rt))
+        case_setup_fail("third pty: %s", strerror(errno));
+    cfmakeraw(&rt);
+    if (tcsetattr(s3, TCSANOW, &rt) || write(m3, raw_in, sizeof raw_in - 1) != sizeof raw_in - 1 || write(s3, raw_out, sizeof raw_out - 1) != sizeof raw_out - 1)
+        case_setup_fail("third pty: %s", strerror(errno));
     int rq[2], an[2];
+    int64_t until = case_now_ms() + 5000; /* the raw input is taken in (FIONREAD counts it) */
+    while (case_queued(s3) < (int)sizeof raw_in - 1 && case_now_ms() < until)
+        case_sleep_ms(10);
     pid_t c = case_fork_talker(rq, an, NULL, 0); /* C closes the masters and H with the rest */
     if (c == 0)
         c_main(rq[0], an[1]);
     char buf[256], x;
     if (case_wait_readable(an[0], 10000) != 1 || read(an[0], &x, 1) != 1)
         case_setup_fail("C did not take its terminal");
-    if (write(m, "hello\nwor", 9) != 9)
+    static const char typed[] = "hello\na\026\nb\nab\004\004wor";
+    if (write(m, typed, sizeof typed - 1) != sizeof typed - 1)
         case_setup_fail("cannot write to the master: %s", strerror(errno));
-    if (read_some(m, buf, 10) != 10 || strcmp(buf, "hello\r\nwor"))
+    size_t echoed = 0; /* the echo, whatever ECHOCTL makes of ^V and ^J, ends with "wor" */
+    int64_t deadline = case_now_ms() + 5000;
+    while ((echoed < 3 || memcmp(buf + echoed - 3, "wor", 3)) && echoed < sizeof buf - 1 && case_now_ms() < deadline)
+        echoed += read_some(m, buf + echoed, 1);
+    if (echoed < 3 || memcmp(buf + echoed - 3, "wor", 3) || strncmp(buf, "hello\r\n", 7))
         case_setup_fail("echo \"%s\"", buf);
     if (pkt && ioctl(m, TIOCPKT, &pkt) < 0)
         case_setup_fail("TIOCPKT: %s", strerror(errno));
@@ -159,6 +190,12 @@ int main(int argc, char **argv)
         case_fail("the hung up slave does not read EOF");
     else if (write(h, "a", 1) != -1 || errno != EIO)
         case_fail("writing the hung up slave: %s, expected EIO", strerror(errno));
+    char raw[32];
+    ssize_t rn = read(s3, raw, sizeof raw);
+    if (rn != sizeof raw_in - 1 || memcmp(raw, raw_in, (size_t)rn))
+        case_fail("the raw slave reads %zd bytes", rn);
+    else if (read_some(m3, raw, 2) != 2 || memcmp(raw, raw_out, 2))
+        case_fail("the raw master reads \"%s\"", raw);
     if (read_some(m, buf, 5) != 5 || strcmp(buf, "out\r\n"))
         case_fail("the output queued: \"%s\", expected \"out\\r\\n\"", buf);
     if (write(m, "ld\n", 3) != 3 || write(rq[1], "c", 1) != 1)
