@@ -23,5 +23,6 @@ export const devTtyFormat: FileFormat<DevTtyFile> = {
     if (!ctx.ttys.has(tty)) w.fail('/dev/tty of an unknown pty');
     return { devtty: { tty } };
   },
-  text: (f) => (f.devtty.tty === undefined ? ' (the caller\'s terminal)' : ` (of pty ${f.devtty.tty})`),
+  text: (f) => (f.devtty.tty === undefined ? " (the caller's terminal)" : ` (of pty ${f.devtty.tty})`),
+  warnings: (f, holders) => (f.devtty.tty === undefined ? [`${holders}: /dev/tty of the job's terminal: restart opens /dev/tty of the terminal it runs on (none: the restart fails)`] : []),
 };

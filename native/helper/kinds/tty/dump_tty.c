@@ -52,7 +52,7 @@ int on_dump_tty(struct dump_in *in, struct msg_dump_tty *msg)
 	struct winsize ws = { 0 };
 	struct stat st;
 	struct ttyq q = { 0 };
-	int excl = 0, inq = 0, have = 0, owned = 0;
+	int excl = 0, inq = 0, have = 0, owned = 0, input = ttyq_can_put_input();
 	char *lines = NULL, *out = NULL, *partial = NULL;
 	memset(&t, 0, sizeof t);
 	int s = locked ? -1 : ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
@@ -61,7 +61,7 @@ int on_dump_tty(struct dump_in *in, struct msg_dump_tty *msg)
 		       ioctl(s, FIONREAD, &inq) == 0;
 		owned = fstat(s, &st) == 0;
 		/* the queued bytes, read and put back at once */
-		int r = have ? ttyq_read(m, s, pkt, &t, &q) : 0;
+		int r = have ? ttyq_read(m, s, pkt, input, &t, &q) : 0;
 		e = errno;
 		int w = have ? ttyq_write(s, &t, &q) : 0;
 		int we = errno;
@@ -100,7 +100,7 @@ int on_dump_tty(struct dump_in *in, struct msg_dump_tty *msg)
 		 .ispeed = (unsigned)cfgetispeed(&t), .ospeed = (unsigned)cfgetospeed(&t), .rows = ws.ws_row, .cols = ws.ws_col,
 		 .xpix = ws.ws_xpixel, .ypix = ws.ws_ypixel, .inq = (uint64_t)inq, .outq = (uint64_t)outq,
 		 .uid = owned ? (int64_t)st.st_uid : -1, .gid = owned ? (int64_t)st.st_gid : -1, .mode = owned ? (int64_t)(st.st_mode & 07777) : -1,
-		 .out = out ? out : "", .lines = lines ? lines : "", .partial = partial ? partial : "");
+		 .out = out ? out : "", .lines = lines ? lines : "", .partial = partial ? partial : "", .input = (uint64_t)(have && input));
 	free(lines), free(out), free(partial);
 	return 0;
 }

@@ -11,7 +11,8 @@
  * the start of a line), then the rest, a line not ended yet, with ICANON off for a moment.
  *
  * Putting back: the input goes through the slave's line discipline one byte at a time
- * (TIOCSTI: at once, unlike a write to the master, whose bytes the kernel takes in later),
+ * (TIOCSTI: at once, unlike a write to the master, whose bytes the kernel takes in later; it
+ * needs CAP_SYS_ADMIN, without which a checkpoint does not read the input at all),
  * with echo, signals, flow control and input translation off, so nothing is echoed or
  * translated twice; in canonical mode every byte of a line is escaped with LNEXT and the
  * line ended as it was (its newline or EOL character, or an EOF character), so each line
@@ -59,7 +60,21 @@ static int drain(int fd, unsigned char *buf, size_t *len, size_t cap, struct tty
 	}
 }
 
-int ttyq_read(int m, int s, int pkt, const struct termios *t, struct ttyq *q)
+/* TIOCSTI on a terminal that is not the caller's controlling terminal needs CAP_SYS_ADMIN */
+int ttyq_can_put_input(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long eff = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (eff >> 21) & 1;
+}
+
+int ttyq_read(int m, int s, int pkt, int input, const struct termios *t, struct ttyq *q)
 {
 	memset(q, 0, sizeof *q);
 	q->in = malloc(TTYQ_MAX);
@@ -76,6 +91,8 @@ int ttyq_read(int m, int s, int pkt, const struct termios *t, struct ttyq *q)
 		fcntl(m, F_SETFL, fl); /* the task's open file: its flags as they were */
 	if (r < 0)
 		return errno = e, -1;
+	if (!input) /* it could not be put back */
+		return 0;
 	/* s is the helper's own open file (TIOCGPTPEER, O_NONBLOCK) */
 	if ((t->c_lflag & ICANON) && drain(s, q->in, &q->inlen, TTYQ_MAX, q) < 0)
 		return -1;

@@ -17,9 +17,12 @@ struct ttyq {
 	size_t outlen;
 };
 
+/* whether the helper may put input back (TIOCSTI needs CAP_SYS_ADMIN) */
+int ttyq_can_put_input(void);
 /* m: the master (a copy of the task's: its flags are put back), s: the helper's slave
- * (O_NONBLOCK), t: its modes; pkt: packet mode (the output is not read) */
-int ttyq_read(int m, int s, int pkt, const struct termios *t, struct ttyq *q);
+ * (O_NONBLOCK), t: its modes; pkt: packet mode (the output is not read); input 0: the input
+ * is not read */
+int ttyq_read(int m, int s, int pkt, int input, const struct termios *t, struct ttyq *q);
 /* puts q back through the slave s, whose modes are t (set again at the end) */
 int ttyq_write(int s, const struct termios *t, const struct ttyq *q);
 void ttyq_free(struct ttyq *q);
