@@ -46,17 +46,21 @@ describe('terminals', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
-  it('refuses at checkpoint output queued at a packet-mode master, in one line', async () => {
-    const c = await startCase('ttyq', { args: ['--pkt'] });
-    const pids = treeOf(c.pid);
-    for (const p of pids.slice(1)) trackPid(p);
-    const img = path.join(c.dir, 'image.ucr');
-    const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid} fd \\d+ \\(/dev/ptmx, /dev/pts/\\d+\\): 5 bytes the terminal wrote wait at its packet-mode master: not supported yet\n$`));
-    expect(fs.existsSync(img)).toBe(false);
-    expect(pids.every(exists)).toBe(true);
-  });
+  for (const [flag, why] of [
+    ['--pkt', 'wait at its packet-mode master: not supported yet'],
+    ['--stopped', 'wait at its master while its output is stopped \\(Ctrl-S\\) or full: not supported yet'],
+  ])
+    it(`refuses at checkpoint output queued at a master it could not put back (${flag}), in one line`, async () => {
+      const c = await startCase('ttyq', { args: [flag] });
+      const pids = treeOf(c.pid);
+      for (const p of pids.slice(1)) trackPid(p);
+      const img = path.join(c.dir, 'image.ucr');
+      const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid} fd \\d+ \\(/dev/ptmx, /dev/pts/\\d+\\): 5 bytes the terminal wrote ${why}\n$`));
+      expect(fs.existsSync(img)).toBe(false);
+      expect(pids.every(exists)).toBe(true);
+    });
 });
 
 /** the index of the pty on a process's fd 0 */

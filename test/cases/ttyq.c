@@ -27,9 +27,12 @@
  * leads to a terminal that is no longer its controlling terminal (a checkpoint refuses it; the
  * verification skips the session check and shows the queued bytes are still there).
  * --pkt: the master is in packet mode (a checkpoint refuses the output queued at it).
+ * --stopped: P types Ctrl-S once the output is queued: the terminal's output is stopped (a
+ * checkpoint refuses the output queued, which it could not write back).
  */
 #include "case.h"
 
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -135,7 +138,7 @@ int main(int argc, char **argv)
     case_init(argc, argv);
     case_install_sigterm(0);
     notty = case_has_flag(argc, argv, "--notty");
-    int pkt = case_has_flag(argc, argv, "--pkt");
+    int pkt = case_has_flag(argc, argv, "--pkt"), stopped = case_has_flag(argc, argv, "--stopped");
     int m = posix_openpt(O_RDWR | O_NOCTTY);
     if (m < 0 || grantpt(m) || unlockpt(m) || !ptsname(m))
         case_setup_fail("posix_openpt: %s", strerror(errno));
@@ -179,6 +182,18 @@ int main(int argc, char **argv)
         case_setup_fail("TIOCPKT: %s", strerror(errno));
     if (write(rq[1], "w", 1) != 1 || case_wait_readable(an[0], 10000) != 1 || read(an[0], &x, 1) != 1)
         case_setup_fail("C did not set up its terminal");
+    if (stopped) { /* Ctrl-S, then wait until the slave cannot write */
+        int sl = open(want_tty, O_RDWR | O_NOCTTY | O_NONBLOCK);
+        struct pollfd pw = { .fd = sl, .events = POLLOUT };
+        int64_t until = case_now_ms() + 5000;
+        if (sl < 0 || write(m, "\023", 1) != 1)
+            case_setup_fail("Ctrl-S: %s", strerror(errno));
+        while (poll(&pw, 1, 0) == 1 && (pw.revents & POLLOUT) && case_now_ms() < until)
+            case_sleep_ms(10);
+        if (poll(&pw, 1, 0) != 0)
+            case_setup_fail("the terminal's output did not stop");
+        close(sl);
+    }
     case_ready();
     case_wait_term();
 

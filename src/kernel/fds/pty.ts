@@ -63,6 +63,8 @@ async function readTty(helper: Helper, h: { pid: number; fd: number }, link: str
   const what = `process ${h.pid} fd ${h.fd} (${link}, /dev/pts/${t.index})`;
   if (t.pkt === 1 && t.outq)
     throw new UnsupportedError(`${what}: ${t.outq} bytes the terminal wrote wait at its packet-mode master: not supported yet`, { pid: h.pid, phase: 'files' });
+  if (t.settings === 1 && t.output !== 1 && t.outq)
+    throw new UnsupportedError(`${what}: ${t.outq} bytes the terminal wrote wait at its master while its output is stopped (Ctrl-S) or full: not supported yet`, { pid: h.pid, phase: 'files' });
   if (t.settings === 1 && t.input !== 1 && t.inq)
     throw new UnsupportedError(`${what}: ${t.inq} bytes wait for the terminal's reader, and putting them back needs CAP_SYS_ADMIN (TIOCSTI): not supported`, { pid: h.pid, phase: 'files' });
   if (t.settings !== 1 && (t.inq || t.outq))

@@ -52,7 +52,7 @@ int on_dump_tty(struct dump_in *in, struct msg_dump_tty *msg)
 	struct winsize ws = { 0 };
 	struct stat st;
 	struct ttyq q = { 0 };
-	int excl = 0, inq = 0, have = 0, owned = 0, input = ttyq_can_put_input();
+	int excl = 0, inq = 0, have = 0, owned = 0, input = ttyq_can_put_input(), output = 0;
 	char *lines = NULL, *out = NULL, *partial = NULL;
 	memset(&t, 0, sizeof t);
 	int s = locked ? -1 : ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
@@ -71,6 +71,7 @@ int on_dump_tty(struct dump_in *in, struct msg_dump_tty *msg)
 			close(m);
 			return proto_fail_sys(w < 0 ? "ioctl" : "read", "tty", obj, w < 0 ? we : e, w < 0 ? "cannot put back the bytes queued in pty %d" : "cannot read the bytes queued in pty %d", index);
 		}
+		output = q.out_read;
 		lines = ttyq_lines_text(&q);
 		out = hex_dup(q.out ? q.out : (unsigned char *)"", q.outlen);
 		size_t at = q.nlines ? q.ends[q.nlines - 1] : 0;
@@ -100,7 +101,7 @@ int on_dump_tty(struct dump_in *in, struct msg_dump_tty *msg)
 		 .ispeed = (unsigned)cfgetispeed(&t), .ospeed = (unsigned)cfgetospeed(&t), .rows = ws.ws_row, .cols = ws.ws_col,
 		 .xpix = ws.ws_xpixel, .ypix = ws.ws_ypixel, .inq = (uint64_t)inq, .outq = (uint64_t)outq,
 		 .uid = owned ? (int64_t)st.st_uid : -1, .gid = owned ? (int64_t)st.st_gid : -1, .mode = owned ? (int64_t)(st.st_mode & 07777) : -1,
-		 .out = out ? out : "", .lines = lines ? lines : "", .partial = partial ? partial : "", .input = (uint64_t)(have && input));
+		 .out = out ? out : "", .lines = lines ? lines : "", .partial = partial ? partial : "", .input = (uint64_t)(have && input), .output = (uint64_t)output);
 	free(lines), free(out), free(partial);
 	return 0;
 }

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <termios.h>
@@ -82,12 +83,16 @@ int ttyq_read(int m, int s, int pkt, int input, const struct termios *t, struct 
 	q->ends = malloc(TTYQ_LINES * sizeof *q->ends);
 	if (!q->in || !q->out || !q->ends)
 		return errno = ENOMEM, -1;
+	/* the output is read only if it can be written back: not at a packet-mode master, nor
+	 * while the slave cannot write (its output stopped, Ctrl-S, or the master's buffer full) */
+	struct pollfd pw = { .fd = s, .events = POLLOUT };
+	q->out_read = !pkt && poll(&pw, 1, 0) == 1 && (pw.revents & POLLOUT);
 	int fl = fcntl(m, F_GETFL);
-	if (!pkt && (fl < 0 || fcntl(m, F_SETFL, fl | O_NONBLOCK) < 0))
+	if (q->out_read && (fl < 0 || fcntl(m, F_SETFL, fl | O_NONBLOCK) < 0))
 		return -1;
-	int r = pkt ? 0 : drain(m, q->out, &q->outlen, TTYQ_MAX, NULL);
+	int r = q->out_read ? drain(m, q->out, &q->outlen, TTYQ_MAX, NULL) : 0;
 	int e = errno;
-	if (!pkt)
+	if (q->out_read)
 		fcntl(m, F_SETFL, fl); /* the task's open file: its flags as they were */
 	if (r < 0)
 		return errno = e, -1;

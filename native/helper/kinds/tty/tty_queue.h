@@ -15,6 +15,7 @@ struct ttyq {
 	int nlines;
 	unsigned char *out; /* output the master has not read */
 	size_t outlen;
+	int out_read;       /* the output was read (it could be written back) */
 };
 
 /* whether the helper may put input back (TIOCSTI needs CAP_SYS_ADMIN) */
