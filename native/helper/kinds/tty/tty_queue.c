@@ -122,7 +122,7 @@ static int sti(int s, unsigned char c)
 static unsigned char spare(const struct termios *w, unsigned char not)
 {
 	for (unsigned c = 1; c < 32; c++)
-		if (c != '\n' && c != w->c_cc[VEOL] && c != w->c_cc[VEOL2] && c != not)
+		if (c != '\n' && c != w->c_cc[VEOL] && c != w->c_cc[VEOL2] && c != w->c_cc[VSTART] && c != w->c_cc[VSTOP] && c != not)
 			return (unsigned char)c;
 	return 0x7f;
 }
@@ -138,12 +138,16 @@ int ttyq_write(int s, const struct termios *t, const struct ttyq *q)
 		return 0;
 	int canon = (t->c_lflag & ICANON) != 0;
 	struct termios w = *t;
-	w.c_iflag = 0;
+	/* canonical mode keeps IXON and its characters (every byte it puts is escaped or none of
+	 * them): a packet-mode master sees no change of flow control */
+	w.c_iflag = canon ? t->c_iflag & IXON : 0;
 	w.c_oflag &= ~(tcflag_t)OPOST;
 	w.c_lflag = canon ? ICANON | IEXTEN : 0;
 	memset(w.c_cc, 0, sizeof w.c_cc);
 	w.c_cc[VMIN] = 1;
 	if (canon) {
+		w.c_cc[VSTART] = t->c_cc[VSTART];
+		w.c_cc[VSTOP] = t->c_cc[VSTOP];
 		w.c_cc[VEOL] = t->c_cc[VEOL];
 		w.c_cc[VEOL2] = (t->c_lflag & IEXTEN) ? t->c_cc[VEOL2] : 0;
 		w.c_cc[VLNEXT] = spare(&w, 0);
