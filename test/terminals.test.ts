@@ -46,6 +46,18 @@ describe('terminals', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('refuses at checkpoint a /dev/tty whose terminal was hung up (vhangup), in one line', async () => {
+    const c = await startCase('ttyq', { args: ['--hup'] });
+    const pids = treeOf(c.pid);
+    for (const p of pids.slice(1)) trackPid(p);
+    const img = path.join(c.dir, 'image.ucr');
+    const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`ucr: process ${pids[1]} fd 10 (/dev/tty): its terminal was hung up: not supported yet\n`);
+    expect(fs.existsSync(img)).toBe(false);
+    expect(pids.every(exists)).toBe(true);
+  });
+
   for (const [flag, why] of [
     ['--pkt', 'wait at its packet-mode master: not supported yet'],
     ['--stopped', 'wait at its master while its output is stopped \\(Ctrl-S\\) or full: not supported yet'],

@@ -26,6 +26,8 @@
  * --notty: C gives its controlling terminal up (TIOCNOTTY) after opening /dev/tty: its fd 10
  * leads to a terminal that is no longer its controlling terminal (a checkpoint refuses it; the
  * verification skips the session check and shows the queued bytes are still there).
+ * --hup: C hangs its terminal up (vhangup) after opening /dev/tty: fd 10 leads to a hung up
+ * terminal (a checkpoint refuses it).
  * --pkt: the master is in packet mode (a checkpoint refuses the output queued at it).
  * --stopped: P types Ctrl-S once the output is queued: the terminal's output is stopped (a
  * checkpoint refuses the output queued, which it could not write back).
@@ -39,7 +41,7 @@
 #include <termios.h>
 
 static char want_tty[64];
-static int notty;
+static int notty, hup;
 
 /* reads from fd until `want` bytes arrived or 5 s passed */
 static size_t read_some(int fd, char *buf, size_t want)
@@ -122,7 +124,11 @@ __attribute__((noreturn)) static void c_main(int rq, int an)
     if (notty && (signal(SIGHUP, SIG_IGN) == SIG_ERR || ioctl(0, TIOCNOTTY) < 0))
         _exit(17);
     char x = 'r';
-    if (write(an, &x, 1) != 1 || read(rq, &x, 1) != 1 || x != 'w' || write(1, "out\n", 4) != 4 || write(an, "k", 1) != 1)
+    if (write(an, &x, 1) != 1 || read(rq, &x, 1) != 1 || x != 'w' || write(1, "out\n", 4) != 4)
+        _exit(14);
+    if (hup && (signal(SIGHUP, SIG_IGN) == SIG_ERR || vhangup() < 0))
+        _exit(18);
+    if (write(an, "k", 1) != 1)
         _exit(14);
     if (read(rq, &x, 1) != 1)
         _exit(15);
@@ -138,6 +144,7 @@ int main(int argc, char **argv)
     case_init(argc, argv);
     case_install_sigterm(0);
     notty = case_has_flag(argc, argv, "--notty");
+    hup = case_has_flag(argc, argv, "--hup");
     int pkt = case_has_flag(argc, argv, "--pkt"), stopped = case_has_flag(argc, argv, "--stopped");
     int m = posix_openpt(O_RDWR | O_NOCTTY);
     if (m < 0 || grantpt(m) || unlockpt(m) || !ptsname(m))

@@ -6,8 +6,9 @@ import type { FileFormat } from './kind.js';
 
 export interface PtyFile extends FileBase {
   kind: 'pty';
-  /** which pair (/dev/pts/N) and which side; hungup: a slave whose master was closed (its
-   * /dev/pts/N is gone), restored as a new pair's slave whose master is closed again */
+  /** which pair (/dev/pts/N) and which side; hungup: a hung up slave (its master was closed
+   * and its /dev/pts/N is gone, or vhangup()), restored as a new pair's slave whose master is
+   * closed again */
   tty: { index: number; master: boolean; hungup?: true };
 }
 

@@ -28,10 +28,13 @@ export const ptyEnd: FdOps<FileOf<'pty'>> = {
     return { path: master ? f.link : `/dev/pts/${index}`, flags: f.info.flags, pos: 0, tty: { index, master, ...(m?.[2] ? { hungup: true } : {}) } };
   },
   captured: async (file, o, cap) => {
-    if (file.tty.master) cap.ttys.push(await readTty(cap.helper, o.holders[0]!, o.facts.link));
+    if (file.tty.master) return void cap.ttys.push(await readTty(cap.helper, o.holders[0]!, o.facts.link));
+    // a slave hung up (its master closed, or vhangup()) reads EOF and writes EIO for good
     const h = o.holders[0]!;
-    if (file.tty.hungup && (await ttyDevice(cap.helper, h)).err !== EIO)
+    const hungup = (await ttyDevice(cap.helper, h)).err === EIO;
+    if (file.tty.hungup && !hungup)
       throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${o.facts.link}): a terminal whose /dev/pts node is gone but which was not hung up: not supported`, { pid: h.pid, phase: 'files' });
+    if (hungup) file.tty = { ...file.tty, hungup: true };
   },
   linked(file, tree) {
     if (file.tty.hungup || tree.ttys.some((t) => t.index === file.tty.index)) return;
