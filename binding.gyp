@@ -51,6 +51,7 @@
         "native/helper/kinds/tty/dump_tty.c",
         "native/helper/kinds/tty/restore_tty.c",
         "native/helper/kinds/tty/tty_ops.c",
+        "native/helper/kinds/tty/tty_queue.c",
         "native/helper/kinds/unix/dump_unix.c",
         "native/helper/kinds/unix/plan_unix.c",
         "native/helper/kinds/unix/restore_unix.c",

@@ -26,6 +26,7 @@ const INT = 0x7fffffff;
 const PID = (1 << 22) - 1; // PID_MAX_LIMIT - 1
 const ID = (1 << 30) - 1; // file, object and pipe ids of the plan
 const FD = (1 << 20) - 1;
+const TTYQ = 1 << 16; // bytes queued in a pty, each way (native/helper/kinds/tty/tty_queue.c)
 const INET_NOPTS = 62; // native/helper/kinds/inet/inet.h (src/image/kinds/inet.ts INET_OPTS); -0x80000000: not recorded
 
 const f = (type) => (name, o = {}) => ({ name, type, ...o });
@@ -74,6 +75,8 @@ export const messages = [
   plan('file.reopen', [id(), id('obj'), flags(), u64('pos')], 'an fd of a content object (reopened: an open file of its own)'),
   plan('file.ptmx', [id(), u64('tty', { max: FD }), flags()], "a pty's master"),
   plan('file.pts', [id(), u64('tty', { max: FD }), flags()], 'its slave, opened again'),
+  plan('file.ptshup', [id(), flags()], 'a slave whose master was closed (hung up): a new pair, the master closed again'),
+  plan('file.devtty', [id(), i64('tty', { min: -1, max: FD }), flags()], '/dev/tty: opened by the session leader of that pty right after it takes it (act.ctty); -1: the caller\'s, by the helper'),
   plan('file.epoll', [id(), flags()], 'an epoll instance (targets: epctl lines)'),
   plan('file.inotify', [id(), flags()], 'an inotify instance (watches: inwatch lines)'),
   plan('file.pidfd', [id(), u64('pid', { min: 1, max: PID }), flags()], 'a pidfd of a process of the image (its pid in the image), made by each task holding it in its finish step'),
@@ -122,8 +125,12 @@ export const messages = [
   plan('inwatch', [id('file'), u64('wd', { min: 1, max: INT }), u32('mask'), str('path')], 'an inotify watch (in wd order)'),
   plan(
     'tty',
-    [u64('index', { max: FD }), bool('locked'), bool('pkt'), bool('excl'), bool('settings'), ...['iflag', 'oflag', 'cflag', 'lflag'].map((n) => u32(n)), u64('line', { max: 255 }), hex('cc', { max: 32 }), u32('ispeed'), u32('ospeed'), ...many(['rows', 'cols', 'xpix', 'ypix'], { max: 0xffff })],
-    'a pty pair created at that index (restore_tty.c)',
+    [
+      u64('index', { max: FD }), bool('locked'), bool('pkt'), bool('excl'), bool('settings'), ...['iflag', 'oflag', 'cflag', 'lflag'].map((n) => u32(n)), u64('line', { max: 255 }), hex('cc', { max: 32 }), u32('ispeed'), u32('ospeed'), ...many(['rows', 'cols', 'xpix', 'ypix'], { max: 0xffff }),
+      i64('uid', { min: -1, max: U32 - 1, opt: true }), i64('gid', { min: -1, max: U32 - 1, opt: true }), i64('mode', { min: -1, max: 0o7777, opt: true }),
+      hex('out', { max: TTYQ, opt: true }), word('lines', { nullable: true, opt: true }), hex('partial', { max: TTYQ, opt: true }),
+    ],
+    'a pty pair created at that index (restore_tty.c); /dev/pts/N owner and mode (-1: as created); bytes queued: out (the master reads), lines (hex,hex,...: canonical input lines as read, "z" a bare end-of-file) and partial (input not ended by a line)',
   ),
   plan('shm', [...perm, u64('size', { min: 1, max: 2 ** 40 }), bool('destroyed'), bool('locked'), bool('keep')], 'a System V segment (keep 0: any id)'),
   plan('sem', [...perm, list('values', { elem: 'u64', max: 32767, minCount: 1, maxCount: 65536 })], 'a System V semaphore set'),
@@ -214,6 +221,7 @@ export const messages = [
   dump('fown', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'F_GETOWN_EX and F_GETSIG -> fown'),
   dump('tty', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'a pty -> tty'),
   dump('ttymodes', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], "a terminal's modes (the root's external stdio) -> ttymodes"),
+  dump('ttydev', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'the terminal a tty fd (/dev/tty, a slave) leads to (TIOCGDEV) -> ttydev'),
   dump('object', [str('path')], 'a content object -> object'),
   dump('objdump', [u32('obj'), u32('seed'), str('path')], 'then run lines and end: object records -> objdump'),
   dump('ipc', [u64('pid', { min: 1, max: PID })], "the task's System V namespace -> ipc"),
@@ -244,7 +252,8 @@ export const messages = [
   ev('compress', [], 'compress'),
   ev('pipe', [u64('size'), str('data', { hexText: true })], 'pipe: the contents as hex'),
   ev('fown', [u64('type'), i64('pid'), u64('sig')], 'fown: type 0 tid, 1 pid, 2 pgrp'),
-  ev('tty', [u64('index'), u64('locked'), u64('pkt'), u64('excl'), u64('settings'), ...['iflag', 'oflag', 'cflag', 'lflag', 'line'].map((n) => u64(n)), str('cc', { hexText: true }), ...many(['ispeed', 'ospeed', 'rows', 'cols', 'xpix', 'ypix']), u64('inq'), u64('outq')], 'tty: a pty pair, through its master (inq/outq: bytes queued)'),
+  ev('tty', [u64('index'), u64('locked'), u64('pkt'), u64('excl'), u64('settings'), ...['iflag', 'oflag', 'cflag', 'lflag', 'line'].map((n) => u64(n)), str('cc', { hexText: true }), ...many(['ispeed', 'ospeed', 'rows', 'cols', 'xpix', 'ypix']), u64('inq'), u64('outq'), i64('uid'), i64('gid'), i64('mode'), str('out', { hexText: true }), str('lines'), str('partial', { hexText: true }), u64('input'), u64('output')], 'tty: a pty pair, through its master (inq/outq: bytes queued, counted; out, lines, partial: the bytes, read and put back; input 0: the input was not read (putting it back needs CAP_SYS_ADMIN); output 0: the output was not read (packet mode, or the slave cannot write: stopped or full); uid/gid/mode of /dev/pts/N, -1 unknown)'),
+  ev('ttydev', [u64('dev'), u64('err')], 'ttydev: the device number of the terminal (err: errno, EIO: hung up)'),
   ev('ttymodes', [u64('settings'), ...['iflag', 'oflag', 'cflag', 'lflag', 'line'].map((n) => u64(n)), str('cc', { hexText: true }), ...many(['ispeed', 'ospeed', 'rows', 'cols', 'xpix', 'ypix'])], 'ttymodes: a terminal\'s termios and window size (settings 0: unreadable)'),
   ev('object', [i64('size'), i64('seals'), i64('mode'), u64('uid'), u64('gid'), i64('nlink'), i64('atime_s'), i64('atime_ns', { min: 0, max: 999999999 }), i64('mtime_s'), i64('mtime_ns', { min: 0, max: 999999999 }), json('runs', { ts: '[number, number][]' })], 'object: its times (s, ns) and the [byte offset, npages] runs that hold data'),
   ev('objdump', [u64('bytes'), u64('stored'), u64('records'), u64('digest')], 'objdump'),

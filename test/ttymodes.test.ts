@@ -111,4 +111,25 @@ describe('terminal modes of a job restarted onto a terminal', () => {
     expect(Number(ended[1]) & (ICANON | ECHO)).toBe(ICANON | ECHO);
     expect(ended.slice(2).map(Number)).toEqual([24, 80, 0]);
   });
+
+  it('a job that opened /dev/tty gets the /dev/tty of the terminal it is restarted onto (the caller\'s), in its session', async () => {
+    const dir = tmpdir('devtty');
+    const out = path.join(dir, 'result');
+    const launch = [path.join(CASES, 'launcher'), '--no-setsid', '--stdin', '-', '--stdout', path.join(dir, 'stdout'), '--stderr', path.join(dir, 'stderr'), '--', path.join(CASES, 'ttymodes'), '--out', out, '--devtty'];
+    const first = shell(dir, launch);
+    await waitFor(() => fs.existsSync(`${out}.ready`) || fs.existsSync(out), 20_000, 'ttymodes to be ready');
+    const pid = Number(fs.readFileSync(`${out}.ready`, 'utf8'));
+    trackPid(pid);
+    const img = path.join(dir, 'img.ucr');
+    const ck = ucr(['checkpoint', String(pid), '-o', img, '--kill']);
+    expect(ck.stderr).not.toMatch(/dev\/tty/);
+    expect(ck.code, ck.stderr).toBe(0);
+    await first.done;
+    await waitFor(() => !exists(pid), 10_000, `pid ${pid} free`);
+    fs.rmSync(`${out}.ready`);
+    const second = shell(dir, [process.execPath, UCR, 'restart', '-i', img]);
+    await waitRestored(pid, 'ttymodes');
+    expect(await verdict({ name: 'ttymodes', pid, out, dir, proc: second.p })).toBe('PASS');
+    await second.done;
+  });
 });

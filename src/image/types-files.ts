@@ -222,6 +222,12 @@ export interface TtyImage {
   /** termios of the slave (absent when it could not be read: a locked pair never opened) */
   termios?: Termios;
   winsize?: [number, number, number, number];
+  /** /dev/pts/N's owner and permission bits (absent in older images: as a new pair has them) */
+  owner?: { uid: number; gid: number; mode: number };
+  /** bytes queued: output the master had not read; input the slave had not read, as the
+   * complete lines of canonical mode (each as a read returns it; empty: an end-of-file alone)
+   * and the rest (a line not ended, or all of it in non-canonical mode) */
+  queued?: { out?: Uint8Array; lines?: Uint8Array[]; partial?: Uint8Array };
 }
 
 export interface Termios {

@@ -158,6 +158,25 @@ function checkObjects(v: CborValue, w: Where): ObjectImage[] {
 }
 
 
+function checkTtyOwner(v: CborValue, w: Where): NonNullable<TtyImage['owner']> {
+  const o = obj(v, w);
+  return { uid: field(o, 'uid', w, (y, ww) => int(y, ww, 0, 0xfffffffe)), gid: field(o, 'gid', w, (y, ww) => int(y, ww, 0, 0xfffffffe)), mode: field(o, 'mode', w, (y, ww) => int(y, ww, 0, 0o7777)) };
+}
+
+/** bytes queued in a pty (at most TTYQ each way: protocol/schema.mjs) */
+function checkTtyQueued(v: CborValue, w: Where): NonNullable<TtyImage['queued']> {
+  const o = obj(v, w);
+  const max = 1 << 16;
+  const lines = o.lines === undefined ? undefined : arr(o.lines, w.at('lines'), 4096).map((y, i) => bytes(y, w.at('lines').at(i), 0, 4096));
+  const q = {
+    ...(o.out !== undefined ? { out: field(o, 'out', w, (y, ww) => bytes(y, ww, 1, max)) } : {}),
+    ...(lines ? { lines } : {}),
+    ...(o.partial !== undefined ? { partial: field(o, 'partial', w, (y, ww) => bytes(y, ww, 1, max)) } : {}),
+  };
+  if ((lines ?? []).reduce((n, l) => n + l.length, q.partial?.length ?? 0) > max) w.fail(`more than ${max} bytes of input`);
+  return q;
+}
+
 function checkTtys(v: CborValue, w: Where): TtyImage[] {
   const list = arr(v, w, 4096).map((x, i): TtyImage => {
     const tw = w.at(i);
@@ -168,6 +187,8 @@ function checkTtys(v: CborValue, w: Where): TtyImage[] {
       packet: field(t, 'packet', tw, bool),
       exclusive: field(t, 'exclusive', tw, bool),
       ...(t.termios !== undefined ? checkTermios(t, tw) : {}),
+      ...(t.owner !== undefined ? { owner: checkTtyOwner(t.owner, tw.at('owner')) } : {}),
+      ...(t.queued !== undefined ? { queued: checkTtyQueued(t.queued, tw.at('queued')) } : {}),
     };
   });
   if (new Set(list.map((t) => t.index)).size !== list.length) w.fail('duplicate pty indexes');

@@ -11,16 +11,44 @@
  * writes FILE.ready and waits for SIGTERM (it may be stopped and continued meanwhile).
  * Verify: stdin is still a terminal whose foreground group is its own, with exactly the modes
  * it set (iflag, oflag, cflag, lflag, VMIN, VTIME, VINTR, VSUSP) and the same window size.
+ * With --devtty it also opens /dev/tty (fd 10) first, and verifies that fd 10 is a /dev/tty
+ * (5:0) of the terminal it is restarted onto (TIOCGDEV as stdin's, the session's) that writes.
  */
 #include "case.h"
 
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
+
+/* fd 10: a /dev/tty of stdin's terminal and session; NULL: fine */
+static const char *devtty_wrong(void)
+{
+	static char why[160];
+	struct stat st;
+	unsigned d0 = 0, d10 = 0;
+	if (fstat(10, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 0)
+		return "fd 10 is not /dev/tty";
+	if (ioctl(0, TIOCGDEV, &d0) < 0 || ioctl(10, TIOCGDEV, &d10) < 0 || d0 != d10)
+		return snprintf(why, sizeof why, "fd 10 leads to terminal 0x%x, stdin to 0x%x", d10, d0), why;
+	if (tcgetsid(10) != getsid(0))
+		return "fd 10 is not of its session";
+	if (write(10, "", 0) != 0)
+		return "cannot write to fd 10";
+	return NULL;
+}
 
 int main(int argc, char **argv)
 {
 	case_init(argc, argv);
 	case_install_sigterm(0);
+	int devtty = case_has_flag(argc, argv, "--devtty");
+	if (devtty) {
+		int t = open("/dev/tty", O_RDWR);
+		if (t < 0 || dup2(t, 10) != 10)
+			case_setup_fail("/dev/tty: %s", strerror(errno));
+		close(t);
+	}
 	if (!isatty(0))
 		case_setup_fail("stdin is not a terminal");
 	if (tcgetpgrp(0) != getpgrp())
@@ -58,5 +86,7 @@ int main(int argc, char **argv)
 		case_fail("control characters changed (VMIN %d VTIME %d)", now.c_cc[VMIN], now.c_cc[VTIME]);
 	else if (nws.ws_row != 33 || nws.ws_col != 97)
 		case_fail("window size %dx%d, was 33x97", nws.ws_row, nws.ws_col);
+	else if (devtty && devtty_wrong())
+		case_fail("%s", devtty_wrong());
 	case_finish();
 }

@@ -191,6 +191,14 @@ int on_plan_end(struct plan_in *in, struct msg_plan_end *m)
 	(void)m;
 	if (!in->p->ntasks)
 		return proto_fail("plan", "task", EINVAL, "the plan has no task");
+	/* /dev/tty of a pty of the plan: opened by the session leader that takes that pty */
+	for (int i = 0; i < in->p->nfiles; i++) {
+		int tty = in->p->files[i].tty, taken = 0;
+		for (int k = 0; in->p->files[i].kind == FILE_DEVTTY && tty >= 0 && k < in->p->ntasks; k++)
+			taken |= in->p->tasks[k].ctty == tty;
+		if (in->p->files[i].kind == FILE_DEVTTY && tty >= 0 && !taken)
+			return proto_fail("plan", "/dev/tty", EINVAL, "bad plan line (/dev/tty of a pty no session leader takes)");
+	}
 	in->done = 1;
 	return plan_cow_check(in->p);
 }

@@ -13,7 +13,7 @@
 #include "ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD, FILE_PTSHUP, FILE_DEVTTY };
 
 /* opened by each task that holds it, in its finish step, once every task exists (restore_task.c):
  * a file of /proc/PID, a pidfd */
@@ -85,7 +85,8 @@ struct file_plan {
 	int pipe;   /* FILE_PIPE: pipe id */
 	int end;    /* FILE_PIPE: 0 read, 1 write, 2 both (a FIFO opened O_RDWR) */
 	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
-	int tty;    /* FILE_PTMX, FILE_PTS: index into plan.ttys */
+	int tty;    /* FILE_PTMX, FILE_PTS: index into plan.ttys; FILE_DEVTTY: of its session's terminal,
+		     * -1: the caller's */
 	int obj;    /* FILE_REOPEN: index into plan.objs */
 	struct inwatch { int wd; uint32_t mask; char *path; } *watches; /* FILE_INOTIFY */
 	struct lock_plan { int ofd, write; uint64_t start, len; } *locks; /* flock and OFD locks */
@@ -105,6 +106,10 @@ struct tty_plan {
 	unsigned short rows, cols, xpix, ypix;
 	int master_hfd, slave_hfd; /* the helper's: the master and one slave, every task inherits */
 	int task;                  /* whose credentials open them (fscred.c) */
+	int64_t uid, gid, mode;    /* of /dev/pts/N; -1: as created */
+	unsigned char *qout, *qpartial; /* bytes queued (kinds/tty/tty_queue.c): output, input not */
+	size_t qoutlen, qpartlen;       /* ended by a line, and the input lines (NULL: none) */
+	char *qlines;
 };
 
 enum obj_kind { OBJ_ANON = 0, OBJ_MEMFD = 1, OBJ_UNLINKED = 2, OBJ_QUEUE = 3 /* a socket queue's bytes */, OBJ_DIR = 4, OBJ_TMPFS = 5 };

@@ -91,6 +91,24 @@ int on_plan_file_pts(struct plan_in *in, struct msg_plan_file_pts *m)
 	return pty_file(in, m->id, m->tty, m->flags, FILE_PTS, "file.pts");
 }
 
+int on_plan_file_ptshup(struct plan_in *in, struct msg_plan_file_ptshup *m)
+{
+	NEW_FILE(f, m, FILE_PTSHUP);
+	f->flags = (int)m->flags;
+	return 0;
+}
+
+/* /dev/tty: of a pty of the plan (its session leader opens it), or -1 the caller's terminal */
+int on_plan_file_devtty(struct plan_in *in, struct msg_plan_file_devtty *m)
+{
+	int t = m->tty < 0 ? -1 : plan_find_tty(in->p, (int)m->tty);
+	NEED(m->tty < 0 || t >= 0);
+	NEW_FILE(f, m, FILE_DEVTTY);
+	f->tty = t;
+	f->flags = (int)m->flags;
+	return 0;
+}
+
 int on_plan_file_epoll(struct plan_in *in, struct msg_plan_file_epoll *m)
 {
 	NEW_FILE(f, m, FILE_EPOLL);
@@ -261,7 +279,19 @@ int on_plan_tty(struct plan_in *in, struct msg_plan_tty *m)
 				.cflag = (uint32_t)m->cflag, .lflag = (uint32_t)m->lflag, .line = (unsigned char)m->line,
 				.ispeed = (uint32_t)m->ispeed, .ospeed = (uint32_t)m->ospeed, .rows = (unsigned short)m->rows,
 				.cols = (unsigned short)m->cols, .xpix = (unsigned short)m->xpix, .ypix = (unsigned short)m->ypix,
-				.master_hfd = -1, .slave_hfd = -1 };
+				.master_hfd = -1, .slave_hfd = -1, .uid = m->has_uid ? m->uid : -1, .gid = m->has_gid ? m->gid : -1,
+				.mode = m->has_mode ? m->mode : -1 };
 	memcpy(t->cc, m->cc, m->cc_len);
+	/* the bytes queued: copied (the line's buffer is reused), parsed when the pair is made */
+	if (m->has_out && m->out_len) {
+		NEED((t->qout = malloc(m->out_len)) != NULL);
+		memcpy(t->qout, m->out, t->qoutlen = m->out_len);
+	}
+	if (m->has_partial && m->partial_len) {
+		NEED((t->qpartial = malloc(m->partial_len)) != NULL);
+		memcpy(t->qpartial, m->partial, t->qpartlen = m->partial_len);
+	}
+	if (m->has_lines && m->lines)
+		NEED((t->qlines = strdup(m->lines)) != NULL);
 	return 0;
 }

@@ -117,6 +117,23 @@ static void restore_files(struct restore_ctx *c, int idx)
 	close_from(next, ~0U >> 1);
 }
 
+/* Once a session leader has its terminal: the tree's /dev/tty of that terminal, opened now
+ * over its placeholder (restore_tty.c), so every task of the session, created after, inherits
+ * it. */
+static int open_devtty(struct restore_ctx *c, int tty)
+{
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
+		if (f->kind != FILE_DEVTTY || f->tty != tty)
+			continue;
+		int fd = open("/dev/tty", (f->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | O_ASYNC)) | O_CLOEXEC);
+		if (fd < 0 || dup3(fd, f->hfd, O_CLOEXEC) < 0)
+			return -1;
+		close(fd);
+	}
+	return 0;
+}
+
 static volatile sig_atomic_t init_root = -1;
 
 static void init_forward(int sig)
@@ -190,7 +207,7 @@ void task_loop(struct restore_ctx *c, int idx)
 			report(c, idx, STEP_SETPGID, setpgid(0, cmd.arg) < 0 ? errno : 0, getpid());
 			break;
 		case OP_CTTY: /* a session leader takes its pty (every signal is still blocked) */
-			report(c, idx, STEP_CTTY, ioctl(c->plan->ttys[t->ctty].slave_hfd, TIOCSCTTY, 0) < 0 ? errno : 0, getpid());
+			report(c, idx, STEP_CTTY, ioctl(c->plan->ttys[t->ctty].slave_hfd, TIOCSCTTY, 0) < 0 || open_devtty(c, t->ctty) < 0 ? errno : 0, getpid());
 			break;
 		case OP_STAGE: /* restore_cow.c */
 			report(c, idx, STEP_STAGE, cow_map_areas(c->plan, t) < 0 ? errno : 0, getpid());

@@ -13,6 +13,7 @@ import { closedFormat, type ClosedFile } from './closed.js';
 import { pipeFormat, type PipeFile } from './pipe.js';
 import { fifoFormat, type FifoFile } from './fifo.js';
 import { ptyFormat, type PtyFile } from './pty.js';
+import { devTtyFormat, type DevTtyFile } from './devtty.js';
 import { eventFdFormat, type EventFdFile } from './eventfd.js';
 import { signalFdFormat, type SignalFdFile } from './signalfd.js';
 import { timerFdFormat, type TimerFdFile } from './timerfd.js';
@@ -33,6 +34,7 @@ export type FileImage =
   | PipeFile
   | FifoFile
   | PtyFile
+  | DevTtyFile
   | EventFdFile
   | SignalFdFile
   | TimerFdFile
@@ -57,6 +59,7 @@ const formats: { [K in FileKind]: FileFormat<FileOf<K>> } = {
   pipe: pipeFormat,
   fifo: fifoFormat,
   pty: ptyFormat,
+  devtty: devTtyFormat,
   eventfd: eventFdFormat,
   signalfd: signalFdFormat,
   timerfd: timerFdFormat,

@@ -6,8 +6,10 @@ import type { FileFormat } from './kind.js';
 
 export interface PtyFile extends FileBase {
   kind: 'pty';
-  /** which pair (/dev/pts/N) and which side */
-  tty: { index: number; master: boolean };
+  /** which pair (/dev/pts/N) and which side; hungup: a hung up slave (its master was closed
+   * and its /dev/pts/N is gone, or vhangup()), restored as a new pair's slave whose master is
+   * closed again */
+  tty: { index: number; master: boolean; hungup?: true };
 }
 
 export const ptyFormat: FileFormat<PtyFile> = {
@@ -17,9 +19,11 @@ export const ptyFormat: FileFormat<PtyFile> = {
     if (o.tty === undefined) w.fail('a terminal end without its pty');
     const tw = w.at('tty');
     const t = obj(o.tty, tw);
-    const tty = { index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, 1 << 20)), master: field(t, 'master', tw, bool) };
-    if (!ctx.ttys.has(tty.index)) tw.fail('a terminal end of an unknown pty');
+    const hungup = t.hungup === undefined ? false : field(t, 'hungup', tw, bool);
+    const tty = { index: field(t, 'index', tw, (y, ww) => int(y, ww, 0, 1 << 20)), master: field(t, 'master', tw, bool), ...(hungup ? { hungup: true as const } : {}) };
+    if (hungup && tty.master) tw.fail('a hung up pty master');
+    if (!hungup && !ctx.ttys.has(tty.index)) tw.fail('a terminal end of an unknown pty');
     return { tty };
   },
-  text: (f) => ` (pty ${f.tty.index} ${f.tty.master ? 'master' : 'slave'})`,
+  text: (f) => ` (pty ${f.tty.index} ${f.tty.master ? 'master' : 'slave'}${f.tty.hungup ? ', hung up' : ''})`,
 };

@@ -16,6 +16,7 @@ import { pipeEnd } from './pipe.js';
 import { procFile } from './proc.js';
 import { pidFd } from './pidfd.js';
 import { ptyEnd } from './pty.js';
+import { devTty } from './devtty.js';
 import { regularFile } from './regular.js';
 import { signalFd } from './signalfd.js';
 import { timerFd } from './timerfd.js';
@@ -36,6 +37,7 @@ const kinds = [
   pipeEnd,
   fifoEnd,
   ptyEnd,
+  devTty,
   eventFd,
   signalFd,
   timerFd,

@@ -9,7 +9,7 @@
 #include "kind.h"
 #include "restore.h"
 
-static const int tty_kinds[] = { FILE_PTMX, FILE_PTS, 0 };
+static const int tty_kinds[] = { FILE_PTMX, FILE_PTS, FILE_PTSHUP, FILE_DEVTTY, 0 };
 
 const struct kind_ops tty_ops = {
 	.name = "tty",
