@@ -1,0 +1,66 @@
+/** Issue 17, fsnotify and friends: fanotify groups, inotify watches of deleted files, leases,
+ * O_PATH fds (docs/kinds.md). Each case checkpoints, kills, restarts, then checks itself. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, roundTrip, startCase, treeOf, trackPid, ucr, verdict } from './harness.js';
+
+afterEach(cleanup);
+
+/** A refusal at checkpoint: one line naming the fd and ending with `why`, no image, the tree
+ * runs on and passes. */
+async function refused(name: string, args: string[], why: RegExp) {
+  const c = await startCase(name, { args });
+  for (const p of treeOf(c.pid).slice(1)) trackPid(p);
+  const img = path.join(c.dir, 'image.ucr');
+  const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+  expect(r.code).not.toBe(0);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(why);
+  expect(fs.existsSync(img)).toBe(false);
+  expect(await verdict(c)).toBe('PASS');
+}
+
+describe('fanotify', () => {
+  it('groups come back with their flags, inode marks (an ignore mask, a file deleted since), a mount mark and a filesystem mark, and report only what happens after the restart', async () => {
+    const { verdict } = await roundTrip('fanotify');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('refuses at checkpoint a group with permission events, in one line', async () => {
+    await refused('fanotify', ['--perm'], /^ucr: process \d+ fd \d+ \(fanotify\): permission events \(mask 0x[0-9a-f]+ on .*\/a\) are not supported: the restart's own file accesses would wait for the program's answer$/);
+  });
+});
+
+describe('inotify', () => {
+  it('a watch on a file deleted since (held open) comes back at its descriptor: modify, close and delete-self events, no event of the restart', async () => {
+    const { verdict } = await roundTrip('inotify_deleted');
+    expect(verdict).toBe('PASS');
+  });
+});
+
+describe('leases', () => {
+  it('read and write leases come back held by the process: a conflicting open after the restart breaks them and it gets SIGIO', async () => {
+    const { verdict } = await roundTrip('lease');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('refuses at checkpoint a lease being broken, in one line', async () => {
+    await refused('lease', ['--breaking'], /^ucr: process \d+ fd \d+ \(.*\.r\): a lease being broken \(another process waits to open the file\) is not supported$/);
+  });
+});
+
+describe('O_PATH', () => {
+  it('O_PATH fds of a file, a symbolic link itself, a directory and a FIFO come back as O_PATH fds of the same files', async () => {
+    const { verdict } = await roundTrip('opath');
+    expect(verdict).toBe('PASS');
+  });
+});
+
+describe('deleted device nodes and directories', () => {
+  it('a device node deleted while held comes back deleted, of the same device, mode and owner at its name; a removed directory held open stays one (getdents: ENOENT)', async () => {
+    const { verdict } = await roundTrip('deleted_node');
+    expect(verdict).toBe('PASS');
+  });
+});
