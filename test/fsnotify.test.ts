@@ -38,6 +38,10 @@ describe('inotify', () => {
     const { verdict } = await roundTrip('inotify_deleted');
     expect(verdict).toBe('PASS');
   });
+
+  it('refuses at checkpoint a watch on a deleted file that no fd of the tree holds (only mapped), in one line', async () => {
+    await refused('inotify_deleted', ['--mapped'], /^ucr: process \d+ fd \d+ \(inotify\) watch 2: the watched file .*\/g was deleted, and no fd of the tree holds it: not supported$/);
+  });
 });
 
 describe('leases', () => {

@@ -11,10 +11,13 @@
  * After SIGTERM: nothing is queued; G still reads "abc" and has no links; writing G gives
  * IN_MODIFY on wd 2; creating FILE.d/n gives IN_CREATE on wd 3; closing G (the last fd) gives
  * IN_CLOSE_WRITE then IN_DELETE_SELF on wd 2. PASS or FAIL: reason.
+ * --mapped: g is only mapped (its fd closed) when it is unlinked: no fd of the tree holds it,
+ * and the checkpoint refuses the watch; after SIGTERM it only writes PASS.
  */
 #include "case.h"
 
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 /* the next event: it must be on wd with a bit of mask */
@@ -40,6 +43,9 @@ int main(int argc, char **argv)
 {
     case_init(argc, argv);
     case_install_sigterm(0);
+    int mapped = 0;
+    for (int i = 1; i < argc; i++)
+        mapped |= !strcmp(argv[i], "--mapped");
     char d[PATH_MAX + 8], g[PATH_MAX + 16], n[PATH_MAX + 16];
     snprintf(d, sizeof d, "%s.d", case_out);
     snprintf(g, sizeof g, "%s/g", d);
@@ -53,6 +59,8 @@ int main(int argc, char **argv)
     if (G < 0 || write(G, "abc", 3) != 3)
         case_setup_fail("g: %s", strerror(errno));
     int wg = inotify_add_watch(in, g, IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE_SELF), wd = inotify_add_watch(in, d, IN_CREATE);
+    if (mapped && (mmap(NULL, 4096, PROT_READ, MAP_SHARED, G, 0) == MAP_FAILED || close(G)))
+        case_setup_fail("mmap: %s", strerror(errno));
     if (wg != 2 || wd != 3 || unlink(g))
         case_setup_fail("watches %d %d (expected 2 3), unlink: %s", wg, wd, strerror(errno));
     char buf[4096] __attribute__((aligned(8)));
@@ -60,6 +68,10 @@ int main(int argc, char **argv)
         ;
     case_ready();
     case_wait_term();
+    if (mapped) {
+        rmdir(d);
+        case_finish();
+    }
 
     if (read(in, buf, sizeof buf) != -1 || errno != EAGAIN)
         case_fail("events were queued after restart: wd %d mask 0x%x", ((struct inotify_event *)buf)->wd, ((struct inotify_event *)buf)->mask);
