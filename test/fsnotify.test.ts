@@ -3,7 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, roundTrip, startCase, treeOf, trackPid, ucr, verdict } from './harness.js';
+import { cleanup, exists, roundTrip, startCase, treeOf, trackPid, ucr, verdict } from './harness.js';
+import { KIND } from './image-edit.js';
+import { expectOneLine, forge, userImage } from './nobody.js';
 
 afterEach(cleanup);
 
@@ -66,5 +68,20 @@ describe('deleted device nodes and directories', () => {
   it('a device node deleted while held comes back deleted, of the same device, mode and owner at its name; a removed directory held open stays one (getdents: ENOENT)', async () => {
     const { verdict } = await roundTrip('deleted_node');
     expect(verdict).toBe('PASS');
+  });
+});
+
+describe("root restarting a user's image", () => {
+  it('refuses a fanotify group (CAP_SYS_ADMIN) and a deleted device node (CAP_MKNOD) in an image a user owns, in one line, before anything is made', async () => {
+    const { c, good } = await userImage('counter');
+    const add = (f: Record<string, unknown>) => (r: Record<string, any>) => r.files.push({ id: r.files.length + 1000, flags: 0, pos: 0, ...f });
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ['fanotify', { kind: 'fanotify', path: 'anon_inode:[fanotify]', fanotify: { init: 0, evflags: 0, marks: [] } }, /^ucr: file \d+ \(a fanotify group\): making a fanotify group needs CAP_SYS_ADMIN, beyond uid 65534 \(nobody\) that owns image .*; refused \(--trust-image to restore it anyway\)\n?$/],
+      ['devnode', { kind: 'device', path: '/tmp/x', node: { rdev: 259, mode: 0o666, uid: 65534, gid: 65534 } }, /^ucr: file \d+ \(device node \/tmp\/x, deleted\): making the node again needs CAP_MKNOD, beyond uid 65534 \(nobody\) that owns image .*; refused \(--trust-image to restore it anyway\)\n?$/],
+    ];
+    for (const [name, f, re] of cases) {
+      expectOneLine(ucr(['restart', '-i', forge(c, good, `${name}.ucr`, KIND.FILES, add(f)), '--detach']), re);
+      expect(exists(c.pid), name).toBe(false);
+    }
   });
 });
