@@ -43,7 +43,7 @@ function mountPoint(pid: number, id: number): string | undefined {
 }
 
 /** inode marks of files deleted since, until linked() finds an fd of the tree at their inode */
-const deletedIno = new WeakMap<object, { ino: number; where: string }>();
+const deletedIno = new WeakMap<object, { ino: number; sdev: number; where: string }>();
 
 export const fanotifyFd: FdOps<FileOf<'fanotify'>> = {
   kind: 'fanotify',
@@ -73,7 +73,7 @@ export const fanotifyFd: FdOps<FileOf<'fanotify'>> = {
           throw refuse(`cannot find the marked file (inode ${ino}): ${systemErrorText(e)}`);
         }
         mark = { type: 'inode', ...masks(3), path: path.replace(/ \(deleted\)$/, '') };
-        if (mark.path !== path) deletedIno.set(mark, { ino, where: `${at}: the marked file ${mark.path}` });
+        if (mark.path !== path) deletedIno.set(mark, { ino, sdev, where: `${at}: the marked file ${mark.path}` });
       } else if ((m = MOUNT.exec(line))) {
         const id = parseInt(m[1]!, 16);
         const path = mountPoint(f.pid, id);
@@ -95,7 +95,7 @@ export const fanotifyFd: FdOps<FileOf<'fanotify'>> = {
   linked(file, tree) {
     for (const m of file.fanotify.marks) {
       const d = deletedIno.get(m);
-      if (d) m.file = heldDeleted(d.ino, tree, d.where, file);
+      if (d) m.file = heldDeleted(d.ino, d.sdev, tree, d.where, file);
     }
   },
   check(file) {

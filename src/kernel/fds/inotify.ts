@@ -35,15 +35,25 @@ export function mountOf(pid: number, sdev: number): string | undefined {
   return undefined;
 }
 
+/** Is the file at pid's fd on device sdev (the kernel's dev_t: major << 20 | minor)? */
+function sameDev(h: { pid: number; fd: number }, sdev: number): boolean {
+  try {
+    const dev = fs.statSync(`/proc/${h.pid}/fd/${h.fd}`).dev;
+    return Math.floor(dev / 256) % 4096 === sdev >>> 20 && (dev & 0xff) + (Math.floor(dev / 4096) & ~0xff) === (sdev & 0xfffff);
+  } catch {
+    return false;
+  }
+}
+
 /** watches of files deleted since, until linked() finds an fd of the tree at their inode */
-const deletedIno = new WeakMap<object, { ino: number; where: string }>();
+const deletedIno = new WeakMap<object, { ino: number; sdev: number; where: string }>();
 
 /** An open file of the tree at inode ino that is a content object (an unlinked file or a
  * removed directory): the file id, or the refusal. */
-export function heldDeleted(ino: number, tree: TreeFiles, where: string, of: { id: number }): number {
+export function heldDeleted(ino: number, sdev: number, tree: TreeFiles, where: string, of: { id: number }): number {
   for (const h of tree.atInode(ino)) {
     const f = tree.files[h.id]!;
-    if (f.id !== of.id && f.kind === 'unlinked') return f.id;
+    if (f.id !== of.id && f.kind === 'unlinked' && sameDev(h, sdev)) return f.id;
   }
   throw new UnsupportedError(`${where} was deleted, and no fd of the tree holds it: not supported`, { pid: tree.holderOf(of.id).pid, phase: 'files' });
 }
@@ -67,7 +77,7 @@ export const inotifyFd: FdOps<FileOf<'inotify'>> = {
         throw new UnsupportedError(`${where}: cannot find the watched file: ${systemErrorText(e)}`, { pid: f.pid });
       }
       const w: InotifyWatch = { wd, mask, path: path.replace(/ \(deleted\)$/, '') };
-      if (w.path !== path) deletedIno.set(w, { ino, where: `${where}: the watched file ${w.path}` });
+      if (w.path !== path) deletedIno.set(w, { ino, sdev, where: `${where}: the watched file ${w.path}` });
       watches.push(w);
     }
     watches.sort((a, b) => a.wd - b.wd);
@@ -76,7 +86,7 @@ export const inotifyFd: FdOps<FileOf<'inotify'>> = {
   linked(file, tree) {
     for (const w of file.inotify ?? []) {
       const d = deletedIno.get(w);
-      if (d) w.file = heldDeleted(d.ino, tree, d.where, file);
+      if (d) w.file = heldDeleted(d.ino, d.sdev, tree, d.where, file);
     }
   },
   check(file) {
