@@ -3,7 +3,7 @@
  * fanotify.c - fanotify groups come back with their flags and marks, and report what happens
  * after the restart (and nothing of the restart itself).
  *
- *   fanotify --out FILE [--perm]
+ *   fanotify --out FILE [--perm | --perm-deleted]
  *
  * Set up (in FILE.d, files a, b, c, del): group A (FAN_CLASS_NOTIF, non-blocking): inode marks
  * on a (FAN_MODIFY|FAN_CLOSE_WRITE), on FILE.d (FAN_OPEN|FAN_EVENT_ON_CHILD), an ignore mask
@@ -14,13 +14,16 @@
  * in A: FAN_OPEN, FAN_MODIFY and FAN_CLOSE_WRITE of a (maybe merged), nothing of b (ignored);
  * writing D gives FAN_MODIFY of "del (deleted)"; writing c gives FAN_CLOSE_WRITE of c in B and
  * in C (among the mount's and filesystem's other events). PASS or FAIL: reason.
- * --perm: group A also has a FAN_OPEN_PERM mark (FAN_CLASS_CONTENT): refused at checkpoint; after
- * SIGTERM it only writes PASS.
+ * --perm: group A (FAN_CLASS_CONTENT) also has FAN_OPEN_PERM on a. After SIGTERM: a child opening
+ * a waits for the answer; A reports FAN_OPEN_PERM of a, the process denies it, the child's open
+ * fails with EPERM; a second child is allowed. PASS or FAIL: reason.
+ * --perm-deleted: FAN_OPEN_PERM on del instead: refused at checkpoint; after SIGTERM only PASS.
  */
 #include "case.h"
 
 #include <sys/fanotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static char d[PATH_MAX + 8];
 
@@ -79,9 +82,11 @@ int main(int argc, char **argv)
 {
     case_init(argc, argv);
     case_install_sigterm(0);
-    int perm = 0;
-    for (int i = 1; i < argc; i++)
+    int perm = 0, perm_deleted = 0;
+    for (int i = 1; i < argc; i++) {
         perm |= !strcmp(argv[i], "--perm");
+        perm_deleted |= !strcmp(argv[i], "--perm-deleted");
+    }
     snprintf(d, sizeof d, "%s.d", case_out);
     mkdir(d, 0700);
     const char *names[] = { "a", "b", "c", "del" };
@@ -91,7 +96,7 @@ int main(int argc, char **argv)
     snprintf(a, sizeof a, "%s/a", d);
     snprintf(b, sizeof b, "%s/b", d);
     snprintf(del, sizeof del, "%s/del", d);
-    int A = fanotify_init(FAN_CLOEXEC | FAN_NONBLOCK | (perm ? FAN_CLASS_CONTENT : FAN_CLASS_NOTIF), O_RDONLY);
+    int A = fanotify_init(FAN_CLOEXEC | FAN_NONBLOCK | (perm || perm_deleted ? FAN_CLASS_CONTENT : FAN_CLASS_NOTIF), O_RDONLY);
     int B = fanotify_init(FAN_CLOEXEC | FAN_CLASS_NOTIF, O_RDONLY), C = fanotify_init(FAN_CLOEXEC | FAN_CLASS_NOTIF, O_RDONLY);
     int D = touch("del", O_WRONLY);
     if (A < 0 || B < 0 || C < 0 || D < 0)
@@ -101,6 +106,7 @@ int main(int argc, char **argv)
         fanotify_mark(A, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN, AT_FDCWD, b) ||
         fanotify_mark(A, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, del) ||
         (perm && fanotify_mark(A, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, a)) ||
+        (perm_deleted && fanotify_mark(A, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, del)) ||
         fanotify_mark(B, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, AT_FDCWD, d) ||
         fanotify_mark(C, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_CLOSE_WRITE, AT_FDCWD, d) || unlink(del))
         case_setup_fail("fanotify_mark: %s", strerror(errno));
@@ -111,8 +117,35 @@ int main(int argc, char **argv)
             close(e->fd);
     case_ready();
     case_wait_term();
-    if (perm) /* refused at checkpoint: nobody answers the permission events (opening a would wait) */
+    if (perm_deleted) /* refused at checkpoint */
         case_finish();
+    if (perm) {
+        for (int k = 0; k < 2; k++) {
+            pid_t ch = fork();
+            if (ch == 0) {
+                int fd = open(a, O_RDONLY);
+                _exit(fd >= 0 ? 0 : errno == EPERM ? 1 : 2);
+            }
+            int answered = 0;
+            for (int tries = 0; tries < 64 && !answered; tries++) {
+                if (case_wait_readable(A, 10000) != 1 || (n = read(A, buf, sizeof buf)) <= 0)
+                    break;
+                for (struct fanotify_event_metadata *e = (void *)buf; FAN_EVENT_OK(e, n); e = FAN_EVENT_NEXT(e, n)) {
+                    if (e->mask & FAN_OPEN_PERM) {
+                        struct fanotify_response r = { .fd = e->fd, .response = k ? FAN_ALLOW : FAN_DENY };
+                        answered = write(A, &r, sizeof r) == sizeof r;
+                    }
+                    close(e->fd);
+                }
+            }
+            int st = -1;
+            if (!answered)
+                case_fail("no FAN_OPEN_PERM event to answer (%s)", strerror(errno)), kill(ch, SIGKILL);
+            if (waitpid(ch, &st, 0) != ch || !WIFEXITED(st) || WEXITSTATUS(st) != (k ? 0 : 1))
+                case_fail("the %s open ended with status 0x%x", k ? "allowed" : "denied", st);
+        }
+        case_finish();
+    }
 
     if (!(fcntl(A, F_GETFL) & O_NONBLOCK))
         case_fail("group A lost O_NONBLOCK");

@@ -5,9 +5,9 @@
  * of the tree at its inode, see inotify.ts), a mount mark (its mount id, found in the holder's
  * mountinfo: the mount point), a filesystem mark (its device: the mount of its root). The
  * helper makes the group again, marks everything in the same way and, right before the tasks
- * run, drops the events its own file actions queued (native/helper/kinds/fanotify/). Refused at
- * checkpoint: permission events (the restart's own opens would wait for the program's answer),
- * marks of a mount namespace. Events queued but unread at checkpoint are lost, like inotify's.
+ * run, drops the events its own file actions queued (native/helper/kinds/fanotify/); marks with
+ * permission events are added only then, when the restart opens nothing more. Refused at
+ * checkpoint: permission events on a deleted file, marks of a mount namespace. Events queued but unread at checkpoint are lost, like inotify's.
  */
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../../errors.js';
@@ -85,8 +85,10 @@ export const fanotifyFd: FdOps<FileOf<'fanotify'>> = {
         if (!path) throw refuse(`the marked filesystem (dev ${sdev >>> 20}:${sdev & 0xfffff}) is not mounted at a root`);
         mark = { type: 'fs', ...masks(2), path };
       } else throw refuse(`a mark of this kind is not supported (${line.split(' ')[1]?.split(':')[0]})`);
-      if ((mark.mask | mark.ignored) & PERM_EVENTS)
-        throw refuse(`permission events (mask 0x${mark.mask.toString(16)} on ${mark.path}) are not supported: the restart's own file accesses would wait for the program's answer`);
+      // added last on restart, once the restart opens nothing more: not through a deleted file's
+      // copy, whose reopening by the restart would wait for the program's answer
+      if ((mark.mask | mark.ignored) & PERM_EVENTS && deletedIno.has(mark))
+        throw refuse(`permission events (mask 0x${mark.mask.toString(16)}) on a deleted file (${mark.path}) are not supported`);
       if (mark.mask || mark.ignored) marks.push(mark);
     }
     if (!group) throw refuse('its fdinfo shows no fanotify flags');

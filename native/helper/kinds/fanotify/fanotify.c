@@ -6,8 +6,9 @@
  * (evictable, ignore, ignored-survives-modify). The restart's own file actions (opens of the
  * tasks' files, mappings) queue events in a group whose marks cover them: right before the
  * tasks run, those are read and dropped (resume), so the program sees only what happens from
- * then on. Events queued but unread at checkpoint are lost; permission events are refused at
- * checkpoint. */
+ * then on. A mark with permission events is added only then, once the restart opens nothing
+ * more (its opens would wait for the program's answer); a permission event another process
+ * caused meanwhile is allowed. Events queued but unread at checkpoint are lost. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,10 @@
 #ifndef FAN_MARK_IGNORE
 #define FAN_MARK_IGNORE 0x00000400
 #endif
+#ifndef FAN_PRE_ACCESS
+#define FAN_PRE_ACCESS 0x00100000
+#endif
+#define PERM_EVENTS (FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_OPEN_EXEC_PERM | FAN_PRE_ACCESS)
 #ifndef FAN_EVENT_INFO_TYPE_PIDFD
 #define FAN_EVENT_INFO_TYPE_PIDFD 4
 #endif
@@ -53,6 +58,7 @@ int on_plan_fanmark(struct plan_in *in, struct msg_plan_fanmark *m)
 	NEED(k != NULL && (k->path = strdup(m->path)) != NULL);
 	k->type = (int)m->type, k->mflags = (uint32_t)m->mflags, k->mask = m->mask, k->ignored = m->ignored;
 	k->ofile = m->has_ofile ? (int)m->ofile : -1;
+	NEED(k->ofile < 0 || !((k->mask | k->ignored) & PERM_EVENTS)); /* added at resume: no deleted file's copy left */
 	return 0;
 }
 
@@ -80,7 +86,7 @@ static int fanotify_open(struct restore_ctx *c, struct file_plan *fp)
 		return proto_fail_sys("fanotify_init", "files", "fanotify", errno, "cannot create the fanotify group (flags 0x%llx, event flags 0x%llx)",
 				      (unsigned long long)fp->arg[0], (unsigned long long)fp->arg[1]);
 	for (int i = 0; i < fp->nmarks; i++)
-		if (add_mark(c, fp, fd, &fp->marks[i]) < 0) {
+		if (!((fp->marks[i].mask | fp->marks[i].ignored) & PERM_EVENTS) && add_mark(c, fp, fd, &fp->marks[i]) < 0) {
 			close(fd);
 			return -1;
 		}
@@ -92,7 +98,8 @@ static int fanotify_open(struct restore_ctx *c, struct file_plan *fp)
 	return fp->hfd < 0 ? -1 : 0;
 }
 
-/* Reads away the events the restart itself queued, closing the fds they carry. */
+/* Reads away the events the restart itself queued, closing the fds they carry (a permission
+ * event, of another process, is allowed). */
 static void drain(int fd)
 {
 	static char buf[65536] __attribute__((aligned(8)));
@@ -102,6 +109,11 @@ static void drain(int fd)
 	ssize_t n;
 	while ((n = read(fd, buf, sizeof buf)) > 0)
 		for (struct fanotify_event_metadata *e = (void *)buf; FAN_EVENT_OK(e, n); e = FAN_EVENT_NEXT(e, n)) {
+			if (e->fd >= 0 && (e->mask & PERM_EVENTS)) {
+				struct fanotify_response r = { .fd = e->fd, .response = FAN_ALLOW };
+				ssize_t w = write(fd, &r, sizeof r); /* failing: answered when the group goes */
+				(void)w;
+			}
 			if (e->fd >= 0)
 				close(e->fd);
 			for (unsigned off = e->metadata_len; off + sizeof(struct fanotify_event_info_header) <= e->event_len;) {
@@ -122,9 +134,15 @@ static void drain(int fd)
 
 static int fanotify_resume(struct restore_ctx *c)
 {
-	for (int i = 0; i < c->plan->nfiles; i++)
-		if (c->plan->files[i].kind == FILE_FANOTIFY && c->plan->files[i].hfd >= 0)
-			drain(c->plan->files[i].hfd);
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *fp = &c->plan->files[i];
+		if (fp->kind != FILE_FANOTIFY || fp->hfd < 0)
+			continue;
+		for (int k = 0; k < fp->nmarks; k++)
+			if (((fp->marks[k].mask | fp->marks[k].ignored) & PERM_EVENTS) && add_mark(c, fp, fp->hfd, &fp->marks[k]) < 0)
+				return -1;
+		drain(fp->hfd);
+	}
 	return 0;
 }
 
