@@ -103,7 +103,9 @@ int fs_do(const struct fsreq *r, int fd, int *out)
 			return -1;
 		*out = open(r->path, r->flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 		int e = errno;
-		if (*out >= 0 && (fchown(*out, (uid_t)r->uid, (gid_t)r->gid) < 0 || fchmod(*out, (mode_t)r->mode) < 0)) {
+		char self[64]; /* an O_PATH fd takes no fchown: its /proc link leads to the node */
+		snprintf(self, sizeof self, "/proc/self/fd/%d", *out);
+		if (*out >= 0 && (chown(self, (uid_t)r->uid, (gid_t)r->gid) < 0 || chmod(self, (mode_t)r->mode) < 0)) {
 			e = errno;
 			close(*out);
 			*out = -1;
