@@ -122,7 +122,11 @@ export const messages = [
   plan('sockopts', [id('file'), list('opts', { elem: 'i64', min: -0x80000000, max: INT, count: INET_NOPTS })], "a unix socket's socket-level options (after its file line; inet.h order, -0x80000000: not recorded)"),
   plan('ttymodes', [...['iflag', 'oflag', 'cflag', 'lflag'].map((n) => u32(n)), u64('line', { max: 255 }), hex('cc', { max: 32 }), u32('ispeed'), u32('ospeed'), ...many(['rows', 'cols', 'xpix', 'ypix'], { max: 0xffff })], "the job's terminal modes at checkpoint: set on fd 4's terminal while the job is its foreground, the caller's given back"),
   plan('flock', [id('file'), bool('ofd'), bool('write'), u64('start', { max: 2n ** 63n - 1n }), u64('len', { max: 2n ** 63n - 1n })], 'a flock (ofd 0) or OFD lock of an open file; len 0: to EOF'),
-  plan('inwatch', [id('file'), u64('wd', { min: 1, max: INT }), u32('mask'), str('path')], 'an inotify watch (in wd order)'),
+  plan('inwatch', [id('file'), u64('wd', { min: 1, max: INT }), u32('mask'), str('path'), id('ofile', { opt: true })], 'an inotify watch (in wd order; ofile: a file deleted since, watched through that file (an unlinked one) of the plan)'),
+  // ---- fsnotify (issue 17): fanotify groups and their marks
+  plan('file.fanotify', [id(), u32('init'), u32('evflags'), flags()], 'a fanotify group: fanotify_init flags and event flags (marks: fanmark lines)'),
+  plan('file.devnode', [id(), str('path'), u32('rdev'), u64('mode', { max: 0o7777 }), u32('uid'), u32('gid'), flags()], 'a deleted device node: made again at path (or beside it) with mknod, opened, deleted again'),
+  plan('fanmark', [id('file'), u64('type', { max: 2 }), u32('mflags'), u64('mask'), u64('ignored'), str('path'), id('ofile', { opt: true })], 'a fanotify mark: type 0 inode, 1 mount, 2 filesystem, at path (ofile: of a file deleted since, through that file (an unlinked one) of the plan)'),
   plan(
     'tty',
     [
@@ -155,6 +159,7 @@ export const messages = [
   plan('tidaddr', [u64('addr')], 'set_tid_address'),
   plan('auxv', [hex('auxv', { max: 1024 })], 'the auxiliary vector'),
   plan('fd', [u64('target', { max: FD }), id('file'), bool('cloexec')], 'an fd of the task'),
+  plan('lease', [u64('fd', { max: FD }), bool('write')], 'a lease (F_SETLEASE) the task takes again on its open file, with its own credentials'),
   plan('plock', [u64('fd', { max: FD }), bool('write'), u64('start', { max: 2n ** 63n - 1n }), u64('len', { max: 2n ** 63n - 1n })], 'a POSIX lock the task takes again'),
   plan('epctl', [u64('epfd', { max: FD }), u64('tfd', { max: FD }), u32('events'), u64('data')], 'an epoll registration the task makes again'),
   plan('epghost', [id('epfile'), u64('tfd', { max: FD }), id('tfile'), u32('events'), u64('data')], 'a registration whose fd number no longer holds its file'),

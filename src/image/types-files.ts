@@ -146,7 +146,8 @@ export interface UnixSocketImage {
 }
 
 export interface LockImage {
-  kind: 'flock' | 'ofd' | 'posix';
+  /** lease: F_SETLEASE, taken again by `task` on its `fd` */
+  kind: 'flock' | 'ofd' | 'posix' | 'lease';
   type: 'read' | 'write';
   /** byte range (flock: the whole file, 0..EOF); end -1: to the end of the file */
   start: number;
@@ -160,6 +161,8 @@ export interface InotifyWatch {
   /** IN_* bits as the kernel keeps them */
   mask: number;
   path: string;
+  /** the file was deleted since: an open file of the tree (a content object) at its inode */
+  file?: number;
 }
 
 export interface EpollTarget {

@@ -78,14 +78,14 @@ function checkLocks(v: CborValue, w: Where): LockImage[] {
     const lw = w.at(k);
     const l = obj(x, lw);
     const kind = field(l, 'kind', lw, str);
-    if (kind !== 'flock' && kind !== 'ofd' && kind !== 'posix') lw.at('kind').fail(`unknown lock kind ${shown(kind)}`);
+    if (kind !== 'flock' && kind !== 'ofd' && kind !== 'posix' && kind !== 'lease') lw.at('kind').fail(`unknown lock kind ${shown(kind)}`);
     const type = field(l, 'type', lw, str);
     if (type !== 'read' && type !== 'write') lw.at('type').fail('expected read or write');
     const start = field(l, 'start', lw, (y, ww) => int(y, ww));
     const end = field(l, 'end', lw, (y, ww) => int(y, ww, -1));
     if (end !== -1 && end < start) lw.fail('the lock ends before it starts');
     const lock: LockImage = { kind: kind as LockImage['kind'], type: type as LockImage['type'], start, end };
-    if (kind === 'posix') {
+    if (kind === 'posix' || kind === 'lease') {
       lock.task = field(l, 'task', lw, (y, ww) => int(y, ww, 1, PID_MAX));
       lock.fd = field(l, 'fd', lw, (y, ww) => int(y, ww, 0, MAX_FD));
     }

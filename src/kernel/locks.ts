@@ -1,8 +1,11 @@
 /**
  * File locks held by the tree, read from /proc/PID/fdinfo ("lock:" lines, which list the locks
  * set through that open file: flock and OFD locks belong to the open file itself, POSIX record
- * locks to the process that set them). Leases, delegations and mandatory locks are refused; a
- * task waiting for a lock (a "->" line) is not a lock it holds: its call is restarted instead.
+ * locks to the process that set them). A lease (F_SETLEASE) belongs to the open file too, but the
+ * process that set it gets the signal of its break: it is recorded with that task's fd of the file
+ * (the task takes it again itself); a lease being broken, delegations and mandatory locks are
+ * refused. A task waiting for a lock (a "->" line) is not a lock it holds: its call is restarted
+ * instead.
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
@@ -27,6 +30,16 @@ export function locksOf(holders: { pid: number; fd: number; locks?: string[] }[]
     for (const line of lines) {
       const m = LINE.exec(line);
       if (!m || m[1]) continue; // not a lock line, or a waiter
+      if (m[2] === 'LEASE') {
+        if (m[3] !== 'ACTIVE')
+          throw new UnsupportedError(`${what}: a lease being broken (another process waits to open the file) is not supported`, { pid: h.pid, phase: 'files' });
+        if (seen.has('lease')) continue;
+        seen.add('lease');
+        // the task that set it, if it holds the file, else this holder
+        const owner = holders.find((x) => x.pid === Number(m[5])) ?? h;
+        locks.push({ kind: 'lease', type: m[4] === 'WRITE' ? 'write' : 'read', start: 0, end: -1, task: owner.pid, fd: owner.fd });
+        continue;
+      }
       const kind = KIND[m[2]!];
       if (!kind || m[3] !== 'ADVISORY')
         throw new UnsupportedError(`${what}: ${m[3] === 'ADVISORY' ? m[2] : m[3]} ${m[2]} locks are not supported`, { pid: h.pid, phase: 'files' });

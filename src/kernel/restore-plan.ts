@@ -47,7 +47,7 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   // flock and OFD locks belong to the open file: the helper takes them on its fd of it
   for (const file of f.files)
     for (const l of file.locks ?? [])
-      if (l.kind !== 'posix') L.push(P.planFlock({ file: file.id, ofd: l.kind === 'ofd', write: l.type === 'write', ...range(l) }));
+      if (l.kind === 'flock' || l.kind === 'ofd') L.push(P.planFlock({ file: file.id, ofd: l.kind === 'ofd', write: l.type === 'write', ...range(l) }));
   return L;
 }
 
@@ -93,6 +93,8 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     for (const l of opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []) L.push(l);
     // POSIX locks belong to the process: the task takes them again itself
     for (const l of file.locks ?? []) if (l.kind === 'posix' && l.task === t.pid) L.push(P.planPlock({ fd: l.fd!, write: l.type === 'write', ...range(l) }));
+    // a lease: the task that set it takes it again (owner of the break's signal)
+    for (const l of file.locks ?? []) if (l.kind === 'lease' && l.task === t.pid) L.push(P.planLease({ fd: l.fd!, write: l.type === 'write' }));
   }
   for (const v of t.vmas) {
     if (v.shm) {

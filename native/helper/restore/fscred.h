@@ -3,7 +3,7 @@
 #define UCR_FSCRED_H
 #include <limits.h>
 
-enum fs_op { FS_OPEN = 1, FS_OPENDIR, FS_CHECKED, FS_UNLINK, FS_STALE, FS_BIND, FS_CONNECT, FS_CHOWN, FS_CHMOD, FS_FCHMOD, FS_WATCH, FS_MKDIR, FS_RMDIR };
+enum fs_op { FS_OPEN = 1, FS_OPENDIR, FS_CHECKED, FS_UNLINK, FS_STALE, FS_BIND, FS_CONNECT, FS_CHOWN, FS_CHMOD, FS_FCHMOD, FS_WATCH, FS_MKDIR, FS_RMDIR, FS_ACCESSFD, FS_MKNOD };
 
 /* One action: what fsops.c does, here or in an agent. */
 #define FS_ADDR_MAX 128
@@ -11,6 +11,7 @@ struct fsreq {
 	int op, flags, mode, uid, gid;
 	unsigned alen; /* FS_BIND, FS_CONNECT: the address (in path); flags 1: a relative name, in
 			* the directory at path + FS_ADDR_MAX */
+	unsigned long long rdev; /* FS_MKNOD */
 	char path[PATH_MAX];
 };
 

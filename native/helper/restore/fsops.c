@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "fscred.h"
+#include "plan_parse.h"
+#include "proto.h"
 #include "restore.h"
 
 extern struct plan plan;
@@ -117,6 +119,23 @@ int fs_do(const struct fsreq *r, int fd, int *out)
 		return *out;
 	case FS_RMDIR:
 		return rmdir(r->path);
+	case FS_MKNOD: /* a deleted device node made again, opened and deleted again at once */
+		if (mknod(r->path, S_IFCHR | (mode_t)r->mode, (dev_t)r->rdev) < 0)
+			return -1;
+		*out = open(r->path, r->flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		int e = errno;
+		char self[64]; /* an O_PATH fd takes no fchown: its /proc link leads to the node */
+		snprintf(self, sizeof self, "/proc/self/fd/%d", *out);
+		if (*out >= 0 && (chown(self, (uid_t)r->uid, (gid_t)r->gid) < 0 || chmod(self, (mode_t)r->mode) < 0)) {
+			e = errno;
+			close(*out);
+			*out = -1;
+		}
+		unlink(r->path);
+		errno = e;
+		return *out;
+	case FS_ACCESSFD: /* the task may do r->mode (R_OK...) to the open file fd (a deleted file) */
+		return (int)syscall(SYS_faccessat2, fd, "", r->mode, AT_EMPTY_PATH | AT_EACCESS);
 	}
 	errno = EINVAL;
 	return -1;
@@ -227,6 +246,22 @@ int fs_fchmod(int task, int fd, mode_t mode)
 	return path_op(task, FS_FCHMOD, "", fd, (int)fs_mode(mode), 0, 0);
 }
 
+int fs_mknod_open(int task, const char *path, mode_t mode, unsigned long long rdev, uid_t uid, gid_t gid, int flags)
+{
+	static struct fsreq r;
+	int fd;
+	r = (struct fsreq){ .op = FS_MKNOD, .mode = (int)fs_mode(mode), .rdev = rdev, .uid = (int)uid, .gid = (int)gid, .flags = flags };
+	if (with_path(&r, path) < 0)
+		return -1;
+	fs_call(task, &r, -1, &fd);
+	return fd;
+}
+
+int fs_access_fd(int task, int fd, int access)
+{
+	return path_op(task, FS_ACCESSFD, "", fd, access, 0, 0);
+}
+
 int fs_watch(int task, int ifd, const char *path, uint32_t mask)
 {
 	return path_op(task, FS_WATCH, path, ifd, (int)mask, 0, 0);
@@ -277,5 +312,21 @@ const char *fs_who(int task)
 	if (task < 0 || task >= plan.ntasks)
 		return "";
 	snprintf(buf, sizeof buf, " as uid %u (process %d)", plan.tasks[task].uid[3], plan.tasks[task].old_pid);
+	return buf;
+}
+
+const char *deleted_path(struct restore_ctx *c, int task, int ofile, char *buf, size_t len)
+{
+	int f = plan_find_file(c->plan, ofile);
+	if (f < 0 || c->plan->files[f].kind != FILE_REOPEN || c->plan->objs[c->plan->files[f].obj].hfd < 0) {
+		proto_fail("files", "watch", EINVAL, "bad plan line (file %d is no unlinked file)", ofile);
+		return NULL;
+	}
+	struct obj_plan *o = &c->plan->objs[c->plan->files[f].obj];
+	if (fs_access_fd(task, o->hfd, R_OK) < 0) {
+		proto_fail("files", o->name, errno, "cannot watch the deleted file%s", fs_who(task));
+		return NULL;
+	}
+	snprintf(buf, len, "/proc/self/fd/%d", o->hfd);
 	return buf;
 }

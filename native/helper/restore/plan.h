@@ -13,7 +13,7 @@
 #include "ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD, FILE_PTSHUP, FILE_DEVTTY };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD, FILE_PTSHUP, FILE_DEVTTY, FILE_FANOTIFY, FILE_DEVNODE };
 
 /* opened by each task that holds it, in its finish step, once every task exists (restore_task.c):
  * a file of /proc/PID, a pidfd */
@@ -84,11 +84,14 @@ struct file_plan {
 				     path: the rest of the path below /proc/PID[/task/TID] */
 	int pipe;   /* FILE_PIPE: pipe id */
 	int end;    /* FILE_PIPE: 0 read, 1 write, 2 both (a FIFO opened O_RDWR) */
-	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times */
+	uint64_t arg[7]; /* eventfd: count, semaphore; signalfd: mask; timerfd: clock, ticks, times;
+			    fanotify: init, event flags; devnode: rdev, mode, uid, gid */
 	int tty;    /* FILE_PTMX, FILE_PTS: index into plan.ttys; FILE_DEVTTY: of its session's terminal,
 		     * -1: the caller's */
 	int obj;    /* FILE_REOPEN: index into plan.objs */
-	struct inwatch { int wd; uint32_t mask; char *path; } *watches; /* FILE_INOTIFY */
+	struct inwatch { int wd; uint32_t mask; char *path; int ofile; } *watches; /* FILE_INOTIFY (ofile: a deleted file's unlinked file id, -1) */
+	struct fanmark { int type, ofile; uint32_t mflags; uint64_t mask, ignored; char *path; } *marks; /* FILE_FANOTIFY */
+	int nmarks;
 	struct lock_plan { int ofd, write; uint64_t start, len; } *locks; /* flock and OFD locks */
 	int nlocks;
 	int nwatches;
@@ -298,6 +301,8 @@ struct task_plan {
 	int nepctls;
 	struct plock_plan { int fd, write; uint64_t start, len; } *plocks;
 	int nplocks;
+	struct lease_plan { int fd, write; } *leases; /* F_SETLEASE, taken by the task */
+	int nleases;
 	int ctty;   /* index into plan.ttys of the controlling terminal it takes (act.ctty), -1 */
 	struct vma_plan *vmas;
 	int nvmas;

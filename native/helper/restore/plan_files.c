@@ -222,6 +222,7 @@ int on_plan_inwatch(struct plan_in *in, struct msg_plan_inwatch *m)
 	NEED(fp->nwatches == 0 || fp->watches[fp->nwatches - 1].wd < (int)m->wd);
 	struct inwatch *iw = GROW(fp->watches, fp->nwatches);
 	NEED(iw != NULL && (iw->path = strdup(m->path)) != NULL);
+	iw->ofile = m->has_ofile ? (int)m->ofile : -1; /* checked once every file is known (restore_fds.c) */
 	iw->wd = (int)m->wd;
 	iw->mask = (uint32_t)m->mask;
 	return 0;

@@ -131,6 +131,15 @@ int on_plan_plock(struct plan_in *in, struct msg_plan_plock *m)
 	return 0;
 }
 
+int on_plan_lease(struct plan_in *in, struct msg_plan_lease *m)
+{
+	TASK(t);
+	struct lease_plan *l = GROW(t->leases, t->nleases);
+	NEED(l != NULL);
+	*l = (struct lease_plan){ (int)m->fd, (int)m->write };
+	return 0;
+}
+
 int on_plan_epctl(struct plan_in *in, struct msg_plan_epctl *m)
 {
 	TASK(t);

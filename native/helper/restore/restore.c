@@ -382,7 +382,10 @@ static int restore_all(int detach)
 		}
 		saved_fg = old_fg; /* given back if the restart fails from here */
 	}
-	/* TCP connections leave repair mode right before the tasks run. */
+	/* TCP connections leave repair mode right before the tasks run; the events the restart
+	 * queued in inotify and fanotify groups are read away then, after the last close of its
+	 * own copies of files (here, and in the tracers at their finish steps). */
+	restore_drop_copies(&plan);
 	if (set_fowns() < 0 || KINDS_RUN(ctx.kinds, resume, &ctx) < 0)
 		return -1;
 	for (int i = 0; i < plan.ntasks; i++)

@@ -54,6 +54,13 @@ int fs_chown(int task, const char *path, uid_t uid, gid_t gid);
 int fs_chmod(int task, const char *path, mode_t mode);
 int fs_fchmod(int task, int fd, mode_t mode);
 int fs_watch(int task, int inotify_fd, const char *path, uint32_t mask);
+int fs_access_fd(int task, int fd, int access);
+/* mknod (a character device), open with flags, unlink again: the fd (a deleted device node) */
+int fs_mknod_open(int task, const char *path, mode_t mode, unsigned long long rdev, uid_t uid, gid_t gid, int flags); /* faccessat2(fd, "", access): the task's right on an open file */
+/* a file deleted since, reached through plan file ofile (an unlinked file, reopened from its
+ * content object): "/proc/self/fd/N" of the helper's fd of that object in buf, once the task
+ * may read it; NULL after proto_fail */
+const char *deleted_path(struct restore_ctx *c, int task, int ofile, char *buf, size_t len);
 void fs_stop(void);
 /* mode without its set-user-ID and set-group-ID bits unless the image is trusted */
 mode_t fs_mode(mode_t mode);
@@ -62,6 +69,8 @@ const char *fs_who(int task);
 /* restore_paths.c: every task's working directory, mapped files and executable, opened with its
  * credentials (called by open_files) */
 int open_task_paths(void);
+/* this process's copies of mapped files and content objects closed, once every mapping exists */
+void restore_drop_copies(struct plan *p);
 
 /* restore_files.c: the objects every task inherits */
 int open_files(void);
@@ -132,6 +141,7 @@ int restore_creds(struct task_plan *p);
 int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared);
 int restore_ptimers(struct task_plan *p);
 int restore_process_state(struct task_plan *p);
+int restore_leases(struct task_plan *p);
 int restore_threads(struct task_plan *p);
 int finish_threads(struct task_plan *p);
 

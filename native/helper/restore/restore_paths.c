@@ -132,3 +132,28 @@ int open_task_paths(void)
 	}
 	return 0;
 }
+
+/* Once every mapping exists (a tracer's first finish step, the helper's resume): this process's
+ * copies of the mapped files it opened and of the content objects (not a socket queue's, read at
+ * release) are closed, so that their last close, which inotify and fanotify report (a deleted
+ * watched file made again, a file of a marked mount), happens before the tasks run and its
+ * events are read away with the restart's others (kinds' resume hooks). */
+void restore_drop_copies(struct plan *p)
+{
+	static int done;
+	if (done++)
+		return;
+	for (int h = 0; h < NBUCKETS; h++)
+		for (struct opened *o = bucket[h]; o; o = o->next)
+			if (o->fd >= 0)
+				close(o->fd), o->fd = -1;
+	for (int i = 0; i < p->nobjs; i++) {
+		struct obj_plan *sp = &p->objs[i];
+		if (sp->kind == OBJ_QUEUE)
+			continue;
+		if (sp->rdfd >= 0)
+			close(sp->rdfd), sp->rdfd = -1;
+		if (sp->hfd >= 0)
+			close(sp->hfd), sp->hfd = -1;
+	}
+}

@@ -215,6 +215,26 @@ int restore_process_state(struct task_plan *p)
 	return 0;
 }
 
+/* Leases belong to the open file but name the process that set them as the owner of the lease
+ * break's signal (and the fd in its si_fd): the task takes them again itself, with its own
+ * credentials (the file's owner, or CAP_LEASE), once its credentials are back. */
+int restore_leases(struct task_plan *p)
+{
+	long ret;
+	for (int i = 0; i < p->nleases; i++) {
+		struct lease_plan *l = &p->leases[i];
+		if (t_inject(&rt, SYS_fcntl, (uint64_t)l->fd, F_SETLEASE, l->write ? F_WRLCK : F_RDLCK, 0, 0, 0, &ret) < 0)
+			return proto_fail_sys("fcntl", "finish", "fcntl(F_SETLEASE)", errno, "cannot drive the task through fcntl");
+		if (ret < 0) {
+			char obj[32];
+			snprintf(obj, sizeof obj, "fd %d", l->fd);
+			return proto_fail("finish", obj, (int)-ret, ret == -EAGAIN ? "cannot take its %s lease again: the file is open elsewhere now"
+										  : "cannot take its %s lease again", l->write ? "write" : "read");
+		}
+	}
+	return 0;
+}
+
 /* The task's other threads, created by the task itself (injected clone3 with CLONE_THREAD at
  * the wanted tid, and the thread's clear_child_tid address as CLONE_CHILD_CLEARTID sets it),
  * each attached before it runs and given its rseq area and name (one stop), alternate stack

@@ -354,7 +354,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 			return proto_fail("finish", "thread", errno, "cannot set the credentials of thread %d", p->threads[i].tid);
 	}
 	rt = main_t;
-	if (restore_creds(p) < 0 || attrs_after_creds(p) < 0)
+	if (restore_creds(p) < 0 || attrs_after_creds(p) < 0 || restore_leases(p) < 0)
 		return -1;
 	/* files of /proc/PID and pidfds are opened by the task itself, with its own credentials (the
 	 * kernel's ptrace-mode checks apply); O_ASYNC is set once they are all in place */

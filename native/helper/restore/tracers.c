@@ -101,6 +101,7 @@ static void worker_main(int rd, uint64_t gadget)
 			break;
 		case W_FINISH:
 			t0 = now_us();
+			restore_drop_copies(&plan); /* every mapping exists (committed) */
 			if (restore_finish(t, gadget) < 0)
 				_exit(1);
 			if (fault_at("task-finish", t->old_pid)) {

@@ -25,6 +25,7 @@ import { memfdFormat, type MemfdFile } from './memfd.js';
 import { unlinkedFormat, type UnlinkedFile } from './unlinked.js';
 import { unixFormat, type UnixFile } from './unix.js';
 import { inetFormat, type InetFile } from './inet.js';
+import { fanotifyFormat, type FanotifyFile } from './fanotify.js';
 
 export type FileImage =
   | RegularFile
@@ -45,7 +46,8 @@ export type FileImage =
   | MemfdFile
   | UnlinkedFile
   | UnixFile
-  | InetFile;
+  | InetFile
+  | FanotifyFile;
 
 export type FileKind = FileImage['kind'];
 /** The record of one kind: FileOf<'pipe'> */
@@ -71,6 +73,7 @@ const formats: { [K in FileKind]: FileFormat<FileOf<K>> } = {
   unlinked: unlinkedFormat,
   unix: unixFormat,
   inet: inetFormat,
+  fanotify: fanotifyFormat,
 };
 
 /** Every kind's format, in registry order. */

@@ -11,6 +11,7 @@ import { eventFd } from './eventfd.js';
 import { externalStdio } from './external.js';
 import { fifoEnd } from './fifo.js';
 import { inotifyFd } from './inotify.js';
+import { fanotifyFd } from './fanotify.js';
 import { memFd } from './memfd.js';
 import { pipeEnd } from './pipe.js';
 import { procFile } from './proc.js';
@@ -43,6 +44,7 @@ const kinds = [
   timerFd,
   epollFd,
   inotifyFd,
+  fanotifyFd,
   memFd,
   unlinkedFile,
   unixSocket,

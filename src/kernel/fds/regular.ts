@@ -7,6 +7,8 @@
  * naming it. Files of pseudo filesystems (procfs, sysfs, debugfs, cgroupfs...: statfs f_type
  * at checkpoint, and again at restart for older images) have no meaningful size: no size or
  * identity is recorded or checked (/proc/stat shows 0 bytes whatever its offset).
+ * An O_PATH fd (of a file of any type: it never opened the file itself) is the same, reopened
+ * with O_PATH, and O_NOFOLLOW when it is a symbolic link itself (issue 17).
  */
 import fs from 'node:fs';
 import { UcrError } from '../../errors.js';
@@ -43,12 +45,15 @@ export function onPseudoFs(path: string): boolean {
   }
 }
 
+const O_PATH = 0o10000000;
+const O_NOFOLLOW = 0o400000;
+
 export const regularFile: FdOps<FileOf<'regular'>> = {
   kind: 'regular',
-  matches: (f) => (f.stat.isFile() || f.stat.isDirectory()) && f.link.startsWith('/') && !f.link.endsWith(' (deleted)'),
+  matches: (f) => (f.stat.isFile() || f.stat.isDirectory() || (f.info.flags & O_PATH) !== 0) && f.link.startsWith('/') && !f.link.endsWith(' (deleted)'),
   dump: (f) => ({
     path: f.link,
-    flags: f.info.flags,
+    flags: f.info.flags | (f.info.flags & O_PATH && f.stat.isSymbolicLink() ? O_NOFOLLOW : 0),
     pos: f.info.pos,
     ...(f.stat.isFile() && !onPseudoFs(`/proc/${f.pid}/fd/${f.fd}`) ? { params: [f.stat.size, f.stat.dev, f.stat.ino] } : {}),
   }),
@@ -62,7 +67,7 @@ export const regularFile: FdOps<FileOf<'regular'>> = {
     if (opts.tmpfsFiles?.has(file.path)) return; // a content object of the image (objects.ts)
     let st: fs.Stats;
     try {
-      st = fs.statSync(file.path);
+      st = file.flags & O_PATH && file.flags & O_NOFOLLOW ? fs.lstatSync(file.path) : fs.statSync(file.path);
     } catch (e) {
       throw new UcrError(`file ${file.path}: cannot be reopened: ${systemErrorText(e)}`, {
         code: 'EFILE',

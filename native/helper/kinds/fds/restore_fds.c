@@ -27,7 +27,18 @@
 /* An inotify instance with its watches at their old watch descriptors: the kernel hands them
  * out cyclically, so a watch added too early is removed and added again until it gets its
  * number; the IN_IGNORED events that leaves are read away. */
-static int make_inotify(struct file_plan *fp)
+static int add_watch(struct restore_ctx *c, struct file_plan *fp, int fd, struct inwatch *iw)
+{
+	char self[64];
+	if (iw->ofile < 0)
+		return fs_watch(fp->task, fd, iw->path, iw->mask);
+	/* deleted since: through the helper's fd of the file made again (no event is queued) */
+	if (!deleted_path(c, fp->task, iw->ofile, self, sizeof self))
+		return -2;
+	return inotify_add_watch(fd, self, iw->mask);
+}
+
+static int make_inotify(struct restore_ctx *c, struct file_plan *fp)
 {
 	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (fd < 0)
@@ -35,8 +46,12 @@ static int make_inotify(struct file_plan *fp)
 	for (int i = 0; i < fp->nwatches; i++) {
 		struct inwatch *iw = &fp->watches[i];
 		int wd;
-		while ((wd = fs_watch(fp->task, fd, iw->path, iw->mask)) >= 0 && wd < iw->wd)
+		while ((wd = add_watch(c, fp, fd, iw)) >= 0 && wd < iw->wd)
 			inotify_rm_watch(fd, wd);
+		if (wd == -2) {
+			close(fd);
+			return -1;
+		}
 		if (wd != iw->wd) {
 			int e = wd < 0 ? errno : EEXIST;
 			close(fd);
@@ -82,13 +97,12 @@ static int make_timerfd(struct file_plan *fp)
 
 static int fds_open(struct restore_ctx *c, struct file_plan *fp)
 {
-	(void)c;
 	char obj[32];
 	snprintf(obj, sizeof obj, "file %d", fp->id);
 	int fd;
 	switch (fp->kind) {
 	case FILE_INOTIFY:
-		return (fp->hfd = restore_high(make_inotify(fp))) < 0 ? -1 : 0;
+		return (fp->hfd = restore_high(make_inotify(c, fp))) < 0 ? -1 : 0;
 	case FILE_EPOLL:
 		if ((fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 			return proto_fail("files", obj, errno, "cannot create the epoll instance");
@@ -111,10 +125,30 @@ static int fds_open(struct restore_ctx *c, struct file_plan *fp)
 	return 0;
 }
 
+/* Right before the tasks run: the events the restart's own steps queued since the watches were
+ * added (a deleted watched file refilled, files opened, mapped) are read away. */
+static int fds_resume(struct restore_ctx *c)
+{
+	char buf[4096];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *fp = &c->plan->files[i];
+		if (fp->kind != FILE_INOTIFY || fp->hfd < 0)
+			continue;
+		int fl = fcntl(fp->hfd, F_GETFL);
+		if (fl < 0 || fcntl(fp->hfd, F_SETFL, fl | O_NONBLOCK) < 0)
+			continue;
+		while (read(fp->hfd, buf, sizeof buf) > 0)
+			;
+		fcntl(fp->hfd, F_SETFL, fl);
+	}
+	return 0;
+}
+
 static const int fds_kinds[] = { FILE_EPOLL, FILE_INOTIFY, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, 0 };
 
 const struct kind_ops fds_ops = {
 	.name = "fds",
 	.file_kinds = fds_kinds,
 	.open_file = fds_open,
+	.resume = fds_resume,
 };

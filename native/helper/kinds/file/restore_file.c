@@ -1,14 +1,18 @@
 /* Files by path and their kin, opened by the helper before any task exists (at high fds every
  * task inherits): a file opened again by its path with its holder's credentials, an fd the
  * caller passed down (--inherit-fd), a content object opened again as an open file of its own;
- * /proc files are opened by each task that holds one (in its finish step, restore_task.c). */
+ * /proc files are opened by each task that holds one (in its finish step, restore_task.c); a
+ * deleted device node made again. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "kind.h"
+#include "plan_parse.h"
 #include "proto.h"
 #include "restore.h"
 
@@ -19,7 +23,7 @@ static int open_path(struct file_plan *fp)
 	int fd = fs_open(fp->task, fp->path, flags | O_NOCTTY, 0);
 	if (fd < 0)
 		return proto_fail("files", fp->path, errno, "cannot open the file%s", fs_who(fp->task));
-	if (lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 && errno != ESPIPE)
+	if (!(flags & O_PATH) && lseek(fd, (off_t)fp->pos, SEEK_SET) < 0 && errno != ESPIPE)
 		return proto_fail("files", fp->path, errno, "cannot seek to %llu", (unsigned long long)fp->pos);
 	fp->hfd = restore_high(fd);
 	return 0;
@@ -33,10 +37,40 @@ static int open_reopen(struct restore_ctx *c, struct file_plan *fp)
 	snprintf(obj, sizeof obj, "file %d", fp->id);
 	snprintf(self, sizeof self, "/proc/self/fd/%d", sp->hfd);
 	int fd = open(self, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC);
-	if (fd < 0 || lseek(fd, (off_t)fp->pos, SEEK_SET) < 0)
+	if (fd < 0 || (!(fp->flags & O_PATH) && lseek(fd, (off_t)fp->pos, SEEK_SET) < 0))
 		return proto_fail("files", obj, errno, "cannot reopen %s", sp->name);
 	fp->hfd = restore_high(fd);
 	return 0;
+}
+
+int on_plan_file_devnode(struct plan_in *in, struct msg_plan_file_devnode *m)
+{
+	NEED(m->path[0] == '/' && strlen(m->path) < PATH_MAX - 32);
+	struct file_plan *f = plan_new_file(in->p, m->id, "file.devnode");
+	if (!f)
+		return -1;
+	f->kind = FILE_DEVNODE;
+	NEED((f->path = strdup(m->path)) != NULL);
+	f->arg[0] = m->rdev, f->arg[1] = m->mode, f->arg[2] = m->uid, f->arg[3] = m->gid;
+	f->flags = (int)m->flags;
+	return 0;
+}
+
+/* A deleted device node: made again at its path (beside it if another file took the name),
+ * opened, deleted again, with its holder's credentials (CAP_MKNOD: trust.ts). */
+static int open_devnode(struct file_plan *fp)
+{
+	int flags = fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+	char other[PATH_MAX];
+	int fd = fs_mknod_open(fp->task, fp->path, (mode_t)fp->arg[1], fp->arg[0], (uid_t)fp->arg[2], (gid_t)fp->arg[3], flags);
+	if (fd < 0 && errno == EEXIST) {
+		snprintf(other, sizeof other, "%s.ucr-%d", fp->path, (int)getpid());
+		fd = fs_mknod_open(fp->task, other, (mode_t)fp->arg[1], fp->arg[0], (uid_t)fp->arg[2], (gid_t)fp->arg[3], flags);
+	}
+	if (fd < 0)
+		return proto_fail("files", fp->path, errno, "cannot make the deleted device node again%s", fs_who(fp->task));
+	fp->hfd = restore_high(fd);
+	return fp->hfd < 0 ? -1 : 0;
 }
 
 static int file_open(struct restore_ctx *c, struct file_plan *fp)
@@ -49,12 +83,14 @@ static int file_open(struct restore_ctx *c, struct file_plan *fp)
 		return 0;
 	case FILE_REOPEN:
 		return open_reopen(c, fp);
+	case FILE_DEVNODE:
+		return open_devnode(fp);
 	default: /* FILE_PROC */
 		return 1;
 	}
 }
 
-static const int file_kinds[] = { FILE_PATH, FILE_INHERIT, FILE_REOPEN, FILE_PROC, 0 };
+static const int file_kinds[] = { FILE_PATH, FILE_INHERIT, FILE_REOPEN, FILE_PROC, FILE_DEVNODE, 0 };
 
 const struct kind_ops file_ops = {
 	.name = "file",
