@@ -1,0 +1,44 @@
+/**
+ * Seccomp (docs/restart.md, "Seccomp"): stacked filters in their order, shared by a child
+ * (fork) and by threads (TSYNC), a thread's own filters on top, the LOG flag and no_new_privs
+ * come back before the task runs its own code; strict mode too. A filter that hands calls to a
+ * listener (SECCOMP_RET_USER_NOTIF) is refused at checkpoint with one line.
+ */
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, exists, startCase, treeRoundTrip, ucr } from './harness.js';
+import { inspect } from '../src/index.js';
+
+afterEach(cleanup);
+
+describe('seccomp', () => {
+  it('two stacked filters (TSYNC, the second with SECCOMP_FILTER_FLAG_LOG) in a process, its child and a thread, a thread with a third of its own: each acts as before, in order; status counts and no_new_privs match; a later TSYNC names the same thread as before', async () => {
+    const { c, verdict } = await treeRoundTrip('seccomp');
+    expect(verdict).toBe('PASS');
+    // each distinct filter once in the image: F1, F2 (shared by both processes and T1), F3
+    const tasks = inspect({ input: path.join(c.dir, 'image.ucr') }).meta.tasks;
+    const filters = tasks.flatMap((t) => t.seccomp?.filters ?? []);
+    expect(filters.map((f) => [f.id, f.prev, f.flags])).toEqual([[0, -1, 0], [1, 0, 2], [2, 1, 0]]);
+    expect(tasks[1]!.seccomp!.filters).toEqual([]);
+    expect(tasks[1]!.seccomp!.threads).toEqual([[tasks[1]!.pid, 2, 1]]);
+  });
+
+  it('filters installed by root without no_new_privs come back, no_new_privs still off', async () => {
+    const { verdict } = await treeRoundTrip('seccomp', { args: ['--no-nnp'] });
+    expect(verdict).toBe('PASS');
+  });
+
+  it('strict mode: the task still serves its pipe with read and write, and a getpid still kills it', async () => {
+    const { verdict } = await treeRoundTrip('seccomp', { args: ['--strict'] });
+    expect(verdict).toBe('PASS');
+  });
+
+  it('a filter returning SECCOMP_RET_USER_NOTIF is refused at checkpoint with one line, the process runs on', async () => {
+    const c = await startCase('seccomp', { args: ['--notify'] });
+    const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'image.ucr')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid}: thread ${c.pid}: a seccomp filter returns SECCOMP_RET_USER_NOTIF \\(its listener is not saved\\): it cannot be restored`));
+    expect(exists(c.pid)).toBe(true);
+  });
+});
