@@ -4,10 +4,13 @@
  * come back before the task runs its own code; strict mode too. A filter that hands calls to a
  * listener (SECCOMP_RET_USER_NOTIF) is refused at checkpoint with one line.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, exists, startCase, treeRoundTrip, ucr } from './harness.js';
 import { inspect } from '../src/index.js';
+import { checkpointCase, cleanup, exists, startCase, treeOf, treeRoundTrip, ucr, verdict, waitFor } from './harness.js';
+import { KIND } from './image-edit.js';
+import { expectOneLine, forge } from './nobody.js';
 
 afterEach(cleanup);
 
@@ -40,5 +43,28 @@ describe('seccomp', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid}: thread ${c.pid}: a seccomp filter returns SECCOMP_RET_USER_NOTIF \\(its listener is not saved\\): it cannot be restored`));
     expect(exists(c.pid)).toBe(true);
+  });
+
+  it("a user's image restarted by root: the filters (under no_new_privs) come back through the user's own credentials; forged to no_new_privs off, or to a program the kernel would refuse, it is refused before anything is created", async () => {
+    const c = await startCase('seccomp', { asNobody: [], groups: [65534] });
+    const img = path.join(c.dir, 'image.ucr');
+    const pids = treeOf(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    fs.chownSync(img, 65534, 65534);
+    const good = fs.readFileSync(img);
+    const cases: [string, (t: Record<string, any>) => void, RegExp][] = [
+      ['nnp', (t) => (t.noNewPrivs = false), new RegExp(`^ucr: process ${c.pid}: its seccomp filters are without no_new_privs \\(installing them so needs CAP_SYS_ADMIN\\), beyond uid 65534`)],
+      ['jump', (t) => (t.seccomp.filters[0].prog[10] = 200), /TASK \d+\.seccomp\.filters\[0\]\.prog: corrupt image: instruction 1: jumps past the end/],
+      ['notify', (t) => Buffer.from(t.seccomp.filters[0].prog.buffer, t.seccomp.filters[0].prog.byteOffset, 72).writeUInt32LE(0x7fc00000, 5 * 8 + 4), /TASK \d+\.seccomp\.filters\[0\]\.prog: corrupt image: instruction 5: returns SECCOMP_RET_USER_NOTIF/],
+    ];
+    for (const [name, edit, re] of cases) {
+      const r = ucr(['restart', '-i', forge(c, good, `${name}.ucr`, KIND.TASK, edit), '--detach']);
+      expectOneLine(r, re);
+      for (const p of pids) expect(exists(p), name).toBe(false);
+    }
+    const r = ucr(['restart', '-i', img, '--detach']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
   });
 });
