@@ -26,6 +26,12 @@ describe('seccomp', () => {
     expect(tasks[1]!.seccomp!.threads).toEqual([[tasks[1]!.pid, 2, 1]]);
   });
 
+  it('a checkpoint that lets the tree run on leaves its filters acting (the suspension ends with the detach)', async () => {
+    const c = await startCase('seccomp');
+    checkpointCase(c, path.join(c.dir, 'image.ucr'));
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('filters installed by root without no_new_privs come back, no_new_privs still off', async () => {
     const { verdict } = await treeRoundTrip('seccomp', { args: ['--no-nnp'] });
     expect(verdict).toBe('PASS');
