@@ -8,22 +8,29 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inspect } from '../src/index.js';
-import { checkpointCase, cleanup, exists, startCase, treeOf, treeRoundTrip, ucr, verdict, waitFor } from './harness.js';
+import { checkpointCase, cleanup, exists, restartDetached, startCase, treeOf, treeRoundTrip, ucr, verdict, waitFor } from './harness.js';
 import { KIND } from './image-edit.js';
 import { expectOneLine, forge } from './nobody.js';
 
 afterEach(cleanup);
 
 describe('seccomp', () => {
-  it('two stacked filters (TSYNC, the second with SECCOMP_FILTER_FLAG_LOG) in a process, its child and a thread, a thread with a third of its own: each acts as before, in order; status counts and no_new_privs match; a later TSYNC names the same thread as before', async () => {
-    const { c, verdict } = await treeRoundTrip('seccomp');
-    expect(verdict).toBe('PASS');
-    // each distinct filter once in the image: F1, F2 (shared by both processes and T1), F3
-    const tasks = inspect({ input: path.join(c.dir, 'image.ucr') }).meta.tasks;
+  it('two stacked filters (TSYNC, the second with SECCOMP_FILTER_FLAG_LOG) in a process, its child and a thread, a thread with a third of its own: each acts as before, in order; status counts and no_new_privs match; a later TSYNC names the same thread as before; a second checkpoint reads the same filters and flags', async () => {
+    const c = await startCase('seccomp');
+    const img = path.join(c.dir, 'image.ucr');
+    const pids = treeOf(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    restartDetached(img);
+    // each distinct filter once in the image: F1, F2 (with LOG; shared by both processes and T1), F3
+    const tasks = inspect({ input: img }).meta.tasks;
     const filters = tasks.flatMap((t) => t.seccomp?.filters ?? []);
     expect(filters.map((f) => [f.id, f.prev, f.flags])).toEqual([[0, -1, 0], [1, 0, 2], [2, 1, 0]]);
-    expect(tasks[1]!.seccomp!.filters).toEqual([]);
-    expect(tasks[1]!.seccomp!.threads).toEqual([[tasks[1]!.pid, 2, 1]]);
+    expect(tasks[1]!.seccomp).toEqual({ filters: [], threads: [[tasks[1]!.pid, 2, 1]] });
+    // the restored tree, checkpointed again (it runs on): the same filters, flags and sharing
+    checkpointCase(c, path.join(c.dir, 'again.ucr'));
+    expect(inspect({ input: path.join(c.dir, 'again.ucr') }).meta.tasks.map((t) => t.seccomp)).toEqual(tasks.map((t) => t.seccomp));
+    expect(await verdict(c)).toBe('PASS');
   });
 
   it('a checkpoint that lets the tree run on leaves its filters acting (the suspension ends with the detach)', async () => {
