@@ -44,6 +44,11 @@ describe('seccomp', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('a thread of its own under 7 filters of 4096 instructions (the kernel\'s bounds), the main thread under none', async () => {
+    const { verdict } = await treeRoundTrip('seccomp', { args: ['--big'] });
+    expect(verdict).toBe('PASS');
+  });
+
   it('strict mode: the task still serves its pipe with read and write, and a getpid still kills it', async () => {
     const { verdict } = await treeRoundTrip('seccomp', { args: ['--strict'] });
     expect(verdict).toBe('PASS');

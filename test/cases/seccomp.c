@@ -15,6 +15,9 @@
  * (which shares main's filters), exactly as before the checkpoint.
  * --strict: a child enters SECCOMP_MODE_STRICT and serves a pipe with read/write only; after
  * the restart it still answers, its status says Seccomp 1, and a getpid kills it (SIGKILL).
+ * --big: main has no filter; a thread stacks 7 filters of 4096 instructions each (the kernel's
+ * bounds: per filter, and 32768 per chain), filter i making getppid fail with errno 80 + i: it
+ * gets 86 (the newest) and Seccomp_filters 7, main none.
  * --notify: a filter returning SECCOMP_RET_USER_NOTIF (its listener closed): refused at
  * checkpoint (the test only checks the refusal).
  * Waits for SIGTERM, then verifies.
@@ -122,6 +125,65 @@ static void *t2_main(void *arg)
 	return NULL;
 }
 
+/* the --big thread: 7 filters of 4096 instructions (4094 loads, then the two returns) */
+static void *big_main(void *arg)
+{
+	(void)arg;
+	static struct sock_filter f[4096];
+	for (int i = 0; i < 7 && !*t1_res; i++) {
+		for (int k = 0; k < 4093; k++)
+			f[k] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+		f[4093] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1);
+		f[4094] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)(80 + i));
+		f[4095] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+		struct sock_fprog p = { .len = 4096, .filter = f };
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &p) != 0)
+			snprintf(t1_res, sizeof t1_res, "setup: big filter %d: %s", i, strerror(errno));
+	}
+	pthread_barrier_wait(&ready);
+	char c;
+	while (read(t1_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+	if (*t1_res)
+		return NULL;
+	expect_errno(t1_res, sizeof t1_res, "the thread", "getppid", SYS_getppid, 86);
+	expect_status(t1_res, sizeof t1_res, "the thread", 2, 7);
+	return NULL;
+}
+
+static void run_big(void)
+{
+	pthread_t t;
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		case_setup_fail("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+	case_pipe(t1_pipe, "the thread's");
+	pthread_barrier_init(&ready, NULL, 2);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
+	if (pthread_create(&t, NULL, big_main, NULL))
+		case_setup_fail("pthread_create");
+	pthread_sigmask(SIG_UNBLOCK, &term, NULL);
+	pthread_barrier_wait(&ready);
+	if (*t1_res)
+		case_setup_fail("%s", t1_res);
+	case_ready();
+	case_wait_term();
+	char res[256] = "";
+	if (syscall(SYS_getppid) <= 0)
+		case_fail("main: getppid failed (errno %d): it has no filter", errno);
+	expect_status(res, sizeof res, "main", 0, 0);
+	if (*res)
+		case_fail("%s", res);
+	if (write(t1_pipe[1], "x", 1) != 1)
+		case_fail("cannot wake the thread");
+	pthread_join(t, NULL);
+	if (*t1_res)
+		case_fail("%s", t1_res);
+	case_finish();
+}
+
 static void strict_child(int in, int out)
 {
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0)
@@ -182,6 +244,8 @@ int main(int argc, char **argv)
 	case_install_sigterm(0);
 	if (case_has_flag(argc, argv, "--strict"))
 		run_strict();
+	if (case_has_flag(argc, argv, "--big"))
+		run_big();
 	if (case_has_flag(argc, argv, "--notify")) {
 		long fd = install(SECCOMP_FILTER_FLAG_NEW_LISTENER, SYS_getppid, 0, SYS_getsid, 72, SECCOMP_RET_USER_NOTIF);
 		if (fd < 0)
