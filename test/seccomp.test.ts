@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { inspect } from '../src/index.js';
 import { checkpointCase, cleanup, exists, restartDetached, startCase, treeOf, treeRoundTrip, ucr, verdict, waitFor } from './harness.js';
 import { KIND } from './image-edit.js';
-import { expectOneLine, forge } from './nobody.js';
+import { expectOneLine, forge, startAsNobody, ucrAsNobody } from './nobody.js';
 
 afterEach(cleanup);
 
@@ -83,6 +83,13 @@ describe('seccomp', () => {
     }
     const r = ucr(['restart', '-i', img, '--detach']);
     expect(r.code, r.stderr).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('a checkpointer without CAP_SYS_ADMIN is refused with one line (PTRACE_O_SUSPEND_SECCOMP), and the process runs on unharmed', async () => {
+    const c = await startAsNobody('seccomp');
+    const r = ucrAsNobody(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'image.ucr')]);
+    expectOneLine(r, new RegExp(`^ucr: process ${c.pid}: freeze: thread ${c.pid}: it runs under seccomp: checkpointing it needs PTRACE_O_SUSPEND_SECCOMP \\(CAP_SYS_ADMIN`));
     expect(await verdict(c)).toBe('PASS');
   });
 });

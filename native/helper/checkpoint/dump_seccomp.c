@@ -50,8 +50,8 @@ int seccomp_suspend(struct dtask *d)
 			char obj[32];
 			snprintf(obj, sizeof obj, "thread %d", t->tid);
 			return proto_fail_sys("PTRACE_SETOPTIONS", "freeze", obj, errno,
-					      "process %d runs under seccomp: checkpointing it needs PTRACE_O_SUSPEND_SECCOMP "
-					      "(CAP_SYS_ADMIN, and a checkpointer not under seccomp itself)", d->tgid);
+					      "it runs under seccomp: checkpointing it needs PTRACE_O_SUSPEND_SECCOMP "
+					      "(CAP_SYS_ADMIN, and a checkpointer not under seccomp itself)");
 		}
 	}
 	return 0;
