@@ -8,6 +8,7 @@
  * (src/kernel/seccomp.ts). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,21 +23,30 @@
 
 #define MAX_INSNS 4096 /* BPF_MAXINSNS: the kernel's bound per filter */
 
-/* The "Seccomp:" line of /proc/PID/task/TID/status (0 when unreadable). */
+/* The "Seccomp:" line of /proc/PID/task/TID/status (0 when unreadable): one raw read of the
+ * file's first 4 KiB (~9 us a thread here, half of what stdio costs); line by line when a long
+ * Groups line pushed it further. */
 static int mode_of(pid_t pid, pid_t tid)
 {
-	char path[64], line[256];
+	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	const char *at = strstr(buf, "\nSeccomp:");
+	if (at || n < (ssize_t)sizeof buf - 1)
+		return at ? atoi(at + 10) : 0;
 	FILE *f = fopen(path, "r");
 	int mode = 0;
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (!strncmp(line, "Seccomp:", 8)) {
-			mode = atoi(line + 8);
+	while (f && fgets(buf, sizeof buf, f))
+		if (!strncmp(buf, "Seccomp:", 8)) {
+			mode = atoi(buf + 8);
 			break;
 		}
-	fclose(f);
+	if (f)
+		fclose(f);
 	return mode;
 }
 
