@@ -27,6 +27,7 @@ describe('seccomp', () => {
     const filters = tasks.flatMap((t) => t.seccomp?.filters ?? []);
     expect(filters.map((f) => [f.id, f.prev, f.flags])).toEqual([[0, -1, 0], [1, 0, 2], [2, 1, 0]]);
     expect(tasks[1]!.seccomp).toEqual({ filters: [], threads: [[tasks[1]!.pid, 2, 1]] });
+    expect(ucr(['inspect', '--all', img]).stdout).toMatch(/^ {4}seccomp: \d+ filters 0,1, \d+ filters 0,1, \d+ filters 0,1,2$/m);
     // the restored tree, checkpointed again (it runs on): the same filters, flags and sharing
     checkpointCase(c, path.join(c.dir, 'again.ucr'));
     expect(inspect({ input: path.join(c.dir, 'again.ucr') }).meta.tasks.map((t) => t.seccomp)).toEqual(tasks.map((t) => t.seccomp));
