@@ -50,6 +50,11 @@ describe('seccomp', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('a filter main shares with two threads born after it, but not with a thread born before: shared again, so a later TSYNC succeeds as before', async () => {
+    const { verdict } = await treeRoundTrip('seccomp', { args: ['--partial'] });
+    expect(verdict).toBe('PASS');
+  });
+
   it('strict mode: the task still serves its pipe with read and write, and a getpid still kills it', async () => {
     const { verdict } = await treeRoundTrip('seccomp', { args: ['--strict'] });
     expect(verdict).toBe('PASS');

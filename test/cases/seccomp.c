@@ -18,12 +18,16 @@
  * --big: main has no filter; a thread stacks 7 filters of 4096 instructions each (the kernel's
  * bounds: per filter, and 32768 per chain), filter i making getppid fail with errno 80 + i: it
  * gets 86 (the newest) and Seccomp_filters 7, main none.
+ * --partial: thread T3 exists before main installs F1 (no TSYNC), T1 and T2 are born after it
+ * (they share it, T3 has none). After the restart a TSYNC filter from main must succeed (T1's and
+ * T2's filter is main's own F1, T3 has none) and give every thread 2 filters.
  * --notify: a filter returning SECCOMP_RET_USER_NOTIF (its listener closed): refused at
  * checkpoint (the test only checks the refusal).
  * Waits for SIGTERM, then verifies.
  */
 #include "case.h"
 
+#include <dirent.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -184,6 +188,64 @@ static void run_big(void)
 	case_finish();
 }
 
+static void *idle_main(void *arg)
+{
+	(void)arg;
+	char c;
+	pthread_barrier_wait(&ready);
+	while (read(t1_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void run_partial(void)
+{
+	pthread_t t[3];
+	pid_t tids[3];
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		case_setup_fail("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+	case_pipe(t1_pipe, "the threads'");
+	pthread_barrier_init(&ready, NULL, 2);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
+	for (int i = 0; i < 3; i++) {
+		if (i == 1 && install(0, SYS_getppid, 71, SYS_getppid, 71, SECCOMP_RET_ERRNO) != 0)
+			case_setup_fail("installing F1: %s", strerror(errno));
+		if (pthread_create(&t[i], NULL, idle_main, NULL))
+			case_setup_fail("pthread_create");
+		pthread_barrier_wait(&ready);
+	}
+	pthread_sigmask(SIG_UNBLOCK, &term, NULL);
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (e->d_name[0] != '.' && atoi(e->d_name) != getpid() && n < 3)
+			tids[n++] = atoi(e->d_name);
+	if (d)
+		closedir(d);
+	if (n != 3)
+		case_setup_fail("%d threads listed", n);
+	case_ready();
+	case_wait_term();
+	long r = install(SECCOMP_FILTER_FLAG_TSYNC, SYS_sysinfo, 77, SYS_sysinfo, 77, SECCOMP_RET_ERRNO);
+	if (r != 0)
+		case_fail("a TSYNC filter gave %ld (errno %d), want 0: the filter main shares with T1 and T2 is not shared as before", r, errno);
+	for (int i = 0; i < 3 && r == 0; i++) {
+		char path[64], buf[4096];
+		snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tids[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t len = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		buf[len > 0 ? len : 0] = 0;
+		if (!strstr(buf, "Seccomp_filters:\t2\n"))
+			case_fail("thread %d does not have 2 filters after the TSYNC", (int)tids[i]);
+	}
+	case_finish();
+}
+
 static void strict_child(int in, int out)
 {
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0)
@@ -246,6 +308,8 @@ int main(int argc, char **argv)
 		run_strict();
 	if (case_has_flag(argc, argv, "--big"))
 		run_big();
+	if (case_has_flag(argc, argv, "--partial"))
+		run_partial();
 	if (case_has_flag(argc, argv, "--notify")) {
 		long fd = install(SECCOMP_FILTER_FLAG_NEW_LISTENER, SYS_getppid, 0, SYS_getsid, 72, SECCOMP_RET_USER_NOTIF);
 		if (fd < 0)

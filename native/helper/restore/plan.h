@@ -315,7 +315,7 @@ struct task_plan {
 	long personality;
 	struct attrs_plan attrs;
 	struct seccomp_plan { pid_t tid; int mode, filter; } *sc; /* seccomp lines: per thread */
-	int nsc;
+	int nsc, sc_way, sc_main; /* restore_seccomp.c: 1 threads born under main's filters; how many main has */
 	struct ptimer_plan {
 		int id, clock, notify, signo, tid;
 		uint64_t sigval;

@@ -6,10 +6,11 @@
  * injected after the filters (credentials, the gadget's munmap, a strict task's anything) pass;
  * detaching ends it, so the filters and strict mode act from the task's first own instruction.
  * Filters are installed by the task itself (injected seccomp(2)), oldest first (the kernel runs
- * the newest first). The part of the chain every thread of the process has is installed once by
- * the main thread with SECCOMP_FILTER_FLAG_TSYNC, so the threads share those filters as before
- * (a later TSYNC of the program still works); the rest of each thread's chain by that thread.
- * Strict mode last (TSYNC cannot pass a thread in strict mode). A trusted image's are installed
+ * the newest first), shared by threads as before (a later TSYNC of the program still works):
+ * for a trusted image each thread is born (restore_threads) when the main thread has the part of
+ * its chain the two share, as the program's threads were; otherwise the part every thread has is
+ * installed once by the main thread with SECCOMP_FILTER_FLAG_TSYNC. The rest of each thread's
+ * chain by that thread; strict mode last (TSYNC cannot pass a thread in strict mode). A trusted image's are installed
  * before the credentials change (the helper's privilege, like the program that installed them
  * before dropping its own), any other's after the credentials and no_new_privs: the kernel
  * then asks the task itself for no_new_privs or CAP_SYS_ADMIN, as it asked the program. */
@@ -113,6 +114,57 @@ static int install(pid_t tid, int id, uint64_t tsync)
 	return ret < 0 ? sc_fail(tid, (int)-ret, "cannot install its seccomp filter again") : 0;
 }
 
+/* How many filters, from the oldest, chain a (na) and b (nb) have in common. */
+static int common(const int *a, int na, const int *b, int nb)
+{
+	int k = 0;
+	while (k < na && k < nb && a[k] == b[k])
+		k++;
+	return k;
+}
+
+static int suspend(pid_t pid, long more)
+{
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP | more) < 0)
+		return proto_fail_sys("PTRACE_SETOPTIONS", "finish", "seccomp", errno,
+				      "restoring seccomp needs PTRACE_O_SUSPEND_SECCOMP (CAP_SYS_ADMIN, and a restorer not under seccomp itself)");
+	return 0;
+}
+
+/* A trusted image's threads are born under the main thread's filters they share (as a thread
+ * created after its creator installed them): each thread's part in common with the main
+ * thread's chain, in creation order, must never shrink. Then the filters shared by main and
+ * some threads only are shared again too (TSYNC would give them to every thread). */
+static int born_under_main(const struct task_plan *p)
+{
+	static int m[MAX_DEPTH], o[MAX_DEPTH];
+	int nm = p->nsc && ctx.plan->trusted && !p->leader_exit ? chain_of(p, p->old_pid, m) : 0, last = 0;
+	for (int i = 0; i < p->nthreads && nm; i++) {
+		int k = common(m, nm, o, chain_of(p, p->threads[i].tid, o));
+		if (k < last)
+			return 0;
+		last = k;
+	}
+	return nm > 0;
+}
+
+int seccomp_before_thread(struct task_plan *p, int i)
+{
+	static int m[MAX_DEPTH], o[MAX_DEPTH];
+	if (!p->sc_way)
+		p->sc_way = born_under_main(p) ? 1 : 2;
+	if (p->sc_way != 1)
+		return 0;
+	int nm = chain_of(p, p->old_pid, m);
+	int k = common(m, nm, o, chain_of(p, p->threads[i].tid, o)), rc = 0;
+	/* the calls injected from now on pass; the new threads inherit the suspension */
+	if (k > p->sc_main && !p->sc_main && suspend(rt.pid, PTRACE_O_TRACECLONE) < 0)
+		return -1;
+	while (!rc && p->sc_main < k)
+		rc = install(p->old_pid, m[p->sc_main++], 0);
+	return rc;
+}
+
 int seccomp_finish(struct task_plan *p, int after_creds)
 {
 	static int mine[MAX_DEPTH], other[MAX_DEPTH];
@@ -120,22 +172,19 @@ int seccomp_finish(struct task_plan *p, int after_creds)
 		return 0;
 	struct tracee main_t = rt;
 	int rc = 0;
-	for (int i = 0; i <= p->nthreads; i++) {
-		pid_t pid = i < p->nthreads ? p->threads[i].pid : main_t.pid;
-		if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP) < 0)
-			return proto_fail_sys("PTRACE_SETOPTIONS", "finish", "seccomp", errno,
-					      "restoring seccomp needs PTRACE_O_SUSPEND_SECCOMP (CAP_SYS_ADMIN, and a restorer not under seccomp itself)");
+	for (int i = 0; i <= p->nthreads; i++)
+		if (suspend(i < p->nthreads ? p->threads[i].pid : main_t.pid, 0) < 0)
+			return -1;
+	/* born under main's filters (seccomp_before_thread), or: the filters every thread has,
+	 * installed once by main with TSYNC (shared) */
+	int nm = p->leader_exit ? 0 : chain_of(p, p->old_pid, mine), shared = 0;
+	if (p->sc_way != 1) {
+		shared = nm;
+		for (int i = 0; i < p->nthreads && shared; i++)
+			shared = common(mine, shared, other, chain_of(p, p->threads[i].tid, other));
+		for (int k = 0; k < shared && !rc; k++)
+			rc = install(p->old_pid, mine[k], p->nthreads ? SECCOMP_FILTER_FLAG_TSYNC : 0);
 	}
-	/* the filters every thread has: once, shared (TSYNC) */
-	int shared = p->leader_exit ? 0 : chain_of(p, p->old_pid, mine);
-	for (int i = 0; i < p->nthreads && shared; i++) {
-		int n = chain_of(p, p->threads[i].tid, other), k = 0;
-		while (k < n && k < shared && other[k] == mine[k])
-			k++;
-		shared = k;
-	}
-	for (int k = 0; k < shared && !rc; k++)
-		rc = install(p->old_pid, mine[k], p->nthreads ? SECCOMP_FILTER_FLAG_TSYNC : 0);
 	/* each thread's own, then strict mode */
 	for (int pass = 2; pass >= 1 && !rc; pass--)
 		for (int i = 0; i < p->nsc && !rc; i++) {
@@ -149,7 +198,8 @@ int seccomp_finish(struct task_plan *p, int after_creds)
 			}
 			long ret;
 			int n = chain_of(p, s->tid, other);
-			for (int k = shared; k < n && !rc; k++)
+			int from = p->sc_way != 1 ? shared : s->tid == p->old_pid ? p->sc_main : common(mine, nm, other, n);
+			for (int k = from; k < n && !rc; k++)
 				rc = install(s->tid, other[k], 0);
 			if (!rc && s->mode == 1 && t_inject(&rt, SYS_seccomp, SECCOMP_SET_MODE_STRICT, 0, 0, 0, 0, 0, &ret) < 0)
 				rc = sc_fail(s->tid, errno, "cannot drive the task through seccomp");
