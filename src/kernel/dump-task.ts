@@ -142,6 +142,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   const exe = readLink(`/proc/${proc}/exe`);
   // threads under seccomp (the helper suspended it for them at the freeze): their filters
   const seccomp = st.attrs.seccomp ? (h.send(dumpSeccomp({ pid })), h.next('seccomp')) : undefined;
+  seccomp?.catch(() => {}); // awaited below; a refusal before that must not leave it "unhandled"
   if (exe.endsWith(' (deleted)'))
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
