@@ -195,6 +195,9 @@ export const messages = [
   plan('guard', [u64('start'), u64('len')], 'a guard region (MADV_GUARD_INSTALL) installed at the finish step, before mlock and mseal'),
   plan('sched', [u64('tid', { min: 1, max: PID }), u64('policy', { max: 6 }), u64('flags', { max: 7 }), i64('nice', { min: -20, max: 19 }), u64('priority', { max: 99 }), ...many(['runtime', 'deadline', 'period']), u64('umin', { max: 1024 }), u64('umax', { max: 1024 }), u32('personality')], "a thread's scheduling (sched_setattr) and personality (restore_attrs.c)"),
   plan('attrs', [i64('oom', { min: -1000, max: 1000 }), u64('membarrier', { max: 4 | 16 | 64 | 256 }), u64('mlockall', { oneOf: [0, 2, 6] }), u32('loginuid'), str('root', { nullable: true })], 'oom_score_adj, membarrier registrations, mlockall flags, loginuid, root directory (chroot)'),
+  // seccomp (docs/restart.md, "Seccomp"; native/helper/restore/restore_seccomp.c)
+  plan('scfilter', [id(), i64('prev', { min: -1, max: ID }), u32('flags'), hex('prog', { min: 8, max: 4096 * 8 })], 'a seccomp filter (BPF), once for the whole tree, before the tasks: prev the filter it was installed on (-1 none), flags SECCOMP_FILTER_FLAG_LOG'),
+  plan('seccomp', [u64('tid', { min: 1, max: PID }), u64('mode', { min: 1, max: 2 }), i64('filter', { min: -1, max: ID })], "a thread's seccomp mode (1 strict, 2 filter: its newest filter, -1 in strict mode), after the thread lines"),
 
   // ---- plan: tree actions, in order, then end
   plan('act.clone', [i64('creator', { min: -1, max: PID }), u64('task', { max: PID })], 'creator (-1: the helper) creates task'),
@@ -218,6 +221,7 @@ export const messages = [
   // ---- dump: checkpoint commands (dump.c)
   dump('freeze', [u64('pid', { min: 1, max: PID })], 'seize, stop and save every thread -> frozen'),
   dump('state', [u64('pid', { min: 1, max: PID }), list('timers', { elem: 'u64', max: INT, maxCount: 512 })], 'what only ptrace or the task can tell -> state'),
+  dump('seccomp', [u64('pid', { min: 1, max: PID })], "every thread's seccomp mode and filters (dump_seccomp.c) -> seccomp"),
   dump('runs', [u64('pid', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'present pages of ranges (start,end,start,end..., ascending) -> runs'),
   dump('shared', [u64('pid', { min: 1, max: PID }), u64('parent', { min: 1, max: PID }), u64('start'), u64('end')], 'pages of the range the two still share since the fork (dump_cow.c) -> shared'),
   dump('pages', [u64('pid', { min: 1, max: PID }), u32('task'), i64('seed', { min: -1, max: U32 })], 'then run lines and end: page records -> pages'),
@@ -251,6 +255,7 @@ export const messages = [
   ev('progress', [u64('bytes')], 'bytes of pages moved so far by the current page command'),
   ev('frozen', [u64('pid'), u64('threads')], 'freeze'),
   ev('state', [], 'state: registers, signals, timers of the selected task', { ts: "import('./dump-task.js').StateFacts" }),
+  ev('seccomp', [u64('pid'), json('threads', { ts: '[number, number, [number, string][]][]' })], 'seccomp: [tid, mode, [[metadata flags, BPF as hex], ...] oldest first] per thread not in mode 0'),
   ev('runs', [u64('pid'), u64('start'), json('runs', { ts: '[number, number][]' }), json('guards', { ts: '[number, number][]' })], 'runs: the present pages of a range, [address, npages], and its guard regions (MADV_GUARD_INSTALL)'),
   ev('shared', [u64('start'), json('runs', { ts: '[number, number][]' })], 'shared: the runs of the range shared with the parent, [address, npages]'),
   ev('pages', [u64('bytes'), u64('stored'), u64('records'), u64('digest')], 'pages'),

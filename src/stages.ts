@@ -28,7 +28,7 @@ export const CHECKPOINT_STAGES = [
   { name: 'action', by: 'coordinator', what: 'the --action-script hook: pre-dump (before anything), post-dump (image complete, tree still frozen)' },
   { name: 'notify', by: 'coordinator', what: '--notify: the signal sent to the tree, and the wait for its readiness' },
   { name: 'freeze', by: 'helper', perTask: true, what: 'every thread seized and stopped, top-down, registers and mask saved', until: 'frozen' },
-  { name: 'capture', by: 'helper', perTask: true, what: 'registers, xstate, signals, timers, credentials, limits, attributes (scheduling, personality, membarrier, mlockall) by ptrace and injected calls, every task\'s `state` sent at once; /proc: mappings; page runs, many mappings per `runs` command', until: 'state' },
+  { name: 'capture', by: 'helper', perTask: true, what: 'registers, xstate, signals, timers, credentials, limits, attributes (scheduling, personality, membarrier, mlockall) by ptrace and injected calls, every task\'s `state` sent at once; seccomp filters (`seccomp`); /proc: mappings; page runs, many mappings per `runs` command', until: 'state' },
   { name: 'files', by: 'coordinator', what: 'every fd of the tree as a reference to an open-file object (kcmp), queued bytes, sockets and their options, a held terminal\'s modes (`ttymodes`); leaks refused' },
   { name: 'objects', by: 'helper', what: 'content objects (shared anonymous memory, memfds, unlinked files): their page runs' },
   { name: 'ipc', by: 'helper', what: 'the System V objects of the tree\'s IPC namespace' },
@@ -54,7 +54,7 @@ export const RESTART_STAGES = [
   { name: 'map', by: 'tracer worker', perTask: true, within: 'memory', what: 'one task\'s address space: unmap, vdso, every mapping', until: 'mapped' },
   { name: 'verify', by: 'coordinator', what: 'the trailer matches the records, bytes and digest; commit' },
   { name: 'resume', by: 'helper', what: 'the caller\'s terminal to the job (with the job\'s modes), TCP connections out of repair mode, every task detached together', until: 'running' },
-  { name: 'finish', by: 'tracer worker', perTask: true, within: 'resume', what: 'one task\'s last state: protections, mm, threads, signals, timers, attributes (personality, mlockall, membarrier, loginuid, root, oom_score_adj, scheduling), credentials, registers', until: 'finished' },
+  { name: 'finish', by: 'tracer worker', perTask: true, within: 'resume', what: 'one task\'s last state: protections, mm, threads, signals, timers, attributes (personality, mlockall, membarrier, loginuid, root, oom_score_adj, scheduling), credentials, seccomp, registers', until: 'finished' },
   { name: 'notify', by: 'coordinator', what: '--notify: the signal that tells the restored tree it was restarted' },
 ] as const satisfies readonly Stage[];
 

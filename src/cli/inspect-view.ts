@@ -62,7 +62,7 @@ export function fileText(f: FileImage): string {
   return `${f.kind} ${f.path}${formatOf(f.kind).text?.(f) ?? ''}${locks}`;
 }
 
-function detailLines(t: TaskImage): string[] {
+function detailLines(t: TaskImage, prevOf: Map<number, number>): string[] {
   const L: string[] = [];
   L.push(`  ${t.pid}: exe ${t.exe}  cwd ${t.cwd}  umask ${t.umask.toString(8).padStart(4, '0')}`);
   const nr = BigInt.asIntN(64, regValue(t.regs, REG.orig_rax));
@@ -81,6 +81,10 @@ function detailLines(t: TaskImage): string[] {
     L.push(`    threads: ${t.leaderExited ? 'main thread exited; ' : ''}${t.threads.map((th) => `${th.tid} (${th.comm}, rip ${hex(regValue(th.regs, REG.rip))})`).join(', ')}`);
   const armed = t.itimers.filter((it) => it[2] || it[3]).length;
   if (armed || t.posixTimers.length) L.push(`    timers: ${armed} interval timer(s), POSIX timer ids ${t.posixTimers.map((p) => p.id).join(' ') || 'none'}`);
+  // seccomp: per thread its mode, and its filters' ids oldest first (docs/seccomp.md)
+  const chainOf = (id: number, byId: Map<number, number>): number[] => (id < 0 ? [] : [...chainOf(byId.get(id) ?? -1, byId), id]);
+  if (t.seccomp?.threads.length)
+    L.push(`    seccomp: ${t.seccomp.threads.map(([tid, mode, f]) => `${tid} ${mode === 1 ? 'strict' : `filters ${chainOf(f, prevOf).join(',') || f}`}`).join(', ')}`);
   L.push(`    creds: uid ${t.creds.uid.join('/')} gid ${t.creds.gid.join('/')} groups ${t.creds.groups.join(',') || '-'}${t.creds.caps ? ` CapEff ${t.creds.caps.effective}` : ''}`);
   return L;
 }
@@ -132,7 +136,8 @@ export function renderInspect(r: InspectResult, opts: { task?: number } = {}): s
   }
   L.push(...listedLines(r, 'sockets'));
   L.push('tasks:');
-  for (const t of tasks) for (const l of detailLines(t)) L.push(l);
+  const prevOf = new Map(r.meta.tasks.flatMap((t) => (t.seccomp?.filters ?? []).map((f) => [f.id, f.prev] as const)));
+  for (const t of tasks) for (const l of detailLines(t, prevOf)) L.push(l);
   // image text (names, paths, comms) is the image author's: escaped as it reaches the terminal
   return L.map(printable).join('\n');
 }

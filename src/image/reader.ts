@@ -27,6 +27,7 @@ import { formatOf } from './kinds/index.js';
 import { OBJECT_KINDS } from './object-kinds.js';
 import type { FileImage, ImageFiles, ImageMetadata, TaskImage, Trailer } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
+import { seccompProblem } from './validate-seccomp.js';
 import { checkIpc } from './validate-ipc.js';
 
 export interface Frame {
@@ -193,6 +194,8 @@ export function readMetadata(fd: number | Buffer, name: string, positional = fal
   for (const f of files.files)
     for (const l of f.locks ?? [])
       if (l.task !== undefined && !live.has(l.task)) throw new ImageError(where(`FILES: a lock on file ${f.id} belongs to process ${l.task}, not a live task of the image`), { object: name });
+  const seccomp = seccompProblem(tasks);
+  if (seccomp) throw new ImageError(where(`TASK ${seccomp}`), { object: name });
   const inherited = inheritedProblem(tasks, tree.tasks);
   if (inherited) throw new ImageError(where(`TASK ${inherited}`), { object: name });
   if (tasks.some((t) => t.inherited) && minor < 3) throw new ImageError(where('TASK: inherited pages in an image older than format 1.3'), { object: name });

@@ -174,6 +174,26 @@ export interface TaskAttrs {
   root?: string;
 }
 
+/** A seccomp filter: saved once for the whole image, in the first task record (image order)
+ * holding it; ids count 0, 1, 2... in that order (src/kernel/seccomp.ts). */
+export interface SeccompFilter {
+  id: number;
+  /** the filter it was installed on (-1: none): the kernel runs the newest first */
+  prev: number;
+  /** SECCOMP_FILTER_FLAG_LOG (2), as PTRACE_SECCOMP_GET_METADATA reports it */
+  flags: number;
+  /** the classic BPF program: 8 bytes per instruction, 1..4096 instructions */
+  prog: Uint8Array;
+}
+
+/** A task's seccomp state (images written since issue 17; absent: no thread under seccomp). */
+export interface SeccompImage {
+  /** the filters this task is the first (in image order) to hold */
+  filters: SeccompFilter[];
+  /** every thread not in mode 0: [tid, mode (1 strict, 2 filter), its newest filter (-1 strict)] */
+  threads: [number, number, number][];
+}
+
 export interface TaskImage {
   pid: number;
   comm: string;
@@ -216,6 +236,7 @@ export interface TaskImage {
   personality: number;
   noNewPrivs: boolean;
   attrs?: TaskAttrs;
+  seccomp?: SeccompImage;
   /** POSIX timers: notify 'signal' | 'thread' (to tid) | 'none'; times [s, ns] */
   posixTimers: PosixTimer[];
   specials: SpecialVma[];

@@ -25,6 +25,7 @@ import type {
 } from './types.js';
 
 import { checkAttrs } from './validate-attrs.js';
+import { checkSeccomp } from './validate-seccomp.js';
 
 export { checkFiles } from './validate-files.js';
 
@@ -334,6 +335,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     personality: field(o, 'personality', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
     noNewPrivs: field(o, 'noNewPrivs', w, bool),
     ...(o.attrs !== undefined ? { attrs: checkAttrs(o.attrs, w.at('attrs'), [field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)), ...threads.map((t) => t.tid)]) } : {}),
+    ...(o.seccomp !== undefined ? { seccomp: checkSeccomp(o.seccomp, w.at('seccomp'), [field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)), ...threads.map((t) => t.tid)]) } : {}),
     posixTimers: arr(o.posixTimers, w.at('posixTimers'), 512).map((x, i): PosixTimer => {
       const pw = w.at('posixTimers').at(i);
       const t = obj(x, pw);

@@ -9,7 +9,8 @@ import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, Vm
 import type { Helper, HelperEvent } from './helper.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
 import { listThreads, readLink, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
-import { dumpRuns, dumpState, type EvState } from './protocol.gen.js';
+import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
+import { seccompOf } from './seccomp.js';
 
 /** What the helper's `state` reports (protocol/schema.mjs). */
 export interface StateFacts {
@@ -34,7 +35,7 @@ export interface StateFacts {
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
   /** native/helper/checkpoint/dump_attrs.c */
-  attrs: { membarrier: number; mlockall: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
+  attrs: { membarrier: number; mlockall: number; seccomp: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
 }
 
 interface SignalState {
@@ -141,9 +142,9 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   const stat = readStat(proc);
   const status = readStatus(proc);
   const exe = readLink(`/proc/${proc}/exe`);
-  const seccomp = status.get('Seccomp') ?? '0';
-  if (seccomp !== '0')
-    throw new UnsupportedError(`process ${pid} runs under seccomp (${seccomp === '1' ? 'strict mode' : 'filter mode'}): it cannot be restored yet`, { pid });
+  // threads under seccomp (the helper suspended it for them at the freeze): their filters
+  const seccomp = st.attrs.seccomp ? (h.send(dumpSeccomp({ pid })), h.next('seccomp')) : undefined;
+  seccomp?.catch(() => {}); // awaited below; a refusal before that must not leave it "unhandled"
   if (exe.endsWith(' (deleted)'))
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
@@ -228,6 +229,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     personality: parseInt(fs.readFileSync(`/proc/${proc}/personality`, 'latin1').trim(), 16),
     noNewPrivs: status.get('NoNewPrivs') === '1',
     attrs: { ...attrsOf(proc, st.attrs), ...rootOf(pid, proc) },
+    ...(seccomp ? { seccomp: seccompOf(pid, (await seccomp).threads) } : {}),
     posixTimers: ptimers.map((t, i) => {
       const [, is, ins, vs, vns] = st.timers[i]!;
       return { id: t.id, clock: t.clock, notify: t.notify, signo: t.signo, sigval: t.sigval, tid: t.tid, interval: [is, ins], value: [vs, vns] };

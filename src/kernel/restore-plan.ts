@@ -10,6 +10,7 @@ import { lockRange } from './locks.js';
 import { MADV } from './memory.js';
 import { objectLines } from './objects.js';
 import { restartFixup } from './syscall-restart.js';
+import { seccompLines } from './seccomp.js';
 
 const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
@@ -161,6 +162,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
       }),
     );
   if (t.attrs) L.push(...attrsLines(t.attrs));
+  L.push(...seccompLines(t));
   return L;
 }
 

@@ -14,6 +14,7 @@ import type { TaskImage, TreeEntry } from '../image/types.js';
 import { cowLayout } from '../image/cow.js';
 import { findInherited, keepStageable } from '../kernel/cow.js';
 import { captureTask, collectRuns, requestState, type Captured } from '../kernel/dump-task.js';
+import { shareSeccomp } from '../kernel/seccomp.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
 import { startTicks } from '../kernel/inet-sockets.js';
@@ -292,6 +293,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       capturedTasks.push(c);
     }
     for (const c of capturedTasks) await collectRuns(helper, c);
+    shareSeccomp(tasks); // each filter once in the image (kernel/seccomp.ts)
     // the helper's answers (registers as hex, 1,000 tasks: ~10 MB) are in the tasks now
     requests.clear();
     capturedTasks.length = 0;

@@ -17,7 +17,8 @@ export function fromHelper(e: unknown, side: 'checkpoint' | 'restart', pid: numb
   const object = f.object && !named ? f.object + ': ' : '';
   // numbers of the helper's words by name: "signal 10" -> SIGUSR1
   const where = `process ${pid}: ${f.phase}: ${object}${f.msg.replace(/\bsignal (\d+)\b/g, (_, n: string) => signalName(Number(n)))}`;
-  if (f.errno === EPERM && f.phase === 'freeze')
+  // (PTRACE_SETOPTIONS: a task under seccomp, which needs more than ptrace: its own line)
+  if (f.errno === EPERM && f.phase === 'freeze' && f.syscall !== 'PTRACE_SETOPTIONS')
     return new PermissionError(`process ${pid}: permission denied (the caller may not ptrace it)`, details);
   if (f.phase === 'create' && f.errno === EEXIST) return new PidInUseError(where, details);
   const msg = `${where}${f.errno ? `: ${errnoText(f.errno)}` : ''}`;

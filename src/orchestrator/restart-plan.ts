@@ -19,6 +19,7 @@ import { contentBytes } from '../kernel/objects.js';
 import { helperPath } from '../native/addon.js';
 import { ipcLines, type IpcRestoreOptions } from '../kernel/ipc.js';
 import { fileLines, runLines, taskLines, ttyModesLines } from '../kernel/restore-plan.js';
+import { seccompFilterLines } from '../kernel/seccomp.js';
 import { planEnd, planForeground, planLz4, planPidns, planPidwait, planSeed, planSkipmem, planSpool, planTrusted, planWorkers } from '../kernel/protocol.gen.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTerminals, planTree, type TreePlan } from './plan-tree.js';
@@ -120,6 +121,7 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
     ...(!opts.detach && root.sid !== root.pid ? ttyModesLines(meta.files) : []),
     ...ipcLines(meta.ipc, plan.ipc),
     ...fileLines(meta.files, ctx),
+    ...seccompFilterLines(meta.tasks),
   ];
   const imageOf = new Map(meta.tasks.map((t) => [t.pid, applyTimerPolicy(t, opts.timers ?? 'relative', run.elapsedMs)]));
   const cow = cowLayout(meta.tasks, meta.tree.tasks);

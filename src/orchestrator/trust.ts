@@ -116,6 +116,8 @@ export function checkCallerMayRestore(meta: ImageMetadata): void {
     const refuse = (what: string) =>
       new PermissionError(`${who}: ${what}; only root may restore it (the caller is uid ${self.euid})`, { pid: t.pid, phase: 'check' });
     if (!mine(c.uid, self.euid) || self.uid !== self.euid) throw refuse(`recorded uids ${c.uid.join('/')} are not the caller's`);
+    // the helper suspends the task's seccomp while it restores it (native/helper/restore/restore_seccomp.c)
+    if (t.seccomp && !(capsOf(status, 'CapEff') & (1n << 21n))) throw refuse('it runs under seccomp: restoring it needs CAP_SYS_ADMIN (PTRACE_O_SUSPEND_SECCOMP)');
     if (!mine(c.gid, self.egid) || self.gid !== self.egid) throw refuse(`recorded gids ${c.gid.join('/')} are not the caller's`);
     if ([...new Set(c.groups)].sort((a, b) => a - b).join(',') !== groups) throw refuse(`recorded groups [${c.groups.join(',')}] are not the caller's [${groups}]`);
     if (c.caps) {
@@ -209,7 +211,7 @@ const LOGINUID_UNSET = 0xffffffff;
  * the credentials change; CAP_IPC_LOCK), a loginuid other than the owner's or none
  * (CAP_AUDIT_CONTROL), unless it is the restorer's own; a root directory of its own
  * (CAP_SYS_CHROOT: a user's process in a directory the user chose, with set-ID programs, is the
- * classic way to root). */
+ * classic way to root); seccomp filters without no_new_privs (CAP_SYS_ADMIN). */
 function checkAttrsWithinOwner(t: ImageMetadata['tasks'][number], owner: number, refuse: (what: string) => Error): void {
   let locked = 0n;
   for (const v of t.vmas) if (v.madv & (MADV.lo! | MADV.lf!)) locked += BigInt(v.end - v.start);
@@ -217,6 +219,8 @@ function checkAttrsWithinOwner(t: ImageMetadata['tasks'][number], owner: number,
   if (locked > memlock) throw refuse(`${locked} bytes of its memory are locked (mlock), more than its hard RLIMIT_MEMLOCK (${memlock}) lets a process lock without CAP_IPC_LOCK`);
   // the restorer's own loginuid is what the task inherits anyway (nothing is set then)
   if (t.attrs?.root !== undefined) throw refuse(`its root directory is ${t.attrs.root} (chroot needs CAP_SYS_CHROOT)`);
+  // a filter under a set-user-ID program is what no_new_privs prevents (docs/seccomp.md)
+  if (t.seccomp?.threads.some(([, mode]) => mode === 2) && !t.noNewPrivs) throw refuse('its seccomp filters are without no_new_privs (installing them so needs CAP_SYS_ADMIN)');
   const luid = t.attrs?.loginuid;
   if (luid !== undefined && luid !== owner && luid !== LOGINUID_UNSET && luid !== ownLoginuid())
     throw refuse(`its loginuid ${luid} is another user's (setting it needs CAP_AUDIT_CONTROL)`);

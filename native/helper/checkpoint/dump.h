@@ -14,6 +14,7 @@ struct dthread {
 	unsigned char stopped; /* its ptrace stop was seen: it may be driven and detached */
 	unsigned char saved;   /* regs and mask were read at the stop: release writes them back */
 	unsigned char gone;    /* exited while it was being seized (dropped from the task) */
+	unsigned char seccomp; /* its seccomp mode (1 strict, 2 filter): suspended while frozen */
 	uint64_t mask;
 	struct user_regs_struct regs;
 };
@@ -49,6 +50,10 @@ int cmd_state(struct tracee *task, const struct dtask *d, const uint64_t *timers
 struct sbuf;
 long attrs_vmlck(pid_t pid);
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out);
+
+/* dump_seccomp.c: every stopped thread's seccomp mode, and for those not in mode 0
+ * PTRACE_O_SUSPEND_SECCOMP, so the calls injected into them pass (refused: one line) */
+int seccomp_suspend(struct dtask *d);
 
 /* The handlers' contexts (protocol/schema.mjs channels dump and dumprun). */
 struct kind_ops;

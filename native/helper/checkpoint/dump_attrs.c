@@ -77,7 +77,7 @@ static int onfault_at(pid_t pid, uint64_t addr)
 }
 
 /* ,"attrs":{"sched":[[tid,policy,flags,nice,priority,runtime,deadline,period,umin,umax,personality],...],
- * "membarrier":n,"mlockall":n} appended to out; the gadget is mapped (vmlck_before: VmLck
+ * "membarrier":n,"mlockall":n,"seccomp":threads under seccomp} appended to out; the gadget is mapped (vmlck_before: VmLck
  * before it was). */
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out)
 {
@@ -90,7 +90,10 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, s
 	long now = attrs_vmlck(task->pid);
 	if (vmlck_before >= 0 && now > vmlck_before)
 		mcl = UCR_MCL_FUTURE | (onfault_at(task->pid, task->gadget) ? UCR_MCL_ONFAULT : 0);
-	sb_add(out, ",\"attrs\":{\"membarrier\":%ld,\"mlockall\":%d,\"sched\":[", regs, mcl);
+	int seccomp = 0; /* threads under seccomp (freeze.c): the coordinator then asks for them */
+	for (int k = 0; k < d->nth; k++)
+		seccomp += d->th[k].seccomp != 0;
+	sb_add(out, ",\"attrs\":{\"membarrier\":%ld,\"mlockall\":%d,\"seccomp\":%d,\"sched\":[", regs, mcl, seccomp);
 	for (int k = 0; k < d->nth; k++) {
 		struct ucr_sched_attr a;
 		memset(&a, 0, sizeof a);

@@ -330,6 +330,8 @@ int freeze(pid_t pid)
 			d->main = k;
 	d->t.pid = d->th[d->main].tid;
 	d->t.regs = d->th[d->main].regs;
+	if (seccomp_suspend(d) < 0)
+		return -1;
 	EMIT_FROZEN(.pid = (uint64_t)pid, .threads = (uint64_t)d->nth);
 	return 0;
 }

@@ -338,6 +338,8 @@ struct task_plan {
 	int subreaper, nonewprivs;
 	long personality;
 	struct attrs_plan attrs;
+	struct seccomp_plan { pid_t tid; int mode, filter; } *sc; /* seccomp lines: per thread */
+	int nsc, sc_way, sc_main; /* restore_seccomp.c: 1 threads born under main's filters; how many main has */
 	struct ptimer_plan {
 		int id, clock, notify, signo, tid;
 		uint64_t sigval;
@@ -377,6 +379,8 @@ struct plan {
 	int ipcns;
 	struct ipc_plan *ipcs;
 	int nipcs;
+	struct scfilter_plan { int prev, cost; uint32_t flags; uint16_t len; void *insns; } *scf; /* scfilter lines */
+	int nscf;
 	uint64_t window, window_len; /* the staging window (restore_cow.c): placed, and its size */
 	size_t nstaged;              /* srun lines (the first runs after the objruns) */
 };

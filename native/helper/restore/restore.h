@@ -154,6 +154,13 @@ int attrs_personality(struct task_plan *p);
 long attrs_thread_personality(const struct task_plan *p, pid_t tid);
 int attrs_before_creds(struct task_plan *p);
 int attrs_after_creds(struct task_plan *p);
+/* restore_seccomp.c: the task's seccomp filters and strict mode, under
+ * PTRACE_O_SUSPEND_SECCOMP (the calls injected after them pass); a trusted image's before the
+ * credentials change (the helper's CAP_SYS_ADMIN), any other's after them and no_new_privs
+ * (the kernel's own check: no_new_privs or CAP_SYS_ADMIN of the task). */
+int seccomp_finish(struct task_plan *p, int after_creds);
+/* restore_threads: before thread i is created, the main thread's filters it is to share */
+int seccomp_before_thread(struct task_plan *p, int i);
 
 /* tracers.c: worker tracers (task i is traced by worker i % n) */
 enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_POPULATE, W_PID, W_EXIT };

@@ -252,6 +252,8 @@ int restore_threads(struct task_plan *p)
 		struct thread_plan *th = &p->threads[i];
 		char obj[32];
 		snprintf(obj, sizeof obj, "thread %d", th->tid);
+		if (seccomp_before_thread(p, i) < 0) /* the filters it is born with (restore_seccomp.c) */
+			return -1;
 		int32_t tid = th->tid;
 		uint64_t tidp = t_scratch_put(&rt, 512, &tid, sizeof tid);
 		struct clone_args ca = {
@@ -296,7 +298,7 @@ int restore_threads(struct task_plan *p)
 			return -1;
 		rt = main_t;
 	}
-	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
+	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | (p->sc_main ? PTRACE_O_SUSPEND_SECCOMP : 0)) < 0)
 		return proto_fail_sys("PTRACE_SETOPTIONS", "finish", "threads", errno, "PTRACE_SETOPTIONS failed");
 	return 0;
 }

@@ -306,12 +306,6 @@ static int restore_tid(struct task_plan *p)
 	return rt_call("finish", "set_tid_address", SYSCALL_REQ(SYS_set_tid_address, p->tidaddr), &ret);
 }
 
-
-
-
-
-
-
 int restore_finish(struct task_plan *p, uint64_t gadget)
 {
 	long ret;
@@ -343,7 +337,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 			return proto_fail("finish", obj, errno, "cannot set the resource limit");
 		}
 	}
-	if (attrs_before_creds(p) < 0)
+	if (attrs_before_creds(p) < 0 || seccomp_finish(p, 0) < 0)
 		return -1;
 	/* credentials (per thread: the raw calls change only the calling thread); changing them
 	 * clears the parent-death signal, so that comes after */
@@ -369,6 +363,8 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		}
 		rt = main_t;
 	}
+	if (seccomp_finish(p, 1) < 0) /* after no_new_privs: the kernel may ask for it */
+		return -1;
 	if (rt_call("finish", "prctl(PR_SET_PDEATHSIG)", SYSCALL_REQ(SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig), &ret) < 0)
 		return -1;
 	if (p->leader_exit && p->nthreads) {
