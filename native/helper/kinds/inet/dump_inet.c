@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/sockios.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,8 +133,10 @@ static int dump_datagrams(struct sbuf *b, int s, const char *obj)
 	return err ? proto_fail("files", obj, err, "cannot peek into the UDP socket's queue") : 0;
 }
 
-/* The repair state of a connection (see the top of the file). */
-static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd, int lock)
+/* The repair state of a connection (see the top of the file). In a state where our FIN is
+ * not acknowledged yet (fin-wait1, closing, last-ack) SIOCOUTQ counts the FIN and, while it was
+ * never sent, SIOCOUTQNSD too: the queues hold bytes only ("finUnsent": it waits behind them). */
+static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd, int lock, int state)
 {
 	sb_add(b, ",\"locked\":%d", lock && lock_conn(s, pid, fd));
 	int on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP, noq = TCP_NO_QUEUE;
@@ -144,8 +147,16 @@ static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd
 	uint32_t inseq = 0, outseq = 0, ts = 0;
 	struct tcp_repair_window win = { 0 };
 	socklen_t l;
+	int finq = state == TCP_FIN_WAIT1 || state == TCP_CLOSING || state == TCP_LAST_ACK, finunsent = 0;
 	if (ioctl(s, SIOCINQ, &inq) < 0 || ioctl(s, SIOCOUTQ, &outq) < 0 || ioctl(s, SIOCOUTQNSD, &unsent) < 0)
 		err = errno;
+	if (!err && finq && outq > 0) {
+		outq--;
+		finunsent = unsent > 0;
+		unsent -= finunsent;
+	}
+	if (err)
+		;
 	else if (peek_queue(b, s, TCP_RECV_QUEUE, "recvQueue", &inseq, inq) < 0 ||
 		 peek_queue(b, s, TCP_SEND_QUEUE, "sendQueue", &outseq, outq) < 0)
 		err = errno;
@@ -164,7 +175,8 @@ static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
 	if (err)
 		return proto_fail("files", obj, err, "cannot read the state of the TCP connection");
-	sb_add(b, ",\"inSeq\":%u,\"outSeq\":%u,\"unsent\":%d,\"mss\":%d,\"timestamp\":%u", inseq, outseq, unsent, mss, ts);
+	sb_add(b, ",\"inSeq\":%u,\"outSeq\":%u,\"unsent\":%d,\"mss\":%d,\"timestamp\":%u%s", inseq, outseq, unsent, mss, ts,
+	       finunsent ? ",\"finUnsent\":1" : "");
 	sb_add(b, ",\"window\":[%u,%u,%u,%u,%u]", win.snd_wl1, win.snd_wnd, win.max_window, win.rcv_wnd, win.rcv_wup);
 	return 0;
 }
@@ -225,6 +237,12 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 			sb_add(&b, "%s%d", i ? "," : "", skip ? 0 : o->tv ? opt_ms(s, o->level, o->name) : opt_int(s, o->level, o->name));
 		}
 		sb_add(&b, "],\"ifindex\":%d", opt_int(s, SOL_SOCKET, SO_BINDTOIFINDEX));
+		char dev[IFNAMSIZ + 1] = "";
+		socklen_t dl = IFNAMSIZ;
+		if (getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl) == 0 && dev[0]) {
+			dev[IFNAMSIZ] = 0; /* a device name: letters, digits and a few signs, no quote */
+			sb_add(&b, ",\"device\":"), sb_hex(&b, dev, strlen(dev));
+		}
 		/* a classic socket filter of the program's own (SO_ATTACH_FILTER), kept; an eBPF one
 		 * (SO_ATTACH_BPF) cannot be read back */
 		socklen_t flen = 0;
@@ -256,8 +274,9 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 			       ti.tcpi_options, ti.tcpi_snd_wscale, ti.tcpi_rcv_wscale);
 			if (ti.tcpi_state == TCP_LISTEN)
 				sb_add(&b, ",\"acceptq\":%u,\"backlog\":%u", ti.tcpi_unacked, ti.tcpi_sacked);
-			else if ((ti.tcpi_state == TCP_ESTABLISHED || ti.tcpi_state == TCP_FIN_WAIT2 ||
-				  ti.tcpi_state == TCP_CLOSE_WAIT) && dump_repair(&b, s, obj, (pid_t)pid, (int)fd, lock != 0) < 0) {
+			else if ((ti.tcpi_state == TCP_ESTABLISHED || ti.tcpi_state == TCP_FIN_WAIT2 || ti.tcpi_state == TCP_CLOSE_WAIT ||
+				  ti.tcpi_state == TCP_FIN_WAIT1 || ti.tcpi_state == TCP_CLOSING || ti.tcpi_state == TCP_LAST_ACK) &&
+				 dump_repair(&b, s, obj, (pid_t)pid, (int)fd, lock != 0, ti.tcpi_state) < 0) {
 				close(s);
 				free(b.p);
 				return -1;
