@@ -68,7 +68,7 @@ describe('TCP connections being closed, sockets bound in other ways', () => {
   });
 
   it('SO_REUSEPORT listeners sharing a port (in two tasks) and UDP sockets, SO_BINDTODEVICE, IP_FREEBIND/IPV6_FREEBIND and IP_TRANSPARENT bound to addresses the host does not have come back bound as they were', async () => {
-    const c = await startCase('tcpclose', { args: ['--bound'] });
+    const c = await startCase('inetbind', { args: ['--bound'] });
     const img = path.join(c.dir, 'image.ucr');
     checkpointCase(c, img, ['--kill']);
     expect(ucr(['inspect', img]).stdout).toMatch(/device lo/);
@@ -101,7 +101,7 @@ describe('SO_BINDTODEVICE to a device of the network namespace', () => {
       const node = process.execPath;
       const ucrBin = path.resolve('bin/ucr');
       // the launcher: only the fds the case means to have
-      const prog = `${path.resolve('test/cases/bin/launcher')} --stdin /dev/null --stdout ${dir}/out --stderr ${dir}/err0 -- ${path.resolve('test/cases/bin/tcpclose')}`;
+      const prog = `${path.resolve('test/cases/bin/launcher')} --stdin /dev/null --stdout ${dir}/out --stderr ${dir}/err0 -- ${path.resolve('test/cases/bin/inetbind')}`;
       // the case (bound to d0) is checkpointed and killed, restarted, and verifies itself;
       // then checkpointed again, d0 deleted, and the restart refused
       const r = inNetns(`

@@ -1,12 +1,12 @@
 // build: gcc -O2 -g -Wall -Wextra -o tcpclose tcpclose.c
 /*
- * tcpclose.c - TCP connections being closed, with bytes still queued, and sockets bound in
- * ways a plain bind cannot repeat.
+ * tcpclose.c - TCP connections being closed, with bytes still queued (inetbind.c: sockets
+ * bound in ways a plain bind cannot repeat).
  *
  *   tcpclose --out FILE --states
  *       loopback pairs, both ends in the tree, each in a closing state with bytes queued:
  *        - CLOSE_WAIT / FIN_WAIT2: each end wrote 5 bytes the other did not read, then the
- *          FIN_WAIT2 end shut down writing (its FIN acknowledged);
+ *          FIN_WAIT2 end shut down writing (its FIN acknowledged); once over IPv4, once IPv6;
  *        - FIN_WAIT1 (FIN never sent): the sender filled the receiver's buffers (256 KiB, the
  *          receiver does not read), then shut down: its FIN waits behind unsent bytes;
  *        - LAST_ACK / FIN_WAIT2: the peer shut down first (acknowledged), then the LAST_ACK
@@ -22,29 +22,10 @@
  *       a connection to an outside peer (the test) that wrote "before" and shut down writing:
  *       CLOSE_WAIT with 6 bytes queued. After SIGTERM: reads "before" then EOF, writes
  *       "after-restart\n" and closes (the peer gets the bytes, then EOF).
- *   tcpclose --out FILE --bound
- *       - SO_REUSEPORT: two TCP listeners on one port in this process and one in a child,
- *         two UDP sockets on one port (after the child exits, a new connection to the port
- *         is accepted by one of this process's listeners);
- *       - SO_BINDTODEVICE "lo": a TCP listener and a UDP socket;
- *       - IP_FREEBIND: a TCP listener on 192.0.2.7 and a UDP socket on [2001:db8::7]
- *         (IPV6_FREEBIND), addresses this host does not have; IP_TRANSPARENT: a UDP socket
- *         on 198.51.100.9.
- *       After SIGTERM: the same addresses and options, the reuseport listeners all still
- *       accept on their shared port, the device-bound listener accepts.
- *   tcpclose --out FILE --device NAME
- *       a TCP listener and a UDP socket bound to device NAME (the test's own network
- *       namespace); after SIGTERM: still bound to it, same addresses.
  */
 #include "net.h"
 
 #include <fcntl.h>
-#include <net/if.h>
-#include <sys/wait.h>
-
-#ifndef IPV6_FREEBIND
-#define IPV6_FREEBIND 78
-#endif
 
 static int state_of(int fd)
 {
@@ -134,6 +115,13 @@ static int states(void)
 	wait_state(b, TCP_CLOSE_WAIT, "close-wait end", 1);
 	wait_state(a, TCP_FIN_WAIT2, "fin-wait2 end", 1);
 
+	/* the same over IPv6 (the FIN and ACK replayed in IPv6 packets) */
+	int l6 = listener(AF_INET6, "::1", 4, 0), b6, a6 = connect_to(l6, &b6);
+	if (a6 < 0 || send(a6, "six>b", 5, 0) != 5 || send(b6, "six>a", 5, 0) != 5 || shutdown(a6, SHUT_WR) < 0)
+		die("close-wait pair (IPv6)");
+	wait_state(b6, TCP_CLOSE_WAIT, "close-wait end (IPv6)", 1);
+	wait_state(a6, TCP_FIN_WAIT2, "fin-wait2 end (IPv6)", 1);
+
 	/* FIN_WAIT1 (c), FIN behind unsent bytes */
 	int d, c = connect_to(l, &d);
 	if (c < 0)
@@ -188,7 +176,8 @@ static int states(void)
 		{ b, TCP_CLOSE_WAIT, "close-wait end" }, { a, TCP_FIN_WAIT2, "fin-wait2 end" }, { c, TCP_FIN_WAIT1, "fin-wait1 end" },
 		{ d, TCP_ESTABLISHED, "fin-wait1 peer" }, { e, TCP_LAST_ACK, "last-ack end" }, { f, TCP_FIN_WAIT2, "last-ack peer" },
 		{ g, TCP_CLOSING, "closing end" }, { h, TCP_FIN_WAIT2, "closing peer" }, { i, TCP_FIN_WAIT1, "fin-wait1 (sent) end" },
-		{ j, TCP_ESTABLISHED, "fin-wait1 (sent) peer" },
+		{ j, TCP_ESTABLISHED, "fin-wait1 (sent) peer" }, { b6, TCP_CLOSE_WAIT, "close-wait end (IPv6)" },
+		{ a6, TCP_FIN_WAIT2, "fin-wait2 end (IPv6)" },
 	};
 	for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
 		if (state_of(want[k].fd) != want[k].st)
@@ -211,6 +200,13 @@ static int states(void)
 	expect_epipe(a, "fin-wait2 end");
 	close(b);
 	expect_eof(a, "fin-wait2 end");
+
+	expect_text(b6, "six>b", "close-wait end (IPv6): queued bytes");
+	expect_eof(b6, "close-wait end (IPv6)");
+	send_text(b6, "more", "close-wait end (IPv6)");
+	expect_text(a6, "six>amore", "fin-wait2 end (IPv6)");
+	close(b6);
+	expect_eof(a6, "fin-wait2 end (IPv6)");
 
 	/* FIN_WAIT1: the receiver reads everything, then EOF; it answers, the sender gets it */
 	drain_fill(d, "fin-wait1 peer");
@@ -270,152 +266,6 @@ static int outside(int port)
 	return 0;
 }
 
-static int bound_sock(int fam, int type, const char *addr, int port, const int *opts, int nopts)
-{
-	int s = sock(fam, type), one = 1;
-	for (int i = 0; i < nopts; i += 2)
-		if (setsockopt(s, opts[i], opts[i + 1], &one, sizeof one) < 0)
-			die("setsockopt");
-	struct sockaddr_storage a = { 0 };
-	socklen_t al;
-	if (fam == AF_INET) {
-		struct sockaddr_in *i = (void *)&a;
-		i->sin_family = AF_INET, i->sin_port = htons((uint16_t)port);
-		inet_pton(AF_INET, addr, &i->sin_addr);
-		al = sizeof *i;
-	} else {
-		struct sockaddr_in6 *i = (void *)&a;
-		i->sin6_family = AF_INET6, i->sin6_port = htons((uint16_t)port);
-		inet_pton(AF_INET6, addr, &i->sin6_addr);
-		al = sizeof *i;
-	}
-	if (bind(s, (struct sockaddr *)&a, al) < 0)
-		die("bind");
-	if (type == SOCK_STREAM && listen(s, 4) < 0)
-		die("listen");
-	return s;
-}
-
-static int port_of(int s)
-{
-	struct sockaddr_storage a;
-	socklen_t al = sizeof a;
-	getsockname(s, (struct sockaddr *)&a, &al);
-	return ntohs(((struct sockaddr_in *)&a)->sin_port);
-}
-
-static void bound_dev(int s, const char *dev, const char *what)
-{
-	char name[IFNAMSIZ] = "";
-	socklen_t l = sizeof name;
-	if (getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, name, &l) < 0 || strcmp(name, dev))
-		case_fail("%s: bound to device \"%s\", expected \"%s\"", what, name, dev);
-}
-
-/* A TCP listener and a UDP socket bound to a device of the network namespace (any address). */
-static int device(const char *dev)
-{
-	int dl = sock(AF_INET, SOCK_STREAM), du = sock(AF_INET, SOCK_DGRAM);
-	struct sockaddr_in any = { .sin_family = AF_INET };
-	if (setsockopt(dl, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev) + 1) < 0 ||
-	    setsockopt(du, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev) + 1) < 0)
-		die("SO_BINDTODEVICE");
-	if (bind(dl, (struct sockaddr *)&any, sizeof any) < 0 || listen(dl, 4) < 0 || bind(du, (struct sockaddr *)&any, sizeof any) < 0)
-		die("bind (device)");
-	struct names nl, nu;
-	names_of(dl, &nl), names_of(du, &nu);
-	case_ready();
-	case_wait_term();
-	same_names(dl, &nl, "device-bound listener");
-	same_names(du, &nu, "device-bound UDP socket");
-	bound_dev(dl, dev, "device-bound listener");
-	bound_dev(du, dev, "device-bound UDP socket");
-	if (opt(dl, SOL_SOCKET, SO_ACCEPTCONN) != 1)
-		case_fail("device-bound listener: not listening");
-	case_finish();
-	return 0;
-}
-
-static int bound(void)
-{
-	const int rp[] = { SOL_SOCKET, SO_REUSEPORT };
-	int l1 = bound_sock(AF_INET, SOCK_STREAM, "127.0.0.1", 0, rp, 2), port = port_of(l1);
-	int l2 = bound_sock(AF_INET, SOCK_STREAM, "127.0.0.1", port, rp, 2);
-	int u1 = bound_sock(AF_INET, SOCK_DGRAM, "127.0.0.1", 0, rp, 2), uport = port_of(u1);
-	int u2 = bound_sock(AF_INET, SOCK_DGRAM, "127.0.0.1", uport, rp, 2);
-	int rq[2], an[2];
-	case_pipe(rq, "request pipe"), case_pipe(an, "answer pipe");
-	pid_t kid = fork();
-	if (kid == 0) { /* a third listener on the port, in another task */
-		close(rq[1]), close(an[0]);
-		int l3 = bound_sock(AF_INET, SOCK_STREAM, "127.0.0.1", port, rp, 2);
-		char x;
-		if (write(an[1], "r", 1) != 1 || read(rq[0], &x, 1) != 1)
-			_exit(1);
-		int ok = opt(l3, SOL_SOCKET, SO_REUSEPORT) == 1 && port_of(l3) == port && opt(l3, SOL_SOCKET, SO_ACCEPTCONN) == 1;
-		_exit(write(an[1], ok ? "y" : "n", 1) == 1 ? 0 : 1);
-	}
-	close(rq[0]), close(an[1]);
-	char x;
-	if (read(an[0], &x, 1) != 1)
-		case_setup_fail("the child listener is not ready");
-
-	int dl = sock(AF_INET, SOCK_STREAM), du = sock(AF_INET, SOCK_DGRAM);
-	if (setsockopt(dl, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3) < 0 || setsockopt(du, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3) < 0)
-		die("SO_BINDTODEVICE");
-	struct sockaddr_in la = { .sin_family = AF_INET };
-	inet_pton(AF_INET, "127.0.0.1", &la.sin_addr);
-	if (bind(dl, (struct sockaddr *)&la, sizeof la) < 0 || listen(dl, 4) < 0 || bind(du, (struct sockaddr *)&la, sizeof la) < 0)
-		die("bind (device)");
-
-	const int fb[] = { IPPROTO_IP, IP_FREEBIND }, fb6[] = { IPPROTO_IPV6, IPV6_FREEBIND }, tr[] = { IPPROTO_IP, IP_TRANSPARENT };
-	int fl = bound_sock(AF_INET, SOCK_STREAM, "192.0.2.7", 0, fb, 2);
-	int fu6 = bound_sock(AF_INET6, SOCK_DGRAM, "2001:db8::7", 0, fb6, 2);
-	int tu = bound_sock(AF_INET, SOCK_DGRAM, "198.51.100.9", 0, tr, 2);
-
-	struct names n[9];
-	const int fds[9] = { l1, l2, u1, u2, dl, du, fl, fu6, tu };
-	for (int i = 0; i < 9; i++)
-		names_of(fds[i], &n[i]);
-	case_ready();
-	case_wait_term();
-
-	const char *what[9] = { "reuseport listener 1", "reuseport listener 2", "reuseport UDP 1", "reuseport UDP 2", "device-bound listener",
-				"device-bound UDP", "freebind listener", "freebind UDP (IPv6)", "transparent UDP" };
-	for (int i = 0; i < 9; i++)
-		same_names(fds[i], &n[i], what[i]);
-	for (int i = 0; i < 4; i++)
-		if (opt(fds[i], SOL_SOCKET, SO_REUSEPORT) != 1)
-			case_fail("%s: SO_REUSEPORT is off", what[i]);
-	if (write(rq[1], "g", 1) != 1 || read(an[0], &x, 1) != 1 || x != 'y')
-		case_fail("the child's reuseport listener lost its option, port or listening state");
-	case_reap_child("reuseport child", kid, 5000);
-	/* a new connection to the shared port reaches one of the listeners of this process or the
-	 * child (gone now): accepted by l1 or l2 */
-	int cc = connect_to(l1, NULL), got = 0;
-	for (int k = 0; k < 2 && cc >= 0; k++) {
-		int lf = k ? l2 : l1;
-		if (wait_in(lf, k ? 1000 : 200)) {
-			int acc = accept(lf, NULL, NULL);
-			got = acc >= 0;
-			close(acc);
-			break;
-		}
-	}
-	if (!got)
-		case_fail("a connection to the shared port is accepted by neither listener");
-	close(cc);
-	bound_dev(dl, "lo", what[4]);
-	bound_dev(du, "lo", what[5]);
-	accepts(dl, what[4]);
-	if (opt(fl, IPPROTO_IP, IP_FREEBIND) != 1 || opt(fu6, IPPROTO_IPV6, IPV6_FREEBIND) != 1)
-		case_fail("IP_FREEBIND / IPV6_FREEBIND is off");
-	if (opt(tu, IPPROTO_IP, IP_TRANSPARENT) != 1)
-		case_fail("IP_TRANSPARENT is off");
-	case_finish();
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	case_init(argc, argv);
@@ -426,9 +276,5 @@ int main(int argc, char **argv)
 		return states();
 	if (case_arg(argc, argv, "--connect"))
 		return outside(atoi(case_arg(argc, argv, "--connect")));
-	if (case_has_flag(argc, argv, "--bound"))
-		return bound();
-	if (case_arg(argc, argv, "--device"))
-		return device(case_arg(argc, argv, "--device"));
-	case_die_usage(argv[0], "--states, --connect PORT, --bound or --device NAME");
+	case_die_usage(argv[0], "--states or --connect PORT");
 }
