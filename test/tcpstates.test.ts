@@ -67,6 +67,24 @@ describe('TCP connections being closed, sockets bound in other ways', () => {
     expect(events).toEqual(['end']);
   });
 
+  for (const policy of ['established', 'close'] as const)
+    it(`--tcp=${policy}: LAST_ACK to an outside peer that shut down first and does not read, the FIN behind bytes that did not fit: ${policy === 'established' ? 'comes back in LAST_ACK, the peer gets every byte, then EOF' : 'comes back closed (EOF, EPIPE)'}`, async () => {
+      const p = await startCase('tcpclose', { args: ['--peer'] });
+      const port = fs.readFileSync(`${p.out}.port`, 'utf8').trim();
+      const c = await startCase('tcpclose', { args: ['--last-ack', port, ...(policy === 'close' ? ['--closed'] : [])] });
+      const img = path.join(c.dir, 'image.ucr');
+      const r = checkpointCase(c, img, ['--kill', `--tcp=${policy}`]);
+      expect(r.stderr).toMatch(policy === 'established' ? /restored established \(--tcp=established\)/ : /has closed its side: restored closed/);
+      if (policy === 'established') trackPid(inspect({ input: img }).meta.files.files.find((f) => f.inet?.keeper)!.inet!.keeper!.pid);
+      expect(ucr(['inspect', img]).stdout).toMatch(/last-ack, 0 bytes to read, \d+ bytes unacknowledged \(\d+ never sent\)/);
+      await killAndWait(c.pid);
+      restartDetached(img);
+      expect(await verdict(c)).toBe('PASS');
+      if (policy === 'close') return; // the original connection went silently: the peer waits on
+      expect(await verdict(p, 'SIGTERM', 90_000)).toBe('PASS');
+      expect(fs.readFileSync(`${p.out}.count`, 'utf8')).toBe(fs.readFileSync(`${c.out}.count`, 'utf8'));
+    }, 120_000);
+
   it('SO_REUSEPORT listeners sharing a port (in two tasks) and UDP sockets, SO_BINDTODEVICE, IP_FREEBIND/IPV6_FREEBIND and IP_TRANSPARENT bound to addresses the host does not have come back bound as they were', async () => {
     const c = await startCase('inetbind', { args: ['--bound'] });
     const img = path.join(c.dir, 'image.ucr');

@@ -22,6 +22,10 @@
  *       a connection to an outside peer (the test) that wrote "before" and shut down writing:
  *       CLOSE_WAIT with 6 bytes queued. After SIGTERM: reads "before" then EOF, writes
  *       "after-restart\n" and closes (the peer gets the bytes, then EOF).
+ *   tcpclose --out FILE --peer  /  tcpclose --out FILE --last-ack PORT [--closed]
+ *       an outside peer (not checkpointed) that shuts its side down at once and does not read,
+ *       and a program in LAST_ACK towards it, its FIN behind the bytes that did not fit; see
+ *       peer() and last_ack() below.
  */
 #include "net.h"
 
@@ -238,13 +242,114 @@ static int states(void)
 	return 0;
 }
 
-static int outside(int port)
+static int connect_port(int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	int c = sock(AF_INET, SOCK_STREAM);
 	if (connect(c, (struct sockaddr *)&sa, sizeof sa) < 0)
 		die("connect to the outside peer");
+	return c;
+}
+
+/* byte i of what the last-ack end writes */
+static unsigned char pattern(size_t i)
+{
+	return (unsigned char)(i * 7 + i / 251);
+}
+
+/* The outside peer of --last-ack (a process of its own, not checkpointed): a listener (small
+ * receive buffer, port in FILE.port) whose one connection it shuts down at once and does not
+ * read; after SIGTERM it reads everything (the pattern, its count in FILE.count), then EOF. */
+static int peer(void)
+{
+	int l = sock(AF_INET, SOCK_STREAM), small = 16384;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t al = sizeof a;
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0 || getsockname(l, (struct sockaddr *)&a, &al) < 0)
+		die("listen (peer)");
+	char port[16];
+	snprintf(port, sizeof port, "%d\n", ntohs(a.sin_port));
+	if (case_write_aux(".port", port) < 0)
+		die("FILE.port");
+	case_ready();
+	int c = accept(l, NULL, NULL);
+	if (c < 0 || shutdown(c, SHUT_WR) < 0)
+		die("accept (peer)");
+	case_wait_term();
+	static unsigned char buf[1 << 16];
+	size_t total = 0;
+	for (;;) {
+		if (!wait_in(c, 60000)) {
+			case_fail("no EOF after %zu bytes", total);
+			break;
+		}
+		ssize_t n = recv(c, buf, sizeof buf, MSG_DONTWAIT);
+		if (n <= 0) {
+			if (n < 0)
+				case_fail("read after %zu bytes: %s", total, case_errname(errno));
+			break;
+		}
+		for (ssize_t k = 0; k < n; k++)
+			if (buf[k] != pattern(total + (size_t)k)) {
+				case_fail("byte %zu differs", total + (size_t)k);
+				n = 0;
+				break;
+			}
+		total += (size_t)n;
+	}
+	char cnt[32];
+	snprintf(cnt, sizeof cnt, "%zu\n", total);
+	case_write_aux(".count", cnt);
+	case_finish();
+	return 0;
+}
+
+/* --last-ack PORT: its peer (peer()) shut down; it writes until the peer's buffers are full
+ * (its count in FILE.count) and shuts down: LAST_ACK, its FIN behind unsent bytes. After
+ * SIGTERM: still LAST_ACK (kept, --tcp=established), or (closed, --tcp=close) not connected
+ * any more; either way EOF to a read and EPIPE to a write. */
+static int last_ack(int port, int kept)
+{
+	int c = connect_port(port), small = 65536;
+	wait_state(c, TCP_CLOSE_WAIT, "connection to the outside peer", 1);
+	setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	static unsigned char buf[4096];
+	size_t total = 0;
+	for (int idle = 0; idle < 20;) { /* until 200 ms without room */
+		for (size_t k = 0; k < sizeof buf; k++)
+			buf[k] = pattern(total + k);
+		ssize_t n = send(c, buf, sizeof buf, MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN)
+			die("send (last-ack)");
+		if (n < 0)
+			idle++, case_sleep_ms(10);
+		total += n > 0 ? (size_t)n : 0;
+	}
+	fcntl(c, F_SETFL, 0);
+	if (shutdown(c, SHUT_WR) < 0)
+		die("shutdown (last-ack)");
+	wait_state(c, TCP_LAST_ACK, "connection to the outside peer", 1);
+	char cnt[32];
+	snprintf(cnt, sizeof cnt, "%zu\n", total);
+	if (case_write_aux(".count", cnt) < 0)
+		die("FILE.count");
+	case_ready();
+	case_wait_term();
+	if (kept && state_of(c) != TCP_LAST_ACK)
+		case_fail("state %s after restart, expected LAST_ACK", sname(state_of(c)));
+	expect_eof(c, "connection to the outside peer");
+	expect_epipe(c, "connection to the outside peer");
+	case_finish();
+	return 0;
+}
+
+static int outside(int port)
+{
+	int c = connect_port(port);
 	wait_state(c, TCP_CLOSE_WAIT, "connection to the outside peer", 1);
 	int q = 0;
 	for (int i = 0; i < 500 && q < 6; i++, case_sleep_ms(10))
@@ -276,5 +381,9 @@ int main(int argc, char **argv)
 		return states();
 	if (case_arg(argc, argv, "--connect"))
 		return outside(atoi(case_arg(argc, argv, "--connect")));
-	case_die_usage(argv[0], "--states or --connect PORT");
+	if (case_arg(argc, argv, "--last-ack"))
+		return last_ack(atoi(case_arg(argc, argv, "--last-ack")), !case_has_flag(argc, argv, "--closed"));
+	if (case_has_flag(argc, argv, "--peer"))
+		return peer();
+	case_die_usage(argv[0], "--states, --connect PORT, --last-ack PORT [--closed] or --peer");
 }
