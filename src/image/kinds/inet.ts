@@ -203,6 +203,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   if (u.keeper && (u.peer !== 'outside' || u.policy !== 'established')) w.at('keeper').fail('a keeper only for a connection kept to an outside peer');
   if (u.acceptq !== undefined && u.state !== 'listen') w.at('acceptq').fail('an accept queue only at a listener');
   if (u.tcp?.finUnsent && !['fin-wait1', 'closing', 'last-ack'].includes(u.state)) w.at('tcp').at('finUnsent').fail('a FIN waiting to be sent only in fin-wait1, closing or last-ack');
+  if (u.tcp && !u.tcp.finUnsent && u.tcp.unsent && ['fin-wait1', 'fin-wait2', 'closing', 'last-ack'].includes(u.state)) w.at('tcp').at('unsent').fail('bytes never sent before a FIN that was sent');
   if (u.peer === 'pending' && (u.state !== 'established' || u.tcp!.sendQueue.length || u.tcp!.recvQueue.length)) w.at('peer').fail('a connection waiting to be accepted is established, nothing in flight');
   if (u.peer === 'outside' && !u.policy) w.fail('an outside peer without a policy');
   return u;

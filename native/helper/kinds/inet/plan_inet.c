@@ -124,6 +124,7 @@ int on_plan_file_inet(struct plan_in *in, struct msg_plan_file_inet *m)
 	NEED(p->mode != INET_PEER_CLOSED || tcp_fin_in(p->state));
 	p->finunsent = (int)m->finunsent;
 	NEED(!p->finunsent || p->state == INET_FIN_WAIT1 || p->state == INET_CLOSING || p->state == INET_LAST_ACK);
+	NEED(!tcp_fin_out(p->state) || p->finunsent || p->unsent == 0); /* a FIN sent: every byte before it too */
 	if (m->dev) { /* a device name (dev_valid_name): 1-15 printable bytes, no '/' or ':' */
 		size_t dl = strlen(m->dev);
 		NEED(dl >= 1 && dl < sizeof p->dev && strcmp(m->dev, ".") && strcmp(m->dev, ".."));
