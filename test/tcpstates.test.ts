@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inspect } from '../src/orchestrator/inspect.js';
 import { editFiles, expectEditsRefused } from './image-edit.js';
-import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, startTime, trackPid, ucr, verdict, waitFor } from './harness.js';
+import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, startTime, tmpdir, trackPid, ucr, verdict, waitFor } from './harness.js';
 
 const servers: net.Server[] = [];
 const peers: net.Socket[] = [];
@@ -67,16 +67,17 @@ describe('TCP connections being closed, sockets bound in other ways', () => {
     expect(events).toEqual(['end']);
   });
 
-  for (const policy of ['established', 'close'] as const)
-    it(`--tcp=${policy}: LAST_ACK to an outside peer that shut down first and does not read, the FIN behind bytes that did not fit: ${policy === 'established' ? 'comes back in LAST_ACK, the peer gets every byte, then EOF' : 'comes back closed (EOF, EPIPE)'}`, async () => {
-      const p = await startCase('tcpclose', { args: ['--peer'] });
+  for (const [state, policy] of [['last-ack', 'established'], ['fin-wait1', 'established'], ['closing', 'established'], ['last-ack', 'close']] as const)
+    it(`--tcp=${policy}: ${state.toUpperCase().replace('-', '_')} to an outside peer that does not read, the FIN behind bytes that did not fit: ${policy === 'established' ? 'comes back in its state, the peer gets every byte, then EOF' : 'comes back closed (EOF, EPIPE)'}`, async () => {
+      const flag = path.join(tmpdir('flag'), 'flag'); // removed at cleanup
+      const p = await startCase('tcpclose', { args: ['--peer', ...(state === 'fin-wait1' ? ['--no-fin'] : state === 'closing' ? ['--flag', flag] : [])] });
       const port = fs.readFileSync(`${p.out}.port`, 'utf8').trim();
-      const c = await startCase('tcpclose', { args: ['--last-ack', port, ...(policy === 'close' ? ['--closed'] : [])] });
+      const c = await startCase('tcpclose', { args: ['--closing-to', port, '--state', state, '--flag', flag, ...(policy === 'close' ? ['--closed'] : [])] });
       const img = path.join(c.dir, 'image.ucr');
       const r = checkpointCase(c, img, ['--kill', `--tcp=${policy}`]);
       expect(r.stderr).toMatch(policy === 'established' ? /restored established \(--tcp=established\)/ : /has closed its side: restored closed/);
       if (policy === 'established') trackPid(inspect({ input: img }).meta.files.files.find((f) => f.inet?.keeper)!.inet!.keeper!.pid);
-      expect(ucr(['inspect', img]).stdout).toMatch(/last-ack, 0 bytes to read, \d+ bytes unacknowledged \(\d+ never sent\)/);
+      expect(ucr(['inspect', img]).stdout).toMatch(new RegExp(`${state}, 0 bytes to read, \\d+ bytes unacknowledged \\(\\d+ never sent\\)`));
       await killAndWait(c.pid);
       restartDetached(img);
       expect(await verdict(c)).toBe('PASS');

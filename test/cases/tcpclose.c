@@ -19,16 +19,15 @@
  *       writes where it still may (EPIPE where it shut down), and every connection finishes
  *       its close normally (the FIN_WAIT1 ends reach FIN_WAIT2 once their peers read).
  *   tcpclose --out FILE --connect PORT
- *       a connection to an outside peer (the test) that wrote "before" and shut down writing:
- *       CLOSE_WAIT with 6 bytes queued. After SIGTERM: reads "before" then EOF, writes
- *       "after-restart\n" and closes (the peer gets the bytes, then EOF).
- *   tcpclose --out FILE --peer  /  tcpclose --out FILE --last-ack PORT [--closed]
- *       an outside peer (not checkpointed) that shuts its side down at once and does not read,
- *       and a program in LAST_ACK towards it, its FIN behind the bytes that did not fit; see
- *       peer() and last_ack() below.
+ *       CLOSE_WAIT to an outside peer (the test) that wrote "before" and shut down. After
+ *       SIGTERM: reads "before" then EOF, writes "after-restart\n" and closes.
+ *   tcpclose --out FILE --peer [--no-fin | --flag F]
+ *   tcpclose --out FILE --closing-to PORT --state last-ack|fin-wait1|closing [--closed] [--flag F]
+ *       an outside peer (not checkpointed) that does not read, and a program in LAST_ACK,
+ *       FIN_WAIT1 or CLOSING towards it, its FIN behind the bytes that did not fit; see peer()
+ *       and closing_to() below.
  */
 #include "net.h"
-
 #include <fcntl.h>
 
 static int state_of(int fd)
@@ -79,12 +78,10 @@ static void fill_up(int s, int r)
 	}
 	fcntl(s, F_SETFL, 0);
 	int nsd = 0;
-	ioctl(s, SIOCOUTQNSD, &nsd);
-	if (nsd == 0)
+	if (ioctl(s, SIOCOUTQNSD, &nsd) < 0 || nsd == 0)
 		case_setup_fail("every byte was sent: the FIN would not wait");
 }
 
-/* Reads the FILL bytes, then expects EOF. */
 static void drain_fill(int r, const char *what)
 {
 	static unsigned char got[FILL];
@@ -252,16 +249,16 @@ static int connect_port(int port)
 	return c;
 }
 
-/* byte i of what the last-ack end writes */
 static unsigned char pattern(size_t i)
 {
 	return (unsigned char)(i * 7 + i / 251);
 }
 
-/* The outside peer of --last-ack (a process of its own, not checkpointed): a listener (small
- * receive buffer, port in FILE.port) whose one connection it shuts down at once and does not
- * read; after SIGTERM it reads everything (the pattern, its count in FILE.count), then EOF. */
-static int peer(void)
+/* The outside peer of --closing-to (a process of its own, not checkpointed): a listener (small
+ * receive buffer, port in FILE.port) whose one connection it does not read and shuts down at
+ * once (fin: 0), never (1) or once the file flag exists (2); after SIGTERM it reads everything
+ * (the pattern, its count in FILE.count), then EOF. */
+static int peer(int fin, const char *flag)
 {
 	int l = sock(AF_INET, SOCK_STREAM), small = 16384;
 	struct sockaddr_in a = { .sin_family = AF_INET };
@@ -276,8 +273,12 @@ static int peer(void)
 		die("FILE.port");
 	case_ready();
 	int c = accept(l, NULL, NULL);
-	if (c < 0 || shutdown(c, SHUT_WR) < 0)
+	if (c < 0)
 		die("accept (peer)");
+	for (int i = 0; fin == 2 && i < 1000 && access(flag, F_OK) < 0; i++)
+		case_sleep_ms(10);
+	if (fin != 1 && shutdown(c, SHUT_WR) < 0)
+		die("shutdown (peer)");
 	case_wait_term();
 	static unsigned char buf[1 << 16];
 	size_t total = 0;
@@ -307,14 +308,18 @@ static int peer(void)
 	return 0;
 }
 
-/* --last-ack PORT: its peer (peer()) shut down; it writes until the peer's buffers are full
- * (its count in FILE.count) and shuts down: LAST_ACK, its FIN behind unsent bytes. After
- * SIGTERM: still LAST_ACK (kept, --tcp=established), or (closed, --tcp=close) not connected
- * any more; either way EOF to a read and EPIPE to a write. */
-static int last_ack(int port, int kept)
+/* --closing-to PORT last-ack|fin-wait1|closing: a connection to peer(), which does not read:
+ * it writes until the peer's buffers are full (its count in FILE.count) and shuts down, its FIN
+ * behind unsent bytes: last-ack (the peer had shut down first), fin-wait1 (the peer does not
+ * shut down), closing (the peer shuts down once it is told, by the file flag, after ours).
+ * After SIGTERM: in that state again (kept, --tcp=established) or, closed (--tcp=close), not
+ * connected any more; a write gets EPIPE, a read EOF where the peer had shut down. */
+static int closing_to(int port, const char *what, int kept, const char *flag)
 {
+	int want = !strcmp(what, "last-ack") ? TCP_LAST_ACK : !strcmp(what, "closing") ? TCP_CLOSING : TCP_FIN_WAIT1;
 	int c = connect_port(port), small = 65536;
-	wait_state(c, TCP_CLOSE_WAIT, "connection to the outside peer", 1);
+	if (want == TCP_LAST_ACK)
+		wait_state(c, TCP_CLOSE_WAIT, "connection to the outside peer", 1);
 	setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
 	fcntl(c, F_SETFL, O_NONBLOCK);
 	static unsigned char buf[4096];
@@ -324,24 +329,29 @@ static int last_ack(int port, int kept)
 			buf[k] = pattern(total + k);
 		ssize_t n = send(c, buf, sizeof buf, MSG_NOSIGNAL);
 		if (n < 0 && errno != EAGAIN)
-			die("send (last-ack)");
+			die("send (closing)");
 		if (n < 0)
 			idle++, case_sleep_ms(10);
 		total += n > 0 ? (size_t)n : 0;
 	}
 	fcntl(c, F_SETFL, 0);
 	if (shutdown(c, SHUT_WR) < 0)
-		die("shutdown (last-ack)");
-	wait_state(c, TCP_LAST_ACK, "connection to the outside peer", 1);
+		die("shutdown (closing)");
+	int ff = want == TCP_CLOSING ? open(flag, O_CREAT | O_WRONLY | O_CLOEXEC, 0644) : 0;
+	if (ff < 0 || (ff > 0 && close(ff) < 0))
+		die("flag");
+	wait_state(c, want, "connection to the outside peer", 1);
 	char cnt[32];
-	snprintf(cnt, sizeof cnt, "%zu\n", total);
-	if (case_write_aux(".count", cnt) < 0)
+	if (snprintf(cnt, sizeof cnt, "%zu\n", total) < 0 || case_write_aux(".count", cnt) < 0)
 		die("FILE.count");
 	case_ready();
 	case_wait_term();
-	if (kept && state_of(c) != TCP_LAST_ACK)
-		case_fail("state %s after restart, expected LAST_ACK", sname(state_of(c)));
-	expect_eof(c, "connection to the outside peer");
+	if (kept && state_of(c) != want)
+		case_fail("state %s after restart, expected %s", sname(state_of(c)), sname(want));
+	if (want == TCP_FIN_WAIT1 && kept && wait_in(c, 0))
+		case_fail("readable, though its peer has not shut down");
+	if (want != TCP_FIN_WAIT1 || !kept)
+		expect_eof(c, "connection to the outside peer");
 	expect_epipe(c, "connection to the outside peer");
 	case_finish();
 	return 0;
@@ -381,9 +391,10 @@ int main(int argc, char **argv)
 		return states();
 	if (case_arg(argc, argv, "--connect"))
 		return outside(atoi(case_arg(argc, argv, "--connect")));
-	if (case_arg(argc, argv, "--last-ack"))
-		return last_ack(atoi(case_arg(argc, argv, "--last-ack")), !case_has_flag(argc, argv, "--closed"));
+	const char *flag = case_arg(argc, argv, "--flag") ? case_arg(argc, argv, "--flag") : "";
+	if (case_arg(argc, argv, "--closing-to") && case_arg(argc, argv, "--state"))
+		return closing_to(atoi(case_arg(argc, argv, "--closing-to")), case_arg(argc, argv, "--state"), !case_has_flag(argc, argv, "--closed"), flag);
 	if (case_has_flag(argc, argv, "--peer"))
-		return peer();
-	case_die_usage(argv[0], "--states, --connect PORT, --last-ack PORT [--closed] or --peer");
+		return peer(case_has_flag(argc, argv, "--no-fin") ? 1 : flag[0] ? 2 : 0, flag);
+	case_die_usage(argv[0], "--states, --connect PORT, --closing-to PORT --state S [--closed] [--flag F] or --peer [--no-fin | --flag F]");
 }
