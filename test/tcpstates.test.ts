@@ -86,6 +86,17 @@ describe('TCP connections being closed, sockets bound in other ways', () => {
       expect(fs.readFileSync(`${p.out}.count`, 'utf8')).toBe(fs.readFileSync(`${c.out}.count`, 'utf8'));
     }, 120_000);
 
+  it('refuses a connection being opened (SYN_SENT) with one line naming it, and leaves the process running', async () => {
+    const c = await startCase('inetbind', { args: ['--syn-sent'] });
+    const img = path.join(c.dir, 'image.ucr');
+    const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(/^ucr: process \d+ fd \d+ \(socket:\[\d+\] TCP 127\.0\.0\.1:\d+\): TCP state SYN_SENT \(a connection being opened\) is not supported yet: checkpoint again in a moment$/);
+    expect(fs.existsSync(img)).toBe(false);
+    expect(await verdict(c, 'SIGTERM', 90_000)).toBe('PASS');
+  }, 120_000);
+
   it('SO_REUSEPORT listeners sharing a port (in two tasks) and UDP sockets, SO_BINDTODEVICE, IP_FREEBIND/IPV6_FREEBIND and IP_TRANSPARENT bound to addresses the host does not have come back bound as they were', async () => {
     const c = await startCase('inetbind', { args: ['--bound'] });
     const img = path.join(c.dir, 'image.ucr');

@@ -12,6 +12,8 @@
  *         on 198.51.100.9.
  *       After SIGTERM: the same addresses and options, the reuseport listeners all still
  *       accept on their shared port, the device-bound listener accepts.
+ *   inetbind --out FILE --syn-sent
+ *       a connection being opened, which a checkpoint refuses (see syn_sent()).
  *   inetbind --out FILE --device NAME
  *       a TCP listener and a UDP socket bound to device NAME (the test's own network
  *       namespace); after SIGTERM: still bound to it, same addresses.
@@ -171,6 +173,34 @@ static int bound(void)
 	return 0;
 }
 
+/* --syn-sent: a connection being opened (its listener drops every SYN with a socket filter):
+ * checkpoint refuses it; after SIGTERM it is still SYN_SENT, and connects once the filter goes. */
+static int syn_sent(void)
+{
+	static struct sock_filter dropall[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+	struct sock_fprog prog = { 1, dropall };
+	int l = listener(AF_INET, "127.0.0.1", 4, 0), z = 0;
+	struct sockaddr_in a;
+	socklen_t al = sizeof a;
+	int c = sock(AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+	if (setsockopt(l, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 || getsockname(l, (struct sockaddr *)&a, &al) < 0 ||
+	    (connect(c, (struct sockaddr *)&a, al) < 0 && errno != EINPROGRESS))
+		die("connect (syn-sent)");
+	case_ready();
+	case_wait_term();
+	struct tcp_info ti = { 0 };
+	socklen_t tl = sizeof ti;
+	if (getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0 || ti.tcpi_state != TCP_SYN_SENT)
+		case_fail("not SYN_SENT any more (state %d)", ti.tcpi_state);
+	if (setsockopt(l, SOL_SOCKET, SO_DETACH_FILTER, &z, sizeof z) < 0)
+		case_fail("SO_DETACH_FILTER: %s", case_errname(errno));
+	struct pollfd pf = { c, POLLOUT, 0 };
+	if (poll(&pf, 1, 60000) != 1 || opt(c, SOL_SOCKET, SO_ERROR) != 0)
+		case_fail("the connection is not made once its SYN passes");
+	case_finish();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	case_init(argc, argv);
@@ -180,5 +210,7 @@ int main(int argc, char **argv)
 		return bound();
 	if (case_arg(argc, argv, "--device"))
 		return device(case_arg(argc, argv, "--device"));
-	case_die_usage(argv[0], "--bound or --device NAME");
+	if (case_has_flag(argc, argv, "--syn-sent"))
+		return syn_sent();
+	case_die_usage(argv[0], "--bound, --device NAME or --syn-sent");
 }
