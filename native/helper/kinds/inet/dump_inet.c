@@ -136,9 +136,9 @@ static int dump_datagrams(struct sbuf *b, int s, const char *obj)
 /* The repair state of a connection (see the top of the file). In a state where our FIN is
  * not acknowledged yet (fin-wait1, closing, last-ack) SIOCOUTQ counts the FIN and, while it was
  * never sent, SIOCOUTQNSD too: the queues hold bytes only ("finUnsent": it waits behind them). */
-static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd, int lock, int state)
+static int dump_repair(struct sbuf *b, int s, const char *obj, int locked, int state)
 {
-	sb_add(b, ",\"locked\":%d", lock && lock_conn(s, pid, fd));
+	sb_add(b, ",\"locked\":%d", locked);
 	int on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP, noq = TCP_NO_QUEUE;
 	int reuse = opt_int(s, SOL_SOCKET, SO_REUSEADDR);
 	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) < 0)
@@ -206,6 +206,13 @@ static int dump_disconnected(struct sbuf *b, int s, const char *obj, int revents
 	return 0;
 }
 
+/* a TCP state read in repair mode: a connection, maybe being closed */
+static int tcp_conn_state(int st)
+{
+	return st == TCP_ESTABLISHED || st == TCP_FIN_WAIT1 || st == TCP_FIN_WAIT2 || st == TCP_CLOSE_WAIT || st == TCP_CLOSING ||
+	       st == TCP_LAST_ACK;
+}
+
 /* `inetq <pid> <fd> <lock 0|1>`: what a TCP or UDP socket is (other sockets: only domain, type,
  * protocol); lock (the tree is to be killed): a connection is locked before it is read. */
 int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
@@ -265,7 +272,16 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 			socklen_t tl = sizeof ti;
 			struct pollfd pf = { s, POLLIN | POLLRDHUP, 0 };
 			poll(&pf, 1, 0);
-			if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0) {
+			int r = getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl), locked = 0;
+			/* a connection is locked first, then its state read again: a closing one's last
+			 * ACK or FIN cannot change it any more while it is read */
+			if (r == 0 && lock && tcp_conn_state(ti.tcpi_state) && (locked = lock_conn(s, (pid_t)pid, (int)fd))) {
+				pf.revents = 0;
+				poll(&pf, 1, 0);
+				tl = sizeof ti;
+				r = getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl);
+			}
+			if (r < 0) {
 				close(s);
 				free(b.p);
 				return proto_fail("files", obj, errno, "cannot read TCP_INFO");
@@ -274,9 +290,7 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 			       ti.tcpi_options, ti.tcpi_snd_wscale, ti.tcpi_rcv_wscale);
 			if (ti.tcpi_state == TCP_LISTEN)
 				sb_add(&b, ",\"acceptq\":%u,\"backlog\":%u", ti.tcpi_unacked, ti.tcpi_sacked);
-			else if ((ti.tcpi_state == TCP_ESTABLISHED || ti.tcpi_state == TCP_FIN_WAIT2 || ti.tcpi_state == TCP_CLOSE_WAIT ||
-				  ti.tcpi_state == TCP_FIN_WAIT1 || ti.tcpi_state == TCP_CLOSING || ti.tcpi_state == TCP_LAST_ACK) &&
-				 dump_repair(&b, s, obj, (pid_t)pid, (int)fd, lock != 0, ti.tcpi_state) < 0) {
+			else if (tcp_conn_state(ti.tcpi_state) && dump_repair(&b, s, obj, locked, ti.tcpi_state) < 0) {
 				close(s);
 				free(b.p);
 				return -1;
