@@ -13,11 +13,10 @@
  *          end filled the peer's buffers and shut down (its FIN waits behind bytes);
  *        - CLOSING / FIN_WAIT2: the CLOSING end filled the peer's buffers and shut down (its
  *          FIN waits), then the peer shut down and its FIN arrived;
- *        - FIN_WAIT1 (FIN sent, never acknowledged: the receiver drops every packet with a
- *          socket filter of its own): 4 bytes and the FIN in flight.
- *       After SIGTERM: every end is in the state it had, reads what was queued then EOF,
- *       writes where it still may (EPIPE where it shut down), and every connection finishes
- *       its close normally (the FIN_WAIT1 ends reach FIN_WAIT2 once their peers read).
+ *        - CLOSING / FIN_WAIT1, both FINs sent, neither acknowledged (the FIN_WAIT1 end drops
+ *          every packet with a socket filter of its own): 4 bytes and a FIN in flight.
+ *       After SIGTERM: every end is in its state, reads what was queued then EOF, writes where
+ *       it may (EPIPE where it shut down), and every connection finishes its close.
  *   tcpclose --out FILE --connect PORT
  *       CLOSE_WAIT to an outside peer (the test) that wrote "before" and shut down. After
  *       SIGTERM: reads "before" then EOF, writes "after-restart\n" and closes.
@@ -92,10 +91,8 @@ static void drain_fill(int r, const char *what)
 static void expect_eof(int fd, const char *what)
 {
 	char b;
-	if (!wait_in(fd, wait_ms))
-		case_fail("%s: no EOF", what);
-	else if (recv(fd, &b, 1, MSG_DONTWAIT) != 0)
-		case_fail("%s: expected EOF, got %s", what, case_errname(errno));
+	if (!wait_in(fd, wait_ms) || recv(fd, &b, 1, MSG_DONTWAIT) != 0)
+		case_fail("%s: expected EOF, got %s", what, wait_in(fd, 0) ? case_errname(errno) : "nothing");
 }
 
 static void expect_epipe(int fd, const char *what)
@@ -116,7 +113,7 @@ static int states(void)
 	wait_state(b, TCP_CLOSE_WAIT, "close-wait end", 1);
 	wait_state(a, TCP_FIN_WAIT2, "fin-wait2 end", 1);
 
-	/* the same over IPv6 (the FIN and ACK replayed in IPv6 packets) */
+	/* the same over IPv6 (the FIN and ACK are replayed in IPv6 packets) */
 	int l6 = listener(AF_INET6, "::1", 4, 0), b6, a6 = connect_to(l6, &b6);
 	if (a6 < 0 || send(a6, "six>b", 5, 0) != 5 || send(b6, "six>a", 5, 0) != 5 || shutdown(a6, SHUT_WR) < 0)
 		die("close-wait pair (IPv6)");
@@ -153,18 +150,21 @@ static int states(void)
 	wait_state(g, TCP_CLOSING, "closing end", 1);
 	wait_state(h, TCP_FIN_WAIT2, "closing peer", 1);
 
-	/* FIN_WAIT1 (i), FIN sent and never acknowledged: j drops every packet */
+	/* CLOSING (i) / FIN_WAIT1 (j), both FINs sent and never acknowledged: j drops every
+	 * packet, so i's 4 bytes and FIN and its ACK of j's FIN are lost */
 	static struct sock_filter dropall[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
 	struct sock_fprog prog = { 1, dropall };
 	int j, i = connect_to(l, &j), outq = 0, nsd = 1;
 	if (i < 0 || setsockopt(j, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 || send(i, "zzzz", 4, 0) != 4 || shutdown(i, SHUT_WR) < 0)
-		die("fin-wait1 (sent) pair");
+		die("closing (sent) pair");
 	for (int k = 0; k < 500 && (outq != 5 || nsd != 0); k++) {
 		ioctl(i, SIOCOUTQ, &outq), ioctl(i, SIOCOUTQNSD, &nsd);
 		case_sleep_ms(10);
 	}
-	if (outq != 5 || nsd != 0 || state_of(i) != TCP_FIN_WAIT1)
+	if (outq != 5 || nsd != 0 || state_of(i) != TCP_FIN_WAIT1 || shutdown(j, SHUT_WR) < 0)
 		case_setup_fail("4 bytes and the FIN not in flight (%d queued, %d unsent, %s)", outq, nsd, sname(state_of(i)));
+	wait_state(i, TCP_CLOSING, "closing (sent) end", 1);
+	wait_state(j, TCP_FIN_WAIT1, "closing (sent) peer", 1);
 
 	case_ready();
 	case_wait_term();
@@ -176,22 +176,21 @@ static int states(void)
 	const struct { int fd, st; const char *what; } want[] = {
 		{ b, TCP_CLOSE_WAIT, "close-wait end" }, { a, TCP_FIN_WAIT2, "fin-wait2 end" }, { c, TCP_FIN_WAIT1, "fin-wait1 end" },
 		{ d, TCP_ESTABLISHED, "fin-wait1 peer" }, { e, TCP_LAST_ACK, "last-ack end" }, { f, TCP_FIN_WAIT2, "last-ack peer" },
-		{ g, TCP_CLOSING, "closing end" }, { h, TCP_FIN_WAIT2, "closing peer" }, { i, TCP_FIN_WAIT1, "fin-wait1 (sent) end" },
-		{ j, TCP_ESTABLISHED, "fin-wait1 (sent) peer" }, { b6, TCP_CLOSE_WAIT, "close-wait end (IPv6)" },
+		{ g, TCP_CLOSING, "closing end" }, { h, TCP_FIN_WAIT2, "closing peer" }, { i, TCP_CLOSING, "closing (sent) end" },
+		{ j, TCP_FIN_WAIT1, "closing (sent) peer" }, { b6, TCP_CLOSE_WAIT, "close-wait end (IPv6)" },
 		{ a6, TCP_FIN_WAIT2, "fin-wait2 end (IPv6)" },
 	};
 	for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
 		if (state_of(want[k].fd) != want[k].st)
 			case_fail("%s: state %s after restart, expected %s", want[k].what, sname(state_of(want[k].fd)), sname(want[k].st));
 
-	/* FIN_WAIT1 (sent): the peer's filter is still there, then removed at once (the bytes and
-	 * the FIN come with the next retransmission, checked last) */
+	/* CLOSING (sent): the peer's filter is still there; removed at once (checked last) */
 	socklen_t flen = 0;
 	if (getsockopt(j, SOL_SOCKET, SO_GET_FILTER, NULL, &flen) < 0 || flen != 1)
-		case_fail("fin-wait1 (sent) peer: its socket filter is gone (%u instructions)", flen);
+		case_fail("closing (sent) peer: its socket filter is gone (%u instructions)", flen);
 	int z = 0;
 	if (setsockopt(j, SOL_SOCKET, SO_DETACH_FILTER, &z, sizeof z) < 0)
-		case_fail("fin-wait1 (sent) peer: SO_DETACH_FILTER: %s", case_errname(errno));
+		case_fail("closing (sent) peer: SO_DETACH_FILTER: %s", case_errname(errno));
 
 	/* CLOSE_WAIT: the queued bytes, EOF, then it still writes and closes */
 	expect_text(b, "a->b!", "close-wait end: queued bytes");
@@ -231,10 +230,11 @@ static int states(void)
 	expect_eof(h, "closing peer");
 	expect_epipe(h, "closing peer");
 
-	/* FIN_WAIT1 (sent): once the filter is gone, the retransmitted bytes and FIN arrive */
-	expect_text(j, "zzzz", "fin-wait1 (sent) peer: retransmitted bytes");
-	expect_eof(j, "fin-wait1 (sent) peer");
-	wait_state(i, TCP_FIN_WAIT2, "fin-wait1 (sent) end, once acknowledged", 0);
+	/* CLOSING (sent): once the filter is gone, the retransmitted bytes and FIN arrive */
+	expect_text(j, "zzzz", "closing (sent) peer: retransmitted bytes");
+	expect_eof(j, "closing (sent) peer");
+	expect_eof(i, "closing (sent) end");
+	wait_state(i, TCP_CLOSE, "closing (sent) end, once acknowledged", 0);
 	case_finish();
 	return 0;
 }
@@ -254,10 +254,9 @@ static unsigned char pattern(size_t i)
 	return (unsigned char)(i * 7 + i / 251);
 }
 
-/* The outside peer of --closing-to (a process of its own, not checkpointed): a listener (small
- * receive buffer, port in FILE.port) whose one connection it does not read and shuts down at
- * once (fin: 0), never (1) or once the file flag exists (2); after SIGTERM it reads everything
- * (the pattern, its count in FILE.count), then EOF. */
+/* The outside peer of --closing-to (not checkpointed): a listener (small receive buffer, port
+ * in FILE.port) whose connection it does not read and shuts down at once (fin 0), never (1) or
+ * once flag exists (2); after SIGTERM it reads everything (count in FILE.count), then EOF. */
 static int peer(int fin, const char *flag)
 {
 	int l = sock(AF_INET, SOCK_STREAM), small = 16384;

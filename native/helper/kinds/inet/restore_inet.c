@@ -272,17 +272,6 @@ int open_inet_sockets(struct restore_ctx *c)
 		}
 	if (requeue && requeue_datagrams(c) < 0)
 		return -1;
-	/* closing connections: their FINs, in repair mode, once every connection exists (each
-	 * step over all of them; a connection whose queues are objects: at release, after them) */
-	for (int step = 0; step < 3; step++)
-		for (int i = 0; i < c->plan->nfiles; i++) {
-			struct file_plan *f = &c->plan->files[i];
-			if (f->kind != FILE_INET || f->in->rq_obj >= 0 || f->in->sq_obj >= 0)
-				continue;
-			snprintf(what, sizeof what, "TCP socket (file %d)", f->id);
-			if (inet_replay_fins(f->hfd, f->in, step, what) < 0)
-				return -1;
-		}
 	/* the program's socket filters, last (one might drop the datagrams queued again) */
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct file_plan *f = &c->plan->files[i];
@@ -293,6 +282,18 @@ int open_inet_sockets(struct restore_ctx *c)
 		if (setsockopt(f->hfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
 			return proto_fail("files", "socket", errno, "cannot attach the socket filter of file %d again", f->id);
 	}
+	/* closing connections: their FINs, in repair mode, once every connection exists and has
+	 * its filter (each step over all of them; a connection whose queues are objects: at
+	 * release, after them) */
+	for (int step = 0; step < 3; step++)
+		for (int i = 0; i < c->plan->nfiles; i++) {
+			struct file_plan *f = &c->plan->files[i];
+			if (f->kind != FILE_INET || f->in->rq_obj >= 0 || f->in->sq_obj >= 0)
+				continue;
+			snprintf(what, sizeof what, "TCP socket (file %d)", f->id);
+			if (inet_replay_fins(f->hfd, f->in, step, what) < 0)
+				return -1;
+		}
 	return 0;
 }
 

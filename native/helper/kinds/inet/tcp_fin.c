@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,7 +48,7 @@ static int reach(int s, int want, const char *what, const char *step)
 	}
 	if (st == want)
 		return 0;
-	return proto_fail("files", what, EPROTO, "%s: the connection is in state %s, not %s", step, tcp_state_name(st), tcp_state_name(want));
+	return proto_fail("files", what, EPROTO, "%s, replayed: the connection is in state %s, not %s", step, tcp_state_name(st), tcp_state_name(want));
 }
 
 static uint32_t sum16(const void *d, size_t len, uint32_t sum)
@@ -136,9 +137,24 @@ static uint32_t snd_una(const struct inet_plan *p)
 	return p->outseq - (uint32_t)tcp_fin_out(p->state) - (uint32_t)p->sqlen;
 }
 
-static int peer_fin(int s, const struct inet_plan *p, uint32_t ack, int want, const char *what)
+/* Injects a segment and waits for the state it leads to. The program's own socket filter
+ * (attached already, so that the answers of other connections meet it as they did) is taken
+ * off while it passes. */
+static int replay(int s, const struct inet_plan *p, uint32_t seq, uint32_t ack, int flags, int want, const char *what, const char *step)
 {
-	return inject(p, p->inseq - 1, ack, 0x11, what) < 0 ? -1 : reach(s, want, what, "the FIN its peer had sent, replayed");
+	int z = 0;
+	struct sock_fprog prog = { (unsigned short)(p->filterlen / 8), (struct sock_filter *)p->filter };
+	if (p->filterlen && setsockopt(s, SOL_SOCKET, SO_DETACH_FILTER, &z, sizeof z) < 0)
+		return proto_fail("files", what, errno, "cannot take its socket filter off while %s is replayed", step);
+	int r = inject(p, seq, ack, flags, what) < 0 ? -1 : reach(s, want, what, step);
+	if (p->filterlen && setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 && r == 0)
+		r = proto_fail("files", what, errno, "cannot attach its socket filter again");
+	return r;
+}
+
+static int peer_fin(int s, const struct inet_plan *p, int want, const char *what)
+{
+	return replay(s, p, p->inseq - 1, snd_una(p), 0x11, want, what, "the FIN its peer had sent");
 }
 
 int inet_replay_fins(int s, const struct inet_plan *p, int step, const char *what)
@@ -147,19 +163,19 @@ int inet_replay_fins(int s, const struct inet_plan *p, int step, const char *wha
 		return 0;
 	int st = p->state;
 	if (step == 0 && (st == INET_CLOSE_WAIT || st == INET_LAST_ACK))
-		return peer_fin(s, p, snd_una(p), TCP_CLOSE_WAIT, what);
+		return peer_fin(s, p, TCP_CLOSE_WAIT, what);
 	if (step == 1 && tcp_fin_out(st) && !p->finunsent) {
 		if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 || shutdown(s, SHUT_WR) < 0 ||
 		    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
 			return proto_fail("files", what, errno, "cannot queue the FIN it had sent");
-		if (reach(s, st == INET_LAST_ACK ? TCP_LAST_ACK : TCP_FIN_WAIT1, what, "its FIN, queued as sent") < 0)
+		if (reach(s, st == INET_LAST_ACK ? TCP_LAST_ACK : TCP_FIN_WAIT1, what, "its FIN, queued as sent,") < 0)
 			return -1;
-		if (st == INET_FIN_WAIT2 && (inject(p, p->inseq, p->outseq, 0x10, what) < 0 || reach(s, TCP_FIN_WAIT2, what, "the ACK of its FIN, replayed") < 0))
+		if (st == INET_FIN_WAIT2 && replay(s, p, p->inseq, p->outseq, 0x10, TCP_FIN_WAIT2, what, "the ACK of its FIN") < 0)
 			return -1;
 		return 0;
 	}
 	if (step == 2 && st == INET_CLOSING && !p->finunsent)
-		return peer_fin(s, p, snd_una(p), TCP_CLOSING, what);
+		return peer_fin(s, p, TCP_CLOSING, what);
 	return 0;
 }
 
@@ -169,9 +185,9 @@ int inet_fins_release(int s, const struct inet_plan *p, const char *what)
 		return 0;
 	if (shutdown(s, SHUT_WR) < 0)
 		return proto_fail("finish", what, errno, "cannot queue the FIN it had not sent yet");
-	if (reach(s, p->state == INET_LAST_ACK ? TCP_LAST_ACK : TCP_FIN_WAIT1, what, "its FIN, queued behind the bytes never sent") < 0)
+	if (reach(s, p->state == INET_LAST_ACK ? TCP_LAST_ACK : TCP_FIN_WAIT1, what, "its FIN, queued behind the bytes never sent,") < 0)
 		return -1;
-	return p->state == INET_CLOSING ? peer_fin(s, p, snd_una(p), TCP_CLOSING, what) : 0;
+	return p->state == INET_CLOSING ? peer_fin(s, p, TCP_CLOSING, what) : 0;
 }
 
 int bind_device(int s, const struct inet_plan *p, const char *what)
