@@ -13,8 +13,8 @@
  *          end filled the peer's buffers and shut down (its FIN waits behind bytes);
  *        - CLOSING / FIN_WAIT2: the CLOSING end filled the peer's buffers and shut down (its
  *          FIN waits), then the peer shut down and its FIN arrived;
- *        - CLOSING / FIN_WAIT1, both FINs sent, neither acknowledged (the FIN_WAIT1 end drops
- *          every packet with a socket filter of its own): 4 bytes and a FIN in flight.
+ *        - CLOSING / FIN_WAIT1 and LAST_ACK / FIN_WAIT1, both FINs sent, neither acknowledged
+ *          (the FIN_WAIT1 end drops every packet with a socket filter of its own).
  *       After SIGTERM: every end is in its state, reads what was queued then EOF, writes where
  *       it may (EPIPE where it shut down), and every connection finishes its close.
  *   tcpclose --out FILE --connect PORT
@@ -28,31 +28,6 @@
  */
 #include "net.h"
 #include <fcntl.h>
-
-static int state_of(int fd)
-{
-	struct tcp_info ti = { 0 };
-	socklen_t l = sizeof ti;
-	getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l);
-	return ti.tcpi_state;
-}
-
-static const char *sname(int s)
-{
-	static const char *n[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING" };
-	return s >= 0 && s <= 11 ? n[s] : "?";
-}
-
-static void wait_state(int fd, int want, const char *what, int setup)
-{
-	for (int i = 0; i < (setup ? 500 : wait_ms / 10) && state_of(fd) != want; i++)
-		case_sleep_ms(10);
-	if (state_of(fd) == want)
-		return;
-	if (setup)
-		case_setup_fail("%s: state %s, expected %s", what, sname(state_of(fd)), sname(want));
-	case_fail("%s: state %s, expected %s", what, sname(state_of(fd)), sname(want));
-}
 
 #define FILL (256 << 10)
 static unsigned char fill[FILL];
@@ -88,17 +63,52 @@ static void drain_fill(int r, const char *what)
 		case_fail("%s: the bytes differ", what);
 }
 
-static void expect_eof(int fd, const char *what)
+/* A connection whose peer j drops every packet: i writes 4 bytes and shuts down, j shuts down
+ * (before i when last_ack): i CLOSING or LAST_ACK, j FIN_WAIT1, every FIN unacknowledged. */
+static int lost_fins(int l, int last_ack, int *j)
 {
-	char b;
-	if (!wait_in(fd, wait_ms) || recv(fd, &b, 1, MSG_DONTWAIT) != 0)
-		case_fail("%s: expected EOF, got %s", what, wait_in(fd, 0) ? case_errname(errno) : "nothing");
+	static struct sock_filter dropall[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+	struct sock_fprog prog = { 1, dropall };
+	int i = connect_to(l, j), outq = 0, nsd = 1;
+	if (i < 0 || setsockopt(*j, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 || (last_ack && shutdown(*j, SHUT_WR) < 0))
+		die("lost FINs");
+	if (last_ack)
+		wait_state(i, TCP_CLOSE_WAIT, "last-ack (sent) end", 1);
+	if (send(i, "zzzz", 4, 0) != 4 || shutdown(i, SHUT_WR) < 0)
+		die("lost FINs: shutdown");
+	for (int k = 0; k < 500 && (outq != 5 || nsd != 0); k++) {
+		ioctl(i, SIOCOUTQ, &outq), ioctl(i, SIOCOUTQNSD, &nsd);
+		case_sleep_ms(10);
+	}
+	if (outq != 5 || nsd != 0 || (!last_ack && shutdown(*j, SHUT_WR) < 0))
+		case_setup_fail("4 bytes and the FIN not in flight (%d queued, %d unsent, %s)", outq, nsd, sname(state_of(i)));
+	wait_state(i, last_ack ? TCP_LAST_ACK : TCP_CLOSING, "lost FINs", 1);
+	wait_state(*j, TCP_FIN_WAIT1, "lost FINs: peer", 1);
+	return i;
 }
 
-static void expect_epipe(int fd, const char *what)
+/* j's filter is still there after the restart, then taken off */
+static void unfilter(int j, const char *what)
 {
-	if (send(fd, "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE)
-		case_fail("%s: a write gives %s, expected EPIPE", what, case_errname(errno));
+	socklen_t flen = 0;
+	int z = 0;
+	if (getsockopt(j, SOL_SOCKET, SO_GET_FILTER, NULL, &flen) < 0 || flen != 1)
+		case_fail("%s: its socket filter is gone (%u instructions)", what, flen);
+	if (setsockopt(j, SOL_SOCKET, SO_DETACH_FILTER, &z, sizeof z) < 0)
+		case_fail("%s: SO_DETACH_FILTER: %s", what, case_errname(errno));
+}
+
+/* the retransmitted bytes and FINs arrive: both ends read EOF and end CLOSE */
+static void lost_fins_end(int i, int j, const char *what)
+{
+	char w[64];
+	snprintf(w, sizeof w, "%s peer", what);
+	expect_text(j, "zzzz", w);
+	expect_eof(j, w);
+	wait_state(j, TCP_CLOSE, w, 0);
+	snprintf(w, sizeof w, "%s end", what);
+	expect_eof(i, w);
+	wait_state(i, TCP_CLOSE, w, 0);
 }
 
 static int states(void)
@@ -150,21 +160,9 @@ static int states(void)
 	wait_state(g, TCP_CLOSING, "closing end", 1);
 	wait_state(h, TCP_FIN_WAIT2, "closing peer", 1);
 
-	/* CLOSING (i) / FIN_WAIT1 (j), both FINs sent and never acknowledged: j drops every
-	 * packet, so i's 4 bytes and FIN and its ACK of j's FIN are lost */
-	static struct sock_filter dropall[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
-	struct sock_fprog prog = { 1, dropall };
-	int j, i = connect_to(l, &j), outq = 0, nsd = 1;
-	if (i < 0 || setsockopt(j, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 || send(i, "zzzz", 4, 0) != 4 || shutdown(i, SHUT_WR) < 0)
-		die("closing (sent) pair");
-	for (int k = 0; k < 500 && (outq != 5 || nsd != 0); k++) {
-		ioctl(i, SIOCOUTQ, &outq), ioctl(i, SIOCOUTQNSD, &nsd);
-		case_sleep_ms(10);
-	}
-	if (outq != 5 || nsd != 0 || state_of(i) != TCP_FIN_WAIT1 || shutdown(j, SHUT_WR) < 0)
-		case_setup_fail("4 bytes and the FIN not in flight (%d queued, %d unsent, %s)", outq, nsd, sname(state_of(i)));
-	wait_state(i, TCP_CLOSING, "closing (sent) end", 1);
-	wait_state(j, TCP_FIN_WAIT1, "closing (sent) peer", 1);
+	/* FINs sent and never acknowledged: j drops every packet (a socket filter), so i's 4 bytes
+	 * and FIN and its ACK of j's FIN are lost: CLOSING (i sent first) or LAST_ACK / FIN_WAIT1 */
+	int j, i = lost_fins(l, 0, &j), j2, i2 = lost_fins(l, 1, &j2);
 
 	case_ready();
 	case_wait_term();
@@ -177,20 +175,16 @@ static int states(void)
 		{ b, TCP_CLOSE_WAIT, "close-wait end" }, { a, TCP_FIN_WAIT2, "fin-wait2 end" }, { c, TCP_FIN_WAIT1, "fin-wait1 end" },
 		{ d, TCP_ESTABLISHED, "fin-wait1 peer" }, { e, TCP_LAST_ACK, "last-ack end" }, { f, TCP_FIN_WAIT2, "last-ack peer" },
 		{ g, TCP_CLOSING, "closing end" }, { h, TCP_FIN_WAIT2, "closing peer" }, { i, TCP_CLOSING, "closing (sent) end" },
-		{ j, TCP_FIN_WAIT1, "closing (sent) peer" }, { b6, TCP_CLOSE_WAIT, "close-wait end (IPv6)" },
+		{ j, TCP_FIN_WAIT1, "closing (sent) peer" }, { i2, TCP_LAST_ACK, "last-ack (sent) end" }, { j2, TCP_FIN_WAIT1, "last-ack (sent) peer" }, { b6, TCP_CLOSE_WAIT, "close-wait end (IPv6)" },
 		{ a6, TCP_FIN_WAIT2, "fin-wait2 end (IPv6)" },
 	};
 	for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
 		if (state_of(want[k].fd) != want[k].st)
 			case_fail("%s: state %s after restart, expected %s", want[k].what, sname(state_of(want[k].fd)), sname(want[k].st));
 
-	/* CLOSING (sent): the peer's filter is still there; removed at once (checked last) */
-	socklen_t flen = 0;
-	if (getsockopt(j, SOL_SOCKET, SO_GET_FILTER, NULL, &flen) < 0 || flen != 1)
-		case_fail("closing (sent) peer: its socket filter is gone (%u instructions)", flen);
-	int z = 0;
-	if (setsockopt(j, SOL_SOCKET, SO_DETACH_FILTER, &z, sizeof z) < 0)
-		case_fail("closing (sent) peer: SO_DETACH_FILTER: %s", case_errname(errno));
+	/* FINs sent: the peers' filters are still there; removed at once (checked last) */
+	unfilter(j, "closing (sent) peer");
+	unfilter(j2, "last-ack (sent) peer");
 
 	/* CLOSE_WAIT: the queued bytes, EOF, then it still writes and closes */
 	expect_text(b, "a->b!", "close-wait end: queued bytes");
@@ -231,10 +225,8 @@ static int states(void)
 	expect_epipe(h, "closing peer");
 
 	/* CLOSING (sent): once the filter is gone, the retransmitted bytes and FIN arrive */
-	expect_text(j, "zzzz", "closing (sent) peer: retransmitted bytes");
-	expect_eof(j, "closing (sent) peer");
-	expect_eof(i, "closing (sent) end");
-	wait_state(i, TCP_CLOSE, "closing (sent) end, once acknowledged", 0);
+	lost_fins_end(i, j, "closing (sent)");
+	lost_fins_end(i2, j2, "last-ack (sent)");
 	case_finish();
 	return 0;
 }
