@@ -97,13 +97,14 @@ export const messages = [
   plan(
     'file.inet',
     [
-      id(), u64('family', { oneOf: [4, 6] }), u64('proto', { oneOf: [6, 17] }), flags(), u64('state', { max: 6 }), u64('mode', { max: 5 }),
+      id(), u64('family', { oneOf: [4, 6] }), u64('proto', { oneOf: [6, 17] }), flags(), u64('state', { max: 9 }), u64('mode', { max: 5 }),
       word('local', { nullable: true }), u64('lport', { max: 65535 }), word('remote', { nullable: true }), u64('rport', { max: 65535 }), u64('backlog', { max: 65535 }),
       list('opts', { elem: 'i64', min: -0x80000000, max: INT, count: INET_NOPTS }), u32('inseq'), u32('outseq'), u32('unsent'), u64('mss', { max: 65535 }),
       u64('sndws', { max: 14 }), u64('rcvws', { max: 14 }), u64('tcpopts', { max: 255 }), u32('timestamp'), list('window', { elem: 'u64', max: U32, count: 5 }),
       word('rq', { nullable: true }), word('sq', { nullable: true }), u64('keeper', { max: PID }), u64('keeper_start'), hex('filter', { max: 4096 * 8 }),
+      bool('finunsent'), str('dev', { opt: true }),
     ],
-    'a TCP or UDP socket (plan.h: states, modes; queues: hex, - or @obj:len; UDP receive queue: addr/port/hex,...; keeper: the ucr-tcplock pid, 0 none)',
+    'a TCP or UDP socket (plan.h: states, modes; queues: hex, - or @obj:len; UDP receive queue: addr/port/hex,...; keeper: the ucr-tcplock pid, 0 none; finunsent: our FIN waits behind unsent bytes; dev: SO_BINDTODEVICE)',
   ),
   plan('pipe', [id(), u64('size', { min: 4096, max: 1 << 26 }), hex('data', { max: 1 << 26 }), str('path', { opt: true })], 'a pipe (or FIFO: its path) created and filled by the helper'),
   plan(

@@ -31,10 +31,12 @@ export interface InetAddress {
 }
 
 /** closed: never connected (bound when it has a local address); listen; a TCP connection:
- * established, fin-wait2 (its FIN sent and acknowledged), close-wait (the peer's FIN received);
+ * established, fin-wait2 (its FIN sent and acknowledged), close-wait (the peer's FIN received),
+ * fin-wait1 (its FIN queued or sent, not acknowledged), closing (fin-wait1, then the peer's FIN
+ * received), last-ack (close-wait, then its own FIN queued or sent; since issue 17);
  * disconnected: a TCP socket whose connection is over (closed, reset, or refused), maybe with
  * bytes left to read; connected: a UDP socket with a default destination. */
-export type InetState = 'closed' | 'listen' | 'established' | 'fin-wait2' | 'close-wait' | 'disconnected' | 'connected';
+export type InetState = 'closed' | 'listen' | 'established' | 'fin-wait2' | 'close-wait' | 'disconnected' | 'connected' | 'fin-wait1' | 'closing' | 'last-ack';
 
 /** The repair state of a TCP connection (TCP_REPAIR at checkpoint). */
 export interface TcpRepairImage {
@@ -50,6 +52,9 @@ export interface TcpRepairImage {
   recvObj?: [number, number];
   sendObj?: [number, number];
   unsent: number;
+  /** fin-wait1, closing, last-ack: the FIN waits behind the `unsent` bytes, never sent (else it
+   * was sent); the sequences count each FIN, the queues hold bytes only */
+  finUnsent?: boolean;
   mss: number;
   sndWscale: number;
   rcvWscale: number;
@@ -74,6 +79,8 @@ export interface InetSocketImage {
   tcp?: TcpRepairImage;
   /** a classic BPF socket filter the program attached (SO_ATTACH_FILTER): its instructions */
   filter?: Uint8Array;
+  /** SO_BINDTODEVICE: the name of the network device it is bound to */
+  device?: string;
   /** disconnected: the bytes left to read, and whether an error (a reset) waits to be read */
   leftToRead?: Uint8Array;
   resetPending?: boolean;

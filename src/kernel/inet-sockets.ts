@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import type { FileOf, InetAddress, InetSocketImage } from '../image/types.js';
-import { INET_QUEUE_MAX, inetName, type InetFacts } from './fds/inet.js';
+import { INET_QUEUE_MAX, inetName, peerClosed, type InetFacts } from './fds/inet.js';
 import type { Helper } from './helper.js';
 import { findHolders } from './unix-sockets.js';
 import { dumpInetq } from './protocol.gen.js';
@@ -137,14 +137,8 @@ export class InetSockets {
       if (h) u.external = h;
       const by = h ? ` (held by process ${h.pid} (${h.comm}) fd ${h.fd})` : '';
       // the peer closed its side and nobody holds it any more (an orphan): closed, whatever --tcp says
-      if (u.state === 'close-wait' && !h) u.policy = 'close';
+      if (peerClosed(u.state) && !h) u.policy = 'close';
       if (u.policy === 'established') {
-        if (u.state === 'close-wait')
-          throw new UnsupportedError(`${what}: its peer ${inetName(u.remote)} outside the tree has closed its side: a half-closed connection to an outside peer that still holds it cannot be kept (use --tcp=close)`, {
-            pid: e.pid,
-            object: `fd ${e.fd}`,
-            phase: 'files',
-          });
         this.tcpRepair.push({ pid: e.pid, fd: e.fd });
         this.tcpKeep.push(e);
         this.warnings.push(`${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored established (--tcp=established)`);
@@ -152,7 +146,7 @@ export class InetSockets {
           this.warnings.push(`${what}: it has a socket filter of the program's own, so it could not be locked: bytes its peer sends until the restart are lost`);
       } else {
         this.warnings.push(
-          u.state === 'close-wait'
+          peerClosed(u.state)
             ? `${what}: its peer ${inetName(u.remote)}${by} outside the checkpointed tree has closed its side: restored closed (the program reads the queued bytes, then EOF)`
             : `${what}: its peer ${inetName(u.remote)}${by} is outside the checkpointed tree: restored reset (--tcp=close: the program reads the queued bytes, then gets ECONNRESET)`,
         );

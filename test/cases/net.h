@@ -161,4 +161,43 @@ CASE_FN void accepts(int l, const char *what)
 	close(c);
 }
 
+/* TCP states (tcpclose.c): TCP_INFO's, by name, waited for (setup: a setup failure) */
+CASE_FN int state_of(int fd)
+{
+	struct tcp_info ti = { 0 };
+	socklen_t l = sizeof ti;
+	getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l);
+	return ti.tcpi_state;
+}
+
+CASE_FN const char *sname(int s)
+{
+	CASE_FN const char *n[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING" };
+	return s >= 0 && s <= 11 ? n[s] : "?";
+}
+
+CASE_FN void wait_state(int fd, int want, const char *what, int setup)
+{
+	for (int i = 0; i < (setup ? 500 : wait_ms / 10) && state_of(fd) != want; i++)
+		case_sleep_ms(10);
+	if (state_of(fd) == want)
+		return;
+	if (setup)
+		case_setup_fail("%s: state %s, expected %s", what, sname(state_of(fd)), sname(want));
+	case_fail("%s: state %s, expected %s", what, sname(state_of(fd)), sname(want));
+}
+
+CASE_FN void expect_eof(int fd, const char *what)
+{
+	char b;
+	if (!wait_in(fd, wait_ms) || recv(fd, &b, 1, MSG_DONTWAIT) != 0)
+		case_fail("%s: expected EOF, got %s", what, wait_in(fd, 0) ? case_errname(errno) : "nothing");
+}
+
+CASE_FN void expect_epipe(int fd, const char *what)
+{
+	if (send(fd, "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE)
+		case_fail("%s: a write gives %s, expected EPIPE", what, case_errname(errno));
+}
+
 #endif /* UCR_TEST_NET_H */

@@ -42,7 +42,8 @@ struct unix_plan {
 	int opath;   /* bound out of sight (its path unlinked or replaced): O_PATH fd of its socket file, else -1 */
 };
 
-enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED };
+enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED,
+		  INET_FIN_WAIT1, INET_CLOSING, INET_LAST_ACK };
 enum inet_mode { INET_PLAIN = 0, INET_REPAIR, INET_RESET, INET_FINISHED, INET_PEER_CLOSED, INET_CONNECT };
 
 /* A TCP or UDP socket to recreate (restore_inet.c). */
@@ -68,6 +69,8 @@ struct inet_plan {
 	size_t filterlen;
 	int keeper;              /* pid, 0: none */
 	uint64_t keeper_start;   /* its start time (clock ticks) */
+	int finunsent;           /* our FIN waits behind the unsent bytes (fin-wait1, closing, last-ack) */
+	char dev[16];            /* SO_BINDTODEVICE, "": none */
 };
 
 struct file_plan {

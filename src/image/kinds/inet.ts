@@ -55,9 +55,9 @@ export const inetFormat: FileFormat<InetFile> = {
       : u.peer === 'inside' ? ', peer in the image'
       : u.peer === 'pending' ? ', waiting in the accept queue of a listener of the image: connects again'
       : u.policy === 'established' ? `${out}: restored established (--tcp=established)`
-      : u.state === 'close-wait' ? `${out}, closed its side: restored closed (the queued bytes, then EOF)`
+      : u.state === 'close-wait' || u.state === 'closing' || u.state === 'last-ack' ? `${out}, closed its side: restored closed (the queued bytes, then EOF)`
       : `${out}: restored reset (--tcp=close)`;
-    const filter = u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : '';
+    const filter = `${u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : ''}${u.device ? `, bound to device ${u.device}` : ''}`;
     return `${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog}${u.acceptq ? `, ${u.acceptq} waiting to be accepted` : ''})` : ''}${queues}${filter}${peer}`;
   },
   warnings: (f) =>
@@ -66,7 +66,9 @@ export const inetFormat: FileFormat<InetFile> = {
       : [],
 };
 
-const STATES: InetState[] = ['closed', 'listen', 'established', 'fin-wait2', 'close-wait', 'disconnected', 'connected'];
+const STATES: InetState[] = ['closed', 'listen', 'established', 'fin-wait2', 'close-wait', 'disconnected', 'connected', 'fin-wait1', 'closing', 'last-ack'];
+/** TCP states restored with TCP_REPAIR */
+const CONN: InetState[] = ['established', 'fin-wait1', 'fin-wait2', 'close-wait', 'closing', 'last-ack'];
 /** The options kept, in the order of native/helper/kinds/inet/inet.h (those after notsentlowat
  * since issue 17: older images lack them, left as a new socket has them). */
 export const INET_OPTS = ['reuseaddr', 'reuseport', 'keepalive', 'broadcast', 'sndbuf', 'rcvbuf', 'v6only', 'nodelay', 'keepidle', 'keepintvl', 'keepcnt', 'linger', 'priority', 'rcvlowat', 'oobinline', 'tos', 'ttl', 'tclass', 'unicasthops', 'usertimeout', 'deferaccept', 'notsentlowat',
@@ -101,6 +103,13 @@ function queueObj(v: CborValue, w: Where): [number, number] {
   return [int(a[0], w.at(0), 0, 1 << 30), int(a[1], w.at(1), QUEUE_MAX + 1, 2 ** 31)];
 }
 
+/** a network device's name (dev_valid_name: 1-15 bytes, no '/', ':' or white space) */
+function deviceName(v: CborValue | undefined, w: Where): string {
+  const s = str(v, w, 15);
+  if (!/^[\x21-\x7e]{1,15}$/.test(s) || /[/:]/.test(s) || s === '.' || s === '..') w.fail('not a network device name');
+  return s;
+}
+
 function repair(v: CborValue | undefined, w: Where): TcpRepairImage {
   const o = obj(v, w);
   const window = arr(o.window, w.at('window'), 5).map((y, i) => int(y, w.at('window').at(i), 0, U32));
@@ -117,6 +126,7 @@ function repair(v: CborValue | undefined, w: Where): TcpRepairImage {
     options: field(o, 'options', w, (y, ww) => int(y, ww, 0, 7)),
     timestamp: field(o, 'timestamp', w, (y, ww) => int(y, ww, 0, U32)),
     window: window as TcpRepairImage['window'],
+    ...(o.finUnsent !== undefined ? { finUnsent: field(o, 'finUnsent', w, bool) } : {}),
     ...(o.recvObj !== undefined ? { recvObj: queueObj(o.recvObj, w.at('recvObj')) } : {}),
     ...(o.sendObj !== undefined ? { sendObj: queueObj(o.sendObj, w.at('sendObj')) } : {}),
   };
@@ -164,6 +174,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
     ...(o.leftToRead !== undefined ? { leftToRead: field(o, 'leftToRead', w, (y, ww) => bytes(y, ww, 0, QUEUE_MAX)) } : {}),
     ...(o.resetPending !== undefined ? { resetPending: field(o, 'resetPending', w, bool) } : {}),
     ...(o.filter !== undefined ? { filter: field(o, 'filter', w, (y, ww) => bytes(y, ww, 8, 4096 * 8)) } : {}),
+    ...(o.device !== undefined ? { device: field(o, 'device', w, deviceName) } : {}),
     ...(o.keeper !== undefined
       ? {
           keeper: {
@@ -178,7 +189,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
       comm: field(ext, 'comm', ew, (y, ww) => str(y, ww, 16)),
     },
   };
-  const conn = u.state === 'established' || u.state === 'fin-wait2' || u.state === 'close-wait';
+  const conn = CONN.includes(u.state);
   if (u.proto === 'udp' && u.state !== 'closed' && u.state !== 'connected') w.at('state').fail('not a UDP state');
   if (u.proto === 'tcp' && u.state === 'connected') w.at('state').fail('not a TCP state');
   if (u.state === 'listen' && !u.local) w.fail('a listener without its address');
@@ -191,6 +202,8 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   if (u.filter && u.filter.length % 8) w.at('filter').fail('not whole BPF instructions (8 bytes each)');
   if (u.keeper && (u.peer !== 'outside' || u.policy !== 'established')) w.at('keeper').fail('a keeper only for a connection kept to an outside peer');
   if (u.acceptq !== undefined && u.state !== 'listen') w.at('acceptq').fail('an accept queue only at a listener');
+  if (u.tcp?.finUnsent && !['fin-wait1', 'closing', 'last-ack'].includes(u.state)) w.at('tcp').at('finUnsent').fail('a FIN waiting to be sent only in fin-wait1, closing or last-ack');
+  if (u.tcp && !u.tcp.finUnsent && u.tcp.unsent && ['fin-wait1', 'fin-wait2', 'closing', 'last-ack'].includes(u.state)) w.at('tcp').at('unsent').fail('bytes never sent before a FIN that was sent');
   if (u.peer === 'pending' && (u.state !== 'established' || u.tcp!.sendQueue.length || u.tcp!.recvQueue.length)) w.at('peer').fail('a connection waiting to be accepted is established, nothing in flight');
   if (u.peer === 'outside' && !u.policy) w.fail('an outside peer without a policy');
   return u;

@@ -38,8 +38,9 @@ export interface InetFacts {
   acceptq?: number;
   backlog?: number;
   tooBig?: number;
-  /** SO_BINDTOIFINDEX: bound to a network device */
+  /** SO_BINDTOIFINDEX: bound to a network device; device: its name (SO_BINDTODEVICE, hex) */
   ifindex?: number;
+  device?: string;
   /** a classic socket filter of the program's own (hex of its instructions), or 'ebpf' */
   filter?: string;
   /** TCP state CLOSE after a connection: bytes left in recvQueue, an error waiting */
@@ -50,6 +51,8 @@ export interface InetFacts {
   inSeq?: number;
   outSeq?: number;
   unsent?: number;
+  /** fin-wait1, closing, last-ack: our FIN waits behind unsent bytes (never sent) */
+  finUnsent?: number;
   mss?: number;
   timestamp?: number;
   window?: [number, number, number, number, number];
@@ -64,8 +67,8 @@ export interface InetFacts {
 const AF_INET = 2;
 const AF_INET6 = 10;
 const TCP_STATES: Record<number, string> = { 1: 'ESTABLISHED', 2: 'SYN_SENT', 3: 'SYN_RECV', 4: 'FIN_WAIT1', 5: 'FIN_WAIT2', 6: 'TIME_WAIT', 7: 'CLOSE', 8: 'CLOSE_WAIT', 9: 'LAST_ACK', 10: 'LISTEN', 11: 'CLOSING' };
-const STATE_OF: Record<number, InetState> = { 1: 'established', 5: 'fin-wait2', 7: 'closed', 8: 'close-wait', 10: 'listen' };
-const STATE_NR: Record<InetState, number> = { closed: 0, listen: 1, established: 2, 'fin-wait2': 3, 'close-wait': 4, connected: 5, disconnected: 6 };
+const STATE_OF: Record<number, InetState> = { 1: 'established', 4: 'fin-wait1', 5: 'fin-wait2', 7: 'closed', 8: 'close-wait', 9: 'last-ack', 10: 'listen', 11: 'closing' };
+const STATE_NR: Record<InetState, number> = { closed: 0, listen: 1, established: 2, 'fin-wait2': 3, 'close-wait': 4, connected: 5, disconnected: 6, 'fin-wait1': 7, closing: 8, 'last-ack': 9 };
 
 export const isInet = (x: InetFacts) => (x.domain === AF_INET || x.domain === AF_INET6) && ((x.type === 1 && x.proto === 6) || (x.type === 2 && x.proto === 17));
 
@@ -82,6 +85,11 @@ export function otherSocketReason(x: InetFacts): string {
 
 export { inetName, inetText };
 
+/** A TCP state restored with TCP_REPAIR (the FINs sent and received are replayed). */
+export const isConnection = (s: InetState) => s === 'established' || s === 'fin-wait1' || s === 'fin-wait2' || s === 'close-wait' || s === 'closing' || s === 'last-ack';
+/** the peer's FIN was received (close-wait, closing, last-ack) */
+export const peerClosed = (s: InetState) => s === 'close-wait' || s === 'closing' || s === 'last-ack';
+
 function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
   const refuse = (why: string): never => {
     throw new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link} ${x.proto === 6 ? 'TCP' : 'UDP'} ${inetName(x.local)}${x.remote ? ` -> ${inetName(x.remote)}` : ''}): ${why}`, {
@@ -93,10 +101,12 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
   const tcp = x.proto === 6;
   let state: InetState = x.remote ? 'connected' : 'closed';
   if (tcp) {
-    const s = STATE_OF[x.state ?? 0] ?? refuse(`TCP state ${TCP_STATES[x.state ?? 0] ?? x.state} (a connection being opened or closed) is not supported yet: checkpoint again in a moment`);
+    const s = STATE_OF[x.state ?? 0] ?? refuse(`TCP state ${TCP_STATES[x.state ?? 0] ?? x.state} (a connection being opened) is not supported yet: checkpoint again in a moment`);
     state = s === 'closed' && x.disconnected ? 'disconnected' : s;
   }
-  if (x.ifindex) refuse(`bound to network device ${x.ifindex} (SO_BINDTODEVICE): not supported yet`);
+  const device = x.device ? Buffer.from(x.device, 'hex').toString('latin1') : undefined;
+  if ((x.ifindex && !device) || (device && !/^[\x21-\x7e]{1,15}$/.test(device)))
+    refuse(`bound to network device ${x.ifindex} (SO_BINDTODEVICE), whose name cannot be read or kept: not supported`);
   if (x.filter === 'ebpf') refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached to it: not supported yet');
   if (x.tooBig) refuse(`${x.tooBig} bytes queued: more than ${INET_QUEUE_MAX >> 20} MiB is not supported yet`);
   const datagrams = (x.datagrams ?? []).map((d) => {
@@ -106,7 +116,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     return { from, data: new Uint8Array(Buffer.from(d.data, 'hex')) };
   });
   const opts = Object.fromEntries(INET_OPTS.map((k, i) => [k, x.opts?.[i] ?? 0]));
-  const conn = tcp && (state === 'established' || state === 'fin-wait2' || state === 'close-wait');
+  const conn = tcp && isConnection(state);
   const unbound = x.local && x.local.port === 0 && /^(0\.0\.0\.0|::)$/.test(x.local.addr);
   return {
     ino: f.stat.ino,
@@ -121,6 +131,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     ...(datagrams.length ? { datagrams } : {}),
     ...(state === 'disconnected' ? { leftToRead: new Uint8Array(Buffer.from(x.recvQueue ?? '', 'hex')), resetPending: x.pendingError === 1 } : {}),
     ...(x.filter ? { filter: new Uint8Array(Buffer.from(x.filter, 'hex')) } : {}),
+    ...(device ? { device } : {}),
     tcp: conn
       ? {
           inSeq: x.inSeq ?? 0,
@@ -131,6 +142,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
           ...(x.recvQueueObj ? { recvObj: [x.recvQueueObj[2], x.recvQueueObj[1]] as [number, number] } : {}),
           ...(x.sendQueueObj ? { sendObj: [x.sendQueueObj[2], x.sendQueueObj[1]] as [number, number] } : {}),
           unsent: x.unsent ?? 0,
+          ...(x.finUnsent ? { finUnsent: true } : {}),
           mss: x.mss ?? 0,
           sndWscale: x.sndWscale ?? 0,
           rcvWscale: x.rcvWscale ?? 0,
@@ -174,7 +186,7 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
       u.state === 'disconnected' ? (u.resetPending ? 2 : 3)
       : !t ? 0
       : u.peer === 'pending' ? 5
-      : outsideClosed ? (u.state === 'close-wait' ? 4 : 2)
+      : outsideClosed ? (peerClosed(u.state) ? 4 : 2)
       : 1;
     // queues: hex, or @obj:len (kept in a content object); UDP: the datagrams with their senders
     const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : undefined);
@@ -188,6 +200,7 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
       rq: t ? (t.recvObj ? `@${t.recvObj.join(':')}` : q(t.recvQueue)) : u.leftToRead ? q(u.leftToRead) : dg,
       sq: t?.sendObj ? `@${t.sendObj.join(':')}` : q(t?.sendQueue),
       keeper: u.keeper?.pid ?? 0, keeperStart: u.keeper?.start ?? 0, filter: u.filter ?? new Uint8Array(),
+      finunsent: !!t?.finUnsent, ...(u.device ? { dev: u.device } : {}),
     });
   },
 };

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/sockios.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,10 +133,12 @@ static int dump_datagrams(struct sbuf *b, int s, const char *obj)
 	return err ? proto_fail("files", obj, err, "cannot peek into the UDP socket's queue") : 0;
 }
 
-/* The repair state of a connection (see the top of the file). */
-static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd, int lock)
+/* The repair state of a connection (see the top of the file). In a state where our FIN is
+ * not acknowledged yet (fin-wait1, closing, last-ack) SIOCOUTQ counts the FIN and, while it was
+ * never sent, SIOCOUTQNSD too: the queues hold bytes only ("finUnsent": it waits behind them). */
+static int dump_repair(struct sbuf *b, int s, const char *obj, int locked, int state)
 {
-	sb_add(b, ",\"locked\":%d", lock && lock_conn(s, pid, fd));
+	sb_add(b, ",\"locked\":%d", locked);
 	int on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP, noq = TCP_NO_QUEUE;
 	int reuse = opt_int(s, SOL_SOCKET, SO_REUSEADDR);
 	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) < 0)
@@ -144,8 +147,16 @@ static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd
 	uint32_t inseq = 0, outseq = 0, ts = 0;
 	struct tcp_repair_window win = { 0 };
 	socklen_t l;
+	int finq = state == TCP_FIN_WAIT1 || state == TCP_CLOSING || state == TCP_LAST_ACK, finunsent = 0;
 	if (ioctl(s, SIOCINQ, &inq) < 0 || ioctl(s, SIOCOUTQ, &outq) < 0 || ioctl(s, SIOCOUTQNSD, &unsent) < 0)
 		err = errno;
+	if (!err && finq && outq > 0) {
+		outq--;
+		finunsent = unsent > 0;
+		unsent -= finunsent;
+	}
+	if (err)
+		;
 	else if (peek_queue(b, s, TCP_RECV_QUEUE, "recvQueue", &inseq, inq) < 0 ||
 		 peek_queue(b, s, TCP_SEND_QUEUE, "sendQueue", &outseq, outq) < 0)
 		err = errno;
@@ -164,7 +175,8 @@ static int dump_repair(struct sbuf *b, int s, const char *obj, pid_t pid, int fd
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
 	if (err)
 		return proto_fail("files", obj, err, "cannot read the state of the TCP connection");
-	sb_add(b, ",\"inSeq\":%u,\"outSeq\":%u,\"unsent\":%d,\"mss\":%d,\"timestamp\":%u", inseq, outseq, unsent, mss, ts);
+	sb_add(b, ",\"inSeq\":%u,\"outSeq\":%u,\"unsent\":%d,\"mss\":%d,\"timestamp\":%u%s", inseq, outseq, unsent, mss, ts,
+	       finunsent ? ",\"finUnsent\":1" : "");
 	sb_add(b, ",\"window\":[%u,%u,%u,%u,%u]", win.snd_wl1, win.snd_wnd, win.max_window, win.rcv_wnd, win.rcv_wup);
 	return 0;
 }
@@ -192,6 +204,13 @@ static int dump_disconnected(struct sbuf *b, int s, const char *obj, int revents
 	sb_hex(b, data, (size_t)inq);
 	free(data);
 	return 0;
+}
+
+/* a TCP state read in repair mode: a connection, maybe being closed */
+static int tcp_conn_state(int st)
+{
+	return st == TCP_ESTABLISHED || st == TCP_FIN_WAIT1 || st == TCP_FIN_WAIT2 || st == TCP_CLOSE_WAIT || st == TCP_CLOSING ||
+	       st == TCP_LAST_ACK;
 }
 
 /* `inetq <pid> <fd> <lock 0|1>`: what a TCP or UDP socket is (other sockets: only domain, type,
@@ -225,6 +244,12 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 			sb_add(&b, "%s%d", i ? "," : "", skip ? 0 : o->tv ? opt_ms(s, o->level, o->name) : opt_int(s, o->level, o->name));
 		}
 		sb_add(&b, "],\"ifindex\":%d", opt_int(s, SOL_SOCKET, SO_BINDTOIFINDEX));
+		char dev[IFNAMSIZ + 1] = "";
+		socklen_t dl = IFNAMSIZ;
+		if (getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl) == 0 && dev[0]) {
+			dev[IFNAMSIZ] = 0; /* a device name: letters, digits and a few signs, no quote */
+			sb_add(&b, ",\"device\":"), sb_hex(&b, dev, strlen(dev));
+		}
 		/* a classic socket filter of the program's own (SO_ATTACH_FILTER), kept; an eBPF one
 		 * (SO_ATTACH_BPF) cannot be read back */
 		socklen_t flen = 0;
@@ -247,7 +272,16 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 			socklen_t tl = sizeof ti;
 			struct pollfd pf = { s, POLLIN | POLLRDHUP, 0 };
 			poll(&pf, 1, 0);
-			if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0) {
+			int r = getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl), locked = 0;
+			/* a connection is locked first, then its state read again: a closing one's last
+			 * ACK or FIN cannot change it any more while it is read */
+			if (r == 0 && lock && tcp_conn_state(ti.tcpi_state) && (locked = lock_conn(s, (pid_t)pid, (int)fd))) {
+				pf.revents = 0;
+				poll(&pf, 1, 0);
+				tl = sizeof ti;
+				r = getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl);
+			}
+			if (r < 0) {
 				close(s);
 				free(b.p);
 				return proto_fail("files", obj, errno, "cannot read TCP_INFO");
@@ -256,8 +290,7 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 			       ti.tcpi_options, ti.tcpi_snd_wscale, ti.tcpi_rcv_wscale);
 			if (ti.tcpi_state == TCP_LISTEN)
 				sb_add(&b, ",\"acceptq\":%u,\"backlog\":%u", ti.tcpi_unacked, ti.tcpi_sacked);
-			else if ((ti.tcpi_state == TCP_ESTABLISHED || ti.tcpi_state == TCP_FIN_WAIT2 ||
-				  ti.tcpi_state == TCP_CLOSE_WAIT) && dump_repair(&b, s, obj, (pid_t)pid, (int)fd, lock != 0) < 0) {
+			else if (tcp_conn_state(ti.tcpi_state) && dump_repair(&b, s, obj, locked, ti.tcpi_state) < 0) {
 				close(s);
 				free(b.p);
 				return -1;

@@ -36,7 +36,8 @@ struct inet_opt {
  * timestampns timestamping rcvtimeo sndtimeo (ms) dontroute zerocopy cork syncnt
  * linger2 thinlt fastopen fastopenconnect inq mcastttl mcastloop mcastif (the address, as
  * the int it reads back) mcastall recvtos recvttl pktinfo recverr mtudisc freebind bindnoport
- * transparent recvorigdst mcasthops mcastloop6 mcastif6 recvpktinfo6 recverr6 mtudisc6
+ * transparent recvorigdst (freebind and transparent at the IP level are the socket's own flags,
+ * IPV6_FREEBIND/IPV6_TRANSPARENT alike: read and set on IPv6 sockets too, before bind) mcasthops mcastloop6 mcastif6 recvpktinfo6 recverr6 mtudisc6
  * recvtclass recvhoplimit udpcork udpsegment udpgro */
 static const struct inet_opt inet_opts[] = {
 	{ SOL_SOCKET, SO_REUSEADDR, 0, 0, 0 },     { SOL_SOCKET, SO_REUSEPORT, 0, 0, 0 },
@@ -63,8 +64,8 @@ static const struct inet_opt inet_opts[] = {
 	{ IPPROTO_IP, IP_MULTICAST_ALL, .v4 = 1, .udp = 1 },  { IPPROTO_IP, IP_RECVTOS, .v4 = 1 },
 	{ IPPROTO_IP, IP_RECVTTL, .v4 = 1 },        { IPPROTO_IP, IP_PKTINFO, .v4 = 1 },
 	{ IPPROTO_IP, IP_RECVERR, .v4 = 1 },        { IPPROTO_IP, IP_MTU_DISCOVER, .v4 = 1 },
-	{ IPPROTO_IP, IP_FREEBIND, .v4 = 1 },       { IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, .v4 = 1 },
-	{ IPPROTO_IP, IP_TRANSPARENT, .v4 = 1 },    { IPPROTO_IP, IP_RECVORIGDSTADDR, .v4 = 1 },
+	{ IPPROTO_IP, IP_FREEBIND },                { IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, .v4 = 1 },
+	{ IPPROTO_IP, IP_TRANSPARENT },    { IPPROTO_IP, IP_RECVORIGDSTADDR, .v4 = 1 },
 	{ IPPROTO_IPV6, IPV6_MULTICAST_HOPS, .v6 = 1, .udp = 1 }, { IPPROTO_IPV6, IPV6_MULTICAST_LOOP, .v6 = 1, .udp = 1 },
 	{ IPPROTO_IPV6, IPV6_MULTICAST_IF, .v6 = 1, .udp = 1 }, { IPPROTO_IPV6, IPV6_RECVPKTINFO, .v6 = 1 },
 	{ IPPROTO_IPV6, IPV6_RECVERR, .v6 = 1 },    { IPPROTO_IPV6, IPV6_MTU_DISCOVER, .v6 = 1 },

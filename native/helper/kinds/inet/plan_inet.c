@@ -8,6 +8,7 @@
 #include "inet.h"
 #include "plan_parse.h"
 #include "proto.h"
+#include "restore_inet.h"
 
 static int addr_word(const char *w, int family, char out[48])
 {
@@ -115,10 +116,22 @@ int on_plan_file_inet(struct plan_in *in, struct msg_plan_file_inet *m)
 	NEED(p->unsent >= 0 && (size_t)p->unsent <= p->sqlen);
 	NEED(p->proto == IPPROTO_TCP || (p->state == INET_CLOSED || p->state == INET_UDP_CONNECTED));
 	NEED((p->state == INET_DISCONNECTED) == (p->mode == INET_FINISHED || (p->mode == INET_RESET && p->state == INET_DISCONNECTED)));
-	NEED(p->mode == INET_PLAIN || p->state == INET_DISCONNECTED ||
-	     (p->proto == IPPROTO_TCP && p->state >= INET_ESTABLISHED && p->state <= INET_CLOSE_WAIT && p->local[0] && p->remote[0]));
+	int conn = p->state == INET_ESTABLISHED || p->state == INET_FIN_WAIT2 || p->state == INET_CLOSE_WAIT || p->state == INET_FIN_WAIT1 ||
+		   p->state == INET_CLOSING || p->state == INET_LAST_ACK;
+	NEED(p->mode == INET_PLAIN || p->state == INET_DISCONNECTED || (p->proto == IPPROTO_TCP && conn && p->local[0] && p->remote[0]));
+	NEED(!conn || p->mode != INET_PLAIN);
 	NEED(p->state != INET_DISCONNECTED || (p->proto == IPPROTO_TCP && p->mode != INET_PLAIN));
-	NEED(p->mode != INET_PEER_CLOSED || p->state == INET_CLOSE_WAIT);
+	NEED(p->mode != INET_PEER_CLOSED || tcp_fin_in(p->state));
+	p->finunsent = (int)m->finunsent;
+	NEED(!p->finunsent || p->state == INET_FIN_WAIT1 || p->state == INET_CLOSING || p->state == INET_LAST_ACK);
+	NEED(!tcp_fin_out(p->state) || p->finunsent || p->unsent == 0); /* a FIN sent: every byte before it too */
+	if (m->dev) { /* a device name (dev_valid_name): 1-15 printable bytes, no '/' or ':' */
+		size_t dl = strlen(m->dev);
+		NEED(dl >= 1 && dl < sizeof p->dev && strcmp(m->dev, ".") && strcmp(m->dev, ".."));
+		for (size_t i = 0; i < dl; i++)
+			NEED(m->dev[i] > ' ' && m->dev[i] < 127 && m->dev[i] != '/' && m->dev[i] != ':');
+		memcpy(p->dev, m->dev, dl + 1);
+	}
 	NEED(p->mode != INET_CONNECT || (p->state == INET_ESTABLISHED && !p->rqlen && !p->sqlen));
 	NEED(p->state != INET_LISTEN || p->local[0]);
 	return 0;

@@ -6,7 +6,8 @@
  * negotiated options, the timestamp, the receive queue and the part of the send queue that
  * had been sent, the window; it stays in repair mode until inet_release(), right before the
  * tasks resume, which turns repair off (a window probe), sends the bytes that had never been
- * sent and the FIN of a half-closed (fin-wait2) connection. A connection whose outside peer is
+ * sent and a FIN that waited behind them; a closing connection's FINs are replayed in repair
+ * mode once every connection exists (tcp_fin.c). A connection whose outside peer is
  * not kept (--tcp=close) comes back reset: connected to a temporary peer that writes the queue
  * and resets it, so the program reads the queued bytes, then gets ECONNRESET. */
 #define _GNU_SOURCE
@@ -47,6 +48,8 @@ int bind_local(struct restore_ctx *c, int s, const struct inet_plan *p, const ch
 	socklen_t al = mkaddr(p, p->local, p->lport, &a);
 	if (p->family == 6 && set_int(s, IPPROTO_IPV6, IPV6_V6ONLY, p->opts[6]) < 0)
 		return proto_fail("files", what, errno, "cannot set IPV6_V6ONLY");
+	if (bind_device(s, p, what) < 0)
+		return -1;
 	int r;
 	for (int i = 0; (r = bind(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRINUSE && still_dying(c, i); i++)
 		;
@@ -70,7 +73,7 @@ static int make_plain(struct restore_ctx *c, struct inet_plan *p, const char *wh
 		close(s);
 		return proto_fail("files", what, errno, "cannot set the socket's options");
 	}
-	if ((p->local[0] || p->lport) && bind_local(c, s, p, what) < 0)
+	if ((p->local[0] || p->lport) ? bind_local(c, s, p, what) < 0 : bind_device(s, p, what) < 0)
 		return close(s), -1;
 	if (listening && (listen(s, p->backlog) < 0 || set_int(s, SOL_SOCKET, SO_REUSEADDR, p->opts[IO_REUSEADDR]) < 0)) {
 		close(s);
@@ -152,7 +155,8 @@ static int make_repaired(struct restore_ctx *c, struct inet_plan *p, const char 
 	int s = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (s < 0)
 		return proto_fail("files", what, errno, "cannot create the socket");
-	uint32_t inseq = p->inseq - (p->state == INET_CLOSE_WAIT), outseq = p->outseq - (p->state == INET_FIN_WAIT2);
+	/* each FIN is replayed later (tcp_fin.c): out of the sequences here */
+	uint32_t inseq = p->inseq - (uint32_t)tcp_fin_in(p->state), outseq = p->outseq - (uint32_t)tcp_fin_out(p->state);
 	uint32_t rseq = inseq - (uint32_t)p->rqlen, sseq = outseq - (uint32_t)p->sqlen;
 	if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) < 0 ||
 	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)rseq) < 0 ||
@@ -228,8 +232,9 @@ static int send_queue(struct restore_ctx *c, int s, const unsigned char *d, int 
  * beyond what was received). */
 static int fill_repaired(struct restore_ctx *c, int s, struct inet_plan *p)
 {
-	struct tcp_repair_window win = { p->window[0], p->window[1], p->window[2], p->window[3],
-					 p->window[4] - (p->state == INET_CLOSE_WAIT) };
+	/* a FIN received: the window as it was before it (it starts one earlier, as wide) */
+	int fin = tcp_fin_in(p->state);
+	struct tcp_repair_window win = { p->window[0], p->window[1], p->window[2], p->window[3] + (uint32_t)fin, p->window[4] - (uint32_t)fin };
 	if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || send_queue(c, s, p->rq, p->rq_obj, 0, p->rqlen) < 0 ||
 	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
 	    send_queue(c, s, p->sq, p->sq_obj, 0, p->sqlen - (size_t)p->unsent) < 0 || set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
@@ -277,6 +282,18 @@ int open_inet_sockets(struct restore_ctx *c)
 		if (setsockopt(f->hfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
 			return proto_fail("files", "socket", errno, "cannot attach the socket filter of file %d again", f->id);
 	}
+	/* closing connections: their FINs, in repair mode, once every connection exists and has
+	 * its filter (each step over all of them; a connection whose queues are objects: at
+	 * release, after them) */
+	for (int step = 0; step < 3; step++)
+		for (int i = 0; i < c->plan->nfiles; i++) {
+			struct file_plan *f = &c->plan->files[i];
+			if (f->kind != FILE_INET || f->in->rq_obj >= 0 || f->in->sq_obj >= 0)
+				continue;
+			snprintf(what, sizeof what, "TCP socket (file %d)", f->id);
+			if (inet_replay_fins(f->hfd, f->in, step, what) < 0)
+				return -1;
+		}
 	return 0;
 }
 
@@ -290,9 +307,13 @@ int inet_release(struct restore_ctx *c)
 		struct inet_plan *p = f->in;
 		int s = f->hfd;
 		snprintf(what, sizeof what, "TCP socket (file %d)", f->id);
-		if (p->mode == INET_REPAIR && (p->rq_obj >= 0 || p->sq_obj >= 0) &&
-		    (fill_repaired(c, s, p) < 0 || (p->unsent == 0 && set_opts(s, p) < 0)))
-			return proto_fail("finish", what, errno, "cannot queue %zu received and %zu sent bytes again", p->rqlen, p->sqlen);
+		if (p->mode == INET_REPAIR && (p->rq_obj >= 0 || p->sq_obj >= 0)) {
+			if (fill_repaired(c, s, p) < 0 || (p->unsent == 0 && set_opts(s, p) < 0))
+				return proto_fail("finish", what, errno, "cannot queue %zu received and %zu sent bytes again", p->rqlen, p->sqlen);
+			for (int step = 0; step < 3; step++)
+				if (inet_replay_fins(s, p, step, what) < 0)
+					return -1;
+		}
 		if (p->mode == INET_REPAIR) {
 			if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) < 0 ||
 			    (p->opts[IO_REUSEADDR] && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0))
@@ -302,8 +323,8 @@ int inet_release(struct restore_ctx *c)
 				if (send_queue(c, s, p->sq, p->sq_obj, p->sqlen - (size_t)p->unsent, (size_t)p->unsent) < 0 || set_opts(s, p) < 0)
 					return proto_fail("finish", what, errno, "cannot send the %d bytes never sent", p->unsent);
 			}
-			if (p->state == INET_FIN_WAIT2 && shutdown(s, SHUT_WR) < 0)
-				return proto_fail("finish", what, errno, "cannot send the FIN of a half-closed connection");
+			if (inet_fins_release(s, p, what) < 0)
+				return -1;
 		}
 		close(s); /* the tasks hold it: a close of theirs is a close */
 		f->hfd = -1;

@@ -19,6 +19,22 @@ int send_all(int s, const unsigned char *d, size_t len);
 void room(int s, int name, size_t len);
 /* restore_inet.c */
 int bind_local(struct restore_ctx *c, int s, const struct inet_plan *p, const char *what);
+/* the peer's FIN was received (its sequence counted in inseq) / ours was queued (in outseq) */
+static inline int tcp_fin_in(int state)
+{
+	return state == INET_CLOSE_WAIT || state == INET_CLOSING || state == INET_LAST_ACK;
+}
+static inline int tcp_fin_out(int state)
+{
+	return state == INET_FIN_WAIT1 || state == INET_FIN_WAIT2 || state == INET_CLOSING || state == INET_LAST_ACK;
+}
+/* tcp_fin.c: the FINs of a closing connection replayed in repair mode (step 0: the peer's FIN
+ * received before ours was sent, 1: ours, sent (and acknowledged in fin-wait2), 2: the peer's
+ * FIN received after ours); inet_fins_release: what waits behind unsent bytes, at release */
+int inet_replay_fins(int s, const struct inet_plan *p, int step, const char *what);
+int inet_fins_release(int s, const struct inet_plan *p, const char *what);
+/* SO_BINDTODEVICE of the plan (before bind); a device missing here fails naming it */
+int bind_device(int s, const struct inet_plan *p, const char *what);
 /* restore_inet_peer.c */
 int make_reset(struct inet_plan *p, const char *what);
 int requeue_datagrams(struct restore_ctx *c);

@@ -60,7 +60,8 @@ int make_reset(struct inet_plan *p, const char *what)
 	for (int i = 0; r == 0 && i < 500 && !(pf.revents & (fin ? POLLRDHUP : POLLHUP | POLLERR)); i++)
 		if (poll(&pf, 1, 10) < 0)
 			break;
-	if (p->mode == INET_FINISHED && r == 0 && shutdown(s, SHUT_WR) == 0) { /* until its FIN is acknowledged: CLOSE */
+	/* finished, or its own side closed too (closing, last-ack): shut down writing */
+	if ((p->mode == INET_FINISHED || p->state == INET_CLOSING || p->state == INET_LAST_ACK) && r == 0 && shutdown(s, SHUT_WR) == 0) { /* until its FIN is acknowledged: CLOSE */
 		struct tcp_info ti = { 0 };
 		socklen_t tl = sizeof ti;
 		for (int i = 0; i < 500 && getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && ti.tcpi_state != TCP_CLOSE; i++)
