@@ -46,6 +46,8 @@
         "native/helper/kinds/objects/objects_ops.c",
         "native/helper/kinds/objects/restore_objs.c",
         "native/helper/kinds/pidfd/pidfd.c",
+        "native/helper/kinds/rawsock/dump_rawsock.c",
+        "native/helper/kinds/rawsock/restore_rawsock.c",
         "native/helper/kinds/pipe/dump_pipe.c",
         "native/helper/kinds/pipe/restore_pipe.c",
         "native/helper/kinds/tty/dump_tty.c",
@@ -83,7 +85,7 @@
         "native/helper/stream/restore_spool.c",
         "native/common/crc32c.c"
       ],
-      "include_dirs": ["native/helper/core", "native/helper/gen", "native/helper/inject", "native/helper/stream", "native/helper/checkpoint", "native/helper/restore", "native/helper/kinds/inet", "native/helper/kinds/unix", "native/helper/kinds/ipc", "native/helper/kinds/tty", "native/helper/kinds/objects", "native/helper/kinds/pipe", "native/helper/kinds/file", "native/helper/kinds/fds", "native/helper/kinds/pidfd", "native/common", "native/include"],
+      "include_dirs": ["native/helper/core", "native/helper/gen", "native/helper/inject", "native/helper/stream", "native/helper/checkpoint", "native/helper/restore", "native/helper/kinds/inet", "native/helper/kinds/unix", "native/helper/kinds/ipc", "native/helper/kinds/tty", "native/helper/kinds/objects", "native/helper/kinds/pipe", "native/helper/kinds/file", "native/helper/kinds/fds", "native/helper/kinds/pidfd", "native/helper/kinds/rawsock", "native/common", "native/include"],
       "cflags": ["-O2", "-g", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
       "cflags_c": ["-std=gnu11"],
       "libraries": ["-llz4"]

@@ -102,6 +102,17 @@ export const messages = [
     ],
     'a TCP or UDP socket (plan.h: states, modes; queues: hex, - or @obj:len; UDP receive queue: addr/port/hex,...; keeper: the ucr-tcplock pid, 0 none)',
   ),
+  // raw IP, ping, packet and netlink sockets (kinds/rawsock/, src/kernel/fds/rawsock.ts)
+  plan(
+    'file.rawsock',
+    [
+      id(), u64('family', { oneOf: [2, 10, 16, 17] }), u64('type', { oneOf: [2, 3] }), u64('proto', { max: 65535 }), flags(),
+      hex('local', { max: 128 }), hex('remote', { max: 128 }), str('ifname', { nullable: true }),
+      list('opts', { elem: 'i64', min: -0x80000000, max: INT, count: INET_NOPTS }), list('kopts', { elem: 'i64', min: -0x80000000, max: U32, maxCount: 16 }),
+      list('groups', { elem: 'u64', min: 1, max: U32, maxCount: 1024 }), hex('mclist', { max: 16 * 256 }), hex('blob', { max: 64 }), hex('filter', { max: 4096 * 8 }),
+    ],
+    'a raw IP (SOCK_RAW), ping (SOCK_DGRAM IPPROTO_ICMP*), packet or netlink socket: the names as sockaddr bytes, ifname the packet socket\'s bound device, kopts the family\'s options (restore_rawsock.c), groups netlink groups, mclist packet memberships (struct packet_mreq each), blob ICMPV6_FILTER',
+  ),
   plan('pipe', [id(), u64('size', { min: 4096, max: 1 << 26 }), hex('data', { max: 1 << 26 }), str('path', { opt: true })], 'a pipe (or FIFO: its path) created and filled by the helper'),
   plan(
     'obj',
@@ -215,6 +226,7 @@ export const messages = [
   dump('unixdiag', [], 'unix sockets of the system -> unixdiag'),
   dump('unixq', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD }), u64('rq')], 'a unix socket (rq: the bytes sock_diag counts queued, 0: not counted) -> unixq'),
   dump('inetq', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD }), bool('lock')], 'an IP socket -> inetq'),
+  dump('rawsockq', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'a raw IP, ping, packet or netlink socket -> rawsockq'),
   dump('tcprepair', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'out of repair mode again -> tcprepair'),
   dump('tcpkeep', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'a connection handed to the keeper -> tcpkeep'),
   dump('tcpkeeper', [], 'start the keeper -> tcpkeeper'),
@@ -247,6 +259,7 @@ export const messages = [
   ev('unixdiag', [json('socks', { ts: "import('./fds/unix.js').DiagSocket[]" })], 'unixdiag: every unix socket of the system'),
   ev('unixq', [], 'unixq: a unix socket', { ts: "import('./fds/unix.js').SocketQueue" }),
   ev('inetq', [], 'inetq: an IP socket', { ts: "import('./fds/inet.js').InetFacts" }),
+  ev('rawsockq', [], 'rawsockq: a raw IP, ping, packet or netlink socket', { ts: "import('./fds/rawsock.js').RawSockFacts" }),
   ev('tcprepair', [], 'tcprepair'),
   ev('tcpkeep', [], 'tcpkeep'),
   ev('tcpkeeper', [u64('pid')], 'tcpkeeper'),

@@ -6,8 +6,9 @@
 
 #include "kind.h"
 
-extern const struct kind_ops ipc_ops, objects_ops, pipe_ops, unix_ops, inet_ops, tty_ops, file_ops, fds_ops, pidfd_ops;
+extern const struct kind_ops ipc_ops, objects_ops, pipe_ops, unix_ops, inet_ops, tty_ops, file_ops, fds_ops, pidfd_ops,
+	rawsock_ops;
 
 const struct kind_ops *const helper_kinds[] = {
-	&ipc_ops, &objects_ops, &pipe_ops, &unix_ops, &inet_ops, &tty_ops, &file_ops, &fds_ops, &pidfd_ops, NULL,
+	&ipc_ops, &objects_ops, &pipe_ops, &unix_ops, &inet_ops, &tty_ops, &file_ops, &fds_ops, &pidfd_ops, &rawsock_ops, NULL,
 };

@@ -71,6 +71,8 @@ export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
       continue;
     }
     if (m.path.startsWith('[')) throw new UnsupportedError(`${where()}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
+    // a packet socket's mmap ring (PACKET_RX_RING/TX_RING: the kernel's head is not readable)
+    if (/^socket:\[\d+\]$/.test(m.path)) throw new UnsupportedError(`${where()}: a packet socket's memory-mapped ring (PACKET_RX_RING/TX_RING) is not supported yet`, { pid, phase: 'memory' });
     if (/^\/SYSV[0-9a-f]{8}( \(deleted\))?$/.test(m.path)) {
       // System V shared memory: the inode number is the segment id (src/kernel/ipc.ts saves
       // the segment); the maximal access (VmFlags mw, me) gives the shmat flags

@@ -12,7 +12,7 @@
 #include "ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD, FILE_RAWSOCK };
 
 /* opened by each task that holds it, in its finish step, once every task exists (restore_task.c):
  * a file of /proc/PID, a pidfd */
@@ -91,6 +91,7 @@ struct file_plan {
 	int task;   /* the task whose credentials open or create it (fscred.c) */
 	struct unix_plan *ux; /* FILE_UNIX */
 	struct inet_plan *in; /* FILE_INET */
+	struct rawsock_plan *rs; /* FILE_RAWSOCK (kinds/rawsock/rawsock.h) */
 };
 
 /* A pseudo-terminal pair of the tree (restore_tty.c). */

@@ -24,6 +24,7 @@ import { memfdFormat, type MemfdFile } from './memfd.js';
 import { unlinkedFormat, type UnlinkedFile } from './unlinked.js';
 import { unixFormat, type UnixFile } from './unix.js';
 import { inetFormat, type InetFile } from './inet.js';
+import { rawSockFormat, type RawSockFile } from './rawsock.js';
 
 export type FileImage =
   | RegularFile
@@ -43,7 +44,8 @@ export type FileImage =
   | MemfdFile
   | UnlinkedFile
   | UnixFile
-  | InetFile;
+  | InetFile
+  | RawSockFile;
 
 export type FileKind = FileImage['kind'];
 /** The record of one kind: FileOf<'pipe'> */
@@ -68,6 +70,7 @@ const formats: { [K in FileKind]: FileFormat<FileOf<K>> } = {
   unlinked: unlinkedFormat,
   unix: unixFormat,
   inet: inetFormat,
+  rawsock: rawSockFormat,
 };
 
 /** Every kind's format, in registry order. */

@@ -1,0 +1,115 @@
+/**
+ * Raw IP sockets (SOCK_RAW), ping sockets (SOCK_DGRAM IPPROTO_ICMP/ICMPV6), packet sockets
+ * (AF_PACKET) and netlink sockets. The helper reads each on a copy (`rawsockq`,
+ * native/helper/kinds/rawsock/dump_rawsock.c): names, options, a packet socket's device,
+ * memberships and rings (sock_diag), a netlink socket's port id and groups; it makes them
+ * again before any task exists (restore_rawsock.c). What is queued is not kept: dropped like
+ * packets lost on the network (docs/kinds-rawsock.md). What cannot come back is refused here.
+ */
+import { UnsupportedError } from '../../errors.js';
+import { INET_OPTS } from '../../image/kinds/inet.js';
+import { AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, RAWSOCK_KOPTS, RAW_OPT_UNSET, rawSockText, type RawSockImage } from '../../image/kinds/rawsock.js';
+import type { FileOf } from '../../image/types.js';
+import { openFileFlags } from '../linux.js';
+import { dumpRawsockq, planFileRawsock } from '../protocol.gen.js';
+import type { InetFacts } from './inet.js';
+import { socketOptsPrivilege } from './inet.js';
+import type { FdOps } from './types.js';
+
+/** What the helper's `rawsockq` reports about one socket. */
+export interface RawSockFacts {
+  domain: number;
+  type: number;
+  proto: number;
+  local?: string;
+  remote?: string;
+  opts: number[];
+  kopts: number[];
+  ifindex?: number;
+  ifname?: string;
+  groups?: number[];
+  tooManyGroups?: number;
+  mclist?: string;
+  blob?: string;
+  filter?: string;
+  rxRing?: number;
+  txRing?: number;
+  /** sock_diag of packet sockets failed (errno) */
+  diag?: number;
+}
+
+/** A socket this kind takes: raw IP, ping, packet or netlink. */
+export const isRawSock = (x: InetFacts) =>
+  x.domain === AF_PACKET || x.domain === AF_NETLINK || ((x.domain === AF_INET || x.domain === AF_INET6) && (x.type === 3 || (x.type === 2 && x.proto === (x.domain === AF_INET ? 1 : 58))));
+
+const bytes = (h: string | undefined) => (h ? new Uint8Array(Buffer.from(h, 'hex')) : undefined);
+
+/** The socket's record from the helper's facts, or the one-line refusal. */
+export function rawSockState(x: RawSockFacts, refuse: (why: string) => never): RawSockImage {
+  if (x.filter === 'ebpf') refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached to it: not supported yet');
+  if (x.rxRing || x.txRing) refuse(`a packet socket with a memory-mapped ${x.rxRing ? 'PACKET_RX_RING' : 'PACKET_TX_RING'} ring: not supported yet`);
+  if (x.domain === AF_PACKET && x.diag) refuse(`its rings and memberships cannot be read (sock_diag of packet sockets: errno ${x.diag}): not supported`);
+  if (x.tooManyGroups) refuse(`member of netlink groups beyond ${1024}: not supported`);
+  if (x.ifindex && x.domain !== AF_PACKET) refuse(`bound to network device ${x.ifindex} (SO_BINDTODEVICE): not supported yet`);
+  const kopts = RAWSOCK_KOPTS[x.domain]!;
+  if (x.domain === AF_PACKET) {
+    const fan = x.kopts[kopts.indexOf('fanout')] ?? 0;
+    const ftype = (fan >> 16) & 0xff;
+    if (fan !== RAW_OPT_UNSET && fan && (ftype === 6 || ftype === 7)) refuse('a packet fanout group steered by a BPF program (PACKET_FANOUT_CBPF/EBPF): not supported yet');
+  }
+  const local = bytes(x.local);
+  // an IP socket never bound nor connected keeps no name: the kernel shows the any address
+  return {
+    domain: x.domain as RawSockImage['domain'],
+    type: x.type as 2 | 3,
+    proto: x.proto,
+    opts: INET_OPTS.map((_, i) => x.opts[i] ?? RAW_OPT_UNSET),
+    kopts: kopts.map((_, i) => x.kopts[i] ?? RAW_OPT_UNSET),
+    ...(local ? { local } : {}),
+    ...(x.remote ? { remote: bytes(x.remote)! } : {}),
+    ...(x.ifname ? { ifname: x.ifname } : {}),
+    ...(x.domain === AF_NETLINK && x.groups?.length ? { groups: x.groups } : {}),
+    ...(x.mclist ? { mclist: bytes(x.mclist)! } : {}),
+    ...(x.blob ? { blob: bytes(x.blob)! } : {}),
+    ...(x.filter ? { filter: bytes(x.filter)! } : {}),
+  };
+}
+
+export const rawSocket: FdOps<FileOf<'rawsock'>> = {
+  kind: 'rawsock',
+  matches: (f, ctx) => f.stat.isSocket() && ctx.inet !== undefined && isRawSock(ctx.inet),
+  // the facts come in captured() (the helper's rawsockq): until then family, type, protocol
+  dump: (f, ctx) => ({
+    path: f.link,
+    flags: f.info.flags,
+    pos: 0,
+    rawsock: { domain: ctx.inet!.domain as RawSockImage['domain'], type: ctx.inet!.type as 2 | 3, proto: ctx.inet!.proto, opts: [], kopts: [] },
+  }),
+  async captured(file, o, cap) {
+    const h = o.holders[0]!;
+    cap.helper.send(dumpRawsockq({ pid: h.pid, fd: h.fd }));
+    const x = await cap.helper.next('rawsockq');
+    file.rawsock = rawSockState(x, (why) => {
+      throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${o.facts.link} ${rawSockText(file.rawsock)}): ${why}`, { pid: h.pid, object: `fd ${h.fd}`, phase: 'files' });
+    });
+    file.path = `${o.facts.link} ${rawSockText(file.rawsock)}`;
+  },
+  check() {},
+  urgent: true,
+  privilege(file) {
+    const r = file.rawsock;
+    const opts = socketOptsPrivilege(file.id, 'raw', Object.fromEntries(INET_OPTS.map((k, i) => [k, Math.max(0, r.opts[i] ?? 0)])));
+    if (opts) return opts;
+    if (r.domain !== AF_NETLINK && r.type === 3) return { who: `file ${file.id} (${rawSockText(r)})`, what: 'a raw socket: making it needs CAP_NET_RAW' };
+    if (r.domain === AF_PACKET) return { who: `file ${file.id} (${rawSockText(r)})`, what: 'a packet socket: making it needs CAP_NET_RAW' };
+    return undefined;
+  },
+  plan: (file) => {
+    const r = file.rawsock;
+    return planFileRawsock({
+      id: file.id, family: r.domain, type: r.type, proto: r.proto, flags: openFileFlags(file.flags),
+      local: r.local ?? new Uint8Array(), remote: r.remote ?? new Uint8Array(), ifname: r.ifname,
+      opts: r.opts, kopts: r.kopts, groups: r.groups ?? [], mclist: r.mclist ?? new Uint8Array(), blob: r.blob ?? new Uint8Array(), filter: r.filter ?? new Uint8Array(),
+    });
+  },
+};

@@ -1,0 +1,311 @@
+// build: gcc -O2 -g -Wall -Wextra -o rawsock rawsock.c
+/*
+ * rawsock.c - raw IP, packet and netlink sockets come back with their names, options and
+ * memberships, and work after the restart (issue 17). Loopback only, its own sockets only.
+ *
+ *   rawsock --out FILE [--refuse ring]
+ *
+ * Sets up: a raw ICMP socket with ICMP_FILTER (only echo replies pass), IP_TTL, bound to and
+ * connected to 127.0.0.1; a raw socket of protocol 253 with IP_HDRINCL; a raw ICMPv6 socket
+ * with an ICMPV6_FILTER; a packet socket (SOCK_DGRAM, ethertype 0x88b5) bound to lo, with
+ * PACKET_VERSION TPACKET_V2, PACKET_AUXDATA, a multicast membership on lo (PACKET_MR_MULTICAST,
+ * 01:00:5e:7f:00:99, which /proc/net/dev_mcast lists) and a classic socket filter; a netlink
+ * route socket bound to port id 0x7a000000 + pid with groups 1 and 5 (bind) and 33
+ * (NETLINK_ADD_MEMBERSHIP), NETLINK_EXT_ACK and NETLINK_NO_ENOBUFS. After SIGTERM: every name
+ * and option is read back and compared, the ICMP socket pings 127.0.0.1 and gets the reply,
+ * the packet socket receives a frame sent on lo, the netlink socket dumps the links (RTM_GETLINK)
+ * and finds lo.
+ */
+#include "net.h"
+
+#include <net/if.h>
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netinet/ip.h>
+#include <sys/mman.h>
+
+#define ETH_TEST 0x88b5
+#define NL_PORT(pid) (0x7a000000u + (unsigned)(pid))
+
+static int icmp, hdr, icmp6, pkt, nl;
+static struct sockaddr_storage names[5][2];
+static socklen_t namelen[5][2];
+static const unsigned char mcaddr[6] = { 0x01, 0x00, 0x5e, 0x7f, 0x00, 0x99 };
+
+static void set(int s, int level, int name, const void *v, socklen_t l, const char *what)
+{
+	if (setsockopt(s, level, name, v, l) < 0)
+		case_setup_fail("setsockopt %s: %s", what, strerror(errno));
+}
+static void seti(int s, int level, int name, int v, const char *what)
+{
+	set(s, level, name, &v, sizeof v, what);
+}
+static int geti(int s, int level, int name)
+{
+	int v = -12345;
+	socklen_t l = sizeof v;
+	if (getsockopt(s, level, name, &v, &l) < 0)
+		return -errno - 100000;
+	return v;
+}
+static void keep_names(void)
+{
+	int fds[5] = { icmp, hdr, icmp6, pkt, nl };
+	for (int i = 0; i < 5; i++) {
+		namelen[i][0] = namelen[i][1] = sizeof names[i][0];
+		if (getsockname(fds[i], (void *)&names[i][0], &namelen[i][0]) < 0)
+			namelen[i][0] = 0;
+		if (getpeername(fds[i], (void *)&names[i][1], &namelen[i][1]) < 0)
+			namelen[i][1] = 0;
+	}
+}
+static void names_same(void)
+{
+	int fds[5] = { icmp, hdr, icmp6, pkt, nl };
+	static const char *what[5] = { "raw ICMP", "raw HDRINCL", "raw ICMPv6", "packet", "netlink" };
+	for (int i = 0; i < 5; i++) {
+		struct sockaddr_storage a[2];
+		socklen_t l[2] = { sizeof a[0], sizeof a[1] };
+		if (getsockname(fds[i], (void *)&a[0], &l[0]) < 0)
+			l[0] = 0;
+		if (getpeername(fds[i], (void *)&a[1], &l[1]) < 0)
+			l[1] = 0;
+		for (int k = 0; k < 2; k++)
+			if (l[k] != namelen[i][k] || memcmp(&a[k], &names[i][k], l[k]))
+				case_fail("%s socket: its %s name differs after the restart", what[i], k ? "peer" : "own");
+	}
+}
+
+static int lo_has_mcast(void)
+{
+	char line[256], want[16];
+	snprintf(want, sizeof want, "%02x%02x%02x%02x%02x%02x", mcaddr[0], mcaddr[1], mcaddr[2], mcaddr[3], mcaddr[4], mcaddr[5]);
+	FILE *f = fopen("/proc/net/dev_mcast", "r");
+	int found = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (strstr(line, " lo ") && strstr(line, want))
+			found = 1;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static uint16_t csum(const void *d, size_t n)
+{
+	const uint16_t *p = d;
+	uint32_t s = 0;
+	for (; n > 1; n -= 2)
+		s += *p++;
+	if (n)
+		s += *(const uint8_t *)p;
+	s = (s >> 16) + (s & 0xffff);
+	s += s >> 16;
+	return (uint16_t)~s;
+}
+
+static void check_ping(void)
+{
+	struct icmphdr e = { .type = ICMP_ECHO, .un.echo = { htons((uint16_t)getpid()), htons(7) } };
+	e.checksum = csum(&e, sizeof e);
+	if (send(icmp, &e, sizeof e, 0) != sizeof e)
+		return case_fail("raw ICMP: send after the restart: %s", strerror(errno));
+	for (int i = 0; i < 64; i++) {
+		unsigned char buf[256];
+		ssize_t n = recv(icmp, buf, sizeof buf, 0);
+		if (n < 0)
+			return case_fail("raw ICMP: no echo reply after the restart: %s", strerror(errno));
+		struct iphdr *ip = (void *)buf;
+		struct icmphdr *r = (void *)(buf + ip->ihl * 4);
+		if (n < ip->ihl * 4 + (ssize_t)sizeof *r)
+			continue;
+		if (r->type != ICMP_ECHOREPLY)
+			return case_fail("raw ICMP: ICMP_FILTER let type %d through after the restart", r->type);
+		if (r->un.echo.id == htons((uint16_t)getpid()) && r->un.echo.sequence == htons(7))
+			return;
+	}
+	case_fail("raw ICMP: our echo reply never came");
+}
+
+static void check_packet(void)
+{
+	int tx = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_TEST));
+	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_TEST), .sll_ifindex = (int)if_nametoindex("lo"), .sll_halen = 6 };
+	char msg[64];
+	snprintf(msg, sizeof msg, "ucr-rawsock %d", (int)getpid());
+	if (tx < 0 || sendto(tx, msg, strlen(msg), 0, (void *)&to, sizeof to) < 0)
+		return case_fail("packet: cannot send a frame on lo: %s", strerror(errno));
+	close(tx);
+	for (int i = 0; i < 64; i++) {
+		char buf[256];
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof from;
+		ssize_t n = recvfrom(pkt, buf, sizeof buf, 0, (void *)&from, &fl);
+		if (n < 0)
+			return case_fail("packet: no frame after the restart: %s", strerror(errno));
+		if (from.sll_ifindex != to.sll_ifindex || from.sll_protocol != htons(ETH_TEST))
+			return case_fail("packet: a frame of device %d protocol %#x passed (bound to lo, %#x)", from.sll_ifindex, ntohs(from.sll_protocol), ETH_TEST);
+		if (n == (ssize_t)strlen(msg) && !memcmp(buf, msg, (size_t)n))
+			return;
+	}
+	case_fail("packet: our frame never came");
+}
+
+static void check_netlink(void)
+{
+	struct {
+		struct nlmsghdr h;
+		struct ifinfomsg i;
+	} req = { { sizeof req, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 42, 0 }, { .ifi_family = AF_UNSPEC } };
+	struct sockaddr_nl k = { .nl_family = AF_NETLINK };
+	if (sendto(nl, &req, sizeof req, 0, (void *)&k, sizeof k) < 0)
+		return case_fail("netlink: RTM_GETLINK after the restart: %s", strerror(errno));
+	int lo = (int)if_nametoindex("lo"), found = 0;
+	static char buf[1 << 16];
+	for (int done = 0; !done;) {
+		ssize_t n = recv(nl, buf, sizeof buf, 0);
+		if (n < 0)
+			return case_fail("netlink: no answer after the restart: %s", strerror(errno));
+		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != 42)
+				continue; /* a notification of the groups */
+			if (h->nlmsg_pid != NL_PORT(getpid()))
+				return case_fail("netlink: the answer went to port %u", h->nlmsg_pid);
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = 1;
+				break;
+			}
+			struct ifinfomsg *i = NLMSG_DATA(h);
+			if (h->nlmsg_type == RTM_NEWLINK && i->ifi_index == lo)
+				found = 1;
+		}
+	}
+	if (!found)
+		case_fail("netlink: the link dump did not list lo");
+}
+
+/* --refuse ring: a packet socket with a memory-mapped PACKET_RX_RING, refused at checkpoint */
+static void refuse(const char *what)
+{
+	if (strcmp(what, "ring"))
+		case_setup_fail("unknown --refuse %s", what);
+	int s = socket(AF_PACKET, SOCK_RAW, htons(ETH_TEST)), v = TPACKET_V2;
+	struct tpacket_req r = { 4096, 4, 2048, 8 };
+	if (s < 0)
+		die("socket packet");
+	seti(s, SOL_PACKET, PACKET_VERSION, v, "PACKET_VERSION");
+	set(s, SOL_PACKET, PACKET_RX_RING, &r, sizeof r, "PACKET_RX_RING");
+	if (mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, s, 0) == MAP_FAILED)
+		die("mmap ring");
+	case_ready();
+	case_wait_term();
+	case_finish();
+}
+
+int main(int argc, char **argv)
+{
+	case_init(argc, argv);
+	case_install_sigterm(0);
+	if (case_arg(argc, argv, "--refuse"))
+		refuse(case_arg(argc, argv, "--refuse"));
+	struct timeval tmo = { 5, 0 };
+	struct sockaddr_in lo4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	if ((icmp = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)) < 0)
+		die("socket raw icmp");
+	struct icmp_filter flt = { ~(1u << ICMP_ECHOREPLY) };
+	set(icmp, SOL_RAW, ICMP_FILTER, &flt, sizeof flt, "ICMP_FILTER");
+	seti(icmp, IPPROTO_IP, IP_TTL, 33, "IP_TTL");
+	set(icmp, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo, "SO_RCVTIMEO");
+	if (bind(icmp, (void *)&lo4, sizeof lo4) < 0 || connect(icmp, (void *)&lo4, sizeof lo4) < 0)
+		die("bind/connect raw icmp");
+
+	if ((hdr = socket(AF_INET, SOCK_RAW, 253)) < 0)
+		die("socket raw 253");
+	seti(hdr, IPPROTO_IP, IP_HDRINCL, 1, "IP_HDRINCL");
+
+	if ((icmp6 = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)) < 0)
+		die("socket raw icmpv6");
+	struct icmp6_filter f6;
+	memset(&f6, 0xff, sizeof f6);
+	f6.data[129 >> 5] &= ~(1u << (129 & 31)); /* only echo replies */
+	set(icmp6, IPPROTO_ICMPV6, ICMPV6_FILTER, &f6, sizeof f6, "ICMPV6_FILTER");
+
+	if ((pkt = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_TEST))) < 0)
+		die("socket packet");
+	seti(pkt, SOL_PACKET, PACKET_VERSION, TPACKET_V2, "PACKET_VERSION");
+	seti(pkt, SOL_PACKET, PACKET_AUXDATA, 1, "PACKET_AUXDATA");
+	set(pkt, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo, "SO_RCVTIMEO");
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_TEST), .sll_ifindex = (int)if_nametoindex("lo") };
+	if (bind(pkt, (void *)&ll, sizeof ll) < 0)
+		die("bind packet to lo");
+	struct packet_mreq mr = { .mr_ifindex = ll.sll_ifindex, .mr_type = PACKET_MR_MULTICAST, .mr_alen = 6 };
+	memcpy(mr.mr_address, mcaddr, 6);
+	set(pkt, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr, "PACKET_ADD_MEMBERSHIP");
+	/* accept whole frames of any length (ret 0x40000): 2 instructions */
+	struct sock_filter ins[] = { BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0), BPF_STMT(BPF_RET | BPF_K, 0x40000) };
+	struct sock_fprog prog = { 2, ins };
+	set(pkt, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog, "SO_ATTACH_FILTER");
+
+	if ((nl = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)) < 0)
+		die("socket netlink");
+	struct sockaddr_nl nla = { .nl_family = AF_NETLINK, .nl_pid = NL_PORT(getpid()), .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR };
+	if (bind(nl, (void *)&nla, sizeof nla) < 0)
+		die("bind netlink");
+	seti(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, 33, "NETLINK_ADD_MEMBERSHIP 33");
+	seti(nl, SOL_NETLINK, NETLINK_EXT_ACK, 1, "NETLINK_EXT_ACK");
+	seti(nl, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1, "NETLINK_NO_ENOBUFS");
+	set(nl, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo, "SO_RCVTIMEO");
+
+	if (!lo_has_mcast())
+		case_setup_fail("/proc/net/dev_mcast does not list the membership on lo");
+	keep_names();
+	uint32_t groups[4] = { 0 };
+	socklen_t gl = sizeof groups;
+	if (getsockopt(nl, SOL_NETLINK, NETLINK_LIST_MEMBERSHIPS, groups, &gl) < 0)
+		die("NETLINK_LIST_MEMBERSHIPS");
+
+	case_ready();
+	case_wait_term();
+
+	names_same();
+	struct icmp_filter f2 = { 0 };
+	socklen_t l = sizeof f2;
+	if (getsockopt(icmp, SOL_RAW, ICMP_FILTER, &f2, &l) < 0 || f2.data != flt.data)
+		case_fail("raw ICMP: ICMP_FILTER is %#x, was %#x", f2.data, flt.data);
+	if (geti(icmp, IPPROTO_IP, IP_TTL) != 33)
+		case_fail("raw ICMP: IP_TTL is %d, was 33", geti(icmp, IPPROTO_IP, IP_TTL));
+	if (geti(icmp, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_ICMP || geti(hdr, SOL_SOCKET, SO_PROTOCOL) != 253)
+		case_fail("raw sockets: protocols %d and %d", geti(icmp, SOL_SOCKET, SO_PROTOCOL), geti(hdr, SOL_SOCKET, SO_PROTOCOL));
+	if (geti(hdr, IPPROTO_IP, IP_HDRINCL) != 1)
+		case_fail("raw 253: IP_HDRINCL is %d", geti(hdr, IPPROTO_IP, IP_HDRINCL));
+	struct icmp6_filter g6;
+	l = sizeof g6;
+	if (getsockopt(icmp6, IPPROTO_ICMPV6, ICMPV6_FILTER, &g6, &l) < 0 || memcmp(&g6, &f6, sizeof f6))
+		case_fail("raw ICMPv6: ICMPV6_FILTER differs after the restart");
+	if (geti(pkt, SOL_PACKET, PACKET_VERSION) != TPACKET_V2 || geti(pkt, SOL_PACKET, PACKET_AUXDATA) != 1)
+		case_fail("packet: PACKET_VERSION %d, PACKET_AUXDATA %d", geti(pkt, SOL_PACKET, PACKET_VERSION), geti(pkt, SOL_PACKET, PACKET_AUXDATA));
+	struct sock_filter got[8];
+	socklen_t fl = 8;
+	if (getsockopt(pkt, SOL_SOCKET, SO_GET_FILTER, got, &fl) < 0 || fl != 2 || memcmp(got, ins, sizeof ins))
+		case_fail("packet: its socket filter differs after the restart (%u instructions)", fl);
+	if (!lo_has_mcast())
+		case_fail("packet: its multicast membership on lo is gone (/proc/net/dev_mcast)");
+	uint32_t g2[4] = { 0 };
+	socklen_t gl2 = sizeof g2;
+	if (getsockopt(nl, SOL_NETLINK, NETLINK_LIST_MEMBERSHIPS, g2, &gl2) < 0 || memcmp(g2, groups, sizeof groups))
+		case_fail("netlink: groups %#x %#x, were %#x %#x", g2[0], g2[1], groups[0], groups[1]);
+	if (geti(nl, SOL_NETLINK, NETLINK_EXT_ACK) != 1 || geti(nl, SOL_NETLINK, NETLINK_NO_ENOBUFS) != 1)
+		case_fail("netlink: NETLINK_EXT_ACK %d, NETLINK_NO_ENOBUFS %d", geti(nl, SOL_NETLINK, NETLINK_EXT_ACK), geti(nl, SOL_NETLINK, NETLINK_NO_ENOBUFS));
+	if (geti(nl, SOL_SOCKET, SO_PROTOCOL) != NETLINK_ROUTE)
+		case_fail("netlink: protocol %d", geti(nl, SOL_SOCKET, SO_PROTOCOL));
+	check_ping();
+	check_packet();
+	check_netlink();
+	case_finish();
+	return 0;
+}

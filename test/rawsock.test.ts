@@ -1,0 +1,37 @@
+import path from 'node:path';
+import fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, startTime, ucr, verdict } from './harness.js';
+
+afterEach(cleanup);
+
+describe('raw IP, packet and netlink sockets (issue 17)', () => {
+  it('a raw ICMP socket with ICMP_FILTER pings 127.0.0.1 after the restart and gets its reply; IP_HDRINCL and an ICMPv6 filter come back; a packet socket bound to lo (TPACKET_V2, aux data, a multicast membership, a socket filter) receives a frame sent on lo; a netlink route socket keeps its port id and groups and dumps the links', async () => {
+    const c = await startCase('rawsock');
+    const img = path.join(c.dir, 'image.ucr');
+    const before = startTime(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    const view = ucr(['inspect', img, '--all']).stdout;
+    expect(view).toMatch(/raw protocol 1 127\.0\.0\.1 -> 127\.0\.0\.1/);
+    expect(view).toMatch(/packet dgram lo protocol 0x88b5/);
+    expect(view).toMatch(/netlink protocol 0 port \d+ groups 1,5,33/);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(startTime(c.pid)).not.toBe(before);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  for (const [what, re] of [
+    ['ring', /^ucr: process \d+ mapping [0-9a-f]+-[0-9a-f]+ socket:\[\d+\]: a packet socket's memory-mapped ring \(PACKET_RX_RING\/TX_RING\) is not supported yet$/],
+  ] as [string, RegExp][])
+    it(`refuses ${what} at checkpoint with one line naming the socket, and leaves the process running`, async () => {
+      const c = await startCase('rawsock', { args: ['--refuse', what] });
+      const img = path.join(c.dir, 'image.ucr');
+      const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.trim()).toMatch(re);
+      expect(fs.existsSync(img)).toBe(false);
+      expect(await verdict(c)).toBe('PASS');
+    });
+});
