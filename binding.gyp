@@ -73,6 +73,7 @@
         "native/helper/restore/restore_map.c",
         "native/helper/restore/restore_paths.c",
         "native/helper/restore/restore_state.c",
+        "native/helper/restore/restore_aio.c",
         "native/helper/restore/restore_attrs.c",
         "native/helper/restore/restore_task.c",
         "native/helper/restore/restore_tree.c",

@@ -157,6 +157,7 @@ export const messages = [
   plan('epghost', [id('epfile'), u64('tfd', { max: FD }), id('tfile'), u32('events'), u64('data')], 'a registration whose fd number no longer holds its file'),
   plan('vma', [u64('start'), u64('end'), u32('prot'), u32('flags'), u64('pgoff'), bool('fill'), u32('madv'), str('path', { nullable: true }), id('obj', { opt: true })], 'a mapping (obj: of that content object)'),
   plan('shmat', [u64('start'), u64('end'), u64('prot', { max: 7 }), u64('shmid', { max: INT }), u64('shmflg', { max: INT }), u32('madv')], 'a System V segment attached there'),
+  plan('aioring', [u64('start'), u64('end')], 'an AIO ring (io_setup context) made again there: io_setup in the task, then mremap (restore_aio.c)'),
   plan('vdso', [u64('vvar'), u64('vdso')], 'where [vvar] and [vdso] go'),
   plan('mm', many(['start_code', 'end_code', 'start_data', 'end_data', 'start_brk', 'brk', 'start_stack', 'arg_start', 'arg_end', 'env_start', 'env_end']), 'PR_SET_MM_MAP'),
   plan('rseq', [u64('ptr'), u64('len', { max: 4095 }), u32('sig')], 'rseq registration'),

@@ -39,7 +39,7 @@ export interface ImageTree {
 }
 
 /** How a mapping is recreated. */
-export type VmaKind = 'anon' | 'file' | 'heap' | 'stack' | 'object' | 'sysvshm';
+export type VmaKind = 'anon' | 'file' | 'heap' | 'stack' | 'object' | 'sysvshm' | 'aio';
 
 export interface VmaImage {
   start: number;

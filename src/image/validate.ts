@@ -132,7 +132,7 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
     if (start < prevEnd) vw.fail('mappings overlap or are out of order');
     prevEnd = end;
     const kind = field(o, 'kind', vw, str);
-    if (!['anon', 'file', 'heap', 'stack', 'object', 'sysvshm'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${shown(kind)}`);
+    if (!['anon', 'file', 'heap', 'stack', 'object', 'sysvshm', 'aio'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${shown(kind)}`);
     const path = o.path === undefined ? undefined : field(o, 'path', vw, (y, ww) => pathText(y, ww));
     if (kind === 'file' && !path) vw.fail('file mapping without a path');
     const objId = o.obj === undefined ? undefined : field(o, 'obj', vw, (y, ww) => int(y, ww, 0, 1 << 30));
@@ -165,6 +165,8 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
       ...(shm ? { shm } : {}),
     };
     if (shm && (v.fill || !v.shared)) vw.fail('a System V mapping is shared and carries no pages');
+    // an AIO ring (io_setup): shared, read-write, no pages, at most 64 MiB (restore_aio.c)
+    if (kind === 'aio' && (v.fill || !v.shared || v.prot !== 3 || v.path !== undefined || v.madv || end - start > 64 << 20)) vw.fail('an AIO ring is shared, read-write, of at most 64 MiB and carries no pages');
     return v;
   });
 }

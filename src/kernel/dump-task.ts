@@ -146,7 +146,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
   // read only once the helper is done with the task: its injected calls map a gadget
-  const { vmas, specials } = classify(pid, readSmaps(proc));
+  const { vmas, specials } = classify(pid, readSmaps(proc), proc);
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];

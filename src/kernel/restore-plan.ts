@@ -94,6 +94,10 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     for (const l of file.locks ?? []) if (l.kind === 'posix' && l.task === t.pid) L.push(P.planPlock({ fd: l.fd!, write: l.type === 'write', ...range(l) }));
   }
   for (const v of t.vmas) {
+    if (v.kind === 'aio') {
+      L.push(P.planAioring({ start: v.start, end: v.end }));
+      continue;
+    }
     if (v.shm) {
       L.push(P.planShmat({ start: v.start, end: v.end, prot: v.prot, shmid: v.shm.id, shmflg: v.shm.flags, madv: v.madv }));
       continue;

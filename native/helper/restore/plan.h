@@ -169,6 +169,7 @@ struct vma_plan {
 	int fd;     /* the helper's fd of the file mapped, opened with the task's credentials
 		     * (restore_paths.c); every task inherits it; -1: anonymous */
 	int is_shm, shmid, shmflg; /* a System V segment (image id) attached with shmat */
+	int is_aio; /* an AIO ring: io_setup in the task, moved there once every mapping exists */
 	int moved;  /* its memory comes from the staging window (a move of its task): not mapped anew,
 		     * not given a userfaultfd (its pages are shared copy-on-write) */
 };
