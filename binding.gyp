@@ -48,6 +48,7 @@
         "native/helper/kinds/pidfd/pidfd.c",
         "native/helper/kinds/rawsock/dump_rawsock.c",
         "native/helper/kinds/rawsock/restore_rawsock.c",
+        "native/helper/kinds/rawsock/ring_rawsock.c",
         "native/helper/kinds/pipe/dump_pipe.c",
         "native/helper/kinds/pipe/restore_pipe.c",
         "native/helper/kinds/tty/dump_tty.c",

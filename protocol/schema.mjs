@@ -110,8 +110,9 @@ export const messages = [
       hex('local', { max: 128 }), hex('remote', { max: 128 }), str('ifname', { nullable: true }),
       list('opts', { elem: 'i64', min: -0x80000000, max: INT, count: INET_NOPTS }), list('kopts', { elem: 'i64', min: -0x80000000, max: U32, maxCount: 16 }),
       list('groups', { elem: 'u64', min: 1, max: U32, maxCount: 1024 }), hex('mclist', { max: 16 * 256 }), hex('blob', { max: 64 }), hex('filter', { max: 4096 * 8 }),
+      list('rings', { elem: 'u64', max: U32, maxCount: 9 }),
     ],
-    'a raw IP (SOCK_RAW), ping (SOCK_DGRAM IPPROTO_ICMP*), packet or netlink socket: the names as sockaddr bytes, ifname the packet socket\'s bound device, kopts the family\'s options (restore_rawsock.c), groups netlink groups, mclist packet memberships (struct packet_mreq each), blob ICMPV6_FILTER',
+    'a raw IP (SOCK_RAW), ping (SOCK_DGRAM IPPROTO_ICMP*), packet or netlink socket: the names as sockaddr bytes, ifname the packet socket\'s bound device, kopts the family\'s options (restore_rawsock.c), groups netlink groups, mclist packet memberships (struct packet_mreq each), blob ICMPV6_FILTER, rings a packet socket\'s TPACKET_V1/V2 rings: receive block size, blocks, frame size, frames, the same for the send ring, the receive ring\'s next frame (all 0: none)',
   ),
   plan('pipe', [id(), u64('size', { min: 4096, max: 1 << 26 }), hex('data', { max: 1 << 26 }), str('path', { opt: true })], 'a pipe (or FIFO: its path) created and filled by the helper'),
   plan(
@@ -158,6 +159,7 @@ export const messages = [
   plan('vma', [u64('start'), u64('end'), u32('prot'), u32('flags'), u64('pgoff'), bool('fill'), u32('madv'), str('path', { nullable: true }), id('obj', { opt: true })], 'a mapping (obj: of that content object)'),
   plan('shmat', [u64('start'), u64('end'), u64('prot', { max: 7 }), u64('shmid', { max: INT }), u64('shmflg', { max: INT }), u32('madv')], 'a System V segment attached there'),
   plan('aioring', [u64('start'), u64('end')], 'an AIO ring (io_setup context) made again there: io_setup in the task, then mremap (restore_aio.c)'),
+  plan('pktring', [u64('start'), u64('end'), u64('prot', { max: 7 }), id('file')], "a packet socket's rings mapped there (MAP_SHARED from the socket, a rawsock file of the plan)"),
   plan('vdso', [u64('vvar'), u64('vdso')], 'where [vvar] and [vdso] go'),
   plan('mm', many(['start_code', 'end_code', 'start_data', 'end_data', 'start_brk', 'brk', 'start_stack', 'arg_start', 'arg_end', 'env_start', 'env_end']), 'PR_SET_MM_MAP'),
   plan('rseq', [u64('ptr'), u64('len', { max: 4095 }), u32('sig')], 'rseq registration'),

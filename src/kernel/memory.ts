@@ -84,8 +84,13 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid): Classified
       continue;
     }
     if (m.path.startsWith('[')) throw new UnsupportedError(`${where()}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
-    // a packet socket's mmap ring (PACKET_RX_RING/TX_RING: the kernel's head is not readable)
-    if (/^socket:\[\d+\]$/.test(m.path)) throw new UnsupportedError(`${where()}: a packet socket's memory-mapped ring (PACKET_RX_RING/TX_RING) is not supported yet`, { pid, phase: 'memory' });
+    if (/^socket:\[\d+\]$/.test(m.path)) {
+      // a packet socket's rings (PACKET_RX_RING/TX_RING), mapped whole: made again with the
+      // socket (src/kernel/fds/rawsock.ts) and mapped from it; the socket's inode names it
+      if (!shared || m.pgoff !== 0) throw new UnsupportedError(`${where()}: a packet socket's rings mapped in part or privately are not supported`, { pid, phase: 'memory' });
+      vmas.push({ ...base, madv: 0, kind: 'ring', ring: m.ino });
+      continue;
+    }
     if (m.path.startsWith('anon_inode:[io_uring]')) throw new UnsupportedError(`${where()}: io_uring rings are not supported`, { pid, phase: 'memory' });
     if (!m.path.startsWith('/')) throw new UnsupportedError(`${where()}: a mapping of ${m.path} is not supported`, { pid, phase: 'memory' });
     if (/^\/SYSV[0-9a-f]{8}( \(deleted\))?$/.test(m.path)) {

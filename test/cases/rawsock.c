@@ -3,7 +3,7 @@
  * rawsock.c - raw IP, packet and netlink sockets come back with their names, options and
  * memberships, and work after the restart (issue 17). Loopback only, its own sockets only.
  *
- *   rawsock --out FILE [--refuse ring]
+ *   rawsock --out FILE [--refuse ringv3]
  *
  * Sets up: a raw ICMP socket with ICMP_FILTER (only echo replies pass), IP_TTL, bound to and
  * connected to 127.0.0.1; a raw socket of protocol 253 with IP_HDRINCL; a raw ICMPv6 socket
@@ -11,10 +11,13 @@
  * PACKET_VERSION TPACKET_V2, PACKET_AUXDATA, a multicast membership on lo (PACKET_MR_MULTICAST,
  * 01:00:5e:7f:00:99, which /proc/net/dev_mcast lists) and a classic socket filter; a netlink
  * route socket bound to port id 0x7a000000 + pid with groups 1 and 5 (bind) and 33
- * (NETLINK_ADD_MEMBERSHIP), NETLINK_EXT_ACK and NETLINK_NO_ENOBUFS. After SIGTERM: every name
+ * (NETLINK_ADD_MEMBERSHIP), NETLINK_EXT_ACK and NETLINK_NO_ENOBUFS; a packet socket (SOCK_RAW,
+ * 0x88b7, lo) with TPACKET_V2 receive and send rings of 8 frames each, mapped, 3 frames received
+ * and read (the kernel fills frame 3 next). After SIGTERM: every name
  * and option is read back and compared, the ICMP socket pings 127.0.0.1 and gets the reply,
  * the packet socket receives a frame sent on lo, the netlink socket dumps the links (RTM_GETLINK)
- * and finds lo.
+ * and finds lo; the rings are mapped at the same address, a frame sent through the send ring
+ * arrives in receive frame 3.
  */
 #include "net.h"
 
@@ -26,9 +29,11 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/ip.h>
+#include <poll.h>
 #include <sys/mman.h>
 
 #define ETH_TEST 0x88b5
+#define ETH_RING 0x88b7 /* the socket with rings */
 #define NL_PORT(pid) (0x7a000000u + (unsigned)(pid))
 
 static int icmp, hdr, icmp6, pkt, nl;
@@ -88,8 +93,7 @@ static int lo_has_mcast(void)
 	FILE *f = fopen("/proc/net/dev_mcast", "r");
 	int found = 0;
 	while (f && fgets(line, sizeof line, f))
-		if (strstr(line, " lo ") && strstr(line, want))
-			found = 1;
+		found |= strstr(line, " lo ") && strstr(line, want);
 	if (f)
 		fclose(f);
 	return found;
@@ -131,15 +135,23 @@ static void check_ping(void)
 	case_fail("raw ICMP: our echo reply never came");
 }
 
+/* a frame of that ethertype sent on lo: 0, or -1 */
+static int send_lo(int proto, const char *text)
+{
+	int tx = socket(AF_PACKET, SOCK_DGRAM, htons(proto)), r;
+	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(proto), .sll_ifindex = (int)if_nametoindex("lo"), .sll_halen = 6 };
+	r = tx < 0 || sendto(tx, text, strlen(text), 0, (void *)&to, sizeof to) < 0 ? -1 : 0;
+	close(tx);
+	return r;
+}
+
 static void check_packet(void)
 {
-	int tx = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_TEST));
-	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_TEST), .sll_ifindex = (int)if_nametoindex("lo"), .sll_halen = 6 };
 	char msg[64];
+	int lo = (int)if_nametoindex("lo");
 	snprintf(msg, sizeof msg, "ucr-rawsock %d", (int)getpid());
-	if (tx < 0 || sendto(tx, msg, strlen(msg), 0, (void *)&to, sizeof to) < 0)
+	if (send_lo(ETH_TEST, msg) < 0)
 		return case_fail("packet: cannot send a frame on lo: %s", strerror(errno));
-	close(tx);
 	for (int i = 0; i < 64; i++) {
 		char buf[256];
 		struct sockaddr_ll from;
@@ -147,7 +159,7 @@ static void check_packet(void)
 		ssize_t n = recvfrom(pkt, buf, sizeof buf, 0, (void *)&from, &fl);
 		if (n < 0)
 			return case_fail("packet: no frame after the restart: %s", strerror(errno));
-		if (from.sll_ifindex != to.sll_ifindex || from.sll_protocol != htons(ETH_TEST))
+		if (from.sll_ifindex != lo || from.sll_protocol != htons(ETH_TEST))
 			return case_fail("packet: a frame of device %d protocol %#x passed (bound to lo, %#x)", from.sll_ifindex, ntohs(from.sll_protocol), ETH_TEST);
 		if (n == (ssize_t)strlen(msg) && !memcmp(buf, msg, (size_t)n))
 			return;
@@ -188,13 +200,88 @@ static void check_netlink(void)
 		case_fail("netlink: the link dump did not list lo");
 }
 
-/* --refuse ring: a packet socket with a memory-mapped PACKET_RX_RING, refused at checkpoint */
+/* The rings of a packet socket (SOCK_RAW, ETH_RING, bound to lo, TPACKET_V2): 8 frames to
+ * receive, 8 to send, mapped together. */
+#define RING_FRAMES 8
+static int ring;
+static unsigned char *rmap;
+static const struct tpacket_req ring_req = { 4096, 4, 2048, RING_FRAMES };
+#define RX_FRAME(i) ((struct tpacket2_hdr *)(rmap + (size_t)(i) * 2048))
+#define TX_FRAME(i) ((struct tpacket2_hdr *)(rmap + 4 * 4096 + (size_t)(i) * 2048))
+
+/* waits (bounded) until receive frame i is the program's: 0, or -1 */
+static int wait_frame(unsigned i)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		if (__atomic_load_n(&RX_FRAME(i)->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)
+			return 0;
+		struct pollfd pf = { ring, POLLIN, 0 };
+		poll(&pf, 1, 100);
+	}
+	return -1;
+}
+
+/* the rings, and 3 frames received and read: the kernel's position is frame 3 */
+static void setup_ring(void)
+{
+	int v = TPACKET_V2;
+	if ((ring = socket(AF_PACKET, SOCK_RAW, htons(ETH_RING))) < 0)
+		die("socket packet (rings)");
+	seti(ring, SOL_PACKET, PACKET_VERSION, v, "PACKET_VERSION");
+	set(ring, SOL_PACKET, PACKET_RX_RING, &ring_req, sizeof ring_req, "PACKET_RX_RING");
+	set(ring, SOL_PACKET, PACKET_TX_RING, &ring_req, sizeof ring_req, "PACKET_TX_RING");
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_RING), .sll_ifindex = (int)if_nametoindex("lo") };
+	if (bind(ring, (void *)&ll, sizeof ll) < 0)
+		die("bind packet (rings) to lo");
+	if ((rmap = mmap(NULL, 8 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ring, 0)) == MAP_FAILED)
+		die("mmap rings");
+	for (unsigned i = 0; i < 3; i++) {
+		if (send_lo(ETH_RING, "before") < 0 || wait_frame(i) < 0)
+			case_setup_fail("frame %u never reached the ring", i);
+		__atomic_store_n(&RX_FRAME(i)->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+	}
+}
+
+/* after the restart: the rings are where they were, a frame sent through the send ring comes
+ * back (lo) into receive frame 3, where the program waits */
+static void check_ring(void)
+{
+	char line[512], want[64];
+	int found = 0;
+	snprintf(want, sizeof want, "%lx-%lx ", (unsigned long)rmap, (unsigned long)rmap + 8 * 4096);
+	FILE *f = fopen("/proc/self/maps", "r");
+	while (f && fgets(line, sizeof line, f))
+		found |= !strncmp(line, want, strlen(want)) && strstr(line, "socket:[");
+	if (f)
+		fclose(f);
+	if (!found)
+		return case_fail("rings: no mapping of the socket at %s", want);
+	for (unsigned i = 0; i < RING_FRAMES; i++)
+		if (RX_FRAME(i)->tp_status != TP_STATUS_KERNEL)
+			return case_fail("rings: receive frame %u is not the kernel's after the restart", i);
+	static const char payload[] = "through the rings";
+	unsigned char *d = (unsigned char *)TX_FRAME(0) + TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
+	memset(d, 0, 12); /* lo takes any address */
+	d[12] = ETH_RING >> 8, d[13] = ETH_RING & 0xff;
+	memcpy(d + 14, payload, sizeof payload);
+	TX_FRAME(0)->tp_len = 14 + sizeof payload;
+	__atomic_store_n(&TX_FRAME(0)->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+	if (send(ring, NULL, 0, 0) < 0)
+		return case_fail("rings: send through the send ring: %s", strerror(errno));
+	if (wait_frame(3) < 0)
+		return case_fail("rings: nothing reached receive frame 3 (frames: %x %x %x %x)", RX_FRAME(0)->tp_status, RX_FRAME(1)->tp_status, RX_FRAME(2)->tp_status, RX_FRAME(4)->tp_status);
+	const unsigned char *got = (const unsigned char *)RX_FRAME(3) + RX_FRAME(3)->tp_mac + 14;
+	if (RX_FRAME(3)->tp_snaplen < 14 + sizeof payload || memcmp(got, payload, sizeof payload))
+		case_fail("rings: receive frame 3 holds another frame (%u bytes)", RX_FRAME(3)->tp_snaplen);
+}
+
+/* --refuse ringv3: a packet socket with a TPACKET_V3 ring, refused at checkpoint */
 static void refuse(const char *what)
 {
-	if (strcmp(what, "ring"))
+	if (strcmp(what, "ringv3"))
 		case_setup_fail("unknown --refuse %s", what);
-	int s = socket(AF_PACKET, SOCK_RAW, htons(ETH_TEST)), v = TPACKET_V2;
-	struct tpacket_req r = { 4096, 4, 2048, 8 };
+	int s = socket(AF_PACKET, SOCK_RAW, htons(ETH_TEST)), v = TPACKET_V3;
+	struct tpacket_req3 r = { 4096, 4, 2048, 8, 100, 0, 0 };
 	if (s < 0)
 		die("socket packet");
 	seti(s, SOL_PACKET, PACKET_VERSION, v, "PACKET_VERSION");
@@ -263,6 +350,7 @@ int main(int argc, char **argv)
 
 	if (!lo_has_mcast())
 		case_setup_fail("/proc/net/dev_mcast does not list the membership on lo");
+	setup_ring();
 	keep_names();
 	uint32_t groups[4] = { 0 };
 	socklen_t gl = sizeof groups;
@@ -306,6 +394,7 @@ int main(int argc, char **argv)
 	check_ping();
 	check_packet();
 	check_netlink();
+	check_ring();
 	case_finish();
 	return 0;
 }

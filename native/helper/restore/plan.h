@@ -170,6 +170,7 @@ struct vma_plan {
 		     * (restore_paths.c); every task inherits it; -1: anonymous */
 	int is_shm, shmid, shmflg; /* a System V segment (image id) attached with shmat */
 	int is_aio; /* an AIO ring: io_setup in the task, moved there once every mapping exists */
+	int ring;   /* a packet socket's rings: 1 + its index in plan.files (fd: its helper fd) */
 	int moved;  /* its memory comes from the staging window (a move of its task): not mapped anew,
 		     * not given a userfaultfd (its pages are shared copy-on-write) */
 };

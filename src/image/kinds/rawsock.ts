@@ -22,6 +22,8 @@ export const RAWSOCK_KOPTS: Record<number, readonly string[]> = {
 export const RAW_OPT_UNSET = -0x80000000;
 
 export interface RawSockImage {
+  /** the socket's inode (a mapping of its rings names it) */
+  ino: number;
   /** AF_INET, AF_INET6 (raw with SOCK_RAW, ping with SOCK_DGRAM), AF_NETLINK, AF_PACKET */
   domain: 2 | 10 | 16 | 17;
   type: 2 | 3;
@@ -44,6 +46,9 @@ export interface RawSockImage {
   blob?: Uint8Array;
   /** a classic socket filter (8 bytes per instruction) */
   filter?: Uint8Array;
+  /** a packet socket's TPACKET_V1/V2 rings (PACKET_RX_RING/TX_RING: block size, blocks, frame
+   * size, frames; all 0: none) and the frame the kernel fills next in the receive ring */
+  rings?: { rx: number[]; tx: number[]; rxHead: number };
 }
 
 export interface RawSockFile extends FileBase {
@@ -84,6 +89,24 @@ function sockaddr(v: CborValue | undefined, w: Where, domain: number): Uint8Arra
   return b;
 }
 
+function checkRings(v: CborValue | undefined, w: Where): { rx: number[]; tx: number[]; rxHead: number } {
+  const o = obj(v, w);
+  const ring = (k: string) => {
+    const a = arr(o[k], w.at(k), 4).map((y, i) => int(y, w.at(k).at(i), 0, 0xffffffff));
+    if (a.length !== 4) w.at(k).fail('expected block size, blocks, frame size, frames');
+    const [bs, bn, fs, fn] = a as [number, number, number, number];
+    if (bn && (fs < 16 || bs < fs || fn !== bn * Math.floor(bs / fs) || bs * bn > 1 << 30)) w.at(k).fail('not a ring the kernel makes (at most 1 GiB)');
+    return a;
+  };
+  const r = { rx: ring('rx'), tx: ring('tx'), rxHead: field(o, 'rxHead', w, (y, ww) => int(y, ww, 0, 0xffffffff)) };
+  if (!r.rx[1] && !r.tx[1]) w.fail('no ring');
+  if (r.rxHead >= Math.max(1, r.rx[3]!)) w.at('rxHead').fail('beyond the receive ring');
+  return r;
+}
+
+/** The bytes of a packet socket's rings mapped together (receive ring, then send ring). */
+export const ringBytes = (r: NonNullable<RawSockImage['rings']>) => r.rx[0]! * r.rx[1]! + r.tx[0]! * r.tx[1]!;
+
 export function checkRawSock(v: CborValue | undefined, w: Where): RawSockImage {
   const o = obj(v, w);
   const domain = field(o, 'domain', w, (y, ww) => int(y, ww, 2, 17));
@@ -99,6 +122,7 @@ export function checkRawSock(v: CborValue | undefined, w: Where): RawSockImage {
     return a;
   };
   const r: RawSockImage = {
+    ino: field(o, 'ino', w, (y, ww) => int(y, ww, 1, Number.MAX_SAFE_INTEGER)),
     domain: domain as RawSockImage['domain'],
     type,
     proto,
@@ -111,7 +135,9 @@ export function checkRawSock(v: CborValue | undefined, w: Where): RawSockImage {
     ...(o.mclist !== undefined ? { mclist: field(o, 'mclist', w, (y, ww) => bytes(y, ww, 16, 16 * 256)) } : {}),
     ...(o.blob !== undefined ? { blob: field(o, 'blob', w, (y, ww) => bytes(y, ww, 32, 32)) } : {}),
     ...(o.filter !== undefined ? { filter: field(o, 'filter', w, (y, ww) => bytes(y, ww, 8, 4096 * 8)) } : {}),
+    ...(o.rings !== undefined ? { rings: checkRings(o.rings, w.at('rings')) } : {}),
   };
+  if (r.rings && (domain !== AF_PACKET || r.kopts[0] === 2)) w.at('rings').fail('rings only at a packet socket of TPACKET_V1 or V2');
   if (r.ifname !== undefined && (domain !== AF_PACKET || !/^[^/\s:]{1,15}$/.test(r.ifname))) w.at('ifname').fail('a device name only for a packet socket');
   if (r.groups && domain !== AF_NETLINK) w.at('groups').fail('groups only for a netlink socket');
   if (r.mclist && (domain !== AF_PACKET || r.mclist.length % 16)) w.at('mclist').fail('memberships (16 bytes each) only for a packet socket');
@@ -128,6 +154,7 @@ export const rawSockFormat: FileFormat<RawSockFile> = {
     return { rawsock: checkRawSock(o.rawsock, w.at('rawsock')) };
   },
   label: (f) => (f.rawsock.domain === AF_PACKET ? 'packet' : f.rawsock.domain === AF_NETLINK ? 'netlink' : f.rawsock.type === 3 ? 'raw' : 'ping'),
-  detail: (f) => `${rawSockFormat.label!(f)} #${f.id}: ${rawSockText(f.rawsock)}${f.rawsock.filter ? `, socket filter (${f.rawsock.filter.length / 8} instructions)` : ''}`,
+  detail: (f) =>
+    `${rawSockFormat.label!(f)} #${f.id}: ${rawSockText(f.rawsock)}${f.rawsock.filter ? `, socket filter (${f.rawsock.filter.length / 8} instructions)` : ''}${f.rawsock.rings ? `, rings of ${ringBytes(f.rawsock.rings) >> 10} KiB (receive ring at frame ${f.rawsock.rings.rxHead})` : ''}`,
   warnings: (f) => [`${rawSockFormat.label!(f)} #${f.id}: packets or messages queued at checkpoint are dropped (like packets lost on the network)`],
 };

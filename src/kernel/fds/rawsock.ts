@@ -32,8 +32,16 @@ export interface RawSockFacts {
   mclist?: string;
   blob?: string;
   filter?: string;
-  rxRing?: number;
-  txRing?: number;
+  /** a packet socket's rings (sock_diag): block size, blocks, frame size, frames, retire
+   * timeout, private size, features */
+  rxRing?: number[];
+  txRing?: number[];
+  /** TPACKET_V1/V2: the receive ring's next frame; the send ring used (1) or holding frames
+   * to send (2); a TPACKET_V3 ring; the helper could not map the rings (errno) */
+  rxHead?: number;
+  txUsed?: number;
+  ringV3?: number;
+  ringErr?: number;
   /** sock_diag of packet sockets failed (errno) */
   diag?: number;
 }
@@ -45,9 +53,12 @@ export const isRawSock = (x: InetFacts) =>
 const bytes = (h: string | undefined) => (h ? new Uint8Array(Buffer.from(h, 'hex')) : undefined);
 
 /** The socket's record from the helper's facts, or the one-line refusal. */
-export function rawSockState(x: RawSockFacts, refuse: (why: string) => never): RawSockImage {
+export function rawSockState(x: RawSockFacts, ino: number, refuse: (why: string) => never): RawSockImage {
   if (x.filter === 'ebpf') refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached to it: not supported yet');
-  if (x.rxRing || x.txRing) refuse(`a packet socket with a memory-mapped ${x.rxRing ? 'PACKET_RX_RING' : 'PACKET_TX_RING'} ring: not supported yet`);
+  if (x.ringV3) refuse('a packet socket with a TPACKET_V3 ring (blocks retired by the kernel): not supported yet');
+  if (x.ringErr) refuse(`its rings cannot be read (mmap: errno ${x.ringErr}): not supported`);
+  if (x.txUsed === 2) refuse('frames wait in its send ring (PACKET_TX_RING, TP_STATUS_SEND_REQUEST): not supported yet: checkpoint again once they are sent');
+  if (x.txUsed) refuse('a send ring (PACKET_TX_RING) that has carried frames: not supported yet (the kernel\'s position in it cannot be read)');
   if (x.domain === AF_PACKET && x.diag) refuse(`its rings and memberships cannot be read (sock_diag of packet sockets: errno ${x.diag}): not supported`);
   if (x.tooManyGroups) refuse(`member of netlink groups beyond ${1024}: not supported`);
   if (x.ifindex && x.domain !== AF_PACKET) refuse(`bound to network device ${x.ifindex} (SO_BINDTODEVICE): not supported yet`);
@@ -59,7 +70,9 @@ export function rawSockState(x: RawSockFacts, refuse: (why: string) => never): R
   }
   const local = bytes(x.local);
   // an IP socket never bound nor connected keeps no name: the kernel shows the any address
+  const ring = (r: number[] | undefined) => (r ? r.slice(0, 4) : [0, 0, 0, 0]);
   return {
+    ino,
     domain: x.domain as RawSockImage['domain'],
     type: x.type as 2 | 3,
     proto: x.proto,
@@ -72,6 +85,7 @@ export function rawSockState(x: RawSockFacts, refuse: (why: string) => never): R
     ...(x.mclist ? { mclist: bytes(x.mclist)! } : {}),
     ...(x.blob ? { blob: bytes(x.blob)! } : {}),
     ...(x.filter ? { filter: bytes(x.filter)! } : {}),
+    ...(x.rxRing || x.txRing ? { rings: { rx: ring(x.rxRing), tx: ring(x.txRing), rxHead: x.rxHead ?? 0 } } : {}),
   };
 }
 
@@ -83,14 +97,16 @@ export const rawSocket: FdOps<FileOf<'rawsock'>> = {
     path: f.link,
     flags: f.info.flags,
     pos: 0,
-    rawsock: { domain: ctx.inet!.domain as RawSockImage['domain'], type: ctx.inet!.type as 2 | 3, proto: ctx.inet!.proto, opts: [], kopts: [] },
+    rawsock: { ino: f.stat.ino, domain: ctx.inet!.domain as RawSockImage['domain'], type: ctx.inet!.type as 2 | 3, proto: ctx.inet!.proto, opts: [], kopts: [] },
   }),
   async captured(file, o, cap) {
     const h = o.holders[0]!;
     cap.helper.send(dumpRawsockq({ pid: h.pid, fd: h.fd }));
     const x = await cap.helper.next('rawsockq');
-    file.rawsock = rawSockState(x, (why) => {
-      throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${o.facts.link} ${rawSockText(file.rawsock)}): ${why}`, { pid: h.pid, object: `fd ${h.fd}`, phase: 'files' });
+    // named by what the helper saw (its names, its device) in a refusal
+    const seen = { ...file.rawsock, ...(x.local ? { local: bytes(x.local) } : {}), ...(x.ifname ? { ifname: x.ifname } : {}) };
+    file.rawsock = rawSockState(x, o.facts.stat.ino, (why) => {
+      throw new UnsupportedError(`process ${h.pid} fd ${h.fd} (${o.facts.link} ${rawSockText(seen)}): ${why}`, { pid: h.pid, object: `fd ${h.fd}`, phase: 'files' });
     });
     file.path = `${o.facts.link} ${rawSockText(file.rawsock)}`;
   },
@@ -110,6 +126,7 @@ export const rawSocket: FdOps<FileOf<'rawsock'>> = {
       id: file.id, family: r.domain, type: r.type, proto: r.proto, flags: openFileFlags(file.flags),
       local: r.local ?? new Uint8Array(), remote: r.remote ?? new Uint8Array(), ifname: r.ifname,
       opts: r.opts, kopts: r.kopts, groups: r.groups ?? [], mclist: r.mclist ?? new Uint8Array(), blob: r.blob ?? new Uint8Array(), filter: r.filter ?? new Uint8Array(),
+      rings: r.rings ? [...r.rings.rx, ...r.rings.tx, r.rings.rxHead] : [],
     });
   },
 };

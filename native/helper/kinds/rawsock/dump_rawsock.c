@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,8 +29,9 @@
 #define ICMPV6_FILTER 1
 #endif
 
-/* sock_diag of the packet sockets of the helper's network namespace: the one at inode ino. */
-static void packet_diag(struct sbuf *b, unsigned long ino)
+/* sock_diag of the packet sockets of the helper's network namespace: the one at inode ino;
+ * its rings' configuration in rings[0] (receive) and rings[1] (send), block_nr 0: none. */
+static void packet_diag(struct sbuf *b, unsigned long ino, struct packet_diag_ring rings[2])
 {
 	int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	struct {
@@ -63,9 +65,12 @@ static void packet_diag(struct sbuf *b, unsigned long ino)
 			     len -= NLA_ALIGN(a->nla_len), a = (void *)((char *)a + NLA_ALIGN(a->nla_len))) {
 				void *d = a + 1;
 				int dl = a->nla_len - (int)sizeof *a;
-				if (a->nla_type == PACKET_DIAG_RX_RING || a->nla_type == PACKET_DIAG_TX_RING)
-					sb_add(b, ",\"%s\":1", a->nla_type == PACKET_DIAG_RX_RING ? "rxRing" : "txRing");
-				else if (a->nla_type == PACKET_DIAG_MCLIST) {
+				if ((a->nla_type == PACKET_DIAG_RX_RING || a->nla_type == PACKET_DIAG_TX_RING) && dl >= (int)sizeof rings[0]) {
+					struct packet_diag_ring *r = &rings[a->nla_type == PACKET_DIAG_TX_RING];
+					memcpy(r, d, sizeof *r);
+					sb_add(b, ",\"%s\":[%u,%u,%u,%u,%u,%u,%u]", a->nla_type == PACKET_DIAG_RX_RING ? "rxRing" : "txRing", r->pdr_block_size,
+					       r->pdr_block_nr, r->pdr_frame_size, r->pdr_frame_nr, r->pdr_retire_tmo, r->pdr_sizeof_priv, r->pdr_features);
+				} else if (a->nla_type == PACKET_DIAG_MCLIST) {
 					/* each membership as a struct packet_mreq, once per time it was added */
 					sb_add(b, ",\"mclist\":\"");
 					for (struct packet_diag_mclist *mc = d; (char *)(mc + 1) <= (char *)d + dl; mc++)
@@ -84,6 +89,74 @@ static void packet_diag(struct sbuf *b, unsigned long ino)
 	close(nl);
 	if (!found)
 		sb_add(b, ",\"diag\":%d", ENOENT);
+}
+
+/* The frame i of a TPACKET_V1/V2 ring (frames fill each block, blocks follow each other). */
+static unsigned char *frame_at(unsigned char *ring, const struct packet_diag_ring *r, unsigned i)
+{
+	unsigned per = r->pdr_block_size / r->pdr_frame_size;
+	return ring + (size_t)(i / per) * r->pdr_block_size + (size_t)(i % per) * r->pdr_frame_size;
+}
+
+/* Where the kernel stands in a TPACKET_V1/V2 ring, read through the helper's own mapping of the
+ * socket's rings: the receive ring's next frame ("rxHead": where the program waits: the first
+ * frame of the run it has not read yet, else the frame after the newest one written, by its
+ * timestamp; 0 if none was ever written) and the send ring's state ("txUsed": 1 if a frame was
+ * ever written, 2 if one waits to be sent). A TPACKET_V3 ring is only reported ("ringV3"). */
+static void ring_state(struct sbuf *b, int s, const struct packet_diag_ring r[2], int version)
+{
+	if (version == TPACKET_V3) {
+		sb_add(b, ",\"ringV3\":1");
+		return;
+	}
+	size_t rx = (size_t)r[0].pdr_block_size * r[0].pdr_block_nr, tx = (size_t)r[1].pdr_block_size * r[1].pdr_block_nr;
+	unsigned char *m = mmap(NULL, rx + tx, PROT_READ, MAP_SHARED, s, 0);
+	if (m == MAP_FAILED) {
+		sb_add(b, ",\"ringErr\":%d", errno);
+		return;
+	}
+	if (r[0].pdr_frame_nr && r[0].pdr_frame_size) {
+		unsigned n = r[0].pdr_frame_nr, head = 0, user = n, newest = n;
+		unsigned long long best = 0;
+		for (unsigned i = 0; i < n; i++) {
+			const unsigned char *f = frame_at(m, &r[0], i);
+			unsigned long status;
+			unsigned long long t;
+			if (version == TPACKET_V1) {
+				const struct tpacket_hdr *h = (const void *)f;
+				status = h->tp_status, t = (unsigned long long)h->tp_sec * 1000000000ULL + h->tp_usec * 1000ULL;
+			} else {
+				const struct tpacket2_hdr *h = (const void *)f;
+				status = h->tp_status, t = (unsigned long long)h->tp_sec * 1000000000ULL + h->tp_nsec;
+			}
+			/* the first frame of the unread run: unread, with the one before it read */
+			if ((status & TP_STATUS_USER) && user == n) {
+				const unsigned char *pf = frame_at(m, &r[0], (i + n - 1) % n);
+				unsigned long ps = version == TPACKET_V1 ? ((const struct tpacket_hdr *)pf)->tp_status : ((const struct tpacket2_hdr *)pf)->tp_status;
+				if (!(ps & TP_STATUS_USER) || n == 1)
+					user = i;
+			}
+			if (t && t >= best)
+				best = t, newest = i;
+		}
+		if (user == n) /* every frame unread: the oldest one, after the newest */
+			user = newest < n ? (newest + 1) % n : n;
+		head = user < n ? user : newest < n ? (newest + 1) % n : 0;
+		sb_add(b, ",\"rxHead\":%u", head);
+	}
+	if (r[1].pdr_frame_nr && r[1].pdr_frame_size) {
+		int used = 0;
+		for (unsigned i = 0; i < r[1].pdr_frame_nr; i++) {
+			const unsigned char *f = frame_at(m + rx, &r[1], i);
+			unsigned long status = version == TPACKET_V1 ? ((const struct tpacket_hdr *)f)->tp_status : ((const struct tpacket2_hdr *)f)->tp_status;
+			if (status & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING))
+				used = 2;
+			for (size_t k = 0; !used && k < 32; k++)
+				used = f[k] != 0;
+		}
+		sb_add(b, ",\"txUsed\":%d", used);
+	}
+	munmap(m, rx + tx);
 }
 
 /* A raw socket's connected address: getpeername does not give it (no port), /proc/net/raw[6]
@@ -180,8 +253,12 @@ int on_dump_rawsockq(struct dump_in *in, struct msg_dump_rawsockq *msg)
 				sb_add(&b, ",\"ifname\":\"%s\"", name);
 		}
 		struct stat st;
+		struct packet_diag_ring rings[2];
+		memset(rings, 0, sizeof rings);
 		if (fstat(s, &st) == 0)
-			packet_diag(&b, (unsigned long)st.st_ino);
+			packet_diag(&b, (unsigned long)st.st_ino, rings);
+		if (rings[0].pdr_block_nr || rings[1].pdr_block_nr)
+			ring_state(&b, s, rings, opt_int(s, SOL_PACKET, PACKET_VERSION));
 	}
 	if (dom == AF_NETLINK) {
 		static uint32_t g[RAWSOCK_GROUPS_MAX / 32];

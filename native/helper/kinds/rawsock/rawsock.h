@@ -70,7 +70,12 @@ struct rawsock_plan {
 	size_t bloblen;
 	unsigned char *filter;
 	size_t filterlen;
+	struct tpacket_req rx, tx; /* a packet socket's TPACKET_V1/V2 rings (block_nr 0: none) */
+	unsigned rxhead;           /* the receive ring's next frame */
 };
+
+/* ring_rawsock.c: a packet socket's rings made again, the receive ring's position kept */
+int rawsock_rings(int s, const struct rawsock_plan *p, const char *obj);
 
 #define RAWSOCK_N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

@@ -93,6 +93,19 @@ int on_plan_file_rawsock(struct plan_in *in, struct msg_plan_file_rawsock *m)
 	if (m->filter_len)
 		memcpy(p->filter, m->filter, m->filter_len);
 	p->filterlen = m->filter_len;
+	NEED(!m->rings_count || (m->rings_count == 9 && fam == AF_PACKET && m->kopts[0] != TPACKET_V3));
+	if (m->rings_count) {
+		p->rx = (struct tpacket_req){ (unsigned)m->rings[0], (unsigned)m->rings[1], (unsigned)m->rings[2], (unsigned)m->rings[3] };
+		p->tx = (struct tpacket_req){ (unsigned)m->rings[4], (unsigned)m->rings[5], (unsigned)m->rings[6], (unsigned)m->rings[7] };
+		p->rxhead = (unsigned)m->rings[8];
+		NEED(p->rx.tp_block_nr || p->tx.tp_block_nr);
+		for (int k = 0; k < 2; k++) {
+			const struct tpacket_req *q = k ? &p->tx : &p->rx;
+			NEED(!q->tp_block_nr || (q->tp_frame_size >= 16 && q->tp_block_size >= q->tp_frame_size && q->tp_frame_nr &&
+						 q->tp_frame_nr / q->tp_block_nr == q->tp_block_size / q->tp_frame_size));
+		}
+		NEED(p->rxhead < (p->rx.tp_frame_nr ? p->rx.tp_frame_nr : 1));
+	}
 	return 0;
 }
 
@@ -215,8 +228,9 @@ static int rawsock_open(struct restore_ctx *c, struct file_plan *fp)
 	char obj[48];
 	const char *which = "the socket's options";
 	snprintf(obj, sizeof obj, "file %d", fp->id);
-	/* a packet socket's protocol is the one it is bound with (getsockname) */
-	int proto = p->family == AF_PACKET && p->locallen ? ((const struct sockaddr_ll *)&p->local)->sll_protocol : p->proto;
+	/* a packet socket gets its protocol when it is bound (set_names): made with 0, it takes no
+	 * frame before (its rings stay empty until the kernel's position in them is moved) */
+	int proto = p->family == AF_PACKET ? 0 : p->proto;
 	int s = socket(p->family, p->type | SOCK_CLOEXEC, proto);
 	if (s < 0)
 		return proto_fail_sys("socket", "files", obj, errno, "cannot create the %s socket (protocol %d)",
@@ -225,6 +239,10 @@ static int rawsock_open(struct restore_ctx *c, struct file_plan *fp)
 		int e = errno;
 		close(s);
 		return proto_fail_sys("setsockopt", "files", obj, e, "cannot set %s again", which);
+	}
+	if ((p->rx.tp_block_nr || p->tx.tp_block_nr) && rawsock_rings(s, p, obj) < 0) {
+		close(s);
+		return -1;
 	}
 	if (set_names(s, p, obj) < 0) {
 		close(s);
