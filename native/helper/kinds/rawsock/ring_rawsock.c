@@ -29,6 +29,7 @@
 
 #define RING_PROTO 0x88b6
 #define RING_BYTES_MAX (1ULL << 30)
+#define RING_BATCH 256
 
 int on_plan_pktring(struct plan_in *in, struct msg_plan_pktring *m)
 {
@@ -67,17 +68,23 @@ static int advance(int s, const struct rawsock_plan *p, const char *obj)
 	static const char frame[] = "ucr: moving a packet ring";
 	if (tmp < 0)
 		err = errno;
-	for (unsigned i = 0; !err && i < p->rxhead; i++)
-		if (sendto(tmp, frame, sizeof frame, 0, (struct sockaddr *)&a, sizeof a) < 0)
-			err = errno;
-	/* each frame arrives (loopback delivers it through a softirq): wait for the last, bounded */
-	for (int tries = 0; !err && p->rxhead && !(*status_of(m, &p->rx, p->rxhead - 1) & TP_STATUS_USER); tries++) {
-		if (tries == 1000) {
-			err = ETIMEDOUT;
-			break;
+	/* in batches well below lo's backlog (netdev_max_backlog): each frame must arrive, in order
+	 * (loopback delivers them through a softirq: wait for the batch's last, bounded) */
+	for (unsigned from = 0; !err && from < p->rxhead; from += RING_BATCH) {
+		unsigned to = p->rxhead - from > RING_BATCH ? from + RING_BATCH : p->rxhead;
+		for (unsigned i = from; !err && i < to; i++)
+			if (sendto(tmp, frame, sizeof frame, 0, (struct sockaddr *)&a, sizeof a) < 0)
+				err = errno;
+		for (int tries = 0; !err && !(*status_of(m, &p->rx, to - 1) & TP_STATUS_USER); tries++) {
+			struct pollfd pf = { s, POLLIN, 0 };
+			if (tries == 1000)
+				err = ETIMEDOUT;
+			else
+				poll(&pf, 1, 1);
 		}
-		struct pollfd pf = { s, POLLIN, 0 };
-		poll(&pf, 1, 1);
+		for (unsigned i = from; !err && i < to; i++)
+			if (!(*status_of(m, &p->rx, i) & TP_STATUS_USER))
+				err = EAGAIN; /* a frame was dropped on the way */
 	}
 	for (unsigned i = 0; !err && i < p->rxhead; i++)
 		*status_of(m, &p->rx, i) = TP_STATUS_KERNEL;
