@@ -28,4 +28,15 @@ describe('AIO rings (issue 17)', () => {
     expect(fs.existsSync(img)).toBe(false);
     expect(await verdict(c)).toBe('PASS');
   });
+
+  it('refuses an io_uring with its rings mapped, with one line naming the mapping', async () => {
+    const c = await startCase('aio', { args: ['--refuse', 'uring'] });
+    const img = path.join(c.dir, 'image.ucr');
+    const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(/^ucr: process \d+ mapping [0-9a-f]+-[0-9a-f]+ anon_inode:\[io_uring\]: io_uring rings are not supported$/);
+    expect(fs.existsSync(img)).toBe(false);
+    expect(await verdict(c)).toBe('PASS');
+  });
 });

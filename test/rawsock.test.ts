@@ -22,6 +22,17 @@ describe('raw IP, packet and netlink sockets (issue 17)', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('a restart while the original still holds its netlink port id fails with one line naming it, and the original runs on undisturbed', async () => {
+    const c = await startCase('rawsock');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    const r = ucr(['restart', '-i', img, '--pidns', '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(/^ucr: process \d+: files: file \d+: netlink port id \d+ of protocol 0 is taken by another socket: not restored: address already in use \(EADDRINUSE\)$/);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   for (const [what, re] of [
     ['ringv3', /^ucr: process \d+ fd \d+ \(socket:\[\d+\] packet raw \(every device\) protocol 0x88b5\): a packet socket with a TPACKET_V3 ring \(blocks retired by the kernel\): not supported yet$/],
   ] as [string, RegExp][])

@@ -2,7 +2,7 @@
 /*
  * aio.c - AIO contexts (io_setup) come back at their addresses and work (issue 17).
  *
- *   aio --out FILE [--refuse unreaped]
+ *   aio --out FILE [--refuse unreaped|uring]
  *
  * Sets up two contexts (io_setup 1 and 200: rings of 1 and 4 pages), writes through the
  * first once (io_submit + io_getevents: its ring's head and tail are no longer 0), and keeps
@@ -10,11 +10,13 @@
  * address with its size, the ring headers say the same number of events, and a write and a
  * read through each context (io_submit, io_getevents) complete with the right bytes;
  * io_destroy works. --refuse unreaped: a completed write is left unreaped (head != tail):
- * refused at checkpoint.
+ * refused at checkpoint. --refuse uring: an io_uring with its submission ring mapped, refused.
  */
 #include "case.h"
 
 #include <linux/aio_abi.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 struct ring { unsigned id, nr, head, tail, magic, compat, incompat, header_length; };
@@ -63,6 +65,17 @@ int main(int argc, char **argv)
 	case_init(argc, argv);
 	case_install_sigterm(0);
 	const char *refuse = case_arg(argc, argv, "--refuse");
+	if (refuse && !strcmp(refuse, "uring")) { /* an io_uring with its rings mapped: refused */
+		struct io_uring_params prm;
+		memset(&prm, 0, sizeof prm);
+		int u = (int)syscall(SYS_io_uring_setup, 4, &prm);
+		if (u < 0 || mmap(NULL, prm.sq_off.array + prm.sq_entries * sizeof(unsigned), PROT_READ | PROT_WRITE, MAP_SHARED, u, IORING_OFF_SQ_RING) == MAP_FAILED)
+			case_setup_fail("io_uring: %s", strerror(errno));
+		case_ready();
+		case_wait_term();
+		case_finish();
+		return 0;
+	}
 	char path[PATH_MAX + 8];
 	snprintf(path, sizeof path, "%s.data", case_out);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
