@@ -17,6 +17,7 @@
         "native/helper/checkpoint/dump_cow.c",
         "native/helper/checkpoint/dump_output.c",
         "native/helper/checkpoint/dump_state.c",
+        "native/helper/checkpoint/dump_aio.c",
         "native/helper/checkpoint/dump_attrs.c",
         "native/helper/checkpoint/freeze.c",
         "native/helper/checkpoint/gadget.c",

@@ -29,6 +29,18 @@ describe('AIO rings (issue 17)', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('refuses a child forked after io_setup (it maps the rings but has no context), with one line naming its mapping', async () => {
+    const c = await startCase('aio', { args: ['--refuse', 'forked'] });
+    const img = path.join(c.dir, 'image.ucr');
+    const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(/^ucr: process \d+ mapping [0-9a-f]+-[0-9a-f]+ \/\[aio\] \(deleted\): an AIO ring whose context is not this process's \(inherited through fork: io_getevents gives errno 22\) is not supported yet$/);
+    expect(r.stderr).not.toContain(`process ${c.pid} `);
+    expect(fs.existsSync(img)).toBe(false);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('refuses an io_uring with its rings mapped, with one line naming the mapping', async () => {
     const c = await startCase('aio', { args: ['--refuse', 'uring'] });
     const img = path.join(c.dir, 'image.ucr');

@@ -58,8 +58,9 @@ function aioRing(proc: number, start: number): { nr: number; head: number; tail:
   return { nr: b.readUInt32LE(4), head: b.readUInt32LE(8), tail: b.readUInt32LE(12), magic: b.readUInt32LE(16) };
 }
 
-/** proc: the task's pid as /proc shows it to ucr (an AIO ring's header is read there) */
-export function classify(pid: number, maps: MapsEntry[], proc = pid): ClassifiedMemory {
+/** proc: the task's pid as /proc shows it to ucr (an AIO ring's header is read there); aio: the
+ * helper's probe of each AIO ring mapped (0: a context of the task's own, else an errno) */
+export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new Map<number, number>()): ClassifiedMemory {
   const vmas: VmaImage[] = [];
   const specials: SpecialVma[] = [];
   const stats = new Map<string, fs.Stats>();
@@ -103,6 +104,9 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid): Classified
     if (m.path === '/[aio] (deleted)') {
       // an io_setup context's ring: made again with io_setup and moved here (restore_aio.c);
       // completions not yet reaped cannot be put back, and requests in flight are not visible
+      const own = aio.get(m.start);
+      if (own !== 0)
+        throw new UnsupportedError(`${where()}: an AIO ring whose context is not this process's (inherited through fork: io_getevents ${own === undefined ? 'not asked' : `gives errno ${own}`}) is not supported yet`, { pid, phase: 'memory' });
       const r = aioRing(proc, m.start);
       if (r.magic !== 0xa10a10a1 || r.nr !== (m.end - m.start - 32) / 32)
         throw new UnsupportedError(`${where()}: an AIO ring that is not whole (${r.nr} events in ${(m.end - m.start) >> 10} KiB: moved or partly unmapped) is not supported`, { pid, phase: 'memory' });

@@ -2,7 +2,7 @@
 /*
  * aio.c - AIO contexts (io_setup) come back at their addresses and work (issue 17).
  *
- *   aio --out FILE [--refuse unreaped|uring]
+ *   aio --out FILE [--refuse unreaped|uring|forked]
  *
  * Sets up two contexts (io_setup 1 and 200: rings of 1 and 4 pages), writes through the
  * first once (io_submit + io_getevents: its ring's head and tail are no longer 0), and keeps
@@ -10,13 +10,16 @@
  * address with its size, the ring headers say the same number of events, and a write and a
  * read through each context (io_submit, io_getevents) complete with the right bytes;
  * io_destroy works. --refuse unreaped: a completed write is left unreaped (head != tail):
- * refused at checkpoint. --refuse uring: an io_uring with its submission ring mapped, refused.
+ * refused at checkpoint. --refuse forked: a child forked after io_setup (it keeps the mappings,
+ * not the contexts), refused. --refuse uring: an io_uring with its submission ring mapped, refused.
  */
 #include "case.h"
 
 #include <linux/aio_abi.h>
 #include <linux/io_uring.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 
 struct ring { unsigned id, nr, head, tail, magic, compat, incompat, header_length; };
@@ -83,6 +86,22 @@ int main(int argc, char **argv)
 	aio_context_t ctx[2] = { 0, 0 };
 	if (io_setup(1, &ctx[0]) < 0 || io_setup(200, &ctx[1]) < 0)
 		case_setup_fail("io_setup: %s", strerror(errno));
+	if (refuse && !strcmp(refuse, "forked")) { /* a child keeps the rings' mappings, not the contexts */
+		pid_t child = fork();
+		if (child == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (;;)
+				pause();
+		}
+		if (child < 0)
+			case_setup_fail("fork: %s", strerror(errno));
+		case_ready();
+		case_wait_term();
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		case_finish();
+		return 0;
+	}
 	unsigned long size[2] = { ring_size(ctx[0]), ring_size(ctx[1]) };
 	unsigned nr[2] = { ((struct ring *)ctx[0])->nr, ((struct ring *)ctx[1])->nr };
 	if (!size[0] || !size[1])
