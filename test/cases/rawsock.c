@@ -9,7 +9,7 @@
  * connected to 127.0.0.1; a raw socket of protocol 253 with IP_HDRINCL; a raw ICMPv6 socket
  * with an ICMPV6_FILTER; a packet socket (SOCK_DGRAM, ethertype 0x88b5) bound to lo, with
  * PACKET_VERSION TPACKET_V2, PACKET_AUXDATA, a multicast membership on lo (PACKET_MR_MULTICAST,
- * 01:00:5e:7f:00:99, which /proc/net/dev_mcast lists) and a classic socket filter; a netlink
+ * 01:00:5e:7f:00:99, which /proc/net/dev_mcast lists), a classic socket filter, a fanout group; a netlink
  * route socket bound to port id 0x7a000000 + pid with groups 1 and 5 (bind) and 33
  * (NETLINK_ADD_MEMBERSHIP), NETLINK_EXT_ACK and NETLINK_NO_ENOBUFS; a packet socket (SOCK_RAW,
  * 0x88b7, lo) with TPACKET_V2 receive and send rings of 8 frames each, mapped, 3 frames received
@@ -337,6 +337,8 @@ int main(int argc, char **argv)
 	struct sock_filter ins[] = { BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0), BPF_STMT(BPF_RET | BPF_K, 0x40000) };
 	struct sock_fprog prog = { 2, ins };
 	set(pkt, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog, "SO_ATTACH_FILTER");
+	int fanout = (getpid() & 0xffff) | PACKET_FANOUT_HASH << 16;
+	seti(pkt, SOL_PACKET, PACKET_FANOUT, fanout, "PACKET_FANOUT");
 
 	if ((nl = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)) < 0)
 		die("socket netlink");
@@ -365,18 +367,16 @@ int main(int argc, char **argv)
 	socklen_t l = sizeof f2;
 	if (getsockopt(icmp, SOL_RAW, ICMP_FILTER, &f2, &l) < 0 || f2.data != flt.data)
 		case_fail("raw ICMP: ICMP_FILTER is %#x, was %#x", f2.data, flt.data);
-	if (geti(icmp, IPPROTO_IP, IP_TTL) != 33)
-		case_fail("raw ICMP: IP_TTL is %d, was 33", geti(icmp, IPPROTO_IP, IP_TTL));
+	if (geti(icmp, IPPROTO_IP, IP_TTL) != 33 || geti(hdr, IPPROTO_IP, IP_HDRINCL) != 1)
+		case_fail("raw sockets: IP_TTL %d (was 33), IP_HDRINCL %d", geti(icmp, IPPROTO_IP, IP_TTL), geti(hdr, IPPROTO_IP, IP_HDRINCL));
 	if (geti(icmp, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_ICMP || geti(hdr, SOL_SOCKET, SO_PROTOCOL) != 253)
 		case_fail("raw sockets: protocols %d and %d", geti(icmp, SOL_SOCKET, SO_PROTOCOL), geti(hdr, SOL_SOCKET, SO_PROTOCOL));
-	if (geti(hdr, IPPROTO_IP, IP_HDRINCL) != 1)
-		case_fail("raw 253: IP_HDRINCL is %d", geti(hdr, IPPROTO_IP, IP_HDRINCL));
 	struct icmp6_filter g6;
 	l = sizeof g6;
 	if (getsockopt(icmp6, IPPROTO_ICMPV6, ICMPV6_FILTER, &g6, &l) < 0 || memcmp(&g6, &f6, sizeof f6))
 		case_fail("raw ICMPv6: ICMPV6_FILTER differs after the restart");
-	if (geti(pkt, SOL_PACKET, PACKET_VERSION) != TPACKET_V2 || geti(pkt, SOL_PACKET, PACKET_AUXDATA) != 1)
-		case_fail("packet: PACKET_VERSION %d, PACKET_AUXDATA %d", geti(pkt, SOL_PACKET, PACKET_VERSION), geti(pkt, SOL_PACKET, PACKET_AUXDATA));
+	if (geti(pkt, SOL_PACKET, PACKET_VERSION) != TPACKET_V2 || geti(pkt, SOL_PACKET, PACKET_AUXDATA) != 1 || geti(pkt, SOL_PACKET, PACKET_FANOUT) != fanout)
+		case_fail("packet: PACKET_VERSION %d, PACKET_AUXDATA %d, PACKET_FANOUT %#x", geti(pkt, SOL_PACKET, PACKET_VERSION), geti(pkt, SOL_PACKET, PACKET_AUXDATA), geti(pkt, SOL_PACKET, PACKET_FANOUT));
 	struct sock_filter got[8];
 	socklen_t fl = 8;
 	if (getsockopt(pkt, SOL_SOCKET, SO_GET_FILTER, got, &fl) < 0 || fl != 2 || memcmp(got, ins, sizeof ins))
