@@ -4,14 +4,14 @@
 import type { CborValue } from '../cbor.js';
 import { Where, arr, bytes, field, int, obj, str } from '../check.js';
 import type { FileBase } from '../types-files.js';
+import { INET_OPTS } from './inet.js';
 import type { FileFormat } from './kind.js';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const AF_NETLINK = 16;
 export const AF_PACKET = 17;
-/** native/helper/kinds/inet/inet.h INET_NOPTS, rawsock.h: the kopts of each family */
-export const RAWSOCK_NOPTS = 62;
+/** rawsock.h: the kopts of each family (the opts are inet.h's, INET_OPTS) */
 export const RAWSOCK_KOPTS: Record<number, readonly string[]> = {
   [AF_INET]: ['hdrincl', 'icmpfilter', 'nodefrag'],
   [AF_INET6]: ['hdrincl6', 'checksum6'],
@@ -116,9 +116,10 @@ export function checkRawSock(v: CborValue | undefined, w: Where): RawSockImage {
   const proto = field(o, 'proto', w, (y, ww) => int(y, ww, 0, 65535));
   if ((domain === AF_INET || domain === AF_INET6) && type === 2 && proto !== (domain === AF_INET ? 1 : 58)) w.at('proto').fail('a datagram IP socket here is a ping socket (ICMP)');
   if (domain === AF_NETLINK && proto > 31) w.at('proto').fail('not a netlink protocol');
-  const ints = (k: string, n: number, min: number, max: number) => {
+  // the inet options: an older image may hold fewer (those after are left as a new socket has them)
+  const ints = (k: string, n: number, min: number, max: number, fewer = false) => {
     const a = arr(o[k], w.at(k), n).map((y, i) => int(y, w.at(k).at(i), min, max));
-    if (a.length !== n) w.at(k).fail(`expected ${n} numbers`);
+    if (fewer ? !a.length : a.length !== n) w.at(k).fail(`expected ${n} numbers`);
     return a;
   };
   const r: RawSockImage = {
@@ -126,7 +127,7 @@ export function checkRawSock(v: CborValue | undefined, w: Where): RawSockImage {
     domain: domain as RawSockImage['domain'],
     type,
     proto,
-    opts: ints('opts', RAWSOCK_NOPTS, RAW_OPT_UNSET, 0x7fffffff),
+    opts: ints('opts', INET_OPTS.length, RAW_OPT_UNSET, 0x7fffffff, true),
     kopts: ints('kopts', kopts!.length, RAW_OPT_UNSET, 0xffffffff),
     ...(o.local !== undefined ? { local: sockaddr(o.local, w.at('local'), domain) } : {}),
     ...(o.remote !== undefined ? { remote: sockaddr(o.remote, w.at('remote'), domain) } : {}),

@@ -118,6 +118,10 @@ export const rawSocket: FdOps<FileOf<'rawsock'>> = {
     if (opts) return opts;
     if (r.domain !== AF_NETLINK && r.type === 3) return { who: `file ${file.id} (${rawSockText(r)})`, what: 'a raw socket: making it needs CAP_NET_RAW' };
     if (r.domain === AF_PACKET) return { who: `file ${file.id} (${rawSockText(r)})`, what: 'a packet socket: making it needs CAP_NET_RAW' };
+    // netlink groups any user may join: route (but its multicast routing groups 30 and 31),
+    // uevents, generic; the other protocols' need CAP_NET_ADMIN (or more: audit)
+    const open = r.proto === 15 || r.proto === 16 || (r.proto === 0 && !(r.groups ?? []).some((g) => g === 30 || g === 31));
+    if (r.domain === AF_NETLINK && r.groups?.length && !open) return { who: `file ${file.id} (${rawSockText(r)})`, what: 'joins netlink groups only privilege may join (CAP_NET_ADMIN)' };
     return undefined;
   },
   plan: (file) => {
@@ -125,7 +129,7 @@ export const rawSocket: FdOps<FileOf<'rawsock'>> = {
     return planFileRawsock({
       id: file.id, family: r.domain, type: r.type, proto: r.proto, flags: openFileFlags(file.flags),
       local: r.local ?? new Uint8Array(), remote: r.remote ?? new Uint8Array(), ifname: r.ifname,
-      opts: r.opts, kopts: r.kopts, groups: r.groups ?? [], mclist: r.mclist ?? new Uint8Array(), blob: r.blob ?? new Uint8Array(), filter: r.filter ?? new Uint8Array(),
+      opts: INET_OPTS.map((_, i) => r.opts[i] ?? RAW_OPT_UNSET), kopts: r.kopts, groups: r.groups ?? [], mclist: r.mclist ?? new Uint8Array(), blob: r.blob ?? new Uint8Array(), filter: r.filter ?? new Uint8Array(),
       rings: r.rings ? [...r.rings.rx, ...r.rings.tx, r.rings.rxHead] : [],
     });
   },
