@@ -22,6 +22,16 @@ describe('raw IP, packet and netlink sockets (issue 17)', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('connected netlink sockets (to a peer socket, to the kernel) and a connected raw IPv6 socket come back connected', async () => {
+    const c = await startCase('nlpeer');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img, ['--kill']);
+    expect(ucr(['inspect', img, '--all']).stdout).toMatch(/netlink protocol 2 port \d+ -> port \d+/);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('a restart while the original still holds its netlink port id fails with one line naming it, and the original runs on undisturbed', async () => {
     const c = await startCase('rawsock');
     const img = path.join(c.dir, 'image.ucr');

@@ -69,7 +69,8 @@ export function rawSockText(r: RawSockImage): string {
   }
   if (r.domain === AF_NETLINK) {
     const port = r.local ? u32(r.local, 4) : 0;
-    return `netlink protocol ${r.proto}${port ? ` port ${port}` : ' (unbound)'}${r.groups?.length ? ` groups ${r.groups.join(',')}` : ''}`;
+    const to = r.remote ? ` -> ${u32(r.remote, 8) ? `group ${u32(r.remote, 8)}` : `port ${u32(r.remote, 4)}`}` : '';
+    return `netlink protocol ${r.proto}${port ? ` port ${port}` : ' (unbound)'}${r.groups?.length ? ` groups ${r.groups.join(',')}` : ''}${to}`;
   }
   const v6 = r.domain === AF_INET6;
   const addr = (b: Uint8Array | undefined) => {

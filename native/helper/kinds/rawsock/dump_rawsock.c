@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/netlink_diag.h>
 #include <linux/packet_diag.h>
 #include <linux/sock_diag.h>
 #include <linux/icmpv6.h>
@@ -89,6 +90,38 @@ static void packet_diag(struct sbuf *b, unsigned long ino, struct packet_diag_ri
 	close(nl);
 	if (!found)
 		sb_add(b, ",\"diag\":%d", ENOENT);
+}
+
+/* Whether the netlink socket of protocol proto at inode ino is connected (sock_diag: getpeername
+ * shows destination 0 both when it is not and when it was connected to the kernel): 1, 0, or
+ * -1 (not found). */
+static int netlink_connected(int proto, unsigned long ino)
+{
+	int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), state = -1, done = 0;
+	struct {
+		struct nlmsghdr h;
+		struct netlink_diag_req r;
+	} req = { { sizeof req, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0 }, { .sdiag_family = AF_NETLINK, .sdiag_protocol = (uint8_t)proto } };
+	static char buf[1 << 16];
+	if (nl < 0 || send(nl, &req, sizeof req, 0) < 0)
+		done = 1;
+	while (!done) {
+		ssize_t n = recv(nl, buf, sizeof buf, 0);
+		if (n <= 0)
+			break;
+		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = 1;
+				break;
+			}
+			const struct netlink_diag_msg *m = NLMSG_DATA(h);
+			if (m->ndiag_ino == ino)
+				state = m->ndiag_state == 1 /* NETLINK_CONNECTED */;
+		}
+	}
+	if (nl >= 0)
+		close(nl);
+	return state;
 }
 
 /* The frame i of a TPACKET_V1/V2 ring (frames fill each block, blocks follow each other). */
@@ -218,7 +251,10 @@ int on_dump_rawsockq(struct dump_in *in, struct msg_dump_rawsockq *msg)
 	if (getsockname(s, (struct sockaddr *)&a, &al) == 0 && al <= sizeof a)
 		sb_add(&b, ",\"local\":"), sb_hex(&b, &a, al);
 	al = sizeof a;
-	if (getpeername(s, (struct sockaddr *)&a, &al) == 0 && al <= sizeof a)
+	struct stat sst;
+	if (dom == AF_NETLINK && (fstat(s, &sst) < 0 || netlink_connected(proto, (unsigned long)sst.st_ino) != 1))
+		; /* not connected (getpeername gives destination 0 anyway) */
+	else if (getpeername(s, (struct sockaddr *)&a, &al) == 0 && al <= sizeof a)
 		sb_add(&b, ",\"remote\":"), sb_hex(&b, &a, al);
 	else if ((dom == AF_INET || dom == AF_INET6) && type == SOCK_RAW && raw_peer(s, dom, &a, &al) == 0)
 		sb_add(&b, ",\"remote\":"), sb_hex(&b, &a, al);
