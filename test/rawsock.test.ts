@@ -22,11 +22,13 @@ describe('raw IP, packet and netlink sockets (issue 17)', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
-  it('connected netlink sockets (to a peer socket, to the kernel) and a connected raw IPv6 socket come back connected', async () => {
+  it('connected netlink sockets (to a peer socket, to the kernel) and a connected raw IPv6 socket come back connected; a raw socket bound to lo with SO_BINDTODEVICE stays bound', async () => {
     const c = await startCase('nlpeer');
     const img = path.join(c.dir, 'image.ucr');
     checkpointCase(c, img, ['--kill']);
-    expect(ucr(['inspect', img, '--all']).stdout).toMatch(/netlink protocol 2 port \d+ -> port \d+/);
+    const view = ucr(['inspect', img, '--all']).stdout;
+    expect(view).toMatch(/netlink protocol 2 port \d+ -> port \d+/);
+    expect(view).toMatch(/raw protocol 1 0\.0\.0\.0 device lo/);
     await killAndWait(c.pid);
     restartDetached(img);
     expect(await verdict(c)).toBe('PASS');

@@ -8,7 +8,8 @@
  * Sets up two NETLINK_USERSOCK datagram sockets bound to port ids 0x7b000000 + pid and
  * 0x7c000000 + pid, the first connected to the second (the second not connected: it takes
  * messages from anyone), a NETLINK_ROUTE socket connected to the kernel (port id 0: it takes
- * messages from the kernel only), and a raw ICMPv6 socket bound and connected to ::1. After
+ * messages from the kernel only), a raw ICMPv6 socket bound and connected to ::1, and a raw
+ * ICMP socket bound to lo with SO_BINDTODEVICE (read back after the restart). After
  * SIGTERM: the first sends to its peer without an address and the second gets it; the route
  * socket still refuses messages from the first (it stays connected to the kernel); the raw
  * socket sends without an address.
@@ -34,6 +35,9 @@ int main(int argc, char **argv)
 	struct sockaddr_in6 l6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
 	if (r6 < 0 || bind(r6, (void *)&l6, sizeof l6) < 0 || connect(r6, (void *)&l6, sizeof l6) < 0)
 		die("raw ICMPv6 on ::1");
+	int dev = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP); /* bound to lo with SO_BINDTODEVICE */
+	if (dev < 0 || setsockopt(dev, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2) < 0)
+		die("raw ICMP bound to lo");
 	struct timeval t = { 5, 0 };
 	setsockopt(b, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
 	case_ready();
@@ -58,6 +62,10 @@ int main(int argc, char **argv)
 	struct icmp6_hdr e = { .icmp6_type = ICMP6_ECHO_REQUEST };
 	if (send(r6, &e, sizeof e, 0) != sizeof e)
 		case_fail("raw ICMPv6: send without an address after the restart: %s", strerror(errno));
+	char name[16] = "";
+	socklen_t nl = sizeof name;
+	if (getsockopt(dev, SOL_SOCKET, SO_BINDTODEVICE, name, &nl) < 0 || strcmp(name, "lo"))
+		case_fail("raw ICMP: bound to device \"%s\" after the restart, was lo", name);
 	case_finish();
 	return 0;
 }

@@ -32,7 +32,7 @@ export interface RawSockImage {
   /** struct sockaddr bytes of the family (getsockname, getpeername) */
   local?: Uint8Array;
   remote?: Uint8Array;
-  /** a packet socket's bound device */
+  /** a packet socket's bound device; another socket's SO_BINDTODEVICE */
   ifname?: string;
   /** the options of native/helper/kinds/inet/inet.h that apply (RAW_OPT_UNSET: not applying) */
   opts: number[];
@@ -70,7 +70,7 @@ export function rawSockText(r: RawSockImage): string {
   if (r.domain === AF_NETLINK) {
     const port = r.local ? u32(r.local, 4) : 0;
     const to = r.remote ? ` -> ${u32(r.remote, 8) ? `group ${u32(r.remote, 8)}` : `port ${u32(r.remote, 4)}`}` : '';
-    return `netlink protocol ${r.proto}${port ? ` port ${port}` : ' (unbound)'}${r.groups?.length ? ` groups ${r.groups.join(',')}` : ''}${to}`;
+    return `netlink protocol ${r.proto}${port ? ` port ${port}` : ' (unbound)'}${r.groups?.length ? ` groups ${r.groups.join(',')}` : ''}${to}${r.ifname ? ` device ${r.ifname}` : ''}`;
   }
   const v6 = r.domain === AF_INET6;
   const addr = (b: Uint8Array | undefined) => {
@@ -80,7 +80,7 @@ export function rawSockText(r: RawSockImage): string {
     const groups = Array.from({ length: 8 }, (_, i) => x.readUInt16BE(8 + 2 * i).toString(16)).join(':');
     return groups.replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:::+/, '::');
   };
-  return `${r.type === 3 ? 'raw' : 'ping'}${v6 ? '6' : ''} protocol ${r.proto} ${addr(r.local) ?? ''}${r.remote ? ` -> ${addr(r.remote)}` : ''}`.trimEnd();
+  return `${r.type === 3 ? 'raw' : 'ping'}${v6 ? '6' : ''} protocol ${r.proto} ${addr(r.local) ?? ''}${r.remote ? ` -> ${addr(r.remote)}` : ''}${r.ifname ? ` device ${r.ifname}` : ''}`.trimEnd();
 }
 
 function sockaddr(v: CborValue | undefined, w: Where, domain: number): Uint8Array {
@@ -140,7 +140,7 @@ export function checkRawSock(v: CborValue | undefined, w: Where): RawSockImage {
     ...(o.rings !== undefined ? { rings: checkRings(o.rings, w.at('rings')) } : {}),
   };
   if (r.rings && (domain !== AF_PACKET || r.kopts[0] === 2)) w.at('rings').fail('rings only at a packet socket of TPACKET_V1 or V2');
-  if (r.ifname !== undefined && (domain !== AF_PACKET || !/^[^/\s:]{1,15}$/.test(r.ifname))) w.at('ifname').fail('a device name only for a packet socket');
+  if (r.ifname !== undefined && !/^[^/\s:]{1,15}$/.test(r.ifname)) w.at('ifname').fail('not a network device name');
   if (r.groups && domain !== AF_NETLINK) w.at('groups').fail('groups only for a netlink socket');
   if (r.mclist && (domain !== AF_PACKET || r.mclist.length % 16)) w.at('mclist').fail('memberships (16 bytes each) only for a packet socket');
   if (r.blob && domain !== AF_INET6) w.at('blob').fail('an ICMPv6 filter only for an IPv6 socket');

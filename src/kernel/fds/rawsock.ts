@@ -61,7 +61,7 @@ export function rawSockState(x: RawSockFacts, ino: number, refuse: (why: string)
   if (x.txUsed) refuse('a send ring (PACKET_TX_RING) that has carried frames: not supported yet (the kernel\'s position in it cannot be read)');
   if (x.domain === AF_PACKET && x.diag) refuse(`its rings and memberships cannot be read (sock_diag of packet sockets: errno ${x.diag}): not supported`);
   if (x.tooManyGroups) refuse(`member of netlink groups beyond ${1024}: not supported`);
-  if (x.ifindex && x.domain !== AF_PACKET) refuse(`bound to network device ${x.ifindex} (SO_BINDTODEVICE): not supported yet`);
+  if (x.ifindex && x.domain !== AF_PACKET && !x.ifname) refuse(`bound to network device ${x.ifindex}, which has no name (SO_BINDTODEVICE): not supported`);
   const kopts = RAWSOCK_KOPTS[x.domain]!;
   if (x.domain === AF_PACKET) {
     const fan = x.kopts[kopts.indexOf('fanout')] ?? 0;

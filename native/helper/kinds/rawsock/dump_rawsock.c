@@ -273,7 +273,11 @@ int on_dump_rawsockq(struct dump_in *in, struct msg_dump_rawsockq *msg)
 		int r = getsockopt(s, k[i].level, k[i].name, &v, &l);
 		sb_add(&b, "%s%lld", i ? "," : "", r < 0 ? (long long)INET_OPT_UNSET : k[i].name == IPV6_CHECKSUM && k[i].level == IPPROTO_IPV6 ? (long long)(int)v : (long long)v);
 	}
-	sb_add(&b, "],\"ifindex\":%d", opt_int(s, SOL_SOCKET, SO_BINDTOIFINDEX));
+	int dev = opt_int(s, SOL_SOCKET, SO_BINDTOIFINDEX);
+	char devname[IF_NAMESIZE] = "";
+	sb_add(&b, "],\"ifindex\":%d", dev);
+	if (dom != AF_PACKET && dev > 0 && if_indextoname((unsigned)dev, devname)) /* SO_BINDTODEVICE, by name */
+		sb_add(&b, ",\"ifname\":\"%s\"", devname);
 	if (dom == AF_INET6 && type == SOCK_RAW && proto == IPPROTO_ICMPV6) {
 		struct icmp6_filter f;
 		socklen_t l = sizeof f;

@@ -53,7 +53,6 @@ int on_plan_file_rawsock(struct plan_in *in, struct msg_plan_file_rawsock *m)
 	NEED(!ip || m->type == SOCK_RAW || (m->type == SOCK_DGRAM && m->proto == (fam == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6)));
 	NEED(fam != AF_NETLINK || m->proto < 32);
 	NEED(ip || !m->blob_len);
-	NEED(fam == AF_PACKET || !m->ifname);
 	NEED(fam == AF_PACKET || !m->mclist_len);
 	NEED(fam == AF_NETLINK || !m->groups_count);
 	NEED(m->kopts_count == (size_t)nk && m->mclist_len % sizeof(struct packet_mreq) == 0 && m->filter_len % 8 == 0);
@@ -243,6 +242,11 @@ static int rawsock_open(struct restore_ctx *c, struct file_plan *fp)
 	if ((p->rx.tp_block_nr || p->tx.tp_block_nr) && rawsock_rings(s, p, obj) < 0) {
 		close(s);
 		return -1;
+	}
+	if (p->family != AF_PACKET && p->ifname[0] && setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, p->ifname, (socklen_t)strlen(p->ifname)) < 0) {
+		int e = errno;
+		close(s);
+		return proto_fail_sys("setsockopt", "files", obj, e, "cannot bind the socket to network device %s again (SO_BINDTODEVICE)", p->ifname);
 	}
 	if (set_names(s, p, obj) < 0) {
 		close(s);
