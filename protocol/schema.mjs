@@ -106,6 +106,18 @@ export const messages = [
     ],
     'a TCP or UDP socket (plan.h: states, modes; queues: hex, - or @obj:len; UDP receive queue: addr/port/hex,...; keeper: the ucr-tcplock pid, 0 none; finunsent: our FIN waits behind unsent bytes; dev: SO_BINDTODEVICE)',
   ),
+  // raw IP, ping, packet and netlink sockets (kinds/rawsock/, src/kernel/fds/rawsock.ts)
+  plan(
+    'file.rawsock',
+    [
+      id(), u64('family', { oneOf: [2, 10, 16, 17] }), u64('type', { oneOf: [2, 3] }), u64('proto', { max: 65535 }), flags(),
+      hex('local', { max: 128 }), hex('remote', { max: 128 }), str('ifname', { nullable: true }),
+      list('opts', { elem: 'i64', min: -0x80000000, max: INT, count: INET_NOPTS }), list('kopts', { elem: 'i64', min: -0x80000000, max: U32, maxCount: 16 }),
+      list('groups', { elem: 'u64', min: 1, max: U32, maxCount: 1024 }), hex('mclist', { max: 16 * 256 }), hex('blob', { max: 64 }), hex('filter', { max: 4096 * 8 }),
+      list('rings', { elem: 'u64', max: U32, maxCount: 9 }),
+    ],
+    'a raw IP (SOCK_RAW), ping (SOCK_DGRAM IPPROTO_ICMP*), packet or netlink socket: the names as sockaddr bytes, ifname the packet socket\'s bound device, kopts the family\'s options (restore_rawsock.c), groups netlink groups, mclist packet memberships (struct packet_mreq each), blob ICMPV6_FILTER, rings a packet socket\'s TPACKET_V1/V2 rings: receive block size, blocks, frame size, frames, the same for the send ring, the receive ring\'s next frame (all 0: none)',
+  ),
   plan('pipe', [id(), u64('size', { min: 4096, max: 1 << 26 }), hex('data', { max: 1 << 26 }), str('path', { opt: true })], 'a pipe (or FIFO: its path) created and filled by the helper'),
   plan(
     'obj',
@@ -166,6 +178,8 @@ export const messages = [
   plan('epghost', [id('epfile'), u64('tfd', { max: FD }), id('tfile'), u32('events'), u64('data')], 'a registration whose fd number no longer holds its file'),
   plan('vma', [u64('start'), u64('end'), u32('prot'), u32('flags'), u64('pgoff'), bool('fill'), u32('madv'), str('path', { nullable: true }), id('obj', { opt: true })], 'a mapping (obj: of that content object)'),
   plan('shmat', [u64('start'), u64('end'), u64('prot', { max: 7 }), u64('shmid', { max: INT }), u64('shmflg', { max: INT }), u32('madv')], 'a System V segment attached there'),
+  plan('aioring', [u64('start'), u64('end')], 'an AIO ring (io_setup context) made again there: io_setup in the task, then mremap (restore_aio.c)'),
+  plan('pktring', [u64('start'), u64('end'), u64('prot', { max: 7 }), id('file')], "a packet socket's rings mapped there (MAP_SHARED from the socket, a rawsock file of the plan)"),
   plan('vdso', [u64('vvar'), u64('vdso')], 'where [vvar] and [vdso] go'),
   plan('mm', many(['start_code', 'end_code', 'start_data', 'end_data', 'start_brk', 'brk', 'start_stack', 'arg_start', 'arg_end', 'env_start', 'env_end']), 'PR_SET_MM_MAP'),
   plan('rseq', [u64('ptr'), u64('len', { max: 4095 }), u32('sig')], 'rseq registration'),
@@ -241,6 +255,7 @@ export const messages = [
   dump('unixdiag', [], 'unix sockets of the system -> unixdiag'),
   dump('unixq', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD }), u64('rq')], 'a unix socket (rq: the bytes sock_diag counts queued, 0: not counted) -> unixq'),
   dump('inetq', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD }), bool('lock')], 'an IP socket -> inetq'),
+  dump('rawsockq', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'a raw IP, ping, packet or netlink socket -> rawsockq'),
   dump('tcprepair', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'out of repair mode again -> tcprepair'),
   dump('tcpkeep', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'a connection handed to the keeper -> tcpkeep'),
   dump('tcpkeeper', [], 'start the keeper -> tcpkeeper'),
@@ -275,6 +290,7 @@ export const messages = [
   ev('unixdiag', [json('socks', { ts: "import('./fds/unix.js').DiagSocket[]" })], 'unixdiag: every unix socket of the system'),
   ev('unixq', [], 'unixq: a unix socket', { ts: "import('./fds/unix.js').SocketQueue" }),
   ev('inetq', [], 'inetq: an IP socket', { ts: "import('./fds/inet.js').InetFacts" }),
+  ev('rawsockq', [], 'rawsockq: a raw IP, ping, packet or netlink socket', { ts: "import('./fds/rawsock.js').RawSockFacts" }),
   ev('tcprepair', [], 'tcprepair'),
   ev('tcpkeep', [], 'tcpkeep'),
   ev('tcpkeeper', [u64('pid')], 'tcpkeeper'),

@@ -167,8 +167,6 @@ describe('TCP and UDP sockets', () => {
   });
 
   for (const [what, re] of [
-    ['raw', /^ucr: process \d+ fd \d+ \(socket:\[\d+\]\): raw IP sockets \(SOCK_RAW\) are not supported \(use --skip sockets to restore them closed\)$/],
-    ['packet', /^ucr: process \d+ fd \d+ \(socket:\[\d+\]\): packet sockets \(AF_PACKET\) are not supported \(use --skip sockets to restore them closed\)$/],
     ['pending', /^ucr: process \d+ fd \d+ \(socket:\[\d+\] TCP 127\.0\.0\.1:\d+ listen\): 1 connection\(s\) from outside the tree wait in its accept queue: not supported yet$/],
   ] as [string, RegExp][])
     it(`refuses ${what === 'pending' ? 'a connection from outside waiting to be accepted' : `a ${what} socket`} with one line naming it, and leaves the process running`, async () => {

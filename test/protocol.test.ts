@@ -232,7 +232,7 @@ describe('the protocol schema', () => {
 
   it('events the C side builds by hand (nested data) are listed, and their decoder checks their fields', () => {
     const hand = messages.filter((m) => m.channel === 'event' && m.hand).map((m) => m.name);
-    expect(hand.sort()).toEqual(['inetq', 'state', 'unixq'].sort());
+    expect(hand.sort()).toEqual(['inetq', 'rawsockq', 'state', 'unixq'].sort());
     expect(() => decodeEvent('{"ev":"runs","pid":"1","start":0,"runs":[]}')).toThrow(/runs: field pid is string/);
     expect(() => decodeEvent('{"ev":"created","nspids":[]}')).toThrow(/created: field pids is missing/);
     expect(() => decodeEvent('{"ev":"nonesuch"}')).toThrow(/unknown event "nonesuch"/);

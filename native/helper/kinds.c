@@ -6,9 +6,10 @@
 
 #include "kind.h"
 
-extern const struct kind_ops ipc_ops, objects_ops, pipe_ops, unix_ops, inet_ops, tty_ops, file_ops, fds_ops, pidfd_ops;
+extern const struct kind_ops ipc_ops, objects_ops, pipe_ops, unix_ops, inet_ops, tty_ops, file_ops, fds_ops, pidfd_ops,
+	rawsock_ops;
 extern const struct kind_ops fanotify_ops; /* fsnotify (issue 17) */
 
 const struct kind_ops *const helper_kinds[] = {
-	&ipc_ops, &objects_ops, &pipe_ops, &unix_ops, &inet_ops, &tty_ops, &file_ops, &fds_ops, &pidfd_ops, &fanotify_ops, NULL,
+	&ipc_ops, &objects_ops, &pipe_ops, &unix_ops, &inet_ops, &tty_ops, &file_ops, &fds_ops, &pidfd_ops, &fanotify_ops, &rawsock_ops, NULL,
 };

@@ -39,7 +39,7 @@ export interface ImageTree {
 }
 
 /** How a mapping is recreated. */
-export type VmaKind = 'anon' | 'file' | 'heap' | 'stack' | 'object' | 'sysvshm';
+export type VmaKind = 'anon' | 'file' | 'heap' | 'stack' | 'object' | 'sysvshm' | 'aio' | 'ring';
 
 export interface VmaImage {
   start: number;
@@ -63,6 +63,8 @@ export interface VmaImage {
   /** kind 'sysvshm': the segment (its id in the IPC record) and the shmat flags (SHM_RDONLY,
    * SHM_EXEC) that give the mapping's maximal access */
   shm?: { id: number; flags: number };
+  /** kind 'ring': the inode of the packet socket whose rings these are (a rawsock file) */
+  ring?: number;
 }
 
 /** A special kernel mapping ([vvar], [vvar_vclock], [vdso], [vsyscall]) kept for its position. */

@@ -133,7 +133,7 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
     if (start < prevEnd) vw.fail('mappings overlap or are out of order');
     prevEnd = end;
     const kind = field(o, 'kind', vw, str);
-    if (!['anon', 'file', 'heap', 'stack', 'object', 'sysvshm'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${shown(kind)}`);
+    if (!['anon', 'file', 'heap', 'stack', 'object', 'sysvshm', 'aio', 'ring'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${shown(kind)}`);
     const path = o.path === undefined ? undefined : field(o, 'path', vw, (y, ww) => pathText(y, ww));
     if (kind === 'file' && !path) vw.fail('file mapping without a path');
     const objId = o.obj === undefined ? undefined : field(o, 'obj', vw, (y, ww) => int(y, ww, 0, 1 << 30));
@@ -164,8 +164,14 @@ function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
       madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 0x3fff)), // the 14 MADV_BIT_* of native/helper/restore/plan.h
       fill: field(o, 'fill', vw, bool),
       ...(shm ? { shm } : {}),
+      ...(o.ring !== undefined ? { ring: field(o, 'ring', vw, (y, ww) => int(y, ww, 1, Number.MAX_SAFE_INTEGER)) } : {}),
     };
+    // a packet socket's rings: shared, no pages, names the socket (its file: restore-plan.ts)
+    if ((kind === 'ring') !== (v.ring !== undefined) || (v.ring !== undefined && (v.fill || !v.shared || v.path !== undefined || v.madv || v.pgoff)))
+      vw.fail('a mapping of packet rings is shared, carries no pages and names its socket, and only it');
     if (shm && (v.fill || !v.shared)) vw.fail('a System V mapping is shared and carries no pages');
+    // an AIO ring (io_setup): shared, read-write, no pages, at most 64 MiB (restore_aio.c)
+    if (kind === 'aio' && (v.fill || !v.shared || v.prot !== 3 || v.path !== undefined || v.madv || end - start > 64 << 20)) vw.fail('an AIO ring is shared, read-write, of at most 64 MiB and carries no pages');
     return v;
   });
 }

@@ -35,6 +35,9 @@ export interface StateFacts {
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
   /** native/helper/checkpoint/dump_attrs.c */
+  /** native/helper/checkpoint/dump_aio.c: each AIO ring mapped, and 0 if it is a context of the
+   * task's own (else the errno io_getevents gave: EINVAL, a mapping inherited through fork) */
+  aio?: [number, number][];
   attrs: { membarrier: number; mlockall: number; seccomp: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
 }
 
@@ -149,7 +152,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
   // read only once the helper is done with the task: its injected calls map a gadget
-  const { vmas, specials } = classify(pid, readSmaps(proc));
+  const { vmas, specials } = classify(pid, readSmaps(proc), proc, new Map(st.aio ?? []));
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];

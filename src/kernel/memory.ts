@@ -46,7 +46,21 @@ const REFUSED: [string, string][] = [
 ];
 const MADV_ENTRIES = Object.entries(MADV);
 
-export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
+/** An AIO ring's header (struct aio_ring: id, nr, head, tail, magic), read from the task's memory. */
+function aioRing(proc: number, start: number): { nr: number; head: number; tail: number; magic: number } {
+  const b = Buffer.alloc(20);
+  const fd = fs.openSync(`/proc/${proc}/mem`, 'r');
+  try {
+    fs.readSync(fd, b, 0, 20, start);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { nr: b.readUInt32LE(4), head: b.readUInt32LE(8), tail: b.readUInt32LE(12), magic: b.readUInt32LE(16) };
+}
+
+/** proc: the task's pid as /proc shows it to ucr (an AIO ring's header is read there); aio: the
+ * helper's probe of each AIO ring mapped (0: a context of the task's own, else an errno) */
+export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new Map<number, number>()): ClassifiedMemory {
   const vmas: VmaImage[] = [];
   const specials: SpecialVma[] = [];
   const stats = new Map<string, fs.Stats>();
@@ -71,11 +85,34 @@ export function classify(pid: number, maps: MapsEntry[]): ClassifiedMemory {
       continue;
     }
     if (m.path.startsWith('[')) throw new UnsupportedError(`${where()}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
+    if (/^socket:\[\d+\]$/.test(m.path)) {
+      // a packet socket's rings (PACKET_RX_RING/TX_RING), mapped whole: made again with the
+      // socket (src/kernel/fds/rawsock.ts) and mapped from it; the socket's inode names it
+      if (!shared || m.pgoff !== 0) throw new UnsupportedError(`${where()}: a packet socket's rings mapped in part or privately are not supported`, { pid, phase: 'memory' });
+      vmas.push({ ...base, madv: 0, kind: 'ring', ring: m.ino });
+      continue;
+    }
+    if (m.path.startsWith('anon_inode:[io_uring]')) throw new UnsupportedError(`${where()}: io_uring rings are not supported`, { pid, phase: 'memory' });
+    if (!m.path.startsWith('/')) throw new UnsupportedError(`${where()}: a mapping of ${m.path} is not supported`, { pid, phase: 'memory' });
     if (/^\/SYSV[0-9a-f]{8}( \(deleted\))?$/.test(m.path)) {
       // System V shared memory: the inode number is the segment id (src/kernel/ipc.ts saves
       // the segment); the maximal access (VmFlags mw, me) gives the shmat flags
       const flags = (m.flags.has('mw') ? 0 : SHM_RDONLY) | (m.flags.has('me') ? SHM_EXEC : 0);
       vmas.push({ ...base, kind: 'sysvshm', pgoff: m.pgoff, shm: { id: m.ino, flags } });
+      continue;
+    }
+    if (m.path === '/[aio] (deleted)') {
+      // an io_setup context's ring: made again with io_setup and moved here (restore_aio.c);
+      // completions not yet reaped cannot be put back, and requests in flight are not visible
+      const own = aio.get(m.start);
+      if (own !== 0)
+        throw new UnsupportedError(`${where()}: an AIO ring whose context is not this process's (inherited through fork: io_getevents ${own === undefined ? 'not asked' : `gives errno ${own}`}) is not supported yet`, { pid, phase: 'memory' });
+      const r = aioRing(proc, m.start);
+      if (r.magic !== 0xa10a10a1 || r.nr !== (m.end - m.start - 32) / 32)
+        throw new UnsupportedError(`${where()}: an AIO ring that is not whole (${r.nr} events in ${(m.end - m.start) >> 10} KiB: moved or partly unmapped) is not supported`, { pid, phase: 'memory' });
+      if (r.head !== r.tail)
+        throw new UnsupportedError(`${where()}: an AIO context with ${(r.tail - r.head + r.nr) % r.nr} completed events not yet reaped (io_getevents) is not supported: checkpoint again once they are`, { pid, phase: 'memory' });
+      vmas.push({ ...base, madv: 0, kind: 'aio' });
       continue;
     }
     if ((shared && m.path === '/dev/zero (deleted)') || m.path.startsWith('/memfd:') || (m.path.startsWith('/') && m.path.endsWith(' (deleted)'))) {

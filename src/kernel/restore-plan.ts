@@ -1,5 +1,6 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
 import type { CowTask, StreamPart } from '../image/cow.js';
+import { ImageError } from '../errors.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { pipeLine } from './fds/pipe.js';
@@ -98,6 +99,17 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     for (const l of file.locks ?? []) if (l.kind === 'lease' && l.task === t.pid) L.push(P.planLease({ fd: l.fd!, write: l.type === 'write' }));
   }
   for (const v of t.vmas) {
+    if (v.kind === 'ring') {
+      // a packet socket's rings: mapped from the socket (a rawsock file of the image)
+      const sock = files.files.find((f) => f.kind === 'rawsock' && f.rawsock.ino === v.ring && f.rawsock.rings);
+      if (!sock) throw new ImageError(`process ${t.pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} names packet socket inode ${v.ring}, which the image does not hold with rings`);
+      L.push(P.planPktring({ start: v.start, end: v.end, prot: v.prot, file: sock.id }));
+      continue;
+    }
+    if (v.kind === 'aio') {
+      L.push(P.planAioring({ start: v.start, end: v.end }));
+      continue;
+    }
     if (v.shm) {
       L.push(P.planShmat({ start: v.start, end: v.end, prot: v.prot, shmid: v.shm.id, shmflg: v.shm.flags, madv: v.madv }));
       continue;

@@ -50,6 +50,8 @@ int cmd_state(struct tracee *task, const struct dtask *d, const uint64_t *timers
 struct sbuf;
 long attrs_vmlck(pid_t pid);
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out);
+/* dump_aio.c: `,"aio":[[ring address, 0 | errno of io_getevents]...]`, if it maps AIO rings */
+int aio_state(struct tracee *task, struct sbuf *out);
 
 /* dump_seccomp.c: every stopped thread's seccomp mode, and for those not in mode 0
  * PTRACE_O_SUSPEND_SECCOMP, so the calls injected into them pass (refused: one line) */

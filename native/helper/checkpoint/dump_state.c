@@ -276,7 +276,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		return proto_fail("state", "threads", ENOMEM, "out of memory");
 	}
 	struct sbuf attrs = { 0 };
-	int failed = attrs_state(task, cur, vmlck, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
+	int failed = attrs_state(task, cur, vmlck, &attrs) < 0 || aio_state(task, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
 	if (failed) {
 		free(ths.p);
 		free(attrs.p);

@@ -13,7 +13,7 @@
 #include "ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD, FILE_PTSHUP, FILE_DEVTTY, FILE_FANOTIFY, FILE_DEVNODE };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD, FILE_PTSHUP, FILE_DEVTTY, FILE_FANOTIFY, FILE_DEVNODE, FILE_RAWSOCK };
 
 /* opened by each task that holds it, in its finish step, once every task exists (restore_task.c):
  * a file of /proc/PID, a pidfd */
@@ -102,6 +102,7 @@ struct file_plan {
 	int task;   /* the task whose credentials open or create it (fscred.c) */
 	struct unix_plan *ux; /* FILE_UNIX */
 	struct inet_plan *in; /* FILE_INET */
+	struct rawsock_plan *rs; /* FILE_RAWSOCK (kinds/rawsock/rawsock.h) */
 };
 
 /* A pseudo-terminal pair of the tree (restore_tty.c). */
@@ -186,6 +187,8 @@ struct vma_plan {
 	int fd;     /* the helper's fd of the file mapped, opened with the task's credentials
 		     * (restore_paths.c); every task inherits it; -1: anonymous */
 	int is_shm, shmid, shmflg; /* a System V segment (image id) attached with shmat */
+	int is_aio; /* an AIO ring: io_setup in the task, moved there once every mapping exists */
+	int ring;   /* a packet socket's rings: 1 + its index in plan.files (fd: its helper fd) */
 	int moved;  /* its memory comes from the staging window (a move of its task): not mapped anew,
 		     * not given a userfaultfd (its pages are shared copy-on-write) */
 };

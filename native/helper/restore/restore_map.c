@@ -84,6 +84,8 @@ static int map_vmas(struct task_plan *p)
 		const struct vma_plan *m = &p->vmas[i];
 		if (m->moved) /* there already: from the staging window */
 			continue;
+		if (m->is_aio) /* once every mapping exists (restore_aio.c) */
+			continue;
 		if (m->is_shm) { /* a System V segment: shmat, after the mappings batched so far */
 			if ((b.n && map_run(p, &b) < 0) || attach_shm(m, vma_name(m)) < 0)
 				return -1;
@@ -95,7 +97,12 @@ static int map_vmas(struct task_plan *p)
 		batch_add(&b, SYS_mmap, m->start, m->end - m->start, (uint64_t)prot, (uint64_t)(m->flags | MAP_FIXED),
 			  (uint64_t)(int64_t)m->fd, m->fd >= 0 ? m->pgoff : 0, 0, i);
 	}
-	return map_run(p, &b);
+	if (map_run(p, &b) < 0)
+		return -1;
+	for (int i = 0; i < p->nvmas; i++)
+		if (p->vmas[i].is_aio && restore_aio_ring(&p->vmas[i], vma_name(&p->vmas[i])) < 0)
+			return -1;
+	return 0;
 }
 
 /* One read of /proc/PID/maps: how many mappings other than the vdso group there are, and where

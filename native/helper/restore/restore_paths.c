@@ -118,7 +118,9 @@ int open_task_paths(void)
 		for (int k = 0; k < t->nvmas; k++) {
 			struct vma_plan *m = &t->vmas[k];
 			int wr = (m->flags & MAP_SHARED) && ((m->prot & PROT_WRITE) || (m->madv & MADV_BIT_MAYWRITE));
-			if (m->is_shm || (m->obj < 0 && (!m->path || (m->flags & MAP_ANONYMOUS))))
+			if (m->ring) /* a packet socket's rings: mapped from the socket (kinds/rawsock) */
+				m->fd = plan.files[m->ring - 1].hfd;
+			if (m->ring || m->is_shm || (m->obj < 0 && (!m->path || (m->flags & MAP_ANONYMOUS))))
 				continue;
 			if (m->obj >= 0)
 				m->fd = wr ? plan.objs[m->obj].hfd : obj_rdonly(&plan.objs[m->obj]);

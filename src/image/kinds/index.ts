@@ -26,6 +26,7 @@ import { unlinkedFormat, type UnlinkedFile } from './unlinked.js';
 import { unixFormat, type UnixFile } from './unix.js';
 import { inetFormat, type InetFile } from './inet.js';
 import { fanotifyFormat, type FanotifyFile } from './fanotify.js';
+import { rawSockFormat, type RawSockFile } from './rawsock.js';
 
 export type FileImage =
   | RegularFile
@@ -48,6 +49,7 @@ export type FileImage =
   | UnixFile
   | InetFile
   | FanotifyFile;
+  | RawSockFile;
 
 export type FileKind = FileImage['kind'];
 /** The record of one kind: FileOf<'pipe'> */
@@ -74,6 +76,7 @@ const formats: { [K in FileKind]: FileFormat<FileOf<K>> } = {
   unix: unixFormat,
   inet: inetFormat,
   fanotify: fanotifyFormat,
+  rawsock: rawSockFormat,
 };
 
 /** Every kind's format, in registry order. */

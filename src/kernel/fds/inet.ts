@@ -78,7 +78,7 @@ export function otherSocketReason(x: InetFacts): string {
     x.domain === 17 ? 'packet sockets (AF_PACKET)'
     : x.domain === 16 ? 'netlink sockets'
     : (x.domain === AF_INET || x.domain === AF_INET6) && x.type === 3 ? 'raw IP sockets (SOCK_RAW)'
-    : x.domain === AF_INET || x.domain === AF_INET6 ? `IP sockets of type ${x.type} protocol ${x.proto} (only TCP and UDP)`
+    : x.domain === AF_INET || x.domain === AF_INET6 ? `IP sockets of type ${x.type} protocol ${x.proto} (only TCP, UDP and ping)`
     : `sockets of address family ${x.domain}`;
   return `${what} are not supported (use --skip sockets to restore them closed)`;
 }

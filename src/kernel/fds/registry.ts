@@ -25,6 +25,7 @@ import { skippedSocket } from './closed.js';
 import { unlinkedFile } from './unlinked.js';
 import { inetSocket, otherSocketReason } from './inet.js';
 import { unixSocket } from './unix.js';
+import { rawSocket } from './rawsock.js';
 import type { FileImage, FileKind, FileOf } from '../../image/types.js';
 import type { FdFacts, FdOps, ObjectContext } from './types.js';
 
@@ -49,6 +50,7 @@ const kinds = [
   unlinkedFile,
   unixSocket,
   inetSocket,
+  rawSocket,
 ] as const satisfies readonly { [K in FileKind]: FdOps<FileOf<K>> }[FileKind][];
 /** a kind of the image without its ops here fails to compile, naming the kind */
 type Missing = Exclude<FileKind, (typeof kinds)[number]['kind']>;
@@ -74,7 +76,7 @@ export function opsOf(kind: FileImage['kind']): FdOps {
 }
 
 function unsupportedReason(f: FdFacts): string {
-  if (f.stat.isSocket()) return 'sockets other than AF_UNIX, TCP and UDP are not supported (use --skip sockets to restore them closed)';
+  if (f.stat.isSocket()) return 'sockets other than AF_UNIX, TCP, UDP, raw IP, ping, packet and netlink are not supported (use --skip sockets to restore them closed)';
   if (f.link.startsWith('anon_inode:')) return `${f.link.slice(11)} descriptors are not supported yet`;
   if (f.stat.isCharacterDevice()) return 'terminals and other character devices are not supported yet (only as inherited stdio)';
   if (f.stat.isBlockDevice()) return 'block devices are not supported';
