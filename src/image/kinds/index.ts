@@ -48,7 +48,7 @@ export type FileImage =
   | UnlinkedFile
   | UnixFile
   | InetFile
-  | FanotifyFile;
+  | FanotifyFile
   | RawSockFile;
 
 export type FileKind = FileImage['kind'];
