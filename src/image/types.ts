@@ -156,6 +156,9 @@ export interface ThreadSched {
   /** utilization clamps [min, max] when set (0..1024) */
   util?: [number, number];
   personality: number;
+  /** CPU affinity (sched_setaffinity), ascending CPU numbers; absent when the thread may run on
+   * every CPU of the machine it was checkpointed on */
+  cpus?: number[];
 }
 
 /** Attributes of a process and its threads beyond the rest of the task image (images written

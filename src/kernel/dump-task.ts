@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
 import type { Helper, HelperEvent } from './helper.js';
+import { threadAffinity } from './affinity.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
 import { listThreads, readLink, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
 import { dumpRuns, dumpState, type EvState } from './protocol.gen.js';
@@ -247,6 +248,11 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
 
 const SCHED_DEADLINE = 6;
 
+function cpusOf(proc: number, tid: number): { cpus?: number[] } {
+  const cpus = threadAffinity(proc, tid);
+  return cpus ? { cpus } : {};
+}
+
 /** Scheduling and personality of every thread, oom_score_adj, loginuid (from /proc), with
  * what the helper read (membarrier registrations, mlockall flags, sched_getattr). */
 function attrsOf(proc: number, a: StateFacts['attrs']): TaskAttrs {
@@ -262,6 +268,7 @@ function attrsOf(proc: number, a: StateFacts['attrs']): TaskAttrs {
       // set clamps only (CONFIG_UCLAMP_TASK; defaults 0 and 1024, or 0 0 without it)
       ...(umax && (umin !== 0 || umax !== 1024) ? { util: [umin, umax] as [number, number] } : {}),
       personality,
+      ...cpusOf(proc, tid),
     })),
     oomScoreAdj: Number(one('oom_score_adj')),
     membarrier: a.membarrier,

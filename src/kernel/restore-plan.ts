@@ -2,6 +2,7 @@
 import type { CowTask, StreamPart } from '../image/cow.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
+import { onlineOf } from './affinity.js';
 import { pipeLine } from './fds/pipe.js';
 import { ttyLine, ttyModesLine } from './fds/pty.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
@@ -158,13 +159,15 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
 }
 
 /** Process and thread attributes (native/helper/restore/restore_attrs.c): one `sched` line per
- * thread, one `attrs` line. */
+ * thread (and its `affinity` line, with the CPUs of its affinity online here), one `attrs` line. */
 function attrsLines(a: TaskAttrs): string[] {
   const L = a.sched.map((s) => {
     const [runtime, deadline, period] = s.dl ?? [0, 0, 0];
     const [umin, umax] = s.util ?? [0, 1024];
-    return P.planSched({ tid: s.tid, policy: s.policy, flags: s.flags, nice: s.nice, priority: s.priority, runtime, deadline, period, umin, umax, personality: s.personality });
-  });
+    const sched = P.planSched({ tid: s.tid, policy: s.policy, flags: s.flags, nice: s.nice, priority: s.priority, runtime, deadline, period, umin, umax, personality: s.personality });
+    const cpus = s.cpus && onlineOf(s.cpus); // checkAffinity refused an empty one
+    return cpus?.length ? [sched, P.planAffinity({ tid: s.tid, cpus })] : [sched];
+  }).flat();
   L.push(P.planAttrs({ oom: a.oomScoreAdj, membarrier: a.membarrier, mlockall: a.mlockall, loginuid: a.loginuid, root: a.root }));
   return L;
 }

@@ -22,6 +22,7 @@ import type { Trailer } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
 import { type EvFinished, type EvMapped, restoreCommit, restoreEof, restoreFinish, restoreMap, restorePages, restoreResume } from '../kernel/protocol.gen.js';
+import { checkAffinity } from '../kernel/affinity.js';
 import { checkIpcFree } from '../kernel/ipc.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
@@ -202,6 +203,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       const tmpfsFiles = new Set((meta.files.objects ?? []).filter((o) => o.kind === 'tmpfs').map((o) => o.name!));
       for (const f of meta.files.files) opsOf(f.kind).check(f, { fileValidation: opts.fileValidation ?? 'size', tmpfsFiles });
       checkIpcFree(meta.ipc, ipcOpts);
+      w.push(...checkAffinity(meta.tasks));
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
       // in a new pid namespace every pid is free
       // (threads come back at their own tids: those must be free as well)

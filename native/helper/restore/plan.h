@@ -230,6 +230,7 @@ struct thread_plan {
  *   sched <tid> <policy> <flags> <nice> <priority> <runtime> <deadline> <period> <util min>
  *         <util max> <personality>     (one per thread, the main one's tid is the image pid;
  *                                       util 0 1024: no clamp set)
+ *   affinity <tid> <cpu,cpu,...>      (after that thread's sched line: its CPU affinity)
  *   attrs <oom_score_adj> <membarrier registrations> <mlockall flags> <loginuid> <hex root|->
  *         (root: the root directory, chroot) */
 struct sched_plan {
@@ -238,6 +239,8 @@ struct sched_plan {
 	int nice;
 	uint64_t flags, runtime, deadline, period;
 	long personality;
+	unsigned long *cpus; /* NULL: the affinity it inherits; else a mask of ncpus bytes */
+	size_t ncpus;
 };
 struct attrs_plan {
 	int have; /* an attrs line was given */

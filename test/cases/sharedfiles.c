@@ -1,0 +1,144 @@
+// build: gcc -O2 -g -Wall -Wextra -o sharedfiles sharedfiles.c
+/*
+ * sharedfiles.c - processes that share their fd table (CLONE_FILES) and their fs info (cwd,
+ * root, umask: CLONE_FS) still share them after a restart.
+ *
+ *   sharedfiles --out FILE
+ *
+ * P clones C with CLONE_FILES|CLONE_FS (a process, not a thread), and forks D (shares nothing).
+ * Before the checkpoint C opens FILE.c (P sees that fd) and sets umask 027. After SIGTERM:
+ * kcmp says P and C share both (KCMP_FILES, KCMP_FS), P and D neither; P opens a file and C sees
+ * the fd; C closes it and P sees it gone; C chdirs to FILE.d and sets umask 077: P's cwd and umask
+ * follow; D's do not. PASS or FAIL: reason.
+ */
+#include "case.h"
+
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/kcmp.h>
+
+static int rq[2], an[2];
+static char dpath[PATH_MAX + 8], cpath[PATH_MAX + 8];
+
+static int kcmp(pid_t a, pid_t b, int type)
+{
+    return (int)syscall(SYS_kcmp, a, b, type, 0, 0);
+}
+
+static int c_main(void *arg)
+{
+    (void)arg;
+    signal(SIGTERM, SIG_DFL);
+    char cmd;
+    int fd;
+    while (read(rq[0], &cmd, 1) == 1) {
+        char r = 'y';
+        switch (cmd) {
+        case 'o': /* open FILE.c, say its number */
+            fd = open(cpath, O_RDWR | O_CREAT, 0600);
+            if (write(an[1], &fd, sizeof fd) != sizeof fd)
+                _exit(3);
+            continue;
+        case 'f': /* is this fd open? then close it */
+            if (read(rq[0], &fd, sizeof fd) != sizeof fd)
+                _exit(3);
+            r = fcntl(fd, F_GETFD) >= 0 ? 'y' : 'n';
+            close(fd);
+            break;
+        case 'd':
+            r = chdir(dpath) == 0 ? 'y' : 'n';
+            umask(077);
+            break;
+        case 'q':
+            _exit(0);
+        }
+        if (write(an[1], &r, 1) != 1)
+            _exit(3);
+    }
+    _exit(4);
+}
+
+static char ask(char cmd, const int *fd)
+{
+    char r = 0;
+    if (write(rq[1], &cmd, 1) != 1 || (fd && write(rq[1], fd, sizeof *fd) != sizeof *fd))
+        return 0;
+    if (case_wait_readable(an[0], 10000) != 1 || read(an[0], &r, 1) != 1)
+        return 0;
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    case_init(argc, argv);
+    case_install_sigterm(0);
+    snprintf(dpath, sizeof dpath, "%s.d", case_out);
+    snprintf(cpath, sizeof cpath, "%s.c", case_out);
+    if (mkdir(dpath, 0700) && errno != EEXIST)
+        case_setup_fail("mkdir: %s", strerror(errno));
+    if (pipe(rq) || pipe(an))
+        case_setup_fail("pipe: %s", strerror(errno));
+    umask(022);
+    static char stack[65536];
+    pid_t c = clone(c_main, stack + sizeof stack, CLONE_FILES | CLONE_FS | SIGCHLD, NULL);
+    if (c < 0)
+        case_setup_fail("clone: %s", strerror(errno));
+    pid_t d = fork();
+    if (d < 0)
+        case_setup_fail("fork: %s", strerror(errno));
+    if (d == 0) {
+        signal(SIGTERM, SIG_DFL);
+        for (;;)
+            pause();
+    }
+    char cmd = 'o';
+    int cfd = -1;
+    if (write(rq[1], &cmd, 1) != 1 || case_wait_readable(an[0], 10000) != 1 ||
+        read(an[0], &cfd, sizeof cfd) != sizeof cfd || cfd < 0 || fcntl(cfd, F_GETFD) < 0)
+        case_setup_fail("C's open is not seen by P");
+    umask(027);
+    case_ready();
+    case_wait_term();
+
+    pid_t me = getpid();
+    if (kcmp(me, c, KCMP_FILES) != 0)
+        case_fail("P and C no longer share their fd table (kcmp %d)", kcmp(me, c, KCMP_FILES));
+    if (kcmp(me, c, KCMP_FS) != 0)
+        case_fail("P and C no longer share their fs info (kcmp %d)", kcmp(me, c, KCMP_FS));
+    if (kcmp(me, d, KCMP_FILES) == 0 || kcmp(me, d, KCMP_FS) == 0)
+        case_fail("P and D share what they did not");
+    mode_t um = umask(027);
+    if (um != 027)
+        case_fail("umask %03o, expected 027", um);
+    if (fcntl(cfd, F_GETFD) < 0)
+        case_fail("the fd C opened (%d) is gone", cfd);
+    int pfd = open("/dev/null", O_RDONLY);
+    if (ask('f', &pfd) != 'y')
+        case_fail("C does not see the fd %d that P opened after the restart", pfd);
+    else if (fcntl(pfd, F_GETFD) >= 0)
+        case_fail("C closed fd %d, P still has it", pfd);
+    if (ask('d', NULL) != 'y')
+        case_fail("C cannot chdir");
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd) || strcmp(cwd, dpath))
+        case_fail("P's cwd is %s after C's chdir to %s", cwd, dpath);
+    um = umask(077);
+    if (um != 077)
+        case_fail("P's umask is %03o after C's umask(077)", um);
+    char dcwd[PATH_MAX + 32], lk[PATH_MAX];
+    snprintf(dcwd, sizeof dcwd, "/proc/%d/cwd", (int)d);
+    ssize_t n = readlink(dcwd, lk, sizeof lk - 1);
+    lk[n > 0 ? n : 0] = 0;
+    if (!strcmp(lk, dpath))
+        case_fail("D's cwd followed C's chdir");
+    cmd = 'q';
+    if (write(rq[1], &cmd, 1) != 1)
+        case_fail("cannot stop C");
+    case_reap_child("C", c, 5000);
+    kill(d, SIGKILL);
+    waitpid(d, NULL, 0);
+    unlink(cpath);
+    rmdir(dpath);
+    case_finish();
+}

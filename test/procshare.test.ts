@@ -1,0 +1,52 @@
+/**
+ * Sharing and per-task state beyond the basics (issue 17, docs/restart.md "Shared fd tables and
+ * fs info", "CPU affinity", "Timers"; docs/kinds.md for /proc/sys files and memfds): processes
+ * sharing an fd table or fs info (CLONE_FILES, CLONE_FS), each thread's CPU affinity, a POSIX
+ * timer's overrun count, files of /proc/sys and /proc/PID held open, a flock shared by fork, a
+ * read-only shared map of a read-write file made writable, a sealed memfd executed with execveat.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, roundTrip, treeRoundTrip } from './harness.js';
+
+afterEach(cleanup);
+
+describe('what processes share comes back shared', () => {
+  it('a process cloned with CLONE_FILES|CLONE_FS shares its fd table and cwd/umask with its parent again (one\'s open, close, chdir, umask seen by the other), a forked one does not', async () => {
+    const { verdict } = await treeRoundTrip('sharedfiles');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('a flock on an open file shared by fork is released only when both parent and child closed it', async () => {
+    const { verdict } = await treeRoundTrip('flockshare');
+    expect(verdict).toBe('PASS');
+  });
+});
+
+describe('per-task state', () => {
+  it('each thread keeps its CPU affinity', async () => {
+    const { verdict } = await roundTrip('affinity');
+    expect(verdict).toBe('PASS');
+  });
+
+  it("a periodic POSIX timer keeps the overrun count of its last delivered signal (timer_getoverrun)", async () => {
+    const { verdict } = await roundTrip('timeroverrun');
+    expect(verdict).toBe('PASS');
+  });
+});
+
+describe('files', () => {
+  it('files of /proc/sys and of /proc/PID (cmdline, limits, environ, mountinfo, oom_score_adj, ns/) stay open with their mode and offset', async () => {
+    const { verdict } = await roundTrip('sysfiles');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('a MAP_SHARED PROT_READ map of a file opened O_RDWR can be mprotect()ed writable after the restart; one of an O_RDONLY file still cannot', async () => {
+    const { verdict } = await roundTrip('mprotect_rw');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('a sealed memfd reopened read-only can still be run with execveat (no writable fd left by the restorer), its seals kept', async () => {
+    const { verdict } = await roundTrip('memfdexec');
+    expect(verdict).toBe('PASS');
+  });
+});
