@@ -174,6 +174,7 @@ export const messages = [
   plan('move', [u64('off'), u64('dst'), u64('len')], 'a window range moved (mremap) to its final address at the map step'),
   plan('zap', [u64('start'), u64('len')], 'inherited pages the task did not have, dropped (MADV_DONTNEED)'),
   plan('sched', [u64('tid', { min: 1, max: PID }), u64('policy', { max: 6 }), u64('flags', { max: 7 }), i64('nice', { min: -20, max: 19 }), u64('priority', { max: 99 }), ...many(['runtime', 'deadline', 'period']), u64('umin', { max: 1024 }), u64('umax', { max: 1024 }), u32('personality')], "a thread's scheduling (sched_setattr) and personality (restore_attrs.c)"),
+  plan('share', [bool('files'), bool('fs')], "the task is created sharing its creator's fd table (CLONE_FILES: it restores no fds of its own) / fs info (CLONE_FS)"),
   plan('affinity', [u64('tid', { min: 1, max: PID }), list('cpus', { elem: 'u64', max: 8191, minCount: 1, maxCount: 8192 })], "a thread's CPU affinity (sched_setaffinity), after its sched line (restore_attrs.c)"),
   plan('attrs', [i64('oom', { min: -1000, max: 1000 }), u64('membarrier', { max: 4 | 16 | 64 | 256 }), u64('mlockall', { oneOf: [0, 2, 6] }), u32('loginuid'), str('root', { nullable: true })], 'oom_score_adj, membarrier registrations, mlockall flags, loginuid, root directory (chroot)'),
 

@@ -5,8 +5,10 @@
  * timer's overrun count, files of /proc/sys and /proc/PID held open, a flock shared by fork, a
  * read-only shared map of a read-write file made writable, a sealed memfd executed with execveat.
  */
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, roundTrip, treeRoundTrip } from './harness.js';
+import { cleanup, roundTrip, startCase, treeOf, treeRoundTrip, ucr, verdict } from './harness.js';
+import { expectOneLine } from './nobody.js';
 
 afterEach(cleanup);
 
@@ -48,5 +50,15 @@ describe('files', () => {
   it('a sealed memfd reopened read-only can still be run with execveat (no writable fd left by the restorer), its seals kept', async () => {
     const { verdict } = await roundTrip('memfdexec');
     expect(verdict).toBe('PASS');
+  });
+});
+
+describe('sharing that a restart cannot create is refused at checkpoint', () => {
+  it('two processes sharing an fd table that their parent does not share: one line, the tree runs on untouched', async () => {
+    const c = await startCase('sharedfiles', { args: ['--siblings'] });
+    const kids = treeOf(c.pid).slice(1);
+    const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr')]);
+    expectOneLine(r, new RegExp(`^ucr: process ${kids[1]} shares its fd table \\(CLONE_FILES\\) with process ${kids[0]}, which is not its parent nor shares it with its parent: not supported`));
+    expect(await verdict(c)).toBe('PASS');
   });
 });

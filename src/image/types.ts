@@ -166,6 +166,11 @@ export interface ThreadSched {
 export interface TaskAttrs {
   /** every thread, the main one (tid = pid) included */
   sched: ThreadSched[];
+  /** the process (its pid in the image, its parent or an ancestor sharing with it) whose fd
+   * table this one shares (clone with CLONE_FILES), and whose fs info (cwd, root, umask:
+   * CLONE_FS); absent when it has its own */
+  files?: number;
+  fs?: number;
   oomScoreAdj: number;
   /** MEMBARRIER_CMD_REGISTER_* bits (membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS)) */
   membarrier: number;

@@ -73,6 +73,8 @@ export function checkAttrs(v: CborValue | undefined, w: Where, tids: number[]): 
     membarrier,
     mlockall,
     loginuid: field(o, 'loginuid', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
+    ...(o.files !== undefined ? { files: field(o, 'files', w, (y, ww) => int(y, ww, 1, 4194303)) } : {}),
+    ...(o.fs !== undefined ? { fs: field(o, 'fs', w, (y, ww) => int(y, ww, 1, 4194303)) } : {}),
     ...(o.root !== undefined ? { root: field(o, 'root', w, (y, ww) => pathText(y, ww, true)) } : {}),
   };
 }

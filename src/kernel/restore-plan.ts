@@ -68,6 +68,9 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   const e = p.entry;
   const L = [P.planTask({ index: p.index, oldPid: p.oldPid, newPid: p.newPid, kind: KIND[p.kind], exitStatus: e?.exitStatus ?? 0, stopped: e?.state === 'stopped' })];
   if (p.newns) L.push(P.planNewns({ value: true }));
+  // a process sharing its creator's fd table restores no fds: its group's first one does (sharing.ts)
+  const follower = !!t?.attrs?.files;
+  if (t?.attrs?.files || t?.attrs?.fs) L.push(P.planShare({ files: follower, fs: !!t.attrs.fs }));
   if (!t) return e ? [...L, P.planComm({ comm: commBytes(e.comm) })] : L;
   L.push(P.planCwd({ path: t.cwd }), ...(t.cwdObj !== undefined ? [P.planCwdobj({ obj: t.cwdObj })] : []), P.planUmask({ value: t.umask }), P.planComm({ comm: commBytes(t.comm) }), P.planExe({ path: t.exe }));
   L.push(P.planPdeathsig({ value: t.pdeathsig }), P.planLeaderexit({ value: !!t.leaderExited }));
@@ -82,7 +85,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     L.push(P.planCaps({ inheritable: x(k.inheritable), permitted: x(k.permitted), effective: x(k.effective), bounding: x(k.bounding), ambient: x(k.ambient) }));
   }
   if (t.auxv.length) L.push(P.planAuxv({ auxv: t.auxv }));
-  for (const fd of t.fds) L.push(P.planFd({ target: fd.fd, file: fd.file, cloexec: fd.cloexec }));
+  for (const fd of follower ? [] : t.fds) L.push(P.planFd({ target: fd.fd, file: fd.file, cloexec: fd.cloexec }));
   // what only the task can redo with its own fd numbers, once they are all in place
   const byId = filesById(files);
   const seen = new Set<number>();
@@ -90,7 +93,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     const file = byId.get(fd.file)!;
     if (seen.has(file.id)) continue;
     seen.add(file.id);
-    for (const l of opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []) L.push(l);
+    if (!follower) for (const l of opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []) L.push(l);
     // POSIX locks belong to the process: the task takes them again itself
     for (const l of file.locks ?? []) if (l.kind === 'posix' && l.task === t.pid) L.push(P.planPlock({ fd: l.fd!, write: l.type === 'write', ...range(l) }));
   }

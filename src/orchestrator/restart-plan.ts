@@ -22,6 +22,7 @@ import { fileLines, runLines, taskLines, ttyModesLines } from '../kernel/restore
 import { planEnd, planForeground, planLz4, planPidns, planPidwait, planSeed, planSkipmem, planSpool, planTrusted, planWorkers } from '../kernel/protocol.gen.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTerminals, planTree, type TreePlan } from './plan-tree.js';
+import { checkSharing } from '../kernel/sharing.js';
 
 export interface SkipMemory {
   pid?: number;
@@ -83,6 +84,7 @@ export function planRestart(meta: ImageMetadata, opts: PlanOptions): RestartPlan
         { pid: t.oldPid, phase: 'plan' },
       );
   }
+  checkSharing(tree, taskImage);
   // a tree that had an IPC namespace of its own gets a new one unless told otherwise
   return { tree, ipc: { ipcns: opts.ipcns ?? meta.ipc.ownNamespace, skip: opts.skip?.includes('ipc') ?? false } };
 }

@@ -3,13 +3,16 @@
  * sharedfiles.c - processes that share their fd table (CLONE_FILES) and their fs info (cwd,
  * root, umask: CLONE_FS) still share them after a restart.
  *
- *   sharedfiles --out FILE
+ *   sharedfiles --out FILE [--siblings]
  *
  * P clones C with CLONE_FILES|CLONE_FS (a process, not a thread), and forks D (shares nothing).
  * Before the checkpoint C opens FILE.c (P sees that fd) and sets umask 027. After SIGTERM:
  * kcmp says P and C share both (KCMP_FILES, KCMP_FS), P and D neither; P opens a file and C sees
  * the fd; C closes it and P sees it gone; C chdirs to FILE.d and sets umask 077: P's cwd and umask
  * follow; D's do not. PASS or FAIL: reason.
+ * --siblings: P clones a second C2 the same way, then unshare(CLONE_FILES): C and C2 share a
+ * table that their parent does not (refused at checkpoint); after SIGTERM they must still share
+ * it (the refusal left them alone).
  */
 #include "case.h"
 
@@ -24,6 +27,35 @@ static char dpath[PATH_MAX + 8], cpath[PATH_MAX + 8];
 static int kcmp(pid_t a, pid_t b, int type)
 {
     return (int)syscall(SYS_kcmp, a, b, type, 0, 0);
+}
+
+static int c2_main(void *arg)
+{
+    (void)arg;
+    signal(SIGTERM, SIG_DFL);
+    for (;;)
+        pause();
+    return 0;
+}
+
+static void siblings(pid_t c)
+{
+    static char stack2[65536];
+    pid_t c2 = clone(c2_main, stack2 + sizeof stack2, CLONE_FILES | CLONE_FS | SIGCHLD, NULL);
+    if (c2 < 0 || unshare(CLONE_FILES))
+        case_setup_fail("clone/unshare: %s", strerror(errno));
+    case_ready();
+    case_wait_term();
+    if (kcmp(c, c2, KCMP_FILES) != 0 || kcmp(getpid(), c, KCMP_FILES) == 0)
+        case_fail("C and C2 no longer share their fd table, or P does");
+    kill(c2, SIGKILL);
+    waitpid(c2, NULL, 0);
+    char cmd = 'q';
+    if (write(rq[1], &cmd, 1) != 1)
+        case_fail("cannot stop C");
+    case_reap_child("C", c, 5000);
+    rmdir(dpath);
+    case_finish();
 }
 
 static int c_main(void *arg)
@@ -84,6 +116,8 @@ int main(int argc, char **argv)
     pid_t c = clone(c_main, stack + sizeof stack, CLONE_FILES | CLONE_FS | SIGCHLD, NULL);
     if (c < 0)
         case_setup_fail("clone: %s", strerror(errno));
+    if (case_has_flag(argc, argv, "--siblings"))
+        siblings(c);
     pid_t d = fork();
     if (d < 0)
         case_setup_fail("fork: %s", strerror(errno));

@@ -53,3 +53,10 @@ int on_plan_affinity(struct plan_in *in, struct msg_plan_affinity *m)
 		sp->cpus[m->cpus[i] / (8 * sizeof(unsigned long))] |= 1UL << (m->cpus[i] % (8 * sizeof(unsigned long)));
 	return 0;
 }
+
+int on_plan_share(struct plan_in *in, struct msg_plan_share *m)
+{
+	TASK(t);
+	t->share_files = (int)m->files, t->share_fs = (int)m->fs;
+	return 0;
+}

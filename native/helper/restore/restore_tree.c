@@ -183,10 +183,13 @@ int run_actions(void)
 				return -1;
 			break;
 		}
-	/* Every normal task puts its files in place and stops for the tracer. */
-	for (int i = 0; i < plan.ntasks; i++) {
+	/* Every normal task puts its files in place and stops for the tracer; those sharing their
+	 * creator's fd table first (they leave it as it is), then the others, each of which closes
+	 * in its table what no sharer keeps. */
+	for (int k = 0; k < 2 * plan.ntasks; k++) {
+		int i = k % plan.ntasks;
 		struct task_plan *t = &plan.tasks[i];
-		if (t->kind != TASK_NORMAL)
+		if (t->kind != TASK_NORMAL || !t->share_files != (k >= plan.ntasks))
 			continue;
 		struct task_report r;
 		if (send_cmd(i, OP_RESTORE, 0, &r) < 0)
