@@ -166,7 +166,7 @@ export const messages = [
   plan('thpending', [hex('siginfos', { max: SIGINFOS })], "more of the last thread line's pending siginfos"),
   plan('shpending', [hex('siginfos', { max: SIGINFOS })], 'more process-wide pending siginfos'),
   plan('itimer', [u64('which', { max: 2 }), ...many(['isec', 'iusec', 'vsec', 'vusec'])], 'setitimer'),
-  plan('ptimer', [u64('id', { max: INT }), u64('clock', { max: 15 }), u64('notify', { max: INT }), u64('signo', { max: 64 }), u64('sigval'), u64('tid', { max: PID }), ...many(['isec', 'insec', 'vsec', 'vnsec'])], 'a POSIX timer'),
+  plan('ptimer', [u64('id', { max: INT }), u64('clock', { max: 15 }), u64('notify', { max: INT }), u64('signo', { max: 64 }), u64('sigval'), u64('tid', { max: PID }), ...many(['isec', 'insec', 'vsec', 'vnsec']), u64('overrun', { max: INT, opt: true })], 'a POSIX timer (overrun: timer_getoverrun, restore_state.c)'),
   plan('subreaper', [bool('value')], 'PR_SET_CHILD_SUBREAPER'),
   plan('nonewprivs', [bool('value')], 'PR_SET_NO_NEW_PRIVS'),
   plan('personality', [u32('value')], 'personality(2)'),

@@ -95,6 +95,8 @@ export interface PosixTimer {
   tid: number;
   interval: [number, number];
   value: [number, number];
+  /** timer_getoverrun: the overruns of its last delivered signal, when not 0 */
+  overrun?: number;
 }
 
 /** Capability sets as /proc/PID/status shows them (hex masks). */

@@ -26,7 +26,8 @@ export interface StateFacts {
   dumpable: number;
   threads: ({ tid: number; regs: string; xstate: string; sigmask: string; rseq: [string, number, string, number]; tidaddr: string } & SignalState)[];
   itimers: number[][];
-  timers: [number, number, number, number, number][];
+  /** [id, interval s, ns, value s, ns, timer_getoverrun] */
+  timers: [number, number, number, number, number, number][];
   subreaper: number;
   altstack: [string, number, number];
   pending: string;
@@ -228,8 +229,8 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     noNewPrivs: status.get('NoNewPrivs') === '1',
     attrs: { ...attrsOf(proc, st.attrs), ...rootOf(pid, proc) },
     posixTimers: ptimers.map((t, i) => {
-      const [, is, ins, vs, vns] = st.timers[i]!;
-      return { id: t.id, clock: t.clock, notify: t.notify, signo: t.signo, sigval: t.sigval, tid: t.tid, interval: [is, ins], value: [vs, vns] };
+      const [, is, ins, vs, vns, overrun] = st.timers[i]!;
+      return { id: t.id, clock: t.clock, notify: t.notify, signo: t.signo, sigval: t.sigval, tid: t.tid, interval: [is, ins], value: [vs, vns], ...(overrun > 0 ? { overrun } : {}) };
     }),
     specials,
     vmas,

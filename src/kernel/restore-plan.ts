@@ -154,7 +154,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     L.push(
       P.planPtimer({
         id: pt.id, clock: pt.clock, notify: NOTIFY[pt.notify]!, signo: pt.signo, sigval: pt.sigval, tid: pt.tid,
-        isec: pt.interval[0], insec: pt.interval[1], vsec: pt.value[0], vnsec: pt.value[1],
+        isec: pt.interval[0], insec: pt.interval[1], vsec: pt.value[0], vnsec: pt.value[1], ...(pt.overrun ? { overrun: pt.overrun } : {}),
       }),
     );
   if (t.attrs) L.push(...attrsLines(t.attrs));

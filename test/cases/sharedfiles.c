@@ -6,7 +6,10 @@
  *   sharedfiles --out FILE [--siblings]
  *
  * P clones C with CLONE_FILES|CLONE_FS (a process, not a thread), and forks D (shares nothing).
- * Before the checkpoint C opens FILE.c (P sees that fd) and sets umask 027. After SIGTERM:
+ * Before the checkpoint C opens FILE.c (P sees that fd) and maps FILE.m shared (its fd closed:
+ * the restorer's fd of it lives in the shared table until C's map is made), P opens
+ * /proc/self/stat (opened again late, in the shared table), and umask 027 is set. After SIGTERM:
+ * C's map still writes to FILE.m, P's /proc fd names P;
  * kcmp says P and C share both (KCMP_FILES, KCMP_FS), P and D neither; P opens a file and C sees
  * the fd; C closes it and P sees it gone; C chdirs to FILE.d and sets umask 077: P's cwd and umask
  * follow; D's do not. PASS or FAIL: reason.
@@ -17,12 +20,14 @@
 #include "case.h"
 
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/kcmp.h>
 
 static int rq[2], an[2];
-static char dpath[PATH_MAX + 8], cpath[PATH_MAX + 8];
+static char dpath[PATH_MAX + 8], cpath[PATH_MAX + 8], mpath[PATH_MAX + 8];
+static char *cmap;
 
 static int kcmp(pid_t a, pid_t b, int type)
 {
@@ -54,6 +59,7 @@ static void siblings(pid_t c)
     if (write(rq[1], &cmd, 1) != 1)
         case_fail("cannot stop C");
     case_reap_child("C", c, 5000);
+    unlink(mpath);
     rmdir(dpath);
     case_finish();
 }
@@ -62,6 +68,11 @@ static int c_main(void *arg)
 {
     (void)arg;
     signal(SIGTERM, SIG_DFL);
+    int mfd = open(mpath, O_RDWR);
+    cmap = mfd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    if (cmap == MAP_FAILED)
+        _exit(5);
+    close(mfd);
     char cmd;
     int fd;
     while (read(rq[0], &cmd, 1) == 1) {
@@ -77,6 +88,10 @@ static int c_main(void *arg)
                 _exit(3);
             r = fcntl(fd, F_GETFD) >= 0 ? 'y' : 'n';
             close(fd);
+            break;
+        case 'm': /* write through the map */
+            cmap[0] = 'Z';
+            r = msync(cmap, 4096, MS_SYNC) == 0 ? 'y' : 'n';
             break;
         case 'd':
             r = chdir(dpath) == 0 ? 'y' : 'n';
@@ -107,6 +122,11 @@ int main(int argc, char **argv)
     case_install_sigterm(0);
     snprintf(dpath, sizeof dpath, "%s.d", case_out);
     snprintf(cpath, sizeof cpath, "%s.c", case_out);
+    snprintf(mpath, sizeof mpath, "%s.m", case_out);
+    int mfd = open(mpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (mfd < 0 || ftruncate(mfd, 4096))
+        case_setup_fail("FILE.m: %s", strerror(errno));
+    close(mfd);
     if (mkdir(dpath, 0700) && errno != EEXIST)
         case_setup_fail("mkdir: %s", strerror(errno));
     if (pipe(rq) || pipe(an))
@@ -131,6 +151,9 @@ int main(int argc, char **argv)
     if (write(rq[1], &cmd, 1) != 1 || case_wait_readable(an[0], 10000) != 1 ||
         read(an[0], &cfd, sizeof cfd) != sizeof cfd || cfd < 0 || fcntl(cfd, F_GETFD) < 0)
         case_setup_fail("C's open is not seen by P");
+    int pst = open("/proc/self/stat", O_RDONLY);
+    if (pst < 0)
+        case_setup_fail("/proc/self/stat: %s", strerror(errno));
     umask(027);
     case_ready();
     case_wait_term();
@@ -147,6 +170,21 @@ int main(int argc, char **argv)
         case_fail("umask %03o, expected 027", um);
     if (fcntl(cfd, F_GETFD) < 0)
         case_fail("the fd C opened (%d) is gone", cfd);
+    char lk0[64], want0[64], got0[64] = "";
+    snprintf(lk0, sizeof lk0, "/proc/self/fd/%d", pst);
+    snprintf(want0, sizeof want0, "/proc/%d/stat", (int)me);
+    if (readlink(lk0, got0, sizeof got0 - 1) < 0 || strcmp(got0, want0))
+        case_fail("P's /proc fd %d is %s, expected %s", pst, got0, want0);
+    if (ask('m', NULL) != 'y')
+        case_fail("C's shared map of FILE.m cannot be written");
+    else {
+        char z = 0;
+        int e = open(mpath, O_RDONLY);
+        if (e < 0 || pread(e, &z, 1, 0) != 1 || z != 'Z')
+            case_fail("C's write through its map is not in FILE.m");
+        if (e >= 0)
+            close(e);
+    }
     int pfd = open("/dev/null", O_RDONLY);
     if (ask('f', &pfd) != 'y')
         case_fail("C does not see the fd %d that P opened after the restart", pfd);
@@ -173,6 +211,7 @@ int main(int argc, char **argv)
     kill(d, SIGKILL);
     waitpid(d, NULL, 0);
     unlink(cpath);
+    unlink(mpath);
     rmdir(dpath);
     case_finish();
 }

@@ -323,6 +323,7 @@ struct task_plan {
 		int id, clock, notify, signo, tid;
 		uint64_t sigval;
 		long its[4];
+		int overrun; /* timer_getoverrun at checkpoint (restore_state.c) */
 	} *ptimers;
 	int nptimers;
 };

@@ -127,6 +127,7 @@ int restore_bounding(struct task_plan *p);
 int restore_creds(struct task_plan *p);
 int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared);
 int restore_ptimers(struct task_plan *p);
+int ptimers_early(const struct task_plan *p);
 int restore_process_state(struct task_plan *p);
 int restore_threads(struct task_plan *p);
 int finish_threads(struct task_plan *p);

@@ -318,6 +318,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		return -1;
 	/* the personality before the threads exist: they inherit it */
 	if (restore_signals(p) < 0 || restore_tid(p) < 0 || attrs_personality(p) < 0 || restore_threads(p) < 0 ||
+	    (ptimers_early(p) && restore_ptimers(p) < 0) ||
 	    restore_sigstate(&p->sig, p->nspid, p->nspid, p->shpending, p->nshpending) < 0 || restore_process_state(p) < 0)
 		return -1;
 	/* Limits late, so a low limit cannot break the steps before; but before the credentials
