@@ -13,8 +13,13 @@ import { expectOneLine } from './nobody.js';
 afterEach(cleanup);
 
 describe('what processes share comes back shared', () => {
-  it('a process cloned with CLONE_FILES|CLONE_FS shares its fd table and cwd/umask with its parent again (one\'s open, close, chdir, umask seen by the other), a forked one does not', async () => {
+  it('a process cloned with CLONE_FILES|CLONE_FS shares its fd table and cwd/umask with its parent again (one\'s open, close, chdir, umask seen by the other; its shared map and the parent\'s /proc file in the shared table come back), a forked one does not', async () => {
     const { verdict } = await treeRoundTrip('sharedfiles');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('a process cloned with CLONE_FS only shares cwd and umask again, not its fd table', async () => {
+    const { verdict } = await treeRoundTrip('sharedfiles', { args: ['--fs-only'] });
     expect(verdict).toBe('PASS');
   });
 
@@ -37,7 +42,7 @@ describe('per-task state', () => {
 });
 
 describe('files', () => {
-  it('files of /proc/sys and of /proc/PID (cmdline, limits, environ, mountinfo, oom_score_adj, ns/) stay open with their mode and offset', async () => {
+  it('files of /proc/sys and of /proc/PID (cmdline, limits, environ, mountinfo, oom_score_adj, ns/, mem, pagemap, auxv) stay open with their mode and offset', async () => {
     const { verdict } = await roundTrip('sysfiles');
     expect(verdict).toBe('PASS');
   });

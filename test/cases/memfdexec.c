@@ -6,7 +6,7 @@
  *
  *   memfdexec --out FILE
  *
- * memfd_create(MFD_ALLOW_SEALING), /bin/true copied into it, sealed (SEAL|SHRINK|GROW|WRITE),
+ * memfd_create(MFD_ALLOW_SEALING), /bin/true copied into it, sealed (SEAL|SHRINK|GROW|WRITE|EXEC),
  * reopened read-only through /proc/self/fd and the writable fd closed; executed once by a child
  * with execveat(fd, "", AT_EMPTY_PATH) before the checkpoint. After SIGTERM the seals must be the
  * same and a child's execveat must run it again (exit 0; ETXTBSY if a writable fd is open).
@@ -17,7 +17,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#define SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+#define SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_EXEC)
 
 /* 0: ran and exited 0; otherwise the errno of execveat, or 1000 + status */
 static int run(int fd)
@@ -60,6 +63,7 @@ int main(int argc, char **argv)
     if (fd < 0)
         case_setup_fail("reopen read-only: %s", strerror(errno));
     close(w);
+    int want = fcntl(fd, F_GET_SEALS); /* F_SEAL_EXEC implies the write seals, FUTURE_WRITE too */
     int r = run(fd);
     if (r)
         case_setup_fail("execveat before the checkpoint: %s", r < 1000 ? case_errname(r) : "status");
@@ -67,8 +71,8 @@ int main(int argc, char **argv)
     case_wait_term();
 
     int seals = fcntl(fd, F_GET_SEALS);
-    if (seals != SEALS)
-        case_fail("seals 0x%x, expected 0x%x", seals, SEALS);
+    if (seals != want)
+        case_fail("seals 0x%x, expected 0x%x", seals, want);
     r = run(fd);
     if (r)
         case_fail("execveat after the restart: %s", r < 256 ? case_errname(r) : "exit status");

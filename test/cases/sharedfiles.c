@@ -3,7 +3,7 @@
  * sharedfiles.c - processes that share their fd table (CLONE_FILES) and their fs info (cwd,
  * root, umask: CLONE_FS) still share them after a restart.
  *
- *   sharedfiles --out FILE [--siblings]
+ *   sharedfiles --out FILE [--siblings | --fs-only]
  *
  * P clones C with CLONE_FILES|CLONE_FS (a process, not a thread), and forks D (shares nothing).
  * Before the checkpoint C opens FILE.c (P sees that fd) and maps FILE.m shared (its fd closed:
@@ -13,6 +13,7 @@
  * kcmp says P and C share both (KCMP_FILES, KCMP_FS), P and D neither; P opens a file and C sees
  * the fd; C closes it and P sees it gone; C chdirs to FILE.d and sets umask 077: P's cwd and umask
  * follow; D's do not. PASS or FAIL: reason.
+ * --fs-only: C is cloned with CLONE_FS only: its fd table stays its own (P's new fd is not C's).
  * --siblings: P clones a second C2 the same way, then unshare(CLONE_FILES): C and C2 share a
  * table that their parent does not (refused at checkpoint); after SIGTERM they must still share
  * it (the refusal left them alone).
@@ -133,7 +134,8 @@ int main(int argc, char **argv)
         case_setup_fail("pipe: %s", strerror(errno));
     umask(022);
     static char stack[65536];
-    pid_t c = clone(c_main, stack + sizeof stack, CLONE_FILES | CLONE_FS | SIGCHLD, NULL);
+    int fs_only = case_has_flag(argc, argv, "--fs-only");
+    pid_t c = clone(c_main, stack + sizeof stack, (fs_only ? 0 : CLONE_FILES) | CLONE_FS | SIGCHLD, NULL);
     if (c < 0)
         case_setup_fail("clone: %s", strerror(errno));
     if (case_has_flag(argc, argv, "--siblings"))
@@ -149,7 +151,7 @@ int main(int argc, char **argv)
     char cmd = 'o';
     int cfd = -1;
     if (write(rq[1], &cmd, 1) != 1 || case_wait_readable(an[0], 10000) != 1 ||
-        read(an[0], &cfd, sizeof cfd) != sizeof cfd || cfd < 0 || fcntl(cfd, F_GETFD) < 0)
+        read(an[0], &cfd, sizeof cfd) != sizeof cfd || cfd < 0 || (!fs_only && fcntl(cfd, F_GETFD) < 0))
         case_setup_fail("C's open is not seen by P");
     int pst = open("/proc/self/stat", O_RDONLY);
     if (pst < 0)
@@ -159,8 +161,8 @@ int main(int argc, char **argv)
     case_wait_term();
 
     pid_t me = getpid();
-    if (kcmp(me, c, KCMP_FILES) != 0)
-        case_fail("P and C no longer share their fd table (kcmp %d)", kcmp(me, c, KCMP_FILES));
+    if ((kcmp(me, c, KCMP_FILES) != 0) != fs_only)
+        case_fail("P and C %s their fd table (kcmp %d)", fs_only ? "share" : "no longer share", kcmp(me, c, KCMP_FILES));
     if (kcmp(me, c, KCMP_FS) != 0)
         case_fail("P and C no longer share their fs info (kcmp %d)", kcmp(me, c, KCMP_FS));
     if (kcmp(me, d, KCMP_FILES) == 0 || kcmp(me, d, KCMP_FS) == 0)
@@ -168,7 +170,7 @@ int main(int argc, char **argv)
     mode_t um = umask(027);
     if (um != 027)
         case_fail("umask %03o, expected 027", um);
-    if (fcntl(cfd, F_GETFD) < 0)
+    if (!fs_only && fcntl(cfd, F_GETFD) < 0)
         case_fail("the fd C opened (%d) is gone", cfd);
     char lk0[64], want0[64], got0[64] = "";
     snprintf(lk0, sizeof lk0, "/proc/self/fd/%d", pst);
@@ -186,9 +188,12 @@ int main(int argc, char **argv)
             close(e);
     }
     int pfd = open("/dev/null", O_RDONLY);
-    if (ask('f', &pfd) != 'y')
+    char seen = ask('f', &pfd);
+    if (fs_only && (seen != 'n' || fcntl(pfd, F_GETFD) < 0))
+        case_fail("C's fd table is P's after the restart (fd %d)", pfd);
+    else if (!fs_only && seen != 'y')
         case_fail("C does not see the fd %d that P opened after the restart", pfd);
-    else if (fcntl(pfd, F_GETFD) >= 0)
+    else if (!fs_only && fcntl(pfd, F_GETFD) >= 0)
         case_fail("C closed fd %d, P still has it", pfd);
     if (ask('d', NULL) != 'y')
         case_fail("C cannot chdir");

@@ -7,8 +7,9 @@
  *
  * Opens /proc/sys/kernel/hostname (read 3 bytes), /proc/sys/kernel/domainname (O_RDWR),
  * /proc/sys/vm/overcommit_memory, /proc/self/cmdline (read 2), /proc/self/limits (read 10),
- * /proc/self/environ, /proc/self/mountinfo, /proc/self/oom_score_adj (O_RDWR) and
- * /proc/self/ns (a directory). After SIGTERM each fd names the same file (of the task as it is
+ * /proc/self/environ, /proc/self/mountinfo, /proc/self/oom_score_adj (O_RDWR),
+ * /proc/self/ns (a directory), /proc/self/mem (O_RDWR, at a variable's address: reads and
+ * writes it after), /proc/self/pagemap (at that page's entry), /proc/self/auxv (read 16). After SIGTERM each fd names the same file (of the task as it is
  * now), has the same access mode and offset, and reads on as a fresh open of it read from there.
  */
 #include "case.h"
@@ -27,7 +28,13 @@ static struct f files[] = {
     { "/proc/self/mountinfo", O_RDONLY, 0, -1, 0 },
     { "/proc/self/oom_score_adj", O_RDWR, 0, -1, 1 },
     { "/proc/self/ns", O_RDONLY | O_DIRECTORY, 0, -1, 0 },
+    { "/proc/self/mem", O_RDWR, 0, -1, 0 },
+    { "/proc/self/pagemap", O_RDONLY, 0, -1, 0 },
+    { "/proc/self/auxv", O_RDONLY, 16, -1, 1 },
 };
+#define MEM 9
+#define PAGEMAP 10
+static volatile uint64_t marker = 0x5eedf00dcafe1234ULL;
 #define N (sizeof files / sizeof files[0])
 
 static void expand(const char *path, char *out, size_t len)
@@ -47,7 +54,12 @@ int main(int argc, char **argv)
         files[i].fd = open(files[i].path, files[i].flags | O_CLOEXEC);
         if (files[i].fd < 0)
             case_setup_fail("open %s: %s", files[i].path, strerror(errno));
-        if (files[i].skip && read(files[i].fd, buf, files[i].skip) != (ssize_t)files[i].skip)
+        if (i == MEM || i == PAGEMAP) /* at the marker's address / its page's entry */
+            files[i].skip = i == MEM ? (size_t)&marker : (size_t)&marker / 4096 * 8;
+        if (i == MEM || i == PAGEMAP) {
+            if (lseek(files[i].fd, (off_t)files[i].skip, SEEK_SET) < 0)
+                case_setup_fail("lseek %s: %s", files[i].path, strerror(errno));
+        } else if (files[i].skip && read(files[i].fd, buf, files[i].skip) != (ssize_t)files[i].skip)
             case_setup_fail("read %s: %s", files[i].path, strerror(errno));
     }
     case_ready();
@@ -70,6 +82,18 @@ int main(int argc, char **argv)
         off_t at = lseek(f->fd, 0, SEEK_CUR);
         if (at != (off_t)f->skip)
             case_fail("%s: offset %lld, expected %zu", f->path, (long long)at, f->skip);
+        if (i == MEM) { /* reads and writes the task's memory where it stood */
+            uint64_t v = 0, w = 0x1122334455667788ULL;
+            if (read(f->fd, &v, sizeof v) != sizeof v || v != marker)
+                case_fail("/proc/self/mem: read %llx at the marker, expected %llx", (unsigned long long)v, (unsigned long long)marker);
+            else if (pwrite(f->fd, &w, sizeof w, (off_t)&marker) != sizeof w || marker != w)
+                case_fail("/proc/self/mem: cannot write the marker");
+        }
+        if (i == PAGEMAP) {
+            uint64_t e = 0;
+            if (read(f->fd, &e, sizeof e) != sizeof e || !(e >> 63))
+                case_fail("/proc/self/pagemap: the marker's page is not present (%llx)", (unsigned long long)e);
+        }
         if (!f->stable)
             continue;
         char a[256] = "", b[256] = "";
