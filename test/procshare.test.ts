@@ -7,8 +7,9 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, roundTrip, startCase, treeOf, treeRoundTrip, ucr, verdict } from './harness.js';
-import { expectOneLine } from './nobody.js';
+import { cleanup, exists, roundTrip, startCase, treeOf, treeRoundTrip, ucr, verdict } from './harness.js';
+import { KIND } from './image-edit.js';
+import { expectOneLine, forge, userImage } from './nobody.js';
 
 afterEach(cleanup);
 
@@ -64,6 +65,20 @@ describe('sharing that a restart cannot create is refused at checkpoint', () => 
     const kids = treeOf(c.pid).slice(1);
     const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr')]);
     expectOneLine(r, new RegExp(`^ucr: process ${kids[1]} shares its fd table \\(CLONE_FILES\\) with process ${kids[0]}, which is not its parent nor shares it with its parent: not supported`));
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('CPU affinity on a machine without those CPUs', () => {
+  it('an affinity with no CPU online here is refused with one line, creating nothing; one with some keeps those, with a warning', async () => {
+    const { c, good } = await userImage('affinity');
+    const none = forge(c, good, 'none.ucr', KIND.TASK, (t) => (t.attrs.sched[0].cpus = [4000, 4001]));
+    expectOneLine(ucr(['restart', '-i', none, '--detach']), new RegExp(`^ucr: process ${c.pid}: thread ${c.pid}: its CPU affinity \\(CPUs 4000-4001\\) has no CPU online on this machine \\(0`));
+    expect(exists(c.pid)).toBe(false);
+    const some = forge(c, good, 'some.ucr', KIND.TASK, (t) => (t.attrs.sched[0].cpus = [...t.attrs.sched[0].cpus, 4000]));
+    const r = ucr(['restart', '-i', some, '--detach']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`thread ${c.pid}: CPU affinity [0-9,-]+4000 restored as [0-9,-]+ \\(the others are not online here\\)`));
     expect(await verdict(c)).toBe('PASS');
   });
 });
