@@ -117,6 +117,10 @@ int run_actions(void)
 		struct task_report r;
 		switch (a->op) {
 		case ACT_CLONE:
+			/* a sharer is the clone of a task of its group (src/kernel/sharing.ts): never of
+			 * the helper, whose fds it would keep (it restores none of its own) */
+			if ((t->share_files || t->share_fs) && (a->arg < 0 || plan.tasks[a->arg].kind != TASK_NORMAL))
+				return proto_fail("create", "tree", EINVAL, "task %d shares its creator's files or fs info but is not created by a task", t->old_pid);
 			if (a->arg < 0) {
 				int init = t->newns;
 				pid_t pid = clone_with_pid(init ? 0 : t->want_pid, plan.pid_wait_ms, init ? CLONE_NEWPID : 0);
