@@ -70,6 +70,7 @@
         "native/helper/restore/restore_files.c",
         "native/helper/restore/restore_map.c",
         "native/helper/restore/restore_paths.c",
+        "native/helper/restore/restore_share.c",
         "native/helper/restore/restore_state.c",
         "native/helper/restore/restore_attrs.c",
         "native/helper/restore/restore_task.c",

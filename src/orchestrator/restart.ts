@@ -240,12 +240,13 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     // each worker takes the next as soon as it is done, with no round trip through here in
     // between. A step's duration is the tracer's own measure (sent with its report).
     const live = tree.tasks.filter((t) => t.kind === 'task');
-    // a process sharing its creator's fd table finishes before the others: the first task of its
-    // table closes, in its own finish, the fds the restorer left there for all of them
+    // a process sharing its creator's fd table finishes after the others, one at a time: the
+    // first task of the table closes the fds the restorer left there before any sharer takes
+    // its POSIX locks (native/helper/restore/restore_share.c)
     const sharer = new Set(meta.tasks.filter((t) => t.attrs?.files).map((t) => t.pid));
     const perTask = async (step: 'map' | 'finish', done: 'mapped' | 'finished') => {
       for (const t of live) faultPoint(step, t.oldPid);
-      const waves = step === 'finish' && sharer.size ? [live.filter((t) => sharer.has(t.oldPid)), live.filter((t) => !sharer.has(t.oldPid))] : [live];
+      const waves = step === 'finish' && sharer.size ? [live.filter((t) => !sharer.has(t.oldPid)), ...live.filter((t) => sharer.has(t.oldPid)).map((t) => [t])] : [live];
       for (const wave of waves) await runWave(step, done, wave);
     };
     const runWave = async (step: 'map' | 'finish', done: 'mapped' | 'finished', wave: typeof live) => {

@@ -9,7 +9,7 @@
  * Before the checkpoint C opens FILE.c (P sees that fd) and maps FILE.m shared (its fd closed:
  * the restorer's fd of it lives in the shared table until C's map is made), P opens
  * /proc/self/stat (opened again late, in the shared table), and umask 027 is set. After SIGTERM:
- * C's map still writes to FILE.m, P's /proc fd names P;
+ * C's map still writes to FILE.m and C's POSIX lock on it is held, P's /proc fd names P;
  * kcmp says P and C share both (KCMP_FILES, KCMP_FS), P and D neither; P opens a file and C sees
  * the fd; C closes it and P sees it gone; C chdirs to FILE.d and sets umask 077: P's cwd and umask
  * follow; D's do not. PASS or FAIL: reason.
@@ -74,6 +74,12 @@ static int c_main(void *arg)
     if (cmap == MAP_FAILED)
         _exit(5);
     close(mfd);
+    /* a POSIX lock on the mapped file: it belongs to the shared table, which loses it when any
+     * fd of the file is closed (the restorer's fd of the mapping must be gone before it) */
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 100 };
+    int lfd = open(mpath, O_RDWR);
+    if (lfd < 0 || fcntl(lfd, F_SETLK, &fl))
+        _exit(6);
     char cmd;
     int fd;
     while (read(rq[0], &cmd, 1) == 1) {
@@ -177,6 +183,10 @@ int main(int argc, char **argv)
     snprintf(want0, sizeof want0, "/proc/%d/stat", (int)me);
     if (readlink(lk0, got0, sizeof got0 - 1) < 0 || strcmp(got0, want0))
         case_fail("P's /proc fd %d is %s, expected %s", pst, got0, want0);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 100 };
+    int e0 = open(mpath, O_RDWR); /* kept open: closing it would drop C's lock (same table) */
+    if (e0 < 0 || fcntl(e0, F_OFD_GETLK, &fl) || fl.l_type != F_WRLCK || fl.l_pid != c)
+        case_fail("C's POSIX lock on FILE.m is gone (type %d pid %d, C is %d, P %d)", fl.l_type, (int)fl.l_pid, (int)c, (int)me);
     if (ask('m', NULL) != 'y')
         case_fail("C's shared map of FILE.m cannot be written");
     else {

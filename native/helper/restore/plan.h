@@ -264,6 +264,7 @@ struct task_plan {
 	int sibling; /* created with CLONE_PARENT: its parent is its creator's parent */
 	int share_files, share_fs; /* created with CLONE_FILES / CLONE_FS from its creator (`share`):
 				    * a files sharer restores no fds, its group's first task does */
+	int files_lead;            /* the first task of a shared fd table (restore_share.c) */
 	int cmdfd;   /* helper's write end of the task's command pipe */
 	int cmdrd;   /* the task's read end */
 	char *cwd, *exe;

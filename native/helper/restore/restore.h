@@ -59,6 +59,8 @@ const char *fs_who(int task);
 /* restore_paths.c: every task's working directory, mapped files and executable, opened with its
  * credentials (called by open_files) */
 int open_task_paths(void);
+int share_keeps(void);                       /* restore_share.c */
+int share_close_keeps(struct task_plan *p);
 
 /* restore_files.c: the objects every task inherits */
 int open_files(void);

@@ -105,37 +105,6 @@ static int keep_list(struct task_plan *t)
 	return 0;
 }
 
-/* The first task of a task's shared fd table (CLONE_FILES): its creator's, up the chain. */
-static int files_leader(int i)
-{
-	while (plan.tasks[i].share_files && plan.tasks[i].creator >= 0)
-		i = plan.tasks[i].creator;
-	return i;
-}
-
-/* A shared fd table keeps the fds every sharer needs until the first task's finish closes them
- * (restore_task.c: the sharers finish before it): its keep list is the union of theirs. */
-static int share_keeps(void)
-{
-	for (int i = 0; i < plan.ntasks; i++) {
-		struct task_plan *t = &plan.tasks[i], *l = &plan.tasks[files_leader(i)];
-		if (!t->share_files || t->kind != TASK_NORMAL || l == t || !t->nkeep)
-			continue;
-		int *u = realloc(l->keep, ((size_t)l->nkeep + (size_t)t->nkeep) * sizeof *u);
-		if (!u)
-			return proto_fail("files", "task", ENOMEM, "out of memory");
-		memcpy(u + l->nkeep, t->keep, (size_t)t->nkeep * sizeof *u);
-		int n = l->nkeep + t->nkeep;
-		qsort(u, (size_t)n, sizeof *u, by_number);
-		l->nkeep = 0;
-		for (int k = 0; k < n; k++)
-			if (!l->nkeep || u[l->nkeep - 1] != u[k])
-				u[l->nkeep++] = u[k];
-		l->keep = u;
-	}
-	return 0;
-}
-
 int open_task_paths(void)
 {
 	for (int i = 0; i < plan.ntasks; i++) {
@@ -161,5 +130,5 @@ int open_task_paths(void)
 		if (keep_list(t) < 0)
 			return -1;
 	}
-	return share_keeps();
+	return share_keeps(); /* restore_share.c */
 }
