@@ -19,6 +19,17 @@ describe('what processes share comes back shared', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('ucr inspect --all names what a process shares (and the tree runs on after the checkpoint)', async () => {
+    const c = await startCase('sharedfiles');
+    const kid = treeOf(c.pid)[1]!;
+    const img = path.join(c.dir, 'img.ucr');
+    expect(ucr(['checkpoint', String(c.pid), '-o', img]).code).toBe(0);
+    const r = ucr(['inspect', img, '--all']);
+    expect(r.stdout).toContain(`  ${kid}: exe `);
+    expect(r.stdout).toContain(`    shares the fd table (CLONE_FILES) of ${c.pid} and the fs info (CLONE_FS) of ${c.pid}`);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('a process cloned with CLONE_FS only shares cwd and umask again, not its fd table', async () => {
     const { verdict } = await treeRoundTrip('sharedfiles', { args: ['--fs-only'] });
     expect(verdict).toBe('PASS');
