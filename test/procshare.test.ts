@@ -5,9 +5,10 @@
  * timer's overrun count, files of /proc/sys and /proc/PID held open, a flock shared by fork, a
  * read-only shared map of a read-write file made writable, a sealed memfd executed with execveat.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, exists, roundTrip, startCase, treeOf, treeRoundTrip, ucr, verdict } from './harness.js';
+import { checkpointCase, cleanup, exists, roundTrip, startCase, trackPid, treeOf, treeRoundTrip, ucr, verdict, waitFor } from './harness.js';
 import { KIND } from './image-edit.js';
 import { expectOneLine, forge, userImage } from './nobody.js';
 
@@ -28,6 +29,21 @@ describe('what processes share comes back shared', () => {
     expect(r.stdout).toContain(`  ${kid}: exe `);
     expect(r.stdout).toContain(`    shares the fd table (CLONE_FILES) of ${c.pid} and the fs info (CLONE_FS) of ${c.pid}`);
     expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('--pidns: the sharers come back sharing inside a new pid namespace', async () => {
+    const c = await startCase('sharedfiles');
+    const img = path.join(c.dir, 'img.ucr');
+    const pids = treeOf(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    const r = ucr(['restart', '-i', img, '--detach', '--pidns', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const root = (JSON.parse(r.stdout) as { root: number }).root;
+    trackPid(root);
+    process.kill(root, 'SIGTERM');
+    await waitFor(() => fs.existsSync(c.out), 20_000, 'the verdict');
+    expect(fs.readFileSync(c.out, 'utf8').trim()).toBe('PASS');
   });
 
   it('a process cloned with CLONE_FS only shares cwd and umask again, not its fd table', async () => {

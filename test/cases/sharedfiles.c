@@ -180,7 +180,10 @@ int main(int argc, char **argv)
         case_fail("the fd C opened (%d) is gone", cfd);
     char lk0[64], want0[64], got0[64] = "";
     snprintf(lk0, sizeof lk0, "/proc/self/fd/%d", pst);
-    snprintf(want0, sizeof want0, "/proc/%d/stat", (int)me);
+    char self[32] = ""; /* P's pid as /proc shows it (another one under --pidns) */
+    if (readlink("/proc/self", self, sizeof self - 1) < 0)
+        case_fail("/proc/self: %s", strerror(errno));
+    snprintf(want0, sizeof want0, "/proc/%s/stat", self);
     if (readlink(lk0, got0, sizeof got0 - 1) < 0 || strcmp(got0, want0))
         case_fail("P's /proc fd %d is %s, expected %s", pst, got0, want0);
     struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 100 };
