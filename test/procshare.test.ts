@@ -20,6 +20,11 @@ describe('what processes share comes back shared', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('three processes sharing one fd table and fs info (a parent and two children) share them again', async () => {
+    const { verdict } = await treeRoundTrip('sharedfiles', { args: ['--three'] });
+    expect(verdict).toBe('PASS');
+  });
+
   it('ucr inspect --all names what a process shares (and the tree runs on after the checkpoint)', async () => {
     const c = await startCase('sharedfiles');
     const kid = treeOf(c.pid)[1]!;

@@ -3,7 +3,7 @@
  * sharedfiles.c - processes that share their fd table (CLONE_FILES) and their fs info (cwd,
  * root, umask: CLONE_FS) still share them after a restart.
  *
- *   sharedfiles --out FILE [--siblings | --fs-only]
+ *   sharedfiles --out FILE [--siblings | --fs-only | --three]
  *
  * P clones C with CLONE_FILES|CLONE_FS (a process, not a thread), and forks D (shares nothing).
  * Before the checkpoint C opens FILE.c (P sees that fd) and maps FILE.m shared (its fd closed:
@@ -14,6 +14,8 @@
  * the fd; C closes it and P sees it gone; C chdirs to FILE.d and sets umask 077: P's cwd and umask
  * follow; D's do not. PASS or FAIL: reason.
  * --fs-only: C is cloned with CLONE_FS only: its fd table stays its own (P's new fd is not C's).
+ * --three: P clones a second sharer C2 the same way (its own mappings and executable); after
+ * SIGTERM it shares P's table and fs info too.
  * --siblings: P clones a second C2 the same way, then unshare(CLONE_FILES): C and C2 share a
  * table that their parent does not (refused at checkpoint); after SIGTERM they must still share
  * it (the refusal left them alone).
@@ -146,6 +148,11 @@ int main(int argc, char **argv)
         case_setup_fail("clone: %s", strerror(errno));
     if (case_has_flag(argc, argv, "--siblings"))
         siblings(c);
+    pid_t c2 = 0;
+    static char stack3[65536];
+    if (case_has_flag(argc, argv, "--three") &&
+        (c2 = clone(c2_main, stack3 + sizeof stack3, CLONE_FILES | CLONE_FS | SIGCHLD, NULL)) < 0)
+        case_setup_fail("clone C2: %s", strerror(errno));
     pid_t d = fork();
     if (d < 0)
         case_setup_fail("fork: %s", strerror(errno));
@@ -171,6 +178,8 @@ int main(int argc, char **argv)
         case_fail("P and C %s their fd table (kcmp %d)", fs_only ? "share" : "no longer share", kcmp(me, c, KCMP_FILES));
     if (kcmp(me, c, KCMP_FS) != 0)
         case_fail("P and C no longer share their fs info (kcmp %d)", kcmp(me, c, KCMP_FS));
+    if (c2 && (kcmp(me, c2, KCMP_FILES) != 0 || kcmp(me, c2, KCMP_FS) != 0))
+        case_fail("P and C2 no longer share their fd table or fs info");
     if (kcmp(me, d, KCMP_FILES) == 0 || kcmp(me, d, KCMP_FS) == 0)
         case_fail("P and D share what they did not");
     mode_t um = umask(027);
@@ -228,6 +237,10 @@ int main(int argc, char **argv)
     case_reap_child("C", c, 5000);
     kill(d, SIGKILL);
     waitpid(d, NULL, 0);
+    if (c2) {
+        kill(c2, SIGKILL);
+        waitpid(c2, NULL, 0);
+    }
     unlink(cpath);
     unlink(mpath);
     rmdir(dpath);
