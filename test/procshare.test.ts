@@ -1,6 +1,5 @@
 /**
- * Sharing and per-task state beyond the basics (issue 17, docs/restart.md "Shared fd tables and
- * fs info", "CPU affinity", "Timers"; docs/kinds.md for /proc/sys files and memfds): processes
+ * Sharing and per-task state beyond the basics (issue 17, docs/restart-sharing.md; docs/restart.md "CPU affinity", "Timers"; docs/kinds.md for /proc/sys files and memfds): processes
  * sharing an fd table or fs info (CLONE_FILES, CLONE_FS), each thread's CPU affinity, a POSIX
  * timer's overrun count, files of /proc/sys and /proc/PID held open, a flock shared by fork, a
  * read-only shared map of a read-write file made writable, a sealed memfd executed with execveat.

@@ -1,7 +1,6 @@
 /**
  * Processes of the tree that share their fd table (clone with CLONE_FILES) or their fs info
- * (cwd, root, umask: CLONE_FS) with another process of the tree (docs/restart.md, "Shared fd
- * tables and fs info"). kcmp(KCMP_FILES / KCMP_FS) orders the tasks; equal ones share. Each
+ * (cwd, root, umask: CLONE_FS) with another process of the tree (docs/restart-sharing.md). kcmp(KCMP_FILES / KCMP_FS) orders the tasks; equal ones share. Each
  * sharer records the first of its group in the image (`attrs.files` / `attrs.fs`); a restart
  * creates it with the flag from its creator, so every sharer's creator must be in its group:
  * a sharer whose parent does not share with it is refused here.

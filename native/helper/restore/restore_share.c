@@ -1,5 +1,4 @@
-/* Processes sharing an fd table (CLONE_FILES) at restart (docs/restart.md, "Shared fd tables and
- * fs info"). A sharer is the clone of a task of its group (plan line `share`) and restores no
+/* Processes sharing an fd table (CLONE_FILES) at restart (docs/restart-sharing.md). A sharer is the clone of a task of its group (plan line `share`) and restores no
  * fds: the group's first task (its leader) puts the table in order after the sharers stopped
  * (restore_tree.c), keeping every fd the sharers still need (the union of their keep lists).
  * Finish runs the leader first and then each sharer in turn (the coordinator's waves): the
