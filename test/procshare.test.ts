@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkpointCase, cleanup, exists, roundTrip, startCase, trackPid, treeOf, treeRoundTrip, ucr, verdict, waitFor } from './harness.js';
 import { KIND } from './image-edit.js';
-import { expectOneLine, forge, userImage } from './nobody.js';
+import { expectOneLine, forge, startAsNobody, ucrAsNobody, userImage } from './nobody.js';
 
 afterEach(cleanup);
 
@@ -110,6 +110,20 @@ describe('CPU affinity on a machine without those CPUs', () => {
     const r = ucr(['restart', '-i', some, '--detach']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`thread ${c.pid}: CPU affinity [0-9,-]+4000 restored as [0-9,-]+ \\(the others are not online here\\)`));
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe("a user's sharers", () => {
+  it("nobody's processes sharing an fd table and fs info, checkpointed by nobody, restarted by root: they share them again", async () => {
+    const c = await startAsNobody('sharedfiles');
+    const pids = treeOf(c.pid);
+    const img = path.join(c.dir, 'img.ucr');
+    const r = ucrAsNobody(['checkpoint', String(c.pid), '-o', img, '--kill']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    const rr = ucr(['restart', '-i', img, '--detach']);
+    expect(rr.code, rr.stderr).toBe(0);
     expect(await verdict(c)).toBe('PASS');
   });
 });
