@@ -126,4 +126,20 @@ describe("a user's sharers", () => {
     expect(rr.code, rr.stderr).toBe(0);
     expect(await verdict(c)).toBe('PASS');
   });
+
+  it('an image edited to make a process share a table it cannot be created into is refused at restart with one line, creating nothing', async () => {
+    const c = await startAsNobody('sharedfiles');
+    const pids = treeOf(c.pid);
+    const img = path.join(c.dir, 'img.ucr');
+    expect(ucrAsNobody(['checkpoint', String(c.pid), '-o', img, '--kill']).code).toBe(0);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    const good = fs.readFileSync(img);
+    for (const [name, lead] of [['self', c.pid], ['child', pids[1]!]] as const) {
+      const bad = forge(c, good, `${name}.ucr`, KIND.TASK, (t) => (t.attrs.files = lead));
+      expectOneLine(ucr(['restart', '-i', bad, '--detach']), new RegExp(`^ucr: process ${c.pid}: its fd table \\(CLONE_FILES\\) is said to be shared with process ${lead}, which is not the first of a group of the image`));
+      for (const p of pids) expect(exists(p), `${name}: pid ${p}`).toBe(false);
+    }
+    expect(ucr(['restart', '-i', img, '--detach']).code).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
+  });
 });
