@@ -19,6 +19,11 @@ describe('what processes share comes back shared', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('two children sharing an fd table that their parent unshared come back sharing it (the second one the clone of the first with CLONE_PARENT), all three sharing their fs info', async () => {
+    const { verdict } = await treeRoundTrip('sharedfiles', { args: ['--siblings'] });
+    expect(verdict).toBe('PASS');
+  });
+
   it('three processes sharing one fd table and fs info (a parent and two children) share them again', async () => {
     const { verdict } = await treeRoundTrip('sharedfiles', { args: ['--three'] });
     expect(verdict).toBe('PASS');
@@ -91,11 +96,11 @@ describe('files', () => {
 });
 
 describe('sharing that a restart cannot create is refused at checkpoint', () => {
-  it('two processes sharing an fd table that their parent does not share: one line, the tree runs on untouched', async () => {
-    const c = await startCase('sharedfiles', { args: ['--siblings'] });
+  it('two processes sharing an fd table that their parent does not share, one in a session of its own: one line, the tree runs on untouched', async () => {
+    const c = await startCase('sharedfiles', { args: ['--siblings-setsid'] });
     const kids = treeOf(c.pid).slice(1);
     const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr')]);
-    expectOneLine(r, new RegExp(`^ucr: process ${kids[1]} shares its fd table \\(CLONE_FILES\\) with process ${kids[0]}, which is not its parent nor shares it with its parent: not supported`));
+    expectOneLine(r, new RegExp(`^ucr: process ${kids[1]} shares its fd table \\(CLONE_FILES\\) with process ${kids[0]}, which is neither its parent, nor shares it with its parent, nor is its sibling in its session: not supported`));
     expect(await verdict(c)).toBe('PASS');
   });
 });

@@ -3,7 +3,9 @@
  * (cwd, root, umask: CLONE_FS) with another process of the tree (docs/restart-sharing.md). kcmp(KCMP_FILES / KCMP_FS) orders the tasks; equal ones share. Each
  * sharer records the first of its group in the image (`attrs.files` / `attrs.fs`); a restart
  * creates it with the flag from its creator, so every sharer's creator must be in its group:
- * a sharer whose parent does not share with it is refused here.
+ * its parent, or the first of its group when that is its sibling in its session (it is then
+ * that sibling's clone with CLONE_PARENT: src/orchestrator/plan-tree.ts); any other sharer is
+ * refused here.
  */
 import { UnsupportedError } from '../errors.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
@@ -30,9 +32,11 @@ export function findSharing(tasks: TaskImage[], entries: TreeEntry[], procPid: (
         const group = order.slice(s, e).map(([t]) => t); // image order: the first one leads
         const pids = new Set(group.map((t) => t.pid));
         const lead = group[0]!;
+        const sid = new Map(entries.map((e) => [e.pid, e.sid]));
+        const sibling = (t: TaskImage) => ppid.get(t.pid) === ppid.get(lead.pid) && sid.get(t.pid) === sid.get(lead.pid);
         for (const t of group.slice(1)) {
-          if (!pids.has(ppid.get(t.pid) ?? 0))
-            throw new UnsupportedError(`process ${t.pid} shares its ${WHAT[key]} with process ${lead.pid}, which is not its parent nor shares it with its parent: not supported`, { pid: t.pid, phase: 'capture' });
+          if (!pids.has(ppid.get(t.pid) ?? 0) && !sibling(t))
+            throw new UnsupportedError(`process ${t.pid} shares its ${WHAT[key]} with process ${lead.pid}, which is neither its parent, nor shares it with its parent, nor is its sibling in its session: not supported`, { pid: t.pid, phase: 'capture' });
           if (t.attrs) t.attrs[key] = lead.pid;
         }
       }

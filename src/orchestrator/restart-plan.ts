@@ -73,8 +73,8 @@ function pidMapper(meta: ImageMetadata, pids: PlanOptions['pids'], pidns: boolea
 export function planRestart(meta: ImageMetadata, opts: PlanOptions): RestartPlan {
   const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
   checkSystemLimits(meta, pidFor);
-  const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
   const taskImage = new Map(meta.tasks.map((t) => [t.pid, t]));
+  const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false, (pid) => taskImage.get(pid)?.attrs?.files ?? taskImage.get(pid)?.attrs?.fs);
   planTerminals(tree, (meta.files.ttys ?? []).map((t) => t.index), (pid) => taskImage.get(pid));
   for (const t of tree.tasks) {
     const img = t.kind === 'task' ? taskImage.get(t.oldPid) : undefined;

@@ -3,7 +3,7 @@
  * sharedfiles.c - processes that share their fd table (CLONE_FILES) and their fs info (cwd,
  * root, umask: CLONE_FS) still share them after a restart.
  *
- *   sharedfiles --out FILE [--siblings | --fs-only | --three]
+ *   sharedfiles --out FILE [--siblings | --siblings-setsid | --fs-only | --three]
  *
  * P clones C with CLONE_FILES|CLONE_FS (a process, not a thread), and forks D (shares nothing).
  * Before the checkpoint C opens FILE.c (P sees that fd) and maps FILE.m shared (its fd closed:
@@ -17,8 +17,10 @@
  * --three: P clones a second sharer C2 the same way (its own mappings and executable); after
  * SIGTERM it shares P's table and fs info too.
  * --siblings: P clones a second C2 the same way, then unshare(CLONE_FILES): C and C2 share a
- * table that their parent does not (refused at checkpoint); after SIGTERM they must still share
- * it (the refusal left them alone).
+ * table that their parent does not (C2 is then C's clone with CLONE_PARENT at restart); after
+ * SIGTERM they must still share it, all three the fs info, and C2 must be P's child.
+ * --siblings-setsid: the same, C2 in a session of its own (refused at checkpoint: C cannot
+ * create it there); after SIGTERM they must still share it (the refusal left them alone).
  */
 #include "case.h"
 
@@ -37,10 +39,14 @@ static int kcmp(pid_t a, pid_t b, int type)
     return (int)syscall(SYS_kcmp, a, b, type, 0, 0);
 }
 
+static int c2_setsid;
+
 static int c2_main(void *arg)
 {
     (void)arg;
     signal(SIGTERM, SIG_DFL);
+    if (c2_setsid)
+        setsid();
     for (;;)
         pause();
     return 0;
@@ -52,12 +58,21 @@ static void siblings(pid_t c)
     pid_t c2 = clone(c2_main, stack2 + sizeof stack2, CLONE_FILES | CLONE_FS | SIGCHLD, NULL);
     if (c2 < 0 || unshare(CLONE_FILES))
         case_setup_fail("clone/unshare: %s", strerror(errno));
+    for (int i = 0; c2_setsid && getsid(c2) != c2; i++)
+        if (i > 5000)
+            case_setup_fail("C2 did not setsid");
+        else
+            case_sleep_ms(1);
     case_ready();
     case_wait_term();
-    if (kcmp(c, c2, KCMP_FILES) != 0 || kcmp(getpid(), c, KCMP_FILES) == 0)
+    pid_t me = getpid();
+    if (kcmp(c, c2, KCMP_FILES) != 0 || kcmp(me, c, KCMP_FILES) == 0)
         case_fail("C and C2 no longer share their fd table, or P does");
+    if (kcmp(me, c, KCMP_FS) != 0 || kcmp(me, c2, KCMP_FS) != 0)
+        case_fail("P, C and C2 no longer share their fs info");
     kill(c2, SIGKILL);
-    waitpid(c2, NULL, 0);
+    if (waitpid(c2, NULL, 0) != c2)
+        case_fail("C2 is not P's child: %s", strerror(errno));
     char cmd = 'q';
     if (write(rq[1], &cmd, 1) != 1)
         case_fail("cannot stop C");
@@ -146,7 +161,8 @@ int main(int argc, char **argv)
     pid_t c = clone(c_main, stack + sizeof stack, (fs_only ? 0 : CLONE_FILES) | CLONE_FS | SIGCHLD, NULL);
     if (c < 0)
         case_setup_fail("clone: %s", strerror(errno));
-    if (case_has_flag(argc, argv, "--siblings"))
+    c2_setsid = case_has_flag(argc, argv, "--siblings-setsid");
+    if (c2_setsid || case_has_flag(argc, argv, "--siblings"))
         siblings(c);
     pid_t c2 = 0;
     static char stack3[65536];
