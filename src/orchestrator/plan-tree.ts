@@ -144,7 +144,8 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
       for (const c of kids) {
         if (early(c)) continue;
         const lead = sharesWith?.(c.pid);
-        const k = lead === undefined || lead === e.pid ? undefined : kids.find((x) => x.pid === lead && !early(x));
+        const x = lead === undefined || lead === e.pid ? undefined : byPid.get(lead);
+        const k = x && x.ppid === e.pid && x !== entries[0] && !early(x) ? x : undefined;
         if (k && k.sid === c.sid && k.state !== 'zombie') {
           sharers.push([c, idx.get(k.pid)!]);
           continue;

@@ -265,6 +265,7 @@ struct task_plan {
 	int share_files, share_fs; /* created with CLONE_FILES / CLONE_FS from its creator (`share`):
 				    * a files sharer restores no fds, its group's first task does */
 	int files_lead;            /* the first task of a shared fd table (restore_share.c) */
+	int files_group;           /* a sharer: the index of that first task (-1: not known yet) */
 	int cmdfd;   /* helper's write end of the task's command pipe */
 	int cmdrd;   /* the task's read end */
 	char *cwd, *exe;

@@ -18,11 +18,19 @@
 
 extern struct plan plan;
 
+/* The first task of task i's table: its creator's, up the chain (memoized in files_group:
+ * share_keeps runs it for every task in turn, linear in all). */
 static int files_leader(int i)
 {
-	while (plan.tasks[i].share_files && plan.tasks[i].creator >= 0)
-		i = plan.tasks[i].creator;
-	return i;
+	int l = i, n = 0; /* n: no chain is longer than the tree */
+	while (plan.tasks[l].share_files && plan.tasks[l].creator >= 0 && plan.tasks[l].files_group < 0 && n++ < plan.ntasks)
+		l = plan.tasks[l].creator;
+	if (plan.tasks[l].share_files && plan.tasks[l].files_group >= 0)
+		l = plan.tasks[l].files_group;
+	for (int j = i; j != l && plan.tasks[j].share_files && plan.tasks[j].creator >= 0 && plan.tasks[j].files_group < 0;
+	     j = plan.tasks[j].creator)
+		plan.tasks[j].files_group = l;
+	return l;
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -32,6 +40,8 @@ static int cmp_int(const void *a, const void *b)
 
 int share_keeps(void)
 {
+	for (int i = 0; i < plan.ntasks; i++)
+		plan.tasks[i].files_group = -1;
 	for (int i = 0; i < plan.ntasks; i++) {
 		struct task_plan *t = &plan.tasks[i], *l = &plan.tasks[files_leader(i)];
 		if (!t->share_files || t->kind != TASK_NORMAL || l == t)
@@ -55,7 +65,7 @@ int share_keeps(void)
 }
 
 /* Whether a sharer of the group led by lead that finishes after task `after` (a higher index;
- * the leader: any) still needs fd as its executable. */
+ * the leader: any) still needs fd as its executable (a pass over the tasks per fd it keeps). */
 static int exe_needed(int lead, int fd, int after, int any)
 {
 	for (int j = 0; j < plan.ntasks; j++) {
