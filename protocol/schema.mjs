@@ -200,7 +200,7 @@ export const messages = [
   plan('thpending', [hex('siginfos', { max: SIGINFOS })], "more of the last thread line's pending siginfos"),
   plan('shpending', [hex('siginfos', { max: SIGINFOS })], 'more process-wide pending siginfos'),
   plan('itimer', [u64('which', { max: 2 }), ...many(['isec', 'iusec', 'vsec', 'vusec'])], 'setitimer'),
-  plan('ptimer', [u64('id', { max: INT }), u64('clock', { max: 15 }), u64('notify', { max: INT }), u64('signo', { max: 64 }), u64('sigval'), u64('tid', { max: PID }), ...many(['isec', 'insec', 'vsec', 'vnsec'])], 'a POSIX timer'),
+  plan('ptimer', [u64('id', { max: INT }), u64('clock', { max: 15 }), u64('notify', { max: INT }), u64('signo', { max: 64 }), u64('sigval'), u64('tid', { max: PID }), ...many(['isec', 'insec', 'vsec', 'vnsec']), u64('overrun', { max: INT, opt: true })], 'a POSIX timer (overrun: timer_getoverrun, restore_state.c)'),
   plan('subreaper', [bool('value')], 'PR_SET_CHILD_SUBREAPER'),
   plan('nonewprivs', [bool('value')], 'PR_SET_NO_NEW_PRIVS'),
   plan('personality', [u32('value')], 'personality(2)'),
@@ -209,6 +209,8 @@ export const messages = [
   plan('zap', [u64('start'), u64('len')], 'inherited pages the task did not have, dropped (MADV_DONTNEED)'),
   plan('guard', [u64('start'), u64('len')], 'a guard region (MADV_GUARD_INSTALL) installed at the finish step, before mlock and mseal'),
   plan('sched', [u64('tid', { min: 1, max: PID }), u64('policy', { max: 6 }), u64('flags', { max: 7 }), i64('nice', { min: -20, max: 19 }), u64('priority', { max: 99 }), ...many(['runtime', 'deadline', 'period']), u64('umin', { max: 1024 }), u64('umax', { max: 1024 }), u32('personality')], "a thread's scheduling (sched_setattr) and personality (restore_attrs.c)"),
+  plan('share', [bool('files'), bool('fs')], "the task is created sharing its creator's fd table (CLONE_FILES: it restores no fds of its own) / fs info (CLONE_FS)"),
+  plan('affinity', [u64('tid', { min: 1, max: PID }), list('cpus', { elem: 'u64', max: 8191, minCount: 1, maxCount: 8192 })], "a thread's CPU affinity (sched_setaffinity), after its sched line (restore_attrs.c)"),
   plan('attrs', [i64('oom', { min: -1000, max: 1000 }), u64('membarrier', { max: 4 | 16 | 64 | 256 }), u64('mlockall', { oneOf: [0, 2, 6] }), u32('loginuid'), str('root', { nullable: true })], 'oom_score_adj, membarrier registrations, mlockall flags, loginuid, root directory (chroot)'),
   // seccomp (docs/restart.md, "Seccomp"; native/helper/restore/restore_seccomp.c)
   plan('scfilter', [id(), i64('prev', { min: -1, max: ID }), u32('flags'), hex('prog', { min: 8, max: 4096 * 8 })], 'a seccomp filter (BPF), once for the whole tree, before the tasks: prev the filter it was installed on (-1 none), flags SECCOMP_FILTER_FLAG_LOG'),

@@ -3,6 +3,7 @@
 // src/native/addon.ts for the typed interface and docs/design.md for the split.
 //   crc32c(buf, seed?)            -> number      CRC-32C of a Buffer, continuing seed
 //   kcmpFiles(pid1, fd1, pid2, fd2) -> number    0 same open file, 1/2 ordering, throws on error
+//   kcmpTasks(pid1, pid2, type)   -> number      kcmp(KCMP_FILES / KCMP_FS...): 0 shared, 1/2 ordering
 //   kcmpEpollTarget(pid1, fd1, pid2, efd, tfd, toff) -> number   0: fd1 is that epoll target
 //   xcr0()                        -> bigint      the CPU's enabled xsave features (XCR0)
 //   pathOfHandle(dir, type, buf)  -> string      path of the file a file handle names
@@ -57,6 +58,18 @@ Napi::Value Crc32c(const Napi::CallbackInfo &info) {
   auto buf = info[0].As<Napi::Buffer<uint8_t>>();
   uint32_t seed = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
   return Napi::Number::New(env, ucr_crc32c(seed, buf.Data(), buf.Length()));
+}
+
+Napi::Value KcmpTasks(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3) {
+    Napi::TypeError::New(env, "kcmpTasks(pid1, pid2, type)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  long r = syscall(SYS_kcmp, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(),
+                   info[2].As<Napi::Number>().Int32Value(), 0UL, 0UL);
+  if (r < 0) return ThrowErrno(env, "kcmp", errno);
+  return Napi::Number::New(env, static_cast<double>(r));
 }
 
 Napi::Value KcmpFiles(const Napi::CallbackInfo &info) {
@@ -248,6 +261,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));
+  exports.Set("kcmpTasks", Napi::Function::New(env, KcmpTasks));
   exports.Set("kcmpEpollTarget", Napi::Function::New(env, KcmpEpollTarget));
   exports.Set("xcr0", Napi::Function::New(env, Xcr0));
   exports.Set("sigqueue", Napi::Function::New(env, Sigqueue));

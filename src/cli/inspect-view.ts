@@ -65,6 +65,10 @@ export function fileText(f: FileImage): string {
 function detailLines(t: TaskImage, prevOf: Map<number, number>): string[] {
   const L: string[] = [];
   L.push(`  ${t.pid}: exe ${t.exe}  cwd ${t.cwd}  umask ${t.umask.toString(8).padStart(4, '0')}`);
+  const shares = [t.attrs?.files && `fd table (CLONE_FILES) of ${t.attrs.files}`, t.attrs?.fs && `fs info (CLONE_FS) of ${t.attrs.fs}`].filter(Boolean);
+  if (shares.length) L.push(`    shares the ${shares.join(' and the ')}`);
+  const bound = (t.attrs?.sched ?? []).filter((s) => s.cpus).map((s) => `${s.tid} on CPUs ${s.cpus!.join(',')}`);
+  if (bound.length) L.push(`    affinity: ${bound.join(', ')}`);
   const nr = BigInt.asIntN(64, regValue(t.regs, REG.orig_rax));
   L.push(
     `    rip ${hex(regValue(t.regs, REG.rip))}  rsp ${hex(regValue(t.regs, REG.rsp))}  ${nr >= 0n ? `in ${syscallName(nr)}` : 'not in a system call'}  rax ${returnText(BigInt.asIntN(64, regValue(t.regs, REG.rax)))}  fs_base ${hex(regValue(t.regs, REG.fs_base))}`,
@@ -80,7 +84,7 @@ function detailLines(t: TaskImage, prevOf: Map<number, number>): string[] {
   if (t.threads.length)
     L.push(`    threads: ${t.leaderExited ? 'main thread exited; ' : ''}${t.threads.map((th) => `${th.tid} (${th.comm}, rip ${hex(regValue(th.regs, REG.rip))})`).join(', ')}`);
   const armed = t.itimers.filter((it) => it[2] || it[3]).length;
-  if (armed || t.posixTimers.length) L.push(`    timers: ${armed} interval timer(s), POSIX timer ids ${t.posixTimers.map((p) => p.id).join(' ') || 'none'}`);
+  if (armed || t.posixTimers.length) L.push(`    timers: ${armed} interval timer(s), POSIX timer ids ${t.posixTimers.map((p) => `${p.id}${p.overrun ? ` (${p.overrun} overruns)` : ''}`).join(' ') || 'none'}`);
   // seccomp: per thread its mode, and its filters' ids oldest first (docs/seccomp.md)
   const chainOf = (id: number, byId: Map<number, number>): number[] => (id < 0 ? [] : [...chainOf(byId.get(id) ?? -1, byId), id]);
   if (t.seccomp?.threads.length)

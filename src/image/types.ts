@@ -97,6 +97,8 @@ export interface PosixTimer {
   tid: number;
   interval: [number, number];
   value: [number, number];
+  /** timer_getoverrun: the overruns of its last delivered signal, when not 0 */
+  overrun?: number;
 }
 
 /** Capability sets as /proc/PID/status shows them (hex masks). */
@@ -158,6 +160,9 @@ export interface ThreadSched {
   /** utilization clamps [min, max] when set (0..1024) */
   util?: [number, number];
   personality: number;
+  /** CPU affinity (sched_setaffinity), ascending CPU numbers; absent when the thread may run on
+   * every CPU of the machine it was checkpointed on */
+  cpus?: number[];
 }
 
 /** Attributes of a process and its threads beyond the rest of the task image (images written
@@ -165,6 +170,11 @@ export interface ThreadSched {
 export interface TaskAttrs {
   /** every thread, the main one (tid = pid) included */
   sched: ThreadSched[];
+  /** the process (its pid in the image, its parent or an ancestor sharing with it) whose fd
+   * table this one shares (clone with CLONE_FILES), and whose fs info (cwd, root, umask:
+   * CLONE_FS); absent when it has its own */
+  files?: number;
+  fs?: number;
   oomScoreAdj: number;
   /** MEMBARRIER_CMD_REGISTER_* bits (membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS)) */
   membarrier: number;

@@ -12,6 +12,17 @@ const FLAGS = 7;
 /** MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED | _PRIVATE_EXPEDITED | _SYNC_CORE | _RSEQ */
 const MEMBARRIER_REGISTER = 4 | 16 | 64 | 256;
 
+/** CPU numbers the kernel's masks hold (CONFIG_NR_CPUS at most 8192) */
+export const MAX_CPUS = 8192;
+
+/** An affinity: ascending CPU numbers, at least one. */
+function cpuList(v: CborValue, w: Where): number[] {
+  const a = arr(v, w, MAX_CPUS).map((y, j) => int(y, w.at(j), 0, MAX_CPUS - 1));
+  if (a.length === 0) w.fail('an affinity without any CPU');
+  a.forEach((c, j) => j && c <= a[j - 1]! && w.at(j).fail('CPUs not in ascending order'));
+  return a;
+}
+
 /** tids: the task's pid and its threads' tids, each of which must appear exactly once. */
 export function checkAttrs(v: CborValue | undefined, w: Where, tids: number[]): TaskAttrs {
   const o = obj(v, w);
@@ -49,6 +60,7 @@ export function checkAttrs(v: CborValue | undefined, w: Where, tids: number[]): 
       ...(dl ? { dl } : {}),
       ...(util ? { util } : {}),
       personality: field(s, 'personality', sw, (y, ww) => int(y, ww, 0, 0xffffffff)),
+      ...(s.cpus !== undefined ? { cpus: cpuList(s.cpus, sw.at('cpus')) } : {}),
     };
   });
   const membarrier = field(o, 'membarrier', w, (y, ww) => int(y, ww, 0, 0xffff));
@@ -61,6 +73,8 @@ export function checkAttrs(v: CborValue | undefined, w: Where, tids: number[]): 
     membarrier,
     mlockall,
     loginuid: field(o, 'loginuid', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
+    ...(o.files !== undefined ? { files: field(o, 'files', w, (y, ww) => int(y, ww, 1, 4194303)) } : {}),
+    ...(o.fs !== undefined ? { fs: field(o, 'fs', w, (y, ww) => int(y, ww, 1, 4194303)) } : {}),
     ...(o.root !== undefined ? { root: field(o, 'root', w, (y, ww) => pathText(y, ww, true)) } : {}),
   };
 }

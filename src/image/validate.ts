@@ -361,6 +361,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
         tid: field(t, 'tid', pw, (y, ww) => int(y, ww, 0, PID_MAX)),
         interval: pair('interval'),
         value: pair('value'),
+        ...(t.overrun !== undefined ? { overrun: field(t, 'overrun', pw, (y, ww) => int(y, ww, 1, 0x7fffffff)) } : {}),
       };
     }),
     specials,

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
 import type { Helper, HelperEvent } from './helper.js';
+import { threadAffinity } from './affinity.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
 import { listThreads, readLink, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
@@ -26,7 +27,8 @@ export interface StateFacts {
   dumpable: number;
   threads: ({ tid: number; regs: string; xstate: string; sigmask: string; rseq: [string, number, string, number]; tidaddr: string } & SignalState)[];
   itimers: number[][];
-  timers: [number, number, number, number, number][];
+  /** [id, interval s, ns, value s, ns, timer_getoverrun] */
+  timers: [number, number, number, number, number, number][];
   subreaper: number;
   altstack: [string, number, number];
   pending: string;
@@ -234,8 +236,8 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     attrs: { ...attrsOf(proc, st.attrs), ...rootOf(pid, proc) },
     ...(seccomp ? { seccomp: seccompOf(pid, (await seccomp).threads) } : {}),
     posixTimers: ptimers.map((t, i) => {
-      const [, is, ins, vs, vns] = st.timers[i]!;
-      return { id: t.id, clock: t.clock, notify: t.notify, signo: t.signo, sigval: t.sigval, tid: t.tid, interval: [is, ins], value: [vs, vns] };
+      const [, is, ins, vs, vns, overrun] = st.timers[i]!;
+      return { id: t.id, clock: t.clock, notify: t.notify, signo: t.signo, sigval: t.sigval, tid: t.tid, interval: [is, ins], value: [vs, vns], ...(overrun > 0 ? { overrun } : {}) };
     }),
     specials,
     vmas,
@@ -254,6 +256,11 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
 
 const SCHED_DEADLINE = 6;
 
+function cpusOf(proc: number, tid: number): { cpus?: number[] } {
+  const cpus = threadAffinity(proc, tid);
+  return cpus ? { cpus } : {};
+}
+
 /** Scheduling and personality of every thread, oom_score_adj, loginuid (from /proc), with
  * what the helper read (membarrier registrations, mlockall flags, sched_getattr). */
 function attrsOf(proc: number, a: StateFacts['attrs']): TaskAttrs {
@@ -269,6 +276,7 @@ function attrsOf(proc: number, a: StateFacts['attrs']): TaskAttrs {
       // set clamps only (CONFIG_UCLAMP_TASK; defaults 0 and 1024, or 0 0 without it)
       ...(umax && (umin !== 0 || umax !== 1024) ? { util: [umin, umax] as [number, number] } : {}),
       personality,
+      ...cpusOf(proc, tid),
     })),
     oomScoreAdj: Number(one('oom_score_adj')),
     membarrier: a.membarrier,

@@ -1,11 +1,11 @@
 /**
  * File locks held by the tree, read from /proc/PID/fdinfo ("lock:" lines, which list the locks
  * set through that open file: flock and OFD locks belong to the open file itself, POSIX record
- * locks to the process that set them). A lease (F_SETLEASE) belongs to the open file too, but the
- * process that set it gets the signal of its break: it is recorded with that task's fd of the file
- * (the task takes it again itself); a lease being broken, delegations and mandatory locks are
- * refused. A task waiting for a lock (a "->" line) is not a lock it holds: its call is restarted
- * instead.
+ * locks to the process that set them, named on the line: processes sharing an fd table all
+ * show it). A lease (F_SETLEASE) belongs to the open file too, but the process that set it gets
+ * the signal of its break: it is recorded with that task's fd of the file (the task takes it
+ * again itself); a lease being broken, delegations and mandatory locks are refused. A task
+ * waiting for a lock (a "->" line) is not a lock it holds: its call is restarted instead.
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
@@ -19,6 +19,7 @@ const KIND: Record<string, LockImage['kind']> = { FLOCK: 'flock', OFDLCK: 'ofd',
 export function locksOf(holders: { pid: number; fd: number; locks?: string[] }[], what: string): LockImage[] {
   const locks: LockImage[] = [];
   const seen = new Set<string>();
+  const holderPids = new Set(holders.map((h) => h.pid));
   for (const h of holders) {
     let lines = h.locks;
     if (!lines)
@@ -44,6 +45,9 @@ export function locksOf(holders: { pid: number; fd: number; locks?: string[] }[]
       if (!kind || m[3] !== 'ADVISORY')
         throw new UnsupportedError(`${what}: ${m[3] === 'ADVISORY' ? m[2] : m[3]} ${m[2]} locks are not supported`, { pid: h.pid, phase: 'files' });
       if (m[4] !== 'READ' && m[4] !== 'WRITE') continue;
+      // a POSIX lock shows in the fdinfo of every process sharing the fd table (CLONE_FILES):
+      // it is the one's that set it (its pid on the line), recorded from its own fdinfo
+      if (kind === 'posix' && Number(m[5]) !== h.pid && holderPids.has(Number(m[5]))) continue;
       const lock: LockImage = { kind, type: m[4] === 'READ' ? 'read' : 'write', start: Number(m[6]), end: m[7] === 'EOF' ? -1 : Number(m[7]) };
       if (kind === 'posix') Object.assign(lock, { task: h.pid, fd: h.fd });
       const key = kind === 'posix' ? `${h.pid}:${lock.type}:${lock.start}:${lock.end}` : `${kind}:${lock.type}:${lock.start}:${lock.end}`;

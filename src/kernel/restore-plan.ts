@@ -3,6 +3,7 @@ import type { CowTask, StreamPart } from '../image/cow.js';
 import { ImageError } from '../errors.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
+import { onlineOf } from './affinity.js';
 import { pipeLine } from './fds/pipe.js';
 import { ttyLine, ttyModesLine } from './fds/pty.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
@@ -70,6 +71,9 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   const e = p.entry;
   const L = [P.planTask({ index: p.index, oldPid: p.oldPid, newPid: p.newPid, kind: KIND[p.kind], exitStatus: e?.exitStatus ?? 0, stopped: e?.state === 'stopped' })];
   if (p.newns) L.push(P.planNewns({ value: true }));
+  // a process sharing its creator's fd table restores no fds: its group's first one does (sharing.ts)
+  const follower = !!t?.attrs?.files;
+  if (t?.attrs?.files || t?.attrs?.fs) L.push(P.planShare({ files: follower, fs: !!t.attrs.fs }));
   if (!t) return e ? [...L, P.planComm({ comm: commBytes(e.comm) })] : L;
   L.push(P.planCwd({ path: t.cwd }), ...(t.cwdObj !== undefined ? [P.planCwdobj({ obj: t.cwdObj })] : []), P.planUmask({ value: t.umask }), P.planComm({ comm: commBytes(t.comm) }), P.planExe({ path: t.exe }));
   L.push(P.planPdeathsig({ value: t.pdeathsig }), P.planLeaderexit({ value: !!t.leaderExited }));
@@ -84,7 +88,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     L.push(P.planCaps({ inheritable: x(k.inheritable), permitted: x(k.permitted), effective: x(k.effective), bounding: x(k.bounding), ambient: x(k.ambient) }));
   }
   if (t.auxv.length) L.push(P.planAuxv({ auxv: t.auxv }));
-  for (const fd of t.fds) L.push(P.planFd({ target: fd.fd, file: fd.file, cloexec: fd.cloexec }));
+  for (const fd of follower ? [] : t.fds) L.push(P.planFd({ target: fd.fd, file: fd.file, cloexec: fd.cloexec }));
   // what only the task can redo with its own fd numbers, once they are all in place
   const byId = filesById(files);
   const seen = new Set<number>();
@@ -92,7 +96,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     const file = byId.get(fd.file)!;
     if (seen.has(file.id)) continue;
     seen.add(file.id);
-    for (const l of opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []) L.push(l);
+    if (!follower) for (const l of opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []) L.push(l);
     // POSIX locks belong to the process: the task takes them again itself
     for (const l of file.locks ?? []) if (l.kind === 'posix' && l.task === t.pid) L.push(P.planPlock({ fd: l.fd!, write: l.type === 'write', ...range(l) }));
     // a lease: the task that set it takes it again (owner of the break's signal)
@@ -170,7 +174,7 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     L.push(
       P.planPtimer({
         id: pt.id, clock: pt.clock, notify: NOTIFY[pt.notify]!, signo: pt.signo, sigval: pt.sigval, tid: pt.tid,
-        isec: pt.interval[0], insec: pt.interval[1], vsec: pt.value[0], vnsec: pt.value[1],
+        isec: pt.interval[0], insec: pt.interval[1], vsec: pt.value[0], vnsec: pt.value[1], ...(pt.overrun ? { overrun: pt.overrun } : {}),
       }),
     );
   if (t.attrs) L.push(...attrsLines(t.attrs));
@@ -179,13 +183,15 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
 }
 
 /** Process and thread attributes (native/helper/restore/restore_attrs.c): one `sched` line per
- * thread, one `attrs` line. */
+ * thread (and its `affinity` line, with the CPUs of its affinity online here), one `attrs` line. */
 function attrsLines(a: TaskAttrs): string[] {
   const L = a.sched.map((s) => {
     const [runtime, deadline, period] = s.dl ?? [0, 0, 0];
     const [umin, umax] = s.util ?? [0, 1024];
-    return P.planSched({ tid: s.tid, policy: s.policy, flags: s.flags, nice: s.nice, priority: s.priority, runtime, deadline, period, umin, umax, personality: s.personality });
-  });
+    const sched = P.planSched({ tid: s.tid, policy: s.policy, flags: s.flags, nice: s.nice, priority: s.priority, runtime, deadline, period, umin, umax, personality: s.personality });
+    const cpus = s.cpus && onlineOf(s.cpus); // checkAffinity refused an empty one
+    return cpus?.length ? [sched, P.planAffinity({ tid: s.tid, cpus })] : [sched];
+  }).flat();
   L.push(P.planAttrs({ oom: a.oomScoreAdj, membarrier: a.membarrier, mlockall: a.mlockall, loginuid: a.loginuid, root: a.root }));
   return L;
 }

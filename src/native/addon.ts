@@ -13,6 +13,9 @@ export interface NativeAddon {
   crc32c(buf: Uint8Array, seed?: number): number;
   /** kcmp(KCMP_FILE): 0 when both fds are one open file. Throws with code/errno/syscall. */
   kcmpFiles(pid1: number, fd1: number, pid2: number, fd2: number): number;
+  /** kcmp(type) of two tasks (KCMP_FILES 2, KCMP_FS 3...): 0 when they share it, else 1/2 (an
+   * order). Throws like kcmpFiles. */
+  kcmpTasks(pid1: number, pid2: number, type: number): number;
   /** kcmp(KCMP_EPOLL_TFD): 0 when fd1 of pid1 is the file registered in pid2's epoll efd at
    * target fd number tfd (toff-th registration with that number). Throws like kcmpFiles. */
   kcmpEpollTarget(pid1: number, fd1: number, pid2: number, efd: number, tfd: number, toff: number): number;

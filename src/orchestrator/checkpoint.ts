@@ -13,6 +13,7 @@ import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { cowLayout } from '../image/cow.js';
 import { findInherited, keepStageable } from '../kernel/cow.js';
+import { findSharing } from '../kernel/sharing.js';
 import { captureTask, collectRuns, requestState, type Captured } from '../kernel/dump-task.js';
 import { shareSeccomp } from '../kernel/seccomp.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
@@ -300,6 +301,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     if (sel.self) entries.push(sel.self.entry);
     // pages children still share with their parent since the fork: saved once (cow.ts)
     await findInherited(helper, tasks, entries);
+    // fd tables and fs info shared by processes (CLONE_FILES, CLONE_FS)
+    findSharing(tasks, entries, (p) => procPids.get(p)!);
     const ignore = new Set([process.pid, helper.pid ?? 0, ...(sel.self ? callProcesses(sel.self) : [])]);
     const captured = await clock.run('files', () =>
       captureFiles(

@@ -57,7 +57,7 @@ export interface TreePlan {
  * back under it at its pids inside the namespace. A root that was pid 1 of its own namespace
  * at checkpoint time is that namespace's pid 1 again, without ucr's init.
  */
-export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, pidns = false): TreePlan {
+export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, pidns = false, sharesWith?: (pid: number) => number | undefined): TreePlan {
   const byPid = new Map(entries.map((e) => [e.pid, e]));
   const live = entries.filter((e) => e.state !== 'zombie');
   const zombies = entries.filter((e) => e.state === 'zombie');
@@ -138,8 +138,18 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
         for (const c of kids) if (early(c)) steps.push({ e: c, creator: t, born, sibling: false });
         steps.push({ setsid: t });
       }
+      // a child sharing its fd table or fs info with a sibling that its parent does not share
+      // them with (src/kernel/sharing.ts) is that sibling's clone (CLONE_PARENT), after it
+      const sharers: [TreeEntry, number][] = [];
       for (const c of kids) {
         if (early(c)) continue;
+        const lead = sharesWith?.(c.pid);
+        const x = lead === undefined || lead === e.pid ? undefined : byPid.get(lead);
+        const k = x && x.ppid === e.pid && x !== entries[0] && !early(x) ? x : undefined;
+        if (k && k.sid === c.sid && k.state !== 'zombie') {
+          sharers.push([c, idx.get(k.pid)!]);
+          continue;
+        }
         if (leadsSession(c) || bornIn(c, own)) steps.push({ e: c, creator: t, born: own, sibling: false });
         else late.push(c);
       }
@@ -165,6 +175,7 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
           );
         steps.push({ e: c, creator: h.task, born: c.sid, sibling: true });
       }
+      for (const [c, k] of sharers) steps.push({ e: c, creator: k, born: c.sid, sibling: true });
       for (let i = steps.length - 1; i >= 0; i--) stack.push(steps[i]!);
     }
   };

@@ -1,10 +1,11 @@
 /**
  * What a restart of an image would refuse here and now, without creating anything: the same
  * checks as restart's 'check' phase (host, image file, caller, mapped and open files, System V
- * ids, pids), each one's reason collected instead of thrown. `ucr inspect` shows them as warnings.
+ * ids, CPU affinities, pids), each one's reason collected instead of thrown. `ucr inspect` shows them as warnings.
  */
 import type { ImageMetadata } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
+import { checkAffinity } from '../kernel/affinity.js';
 import { checkIpcFree } from '../kernel/ipc.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
@@ -32,6 +33,7 @@ export function restartRefusals(meta: ImageMetadata, input: { fd: number; name: 
   for (const t of meta.tasks) attempt(() => checkMappedFiles(t.pid, t.vmas, stats));
   for (const f of meta.files.files) attempt(() => opsOf(f.kind).check(f, { fileValidation: 'size' }));
   attempt(() => checkIpcFree(meta.ipc, { ipcns: meta.ipc.ownNamespace, skip: false }));
+  attempt(() => checkAffinity(meta.tasks));
   const inUse: string[] = [];
   for (const t of meta.tree.tasks) {
     const st = pidState(t.pid);

@@ -23,6 +23,7 @@ import { seccompFilterLines } from '../kernel/seccomp.js';
 import { planEnd, planForeground, planLz4, planPidns, planPidwait, planSeed, planSkipmem, planSpool, planTrusted, planWorkers } from '../kernel/protocol.gen.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTerminals, planTree, type TreePlan } from './plan-tree.js';
+import { checkSharing } from '../kernel/sharing.js';
 
 export interface SkipMemory {
   pid?: number;
@@ -73,8 +74,8 @@ function pidMapper(meta: ImageMetadata, pids: PlanOptions['pids'], pidns: boolea
 export function planRestart(meta: ImageMetadata, opts: PlanOptions): RestartPlan {
   const pidFor = pidMapper(meta, opts.pids, opts.pidns ?? false);
   checkSystemLimits(meta, pidFor);
-  const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false);
   const taskImage = new Map(meta.tasks.map((t) => [t.pid, t]));
+  const tree = planTree(meta.tree.tasks, pidFor, opts.pidns ?? false, (pid) => taskImage.get(pid)?.attrs?.files ?? taskImage.get(pid)?.attrs?.fs);
   planTerminals(tree, (meta.files.ttys ?? []).map((t) => t.index), (pid) => taskImage.get(pid));
   for (const t of tree.tasks) {
     const img = t.kind === 'task' ? taskImage.get(t.oldPid) : undefined;
@@ -84,6 +85,7 @@ export function planRestart(meta: ImageMetadata, opts: PlanOptions): RestartPlan
         { pid: t.oldPid, phase: 'plan' },
       );
   }
+  checkSharing(tree, taskImage);
   // a tree that had an IPC namespace of its own gets a new one unless told otherwise
   return { tree, ipc: { ipcns: opts.ipcns ?? meta.ipc.ownNamespace, skip: opts.skip?.includes('ipc') ?? false } };
 }

@@ -22,6 +22,7 @@ import type { Trailer } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
 import { type EvFinished, type EvMapped, restoreCommit, restoreEof, restoreFinish, restoreMap, restorePages, restoreResume } from '../kernel/protocol.gen.js';
+import { checkAffinity } from '../kernel/affinity.js';
 import { checkIpcFree } from '../kernel/ipc.js';
 import { checkMappedFiles } from '../kernel/memory.js';
 import { pidState, readStat } from '../kernel/proc.js';
@@ -202,6 +203,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       const tmpfsFiles = new Set((meta.files.objects ?? []).filter((o) => o.kind === 'tmpfs').map((o) => o.name!));
       for (const f of meta.files.files) opsOf(f.kind).check(f, { fileValidation: opts.fileValidation ?? 'size', tmpfsFiles });
       checkIpcFree(meta.ipc, ipcOpts);
+      w.push(...checkAffinity(meta.tasks));
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
       // in a new pid namespace every pid is free
       // (threads come back at their own tids: those must be free as well)
@@ -238,11 +240,19 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     // each worker takes the next as soon as it is done, with no round trip through here in
     // between. A step's duration is the tracer's own measure (sent with its report).
     const live = tree.tasks.filter((t) => t.kind === 'task');
+    // a process sharing its creator's fd table finishes after the others, one at a time: the
+    // first task of the table closes the fds the restorer left there before any sharer takes
+    // its POSIX locks (native/helper/restore/restore_share.c)
+    const sharer = new Set(meta.tasks.filter((t) => t.attrs?.files).map((t) => t.pid));
     const perTask = async (step: 'map' | 'finish', done: 'mapped' | 'finished') => {
       for (const t of live) faultPoint(step, t.oldPid);
-      h.send(...live.map((t) => (step === 'map' ? restoreMap : restoreFinish)({ task: t.index })));
+      const waves = step === 'finish' && sharer.size ? [live.filter((t) => !sharer.has(t.oldPid)), ...live.filter((t) => sharer.has(t.oldPid)).map((t) => [t])] : [live];
+      for (const wave of waves) await runWave(step, done, wave);
+    };
+    const runWave = async (step: 'map' | 'finish', done: 'mapped' | 'finished', wave: typeof live) => {
+      h.send(...wave.map((t) => (step === 'map' ? restoreMap : restoreFinish)({ task: t.index })));
       await Promise.all(
-        live.map((t) =>
+        wave.map((t) =>
           h.waitFor((e): e is EvMapped | EvFinished => e.ev === done && e.task === t.index).then((e) => clock.record(step, e.us / 1000, t.oldPid)),
         ),
       );

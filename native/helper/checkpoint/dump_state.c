@@ -168,7 +168,8 @@ static int thread_state(const struct tracee *task, const struct dthread *t, stru
 }
 
 /* POSIX timers: the ids come from the coordinator (/proc/PID/timers), the time left from an
- * injected timer_gettime. JSON array of [id, interval s, ns, value s, ns]. */
+ * injected timer_gettime, the overruns of the last delivered signal from timer_getoverrun.
+ * JSON array of [id, interval s, ns, value s, ns, overrun]. */
 static int timers_state(struct tracee *task, const uint64_t *ids, size_t nids, char *out, size_t cap)
 {
 	size_t o = 0;
@@ -182,9 +183,12 @@ static int timers_state(struct tracee *task, const uint64_t *ids, size_t nids, c
 		if (ret < 0)
 			return proto_fail_sys("timer_gettime", "state", "timers", (int)-ret, "timer_gettime(%llu) failed", (unsigned long long)id);
 		t_read_mem(task->pid, task->scratch, &its, sizeof its);
-		o += (size_t)snprintf(out + o, cap - o, "%s[%llu,%ld,%ld,%ld,%ld]", i ? "," : "", (unsigned long long)id,
+		long ov = 0;
+		if (inject_ok(task, SYS_timer_getoverrun, id, 0, 0, 0, &ov, "timer_getoverrun") < 0)
+			return -1;
+		o += (size_t)snprintf(out + o, cap - o, "%s[%llu,%ld,%ld,%ld,%ld,%ld]", i ? "," : "", (unsigned long long)id,
 				      (long)its.it_interval.tv_sec, its.it_interval.tv_nsec, (long)its.it_value.tv_sec,
-				      its.it_value.tv_nsec);
+				      its.it_value.tv_nsec, ov > 0 ? ov : 0);
 		if (o + 100 > cap)
 			return proto_fail("state", "timers", E2BIG, "too many timers");
 	}

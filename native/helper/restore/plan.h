@@ -256,6 +256,7 @@ struct thread_plan {
  *   sched <tid> <policy> <flags> <nice> <priority> <runtime> <deadline> <period> <util min>
  *         <util max> <personality>     (one per thread, the main one's tid is the image pid;
  *                                       util 0 1024: no clamp set)
+ *   affinity <tid> <cpu,cpu,...>      (after that thread's sched line: its CPU affinity)
  *   attrs <oom_score_adj> <membarrier registrations> <mlockall flags> <loginuid> <hex root|->
  *         (root: the root directory, chroot) */
 struct sched_plan {
@@ -264,6 +265,8 @@ struct sched_plan {
 	int nice;
 	uint64_t flags, runtime, deadline, period;
 	long personality;
+	unsigned long *cpus; /* NULL: the affinity it inherits; else a mask of ncpus bytes */
+	size_t ncpus;
 };
 struct attrs_plan {
 	int have; /* an attrs line was given */
@@ -285,6 +288,10 @@ struct task_plan {
 	int exit_status, stopped;
 	int creator; /* task index, -1 the helper */
 	int sibling; /* created with CLONE_PARENT: its parent is its creator's parent */
+	int share_files, share_fs; /* created with CLONE_FILES / CLONE_FS from its creator (`share`):
+				    * a files sharer restores no fds, its group's first task does */
+	int files_lead;            /* the first task of a shared fd table (restore_share.c) */
+	int files_group;           /* a sharer: the index of that first task (-1: not known yet) */
 	int cmdfd;   /* helper's write end of the task's command pipe */
 	int cmdrd;   /* the task's read end */
 	char *cwd, *exe;
@@ -350,6 +357,7 @@ struct task_plan {
 		int id, clock, notify, signo, tid;
 		uint64_t sigval;
 		long its[4];
+		int overrun; /* timer_getoverrun at checkpoint (restore_state.c) */
 	} *ptimers;
 	int nptimers;
 };

@@ -365,7 +365,8 @@ int on_plan_ptimer(struct plan_in *in, struct msg_plan_ptimer *m)
 	NEED(pt != NULL);
 	*pt = (struct ptimer_plan){ .id = (int)m->id, .clock = (int)m->clock, .notify = (int)m->notify, .signo = (int)m->signo,
 				    .sigval = m->sigval, .tid = (int)m->tid,
-				    .its = { (long)m->isec, (long)m->insec, (long)m->vsec, (long)m->vnsec } };
+				    .its = { (long)m->isec, (long)m->insec, (long)m->vsec, (long)m->vnsec },
+				    .overrun = m->has_overrun ? (int)m->overrun : 0 };
 	return 0;
 }
 

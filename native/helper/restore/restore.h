@@ -71,6 +71,8 @@ const char *fs_who(int task);
 int open_task_paths(void);
 /* this process's copies of mapped files and content objects closed, once every mapping exists */
 void restore_drop_copies(struct plan *p);
+int share_keeps(void);                       /* restore_share.c */
+int share_close_keeps(struct task_plan *p);
 
 /* restore_files.c: the objects every task inherits */
 int open_files(void);
@@ -143,6 +145,7 @@ int restore_bounding(struct task_plan *p);
 int restore_creds(struct task_plan *p);
 int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared);
 int restore_ptimers(struct task_plan *p);
+int ptimers_early(const struct task_plan *p);
 int restore_process_state(struct task_plan *p);
 int restore_leases(struct task_plan *p);
 int restore_threads(struct task_plan *p);

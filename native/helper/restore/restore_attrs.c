@@ -1,6 +1,6 @@
 /* Process and thread attributes at restart (restore_attrs.c): personality (per thread),
  * scheduling (per thread: policy, priority, nice, reset-on-fork, deadline parameters,
- * utilization clamps), oom_score_adj, membarrier registrations, mlockall's MCL_FUTURE and the
+ * utilization clamps, CPU affinity), oom_score_adj, membarrier registrations, mlockall's MCL_FUTURE and the
  * loginuid, the root directory (chroot) (their plan lines `sched`, `attrs`: plan_attrs.c). Each
  * is set only when the new task's value (inherited from the helper) differs.
  *
@@ -181,6 +181,26 @@ static int sched_one(struct task_plan *p, const struct sched_plan *s)
 	return 0;
 }
 
+/* One thread's CPU affinity, set by the task itself (any process may bind its own threads; the
+ * kernel keeps the CPUs its cpuset allows, EINVAL when none: the coordinator already dropped the
+ * CPUs not online here). */
+static int affinity_one(struct task_plan *p, const struct sched_plan *s)
+{
+	if (!s->cpus)
+		return 0;
+	pid_t intask = s->tid == p->old_pid ? p->nspid : s->tid;
+	long r = 0;
+	uint64_t at = t_scratch_put(&rt, 0, s->cpus, s->ncpus);
+	if (!at || t_inject(&rt, SYS_sched_setaffinity, (uint64_t)intask, s->ncpus, at, 0, 0, 0, &r) < 0)
+		return proto_fail("finish", "affinity", errno, "cannot drive the task through sched_setaffinity");
+	if (r < 0) {
+		char obj[32];
+		snprintf(obj, sizeof obj, "thread %d", s->tid);
+		return proto_fail("finish", obj, (int)-r, "cannot set its CPU affinity (sched_setaffinity)");
+	}
+	return 0;
+}
+
 int attrs_after_creds(struct task_plan *p)
 {
 	struct attrs_plan *a = &p->attrs;
@@ -200,7 +220,7 @@ int attrs_after_creds(struct task_plan *p)
 		}
 	}
 	for (int i = 0; i < a->nsched; i++)
-		if (sched_one(p, &a->sched[i]) < 0)
+		if (sched_one(p, &a->sched[i]) < 0 || affinity_one(p, &a->sched[i]) < 0)
 			return -1;
 	return 0;
 }

@@ -79,6 +79,8 @@ static void restore_files(struct restore_ctx *c, int idx)
 		fail(c, idx, STEP_CWD, -1);
 	umask((mode_t)t->umask);
 	prctl(PR_SET_NAME, t->comm);
+	if (t->share_files) /* its group's first task puts the shared table in order, after it */
+		return;
 	/* registrations whose number no longer holds their file: that file at the number (below
 	 * base: nothing of the set-up lives there), registered, the number closed again */
 	for (int i = 0; i < t->nepctls; i++) {
@@ -194,7 +196,8 @@ void task_loop(struct restore_ctx *c, int idx)
 		switch (cmd.op) {
 		case OP_CLONE: {
 			struct task_plan *ch = &c->plan->tasks[cmd.arg];
-			pid_t pid = clone_with_pid(ch->want_pid, c->plan->pid_wait_ms, ch->sibling ? CLONE_PARENT : 0);
+			uint64_t flags = (ch->sibling ? CLONE_PARENT : 0) | (ch->share_files ? CLONE_FILES : 0) | (ch->share_fs ? CLONE_FS : 0);
+			pid_t pid = clone_with_pid(ch->want_pid, c->plan->pid_wait_ms, flags);
 			if (pid == 0)
 				task_loop(c, cmd.arg);
 			report(c, cmd.arg, STEP_CLONE, pid < 0 ? errno : 0, pid);

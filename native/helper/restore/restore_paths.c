@@ -132,7 +132,7 @@ int open_task_paths(void)
 		if (keep_list(t) < 0)
 			return -1;
 	}
-	return 0;
+	return share_keeps(); /* restore_share.c */
 }
 
 /* Once every mapping exists (a tracer's first finish step, the helper's resume): this process's

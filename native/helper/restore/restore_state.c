@@ -139,6 +139,58 @@ int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsi
 	return 0;
 }
 
+/* The overruns of a periodic timer's last delivered signal (timer_getoverrun), which only the
+ * kernel sets, when it delivers the signal: counted from how many intervals the timer is late.
+ * So the timer is armed (TIMER_ABSTIME) with a first expiry N + 1 intervals minus its time left
+ * in the past: it fires at once, and the injected rt_sigtimedwait that takes its signal (every
+ * signal is blocked, none of that number queued yet) makes the kernel forward it by N + 1
+ * intervals, to its time left from now, and record N overruns. Only for a timer on
+ * CLOCK_MONOTONIC or CLOCK_BOOTTIME (an absolute CLOCK_REALTIME timer would follow clock
+ * changes) signalling the process or its main thread, with 0 < time left <= interval (as after
+ * any delivery). *done: 1 when armed that way. */
+static int ptimer_overrun(const struct task_plan *p, const struct ptimer_plan *pt, const char *obj, int *done)
+{
+	long long iv = pt->its[0] * 1000000000LL + pt->its[1], left = pt->its[2] * 1000000000LL + pt->its[3], late, first;
+	*done = 0;
+	if (pt->overrun <= 0 || (pt->clock != CLOCK_MONOTONIC && pt->clock != CLOCK_BOOTTIME) || pt->signo < 1 || pt->signo > 64 ||
+	    !(pt->notify == SIGEV_SIGNAL || (pt->notify == 4 /* SIGEV_THREAD_ID */ && pt->tid == p->nspid)) || iv <= 0 ||
+	    left <= 0 || left > iv || __builtin_mul_overflow(pt->overrun + 1LL, iv, &late))
+		return 0;
+	long ret;
+	struct timespec now;
+	uint64_t at = t_scratch_put(&rt, 512, &now, sizeof now);
+	if (!at || rt_call("finish", obj, SYSCALL_REQ(SYS_clock_gettime, (uint64_t)pt->clock, at), &ret) < 0 ||
+	    t_read_mem(rt.pid, at, &now, sizeof now) < 0)
+		return -1;
+	first = now.tv_sec * 1000000000LL + now.tv_nsec - late + left;
+	if (first <= 0) /* the clock is younger than the overruns */
+		return 0;
+	struct timespec its[2] = { { iv / 1000000000LL, iv % 1000000000LL }, { first / 1000000000LL, first % 1000000000LL } };
+	uint64_t set = 1ULL << (pt->signo - 1);
+	struct timespec zero = { 0, 0 };
+	int32_t info[32];
+	uint64_t a = t_scratch_put(&rt, 256, its, sizeof its), s = t_scratch_put(&rt, 512, &set, sizeof set),
+		 z = t_scratch_put(&rt, 576, &zero, sizeof zero), in = t_scratch_put(&rt, 640, info, sizeof info);
+	if (!a || !s || !z || !in || rt_call("finish", obj, SYSCALL_REQ(SYS_timer_settime, (uint64_t)pt->id, TIMER_ABSTIME, a), &ret) < 0 ||
+	    rt_call("finish", obj, SYSCALL_REQ(SYS_rt_sigtimedwait, s, in, z, 8), &ret) < 0 || t_read_mem(rt.pid, in, info, sizeof info) < 0)
+		return -1;
+	/* siginfo: si_code at 8, the timer id at 16 (SI_TIMER -2) */
+	if (ret != pt->signo || info[2] != -2 || info[4] != pt->id)
+		return proto_fail("finish", obj, EPROTO, "took another signal (%ld) than the timer's own while restoring its overruns", ret);
+	*done = 1;
+	return 0;
+}
+
+/* Timers with overruns come back before the pending signals (restore_task.c): the signal that
+ * sets their overruns is taken back with rt_sigtimedwait, which must not meet a restored one. */
+int ptimers_early(const struct task_plan *p)
+{
+	for (int i = 0; i < p->nptimers; i++)
+		if (p->ptimers[i].overrun > 0)
+			return 1;
+	return 0;
+}
+
 /* POSIX timers at their ids: with PR_TIMER_CREATE_RESTORE_IDS (Linux 6.17+) timer_create takes
  * the id from *created_timer_id; without it ids are handed out in order from 0, which matches
  * only if the image's ids are 0, 1, 2...: anything else is refused. */
@@ -163,6 +215,11 @@ int restore_ptimers(struct task_plan *p)
 		if (id != pt->id)
 			return proto_fail("finish", obj, EEXIST, "got timer id %d%s", id,
 					  by_id ? "" : " (this kernel cannot choose timer ids: PR_TIMER_CREATE_RESTORE_IDS)");
+		int done;
+		if (ptimer_overrun(p, pt, obj, &done) < 0)
+			return -1;
+		if (done)
+			continue;
 		struct timespec its[2] = { { pt->its[0], pt->its[1] }, { pt->its[2], pt->its[3] } };
 		uint64_t a = t_scratch_put(&rt, 256, its, sizeof its);
 		if (!a || rt_call("finish", obj, SYSCALL_REQ(SYS_timer_settime, (uint64_t)id, 0, a), &ret) < 0)
@@ -191,7 +248,7 @@ int restore_process_state(struct task_plan *p)
 		if (!a || rt_call("finish", "setitimer", SYSCALL_REQ(SYS_setitimer, (uint64_t)w, a), &ret) < 0)
 			return -1;
 	}
-	if (restore_ptimers(p) < 0)
+	if (!ptimers_early(p) && restore_ptimers(p) < 0)
 		return -1;
 	if (p->subreaper && rt_call("finish", "prctl(PR_SET_CHILD_SUBREAPER)", SYSCALL_REQ(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1), &ret) < 0)
 		return -1;

@@ -87,9 +87,9 @@ static int restore_mm(struct task_plan *p)
 	if (rt_call("finish", "prctl(PR_SET_MM_MAP)", SYSCALL_REQ(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, a, sizeof mm), &ret) < 0)
 		return -1;
 	/* the fds of its mapped files and executable (keep: sorted, inside the set-up's range, which
-	 * holds none of the task's own fds: they may lie above it) */
-	if (!p->nkeep)
-		return 0;
+	 * holds none of the task's own fds: they may lie above it); a shared table: restore_share.c */
+	if (p->share_files || p->files_lead || !p->nkeep)
+		return p->nkeep || p->share_files ? share_close_keeps(p) : 0;
 	return rt_call("finish", "close_range", SYSCALL_REQ(SYS_close_range, (uint64_t)p->keep[0], (uint64_t)p->keep[p->nkeep - 1]), &ret);
 }
 
@@ -323,6 +323,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		return -1;
 	/* the personality before the threads exist: they inherit it */
 	if (restore_signals(p) < 0 || restore_tid(p) < 0 || attrs_personality(p) < 0 || restore_threads(p) < 0 ||
+	    (ptimers_early(p) && restore_ptimers(p) < 0) ||
 	    restore_sigstate(&p->sig, p->nspid, p->nspid, p->shpending, p->nshpending) < 0 || restore_process_state(p) < 0)
 		return -1;
 	/* Limits late, so a low limit cannot break the steps before; but before the credentials

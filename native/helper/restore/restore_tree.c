@@ -117,6 +117,10 @@ int run_actions(void)
 		struct task_report r;
 		switch (a->op) {
 		case ACT_CLONE:
+			/* a sharer is the clone of a task of its group (src/kernel/sharing.ts): never of
+			 * the helper, whose fds it would keep (it restores none of its own) */
+			if ((t->share_files || t->share_fs) && (a->arg < 0 || plan.tasks[a->arg].kind != TASK_NORMAL))
+				return proto_fail("create", "tree", EINVAL, "task %d shares its creator's files or fs info but is not created by a task", t->old_pid);
 			if (a->arg < 0) {
 				int init = t->newns;
 				pid_t pid = clone_with_pid(init ? 0 : t->want_pid, plan.pid_wait_ms, init ? CLONE_NEWPID : 0);
@@ -183,10 +187,13 @@ int run_actions(void)
 				return -1;
 			break;
 		}
-	/* Every normal task puts its files in place and stops for the tracer. */
-	for (int i = 0; i < plan.ntasks; i++) {
+	/* Every normal task puts its files in place and stops for the tracer; those sharing their
+	 * creator's fd table first (they leave it as it is), then the others, each of which closes
+	 * in its table what no sharer keeps. */
+	for (int k = 0; k < 2 * plan.ntasks; k++) {
+		int i = k % plan.ntasks;
 		struct task_plan *t = &plan.tasks[i];
-		if (t->kind != TASK_NORMAL)
+		if (t->kind != TASK_NORMAL || !t->share_files != (k >= plan.ntasks))
 			continue;
 		struct task_report r;
 		if (send_cmd(i, OP_RESTORE, 0, &r) < 0)

@@ -11,13 +11,14 @@ export interface ProcFile extends FileBase {
 }
 
 /** A path below /proc/PID that stays inside it: no '.' or '..', no magic link (root, cwd, exe,
- * fd/N, map_files/..., ns/...: the kernel never shows them as the path of an open file). */
+ * fd/N, map_files/..., ns/...: the kernel never shows them as the path of an open file); the
+ * directories fd, map_files and ns themselves are fine. */
 export function procSubPathOk(sub: string): boolean {
   if (sub === '') return true;
   if (!/^(\/[^/\0]+)+$/.test(sub)) return false;
   const parts = sub.split('/').slice(1);
   if (parts.some((p) => p === '.' || p === '..')) return false;
-  return !['root', 'cwd', 'exe', 'ns', 'map_files'].includes(parts[0]!) && !(parts[0] === 'fd' && parts.length > 1);
+  return !['root', 'cwd', 'exe'].includes(parts[0]!) && !(['fd', 'ns', 'map_files'].includes(parts[0]!) && parts.length > 1);
 }
 
 export const procFormat: FileFormat<ProcFile> = {
