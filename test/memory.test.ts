@@ -122,7 +122,7 @@ describe('shared memory', () => {
     expect(verdict).toBe('PASS');
   });
 
-  it('memfds and unlinked files keep their mode, owner, access and modification times and seals (F_SEAL_GROW/SHRINK/SEAL, F_SEAL_FUTURE_WRITE under a writable mapping, MFD_NOEXEC_SEAL), and the seals hold', async () => {
+  it('memfds, unlinked files and an O_TMPFILE file keep their mode, owner, access and modification times and seals (F_SEAL_GROW/SHRINK/SEAL, F_SEAL_FUTURE_WRITE under a writable mapping, MFD_NOEXEC_SEAL), and the seals hold', async () => {
     const dir = tmpdir('objmeta');
     const { verdict } = await roundTrip('objmeta', { args: ['--dir', dir] });
     expect(verdict).toBe('PASS');

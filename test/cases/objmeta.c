@@ -9,7 +9,8 @@
  *      and against further seals (F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL);
  *   B  memfd "ucr-meta-b" created with MFD_NOEXEC_SEAL (mode 0666, F_SEAL_EXEC), sealed
  *      F_SEAL_FUTURE_WRITE while mapped shared and writable (the mapping may still write);
- *   U  a file in DIR, mode 0604, owner 65534:65534, then unlinked.
+ *   U  a file in DIR, mode 0604, owner 65534:65534, then unlinked;
+ *   T  a file made with O_TMPFILE in DIR (no name ever), written, at offset 3.
  * Each gets its own access and modification times (futimens, nanoseconds included) last.
  * After SIGTERM each must show the same mode, owner, seals and times, and the seals must hold:
  * A cannot grow, shrink or get another seal, B cannot be written through write() but its
@@ -97,6 +98,11 @@ int main(int argc, char **argv)
 	if (u < 0 || ftruncate(u, 4096) < 0 || pwrite(u, "unlinked", 8, 0) != 8 || fchmod(u, 0604) < 0 || fchown(u, 65534, 65534) < 0 || unlink(path) < 0)
 		case_setup_fail("unlinked file %s: %s", path, strerror(errno));
 
+	/* T: a file made with O_TMPFILE in DIR (never had a name: "DIR/#INO (deleted)") */
+	int tf = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (tf < 0 || pwrite(tf, "tmpfile", 7, 0) != 7 || lseek(tf, 3, SEEK_SET) != 3)
+		case_setup_fail("O_TMPFILE in %s: %s", dir, strerror(errno));
+
 	struct want w[] = {
 		{ "memfd A", a, 0640, 65534, 100, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, { { 0, 0 }, { 0, 0 } } },
 		{ "memfd B", b, bst.st_mode & 07777, 0, 0, bseals, { { 0, 0 }, { 0, 0 } } },
@@ -139,5 +145,7 @@ int main(int argc, char **argv)
 		case_fail("memfd B: could be made executable (F_SEAL_EXEC does not hold)");
 	if (!case_failed && (pread(u, buf, 8, 0) != 8 || memcmp(buf, "unlinked", 8)))
 		case_fail("unlinked file: contents differ");
+	if (!case_failed && (lseek(tf, 0, SEEK_CUR) != 3 || pread(tf, buf, 7, 0) != 7 || memcmp(buf, "tmpfile", 7) || pwrite(tf, "!", 1, 7) != 1))
+		case_fail("O_TMPFILE file: offset, contents or writing differ");
 	case_finish();
 }

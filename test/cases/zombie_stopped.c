@@ -11,7 +11,8 @@
  *      waitid(WEXITED | WNOWAIT): Z stays an unreaped zombie.
  *   S: a leaf of the tree kit (case.h): writes its greeting into its result
  *      pipe, then raise(SIGSTOP).  The root waits for the stop with
- *      waitpid(S, WUNTRACED), then writes FILE.ready.
+ *      waitpid(S, WUNTRACED), sends it a second SIGSTOP (pending while it is
+ *      stopped), then writes FILE.ready.
  * Then the root waits for SIGTERM (flag handler; S keeps SIGTERM at SIG_DFL).
  *
  * Verify: the root finds its children in /proc (ppid == its pid now): there
@@ -104,6 +105,10 @@ int main(int argc, char **argv)
     }
     if (WSTOPSIG(wst) != SIGSTOP)
         SETUP_FAIL("S stopped by signal %d, expected SIGSTOP", WSTOPSIG(wst));
+    /* a second SIGSTOP stays pending while S is stopped (the checkpoint's injected calls used
+     * to be stopped by it: zdtm stopped01) */
+    if (kill(s_pid, SIGSTOP) < 0)
+        SETUP_FAIL("kill(S, SIGSTOP): %s", strerror(errno));
     if (case_wait_readable(sr[0], 1000) != 1)
         SETUP_FAIL("S is stopped but its greeting is not in its result pipe");
     if (case_proc_stat(s_pid, &st, &pp) != 0 || st != 'T')

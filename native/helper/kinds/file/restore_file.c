@@ -36,7 +36,10 @@ static int open_reopen(struct restore_ctx *c, struct file_plan *fp)
 	char self[64], obj[32];
 	snprintf(obj, sizeof obj, "file %d", fp->id);
 	snprintf(self, sizeof self, "/proc/self/fd/%d", sp->hfd);
-	int fd = open(self, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC);
+	int flags = fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+	if ((flags & O_TMPFILE) == O_TMPFILE) /* made with O_TMPFILE (its O_DIRECTORY bit included): a file now */
+		flags &= ~O_TMPFILE;
+	int fd = open(self, flags | O_CLOEXEC);
 	if (fd < 0 || (!(fp->flags & O_PATH) && lseek(fd, (off_t)fp->pos, SEEK_SET) < 0))
 		return proto_fail("files", obj, errno, "cannot reopen %s", sp->name);
 	fp->hfd = restore_high(fd);
