@@ -103,7 +103,7 @@ int main(int argc, char **argv)
         case_setup_fail("fanotify_init: %s", strerror(errno));
     if (fanotify_mark(A, FAN_MARK_ADD, FAN_MODIFY | FAN_CLOSE_WRITE, AT_FDCWD, a) ||
         fanotify_mark(A, FAN_MARK_ADD, FAN_OPEN | FAN_EVENT_ON_CHILD, AT_FDCWD, d) ||
-        fanotify_mark(A, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN, AT_FDCWD, b) ||
+        fanotify_mark(A, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_IGNORED_SURV_MODIFY, FAN_OPEN, AT_FDCWD, b) ||
         fanotify_mark(A, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, del) ||
         (perm && fanotify_mark(A, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, a)) ||
         (perm_deleted && fanotify_mark(A, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, del)) ||

@@ -24,7 +24,7 @@ export interface FanotifyFile extends FileBase {
 }
 
 const TYPES = ['inode', 'mount', 'fs'] as const;
-const MFLAGS = 0x200 | 0x400 | 0x20; // FAN_MARK_EVICTABLE | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY
+const MFLAGS = 0x200 | 0x400 | 0x40; // FAN_MARK_EVICTABLE | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY
 
 export const fanotifyFormat: FileFormat<FanotifyFile> = {
   kind: 'fanotify',
