@@ -156,3 +156,21 @@ describe('pids held by zombies', () => {
     expect(await verdict(z)).toBe('PASS');
   });
 });
+
+describe('format minor', () => {
+  it('is the oldest whose readers restore everything: 1.1 plain, 1.2 LZ4, 1.3 inherited pages, 1.4 what issues 16-17 added', async () => {
+    const { formatMinor } = await import('../src/image/format-minor.js');
+    const task = (over: Record<string, unknown> = {}) => ({ vmas: [], posixTimers: [], ...over }) as never;
+    const none = { files: [], pipes: [] };
+    expect(formatMinor([task()], none, false)).toBe(1);
+    expect(formatMinor([task()], none, true)).toBe(2);
+    expect(formatMinor([task({ inherited: [[4096, 1]] })], none, true)).toBe(3);
+    expect(formatMinor([task({ inherited: [[4096, 1]], guards: [[8192, 1]] })], none, false)).toBe(4);
+    expect(formatMinor([task({ seccomp: { threads: [] } })], none, false)).toBe(4);
+    expect(formatMinor([task({ attrs: { sched: [], files: 10 } })], none, false)).toBe(4);
+    expect(formatMinor([task()], { ...none, files: [{ kind: 'unix', unix: { rights: [[3]] } }] } as never, false)).toBe(4);
+    expect(formatMinor([task()], { ...none, files: [{ kind: 'unix', unix: { rights: [[]] } }] } as never, false)).toBe(1);
+    expect(formatMinor([task()], { ...none, files: [{ kind: 'inet', inet: { state: 'last-ack' } }] } as never, false)).toBe(4);
+    expect(formatMinor([task()], { ...none, ttys: [{ queued: { out: new Uint8Array(1) } }] } as never, false)).toBe(4);
+  });
+});

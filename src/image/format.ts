@@ -46,6 +46,15 @@
  * through crc32c), so a missing, repeated or reordered record is detected; an image without a
  * trailer is incomplete and is refused. Kinds are never renumbered.
  *
+ * Format 1.4 (issues 16 and 17; written only when the image holds one of them: format-minor.ts):
+ *                        fields and kinds a 1.3 reader would drop or refuse: guard regions,
+ *                        seccomp filters, fd tables and fs info shared between processes, AIO
+ *                        and packet rings, fds in flight and
+ *                        relative names of unix sockets, TCP closing states and bound devices,
+ *                        /dev/tty, fanotify, raw/packet/netlink sockets, leases, deleted device
+ *                        nodes, watches of deleted files, bytes queued in ptys and /dev/pts
+ *                        owners.
+ *
  * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
  * a restart that has an image streamed to it whole and verified (every record's checksum, the
  * digest chain, the trailer) sends back 16 bytes on a channel of its own:
@@ -57,7 +66,9 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 3;
+export const FORMAT_MINOR = 4;
+/** The minor written for an image with copy-on-write sharing and nothing of 1.4 (1.3 readers). */
+export const FORMAT_MINOR_COW = 3;
 /** The minor written for an image without compressed records (readable by 1.1 readers). */
 export const FORMAT_MINOR_PLAIN = 1;
 /** The minor written for an image with LZ4 records and no inherited pages (1.2 readers). */

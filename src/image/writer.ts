@@ -4,7 +4,7 @@ import { UcrError } from '../errors.js';
 import { crc32c, digestAdd } from '../native/addon.js';
 import { encode, type CborValue } from './cbor.js';
 import { writeAll } from './fdio.js';
-import { FORMAT_MAJOR, FORMAT_MINOR, FORMAT_MINOR_LZ4, FORMAT_MINOR_PLAIN, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
+import { FORMAT_MAJOR, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
 import type { ImageFiles, ImageHeader, ImageIpc, ImageTree, TaskImage, Trailer } from './types.js';
 
 export class ImageWriter {
@@ -34,13 +34,12 @@ export class ImageWriter {
     return b;
   }
 
-  /** compressed: the image may hold LZ4 records (format 1.2); inherited: a task has pages
-   * shared with its parent (format 1.3); else format 1.1, as before. */
-  prelude(compressed = false, inherited = false): void {
+  /** minor: the format minor the image needs (format-minor.ts) */
+  prelude(minor: number): void {
     const b = Buffer.alloc(MAGIC.length + 8);
     MAGIC.copy(b, 0);
     b.writeUInt32LE(FORMAT_MAJOR, 8);
-    b.writeUInt32LE(inherited ? FORMAT_MINOR : compressed ? FORMAT_MINOR_LZ4 : FORMAT_MINOR_PLAIN, 12);
+    b.writeUInt32LE(minor, 12);
     this.raw(b);
   }
 

@@ -12,6 +12,7 @@ import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '.
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { cowLayout } from '../image/cow.js';
+import { formatMinor } from '../image/format-minor.js';
 import { findInherited, keepStageable } from '../kernel/cow.js';
 import { findSharing } from '../kernel/sharing.js';
 import { captureTask, collectRuns, requestState, type Captured } from '../kernel/dump-task.js';
@@ -352,7 +353,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const host = hostIdentity(tasks[0]!.xstate.length);
     w.copyFrom(); // the metadata as bytes, for restart's own checks (below)
     await clock.run('write-metadata', () => {
-      w.prelude(opts.compress ?? false, tasks.some((t) => t.inherited));
+      w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false));
       w.header({
         arch: 'x86_64',
         pageSize: PAGE_SIZE,

@@ -1,0 +1,39 @@
+/**
+ * Which format minor an image needs (src/image/format.ts, docs/image-format.md): the oldest one
+ * whose readers restore everything it holds, so that an image readable by older ucr versions
+ * stays readable by them, and one they would restore wrong is refused by them (a reader refuses
+ * a newer minor) instead of silently dropping what it does not know.
+ */
+import { FORMAT_MINOR, FORMAT_MINOR_COW, FORMAT_MINOR_LZ4, FORMAT_MINOR_PLAIN } from './format.js';
+import type { ImageFiles } from './types-files.js';
+import type { TaskImage } from './types.js';
+
+/** Something added in 1.4 (issues 16 and 17) that a 1.3 reader would drop or refuse. What it
+ * may drop harmlessly (it restores as before: CPU affinity, timer overruns, content objects'
+ * times) does not count. */
+function uses14(tasks: TaskImage[], files: ImageFiles): boolean {
+  const taskNew = (t: TaskImage) =>
+    !!t.guards?.length ||
+    !!t.seccomp ||
+    t.attrs?.files !== undefined ||
+    t.attrs?.fs !== undefined ||
+    t.vmas.some((v) => v.kind === 'aio' || v.kind === 'ring');
+  if (tasks.some(taskNew)) return true;
+  for (const f of files.files) {
+    if (f.kind === 'devtty' || f.kind === 'fanotify' || f.kind === 'rawsock') return true;
+    if (f.locks?.some((l) => l.kind === 'lease')) return true;
+    if (f.kind === 'unix' && (f.unix.rights?.some((r) => r.length) || f.unix.dir !== undefined)) return true;
+    if (f.kind === 'inet' && (f.inet.device !== undefined || f.inet.tcp?.finUnsent !== undefined || ['fin-wait1', 'closing', 'last-ack'].includes(f.inet.state))) return true;
+    if (f.kind === 'device' && f.node) return true;
+    if (f.kind === 'inotify' && f.inotify?.some((w) => w.file !== undefined)) return true;
+  }
+  return !!files.ttys?.some((t) => t.queued || t.owner);
+}
+
+/** The minor to write: 1.4 for what only 1.4 readers restore, 1.3 for copy-on-write sharing
+ * (inherited pages), 1.2 for LZ4 records, else 1.1. */
+export function formatMinor(tasks: TaskImage[], files: ImageFiles, compressed: boolean): number {
+  if (uses14(tasks, files)) return FORMAT_MINOR;
+  if (tasks.some((t) => t.inherited?.length)) return FORMAT_MINOR_COW;
+  return compressed ? FORMAT_MINOR_LZ4 : FORMAT_MINOR_PLAIN;
+}
