@@ -118,7 +118,7 @@ export const messages = [
     ],
     'a raw IP (SOCK_RAW), ping (SOCK_DGRAM IPPROTO_ICMP*), packet or netlink socket: the names as sockaddr bytes, ifname the packet socket\'s bound device, kopts the family\'s options (restore_rawsock.c), groups netlink groups, mclist packet memberships (struct packet_mreq each), blob ICMPV6_FILTER, rings a packet socket\'s TPACKET_V1/V2 rings: receive block size, blocks, frame size, frames, the same for the send ring, the receive ring\'s next frame (all 0: none)',
   ),
-  plan('pipe', [id(), u64('size', { min: 4096, max: 1 << 26 }), hex('data', { max: 1 << 26 }), str('path', { opt: true })], 'a pipe (or FIFO: its path) created and filled by the helper'),
+  plan('pipe', [id(), u64('size', { min: 4096, max: 1 << 26 }), hex('data', { max: 1 << 26 }), str('path', { opt: true }), u64('ghost', { max: 0o7777, opt: true })], 'a pipe (or FIFO: its path; ghost: removed since, made again with that mode and removed again) created and filled by the helper'),
   plan(
     'obj',
     [id(), u64('kind', { max: 5 }), u64('size', { max: 2 ** 46 - 1 }), u64('seals', { max: 0xffff }), str('name', { nullable: true }), u64('mode', { max: 0o7777, opt: true }), u64('uid', { max: U32 - 1, opt: true }), u64('gid', { max: U32 - 1, opt: true }), u64('dev', { opt: true }), u64('ino', { opt: true })],

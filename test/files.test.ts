@@ -151,6 +151,23 @@ describe('anonymous descriptors', () => {
 });
 
 describe('named pipes', () => {
+  it('a FIFO removed from its path while open comes back without a name: its queued bytes, both ends, its mode; nothing is left at the path', async () => {
+    const { verdict } = await roundTrip('fifoghost');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('a removed FIFO whose path another file took since is made beside it: that file is left alone', async () => {
+    const c = await startCase('fifoghost');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img, ['--kill']);
+    await waitFor(() => !exists(c.pid), 10_000, `pid ${c.pid} to be released`);
+    fs.writeFileSync(`${c.out}.fifo`, 'someone else');
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+    expect(fs.readFileSync(`${c.out}.fifo`, 'utf8')).toBe('someone else');
+    expect(fs.readdirSync(path.dirname(c.out)).filter((n) => n.startsWith('.ucr-fifo-'))).toEqual([]);
+  });
+
   it('a FIFO read by the parent and written by the child keeps its queued bytes and ends; a FIFO opened O_RDWR keeps its bytes', async () => {
     const { verdict, pids } = await treeRoundTrip('fifo');
     expect(pids).toHaveLength(2);

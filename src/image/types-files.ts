@@ -190,6 +190,9 @@ export interface PipeImage {
   data: Uint8Array;
   /** a named pipe (FIFO): its path */
   path?: string;
+  /** a FIFO removed from its path since it was opened: made again there (or beside it if the
+   * path is taken) with this mode, opened, and removed again */
+  ghost?: { mode: number };
 }
 
 /**

@@ -18,11 +18,14 @@ export function checkFiles(v: CborValue, path: string): ImageFiles {
     const size = field(p, 'size', pw, (y, ww) => int(y, ww, 4096, 1 << 26));
     const path = p.path === undefined ? undefined : field(p, 'path', pw, (y, ww) => str(y, ww, 4096));
     if (path !== undefined && !path.startsWith('/')) pw.at('path').fail('a FIFO path must be absolute');
+    const ghost = p.ghost === undefined ? undefined : { mode: field(obj(p.ghost, pw.at('ghost')), 'mode', pw.at('ghost'), (y, ww) => int(y, ww, 0, 0o7777)) };
+    if (ghost && path === undefined) pw.at('ghost').fail('a removed FIFO without its path');
     return {
       id: field(p, 'id', pw, (y, ww) => int(y, ww, 0, 1 << 30)),
       size,
       data: field(p, 'data', pw, (y, ww) => bytes(y, ww, 0, Math.min(size, PLAN_DATA_MAX))),
       ...(path !== undefined ? { path } : {}),
+      ...(ghost ? { ghost } : {}),
     };
   });
   const pipeById = new Map(pipes.map((p) => [p.id, p]));

@@ -282,7 +282,7 @@ function pipeTable(helper: Helper) {
   const ids = new Map<string, number>();
   const reads: { pipe: PipeImage; ev: Promise<EvPipe> }[] = [];
   return {
-    pipeOf(o: { facts: FdFacts; holders: { pid: number; fd: number }[] }, fifoPath?: string): number {
+    pipeOf(o: { facts: FdFacts; holders: { pid: number; fd: number }[] }, fifoPath?: string, ghost?: { mode: number }): number {
       const k = key(o.facts);
       const id = ids.get(k) ?? ids.set(k, ids.size).size - 1;
       if (!pipes.has(id)) {
@@ -292,6 +292,7 @@ function pipeTable(helper: Helper) {
         ev.catch(() => {}); // awaited in read(); a failure must not be "unhandled" until then
         const pipe: PipeImage = { id, size: 0, data: Buffer.alloc(0) };
         if (fifoPath !== undefined) pipe.path = fifoPath;
+        if (ghost) pipe.ghost = ghost;
         pipes.set(id, pipe);
         reads.push({ pipe, ev });
       }

@@ -119,6 +119,22 @@ int fs_do(const struct fsreq *r, int fd, int *out)
 		return *out;
 	case FS_RMDIR:
 		return rmdir(r->path);
+	case FS_MKFIFO: /* a removed FIFO made again, opened read-write (never waits) and removed again */
+		if (mknod(r->path, S_IFIFO | (mode_t)r->mode, 0) < 0)
+			return -1;
+		*out = open(r->path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+		{
+			int e = errno;
+			struct stat st;
+			if (*out >= 0 && (fstat(*out, &st) < 0 || !S_ISFIFO(st.st_mode) || fchmod(*out, (mode_t)r->mode) < 0)) {
+				e = errno ? errno : EINVAL;
+				close(*out);
+				*out = -1;
+			}
+			unlink(r->path);
+			errno = e;
+		}
+		return *out;
 	case FS_MKNOD: /* a deleted device node made again, opened and deleted again at once */
 		if (mknod(r->path, S_IFCHR | (mode_t)r->mode, (dev_t)r->rdev) < 0)
 			return -1;
@@ -251,6 +267,17 @@ int fs_mknod_open(int task, const char *path, mode_t mode, unsigned long long rd
 	static struct fsreq r;
 	int fd;
 	r = (struct fsreq){ .op = FS_MKNOD, .mode = (int)fs_mode(mode), .rdev = rdev, .uid = (int)uid, .gid = (int)gid, .flags = flags };
+	if (with_path(&r, path) < 0)
+		return -1;
+	fs_call(task, &r, -1, &fd);
+	return fd;
+}
+
+int fs_mkfifo_open(int task, const char *path, mode_t mode)
+{
+	static struct fsreq r;
+	int fd;
+	r = (struct fsreq){ .op = FS_MKFIFO, .mode = (int)fs_mode(mode) };
 	if (with_path(&r, path) < 0)
 		return -1;
 	fs_call(task, &r, -1, &fd);

@@ -144,6 +144,7 @@ struct pipe_plan {
 	int id;
 	int size;
 	char *path; /* a FIFO: its path; NULL: an anonymous pipe */
+	int ghost;  /* a FIFO removed since: its mode + 1 (made again, opened, removed again); 0: no */
 	unsigned char *data;
 	size_t len;
 };

@@ -167,6 +167,8 @@ int on_plan_pipe(struct plan_in *in, struct msg_plan_pipe *m)
 		pp->len = m->data_len;
 	}
 	NEED(!m->path || (pp->path = strdup(m->path)) != NULL);
+	NEED(!m->has_ghost || m->path);
+	pp->ghost = m->has_ghost ? (int)m->ghost + 1 : 0;
 	return 0;
 }
 

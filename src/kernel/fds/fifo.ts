@@ -3,7 +3,10 @@
  * record and every fd is one end of it; the pipe also records the FIFO's path. On restart the
  * helper opens the FIFO read-write (which never blocks and keeps the pipe alive), refills it,
  * and opens every end again through /proc/self/fd with its own access mode and flags, so no
- * open waits for a peer. The FIFO itself is a filesystem object: it must still exist.
+ * open waits for a peer. The FIFO itself is a filesystem object: it must still exist, unless
+ * it was removed since it was opened ("PATH (deleted)"): then the helper makes it again there
+ * (or beside it when the path is taken), with its holder's credentials and its mode, opens it
+ * and removes it again (the pipe's `ghost`).
  */
 import fs from 'node:fs';
 import { UcrError } from '../../errors.js';
@@ -13,6 +16,7 @@ import { planFilePipe } from '../protocol.gen.js';
 import { openFileFlags } from '../linux.js';
 
 const O_ACCMODE = 3;
+const DELETED = ' (deleted)';
 const END = ['read', 'write', 'both'] as const;
 
 export const fifoEnd: FdOps<FileOf<'fifo'>> = {
@@ -29,9 +33,11 @@ export const fifoEnd: FdOps<FileOf<'fifo'>> = {
   sharedOutside: (o, outside) =>
     `process ${o.holders[0]!.pid} fd ${o.holders[0]!.fd} (FIFO ${o.facts.link}) is also open in process ${outside.pid} (${outside.comm}) outside the checkpointed tree: the restart opens the FIFO again by its path`,
   captured(file, o, cap) {
-    file.pipe.id = cap.pipe(o, file.path);
+    const removed = file.path.endsWith(DELETED);
+    file.pipe.id = removed ? cap.pipe(o, file.path.slice(0, -DELETED.length), { mode: o.facts.stat.mode & 0o7777 }) : cap.pipe(o, file.path);
   },
   check(file) {
+    if (file.path.endsWith(DELETED)) return; /* made again by the helper */
     let st: fs.Stats | undefined;
     try {
       st = fs.statSync(file.path);

@@ -28,4 +28,4 @@ export const pipeEnd: FdOps<FileOf<'pipe'>> = {
 };
 
 /** The helper plan line that creates a pipe (anonymous or a FIFO's) and refills it. */
-export const pipeLine = (p: PipeImage) => planPipe({ id: p.id, size: p.size, data: p.data, path: p.path });
+export const pipeLine = (p: PipeImage) => planPipe({ id: p.id, size: p.size, data: p.data, path: p.path, ghost: p.ghost?.mode });

@@ -69,7 +69,8 @@ export interface CaptureContext {
   external: { pid: number; fds: number[]; path: string; slot: number }[];
   /** The image's number of the pipe this end (of a pipe or a FIFO at fifoPath) belongs to;
    * its size and queued bytes are read once per pipe. */
-  pipe(o: CapturedObject, fifoPath?: string): number;
+  /** the pipe of this end (fifo: a FIFO at that path; ghost: removed from it since, its mode) */
+  pipe(o: CapturedObject, fifoPath?: string, ghost?: { mode: number }): number;
   /** the tree's pty pairs, as their masters are found */
   ttys: TtyImage[];
   /** the tree's sockets, linked to each other once all are known */

@@ -3,7 +3,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,13 +37,25 @@ static int open_pipe(struct restore_ctx *c, struct pipe_plan *pp)
 				if (task < 0)
 					task = c->plan->files[f].task;
 			}
-		int at = fs_checked(task, pp->path, need ? need : R_OK);
-		if (at < 0)
-			return proto_fail("files", pp->path, errno, "cannot open the FIFO%s", fs_who(task));
-		char self[64];
-		snprintf(self, sizeof self, "/proc/self/fd/%d", at);
-		fds[0] = fds[1] = open(self, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-		close(at);
+		if (pp->ghost) { /* removed since: made again there, or beside it if the path is taken */
+			fds[0] = fds[1] = fs_mkfifo_open(task, pp->path, (mode_t)(pp->ghost - 1));
+			if (fds[0] < 0 && errno == EEXIST) {
+				char tmp[PATH_MAX];
+				const char *slash = strrchr(pp->path, '/');
+				snprintf(tmp, sizeof tmp, "%.*s/.ucr-fifo-%d-%d", (int)(slash - pp->path), pp->path, (int)getpid(), pp->id);
+				fds[0] = fds[1] = fs_mkfifo_open(task, tmp, (mode_t)(pp->ghost - 1));
+			}
+			if (fds[0] < 0)
+				return proto_fail("files", pp->path, errno, "cannot make the removed FIFO again%s", fs_who(task));
+		} else {
+			int at = fs_checked(task, pp->path, need ? need : R_OK);
+			if (at < 0)
+				return proto_fail("files", pp->path, errno, "cannot open the FIFO%s", fs_who(task));
+			char self[64];
+			snprintf(self, sizeof self, "/proc/self/fd/%d", at);
+			fds[0] = fds[1] = open(self, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+			close(at);
+		}
 		if (fds[0] < 0)
 			return proto_fail("files", pp->path, errno, "cannot open the FIFO");
 		if (fstat(fds[0], &st) < 0 || !S_ISFIFO(st.st_mode))
