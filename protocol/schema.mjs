@@ -80,6 +80,7 @@ export const messages = [
   plan('file.epoll', [id(), flags()], 'an epoll instance (targets: epctl lines)'),
   plan('file.inotify', [id(), flags()], 'an inotify instance (watches: inwatch lines)'),
   plan('file.pidfd', [id(), u64('pid', { min: 1, max: PID }), flags()], 'a pidfd of a process of the image (its pid in the image), made by each task holding it in its finish step'),
+  plan('file.deadpidfd', [id(), u64('group', { min: 1 }), flags()], 'a pidfd of a process that has exited and was reaped (group: the same for the pidfds of one process), made by the helper'),
   plan('file.eventfd', [id(), u64('count'), bool('semaphore'), flags()], 'an eventfd'),
   plan('file.signalfd', [id(), u64('mask'), flags()], 'a signalfd'),
   plan('file.timerfd', [id(), u64('clock', { max: 15 }), flags(), ...many(['ticks', 'isec', 'insec', 'vsec', 'vnsec'])], 'a timerfd: interval and value'),

@@ -35,6 +35,16 @@ describe('pidfds', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('pidfds of children that have exited and were reaped stay pidfds of dead processes: two of one share an inode, another has its own, they poll readable, signalling gives ESRCH, flags kept', async () => {
+    const c = await startCase('pidfd', { args: ['--exited'] });
+    const img = path.join(c.dir, 'image.ucr');
+    const pids = treeOf(c.pid);
+    checkpointCase(c, img, ['--kill']);
+    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('with --pids they name the tasks at their new pids', async () => {
     const c = await startCase('pidfd');
     const img = path.join(c.dir, 'image.ucr');
@@ -54,7 +64,6 @@ describe('pidfds', () => {
 
   for (const [flag, what, why] of [
     ['--outside', 'a process outside the tree (its parent)', () => `a pidfd of process ${process.pid}, which is not a process of the tree: not supported`],
-    ['--exited', 'a process that has exited', () => 'a pidfd of a process that has exited (fdinfo Pid: -1): not supported'],
     ['--thread', 'a thread that is not the process (PIDFD_THREAD)', (pid: number) => new RegExp(`a pidfd of thread \\d+ of process ${pid} \\(PIDFD_THREAD of a thread that is not the process\\): not supported$`)],
   ] as const)
     it(`refuses at checkpoint a pidfd of ${what}: one line naming the fd, nothing written, the tree runs on`, async () => {

@@ -14,9 +14,11 @@
  *  - pidfd_send_signal(C, SIGUSR1) reaches C, which checks its pidfd of P, kills G through its
  *    own pidfd, reaps it with waitid(P_PIDFD) (killed by SIGKILL) and exits 42 (else 43+);
  *  - P's pidfd of G turns readable (G is gone), waitid(P_PIDFD, C) reaps C with status 42.
- * --outside: P also holds a pidfd of its own parent (outside the tree); --exited: of a child
- * that has exited and been reaped (fdinfo "Pid: -1"); --thread: of a thread of its own that is
- * not the main thread (PIDFD_THREAD). All three are refused at checkpoint.
+ * --exited: P also holds two pidfds (one PIDFD_NONBLOCK) of a child that has exited and been
+ * reaped (fdinfo "Pid: -1") and one of another: after the restart the first two still share
+ * an inode and the third has its own, they poll readable, signalling gives ESRCH.
+ * --outside: P also holds a pidfd of its own parent (outside the tree); --thread: of a thread
+ * of its own that is not the main thread (PIDFD_THREAD). Both are refused at checkpoint.
  */
 #include "case.h"
 
@@ -167,14 +169,16 @@ int main(int argc, char **argv)
 		case_setup_fail("pidfd_open: %s", strerror(errno));
 	if (outside && pidfd_open(getppid(), 0) < 0)
 		case_setup_fail("pidfd_open(parent): %s", strerror(errno));
+	int efd[3] = { -1, -1, -1 }; /* --exited: two of one child that has exited, one of another */
 	if (exited) {
-		pid_t e = fork();
-		if (e == 0)
-			_exit(0);
-		int efd = e > 0 ? pidfd_open(e, 0) : -1;
-		if (efd < 0)
-			case_setup_fail("pidfd_open(exited child): %s", strerror(errno));
-		waitpid(e, NULL, 0);
+		for (int k = 0; k < 2; k++) {
+			pid_t e = fork();
+			if (e == 0)
+				_exit(0);
+			if (e < 0 || (efd[k ? 2 : 0] = pidfd_open(e, 0)) < 0 || (!k && (efd[1] = pidfd_open(e, PIDFD_NONBLOCK)) < 0))
+				case_setup_fail("pidfd_open(exited child): %s", strerror(errno));
+			waitpid(e, NULL, 0);
+		}
 	}
 	int zfd = -1;
 	pid_t z = 0;
@@ -214,6 +218,23 @@ int main(int argc, char **argv)
 	}
 	case_ready();
 	case_wait_term();
+	if (exited) { /* pidfds of processes that have exited and were reaped */
+		struct stat s0, s1, s2;
+		struct pollfd pf = { efd[0], POLLIN, 0 };
+		if (fstat(efd[0], &s0) < 0 || fstat(efd[1], &s1) < 0 || fstat(efd[2], &s2) < 0)
+			case_fail("pidfds of exited children: fstat: %s", strerror(errno));
+		else if (s0.st_ino != s1.st_ino || s0.st_ino == s2.st_ino)
+			case_fail("pidfds of exited children: inodes %lu %lu %lu, expected the first two the same, the third another",
+				  (unsigned long)s0.st_ino, (unsigned long)s1.st_ino, (unsigned long)s2.st_ino);
+		else if (fdinfo_pid(efd[0]) != -1 || fdinfo_pid(efd[2]) != -1)
+			case_fail("pidfds of exited children name pids %d and %d, expected -1", fdinfo_pid(efd[0]), fdinfo_pid(efd[2]));
+		else if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLIN))
+			case_fail("a pidfd of an exited child does not poll readable");
+		else if (syscall(SYS_pidfd_send_signal, efd[2], 0, NULL, 0) != -1 || errno != ESRCH)
+			case_fail("signalling an exited child through its pidfd does not give ESRCH");
+		else if (!(fcntl(efd[1], F_GETFL) & O_NONBLOCK) || (fcntl(efd[0], F_GETFL) & O_NONBLOCK))
+			case_fail("pidfds of an exited child lost their O_NONBLOCK (or got it)");
+	}
 
 	pid_t me = getpid();
 	pid_t kid = -1, gkid = -1;

@@ -5,15 +5,17 @@
  * a file of /proc it names a task (also a zombie of the tree: restored as a zombie, reaped
  * through the pidfd after the restart), so it is opened late: each task that holds one makes it
  * itself in its finish step, once every task exists (pidfd_open of the restored pid, the new
- * one under --pids), and dups it to its other fds. A pidfd of a process outside the tree, of a
- * process that has exited (Pid: -1) or of a thread that is not a process (PIDFD_THREAD) is
+ * one under --pids), and dups it to its other fds. A pidfd of a process that has exited and was
+ * reaped (Pid: -1) is made by the helper: one short-lived process per such process (the pidfds
+ * of one have one pidfs inode), its pidfds opened, then reaped (native/helper/kinds/pidfd). A
+ * pidfd of a process outside the tree or of a thread that is not a process (PIDFD_THREAD) is
  * refused.
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../../errors.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
-import { planFilePidfd } from '../protocol.gen.js';
+import { planFileDeadpidfd, planFilePidfd } from '../protocol.gen.js';
 import { openFileFlags } from '../linux.js';
 
 const readStatus = (pid: number) => {
@@ -30,7 +32,7 @@ export const pidFd: FdOps<FileOf<'pidfd'>> = {
   dump: (f, ctx) => {
     const target = Number(f.info.extra.get('Pid') ?? -1);
     const refuse = (why: string) => new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): ${why}: not supported`, { pid: f.pid, object: `fd ${f.fd}`, phase: 'files' });
-    if (!(target > 0)) throw refuse('a pidfd of a process that has exited (fdinfo Pid: -1)');
+    if (!(target > 0)) return { path: f.link, flags: f.info.flags, pos: 0, pidfd: { pid: 0, dead: f.stat.ino } };
     const pid = ctx.treePid?.(target) ?? ctx.zombiePid?.(target);
     if (pid === undefined) {
       const tgid = Number(/^Tgid:\s*(\d+)/m.exec(readStatus(target))?.[1]);
@@ -41,5 +43,8 @@ export const pidFd: FdOps<FileOf<'pidfd'>> = {
   },
   late: 'a pidfd',
   check() {},
-  plan: (file) => planFilePidfd({ id: file.id, pid: file.pidfd.pid, flags: openFileFlags(file.flags) }),
+  plan: (file) =>
+    file.pidfd.dead !== undefined
+      ? planFileDeadpidfd({ id: file.id, group: file.pidfd.dead, flags: openFileFlags(file.flags) })
+      : planFilePidfd({ id: file.id, pid: file.pidfd.pid, flags: openFileFlags(file.flags) }),
 };
