@@ -8,8 +8,8 @@
 // Then the V8 code cache of that script, dist/ucr.cjs.cache: bin/ucr hands it to vm.Script so
 // that a command does not compile the bundle again (~15 ms of CPU per command). It is made here,
 // at build time, by the node that builds (a cache that does not match the running node or the
-// script is rejected by V8 and the script compiled as without one), after a `--version` run so
-// that it holds the code that runs at every start. Nothing writes it at run time.
+// script is rejected by V8 and the script compiled as without one). Nothing writes it at run
+// time.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,15 +49,27 @@ rmSync(path.join(root, 'dist', 'ucr.mjs.map'), { force: true });
 
 const cache = `${outfile}.cache`;
 rmSync(cache, { force: true });
-const make = `
-const fs = require('node:fs'), vm = require('node:vm'), path = require('node:path'), Module = require('node:module');
+// Every function compiled (V8's --no-lazy while compiling, so the cache holds them all: a
+// checkpoint runs code all over the bundle once, and compiling it lazily cost ~10-15 ms of CPU
+// per command), the flag back to its default before the cache is made: V8 accepts a cache only
+// from the same flags. Checked by a fresh node; if it rejects it, a cache of the script's top
+// level only (made without changing any flag).
+const make = (eager) => `
+const fs = require('node:fs'), vm = require('node:vm'), v8 = require('node:v8'), Module = require('node:module');
 const file = ${JSON.stringify(outfile)};
+${eager ? "v8.setFlagsFromString('--no-lazy');" : ''}
 const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file });
-process.on('exit', () => fs.writeFileSync(file + '.cache.tmp', script.createCachedData()));
-process.argv = [process.argv[0], file, '--version'];
-const m = { exports: {} };
-script.runInThisContext().call(m.exports, m.exports, Module.createRequire(file), m, file, path.dirname(file));
+${eager ? "v8.setFlagsFromString('--lazy');" : ''}
+fs.writeFileSync(file + '.cache.tmp', script.createCachedData());
 `;
-const r = spawnSync(process.execPath, ['-e', make], { stdio: ['ignore', 'ignore', 'inherit'] });
-if (r.status !== 0) throw new Error(`bundle: making the code cache failed (status ${r.status})`);
+const accepted = `
+const fs = require('node:fs'), vm = require('node:vm'), Module = require('node:module');
+const file = ${JSON.stringify(outfile)};
+const s = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData: fs.readFileSync(file + '.cache.tmp') });
+process.exit(s.cachedDataRejected ? 3 : 0);
+`;
+const node = (code) => spawnSync(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'inherit'] }).status;
+if (node(make(true)) !== 0 || node(accepted) !== 0) {
+  if (node(make(false)) !== 0) throw new Error('bundle: making the code cache failed');
+}
 renameSync(`${cache}.tmp`, cache);
