@@ -44,4 +44,19 @@ describe('CBOR metadata codec', () => {
     expect(() => decode(Buffer.from('a2616101616102', 'hex'))).toThrow(/duplicate map key/);
     expect(() => decode(Buffer.from('0000', 'hex'))).toThrow(/trailing/);
   });
+
+  it('decodes map keys as own data only: __proto__ and inherited names are keys like any other', () => {
+    const v = decode(encode({ toString: 1, constructor: 2 })) as Record<string, unknown>;
+    expect(Object.keys(v)).toEqual(['toString', 'constructor']);
+    expect([v.toString, v.constructor]).toEqual([1, 2]);
+    // {"__proto__": {"polluted": 1}}: a key, not the prototype
+    const p = decode(Buffer.from('a1695f5f70726f746f5f5fa168706f6c6c75746564' + '01', 'hex')) as Record<string, unknown>;
+    expect(Object.keys(p)).toEqual(['__proto__']);
+    expect((p as { polluted?: number }).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(p)).toBe(Object.prototype);
+    expect(() => decode(Buffer.from('a2695f5f70726f746f5f5f01695f5f70726f746f5f5f02', 'hex'))).toThrow(/duplicate map key __proto__/);
+    // the encoder writes addresses beyond 2^32 as 8-byte integers without going through BigInt
+    for (const n of [0xffffffff, 0x100000000, 0x7ffc12345000, Number.MAX_SAFE_INTEGER]) expect(decode(encode(n))).toBe(n);
+    expect(encode(0x7ffc12345000).toString('hex')).toBe('1b00007ffc12345000');
+  });
 });

@@ -272,14 +272,20 @@ for (const cmd of program.commands) {
   });
 }
 
-try {
-  if (process.argv.length <= 2) usage(undefined, `give a command: ${program.commands.map((c) => c.name()).join(', ')}`);
-  await program.parseAsync(process.argv);
-} catch (e) {
-  if (!(e instanceof CommanderError)) fail(e);
-  // help and version were printed already
-  if (e.exitCode === 0) process.exit(0);
-  const command = (e as CommanderError & { command?: string }).command;
-  if (e.code === 'commander.help') usage(command, `give a command: ${program.commands.map((c) => c.name()).join(', ')}`);
-  usage(command, e.message);
+// No top-level await: the bundle is a CommonJS script, so that its compiled code can be cached
+// (scripts/bundle.mjs, bin/ucr). main runs as a microtask, as the body of an ES module does: an
+// error event of stdout (EPIPE: a process.nextTick) comes after it, e.g. after --help's exit 0.
+async function main(): Promise<void> {
+  try {
+    if (process.argv.length <= 2) usage(undefined, `give a command: ${program.commands.map((c) => c.name()).join(', ')}`);
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (!(e instanceof CommanderError)) fail(e);
+    // help and version were printed already
+    if (e.exitCode === 0) process.exit(0);
+    const command = (e as CommanderError & { command?: string }).command;
+    if (e.code === 'commander.help') usage(command, `give a command: ${program.commands.map((c) => c.name()).join(', ')}`);
+    usage(command, e.message);
+  }
 }
+void Promise.resolve().then(main);

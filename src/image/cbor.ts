@@ -48,18 +48,42 @@ class Out {
   head(major: number, n: number | bigint): void {
     const m = major << 5;
     this.need(9);
-    if (typeof n === 'bigint' && n > 0xffffffffn) {
-      this.buf[this.len++] = m | 27;
-      this.buf.writeBigUInt64BE(n, this.len);
-      this.len += 8;
+    const b = this.buf;
+    let l = this.len;
+    if (typeof n === 'number') {
+      // byte by byte: no BigInt for the 64-bit addresses of every mapping, no bounds checks
+      if (n < 24) b[l++] = m | n;
+      else if (n < 0x100) (b[l++] = m | 24), (b[l++] = n);
+      else if (n < 0x10000) (b[l++] = m | 25), (b[l++] = n >>> 8), (b[l++] = n & 0xff);
+      else if (n < 0x100000000) {
+        b[l++] = m | 26;
+        b[l++] = n >>> 24;
+        b[l++] = (n >>> 16) & 0xff;
+        b[l++] = (n >>> 8) & 0xff;
+        b[l++] = n & 0xff;
+      } else {
+        const hi = Math.floor(n / 0x100000000);
+        const lo = n >>> 0;
+        b[l++] = m | 27;
+        b[l++] = hi >>> 24;
+        b[l++] = (hi >>> 16) & 0xff;
+        b[l++] = (hi >>> 8) & 0xff;
+        b[l++] = hi & 0xff;
+        b[l++] = lo >>> 24;
+        b[l++] = (lo >>> 16) & 0xff;
+        b[l++] = (lo >>> 8) & 0xff;
+        b[l++] = lo & 0xff;
+      }
+      this.len = l;
       return;
     }
-    const v = Number(n);
-    if (v < 24) this.buf[this.len++] = m | v;
-    else if (v < 0x100) (this.buf[this.len++] = m | 24), (this.buf[this.len++] = v);
-    else if (v < 0x10000) (this.buf[this.len++] = m | 25), this.buf.writeUInt16BE(v, this.len), (this.len += 2);
-    else if (v < 0x100000000) (this.buf[this.len++] = m | 26), this.buf.writeUInt32BE(v, this.len), (this.len += 4);
-    else this.head(major, BigInt(v));
+    if (n > 0xffffffffn) {
+      b[l++] = m | 27;
+      b.writeBigUInt64BE(n, l);
+      this.len = l + 8;
+      return;
+    }
+    this.head(major, Number(n));
   }
   bytes(b: Uint8Array): void {
     this.need(b.length);
@@ -236,12 +260,17 @@ function dec(inp: In, depth: number): CborValue {
     case 5: {
       const n = inp.len(info);
       inp.charge(56 + 64 * n);
-      const o: { [k: string]: CborValue } = Object.create(null);
+      // a plain object: V8 gives the maps of one shape a shared hidden class (fast to build and
+      // to read), where Object.create(null) makes each a hash table. Keys are own properties
+      // only: an inherited name (toString...) is not a duplicate, __proto__ is defined as data.
+      const o: { [k: string]: CborValue } = {};
       for (let i = 0; i < n; i++) {
         const k = dec(inp, depth + 1);
         if (typeof k !== 'string') throw new CborError('map key is not text');
-        if (o[k] !== undefined) throw new CborError(`duplicate map key ${k}`);
-        o[k] = dec(inp, depth + 1);
+        if (o[k] !== undefined && Object.hasOwn(o, k)) throw new CborError(`duplicate map key ${k}`);
+        const v = dec(inp, depth + 1);
+        if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+        else o[k] = v;
       }
       return o;
     }

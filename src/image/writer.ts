@@ -27,9 +27,10 @@ export class ImageWriter {
     this.copy = [];
   }
 
-  /** The bytes written since copyFrom(); stops copying. */
-  copied(): Buffer {
-    const b = Buffer.concat(this.copy ?? []);
+  /** The bytes written since copyFrom(), as written (not concatenated: the metadata of a large
+   * tree is ~100 MB); stops copying. */
+  copied(): Buffer[] {
+    const b = this.copy ?? [];
     this.copy = undefined;
     return b;
   }

@@ -110,6 +110,26 @@ export class Helper {
     }
   }
 
+  /** sendLines() for each chunk, waiting while the pipe to the helper is full: a long plan
+   * (a tree of 1,000 tasks) is made as the helper reads it instead of held in a buffer at
+   * once. A dead helper ends the waits (its exit reports it). */
+  async sendChunks(chunks: Iterable<readonly string[]>): Promise<void> {
+    const stdin = this.proc.stdin!;
+    for (const chunk of chunks) {
+      this.sendLines(chunk);
+      if (!stdin.writableNeedDrain || stdin.destroyed || this.ended) continue;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stdin.off('drain', done);
+          stdin.off('close', done);
+          resolve();
+        };
+        stdin.on('drain', done);
+        stdin.on('close', done);
+      });
+    }
+  }
+
   /** The next event named ev (events of other names stay queued); a failure rejects with
    * HelperError. */
   next<K extends EventName>(ev: K): Promise<EventOf<K>> {

@@ -64,6 +64,8 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
   const vmas: VmaImage[] = [];
   const specials: SpecialVma[] = [];
   const stats = new Map<string, fs.Stats>();
+  // what a VmFlags set means, once per distinct set (readSmaps shares them between mappings)
+  const byFlags = new Map<Set<string>, { refused: string | undefined; madv: number; madvShared: number }>();
   for (const m of maps) {
     if (m.path === '[vsyscall]') continue; // fixed kernel page, the same in every process
     if (SPECIAL_NAMES.includes(m.path)) {
@@ -73,10 +75,14 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
     // built only for a refusal (10,000 mappings made 10,000 strings for nothing)
     const where = () => `process ${pid} mapping ${m.start.toString(16)}-${m.end.toString(16)} ${m.path || '[anon]'}`;
     const shared = m.perms[3] === 's';
-    for (const [bad, what] of REFUSED)
-      if (m.flags.has(bad)) throw new UnsupportedError(`${where()}: ${what} mappings are not supported yet`, { pid, phase: 'memory' });
-    let madv = 0;
-    for (const [f, bit] of MADV_ENTRIES) if (m.flags.has(f) && (f !== 'mw' || shared)) madv |= bit;
+    let meaning = byFlags.get(m.flags);
+    if (!meaning) {
+      meaning = { refused: REFUSED.find(([bad]) => m.flags.has(bad))?.[1], madv: 0, madvShared: 0 };
+      for (const [f, bit] of MADV_ENTRIES) if (m.flags.has(f)) (meaning.madvShared |= bit), (meaning.madv |= f !== 'mw' ? bit : 0);
+      byFlags.set(m.flags, meaning);
+    }
+    if (meaning.refused) throw new UnsupportedError(`${where()}: ${meaning.refused} mappings are not supported yet`, { pid, phase: 'memory' });
+    const madv = shared ? meaning.madvShared : meaning.madv;
     const base = { start: m.start, end: m.end, prot: protOf(m.perms), shared, pgoff: 0, madv, fill: false };
     if (m.path === '' || m.path === '[heap]' || m.path === '[stack]') {
       if (shared) throw new UnsupportedError(`${where()}: shared anonymous memory is not supported yet`, { pid, phase: 'memory' });

@@ -37,40 +37,77 @@ export interface MapsEntry {
   dev: string;
   ino: number;
   path: string;
-  /** VmFlags from smaps (two-letter codes) */
+  /** VmFlags from smaps (two-letter codes); shared by the mappings with the same flags: read only */
   flags: Set<string>;
 }
 
-/** /proc/PID/smaps: every mapping with its VmFlags. */
+/** /proc/PID/smaps: every mapping with its VmFlags. Mappings with the same VmFlags line share
+ * one (read-only) Set. */
 export function readSmaps(pid: number): MapsEntry[] {
   const out: MapsEntry[] = [];
   const text = fs.readFileSync(`/proc/${pid}/smaps`, 'latin1');
-  const head = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/;
+  const flagSets = new Map<string, Set<string>>();
   // ~25 lines per mapping: only a mapping's first line (its address in lower-case hex) and its
-  // VmFlags line are cut out of the text (10,000 mappings make 250,000 lines)
+  // VmFlags line are cut out of the text (10,000 mappings make 250,000 lines), the first one
+  // without a regular expression
   for (let at = 0; at < text.length; ) {
     let nl = text.indexOf('\n', at);
     if (nl < 0) nl = text.length;
     const c = text.charCodeAt(at);
     if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) {
-      const m = head.exec(text.slice(at, nl));
-      if (m)
-        out.push({
-          start: parseInt(m[1]!, 16),
-          end: parseInt(m[2]!, 16),
-          perms: m[3]!,
-          pgoff: parseInt(m[4]!, 16),
-          dev: m[5]!,
-          ino: Number(m[6]),
-          path: m[7] ?? '',
-          flags: new Set(),
-        });
+      const e = mapsHead(text, at, nl);
+      if (e) out.push(e);
     } else if (c === 0x56 && text.startsWith('VmFlags:', at) && out.length) {
-      for (const f of text.slice(at + 8, nl).trim().split(/\s+/)) out[out.length - 1]!.flags.add(f);
+      const line = text.slice(at + 8, nl).trim();
+      let set = flagSets.get(line);
+      if (!set) flagSets.set(line, (set = new Set(line ? line.split(/\s+/) : [])));
+      out[out.length - 1]!.flags = set;
     }
     at = nl + 1;
   }
   return out;
+}
+
+const NO_FLAGS: Set<string> = new Set();
+
+/** A maps line, "start-end perms pgoff dev inode   path" (hex, hex, 4 characters, hex, text,
+ * decimal, the rest), or undefined when it is not one. */
+function mapsHead(t: string, at: number, nl: number): MapsEntry | undefined {
+  let i = at;
+  const hex = (): number => {
+    let v = 0;
+    const from = i;
+    for (; i < nl; i++) {
+      const c = t.charCodeAt(i);
+      const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+      if (d < 0) break;
+      v = v * 16 + d;
+    }
+    return i > from && i - from <= 16 ? v : -1;
+  };
+  const start = hex();
+  if (start < 0 || t.charCodeAt(i++) !== 0x2d) return undefined;
+  const end = hex();
+  if (end < 0 || t.charCodeAt(i++) !== 0x20) return undefined;
+  const perms = t.slice(i, i + 4);
+  i += 4;
+  if (perms.length !== 4 || perms.includes(' ') || t.charCodeAt(i++) !== 0x20) return undefined;
+  const pgoff = hex();
+  if (pgoff < 0 || t.charCodeAt(i++) !== 0x20) return undefined;
+  const sp = t.indexOf(' ', i);
+  if (sp < 0 || sp >= nl || sp === i) return undefined;
+  const dev = t.slice(i, sp);
+  i = sp + 1;
+  let ino = 0;
+  const from = i;
+  for (; i < nl; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    ino = ino * 10 + (c - 0x30);
+  }
+  if (i === from || (i < nl && t.charCodeAt(i) !== 0x20)) return undefined;
+  while (i < nl && (t.charCodeAt(i) === 0x20 || t.charCodeAt(i) === 0x09)) i++;
+  return { start, end, perms, pgoff, dev, ino, path: t.slice(i, nl), flags: NO_FLAGS };
 }
 
 export interface ProcStat {

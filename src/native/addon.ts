@@ -37,7 +37,7 @@ export interface NativeAddon {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-// here is dist/native (or src/native), or dist for the bundled command line (dist/ucr.mjs)
+// here is dist/native (or src/native), or dist for the bundled command line (dist/ucr.cjs)
 const root = path.resolve(here, path.basename(here) === 'native' ? '../..' : '..');
 const buildDirs = [path.join(root, 'build', 'Release'), path.join(root, 'build', 'Debug')];
 

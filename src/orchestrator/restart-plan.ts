@@ -145,10 +145,12 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
  * default options would plan it, and that plan read by the helper's own plan parser. Throws
  * what restart would say.
  */
-export async function checkRestorable(metadata: Buffer, name: string, checker?: Helper): Promise<ImageMetadata> {
+export async function checkRestorable(metadata: Buffer | Buffer[], name: string, checker?: Helper): Promise<ImageMetadata> {
   try {
+    // a list of buffers is emptied as it is read
+    const length = Array.isArray(metadata) ? metadata.reduce((n, b) => n + b.length, 0) : metadata.length;
     const { meta, reader } = readMetadata(metadata, name);
-    if (reader.offset !== metadata.length) throw new ImageError(`${name}: ${metadata.length - reader.offset} bytes after the metadata`, { object: name });
+    if (reader.offset !== length) throw new ImageError(`${name}: ${length - reader.offset} bytes after the metadata`, { object: name });
     await checkPlan(meta, checker ?? startChecker());
     return meta;
   } finally {
@@ -166,7 +168,7 @@ async function checkPlan(meta: ImageMetadata, h: Helper): Promise<void> {
   const opts: PlanOptions = {};
   try {
     const plan = planRestart(meta, opts);
-    for (const chunk of planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 })) h.sendLines(chunk);
+    await h.sendChunks(planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 }));
     await h.next('planned');
   } finally {
     h.close();

@@ -68,6 +68,12 @@ static struct task_fill {
 } *fills;
 static int nfills;
 
+static int by_start(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
 static void drop(struct task_fill *f)
 {
 	for (int i = 0; i < f->n; i++) {
@@ -111,6 +117,7 @@ static int take(const struct task_plan *p, int idx, struct task_fill *f)
 			continue; /* that mapping is filled the old way */
 		f->r[f->n++] = (struct range){ m->start, m->end };
 	}
+	qsort(f->r, (size_t)f->n, sizeof *f->r, by_start); /* for covering(): in order already */
 	return 0;
 }
 
@@ -136,16 +143,28 @@ void uffd_drop_all(void)
 	nfills = 0;
 }
 
-/* The registered range holding [addr, addr + len), or NULL. */
+/* The registered range holding [addr, addr + len), or NULL. The ranges are in address order
+ * (the plan's mappings are) and so are a task's page records: the previous record's range or
+ * the next one, else a binary search (a linear scan made 10,000 one-page mappings quadratic). */
 static const struct range *covering(struct task_fill *f, uint64_t addr, size_t len)
 {
-	if (f->last < f->n && f->r[f->last].start <= addr && addr + len <= f->r[f->last].end)
-		return &f->r[f->last];
-	for (int i = 0; i < f->n; i++)
+	for (int i = f->last; i < f->n && i <= f->last + 1; i++)
 		if (f->r[i].start <= addr && addr + len <= f->r[i].end) {
 			f->last = i;
 			return &f->r[i];
 		}
+	int lo = 0, hi = f->n; /* the first range with start > addr */
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (f->r[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0 && addr + len <= f->r[lo - 1].end) {
+		f->last = lo - 1;
+		return &f->r[lo - 1];
+	}
 	return NULL;
 }
 
