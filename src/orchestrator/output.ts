@@ -1,0 +1,96 @@
+/**
+ * Where a checkpoint writes its image: a path (written as PATH.partial-PID, 0600, put in place
+ * only when complete: renamed, or linked with --no-clobber so nothing is ever replaced), '-'
+ * (stdout) or an open fd; whether its reader must take it to the last byte (a pipe or socket);
+ * and the fd the acknowledgement of --kill-after-ack comes back on.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { systemErrorText } from '../errno.js';
+import { UcrError } from '../errors.js';
+import type { CheckpointOptions } from './checkpoint.js';
+
+export interface Output {
+  fd: number;
+  /** the partial file while it is written (the helper removes it if ucr dies) */
+  partial?: string;
+  /** after commit: an existing file was replaced */
+  replaced?: boolean;
+  commit(): void;
+  abandon(): void;
+}
+
+/** The fd the acknowledgement is read from (killAfterAck), checked before anything is done. */
+export function ackFdOf(opts: CheckpointOptions, out: Output): number | undefined {
+  const a = opts.killAfterAck;
+  if (!a) return undefined;
+  if (a.fd !== undefined) {
+    try {
+      fs.fstatSync(a.fd);
+    } catch (e) {
+      throw new UcrError(`--ack-fd ${a.fd}: ${(e as Error).message}`, { code: 'EUSAGE' });
+    }
+    return a.fd;
+  }
+  if (!fs.fstatSync(out.fd).isSocket())
+    throw new UcrError('--kill-after-ack: the output is not a socket, so the acknowledgement cannot come back on it: give --ack-fd', { code: 'EUSAGE' });
+  return out.fd;
+}
+
+/** The output is a pipe or a socket: its reader must take the image to the last byte. */
+export function streamed(fd: number): boolean {
+  const st = fs.fstatSync(fd);
+  return st.isFIFO() || st.isSocket();
+}
+
+export function openOutput(out: string | number, noClobber: boolean): Output {
+  if (typeof out === 'number') return { fd: out, commit() {}, abandon() {} };
+  if (out === '-') return { fd: 1, commit() {}, abandon() {} };
+  const refuse = (why: string, code: string) => new UcrError(`output ${out}: ${why}`, { code, object: out });
+  if (fs.statSync(out, { throwIfNoEntry: false })?.isDirectory()) throw refuse('is a directory (EISDIR)', 'EISDIR');
+  if (noClobber && fs.lstatSync(out, { throwIfNoEntry: false })) throw refuse('already exists; refused (--no-clobber)', 'EEXIST');
+  const tmp = `${out}.partial-${process.pid}`;
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  } catch (e) {
+    // the partial file's name is ours: the user is told about the path they gave
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    throw refuse(code === 'ENOENT' ? `the directory ${path.dirname(out)} does not exist (ENOENT)` : `cannot create it: ${systemErrorText(e)}`, code);
+  }
+  fs.fchmodSync(fd, 0o600);
+  let committed = false;
+  const o: Output = {
+    fd,
+    partial: tmp,
+    commit() {
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      try {
+        if (noClobber) {
+          // link() fails if the name exists meanwhile: never replaces
+          fs.linkSync(tmp, out);
+          fs.rmSync(tmp);
+        } else {
+          o.replaced = fs.lstatSync(out, { throwIfNoEntry: false }) !== undefined;
+          fs.renameSync(tmp, out);
+        }
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+        throw refuse(code === 'EEXIST' ? 'already exists; refused (--no-clobber)' : `cannot put the image in place: ${systemErrorText(e)}`, code);
+      }
+      committed = true;
+    },
+    /** removes the partial file, or the complete image when a post-dump action failed */
+    abandon() {
+      if (committed) return fs.rmSync(out, { force: true });
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+      fs.rmSync(tmp, { force: true });
+    },
+  };
+  return o;
+}
