@@ -17,6 +17,7 @@ function uses14(tasks: TaskImage[], files: ImageFiles): boolean {
     !!t.seccomp ||
     t.attrs?.files !== undefined ||
     t.attrs?.fs !== undefined ||
+    t.attrs?.thp !== undefined ||
     t.vmas.some((v) => v.kind === 'aio' || v.kind === 'ring');
   if (tasks.some(taskNew)) return true;
   for (const f of files.files) {

@@ -40,7 +40,7 @@ export interface StateFacts {
   /** native/helper/checkpoint/dump_aio.c: each AIO ring mapped, and 0 if it is a context of the
    * task's own (else the errno io_getevents gave: EINVAL, a mapping inherited through fork) */
   aio?: [number, number][];
-  attrs: { membarrier: number; mlockall: number; seccomp: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
+  attrs: { membarrier: number; mlockall: number; thp: number; seccomp: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
 }
 
 interface SignalState {
@@ -281,8 +281,16 @@ function attrsOf(proc: number, a: StateFacts['attrs']): TaskAttrs {
     oomScoreAdj: Number(one('oom_score_adj')),
     membarrier: a.membarrier,
     mlockall: a.mlockall,
+    ...thpOf(proc, a.thp),
     loginuid: Number(one('loginuid')),
   };
+}
+
+/** prctl(PR_SET_THP_DISABLE) of the process: 1, or 3 with PR_THP_DISABLE_EXCEPT_ADVISED
+ * (kernel 6.18); absent when off. */
+function thpOf(proc: number, thp: number): { thp?: number } {
+  if (thp !== 0 && thp !== 1 && thp !== 3) throw new UnsupportedError(`process ${proc}: prctl(PR_GET_THP_DISABLE) gives ${thp}, not a value ucr knows`, { pid: proc });
+  return thp ? { thp } : {};
 }
 
 /** The root directory when chroot() changed it (as this process sees it). */
