@@ -19,3 +19,11 @@ describe('prctl(PR_SET_THP_DISABLE)', () => {
     expect(verdict).toBe('PASS');
   });
 });
+
+describe('a stopped process', () => {
+  it('comes back stopped by the signal that stopped it: SIGTSTP, SIGTTOU, SIGSTOP, as its parent\'s waitid(WSTOPPED) reports (zdtm stopped03)', async () => {
+    const { verdict, pids } = await treeRoundTrip('stopsig');
+    expect(pids).toHaveLength(5);
+    expect(verdict).toBe('PASS');
+  });
+});

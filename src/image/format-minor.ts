@@ -18,6 +18,7 @@ function uses14(tasks: TaskImage[], files: ImageFiles): boolean {
     t.attrs?.files !== undefined ||
     t.attrs?.fs !== undefined ||
     t.attrs?.thp !== undefined ||
+    t.attrs?.stopSignal !== undefined ||
     t.vmas.some((v) => v.kind === 'aio' || v.kind === 'ring');
   if (tasks.some(taskNew)) return true;
   for (const f of files.files) {

@@ -79,6 +79,7 @@ export function checkAttrs(v: CborValue | undefined, w: Where, tids: number[]): 
     membarrier,
     mlockall,
     ...(o.thp !== undefined ? { thp: field(o, 'thp', w, (y, ww) => thpValue(int(y, ww, 1, 3), ww)) } : {}),
+    ...(o.stopSignal !== undefined ? { stopSignal: field(o, 'stopSignal', w, (y, ww) => int(y, ww, 20, 22)) } : {}),
     loginuid: field(o, 'loginuid', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
     ...(o.files !== undefined ? { files: field(o, 'files', w, (y, ww) => int(y, ww, 1, 4194303)) } : {}),
     ...(o.fs !== undefined ? { fs: field(o, 'fs', w, (y, ww) => int(y, ww, 1, 4194303)) } : {}),

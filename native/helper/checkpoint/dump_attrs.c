@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,7 @@ static int onfault_at(pid_t pid, uint64_t addr)
 }
 
 /* ,"attrs":{"sched":[[tid,policy,flags,nice,priority,runtime,deadline,period,umin,umax,personality],...],
- * "membarrier":n,"mlockall":n,"thp":n,"seccomp":threads under seccomp} appended to out; the gadget is mapped (vmlck_before: VmLck
+ * "membarrier":n,"mlockall":n,"thp":n,"stopsig":n,"seccomp":threads under seccomp} appended to out; the gadget is mapped (vmlck_before: VmLck
  * before it was). */
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out)
 {
@@ -98,10 +99,14 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, s
 	long now = attrs_vmlck(task->pid);
 	if (vmlck_before >= 0 && now > vmlck_before)
 		mcl = UCR_MCL_FUTURE | (onfault_at(task->pid, task->gadget) ? UCR_MCL_ONFAULT : 0);
+	int stopsig = 0; /* the group stop's signal (a stopped task's, for the coordinator) */
+	for (int k = 0; k < d->nth && !stopsig; k++)
+		if (d->th[k].stopped && d->th[k].stopsig != SIGTRAP)
+			stopsig = d->th[k].stopsig;
 	int seccomp = 0; /* threads under seccomp (freeze.c): the coordinator then asks for them */
 	for (int k = 0; k < d->nth; k++)
 		seccomp += d->th[k].seccomp != 0;
-	sb_add(out, ",\"attrs\":{\"membarrier\":%ld,\"mlockall\":%d,\"thp\":%ld,\"seccomp\":%d,\"sched\":[", regs, mcl, thp, seccomp);
+	sb_add(out, ",\"attrs\":{\"membarrier\":%ld,\"mlockall\":%d,\"thp\":%ld,\"stopsig\":%d,\"seccomp\":%d,\"sched\":[", regs, mcl, thp, stopsig, seccomp);
 	for (int k = 0; k < d->nth; k++) {
 		struct ucr_sched_attr a;
 		memset(&a, 0, sizeof a);

@@ -274,6 +274,7 @@ struct attrs_plan {
 	int oom_adj, oom_fd; /* oom_fd: the task's fd of /proc/self/oom_score_adj between the steps */
 	uint32_t membarrier, mlockall, loginuid;
 	uint32_t thp; /* prctl(PR_SET_THP_DISABLE): 0, 1, 3 (| PR_THP_DISABLE_EXCEPT_ADVISED) */
+	int stopsig;  /* a stopped task's stop signal: SIGTSTP, SIGTTIN, SIGTTOU; 0: SIGSTOP */
 	char *root; /* NULL: the helper's */
 	struct sched_plan *sched;
 	int nsched;
