@@ -107,6 +107,7 @@ export const messages = [
     ],
     'a TCP or UDP socket (plan.h: states, modes; queues: hex, - or @obj:len; UDP receive queue: addr/port/hex,...; keeper: the ucr-tcplock pid, 0 none; finunsent: our FIN waits behind unsent bytes; dev: SO_BINDTODEVICE)',
   ),
+  plan('inetshut', [id('file'), u64('how', { min: 1, max: 3 })], "a UDP socket's shutdown() (after its file line): sk_shutdown, 1 receive side, 2 send side, 3 both"),
   // raw IP, ping, packet and netlink sockets (kinds/rawsock/, src/kernel/fds/rawsock.ts)
   plan(
     'file.rawsock',

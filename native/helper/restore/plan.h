@@ -71,6 +71,7 @@ struct inet_plan {
 	uint64_t keeper_start;   /* its start time (clock ticks) */
 	int finunsent;           /* our FIN waits behind the unsent bytes (fin-wait1, closing, last-ack) */
 	char dev[16];            /* SO_BINDTODEVICE, "": none */
+	int shutdown;            /* UDP: sk_shutdown (1 receive, 2 send side), set again last */
 };
 
 struct file_plan {
