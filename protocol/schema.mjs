@@ -107,6 +107,7 @@ export const messages = [
     ],
     'a TCP or UDP socket (plan.h: states, modes; queues: hex, - or @obj:len; UDP receive queue: addr/port/hex,...; keeper: the ucr-tcplock pid, 0 none; finunsent: our FIN waits behind unsent bytes; dev: SO_BINDTODEVICE)',
   ),
+  plan('inetshut', [id('file'), u64('how', { min: 1, max: 3 })], "a UDP socket's shutdown() (after its file line): sk_shutdown, 1 receive side, 2 send side, 3 both"),
   // raw IP, ping, packet and netlink sockets (kinds/rawsock/, src/kernel/fds/rawsock.ts)
   plan(
     'file.rawsock',
@@ -212,7 +213,7 @@ export const messages = [
   plan('sched', [u64('tid', { min: 1, max: PID }), u64('policy', { max: 6 }), u64('flags', { max: 7 }), i64('nice', { min: -20, max: 19 }), u64('priority', { max: 99 }), ...many(['runtime', 'deadline', 'period']), u64('umin', { max: 1024 }), u64('umax', { max: 1024 }), u32('personality')], "a thread's scheduling (sched_setattr) and personality (restore_attrs.c)"),
   plan('share', [bool('files'), bool('fs')], "the task is created sharing its creator's fd table (CLONE_FILES: it restores no fds of its own) / fs info (CLONE_FS)"),
   plan('affinity', [u64('tid', { min: 1, max: PID }), list('cpus', { elem: 'u64', max: 8191, minCount: 1, maxCount: 8192 })], "a thread's CPU affinity (sched_setaffinity), after its sched line (restore_attrs.c)"),
-  plan('attrs', [i64('oom', { min: -1000, max: 1000 }), u64('membarrier', { max: 4 | 16 | 64 | 256 }), u64('mlockall', { oneOf: [0, 2, 6] }), u32('loginuid'), str('root', { nullable: true })], 'oom_score_adj, membarrier registrations, mlockall flags, loginuid, root directory (chroot)'),
+  plan('attrs', [i64('oom', { min: -1000, max: 1000 }), u64('membarrier', { max: 4 | 16 | 64 | 256 }), u64('mlockall', { oneOf: [0, 2, 6] }), u32('loginuid'), str('root', { nullable: true }), u64('thp', { oneOf: [0, 1, 3] }), u64('stopsig', { oneOf: [0, 20, 21, 22] })], 'oom_score_adj, membarrier registrations, mlockall flags, loginuid, root directory (chroot), PR_SET_THP_DISABLE (1, 3: | PR_THP_DISABLE_EXCEPT_ADVISED), the stop signal of a stopped task (0: SIGSTOP)'),
   // seccomp (docs/restart.md, "Seccomp"; native/helper/restore/restore_seccomp.c)
   plan('scfilter', [id(), i64('prev', { min: -1, max: ID }), u32('flags'), hex('prog', { min: 8, max: 4096 * 8 })], 'a seccomp filter (BPF), once for the whole tree, before the tasks: prev the filter it was installed on (-1 none), flags SECCOMP_FILTER_FLAG_LOG'),
   plan('seccomp', [u64('tid', { min: 1, max: PID }), u64('mode', { min: 1, max: 2 }), i64('filter', { min: -1, max: ID })], "a thread's seccomp mode (1 strict, 2 filter: its newest filter, -1 in strict mode), after the thread lines"),

@@ -11,9 +11,9 @@ function statIds(pid: number): { state: string; ppid: number; pgid: number; sid:
 }
 
 describe('zombies', () => {
-  it('keep their process group and session when they differ from their parent\'s; a zombie group leader keeps its live member', async () => {
+  it('keep their process group and session when they differ from their parent\'s; a zombie group leader keeps its live member; a zombie alone in a group whose leader exited and was reaped stays in it (zdtm zombie01)', async () => {
     const { c, verdict, pids } = await treeRoundTrip('zombie_pgrp');
-    expect(pids).toHaveLength(6);
+    expect(pids).toHaveLength(7);
     expect(verdict).toBe('PASS');
     expect(c.pid).toBeGreaterThan(0);
   });

@@ -17,13 +17,15 @@ function uses14(tasks: TaskImage[], files: ImageFiles): boolean {
     !!t.seccomp ||
     t.attrs?.files !== undefined ||
     t.attrs?.fs !== undefined ||
+    t.attrs?.thp !== undefined ||
+    t.attrs?.stopSignal !== undefined ||
     t.vmas.some((v) => v.kind === 'aio' || v.kind === 'ring');
   if (tasks.some(taskNew)) return true;
   for (const f of files.files) {
     if (f.kind === 'devtty' || f.kind === 'fanotify' || f.kind === 'rawsock') return true;
     if (f.locks?.some((l) => l.kind === 'lease')) return true;
     if (f.kind === 'unix' && (f.unix.rights?.some((r) => r.length) || f.unix.dir !== undefined)) return true;
-    if (f.kind === 'inet' && (f.inet.device !== undefined || f.inet.tcp?.finUnsent !== undefined || ['fin-wait1', 'closing', 'last-ack'].includes(f.inet.state))) return true;
+    if (f.kind === 'inet' && (f.inet.device !== undefined || f.inet.shutdown !== undefined || f.inet.tcp?.finUnsent !== undefined || ['fin-wait1', 'closing', 'last-ack'].includes(f.inet.state))) return true;
     if (f.kind === 'device' && f.node) return true;
     if (f.kind === 'inotify' && f.inotify?.some((w) => w.file !== undefined)) return true;
   }

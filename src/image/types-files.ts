@@ -81,6 +81,8 @@ export interface InetSocketImage {
   filter?: Uint8Array;
   /** SO_BINDTODEVICE: the name of the network device it is bound to */
   device?: string;
+  /** UDP: shutdown() was called: 1 receive side, 2 send side, 3 both (sk_shutdown) */
+  shutdown?: number;
   /** disconnected: the bytes left to read, and whether an error (a reset) waits to be read */
   leftToRead?: Uint8Array;
   resetPending?: boolean;

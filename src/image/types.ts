@@ -180,6 +180,11 @@ export interface TaskAttrs {
   membarrier: number;
   /** mlockall flags that outlive the call: MCL_FUTURE 2, MCL_ONFAULT 4 */
   mlockall: number;
+  /** prctl(PR_SET_THP_DISABLE): 1, or 3 with PR_THP_DISABLE_EXCEPT_ADVISED; absent: off */
+  thp?: number;
+  /** a stopped process: the signal that stopped it when not SIGSTOP (SIGTSTP 20, SIGTTIN 21,
+   * SIGTTOU 22) */
+  stopSignal?: number;
   /** /proc/PID/loginuid (4294967295: unset) */
   loginuid: number;
   /** the root directory (chroot) as the checkpoint saw it, when not its own root */

@@ -23,6 +23,12 @@ function cpuList(v: CborValue, w: Where): number[] {
   return a;
 }
 
+/** PR_SET_THP_DISABLE: 1 (disabled), 3 (1 | PR_THP_DISABLE_EXCEPT_ADVISED) */
+function thpValue(v: number, w: Where): number {
+  if (v === 2) w.fail('PR_THP_DISABLE_EXCEPT_ADVISED without the disable bit');
+  return v;
+}
+
 /** tids: the task's pid and its threads' tids, each of which must appear exactly once. */
 export function checkAttrs(v: CborValue | undefined, w: Where, tids: number[]): TaskAttrs {
   const o = obj(v, w);
@@ -72,6 +78,8 @@ export function checkAttrs(v: CborValue | undefined, w: Where, tids: number[]): 
     oomScoreAdj: field(o, 'oomScoreAdj', w, (y, ww) => int(y, ww, -1000, 1000)),
     membarrier,
     mlockall,
+    ...(o.thp !== undefined ? { thp: field(o, 'thp', w, (y, ww) => thpValue(int(y, ww, 1, 3), ww)) } : {}),
+    ...(o.stopSignal !== undefined ? { stopSignal: field(o, 'stopSignal', w, (y, ww) => int(y, ww, 20, 22)) } : {}),
     loginuid: field(o, 'loginuid', w, (y, ww) => int(y, ww, 0, 0xffffffff)),
     ...(o.files !== undefined ? { files: field(o, 'files', w, (y, ww) => int(y, ww, 1, 4194303)) } : {}),
     ...(o.fs !== undefined ? { fs: field(o, 'fs', w, (y, ww) => int(y, ww, 1, 4194303)) } : {}),

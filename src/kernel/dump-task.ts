@@ -40,7 +40,7 @@ export interface StateFacts {
   /** native/helper/checkpoint/dump_aio.c: each AIO ring mapped, and 0 if it is a context of the
    * task's own (else the errno io_getevents gave: EINVAL, a mapping inherited through fork) */
   aio?: [number, number][];
-  attrs: { membarrier: number; mlockall: number; seccomp: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
+  attrs: { membarrier: number; mlockall: number; thp: number; stopsig: number; seccomp: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
 }
 
 interface SignalState {
@@ -233,7 +233,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     ...cttyOf(pid, stat),
     personality: parseInt(fs.readFileSync(`/proc/${proc}/personality`, 'latin1').trim(), 16),
     noNewPrivs: status.get('NoNewPrivs') === '1',
-    attrs: { ...attrsOf(proc, st.attrs), ...rootOf(pid, proc) },
+    attrs: { ...attrsOf(proc, st.attrs), ...rootOf(pid, proc), ...(stateBefore === 'T' ? stopOf(st.attrs.stopsig) : {}) },
     ...(seccomp ? { seccomp: seccompOf(pid, (await seccomp).threads) } : {}),
     posixTimers: ptimers.map((t, i) => {
       const [, is, ins, vs, vns, overrun] = st.timers[i]!;
@@ -281,8 +281,22 @@ function attrsOf(proc: number, a: StateFacts['attrs']): TaskAttrs {
     oomScoreAdj: Number(one('oom_score_adj')),
     membarrier: a.membarrier,
     mlockall: a.mlockall,
+    ...thpOf(proc, a.thp),
     loginuid: Number(one('loginuid')),
   };
+}
+
+/** prctl(PR_SET_THP_DISABLE) of the process: 1, or 3 with PR_THP_DISABLE_EXCEPT_ADVISED
+ * (kernel 6.18); absent when off. */
+function thpOf(proc: number, thp: number): { thp?: number } {
+  if (thp !== 0 && thp !== 1 && thp !== 3) throw new UnsupportedError(`process ${proc}: prctl(PR_GET_THP_DISABLE) gives ${thp}, not a value ucr knows`, { pid: proc });
+  return thp ? { thp } : {};
+}
+
+/** SIGTSTP, SIGTTIN, SIGTTOU: the signal a stopped process was stopped with, as its first stop
+ * under the helper reported it (native/helper/checkpoint/freeze.c); SIGSTOP is the default. */
+function stopOf(sig: number): { stopSignal?: number } {
+  return sig >= 20 && sig <= 22 ? { stopSignal: sig } : {};
 }
 
 /** The root directory when chroot() changed it (as this process sees it). */

@@ -192,7 +192,7 @@ function attrsLines(a: TaskAttrs): string[] {
     const cpus = s.cpus && onlineOf(s.cpus); // checkAffinity refused an empty one
     return cpus?.length ? [sched, P.planAffinity({ tid: s.tid, cpus })] : [sched];
   }).flat();
-  L.push(P.planAttrs({ oom: a.oomScoreAdj, membarrier: a.membarrier, mlockall: a.mlockall, loginuid: a.loginuid, root: a.root }));
+  L.push(P.planAttrs({ oom: a.oomScoreAdj, membarrier: a.membarrier, mlockall: a.mlockall, loginuid: a.loginuid, root: a.root, thp: a.thp ?? 0, stopsig: a.stopSignal ?? 0 }));
   return L;
 }
 

@@ -10,8 +10,11 @@
  *      and creates the others, born in its session; a child in the session a sibling leads
  *      (reparented to a subreaper) is created by that sibling with CLONE_PARENT; one in a
  *      session whose leader is gone, by a placeholder at the leader's pid that leads it again;
- *   2. setpgid: group leaders first (a group whose leader is not in the image gets a new leader:
- *      its first task; a zombie leads its group as it did), then members;
+ *   2. setpgid: group leaders first (a group whose leader is gone, exited and reaped, in a
+ *      session whose leader is in the image is led again
+ *      by a placeholder at the leader's pid that a member creates, exits once the members
+ *      joined, and that member reaps; without the same pids, its first task leads it; a zombie
+ *      leads its group as it did), then members;
  *   3. zombies exit with their status; placeholders exit and are reaped by their creator.
  * Sessions whose leader is not in the image are not recreated: those tasks stay in the session
  * of `ucr restart` (restart into an existing session, like a shell job). A session whose leader
@@ -221,12 +224,25 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
     pushTo(groups, e.pgid, e);
   }
   const joins: Action[] = [];
+  const groupHolders: { task: number; creator: number }[] = [];
   for (const [pgid, members] of groups) {
     // a zombie leads its group as it did: it exits only once every member has joined
     // a group whose leader is gone but whose session a placeholder leads again (its pid): that
     // placeholder leads the group too
     const inImage = byPid.get(pgid);
-    const holder = holders.get(pgid);
+    let holder = holders.get(pgid);
+    if (!holder && !inImage && pidFor(pgid) !== 0 && sessionInImage(members[0]!.sid)) {
+      // a group whose leader is gone (exited and reaped), in a session the image holds (so the
+      // leader's pid is not some live process outside it): a placeholder at the leader's pid,
+      // created by a member (a live one when there is one: it reaps it), leads it again while
+      // the members join, then exits before the zombies do
+      const creator = idx.get((members.find((m) => m.state !== 'zombie') ?? members[0]!).pid)!;
+      const p: PlanTask = { index: tasks.length, oldPid: 0, newPid: pidFor(pgid), kind: 'placeholder' };
+      tasks.push(p);
+      holder = { task: p.index, creator };
+      actions.push({ op: 'clone', creator, task: p.index }, { op: 'setpgid', task: p.index, leader: p.index });
+      groupHolders.push(holder);
+    }
     const leader = holder ? undefined : inImage && inImage.pgid === pgid ? inImage : members[0]!;
     const l = holder ? holder.task : idx.get(leader!.pid)!;
     if (leader && !leadsSession(leader)) actions.push({ op: 'setpgid', task: l, leader: l });
@@ -238,6 +254,7 @@ export function planTree(entries: TreeEntry[], pidFor: (old: number) => number, 
     }
   }
   for (const j of joins) actions.push(j);
+  for (const p of groupHolders) actions.push({ op: 'exit', task: p.task }, { op: 'reap', task: p.creator, child: p.task });
   for (const z of zombies) actions.push({ op: 'exit', task: idx.get(z.pid)! });
   for (const p of placeholders) actions.push({ op: 'exit', task: p.task }, { op: 'reap', task: p.creator, child: p.task });
   return { tasks, actions };

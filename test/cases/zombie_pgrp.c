@@ -11,7 +11,10 @@
  *   Z1  leads a group of its own, then _exit(11) once L is in it: a zombie group leader with
  *       a live member created before it;
  *   Z3  joins K's group, then _exit(13): a zombie in the group of a live sibling;
- *   Z2  setsid(), then _exit(12): a zombie leading a session of its own.
+ *   Z2  setsid(), then _exit(12): a zombie leading a session of its own;
+ *   G   leads a group of its own (setpgid(G, G) by R), then
+ *   Z4  joins G's group, then _exit(14); G exits and R reaps it: a zombie alone in a group
+ *       whose leader is gone (zdtm zombie01).
  * R waits for each zombie with waitid(WNOWAIT) (they stay unreaped), then writes FILE.ready.
  * L and K block reading their request pipes.
  *
@@ -94,7 +97,7 @@ int main(int argc, char **argv)
 	case_become_session_leader();
 	case_install_sigterm(0);
 	pid_t me = getpid();
-	int lq[2], la[2], kq[2], ka[2], g1[2], g2[2], g3[2];
+	int lq[2], la[2], kq[2], ka[2], g1[2], g2[2], g3[2], g4[2], gg[2];
 	case_pipe(lq, "L request");
 	case_pipe(la, "L answer");
 	case_pipe(kq, "K request");
@@ -102,6 +105,8 @@ int main(int argc, char **argv)
 	case_pipe(g1, "Z1 go");
 	case_pipe(g2, "Z2 go");
 	case_pipe(g3, "Z3 go");
+	case_pipe(g4, "Z4 go");
+	case_pipe(gg, "G go");
 
 	pid_t l = fork_or_die("L");
 	if (l == 0)
@@ -133,18 +138,31 @@ int main(int argc, char **argv)
 		case_sleep_ms(2);
 	}
 	become_zombie(z2, g2[1], "Z2");
+	pid_t g = fork_or_die("G");
+	if (g == 0)
+		zombie(gg[0], 0, 0);
+	if (setpgid(g, g) < 0)
+		case_setup_fail("setpgid(G, G): %s", strerror(errno));
+	pid_t z4 = fork_or_die("Z4");
+	if (z4 == 0)
+		zombie(g4[0], 14, 0);
+	if (setpgid(z4, g) < 0)
+		case_setup_fail("setpgid(Z4, G): %s", strerror(errno));
+	become_zombie(z4, g4[1], "Z4");
+	if (write(gg[1], "x", 1) != 1 || case_reap(g, 5000, NULL) != 1)
+		case_setup_fail("G did not exit");
 
 	struct {
 		const char *name;
 		pid_t pid;
 		int pgid, sid, status;
-	} zs[3] = { { "Z1", z1, z1, me, 11 }, { "Z3", z3, k, me, 13 }, { "Z2", z2, z2, z2, 12 } };
+	} zs[4] = { { "Z1", z1, z1, me, 11 }, { "Z3", z3, k, me, 13 }, { "Z2", z2, z2, z2, 12 }, { "Z4", z4, g, me, 14 } };
 	case_ready();
 	case_wait_term();
 
 	if (getpid() != me || getsid(0) != me || getpgid(0) != me)
 		case_fail("R: pid %d sid %d pgid %d, expected %d for each", getpid(), getsid(0), getpgid(0), me);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		char st;
 		struct ids o;
 		if (stat_ids(zs[i].pid, &st, &o) < 0)
@@ -169,7 +187,7 @@ int main(int argc, char **argv)
 			case_fail("%s: group %d session %d parent %d, expected group %d session %d parent %d", lv[i].name, o.pgid, o.sid, o.ppid, lv[i].pgid, me, me);
 		case_reap_child(lv[i].name, lv[i].pid, 5000);
 	}
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		int st = 0;
 		int r = case_reap(zs[i].pid, 2000, &st);
 		if (r != 1)

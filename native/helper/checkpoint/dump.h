@@ -15,6 +15,7 @@ struct dthread {
 	unsigned char saved;   /* regs and mask were read at the stop: release writes them back */
 	unsigned char gone;    /* exited while it was being seized (dropped from the task) */
 	unsigned char seccomp; /* its seccomp mode (1 strict, 2 filter): suspended while frozen */
+	unsigned char stopsig; /* the group stop's signal its first stop reported (SIGTRAP: none) */
 	uint64_t mask;
 	struct user_regs_struct regs;
 };

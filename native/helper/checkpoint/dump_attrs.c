@@ -3,10 +3,11 @@
  * of the process (an injected membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS)) and mlockall's
  * MCL_FUTURE / MCL_ONFAULT, which no /proc file shows: a mapping made while they are on is
  * locked, so the gadget that cmd_state maps shows them (VmLck grows; VmFlags "lf" for
- * MCL_ONFAULT). Reported as the state event's "attrs" (src/kernel/dump-task.ts). */
+ * MCL_ONFAULT), and prctl(PR_GET_THP_DISABLE) (injected). Reported as the state event's "attrs" (src/kernel/dump-task.ts). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #define MEMBARRIER_GET_REGISTRATIONS (1 << 9)
 #define UCR_MCL_FUTURE 2
 #define UCR_MCL_ONFAULT 4
+#define UCR_PR_GET_THP_DISABLE 42
 
 /* VmLck of the process in kB, -1 when unreadable. */
 long attrs_vmlck(pid_t pid)
@@ -77,7 +79,7 @@ static int onfault_at(pid_t pid, uint64_t addr)
 }
 
 /* ,"attrs":{"sched":[[tid,policy,flags,nice,priority,runtime,deadline,period,umin,umax,personality],...],
- * "membarrier":n,"mlockall":n,"seccomp":threads under seccomp} appended to out; the gadget is mapped (vmlck_before: VmLck
+ * "membarrier":n,"mlockall":n,"thp":n,"stopsig":n,"seccomp":threads under seccomp} appended to out; the gadget is mapped (vmlck_before: VmLck
  * before it was). */
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out)
 {
@@ -86,14 +88,25 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, s
 		return -1;
 	if (regs < 0) /* a kernel without it (before 6.3): none are recorded */
 		regs = 0;
+	/* prctl(PR_SET_THP_DISABLE) of the mm: 1, or 3 with PR_THP_DISABLE_EXCEPT_ADVISED (6.18);
+	 * /proc/PID/status "THP_enabled" shows only the first */
+	long thp;
+	if (inject_ok(task, SYS_prctl, UCR_PR_GET_THP_DISABLE, 0, 0, 0, &thp, "prctl") < 0)
+		return -1;
+	if (thp < 0) /* reported as it is otherwise: the coordinator refuses what it does not know */
+		return proto_fail("state", "prctl", (int)-thp, "PR_GET_THP_DISABLE failed");
 	int mcl = 0;
 	long now = attrs_vmlck(task->pid);
 	if (vmlck_before >= 0 && now > vmlck_before)
 		mcl = UCR_MCL_FUTURE | (onfault_at(task->pid, task->gadget) ? UCR_MCL_ONFAULT : 0);
+	int stopsig = 0; /* the group stop's signal (a stopped task's, for the coordinator) */
+	for (int k = 0; k < d->nth && !stopsig; k++)
+		if (d->th[k].stopped && d->th[k].stopsig != SIGTRAP)
+			stopsig = d->th[k].stopsig;
 	int seccomp = 0; /* threads under seccomp (freeze.c): the coordinator then asks for them */
 	for (int k = 0; k < d->nth; k++)
 		seccomp += d->th[k].seccomp != 0;
-	sb_add(out, ",\"attrs\":{\"membarrier\":%ld,\"mlockall\":%d,\"seccomp\":%d,\"sched\":[", regs, mcl, seccomp);
+	sb_add(out, ",\"attrs\":{\"membarrier\":%ld,\"mlockall\":%d,\"thp\":%ld,\"stopsig\":%d,\"seccomp\":%d,\"sched\":[", regs, mcl, thp, stopsig, seccomp);
 	for (int k = 0; k < d->nth; k++) {
 		struct ucr_sched_attr a;
 		memset(&a, 0, sizeof a);

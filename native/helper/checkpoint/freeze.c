@@ -200,6 +200,9 @@ static int settle(struct dtask *d, struct dthread *t)
 		return 0;
 	}
 	t->stopped = 1;
+	/* a task seized in a group stop reports it first, with the signal that stopped it
+	 * (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU); an interrupt stop reports SIGTRAP */
+	t->stopsig = (unsigned char)WSTOPSIG(st);
 	return 1;
 }
 

@@ -5,10 +5,16 @@
  * the same way, as long as nobody resized the terminal: a size changed while the job ran is
  * the job's own (it had the SIGWINCH) and stays; one changed while the caller had it is kept
  * too. Modes and size are set while the caller's group still has the terminal, so the job
- * sees the size it knew, without a SIGWINCH. */
+ * sees the size it knew, without a SIGWINCH. Also: the signal a stopped task is stopped with
+ * again (stop_signal). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
@@ -117,4 +123,70 @@ int jobtty_wait(const struct plan *pl, pid_t root, int fd, pid_t caller_fg, int 
 		jobtty_give_back(fd);
 	}
 	return 0;
+}
+
+/* Fields 4-6 of /proc/PID/stat: parent, group, session; the state letter in *st. */
+static int stat_ids(pid_t pid, char *st, pid_t *ppid, pid_t *pgid, pid_t *sid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	int a, b, c;
+	if (!p || sscanf(p + 1, " %c %d %d %d", st, &a, &b, &c) != 4)
+		return -1;
+	*ppid = a, *pgid = b, *sid = c;
+	return 0;
+}
+
+/* Whether pid's process group is orphaned as the kernel sees it when it takes a job-control
+ * stop signal (no live member has a parent in another group of the same session): the kernel
+ * then drops SIGTSTP, SIGTTIN, SIGTTOU. */
+static int pgrp_orphaned(pid_t pid)
+{
+	char st;
+	pid_t ppid, pgid, sid;
+	if (stat_ids(pid, &st, &ppid, &pgid, &sid) < 0)
+		return 1;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int orphaned = 1;
+	while (d && orphaned && (e = readdir(d))) {
+		pid_t m = (pid_t)atoi(e->d_name), mp, mg, ms, pp, pg, ps;
+		char mst, pst;
+		if (m <= 0 || stat_ids(m, &mst, &mp, &mg, &ms) < 0 || mg != pgid || mst == 'Z')
+			continue;
+		if (mp > 0 && stat_ids(mp, &pst, &pp, &pg, &ps) == 0 && pg != pgid && ps == ms)
+			orphaned = 0;
+	}
+	if (d)
+		closedir(d);
+	return orphaned;
+}
+
+/* The signal a stopped task is stopped with at the end of its restore: the one it was stopped
+ * with (SIGTSTP, SIGTTIN, SIGTTOU: what its parent's waitid() reports), when the kernel would
+ * stop it with that signal; SIGSTOP otherwise (no such signal in the image; a handler or
+ * SIG_IGN for it, which would run instead; blocked by every thread, which leaves it pending;
+ * an orphaned process group, where the kernel drops it). */
+int stop_signal(const struct task_plan *t)
+{
+	int sig = t->attrs.have ? t->attrs.stopsig : 0;
+	if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
+		return SIGSTOP;
+	if (t->act[sig].set && t->act[sig].handler != (uint64_t)(uintptr_t)SIG_DFL)
+		return SIGSTOP;
+	uint64_t bit = 1ULL << (sig - 1);
+	int blocked = (t->sigmask & bit) != 0;
+	for (int k = 0; k < t->nthreads && blocked; k++)
+		blocked = (t->threads[k].sigmask & bit) != 0;
+	if (blocked || pgrp_orphaned(t->pid))
+		return SIGSTOP;
+	return sig;
 }

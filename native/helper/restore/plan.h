@@ -71,6 +71,7 @@ struct inet_plan {
 	uint64_t keeper_start;   /* its start time (clock ticks) */
 	int finunsent;           /* our FIN waits behind the unsent bytes (fin-wait1, closing, last-ack) */
 	char dev[16];            /* SO_BINDTODEVICE, "": none */
+	int shutdown;            /* UDP: sk_shutdown (1 receive, 2 send side), set again last */
 };
 
 struct file_plan {
@@ -273,6 +274,8 @@ struct attrs_plan {
 	int have; /* an attrs line was given */
 	int oom_adj, oom_fd; /* oom_fd: the task's fd of /proc/self/oom_score_adj between the steps */
 	uint32_t membarrier, mlockall, loginuid;
+	uint32_t thp; /* prctl(PR_SET_THP_DISABLE): 0, 1, 3 (| PR_THP_DISABLE_EXCEPT_ADVISED) */
+	int stopsig;  /* a stopped task's stop signal: SIGTSTP, SIGTTIN, SIGTTOU; 0: SIGSTOP */
 	char *root; /* NULL: the helper's */
 	struct sched_plan *sched;
 	int nsched;

@@ -1,5 +1,5 @@
 /* The plan lines of a task's attributes (format in plan.h): `attrs <oom_score_adj> <membarrier
- * registrations> <mlockall> <loginuid> <root|->` and one `sched <tid> <policy> <flags> <nice>
+ * registrations> <mlockall> <loginuid> <root|-> <thp> <stop signal>` and one `sched <tid> <policy> <flags> <nice>
  * <priority> <runtime> <deadline> <period> <util min> <util max> <personality>` per thread;
  * an `affinity <tid> <cpus>` after a thread's sched line when it has one; restored by restore_attrs.c. Their handlers, on decoded messages (protocol/schema.mjs). */
 #define _GNU_SOURCE
@@ -18,7 +18,7 @@ int on_plan_attrs(struct plan_in *in, struct msg_plan_attrs *m)
 	TASK(t);
 	NEED(!(m->membarrier & ~(uint64_t)(4 | 16 | 64 | 256)) && (!m->root || m->root[0] == '/'));
 	t->attrs = (struct attrs_plan){ .have = 1, .oom_adj = (int)m->oom, .oom_fd = -1, .membarrier = (uint32_t)m->membarrier,
-					.mlockall = (uint32_t)m->mlockall, .loginuid = (uint32_t)m->loginuid,
+					.mlockall = (uint32_t)m->mlockall, .loginuid = (uint32_t)m->loginuid, .thp = (uint32_t)m->thp, .stopsig = (int)m->stopsig,
 					.root = plan_strdup(m->root), .sched = t->attrs.sched, .nsched = t->attrs.nsched };
 	NEED(!m->root || t->attrs.root);
 	return 0;

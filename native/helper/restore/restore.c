@@ -17,7 +17,7 @@
  *   verify   the coordinator checks the trailer and says commit (or abort)
  *   finish   per task: protections, madvise, mm, rseq, handlers, tid address, limits, gadget
  *            unmapped, xstate, registers, mask; then all tasks are detached together
- *            (stopped ones get SIGSTOP first): `running`
+ *            (stopped ones get their stop signal first, job_tty.c): `running`
  * Any failure kills every task created so far. */
 #define _GNU_SOURCE
 #include "arch.h"
@@ -403,7 +403,7 @@ static int restore_all(int detach)
 		for (int fd = ctx.base; fd < 65536; fd++)
 			close(fd);
 	sigprocmask(SIG_UNBLOCK, &term, NULL);
-	/* A stopped task takes its SIGSTOP once it runs after the detach: `running` is reported
+	/* A stopped task takes its stop signal once it runs after the detach: `running` is reported
 	 * when it shows as stopped again (bounded), so a caller sees the tree as it was. */
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && plan.tasks[i].stopped)

@@ -93,6 +93,7 @@ void tty_settings(const struct tty_plan *t, struct termios *tio, struct winsize 
 void jobtty_take(const struct plan *pl, int fd);
 void jobtty_give_back(int fd);
 int jobtty_wait(const struct plan *pl, pid_t root, int fd, pid_t caller_fg, int *st);
+int stop_signal(const struct task_plan *t);
 /* Content objects (restore_objs.c): every one created (called by open_files); whether object id
  * is in the plan; its contents written (page_sink.objfill); seals applied once the contents are
  * in. */

@@ -1,6 +1,7 @@
 /* Process and thread attributes at restart (restore_attrs.c): personality (per thread),
  * scheduling (per thread: policy, priority, nice, reset-on-fork, deadline parameters,
- * utilization clamps, CPU affinity), oom_score_adj, membarrier registrations, mlockall's MCL_FUTURE and the
+ * utilization clamps, CPU affinity), oom_score_adj, membarrier registrations, mlockall's MCL_FUTURE,
+ * prctl(PR_SET_THP_DISABLE) and the
  * loginuid, the root directory (chroot) (their plan lines `sched`, `attrs`: plan_attrs.c). Each
  * is set only when the new task's value (inherited from the helper) differs.
  *
@@ -87,6 +88,9 @@ int attrs_before_creds(struct task_plan *p)
 		if ((a->membarrier & membarrier_registers[i]) &&
 		    rt_call("finish", "membarrier", SYSCALL_REQ(SYS_membarrier, membarrier_registers[i]), &ret) < 0)
 			return -1;
+	/* per mm, inherited from the helper (off): set when the image has it */
+	if (a->thp && rt_call("finish", "prctl", SYSCALL_REQ(SYS_prctl, 41 /* PR_SET_THP_DISABLE */, 1, a->thp & 2), &ret) < 0)
+		return -1;
 	if (a->mlockall && rt_call("finish", "mlockall", SYSCALL_REQ(SYS_mlockall, a->mlockall), &ret) < 0)
 		return -1;
 	if (proc_number(p->pid, "loginuid", 10, &cur) < 0 || (uint32_t)cur != a->loginuid) {

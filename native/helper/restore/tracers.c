@@ -49,8 +49,8 @@ static void ack(int task, int op, int err)
 
 static int detach_task(struct task_plan *t)
 {
-	if (t->stopped)
-		kill(t->pid, SIGSTOP);
+	if (t->stopped) /* taken once detached: the group stop with the image's signal */
+		kill(t->pid, stop_signal(t));
 	for (int k = 0; k < t->nthreads; k++)
 		ptrace(PTRACE_DETACH, t->threads[k].pid, 0, 0);
 	if (!t->leader_exit) /* an exited main thread was let go already */

@@ -57,7 +57,7 @@ export const inetFormat: FileFormat<InetFile> = {
       : u.policy === 'established' ? `${out}: restored established (--tcp=established)`
       : u.state === 'close-wait' || u.state === 'closing' || u.state === 'last-ack' ? `${out}, closed its side: restored closed (the queued bytes, then EOF)`
       : `${out}: restored reset (--tcp=close)`;
-    const filter = `${u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : ''}${u.device ? `, bound to device ${u.device}` : ''}`;
+    const filter = `${u.filter ? `, socket filter (${u.filter.length / 8} instructions)` : ''}${u.device ? `, bound to device ${u.device}` : ''}${u.shutdown ? `, shut down (${['', 'read', 'write', 'read and write'][u.shutdown]})` : ''}`;
     return `${u.proto} #${f.id}: ${inetText(u)}${u.state === 'listen' ? ` (backlog ${u.backlog}${u.acceptq ? `, ${u.acceptq} waiting to be accepted` : ''})` : ''}${queues}${filter}${peer}`;
   },
   warnings: (f) =>
@@ -175,6 +175,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
     ...(o.resetPending !== undefined ? { resetPending: field(o, 'resetPending', w, bool) } : {}),
     ...(o.filter !== undefined ? { filter: field(o, 'filter', w, (y, ww) => bytes(y, ww, 8, 4096 * 8)) } : {}),
     ...(o.device !== undefined ? { device: field(o, 'device', w, deviceName) } : {}),
+    ...(o.shutdown !== undefined ? { shutdown: field(o, 'shutdown', w, (y, ww) => int(y, ww, 1, 3)) } : {}),
     ...(o.keeper !== undefined
       ? {
           keeper: {
@@ -192,6 +193,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   const conn = CONN.includes(u.state);
   if (u.proto === 'udp' && u.state !== 'closed' && u.state !== 'connected') w.at('state').fail('not a UDP state');
   if (u.proto === 'tcp' && u.state === 'connected') w.at('state').fail('not a TCP state');
+  if (u.shutdown !== undefined && u.proto !== 'udp') w.at('shutdown').fail('a shutdown state is kept for UDP sockets only');
   if (u.state === 'listen' && !u.local) w.fail('a listener without its address');
   if ((u.state === 'connected' || conn) && !u.remote) w.fail('connected without a remote address');
   if (conn !== (u.proto === 'tcp' && u.tcp !== undefined)) w.fail('repair state only and always on a TCP connection');

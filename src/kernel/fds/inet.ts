@@ -11,7 +11,7 @@ import { INET_OPTS, inetName, inetText } from '../../image/kinds/inet.js';
 import type { FileOf, InetAddress, InetSocketImage, InetState } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
-import { planFileInet } from '../protocol.gen.js';
+import { planFileInet, planInetshut } from '../protocol.gen.js';
 import { openFileFlags } from '../linux.js';
 
 export { INET_OPTS };
@@ -41,6 +41,8 @@ export interface InetFacts {
   /** SO_BINDTOIFINDEX: bound to a network device; device: its name (SO_BINDTODEVICE, hex) */
   ifindex?: number;
   device?: string;
+  /** UDP: sk_shutdown (1 receive side, 2 send side, 3 both; sock_diag, or poll when unlisted) */
+  shutdown?: number;
   /** a classic socket filter of the program's own (hex of its instructions), or 'ebpf' */
   filter?: string;
   /** TCP state CLOSE after a connection: bytes left in recvQueue, an error waiting */
@@ -132,6 +134,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     ...(state === 'disconnected' ? { leftToRead: new Uint8Array(Buffer.from(x.recvQueue ?? '', 'hex')), resetPending: x.pendingError === 1 } : {}),
     ...(x.filter ? { filter: new Uint8Array(Buffer.from(x.filter, 'hex')) } : {}),
     ...(device ? { device } : {}),
+    ...(!tcp && x.shutdown ? { shutdown: x.shutdown & 3 } : {}),
     tcp: conn
       ? {
           inSeq: x.inSeq ?? 0,
@@ -191,7 +194,7 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
     // queues: hex, or @obj:len (kept in a content object); UDP: the datagrams with their senders
     const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : undefined);
     const dg = u.datagrams?.length ? u.datagrams.map((d) => `${d.from.addr}/${d.from.port}/${hex(d.data)}`).join(',') : undefined;
-    return planFileInet({
+    const line = planFileInet({
       id: file.id, family: u.family, proto: u.proto === 'tcp' ? 6 : 17, flags: openFileFlags(file.flags), state: STATE_NR[u.state], mode,
       local: u.local?.addr, lport: u.local?.port ?? 0, remote: u.remote?.addr, rport: u.remote?.port ?? 0, backlog: u.backlog,
       opts: INET_OPTS.map((k) => u.opts[k] ?? OPT_UNSET),
@@ -202,6 +205,7 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
       keeper: u.keeper?.pid ?? 0, keeperStart: u.keeper?.start ?? 0, filter: u.filter ?? new Uint8Array(),
       finunsent: !!t?.finUnsent, ...(u.device ? { dev: u.device } : {}),
     });
+    return u.shutdown && u.proto === 'udp' ? `${line}\n${planInetshut({ file: file.id, how: u.shutdown })}` : line;
   },
 };
 

@@ -3,13 +3,18 @@
  * window scales, a listener's accept queue and backlog) and, for a TCP connection, its repair
  * state: TCP_REPAIR on, each queue's sequence (TCP_QUEUE_SEQ) and bytes (MSG_PEEK; the send
  * queue holds what was sent but not acknowledged and what was never sent), MSS, timestamp,
- * TCP_REPAIR_WINDOW; then TCP_REPAIR off again without a window probe (nothing was changed).
+ * TCP_REPAIR_WINDOW; then TCP_REPAIR off again without a window probe (nothing was changed);
+ * a UDP socket's shutdown() state (sock_diag).
  * A connection of a tree that is to be killed is locked first (tcp_lock.c). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -131,6 +136,45 @@ static int dump_datagrams(struct sbuf *b, int s, const char *obj)
 	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek, sizeof peek) < 0 && !err)
 		err = errno;
 	return err ? proto_fail("files", obj, err, "cannot peek into the UDP socket's queue") : 0;
+}
+
+/* sk_shutdown of a UDP socket (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2: shutdown() sets how + 1),
+ * which only sock_diag shows (INET_DIAG_SHUTDOWN): found by its inode among the UDP sockets of
+ * its family in the helper's network namespace; -1 when not listed (an unbound socket is not
+ * hashed, so not dumped: the caller falls back on poll, which shows the receive side). */
+static int udp_shutdown(int dom, unsigned long ino)
+{
+	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), found = -1, done = 0;
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req = { .h = { sizeof req, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0 },
+		  .r = { .sdiag_family = (unsigned char)dom, .sdiag_protocol = IPPROTO_UDP, .idiag_states = ~0U } };
+	if (nl < 0 || send(nl, &req, sizeof req, 0) != (ssize_t)sizeof req)
+		done = 1;
+	static char buf[32768];
+	while (!done) {
+		ssize_t n = recv(nl, buf, sizeof buf, 0);
+		if (n <= 0)
+			break;
+		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = 1;
+				break;
+			}
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof *m) || m->idiag_inode != ino || found >= 0)
+				continue;
+			found = 0;
+			int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+			for (struct rtattr *a = (void *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+				if (a->rta_type == INET_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
+					found = *(unsigned char *)RTA_DATA(a) & 3;
+		}
+	}
+	if (nl >= 0)
+		close(nl);
+	return found;
 }
 
 /* The repair state of a connection (see the top of the file). In a state where our FIN is
@@ -266,6 +310,15 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 			close(s);
 			free(b.p);
 			return -1;
+		}
+		if (udp) {
+			struct stat st;
+			struct pollfd pf = { s, POLLIN | POLLRDHUP, 0 };
+			int shut = fstat(s, &st) == 0 ? udp_shutdown(dom, (unsigned long)st.st_ino) : -1;
+			if (shut < 0 && poll(&pf, 1, 0) >= 0) /* not listed: what poll shows */
+				shut = (pf.revents & POLLHUP) ? 3 : (pf.revents & POLLRDHUP) ? 1 : 0;
+			if (shut > 0)
+				sb_add(&b, ",\"shutdown\":%d", shut);
 		}
 		if (tcp) {
 			struct tcp_info ti = { 0 };

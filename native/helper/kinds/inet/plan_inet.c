@@ -138,6 +138,14 @@ int on_plan_file_inet(struct plan_in *in, struct msg_plan_file_inet *m)
 }
 
 /* `sockopts <file id> <list>`: the socket-level options of a unix socket (inet.h order) */
+int on_plan_inetshut(struct plan_in *in, struct msg_plan_inetshut *m)
+{
+	int f = plan_find_file(in->p, (int)m->file);
+	NEED(f >= 0 && in->p->files[f].kind == FILE_INET && in->p->files[f].in->proto == IPPROTO_UDP);
+	in->p->files[f].in->shutdown = (int)m->how;
+	return 0;
+}
+
 int on_plan_sockopts(struct plan_in *in, struct msg_plan_sockopts *m)
 {
 	int f = plan_find_file(in->p, (int)m->file);

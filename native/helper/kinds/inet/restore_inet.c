@@ -282,6 +282,13 @@ int open_inet_sockets(struct restore_ctx *c)
 		if (setsockopt(f->hfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
 			return proto_fail("files", "socket", errno, "cannot attach the socket filter of file %d again", f->id);
 	}
+	/* UDP sockets shut down (after their datagrams are queued again): shutdown(how) sets how + 1;
+	 * ENOTCONN for one not connected, whose bits the kernel sets all the same */
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
+		if (f->kind == FILE_INET && f->in->shutdown && shutdown(f->hfd, f->in->shutdown - 1) < 0 && errno != ENOTCONN)
+			return proto_fail("files", "socket", errno, "cannot shut the UDP socket of file %d down again", f->id);
+	}
 	/* closing connections: their FINs, in repair mode, once every connection exists and has
 	 * its filter (each step over all of them; a connection whose queues are objects: at
 	 * release, after them) */
