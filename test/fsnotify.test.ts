@@ -63,7 +63,7 @@ describe('leases', () => {
 });
 
 describe('O_PATH', () => {
-  it('O_PATH fds of a file, a symbolic link itself, a directory and a FIFO come back as O_PATH fds of the same files', async () => {
+  it('O_PATH fds of a file, a symbolic link itself, a directory and a FIFO come back as O_PATH fds of the same files; those of symbolic links removed since (one name taken by a file since) come back removed, pointing where they did, leaving nothing behind', async () => {
     const { verdict } = await roundTrip('opath');
     expect(verdict).toBe('PASS');
   });
