@@ -70,7 +70,7 @@ describe('O_PATH', () => {
 });
 
 describe('deleted device nodes and directories', () => {
-  it('a device node deleted while held comes back deleted, of the same device, mode and owner at its name; a removed directory held open stays one (getdents: ENOENT)', async () => {
+  it('a device node deleted while held comes back deleted, of the same device, mode and owner at its name; a removed directory held open stays one (getdents: ENOENT), also one whose parent was removed too (and an unlinked file that was in it): the parent is made again for it and removed again', async () => {
     const { verdict } = await roundTrip('deleted_node');
     expect(verdict).toBe('PASS');
   });
