@@ -2,7 +2,7 @@
 /*
  * scmepoll.c - an epoll held only in flight (SCM_RIGHTS) in a unix socket's queue.
  *
- *   scmepoll --out FILE
+ *   scmepoll --out FILE [--lost]
  *
  * Set up: a datagram pair s0/s1; an epoll EP with s1 registered (EPOLLIN, data 0x51) and the
  * read end of a pipe P registered (EPOLLIN, data 0x9a) at a number the task then dup2's away
@@ -12,6 +12,8 @@
  * (s1 still has the second datagram); after writing P, 0x51 and 0x9a; EPOLL_CTL_DEL of s1's
  * number succeeds (the registration is keyed by it), after which only 0x9a is left; the second
  * datagram gives the same epoll (EPOLL_CTL_DEL of s1 again: ENOENT); fd 900 is closed.
+ * --lost: the read end of another pipe Q is registered too (data 0x77), then sent in a third
+ * datagram and closed: a target held only in flight (the checkpoint refuses it).
  */
 #include "case.h"
 
@@ -64,6 +66,7 @@ static int collect(int ep, uint64_t *out)
 
 int main(int argc, char **argv)
 {
+	int lost = argc > 1 && !strcmp(argv[argc - 1], "--lost");
 	case_init(argc, argv);
 	case_install_sigterm(0);
 	int s[2], p[2], ep = epoll_create1(0);
@@ -77,6 +80,10 @@ int main(int argc, char **argv)
 		case_setup_fail("epoll_ctl P at 900: %s", strerror(errno));
 	if (send_fd(s[0], ep) < 0 || send_fd(s[0], ep) < 0)
 		case_setup_fail("sending the epoll: %s", strerror(errno));
+	int q[2];
+	x = (struct epoll_event){ .events = EPOLLIN, .data.u64 = 0x77 };
+	if (lost && (pipe(q) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, q[0], &x) < 0 || send_fd(s[0], q[0]) < 0 || close(q[0]) < 0))
+		case_setup_fail("the pipe in flight: %s", strerror(errno));
 	close(ep);
 
 	case_ready();
