@@ -58,6 +58,8 @@ const removedLink = (f: FdFacts) => (f.info.flags & O_PATH) !== 0 && f.stat.isSy
 
 /** What it points to (readlinkat on the link itself), within what the helper can make again. */
 function symlinkTarget(f: FdFacts): string {
+  if (f.stat.nlink > 0)
+    throw new UnsupportedError(`process ${f.pid} fd ${f.fd} (${f.link}): a symbolic link removed from this path but still linked elsewhere: not supported yet`, { pid: f.pid, phase: 'files' });
   let target: string;
   try {
     target = native().fdSymlinkTarget(f.pid, f.fd);
