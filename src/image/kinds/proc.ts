@@ -36,6 +36,7 @@ export const procFormat: FileFormat<ProcFile> = {
     const p = obj(o.proc, w);
     const sub = field(p, 'sub', w, (y, ww) => str(y, ww, 4096));
     if (!procSubPathOk(sub)) w.at('sub').fail('not a path inside /proc/PID');
+    if (NS_SUB.test(sub) && p.tid !== undefined) w.at('tid').fail('a namespace file is reopened through /proc/PID/ns, never a thread\'s');
     return {
       proc: {
         pid: field(p, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
