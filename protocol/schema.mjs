@@ -141,6 +141,7 @@ export const messages = [
   // ---- fsnotify (issue 17): fanotify groups and their marks
   plan('file.fanotify', [id(), u32('init'), u32('evflags'), flags()], 'a fanotify group: fanotify_init flags and event flags (marks: fanmark lines)'),
   plan('file.devnode', [id(), str('path'), u32('rdev'), u64('mode', { max: 0o7777 }), u32('uid'), u32('gid'), flags()], 'a deleted device node: made again at path (or beside it) with mknod, opened, deleted again'),
+  plan('file.symlink', [id(), str('path'), str('target'), flags()], 'an O_PATH fd of a symbolic link removed since: made again at path (or beside it) pointing to target, opened O_PATH|O_NOFOLLOW, removed again'),
   plan('fanmark', [id('file'), u64('type', { max: 2 }), u32('mflags'), u64('mask'), u64('ignored'), str('path'), id('ofile', { opt: true })], 'a fanotify mark: type 0 inode, 1 mount, 2 filesystem, at path (ofile: of a file deleted since, through that file (an unlinked one) of the plan)'),
   plan(
     'tty',

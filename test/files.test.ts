@@ -203,7 +203,7 @@ describe('epoll', () => {
     expect(verdict).toBe('PASS');
   });
 
-  it('keeps registrations whose fd was closed while the file lives on at another fd (one number since reused by other files): keyed by the old number, readiness reported, the number closed again', async () => {
+  it('keeps registrations whose fd was closed while the file lives on at another fd (one number since reused by other files, one far above every open fd): keyed by the old number, readiness reported, the number closed again', async () => {
     const { verdict } = await roundTrip('epollclosed');
     expect(verdict).toBe('PASS');
   });

@@ -63,14 +63,14 @@ describe('leases', () => {
 });
 
 describe('O_PATH', () => {
-  it('O_PATH fds of a file, a symbolic link itself, a directory and a FIFO come back as O_PATH fds of the same files', async () => {
+  it('O_PATH fds of a file, a symbolic link itself, a directory and a FIFO come back as O_PATH fds of the same files; those of symbolic links removed since (one name taken by a file since) come back removed, pointing where they did, leaving nothing behind', async () => {
     const { verdict } = await roundTrip('opath');
     expect(verdict).toBe('PASS');
   });
 });
 
 describe('deleted device nodes and directories', () => {
-  it('a device node deleted while held comes back deleted, of the same device, mode and owner at its name; a removed directory held open stays one (getdents: ENOENT)', async () => {
+  it('a device node deleted while held comes back deleted, of the same device, mode and owner at its name; a removed directory held open stays one (getdents: ENOENT), also one whose parent was removed too (and an unlinked file that was in it): the parent is made again for it and removed again', async () => {
     const { verdict } = await roundTrip('deleted_node');
     expect(verdict).toBe('PASS');
   });

@@ -84,6 +84,22 @@ describe('files', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('namespace files (/proc/self/ns/net, uts, pid_for_children, an O_PATH one of mnt, a child\'s own ipc) come back as the namespaces the restored tasks are in', async () => {
+    const { verdict } = await treeRoundTrip('nsfiles');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('refuses a namespace file of a namespace none of its holders is in (a child\'s new user namespace) with one line, and leaves the process running', async () => {
+    const c = await startCase('nsfiles', { args: ['--foreign'] });
+    const img = path.join(c.dir, 'image.ucr');
+    const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/\(user:\[\d+\]\): a namespace file of a user namespace that none of its holders is in: not supported/);
+    expect(fs.existsSync(img)).toBe(false);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('a MAP_SHARED PROT_READ map of a file opened O_RDWR can be mprotect()ed writable after the restart; one of an O_RDONLY file still cannot', async () => {
     const { verdict } = await roundTrip('mprotect_rw');
     expect(verdict).toBe('PASS');

@@ -25,6 +25,14 @@ describe('file descriptors in flight (SCM_RIGHTS)', () => {
       expect(verdict).toBe('PASS');
     });
 
+  it('an epoll held only in flight: its registrations (one at a number closed since) come back keyed by their numbers, made by the task that holds each target; both messages carry the one epoll', async () => {
+    const { verdict } = await roundTrip('scmepoll');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('refuses an epoll in flight whose target is held only in flight too, with one line, and leaves the process running', () =>
+    refused('scmepoll', ['--lost'], /an epoll in flight in a unix socket's queue: target fd \d+ was closed by every task and its file is held by no fd of the tree \(the registration outlives it\): not supported/));
+
   it('refuses a file of /proc in flight with one line, and leaves the process running', () =>
     refused('scmrights', ['--proc', 'status'], /a file in flight in socket:\[\d+\] \(\/proc\/\d+\/status\): a file of \/proc in flight in a unix socket's queue: not supported yet/));
 });

@@ -6,6 +6,7 @@
 //   kcmpTasks(pid1, pid2, type)   -> number      kcmp(KCMP_FILES / KCMP_FS...): 0 shared, 1/2 ordering
 //   kcmpEpollTarget(pid1, fd1, pid2, efd, tfd, toff) -> number   0: fd1 is that epoll target
 //   xcr0()                        -> bigint      the CPU's enabled xsave features (XCR0)
+//   fdSymlinkTarget(pid, fd)      -> string      what a symlink held by an O_PATH fd points to
 //   pathOfHandle(dir, type, buf)  -> string      path of the file a file handle names
 //   sigqueue(pid, sig, value)     -> undefined   sigqueue(3): SI_QUEUE with si_value.sival_int
 //   fdScan(pid, info?)            -> { nums, info }  every fd of a process, ascending: per fd
@@ -98,6 +99,26 @@ Napi::Value KcmpEpollTarget(const Napi::CallbackInfo &info) {
                    KCMP_EPOLL_TFD, info[1].As<Napi::Number>().Int64Value(), (unsigned long)&slot);
   if (r < 0) return ThrowErrno(env, "kcmp", errno);
   return Napi::Number::New(env, static_cast<double>(r));
+}
+
+// The target of the symbolic link fd of pid holds (O_PATH|O_NOFOLLOW), also once its name is
+// removed: /proc/PID/fd/N opened O_PATH leads to the link itself, readlinkat(fd, "") reads it.
+Napi::Value FdSymlinkTarget(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2) {
+    Napi::TypeError::New(env, "fdSymlinkTarget(pid, fd)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  char path[64], buf[PATH_MAX];
+  snprintf(path, sizeof path, "/proc/%d/fd/%d", info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
+  int fd = open(path, O_PATH | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, "open", errno);
+  ssize_t n = readlinkat(fd, "", buf, sizeof buf);
+  int e = errno;
+  close(fd);
+  if (n < 0) return ThrowErrno(env, "readlinkat", e);
+  if (n >= (ssize_t)sizeof buf) return ThrowErrno(env, "readlinkat", ENAMETOOLONG);
+  return Napi::String::New(env, buf, static_cast<size_t>(n));
 }
 
 Napi::Value Xcr0(const Napi::CallbackInfo &info) {
@@ -264,6 +285,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kcmpTasks", Napi::Function::New(env, KcmpTasks));
   exports.Set("kcmpEpollTarget", Napi::Function::New(env, KcmpEpollTarget));
   exports.Set("xcr0", Napi::Function::New(env, Xcr0));
+  exports.Set("fdSymlinkTarget", Napi::Function::New(env, FdSymlinkTarget));
   exports.Set("sigqueue", Napi::Function::New(env, Sigqueue));
   exports.Set("userOf", Napi::Function::New(env, UserOf));
   return exports;

@@ -27,6 +27,7 @@ function uses14(tasks: TaskImage[], files: ImageFiles): boolean {
     if (f.kind === 'unix' && (f.unix.rights?.some((r) => r.length) || f.unix.dir !== undefined)) return true;
     if (f.kind === 'inet' && (f.inet.device !== undefined || f.inet.shutdown !== undefined || f.inet.tcp?.finUnsent !== undefined || ['fin-wait1', 'closing', 'last-ack'].includes(f.inet.state))) return true;
     if (f.kind === 'device' && f.node) return true;
+    if (f.kind === 'regular' && f.symlink !== undefined) return true;
     if (f.kind === 'inotify' && f.inotify?.some((w) => w.file !== undefined)) return true;
   }
   return !!files.ttys?.some((t) => t.queued || t.owner);

@@ -177,7 +177,9 @@ export function readMetadata(fd: number | Buffer | Buffer[], name: string, posit
   };
   for (const f of files.files) {
     for (const l of f.locks ?? []) if (l.task !== undefined) add(locksOf, l.task, { file: f.id, fd: l.fd! });
-    for (const e of epollTargets(f)) add(targetsOf, e.task, { file: f.id, fd: e.fd });
+    // a registration whose number was closed (e.file: its file, put back at the number by the
+    // helper) needs no fd of the task at that number
+    for (const e of epollTargets(f)) if (e.file === undefined) add(targetsOf, e.task, { file: f.id, fd: e.fd });
   }
   const xstateSize = header.cpu.xstateSize;
   const tasks = tree.tasks

@@ -204,7 +204,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const treeFiles: TreeFiles = {
     files,
     ttys,
-    atInode: (ino) => [...ids].filter(([o, id]) => o.facts.stat.ino === ino && !formatOf(files[id]!.kind).noFd).map(([o, id]) => ({ id, ...o.holders[0]! })),
+    atInode: (ino) => [...ids].filter(([o, id]) => o.facts.stat.ino === ino && !o.via && !formatOf(files[id]!.kind).noFd).map(([o, id]) => ({ id, ...o.holders[0]! })),
     holderOf,
     fileAt(pid, fd) {
       const r = refs.get(pid)?.find((x) => x.fd === fd);

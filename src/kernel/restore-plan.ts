@@ -4,6 +4,7 @@ import { ImageError } from '../errors.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { onlineOf } from './affinity.js';
+import { epollGhostLines } from './fds/epoll.js';
 import { pipeLine } from './fds/pipe.js';
 import { ttyLine, ttyModesLine } from './fds/pty.js';
 import { opsOf, type RestoreContext } from './fds/registry.js';
@@ -102,6 +103,12 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     // a lease: the task that set it takes it again (owner of the break's signal)
     for (const l of file.locks ?? []) if (l.kind === 'lease' && l.task === t.pid) L.push(P.planLease({ fd: l.fd!, write: l.type === 'write' }));
   }
+  // epoll registrations whose number no longer holds their file (also of an epoll in flight),
+  // made before the task's fds are placed: never by a process that shares another's fd table
+  const ghosts = epollGhostLines(files, t.pid);
+  if (follower && ghosts.length)
+    throw new ImageError(`process ${t.pid}: epoll registrations at numbers closed since are made by a process that shares the fd table of process ${t.attrs!.files}: not supported`);
+  L.push(...ghosts);
   for (const v of t.vmas) {
     if (v.kind === 'ring') {
       // a packet socket's rings: mapped from the socket (a rawsock file of the image)

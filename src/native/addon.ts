@@ -19,6 +19,9 @@ export interface NativeAddon {
   /** kcmp(KCMP_EPOLL_TFD): 0 when fd1 of pid1 is the file registered in pid2's epoll efd at
    * target fd number tfd (toff-th registration with that number). Throws like kcmpFiles. */
   kcmpEpollTarget(pid1: number, fd1: number, pid2: number, efd: number, tfd: number, toff: number): number;
+  /** What the symbolic link that fd of pid holds (O_PATH|O_NOFOLLOW) points to, also once its
+   * name is removed (readlinkat(fd, "")). Throws with code/errno/syscall. */
+  fdSymlinkTarget(pid: number, fd: number): string;
   /** XCR0: the xsave feature mask the kernel enabled on this CPU. */
   xcr0(): bigint;
   /** The path of the file that a file handle (as /proc fdinfo shows it) names on the mount at

@@ -7,11 +7,13 @@
  * Set up: an epoll EP; pipe A's read end registered at fd a (data 0xa1), then dup'ed to fd
  * a2 and fd a closed; an eventfd registered at fd e (data 0xe1, EPOLLET), dup'ed, fd e closed,
  * and another file (/dev/null) opened, which takes number e; the read end of pipe B registered
- * as usual (data 0xb1). One byte is queued in A.
+ * as usual (data 0xb1); the read end of pipe C dup'ed to fd 999 (above every other fd),
+ * registered there (data 0xc1) and fd 999 closed. One byte is queued in A.
  * After SIGTERM: epoll_wait reports exactly 0xa1 (A readable through the closed number); after
  * writing the eventfd through its dup, 0xe1 too; EPOLL_CTL_DEL of a2 fails with ENOENT (the
  * registration is keyed by the old number, not a2); fd e is still /dev/null; reading A empties
- * it and 0xa1 is gone; the registration at the closed number can still be re-added at a2.
+ * it and 0xa1 is gone; the registration at the closed number can still be re-added at a2;
+ * after writing C, only 0xc1 is reported and fd 999 is still closed.
  */
 #include "case.h"
 
@@ -38,9 +40,9 @@ int main(int argc, char **argv)
 {
 	case_init(argc, argv);
 	case_install_sigterm(0);
-	int ep = epoll_create1(0), a[2], b[2];
+	int ep = epoll_create1(0), a[2], b[2], cp[2];
 	int ev = eventfd(0, EFD_NONBLOCK);
-	if (ep < 0 || ev < 0 || pipe(a) || pipe(b))
+	if (ep < 0 || ev < 0 || pipe(a) || pipe(b) || pipe(cp))
 		case_setup_fail("epoll, eventfd, pipes: %s", strerror(errno));
 	struct epoll_event x = { .events = EPOLLIN, .data.u64 = 0xa1 };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, a[0], &x) < 0)
@@ -58,6 +60,9 @@ int main(int argc, char **argv)
 	x = (struct epoll_event){ .events = EPOLLIN, .data.u64 = 0xb1 };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, b[0], &x) < 0 || write(a[1], "!", 1) != 1)
 		case_setup_fail("epoll_ctl B: %s", strerror(errno));
+	x = (struct epoll_event){ .events = EPOLLIN, .data.u64 = 0xc1 };
+	if (dup2(cp[0], 999) != 999 || epoll_ctl(ep, EPOLL_CTL_ADD, 999, &x) < 0 || close(999) < 0)
+		case_setup_fail("epoll_ctl C at 999: %s", strerror(errno));
 
 	case_ready();
 	case_wait_term();
@@ -86,5 +91,12 @@ int main(int argc, char **argv)
 	x = (struct epoll_event){ .events = EPOLLIN, .data.u64 = 0xa2 };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, a2, &x) < 0)
 		case_fail("adding a2 (the same file at another number): %s", case_errname(errno));
+	if (write(cp[1], "!", 1) != 1)
+		case_fail("pipe C write: %s", case_errname(errno));
+	n = collect(ep, got);
+	if (n != 1 || got[0] != 0xc1)
+		case_fail("after writing C: %d events (first 0x%llx), expected only 0xc1", n, n > 0 ? (unsigned long long)got[0] : 0ULL);
+	if (fcntl(999, F_GETFD) != -1 || errno != EBADF)
+		case_fail("fd 999 is open after restart");
 	case_finish();
 }

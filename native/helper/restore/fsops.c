@@ -135,6 +135,22 @@ int fs_do(const struct fsreq *r, int fd, int *out)
 			errno = e;
 		}
 		return *out;
+	case FS_SYMLINK: /* a removed symlink made again (its target after the path's NUL), opened O_PATH, removed again */
+		if (symlink(r->path + strlen(r->path) + 1, r->path) < 0)
+			return -1;
+		*out = open(r->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		{
+			int e = errno;
+			struct stat st;
+			if (*out >= 0 && (fstat(*out, &st) < 0 || !S_ISLNK(st.st_mode))) {
+				e = errno ? errno : EINVAL;
+				close(*out);
+				*out = -1;
+			}
+			unlink(r->path);
+			errno = e;
+		}
+		return *out;
 	case FS_MKNOD: /* a deleted device node made again, opened and deleted again at once */
 		if (mknod(r->path, S_IFCHR | (mode_t)r->mode, (dev_t)r->rdev) < 0)
 			return -1;
@@ -280,6 +296,22 @@ int fs_mkfifo_open(int task, const char *path, mode_t mode)
 	r = (struct fsreq){ .op = FS_MKFIFO, .mode = (int)fs_mode(mode) };
 	if (with_path(&r, path) < 0)
 		return -1;
+	fs_call(task, &r, -1, &fd);
+	return fd;
+}
+
+int fs_symlink_open(int task, const char *path, const char *target)
+{
+	static struct fsreq r;
+	int fd;
+	size_t n = strlen(path), t = strlen(target);
+	if (n + t + 2 > sizeof r.path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	r = (struct fsreq){ .op = FS_SYMLINK };
+	memcpy(r.path, path, n + 1);
+	memcpy(r.path + n + 1, target, t + 1);
 	fs_call(task, &r, -1, &fd);
 	return fd;
 }

@@ -13,7 +13,7 @@
 #include "ucr_compat.h"
 #include "image.h"
 
-enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD, FILE_DEADPIDFD, FILE_PTSHUP, FILE_DEVTTY, FILE_FANOTIFY, FILE_DEVNODE, FILE_RAWSOCK };
+enum file_kind { FILE_PATH = 1, FILE_INHERIT = 2, FILE_PIPE = 3, FILE_EVENTFD, FILE_SIGNALFD, FILE_TIMERFD, FILE_REOPEN, FILE_EPOLL, FILE_INOTIFY, FILE_UNIX, FILE_PTMX, FILE_PTS, FILE_INET, FILE_PROC, FILE_PIDFD, FILE_DEADPIDFD, FILE_PTSHUP, FILE_DEVTTY, FILE_FANOTIFY, FILE_DEVNODE, FILE_RAWSOCK, FILE_SYMLINK };
 
 /* opened by each task that holds it, in its finish step, once every task exists (restore_task.c):
  * a file of /proc/PID, a pidfd */
@@ -78,6 +78,7 @@ struct file_plan {
 	int id;
 	enum file_kind kind;
 	char *path;
+	char *target; /* FILE_SYMLINK: what the link points to */
 	int flags;
 	uint64_t pos;
 	int srcfd;  /* FILE_INHERIT */

@@ -40,9 +40,22 @@ int on_plan_file_path(struct plan_in *in, struct msg_plan_file_path *m)
 	return 0;
 }
 
+/* a namespace type of /proc/PID/ns (TYPE or TYPE_for_children) */
+static int ns_sub_ok(const char *t)
+{
+	static const char *const types[] = { "cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts" };
+	for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+		size_t n = strlen(types[i]);
+		if (!strncmp(t, types[i], n) && (!t[n] || !strcmp(t + n, "_for_children")))
+			return 1;
+	}
+	return 0;
+}
+
 int on_plan_file_proc(struct plan_in *in, struct msg_plan_file_proc *m)
 {
 	NEED(!m->sub || (m->sub[0] == '/' && !strstr(m->sub, "/..") && strlen(m->sub) < 256));
+	NEED(!m->sub || strncmp(m->sub, "/ns/", 4) || (!m->tid && ns_sub_ok(m->sub + 4))); /* a namespace link, nothing below */
 	NEW_FILE(f, m, FILE_PROC);
 	NEED(!m->sub || (f->path = strdup(m->sub)) != NULL);
 	f->proc_pid = (pid_t)m->pid, f->proc_tid = (pid_t)m->tid;

@@ -57,6 +57,7 @@ int fs_watch(int task, int inotify_fd, const char *path, uint32_t mask);
 int fs_access_fd(int task, int fd, int access);
 /* mknod (a character device), open with flags, unlink again: the fd (a deleted device node) */
 int fs_mknod_open(int task, const char *path, mode_t mode, unsigned long long rdev, uid_t uid, gid_t gid, int flags);
+int fs_symlink_open(int task, const char *path, const char *target); /* a removed symlink made again, opened O_PATH, removed */
 int fs_mkfifo_open(int task, const char *path, mode_t mode); /* a removed FIFO made again, opened O_RDWR, removed */ /* faccessat2(fd, "", access): the task's right on an open file */
 /* a file deleted since, reached through plan file ofile (an unlinked file, reopened from its
  * content object): "/proc/self/fd/N" of the helper's fd of that object in buf, once the task

@@ -233,7 +233,9 @@ static int restore_late_files(struct task_plan *p)
 			if (fp->proc_tid)
 				snprintf(task, sizeof task, "/task/%d", fp->proc_tid == fp->proc_pid ? (int)of->pid : (int)fp->proc_tid);
 			snprintf(path, sizeof path, "/proc/%d%s%s", (int)of->pid, task, fp->path ? fp->path : "");
-			if (task_open("finish", path, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC | O_NOFOLLOW, &ret) < 0)
+			/* a namespace file: through its magic link /proc/PID/ns/TYPE (plan_files.c) */
+			int nofollow = fp->path && !strncmp(fp->path, "/ns/", 4) ? 0 : O_NOFOLLOW;
+			if (task_open("finish", path, (fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC | nofollow, &ret) < 0)
 				return -1;
 		}
 		long at = ret;

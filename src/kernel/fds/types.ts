@@ -84,7 +84,8 @@ export interface CaptureContext {
 export interface TreeFiles {
   files: FileImage[];
   ttys: TtyImage[];
-  /** the objects with an fd at inode ino: file id and its first holder */
+  /** the objects a task of the tree holds at an fd (not those only in flight) at inode ino:
+   * file id and its first holder */
   atInode(ino: number): { id: number; pid: number; fd: number }[];
   /** the first holder of a file */
   holderOf(id: number): { pid: number; fd: number };

@@ -76,6 +76,34 @@ static int open_devnode(struct file_plan *fp)
 	return fp->hfd < 0 ? -1 : 0;
 }
 
+int on_plan_file_symlink(struct plan_in *in, struct msg_plan_file_symlink *m)
+{
+	NEED(m->path[0] == '/' && strlen(m->path) < PATH_MAX - 32 && m->target[0] && strlen(m->path) + strlen(m->target) + 2 <= PATH_MAX);
+	struct file_plan *f = plan_new_file(in->p, m->id, "file.symlink");
+	if (!f)
+		return -1;
+	f->kind = FILE_SYMLINK;
+	NEED((f->path = strdup(m->path)) != NULL && (f->target = strdup(m->target)) != NULL);
+	f->flags = (int)m->flags;
+	return 0;
+}
+
+/* An O_PATH fd of a symbolic link removed since: made again at its path (beside it if another
+ * file took the name) with its holder's credentials, opened O_PATH|O_NOFOLLOW, removed again. */
+static int open_symlink(struct file_plan *fp)
+{
+	char other[PATH_MAX];
+	int fd = fs_symlink_open(fp->task, fp->path, fp->target);
+	if (fd < 0 && errno == EEXIST) {
+		snprintf(other, sizeof other, "%s.ucr-%d", fp->path, (int)getpid());
+		fd = fs_symlink_open(fp->task, other, fp->target);
+	}
+	if (fd < 0)
+		return proto_fail("files", fp->path, errno, "cannot make the removed symbolic link again%s", fs_who(fp->task));
+	fp->hfd = restore_high(fd);
+	return fp->hfd < 0 ? -1 : 0;
+}
+
 static int file_open(struct restore_ctx *c, struct file_plan *fp)
 {
 	switch (fp->kind) {
@@ -88,12 +116,14 @@ static int file_open(struct restore_ctx *c, struct file_plan *fp)
 		return open_reopen(c, fp);
 	case FILE_DEVNODE:
 		return open_devnode(fp);
+	case FILE_SYMLINK:
+		return open_symlink(fp);
 	default: /* FILE_PROC */
 		return 1;
 	}
 }
 
-static const int file_kinds[] = { FILE_PATH, FILE_INHERIT, FILE_REOPEN, FILE_PROC, FILE_DEVNODE, 0 };
+static const int file_kinds[] = { FILE_PATH, FILE_INHERIT, FILE_REOPEN, FILE_PROC, FILE_DEVNODE, FILE_SYMLINK, 0 };
 
 const struct kind_ops file_ops = {
 	.name = "file",

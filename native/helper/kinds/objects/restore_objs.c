@@ -30,6 +30,45 @@ static int make_at(const struct obj_plan *sp, const char *path, int mode)
 	return fs_mkdir(sp->task, path, mode);
 }
 
+/* The directories above path that are gone (removed with it since the checkpoint), made again
+ * from the top with the holder's credentials (mode 0700; removed again by drop_parents once the
+ * object is made and removed): how many (their ends: the '/' after each in buf), -1 on error. */
+#define MAX_PARENTS 64
+static int make_parents(const struct obj_plan *sp, char *buf, int *ends)
+{
+	int n = 0;
+	snprintf(buf, PATH_MAX, "%s", sp->name);
+	for (char *s = strchr(buf + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		int fd = n < MAX_PARENTS ? fs_mkdir(sp->task, buf, 0700) : (errno = ENAMETOOLONG, -1);
+		*s = '/';
+		if (fd >= 0) {
+			close(fd);
+			ends[n++] = (int)(s - buf);
+		} else if (errno != EEXIST || n) { /* below a directory made here, nothing exists */
+			int e = errno;
+			for (int i = n - 1; i >= 0; i--)
+				buf[ends[i]] = 0, fs_rmdir(sp->task, buf), buf[ends[i]] = '/';
+			errno = e;
+			return -1;
+		}
+	}
+	return n;
+}
+
+/* Removes again, deepest first, the directories make_parents made: 0, or -1 (errno). */
+static int drop_parents(const struct obj_plan *sp, char *buf, const int *ends, int n)
+{
+	int r = 0;
+	for (int i = n - 1; i >= 0; i--) {
+		buf[ends[i]] = 0;
+		if (fs_rmdir(sp->task, buf) < 0)
+			r = -1;
+		buf[ends[i]] = '/';
+	}
+	return r;
+}
+
 /* An open file whose path was unlinked, or a directory that was removed (a cwd, or held open):
  * created again with its holder's credentials (at its path if that is free, else at a temporary
  * name beside it), opened, and unlinked at once, so only its fds (and cwds) keep it. A removed
@@ -41,18 +80,28 @@ static int create_unlinked(struct obj_plan *sp)
 	const char *at = sp->name;
 	int dir = sp->kind == OBJ_DIR;
 	int mode = (int)fs_mode((mode_t)sp->mode) & 0777;
-	int fd = make_at(sp, at, mode);
-	if (fd < 0 && errno == EEXIST) {
+	int fd = make_at(sp, at, mode), ends[MAX_PARENTS], nparents = 0;
+	char parents[PATH_MAX];
+	if (fd < 0 && errno == ENOENT) { /* its directory went too */
+		nparents = make_parents(sp, parents, ends);
+		if (nparents > 0)
+			fd = make_at(sp, at, mode);
+		else if (nparents == 0)
+			errno = ENOENT;
+	} else if (fd < 0 && errno == EEXIST) {
 		const char *slash = strrchr(sp->name, '/');
 		snprintf(tmp, sizeof tmp, "%.*s/.ucr-unlinked-%d-%d", (int)(slash - sp->name), sp->name, (int)getpid(), sp->id);
 		at = tmp;
 		fd = make_at(sp, at, mode);
 	}
-	if (fd < 0)
-		return proto_fail("files", sp->name, errno, "%s%s", dir ? "cannot create the removed directory again" : "cannot create the unlinked file again",
+	if (fd < 0) {
+		int e = errno;
+		drop_parents(sp, parents, ends, nparents < 0 ? 0 : nparents);
+		return proto_fail("files", sp->name, e, "%s%s", dir ? "cannot create the removed directory again" : "cannot create the unlinked file again",
 				  fs_who(sp->task));
+	}
 	files_created(at);
-	if ((dir ? fs_rmdir(sp->task, at) : fs_unlink(sp->task, at)) < 0) {
+	if ((dir ? fs_rmdir(sp->task, at) : fs_unlink(sp->task, at)) < 0 || drop_parents(sp, parents, ends, nparents) < 0) {
 		int e = errno;
 		close(fd);
 		return proto_fail("files", sp->name, e, "%s%s", dir ? "cannot remove the directory again" : "cannot unlink the file again", fs_who(sp->task));
