@@ -38,4 +38,9 @@ int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end
 /* Whether thread tid of process pid has exited (state Z, or X while it goes): a main thread
  * that exited while others run stays a zombie. */
 int thread_is_zombie(pid_t pid, pid_t tid);
+/* One sock_diag dump (core/diag.c): req (its struct nlmsghdr first, len bytes) sent on a
+ * NETLINK_SOCK_DIAG socket, each answer message given to each() until NLMSG_DONE; 0, or -1 and
+ * errno (the socket, send, recv, or the kernel's NLMSG_ERROR). */
+struct nlmsghdr;
+int diag_dump(const void *req, size_t len, void (*each)(const struct nlmsghdr *h, void *ctx), void *ctx);
 #endif

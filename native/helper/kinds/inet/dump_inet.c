@@ -142,39 +142,34 @@ static int dump_datagrams(struct sbuf *b, int s, const char *obj)
  * which only sock_diag shows (INET_DIAG_SHUTDOWN): found by its inode among the UDP sockets of
  * its family in the helper's network namespace; -1 when not listed (an unbound socket is not
  * hashed, so not dumped: the caller falls back on poll, which shows the receive side). */
+struct shut_find {
+	unsigned long ino;
+	int found;
+};
+
+static void shut_each(const struct nlmsghdr *h, void *ctx)
+{
+	struct shut_find *f = ctx;
+	const struct inet_diag_msg *m = NLMSG_DATA(h);
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof *m) || m->idiag_inode != f->ino || f->found >= 0)
+		return;
+	f->found = 0;
+	int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+	for (struct rtattr *a = (void *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+		if (a->rta_type == INET_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
+			f->found = *(unsigned char *)RTA_DATA(a) & 3;
+}
+
 static int udp_shutdown(int dom, unsigned long ino)
 {
-	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), found = -1, done = 0;
 	struct {
 		struct nlmsghdr h;
 		struct inet_diag_req_v2 r;
 	} req = { .h = { sizeof req, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0 },
 		  .r = { .sdiag_family = (unsigned char)dom, .sdiag_protocol = IPPROTO_UDP, .idiag_states = ~0U } };
-	if (nl < 0 || send(nl, &req, sizeof req, 0) != (ssize_t)sizeof req)
-		done = 1;
-	static char buf[32768];
-	while (!done) {
-		ssize_t n = recv(nl, buf, sizeof buf, 0);
-		if (n <= 0)
-			break;
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-				done = 1;
-				break;
-			}
-			const struct inet_diag_msg *m = NLMSG_DATA(h);
-			if (h->nlmsg_len < NLMSG_LENGTH(sizeof *m) || m->idiag_inode != ino || found >= 0)
-				continue;
-			found = 0;
-			int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
-			for (struct rtattr *a = (void *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
-				if (a->rta_type == INET_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
-					found = *(unsigned char *)RTA_DATA(a) & 3;
-		}
-	}
-	if (nl >= 0)
-		close(nl);
-	return found;
+	struct shut_find f = { ino, -1 };
+	diag_dump(&req, sizeof req, shut_each, &f); /* a failure leaves it not found */
+	return f.found;
 }
 
 /* The repair state of a connection (see the top of the file). In a state where our FIN is

@@ -44,6 +44,15 @@ int on_plan_file_deadpidfd(struct plan_in *in, struct msg_plan_file_deadpidfd *m
 	return 0;
 }
 
+/* A child that exits at once (vfork: the helper goes on once it has; not reaped yet). */
+static pid_t dead_child(void)
+{
+	pid_t child = vfork();
+	if (child == 0)
+		_exit(0);
+	return child;
+}
+
 /* Every group of pidfds of a dead process: a child that exits at once, the group's pidfds
  * opened on it, the child reaped. */
 static int make_dead_pidfds(struct restore_ctx *c)
@@ -53,9 +62,7 @@ static int make_dead_pidfds(struct restore_ctx *c)
 		struct file_plan *first = &p->files[i];
 		if (first->kind != FILE_DEADPIDFD || first->hfd >= 0)
 			continue;
-		pid_t child = vfork();
-		if (child == 0)
-			_exit(0);
+		pid_t child = dead_child();
 		if (child < 0)
 			return proto_fail_sys("vfork", "files", "pidfd", errno, "cannot make a process for a pidfd of a process that has exited");
 		int rc = 0;

@@ -32,96 +32,84 @@
 
 /* sock_diag of the packet sockets of the helper's network namespace: the one at inode ino;
  * its rings' configuration in rings[0] (receive) and rings[1] (send), block_nr 0: none. */
+struct pkt_find {
+	struct sbuf *b;
+	unsigned long ino;
+	struct packet_diag_ring *rings;
+	int found;
+};
+
+static void pkt_each(const struct nlmsghdr *h, void *ctx)
+{
+	struct pkt_find *f = ctx;
+	const struct packet_diag_msg *m = NLMSG_DATA(h);
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof *m) || f->found || m->pdiag_ino != f->ino)
+		return;
+	f->found = 1;
+	int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+	for (struct nlattr *a = (void *)(m + 1); len >= (int)sizeof *a && a->nla_len >= sizeof *a && a->nla_len <= len;
+	     len -= NLA_ALIGN(a->nla_len), a = (void *)((char *)a + NLA_ALIGN(a->nla_len))) {
+		void *d = a + 1;
+		int dl = a->nla_len - (int)sizeof *a;
+		if ((a->nla_type == PACKET_DIAG_RX_RING || a->nla_type == PACKET_DIAG_TX_RING) && dl >= (int)sizeof f->rings[0]) {
+			struct packet_diag_ring *r = &f->rings[a->nla_type == PACKET_DIAG_TX_RING];
+			memcpy(r, d, sizeof *r);
+			sb_add(f->b, ",\"%s\":[%u,%u,%u,%u,%u,%u,%u]", a->nla_type == PACKET_DIAG_RX_RING ? "rxRing" : "txRing", r->pdr_block_size,
+			       r->pdr_block_nr, r->pdr_frame_size, r->pdr_frame_nr, r->pdr_retire_tmo, r->pdr_sizeof_priv, r->pdr_features);
+		} else if (a->nla_type == PACKET_DIAG_MCLIST) {
+			/* each membership as a struct packet_mreq, once per time it was added */
+			sb_add(f->b, ",\"mclist\":\"");
+			for (struct packet_diag_mclist *mc = d; (char *)(mc + 1) <= (char *)d + dl; mc++)
+				for (unsigned k = 0; k < mc->pdmc_count && k < 256; k++) {
+					struct packet_mreq r = { (int)mc->pdmc_index, mc->pdmc_type, mc->pdmc_alen, { 0 } };
+					memcpy(r.mr_address, mc->pdmc_addr, mc->pdmc_alen < 8 ? mc->pdmc_alen : 8);
+					char *hx = hex_dup(&r, sizeof r);
+					sb_add(f->b, "%s", hx ? hx : "");
+					free(hx);
+				}
+			sb_add(f->b, "\"");
+		}
+	}
+}
+
 static void packet_diag(struct sbuf *b, unsigned long ino, struct packet_diag_ring rings[2])
 {
-	int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	struct {
 		struct nlmsghdr h;
 		struct packet_diag_req r;
 	} req = { { sizeof req, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0 },
 		  { .sdiag_family = AF_PACKET, .pdiag_show = PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_RING_CFG | PACKET_SHOW_FANOUT } };
-	static char buf[1 << 16];
-	int found = 0, done = 0;
-	if (nl < 0 || send(nl, &req, sizeof req, 0) < 0) {
+	struct pkt_find f = { b, ino, rings, 0 };
+	if (diag_dump(&req, sizeof req, pkt_each, &f) < 0 && !f.found) {
 		sb_add(b, ",\"diag\":%d", errno);
-		if (nl >= 0)
-			close(nl);
 		return;
 	}
-	while (!done) {
-		ssize_t n = recv(nl, buf, sizeof buf, 0);
-		if (n <= 0)
-			break;
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-				done = 1;
-				break;
-			}
-			struct packet_diag_msg *m = NLMSG_DATA(h);
-			if (found || m->pdiag_ino != ino)
-				continue;
-			found = 1;
-			int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
-			for (struct nlattr *a = (void *)(m + 1); len >= (int)sizeof *a && a->nla_len >= sizeof *a && a->nla_len <= len;
-			     len -= NLA_ALIGN(a->nla_len), a = (void *)((char *)a + NLA_ALIGN(a->nla_len))) {
-				void *d = a + 1;
-				int dl = a->nla_len - (int)sizeof *a;
-				if ((a->nla_type == PACKET_DIAG_RX_RING || a->nla_type == PACKET_DIAG_TX_RING) && dl >= (int)sizeof rings[0]) {
-					struct packet_diag_ring *r = &rings[a->nla_type == PACKET_DIAG_TX_RING];
-					memcpy(r, d, sizeof *r);
-					sb_add(b, ",\"%s\":[%u,%u,%u,%u,%u,%u,%u]", a->nla_type == PACKET_DIAG_RX_RING ? "rxRing" : "txRing", r->pdr_block_size,
-					       r->pdr_block_nr, r->pdr_frame_size, r->pdr_frame_nr, r->pdr_retire_tmo, r->pdr_sizeof_priv, r->pdr_features);
-				} else if (a->nla_type == PACKET_DIAG_MCLIST) {
-					/* each membership as a struct packet_mreq, once per time it was added */
-					sb_add(b, ",\"mclist\":\"");
-					for (struct packet_diag_mclist *mc = d; (char *)(mc + 1) <= (char *)d + dl; mc++)
-						for (unsigned k = 0; k < mc->pdmc_count && k < 256; k++) {
-							struct packet_mreq r = { (int)mc->pdmc_index, mc->pdmc_type, mc->pdmc_alen, { 0 } };
-							memcpy(r.mr_address, mc->pdmc_addr, mc->pdmc_alen < 8 ? mc->pdmc_alen : 8);
-							char *h = hex_dup(&r, sizeof r);
-							sb_add(b, "%s", h ? h : "");
-							free(h);
-						}
-					sb_add(b, "\"");
-				}
-			}
-		}
-	}
-	close(nl);
-	if (!found)
+	if (!f.found)
 		sb_add(b, ",\"diag\":%d", ENOENT);
 }
 
-/* Whether the netlink socket of protocol proto at inode ino is connected (sock_diag: getpeername
- * shows destination 0 both when it is not and when it was connected to the kernel): 1, 0, or
- * -1 (not found). */
+struct nl_find {
+	unsigned long ino;
+	int state;
+};
+
+static void nl_each(const struct nlmsghdr *h, void *ctx)
+{
+	struct nl_find *f = ctx;
+	const struct netlink_diag_msg *m = NLMSG_DATA(h);
+	if (h->nlmsg_len >= NLMSG_LENGTH(sizeof *m) && m->ndiag_ino == f->ino)
+		f->state = m->ndiag_state == 1 /* NETLINK_CONNECTED */;
+}
+
 static int netlink_connected(int proto, unsigned long ino)
 {
-	int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), state = -1, done = 0;
 	struct {
 		struct nlmsghdr h;
 		struct netlink_diag_req r;
 	} req = { { sizeof req, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0 }, { .sdiag_family = AF_NETLINK, .sdiag_protocol = (uint8_t)proto } };
-	static char buf[1 << 16];
-	if (nl < 0 || send(nl, &req, sizeof req, 0) < 0)
-		done = 1;
-	while (!done) {
-		ssize_t n = recv(nl, buf, sizeof buf, 0);
-		if (n <= 0)
-			break;
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-				done = 1;
-				break;
-			}
-			const struct netlink_diag_msg *m = NLMSG_DATA(h);
-			if (m->ndiag_ino == ino)
-				state = m->ndiag_state == 1 /* NETLINK_CONNECTED */;
-		}
-	}
-	if (nl >= 0)
-		close(nl);
-	return state;
+	struct nl_find f = { ino, -1 };
+	diag_dump(&req, sizeof req, nl_each, &f); /* a failure leaves it not found */
+	return f.state;
 }
 
 /* The frame i of a TPACKET_V1/V2 ring (frames fill each block, blocks follow each other). */

@@ -69,14 +69,17 @@ static void diag_entry(struct sbuf *b, struct unix_diag_msg *m, int len)
 	sb_add(b, "}");
 }
 
+static void unix_each(const struct nlmsghdr *h, void *ctx)
+{
+	if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+		diag_entry(ctx, NLMSG_DATA(h), (int)h->nlmsg_len);
+}
+
 /* `unixdiag`: every unix socket of the helper's network namespace. */
 int on_dump_unixdiag(struct dump_in *in, struct msg_dump_unixdiag *msg)
 {
 	(void)in;
 	(void)msg;
-	int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (s < 0)
-		return proto_fail_sys("open", "unix", "sock_diag", errno, "cannot open a NETLINK_SOCK_DIAG socket");
 	struct {
 		struct nlmsghdr nh;
 		struct unix_diag_req r;
@@ -84,41 +87,12 @@ int on_dump_unixdiag(struct dump_in *in, struct msg_dump_unixdiag *msg)
 		  { .sdiag_family = AF_UNIX, .udiag_states = ~0U,
 		    .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS |
 				  UDIAG_SHOW_RQLEN } }; /* UNIX_DIAG_SHUTDOWN is always sent */
-	if (send(s, &req, sizeof req, 0) < 0) {
-		close(s);
-		return proto_fail("unix", "sock_diag", errno, "cannot ask for the unix sockets");
-	}
 	struct sbuf b = { 0 };
 	sb_add(&b, "[");
-	static char buf[1 << 16];
-	int done = 0, err = 0;
-	while (!done) {
-		ssize_t len = recv(s, buf, sizeof buf, 0);
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			err = errno;
-			break;
-		}
-		struct nlmsghdr *h = (struct nlmsghdr *)buf;
-		for (; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
-			if (h->nlmsg_type == NLMSG_DONE) {
-				done = 1;
-				break;
-			}
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				err = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
-				done = 1;
-				break;
-			}
-			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
-				diag_entry(&b, NLMSG_DATA(h), (int)h->nlmsg_len);
-		}
-	}
-	close(s);
-	if (err) {
+	if (diag_dump(&req, sizeof req, unix_each, &b) < 0) {
+		int err = errno;
 		free(b.p);
-		return proto_fail("unix", "sock_diag", err, "cannot list the unix sockets");
+		return proto_fail_sys("sock_diag", "unix", "sock_diag", err, "cannot list the unix sockets");
 	}
 	sb_add(&b, "]");
 	if (!b.p)
