@@ -170,9 +170,11 @@ program
   .option('--notify-signal <sig>', 'queue this signal (si_value 2) to every restored task with a handler for it once all run', signalArg)
   .option('--trace <file>', 'write the per-task, per-phase timeline as Chrome trace-event JSON (Perfetto, chrome://tracing)')
   .option('--ack-fd <fd>', 'once the image is here whole and verified, acknowledge it on this fd (for checkpoint --kill-after-ack)', intArg('--ack-fd'))
+  .option('--tcp-close', 'every TCP connection of the image comes back closed (state CLOSE: reads get EOF, writes EPIPE; its queues are dropped)')
   .action(
     async (o: {
       input: string;
+      tcpClose?: boolean;
       detach?: boolean;
       pidWait: number;
       force?: boolean;
@@ -213,6 +215,7 @@ program
           actionScript: o.actionScript,
           notifySignal: o.notifySignal,
           ackFd: o.ackFd,
+          tcpClose: o.tcpClose,
           json: o.json,
           trace: o.trace,
         },

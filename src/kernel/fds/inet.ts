@@ -177,8 +177,10 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
       return { who: `file ${file.id} (${file.inet.proto} socket)`, what: `bound to port ${port}, below ip_unprivileged_port_start (${host.firstFreePort}): binding it needs CAP_NET_BIND_SERVICE` };
     return undefined;
   },
-  plan: (file) => {
+  plan: (file, ctx) => {
     const u = file.inet;
+    // restart --tcp-close: a connection comes back finished (CLOSE, EOF, EPIPE), queues dropped
+    if (ctx.tcpClose && isConnection(u.state)) return planInetClosed(file);
     const t = u.tcp;
     // 0 plain, 1 TCP_REPAIR, 2 reset, 3 finished, 4 peer closed, 5 connect (native/helper/restore/plan.h)
     const outsideClosed = u.peer === 'outside' && u.policy !== 'established';
@@ -204,6 +206,20 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
     });
   },
 };
+
+/** A connection restored closed by restart --tcp-close: mode finished with nothing to read
+ * (native/helper/kinds/inet/restore_inet_peer.c make_reset). */
+function planInetClosed(file: FileOf<'inet'>): string {
+  const u = file.inet;
+  return planFileInet({
+    id: file.id, family: u.family, proto: 6, flags: openFileFlags(file.flags), state: STATE_NR.disconnected, mode: 3,
+    local: u.local?.addr, lport: u.local?.port ?? 0, remote: u.remote?.addr, rport: u.remote?.port ?? 0, backlog: 0,
+    opts: INET_OPTS.map((k) => u.opts[k] ?? OPT_UNSET),
+    inseq: 0, outseq: 0, unsent: 0, mss: 0, sndws: 0, rcvws: 0, tcpopts: 0, timestamp: 0, window: [0, 0, 0, 0, 0],
+    keeper: u.keeper?.pid ?? 0, keeperStart: u.keeper?.start ?? 0, filter: u.filter ?? new Uint8Array(),
+    finunsent: false, ...(u.device ? { dev: u.device } : {}),
+  });
+}
 
 /** Socket options only privilege sets (CAP_NET_ADMIN): SO_PRIORITY above 6, SO_MARK,
  * IP_TRANSPARENT (unix sockets too: fds/unix.ts). */

@@ -292,7 +292,7 @@ int open_inet_sockets(struct restore_ctx *c)
 			int s = p->mode == INET_PLAIN    ? make_plain(c, p, what)
 				: p->mode == INET_REPAIR ? make_repaired(c, p, what)
 				: p->mode == INET_CONNECT ? make_connect(c, p, what)
-							  : make_reset(p, what);
+							  : (p->keeper && release_keeper(p->keeper, p->keeper_start), make_reset(p, what));
 			if (s < 0)
 				return -1;
 			if (fcntl(s, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND)) < 0 ||
