@@ -23,6 +23,7 @@ function uses14(tasks: TaskImage[], files: ImageFiles): boolean {
     if (f.kind === 'devtty' || f.kind === 'fanotify' || f.kind === 'rawsock') return true;
     if (f.locks?.some((l) => l.kind === 'lease')) return true;
     if (f.kind === 'unix' && (f.unix.rights?.some((r) => r.length) || f.unix.dir !== undefined)) return true;
+    if (f.kind === 'unix' && f.unix.external?.name) return true; // --external-unix=reconnect
     if (f.kind === 'inet' && (f.inet.device !== undefined || f.inet.tcp?.finUnsent !== undefined || ['fin-wait1', 'closing', 'last-ack'].includes(f.inet.state))) return true;
     if (f.kind === 'device' && f.node) return true;
     if (f.kind === 'inotify' && f.inotify?.some((w) => w.file !== undefined)) return true;

@@ -40,6 +40,8 @@ struct unix_plan {
 	int **rights, *nrights;  /* unixrights lines: per message, the file ids in flight with it */
 	char *dir;   /* a unixdir line: the directory a relative name is bound in */
 	int opath;   /* bound out of sight (its path unlinked or replaced): O_PATH fd of its socket file, else -1 */
+	char ext[108]; /* a unixpeer line: the name outside the image a datagram socket connects to */
+	size_t extlen;
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED,
