@@ -69,6 +69,9 @@ export interface InetSocketImage {
   ino: number;
   family: 4 | 6;
   proto: 'tcp' | 'udp';
+  /** a UDP-Lite socket (IPPROTO_UDPLITE): its checksum coverage, [UDPLITE_SEND_CSCOV,
+   * UDPLITE_RECV_CSCOV] */
+  lite?: [number, number];
   state: InetState;
   local?: InetAddress;
   remote?: InetAddress;

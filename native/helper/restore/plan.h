@@ -53,6 +53,7 @@ struct inet_plan {
 	int family, proto, state, mode, backlog;
 	char local[48], remote[48]; /* "" : none */
 	int lport, rport;
+	int lite, cscov[2]; /* a UDP-Lite socket (proto is IPPROTO_UDP): its checksum coverage (an inetcscov line) */
 	int opts[64]; /* inet.h order (INET_NOPTS_MAX) */
 	uint32_t inseq, outseq, timestamp, window[5];
 	int unsent, mss, sndws, rcvws, tcpopts;

@@ -85,9 +85,13 @@ static int reuseport_shared(struct restore_ctx *c, const struct inet_plan *p)
 /* Not a connection: maybe bound, listening, or a connected UDP socket. */
 static int make_plain(struct restore_ctx *c, struct inet_plan *p, const char *what)
 {
-	int s = socket(p->family == 4 ? AF_INET : AF_INET6, (p->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, p->proto);
+	int s = socket(p->family == 4 ? AF_INET : AF_INET6, (p->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, p->lite ? IPPROTO_UDPLITE : p->proto);
 	if (s < 0)
 		return proto_fail("files", what, errno, "cannot create the socket");
+	if (p->lite && ((p->cscov[0] && set_int(s, IPPROTO_UDPLITE, 10, p->cscov[0]) < 0) || (p->cscov[1] && set_int(s, IPPROTO_UDPLITE, 11, p->cscov[1]) < 0))) {
+		close(s);
+		return proto_fail("files", what, errno, "cannot set the UDP-Lite checksum coverage");
+	}
 	int listening = p->state == INET_LISTEN;
 	if ((listening && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) ||
 	    (!listening && (p->opts[IO_REUSEADDR] || (requeue && p->proto == IPPROTO_UDP)) && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) || set_opts(s, p) < 0) {
