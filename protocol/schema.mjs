@@ -98,7 +98,7 @@ export const messages = [
   plan(
     'file.inet',
     [
-      id(), u64('family', { oneOf: [4, 6] }), u64('proto', { oneOf: [6, 17] }), flags(), u64('state', { max: 9 }), u64('mode', { max: 5 }),
+      id(), u64('family', { oneOf: [4, 6] }), u64('proto', { oneOf: [6, 17, 136] }), flags(), u64('state', { max: 9 }), u64('mode', { max: 5 }),
       word('local', { nullable: true }), u64('lport', { max: 65535 }), word('remote', { nullable: true }), u64('rport', { max: 65535 }), u64('backlog', { max: 65535 }),
       list('opts', { elem: 'i64', min: -0x80000000, max: INT, count: INET_NOPTS }), u32('inseq'), u32('outseq'), u32('unsent'), u64('mss', { max: 65535 }),
       u64('sndws', { max: 14 }), u64('rcvws', { max: 14 }), u64('tcpopts', { max: 255 }), u32('timestamp'), list('window', { elem: 'u64', max: U32, count: 5 }),
@@ -133,6 +133,8 @@ export const messages = [
   ),
   plan('fown', [id('file'), u64('type', { max: 2 }), u64('pid', { max: PID }), u64('sig', { max: 64 })], 'the O_ASYNC (or SIGURG) owner (0 tid, 1 pid, 2 pgrp) by its pid in the image; pid 0: no owner, only the F_SETSIG signal'),
   plan('unixdir', [id('file'), str('path')], "the directory a unix socket's relative name is bound in (after its file line)"),
+  plan('inetcscov', [id('file'), u64('send', { max: 65535 }), u64('recv', { max: 65535 })], "a UDP-Lite socket's checksum coverage, UDPLITE_SEND_CSCOV and UDPLITE_RECV_CSCOV (after its file line, proto 136)"),
+  plan('unixpeer', [id('file'), hex('name', { max: 108 })], 'a datagram unix socket (conn 4, peer -1) connected again to this name, a socket outside the image (after its file line; --external-unix=reconnect)'),
   plan('unixrights', [id('file'), u64('msg', { max: 65535 }), list('files', { elem: 'u64', max: ID, minCount: 1, maxCount: 253 })], "the files (ids) in flight (SCM_RIGHTS) with message msg of a unix socket's queue (after its file line)"),
   plan('sockopts', [id('file'), list('opts', { elem: 'i64', min: -0x80000000, max: INT, count: INET_NOPTS })], "a unix socket's socket-level options (after its file line; inet.h order, -0x80000000: not recorded)"),
   plan('ttymodes', [...['iflag', 'oflag', 'cflag', 'lflag'].map((n) => u32(n)), u64('line', { max: 255 }), hex('cc', { max: 32 }), u32('ispeed'), u32('ospeed'), ...many(['rows', 'cols', 'xpix', 'ypix'], { max: 0xffff })], "the job's terminal modes at checkpoint: set on fd 4's terminal while the job is its foreground, the caller's given back"),

@@ -57,6 +57,16 @@ describe('TCP and UDP sockets', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('UDP-Lite sockets (IPv4 and IPv6) keep their protocol, names, checksum coverage and a queued datagram with its sender', async () => {
+    const c = await startCase('udplite');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img, ['--kill']);
+    expect(ucr(['inspect', img, '--all']).stdout).toContain('UDP-Litev6 [::1]:');
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('a loopback connection with far more than 4 MiB queued each way (about 24 MiB received and 17-25 MiB never sent per direction) comes back byte for byte; the queues stream as content objects', async () => {
     const c = await startCase('tcpbig');
     const img = path.join(c.dir, 'image.ucr');

@@ -6,7 +6,7 @@ import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, start
 afterEach(cleanup);
 
 describe('raw IP, packet and netlink sockets (issue 17)', () => {
-  it('a raw ICMP socket with ICMP_FILTER pings 127.0.0.1 after the restart and gets its reply; IP_HDRINCL and an ICMPv6 filter come back; a packet socket bound to lo (TPACKET_V2, aux data, a multicast membership, a socket filter) receives a frame sent on lo; a netlink route socket keeps its port id and groups and dumps the links; TPACKET_V2 receive and send rings come back at their address, the kernel at frame 3 of the receive ring as before, and a frame sent through the send ring arrives there', async () => {
+  it('a raw ICMP socket with ICMP_FILTER pings 127.0.0.1 after the restart and gets its reply; IP_HDRINCL, an ICMPv6 filter and IPV6_FREEBIND on the raw IPv6 socket come back; a packet socket bound to lo (TPACKET_V2, aux data, a multicast membership, a socket filter) receives a frame sent on lo; a netlink route socket keeps its port id and groups and dumps the links; TPACKET_V2 receive and send rings come back at their address, the kernel at frame 3 of the receive ring as before, and a frame sent through the send ring arrives there', async () => {
     const c = await startCase('rawsock');
     const img = path.join(c.dir, 'image.ucr');
     const before = startTime(c.pid);

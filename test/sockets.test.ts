@@ -65,6 +65,31 @@ describe('unix domain sockets', () => {
     }
   });
 
+  it('--external-unix=reconnect: a datagram socket connected to a named socket outside the tree connects to that name again on restart (it sends to it; with close it would get ECONNREFUSED)', async () => {
+    const dir = fs.mkdtempSync('/tmp/ucr-extdg-');
+    try {
+      const p = path.join(dir, 'outside.sock');
+      const srv = await startCase('unixsock', { args: ['--dgram-bind', p] });
+      const c = await startCase('unixsock', { args: ['--dgram-to', p] });
+      const img = path.join(c.dir, 'image.ucr');
+      const r = checkpointCase(c, img, ['--external-unix=reconnect']);
+      expect(r.stderr).toContain(`connected again to ${p} on restart`);
+      expect(ucr(['inspect', img]).stdout).toContain(`connected again to ${p}`);
+      // the name is checked like any field
+      type F = { kind: string; unix?: Record<string, any> };
+      expectEditsRefused(
+        [['relative name', (fs: F[]) => (fs.find((f) => f.unix?.external)!.unix!.external.name = new Uint8Array(Buffer.from('x.sock'))), /external\.name: corrupt image: an absolute path or abstract name/]],
+        (f) => editFiles<F>(fs.readFileSync(img), path.join(c.dir, 'mut.ucr'), f),
+      );
+      await killAndWait(c.pid);
+      restartDetached(img);
+      expect(await verdict(c)).toBe('PASS');
+      expect(await verdict(srv)).toBe('PASS');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   for (const [what, re] of [
     ['pending', /process \d+ fd \d+ \(socket:\[\d+\]\): data it sent waits unread in the accept queue of socket:\[\d+\] \(@ucr-unixsock-pending\): the kernel shows it only to accept\(\): not supported yet/],
   ] as [string, RegExp][])

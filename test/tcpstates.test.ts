@@ -97,7 +97,17 @@ describe('TCP connections being closed, sockets bound in other ways', () => {
     expect(await verdict(c, 'SIGTERM', 90_000)).toBe('PASS');
   }, 120_000);
 
-  it('SO_REUSEPORT listeners sharing a port (in two tasks) and UDP sockets, SO_BINDTODEVICE, IP_FREEBIND/IPV6_FREEBIND and IP_TRANSPARENT bound to addresses the host does not have come back bound as they were', async () => {
+  it('restart --tcp-close: every connection (IPv4 with bytes queued both ways, IPv6) comes back CLOSE: EOF at once, POLLHUP, EPIPE; the listeners still accept', async () => {
+    const c = await startCase('tcpforceclose');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img, ['--kill']);
+    await killAndWait(c.pid);
+    const r = ucr(['restart', '-i', img, '--detach', '--tcp-close'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(r.stderr).toBe('');
+    expect(await verdict(c)).toBe('PASS');
+  }, 120_000);
+
+  it('SO_REUSEPORT listeners sharing a port (in two tasks; one with the option turned off after listen) and UDP sockets, SO_BINDTODEVICE, IP_FREEBIND/IPV6_FREEBIND (one turned off after bind) and IP_TRANSPARENT bound to addresses the host does not have come back bound as they were', async () => {
     const c = await startCase('inetbind', { args: ['--bound'] });
     const img = path.join(c.dir, 'image.ucr');
     checkpointCase(c, img, ['--kill']);

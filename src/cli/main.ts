@@ -83,8 +83,8 @@ program
   .option('--compress', 'write page data LZ4-compressed where it shrinks (smaller image, more CPU; reports the ratio)')
   .option('--allow-leaks', 'checkpoint even if a pipe or file of the tree is also held outside it (warns; recorded)')
   .addOption(
-    new Option('--external-unix <policy>', 'a unix socket whose peer is outside the tree: refuse (default), or close: restore it with its peer gone (reads get the queued bytes, then EOF)')
-      .choices(['refuse', 'close'])
+    new Option('--external-unix <policy>', 'a unix socket whose peer is outside the tree: refuse (default), or close: restore it with its peer gone (reads get the queued bytes, then EOF), or reconnect: as close, but a datagram socket connected to a named socket (with nothing queued) connects to that name again on restart')
+      .choices(['refuse', 'close', 'reconnect'])
       .default('refuse'),
   )
   .addOption(
@@ -101,7 +101,7 @@ program
   .action(
     async (
       pid: number | undefined,
-      o: { output: string; kill?: boolean; killAfterAck?: boolean; ackFd?: number; ackTimeout: number; compress?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close'; tcp?: 'close' | 'established'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string; clobber: boolean },
+      o: { output: string; kill?: boolean; killAfterAck?: boolean; ackFd?: number; ackTimeout: number; compress?: boolean; allowLeaks?: boolean; json?: boolean; session?: number; pgid?: number; vforkWait: number; externalUnix?: 'refuse' | 'close' | 'reconnect'; tcp?: 'close' | 'established'; skip?: 'sockets'; actionScript?: string; notifySignal?: string; trace?: string; clobber: boolean },
     ) => {
       const g = program.opts<GlobalOpts>();
       if ((pid === undefined) === (o.session === undefined && o.pgid === undefined) || (o.session !== undefined && o.pgid !== undefined))
@@ -170,9 +170,11 @@ program
   .option('--notify-signal <sig>', 'queue this signal (si_value 2) to every restored task with a handler for it once all run', signalArg)
   .option('--trace <file>', 'write the per-task, per-phase timeline as Chrome trace-event JSON (Perfetto, chrome://tracing)')
   .option('--ack-fd <fd>', 'once the image is here whole and verified, acknowledge it on this fd (for checkpoint --kill-after-ack)', intArg('--ack-fd'))
+  .option('--tcp-close', 'every TCP connection of the image comes back closed (state CLOSE: reads get EOF, writes EPIPE; its queues are dropped)')
   .action(
     async (o: {
       input: string;
+      tcpClose?: boolean;
       detach?: boolean;
       pidWait: number;
       force?: boolean;
@@ -213,6 +215,7 @@ program
           actionScript: o.actionScript,
           notifySignal: o.notifySignal,
           ackFd: o.ackFd,
+          tcpClose: o.tcpClose,
           json: o.json,
           trace: o.trace,
         },

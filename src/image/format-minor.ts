@@ -25,6 +25,8 @@ function uses14(tasks: TaskImage[], files: ImageFiles): boolean {
     if (f.kind === 'devtty' || f.kind === 'fanotify' || f.kind === 'rawsock') return true;
     if (f.locks?.some((l) => l.kind === 'lease')) return true;
     if (f.kind === 'unix' && (f.unix.rights?.some((r) => r.length) || f.unix.dir !== undefined)) return true;
+    if (f.kind === 'unix' && f.unix.external?.name) return true; // --external-unix=reconnect
+    if (f.kind === 'inet' && f.inet.lite) return true; // UDP-Lite (a 1.3 reader: plain UDP)
     if (f.kind === 'inet' && (f.inet.device !== undefined || f.inet.shutdown !== undefined || f.inet.tcp?.finUnsent !== undefined || ['fin-wait1', 'closing', 'last-ack'].includes(f.inet.state))) return true;
     if (f.kind === 'device' && f.node) return true;
     if (f.kind === 'regular' && f.symlink !== undefined) return true;

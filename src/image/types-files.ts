@@ -69,6 +69,9 @@ export interface InetSocketImage {
   ino: number;
   family: 4 | 6;
   proto: 'tcp' | 'udp';
+  /** a UDP-Lite socket (IPPROTO_UDPLITE): its checksum coverage, [UDPLITE_SEND_CSCOV,
+   * UDPLITE_RECV_CSCOV] */
+  lite?: [number, number];
   state: InetState;
   local?: InetAddress;
   remote?: InetAddress;
@@ -141,8 +144,10 @@ export interface UnixSocketImage {
   /** a client whose connection waits, never accepted, in the accept queue of `listener`: its
    * place there (0 is accepted first); it has no peer (-1) and connects again on restart */
   pending?: number;
-  /** the peer was held outside the tree (recorded with --external-unix=close) */
-  external?: { ino: number; pid: number; fd: number; comm: string };
+  /** the peer was held outside the tree (recorded with --external-unix=close or reconnect);
+   * name: a datagram socket connected again to this name (an absolute path or abstract) on
+   * restart (--external-unix=reconnect; conn 'dgram', peer -1) */
+  external?: { ino: number; pid: number; fd: number; comm: string; name?: Uint8Array };
   /** the bytes queued to be read (stream: one chunk, cut where a buffer carries descriptors;
    * datagram and seqpacket: one per message) */
   queue: Uint8Array[];

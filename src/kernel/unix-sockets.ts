@@ -16,7 +16,18 @@ import type { Helper } from './helper.js';
 import { commOf, fdsOfOthers, readLink } from './proc.js';
 import { dumpUnixdiag, dumpUnixq } from './protocol.gen.js';
 
-export type ExternalUnixPolicy = 'refuse' | 'close';
+export type ExternalUnixPolicy = 'refuse' | 'close' | 'reconnect';
+
+/** --external-unix=reconnect: the name a datagram socket connects to again on restart (its
+ * outside peer's, from getpeername: an absolute path or an abstract name), when nothing is
+ * queued at it; else undefined (restored with its peer closed). */
+function reconnectName(u: UnixSocketImage, peername: string): Uint8Array | undefined {
+  const b = Buffer.from(peername, 'hex');
+  // a path's name as the kernel keeps it ends with its NUL
+  const n = new Uint8Array(b[0] === 0x2f ? b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)) : b);
+  const ok = u.type === 'dgram' && !u.queue.length && n.length > 0 && n.length <= 108 && (n[0] === 0 || (n[0] === 0x2f && !n.includes(0)));
+  return ok ? n : undefined;
+}
 
 interface Entry {
   file: FileOf<'unix'>;
@@ -115,11 +126,13 @@ export class UnixSockets {
             const h = outside.get(d.peer);
             const by = h ? `process ${h.pid} (${h.comm}) fd ${h.fd}` : 'no process of this pid namespace (in flight or elsewhere)';
             const msg = `its peer socket:[${d.peer}] is held by ${by} outside the checkpointed tree`;
-            if (this.opt.externalUnix !== 'close') refuse(`${msg} (use --external-unix=close to restore it disconnected)`);
-            u.external = { ino: d.peer, pid: h?.pid ?? 0, fd: h?.fd ?? 0, comm: h?.comm ?? '?' };
-            this.warnings.push(`${what}: ${msg}: restored with its peer closed`);
+            if (this.opt.externalUnix !== 'close' && this.opt.externalUnix !== 'reconnect') refuse(`${msg} (use --external-unix=close to restore it disconnected)`);
+            const again = this.opt.externalUnix === 'reconnect' ? reconnectName(u, e.facts.queue.peername) : undefined;
+            u.external = { ino: d.peer, pid: h?.pid ?? 0, fd: h?.fd ?? 0, comm: h?.comm ?? '?', ...(again ? { name: again } : {}) };
+            this.warnings.push(`${what}: ${msg}: ${again ? `connected again to ${unixNameText(again)} on restart` : 'restored with its peer closed'}`);
           }
-          this.linkGone(u);
+          if (u.external?.name) Object.assign(u, { conn: 'dgram', peer: -1 });
+          else this.linkGone(u);
         }
       }
       if (u.type === 'dgram' && u.queue.length) this.linkSenders(e, refuse);

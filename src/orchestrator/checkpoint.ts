@@ -55,8 +55,9 @@ export interface CheckpointOptions {
   pgid?: number;
   /** A unix socket whose peer is held outside the tree: 'refuse' (default) names the outside
    * process; 'close' restores the socket with its peer gone (reads get the queued bytes, then
-   * EOF). Recorded in the image. */
-  externalUnix?: 'refuse' | 'close';
+   * EOF); 'reconnect' as 'close', but a datagram socket connected to a named socket (nothing
+   * queued at it) connects to that name again on restart. Recorded in the image. */
+  externalUnix?: 'refuse' | 'close' | 'reconnect';
   /** A TCP connection whose peer is outside the tree: 'close' (default) restores it reset (the
    * program reads the queued bytes, then gets ECONNRESET); 'established' restores it with
    * TCP_REPAIR, and with kill puts it into repair mode first so the kill sends no FIN or RST.

@@ -40,6 +40,7 @@ export interface PlanOptions {
   skipMemory?: SkipMemory[];
   timers?: TimerPolicy;
   detach?: boolean;
+  tcpClose?: boolean;
 }
 
 export interface RestartPlan {
@@ -108,7 +109,7 @@ export interface RunSettings {
  */
 export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOptions, run: RunSettings): Generator<string[]> {
   const root = meta.tree.tasks[0]!;
-  const ctx = { stdioFd: (slot: number) => 4 + slot };
+  const ctx = { stdioFd: (slot: number) => 4 + slot, tcpClose: !!opts.tcpClose };
   yield [
     planWorkers({ value: run.workers }),
     planPidwait({ value: run.pidWaitMs }),

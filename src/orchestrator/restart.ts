@@ -67,6 +67,9 @@ export interface RestartOptions {
   /** 'size': refuse a regular file open for writing whose size changed since the checkpoint,
    * or an offset beyond a file's end; 'off': reopen whatever is there. @default 'size' */
   fileValidation?: 'size' | 'off';
+  /** Every TCP connection comes back closed (CLOSE: EOF, EPIPE), its queues dropped, whatever
+   * its peer (CRIU's --tcp-close). @default false */
+  tcpClose?: boolean;
   /** Memory ranges restored zero-filled instead of from the image (for programs that rebuild
    * that state, e.g. a cache): the tasks' private pages there are not written. pid: only that
    * task of the image (default: every task). Mappings are kept; shared memory is not affected. */

@@ -10,6 +10,8 @@
  *       - IP_FREEBIND: a TCP listener on 192.0.2.7 and a UDP socket on [2001:db8::7]
  *         (IPV6_FREEBIND), addresses this host does not have; IP_TRANSPARENT: a UDP socket
  *         on 198.51.100.9.
+ *       - options turned off after bind: SO_REUSEPORT on one of two listeners of a port,
+ *         IPV6_FREEBIND on a UDP socket on [2001:db8::8];
  *       After SIGTERM: the same addresses and options, the reuseport listeners all still
  *       accept on their shared port, the device-bound listener accepts.
  *   inetbind --out FILE --syn-sent
@@ -130,17 +132,32 @@ static int bound(void)
 	int fu6 = bound_sock(AF_INET6, SOCK_DGRAM, "2001:db8::7", 0, fb6, 2);
 	int tu = bound_sock(AF_INET, SOCK_DGRAM, "198.51.100.9", 0, tr, 2);
 
-	struct names n[9];
-	const int fds[9] = { l1, l2, u1, u2, dl, du, fl, fu6, tu };
-	for (int i = 0; i < 9; i++)
+	/* options turned off after bind: SO_REUSEPORT on one of two listeners sharing a port (the
+	 * other keeps it), IPV6_FREEBIND on a UDP socket bound to an address the host does not have */
+	int l4 = bound_sock(AF_INET, SOCK_STREAM, "127.0.0.1", 0, rp, 2), l5 = bound_sock(AF_INET, SOCK_STREAM, "127.0.0.1", port_of(l4), rp, 2);
+	int fo6 = bound_sock(AF_INET6, SOCK_DGRAM, "2001:db8::8", 0, fb6, 2), zero = 0;
+	if (setsockopt(l4, SOL_SOCKET, SO_REUSEPORT, &zero, sizeof zero) < 0 || setsockopt(fo6, IPPROTO_IPV6, IPV6_FREEBIND, &zero, sizeof zero) < 0)
+		die("setsockopt (off)");
+
+	struct names n[12];
+	const int fds[12] = { l1, l2, u1, u2, dl, du, fl, fu6, tu, l4, l5, fo6 };
+	for (int i = 0; i < 12; i++)
 		names_of(fds[i], &n[i]);
 	case_ready();
 	case_wait_term();
 
-	const char *what[9] = { "reuseport listener 1", "reuseport listener 2", "reuseport UDP 1", "reuseport UDP 2", "device-bound listener",
-				"device-bound UDP", "freebind listener", "freebind UDP (IPv6)", "transparent UDP" };
-	for (int i = 0; i < 9; i++)
+	const char *what[12] = { "reuseport listener 1", "reuseport listener 2", "reuseport UDP 1", "reuseport UDP 2", "device-bound listener",
+				 "device-bound UDP", "freebind listener", "freebind UDP (IPv6)", "transparent UDP", "listener with SO_REUSEPORT turned off",
+				 "its reuseport companion", "UDP with IPV6_FREEBIND turned off" };
+	for (int i = 0; i < 12; i++)
 		same_names(fds[i], &n[i], what[i]);
+	if (opt(l4, SOL_SOCKET, SO_REUSEPORT) != 0 || opt(l5, SOL_SOCKET, SO_REUSEPORT) != 1)
+		case_fail("SO_REUSEPORT turned off on one listener of a shared port: now %d and %d (expected 0 and 1)", opt(l4, SOL_SOCKET, SO_REUSEPORT),
+			  opt(l5, SOL_SOCKET, SO_REUSEPORT));
+	if (opt(l4, SOL_SOCKET, SO_ACCEPTCONN) != 1 || opt(l5, SOL_SOCKET, SO_ACCEPTCONN) != 1)
+		case_fail("a listener of the shared port is not listening");
+	if (opt(fo6, IPPROTO_IPV6, IPV6_FREEBIND) != 0)
+		case_fail("IPV6_FREEBIND turned off after bind is on again");
 	for (int i = 0; i < 4; i++)
 		if (opt(fds[i], SOL_SOCKET, SO_REUSEPORT) != 1)
 			case_fail("%s: SO_REUSEPORT is off", what[i]);

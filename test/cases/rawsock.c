@@ -7,7 +7,7 @@
  *
  * Sets up: a raw ICMP socket with ICMP_FILTER (only echo replies pass), IP_TTL, bound to and
  * connected to 127.0.0.1; a raw socket of protocol 253 with IP_HDRINCL; a raw ICMPv6 socket
- * with an ICMPV6_FILTER; a packet socket (SOCK_DGRAM, ethertype 0x88b5) bound to lo, with
+ * with an ICMPV6_FILTER and IPV6_FREEBIND; a packet socket (SOCK_DGRAM, ethertype 0x88b5) bound to lo, with
  * PACKET_VERSION TPACKET_V2, PACKET_AUXDATA, a multicast membership on lo (PACKET_MR_MULTICAST,
  * 01:00:5e:7f:00:99, which /proc/net/dev_mcast lists), a classic socket filter, a fanout group; a netlink
  * route socket bound to port id 0x7a000000 + pid with groups 1 and 5 (bind) and 33
@@ -314,13 +314,13 @@ int main(int argc, char **argv)
 	if ((hdr = socket(AF_INET, SOCK_RAW, 253)) < 0)
 		die("socket raw 253");
 	seti(hdr, IPPROTO_IP, IP_HDRINCL, 1, "IP_HDRINCL");
-
 	if ((icmp6 = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)) < 0)
 		die("socket raw icmpv6");
 	struct icmp6_filter f6;
 	memset(&f6, 0xff, sizeof f6);
 	f6.data[129 >> 5] &= ~(1u << (129 & 31)); /* only echo replies */
 	set(icmp6, IPPROTO_ICMPV6, ICMPV6_FILTER, &f6, sizeof f6, "ICMPV6_FILTER");
+	seti(icmp6, IPPROTO_IPV6, 78 /* IPV6_FREEBIND: only at this level on an IPv6 raw socket */, 1, "IPV6_FREEBIND");
 
 	if ((pkt = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_TEST))) < 0)
 		die("socket packet");
@@ -373,8 +373,8 @@ int main(int argc, char **argv)
 		case_fail("raw sockets: protocols %d and %d", geti(icmp, SOL_SOCKET, SO_PROTOCOL), geti(hdr, SOL_SOCKET, SO_PROTOCOL));
 	struct icmp6_filter g6;
 	l = sizeof g6;
-	if (getsockopt(icmp6, IPPROTO_ICMPV6, ICMPV6_FILTER, &g6, &l) < 0 || memcmp(&g6, &f6, sizeof f6))
-		case_fail("raw ICMPv6: ICMPV6_FILTER differs after the restart");
+	if (getsockopt(icmp6, IPPROTO_ICMPV6, ICMPV6_FILTER, &g6, &l) < 0 || memcmp(&g6, &f6, sizeof f6) || geti(icmp6, IPPROTO_IPV6, 78) != 1)
+		case_fail("raw ICMPv6: ICMPV6_FILTER differs after the restart, or IPV6_FREEBIND is %d (was 1)", geti(icmp6, IPPROTO_IPV6, 78));
 	if (geti(pkt, SOL_PACKET, PACKET_VERSION) != TPACKET_V2 || geti(pkt, SOL_PACKET, PACKET_AUXDATA) != 1 || geti(pkt, SOL_PACKET, PACKET_FANOUT) != fanout)
 		case_fail("packet: PACKET_VERSION %d, PACKET_AUXDATA %d, PACKET_FANOUT %#x", geti(pkt, SOL_PACKET, PACKET_VERSION), geti(pkt, SOL_PACKET, PACKET_AUXDATA), geti(pkt, SOL_PACKET, PACKET_FANOUT));
 	struct sock_filter got[8];

@@ -5,6 +5,11 @@
  *   unixsock --out FILE                 the full case (below)
  *   unixsock --out FILE --connect PATH  only a stream socket connected to PATH (a peer outside
  *                                       the tree); after SIGTERM: expects EOF on it and EPIPE
+ *   unixsock --out FILE --dgram-bind PATH  a datagram socket bound to PATH (the outside peer of
+ *                                       --dgram-to); after SIGTERM: expects the datagram "after"
+ *   unixsock --out FILE --dgram-to PATH a datagram socket connected to PATH (outside the tree);
+ *                                       after SIGTERM (restored with --external-unix=reconnect):
+ *                                       still connected to PATH, sends "after" to it
  *   unixsock --out FILE --expect-closed a socket pair and a listener; after SIGTERM: expects
  *                                       those fds to be closed (checkpoint --skip sockets)
  *
@@ -118,6 +123,26 @@ static int mode_connect(const char *path)
 	case_finish();
 }
 
+static int mode_dgram(const char *path, int bind_it)
+{
+	int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+	struct sockaddr_un a, peer;
+	socklen_t al = addr(&a, path, 0), pl = sizeof peer;
+	if (s < 0 || (bind_it ? bind(s, (struct sockaddr *)&a, al) : connect(s, (struct sockaddr *)&a, al)) < 0)
+		case_setup_fail("%s %s: %s", bind_it ? "bind" : "connect", path, strerror(errno));
+	case_ready();
+	case_wait_term();
+	char buf[16] = "";
+	struct pollfd pf = { s, POLLIN, 0 };
+	if (bind_it && (poll(&pf, 1, 10000) != 1 || recv(s, buf, sizeof buf - 1, MSG_DONTWAIT) != 5 || strcmp(buf, "after")))
+		case_fail("the datagram \"after\" did not arrive (%s)", buf[0] ? buf : case_errname(errno));
+	if (!bind_it && (getpeername(s, (struct sockaddr *)&peer, &pl) < 0 || strcmp(peer.sun_path, path)))
+		case_fail("not connected to %s any more (%s)", path, case_errname(errno));
+	if (!bind_it && send(s, "after", 5, 0) != 5)
+		case_fail("send to the outside peer %s: %s", path, case_errname(errno));
+	case_finish();
+}
+
 static int mode_closed(void)
 {
 	int sp[2], l = socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -154,6 +179,8 @@ int main(int argc, char **argv)
 	case_install_sigterm(0);
 	if (case_arg(argc, argv, "--connect"))
 		return mode_connect(case_arg(argc, argv, "--connect"));
+	if (case_arg(argc, argv, "--dgram-to") || case_arg(argc, argv, "--dgram-bind"))
+		return mode_dgram(case_arg(argc, argv, "--dgram-to") ? case_arg(argc, argv, "--dgram-to") : case_arg(argc, argv, "--dgram-bind"), !case_arg(argc, argv, "--dgram-to"));
 	if (case_arg(argc, argv, "--refuse"))
 		return mode_refuse(case_arg(argc, argv, "--refuse"));
 	for (int i = 1; i < argc; i++)

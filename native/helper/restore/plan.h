@@ -40,6 +40,8 @@ struct unix_plan {
 	int **rights, *nrights;  /* unixrights lines: per message, the file ids in flight with it */
 	char *dir;   /* a unixdir line: the directory a relative name is bound in */
 	int opath;   /* bound out of sight (its path unlinked or replaced): O_PATH fd of its socket file, else -1 */
+	char ext[108]; /* a unixpeer line: the name outside the image a datagram socket connects to */
+	size_t extlen;
 };
 
 enum inet_state { INET_CLOSED = 0, INET_LISTEN, INET_ESTABLISHED, INET_FIN_WAIT2, INET_CLOSE_WAIT, INET_UDP_CONNECTED, INET_DISCONNECTED,
@@ -51,6 +53,7 @@ struct inet_plan {
 	int family, proto, state, mode, backlog;
 	char local[48], remote[48]; /* "" : none */
 	int lport, rport;
+	int lite, cscov[2]; /* a UDP-Lite socket (proto is IPPROTO_UDP): its checksum coverage (an inetcscov line) */
 	int opts[64]; /* inet.h order (INET_NOPTS_MAX) */
 	uint32_t inseq, outseq, timestamp, window[5];
 	int unsent, mss, sndws, rcvws, tcpopts;

@@ -17,8 +17,15 @@ export function inetName(a: InetAddress | undefined): string {
   return a.addr.includes(':') ? `[${a.addr}]:${a.port}` : `${a.addr}:${a.port}`;
 }
 
+/** UDP-Lite checksum coverage: [send, receive], each 0..65535 */
+function cscov(v: CborValue, w: Where): [number, number] {
+  const a = arr(v, w, 2);
+  if (a.length !== 2) w.fail('expected [send, receive] checksum coverage');
+  return [int(a[0], w.at(0), 0, 65535), int(a[1], w.at(1), 0, 65535)];
+}
+
 export function inetText(u: InetSocketImage): string {
-  const p = u.proto.toUpperCase() + (u.family === 6 ? 'v6' : '');
+  const p = (u.lite ? 'UDP-Lite' : u.proto.toUpperCase()) + (u.family === 6 ? 'v6' : '');
   return `${p} ${inetName(u.local)}${u.remote ? ` -> ${inetName(u.remote)}` : ''} ${u.state}`;
 }
 
@@ -153,6 +160,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
     ino: field(o, 'ino', w, (y, ww) => int(y, ww, 0, Number.MAX_SAFE_INTEGER)),
     family: f,
     proto: field(o, 'proto', w, oneOf(['tcp', 'udp'] as const)),
+    ...(o.lite !== undefined ? { lite: cscov(o.lite, w.at('lite')) } : {}),
     state: field(o, 'state', w, oneOf(STATES)),
     local: o.local === undefined ? undefined : address(o.local, w.at('local'), f),
     remote: o.remote === undefined ? undefined : address(o.remote, w.at('remote'), f),
@@ -194,6 +202,7 @@ export function checkInet(v: CborValue | undefined, w: Where): InetSocketImage {
   if (u.proto === 'udp' && u.state !== 'closed' && u.state !== 'connected') w.at('state').fail('not a UDP state');
   if (u.proto === 'tcp' && u.state === 'connected') w.at('state').fail('not a TCP state');
   if (u.shutdown !== undefined && u.proto !== 'udp') w.at('shutdown').fail('a shutdown state is kept for UDP sockets only');
+  if (u.lite && u.proto !== 'udp') w.at('lite').fail('checksum coverage only at a UDP-Lite socket');
   if (u.state === 'listen' && !u.local) w.fail('a listener without its address');
   if ((u.state === 'connected' || conn) && !u.remote) w.fail('connected without a remote address');
   if (conn !== (u.proto === 'tcp' && u.tcp !== undefined)) w.fail('repair state only and always on a TCP connection');

@@ -24,11 +24,11 @@ export const unixFormat: FileFormat<UnixFile> = {
     const how = u.listening ? `listening (backlog ${u.backlog})` : u.conn === 'none' ? 'not connected' : `${u.conn}${u.peer >= 0 ? ` with #${u.peer}` : ', peer gone'}`;
     const bytes = u.queue.reduce((s, m) => s + m.length, 0);
     const inFlight = u.rights?.reduce((s, m) => s + m.length, 0);
-    const ext = (inFlight ? `, ${inFlight} file(s) in flight` : '') + (u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): restored closed` : '');
+    const ext = (inFlight ? `, ${inFlight} file(s) in flight` : '') + (u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): ${u.external.name ? `connected again to ${nameText(u.external.name)}` : 'restored closed'}` : '');
     return `unix #${f.id}: ${f.path}${u.unlinked ? ' (unlinked)' : ''}, ${how}, ${bytes} bytes queued in ${u.queue.length} message(s)${ext}`;
   },
   warnings: (f) =>
-    f.unix.external ? [`unix #${f.id}: its peer was held by ${f.unix.external.pid} (${f.unix.external.comm}) outside the tree: restored with the peer gone`] : [],
+    f.unix.external ? [`unix #${f.id}: its peer was held by ${f.unix.external.pid} (${f.unix.external.comm}) outside the tree: ${f.unix.external.name ? `connected again to ${nameText(f.unix.external.name)} on restart` : 'restored with the peer gone'}`] : [],
 };
 
 /** src/kernel/fds/unix.ts UNIX_OPTS */
@@ -53,6 +53,9 @@ function oneOf<T extends string>(list: T[]) {
     return s as T;
   };
 }
+
+/** a path, or @name for an abstract one */
+const nameText = (n: Uint8Array) => (n[0] === 0 ? `@${Buffer.from(n.subarray(1)).toString('latin1')}` : Buffer.from(n).toString('utf8'));
 
 function perm(v: CborValue, w: Where): [number, number, number] {
   const a = arr(v, w, 3);
@@ -89,6 +92,7 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
       pid: field(ext, 'pid', ew, (y, ww) => int(y, ww, 0, PID_MAX)),
       fd: field(ext, 'fd', ew, (y, ww) => int(y, ww, 0, MAX_FD)),
       comm: field(ext, 'comm', ew, (y, ww) => str(y, ww, 16)),
+      ...(ext.name !== undefined ? { name: field(ext, 'name', ew, (y, ww) => bytes(y, ww, 1, 108)) } : {}),
     },
     queue,
     ...(o.pending !== undefined ? { pending: field(o, 'pending', w, (y, ww) => int(y, ww, 0, 65535)) } : {}),
@@ -103,6 +107,9 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
   if (u.type === 'dgram' && (u.conn === 'client' || u.conn === 'accepted')) w.fail('a datagram socket is not accepted');
   if (u.type !== 'dgram' && u.conn === 'dgram') w.fail('only datagram sockets connect to a name');
   if (u.conn === 'none' && u.queue.length && u.type === 'dgram' && !u.senders) w.fail('datagrams queued at an unconnected socket');
+  const again = u.external?.name;
+  if (again && (u.type !== 'dgram' || u.conn !== 'dgram' || u.peer !== -1 || u.queue.length || (again[0] !== 0 && again[0] !== 0x2f) || (again[0] === 0x2f && again.includes(0))))
+    w.at('external').at('name').fail('an absolute path or abstract name, only for a datagram socket connected again outside, with nothing queued');
   return u;
 }
 
@@ -129,6 +136,6 @@ export function checkUnixLinks(f: UnixFile, fw: Where, byId: Map<number, FileIma
   if (u.conn === 'client' && u.pending === undefined && (!peer || peer.conn !== 'accepted' || peer.peer !== f.id)) fw.fail('a client without its accepted end');
   if (u.conn === 'accepted' && peer && (peer.conn !== 'client' || peer.peer !== f.id)) fw.fail('an accepted end without its client');
   if (u.conn === 'accepted' && !u.name) fw.fail('an accepted end without a name');
-  if (u.conn === 'dgram' && (!peer || !peer.name)) fw.fail('a datagram socket connected to an unnamed socket');
+  if (u.conn === 'dgram' && !u.external?.name && (!peer || !peer.name)) fw.fail('a datagram socket connected to an unnamed socket');
   if ((u.conn === 'none' || (u.conn === 'dgram' && peer?.peer !== f.id)) && u.queue.length && u.type === 'dgram' && !u.senders) fw.fail('datagrams queued without a writer');
 }

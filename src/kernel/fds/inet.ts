@@ -11,7 +11,7 @@ import { INET_OPTS, inetName, inetText } from '../../image/kinds/inet.js';
 import type { FileOf, InetAddress, InetSocketImage, InetState } from '../../image/types.js';
 import { hex } from '../helper.js';
 import type { FdFacts, FdOps } from './types.js';
-import { planFileInet, planInetshut } from '../protocol.gen.js';
+import { planFileInet, planInetcscov, planInetshut } from '../protocol.gen.js';
 import { openFileFlags } from '../linux.js';
 
 export { INET_OPTS };
@@ -45,6 +45,8 @@ export interface InetFacts {
   shutdown?: number;
   /** a classic socket filter of the program's own (hex of its instructions), or 'ebpf' */
   filter?: string;
+  /** UDP-Lite: UDPLITE_SEND_CSCOV, UDPLITE_RECV_CSCOV */
+  cscov?: [number, number];
   /** TCP state CLOSE after a connection: bytes left in recvQueue, an error waiting */
   disconnected?: number;
   pendingError?: number;
@@ -72,7 +74,9 @@ const TCP_STATES: Record<number, string> = { 1: 'ESTABLISHED', 2: 'SYN_SENT', 3:
 const STATE_OF: Record<number, InetState> = { 1: 'established', 4: 'fin-wait1', 5: 'fin-wait2', 7: 'closed', 8: 'close-wait', 9: 'last-ack', 10: 'listen', 11: 'closing' };
 const STATE_NR: Record<InetState, number> = { closed: 0, listen: 1, established: 2, 'fin-wait2': 3, 'close-wait': 4, connected: 5, disconnected: 6, 'fin-wait1': 7, closing: 8, 'last-ack': 9 };
 
-export const isInet = (x: InetFacts) => (x.domain === AF_INET || x.domain === AF_INET6) && ((x.type === 1 && x.proto === 6) || (x.type === 2 && x.proto === 17));
+/** IPPROTO_UDPLITE: a UDP socket with a checksum coverage of its own */
+const UDPLITE = 136;
+export const isInet = (x: InetFacts) => (x.domain === AF_INET || x.domain === AF_INET6) && ((x.type === 1 && x.proto === 6) || (x.type === 2 && (x.proto === 17 || x.proto === UDPLITE)));
 
 /** Why a socket that is neither unix nor TCP/UDP is refused. */
 export function otherSocketReason(x: InetFacts): string {
@@ -124,6 +128,7 @@ function inetState(f: FdFacts, x: InetFacts): InetSocketImage {
     ino: f.stat.ino,
     family: x.domain === AF_INET6 ? 6 : 4,
     proto: tcp ? 'tcp' : 'udp',
+    ...(x.proto === UDPLITE ? { lite: x.cscov ?? [0, 0] } : {}),
     state,
     local: unbound ? undefined : x.local,
     remote: state === 'closed' || state === 'listen' ? undefined : x.remote,
@@ -180,8 +185,10 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
       return { who: `file ${file.id} (${file.inet.proto} socket)`, what: `bound to port ${port}, below ip_unprivileged_port_start (${host.firstFreePort}): binding it needs CAP_NET_BIND_SERVICE` };
     return undefined;
   },
-  plan: (file) => {
+  plan: (file, ctx) => {
     const u = file.inet;
+    // restart --tcp-close: a connection comes back finished (CLOSE, EOF, EPIPE), queues dropped
+    if (ctx.tcpClose && isConnection(u.state)) return planInetClosed(file);
     const t = u.tcp;
     // 0 plain, 1 TCP_REPAIR, 2 reset, 3 finished, 4 peer closed, 5 connect (native/helper/restore/plan.h)
     const outsideClosed = u.peer === 'outside' && u.policy !== 'established';
@@ -195,7 +202,7 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
     const q = (b: Uint8Array | undefined) => (b?.length ? hex(b) : undefined);
     const dg = u.datagrams?.length ? u.datagrams.map((d) => `${d.from.addr}/${d.from.port}/${hex(d.data)}`).join(',') : undefined;
     const line = planFileInet({
-      id: file.id, family: u.family, proto: u.proto === 'tcp' ? 6 : 17, flags: openFileFlags(file.flags), state: STATE_NR[u.state], mode,
+      id: file.id, family: u.family, proto: u.proto === 'tcp' ? 6 : u.lite ? UDPLITE : 17, flags: openFileFlags(file.flags), state: STATE_NR[u.state], mode,
       local: u.local?.addr, lport: u.local?.port ?? 0, remote: u.remote?.addr, rport: u.remote?.port ?? 0, backlog: u.backlog,
       opts: INET_OPTS.map((k) => u.opts[k] ?? OPT_UNSET),
       inseq: t?.inSeq ?? 0, outseq: t?.outSeq ?? 0, unsent: t?.unsent ?? 0, mss: t?.mss ?? 0, sndws: t?.sndWscale ?? 0, rcvws: t?.rcvWscale ?? 0, tcpopts: t?.options ?? 0, timestamp: t?.timestamp ?? 0,
@@ -205,9 +212,24 @@ export const inetSocket: FdOps<FileOf<'inet'>> = {
       keeper: u.keeper?.pid ?? 0, keeperStart: u.keeper?.start ?? 0, filter: u.filter ?? new Uint8Array(),
       finunsent: !!t?.finUnsent, ...(u.device ? { dev: u.device } : {}),
     });
-    return u.shutdown && u.proto === 'udp' ? `${line}\n${planInetshut({ file: file.id, how: u.shutdown })}` : line;
+    const shut = u.shutdown && u.proto === 'udp' ? `\n${planInetshut({ file: file.id, how: u.shutdown })}` : '';
+    return line + (u.lite ? `\n${planInetcscov({ file: file.id, send: u.lite[0], recv: u.lite[1] })}` : '') + shut;
   },
 };
+
+/** A connection restored closed by restart --tcp-close: mode finished with nothing to read
+ * (native/helper/kinds/inet/restore_inet_peer.c make_reset). */
+function planInetClosed(file: FileOf<'inet'>): string {
+  const u = file.inet;
+  return planFileInet({
+    id: file.id, family: u.family, proto: 6, flags: openFileFlags(file.flags), state: STATE_NR.disconnected, mode: 3,
+    local: u.local?.addr, lport: u.local?.port ?? 0, remote: u.remote?.addr, rport: u.remote?.port ?? 0, backlog: 0,
+    opts: INET_OPTS.map((k) => u.opts[k] ?? OPT_UNSET),
+    inseq: 0, outseq: 0, unsent: 0, mss: 0, sndws: 0, rcvws: 0, tcpopts: 0, timestamp: 0, window: [0, 0, 0, 0, 0],
+    keeper: u.keeper?.pid ?? 0, keeperStart: u.keeper?.start ?? 0, filter: u.filter ?? new Uint8Array(),
+    finunsent: false, ...(u.device ? { dev: u.device } : {}),
+  });
+}
 
 /** Socket options only privilege sets (CAP_NET_ADMIN): SO_PRIORITY above 6, SO_MARK,
  * IP_TRANSPARENT (unix sockets too: fds/unix.ts). */

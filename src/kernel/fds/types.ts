@@ -50,6 +50,8 @@ export interface CheckOptions {
 export interface RestoreContext {
   /** The helper fd that carries the restarting process's stdio slot 0..2. */
   stdioFd(slot: number): number;
+  /** restart --tcp-close: every TCP connection comes back closed */
+  tcpClose?: boolean;
 }
 
 /** One object of the tree being captured: what the checkpoint learnt, and every fd of the tree

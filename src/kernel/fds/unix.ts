@@ -12,7 +12,7 @@ import type { FileOf, UnixSocketImage, UnixSocketType } from '../../image/types.
 import { hex } from '../helper.js';
 import { INET_OPTS, OPT_UNSET, socketOptsPrivilege } from './inet.js';
 import type { FdFacts, FdOps } from './types.js';
-import { planFileUnix, planSockopts, planUnixdir, planUnixrights } from '../protocol.gen.js';
+import { planFileUnix, planSockopts, planUnixdir, planUnixpeer, planUnixrights } from '../protocol.gen.js';
 import { openFileFlags } from '../linux.js';
 
 /** The socket-level options a unix socket keeps (native/helper/kinds/inet/inet.h inet_opt_unix):
@@ -162,7 +162,7 @@ export const unixSocket: FdOps<FileOf<'unix'>> = {
     // its socket-level options (images since issue 17), right after its file line
     const opts = u.opts;
     const rights = (u.rights ?? []).flatMap((files, msg) => (files.length ? [`\n${planUnixrights({ file: file.id, msg, files })}`] : [])).join('');
-    const dir = u.dir !== undefined ? `\n${planUnixdir({ file: file.id, path: u.dir })}` : '';
+    const dir = (u.dir !== undefined ? `\n${planUnixdir({ file: file.id, path: u.dir })}` : '') + (u.external?.name ? `\n${planUnixpeer({ file: file.id, name: u.external.name })}` : '');
     return (opts ? `${line}\n${planSockopts({ file: file.id, opts: INET_OPTS.map((k) => opts[k] ?? OPT_UNSET) })}` : line) + dir + rights;
   },
 };

@@ -267,7 +267,9 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 	int proto = opt_int(s, SOL_SOCKET, SO_PROTOCOL);
 	struct sbuf b = { 0 };
 	sb_add(&b, "{\"ev\":\"inetq\",\"domain\":%d,\"type\":%d,\"proto\":%d", dom, type, proto);
-	int tcp = type == SOCK_STREAM && proto == IPPROTO_TCP, udp = type == SOCK_DGRAM && proto == IPPROTO_UDP;
+	int tcp = type == SOCK_STREAM && proto == IPPROTO_TCP, udp = type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE);
+	if ((dom == AF_INET || dom == AF_INET6) && udp && proto == IPPROTO_UDPLITE) /* UDPLITE_SEND_CSCOV, UDPLITE_RECV_CSCOV */
+		sb_add(&b, ",\"cscov\":[%d,%d]", opt_int(s, IPPROTO_UDPLITE, 10), opt_int(s, IPPROTO_UDPLITE, 11));
 	if ((dom == AF_INET || dom == AF_INET6) && (tcp || udp)) {
 		struct sockaddr_storage a;
 		socklen_t al = sizeof a;

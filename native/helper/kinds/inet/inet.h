@@ -75,7 +75,7 @@ static const struct inet_opt inet_opts[] = {
 };
 #define INET_NOPTS ((int)(sizeof inet_opts / sizeof inet_opts[0])) /* 62 */
 #define INET_NOPTS_MAX 64 /* room in struct inet_plan */
-enum { IO_REUSEADDR = 0, IO_REUSEPORT = 1, IO_SNDBUF = 4, IO_RCVBUF = 5, IO_LINGER = 11, IO_PRIORITY = 12 };
+enum { IO_REUSEADDR = 0, IO_REUSEPORT = 1, IO_SNDBUF = 4, IO_RCVBUF = 5, IO_LINGER = 11, IO_PRIORITY = 12, IO_FREEBIND = 47 };
 /* getsockopt of an int (SO_LINGER: -1 off, else seconds), 0 on failure */
 static inline int opt_int(int s, int level, int name)
 {

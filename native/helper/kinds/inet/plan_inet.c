@@ -89,7 +89,8 @@ int on_plan_file_inet(struct plan_in *in, struct msg_plan_file_inet *m)
 	}
 	f->kind = FILE_INET;
 	f->in = p;
-	p->family = (int)m->family, p->proto = (int)m->proto, f->flags = (int)m->flags, p->state = (int)m->state, p->mode = (int)m->mode;
+	p->lite = m->proto == IPPROTO_UDPLITE;
+	p->family = (int)m->family, p->proto = p->lite ? IPPROTO_UDP : (int)m->proto, f->flags = (int)m->flags, p->state = (int)m->state, p->mode = (int)m->mode;
 	p->lport = (int)m->lport, p->rport = (int)m->rport, p->backlog = (int)m->backlog;
 	p->inseq = (uint32_t)m->inseq, p->outseq = (uint32_t)m->outseq, p->unsent = (int)m->unsent, p->mss = (int)m->mss;
 	p->sndws = (int)m->sndws, p->rcvws = (int)m->rcvws, p->tcpopts = (int)m->tcpopts, p->timestamp = (uint32_t)m->timestamp;
@@ -134,6 +135,15 @@ int on_plan_file_inet(struct plan_in *in, struct msg_plan_file_inet *m)
 	}
 	NEED(p->mode != INET_CONNECT || (p->state == INET_ESTABLISHED && !p->rqlen && !p->sqlen));
 	NEED(p->state != INET_LISTEN || p->local[0]);
+	return 0;
+}
+
+/* `inetcscov`: a UDP-Lite socket's checksum coverage (its file line came first) */
+int on_plan_inetcscov(struct plan_in *in, struct msg_plan_inetcscov *m)
+{
+	int f = plan_find_file(in->p, (int)m->file);
+	NEED(f >= 0 && in->p->files[f].kind == FILE_INET && in->p->files[f].in->lite);
+	in->p->files[f].in->cscov[0] = (int)m->send, in->p->files[f].in->cscov[1] = (int)m->recv;
 	return 0;
 }
 

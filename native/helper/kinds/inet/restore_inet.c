@@ -53,6 +53,15 @@ int bind_local(struct restore_ctx *c, int s, const struct inet_plan *p, const ch
 	int r;
 	for (int i = 0; (r = bind(s, (struct sockaddr *)&a, al)) < 0 && errno == EADDRINUSE && still_dying(c, i); i++)
 		;
+	/* an address this host does not have, bound with IP_FREEBIND that was turned off since
+	 * (or bound on another host): bound with it for the moment, then put back as it was */
+	if (r < 0 && errno == EADDRNOTAVAIL && set_int(s, IPPROTO_IP, IP_FREEBIND, 1) == 0) {
+		r = bind(s, (struct sockaddr *)&a, al);
+		int e = errno;
+		if (set_int(s, IPPROTO_IP, IP_FREEBIND, p->opts[IO_FREEBIND] == 1) < 0 && r == 0)
+			return proto_fail("files", what, errno, "cannot set IP_FREEBIND");
+		errno = e;
+	}
 	if (r < 0)
 		return proto_fail("files", name_of(p, p->local, p->lport, nm), errno, "cannot bind the %s%s", what,
 				  errno == EADDRINUSE ? ": the address is in use" : "");
@@ -61,23 +70,50 @@ int bind_local(struct restore_ctx *c, int s, const struct inet_plan *p, const ch
 
 static int requeue; /* UDP datagrams are queued again: UDP sockets bind with SO_REUSEADDR meanwhile */
 
+/* Another plain socket of the image, of p's protocol, bound to p's port with SO_REUSEPORT. */
+static int reuseport_shared(struct restore_ctx *c, const struct inet_plan *p)
+{
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		const struct inet_plan *q = c->plan->files[i].in;
+		if (c->plan->files[i].kind == FILE_INET && q != p && q->mode == INET_PLAIN && q->proto == p->proto && q->lport == p->lport &&
+		    q->opts[IO_REUSEPORT] == 1)
+			return 1;
+	}
+	return 0;
+}
+
 /* Not a connection: maybe bound, listening, or a connected UDP socket. */
 static int make_plain(struct restore_ctx *c, struct inet_plan *p, const char *what)
 {
-	int s = socket(p->family == 4 ? AF_INET : AF_INET6, (p->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, p->proto);
+	int s = socket(p->family == 4 ? AF_INET : AF_INET6, (p->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, p->lite ? IPPROTO_UDPLITE : p->proto);
 	if (s < 0)
 		return proto_fail("files", what, errno, "cannot create the socket");
+	if (p->lite && ((p->cscov[0] && set_int(s, IPPROTO_UDPLITE, 10, p->cscov[0]) < 0) || (p->cscov[1] && set_int(s, IPPROTO_UDPLITE, 11, p->cscov[1]) < 0))) {
+		close(s);
+		return proto_fail("files", what, errno, "cannot set the UDP-Lite checksum coverage");
+	}
 	int listening = p->state == INET_LISTEN;
 	if ((listening && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) ||
 	    (!listening && (p->opts[IO_REUSEADDR] || (requeue && p->proto == IPPROTO_UDP)) && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0) || set_opts(s, p) < 0) {
 		close(s);
 		return proto_fail("files", what, errno, "cannot set the socket's options");
 	}
+	/* sockets of the image sharing a port with SO_REUSEPORT: each binds (and listens) with it,
+	 * whether or not it was turned off since, then gets its own value back */
+	int shared = p->lport && reuseport_shared(c, p);
+	if (shared && set_int(s, SOL_SOCKET, SO_REUSEPORT, 1) < 0) {
+		close(s);
+		return proto_fail("files", what, errno, "cannot set SO_REUSEPORT");
+	}
 	if ((p->local[0] || p->lport) ? bind_local(c, s, p, what) < 0 : bind_device(s, p, what) < 0)
 		return close(s), -1;
 	if (listening && (listen(s, p->backlog) < 0 || set_int(s, SOL_SOCKET, SO_REUSEADDR, p->opts[IO_REUSEADDR]) < 0)) {
 		close(s);
 		return proto_fail("files", what, errno, "cannot listen");
+	}
+	if (shared && set_int(s, SOL_SOCKET, SO_REUSEPORT, p->opts[IO_REUSEPORT] == 1) < 0) {
+		close(s);
+		return proto_fail("files", what, errno, "cannot set SO_REUSEPORT");
 	}
 	if (p->state == INET_UDP_CONNECTED) {
 		struct sockaddr_storage a;
@@ -260,7 +296,7 @@ int open_inet_sockets(struct restore_ctx *c)
 			int s = p->mode == INET_PLAIN    ? make_plain(c, p, what)
 				: p->mode == INET_REPAIR ? make_repaired(c, p, what)
 				: p->mode == INET_CONNECT ? make_connect(c, p, what)
-							  : make_reset(p, what);
+							  : (p->keeper && release_keeper(p->keeper, p->keeper_start), make_reset(p, what));
 			if (s < 0)
 				return -1;
 			if (fcntl(s, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND)) < 0 ||

@@ -108,7 +108,7 @@ int requeue_datagrams(struct restore_ctx *c)
 		for (int k = 0; k < p->ndgrams; k++) {
 			struct inet_dgram *d = &p->dgrams[k];
 			socklen_t al = mkaddr(p, d->from, d->port, &a);
-			int t = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			int t = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, p->lite ? IPPROTO_UDPLITE : 0);
 			if (t < 0 || set_int(t, SOL_SOCKET, SO_REUSEADDR, 1) < 0 || (p->family == 6 && set_int(t, IPPROTO_IPV6, IPV6_V6ONLY, 0) < 0) ||
 			    bind(t, (struct sockaddr *)&a, al) < 0 || sendto(t, d->data, d->len, 0, (struct sockaddr *)&to, tl) != (ssize_t)d->len) {
 				int e = errno;

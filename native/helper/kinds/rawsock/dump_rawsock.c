@@ -249,8 +249,8 @@ int on_dump_rawsockq(struct dump_in *in, struct msg_dump_rawsockq *msg)
 	sb_add(&b, ",\"opts\":[");
 	for (int i = 0; i < INET_NOPTS; i++) {
 		const struct inet_opt *o = &inet_opts[i];
-		int on = rawsock_opt_applies(dom, o->level, o->tcp, o->udp, o->v4, o->v6);
-		sb_add(&b, "%s%d", i ? "," : "", !on ? INET_OPT_UNSET : o->tv ? opt_ms(s, o->level, o->name) : opt_int(s, o->level, o->name));
+		int on = rawsock_opt_applies(dom, o->level, o->tcp, o->udp, o->v4, o->v6), name, level = rawsock_opt_level(dom, o->level, o->name, &name);
+		sb_add(&b, "%s%d", i ? "," : "", !on ? INET_OPT_UNSET : o->tv ? opt_ms(s, level, name) : opt_int(s, level, name));
 	}
 	int nk;
 	const struct rawsock_kopt *k = rawsock_kopts(dom, &nk);

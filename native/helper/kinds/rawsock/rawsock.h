@@ -106,4 +106,16 @@ static inline int rawsock_opt_applies(int family, int level, int tcp, int udp, i
 		return !v4;
 	return level == SOL_SOCKET;
 }
+
+/* The level of an inet.h option at a socket of family (name: its name there): IP_FREEBIND and
+ * IP_TRANSPARENT answer at IPPROTO_IP on TCP and UDP sockets of both families, but an IPv6 raw
+ * socket only at IPPROTO_IPV6 (IPV6_FREEBIND 78, IPV6_TRANSPARENT 75: the same flags). */
+static inline int rawsock_opt_level(int family, int level, int name, int *out)
+{
+	*out = name;
+	if (family != AF_INET6 || level != IPPROTO_IP)
+		return level;
+	*out = name == IP_FREEBIND ? 78 : 75;
+	return IPPROTO_IPV6;
+}
 #endif

@@ -115,7 +115,7 @@ static int set_inet_opts(int s, const struct rawsock_plan *p)
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < INET_NOPTS; i++) {
 			const struct inet_opt *o = &inet_opts[i];
-			int v = p->opts[i];
+			int v = p->opts[i], oname, level = rawsock_opt_level(p->family, o->level, o->name, &oname);
 			if ((i == IO_PRIORITY) != (pass == 1) || v == INET_OPT_UNSET || !rawsock_opt_applies(p->family, o->level, o->tcp, o->udp, o->v4, o->v6))
 				continue;
 			if (i == IO_LINGER) {
@@ -126,16 +126,16 @@ static int set_inet_opts(int s, const struct rawsock_plan *p)
 			}
 			if (o->tv) {
 				struct timeval tv = { v / 1000, (v % 1000) * 1000 };
-				if ((v || opt_ms(s, o->level, o->name)) && setsockopt(s, o->level, o->name, &tv, sizeof tv) < 0)
+				if ((v || opt_ms(s, level, oname)) && setsockopt(s, level, oname, &tv, sizeof tv) < 0)
 					return -1;
 				continue;
 			}
-			if (opt_int(s, o->level, o->name) == v)
+			if (opt_int(s, level, oname) == v)
 				continue;
-			int name = i == IO_SNDBUF ? SO_SNDBUFFORCE : i == IO_RCVBUF ? SO_RCVBUFFORCE : o->name;
+			int name = i == IO_SNDBUF ? SO_SNDBUFFORCE : i == IO_RCVBUF ? SO_RCVBUFFORCE : oname;
 			if (i == IO_SNDBUF || i == IO_RCVBUF) /* the kernel doubles what is set */
 				v /= 2;
-			if (setsockopt(s, o->level, name, &v, sizeof v) < 0)
+			if (setsockopt(s, level, name, &v, sizeof v) < 0)
 				return -1;
 		}
 	return 0;

@@ -138,3 +138,17 @@ int on_plan_unixdir(struct plan_in *in, struct msg_plan_unixdir *m)
 	NEED((u->dir = strdup(m->path)) != NULL);
 	return 0;
 }
+
+/* `unixpeer`: a datagram socket whose peer was outside the image, connected again to that name
+ * (an absolute path or an abstract name; nothing queued at it; its file line came first). */
+int on_plan_unixpeer(struct plan_in *in, struct msg_plan_unixpeer *m)
+{
+	int f = plan_find_file(in->p, (int)m->file);
+	NEED(f >= 0 && in->p->files[f].kind == FILE_UNIX);
+	struct unix_plan *u = in->p->files[f].ux;
+	NEED(u->type == SOCK_DGRAM && u->conn == UNIX_DGRAM && u->peer == -1 && !u->nmsgs && !u->extlen);
+	NEED(m->name_len >= 1 && m->name_len <= sizeof u->ext && (m->name[0] == 0 || (m->name[0] == '/' && !memchr(m->name, 0, m->name_len))));
+	memcpy(u->ext, m->name, m->name_len);
+	u->extlen = m->name_len;
+	return 0;
+}
