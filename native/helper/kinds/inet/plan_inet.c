@@ -147,14 +147,17 @@ int on_plan_inetcscov(struct plan_in *in, struct msg_plan_inetcscov *m)
 	return 0;
 }
 
-/* `sockopts <file id> <list>`: the socket-level options of a unix socket (inet.h order) */
+/* `inetshut <file id> <how>`: a UDP (or UDP-Lite) socket's shutdown() state */
 int on_plan_inetshut(struct plan_in *in, struct msg_plan_inetshut *m)
 {
 	int f = plan_find_file(in->p, (int)m->file);
-	NEED(f >= 0 && in->p->files[f].kind == FILE_INET && in->p->files[f].in->proto == IPPROTO_UDP);
+	NEED(f >= 0 && in->p->files[f].kind == FILE_INET &&
+	     (in->p->files[f].in->proto == IPPROTO_UDP || in->p->files[f].in->proto == IPPROTO_UDPLITE));
 	in->p->files[f].in->shutdown = (int)m->how;
 	return 0;
 }
+
+/* `sockopts <file id> <list>`: the socket-level options of a unix socket (inet.h order) */
 
 int on_plan_sockopts(struct plan_in *in, struct msg_plan_sockopts *m)
 {
