@@ -109,6 +109,11 @@ describe('files', () => {
     const { verdict } = await roundTrip('memfdexec');
     expect(verdict).toBe('PASS');
   });
+
+  it('a memfd executed through memfd_create\'s own read-write fd (O_APPEND) still runs after the restart: that fd is memfd_create\'s file again, no writer of the inode', async () => {
+    const { verdict } = await roundTrip('memfdexec', { args: ['--rdwr'] });
+    expect(verdict).toBe('PASS');
+  });
 });
 
 describe('sharing that a restart cannot create is refused at checkpoint', () => {

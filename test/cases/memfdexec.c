@@ -10,6 +10,9 @@
  * reopened read-only through /proc/self/fd and the writable fd closed; executed once by a child
  * with execveat(fd, "", AT_EMPTY_PATH) before the checkpoint. After SIGTERM the seals must be the
  * same and a child's execveat must run it again (exit 0; ETXTBSY if a writable fd is open).
+ * --rdwr: no seals, and memfd_create's own read-write fd (O_APPEND set) is the one kept and
+ * executed (memfd_create's file is no writer of the inode; a reopened read-write one would be):
+ * after the restart it still runs, and a byte appended through it lands at the end.
  */
 #include "case.h"
 
@@ -45,6 +48,7 @@ int main(int argc, char **argv)
 {
     case_init(argc, argv);
     case_install_sigterm(0);
+    int rdwr = case_has_flag(argc, argv, "--rdwr"), r0 = 0;
     int w = memfd_create("ucr-exec", MFD_ALLOW_SEALING | MFD_CLOEXEC);
     int src = open("/bin/true", O_RDONLY | O_CLOEXEC);
     if (w < 0 || src < 0)
@@ -55,6 +59,18 @@ int main(int argc, char **argv)
         if (write(w, buf, (size_t)n) != n)
             case_setup_fail("write: %s", strerror(errno));
     close(src);
+    if (rdwr) {
+        off_t size = lseek(w, 0, SEEK_END);
+        if (fcntl(w, F_SETFL, O_APPEND) < 0 || (r0 = run(w)) != 0)
+            case_setup_fail("execveat of the read-write memfd before the checkpoint: %s", r0 < 1000 ? case_errname(r0) : "status");
+        case_ready();
+        case_wait_term();
+        if ((r0 = run(w)) != 0)
+            case_fail("execveat of the read-write memfd after the restart: %s", r0 < 256 ? case_errname(r0) : "exit status");
+        else if (write(w, "x", 1) != 1 || lseek(w, 0, SEEK_END) != size + 1 || pread(w, buf, 1, size) != 1 || buf[0] != 'x')
+            case_fail("the read-write memfd lost its contents, size or O_APPEND");
+        case_finish();
+    }
     if (fcntl(w, F_ADD_SEALS, SEALS))
         case_setup_fail("F_ADD_SEALS: %s", strerror(errno));
     char p[64];

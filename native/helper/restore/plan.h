@@ -143,6 +143,7 @@ struct obj_plan {
 	int hfd;    /* the helper's fd for it */
 	int task;   /* whose credentials create it (fscred.c) */
 	int rdfd;   /* reopened read-only for read-only mappings (restore_paths.c), -1 */
+	int own_given; /* a memfd: its own read-write file (memfd_create's) went to a task's file */
 };
 
 struct pipe_plan {

@@ -39,7 +39,25 @@ static int open_reopen(struct restore_ctx *c, struct file_plan *fp)
 	int flags = fp->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
 	if ((flags & O_TMPFILE) == O_TMPFILE) /* made with O_TMPFILE (its O_DIRECTORY bit included): a file now */
 		flags &= ~O_TMPFILE;
-	int fd = open(self, flags | O_CLOEXEC);
+	/* a memfd's first read-write file is memfd_create's own: opened again it would count as a
+	 * writer of the inode, and execveat of the memfd would fail with ETXTBSY, which it did not
+	 * (zdtm memfd04). The task gets that very file; the helper keeps a reopened one at the same
+	 * number for the contents (closed before the tasks run), so the task's flags (O_APPEND) do
+	 * not move the helper's writes. */
+	int own = sp->kind == OBJ_MEMFD && (flags & O_ACCMODE) == O_RDWR && !sp->own_given;
+	int fd = own ? fcntl(sp->hfd, F_DUPFD_CLOEXEC, 0) : open(self, flags | O_CLOEXEC);
+	if (own && fd >= 0) {
+		sp->own_given = 1;
+		int mine = open(self, O_RDWR | O_CLOEXEC);
+		if (mine < 0 || dup3(mine, sp->hfd, O_CLOEXEC) < 0 || fcntl(fd, F_SETFL, flags & (O_APPEND | O_NONBLOCK | O_NOATIME | O_DIRECT)) < 0) {
+			int e = errno;
+			close(fd);
+			fd = -1;
+			errno = e;
+		}
+		if (mine >= 0)
+			close(mine);
+	}
 	if (fd < 0 || (!(fp->flags & O_PATH) && lseek(fd, (off_t)fp->pos, SEEK_SET) < 0))
 		return proto_fail("files", obj, errno, "cannot reopen %s", sp->name);
 	fp->hfd = restore_high(fd);
