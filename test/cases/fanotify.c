@@ -78,6 +78,25 @@ static int touch(const char *name, int flags)
     return fd;
 }
 
+/* The "fanotify flags:... event-flags:..." line of fd's fdinfo. */
+static int group_flags(int fd, char *out, size_t len)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = f >= 0 ? read(f, buf, sizeof buf - 1) : -1;
+    if (f >= 0)
+        close(f);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *l = strstr(buf, "fanotify flags:");
+    if (!l)
+        return -1;
+    snprintf(out, len, "%.*s", (int)strcspn(l, "\n"), l);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     case_init(argc, argv);
@@ -97,7 +116,7 @@ int main(int argc, char **argv)
     snprintf(b, sizeof b, "%s/b", d);
     snprintf(del, sizeof del, "%s/del", d);
     int A = fanotify_init(FAN_CLOEXEC | FAN_NONBLOCK | (perm || perm_deleted ? FAN_CLASS_CONTENT : FAN_CLASS_NOTIF), O_RDONLY);
-    int B = fanotify_init(FAN_CLOEXEC | FAN_CLASS_NOTIF, O_RDONLY), C = fanotify_init(FAN_CLOEXEC | FAN_CLASS_NOTIF, O_RDONLY);
+    int B = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY), C = fanotify_init(FAN_CLOEXEC | FAN_CLASS_NOTIF, O_RDONLY);
     int D = touch("del", O_WRONLY);
     if (A < 0 || B < 0 || C < 0 || D < 0)
         case_setup_fail("fanotify_init: %s", strerror(errno));
@@ -115,8 +134,16 @@ int main(int argc, char **argv)
     while ((n = read(A, buf, sizeof buf)) > 0)
         for (struct fanotify_event_metadata *e = (void *)buf; FAN_EVENT_OK(e, n); e = FAN_EVENT_NEXT(e, n))
             close(e->fd);
+    char flagsA[128], flagsB[128], now[128];
+    if (group_flags(A, flagsA, sizeof flagsA) < 0 || group_flags(B, flagsB, sizeof flagsB) < 0)
+        case_setup_fail("no \"fanotify flags\" line in fdinfo");
     case_ready();
     case_wait_term();
+    /* the groups' fanotify_init flags as fdinfo shows them (FAN_NONBLOCK, FAN_CLOEXEC included) */
+    if (group_flags(A, now, sizeof now) < 0 || strcmp(now, flagsA))
+        case_fail("group A: fdinfo \"%s\", before the checkpoint \"%s\"", now, flagsA);
+    else if (group_flags(B, now, sizeof now) < 0 || strcmp(now, flagsB))
+        case_fail("group B: fdinfo \"%s\", before the checkpoint \"%s\"", now, flagsB);
     if (perm_deleted) /* refused at checkpoint */
         case_finish();
     if (perm) {

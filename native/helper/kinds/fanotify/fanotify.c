@@ -81,7 +81,10 @@ static int add_mark(struct restore_ctx *c, struct file_plan *fp, int fd, struct 
 
 static int fanotify_open(struct restore_ctx *c, struct file_plan *fp)
 {
-	int fd = fanotify_init(((unsigned)fp->arg[0] & ~FAN_NONBLOCK) | FAN_CLOEXEC, (unsigned)fp->arg[1]);
+	/* the very flags fdinfo showed (FAN_NONBLOCK and FAN_CLOEXEC included: fdinfo keeps them,
+	 * zdtm fanotify00 compares); the fd's own status flags are set below, its close-on-exec by
+	 * each holder's fd */
+	int fd = fanotify_init((unsigned)fp->arg[0], (unsigned)fp->arg[1]);
 	if (fd < 0)
 		return proto_fail_sys("fanotify_init", "files", "fanotify", errno, "cannot create the fanotify group (flags 0x%llx, event flags 0x%llx)",
 				      (unsigned long long)fp->arg[0], (unsigned long long)fp->arg[1]);
