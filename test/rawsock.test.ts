@@ -47,6 +47,7 @@ describe('raw IP, packet and netlink sockets (issue 17)', () => {
 
   for (const [what, re] of [
     ['ringv3', /^ucr: process \d+ fd \d+ \(socket:\[\d+\] packet raw \(every device\) protocol 0x88b5\): a packet socket with a TPACKET_V3 ring \(blocks retired by the kernel\): not supported yet$/],
+    ['spkt', /^ucr: process \d+ fd \d+ \(socket:\[\d+\] packet .*\): a socket of type SOCK_PACKET \(the obsolete packet interface\): not supported$/],
   ] as [string, RegExp][])
     it(`refuses ${what} at checkpoint with one line naming the socket, and leaves the process running`, async () => {
       const c = await startCase('rawsock', { args: ['--refuse', what] });

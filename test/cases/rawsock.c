@@ -3,7 +3,7 @@
  * rawsock.c - raw IP, packet and netlink sockets come back with their names, options and
  * memberships, and work after the restart (issue 17). Loopback only, its own sockets only.
  *
- *   rawsock --out FILE [--refuse ringv3]
+ *   rawsock --out FILE [--refuse ringv3|spkt]
  *
  * Sets up: a raw ICMP socket with ICMP_FILTER (only echo replies pass), IP_TTL, bound to and
  * connected to 127.0.0.1; a raw socket of protocol 253 with IP_HDRINCL; a raw ICMPv6 socket
@@ -275,9 +275,17 @@ static void check_ring(void)
 		case_fail("rings: receive frame 3 holds another frame (%u bytes)", RX_FRAME(3)->tp_snaplen);
 }
 
-/* --refuse ringv3: a packet socket with a TPACKET_V3 ring, refused at checkpoint */
+/* --refuse ringv3: a packet socket with a TPACKET_V3 ring, refused at checkpoint; --refuse
+ * spkt: a SOCK_PACKET socket (the obsolete packet interface) */
 static void refuse(const char *what)
 {
+	if (!strcmp(what, "spkt")) {
+		if (socket(AF_PACKET, SOCK_PACKET, htons(ETH_TEST)) < 0)
+			die("socket SOCK_PACKET");
+		case_ready();
+		case_wait_term();
+		case_finish();
+	}
 	if (strcmp(what, "ringv3"))
 		case_setup_fail("unknown --refuse %s", what);
 	int s = socket(AF_PACKET, SOCK_RAW, htons(ETH_TEST)), v = TPACKET_V3;

@@ -54,6 +54,7 @@ const bytes = (h: string | undefined) => (h ? new Uint8Array(Buffer.from(h, 'hex
 
 /** The socket's record from the helper's facts, or the one-line refusal. */
 export function rawSockState(x: RawSockFacts, ino: number, refuse: (why: string) => never): RawSockImage {
+  if (x.type !== 2 && x.type !== 3) refuse(`a socket of type ${x.type === 10 ? 'SOCK_PACKET (the obsolete packet interface)' : x.type}: not supported`);
   if (x.filter === 'ebpf') refuse('an eBPF socket filter (SO_ATTACH_BPF) is attached to it: not supported yet');
   if (x.ringV3) refuse('a packet socket with a TPACKET_V3 ring (blocks retired by the kernel): not supported yet');
   if (x.ringErr) refuse(`its rings cannot be read (mmap: errno ${x.ringErr}): not supported`);
