@@ -179,6 +179,7 @@ export const messages = [
   plan('fd', [u64('target', { max: FD }), id('file'), bool('cloexec')], 'an fd of the task'),
   plan('lease', [u64('fd', { max: FD }), bool('write')], 'a lease (F_SETLEASE) the task takes again on its open file, with its own credentials'),
   plan('plock', [u64('fd', { max: FD }), bool('write'), u64('start', { max: 2n ** 63n - 1n }), u64('len', { max: 2n ** 63n - 1n })], 'a POSIX lock the task takes again'),
+  plan('tflock', [u64('fd', { max: FD }), bool('write')], 'a flock the task that took it takes again through its fd (the lock of the open file, shown with its pid)'),
   plan('epctl', [u64('epfd', { max: FD }), u64('tfd', { max: FD }), u32('events'), u64('data')], 'an epoll registration the task makes again'),
   plan('epghost', [id('epfile'), u64('tfd', { max: FD }), id('tfile'), u32('events'), u64('data')], 'a registration whose fd number no longer holds its file'),
   plan('vma', [u64('start'), u64('end'), u32('prot'), u32('flags'), u64('pgoff'), bool('fill'), u32('madv'), str('path', { nullable: true }), id('obj', { opt: true })], 'a mapping (obj: of that content object)'),

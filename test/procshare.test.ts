@@ -60,7 +60,7 @@ describe('what processes share comes back shared', () => {
     expect(verdict).toBe('PASS');
   });
 
-  it('a flock on an open file shared by fork is released only when both parent and child closed it', async () => {
+  it('a flock on an open file shared by fork is released only when both parent and child closed it, and is shown taken by the process that took it', async () => {
     const { verdict } = await treeRoundTrip('flockshare');
     expect(verdict).toBe('PASS');
   });

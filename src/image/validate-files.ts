@@ -88,7 +88,7 @@ function checkLocks(v: CborValue, w: Where): LockImage[] {
     const end = field(l, 'end', lw, (y, ww) => int(y, ww, -1));
     if (end !== -1 && end < start) lw.fail('the lock ends before it starts');
     const lock: LockImage = { kind: kind as LockImage['kind'], type: type as LockImage['type'], start, end };
-    if (kind === 'posix' || kind === 'lease') {
+    if (kind === 'posix' || kind === 'lease' || (kind === 'flock' && l.task !== undefined)) {
       lock.task = field(l, 'task', lw, (y, ww) => int(y, ww, 1, PID_MAX));
       lock.fd = field(l, 'fd', lw, (y, ww) => int(y, ww, 0, MAX_FD));
     }

@@ -50,6 +50,12 @@ export function locksOf(holders: { pid: number; fd: number; locks?: string[] }[]
       if (kind === 'posix' && Number(m[5]) !== h.pid && holderPids.has(Number(m[5]))) continue;
       const lock: LockImage = { kind, type: m[4] === 'READ' ? 'read' : 'write', start: Number(m[6]), end: m[7] === 'EOF' ? -1 : Number(m[7]) };
       if (kind === 'posix') Object.assign(lock, { task: h.pid, fd: h.fd });
+      // a flock belongs to the open file, but /proc/locks names the process that took it: that
+      // one takes it again (through its own fd of the file) if it holds the file, else this holder
+      if (kind === 'flock') {
+        const owner = holders.find((x) => x.pid === Number(m[5])) ?? h;
+        Object.assign(lock, { task: owner.pid, fd: owner.fd });
+      }
       const key = kind === 'posix' ? `${h.pid}:${lock.type}:${lock.start}:${lock.end}` : `${kind}:${lock.type}:${lock.start}:${lock.end}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -51,7 +51,8 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   // flock and OFD locks belong to the open file: the helper takes them on its fd of it
   for (const file of f.files)
     for (const l of file.locks ?? [])
-      if (l.kind === 'flock' || l.kind === 'ofd') L.push(P.planFlock({ file: file.id, ofd: l.kind === 'ofd', write: l.type === 'write', ...range(l) }));
+      // a flock with its taker (images since issue 17's owners) is taken by that task (below)
+      if ((l.kind === 'flock' && l.task === undefined) || l.kind === 'ofd') L.push(P.planFlock({ file: file.id, ofd: l.kind === 'ofd', write: l.type === 'write', ...range(l) }));
   return L;
 }
 
@@ -100,6 +101,8 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     if (!follower) for (const l of opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []) L.push(l);
     // POSIX locks belong to the process: the task takes them again itself
     for (const l of file.locks ?? []) if (l.kind === 'posix' && l.task === t.pid) L.push(P.planPlock({ fd: l.fd!, write: l.type === 'write', ...range(l) }));
+    // a flock: the task that took it takes it again (the open file's lock, shown with its pid)
+    for (const l of file.locks ?? []) if (l.kind === 'flock' && l.task === t.pid) L.push(P.planTflock({ fd: l.fd!, write: l.type === 'write' }));
     // a lease: the task that set it takes it again (owner of the break's signal)
     for (const l of file.locks ?? []) if (l.kind === 'lease' && l.task === t.pid) L.push(P.planLease({ fd: l.fd!, write: l.type === 'write' }));
   }

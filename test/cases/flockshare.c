@@ -6,12 +6,32 @@
  *   flockshare --out FILE
  *
  * P opens FILE.lk (fd A), flock(A, LOCK_EX), forks C which keeps A. After SIGTERM, P checks with a
- * new open file that the lock is held, closes A: still held (C has A); asks C to close A: now
- * free. PASS or FAIL: reason.
+ * new open file that the lock is held, and shown taken by P (its fdinfo "lock:" line, as
+ * /proc/locks), closes A: still held (C has A); asks C to close A: now free. PASS or FAIL: reason.
  */
 #include "case.h"
 
 #include <sys/file.h>
+
+/* The pid the "lock:" line of fd's fdinfo gives the flock (who took it, as /proc/locks shows
+ * it), -1: none. */
+static int taker(int fd)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = f >= 0 ? read(f, buf, sizeof buf - 1) : -1;
+    if (f >= 0)
+        close(f);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    const char *l = strstr(buf, "FLOCK");
+    int pid = -1;
+    if (!l || sscanf(l, "FLOCK %*s %*s %d", &pid) != 1)
+        return -1;
+    return pid;
+}
 
 static int held(const char *path)
 {
@@ -47,6 +67,8 @@ int main(int argc, char **argv)
 
     if (held(path) != 1)
         case_fail("the flock is not held after the restart");
+    else if (taker(a) != getpid())
+        case_fail("the flock is shown taken by process %d, not by P (%d) which took it", taker(a), (int)getpid());
     close(a);
     if (held(path) != 1)
         case_fail("the flock went with the parent's close: the child's fd does not hold it");

@@ -321,7 +321,7 @@ struct task_plan {
 	int nfds;
 	struct epctl_plan *epctls;
 	int nepctls;
-	struct plock_plan { int fd, write; uint64_t start, len; } *plocks;
+	struct plock_plan { int fd, write; uint64_t start, len; int flock; } *plocks; /* flock: a flock (tflock) */
 	int nplocks;
 	struct lease_plan { int fd, write; } *leases; /* F_SETLEASE, taken by the task */
 	int nleases;

@@ -127,7 +127,16 @@ int on_plan_plock(struct plan_in *in, struct msg_plan_plock *m)
 	TASK(t);
 	struct plock_plan *l = GROW(t->plocks, t->nplocks);
 	NEED(l != NULL);
-	*l = (struct plock_plan){ (int)m->fd, (int)m->write, m->start, m->len };
+	*l = (struct plock_plan){ (int)m->fd, (int)m->write, m->start, m->len, 0 };
+	return 0;
+}
+
+int on_plan_tflock(struct plan_in *in, struct msg_plan_tflock *m)
+{
+	TASK(t);
+	struct plock_plan *l = GROW(t->plocks, t->nplocks);
+	NEED(l != NULL);
+	*l = (struct plock_plan){ (int)m->fd, (int)m->write, 0, 0, 1 };
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -256,6 +257,16 @@ int restore_process_state(struct task_plan *p)
 	 * last, after every temporary open/close of the restart (mapped files, the executable). */
 	for (int i = 0; i < p->nplocks; i++) {
 		struct plock_plan *l = &p->plocks[i];
+		if (l->flock) { /* a flock of the open file, taken by the task that took it (its pid shown) */
+			if (t_inject(&rt, SYS_flock, (uint64_t)l->fd, (uint64_t)((l->write ? LOCK_EX : LOCK_SH) | LOCK_NB), 0, 0, 0, 0, &ret) < 0)
+				return proto_fail_sys("flock", "finish", "flock", errno, "cannot drive the task through flock");
+			if (ret < 0) {
+				char obj[32];
+				snprintf(obj, sizeof obj, "fd %d", l->fd);
+				return proto_fail("finish", obj, (int)-ret, ret == -EWOULDBLOCK ? "cannot take its flock again: another process holds a lock on the file now" : "cannot take its flock again");
+			}
+			continue;
+		}
 		struct flock fl = { .l_type = (short)(l->write ? F_WRLCK : F_RDLCK), .l_whence = SEEK_SET,
 				    .l_start = (off_t)l->start, .l_len = (off_t)l->len };
 		uint64_t a = t_scratch_put(&rt, 0, &fl, sizeof fl);
