@@ -155,7 +155,9 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
 
 /** The mappings whose private pages must be looked for in pagemap. */
 export function mayHoldPrivatePages(v: VmaImage): boolean {
-  return !v.shared;
+  // a MAP_DROPPABLE mapping's pages are the kernel's to drop at any time: not saved, they come
+  // back as zeros, as the kernel could have made them (CRIU does the same; zdtm maps11)
+  return !v.shared && !(v.madv & MADV.dp!);
 }
 
 /** On restart, before anything is created: every mapped file is still the same file (same

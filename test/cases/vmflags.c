@@ -215,15 +215,9 @@ int main(int argc, char **argv)
 			       filled(noreserve, 4 * PG, 10) && filled(ro, 4 * PG, 11) && filled(shanon, 4 * PG, 12) &&
 			       filled(fpriv, 4 * PG, 13) && filled(sealed, 4 * PG, 14) && seq[0] == 0))
 		case_fail("memory contents differ after the restart");
-	for (size_t i = 0; i < 4 && !case_failed; i++) { /* a droppable page: its data, or zeros if the kernel dropped it */
-		int data = 1, zero = 1;
-		for (size_t k = i * PG; k < (i + 1) * PG; k += 64) {
-			data &= drop[k] == (unsigned char)(k / 64 + 15);
-			zero &= drop[k] == 0;
-		}
-		if (!data && !zero)
-			case_fail("droppable page %zu holds neither its data nor zeros", i);
-	}
+	for (size_t k = 0; k < 4 * PG && !case_failed; k += 64) /* droppable pages are not saved: zeros, as if dropped */
+		if (drop[k])
+			case_fail("droppable page %zu is not zero after the restart", k / PG);
 	if (!case_failed) {
 		pid_t p = fork();
 		if (p == 0) {
