@@ -22,6 +22,17 @@ describe('removed directories', () => {
     expect(pids).toHaveLength(2);
     expect(v).toBe('PASS');
   });
+
+  it('a working directory that nothing can make again (the /proc directory of a child that exited) is refused at checkpoint with one line, no file, the process runs on', async () => {
+    const c = await startCase('deadproccwd');
+    const img = path.join(c.dir, 'image.ucr');
+    const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(new RegExp(`^ucr: process ${c.pid}: its working directory /proc/\\d+ \\(deleted\\) no longer exists and cannot be made again: not supported$`));
+    expect(fs.existsSync(img)).toBe(false);
+    expect(await verdict(c)).toBe('PASS');
+  });
 });
 
 /** pid runs: alive, not stopped, traced by nobody. */

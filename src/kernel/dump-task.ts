@@ -321,5 +321,8 @@ function cwdOf(proc: number): { cwd: string; cwdObj?: number } {
   const cwd = readLink(`/proc/${proc}/cwd`);
   if (!cwd.endsWith(' (deleted)')) return { cwd };
   const st = fs.statSync(`/proc/${proc}/cwd`);
-  return st.nlink === 0 ? { cwd: cwd.slice(0, -' (deleted)'.length), cwdObj: st.ino } : { cwd };
+  if (st.nlink === 0) return { cwd: cwd.slice(0, -' (deleted)'.length), cwdObj: st.ino };
+  // gone from its path but not an empty removed directory: the /proc directory of a process
+  // that has exited (zdtm unhashed_proc), or a directory of another pseudo filesystem
+  throw new UnsupportedError(`process ${proc}: its working directory ${cwd} no longer exists and cannot be made again: not supported`, { pid: proc, phase: 'capture' });
 }
