@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkpoint, UcrEmitter, type ExternalStdioEvent } from '../src/index.js';
-import { UCR, checkpointCase, cleanup, exists, fifo, killAndWait, restartDetached, startCase, tmpdir, treeOf, ucr, verdict, waitBlockedIn, waitFor } from './harness.js';
+import { UCR, checkpointCase, cleanup, exists, fifo, freePids, killAndWait, restartDetached, startCase, tmpdir, treeOf, ucr, verdict, waitBlockedIn, waitFor } from './harness.js';
 
 afterEach(cleanup);
 
@@ -28,8 +28,7 @@ describe('files of /proc and /sys', () => {
 
   it('with --pids they name the tasks at their new pids', async () => {
     const c = await startCase('procfiles');
-    let free = c.pid + 1000;
-    while (exists(free) || exists(free + 1)) free += 2;
+    const free = freePids(c.pid, 2);
     const [root, child] = treeOf(c.pid);
     const r = await killAndRestart(c, ['--pids', `${root}:${free},${child}:${free + 1}`]);
     expect(r.stderr).toBe('');

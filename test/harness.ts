@@ -94,6 +94,20 @@ export function exists(pid: number): boolean {
   return fs.existsSync(`/proc/${pid}`);
 }
 
+/** The first of n consecutive free pids from about 1000 past near, below kernel.pid_max
+ * (wrapping past it to 1000, as the kernel's own allocation does), none of them in avoid. */
+export function freePids(near: number, n = 1, avoid: number[] = []): number {
+  const max = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  let free = near + 1000;
+  for (let tries = 0; tries < max; tries++, free += n) {
+    if (free + n > max) free = 1000;
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = !exists(free + i) && !avoid.includes(free + i);
+    if (ok) return free;
+  }
+  throw new Error(`no ${n} free pids`);
+}
+
 export async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase as start, trackPid, treeOf, ucr, verdict, waitFor } from './harness.js';
+import { checkpointCase, cleanup, exists, freePids, killAndWait, restartDetached, startCase as start, trackPid, treeOf, ucr, verdict, waitFor } from './harness.js';
 
 /** the case, with its child and grandchild killed by cleanup() too (a failed checkpoint kills
  * only the root) */
@@ -49,8 +49,7 @@ describe('pidfds', () => {
     const c = await startCase('pidfd');
     const img = path.join(c.dir, 'image.ucr');
     const pids = treeOf(c.pid);
-    let free = c.pid + 1000;
-    while ([0, 1, 2].some((i) => exists(free + i))) free += 3;
+    const free = freePids(c.pid, 3);
     checkpointCase(c, img, ['--kill']);
     for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
     const r = ucr(['restart', '-i', img, '--detach', '--pids', pids.map((p, i) => `${p}:${free + i}`).join(',')]);

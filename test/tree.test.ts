@@ -6,6 +6,7 @@ import {
   checkpointCase,
   cleanup,
   exists,
+  freePids,
   exitOf,
   killAndWait,
   restartDetached,
@@ -102,8 +103,7 @@ describe('process trees', () => {
     for (const p of Object.values(m.pids)) await waitFor(() => !exists(p) || fs.readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z'), 10_000, 'copy exit');
 
     // explicit: the root moves, the rest keeps its pids
-    let free = c.pid + 1000;
-    while (exists(free) || before.includes(free)) free++;
+    const free = freePids(c.pid, 1, before);
     await waitFor(() => before.every((p) => !exists(p)), 10_000, 'original tree gone');
     fs.rmSync(c.out);
     const r2 = ucr(['restart', '-i', img, '--detach', '--pids', `${c.pid}:${free}`, '--json']);

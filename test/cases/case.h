@@ -122,6 +122,18 @@ CASE_FN void case_fail(const char *fmt, ...)
             *p = ' ';
 }
 
+/* One read of a small text file (of /proc) into buf, NUL-terminated (empty on failure): the
+ * bytes read, or -1. */
+CASE_FN ssize_t case_read_text(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    return n;
+}
+
 CASE_FN void case_write_result_file(const char *text)
 {
     int fd = open(case_out, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);

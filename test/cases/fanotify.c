@@ -83,13 +83,8 @@ static int group_flags(int fd, char *out, size_t len)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-    int f = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = f >= 0 ? read(f, buf, sizeof buf - 1) : -1;
-    if (f >= 0)
-        close(f);
-    if (n <= 0)
+    if (case_read_text(path, buf, sizeof buf) <= 0)
         return -1;
-    buf[n] = 0;
     char *l = strstr(buf, "fanotify flags:");
     if (!l)
         return -1;

@@ -19,13 +19,8 @@ static int taker(int fd)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-    int f = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = f >= 0 ? read(f, buf, sizeof buf - 1) : -1;
-    if (f >= 0)
-        close(f);
-    if (n <= 0)
+    if (case_read_text(path, buf, sizeof buf) <= 0)
         return -1;
-    buf[n] = 0;
     const char *l = strstr(buf, "FLOCK");
     int pid = -1;
     if (!l || sscanf(l, "FLOCK %*s %*s %d", &pid) != 1)

@@ -48,11 +48,7 @@ static unsigned long personality_of(pid_t pid, pid_t tid)
 {
 	char path[64], buf[32];
 	snprintf(path, sizeof path, "/proc/%d/task/%d/personality", pid, tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = 0;
+	proc_text(path, buf, sizeof buf);
 	return strtoul(buf, NULL, 16);
 }
 

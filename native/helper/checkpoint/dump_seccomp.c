@@ -30,11 +30,7 @@ static int mode_of(pid_t pid, pid_t tid)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = 0;
+	ssize_t n = proc_text(path, buf, sizeof buf);
 	const char *at = strstr(buf, "\nSeccomp:");
 	if (at || n < (ssize_t)sizeof buf - 1)
 		return at ? atoi(at + 10) : 0;

@@ -38,6 +38,9 @@ int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end
 /* Whether thread tid of process pid has exited (state Z, or X while it goes): a main thread
  * that exited while others run stays a zombie. */
 int thread_is_zombie(pid_t pid, pid_t tid);
+/* One read of a small text file (of /proc) into buf, NUL-terminated (empty on failure): the
+ * bytes read, or -1. */
+ssize_t proc_text(const char *path, char *buf, size_t len);
 /* One sock_diag dump (core/diag.c): req (its struct nlmsghdr first, len bytes) sent on a
  * NETLINK_SOCK_DIAG socket, each answer message given to each() until NLMSG_DONE; 0, or -1 and
  * errno (the socket, send, recv, or the kernel's NLMSG_ERROR). */

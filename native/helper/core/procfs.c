@@ -36,17 +36,22 @@ int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end
 	return found;
 }
 
+ssize_t proc_text(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return n;
+}
+
 int thread_is_zombie(pid_t pid, pid_t tid)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
+	if (proc_text(path, buf, sizeof buf) <= 0)
 		return 0;
-	buf[n] = 0;
 	char *p = strrchr(buf, ')');
 	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }

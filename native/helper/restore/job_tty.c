@@ -21,6 +21,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "helper.h"
 #include "restore.h"
 
 /* The saved settings as the kernel takes them. */
@@ -130,13 +131,8 @@ static int stat_ids(pid_t pid, char *st, pid_t *ppid, pid_t *pgid, pid_t *sid)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
+	if (proc_text(path, buf, sizeof buf) <= 0)
 		return -1;
-	buf[n] = 0;
 	char *p = strrchr(buf, ')');
 	int a, b, c;
 	if (!p || sscanf(p + 1, " %c %d %d %d", st, &a, &b, &c) != 4)

@@ -142,6 +142,20 @@ static int dump_datagrams(struct sbuf *b, int s, const char *obj)
  * which only sock_diag shows (INET_DIAG_SHUTDOWN): found by its inode among the UDP sockets of
  * its family in the helper's network namespace; -1 when not listed (an unbound socket is not
  * hashed, so not dumped: the caller falls back on poll, which shows the receive side). */
+void dump_sock_filter(struct sbuf *b, int s)
+{
+	socklen_t flen = 0;
+	if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &flen) < 0)
+		sb_add(b, ",\"filter\":\"ebpf\"");
+	else if (flen > 0 && flen <= BPF_MAXINSNS) {
+		static struct sock_filter ins[BPF_MAXINSNS];
+		if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, ins, &flen) < 0)
+			sb_add(b, ",\"filter\":\"ebpf\"");
+		else
+			sb_add(b, ",\"filter\":"), sb_hex(b, ins, flen * sizeof ins[0]);
+	}
+}
+
 struct shut_find {
 	unsigned long ino;
 	int found;
@@ -291,18 +305,7 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 			dev[IFNAMSIZ] = 0; /* a device name: letters, digits and a few signs, no quote */
 			sb_add(&b, ",\"device\":"), sb_hex(&b, dev, strlen(dev));
 		}
-		/* a classic socket filter of the program's own (SO_ATTACH_FILTER), kept; an eBPF one
-		 * (SO_ATTACH_BPF) cannot be read back */
-		socklen_t flen = 0;
-		if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &flen) < 0)
-			sb_add(&b, ",\"filter\":\"ebpf\"");
-		else if (flen > 0 && flen <= BPF_MAXINSNS) {
-			static struct sock_filter ins[BPF_MAXINSNS];
-			if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, ins, &flen) < 0)
-				sb_add(&b, ",\"filter\":\"ebpf\"");
-			else
-				sb_add(&b, ",\"filter\":"), sb_hex(&b, ins, flen * sizeof ins[0]);
-		}
+		dump_sock_filter(&b, s);
 		if (udp && dump_datagrams(&b, s, obj) < 0) {
 			close(s);
 			free(b.p);

@@ -107,4 +107,10 @@ static inline int inet_opt_unix(int i)
 {
 	return inet_opts[i].level == SOL_SOCKET && i != IO_REUSEADDR && i != IO_REUSEPORT && i != IO_SNDBUF && i != IO_RCVBUF;
 }
+
+/* A socket's classic filter of the program's own (SO_ATTACH_FILTER) as `"filter":HEX`, or
+ * `"filter":"ebpf"` for one that cannot be read back (SO_ATTACH_BPF); nothing without one
+ * (dump_inet.c; the inet and rawsock kinds). */
+struct sbuf;
+void dump_sock_filter(struct sbuf *b, int s);
 #endif

@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "helper.h"
 #include "inet.h"
 #include "proto.h"
 #include "restore.h"
@@ -162,11 +163,8 @@ static int release_keeper(int pid, uint64_t start)
 			return 1;
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	int pfd = (int)syscall(SYS_pidfd_open, pid, 0), fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	char *rp = n > 0 ? (buf[n] = 0, strrchr(buf, ')')) : NULL;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	char *rp = proc_text(path, buf, sizeof buf) > 0 ? strrchr(buf, ')') : NULL;
 	unsigned long long st = 0;
 	int fields = 0;
 	for (char *q = rp ? rp + 2 : NULL; q && *q && fields < 19; q++)

@@ -303,17 +303,7 @@ int on_dump_rawsockq(struct dump_in *in, struct msg_dump_rawsockq *msg)
 		if (l > sizeof g)
 			sb_add(&b, ",\"tooManyGroups\":%u", (unsigned)l * 8);
 	}
-	/* a classic socket filter of the program's own, kept; an eBPF one cannot be read back */
-	socklen_t flen = 0;
-	if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &flen) < 0)
-		sb_add(&b, ",\"filter\":\"ebpf\"");
-	else if (flen > 0 && flen <= BPF_MAXINSNS) {
-		static struct sock_filter ins[BPF_MAXINSNS];
-		if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, ins, &flen) < 0)
-			sb_add(&b, ",\"filter\":\"ebpf\"");
-		else
-			sb_add(&b, ",\"filter\":"), sb_hex(&b, ins, flen * sizeof ins[0]);
-	}
+	dump_sock_filter(&b, s);
 	close(s);
 	sb_add(&b, "}");
 	if (!b.p)
