@@ -62,6 +62,20 @@ describe('fds near and above the restorer\'s RLIMIT_NOFILE', () => {
   });
 });
 
+describe('many tasks mapping the same files', () => {
+  it('restart under a hard RLIMIT_NOFILE of 1024: a mapped file takes one fd per set of credentials, not one per mapping', async () => {
+    // 41 processes with 30-45 mappings of one file each (1,500 mappings in all, more fds than
+    // the limit if each took its own)
+    const c = await startCase('mapfiles', { args: ['--children', '40', '--maps', '30'] });
+    const img = path.join(c.dir, 'img.ucr');
+    checkpointCase(c, img, ['--kill']);
+    await killAndWait(c.pid);
+    const r = ucrWith(['prlimit', '--nofile=1024:1024', 'setpriv', '--bounding-set=-sys_resource', '--inh-caps=-sys_resource', '--'], [], ['restart', '-i', img, '--detach']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
 describe('hostile metadata', () => {
   let good: Buffer;
   let dir: string;

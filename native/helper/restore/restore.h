@@ -71,6 +71,7 @@ const char *fs_who(int task);
 /* restore_paths.c: every task's working directory, mapped files and executable, opened with its
  * credentials (called by open_files) */
 int open_task_paths(void);
+int task_paths_need(void);
 /* this process's copies of mapped files and content objects closed, once every mapping exists */
 void restore_drop_copies(struct plan *p);
 int share_keeps(void);                       /* restore_share.c */

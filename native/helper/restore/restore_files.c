@@ -207,11 +207,12 @@ int open_files(void)
 			if (plan.tasks[t].epctls[i].tfd > maxfd)
 				maxfd = plan.tasks[t].epctls[i].tfd;
 	/* every fd the set-up takes: objects (two for a pipe or a pty, and a read-only one for an
-	 * object), a command pipe per task, each task's working directory, executable and mapped
-	 * files (restore_paths.c), the report pipe, and room to spare */
-	int need = 2 * (plan.nfiles + plan.npipes + plan.nttys) + 3 * plan.nobjs + 2 * plan.ntasks + 2 + 64;
-	for (int t = 0; t < plan.ntasks; t++)
-		need += plan.tasks[t].nvmas + 2;
+	 * object), a command pipe per task, the working directories, executables and mapped files
+	 * as restore_paths.c shares them, the report pipe, and room to spare */
+	int paths = task_paths_need();
+	if (paths < 0)
+		return proto_fail("files", "fds", ENOMEM, "out of memory");
+	int need = 2 * (plan.nfiles + plan.npipes + plan.nttys) + 3 * plan.nobjs + 2 * plan.ntasks + 2 + 64 + paths;
 	ctx.base = setup_base(need);
 	if (ctx.base < 0)
 		return proto_fail("files", "fds", ENOMEM, "no room for %d fds between the image's fd numbers", need);

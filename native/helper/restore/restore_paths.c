@@ -105,6 +105,65 @@ static int keep_list(struct task_plan *t)
 	return 0;
 }
 
+/* Does this task reach a mapped file by path (not an object, a ring, shared memory or anonymous
+ * memory)? With wr: opened for writing. */
+static int by_path(const struct vma_plan *m, int *wr)
+{
+	*wr = (m->flags & MAP_SHARED) && ((m->prot & PROT_WRITE) || (m->madv & MADV_BIT_MAYWRITE));
+	return !m->ring && !m->is_shm && m->obj < 0 && m->path && !(m->flags & MAP_ANONYMOUS);
+}
+
+/* How many fds open_task_paths() will take at most: one per distinct (credentials, path, access)
+ * as path_fd() shares them, not one per mapping (1,000 tasks mapping the same twenty files take
+ * twenty fds per set of credentials, not 20,000), plus every task's working directory and
+ * executable (content objects and their read-only reopenings are counted with the objects). */
+int task_paths_need(void)
+{
+	int n = 0;
+	struct seen {
+		const struct task_plan *t;
+		int flags;
+		const char *path;
+		struct seen *next;
+	} **tab = calloc(NBUCKETS, sizeof *tab), *all = NULL;
+	if (!tab)
+		return -1;
+	for (int i = 0; i < plan.ntasks; i++) {
+		const struct task_plan *t = &plan.tasks[i];
+		if (t->kind != TASK_NORMAL)
+			continue;
+		n += 2; /* working directory, executable */
+		for (int k = 0; k < t->nvmas; k++) {
+			int wr;
+			if (!by_path(&t->vmas[k], &wr))
+				continue;
+			const char *path = t->vmas[k].path;
+			int flags = wr ? O_RDWR : O_RDONLY;
+			unsigned h = hash(path, flags);
+			struct seen *s = tab[h];
+			while (s && !(s->flags == flags && !strcmp(s->path, path) && same_creds(s->t, t)))
+				s = s->next;
+			if (s)
+				continue;
+			if (!(s = malloc(sizeof *s))) {
+				n = -1;
+				goto out;
+			}
+			*s = (struct seen){ t, flags, path, tab[h] };
+			tab[h] = s;
+			n++;
+		}
+	}
+out:
+	for (int h = 0; h < NBUCKETS; h++)
+		while ((all = tab[h])) {
+			tab[h] = all->next;
+			free(all);
+		}
+	free(tab);
+	return n;
+}
+
 int open_task_paths(void)
 {
 	for (int i = 0; i < plan.ntasks; i++) {
@@ -117,15 +176,15 @@ int open_task_paths(void)
 			return -1;
 		for (int k = 0; k < t->nvmas; k++) {
 			struct vma_plan *m = &t->vmas[k];
-			int wr = (m->flags & MAP_SHARED) && ((m->prot & PROT_WRITE) || (m->madv & MADV_BIT_MAYWRITE));
+			int wr, path = by_path(m, &wr);
 			if (m->ring) /* a packet socket's rings: mapped from the socket (kinds/rawsock) */
 				m->fd = plan.files[m->ring - 1].hfd;
-			if (m->ring || m->is_shm || (m->obj < 0 && (!m->path || (m->flags & MAP_ANONYMOUS))))
-				continue;
-			if (m->obj >= 0)
+			if (path)
+				m->fd = path_fd(i, m->path, wr ? O_RDWR : O_RDONLY, "the mapped file");
+			else if (m->obj >= 0 && !m->ring && !m->is_shm)
 				m->fd = wr ? plan.objs[m->obj].hfd : obj_rdonly(&plan.objs[m->obj]);
 			else
-				m->fd = path_fd(i, m->path, wr ? O_RDWR : O_RDONLY, "the mapped file");
+				continue;
 			if (m->fd < 0)
 				return -1;
 		}
