@@ -121,7 +121,10 @@ export interface CheckpointResult {
 
 /**
  * Freezes the tree top-down: a task is frozen before its children are listed, so a child forked
- * meanwhile is found, and a frozen task forks no more. Zombies are recorded, not frozen.
+ * meanwhile is found, and a frozen task forks no more. Zombies are recorded, not frozen. The
+ * tasks found by one pass (the roots, then the children of the tasks frozen by the pass before)
+ * are asked for at once and their answers collected in order: one round trip to the helper per
+ * pass rather than per task, the same order as one task after the other.
  */
 async function freezeTree(
   helper: Helper,
@@ -131,20 +134,31 @@ async function freezeTree(
   vforkWaitMs: number,
 ): Promise<{ pid: number; state: string }[]> {
   const order: { pid: number; state: string }[] = [];
-  const queue: { pid: number; state: string | undefined }[] = roots.map((pid) => ({ pid, state: undefined }));
+  const seen = new Set<number>();
+  let queue: { pid: number; state: string | undefined }[] = roots.map((pid) => ({ pid, state: undefined }));
   while (queue.length) {
-    const { pid, state: known } = queue.shift()!;
-    let state = known ?? pidState(pid);
-    if (state === undefined) continue; // exited and reaped before we got to it
-    if (state === 'Z' && listThreads(pid).length > 1) state = 'R'; // main thread gone, others run
-    order.push({ pid, state });
-    if (state === 'Z') continue;
-    if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid, phase: 'freeze' });
-    await waitVfork(pid, vforkWaitMs);
-    helper.send(dumpFreeze({ pid }));
-    const ev = await clock.run('freeze', () => helper.next('frozen'), pid);
-    void ev;
-    for (const c of listChildren(pid).sort((a, b) => a - b)) if (member(c) && !order.some((o) => o.pid === c)) queue.push({ pid: c, state: undefined });
+    const asked: number[] = [];
+    for (const { pid, state: known } of queue) {
+      let state = known ?? pidState(pid);
+      if (state === undefined) continue; // exited and reaped before we got to it
+      if (state === 'Z' && listThreads(pid).length > 1) state = 'R'; // main thread gone, others run
+      order.push({ pid, state });
+      seen.add(pid);
+      if (state === 'Z') continue;
+      if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid, phase: 'freeze' });
+      await waitVfork(pid, vforkWaitMs, state);
+      helper.send(dumpFreeze({ pid }));
+      asked.push(pid);
+    }
+    // the answers come in order (a failure throws; the helper then puts every task back)
+    for (const pid of asked) await clock.run('freeze', () => helper.next('frozen'), pid);
+    queue = [];
+    for (const pid of asked)
+      for (const c of listChildren(pid).sort((a, b) => a - b))
+        if (member(c) && !seen.has(c)) {
+          seen.add(c);
+          queue.push({ pid: c, state: undefined });
+        }
   }
   return order;
 }
