@@ -60,6 +60,9 @@ function threadComm(pid: number, tid: number): string {
 
 /** A u64 from the helper's hex text: a number when exact, else a bigint. */
 export function u64(hexText: string): bigint | number {
+  // "0x" and up to 13 hex digits (< 2^52): exact as a number, without a BigInt (a task's state
+  // has ~300 such values)
+  if (hexText.length <= 15 && hexText.startsWith('0x') && /^0x[0-9a-fA-F]+$/.test(hexText)) return parseInt(hexText.slice(2), 16);
   const b = BigInt(hexText);
   return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
 }
