@@ -59,10 +59,16 @@ export function threadAffinity(proc: number, tid: number, list?: string): number
     if (!m) return undefined;
     list = m[1]!;
   }
+  // the tasks of a tree share one or two lists: each worked out once
+  if (known.has(list)) return known.get(list)?.slice(); // a copy: each task has its own
   const cpus = parseCpuList(list);
   const all = (possible ??= sysCpus('possible'));
-  return cpus.length === 0 || (all.length > 0 && all.every((c) => cpus.includes(c))) ? undefined : cpus;
+  const mask = cpus.length === 0 || (all.length > 0 && all.every((c) => cpus.includes(c))) ? undefined : cpus;
+  if (known.size < 64) known.set(list, mask);
+  return mask;
 }
+
+const known = new Map<string, number[] | undefined>();
 
 /** The CPUs of an affinity this machine has online (all of them when it cannot tell). */
 export function onlineOf(cpus: number[], online = sysCpus('online')): number[] {
