@@ -36,12 +36,18 @@ export function decodeBudget(limit: number): DecodeBudget {
   return { left: limit, limit };
 }
 
+/** encode()'s buffer, reused from one record to the next (a TASK record of ~16 KB grew from 256
+ * bytes by seven doublings, each a zeroed buffer and a copy); a record is copied out of it once
+ * complete. A record larger than SCRATCH_KEEP keeps the buffer it grew into instead. */
+let scratch: Buffer = Buffer.allocUnsafe(64 * 1024);
+const SCRATCH_KEEP = 1 << 20;
+
 class Out {
-  buf = Buffer.alloc(256);
   len = 0;
+  constructor(public buf: Buffer = Buffer.alloc(256)) {}
   need(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.len + n));
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
     this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
   }
@@ -151,9 +157,14 @@ function enc(out: Out, v: CborValue, depth: number): void {
 }
 
 export function encode(v: CborValue): Buffer {
-  const out = new Out();
-  enc(out, v, 0);
-  return out.buf.subarray(0, out.len);
+  const out = new Out(scratch);
+  enc(out, v, 0); // not reentrant: enc never calls encode
+  if (out.buf.length > SCRATCH_KEEP) {
+    scratch = Buffer.allocUnsafe(64 * 1024);
+    return out.buf.subarray(0, out.len);
+  }
+  scratch = out.buf;
+  return Buffer.from(out.buf.subarray(0, out.len));
 }
 
 class In {

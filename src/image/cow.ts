@@ -122,14 +122,31 @@ export function intersect(a: Run[], b: Run[]): Run[] {
   return out;
 }
 
-/** Merges two sorted, disjoint run lists into one sorted list, adjacent runs joined. */
+/** Merges two sorted, disjoint run lists into one sorted list, adjacent runs joined (one pass). */
 function union(a: Run[], b: Run[]): Run[] {
-  const all = [...a, ...b].sort((x, y) => x[0] - y[0]);
   const out: Run[] = [];
-  for (const [s, n] of all) {
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const r = j >= b.length || (i < a.length && a[i]![0] <= b[j]![0]) ? a[i++]! : b[j++]!;
     const last = out[out.length - 1];
-    if (last && last[0] + last[1] * PAGE >= s) last[1] = Math.max(last[1], (s + n * PAGE - last[0]) / PAGE);
-    else out.push([s, n]);
+    if (last && last[0] + last[1] * PAGE >= r[0]) last[1] = Math.max(last[1], (r[0] + r[1] * PAGE - last[0]) / PAGE);
+    else out.push([r[0], r[1]]);
+  }
+  return out;
+}
+
+/** The runs of a sorted list that overlap [lo, hi), clipped to it, from index at.i on (at.i
+ * moves past the runs that end at or before lo: call with ranges in ascending order). */
+function within(runs: Run[], lo: number, hi: number, at: { i: number }): Run[] {
+  let j = at.i;
+  while (j < runs.length && runs[j]![0] + runs[j]![1] * PAGE <= lo) j++;
+  at.i = j;
+  const out: Run[] = [];
+  for (; j < runs.length && runs[j]![0] < hi; j++) {
+    const s = Math.max(runs[j]![0], lo);
+    const e = Math.min(runs[j]![0] + runs[j]![1] * PAGE, hi);
+    if (s < e) out.push([s, (e - s) / PAGE]);
   }
   return out;
 }
@@ -187,16 +204,16 @@ export function cowLayout(tasks: TaskImage[], entries: TreeEntry[]): CowLayout {
   if (!tasks.some((t) => t.inherited?.length)) return plain();
   // which mappings are staged (a child inherits from them) and where each child's came from
   const need = tasks.map(() => new Set<number>());
-  const source = new Map<string, VmaImage>(); // `${task}:${start}` -> the parent's mapping
+  const source = tasks.map(() => new Map<number, VmaImage>()); // [task] start -> the parent's mapping
   tasks.forEach((t, i) => {
     for (const [a] of t.inherited ?? []) {
       const v = findVma(t.vmas, a)!;
       const w = forkSource(tasks[parent[i]!]!, v)!;
-      source.set(`${i}:${v.start}`, w);
+      source[i]!.set(v.start, w);
       need[parent[i]!]!.add(w.start);
     }
   });
-  const win = new Map<string, number>();
+  const win = tasks.map(() => new Map<number, number>()); // [task] start -> window offset
   const layout: CowLayout = { tasks: new Map(), stream: [] };
   const rest: Run[][] = tasks.map((t) => t.pageRuns);
   let cursor = PAGE; // a guard page at the start, one between areas
@@ -204,28 +221,31 @@ export function cowLayout(tasks: TaskImage[], entries: TreeEntry[]): CowLayout {
     const t = tasks[i]!;
     const ct: CowTask = { areas: [], moves: [], zaps: [] };
     const staged: StreamPart = { task: i, runs: [], offsets: [] };
+    const mineAt = { i: 0 };
+    const inhAt = { i: 0 };
     for (const v of t.vmas) {
-      const w = source.get(`${i}:${v.start}`);
+      const w = source[i]!.get(v.start);
       const own = need[i]!.has(v.start);
       if (!w && !own) continue;
       const len = v.end - v.start;
       let off: number;
-      if (w) off = win.get(`${parent[i]}:${w.start}`)! + (v.start - w.start);
+      if (w) off = win[parent[i]!]!.get(w.start)! + (v.start - w.start);
       else {
         off = cursor;
         const file = v.kind === 'file';
         ct.areas.push([off, len, MAP_PRIVATE | (file ? 0 : MAP_ANONYMOUS) | (v.madv & MADV_NORESERVE ? MAP_NORESERVE : 0), file ? v.start : 0]);
         cursor += len + PAGE;
       }
-      win.set(`${i}:${v.start}`, off);
+      win[i]!.set(v.start, off);
       ct.moves.push([off, v.start, len]);
-      const mine = intersect(t.pageRuns, [[v.start, len / PAGE]]);
+      // the task's own runs in the mapping (both lists in address order: one pass over each)
+      const mine = within(t.pageRuns, v.start, v.end, mineAt);
       if (own)
         for (const r of mine) {
           staged.runs.push(r);
           staged.offsets!.push(off + r[0] - v.start);
         }
-      if (w) for (const z of subtract([[v.start, len / PAGE]], union(mine, t.inherited ?? []))) ct.zaps.push(z);
+      if (w) for (const z of subtract([[v.start, len / PAGE]], union(mine, within(t.inherited ?? [], v.start, v.end, inhAt)))) ct.zaps.push(z);
     }
     if (ct.moves.length) layout.tasks.set(i, ct);
     if (staged.runs.length) {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import { MAX_CPUS } from '../image/validate-attrs.js';
 import type { TaskImage } from '../image/types.js';
+import { readProcText } from './proc.js';
 
 /** "0-3,8,10-11" -> [0,1,2,3,8,10,11] (bounded to MAX_CPUS) */
 export function parseCpuList(text: string): number[] {
@@ -41,20 +42,33 @@ function sysCpus(which: 'possible' | 'online'): number[] {
   }
 }
 
-/** A thread's affinity, or undefined when it may run on every possible CPU (or is unreadable). */
-export function threadAffinity(proc: number, tid: number): number[] | undefined {
-  let status: string;
-  try {
-    status = fs.readFileSync(`/proc/${proc}/task/${tid}/status`, 'latin1');
-  } catch {
-    return undefined;
+/** The possible CPUs (fixed at boot): read once per process. */
+let possible: number[] | undefined;
+
+/** A thread's affinity, or undefined when it may run on every possible CPU (or is unreadable).
+ * list: its Cpus_allowed_list when already read (the main thread's is in /proc/PID/status). */
+export function threadAffinity(proc: number, tid: number, list?: string): number[] | undefined {
+  if (list === undefined) {
+    let status: string;
+    try {
+      status = readProcText(`/proc/${proc}/task/${tid}/status`);
+    } catch {
+      return undefined;
+    }
+    const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(status);
+    if (!m) return undefined;
+    list = m[1]!;
   }
-  const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(status);
-  if (!m) return undefined;
-  const cpus = parseCpuList(m[1]!);
-  const all = sysCpus('possible');
-  return cpus.length === 0 || (all.length > 0 && all.every((c) => cpus.includes(c))) ? undefined : cpus;
+  // the tasks of a tree share one or two lists: each worked out once
+  if (known.has(list)) return known.get(list)?.slice(); // a copy: each task has its own
+  const cpus = parseCpuList(list);
+  const all = (possible ??= sysCpus('possible'));
+  const mask = cpus.length === 0 || (all.length > 0 && all.every((c) => cpus.includes(c))) ? undefined : cpus;
+  if (known.size < 64) known.set(list, mask);
+  return mask;
 }
+
+const known = new Map<string, number[] | undefined>();
 
 /** The CPUs of an affinity this machine has online (all of them when it cannot tell). */
 export function onlineOf(cpus: number[], online = sysCpus('online')): number[] {

@@ -9,7 +9,7 @@ import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, Vm
 import type { Helper, HelperEvent } from './helper.js';
 import { threadAffinity } from './affinity.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
-import { listThreads, readLink, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
+import { listThreads, readLink, readProcText, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
 import { seccompOf } from './seccomp.js';
 
@@ -55,11 +55,14 @@ function signalsOf(s: SignalState): ThreadSignals {
 }
 
 function threadComm(pid: number, tid: number): string {
-  return fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').replace(/\n$/, '');
+  return readProcText(`/proc/${pid}/task/${tid}/comm`, 'utf8').replace(/\n$/, '');
 }
 
 /** A u64 from the helper's hex text: a number when exact, else a bigint. */
 export function u64(hexText: string): bigint | number {
+  // "0x" and up to 13 hex digits (< 2^52): exact as a number, without a BigInt (a task's state
+  // has ~300 such values)
+  if (hexText.length <= 15 && hexText.startsWith('0x') && /^0x[0-9a-fA-F]+$/.test(hexText)) return parseInt(hexText.slice(2), 16);
   const b = BigInt(hexText);
   return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
 }
@@ -207,7 +210,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
       envStart: stat.envStart,
       envEnd: stat.envEnd,
     },
-    auxv: fs.readFileSync(`/proc/${proc}/auxv`),
+    auxv: Buffer.from(readProcText(`/proc/${proc}/auxv`), 'latin1'),
     tidAddress: num(st.tidaddr),
     leaderExited,
     threads: [
@@ -231,9 +234,9 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     itimers: st.itimers,
     subreaper: st.subreaper !== 0,
     ...cttyOf(pid, stat),
-    personality: parseInt(fs.readFileSync(`/proc/${proc}/personality`, 'latin1').trim(), 16),
+    personality: parseInt(readProcText(`/proc/${proc}/personality`).trim(), 16),
     noNewPrivs: status.get('NoNewPrivs') === '1',
-    attrs: { ...attrsOf(proc, st.attrs), ...rootOf(pid, proc), ...(stateBefore === 'T' ? stopOf(st.attrs.stopsig) : {}) },
+    attrs: { ...attrsOf(proc, st.attrs, status.get('Cpus_allowed_list')), ...rootOf(pid, proc), ...(stateBefore === 'T' ? stopOf(st.attrs.stopsig) : {}) },
     ...(seccomp ? { seccomp: seccompOf(pid, (await seccomp).threads) } : {}),
     posixTimers: ptimers.map((t, i) => {
       const [, is, ins, vs, vns, overrun] = st.timers[i]!;
@@ -256,15 +259,15 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
 
 const SCHED_DEADLINE = 6;
 
-function cpusOf(proc: number, tid: number): { cpus?: number[] } {
-  const cpus = threadAffinity(proc, tid);
+function cpusOf(proc: number, tid: number, list: string | undefined): { cpus?: number[] } {
+  const cpus = threadAffinity(proc, tid, list);
   return cpus ? { cpus } : {};
 }
 
 /** Scheduling and personality of every thread, oom_score_adj, loginuid (from /proc), with
  * what the helper read (membarrier registrations, mlockall flags, sched_getattr). */
-function attrsOf(proc: number, a: StateFacts['attrs']): TaskAttrs {
-  const one = (file: string) => fs.readFileSync(`/proc/${proc}/${file}`, 'latin1').trim();
+function attrsOf(proc: number, a: StateFacts['attrs'], mainCpus: string | undefined): TaskAttrs {
+  const one = (file: string) => readProcText(`/proc/${proc}/${file}`).trim();
   return {
     sched: a.sched.map(([tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax, personality]) => ({
       tid,
@@ -276,7 +279,8 @@ function attrsOf(proc: number, a: StateFacts['attrs']): TaskAttrs {
       // set clamps only (CONFIG_UCLAMP_TASK; defaults 0 and 1024, or 0 0 without it)
       ...(umax && (umin !== 0 || umax !== 1024) ? { util: [umin, umax] as [number, number] } : {}),
       personality,
-      ...cpusOf(proc, tid),
+      // the thread /proc/PID/status describes: its list is read already
+      ...cpusOf(proc, tid, tid === proc ? mainCpus : undefined),
     })),
     oomScoreAdj: Number(one('oom_score_adj')),
     membarrier: a.membarrier,

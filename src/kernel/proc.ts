@@ -9,7 +9,7 @@ let scratch = Buffer.allocUnsafe(64 * 1024);
  * also fstat()s and allocates a buffer per call; a tree of 100 tasks with 400 fds each reads
  * 40,000 fdinfo files).
  */
-export function readProcText(path: string): string {
+export function readProcText(path: string, encoding: 'latin1' | 'utf8' = 'latin1'): string {
   const fd = fs.openSync(path, 'r');
   try {
     let len = 0;
@@ -23,7 +23,7 @@ export function readProcText(path: string): string {
       if (n === 0) break;
       len += n;
     }
-    return scratch.toString('latin1', 0, len);
+    return scratch.toString(encoding, 0, len);
   } finally {
     fs.closeSync(fd);
   }
@@ -45,7 +45,7 @@ export interface MapsEntry {
  * one (read-only) Set. */
 export function readSmaps(pid: number): MapsEntry[] {
   const out: MapsEntry[] = [];
-  const text = fs.readFileSync(`/proc/${pid}/smaps`, 'latin1');
+  const text = readProcText(`/proc/${pid}/smaps`);
   const flagSets = new Map<string, Set<string>>();
   // ~25 lines per mapping: only a mapping's first line (its address in lower-case hex) and its
   // VmFlags line are cut out of the text (10,000 mappings make 250,000 lines), the first one
@@ -135,7 +135,7 @@ export interface ProcStat {
 
 /** /proc/PID/stat; comm may hold spaces and parentheses, so fields count from the last ')'. */
 export function readStat(pid: number): ProcStat {
-  const text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const text = readProcText(`/proc/${pid}/stat`);
   const close = text.lastIndexOf(')');
   const comm = text.slice(text.indexOf('(') + 1, close);
   const f = text.slice(close + 2).trim().split(' ');
@@ -165,7 +165,7 @@ export function readStat(pid: number): ProcStat {
 /** /proc/PID/status as key → value text. */
 export function readStatus(pid: number): Map<string, string> {
   const m = new Map<string, string>();
-  for (const line of fs.readFileSync(`/proc/${pid}/status`, 'latin1').split('\n')) {
+  for (const line of readProcText(`/proc/${pid}/status`).split('\n')) {
     const i = line.indexOf(':');
     if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
   }
@@ -274,7 +274,7 @@ export function listChildren(pid: number): number[] {
   const kids: number[] = [];
   for (const tid of listThreads(pid)) {
     try {
-      const t = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').trim();
+      const t = readProcText(`/proc/${pid}/task/${tid}/children`).trim();
       if (t) kids.push(...t.split(/\s+/).map(Number));
     } catch {
       /* thread gone */
@@ -289,7 +289,7 @@ export function readLink(p: string): string {
 
 function stateLetter(statPath: string): string | undefined {
   try {
-    const text = fs.readFileSync(statPath, 'latin1');
+    const text = readProcText(statPath);
     return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
   } catch {
     return undefined;
@@ -320,7 +320,7 @@ export interface ProcTimer {
 export function readTimers(pid: number): ProcTimer[] {
   const out: ProcTimer[] = [];
   let cur: Partial<ProcTimer> = {};
-  for (const line of fs.readFileSync(`/proc/${pid}/timers`, 'latin1').split('\n')) {
+  for (const line of readProcText(`/proc/${pid}/timers`).split('\n')) {
     const [k, v] = [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()];
     if (k === 'ID') {
       cur = { id: Number(v) };
@@ -393,7 +393,7 @@ export function sessionHint(inside: number, outside: number): string {
 /** A process's name, or '?' once it is gone. */
 export function commOf(pid: number): string {
   try {
-    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    return readProcText(`/proc/${pid}/comm`, 'utf8').trim();
   } catch {
     return '?';
   }

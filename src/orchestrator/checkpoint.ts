@@ -4,7 +4,7 @@
  * lets the task run on (or kills it once the image is complete). Any failure releases the task
  * exactly as it was and removes a partial output file.
  */
-import { AbortedError, CheckpointError, UcrError, UnsupportedError } from '../errors.js';
+import { AbortedError, CheckpointError, UcrError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
@@ -19,7 +19,7 @@ import { captureFiles } from '../kernel/files.js';
 import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper, HelperError } from '../kernel/helper.js';
-import { listChildren, listThreads, pidState, readStat } from '../kernel/proc.js';
+import { readStat } from '../kernel/proc.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
@@ -27,10 +27,11 @@ import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
 import { ackFdOf, openOutput, streamed } from './output.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
-import { select, selectedNow, waitVfork } from './select.js';
+import { select, selectedNow } from './select.js';
+import { freezeTree } from './freeze-tree.js';
 import { checkRestorable, startChecker } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
-import { dumpAck, dumpCompress, dumpDrain, dumpFreeze, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
+import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { PAGE_SIZE } from '../image/format.js';
 
 export interface CheckpointOptions {
@@ -117,36 +118,6 @@ export interface CheckpointResult {
   phases: PhaseRecord[];
   /** total ms per phase name */
   durations: Record<string, number>;
-}
-
-/**
- * Freezes the tree top-down: a task is frozen before its children are listed, so a child forked
- * meanwhile is found, and a frozen task forks no more. Zombies are recorded, not frozen.
- */
-async function freezeTree(
-  helper: Helper,
-  roots: number[],
-  member: (pid: number) => boolean,
-  clock: PhaseClock,
-  vforkWaitMs: number,
-): Promise<{ pid: number; state: string }[]> {
-  const order: { pid: number; state: string }[] = [];
-  const queue: { pid: number; state: string | undefined }[] = roots.map((pid) => ({ pid, state: undefined }));
-  while (queue.length) {
-    const { pid, state: known } = queue.shift()!;
-    let state = known ?? pidState(pid);
-    if (state === undefined) continue; // exited and reaped before we got to it
-    if (state === 'Z' && listThreads(pid).length > 1) state = 'R'; // main thread gone, others run
-    order.push({ pid, state });
-    if (state === 'Z') continue;
-    if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid, phase: 'freeze' });
-    await waitVfork(pid, vforkWaitMs);
-    helper.send(dumpFreeze({ pid }));
-    const ev = await clock.run('freeze', () => helper.next('frozen'), pid);
-    void ev;
-    for (const c of listChildren(pid).sort((a, b) => a - b)) if (member(c) && !order.some((o) => o.pid === c)) queue.push({ pid: c, state: undefined });
-  }
-  return order;
 }
 
 /** A failure of restart's checks on the image being written: the checkpoint fails with it. */

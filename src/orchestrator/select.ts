@@ -60,7 +60,10 @@ function inVfork(pid: number): boolean {
   }
 }
 
-export async function waitVfork(pid: number, ms: number): Promise<void> {
+/** state: the task's state letter when known; a parent waiting for its vfork child sleeps
+ * killable, 'D' (any other letter: not in vfork, no need to read its kernel stack). */
+export async function waitVfork(pid: number, ms: number, state?: string): Promise<void> {
+  if (state !== undefined && state !== 'D') return;
   const deadline = Date.now() + ms;
   while (inVfork(pid)) {
     if (Date.now() >= deadline)

@@ -50,7 +50,12 @@ int cmd_state(struct tracee *task, const struct dtask *d, const uint64_t *timers
  * tracee, its gadget mapped; d: the frozen task) */
 struct sbuf;
 long attrs_vmlck(pid_t pid);
-int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out);
+/* pre_membarrier, pre_thp: the results of those getters when already run (cmd_state's batch),
+ * else NULL: injected here */
+int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, const long *pre_membarrier,
+		const long *pre_thp, struct sbuf *out);
+#define MEMBARRIER_GET_REGISTRATIONS (1 << 9)
+#define UCR_PR_GET_THP_DISABLE 42
 /* dump_aio.c: `,"aio":[[ring address, 0 | errno of io_getevents]...]`, if it maps AIO rings */
 int aio_state(struct tracee *task, struct sbuf *out);
 

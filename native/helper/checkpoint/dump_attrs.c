@@ -20,10 +20,8 @@
 #include "proto.h"
 #include "tracee.h"
 
-#define MEMBARRIER_GET_REGISTRATIONS (1 << 9)
 #define UCR_MCL_FUTURE 2
 #define UCR_MCL_ONFAULT 4
-#define UCR_PR_GET_THP_DISABLE 42
 
 /* VmLck of the process in kB, -1 when unreadable. */
 long attrs_vmlck(pid_t pid)
@@ -77,17 +75,22 @@ static int onfault_at(pid_t pid, uint64_t addr)
 /* ,"attrs":{"sched":[[tid,policy,flags,nice,priority,runtime,deadline,period,umin,umax,personality],...],
  * "membarrier":n,"mlockall":n,"thp":n,"stopsig":n,"seccomp":threads under seccomp} appended to out; the gadget is mapped (vmlck_before: VmLck
  * before it was). */
-int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, struct sbuf *out)
+int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, const long *pre_membarrier,
+		const long *pre_thp, struct sbuf *out)
 {
 	long regs;
-	if (inject_ok(task, SYS_membarrier, MEMBARRIER_GET_REGISTRATIONS, 0, 0, 0, &regs, "membarrier") < 0)
+	if (pre_membarrier)
+		regs = *pre_membarrier;
+	else if (inject_ok(task, SYS_membarrier, MEMBARRIER_GET_REGISTRATIONS, 0, 0, 0, &regs, "membarrier") < 0)
 		return -1;
 	if (regs < 0) /* a kernel without it (before 6.3): none are recorded */
 		regs = 0;
 	/* prctl(PR_SET_THP_DISABLE) of the mm: 1, or 3 with PR_THP_DISABLE_EXCEPT_ADVISED (6.18);
 	 * /proc/PID/status "THP_enabled" shows only the first */
 	long thp;
-	if (inject_ok(task, SYS_prctl, UCR_PR_GET_THP_DISABLE, 0, 0, 0, &thp, "prctl") < 0)
+	if (pre_thp)
+		thp = *pre_thp;
+	else if (inject_ok(task, SYS_prctl, UCR_PR_GET_THP_DISABLE, 0, 0, 0, &thp, "prctl") < 0)
 		return -1;
 	if (thp < 0) /* reported as it is otherwise: the coordinator refuses what it does not know */
 		return proto_fail("state", "prctl", (int)-thp, "PR_GET_THP_DISABLE failed");

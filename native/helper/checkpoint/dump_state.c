@@ -64,6 +64,60 @@ static int read_limits(pid_t pid, struct rlimit64 *lim)
 	return 0;
 }
 
+/* The process's getters run in the rt_sigaction batch (one stop) instead of one injected call
+ * each; their outputs land in the scratch area from PRE_OFF. The batch stops at a call that
+ * fails (membarrier before 6.3, PR_GET_TID_ADDRESS without CONFIG_CHECKPOINT_RESTORE: those
+ * last): a getter that did not run is injected on its own, as it was. */
+enum { X_BRK, X_DUMPABLE, X_PDEATH, X_SUBREAPER, X_ALTSTACK, X_IT0, X_IT1, X_IT2, X_THP, X_MEMBARRIER, X_TIDADDR, X_N };
+#define PRE_OFF 4096UL /* after the 65 sigactions */
+#define PRE_PDEATH 0
+#define PRE_SUBREAPER 8
+#define PRE_TIDADDR 16
+#define PRE_ALTSTACK 32
+#define PRE_IT 64
+
+struct pre {
+	long ret[X_N];
+	int ran[X_N];
+	unsigned char mem[PRE_IT + 3 * sizeof(struct itimerval)];
+};
+
+static void pre_add(struct batch *b, struct tracee *task)
+{
+	uint64_t m = task->scratch + PRE_OFF;
+	batch_add(b, SYS_brk, 0, 0, 0, 0, 0, 0, 0, X_BRK);
+	batch_add(b, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0, 0, X_DUMPABLE);
+	batch_add(b, SYS_prctl, PR_GET_PDEATHSIG, m + PRE_PDEATH, 0, 0, 0, 0, 0, X_PDEATH);
+	batch_add(b, SYS_prctl, PR_GET_CHILD_SUBREAPER, m + PRE_SUBREAPER, 0, 0, 0, 0, 0, X_SUBREAPER);
+	batch_add(b, SYS_sigaltstack, 0, m + PRE_ALTSTACK, 0, 0, 0, 0, 0, X_ALTSTACK);
+	for (int w = 0; w < 3; w++)
+		batch_add(b, SYS_getitimer, (uint64_t)w, m + PRE_IT + (uint64_t)w * sizeof(struct itimerval), 0, 0, 0, 0, 0, X_IT0 + w);
+	batch_add(b, SYS_prctl, UCR_PR_GET_THP_DISABLE, 0, 0, 0, 0, 0, 0, X_THP);
+	batch_add(b, SYS_membarrier, MEMBARRIER_GET_REGISTRATIONS, 0, 0, 0, 0, 0, 0, X_MEMBARRIER);
+	batch_add(b, SYS_prctl, PR_GET_TID_ADDRESS, m + PRE_TIDADDR, 0, 0, 0, 0, 0, X_TIDADDR);
+}
+
+/* What ran of them (a call that failed ran too: its result is the error, as when injected alone). */
+static void pre_collect(struct pre *p, const struct batch *b, int from, struct tracee *task)
+{
+	memset(p, 0, sizeof *p);
+	if (b->done <= from || t_read_mem(task->pid, task->scratch + PRE_OFF, p->mem, sizeof p->mem) < 0)
+		return;
+	for (int i = from; i < b->done; i++)
+		p->ran[b->tags[i]] = 1, p->ret[b->tags[i]] = (long)b->calls[i].ret;
+}
+
+/* prctl_get() of a getter, from the batch when it ran there */
+static int pre_prctl(const struct pre *p, int x, struct tracee *task, int option, void *out, size_t len)
+{
+	static const int at[X_N] = { [X_PDEATH] = PRE_PDEATH, [X_SUBREAPER] = PRE_SUBREAPER, [X_TIDADDR] = PRE_TIDADDR };
+	if (!p->ran[x])
+		return prctl_get(task, option, out, len);
+	if (p->ret[x] == 0)
+		memcpy(out, p->mem + at[x], len);
+	return 0;
+}
+
 struct ksigaction {
 	uint64_t handler, flags, restorer, mask;
 };
@@ -71,11 +125,13 @@ struct ksigaction {
 /* Per-thread signal state, as JSON members: the alternate stack (injected sigaltstack) and the
  * signals pending for that thread only, or (shared) for the whole process, read with
  * PTRACE_PEEKSIGINFO without dequeuing them: each a 128-byte siginfo, hex. */
-static int signal_state(struct tracee *th, int shared, char **json)
+static int signal_state(struct tracee *th, int shared, const stack_t *known, char **json)
 {
 	long ret;
 	stack_t ss = { 0 };
-	if (t_inject(th, SYS_sigaltstack, 0, th->scratch, 0, 0, 0, 0, &ret) < 0 || ret != 0 ||
+	if (known)
+		ss = *known;
+	else if (t_inject(th, SYS_sigaltstack, 0, th->scratch, 0, 0, 0, 0, &ret) < 0 || ret != 0 ||
 	    t_read_mem(th->pid, th->scratch, &ss, sizeof ss) < 0)
 		return proto_fail_sys("sigaltstack", "state", "sigaltstack", errno, "cannot read the alternate signal stack of %d", th->pid);
 	/* every queued signal (real-time ones queue up to RLIMIT_SIGPENDING), 1024 at a time */
@@ -149,7 +205,7 @@ static int thread_state(const struct tracee *task, const struct dthread *t, stru
 	if (ret == 0)
 		t_read_mem(tid, th.scratch, &tidaddr, sizeof tidaddr);
 	char *sig = NULL;
-	if (signal_state(&th, 0, &sig) < 0)
+	if (signal_state(&th, 0, NULL, &sig) < 0)
 		return -1;
 	char *r = hex_dup(&th.regs, sizeof th.regs), *x = hex_dup(xs, xlen);
 	size_t before = out->len;
@@ -221,36 +277,46 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		if (sig != SIGKILL && sig != SIGSTOP)
 			batch_add(&b, SYS_rt_sigaction, (uint64_t)sig, 0, task->scratch + (uint64_t)sig * sizeof acts[0], 8, 0,
 				  0, 0, sig);
+	int nsig = b.n;
+	struct pre pre;
+	pre_add(&b, task);
 	if (batch_run(&b, task) < 0)
 		return proto_fail_sys("rt_sigaction", "inject", "rt_sigaction", errno, "cannot run rt_sigaction in the task");
 	int bad = batch_failed(&b);
-	if (bad >= 0)
+	if (bad >= 0 && bad < nsig)
 		return proto_fail_sys("rt_sigaction", "state", "rt_sigaction", bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "signal %d",
 				  b.tags[bad]);
 	if (t_read_mem(task->pid, task->scratch, acts, sizeof acts) < 0)
 		return proto_fail_sys("rt_sigaction", "state", "rt_sigaction", errno, "cannot read the result");
+	pre_collect(&pre, &b, nsig, task);
 	memset(&acts[SIGKILL], 0, sizeof acts[SIGKILL]);
 	memset(&acts[SIGSTOP], 0, sizeof acts[SIGSTOP]);
 	long brk;
-	if (inject_ok(task, SYS_brk, 0, 0, 0, 0, &brk, "brk") < 0)
+	if (pre.ran[X_BRK])
+		brk = pre.ret[X_BRK];
+	else if (inject_ok(task, SYS_brk, 0, 0, 0, 0, &brk, "brk") < 0)
 		return -1;
 	int pdeath = 0;
 	long dumpable;
 	uint64_t tidaddr = 0;
-	if (prctl_get(task, PR_GET_PDEATHSIG, &pdeath, sizeof pdeath) < 0 ||
-	    inject_ok(task, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, &dumpable, "prctl") < 0 ||
-	    prctl_get(task, PR_GET_TID_ADDRESS, &tidaddr, sizeof tidaddr) < 0)
+	if (pre_prctl(&pre, X_PDEATH, task, PR_GET_PDEATHSIG, &pdeath, sizeof pdeath) < 0 ||
+	    (pre.ran[X_DUMPABLE] ? (dumpable = pre.ret[X_DUMPABLE], 0) : inject_ok(task, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, &dumpable, "prctl")) < 0 ||
+	    pre_prctl(&pre, X_TIDADDR, task, PR_GET_TID_ADDRESS, &tidaddr, sizeof tidaddr) < 0)
 		return -1;
 	char *sig = NULL;
-	if (signal_state(task, 1, &sig) < 0)
+	if (signal_state(task, 1, pre.ran[X_ALTSTACK] && pre.ret[X_ALTSTACK] == 0 ? (const stack_t *)(pre.mem + PRE_ALTSTACK) : NULL, &sig) < 0)
 		return -1;
 	long it[3][4];
 	for (int w = 0; w < 3; w++) {
 		struct itimerval v = { 0 };
-		if (inject_ok(task, SYS_getitimer, (uint64_t)w, task->scratch, 0, 0, &ret, "getitimer") < 0)
+		if (pre.ran[X_IT0 + w])
+			ret = pre.ret[X_IT0 + w], memcpy(&v, pre.mem + PRE_IT + w * sizeof v, sizeof v);
+		else if (inject_ok(task, SYS_getitimer, (uint64_t)w, task->scratch, 0, 0, &ret, "getitimer") < 0)
 			return -1;
-		if (ret == 0)
+		else if (ret == 0)
 			t_read_mem(task->pid, task->scratch, &v, sizeof v);
+		if (ret != 0)
+			memset(&v, 0, sizeof v);
 		it[w][0] = v.it_interval.tv_sec, it[w][1] = v.it_interval.tv_usec;
 		it[w][2] = v.it_value.tv_sec, it[w][3] = v.it_value.tv_usec;
 	}
@@ -258,7 +324,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 	if (timers_state(task, tids, ntids, timers, sizeof timers) < 0)
 		return -1;
 	int subreaper = 0;
-	if (prctl_get(task, PR_GET_CHILD_SUBREAPER, &subreaper, sizeof subreaper) < 0)
+	if (pre_prctl(&pre, X_SUBREAPER, task, PR_GET_CHILD_SUBREAPER, &subreaper, sizeof subreaper) < 0)
 		return -1;
 	struct sbuf ths = { 0 };
 	sb_add(&ths, "[");
@@ -280,7 +346,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		return proto_fail("state", "threads", ENOMEM, "out of memory");
 	}
 	struct sbuf attrs = { 0 };
-	int failed = attrs_state(task, cur, vmlck, &attrs) < 0 || aio_state(task, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
+	int failed = attrs_state(task, cur, vmlck, pre.ran[X_MEMBARRIER] ? &pre.ret[X_MEMBARRIER] : NULL, pre.ran[X_THP] ? &pre.ret[X_THP] : NULL, &attrs) < 0 || aio_state(task, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
 	if (failed) {
 		free(ths.p);
 		free(attrs.p);
