@@ -23,7 +23,9 @@ import { O_CLOEXEC } from './linux.js';
 
 export interface CapturedFiles {
   files: ImageFiles;
-  fds: Map<number, FdImage[]>;
+  /** the fds of a task (by its pid as /proc shows it), made when asked from the compact table
+   * the capture keeps: the image's task record is written right after, and its fds let go */
+  fdsOf(pid: number): FdImage[];
   warnings: string[];
   /** content objects held as fds (memfds, unlinked files) by inode: a path the helper opens
    * them by (objects.ts) */
@@ -232,19 +234,18 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   // each object's file id, or -1 for a file held by no fd in the image (closed)
   const fileOf = new Int32Array(objects.length).fill(-1);
   for (const [o, id] of ids) if (!formatOf(files[id]!.kind).noFd) fileOf[o.n] = id;
-  const fds = new Map<number, FdImage[]>();
-  for (const [pid, t] of refs) {
+  const fdsOf = (pid: number): FdImage[] => {
+    const t = refs.get(pid);
     const list: FdImage[] = [];
-    for (let i = 0; i < t.count; i++) {
-      const file = fileOf[t.refs[i]! >> 1]!;
-      if (file >= 0) list.push({ fd: t.fds[i]!, file, cloexec: (t.refs[i]! & 1) === 1 });
+    for (let i = 0; i < (t?.count ?? 0); i++) {
+      const file = fileOf[t!.refs[i]! >> 1]!;
+      if (file >= 0) list.push({ fd: t!.fds[i]!, file, cloexec: (t!.refs[i]! & 1) === 1 });
     }
-    fds.set(pid, list);
-  }
-  refs.clear();
+    return list;
+  };
   return {
     files: { files, pipes: pipes.list, ...(ttys.length ? { ttys } : {}) },
-    fds,
+    fdsOf,
     warnings,
     objectPaths,
     tcpRepair: inet.tcpRepair,
