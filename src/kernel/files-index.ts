@@ -65,6 +65,9 @@ export class Holders {
 export interface TreeObject {
   /** its index in ObjectIndex.objects */
   n: number;
+  /** its mount and inode as fdinfo shows them (proc.ts: F_MNT, F_FINO) */
+  mnt: number;
+  ino: number;
   facts: FdFacts;
   /** the open file's flags (without O_CLOEXEC, the fd's) */
   flags: number;
@@ -74,42 +77,29 @@ export interface TreeObject {
   via?: string;
 }
 
-/** The open files found so far by inode (then device and flags; kcmp decides). */
+/** The open files found so far by inode (then mount and flags, as fdinfo shows them; kcmp
+ * decides). */
 export class ObjectIndex {
   readonly objects: TreeObject[] = [];
   private byIno = new Map<number, TreeObject | TreeObject[]>();
 
-  /** the objects of that device and inode */
-  *at(dev: number, ino: number): Generator<TreeObject> {
-    const x = this.byIno.get(ino);
-    if (x === undefined) return;
-    if (!Array.isArray(x)) {
-      if (x.facts.stat.dev === dev) yield x;
-      return;
-    }
-    for (const o of x) if (o.facts.stat.dev === dev) yield o;
-  }
-
-  /** the object of that device, inode and flags that kcmp says fd of pid is */
-  find(dev: number, ino: number, flags: number, same: (o: TreeObject) => boolean): TreeObject | undefined {
+  /** the object of that mount, inode and flags that kcmp says is the same open file */
+  find(mnt: number, ino: number, flags: number, same: (o: TreeObject) => boolean): TreeObject | undefined {
     const x = this.byIno.get(ino);
     if (x === undefined) return undefined;
-    if (!Array.isArray(x)) return x.facts.stat.dev === dev && x.flags === flags && same(x) ? x : undefined;
-    return x.find((o) => o.facts.stat.dev === dev && o.flags === flags && same(o));
+    if (!Array.isArray(x)) return x.mnt === mnt && x.flags === flags && same(x) ? x : undefined;
+    return x.find((o) => o.mnt === mnt && o.flags === flags && same(o));
   }
 
   add(o: TreeObject): void {
     this.objects.push(o);
-    const ino = o.facts.stat.ino;
+    const ino = o.ino;
     const x = this.byIno.get(ino);
     if (x === undefined) this.byIno.set(ino, o);
     else if (Array.isArray(x)) x.push(o);
     else this.byIno.set(ino, [x, o]);
   }
 
-  get hasInodes(): boolean {
-    return this.byIno.size > 0;
-  }
 }
 
 /** The fds of one task, ascending: its fd numbers and, for each, its object's index in

@@ -16,7 +16,7 @@ import type { Helper } from './helper.js';
 import { type EvPipe, dumpFown, dumpPipe } from './protocol.gen.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
-import { commOf, factsAt, F_DEV, F_FD, F_FLAGS, F_INO, F_LOCKS, F_MODE, FD_STRIDE, fdTable, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
+import { commOf, factsAt, F_DEV, F_FD, F_FINO, F_FLAGS, F_INO, F_LOCKS, F_MNT, F_MODE, FD_STRIDE, fdInfoAt, fdTable, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
 import { Holders, ObjectIndex, refAt, type Holder, type TaskRefs, type TreeObject } from './files-index.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 import { O_CLOEXEC } from './linux.js';
@@ -103,20 +103,21 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       // one open file has one set of file flags (all but close-on-exec, which is the fd's): the
       // two ends of a pipe, or two opens of one file, differ there without a kcmp
       const flags = flagsFd & ~O_CLOEXEC;
-      let obj = index.find(n[b + F_DEV]!, n[b + F_INO]!, flags, (o) => sameFile(o.facts, pid, fd));
+      const [mnt, ino] = [n[b + F_MNT]!, n[b + F_FINO]!];
+      let obj = index.find(mnt, ino, flags, (o) => sameFile(o.facts, pid, fd));
       let locks: string[] | undefined;
       if (!obj) {
-        const { stat, info } = factsAt(table, i);
-        const facts: FdFacts = { pid, fd, link: '', stat, info };
+        let facts: FdFacts;
         try {
-          facts.link = readLink(`/proc/${pid}/fd/${fd}`);
+          const { stat, info } = factsAt(table, i);
+          facts = { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat, info };
         } catch {
           continue;
         }
-        obj = { n: objects.length, facts, flags, holders: new Holders() };
+        obj = { n: objects.length, mnt, ino, facts, flags, holders: new Holders() };
         index.add(obj);
-        locks = info.locks;
-      } else if (n[b + F_LOCKS]) locks = factsAt(table, i).info.locks;
+        locks = facts.info.locks;
+      } else if (n[b + F_LOCKS]) locks = fdInfoAt(table, i).locks;
       obj.holders.push(pid, fd, locks);
       task.fds[task.count] = fd;
       task.refs[task.count++] = obj.n * 2 + (flagsFd & O_CLOEXEC ? 1 : 0);
@@ -142,9 +143,11 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     if (!found) throw new UcrError(`a descriptor in flight in ${via} is gone from the helper (fd ${fd})`, { phase: 'files' });
     const facts: FdFacts = { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat: found.stat, info: found.info };
     const flags = facts.info.flags & ~O_CLOEXEC;
-    let obj = index.find(facts.stat.dev, facts.stat.ino, flags, (o) => sameFile(o.facts, pid, fd));
+    // the mount and inode as fdinfo shows them (0 and the stat's inode without "ino:" there)
+    const [mnt, ino] = facts.info.extra.has('ino') ? [facts.info.mntId, facts.info.ino] : [0, facts.stat.ino];
+    let obj = index.find(mnt, ino, flags, (o) => sameFile(o.facts, pid, fd));
     if (!obj) {
-      obj = { n: objects.length, facts, flags, holders: new Holders(), via };
+      obj = { n: objects.length, mnt, ino, facts, flags, holders: new Holders(), via };
       obj.holders.push(pid, fd, facts.info.locks);
       findOutsideHolders([obj], new Set(pids), opt.ignore); // a leak like any object's
       index.add(obj); // captured by the loop below, after the objects found so far
