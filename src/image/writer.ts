@@ -90,7 +90,9 @@ export class ImageWriter {
   }
 
   private raw(b: Buffer): void {
-    this.copy?.push(b);
+    // an encoded record sits in a buffer grown by doubling: the copy kept for the checks (all
+    // of a large tree's metadata at once) holds only its bytes
+    this.copy?.push(b.buffer.byteLength > b.length + 4096 ? Buffer.from(b) : b);
     try {
       writeAll(this.fd, b);
     } catch (e) {

@@ -11,33 +11,21 @@ import { UcrError, UnsupportedError } from '../errors.js';
 import { formatOf } from '../image/kinds/index.js';
 import type { FdImage, FileImage, FileOf, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
 import { native } from '../native/addon.js';
-import { opsFor, opsOf, type CaptureContext, type FdFacts, type ObjectContext, type TreeFiles } from './fds/registry.js';
+import { opsFor, opsOf, type CaptureContext, type CapturedObject, type FdFacts, type ObjectContext, type TreeFiles } from './fds/registry.js';
 import type { Helper } from './helper.js';
 import { type EvPipe, dumpFown, dumpPipe } from './protocol.gen.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
-import { commOf, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
+import { commOf, factsAt, F_DEV, F_FD, F_FINO, F_FLAGS, F_INO, F_LOCKS, F_MNT, F_MODE, FD_STRIDE, fdInfoAt, fdTable, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
+import { Holders, ObjectIndex, refAt, type Holder, type TaskRefs, type TreeObject } from './files-index.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 import { O_CLOEXEC } from './linux.js';
 
-interface Holder {
-  pid: number;
-  fd: number;
-  /** the "lock:" lines of its fdinfo */
-  locks?: string[];
-}
-
-interface TreeObject {
-  facts: FdFacts;
-  holders: Holder[];
-  outside?: Holder & { comm: string };
-  /** held by no task: a descriptor in flight in this socket's queue (its holder: the helper) */
-  via?: string;
-}
-
 export interface CapturedFiles {
   files: ImageFiles;
-  fds: Map<number, FdImage[]>;
+  /** the fds of a task (by its pid as /proc shows it), made when asked from the compact table
+   * the capture keeps: the image's task record is written right after, and its fds let go */
+  fdsOf(pid: number): FdImage[];
   warnings: string[];
   /** content objects held as fds (memfds, unlinked files) by inode: a path the helper opens
    * them by (objects.ts) */
@@ -71,59 +59,70 @@ export interface FileCaptureOptions {
   zombies?: Map<number, number>;
 }
 
-function sameFile(a: Holder, b: Holder): boolean {
+function sameFile(a: { pid: number; fd: number }, pid: number, fd: number): boolean {
   try {
-    return native().kcmpFiles(a.pid, a.fd, b.pid, b.fd) === 0;
+    return native().kcmpFiles(a.pid, a.fd, pid, fd) === 0;
   } catch {
     return false;
   }
 }
 
-const key = (f: FdFacts) => `${f.stat.dev}:${f.stat.ino}`;
-
 /** Finds, for each object, one process outside the tree that holds it (pipes: either end). */
 function findOutsideHolders(objects: TreeObject[], tree: Set<number>, ignore: Set<number>): void {
-  const byKey = new Map<string, TreeObject[]>();
+  const byIno = new Map<number, TreeObject[]>();
   for (const o of objects) {
     if (o.facts.stat.isCharacterDevice()) continue; // devices are stateless or refused anyway
-    byKey.set(key(o.facts), [...(byKey.get(key(o.facts)) ?? []), o]);
+    const same = byIno.get(o.facts.stat.ino);
+    if (same) same.push(o);
+    else byIno.set(o.facts.stat.ino, [o]);
   }
-  if (!byKey.size) return;
-  for (const { pid, fd, dev, ino, mode } of filesOfOthers((p) => tree.has(p) || ignore.has(p))) {
-    for (const o of byKey.get(`${dev}:${ino}`) ?? [])
-      if (!o.outside && ((mode & fs.constants.S_IFMT) === fs.constants.S_IFIFO || sameFile(o.holders[0]!, { pid, fd }))) o.outside = { pid, fd, comm: commOf(pid) };
+  if (!byIno.size) return;
+  for (const { pid, nums } of filesOfOthers((p) => tree.has(p) || ignore.has(p))) {
+    for (let b = 0; b < nums.length; b += FD_STRIDE) {
+      const same = byIno.get(nums[b + F_INO]!);
+      if (!same) continue;
+      const fd = nums[b + F_FD]!;
+      const fifo = (nums[b + F_MODE]! & fs.constants.S_IFMT) === fs.constants.S_IFIFO;
+      for (const o of same)
+        if (!o.outside && o.facts.stat.dev === nums[b + F_DEV]! && (fifo || sameFile(o.facts, pid, fd))) o.outside = { pid, fd, comm: commOf(pid) };
+    }
   }
 }
 
 export async function captureFiles(pids: number[], helper: Helper, opt: FileCaptureOptions): Promise<CapturedFiles> {
-  const objects: TreeObject[] = [];
-  const byKey = new Map<string, TreeObject[]>();
-  const refs = new Map<number, { fd: number; obj: TreeObject; cloexec: boolean }[]>();
+  const index = new ObjectIndex();
+  const objects = index.objects;
+  const refs = new Map<number, TaskRefs>();
   for (const pid of pids) {
-    const list: { fd: number; obj: TreeObject; cloexec: boolean }[] = [];
-    for (const { fd, stat, info } of scanFds(pid)) {
-      const facts: FdFacts = { pid, fd, link: '', stat, info };
-      const k = key(facts);
-      const same = byKey.get(k);
+    const table = fdTable(pid);
+    const n = table.nums;
+    const task: TaskRefs = { fds: new Int32Array(table.count), refs: new Int32Array(table.count), count: 0 };
+    for (let i = 0, b = 0; i < table.count; i++, b += FD_STRIDE) {
+      const fd = n[b + F_FD]!;
+      const flagsFd = n[b + F_FLAGS]!;
       // one open file has one set of file flags (all but close-on-exec, which is the fd's): the
       // two ends of a pipe, or two opens of one file, differ there without a kcmp
-      const flags = info.flags & ~O_CLOEXEC;
-      let obj = same?.find((o) => (o.facts.info.flags & ~O_CLOEXEC) === flags && sameFile(o.holders[0]!, { pid, fd }));
+      const flags = flagsFd & ~O_CLOEXEC;
+      const [mnt, ino] = [n[b + F_MNT]!, n[b + F_FINO]!];
+      let obj = index.find(mnt, ino, flags, (o) => sameFile(o.facts, pid, fd));
+      let locks: string[] | undefined;
       if (!obj) {
+        let facts: FdFacts;
         try {
-          facts.link = readLink(`/proc/${pid}/fd/${fd}`);
+          const { stat, info } = factsAt(table, i);
+          facts = { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat, info };
         } catch {
           continue;
         }
-        obj = { facts, holders: [] };
-        objects.push(obj);
-        if (same) same.push(obj);
-        else byKey.set(k, [obj]);
-      }
-      obj.holders.push({ pid, fd, locks: facts.info.locks });
-      list.push({ fd, obj, cloexec: (facts.info.flags & O_CLOEXEC) !== 0 });
+        obj = { n: objects.length, mnt, ino, facts, flags, holders: new Holders() };
+        index.add(obj);
+        locks = facts.info.locks;
+      } else if (n[b + F_LOCKS]) locks = fdInfoAt(table, i).locks;
+      obj.holders.push(pid, fd, locks);
+      task.fds[task.count] = fd;
+      task.refs[task.count++] = obj.n * 2 + (flagsFd & O_CLOEXEC ? 1 : 0);
     }
-    refs.set(pid, list);
+    refs.set(pid, task);
   }
   findOutsideHolders(objects, new Set(pids), opt.ignore);
 
@@ -144,14 +143,14 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     if (!found) throw new UcrError(`a descriptor in flight in ${via} is gone from the helper (fd ${fd})`, { phase: 'files' });
     const facts: FdFacts = { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat: found.stat, info: found.info };
     const flags = facts.info.flags & ~O_CLOEXEC;
-    const same = byKey.get(key(facts));
-    let obj = same?.find((o) => (o.facts.info.flags & ~O_CLOEXEC) === flags && sameFile(o.holders[0]!, { pid, fd }));
+    // the mount and inode as fdinfo shows them (0 and the stat's inode without "ino:" there)
+    const [mnt, ino] = facts.info.extra.has('ino') ? [facts.info.mntId, facts.info.ino] : [0, facts.stat.ino];
+    let obj = index.find(mnt, ino, flags, (o) => sameFile(o.facts, pid, fd));
     if (!obj) {
-      obj = { facts, holders: [{ pid, fd, locks: facts.info.locks }], via };
+      obj = { n: objects.length, mnt, ino, facts, flags, holders: new Holders(), via };
+      obj.holders.push(pid, fd, facts.info.locks);
       findOutsideHolders([obj], new Set(pids), opt.ignore); // a leak like any object's
-      objects.push(obj); // captured by the loop below, after the objects found so far
-      if (same) same.push(obj);
-      else byKey.set(key(facts), [obj]);
+      index.add(obj); // captured by the loop below, after the objects found so far
     }
     return obj;
   };
@@ -163,10 +162,30 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     idOf: (o) => ids.get(o as TreeObject),
   });
   const cap: CaptureContext = { helper, root: opt.root, warn: (m) => warnings.push(m), external, pipe: pipes.pipeOf, ttys, unix, inet, objectPath: (ino, p) => objectPaths.set(ino, p) };
+  const objectOf: TreeObject[] = []; // by file id
   for (const o of objects) {
-    const rootFd = o.holders.find((h) => h.pid === opt.root && h.fd <= 2);
-    const ctx: ObjectContext = { rootStdio: rootFd?.fd, heldOutside: o.outside !== undefined, holders: o.holders, skipSockets: opt.skipSockets, treePid, zombiePid: (p) => opt.zombies?.get(p) };
-    const h0 = o.holders[0]!;
+    const rootFd = o.holders.find(opt.root, 2);
+    // the holders as objects, made only when a kind asks (a pipe of a tree of 1,000 has 1,000)
+    let list: Holder[] | undefined;
+    const holders = () => (list ??= o.holders.list());
+    const ctx: ObjectContext = {
+      rootStdio: rootFd < 0 ? undefined : o.holders.fd(rootFd),
+      heldOutside: o.outside !== undefined,
+      get holders() {
+        return holders();
+      },
+      skipSockets: opt.skipSockets,
+      treePid,
+      zombiePid: (p) => opt.zombies?.get(p),
+    };
+    const co: CapturedObject = {
+      facts: o.facts,
+      get holders() {
+        return holders();
+      },
+      ctx,
+    };
+    const h0 = { pid: o.facts.pid, fd: o.facts.fd }; // the first holder
     if (o.facts.stat.isSocket() && !opt.skipSockets && ctx.rootStdio === undefined) {
       ctx.unix = await unix.facts(h0.pid, h0.fd, o.facts.stat.ino);
       if (!ctx.unix) ctx.inet = await inet.facts(h0.pid, h0.fd);
@@ -175,12 +194,13 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     const file = { id: files.length, kind: ops.kind, ...ops.dump(o.facts, ctx) } as FileImage;
     const what = o.via ? `a file in flight in ${o.via} (${o.facts.link})` : `process ${h0.pid} fd ${h0.fd} (${o.facts.link})`;
     if (o.via && ops.late) throw new UnsupportedError(`${what}: ${ops.late} in flight in a unix socket's queue: not supported yet`, { phase: 'files' });
-    if (!ops.unsaved) {
-      const locks = locksOf(o.holders, what);
+    // no holder with a "lock:" line: no locks
+    if (!ops.unsaved && o.holders.hasLocks) {
+      const locks = locksOf(holders(), what);
       if (locks.length && ops.late) throw new UnsupportedError(`${what}: a lock on ${ops.late} is not supported`, { pid: h0.pid, phase: 'files' });
       if (locks.length) file.locks = locks;
     }
-    const shared = o.outside && ops.sharedOutside?.({ facts: o.facts, holders: o.holders, ctx }, o.outside);
+    const shared = o.outside && ops.sharedOutside?.(co, o.outside);
     if (shared) warnings.push(shared);
     else if (o.outside && !ops.unsaved) {
       const msg = `${what} is also held by process ${o.outside.pid} (${o.outside.comm}) fd ${o.outside.fd} outside the checkpointed tree`;
@@ -188,40 +208,47 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       warnings.push(`${msg}: leaked, the restart will not share it`);
       file.leak = o.outside;
     }
-    await ops.captured?.(file, { facts: o.facts, holders: o.holders, ctx }, cap);
+    await ops.captured?.(file, co, cap);
     // the owner of signal-driven I/O, and of a socket's SIGURG (F_SETOWN without O_ASYNC)
     const async = (o.facts.info.flags & O_ASYNC) !== 0;
     if ((async && !ops.unsaved) || ops.urgent) file.fown = await ownerOf(helper, h0, o.facts.link, treePid, ops.late, async, warnings);
     ids.set(o, file.id);
+    objectOf.push(o);
     files.push(file);
   }
   await pipes.read();
   unix.link();
-  const holderOf = (id: number) => {
-    for (const [o, i] of ids) if (i === id) return o.holders[0]!;
-    return { pid: 0, fd: -1 };
-  };
+  const first = (o: TreeObject) => ({ pid: o.facts.pid, fd: o.facts.fd });
   const treeFiles: TreeFiles = {
     files,
     ttys,
-    atInode: (ino) => [...ids].filter(([o, id]) => o.facts.stat.ino === ino && !o.via && !formatOf(files[id]!.kind).noFd).map(([o, id]) => ({ id, ...o.holders[0]! })),
-    holderOf,
+    atInode: (ino) => objectOf.flatMap((o, id) => (o.facts.stat.ino === ino && !o.via && !formatOf(files[id]!.kind).noFd ? [{ id, ...first(o) }] : [])),
+    holderOf: (id) => (objectOf[id] ? first(objectOf[id]) : { pid: 0, fd: -1 }),
     fileAt(pid, fd) {
-      const r = refs.get(pid)?.find((x) => x.fd === fd);
-      const file = r && files[ids.get(r.obj)!];
+      const t = refs.get(pid);
+      const i = t ? refAt(t, fd) : -1;
+      const file = i >= 0 ? files[ids.get(objects[t!.refs[i]! >> 1]!)!] : undefined;
       return file && { file, late: opsOf(file.kind).late };
     },
   };
   for (const f of files) opsOf(f.kind).linked?.(f, treeFiles);
   inet.link();
   warnings.push(...unix.warnings, ...inet.warnings);
-  const closed = new Set(files.filter((f) => formatOf(f.kind).noFd).map((f) => f.id));
-  const fds = new Map<number, FdImage[]>();
-  for (const [pid, list] of refs)
-    fds.set(pid, list.map((r) => ({ fd: r.fd, file: ids.get(r.obj)!, cloexec: r.cloexec })).filter((r) => !closed.has(r.file)));
+  // each object's file id, or -1 for a file held by no fd in the image (closed)
+  const fileOf = new Int32Array(objects.length).fill(-1);
+  for (const [o, id] of ids) if (!formatOf(files[id]!.kind).noFd) fileOf[o.n] = id;
+  const fdsOf = (pid: number): FdImage[] => {
+    const t = refs.get(pid);
+    const list: FdImage[] = [];
+    for (let i = 0; i < (t?.count ?? 0); i++) {
+      const file = fileOf[t!.refs[i]! >> 1]!;
+      if (file >= 0) list.push({ fd: t!.fds[i]!, file, cloexec: (t!.refs[i]! & 1) === 1 });
+    }
+    return list;
+  };
   return {
     files: { files, pipes: pipes.list, ...(ttys.length ? { ttys } : {}) },
-    fds,
+    fdsOf,
     warnings,
     objectPaths,
     tcpRepair: inet.tcpRepair,
@@ -282,11 +309,11 @@ function pipeTable(helper: Helper) {
   const ids = new Map<string, number>();
   const reads: { pipe: PipeImage; ev: Promise<EvPipe> }[] = [];
   return {
-    pipeOf(o: { facts: FdFacts; holders: { pid: number; fd: number }[] }, fifoPath?: string, ghost?: { mode: number }): number {
-      const k = key(o.facts);
+    pipeOf(o: { facts: FdFacts }, fifoPath?: string, ghost?: { mode: number }): number {
+      const k = `${o.facts.stat.dev}:${o.facts.stat.ino}`;
       const id = ids.get(k) ?? ids.set(k, ids.size).size - 1;
       if (!pipes.has(id)) {
-        const h = o.holders[0]!;
+        const h = { pid: o.facts.pid, fd: o.facts.fd }; // its first holder
         helper.send(dumpPipe({ pid: h.pid, fd: h.fd }));
         const ev = helper.next('pipe');
         ev.catch(() => {}); // awaited in read(); a failure must not be "unhandled" until then

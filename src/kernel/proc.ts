@@ -209,49 +209,63 @@ function parseFdInfo(text: string): FdInfo {
 /** What a checkpoint asks of an open file's stat (fs.Stats has it all; scanFds makes these). */
 export type FdStat = Pick<fs.Stats, 'dev' | 'ino' | 'mode' | 'nlink' | 'rdev' | 'size' | 'isFile' | 'isDirectory' | 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice' | 'isSymbolicLink'>;
 
-class ScannedStat implements FdStat {
-  constructor(
-    readonly dev: number,
-    readonly ino: number,
-    readonly mode: number,
-    readonly nlink: number,
-    readonly rdev: number,
-    readonly size: number,
-  ) {}
-  private is(type: number): boolean {
-    return (this.mode & fs.constants.S_IFMT) === type;
-  }
-  isFile(): boolean {
-    return this.is(fs.constants.S_IFREG);
-  }
-  isDirectory(): boolean {
-    return this.is(fs.constants.S_IFDIR);
-  }
-  isFIFO(): boolean {
-    return this.is(fs.constants.S_IFIFO);
-  }
-  isSocket(): boolean {
-    return this.is(fs.constants.S_IFSOCK);
-  }
-  isCharacterDevice(): boolean {
-    return this.is(fs.constants.S_IFCHR);
-  }
-  isBlockDevice(): boolean {
-    return this.is(fs.constants.S_IFBLK);
-  }
-  isSymbolicLink(): boolean {
-    return this.is(fs.constants.S_IFLNK);
-  }
+/** The addon's fdScan: FD_STRIDE numbers per fd (the F_ fields below) and the fdinfo texts. */
+export const FD_STRIDE = 11;
+export const F_FD = 0;
+/** without the fdinfo (filesOfOthers): the stat of the open file */
+export const F_DEV = 1;
+export const F_INO = 2;
+export const F_MODE = 3;
+/** with the fdinfo (fdTable): its mnt_id and ino, which an open file has one of each of (0 and
+ * the stat's inode on a kernel without "ino:" in fdinfo) */
+export const F_MNT = 1;
+export const F_FINO = 2;
+/** the fdinfo's flags (the open file's, and O_CLOEXEC, the fd's) */
+export const F_FLAGS = 7;
+/** 1 when the fdinfo has a "lock:" line */
+export const F_LOCKS = 10;
+
+/** Every fd of a process, ascending, as numbers (no object per fd: a tree of 1,000 tasks with
+ * 400 fds each has 400,000); factsAt() makes the stat and fdinfo of the few that need them.
+ * fds closed meanwhile are left out. */
+export interface FdTable {
+  pid: number;
+  nums: Float64Array;
+  info: string;
+  count: number;
+}
+
+export function fdTable(pid: number): FdTable {
+  const { nums, info } = native().fdScan(pid);
+  return { pid, nums, info, count: nums.length / FD_STRIDE };
+}
+
+/** The stat (of the open file, through /proc) and fdinfo of the i-th fd of a table; throws
+ * when the fd is gone. */
+export function factsAt(t: FdTable, i: number): { fd: number; stat: FdStat; info: FdInfo } {
+  const n = t.nums;
+  const b = i * FD_STRIDE;
+  const fd = n[b]!;
+  return { fd, stat: fs.statSync(`/proc/${t.pid}/fd/${fd}`), info: parseFdInfo(t.info.slice(n[b + 8]!, n[b + 9]!)) };
+}
+
+/** The fdinfo of the i-th fd of a table. */
+export function fdInfoAt(t: FdTable, i: number): FdInfo {
+  const b = i * FD_STRIDE;
+  return parseFdInfo(t.info.slice(t.nums[b + 8]!, t.nums[b + 9]!));
 }
 
 /** Every fd of a process (ascending) with the stat of its open file and its fdinfo, in one
- * native call (the addon's fdScan); fds closed meanwhile are left out. */
+ * native call (the addon's fdScan) and a stat per fd; fds closed meanwhile are left out. */
 export function scanFds(pid: number): { fd: number; stat: FdStat; info: FdInfo }[] {
-  const { nums, info } = native().fdScan(pid);
-  const texts = info.split('\0');
+  const t = fdTable(pid);
   const out: { fd: number; stat: FdStat; info: FdInfo }[] = [];
-  for (let i = 0, j = 0; i < nums.length; i += 7, j++)
-    out.push({ fd: nums[i]!, stat: new ScannedStat(nums[i + 1]!, nums[i + 2]!, nums[i + 3]!, nums[i + 4]!, nums[i + 5]!, nums[i + 6]!), info: parseFdInfo(texts[j]!) });
+  for (let i = 0; i < t.count; i++)
+    try {
+      out.push(factsAt(t, i));
+    } catch {
+      // closed meanwhile
+    }
   return out;
 }
 
@@ -344,9 +358,9 @@ export function readTimers(pid: number): ProcTimer[] {
 }
 
 /** The open file (dev, ino, mode) of every fd of every process except those skipped, one
- * native call per process (fdsOfOthers would stat each fd through Node's fs). Processes and fds
- * that vanish meanwhile are passed over. */
-export function* filesOfOthers(skip: (pid: number) => boolean): Generator<{ pid: number; fd: number; dev: number; ino: number; mode: number }> {
+ * native call per process (fdsOfOthers would stat each fd through Node's fs), as each process's
+ * fdScan numbers (FD_STRIDE per fd; no fdinfo). Processes that vanish meanwhile are passed over. */
+export function* filesOfOthers(skip: (pid: number) => boolean): Generator<{ pid: number; nums: Float64Array }> {
   const scan = native().fdScan;
   for (const name of fs.readdirSync('/proc')) {
     const pid = Number(name);
@@ -357,7 +371,7 @@ export function* filesOfOthers(skip: (pid: number) => boolean): Generator<{ pid:
     } catch {
       continue;
     }
-    for (let i = 0; i < nums.length; i += 7) yield { pid, fd: nums[i]!, dev: nums[i + 1]!, ino: nums[i + 2]!, mode: nums[i + 3]! };
+    yield { pid, nums };
   }
 }
 

@@ -29,10 +29,11 @@ export interface NativeAddon {
   pathOfHandle(mountDir: string, type: number, handle: Uint8Array): string;
   /** sigqueue(3): sends sig with si_code SI_QUEUE and si_value.sival_int = value. */
   sigqueue(pid: number, sig: number, value: number): void;
-  /** Every fd of a process, ascending: 7 numbers per fd in nums (fd, dev, ino, mode, nlink,
-   * rdev, size: the stat of the open file) and (unless withInfo is false) its fdinfo text, each
-   * followed by '\0', in info. fds closed meanwhile are left out. Throws with
-   * code/errno/syscall when the process is gone. */
+  /** Every fd of a process, ascending: 11 numbers per fd in nums (fd, dev, ino, mode, nlink,
+   * rdev, size: the stat of the open file; then, unless withInfo is false, its fdinfo's flags,
+   * where its fdinfo text starts and ends in info, 1 when that has a "lock:" line) and the
+   * fdinfo texts back to back (latin1) in info. fds closed meanwhile are left out. Throws with
+   * code/errno/syscall when the process is gone (proc.ts: fdTable). */
   fdScan(pid: number, withInfo?: boolean): { nums: Float64Array; info: string };
   /** The user database's entry of uid: name, primary gid and every group the user has at login
    * (getgrouplist, through NSS); null when there is none. Throws with code/errno/syscall. */

@@ -207,7 +207,6 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         },
       ),
     );
-    for (const t of tasks) t.fds = captured.fds.get(procPids.get(t.pid)!) ?? [];
     const inTree = new Set([...procPids.keys(), ...procPids.values(), ...ignore]);
     const objects = await clock.run('objects', () =>
       captureObjects(helper, tasks, procPids, captured.files.files, captured.objectPaths, {
@@ -253,7 +252,12 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.tree({ tasks: entries });
       w.files(captured.files);
       w.ipc(ipc.ipc);
-      for (const t of tasks) w.task(t);
+      // each task's fds as its record is written (400,000 entries for 1,000 tasks x 400 fds)
+      for (const t of tasks) {
+        t.fds = captured.fdsOf(procPids.get(t.pid)!);
+        w.task(t);
+        t.fds = [];
+      }
     });
     // the PAGES stream's order (staged runs first when tasks share memory: image/cow.ts), from
     // the mappings, before they are let go
@@ -264,7 +268,6 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       t.fds = [];
       t.vmas = [];
     }
-    captured.fds.clear();
     // Restart's own checks on those bytes run while the pages are written (from the next turn
     // of the event loop, once the first page command is out); the trailer waits for them (the
     // phase 'check' is that wait).
