@@ -92,6 +92,7 @@
         "native/helper/restore/tracers.c",
         "native/helper/stream/pages.c",
         "native/helper/stream/pages_restore.c",
+        "native/helper/stream/pages_lanes.c",
         "native/helper/stream/pipeline.c",
         "native/helper/stream/restore_spool.c",
         "native/common/crc32c.c"

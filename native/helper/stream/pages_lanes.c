@@ -1,0 +1,291 @@
+/* The restart's page stream from an image file on tmpfs (or a spooled image's memfd), in two
+ * lanes, one per CPU.
+ *
+ * Such an image is in memory already: reading it costs a copy at memory speed, and what bounds
+ * the restart is putting the pages into the tasks (UFFDIO_COPY allocates and copies every page,
+ * restore_uffd.c) and checksumming them. The reader pipeline (pipeline.c) does the reading and
+ * checksums in one process and the copies in the other, so the copies, the larger half, were
+ * all on one CPU; here both lanes do both, for every other record:
+ *
+ *   the helper  walks the records in stream order: reads each frame and page header (pread at
+ *               the record's offset), checks them against the runs exactly as for the pipeline
+ *               (pr_check: order, task, address, length), keeps the digest and counters, and
+ *               takes every other task page record itself; objects, LZ4 and SHM records and the
+ *               trailer too (read whole, checksum, then put);
+ *   the worker  a fork made once the tasks' userfaultfds are taken (it has them, and the plan):
+ *               the other task page records, sent as jobs on a pipe, in order.
+ *
+ * A lane reads a task record's data in pieces of PIECE bytes into its own buffer (pread: the
+ * bytes it checksums are the bytes it copies, whatever else writes the file meanwhile), adds each
+ * piece to the record's checksum and puts it into the task while it is still in the CPU's
+ * cache; the record's checksum is compared at its end. A mismatch (or any failure) fails the
+ * restart as before: pages are only ever put into tasks that have not run and that a failed
+ * restart kills, and the coordinator resumes nothing before every record and the trailer are
+ * verified. The helper reports its own failure at once (then ends the worker), else the
+ * worker's, which it learns when the worker has done every job (one verdict at the end).
+ * At the end the fd is left after the trailer, as the pipeline leaves it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "pages_lanes.h"
+#include "proto.h"
+
+#define TMPFS_MAGIC_ 0x01021994
+#define PIECE (256UL << 10)
+#define LANES_MIN (8UL << 20) /* a smaller stream: the helper alone (no fork) */
+
+struct job {
+	struct pages_hdr h;
+	uint64_t at;   /* file offset of the record's data (after the header) */
+	uint64_t dest; /* where the pages go in the task */
+	uint32_t crc;  /* the frame's checksum */
+	pid_t pid;
+};
+enum { L_OK, L_READ, L_SHORT, L_CRC, L_FILL };
+struct verdict {
+	int code, err;
+	uint64_t addr; /* the record's address (L_CRC) or the page's (L_FILL) */
+	pid_t pid;
+};
+
+static long pread_full(int fd, void *buf, size_t len, uint64_t at)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(at + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (long)done;
+}
+
+/* One task page record of a lane: pieces read, checksummed, put (put: -1 with errno). */
+static int lane_record(int in, const struct job *j, unsigned char *piece, const struct page_sink *sink,
+		       int (*put)(const struct page_sink *, const struct job *, uint64_t, unsigned char *, size_t),
+		       struct verdict *v)
+{
+	uint32_t crc = ucr_crc32c(0, &j->h, sizeof j->h);
+	size_t len = (size_t)j->h.npages * PAGE_SZ;
+	for (size_t o = 0; o < len; o += PIECE) {
+		size_t l = len - o < PIECE ? len - o : PIECE;
+		long got = pread_full(in, piece, l, j->at + o);
+		if (got != (long)l) {
+			*v = (struct verdict){ got < 0 ? L_READ : L_SHORT, got < 0 ? errno : 0, j->h.addr, j->pid };
+			return -1;
+		}
+		crc = ucr_crc32c(crc, piece, l);
+		if (!sink->check_only && put(sink, j, o, piece, l) < 0) {
+			*v = (struct verdict){ L_FILL, errno ? errno : EIO, j->h.addr + o, j->pid };
+			return -1;
+		}
+	}
+	if (crc != j->crc) {
+		*v = (struct verdict){ L_CRC, 0, j->h.addr, j->pid };
+		return -1;
+	}
+	return 0;
+}
+
+static int put_worker(const struct page_sink *sink, const struct job *j, uint64_t at, unsigned char *buf, size_t len)
+{
+	return sink->fill(j->h.task, j->pid, j->dest + at, buf, len);
+}
+
+static int put_helper(const struct page_sink *sink, const struct job *j, uint64_t at, unsigned char *buf, size_t len)
+{
+	pr_zero_skipped(sink, j->h.task, j->h.addr + at, buf, len);
+	return sink->fill(j->h.task, j->pid, j->dest + at, buf, len);
+}
+
+static int report(const struct verdict *v)
+{
+	switch (v->code) {
+	case L_READ:
+		return proto_fail("restore-pages", "image", v->err, "cannot read the image");
+	case L_SHORT:
+		return proto_fail("restore-pages", "image", 0, "truncated image: page data cut short");
+	case L_CRC:
+		return pr_crc_failed(v->addr);
+	default:
+		return pr_fill_failed(v->addr, v->pid, v->err);
+	}
+}
+
+/* The worker: jobs until EOF, then its verdict (the first failure; after one it only drains). */
+static void worker_body(int in, int rd, int wr, const struct page_sink *sink)
+{
+	unsigned char *piece = aligned_alloc(PAGE_SZ, PIECE);
+	struct verdict v = { piece ? L_OK : L_FILL, piece ? 0 : ENOMEM, 0, 0 };
+	struct job j;
+	while (read_full(rd, &j, sizeof j) == (long)sizeof j)
+		if (v.code == L_OK)
+			lane_record(in, &j, piece, sink, put_worker, &v);
+	write_full(wr, &v, sizeof v);
+	_exit(0);
+}
+
+static pid_t wpid = -1;
+static int to_w = -1, from_w = -1;
+
+static void worker_start(int in, const struct page_sink *sink)
+{
+	int down[2], up[2];
+	if (pipe2(down, O_CLOEXEC) < 0)
+		return;
+	if (pipe2(up, O_CLOEXEC) < 0) {
+		close(down[0]);
+		close(down[1]);
+		return;
+	}
+	pid_t p = fork();
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(down[1]);
+		close(up[0]);
+		worker_body(in, down[0], up[1], sink);
+	}
+	close(down[0]);
+	close(up[1]);
+	if (p < 0) { /* the helper alone */
+		close(down[1]);
+		close(up[0]);
+		return;
+	}
+	wpid = p;
+	to_w = down[1];
+	from_w = up[0];
+}
+
+/* Ends the worker: its verdict if it is to be heard (else it is killed). */
+static void worker_end(struct verdict *v)
+{
+	if (wpid < 0)
+		return;
+	if (!v)
+		kill(wpid, SIGKILL);
+	close(to_w);
+	if (v && read_full(from_w, v, sizeof *v) != (long)sizeof *v)
+		*v = (struct verdict){ L_READ, EPIPE, 0, 0 }; /* it died */
+	close(from_w);
+	while (waitpid(wpid, NULL, 0) < 0 && errno == EINTR)
+		;
+	wpid = -1;
+}
+
+/* A frame that cannot be read whole, or a record the file is too short for: the pipeline's words. */
+static int unreadable(struct pl_frame *f, int status, int err, uint64_t len)
+{
+	struct pl_record rec = { .status = status, .err = err, .len = len, .frame = f };
+	return pr_record_failed(&rec);
+}
+
+static int walk(int in, uint64_t at, uint64_t size, const struct page_run *runs, size_t n,
+		const struct page_sink *sink, uint32_t *digest, uint64_t *bytes, uint64_t *records,
+		char **trailer_hex, unsigned char *buf, uint64_t *end)
+{
+	int turn = 0;
+	for (;;) {
+		unsigned char head[32];
+		struct pl_frame f;
+		struct pages_hdr h;
+		long got = pread_full(in, head, sizeof head, at);
+		if (got < (long)sizeof f)
+			return unreadable(NULL, got < 0 ? PR_ERROR : PR_EOF, got < 0 ? errno : 0, 0);
+		memcpy(&f, head, sizeof f);
+		if (f.kind != REC_PAGES && f.kind != REC_OBJECT && f.kind != REC_SHM && f.kind != REC_PAGES_LZ4 &&
+		    f.kind != REC_OBJECT_LZ4 && f.kind != REC_TRAILER)
+			return unreadable(&f, PR_BAD_KIND, 0, 0);
+		if (f.len > (f.kind == REC_TRAILER ? PL_TRAILER_MAX : PL_SLOT_SIZE - sizeof f))
+			return unreadable(&f, PR_TOO_LONG, 0, 0);
+		uint64_t data = at + sizeof f, avail = size > data ? size - data : 0;
+		if (avail < f.len)
+			return unreadable(&f, PR_SHORT, 0, avail);
+		at = data + f.len;
+		int task_pages = f.kind == REC_PAGES && f.len >= sizeof h && !pr_is_obj(runs, n);
+		if (!task_pages) { /* the record whole, as the pipeline does it */
+			if (pread_full(in, buf, f.len, data) != (long)f.len)
+				return unreadable(&f, PR_ERROR, errno ? errno : EIO, 0);
+			uint32_t crc = ucr_crc32c(0, buf, f.len);
+			if (f.kind == REC_TRAILER) {
+				*end = at;
+				return pr_trailer(&f, buf, crc, n, runs, trailer_hex);
+			}
+			if (f.kind == REC_SHM) {
+				if (pr_shm(&f, buf, crc, n, runs, sink, digest, records) < 0)
+					return -1;
+				continue;
+			}
+			if (f.len >= sizeof h)
+				memcpy(&h, buf, sizeof h);
+			if (pr_check(&f, &h, runs, n, sink) < 0)
+				return -1;
+			if (crc != f.crc)
+				return pr_crc_failed(h.addr);
+			if (pr_put(&f, &h, buf + sizeof h, runs, sink) < 0)
+				return -1;
+			pr_done(&h, crc, runs, sink, digest, bytes, records);
+			continue;
+		}
+		memcpy(&h, head + sizeof f, sizeof h);
+		if (pr_check(&f, &h, runs, n, sink) < 0)
+			return -1;
+		struct job j = { h, data + sizeof h, pr_dest(&h, runs), f.crc, sink->check_only ? 0 : sink->pids[h.task] };
+		if (wpid >= 0 && (turn ^= 1)) {
+			if (write_full(to_w, &j, sizeof j) < 0)
+				return proto_fail("restore-pages", "worker", errno, "the page worker is gone");
+		} else {
+			struct verdict v;
+			if (lane_record(in, &j, buf, sink, put_helper, &v) < 0)
+				return report(&v);
+		}
+		pr_done(&h, f.crc, runs, sink, digest, bytes, records);
+	}
+}
+
+int lanes_restore(int in, const struct page_run *runs, size_t n, const struct page_sink *sink,
+		  uint32_t *digest, uint64_t *bytes, uint64_t *records, char **trailer_hex)
+{
+	struct stat st;
+	struct statfs sf;
+	off_t base = lseek(in, 0, SEEK_CUR);
+	if (base < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || fstatfs(in, &sf) < 0 ||
+	    sf.f_type != TMPFS_MAGIC_)
+		return 1;
+	static unsigned char *buf; /* a whole record (objects, LZ4, SHM, trailer) or the helper's pieces */
+	if (!buf && !(buf = aligned_alloc(PAGE_SZ, PL_SLOT_SIZE)))
+		return 1;
+	if (!sink->check_only && sink->fill && !sink->nskips && (uint64_t)st.st_size - (uint64_t)base >= LANES_MIN)
+		worker_start(in, sink);
+	uint64_t end = 0;
+	int rc = walk(in, (uint64_t)base, (uint64_t)st.st_size, runs, n, sink, digest, bytes, records, trailer_hex,
+		      buf, &end);
+	if (rc < 0) {
+		worker_end(NULL);
+		return -1;
+	}
+	struct verdict v = { L_OK, 0, 0, 0 };
+	worker_end(&v);
+	if (v.code != L_OK) {
+		free(*trailer_hex);
+		*trailer_hex = NULL;
+		return report(&v);
+	}
+	if (lseek(in, (off_t)end, SEEK_SET) < 0)
+		return proto_fail("restore-pages", "image", errno, "cannot read the image");
+	return 0;
+}
