@@ -157,7 +157,10 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   L.push(P.planSigmask({ mask: t.sigmask }));
   for (const a of t.sigactions) L.push(P.planSigaction(a));
   t.rlimits.forEach(([cur, max], r) => L.push(P.planRlimit({ resource: r, cur, max })));
-  L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate({ xstate: t.xstate }));
+  // the XSAVE area without the zeros at its end (unused AVX-512 and AMX state: most of 11 KB)
+  let n = t.xstate.length;
+  while (n > 1 && t.xstate[n - 1] === 0) n--;
+  L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(n < t.xstate.length ? { xstate: t.xstate.subarray(0, n), len: t.xstate.length } : { xstate: t.xstate }));
   // pending siginfos (128 bytes each), 8192 per line: a queue of many real-time signals spans
   // several lines, each appending to it
   const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
