@@ -187,16 +187,16 @@ export function cowLayout(tasks: TaskImage[], entries: TreeEntry[]): CowLayout {
   if (!tasks.some((t) => t.inherited?.length)) return plain();
   // which mappings are staged (a child inherits from them) and where each child's came from
   const need = tasks.map(() => new Set<number>());
-  const source = new Map<string, VmaImage>(); // `${task}:${start}` -> the parent's mapping
+  const source = new Map<VmaImage, VmaImage>(); // a child's mapping -> the parent's it came from
   tasks.forEach((t, i) => {
     for (const [a] of t.inherited ?? []) {
       const v = findVma(t.vmas, a)!;
       const w = forkSource(tasks[parent[i]!]!, v)!;
-      source.set(`${i}:${v.start}`, w);
+      source.set(v, w);
       need[parent[i]!]!.add(w.start);
     }
   });
-  const win = new Map<string, number>();
+  const win = new Map<VmaImage, number>(); // a mapping -> its window offset
   const layout: CowLayout = { tasks: new Map(), stream: [] };
   const rest: Run[][] = tasks.map((t) => t.pageRuns);
   let cursor = PAGE; // a guard page at the start, one between areas
@@ -205,19 +205,19 @@ export function cowLayout(tasks: TaskImage[], entries: TreeEntry[]): CowLayout {
     const ct: CowTask = { areas: [], moves: [], zaps: [] };
     const staged: StreamPart = { task: i, runs: [], offsets: [] };
     for (const v of t.vmas) {
-      const w = source.get(`${i}:${v.start}`);
+      const w = source.get(v);
       const own = need[i]!.has(v.start);
       if (!w && !own) continue;
       const len = v.end - v.start;
       let off: number;
-      if (w) off = win.get(`${parent[i]}:${w.start}`)! + (v.start - w.start);
+      if (w) off = win.get(w)! + (v.start - w.start);
       else {
         off = cursor;
         const file = v.kind === 'file';
         ct.areas.push([off, len, MAP_PRIVATE | (file ? 0 : MAP_ANONYMOUS) | (v.madv & MADV_NORESERVE ? MAP_NORESERVE : 0), file ? v.start : 0]);
         cursor += len + PAGE;
       }
-      win.set(`${i}:${v.start}`, off);
+      win.set(v, off);
       ct.moves.push([off, v.start, len]);
       const mine = intersect(t.pageRuns, [[v.start, len / PAGE]]);
       if (own)
