@@ -85,6 +85,7 @@
         "native/helper/restore/restore_aio.c",
         "native/helper/restore/restore_attrs.c",
         "native/helper/restore/restore_seccomp.c",
+        "native/helper/restore/finish_early.c",
         "native/helper/restore/restore_task.c",
         "native/helper/restore/restore_tree.c",
         "native/helper/restore/restore_uffd.c",

@@ -14,7 +14,8 @@
  * (1234; without --user). --user: only what an unprivileged process may set itself (the case
  * runs as a user). --setuid: everything as root but mlockall (16 MiB locked with mlock instead,
  * twice nobody's RLIMIT_MEMLOCK), then the process becomes user nobody (setresuid): its memory
- * stays locked (VmLck), its real-time threads keep their priority.
+ * stays locked (VmLck), its real-time threads keep their priority. The main thread's parent-death
+ * signal (SIGURG, set last: a change of credentials clears it) comes back too.
  * Waits for SIGTERM, then compares everything with what it recorded.
  */
 #include "case.h"
@@ -23,6 +24,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <libgen.h>
@@ -232,8 +234,14 @@ int main(int argc, char **argv)
 		if (vmlck <= 0)
 			case_setup_fail("no memory locked after setuid");
 	}
+	/* per thread, cleared by a change of credentials: set last, checked after the restart */
+	if (prctl(PR_SET_PDEATHSIG, SIGURG) < 0)
+		case_setup_fail("PR_SET_PDEATHSIG: %s", strerror(errno));
 	case_ready();
 	case_wait_term();
+	int pdeath = -1;
+	if (prctl(PR_GET_PDEATHSIG, &pdeath) < 0 || pdeath != SIGURG)
+		case_fail("parent-death signal %d, expected SIGURG", pdeath);
 	if (setuid_after && vmlck_kb() != vmlck)
 		case_fail("VmLck %ld kB, expected %ld kB", vmlck_kb(), vmlck);
 

@@ -30,9 +30,12 @@
  * those of the parent's ends.  Answers are collected with a 10 s timeout (a
  * missing answer is a FAIL naming the child); the root then reaps A and B
  * (exit status 0), kills any child left, and requires EOF on the shared
- * pipe (nobody else holds a write end).
+ * pipe (nobody else holds a write end). The root has no parent-death signal
+ * (the restorer's own is not left to it).
  */
 #include "case.h"
+
+#include <sys/prctl.h>
 
 /* The 10-byte chunk task NAME writes into the shared pipe. */
 static void chunk(char out[11], const char *name)
@@ -96,6 +99,9 @@ int main(int argc, char **argv)
 
     /* ---- verify ---- */
     pid_t me = getpid();
+    int pdeath = -1; /* it never asked for one: the restorer's own is not left behind */
+    if (prctl(PR_GET_PDEATHSIG, &pdeath) < 0 || pdeath != 0)
+        case_fail("root: parent-death signal %d, expected none", pdeath);
     if (case_same_pids && me != root0)
         case_fail("root: getpid() = %d but the pid at set-up was %d (--same-pids)", (int)me,
                   (int)root0);

@@ -293,6 +293,7 @@ struct task_plan {
 	pid_t pid;   /* once created: the pid as the helper sees it (ptrace, /proc) */
 	pid_t nspid; /* the pid the task sees (differs from pid inside --pidns) */
 	int newns;   /* created as pid 1 of a new pid namespace */
+	int seized; /* its tracer acknowledged the seize (restore_tree.c) */
 	enum task_kind kind;
 	int exit_status, stopped;
 	int creator; /* task index, -1 the helper */

@@ -266,8 +266,10 @@ static unsigned char *copy(const unsigned char *b, size_t len)
 int on_plan_xstate(struct plan_in *in, struct msg_plan_xstate *m)
 {
 	TASK(t);
-	NEED((t->xstate = copy(m->xstate, m->xstate_len)) != NULL);
-	t->xstate_len = m->xstate_len;
+	size_t len = m->has_len ? (size_t)m->len : m->xstate_len; /* the rest: zeros */
+	NEED(len >= m->xstate_len && (t->xstate = calloc(len, 1)) != NULL);
+	memcpy(t->xstate, m->xstate, m->xstate_len);
+	t->xstate_len = len;
 	return 0;
 }
 

@@ -74,6 +74,9 @@ int open_task_paths(void);
 int task_paths_need(void);
 /* this process's copies of mapped files and content objects closed, once every mapping exists */
 void restore_drop_copies(struct plan *p);
+/* finish_early.c: the first calls of a task's finish step, in one stop when possible; 1 when
+ * they included restore_sigstate's */
+int finish_early(struct task_plan *p);
 int share_keeps(void);                       /* restore_share.c */
 int share_close_keeps(struct task_plan *p);
 
@@ -155,12 +158,13 @@ int restore_leases(struct task_plan *p);
 int restore_threads(struct task_plan *p);
 int finish_threads(struct task_plan *p);
 
-/* restore_attrs.c: process and thread attributes. attrs_personality: the main thread's
+/* restore_attrs.c: process and thread attributes. attrs_personality_needed: the main thread's
  * (before its threads exist, so they inherit it); attrs_thread_personality: a thread's own
  * when it differs, else -1; attrs_before_creds: mlockall, membarrier, loginuid and the fd of
  * oom_score_adj; attrs_after_creds: oom_score_adj and scheduling, as the task itself (the
- * helper's privilege only for a trusted image the task's own is not enough for). */
-int attrs_personality(struct task_plan *p);
+ * helper's privilege only for a trusted image the task's own is not enough for).
+ * attrs_personality_needed: the value to set, or -1 when the task has it already. */
+long attrs_personality_needed(const struct task_plan *p);
 long attrs_thread_personality(const struct task_plan *p, pid_t tid);
 int attrs_before_creds(struct task_plan *p);
 int attrs_after_creds(struct task_plan *p);

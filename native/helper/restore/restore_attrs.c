@@ -53,12 +53,12 @@ static int proc_number(pid_t pid, const char *file, int base, long *out)
 	return 0;
 }
 
-int attrs_personality(struct task_plan *p)
+long attrs_personality_needed(const struct task_plan *p)
 {
-	long cur, ret;
+	long cur;
 	if (proc_number(p->pid, "personality", 16, &cur) == 0 && cur == p->personality)
-		return 0;
-	return rt_call("finish", "personality", SYSCALL_REQ(SYS_personality, (uint64_t)p->personality), &ret);
+		return -1;
+	return (long)(uint32_t)p->personality;
 }
 
 long attrs_thread_personality(const struct task_plan *p, pid_t tid)
@@ -192,7 +192,20 @@ static int affinity_one(struct task_plan *p, const struct sched_plan *s)
 {
 	if (!s->cpus)
 		return 0;
-	pid_t intask = s->tid == p->old_pid ? p->nspid : s->tid;
+	pid_t intask = s->tid == p->old_pid ? p->nspid : s->tid, seen = s->tid == p->old_pid ? p->pid : 0;
+	for (int i = 0; i < p->nthreads && !seen; i++)
+		if (p->threads[i].tid == s->tid)
+			seen = p->threads[i].pid;
+	/* what it has already (the helper's, inherited): nothing to inject */
+	unsigned char cur[512] = { 0 };
+	long got = seen && s->ncpus <= sizeof cur ? syscall(SYS_sched_getaffinity, seen, sizeof cur, cur) : -1;
+	if (got > 0) {
+		int same = 1;
+		for (size_t i = 0; i < sizeof cur && same; i++)
+			same = cur[i] == (i < s->ncpus ? ((const unsigned char *)s->cpus)[i] : 0);
+		if (same)
+			return 0;
+	}
 	long r = 0;
 	uint64_t at = t_scratch_put(&rt, 0, s->cpus, s->ncpus);
 	if (!at || t_inject(&rt, SYS_sched_setaffinity, (uint64_t)intask, s->ncpus, at, 0, 0, 0, &r) < 0)

@@ -225,37 +225,42 @@ int cow_unmap_rest(const struct task_plan *t, uint64_t gadget, struct batch *b, 
 	return 0;
 }
 
-/* The window ranges to their addresses, then the pages the task lacks dropped. */
+/* Runs the gathered moves and drops (tag: a move's index, or ZAP + a drop's index). */
+#define ZAP (1 << 20)
+static int moves_run(struct task_plan *t, struct batch *b)
+{
+	if (b->n && batch_run(b, &rt) < 0)
+		return proto_fail("memory", "mremap", errno, "cannot drive the task through mremap");
+	int bad = batch_failed(b);
+	if (bad >= 0) {
+		int zap = b->tags[bad] >= ZAP;
+		return proto_fail("memory", zap ? "madvise" : "mremap", bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO,
+				  zap ? "cannot drop pages the task did not share" : "cannot move shared memory to 0x%llx",
+				  (unsigned long long)(zap ? 0 : t->moves[b->tags[bad]].b));
+	}
+	for (int k = 0; k < b->n; k++)
+		if (b->tags[k] < ZAP && (uint64_t)b->calls[k].ret != t->moves[b->tags[k]].b)
+			return proto_fail("memory", "mremap", EFAULT, "shared memory moved elsewhere");
+	batch_init(b, 0);
+	return 0;
+}
+
+/* The window ranges to their addresses, then the pages the task lacks dropped (in one stop
+ * when they fit one batch). */
 int cow_moves(struct task_plan *t)
 {
 	static struct batch b;
 	batch_init(&b, 0);
-	for (int pass = 0; pass < 2; pass++) {
-		int n = pass ? t->nzaps : t->nmoves;
-		for (int i = 0; i <= n; i++) {
-			if (i == n || !batch_room(&b, 0, 1)) {
-				if (b.n && batch_run(&b, &rt) < 0)
-					return proto_fail("memory", "mremap", errno, "cannot drive the task through mremap");
-				int bad = batch_failed(&b);
-				if (bad >= 0)
-					return proto_fail("memory", pass ? "madvise" : "mremap",
-							  bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO,
-							  pass ? "cannot drop pages the task did not share" :
-								 "cannot move shared memory to 0x%llx",
-							  (unsigned long long)(pass ? 0 : t->moves[b.tags[bad]].b));
-				for (int k = 0; !pass && k < b.n; k++)
-					if ((uint64_t)b.calls[k].ret != t->moves[b.tags[k]].b)
-						return proto_fail("memory", "mremap", EFAULT, "shared memory moved elsewhere");
-				batch_init(&b, 0);
-				if (i == n)
-					break;
-			}
-			if (pass)
-				batch_add(&b, SYS_madvise, t->zaps[i].a, t->zaps[i].len, MADV_DONTNEED, 0, 0, 0, 0, i);
-			else
-				batch_add(&b, SYS_mremap, plan.window + t->moves[i].a, t->moves[i].len, t->moves[i].len,
-					  MREMAP_MAYMOVE | MREMAP_FIXED, t->moves[i].b, 0, 0, i);
+	for (int i = 0; i < t->nmoves + t->nzaps; i++) {
+		if (!batch_room(&b, 0, 1) && moves_run(t, &b) < 0)
+			return -1;
+		if (i >= t->nmoves) {
+			int z = i - t->nmoves;
+			batch_add(&b, SYS_madvise, t->zaps[z].a, t->zaps[z].len, MADV_DONTNEED, 0, 0, 0, 0, ZAP + z);
+		} else {
+			batch_add(&b, SYS_mremap, plan.window + t->moves[i].a, t->moves[i].len, t->moves[i].len,
+				  MREMAP_MAYMOVE | MREMAP_FIXED, t->moves[i].b, 0, 0, i);
 		}
 	}
-	return 0;
+	return moves_run(t, &b);
 }

@@ -135,15 +135,14 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 	if (use_task(p, gadget, "memory") < 0)
 		return -1;
 
-	/* The clone inherited the helper's rseq area: drop it before its memory goes away. */
-	struct ucr_rseq_configuration rc = { 0 };
-	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, rt.pid, (void *)sizeof rc, &rc) > 0 && rc.rseq_abi_pointer)
-		if (rt_call("memory", "rseq unregister", SYSCALL_REQ(SYS_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size, RSEQ_FLAG_UNREGISTER, rc.signature), &ret) < 0)
-			return -1;
-	/* Everything but the gadget goes, then the [vvar][vvar_vclock][vdso] group comes back at its
-	 * old place as one unit: one stop. */
+	/* The clone inherited the helper's rseq area: dropped first, before its memory goes away;
+	 * then everything but the gadget goes, and the [vvar][vvar_vclock][vdso] group comes back
+	 * at its old place as one unit: one stop. */
 	static struct batch b;
 	batch_init(&b, 0);
+	struct ucr_rseq_configuration rc = { 0 };
+	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, rt.pid, (void *)sizeof rc, &rc) > 0 && rc.rseq_abi_pointer)
+		batch_add(&b, SYS_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size, RSEQ_FLAG_UNREGISTER, rc.signature, 0, 0, 0, 2);
 	int kept; /* mappings of the staging window the task keeps (restore_cow.c) */
 	if (cow_unmap_rest(p, gadget, &b, &kept) < 0)
 		return -1;
@@ -152,7 +151,8 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 		return proto_fail_sys("munmap", "memory", "munmap", errno, "cannot drive the task through munmap");
 	int bad = batch_failed(&b);
 	if (bad >= 0) {
-		const char *what = b.tags[bad] ? "arch_prctl(ARCH_MAP_VDSO_64)" : "munmap";
+		static const char *const whats[] = { "munmap", "arch_prctl(ARCH_MAP_VDSO_64)", "rseq unregister" };
+		const char *what = whats[b.tags[bad]];
 		return proto_fail("memory", what, bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "%s failed in the task", what);
 	}
 	int others;

@@ -62,12 +62,13 @@ static int creds_are_mine(const struct task_plan *p)
  * privilege), in one stop: groups, gids, uids, fs ids (a uid change clears capabilities as for
  * any process, so the permitted set is kept across it with PR_SET_KEEPCAPS), then the other
  * capability sets (capset) and the ambient set; dumpable is put back too (a uid change resets
- * it). The loop stops at the first call that fails. */
+ * it), and for the main thread its parent-death signal (1 returned then). The loop stops at the
+ * first call that fails. */
 int restore_creds(struct task_plan *p)
 {
 	static const char *const names[] = { "prctl(PR_SET_KEEPCAPS)", "setgroups", "setresgid", "setfsgid",
 					     "setresuid", "setfsuid", "capset", "prctl(PR_CAP_AMBIENT_RAISE)",
-					     "prctl(PR_SET_KEEPCAPS)", "prctl(PR_SET_DUMPABLE)" };
+					     "prctl(PR_SET_KEEPCAPS)", "prctl(PR_SET_DUMPABLE)", "prctl(PR_SET_PDEATHSIG)" };
 	if (!p->have_creds)
 		return 0;
 	if (restore_bounding(p) < 0)
@@ -100,13 +101,18 @@ int restore_creds(struct task_plan *p)
 		batch_add(&b, SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, 0, 0, 8);
 	}
 	batch_add(&b, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, 0, 9);
+	/* the main thread's parent-death signal, which a change of credentials clears: nothing
+	 * after this batch changes them again */
+	int main_thread = rt.pid == p->pid;
+	if (main_thread)
+		batch_add(&b, SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig, 0, 0, 0, 0, 0, 10);
 	if (batch_run(&b, &rt) < 0)
 		return proto_fail("finish", "credentials", errno, "cannot drive the task through them");
 	int bad = batch_failed(&b);
 	if (bad >= 0)
 		return proto_fail("finish", names[b.tags[bad]], bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO,
 				  "%s failed in the task", names[b.tags[bad]]);
-	return 0;
+	return main_thread;
 }
 
 /* The current thread's (rt) alternate signal stack and its own pending signals, queued again

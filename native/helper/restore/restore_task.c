@@ -67,135 +67,6 @@ int task_open(const char *phase, const char *path, int flags, long *fd)
 	return 0;
 }
 
-/* The mm fields and the executable (the task's fd of it, opened with its credentials:
- * restore_paths.c); then the task closes every fd the helper left it (mapped files, the
- * executable). */
-static int restore_mm(struct task_plan *p)
-{
-	long ret;
-	struct ucr_prctl_mm_map mm = p->mm;
-	size_t off = 4096;
-	uint64_t auxv = t_scratch_put(&rt, off, p->auxv, p->auxv_len);
-	if (!auxv)
-		return proto_fail("finish", "auxv", errno, "cannot stage the auxv");
-	mm.auxv = auxv;
-	mm.auxv_size = (uint32_t)p->auxv_len;
-	mm.exe_fd = (uint32_t)p->exefd;
-	uint64_t a = t_scratch_put(&rt, off + 2048, &mm, sizeof mm);
-	if (!a)
-		return proto_fail("finish", "mm", errno, "cannot stage prctl_mm_map");
-	if (rt_call("finish", "prctl(PR_SET_MM_MAP)", SYSCALL_REQ(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, a, sizeof mm), &ret) < 0)
-		return -1;
-	/* the fds of its mapped files and executable (keep: sorted, inside the set-up's range, which
-	 * holds none of the task's own fds: they may lie above it); a shared table: restore_share.c */
-	if (p->share_files || p->files_lead || !p->nkeep)
-		return p->nkeep || p->share_files ? share_close_keeps(p) : 0;
-	return rt_call("finish", "close_range", SYSCALL_REQ(SYS_close_range, (uint64_t)p->keep[0], (uint64_t)p->keep[p->nkeep - 1]), &ret);
-}
-
-/* Runs a batch of finish calls; what failed is named by the caller's table of tags. */
-static int finish_run(struct batch *b, const char *what)
-{
-	if (batch_run(b, &rt) < 0)
-		return proto_fail("finish", what, errno, "cannot drive the task through %s", what);
-	int bad = batch_failed(b);
-	if (bad >= 0)
-		return proto_fail("finish", what, bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO,
-				  "%s failed in the task (%d)", what, b->tags[bad]);
-	return 0;
-}
-
-/* Every saved handler in one stop, each struct in its own scratch slot. */
-static int restore_signals(struct task_plan *p)
-{
-	static struct batch b;
-	batch_init(&b, 0);
-	for (int sig = 1; sig <= 64; sig++) {
-		if (!p->act[sig].set || sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		uint64_t ka[4] = { p->act[sig].handler, p->act[sig].flags, p->act[sig].restorer,
-				   p->act[sig].mask };
-		uint64_t a = t_scratch_put(&rt, (size_t)sig * sizeof ka, ka, sizeof ka);
-		if (!a)
-			return proto_fail_sys("rt_sigaction", "finish", "rt_sigaction", errno, "cannot stage signal %d", sig);
-		batch_add(&b, SYS_rt_sigaction, (uint64_t)sig, a, 0, 8, 0, 0, 0, sig);
-	}
-	return finish_run(&b, "rt_sigaction");
-}
-
-static int locked_noaccess(const struct vma_plan *m)
-{
-	return (m->madv & (MADV_BIT_LOCKED | MADV_BIT_LOCKONFAULT)) == MADV_BIT_LOCKED &&
-	       !(m->prot & (PROT_READ | PROT_WRITE | PROT_EXEC));
-}
-
-/* Final protections of the mappings that were writable while filling, then madvise flags,
- * mlock and, last, mseal, in one stop. */
-static int restore_prot_madvise(struct task_plan *p)
-{
-	static const struct { unsigned bit; long nr; int advice; } adv[] = {
-		{ MADV_BIT_HUGEPAGE, SYS_madvise, MADV_HUGEPAGE },     { MADV_BIT_NOHUGEPAGE, SYS_madvise, MADV_NOHUGEPAGE },
-		{ MADV_BIT_DONTFORK, SYS_madvise, MADV_DONTFORK },     { MADV_BIT_WIPEONFORK, SYS_madvise, MADV_WIPEONFORK },
-		{ MADV_BIT_DONTDUMP, SYS_madvise, MADV_DONTDUMP },     { MADV_BIT_SEQUENTIAL, SYS_madvise, MADV_SEQUENTIAL },
-		{ MADV_BIT_RANDOM, SYS_madvise, MADV_RANDOM },         { MADV_BIT_MERGEABLE, SYS_madvise, MADV_MERGEABLE },
-		{ MADV_BIT_LOCKONFAULT, SYS_mlock2, MLOCK_ONFAULT },   { MADV_BIT_LOCKED, SYS_mlock2, 0 },
-		{ MADV_BIT_SEALED, SYS_mseal, 0 },
-	};
-	static struct batch b;
-	batch_init(&b, 0);
-	for (int i = 0; i < p->nvmas; i++) {
-		struct vma_plan *m = &p->vmas[i];
-		if (!batch_room(&b, 0, 1 + 5) && finish_run(&b, "mprotect") < 0)
-			return -1;
-		if (b.done)
-			batch_init(&b, 0);
-		if (m->fill && (m->prot | PROT_READ | PROT_WRITE) != m->prot)
-			batch_add(&b, SYS_mprotect, m->start, m->end - m->start, (uint64_t)m->prot, 0, 0, 0, 0, i);
-	}
-	if (finish_run(&b, "mprotect") < 0)
-		return -1;
-	/* guard regions, before mlock (which refuses them) and mseal */
-	batch_init(&b, 0);
-	for (int i = 0; i < p->nguards; i++) {
-		if (!batch_room(&b, 0, 1) && finish_run(&b, "madvise") < 0)
-			return -1;
-		if (b.done)
-			batch_init(&b, 0);
-		batch_add(&b, SYS_madvise, p->guards[i].a, p->guards[i].len, MADV_GUARD_INSTALL, 0, 0, 0, 0, i);
-	}
-	if (finish_run(&b, "madvise") < 0)
-		return -1;
-	/* mlock of a mapping nobody may access (PROT_NONE: guard pages and reserved areas under
-	 * mlockall) marks it locked, then cannot fault its pages in (ENOMEM): one call each, where
-	 * that error is the expected result */
-	for (int i = 0; i < p->nvmas; i++) {
-		const struct vma_plan *m = &p->vmas[i];
-		long ret;
-		if (!locked_noaccess(m))
-			continue;
-		if (t_inject(&rt, SYS_mlock2, m->start, m->end - m->start, 0, 0, 0, 0, &ret) < 0)
-			return proto_fail("finish", "mlock", errno, "cannot drive the task through mlock2");
-		if (ret < 0 && ret != -ENOMEM)
-			return proto_fail("finish", "mlock", (int)-ret, "mlock2 failed in the task (%d)", i);
-	}
-	batch_init(&b, 0);
-	for (int i = 0; i < p->nvmas; i++) {
-		unsigned madv = p->vmas[i].madv;
-		if (madv & MADV_BIT_LOCKONFAULT || locked_noaccess(&p->vmas[i])) /* mlock2(MLOCK_ONFAULT) is the lock */
-			madv &= ~(unsigned)MADV_BIT_LOCKED;
-		for (size_t k = 0; k < sizeof adv / sizeof adv[0]; k++)
-			if (madv & adv[k].bit) {
-				if (!batch_room(&b, 0, 1) && finish_run(&b, "madvise") < 0)
-					return -1;
-				if (b.done)
-					batch_init(&b, 0);
-				batch_add(&b, adv[k].nr, p->vmas[i].start, p->vmas[i].end - p->vmas[i].start,
-					  (uint64_t)adv[k].advice, 0, 0, 0, 0, i);
-			}
-	}
-	return finish_run(&b, "madvise");
-}
-
 /* The files of /proc/PID[/task/TID] and the pidfds the task holds (FILE_LATE), opened by the
  * task itself now that every task and its threads exist, at the restored pid of the task they
  * name (a pidfd: pidfd_open of its pid as the task's pid namespace shows it, with the saved
@@ -290,43 +161,15 @@ static int restore_async(struct task_plan *p)
 	return 0;
 }
 
-/* glibc caches the thread id in its thread descriptor, at the clear_child_tid address: when
- * the task comes back under another pid, that copy is updated too; the address is restored. */
-static int restore_tid(struct task_plan *p)
-{
-	long ret;
-	if (!p->tidaddr)
-		return 0;
-	if (p->nspid != p->old_pid) {
-		int32_t v;
-		if (t_read_mem(rt.pid, p->tidaddr, &v, sizeof v) == 0 && v == p->old_pid) {
-			v = p->nspid;
-			if (t_write_mem(rt.pid, p->tidaddr, &v, sizeof v) < 0)
-				return proto_fail("finish", "tid", errno, "cannot update the cached thread id");
-		}
-	}
-	return rt_call("finish", "set_tid_address", SYSCALL_REQ(SYS_set_tid_address, p->tidaddr), &ret);
-}
-
 int restore_finish(struct task_plan *p, uint64_t gadget)
 {
 	long ret;
 	if (use_task(p, gadget, "finish") < 0)
 		return -1;
-	int idx = (int)(p - ctx.plan->tasks);
-	if (ctx.uffd[idx] >= 0) { /* the userfaultfd of the pages step (restore_uffd.c) */
-		if (rt_call("finish", "close", SYSCALL_REQ(SYS_close, (uint64_t)ctx.uffd[idx]), &ret) < 0)
-			return -1;
-		ctx.uffd[idx] = -1;
-	}
-	if (restore_prot_madvise(p) < 0 || restore_mm(p) < 0)
-		return -1;
-	if (p->rseq_ptr && rt_call("finish", "rseq", SYSCALL_REQ(SYS_rseq, p->rseq_ptr, p->rseq_len, 0, p->rseq_sig), &ret) < 0)
-		return -1;
 	/* the personality before the threads exist: they inherit it */
-	if (restore_signals(p) < 0 || restore_tid(p) < 0 || attrs_personality(p) < 0 || restore_threads(p) < 0 ||
-	    (ptimers_early(p) && restore_ptimers(p) < 0) ||
-	    restore_sigstate(&p->sig, p->nspid, p->nspid, p->shpending, p->nshpending) < 0 || restore_process_state(p) < 0)
+	int early = finish_early(p); /* 1: the signal state too */
+	if (early < 0 || restore_threads(p) < 0 || (ptimers_early(p) && restore_ptimers(p) < 0) ||
+	    (!early && restore_sigstate(&p->sig, p->nspid, p->nspid, p->shpending, p->nshpending) < 0) || restore_process_state(p) < 0)
 		return -1;
 	/* Limits late, so a low limit cannot break the steps before; but before the credentials
 	 * change, while the helper may still set them without CAP_SYS_RESOURCE. */
@@ -351,7 +194,8 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 			return proto_fail("finish", "thread", errno, "cannot set the credentials of thread %d", p->threads[i].tid);
 	}
 	rt = main_t;
-	if (restore_creds(p) < 0 || attrs_after_creds(p) < 0 || restore_leases(p) < 0)
+	int pdeath = restore_creds(p); /* 1: with the parent-death signal */
+	if (pdeath < 0 || attrs_after_creds(p) < 0 || restore_leases(p) < 0)
 		return -1;
 	/* files of /proc/PID and pidfds are opened by the task itself, with its own credentials (the
 	 * kernel's ptrace-mode checks apply); O_ASYNC is set once they are all in place */
@@ -368,7 +212,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	}
 	if (seccomp_finish(p, 1) < 0) /* after no_new_privs: the kernel may ask for it */
 		return -1;
-	if (rt_call("finish", "prctl(PR_SET_PDEATHSIG)", SYSCALL_REQ(SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig), &ret) < 0)
+	if (!pdeath && rt_call("finish", "prctl(PR_SET_PDEATHSIG)", SYSCALL_REQ(SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig), &ret) < 0)
 		return -1;
 	if (p->leader_exit && p->nthreads) {
 		/* The main thread leaves again through the gadget's `syscall` (exit of this thread

@@ -109,12 +109,102 @@ static pid_t outer_pid_of_new_child(pid_t creator)
 	return found;
 }
 
+static int seize_acked(int task)
+{
+	struct task_plan *t = &plan.tasks[task];
+	if (t->seized)
+		return 0;
+	if (tracer_wait_ack(task, W_SEIZE) < 0)
+		return proto_fail("create", "ptrace", errno, "cannot seize the new task %d", t->pid);
+	t->seized = 1;
+	return 0;
+}
+
+/* The first stop of every task of one wave: each is told to put its files in place, its
+ * tracer to wait for its stop, all at once (they run in parallel); then every stop is
+ * collected. A task whose files failed reports on the report pipe instead of stopping. */
+static int first_stops(int sharers)
+{
+	for (int i = 0; i < plan.ntasks; i++) {
+		struct task_plan *t = &plan.tasks[i];
+		struct task_report r;
+		if (t->kind != TASK_NORMAL || !t->share_files != !sharers)
+			continue;
+		if (seize_acked(i) < 0 || send_cmd(i, OP_RESTORE, 0, &r) < 0 || tracer_send(i, W_STOP) < 0)
+			return -1;
+	}
+	for (int i = 0; i < plan.ntasks; i++) {
+		struct task_plan *t = &plan.tasks[i];
+		if (t->kind != TASK_NORMAL || !t->share_files != !sharers)
+			continue;
+		if (tracer_wait_ack(i, W_STOP) < 0) {
+			struct task_report r;
+			struct pollfd p = { .fd = ctx.report_rd, .events = POLLIN };
+			if (poll(&p, 1, 1000) == 1 && read(ctx.report_rd, &r, sizeof r) == sizeof r && r.err &&
+			    r.task >= 0 && r.task < plan.ntasks)
+				return task_failed(&r);
+			return proto_fail("create", "task", ECHILD, "task %d did not reach its first stop", t->pid);
+		}
+	}
+	return 0;
+}
+
+/* A new task the helper will not wait for before the next action (a leaf of the creation
+ * order: no pidns lookup, no staged memory): its creator was told to clone it and its report
+ * is read later, with those of the others, so that creators work while the helper writes. */
+static int npending;
+
+static int created(int task, const struct task_report *r)
+{
+	struct task_plan *t = &plan.tasks[task];
+	t->nspid = r->pid;
+	t->pid = r->pid;
+	if (t->kind == TASK_NORMAL && (tracer_send(task, W_SEIZE) < 0 || cow_read_staged(task) < 0))
+		return -1;
+	if (fault_at("clone", t->old_pid))
+		return proto_fail("create", "clone", ECANCELED, FAULT_MSG);
+	return 0;
+}
+
+static int drain_clones(void)
+{
+	while (npending > 0) {
+		struct task_report r;
+		if (read_report(&r) < 0)
+			return -1;
+		if (r.step != STEP_CLONE || plan.tasks[r.task].pid > 0)
+			return proto_fail("create", "tree", EPROTO, "unexpected report");
+		if (r.err)
+			return task_failed(&r);
+		npending--;
+		if (created(r.task, &r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int may_pend(const struct act_plan *a)
+{
+	const struct task_plan *t = &plan.tasks[a->task];
+	return a->op == ACT_CLONE && a->arg >= 0 && !plan.pidns && !t->nareas && !t->staged_left &&
+	       !t->share_files && !t->share_fs && plan.tasks[a->arg].kind == TASK_NORMAL && !plan.tasks[a->arg].staged_left;
+}
+
 int run_actions(void)
 {
 	for (int i = 0; i < plan.nacts; i++) {
 		struct act_plan *a = &plan.acts[i];
 		struct task_plan *t = &plan.tasks[a->task];
 		struct task_report r;
+		if (may_pend(a)) {
+			struct task_cmd c = { .op = OP_CLONE, .arg = a->task };
+			if (write(plan.tasks[a->arg].cmdfd, &c, sizeof c) != sizeof c)
+				return proto_fail("create", "tree", errno, "cannot command task %d", plan.tasks[a->arg].old_pid);
+			npending++;
+			continue;
+		}
+		if (drain_clones() < 0)
+			return -1;
 		switch (a->op) {
 		case ACT_CLONE:
 			/* a sharer is the clone of a task of its group (src/kernel/sharing.ts): never of
@@ -139,8 +229,10 @@ int run_actions(void)
 				if (t->pid <= 0)
 					return proto_fail("create", "pidns", ESRCH, "cannot find task %d from outside", r.pid);
 			}
-			if (t->kind == TASK_NORMAL && (tracer_send(a->task, W_SEIZE) < 0 || tracer_wait_ack(a->task, W_SEIZE) < 0))
-				return proto_fail("create", "ptrace", errno, "cannot seize the new task %d", t->pid);
+			/* the seize is acknowledged later (seize_acked), unless the task stages memory
+			 * now: its tracer takes it meanwhile, while the next tasks are created */
+			if (t->kind == TASK_NORMAL && (tracer_send(a->task, W_SEIZE) < 0 || (t->nareas && seize_acked(a->task) < 0)))
+				return -1;
 			/* the memory its children share with it, before it creates any (restore_cow.c) */
 			if (t->kind == TASK_NORMAL && ((t->nareas && send_cmd(a->task, OP_STAGE, 0, &r) < 0) || cow_read_staged(a->task) < 0))
 				return -1;
@@ -173,6 +265,8 @@ int run_actions(void)
 			break;
 		}
 	}
+	if (drain_clones() < 0)
+		return -1;
 	/* The namespace's init stops taking orders and becomes init. */
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_INIT) {
@@ -189,21 +283,8 @@ int run_actions(void)
 		}
 	/* Every normal task puts its files in place and stops for the tracer; those sharing their
 	 * creator's fd table first (they leave it as it is), then the others, each of which closes
-	 * in its table what no sharer keeps. */
-	for (int k = 0; k < 2 * plan.ntasks; k++) {
-		int i = k % plan.ntasks;
-		struct task_plan *t = &plan.tasks[i];
-		if (t->kind != TASK_NORMAL || !t->share_files != (k >= plan.ntasks))
-			continue;
-		struct task_report r;
-		if (send_cmd(i, OP_RESTORE, 0, &r) < 0)
-			return -1;
-		if (tracer_send(i, W_STOP) < 0 || tracer_wait_ack(i, W_STOP) < 0) {
-			struct pollfd p = { .fd = ctx.report_rd, .events = POLLIN };
-			if (poll(&p, 1, 1000) == 1 && read(ctx.report_rd, &r, sizeof r) == sizeof r && r.err)
-				return task_failed(&r);
-			return proto_fail("create", "task", ECHILD, "task %d did not reach its first stop", t->pid);
-		}
-	}
+	 * in its table what no sharer keeps. Within each wave the tasks do it in parallel. */
+	if (first_stops(1) < 0 || first_stops(0) < 0)
+		return -1;
 	return 0;
 }
