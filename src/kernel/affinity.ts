@@ -41,6 +41,8 @@ function sysCpus(which: 'possible' | 'online'): number[] {
   }
 }
 
+let possible: number[] | undefined;
+
 /** A thread's affinity, or undefined when it may run on every possible CPU (or is unreadable). */
 export function threadAffinity(proc: number, tid: number): number[] | undefined {
   let status: string;
@@ -52,7 +54,7 @@ export function threadAffinity(proc: number, tid: number): number[] | undefined 
   const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(status);
   if (!m) return undefined;
   const cpus = parseCpuList(m[1]!);
-  const all = sysCpus('possible');
+  const all = (possible ??= sysCpus('possible')); // read once, not once per thread
   return cpus.length === 0 || (all.length > 0 && all.every((c) => cpus.includes(c))) ? undefined : cpus;
 }
 

@@ -28,7 +28,7 @@ import { hostIdentity } from './host.js';
 import { ackFdOf, openOutput, streamed } from './output.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow, waitVfork } from './select.js';
-import { checkRestorable, startChecker } from './restart-plan.js';
+import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { dumpAck, dumpCompress, dumpDrain, dumpFreeze, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { PAGE_SIZE } from '../image/format.js';
@@ -183,7 +183,6 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     out.abandon();
     throw e;
   }
-  const checker = startChecker();
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
@@ -298,7 +297,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     // of the event loop, once the first page command is out); the trailer waits for them (the
     // phase 'check' is that wait).
     const metadata = w.copied();
-    const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image, checker)).catch((e: unknown) => refuseUnrestorable(e, pid));
+    const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image, helper)).catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
     let pageBytes = 0;
@@ -395,8 +394,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     };
   } catch (e) {
     helper.close(); // EOF: the helper puts every task back as it was and detaches
-    checker.close();
-    await Promise.all([helper.exited, checker.exited]);
+    await helper.exited;
     if (final) throw fromHelper(e, 'checkpoint', pid);
     out.abandon();
     if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();

@@ -1,5 +1,5 @@
-/* Restart of a task's state beyond its memory (restore_state.c): threads, signal state,
- * timers, credentials; used by restore_task.c's restore_finish. */
+/* Restart of a task's state beyond its memory (restore_state.c): signal state, timers,
+ * credentials (threads: restore_threads.c); used by restore_task.c's restore_finish. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -123,6 +123,13 @@ int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsi
 	}
 	if (s->robust_head && rt_call("finish", "set_robust_list", SYSCALL_REQ(SYS_set_robust_list, s->robust_head, s->robust_len), &ret) < 0)
 		return -1;
+	return restore_pending(s, tgid, tid, shared, nshared);
+}
+
+/* restore_sigstate's last part: the pending signals */
+int restore_pending(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared)
+{
+	long ret;
 	for (int q = 0; q < 2; q++) {
 		const unsigned char *list = q ? shared : s->pending;
 		size_t count = q ? nshared : s->npending;
@@ -303,82 +310,3 @@ int restore_leases(struct task_plan *p)
 	return 0;
 }
 
-/* The task's other threads, created by the task itself (injected clone3 with CLONE_THREAD at
- * the wanted tid, and the thread's clear_child_tid address as CLONE_CHILD_CLEARTID sets it),
- * each attached before it runs and given its rseq area and name (one stop), alternate stack
- * and pending signals; xstate, registers and mask come last (finish_threads). They stay
- * stopped until the whole tree resumes. */
-int restore_threads(struct task_plan *p)
-{
-	if (!p->nthreads)
-		return 0;
-	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE) < 0)
-		return proto_fail_sys("PTRACE_SETOPTIONS", "finish", "threads", errno, "PTRACE_SETOPTIONS failed");
-	struct tracee main_t = rt;
-	static struct batch b;
-	for (int i = 0; i < p->nthreads; i++) {
-		struct thread_plan *th = &p->threads[i];
-		char obj[32];
-		snprintf(obj, sizeof obj, "thread %d", th->tid);
-		if (seccomp_before_thread(p, i) < 0) /* the filters it is born with (restore_seccomp.c) */
-			return -1;
-		int32_t tid = th->tid;
-		uint64_t tidp = t_scratch_put(&rt, 512, &tid, sizeof tid);
-		struct clone_args ca = {
-			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
-				 (th->tidaddr ? CLONE_CHILD_CLEARTID : 0),
-			.child_tid = th->tidaddr,
-			.set_tid = tidp, .set_tid_size = 1,
-		};
-		uint64_t cap = t_scratch_put(&rt, 0, &ca, sizeof ca);
-		long ret;
-		pid_t child;
-		if (!tidp || !cap || t_inject_clone(&rt, cap, sizeof ca, &child, &ret) < 0)
-			return proto_fail_sys("clone3", "finish", obj, errno, "cannot drive the task through clone3");
-		if (ret < 0)
-			return proto_fail_sys("clone3", "finish", obj, (int)-ret, "clone3 of the thread failed%s",
-					  ret == -EEXIST ? " (tid in use)" : "");
-		th->pid = child ? child : (pid_t)ret;
-		int st;
-		if (t_wait(th->pid, &st) < 0)
-			return proto_fail("finish", obj, errno, "the new thread did not stop");
-		rt.pid = th->pid;
-		if (t_get_regs(rt.pid, &rt.regs) < 0)
-			return proto_fail("finish", obj, errno, "cannot read the new thread's registers");
-		batch_init(&b, 1024);
-		uint64_t name = t_scratch_put(&rt, 1024, th->comm, sizeof th->comm);
-		if (!name)
-			return proto_fail("finish", obj, errno, "cannot stage the thread's name");
-		if (th->rseq_ptr)
-			batch_add(&b, SYS_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig, 0, 0, 0, 0);
-		batch_add(&b, SYS_prctl, PR_SET_NAME, name, 0, 0, 0, 0, 0, 1);
-		long pers = attrs_thread_personality(p, th->tid); /* its own, when not the main thread's */
-		if (pers >= 0)
-			batch_add(&b, SYS_personality, (uint64_t)pers, 0, 0, 0, 0, 0, 0, 2);
-		if (batch_run(&b, &rt) < 0)
-			return proto_fail_sys("rseq", "finish", obj, errno, "cannot drive the thread through rseq and prctl");
-		int bad = batch_failed(&b);
-		static const char *const what[] = { "rseq", "prctl(PR_SET_NAME)", "personality" };
-		if (bad >= 0)
-			return proto_fail("finish", obj, bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "%s failed in the thread",
-					  what[b.tags[bad]]);
-		if (restore_sigstate(&th->sig, p->nspid, th->tid, NULL, 0) < 0)
-			return -1;
-		rt = main_t;
-	}
-	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | (p->sc_main ? PTRACE_O_SUSPEND_SECCOMP : 0)) < 0)
-		return proto_fail_sys("PTRACE_SETOPTIONS", "finish", "threads", errno, "PTRACE_SETOPTIONS failed");
-	return 0;
-}
-
-/* Last per-thread state, once no more calls are injected into the threads. */
-int finish_threads(struct task_plan *p)
-{
-	for (int i = 0; i < p->nthreads; i++) {
-		struct thread_plan *th = &p->threads[i];
-		if (t_set_xstate(th->pid, th->xstate, th->xstate_len) < 0 || t_set_regs(th->pid, &th->regs) < 0 ||
-		    ptrace(PTRACE_SETSIGMASK, th->pid, (void *)8, &th->sigmask) < 0)
-			return proto_fail("finish", "thread", errno, "cannot set the state of thread %d", th->tid);
-	}
-	return 0;
-}
