@@ -294,10 +294,12 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     }
     captured.fds.clear();
     // Restart's own checks on those bytes run while the pages are written (from the next turn
-    // of the event loop, once the first page command is out); the trailer waits for them (the
-    // phase 'check' is that wait).
+    // of the event loop once every page command is out: the helper reads the check's plan after
+    // them); the trailer waits for them (the phase 'check' is that wait).
     const metadata = w.copied();
-    const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image, helper)).catch((e: unknown) => refuseUnrestorable(e, pid));
+    let pagesSent = () => {};
+    const sent = new Promise<void>((r) => (pagesSent = r));
+    const checked = sent.then(() => new Promise((r) => setImmediate(r))).then(() => checkRestorable(metadata, image, helper)).catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
     let pageBytes = 0;
@@ -324,6 +326,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       stream.forEach(({ task: i, runs }, k) =>
         helper.send(dumpPages({ pid: tasks[i]!.pid, task: i, seed: k ? -1 : w.digest }), ...runs.map(([addr, npages]) => dumprunRun({ addr, npages })), dumprunEnd()),
       );
+      pagesSent();
       const answers = stream.map(() => helper.next('pages'));
       for (const a of answers) a.catch(() => {}); // awaited in order below
       for (const [k, { task: i }] of stream.entries()) {
