@@ -63,17 +63,15 @@ static int creds_are_mine(const struct task_plan *p)
  * any process, so the permitted set is kept across it with PR_SET_KEEPCAPS), then the other
  * capability sets (capset) and the ambient set; dumpable is put back too (a uid change resets
  * it). The loop stops at the first call that fails. */
-int restore_creds(struct task_plan *p)
+static const char *const cred_names[] = { "prctl(PR_SET_KEEPCAPS)", "setgroups", "setresgid", "setfsgid",
+					  "setresuid", "setfsuid", "capset", "prctl(PR_CAP_AMBIENT_RAISE)",
+					  "prctl(PR_SET_KEEPCAPS)", "prctl(PR_SET_DUMPABLE)" };
+
+/* The calls of restore_creds into b, their data staged in rt's scratch area (the same bytes for
+ * every thread of the task). */
+static int creds_batch(struct task_plan *p, struct batch *b)
 {
-	static const char *const names[] = { "prctl(PR_SET_KEEPCAPS)", "setgroups", "setresgid", "setfsgid",
-					     "setresuid", "setfsuid", "capset", "prctl(PR_CAP_AMBIENT_RAISE)",
-					     "prctl(PR_SET_KEEPCAPS)", "prctl(PR_SET_DUMPABLE)" };
-	if (!p->have_creds)
-		return 0;
-	if (restore_bounding(p) < 0)
-		return -1;
-	static struct batch b;
-	batch_init(&b, 0);
+	batch_init(b, 0);
 	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
 	struct { uint32_t eff, prm, inh; } data[2] = {
 		{ (uint32_t)p->cap_eff, (uint32_t)p->cap_prm, (uint32_t)p->cap_inh },
@@ -84,29 +82,101 @@ int restore_creds(struct task_plan *p)
 	if (!h || !d || (p->ngroups && !g) || (size_t)p->ngroups * sizeof p->groups[0] + 128 > BATCH_TABLE_OFF)
 		return proto_fail("finish", "credentials", E2BIG, "cannot stage them in the scratch area");
 	if (p->have_caps)
-		batch_add(&b, SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0, 0, 0);
+		batch_add(b, SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0, 0, 0);
 	if (!creds_are_mine(p)) { /* a restorer that is not root may not call these at all */
-		batch_add(&b, SYS_setgroups, (uint64_t)p->ngroups, g, 0, 0, 0, 0, 0, 1);
-		batch_add(&b, SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, 0, 2);
-		batch_add(&b, SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, 0, 3);
-		batch_add(&b, SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, 0, 4);
-		batch_add(&b, SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, 0, 5);
+		batch_add(b, SYS_setgroups, (uint64_t)p->ngroups, g, 0, 0, 0, 0, 0, 1);
+		batch_add(b, SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, 0, 2);
+		batch_add(b, SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, 0, 3);
+		batch_add(b, SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, 0, 4);
+		batch_add(b, SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, 0, 5);
 	}
 	if (p->have_caps) {
-		batch_add(&b, SYS_capset, h, d, 0, 0, 0, 0, 0, 6);
+		batch_add(b, SYS_capset, h, d, 0, 0, 0, 0, 0, 6);
 		for (int c = 0; c < 64; c++)
 			if (p->cap_amb >> c & 1)
-				batch_add(&b, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (uint64_t)c, 0, 0, 0, 0, 7);
-		batch_add(&b, SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, 0, 0, 8);
+				batch_add(b, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (uint64_t)c, 0, 0, 0, 0, 7);
+		batch_add(b, SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, 0, 0, 8);
 	}
-	batch_add(&b, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, 0, 9);
+	batch_add(b, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, 0, 9);
+	return 0;
+}
+
+static int creds_failed(const struct batch *b)
+{
+	int bad = batch_failed(b);
+	if (bad >= 0)
+		return proto_fail("finish", cred_names[b->tags[bad]], bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO,
+				  "%s failed in the task", cred_names[b->tags[bad]]);
+	return 0;
+}
+
+int restore_creds(struct task_plan *p)
+{
+	if (!p->have_creds)
+		return 0;
+	if (restore_bounding(p) < 0)
+		return -1;
+	static struct batch b;
+	if (creds_batch(p, &b) < 0)
+		return -1;
 	if (batch_run(&b, &rt) < 0)
 		return proto_fail("finish", "credentials", errno, "cannot drive the task through them");
-	int bad = batch_failed(&b);
-	if (bad >= 0)
-		return proto_fail("finish", names[b.tags[bad]], bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO,
-				  "%s failed in the task", names[b.tags[bad]]);
-	return 0;
+	return creds_failed(&b);
+}
+
+/* restore_creds in every other thread of the task (rt: the main thread), CREDS_WAVE threads at
+ * once, each its own copy of the table (the calls and their staged data are the same for all);
+ * one after the other when the bounding set is to be changed (injected calls of its own). */
+#define CREDS_WAVE 32
+int restore_creds_threads(struct task_plan *p)
+{
+	struct tracee main_t = rt;
+	int wave = p->have_creds ? CREDS_WAVE : 1;
+	for (int c = 0; c < 64 && p->have_caps && wave > 1; c++)
+		if (!(p->cap_bnd >> c & 1) && prctl(PR_CAPBSET_READ, c) == 1)
+			wave = 1;
+	static struct batch tmpl, b[CREDS_WAVE];
+	static struct tracee t[CREDS_WAVE];
+	size_t table = 0;
+	if (wave > 1) {
+		if (creds_batch(p, &tmpl) < 0)
+			return -1;
+		table = ((size_t)tmpl.n * sizeof tmpl.calls[0] + 63) & ~(size_t)63;
+		while (wave > 1 && BATCH_TABLE_OFF + (size_t)wave * table > main_t.scratch_len)
+			wave /= 2;
+	}
+	int rc = 0;
+	for (int w0 = 0; w0 < p->nthreads && rc == 0; w0 += wave) {
+		int n = p->nthreads - w0 < wave ? p->nthreads - w0 : wave, started = 0;
+		for (int i = 0; i < n && rc == 0; i++) {
+			struct thread_plan *th = &p->threads[w0 + i];
+			t[i] = main_t;
+			t[i].pid = th->pid;
+			if (t_get_regs(th->pid, &t[i].regs) < 0)
+				rc = proto_fail("finish", "thread", errno, "cannot set the credentials of thread %d", th->tid);
+			else if (wave == 1) {
+				rt = t[i];
+				if (restore_creds(p) < 0)
+					rc = proto_fail("finish", "thread", errno, "cannot set the credentials of thread %d", th->tid);
+			} else {
+				b[i] = tmpl;
+				if (batch_start(&b[i], &t[i], BATCH_TABLE_OFF + (size_t)i * table) < 0)
+					rc = proto_fail("finish", "credentials", errno, "cannot drive the task through them");
+				else
+					started = i + 1;
+			}
+		}
+		/* every thread started is waited for, also after a failure */
+		for (int i = 0; i < started; i++) {
+			if (batch_end(&b[i], &t[i]) < 0) {
+				if (rc == 0)
+					rc = proto_fail("finish", "credentials", errno, "cannot drive the task through them");
+			} else if (rc == 0)
+				rc = creds_failed(&b[i]);
+		}
+	}
+	rt = main_t;
+	return rc;
 }
 
 /* The current thread's (rt) alternate signal stack and its own pending signals, queued again
