@@ -107,8 +107,10 @@ static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct 
 			       w[i].rseq.flags, (unsigned long long)w[i].tidaddr, sig);
 		free(r);
 		free(sig);
-		if (out->len == before)
-			return proto_fail("state", "threads", ENOMEM, "out of memory");
+		if (out->len == before) {
+			snprintf(obj, sizeof obj, "thread %d", w[i].t->tid);
+			return proto_fail("state", obj, ENOMEM, "out of memory");
+		}
 	}
 	return 0;
 }
