@@ -15,6 +15,7 @@
       "sources": [
         "native/helper/checkpoint/dump.c",
         "native/helper/checkpoint/dump_cow.c",
+        "native/helper/checkpoint/dump_threads.c",
         "native/helper/checkpoint/dump_output.c",
         "native/helper/checkpoint/dump_state.c",
         "native/helper/checkpoint/dump_aio.c",
@@ -82,6 +83,7 @@
         "native/helper/restore/restore_paths.c",
         "native/helper/restore/restore_share.c",
         "native/helper/restore/restore_state.c",
+        "native/helper/restore/restore_threads.c",
         "native/helper/restore/restore_aio.c",
         "native/helper/restore/restore_attrs.c",
         "native/helper/restore/restore_seccomp.c",

@@ -271,6 +271,7 @@ export const messages = [
   dump('ack', [u64('ms', { max: 86400000 }), u32('digest'), u32('records')], 'wait for the reader to acknowledge -> acked'),
   dump('release', [], 'let every task go -> released'),
   dump('kill', [], 'kill every task -> killed'),
+  dump('check', [], "then plan lines up to end: read by restart's plan parser, nothing created (checkpoint's check of its image) -> checked"),
   msg('dumprun', 'run', [u64('addr'), u64('npages')], 'a run of pages'),
   msg('dumprun', 'end', [], 'the runs are complete'),
 
@@ -307,6 +308,7 @@ export const messages = [
   ev('released', [], 'release'),
   ev('killed', [], 'kill'),
   ev('planned', [], 'the plan is read (and checked)'),
+  ev('checked', [str('phase', { opt: true }), str('object', { opt: true }), str('syscall', { opt: true }), i64('errno', { min: 0, max: 4095, c: 'err', opt: true }), str('msg', { opt: true })], "check: the plan read, or the first failure (as an error's fields) and the helper goes on"),
   ev('created', [json('pids', { ts: 'number[]' }), json('nspids', { ts: 'number[]' })], 'every task exists: pids as the helper and as the tasks see them'),
   ev('mapped', [u64('task'), u64('us')], 'map'),
   ev('finished', [u64('task'), u64('us')], 'finish'),

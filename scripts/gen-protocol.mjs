@@ -150,7 +150,7 @@ function cStruct(m) {
   const lines = [`/* ${m.channel} ${m.name}: ${m.doc.replace(/\*\//g, '* /')} */`, `struct ${sname(m)} {`];
   for (const f of m.fields) {
     for (const l of cField(f, m.channel === 'event')) lines.push(`\t${l}`);
-    if (f.opt && f.type !== 'json') lines.push(`\tint has_${f.name};`);
+    if (f.opt && f.type !== 'json') lines.push(`\tint has_${f.c ?? f.name};`);
   }
   if (!m.fields.length) lines.push('\tint none_;');
   lines.push('};');

@@ -36,7 +36,7 @@ export const CHECKPOINT_STAGES = [
   { name: 'write-pages', by: 'helper', what: 'page records of every task and content object, through the writer process (every task\'s `pages` sent at once, each digest chained on the one before)' },
   { name: 'pages', by: 'helper', perTask: true, within: 'write-pages', what: 'one task\'s page records', until: 'pages' },
   { name: 'write-shm', by: 'helper', what: 'System V shared memory contents as SHM records' },
-  { name: 'check', by: 'coordinator', what: 'wait for the restart\'s own checks of the metadata (reader, validators, plan, ucr-helper restore --check)', until: 'planned' },
+  { name: 'check', by: 'coordinator', what: 'wait for the restart\'s own checks of the metadata (reader, validators, plan, the helper\'s plan parser: `check`)', until: 'checked' },
   { name: 'ack', by: 'helper', what: '--kill-after-ack: the restart acknowledged the whole image', until: 'acked' },
   { name: 'drain', by: 'helper', what: '--kill into a pipe or socket: its reader took the last byte', until: 'drained' },
   { name: 'kill', by: 'helper', what: '--kill: the tree killed while frozen (outside TCP peers kept by the keeper)', until: 'killed' },

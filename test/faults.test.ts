@@ -66,7 +66,7 @@ describe('checkpoint never harms the tree', () => {
 
   it('a failure at any phase, for the root or a grandchild', async () => {
     const leaf = pids[pids.length - 1]!;
-    const points = ['freeze', `freeze:${leaf}`, 'capture', `capture:${leaf}`, 'inject', `inject:${leaf}`, 'files', 'objects', 'ipc', 'write-metadata', 'write-pages', `pages:${leaf}`, `dump-pages:${leaf}`, 'write-shm'];
+    const points = ['freeze', `freeze:${leaf}`, 'capture', `capture:${leaf}`, 'inject', `inject:${leaf}`, 'files', 'objects', 'ipc', 'write-metadata', 'write-pages', `pages:${leaf}`, `dump-pages:${leaf}`, 'write-shm', 'plan-check'];
     for (const p of points) {
       const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], p);
       expectInjected(r, p);

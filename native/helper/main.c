@@ -3,7 +3,6 @@
  * clone-with-pid parent. Usage:
  *   ucr-helper dump                  checkpoint tasks frozen on command (image stream on fd 3)
  *   ucr-helper restore [--detach]    restart from a plan on fd 0 (image stream on fd 3)
- *   ucr-helper restore --check       only read and check a plan: `planned` (checkpoint's check)
  *   ucr-helper restore --verify      and check the page records on fd 3: `loaded` (inspect --verify)
  *   ucr-helper proto-echo            decode protocol lines and write them back (test/protocol.test.ts)
  * See proto.h for the control protocol. */
@@ -59,8 +58,8 @@ int main(int argc, char **argv)
 		return helper_dump(argc == 4 && !strcmp(argv[2], "--partial") ? argv[3] : NULL, helper_kinds);
 	if (argc >= 2 && !strcmp(argv[1], "restore"))
 		return helper_restore(argc == 3 && !strcmp(argv[2], "--detach"),
-				      argc == 3 && !strcmp(argv[2], "--check") ? 1 : argc == 3 && !strcmp(argv[2], "--verify") ? 2 : 0,
+				      argc == 3 && !strcmp(argv[2], "--verify") ? 2 : 0,
 				      helper_kinds);
-	fprintf(stderr, "usage: ucr-helper dump | restore [--detach | --check | --verify]\n");
+	fprintf(stderr, "usage: ucr-helper dump | restore [--detach | --verify]\n");
 	return 2;
 }

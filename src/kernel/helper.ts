@@ -4,7 +4,6 @@
  * from its stdout (checked and typed by the generated decoder), diagnostics on its stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import { helperPath } from '../native/addon.js';
@@ -38,8 +37,8 @@ export class Helper {
   constructor(args: string[], extraFds: number[] = []) {
     const file = helperPath();
     this.proc = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe', ...extraFds] });
-    createInterface({ input: this.proc.stdout! }).on('line', (line) => this.onLine(line));
-    createInterface({ input: this.proc.stderr! }).on('line', (line) => this.stderr.push(line));
+    onLines(this.proc.stdout!, (line) => this.onLine(line));
+    onLines(this.proc.stderr!, (line) => this.stderr.push(line));
     this.proc.stdin!.on('error', () => {}); // a dead helper is reported through its exit
     this.exited = new Promise((resolve) => {
       this.proc.on('close', (code, signal) => {
@@ -102,31 +101,64 @@ export class Helper {
    * written in pieces. A line longer than the helper reads (LINE_MAX_LEN) is refused here:
    * the image checks keep every line below it, this is the last guard. */
   sendLines(lines: readonly string[]): void {
+    this.write(lines, this.held);
+  }
+
+  /** Lines sent while sendChunks(..., alone) runs: written after its chunks. */
+  private held: Buffer[] | undefined;
+
+  private write(lines: readonly string[], to: Buffer[] | undefined): void {
     for (let i = 0; i < lines.length; i += 4096) {
       const part = lines.slice(i, i + 4096);
-      for (const l of part)
+      let size = 0;
+      for (const l of part) {
         if (l.length >= LINE_MAX_LEN) throw new UcrError(`restore plan: a "${l.slice(0, l.indexOf(' '))}" line of ${l.length} bytes is longer than the helper reads (${LINE_MAX_LEN >> 20} MiB)`, { code: 'EIMAGE' });
-      this.proc.stdin!.write(Buffer.from(part.join('\n') + '\n', 'latin1'));
+        size += l.length + 1;
+      }
+      // each line copied into the buffer: no joined string (a plan of 2,000 threads is 12 MB of
+      // hex, which join() and Buffer.from() copied twice more, through a string V8 keeps apart)
+      const b = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (const l of part) {
+        at += b.write(l, at, 'latin1');
+        b[at++] = 10;
+      }
+      if (to) to.push(b);
+      else this.proc.stdin!.write(b);
     }
   }
 
   /** sendLines() for each chunk, waiting while the pipe to the helper is full: a long plan
    * (a tree of 1,000 tasks) is made as the helper reads it instead of held in a buffer at
-   * once. A dead helper ends the waits (its exit reports it). */
-  async sendChunks(chunks: Iterable<readonly string[]>): Promise<void> {
+   * once. A dead helper ends the waits (its exit reports it). alone: the chunks are one
+   * command (`check` and its plan lines): what else is sent meanwhile waits until they are
+   * all out, and if making them fails, alone.abort ends the command first. */
+  async sendChunks(chunks: Iterable<readonly string[]>, alone?: { abort: string[] }): Promise<void> {
     const stdin = this.proc.stdin!;
-    for (const chunk of chunks) {
-      this.sendLines(chunk);
-      if (!stdin.writableNeedDrain || stdin.destroyed || this.ended) continue;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          stdin.off('drain', done);
-          stdin.off('close', done);
-          resolve();
-        };
-        stdin.on('drain', done);
-        stdin.on('close', done);
-      });
+    if (alone) this.held ??= [];
+    try {
+      for (const chunk of chunks) {
+        this.write(chunk, alone ? undefined : this.held);
+        if (!stdin.writableNeedDrain || stdin.destroyed || this.ended) continue;
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            stdin.off('drain', done);
+            stdin.off('close', done);
+            resolve();
+          };
+          stdin.on('drain', done);
+          stdin.on('close', done);
+        });
+      }
+    } catch (e) {
+      if (alone) this.write(alone.abort, undefined);
+      throw e;
+    } finally {
+      if (alone) {
+        const held = this.held ?? [];
+        this.held = undefined;
+        for (const b of held) stdin.write(b);
+      }
     }
   }
 
@@ -156,6 +188,30 @@ export class Helper {
   kill(): void {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
   }
+}
+
+/**
+ * Calls online with each line of a stream (without its newline; a last line without one at the
+ * end). Only the new bytes are searched for a newline, so a long line (the `state` of a process
+ * with 2,000 threads: ~12 MB) costs its length once (readline searched the whole pending text
+ * again at every chunk) and node:readline is not loaded. The helper writes `\n` only.
+ */
+function onLines(input: NodeJS.ReadableStream, online: (line: string) => void): void {
+  let parts: Buffer[] = [];
+  input.on('data', (chunk: Buffer) => {
+    let from = 0;
+    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, from)) {
+      const line = parts.length ? Buffer.concat([...parts, chunk.subarray(from, nl)]) : chunk.subarray(from, nl);
+      parts = [];
+      from = nl + 1;
+      online(line.toString('utf8'));
+    }
+    if (from < chunk.length) parts.push(chunk.subarray(from));
+  });
+  input.on('end', () => {
+    if (parts.length) online(Buffer.concat(parts).toString('utf8'));
+    parts = [];
+  });
 }
 
 /** Hex of a string's UTF-8 bytes, the protocol's encoding for paths and names. */

@@ -29,7 +29,7 @@ import { ackFdOf, openOutput, streamed } from './output.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow } from './select.js';
 import { freezeTree } from './freeze-tree.js';
-import { checkRestorable, startChecker } from './restart-plan.js';
+import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { PAGE_SIZE } from '../image/format.js';
@@ -154,7 +154,6 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     out.abandon();
     throw e;
   }
-  const checker = startChecker();
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
@@ -269,10 +268,12 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       t.vmas = [];
     }
     // Restart's own checks on those bytes run while the pages are written (from the next turn
-    // of the event loop, once the first page command is out); the trailer waits for them (the
-    // phase 'check' is that wait).
+    // of the event loop once every page command is out: the helper reads the check's plan after
+    // them); the trailer waits for them (the phase 'check' is that wait).
     const metadata = w.copied();
-    const checked = new Promise((r) => setImmediate(r)).then(() => checkRestorable(metadata, image, checker)).catch((e: unknown) => refuseUnrestorable(e, pid));
+    let pagesSent = () => {};
+    const sent = new Promise<void>((r) => (pagesSent = r));
+    const checked = sent.then(() => new Promise((r) => setImmediate(r))).then(() => checkRestorable(metadata, image, helper)).catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
     let pageBytes = 0;
@@ -299,6 +300,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       stream.forEach(({ task: i, runs }, k) =>
         helper.send(dumpPages({ pid: tasks[i]!.pid, task: i, seed: k ? -1 : w.digest }), ...runs.map(([addr, npages]) => dumprunRun({ addr, npages })), dumprunEnd()),
       );
+      pagesSent();
       const answers = stream.map(() => helper.next('pages'));
       for (const a of answers) a.catch(() => {}); // awaited in order below
       for (const [k, { task: i }] of stream.entries()) {
@@ -369,8 +371,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     };
   } catch (e) {
     helper.close(); // EOF: the helper puts every task back as it was and detaches
-    checker.close();
-    await Promise.all([helper.exited, checker.exited]);
+    await helper.exited;
     if (final) throw fromHelper(e, 'checkpoint', pid);
     out.abandon();
     if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();

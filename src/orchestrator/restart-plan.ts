@@ -2,7 +2,7 @@
  * The restart plan of an image: who creates which task at which pid (plan-tree.ts), and the
  * helper's plan lines (restore-plan.ts, native/helper/restore/plan.h). restart() sends these lines to the
  * helper that restores; checkpoint() builds the very same plan from the metadata it is about to
- * write and has the helper's own parser check it (`ucr-helper restore --check`), so an image
+ * write and has the helper's own parser check it (`check` on the checkpoint's helper), so an image
  * that restart would refuse while planning is never written (checkRestorable below). Also
  * restart's verify step (checkLoaded), which inspect --verify runs on what the helper read
  * exactly as a restart reads it (`ucr-helper restore --verify`, verifyPages below).
@@ -13,14 +13,14 @@ import { cowLayout, intersect, parents } from '../image/cow.js';
 import { checkSystemLimits } from '../image/limits.js';
 import { checkTrailerBytes, readMetadata } from '../image/reader.js';
 import type { ImageMetadata, TaskImage, TreeEntry, Trailer } from '../image/types.js';
-import { Helper } from '../kernel/helper.js';
+import { HelperError, type Helper } from '../kernel/helper.js';
 import { decodeEvent, type EvLoaded, type EvSpooled } from '../kernel/protocol.gen.js';
 import { contentBytes } from '../kernel/objects.js';
 import { helperPath } from '../native/addon.js';
 import { ipcLines, type IpcRestoreOptions } from '../kernel/ipc.js';
 import { fileLines, runLines, taskLines, ttyModesLines } from '../kernel/restore-plan.js';
 import { seccompFilterLines } from '../kernel/seccomp.js';
-import { planEnd, planForeground, planLz4, planPidns, planPidwait, planSeed, planSkipmem, planSpool, planTrusted, planWorkers } from '../kernel/protocol.gen.js';
+import { dumpCheck, planEnd, planForeground, planLz4, planPidns, planPidwait, planSeed, planSkipmem, planSpool, planTrusted, planWorkers } from '../kernel/protocol.gen.js';
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTerminals, planTree, type TreePlan } from './plan-tree.js';
 import { checkSharing } from '../kernel/sharing.js';
@@ -143,38 +143,29 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
 /**
  * Checkpoint's own check of the metadata it is about to write (prelude to the last TASK record,
  * as bytes): read and validated by the reader restart uses, then planned as a restart with
- * default options would plan it, and that plan read by the helper's own plan parser. Throws
- * what restart would say.
+ * default options would plan it, and that plan read by the helper's own plan parser (`check`
+ * on the checkpoint's own helper, which goes on after answering). Throws what restart would say.
  */
-export async function checkRestorable(metadata: Buffer | Buffer[], name: string, checker?: Helper): Promise<ImageMetadata> {
-  try {
-    // a list of buffers is emptied as it is read
-    const length = Array.isArray(metadata) ? metadata.reduce((n, b) => n + b.length, 0) : metadata.length;
-    const { meta, reader } = readMetadata(metadata, name);
-    if (reader.offset !== length) throw new ImageError(`${name}: ${length - reader.offset} bytes after the metadata`, { object: name });
-    await checkPlan(meta, checker ?? startChecker());
-    return meta;
-  } finally {
-    checker?.close();
-  }
-}
-
-/** The helper that reads the plan for checkRestorable (`restore --check`): a checkpoint starts
- * it first thing, while its own process is small (a spawn from a large heap costs more). */
-export function startChecker(): Helper {
-  return new Helper(['restore', '--check']);
-}
-
-async function checkPlan(meta: ImageMetadata, h: Helper): Promise<void> {
+export async function checkRestorable(metadata: Buffer | Buffer[], name: string, helper: Helper): Promise<ImageMetadata> {
+  // a list of buffers is emptied as it is read
+  const length = Array.isArray(metadata) ? metadata.reduce((n, b) => n + b.length, 0) : metadata.length;
+  const { meta, reader } = readMetadata(metadata, name);
+  if (reader.offset !== length) throw new ImageError(`${name}: ${length - reader.offset} bytes after the metadata`, { object: name });
   const opts: PlanOptions = {};
-  try {
-    const plan = planRestart(meta, opts);
-    await h.sendChunks(planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 }));
-    await h.next('planned');
-  } finally {
-    h.close();
-    await h.exited;
-  }
+  const plan = planRestart(meta, opts);
+  const lines = planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 });
+  // one command: nothing else goes to the helper between its lines; a failure while making them
+  // ends the plan with `end` (the helper reads up to it, its answer is not waited for)
+  await helper.sendChunks(
+    (function* () {
+      yield [dumpCheck()];
+      yield* lines;
+    })(),
+    { abort: [planEnd()] },
+  );
+  const ev = await helper.next('checked');
+  if (ev.msg !== undefined) throw new HelperError({ phase: ev.phase ?? '', object: ev.object ?? '', syscall: ev.syscall ?? '', errno: ev.errno ?? 0, msg: ev.msg });
+  return meta;
 }
 
 /** What the helper reports once it has read every page record and the trailer (`loaded`). */

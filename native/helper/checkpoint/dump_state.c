@@ -125,15 +125,21 @@ struct ksigaction {
 /* Per-thread signal state, as JSON members: the alternate stack (injected sigaltstack) and the
  * signals pending for that thread only, or (shared) for the whole process, read with
  * PTRACE_PEEKSIGINFO without dequeuing them: each a 128-byte siginfo, hex. */
-static int signal_state(struct tracee *th, int shared, const stack_t *known, char **json)
+int dump_altstack_failed(pid_t tid)
+{
+	return proto_fail_sys("sigaltstack", "state", "sigaltstack", errno, "cannot read the alternate signal stack of %d", tid);
+}
+
+/* read: the thread's alternate stack, read by the caller (NULL: injected here) */
+int dump_signal_state(struct tracee *th, const stack_t *read, int shared, char **json)
 {
 	long ret;
 	stack_t ss = { 0 };
-	if (known)
-		ss = *known;
+	if (read)
+		ss = *read;
 	else if (t_inject(th, SYS_sigaltstack, 0, th->scratch, 0, 0, 0, 0, &ret) < 0 || ret != 0 ||
-	    t_read_mem(th->pid, th->scratch, &ss, sizeof ss) < 0)
-		return proto_fail_sys("sigaltstack", "state", "sigaltstack", errno, "cannot read the alternate signal stack of %d", th->pid);
+		 t_read_mem(th->pid, th->scratch, &ss, sizeof ss) < 0)
+		return dump_altstack_failed(th->pid);
 	/* every queued signal (real-time ones queue up to RLIMIT_SIGPENDING), 1024 at a time */
 	unsigned char *si[2] = { NULL, NULL };
 	size_t n[2] = { 0, 0 };
@@ -175,51 +181,6 @@ static int signal_state(struct tracee *th, int shared, const stack_t *known, cha
 		 (unsigned long long)(uintptr_t)ss.ss_sp, ss.ss_flags, ss.ss_size, p0, p1, (unsigned long long)head, hlen);
 	free(p0);
 	free(p1);
-	return 0;
-}
-
-/* One more thread of the task: registers and mask as saved at the freeze, xstate, rseq, and
- * (injected into that thread, through the gadget the whole process shares) its clear_child_tid
- * address and signal state, appended to out as one JSON object. */
-static int thread_state(const struct tracee *task, const struct dthread *t, struct sbuf *out)
-{
-	pid_t tid = t->tid;
-	struct tracee th = *task;
-	th.pid = tid;
-	th.regs = t->regs;
-	char obj[32];
-	snprintf(obj, sizeof obj, "thread %d", tid);
-	static unsigned char xs[16384];
-	size_t xlen = sizeof xs;
-	if (t_get_xstate(tid, xs, &xlen) < 0)
-		return proto_fail("state", obj, errno, errno == ESRCH ? "the thread exited during the checkpoint"
-									: "PTRACE_GETREGSET NT_X86_XSTATE failed");
-	struct ucr_rseq_configuration rseq = { 0 };
-	if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof rseq, &rseq) < 0)
-		memset(&rseq, 0, sizeof rseq);
-	uint64_t all = ~0ULL, tidaddr = 0;
-	long ret;
-	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)8, &all) < 0 ||
-	    t_inject(&th, SYS_prctl, PR_GET_TID_ADDRESS, th.scratch, 0, 0, 0, 0, &ret) < 0)
-		return proto_fail_sys("prctl", "state", obj, errno, "cannot run prctl in the thread");
-	if (ret == 0)
-		t_read_mem(tid, th.scratch, &tidaddr, sizeof tidaddr);
-	char *sig = NULL;
-	if (signal_state(&th, 0, NULL, &sig) < 0)
-		return -1;
-	char *r = hex_dup(&th.regs, sizeof th.regs), *x = hex_dup(xs, xlen);
-	size_t before = out->len;
-	if (r && x)
-		sb_add(out, "%s{\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
-		       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\",%s}",
-		       out->len > 1 ? "," : "", tid, r, x, (unsigned long long)t->mask,
-		       (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
-		       (unsigned long long)tidaddr, sig);
-	free(r);
-	free(x);
-	free(sig);
-	if (out->len == before)
-		return proto_fail("state", obj, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -304,7 +265,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 	    pre_prctl(&pre, X_TIDADDR, task, PR_GET_TID_ADDRESS, &tidaddr, sizeof tidaddr) < 0)
 		return -1;
 	char *sig = NULL;
-	if (signal_state(task, 1, pre.ran[X_ALTSTACK] && pre.ret[X_ALTSTACK] == 0 ? (const stack_t *)(pre.mem + PRE_ALTSTACK) : NULL, &sig) < 0)
+	if (dump_signal_state(task, pre.ran[X_ALTSTACK] && pre.ret[X_ALTSTACK] == 0 ? (const stack_t *)(pre.mem + PRE_ALTSTACK) : NULL, 1, &sig) < 0)
 		return -1;
 	long it[3][4];
 	for (int w = 0; w < 3; w++) {
@@ -328,17 +289,9 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		return -1;
 	struct sbuf ths = { 0 };
 	sb_add(&ths, "[");
-	for (int k = 0, done = 0; k < cur->nth; k++) {
-		if (k == cur->main)
-			continue;
-		if (thread_state(task, &cur->th[k], &ths) < 0) {
-			free(ths.p);
-			return -1;
-		}
-		if (++done == cur->nth / 2 && fault_at("state-thread", cur->tgid)) {
-			free(ths.p);
-			return proto_fail("state", "threads", ECANCELED, FAULT_MSG);
-		}
+	if (dump_threads_state(task, cur, &ths) < 0) {
+		free(ths.p);
+		return -1;
 	}
 	sb_add(&ths, "]");
 	if (!ths.p || ths.p[ths.len - 1] != ']') {

@@ -6,7 +6,8 @@
 struct kind_ops;
 /* partial: the image file to remove if the coordinator dies; kinds: every object kind (kinds.c) */
 int helper_dump(const char *partial, const struct kind_ops *const *kinds);
-/* check: 1 only read the plan (--check), 2 and verify the page records (--verify) */
+/* check: 2 only read the plan and verify the page records (--verify); checkpoint's check of
+ * its plan is `check` on the dump channel (restore/plan.c) */
 int helper_restore(int detach, int check, const struct kind_ops *const *kinds);
 /* The coordinator died during a restart (called from a signal handler): removes the System V
  * objects the restart created, unless the tasks are being let go (then they are the tree's). */

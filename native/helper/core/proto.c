@@ -70,8 +70,28 @@ void proto_emit(const char *fmt, ...)
 		free(buf);
 }
 
+static struct proto_failure *captured; /* proto_capture */
+
+void proto_capture(struct proto_failure *f)
+{
+	captured = f;
+	if (f)
+		memset(f, 0, sizeof *f);
+}
+
 static int vfail(const char *syscall, const char *phase, const char *object, int err, const char *fmt, va_list ap)
 {
+	if (captured) { /* kept for the caller, the first one only; the helper goes on */
+		if (!captured->failed) {
+			captured->failed = 1;
+			snprintf(captured->phase, sizeof captured->phase, "%s", phase);
+			snprintf(captured->object, sizeof captured->object, "%s", object ? object : "");
+			snprintf(captured->syscall, sizeof captured->syscall, "%s", syscall ? syscall : "");
+			captured->err = err;
+			vsnprintf(captured->msg, sizeof captured->msg, fmt, ap);
+		}
+		return -1;
+	}
 	if (failed)
 		return -1; /* the first failure is the one reported */
 	failed = 1;

@@ -29,6 +29,16 @@ int proto_fail(const char *phase, const char *object, int err, const char *fmt, 
 int proto_fail_sys(const char *syscall, const char *phase, const char *object, int err, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/* A failure kept instead of reported (proto_capture): checkpoint's check of its plan
+ * (restore/plan_check.c) answers with it and the helper goes on. */
+struct proto_failure {
+	int failed, err;
+	char phase[64], object[256], syscall[64], msg[1024];
+};
+/* From now on failures fill f (the first one; f is cleared first) instead of being reported;
+ * NULL: reported again. */
+void proto_capture(struct proto_failure *f);
+
 /* Hex helpers: hex_decode returns the number of bytes written or -1. */
 long hex_decode(const char *hex, void *out, size_t cap);
 /* Writes 2*len hex digits plus NUL into out (which must hold them). */

@@ -86,28 +86,34 @@ int batch_room(const struct batch *b, size_t strlen_next, int calls_next)
 	return b->n + calls_next <= BATCH_MAX && b->str_off + strlen_next + 1 <= BATCH_TABLE_OFF;
 }
 
-int batch_run(struct batch *b, struct tracee *t)
+int batch_start(struct batch *b, struct tracee *t, size_t table_off)
 {
 	b->done = 0;
-	if (!b->n)
-		return 0;
-	uint64_t table = t_scratch_put(t, BATCH_TABLE_OFF, b->calls, (size_t)b->n * sizeof b->calls[0]);
-	if (!table)
+	b->table = t_scratch_put(t, table_off, b->calls, (size_t)b->n * sizeof b->calls[0]);
+	if (!b->table)
 		return -1;
 	struct user_regs_struct r = t->regs;
 	r.rip = t->gadget + BATCH_CODE_OFF;
 	r.orig_rax = (uint64_t)-1;
-	r.rbx = table;
+	r.rbx = b->table;
 	r.r12 = (uint64_t)b->n;
 	r.r13 = (uint64_t)-1;
 	if (t_set_regs(t->pid, &r) < 0)
 		return -1;
+	return (int)ptrace(PTRACE_CONT, t->pid, 0, 0);
+}
+
+int batch_end(struct batch *b, struct tracee *t)
+{
 	int st;
+	struct user_regs_struct r;
 	for (int i = 0;; i++) { /* a group-stop report of a stopped task comes first: skip it */
-		if (ptrace(PTRACE_CONT, t->pid, 0, 0) < 0 || t_wait(t->pid, &st) < 0)
+		if (t_wait(t->pid, &st) < 0)
 			return -1;
 		if (!(WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP) || i == 16)
 			break;
+		if (ptrace(PTRACE_CONT, t->pid, 0, 0) < 0)
+			return -1;
 	}
 	size_t code_len;
 	batch_code(&code_len);
@@ -116,15 +122,23 @@ int batch_run(struct batch *b, struct tracee *t)
 		errno = EPROTO;
 		return -1;
 	}
-	size_t ran = (size_t)(r.rbx - table) / sizeof b->calls[0];
+	size_t ran = (size_t)(r.rbx - b->table) / sizeof b->calls[0];
 	if (ran < (size_t)b->n)
 		ran++; /* stopped at an error: that entry ran too */
-	if (ran > (size_t)b->n || t_read_mem(t->pid, table, b->calls, ran * sizeof b->calls[0]) < 0) {
+	if (ran > (size_t)b->n || t_read_mem(t->pid, b->table, b->calls, ran * sizeof b->calls[0]) < 0) {
 		errno = EPROTO;
 		return -1;
 	}
 	b->done = (int)ran;
 	return 0;
+}
+
+int batch_run(struct batch *b, struct tracee *t)
+{
+	b->done = 0;
+	if (!b->n)
+		return 0;
+	return batch_start(b, t, BATCH_TABLE_OFF) < 0 ? -1 : batch_end(b, t);
 }
 
 int batch_failed(const struct batch *b)

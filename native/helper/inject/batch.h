@@ -26,6 +26,7 @@ struct batch {
 	int tags[BATCH_MAX]; /* the caller's note per entry (which object it is for) */
 	int n, done;
 	size_t str_off;
+	uint64_t table; /* where the table went in the task (batch_start) */
 };
 
 /* The loop's machine code, copied into every gadget at BATCH_CODE_OFF. */
@@ -39,6 +40,11 @@ int batch_room(const struct batch *b, size_t strlen_next, int calls_next);
 /* Runs the entries; b->done of them ran (results in calls[i].ret). -1: the task could not be
  * driven (errno). */
 int batch_run(struct batch *b, struct tracee *t);
+/* batch_run in two halves, so that many threads run their tables at once (each its own
+ * table_off in the scratch area, b->n > 0): the table written and the thread resumed; then the
+ * end waited for and the results read. */
+int batch_start(struct batch *b, struct tracee *t, size_t table_off);
+int batch_end(struct batch *b, struct tracee *t);
 /* Index of the entry that failed (an error result, or the first that did not run), or -1. */
 int batch_failed(const struct batch *b);
 #endif

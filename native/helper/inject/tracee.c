@@ -143,32 +143,44 @@ static void load_call(struct user_regs_struct *r, uint64_t rip, long nr, const u
  * other signal is blocked while calls are injected) is suppressed: in a stopped task it can
  * never act (the SIGCONT that continues the task discards it), and delivering it would stop
  * the injected call. */
-static int resume_wait(pid_t pid, int req, int *st)
+static int wait_call(pid_t pid, int req, int *st)
 {
 	for (int i = 0; i < 16; i++) {
-		if (ptrace(req, pid, 0, 0) < 0)
-			return -1;
 		if (t_wait(pid, st) < 0)
 			return -1;
-		if (WIFSTOPPED(*st) && (*st >> 16) == 0 && WSTOPSIG(*st) == SIGSTOP)
-			continue; /* a signal-delivery stop of a pending SIGSTOP: resumed without it */
-		if (!(WIFSTOPPED(*st) && (*st >> 16) == PTRACE_EVENT_STOP))
+		if (!(WIFSTOPPED(*st) && (*st >> 16) == 0 && WSTOPSIG(*st) == SIGSTOP) &&
+		    !(WIFSTOPPED(*st) && (*st >> 16) == PTRACE_EVENT_STOP))
 			return 0;
+		/* a signal-delivery stop of a pending SIGSTOP, or a group-stop report: resumed
+		 * without it */
+		if (i < 15 && ptrace(req, pid, 0, 0) < 0)
+			return -1;
 	}
 	errno = EPROTO;
 	return -1;
 }
 
-int t_inject(struct tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-	     uint64_t a5, uint64_t a6, long *ret)
+static int resume_wait(pid_t pid, int req, int *st)
 {
-	const uint64_t a[6] = { a1, a2, a3, a4, a5, a6 };
+	if (ptrace(req, pid, 0, 0) < 0)
+		return -1;
+	return wait_call(pid, req, st);
+}
+
+int t_inject_start(struct tracee *t, long nr, const uint64_t a[6])
+{
 	struct user_regs_struct r = t->regs;
 	load_call(&r, t->gadget, nr, a);
 	if (t_set_regs(t->pid, &r) < 0)
 		return -1;
+	return (int)ptrace(PTRACE_CONT, t->pid, 0, 0);
+}
+
+int t_inject_end(struct tracee *t, long *ret)
+{
 	int st;
-	if (resume_wait(t->pid, PTRACE_CONT, &st) < 0)
+	struct user_regs_struct r;
+	if (wait_call(t->pid, PTRACE_CONT, &st) < 0)
 		return -1;
 	if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP || (st >> 16) != 0) {
 		errno = EPROTO;
@@ -182,6 +194,13 @@ int t_inject(struct tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, u
 	}
 	*ret = (long)r.rax;
 	return 0;
+}
+
+int t_inject(struct tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	     uint64_t a5, uint64_t a6, long *ret)
+{
+	const uint64_t a[6] = { a1, a2, a3, a4, a5, a6 };
+	return t_inject_start(t, nr, a) < 0 ? -1 : t_inject_end(t, ret);
 }
 
 int t_inject_via_syscall_stops(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6],

@@ -44,6 +44,10 @@ int t_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len);
  * task could not be driven (it died, or stopped for another reason: errno set). */
 int t_inject(struct tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 	     uint64_t a5, uint64_t a6, long *ret);
+/* t_inject in two halves, so that many threads run their calls at once: the call set up and
+ * the thread resumed; then its end waited for (group-stop reports skipped as by t_inject). */
+int t_inject_start(struct tracee *t, long nr, const uint64_t a[6]);
+int t_inject_end(struct tracee *t, long *ret);
 /* Like t_inject but through any `syscall` instruction at insn, driven by PTRACE_SYSCALL
  * (entry and exit stops); used to bootstrap a gadget and to unmap it last. */
 int t_inject_via_syscall_stops(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6],

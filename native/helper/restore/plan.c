@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault.h"
 #include "plan_parse.h"
 #include "proto.h"
 
@@ -223,21 +224,63 @@ int on_plan_task(struct plan_in *in, struct msg_plan_task *m)
 	return 0;
 }
 
-int plan_read(struct plan *p)
+/* The plan lines up to `end`. skip_rest: after a failure the lines up to `end` are still read
+ * (a checkpoint's check, whose helper goes on with the commands after the plan). */
+static int read_lines(struct plan *p, int skip_rest)
 {
 	memset(p, 0, sizeof *p);
 	p->pid_wait_ms = 5000;
 	p->workers = 1;
 	struct plan_in in = { .p = p };
 	char *line, *w[40];
+	int rc = 0;
 	while ((line = proto_readline())) {
 		int n = proto_split(line, w, 40);
 		if (n == 0)
 			continue;
-		if (proto_plan_dispatch(&in, w, n) < 0)
-			return -1;
-		if (in.done)
-			return 0;
+		int end = !strcmp(w[0], "end");
+		if (rc == 0 && proto_plan_dispatch(&in, w, n) < 0) {
+			if (!skip_rest)
+				return -1;
+			rc = -1;
+		}
+		if (in.done || end)
+			return rc;
 	}
 	return proto_fail("plan", "end", EPIPE, "the plan ended early");
+}
+
+/* Every task to restore has its registers, mm, xstate and vdso. */
+static int plan_complete(const struct plan *p)
+{
+	for (int i = 0; i < p->ntasks; i++) {
+		const struct task_plan *t = &p->tasks[i];
+		if (t->kind == TASK_NORMAL && (!t->have_regs || !t->have_mm || !t->xstate_len || !t->vvar_start))
+			return proto_fail("plan", "task", EINVAL, "the plan for task %d is incomplete", t->old_pid);
+	}
+	return 0;
+}
+
+int plan_read(struct plan *p)
+{
+	return read_lines(p, 0) < 0 ? -1 : plan_complete(p);
+}
+
+/* `check` on the dump channel (checkpoint's check of the image it writes): the plan lines that
+ * follow, up to `end`, read as a restart reads them, nothing created; `checked`, with the first
+ * failure if any (the checkpoint refuses the image with it; the helper goes on). */
+int on_dump_check(struct dump_in *in, struct msg_dump_check *m)
+{
+	(void)in, (void)m;
+	static struct plan p; /* one check per checkpoint: what it holds lasts until the helper exits */
+	struct proto_failure f;
+	proto_capture(&f);
+	if (read_lines(&p, 1) == 0 && plan_complete(&p) == 0 && fault_at("plan-check", 0))
+		proto_fail("plan", "check", ECANCELED, FAULT_MSG);
+	proto_capture(NULL);
+	if (!f.failed)
+		EMIT_CHECKED();
+	else
+		EMIT_CHECKED(.phase = f.phase, .object = f.object, .syscall = f.syscall, .err = f.err, .has_err = 1, .msg = f.msg);
+	return 0; /* at the end of its input (the coordinator gone), the next read ends the dump */
 }

@@ -411,6 +411,7 @@ struct plan {
 
 /* Index of shared memory object id in p->objs, or -1. */
 int plan_find_obj(const struct plan *p, int id);
-/* Reads plan lines until `end`; reports a protocol error and returns -1 on bad input. */
+/* Reads plan lines until `end` and checks that every task is complete; reports a protocol
+ * error and returns -1 on bad input. (`check` on the dump channel: on_dump_check, plan.c.) */
 int plan_read(struct plan *p);
 #endif

@@ -1,7 +1,7 @@
 /* Restart side of the helper: `ucr-helper restore [--detach]`, plan on fd 0, image on fd 3
- * (`--check`: the plan is only read and checked, as checkpoint does for the image it writes;
- * `--verify`: and then the page records on fd 3 are checked as a restart checks them, for
- * inspect --verify).
+ * (`--verify`: the plan is only read and checked, then the page records on fd 3 are checked as
+ * a restart checks them, for inspect --verify; checkpoint's check of its plan is `check` on the
+ * dump channel, plan.c).
  *
  * Phases (each reported to the coordinator as an event):
  *   plan     read and check the plan lines; spool the image into a memfd if asked
@@ -447,14 +447,7 @@ int helper_restore(int detach, int check, const struct kind_ops *const *kinds)
 	helper_pid = getpid(); /* from here a signal undoes what the kinds made */
 	if (plan_read(&plan) < 0)
 		return 1;
-	for (int i = 0; i < plan.ntasks; i++) {
-		struct task_plan *t = &plan.tasks[i];
-		if (t->kind == TASK_NORMAL && (!t->have_regs || !t->have_mm || !t->xstate_len || !t->vvar_start)) {
-			proto_fail("plan", "task", EINVAL, "the plan for task %d is incomplete", t->old_pid);
-			return 1;
-		}
-	}
-	if (check) { /* the plan as restart would read it, nothing created */
+	if (check) { /* --verify: the plan as restart would read it, nothing created */
 		EMIT_PLANNED();
 		return check == 2 && verify_pages() < 0 ? 1 : 0;
 	}

@@ -150,7 +150,9 @@ int use_task(struct task_plan *p, uint64_t gadget, const char *phase);
 /* restore_state.c */
 int restore_bounding(struct task_plan *p);
 int restore_creds(struct task_plan *p);
+int restore_creds_threads(struct task_plan *p);
 int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared);
+int restore_pending(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared);
 int restore_ptimers(struct task_plan *p);
 int ptimers_early(const struct task_plan *p);
 int restore_process_state(struct task_plan *p);

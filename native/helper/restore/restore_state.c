@@ -1,5 +1,5 @@
-/* Restart of a task's state beyond its memory (restore_state.c): threads, signal state,
- * timers, credentials; used by restore_task.c's restore_finish. */
+/* Restart of a task's state beyond its memory (restore_state.c): signal state, timers,
+ * credentials (threads: restore_threads.c); used by restore_task.c's restore_finish. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -62,19 +62,17 @@ static int creds_are_mine(const struct task_plan *p)
  * privilege), in one stop: groups, gids, uids, fs ids (a uid change clears capabilities as for
  * any process, so the permitted set is kept across it with PR_SET_KEEPCAPS), then the other
  * capability sets (capset) and the ambient set; dumpable is put back too (a uid change resets
- * it), and for the main thread its parent-death signal (1 returned then). The loop stops at the
- * first call that fails. */
-int restore_creds(struct task_plan *p)
+ * it), and for the main thread its parent-death signal (restore_creds returns 1 then). The loop
+ * stops at the first call that fails. */
+static const char *const cred_names[] = { "prctl(PR_SET_KEEPCAPS)", "setgroups", "setresgid", "setfsgid",
+					  "setresuid", "setfsuid", "capset", "prctl(PR_CAP_AMBIENT_RAISE)",
+					  "prctl(PR_SET_KEEPCAPS)", "prctl(PR_SET_DUMPABLE)", "prctl(PR_SET_PDEATHSIG)" };
+
+/* The calls of restore_creds into b, their data staged in rt's scratch area (the same bytes for
+ * every thread of the task). */
+static int creds_batch(struct task_plan *p, struct batch *b)
 {
-	static const char *const names[] = { "prctl(PR_SET_KEEPCAPS)", "setgroups", "setresgid", "setfsgid",
-					     "setresuid", "setfsuid", "capset", "prctl(PR_CAP_AMBIENT_RAISE)",
-					     "prctl(PR_SET_KEEPCAPS)", "prctl(PR_SET_DUMPABLE)", "prctl(PR_SET_PDEATHSIG)" };
-	if (!p->have_creds)
-		return 0;
-	if (restore_bounding(p) < 0)
-		return -1;
-	static struct batch b;
-	batch_init(&b, 0);
+	batch_init(b, 0);
 	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
 	struct { uint32_t eff, prm, inh; } data[2] = {
 		{ (uint32_t)p->cap_eff, (uint32_t)p->cap_prm, (uint32_t)p->cap_inh },
@@ -85,22 +83,44 @@ int restore_creds(struct task_plan *p)
 	if (!h || !d || (p->ngroups && !g) || (size_t)p->ngroups * sizeof p->groups[0] + 128 > BATCH_TABLE_OFF)
 		return proto_fail("finish", "credentials", E2BIG, "cannot stage them in the scratch area");
 	if (p->have_caps)
-		batch_add(&b, SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0, 0, 0);
+		batch_add(b, SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0, 0, 0);
 	if (!creds_are_mine(p)) { /* a restorer that is not root may not call these at all */
-		batch_add(&b, SYS_setgroups, (uint64_t)p->ngroups, g, 0, 0, 0, 0, 0, 1);
-		batch_add(&b, SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, 0, 2);
-		batch_add(&b, SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, 0, 3);
-		batch_add(&b, SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, 0, 4);
-		batch_add(&b, SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, 0, 5);
+		batch_add(b, SYS_setgroups, (uint64_t)p->ngroups, g, 0, 0, 0, 0, 0, 1);
+		batch_add(b, SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, 0, 2);
+		batch_add(b, SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, 0, 3);
+		batch_add(b, SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, 0, 4);
+		batch_add(b, SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, 0, 5);
 	}
 	if (p->have_caps) {
-		batch_add(&b, SYS_capset, h, d, 0, 0, 0, 0, 0, 6);
+		batch_add(b, SYS_capset, h, d, 0, 0, 0, 0, 0, 6);
 		for (int c = 0; c < 64; c++)
 			if (p->cap_amb >> c & 1)
-				batch_add(&b, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (uint64_t)c, 0, 0, 0, 0, 7);
-		batch_add(&b, SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, 0, 0, 8);
+				batch_add(b, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (uint64_t)c, 0, 0, 0, 0, 7);
+		batch_add(b, SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, 0, 0, 8);
 	}
-	batch_add(&b, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, 0, 9);
+	batch_add(b, SYS_prctl, PR_SET_DUMPABLE, (uint64_t)p->dumpable, 0, 0, 0, 0, 0, 9);
+	return 0;
+}
+
+static int creds_failed(const struct batch *b)
+{
+	int bad = batch_failed(b);
+	if (bad >= 0)
+		return proto_fail("finish", cred_names[b->tags[bad]], bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO,
+				  "%s failed in the task", cred_names[b->tags[bad]]);
+	return 0;
+}
+
+/* 1: the parent-death signal was set too (the main thread) */
+int restore_creds(struct task_plan *p)
+{
+	if (!p->have_creds)
+		return 0;
+	if (restore_bounding(p) < 0)
+		return -1;
+	static struct batch b;
+	if (creds_batch(p, &b) < 0)
+		return -1;
 	/* the main thread's parent-death signal, which a change of credentials clears: nothing
 	 * after this batch changes them again */
 	int main_thread = rt.pid == p->pid;
@@ -108,11 +128,62 @@ int restore_creds(struct task_plan *p)
 		batch_add(&b, SYS_prctl, PR_SET_PDEATHSIG, (uint64_t)p->pdeathsig, 0, 0, 0, 0, 0, 10);
 	if (batch_run(&b, &rt) < 0)
 		return proto_fail("finish", "credentials", errno, "cannot drive the task through them");
-	int bad = batch_failed(&b);
-	if (bad >= 0)
-		return proto_fail("finish", names[b.tags[bad]], bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO,
-				  "%s failed in the task", names[b.tags[bad]]);
-	return main_thread;
+	return creds_failed(&b) < 0 ? -1 : main_thread;
+}
+
+/* restore_creds in every other thread of the task (rt: the main thread), CREDS_WAVE threads at
+ * once, each its own copy of the table (the calls and their staged data are the same for all);
+ * one after the other when the bounding set is to be changed (injected calls of its own). */
+#define CREDS_WAVE 32
+int restore_creds_threads(struct task_plan *p)
+{
+	struct tracee main_t = rt;
+	int wave = p->have_creds ? CREDS_WAVE : 1;
+	for (int c = 0; c < 64 && p->have_caps && wave > 1; c++)
+		if (!(p->cap_bnd >> c & 1) && prctl(PR_CAPBSET_READ, c) == 1)
+			wave = 1;
+	static struct batch tmpl, b[CREDS_WAVE];
+	static struct tracee t[CREDS_WAVE];
+	size_t table = 0;
+	if (wave > 1) {
+		if (creds_batch(p, &tmpl) < 0)
+			return -1;
+		table = ((size_t)tmpl.n * sizeof tmpl.calls[0] + 63) & ~(size_t)63;
+		while (wave > 1 && BATCH_TABLE_OFF + (size_t)wave * table > main_t.scratch_len)
+			wave /= 2;
+	}
+	int rc = 0;
+	for (int w0 = 0; w0 < p->nthreads && rc == 0; w0 += wave) {
+		int n = p->nthreads - w0 < wave ? p->nthreads - w0 : wave, started = 0;
+		for (int i = 0; i < n && rc == 0; i++) {
+			struct thread_plan *th = &p->threads[w0 + i];
+			t[i] = main_t;
+			t[i].pid = th->pid;
+			if (t_get_regs(th->pid, &t[i].regs) < 0)
+				rc = proto_fail("finish", "thread", errno, "cannot set the credentials of thread %d", th->tid);
+			else if (wave == 1) {
+				rt = t[i];
+				if (restore_creds(p) < 0)
+					rc = proto_fail("finish", "thread", errno, "cannot set the credentials of thread %d", th->tid);
+			} else {
+				b[i] = tmpl;
+				if (batch_start(&b[i], &t[i], BATCH_TABLE_OFF + (size_t)i * table) < 0)
+					rc = proto_fail("finish", "credentials", errno, "cannot drive the task through them");
+				else
+					started = i + 1;
+			}
+		}
+		/* every thread started is waited for, also after a failure */
+		for (int i = 0; i < started; i++) {
+			if (batch_end(&b[i], &t[i]) < 0) {
+				if (rc == 0)
+					rc = proto_fail("finish", "credentials", errno, "cannot drive the task through them");
+			} else if (rc == 0)
+				rc = creds_failed(&b[i]);
+		}
+	}
+	rt = main_t;
+	return rc;
 }
 
 /* The current thread's (rt) alternate signal stack and its own pending signals, queued again
@@ -129,6 +200,13 @@ int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsi
 	}
 	if (s->robust_head && rt_call("finish", "set_robust_list", SYSCALL_REQ(SYS_set_robust_list, s->robust_head, s->robust_len), &ret) < 0)
 		return -1;
+	return restore_pending(s, tgid, tid, shared, nshared);
+}
+
+/* restore_sigstate's last part: the pending signals */
+int restore_pending(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared)
+{
+	long ret;
 	for (int q = 0; q < 2; q++) {
 		const unsigned char *list = q ? shared : s->pending;
 		size_t count = q ? nshared : s->npending;
@@ -309,82 +387,3 @@ int restore_leases(struct task_plan *p)
 	return 0;
 }
 
-/* The task's other threads, created by the task itself (injected clone3 with CLONE_THREAD at
- * the wanted tid, and the thread's clear_child_tid address as CLONE_CHILD_CLEARTID sets it),
- * each attached before it runs and given its rseq area and name (one stop), alternate stack
- * and pending signals; xstate, registers and mask come last (finish_threads). They stay
- * stopped until the whole tree resumes. */
-int restore_threads(struct task_plan *p)
-{
-	if (!p->nthreads)
-		return 0;
-	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE) < 0)
-		return proto_fail_sys("PTRACE_SETOPTIONS", "finish", "threads", errno, "PTRACE_SETOPTIONS failed");
-	struct tracee main_t = rt;
-	static struct batch b;
-	for (int i = 0; i < p->nthreads; i++) {
-		struct thread_plan *th = &p->threads[i];
-		char obj[32];
-		snprintf(obj, sizeof obj, "thread %d", th->tid);
-		if (seccomp_before_thread(p, i) < 0) /* the filters it is born with (restore_seccomp.c) */
-			return -1;
-		int32_t tid = th->tid;
-		uint64_t tidp = t_scratch_put(&rt, 512, &tid, sizeof tid);
-		struct clone_args ca = {
-			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
-				 (th->tidaddr ? CLONE_CHILD_CLEARTID : 0),
-			.child_tid = th->tidaddr,
-			.set_tid = tidp, .set_tid_size = 1,
-		};
-		uint64_t cap = t_scratch_put(&rt, 0, &ca, sizeof ca);
-		long ret;
-		pid_t child;
-		if (!tidp || !cap || t_inject_clone(&rt, cap, sizeof ca, &child, &ret) < 0)
-			return proto_fail_sys("clone3", "finish", obj, errno, "cannot drive the task through clone3");
-		if (ret < 0)
-			return proto_fail_sys("clone3", "finish", obj, (int)-ret, "clone3 of the thread failed%s",
-					  ret == -EEXIST ? " (tid in use)" : "");
-		th->pid = child ? child : (pid_t)ret;
-		int st;
-		if (t_wait(th->pid, &st) < 0)
-			return proto_fail("finish", obj, errno, "the new thread did not stop");
-		rt.pid = th->pid;
-		if (t_get_regs(rt.pid, &rt.regs) < 0)
-			return proto_fail("finish", obj, errno, "cannot read the new thread's registers");
-		batch_init(&b, 1024);
-		uint64_t name = t_scratch_put(&rt, 1024, th->comm, sizeof th->comm);
-		if (!name)
-			return proto_fail("finish", obj, errno, "cannot stage the thread's name");
-		if (th->rseq_ptr)
-			batch_add(&b, SYS_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig, 0, 0, 0, 0);
-		batch_add(&b, SYS_prctl, PR_SET_NAME, name, 0, 0, 0, 0, 0, 1);
-		long pers = attrs_thread_personality(p, th->tid); /* its own, when not the main thread's */
-		if (pers >= 0)
-			batch_add(&b, SYS_personality, (uint64_t)pers, 0, 0, 0, 0, 0, 0, 2);
-		if (batch_run(&b, &rt) < 0)
-			return proto_fail_sys("rseq", "finish", obj, errno, "cannot drive the thread through rseq and prctl");
-		int bad = batch_failed(&b);
-		static const char *const what[] = { "rseq", "prctl(PR_SET_NAME)", "personality" };
-		if (bad >= 0)
-			return proto_fail("finish", obj, bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "%s failed in the thread",
-					  what[b.tags[bad]]);
-		if (restore_sigstate(&th->sig, p->nspid, th->tid, NULL, 0) < 0)
-			return -1;
-		rt = main_t;
-	}
-	if (ptrace(PTRACE_SETOPTIONS, rt.pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | (p->sc_main ? PTRACE_O_SUSPEND_SECCOMP : 0)) < 0)
-		return proto_fail_sys("PTRACE_SETOPTIONS", "finish", "threads", errno, "PTRACE_SETOPTIONS failed");
-	return 0;
-}
-
-/* Last per-thread state, once no more calls are injected into the threads. */
-int finish_threads(struct task_plan *p)
-{
-	for (int i = 0; i < p->nthreads; i++) {
-		struct thread_plan *th = &p->threads[i];
-		if (t_set_xstate(th->pid, th->xstate, th->xstate_len) < 0 || t_set_regs(th->pid, &th->regs) < 0 ||
-		    ptrace(PTRACE_SETSIGMASK, th->pid, (void *)8, &th->sigmask) < 0)
-			return proto_fail("finish", "thread", errno, "cannot set the state of thread %d", th->tid);
-	}
-	return 0;
-}

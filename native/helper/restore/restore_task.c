@@ -188,12 +188,8 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 	/* credentials (per thread: the raw calls change only the calling thread); changing them
 	 * clears the parent-death signal, so that comes after */
 	struct tracee main_t = rt;
-	for (int i = 0; i < p->nthreads; i++) {
-		rt.pid = p->threads[i].pid;
-		if (t_get_regs(rt.pid, &rt.regs) < 0 || restore_creds(p) < 0)
-			return proto_fail("finish", "thread", errno, "cannot set the credentials of thread %d", p->threads[i].tid);
-	}
-	rt = main_t;
+	if (restore_creds_threads(p) < 0) /* many threads at once (restore_state.c) */
+		return -1;
 	int pdeath = restore_creds(p); /* 1: with the parent-death signal */
 	if (pdeath < 0 || attrs_after_creds(p) < 0 || restore_leases(p) < 0)
 		return -1;

@@ -1,0 +1,147 @@
+/* The per-thread part of a task's `state` (dump_state.c): every thread but the one the
+ * helper works through. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ucr_compat.h"
+#include "dump.h"
+#include "fault.h"
+#include "helper.h"
+#include "proto.h"
+
+/* The other threads of the task, WAVE at a time: registers and mask as saved at the freeze,
+ * xstate, rseq, and (injected into each thread, through the gadget the whole process shares) its
+ * clear_child_tid address and alternate stack, then its signal state; one JSON object each,
+ * appended to out. The threads of a wave run each injected call at once (each into its own
+ * scratch slot), so a process of 2,000 threads waits for 2 x 2,000 stops in parallel rather
+ * than one after the other. Every thread started is waited for, also after a failure. */
+#define WAVE 256
+#define SLOT 64 /* scratch bytes per thread: tid address at 0, stack_t at 8 */
+
+struct wave_thread {
+	struct tracee th;
+	const struct dthread *t;
+	char *xhex;
+	struct ucr_rseq_configuration rseq;
+	long ret;
+	stack_t ss;
+	uint64_t tidaddr;
+};
+
+/* One injected call in every thread of the wave: nr(a1, the thread's slot + off). The index of
+ * the first thread that could not be driven (errno set), or -1. */
+static int wave_call(struct wave_thread *w, int n, long nr, uint64_t a1, uint64_t off)
+{
+	int started = 0, err = 0, bad = -1;
+	for (; started < n; started++) {
+		const uint64_t a[6] = { a1, w[started].th.scratch + (uint64_t)started * SLOT + off, 0, 0, 0, 0 };
+		if (t_inject_start(&w[started].th, nr, a) < 0) {
+			err = errno, bad = started;
+			break;
+		}
+	}
+	for (int i = 0; i < started; i++)
+		if (t_inject_end(&w[i].th, &w[i].ret) < 0 && (bad < 0 || i < bad))
+			err = errno, bad = i;
+	errno = err;
+	return bad;
+}
+
+static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct sbuf *out)
+{
+	char obj[32];
+	static unsigned char xs[16384];
+	uint64_t all = ~0ULL;
+	for (int i = 0; i < n; i++) {
+		pid_t tid = w[i].t->tid;
+		snprintf(obj, sizeof obj, "thread %d", tid);
+		size_t xlen = sizeof xs;
+		if (t_get_xstate(tid, xs, &xlen) < 0)
+			return proto_fail("state", obj, errno, errno == ESRCH ? "the thread exited during the checkpoint"
+										: "PTRACE_GETREGSET NT_X86_XSTATE failed");
+		if (!(w[i].xhex = hex_dup(xs, xlen)))
+			return proto_fail("state", obj, ENOMEM, "out of memory");
+		if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof w[i].rseq, &w[i].rseq) < 0)
+			memset(&w[i].rseq, 0, sizeof w[i].rseq);
+		if (ptrace(PTRACE_SETSIGMASK, tid, (void *)8, &all) < 0)
+			return proto_fail_sys("prctl", "state", obj, errno, "cannot run prctl in the thread");
+	}
+	int bad = wave_call(w, n, SYS_prctl, PR_GET_TID_ADDRESS, 0);
+	if (bad >= 0) {
+		snprintf(obj, sizeof obj, "thread %d", w[bad].t->tid);
+		return proto_fail_sys("prctl", "state", obj, errno, "cannot run prctl in the thread");
+	}
+	for (int i = 0; i < n; i++)
+		if (w[i].ret != 0) /* the address stays 0, as before */
+			w[i].tidaddr = (uint64_t)-1;
+	if ((bad = wave_call(w, n, SYS_sigaltstack, 0, 8)) >= 0)
+		return dump_altstack_failed(w[bad].t->tid);
+	static unsigned char slots[WAVE * SLOT];
+	if (t_read_mem(task->pid, task->scratch, slots, (size_t)n * SLOT) < 0)
+		return dump_altstack_failed(w[0].t->tid);
+	for (int i = 0; i < n; i++) {
+		if (w[i].ret != 0)
+			return dump_altstack_failed(w[i].t->tid);
+		w[i].tidaddr = w[i].tidaddr == (uint64_t)-1 ? 0 : *(uint64_t *)(slots + (size_t)i * SLOT);
+		memcpy(&w[i].ss, slots + (size_t)i * SLOT + 8, sizeof w[i].ss);
+	}
+	for (int i = 0; i < n; i++) {
+		char *sig = NULL;
+		if (dump_signal_state(&w[i].th, &w[i].ss, 0, &sig) < 0)
+			return -1;
+		char *r = hex_dup(&w[i].th.regs, sizeof w[i].th.regs);
+		size_t before = out->len;
+		if (r)
+			sb_add(out, "%s{\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
+			       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\",%s}",
+			       out->len > 1 ? "," : "", w[i].t->tid, r, w[i].xhex, (unsigned long long)w[i].t->mask,
+			       (unsigned long long)w[i].rseq.rseq_abi_pointer, w[i].rseq.rseq_abi_size, w[i].rseq.signature,
+			       w[i].rseq.flags, (unsigned long long)w[i].tidaddr, sig);
+		free(r);
+		free(sig);
+		if (out->len == before) {
+			snprintf(obj, sizeof obj, "thread %d", w[i].t->tid);
+			return proto_fail("state", obj, ENOMEM, "out of memory");
+		}
+	}
+	return 0;
+}
+
+int dump_threads_state(struct tracee *task, const struct dtask *cur, struct sbuf *out)
+{
+	static struct wave_thread w[WAVE];
+	int done = 0;
+	for (int k = 0; k < cur->nth;) {
+		int n = 0;
+		for (; k < cur->nth && n < WAVE; k++) {
+			if (k == cur->main)
+				continue;
+			memset(&w[n], 0, sizeof w[n]);
+			w[n].th = *task;
+			w[n].th.pid = cur->th[k].tid;
+			w[n].th.regs = cur->th[k].regs;
+			w[n].t = &cur->th[k];
+			n++;
+		}
+		if (!n)
+			break;
+		int rc = wave_state(task, w, n, out);
+		for (int i = 0; i < n; i++)
+			free(w[i].xhex);
+		if (rc < 0)
+			return -1;
+		int before = done;
+		done += n;
+		if (before < cur->nth / 2 && done >= cur->nth / 2 && fault_at("state-thread", cur->tgid))
+			return proto_fail("state", "threads", ECANCELED, FAULT_MSG);
+	}
+	return 0;
+}
