@@ -280,7 +280,9 @@ int pl_writer_drain(void)
  * one-page mappings) share a slot and the reader can run far ahead of the helper instead of
  * waiting for a slot back after every fourth record. A slot is free again once the helper
  * has given back every record in it (a release message carries a count) and the reader has
- * moved on from it. */
+ * moved on from it. Records go after others in the first PACK_MAX bytes of a slot only: the
+ * rest of the slots stays untouched (and out of the resident memory) unless records are large. */
+#define PACK_MAX (512u << 10)
 static void reader_body(int in, int rd, int wr)
 {
 	int nf = 0, fr[PL_SLOTS], users[PL_SLOTS] = { 0 }, cur = -1;
@@ -305,7 +307,7 @@ static void reader_body(int in, int rd, int wr)
 			ok = 0;
 		}
 		size_t need = sizeof fh + (ok ? (size_t)fh.len : 0);
-		if (cur < 0 || at + need > PL_SLOT_SIZE) { /* a free slot: wait for the helper to give one back */
+		if (cur < 0 || at + need > (at ? PACK_MAX : PL_SLOT_SIZE)) { /* a free slot: wait for one back */
 			if (cur >= 0 && users[cur] == 0)
 				fr[nf++] = cur;
 			cur = -1;
