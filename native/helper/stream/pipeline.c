@@ -334,12 +334,9 @@ static void reader_body(int in, int rd, int wr)
 				m.len = got < 0 ? 0 : (uint64_t)got;
 			} else {
 				m.status = PR_OK;
-				m.pad = 0;
 				m.len = fh.len;
 				m.crc = ucr_crc32c(0, s + sizeof fh, fh.len);
 			}
-		} else {
-			m.len = 0;
 		}
 		users[cur]++;
 		at += (need + 63) & ~(size_t)63;
@@ -354,8 +351,8 @@ static void reader_body(int in, int rd, int wr)
 }
 
 /* The helper gives records back by slot: the records of one slot, consumed in a row, go back
- * as one message when the next record is from another slot (the reader only waits for a slot
- * once every record sent before was consumed, so one held back never stalls it: see above). */
+ * as one message once it takes a record of another slot. Only the slot of the last record
+ * taken is ever held back, never the others the waiting reader needs. */
 static int rel_slot = -1, rel_n;
 
 static int release_flush(void)
