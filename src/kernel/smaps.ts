@@ -94,6 +94,23 @@ function byLines(text: string): MapsEntry[] {
   return out;
 }
 
+/** Where the last hexAt stopped. */
+let hexEnd = 0;
+
+/** The lower-case hex number at i (at most 16 digits), or -1; hexEnd: the byte after it. */
+function hexAt(t: Buffer, i: number, nl: number): number {
+  let v = 0;
+  const from = i;
+  for (; i < nl; i++) {
+    const c = t[i]!;
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (d < 0) break;
+    v = v * 16 + d;
+  }
+  hexEnd = i;
+  return i > from && i - from <= 16 ? v : -1;
+}
+
 /** The 4-character permission fields seen (rw-p, r-xp...), by their bytes. */
 const permsOf = new Map<number, string>();
 
@@ -101,20 +118,12 @@ const permsOf = new Map<number, string>();
  * decimal, the rest), or undefined when it is not one. */
 function mapsHead(t: Buffer, at: number, nl: number): MapsEntry | undefined {
   let i = at;
-  const hex = (): number => {
-    let v = 0;
-    const from = i;
-    for (; i < nl; i++) {
-      const c = t[i]!;
-      const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
-      if (d < 0) break;
-      v = v * 16 + d;
-    }
-    return i > from && i - from <= 16 ? v : -1;
-  };
-  const start = hex();
+  // hex numbers through hexAt (no closure made per line: 10,000 of them cost as much as the rest)
+  const start = hexAt(t, i, nl);
+  i = hexEnd;
   if (start < 0 || t[i++] !== 0x2d) return undefined;
-  const end = hex();
+  const end = hexAt(t, i, nl);
+  i = hexEnd;
   if (end < 0 || t[i++] !== 0x20) return undefined;
   if (i + 4 >= nl) return undefined;
   const key = t.readUInt32LE(i);
@@ -126,7 +135,8 @@ function mapsHead(t: Buffer, at: number, nl: number): MapsEntry | undefined {
   }
   i += 4;
   if (t[i++] !== 0x20) return undefined;
-  const pgoff = hex();
+  const pgoff = hexAt(t, i, nl);
+  i = hexEnd;
   if (pgoff < 0 || t[i++] !== 0x20) return undefined;
   let sp = i;
   while (sp < nl && t[sp] !== 0x20) sp++;
