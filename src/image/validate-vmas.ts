@@ -121,7 +121,7 @@ export function checkRuns(list: CborValue | undefined, vmas: VmaImage[], w: Wher
     const x = a[i]!;
     // the fast path: a pair of an aligned address and a page count, in order, inside a mapping
     if (Array.isArray(x) && x.length === 2) {
-      const [s, n] = x;
+      const s = x[0], n = x[1]; // not destructured: cold, that is the iterator protocol per run
       if (isAddr(s) && isInt(n, 1, TASK_END / PAGE_SIZE) && s >= prevEnd) {
         const end = s + n * PAGE_SIZE;
         while (v < vmas.length && vmas[v]!.end <= s) v++;
