@@ -282,7 +282,7 @@ int pl_writer_drain(void)
  * has given back every record in it (a release message carries a count) and the reader has
  * moved on from it. Records go after others in the first PACK_MAX bytes of a slot only: the
  * rest of the slots stays untouched (and out of the resident memory) unless records are large. */
-#define PACK_MAX (512u << 10)
+#define PACK_MAX (64u << 10)
 static void reader_body(int in, int rd, int wr)
 {
 	int nf = 0, fr[PL_SLOTS], users[PL_SLOTS] = { 0 }, cur = -1;
