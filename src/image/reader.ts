@@ -251,7 +251,7 @@ function checkStreamHolds(fd: number, r: ImageReader, name: string, files: Image
   if (!st.isFile()) return;
   let pages = 0;
   for (const o of files.objects ?? []) for (const [, n] of o.runs) pages += n;
-  for (const t of tasks) for (const [, n] of t.pageRuns) pages += n;
+  for (const t of tasks) for (let i = 0; i < t.pageRuns.length; i++) pages += t.pageRuns[i]![1]; // no iterators: 10,000 runs
   const left = Math.max(0, st.size - r.offset);
   if (pages * PAGE_SIZE > left * 255)
     throw new ImageError(`${name}: truncated image: the metadata lists ${pages} pages (${pages * PAGE_SIZE} bytes), the ${left} bytes left in the image cannot hold them`, { object: name });

@@ -26,6 +26,7 @@ import type {
 
 import { checkAttrs } from './validate-attrs.js';
 import { checkSeccomp } from './validate-seccomp.js';
+import { checkRuns, checkVmas } from './validate-vmas.js';
 
 export { checkFiles } from './validate-files.js';
 
@@ -120,78 +121,6 @@ function checkDepth(tasks: TreeEntry[], w: Where): void {
       depth[chain[k]!] = d;
     }
   }
-}
-
-function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {
-  let prevEnd = 0;
-  return arr(list, w).map((x, i) => {
-    const vw = w.at(i);
-    const o = obj(x, vw);
-    const start = field(o, 'start', vw, (y, ww) => addr(y, ww, true));
-    const end = field(o, 'end', vw, (y, ww) => addr(y, ww, true));
-    if (end <= start) vw.fail('mapping ends before it starts');
-    if (start < prevEnd) vw.fail('mappings overlap or are out of order');
-    prevEnd = end;
-    const kind = field(o, 'kind', vw, str);
-    if (!['anon', 'file', 'heap', 'stack', 'object', 'sysvshm', 'aio', 'ring'].includes(kind)) vw.at('kind').fail(`unknown mapping kind ${shown(kind)}`);
-    const path = o.path === undefined ? undefined : field(o, 'path', vw, (y, ww) => pathText(y, ww));
-    if (kind === 'file' && !path) vw.fail('file mapping without a path');
-    const objId = o.obj === undefined ? undefined : field(o, 'obj', vw, (y, ww) => int(y, ww, 0, 1 << 30));
-    if ((kind === 'object') !== (objId !== undefined)) vw.fail('a mapping of a content object names it, and only it');
-    const file = o.file === undefined ? undefined : obj(o.file, vw.at('file'));
-    const shmo = o.shm === undefined ? undefined : obj(o.shm, vw.at('shm'));
-    if ((kind === 'sysvshm') !== (shmo !== undefined)) vw.fail('System V mapping without its segment (or a segment on another kind)');
-    const shm = shmo && {
-      id: field(shmo, 'id', vw.at('shm'), (y, ww) => int(y, ww, 0, 0x7fffffff)),
-      flags: field(shmo, 'flags', vw.at('shm'), (y, ww) => int(y, ww, 0, 0o110000)),
-    };
-    if (shm && shm.flags & ~0o110000) vw.at('shm').fail('unknown shmat flags');
-    const v: VmaImage = {
-      start,
-      end,
-      prot: field(o, 'prot', vw, (y, ww) => int(y, ww, 0, 7)),
-      shared: field(o, 'shared', vw, bool),
-      kind: kind as VmaImage['kind'],
-      path,
-      ...(objId !== undefined ? { obj: objId } : {}),
-      pgoff: field(o, 'pgoff', vw, (y, ww) => int(y, ww)),
-      file: file && {
-        size: field(file, 'size', vw.at('file'), (y, ww) => int(y, ww)),
-        mtimeMs: field(file, 'mtimeMs', vw.at('file'), (y, ww) => int(y, ww)),
-        ino: field(file, 'ino', vw.at('file'), (y, ww) => int(y, ww)),
-        ...(file.dev !== undefined ? { dev: field(file, 'dev', vw.at('file'), (y, ww) => int(y, ww)) } : {}),
-      },
-      madv: field(o, 'madv', vw, (y, ww) => int(y, ww, 0, 0x3fff)), // the 14 MADV_BIT_* of native/helper/restore/plan.h
-      fill: field(o, 'fill', vw, bool),
-      ...(shm ? { shm } : {}),
-      ...(o.ring !== undefined ? { ring: field(o, 'ring', vw, (y, ww) => int(y, ww, 1, Number.MAX_SAFE_INTEGER)) } : {}),
-    };
-    // a packet socket's rings: shared, no pages, names the socket (its file: restore-plan.ts)
-    if ((kind === 'ring') !== (v.ring !== undefined) || (v.ring !== undefined && (v.fill || !v.shared || v.path !== undefined || v.madv || v.pgoff)))
-      vw.fail('a mapping of packet rings is shared, carries no pages and names its socket, and only it');
-    if (shm && (v.fill || !v.shared)) vw.fail('a System V mapping is shared and carries no pages');
-    // an AIO ring (io_setup): shared, read-write, no pages, at most 64 MiB (restore_aio.c)
-    if (kind === 'aio' && (v.fill || !v.shared || v.prot !== 3 || v.path !== undefined || v.madv || end - start > 64 << 20)) vw.fail('an AIO ring is shared, read-write, of at most 64 MiB and carries no pages');
-    return v;
-  });
-}
-
-function checkRuns(list: CborValue | undefined, vmas: VmaImage[], w: Where, pages = true): [number, number][] {
-  let prevEnd = 0;
-  let v = 0;
-  return arr(list, w).map((x, i) => {
-    const rw = w.at(i);
-    const r = arr(x, rw, 2);
-    const a = addr(r[0], rw.at(0), true);
-    const n = int(r[1], rw.at(1), 1, TASK_END / PAGE_SIZE);
-    const end = a + n * PAGE_SIZE;
-    if (a < prevEnd) rw.fail('page runs overlap or are out of order');
-    prevEnd = end;
-    while (v < vmas.length && vmas[v]!.end <= a) v++;
-    const m = vmas[v];
-    if (!m || a < m.start || end > m.end || (pages && !m.fill)) rw.fail(`pages 0x${a.toString(16)}+${n} lie outside any mapping${pages ? ' that carries pages' : ''}`);
-    return [a, n];
-  });
 }
 
 function checkMm(v: CborValue | undefined, w: Where): MmImage {

@@ -66,14 +66,14 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
   const stats = new Map<string, fs.Stats>();
   // what a VmFlags set means, once per distinct set (readSmaps shares them between mappings)
   const byFlags = new Map<Set<string>, { refused: string | undefined; madv: number; madvShared: number }>();
+  // built only for a refusal (10,000 mappings made 10,000 strings, then closures, for nothing)
+  const whereOf = (m: MapsEntry) => `process ${pid} mapping ${m.start.toString(16)}-${m.end.toString(16)} ${m.path || '[anon]'}`;
   for (const m of maps) {
     if (m.path === '[vsyscall]') continue; // fixed kernel page, the same in every process
     if (SPECIAL_NAMES.includes(m.path)) {
       specials.push({ name: m.path, start: m.start, end: m.end });
       continue;
     }
-    // built only for a refusal (10,000 mappings made 10,000 strings for nothing)
-    const where = () => `process ${pid} mapping ${m.start.toString(16)}-${m.end.toString(16)} ${m.path || '[anon]'}`;
     const shared = m.perms[3] === 's';
     let meaning = byFlags.get(m.flags);
     if (!meaning) {
@@ -81,25 +81,26 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
       for (const [f, bit] of MADV_ENTRIES) if (m.flags.has(f)) (meaning.madvShared |= bit), (meaning.madv |= f !== 'mw' ? bit : 0);
       byFlags.set(m.flags, meaning);
     }
-    if (meaning.refused) throw new UnsupportedError(`${where()}: ${meaning.refused} mappings are not supported yet`, { pid, phase: 'memory' });
+    if (meaning.refused) throw new UnsupportedError(`${whereOf(m)}: ${meaning.refused} mappings are not supported yet`, { pid, phase: 'memory' });
     const madv = shared ? meaning.madvShared : meaning.madv;
-    const base = { start: m.start, end: m.end, prot: protOf(m.perms), shared, pgoff: 0, madv, fill: false };
+    const prot = protOf(m.perms);
     if (m.path === '' || m.path === '[heap]' || m.path === '[stack]') {
-      if (shared) throw new UnsupportedError(`${where()}: shared anonymous memory is not supported yet`, { pid, phase: 'memory' });
+      if (shared) throw new UnsupportedError(`${whereOf(m)}: shared anonymous memory is not supported yet`, { pid, phase: 'memory' });
       const kind = m.path === '[heap]' ? 'heap' : m.path === '[stack]' || m.flags.has('gd') ? 'stack' : 'anon';
-      vmas.push({ ...base, kind });
+      vmas.push({ start: m.start, end: m.end, prot, shared, pgoff: 0, madv, fill: false, kind }); // no spread: 10,000 of them
       continue;
     }
-    if (m.path.startsWith('[')) throw new UnsupportedError(`${where()}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
+    const base = { start: m.start, end: m.end, prot, shared, pgoff: 0, madv, fill: false };
+    if (m.path.startsWith('[')) throw new UnsupportedError(`${whereOf(m)}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
     if (/^socket:\[\d+\]$/.test(m.path)) {
       // a packet socket's rings (PACKET_RX_RING/TX_RING), mapped whole: made again with the
       // socket (src/kernel/fds/rawsock.ts) and mapped from it; the socket's inode names it
-      if (!shared || m.pgoff !== 0) throw new UnsupportedError(`${where()}: a packet socket's rings mapped in part or privately are not supported`, { pid, phase: 'memory' });
+      if (!shared || m.pgoff !== 0) throw new UnsupportedError(`${whereOf(m)}: a packet socket's rings mapped in part or privately are not supported`, { pid, phase: 'memory' });
       vmas.push({ ...base, madv: 0, kind: 'ring', ring: m.ino });
       continue;
     }
-    if (m.path.startsWith('anon_inode:[io_uring]')) throw new UnsupportedError(`${where()}: io_uring rings are not supported`, { pid, phase: 'memory' });
-    if (!m.path.startsWith('/')) throw new UnsupportedError(`${where()}: a mapping of ${m.path} is not supported`, { pid, phase: 'memory' });
+    if (m.path.startsWith('anon_inode:[io_uring]')) throw new UnsupportedError(`${whereOf(m)}: io_uring rings are not supported`, { pid, phase: 'memory' });
+    if (!m.path.startsWith('/')) throw new UnsupportedError(`${whereOf(m)}: a mapping of ${m.path} is not supported`, { pid, phase: 'memory' });
     if (/^\/SYSV[0-9a-f]{8}( \(deleted\))?$/.test(m.path)) {
       // System V shared memory: the inode number is the segment id (src/kernel/ipc.ts saves
       // the segment); the maximal access (VmFlags mw, me) gives the shmat flags
@@ -112,12 +113,12 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
       // completions not yet reaped cannot be put back, and requests in flight are not visible
       const own = aio.get(m.start);
       if (own !== 0)
-        throw new UnsupportedError(`${where()}: an AIO ring whose context is not this process's (inherited through fork: io_getevents ${own === undefined ? 'not asked' : `gives errno ${own}`}) is not supported yet`, { pid, phase: 'memory' });
+        throw new UnsupportedError(`${whereOf(m)}: an AIO ring whose context is not this process's (inherited through fork: io_getevents ${own === undefined ? 'not asked' : `gives errno ${own}`}) is not supported yet`, { pid, phase: 'memory' });
       const r = aioRing(proc, m.start);
       if (r.magic !== 0xa10a10a1 || r.nr !== (m.end - m.start - 32) / 32)
-        throw new UnsupportedError(`${where()}: an AIO ring that is not whole (${r.nr} events in ${(m.end - m.start) >> 10} KiB: moved or partly unmapped) is not supported`, { pid, phase: 'memory' });
+        throw new UnsupportedError(`${whereOf(m)}: an AIO ring that is not whole (${r.nr} events in ${(m.end - m.start) >> 10} KiB: moved or partly unmapped) is not supported`, { pid, phase: 'memory' });
       if (r.head !== r.tail)
-        throw new UnsupportedError(`${where()}: an AIO context with ${(r.tail - r.head + r.nr) % r.nr} completed events not yet reaped (io_getevents) is not supported: checkpoint again once they are`, { pid, phase: 'memory' });
+        throw new UnsupportedError(`${whereOf(m)}: an AIO context with ${(r.tail - r.head + r.nr) % r.nr} completed events not yet reaped (io_getevents) is not supported: checkpoint again once they are`, { pid, phase: 'memory' });
       vmas.push({ ...base, madv: 0, kind: 'aio' });
       continue;
     }
@@ -128,14 +129,14 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
       continue;
     }
     if (m.path.startsWith('/SYSV'))
-      throw new UnsupportedError(`${where()}: this System V shared memory mapping is not supported`, {
+      throw new UnsupportedError(`${whereOf(m)}: this System V shared memory mapping is not supported`, {
         pid,
         phase: 'memory',
       });
     // a task maps each library several times: one stat per path
     let st = stats.get(m.path);
     if (!st) stats.set(m.path, (st = fs.statSync(m.path)));
-    if (st.ino !== m.ino) throw new UnsupportedError(`${where()}: the file at this path was replaced since it was mapped`, { pid, phase: 'memory' });
+    if (st.ino !== m.ino) throw new UnsupportedError(`${whereOf(m)}: the file at this path was replaced since it was mapped`, { pid, phase: 'memory' });
     if (shared && onTmpfs(m.path)) {
       // a file of tmpfs (/dev/shm, shm_open) mapped shared is memory the tree owns: a content
       // object (objects.ts), saved with its contents and created again at its path if gone

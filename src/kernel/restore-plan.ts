@@ -226,6 +226,9 @@ export function runLines(files: ImageFiles, stream: StreamPart[]): string[] {
   const L: string[] = [];
   for (const o of files.objects ?? []) for (const [off, n] of o.runs) L.push(P.planObjrun({ obj: o.id, offset: off, npages: n }));
   for (const { task, runs, offsets } of stream)
-    runs.forEach(([addr, npages], k) => L.push(offsets ? P.planSrun({ task, addr, npages, off: offsets[k]! }) : P.planRun({ task, addr, npages })));
+    for (let k = 0; k < runs.length; k++) {
+      const r = runs[k]!; // not destructured: cold, that is the iterator protocol per run
+      L.push(offsets ? P.planSrun({ task, addr: r[0], npages: r[1], off: offsets[k]! }) : P.planRun({ task, addr: r[0], npages: r[1] }));
+    }
   return L;
 }
