@@ -82,7 +82,7 @@
         "native/helper/restore/restore_map.c",
         "native/helper/restore/restore_paths.c",
         "native/helper/restore/restore_share.c",
-        "native/helper/restore/restore_state.c",
+        "native/helper/restore/restore_state.c", "native/helper/restore/restore_steps.c",
         "native/helper/restore/restore_threads.c",
         "native/helper/restore/restore_aio.c",
         "native/helper/restore/restore_attrs.c",

@@ -129,22 +129,6 @@ static void kill_all(void)
 	}
 }
 
-static int no_object(uint32_t id)
-{
-	(void)id;
-	return 0;
-}
-
-/* Where the page records go: content objects and System V segments to their kinds (every
- * other field is the caller's). */
-static struct page_sink kinds_sink(uint64_t *shmbytes)
-{
-	const struct kind_ops *obj = KIND_WITH(ctx.kinds, obj_fill), *shm = KIND_WITH(ctx.kinds, shm_record);
-	return (struct page_sink){ .ntasks = (size_t)plan.ntasks, .objknown = obj ? obj->obj_known : no_object,
-				   .objfill = obj ? obj->obj_fill : NULL, .lz4 = plan.lz4,
-				   .shm = shm ? shm->shm_record : NULL, .shm_bytes = shmbytes };
-}
-
 /* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns), as
  * JSON arrays (malloc'd, every task: no size limit) */
 static void pids_json(char **pids, char **nspids)
@@ -198,108 +182,9 @@ static void wait_stopped(pid_t pid, int ms)
 	}
 }
 
-/* The page stream as far as it was read while the tree was built (restore_cow.c), and the
- * tasks' pids as the helper sees them (0: not created yet). */
-static uint32_t stream_digest;
-static uint64_t stream_bytes, stream_records, stream_shmbytes;
-static pid_t pids[1 << 16];
-
-/* The page sink of a restart: tasks' pages to the tasks (pids), objects and segments to their kinds. */
-static struct page_sink restart_sink(pid_t *task_pids, uint64_t *shmbytes)
-{
-	struct page_sink sink = kinds_sink(shmbytes);
-	sink.pids = task_pids;
-	sink.skips = plan.skips;
-	sink.nskips = (size_t)plan.nskips;
-	sink.progress = ctx.progress;
-	sink.fill = uffd_fill;
-	return sink;
-}
-
-int read_pages_upto(size_t upto)
-{
-	for (int i = 0; i < plan.ntasks; i++)
-		pids[i] = plan.tasks[i].pid;
-	struct page_sink sink = restart_sink(pids, &stream_shmbytes);
-	return pages_restore_upto(3, plan.runs, plan.nruns, upto, &sink, &stream_digest, &stream_bytes, &stream_records);
-}
-
-/* The steps after the plan (restore_all): the handlers of the restore channel (protocol/schema.mjs). */
-struct restore_in {
-	pid_t *pids; /* every task's pid as the helper sees it */
-	int committed, resume;
-};
-
-static int task_step(struct restore_in *in, uint64_t idx, int what)
-{
-	if (idx >= (uint64_t)plan.ntasks || plan.tasks[idx].kind != TASK_NORMAL || (what == W_FINISH && !in->committed))
-		return proto_fail("command", what == W_FINISH ? "finish" : "map", EINVAL, "bad task step");
-	return tracer_send((int)idx, what);
-}
-
-int on_restore_map(struct restore_in *in, struct msg_restore_map *m)
-{
-	return task_step(in, m->task, W_MAP);
-}
-
-int on_restore_finish(struct restore_in *in, struct msg_restore_finish *m)
-{
-	return task_step(in, m->task, W_FINISH);
-}
-
-int on_restore_pages(struct restore_in *in, struct msg_restore_pages *m)
-{
-	(void)m;
-	uint32_t digest = stream_digest; /* the stream as far as it was read while the tree was built */
-	uint64_t bytes = stream_bytes, records = stream_records;
-	char *trailer = NULL;
-	struct page_sink sink = restart_sink(in->pids, &stream_shmbytes);
-	/* tasks filled with process_vm_writev fault in their own pages from the end
-	 * meanwhile (restore_populate); those with a userfaultfd are filled with
-	 * UFFDIO_COPY, which needs no faulting in (restore_uffd.c) */
-	for (int i = 0; i < plan.ntasks; i++)
-		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_POPULATE) < 0)
-			return -1;
-	uffd_take_all();
-	int pr = pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer);
-	uffd_drop_all();
-	if (pr < 0 || KINDS_RUN(ctx.kinds, loaded, &ctx) < 0)
-		return -1;
-	if (fault_at("restore-pages", 0))
-		return proto_fail("restore-pages", "image", ECANCELED, FAULT_MSG);
-	EMIT_LOADED(.bytes = bytes, .shmbytes = stream_shmbytes, .records = records, .digest = digest, .trailer = trailer);
-	return 0;
-}
-
-/* after the trailer was checked (and acknowledged): nothing may follow it */
-int on_restore_eof(struct restore_in *in, struct msg_restore_eof *m)
-{
-	(void)in, (void)m;
-	if (image_eof(3) < 0)
-		return -1;
-	EMIT_EOF();
-	return 0;
-}
-
-int on_restore_commit(struct restore_in *in, struct msg_restore_commit *m)
-{
-	(void)m;
-	in->committed = 1;
-	return 0;
-}
-
-int on_restore_resume(struct restore_in *in, struct msg_restore_resume *m)
-{
-	(void)m;
-	if (!in->committed)
-		return proto_fail("command", "resume", EINVAL, "unknown restart step");
-	in->resume = 1;
-	return 0;
-}
-
 static int restore_all(int detach)
 {
-	if (plan.ntasks > (int)(sizeof pids / sizeof pids[0]))
+	if (plan.ntasks > RESTORE_MAX_TASKS)
 		return proto_fail("memory", "tree", E2BIG, "too many tasks");
 	if (plan.spool && spool_image(plan.seed) < 0)
 		return -1;
@@ -325,33 +210,17 @@ static int restore_all(int detach)
 	 * queued again in its finish step would be delivered in the middle of it */
 	uint64_t all = ~0ULL, old = 0;
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
-	stream_digest = plan.seed;
+	restore_stream_start(plan.seed);
 	int r = run_actions();
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
 	if (r < 0 || cow_all_read() < 0)
 		return -1;
 	emit_pids(0);
 
-	/* From here the coordinator drives the per-task steps (a bounded number in flight):
-	 *   map <task>      the task's address space, by its tracer        -> mapped
-	 *   pages           every page record, then the trailer            -> loaded
-	 *   commit          the trailer checked: the commit point
-	 *   finish <task>   the task's last state, by its tracer           -> finished
-	 *   resume          every task detached together                   -> running
-	 * EOF (the coordinator gave up) ends the restart: everything is killed. */
-	for (int i = 0; i < plan.ntasks; i++)
-		pids[i] = plan.tasks[i].pid;
-	struct restore_in in = { .pids = pids };
-	char *line, *w[4];
-	while ((line = proto_readline())) {
-		int n = proto_split(line, w, 4);
-		if (n && proto_restore_dispatch(&in, w, n) < 0)
-			return -1;
-		if (in.resume)
-			break;
-	}
-	if (!line)
-		return -1; /* the coordinator gave up (and has its reason) */
+	/* From here the coordinator drives the steps (restore_steps.c); its EOF (it gave up) ends
+	 * the restart: everything is killed. */
+	if (restore_steps() < 0)
+		return -1;
 	if (fault_at("detach", 0))
 		return proto_fail("finish", "detach", ECANCELED, FAULT_MSG);
 	/* All resume together: the death of the coordinator (SIGTERM, see main.c) waits until
@@ -430,7 +299,7 @@ static int verify_pages(void)
 	uint32_t digest = plan.seed;
 	uint64_t bytes = 0, records = 0, stored = 0, shmbytes = 0;
 	char *trailer = NULL;
-	struct page_sink sink = kinds_sink(&shmbytes);
+	struct page_sink sink = restore_kinds_sink(&shmbytes);
 	sink.check_only = 1;
 	sink.stored = &stored;
 	if (pages_restore(3, plan.runs, plan.nruns, &sink, &digest, &bytes, &records, &trailer) < 0 || image_eof(3) < 0)

@@ -213,6 +213,12 @@ int cow_moves(struct task_plan *t);
 /* restore.c: page records read up to run upto (exclusive) of the plan, during the tree's
  * creation (the rest follow in the pages phase) */
 int read_pages_upto(size_t upto);
+/* restore_steps.c: the page sink of the kinds (content objects, System V segments), the stream's
+ * digest seed, and the steps the coordinator drives after the plan (0 at resume) */
+#define RESTORE_MAX_TASKS (1 << 16)
+struct page_sink restore_kinds_sink(uint64_t *shmbytes);
+void restore_stream_start(uint32_t seed);
+int restore_steps(void);
 /* restore_uffd.c: anonymous memory filled with UFFDIO_COPY (see there). uffd_wanted: task idx
  * should get a userfaultfd (map step); uffd_take_all/uffd_drop_all: the helper's fds and
  * registrations around the pages; uffd_fill: one page record into a task. */
