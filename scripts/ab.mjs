@@ -15,7 +15,6 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const args = process.argv.slice(2);
 const opt = (k, d) => { const i = args.indexOf(`--${k}`); return i >= 0 ? args[i + 1] : d; };
 const A = opt('a', ROOT), B = opt('b'), W = opt('w', 'small'), RUNS = Number(opt('runs', 6)), PRE = Number(opt('prefault', 0));
-const ONLY = opt('only', 'both'); // checkpoint | restart | both
 const BIN = `${ROOT}/bench/bin`;
 const [kind, ...p] = W.split(':');
 const wl = {

@@ -47,24 +47,39 @@ static unsigned hash(const char *s, int flags)
 	return h % NBUCKETS;
 }
 
+/* The entry of (task's credentials, path, flags), made (fd -1: not opened yet) when there is
+ * none; *made tells which. NULL: out of memory. */
+static struct opened *opened_get(const struct task_plan *t, const char *path, int flags, int *made)
+{
+	unsigned h = hash(path, flags);
+	*made = 0;
+	for (struct opened *o = bucket[h]; o; o = o->next)
+		if (o->flags == flags && !strcmp(o->path, path) && same_creds(o->t, t))
+			return o;
+	struct opened *o = malloc(sizeof *o);
+	if (o) {
+		*o = (struct opened){ t, flags, -1, path, bucket[h] };
+		bucket[h] = o;
+		*made = 1;
+	}
+	return o;
+}
+
 /* The helper's fd of path opened by task with flags (FS_OPENDIR for O_PATH | O_DIRECTORY). */
 static int path_fd(int task, const char *path, int flags, const char *what)
 {
-	const struct task_plan *t = &plan.tasks[task];
-	unsigned h = hash(path, flags);
-	for (struct opened *o = bucket[h]; o; o = o->next)
-		if (o->flags == flags && !strcmp(o->path, path) && same_creds(o->t, t))
-			return o->fd;
+	int made;
+	struct opened *o = opened_get(&plan.tasks[task], path, flags, &made);
+	if (!o)
+		return proto_fail("files", path, ENOMEM, "cannot place %s", what);
+	if (o->fd >= 0)
+		return o->fd;
 	int fd = flags == (O_PATH | O_DIRECTORY) ? fs_opendir(task, path) : fs_open(task, path, flags, 0);
 	if (fd < 0)
 		return proto_fail_sys("open", "files", path, errno, "cannot open %s%s", what, fs_who(task));
-	fd = restore_high(fd);
-	struct opened *o = malloc(sizeof *o);
-	if (fd < 0 || !o)
+	if ((o->fd = restore_high(fd)) < 0)
 		return proto_fail("files", path, errno, "cannot place %s", what);
-	*o = (struct opened){ t, flags, fd, path, bucket[h] };
-	bucket[h] = o;
-	return fd;
+	return o->fd;
 }
 
 /* The object reopened read-only (by the helper: the object is the restart's own). */
@@ -113,54 +128,27 @@ static int by_path(const struct vma_plan *m, int *wr)
 	return !m->ring && !m->is_shm && m->obj < 0 && m->path && !(m->flags & MAP_ANONYMOUS);
 }
 
-/* How many fds open_task_paths() will take at most: one per distinct (credentials, path, access)
- * as path_fd() shares them, not one per mapping (1,000 tasks mapping the same twenty files take
- * twenty fds per set of credentials, not 20,000), plus every task's working directory and
- * executable (content objects and their read-only reopenings are counted with the objects). */
+/* How many fds open_task_paths() will take at most: one per distinct (credentials, path, access),
+ * the entries path_fd() then opens (1,000 tasks mapping the same twenty files take twenty fds
+ * per set of credentials, not 20,000), plus every task's working directory and executable
+ * (content objects and their read-only reopenings are counted with the objects). */
 int task_paths_need(void)
 {
 	int n = 0;
-	struct seen {
-		const struct task_plan *t;
-		int flags;
-		const char *path;
-		struct seen *next;
-	} **tab = calloc(NBUCKETS, sizeof *tab), *all = NULL;
-	if (!tab)
-		return -1;
 	for (int i = 0; i < plan.ntasks; i++) {
 		const struct task_plan *t = &plan.tasks[i];
 		if (t->kind != TASK_NORMAL)
 			continue;
 		n += 2; /* working directory, executable */
 		for (int k = 0; k < t->nvmas; k++) {
-			int wr;
+			int wr, made;
 			if (!by_path(&t->vmas[k], &wr))
 				continue;
-			const char *path = t->vmas[k].path;
-			int flags = wr ? O_RDWR : O_RDONLY;
-			unsigned h = hash(path, flags);
-			struct seen *s = tab[h];
-			while (s && !(s->flags == flags && !strcmp(s->path, path) && same_creds(s->t, t)))
-				s = s->next;
-			if (s)
-				continue;
-			if (!(s = malloc(sizeof *s))) {
-				n = -1;
-				goto out;
-			}
-			*s = (struct seen){ t, flags, path, tab[h] };
-			tab[h] = s;
-			n++;
+			if (!opened_get(t, t->vmas[k].path, wr ? O_RDWR : O_RDONLY, &made))
+				return -1;
+			n += made;
 		}
 	}
-out:
-	for (int h = 0; h < NBUCKETS; h++)
-		while ((all = tab[h])) {
-			tab[h] = all->next;
-			free(all);
-		}
-	free(tab);
 	return n;
 }
 

@@ -32,16 +32,6 @@ static struct unix_plan *ux(struct restore_ctx *c, int id)
 	return i >= 0 && c->plan->files[i].kind == FILE_UNIX ? c->plan->files[i].ux : NULL;
 }
 
-/* The path of a filesystem name (NUL-terminated), or NULL for an abstract one. */
-static const char *path_of(const char *name, size_t len, char out[109])
-{
-	if (!len || !name[0])
-		return NULL;
-	memcpy(out, name, len);
-	out[len] = 0;
-	return out;
-}
-
 /* fd (of u) connects to the listener (or a temporary one bound to acc's name); returns the
  * accepted fd. */
 static int connect_via(struct restore_ctx *c, struct unix_plan *u, int fd, struct unix_plan *acc, const char *obj)
@@ -173,7 +163,7 @@ static int sender_for(struct restore_ctx *c, int task, const char *name, size_t 
 	if (!len)
 		return t->fd;
 	char path[109];
-	const char *p = path_of(name, len, path);
+	const char *p = unix_name_path(name, len, path);
 	struct stat st;
 	int existed = p && lstat(p, &st) == 0;
 	struct sockaddr_un a;
@@ -213,7 +203,7 @@ static int send_by_senders(struct restore_ctx *c)
 	}
 	for (int i = 0; i < ntmp; i++) {
 		char path[109];
-		const char *p = path_of(tmp[i].name, tmp[i].len, path);
+		const char *p = unix_name_path(tmp[i].name, tmp[i].len, path);
 		close(tmp[i].fd);
 		if (p && tmp[i].made_path)
 			fs_unlink(tmp[i].task, p);

@@ -8,6 +8,8 @@
 #include "plan.h"
 
 socklen_t unix_addr(const char *name, size_t len, struct sockaddr_un *a);
+/* The path of a filesystem name (NUL-terminated in out), or NULL for an abstract one. */
+const char *unix_name_path(const char *name, size_t len, char out[109]);
 /* The path of u's name, made absolute with its directory (out: PATH_MAX), or NULL (abstract,
  * unnamed). */
 const char *unix_path(const struct unix_plan *u, char *out);

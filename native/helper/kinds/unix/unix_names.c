@@ -28,6 +28,16 @@ socklen_t unix_addr(const char *name, size_t len, struct sockaddr_un *a)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
 }
 
+/* The path of a filesystem name (NUL-terminated), or NULL for an abstract one. */
+const char *unix_name_path(const char *name, size_t len, char out[109])
+{
+	if (!len || !name[0])
+		return NULL;
+	memcpy(out, name, len);
+	out[len] = 0;
+	return out;
+}
+
 static int relative(const struct unix_plan *u)
 {
 	return u->namelen && u->name[0] && u->name[0] != '/';
