@@ -59,6 +59,15 @@ export class Where {
   }
 }
 
+/** The checks of int() and obj() without a Where, for the fast paths of long lists (a well-formed
+ * entry taken as it is; anything else goes the long way, which names what is wrong). */
+export function isInt(v: CborValue | undefined, min: number, max: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+}
+export function isMap(v: CborValue | undefined): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
 export function obj(v: CborValue | undefined, w: Where): Obj {
   if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) w.fail('expected a map');
   return v as Obj;

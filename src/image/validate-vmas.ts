@@ -8,20 +8,14 @@
  * anything that fails there, goes through the full checks, which name the field that is wrong.
  */
 import type { CborValue } from './cbor.js';
-import { type Obj, Where, addr, arr, bool, field, int, obj, pathText, shown, str } from './check.js';
+import { Where, addr, arr, bool, field, int, isInt, isMap, obj, pathText, shown, str } from './check.js';
 import { PAGE_SIZE, TASK_END } from './format.js';
 import type { VmaImage } from './types.js';
 
 const KINDS = ['anon', 'file', 'heap', 'stack', 'object', 'sysvshm', 'aio', 'ring'];
 
-function isInt(v: CborValue | undefined, min: number, max: number): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
-}
 function isAddr(v: CborValue | undefined): v is number {
   return isInt(v, 0, TASK_END) && v % PAGE_SIZE === 0;
-}
-function isMap(v: CborValue | undefined): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
 /** An anonymous, heap, stack or file mapping with nothing else (no obj, shm, ring), all of it

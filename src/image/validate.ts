@@ -5,7 +5,7 @@
  * the field. (The FILES record: validate-files.ts; the primitives: check.ts.)
  */
 import type { CborValue } from './cbor.js';
-import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, obj, pathText, shown, str, u64 } from './check.js';
+import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, isInt, isMap, obj, pathText, shown, str, u64 } from './check.js';
 import { MAX_TASKS, MAX_TREE_DEPTH, PAGE_SIZE, TASK_END } from './format.js';
 import type {
   CapSets,
@@ -156,10 +156,9 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   const fds = arr(o.fds, w.at('fds')).map((x, i): FdImage => {
     // a well-formed entry is taken without a Where per field (a tree of 1,000 tasks holds
     // 400,000 fds); anything else goes the long way, which says what is wrong
-    const q = x as Record<string, CborValue>;
-    if (typeof q === 'object' && q !== null && !Array.isArray(q) && !(q instanceof Uint8Array)) {
-      const { fd, file, cloexec } = q;
-      if (typeof fd === 'number' && Number.isInteger(fd) && fd > prevFd && fd <= MAX_FD && typeof file === 'number' && Number.isInteger(file) && file >= 0 && file <= 1 << 30 && typeof cloexec === 'boolean') {
+    if (isMap(x)) {
+      const { fd, file, cloexec } = x;
+      if (isInt(fd, prevFd + 1, MAX_FD) && isInt(file, 0, 1 << 30) && typeof cloexec === 'boolean') {
         prevFd = fd;
         return { fd, file, cloexec };
       }
