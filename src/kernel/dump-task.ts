@@ -17,15 +17,20 @@ import { seccompOf } from './seccomp.js';
 export interface StateFacts {
   /** the thread whose registers these are */
   tid: number;
-  regs: string;
-  xstate: string;
+  /** bytes of the binary frame before the event: this thread's registers (216 bytes) and
+   * xstate (xlen bytes), then every other thread's, in the order of threads */
+  bin: number;
+  /** the frame (helper.ts) */
+  blob?: Buffer;
+  xlen: number;
   sigmask: string;
   rseq: [string, number, string, number];
   brk: string;
   pdeathsig: number;
   tidaddr: string;
   dumpable: number;
-  threads: ({ tid: number; regs: string; xstate: string; sigmask: string; rseq: [string, number, string, number]; tidaddr: string } & SignalState)[];
+  /** comm: the hex of /proc/PID/task/TID/comm without its newline */
+  threads: ({ tid: number; xlen: number; comm: string; sigmask: string; rseq: [string, number, string, number]; tidaddr: string } & SignalState)[];
   itimers: number[][];
   /** [id, interval s, ns, value s, ns, timer_getoverrun] */
   timers: [number, number, number, number, number, number][];
@@ -40,7 +45,9 @@ export interface StateFacts {
   /** native/helper/checkpoint/dump_aio.c: each AIO ring mapped, and 0 if it is a context of the
    * task's own (else the errno io_getevents gave: EINVAL, a mapping inherited through fork) */
   aio?: [number, number][];
-  attrs: { membarrier: number; mlockall: number; thp: number; stopsig: number; seccomp: number; sched: [number, number, number, number, number, number, number, number, number, number, number][] };
+  /** sched: [tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax,
+   * personality, Cpus_allowed_list ("": not read by the helper)] */
+  attrs: { membarrier: number; mlockall: number; thp: number; stopsig: number; seccomp: number; sched: [number, number, number, number, number, number, number, number, number, number, number, string][] };
 }
 
 interface SignalState {
@@ -53,6 +60,9 @@ function signalsOf(s: SignalState): ThreadSignals {
   const head = num(s.robust[0]);
   return { altstack: [num(s.altstack[0]), s.altstack[1], s.altstack[2]], pending: Buffer.from(s.pending, 'hex'), ...(head ? { robust: [head, s.robust[1]] as [number, number] } : {}) };
 }
+
+/** sizeof(struct user_regs_struct) (protocol/schema.mjs REGS) */
+const REGS_SIZE = 216;
 
 function threadComm(pid: number, tid: number): string {
   return readProcText(`/proc/${pid}/task/${tid}/comm`, 'utf8').replace(/\n$/, '');
@@ -170,6 +180,16 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     .map(([sig, handler, flags, restorer, mask]) => ({ sig, handler: num(handler), flags: u64(flags), restorer: num(restorer), mask: u64(mask) }))
     .filter((a) => a.handler !== 0 || a.flags !== 0 || a.mask !== 0);
   const [rseqPtr, rseqLen, rseqSig] = st.rseq;
+  // registers and xstate: views of the helper's binary frame, thread after thread
+  const blob = st.blob;
+  if (!blob || blob.length !== st.bin) throw new CheckpointError(`process ${pid}: the helper's registers frame is missing or cut short`, { pid, phase: 'capture' });
+  let at = 0;
+  const take = (n: number): Buffer => {
+    if (!Number.isSafeInteger(n) || n < 0 || at + n > blob.length) throw new CheckpointError(`process ${pid}: the helper's registers frame is shorter than its threads`, { pid, phase: 'capture' });
+    return blob.subarray(at, (at += n));
+  };
+  const regs = take(REGS_SIZE), xstate = take(st.xlen);
+  const others = st.threads.map((t) => ({ regs: take(REGS_SIZE), xstate: take(t.xlen) }));
   const ids = (line: string | undefined) => (line ?? '').split(/\s+/).filter(Boolean).map(Number);
   const task: TaskImage = {
     pid,
@@ -190,8 +210,8 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
         ambient: status.get('CapAmb') ?? '',
       },
     },
-    regs: Buffer.from(st.regs, 'hex'),
-    xstate: Buffer.from(st.xstate, 'hex'),
+    regs,
+    xstate,
     sigmask: u64(st.sigmask),
     rseq: num(rseqPtr) ? { ptr: num(rseqPtr), len: rseqLen, sig: num(rseqSig) } : null,
     pdeathsig: st.pdeathsig,
@@ -216,14 +236,14 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     threads: [
       // with the main thread gone, the thread the helper worked through is one of the others
       ...(leaderExited
-        ? [{ tid: st.tid, comm: threadComm(pid, st.tid), regs: Buffer.from(st.regs, 'hex'), xstate: Buffer.from(st.xstate, 'hex'), sigmask: u64(st.sigmask),
+        ? [{ tid: st.tid, comm: threadComm(pid, st.tid), regs, xstate, sigmask: u64(st.sigmask),
             rseq: num(st.rseq[0]) ? { ptr: num(st.rseq[0]), len: st.rseq[1], sig: num(st.rseq[2]) } : null, tidAddress: num(st.tidaddr), signals: signalsOf(st) }]
         : []),
-      ...st.threads.map((t) => ({
+      ...st.threads.map((t, i) => ({
       tid: t.tid,
-      comm: threadComm(pid, t.tid),
-      regs: Buffer.from(t.regs, 'hex'),
-      xstate: Buffer.from(t.xstate, 'hex'),
+      comm: Buffer.from(t.comm, 'hex').toString('utf8'),
+      regs: others[i]!.regs,
+      xstate: others[i]!.xstate,
       sigmask: u64(t.sigmask),
       rseq: num(t.rseq[0]) ? { ptr: num(t.rseq[0]), len: t.rseq[1], sig: num(t.rseq[2]) } : null,
       tidAddress: num(t.tidaddr),
@@ -269,7 +289,7 @@ function cpusOf(proc: number, tid: number, list: string | undefined): { cpus?: n
 function attrsOf(proc: number, a: StateFacts['attrs'], mainCpus: string | undefined): TaskAttrs {
   const one = (file: string) => readProcText(`/proc/${proc}/${file}`).trim();
   return {
-    sched: a.sched.map(([tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax, personality]) => ({
+    sched: a.sched.map(([tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax, personality, cpus]) => ({
       tid,
       policy,
       flags: flags & 7,
@@ -279,8 +299,9 @@ function attrsOf(proc: number, a: StateFacts['attrs'], mainCpus: string | undefi
       // set clamps only (CONFIG_UCLAMP_TASK; defaults 0 and 1024, or 0 0 without it)
       ...(umax && (umin !== 0 || umax !== 1024) ? { util: [umin, umax] as [number, number] } : {}),
       personality,
-      // the thread /proc/PID/status describes: its list is read already
-      ...cpusOf(proc, tid, tid === proc ? mainCpus : undefined),
+      // the thread /proc/PID/status describes: its list is read already; the others' the
+      // helper read ("": read here)
+      ...cpusOf(proc, tid, tid === proc ? mainCpus : cpus || undefined),
     })),
     oomScoreAdj: Number(one('oom_score_adj')),
     membarrier: a.membarrier,

@@ -37,7 +37,7 @@ export class Helper {
   constructor(args: string[], extraFds: number[] = []) {
     const file = helperPath();
     this.proc = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe', ...extraFds] });
-    onLines(this.proc.stdout!, (line) => this.onLine(line));
+    onLines(this.proc.stdout!, (line) => this.onLine(line), (bin) => this.blobs.push(bin));
     onLines(this.proc.stderr!, (line) => this.stderr.push(line));
     this.proc.stdin!.on('error', () => {}); // a dead helper is reported through its exit
     this.exited = new Promise((resolve) => {
@@ -69,6 +69,12 @@ export class Helper {
       this.stderr.push(`unparsable helper output: ${line}`);
       return;
     }
+    // an event naming "bin": LEN carries the binary frame the helper wrote just before it
+    const bin = (ev as { bin?: unknown }).bin;
+    if (typeof bin === 'number') {
+      const blob = this.blobs.shift();
+      if (blob?.length === bin) (ev as { blob?: Buffer }).blob = blob;
+    }
     if (ev.ev === 'progress') {
       this.onProgress?.(ev.bytes);
       return;
@@ -86,6 +92,8 @@ export class Helper {
   }
 
   private failed: HelperError | undefined;
+  /** binary frames not yet taken by their event (onLines) */
+  private blobs: Buffer[] = [];
 
   private finish(e: Error): void {
     this.ended ??= e;
@@ -196,15 +204,34 @@ export class Helper {
  * with 2,000 threads: ~12 MB) costs its length once (readline searched the whole pending text
  * again at every chunk) and node:readline is not loaded. The helper writes `\n` only.
  */
-function onLines(input: NodeJS.ReadableStream, online: (line: string) => void): void {
+/** Splits the helper's output into lines; a line "#bin LEN" is followed by LEN raw bytes, handed
+ * to onbin as one Buffer (registers and xstate of a task's threads: no hex in JSON). */
+function onLines(input: NodeJS.ReadableStream, online: (line: string) => void, onbin?: (b: Buffer) => void): void {
   let parts: Buffer[] = [];
+  let bin: Buffer | undefined; // the frame being read, and how much of it came
+  let got = 0;
   input.on('data', (chunk: Buffer) => {
     let from = 0;
-    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, from)) {
+    for (;;) {
+      if (bin) {
+        const n = Math.min(bin.length - got, chunk.length - from);
+        chunk.copy(bin, got, from, from + n);
+        got += n;
+        from += n;
+        if (got < bin.length) break;
+        onbin?.(bin);
+        bin = undefined;
+      }
+      const nl = chunk.indexOf(10, from);
+      if (nl < 0) break;
       const line = parts.length ? Buffer.concat([...parts, chunk.subarray(from, nl)]) : chunk.subarray(from, nl);
       parts = [];
       from = nl + 1;
-      online(line.toString('utf8'));
+      if (onbin && line[0] === 35 /* # */ && line.subarray(0, 5).toString('latin1') === '#bin ') {
+        const len = Number(line.subarray(5).toString('latin1'));
+        if (Number.isSafeInteger(len) && len >= 0 && len <= 1 << 30) (bin = Buffer.allocUnsafe(len)), (got = 0);
+        else online(line.toString('utf8'));
+      } else online(line.toString('utf8'));
     }
     if (from < chunk.length) parts.push(chunk.subarray(from));
   });

@@ -47,9 +47,10 @@ int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a
 /* `state <pid> [timer ids]`: everything about the selected task (task: its tracee for this
  * command, d: the frozen task) that ptrace or the task itself must tell (dump_state.c) */
 int cmd_state(struct tracee *task, const struct dtask *d, const uint64_t *timers, size_t ntimers);
-/* dump_threads.c: every other thread's JSON object appended to out (-1: reported) */
+/* dump_threads.c: every other thread's JSON object appended to out, its registers and
+ * xstate to bin (-1: reported) */
 struct sbuf;
-int dump_threads_state(struct tracee *task, const struct dtask *cur, struct sbuf *out);
+int dump_threads_state(struct tracee *task, const struct dtask *cur, struct sbuf *out, struct sbuf *bin);
 /* dump_state.c: a thread's signal state as JSON members (read: its alternate stack, NULL:
  * injected) and the failure to read an alternate stack */
 int dump_signal_state(struct tracee *th, const stack_t *read, int shared, char **json);

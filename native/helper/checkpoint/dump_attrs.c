@@ -50,6 +50,29 @@ static unsigned long personality_of(pid_t pid, pid_t tid)
 	return strtoul(buf, NULL, 16);
 }
 
+/* Cpus_allowed_list of /proc/PID/task/TID/status into out, from which the coordinator
+ * records a thread's affinity (src/kernel/affinity.ts); "" when not read here (the
+ * coordinator then reads the file itself). */
+static void cpus_of(pid_t pid, pid_t tid, char *out, size_t cap)
+{
+	static char buf[16384];
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+	out[0] = 0;
+	if (proc_text(path, buf, sizeof buf) <= 0)
+		return;
+	const char *p = strstr(buf, "\nCpus_allowed_list:");
+	if (!p)
+		return;
+	p += strlen("\nCpus_allowed_list:");
+	p += strspn(p, " \t");
+	size_t n = strcspn(p, "\n");
+	if (n >= cap || p[n] != '\n' || strspn(p, "0123456789,-") != n) /* cut short: "" */
+		return;
+	memcpy(out, p, n);
+	out[n] = 0;
+}
+
 /* Whether the VmFlags of the mapping at addr hold "lf" (locked on fault). */
 static int onfault_at(pid_t pid, uint64_t addr)
 {
@@ -72,7 +95,7 @@ static int onfault_at(pid_t pid, uint64_t addr)
 	return lf;
 }
 
-/* ,"attrs":{"sched":[[tid,policy,flags,nice,priority,runtime,deadline,period,umin,umax,personality],...],
+/* ,"attrs":{"sched":[[tid,policy,flags,nice,priority,runtime,deadline,period,umin,umax,personality,cpus],...],
  * "membarrier":n,"mlockall":n,"thp":n,"stopsig":n,"seccomp":threads under seccomp} appended to out; the gadget is mapped (vmlck_before: VmLck
  * before it was). */
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, const long *pre_membarrier,
@@ -114,10 +137,12 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, c
 			snprintf(obj, sizeof obj, "thread %d", d->th[k].tid);
 			return proto_fail("state", obj, errno, "sched_getattr failed");
 		}
-		sb_add(out, "%s[%d,%u,%llu,%d,%u,%llu,%llu,%llu,%u,%u,%lu]", k ? "," : "", d->th[k].tid, a.policy,
+		static char cpus[2048];
+		cpus_of(d->tgid, d->th[k].tid, cpus, sizeof cpus);
+		sb_add(out, "%s[%d,%u,%llu,%d,%u,%llu,%llu,%llu,%u,%u,%lu,\"%s\"]", k ? "," : "", d->th[k].tid, a.policy,
 		       (unsigned long long)a.flags, a.nice, a.priority, (unsigned long long)a.runtime,
 		       (unsigned long long)a.deadline, (unsigned long long)a.period, a.util_min, a.util_max,
-		       personality_of(d->tgid, d->th[k].tid));
+		       personality_of(d->tgid, d->th[k].tid), cpus);
 	}
 	sb_add(out, "]}");
 	return 0;

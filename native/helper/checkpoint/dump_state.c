@@ -287,21 +287,27 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 	int subreaper = 0;
 	if (pre_prctl(&pre, X_SUBREAPER, task, PR_GET_CHILD_SUBREAPER, &subreaper, sizeof subreaper) < 0)
 		return -1;
-	struct sbuf ths = { 0 };
+	struct sbuf ths = { 0 }, bin = { 0 };
 	sb_add(&ths, "[");
-	if (dump_threads_state(task, cur, &ths) < 0) {
-		free(ths.p);
+	/* registers and xstate travel raw, in one binary frame before the event: this thread's,
+	 * then every other thread's in the order of "threads" */
+	if (sb_bytes(&bin, &task->regs, sizeof task->regs) < 0 || sb_bytes(&bin, xstate, xlen) < 0) {
+		free(ths.p), free(bin.p);
+		return proto_fail("state", "threads", ENOMEM, "out of memory");
+	}
+	if (dump_threads_state(task, cur, &ths, &bin) < 0) {
+		free(ths.p), free(bin.p);
 		return -1;
 	}
 	sb_add(&ths, "]");
 	if (!ths.p || ths.p[ths.len - 1] != ']') {
-		free(ths.p);
+		free(ths.p), free(bin.p);
 		return proto_fail("state", "threads", ENOMEM, "out of memory");
 	}
 	struct sbuf attrs = { 0 };
 	int failed = attrs_state(task, cur, vmlck, pre.ran[X_MEMBARRIER] ? &pre.ret[X_MEMBARRIER] : NULL, pre.ran[X_THP] ? &pre.ret[X_THP] : NULL, &attrs) < 0 || aio_state(task, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
 	if (failed) {
-		free(ths.p);
+		free(ths.p), free(bin.p);
 		free(attrs.p);
 		return -1;
 	}
@@ -309,14 +315,14 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 
 	struct rlimit64 lim[RLIM_NLIMITS];
 	for (int r = 0; r < RLIM_NLIMITS; r++)
-		if (prlimit64(task->pid, r, NULL, &lim[r]) < 0 && read_limits(task->pid, lim) < 0)
+		if (prlimit64(task->pid, r, NULL, &lim[r]) < 0 && read_limits(task->pid, lim) < 0) {
+			free(ths.p), free(bin.p), free(attrs.p), free(sig);
 			return proto_fail_sys("prlimit64", "state", "rlimit", errno, "cannot read the resource limits");
+		}
 
-	char *regs_hex = hex_dup(&task->regs, sizeof task->regs);
-	char *x_hex = hex_dup(xstate, xlen);
 	size_t cap = 64 * 110 + RLIM_NLIMITS * 50 + 64;
 	char *acts_s = malloc(cap), *lim_s = malloc(RLIM_NLIMITS * 50 + 8);
-	if (!regs_hex || !x_hex || !acts_s || !lim_s)
+	if (!acts_s || !lim_s)
 		return proto_fail("state", "memory", ENOMEM, "out of memory");
 	size_t o = 0;
 	for (int sig = 1; sig <= 64; sig++)
@@ -329,12 +335,13 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		o += (size_t)snprintf(lim_s + o, RLIM_NLIMITS * 50 + 8 - o, "%s[\"0x%llx\",\"0x%llx\"]",
 				      r ? "," : "", (unsigned long long)lim[r].rlim_cur,
 				      (unsigned long long)lim[r].rlim_max);
-	proto_emit("{\"ev\":\"state\",\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
+	proto_emit_bin(bin.p, bin.len);
+	proto_emit("{\"ev\":\"state\",\"tid\":%d,\"bin\":%zu,\"xlen\":%zu,\"sigmask\":\"0x%llx\","
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
 		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
 		   "\"timers\":%s%s}",
-		   task->pid, regs_hex, x_hex, (unsigned long long)sigmask,
+		   task->pid, bin.len, xlen, (unsigned long long)sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
 		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths.p,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
@@ -342,8 +349,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 	free(attrs.p);
 	free(ths.p);
 	free(sig);
-	free(regs_hex);
-	free(x_hex);
+	free(bin.p);
 	free(acts_s);
 	free(lim_s);
 	return 0;

@@ -18,9 +18,9 @@
 #include "proto.h"
 
 /* The other threads of the task, WAVE at a time: registers and mask as saved at the freeze,
- * xstate, rseq, and (injected into each thread, through the gadget the whole process shares) its
- * clear_child_tid address and alternate stack, then its signal state; one JSON object each,
- * appended to out. The threads of a wave run each injected call at once (each into its own
+ * xstate, rseq, name, and (injected into each thread, through the gadget the whole process
+ * shares) its clear_child_tid address and alternate stack, then its signal state; one JSON
+ * object each, appended to out, its registers and xstate (raw, "xlen" bytes of it) to bin. The threads of a wave run each injected call at once (each into its own
  * scratch slot), so a process of 2,000 threads waits for 2 x 2,000 stops in parallel rather
  * than one after the other. Every thread started is waited for, also after a failure. */
 #define WAVE 256
@@ -29,7 +29,9 @@
 struct wave_thread {
 	struct tracee th;
 	const struct dthread *t;
-	char *xhex;
+	size_t xlen;
+	unsigned char *xs; /* its xstate, in the wave's table */
+	char comm[40]; /* hex of /proc/PID/task/TID/comm, its newline left out */
 	struct ucr_rseq_configuration rseq;
 	long ret;
 	stack_t ss;
@@ -55,20 +57,26 @@ static int wave_call(struct wave_thread *w, int n, long nr, uint64_t a1, uint64_
 	return bad;
 }
 
-static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct sbuf *out)
+#define XMAX 16384
+
+static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct sbuf *out, struct sbuf *bin)
 {
-	char obj[32];
-	static unsigned char xs[16384];
+	char obj[32], path[64], comm[20];
+	static unsigned char xs[WAVE][XMAX];
 	uint64_t all = ~0ULL;
 	for (int i = 0; i < n; i++) {
 		pid_t tid = w[i].t->tid;
 		snprintf(obj, sizeof obj, "thread %d", tid);
-		size_t xlen = sizeof xs;
-		if (t_get_xstate(tid, xs, &xlen) < 0)
+		w[i].xs = xs[i];
+		w[i].xlen = XMAX;
+		if (t_get_xstate(tid, w[i].xs, &w[i].xlen) < 0)
 			return proto_fail("state", obj, errno, errno == ESRCH ? "the thread exited during the checkpoint"
 										: "PTRACE_GETREGSET NT_X86_XSTATE failed");
-		if (!(w[i].xhex = hex_dup(xs, xlen)))
-			return proto_fail("state", obj, ENOMEM, "out of memory");
+		snprintf(path, sizeof path, "/proc/%d/task/%d/comm", task->pid, tid);
+		ssize_t cn = proc_text(path, comm, sizeof comm);
+		if (cn <= 0)
+			return proto_fail("state", obj, cn < 0 ? errno : ESRCH, "the thread exited during the checkpoint");
+		hex_encode(comm, (size_t)cn - (comm[cn - 1] == '\n'), w[i].comm);
 		if (ptrace(UCR_PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof w[i].rseq, &w[i].rseq) < 0)
 			memset(&w[i].rseq, 0, sizeof w[i].rseq);
 		if (ptrace(PTRACE_SETSIGMASK, tid, (void *)8, &all) < 0)
@@ -97,15 +105,13 @@ static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct 
 		char *sig = NULL;
 		if (dump_signal_state(&w[i].th, &w[i].ss, 0, &sig) < 0)
 			return -1;
-		char *r = hex_dup(&w[i].th.regs, sizeof w[i].th.regs);
 		size_t before = out->len;
-		if (r)
-			sb_add(out, "%s{\"tid\":%d,\"regs\":\"%s\",\"xstate\":\"%s\",\"sigmask\":\"0x%llx\","
+		if (sb_bytes(bin, &w[i].th.regs, sizeof w[i].th.regs) == 0 && sb_bytes(bin, w[i].xs, w[i].xlen) == 0)
+			sb_add(out, "%s{\"tid\":%d,\"xlen\":%zu,\"comm\":\"%s\",\"sigmask\":\"0x%llx\","
 			       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\",%s}",
-			       out->len > 1 ? "," : "", w[i].t->tid, r, w[i].xhex, (unsigned long long)w[i].t->mask,
+			       out->len > 1 ? "," : "", w[i].t->tid, w[i].xlen, w[i].comm, (unsigned long long)w[i].t->mask,
 			       (unsigned long long)w[i].rseq.rseq_abi_pointer, w[i].rseq.rseq_abi_size, w[i].rseq.signature,
 			       w[i].rseq.flags, (unsigned long long)w[i].tidaddr, sig);
-		free(r);
 		free(sig);
 		if (out->len == before) {
 			snprintf(obj, sizeof obj, "thread %d", w[i].t->tid);
@@ -115,7 +121,7 @@ static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct 
 	return 0;
 }
 
-int dump_threads_state(struct tracee *task, const struct dtask *cur, struct sbuf *out)
+int dump_threads_state(struct tracee *task, const struct dtask *cur, struct sbuf *out, struct sbuf *bin)
 {
 	static struct wave_thread w[WAVE];
 	int done = 0;
@@ -133,10 +139,7 @@ int dump_threads_state(struct tracee *task, const struct dtask *cur, struct sbuf
 		}
 		if (!n)
 			break;
-		int rc = wave_state(task, w, n, out);
-		for (int i = 0; i < n; i++)
-			free(w[i].xhex);
-		if (rc < 0)
+		if (wave_state(task, w, n, out, bin) < 0)
 			return -1;
 		int before = done;
 		done += n;

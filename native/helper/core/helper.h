@@ -31,6 +31,8 @@ struct sbuf {
 void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* a JSON string of the bytes in hex */
 void sb_hex(struct sbuf *b, const void *buf, size_t len);
+/* raw bytes appended (a binary frame: proto_emit_bin); -1 out of memory */
+int sb_bytes(struct sbuf *b, const void *buf, size_t len);
 /* procfs.c: the tracee's fd, as an fd of the helper (the same open file: pidfd_getfd). */
 int grab_fd(pid_t pid, int fd);
 

@@ -70,6 +70,14 @@ void proto_emit(const char *fmt, ...)
 		free(buf);
 }
 
+void proto_emit_bin(const void *buf, size_t len)
+{
+	char head[32];
+	int n = snprintf(head, sizeof head, "#bin %zu\n", len);
+	write_full(1, head, (size_t)n);
+	write_full(1, buf, len);
+}
+
 static struct proto_failure *captured; /* proto_capture */
 
 void proto_capture(struct proto_failure *f)

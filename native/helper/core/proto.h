@@ -22,6 +22,9 @@ char *proto_readline(void);
 int proto_split(char *line, char **words, int max);
 
 void proto_emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A binary frame on fd 1: the line "#bin LEN", then LEN raw bytes; the next event naming
+ * "bin":LEN carries it (registers and xstate of a task's threads, docs/protocol.md). */
+void proto_emit_bin(const void *buf, size_t len);
 /* Reports a failure (errno may be 0) and returns -1 so callers can `return proto_fail(...)`. */
 int proto_fail(const char *phase, const char *object, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

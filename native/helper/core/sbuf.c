@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "helper.h"
 #include "proto.h"
@@ -34,4 +35,19 @@ void sb_hex(struct sbuf *b, const void *buf, size_t len)
 	char *h = hex_dup(buf, len);
 	sb_add(b, "\"%s\"", h ? h : "");
 	free(h);
+}
+
+int sb_bytes(struct sbuf *b, const void *buf, size_t len)
+{
+	if (b->len + len > b->cap) {
+		size_t cap = (b->len + len) * 2 + 4096;
+		char *q = realloc(b->p, cap);
+		if (!q)
+			return -1;
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, buf, len);
+	b->len += len;
+	return 0;
 }
