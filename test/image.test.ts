@@ -158,9 +158,9 @@ describe('pids held by zombies', () => {
 });
 
 describe('format minor', () => {
-  it('is the oldest whose readers restore everything: 1.1 plain, 1.2 LZ4, 1.3 inherited pages, 1.4 what issues 16-17 added', async () => {
+  it('is the oldest whose readers restore everything: 1.1 plain, 1.2 LZ4, 1.3 inherited pages, 1.4 what issues 16-17 added, 1.5 threads\' xstate without its zeros', async () => {
     const { formatMinor } = await import('../src/image/format-minor.js');
-    const task = (over: Record<string, unknown> = {}) => ({ vmas: [], posixTimers: [], ...over }) as never;
+    const task = (over: Record<string, unknown> = {}) => ({ vmas: [], posixTimers: [], threads: [], xstate: new Uint8Array(1024), ...over }) as never;
     const none = { files: [], pipes: [] };
     expect(formatMinor([task()], none, false)).toBe(1);
     expect(formatMinor([task()], none, true)).toBe(2);
@@ -172,5 +172,7 @@ describe('format minor', () => {
     expect(formatMinor([task()], { ...none, files: [{ kind: 'unix', unix: { rights: [[]] } }] } as never, false)).toBe(1);
     expect(formatMinor([task()], { ...none, files: [{ kind: 'inet', inet: { state: 'last-ack' } }] } as never, false)).toBe(4);
     expect(formatMinor([task()], { ...none, ttys: [{ queued: { out: new Uint8Array(1) } }] } as never, false)).toBe(4);
+    expect(formatMinor([task({ threads: [{ xstate: new Uint8Array(1024) }] })], none, false)).toBe(1);
+    expect(formatMinor([task({ threads: [{ xstate: new Uint8Array(576) }], guards: [[8192, 1]] })], none, false)).toBe(5);
   });
 });

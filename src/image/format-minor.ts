@@ -4,7 +4,7 @@
  * stays readable by them, and one they would restore wrong is refused by them (a reader refuses
  * a newer minor) instead of silently dropping what it does not know.
  */
-import { FORMAT_MINOR, FORMAT_MINOR_COW, FORMAT_MINOR_LZ4, FORMAT_MINOR_PLAIN } from './format.js';
+import { FORMAT_MINOR_16, FORMAT_MINOR_XSTATE, FORMAT_MINOR_COW, FORMAT_MINOR_LZ4, FORMAT_MINOR_PLAIN } from './format.js';
 import type { ImageFiles } from './types-files.js';
 import type { TaskImage } from './types.js';
 
@@ -35,10 +35,12 @@ function uses14(tasks: TaskImage[], files: ImageFiles): boolean {
   return !!files.ttys?.some((t) => t.queued || t.owner);
 }
 
-/** The minor to write: 1.4 for what only 1.4 readers restore, 1.3 for copy-on-write sharing
- * (inherited pages), 1.2 for LZ4 records, else 1.1. */
+/** The minor to write: 1.5 when a thread's xstate leaves out the zeros at its end (shorter than
+ * the HEADER's cpu.xstateSize: a 1.4 reader would refuse it), 1.4 for what only 1.4 readers
+ * restore, 1.3 for copy-on-write sharing (inherited pages), 1.2 for LZ4 records, else 1.1. */
 export function formatMinor(tasks: TaskImage[], files: ImageFiles, compressed: boolean): number {
-  if (uses14(tasks, files)) return FORMAT_MINOR;
+  if (tasks.some((t) => t.threads.some((th) => th.xstate.length < t.xstate.length))) return FORMAT_MINOR_XSTATE;
+  if (uses14(tasks, files)) return FORMAT_MINOR_16;
   if (tasks.some((t) => t.inherited?.length)) return FORMAT_MINOR_COW;
   return compressed ? FORMAT_MINOR_LZ4 : FORMAT_MINOR_PLAIN;
 }

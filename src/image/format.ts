@@ -66,7 +66,11 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 4;
+export const FORMAT_MINOR = 5;
+/** The minor written for an image whose threads' xstate leaves out its zeros, and nothing newer. */
+export const FORMAT_MINOR_XSTATE = 5;
+/** The minor written for an image with anything of issues 16 and 17 (format-minor.ts). */
+export const FORMAT_MINOR_16 = 4;
 /** The minor written for an image with copy-on-write sharing and nothing of 1.4 (1.3 readers). */
 export const FORMAT_MINOR_COW = 3;
 /** The minor written for an image without compressed records (readable by 1.1 readers). */

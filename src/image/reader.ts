@@ -10,6 +10,7 @@ import { readUpTo } from './fdio.js';
 import {
   FORMAT_MAJOR,
   FORMAT_MINOR,
+  FORMAT_MINOR_XSTATE,
   FRAME_SIZE,
   MAGIC,
   MAX_METADATA_DECODED,
@@ -204,8 +205,10 @@ export function readMetadata(fd: number | Buffer | Buffer[], name: string, posit
         if (!held.has(e.file) || !fileOf.has(e.fd))
           throw new ImageError(where(`TASK ${t.pid}: epoll ${e.file} target fd ${e.fd} is not held by the task`), { object: name });
       if (task.xstate.length !== xstateSize) throw new ImageError(where(`TASK ${t.pid}.xstate: ${task.xstate.length} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
+      // format 1.5: a thread's xstate may leave out the zeros at its end (never its legacy area
+      // and XSAVE header: validate.ts takes 512 bytes at least)
       task.threads.forEach((th, k) => {
-        if (th.xstate.length !== xstateSize)
+        if (th.xstate.length > xstateSize || (th.xstate.length < xstateSize && minor < FORMAT_MINOR_XSTATE))
           throw new ImageError(where(`TASK ${t.pid}.threads[${k}].xstate: ${th.xstate.length} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
       });
       for (const v of task.vmas) {

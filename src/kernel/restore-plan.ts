@@ -177,12 +177,14 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
   for (const th of t.threads) {
     const r = th.rseq ?? { ptr: 0, len: 0, sig: 0 };
+    // its xstate as the main thread's, without its zeros (format 1.5 images leave them out)
+    const xn = usedLength(th.xstate);
     const [altSp, altFlags, altSize] = th.signals.altstack;
     const [first, ...more] = chunks(th.signals.pending);
     L.push(
       P.planThread({
-        tid: th.tid, regs: restartFixup(th.regs), xstate: th.xstate, sigmask: th.sigmask, rseqPtr: r.ptr, rseqLen: r.len, rseqSig: r.sig,
-        tidaddr: th.tidAddress, altSp, altFlags, altSize, pending: first!, comm: commBytes(th.comm),
+        tid: th.tid, regs: restartFixup(th.regs), xstate: th.xstate.subarray(0, xn), sigmask: th.sigmask, rseqPtr: r.ptr, rseqLen: r.len, rseqSig: r.sig,
+        tidaddr: th.tidAddress, altSp, altFlags, altSize, pending: first!, comm: commBytes(th.comm), ...(xn < t.xstate.length ? { len: t.xstate.length } : {}),
       }),
     );
     for (const c of more) L.push(P.planThpending({ siginfos: c }));

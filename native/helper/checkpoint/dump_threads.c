@@ -58,6 +58,7 @@ static int wave_call(struct wave_thread *w, int n, long nr, uint64_t a1, uint64_
 }
 
 #define XMAX 16384
+#define XKEEP 576 /* legacy area and XSAVE header */
 
 static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct sbuf *out, struct sbuf *bin)
 {
@@ -72,6 +73,10 @@ static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct 
 		if (t_get_xstate(tid, w[i].xs, &w[i].xlen) < 0)
 			return proto_fail("state", obj, errno, errno == ESRCH ? "the thread exited during the checkpoint"
 										: "PTRACE_GETREGSET NT_X86_XSTATE failed");
+		/* the zeros at its end left out (unused AVX-512 and AMX state: most of 11 KB), never
+		 * the legacy area and the XSAVE header (the image's threads[].xstate, format 1.5) */
+		while (w[i].xlen > XKEEP && !w[i].xs[w[i].xlen - 1])
+			w[i].xlen--;
 		snprintf(path, sizeof path, "/proc/%d/task/%d/comm", task->pid, tid);
 		ssize_t cn = proc_text(path, comm, sizeof comm);
 		if (cn <= 0)
