@@ -29,8 +29,7 @@
 struct wave_thread {
 	struct tracee th;
 	const struct dthread *t;
-	size_t xlen;
-	unsigned char *xs; /* its xstate, in the wave's table */
+	size_t xlen; /* of its xstate in the frame */
 	char comm[40]; /* hex of /proc/PID/task/TID/comm, its newline left out */
 	struct ucr_rseq_configuration rseq;
 	long ret;
@@ -63,20 +62,23 @@ static int wave_call(struct wave_thread *w, int n, long nr, uint64_t a1, uint64_
 static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct sbuf *out, struct sbuf *bin)
 {
 	char obj[32], path[64], comm[20];
-	static unsigned char xs[WAVE][XMAX];
+	static unsigned char xs[XMAX];
 	uint64_t all = ~0ULL;
 	for (int i = 0; i < n; i++) {
 		pid_t tid = w[i].t->tid;
 		snprintf(obj, sizeof obj, "thread %d", tid);
-		w[i].xs = xs[i];
-		w[i].xlen = XMAX;
-		if (t_get_xstate(tid, w[i].xs, &w[i].xlen) < 0)
+		size_t xlen = XMAX;
+		if (t_get_xstate(tid, xs, &xlen) < 0)
 			return proto_fail("state", obj, errno, errno == ESRCH ? "the thread exited during the checkpoint"
 										: "PTRACE_GETREGSET NT_X86_XSTATE failed");
 		/* the zeros at its end left out (unused AVX-512 and AMX state: most of 11 KB), never
-		 * the legacy area and the XSAVE header (the image's threads[].xstate, format 1.5) */
-		while (w[i].xlen > XKEEP && !w[i].xs[w[i].xlen - 1])
-			w[i].xlen--;
+		 * the legacy area and the XSAVE header (the image's threads[].xstate, format 1.5);
+		 * the frame holds the threads in the order of their JSON objects */
+		while (xlen > XKEEP && !xs[xlen - 1])
+			xlen--;
+		w[i].xlen = xlen;
+		if (sb_bytes(bin, &w[i].th.regs, sizeof w[i].th.regs) < 0 || sb_bytes(bin, xs, xlen) < 0)
+			return proto_fail("state", obj, ENOMEM, "out of memory");
 		snprintf(path, sizeof path, "/proc/%d/task/%d/comm", task->pid, tid);
 		ssize_t cn = proc_text(path, comm, sizeof comm);
 		if (cn <= 0)
@@ -111,12 +113,11 @@ static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct 
 		if (dump_signal_state(&w[i].th, &w[i].ss, 0, &sig) < 0)
 			return -1;
 		size_t before = out->len;
-		if (sb_bytes(bin, &w[i].th.regs, sizeof w[i].th.regs) == 0 && sb_bytes(bin, w[i].xs, w[i].xlen) == 0)
-			sb_add(out, "%s{\"tid\":%d,\"xlen\":%zu,\"comm\":\"%s\",\"sigmask\":\"0x%llx\","
-			       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\",%s}",
-			       out->len > 1 ? "," : "", w[i].t->tid, w[i].xlen, w[i].comm, (unsigned long long)w[i].t->mask,
-			       (unsigned long long)w[i].rseq.rseq_abi_pointer, w[i].rseq.rseq_abi_size, w[i].rseq.signature,
-			       w[i].rseq.flags, (unsigned long long)w[i].tidaddr, sig);
+		sb_add(out, "%s{\"tid\":%d,\"xlen\":%zu,\"comm\":\"%s\",\"sigmask\":\"0x%llx\","
+		       "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"tidaddr\":\"0x%llx\",%s}",
+		       out->len > 1 ? "," : "", w[i].t->tid, w[i].xlen, w[i].comm, (unsigned long long)w[i].t->mask,
+		       (unsigned long long)w[i].rseq.rseq_abi_pointer, w[i].rseq.rseq_abi_size, w[i].rseq.signature,
+		       w[i].rseq.flags, (unsigned long long)w[i].tidaddr, sig);
 		free(sig);
 		if (out->len == before) {
 			snprintf(obj, sizeof obj, "thread %d", w[i].t->tid);

@@ -197,8 +197,8 @@ struct thread_plan {
 	struct sigstate sig;
 	char comm[17];
 	struct user_regs_struct regs;
-	unsigned char *xstate;
-	size_t xstate_len;
+	unsigned char *xstate; /* xstate_have bytes of it, the rest up to xstate_len zeros */
+	size_t xstate_len, xstate_have;
 	uint64_t sigmask, rseq_ptr, rseq_sig, tidaddr;
 	uint32_t rseq_len;
 };

@@ -146,9 +146,12 @@ int restore_threads(struct task_plan *p)
 /* Last per-thread state, once no more calls are injected into the threads. */
 int finish_threads(struct task_plan *p)
 {
+	static unsigned char xs[65536]; /* a thread's xstate with its zeros (plan_thread.c) */
 	for (int i = 0; i < p->nthreads; i++) {
 		struct thread_plan *th = &p->threads[i];
-		if (t_set_xstate(th->pid, th->xstate, th->xstate_len) < 0 || t_set_regs(th->pid, &th->regs) < 0 ||
+		memcpy(xs, th->xstate, th->xstate_have);
+		memset(xs + th->xstate_have, 0, th->xstate_len - th->xstate_have);
+		if (t_set_xstate(th->pid, xs, th->xstate_len) < 0 || t_set_regs(th->pid, &th->regs) < 0 ||
 		    ptrace(PTRACE_SETSIGMASK, th->pid, (void *)8, &th->sigmask) < 0)
 			return proto_fail("finish", "thread", errno, "cannot set the state of thread %d", th->tid);
 	}
