@@ -81,14 +81,19 @@ function usedLength(b: Uint8Array): number {
   return n;
 }
 
-export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask): string[] {
+/** A task's section of the plan, in chunks: its thread lines (~4 KB each) THREAD_CHUNK at a
+ * time, so a process of 2,000 threads is not 8 MB of strings at once. */
+export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask): Generator<string[]> {
   const e = p.entry;
-  const L = [P.planTask({ index: p.index, oldPid: p.oldPid, newPid: p.newPid, kind: KIND[p.kind], exitStatus: e?.exitStatus ?? 0, stopped: e?.state === 'stopped' })];
+  let L = [P.planTask({ index: p.index, oldPid: p.oldPid, newPid: p.newPid, kind: KIND[p.kind], exitStatus: e?.exitStatus ?? 0, stopped: e?.state === 'stopped' })];
   if (p.newns) L.push(P.planNewns({ value: true }));
   // a process sharing its creator's fd table restores no fds: its group's first one does (sharing.ts)
   const follower = !!t?.attrs?.files;
   if (t?.attrs?.files || t?.attrs?.fs) L.push(P.planShare({ files: follower, fs: !!t.attrs.fs }));
-  if (!t) return e ? [...L, P.planComm({ comm: commBytes(e.comm) })] : L;
+  if (!t) {
+    yield e ? [...L, P.planComm({ comm: commBytes(e.comm) })] : L;
+    return;
+  }
   L.push(P.planCwd({ path: t.cwd }), ...(t.cwdObj !== undefined ? [P.planCwdobj({ obj: t.cwdObj })] : []), P.planUmask({ value: t.umask }), P.planComm({ comm: commBytes(t.comm) }), P.planExe({ path: t.exe }));
   L.push(P.planPdeathsig({ value: t.pdeathsig }), P.planLeaderexit({ value: !!t.leaderExited }));
   if (t.tidAddress) L.push(P.planTidaddr({ addr: t.tidAddress }));
@@ -175,7 +180,11 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   // pending siginfos (128 bytes each), 8192 per line: a queue of many real-time signals spans
   // several lines, each appending to it
   const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
-  for (const th of t.threads) {
+  for (const [k, th] of t.threads.entries()) {
+    if (k % THREAD_CHUNK === 0) {
+      yield L;
+      L = [];
+    }
     const r = th.rseq ?? { ptr: 0, len: 0, sig: 0 };
     // its xstate as the main thread's, without its zeros (format 1.5 images leave them out)
     const xn = usedLength(th.xstate);
@@ -205,8 +214,10 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     );
   if (t.attrs) L.push(...attrsLines(t.attrs));
   L.push(...seccompLines(t));
-  return L;
+  yield L;
 }
+
+const THREAD_CHUNK = 256;
 
 /** Process and thread attributes (native/helper/restore/restore_attrs.c): one `sched` line per
  * thread (and its `affinity` line, with the CPUs of its affinity online here), one `attrs` line. */

@@ -104,7 +104,8 @@ export interface RunSettings {
 
 /**
  * The helper's plan lines, in chunks that can be sent as they are made (the helper parses while
- * the rest is being written): settings, objects and files, one chunk per task, then the page
+ * the rest is being written): settings, objects and files, a chunk per task (and per 256 of its
+ * threads), then the page
  * runs, the tree's actions and `end`.
  */
 export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOptions, run: RunSettings): Generator<string[]> {
@@ -136,7 +137,7 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
     if (at < last) throw new ImageError(`process ${meta.tasks[part.task]!.pid}: the pages it shares with its children come in another order than this restart creates the tree`, { pid: meta.tasks[part.task]!.pid });
     return at;
   }, -1);
-  for (const t of plan.tree.tasks) yield taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files, cow.tasks.get(t.index));
+  for (const t of plan.tree.tasks) yield* taskLines(t, t.kind === 'task' ? imageOf.get(t.oldPid) : undefined, meta.files, cow.tasks.get(t.index));
   yield [...runLines(meta.files, cow.stream), ...actionLines(plan.tree.actions), planEnd()];
 }
 
