@@ -48,6 +48,11 @@ describe('memory survives checkpoint → kill → restart', () => {
     const { verdict } = await roundTrip('fpu');
     expect(verdict).toBe('PASS');
   });
+
+  it("x87, SSE and AVX state of 8 more threads: each thread's loops end with its own exact result (each thread's xstate comes back as its own)", async () => {
+    const { verdict } = await roundTrip('fpu', { args: ['--threads', '8'] });
+    expect(verdict).toBe('PASS');
+  });
 });
 
 describe('copy-on-write sharing', () => {

@@ -2,7 +2,7 @@
 /*
  * fpu.c - x87 / SSE / AVX register state must survive checkpoint/restart.
  *
- *   fpu --out FILE
+ *   fpu --out FILE [--threads N]
  *
  * One deterministic "pass" (a few ms) computes with x87 long doubles,
  * SSE2 __m128d and, if the CPU has it, AVX __m256d.  Parts of each pass
@@ -13,10 +13,16 @@
  * until SIGTERM and each must be bit-identical to the first.  Also the
  * MXCSR control bits and the x87 control word must be unchanged.
  * PASS if every pass after ready (at least 2) matched the first.
+ * --threads N: N more threads run passes of their own all along, each compared with its own
+ * first pass (every thread's xstate comes back as its own); after SIGTERM each must complete
+ * two more passes.
  */
 #include "case.h"
 
 #include <immintrin.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
 
 #define C_ITERS 24000
 #define SSE_ASM_ITERS 80000
@@ -298,6 +304,31 @@ static unsigned short get_fpucw(void)
 
 static struct result first, cur;
 
+#define MAX_WORKERS 64
+struct worker {
+    pthread_t th;
+    struct result first, cur;
+    volatile unsigned long passes, bad;
+    volatile int first_bad_part;
+};
+static struct worker workers[MAX_WORKERS];
+static volatile int workers_stop;
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    run_pass(&w->first);
+    __atomic_store_n(&w->passes, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&workers_stop, __ATOMIC_ACQUIRE)) {
+        run_pass(&w->cur);
+        int d = diff_part(&w->first, &w->cur);
+        if (d >= 0 && w->bad++ == 0)
+            w->first_bad_part = d;
+        __atomic_add_fetch(&w->passes, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     case_init(argc, argv);
@@ -311,6 +342,16 @@ int main(int argc, char **argv)
     run_pass(&first);
     if (diff_part(&first, &first) != -1)
         case_setup_fail("result compare is broken");
+    const char *nt = case_arg(argc, argv, "--threads");
+    int nworkers = nt ? atoi(nt) : 0;
+    if (nworkers < 0 || nworkers > MAX_WORKERS)
+        case_setup_fail("--threads: 0 to %d", MAX_WORKERS);
+    for (int i = 0; i < nworkers; i++)
+        if (pthread_create(&workers[i].th, NULL, worker_main, &workers[i]) != 0)
+            case_setup_fail("pthread_create failed");
+    for (int i = 0; i < nworkers; i++) /* each has its first pass */
+        while (__atomic_load_n(&workers[i].passes, __ATOMIC_ACQUIRE) < 1)
+            sched_yield();
 
     case_ready();
 
@@ -330,9 +371,26 @@ int main(int argc, char **argv)
         }
     }
 
+    /* every worker completes two more passes after SIGTERM (after the restart) */
+    for (int i = 0; i < nworkers; i++) {
+        unsigned long seen = __atomic_load_n(&workers[i].passes, __ATOMIC_ACQUIRE);
+        while (__atomic_load_n(&workers[i].passes, __ATOMIC_ACQUIRE) < seen + 2)
+            sched_yield();
+    }
+    __atomic_store_n(&workers_stop, 1, __ATOMIC_RELEASE);
+    int wbad = -1;
+    for (int i = 0; i < nworkers; i++) {
+        pthread_join(workers[i].th, NULL);
+        if (workers[i].bad && wbad < 0)
+            wbad = i;
+    }
+
     unsigned mxcsr = _mm_getcsr() & ~0x3fu;
     unsigned short cw = get_fpucw();
-    if (bad)
+    if (wbad >= 0)
+        case_fail("thread %d: %lu of %lu passes differed from its first, in %s", wbad + 1, workers[wbad].bad,
+                  workers[wbad].passes, part_names[workers[wbad].first_bad_part]);
+    else if (bad)
         case_fail("%lu of %lu passes differed from the first; first at pass %lu in %s", bad,
                   passes, first_bad, part_names[first_bad_part]);
     else if (mxcsr != mxcsr0)
