@@ -350,8 +350,7 @@ int main(int argc, char **argv)
         if (pthread_create(&workers[i].th, NULL, worker_main, &workers[i]) != 0)
             case_setup_fail("pthread_create failed");
     for (int i = 0; i < nworkers; i++) /* each has its first pass */
-        while (__atomic_load_n(&workers[i].passes, __ATOMIC_ACQUIRE) < 1)
-            sched_yield();
+        while (__atomic_load_n(&workers[i].passes, __ATOMIC_ACQUIRE) < 1) sched_yield();
 
     case_ready();
 
@@ -374,15 +373,13 @@ int main(int argc, char **argv)
     /* every worker completes two more passes after SIGTERM (after the restart) */
     for (int i = 0; i < nworkers; i++) {
         unsigned long seen = __atomic_load_n(&workers[i].passes, __ATOMIC_ACQUIRE);
-        while (__atomic_load_n(&workers[i].passes, __ATOMIC_ACQUIRE) < seen + 2)
-            sched_yield();
+        while (__atomic_load_n(&workers[i].passes, __ATOMIC_ACQUIRE) < seen + 2) sched_yield();
     }
     __atomic_store_n(&workers_stop, 1, __ATOMIC_RELEASE);
     int wbad = -1;
     for (int i = 0; i < nworkers; i++) {
         pthread_join(workers[i].th, NULL);
-        if (workers[i].bad && wbad < 0)
-            wbad = i;
+        if (workers[i].bad && wbad < 0) wbad = i;
     }
 
     unsigned mxcsr = _mm_getcsr() & ~0x3fu;
