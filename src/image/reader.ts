@@ -26,7 +26,7 @@ import { inheritedProblem } from './cow.js';
 import { formatOf } from './kinds/index.js';
 import { OBJECT_KINDS } from './object-kinds.js';
 import type { FileImage, ImageFiles, ImageMetadata, TaskImage, Trailer } from './types.js';
-import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
+import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree, fdRows } from './validate.js';
 import { seccompProblem } from './validate-seccomp.js';
 import { checkIpc } from './validate-ipc.js';
 
@@ -192,10 +192,13 @@ export function readMetadata(fd: number | Buffer | Buffer[], name: string, posit
         throw new ImageError(where(`TASK ${t.pid}: the cwd refers to ${task.cwdObj}, which is not a removed directory of FILES`), { object: name });
       const fileOf = new Map<number, number>();
       const held = new Set<number>();
-      for (const fd of task.fds) {
-        if (!fileIds.has(fd.file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd.fd} refers to unknown file ${fd.file}`), { object: name });
-        fileOf.set(fd.fd, fd.file);
-        held.add(fd.file);
+      const rows = fdRows(task);
+      for (let k = 0; k < rows.length; k += 3) {
+        const fd = rows[k]!;
+        const file = rows[k + 1]!;
+        if (!fileIds.has(file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd} refers to unknown file ${file}`), { object: name });
+        fileOf.set(fd, file);
+        held.add(file);
       }
       for (const l of locksOf.get(t.pid) ?? [])
         if (fileOf.get(l.fd) !== l.file)

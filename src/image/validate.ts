@@ -152,24 +152,33 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   const w = new Where(path);
   const o = obj(v, w);
   const vmas = checkVmas(o.vmas, w.at('vmas'));
+  // fds as rows of (fd, file, cloexec): a tree of 1,000 tasks holds 400,000 of them, as objects
+  // ~21 MB of heap that survive until the plan is made (fdRows, below)
+  const fdList = arr(o.fds, w.at('fds'));
+  const rows = new Int32Array(fdList.length * 3);
   let prevFd = -1;
-  const fds = arr(o.fds, w.at('fds')).map((x, i): FdImage => {
-    // a well-formed entry is taken without a Where per field (a tree of 1,000 tasks holds
-    // 400,000 fds); anything else goes the long way, which says what is wrong
-    if (isMap(x)) {
-      const { fd, file, cloexec } = x;
-      if (isInt(fd, prevFd + 1, MAX_FD) && isInt(file, 0, 1 << 30) && typeof cloexec === 'boolean') {
-        prevFd = fd;
-        return { fd, file, cloexec };
-      }
+  for (let i = 0; i < fdList.length; i++) {
+    const x = fdList[i];
+    // a well-formed entry is taken without a Where per field; anything else goes the long way,
+    // which says what is wrong
+    let fd: number, file: number, cloexec: boolean;
+    if (isMap(x) && isInt(x.fd, prevFd + 1, MAX_FD) && isInt(x.file, 0, 1 << 30) && typeof x.cloexec === 'boolean') {
+      fd = x.fd as number;
+      file = x.file as number;
+      cloexec = x.cloexec;
+    } else {
+      const fw = w.at('fds').at(i);
+      const f = obj(x, fw);
+      fd = field(f, 'fd', fw, (y, ww) => int(y, ww, 0, MAX_FD));
+      if (fd <= prevFd) fw.fail(`fd ${fd} is out of order or appears twice`);
+      file = field(f, 'file', fw, (y, ww) => int(y, ww, 0, 1 << 30));
+      cloexec = field(f, 'cloexec', fw, bool);
     }
-    const fw = w.at('fds').at(i);
-    const f = obj(x, fw);
-    const fd = field(f, 'fd', fw, (y, ww) => int(y, ww, 0, MAX_FD));
-    if (fd <= prevFd) fw.fail(`fd ${fd} is out of order or appears twice`);
     prevFd = fd;
-    return { fd, file: field(f, 'file', fw, (y, ww) => int(y, ww, 0, 1 << 30)), cloexec: field(f, 'cloexec', fw, bool) };
-  });
+    rows[3 * i] = fd;
+    rows[3 * i + 1] = file;
+    rows[3 * i + 2] = cloexec ? 1 : 0;
+  }
   const sigactions = arr(o.sigactions, w.at('sigactions'), 64).map((x, i): SigactionImage => {
     const sw = w.at('sigactions').at(i);
     const s = obj(x, sw);
@@ -245,7 +254,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   if (sigLimit !== undefined && queued > 64 && BigInt(queued) > BigInt(sigLimit)) w.at('signals').fail(`${queued} signals pending, more than its RLIMIT_SIGPENDING (${sigLimit})`);
   const itimers = arr(o.itimers, w.at('itimers'), 3).map((x, i) => arr(x, w.at('itimers').at(i), 4).map((y, j) => int(y, w.at('itimers').at(i).at(j))));
   if (itimers.length !== 3 || itimers.some((t) => t.length !== 4)) w.at('itimers').fail('expected 3 timers of 4 numbers');
-  return {
+  const task: TaskImage = {
     pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
     comm: field(o, 'comm', w, (y, ww) => str(y, ww, 16)),
     exe: field(o, 'exe', w, (y, ww) => pathText(y, ww)),
@@ -304,11 +313,48 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     }),
     specials,
     vmas,
-    fds,
+    fds: [], // in its place: a getter of the rows (withFdRows)
     pageRuns: checkRuns(o.pageRuns, vmas, w.at('pageRuns')),
     ...(o.inherited !== undefined ? { inherited: checkRuns(o.inherited, vmas, w.at('inherited')) } : {}),
     ...(o.guards !== undefined ? { guards: checkRuns(o.guards, vmas, w.at('guards'), false) } : {}),
   };
+  return withFdRows(task, rows);
+}
+
+const rowsOf = new WeakMap<TaskImage, Int32Array>();
+
+/** A decoded task keeps its fds as rows only: t.fds makes the FdImage list when asked (a new
+ * one each time); setting t.fds replaces the rows. */
+function withFdRows(t: TaskImage, rows: Int32Array): TaskImage {
+  rowsOf.set(t, rows);
+  Object.defineProperty(t, 'fds', {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      const l: FdImage[] = new Array(rows.length / 3);
+      for (let i = 0; i < l.length; i++) l[i] = { fd: rows[3 * i]!, file: rows[3 * i + 1]!, cloexec: rows[3 * i + 2] === 1 };
+      return l;
+    },
+    set(this: TaskImage, v: FdImage[]) {
+      rowsOf.delete(this);
+      Object.defineProperty(this, 'fds', { value: v, enumerable: true, configurable: true, writable: true });
+    },
+  });
+  return t;
+}
+
+/** A task's fds as rows of (fd, file, cloexec 0/1), sorted by fd: without an object per fd. */
+export function fdRows(t: TaskImage): Int32Array {
+  const r = rowsOf.get(t);
+  if (r) return r;
+  const fds = t.fds;
+  const a = new Int32Array(fds.length * 3);
+  for (let i = 0; i < fds.length; i++) {
+    a[3 * i] = fds[i]!.fd;
+    a[3 * i + 1] = fds[i]!.file;
+    a[3 * i + 2] = fds[i]!.cloexec ? 1 : 0;
+  }
+  return a;
 }
 
 export function checkTrailer(v: CborValue, path: string): Trailer {

@@ -2,6 +2,7 @@
 import type { CowTask, StreamPart } from '../image/cow.js';
 import { ImageError } from '../errors.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
+import { fdRows } from '../image/validate.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { onlineOf } from './affinity.js';
 import { epollGhostLines } from './fds/epoll.js';
@@ -102,15 +103,17 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
     L.push(P.planCaps({ inheritable: x(k.inheritable), permitted: x(k.permitted), effective: x(k.effective), bounding: x(k.bounding), ambient: x(k.ambient) }));
   }
   if (t.auxv.length) L.push(P.planAuxv({ auxv: t.auxv }));
-  for (const fd of follower ? [] : t.fds) L.push(P.planFd({ target: fd.fd, file: fd.file, cloexec: fd.cloexec }));
+  // the fds as rows (fd, file, cloexec): no object per fd (image/validate.ts)
+  const rows = fdRows(t);
+  if (!follower) for (let k = 0; k < rows.length; k += 3) L.push(P.planFd({ target: rows[k]!, file: rows[k + 1]!, cloexec: rows[k + 2] === 1 }));
   // what only the task can redo with its own fd numbers, once they are all in place
   const byId = filesById(files);
   const seen = new Set<number>();
-  for (const fd of t.fds) {
-    const file = byId.get(fd.file)!;
+  for (let k = 0; k < rows.length; k += 3) {
+    const file = byId.get(rows[k + 1]!)!;
     if (seen.has(file.id)) continue;
     seen.add(file.id);
-    if (!follower) for (const l of opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []) L.push(l);
+    if (!follower) for (const l of opsOf(file.kind).taskPlan?.(file, t, rows[k]!) ?? []) L.push(l);
     // POSIX locks belong to the process: the task takes them again itself
     for (const l of file.locks ?? []) if (l.kind === 'posix' && l.task === t.pid) L.push(P.planPlock({ fd: l.fd!, write: l.type === 'write', ...range(l) }));
     // a flock: the task that took it takes it again (the open file's lock, shown with its pid)

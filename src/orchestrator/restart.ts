@@ -223,7 +223,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const workers = Math.max(1, Math.min(opts.parallel ?? os.availableParallelism(), meta.tasks.length, 64));
     const run = { workers, pidWaitMs: opts.pidWaitMs ?? 5000, spool, trusted: trust.full, elapsedMs: Date.now() - Date.parse(meta.header.createdAt) };
     // chunk by chunk (task by task), so the helper parses while the rest is being written
-    await h.sendChunks(planLines(meta, plan, opts, run));
+    await h.sendChunks(planLines(meta, plan, opts, run, true));
     // spooled: the image is here up to its trailer, verified, before the pids are waited for
     if (spool) await clock.run('spool', async () => acknowledge(opts, checkLoaded(input.name, meta, loadedOf(await h.next('spooled')))));
     await clock.run('plan', () => h.next('planned'));
