@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { ImageError } from '../errors.js';
 import type { ImageMetadata } from './types.js';
-import { fdRows } from './validate.js';
+import { fdRows } from './task-compact.js';
 
 function readNumber(file: string, fallback: number): number {
   try {

@@ -26,7 +26,8 @@ import { inheritedProblem } from './cow.js';
 import { formatOf } from './kinds/index.js';
 import { OBJECT_KINDS } from './object-kinds.js';
 import type { FileImage, ImageFiles, ImageMetadata, TaskImage, Trailer } from './types.js';
-import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree, fdRows } from './validate.js';
+import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
+import { fdRows, xstateParts } from './task-compact.js';
 import { seccompProblem } from './validate-seccomp.js';
 import { checkIpc } from './validate-ipc.js';
 
@@ -240,7 +241,8 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
     for (const e of targetsOf.get(t.pid) ?? [])
       if (!held.has(e.file) || !fileOf.has(e.fd))
         throw new ImageError(where(`TASK ${t.pid}: epoll ${e.file} target fd ${e.fd} is not held by the task`), { object: name });
-    if (task.xstate.length !== xstateSize) throw new ImageError(where(`TASK ${t.pid}.xstate: ${task.xstate.length} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
+    const xlen = xstateParts(task).len;
+    if (xlen !== xstateSize) throw new ImageError(where(`TASK ${t.pid}.xstate: ${xlen} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
     task.threads.forEach((th, k) => {
       if (th.xstate.length !== xstateSize)
         throw new ImageError(where(`TASK ${t.pid}.threads[${k}].xstate: ${th.xstate.length} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });

@@ -9,7 +9,6 @@ import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, isInt, isMa
 import { MAX_TASKS, MAX_TREE_DEPTH, PAGE_SIZE, TASK_END } from './format.js';
 import type {
   CapSets,
-  FdImage,
   ImageHeader,
   ImageTree,
   MmImage,
@@ -27,6 +26,7 @@ import type {
 import { checkAttrs } from './validate-attrs.js';
 import { checkSeccomp } from './validate-seccomp.js';
 import { checkRuns, checkVmas } from './validate-vmas.js';
+import { withFdRows, withXstate } from './task-compact.js';
 
 export { checkFiles } from './validate-files.js';
 
@@ -318,43 +318,8 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     ...(o.inherited !== undefined ? { inherited: checkRuns(o.inherited, vmas, w.at('inherited')) } : {}),
     ...(o.guards !== undefined ? { guards: checkRuns(o.guards, vmas, w.at('guards'), false) } : {}),
   };
-  return withFdRows(task, rows);
-}
-
-const rowsOf = new WeakMap<TaskImage, Int32Array>();
-
-/** A decoded task keeps its fds as rows only: t.fds makes the FdImage list when asked (a new
- * one each time); setting t.fds replaces the rows. */
-function withFdRows(t: TaskImage, rows: Int32Array): TaskImage {
-  rowsOf.set(t, rows);
-  Object.defineProperty(t, 'fds', {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      const l: FdImage[] = new Array(rows.length / 3);
-      for (let i = 0; i < l.length; i++) l[i] = { fd: rows[3 * i]!, file: rows[3 * i + 1]!, cloexec: rows[3 * i + 2] === 1 };
-      return l;
-    },
-    set(this: TaskImage, v: FdImage[]) {
-      rowsOf.delete(this);
-      Object.defineProperty(this, 'fds', { value: v, enumerable: true, configurable: true, writable: true });
-    },
-  });
-  return t;
-}
-
-/** A task's fds as rows of (fd, file, cloexec 0/1), sorted by fd: without an object per fd. */
-export function fdRows(t: TaskImage): Int32Array {
-  const r = rowsOf.get(t);
-  if (r) return r;
-  const fds = t.fds;
-  const a = new Int32Array(fds.length * 3);
-  for (let i = 0; i < fds.length; i++) {
-    a[3 * i] = fds[i]!.fd;
-    a[3 * i + 1] = fds[i]!.file;
-    a[3 * i + 2] = fds[i]!.cloexec ? 1 : 0;
-  }
-  return a;
+  withFdRows(task, rows);
+  return withXstate(task);
 }
 
 export function checkTrailer(v: CborValue, path: string): Trailer {

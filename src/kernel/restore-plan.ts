@@ -2,7 +2,7 @@
 import type { CowTask, StreamPart } from '../image/cow.js';
 import { ImageError } from '../errors.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
-import { fdRows } from '../image/validate.js';
+import { fdRows, xstateParts } from '../image/task-compact.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { onlineOf } from './affinity.js';
 import { epollGhostLines } from './fds/epoll.js';
@@ -69,18 +69,6 @@ const range = (l: Parameters<typeof lockRange>[0]) => {
   const [start, len] = lockRange(l);
   return { start: start!, len: len! };
 };
-
-/** b's length without the zeros at its end (at least 1): compared 4096, then 256, then 16
- * bytes at a time by Buffer.compare, since a byte loop over ~10 KB per task runs unoptimized
- * here (tens of ms for a tree of 100). */
-const ZEROS = Buffer.alloc(4096);
-function usedLength(b: Uint8Array): number {
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  let n = b.length;
-  for (const step of [4096, 256, 16]) while (n > step && buf.compare(ZEROS, 0, step, n - step, n) === 0) n -= step;
-  while (n > 1 && b[n - 1] === 0) n--;
-  return n;
-}
 
 export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask): string[] {
   const e = p.entry;
@@ -173,8 +161,8 @@ export function taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFil
   for (const a of t.sigactions) L.push(P.planSigaction(a));
   t.rlimits.forEach(([cur, max], r) => L.push(P.planRlimit({ resource: r, cur, max })));
   // the XSAVE area without the zeros at its end (unused AVX-512 and AMX state: most of 11 KB)
-  const n = usedLength(t.xstate);
-  L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(n < t.xstate.length ? { xstate: t.xstate.subarray(0, n), len: t.xstate.length } : { xstate: t.xstate }));
+  const x = xstateParts(t);
+  L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }));
   // pending siginfos (128 bytes each), 8192 per line: a queue of many real-time signals spans
   // several lines, each appending to it
   const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
