@@ -8,28 +8,59 @@
 import type { FdImage, TaskImage } from './types.js';
 
 const rowsOf = new WeakMap<TaskImage, Int32Array>();
+const partsOf = new WeakMap<TaskImage, XstateParts>();
 
-/** A decoded task keeps its fds as rows only: t.fds makes the FdImage list when asked (a new
- * one each time); setting t.fds replaces the rows. */
-export function withFdRows(t: TaskImage, rows: Int32Array): TaskImage {
-  rowsOf.set(t, rows);
-  Object.defineProperty(t, 'fds', {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      const l: FdImage[] = new Array(rows.length / 3);
-      for (let i = 0; i < l.length; i++) l[i] = { fd: rows[3 * i]!, file: rows[3 * i + 1]!, cloexec: rows[3 * i + 2] === 1 };
-      return l;
-    },
-    set(this: TaskImage, v: FdImage[]) {
-      rowsOf.delete(this);
-      Object.defineProperty(this, 'fds', { value: v, enumerable: true, configurable: true, writable: true });
-    },
-  });
-  return t;
+export interface XstateParts {
+  /** the bytes up to the last non-zero one (at least one) */
+  used: Uint8Array;
+  /** the area's size */
+  len: number;
 }
 
-const xstateOf = new WeakMap<TaskImage, { used: Uint8Array; len: number }>();
+const fdsSet = new WeakMap<object, FdImage[]>();
+const xstateSet = new WeakMap<object, Uint8Array>();
+// one getter and setter for every task: accessors made per task (closures) would put each task
+// object in V8's slow (dictionary) mode, and every later read of its fields with it
+const FDS: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: TaskImage) {
+    return fdsSet.get(this) ?? fdList(rowsOf.get(this) ?? new Int32Array(0));
+  },
+  set(this: TaskImage, v: FdImage[]) {
+    fdsSet.set(this, v);
+    rowsOf.delete(this);
+  },
+};
+const XSTATE: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: TaskImage) {
+    const x = partsOf.get(this);
+    return xstateSet.get(this) ?? (x ? fullXstate(x) : new Uint8Array(0));
+  },
+  set(this: TaskImage, v: Uint8Array) {
+    xstateSet.set(this, v);
+    partsOf.delete(this);
+  },
+};
+
+/** A decoded task with its compact forms: t.fds and t.xstate make the usual values when asked
+ * (a new copy each time) until they are set. */
+export function compact(t: Omit<TaskImage, 'fds' | 'xstate'>, rows: Int32Array, xs: XstateParts): TaskImage {
+  rowsOf.set(t as TaskImage, rows);
+  partsOf.set(t as TaskImage, xs);
+  Object.defineProperty(t, 'xstate', XSTATE);
+  Object.defineProperty(t, 'fds', FDS);
+  return t as TaskImage;
+}
+
+/** The FdImage list of rows (a new one each time). */
+export function fdList(rows: Int32Array): FdImage[] {
+  const l: FdImage[] = new Array(rows.length / 3);
+  for (let i = 0; i < l.length; i++) l[i] = { fd: rows[3 * i]!, file: rows[3 * i + 1]!, cloexec: rows[3 * i + 2] === 1 };
+  return l;
+}
 
 /** b's length without the zeros at its end (at least 1): compared 4096, then 256, then 16
  * bytes at a time by Buffer.compare, since a byte loop over ~10 KB per task runs unoptimized
@@ -43,35 +74,18 @@ function usedLength(b: Uint8Array): number {
   return n;
 }
 
-/** A decoded task keeps its XSAVE area without the zeros at its end (unused AVX-512 and AMX
- * state: ~9 of 11 KB); t.xstate pads it again when asked (a new copy each time). */
-export function withXstate(t: TaskImage): TaskImage {
-  const full = t.xstate;
+/** An XSAVE area as its used bytes (a copy of them when shorter) and its size. */
+export function xstateOf(full: Uint8Array): XstateParts {
   const n = usedLength(full);
-  if (n === full.length) return t;
-  const x = { used: full.slice(0, n), len: full.length };
-  xstateOf.set(t, x);
-  Object.defineProperty(t, 'xstate', {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      const b = new Uint8Array(x.len);
-      b.set(x.used);
-      return b;
-    },
-    set(this: TaskImage, v: Uint8Array) {
-      xstateOf.delete(this);
-      Object.defineProperty(this, 'xstate', { value: v, enumerable: true, configurable: true, writable: true });
-    },
-  });
-  return t;
+  return { used: n === full.length ? full : full.slice(0, n), len: full.length };
 }
 
-/** A task's XSAVE area as its bytes up to the last non-zero one (at least one) and its size. */
-export function xstateParts(t: TaskImage): { used: Uint8Array; len: number } {
-  const x = xstateOf.get(t);
-  if (x) return x;
-  return { used: t.xstate.subarray(0, usedLength(t.xstate)), len: t.xstate.length };
+/** The whole area again (a new copy, unless nothing was left out). */
+export function fullXstate(x: XstateParts): Uint8Array {
+  if (x.used.length === x.len) return x.used;
+  const b = new Uint8Array(x.len);
+  b.set(x.used);
+  return b;
 }
 
 /** A task's fds as rows of (fd, file, cloexec 0/1), sorted by fd: without an object per fd. */
@@ -86,4 +100,9 @@ export function fdRows(t: TaskImage): Int32Array {
     a[3 * i + 2] = fds[i]!.cloexec ? 1 : 0;
   }
   return a;
+}
+
+/** A task's XSAVE area as its used bytes and its size. */
+export function xstateParts(t: TaskImage): XstateParts {
+  return partsOf.get(t) ?? xstateOf(t.xstate);
 }

@@ -26,7 +26,7 @@ import type {
 import { checkAttrs } from './validate-attrs.js';
 import { checkSeccomp } from './validate-seccomp.js';
 import { checkRuns, checkVmas } from './validate-vmas.js';
-import { withFdRows, withXstate } from './task-compact.js';
+import { compact, xstateOf } from './task-compact.js';
 
 export { checkFiles } from './validate-files.js';
 
@@ -154,11 +154,11 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   const vmas = checkVmas(o.vmas, w.at('vmas'));
   // fds as rows of (fd, file, cloexec): a tree of 1,000 tasks holds 400,000 of them, as objects
   // ~21 MB of heap that survive until the plan is made (fdRows, below)
-  const fdList = arr(o.fds, w.at('fds'));
-  const rows = new Int32Array(fdList.length * 3);
+  const fdsIn = arr(o.fds, w.at('fds'));
+  const rows = new Int32Array(fdsIn.length * 3);
   let prevFd = -1;
-  for (let i = 0; i < fdList.length; i++) {
-    const x = fdList[i];
+  for (let i = 0; i < fdsIn.length; i++) {
+    const x = fdsIn[i];
     // a well-formed entry is taken without a Where per field; anything else goes the long way,
     // which says what is wrong
     let fd: number, file: number, cloexec: boolean;
@@ -254,7 +254,10 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   if (sigLimit !== undefined && queued > 64 && BigInt(queued) > BigInt(sigLimit)) w.at('signals').fail(`${queued} signals pending, more than its RLIMIT_SIGPENDING (${sigLimit})`);
   const itimers = arr(o.itimers, w.at('itimers'), 3).map((x, i) => arr(x, w.at('itimers').at(i), 4).map((y, j) => int(y, w.at('itimers').at(i).at(j))));
   if (itimers.length !== 3 || itimers.some((t) => t.length !== 4)) w.at('itimers').fail('expected 3 timers of 4 numbers');
-  const task: TaskImage = {
+  // the XSAVE area kept without its trailing zeros, the fds as rows (task-compact.ts adds the
+  // fds and xstate accessors)
+  const xs = xstateOf(field(o, 'xstate', w, (y, ww) => bytes(y, ww, 512, 16384)));
+  const task: Omit<TaskImage, 'fds' | 'xstate'> = {
     pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
     comm: field(o, 'comm', w, (y, ww) => str(y, ww, 16)),
     exe: field(o, 'exe', w, (y, ww) => pathText(y, ww)),
@@ -269,7 +272,6 @@ export function checkTask(v: CborValue, path: string): TaskImage {
       caps: creds.caps === undefined ? undefined : capSets(creds.caps, w.at('creds').at('caps')),
     },
     regs: field(o, 'regs', w, (y, ww) => bytes(y, ww, 216, 216)),
-    xstate: field(o, 'xstate', w, (y, ww) => bytes(y, ww, 512, 16384)),
     sigmask: field(o, 'sigmask', w, u64),
     rseq: rseqOf(o.rseq, w.at('rseq')),
     pdeathsig: field(o, 'pdeathsig', w, (y, ww) => int(y, ww, 0, 64)),
@@ -313,13 +315,11 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     }),
     specials,
     vmas,
-    fds: [], // in its place: a getter of the rows (withFdRows)
     pageRuns: checkRuns(o.pageRuns, vmas, w.at('pageRuns')),
     ...(o.inherited !== undefined ? { inherited: checkRuns(o.inherited, vmas, w.at('inherited')) } : {}),
     ...(o.guards !== undefined ? { guards: checkRuns(o.guards, vmas, w.at('guards'), false) } : {}),
   };
-  withFdRows(task, rows);
-  return withXstate(task);
+  return compact(task, rows, xs);
 }
 
 export function checkTrailer(v: CborValue, path: string): Trailer {
