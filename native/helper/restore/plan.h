@@ -99,10 +99,10 @@ struct pipe_plan {
 	size_t len;
 };
 
-struct fd_plan {
+struct fd_plan { /* 8 bytes: 400,000 of them for 1,000 tasks x 400 fds, in every fork */
 	int target;
-	int file; /* index into plan.files */
-	int cloexec;
+	unsigned file : 31; /* index into plan.files */
+	unsigned cloexec : 1;
 };
 
 struct epctl_plan {

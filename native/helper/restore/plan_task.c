@@ -119,7 +119,7 @@ int on_plan_fd(struct plan_in *in, struct msg_plan_fd *m)
 	NEED(f >= 0);
 	struct fd_plan *fd = GROW(t->fds, t->nfds);
 	NEED(fd != NULL);
-	*fd = (struct fd_plan){ .target = (int)m->target, .file = f, .cloexec = (int)m->cloexec };
+	*fd = (struct fd_plan){ .target = (int)m->target, .file = (unsigned)f, .cloexec = m->cloexec ? 1U : 0U };
 	return 0;
 }
 
