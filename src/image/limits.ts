@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import { ImageError } from '../errors.js';
 import type { ImageMetadata } from './types.js';
+import { fdRows } from './task-compact.js';
 
 function readNumber(file: string, fallback: number): number {
   try {
@@ -75,9 +76,10 @@ export function checkSystemLimits(meta: ImageMetadata, newPid: (old: number) => 
       if (th.tid >= lim.pidMax)
         throw new ImageError(`TASK ${t.pid}.threads[${k}].tid: ${th.tid} is not below this system's kernel.pid_max ${lim.pidMax} (a thread keeps its tid)`, { pid: t.pid, phase: 'check' });
     });
-    const last = t.fds.length - 1; // sorted
-    if (last >= 0 && t.fds[last]!.fd > maxFd) {
-      maxFd = t.fds[last]!.fd;
+    const rows = fdRows(t);
+    const last = rows.length / 3 - 1; // sorted
+    if (last >= 0 && rows[3 * last]! > maxFd) {
+      maxFd = rows[3 * last]!;
       where = `TASK ${t.pid}.fds[${last}].fd`;
     }
   }

@@ -26,8 +26,9 @@ import { ImageError } from '../errors.js';
 import { inheritedProblem } from './cow.js';
 import { formatOf } from './kinds/index.js';
 import { OBJECT_KINDS } from './object-kinds.js';
-import type { FileImage, ImageFiles, ImageMetadata, TaskImage, Trailer } from './types.js';
+import type { FileImage, ImageFiles, ImageMetadata, TaskImage, Trailer, TreeEntry } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
+import { fdRows, xstateParts } from './task-compact.js';
 import { seccompProblem } from './validate-seccomp.js';
 import { checkIpc } from './validate-ipc.js';
 
@@ -144,7 +145,35 @@ export function readPrelude(r: ImageReader): { major: number; minor: number } {
   return { major, minor };
 }
 
-export function readMetadata(fd: number | Buffer | Buffer[], name: string, positional = false): { meta: ImageMetadata; reader: ImageReader } {
+export interface ReadResult {
+  meta: ImageMetadata;
+  reader: ImageReader;
+}
+
+export function readMetadata(fd: number | Buffer | Buffer[], name: string, positional = false): ReadResult {
+  const steps = metadataSteps(fd, name, positional);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/** Every ~2 MB of TASK records (readMetadataAsync): long enough not to cost, short enough that
+ * the CLI's V8 settings (bin/ucr: no more young-generation growth, made from a gc observer that
+ * only runs between tasks) apply while a large image is read; 32 MiB of new space otherwise. */
+const PAUSE_BYTES = 2 << 20;
+
+/** readMetadata for restart: the same, with a pause (the event loop runs) every PAUSE_BYTES. */
+export async function readMetadataAsync(fd: number, name: string): Promise<ReadResult> {
+  const steps = metadataSteps(fd, name, false);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional: boolean): Generator<void, ReadResult, void> {
   const r = new ImageReader(fd, name, positional);
   const { major, minor } = readPrelude(r);
   let digest = 0;
@@ -183,42 +212,56 @@ export function readMetadata(fd: number | Buffer | Buffer[], name: string, posit
     for (const e of epollTargets(f)) if (e.file === undefined) add(targetsOf, e.task, { file: f.id, fd: e.fd });
   }
   const xstateSize = header.cpu.xstateSize;
-  const tasks = tree.tasks
-    .filter((t) => t.state !== 'zombie')
-    .map((t, i) => {
-      const task = checkTask(take(RecordKind.Task, `TASK ${t.pid}`), where(`TASK ${t.pid}`));
-      if (task.pid !== t.pid)
-        throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
-      if (task.cwdObj !== undefined && !dirIds.has(task.cwdObj))
-        throw new ImageError(where(`TASK ${t.pid}: the cwd refers to ${task.cwdObj}, which is not a removed directory of FILES`), { object: name });
-      const fileOf = new Map<number, number>();
-      const held = new Set<number>();
-      for (const fd of task.fds) {
-        if (!fileIds.has(fd.file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd.fd} refers to unknown file ${fd.file}`), { object: name });
-        fileOf.set(fd.fd, fd.file);
-        held.add(fd.file);
-      }
-      for (const l of locksOf.get(t.pid) ?? [])
-        if (fileOf.get(l.fd) !== l.file)
-          throw new ImageError(where(`TASK ${t.pid}: a lock on file ${l.file} names fd ${l.fd}, which is not that file`), { object: name });
-      for (const e of targetsOf.get(t.pid) ?? [])
-        if (!held.has(e.file) || !fileOf.has(e.fd))
-          throw new ImageError(where(`TASK ${t.pid}: epoll ${e.file} target fd ${e.fd} is not held by the task`), { object: name });
-      if (task.xstate.length !== xstateSize) throw new ImageError(where(`TASK ${t.pid}.xstate: ${task.xstate.length} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
-      // format 1.5: a thread's xstate may leave out the zeros at its end (never its legacy area
-      // and XSAVE header: validate.ts takes 512 bytes at least)
-      task.threads.forEach((th, k) => {
-        if (th.xstate.length > xstateSize || (th.xstate.length < xstateSize && minor < FORMAT_MINOR_XSTATE))
-          throw new ImageError(where(`TASK ${t.pid}.threads[${k}].xstate: ${th.xstate.length} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
-      });
-      for (const v of task.vmas) {
-        if (v.obj !== undefined && !objIds.has(v.obj))
-          throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} refers to unknown content object ${v.obj}`), { object: name });
-        if (v.shm && !shmIds.has(v.shm.id))
-          throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} attaches unknown shared memory segment ${v.shm.id}`), { object: name });
-      }
-      return task;
+  // a task's record and its references, in a function of its own: a generator's loops run
+  // unoptimized (V8 cannot compile into one mid-loop), 400,000 fds for 1,000 tasks
+  const readTask = (t: TreeEntry, i: number): TaskImage => {
+    const task = checkTask(take(RecordKind.Task, `TASK ${t.pid}`), where(`TASK ${t.pid}`));
+    if (task.pid !== t.pid)
+      throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
+    if (task.cwdObj !== undefined && !dirIds.has(task.cwdObj))
+      throw new ImageError(where(`TASK ${t.pid}: the cwd refers to ${task.cwdObj}, which is not a removed directory of FILES`), { object: name });
+    const fileOf = new Map<number, number>();
+    const held = new Set<number>();
+    const rows = fdRows(task);
+    for (let k = 0; k < rows.length; k += 3) {
+      const fd = rows[k]!;
+      const file = rows[k + 1]!;
+      if (!fileIds.has(file)) throw new ImageError(where(`TASK ${t.pid}: fd ${fd} refers to unknown file ${file}`), { object: name });
+      fileOf.set(fd, file);
+      held.add(file);
+    }
+    for (const l of locksOf.get(t.pid) ?? [])
+      if (fileOf.get(l.fd) !== l.file)
+        throw new ImageError(where(`TASK ${t.pid}: a lock on file ${l.file} names fd ${l.fd}, which is not that file`), { object: name });
+    for (const e of targetsOf.get(t.pid) ?? [])
+      if (!held.has(e.file) || !fileOf.has(e.fd))
+        throw new ImageError(where(`TASK ${t.pid}: epoll ${e.file} target fd ${e.fd} is not held by the task`), { object: name });
+    const xlen = xstateParts(task).len;
+    if (xlen !== xstateSize) throw new ImageError(where(`TASK ${t.pid}.xstate: ${xlen} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
+    // format 1.5: a thread's xstate may leave out the zeros at its end (never its legacy area
+    // and XSAVE header: validate.ts takes 512 bytes at least)
+    task.threads.forEach((th, k) => {
+      if (th.xstate.length > xstateSize || (th.xstate.length < xstateSize && minor < FORMAT_MINOR_XSTATE))
+        throw new ImageError(where(`TASK ${t.pid}.threads[${k}].xstate: ${th.xstate.length} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
     });
+    for (const v of task.vmas) {
+      if (v.obj !== undefined && !objIds.has(v.obj))
+        throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} refers to unknown content object ${v.obj}`), { object: name });
+      if (v.shm && !shmIds.has(v.shm.id))
+        throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} attaches unknown shared memory segment ${v.shm.id}`), { object: name });
+    }
+    return task;
+  };
+  const tasks: TaskImage[] = [];
+  let paused = r.offset;
+  for (const t of tree.tasks) {
+    if (t.state === 'zombie') continue;
+    if (r.offset - paused >= PAUSE_BYTES) {
+      yield;
+      paused = r.offset;
+    }
+    tasks.push(readTask(t, tasks.length));
+  }
   const live = new Set(tasks.map((t) => t.pid));
   for (const f of files.files)
     for (const e of epollTargets(f))

@@ -9,7 +9,6 @@ import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, isInt, isMa
 import { MAX_TASKS, MAX_TREE_DEPTH, PAGE_SIZE, TASK_END } from './format.js';
 import type {
   CapSets,
-  FdImage,
   ImageHeader,
   ImageTree,
   MmImage,
@@ -27,6 +26,7 @@ import type {
 import { checkAttrs } from './validate-attrs.js';
 import { checkSeccomp } from './validate-seccomp.js';
 import { checkRuns, checkVmas } from './validate-vmas.js';
+import { compact, xstateOf } from './task-compact.js';
 
 export { checkFiles } from './validate-files.js';
 
@@ -152,24 +152,33 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   const w = new Where(path);
   const o = obj(v, w);
   const vmas = checkVmas(o.vmas, w.at('vmas'));
+  // fds as rows of (fd, file, cloexec): a tree of 1,000 tasks holds 400,000 of them, as objects
+  // ~21 MB of heap that survive until the plan is made (fdRows, below)
+  const fdsIn = arr(o.fds, w.at('fds'));
+  const rows = new Int32Array(fdsIn.length * 3);
   let prevFd = -1;
-  const fds = arr(o.fds, w.at('fds')).map((x, i): FdImage => {
-    // a well-formed entry is taken without a Where per field (a tree of 1,000 tasks holds
-    // 400,000 fds); anything else goes the long way, which says what is wrong
-    if (isMap(x)) {
-      const { fd, file, cloexec } = x;
-      if (isInt(fd, prevFd + 1, MAX_FD) && isInt(file, 0, 1 << 30) && typeof cloexec === 'boolean') {
-        prevFd = fd;
-        return { fd, file, cloexec };
-      }
+  for (let i = 0; i < fdsIn.length; i++) {
+    const x = fdsIn[i];
+    // a well-formed entry is taken without a Where per field; anything else goes the long way,
+    // which says what is wrong
+    let fd: number, file: number, cloexec: boolean;
+    if (isMap(x) && isInt(x.fd, prevFd + 1, MAX_FD) && isInt(x.file, 0, 1 << 30) && typeof x.cloexec === 'boolean') {
+      fd = x.fd as number;
+      file = x.file as number;
+      cloexec = x.cloexec;
+    } else {
+      const fw = w.at('fds').at(i);
+      const f = obj(x, fw);
+      fd = field(f, 'fd', fw, (y, ww) => int(y, ww, 0, MAX_FD));
+      if (fd <= prevFd) fw.fail(`fd ${fd} is out of order or appears twice`);
+      file = field(f, 'file', fw, (y, ww) => int(y, ww, 0, 1 << 30));
+      cloexec = field(f, 'cloexec', fw, bool);
     }
-    const fw = w.at('fds').at(i);
-    const f = obj(x, fw);
-    const fd = field(f, 'fd', fw, (y, ww) => int(y, ww, 0, MAX_FD));
-    if (fd <= prevFd) fw.fail(`fd ${fd} is out of order or appears twice`);
     prevFd = fd;
-    return { fd, file: field(f, 'file', fw, (y, ww) => int(y, ww, 0, 1 << 30)), cloexec: field(f, 'cloexec', fw, bool) };
-  });
+    rows[3 * i] = fd;
+    rows[3 * i + 1] = file;
+    rows[3 * i + 2] = cloexec ? 1 : 0;
+  }
   const sigactions = arr(o.sigactions, w.at('sigactions'), 64).map((x, i): SigactionImage => {
     const sw = w.at('sigactions').at(i);
     const s = obj(x, sw);
@@ -245,7 +254,10 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   if (sigLimit !== undefined && queued > 64 && BigInt(queued) > BigInt(sigLimit)) w.at('signals').fail(`${queued} signals pending, more than its RLIMIT_SIGPENDING (${sigLimit})`);
   const itimers = arr(o.itimers, w.at('itimers'), 3).map((x, i) => arr(x, w.at('itimers').at(i), 4).map((y, j) => int(y, w.at('itimers').at(i).at(j))));
   if (itimers.length !== 3 || itimers.some((t) => t.length !== 4)) w.at('itimers').fail('expected 3 timers of 4 numbers');
-  return {
+  // the XSAVE area kept without its trailing zeros, the fds as rows (task-compact.ts adds the
+  // fds and xstate accessors)
+  const xs = xstateOf(field(o, 'xstate', w, (y, ww) => bytes(y, ww, 512, 16384)));
+  const task: Omit<TaskImage, 'fds' | 'xstate'> = {
     pid: field(o, 'pid', w, (y, ww) => int(y, ww, 1, PID_MAX)),
     comm: field(o, 'comm', w, (y, ww) => str(y, ww, 16)),
     exe: field(o, 'exe', w, (y, ww) => pathText(y, ww)),
@@ -260,7 +272,6 @@ export function checkTask(v: CborValue, path: string): TaskImage {
       caps: creds.caps === undefined ? undefined : capSets(creds.caps, w.at('creds').at('caps')),
     },
     regs: field(o, 'regs', w, (y, ww) => bytes(y, ww, 216, 216)),
-    xstate: field(o, 'xstate', w, (y, ww) => bytes(y, ww, 512, 16384)),
     sigmask: field(o, 'sigmask', w, u64),
     rseq: rseqOf(o.rseq, w.at('rseq')),
     pdeathsig: field(o, 'pdeathsig', w, (y, ww) => int(y, ww, 0, 64)),
@@ -304,11 +315,11 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     }),
     specials,
     vmas,
-    fds,
     pageRuns: checkRuns(o.pageRuns, vmas, w.at('pageRuns')),
     ...(o.inherited !== undefined ? { inherited: checkRuns(o.inherited, vmas, w.at('inherited')) } : {}),
     ...(o.guards !== undefined ? { guards: checkRuns(o.guards, vmas, w.at('guards'), false) } : {}),
   };
+  return compact(task, rows, xs);
 }
 
 export function checkTrailer(v: CborValue, path: string): Trailer {

@@ -2,6 +2,7 @@
 import type { CowTask, StreamPart } from '../image/cow.js';
 import { ImageError } from '../errors.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
+import { fdRows, xstateParts } from '../image/task-compact.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { onlineOf } from './affinity.js';
 import { epollGhostLines } from './fds/epoll.js';
@@ -107,15 +108,17 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
     L.push(P.planCaps({ inheritable: x(k.inheritable), permitted: x(k.permitted), effective: x(k.effective), bounding: x(k.bounding), ambient: x(k.ambient) }));
   }
   if (t.auxv.length) L.push(P.planAuxv({ auxv: t.auxv }));
-  for (const fd of follower ? [] : t.fds) L.push(P.planFd({ target: fd.fd, file: fd.file, cloexec: fd.cloexec }));
+  // the fds as rows (fd, file, cloexec): no object per fd (image/validate.ts)
+  const rows = fdRows(t);
+  if (!follower) for (let k = 0; k < rows.length; k += 3) L.push(P.planFd({ target: rows[k]!, file: rows[k + 1]!, cloexec: rows[k + 2] === 1 }));
   // what only the task can redo with its own fd numbers, once they are all in place
   const byId = filesById(files);
   const seen = new Set<number>();
-  for (const fd of t.fds) {
-    const file = byId.get(fd.file)!;
+  for (let k = 0; k < rows.length; k += 3) {
+    const file = byId.get(rows[k + 1]!)!;
     if (seen.has(file.id)) continue;
     seen.add(file.id);
-    if (!follower) for (const l of opsOf(file.kind).taskPlan?.(file, t, fd.fd) ?? []) L.push(l);
+    if (!follower) for (const l of opsOf(file.kind).taskPlan?.(file, t, rows[k]!) ?? []) L.push(l);
     // POSIX locks belong to the process: the task takes them again itself
     for (const l of file.locks ?? []) if (l.kind === 'posix' && l.task === t.pid) L.push(P.planPlock({ fd: l.fd!, write: l.type === 'write', ...range(l) }));
     // a flock: the task that took it takes it again (the open file's lock, shown with its pid)
@@ -175,8 +178,8 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
   for (const a of t.sigactions) L.push(P.planSigaction(a));
   t.rlimits.forEach(([cur, max], r) => L.push(P.planRlimit({ resource: r, cur, max })));
   // the XSAVE area without the zeros at its end (unused AVX-512 and AMX state: most of 11 KB)
-  const n = usedLength(t.xstate);
-  L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(n < t.xstate.length ? { xstate: t.xstate.subarray(0, n), len: t.xstate.length } : { xstate: t.xstate }));
+  const x = xstateParts(t);
+  L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }));
   // pending siginfos (128 bytes each), 8192 per line: a queue of many real-time signals spans
   // several lines, each appending to it
   const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
@@ -193,7 +196,7 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
     L.push(
       P.planThread({
         tid: th.tid, regs: restartFixup(th.regs), xstate: th.xstate.subarray(0, xn), sigmask: th.sigmask, rseqPtr: r.ptr, rseqLen: r.len, rseqSig: r.sig,
-        tidaddr: th.tidAddress, altSp, altFlags, altSize, pending: first!, comm: commBytes(th.comm), ...(xn < t.xstate.length ? { len: t.xstate.length } : {}),
+        tidaddr: th.tidAddress, altSp, altFlags, altSize, pending: first!, comm: commBytes(th.comm), ...(xn < x.len ? { len: x.len } : {}),
       }),
     );
     for (const c of more) L.push(P.planThpending({ siginfos: c }));

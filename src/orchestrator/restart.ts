@@ -17,7 +17,7 @@ import { faultPoint } from '../fault.js';
 import { ackBytes, PAGE_SIZE } from '../image/format.js';
 import { writeAll } from '../image/fdio.js';
 import { openImage } from '../image/open.js';
-import { readMetadata } from '../image/reader.js';
+import { readMetadataAsync } from '../image/reader.js';
 import type { Trailer } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
@@ -187,7 +187,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const h = new Helper(['restore', ...(opts.detach ? ['--detach'] : [])], [input.fd, ...stdio]);
     helper = h;
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const { meta } = await clock.run('read-metadata', () => readMetadata(input.fd, input.name));
+    const { meta } = await clock.run('read-metadata', () => readMetadataAsync(input.fd, input.name));
     const root = meta.tree.tasks[0]!;
     rootPid = root.pid;
     const plan = planRestart(meta, opts);
@@ -223,7 +223,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     const workers = Math.max(1, Math.min(opts.parallel ?? os.availableParallelism(), meta.tasks.length, 64));
     const run = { workers, pidWaitMs: opts.pidWaitMs ?? 5000, spool, trusted: trust.full, elapsedMs: Date.now() - Date.parse(meta.header.createdAt) };
     // chunk by chunk (task by task), so the helper parses while the rest is being written
-    await h.sendChunks(planLines(meta, plan, opts, run));
+    await h.sendChunks(planLines(meta, plan, opts, run, true));
     // spooled: the image is here up to its trailer, verified, before the pids are waited for
     if (spool) await clock.run('spool', async () => acknowledge(opts, checkLoaded(input.name, meta, loadedOf(await h.next('spooled')))));
     await clock.run('plan', () => h.next('planned'));

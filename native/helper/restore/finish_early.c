@@ -121,7 +121,8 @@ static int mm(struct task_plan *p)
 {
 	struct ucr_prctl_mm_map m = p->mm;
 	size_t off = 4096;
-	uint64_t auxv = t_scratch_put(&rt, off, p->auxv, p->auxv_len);
+	static const unsigned char none;
+	uint64_t auxv = t_scratch_put(&rt, off, p->auxv ? p->auxv : &none, p->auxv_len);
 	if (!auxv)
 		return proto_fail("finish", "auxv", errno, "cannot stage the auxv");
 	m.auxv = auxv;
@@ -144,6 +145,8 @@ static int signals(struct task_plan *p)
 {
 	static uint64_t ka[65][4];
 	int lo = 0, hi = 0;
+	if (!p->act)
+		return 0;
 	for (int sig = 1; sig <= 64; sig++) {
 		if (!p->act[sig].set || sig == SIGKILL || sig == SIGSTOP)
 			continue;

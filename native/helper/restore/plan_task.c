@@ -106,6 +106,7 @@ int on_plan_tidaddr(struct plan_in *in, struct msg_plan_tidaddr *m)
 int on_plan_auxv(struct plan_in *in, struct msg_plan_auxv *m)
 {
 	TASK(t);
+	NEED(m->auxv_len <= 1024 && !t->auxv && (t->auxv = malloc(m->auxv_len ? m->auxv_len : 1)) != NULL);
 	memcpy(t->auxv, m->auxv, m->auxv_len);
 	t->auxv_len = m->auxv_len;
 	return 0;
@@ -118,7 +119,7 @@ int on_plan_fd(struct plan_in *in, struct msg_plan_fd *m)
 	NEED(f >= 0);
 	struct fd_plan *fd = GROW(t->fds, t->nfds);
 	NEED(fd != NULL);
-	*fd = (struct fd_plan){ .target = (int)m->target, .file = f, .cloexec = (int)m->cloexec };
+	*fd = (struct fd_plan){ .target = (int)m->target, .file = (unsigned)f, .cloexec = m->cloexec ? 1U : 0U };
 	return 0;
 }
 
@@ -235,6 +236,7 @@ int on_plan_sigmask(struct plan_in *in, struct msg_plan_sigmask *m)
 int on_plan_sigaction(struct plan_in *in, struct msg_plan_sigaction *m)
 {
 	TASK(t);
+	NEED(t->act || (t->act = calloc(65, sizeof *t->act)) != NULL);
 	t->act[m->sig] = (struct sigact_plan){ 1, m->handler, m->flags, m->restorer, m->mask };
 	return 0;
 }

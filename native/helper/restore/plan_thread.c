@@ -30,9 +30,9 @@ int on_plan_xstate(struct plan_in *in, struct msg_plan_xstate *m)
 {
 	TASK(t);
 	size_t len = m->has_len ? (size_t)m->len : m->xstate_len; /* the rest: zeros */
-	NEED(len >= m->xstate_len && (t->xstate = calloc(len, 1)) != NULL);
-	memcpy(t->xstate, m->xstate, m->xstate_len);
+	NEED(len >= m->xstate_len && (t->xstate = copy(m->xstate, m->xstate_len)) != NULL);
 	t->xstate_len = len;
+	t->xstate_used = m->xstate_len;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -234,7 +235,13 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		return -1;
 	if (p->leader_exit && p->nthreads)
 		return 0;
-	if (t_set_xstate(rt.pid, p->xstate, p->xstate_len) < 0)
+	unsigned char *xs = calloc(p->xstate_len, 1); /* the plan keeps it without its trailing zeros */
+	if (!xs)
+		return proto_fail("finish", "xstate", ENOMEM, "out of memory");
+	memcpy(xs, p->xstate, p->xstate_used);
+	int xr = t_set_xstate(rt.pid, xs, p->xstate_len);
+	free(xs);
+	if (xr < 0)
 		return proto_fail_sys("PTRACE_SETREGSET", "finish", "xstate", errno,
 				  "PTRACE_SETREGSET NT_X86_XSTATE failed (%zu bytes)", p->xstate_len);
 	if (t_set_regs(rt.pid, &p->regs) < 0)
