@@ -16,6 +16,7 @@ import { captureTask, collectRuns, requestState, type Captured } from '../kernel
 import { shareSeccomp } from '../kernel/seccomp.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
+import { FdPrefetch } from '../kernel/fd-prefetch.js';
 import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper, HelperError } from '../kernel/helper.js';
@@ -165,6 +166,13 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     // every task's state asked for at once: the helper works on the next tasks while each one's
     // /proc files are read here; then the page scans, answered in the same order
     const requests = new Map(order.filter((o) => o.state !== 'Z').map(({ pid: p }) => [p, requestState(helper, p)]));
+    // the fd tables of the files phase, scanned on worker threads from now on (fd-prefetch.ts)
+    const prefetch = new FdPrefetch(
+      order.flatMap(({ pid: p, parent }) => {
+        const r = requests.get(p)?.procPid;
+        return r ? [{ pid: r, ref: (parent !== undefined && requests.get(parent)?.procPid) || 0 }] : [];
+      }),
+    );
     const capturedTasks: Captured[] = [];
     for (const { pid: p, state } of order) {
       if (state === 'Z') {
@@ -196,6 +204,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         {
           root: procPids.get(pid)!,
           ignore,
+          prefetch,
           allowLeaks: opts.allowLeaks ?? false,
           externalUnix: opts.externalUnix,
           tcp: opts.tcp,
