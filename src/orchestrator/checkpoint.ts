@@ -12,7 +12,7 @@ import { cowLayout } from '../image/cow.js';
 import { formatMinor } from '../image/format-minor.js';
 import { findInherited, keepStageable } from '../kernel/cow.js';
 import { findSharing } from '../kernel/sharing.js';
-import { captureTask, collectRuns, requestState, type Captured } from '../kernel/dump-task.js';
+import { captureTask, collectRuns, procPidOf, requestState, type Captured, type StateRequest } from '../kernel/dump-task.js';
 import { shareSeccomp } from '../kernel/seccomp.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
@@ -34,6 +34,9 @@ import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { PAGE_SIZE } from '../image/format.js';
+
+/** Tasks whose state is asked of the helper ahead of the one being captured. */
+const STATE_AHEAD = 32;
 
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
@@ -163,16 +166,20 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const entries: TreeEntry[] = [];
     const tasks: TaskImage[] = [];
     const procPids = new Map<number, number>();
-    // every task's state asked for at once: the helper works on the next tasks while each one's
-    // /proc files are read here; then the page scans, answered in the same order
-    const requests = new Map(order.filter((o) => o.state !== 'Z').map(({ pid: p }) => [p, requestState(helper, p)]));
+    // each task's state asked for ahead of its capture (STATE_AHEAD tasks ahead, not all at
+    // once: the answers, registers and xstate of every task, would wait here): the helper works
+    // on the next tasks while each one's /proc files are read here; then the page scans,
+    // answered in the same order
+    const live = order.filter((o) => o.state !== 'Z').map(({ pid: p, parent }) => ({ pid: p, parent, procPid: procPidOf(p) }));
+    const procPidNow = new Map(live.map((o) => [o.pid, o.procPid]));
+    const requests = new Map<number, StateRequest>();
+    let asked = 0;
+    const askAhead = (upTo: number) => {
+      for (; asked < Math.min(live.length, upTo); asked++) requests.set(live[asked]!.pid, requestState(helper, live[asked]!.pid, live[asked]!.procPid));
+    };
+    askAhead(STATE_AHEAD);
     // the fd tables of the files phase, scanned on worker threads from now on (fd-prefetch.ts)
-    const prefetch = new FdPrefetch(
-      order.flatMap(({ pid: p, parent }) => {
-        const r = requests.get(p)?.procPid;
-        return r ? [{ pid: r, ref: (parent !== undefined && requests.get(parent)?.procPid) || 0 }] : [];
-      }),
-    );
+    const prefetch = new FdPrefetch(live.flatMap(({ procPid: r, parent }) => (r ? [{ pid: r, ref: (parent !== undefined && procPidNow.get(parent)) || 0 }] : [])));
     const capturedTasks: Captured[] = [];
     for (const { pid: p, state } of order) {
       if (state === 'Z') {
@@ -180,7 +187,10 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         entries.push({ pid: p, ppid: st.ppid, pgid: st.pgid, sid: st.sid, comm: st.comm, state: 'zombie', threads: 1, exitStatus: st.exitCode });
         continue;
       }
-      const c = await clock.run('capture', () => captureTask(helper, requests.get(p)!, state), p);
+      askAhead(capturedTasks.length + 1 + STATE_AHEAD);
+      const req = requests.get(p)!;
+      requests.delete(p); // its answer is let go with its task's capture
+      const c = await clock.run('capture', () => captureTask(helper, req, state), p);
       procPids.set(p, c.procPid);
       entries.push(c.entry);
       tasks.push(c.task);
@@ -188,8 +198,6 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     }
     for (const c of capturedTasks) await collectRuns(helper, c);
     shareSeccomp(tasks); // each filter once in the image (kernel/seccomp.ts)
-    // the helper's answers (registers as hex, 1,000 tasks: ~10 MB) are in the tasks now
-    requests.clear();
     capturedTasks.length = 0;
     if (sel.self) entries.push(sel.self.entry);
     // pages children still share with their parent since the fork: saved once (cow.ts)
@@ -272,10 +280,10 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const layout = cowLayout(tasks, entries).stream;
     // written (and copied for the checks below): what only the metadata needed is let go before
     // the checks decode a copy of their own (1,000 tasks with 400 fds each: 400,000 fd entries)
-    for (const t of tasks) {
-      t.fds = [];
-      t.vmas = [];
-    }
+    // of the tasks, only their pids and page runs are needed from here on (pages, the count of
+    // page bytes): the rest (registers, xstate, signal handlers... ~20 KB a task) goes
+    const threads = tasks.reduce((n, t) => n + 1 + t.threads.length, 0);
+    for (let i = 0; i < tasks.length; i++) tasks[i] = { pid: tasks[i]!.pid, pageRuns: tasks[i]!.pageRuns } as TaskImage;
     // Restart's own checks on those bytes run while the pages are written (from the next turn
     // of the event loop once every page command is out: the helper reads the check's plan after
     // them); the trailer waits for them (the phase 'check' is that wait).
@@ -363,7 +371,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       pid,
       pids: entries.map((e) => e.pid),
       tasks: entries.length,
-      threads: tasks.reduce((n, t) => n + 1 + t.threads.length, 0),
+      threads,
       notified,
       self: sel.self ? { caller: sel.self.caller, call: sel.self.top, restartedStatus: RESTARTED_EXIT_STATUS } : undefined,
       warnings: captured.warnings,
