@@ -46,7 +46,9 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out) {
     close(dfd);
     return;
   }
-  DIR *d = fdopendir(dfd);
+  // the names from the directory whose files are opened next: with the fdinfo, fdinfo's (its
+  // readdir makes the dentries the opens then find; /proc/PID/fd's would make a second set)
+  DIR *d = fdopendir(withInfo ? ifd : dfd);
   if (!d) {
     out.err = errno, out.syscall = "fdopendir";
     close(dfd);
@@ -68,15 +70,20 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out) {
     // of each): no stat per fd (a third of the scan's time), the caller stats the few it needs
     struct stat st;
     memset(&st, 0, sizeof st);
-    if (!withInfo && fstatat(dirfd(d), name, &st, 0) < 0) continue;
+    if (!withInfo && fstatat(dfd, name, &st, 0) < 0) continue;
     size_t mark = text.size();
     double flags = 0, locks = 0;
     bool hasIno = false;
     if (withInfo) {
       int f = openat(ifd, name, O_RDONLY | O_CLOEXEC);
       if (f < 0) continue;
+      // fdinfo is one seq_file record (single_open): a read that does not fill the buffer had
+      // all of it, so no second read to see the end (a quarter of the syscalls per fd)
       ssize_t n;
-      while ((n = read(f, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+      while ((n = read(f, buf, sizeof buf)) > 0) {
+        text.append(buf, static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < sizeof buf) break;
+      }
       close(f);
       if (n < 0) {
         text.resize(mark);
@@ -96,7 +103,7 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out) {
       }
       // a kernel without "ino:" in fdinfo (before 5.14): the inode from a stat, mount 0
       if (!hasIno) {
-        if (fstatat(dirfd(d), name, &st, 0) < 0) {
+        if (fstatat(dfd, name, &st, 0) < 0) {
           text.resize(mark);
           continue;
         }
@@ -110,7 +117,7 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out) {
     nums.insert(nums.end(), v, v + STRIDE);
   }
   closedir(d);
-  close(ifd);
+  close(withInfo ? dfd : ifd);
 }
 
 Napi::Value ThrowScanError(Napi::Env env, const Scan &s) {
