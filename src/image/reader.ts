@@ -143,7 +143,9 @@ export function readPrelude(r: ImageReader): { major: number; minor: number } {
   return { major, minor };
 }
 
-export function readMetadata(fd: number | Buffer | Buffer[], name: string, positional = false): { meta: ImageMetadata; reader: ImageReader } {
+/** writing: the image is the one being written (checkpoint's own check, read back from its
+ * file): its pages are still to come, so the file's size says nothing yet. */
+export function readMetadata(fd: number | Buffer | Buffer[], name: string, positional = false, writing = false): { meta: ImageMetadata; reader: ImageReader } {
   const r = new ImageReader(fd, name, positional);
   const { major, minor } = readPrelude(r);
   let digest = 0;
@@ -228,7 +230,7 @@ export function readMetadata(fd: number | Buffer | Buffer[], name: string, posit
   const inherited = inheritedProblem(tasks, tree.tasks);
   if (inherited) throw new ImageError(where(`TASK ${inherited}`), { object: name });
   if (tasks.some((t) => t.inherited) && minor < 3) throw new ImageError(where('TASK: inherited pages in an image older than format 1.3'), { object: name });
-  if (typeof fd === 'number') checkStreamHolds(fd, r, name, files, tasks); // in memory (checkpoint's own check): the pages are being written
+  if (typeof fd === 'number' && !writing) checkStreamHolds(fd, r, name, files, tasks); // checkpoint's own check: the pages are being written
   return { meta: { major, minor, header, tree, files, ipc, tasks, digest, records }, reader: r };
 }
 

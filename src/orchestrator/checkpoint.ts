@@ -4,39 +4,35 @@
  * lets the task run on (or kills it once the image is complete). Any failure releases the task
  * exactly as it was and removes a partial output file.
  */
+import fs from 'node:fs';
 import { AbortedError, CheckpointError, UcrError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
-import type { TaskImage, TreeEntry } from '../image/types.js';
+import type { TaskImage } from '../image/types.js';
 import { cowLayout } from '../image/cow.js';
 import { formatMinor } from '../image/format-minor.js';
 import { findInherited, keepStageable } from '../kernel/cow.js';
 import { findSharing } from '../kernel/sharing.js';
-import { captureTask, collectRuns, procPidOf, requestState, type Captured, type StateRequest } from '../kernel/dump-task.js';
 import { shareSeccomp } from '../kernel/seccomp.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
-import { FdPrefetch } from '../kernel/fd-prefetch.js';
 import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper, HelperError } from '../kernel/helper.js';
-import { readStat } from '../kernel/proc.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
-import { ackFdOf, openOutput, streamed } from './output.js';
+import { ackFdOf, openOutput, reopenForReading, streamed } from './output.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow } from './select.js';
 import { freezeTree } from './freeze-tree.js';
+import { captureTree } from './capture-tree.js';
 import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { PAGE_SIZE } from '../image/format.js';
-
-/** Tasks whose state is asked of the helper ahead of the one being captured. */
-const STATE_AHEAD = 32;
 
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
@@ -161,44 +157,15 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
+  let back: number | undefined; // the image file opened again for the check
+  const closeBack = () => {
+    if (back !== undefined) fs.closeSync(back);
+    back = undefined;
+  };
   try {
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
-    const entries: TreeEntry[] = [];
-    const tasks: TaskImage[] = [];
-    const procPids = new Map<number, number>();
-    // each task's state asked for ahead of its capture (STATE_AHEAD tasks ahead, not all at
-    // once: the answers, registers and xstate of every task, would wait here): the helper works
-    // on the next tasks while each one's /proc files are read here; then the page scans,
-    // answered in the same order
-    const live = order.filter((o) => o.state !== 'Z').map(({ pid: p, parent }) => ({ pid: p, parent, procPid: procPidOf(p) }));
-    const procPidNow = new Map(live.map((o) => [o.pid, o.procPid]));
-    const requests = new Map<number, StateRequest>();
-    let asked = 0;
-    const askAhead = (upTo: number) => {
-      for (; asked < Math.min(live.length, upTo); asked++) requests.set(live[asked]!.pid, requestState(helper, live[asked]!.pid, live[asked]!.procPid));
-    };
-    askAhead(STATE_AHEAD);
-    // the fd tables of the files phase, scanned on worker threads from now on (fd-prefetch.ts)
-    const prefetch = new FdPrefetch(live.flatMap(({ procPid: r, parent }) => (r ? [{ pid: r, ref: (parent !== undefined && procPidNow.get(parent)) || 0 }] : [])));
-    const capturedTasks: Captured[] = [];
-    for (const { pid: p, state } of order) {
-      if (state === 'Z') {
-        const st = readStat(p);
-        entries.push({ pid: p, ppid: st.ppid, pgid: st.pgid, sid: st.sid, comm: st.comm, state: 'zombie', threads: 1, exitStatus: st.exitCode });
-        continue;
-      }
-      askAhead(capturedTasks.length + 1 + STATE_AHEAD);
-      const req = requests.get(p)!;
-      requests.delete(p); // its answer is let go with its task's capture
-      const c = await clock.run('capture', () => captureTask(helper, req, state), p);
-      procPids.set(p, c.procPid);
-      entries.push(c.entry);
-      tasks.push(c.task);
-      capturedTasks.push(c);
-    }
-    for (const c of capturedTasks) await collectRuns(helper, c);
+    const { entries, tasks, procPids, prefetch } = await captureTree(helper, order, clock);
     shareSeccomp(tasks); // each filter once in the image (kernel/seccomp.ts)
-    capturedTasks.length = 0;
     if (sel.self) entries.push(sel.self.entry);
     // pages children still share with their parent since the fork: saved once (cow.ts)
     await findInherited(helper, tasks, entries);
@@ -251,7 +218,9 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     }
     const w = new ImageWriter(out.fd, typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output);
     const host = hostIdentity(tasks[0]!.xstate.length);
-    w.copyFrom(); // the metadata as bytes, for restart's own checks (below)
+    // restart's own checks (below) read the metadata back from the image file, or a copy as written
+    back = reopenForReading(out);
+    if (back === undefined) w.copyFrom();
     await clock.run('write-metadata', () => {
       w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false));
       w.header({
@@ -278,19 +247,20 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     // the PAGES stream's order (staged runs first when tasks share memory: image/cow.ts), from
     // the mappings, before they are let go
     const layout = cowLayout(tasks, entries).stream;
-    // written (and copied for the checks below): what only the metadata needed is let go before
-    // the checks decode a copy of their own (1,000 tasks with 400 fds each: 400,000 fd entries)
-    // of the tasks, only their pids and page runs are needed from here on (pages, the count of
-    // page bytes): the rest (registers, xstate, signal handlers... ~20 KB a task) goes
+    // written: of the tasks, only pids and page runs are needed from here on (pages, the count of
+    // page bytes); the rest (fds, registers, xstate...) goes before the check decodes its own
     const threads = tasks.reduce((n, t) => n + 1 + t.threads.length, 0);
     for (let i = 0; i < tasks.length; i++) tasks[i] = { pid: tasks[i]!.pid, pageRuns: tasks[i]!.pageRuns } as TaskImage;
     // Restart's own checks on those bytes run while the pages are written (from the next turn
     // of the event loop once every page command is out: the helper reads the check's plan after
     // them); the trailer waits for them (the phase 'check' is that wait).
-    const metadata = w.copied();
+    const metadata = back === undefined ? w.copied() : { fd: back, length: w.bytes };
     let pagesSent = () => {};
     const sent = new Promise<void>((r) => (pagesSent = r));
-    const checked = sent.then(() => new Promise((r) => setImmediate(r))).then(() => checkRestorable(metadata, image, helper)).catch((e: unknown) => refuseUnrestorable(e, pid));
+    const checked = sent
+      .then(() => new Promise((r) => setImmediate(r)))
+      .then(() => checkRestorable(metadata, image, helper).finally(closeBack))
+      .catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
     let pageBytes = 0;
@@ -395,5 +365,6 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     throw fromVanished(fromHelper(e, 'checkpoint', pid));
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    closeBack();
   }
 }
