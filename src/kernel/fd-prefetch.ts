@@ -2,7 +2,7 @@
  * The files capture's fd tables (proc.ts: fdTable) scanned ahead on libuv's worker threads
  * (the addon's fdScanBatch): the checkpoint starts it once the tree is frozen, so the kernel's
  * fdinfo reads (~4 µs per fd: 1.5 s for 1,000 tasks x 400 fds) run while the tasks are captured
- * and while the tables already scanned are taken. A few chunks of tasks at a time, each scanned
+ * and while the tables already scanned are taken. Chunks of tasks, one at a time, each scanned
  * with kcmp against its parent's fd of the same number (F_SAME: the fd was inherited and is
  * still the same open file), and let go once taken: memory stays bounded in the tree's size.
  */
@@ -16,35 +16,51 @@ export const F_SAME = 4;
 type Entry = Awaited<ReturnType<ReturnType<typeof native>['fdScanBatch']>>[number];
 
 export class FdPrefetch {
-  private readonly chunks: { pids: number[]; refs: number[]; result?: Promise<Entry[]>; left: number }[] = [];
+  private readonly chunks: { pids: number[]; refs: number[]; result: Promise<Entry[]>; settle: (r: Promise<Entry[]>) => void; left: number }[] = [];
   private readonly at = new Map<number, [chunk: number, index: number]>();
   private readonly refOf = new Map<number, number>();
+  /** chunks started, scans running, the chunk being taken */
+  private started = 0;
+  private running = 0;
+  private taking = 0;
 
   /** pids as /proc shows them, in the order the tables are taken; ref: a pid whose fds to kcmp
-   * each fd against (the parent) or 0. */
+   * each fd against (the parent) or 0. One chunk scanned at a time (a second thread would take
+   * the CPU from the capture it overlaps, on a machine of 2), at most `ahead` chunks ahead of
+   * the one being taken. */
   constructor(
     tasks: { pid: number; ref: number }[],
     private readonly chunk = 16,
-    private readonly ahead = 4,
+    private readonly ahead = 8,
   ) {
     tasks.forEach(({ pid, ref }, i) => {
       const c = Math.floor(i / chunk);
-      if (!this.chunks[c]) this.chunks[c] = { pids: [], refs: [], left: 0 };
+      if (!this.chunks[c]) {
+        let settle: (r: Promise<Entry[]>) => void = () => {};
+        const result = new Promise<Entry[]>((resolve) => (settle = resolve));
+        result.catch(() => {}); // taken by table(); a checkpoint that fails first leaves it
+        this.chunks[c] = { pids: [], refs: [], result, settle, left: 0 };
+      }
       this.at.set(pid, [c, this.chunks[c]!.pids.length]);
       this.chunks[c]!.pids.push(pid);
       this.chunks[c]!.refs.push(ref);
       this.chunks[c]!.left++;
       if (ref > 0) this.refOf.set(pid, ref);
     });
-    this.start(0);
+    this.pump();
   }
 
-  private start(from: number): void {
-    for (let c = from; c < Math.min(this.chunks.length, from + this.ahead); c++) {
-      const k = this.chunks[c]!;
-      if (k.result) continue;
-      k.result = native().fdScanBatch(k.pids, k.refs);
-      k.result.catch(() => {}); // taken by table(); a checkpoint that fails first leaves it
+  private pump(): void {
+    while (this.running < 1 && this.started < this.chunks.length && this.started <= this.taking + this.ahead) {
+      const k = this.chunks[this.started++]!;
+      this.running++;
+      const scan = native().fdScanBatch(k.pids, k.refs);
+      k.settle(scan);
+      const done = () => {
+        this.running--;
+        this.pump();
+      };
+      scan.then(done, done);
     }
   }
 
@@ -59,9 +75,10 @@ export class FdPrefetch {
     if (!where) return fdTable(pid);
     const [c, i] = where;
     this.at.delete(pid);
-    this.start(c);
+    this.taking = Math.max(this.taking, c);
+    this.pump();
     const k = this.chunks[c]!;
-    const all = await k.result!;
+    const all = await k.result; // settled once its scan has run
     const e = all[i]!;
     // let go once taken
     (all as (Entry | undefined)[])[i] = undefined;
