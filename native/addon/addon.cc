@@ -16,6 +16,10 @@
 //                                    its flags, where its text starts and ends in info, 1 when
 //                                    it has a "lock:" line (no stat: the caller stats the few
 //                                    fds it needs)
+//   fdScanBatch(pids, refs)      -> Promise<({ nums, info } | { errno, syscall })[]>  fdScan
+//                                    with the fdinfo of several processes on a worker thread
+//                                    (fdscan.cc); slot 4 of an fd: 1 when kcmp finds it the
+//                                    same open file as that fd number of refs[i] (0 if none)
 //   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of
 //                                    uid and its groups as login would give them (getgrouplist)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
@@ -41,6 +45,7 @@
 #include <unistd.h>
 
 #include "../common/crc32c.h"
+#include "fdscan.h"
 
 namespace {
 
@@ -181,104 +186,6 @@ Napi::Value Sigqueue(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// fdScan(pid): the facts of every fd of a process in one call (a checkpoint of 100 tasks with
-// 400 fds each would otherwise make 40,000 stat and fdinfo calls through Node's fs), as numbers
-// (the caller builds objects only for the fds it needs: one per open file) and the fdinfo texts
-// back to back. An fd closed meanwhile is left out; a process that is gone throws.
-Napi::Value FdScan(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) {
-    Napi::TypeError::New(env, "fdScan(pid: number, info?: boolean)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  int pid = info[0].As<Napi::Number>().Int32Value();
-  bool withInfo = info.Length() < 2 || info[1].ToBoolean().Value();
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/fd", pid);
-  int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return ThrowErrno(env, "open", errno);
-  snprintf(path, sizeof path, "/proc/%d/fdinfo", pid);
-  int ifd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (ifd < 0) {
-    int err = errno;
-    close(dfd);
-    return ThrowErrno(env, "open", err);
-  }
-  DIR *d = fdopendir(dfd);
-  if (!d) {
-    int err = errno;
-    close(dfd);
-    close(ifd);
-    return ThrowErrno(env, "fdopendir", err);
-  }
-  std::vector<int> fds;
-  while (struct dirent *de = readdir(d))
-    if (de->d_name[0] != '.') fds.push_back(atoi(de->d_name));
-  std::sort(fds.begin(), fds.end());
-  std::vector<double> nums;
-  nums.reserve(fds.size() * 11);
-  std::string text;
-  char buf[16384];
-  for (int fd : fds) {
-    char name[16];
-    snprintf(name, sizeof name, "%d", fd);
-    // with the fdinfo, an fd is known by its mount and inode there (one open file has one
-    // of each): no stat per fd (a third of the scan's time), the caller stats the few it needs
-    struct stat st;
-    memset(&st, 0, sizeof st);
-    if (!withInfo && fstatat(dirfd(d), name, &st, 0) < 0) continue;
-    size_t mark = text.size();
-    double flags = 0, locks = 0;
-    bool hasIno = false;
-    if (withInfo) {
-      int f = openat(ifd, name, O_RDONLY | O_CLOEXEC);
-      if (f < 0) continue;
-      ssize_t n;
-      while ((n = read(f, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-      close(f);
-      if (n < 0) {
-        text.resize(mark);
-        continue;
-      }
-      // "flags:\t<octal>" and any "lock:" line, at the start of a line
-      for (size_t at = mark; at < text.size();) {
-        const char *l = text.data() + at;
-        size_t left = text.size() - at;
-        if (left > 6 && !strncmp(l, "flags:", 6)) flags = static_cast<double>(strtoul(l + 6, nullptr, 8));
-        else if (left > 5 && !strncmp(l, "lock:", 5)) locks = 1;
-        else if (left > 7 && !strncmp(l, "mnt_id:", 7)) st.st_dev = static_cast<dev_t>(strtoul(l + 7, nullptr, 10));
-        else if (left > 4 && !strncmp(l, "ino:", 4)) st.st_ino = static_cast<ino_t>(strtoull(l + 4, nullptr, 10)), hasIno = true;
-        const void *nl = memchr(l, '\n', left);
-        if (!nl) break;
-        at = static_cast<size_t>(static_cast<const char *>(nl) - text.data()) + 1;
-      }
-      // a kernel without "ino:" in fdinfo (before 5.14): the inode from a stat, mount 0
-      if (!hasIno) {
-        if (fstatat(dirfd(d), name, &st, 0) < 0) {
-          text.resize(mark);
-          continue;
-        }
-        st.st_dev = 0;
-      }
-    }
-    double v[11] = {static_cast<double>(fd), static_cast<double>(st.st_dev), static_cast<double>(st.st_ino), static_cast<double>(st.st_mode),
-                    static_cast<double>(st.st_nlink), static_cast<double>(st.st_rdev), static_cast<double>(st.st_size), flags,
-                    static_cast<double>(mark), static_cast<double>(text.size()), locks};
-    nums.insert(nums.end(), v, v + 11);
-  }
-  closedir(d);
-  close(ifd);
-  Napi::Float64Array arr = Napi::Float64Array::New(env, nums.size());
-  std::copy(nums.begin(), nums.end(), arr.Data());
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("nums", arr);
-  // latin1: one character per byte, so the offsets above are offsets in the string
-  napi_value str;
-  if (napi_create_string_latin1(env, text.data(), text.size(), &str) != napi_ok) return ThrowErrno(env, "napi_create_string_latin1", ENOMEM);
-  out.Set("info", str);
-  return out;
-}
-
 // userOf(uid): name, primary gid and every group of the user (getpwuid_r + getgrouplist, so
 // through NSS like login's initgroups); null when the user database has no such uid.
 Napi::Value UserOf(const Napi::CallbackInfo &info) {
@@ -311,7 +218,7 @@ Napi::Value UserOf(const Napi::CallbackInfo &info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("fdScan", Napi::Function::New(env, FdScan));
+  InitFdScan(env, exports);
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));

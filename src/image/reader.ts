@@ -150,8 +150,10 @@ export interface ReadResult {
   reader: ImageReader;
 }
 
-export function readMetadata(fd: number | Buffer | Buffer[], name: string, positional = false): ReadResult {
-  const steps = metadataSteps(fd, name, positional);
+/** writing: the image is the one being written (checkpoint's own check, read back from its
+ * file): its pages are still to come, so the file's size says nothing yet. */
+export function readMetadata(fd: number | Buffer | Buffer[], name: string, positional = false, writing = false): ReadResult {
+  const steps = metadataSteps(fd, name, positional, writing);
   for (;;) {
     const s = steps.next();
     if (s.done) return s.value;
@@ -165,7 +167,7 @@ const PAUSE_BYTES = 2 << 20;
 
 /** readMetadata for restart: the same, with a pause (the event loop runs) every PAUSE_BYTES. */
 export async function readMetadataAsync(fd: number, name: string): Promise<ReadResult> {
-  const steps = metadataSteps(fd, name, false);
+  const steps = metadataSteps(fd, name, false, false);
   for (;;) {
     const s = steps.next();
     if (s.done) return s.value;
@@ -173,7 +175,7 @@ export async function readMetadataAsync(fd: number, name: string): Promise<ReadR
   }
 }
 
-function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional: boolean): Generator<void, ReadResult, void> {
+function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional: boolean, writing: boolean): Generator<void, ReadResult, void> {
   const r = new ImageReader(fd, name, positional);
   const { major, minor } = readPrelude(r);
   let digest = 0;
@@ -274,7 +276,7 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
   const inherited = inheritedProblem(tasks, tree.tasks);
   if (inherited) throw new ImageError(where(`TASK ${inherited}`), { object: name });
   if (tasks.some((t) => t.inherited) && minor < 3) throw new ImageError(where('TASK: inherited pages in an image older than format 1.3'), { object: name });
-  if (typeof fd === 'number') checkStreamHolds(fd, r, name, files, tasks); // in memory (checkpoint's own check): the pages are being written
+  if (typeof fd === 'number' && !writing) checkStreamHolds(fd, r, name, files, tasks); // checkpoint's own check: the pages are being written
   return { meta: { major, minor, header, tree, files, ipc, tasks, digest, records }, reader: r };
 }
 

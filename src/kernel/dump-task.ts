@@ -94,12 +94,16 @@ export interface StateRequest {
   state?: Promise<EvState>;
 }
 
-export function requestState(h: Helper, pid: number): StateRequest {
-  // A process whose main thread has exited while others run: its /proc/PID shows the dead
-  // thread (no memory, no fds); read everything through a live thread's /proc/TID instead.
-  // (Per-thread stat files: /proc/TID/stat would sum over every thread of the process.)
+/** The thread whose /proc files stand for the process (undefined: every thread has exited).
+ * A process whose main thread has exited while others run: its /proc/PID shows the dead
+ * thread (no memory, no fds); everything is read through a live thread's /proc/TID instead.
+ * (Per-thread stat files: /proc/TID/stat would sum over every thread of the process.) */
+export function procPidOf(pid: number): number | undefined {
   const main = threadState(pid, pid);
-  const procPid = main === 'Z' ? listThreads(pid).find((t) => t !== pid && threadState(pid, t) !== 'Z') : main && pid;
+  return main === 'Z' ? listThreads(pid).find((t) => t !== pid && threadState(pid, t) !== 'Z') : main ? pid : undefined;
+}
+
+export function requestState(h: Helper, pid: number, procPid = procPidOf(pid)): StateRequest {
   if (!procPid) return { pid, procPid: undefined, ptimers: [] };
   const ptimers = readTimers(procPid);
   h.send(dumpState({ pid, timers: ptimers.map((t) => t.id) }));

@@ -20,6 +20,7 @@ import { commOf, factsAt, F_DEV, F_FD, F_FINO, F_FLAGS, F_INO, F_LOCKS, F_MNT, F
 import { Holders, ObjectIndex, refAt, type Holder, type TaskRefs, type TreeObject } from './files-index.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 import { O_CLOEXEC } from './linux.js';
+import { F_SAME, type FdPrefetch } from './fd-prefetch.js';
 
 export interface CapturedFiles {
   files: ImageFiles;
@@ -55,6 +56,8 @@ export interface FileCaptureOptions {
   skipSockets?: boolean;
   /** a task's pid in the image by its pid as /proc shows it (default: the same) */
   imagePid?: Map<number, number>;
+  /** the tasks' fd tables, scanned ahead (fd-prefetch.ts); default: each one scanned here */
+  prefetch?: FdPrefetch;
   /** the tree's zombies (exited, not reaped), their pids as /proc shows them and in the image */
   zombies?: Map<number, number>;
 }
@@ -94,8 +97,11 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const objects = index.objects;
   const refs = new Map<number, TaskRefs>();
   for (const pid of pids) {
-    const table = fdTable(pid);
+    const table = opt.prefetch ? await opt.prefetch.table(pid) : fdTable(pid);
     const n = table.nums;
+    // the parent's fds, which kcmp compared this task's fds with (F_SAME) in the scan
+    const ref = opt.prefetch?.ref(pid);
+    const parent = ref === undefined ? undefined : refs.get(ref);
     const task: TaskRefs = { fds: new Int32Array(table.count), refs: new Int32Array(table.count), count: 0 };
     for (let i = 0, b = 0; i < table.count; i++, b += FD_STRIDE) {
       const fd = n[b + F_FD]!;
@@ -104,7 +110,9 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       // two ends of a pipe, or two opens of one file, differ there without a kcmp
       const flags = flagsFd & ~O_CLOEXEC;
       const [mnt, ino] = [n[b + F_MNT]!, n[b + F_FINO]!];
-      let obj = index.find(mnt, ino, flags, (o) => sameFile(o.facts, pid, fd));
+      // inherited and still the same open file: the parent's object (what the index would find)
+      const k = parent && n[b + F_SAME] ? refAt(parent, fd) : -1;
+      let obj = k >= 0 ? objects[parent!.refs[k]! >> 1] : index.find(mnt, ino, flags, (o) => sameFile(o.facts, pid, fd));
       let locks: string[] | undefined;
       if (!obj) {
         let facts: FdFacts;

@@ -35,6 +35,10 @@ export interface NativeAddon {
    * fdinfo texts back to back (latin1) in info. fds closed meanwhile are left out. Throws with
    * code/errno/syscall when the process is gone (proc.ts: fdTable). */
   fdScan(pid: number, withInfo?: boolean): { nums: Float64Array; info: string };
+  /** fdScan(pid) of each pid (with the fdinfo) on a worker thread; slot 4 of an fd is 1 when
+   * kcmp finds it the same open file as that fd number of refs[i] (0: none). A process that is
+   * gone gives its error's fields instead. */
+  fdScanBatch(pids: number[], refs: number[]): Promise<({ nums: Float64Array; info: string } | { errno: number; code: string; syscall: string; message: string })[]>;
   /** The user database's entry of uid: name, primary gid and every group the user has at login
    * (getgrouplist, through NSS); null when there is none. Throws with code/errno/syscall. */
   userOf(uid: number): { name: string; gid: number; groups: number[] } | null;

@@ -4,31 +4,31 @@
  * lets the task run on (or kills it once the image is complete). Any failure releases the task
  * exactly as it was and removes a partial output file.
  */
+import fs from 'node:fs';
 import { AbortedError, CheckpointError, UcrError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
-import type { TaskImage, TreeEntry } from '../image/types.js';
+import type { TaskImage } from '../image/types.js';
 import { cowLayout } from '../image/cow.js';
 import { formatMinor } from '../image/format-minor.js';
 import { findInherited, keepStageable } from '../kernel/cow.js';
 import { findSharing } from '../kernel/sharing.js';
-import { captureTask, collectRuns, requestState, type Captured } from '../kernel/dump-task.js';
 import { shareSeccomp } from '../kernel/seccomp.js';
 import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
 import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper, HelperError } from '../kernel/helper.js';
-import { readStat } from '../kernel/proc.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
-import { ackFdOf, openOutput, streamed } from './output.js';
+import { ackFdOf, openOutput, reopenForReading, streamed } from './output.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { select, selectedNow } from './select.js';
 import { freezeTree } from './freeze-tree.js';
+import { captureTree } from './capture-tree.js';
 import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
@@ -157,32 +157,15 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   const onAbort = () => helper.close();
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
+  let back: number | undefined; // the image file opened again for the check
+  const closeBack = () => {
+    if (back !== undefined) fs.closeSync(back);
+    back = undefined;
+  };
   try {
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
-    const entries: TreeEntry[] = [];
-    const tasks: TaskImage[] = [];
-    const procPids = new Map<number, number>();
-    // every task's state asked for at once: the helper works on the next tasks while each one's
-    // /proc files are read here; then the page scans, answered in the same order
-    const requests = new Map(order.filter((o) => o.state !== 'Z').map(({ pid: p }) => [p, requestState(helper, p)]));
-    const capturedTasks: Captured[] = [];
-    for (const { pid: p, state } of order) {
-      if (state === 'Z') {
-        const st = readStat(p);
-        entries.push({ pid: p, ppid: st.ppid, pgid: st.pgid, sid: st.sid, comm: st.comm, state: 'zombie', threads: 1, exitStatus: st.exitCode });
-        continue;
-      }
-      const c = await clock.run('capture', () => captureTask(helper, requests.get(p)!, state), p);
-      procPids.set(p, c.procPid);
-      entries.push(c.entry);
-      tasks.push(c.task);
-      capturedTasks.push(c);
-    }
-    for (const c of capturedTasks) await collectRuns(helper, c);
+    const { entries, tasks, procPids, prefetch } = await captureTree(helper, order, clock);
     shareSeccomp(tasks); // each filter once in the image (kernel/seccomp.ts)
-    // the helper's answers (registers as hex, 1,000 tasks: ~10 MB) are in the tasks now
-    requests.clear();
-    capturedTasks.length = 0;
     if (sel.self) entries.push(sel.self.entry);
     // pages children still share with their parent since the fork: saved once (cow.ts)
     await findInherited(helper, tasks, entries);
@@ -196,6 +179,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         {
           root: procPids.get(pid)!,
           ignore,
+          prefetch,
           allowLeaks: opts.allowLeaks ?? false,
           externalUnix: opts.externalUnix,
           tcp: opts.tcp,
@@ -234,7 +218,9 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     }
     const w = new ImageWriter(out.fd, typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output);
     const host = hostIdentity(tasks[0]!.xstate.length);
-    w.copyFrom(); // the metadata as bytes, for restart's own checks (below)
+    // restart's own checks (below) read the metadata back from the image file, or a copy as written
+    back = reopenForReading(out);
+    if (back === undefined) w.copyFrom();
     await clock.run('write-metadata', () => {
       w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false));
       w.header({
@@ -261,19 +247,20 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     // the PAGES stream's order (staged runs first when tasks share memory: image/cow.ts), from
     // the mappings, before they are let go
     const layout = cowLayout(tasks, entries).stream;
-    // written (and copied for the checks below): what only the metadata needed is let go before
-    // the checks decode a copy of their own (1,000 tasks with 400 fds each: 400,000 fd entries)
-    for (const t of tasks) {
-      t.fds = [];
-      t.vmas = [];
-    }
+    // written: of the tasks, only pids and page runs are needed from here on (pages, the count of
+    // page bytes); the rest (fds, registers, xstate...) goes before the check decodes its own
+    const threads = tasks.reduce((n, t) => n + 1 + t.threads.length, 0);
+    for (let i = 0; i < tasks.length; i++) tasks[i] = { pid: tasks[i]!.pid, pageRuns: tasks[i]!.pageRuns } as TaskImage;
     // Restart's own checks on those bytes run while the pages are written (from the next turn
     // of the event loop once every page command is out: the helper reads the check's plan after
     // them); the trailer waits for them (the phase 'check' is that wait).
-    const metadata = w.copied();
+    const metadata = back === undefined ? w.copied() : { fd: back, length: w.bytes };
     let pagesSent = () => {};
     const sent = new Promise<void>((r) => (pagesSent = r));
-    const checked = sent.then(() => new Promise((r) => setImmediate(r))).then(() => checkRestorable(metadata, image, helper)).catch((e: unknown) => refuseUnrestorable(e, pid));
+    const checked = sent
+      .then(() => new Promise((r) => setImmediate(r)))
+      .then(() => checkRestorable(metadata, image, helper).finally(closeBack))
+      .catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
     let pageBytes = 0;
@@ -354,7 +341,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       pid,
       pids: entries.map((e) => e.pid),
       tasks: entries.length,
-      threads: tasks.reduce((n, t) => n + 1 + t.threads.length, 0),
+      threads,
       notified,
       self: sel.self ? { caller: sel.self.caller, call: sel.self.top, restartedStatus: RESTARTED_EXIT_STATUS } : undefined,
       warnings: captured.warnings,
@@ -378,5 +365,6 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     throw fromVanished(fromHelper(e, 'checkpoint', pid));
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    closeBack();
   }
 }

@@ -19,17 +19,17 @@ export async function freezeTree(
   member: (pid: number) => boolean,
   clock: PhaseClock,
   vforkWaitMs: number,
-): Promise<{ pid: number; state: string }[]> {
-  const order: { pid: number; state: string }[] = [];
+): Promise<{ pid: number; state: string; parent?: number }[]> {
+  const order: { pid: number; state: string; parent?: number }[] = [];
   const seen = new Set<number>();
-  let queue: { pid: number; state: string | undefined }[] = roots.map((pid) => ({ pid, state: undefined }));
+  let queue: { pid: number; state: string | undefined; parent?: number }[] = roots.map((pid) => ({ pid, state: undefined }));
   while (queue.length) {
     const asked: number[] = [];
-    for (const { pid, state: known } of queue) {
+    for (const { pid, state: known, parent } of queue) {
       let state = known ?? pidState(pid);
       if (state === undefined) continue; // exited and reaped before we got to it
       if (state === 'Z' && listThreads(pid).length > 1) state = 'R'; // main thread gone, others run
-      order.push({ pid, state });
+      order.push({ pid, state, ...(parent !== undefined ? { parent } : {}) });
       seen.add(pid);
       if (state === 'Z') continue;
       if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid, phase: 'freeze' });
@@ -44,7 +44,7 @@ export async function freezeTree(
       for (const c of listChildren(pid).sort((a, b) => a - b))
         if (member(c) && !seen.has(c)) {
           seen.add(c);
-          queue.push({ pid: c, state: undefined });
+          queue.push({ pid: c, state: undefined, parent: pid });
         }
   }
   return order;

@@ -94,3 +94,15 @@ export function openOutput(out: string | number, noClobber: boolean): Output {
   };
   return o;
 }
+
+/** The image file of a path output (written from offset 0) opened again for reading: the
+ * checkpoint's check reads the metadata back from it instead of keeping a copy of it in memory.
+ * undefined for stdout or an fd (then the check gets a copy as written). */
+export function reopenForReading(o: Output): number | undefined {
+  if (!o.partial) return undefined;
+  try {
+    return fs.openSync(`/proc/self/fd/${o.fd}`, 'r');
+  } catch {
+    return undefined;
+  }
+}

@@ -166,10 +166,11 @@ function releaseTask(t: TaskImage): void {
  * default options would plan it, and that plan read by the helper's own plan parser (`check`
  * on the checkpoint's own helper, which goes on after answering). Throws what restart would say.
  */
-export async function checkRestorable(metadata: Buffer | Buffer[], name: string, helper: Helper): Promise<ImageMetadata> {
-  // a list of buffers is emptied as it is read
+export async function checkRestorable(metadata: Buffer | Buffer[] | { fd: number; length: number }, name: string, helper: Helper): Promise<ImageMetadata> {
+  // a list of buffers is emptied as it is read; an fd (the image file being written, opened
+  // again for reading) is read at 0 to length, what the checkpoint wrote as metadata
   const length = Array.isArray(metadata) ? metadata.reduce((n, b) => n + b.length, 0) : metadata.length;
-  const { meta, reader } = readMetadata(metadata, name);
+  const { meta, reader } = Buffer.isBuffer(metadata) || Array.isArray(metadata) ? readMetadata(metadata, name) : readMetadata(metadata.fd, name, true, true);
   if (reader.offset !== length) throw new ImageError(`${name}: ${length - reader.offset} bytes after the metadata`, { object: name });
   const opts: PlanOptions = {};
   const plan = planRestart(meta, opts);

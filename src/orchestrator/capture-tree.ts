@@ -1,0 +1,56 @@
+/** The checkpoint's capture of a frozen tree, task after task (checkpoint.ts). */
+import type { PhaseClock } from '../events.js';
+import type { TaskImage, TreeEntry } from '../image/types.js';
+import { captureTask, collectRuns, procPidOf, requestState, type Captured, type StateRequest } from '../kernel/dump-task.js';
+import { FdPrefetch } from '../kernel/fd-prefetch.js';
+import type { Helper } from '../kernel/helper.js';
+import { readStat } from '../kernel/proc.js';
+
+/** Tasks whose state is asked of the helper ahead of the one being captured. */
+const STATE_AHEAD = 32;
+
+/**
+ * Every task of the freeze's order captured (zombies as tree entries), then their page scans.
+ * Each task's state is asked for STATE_AHEAD tasks ahead of its capture (not all at once: the
+ * answers, registers and xstate of every task, would wait in the queue): the helper works on
+ * the next tasks while each one's /proc files are read here. The fd tables of the files phase
+ * are scanned on worker threads from the start (fd-prefetch.ts).
+ */
+export async function captureTree(
+  helper: Helper,
+  order: { pid: number; state: string; parent?: number }[],
+  clock: PhaseClock,
+): Promise<{ entries: TreeEntry[]; tasks: TaskImage[]; procPids: Map<number, number>; prefetch: FdPrefetch }> {
+  const entries: TreeEntry[] = [];
+  const tasks: TaskImage[] = [];
+  const procPids = new Map<number, number>();
+  const live = order.filter((o) => o.state !== 'Z').map(({ pid, parent }) => ({ pid, parent, procPid: procPidOf(pid) }));
+  const procPidNow = new Map(live.map((o) => [o.pid, o.procPid]));
+  const requests = new Map<number, StateRequest>();
+  let asked = 0;
+  const askAhead = (upTo: number) => {
+    for (; asked < Math.min(live.length, upTo); asked++) requests.set(live[asked]!.pid, requestState(helper, live[asked]!.pid, live[asked]!.procPid));
+  };
+  askAhead(STATE_AHEAD);
+  // each fd compared (kcmp) with its parent's fd of the same number
+  const prefetch = new FdPrefetch(live.flatMap(({ procPid, parent }) => (procPid ? [{ pid: procPid, ref: (parent !== undefined && procPidNow.get(parent)) || 0 }] : [])));
+  const captured: Captured[] = [];
+  for (const { pid, state } of order) {
+    if (state === 'Z') {
+      const st = readStat(pid);
+      entries.push({ pid, ppid: st.ppid, pgid: st.pgid, sid: st.sid, comm: st.comm, state: 'zombie', threads: 1, exitStatus: st.exitCode });
+      continue;
+    }
+    askAhead(captured.length + 1 + STATE_AHEAD);
+    const req = requests.get(pid)!;
+    requests.delete(pid); // its answer is let go with its task's capture
+    const c = await clock.run('capture', () => captureTask(helper, req, state), pid);
+    procPids.set(pid, c.procPid);
+    entries.push(c.entry);
+    tasks.push(c.task);
+    captured.push(c);
+  }
+  // answered in the order they were asked, task after task
+  for (const c of captured) await collectRuns(helper, c);
+  return { entries, tasks, procPids, prefetch };
+}
