@@ -3,8 +3,9 @@
  *
  * Slots live in one MAP_SHARED area made before the fork; each holds whole records: frame
  * (16 bytes), page header (16 bytes), up to MAX_CHUNK_PAGES pages (the reader packs several
- * small records into one slot). Slot numbers travel over pipes (messages far below PIPE_BUF, so atomic); a dead peer shows as EOF. The helper stays
- * single-threaded: the io process is a plain fork that only reads or writes the image fd.
+ * small records into one slot). Slot numbers travel over pipes (messages far below PIPE_BUF,
+ * so atomic); a dead peer shows as EOF. The helper stays single-threaded: the io process is a
+ * plain fork that only reads or writes the image fd.
  *
  *   writer (checkpoint): helper fills a slot (process_vm_readv, crc) and submits it; the
  *                        writer write()s slots in submission order and hands them back.
