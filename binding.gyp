@@ -42,6 +42,7 @@
         "native/helper/kinds/inet/restore_inet.c",
         "native/helper/kinds/inet/restore_inet_peer.c",
         "native/helper/kinds/inet/tcp_fin.c",
+        "native/helper/kinds/inet/tcp_pair.c",
         "native/helper/kinds/inet/tcp_lock.c",
         "native/helper/kinds/ipc/dump_ipc.c",
         "native/helper/kinds/ipc/ipc_ops.c",

@@ -47,6 +47,7 @@ struct inet_plan {
 	size_t rqlen, sqlen;
 	int rq_obj, sq_obj; /* a queue kept in a content object (index in plan.objs), else -1: filled
 			     * at release, once the OBJECT records are in */
+	size_t sq_skip; /* bytes at the head of the send queue its peer in the image has (tcp_pair.c) */
 	struct inet_dgram {
 		char from[48];
 		int port;

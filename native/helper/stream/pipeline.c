@@ -1,10 +1,11 @@
 /* Page-record pipeline: the helper moves pages between tasks and slots while a forked io
  * process moves slots to or from the image fd, so both run at once (on two CPUs).
  *
- * Slots live in one MAP_SHARED area made before the fork; each holds a whole record: frame
- * (16 bytes), page header (16 bytes), up to MAX_CHUNK_PAGES pages. Slot numbers travel over
- * pipes (messages far below PIPE_BUF, so atomic); a dead peer shows as EOF. The helper stays
- * single-threaded: the io process is a plain fork that only reads or writes the image fd.
+ * Slots live in one MAP_SHARED area made before the fork; each holds whole records: frame
+ * (16 bytes), page header (16 bytes), up to MAX_CHUNK_PAGES pages (the reader packs several
+ * small records into one slot). Slot numbers travel over pipes (messages far below PIPE_BUF,
+ * so atomic); a dead peer shows as EOF. The helper stays single-threaded: the io process is a
+ * plain fork that only reads or writes the image fd.
  *
  *   writer (checkpoint): helper fills a slot (process_vm_readv, crc) and submits it; the
  *                        writer write()s slots in submission order and hands them back.
@@ -42,6 +43,7 @@ struct msg {
 	uint32_t crc;
 	uint32_t pad;
 	int op; /* writer: MSG_WRITE, MSG_ORDER (fill first), MSG_READ_FAILED (an order's reading) */
+	uint32_t off; /* reader: where the record starts in the slot; a release: len is a count */
 	struct pl_order order;
 };
 enum { MSG_WRITE, MSG_ORDER, MSG_READ_FAILED };
@@ -274,43 +276,72 @@ int pl_writer_drain(void)
 
 /* ---- reader ---- */
 
+/* Records are packed into the slots one after the other (64-byte aligned; a record goes to a
+ * free slot when it does not fit after the ones before it), so many small records (10,000
+ * one-page mappings) share a slot and the reader can run far ahead of the helper instead of
+ * waiting for a slot back after every fourth record. A slot is free again once the helper
+ * has given back every record in it (a release message carries a count) and the reader has
+ * moved on from it. Records go after others in the first PACK_MAX bytes of a slot only: the
+ * rest of the slots stays untouched (and out of the resident memory) unless records are large. */
+#define PACK_MAX (64u << 10)
 static void reader_body(int in, int rd, int wr)
 {
-	int nf = 0, fr[PL_SLOTS];
+	int nf = 0, fr[PL_SLOTS], users[PL_SLOTS] = { 0 }, cur = -1;
+	size_t at = 0;
 	for (int i = 0; i < PL_SLOTS; i++)
 		fr[nf++] = i;
 	for (;;) {
 		struct msg m = { 0 };
-		while (nf == 0) { /* wait for the helper to give a slot back */
-			if (msg_read(rd, &m) < 0)
-				_exit(0);
-			fr[nf++] = m.slot;
-		}
-		m.slot = fr[--nf];
-		unsigned char *s = pl_slot(m.slot);
-		struct pl_frame *f = (struct pl_frame *)s;
-		long got = read_full(in, f, sizeof *f);
-		if (got != (long)sizeof *f) {
+		struct pl_frame fh;
+		long got = read_full(in, &fh, sizeof fh);
+		int ok = got == (long)sizeof fh;
+		if (!ok) {
 			m.status = got < 0 ? PR_ERROR : PR_EOF;
 			m.pad = got < 0 ? (uint32_t)errno : 0;
-		} else if (f->kind != PL_KIND_PAGES && f->kind != PL_KIND_OBJECT && f->kind != PL_KIND_SHM &&
-			   f->kind != PL_KIND_PAGES_LZ4 && f->kind != PL_KIND_OBJECT_LZ4 && f->kind != PL_KIND_TRAILER) {
+			memset(&fh, 0, sizeof fh);
+		} else if (fh.kind != PL_KIND_PAGES && fh.kind != PL_KIND_OBJECT && fh.kind != PL_KIND_SHM &&
+			   fh.kind != PL_KIND_PAGES_LZ4 && fh.kind != PL_KIND_OBJECT_LZ4 && fh.kind != PL_KIND_TRAILER) {
 			m.status = PR_BAD_KIND;
-		} else if (f->len > (f->kind == PL_KIND_TRAILER ? PL_TRAILER_MAX : PL_SLOT_SIZE - sizeof *f)) {
+			ok = 0;
+		} else if (fh.len > (fh.kind == PL_KIND_TRAILER ? PL_TRAILER_MAX : PL_SLOT_SIZE - sizeof fh)) {
 			m.status = PR_TOO_LONG;
-		} else {
-			got = read_full(in, s + sizeof *f, f->len);
-			if (got != (long)f->len) {
+			ok = 0;
+		}
+		size_t need = sizeof fh + (ok ? (size_t)fh.len : 0);
+		if (cur < 0 || at + need > (at ? PACK_MAX : PL_SLOT_SIZE)) { /* a free slot: wait for one back */
+			if (cur >= 0 && users[cur] == 0)
+				fr[nf++] = cur;
+			cur = -1;
+			while (nf == 0) {
+				struct msg back;
+				if (msg_read(rd, &back) < 0 || back.slot < 0 || back.slot >= PL_SLOTS ||
+				    (users[back.slot] -= (int)back.len) < 0)
+					_exit(0);
+				if (users[back.slot] == 0)
+					fr[nf++] = back.slot;
+			}
+			cur = fr[--nf];
+			at = 0;
+		}
+		unsigned char *s = pl_slot(cur) + at;
+		memcpy(s, &fh, sizeof fh);
+		m.slot = cur;
+		m.off = (uint32_t)at;
+		if (ok) {
+			got = read_full(in, s + sizeof fh, fh.len);
+			if (got != (long)fh.len) {
 				m.status = got < 0 ? PR_ERROR : PR_SHORT;
 				m.pad = got < 0 ? (uint32_t)errno : 0;
 				m.len = got < 0 ? 0 : (uint64_t)got;
 			} else {
 				m.status = PR_OK;
-				m.len = f->len;
-				m.crc = ucr_crc32c(0, s + sizeof *f, f->len);
+				m.len = fh.len;
+				m.crc = ucr_crc32c(0, s + sizeof fh, fh.len);
 			}
 		}
-		if (msg_write(wr, &m) < 0 || m.status != PR_OK || f->kind == PL_KIND_TRAILER)
+		users[cur]++;
+		at += (need + 63) & ~(size_t)63;
+		if (msg_write(wr, &m) < 0 || m.status != PR_OK || fh.kind == PL_KIND_TRAILER)
 			break;
 	}
 	/* wait until the helper is done with the slots (EOF), so none is reused under it */
@@ -320,8 +351,23 @@ static void reader_body(int in, int rd, int wr)
 	_exit(0);
 }
 
+/* The helper gives records back by slot: the records of one slot, consumed in a row, go back
+ * as one message once it takes a record of another slot. Only the slot of the last record
+ * taken is ever held back, never the others the waiting reader needs. */
+static int rel_slot = -1, rel_n;
+
+static int release_flush(void)
+{
+	if (!rel_n)
+		return 0;
+	struct msg m = { .slot = rel_slot, .len = (uint64_t)rel_n };
+	rel_n = 0;
+	return msg_write(to_io, &m);
+}
+
 int pl_reader_start(int in)
 {
+	rel_n = 0;
 	return start(in, reader_body);
 }
 
@@ -338,13 +384,16 @@ int pl_reader_next(struct pl_record *r)
 	r->err = (int)m.pad;
 	r->len = m.len;
 	r->crc = m.crc;
-	r->frame = (struct pl_frame *)pl_slot(m.slot);
-	r->payload = pl_slot(m.slot) + sizeof(struct pl_frame);
+	r->frame = (struct pl_frame *)(pl_slot(m.slot) + m.off);
+	r->payload = pl_slot(m.slot) + m.off + sizeof(struct pl_frame);
 	return 0;
 }
 
 int pl_reader_release(int slot)
 {
-	struct msg m = { .slot = slot };
-	return msg_write(to_io, &m);
+	if (rel_n && slot != rel_slot && release_flush() < 0)
+		return -1;
+	rel_slot = slot;
+	rel_n++;
+	return 0;
 }

@@ -191,7 +191,7 @@ static int make_repaired(struct restore_ctx *c, struct inet_plan *p, const char 
 		return proto_fail("files", what, errno, "cannot create the socket");
 	/* each FIN is replayed later (tcp_fin.c): out of the sequences here */
 	uint32_t inseq = p->inseq - (uint32_t)tcp_fin_in(p->state), outseq = p->outseq - (uint32_t)tcp_fin_out(p->state);
-	uint32_t rseq = inseq - (uint32_t)p->rqlen, sseq = outseq - (uint32_t)p->sqlen;
+	uint32_t rseq = inseq - (uint32_t)p->rqlen, sseq = outseq - (uint32_t)p->sqlen + (uint32_t)p->sq_skip;
 	if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) < 0 ||
 	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)rseq) < 0 ||
 	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 || set_int(s, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)sseq) < 0) {
@@ -271,7 +271,7 @@ static int fill_repaired(struct restore_ctx *c, int s, struct inet_plan *p)
 	struct tcp_repair_window win = { p->window[0], p->window[1], p->window[2], p->window[3] + (uint32_t)fin, p->window[4] - (uint32_t)fin };
 	if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || send_queue(c, s, p->rq, p->rq_obj, 0, p->rqlen) < 0 ||
 	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
-	    send_queue(c, s, p->sq, p->sq_obj, 0, p->sqlen - (size_t)p->unsent) < 0 || set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
+	    send_queue(c, s, p->sq, p->sq_obj, p->sq_skip, p->sqlen - (size_t)p->unsent - p->sq_skip) < 0 || set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
 		return -1;
 	return setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &win, sizeof win);
 }
@@ -280,6 +280,7 @@ int open_inet_sockets(struct restore_ctx *c)
 {
 	char what[64];
 	requeue = 0;
+	tcp_pairs_agree(c->plan);
 	for (int i = 0; i < c->plan->nfiles; i++)
 		if (c->plan->files[i].kind == FILE_INET && c->plan->files[i].in->ndgrams)
 			requeue = 1;

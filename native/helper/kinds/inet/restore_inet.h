@@ -35,6 +35,9 @@ int inet_replay_fins(int s, const struct inet_plan *p, int step, const char *wha
 int inet_fins_release(int s, const struct inet_plan *p, const char *what);
 /* SO_BINDTODEVICE of the plan (before bind); a device missing here fails naming it */
 int bind_device(int s, const struct inet_plan *p, const char *what);
+/* tcp_pair.c: the two ends of a connection both in the image made to agree (bytes one end
+ * still has to send that the other already received leave its send queue) */
+void tcp_pairs_agree(struct plan *pl);
 /* restore_inet_peer.c */
 int make_reset(struct inet_plan *p, const char *what);
 int requeue_datagrams(struct restore_ctx *c);
