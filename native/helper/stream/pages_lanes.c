@@ -56,6 +56,7 @@
 
 #define TMPFS_MAGIC_ 0x01021994
 #define PIECE (256UL << 10)
+#define AROUND (2UL << 20)
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #endif
@@ -136,9 +137,11 @@ static int lane_record(const struct job *j, const struct page_sink *sink,
 		       struct verdict *v)
 {
 	size_t len = (size_t)j->h.npages * PAGE_SZ;
-	uint64_t lo = j->at & ~(uint64_t)(PAGE_SZ - 1), hi = (j->at + len + PAGE_SZ - 1) & ~(uint64_t)(PAGE_SZ - 1);
+	/* the record's pages, and around them what the kernel's fault-around may have mapped too
+	 * (never past a 2 MiB page table): all unmapped again after the record */
+	uint64_t lo = j->at & ~(uint64_t)(AROUND - 1), hi = (j->at + len + AROUND - 1) & ~(uint64_t)(AROUND - 1);
 	if (hi > img_len)
-		hi = img_len; /* the last page of the file, partly beyond its end */
+		hi = (img_len + PAGE_SZ - 1) & ~(uint64_t)(PAGE_SZ - 1); /* the mapping's end */
 	if (sigsetjmp(bus_env, 1)) {
 		bus_armed = 0;
 		madvise((void *)(img + lo), hi - lo, MADV_DONTNEED);
@@ -146,7 +149,8 @@ static int lane_record(const struct job *j, const struct page_sink *sink,
 		return -1;
 	}
 	bus_armed = 1;
-	madvise((void *)(img + lo), hi - lo, MADV_POPULATE_READ); /* one call instead of faults; may fail */
+	uint64_t plo = j->at & ~(uint64_t)(PAGE_SZ - 1), phi = (j->at + len + PAGE_SZ - 1) & ~(uint64_t)(PAGE_SZ - 1);
+	madvise((void *)(img + plo), (phi < hi ? phi : hi) - plo, MADV_POPULATE_READ); /* one call, not faults; may fail */
 	if (fault_at("image-cut", 0)) /* then the checksum's reading meets the cut: SIGBUS */
 		cut_image(j->at);
 	uint32_t crc = ucr_crc32c(0, &j->h, sizeof j->h);
