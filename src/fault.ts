@@ -9,8 +9,12 @@
  *                                    (freeze.c), half-way through a pass: 'freeze-seize',
  *                                    'freeze-interrupt', 'freeze-save', then 'freeze-pass' after
  *                                    it, 'freeze-giveup' (as if new threads kept appearing);
- *                                    'state-thread' half-way through the threads' state); with a
- *                                    pid, only for that task (its pid in the image)
+ *                                    'state-thread' half-way through the threads' state; in the
+ *                                    restart's lanes (pages_lanes.c) 'image-cut' and
+ *                                    'image-cut-copy' do not fail but cut the image file where
+ *                                    the record being read starts, before its checksum or its
+ *                                    copy reads it); with a pid, only for that task (its pid in
+ *                                    the image)
  *   UCR_FAULT_ACTION=fail|sigkill    fail (default): the operation fails there with
  *                                    "injected fault"; sigkill: ucr's own process is killed with
  *                                    SIGKILL at that point (the helper goes on with what it does)

@@ -15,21 +15,34 @@
  *   the worker  a fork made once the tasks' userfaultfds are taken (it has them, and the plan):
  *               the other task page records, sent as jobs on a pipe, in order.
  *
- * A lane reads a task record's data in pieces of PIECE bytes into its own buffer (pread: the
- * bytes it checksums are the bytes it copies, whatever else writes the file meanwhile), adds each
- * piece to the record's checksum and puts it into the task while it is still in the CPU's
- * cache; the record's checksum is compared at its end. A mismatch (or any failure) fails the
- * restart as before: pages are only ever put into tasks that have not run and that a failed
- * restart kills, and the coordinator resumes nothing before every record and the trailer are
- * verified. The helper reports its own failure at once (then ends the worker), else the
- * worker's, which it learns when the worker has done every job (one verdict at the end).
+ * The lanes read the page data through a shared read-only mapping of the file (no copy into a
+ * buffer first): a lane checksums a piece of PIECE bytes where it lies in the page cache and
+ * hands the same bytes to UFFDIO_COPY while they are in the CPU's cache, one copy per page; the
+ * record's checksum is compared at its end, and its range is unmapped again (MADV_DONTNEED:
+ * the lanes' resident size stays one record each, the page cache is untouched). Anyone who can
+ * write the file while it is read can make the bytes copied differ from the bytes checksummed;
+ * that gives them nothing they could not have by writing a different image before the restart
+ * (the checksums are no signature, docs/security.md), and what the helper does never depends on
+ * the page bytes. What such a writer must not cause is a crash: a truncated file makes a read
+ * of the mapping past its new end raise SIGBUS, which the lanes catch (sigsetjmp around each
+ * record; the handler only jumps for an address in the mapping) and report as a truncated
+ * image, and UFFDIO_COPY or process_vm_writev from there fails with EFAULT, reported the same
+ * when the file is found shorter. The frames and headers are read with pread, as before.
+ * A mismatch (or any failure) fails the restart as before: pages are only ever put into tasks
+ * that have not run and that a failed restart kills, and the coordinator resumes nothing before
+ * every record and the trailer are verified. The helper reports its own failure at once (then
+ * ends the worker), else the worker's, which it learns when the worker has done every job (one
+ * verdict at the end).
  * At the end the fd is left after the trailer, as the pipeline leaves it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -37,11 +50,16 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "fault.h"
 #include "pages_lanes.h"
 #include "proto.h"
 
 #define TMPFS_MAGIC_ 0x01021994
 #define PIECE (256UL << 10)
+#define AROUND (2UL << 20)
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 #define LANES_MIN (8UL << 20) /* a smaller stream: the helper alone (no fork) */
 
 struct job {
@@ -74,41 +92,110 @@ static long pread_full(int fd, void *buf, size_t len, uint64_t at)
 	return (long)done;
 }
 
-/* One task page record of a lane: pieces read, checksummed, put (put: -1 with errno). */
-static int lane_record(int in, const struct job *j, unsigned char *piece, const struct page_sink *sink,
-		       int (*put)(const struct page_sink *, const struct job *, uint64_t, unsigned char *, size_t),
-		       struct verdict *v)
+/* The image file, mapped whole (read-only, shared) for the lanes' page data. */
+static const unsigned char *img;
+static size_t img_len;
+static int img_fd = -1;
+static sigjmp_buf bus_env;
+static volatile sig_atomic_t bus_armed;
+
+static void on_bus(int sig, siginfo_t *si, void *uc)
 {
-	uint32_t crc = ucr_crc32c(0, &j->h, sizeof j->h);
-	size_t len = (size_t)j->h.npages * PAGE_SZ;
-	for (size_t o = 0; o < len; o += PIECE) {
-		size_t l = len - o < PIECE ? len - o : PIECE;
-		long got = pread_full(in, piece, l, j->at + o);
-		if (got != (long)l) {
-			*v = (struct verdict){ got < 0 ? L_READ : L_SHORT, got < 0 ? errno : 0, j->h.addr, j->pid };
-			return -1;
-		}
-		crc = ucr_crc32c(crc, piece, l);
-		if (!sink->check_only && put(sink, j, o, piece, l) < 0) {
-			*v = (struct verdict){ L_FILL, errno ? errno : EIO, j->h.addr + o, j->pid };
-			return -1;
-		}
-	}
-	if (crc != j->crc) {
-		*v = (struct verdict){ L_CRC, 0, j->h.addr, j->pid };
-		return -1;
-	}
-	return 0;
+	(void)uc;
+	const unsigned char *a = si->si_addr;
+	if (bus_armed && a >= img && a < img + img_len)
+		siglongjmp(bus_env, 1);
+	signal(sig, SIG_DFL); /* not ours: the default action when the access is retried */
 }
 
-static int put_worker(const struct page_sink *sink, const struct job *j, uint64_t at, unsigned char *buf, size_t len)
+/* The file is shorter than off now (it was cut while being read). */
+static int cut_before(uint64_t off)
+{
+	struct stat st;
+	return fstat(img_fd, &st) == 0 && (uint64_t)st.st_size < off;
+}
+
+/* Tests (UCR_FAULT=image-cut, image-cut-copy): the image file is cut where this record's data
+ * starts, as a writer of the file could do while it is read (only ever shorter). */
+static void cut_image(uint64_t at)
+{
+	char path[64];
+	struct stat st;
+	snprintf(path, sizeof path, "/proc/self/fd/%d", img_fd);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > at && ftruncate(fd, (off_t)at) < 0)
+		(void)0; /* not cut: the test sees the restart succeed */
+	close(fd);
+}
+
+/* One task page record of a lane: pieces checksummed where they are mapped, put (put: -1 with
+ * errno); the record's range unmapped again. */
+static int lane_record(const struct job *j, const struct page_sink *sink,
+		       int (*put)(const struct page_sink *, const struct job *, uint64_t, const unsigned char *, size_t),
+		       struct verdict *v)
+{
+	size_t len = (size_t)j->h.npages * PAGE_SZ;
+	/* the record's pages, and around them what the kernel's fault-around may have mapped too
+	 * (never past a 2 MiB page table): all unmapped again after the record */
+	uint64_t lo = j->at & ~(uint64_t)(AROUND - 1), hi = (j->at + len + AROUND - 1) & ~(uint64_t)(AROUND - 1);
+	if (hi > img_len)
+		hi = (img_len + PAGE_SZ - 1) & ~(uint64_t)(PAGE_SZ - 1); /* the mapping's end */
+	if (sigsetjmp(bus_env, 1)) {
+		bus_armed = 0;
+		madvise((void *)(img + lo), hi - lo, MADV_DONTNEED);
+		*v = (struct verdict){ L_SHORT, 0, j->h.addr, j->pid };
+		return -1;
+	}
+	bus_armed = 1;
+	uint64_t plo = j->at & ~(uint64_t)(PAGE_SZ - 1), phi = (j->at + len + PAGE_SZ - 1) & ~(uint64_t)(PAGE_SZ - 1);
+	madvise((void *)(img + plo), (phi < hi ? phi : hi) - plo, MADV_POPULATE_READ); /* one call, not faults; may fail */
+	if (fault_at("image-cut", 0)) /* then the checksum's reading meets the cut: SIGBUS */
+		cut_image(j->at);
+	uint32_t crc = ucr_crc32c(0, &j->h, sizeof j->h);
+	int rc = 0;
+	for (size_t o = 0; o < len; o += PIECE) {
+		size_t l = len - o < PIECE ? len - o : PIECE;
+		const unsigned char *piece = img + j->at + o;
+		crc = ucr_crc32c(crc, piece, l);
+		if (!o && fault_at("image-cut-copy", 0)) /* then the copy's reading meets it: EFAULT */
+			cut_image(j->at);
+		if (!sink->check_only && put(sink, j, o, piece, l) < 0) {
+			int err = errno ? errno : EIO;
+			if (err == EFAULT && cut_before(j->at + len))
+				*v = (struct verdict){ L_SHORT, 0, j->h.addr, j->pid };
+			else
+				*v = (struct verdict){ L_FILL, err, j->h.addr + o, j->pid };
+			rc = -1;
+			break;
+		}
+	}
+	bus_armed = 0;
+	madvise((void *)(img + lo), hi - lo, MADV_DONTNEED);
+	if (!rc && crc != j->crc) {
+		*v = (struct verdict){ L_CRC, 0, j->h.addr, j->pid };
+		rc = -1;
+	}
+	return rc;
+}
+
+static int put_worker(const struct page_sink *sink, const struct job *j, uint64_t at, const unsigned char *buf,
+		      size_t len)
 {
 	return sink->fill(j->h.task, j->pid, j->dest + at, buf, len);
 }
 
-static int put_helper(const struct page_sink *sink, const struct job *j, uint64_t at, unsigned char *buf, size_t len)
+static unsigned char *skipbuf; /* --skip-memory: a piece copied to be zeroed in part (the helper only) */
+
+static int put_helper(const struct page_sink *sink, const struct job *j, uint64_t at, const unsigned char *buf,
+		      size_t len)
 {
-	pr_zero_skipped(sink, j->h.task, j->h.addr + at, buf, len);
+	if (sink->nskips) {
+		memcpy(skipbuf, buf, len);
+		pr_zero_skipped(sink, j->h.task, j->h.addr + at, skipbuf, len);
+		buf = skipbuf;
+	}
 	return sink->fill(j->h.task, j->pid, j->dest + at, buf, len);
 }
 
@@ -127,14 +214,13 @@ static int report(const struct verdict *v)
 }
 
 /* The worker: jobs until EOF, then its verdict (the first failure; after one it only drains). */
-static void worker_body(int in, int rd, int wr, const struct page_sink *sink)
+static void worker_body(int rd, int wr, const struct page_sink *sink)
 {
-	unsigned char *piece = aligned_alloc(PAGE_SZ, PIECE);
-	struct verdict v = { piece ? L_OK : L_FILL, piece ? 0 : ENOMEM, 0, 0 };
+	struct verdict v = { L_OK, 0, 0, 0 };
 	struct job j;
 	while (read_full(rd, &j, sizeof j) == (long)sizeof j)
 		if (v.code == L_OK)
-			lane_record(in, &j, piece, sink, put_worker, &v);
+			lane_record(&j, sink, put_worker, &v);
 	write_full(wr, &v, sizeof v);
 	_exit(0);
 }
@@ -142,7 +228,7 @@ static void worker_body(int in, int rd, int wr, const struct page_sink *sink)
 static pid_t wpid = -1;
 static int to_w = -1, from_w = -1;
 
-static void worker_start(int in, const struct page_sink *sink)
+static void worker_start(const struct page_sink *sink)
 {
 	int down[2], up[2];
 	if (pipe2(down, O_CLOEXEC) < 0)
@@ -157,7 +243,7 @@ static void worker_start(int in, const struct page_sink *sink)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(down[1]);
 		close(up[0]);
-		worker_body(in, down[0], up[1], sink);
+		worker_body(down[0], up[1], sink);
 	}
 	close(down[0]);
 	close(up[1]);
@@ -250,7 +336,7 @@ static int walk(int in, uint64_t at, uint64_t size, const struct page_run *runs,
 				return proto_fail("restore-pages", "worker", errno, "the page worker is gone");
 		} else {
 			struct verdict v;
-			if (lane_record(in, &j, buf, sink, put_helper, &v) < 0)
+			if (lane_record(&j, sink, put_helper, &v) < 0)
 				return report(&v);
 		}
 		pr_done(&h, f.crc, runs, sink, digest, bytes, records);
@@ -266,20 +352,33 @@ int lanes_restore(int in, const struct page_run *runs, size_t n, const struct pa
 	if (base < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || fstatfs(in, &sf) < 0 ||
 	    sf.f_type != TMPFS_MAGIC_)
 		return 1;
-	static unsigned char *buf; /* a whole record (objects, LZ4, SHM, trailer) or the helper's pieces */
+	static unsigned char *buf; /* a whole record (objects, LZ4, SHM, trailer) or a piece to zero in part */
 	if (!buf && !(buf = aligned_alloc(PAGE_SZ, PL_SLOT_SIZE)))
 		return 1;
+	void *m = st.st_size > 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, in, 0) : MAP_FAILED;
+	if (m == MAP_FAILED)
+		return 1;
+	img = m;
+	img_len = (size_t)st.st_size;
+	img_fd = in;
+	skipbuf = buf;
+	struct sigaction sa = { .sa_sigaction = on_bus, .sa_flags = SA_SIGINFO }, old;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &old);
 	if (!sink->check_only && sink->fill && !sink->nskips && (uint64_t)st.st_size - (uint64_t)base >= LANES_MIN)
-		worker_start(in, sink);
+		worker_start(sink);
 	uint64_t end = 0;
 	int rc = walk(in, (uint64_t)base, (uint64_t)st.st_size, runs, n, sink, digest, bytes, records, trailer_hex,
 		      buf, &end);
-	if (rc < 0) {
-		worker_end(NULL);
-		return -1;
-	}
 	struct verdict v = { L_OK, 0, 0, 0 };
-	worker_end(&v);
+	worker_end(rc < 0 ? NULL : &v);
+	sigaction(SIGBUS, &old, NULL);
+	munmap(m, img_len);
+	img = NULL;
+	img_len = 0;
+	img_fd = -1;
+	if (rc < 0)
+		return -1;
 	if (v.code != L_OK) {
 		free(*trailer_hex);
 		*trailer_hex = NULL;
