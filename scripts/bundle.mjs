@@ -9,7 +9,7 @@
 // expression of exports, require, module, __filename, __dirname), so that bin/ucr compiles the
 // text as read: no second 612 KB string for the wrapped copy (two such strings outgrow V8's young
 // generation at once: a scavenge at every start-up). It is ASCII (esbuild's default charset;
-// checked below), so bin/ucr reads it as latin1, without UTF-8 decoding.
+// made sure of below), so bin/ucr reads it as latin1, without UTF-8 decoding.
 //
 // Then the V8 code cache of that script, dist/ucr.cjs.cache: bin/ucr hands it to vm.Script so
 // that a command does not compile the bundle again (~15 ms of CPU per command). It is made here,
@@ -47,9 +47,12 @@ await build({
 // esbuild's __toESM copies every export of a node module into a new object with a getter each,
 // at every import of it (fs alone ~30 times: ~8 ms per command); an object whose prototype is the
 // module gives the same properties and its `default`. Same length: the source map stays right.
-const text = readFileSync(outfile, 'utf8').replaceAll('__toESM(require("node:', '__nodeM(require("node:');
-const wide = /[^\x00-\x7f]/.exec(text);
-if (wide) throw new Error(`bundle: ${outfile} has a non-ASCII character at ${wide.index}: bin/ucr reads it as latin1`);
+// esbuild writes ASCII (its default charset escapes strings, regular expressions and names); a
+// character that would still get through (a comment) is escaped the same way, so that latin1 is
+// the text's exact reading
+const text = readFileSync(outfile, 'utf8')
+  .replaceAll('__toESM(require("node:', '__nodeM(require("node:')
+  .replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 // the wrapper on the first line (the banner's, without mappings: the source map stays right),
 // its end before the source map's comment
 const WRAP = '(function (exports, require, module, __filename, __dirname) { ';
