@@ -5,6 +5,12 @@
 // `npm run build:ts` after tsc. pino stays outside (loaded with require() only when a log is
 // asked for) and so does the native addon.
 //
+// The file holds the module already wrapped as Node wraps a CommonJS module (a function
+// expression of exports, require, module, __filename, __dirname), so that bin/ucr compiles the
+// text as read: no second 612 KB string for the wrapped copy (two such strings outgrow V8's young
+// generation at once: a scavenge at every start-up). It is ASCII (esbuild's default charset;
+// made sure of below), so bin/ucr reads it as latin1, without UTF-8 decoding.
+//
 // Then the V8 code cache of that script, dist/ucr.cjs.cache: bin/ucr hands it to vm.Script so
 // that a command does not compile the bundle again (~15 ms of CPU per command). It is made here,
 // at build time, by the node that builds (a cache that does not match the running node or the
@@ -41,8 +47,18 @@ await build({
 // esbuild's __toESM copies every export of a node module into a new object with a getter each,
 // at every import of it (fs alone ~30 times: ~8 ms per command); an object whose prototype is the
 // module gives the same properties and its `default`. Same length: the source map stays right.
-const text = readFileSync(outfile, 'utf8');
-writeFileSync(outfile, text.replaceAll('__toESM(require("node:', '__nodeM(require("node:'));
+// esbuild writes ASCII (its default charset escapes strings, regular expressions and names); a
+// character that would still get through (a comment) is escaped the same way, so that latin1 is
+// the text's exact reading
+const text = readFileSync(outfile, 'utf8')
+  .replaceAll('__toESM(require("node:', '__nodeM(require("node:')
+  .replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+// the wrapper on the first line (the banner's, without mappings: the source map stays right),
+// its end before the source map's comment
+const WRAP = '(function (exports, require, module, __filename, __dirname) { ';
+const tail = text.lastIndexOf('//# sourceMappingURL=');
+if (tail < 0) throw new Error(`bundle: ${outfile} has no sourceMappingURL comment`);
+writeFileSync(outfile, `${WRAP}${text.slice(0, tail)}\n});\n${text.slice(tail)}`);
 // the ES module bundle of earlier builds, no longer loaded
 rmSync(path.join(root, 'dist', 'ucr.mjs'), { force: true });
 rmSync(path.join(root, 'dist', 'ucr.mjs.map'), { force: true });
@@ -55,17 +71,17 @@ rmSync(cache, { force: true });
 // from the same flags. Checked by a fresh node; if it rejects it, a cache of the script's top
 // level only (made without changing any flag).
 const make = (eager) => `
-const fs = require('node:fs'), vm = require('node:vm'), v8 = require('node:v8'), Module = require('node:module');
+const fs = require('node:fs'), vm = require('node:vm'), v8 = require('node:v8');
 const file = ${JSON.stringify(outfile)};
 ${eager ? "v8.setFlagsFromString('--no-lazy');" : ''}
-const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file });
+const script = new vm.Script(fs.readFileSync(file, 'latin1'), { filename: file });
 ${eager ? "v8.setFlagsFromString('--lazy');" : ''}
 fs.writeFileSync(file + '.cache.tmp', script.createCachedData());
 `;
 const accepted = `
-const fs = require('node:fs'), vm = require('node:vm'), Module = require('node:module');
+const fs = require('node:fs'), vm = require('node:vm');
 const file = ${JSON.stringify(outfile)};
-const s = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData: fs.readFileSync(file + '.cache.tmp') });
+const s = new vm.Script(fs.readFileSync(file, 'latin1'), { filename: file, cachedData: fs.readFileSync(file + '.cache.tmp') });
 process.exit(s.cachedDataRejected ? 3 : 0);
 `;
 const node = (code) => spawnSync(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'inherit'] }).status;

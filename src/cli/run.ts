@@ -105,12 +105,16 @@ async function run<T>(op: 'checkpoint' | 'restart', g: GlobalOpts, traceFile: st
 
 export type CheckpointCliOptions = Omit<CheckpointOptions, 'events' | 'logger' | 'signal' | 'output'> & { output: string; json?: boolean; trace?: string };
 
-export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: GlobalOpts): Promise<void> {
+export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: GlobalOpts): Promise<never> {
   const t0 = performance.now();
   const { json, trace, ...opts } = o;
   const r = await run('checkpoint', g, trace, ({ events, signal }) => checkpoint(pid, { ...opts, events, logger: logger(g), signal }));
   if (json && o.output !== '-') await writeOut(JSON.stringify(r) + '\n');
   if (wantSummary(g)) process.stderr.write(`${checkpointSummary(r, o.output, performance.now() - t0, g.verbose ?? false)}\n`);
+  // done: stdout is written (writeOut waits for it), stderr and the logs are synchronous, the
+  // helper has exited. Exiting here skips Node's teardown of the environment and of V8's heap
+  // (~1 ms), as restart's exit does.
+  process.exit(0);
 }
 
 export type RestartCliOptions = Omit<RestartOptions, 'events' | 'logger' | 'signal' | 'input'> & { input: string; json?: boolean; trace?: string };
