@@ -119,6 +119,7 @@ CASE_FN int opt(int fd, int level, int name)
 struct names {
 	struct sockaddr_storage self, peer;
 	socklen_t sl, pl;
+	int mss; /* TCP: the segment size it sends (a restored connection must not send smaller ones) */
 };
 
 CASE_FN void names_of(int fd, struct names *n)
@@ -128,6 +129,9 @@ CASE_FN void names_of(int fd, struct names *n)
 		n->sl = 0;
 	if (getpeername(fd, (struct sockaddr *)&n->peer, &n->pl) < 0)
 		n->pl = 0;
+	socklen_t ml = sizeof n->mss;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &n->mss, &ml) < 0)
+		n->mss = -1;
 }
 
 CASE_FN void same_names(int fd, const struct names *was, const char *what)
@@ -138,6 +142,11 @@ CASE_FN void same_names(int fd, const struct names *was, const char *what)
 		case_fail("%s: its local address changed", what);
 	if (now.pl != was->pl || memcmp(&now.peer, &was->peer, now.pl))
 		case_fail("%s: its peer address changed (or it is no longer connected)", what);
+	/* a restart asks the kernel for the clamp it had (TCP_MAXSEG: at most 32767; restore_inet.c),
+	 * the size then loses the options' bytes (up to 40); it used to fall to 524 */
+	int want = (was->mss < 32767 ? was->mss : 32767) - 40;
+	if (was->mss > 0 && now.mss < want)
+		case_fail("%s: its segment size (TCP_MAXSEG) was %d, is %d", what, was->mss, now.mss);
 }
 
 /* A new connection to the listener is accepted and carries a byte both ways. */

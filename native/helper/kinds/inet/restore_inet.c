@@ -200,6 +200,15 @@ static int make_repaired(struct restore_ctx *c, struct inet_plan *p, const char 
 	}
 	if (bind_local(c, s, p, what) < 0)
 		return close(s), -1;
+	/* the repair connect computes the segment size (tcp_connect_init) from the clamp it finds,
+	 * the default 536 without this: TCP_REPAIR_OPTIONS below changes the clamp, not the size,
+	 * and the connection would send 524-byte segments for good. The image's mss is the clamp
+	 * (read in repair mode: 1460 on an Ethernet, 65495 on loopback, where TCP_MAXSEG takes at
+	 * most 32767 and the size is half the peer's window anyway); the program's own TCP_MAXSEG
+	 * (user_mss) is cleared again after. */
+	int mss = p->mss < 88 ? 0 : p->mss > 32767 ? 32767 : p->mss;
+	if (mss && set_int(s, IPPROTO_TCP, TCP_MAXSEG, mss) < 0)
+		mss = 0;
 	struct sockaddr_storage a;
 	char ln[64], rn[64];
 	socklen_t al = mkaddr(p, p->remote, p->rport, &a);
@@ -215,6 +224,8 @@ static int make_repaired(struct restore_ctx *c, struct inet_plan *p, const char 
 				  name_of(p, p->remote, p->rport, rn),
 				  e == EADDRNOTAVAIL || e == EADDRINUSE ? ": it exists already on this host (the checkpointed process still runs, or its close left the connection in TIME_WAIT)" : "");
 	}
+	if (mss)
+		set_int(s, IPPROTO_TCP, TCP_MAXSEG, 0);
 	struct tcp_repair_opt o[4];
 	int no = 0;
 	if (p->tcpopts & TCPI_OPT_WSCALE)
