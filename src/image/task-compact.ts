@@ -66,7 +66,7 @@ export function fdList(rows: Int32Array): FdImage[] {
  * bytes at a time by Buffer.compare, since a byte loop over ~10 KB per task runs unoptimized
  * here (tens of ms for a tree of 100). */
 const ZEROS = Buffer.alloc(4096);
-function usedLength(b: Uint8Array): number {
+export function usedLength(b: Uint8Array): number {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   let n = b.length;
   for (const step of [4096, 256, 16]) while (n > step && buf.compare(ZEROS, 0, step, n - step, n) === 0) n -= step;

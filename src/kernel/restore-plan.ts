@@ -2,7 +2,7 @@
 import type { CowTask, StreamPart } from '../image/cow.js';
 import { ImageError } from '../errors.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
-import { fdRows, xstateParts } from '../image/task-compact.js';
+import { fdRows, usedLength, xstateParts } from '../image/task-compact.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { onlineOf } from './affinity.js';
 import { epollGhostLines } from './fds/epoll.js';
@@ -69,18 +69,6 @@ const range = (l: Parameters<typeof lockRange>[0]) => {
   const [start, len] = lockRange(l);
   return { start: start!, len: len! };
 };
-
-/** b's length without the zeros at its end (at least 1): compared 4096, then 256, then 16
- * bytes at a time by Buffer.compare, since a byte loop over ~10 KB per task runs unoptimized
- * here (tens of ms for a tree of 100). */
-const ZEROS = Buffer.alloc(4096);
-function usedLength(b: Uint8Array): number {
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  let n = b.length;
-  for (const step of [4096, 256, 16]) while (n > step && buf.compare(ZEROS, 0, step, n - step, n) === 0) n -= step;
-  while (n > 1 && b[n - 1] === 0) n--;
-  return n;
-}
 
 /** A task's section of the plan, in chunks: its thread lines (~4 KB each) THREAD_CHUNK at a
  * time, so a process of 2,000 threads is not 8 MB of strings at once. */
