@@ -32,6 +32,14 @@ const GB = 1e9;
 const MIB = 2 ** 20;
 
 const argv = process.argv.slice(2);
+const KNOWN = ['--runs', '--json', '--only', '--prefault', '--criu', '--size', '--tasks', '--fds'];
+if (argv.includes('--help') || argv.includes('-h')) {
+  // the usage is the head comment of this file
+  const head = fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l) => l.startsWith('//'));
+  process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.exit(0);
+}
+for (const a of argv) if (a.startsWith('-') && !KNOWN.includes(a)) throw new Error(`${a}: no such option (${KNOWN.join(' ')}, --help)`);
 const opt = (name, dflt) => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : dflt;
