@@ -201,7 +201,14 @@ static int dump_repair(struct sbuf *b, int s, const char *obj, int locked, int s
 	struct tcp_repair_window win = { 0 };
 	socklen_t l;
 	int finq = state == TCP_FIN_WAIT1 || state == TCP_CLOSING || state == TCP_LAST_ACK, finunsent = 0;
-	if (ioctl(s, SIOCINQ, &inq) < 0 || ioctl(s, SIOCOUTQ, &outq) < 0 || ioctl(s, SIOCOUTQNSD, &unsent) < 0)
+	/* the window first: a connection in repair mode still receives (a busy peer's segments, a
+	 * window probe), and a window read after the queues may already count bytes they lack
+	 * (rcv_wup beyond rcv_nxt: TCP_REPAIR_WINDOW refuses it at restart); read before, it is at
+	 * worst a little behind them, which the next window update corrects */
+	l = sizeof win;
+	if (getsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &win, &l) < 0)
+		err = errno;
+	if (!err && (ioctl(s, SIOCINQ, &inq) < 0 || ioctl(s, SIOCOUTQ, &outq) < 0 || ioctl(s, SIOCOUTQNSD, &unsent) < 0))
 		err = errno;
 	if (!err && finq && outq > 0) {
 		outq--;
@@ -218,9 +225,6 @@ static int dump_repair(struct sbuf *b, int s, const char *obj, int locked, int s
 		err = errno;
 	l = sizeof ts;
 	if (!err && getsockopt(s, IPPROTO_TCP, TCP_TIMESTAMP, &ts, &l) < 0)
-		err = errno;
-	l = sizeof win;
-	if (!err && getsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &win, &l) < 0)
 		err = errno;
 	setsockopt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, &noq, sizeof noq);
 	setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &off, sizeof off);

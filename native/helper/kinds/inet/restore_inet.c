@@ -280,6 +280,17 @@ static int fill_repaired(struct restore_ctx *c, int s, struct inet_plan *p)
 	/* a FIN received: the window as it was before it (it starts one earlier, as wide) */
 	int fin = tcp_fin_in(p->state);
 	struct tcp_repair_window win = { p->window[0], p->window[1], p->window[2], p->window[3] + (uint32_t)fin, p->window[4] - (uint32_t)fin };
+	/* snd_wl1 is the sequence of the last segment that updated the send window, which may be
+	 * one received out of order, beyond rcv_nxt (its bytes were not in the queue and are not in
+	 * the image: the peer sends them again); TCP_REPAIR_WINDOW refuses one beyond rcv_nxt plus
+	 * the window (zdtm's socket-tcpbuf, a fraction of runs). At rcv_nxt it only lets the next
+	 * segment update the window. The same for rcv_wup, which an image read by an older ucr (the
+	 * window after the queues) may have ahead of them. */
+	uint32_t rnxt = p->inseq - (uint32_t)fin;
+	if ((int32_t)(win.snd_wl1 - rnxt) > 0)
+		win.snd_wl1 = rnxt;
+	if ((int32_t)(win.rcv_wup - rnxt) > 0)
+		win.rcv_wup = rnxt;
 	if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || send_queue(c, s, p->rq, p->rq_obj, 0, p->rqlen) < 0 ||
 	    set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
 	    send_queue(c, s, p->sq, p->sq_obj, p->sq_skip, p->sqlen - (size_t)p->unsent - p->sq_skip) < 0 || set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
