@@ -132,9 +132,34 @@ int lane_record(const struct job *j, const struct page_sink *sink,
 	return rc;
 }
 
+/* The group's records of one task after another, with one fillv each (their checksums first). */
+static int group_fillv(const struct group *g, const unsigned char *buf, const struct page_sink *sink, struct verdict *v)
+{
+	struct fill_piece p[GROUP_MAX];
+	for (uint32_t i = 0; i < g->n;) {
+		uint32_t k = 0, first = i;
+		for (; i < g->n && g->j[i].pid == g->j[first].pid && g->j[i].h.task == g->j[first].h.task; i++, k++) {
+			const struct job *j = &g->j[i];
+			size_t len = (size_t)j->h.npages * PAGE_SZ;
+			const unsigned char *payload = buf + (j->at - sizeof j->h - g->lo);
+			if (ucr_crc32c(0, payload, sizeof j->h + len) != j->crc)
+				return *v = (struct verdict){ L_CRC, 0, j->h.addr, j->pid }, -1;
+			p[k] = (struct fill_piece){ j->dest, payload + sizeof j->h, len };
+		}
+		int bad = 0;
+		if (sink->fillv(g->j[first].h.task, g->j[first].pid, p, (int)k, &bad) < 0) {
+			const struct job *j = &g->j[first + (uint32_t)bad];
+			return *v = (struct verdict){ L_FILL, errno ? errno : EIO, j->h.addr, j->pid }, -1;
+		}
+	}
+	return 0;
+}
+
 int group_from(const struct group *g, const unsigned char *buf, const struct page_sink *sink, lane_put put,
 	       struct verdict *v)
 {
+	if (sink->fillv && !sink->check_only && !sink->nskips)
+		return group_fillv(g, buf, sink, v);
 	for (uint32_t i = 0; i < g->n; i++) {
 		const struct job *j = &g->j[i];
 		size_t len = (size_t)j->h.npages * PAGE_SZ;
