@@ -11,7 +11,7 @@
  *               into its window: a record's head, or 256 KiB ahead while records are small),
  *               checks them against the runs exactly as for the pipeline (pr_check: order,
  *               task, address, length), keeps the digest and counters, and takes every other
- *               large task page record, and every other group of small ones, itself; objects,
+ *               large task page record, and one group of small ones in three, itself; objects,
  *               LZ4 and SHM records and the trailer too (read whole, checksum, then put);
  *   the worker  a fork made once the tasks' userfaultfds are taken (it has them, and the plan):
  *               the other large records and groups, sent on a pipe, in order.
@@ -167,14 +167,14 @@ static struct group pend;
 static unsigned char *win;
 static uint64_t wlo, wlen;
 
-/* The gathered group to a lane: the worker (every other group or large record) or the helper,
+/* The gathered group to a lane: the worker (two groups in three) or the helper,
  * from its window. */
 static int flush(const struct page_sink *sink, int *turn)
 {
 	if (!pend.n)
 		return 0;
 	int rc = 0;
-	if (wpid >= 0 && (*turn ^= 1)) {
+	if (wpid >= 0 && (*turn = (*turn + 1) % 3)) { /* the worker takes two groups in three (the helper reads every window) */
 		if (write_full(to_w, &pend, sizeof pend) < 0)
 			rc = proto_fail("restore-pages", "worker", errno, "the page worker is gone");
 	} else {
