@@ -23,8 +23,14 @@ export const VMAP_MIN = 64;
 const KINDS = ['anon', 'heap', 'stack'] as const;
 const HI = 0x100000000;
 
+/** An entry holds it exactly; anything else stays a map (and any bad value is refused by the
+ * checks of the map as before). */
 function packable(v: VmaImage): boolean {
-  return (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') && v.path === undefined && v.file === undefined && v.obj === undefined && v.shm === undefined && v.ring === undefined;
+  return (
+    (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') && v.path === undefined && v.file === undefined && v.obj === undefined && v.shm === undefined && v.ring === undefined &&
+    v.prot >>> 0 === v.prot && v.prot <= 7 && v.madv >>> 0 === v.madv && v.madv <= 0x3fff && typeof v.shared === 'boolean' && typeof v.fill === 'boolean' &&
+    Number.isSafeInteger(v.pgoff) && v.pgoff >= 0 && Number.isSafeInteger(v.start) && v.start >= 0 && Number.isSafeInteger(v.end) && v.end >= 0
+  );
 }
 
 /** The task has enough plain anonymous mappings to pack them (format-minor.ts: 1.6). */
@@ -37,6 +43,11 @@ export function packsVmas(t: TaskImage): boolean {
 /** The TASK record as written: the task itself, or with its plain anonymous mappings packed. */
 export function packTask(t: TaskImage): TaskImage | (Omit<TaskImage, 'vmas' | 'pageRuns'> & { vmas: VmaImage[]; vmap: Uint8Array; runp: Uint8Array }) {
   if (!packsVmas(t)) return t;
+  const runs = t.pageRuns;
+  for (let i = 0; i < runs.length; i++) {
+    const r = runs[i]!;
+    if (!Array.isArray(r) || r.length !== 2 || !Number.isSafeInteger(r[0]) || r[0] < 0 || !Number.isSafeInteger(r[1]) || r[1] < 0) return t; // as maps: checked as before
+  }
   const rest: VmaImage[] = [];
   let n = 0;
   for (const v of t.vmas) if (packable(v)) n++;
@@ -57,7 +68,6 @@ export function packTask(t: TaskImage): TaskImage | (Omit<TaskImage, 'vmas' | 'p
     q[at + 6] = v.madv | (v.prot << 16) | (((v.shared ? 1 : 0) | (v.fill ? 2 : 0) | (KINDS.indexOf(v.kind as (typeof KINDS)[number]) << 2)) << 24);
     at += VMAP_ENTRY / 4;
   }
-  const runs = t.pageRuns;
   const rq = new Uint32Array(runs.length * 4);
   for (let i = 0; i < runs.length; i++) {
     const r = runs[i]!; // not destructured: cold, that is the iterator protocol per run
