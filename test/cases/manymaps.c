@@ -5,8 +5,10 @@
  *
  *   manymaps --out FILE
  *
- * In a reserved region: 300 one-page mappings, each followed by a hole: written read-write,
- * never touched, written then made read-only, PROT_NONE, MAP_NORESERVE written, MADV_DONTFORK
+ * In a reserved region (its first page stays PROT_NONE: a mapping made right below the region,
+ * such as malloc's of a large block, would otherwise be merged with the first one when both are
+ * mapped again fresh, with main's ucr too): 3,200 one-page mappings, each followed by a hole:
+ * written read-write, never touched, written then made read-only, PROT_NONE, MAP_NORESERVE written, MADV_DONTFORK
  * written (by index); and a MAP_GROWSDOWN mapping of two pages. After SIGTERM: every written
  * page holds its index and its random word, untouched ones are zeros, and the region's lines of
  * /proc/self/smaps (address, permissions, VmFlags) are what they were before the checkpoint.
@@ -15,7 +17,7 @@
 
 #include <sys/mman.h>
 
-#define N 300
+#define N 3200 /* 2,133 written pages: over 8 MiB of records, so the restart from tmpfs uses both lanes */
 
 static unsigned char *base;
 static long pg;
@@ -61,7 +63,7 @@ int main(int argc, char **argv)
 	case_seed();
 	uint64_t words[N];
 	for (long i = 0; i < N; i++) {
-		unsigned char *p = base + 2 * i * pg;
+		unsigned char *p = base + (2 * i + 1) * pg;
 		int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (i % 6 == 4 ? MAP_NORESERVE : 0);
 		if (mmap(p, (size_t)pg, PROT_READ | PROT_WRITE, flags, -1, 0) != p || munmap(p + pg, (size_t)pg))
 			case_setup_fail("mmap %ld: %s", i, strerror(errno));
@@ -74,7 +76,7 @@ int main(int argc, char **argv)
 		    (i % 6 == 5 && madvise(p, (size_t)pg, MADV_DONTFORK)))
 			case_setup_fail("mprotect/madvise %ld: %s", i, strerror(errno));
 	}
-	unsigned char *gd = base + 2 * N * pg;
+	unsigned char *gd = base + (2 * N + 1) * pg;
 	if (mmap(gd + pg, (size_t)(2 * pg), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN, -1, 0) != gd + pg)
 		case_setup_fail("mmap growsdown: %s", strerror(errno));
 	gd[2 * pg] = 0x5a;
@@ -85,7 +87,7 @@ int main(int argc, char **argv)
 	case_wait_term();
 
 	for (long i = 0; i < N && !case_failed; i++) {
-		const uint64_t *p = (const uint64_t *)(base + 2 * i * pg);
+		const uint64_t *p = (const uint64_t *)(base + (2 * i + 1) * pg);
 		if (i % 6 == 3)
 			continue; /* PROT_NONE: its layout line says enough */
 		uint64_t want0 = i % 6 == 1 ? 0 : (uint64_t)i, want1 = i % 6 == 1 ? 0 : words[i];
