@@ -97,6 +97,7 @@
         "native/helper/stream/pages.c",
         "native/helper/stream/pages_restore.c",
         "native/helper/stream/pages_lanes.c",
+        "native/helper/stream/lanes_records.c",
         "native/helper/stream/pipeline.c",
         "native/helper/stream/restore_spool.c",
         "native/common/crc32c.c"

@@ -52,6 +52,7 @@ const dump = (name, fields, doc) => msg('dump', name, fields, doc);
 const ev = (name, fields, doc, hand) => ({ ...msg('event', name, fields, doc), ...(hand ? { hand: true, ts: hand.ts } : {}) });
 
 const SIGINFOS = 8192 * 128; // pending siginfos per line (128 bytes each)
+const RUNS_MAX = 4096; // entries of a `runs` or `vmas` line (src/kernel/restore-plan.ts)
 const REGS = 216; // sizeof(struct user_regs_struct)
 const perm = [i64('id', { min: 0, max: INT }), i64('key', { min: -0x80000000, max: INT }), u64('mode', { max: 0o7777 }), ...['uid', 'gid', 'cuid', 'cgid'].map((n) => u32(n))];
 
@@ -160,6 +161,7 @@ export const messages = [
   plan('objrun', [id('obj'), u64('offset'), u64('npages', { min: 1 })], 'a run of a content object, in stream order'),
   plan('srun', [u64('task', { max: PID }), u64('addr'), u64('npages', { min: 1 }), u64('off')], 'a run of task pages staged in the copy-on-write window at off (before objrun and run lines; restore_cow.c)'),
   plan('run', [u64('task', { max: PID }), u64('addr'), u64('npages', { min: 1 })], 'a run of task pages, in stream order (after objrun)'),
+  plan('runs', [u64('task', { max: PID }), hex('runs', { min: 16, max: RUNS_MAX * 16 })], 'run lines of one task in one: u64 address | u64 page count each (little-endian), in stream order'),
 
   // ---- plan: tasks
   plan('task', [u64('index', { max: PID }), u64('old_pid', { max: PID }), u64('new_pid', { max: PID }), u64('kind', { max: 3 }), u32('exit_status'), bool('stopped')], 'starts a task section: kind 0 task, 1 zombie, 2 placeholder, 3 init'),
@@ -183,6 +185,7 @@ export const messages = [
   plan('epctl', [u64('epfd', { max: FD }), u64('tfd', { max: FD }), u32('events'), u64('data')], 'an epoll registration the task makes again'),
   plan('epghost', [id('epfile'), u64('tfd', { max: FD }), id('tfile'), u32('events'), u64('data')], 'a registration whose fd number no longer holds its file'),
   plan('vma', [u64('start'), u64('end'), u32('prot'), u32('flags'), u64('pgoff'), bool('fill'), u32('madv'), str('path', { nullable: true }), id('obj', { opt: true })], 'a mapping (obj: of that content object)'),
+  plan('vmas', [hex('vmas', { min: 40, max: RUNS_MAX * 40 })], 'vma lines without path or object in one: u64 start | u64 end | u64 pgoff | u32 prot | u32 flags | u32 madv | u32 fill each (little-endian), in address order'),
   plan('shmat', [u64('start'), u64('end'), u64('prot', { max: 7 }), u64('shmid', { max: INT }), u64('shmflg', { max: INT }), u32('madv')], 'a System V segment attached there'),
   plan('aioring', [u64('start'), u64('end')], 'an AIO ring (io_setup context) made again there: io_setup in the task, then mremap (restore_aio.c)'),
   plan('pktring', [u64('start'), u64('end'), u64('prot', { max: 7 }), id('file')], "a packet socket's rings mapped there (MAP_SHARED from the socket, a rawsock file of the plan)"),

@@ -55,6 +55,9 @@
  *                        nodes, watches of deleted files, bytes queued in ptys and /dev/pts
  *                        owners.
  *
+ * Format 1.6: a task with many plain anonymous mappings (vma-pack.ts: 64 or more) has them
+ *                        packed into one byte string (TASK `vmap`), the others in `vmas`.
+ *
  * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
  * a restart that has an image streamed to it whole and verified (every record's checksum, the
  * digest chain, the trailer) sends back 16 bytes on a channel of its own:
@@ -66,7 +69,9 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 5;
+export const FORMAT_MINOR = 6;
+/** The minor written for an image with a task's mappings packed (vma-pack.ts), and nothing newer. */
+export const FORMAT_MINOR_VMAP = 6;
 /** The minor written for an image whose threads' xstate leaves out its zeros, and nothing newer. */
 export const FORMAT_MINOR_XSTATE = 5;
 /** The minor written for an image with anything of issues 16 and 17 (format-minor.ts). */

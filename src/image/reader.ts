@@ -11,6 +11,7 @@ import {
   FORMAT_MAJOR,
   FORMAT_MINOR,
   FORMAT_MINOR_XSTATE,
+  FORMAT_MINOR_VMAP,
   FRAME_SIZE,
   MAGIC,
   MAX_METADATA_DECODED,
@@ -23,6 +24,7 @@ import {
 } from './format.js';
 import { systemErrorText } from '../errno.js';
 import { ImageError } from '../errors.js';
+import { isMap } from './check.js';
 import { inheritedProblem } from './cow.js';
 import { formatOf } from './kinds/index.js';
 import { OBJECT_KINDS } from './object-kinds.js';
@@ -217,7 +219,9 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
   // a task's record and its references, in a function of its own: a generator's loops run
   // unoptimized (V8 cannot compile into one mid-loop), 400,000 fds for 1,000 tasks
   const readTask = (t: TreeEntry, i: number): TaskImage => {
-    const task = checkTask(take(RecordKind.Task, `TASK ${t.pid}`), where(`TASK ${t.pid}`));
+    const raw = take(RecordKind.Task, `TASK ${t.pid}`);
+    if (minor < FORMAT_MINOR_VMAP && isMap(raw) && (raw.vmap !== undefined || raw.runp !== undefined)) throw new ImageError(where(`TASK ${t.pid}: packed mappings in a format ${major}.${minor} image`), { object: name });
+    const task = checkTask(raw, where(`TASK ${t.pid}`));
     if (task.pid !== t.pid)
       throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
     if (task.cwdObj !== undefined && !dirIds.has(task.cwdObj))

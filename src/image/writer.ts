@@ -6,6 +6,7 @@ import { encode, type CborValue } from './cbor.js';
 import { writeAll } from './fdio.js';
 import { FORMAT_MAJOR, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
 import type { ImageFiles, ImageHeader, ImageIpc, ImageTree, TaskImage, Trailer } from './types.js';
+import { packTask } from './vma-pack.js';
 
 export class ImageWriter {
   /** crc chain over every record written so far (by this writer or, via addPages, the helper). */
@@ -61,7 +62,7 @@ export class ImageWriter {
   }
 
   task(t: TaskImage): void {
-    this.record(RecordKind.Task, encode(t as unknown as CborValue));
+    this.record(RecordKind.Task, encode(packTask(t) as unknown as CborValue));
   }
 
   /** Accounts for page records the helper wrote to the same fd. */

@@ -120,7 +120,12 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
   if (follower && ghosts.length)
     throw new ImageError(`process ${t.pid}: epoll registrations at numbers closed since are made by a process that shares the fd table of process ${t.attrs!.files}: not supported`);
   L.push(...ghosts);
+  const plain = new PlainVmas(L);
   for (const v of t.vmas) {
+    if (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') {
+      if (!v.shm && plain.add(v)) continue;
+    }
+    plain.flush();
     if (v.kind === 'ring') {
       // a packet socket's rings: mapped from the socket (a rawsock file of the image)
       const sock = files.files.find((f) => f.kind === 'rawsock' && f.rawsock.ino === v.ring && f.rawsock.rings);
@@ -146,6 +151,7 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
     const madv = droppable ? v.madv & ~(MADV.wf! | MADV.dd!) : v.madv;
     L.push(P.planVma({ start: v.start, end: v.end, prot: v.prot, flags, pgoff: v.pgoff, fill: !!v.fill, madv, path, obj: v.kind === 'object' ? v.obj : undefined }));
   }
+  plain.flush();
   // memory shared with the parent and the children (image/cow.ts, native/helper/restore/restore_cow.c)
   for (const [off, len, flags, vma] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags, vma }));
   for (const [off, dst, len] of cow?.moves ?? []) L.push(P.planMove({ off, dst, len }));
@@ -210,6 +216,46 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
 
 const THREAD_CHUNK = 256;
 
+/** Consecutive mappings without a path or an object, as `vmas` lines of up to VMAS_LINE
+ * entries (protocol/schema.mjs): a process of 10,000 mappings made 10,000 `vma` lines, their
+ * numbers as decimal text (encoded, then parsed by the helper one by one). The same fields as
+ * the `vma` line the loop above makes for them. */
+const VMAS_LINE = 4096;
+const HI = 0x100000000;
+class PlainVmas {
+  private q = new Uint32Array(VMAS_LINE * 10);
+  private n = 0;
+  constructor(private readonly L: string[]) {}
+
+  /** false: not such a mapping (a `vma` line of its own) */
+  add(v: TaskImage['vmas'][number]): boolean {
+    if (v.path !== undefined || v.obj !== undefined || v.madv & MADV.dp! || v.shared) return false;
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    if (v.kind === 'stack') flags |= MAP_GROWSDOWN;
+    if (v.madv & MADV.nr!) flags |= MAP_NORESERVE;
+    const q = this.q;
+    const at = this.n * 10;
+    q[at] = v.start % HI;
+    q[at + 1] = v.start / HI;
+    q[at + 2] = v.end % HI;
+    q[at + 3] = v.end / HI;
+    q[at + 4] = v.pgoff % HI;
+    q[at + 5] = v.pgoff / HI;
+    q[at + 6] = v.prot;
+    q[at + 7] = flags;
+    q[at + 8] = v.madv;
+    q[at + 9] = v.fill ? 1 : 0;
+    if (++this.n === VMAS_LINE) this.flush();
+    return true;
+  }
+
+  flush(): void {
+    if (!this.n) return;
+    this.L.push(P.planVmas({ vmas: new Uint8Array(this.q.buffer, 0, this.n * 40) }));
+    this.n = 0;
+  }
+}
+
 /** Process and thread attributes (native/helper/restore/restore_attrs.c): one `sched` line per
  * thread (and its `affinity` line, with the CPUs of its affinity online here), one `attrs` line. */
 function attrsLines(a: TaskAttrs): string[] {
@@ -229,10 +275,29 @@ function attrsLines(a: TaskAttrs): string[] {
 export function runLines(files: ImageFiles, stream: StreamPart[]): string[] {
   const L: string[] = [];
   for (const o of files.objects ?? []) for (const [off, n] of o.runs) L.push(P.planObjrun({ obj: o.id, offset: off, npages: n }));
-  for (const { task, runs, offsets } of stream)
-    for (let k = 0; k < runs.length; k++) {
-      const r = runs[k]!; // not destructured: cold, that is the iterator protocol per run
-      L.push(offsets ? P.planSrun({ task, addr: r[0], npages: r[1], off: offsets[k]! }) : P.planRun({ task, addr: r[0], npages: r[1] }));
+  for (const { task, runs, offsets } of stream) {
+    if (offsets) {
+      for (let k = 0; k < runs.length; k++) {
+        const r = runs[k]!; // not destructured: cold, that is the iterator protocol per run
+        L.push(P.planSrun({ task, addr: r[0], npages: r[1], off: offsets[k]! }));
+      }
+      continue;
     }
+    // a task's runs as `runs` lines of up to VMAS_LINE (16 bytes each) instead of a `run` line each
+    if (runs.length === 1) L.push(P.planRun({ task, addr: runs[0]![0], npages: runs[0]![1] }));
+    else
+      for (let k = 0; k < runs.length; k += VMAS_LINE) {
+        const n = Math.min(VMAS_LINE, runs.length - k);
+        const q = new Uint32Array(n * 4);
+        for (let i = 0; i < n; i++) {
+          const r = runs[k + i]!;
+          q[4 * i] = r[0] % HI;
+          q[4 * i + 1] = r[0] / HI;
+          q[4 * i + 2] = r[1] % HI;
+          q[4 * i + 3] = r[1] / HI;
+        }
+        L.push(P.planRuns({ task, runs: new Uint8Array(q.buffer) }));
+      }
+  }
   return L;
 }

@@ -127,6 +127,21 @@ int on_plan_run(struct plan_in *in, struct msg_plan_run *m)
 	return add_run(in->p, (uint32_t)m->task, 0, m->addr, m->npages);
 }
 
+/* run lines of one task in one (a process of 10,000 mappings has 10,000 runs): each entry is
+ * checked as a `run` line is */
+int on_plan_runs(struct plan_in *in, struct msg_plan_runs *m)
+{
+	NEED(m->task < (uint64_t)in->p->ntasks && m->runs_len % 16 == 0);
+	for (size_t at = 0; at < m->runs_len; at += 16) {
+		uint64_t e[2];
+		memcpy(e, m->runs + at, sizeof e);
+		NEED(e[1] >= 1);
+		if (add_run(in->p, (uint32_t)m->task, 0, e[0], e[1]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* ---- tree actions */
 
 static int add_act(struct plan_in *in, enum act_op op, int64_t a, int64_t b)

@@ -226,4 +226,5 @@ int uffd_wanted(const struct task_plan *p, int idx);
 void uffd_take_all(void);
 void uffd_drop_all(void);
 int uffd_fill(uint32_t task, pid_t pid, uint64_t addr, const void *buf, size_t len);
+int uffd_fillv(uint32_t task, pid_t pid, const struct fill_piece *p, int n, int *bad); /* many of one task */
 #endif

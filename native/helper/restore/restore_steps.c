@@ -48,6 +48,7 @@ static struct page_sink restart_sink(pid_t *task_pids, uint64_t *shmbytes)
 	sink.nskips = (size_t)plan.nskips;
 	sink.progress = ctx.progress;
 	sink.fill = uffd_fill;
+	sink.fillv = uffd_fillv;
 	return sink;
 }
 

@@ -29,6 +29,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "image.h"
@@ -40,10 +41,12 @@ extern struct restore_ctx ctx;
 
 #define UFFD_MIN_PAGES 256 /* smaller tasks: process_vm_writev is as fast, with no set-up */
 
-/* A mapping worth a userfaultfd: private, anonymous, filled from the image. */
+/* A mapping worth a userfaultfd: private, anonymous, filled from the image, of more than one
+ * page (a one-page mapping's registering and unregistering cost more than the copy saves:
+ * those go in with process_vm_writev, many records in one call, uffd_fillv). */
 static int uffd_vma(const struct vma_plan *m)
 {
-	return !m->path && m->obj < 0 && !m->is_shm && m->fill && (m->flags & MAP_PRIVATE) && !m->moved;
+	return !m->path && m->obj < 0 && !m->is_shm && m->fill && (m->flags & MAP_PRIVATE) && !m->moved && m->end - m->start > PAGE_SZ;
 }
 
 int uffd_wanted(const struct task_plan *p, int idx)
@@ -193,6 +196,47 @@ int uffd_fill(uint32_t task, pid_t pid, uint64_t addr, const void *buf, size_t l
 		if (t_write_mem(pid, addr + done, src + done, PAGE_SZ) < 0)
 			return -1;
 		done += PAGE_SZ;
+	}
+	return 0;
+}
+
+#define FILLV_IOV 128 /* records per process_vm_writev (IOV_MAX is 1024) */
+
+/* Many small records of one task: those in registered ranges with UFFDIO_COPY, the others
+ * gathered into one process_vm_writev (one system call for up to FILLV_IOV records instead of
+ * one each); what that call does not write whole is written record by record, as uffd_fill
+ * would. */
+int uffd_fillv(uint32_t task, pid_t pid, const struct fill_piece *p, int n, int *bad)
+{
+	struct task_fill *f = task < (uint32_t)nfills ? &fills[task] : NULL;
+	struct iovec local[FILLV_IOV], remote[FILLV_IOV];
+	int idx[FILLV_IOV], k = 0;
+	for (int i = 0; i <= n; i++) {
+		int direct = i < n && !(f && f->fd >= 0 && covering(f, p[i].addr, p[i].len));
+		if (direct && k < FILLV_IOV) {
+			local[k] = (struct iovec){ (void *)p[i].buf, p[i].len };
+			remote[k] = (struct iovec){ (void *)(uintptr_t)p[i].addr, p[i].len };
+			idx[k++] = i;
+			continue;
+		}
+		if (k) { /* the records gathered so far */
+			size_t want = 0;
+			for (int j = 0; j < k; j++)
+				want += local[j].iov_len;
+			if (process_vm_writev(pid, local, (unsigned long)k, remote, (unsigned long)k, 0) != (ssize_t)want)
+				for (int j = 0; j < k; j++)
+					if (t_write_mem(pid, p[idx[j]].addr, p[idx[j]].buf, p[idx[j]].len) < 0)
+						return *bad = idx[j], -1;
+			k = 0;
+		}
+		if (i == n)
+			break;
+		if (direct) { /* more than IOV_MAX: this one starts the next batch */
+			i--;
+			continue;
+		}
+		if (uffd_fill(task, pid, p[i].addr, p[i].buf, p[i].len) < 0)
+			return *bad = i, -1;
 	}
 	return 0;
 }

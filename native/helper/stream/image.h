@@ -98,6 +98,12 @@ struct skip_range {
 };
 
 /* Where restored contents go: tasks by index (pids), content objects by id. */
+struct fill_piece {
+	uint64_t addr;
+	const void *buf;
+	size_t len;
+};
+
 struct page_sink {
 	const pid_t *pids;
 	size_t ntasks;
@@ -111,6 +117,9 @@ struct page_sink {
 	int lz4; /* the image is compressed: LZ4 records are allowed */
 	/* writes a page record's bytes into task (pid): process_vm_writev or UFFDIO_COPY */
 	int (*fill)(uint32_t task, pid_t pid, uint64_t addr, const void *buf, size_t len);
+	/* if set: fill for n records of one task at once (small ones: a system call for all of
+	 * those not filled with UFFDIO_COPY); -1 with errno and *bad the record that failed */
+	int (*fillv)(uint32_t task, pid_t pid, const struct fill_piece *p, int n, int *bad);
 	/* inspect --verify: every record is checked exactly as for a restart, nothing is written
 	 * (no task, object or segment exists; fill, objfill and pids are not used) */
 	int check_only;

@@ -7,15 +7,17 @@
  * checksums in one process and the copies in the other, so the copies, the larger half, were
  * all on one CPU; here both lanes do both, for every other record:
  *
- *   the helper  walks the records in stream order: reads each frame and page header (pread at
- *               the record's offset), checks them against the runs exactly as for the pipeline
- *               (pr_check: order, task, address, length), keeps the digest and counters, and
- *               takes every other task page record itself; objects, LZ4 and SHM records and the
- *               trailer too (read whole, checksum, then put);
+ *   the helper  walks the records in stream order: reads each frame and page header (pread
+ *               into its window: a record's head, or 256 KiB ahead while records are small),
+ *               checks them against the runs exactly as for the pipeline (pr_check: order,
+ *               task, address, length), keeps the digest and counters, and takes every other
+ *               large task page record, and one group of small ones in three, itself; objects,
+ *               LZ4 and SHM records and the trailer too (read whole, checksum, then put);
  *   the worker  a fork made once the tasks' userfaultfds are taken (it has them, and the plan):
- *               the other task page records, sent as jobs on a pipe, in order.
+ *               the other large records and groups, sent on a pipe, in order.
  *
- * The lanes read the page data through a shared read-only mapping of the file (no copy into a
+ * Small records (at most 64 KiB of pages: one-page mappings) go in groups, read with one pread
+ * (lanes_records.c). The lanes read a large record's page data through a shared read-only mapping of the file (no copy into a
  * buffer first): a lane checksums a piece of PIECE bytes where it lies in the page cache and
  * hands the same bytes to UFFDIO_COPY while they are in the CPU's cache, one copy per page; the
  * record's checksum is compared at its end, and its range is unmapped again (MADV_DONTNEED:
@@ -51,134 +53,11 @@
 
 #include "crc32c.h"
 #include "fault.h"
-#include "pages_lanes.h"
+#include "lanes_int.h"
 #include "proto.h"
 
 #define TMPFS_MAGIC_ 0x01021994
-#define PIECE (256UL << 10)
-#define AROUND (2UL << 20)
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#endif
 #define LANES_MIN (8UL << 20) /* a smaller stream: the helper alone (no fork) */
-
-struct job {
-	struct pages_hdr h;
-	uint64_t at;   /* file offset of the record's data (after the header) */
-	uint64_t dest; /* where the pages go in the task */
-	uint32_t crc;  /* the frame's checksum */
-	pid_t pid;
-};
-enum { L_OK, L_READ, L_SHORT, L_CRC, L_FILL };
-struct verdict {
-	int code, err;
-	uint64_t addr; /* the record's address (L_CRC) or the page's (L_FILL) */
-	pid_t pid;
-};
-
-static long pread_full(int fd, void *buf, size_t len, uint64_t at)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(at + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (long)done;
-}
-
-/* The image file, mapped whole (read-only, shared) for the lanes' page data. */
-static const unsigned char *img;
-static size_t img_len;
-static int img_fd = -1;
-static sigjmp_buf bus_env;
-static volatile sig_atomic_t bus_armed;
-
-static void on_bus(int sig, siginfo_t *si, void *uc)
-{
-	(void)uc;
-	const unsigned char *a = si->si_addr;
-	if (bus_armed && a >= img && a < img + img_len)
-		siglongjmp(bus_env, 1);
-	signal(sig, SIG_DFL); /* not ours: the default action when the access is retried */
-}
-
-/* The file is shorter than off now (it was cut while being read). */
-static int cut_before(uint64_t off)
-{
-	struct stat st;
-	return fstat(img_fd, &st) == 0 && (uint64_t)st.st_size < off;
-}
-
-/* Tests (UCR_FAULT=image-cut, image-cut-copy): the image file is cut where this record's data
- * starts, as a writer of the file could do while it is read (only ever shorter). */
-static void cut_image(uint64_t at)
-{
-	char path[64];
-	struct stat st;
-	snprintf(path, sizeof path, "/proc/self/fd/%d", img_fd);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > at && ftruncate(fd, (off_t)at) < 0)
-		(void)0; /* not cut: the test sees the restart succeed */
-	close(fd);
-}
-
-/* One task page record of a lane: pieces checksummed where they are mapped, put (put: -1 with
- * errno); the record's range unmapped again. */
-static int lane_record(const struct job *j, const struct page_sink *sink,
-		       int (*put)(const struct page_sink *, const struct job *, uint64_t, const unsigned char *, size_t),
-		       struct verdict *v)
-{
-	size_t len = (size_t)j->h.npages * PAGE_SZ;
-	/* the record's pages, and around them what the kernel's fault-around may have mapped too
-	 * (never past a 2 MiB page table): all unmapped again after the record */
-	uint64_t lo = j->at & ~(uint64_t)(AROUND - 1), hi = (j->at + len + AROUND - 1) & ~(uint64_t)(AROUND - 1);
-	if (hi > img_len)
-		hi = (img_len + PAGE_SZ - 1) & ~(uint64_t)(PAGE_SZ - 1); /* the mapping's end */
-	if (sigsetjmp(bus_env, 1)) {
-		bus_armed = 0;
-		madvise((void *)(img + lo), hi - lo, MADV_DONTNEED);
-		*v = (struct verdict){ L_SHORT, 0, j->h.addr, j->pid };
-		return -1;
-	}
-	bus_armed = 1;
-	uint64_t plo = j->at & ~(uint64_t)(PAGE_SZ - 1), phi = (j->at + len + PAGE_SZ - 1) & ~(uint64_t)(PAGE_SZ - 1);
-	madvise((void *)(img + plo), (phi < hi ? phi : hi) - plo, MADV_POPULATE_READ); /* one call, not faults; may fail */
-	if (fault_at("image-cut", 0)) /* then the checksum's reading meets the cut: SIGBUS */
-		cut_image(j->at);
-	uint32_t crc = ucr_crc32c(0, &j->h, sizeof j->h);
-	int rc = 0;
-	for (size_t o = 0; o < len; o += PIECE) {
-		size_t l = len - o < PIECE ? len - o : PIECE;
-		const unsigned char *piece = img + j->at + o;
-		crc = ucr_crc32c(crc, piece, l);
-		if (!o && fault_at("image-cut-copy", 0)) /* then the copy's reading meets it: EFAULT */
-			cut_image(j->at);
-		if (!sink->check_only && put(sink, j, o, piece, l) < 0) {
-			int err = errno ? errno : EIO;
-			if (err == EFAULT && cut_before(j->at + len))
-				*v = (struct verdict){ L_SHORT, 0, j->h.addr, j->pid };
-			else
-				*v = (struct verdict){ L_FILL, err, j->h.addr + o, j->pid };
-			rc = -1;
-			break;
-		}
-	}
-	bus_armed = 0;
-	madvise((void *)(img + lo), hi - lo, MADV_DONTNEED);
-	if (!rc && crc != j->crc) {
-		*v = (struct verdict){ L_CRC, 0, j->h.addr, j->pid };
-		rc = -1;
-	}
-	return rc;
-}
 
 static int put_worker(const struct page_sink *sink, const struct job *j, uint64_t at, const unsigned char *buf,
 		      size_t len)
@@ -213,14 +92,14 @@ static int report(const struct verdict *v)
 	}
 }
 
-/* The worker: jobs until EOF, then its verdict (the first failure; after one it only drains). */
+/* The worker: groups until EOF, then its verdict (the first failure; after one it only drains). */
 static void worker_body(int rd, int wr, const struct page_sink *sink)
 {
 	struct verdict v = { L_OK, 0, 0, 0 };
-	struct job j;
-	while (read_full(rd, &j, sizeof j) == (long)sizeof j)
-		if (v.code == L_OK)
-			lane_record(&j, sink, put_worker, &v);
+	static struct group g;
+	while (read_full(rd, &g, sizeof g) == (long)sizeof g)
+		if (v.code == L_OK && g.n <= GROUP_MAX)
+			(void)(g.big ? lane_record(&g.j[0], sink, put_worker, &v) : group_read(&g, sink, put_worker, &v));
 	write_full(wr, &v, sizeof v);
 	_exit(0);
 }
@@ -280,18 +159,70 @@ static int unreadable(struct pl_frame *f, int status, int err, uint64_t len)
 	return pr_record_failed(&rec);
 }
 
+/* The group being gathered (lanes_int.h), and the helper's window: the file's bytes
+ * [wlo, wlo + wlen), read ahead GROUP_WIN at a time while records are small (a record's head
+ * alone otherwise). A group's records lie in the window until it is flushed: every read of the
+ * window flushes first. */
+static struct group pend;
+static unsigned char *win;
+static uint64_t wlo, wlen;
+
+/* The gathered group to a lane: the worker (two groups in three) or the helper,
+ * from its window. */
+static int flush(const struct page_sink *sink, int *turn)
+{
+	if (!pend.n)
+		return 0;
+	int rc = 0;
+	if (wpid >= 0 && (*turn = (*turn + 1) % 3)) { /* the worker takes two groups in three (the helper reads every window) */
+		if (write_full(to_w, &pend, sizeof pend) < 0)
+			rc = proto_fail("restore-pages", "worker", errno, "the page worker is gone");
+	} else {
+		struct verdict v;
+		if (fault_at("image-cut", 0) || fault_at("image-cut-copy", 0)) /* what follows meets the cut */
+			cut_image(pend.lo);
+		if (group_from(&pend, win + (pend.lo - wlo), sink, put_helper, &v) < 0)
+			rc = report(&v);
+	}
+	pend.n = 0;
+	return rc;
+}
+
+/* The window from at on: len bytes at most, fewer where the file ends. */
+static int refill(int in, uint64_t at, uint64_t size, uint64_t len, const struct page_sink *sink, int *turn)
+{
+	if (flush(sink, turn) < 0)
+		return -1;
+	if (len > GROUP_WIN)
+		len = GROUP_WIN;
+	if (at + len > size)
+		len = size > at ? size - at : 0;
+	long got = pread_full(in, win, len, at);
+	if (got < 0)
+		return unreadable(NULL, PR_ERROR, errno, 0);
+	wlo = at;
+	wlen = (uint64_t)got;
+	return 0;
+}
+
 static int walk(int in, uint64_t at, uint64_t size, const struct page_run *runs, size_t n,
 		const struct page_sink *sink, uint32_t *digest, uint64_t *bytes, uint64_t *records,
 		char **trailer_hex, unsigned char *buf, uint64_t *end)
 {
-	int turn = 0;
+	int turn = 0, small = 1;
+	wlo = wlen = 0;
+	pend.n = 0;
 	for (;;) {
 		unsigned char head[32];
 		struct pl_frame f;
 		struct pages_hdr h;
-		long got = pread_full(in, head, sizeof head, at);
-		if (got < (long)sizeof f)
-			return unreadable(NULL, got < 0 ? PR_ERROR : PR_EOF, got < 0 ? errno : 0, 0);
+		if ((at < wlo || at + sizeof head > wlo + wlen) &&
+		    refill(in, at, size, small ? GROUP_WIN : sizeof head, sink, &turn) < 0)
+			return -1;
+		uint64_t got = at >= wlo && wlo + wlen > at ? wlo + wlen - at : 0;
+		memcpy(head, win + (at - wlo), got < sizeof head ? got : sizeof head);
+		if (got < sizeof f)
+			return flush(sink, &turn) < 0 ? -1 : unreadable(NULL, PR_EOF, 0, 0);
 		memcpy(&f, head, sizeof f);
 		if (f.kind != REC_PAGES && f.kind != REC_OBJECT && f.kind != REC_SHM && f.kind != REC_PAGES_LZ4 &&
 		    f.kind != REC_OBJECT_LZ4 && f.kind != REC_TRAILER)
@@ -301,9 +232,12 @@ static int walk(int in, uint64_t at, uint64_t size, const struct page_run *runs,
 		uint64_t data = at + sizeof f, avail = size > data ? size - data : 0;
 		if (avail < f.len)
 			return unreadable(&f, PR_SHORT, 0, avail);
+		uint64_t frame = at;
 		at = data + f.len;
 		int task_pages = f.kind == REC_PAGES && f.len >= sizeof h && !pr_is_obj(runs, n);
 		if (!task_pages) { /* the record whole, as the pipeline does it */
+			if (flush(sink, &turn) < 0)
+				return -1;
 			if (pread_full(in, buf, f.len, data) != (long)f.len)
 				return unreadable(&f, PR_ERROR, errno ? errno : EIO, 0);
 			uint32_t crc = ucr_crc32c(0, buf, f.len);
@@ -327,17 +261,39 @@ static int walk(int in, uint64_t at, uint64_t size, const struct page_run *runs,
 			pr_done(&h, crc, runs, sink, digest, bytes, records);
 			continue;
 		}
+		if (got < sizeof head) /* the file was cut after its size was taken */
+			return flush(sink, &turn) < 0 ? -1 : unreadable(&f, PR_SHORT, 0, got - sizeof f);
 		memcpy(&h, head + sizeof f, sizeof h);
 		if (pr_check(&f, &h, runs, n, sink) < 0)
 			return -1;
 		struct job j = { h, data + sizeof h, pr_dest(&h, runs), f.crc, sink->check_only ? 0 : sink->pids[h.task] };
-		if (wpid >= 0 && (turn ^= 1)) {
-			if (write_full(to_w, &j, sizeof j) < 0)
-				return proto_fail("restore-pages", "worker", errno, "the page worker is gone");
+		small = f.len - sizeof h <= GROUP_RECORD;
+		if (small) { /* into the group, read with the window */
+			if (at > wlo + wlen && refill(in, frame, size, GROUP_WIN, sink, &turn) < 0)
+				return -1;
+			if (at > wlo + wlen) {
+				struct verdict v = { L_SHORT, 0, h.addr, j.pid };
+				return flush(sink, &turn) < 0 ? -1 : report(&v);
+			}
+			if (pend.n == GROUP_MAX && flush(sink, &turn) < 0)
+				return -1;
+			if (!pend.n)
+				pend = (struct group){ .lo = data, .big = 0 };
+			pend.j[pend.n++] = j;
+			pend.hi = at;
 		} else {
-			struct verdict v;
-			if (lane_record(&j, sink, put_helper, &v) < 0)
-				return report(&v);
+			if (flush(sink, &turn) < 0)
+				return -1;
+			if (wpid >= 0 && (turn ^= 1)) {
+				struct group one = { .n = 1, .big = 1 };
+				one.j[0] = j;
+				if (write_full(to_w, &one, sizeof one) < 0)
+					return proto_fail("restore-pages", "worker", errno, "the page worker is gone");
+			} else {
+				struct verdict v;
+				if (lane_record(&j, sink, put_helper, &v) < 0)
+					return report(&v);
+			}
 		}
 		pr_done(&h, f.crc, runs, sink, digest, bytes, records);
 	}
@@ -354,6 +310,8 @@ int lanes_restore(int in, const struct page_run *runs, size_t n, const struct pa
 		return 1;
 	static unsigned char *buf; /* a whole record (objects, LZ4, SHM, trailer) or a piece to zero in part */
 	if (!buf && !(buf = aligned_alloc(PAGE_SZ, PL_SLOT_SIZE)))
+		return 1;
+	if (!win && !(win = malloc(GROUP_WIN)))
 		return 1;
 	void *m = st.st_size > 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, in, 0) : MAP_FAILED;
 	if (m == MAP_FAILED)
