@@ -8,8 +8,8 @@ import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
 import type { Helper, HelperEvent } from './helper.js';
 import { threadAffinity } from './affinity.js';
-import { classify, mayHoldPrivatePages } from './memory.js';
-import { listThreads, readLink, readProcText, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
+import { classifyTask, mayHoldPrivatePages } from './memory.js';
+import { listThreads, readLink, readProcText, readStat, readStatus, readTimers, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
 import { seccompOf } from './seccomp.js';
 
@@ -171,7 +171,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
   // read only once the helper is done with the task: its injected calls map a gadget
-  const { vmas, specials } = classify(pid, readSmaps(proc), proc, new Map(st.aio ?? []));
+  const { vmas, specials } = classifyTask(pid, proc, new Map(st.aio ?? []));
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];

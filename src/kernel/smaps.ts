@@ -44,27 +44,71 @@ const NO_FLAGS: Set<string> = new Set();
  * in the bytes (no text of the whole file is made); the rest is skipped with a native search.
  * Should a block ever not end with its VmFlags line, the whole file is parsed line by line. */
 export function readSmaps(pid: number): MapsEntry[] {
+  let out: MapsEntry[] = [];
+  eachSmaps(
+    pid,
+    (m) => out.push({ ...m }),
+    () => (out = []),
+  );
+  return out;
+}
+
+/** readSmaps() one mapping at a time, without an object per mapping: fn gets the same entry
+ * object each time, its fields those of the next mapping (fn must not keep it). restart: the
+ * file is read again line by line (a block that does not end with its VmFlags line), and every
+ * mapping is given again from the first: fn's caller starts over. */
+export function eachSmaps(pid: number, fn: (m: MapsEntry) => void, restart: () => void): void {
   const len = readAll(`/proc/${pid}/smaps`);
   const b = buf.subarray(0, len);
-  const out: MapsEntry[] = [];
   const flagSets = new Map<string, Set<string>>();
+  const e: MapsEntry = { start: 0, end: 0, perms: '', pgoff: 0, dev: '', ino: 0, path: '', flags: NO_FLAGS };
+  const slow = () => {
+    restart();
+    for (const m of byLines(b.toString('latin1'))) fn(m);
+  };
   for (let at = 0; at < len; ) {
     let nl = at;
     while (nl < len && b[nl] !== 0x0a) nl++;
-    const e = mapsHead(b, at, nl);
-    const j = e ? b.indexOf(VMFLAGS, nl) : -1;
-    if (j < 0) return byLines(b.toString('latin1'));
+    const j = mapsHead(b, at, nl, e) ? b.indexOf(VMFLAGS, nl) : -1;
+    if (j < 0) return slow();
     let fe = b.indexOf(0x0a, j + VMFLAGS.length);
     if (fe < 0) fe = len;
     at = fe + 1;
-    if (at < len && !isHex(b[at]!)) return byLines(b.toString('latin1'));
-    const line = b.toString('latin1', j + VMFLAGS.length, fe).trim();
-    let set = flagSets.get(line);
-    if (!set) flagSets.set(line, (set = new Set(line ? line.split(/\s+/) : [])));
-    e!.flags = set;
-    out.push(e!);
+    if (at < len && !isHex(b[at]!)) return slow();
+    e.flags = flagsAt(b, j + VMFLAGS.length, fe, flagSets);
+    fn(e);
   }
-  return out;
+}
+
+/** Texts seen, by a hash of their bytes: a VmFlags line or a device field repeats from mapping to
+ * mapping (10,000 mappings made 20,000 strings, and their hashing in a Map, for a few distinct
+ * values). The bytes are compared with the text found before it is taken. */
+function seenText(t: Buffer, from: number, to: number, cache: Map<number, string>): string {
+  let h = to - from;
+  for (let i = from; i < to; i++) h = (Math.imul(h, 31) + t[i]!) | 0;
+  const s = cache.get(h);
+  if (s !== undefined && s.length === to - from) {
+    let i = 0;
+    while (i < s.length && s.charCodeAt(i) === t[from + i]) i++;
+    if (i === s.length) return s;
+  }
+  const text = t.toString('latin1', from, to);
+  if (cache.size < 4096) cache.set(h, text);
+  return text;
+}
+
+/** VmFlags lines seen (their text after "VmFlags:"), by a hash of their bytes. */
+const flagTexts = new Map<number, string>();
+
+/** The VmFlags of the line t[from, to): a Set shared by the mappings with the same line. */
+function flagsAt(t: Buffer, from: number, to: number, flagSets: Map<string, Set<string>>): Set<string> {
+  const line = seenText(t, from, to, flagTexts);
+  let set = flagSets.get(line);
+  if (!set) {
+    const words = line.trim();
+    flagSets.set(line, (set = new Set(words ? words.split(/\s+/) : [])));
+  }
+  return set;
 }
 
 function isHex(c: number): boolean {
@@ -81,8 +125,8 @@ function byLines(text: string): MapsEntry[] {
     if (nl < 0) nl = text.length;
     const c = text.charCodeAt(at);
     if (isHex(c)) {
-      const e = mapsHead(t, at, nl);
-      if (e) out.push(e);
+      const e: MapsEntry = { start: 0, end: 0, perms: '', pgoff: 0, dev: '', ino: 0, path: '', flags: NO_FLAGS };
+      if (mapsHead(t, at, nl, e)) out.push(e);
     } else if (c === 0x56 && text.startsWith('VmFlags:', at) && out.length) {
       const line = text.slice(at + 8, nl).trim();
       let set = flagSets.get(line);
@@ -111,37 +155,40 @@ function hexAt(t: Buffer, i: number, nl: number): number {
   return i > from && i - from <= 16 ? v : -1;
 }
 
+/** Device fields seen (00:00, fd:01...), by a hash of their bytes. */
+const devTexts = new Map<number, string>();
+
 /** The 4-character permission fields seen (rw-p, r-xp...), by their bytes. */
 const permsOf = new Map<number, string>();
 
 /** A maps line, "start-end perms pgoff dev inode   path" (hex, hex, 4 characters, hex, text,
- * decimal, the rest), or undefined when it is not one. */
-function mapsHead(t: Buffer, at: number, nl: number): MapsEntry | undefined {
+ * decimal, the rest) into e (its flags left as they are); false when it is not one. */
+function mapsHead(t: Buffer, at: number, nl: number, e: MapsEntry): boolean {
   let i = at;
   // hex numbers through hexAt (no closure made per line: 10,000 of them cost as much as the rest)
   const start = hexAt(t, i, nl);
   i = hexEnd;
-  if (start < 0 || t[i++] !== 0x2d) return undefined;
+  if (start < 0 || t[i++] !== 0x2d) return false;
   const end = hexAt(t, i, nl);
   i = hexEnd;
-  if (end < 0 || t[i++] !== 0x20) return undefined;
-  if (i + 4 >= nl) return undefined;
+  if (end < 0 || t[i++] !== 0x20) return false;
+  if (i + 4 >= nl) return false;
   const key = t.readUInt32LE(i);
   let perms = permsOf.get(key);
   if (perms === undefined) {
     perms = t.toString('latin1', i, i + 4);
-    if (perms.includes(' ') || perms.includes('\n')) return undefined;
+    if (perms.includes(' ') || perms.includes('\n')) return false;
     permsOf.set(key, perms);
   }
   i += 4;
-  if (t[i++] !== 0x20) return undefined;
+  if (t[i++] !== 0x20) return false;
   const pgoff = hexAt(t, i, nl);
   i = hexEnd;
-  if (pgoff < 0 || t[i++] !== 0x20) return undefined;
+  if (pgoff < 0 || t[i++] !== 0x20) return false;
   let sp = i;
   while (sp < nl && t[sp] !== 0x20) sp++;
-  if (sp >= nl || sp === i) return undefined;
-  const dev = t.toString('latin1', i, sp);
+  if (sp >= nl || sp === i) return false;
+  const dev = seenText(t, i, sp, devTexts);
   i = sp + 1;
   let ino = 0;
   const from = i;
@@ -150,7 +197,14 @@ function mapsHead(t: Buffer, at: number, nl: number): MapsEntry | undefined {
     if (c < 0x30 || c > 0x39) break;
     ino = ino * 10 + (c - 0x30);
   }
-  if (i === from || (i < nl && t[i] !== 0x20)) return undefined;
+  if (i === from || (i < nl && t[i] !== 0x20)) return false;
   while (i < nl && (t[i] === 0x20 || t[i] === 0x09)) i++;
-  return { start, end, perms, pgoff, dev, ino, path: i < nl ? t.toString('latin1', i, nl) : '', flags: NO_FLAGS };
+  e.start = start;
+  e.end = end;
+  e.perms = perms;
+  e.pgoff = pgoff;
+  e.dev = dev;
+  e.ino = ino;
+  e.path = i < nl ? t.toString('latin1', i, nl) : '';
+  return true;
 }

@@ -158,9 +158,11 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
   let back: number | undefined; // the image file opened again for the check
+  let forgetKept = () => {}; // what the writer kept for the check (writer.ts keep)
   const closeBack = () => {
     if (back !== undefined) fs.closeSync(back);
     back = undefined;
+    forgetKept();
   };
   try {
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
@@ -221,6 +223,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     // restart's own checks (below) read the metadata back from the image file, or a copy as written
     back = reopenForReading(out);
     if (back === undefined) w.copyFrom();
+    w.keep = true;
+    forgetKept = () => w.forget();
     await clock.run('write-metadata', () => {
       w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false));
       w.header({
