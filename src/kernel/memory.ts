@@ -70,20 +70,15 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
  * one at a time: no object per mapping but the VmaImage. */
 export function classifyTask(pid: number, proc: number, aio: Map<number, number>): ClassifiedMemory {
   const c = classifier(pid, proc, aio);
-  eachSmaps(proc, c.add, c.reset);
+  eachSmaps(proc, c.add);
   return c.result;
 }
 
 /** A classify() to which mappings are added one at a time (an entry is not kept: readSmaps'
- * eachSmaps gives the same object each time); reset: start over. */
-function classifier(pid: number, proc: number, aio: Map<number, number>): { add: (m: MapsEntry) => void; reset: () => void; result: ClassifiedMemory } {
-  const result: ClassifiedMemory = { vmas: [], specials: [] };
-  let vmas = result.vmas;
-  let specials = result.specials;
-  const reset = () => {
-    vmas = result.vmas = [];
-    specials = result.specials = [];
-  };
+ * eachSmaps gives the same object each time). */
+function classifier(pid: number, proc: number, aio: Map<number, number>): { add: (m: MapsEntry) => void; result: ClassifiedMemory } {
+  const vmas: VmaImage[] = [];
+  const specials: SpecialVma[] = [];
   const stats = new Map<string, fs.Stats>();
   // what a VmFlags set means, once per distinct set (readSmaps shares them between mappings)
   const byFlags = new Map<Set<string>, { refused: string | undefined; madv: number; madvShared: number }>();
@@ -172,7 +167,7 @@ function classifier(pid: number, proc: number, aio: Map<number, number>): { add:
       file: { size: st.size, mtimeMs: Math.trunc(st.mtimeMs), ino: st.ino, dev: st.dev },
     });
   };
-  return { add, reset, result };
+  return { add, result: { vmas, specials } };
 }
 
 /** The mappings whose private pages must be looked for in pagemap. */

@@ -1,5 +1,6 @@
 /** /proc/PID/smaps: every mapping of a task with its VmFlags. */
 import fs from 'node:fs';
+import { native } from '../native/addon.js';
 
 export interface MapsEntry {
   start: number;
@@ -35,74 +36,56 @@ function readAll(path: string): number {
   }
 }
 
-const VMFLAGS = Buffer.from('\nVmFlags:', 'latin1');
 const NO_FLAGS: Set<string> = new Set();
 
 /** Every mapping with its VmFlags. Mappings with the same VmFlags line share one (read-only)
- * Set. A mapping takes ~25 lines (10,000 mappings: 250,000 lines, ~11 MB): only its first line
- * (its address in lower-case hex) and its VmFlags line, the last of its block, are looked at,
- * in the bytes (no text of the whole file is made); the rest is skipped with a native search.
- * Should a block ever not end with its VmFlags line, the whole file is parsed line by line. */
+ * Set. A mapping takes ~25 lines (10,000 mappings: 250,000 lines, ~7 MB): only its first line
+ * and its VmFlags line, the last of its block, are looked at, in the bytes (no text of the
+ * whole file is made), found by the addon in one call (smaps.cc). Should a block ever not end
+ * with its VmFlags line, the whole file is parsed line by line. */
 export function readSmaps(pid: number): MapsEntry[] {
-  let out: MapsEntry[] = [];
-  eachSmaps(
-    pid,
-    (m) => out.push({ ...m }),
-    () => (out = []),
-  );
+  const out: MapsEntry[] = [];
+  eachSmaps(pid, (m) => out.push({ ...m }));
   return out;
 }
 
 /** readSmaps() one mapping at a time, without an object per mapping: fn gets the same entry
- * object each time, its fields those of the next mapping (fn must not keep it). restart: the
- * file is read again line by line (a block that does not end with its VmFlags line), and every
- * mapping is given again from the first: fn's caller starts over. */
-export function eachSmaps(pid: number, fn: (m: MapsEntry) => void, restart: () => void): void {
+ * object each time, its fields those of the next mapping (fn must not keep it). */
+export function eachSmaps(pid: number, fn: (m: MapsEntry) => void): void {
   const len = readAll(`/proc/${pid}/smaps`);
-  const b = buf.subarray(0, len);
+  parseSmaps(buf.subarray(0, len), fn);
+}
+
+/** eachSmaps() of an smaps text. */
+export function parseSmaps(b: Buffer, fn: (m: MapsEntry) => void): void {
   const flagSets = new Map<string, Set<string>>();
   const e: MapsEntry = { start: 0, end: 0, perms: '', pgoff: 0, dev: '', ino: 0, path: '', flags: NO_FLAGS };
-  const slow = () => {
-    restart();
-    for (const m of byLines(b.toString('latin1'))) fn(m);
-  };
-  for (let at = 0; at < len; ) {
-    let nl = at;
-    while (nl < len && b[nl] !== 0x0a) nl++;
-    const j = mapsHead(b, at, nl, e) ? b.indexOf(VMFLAGS, nl) : -1;
-    if (j < 0) return slow();
-    let fe = b.indexOf(0x0a, j + VMFLAGS.length);
-    if (fe < 0) fe = len;
-    at = fe + 1;
-    if (at < len && !isHex(b[at]!)) return slow();
-    e.flags = flagsAt(b, j + VMFLAGS.length, fe, flagSets);
+  // the mappings found natively in one call, their texts by number (one string per distinct one)
+  const scan = native().smapsScan(b, b.length);
+  if (!scan) {
+    for (const m of smapsByLines(b.toString('latin1'))) fn(m);
+    return;
+  }
+  const { maps, texts } = scan;
+  const text: (string | undefined)[] = new Array(texts.length / 2);
+  const textOf = (id: number): string => (text[id] ??= b.toString('latin1', texts[2 * id]!, texts[2 * id + 1]!));
+  const flags: (Set<string> | undefined)[] = new Array(texts.length / 2);
+  for (let k = 0; k < maps.length; k += 8) {
+    e.start = maps[k]!;
+    e.end = maps[k + 1]!;
+    e.pgoff = maps[k + 2]!;
+    e.ino = maps[k + 3]!;
+    e.perms = textOf(maps[k + 4]!);
+    e.dev = textOf(maps[k + 5]!);
+    e.path = textOf(maps[k + 6]!);
+    const f = maps[k + 7]!;
+    e.flags = flags[f] ??= flagSet(textOf(f), flagSets);
     fn(e);
   }
 }
 
-/** Texts seen, by a hash of their bytes: a VmFlags line or a device field repeats from mapping to
- * mapping (10,000 mappings made 20,000 strings, and their hashing in a Map, for a few distinct
- * values). The bytes are compared with the text found before it is taken. */
-function seenText(t: Buffer, from: number, to: number, cache: Map<number, string>): string {
-  let h = to - from;
-  for (let i = from; i < to; i++) h = (Math.imul(h, 31) + t[i]!) | 0;
-  const s = cache.get(h);
-  if (s !== undefined && s.length === to - from) {
-    let i = 0;
-    while (i < s.length && s.charCodeAt(i) === t[from + i]) i++;
-    if (i === s.length) return s;
-  }
-  const text = t.toString('latin1', from, to);
-  if (cache.size < 4096) cache.set(h, text);
-  return text;
-}
-
-/** VmFlags lines seen (their text after "VmFlags:"), by a hash of their bytes. */
-const flagTexts = new Map<number, string>();
-
-/** The VmFlags of the line t[from, to): a Set shared by the mappings with the same line. */
-function flagsAt(t: Buffer, from: number, to: number, flagSets: Map<string, Set<string>>): Set<string> {
-  const line = seenText(t, from, to, flagTexts);
+/** The Set of the VmFlags text line (shared by the mappings with the same flags). */
+function flagSet(line: string, flagSets: Map<string, Set<string>>): Set<string> {
   let set = flagSets.get(line);
   if (!set) {
     const words = line.trim();
@@ -116,7 +99,7 @@ function isHex(c: number): boolean {
 }
 
 /** The text line by line: a mapping's first line, and a VmFlags line for the one before. */
-function byLines(text: string): MapsEntry[] {
+export function smapsByLines(text: string): MapsEntry[] {
   const out: MapsEntry[] = [];
   const flagSets = new Map<string, Set<string>>();
   const t = Buffer.from(text, 'latin1');
@@ -155,11 +138,16 @@ function hexAt(t: Buffer, i: number, nl: number): number {
   return i > from && i - from <= 16 ? v : -1;
 }
 
-/** Device fields seen (00:00, fd:01...), by a hash of their bytes. */
-const devTexts = new Map<number, string>();
-
 /** The 4-character permission fields seen (rw-p, r-xp...), by their bytes. */
 const permsOf = new Map<number, string>();
+
+/** The 4 bytes of a permission field at i, as text (one per distinct field). */
+function permsAt(t: Buffer, i: number): string {
+  const key = t.readUInt32LE(i);
+  let perms = permsOf.get(key);
+  if (perms === undefined) permsOf.set(key, (perms = t.toString('latin1', i, i + 4)));
+  return perms;
+}
 
 /** A maps line, "start-end perms pgoff dev inode   path" (hex, hex, 4 characters, hex, text,
  * decimal, the rest) into e (its flags left as they are); false when it is not one. */
@@ -173,13 +161,8 @@ function mapsHead(t: Buffer, at: number, nl: number, e: MapsEntry): boolean {
   i = hexEnd;
   if (end < 0 || t[i++] !== 0x20) return false;
   if (i + 4 >= nl) return false;
-  const key = t.readUInt32LE(i);
-  let perms = permsOf.get(key);
-  if (perms === undefined) {
-    perms = t.toString('latin1', i, i + 4);
-    if (perms.includes(' ') || perms.includes('\n')) return false;
-    permsOf.set(key, perms);
-  }
+  const perms = permsAt(t, i);
+  if (perms.includes(' ') || perms.includes('\n')) return false;
   i += 4;
   if (t[i++] !== 0x20) return false;
   const pgoff = hexAt(t, i, nl);
@@ -188,7 +171,7 @@ function mapsHead(t: Buffer, at: number, nl: number, e: MapsEntry): boolean {
   let sp = i;
   while (sp < nl && t[sp] !== 0x20) sp++;
   if (sp >= nl || sp === i) return false;
-  const dev = seenText(t, i, sp, devTexts);
+  const dev = t.toString('latin1', i, sp);
   i = sp + 1;
   let ino = 0;
   const from = i;
