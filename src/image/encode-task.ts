@@ -11,16 +11,16 @@
  * undefined), and because they are frozen once written. The check still validates and plans
  * them, from the bytes it read: only the decoding is saved.
  */
-import { enc, encodeWith, known, KNOWN_MIN, type CborValue, type KnownArray, type Out } from './cbor.js';
+import { enc, encodeWith, known, KNOWN_MIN, Out, type CborValue, type KnownArray } from './cbor.js';
 import type { TaskImage, VmaImage } from './types.js';
 
 const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
 /** A text head (major 3, length < 24) and its bytes. */
-const text = (s: string) => [0x60 | s.length, ...ascii(s)];
+const text = (s: string) => Uint8Array.from([0x60 | s.length, ...ascii(s)]);
 
 /** The fields of a plain mapping (anon, heap, stack: classify() makes them in this order). */
 const PLAIN_KEYS = ['start', 'end', 'prot', 'shared', 'pgoff', 'madv', 'fill', 'kind'];
-const K_START = [0xa0 | PLAIN_KEYS.length, ...text('start')];
+const K_START = Uint8Array.from([0xa0 | PLAIN_KEYS.length, ...text('start')]);
 const K_END = text('end');
 const K_PROT = text('prot');
 const K_SHARED = text('shared');
@@ -28,23 +28,50 @@ const K_PGOFF = text('pgoff');
 const K_MADV = text('madv');
 const K_FILL = text('fill');
 const K_KIND = text('kind');
-const KIND_BYTES: Record<string, number[]> = { anon: text('anon'), heap: text('heap'), stack: text('stack') };
+const KIND_BYTES: Record<string, Uint8Array> = { anon: text('anon'), heap: text('heap'), stack: text('stack') };
 /** what decoding a plain mapping charges (cbor.ts: a map 56 + 64 per key, short texts nothing) */
 const PLAIN_CHARGE = 56 + 64 * PLAIN_KEYS.length;
 
-function put(out: Out, bytes: number[]): void {
+/** bytes copied in one builtin call (a byte loop runs in V8's interpreter here: the command
+ * encodes a task once, cold) */
+function put(out: Out, bytes: Uint8Array): void {
   out.need(bytes.length);
-  const b = out.buf;
-  let l = out.len;
-  for (let i = 0; i < bytes.length; i++) b[l++] = bytes[i]!;
-  out.len = l;
+  out.buf.set(bytes, out.len);
+  out.len += bytes.length;
+}
+
+/** The bytes of a plain mapping after its end (prot to kind), by prot, shared, fill, kind and
+ * madv when pgoff is 0 (a few distinct ones among 10,000 mappings). */
+const tails = new Map<number, Uint8Array>();
+const KIND_NR: Record<string, number> = { anon: 0, heap: 1, stack: 2 };
+
+function tailOf(v: VmaImage, kind: Uint8Array): Uint8Array {
+  const key = v.pgoff === 0 && v.madv < 0x10000 ? v.prot | (v.shared ? 8 : 0) | (v.fill ? 16 : 0) | (KIND_NR[v.kind]! << 5) | (v.madv << 7) : -1;
+  let t = key >= 0 ? tails.get(key) : undefined;
+  if (t) return t;
+  const o = new Out(Buffer.alloc(64));
+  put(o, K_PROT);
+  o.head(0, v.prot);
+  put(o, K_SHARED);
+  o.head(7, v.shared ? 21 : 20);
+  put(o, K_PGOFF);
+  o.head(0, v.pgoff);
+  put(o, K_MADV);
+  o.head(0, v.madv);
+  put(o, K_FILL);
+  o.head(7, v.fill ? 21 : 20);
+  put(o, K_KIND);
+  put(o, kind);
+  t = o.buf.slice(0, o.len);
+  if (key >= 0 && tails.size < 4096) tails.set(key, t);
+  return t;
 }
 
 const natural = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && (x > 0 || Object.is(x, 0));
 
 /** The kind's bytes when v is a plain mapping, its fields in classify's order and of their
  * types; else undefined. */
-function plainKind(v: VmaImage): number[] | undefined {
+function plainKind(v: VmaImage): Uint8Array | undefined {
   let i = 0;
   for (const k in v) if (k !== PLAIN_KEYS[i++]) return undefined;
   if (i !== PLAIN_KEYS.length || Object.getPrototypeOf(v) !== Object.prototype) return undefined;
@@ -117,18 +144,7 @@ function vmasField(out: Out, x: CborValue, depth: number): void {
     out.head(0, v.start);
     put(out, K_END);
     out.head(0, v.end);
-    put(out, K_PROT);
-    out.head(0, v.prot);
-    put(out, K_SHARED);
-    out.head(7, v.shared ? 21 : 20);
-    put(out, K_PGOFF);
-    out.head(0, v.pgoff);
-    put(out, K_MADV);
-    out.head(0, v.madv);
-    put(out, K_FILL);
-    out.head(7, v.fill ? 21 : 20);
-    put(out, K_KIND);
-    put(out, kind);
+    put(out, tailOf(v, kind));
     if (charge >= 0) charge += PLAIN_CHARGE;
   }
   if (charge >= 0 && vmas.length >= KNOWN_MIN) written.push({ from, to: out.len, value: vmas as unknown as CborValue[], charge, deep });
