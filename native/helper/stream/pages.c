@@ -57,7 +57,7 @@ int pagemap_open(pid_t pid)
 	return open(path, O_RDONLY);
 }
 
-int pagemap_runs(int fd, uint64_t start, uint64_t end,
+int pagemap_runs(int fd, uint64_t start, uint64_t end, const struct pm_window *w,
 		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx,
 		 void (*guard)(void *ctx, uint64_t addr, uint64_t npages), void *gctx)
 {
@@ -75,15 +75,20 @@ int pagemap_runs(int fd, uint64_t start, uint64_t end,
 		uint64_t n = (end - a) / PAGE_SZ;
 		if (n > BATCH)
 			n = BATCH;
-		ssize_t got = pread(fd, ent, n * 8, (off_t)(a / PAGE_SZ * 8));
-		if (got <= 0) {
-			if (!got)
-				errno = EIO;
-			return -1;
+		const uint64_t *from = ent;
+		if (w && a >= w->base && (a - w->base) / PAGE_SZ + n <= w->n) {
+			from = w->ent + (a - w->base) / PAGE_SZ; /* read already with its neighbours */
+		} else {
+			ssize_t got = pread(fd, ent, n * 8, (off_t)(a / PAGE_SZ * 8));
+			if (got <= 0) {
+				if (!got)
+					errno = EIO;
+				return -1;
+			}
+			n = (uint64_t)got / 8;
 		}
-		n = (uint64_t)got / 8;
 		for (uint64_t i = 0; i < n; i++, a += PAGE_SZ) {
-			uint64_t e = ent[i];
+			uint64_t e = from[i];
 			/* a guard region's marker reads as a swap entry: it is no page, and reading it fails */
 			int is_guard = (e & PM_GUARD_REGION) && !(e & PM_PRESENT);
 			if (is_guard && guard) {
@@ -363,6 +368,7 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
 {
 	(void)out; /* the writer has fd 3 */
+	t_read_pages_reset(); /* nothing read ahead before this dump is taken */
 	struct chunk_src src = { "dump-pages", read_task, pid, -1, task, REC_PAGES, REC_PAGES_LZ4 };
 	return dump_runs(&src, runs, n, digest, bytes, records);
 }
