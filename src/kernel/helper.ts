@@ -116,26 +116,23 @@ export class Helper {
   private held: Buffer[] | undefined;
 
   private write(lines: readonly string[], to: Buffer[] | undefined): void {
-    // lines joined ~16 KiB at a time (and the longest line): one native copy per piece, not
-    // one per line (a checkpoint of 10,000 mappings sends ~30,000 lines); no string of the
-    // whole plan (one of 2,000 threads is 12 MB of hex)
-    let from = 0;
-    let size = 0;
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i]!;
-      if (l.length >= LINE_MAX_LEN) throw new UcrError(`restore plan: a "${l.slice(0, l.indexOf(' '))}" line of ${l.length} bytes is longer than the helper reads (${LINE_MAX_LEN >> 20} MiB)`, { code: 'EIMAGE' });
-      size += l.length + 1;
-      if (size < 1 << 14 && i + 1 < lines.length) continue;
-      // one string of the piece (no second one with its newline: that is a copy more, and
-      // a restart's young generation grew by ~4 MiB with them)
-      const text = (from === 0 && i + 1 === lines.length ? lines : lines.slice(from, i + 1)).join('\n');
-      const b = Buffer.allocUnsafe(text.length + 1);
-      b.write(text, 0, 'latin1');
-      b[text.length] = 10;
+    for (let i = 0; i < lines.length; i += 4096) {
+      const part = lines.slice(i, i + 4096);
+      let size = 0;
+      for (const l of part) {
+        if (l.length >= LINE_MAX_LEN) throw new UcrError(`restore plan: a "${l.slice(0, l.indexOf(' '))}" line of ${l.length} bytes is longer than the helper reads (${LINE_MAX_LEN >> 20} MiB)`, { code: 'EIMAGE' });
+        size += l.length + 1;
+      }
+      // each line copied into the buffer: no joined string (a plan of 2,000 threads is 12 MB of
+      // hex, which join() and Buffer.from() copied twice more, through a string V8 keeps apart)
+      const b = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (const l of part) {
+        at += b.write(l, at, 'latin1');
+        b[at++] = 10;
+      }
       if (to) to.push(b);
       else this.proc.stdin!.write(b);
-      from = i + 1;
-      size = 0;
     }
   }
 
