@@ -95,6 +95,7 @@
         "native/helper/restore/restore_cow.c",
         "native/helper/restore/tracers.c",
         "native/helper/stream/pages.c",
+        "native/helper/stream/pagemap.c",
         "native/helper/stream/pages_restore.c",
         "native/helper/stream/pages_lanes.c",
         "native/helper/stream/pipeline.c",

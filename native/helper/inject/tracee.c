@@ -124,11 +124,11 @@ static int pagemap_at(int fd, pid_t pid, uint64_t addr, size_t n, uint64_t *ent)
 	return 0;
 }
 
-int t_read_pages(pid_t pid, uint64_t addr, void *buf, size_t len)
+/* pid's pagemap, opened once per task */
+static int pagemap_fd(pid_t pid)
 {
 	static pid_t map_pid;
 	static int map_fd = -1;
-	static uint64_t ent[1024];
 	if (map_pid != pid) {
 		char path[64];
 		if (map_fd >= 0)
@@ -138,6 +138,30 @@ int t_read_pages(pid_t pid, uint64_t addr, void *buf, size_t len)
 		map_pid = pid;
 		ahead.n = 0;
 	}
+	return map_fd;
+}
+
+int t_read_pages_v(pid_t pid, const struct iovec *local, const struct iovec *remote, size_t n)
+{
+	int fd = pagemap_fd(pid);
+	uint64_t ent[64];
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t np = remote[i].iov_len / 4096;
+		if (fd < 0 || np > 64 || pagemap_at(fd, pid, (uint64_t)(uintptr_t)remote[i].iov_base, np, ent) < 0)
+			return 1;
+		for (size_t k = 0; k < np; k++)
+			if ((ent[k] >> 63 & 1) && !(ent[k] >> 56 & 1)) /* shared: t_read_pages' careful way */
+				return 1;
+		total += remote[i].iov_len;
+	}
+	return process_vm_readv(pid, local, n, remote, n, 0) == (ssize_t)total ? 0 : 1;
+}
+
+int t_read_pages(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	static uint64_t ent[1024];
+	int map_fd = pagemap_fd(pid);
 	for (size_t done = 0; done < len;) {
 		size_t n = (len - done) / 4096 > 1024 ? 1024 : (len - done) / 4096, shared = 0;
 		if (map_fd < 0 || pagemap_at(map_fd, pid, addr + done, n, ent) < 0)
