@@ -20,6 +20,8 @@
 //                                    with the fdinfo of several processes on a worker thread
 //                                    (fdscan.cc); slot 4 of an fd: 1 when kcmp finds it the
 //                                    same open file as that fd number of refs[i] (0 if none)
+//   smapsScan(buf, len)           -> Float64Array | null  where each mapping's fields lie in a
+//                                    /proc/PID/smaps text: 11 numbers per mapping (smaps.cc)
 //   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of
 //                                    uid and its groups as login would give them (getgrouplist)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
@@ -46,6 +48,7 @@
 
 #include "../common/crc32c.h"
 #include "fdscan.h"
+#include "smaps.h"
 
 namespace {
 
@@ -219,6 +222,7 @@ Napi::Value UserOf(const Napi::CallbackInfo &info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFdScan(env, exports);
+  InitSmaps(env, exports);
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));

@@ -3,6 +3,7 @@ import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import { crc32c, digestAdd } from '../native/addon.js';
 import { encode, type CborValue } from './cbor.js';
+import { encodeTask } from './encode-task.js';
 import { writeAll } from './fdio.js';
 import { FORMAT_MAJOR, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
 import type { ImageFiles, ImageHeader, ImageIpc, ImageTree, TaskImage, Trailer } from './types.js';
@@ -61,8 +62,21 @@ export class ImageWriter {
     this.record(RecordKind.Ipc, encode(i as unknown as CborValue));
   }
 
+  /** Set: the long arrays of the TASK records written (mappings, page runs) are kept for the
+   * checkpoint's check, which takes them for their bytes instead of decoding them again
+   * (encode-task.ts), until forget(). */
+  keep = false;
+  private forgets: (() => void)[] = [];
+
   task(t: TaskImage): void {
-    this.record(RecordKind.Task, encode(packTask(t) as unknown as CborValue));
+    const e = encodeTask(packTask(t) as TaskImage, this.keep);
+    if (this.keep) this.forgets.push(e.forget);
+    this.record(RecordKind.Task, e.bytes);
+  }
+
+  /** Lets go of what keep kept. */
+  forget(): void {
+    for (const f of this.forgets.splice(0)) f();
   }
 
   /** Accounts for page records the helper wrote to the same fd. */

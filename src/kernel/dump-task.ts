@@ -8,8 +8,8 @@ import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
 import type { Helper, HelperEvent } from './helper.js';
 import { threadAffinity } from './affinity.js';
-import { classify, mayHoldPrivatePages } from './memory.js';
-import { listThreads, readLink, readProcText, readSmaps, readStat, readStatus, readTimers, threadState } from './proc.js';
+import { classifyTask, mayHoldPrivatePages } from './memory.js';
+import { listThreads, readLink, readProcText, readStat, readStatus, readTimers, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
 import { seccompOf } from './seccomp.js';
 
@@ -135,6 +135,16 @@ function* runsChunks(scanned: VmaImage[]): Generator<VmaImage[]> {
   for (let i = 0; i < scanned.length; i += RUNS_PER_COMMAND) yield scanned.slice(i, i + RUNS_PER_COMMAND);
 }
 
+/** start, end, start, end... of the mappings (no array per mapping) */
+function rangesOf(vmas: VmaImage[]): number[] {
+  const r: number[] = new Array(2 * vmas.length);
+  for (let i = 0; i < vmas.length; i++) {
+    r[2 * i] = vmas[i]!.start;
+    r[2 * i + 1] = vmas[i]!.end;
+  }
+  return r;
+}
+
 /** Every mapping's page scan of a task, asked for by captureTask (answers come in order, task
  * after task: collect them in the order the tasks were captured). */
 export async function collectRuns(h: Helper, c: Captured): Promise<void> {
@@ -145,7 +155,8 @@ export async function collectRuns(h: Helper, c: Captured): Promise<void> {
     if (ev.start !== chunk[0]!.start) throw new CheckpointError(`process ${pid}: page scan answered for ${ev.start} instead of ${chunk[0]!.start}`, { pid, phase: 'capture' });
     // the runs of the chunk's mappings, in address order, none across two mappings
     let v = 0;
-    for (const r of ev.runs) {
+    for (let k = 0; k < ev.runs.length; k++) {
+      const r = ev.runs[k]!; // by index: no iterator per run (10,000 of them)
       while (v < chunk.length && chunk[v]!.end <= r[0]) v++;
       if (v === chunk.length || r[0] < chunk[v]!.start) throw new CheckpointError(`process ${pid}: page scan answered a run at ${r[0]} outside the mappings asked for`, { pid, phase: 'capture' });
       chunk[v]!.fill = true;
@@ -171,14 +182,14 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
   // read only once the helper is done with the task: its injected calls map a gadget
-  const { vmas, specials } = classify(pid, readSmaps(proc), proc, new Map(st.aio ?? []));
+  const { vmas, specials } = classifyTask(pid, proc, new Map(st.aio ?? []));
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];
   // every mapping's pagemap scan asked for at once (one write, a command per 256 mappings,
   // the helper answers in order)
   const scanned = vmas.filter(mayHoldPrivatePages);
-  if (scanned.length) h.send(...[...runsChunks(scanned)].map((c) => dumpRuns({ pid, ranges: c.flatMap((v) => [v.start, v.end]) })));
+  if (scanned.length) h.sendLines([...runsChunks(scanned)].map((c) => dumpRuns({ pid, ranges: rangesOf(c) })));
 
   const sigactions: SigactionImage[] = st.sigactions
     .map(([sig, handler, flags, restorer, mask]) => ({ sig, handler: num(handler), flags: u64(flags), restorer: num(restorer), mask: u64(mask) }))

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { identityChange } from './identity.js';
 import { UcrError, UnsupportedError } from '../errors.js';
 import type { SpecialVma, VmaImage } from '../image/types.js';
-import type { MapsEntry } from './proc.js';
+import { eachSmaps, type MapsEntry } from './smaps.js';
 
 export const SPECIAL_NAMES = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]'];
 
@@ -61,6 +61,22 @@ function aioRing(proc: number, start: number): { nr: number; head: number; tail:
 /** proc: the task's pid as /proc shows it to ucr (an AIO ring's header is read there); aio: the
  * helper's probe of each AIO ring mapped (0: a context of the task's own, else an errno) */
 export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new Map<number, number>()): ClassifiedMemory {
+  const c = classifier(pid, proc, aio);
+  for (const m of maps) c.add(m);
+  return c.result;
+}
+
+/** classify() of the task's mappings as smaps gives them (proc: the pid of its /proc files),
+ * one at a time: no object per mapping but the VmaImage. */
+export function classifyTask(pid: number, proc: number, aio: Map<number, number>): ClassifiedMemory {
+  const c = classifier(pid, proc, aio);
+  eachSmaps(proc, c.add);
+  return c.result;
+}
+
+/** A classify() to which mappings are added one at a time (an entry is not kept: readSmaps'
+ * eachSmaps gives the same object each time). */
+function classifier(pid: number, proc: number, aio: Map<number, number>): { add: (m: MapsEntry) => void; result: ClassifiedMemory } {
   const vmas: VmaImage[] = [];
   const specials: SpecialVma[] = [];
   const stats = new Map<string, fs.Stats>();
@@ -68,11 +84,11 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
   const byFlags = new Map<Set<string>, { refused: string | undefined; madv: number; madvShared: number }>();
   // built only for a refusal (10,000 mappings made 10,000 strings, then closures, for nothing)
   const whereOf = (m: MapsEntry) => `process ${pid} mapping ${m.start.toString(16)}-${m.end.toString(16)} ${m.path || '[anon]'}`;
-  for (const m of maps) {
-    if (m.path === '[vsyscall]') continue; // fixed kernel page, the same in every process
+  const add = (m: MapsEntry): void => {
+    if (m.path === '[vsyscall]') return; // fixed kernel page, the same in every process
     if (SPECIAL_NAMES.includes(m.path)) {
       specials.push({ name: m.path, start: m.start, end: m.end });
-      continue;
+      return;
     }
     const shared = m.perms[3] === 's';
     let meaning = byFlags.get(m.flags);
@@ -88,7 +104,7 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
       if (shared) throw new UnsupportedError(`${whereOf(m)}: shared anonymous memory is not supported yet`, { pid, phase: 'memory' });
       const kind = m.path === '[heap]' ? 'heap' : m.path === '[stack]' || m.flags.has('gd') ? 'stack' : 'anon';
       vmas.push({ start: m.start, end: m.end, prot, shared, pgoff: 0, madv, fill: false, kind }); // no spread: 10,000 of them
-      continue;
+      return;
     }
     const base = { start: m.start, end: m.end, prot, shared, pgoff: 0, madv, fill: false };
     if (m.path.startsWith('[')) throw new UnsupportedError(`${whereOf(m)}: special mapping ${m.path} is not supported`, { pid, phase: 'memory' });
@@ -97,7 +113,7 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
       // socket (src/kernel/fds/rawsock.ts) and mapped from it; the socket's inode names it
       if (!shared || m.pgoff !== 0) throw new UnsupportedError(`${whereOf(m)}: a packet socket's rings mapped in part or privately are not supported`, { pid, phase: 'memory' });
       vmas.push({ ...base, madv: 0, kind: 'ring', ring: m.ino });
-      continue;
+      return;
     }
     if (m.path.startsWith('anon_inode:[io_uring]')) throw new UnsupportedError(`${whereOf(m)}: io_uring rings are not supported`, { pid, phase: 'memory' });
     if (!m.path.startsWith('/')) throw new UnsupportedError(`${whereOf(m)}: a mapping of ${m.path} is not supported`, { pid, phase: 'memory' });
@@ -106,7 +122,7 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
       // the segment); the maximal access (VmFlags mw, me) gives the shmat flags
       const flags = (m.flags.has('mw') ? 0 : SHM_RDONLY) | (m.flags.has('me') ? SHM_EXEC : 0);
       vmas.push({ ...base, kind: 'sysvshm', pgoff: m.pgoff, shm: { id: m.ino, flags } });
-      continue;
+      return;
     }
     if (m.path === '/[aio] (deleted)') {
       // an io_setup context's ring: made again with io_setup and moved here (restore_aio.c);
@@ -120,13 +136,13 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
       if (r.head !== r.tail)
         throw new UnsupportedError(`${whereOf(m)}: an AIO context with ${(r.tail - r.head + r.nr) % r.nr} completed events not yet reaped (io_getevents) is not supported: checkpoint again once they are`, { pid, phase: 'memory' });
       vmas.push({ ...base, madv: 0, kind: 'aio' });
-      continue;
+      return;
     }
     if ((shared && m.path === '/dev/zero (deleted)') || m.path.startsWith('/memfd:') || (m.path.startsWith('/') && m.path.endsWith(' (deleted)'))) {
       // a content object (shared anonymous memory, a memfd, a file whose path was unlinked):
       // objects.ts numbers the objects of the tree; until then obj holds the inode
       vmas.push({ ...base, kind: 'object', path: m.path, pgoff: m.pgoff, obj: m.ino });
-      continue;
+      return;
     }
     if (m.path.startsWith('/SYSV'))
       throw new UnsupportedError(`${whereOf(m)}: this System V shared memory mapping is not supported`, {
@@ -141,7 +157,7 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
       // a file of tmpfs (/dev/shm, shm_open) mapped shared is memory the tree owns: a content
       // object (objects.ts), saved with its contents and created again at its path if gone
       vmas.push({ ...base, kind: 'object', path: m.path, pgoff: m.pgoff, obj: m.ino });
-      continue;
+      return;
     }
     vmas.push({
       ...base,
@@ -150,8 +166,8 @@ export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new M
       pgoff: m.pgoff,
       file: { size: st.size, mtimeMs: Math.trunc(st.mtimeMs), ino: st.ino, dev: st.dev },
     });
-  }
-  return { vmas, specials };
+  };
+  return { add, result: { vmas, specials } };
 }
 
 /** The mappings whose private pages must be looked for in pagemap. */

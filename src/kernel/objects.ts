@@ -76,7 +76,8 @@ export async function captureObjects(
     if (t.cwdObj !== undefined && !sources.has(keyOf('unlinked-dir', t.cwdObj)))
       sources.set(keyOf('unlinked-dir', t.cwdObj), { ino: t.cwdObj, path: `/proc/${procPids.get(t.pid) ?? t.pid}/cwd`, kind: 'unlinked-dir', name: t.cwd });
   for (const t of tasks)
-    for (const v of t.vmas) {
+    for (let i = 0; i < t.vmas.length; i++) {
+      const v = t.vmas[i]!; // by index: 10,000 mappings of a task (see runBytes)
       if (v.kind !== 'object' || v.obj === undefined) continue;
       const what = mappedKind(v.path ?? '');
       if (sources.has(keyOf(what.kind, v.obj))) continue;
@@ -85,12 +86,14 @@ export async function captureObjects(
     }
   // a tmpfs file mapped shared is an object: its private mappings map the object too
   for (const t of tasks)
-    for (const v of t.vmas)
+    for (let i = 0; i < t.vmas.length; i++) {
+      const v = t.vmas[i]!;
       if (v.kind === 'file' && v.file && sources.get(keyOf('tmpfs', v.file.ino))?.name === v.path) {
         v.kind = 'object';
         v.obj = v.file.ino;
         delete v.file;
       }
+    }
   findOutsideMappers(sources, leaks);
   findOutsideCwds(sources, tasks, procPids, leaks);
   const ids = new Map<string, number>();
@@ -120,7 +123,10 @@ export async function captureObjects(
   for (const f of files) for (const q of queues(f)) q[0] = ids.get(keyOf('queue', q[0]))!;
   for (const t of tasks) if (t.cwdObj !== undefined) t.cwdObj = ids.get(keyOf('unlinked-dir', t.cwdObj))!;
   for (const t of tasks)
-    for (const v of t.vmas) if (v.kind === 'object' && v.obj !== undefined) v.obj = ids.get(keyOf(mappedKind(v.path ?? '').kind, v.obj))!;
+    for (let i = 0; i < t.vmas.length; i++) {
+      const v = t.vmas[i]!;
+      if (v.kind === 'object' && v.obj !== undefined) v.obj = ids.get(keyOf(mappedKind(v.path ?? '').kind, v.obj))!;
+    }
   return { objects, paths };
 }
 
@@ -306,6 +312,13 @@ export function objectLines(objects: ObjectImage[]): string[] {
 
 /** Bytes of memory contents the image carries: shared memory objects and task pages. */
 export function contentBytes(objects: ObjectImage[] | undefined, tasks: TaskImage[]): number {
-  const pages = (runs: [number, number][]) => runs.reduce((a, [, n]) => a + n * PAGE_SIZE, 0);
-  return (objects ?? []).reduce((s, o) => s + pages(o.runs), 0) + tasks.reduce((s, t) => s + pages(t.pageRuns), 0);
+  return (objects ?? []).reduce((s, o) => s + runBytes(o.runs), 0) + tasks.reduce((s, t) => s + runBytes(t.pageRuns), 0);
+}
+
+/** The bytes of runs' pages (walked by index: a destructured [, n] is the iterator protocol per
+ * run in cold code, 10,000 runs of a task) */
+export function runBytes(runs: readonly (readonly [number, number])[]): number {
+  let n = 0;
+  for (let i = 0; i < runs.length; i++) n += runs[i]![1];
+  return n * PAGE_SIZE;
 }

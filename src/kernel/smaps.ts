@@ -1,5 +1,6 @@
 /** /proc/PID/smaps: every mapping of a task with its VmFlags. */
 import fs from 'node:fs';
+import { native } from '../native/addon.js';
 
 export interface MapsEntry {
   start: number;
@@ -35,36 +36,62 @@ function readAll(path: string): number {
   }
 }
 
-const VMFLAGS = Buffer.from('\nVmFlags:', 'latin1');
 const NO_FLAGS: Set<string> = new Set();
 
 /** Every mapping with its VmFlags. Mappings with the same VmFlags line share one (read-only)
- * Set. A mapping takes ~25 lines (10,000 mappings: 250,000 lines, ~11 MB): only its first line
- * (its address in lower-case hex) and its VmFlags line, the last of its block, are looked at,
- * in the bytes (no text of the whole file is made); the rest is skipped with a native search.
- * Should a block ever not end with its VmFlags line, the whole file is parsed line by line. */
+ * Set. A mapping takes ~25 lines (10,000 mappings: 250,000 lines, ~7 MB): only its first line
+ * and its VmFlags line, the last of its block, are looked at, in the bytes (no text of the
+ * whole file is made), found by the addon in one call (smaps.cc). Should a block ever not end
+ * with its VmFlags line, the whole file is parsed line by line. */
 export function readSmaps(pid: number): MapsEntry[] {
-  const len = readAll(`/proc/${pid}/smaps`);
-  const b = buf.subarray(0, len);
   const out: MapsEntry[] = [];
-  const flagSets = new Map<string, Set<string>>();
-  for (let at = 0; at < len; ) {
-    let nl = at;
-    while (nl < len && b[nl] !== 0x0a) nl++;
-    const e = mapsHead(b, at, nl);
-    const j = e ? b.indexOf(VMFLAGS, nl) : -1;
-    if (j < 0) return byLines(b.toString('latin1'));
-    let fe = b.indexOf(0x0a, j + VMFLAGS.length);
-    if (fe < 0) fe = len;
-    at = fe + 1;
-    if (at < len && !isHex(b[at]!)) return byLines(b.toString('latin1'));
-    const line = b.toString('latin1', j + VMFLAGS.length, fe).trim();
-    let set = flagSets.get(line);
-    if (!set) flagSets.set(line, (set = new Set(line ? line.split(/\s+/) : [])));
-    e!.flags = set;
-    out.push(e!);
-  }
+  eachSmaps(pid, (m) => out.push({ ...m }));
   return out;
+}
+
+/** readSmaps() one mapping at a time, without an object per mapping: fn gets the same entry
+ * object each time, its fields those of the next mapping (fn must not keep it). */
+export function eachSmaps(pid: number, fn: (m: MapsEntry) => void): void {
+  const len = readAll(`/proc/${pid}/smaps`);
+  parseSmaps(buf.subarray(0, len), fn);
+}
+
+/** eachSmaps() of an smaps text. */
+export function parseSmaps(b: Buffer, fn: (m: MapsEntry) => void): void {
+  const flagSets = new Map<string, Set<string>>();
+  const e: MapsEntry = { start: 0, end: 0, perms: '', pgoff: 0, dev: '', ino: 0, path: '', flags: NO_FLAGS };
+  // the mappings found natively in one call, their texts by number (one string per distinct one)
+  const scan = native().smapsScan(b, b.length);
+  if (!scan) {
+    for (const m of smapsByLines(b.toString('latin1'))) fn(m);
+    return;
+  }
+  const { maps, texts } = scan;
+  const text: (string | undefined)[] = new Array(texts.length / 2);
+  const textOf = (id: number): string => (text[id] ??= b.toString('latin1', texts[2 * id]!, texts[2 * id + 1]!));
+  const flags: (Set<string> | undefined)[] = new Array(texts.length / 2);
+  for (let k = 0; k < maps.length; k += 8) {
+    e.start = maps[k]!;
+    e.end = maps[k + 1]!;
+    e.pgoff = maps[k + 2]!;
+    e.ino = maps[k + 3]!;
+    e.perms = textOf(maps[k + 4]!);
+    e.dev = textOf(maps[k + 5]!);
+    e.path = textOf(maps[k + 6]!);
+    const f = maps[k + 7]!;
+    e.flags = flags[f] ??= flagSet(textOf(f), flagSets);
+    fn(e);
+  }
+}
+
+/** The Set of the VmFlags text line (shared by the mappings with the same flags). */
+function flagSet(line: string, flagSets: Map<string, Set<string>>): Set<string> {
+  let set = flagSets.get(line);
+  if (!set) {
+    const words = line.trim();
+    flagSets.set(line, (set = new Set(words ? words.split(/\s+/) : [])));
+  }
+  return set;
 }
 
 function isHex(c: number): boolean {
@@ -72,7 +99,7 @@ function isHex(c: number): boolean {
 }
 
 /** The text line by line: a mapping's first line, and a VmFlags line for the one before. */
-function byLines(text: string): MapsEntry[] {
+export function smapsByLines(text: string): MapsEntry[] {
   const out: MapsEntry[] = [];
   const flagSets = new Map<string, Set<string>>();
   const t = Buffer.from(text, 'latin1');
@@ -81,8 +108,8 @@ function byLines(text: string): MapsEntry[] {
     if (nl < 0) nl = text.length;
     const c = text.charCodeAt(at);
     if (isHex(c)) {
-      const e = mapsHead(t, at, nl);
-      if (e) out.push(e);
+      const e: MapsEntry = { start: 0, end: 0, perms: '', pgoff: 0, dev: '', ino: 0, path: '', flags: NO_FLAGS };
+      if (mapsHead(t, at, nl, e)) out.push(e);
     } else if (c === 0x56 && text.startsWith('VmFlags:', at) && out.length) {
       const line = text.slice(at + 8, nl).trim();
       let set = flagSets.get(line);
@@ -114,33 +141,36 @@ function hexAt(t: Buffer, i: number, nl: number): number {
 /** The 4-character permission fields seen (rw-p, r-xp...), by their bytes. */
 const permsOf = new Map<number, string>();
 
+/** The 4 bytes of a permission field at i, as text (one per distinct field). */
+function permsAt(t: Buffer, i: number): string {
+  const key = t.readUInt32LE(i);
+  let perms = permsOf.get(key);
+  if (perms === undefined) permsOf.set(key, (perms = t.toString('latin1', i, i + 4)));
+  return perms;
+}
+
 /** A maps line, "start-end perms pgoff dev inode   path" (hex, hex, 4 characters, hex, text,
- * decimal, the rest), or undefined when it is not one. */
-function mapsHead(t: Buffer, at: number, nl: number): MapsEntry | undefined {
+ * decimal, the rest) into e (its flags left as they are); false when it is not one. */
+function mapsHead(t: Buffer, at: number, nl: number, e: MapsEntry): boolean {
   let i = at;
   // hex numbers through hexAt (no closure made per line: 10,000 of them cost as much as the rest)
   const start = hexAt(t, i, nl);
   i = hexEnd;
-  if (start < 0 || t[i++] !== 0x2d) return undefined;
+  if (start < 0 || t[i++] !== 0x2d) return false;
   const end = hexAt(t, i, nl);
   i = hexEnd;
-  if (end < 0 || t[i++] !== 0x20) return undefined;
-  if (i + 4 >= nl) return undefined;
-  const key = t.readUInt32LE(i);
-  let perms = permsOf.get(key);
-  if (perms === undefined) {
-    perms = t.toString('latin1', i, i + 4);
-    if (perms.includes(' ') || perms.includes('\n')) return undefined;
-    permsOf.set(key, perms);
-  }
+  if (end < 0 || t[i++] !== 0x20) return false;
+  if (i + 4 >= nl) return false;
+  const perms = permsAt(t, i);
+  if (perms.includes(' ') || perms.includes('\n')) return false;
   i += 4;
-  if (t[i++] !== 0x20) return undefined;
+  if (t[i++] !== 0x20) return false;
   const pgoff = hexAt(t, i, nl);
   i = hexEnd;
-  if (pgoff < 0 || t[i++] !== 0x20) return undefined;
+  if (pgoff < 0 || t[i++] !== 0x20) return false;
   let sp = i;
   while (sp < nl && t[sp] !== 0x20) sp++;
-  if (sp >= nl || sp === i) return undefined;
+  if (sp >= nl || sp === i) return false;
   const dev = t.toString('latin1', i, sp);
   i = sp + 1;
   let ino = 0;
@@ -150,7 +180,14 @@ function mapsHead(t: Buffer, at: number, nl: number): MapsEntry | undefined {
     if (c < 0x30 || c > 0x39) break;
     ino = ino * 10 + (c - 0x30);
   }
-  if (i === from || (i < nl && t[i] !== 0x20)) return undefined;
+  if (i === from || (i < nl && t[i] !== 0x20)) return false;
   while (i < nl && (t[i] === 0x20 || t[i] === 0x09)) i++;
-  return { start, end, perms, pgoff, dev, ino, path: i < nl ? t.toString('latin1', i, nl) : '', flags: NO_FLAGS };
+  e.start = start;
+  e.end = end;
+  e.perms = perms;
+  e.pgoff = pgoff;
+  e.dev = dev;
+  e.ino = ino;
+  e.path = i < nl ? t.toString('latin1', i, nl) : '';
+  return true;
 }

@@ -41,6 +41,12 @@ export interface NativeAddon {
   fdScanBatch(pids: number[], refs: number[]): Promise<({ nums: Float64Array; info: string } | { errno: number; code: string; syscall: string; message: string })[]>;
   /** The user database's entry of uid: name, primary gid and every group the user has at login
    * (getgrouplist, through NSS); null when there is none. Throws with code/errno/syscall. */
+  /** The mappings of a /proc/PID/smaps text (buf[0, len)): in maps, 8 numbers per mapping
+   * (start, end, pgoff, ino, then the numbers of its perms, device field, path and the text
+   * after "VmFlags:" among the distinct texts); texts: where each distinct text starts and ends
+   * in buf. null when a block is not a maps line followed by lines that end with its VmFlags
+   * line (src/kernel/smaps.ts then parses it line by line). */
+  smapsScan(buf: Uint8Array, len: number): { maps: Float64Array; texts: Float64Array } | null;
   userOf(uid: number): { name: string; gid: number; groups: number[] } | null;
 }
 

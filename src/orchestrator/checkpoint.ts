@@ -14,7 +14,7 @@ import { formatMinor } from '../image/format-minor.js';
 import { findInherited, keepStageable } from '../kernel/cow.js';
 import { findSharing } from '../kernel/sharing.js';
 import { shareSeccomp } from '../kernel/seccomp.js';
-import { captureObjects, contentBytes, dumpObjects } from '../kernel/objects.js';
+import { captureObjects, contentBytes, dumpObjects, runBytes } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
 import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
@@ -158,9 +158,11 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   opts.signal?.addEventListener('abort', onAbort);
   let final = false; // the tree is being killed or released: the image stays
   let back: number | undefined; // the image file opened again for the check
+  let forgetKept = () => {}; // what the writer kept for the check (writer.ts keep)
   const closeBack = () => {
     if (back !== undefined) fs.closeSync(back);
     back = undefined;
+    forgetKept();
   };
   try {
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
@@ -221,6 +223,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     // restart's own checks (below) read the metadata back from the image file, or a copy as written
     back = reopenForReading(out);
     if (back === undefined) w.copyFrom();
+    w.keep = true;
+    forgetKept = () => w.forget();
     await clock.run('write-metadata', () => {
       w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false));
       w.header({
@@ -262,7 +266,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       .then(() => checkRestorable(metadata, image, helper).finally(closeBack))
       .catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
-    const total = tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
+    const total = tasks.reduce((s, t) => s + runBytes(t.pageRuns), 0);
     let pageBytes = 0;
     let storedBytes = 0;
     const pagesStart = performance.now();
@@ -284,9 +288,13 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       // the helper writes them back to back, without a round trip per part, while restart's
       // checks of the metadata run here
       const stream = layout.filter(({ runs }, _, all) => runs.length || all.length === tasks.length);
-      stream.forEach(({ task: i, runs }, k) =>
-        helper.send(dumpPages({ pid: tasks[i]!.pid, task: i, seed: k ? -1 : w.digest }), ...runs.map(([addr, npages]) => dumprunRun({ addr, npages })), dumprunEnd()),
-      );
+      stream.forEach(({ task: i, runs }, k) => {
+        // by index: a destructured run is the iterator protocol per run (10,000 of a task)
+        const lines = [dumpPages({ pid: tasks[i]!.pid, task: i, seed: k ? -1 : w.digest })];
+        for (let r = 0; r < runs.length; r++) lines.push(dumprunRun({ addr: runs[r]![0], npages: runs[r]![1] }));
+        lines.push(dumprunEnd());
+        helper.sendLines(lines);
+      });
       pagesSent();
       const answers = stream.map(() => helper.next('pages'));
       for (const a of answers) a.catch(() => {}); // awaited in order below

@@ -38,6 +38,13 @@ int t_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len);
  * (FAULT_FLAG_UNSHARE); chunks holding pages mapped by another process too (pagemap: not
  * exclusively mapped) are read through /proc/PID/mem, which does not pin. */
 int t_read_pages(pid_t pid, uint64_t addr, void *buf, size_t len);
+/* Several runs of whole pages (64 pages at most each) in one process_vm_readv: 0 when all were
+ * read; 1 when not (a page shared with another process, a run that cannot be read in full):
+ * the caller then reads them one by one with t_read_pages. */
+struct iovec;
+int t_read_pages_v(pid_t pid, const struct iovec *local, const struct iovec *remote, size_t n);
+/* Forgets the pagemap entries t_read_pages read ahead (at the start of a task's page dump). */
+void t_read_pages_reset(void);
 int t_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len);
 
 /* Injects one syscall through t->gadget; returns 0 and the raw result in *ret, or -1 if the

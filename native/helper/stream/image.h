@@ -66,10 +66,16 @@ uint32_t digest_add(uint32_t digest, uint32_t crc);
 /* /proc/<pid>/pagemap, opened for pagemap_runs (-1 and errno on failure). */
 int pagemap_open(pid_t pid);
 
+/* pagemap entries read once for several ranges: n entries from the page at base */
+struct pm_window {
+	uint64_t *ent;
+	uint64_t base, n;
+};
+
 /* Scans pagemap (fd from pagemap_open) for [start,end): calls emit(addr, npages) for each run
  * of pages whose contents must be saved (present or swapped, not file-backed, not the zero
- * page). */
-int pagemap_runs(int fd, uint64_t start, uint64_t end,
+ * page). w (or NULL): entries already read, taken where they cover the range. */
+int pagemap_runs(int fd, uint64_t start, uint64_t end, const struct pm_window *w,
 		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx,
 		 void (*guard)(void *ctx, uint64_t addr, uint64_t npages), void *gctx);
 

@@ -27,92 +27,6 @@ uint32_t digest_add(uint32_t digest, uint32_t crc)
 	return ucr_crc32c(digest, b, 4);
 }
 
-/* The shared zero page's frame number, read from our own pagemap (root sees PFNs). */
-static uint64_t zero_pfn(void)
-{
-	static uint64_t pfn = (uint64_t)-1;
-	static int done;
-	if (done)
-		return pfn;
-	done = 1;
-	volatile char *p = mmap(NULL, PAGE_SZ, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return pfn;
-	(void)p[0];
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t e = 0;
-	if (fd >= 0 && pread(fd, &e, 8, (off_t)((uintptr_t)p / PAGE_SZ * 8)) == 8 && (e & PM_PRESENT) &&
-	    (e & PM_PFN_MASK))
-		pfn = e & PM_PFN_MASK;
-	if (fd >= 0)
-		close(fd);
-	munmap((void *)p, PAGE_SZ);
-	return pfn;
-}
-
-int pagemap_open(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
-	return open(path, O_RDONLY);
-}
-
-int pagemap_runs(int fd, uint64_t start, uint64_t end,
-		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx,
-		 void (*guard)(void *ctx, uint64_t addr, uint64_t npages), void *gctx)
-{
-	/* the zero page is one for the whole system: looked up once (it maps and faults a page) */
-	static uint64_t zpfn;
-	static int zpfn_known;
-	if (!zpfn_known) {
-		zpfn = zero_pfn();
-		zpfn_known = 1;
-	}
-	enum { BATCH = 8192 };
-	static uint64_t ent[BATCH];
-	uint64_t run_start = 0, run_len = 0, g_start = 0, g_len = 0;
-	for (uint64_t a = start; a < end;) {
-		uint64_t n = (end - a) / PAGE_SZ;
-		if (n > BATCH)
-			n = BATCH;
-		ssize_t got = pread(fd, ent, n * 8, (off_t)(a / PAGE_SZ * 8));
-		if (got <= 0) {
-			if (!got)
-				errno = EIO;
-			return -1;
-		}
-		n = (uint64_t)got / 8;
-		for (uint64_t i = 0; i < n; i++, a += PAGE_SZ) {
-			uint64_t e = ent[i];
-			/* a guard region's marker reads as a swap entry: it is no page, and reading it fails */
-			int is_guard = (e & PM_GUARD_REGION) && !(e & PM_PRESENT);
-			if (is_guard && guard) {
-				if (!g_len++)
-					g_start = a;
-			} else if (g_len) {
-				guard(gctx, g_start, g_len);
-				g_len = 0;
-			}
-			int want = !is_guard && (e & (PM_PRESENT | PM_SWAPPED)) && !(e & PM_FILE_OR_SHARED_ANON);
-			if (want && (e & PM_PRESENT) && zpfn != (uint64_t)-1 && (e & PM_PFN_MASK) == zpfn)
-				want = 0;
-			if (want) {
-				if (run_len == 0)
-					run_start = a;
-				run_len++;
-			} else if (run_len) {
-				emit(ctx, run_start, run_len);
-				run_len = 0;
-			}
-		}
-	}
-	if (run_len)
-		emit(ctx, run_start, run_len);
-	if (g_len)
-		guard(gctx, g_start, g_len);
-	return 0;
-}
-
 /* Records go out through the writer pipeline (pipeline.c), packed into slots: the helper reads
  * chunk N+1 from the task while the writer process writes chunk N to the image (or, when it
  * keeps up, fills chunk N itself from an order). Checksums are folded into the digest as slots
@@ -301,12 +215,55 @@ struct chunk_src {
 
 #define ORDER_MIN_PAGES 256 /* chunks given to the writer: 1 MiB or more (one per slot) */
 
+#define BATCH_RUNS 64 /* small runs of a task read together */
+
+/* Small whole runs from r on (64 pages at most each), as many as fit in the slot being packed,
+ * read from the task in one call and sealed one after the other (10,000 one-page mappings:
+ * one process_vm_readv per 64 runs instead of per run). How many were dumped; 0: none (fewer
+ * than two, compression, a shared page, a read that fell short: the caller goes run by run). */
+static size_t dump_batch(const struct chunk_src *src, const struct page_run *runs, size_t r, size_t n,
+			 uint64_t *bytes, uint64_t *records)
+{
+	struct iovec local[BATCH_RUNS], remote[BATCH_RUNS];
+	size_t k = 0, total = 0;
+	if (src->pid <= 0 || pages_lz4)
+		return 0;
+	while (r + k < n && k < BATCH_RUNS && runs[r + k].npages && runs[r + k].npages <= 64 &&
+	       total + 32 + runs[r + k].npages * PAGE_SZ <= PL_SLOT_SIZE)
+		total += 32 + runs[r + k++].npages * PAGE_SZ;
+	unsigned char *data = k >= 2 ? pack_room(total - 32) : NULL; /* room for all of them */
+	if (!data)
+		return 0;
+	for (size_t i = 0; i < k; i++) {
+		size_t len = runs[r + i].npages * PAGE_SZ;
+		local[i] = (struct iovec){ data, len };
+		remote[i] = (struct iovec){ (void *)(uintptr_t)runs[r + i].addr, len };
+		data += len + 32; /* the next record's data, after its frame and header */
+	}
+	if (t_read_pages_v(src->pid, local, remote, k) != 0)
+		return 0;
+	for (size_t i = 0; i < k; i++) {
+		size_t len = runs[r + i].npages * PAGE_SZ;
+		struct pages_hdr h = { .task = src->id, .npages = (uint32_t)runs[r + i].npages, .addr = runs[r + i].addr };
+		pack_data(src->kind, src->lz4_kind, &h, len);
+		pages_progress(*bytes, *bytes + len);
+		*bytes += len;
+		(*records)++;
+	}
+	return k;
+}
+
 /* Every run, in chunks of at most MAX_CHUNK_PAGES, as records of src's kind. */
 static int dump_runs(const struct chunk_src *src, const struct page_run *runs, size_t n, uint32_t *digest,
 		     uint64_t *bytes, uint64_t *records)
 {
 	cur_digest = digest;
 	for (size_t r = 0; r < n; r++) {
+		size_t b = dump_batch(src, runs, r, n, bytes, records);
+		if (b) {
+			r += b - 1;
+			continue;
+		}
 		for (uint64_t done = 0; done < runs[r].npages;) {
 			uint64_t cnt = runs[r].npages - done;
 			if (cnt > MAX_CHUNK_PAGES)
@@ -363,6 +320,7 @@ int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, 
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records)
 {
 	(void)out; /* the writer has fd 3 */
+	t_read_pages_reset(); /* nothing read ahead before this dump is taken */
 	struct chunk_src src = { "dump-pages", read_task, pid, -1, task, REC_PAGES, REC_PAGES_LZ4 };
 	return dump_runs(&src, runs, n, digest, bytes, records);
 }
