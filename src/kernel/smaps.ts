@@ -43,9 +43,9 @@ const NO_FLAGS: Set<string> = new Set();
  * (its address in lower-case hex) and its VmFlags line, the last of its block, are looked at,
  * in the bytes (no text of the whole file is made); the rest is skipped with a native search.
  * Should a block ever not end with its VmFlags line, the whole file is parsed line by line. */
-export function readSmaps(pid: number): MapsEntry[] {
-  const len = readAll(`/proc/${pid}/smaps`);
-  const b = buf.subarray(0, len);
+export function readSmaps(pid: number, read?: Buffer): MapsEntry[] {
+  const len = read ? read.length : readAll(`/proc/${pid}/smaps`); // read: its bytes, read already
+  const b = read ?? buf.subarray(0, len);
   const out: MapsEntry[] = [];
   const flagSets = new Map<string, Set<string>>();
   for (let at = 0; at < len; ) {
