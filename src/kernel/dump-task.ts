@@ -157,10 +157,10 @@ export interface Captured {
 
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
  * fds are filled in later by the tree-wide file capture; pageRuns by collectRuns. */
-export async function captureTask(h: Helper, req: StateRequest, stateBefore: string): Promise<Captured> {
+export async function captureTask(h: Helper, req: StateRequest, stateBefore: string, stats?: Map<string, fs.Stats>): Promise<Captured> {
   const { pid, procPid } = req;
   if (!procPid || !req.state) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
-  return { ...(await captureLive(h, req, procPid, stateBefore)), procPid };
+  return { ...(await captureLive(h, req, procPid, stateBefore, stats)), procPid };
 }
 
 /** Mappings per `runs` command (the helper splits a line into at most 520 words). */
@@ -191,7 +191,7 @@ export async function collectRuns(h: Helper, c: Captured): Promise<void> {
   }
 }
 
-async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
+async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats?: Map<string, fs.Stats>): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
   const { pid, ptimers } = req;
   const st = await req.state!;
   // registers and xstate: views of the helper's binary frame, thread after thread; the /proc
@@ -220,7 +220,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
   // read only once the helper is done with the task: its injected calls map a gadget
-  const { vmas, specials } = classify(pid, readSmaps(proc, files.bytes('smaps')), proc, new Map(st.aio ?? []));
+  const { vmas, specials } = classify(pid, readSmaps(proc, files.bytes('smaps')), proc, new Map(st.aio ?? []), stats);
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];

@@ -59,11 +59,12 @@ function aioRing(proc: number, start: number): { nr: number; head: number; tail:
 }
 
 /** proc: the task's pid as /proc shows it to ucr (an AIO ring's header is read there); aio: the
- * helper's probe of each AIO ring mapped (0: a context of the task's own, else an errno) */
-export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new Map<number, number>()): ClassifiedMemory {
+ * helper's probe of each AIO ring mapped (0: a context of the task's own, else an errno);
+ * stats: the mapped files stat'ed so far (a checkpoint's tasks share one: a tree maps the same
+ * libraries in every task) */
+export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new Map<number, number>(), stats = new Map<string, fs.Stats>()): ClassifiedMemory {
   const vmas: VmaImage[] = [];
   const specials: SpecialVma[] = [];
-  const stats = new Map<string, fs.Stats>();
   // what a VmFlags set means, once per distinct set (readSmaps shares them between mappings)
   const byFlags = new Map<Set<string>, { refused: string | undefined; madv: number; madvShared: number }>();
   // built only for a refusal (10,000 mappings made 10,000 strings, then closures, for nothing)

@@ -1,4 +1,5 @@
 /** The checkpoint's capture of a frozen tree, task after task (checkpoint.ts). */
+import type fs from 'node:fs';
 import type { PhaseClock } from '../events.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask, collectRuns, procPidOf, requestState, type Captured, type StateRequest } from '../kernel/dump-task.js';
@@ -35,6 +36,7 @@ export async function captureTree(
   // each fd compared (kcmp) with its parent's fd of the same number
   const prefetch = new FdPrefetch(live.flatMap(({ procPid, parent }) => (procPid ? [{ pid: procPid, ref: (parent !== undefined && procPidNow.get(parent)) || 0 }] : [])));
   const captured: Captured[] = [];
+  const stats = new Map<string, fs.Stats>(); // each mapped file stat'ed once for the tree
   for (const { pid, state } of order) {
     if (state === 'Z') {
       const st = readStat(pid);
@@ -44,7 +46,7 @@ export async function captureTree(
     askAhead(captured.length + 1 + STATE_AHEAD);
     const req = requests.get(pid)!;
     requests.delete(pid); // its answer is let go with its task's capture
-    const c = await clock.run('capture', () => captureTask(helper, req, state), pid);
+    const c = await clock.run('capture', () => captureTask(helper, req, state, stats), pid);
     procPids.set(pid, c.procPid);
     entries.push(c.entry);
     tasks.push(c.task);
