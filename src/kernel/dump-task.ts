@@ -9,7 +9,7 @@ import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, Vm
 import type { Helper, HelperEvent } from './helper.js';
 import { threadAffinity } from './affinity.js';
 import { classify, mayHoldPrivatePages } from './memory.js';
-import { listThreads, parseStat, parseStatus, readLink, readProcText, readSmaps, readTimers, threadState } from './proc.js';
+import { listThreads, parseStat, readLink, readProcText, readSmaps, readTimers, statusField, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
 import { seccompOf } from './seccomp.js';
 
@@ -211,7 +211,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   // the thread the helper worked through: the main one unless it had exited when frozen
   const leaderExited = st.tid !== pid;
   const stat = parseStat(files.text('stat'));
-  const status = parseStatus(files.text('status'));
+  const statusText = files.text('status'), status = { get: (k: string) => statusField(statusText, k) }; // a dozen fields of ~60
   const exe = files.text('exe');
   // threads under seccomp (the helper suspended it for them at the freeze): their filters
   const seccomp = st.attrs.seccomp ? (h.send(dumpSeccomp({ pid })), h.next('seccomp')) : undefined;

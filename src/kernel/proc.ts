@@ -92,6 +92,14 @@ export function readStatus(pid: number): Map<string, string> {
   return parseStatus(readProcText(`/proc/${pid}/status`));
 }
 
+/** One field of a /proc/PID/status text, as parseStatus gives it, without parsing the rest. */
+export function statusField(text: string, key: string): string | undefined {
+  const at = text.startsWith(key + ':') ? 0 : text.indexOf('\n' + key + ':') + 1;
+  if (at === 0 && !text.startsWith(key + ':')) return undefined;
+  const nl = text.indexOf('\n', at);
+  return text.slice(at + key.length + 1, nl < 0 ? text.length : nl).trim();
+}
+
 /** The text of a /proc/PID/status (readStatus). */
 export function parseStatus(text: string): Map<string, string> {
   const m = new Map<string, string>();
