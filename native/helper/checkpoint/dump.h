@@ -44,6 +44,8 @@ void release(int kill_it);
  * injected call through it */
 int gadget_map(struct tracee *task);
 void gadget_unmap(struct tracee *task);
+/* The SIGTRAP action gadget_unmap puts back (gadget.c): act as rt_sigaction gives it */
+void gadget_keep_trap(struct tracee *task, const uint64_t act[4]);
 int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
 	      const char *what);
 /* `state <pid> [timer ids]`: everything about the selected task (task: its tracee for this

@@ -249,6 +249,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 				  b.tags[bad]);
 	if (t_read_mem(task->pid, task->scratch, acts, sizeof acts) < 0)
 		return proto_fail_sys("rt_sigaction", "state", "rt_sigaction", errno, "cannot read the result");
+	gadget_keep_trap(task, (const uint64_t *)&acts[SIGTRAP]); /* the batch's int3 reset it: put back at the end */
 	pre_collect(&pre, &b, nsig, task);
 	memset(&acts[SIGKILL], 0, sizeof acts[SIGKILL]);
 	memset(&acts[SIGSTOP], 0, sizeof acts[SIGSTOP]);
