@@ -246,10 +246,10 @@ export const messages = [
 
   // ---- dump: checkpoint commands (dump.c)
   dump('freeze', [u64('pid', { min: 1, max: PID })], 'seize, stop and save every thread -> frozen'),
-  dump('state', [u64('pid', { min: 1, max: PID }), list('timers', { elem: 'u64', max: INT, maxCount: 512 })], 'what only ptrace or the task can tell -> state'),
+  dump('state', [u64('pid', { min: 1, max: PID }), list('timers', { elem: 'u64', max: INT, maxCount: 512 }), u64('proc', { max: PID })], 'what only ptrace or the task can tell, and the /proc files of thread proc (0: none) -> state'),
   dump('seccomp', [u64('pid', { min: 1, max: PID })], "every thread's seccomp mode and filters (dump_seccomp.c) -> seccomp"),
   dump('runs', [u64('pid', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'present pages of ranges (start,end,start,end..., ascending) -> runs'),
-  dump('shared', [u64('pid', { min: 1, max: PID }), u64('parent', { min: 1, max: PID }), u64('start'), u64('end')], 'pages of the range the two still share since the fork (dump_cow.c) -> shared'),
+  dump('shared', [u64('pid', { min: 1, max: PID }), u64('parent', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'pages of the ranges (start,end,start,end..., ascending) the two still share since the fork (dump_cow.c) -> shared'),
   dump('pages', [u64('pid', { min: 1, max: PID }), u32('task'), i64('seed', { min: -1, max: U32 })], 'then run lines and end: page records -> pages'),
   dump('compress', [enm('algo', { values: ['lz4'] })], 'page records compressed -> compress'),
   dump('pipe', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], "a pipe's contents -> pipe"),
@@ -285,7 +285,7 @@ export const messages = [
   ev('state', [], 'state: registers, signals, timers of the selected task', { ts: "import('./dump-task.js').StateFacts" }),
   ev('seccomp', [u64('pid'), json('threads', { ts: '[number, number, [number, string][]][]' })], 'seccomp: [tid, mode, [[metadata flags, BPF as hex], ...] oldest first] per thread not in mode 0'),
   ev('runs', [u64('pid'), u64('start'), json('runs', { ts: '[number, number][]' }), json('guards', { ts: '[number, number][]' })], 'runs: the present pages of a range, [address, npages], and its guard regions (MADV_GUARD_INSTALL)'),
-  ev('shared', [u64('start'), json('runs', { ts: '[number, number][]' })], 'shared: the runs of the range shared with the parent, [address, npages]'),
+  ev('shared', [u64('start'), json('runs', { ts: '[number, number][]' })], 'shared: the runs of the ranges shared with the parent, [address, npages] (start: the first range\'s)'),
   ev('pages', [u64('bytes'), u64('stored'), u64('records'), u64('digest')], 'pages'),
   ev('compress', [], 'compress'),
   ev('pipe', [u64('size'), str('data', { hexText: true })], 'pipe: the contents as hex'),

@@ -8,25 +8,29 @@ import { CheckpointError } from '../errors.js';
 import type { Helper } from './helper.js';
 import { dumpShared } from './protocol.gen.js';
 
+/** Mappings per `shared` command (the helper splits a line into at most 520 words). */
+const SHARED_PER_COMMAND = 256;
+
 /**
  * Checkpoint: finds every child's pages still shared with its parent (all frozen) and moves
- * them from pageRuns to inherited. One `shared` question per mapping that can share, all sent
- * at once; the answers come in order.
+ * them from pageRuns to inherited. The mappings that can share asked for a task at once (one
+ * `shared` command per 256 of them), every task's at once; the answers come in order.
  */
 export async function findInherited(h: Helper, tasks: TaskImage[], entries: TreeEntry[]): Promise<void> {
   const parent = parents(tasks, entries);
-  const asks: { task: number; v: VmaImage }[] = [];
+  const asks: { task: number; vmas: VmaImage[] }[] = [];
   tasks.forEach((t, i) => {
     const p = parent[i]!;
     if (p < 0 || t.leaderExited || tasks[p]!.leaderExited) return;
-    for (const v of t.vmas) if (v.fill && forkSource(tasks[p]!, v)) asks.push({ task: i, v });
+    const vmas = t.vmas.filter((v) => v.fill && forkSource(tasks[p]!, v));
+    for (let k = 0; k < vmas.length; k += SHARED_PER_COMMAND) asks.push({ task: i, vmas: vmas.slice(k, k + SHARED_PER_COMMAND) });
   });
   if (!asks.length) return;
-  h.send(...asks.map(({ task, v }) => dumpShared({ pid: tasks[task]!.pid, parent: tasks[parent[task]!]!.pid, start: v.start, end: v.end })));
+  h.send(...asks.map(({ task, vmas }) => dumpShared({ pid: tasks[task]!.pid, parent: tasks[parent[task]!]!.pid, ranges: vmas.flatMap((v) => [v.start, v.end]) })));
   const found = new Map<number, Run[]>();
-  for (const { task, v } of asks) {
+  for (const { task, vmas } of asks) {
     const ev = await h.next('shared');
-    if (ev.start !== v.start) throw new CheckpointError(`process ${tasks[task]!.pid}: page map comparison answered for ${ev.start} instead of ${v.start}`, { pid: tasks[task]!.pid, phase: 'capture' });
+    if (ev.start !== vmas[0]!.start) throw new CheckpointError(`process ${tasks[task]!.pid}: page map comparison answered for ${ev.start} instead of ${vmas[0]!.start}`, { pid: tasks[task]!.pid, phase: 'capture' });
     if (!ev.runs.length) continue;
     const list = found.get(task) ?? [];
     for (const r of ev.runs) list.push(r);

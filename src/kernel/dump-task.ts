@@ -9,7 +9,7 @@ import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, Vm
 import type { Helper, HelperEvent } from './helper.js';
 import { threadAffinity } from './affinity.js';
 import { classifyTask, mayHoldPrivatePages } from './memory.js';
-import { listThreads, readLink, readProcText, readStat, readStatus, readTimers, threadState } from './proc.js';
+import { listThreads, parseStat, readLink, readProcText, readTimers, statusField, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
 import { seccompOf } from './seccomp.js';
 
@@ -39,6 +39,7 @@ export interface StateFacts {
   pending: string;
   shpending: string;
   robust: [string, number];
+  /** the dispositions other than the default (a handler, flags or a mask) */
   sigactions: [number, string, string, string, string][];
   rlimits: [string, string][];
   /** native/helper/checkpoint/dump_attrs.c */
@@ -48,6 +49,40 @@ export interface StateFacts {
   /** sched: [tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax,
    * personality, Cpus_allowed_list ("": not read by the helper)] */
   attrs: { membarrier: number; mlockall: number; thp: number; stopsig: number; seccomp: number; sched: [number, number, number, number, number, number, number, number, number, number, number, string][] };
+  /** the bytes of each of PROC_FILES in the frame after the registers (-errno: not read by the
+   * helper, read here) */
+  proc?: number[];
+}
+
+/** The /proc files of the task (as its thread procPid sees them) that the helper reads at the
+ * end of its `state` (native/helper/checkpoint/dump_procfs.c, same order): one batch in C, on
+ * the helper's side, rather than an open, read and close from JavaScript each. */
+const PROC_FILES = ['stat', 'status', 'smaps', 'auxv', 'personality', 'oom_score_adj', 'loginuid', 'exe', 'cwd', 'root'] as const;
+type ProcFile = (typeof PROC_FILES)[number];
+const LINKS = new Set<ProcFile>(['exe', 'cwd', 'root']);
+
+/** The files as the helper read them (frame: the bytes after the registers); text() reads one
+ * here instead when the helper could not (as before: the same error when it fails again),
+ * bytes() is then undefined. */
+function procFiles(proc: number, lens: number[] | undefined, frame: Buffer): { text: (f: ProcFile) => string; bytes: (f: ProcFile) => Buffer | undefined } {
+  const at = new Map<ProcFile, [number, number]>();
+  let o = 0;
+  if (lens && lens.length === PROC_FILES.length)
+    PROC_FILES.forEach((f, i) => {
+      const n = lens[i]!;
+      if (!Number.isSafeInteger(n) || n < 0 || o + n > frame.length) return;
+      at.set(f, [o, (o += n)]);
+    });
+  const bytes = (f: ProcFile): Buffer | undefined => {
+    const r = at.get(f);
+    return r && frame.subarray(r[0], r[1]);
+  };
+  const text = (f: ProcFile): string => {
+    const r = at.get(f);
+    if (!r) return LINKS.has(f) ? readLink(`/proc/${proc}/${f}`) : readProcText(`/proc/${proc}/${f}`);
+    return frame.toString(LINKS.has(f) ? 'utf8' : 'latin1', r[0], r[1]);
+  };
+  return { text, bytes };
 }
 
 interface SignalState {
@@ -106,7 +141,7 @@ export function procPidOf(pid: number): number | undefined {
 export function requestState(h: Helper, pid: number, procPid = procPidOf(pid)): StateRequest {
   if (!procPid) return { pid, procPid: undefined, ptimers: [] };
   const ptimers = readTimers(procPid);
-  h.send(dumpState({ pid, timers: ptimers.map((t) => t.id) }));
+  h.send(dumpState({ pid, timers: ptimers.map((t) => t.id), proc: procPid }));
   const state = h.next('state');
   state.catch(() => {}); // awaited by captureTask; a failure must not be "unhandled" until then
   return { pid, procPid, ptimers, state };
@@ -122,10 +157,10 @@ export interface Captured {
 
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
  * fds are filled in later by the tree-wide file capture; pageRuns by collectRuns. */
-export async function captureTask(h: Helper, req: StateRequest, stateBefore: string): Promise<Captured> {
+export async function captureTask(h: Helper, req: StateRequest, stateBefore: string, stats?: Map<string, fs.Stats>): Promise<Captured> {
   const { pid, procPid } = req;
   if (!procPid || !req.state) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
-  return { ...(await captureLive(h, req, procPid, stateBefore)), procPid };
+  return { ...(await captureLive(h, req, procPid, stateBefore, stats)), procPid };
 }
 
 /** Mappings per `runs` command (the helper splits a line into at most 520 words). */
@@ -167,14 +202,28 @@ export async function collectRuns(h: Helper, c: Captured): Promise<void> {
   }
 }
 
-async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
+async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats?: Map<string, fs.Stats>): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
   const { pid, ptimers } = req;
   const st = await req.state!;
+  // registers and xstate: views of the helper's binary frame, thread after thread; the /proc
+  // files after them
+  const blob = st.blob;
+  if (!blob || blob.length !== st.bin) throw new CheckpointError(`process ${pid}: the helper's registers frame is missing or cut short`, { pid, phase: 'capture' });
+  let at = 0;
+  const take = (n: number): Buffer => {
+    if (!Number.isSafeInteger(n) || n < 0 || at + n > blob.length) throw new CheckpointError(`process ${pid}: the helper's registers frame is shorter than its threads`, { pid, phase: 'capture' });
+    return blob.subarray(at, (at += n));
+  };
+  const regsOf = take(REGS_SIZE + st.xlen);
+  const othersOf = st.threads.map((t) => take(REGS_SIZE + t.xlen));
+  const files = procFiles(proc, st.proc, blob.subarray(at));
+  // the registers copied out of the frame: the files' bytes (smaps) are not kept with them
+  const regsBytes = Buffer.from(blob.subarray(0, at));
   // the thread the helper worked through: the main one unless it had exited when frozen
   const leaderExited = st.tid !== pid;
-  const stat = readStat(proc);
-  const status = readStatus(proc);
-  const exe = readLink(`/proc/${proc}/exe`);
+  const stat = parseStat(files.text('stat'));
+  const statusText = files.text('status'), status = { get: (k: string) => statusField(statusText, k) }; // a dozen fields of ~60
+  const exe = files.text('exe');
   // threads under seccomp (the helper suspended it for them at the freeze): their filters
   const seccomp = st.attrs.seccomp ? (h.send(dumpSeccomp({ pid })), h.next('seccomp')) : undefined;
   seccomp?.catch(() => {}); // awaited below; a refusal before that must not leave it "unhandled"
@@ -182,7 +231,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
   // read only once the helper is done with the task: its injected calls map a gadget
-  const { vmas, specials } = classifyTask(pid, proc, new Map(st.aio ?? []));
+  const { vmas, specials } = classifyTask(pid, proc, new Map(st.aio ?? []), stats, files.bytes('smaps'));
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];
@@ -195,22 +244,16 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     .map(([sig, handler, flags, restorer, mask]) => ({ sig, handler: num(handler), flags: u64(flags), restorer: num(restorer), mask: u64(mask) }))
     .filter((a) => a.handler !== 0 || a.flags !== 0 || a.mask !== 0);
   const [rseqPtr, rseqLen, rseqSig] = st.rseq;
-  // registers and xstate: views of the helper's binary frame, thread after thread
-  const blob = st.blob;
-  if (!blob || blob.length !== st.bin) throw new CheckpointError(`process ${pid}: the helper's registers frame is missing or cut short`, { pid, phase: 'capture' });
-  let at = 0;
-  const take = (n: number): Buffer => {
-    if (!Number.isSafeInteger(n) || n < 0 || at + n > blob.length) throw new CheckpointError(`process ${pid}: the helper's registers frame is shorter than its threads`, { pid, phase: 'capture' });
-    return blob.subarray(at, (at += n));
-  };
-  const regs = take(REGS_SIZE), xstate = take(st.xlen);
-  const others = st.threads.map((t) => ({ regs: take(REGS_SIZE), xstate: take(t.xlen) }));
+  const view = (b: Buffer) => regsBytes.subarray(b.byteOffset - blob.byteOffset, b.byteOffset - blob.byteOffset + b.length);
+  const split = (b: Buffer) => ({ regs: view(b).subarray(0, REGS_SIZE), xstate: view(b).subarray(REGS_SIZE) });
+  const { regs, xstate } = split(regsOf);
+  const others = othersOf.map(split);
   const ids = (line: string | undefined) => (line ?? '').split(/\s+/).filter(Boolean).map(Number);
   const task: TaskImage = {
     pid,
     comm: stat.comm,
     exe,
-    ...cwdOf(proc),
+    ...cwdOf(proc, files.text('cwd')),
     umask: parseInt(status.get('Umask') ?? '022', 8),
     creds: {
       uid: ids(status.get('Uid')),
@@ -245,7 +288,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
       envStart: stat.envStart,
       envEnd: stat.envEnd,
     },
-    auxv: Buffer.from(readProcText(`/proc/${proc}/auxv`), 'latin1'),
+    auxv: Buffer.from(files.bytes('auxv') ?? Buffer.from(files.text('auxv'), 'latin1')),
     tidAddress: num(st.tidaddr),
     leaderExited,
     threads: [
@@ -269,9 +312,9 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     itimers: st.itimers,
     subreaper: st.subreaper !== 0,
     ...cttyOf(pid, stat),
-    personality: parseInt(readProcText(`/proc/${proc}/personality`).trim(), 16),
+    personality: parseInt(files.text('personality').trim(), 16),
     noNewPrivs: status.get('NoNewPrivs') === '1',
-    attrs: { ...attrsOf(proc, st.attrs, status.get('Cpus_allowed_list')), ...rootOf(pid, proc), ...(stateBefore === 'T' ? stopOf(st.attrs.stopsig) : {}) },
+    attrs: { ...attrsOf(proc, st.attrs, status.get('Cpus_allowed_list'), files.text), ...rootOf(pid, files.text('root')), ...(stateBefore === 'T' ? stopOf(st.attrs.stopsig) : {}) },
     ...(seccomp ? { seccomp: seccompOf(pid, (await seccomp).threads) } : {}),
     posixTimers: ptimers.map((t, i) => {
       const [, is, ins, vs, vns, overrun] = st.timers[i]!;
@@ -301,8 +344,8 @@ function cpusOf(proc: number, tid: number, list: string | undefined): { cpus?: n
 
 /** Scheduling and personality of every thread, oom_score_adj, loginuid (from /proc), with
  * what the helper read (membarrier registrations, mlockall flags, sched_getattr). */
-function attrsOf(proc: number, a: StateFacts['attrs'], mainCpus: string | undefined): TaskAttrs {
-  const one = (file: string) => readProcText(`/proc/${proc}/${file}`).trim();
+function attrsOf(proc: number, a: StateFacts['attrs'], mainCpus: string | undefined, text: (f: ProcFile) => string): TaskAttrs {
+  const one = (file: 'oom_score_adj' | 'loginuid') => text(file).trim();
   return {
     sched: a.sched.map(([tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax, personality, cpus]) => ({
       tid,
@@ -340,8 +383,7 @@ function stopOf(sig: number): { stopSignal?: number } {
 }
 
 /** The root directory when chroot() changed it (as this process sees it). */
-function rootOf(pid: number, proc: number): { root?: string } {
-  const root = readLink(`/proc/${proc}/root`);
+function rootOf(pid: number, root: string): { root?: string } {
   if (root.endsWith(' (deleted)')) throw new UnsupportedError(`process ${pid}: its root directory ${root} was removed`, { pid });
   return root === '/' ? {} : { root };
 }
@@ -357,8 +399,7 @@ function cttyOf(pid: number, stat: { ttyNr: number; tpgid: number; sid: number }
 
 /** The cwd; a removed one ("PATH (deleted)" and no links) also as the inode that objects.ts turns
  * into a content object (kind unlinked-dir), recreated and removed again at restart. */
-function cwdOf(proc: number): { cwd: string; cwdObj?: number } {
-  const cwd = readLink(`/proc/${proc}/cwd`);
+function cwdOf(proc: number, cwd: string): { cwd: string; cwdObj?: number } {
   if (!cwd.endsWith(' (deleted)')) return { cwd };
   const st = fs.statSync(`/proc/${proc}/cwd`);
   if (st.nlink === 0) return { cwd: cwd.slice(0, -' (deleted)'.length), cwdObj: st.ino };

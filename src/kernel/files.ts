@@ -316,13 +316,20 @@ function pipeTable(helper: Helper) {
   const pipes = new Map<number, PipeImage>();
   const ids = new Map<string, number>();
   const reads: { pipe: PipeImage; ev: Promise<EvPipe> }[] = [];
+  // the commands written 32 at a time (a write per pipe was ~10 µs of the CLI each), the rest
+  // by read(); the helper answers them in order whatever it is asked meanwhile
+  let unsent: string[] = [];
+  const flush = () => {
+    if (unsent.length) helper.sendLines(unsent);
+    unsent = [];
+  };
   return {
     pipeOf(o: { facts: FdFacts }, fifoPath?: string, ghost?: { mode: number }): number {
       const k = `${o.facts.stat.dev}:${o.facts.stat.ino}`;
       const id = ids.get(k) ?? ids.set(k, ids.size).size - 1;
       if (!pipes.has(id)) {
         const h = { pid: o.facts.pid, fd: o.facts.fd }; // its first holder
-        helper.send(dumpPipe({ pid: h.pid, fd: h.fd }));
+        if (unsent.push(dumpPipe({ pid: h.pid, fd: h.fd })) === 32) flush();
         const ev = helper.next('pipe');
         ev.catch(() => {}); // awaited in read(); a failure must not be "unhandled" until then
         const pipe: PipeImage = { id, size: 0, data: Buffer.alloc(0) };
@@ -334,6 +341,7 @@ function pipeTable(helper: Helper) {
       return id;
     },
     async read(): Promise<void> {
+      flush();
       for (const { pipe, ev } of reads) {
         const e = await ev;
         pipe.size = e.size;

@@ -59,27 +59,29 @@ function aioRing(proc: number, start: number): { nr: number; head: number; tail:
 }
 
 /** proc: the task's pid as /proc shows it to ucr (an AIO ring's header is read there); aio: the
- * helper's probe of each AIO ring mapped (0: a context of the task's own, else an errno) */
-export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new Map<number, number>()): ClassifiedMemory {
-  const c = classifier(pid, proc, aio);
+ * helper's probe of each AIO ring mapped (0: a context of the task's own, else an errno);
+ * stats: the mapped files stat'ed so far (a checkpoint's tasks share one: a tree maps the same
+ * libraries in every task) */
+export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new Map<number, number>(), stats = new Map<string, fs.Stats>()): ClassifiedMemory {
+  const c = classifier(pid, proc, aio, stats);
   for (const m of maps) c.add(m);
   return c.result;
 }
 
 /** classify() of the task's mappings as smaps gives them (proc: the pid of its /proc files),
- * one at a time: no object per mapping but the VmaImage. */
-export function classifyTask(pid: number, proc: number, aio: Map<number, number>): ClassifiedMemory {
-  const c = classifier(pid, proc, aio);
-  eachSmaps(proc, c.add);
+ * one at a time: no object per mapping but the VmaImage (smaps: the file's bytes when read
+ * already). */
+export function classifyTask(pid: number, proc: number, aio: Map<number, number>, stats = new Map<string, fs.Stats>(), smaps?: Buffer): ClassifiedMemory {
+  const c = classifier(pid, proc, aio, stats);
+  eachSmaps(proc, c.add, smaps);
   return c.result;
 }
 
 /** A classify() to which mappings are added one at a time (an entry is not kept: readSmaps'
  * eachSmaps gives the same object each time). */
-function classifier(pid: number, proc: number, aio: Map<number, number>): { add: (m: MapsEntry) => void; result: ClassifiedMemory } {
+function classifier(pid: number, proc: number, aio: Map<number, number>, stats: Map<string, fs.Stats>): { add: (m: MapsEntry) => void; result: ClassifiedMemory } {
   const vmas: VmaImage[] = [];
   const specials: SpecialVma[] = [];
-  const stats = new Map<string, fs.Stats>();
   // what a VmFlags set means, once per distinct set (readSmaps shares them between mappings)
   const byFlags = new Map<Set<string>, { refused: string | undefined; madv: number; madvShared: number }>();
   // built only for a refusal (10,000 mappings made 10,000 strings, then closures, for nothing)

@@ -56,7 +56,11 @@ export interface ProcStat {
 
 /** /proc/PID/stat; comm may hold spaces and parentheses, so fields count from the last ')'. */
 export function readStat(pid: number): ProcStat {
-  const text = readProcText(`/proc/${pid}/stat`);
+  return parseStat(readProcText(`/proc/${pid}/stat`));
+}
+
+/** The text of a /proc/PID/stat (readStat). */
+export function parseStat(text: string): ProcStat {
   const close = text.lastIndexOf(')');
   const comm = text.slice(text.indexOf('(') + 1, close);
   const f = text.slice(close + 2).trim().split(' ');
@@ -85,8 +89,21 @@ export function readStat(pid: number): ProcStat {
 
 /** /proc/PID/status as key → value text. */
 export function readStatus(pid: number): Map<string, string> {
+  return parseStatus(readProcText(`/proc/${pid}/status`));
+}
+
+/** One field of a /proc/PID/status text, as parseStatus gives it, without parsing the rest. */
+export function statusField(text: string, key: string): string | undefined {
+  const at = text.startsWith(key + ':') ? 0 : text.indexOf('\n' + key + ':') + 1;
+  if (at === 0 && !text.startsWith(key + ':')) return undefined;
+  const nl = text.indexOf('\n', at);
+  return text.slice(at + key.length + 1, nl < 0 ? text.length : nl).trim();
+}
+
+/** The text of a /proc/PID/status (readStatus). */
+export function parseStatus(text: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const line of readProcText(`/proc/${pid}/status`).split('\n')) {
+  for (const line of text.split('\n')) {
     const i = line.indexOf(':');
     if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
   }

@@ -1,4 +1,5 @@
 /** The checkpoint's capture of a frozen tree, task after task (checkpoint.ts). */
+import type fs from 'node:fs';
 import type { PhaseClock } from '../events.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask, collectRuns, procPidOf, requestState, type Captured, type StateRequest } from '../kernel/dump-task.js';
@@ -24,17 +25,24 @@ export async function captureTree(
   const entries: TreeEntry[] = [];
   const tasks: TaskImage[] = [];
   const procPids = new Map<number, number>();
-  const live = order.filter((o) => o.state !== 'Z').map(({ pid, parent }) => ({ pid, parent, procPid: procPidOf(pid) }));
-  const procPidNow = new Map(live.map((o) => [o.pid, o.procPid]));
+  const live: { pid: number; parent?: number; procPid?: number }[] = order.filter((o) => o.state !== 'Z').map(({ pid, parent }) => ({ pid, parent }));
   const requests = new Map<number, StateRequest>();
   let asked = 0;
   const askAhead = (upTo: number) => {
-    for (; asked < Math.min(live.length, upTo); asked++) requests.set(live[asked]!.pid, requestState(helper, live[asked]!.pid, live[asked]!.procPid));
+    for (; asked < Math.min(live.length, upTo); asked++) {
+      const t = live[asked]!;
+      if (!('procPid' in t)) t.procPid = procPidOf(t.pid);
+      requests.set(t.pid, requestState(helper, t.pid, t.procPid));
+    }
   };
+  // the first states asked before anything else is read here: the helper starts on them
   askAhead(STATE_AHEAD);
+  for (const t of live.slice(asked)) t.procPid = procPidOf(t.pid);
+  const procPidNow = new Map(live.map((o) => [o.pid, o.procPid]));
   // each fd compared (kcmp) with its parent's fd of the same number
   const prefetch = new FdPrefetch(live.flatMap(({ procPid, parent }) => (procPid ? [{ pid: procPid, ref: (parent !== undefined && procPidNow.get(parent)) || 0 }] : [])));
   const captured: Captured[] = [];
+  const stats = new Map<string, fs.Stats>(); // each mapped file stat'ed once for the tree
   for (const { pid, state } of order) {
     if (state === 'Z') {
       const st = readStat(pid);
@@ -44,7 +52,7 @@ export async function captureTree(
     askAhead(captured.length + 1 + STATE_AHEAD);
     const req = requests.get(pid)!;
     requests.delete(pid); // its answer is let go with its task's capture
-    const c = await clock.run('capture', () => captureTask(helper, req, state), pid);
+    const c = await clock.run('capture', () => captureTask(helper, req, state, stats), pid);
     procPids.set(pid, c.procPid);
     entries.push(c.entry);
     tasks.push(c.task);

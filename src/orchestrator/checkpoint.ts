@@ -137,9 +137,11 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   pid = sel.root;
   const hook = actionHook(opts.actionScript);
   const image = typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output;
-  await runAction(clock, hook, { action: 'pre-dump', pid, pids: selectedNow(sel), image, signal: opts.signal }).catch((e: unknown) => {
-    throw opts.signal?.aborted ? aborted() : e;
-  });
+  // (the walk of the tree for its pids only when there is a hook to give them to)
+  if (hook)
+    await runAction(clock, hook, { action: 'pre-dump', pid, pids: selectedNow(sel), image, signal: opts.signal }).catch((e: unknown) => {
+      throw opts.signal?.aborted ? aborted() : e;
+    });
   if (opts.signal?.aborted) throw aborted();
   const notified = sig === undefined ? [] : await clock.run('notify', () => notifyBeforeCheckpoint(selectedNow(sel), sig));
   const out = openOutput(opts.output, opts.noClobber ?? false);

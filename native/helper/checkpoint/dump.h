@@ -8,6 +8,8 @@
 #include "image.h"
 #include "tracee.h"
 
+struct sbuf;
+
 /* One seized thread and what release must put back: exactly what was read from it, never
  * more (a thread seized but not yet stopped, or stopped but not yet read, is only let go). */
 struct dthread {
@@ -42,11 +44,16 @@ void release(int kill_it);
  * injected call through it */
 int gadget_map(struct tracee *task);
 void gadget_unmap(struct tracee *task);
+/* The SIGTRAP action gadget_unmap puts back (gadget.c): act as rt_sigaction gives it */
+void gadget_keep_trap(struct tracee *task, const uint64_t act[4]);
 int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
 	      const char *what);
 /* `state <pid> [timer ids]`: everything about the selected task (task: its tracee for this
  * command, d: the frozen task) that ptrace or the task itself must tell (dump_state.c) */
-int cmd_state(struct tracee *task, const struct dtask *d, const uint64_t *timers, size_t ntimers);
+int cmd_state(struct tracee *task, const struct dtask *d, const uint64_t *timers, size_t ntimers, pid_t proc);
+/* dump_procfs.c: the task's /proc files (as read by thread proc) appended to bin, their lengths
+ * (-errno: not read) as a JSON array in lens; -1 out of memory */
+int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens);
 /* dump_threads.c: every other thread's JSON object appended to out, its registers and
  * xstate to bin (-1: reported) */
 struct sbuf;

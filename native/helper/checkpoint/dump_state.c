@@ -214,7 +214,7 @@ static int timers_state(struct tracee *task, const uint64_t *ids, size_t nids, c
 	return 0;
 }
 
-int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids, size_t ntids)
+int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids, size_t ntids, pid_t proc)
 {
 	size_t xlen = 16384;
 	static unsigned char xstate[16384];
@@ -249,6 +249,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 				  b.tags[bad]);
 	if (t_read_mem(task->pid, task->scratch, acts, sizeof acts) < 0)
 		return proto_fail_sys("rt_sigaction", "state", "rt_sigaction", errno, "cannot read the result");
+	gadget_keep_trap(task, (const uint64_t *)&acts[SIGTRAP]); /* the batch's int3 reset it: put back at the end */
 	pre_collect(&pre, &b, nsig, task);
 	memset(&acts[SIGKILL], 0, sizeof acts[SIGKILL]);
 	memset(&acts[SIGSTOP], 0, sizeof acts[SIGSTOP]);
@@ -320,14 +321,24 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 			return proto_fail_sys("prlimit64", "state", "rlimit", errno, "cannot read the resource limits");
 		}
 
+	/* the /proc files the coordinator parses, after the registers in the frame (dump_procfs.c) */
+	struct sbuf lens = { 0 };
+	if (dump_procfs(proc, &bin, &lens) < 0) {
+		free(ths.p), free(bin.p), free(attrs.p), free(sig), free(lens.p);
+		return proto_fail("state", "memory", ENOMEM, "out of memory");
+	}
 	size_t cap = 64 * 110 + RLIM_NLIMITS * 50 + 64;
 	char *acts_s = malloc(cap), *lim_s = malloc(RLIM_NLIMITS * 50 + 8);
 	if (!acts_s || !lim_s)
 		return proto_fail("state", "memory", ENOMEM, "out of memory");
 	size_t o = 0;
+	acts_s[0] = 0;
+	/* the default dispositions (no handler, flags or mask) are left out: the coordinator
+	 * keeps only the others */
 	for (int sig = 1; sig <= 64; sig++)
-		o += (size_t)snprintf(acts_s + o, cap - o, "%s[%d,\"0x%llx\",\"0x%llx\",\"0x%llx\",\"0x%llx\"]",
-				      sig > 1 ? "," : "", sig, (unsigned long long)acts[sig].handler,
+		if (acts[sig].handler || acts[sig].flags || acts[sig].mask)
+			o += (size_t)snprintf(acts_s + o, cap - o, "%s[%d,\"0x%llx\",\"0x%llx\",\"0x%llx\",\"0x%llx\"]",
+				      o ? "," : "", sig, (unsigned long long)acts[sig].handler,
 				      (unsigned long long)acts[sig].flags,
 				      (unsigned long long)acts[sig].restorer, (unsigned long long)acts[sig].mask);
 	o = 0;
@@ -340,12 +351,13 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
 		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
-		   "\"timers\":%s%s}",
+		   "\"timers\":%s%s,\"proc\":%s}",
 		   task->pid, bin.len, xlen, (unsigned long long)sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
 		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths.p,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
-		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p);
+		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p, lens.p);
+	free(lens.p);
 	free(attrs.p);
 	free(ths.p);
 	free(sig);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -76,11 +77,34 @@ int gadget_map(struct tracee *task)
 	return 0;
 }
 
+/* The task's SIGTRAP action as its state read it (before the first int3 of an injected call):
+ * each int3 traps with every signal blocked, and a trap signal the task blocks is forced, its
+ * handler reset to SIG_DFL (the kernel's force_sig). Put back before the gadget goes. */
+static struct {
+	pid_t pid;
+	uint64_t act[4]; /* handler, flags, restorer, mask (the kernel's struct sigaction) */
+} trap;
+
+void gadget_keep_trap(struct tracee *task, const uint64_t act[4])
+{
+	trap.pid = 0;
+	if (act[0] == 0 && act[1] == 0 && act[3] == 0)
+		return; /* SIG_DFL, no flags or mask: what the traps leave anyway */
+	trap.pid = task->pid;
+	memcpy(trap.act, act, sizeof trap.act);
+}
+
 void gadget_unmap(struct tracee *task)
 {
 	if (!task->gadget)
 		return;
 	long ret;
+	if (trap.pid == task->pid && t_write_mem(task->pid, task->scratch, trap.act, sizeof trap.act) == 0) {
+		/* through syscall stops: no int3, so no trap to reset it again */
+		const uint64_t s[6] = { SIGTRAP, task->scratch, 0, 8, 0, 0 };
+		t_inject_via_syscall_stops(task, task->gadget, SYS_rt_sigaction, s, &ret);
+	}
+	trap.pid = 0;
 	const uint64_t a[6] = { task->gadget, GADGET_SIZE, 0, 0, 0, 0 };
 	t_inject_via_syscall_stops(task, task->gadget, SYS_munmap, a, &ret);
 	task->gadget = 0;
