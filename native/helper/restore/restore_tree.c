@@ -228,14 +228,42 @@ static int pend(const struct act_plan *a)
 	return 0;
 }
 
+/* The group each task is in as the actions leave it (the index of the task whose pid is its
+ * pgid; -1: not known here, the helper's or a new namespace's) and whether it leads a session.
+ * A setpgid into the group a task is in already (inherited from its creator: the common case)
+ * changes nothing and cannot fail unless the task leads a session: it is not sent. */
+static int *grp;
+static unsigned char *leads;
+
+static void track(const struct act_plan *a)
+{
+	if (a->op == ACT_CLONE)
+		grp[a->task] = a->arg < 0 ? -1 : grp[a->arg];
+	else if (a->op == ACT_SETSID)
+		grp[a->task] = a->task, leads[a->task] = 1;
+	else if (a->op == ACT_SETPGID)
+		grp[a->task] = a->arg;
+}
+
+static int in_group_already(const struct act_plan *a)
+{
+	return a->op == ACT_SETPGID && a->arg >= 0 && grp[a->task] == a->arg && !leads[a->task];
+}
+
 int run_actions(void)
 {
-	if (!owed && !(owed = calloc((size_t)plan.ntasks + 1, 1)))
+	owed = calloc((size_t)plan.ntasks + 1, 1);
+	leads = calloc((size_t)plan.ntasks + 1, 1);
+	grp = calloc((size_t)plan.ntasks + 1, sizeof *grp);
+	if (!owed || !leads || !grp)
 		return proto_fail("create", "tree", ENOMEM, "out of memory");
 	for (int i = 0; i < plan.nacts; i++) {
 		struct act_plan *a = &plan.acts[i];
 		struct task_plan *t = &plan.tasks[a->task];
 		struct task_report r;
+		if (in_group_already(a))
+			continue;
+		track(a);
 		if (may_pend(a)) {
 			if (pend(a) < 0)
 				return -1;
