@@ -171,7 +171,7 @@ program
       .default('size'),
   )
   .option('--skip-memory <[pid:]start-end>', 'restore this address range zero-filled (all tasks, or only pid); addresses in hex (0x...) or decimal; repeatable', skipMemoryArg, [] as SkipMemory[])
-  .option('--parallel <n>', 'restore this many tasks at once, each by its own tracer (default: the CPU count)', intArg('--parallel', 1))
+  .option('--parallel <n>', 'restore this many tasks at once, each by its own tracer (default: two per CPU up to 256 tasks, the CPU count above)', intArg('--parallel', 1))
   .option('--inherit-fd <slot=fd>', "connect the image's external stdio slot (0-2) to this fd of ucr instead of ucr's own stdio (repeatable)", inheritFd, [] as [number, number][])
   .option('--action-script <file>', 'run this at pre-restore, post-restore (non-zero exit: nothing is left) and post-resume')
   .option('--notify-signal <sig>', 'queue this signal (si_value 2) to every restored task with a handler for it once all run', signalArg)

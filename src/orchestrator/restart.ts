@@ -80,7 +80,9 @@ export interface RestartOptions {
   /** What not to restore: 'ipc' = no System V object is recreated in the namespace (attached
    * segments come back as private segments already marked for destruction; see kernel/ipc.ts). */
   skip?: 'ipc'[];
-  /** How many tasks are restored at once, each by its own tracer. @default the CPU count */
+  /** How many tasks are restored at once, each by its own tracer. @default two per CPU for up
+   * to 256 tasks (a tracer waits for its task half the time), the CPU count above (every tracer
+   * is a fork of the helper, with the whole plan) */
   parallel?: number;
   /** A script (path) or function run at 'pre-restore', 'post-restore' (a failure kills every
    * task: nothing is left) and 'post-resume' (see actions.ts). @default none */
@@ -220,7 +222,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     await runAction(clock, hook, { action: 'pre-restore', pid: root.pid, pids: meta.tree.tasks.map((t) => t.pid), image, signal: opts.signal });
     if (opts.signal?.aborted) throw aborted();
 
-    const workers = Math.max(1, Math.min(opts.parallel ?? os.availableParallelism(), meta.tasks.length, 64));
+    const perCpu = meta.tasks.length <= 256 ? 2 : 1;
+    const workers = Math.max(1, Math.min(opts.parallel ?? perCpu * os.availableParallelism(), meta.tasks.length, 64));
     const run = { workers, pidWaitMs: opts.pidWaitMs ?? 5000, spool, trusted: trust.full, elapsedMs: Date.now() - Date.parse(meta.header.createdAt) };
     // chunk by chunk (task by task), so the helper parses while the rest is being written
     await h.sendChunks(planLines(meta, plan, opts, run, true));

@@ -209,7 +209,11 @@ int cow_read_staged(int idx);
 int cow_ready(int creator);
 int cow_all_read(void);
 int cow_unmap_rest(const struct task_plan *t, uint64_t gadget, struct batch *b, int *kept);
-int cow_moves(struct task_plan *t);
+/* the map step's moves and drops, ahead of the mappings in their batch (tags COW_TAG + ...);
+ * cow_check reports a failed or misplaced one after a run */
+#define COW_TAG (1 << 29)
+int cow_moves(struct task_plan *t, struct batch *b, int (*run)(struct task_plan *, struct batch *));
+int cow_check(const struct task_plan *t, const struct batch *b, int bad);
 /* restore.c: page records read up to run upto (exclusive) of the plan, during the tree's
  * creation (the rest follow in the pages phase) */
 int read_pages_upto(size_t upto);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "ucr_compat.h"
+#include "batch.h"
 #include "plan_parse.h"
 #include "proto.h"
 #include "restore.h"
@@ -166,12 +167,17 @@ static int sched_one(struct task_plan *p, const struct sched_plan *s)
 	    cur.priority == want.priority && cur.runtime == want.runtime && cur.deadline == want.deadline &&
 	    cur.period == want.period && (!clamp || (cur.util_min == want.util_min && cur.util_max == want.util_max)))
 		return 0;
-	/* nice first: sched_setattr keeps a real-time thread's nice as it is */
-	long r1 = 0, r2 = 0;
+	/* nice first: sched_setattr keeps a real-time thread's nice as it is; both in one stop (the
+	 * batch stops at the first that fails, so sched_setattr runs only after a setpriority that
+	 * worked, as one by one) */
+	static struct batch b;
+	batch_init(&b, 0);
 	uint64_t at = t_scratch_put(&rt, 0, &want, sizeof want);
-	if (!at || t_inject(&rt, SYS_setpriority, PRIO_PROCESS, (uint64_t)intask, (uint64_t)(int64_t)s->nice, 0, 0, 0, &r1) < 0 ||
-	    (r1 == 0 && t_inject(&rt, SYS_sched_setattr, (uint64_t)intask, at, 0, 0, 0, 0, &r2) < 0))
+	batch_add(&b, SYS_setpriority, PRIO_PROCESS, (uint64_t)intask, (uint64_t)(int64_t)s->nice, 0, 0, 0, 0, 0);
+	batch_add(&b, SYS_sched_setattr, (uint64_t)intask, at, 0, 0, 0, 0, 0, 1);
+	if (!at || batch_run(&b, &rt) < 0 || b.done < 1)
 		return proto_fail("finish", "scheduling", errno, "cannot drive the task through sched_setattr");
+	long r1 = (long)b.calls[0].ret, r2 = b.done > 1 ? (long)b.calls[1].ret : 0;
 	long err = r1 < 0 ? r1 : r2;
 	if (err < 0 && (err == -EPERM || err == -EACCES) && ctx.plan->trusted &&
 	    setpriority(PRIO_PROCESS, (id_t)seen, s->nice) == 0 && syscall(SYS_sched_setattr, seen, &want, 0) == 0)

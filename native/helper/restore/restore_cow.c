@@ -225,42 +225,42 @@ int cow_unmap_rest(const struct task_plan *t, uint64_t gadget, struct batch *b, 
 	return 0;
 }
 
-/* Runs the gathered moves and drops (tag: a move's index, or ZAP + a drop's index). */
+/* A move's tag is COW_TAG + its index, a drop's COW_TAG + ZAP + its index (restore.h). */
 #define ZAP (1 << 20)
-static int moves_run(struct task_plan *t, struct batch *b)
+
+/* After a batch of the map step ran: a move or drop among its entries that failed, or a move
+ * that landed elsewhere, is reported (bad: batch_failed's answer). */
+int cow_check(const struct task_plan *t, const struct batch *b, int bad)
 {
-	if (b->n && batch_run(b, &rt) < 0)
-		return proto_fail("memory", "mremap", errno, "cannot drive the task through mremap");
-	int bad = batch_failed(b);
-	if (bad >= 0) {
-		int zap = b->tags[bad] >= ZAP;
+	if (bad >= 0 && (b->tags[bad] & COW_TAG)) {
+		int tag = b->tags[bad] & ~COW_TAG, zap = tag >= ZAP;
 		return proto_fail("memory", zap ? "madvise" : "mremap", bad < b->done ? (int)-(long)b->calls[bad].ret : EPROTO,
 				  zap ? "cannot drop pages the task did not share" : "cannot move shared memory to 0x%llx",
-				  (unsigned long long)(zap ? 0 : t->moves[b->tags[bad]].b));
+				  (unsigned long long)(zap ? 0 : t->moves[tag].b));
 	}
-	for (int k = 0; k < b->n; k++)
-		if (b->tags[k] < ZAP && (uint64_t)b->calls[k].ret != t->moves[b->tags[k]].b)
+	for (int k = 0; k < b->done; k++) {
+		int tag = b->tags[k] & ~COW_TAG;
+		if ((b->tags[k] & COW_TAG) && tag < ZAP && (uint64_t)b->calls[k].ret != t->moves[tag].b)
 			return proto_fail("memory", "mremap", EFAULT, "shared memory moved elsewhere");
-	batch_init(b, 0);
+	}
 	return 0;
 }
 
-/* The window ranges to their addresses, then the pages the task lacks dropped (in one stop
- * when they fit one batch). */
-int cow_moves(struct task_plan *t)
+/* The window ranges to their addresses, then the pages the task lacks dropped: added to b,
+ * where the mappings follow (restore_map.c), so all go in one stop when they fit one batch;
+ * run(t, b) runs a full one. */
+int cow_moves(struct task_plan *t, struct batch *b, int (*run)(struct task_plan *, struct batch *))
 {
-	static struct batch b;
-	batch_init(&b, 0);
 	for (int i = 0; i < t->nmoves + t->nzaps; i++) {
-		if (!batch_room(&b, 0, 1) && moves_run(t, &b) < 0)
+		if (!batch_room(b, 0, 1) && run(t, b) < 0)
 			return -1;
 		if (i >= t->nmoves) {
 			int z = i - t->nmoves;
-			batch_add(&b, SYS_madvise, t->zaps[z].a, t->zaps[z].len, MADV_DONTNEED, 0, 0, 0, 0, ZAP + z);
+			batch_add(b, SYS_madvise, t->zaps[z].a, t->zaps[z].len, MADV_DONTNEED, 0, 0, 0, 0, COW_TAG | (ZAP + z));
 		} else {
-			batch_add(&b, SYS_mremap, plan.window + t->moves[i].a, t->moves[i].len, t->moves[i].len,
-				  MREMAP_MAYMOVE | MREMAP_FIXED, t->moves[i].b, 0, 0, i);
+			batch_add(b, SYS_mremap, plan.window + t->moves[i].a, t->moves[i].len, t->moves[i].len,
+				  MREMAP_MAYMOVE | MREMAP_FIXED, t->moves[i].b, 0, 0, COW_TAG | i);
 		}
 	}
-	return moves_run(t, &b);
+	return 0;
 }

@@ -59,12 +59,16 @@ static int map_failed(struct task_plan *p, struct batch *b, int bad)
 	return proto_fail_sys("mmap", "memory", vma_name(m), err, "mmap failed%s%s", m->path ? " for " : "", m->path ? m->path : "");
 }
 
-/* Runs the batch of mappings and checks every mmap landed where asked. */
+/* Runs the batch of moves (restore_cow.c) and mappings and checks every mmap landed where asked. */
 static int map_run(struct task_plan *p, struct batch *b)
 {
+	int moves = b->n && (b->tags[0] & COW_TAG);
 	if (batch_run(b, &rt) < 0)
-		return proto_fail_sys("mmap", "memory", "mmap", errno, "cannot drive the task through mmap");
+		return moves ? proto_fail("memory", "mremap", errno, "cannot drive the task through mremap")
+			     : proto_fail_sys("mmap", "memory", "mmap", errno, "cannot drive the task through mmap");
 	int bad = batch_failed(b);
+	if (cow_check(p, b, bad) < 0)
+		return -1;
 	if (bad >= 0)
 		return map_failed(p, b, bad);
 	for (int i = 0; i < b->n; i++)
@@ -80,6 +84,8 @@ static int map_vmas(struct task_plan *p)
 {
 	static struct batch b;
 	batch_init(&b, 0);
+	if (cow_moves(p, &b, map_run) < 0) /* in the same stop as the first mappings */
+		return -1;
 	for (int i = 0; i < p->nvmas; i++) {
 		const struct vma_plan *m = &p->vmas[i];
 		if (m->moved) /* there already: from the staging window */
@@ -164,7 +170,7 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 				  "the vdso could not be placed at 0x%llx (kernel differs from the image's?)",
 				  (unsigned long long)p->vdso_start);
 
-	if (cow_moves(p) < 0 || map_vmas(p) < 0)
+	if (map_vmas(p) < 0)
 		return -1;
 	/* A userfaultfd for the helper to fill the anonymous memory with (restore_uffd.c); a
 	 * failure only means it is filled the old way. */

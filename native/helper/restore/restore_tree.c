@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/sched.h>
 #include <sys/wait.h>
@@ -66,6 +67,28 @@ static int read_report(struct task_report *r)
 	return 0;
 }
 
+/* Reports owed by commands sent without waiting (pended, see may_pend); any report read while
+ * waiting for another is one of those. */
+static int npending;
+static unsigned char *owed; /* per task: OWE_CLONE (its creation), OWE_SETPGID (its setpgid) */
+enum { OWE_CLONE = 1, OWE_SETPGID = 2 };
+
+static int created(int task, const struct task_report *r);
+
+static int pended_report(const struct task_report *r)
+{
+	int want = r->step == STEP_CLONE ? OWE_CLONE : r->step == STEP_SETPGID ? OWE_SETPGID : 0;
+	if (!want || !(owed[r->task] & want) || (want == OWE_CLONE && plan.tasks[r->task].pid > 0))
+		return proto_fail("create", "tree", EPROTO, "unexpected report");
+	if (r->err)
+		return task_failed(r);
+	owed[r->task] &= (unsigned char)~want;
+	npending--;
+	return want == OWE_CLONE ? created(r->task, r) : 0;
+}
+
+/* Sends a command and, unless it has no answer, reads reports until its own (of the task it
+ * names, of that step); the pended ones that come first are taken as they come. */
 static int send_cmd(int task, int op, int arg, struct task_report *r)
 {
 	struct task_cmd c = { .op = op, .arg = arg };
@@ -73,8 +96,15 @@ static int send_cmd(int task, int op, int arg, struct task_report *r)
 		return proto_fail("create", "tree", errno, "cannot command task %d", plan.tasks[task].old_pid);
 	if (op == OP_EXIT || op == OP_RESTORE || op == OP_INIT)
 		return 0;
-	if (read_report(r) < 0)
-		return -1;
+	int of = op == OP_CLONE ? arg : task;
+	for (;;) {
+		if (read_report(r) < 0)
+			return -1;
+		if (r->task == of && !owed[of])
+			break;
+		if (pended_report(r) < 0)
+			return -1;
+	}
 	return r->err ? task_failed(r) : 0;
 }
 
@@ -149,11 +179,11 @@ static int first_stops(int sharers)
 	return 0;
 }
 
-/* A new task the helper will not wait for before the next action (a leaf of the creation
- * order: no pidns lookup, no staged memory): its creator was told to clone it and its report
- * is read later, with those of the others, so that creators work while the helper writes. */
-static int npending;
-
+/* A command pended: its report is read later, with those of the others, so that tasks work
+ * in parallel while the helper writes. A clone of a leaf of the creation order (no pidns
+ * lookup, no staged memory), and a setpgid into a group whose leader's pid is known and which
+ * exists (its leader owes no setpgid, or it is this task's own): the tasks of a tree join
+ * their groups in parallel. */
 static int created(int task, const struct task_report *r)
 {
 	struct task_plan *t = &plan.tasks[task];
@@ -166,18 +196,11 @@ static int created(int task, const struct task_report *r)
 	return 0;
 }
 
-static int drain_clones(void)
+static int drain_pending(void)
 {
 	while (npending > 0) {
 		struct task_report r;
-		if (read_report(&r) < 0)
-			return -1;
-		if (r.step != STEP_CLONE || plan.tasks[r.task].pid > 0)
-			return proto_fail("create", "tree", EPROTO, "unexpected report");
-		if (r.err)
-			return task_failed(&r);
-		npending--;
-		if (created(r.task, &r) < 0)
+		if (read_report(&r) < 0 || pended_report(&r) < 0)
 			return -1;
 	}
 	return 0;
@@ -186,24 +209,69 @@ static int drain_clones(void)
 static int may_pend(const struct act_plan *a)
 {
 	const struct task_plan *t = &plan.tasks[a->task];
+	if (a->op == ACT_SETPGID)
+		return !plan.pidns && t->kind == TASK_NORMAL && plan.tasks[a->arg].pid > 0 &&
+		       (a->arg == a->task || !(owed[a->arg] & OWE_SETPGID));
 	return a->op == ACT_CLONE && a->arg >= 0 && !plan.pidns && !t->nareas && !t->staged_left &&
 	       !t->share_files && !t->share_fs && plan.tasks[a->arg].kind == TASK_NORMAL && !plan.tasks[a->arg].staged_left;
 }
 
+static int pend(const struct act_plan *a)
+{
+	int clone = a->op == ACT_CLONE;
+	struct task_cmd c = { .op = clone ? OP_CLONE : OP_SETPGID, .arg = clone ? a->task : plan.tasks[a->arg].nspid };
+	int to = clone ? a->arg : a->task;
+	if (write(plan.tasks[to].cmdfd, &c, sizeof c) != sizeof c)
+		return proto_fail("create", "tree", errno, "cannot command task %d", plan.tasks[to].old_pid);
+	owed[a->task] |= clone ? OWE_CLONE : OWE_SETPGID;
+	npending++;
+	return 0;
+}
+
+/* The group each task is in as the actions leave it (the index of the task whose pid is its
+ * pgid; -1: not known here, the helper's or a new namespace's) and whether it leads a session.
+ * A setpgid into the group a task is in already (inherited from its creator: the common case)
+ * changes nothing and cannot fail unless the task leads a session: it is not sent. */
+static int *grp;
+static unsigned char *leads;
+
+static void track(const struct act_plan *a)
+{
+	if (a->op == ACT_CLONE)
+		grp[a->task] = a->arg < 0 ? -1 : grp[a->arg];
+	else if (a->op == ACT_SETSID)
+		grp[a->task] = a->task, leads[a->task] = 1;
+	else if (a->op == ACT_SETPGID)
+		grp[a->task] = a->arg;
+}
+
+static int in_group_already(const struct act_plan *a)
+{
+	return a->op == ACT_SETPGID && a->arg >= 0 && grp[a->task] == a->arg && !leads[a->task];
+}
+
 int run_actions(void)
 {
+	owed = calloc((size_t)plan.ntasks + 1, 1);
+	leads = calloc((size_t)plan.ntasks + 1, 1);
+	grp = calloc((size_t)plan.ntasks + 1, sizeof *grp);
+	if (!owed || !leads || !grp)
+		return proto_fail("create", "tree", ENOMEM, "out of memory");
 	for (int i = 0; i < plan.nacts; i++) {
 		struct act_plan *a = &plan.acts[i];
 		struct task_plan *t = &plan.tasks[a->task];
 		struct task_report r;
+		if (in_group_already(a))
+			continue;
+		track(a);
 		if (may_pend(a)) {
-			struct task_cmd c = { .op = OP_CLONE, .arg = a->task };
-			if (write(plan.tasks[a->arg].cmdfd, &c, sizeof c) != sizeof c)
-				return proto_fail("create", "tree", errno, "cannot command task %d", plan.tasks[a->arg].old_pid);
-			npending++;
+			if (pend(a) < 0)
+				return -1;
 			continue;
 		}
-		if (drain_clones() < 0)
+		/* a clone by a task waits only for its own report (the creator's earlier commands come
+		 * first in its pipe); any other action for every owed report first */
+		if ((a->op != ACT_CLONE || a->arg < 0 || plan.pidns) && drain_pending() < 0)
 			return -1;
 		switch (a->op) {
 		case ACT_CLONE:
@@ -265,7 +333,7 @@ int run_actions(void)
 			break;
 		}
 	}
-	if (drain_clones() < 0)
+	if (drain_pending() < 0)
 		return -1;
 	/* The namespace's init stops taking orders and becomes init. */
 	for (int i = 0; i < plan.ntasks; i++)

@@ -168,7 +168,10 @@ int tracers_share_pids(void)
 	for (int w = 0; w < nworkers; w++)
 		for (int i = 0; i < plan.ntasks; i++) {
 			struct wcmd c = { W_PID, i, plan.tasks[i].pid, plan.tasks[i].nspid };
-			if (plan.tasks[i].pid > 0 && i % nworkers != w && write(wcmd_fd[w], &c, sizeof c) != sizeof c)
+			/* a worker learns its own tasks' pids with their seize: not those of its zombies and
+			 * placeholders, which are never seized */
+			if (plan.tasks[i].pid > 0 && (i % nworkers != w || plan.tasks[i].kind != TASK_NORMAL) &&
+			    write(wcmd_fd[w], &c, sizeof c) != sizeof c)
 				return proto_fail("create", "tracers", errno, "a tracer is gone");
 		}
 	return 0;
