@@ -129,8 +129,10 @@ export class SharedParts {
     return b;
   }
 
-  /** t's fd rows, XSAVE areas and auxv, as the first equal ones seen. */
-  task(t: TaskImage): void {
+  /** t's fd rows, XSAVE areas and auxv, as the first equal ones seen; its mappings as its
+   * parent's when they are the same (a forked child's: 21,000 objects for a tree of 1,000). */
+  task(t: TaskImage, parentVmas?: TaskImage['vmas']): void {
+    if (parentVmas && parentVmas.length === t.vmas.length && sameValue(parentVmas, t.vmas)) t.vmas = parentVmas;
     const rows = rowsOf.get(t);
     if (rows) rowsOf.set(t, this.bytes(rows));
     const x = partsOf.get(t);
@@ -138,4 +140,20 @@ export class SharedParts {
     t.auxv = this.bytes(t.auxv);
     for (const th of t.threads) th.xstate = this.bytes(th.xstate);
   }
+}
+
+/** Plain values (numbers, text, arrays, objects of them) equal field by field. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
 }
