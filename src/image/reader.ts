@@ -215,7 +215,7 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
   }
   const xstateSize = header.cpu.xstateSize;
   const shared = new SharedParts();
-  const vmasOf = new Map<number, TaskImage['vmas']>(); // a task's mappings, for its children's
+  const taskOf = new Map<number, TaskImage>(); // for its children's (SharedParts)
   // a task's record and its references, in a function of its own: a generator's loops run
   // unoptimized (V8 cannot compile into one mid-loop), 400,000 fds for 1,000 tasks
   const readTask = (t: TreeEntry, i: number): TaskImage => {
@@ -254,8 +254,8 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
       if (v.shm && !shmIds.has(v.shm.id))
         throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} attaches unknown shared memory segment ${v.shm.id}`), { object: name });
     }
-    shared.task(task, vmasOf.get(t.ppid));
-    vmasOf.set(task.pid, task.vmas);
+    shared.task(task, taskOf.get(t.ppid));
+    taskOf.set(task.pid, task);
     return task;
   };
   const tasks: TaskImage[] = [];

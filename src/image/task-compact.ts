@@ -129,10 +129,11 @@ export class SharedParts {
     return b;
   }
 
-  /** t's fd rows, XSAVE areas and auxv, as the first equal ones seen; its mappings as its
-   * parent's when they are the same (a forked child's: 21,000 objects for a tree of 1,000). */
-  task(t: TaskImage, parentVmas?: TaskImage['vmas']): void {
-    if (parentVmas && parentVmas.length === t.vmas.length && sameValue(parentVmas, t.vmas)) t.vmas = parentVmas;
+  /** t's fd rows, XSAVE areas and auxv, as the first equal ones seen; its mappings, page runs,
+   * limits, credentials, signal state... as its parent's when they are the same (a forked
+   * child's: 21,000 mapping objects and 16,000 limits for a tree of 1,000). */
+  task(t: TaskImage, parent?: TaskImage): void {
+    if (parent) for (const k of FROM_PARENT) if (sameValue(parent[k], t[k])) (t as unknown as Record<string, unknown>)[k] = parent[k];
     const rows = rowsOf.get(t);
     if (rows) rowsOf.set(t, this.bytes(rows));
     const x = partsOf.get(t);
@@ -142,10 +143,17 @@ export class SharedParts {
   }
 }
 
-/** Plain values (numbers, text, arrays, objects of them) equal field by field. */
+/** What a task takes from its parent when equal (read only once decoded, as the parts above). */
+const FROM_PARENT = ['vmas', 'pageRuns', 'rlimits', 'mm', 'creds', 'specials', 'itimers', 'sigactions', 'signals', 'rseq'] as const;
+
+/** Plain values (numbers, text, bytes, arrays, objects of them) equal field by field. */
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) return false;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) {
+    if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array) || a.length !== b.length) return false;
+    return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  }
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
     for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
