@@ -30,7 +30,7 @@ import { formatOf } from './kinds/index.js';
 import { OBJECT_KINDS } from './object-kinds.js';
 import type { FileImage, ImageFiles, ImageMetadata, TaskImage, Trailer, TreeEntry } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
-import { fdRows, xstateParts } from './task-compact.js';
+import { fdRows, SharedParts, xstateParts } from './task-compact.js';
 import { seccompProblem } from './validate-seccomp.js';
 import { checkIpc } from './validate-ipc.js';
 
@@ -216,6 +216,8 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
     for (const e of epollTargets(f)) if (e.file === undefined) add(targetsOf, e.task, { file: f.id, fd: e.fd });
   }
   const xstateSize = header.cpu.xstateSize;
+  const shared = new SharedParts();
+  const taskOf = new Map<number, TaskImage>(); // for its children's (SharedParts)
   // a task's record and its references, in a function of its own: a generator's loops run
   // unoptimized (V8 cannot compile into one mid-loop), 400,000 fds for 1,000 tasks
   const readTask = (t: TreeEntry, i: number): TaskImage => {
@@ -256,6 +258,8 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
       if (v.shm && !shmIds.has(v.shm.id))
         throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} attaches unknown shared memory segment ${v.shm.id}`), { object: name });
     }
+    shared.task(task, taskOf.get(t.ppid));
+    taskOf.set(task.pid, task);
     return task;
   };
   const tasks: TaskImage[] = [];

@@ -71,18 +71,37 @@ const range = (l: Parameters<typeof lockRange>[0]) => {
 };
 
 /** A task's section of the plan, in chunks: its thread lines (~4 KB each) THREAD_CHUNK at a
- * time, so a process of 2,000 threads is not 8 MB of strings at once. */
+ * time, so a process of 2,000 threads is not 8 MB of strings at once. The generator is only
+ * this loop: the lines are made by plain functions (V8 compiled one generator of all of them
+ * again and again, ~100 ms of concurrent compiling each, its zones ~20 MB of the CLI's peak
+ * RSS at 1,000 tasks, and deoptimized it ~700 times). */
 export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask): Generator<string[]> {
+  let L = taskHead(p, t, files, cow);
+  if (!t) {
+    yield L;
+    return;
+  }
+  const x = xstateParts(t);
+  for (let k = 0; k < t.threads.length; k++) {
+    if (k % THREAD_CHUNK === 0) {
+      yield L;
+      L = [];
+    }
+    threadLines(t.threads[k]!, x.len, L);
+  }
+  taskTail(t, L);
+  yield L;
+}
+
+/** A task's lines before its threads' (all of them when it has no image: a zombie, a placeholder). */
+function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask): string[] {
   const e = p.entry;
-  let L = [P.planTask({ index: p.index, oldPid: p.oldPid, newPid: p.newPid, kind: KIND[p.kind], exitStatus: e?.exitStatus ?? 0, stopped: e?.state === 'stopped' })];
+  const L = [P.planTask({ index: p.index, oldPid: p.oldPid, newPid: p.newPid, kind: KIND[p.kind], exitStatus: e?.exitStatus ?? 0, stopped: e?.state === 'stopped' })];
   if (p.newns) L.push(P.planNewns({ value: true }));
   // a process sharing its creator's fd table restores no fds: its group's first one does (sharing.ts)
   const follower = !!t?.attrs?.files;
   if (t?.attrs?.files || t?.attrs?.fs) L.push(P.planShare({ files: follower, fs: !!t.attrs.fs }));
-  if (!t) {
-    yield e ? [...L, P.planComm({ comm: commBytes(e.comm) })] : L;
-    return;
-  }
+  if (!t) return e ? [...L, P.planComm({ comm: commBytes(e.comm) })] : L;
   L.push(P.planCwd({ path: t.cwd }), ...(t.cwdObj !== undefined ? [P.planCwdobj({ obj: t.cwdObj })] : []), P.planUmask({ value: t.umask }), P.planComm({ comm: commBytes(t.comm) }), P.planExe({ path: t.exe }));
   L.push(P.planPdeathsig({ value: t.pdeathsig }), P.planLeaderexit({ value: !!t.leaderExited }));
   if (t.tidAddress) L.push(P.planTidaddr({ addr: t.tidAddress }));
@@ -174,14 +193,17 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
   // the XSAVE area without the zeros at its end (unused AVX-512 and AMX state: most of 11 KB)
   const x = xstateParts(t);
   L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }));
-  // pending siginfos (128 bytes each), 8192 per line: a queue of many real-time signals spans
-  // several lines, each appending to it
-  const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
-  for (const [k, th] of t.threads.entries()) {
-    if (k % THREAD_CHUNK === 0) {
-      yield L;
-      L = [];
-    }
+  return L;
+}
+
+// pending siginfos (128 bytes each), 8192 per line: a queue of many real-time signals spans
+// several lines, each appending to it
+const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
+
+/** A thread's lines (xlen: the size of the task's XSAVE area). */
+function threadLines(th: TaskImage['threads'][number], xlen: number, L: string[]): void {
+  const x = { len: xlen };
+  {
     const r = th.rseq ?? { ptr: 0, len: 0, sig: 0 };
     // its xstate as the main thread's, without its zeros (format 1.5 images leave them out)
     const xn = usedLength(th.xstate);
@@ -196,6 +218,10 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
     for (const c of more) L.push(P.planThpending({ siginfos: c }));
     if (th.signals.robust) L.push(P.planThrobust({ head: th.signals.robust[0], len: th.signals.robust[1] }));
   }
+}
+
+/** A task's lines after its threads'. */
+function taskTail(t: TaskImage, L: string[]): void {
   if (t.signals.robust) L.push(P.planRobust({ head: t.signals.robust[0], len: t.signals.robust[1] }));
   const [sp, flags, size] = t.signals.altstack;
   L.push(P.planAltstack({ sp, flags, size }), ...chunks(t.signals.pending).map((c) => P.planPending({ siginfos: c })), ...chunks(t.signals.shared).map((c) => P.planShpending({ siginfos: c })));
@@ -211,7 +237,6 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
     );
   if (t.attrs) L.push(...attrsLines(t.attrs));
   L.push(...seccompLines(t));
-  yield L;
 }
 
 const THREAD_CHUNK = 256;

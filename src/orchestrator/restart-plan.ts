@@ -164,7 +164,8 @@ function releaseTask(t: TaskImage): void {
  * Checkpoint's own check of the metadata it is about to write (prelude to the last TASK record,
  * as bytes): read and validated by the reader restart uses, then planned as a restart with
  * default options would plan it, and that plan read by the helper's own plan parser (`check`
- * on the checkpoint's own helper, which goes on after answering). Throws what restart would say.
+ * on the checkpoint's own helper, which goes on after answering). Throws what restart would say;
+ * the metadata it returns has its tasks released (releaseTask) as they were planned.
  */
 export async function checkRestorable(metadata: Buffer | Buffer[] | { fd: number; length: number }, name: string, helper: Helper): Promise<ImageMetadata> {
   // a list of buffers is emptied as it is read; an fd (the image file being written, opened
@@ -174,7 +175,9 @@ export async function checkRestorable(metadata: Buffer | Buffer[] | { fd: number
   if (reader.offset !== length) throw new ImageError(`${name}: ${length - reader.offset} bytes after the metadata`, { object: name });
   const opts: PlanOptions = {};
   const plan = planRestart(meta, opts);
-  const lines = planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 });
+  // each task's fds, mappings and XSAVE area let go once its lines are made, as restart does:
+  // the caller keeps only what the steps after the plan read
+  const lines = planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 }, true);
   // one command: nothing else goes to the helper between its lines; a failure while making them
   // ends the plan with `end` (the helper reads up to it, its answer is not waited for)
   await helper.sendChunks(

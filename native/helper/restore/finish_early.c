@@ -145,25 +145,26 @@ static int signals(struct task_plan *p)
 {
 	static uint64_t ka[65][4];
 	int lo = 0, hi = 0;
-	if (!p->act)
-		return 0;
-	for (int sig = 1; sig <= 64; sig++) {
-		if (!p->act[sig].set || sig == SIGKILL || sig == SIGSTOP)
+	for (int k = 0; k < p->nact; k++) { /* sorted by signal number */
+		const struct sigact_plan *a = &p->act[k];
+		if (a->sig == SIGKILL || a->sig == SIGSTOP)
 			continue;
-		ka[sig][0] = p->act[sig].handler, ka[sig][1] = p->act[sig].flags;
-		ka[sig][2] = p->act[sig].restorer, ka[sig][3] = p->act[sig].mask;
-		lo = lo ? lo : sig;
-		hi = sig;
+		ka[a->sig][0] = a->handler, ka[a->sig][1] = a->flags;
+		ka[a->sig][2] = a->restorer, ka[a->sig][3] = a->mask;
+		lo = lo ? lo : a->sig;
+		hi = a->sig;
 	}
 	if (!lo)
 		return 0;
 	uint64_t base = t_scratch_put(&rt, (size_t)lo * sizeof ka[0], ka[lo], (size_t)(hi - lo + 1) * sizeof ka[0]);
 	if (!base)
 		return proto_fail_sys("rt_sigaction", "finish", "rt_sigaction", errno, "cannot stage signal %d", lo);
-	for (int sig = lo; sig <= hi; sig++)
-		if (p->act[sig].set && sig != SIGKILL && sig != SIGSTOP &&
+	for (int k = 0; k < p->nact; k++) {
+		int sig = p->act[k].sig;
+		if (sig != SIGKILL && sig != SIGSTOP &&
 		    add(SYS_rt_sigaction, (uint64_t)sig, base + (uint64_t)(sig - lo) * sizeof ka[0], 0, 8, TAG(E_SIGACTION, sig)) < 0)
 			return -1;
+	}
 	return 0;
 }
 

@@ -176,7 +176,8 @@ int stop_signal(const struct task_plan *t)
 	int sig = t->attrs.have ? t->attrs.stopsig : 0;
 	if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
 		return SIGSTOP;
-	if (t->act && t->act[sig].set && t->act[sig].handler != (uint64_t)(uintptr_t)SIG_DFL)
+	const struct sigact_plan *a = plan_sigact(t, sig);
+	if (a && a->handler != (uint64_t)(uintptr_t)SIG_DFL)
 		return SIGSTOP;
 	uint64_t bit = 1ULL << (sig - 1);
 	int blocked = (t->sigmask & bit) != 0;

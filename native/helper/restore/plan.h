@@ -173,8 +173,8 @@ struct ipc_plan {
 	void *addr;     /* shm: the helper's own attachment (filled from SHM records) */
 };
 
-struct sigact_plan {
-	int set;
+struct sigact_plan { /* a task's handlers: sorted by signal number */
+	int sig;
 	uint64_t handler, flags, restorer, mask;
 };
 
@@ -290,8 +290,9 @@ struct task_plan {
 	uint64_t rseq_ptr, rseq_sig;
 	uint32_t rseq_len;
 	uint64_t sigmask;
-	struct sigact_plan *act; /* by signal number, 65 of them once the task has a handler: NULL
-				  * (none) saves 2.6 KB a task in the helper and all it forks */
+	struct sigact_plan *act; /* its handlers, by signal number (nact of them; one copy for the
+				  * tasks whose lists are the same: plan_intern) */
+	int nact;
 	struct rlimit_plan rlim[16];
 	struct user_regs_struct regs;
 	int have_regs;
@@ -356,6 +357,12 @@ struct plan {
 	size_t nstaged;              /* srun lines (the first runs after the objruns) */
 };
 
+/* The handler the task has for sig, NULL: none saved (its default). */
+const struct sigact_plan *plan_sigact(const struct task_plan *t, int sig);
+/* One read-only copy of len bytes for the whole plan: the parts the tasks of a tree share byte
+ * for byte (a forked child's fd table, handlers, XSAVE area and auxv are its parent's) are held
+ * once, in the helper and in everything forked from it. NULL: out of memory. */
+const void *plan_intern(const void *data, size_t len);
 /* Index of shared memory object id in p->objs, or -1. */
 int plan_find_obj(const struct plan *p, int id);
 /* Reads plan lines until `end` and checks that every task is complete; reports a protocol

@@ -24,7 +24,7 @@ int on_plan_leaderexit(struct plan_in *in, struct msg_plan_leaderexit *m)
 int on_plan_cwd(struct plan_in *in, struct msg_plan_cwd *m)
 {
 	TASK(t);
-	NEED((t->cwd = strdup(m->path)) != NULL);
+	NEED((t->cwd = (char *)plan_intern(m->path, strlen(m->path) + 1)) != NULL);
 	return 0;
 }
 
@@ -40,7 +40,7 @@ int on_plan_cwdobj(struct plan_in *in, struct msg_plan_cwdobj *m)
 int on_plan_exe(struct plan_in *in, struct msg_plan_exe *m)
 {
 	TASK(t);
-	NEED((t->exe = strdup(m->path)) != NULL);
+	NEED((t->exe = (char *)plan_intern(m->path, strlen(m->path) + 1)) != NULL);
 	return 0;
 }
 
@@ -106,8 +106,7 @@ int on_plan_tidaddr(struct plan_in *in, struct msg_plan_tidaddr *m)
 int on_plan_auxv(struct plan_in *in, struct msg_plan_auxv *m)
 {
 	TASK(t);
-	NEED(m->auxv_len <= 1024 && !t->auxv && (t->auxv = malloc(m->auxv_len ? m->auxv_len : 1)) != NULL);
-	memcpy(t->auxv, m->auxv, m->auxv_len);
+	NEED(m->auxv_len <= 1024 && !t->auxv && (t->auxv = (unsigned char *)plan_intern(m->auxv, m->auxv_len)) != NULL);
 	t->auxv_len = m->auxv_len;
 	return 0;
 }
@@ -183,7 +182,7 @@ int on_plan_vma(struct plan_in *in, struct msg_plan_vma *m)
 	*v = (struct vma_plan){ .start = m->start, .end = m->end, .prot = (int)m->prot, .flags = (int)m->flags,
 				.pgoff = m->pgoff, .fill = (int)m->fill, .madv = (unsigned)m->madv, .obj = obj, .fd = -1 };
 	if (m->path)
-		NEED((v->path = strdup(m->path)) != NULL);
+		NEED((v->path = (char *)plan_intern(m->path, strlen(m->path) + 1)) != NULL); /* read only */
 	return 0;
 }
 
@@ -258,9 +257,23 @@ int on_plan_sigmask(struct plan_in *in, struct msg_plan_sigmask *m)
 int on_plan_sigaction(struct plan_in *in, struct msg_plan_sigaction *m)
 {
 	TASK(t);
-	NEED(t->act || (t->act = calloc(65, sizeof *t->act)) != NULL);
-	t->act[m->sig] = (struct sigact_plan){ 1, m->handler, m->flags, m->restorer, m->mask };
+	int k = 0;
+	while (k < t->nact && t->act[k].sig < (int)m->sig)
+		k++;
+	if (k == t->nact || t->act[k].sig != (int)m->sig) { /* a new one, in its place */
+		NEED(GROW(t->act, t->nact) != NULL);
+		memmove(&t->act[k + 1], &t->act[k], (size_t)(t->nact - 1 - k) * sizeof *t->act);
+	}
+	t->act[k] = (struct sigact_plan){ (int)m->sig, m->handler, m->flags, m->restorer, m->mask };
 	return 0;
+}
+
+const struct sigact_plan *plan_sigact(const struct task_plan *t, int sig)
+{
+	for (int k = 0; k < t->nact && t->act[k].sig <= sig; k++)
+		if (t->act[k].sig == sig)
+			return &t->act[k];
+	return NULL;
 }
 
 int on_plan_rlimit(struct plan_in *in, struct msg_plan_rlimit *m)
