@@ -145,6 +145,12 @@ export function enc(out: Out, v: CborValue, depth: number): void {
     for (const x of v) enc(out, x, depth + 1);
     return;
   }
+  encMap(out, v, depth, undefined);
+}
+
+/** A map's head and its defined fields, in insertion order; fields: those written by their own
+ * encoders (encodeWith). */
+function encMap(out: Out, v: { [k: string]: CborValue | undefined }, depth: number, fields: Record<string, FieldEncoder> | undefined): void {
   let n = 0;
   for (const k in v) if (v[k] !== undefined) n++;
   out.head(5, n);
@@ -152,7 +158,9 @@ export function enc(out: Out, v: CborValue, depth: number): void {
     const x = v[k];
     if (x === undefined) continue;
     encString(out, k);
-    enc(out, x, depth + 1);
+    const f = fields && Object.hasOwn(fields, k) ? fields[k] : undefined;
+    if (f) f(out, x, depth + 1);
+    else enc(out, x, depth + 1);
   }
 }
 
@@ -168,19 +176,8 @@ export type FieldEncoder = (out: Out, v: CborValue, depth: number) => void;
 export function encodeWith(v: CborValue, fields: Record<string, FieldEncoder> | undefined): Buffer {
   const out = new Out(scratch);
   // not reentrant: enc never calls encode
-  if (fields && typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)) {
-    let n = 0;
-    for (const k in v) if (v[k] !== undefined) n++;
-    out.head(5, n);
-    for (const k in v) {
-      const x = v[k];
-      if (x === undefined) continue;
-      encString(out, k);
-      const f = Object.hasOwn(fields, k) ? fields[k] : undefined;
-      if (f) f(out, x, 1);
-      else enc(out, x, 1);
-    }
-  } else enc(out, v, 0);
+  if (fields && typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)) encMap(out, v, 0, fields);
+  else enc(out, v, 0);
   if (out.buf.length > SCRATCH_KEEP) {
     scratch = Buffer.allocUnsafe(64 * 1024);
     return out.buf.subarray(0, out.len);

@@ -15,13 +15,13 @@ import type { CborValue } from './cbor.js';
 import type { Where } from './check.js';
 import { PAGE_SIZE, TASK_END } from './format.js';
 import type { TaskImage, VmaImage } from './types.js';
+import { getU64, packPairs, putU64 } from './u64.js';
 
 export const VMAP_ENTRY = 32;
 /** A task packs its mappings from this many plain anonymous ones on (fewer: `vmas` only, and the
  * image keeps the minor it had before 1.6). */
 export const VMAP_MIN = 64;
 const KINDS = ['anon', 'heap', 'stack'] as const;
-const HI = 0x100000000;
 
 /** An entry holds it exactly; anything else stays a map (and any bad value is refused by the
  * checks of the map as before). */
@@ -59,25 +59,14 @@ export function packTask(t: TaskImage): TaskImage | (Omit<TaskImage, 'vmas' | 'p
       rest.push(v);
       continue;
     }
-    q[at] = v.start % HI;
-    q[at + 1] = v.start / HI;
-    q[at + 2] = v.end % HI;
-    q[at + 3] = v.end / HI;
-    q[at + 4] = v.pgoff % HI;
-    q[at + 5] = v.pgoff / HI;
+    putU64(q, at, v.start);
+    putU64(q, at + 2, v.end);
+    putU64(q, at + 4, v.pgoff);
     q[at + 6] = v.madv | (v.prot << 16) | (((v.shared ? 1 : 0) | (v.fill ? 2 : 0) | (KINDS.indexOf(v.kind as (typeof KINDS)[number]) << 2)) << 24);
     at += VMAP_ENTRY / 4;
   }
-  const rq = new Uint32Array(runs.length * 4);
-  for (let i = 0; i < runs.length; i++) {
-    const r = runs[i]!; // not destructured: cold, that is the iterator protocol per run
-    rq[4 * i] = r[0] % HI;
-    rq[4 * i + 1] = r[0] / HI;
-    rq[4 * i + 2] = r[1] % HI;
-    rq[4 * i + 3] = r[1] / HI;
-  }
   const { pageRuns: _, ...others } = t;
-  return { ...others, vmas: rest, vmap: b, runp: new Uint8Array(rq.buffer) };
+  return { ...others, vmas: rest, vmap: b, runp: packPairs(runs) };
 }
 
 /** The packed mappings merged into the (validated) others, in address order; anything out of
@@ -93,9 +82,9 @@ export function unpackVmas(v: CborValue | undefined, rest: VmaImage[], w: Where)
   let r = 0;
   let k = 0;
   for (let i = 0, at = 0; i < n; i++, at += VMAP_ENTRY / 4) {
-    const start = q[at]! + q[at + 1]! * HI;
-    const end = q[at + 2]! + q[at + 3]! * HI;
-    const pgoff = q[at + 4]! + q[at + 5]! * HI;
+    const start = getU64(q, at);
+    const end = getU64(q, at + 2);
+    const pgoff = getU64(q, at + 4);
     const word = q[at + 6]!;
     const madv = word & 0xffff;
     const prot = (word >>> 16) & 0xff;
@@ -127,6 +116,6 @@ export function unpackRuns(v: CborValue | undefined, w: Where): [number, number]
   const u = v.byteOffset % 4 ? new Uint8Array(v) : v;
   const q = new Uint32Array(u.buffer, u.byteOffset, v.length / 4);
   const out: [number, number][] = new Array(v.length / 16);
-  for (let i = 0; i < out.length; i++) out[i] = [q[4 * i]! + q[4 * i + 1]! * HI, q[4 * i + 2]! + q[4 * i + 3]! * HI];
+  for (let i = 0; i < out.length; i++) out[i] = [getU64(q, 4 * i), getU64(q, 4 * i + 2)];
   return out;
 }

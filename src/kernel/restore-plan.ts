@@ -3,6 +3,7 @@ import type { CowTask, StreamPart } from '../image/cow.js';
 import { ImageError } from '../errors.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import { fdRows, usedLength, xstateParts } from '../image/task-compact.js';
+import { packPairs, putU64 } from '../image/u64.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { onlineOf } from './affinity.js';
 import { epollGhostLines } from './fds/epoll.js';
@@ -246,7 +247,6 @@ const THREAD_CHUNK = 256;
  * numbers as decimal text (encoded, then parsed by the helper one by one). The same fields as
  * the `vma` line the loop above makes for them. */
 const VMAS_LINE = 4096;
-const HI = 0x100000000;
 class PlainVmas {
   private q = new Uint32Array(VMAS_LINE * 10);
   private n = 0;
@@ -260,12 +260,9 @@ class PlainVmas {
     if (v.madv & MADV.nr!) flags |= MAP_NORESERVE;
     const q = this.q;
     const at = this.n * 10;
-    q[at] = v.start % HI;
-    q[at + 1] = v.start / HI;
-    q[at + 2] = v.end % HI;
-    q[at + 3] = v.end / HI;
-    q[at + 4] = v.pgoff % HI;
-    q[at + 5] = v.pgoff / HI;
+    putU64(q, at, v.start);
+    putU64(q, at + 2, v.end);
+    putU64(q, at + 4, v.pgoff);
     q[at + 6] = v.prot;
     q[at + 7] = flags;
     q[at + 8] = v.madv;
@@ -312,16 +309,7 @@ export function runLines(files: ImageFiles, stream: StreamPart[]): string[] {
     if (runs.length === 1) L.push(P.planRun({ task, addr: runs[0]![0], npages: runs[0]![1] }));
     else
       for (let k = 0; k < runs.length; k += VMAS_LINE) {
-        const n = Math.min(VMAS_LINE, runs.length - k);
-        const q = new Uint32Array(n * 4);
-        for (let i = 0; i < n; i++) {
-          const r = runs[k + i]!;
-          q[4 * i] = r[0] % HI;
-          q[4 * i + 1] = r[0] / HI;
-          q[4 * i + 2] = r[1] % HI;
-          q[4 * i + 3] = r[1] / HI;
-        }
-        L.push(P.planRuns({ task, runs: new Uint8Array(q.buffer) }));
+        L.push(P.planRuns({ task, runs: packPairs(runs, k, Math.min(VMAS_LINE, runs.length - k)) }));
       }
   }
   return L;
