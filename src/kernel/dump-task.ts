@@ -12,6 +12,7 @@ import { classifyTask, mayHoldPrivatePages } from './memory.js';
 import { listThreads, parseStat, readLink, readProcText, readTimers, statusField, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
 import { seccompOf } from './seccomp.js';
+import { FrameParts } from './frame-parts.js';
 
 /** What the helper's `state` reports (protocol/schema.mjs). */
 export interface StateFacts {
@@ -157,10 +158,10 @@ export interface Captured {
 
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
  * fds are filled in later by the tree-wide file capture; pageRuns by collectRuns. */
-export async function captureTask(h: Helper, req: StateRequest, stateBefore: string, stats?: Map<string, fs.Stats>): Promise<Captured> {
+export async function captureTask(h: Helper, req: StateRequest, stateBefore: string, stats?: Map<string, fs.Stats>, parts = new FrameParts()): Promise<Captured> {
   const { pid, procPid } = req;
   if (!procPid || !req.state) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
-  return { ...(await captureLive(h, req, procPid, stateBefore, stats)), procPid };
+  return { ...(await captureLive(h, req, procPid, stateBefore, stats, parts)), procPid };
 }
 
 /** Mappings per `runs` command (the helper splits a line into at most 520 words). */
@@ -202,7 +203,7 @@ export async function collectRuns(h: Helper, c: Captured): Promise<void> {
   }
 }
 
-async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats?: Map<string, fs.Stats>): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
+async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats: Map<string, fs.Stats> | undefined, parts: FrameParts): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
   const { pid, ptimers } = req;
   const st = await req.state!;
   // registers and xstate: views of the helper's binary frame, thread after thread; the /proc
@@ -217,8 +218,6 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   const regsOf = take(REGS_SIZE + st.xlen);
   const othersOf = st.threads.map((t) => take(REGS_SIZE + t.xlen));
   const files = procFiles(proc, st.proc, blob.subarray(at));
-  // the registers copied out of the frame: the files' bytes (smaps) are not kept with them
-  const regsBytes = Buffer.from(blob.subarray(0, at));
   // the thread the helper worked through: the main one unless it had exited when frozen
   const leaderExited = st.tid !== pid;
   const stat = parseStat(files.text('stat'));
@@ -244,8 +243,8 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     .map(([sig, handler, flags, restorer, mask]) => ({ sig, handler: num(handler), flags: u64(flags), restorer: num(restorer), mask: u64(mask) }))
     .filter((a) => a.handler !== 0 || a.flags !== 0 || a.mask !== 0);
   const [rseqPtr, rseqLen, rseqSig] = st.rseq;
-  const view = (b: Buffer) => regsBytes.subarray(b.byteOffset - blob.byteOffset, b.byteOffset - blob.byteOffset + b.length);
-  const split = (b: Buffer) => ({ regs: view(b).subarray(0, REGS_SIZE), xstate: view(b).subarray(REGS_SIZE) });
+  // copied out of the frame (given back to the helper below), each XSAVE area once by content
+  const split = (b: Buffer) => ({ regs: Buffer.from(b.subarray(0, REGS_SIZE)), xstate: parts.bytes(b.subarray(REGS_SIZE)) });
   const { regs, xstate } = split(regsOf);
   const others = othersOf.map(split);
   const ids = (line: string | undefined) => (line ?? '').split(/\s+/).filter(Boolean).map(Number);
@@ -261,11 +260,11 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
       groups: ids(status.get('Groups')),
       dumpable: st.dumpable,
       caps: {
-        inheritable: status.get('CapInh') ?? '',
-        permitted: status.get('CapPrm') ?? '',
-        effective: status.get('CapEff') ?? '',
-        bounding: status.get('CapBnd') ?? '',
-        ambient: status.get('CapAmb') ?? '',
+        inheritable: parts.text(status.get('CapInh') ?? ''),
+        permitted: parts.text(status.get('CapPrm') ?? ''),
+        effective: parts.text(status.get('CapEff') ?? ''),
+        bounding: parts.text(status.get('CapBnd') ?? ''),
+        ambient: parts.text(status.get('CapAmb') ?? ''),
       },
     },
     regs,
@@ -328,6 +327,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   const threads = task.threads.length + 1; // as frozen (an exited main thread counts, as in /proc)
   const state = stateBefore === 'T' ? 'stopped' : stateBefore === 'Z' ? 'zombie' : 'running';
   const nsPid = Number((status.get('NSpid') ?? '').split(/\s+/).at(-1));
+  h.reuse(blob); // everything needed is copied out of it (strings, registers, parts)
   return {
     task,
     scanned,

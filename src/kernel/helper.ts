@@ -37,7 +37,7 @@ export class Helper {
   constructor(args: string[], extraFds: number[] = []) {
     const file = helperPath();
     this.proc = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe', ...extraFds] });
-    onLines(this.proc.stdout!, (line) => this.onLine(line), (bin) => this.blobs.push(bin));
+    onLines(this.proc.stdout!, (line) => this.onLine(line), (bin) => this.blobs.push(bin), (len) => this.frame(len));
     onLines(this.proc.stderr!, (line) => this.stderr.push(line));
     this.proc.stdin!.on('error', () => {}); // a dead helper is reported through its exit
     this.exited = new Promise((resolve) => {
@@ -94,6 +94,31 @@ export class Helper {
   private failed: HelperError | undefined;
   /** binary frames not yet taken by their event (onLines) */
   private blobs: Buffer[] = [];
+  /** frames given back (reuse), for the next frames: a checkpoint's `state` frames (~40 KB a
+   * task with its /proc files) otherwise pile up in the old generation until a full GC */
+  private spare: Buffer[] = [];
+
+  /** A buffer of len bytes for a frame: a spare one that is large enough, else a new one. */
+  private frame(len: number): Buffer {
+    for (let i = this.spare.length - 1; i >= 0; i--) {
+      const b = this.spare[i]!;
+      if (b.length < len) continue;
+      this.spare[i] = this.spare[this.spare.length - 1]!;
+      this.spare.pop();
+      return b.subarray(0, len);
+    }
+    // rounded up: frames of the next tasks (their smaps) differ by a few bytes
+    return len > 64 << 10 ? Buffer.allocUnsafe(len) : Buffer.allocUnsafe((len + 16383) & ~16383).subarray(0, len);
+  }
+
+  /** Gives back an event's frame once nothing refers to its bytes any more (they are written
+   * over by a later frame). Frames of 64 KiB or less, at most 64 kept. */
+  reuse(blob: Buffer | undefined): void {
+    // only this.frame's own buffers (16 KiB steps, never Node's shared pool)
+    const size = blob?.buffer.byteLength ?? 0;
+    if (!blob || blob.byteOffset !== 0 || size === 0 || size > 64 << 10 || size % 16384 || this.spare.length >= 64) return;
+    this.spare.push(Buffer.from(blob.buffer, 0, size));
+  }
 
   private finish(e: Error): void {
     this.ended ??= e;
@@ -206,7 +231,7 @@ export class Helper {
  */
 /** Splits the helper's output into lines; a line "#bin LEN" is followed by LEN raw bytes, handed
  * to onbin as one Buffer (registers and xstate of a task's threads: no hex in JSON). */
-function onLines(input: NodeJS.ReadableStream, online: (line: string) => void, onbin?: (b: Buffer) => void): void {
+function onLines(input: NodeJS.ReadableStream, online: (line: string) => void, onbin?: (b: Buffer) => void, alloc: (len: number) => Buffer = Buffer.allocUnsafe): void {
   let parts: Buffer[] = [];
   let bin: Buffer | undefined; // the frame being read, and how much of it came
   let got = 0;
@@ -229,7 +254,7 @@ function onLines(input: NodeJS.ReadableStream, online: (line: string) => void, o
       from = nl + 1;
       if (onbin && line[0] === 35 /* # */ && line.subarray(0, 5).toString('latin1') === '#bin ') {
         const len = Number(line.subarray(5).toString('latin1'));
-        if (Number.isSafeInteger(len) && len >= 0 && len <= 1 << 30) (bin = Buffer.allocUnsafe(len)), (got = 0);
+        if (Number.isSafeInteger(len) && len >= 0 && len <= 1 << 30) (bin = alloc(len)), (got = 0);
         else online(line.toString('utf8'));
       } else online(line.toString('utf8'));
     }

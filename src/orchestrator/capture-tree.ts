@@ -4,6 +4,7 @@ import type { PhaseClock } from '../events.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
 import { captureTask, collectRuns, procPidOf, requestState, type Captured, type StateRequest } from '../kernel/dump-task.js';
 import { FdPrefetch } from '../kernel/fd-prefetch.js';
+import { FrameParts } from '../kernel/frame-parts.js';
 import type { Helper } from '../kernel/helper.js';
 import { readStat } from '../kernel/proc.js';
 
@@ -43,6 +44,7 @@ export async function captureTree(
   const prefetch = new FdPrefetch(live.flatMap(({ procPid, parent }) => (procPid ? [{ pid: procPid, ref: (parent !== undefined && procPidNow.get(parent)) || 0 }] : [])));
   const captured: Captured[] = [];
   const stats = new Map<string, fs.Stats>(); // each mapped file stat'ed once for the tree
+  const parts = new FrameParts(); // each XSAVE area once by content
   for (const { pid, state } of order) {
     if (state === 'Z') {
       const st = readStat(pid);
@@ -52,7 +54,7 @@ export async function captureTree(
     askAhead(captured.length + 1 + STATE_AHEAD);
     const req = requests.get(pid)!;
     requests.delete(pid); // its answer is let go with its task's capture
-    const c = await clock.run('capture', () => captureTask(helper, req, state, stats), pid);
+    const c = await clock.run('capture', () => captureTask(helper, req, state, stats, parts), pid);
     procPids.set(pid, c.procPid);
     entries.push(c.entry);
     tasks.push(c.task);
