@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -144,6 +144,30 @@ describe('TCP and UDP sockets', () => {
     expect(await v).toBe('PASS');
     // the program's exit closes the connection: nobody else (the helper) holds it
     await waitFor(() => p.events.includes('end'), 10_000, 'the FIN of the exiting program');
+  });
+
+  it('--tcp=established, a checkpoint --kill that fails after the connection was read: the tree is released, its connection keeps its send window and still talks', async () => {
+    const peer = await outsidePeer();
+    const c = await startCase('tcppeer', { args: ['--connect', String(peer.port)] });
+    const p = await peer.conn;
+    const img = path.join(c.dir, 'image.ucr');
+    // the send window the connection knows (ss: snd_wnd), from the program's end
+    const sndWnd = (): number => Number(/snd_wnd:(\d+)/.exec(spawnSync('ss', ['-tinH', 'dport', '=', `:${peer.port}`], { encoding: 'utf8' }).stdout)?.[1] ?? -1);
+    expect(sndWnd()).toBeGreaterThan(0);
+    const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', img, '--kill', '--tcp=established'], {
+      env: { ...process.env, UCR_FAULT: 'write-metadata' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stderr).toMatch(/injected fault \(UCR_FAULT\)/);
+    expect(alive(c.pid)).toBe(true);
+    // locked while it was read, its window emptied so that it sent nothing new: given back
+    expect(sndWnd()).toBeGreaterThan(0);
+    const v = verdict(c);
+    await waitFor(() => p.got().includes('after-restart\n'), 20_000, 'the released program to talk');
+    p.sock.write('peer-reply\n');
+    expect(await v).toBe('PASS');
+    expect(p.events.filter((e) => e.startsWith('error'))).toEqual([]); // never reset
   });
 
   it('--tcp=established: a half-closed connection (the program shut down writing) to an outside peer: the peer still writes to it', async () => {
