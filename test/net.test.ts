@@ -37,6 +37,12 @@ async function outsidePeer(allowHalfOpen = false): Promise<{ port: number; conn:
   return { port: (server.address() as net.AddressInfo).port, conn };
 }
 
+/** The send window (ss: snd_wnd, which ss leaves out when it is 0) of the connection to this port
+ * of an outside peer, from the end of the program (or of the keeper that holds it). */
+function sndWndTo(port: number): number {
+  return Number(/snd_wnd:(\d+)/.exec(spawnSync('ss', ['-tinH', 'dport', '=', `:${port}`], { encoding: 'utf8' }).stdout)?.[1] ?? 0);
+}
+
 /** Sockets of the host on this local port (/proc/net/tcp), to see that nothing is left behind. */
 function socketsOnPort(port: number): number {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
@@ -128,6 +134,9 @@ describe('TCP and UDP sockets', () => {
     trackPid(keeper);
     expect(fs.readFileSync(`/proc/${keeper}/comm`, 'utf8').trim()).toBe('ucr-tcplock');
     await killAndWait(c.pid);
+    // the kept connection sends nothing new (a window probe would send bytes the image holds
+    // as never sent, which the restored end would not know the peer has): no send window
+    expect(sndWndTo(peer.port)).toBe(0);
     // the peer talks while the program is gone: the keeper's lock drops it, so the peer's
     // kernel retransmits it later instead of getting a reset
     p.sock.write('during\n');
@@ -151,8 +160,7 @@ describe('TCP and UDP sockets', () => {
     const c = await startCase('tcppeer', { args: ['--connect', String(peer.port)] });
     const p = await peer.conn;
     const img = path.join(c.dir, 'image.ucr');
-    // the send window the connection knows (ss: snd_wnd), from the program's end
-    const sndWnd = (): number => Number(/snd_wnd:(\d+)/.exec(spawnSync('ss', ['-tinH', 'dport', '=', `:${peer.port}`], { encoding: 'utf8' }).stdout)?.[1] ?? -1);
+    const sndWnd = (): number => sndWndTo(peer.port);
     expect(sndWnd()).toBeGreaterThan(0);
     const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', img, '--kill', '--tcp=established'], {
       env: { ...process.env, UCR_FAULT: 'write-metadata' },
