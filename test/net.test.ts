@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -35,6 +35,12 @@ async function outsidePeer(allowHalfOpen = false): Promise<{ port: number; conn:
   );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { port: (server.address() as net.AddressInfo).port, conn };
+}
+
+/** The send window (ss: snd_wnd, which ss leaves out when it is 0) of the connection to this port
+ * of an outside peer, from the end of the program (or of the keeper that holds it). */
+function sndWndTo(port: number): number {
+  return Number(/snd_wnd:(\d+)/.exec(spawnSync('ss', ['-tinH', 'dport', '=', `:${port}`], { encoding: 'utf8' }).stdout)?.[1] ?? 0);
 }
 
 /** Sockets of the host on this local port (/proc/net/tcp), to see that nothing is left behind. */
@@ -128,6 +134,9 @@ describe('TCP and UDP sockets', () => {
     trackPid(keeper);
     expect(fs.readFileSync(`/proc/${keeper}/comm`, 'utf8').trim()).toBe('ucr-tcplock');
     await killAndWait(c.pid);
+    // the kept connection sends nothing new (a window probe would send bytes the image holds
+    // as never sent, which the restored end would not know the peer has): no send window
+    expect(sndWndTo(peer.port)).toBe(0);
     // the peer talks while the program is gone: the keeper's lock drops it, so the peer's
     // kernel retransmits it later instead of getting a reset
     p.sock.write('during\n');
@@ -144,6 +153,29 @@ describe('TCP and UDP sockets', () => {
     expect(await v).toBe('PASS');
     // the program's exit closes the connection: nobody else (the helper) holds it
     await waitFor(() => p.events.includes('end'), 10_000, 'the FIN of the exiting program');
+  });
+
+  it('--tcp=established, a checkpoint --kill that fails after the connection was read: the tree is released, its connection keeps its send window and still talks', async () => {
+    const peer = await outsidePeer();
+    const c = await startCase('tcppeer', { args: ['--connect', String(peer.port)] });
+    const p = await peer.conn;
+    const img = path.join(c.dir, 'image.ucr');
+    const sndWnd = (): number => sndWndTo(peer.port);
+    expect(sndWnd()).toBeGreaterThan(0);
+    const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', img, '--kill', '--tcp=established'], {
+      env: { ...process.env, UCR_FAULT: 'write-metadata' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stderr).toMatch(/injected fault \(UCR_FAULT\)/);
+    expect(alive(c.pid)).toBe(true);
+    // locked while it was read, its window emptied so that it sent nothing new: given back
+    expect(sndWnd()).toBeGreaterThan(0);
+    const v = verdict(c);
+    await waitFor(() => p.got().includes('after-restart\n'), 20_000, 'the released program to talk');
+    p.sock.write('peer-reply\n');
+    expect(await v).toBe('PASS');
+    expect(p.events.filter((e) => e.startsWith('error'))).toEqual([]); // never reset
   });
 
   it('--tcp=established: a half-closed connection (the program shut down writing) to an outside peer: the peer still writes to it', async () => {

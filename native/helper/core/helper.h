@@ -17,6 +17,9 @@ void helper_restore_abandon(void);
 void tcprepair_undo(void);
 /* tcp_lock.c: a connection locked (1) before it is read (0: it has a filter of its own) */
 int lock_conn(int s, pid_t pid, int fd);
+/* a locked connection, in repair mode, its window w just read: sends nothing new until the kill */
+struct tcp_repair_window;
+void lock_hold_window(int s, pid_t pid, int fd, const struct tcp_repair_window *w);
 /* filters that locked connections while they were read, removed (the tree is released) */
 void tcplock_undo(void);
 /* the keeper (tcpkeep, tcpkeeper) holds connections to outside peers after the kill;

@@ -189,7 +189,7 @@ static int udp_shutdown(int dom, unsigned long ino)
 /* The repair state of a connection (see the top of the file). In a state where our FIN is
  * not acknowledged yet (fin-wait1, closing, last-ack) SIOCOUTQ counts the FIN and, while it was
  * never sent, SIOCOUTQNSD too: the queues hold bytes only ("finUnsent": it waits behind them). */
-static int dump_repair(struct sbuf *b, int s, const char *obj, int locked, int state)
+static int dump_repair(struct sbuf *b, int s, const char *obj, int locked, int state, pid_t pid, int fd)
 {
 	sb_add(b, ",\"locked\":%d", locked);
 	int on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP, noq = TCP_NO_QUEUE;
@@ -208,6 +208,8 @@ static int dump_repair(struct sbuf *b, int s, const char *obj, int locked, int s
 	l = sizeof win;
 	if (getsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &win, &l) < 0)
 		err = errno;
+	else if (locked) /* before the queues are read: nothing new is sent after (tcp_lock.c) */
+		lock_hold_window(s, pid, fd, &win);
 	if (!err && (ioctl(s, SIOCINQ, &inq) < 0 || ioctl(s, SIOCOUTQ, &outq) < 0 || ioctl(s, SIOCOUTQNSD, &unsent) < 0))
 		err = errno;
 	if (!err && finq && outq > 0) {
@@ -347,7 +349,7 @@ int on_dump_inetq(struct dump_in *in, struct msg_dump_inetq *msg)
 			       ti.tcpi_options, ti.tcpi_snd_wscale, ti.tcpi_rcv_wscale);
 			if (ti.tcpi_state == TCP_LISTEN)
 				sb_add(&b, ",\"acceptq\":%u,\"backlog\":%u", ti.tcpi_unacked, ti.tcpi_sacked);
-			else if (tcp_conn_state(ti.tcpi_state) && dump_repair(&b, s, obj, locked, ti.tcpi_state) < 0) {
+			else if (tcp_conn_state(ti.tcpi_state) && dump_repair(&b, s, obj, locked, ti.tcpi_state, (pid_t)pid, (int)fd) < 0) {
 				close(s);
 				free(b.p);
 				return -1;

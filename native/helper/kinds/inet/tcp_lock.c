@@ -25,6 +25,8 @@
 static struct locked {
 	pid_t pid;
 	int fd;
+	int held; /* lock_hold_window: win is the window to put back on release */
+	struct tcp_repair_window win;
 } locked[4096], keep[4096];
 static int nlocked, nkeep;
 
@@ -41,12 +43,47 @@ int lock_conn(int s, pid_t pid, int fd)
 	return 1;
 }
 
+/* A locked connection, read (in repair mode, window `w` just read), sends nothing new until the
+ * kill: its send window is made empty. The lock drops the peer's window updates but not what
+ * the connection sends: its timers still run between the read and the kill (and in the keeper
+ * after it), and a window probe (tcp_write_wakeup) sends a window's worth of the bytes the
+ * image holds as never sent when the window it knows is open but smaller than a segment (the
+ * sender waits for a larger one). The peer takes them and, after the restart, acknowledges
+ * beyond anything the restored end has sent: the restored end drops every segment of the peer
+ * (an ACK of unsent data), the peer drops its retransmissions as old, and the connection never
+ * moves again (zdtm socket-tcpbuf, 1 run in 10-20). With no window, a probe carries only an old
+ * byte (snd_una - 1) and a retransmission only bytes the image holds as sent. The image keeps
+ * the window read; a release puts it back (tcplock_undo). */
+void lock_hold_window(int s, pid_t pid, int fd, const struct tcp_repair_window *w)
+{
+	for (int i = nlocked - 1; i >= 0; i--) {
+		if (locked[i].pid != pid || locked[i].fd != fd)
+			continue;
+		struct tcp_repair_window none = *w;
+		none.snd_wnd = 0;
+		if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &none, sizeof none) == 0)
+			locked[i].held = 1, locked[i].win = *w;
+		return;
+	}
+}
+
 void tcplock_undo(void)
 {
 	for (int i = 0; i < nlocked; i++) {
-		int s = grab_fd(locked[i].pid, locked[i].fd), z = 0;
-		if (s >= 0)
-			setsockopt(s, SOL_SOCKET, SO_DETACH_FILTER, &z, sizeof z), close(s);
+		int s = grab_fd(locked[i].pid, locked[i].fd), z = 0, on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP;
+		if (s < 0)
+			continue;
+		if (locked[i].held) { /* its window back (nothing arrived meanwhile: it was locked) */
+			int reuse = opt_int(s, SOL_SOCKET, SO_REUSEADDR);
+			if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) == 0) {
+				setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &locked[i].win, sizeof locked[i].win);
+				setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &off, sizeof off);
+				if (reuse) /* leaving repair mode resets SO_REUSEADDR */
+					setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+			}
+		}
+		setsockopt(s, SOL_SOCKET, SO_DETACH_FILTER, &z, sizeof z);
+		close(s);
 	}
 	nlocked = 0;
 }
