@@ -5,7 +5,7 @@ import type { TaskImage, VmaImage } from '../src/image/types.js';
 
 const PAGE = 4096;
 
-/** n mappings of every shape classify() makes (and a few it does not), one page apart. */
+/** n mappings of every shape classifyTask makes (and a few it does not), one page apart. */
 function vmas(n: number): VmaImage[] {
   const out: VmaImage[] = [];
   for (let i = 0; i < n; i++) {

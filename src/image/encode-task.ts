@@ -18,7 +18,7 @@ const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
 /** A text head (major 3, length < 24) and its bytes. */
 const text = (s: string) => Uint8Array.from([0x60 | s.length, ...ascii(s)]);
 
-/** The fields of a plain mapping (anon, heap, stack: classify() makes them in this order). */
+/** The fields of a plain mapping (anon, heap, stack: classifyTask makes them in this order). */
 const PLAIN_KEYS = ['start', 'end', 'prot', 'shared', 'pgoff', 'madv', 'fill', 'kind'];
 const K_START = Uint8Array.from([0xa0 | PLAIN_KEYS.length, ...text('start')]);
 const K_END = text('end');

@@ -58,31 +58,23 @@ function aioRing(proc: number, start: number): { nr: number; head: number; tail:
   return { nr: b.readUInt32LE(4), head: b.readUInt32LE(8), tail: b.readUInt32LE(12), magic: b.readUInt32LE(16) };
 }
 
-/** proc: the task's pid as /proc shows it to ucr (an AIO ring's header is read there); aio: the
- * helper's probe of each AIO ring mapped (0: a context of the task's own, else an errno);
- * stats: the mapped files stat'ed so far (a checkpoint's tasks share one: a tree maps the same
- * libraries in every task) */
-export function classify(pid: number, maps: MapsEntry[], proc = pid, aio = new Map<number, number>(), stats = new Map<string, fs.Stats>()): ClassifiedMemory {
-  const c = classifier(pid, proc, aio, stats);
-  for (const m of maps) c.add(m);
-  return c.result;
-}
-
-/** classify() of the task's mappings as smaps gives them (proc: the pid of its /proc files),
- * one at a time: no object per mapping but the VmaImage (smaps: the file's bytes when read
- * already). */
+/** The task's mappings as smaps gives them, classified one at a time: no object per mapping but
+ * the VmaImage. proc: the task's pid as /proc shows it to ucr (its smaps, an AIO ring's header
+ * are read there); aio: the helper's probe of each AIO ring mapped (0: a context of the task's
+ * own, else an errno); stats: the mapped files stat'ed so far (a checkpoint's tasks share one:
+ * a tree maps the same libraries in every task); smaps: the file's bytes when read already. */
 export function classifyTask(pid: number, proc: number, aio: Map<number, number>, stats = new Map<string, fs.Stats>(), smaps?: Buffer): ClassifiedMemory {
   const c = classifier(pid, proc, aio, stats);
   eachSmaps(proc, c.add, smaps);
   return c.result;
 }
 
-/** A classify() to which mappings are added one at a time (an entry is not kept: readSmaps'
+/** classifyTask's state, to which mappings are added one at a time (an entry is not kept:
  * eachSmaps gives the same object each time). */
 function classifier(pid: number, proc: number, aio: Map<number, number>, stats: Map<string, fs.Stats>): { add: (m: MapsEntry) => void; result: ClassifiedMemory } {
   const vmas: VmaImage[] = [];
   const specials: SpecialVma[] = [];
-  // what a VmFlags set means, once per distinct set (readSmaps shares them between mappings)
+  // what a VmFlags set means, once per distinct set (eachSmaps shares them between mappings)
   const byFlags = new Map<Set<string>, { refused: string | undefined; madv: number; madvShared: number }>();
   // built only for a refusal (10,000 mappings made 10,000 strings, then closures, for nothing)
   const whereOf = (m: MapsEntry) => `process ${pid} mapping ${m.start.toString(16)}-${m.end.toString(16)} ${m.path || '[anon]'}`;

@@ -29,8 +29,6 @@ export function readProcText(path: string, encoding: 'latin1' | 'utf8' = 'latin1
   }
 }
 
-export { type MapsEntry, readSmaps } from './smaps.js';
-
 export interface ProcStat {
   comm: string;
   state: string;
@@ -87,27 +85,13 @@ export function parseStat(text: string): ProcStat {
   };
 }
 
-/** /proc/PID/status as key → value text. */
-export function readStatus(pid: number): Map<string, string> {
-  return parseStatus(readProcText(`/proc/${pid}/status`));
-}
-
-/** One field of a /proc/PID/status text, as parseStatus gives it, without parsing the rest. */
+/** One field of a /proc/PID/status text (its value after the colon, trimmed), without parsing
+ * the rest. */
 export function statusField(text: string, key: string): string | undefined {
   const at = text.startsWith(key + ':') ? 0 : text.indexOf('\n' + key + ':') + 1;
   if (at === 0 && !text.startsWith(key + ':')) return undefined;
   const nl = text.indexOf('\n', at);
   return text.slice(at + key.length + 1, nl < 0 ? text.length : nl).trim();
-}
-
-/** The text of a /proc/PID/status (readStatus). */
-export function parseStatus(text: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
-  }
-  return m;
 }
 
 export interface FdInfo {

@@ -38,20 +38,13 @@ function readAll(path: string): number {
 
 const NO_FLAGS: Set<string> = new Set();
 
-/** Every mapping with its VmFlags. Mappings with the same VmFlags line share one (read-only)
- * Set. A mapping takes ~25 lines (10,000 mappings: 250,000 lines, ~7 MB): only its first line
- * and its VmFlags line, the last of its block, are looked at, in the bytes (no text of the
- * whole file is made), found by the addon in one call (smaps.cc). Should a block ever not end
- * with its VmFlags line, the whole file is parsed line by line. read: the file's bytes when read already (the
- * checkpoint's helper reads them with the task's other /proc files). */
-export function readSmaps(pid: number, read?: Buffer): MapsEntry[] {
-  const out: MapsEntry[] = [];
-  eachSmaps(pid, (m) => out.push({ ...m }), read);
-  return out;
-}
-
-/** readSmaps() one mapping at a time, without an object per mapping: fn gets the same entry
- * object each time, its fields those of the next mapping (fn must not keep it). */
+/** Every mapping with its VmFlags, one at a time, without an object per mapping: fn gets the
+ * same entry object each time, its fields those of the next mapping (fn must not keep it).
+ * Mappings with the same VmFlags line share one (read-only) Set. A mapping takes ~25 lines
+ * (10,000 mappings: ~7 MB): only its first line and its VmFlags line, the last of its block,
+ * are looked at, in the bytes, found by the addon in one call (smaps.cc); should a block ever
+ * not end with its VmFlags line, the whole file is parsed line by line. read: the file's bytes
+ * when read already (the checkpoint's helper reads them with the task's other /proc files). */
 export function eachSmaps(pid: number, fn: (m: MapsEntry) => void, read?: Buffer): void {
   parseSmaps(read ?? buf.subarray(0, readAll(`/proc/${pid}/smaps`)), fn);
 }
