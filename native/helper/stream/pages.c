@@ -86,12 +86,18 @@ static int writer_started(void)
 	return 0;
 }
 
+/* Records share a slot within its first PACK_LIMIT bytes only; a larger record (a chunk of up
+ * to 4 MiB) has a slot of its own. The ring is shared memory that both the helper and the
+ * writer touch (each counts what it touched in its resident memory): small records, however
+ * many (2,000 thread stacks, 10,000 one-page mappings), then touch 4 x 1 MiB of it, not all 16. */
+#define PACK_LIMIT (1UL << 20)
+
 /* Room for a record of len data bytes: where its data goes (frame and header before it). */
 static unsigned char *pack_room(size_t len)
 {
 	if (writer_started() < 0)
 		return NULL;
-	if (pack_slot >= 0 && pack_len + 32 + len > PL_SLOT_SIZE && pack_flush() < 0)
+	if (pack_slot >= 0 && pack_len && pack_len + 32 + len > PACK_LIMIT && pack_flush() < 0)
 		return NULL;
 	if (pack_slot < 0) {
 		if ((pack_slot = pl_writer_slot()) < 0)
@@ -217,7 +223,7 @@ struct chunk_src {
 
 #define BATCH_RUNS 64 /* small runs of a task read together */
 
-/* Small whole runs from r on (64 pages at most each), as many as fit in the slot being packed,
+/* Small whole runs from r on (64 pages at most each), as many as fit in a slot's PACK_LIMIT,
  * read from the task in one call and sealed one after the other (10,000 one-page mappings:
  * one process_vm_readv per 64 runs instead of per run). How many were dumped; 0: none (fewer
  * than two, compression, a shared page, a read that fell short: the caller goes run by run). */
@@ -229,7 +235,7 @@ static size_t dump_batch(const struct chunk_src *src, const struct page_run *run
 	if (src->pid <= 0 || pages_lz4)
 		return 0;
 	while (r + k < n && k < BATCH_RUNS && runs[r + k].npages && runs[r + k].npages <= 64 &&
-	       total + 32 + runs[r + k].npages * PAGE_SZ <= PL_SLOT_SIZE)
+	       total + 32 + runs[r + k].npages * PAGE_SZ <= PACK_LIMIT)
 		total += 32 + runs[r + k++].npages * PAGE_SZ;
 	unsigned char *data = k >= 2 ? pack_room(total - 32) : NULL; /* room for all of them */
 	if (!data)
