@@ -5,12 +5,16 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import type { SkipMemory } from '../index.js';
 import { signalNumber } from '../orchestrator/notify.js';
 import { VERSION } from '../version.js';
+import { leanHeap } from '../heap.js';
 import { completionScript } from './completion.js';
 import { EXAMPLES, manPage } from './help.js';
 import { fail, guardStdio, usage } from './report.js';
 import type { GlobalOpts } from './run.js';
 
 guardStdio();
+// every command keeps V8's young generation lean (heap.ts); a checkpoint asks for the old
+// generation too (run.ts: CheckpointOptions.leanHeap)
+leanHeap(false);
 
 function intArg(name: string, min = 0) {
   return (v: string): number => {

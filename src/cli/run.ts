@@ -108,7 +108,7 @@ export type CheckpointCliOptions = Omit<CheckpointOptions, 'events' | 'logger' |
 export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: GlobalOpts): Promise<never> {
   const t0 = performance.now();
   const { json, trace, ...opts } = o;
-  const r = await run('checkpoint', g, trace, ({ events, signal }) => checkpoint(pid, { ...opts, events, logger: logger(g), signal }));
+  const r = await run('checkpoint', g, trace, ({ events, signal }) => checkpoint(pid, { ...opts, events, logger: logger(g), signal, leanHeap: true }));
   if (json && o.output !== '-') await writeOut(JSON.stringify(r) + '\n');
   if (wantSummary(g)) process.stderr.write(`${checkpointSummary(r, o.output, performance.now() - t0, g.verbose ?? false)}\n`);
   // done: stdout is written (writeOut waits for it), stderr and the logs are synchronous, the

@@ -21,6 +21,7 @@ import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper, HelperError } from '../kernel/helper.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
+import { leanHeap } from '../heap.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
@@ -87,6 +88,11 @@ export interface CheckpointOptions {
   logger?: Logger;
   /** Aborting before the tree is killed or released leaves it running as it was, and no image. */
   signal?: AbortSignal;
+  /** Keep this process's V8 heap lean while the checkpoint runs, as the CLI does (heap.ts: the
+   * young generation's growth stops at 4 MiB semi-spaces; past 24 MiB, the old generation grows
+   * by half of what a full GC leaves live): ~1/4 less peak memory for large trees, ~2% more CPU.
+   * V8's flags are the process's: other work meanwhile runs with them too. @default false */
+  leanHeap?: boolean;
 }
 
 export interface CheckpointResult {
@@ -166,6 +172,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     back = undefined;
     forgetKept();
   };
+  const endLean = opts.leanHeap ? leanHeap(true) : undefined;
   try {
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
     const { entries, tasks, procPids, prefetch } = await captureTree(helper, order, clock);
@@ -376,5 +383,6 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     closeBack();
+    endLean?.();
   }
 }

@@ -34,6 +34,7 @@ import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper } from './errors.js';
 import { notify, NOTIFY_RESTARTED, signalNumber } from './notify.js';
 import { checkHost } from './host.js';
+import { leanHeap } from '../heap.js';
 import { checkCallerMayRestore, checkImageSource, checkWithinOwner, type ImageTrust } from './trust.js';
 
 export type { SkipMemory };
@@ -96,6 +97,9 @@ export interface RestartOptions {
   logger?: Logger;
   /** Aborting before the tasks run kills every task created so far: nothing is left. */
   signal?: AbortSignal;
+  /** Keep this process's V8 young generation at 4 MiB semi-spaces while the restart runs, as
+   * the CLI does (heap.ts; V8's flags are the process's). @default false */
+  leanHeap?: boolean;
   /** Acknowledge the image on this fd once it is here whole and verified (every record's
    * checksum, the digest chain, the trailer), before anything runs: for a checkpoint with
    * killAfterAck, which then kills its tree (format in image/format.ts). A failed write fails
@@ -179,6 +183,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     helper?.close();
     setTimeout(() => helper?.kill(), 2000).unref();
   };
+  const endLean = opts.leanHeap ? leanHeap(false) : undefined;
   try {
     // The helper starts (exec, loading) while the metadata is read; it waits for its plan.
     let stdio = opts.stdio ?? [0, 1, 2];
@@ -335,5 +340,6 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     opts.signal?.removeEventListener('abort', onAbort);
     input.close();
     if (nullFd !== undefined) fs.closeSync(nullFd);
+    endLean?.();
   }
 }

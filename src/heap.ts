@@ -1,0 +1,78 @@
+/**
+ * V8's heap kept small while a large checkpoint runs (CheckpointOptions.leanHeap; the CLI sets
+ * it): V8 lets the young generation double to 16 MiB semi-spaces under a checkpoint's
+ * allocation rate, and the old generation grow up to ~4 times what its last full GC left live,
+ * while the answers, frames and captured tasks of a large tree die old (docs/performance.md,
+ * Peak memory (rss), Checkpoint peak memory (seventh and eighth sessions)).
+ *
+ * - young generation: its growth stops once its semi-spaces reach 4 MiB (~2% CPU; at 1 MiB ~10%);
+ * - old generation, once it passes 24 MiB: it grows by half of what a full GC leaves live
+ *   (small trees never get there: more full GCs cost them ~10% CPU).
+ *
+ * V8's flags belong to the whole process: set here only while a lean operation runs, and put
+ * back to V8's defaults when the last one ends; a flag given on Node's command line
+ * (NODE_OPTIONS, execArgv) is left as it is.
+ */
+import v8 from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
+
+const OLD_AFTER = 24 << 20;
+const YOUNG_AT = 8 << 20;
+
+/** a flag the user gave Node on its command line: not ours to change */
+function userSet(flag: string): boolean {
+  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => a.startsWith(`--${flag}`) || a.startsWith(`--${flag.replace(/-/g, '_')}`));
+}
+
+let users = 0;
+let observer: PerformanceObserver | undefined;
+let young = false; // the flags set (by this module, to be put back)
+let old = false;
+let oldWanted = 0; // lean operations that cap the old generation too
+
+function watch(): void {
+  observer?.disconnect();
+  observer = undefined;
+  const wantYoung = !young && !userSet('semi-space-growth-factor');
+  const wantOld = oldWanted > 0 && !old && !userSet('heap-growing-percent');
+  if (!wantYoung && !wantOld) return;
+  const o = new PerformanceObserver(() => {
+    const spaces = v8.getHeapSpaceStatistics();
+    if (!young && wantYoung && (spaces.find((s) => s.space_name === 'new_space')?.space_size ?? 0) >= YOUNG_AT) {
+      v8.setFlagsFromString('--semi-space-growth-factor=1');
+      young = true;
+    }
+    if (!old && wantOld && oldWanted > 0 && (spaces.find((s) => s.space_name === 'old_space')?.space_size ?? 0) >= OLD_AFTER) {
+      v8.setFlagsFromString('--heap-growing-percent=50');
+      old = true;
+    }
+    if ((young || !wantYoung) && (old || !wantOld)) o.disconnect();
+  });
+  o.observe({ entryTypes: ['gc'] });
+  observer = o;
+}
+
+/** Keeps V8's heap lean until the returned function is called (young generation; with
+ * oldGeneration, the old one too). */
+export function leanHeap(oldGeneration: boolean): () => void {
+  users++;
+  if (oldGeneration) oldWanted++;
+  watch();
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    users--;
+    if (oldGeneration) oldWanted--;
+    if (oldWanted === 0 && old) {
+      v8.setFlagsFromString('--heap-growing-percent=0'); // V8's default: its own growing factor
+      old = false;
+    }
+    if (users === 0) {
+      observer?.disconnect();
+      observer = undefined;
+      if (young) v8.setFlagsFromString('--semi-space-growth-factor=2'); // V8's default
+      young = false;
+    } else watch();
+  };
+}
