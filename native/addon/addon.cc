@@ -9,13 +9,15 @@
 //   fdSymlinkTarget(pid, fd)      -> string      what a symlink held by an O_PATH fd points to
 //   pathOfHandle(dir, type, buf)  -> string      path of the file a file handle names
 //   sigqueue(pid, sig, value)     -> undefined   sigqueue(3): SI_QUEUE with si_value.sival_int
-//   fdScan(pid, info?)            -> { nums, info }  every fd of a process, ascending: per fd
+//   fdScan(pid, info?, into?)     -> { nums, info }  every fd of a process, ascending: per fd
 //                                    11 numbers and the fdinfo texts (latin1). info false: fd,
 //                                    dev, ino, mode, nlink, rdev, size (the stat of the open
 //                                    file), 0 x 4. Else: fd, the fdinfo's mnt_id and ino, 0 x 4,
 //                                    its flags, where its text starts and ends in info, 1 when
 //                                    it has a "lock:" line (no stat: the caller stats the few
-//                                    fds it needs)
+//                                    fds it needs); nums is a view of the Float64Array into
+//                                    when they fit in it (a scan of many processes: no buffer
+//                                    per process)
 //   fdScanBatch(pids, refs)      -> Promise<({ nums, info } | { errno, syscall })[]>  fdScan
 //                                    with the fdinfo of several processes on a worker thread
 //                                    (fdscan.cc); slot 4 of an fd: 1 when kcmp finds it the

@@ -129,9 +129,12 @@ Napi::Value ThrowScanError(Napi::Env env, const Scan &s) {
   return env.Undefined();
 }
 
-// { nums, info }, or null when napi cannot make the string (then an exception is pending)
-Napi::Value Result(Napi::Env env, Scan &s) {
-  Napi::Float64Array arr = Napi::Float64Array::New(env, s.nums.size());
+// { nums, info }, or null when napi cannot make the string (then an exception is pending).
+// nums is a view of into when the numbers fit in it (no new buffer), else an array of its own.
+Napi::Value Result(Napi::Env env, Scan &s, Napi::Float64Array *into = nullptr) {
+  Napi::Float64Array arr = into && into->ElementLength() >= s.nums.size()
+                               ? Napi::Float64Array::New(env, s.nums.size(), into->ArrayBuffer(), into->ByteOffset())
+                               : Napi::Float64Array::New(env, s.nums.size());
   std::copy(s.nums.begin(), s.nums.end(), arr.Data());
   Napi::Object out = Napi::Object::New(env);
   out.Set("nums", arr);
@@ -145,18 +148,22 @@ Napi::Value Result(Napi::Env env, Scan &s) {
   return out;
 }
 
-// fdScan(pid, info?): see addon.cc. A process that is gone throws.
+// fdScan(pid, info?, into?): see addon.cc. A process that is gone throws.
 Napi::Value FdScan(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) {
-    Napi::TypeError::New(env, "fdScan(pid: number, info?: boolean)").ThrowAsJavaScriptException();
+  bool hasInto = info.Length() >= 3 && !info[2].IsUndefined();
+  if (info.Length() < 1 || !info[0].IsNumber() ||
+      (hasInto && (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array))) {
+    Napi::TypeError::New(env, "fdScan(pid: number, info?: boolean, into?: Float64Array)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   bool withInfo = info.Length() < 2 || info[1].ToBoolean().Value();
   Scan s;
   scanOne(info[0].As<Napi::Number>().Int32Value(), withInfo, 0, s);
   if (s.err) return ThrowScanError(env, s);
-  return Result(env, s);
+  Napi::Float64Array into;
+  if (hasInto) into = info[2].As<Napi::Float64Array>();
+  return Result(env, s, hasInto ? &into : nullptr);
 }
 
 // fdScanBatch(pids, refs): fdScan with the fdinfo of each pid (kcmp against refs[i] when > 0)

@@ -281,18 +281,23 @@ export function readTimers(pid: number): ProcTimer[] {
 
 /** The open file (dev, ino, mode) of every fd of every process except those skipped, one
  * native call per process (fdsOfOthers would stat each fd through Node's fs), as each process's
- * fdScan numbers (FD_STRIDE per fd; no fdinfo). Processes that vanish meanwhile are passed over. */
+ * fdScan numbers (FD_STRIDE per fd; no fdinfo). Processes that vanish meanwhile are passed over.
+ * nums is valid until the next process: one buffer for all of them (the machine's other
+ * processes may hold hundreds of thousands of fds, ~90 bytes each; a buffer per process was
+ * tens of MB of garbage, outside V8's heap, at once). */
 export function* filesOfOthers(skip: (pid: number) => boolean): Generator<{ pid: number; nums: Float64Array }> {
   const scan = native().fdScan;
+  let buf: Float64Array = new Float64Array(FD_STRIDE * 1024);
   for (const name of fs.readdirSync('/proc')) {
     const pid = Number(name);
     if (!pid || skip(pid)) continue;
     let nums: Float64Array;
     try {
-      nums = scan(pid, false).nums;
+      nums = scan(pid, false, buf).nums;
     } catch {
       continue;
     }
+    if (nums.buffer !== buf.buffer) buf = nums; // more fds than it held: the larger one next
     yield { pid, nums };
   }
 }

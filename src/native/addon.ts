@@ -33,8 +33,9 @@ export interface NativeAddon {
    * rdev, size: the stat of the open file; then, unless withInfo is false, its fdinfo's flags,
    * where its fdinfo text starts and ends in info, 1 when that has a "lock:" line) and the
    * fdinfo texts back to back (latin1) in info. fds closed meanwhile are left out. Throws with
-   * code/errno/syscall when the process is gone (proc.ts: fdTable). */
-  fdScan(pid: number, withInfo?: boolean): { nums: Float64Array; info: string };
+   * code/errno/syscall when the process is gone (proc.ts: fdTable). into: nums is a view of it
+   * when the numbers fit (proc.ts: filesOfOthers, one buffer for every process). */
+  fdScan(pid: number, withInfo?: boolean, into?: Float64Array): { nums: Float64Array; info: string };
   /** fdScan(pid) of each pid (with the fdinfo) on a worker thread; slot 4 of an fd is 1 when
    * kcmp finds it the same open file as that fd number of refs[i] (0: none). A process that is
    * gone gives its error's fields instead. */
