@@ -256,6 +256,9 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         w.task(t);
         t.fds = [];
       }
+      // written: fdsOf holds the files capture's tables (each fd's object and holders: ~8 MB of
+      // typed arrays at 1,000 x 400 fds), which the pages and the check need no more
+      captured.fdsOf = () => [];
     });
     // the PAGES stream's order (staged runs first when tasks share memory: image/cow.ts), from
     // the mappings, before they are let go
