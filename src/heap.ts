@@ -3,7 +3,7 @@
  * it): V8 lets the young generation double to 16 MiB semi-spaces under a checkpoint's
  * allocation rate, and the old generation grow up to ~4 times what its last full GC left live,
  * while the answers, frames and captured tasks of a large tree die old (docs/performance.md,
- * Peak memory (rss), Checkpoint peak memory (seventh and eighth sessions)).
+ * Peak memory (fifth session), Checkpoint peak memory (seventh and eighth sessions)).
  *
  * - young generation: its growth stops once its semi-spaces reach 4 MiB (~2% CPU; at 1 MiB ~10%);
  * - old generation, once it passes 24 MiB: it grows by half of what a full GC leaves live
