@@ -18,6 +18,7 @@ import {
   type ProgressEvent,
 } from '../src/index.js';
 import { fromHelper } from '../src/orchestrator/errors.js';
+import { leanHeap } from '../src/heap.js';
 import { HelperError } from '../src/kernel/helper.js';
 import { ActionError, PermissionError, RestoreError } from '../src/errors.js';
 import { cleanup, exists, killAndWait, ROOT, startCase, tmpdir, trackPid, verdict, waitFor } from './harness.js';
@@ -109,6 +110,22 @@ describe('library: checkpoint and restart with events', () => {
     for (const p of order2) expect(RESTART_PHASES).toContain(p);
     const prog2 = log2.filter((x) => x.type === 'progress').map((x) => x.e as ProgressEvent);
     expect(prog2.at(-1)).toEqual({ op: 'restart', bytesDone: r.pageBytes, bytesTotal: r.pageBytes });
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('leanHeap: a checkpoint and a restart with a lean V8 heap round-trip (flags set while they run, then put back)', async () => {
+    const c = await startCase('memory');
+    const img = path.join(tmpdir('api-lean'), 'img.ucr');
+    const r = await checkpoint(c.pid, { output: img, kill: true, leanHeap: true });
+    expect(r.killed).toBe(true);
+    await killAndWait(c.pid);
+    // two lean calls at once, ended in either order
+    const endOther = leanHeap(true);
+    const rr = await restart({ input: img, detach: true, leanHeap: true });
+    endOther();
+    endOther(); // a second end is nothing
+    trackPid(c.pid);
+    expect(rr.root).toBe(c.pid);
     expect(await verdict(c)).toBe('PASS');
   });
 
