@@ -7,13 +7,16 @@
  *
  * - young generation: its growth stops once its semi-spaces reach 4 MiB (~2% CPU; at 1 MiB ~10%);
  * - old generation, once it passes 24 MiB: it grows by half of what a full GC leaves live
- *   (small trees never get there: more full GCs cost them ~10% CPU).
+ *   (small trees never get there: more full GCs cost them ~10% CPU); and a checkpoint that got
+ *   there has a full GC (collectOld) once its captured tasks are let go, before its check
+ *   decodes the image, so the next limit is set from what is live then.
  *
  * V8's flags belong to the whole process: set here only while a lean operation runs, and put
  * back to V8's defaults when the last one ends; a flag given on Node's command line
  * (NODE_OPTIONS, execArgv) is left as it is.
  */
 import v8 from 'node:v8';
+import vm from 'node:vm';
 import { PerformanceObserver } from 'node:perf_hooks';
 
 const OLD_AFTER = 24 << 20;
@@ -50,6 +53,18 @@ function watch(): void {
   });
   o.observe({ entryTypes: ['gc'] });
   observer = o;
+}
+
+let gcNow: (() => void) | undefined;
+/** A full GC now, when the old generation is capped (a large checkpoint's old objects just let
+ * go, before the check decodes the image: its limit is then set from what is live). */
+export function collectOld(): void {
+  if (!old) return;
+  if (!gcNow) {
+    v8.setFlagsFromString('--expose-gc');
+    gcNow = vm.runInNewContext('gc') as () => void;
+  }
+  gcNow();
 }
 
 /** Keeps V8's heap lean until the returned function is called (young generation; with

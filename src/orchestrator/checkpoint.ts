@@ -21,7 +21,7 @@ import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper, HelperError } from '../kernel/helper.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
-import { leanHeap } from '../heap.js';
+import { collectOld, leanHeap } from '../heap.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
@@ -267,6 +267,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     // page bytes); the rest (fds, registers, xstate...) goes before the check decodes its own
     const threads = tasks.reduce((n, t) => n + 1 + t.threads.length, 0);
     for (let i = 0; i < tasks.length; i++) tasks[i] = { pid: tasks[i]!.pid, pageRuns: tasks[i]!.pageRuns } as TaskImage;
+    if (endLean) collectOld(); // a large tree's (heap.ts): the check's decode starts from what is live
     // Restart's own checks on those bytes run while the pages are written (from the next turn
     // of the event loop once every page command is out: the helper reads the check's plan after
     // them); the trailer waits for them (the phase 'check' is that wait).
