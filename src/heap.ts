@@ -61,8 +61,10 @@ let gcNow: (() => void) | undefined;
 export function collectOld(): void {
   if (!old) return;
   if (!gcNow) {
+    // a context made while --expose-gc is set has gc(); the flag is put back at once
     v8.setFlagsFromString('--expose-gc');
     gcNow = vm.runInNewContext('gc') as () => void;
+    if (!userSet('expose-gc')) v8.setFlagsFromString('--no-expose-gc');
   }
   gcNow();
 }
