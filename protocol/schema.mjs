@@ -276,7 +276,6 @@ export const messages = [
   dump('kill', [], 'kill every task -> killed'),
   dump('check', [], "then plan lines up to end: read by restart's plan parser, nothing created (checkpoint's check of its image) -> checked"),
   msg('dumprun', 'run', [u64('addr'), u64('npages')], 'a run of pages'),
-  msg('dumprun', 'runs', [hex('runs', { min: 16, max: RUNS_MAX * 16 })], 'run lines in one: u64 address | u64 page count each (little-endian), in order'),
   msg('dumprun', 'end', [], 'the runs are complete'),
 
   // ---- events: helper -> coordinator, one JSON object per line {"ev": name, ...}

@@ -31,9 +31,8 @@ import { freezeTree } from './freeze-tree.js';
 import { captureTree } from './capture-tree.js';
 import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
-import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumprunRuns, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
+import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { PAGE_SIZE } from '../image/format.js';
-import { packPairs } from '../image/u64.js';
 
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
@@ -120,9 +119,6 @@ export interface CheckpointResult {
   /** total ms per phase name */
   durations: Record<string, number>;
 }
-
-/** Runs per `runs` line of a `pages` command (protocol/schema.mjs RUNS_MAX). */
-const RUNS_LINE = 4096;
 
 /** A failure of restart's checks on the image being written: the checkpoint fails with it. */
 function refuseUnrestorable(e: unknown, pid: number): never {
@@ -297,9 +293,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       stream.forEach(({ task: i, runs }, k) => {
         // by index: a destructured run is the iterator protocol per run (10,000 of a task)
         const lines = [dumpPages({ pid: tasks[i]!.pid, task: i, seed: k ? -1 : w.digest })];
-        // as `runs` lines of up to RUNS_LINE (16 bytes each) rather than a `run` line each
-        if (runs.length === 1) lines.push(dumprunRun({ addr: runs[0]![0], npages: runs[0]![1] }));
-        else for (let r = 0; r < runs.length; r += RUNS_LINE) lines.push(dumprunRuns({ runs: packPairs(runs, r, Math.min(RUNS_LINE, runs.length - r)) }));
+        for (let r = 0; r < runs.length; r++) lines.push(dumprunRun({ addr: runs[r]![0], npages: runs[r]![1] }));
         lines.push(dumprunEnd());
         helper.sendLines(lines);
       });

@@ -160,22 +160,6 @@ int on_dumprun_run(struct runs_in *in, struct msg_dumprun_run *m)
 	return 0;
 }
 
-/* `runs <hex>`: run lines in one (16 bytes each: u64 address | u64 page count), each taken as
- * its own `run` line would be */
-int on_dumprun_runs(struct runs_in *in, struct msg_dumprun_runs *m)
-{
-	if (m->runs_len % 16)
-		return proto_fail("command", "runs", EINVAL, "bad runs line");
-	for (size_t at = 0; at < m->runs_len; at += 16) {
-		struct msg_dumprun_run r;
-		memcpy(&r.addr, m->runs + at, 8);
-		memcpy(&r.npages, m->runs + at + 8, 8);
-		if (on_dumprun_run(in, &r) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 int on_dumprun_end(struct runs_in *in, struct msg_dumprun_end *m)
 {
 	(void)m;
