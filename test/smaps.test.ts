@@ -29,6 +29,24 @@ describe('smaps (src/kernel/smaps.ts, native/addon/smaps.cc)', () => {
     expect(seen).toBeGreaterThan(0);
   });
 
+  it("gives the same mappings from the helper's condensed text (its first lines and VmFlags lines only)", () => {
+    // native/helper/checkpoint/dump_procfs.c read_smaps keeps a line that begins with a
+    // lower-case hex digit or with "VmFlags:"
+    const condensed = (t: string) => t.split(/(?<=\n)/).filter((l) => /^[0-9a-f]|^VmFlags:/.test(l)).join('');
+    let seen = 0;
+    for (const p of ['self', ...fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))]) {
+      let text: string;
+      try {
+        text = fs.readFileSync(`/proc/${p}/smaps`, 'latin1');
+      } catch {
+        continue;
+      }
+      expect(parsed(condensed(text))).toEqual(parsed(text));
+      seen++;
+    }
+    expect(seen).toBeGreaterThan(0);
+  });
+
   it('takes odd lines as the line-by-line parser does', () => {
     const heads = [
       '7f0000000000-7f0000001000 rw-p 00000000 00:00 0 ',

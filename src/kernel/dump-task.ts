@@ -8,7 +8,7 @@ import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
 import type { Helper, HelperEvent } from './helper.js';
 import { threadAffinity } from './affinity.js';
-import { classifyTask, mayHoldPrivatePages } from './memory.js';
+import { classifyTask } from './memory.js';
 import { listThreads, parseStat, readProcText, readTimers, statusField, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
 import { seccompOf } from './seccomp.js';
@@ -199,15 +199,18 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   if (exe.endsWith(' (deleted)'))
     throw new UnsupportedError(`process ${pid}: its executable ${exe} was deleted`, { pid, phase: 'memory' });
 
-  // read only once the helper is done with the task: its injected calls map a gadget
-  const { vmas, specials } = classifyTask(pid, proc, new Map(st.aio ?? []), stats, files.bytes('smaps'));
+  // read only once the helper is done with the task: its injected calls map a gadget. Every
+  // mapping's pagemap scan is asked for as its command's 256 mappings are classified (the
+  // helper scans them while the rest is classified; it answers in order, collectRuns)
+  const scanned: VmaImage[] = [];
+  const ask = (from: number) => h.send(dumpRuns({ pid, ranges: rangesOf(scanned.slice(from, from + RUNS_PER_COMMAND)) }));
+  const { vmas, specials } = classifyTask(pid, proc, new Map(st.aio ?? []), stats, files.bytes('smaps'), (v) => {
+    if (scanned.push(v) % RUNS_PER_COMMAND === 0) ask(scanned.length - RUNS_PER_COMMAND);
+  });
+  if (scanned.length % RUNS_PER_COMMAND) ask(scanned.length - (scanned.length % RUNS_PER_COMMAND));
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];
-  // every mapping's pagemap scan asked for at once (one write, a command per 256 mappings,
-  // the helper answers in order)
-  const scanned = vmas.filter(mayHoldPrivatePages);
-  if (scanned.length) h.sendLines([...runsChunks(scanned)].map((c) => dumpRuns({ pid, ranges: rangesOf(c) })));
 
   const sigactions: SigactionImage[] = st.sigactions
     .map(([sig, handler, flags, restorer, mask]) => ({ sig, handler: num(handler), flags: u64(flags), restorer: num(restorer), mask: u64(mask) }))

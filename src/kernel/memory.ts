@@ -62,10 +62,20 @@ function aioRing(proc: number, start: number): { nr: number; head: number; tail:
  * the VmaImage. proc: the task's pid as /proc shows it to ucr (its smaps, an AIO ring's header
  * are read there); aio: the helper's probe of each AIO ring mapped (0: a context of the task's
  * own, else an errno); stats: the mapped files stat'ed so far (a checkpoint's tasks share one:
- * a tree maps the same libraries in every task); smaps: the file's bytes when read already. */
-export function classifyTask(pid: number, proc: number, aio: Map<number, number>, stats = new Map<string, fs.Stats>(), smaps?: Buffer): ClassifiedMemory {
+ * a tree maps the same libraries in every task); smaps: the file's bytes when read already;
+ * scan: called with each mapping whose pages must be looked for (mayHoldPrivatePages) as soon
+ * as it is classified, in order (the caller asks the helper for their scans meanwhile). */
+export function classifyTask(pid: number, proc: number, aio: Map<number, number>, stats = new Map<string, fs.Stats>(), smaps?: Buffer, scan?: (v: VmaImage) => void): ClassifiedMemory {
   const c = classifier(pid, proc, aio, stats);
-  eachSmaps(proc, c.add, smaps);
+  const { vmas } = c.result;
+  const add = scan
+    ? (m: MapsEntry) => {
+        const n = vmas.length;
+        c.add(m);
+        if (vmas.length > n && mayHoldPrivatePages(vmas[n]!)) scan(vmas[n]!);
+      }
+    : c.add;
+  eachSmaps(proc, add, smaps);
   return c.result;
 }
 

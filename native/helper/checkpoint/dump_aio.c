@@ -23,6 +23,8 @@ int aio_state(struct tracee *task, struct sbuf *out)
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return proto_fail_sys("open", "state", "aio", errno, "cannot read the task's mappings");
+	static char big[1 << 16]; /* not stdio's 1 KiB reads (core/procfs.c find_special_vma) */
+	setvbuf(f, big, _IOFBF, sizeof big);
 	int n = 0;
 	while (fgets(line, sizeof line, f)) {
 		unsigned long long start;

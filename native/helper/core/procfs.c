@@ -17,15 +17,20 @@ int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return -1;
+	/* stdio reads /proc files 1 KiB at a time: 10,000 mappings were ~500 reads (the kernel gives
+	 * up to a page a read: ~125 this way) */
+	static char big[1 << 16];
+	setvbuf(f, big, _IOFBF, sizeof big);
 	int found = -1;
 	while (fgets(line, sizeof line, f)) {
 		unsigned long long s, e;
 		char *nm = strrchr(line, ' ');
-		if (!nm || sscanf(line, "%llx-%llx", &s, &e) != 2)
+		if (!nm)
 			continue;
 		nm++;
 		nm[strcspn(nm, "\n")] = 0;
-		if (!strcmp(nm, name)) {
+		/* the name first: sscanf on every line of 10,000 mappings costs more than the rest */
+		if (!strcmp(nm, name) && sscanf(line, "%llx-%llx", &s, &e) == 2) {
 			*start = s;
 			*end = e;
 			found = 0;
