@@ -160,6 +160,9 @@ function releaseTask(t: TaskImage): void {
   for (const th of t.threads) th.xstate = NONE;
 }
 
+/** The check's plan goes to the helper in pieces of this many bytes (checkRestorable). */
+const CHECK_PIECE = 256 << 10;
+
 /**
  * Checkpoint's own check of the metadata it is about to write (prelude to the last TASK record,
  * as bytes): read and validated by the reader restart uses, then planned as a restart with
@@ -184,8 +187,21 @@ export async function checkRestorable(metadata: Buffer | Buffer[] | { fd: number
   // ends the plan with `end` (the helper reads up to it, its answer is not waited for)
   await helper.sendChunks(
     (function* () {
-      yield [dumpCheck()];
-      yield* lines;
+      // in pieces of ~256 KB: a chunk per task was a write to the helper's pipe per task, which
+      // the helper reads only once the pages are out (the pipe full: each write queued apart)
+      let piece = [dumpCheck()];
+      let size = 0;
+      for (const chunk of lines) {
+        for (let i = 0; i < chunk.length; i++) {
+          piece.push(chunk[i]!);
+          size += chunk[i]!.length;
+        }
+        if (size < CHECK_PIECE) continue;
+        yield piece;
+        piece = [];
+        size = 0;
+      }
+      yield piece;
     })(),
     { abort: [planEnd()] },
   );
