@@ -11,7 +11,7 @@ import { packTask } from './vma-pack.js';
 import type { KnownRecords } from './reader.js';
 
 /** What the kept records' values may take decoded, at most (writer.keep). */
-const KEEP_CHARGE = 8 << 20;
+const KEEP_CHARGE = 6 << 20;
 
 export class ImageWriter {
   /** crc chain over every record written so far (by this writer or, via addPages, the helper). */
