@@ -146,17 +146,22 @@ export class SharedParts {
 /** What a task takes from its parent when equal (read only once decoded, as the parts above). */
 const FROM_PARENT = ['vmas', 'pageRuns', 'rlimits', 'mm', 'creds', 'specials', 'itimers', 'sigactions', 'signals', 'rseq'] as const;
 
-/** Plain values (numbers, text, bytes, arrays, objects of them) equal field by field. */
+/** Plain values (numbers, text, bytes, arrays, objects of them) equal field by field. Equal
+ * primitives are compared in place, without a call (most fields of a forked child's parts). */
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) {
     if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array) || a.length !== b.length) return false;
-    return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    return a.length === 0 || Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   }
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    for (let i = 0; i < a.length; i++) {
+      const p = a[i];
+      const q = b[i];
+      if (p !== q && !sameValue(p, q)) return false;
+    }
     return true;
   }
   if (Array.isArray(b)) return false;
@@ -166,9 +171,11 @@ function sameValue(a: unknown, b: unknown): boolean {
   const y = b as Record<string, unknown>;
   let n = 0;
   for (const k in x) {
-    if (!Object.hasOwn(x, k) || !Object.hasOwn(y, k) || !sameValue(x[k], y[k])) return false;
+    const p = x[k];
+    const q = y[k];
+    if (p !== q ? !sameValue(p, q) : p === undefined && !(k in y)) return false;
     n++;
   }
-  for (const k in y) if (Object.hasOwn(y, k)) n--;
+  for (const _ in y) n--;
   return n === 0;
 }
