@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { decode, decodeBudget, encode, known, type CborValue } from '../src/image/cbor.js';
-import { chargeOf, encodeTask } from '../src/image/encode-task.js';
+import { decode, decodeBudget, encode, type CborValue } from '../src/image/cbor.js';
+import { decodedCopy } from '../src/image/cbor-decoded.js';
+import { encodeTask } from '../src/image/encode-task.js';
+import { ImageReader, type KnownRecords } from '../src/image/reader.js';
+import { crc32c } from '../src/native/addon.js';
 import type { TaskImage, VmaImage } from '../src/image/types.js';
 
 const PAGE = 4096;
@@ -58,35 +61,65 @@ describe('TASK record encoding (encode-task.ts)', () => {
     expect(encodeTask(odd).bytes.equals(encode(odd as unknown as CborValue))).toBe(true);
   });
 
-  it('kept arrays decode to the values written, charged as decoding them would be, and only while kept', () => {
-    const t = task(1000);
-    const plainBytes = encode(t as unknown as CborValue);
-    const { bytes, forget } = encodeTask(t, true);
-    expect(known.size).toBe(2);
-    expect(Object.isFrozen(t.vmas) && Object.isFrozen(t.vmas[0]) && Object.isFrozen(t.vmas[0]!.file)).toBe(true);
-    const b1 = decodeBudget(1 << 30);
-    const b2 = decodeBudget(1 << 30);
-    const withKnown = decode(bytes, b1) as Record<string, CborValue[]>;
-    forget();
-    expect(known.size).toBe(0);
-    const plain = decode(plainBytes, b2) as Record<string, CborValue[]>;
-    expect(withKnown).toEqual(plain);
-    expect(withKnown.vmas![10]).toBe(t.vmas[10]); // taken, not decoded
-    expect(withKnown.vmas).not.toBe(t.vmas); // a new array of the same items
-    expect(b1.left).toBe(b2.left);
-    // other bytes (one value changed) are decoded
-    const { bytes: again, forget: f2 } = encodeTask(task(1000), true);
-    const changed = Buffer.from(again);
-    changed[changed.indexOf(Buffer.from('stack')) + 2] ^= 1;
-    const d = decode(changed) as Record<string, VmaImage[]>;
-    f2();
-    expect(d.vmas!.some((v) => v.kind !== 'stack' && v.kind.startsWith('st'))).toBe(true);
+  it('a task encoded from its decoded copy: the same bytes, and the copy is what they decode to, charged alike', () => {
+    for (const n of [0, 1, 64, 1000]) {
+      const t = task(n);
+      const { bytes, decoded } = encodeTask(t, true);
+      expect(bytes.equals(encode(t as unknown as CborValue))).toBe(true);
+      const b = decodeBudget(1 << 30);
+      expect(decoded!.value).toStrictEqual(decode(bytes, b));
+      expect(decoded!.charge).toBe((1 << 30) - b.left);
+      expect((decoded!.value as Record<string, unknown>).vmas).not.toBe(t.vmas); // a copy, not the task's
+    }
   });
 
-  it('keeps only what decoding gives back as it is', () => {
-    expect(chargeOf({ a: 1, b: [true, null, 'x'] })).toBe(56 + 64 * 2 + 40 + 8 * 3);
-    expect(chargeOf({ p: 'y'.repeat(30) })).toBe(56 + 64 + 24 + 30);
-    for (const bad of [{ a: undefined }, { a: 1n }, { a: -0 }, { a: 0.5 }, { a: '\ud800' }, { a: new Uint8Array(1) }, Object.create({ x: 1 }), [, 1]])
-      expect(chargeOf(bad)).toBe(-1);
+  it('copies ordinary data only, exactly as decode gives it back', () => {
+    const odd = {
+      zero: -0,
+      big: [2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n, -(2n ** 53n) + 1n, -(2n ** 53n), -(2n ** 64n), 5n, -5n],
+      ints: [0, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER, -1, -24, -25, -(2 ** 32), Number.MIN_SAFE_INTEGER],
+      gone: undefined,
+      buf: Buffer.from('abc'),
+      sub: new Uint8Array(new Uint8Array([1, 2, 3, 4]).buffer, 1, 2),
+      text: ['', 'x', 'y'.repeat(24), 'y'.repeat(25), 'é'.repeat(9), 'é'.repeat(13), '€'.repeat(8), '€'.repeat(9), '\ud83d\ude00'],
+      ['__proto__']: { a: 1 },
+      2: 'two',
+      1: 'one',
+      nested: { m: [[], {}, [null, true, false]], u: { x: undefined, y: 1 } },
+    };
+    Object.defineProperty(odd, '__proto__', { value: { a: 1 }, enumerable: true, writable: true, configurable: true });
+    const d = decodedCopy(odd)!;
+    const bytes = encode(odd as unknown as CborValue);
+    expect(encode(d.value).equals(bytes)).toBe(true);
+    const b = decodeBudget(1 << 30);
+    const back = decode(bytes, b);
+    expect(d.value).toStrictEqual(back);
+    expect(Object.keys(d.value as object)).toEqual(Object.keys(back as object));
+    expect(d.charge).toBe((1 << 30) - b.left);
+    let deep: unknown = 1;
+    for (let i = 0; i < 40; i++) deep = [deep];
+    for (const bad of [undefined, { a: 0.5 }, { a: NaN }, { a: 2n ** 64n }, { a: '\ud800' }, { ['\udc00']: 1 }, { a: new Int32Array(1) }, { a: new Map() }, { a: () => 1 }, Object.create({ x: 1 }), [, 1], new (class X {})(), deep])
+      expect(decodedCopy(bad)).toBeUndefined();
+  });
+
+  it('the reader takes a known record for exactly its bytes, and decodes any other', () => {
+    const value = { pid: 7, vmas: [{ start: 4096, end: 8192 }] };
+    const payload = encode(value);
+    const frame = (p: Buffer) => {
+      const f = Buffer.alloc(16);
+      f.writeUInt32LE(3, 0);
+      f.writeUInt32LE(crc32c(p), 4);
+      f.writeBigUInt64LE(BigInt(p.length), 8);
+      return Buffer.concat([f, p]);
+    };
+    const d = decodedCopy(value)!;
+    const known = (): KnownRecords => new Map([[16, { bytes: payload, value: d.value, charge: d.charge }]]);
+    const k1 = known();
+    expect(new ImageReader(frame(payload), 'x', false, k1).expect(3, 'TASK').value).toBe(d.value);
+    expect(k1.size).toBe(0);
+    const other = encode({ pid: 8, vmas: [{ start: 4096, end: 8192 }] });
+    const v2 = new ImageReader(frame(other), 'x', false, known()).expect(3, 'TASK').value;
+    expect(v2).not.toBe(d.value);
+    expect((v2 as { pid: number }).pid).toBe(8);
   });
 });

@@ -260,7 +260,6 @@ function text(buf: Buffer, start: number, n: number): string {
 
 function dec(inp: In, depth: number): CborValue {
   if (depth > MAX_DEPTH) throw new CborError('value nested too deeply');
-  const at = inp.pos;
   const ib = inp.buf[inp.take(1)]!;
   const major = ib >> 5;
   const info = ib & 31;
@@ -283,10 +282,6 @@ function dec(inp: In, depth: number): CborValue {
     }
     case 4: {
       const n = inp.len(info); // every item takes at least one byte
-      if (n >= KNOWN_MIN && known.size) {
-        const k = knownAt(inp, at, n);
-        if (k) return k;
-      }
       inp.charge(40 + 8 * n);
       const a: CborValue[] = new Array(n);
       for (let i = 0; i < n; i++) a[i] = dec(inp, depth + 1);
@@ -317,33 +312,6 @@ function dec(inp: In, depth: number): CborValue {
     default:
       throw new CborError(`unsupported CBOR major type ${major}`);
   }
-}
-
-/** Arrays whose encoding is known (cbor-known.ts): the bytes, the value they decode to, and
- * what decoding them would charge to the budget. */
-export interface KnownArray {
-  bytes: Uint8Array;
-  value: readonly CborValue[];
-  charge: number;
-}
-
-/** Known arrays by their number of items; only arrays of KNOWN_MIN items or more. */
-export const known = new Map<number, KnownArray[]>();
-export const KNOWN_MIN = 64;
-
-/** The known array whose bytes are those at `at` (its head included), as a new array of the
- * same items, the bytes taken and their decoding charged; undefined if none is. */
-function knownAt(inp: In, at: number, n: number): CborValue[] | undefined {
-  const list = known.get(n);
-  if (!list) return undefined;
-  for (const k of list) {
-    const len = k.bytes.length;
-    if (at + len > inp.buf.length || inp.buf.compare(k.bytes, 0, len, at, at + len) !== 0) continue;
-    inp.pos = at + len;
-    inp.charge(k.charge);
-    return k.value.slice();
-  }
-  return undefined;
 }
 
 /** budget: shared by the records of one image (default: as much as the bytes could ever take). */

@@ -146,22 +146,36 @@ export class SharedParts {
 /** What a task takes from its parent when equal (read only once decoded, as the parts above). */
 const FROM_PARENT = ['vmas', 'pageRuns', 'rlimits', 'mm', 'creds', 'specials', 'itimers', 'sigactions', 'signals', 'rseq'] as const;
 
-/** Plain values (numbers, text, bytes, arrays, objects of them) equal field by field. */
+/** Plain values (numbers, text, bytes, arrays, objects of them) equal field by field. Equal
+ * primitives are compared in place, without a call (most fields of a forked child's parts). */
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) {
     if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array) || a.length !== b.length) return false;
-    return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    return a.length === 0 || Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   }
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    for (let i = 0; i < a.length; i++) {
+      const p = a[i];
+      const q = b[i];
+      if (p !== q && !sameValue(p, q)) return false;
+    }
     return true;
   }
   if (Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) if (!sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  return true;
+  // the same keys (for...in, counted: no array of keys made per object, ~10 ms for a tree of
+  // 100 tasks' mappings), each of the same value
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    const p = x[k];
+    const q = y[k];
+    if (p !== q ? !sameValue(p, q) : p === undefined && !(k in y)) return false;
+    n++;
+  }
+  for (const _ in y) n--;
+  return n === 0;
 }

@@ -8,6 +8,10 @@ import { writeAll } from './fdio.js';
 import { FORMAT_MAJOR, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
 import type { ImageFiles, ImageHeader, ImageIpc, ImageTree, TaskImage, Trailer } from './types.js';
 import { packTask } from './vma-pack.js';
+import type { KnownRecords } from './reader.js';
+
+/** What the kept records' values may take decoded, at most (writer.keep). */
+const KEEP_CHARGE = 6 << 20;
 
 export class ImageWriter {
   /** crc chain over every record written so far (by this writer or, via addPages, the helper). */
@@ -62,21 +66,33 @@ export class ImageWriter {
     this.record(RecordKind.Ipc, encode(i as unknown as CborValue));
   }
 
-  /** Set: the long arrays of the TASK records written (mappings, page runs) are kept for the
-   * checkpoint's check, which takes them for their bytes instead of decoding them again
-   * (encode-task.ts), until forget(). */
+  /** Set: TASK records are encoded from the copy decode would give back (encode-task.ts), kept
+   * with their bytes for the checkpoint's check (knownRecords), up to KEEP_CHARGE of decoded
+   * values (a tree of 100 tasks: ~4 MB; 1,000 tasks x 400 fds would be ~100 MB: the first
+   * ones only). */
   keep = false;
-  private forgets: (() => void)[] = [];
+  private kept: KnownRecords = new Map();
+  private keptCharge = 0;
 
   task(t: TaskImage): void {
-    const e = encodeTask(packTask(t) as TaskImage, this.keep);
-    if (this.keep) this.forgets.push(e.forget);
+    const e = encodeTask(packTask(t) as TaskImage, this.keep && this.keptCharge < KEEP_CHARGE);
+    if (e.decoded) {
+      this.keptCharge += e.decoded.charge;
+      this.kept.set(this.bytes + FRAME_SIZE, { bytes: e.bytes, value: e.decoded.value, charge: e.decoded.charge });
+    }
     this.record(RecordKind.Task, e.bytes);
+  }
+
+  /** The records kept (by the offset of their payload in the image), handed over once. */
+  knownRecords(): KnownRecords {
+    const k = this.kept;
+    this.kept = new Map();
+    return k;
   }
 
   /** Lets go of what keep kept. */
   forget(): void {
-    for (const f of this.forgets.splice(0)) f();
+    this.kept = new Map();
   }
 
   /** Accounts for page records the helper wrote to the same fd. */

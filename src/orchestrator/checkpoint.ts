@@ -276,7 +276,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const sent = new Promise<void>((r) => (pagesSent = r));
     const checked = sent
       .then(() => new Promise((r) => setImmediate(r)))
-      .then(() => checkRestorable(metadata, image, helper).finally(closeBack))
+      .then(() => checkRestorable(metadata, image, helper, w.knownRecords()).finally(closeBack))
       .catch((e: unknown) => refuseUnrestorable(e, pid));
     checked.catch(() => {}); // awaited before the trailer; not unhandled if the pages fail first
     const total = tasks.reduce((s, t) => s + runBytes(t.pageRuns), 0);

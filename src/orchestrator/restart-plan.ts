@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { ImageError, UcrError, UnsupportedError } from '../errors.js';
 import { cowLayout, intersect, parents } from '../image/cow.js';
 import { checkSystemLimits } from '../image/limits.js';
-import { checkTrailerBytes, readMetadata } from '../image/reader.js';
+import { checkTrailerBytes, readMetadata, type KnownRecords } from '../image/reader.js';
 import type { ImageMetadata, TaskImage, TreeEntry, Trailer } from '../image/types.js';
 import { HelperError, type Helper } from '../kernel/helper.js';
 import { decodeEvent, type EvLoaded, type EvSpooled } from '../kernel/protocol.gen.js';
@@ -160,18 +160,23 @@ function releaseTask(t: TaskImage): void {
   for (const th of t.threads) th.xstate = NONE;
 }
 
+/** The check's plan goes to the helper in pieces of this many bytes (checkRestorable). */
+const CHECK_PIECE = 256 << 10;
+
 /**
  * Checkpoint's own check of the metadata it is about to write (prelude to the last TASK record,
  * as bytes): read and validated by the reader restart uses, then planned as a restart with
  * default options would plan it, and that plan read by the helper's own plan parser (`check`
  * on the checkpoint's own helper, which goes on after answering). Throws what restart would say;
- * the metadata it returns has its tasks released (releaseTask) as they were planned.
+ * the metadata it returns has its tasks released (releaseTask) as they were planned. known: the
+ * records the checkpoint wrote with the values they decode to (writer.ts keep), taken for
+ * records whose bytes read back are exactly those (reader.ts).
  */
-export async function checkRestorable(metadata: Buffer | Buffer[] | { fd: number; length: number }, name: string, helper: Helper): Promise<ImageMetadata> {
+export async function checkRestorable(metadata: Buffer | Buffer[] | { fd: number; length: number }, name: string, helper: Helper, known?: KnownRecords): Promise<ImageMetadata> {
   // a list of buffers is emptied as it is read; an fd (the image file being written, opened
   // again for reading) is read at 0 to length, what the checkpoint wrote as metadata
   const length = Array.isArray(metadata) ? metadata.reduce((n, b) => n + b.length, 0) : metadata.length;
-  const { meta, reader } = Buffer.isBuffer(metadata) || Array.isArray(metadata) ? readMetadata(metadata, name) : readMetadata(metadata.fd, name, true, true);
+  const { meta, reader } = Buffer.isBuffer(metadata) || Array.isArray(metadata) ? readMetadata(metadata, name, false, false, known) : readMetadata(metadata.fd, name, true, true, known);
   if (reader.offset !== length) throw new ImageError(`${name}: ${length - reader.offset} bytes after the metadata`, { object: name });
   const opts: PlanOptions = {};
   const plan = planRestart(meta, opts);
@@ -182,8 +187,21 @@ export async function checkRestorable(metadata: Buffer | Buffer[] | { fd: number
   // ends the plan with `end` (the helper reads up to it, its answer is not waited for)
   await helper.sendChunks(
     (function* () {
-      yield [dumpCheck()];
-      yield* lines;
+      // in pieces of ~256 KB: a chunk per task was a write to the helper's pipe per task, which
+      // the helper reads only once the pages are out (the pipe full: each write queued apart)
+      let piece = [dumpCheck()];
+      let size = 0;
+      for (const chunk of lines) {
+        for (let i = 0; i < chunk.length; i++) {
+          piece.push(chunk[i]!);
+          size += chunk[i]!.length;
+        }
+        if (size < CHECK_PIECE) continue;
+        yield piece;
+        piece = [];
+        size = 0;
+      }
+      yield piece;
     })(),
     { abort: [planEnd()] },
   );
