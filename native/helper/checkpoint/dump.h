@@ -42,8 +42,8 @@ void release(int kill_it);
 
 /* gadget.c: the gadget of the command's task (a copy of the frozen task's tracee), and one
  * injected call through it */
-int gadget_map(struct tracee *task);
-void gadget_unmap(struct tracee *task);
+int gadget_map(struct tracee *task, int trap_ign);
+void gadget_unmap(struct tracee *task, int trap_ign);
 /* The SIGTRAP action gadget_unmap puts back (gadget.c): act as rt_sigaction gives it */
 void gadget_keep_trap(struct tracee *task, const uint64_t act[4]);
 int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
@@ -65,7 +65,7 @@ int dump_altstack_failed(pid_t tid);
 /* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (task: the command's
  * tracee, its gadget mapped; d: the frozen task) */
 struct sbuf;
-long attrs_vmlck(pid_t pid);
+long attrs_vmlck(pid_t pid, int *trap_ign);
 /* pre_membarrier, pre_thp: the results of those getters when already run (cmd_state's batch),
  * else NULL: injected here */
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, const long *pre_membarrier,

@@ -225,8 +225,9 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		memset(&rseq, 0, sizeof rseq);
 	uint64_t sigmask = cur->th[cur->main].mask; /* saved at the freeze */
 
-	long vmlck = attrs_vmlck(task->pid); /* before the gadget: mlockall(MCL_FUTURE) locks it */
-	if (gadget_map(task) < 0)
+	int trap_ign;
+	long vmlck = attrs_vmlck(task->pid, &trap_ign); /* before the gadget: mlockall(MCL_FUTURE) locks it */
+	if (gadget_map(task, trap_ign) < 0)
 		return -1;
 	/* the 64 dispositions in one stop: each rt_sigaction writes into its own scratch slot */
 	struct ksigaction acts[65];
@@ -312,7 +313,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		free(attrs.p);
 		return -1;
 	}
-	gadget_unmap(task);
+	gadget_unmap(task, 1);
 
 	struct rlimit64 lim[RLIM_NLIMITS];
 	for (int r = 0; r < RLIM_NLIMITS; r++)

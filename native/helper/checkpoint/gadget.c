@@ -35,8 +35,28 @@ static uint64_t find_vdso_syscall(pid_t pid)
 	return 0;
 }
 
-/* Maps a gadget in the task through its vdso `syscall`; signals stay blocked meanwhile. */
-int gadget_map(struct tracee *task)
+/* A call through the `syscall` at insn, outside the gadget's int3: single-stepped (one stop)
+ * when the task's SIGTRAP action is known not to be SIG_IGN (the step's trap, forced while
+ * SIGTRAP is unblocked, leaves a handler or SIG_DFL as it is but resets SIG_IGN), else through
+ * the call's entry and exit stops (two). Every other signal stays blocked; the mask is all
+ * again afterwards (the batch's and t_inject's int3 expect it). */
+static int call_outside(struct tracee *task, int trap_ign, uint64_t insn, long nr, const uint64_t a[6], long *ret)
+{
+	if (trap_ign)
+		return t_inject_via_syscall_stops(task, insn, nr, a, ret);
+	uint64_t all = ~0ULL, but_trap = ~(1ULL << (SIGTRAP - 1));
+	if (ptrace(PTRACE_SETSIGMASK, task->pid, (void *)8, &but_trap) < 0)
+		return -1;
+	int r = t_inject_via_step(task, insn, nr, a, ret), e = errno;
+	if (ptrace(PTRACE_SETSIGMASK, task->pid, (void *)8, &all) < 0 && r == 0)
+		return -1;
+	errno = e;
+	return r;
+}
+
+/* Maps a gadget in the task through its vdso `syscall`; signals stay blocked meanwhile.
+ * trap_ign: the task's SIGTRAP action may be SIG_IGN (SigIgn of its status; 1 when unknown). */
+int gadget_map(struct tracee *task, int trap_ign)
 {
 	uint64_t insn = find_vdso_syscall(task->pid);
 	if (!insn)
@@ -47,7 +67,7 @@ int gadget_map(struct tracee *task)
 	const uint64_t a[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
 				MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
 	long ret;
-	if (t_inject_via_syscall_stops(task, insn, SYS_mmap, a, &ret) < 0)
+	if (call_outside(task, trap_ign, insn, SYS_mmap, a, &ret) < 0)
 		return proto_fail("inject", "gadget", errno, "cannot inject mmap");
 	/* mlockall(MCL_FUTURE) locks the gadget too: a task that locked more than its
 	 * RLIMIT_MEMLOCK while privileged (then dropped privilege) may map nothing more. The
@@ -55,7 +75,7 @@ int gadget_map(struct tracee *task)
 	struct rlimit64 lim, none = { RLIM64_INFINITY, RLIM64_INFINITY };
 	if (ret == -EAGAIN && prlimit64(task->pid, RLIMIT_MEMLOCK, NULL, &lim) == 0 &&
 	    prlimit64(task->pid, RLIMIT_MEMLOCK, &none, NULL) == 0) {
-		int r = t_inject_via_syscall_stops(task, insn, SYS_mmap, a, &ret), e = errno;
+		int r = call_outside(task, trap_ign, insn, SYS_mmap, a, &ret), e = errno;
 		if (prlimit64(task->pid, RLIMIT_MEMLOCK, &lim, NULL) < 0)
 			return proto_fail("inject", "gadget", errno, "cannot put RLIMIT_MEMLOCK back");
 		if (r < 0)
@@ -87,26 +107,33 @@ static struct {
 
 void gadget_keep_trap(struct tracee *task, const uint64_t act[4])
 {
-	trap.pid = 0;
+	trap.pid = -task->pid; /* read, and SIG_DFL */
 	if (act[0] == 0 && act[1] == 0 && act[3] == 0)
 		return; /* SIG_DFL, no flags or mask: what the traps leave anyway */
 	trap.pid = task->pid;
 	memcpy(trap.act, act, sizeof trap.act);
 }
 
-void gadget_unmap(struct tracee *task)
+/* The SIGTRAP action put back (if the traps reset it), then the gadget unmapped: both outside
+ * the int3, single-stepped unless the action is SIG_IGN (call_outside). trap_ign: as for
+ * gadget_map, when no action was read (a failure before the batch). */
+void gadget_unmap(struct tracee *task, int trap_ign)
 {
 	if (!task->gadget)
 		return;
 	long ret;
+	if (trap.pid == task->pid) /* the action read: SIG_IGN or not */
+		trap_ign = trap.act[0] == (uint64_t)(uintptr_t)SIG_IGN;
+	else if (trap.pid == -task->pid) /* SIG_DFL, no flags or mask: what the traps leave */
+		trap_ign = 0;
 	if (trap.pid == task->pid && t_write_mem(task->pid, task->scratch, trap.act, sizeof trap.act) == 0) {
-		/* through syscall stops: no int3, so no trap to reset it again */
+		/* outside the int3: no trap to reset it again */
 		const uint64_t s[6] = { SIGTRAP, task->scratch, 0, 8, 0, 0 };
-		t_inject_via_syscall_stops(task, task->gadget, SYS_rt_sigaction, s, &ret);
+		call_outside(task, trap_ign, task->gadget, SYS_rt_sigaction, s, &ret);
 	}
 	trap.pid = 0;
 	const uint64_t a[6] = { task->gadget, GADGET_SIZE, 0, 0, 0, 0 };
-	t_inject_via_syscall_stops(task, task->gadget, SYS_munmap, a, &ret);
+	call_outside(task, trap_ign, task->gadget, SYS_munmap, a, &ret);
 	task->gadget = 0;
 }
 
