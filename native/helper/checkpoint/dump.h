@@ -31,18 +31,27 @@ struct dtask {
 	struct dthread *th; /* every thread, t.pid's included */
 	int nth, cap;
 	int main; /* index of t.pid in th */
+	/* gadget.c: a gadget mapped ahead of the task's `state` (0: none), VmLck before it (kB),
+	 * whether SIGTRAP may be ignored (its status), and a failed try (mapped at its `state`) */
+	uint64_t pregadget;
+	long vmlck;
+	unsigned char trap_ign, premap_failed;
 };
 
 /* freeze.c: `freeze <pid>` seizes, stops and saves every thread of the process (re-listing
  * its threads until no new one appears); release puts back what was saved and detaches (or
  * kills), on success and on every failure alike. */
 struct dtask *find_task(pid_t pid);
+/* the frozen tasks in freeze order: index of d, the task at index i (NULL past the last) */
+int task_index(const struct dtask *d);
+struct dtask *task_at(int i);
 int freeze(pid_t pid);
 void release(int kill_it);
 
 /* gadget.c: the gadget of the command's task (a copy of the frozen task's tracee), and one
  * injected call through it */
-int gadget_map(struct tracee *task, int trap_ign);
+int gadget_take(struct tracee *task, struct dtask *cur, long *vmlck);
+void gadget_drop(struct dtask *d);
 void gadget_unmap(struct tracee *task, int trap_ign);
 /* The SIGTRAP action gadget_unmap puts back (gadget.c): act as rt_sigaction gives it */
 void gadget_keep_trap(struct tracee *task, const uint64_t act[4]);
@@ -50,7 +59,7 @@ int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a
 	      const char *what);
 /* `state <pid> [timer ids]`: everything about the selected task (task: its tracee for this
  * command, d: the frozen task) that ptrace or the task itself must tell (dump_state.c) */
-int cmd_state(struct tracee *task, const struct dtask *d, const uint64_t *timers, size_t ntimers, pid_t proc);
+int cmd_state(struct tracee *task, struct dtask *d, const uint64_t *timers, size_t ntimers, pid_t proc);
 /* dump_procfs.c: the task's /proc files (as read by thread proc) appended to bin, their lengths
  * (-errno: not read) as a JSON array in lens; -1 out of memory */
 int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens);

@@ -214,7 +214,7 @@ static int timers_state(struct tracee *task, const uint64_t *ids, size_t nids, c
 	return 0;
 }
 
-int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids, size_t ntids, pid_t proc)
+int cmd_state(struct tracee *task, struct dtask *cur, const uint64_t *tids, size_t ntids, pid_t proc)
 {
 	size_t xlen = 16384;
 	static unsigned char xstate[16384];
@@ -225,9 +225,8 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		memset(&rseq, 0, sizeof rseq);
 	uint64_t sigmask = cur->th[cur->main].mask; /* saved at the freeze */
 
-	int trap_ign;
-	long vmlck = attrs_vmlck(task->pid, &trap_ign); /* before the gadget: mlockall(MCL_FUTURE) locks it */
-	if (gadget_map(task, trap_ign) < 0)
+	long vmlck; /* before the gadget: mlockall(MCL_FUTURE) locks it */
+	if (gadget_take(task, cur, &vmlck) < 0)
 		return -1;
 	/* the 64 dispositions in one stop: each rt_sigaction writes into its own scratch slot */
 	struct ksigaction acts[65];

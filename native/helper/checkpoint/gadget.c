@@ -54,35 +54,64 @@ static int call_outside(struct tracee *task, int trap_ign, uint64_t insn, long n
 	return r;
 }
 
-/* Maps a gadget in the task through its vdso `syscall`; signals stay blocked meanwhile.
- * trap_ign: the task's SIGTRAP action may be SIG_IGN (SigIgn of its status; 1 when unknown). */
-int gadget_map(struct tracee *task, int trap_ign)
+/* Why mapping a gadget failed (reported for the command's task only). */
+struct why {
+	const char *obj, *msg;
+	int err;
+};
+
+static int failed(struct why *w, const char *obj, int err, const char *msg)
 {
-	uint64_t insn = find_vdso_syscall(task->pid);
-	if (!insn)
-		return proto_fail("inject", "vdso", ENOENT, "no syscall instruction found in [vdso]");
-	uint64_t all = ~0ULL;
+	*w = (struct why){ obj, msg, err };
+	return -1;
+}
+
+static const uint64_t mmap_args[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+				       (uint64_t)-1, 0 };
+
+/* The first half of mapping a gadget through the task's vdso `syscall` (insn): signals
+ * blocked, the single-stepped mmap started (when SIGTRAP is not ignored: else map_end runs it
+ * through syscall stops). 1: started, 0: not (SIGTRAP ignored), -1: failed. */
+static int map_start(struct tracee *task, int trap_ign, uint64_t *insn, struct why *w)
+{
+	if (!(*insn = find_vdso_syscall(task->pid)))
+		return failed(w, "vdso", ENOENT, "no syscall instruction found in [vdso]");
+	uint64_t all = ~0ULL, but_trap = ~(1ULL << (SIGTRAP - 1));
 	if (ptrace(PTRACE_SETSIGMASK, task->pid, (void *)8, &all) < 0)
-		return proto_fail("inject", "sigmask", errno, "cannot block signals");
-	const uint64_t a[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-				MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
+		return failed(w, "sigmask", errno, "cannot block signals");
+	if (trap_ign)
+		return 0;
+	if (ptrace(PTRACE_SETSIGMASK, task->pid, (void *)8, &but_trap) < 0 ||
+	    t_step_start(task, *insn, SYS_mmap, mmap_args) < 0)
+		return failed(w, "gadget", errno, "cannot inject mmap");
+	return 1;
+}
+
+/* The second half: the mmap's result (run here when not started), the gadget's code written. */
+static int map_end(struct tracee *task, int trap_ign, uint64_t insn, int started, struct why *w)
+{
 	long ret;
-	if (call_outside(task, trap_ign, insn, SYS_mmap, a, &ret) < 0)
-		return proto_fail("inject", "gadget", errno, "cannot inject mmap");
+	if (started) {
+		uint64_t all = ~0ULL;
+		if (t_step_end(task, insn, &ret) < 0 || ptrace(PTRACE_SETSIGMASK, task->pid, (void *)8, &all) < 0)
+			return failed(w, "gadget", errno, "cannot inject mmap");
+	} else if (t_inject_via_syscall_stops(task, insn, SYS_mmap, mmap_args, &ret) < 0) {
+		return failed(w, "gadget", errno, "cannot inject mmap");
+	}
 	/* mlockall(MCL_FUTURE) locks the gadget too: a task that locked more than its
 	 * RLIMIT_MEMLOCK while privileged (then dropped privilege) may map nothing more. The
 	 * limit is lifted for this one mmap and put back at once. */
 	struct rlimit64 lim, none = { RLIM64_INFINITY, RLIM64_INFINITY };
 	if (ret == -EAGAIN && prlimit64(task->pid, RLIMIT_MEMLOCK, NULL, &lim) == 0 &&
 	    prlimit64(task->pid, RLIMIT_MEMLOCK, &none, NULL) == 0) {
-		int r = call_outside(task, trap_ign, insn, SYS_mmap, a, &ret), e = errno;
+		int r = call_outside(task, trap_ign, insn, SYS_mmap, mmap_args, &ret), e = errno;
 		if (prlimit64(task->pid, RLIMIT_MEMLOCK, &lim, NULL) < 0)
-			return proto_fail("inject", "gadget", errno, "cannot put RLIMIT_MEMLOCK back");
+			return failed(w, "gadget", errno, "cannot put RLIMIT_MEMLOCK back");
 		if (r < 0)
-			return proto_fail("inject", "gadget", e, "cannot inject mmap");
+			return failed(w, "gadget", e, "cannot inject mmap");
 	}
 	if (SYSCALL_FAILED(ret))
-		return proto_fail("inject", "gadget", (int)-ret, "mmap in the task failed");
+		return failed(w, "gadget", (int)-ret, "mmap in the task failed");
 	task->gadget = (uint64_t)ret;
 	task->scratch = task->gadget + GADGET_CODE_SIZE;
 	task->scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
@@ -91,10 +120,94 @@ int gadget_map(struct tracee *task, int trap_ign)
 	const unsigned char *bcode = batch_code(&blen);
 	if (t_write_mem(task->pid, task->gadget, code, sizeof code) < 0 ||
 	    t_write_mem(task->pid, task->gadget + BATCH_CODE_OFF, bcode, blen) < 0)
-		return proto_fail("inject", "gadget", errno, "cannot write the gadget");
+		return failed(w, "gadget", errno, "cannot write the gadget");
+	return 0;
+}
+
+/* The next frozen task after d (freeze order: the order the coordinator asks for states). */
+static struct dtask *after(struct dtask *d)
+{
+	return task_at(task_index(d) + 1);
+}
+
+/* Whether x's gadget may be mapped ahead while cur's `state` runs: x frozen and saved, and
+ * sharing its memory (CLONE_VM without CLONE_THREAD) with none of the tasks whose `state` comes
+ * before its own (from cur on): their smaps, read at the end of their `state`, would show it,
+ * and their VmLck would count it. */
+static int ahead_ok(struct dtask *cur, struct dtask *x)
+{
+	if (!x->nth || !x->th[x->main].stopped || !x->th[x->main].saved)
+		return 0;
+	for (struct dtask *y = cur; y && y != x; y = after(y))
+		if (syscall(SYS_kcmp, x->t.pid, y->t.pid, 1 /* KCMP_VM */, 0, 0) <= 0)
+			return 0; /* the same memory, or cannot tell */
+	return 1;
+}
+
+/* The gadget of the command's task (task: a copy of cur's tracee) and VmLck before it was
+ * mapped. Mapped here unless it was mapped ahead: each task's gadget is mapped with those of
+ * the next PREMAP - 1 frozen tasks, whose mmaps run at once (their stops overlap: one wait for
+ * all instead of one each). A gadget mapped ahead stays, unused, until that task's `state`
+ * takes it, or release unmaps it (gadget_drop); a task whose gadget could not be mapped ahead
+ * maps it at its own `state`, which reports the failure. */
+#define PREMAP 8
+int gadget_take(struct tracee *task, struct dtask *cur, long *vmlck)
+{
+	if (!cur->pregadget) {
+		struct dtask *d[PREMAP];
+		struct tracee t[PREMAP];
+		uint64_t insn[PREMAP];
+		int ign[PREMAP], started[PREMAP], n = 0;
+		struct why w = { 0 }, wi;
+		for (struct dtask *x = cur; x && n < PREMAP; x = after(x)) {
+			if (x != cur && (x->pregadget || x->premap_failed || !ahead_ok(cur, x)))
+				continue;
+			d[n] = x;
+			t[n] = x->t;
+			x->vmlck = attrs_vmlck(x->t.pid, &ign[n]); /* before the gadget: mlockall(MCL_FUTURE) locks it */
+			x->trap_ign = (unsigned char)ign[n];
+			started[n] = map_start(&t[n], ign[n], &insn[n], n ? &wi : &w);
+			if (started[n] < 0 && n == 0)
+				break; /* reported below */
+			n++;
+		}
+		for (int i = 0; i < n; i++) {
+			if (started[i] < 0 || map_end(&t[i], ign[i], insn[i], started[i], i ? &wi : &w) < 0) {
+				if (i == 0) {
+					task->gadget = t[0].gadget; /* the failure path unmaps it */
+					task->scratch = t[0].scratch, task->scratch_len = t[0].scratch_len;
+				} else {
+					gadget_unmap(&t[i], ign[i]);
+					d[i]->premap_failed = 1;
+				}
+				continue;
+			}
+			d[i]->pregadget = t[i].gadget;
+		}
+		if (!n || !cur->pregadget)
+			return proto_fail("inject", w.obj ? w.obj : "gadget", w.obj ? w.err : EPROTO, "%s", w.msg ? w.msg : "cannot inject mmap");
+	}
+	task->gadget = cur->pregadget;
+	task->scratch = task->gadget + GADGET_CODE_SIZE;
+	task->scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
+	cur->pregadget = 0; /* the command's now: its failure path unmaps it */
+	*vmlck = cur->vmlck;
 	if (fault_at("inject", task->pid))
 		return proto_fail("inject", "gadget", ECANCELED, FAULT_MSG);
 	return 0;
+}
+
+/* A gadget mapped ahead and never taken (release, before the registers go back). */
+void gadget_drop(struct dtask *d)
+{
+	if (!d->pregadget)
+		return;
+	struct tracee t = d->t;
+	t.gadget = d->pregadget;
+	t.scratch = t.gadget + GADGET_CODE_SIZE;
+	t.scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
+	d->pregadget = 0;
+	gadget_unmap(&t, d->trap_ign);
 }
 
 /* The task's SIGTRAP action as its state read it (before the first int3 of an injected call):
