@@ -109,10 +109,14 @@ export function procPidOf(pid: number): number | undefined {
   return main === 'Z' ? listThreads(pid).find((t) => t !== pid && threadState(pid, t) !== 'Z') : main ? pid : undefined;
 }
 
-export function requestState(h: Helper, pid: number, procPid = procPidOf(pid)): StateRequest {
+/** out: the command is added to it, for the caller to send with others (one write), instead of
+ * sent here. */
+export function requestState(h: Helper, pid: number, procPid = procPidOf(pid), out?: string[]): StateRequest {
   if (!procPid) return { pid, procPid: undefined, ptimers: [] };
   const ptimers = readTimers(procPid);
-  h.send(dumpState({ pid, timers: ptimers.map((t) => t.id), proc: procPid }));
+  const line = dumpState({ pid, timers: ptimers.map((t) => t.id), proc: procPid });
+  if (out) out.push(line);
+  else h.send(line);
   const state = h.next('state');
   state.catch(() => {}); // awaited by captureTask; a failure must not be "unhandled" until then
   return { pid, procPid, ptimers, state };
@@ -127,11 +131,12 @@ export interface Captured {
 }
 
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
- * fds are filled in later by the tree-wide file capture; pageRuns by collectRuns. */
-export async function captureTask(h: Helper, req: StateRequest, stateBefore: string, stats?: Map<string, fs.Stats>, parts = new FrameParts()): Promise<Captured> {
+ * fds are filled in later by the tree-wide file capture; pageRuns by collectRuns. pending:
+ * commands for the helper written with this task's page scans (one write), emptied. */
+export async function captureTask(h: Helper, req: StateRequest, stateBefore: string, stats?: Map<string, fs.Stats>, parts = new FrameParts(), pending: string[] = []): Promise<Captured> {
   const { pid, procPid } = req;
   if (!procPid || !req.state) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
-  return { ...(await captureLive(h, req, procPid, stateBefore, stats, parts)), procPid };
+  return { ...(await captureLive(h, req, procPid, stateBefore, stats, parts, pending)), procPid };
 }
 
 /** Mappings per `runs` command (the helper splits a line into at most 520 words). */
@@ -173,7 +178,7 @@ export async function collectRuns(h: Helper, c: Captured): Promise<void> {
   }
 }
 
-async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats: Map<string, fs.Stats> | undefined, parts: FrameParts): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
+async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats: Map<string, fs.Stats> | undefined, parts: FrameParts, pending: string[]): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
   const { pid, ptimers } = req;
   const st = await req.state!;
   // registers and xstate: views of the helper's binary frame, thread after thread; the /proc
@@ -207,7 +212,9 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   // every mapping's pagemap scan asked for at once (one write, a command per 256 mappings,
   // the helper answers in order)
   const scanned = vmas.filter(mayHoldPrivatePages);
-  if (scanned.length) h.sendLines([...runsChunks(scanned)].map((c) => dumpRuns({ pid, ranges: rangesOf(c) })));
+  const lines = [...runsChunks(scanned)].map((c) => dumpRuns({ pid, ranges: rangesOf(c) }));
+  lines.push(...pending.splice(0));
+  if (lines.length) h.sendLines(lines);
 
   const sigactions: SigactionImage[] = st.sigactions
     .map(([sig, handler, flags, restorer, mask]) => ({ sig, handler: num(handler), flags: u64(flags), restorer: num(restorer), mask: u64(mask) }))

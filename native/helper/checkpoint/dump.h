@@ -32,10 +32,11 @@ struct dtask {
 	int nth, cap;
 	int main; /* index of t.pid in th */
 	/* gadget.c: a gadget mapped ahead of the task's `state` (0: none), VmLck before it (kB),
-	 * whether SIGTRAP may be ignored (its status), and a failed try (mapped at its `state`) */
+	 * whether SIGTRAP may be ignored (its status), whether its maps may show AIO rings, and a
+	 * failed try (mapped at its `state`) */
 	uint64_t pregadget;
 	long vmlck;
-	unsigned char trap_ign, premap_failed;
+	unsigned char trap_ign, aio, premap_failed;
 };
 
 /* freeze.c: `freeze <pid>` seizes, stops and saves every thread of the process (re-listing
@@ -50,7 +51,7 @@ void release(int kill_it);
 
 /* gadget.c: the gadget of the command's task (a copy of the frozen task's tracee), and one
  * injected call through it */
-int gadget_take(struct tracee *task, struct dtask *cur, long *vmlck);
+int gadget_take(struct tracee *task, struct dtask *cur);
 void gadget_drop(struct dtask *d);
 void gadget_unmap(struct tracee *task, int trap_ign);
 /* The SIGTRAP action gadget_unmap puts back (gadget.c): act as rt_sigaction gives it */
@@ -82,7 +83,7 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, c
 #define MEMBARRIER_GET_REGISTRATIONS (1 << 9)
 #define UCR_PR_GET_THP_DISABLE 42
 /* dump_aio.c: `,"aio":[[ring address, 0 | errno of io_getevents]...]`, if it maps AIO rings */
-int aio_state(struct tracee *task, struct sbuf *out);
+int aio_state(struct tracee *task, const struct dtask *d, struct sbuf *out);
 
 /* dump_seccomp.c: every stopped thread's seccomp mode, and for those not in mode 0
  * PTRACE_O_SUSPEND_SECCOMP, so the calls injected into them pass (refused: one line) */

@@ -148,7 +148,10 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, c
 			return proto_fail("state", obj, errno, "sched_getattr failed");
 		}
 		static char cpus[2048];
-		cpus_of(d->tgid, d->th[k].tid, cpus, sizeof cpus);
+		if (d->th[k].tid == task->pid)
+			cpus[0] = 0; /* the coordinator has it: the status of the task's /proc files */
+		else
+			cpus_of(d->tgid, d->th[k].tid, cpus, sizeof cpus);
 		sb_add(out, "%s[%d,%u,%llu,%d,%u,%llu,%llu,%llu,%u,%u,%lu,\"%s\"]", k ? "," : "", d->th[k].tid, a.policy,
 		       (unsigned long long)a.flags, a.nice, a.priority, (unsigned long long)a.runtime,
 		       (unsigned long long)a.deadline, (unsigned long long)a.period, a.util_min, a.util_max,

@@ -225,8 +225,7 @@ int cmd_state(struct tracee *task, struct dtask *cur, const uint64_t *tids, size
 		memset(&rseq, 0, sizeof rseq);
 	uint64_t sigmask = cur->th[cur->main].mask; /* saved at the freeze */
 
-	long vmlck; /* before the gadget: mlockall(MCL_FUTURE) locks it */
-	if (gadget_take(task, cur, &vmlck) < 0)
+	if (gadget_take(task, cur) < 0) /* cur->vmlck: before it (mlockall(MCL_FUTURE) locks it) */
 		return -1;
 	/* the 64 dispositions in one stop: each rt_sigaction writes into its own scratch slot */
 	struct ksigaction acts[65];
@@ -306,7 +305,7 @@ int cmd_state(struct tracee *task, struct dtask *cur, const uint64_t *tids, size
 		return proto_fail("state", "threads", ENOMEM, "out of memory");
 	}
 	struct sbuf attrs = { 0 };
-	int failed = attrs_state(task, cur, vmlck, pre.ran[X_MEMBARRIER] ? &pre.ret[X_MEMBARRIER] : NULL, pre.ran[X_THP] ? &pre.ret[X_THP] : NULL, &attrs) < 0 || aio_state(task, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
+	int failed = attrs_state(task, cur, cur->vmlck, pre.ran[X_MEMBARRIER] ? &pre.ret[X_MEMBARRIER] : NULL, pre.ran[X_THP] ? &pre.ret[X_THP] : NULL, &attrs) < 0 || aio_state(task, cur, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
 	if (failed) {
 		free(ths.p), free(bin.p);
 		free(attrs.p);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -20,11 +21,38 @@
 
 #include "dump.h"
 
-/* Finds a `syscall` instruction (0f 05) in the task's [vdso] to bootstrap injection. */
-static uint64_t find_vdso_syscall(pid_t pid)
+/* Finds a `syscall` instruction (0f 05) in the task's [vdso] to bootstrap injection; *aio:
+ * whether its maps may show AIO rings (`/[aio] (deleted)`, as aio_state looks for them: 0 lets
+ * the state skip a second read of the maps, 1 when it cannot tell). */
+static uint64_t find_vdso_syscall(pid_t pid, unsigned char *aio)
 {
-	uint64_t start, end;
-	if (find_special_vma(pid, "[vdso]", &start, &end) < 0 || end - start > 65536)
+	char path[64], line[4096];
+	uint64_t start = 0, end = 0;
+	int found = 0, whole = 1; /* at the start of a line (fgets cuts a line longer than line) */
+	*aio = 1;
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	unsigned char rings = 0, cut = 0;
+	while (fgets(line, sizeof line, f)) {
+		size_t len = strlen(line);
+		int start_of_line = whole;
+		whole = len && line[len - 1] == '\n';
+		cut |= !whole;
+		rings |= strstr(line, " /[aio] (deleted)") != NULL;
+		unsigned long long s, e;
+		char *nm = strrchr(line, ' ');
+		if (found || !start_of_line || !nm || sscanf(line, "%llx-%llx", &s, &e) != 2)
+			continue;
+		nm++;
+		nm[strcspn(nm, "\n")] = 0;
+		if (!strcmp(nm, "[vdso]"))
+			start = s, end = e, found = 1;
+	}
+	fclose(f);
+	*aio = rings || cut;
+	if (!found || end - start > 65536)
 		return 0;
 	unsigned char buf[65536];
 	if (t_read_mem(pid, start, buf, end - start) < 0)
@@ -72,9 +100,9 @@ static const uint64_t mmap_args[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | 
 /* The first half of mapping a gadget through the task's vdso `syscall` (insn): signals
  * blocked, the single-stepped mmap started (when SIGTRAP is not ignored: else map_end runs it
  * through syscall stops). 1: started, 0: not (SIGTRAP ignored), -1: failed. */
-static int map_start(struct tracee *task, int trap_ign, uint64_t *insn, struct why *w)
+static int map_start(struct tracee *task, int trap_ign, uint64_t *insn, unsigned char *aio, struct why *w)
 {
-	if (!(*insn = find_vdso_syscall(task->pid)))
+	if (!(*insn = find_vdso_syscall(task->pid, aio)))
 		return failed(w, "vdso", ENOENT, "no syscall instruction found in [vdso]");
 	uint64_t all = ~0ULL, but_trap = ~(1ULL << (SIGTRAP - 1));
 	if (ptrace(PTRACE_SETSIGMASK, task->pid, (void *)8, &all) < 0)
@@ -144,14 +172,14 @@ static int ahead_ok(struct dtask *cur, struct dtask *x)
 	return 1;
 }
 
-/* The gadget of the command's task (task: a copy of cur's tracee) and VmLck before it was
- * mapped. Mapped here unless it was mapped ahead: each task's gadget is mapped with those of
- * the next PREMAP - 1 frozen tasks, whose mmaps run at once (their stops overlap: one wait for
- * all instead of one each). A gadget mapped ahead stays, unused, until that task's `state`
+/* The gadget of the command's task (task: a copy of cur's tracee), VmLck before it was mapped
+ * (cur->vmlck) and whether its maps may show AIO rings (cur->aio). Mapped here unless it was
+ * mapped ahead: each task's gadget is mapped with those of the next PREMAP - 1 frozen tasks,
+ * whose mmaps run at once (their stops overlap: one wait for all instead of one each). A gadget mapped ahead stays, unused, until that task's `state`
  * takes it, or release unmaps it (gadget_drop); a task whose gadget could not be mapped ahead
  * maps it at its own `state`, which reports the failure. */
 #define PREMAP 8
-int gadget_take(struct tracee *task, struct dtask *cur, long *vmlck)
+int gadget_take(struct tracee *task, struct dtask *cur)
 {
 	if (!cur->pregadget) {
 		struct dtask *d[PREMAP];
@@ -166,7 +194,7 @@ int gadget_take(struct tracee *task, struct dtask *cur, long *vmlck)
 			t[n] = x->t;
 			x->vmlck = attrs_vmlck(x->t.pid, &ign[n]); /* before the gadget: mlockall(MCL_FUTURE) locks it */
 			x->trap_ign = (unsigned char)ign[n];
-			started[n] = map_start(&t[n], ign[n], &insn[n], n ? &wi : &w);
+			started[n] = map_start(&t[n], ign[n], &insn[n], &x->aio, n ? &wi : &w);
 			if (started[n] < 0 && n == 0)
 				break; /* reported below */
 			n++;
@@ -191,7 +219,6 @@ int gadget_take(struct tracee *task, struct dtask *cur, long *vmlck)
 	task->scratch = task->gadget + GADGET_CODE_SIZE;
 	task->scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
 	cur->pregadget = 0; /* the command's now: its failure path unmaps it */
-	*vmlck = cur->vmlck;
 	if (fault_at("inject", task->pid))
 		return proto_fail("inject", "gadget", ECANCELED, FAULT_MSG);
 	return 0;
