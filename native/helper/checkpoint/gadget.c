@@ -175,9 +175,10 @@ static int ahead_ok(struct dtask *cur, struct dtask *x)
 /* The gadget of the command's task (task: a copy of cur's tracee), VmLck before it was mapped
  * (cur->vmlck) and whether its maps may show AIO rings (cur->aio). Mapped here unless it was
  * mapped ahead: each task's gadget is mapped with those of the next PREMAP - 1 frozen tasks,
- * whose mmaps run at once (their stops overlap: one wait for all instead of one each). A gadget mapped ahead stays, unused, until that task's `state`
- * takes it, or release unmaps it (gadget_drop); a task whose gadget could not be mapped ahead
- * maps it at its own `state`, which reports the failure. */
+ * whose mmaps run at once (their stops overlap: one wait for all instead of one each). A
+ * gadget mapped ahead stays, unused, until that task's `state` takes it, or release unmaps it
+ * (gadget_drop); a task whose gadget could not be mapped ahead maps it at its own `state`,
+ * which reports the failure. */
 #define PREMAP 8
 int gadget_take(struct tracee *task, struct dtask *cur)
 {
