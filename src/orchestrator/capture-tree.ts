@@ -20,13 +20,17 @@ const STATE_AHEAD = 32;
  */
 export async function captureTree(
   helper: Helper,
-  order: { pid: number; state: string; parent?: number }[],
+  order: { pid: number; state: string; parent?: number; tid?: number }[],
   clock: PhaseClock,
 ): Promise<{ entries: TreeEntry[]; tasks: TaskImage[]; procPids: Map<number, number>; prefetch: FdPrefetch }> {
   const entries: TreeEntry[] = [];
   const tasks: TaskImage[] = [];
   const procPids = new Map<number, number>();
-  const live: { pid: number; parent?: number; procPid?: number }[] = order.filter((o) => o.state !== 'Z').map(({ pid, parent }) => ({ pid, parent }));
+  // the thread whose /proc files stand for a task: its main thread when the helper froze it
+  // (stopped, it stays), else procPidOf's pick
+  const live: { pid: number; parent?: number; procPid?: number }[] = order
+    .filter((o) => o.state !== 'Z')
+    .map(({ pid, parent, tid }) => (tid === pid ? { pid, parent, procPid: pid } : { pid, parent }));
   const requests = new Map<number, StateRequest>();
   let asked = 0;
   // state commands not sent yet: each task's go out with the page scans of the task captured
@@ -43,7 +47,7 @@ export async function captureTree(
   // starts on them
   askAhead(STATE_AHEAD);
   helper.sendLines(pending.splice(0));
-  for (const t of live.slice(asked)) t.procPid = procPidOf(t.pid);
+  for (const t of live.slice(asked)) if (!('procPid' in t)) t.procPid = procPidOf(t.pid);
   const procPidNow = new Map(live.map((o) => [o.pid, o.procPid]));
   // each fd compared (kcmp) with its parent's fd of the same number
   const prefetch = new FdPrefetch(live.flatMap(({ procPid, parent }) => (procPid ? [{ pid: procPid, ref: (parent !== undefined && procPidNow.get(parent)) || 0 }] : [])));

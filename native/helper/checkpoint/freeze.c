@@ -345,7 +345,7 @@ int freeze(pid_t pid)
 	d->t.regs = d->th[d->main].regs;
 	if (seccomp_suspend(d) < 0)
 		return -1;
-	EMIT_FROZEN(.pid = (uint64_t)pid, .threads = (uint64_t)d->nth);
+	EMIT_FROZEN(.pid = (uint64_t)pid, .threads = (uint64_t)d->nth, .tid = (uint64_t)d->t.pid);
 	return 0;
 }
 
