@@ -246,7 +246,7 @@ export const messages = [
 
   // ---- dump: checkpoint commands (dump.c)
   dump('freeze', [u64('pid', { min: 1, max: PID })], 'seize, stop and save every thread -> frozen'),
-  dump('state', [u64('pid', { min: 1, max: PID }), list('timers', { elem: 'u64', max: INT, maxCount: 512 }), u64('proc', { max: PID })], 'what only ptrace or the task can tell, and the /proc files of thread proc (0: none) -> state'),
+  dump('state', [u64('pid', { min: 1, max: PID }), u64('proc', { max: PID })], 'what only ptrace or the task can tell (the POSIX timers listed in /proc/PROC/timers), and the /proc files of thread proc (0: none) -> state'),
   dump('seccomp', [u64('pid', { min: 1, max: PID })], "every thread's seccomp mode and filters (dump_seccomp.c) -> seccomp"),
   dump('runs', [u64('pid', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'present pages of ranges (start,end,start,end..., ascending) -> runs'),
   dump('shared', [u64('pid', { min: 1, max: PID }), u64('parent', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'pages of the ranges (start,end,start,end..., ascending) the two still share since the fork (dump_cow.c) -> shared'),

@@ -9,7 +9,7 @@ import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, Vm
 import type { Helper, HelperEvent } from './helper.js';
 import { threadAffinity } from './affinity.js';
 import { classifyTask, mayHoldPrivatePages } from './memory.js';
-import { listThreads, parseStat, readProcText, readTimers, statusField, threadState } from './proc.js';
+import { listThreads, parseStat, parseTimers, readProcText, statusField, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
 import { seccompOf } from './seccomp.js';
 import { FrameParts } from './frame-parts.js';
@@ -96,7 +96,6 @@ export interface StateRequest {
   pid: number;
   /** the thread whose /proc files are read (undefined: every thread had exited) */
   procPid: number | undefined;
-  ptimers: ReturnType<typeof readTimers>;
   state?: Promise<EvState>;
 }
 
@@ -112,14 +111,13 @@ export function procPidOf(pid: number): number | undefined {
 /** out: the command is added to it, for the caller to send with others (one write), instead of
  * sent here. */
 export function requestState(h: Helper, pid: number, procPid = procPidOf(pid), out?: string[]): StateRequest {
-  if (!procPid) return { pid, procPid: undefined, ptimers: [] };
-  const ptimers = readTimers(procPid);
-  const line = dumpState({ pid, timers: ptimers.map((t) => t.id), proc: procPid });
+  if (!procPid) return { pid, procPid: undefined };
+  const line = dumpState({ pid, proc: procPid }); // the helper reads the POSIX timers' ids
   if (out) out.push(line);
   else h.send(line);
   const state = h.next('state');
   state.catch(() => {}); // awaited by captureTask; a failure must not be "unhandled" until then
-  return { pid, procPid, ptimers, state };
+  return { pid, procPid, state };
 }
 
 /** A captured task whose page scans are still to be collected (collectRuns). */
@@ -179,7 +177,7 @@ export async function collectRuns(h: Helper, c: Captured): Promise<void> {
 }
 
 async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats: Map<string, fs.Stats> | undefined, parts: FrameParts, pending: string[]): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
-  const { pid, ptimers } = req;
+  const { pid } = req;
   const st = await req.state!;
   // registers and xstate: views of the helper's binary frame, thread after thread; the /proc
   // files after them
@@ -198,6 +196,10 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   const stat = parseStat(files.text('stat'));
   const statusText = files.text('status'), status = { get: (k: string) => statusField(statusText, k) }; // a dozen fields of ~60
   const exe = files.text('exe');
+  // the POSIX timers: /proc/PID/timers as the helper read it, whose ids it asked the time of
+  const ptimers = parseTimers(files.text('timers'));
+  if (ptimers.length !== st.timers.length || ptimers.some((t, i) => t.id !== st.timers[i]![0]))
+    throw new CheckpointError(`process ${pid}: its POSIX timers changed during the checkpoint`, { pid, phase: 'capture' });
   // threads under seccomp (the helper suspended it for them at the freeze): their filters
   const seccomp = st.attrs.seccomp ? (h.send(dumpSeccomp({ pid })), h.next('seccomp')) : undefined;
   seccomp?.catch(() => {}); // awaited below; a refusal before that must not leave it "unhandled"

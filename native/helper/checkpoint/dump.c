@@ -221,7 +221,7 @@ int on_dump_freeze(struct dump_in *in, struct msg_dump_freeze *m)
 int on_dump_state(struct dump_in *in, struct msg_dump_state *m)
 {
 	(void)in;
-	return select_task(m->pid) < 0 ? -1 : cmd_state(&task, cur, m->timers, m->timers_count, (pid_t)m->proc);
+	return select_task(m->pid) < 0 ? -1 : cmd_state(&task, cur, (pid_t)m->proc);
 }
 
 /* checkpoint --compress */

@@ -58,9 +58,9 @@ void gadget_unmap(struct tracee *task, int trap_ign);
 void gadget_keep_trap(struct tracee *task, const uint64_t act[4]);
 int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
 	      const char *what);
-/* `state <pid> [timer ids]`: everything about the selected task (task: its tracee for this
+/* `state <pid> <proc>`: everything about the selected task (task: its tracee for this
  * command, d: the frozen task) that ptrace or the task itself must tell (dump_state.c) */
-int cmd_state(struct tracee *task, struct dtask *d, const uint64_t *timers, size_t ntimers, pid_t proc);
+int cmd_state(struct tracee *task, struct dtask *d, pid_t proc);
 /* dump_procfs.c: the task's /proc files (as read by thread proc) appended to bin, their lengths
  * (-errno: not read) as a JSON array in lens; -1 out of memory */
 int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens);
