@@ -246,7 +246,7 @@ export const messages = [
 
   // ---- dump: checkpoint commands (dump.c)
   dump('freeze', [u64('pid', { min: 1, max: PID })], 'seize, stop and save every thread -> frozen'),
-  dump('state', [u64('pid', { min: 1, max: PID }), list('timers', { elem: 'u64', max: INT, maxCount: 512 }), u64('proc', { max: PID })], 'what only ptrace or the task can tell, and the /proc files of thread proc (0: none) -> state'),
+  dump('state', [u64('pid', { min: 1, max: PID }), u64('proc', { max: PID })], 'what only ptrace or the task can tell (the POSIX timers listed in /proc/PROC/timers), and the /proc files of thread proc (0: none) -> state'),
   dump('seccomp', [u64('pid', { min: 1, max: PID })], "every thread's seccomp mode and filters (dump_seccomp.c) -> seccomp"),
   dump('runs', [u64('pid', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'present pages of ranges (start,end,start,end..., ascending) -> runs'),
   dump('shared', [u64('pid', { min: 1, max: PID }), u64('parent', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'pages of the ranges (start,end,start,end..., ascending) the two still share since the fork (dump_cow.c) -> shared'),
@@ -281,7 +281,7 @@ export const messages = [
   // ---- events: helper -> coordinator, one JSON object per line {"ev": name, ...}
   ev('error', [str('phase'), str('object'), str('syscall'), i64('errno', { min: 0, max: 4095, c: 'err' }), str('msg')], 'a failure: the helper undoes what it did and exits non-zero'),
   ev('progress', [u64('bytes')], 'bytes of pages moved so far by the current page command'),
-  ev('frozen', [u64('pid'), u64('threads')], 'freeze'),
+  ev('frozen', [u64('pid'), u64('threads'), u64('tid')], 'freeze (tid: the thread the helper works through, the main one unless it has exited)'),
   ev('state', [], 'state: registers, signals, timers of the selected task', { ts: "import('./dump-task.js').StateFacts" }),
   ev('seccomp', [u64('pid'), json('threads', { ts: '[number, number, [number, string][]][]' })], 'seccomp: [tid, mode, [[metadata flags, BPF as hex], ...] oldest first] per thread not in mode 0'),
   ev('runs', [u64('pid'), u64('start'), json('runs', { ts: '[number, number][]' }), json('guards', { ts: '[number, number][]' })], 'runs: the present pages of a range, [address, npages], and its guard regions (MADV_GUARD_INSTALL)'),

@@ -9,7 +9,7 @@ import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, Vm
 import type { Helper, HelperEvent } from './helper.js';
 import { threadAffinity } from './affinity.js';
 import { classifyTask } from './memory.js';
-import { listThreads, parseStat, readProcText, readTimers, statusField, threadState } from './proc.js';
+import { listThreads, parseStat, parseTimers, readProcText, statusField, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
 import { seccompOf } from './seccomp.js';
 import { FrameParts } from './frame-parts.js';
@@ -96,7 +96,6 @@ export interface StateRequest {
   pid: number;
   /** the thread whose /proc files are read (undefined: every thread had exited) */
   procPid: number | undefined;
-  ptimers: ReturnType<typeof readTimers>;
   state?: Promise<EvState>;
 }
 
@@ -109,13 +108,16 @@ export function procPidOf(pid: number): number | undefined {
   return main === 'Z' ? listThreads(pid).find((t) => t !== pid && threadState(pid, t) !== 'Z') : main ? pid : undefined;
 }
 
-export function requestState(h: Helper, pid: number, procPid = procPidOf(pid)): StateRequest {
-  if (!procPid) return { pid, procPid: undefined, ptimers: [] };
-  const ptimers = readTimers(procPid);
-  h.send(dumpState({ pid, timers: ptimers.map((t) => t.id), proc: procPid }));
+/** out: the command is added to it, for the caller to send with others (one write), instead of
+ * sent here. */
+export function requestState(h: Helper, pid: number, procPid = procPidOf(pid), out?: string[]): StateRequest {
+  if (!procPid) return { pid, procPid: undefined };
+  const line = dumpState({ pid, proc: procPid }); // the helper reads the POSIX timers' ids
+  if (out) out.push(line);
+  else h.send(line);
   const state = h.next('state');
   state.catch(() => {}); // awaited by captureTask; a failure must not be "unhandled" until then
-  return { pid, procPid, ptimers, state };
+  return { pid, procPid, state };
 }
 
 /** A captured task whose page scans are still to be collected (collectRuns). */
@@ -127,11 +129,12 @@ export interface Captured {
 }
 
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
- * fds are filled in later by the tree-wide file capture; pageRuns by collectRuns. */
-export async function captureTask(h: Helper, req: StateRequest, stateBefore: string, stats?: Map<string, fs.Stats>, parts = new FrameParts()): Promise<Captured> {
+ * fds are filled in later by the tree-wide file capture; pageRuns by collectRuns. pending:
+ * commands for the helper written with this task's page scans (one write), emptied. */
+export async function captureTask(h: Helper, req: StateRequest, stateBefore: string, stats?: Map<string, fs.Stats>, parts = new FrameParts(), pending: string[] = []): Promise<Captured> {
   const { pid, procPid } = req;
   if (!procPid || !req.state) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
-  return { ...(await captureLive(h, req, procPid, stateBefore, stats, parts)), procPid };
+  return { ...(await captureLive(h, req, procPid, stateBefore, stats, parts, pending)), procPid };
 }
 
 /** Mappings per `runs` command (the helper splits a line into at most 520 words). */
@@ -173,8 +176,8 @@ export async function collectRuns(h: Helper, c: Captured): Promise<void> {
   }
 }
 
-async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats: Map<string, fs.Stats> | undefined, parts: FrameParts): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
-  const { pid, ptimers } = req;
+async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats: Map<string, fs.Stats> | undefined, parts: FrameParts, pending: string[]): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
+  const { pid } = req;
   const st = await req.state!;
   // registers and xstate: views of the helper's binary frame, thread after thread; the /proc
   // files after them
@@ -193,6 +196,10 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   const stat = parseStat(files.text('stat'));
   const statusText = files.text('status'), status = { get: (k: string) => statusField(statusText, k) }; // a dozen fields of ~60
   const exe = files.text('exe');
+  // the POSIX timers: /proc/PID/timers as the helper read it, whose ids it asked the time of
+  const ptimers = parseTimers(files.text('timers'));
+  if (ptimers.length !== st.timers.length || ptimers.some((t, i) => t.id !== st.timers[i]![0]))
+    throw new CheckpointError(`process ${pid}: its POSIX timers changed during the checkpoint`, { pid, phase: 'capture' });
   // threads under seccomp (the helper suspended it for them at the freeze): their filters
   const seccomp = st.attrs.seccomp ? (h.send(dumpSeccomp({ pid })), h.next('seccomp')) : undefined;
   seccomp?.catch(() => {}); // awaited below; a refusal before that must not leave it "unhandled"
@@ -204,10 +211,13 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   // helper scans them while the rest is classified; it answers in order, collectRuns)
   const scanned: VmaImage[] = [];
   const ask = (from: number) => h.send(dumpRuns({ pid, ranges: rangesOf(scanned.slice(from, from + RUNS_PER_COMMAND)) }));
+  // the last command goes out with the commands pended for the helper (the next task's state)
+  const askLast = (from: number) => h.sendLines([dumpRuns({ pid, ranges: rangesOf(scanned.slice(from, from + RUNS_PER_COMMAND)) }), ...pending.splice(0)]);
   const { vmas, specials } = classifyTask(pid, proc, new Map(st.aio ?? []), stats, files.bytes('smaps'), (v) => {
     if (scanned.push(v) % RUNS_PER_COMMAND === 0) ask(scanned.length - RUNS_PER_COMMAND);
   });
-  if (scanned.length % RUNS_PER_COMMAND) ask(scanned.length - (scanned.length % RUNS_PER_COMMAND));
+  if (scanned.length % RUNS_PER_COMMAND) askLast(scanned.length - (scanned.length % RUNS_PER_COMMAND));
+  if (pending.length) h.sendLines(pending.splice(0));
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
     throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
   const pageRuns: [number, number][] = [];

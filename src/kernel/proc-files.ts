@@ -4,7 +4,7 @@ import { readLink, readProcText } from './proc.js';
 /** The /proc files of the task (as its thread procPid sees them) that the helper reads at the
  * end of its `state` (native/helper/checkpoint/dump_procfs.c, same order): one batch in C, on
  * the helper's side, rather than an open, read and close from JavaScript each. */
-const PROC_FILES = ['stat', 'status', 'smaps', 'auxv', 'personality', 'oom_score_adj', 'loginuid', 'exe', 'cwd', 'root'] as const;
+const PROC_FILES = ['stat', 'status', 'smaps', 'auxv', 'personality', 'oom_score_adj', 'loginuid', 'timers', 'exe', 'cwd', 'root'] as const;
 export type ProcFile = (typeof PROC_FILES)[number];
 const LINKS = new Set<ProcFile>(['exe', 'cwd', 'root']);
 

@@ -254,9 +254,14 @@ export interface ProcTimer {
 
 /** /proc/PID/timers: the task's POSIX timers (times are asked from the task itself). */
 export function readTimers(pid: number): ProcTimer[] {
+  return parseTimers(readProcText(`/proc/${pid}/timers`));
+}
+
+/** readTimers() of the text of /proc/PID/timers */
+export function parseTimers(text: string): ProcTimer[] {
   const out: ProcTimer[] = [];
   let cur: Partial<ProcTimer> = {};
-  for (const line of readProcText(`/proc/${pid}/timers`).split('\n')) {
+  for (const line of text.split('\n')) {
     const [k, v] = [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()];
     if (k === 'ID') {
       cur = { id: Number(v) };

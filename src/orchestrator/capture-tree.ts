@@ -20,25 +20,34 @@ const STATE_AHEAD = 32;
  */
 export async function captureTree(
   helper: Helper,
-  order: { pid: number; state: string; parent?: number }[],
+  order: { pid: number; state: string; parent?: number; tid?: number }[],
   clock: PhaseClock,
 ): Promise<{ entries: TreeEntry[]; tasks: TaskImage[]; procPids: Map<number, number>; prefetch: FdPrefetch }> {
   const entries: TreeEntry[] = [];
   const tasks: TaskImage[] = [];
   const procPids = new Map<number, number>();
-  const live: { pid: number; parent?: number; procPid?: number }[] = order.filter((o) => o.state !== 'Z').map(({ pid, parent }) => ({ pid, parent }));
+  // the thread whose /proc files stand for a task: its main thread when the helper froze it
+  // (stopped, it stays), else procPidOf's pick
+  const live: { pid: number; parent?: number; procPid?: number }[] = order
+    .filter((o) => o.state !== 'Z')
+    .map(({ pid, parent, tid }) => (tid === pid ? { pid, parent, procPid: pid } : { pid, parent }));
   const requests = new Map<number, StateRequest>();
   let asked = 0;
+  // state commands not sent yet: each task's go out with the page scans of the task captured
+  // before it (one write to the helper per task, not two)
+  const pending: string[] = [];
   const askAhead = (upTo: number) => {
     for (; asked < Math.min(live.length, upTo); asked++) {
       const t = live[asked]!;
       if (!('procPid' in t)) t.procPid = procPidOf(t.pid);
-      requests.set(t.pid, requestState(helper, t.pid, t.procPid));
+      requests.set(t.pid, requestState(helper, t.pid, t.procPid, pending));
     }
   };
-  // the first states asked before anything else is read here: the helper starts on them
+  // the first states asked before anything else is read here (in one write): the helper
+  // starts on them
   askAhead(STATE_AHEAD);
-  for (const t of live.slice(asked)) t.procPid = procPidOf(t.pid);
+  helper.sendLines(pending.splice(0));
+  for (const t of live.slice(asked)) if (!('procPid' in t)) t.procPid = procPidOf(t.pid);
   const procPidNow = new Map(live.map((o) => [o.pid, o.procPid]));
   // each fd compared (kcmp) with its parent's fd of the same number
   const prefetch = new FdPrefetch(live.flatMap(({ procPid, parent }) => (procPid ? [{ pid: procPid, ref: (parent !== undefined && procPidNow.get(parent)) || 0 }] : [])));
@@ -54,7 +63,7 @@ export async function captureTree(
     askAhead(captured.length + 1 + STATE_AHEAD);
     const req = requests.get(pid)!;
     requests.delete(pid); // its answer is let go with its task's capture
-    const c = await clock.run('capture', () => captureTask(helper, req, state, stats, parts), pid);
+    const c = await clock.run('capture', () => captureTask(helper, req, state, stats, parts, pending), pid);
     procPids.set(pid, c.procPid);
     entries.push(c.entry);
     tasks.push(c.task);

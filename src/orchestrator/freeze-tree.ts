@@ -19,26 +19,30 @@ export async function freezeTree(
   member: (pid: number) => boolean,
   clock: PhaseClock,
   vforkWaitMs: number,
-): Promise<{ pid: number; state: string; parent?: number }[]> {
-  const order: { pid: number; state: string; parent?: number }[] = [];
+): Promise<{ pid: number; state: string; parent?: number; tid?: number }[]> {
+  const order: { pid: number; state: string; parent?: number; tid?: number }[] = [];
   const seen = new Set<number>();
   let queue: { pid: number; state: string | undefined; parent?: number }[] = roots.map((pid) => ({ pid, state: undefined }));
   while (queue.length) {
     const asked: number[] = [];
+    const frozen: (typeof order)[number][] = []; // the entries of asked
     for (const { pid, state: known, parent } of queue) {
       let state = known ?? pidState(pid);
       if (state === undefined) continue; // exited and reaped before we got to it
       if (state === 'Z' && listThreads(pid).length > 1) state = 'R'; // main thread gone, others run
-      order.push({ pid, state, ...(parent !== undefined ? { parent } : {}) });
+      const entry = { pid, state, ...(parent !== undefined ? { parent } : {}) };
+      order.push(entry);
       seen.add(pid);
       if (state === 'Z') continue;
       if (state === 't') throw new UnsupportedError(`process ${pid} is being traced by another process`, { pid, phase: 'freeze' });
       await waitVfork(pid, vforkWaitMs, state);
       helper.send(dumpFreeze({ pid }));
       asked.push(pid);
+      frozen.push(entry);
     }
-    // the answers come in order (a failure throws; the helper then puts every task back)
-    for (const pid of asked) await clock.run('freeze', () => helper.next('frozen'), pid);
+    // the answers come in order (a failure throws; the helper then puts every task back);
+    // tid: the thread the helper works through (capture-tree.ts)
+    for (const e of frozen) e.tid = (await clock.run('freeze', () => helper.next('frozen'), e.pid)).tid;
     queue = [];
     for (const pid of asked)
       for (const c of listChildren(pid).sort((a, b) => a - b))

@@ -221,7 +221,7 @@ int on_dump_freeze(struct dump_in *in, struct msg_dump_freeze *m)
 int on_dump_state(struct dump_in *in, struct msg_dump_state *m)
 {
 	(void)in;
-	return select_task(m->pid) < 0 ? -1 : cmd_state(&task, cur, m->timers, m->timers_count, (pid_t)m->proc);
+	return select_task(m->pid) < 0 ? -1 : cmd_state(&task, cur, (pid_t)m->proc);
 }
 
 /* checkpoint --compress */
@@ -264,7 +264,7 @@ static const char *partial_path;
 
 static void coordinator_gone(const struct kind_ops *const *kinds)
 {
-	gadget_unmap(&task);
+	gadget_unmap(&task, 1);
 	KINDS_EACH(kinds, dump_end, 0);
 	release(0);
 	if (partial_path)
@@ -283,7 +283,7 @@ int helper_dump(const char *partial, const struct kind_ops *const *kinds)
 			continue;
 		task.gadget = 0;
 		if (proto_dump_dispatch(&in, w, n) < 0) {
-			gadget_unmap(&task);
+			gadget_unmap(&task, 1);
 			KINDS_EACH(kinds, dump_end, 0);
 			release(0);
 			return 1;

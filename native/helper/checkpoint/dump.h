@@ -31,26 +31,36 @@ struct dtask {
 	struct dthread *th; /* every thread, t.pid's included */
 	int nth, cap;
 	int main; /* index of t.pid in th */
+	/* gadget.c: a gadget mapped ahead of the task's `state` (0: none), VmLck before it (kB),
+	 * whether SIGTRAP may be ignored (its status), whether its maps may show AIO rings, and a
+	 * failed try (mapped at its `state`) */
+	uint64_t pregadget;
+	long vmlck;
+	unsigned char trap_ign, aio, premap_failed;
 };
 
 /* freeze.c: `freeze <pid>` seizes, stops and saves every thread of the process (re-listing
  * its threads until no new one appears); release puts back what was saved and detaches (or
  * kills), on success and on every failure alike. */
 struct dtask *find_task(pid_t pid);
+/* the frozen tasks in freeze order: index of d, the task at index i (NULL past the last) */
+int task_index(const struct dtask *d);
+struct dtask *task_at(int i);
 int freeze(pid_t pid);
 void release(int kill_it);
 
 /* gadget.c: the gadget of the command's task (a copy of the frozen task's tracee), and one
  * injected call through it */
-int gadget_map(struct tracee *task);
-void gadget_unmap(struct tracee *task);
+int gadget_take(struct tracee *task, struct dtask *cur);
+void gadget_drop(struct dtask *d);
+void gadget_unmap(struct tracee *task, int trap_ign);
 /* The SIGTRAP action gadget_unmap puts back (gadget.c): act as rt_sigaction gives it */
 void gadget_keep_trap(struct tracee *task, const uint64_t act[4]);
 int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
 	      const char *what);
-/* `state <pid> [timer ids]`: everything about the selected task (task: its tracee for this
+/* `state <pid> <proc>`: everything about the selected task (task: its tracee for this
  * command, d: the frozen task) that ptrace or the task itself must tell (dump_state.c) */
-int cmd_state(struct tracee *task, const struct dtask *d, const uint64_t *timers, size_t ntimers, pid_t proc);
+int cmd_state(struct tracee *task, struct dtask *d, pid_t proc);
 /* dump_procfs.c: the task's /proc files (as read by thread proc) appended to bin, their lengths
  * (-errno: not read) as a JSON array in lens; -1 out of memory */
 int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens);
@@ -65,7 +75,7 @@ int dump_altstack_failed(pid_t tid);
 /* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (task: the command's
  * tracee, its gadget mapped; d: the frozen task) */
 struct sbuf;
-long attrs_vmlck(pid_t pid);
+long attrs_vmlck(pid_t pid, int *trap_ign);
 /* pre_membarrier, pre_thp: the results of those getters when already run (cmd_state's batch),
  * else NULL: injected here */
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, const long *pre_membarrier,
@@ -73,7 +83,7 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, c
 #define MEMBARRIER_GET_REGISTRATIONS (1 << 9)
 #define UCR_PR_GET_THP_DISABLE 42
 /* dump_aio.c: `,"aio":[[ring address, 0 | errno of io_getevents]...]`, if it maps AIO rings */
-int aio_state(struct tracee *task, struct sbuf *out);
+int aio_state(struct tracee *task, const struct dtask *d, struct sbuf *out);
 
 /* dump_seccomp.c: every stopped thread's seccomp mode, and for those not in mode 0
  * PTRACE_O_SUSPEND_SECCOMP, so the calls injected into them pass (refused: one line) */

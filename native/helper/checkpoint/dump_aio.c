@@ -16,8 +16,10 @@
 
 #include "dump.h"
 
-int aio_state(struct tracee *task, struct sbuf *out)
+int aio_state(struct tracee *task, const struct dtask *d, struct sbuf *out)
 {
+	if (!d->aio) /* its maps, read when the gadget was mapped, show none (gadget.c) */
+		return 0;
 	char path[64], line[4096];
 	snprintf(path, sizeof path, "/proc/%d/maps", task->pid);
 	FILE *f = fopen(path, "re");

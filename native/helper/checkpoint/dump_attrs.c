@@ -23,11 +23,14 @@
 #define UCR_MCL_FUTURE 2
 #define UCR_MCL_ONFAULT 4
 
-/* VmLck of the process in kB, -1 when unreadable. */
-long attrs_vmlck(pid_t pid)
+/* VmLck of the process in kB, -1 when unreadable; trap_ign (when not NULL): whether its
+ * SIGTRAP action may be SIG_IGN (SigIgn, a few lines further; 1 when not read). */
+long attrs_vmlck(pid_t pid, int *trap_ign)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	if (trap_ign)
+		*trap_ign = 1;
 	FILE *f = fopen(path, "r");
 	long kb = -1;
 	if (!f)
@@ -35,6 +38,13 @@ long attrs_vmlck(pid_t pid)
 	while (fgets(buf, sizeof buf, f))
 		if (!strncmp(buf, "VmLck:", 6)) {
 			kb = strtol(buf + 6, NULL, 10);
+			if (!trap_ign)
+				break;
+		} else if (trap_ign && !strncmp(buf, "SigIgn:", 7)) {
+			char *end;
+			unsigned long long ign = strtoull(buf + 7, &end, 16);
+			if (end != buf + 7 && *end == '\n')
+				*trap_ign = (ign >> (SIGTRAP - 1)) & 1;
 			break;
 		}
 	fclose(f);
@@ -118,7 +128,7 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, c
 	if (thp < 0) /* reported as it is otherwise: the coordinator refuses what it does not know */
 		return proto_fail("state", "prctl", (int)-thp, "PR_GET_THP_DISABLE failed");
 	int mcl = 0;
-	long now = attrs_vmlck(task->pid);
+	long now = attrs_vmlck(task->pid, NULL);
 	if (vmlck_before >= 0 && now > vmlck_before)
 		mcl = UCR_MCL_FUTURE | (onfault_at(task->pid, task->gadget) ? UCR_MCL_ONFAULT : 0);
 	int stopsig = 0; /* the group stop's signal (a stopped task's, for the coordinator) */
@@ -138,7 +148,10 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, c
 			return proto_fail("state", obj, errno, "sched_getattr failed");
 		}
 		static char cpus[2048];
-		cpus_of(d->tgid, d->th[k].tid, cpus, sizeof cpus);
+		if (d->th[k].tid == task->pid)
+			cpus[0] = 0; /* the coordinator has it: the status of the task's /proc files */
+		else
+			cpus_of(d->tgid, d->th[k].tid, cpus, sizeof cpus);
 		sb_add(out, "%s[%d,%u,%llu,%d,%u,%llu,%llu,%llu,%u,%u,%lu,\"%s\"]", k ? "," : "", d->th[k].tid, a.policy,
 		       (unsigned long long)a.flags, a.nice, a.priority, (unsigned long long)a.runtime,
 		       (unsigned long long)a.deadline, (unsigned long long)a.period, a.util_min, a.util_max,

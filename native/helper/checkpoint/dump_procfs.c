@@ -16,7 +16,7 @@
 #include "helper.h"
 
 /* In the order of PROC_FILES in src/kernel/dump-task.ts; the last three are symbolic links. */
-static const char *const files[] = { "stat", "status", "smaps", "auxv", "personality", "oom_score_adj", "loginuid", "exe", "cwd", "root" };
+static const char *const files[] = { "stat", "status", "smaps", "auxv", "personality", "oom_score_adj", "loginuid", "timers", "exe", "cwd", "root" };
 #define NLINKS 3
 
 static long read_file(const char *path, struct sbuf *bin)

@@ -214,8 +214,45 @@ static int timers_state(struct tracee *task, const uint64_t *ids, size_t nids, c
 	return 0;
 }
 
-int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids, size_t ntids, pid_t proc)
+/* The ids of the POSIX timers /proc/PROC/timers lists ("ID: n" lines; the coordinator parses
+ * the rest from the copy in the state's frame, dump_procfs.c): their count, -1 reported. */
+#define MAX_TIMERS 512
+static int timer_ids(pid_t proc, uint64_t *ids)
 {
+	static char text[65536];
+	char path[64];
+	if (proc <= 0)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/timers", proc);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	ssize_t got = 0;
+	while (fd >= 0 && len < sizeof text - 1 && (got = read(fd, text + len, sizeof text - 1 - len)) > 0)
+		len += (size_t)got;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (fd < 0 || got < 0)
+		return proto_fail_sys("open", "state", "timers", e, "cannot read %s", path);
+	if (len == sizeof text - 1)
+		return proto_fail("state", "timers", E2BIG, "too many timers");
+	text[len] = 0;
+	int n = 0;
+	for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, "ID:", 3)) {
+			if (n == MAX_TIMERS)
+				return proto_fail("state", "timers", E2BIG, "too many timers");
+			ids[n++] = strtoull(l + 3, NULL, 10);
+		}
+	return n;
+}
+
+int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
+{
+	static uint64_t tids[MAX_TIMERS];
+	int ntids = timer_ids(proc, tids);
+	if (ntids < 0)
+		return -1;
 	size_t xlen = 16384;
 	static unsigned char xstate[16384];
 	if (t_get_xstate(task->pid, xstate, &xlen) < 0)
@@ -225,8 +262,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		memset(&rseq, 0, sizeof rseq);
 	uint64_t sigmask = cur->th[cur->main].mask; /* saved at the freeze */
 
-	long vmlck = attrs_vmlck(task->pid); /* before the gadget: mlockall(MCL_FUTURE) locks it */
-	if (gadget_map(task) < 0)
+	if (gadget_take(task, cur) < 0) /* cur->vmlck: before it (mlockall(MCL_FUTURE) locks it) */
 		return -1;
 	/* the 64 dispositions in one stop: each rt_sigaction writes into its own scratch slot */
 	struct ksigaction acts[65];
@@ -283,7 +319,7 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		it[w][2] = v.it_value.tv_sec, it[w][3] = v.it_value.tv_usec;
 	}
 	static char timers[16384];
-	if (timers_state(task, tids, ntids, timers, sizeof timers) < 0)
+	if (timers_state(task, tids, (size_t)ntids, timers, sizeof timers) < 0)
 		return -1;
 	int subreaper = 0;
 	if (pre_prctl(&pre, X_SUBREAPER, task, PR_GET_CHILD_SUBREAPER, &subreaper, sizeof subreaper) < 0)
@@ -306,13 +342,13 @@ int cmd_state(struct tracee *task, const struct dtask *cur, const uint64_t *tids
 		return proto_fail("state", "threads", ENOMEM, "out of memory");
 	}
 	struct sbuf attrs = { 0 };
-	int failed = attrs_state(task, cur, vmlck, pre.ran[X_MEMBARRIER] ? &pre.ret[X_MEMBARRIER] : NULL, pre.ran[X_THP] ? &pre.ret[X_THP] : NULL, &attrs) < 0 || aio_state(task, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
+	int failed = attrs_state(task, cur, cur->vmlck, pre.ran[X_MEMBARRIER] ? &pre.ret[X_MEMBARRIER] : NULL, pre.ran[X_THP] ? &pre.ret[X_THP] : NULL, &attrs) < 0 || aio_state(task, cur, &attrs) < 0 ? -1 : !attrs.p ? proto_fail("state", "attrs", ENOMEM, "out of memory") : 0;
 	if (failed) {
 		free(ths.p), free(bin.p);
 		free(attrs.p);
 		return -1;
 	}
-	gadget_unmap(task);
+	gadget_unmap(task, 1);
 
 	struct rlimit64 lim[RLIM_NLIMITS];
 	for (int r = 0; r < RLIM_NLIMITS; r++)

@@ -309,6 +309,16 @@ out:
 	return rc;
 }
 
+int task_index(const struct dtask *d)
+{
+	return (int)(d - tasks);
+}
+
+struct dtask *task_at(int i)
+{
+	return i >= 0 && i < ntasks ? &tasks[i] : NULL;
+}
+
 int freeze(pid_t pid)
 {
 	if (find_task(pid))
@@ -335,7 +345,7 @@ int freeze(pid_t pid)
 	d->t.regs = d->th[d->main].regs;
 	if (seccomp_suspend(d) < 0)
 		return -1;
-	EMIT_FROZEN(.pid = (uint64_t)pid, .threads = (uint64_t)d->nth);
+	EMIT_FROZEN(.pid = (uint64_t)pid, .threads = (uint64_t)d->nth, .tid = (uint64_t)d->t.pid);
 	return 0;
 }
 
@@ -345,6 +355,8 @@ void release(int kill_it)
 		struct dtask *d = &tasks[i];
 		if (kill_it)
 			kill(d->t.pid, SIGKILL);
+		else
+			gadget_drop(d); /* one mapped ahead and never used (gadget.c) */
 		for (int k = 0; k < d->nth; k++) {
 			struct dthread *t = &d->th[k];
 			if (t->gone)

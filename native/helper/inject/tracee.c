@@ -286,6 +286,40 @@ int t_inject_via_syscall_stops(struct tracee *t, uint64_t insn, long nr, const u
 	return 0;
 }
 
+/* One stop instead of two: the `syscall` at insn single-stepped. The kernel reports the step
+ * when the call returns, before any instruction of the task runs, by forcing a SIGTRAP on it
+ * (user_single_step_report): the caller leaves SIGTRAP unblocked and not ignored in the task,
+ * else the kernel resets the task's SIGTRAP action to SIG_DFL. The stop is that SIGTRAP's, and
+ * the next resume (without it) lets it go, as for the int3 of t_inject. */
+int t_step_start(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6])
+{
+	struct user_regs_struct r = t->regs;
+	load_call(&r, insn, nr, a);
+	if (t_set_regs(t->pid, &r) < 0)
+		return -1;
+	return (int)ptrace(PTRACE_SINGLESTEP, t->pid, 0, 0);
+}
+
+int t_step_end(struct tracee *t, uint64_t insn, long *ret)
+{
+	int st;
+	struct user_regs_struct r;
+	if (wait_call(t->pid, PTRACE_SINGLESTEP, &st) < 0)
+		return -1;
+	if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP || (st >> 16) != 0 || t_get_regs(t->pid, &r) < 0 ||
+	    r.rip != insn + 2) { /* just past the `syscall` */
+		errno = EPROTO;
+		return -1;
+	}
+	*ret = (long)r.rax;
+	return 0;
+}
+
+int t_inject_via_step(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6], long *ret)
+{
+	return t_step_start(t, insn, nr, a) < 0 ? -1 : t_step_end(t, insn, ret);
+}
+
 int t_inject_clone(struct tracee *t, uint64_t args, size_t size, pid_t *child, long *ret)
 {
 	const uint64_t a[6] = { args, size, 0, 0, 0, 0 };

@@ -60,6 +60,13 @@ int t_inject_end(struct tracee *t, long *ret);
 int t_inject_via_syscall_stops(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6],
 			       long *ret);
 
+/* The same in one stop: the `syscall` single-stepped (tracee.c: SIGTRAP must be unblocked and
+ * not ignored in the task meanwhile). */
+int t_inject_via_step(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6], long *ret);
+/* t_inject_via_step in two halves, so that several tasks run their call at once. */
+int t_step_start(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6]);
+int t_step_end(struct tracee *t, uint64_t insn, long *ret);
+
 /* Injects clone3(args, size) creating a thread: with PTRACE_O_TRACECLONE set on the task, the
  * new thread is attached and stopped before it runs; its tid goes to *child. */
 int t_inject_clone(struct tracee *t, uint64_t args, size_t size, pid_t *child, long *ret);
