@@ -13,38 +13,32 @@ const plain = (l: MapsEntry[]) => l.map((m) => ({ ...m, flags: [...m.flags].sort
 
 const block = (head: string, flags = 'rd wr mr mw me ac sd') => `${head}\nSize:                  4 kB\nRss:                   4 kB\nVmFlags: ${flags} \n`;
 
+/** Runs check on the smaps text of every process this test can read (at least one). */
+function eachSmaps(check: (text: string) => void): void {
+  let seen = 0;
+  for (const p of ['self', ...fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))]) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/${p}/smaps`, 'latin1');
+    } catch {
+      continue;
+    }
+    check(text);
+    seen++;
+  }
+  expect(seen).toBeGreaterThan(0);
+}
+
 describe('smaps (src/kernel/smaps.ts, native/addon/smaps.cc)', () => {
   it('gives what the line-by-line parser gives, for every process this test can read', () => {
-    let seen = 0;
-    for (const p of ['self', ...fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))]) {
-      let text: string;
-      try {
-        text = fs.readFileSync(`/proc/${p}/smaps`, 'latin1');
-      } catch {
-        continue;
-      }
-      expect(parsed(text)).toEqual(plain(smapsByLines(text)));
-      seen++;
-    }
-    expect(seen).toBeGreaterThan(0);
+    eachSmaps((text) => expect(parsed(text)).toEqual(plain(smapsByLines(text))));
   });
 
   it("gives the same mappings from the helper's condensed text (its first lines and VmFlags lines only)", () => {
     // native/helper/checkpoint/dump_procfs.c read_smaps keeps a line that begins with a
     // lower-case hex digit or with "VmFlags:"
     const condensed = (t: string) => t.split(/(?<=\n)/).filter((l) => /^[0-9a-f]|^VmFlags:/.test(l)).join('');
-    let seen = 0;
-    for (const p of ['self', ...fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))]) {
-      let text: string;
-      try {
-        text = fs.readFileSync(`/proc/${p}/smaps`, 'latin1');
-      } catch {
-        continue;
-      }
-      expect(parsed(condensed(text))).toEqual(parsed(text));
-      seen++;
-    }
-    expect(seen).toBeGreaterThan(0);
+    eachSmaps((text) => expect(parsed(condensed(text))).toEqual(parsed(text)));
   });
 
   it('takes odd lines as the line-by-line parser does', () => {
