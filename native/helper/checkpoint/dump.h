@@ -64,6 +64,10 @@ int cmd_state(struct tracee *task, struct dtask *d, pid_t proc);
 /* dump_procfs.c: the task's /proc files (as read by thread proc) appended to bin, their lengths
  * (-errno: not read) as a JSON array in lens; -1 out of memory */
 int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens);
+/* dump_procfs.c: the ids of the POSIX timers /proc/PROC/timers lists (at most max; their count,
+ * -1 reported); the text read is the copy dump_procfs then sends (one read per task) */
+#define MAX_TIMERS 512
+int procfs_timer_ids(pid_t proc, uint64_t *ids, int max);
 /* dump_threads.c: every other thread's JSON object appended to out, its registers and
  * xstate to bin (-1: reported) */
 struct sbuf;

@@ -14,6 +14,7 @@
 
 #include "dump.h"
 #include "helper.h"
+#include "proto.h"
 
 /* In the order of PROC_FILES in src/kernel/dump-task.ts; the last three are symbolic links. */
 static const char *const files[] = { "stat", "status", "smaps", "auxv", "personality", "oom_score_adj", "loginuid", "timers", "exe", "cwd", "root" };
@@ -122,6 +123,44 @@ static long read_smaps(const char *path, struct sbuf *bin)
 	return (long)(bin->len - start);
 }
 
+/* /proc/PROC/timers as procfs_timer_ids read it at the start of the task's `state` (timers_of:
+ * whose; 0 none): dump_procfs sends this copy instead of reading the file again. */
+static char timers_text[65536];
+static size_t timers_len;
+static pid_t timers_of;
+
+int procfs_timer_ids(pid_t proc, uint64_t *ids, int max)
+{
+	char path[64];
+	timers_of = 0;
+	if (proc <= 0)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/timers", proc);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	ssize_t got = 0;
+	while (fd >= 0 && len < sizeof timers_text - 1 &&
+	       (got = read(fd, timers_text + len, sizeof timers_text - 1 - len)) > 0)
+		len += (size_t)got;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (fd < 0 || got < 0)
+		return proto_fail_sys("open", "state", "timers", e, "cannot read %s", path);
+	if (len == sizeof timers_text - 1)
+		return proto_fail("state", "timers", E2BIG, "too many timers");
+	timers_text[len] = 0;
+	int n = 0;
+	for (char *l = timers_text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, "ID:", 3)) {
+			if (n == max)
+				return proto_fail("state", "timers", E2BIG, "too many timers");
+			ids[n++] = strtoull(l + 3, NULL, 10);
+		}
+	timers_len = len, timers_of = proc;
+	return n;
+}
+
 static long read_link(const char *path, struct sbuf *bin)
 {
 	char target[4097];
@@ -133,6 +172,18 @@ static long read_link(const char *path, struct sbuf *bin)
 	return sb_bytes(bin, target, (size_t)n) < 0 ? -ENOMEM : n;
 }
 
+/* One of files[] (at path, a link or not) appended to bin: its length, or -errno. */
+static long read_one(const char *name, int link, pid_t proc, const char *path, struct sbuf *bin)
+{
+	if (link)
+		return read_link(path, bin);
+	if (!strcmp(name, "smaps"))
+		return read_smaps(path, bin);
+	if (!strcmp(name, "timers") && timers_of == proc)
+		return sb_bytes(bin, timers_text, timers_len) < 0 ? -ENOMEM : (long)timers_len;
+	return read_file(path, bin);
+}
+
 int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens)
 {
 	const int n = (int)(sizeof files / sizeof files[0]);
@@ -140,11 +191,12 @@ int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens)
 	for (int i = 0; i < n; i++) {
 		char path[64];
 		snprintf(path, sizeof path, "/proc/%d/%s", proc, files[i]);
-		long len = proc <= 0 ? -ESRCH : i >= n - NLINKS ? read_link(path, bin) : strcmp(files[i], "smaps") == 0 ? read_smaps(path, bin) : read_file(path, bin);
+		long len = proc <= 0 ? -ESRCH : read_one(files[i], i >= n - NLINKS, proc, path, bin);
 		if (len == -ENOMEM)
 			return -1;
 		sb_add(lens, "%s%ld", i ? "," : "", len);
 	}
 	sb_add(lens, "]");
+	timers_of = 0;
 	return lens->p ? 0 : -1;
 }

@@ -214,43 +214,10 @@ static int timers_state(struct tracee *task, const uint64_t *ids, size_t nids, c
 	return 0;
 }
 
-/* The ids of the POSIX timers /proc/PROC/timers lists ("ID: n" lines; the coordinator parses
- * the rest from the copy in the state's frame, dump_procfs.c): their count, -1 reported. */
-#define MAX_TIMERS 512
-static int timer_ids(pid_t proc, uint64_t *ids)
-{
-	static char text[65536];
-	char path[64];
-	if (proc <= 0)
-		return 0;
-	snprintf(path, sizeof path, "/proc/%d/timers", proc);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t len = 0;
-	ssize_t got = 0;
-	while (fd >= 0 && len < sizeof text - 1 && (got = read(fd, text + len, sizeof text - 1 - len)) > 0)
-		len += (size_t)got;
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
-	if (fd < 0 || got < 0)
-		return proto_fail_sys("open", "state", "timers", e, "cannot read %s", path);
-	if (len == sizeof text - 1)
-		return proto_fail("state", "timers", E2BIG, "too many timers");
-	text[len] = 0;
-	int n = 0;
-	for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (!strncmp(l, "ID:", 3)) {
-			if (n == MAX_TIMERS)
-				return proto_fail("state", "timers", E2BIG, "too many timers");
-			ids[n++] = strtoull(l + 3, NULL, 10);
-		}
-	return n;
-}
-
 int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 {
 	static uint64_t tids[MAX_TIMERS];
-	int ntids = timer_ids(proc, tids);
+	int ntids = procfs_timer_ids(proc, tids, MAX_TIMERS);
 	if (ntids < 0)
 		return -1;
 	size_t xlen = 16384;

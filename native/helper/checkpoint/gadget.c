@@ -26,33 +26,8 @@
  * the state skip a second read of the maps, 1 when it cannot tell). */
 static uint64_t find_vdso_syscall(pid_t pid, unsigned char *aio)
 {
-	char path[64], line[4096];
-	uint64_t start = 0, end = 0;
-	int found = 0, whole = 1; /* at the start of a line (fgets cuts a line longer than line) */
-	*aio = 1;
-	snprintf(path, sizeof path, "/proc/%d/maps", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	unsigned char rings = 0, cut = 0;
-	while (fgets(line, sizeof line, f)) {
-		size_t len = strlen(line);
-		int start_of_line = whole;
-		whole = len && line[len - 1] == '\n';
-		cut |= !whole;
-		rings |= strstr(line, " /[aio] (deleted)") != NULL;
-		unsigned long long s, e;
-		char *nm = strrchr(line, ' ');
-		if (found || !start_of_line || !nm || sscanf(line, "%llx-%llx", &s, &e) != 2)
-			continue;
-		nm++;
-		nm[strcspn(nm, "\n")] = 0;
-		if (!strcmp(nm, "[vdso]"))
-			start = s, end = e, found = 1;
-	}
-	fclose(f);
-	*aio = rings || cut;
-	if (!found || end - start > 65536)
+	uint64_t start, end;
+	if (find_special_vma(pid, "[vdso]", &start, &end, aio) < 0 || end - start > 65536)
 		return 0;
 	unsigned char buf[65536];
 	if (t_read_mem(pid, start, buf, end - start) < 0)

@@ -10,22 +10,31 @@
 
 #include "helper.h"
 
-int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end)
+int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end, unsigned char *aio)
 {
 	char path[64], line[4096];
 	snprintf(path, sizeof path, "/proc/%d/maps", pid);
-	FILE *f = fopen(path, "r");
+	if (aio)
+		*aio = 1;
+	FILE *f = fopen(path, "re");
 	if (!f)
 		return -1;
 	/* stdio reads /proc files 1 KiB at a time: 10,000 mappings were ~500 reads (the kernel gives
 	 * up to a page a read: ~125 this way) */
 	static char big[1 << 16];
 	setvbuf(f, big, _IOFBF, sizeof big);
-	int found = -1;
+	int found = -1, whole = 1; /* at the start of a line (fgets cuts a line longer than line) */
+	unsigned char rings = 0, cut = 0;
 	while (fgets(line, sizeof line, f)) {
+		size_t len = strlen(line);
+		int start_of_line = whole;
+		whole = len && line[len - 1] == '\n';
+		cut |= !whole;
+		if (aio)
+			rings |= strstr(line, " /[aio] (deleted)") != NULL;
 		unsigned long long s, e;
 		char *nm = strrchr(line, ' ');
-		if (!nm)
+		if (found == 0 || !start_of_line || !nm)
 			continue;
 		nm++;
 		nm[strcspn(nm, "\n")] = 0;
@@ -34,10 +43,13 @@ int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end
 			*start = s;
 			*end = e;
 			found = 0;
-			break;
+			if (!aio)
+				break;
 		}
 	}
 	fclose(f);
+	if (aio)
+		*aio = rings || cut;
 	return found;
 }
 

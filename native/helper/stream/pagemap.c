@@ -4,6 +4,7 @@
 #include "image.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
