@@ -15,9 +15,13 @@
  *                                    the record being read starts, before its checksum or its
  *                                    copy reads it); with a pid, only for that task (its pid in
  *                                    the image)
- *   UCR_FAULT_ACTION=fail|sigkill    fail (default): the operation fails there with
+ *   UCR_FAULT_ACTION=fail|sigkill|sigint
+ *                                    fail (default): the operation fails there with
  *                                    "injected fault"; sigkill: ucr's own process is killed with
- *                                    SIGKILL at that point (the helper goes on with what it does)
+ *                                    SIGKILL at that point (the helper goes on with what it does);
+ *                                    sigint: SIGINT to ucr's whole process group, helper
+ *                                    included, as a terminal's Ctrl-C (the operation goes on
+ *                                    until the signal aborts it)
  * Unset, nothing happens (one environment lookup per phase).
  */
 import { UcrError } from './errors.js';
@@ -25,20 +29,22 @@ import { UcrError } from './errors.js';
 interface Fault {
   point: string;
   pid?: number;
-  kill: boolean;
+  action: 'fail' | 'sigkill' | 'sigint';
 }
 
 function parse(): Fault | undefined {
   const v = process.env.UCR_FAULT;
   if (!v) return undefined;
   const [point, pid] = v.split(':');
-  return { point: point!, pid: pid ? Number(pid) : undefined, kill: process.env.UCR_FAULT_ACTION === 'sigkill' };
+  const a = process.env.UCR_FAULT_ACTION;
+  return { point: point!, pid: pid ? Number(pid) : undefined, action: a === 'sigkill' || a === 'sigint' ? a : 'fail' };
 }
 
 /** Called at the start of every phase (PhaseClock.run). */
 export function faultPoint(point: string, pid?: number): void {
   const f = parse();
   if (!f || f.point !== point || (f.pid !== undefined && f.pid !== pid)) return;
-  if (f.kill) process.kill(process.pid, 'SIGKILL');
+  if (f.action === 'sigkill') process.kill(process.pid, 'SIGKILL');
+  if (f.action === 'sigint') return void process.kill(0, 'SIGINT');
   throw new UcrError(`${point}${pid !== undefined ? ` of process ${pid}` : ''}: injected fault (UCR_FAULT)`, { code: 'EFAULT_INJECTED', phase: point, pid });
 }

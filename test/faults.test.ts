@@ -23,10 +23,11 @@ interface Run {
   stderr: string;
 }
 
-function ucrWithFault(args: string[], fault: string, action: 'fail' | 'sigkill' = 'fail'): Run {
+function ucrWithFault(args: string[], fault: string, action: 'fail' | 'sigkill' | 'sigint' = 'fail'): Run {
   const r = spawnSync(process.execPath, [UCR, ...args], {
     env: { ...process.env, UCR_FAULT: fault, UCR_FAULT_ACTION: action },
     stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true, // its own process group: 'sigint' signals that group (a terminal's Ctrl-C)
     timeout: 60_000,
   });
   return { code: r.status, signal: r.signal, stderr: r.stderr.toString() };
@@ -98,6 +99,18 @@ describe('checkpoint never harms the tree', () => {
       const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], p, 'sigkill');
       expect(r.signal, `${p}: ${r.stderr}`).toBe('SIGKILL');
       await expectUnharmed(`SIGKILL at ${p}`);
+    }
+  });
+
+  it("a terminal's Ctrl-C (SIGINT to ucr's whole process group, helper included) in the capture, even with a gadget injected into a task: aborted, the tree runs on", async () => {
+    const leaf = pids[pids.length - 1]!;
+    // the helper's points come in the middle of its command (a gadget mapped in the task, the
+    // pages being read); the coordinator's at the start of its phases
+    for (const p of ['freeze', `capture:${leaf}`, `inject:${leaf}`, 'inject', `dump-pages:${leaf}`]) {
+      const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], p, 'sigint');
+      expect(r.stderr, p).toBe(`ucr: checkpoint of process ${c.pid} aborted\n`);
+      expect(r.code, p).toBe(130);
+      await expectUnharmed(`SIGINT at ${p}`);
     }
   });
 

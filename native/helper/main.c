@@ -44,6 +44,18 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "dump") != 0) {
 		signal(SIGTERM, coordinator_died);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+	} else {
+		/* Checkpoint: the helper shares the coordinator's process group, so a terminal's
+		 * Ctrl-C, Ctrl-\ or hang-up (or a SIGTERM to the whole group, as a service manager
+		 * sends) reaches it too; dying then, in the middle of a call injected into a task,
+		 * would leave that task with the gadget's registers (it crashed on its next
+		 * instruction). The coordinator gets the same signal and aborts, which closes the
+		 * command channel: the helper puts every task back and exits. Ignored dispositions
+		 * carry over to its forks (the io process; the connection keeper resets its own). */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGQUIT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
 	}
 	if (getppid() == 1)
 		return 1;

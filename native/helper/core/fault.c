@@ -30,5 +30,9 @@ int fault_at(const char *point, pid_t pid)
 			kill(coordinator, SIGKILL);
 		return 0;
 	}
+	if (action && !strcmp(action, "sigint")) { /* a terminal's Ctrl-C: the whole process group */
+		kill(0, SIGINT);
+		return 0;
+	}
 	return 1;
 }
