@@ -23,17 +23,27 @@ bool installed = false;
 
 void YieldTurn(uv_prepare_t *) { sched_yield(); }
 
-}  // namespace
-
-void InitRtYield(Napi::Env env) {
-  if (installed) return;
+// Starts the yield when the calling thread runs under SCHED_FIFO or SCHED_RR (once); true when
+// it runs.
+bool StartRtYield(napi_env env) {
+  if (installed) return true;
   int policy = sched_getscheduler(0);
-  if (policy < 0) return;
+  if (policy < 0) return false;
   policy &= ~SCHED_RESET_ON_FORK;
-  if (policy != SCHED_FIFO && policy != SCHED_RR) return;
+  if (policy != SCHED_FIFO && policy != SCHED_RR) return false;
   uv_loop_t *loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return;
-  if (uv_prepare_init(loop, &yielder) || uv_prepare_start(&yielder, YieldTurn)) return;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return false;
+  if (uv_prepare_init(loop, &yielder) || uv_prepare_start(&yielder, YieldTurn)) return false;
   uv_unref(reinterpret_cast<uv_handle_t *>(&yielder));  // does not keep the loop alive
   installed = true;
+  return true;
+}
+
+Napi::Value RtYield(const Napi::CallbackInfo &info) { return Napi::Boolean::New(info.Env(), StartRtYield(info.Env())); }
+
+}  // namespace
+
+void InitRtYield(Napi::Env env, Napi::Object exports) {
+  StartRtYield(env);
+  exports.Set("rtYield", Napi::Function::New(env, RtYield));
 }

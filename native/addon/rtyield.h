@@ -2,4 +2,5 @@
 #pragma once
 #include <napi.h>
 
-void InitRtYield(Napi::Env env);
+// Starts it when loaded under such a policy; rtYield() (again, after a change of policy).
+void InitRtYield(Napi::Env env, Napi::Object exports);

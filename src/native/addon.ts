@@ -49,6 +49,10 @@ export interface NativeAddon {
    * line (src/kernel/smaps.ts then parses it line by line). */
   smapsScan(buf: Uint8Array, len: number): { maps: Float64Array; texts: Float64Array } | null;
   userOf(uid: number): { name: string; gid: number; groups: number[] } | null;
+  /** Under SCHED_FIFO/RR, the event loop calls sched_yield() once a turn from now on (started
+   * when the addon is loaded under such a policy too; native/addon/rtyield.cc); true when it
+   * does. */
+  rtYield(): boolean;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -74,13 +78,12 @@ export function native(): NativeAddon {
 }
 
 /**
- * Under SCHED_FIFO or SCHED_RR, loads the addon at once: loading it makes the event loop give
- * the CPU to the threads of equal priority once a turn (native/addon/rtyield.cc), which V8's
- * garbage collector waits for without blocking. Called where checkpoint and restart begin,
- * before their first turn of the event loop; nothing is loaded under the ordinary policies.
+ * Under SCHED_FIFO or SCHED_RR, makes the event loop give the CPU to the threads of equal
+ * priority once a turn (native/addon/rtyield.cc), which V8's garbage collector waits for without
+ * blocking. Called where checkpoint and restart begin, before their first turn of the event
+ * loop; nothing is loaded under the ordinary policies.
  */
 export function yieldUnderRealtime(): void {
-  if (addon) return;
   let policy = 0;
   try {
     const st = readFileSync('/proc/self/stat', 'latin1'); // the main thread's: field 41, policy
@@ -88,7 +91,7 @@ export function yieldUnderRealtime(): void {
   } catch {
     return;
   }
-  if (policy === 1 || policy === 2) native();
+  if (policy === 1 || policy === 2) native().rtYield();
 }
 
 export function helperPath(): string {
