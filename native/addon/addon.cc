@@ -26,6 +26,9 @@
 //                                    /proc/PID/smaps text: 11 numbers per mapping (smaps.cc)
 //   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of
 //                                    uid and its groups as login would give them (getgrouplist)
+//   rtYield()                     -> boolean     under SCHED_FIFO/RR, the event loop yields the CPU
+//                                    once a turn from now on (rtyield.cc; loading the addon under
+//                                    such a policy starts it too); true when it does
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
@@ -50,6 +53,7 @@
 
 #include "../common/crc32c.h"
 #include "fdscan.h"
+#include "rtyield.h"
 #include "smaps.h"
 
 namespace {
@@ -223,6 +227,7 @@ Napi::Value UserOf(const Napi::CallbackInfo &info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitRtYield(env, exports);  // under SCHED_FIFO/RR only: V8 spins for its worker threads otherwise
   InitFdScan(env, exports);
   InitSmaps(env, exports);
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));

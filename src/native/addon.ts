@@ -2,7 +2,7 @@
  * The native surface, typed once here. The addon (build/Release/ucr_native.node) is small and
  * synchronous; blocking work runs in the ucr-helper executable beside it.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,10 @@ export interface NativeAddon {
    * line (src/kernel/smaps.ts then parses it line by line). */
   smapsScan(buf: Uint8Array, len: number): { maps: Float64Array; texts: Float64Array } | null;
   userOf(uid: number): { name: string; gid: number; groups: number[] } | null;
+  /** Under SCHED_FIFO/RR, the event loop calls sched_yield() once a turn from now on (started
+   * when the addon is loaded under such a policy too; native/addon/rtyield.cc); true when it
+   * does. */
+  rtYield(): boolean;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -71,6 +75,23 @@ export function native(): NativeAddon {
     }
   }
   throw new Error(`ucr native addon not found (tried ${tried.join(', ')}); run npm install`);
+}
+
+/**
+ * Under SCHED_FIFO or SCHED_RR, makes the event loop give the CPU to the threads of equal
+ * priority once a turn (native/addon/rtyield.cc), which V8's garbage collector waits for without
+ * blocking. Called where checkpoint and restart begin, before their first turn of the event
+ * loop; nothing is loaded under the ordinary policies.
+ */
+export function yieldUnderRealtime(): void {
+  let policy = 0;
+  try {
+    const st = readFileSync('/proc/self/stat', 'latin1'); // the main thread's: field 41, policy
+    policy = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[38]);
+  } catch {
+    return;
+  }
+  if (policy === 1 || policy === 2) native().rtYield();
 }
 
 export function helperPath(): string {

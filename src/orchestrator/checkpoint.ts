@@ -34,6 +34,7 @@ import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { PAGE_SIZE } from '../image/format.js';
+import { yieldUnderRealtime } from '../native/addon.js';
 
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
@@ -133,6 +134,7 @@ function refuseUnrestorable(e: unknown, pid: number): never {
 }
 
 export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<CheckpointResult> {
+  yieldUnderRealtime(); // under chrt -f: before the first turn of the event loop
   const log = (opts.logger ?? silentLogger).child({ module: 'checkpoint', pid });
   const clock = new PhaseClock('checkpoint', opts.events, log);
   const aborted = () => new AbortedError(`checkpoint of process ${pid} aborted`, { pid, cause: opts.signal?.reason });

@@ -36,6 +36,7 @@ import { notify, NOTIFY_RESTARTED, signalNumber } from './notify.js';
 import { checkHost } from './host.js';
 import { leanHeap } from '../heap.js';
 import { checkCallerMayRestore, checkImageSource, checkWithinOwner, type ImageTrust } from './trust.js';
+import { yieldUnderRealtime } from '../native/addon.js';
 
 export type { SkipMemory };
 
@@ -167,6 +168,7 @@ function checkPids(wanted: number[], streamed: boolean): boolean {
 }
 
 export async function restart(opts: RestartOptions): Promise<RestartResult> {
+  yieldUnderRealtime(); // under chrt -f: before the first turn of the event loop
   const log = (opts.logger ?? silentLogger).child({ module: 'restart' });
   const clock = new PhaseClock('restart', opts.events, log);
   const aborted = () => new AbortedError('restart aborted: no process was left', { cause: opts.signal?.reason });
