@@ -5,6 +5,7 @@
  * read is marked -errno: the coordinator then reads it itself, and fails as it always did.
  * smaps is condensed as it is read (read_smaps). */
 #define _GNU_SOURCE
+#include <emmintrin.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -63,6 +64,45 @@ static int smaps_kept(const char *p, size_t n)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (n >= 8 && memcmp(p, "VmFlags:", 8) == 0);
 }
 
+/* The whole lines of buf[0, end) that smaps_kept keeps, appended to bin in their order (lines
+ * kept one after the other in one piece): where the last whole line ends, or -1 (no memory).
+ * The newlines are found 16 bytes at a time (x86_64's SSE2): 10,000 mappings are ~250,000 lines
+ * of ~29 bytes, and a memchr call per line cost ~2-3 ms of the helper's `state`. */
+static size_t smaps_lines(const char *buf, size_t end, struct sbuf *bin)
+{
+	size_t line = 0, from = 0, to = 0; /* the line being looked at; the kept lines not yet added */
+	const __m128i nl = _mm_set1_epi8('\n');
+	size_t i = 0;
+	for (;;) {
+		unsigned mask;
+		if (i + 16 <= end) {
+			mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(buf + i)), nl));
+		} else if (i < end) {
+			mask = 0;
+			for (size_t k = i; k < end; k++)
+				mask |= (unsigned)(buf[k] == '\n') << (k - i);
+		} else {
+			break;
+		}
+		for (; mask; mask &= mask - 1) {
+			size_t next = i + (size_t)__builtin_ctz(mask) + 1; /* after this line's newline */
+			if (smaps_kept(buf + line, next - line)) {
+				if (line != to) { /* not right after the kept lines before */
+					if (to > from && sb_bytes(bin, buf + from, to - from) < 0)
+						return (size_t)-1;
+					from = line;
+				}
+				to = next;
+			}
+			line = next;
+		}
+		i += 16;
+	}
+	if (to > from && sb_bytes(bin, buf + from, to - from) < 0)
+		return (size_t)-1;
+	return line;
+}
+
 /* /proc/PID/smaps with only the lines smaps_kept keeps, in their order: the coordinator parses
  * the same mappings from it as from the whole text (a path's newline is escaped by the kernel:
  * lines are the kernel's records), and 10,000 mappings take ~1 MB instead of ~11: fewer pages
@@ -102,16 +142,11 @@ static long read_smaps(const char *path, struct sbuf *bin)
 			n = have ? (buf[have] = '\n', 1) : 0;
 		if (n == 0)
 			break;
-		size_t end = have + (size_t)n, at = 0;
-		for (char *nl; at < end && (nl = memchr(buf + at, '\n', end - at)); at = (size_t)(nl - buf) + 1) {
-			size_t len = (size_t)(nl - buf) + 1 - at;
-			if (smaps_kept(buf + at, len) && sb_bytes(bin, buf + at, len) < 0) {
-				err = -ENOMEM;
-				break;
-			}
-		}
-		if (err)
+		size_t end = have + (size_t)n, at = smaps_lines(buf, end, bin);
+		if (at == (size_t)-1) {
+			err = -ENOMEM;
 			break;
+		}
 		memmove(buf, buf + at, end - at);
 		have = end - at;
 	}
