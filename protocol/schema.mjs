@@ -248,7 +248,7 @@ export const messages = [
   dump('freeze', [u64('pid', { min: 1, max: PID })], 'seize, stop and save every thread -> frozen'),
   dump('state', [u64('pid', { min: 1, max: PID }), u64('proc', { max: PID })], 'what only ptrace or the task can tell (the POSIX timers listed in /proc/PROC/timers), and the /proc files of thread proc (0: none) -> state'),
   dump('seccomp', [u64('pid', { min: 1, max: PID })], "every thread's seccomp mode and filters (dump_seccomp.c) -> seccomp"),
-  dump('runs', [u64('pid', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'present pages of ranges (start,end,start,end..., ascending) -> runs'),
+  dump('runs', [u64('pid', { min: 1, max: PID }), hex('ranges', { min: 16, max: 1024 * 16 })], 'present pages of ranges (start, end pairs, ascending: u64 start | u64 end each, little-endian) -> runs'),
   dump('shared', [u64('pid', { min: 1, max: PID }), u64('parent', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'pages of the ranges (start,end,start,end..., ascending) the two still share since the fork (dump_cow.c) -> shared'),
   dump('pages', [u64('pid', { min: 1, max: PID }), u32('task'), i64('seed', { min: -1, max: U32 })], 'then run lines and end: page records -> pages'),
   dump('compress', [enm('algo', { values: ['lz4'] })], 'page records compressed -> compress'),

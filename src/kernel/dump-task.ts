@@ -137,21 +137,28 @@ export async function captureTask(h: Helper, req: StateRequest, stateBefore: str
   return { ...(await captureLive(h, req, procPid, stateBefore, stats, parts, pending)), procPid };
 }
 
-/** Mappings per `runs` command (the helper splits a line into at most 520 words). */
+/** Mappings per `runs` command (at most 1,024: protocol/schema.mjs): each goes as soon as its mappings
+ * are classified, the helper scanning them while the rest are. */
 const RUNS_PER_COMMAND = 256;
 
 function* runsChunks(scanned: VmaImage[]): Generator<VmaImage[]> {
   for (let i = 0; i < scanned.length; i += RUNS_PER_COMMAND) yield scanned.slice(i, i + RUNS_PER_COMMAND);
 }
 
-/** start, end, start, end... of the mappings (no array per mapping) */
-function rangesOf(vmas: VmaImage[]): number[] {
-  const r: number[] = new Array(2 * vmas.length);
-  for (let i = 0; i < vmas.length; i++) {
-    r[2 * i] = vmas[i]!.start;
-    r[2 * i + 1] = vmas[i]!.end;
+/** start, end, start, end... of the mappings from the one at `from` (at most RUNS_PER_COMMAND), as
+ * the `runs` command takes them: u64 little-endian each (numbers as decimal text, 20,000 of
+ * them for 10,000 mappings, cost ~2.5 ms) */
+function rangesOf(vmas: VmaImage[], from: number): Uint8Array {
+  const n = Math.min(vmas.length - from, RUNS_PER_COMMAND);
+  const q = new Uint32Array(4 * n);
+  for (let i = 0; i < n; i++) {
+    const v = vmas[from + i]!;
+    q[4 * i] = v.start % 0x100000000;
+    q[4 * i + 1] = Math.floor(v.start / 0x100000000);
+    q[4 * i + 2] = v.end % 0x100000000;
+    q[4 * i + 3] = Math.floor(v.end / 0x100000000);
   }
-  return r;
+  return new Uint8Array(q.buffer); // x86_64: little-endian
 }
 
 /** Every mapping's page scan of a task, asked for by captureTask (answers come in order, task
@@ -210,9 +217,9 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   // mapping's pagemap scan is asked for as its command's 256 mappings are classified (the
   // helper scans them while the rest is classified; it answers in order, collectRuns)
   const scanned: VmaImage[] = [];
-  const ask = (from: number) => h.send(dumpRuns({ pid, ranges: rangesOf(scanned.slice(from, from + RUNS_PER_COMMAND)) }));
+  const ask = (from: number) => h.send(dumpRuns({ pid, ranges: rangesOf(scanned, from) }));
   // the last command goes out with the commands pended for the helper (the next task's state)
-  const askLast = (from: number) => h.sendLines([dumpRuns({ pid, ranges: rangesOf(scanned.slice(from, from + RUNS_PER_COMMAND)) }), ...pending.splice(0)]);
+  const askLast = (from: number) => h.sendLines([dumpRuns({ pid, ranges: rangesOf(scanned, from) }), ...pending.splice(0)]);
   const { vmas, specials } = classifyTask(pid, proc, new Map(st.aio ?? []), stats, files.bytes('smaps'), (v) => {
     if (scanned.push(v) % RUNS_PER_COMMAND === 0) ask(scanned.length - RUNS_PER_COMMAND);
   });

@@ -93,14 +93,19 @@ static void load_window(int fd, struct pm_window *w, const uint64_t *r, size_t c
 	w->n = (uint64_t)got / 8;
 }
 
-/* `runs <pid> <start,end,start,end...>`: the page runs of those mappings (in the order given,
+/* `runs <pid> <hex of start,end pairs>`: the page runs of those mappings (in the order given,
  * ascending), one answer for all of them (a task's mappings go in few commands, not one round
- * trip and one pagemap open each). */
+ * trip and one pagemap open each). The pairs as bytes: the coordinator's decimal text of
+ * 10,000 addresses cost it ~2.5 ms. */
 int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 {
 	(void)in;
-	if (m->ranges_count % 2)
+	if (!m->ranges_len || m->ranges_len % 16 || m->ranges_len > 1024 * 16)
 		return proto_fail("runs", "command", EINVAL, "bad runs command");
+	static uint64_t pairs[1024 * 2];
+	memcpy(pairs, m->ranges, m->ranges_len); /* aligned, and little-endian as on x86_64 */
+	const uint64_t *ranges = pairs;
+	const size_t count = m->ranges_len / 8;
 	if (select_task(m->pid) < 0)
 		return -1;
 	struct runs_out o = { 0 }, g = { 0 }; /* page runs; guard regions (MADV_GUARD_INSTALL) */
@@ -110,8 +115,8 @@ int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 	o.count = g.count = 0;
 	int fd = pagemap_open(task.pid);
 	struct pm_window win = { 0 };
-	for (size_t i = 0; i < m->ranges_count; i += 2) {
-		uint64_t start = m->ranges[i], end = m->ranges[i + 1];
+	for (size_t i = 0; i < count; i += 2) {
+		uint64_t start = ranges[i], end = ranges[i + 1];
 		if (start >= end) {
 			if (fd >= 0)
 				close(fd);
@@ -120,7 +125,7 @@ int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 			return proto_fail("runs", "command", EINVAL, "bad runs command");
 		}
 		if (fd >= 0 && (start < win.base || (end - win.base) / PAGE_SZ > win.n))
-			load_window(fd, &win, m->ranges + i, m->ranges_count - i);
+			load_window(fd, &win, ranges + i, count - i);
 		if (fd < 0 || pagemap_runs(fd, start, end, &win, runs_emit, &o, runs_emit, &g) < 0) {
 			int e = errno;
 			if (fd >= 0)
@@ -139,7 +144,7 @@ int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 		free(guards);
 		return proto_fail("runs", "memory", ENOMEM, "out of memory");
 	}
-	EMIT_RUNS(.pid = (uint64_t)task.pid, .start = m->ranges[0], .runs = runs, .guards = guards);
+	EMIT_RUNS(.pid = (uint64_t)task.pid, .start = ranges[0], .runs = runs, .guards = guards);
 	free(runs);
 	free(guards);
 	return 0;
