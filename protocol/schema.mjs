@@ -251,6 +251,7 @@ export const messages = [
   dump('runs', [u64('pid', { min: 1, max: PID }), hex('ranges', { min: 16, max: 1024 * 16 })], 'present pages of ranges (start, end pairs, ascending: u64 start | u64 end each, little-endian) -> runs'),
   dump('shared', [u64('pid', { min: 1, max: PID }), u64('parent', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'pages of the ranges (start,end,start,end..., ascending) the two still share since the fork (dump_cow.c) -> shared'),
   dump('pages', [u64('pid', { min: 1, max: PID }), u32('task'), i64('seed', { min: -1, max: U32 })], 'then run lines and end: page records -> pages'),
+  dump('scanpages', [u64('pid', { min: 1, max: PID }), u32('task'), i64('seed', { min: -1, max: U32 }), u64('runs')], "page records of the runs the task's `runs` commands found since its `state`, in their order (runs: how many the coordinator collected; any other count is refused) -> pages"),
   dump('compress', [enm('algo', { values: ['lz4'] })], 'page records compressed -> compress'),
   dump('pipe', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], "a pipe's contents -> pipe"),
   dump('fown', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'F_GETOWN_EX and F_GETSIG -> fown'),

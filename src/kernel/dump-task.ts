@@ -11,6 +11,7 @@ import { threadAffinity } from './affinity.js';
 import { classifyTask } from './memory.js';
 import { listThreads, parseStat, parseTimers, readProcText, statusField, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
+import { RUNS_PER_COMMAND, rangesOf } from './scan-runs.js';
 import { seccompOf } from './seccomp.js';
 import { FrameParts } from './frame-parts.js';
 import { procFiles, type ProcFile } from './proc-files.js';
@@ -135,52 +136,6 @@ export async function captureTask(h: Helper, req: StateRequest, stateBefore: str
   const { pid, procPid } = req;
   if (!procPid || !req.state) throw new CheckpointError(`process ${pid}: exited during the checkpoint`, { pid, code: 'ESRCH', phase: 'capture' });
   return { ...(await captureLive(h, req, procPid, stateBefore, stats, parts, pending)), procPid };
-}
-
-/** Mappings per `runs` command (at most 1,024: protocol/schema.mjs): each goes as soon as its mappings
- * are classified, the helper scanning them while the rest are. */
-const RUNS_PER_COMMAND = 256;
-
-function* runsChunks(scanned: VmaImage[]): Generator<VmaImage[]> {
-  for (let i = 0; i < scanned.length; i += RUNS_PER_COMMAND) yield scanned.slice(i, i + RUNS_PER_COMMAND);
-}
-
-/** start, end, start, end... of the mappings from the one at `from` (at most RUNS_PER_COMMAND), as
- * the `runs` command takes them: u64 little-endian each (numbers as decimal text, 20,000 of
- * them for 10,000 mappings, cost ~2.5 ms) */
-function rangesOf(vmas: VmaImage[], from: number): Uint8Array {
-  const n = Math.min(vmas.length - from, RUNS_PER_COMMAND);
-  const q = new Uint32Array(4 * n);
-  for (let i = 0; i < n; i++) {
-    const v = vmas[from + i]!;
-    q[4 * i] = v.start % 0x100000000;
-    q[4 * i + 1] = Math.floor(v.start / 0x100000000);
-    q[4 * i + 2] = v.end % 0x100000000;
-    q[4 * i + 3] = Math.floor(v.end / 0x100000000);
-  }
-  return new Uint8Array(q.buffer); // x86_64: little-endian
-}
-
-/** Every mapping's page scan of a task, asked for by captureTask (answers come in order, task
- * after task: collect them in the order the tasks were captured). */
-export async function collectRuns(h: Helper, c: Captured): Promise<void> {
-  const { pid } = c.task;
-  for (const chunk of runsChunks(c.scanned)) {
-    // answers come in order: the next one is this chunk's
-    const ev = await h.next('runs');
-    if (ev.start !== chunk[0]!.start) throw new CheckpointError(`process ${pid}: page scan answered for ${ev.start} instead of ${chunk[0]!.start}`, { pid, phase: 'capture' });
-    // the runs of the chunk's mappings, in address order, none across two mappings
-    let v = 0;
-    for (let k = 0; k < ev.runs.length; k++) {
-      const r = ev.runs[k]!; // by index: no iterator per run (10,000 of them)
-      while (v < chunk.length && chunk[v]!.end <= r[0]) v++;
-      if (v === chunk.length || r[0] < chunk[v]!.start) throw new CheckpointError(`process ${pid}: page scan answered a run at ${r[0]} outside the mappings asked for`, { pid, phase: 'capture' });
-      chunk[v]!.fill = true;
-      c.task.pageRuns.push(r);
-    }
-    // guard regions (MADV_GUARD_INSTALL): no pages, installed again at restart
-    if (ev.guards.length) (c.task.guards ??= []).push(...ev.guards);
-  }
 }
 
 async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats: Map<string, fs.Stats> | undefined, parts: FrameParts, pending: string[]): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {

@@ -24,6 +24,8 @@ struct dthread {
 };
 
 /* One frozen task: every live thread seized, stopped and saved (freeze.c). */
+struct page_run;
+
 struct dtask {
 	pid_t tgid;      /* the process */
 	struct tracee t; /* t.pid: its main thread, or another one if the main thread has exited;
@@ -37,6 +39,9 @@ struct dtask {
 	uint64_t pregadget;
 	long vmlck;
 	unsigned char trap_ign, aio, premap_failed;
+	/* dump.c: the page runs its `runs` commands found since its `state`, in order (`scanpages`) */
+	struct page_run *scan;
+	size_t nscan, scan_cap;
 };
 
 /* freeze.c: `freeze <pid>` seizes, stops and saves every thread of the process (re-listing
