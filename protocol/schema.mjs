@@ -285,6 +285,7 @@ export const messages = [
   ev('frozen', [u64('pid'), u64('threads'), u64('tid')], 'freeze (tid: the thread the helper works through, the main one unless it has exited)'),
   ev('state', [], 'state: registers, signals, timers of the selected task', { ts: "import('./dump-task.js').StateFacts" }),
   ev('seccomp', [u64('pid'), json('threads', { ts: '[number, number, [number, string][]][]' })], 'seccomp: [tid, mode, [[metadata flags, BPF as hex], ...] oldest first] per thread not in mode 0'),
+  ev('smaps', [u64('pid', { max: PID }), u64('bin'), u64('last', { max: 1 })], "smaps: a part of a long /proc/PID/smaps (the state said smaps 1), its kept lines (whole mappings) in the binary frame of bin bytes written just before; last: the final part"),
   ev('runs', [u64('pid'), u64('start'), json('runs', { ts: '[number, number][]' }), json('guards', { ts: '[number, number][]' })], 'runs: the present pages of a range, [address, npages], and its guard regions (MADV_GUARD_INSTALL)'),
   ev('shared', [u64('start'), json('runs', { ts: '[number, number][]' })], 'shared: the runs of the ranges shared with the parent, [address, npages] (start: the first range\'s)'),
   ev('pages', [u64('bytes'), u64('stored'), u64('records'), u64('digest')], 'pages'),

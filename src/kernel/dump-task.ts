@@ -8,7 +8,7 @@ import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
 import type { Helper, HelperEvent } from './helper.js';
 import { threadAffinity } from './affinity.js';
-import { classifyTask } from './memory.js';
+import { classifyParts, classifyTask } from './memory.js';
 import { listThreads, parseStat, parseTimers, readProcText, statusField, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
 import { RUNS_PER_COMMAND, rangesOf } from './scan-runs.js';
@@ -55,6 +55,8 @@ export interface StateFacts {
   /** the bytes of each of PROC_FILES in the frame after the registers (-errno: not read by the
    * helper, read here) */
   proc?: number[];
+  /** 1: smaps was long, its kept lines follow in `smaps` events (its length in proc is 0) */
+  smaps?: number;
 }
 
 interface SignalState {
@@ -175,9 +177,14 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   const ask = (from: number) => h.send(dumpRuns({ pid, ranges: rangesOf(scanned, from) }));
   // the last command goes out with the commands pended for the helper (the next task's state)
   const askLast = (from: number) => h.sendLines([dumpRuns({ pid, ranges: rangesOf(scanned, from) }), ...pending.splice(0)]);
-  const { vmas, specials } = classifyTask(pid, proc, new Map(st.aio ?? []), stats, files.bytes('smaps'), (v) => {
+  const scan = (v: VmaImage) => {
     if (scanned.push(v) % RUNS_PER_COMMAND === 0) ask(scanned.length - RUNS_PER_COMMAND);
-  });
+  };
+  // a long smaps comes in parts after the state, classified as they come (dump_smaps.c)
+  const { vmas, specials } =
+    st.smaps === 1
+      ? await classifyParts(pid, proc, new Map(st.aio ?? []), stats ?? new Map(), () => smapsPart(h, pid, proc), scan, (b) => h.reuse(b))
+      : classifyTask(pid, proc, new Map(st.aio ?? []), stats, files.bytes('smaps'), scan);
   if (scanned.length % RUNS_PER_COMMAND) askLast(scanned.length - (scanned.length % RUNS_PER_COMMAND));
   if (pending.length) h.sendLines(pending.splice(0));
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
@@ -278,6 +285,14 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     scanned,
     entry: { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, comm: stat.comm, state, threads, ...(nsPid && nsPid !== pid ? { nsPid } : {}) },
   };
+}
+
+/** The next part of a task's smaps that the helper streams after its state (whole mappings). */
+async function smapsPart(h: Helper, pid: number, proc: number): Promise<{ bytes: Buffer; last: boolean }> {
+  const ev = await h.next('smaps');
+  const b = (ev as { blob?: Buffer }).blob;
+  if (ev.pid !== proc || !b || b.length !== ev.bin) throw new CheckpointError(`process ${pid}: the helper's smaps is cut short or another process's`, { pid, phase: 'capture' });
+  return { bytes: b, last: ev.last === 1 };
 }
 
 const SCHED_DEADLINE = 6;
