@@ -71,12 +71,13 @@ static void runs_emit_kept(void *ctx, uint64_t addr, uint64_t npages)
 {
 	runs_emit(ctx, addr, npages);
 	if (cur->nscan == cur->scan_cap) {
-		cur->scan_cap = cur->scan_cap * 2 + 256;
+		cur->scan_cap = cur->scan_cap ? cur->scan_cap * 2 : 16;
 		cur->scan = realloc(cur->scan, cur->scan_cap * sizeof *cur->scan);
 		if (!cur->scan)
 			abort();
 	}
-	cur->scan[cur->nscan++] = (struct page_run){ .addr = addr, .npages = npages };
+	cur->scan[cur->nscan][0] = addr;
+	cur->scan[cur->nscan++][1] = npages;
 }
 
 #define WINDOW_PAGES 8192 /* 64 KiB of pagemap entries */
@@ -249,9 +250,13 @@ int on_dump_scanpages(struct dump_in *in, struct msg_dump_scanpages *m)
 	if (m->runs != cur->nscan)
 		return proto_fail("dump-pages", "command", EINVAL, "%llu page runs asked for, the scans found %zu",
 				  (unsigned long long)m->runs, cur->nscan);
+	struct page_run *runs = malloc((cur->nscan ? cur->nscan : 1) * sizeof *runs);
+	if (!runs)
+		return proto_fail("dump-pages", "memory", ENOMEM, "out of memory");
 	for (size_t i = 0; i < cur->nscan; i++)
-		cur->scan[i].task = (uint32_t)m->task;
-	int rc = task_pages((uint32_t)m->task, m->seed, cur->scan, cur->nscan);
+		runs[i] = (struct page_run){ .task = (uint32_t)m->task, .addr = cur->scan[i][0], .npages = cur->scan[i][1] };
+	int rc = task_pages((uint32_t)m->task, m->seed, runs, cur->nscan);
+	free(runs);
 	free(cur->scan);
 	cur->scan = NULL;
 	cur->nscan = cur->scan_cap = 0;

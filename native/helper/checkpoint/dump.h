@@ -24,8 +24,6 @@ struct dthread {
 };
 
 /* One frozen task: every live thread seized, stopped and saved (freeze.c). */
-struct page_run;
-
 struct dtask {
 	pid_t tgid;      /* the process */
 	struct tracee t; /* t.pid: its main thread, or another one if the main thread has exited;
@@ -39,8 +37,9 @@ struct dtask {
 	uint64_t pregadget;
 	long vmlck;
 	unsigned char trap_ign, aio, premap_failed;
-	/* dump.c: the page runs its `runs` commands found since its `state`, in order (`scanpages`) */
-	struct page_run *scan;
+	/* dump.c: the page runs its `runs` commands found since its `state`, in order (`scanpages`):
+	 * address, page count (kept small: the page writer is forked with this memory) */
+	uint64_t (*scan)[2];
 	size_t nscan, scan_cap;
 };
 
