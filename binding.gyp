@@ -19,6 +19,7 @@
         "native/helper/checkpoint/dump_output.c",
         "native/helper/checkpoint/dump_state.c",
         "native/helper/checkpoint/dump_procfs.c",
+        "native/helper/checkpoint/dump_smaps.c",
         "native/helper/checkpoint/dump_aio.c",
         "native/helper/checkpoint/dump_attrs.c",
         "native/helper/checkpoint/dump_seccomp.c",

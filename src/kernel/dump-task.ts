@@ -8,9 +8,10 @@ import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
 import type { Helper, HelperEvent } from './helper.js';
 import { threadAffinity } from './affinity.js';
-import { classifyTask } from './memory.js';
+import { classifyParts, classifyTask } from './memory.js';
 import { listThreads, parseStat, parseTimers, readProcText, statusField, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
+import { RUNS_PER_COMMAND, rangesOf } from './scan-runs.js';
 import { seccompOf } from './seccomp.js';
 import { FrameParts } from './frame-parts.js';
 import { procFiles, type ProcFile } from './proc-files.js';
@@ -54,6 +55,8 @@ export interface StateFacts {
   /** the bytes of each of PROC_FILES in the frame after the registers (-errno: not read by the
    * helper, read here) */
   proc?: number[];
+  /** 1: smaps was long, its kept lines follow in `smaps` events (its length in proc is 0) */
+  smaps?: number;
 }
 
 interface SignalState {
@@ -137,45 +140,6 @@ export async function captureTask(h: Helper, req: StateRequest, stateBefore: str
   return { ...(await captureLive(h, req, procPid, stateBefore, stats, parts, pending)), procPid };
 }
 
-/** Mappings per `runs` command (the helper splits a line into at most 520 words). */
-const RUNS_PER_COMMAND = 256;
-
-function* runsChunks(scanned: VmaImage[]): Generator<VmaImage[]> {
-  for (let i = 0; i < scanned.length; i += RUNS_PER_COMMAND) yield scanned.slice(i, i + RUNS_PER_COMMAND);
-}
-
-/** start, end, start, end... of the mappings (no array per mapping) */
-function rangesOf(vmas: VmaImage[]): number[] {
-  const r: number[] = new Array(2 * vmas.length);
-  for (let i = 0; i < vmas.length; i++) {
-    r[2 * i] = vmas[i]!.start;
-    r[2 * i + 1] = vmas[i]!.end;
-  }
-  return r;
-}
-
-/** Every mapping's page scan of a task, asked for by captureTask (answers come in order, task
- * after task: collect them in the order the tasks were captured). */
-export async function collectRuns(h: Helper, c: Captured): Promise<void> {
-  const { pid } = c.task;
-  for (const chunk of runsChunks(c.scanned)) {
-    // answers come in order: the next one is this chunk's
-    const ev = await h.next('runs');
-    if (ev.start !== chunk[0]!.start) throw new CheckpointError(`process ${pid}: page scan answered for ${ev.start} instead of ${chunk[0]!.start}`, { pid, phase: 'capture' });
-    // the runs of the chunk's mappings, in address order, none across two mappings
-    let v = 0;
-    for (let k = 0; k < ev.runs.length; k++) {
-      const r = ev.runs[k]!; // by index: no iterator per run (10,000 of them)
-      while (v < chunk.length && chunk[v]!.end <= r[0]) v++;
-      if (v === chunk.length || r[0] < chunk[v]!.start) throw new CheckpointError(`process ${pid}: page scan answered a run at ${r[0]} outside the mappings asked for`, { pid, phase: 'capture' });
-      chunk[v]!.fill = true;
-      c.task.pageRuns.push(r);
-    }
-    // guard regions (MADV_GUARD_INSTALL): no pages, installed again at restart
-    if (ev.guards.length) (c.task.guards ??= []).push(...ev.guards);
-  }
-}
-
 async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats: Map<string, fs.Stats> | undefined, parts: FrameParts, pending: string[]): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
   const { pid } = req;
   const st = await req.state!;
@@ -210,12 +174,17 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   // mapping's pagemap scan is asked for as its command's 256 mappings are classified (the
   // helper scans them while the rest is classified; it answers in order, collectRuns)
   const scanned: VmaImage[] = [];
-  const ask = (from: number) => h.send(dumpRuns({ pid, ranges: rangesOf(scanned.slice(from, from + RUNS_PER_COMMAND)) }));
+  const ask = (from: number) => h.send(dumpRuns({ pid, ranges: rangesOf(scanned, from) }));
   // the last command goes out with the commands pended for the helper (the next task's state)
-  const askLast = (from: number) => h.sendLines([dumpRuns({ pid, ranges: rangesOf(scanned.slice(from, from + RUNS_PER_COMMAND)) }), ...pending.splice(0)]);
-  const { vmas, specials } = classifyTask(pid, proc, new Map(st.aio ?? []), stats, files.bytes('smaps'), (v) => {
+  const askLast = (from: number) => h.sendLines([dumpRuns({ pid, ranges: rangesOf(scanned, from) }), ...pending.splice(0)]);
+  const scan = (v: VmaImage) => {
     if (scanned.push(v) % RUNS_PER_COMMAND === 0) ask(scanned.length - RUNS_PER_COMMAND);
-  });
+  };
+  // a long smaps comes in parts after the state, classified as they come (dump_smaps.c)
+  const { vmas, specials } =
+    st.smaps === 1
+      ? await classifyParts(pid, proc, new Map(st.aio ?? []), stats ?? new Map(), () => smapsPart(h, pid, proc), scan, (b) => h.reuse(b))
+      : classifyTask(pid, proc, new Map(st.aio ?? []), stats, files.bytes('smaps'), scan);
   if (scanned.length % RUNS_PER_COMMAND) askLast(scanned.length - (scanned.length % RUNS_PER_COMMAND));
   if (pending.length) h.sendLines(pending.splice(0));
   if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
@@ -316,6 +285,14 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     scanned,
     entry: { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, comm: stat.comm, state, threads, ...(nsPid && nsPid !== pid ? { nsPid } : {}) },
   };
+}
+
+/** The next part of a task's smaps that the helper streams after its state (whole mappings). */
+async function smapsPart(h: Helper, pid: number, proc: number): Promise<{ bytes: Buffer; last: boolean }> {
+  const ev = await h.next('smaps');
+  const b = (ev as { blob?: Buffer }).blob;
+  if (ev.pid !== proc || !b || b.length !== ev.bin) throw new CheckpointError(`process ${pid}: the helper's smaps is cut short or another process's`, { pid, phase: 'capture' });
+  return { bytes: b, last: ev.last === 1 };
 }
 
 const SCHED_DEADLINE = 6;

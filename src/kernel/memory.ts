@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { identityChange } from './identity.js';
 import { UcrError, UnsupportedError } from '../errors.js';
 import type { SpecialVma, VmaImage } from '../image/types.js';
-import { eachSmaps, type MapsEntry } from './smaps.js';
+import { eachSmaps, parseSmaps, type MapsEntry } from './smaps.js';
 
 export const SPECIAL_NAMES = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]'];
 
@@ -67,16 +67,41 @@ function aioRing(proc: number, start: number): { nr: number; head: number; tail:
  * as it is classified, in order (the caller asks the helper for their scans meanwhile). */
 export function classifyTask(pid: number, proc: number, aio: Map<number, number>, stats = new Map<string, fs.Stats>(), smaps?: Buffer, scan?: (v: VmaImage) => void): ClassifiedMemory {
   const c = classifier(pid, proc, aio, stats);
-  const { vmas } = c.result;
-  const add = scan
-    ? (m: MapsEntry) => {
-        const n = vmas.length;
-        c.add(m);
-        if (vmas.length > n && mayHoldPrivatePages(vmas[n]!)) scan(vmas[n]!);
-      }
-    : c.add;
-  eachSmaps(proc, add, smaps);
+  eachSmaps(proc, scanning(c, scan), smaps);
   return c.result;
+}
+
+/** classifyTask of a task whose smaps the helper sends in parts of whole mappings, in order
+ * (native/helper/checkpoint/dump_smaps.c): each part classified as it comes (next: the next one,
+ * last: the final one; done: called with a part's bytes once parsed). */
+export async function classifyParts(
+  pid: number,
+  proc: number,
+  aio: Map<number, number>,
+  stats: Map<string, fs.Stats>,
+  next: () => Promise<{ bytes: Buffer; last: boolean }>,
+  scan?: (v: VmaImage) => void,
+  done?: (b: Buffer) => void,
+): Promise<ClassifiedMemory> {
+  const c = classifier(pid, proc, aio, stats);
+  const add = scanning(c, scan);
+  for (;;) {
+    const part = await next();
+    parseSmaps(part.bytes, add);
+    done?.(part.bytes);
+    if (part.last) return c.result;
+  }
+}
+
+/** The classifier's add, with scan called for each mapping classified that may hold private pages. */
+function scanning(c: ReturnType<typeof classifier>, scan?: (v: VmaImage) => void): (m: MapsEntry) => void {
+  if (!scan) return c.add;
+  const { vmas } = c.result;
+  return (m: MapsEntry) => {
+    const n = vmas.length;
+    c.add(m);
+    if (vmas.length > n && mayHoldPrivatePages(vmas[n]!)) scan(vmas[n]!);
+  };
 }
 
 /** A mapped file's path and identity, once per stat (the tasks of a tree map the same files). */

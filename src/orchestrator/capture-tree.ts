@@ -2,7 +2,8 @@
 import type fs from 'node:fs';
 import type { PhaseClock } from '../events.js';
 import type { TaskImage, TreeEntry } from '../image/types.js';
-import { captureTask, collectRuns, procPidOf, requestState, type Captured, type StateRequest } from '../kernel/dump-task.js';
+import { captureTask, procPidOf, requestState, type Captured, type StateRequest } from '../kernel/dump-task.js';
+import { collectRuns } from '../kernel/scan-runs.js';
 import { FdPrefetch } from '../kernel/fd-prefetch.js';
 import { FrameParts } from '../kernel/frame-parts.js';
 import type { Helper } from '../kernel/helper.js';

@@ -32,7 +32,8 @@ import { freezeTree } from './freeze-tree.js';
 import { captureTree } from './capture-tree.js';
 import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
-import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpPages, dumpRelease, dumprunEnd, dumprunRun, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
+import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpRelease, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
+import { pagesLines } from '../kernel/scan-runs.js';
 import { PAGE_SIZE } from '../image/format.js';
 import { yieldUnderRealtime } from '../native/addon.js';
 
@@ -303,13 +304,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       // the helper writes them back to back, without a round trip per part, while restart's
       // checks of the metadata run here
       const stream = layout.filter(({ runs }, _, all) => runs.length || all.length === tasks.length);
-      stream.forEach(({ task: i, runs }, k) => {
-        // by index: a destructured run is the iterator protocol per run (10,000 of a task)
-        const lines = [dumpPages({ pid: tasks[i]!.pid, task: i, seed: k ? -1 : w.digest })];
-        for (let r = 0; r < runs.length; r++) lines.push(dumprunRun({ addr: runs[r]![0], npages: runs[r]![1] }));
-        lines.push(dumprunEnd());
-        helper.sendLines(lines);
-      });
+      stream.forEach(({ task: i, runs }, k) => helper.sendLines(pagesLines(tasks[i]!.pid, i, k ? -1 : w.digest, runs)));
       pagesSent();
       const answers = stream.map(() => helper.next('pages'));
       for (const a of answers) a.catch(() => {}); // awaited in order below

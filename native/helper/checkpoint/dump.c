@@ -66,6 +66,20 @@ static void runs_emit(void *ctx, uint64_t addr, uint64_t npages)
 	o->count++;
 }
 
+/* runs_emit of a page run that is also kept in the task's scan (`scanpages`) */
+static void runs_emit_kept(void *ctx, uint64_t addr, uint64_t npages)
+{
+	runs_emit(ctx, addr, npages);
+	if (cur->nscan == cur->scan_cap) {
+		cur->scan_cap = cur->scan_cap ? cur->scan_cap * 2 : 16;
+		cur->scan = realloc(cur->scan, cur->scan_cap * sizeof *cur->scan);
+		if (!cur->scan)
+			abort();
+	}
+	cur->scan[cur->nscan][0] = addr;
+	cur->scan[cur->nscan++][1] = npages;
+}
+
 #define WINDOW_PAGES 8192 /* 64 KiB of pagemap entries */
 #define WINDOW_GAP 64     /* pages between two ranges read along (the walk of an unmapped hole is cheap) */
 
@@ -93,14 +107,19 @@ static void load_window(int fd, struct pm_window *w, const uint64_t *r, size_t c
 	w->n = (uint64_t)got / 8;
 }
 
-/* `runs <pid> <start,end,start,end...>`: the page runs of those mappings (in the order given,
+/* `runs <pid> <hex of start,end pairs>`: the page runs of those mappings (in the order given,
  * ascending), one answer for all of them (a task's mappings go in few commands, not one round
- * trip and one pagemap open each). */
+ * trip and one pagemap open each). The pairs as bytes: the coordinator's decimal text of
+ * 10,000 addresses cost it ~2.5 ms. */
 int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 {
 	(void)in;
-	if (m->ranges_count % 2)
+	if (!m->ranges_len || m->ranges_len % 16 || m->ranges_len > 1024 * 16)
 		return proto_fail("runs", "command", EINVAL, "bad runs command");
+	static uint64_t pairs[1024 * 2];
+	memcpy(pairs, m->ranges, m->ranges_len); /* aligned, and little-endian as on x86_64 */
+	const uint64_t *ranges = pairs;
+	const size_t count = m->ranges_len / 8;
 	if (select_task(m->pid) < 0)
 		return -1;
 	struct runs_out o = { 0 }, g = { 0 }; /* page runs; guard regions (MADV_GUARD_INSTALL) */
@@ -110,8 +129,8 @@ int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 	o.count = g.count = 0;
 	int fd = pagemap_open(task.pid);
 	struct pm_window win = { 0 };
-	for (size_t i = 0; i < m->ranges_count; i += 2) {
-		uint64_t start = m->ranges[i], end = m->ranges[i + 1];
+	for (size_t i = 0; i < count; i += 2) {
+		uint64_t start = ranges[i], end = ranges[i + 1];
 		if (start >= end) {
 			if (fd >= 0)
 				close(fd);
@@ -120,8 +139,8 @@ int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 			return proto_fail("runs", "command", EINVAL, "bad runs command");
 		}
 		if (fd >= 0 && (start < win.base || (end - win.base) / PAGE_SZ > win.n))
-			load_window(fd, &win, m->ranges + i, m->ranges_count - i);
-		if (fd < 0 || pagemap_runs(fd, start, end, &win, runs_emit, &o, runs_emit, &g) < 0) {
+			load_window(fd, &win, ranges + i, count - i);
+		if (fd < 0 || pagemap_runs(fd, start, end, &win, runs_emit_kept, &o, runs_emit, &g) < 0) {
 			int e = errno;
 			if (fd >= 0)
 				close(fd);
@@ -139,7 +158,7 @@ int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 		free(guards);
 		return proto_fail("runs", "memory", ENOMEM, "out of memory");
 	}
-	EMIT_RUNS(.pid = (uint64_t)task.pid, .start = m->ranges[0], .runs = runs, .guards = guards);
+	EMIT_RUNS(.pid = (uint64_t)task.pid, .start = ranges[0], .runs = runs, .guards = guards);
 	free(runs);
 	free(guards);
 	return 0;
@@ -186,6 +205,23 @@ int dump_read_runs(struct runs_in *in)
 static uint32_t pages_chain;
 static int pages_chained;
 
+/* The page records of the selected task's runs (its index in the image: index), chained on
+ * seed (-1: the last command's digest). */
+static int task_pages(uint32_t index, int64_t seed, const struct page_run *runs, size_t n)
+{
+	uint32_t digest = seed < 0 ? pages_chain : (uint32_t)seed;
+	uint64_t bytes = 0, records = 0;
+	pages_stored_since(1);
+	if (pages_dump(task.pid, index, runs, n, 3, &digest, &bytes, &records) < 0)
+		return -1;
+	if (fault_at("dump-pages", task.pid))
+		return proto_fail("dump-pages", "image", ECANCELED, FAULT_MSG);
+	pages_chain = digest;
+	pages_chained = 1;
+	EMIT_PAGES(.bytes = bytes, .stored = pages_stored_since(0), .records = records, .digest = digest);
+	return 0;
+}
+
 /* `pages <pid> <task index> <digest seed|-1>` then `run <addr> <npages>` lines, then `end`. */
 int on_dump_pages(struct dump_in *in, struct msg_dump_pages *m)
 {
@@ -197,19 +233,34 @@ int on_dump_pages(struct dump_in *in, struct msg_dump_pages *m)
 	struct runs_in r = { .task = (uint32_t)m->task };
 	if (dump_read_runs(&r) < 0)
 		return -1;
-	uint32_t digest = m->seed < 0 ? pages_chain : (uint32_t)m->seed;
-	uint64_t bytes = 0, records = 0;
-	pages_stored_since(1);
-	int rc = pages_dump(task.pid, (uint32_t)m->task, r.runs, r.count, 3, &digest, &bytes, &records);
+	int rc = task_pages((uint32_t)m->task, m->seed, r.runs, r.count);
 	free(r.runs);
-	if (rc < 0)
+	return rc;
+}
+
+/* `scanpages <pid> <task index> <digest seed|-1> <count>`: as `pages` with the runs the task's
+ * `runs` commands found (the coordinator collected count of them: runs_emit_kept). */
+int on_dump_scanpages(struct dump_in *in, struct msg_dump_scanpages *m)
+{
+	(void)in;
+	if (m->seed < 0 && !pages_chained)
+		return proto_fail("dump-pages", "command", EINVAL, "no pages command to chain on");
+	if (select_task(m->pid) < 0)
 		return -1;
-	if (fault_at("dump-pages", task.pid))
-		return proto_fail("dump-pages", "image", ECANCELED, FAULT_MSG);
-	pages_chain = digest;
-	pages_chained = 1;
-	EMIT_PAGES(.bytes = bytes, .stored = pages_stored_since(0), .records = records, .digest = digest);
-	return 0;
+	if (m->runs != cur->nscan)
+		return proto_fail("dump-pages", "command", EINVAL, "%llu page runs asked for, the scans found %zu",
+				  (unsigned long long)m->runs, cur->nscan);
+	struct page_run *runs = malloc((cur->nscan ? cur->nscan : 1) * sizeof *runs);
+	if (!runs)
+		return proto_fail("dump-pages", "memory", ENOMEM, "out of memory");
+	for (size_t i = 0; i < cur->nscan; i++)
+		runs[i] = (struct page_run){ .task = (uint32_t)m->task, .addr = cur->scan[i][0], .npages = cur->scan[i][1] };
+	int rc = task_pages((uint32_t)m->task, m->seed, runs, cur->nscan);
+	free(runs);
+	free(cur->scan);
+	cur->scan = NULL;
+	cur->nscan = cur->scan_cap = 0;
+	return rc;
 }
 
 int on_dump_freeze(struct dump_in *in, struct msg_dump_freeze *m)
@@ -221,7 +272,10 @@ int on_dump_freeze(struct dump_in *in, struct msg_dump_freeze *m)
 int on_dump_state(struct dump_in *in, struct msg_dump_state *m)
 {
 	(void)in;
-	return select_task(m->pid) < 0 ? -1 : cmd_state(&task, cur, (pid_t)m->proc);
+	if (select_task(m->pid) < 0)
+		return -1;
+	cur->nscan = 0; /* its scans start again */
+	return cmd_state(&task, cur, (pid_t)m->proc);
 }
 
 /* checkpoint --compress */

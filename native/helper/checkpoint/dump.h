@@ -37,6 +37,10 @@ struct dtask {
 	uint64_t pregadget;
 	long vmlck;
 	unsigned char trap_ign, aio, premap_failed;
+	/* dump.c: the page runs its `runs` commands found since its `state`, in order (`scanpages`):
+	 * address, page count (kept small: the page writer is forked with this memory) */
+	uint64_t (*scan)[2];
+	size_t nscan, scan_cap;
 };
 
 /* freeze.c: `freeze <pid>` seizes, stops and saves every thread of the process (re-listing
@@ -63,7 +67,12 @@ int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a
 int cmd_state(struct tracee *task, struct dtask *d, pid_t proc);
 /* dump_procfs.c: the task's /proc files (as read by thread proc) appended to bin, their lengths
  * (-errno: not read) as a JSON array in lens; -1 out of memory */
-int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens);
+int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_streamed);
+/* dump_smaps.c: /proc/PROC/smaps condensed (path: its path): appended to bin (its length, or
+ * -errno), or when it is long, *streamed set, 0 returned and its lines kept for smaps_stream,
+ * which sends them, and the rest as it is read, in `smaps` events after the state (-1 reported) */
+long smaps_read(const char *path, pid_t proc, struct sbuf *bin, int *streamed);
+int smaps_stream(void);
 /* dump_procfs.c: the ids of the POSIX timers /proc/PROC/timers lists (at most max; their count,
  * -1 reported); the text read is the copy dump_procfs then sends (one read per task) */
 #define MAX_TIMERS 512

@@ -3,7 +3,7 @@
  * the state's binary frame after the registers: the coordinator reads none of them itself, and
  * this helper reads them while the coordinator works on the tasks before. A file that cannot be
  * read is marked -errno: the coordinator then reads it itself, and fails as it always did.
- * smaps is condensed as it is read (read_smaps). */
+ * smaps is condensed as it is read, and a long one streamed after the state (dump_smaps.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -51,76 +51,6 @@ static long read_file(const char *path, struct sbuf *bin)
 	}
 	close(fd);
 	return total;
-}
-
-/* Whether the line at p (n bytes, its newline included) is one the coordinator's smaps parsers
- * look at (src/kernel/smaps.ts, native/addon/smaps.cc): a mapping's first line (it begins with
- * a lower-case hex digit) or its VmFlags line. Every other line (Size:, Rss:... ~22 of the ~24
- * lines of a mapping) begins with an upper-case letter and is looked at by neither. */
-static int smaps_kept(const char *p, size_t n)
-{
-	char c = p[0];
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (n >= 8 && memcmp(p, "VmFlags:", 8) == 0);
-}
-
-/* /proc/PID/smaps with only the lines smaps_kept keeps, in their order: the coordinator parses
- * the same mappings from it as from the whole text (a path's newline is escaped by the kernel:
- * lines are the kernel's records), and 10,000 mappings take ~1 MB instead of ~11: fewer pages
- * touched here, less to send and to copy and scan there. Read through a buffer kept from task
- * to task (a line longer than it grows it). */
-static long read_smaps(const char *path, struct sbuf *bin)
-{
-	static char *buf;
-	static size_t cap;
-	if (!buf) {
-		cap = 256 << 10;
-		if (!(buf = malloc(cap)))
-			return -ENOMEM;
-	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t have = 0, start = bin->len;
-	long err = 0;
-	for (;;) {
-		if (have == cap) { /* one line fills the buffer */
-			char *q = realloc(buf, cap * 2);
-			if (!q) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = q, cap *= 2;
-		}
-		ssize_t n = read(fd, buf + have, cap - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		if (n == 0) /* a last line without its newline (the kernel always ends one) */
-			n = have ? (buf[have] = '\n', 1) : 0;
-		if (n == 0)
-			break;
-		size_t end = have + (size_t)n, at = 0;
-		for (char *nl; at < end && (nl = memchr(buf + at, '\n', end - at)); at = (size_t)(nl - buf) + 1) {
-			size_t len = (size_t)(nl - buf) + 1 - at;
-			if (smaps_kept(buf + at, len) && sb_bytes(bin, buf + at, len) < 0) {
-				err = -ENOMEM;
-				break;
-			}
-		}
-		if (err)
-			break;
-		memmove(buf, buf + at, end - at);
-		have = end - at;
-	}
-	close(fd);
-	if (err) {
-		bin->len = start;
-		return err;
-	}
-	return (long)(bin->len - start);
 }
 
 /* /proc/PROC/timers as procfs_timer_ids read it at the start of the task's `state` (timers_of:
@@ -173,25 +103,26 @@ static long read_link(const char *path, struct sbuf *bin)
 }
 
 /* One of files[] (at path, a link or not) appended to bin: its length, or -errno. */
-static long read_one(const char *name, int link, pid_t proc, const char *path, struct sbuf *bin)
+static long read_one(const char *name, int link, pid_t proc, const char *path, struct sbuf *bin, int *smaps_streamed)
 {
 	if (link)
 		return read_link(path, bin);
 	if (!strcmp(name, "smaps"))
-		return read_smaps(path, bin);
+		return smaps_read(path, proc, bin, smaps_streamed);
 	if (!strcmp(name, "timers") && timers_of == proc)
 		return sb_bytes(bin, timers_text, timers_len) < 0 ? -ENOMEM : (long)timers_len;
 	return read_file(path, bin);
 }
 
-int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens)
+int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_streamed)
 {
+	*smaps_streamed = 0;
 	const int n = (int)(sizeof files / sizeof files[0]);
 	sb_add(lens, "[");
 	for (int i = 0; i < n; i++) {
 		char path[64];
 		snprintf(path, sizeof path, "/proc/%d/%s", proc, files[i]);
-		long len = proc <= 0 ? -ESRCH : read_one(files[i], i >= n - NLINKS, proc, path, bin);
+		long len = proc <= 0 ? -ESRCH : read_one(files[i], i >= n - NLINKS, proc, path, bin, smaps_streamed);
 		if (len == -ENOMEM)
 			return -1;
 		sb_add(lens, "%s%ld", i ? "," : "", len);

@@ -326,7 +326,8 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 
 	/* the /proc files the coordinator parses, after the registers in the frame (dump_procfs.c) */
 	struct sbuf lens = { 0 };
-	if (dump_procfs(proc, &bin, &lens) < 0) {
+	int smaps_streamed;
+	if (dump_procfs(proc, &bin, &lens, &smaps_streamed) < 0) {
 		free(ths.p), free(bin.p), free(attrs.p), free(sig), free(lens.p);
 		return proto_fail("state", "memory", ENOMEM, "out of memory");
 	}
@@ -354,12 +355,12 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
 		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
-		   "\"timers\":%s%s,\"proc\":%s}",
+		   "\"timers\":%s%s,\"proc\":%s,\"smaps\":%d}",
 		   task->pid, bin.len, xlen, (unsigned long long)sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
 		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths.p,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
-		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p, lens.p);
+		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p, lens.p, smaps_streamed);
 	free(lens.p);
 	free(attrs.p);
 	free(ths.p);
@@ -367,6 +368,6 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 	free(bin.p);
 	free(acts_s);
 	free(lim_s);
-	return 0;
+	return smaps_streamed ? smaps_stream() : 0;
 }
 
