@@ -5,6 +5,11 @@
  * and while the tables already scanned are taken. Chunks of tasks, one at a time, each scanned
  * with kcmp against its parent's fd of the same number (F_SAME: the fd was inherited and is
  * still the same open file), and let go once taken: memory stays bounded in the tree's size.
+ * The first chunks are small (1, 2, 4, 8 tasks, then `chunk`): the files capture takes the
+ * root's table (its objects: the most work per fd) while the rest is scanned. One scan at a
+ * time while the tasks are captured (the main thread and the helper have the CPUs); two once
+ * the files capture waits for a table (the main thread is idle then): a tree of 10 x 400 fds
+ * scans its last ~3,000 fds in half the time.
  */
 import { native } from '../native/addon.js';
 import { fdTable, FD_STRIDE, type FdTable } from './proc.js';
@@ -23,18 +28,26 @@ export class FdPrefetch {
   private started = 0;
   private running = 0;
   private taking = 0;
+  /** scans at once: 1 while the tasks are captured, 2 once a table is waited for */
+  private parallel = 1;
 
   /** pids as /proc shows them, in the order the tables are taken; ref: a pid whose fds to kcmp
-   * each fd against (the parent) or 0. One chunk scanned at a time (a second thread would take
-   * the CPU from the capture it overlaps, on a machine of 2), at most `ahead` chunks ahead of
-   * the one being taken. */
+   * each fd against (the parent) or 0. One chunk scanned at a time until a table is asked for
+   * (a second thread would take the CPU from the capture it overlaps, on a machine of 2), then
+   * two; at most `ahead` chunks ahead of the one being taken. */
   constructor(
     tasks: { pid: number; ref: number }[],
     private readonly chunk = 16,
     private readonly ahead = 8,
   ) {
+    // chunk c holds tasks [first(c), first(c + 1)): sizes 1, 2, 4, 8 (up to chunk), then chunk
+    let c = 0;
+    let end = 0;
     tasks.forEach(({ pid, ref }, i) => {
-      const c = Math.floor(i / chunk);
+      if (i === end) {
+        c = i === 0 ? 0 : c + 1;
+        end = i + Math.min(chunk, 1 << c);
+      }
       if (!this.chunks[c]) {
         let settle: (r: Promise<Entry[]>) => void = () => {};
         const result = new Promise<Entry[]>((resolve) => (settle = resolve));
@@ -51,7 +64,7 @@ export class FdPrefetch {
   }
 
   private pump(): void {
-    while (this.running < 1 && this.started < this.chunks.length && this.started <= this.taking + this.ahead) {
+    while (this.running < this.parallel && this.started < this.chunks.length && this.started <= this.taking + this.ahead) {
       const k = this.chunks[this.started++]!;
       this.running++;
       const scan = native().fdScanBatch(k.pids, k.refs);
@@ -76,6 +89,7 @@ export class FdPrefetch {
     const [c, i] = where;
     this.at.delete(pid);
     this.taking = Math.max(this.taking, c);
+    this.parallel = 2;
     this.pump();
     const k = this.chunks[c]!;
     const all = await k.result; // settled once its scan has run
