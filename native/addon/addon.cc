@@ -26,6 +26,8 @@
 //                                    /proc/PID/smaps text: 11 numbers per mapping (smaps.cc)
 //   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of
 //                                    uid and its groups as login would give them (getgrouplist)
+//   exitNow(status)               -> never       _exit(2): the command's end without Node's
+//                                    teardown (src/cli/run.ts: exitNow)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
@@ -222,6 +224,14 @@ Napi::Value UserOf(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// exitNow(status): the process ends here (exit_group), without Node's teardown: no 'exit'
+// event, no join of the platform's and libuv's threads, no atexit handlers. The caller has
+// made sure nothing is left to write (src/cli/run.ts).
+Napi::Value ExitNow(const Napi::CallbackInfo &info) {
+  int status = info.Length() >= 1 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
+  _exit(status & 0xff);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFdScan(env, exports);
   InitSmaps(env, exports);
@@ -234,6 +244,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fdSymlinkTarget", Napi::Function::New(env, FdSymlinkTarget));
   exports.Set("sigqueue", Napi::Function::New(env, Sigqueue));
   exports.Set("userOf", Napi::Function::New(env, UserOf));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   return exports;
 }
 

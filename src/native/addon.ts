@@ -3,7 +3,6 @@
  * synchronous; blocking work runs in the ucr-helper executable beside it.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UcrError } from '../errors.js';
@@ -49,6 +48,9 @@ export interface NativeAddon {
    * line (src/kernel/smaps.ts then parses it line by line). */
   smapsScan(buf: Uint8Array, len: number): { maps: Float64Array; texts: Float64Array } | null;
   userOf(uid: number): { name: string; gid: number; groups: number[] } | null;
+  /** _exit(2) with status: the process ends at once, without Node's teardown (no 'exit' event,
+   * no join of its threads). Only once nothing is left to write (src/cli/run.ts). */
+  exitNow(status: number): never;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -58,15 +60,22 @@ const buildDirs = [path.join(root, 'build', 'Release'), path.join(root, 'build',
 
 let addon: NativeAddon | undefined;
 
+/** The addon if it was loaded already (nothing is loaded here). */
+export function nativeLoaded(): NativeAddon | undefined {
+  return addon;
+}
+
 export function native(): NativeAddon {
   if (addon) return addon;
-  const require = createRequire(import.meta.url);
   const tried: string[] = [];
   for (const dir of buildDirs) {
     const file = path.join(dir, 'ucr_native.node');
     tried.push(file);
     if (existsSync(file)) {
-      addon = require(file) as NativeAddon;
+      // what require() of a .node file does, without its resolution and module record
+      const m = { exports: {} as NativeAddon };
+      process.dlopen(m, file);
+      addon = m.exports;
       return addon;
     }
   }
