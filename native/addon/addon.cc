@@ -18,10 +18,13 @@
 //                                    fds it needs); nums is a view of the Float64Array into
 //                                    when they fit in it (a scan of many processes: no buffer
 //                                    per process)
-//   fdScanBatch(pids, refs)      -> Promise<({ nums, info } | { errno, syscall })[]>  fdScan
-//                                    with the fdinfo of several processes on a worker thread
-//                                    (fdscan.cc); slot 4 of an fd: 1 when kcmp finds it the
-//                                    same open file as that fd number of refs[i] (0 if none)
+//   fdScanBatch(pids, refs)      -> Promise<({ nums, info, facts, links } | { errno, syscall })[]>
+//                                    fdScan with the fdinfo of several processes on a worker
+//                                    thread (fdscan.cc); slot 4 of an fd: 1 when kcmp finds it
+//                                    the same open file as that fd number of refs[i] (0 if
+//                                    none); facts: 8 numbers per fd not found the same (dev,
+//                                    ino, mode, nlink, rdev, size of its stat, where its link
+//                                    text lies in links, latin1), dev NaN when not taken
 //   smapsScan(buf, len)           -> Float64Array | null  where each mapping's fields lie in a
 //                                    /proc/PID/smaps text: 11 numbers per mapping (smaps.cc)
 //   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of

@@ -20,7 +20,7 @@ import { commOf, factsAt, F_DEV, F_FD, F_FINO, F_FLAGS, F_INO, F_LOCKS, F_MNT, F
 import { Holders, ObjectIndex, refAt, type Holder, type TaskRefs, type TreeObject } from './files-index.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 import { O_CLOEXEC } from './linux.js';
-import { F_SAME, type FdPrefetch } from './fd-prefetch.js';
+import { F_SAME, scannedFacts, type FdPrefetch } from './fd-prefetch.js';
 
 export interface CapturedFiles {
   files: ImageFiles;
@@ -117,8 +117,13 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       if (!obj) {
         let facts: FdFacts;
         try {
-          const { stat, info } = factsAt(table, i);
-          facts = { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat, info };
+          // the stat and link as the scan ahead took them, else now
+          const scanned = scannedFacts(table, i);
+          if (scanned) facts = { pid, fd, link: scanned.link, stat: scanned.stat, info: fdInfoAt(table, i) };
+          else {
+            const { stat, info } = factsAt(table, i);
+            facts = { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat, info };
+          }
         } catch {
           continue;
         }

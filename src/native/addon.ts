@@ -36,9 +36,16 @@ export interface NativeAddon {
    * when the numbers fit (proc.ts: filesOfOthers, one buffer for every process). */
   fdScan(pid: number, withInfo?: boolean, into?: Float64Array): { nums: Float64Array; info: string };
   /** fdScan(pid) of each pid (with the fdinfo) on a worker thread; slot 4 of an fd is 1 when
-   * kcmp finds it the same open file as that fd number of refs[i] (0: none). A process that is
-   * gone gives its error's fields instead. */
-  fdScanBatch(pids: number[], refs: number[]): Promise<({ nums: Float64Array; info: string } | { errno: number; code: string; syscall: string; message: string })[]>;
+   * kcmp finds it the same open file as that fd number of refs[i] (0: none). facts: for each
+   * fd that is not (the files capture makes an object of it), FD_FACTS numbers: the stat of
+   * its open file (dev, ino, mode, nlink, rdev, size, as fs.statSync of /proc/PID/fd/FD gives
+   * them) and where its link's bytes lie in links (latin1); dev NaN when not taken (the same
+   * as its parent's, or gone meanwhile, or a link longer than PATH_MAX). A process that is gone
+   * gives its error's fields instead. */
+  fdScanBatch(
+    pids: number[],
+    refs: number[],
+  ): Promise<({ nums: Float64Array; info: string; facts: Float64Array; links: string } | { errno: number; code: string; syscall: string; message: string })[]>;
   /** The user database's entry of uid: name, primary gid and every group the user has at login
    * (getgrouplist, through NSS); null when there is none. Throws with code/errno/syscall. */
   /** The mappings of a /proc/PID/smaps text (buf[0, len)): in maps, 8 numbers per mapping
