@@ -25,6 +25,9 @@
 //                                    none); facts: 8 numbers per fd not found the same (dev,
 //                                    ino, mode, nlink, rdev, size of its stat, where its link
 //                                    text lies in links, latin1), dev NaN when not taken
+//   fdScanOthers(skip)            -> Promise<{ pids, starts, nums }>  fdScan without the fdinfo
+//                                    of every process but those of skip, on a worker thread
+//                                    (the files capture's search for holders outside the tree)
 //   smapsScan(buf, len)           -> Float64Array | null  where each mapping's fields lie in a
 //                                    /proc/PID/smaps text: 11 numbers per mapping (smaps.cc)
 //   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of

@@ -249,6 +249,72 @@ class BatchWorker : public Napi::AsyncWorker {
   std::vector<Scan> scans_;
 };
 
+// fdScanOthers(skip): fdScan without the fdinfo of every process in /proc but those of skip, on
+// a worker thread; resolves to { pids, starts, nums }: the numbers of pids[k] are nums from
+// starts[k] * 11 to starts[k + 1] * 11 (or the end). Processes gone meanwhile are left out.
+class OthersWorker : public Napi::AsyncWorker {
+ public:
+  OthersWorker(Napi::Env env, std::vector<int> skip) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), skip_(std::move(skip)) {
+    std::sort(skip_.begin(), skip_.end());
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    DIR *d = opendir("/proc");
+    if (!d) return;
+    // in the order of fs.readdirSync (libuv sorts the names with strcmp): the first outside
+    // holder found is the one named, as when the main thread scanned them
+    std::vector<std::string> names;
+    while (struct dirent *de = readdir(d)) names.emplace_back(de->d_name);
+    closedir(d);
+    std::sort(names.begin(), names.end(), [](const std::string &a, const std::string &b) { return strcmp(a.c_str(), b.c_str()) < 0; });
+    for (const std::string &name : names) {
+      char *end;
+      long pid = strtol(name.c_str(), &end, 10);
+      if (*end || pid <= 0 || pid > INT_MAX || std::binary_search(skip_.begin(), skip_.end(), static_cast<int>(pid))) continue;
+      Scan s;
+      scanOne(static_cast<int>(pid), false, 0, s);
+      if (s.err) continue;
+      pids_.push_back(static_cast<double>(pid));
+      starts_.push_back(static_cast<double>(nums_.size() / STRIDE));
+      nums_.insert(nums_.end(), s.nums.begin(), s.nums.end());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto arr = [&](const std::vector<double> &v) {
+      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
+      std::copy(v.begin(), v.end(), a.Data());
+      return a;
+    };
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("pids", arr(pids_));
+    out.Set("starts", arr(starts_));
+    out.Set("nums", arr(nums_));
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<int> skip_;
+  std::vector<double> pids_, starts_, nums_;
+};
+
+Napi::Value FdScanOthers(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    Napi::TypeError::New(env, "fdScanOthers(skip: number[])").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<int> skip(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) skip[i] = a.Get(i).As<Napi::Number>().Int32Value();
+  OthersWorker *w = new OthersWorker(env, std::move(skip));
+  Napi::Promise promise = w->Promise();
+  w->Queue();
+  return promise;
+}
+
 Napi::Value FdScanBatch(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsArray()) {
@@ -276,4 +342,5 @@ Napi::Value FdScanBatch(const Napi::CallbackInfo &info) {
 void InitFdScan(Napi::Env env, Napi::Object exports) {
   exports.Set("fdScan", Napi::Function::New(env, FdScan));
   exports.Set("fdScanBatch", Napi::Function::New(env, FdScanBatch));
+  exports.Set("fdScanOthers", Napi::Function::New(env, FdScanOthers));
 }

@@ -103,6 +103,24 @@ export class FdPrefetch {
   }
 }
 
+/** The fds of every process but those of skip (proc.ts: filesOfOthers, whose entries these
+ * are), scanned on a worker thread from when the files capture knows it will look for holders
+ * outside the tree (its first object that is not a device), while it takes the tree's tables;
+ * undefined if the scan failed (the caller scans as before). */
+export function scanOthersAhead(skip: number[]): Promise<Iterable<{ pid: number; nums: Float64Array }> | undefined> {
+  return native()
+    .fdScanOthers(skip)
+    .then(
+      ({ pids, starts, nums }) => ({
+        *[Symbol.iterator]() {
+          for (let k = 0; k < pids.length; k++)
+            yield { pid: pids[k]!, nums: nums.subarray(starts[k]! * FD_STRIDE, k + 1 < starts.length ? starts[k + 1]! * FD_STRIDE : nums.length) };
+        },
+      }),
+      () => undefined,
+    );
+}
+
 /** numbers per fd in FdTable.facts (the addon's fdScanBatch) */
 const FD_FACTS = 8;
 

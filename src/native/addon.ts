@@ -46,6 +46,10 @@ export interface NativeAddon {
     pids: number[],
     refs: number[],
   ): Promise<({ nums: Float64Array; info: string; facts: Float64Array; links: string } | { errno: number; code: string; syscall: string; message: string })[]>;
+  /** fdScan(pid, false) of every process in /proc but those of skip, on a worker thread: the
+   * numbers of pids[k] are nums[starts[k] * 11, starts[k + 1] * 11) (to the end for the last).
+   * Processes gone meanwhile are left out. */
+  fdScanOthers(skip: number[]): Promise<{ pids: Float64Array; starts: Float64Array; nums: Float64Array }>;
   /** The user database's entry of uid: name, primary gid and every group the user has at login
    * (getgrouplist, through NSS); null when there is none. Throws with code/errno/syscall. */
   /** The mappings of a /proc/PID/smaps text (buf[0, len)): in maps, 8 numbers per mapping
