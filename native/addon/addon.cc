@@ -18,10 +18,16 @@
 //                                    fds it needs); nums is a view of the Float64Array into
 //                                    when they fit in it (a scan of many processes: no buffer
 //                                    per process)
-//   fdScanBatch(pids, refs)      -> Promise<({ nums, info } | { errno, syscall })[]>  fdScan
-//                                    with the fdinfo of several processes on a worker thread
-//                                    (fdscan.cc); slot 4 of an fd: 1 when kcmp finds it the
-//                                    same open file as that fd number of refs[i] (0 if none)
+//   fdScanBatch(pids, refs)      -> Promise<({ nums, info, facts, links } | { errno, syscall })[]>
+//                                    fdScan with the fdinfo of several processes on a worker
+//                                    thread (fdscan.cc); slot 4 of an fd: 1 when kcmp finds it
+//                                    the same open file as that fd number of refs[i] (0 if
+//                                    none); facts: 8 numbers per fd not found the same (dev,
+//                                    ino, mode, nlink, rdev, size of its stat, where its link
+//                                    text lies in links, latin1), dev NaN when not taken
+//   fdScanOthers(skip)            -> Promise<{ pids, starts, nums }>  fdScan without the fdinfo
+//                                    of every process but those of skip, on a worker thread
+//                                    (the files capture's search for holders outside the tree)
 //   smapsScan(buf, len)           -> Float64Array | null  where each mapping's fields lie in a
 //                                    /proc/PID/smaps text: 11 numbers per mapping (smaps.cc)
 //   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of
@@ -29,6 +35,8 @@
 //   rtYield()                     -> boolean     under SCHED_FIFO/RR, the event loop yields the CPU
 //                                    once a turn from now on (rtyield.cc; loading the addon under
 //                                    such a policy starts it too); true when it does
+//   exitNow(status)               -> never       _exit(2): the command's end without Node's
+//                                    teardown (src/cli/run.ts: exitNow)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
@@ -226,6 +234,14 @@ Napi::Value UserOf(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// exitNow(status): the process ends here (exit_group), without Node's teardown: no 'exit'
+// event, no join of the platform's and libuv's threads, no atexit handlers. The caller has
+// made sure nothing is left to write (src/cli/run.ts).
+Napi::Value ExitNow(const Napi::CallbackInfo &info) {
+  int status = info.Length() >= 1 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
+  _exit(status & 0xff);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRtYield(env, exports);  // under SCHED_FIFO/RR only: V8 spins for its worker threads otherwise
   InitFdScan(env, exports);
@@ -239,6 +255,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fdSymlinkTarget", Napi::Function::New(env, FdSymlinkTarget));
   exports.Set("sigqueue", Napi::Function::New(env, Sigqueue));
   exports.Set("userOf", Napi::Function::New(env, UserOf));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   return exports;
 }
 

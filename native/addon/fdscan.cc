@@ -5,6 +5,8 @@
 #include "fdscan.h"
 
 #include <algorithm>
+#include <climits>
+#include <cmath>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -20,18 +22,41 @@
 namespace {
 
 constexpr int STRIDE = 11;
+// withFacts: per fd the stat of its open file and where its link lies in links (dev, ino, mode,
+// nlink, rdev, size, link start, link end), dev NaN when not taken (inherited, or gone)
+constexpr int FACTS = 8;
 
 struct Scan {
   std::vector<double> nums;
   std::string text;
+  std::vector<double> facts;
+  std::string links;
   int err = 0;
   const char *syscall = nullptr;
 };
 
+// The stat (through the fd's /proc link, as fs.statSync of it) and the link text of an fd, into
+// out.facts; NaN when either fails or the link is longer than PATH_MAX (the caller takes them).
+void factsOf(int dfd, const char *name, Scan &out) {
+  double v[FACTS];
+  std::fill(v, v + FACTS, std::nan(""));
+  struct stat st;
+  char link[PATH_MAX];
+  ssize_t n = -1;
+  if (fstatat(dfd, name, &st, 0) == 0 && (n = readlinkat(dfd, name, link, sizeof link)) >= 0 && static_cast<size_t>(n) < sizeof link) {
+    double start = static_cast<double>(out.links.size());
+    out.links.append(link, static_cast<size_t>(n));
+    double f[FACTS] = {static_cast<double>(st.st_dev), static_cast<double>(st.st_ino), static_cast<double>(st.st_mode), static_cast<double>(st.st_nlink),
+                       static_cast<double>(st.st_rdev), static_cast<double>(st.st_size), start, static_cast<double>(out.links.size())};
+    std::copy(f, f + FACTS, v);
+  }
+  out.facts.insert(out.facts.end(), v, v + FACTS);
+}
+
 // The scan of one process: per fd 11 numbers (see addon.cc), the fdinfo texts back to back.
 // ref > 0: slot 4 of an fd is 1 when kcmp finds it the same open file as ref's fd of that
 // number. An fd closed meanwhile is left out; a process that is gone sets err.
-void scanOne(int pid, bool withInfo, int ref, Scan &out) {
+void scanOne(int pid, bool withInfo, int ref, Scan &out, bool withFacts = false) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd", pid);
   int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -111,6 +136,12 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out) {
       }
     }
     double same = ref > 0 && withInfo && syscall(SYS_kcmp, ref, pid, KCMP_FILE, fd, fd) == 0 ? 1 : 0;
+    // an fd that is not its parent's open file: the files capture makes an object of it, which
+    // needs its stat and link (taken here, on the worker thread, instead of in JavaScript)
+    if (withFacts) {
+      if (same) out.facts.insert(out.facts.end(), FACTS, std::nan(""));
+      else factsOf(dfd, name, out);
+    }
     double v[STRIDE] = {static_cast<double>(fd), static_cast<double>(st.st_dev), static_cast<double>(st.st_ino), static_cast<double>(st.st_mode),
                         withInfo ? same : static_cast<double>(st.st_nlink), static_cast<double>(st.st_rdev), static_cast<double>(st.st_size), flags,
                         static_cast<double>(mark), static_cast<double>(text.size()), locks};
@@ -175,7 +206,7 @@ class BatchWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), pids_(std::move(pids)), refs_(std::move(refs)), scans_(pids_.size()) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
-    for (size_t i = 0; i < pids_.size(); i++) scanOne(pids_[i], true, refs_[i], scans_[i]);
+    for (size_t i = 0; i < pids_.size(); i++) scanOne(pids_[i], true, refs_[i], scans_[i], true);
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -195,6 +226,15 @@ class BatchWorker : public Napi::AsyncWorker {
           deferred_.Reject(env.GetAndClearPendingException().Value());
           return;
         }
+        Napi::Float64Array facts = Napi::Float64Array::New(env, s.facts.size());
+        std::copy(s.facts.begin(), s.facts.end(), facts.Data());
+        r.As<Napi::Object>().Set("facts", facts);
+        napi_value links;
+        if (napi_create_string_latin1(env, s.links.data(), s.links.size(), &links) != napi_ok) {
+          deferred_.Reject(Napi::Error::New(env, "napi_create_string_latin1 failed").Value());
+          return;
+        }
+        r.As<Napi::Object>().Set("links", Napi::Value(env, links));
         out.Set(static_cast<uint32_t>(i), r);
       }
       s = Scan();  // its memory goes as it is handed over
@@ -208,6 +248,72 @@ class BatchWorker : public Napi::AsyncWorker {
   std::vector<int> pids_, refs_;
   std::vector<Scan> scans_;
 };
+
+// fdScanOthers(skip): fdScan without the fdinfo of every process in /proc but those of skip, on
+// a worker thread; resolves to { pids, starts, nums }: the numbers of pids[k] are nums from
+// starts[k] * 11 to starts[k + 1] * 11 (or the end). Processes gone meanwhile are left out.
+class OthersWorker : public Napi::AsyncWorker {
+ public:
+  OthersWorker(Napi::Env env, std::vector<int> skip) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), skip_(std::move(skip)) {
+    std::sort(skip_.begin(), skip_.end());
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    DIR *d = opendir("/proc");
+    if (!d) return;
+    // in the order of fs.readdirSync (libuv sorts the names with strcmp): the first outside
+    // holder found is the one named, as when the main thread scanned them
+    std::vector<std::string> names;
+    while (struct dirent *de = readdir(d)) names.emplace_back(de->d_name);
+    closedir(d);
+    std::sort(names.begin(), names.end(), [](const std::string &a, const std::string &b) { return strcmp(a.c_str(), b.c_str()) < 0; });
+    for (const std::string &name : names) {
+      char *end;
+      long pid = strtol(name.c_str(), &end, 10);
+      if (*end || pid <= 0 || pid > INT_MAX || std::binary_search(skip_.begin(), skip_.end(), static_cast<int>(pid))) continue;
+      Scan s;
+      scanOne(static_cast<int>(pid), false, 0, s);
+      if (s.err) continue;
+      pids_.push_back(static_cast<double>(pid));
+      starts_.push_back(static_cast<double>(nums_.size() / STRIDE));
+      nums_.insert(nums_.end(), s.nums.begin(), s.nums.end());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto arr = [&](const std::vector<double> &v) {
+      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
+      std::copy(v.begin(), v.end(), a.Data());
+      return a;
+    };
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("pids", arr(pids_));
+    out.Set("starts", arr(starts_));
+    out.Set("nums", arr(nums_));
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<int> skip_;
+  std::vector<double> pids_, starts_, nums_;
+};
+
+Napi::Value FdScanOthers(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    Napi::TypeError::New(env, "fdScanOthers(skip: number[])").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<int> skip(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) skip[i] = a.Get(i).As<Napi::Number>().Int32Value();
+  OthersWorker *w = new OthersWorker(env, std::move(skip));
+  Napi::Promise promise = w->Promise();
+  w->Queue();
+  return promise;
+}
 
 Napi::Value FdScanBatch(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -236,4 +342,5 @@ Napi::Value FdScanBatch(const Napi::CallbackInfo &info) {
 void InitFdScan(Napi::Env env, Napi::Object exports) {
   exports.Set("fdScan", Napi::Function::New(env, FdScan));
   exports.Set("fdScanBatch", Napi::Function::New(env, FdScanBatch));
+  exports.Set("fdScanOthers", Napi::Function::New(env, FdScanOthers));
 }

@@ -9,6 +9,7 @@ import { systemErrorText } from '../errno.js';
 import { UcrEmitter, type ExternalStdioEvent, type PhaseRecord } from '../events.js';
 import { checkpoint, inspect, restart, VERSION, type CheckpointOptions, type RestartOptions } from '../index.js';
 import { createLogger } from '../log.js';
+import { nativeLoaded } from '../native/addon.js';
 import { writeNewFile } from '../new-file.js';
 import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
 import { attachProgress } from './progress.js';
@@ -112,9 +113,23 @@ export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: Glo
   if (json && o.output !== '-') await writeOut(JSON.stringify(r) + '\n');
   if (wantSummary(g)) process.stderr.write(`${checkpointSummary(r, o.output, performance.now() - t0, g.verbose ?? false)}\n`);
   // done: stdout is written (writeOut waits for it), stderr and the logs are synchronous, the
-  // helper has exited. Exiting here skips Node's teardown of the environment and of V8's heap
-  // (~1 ms), as restart's exit does.
-  process.exit(0);
+  // helper has exited
+  exitNow(0);
+}
+
+/**
+ * The end of a command that did its work: the process exits at once (_exit through the addon,
+ * which the command loaded): Node's exit joins its platform's and libuv's threads and runs its
+ * teardown (~1 ms of every command). Everything is written by then: stdout awaited
+ * (writeOut), stderr synchronous (a pipe, file or terminal on Linux), the trace written
+ * synchronously. process.exit as usual when something may still be listening for the exit: an
+ * 'exit' listener (a pino destination), a flag given to Node (--cpu-prof...), coverage
+ * (NODE_V8_COVERAGE), NODE_OPTIONS; or when the addon was never loaded.
+ */
+function exitNow(status: number): never {
+  const addon = nativeLoaded();
+  if (addon && process.listenerCount('exit') === 0 && !process.execArgv.length && !process.env.NODE_V8_COVERAGE && !process.env.NODE_OPTIONS) addon.exitNow(status);
+  process.exit(status);
 }
 
 export type RestartCliOptions = Omit<RestartOptions, 'events' | 'logger' | 'signal' | 'input'> & { input: string; json?: boolean; trace?: string };
@@ -135,8 +150,8 @@ export async function runRestart(o: RestartCliOptions, g: GlobalOpts): Promise<n
     return restart({ ...opts, events, logger: logger(g), signal });
   });
   if (json) await writeOut(JSON.stringify(r) + '\n');
-  if (o.detach) process.exit(0);
-  process.exit(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));
+  if (o.detach) exitNow(0);
+  exitNow(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));
 }
 
 export interface InspectCliOptions {

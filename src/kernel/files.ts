@@ -20,7 +20,7 @@ import { commOf, factsAt, F_DEV, F_FD, F_FINO, F_FLAGS, F_INO, F_LOCKS, F_MNT, F
 import { Holders, ObjectIndex, refAt, type Holder, type TaskRefs, type TreeObject } from './files-index.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 import { O_CLOEXEC } from './linux.js';
-import { F_SAME, type FdPrefetch } from './fd-prefetch.js';
+import { F_SAME, scannedFacts, scanOthersAhead, type FdPrefetch } from './fd-prefetch.js';
 
 export interface CapturedFiles {
   files: ImageFiles;
@@ -70,8 +70,9 @@ function sameFile(a: { pid: number; fd: number }, pid: number, fd: number): bool
   }
 }
 
-/** Finds, for each object, one process outside the tree that holds it (pipes: either end). */
-function findOutsideHolders(objects: TreeObject[], tree: Set<number>, ignore: Set<number>): void {
+/** Finds, for each object, one process outside the tree that holds it (pipes: either end);
+ * others: their fds scanned already (scanOthersAhead), else scanned here. */
+function findOutsideHolders(objects: TreeObject[], tree: Set<number>, ignore: Set<number>, others?: Iterable<{ pid: number; nums: Float64Array }>): void {
   const byIno = new Map<number, TreeObject[]>();
   for (const o of objects) {
     if (o.facts.stat.isCharacterDevice()) continue; // devices are stateless or refused anyway
@@ -80,7 +81,7 @@ function findOutsideHolders(objects: TreeObject[], tree: Set<number>, ignore: Se
     else byIno.set(o.facts.stat.ino, [o]);
   }
   if (!byIno.size) return;
-  for (const { pid, nums } of filesOfOthers((p) => tree.has(p) || ignore.has(p))) {
+  for (const { pid, nums } of others ?? filesOfOthers((p) => tree.has(p) || ignore.has(p))) {
     for (let b = 0; b < nums.length; b += FD_STRIDE) {
       const same = byIno.get(nums[b + F_INO]!);
       if (!same) continue;
@@ -96,6 +97,8 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   const index = new ObjectIndex();
   const objects = index.objects;
   const refs = new Map<number, TaskRefs>();
+  // the other processes' fds, scanned while the tables are taken once an object needs them
+  let others: ReturnType<typeof scanOthersAhead> | undefined;
   for (const pid of pids) {
     const table = opt.prefetch ? await opt.prefetch.table(pid) : fdTable(pid);
     const n = table.nums;
@@ -117,14 +120,20 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       if (!obj) {
         let facts: FdFacts;
         try {
-          const { stat, info } = factsAt(table, i);
-          facts = { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat, info };
+          // the stat and link as the scan ahead took them, else now
+          const scanned = scannedFacts(table, i);
+          if (scanned) facts = { pid, fd, link: scanned.link, stat: scanned.stat, info: fdInfoAt(table, i) };
+          else {
+            const { stat, info } = factsAt(table, i);
+            facts = { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat, info };
+          }
         } catch {
           continue;
         }
         obj = { n: objects.length, mnt, ino, facts, flags, holders: new Holders() };
         index.add(obj);
         locks = facts.info.locks;
+        if (!others && !facts.stat.isCharacterDevice()) others = scanOthersAhead([...pids, ...opt.ignore]);
       } else if (n[b + F_LOCKS]) locks = fdInfoAt(table, i).locks;
       obj.holders.push(pid, fd, locks);
       task.fds[task.count] = fd;
@@ -132,7 +141,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     }
     refs.set(pid, task);
   }
-  findOutsideHolders(objects, new Set(pids), opt.ignore);
+  findOutsideHolders(objects, new Set(pids), opt.ignore, others && (await others));
 
   const warnings: string[] = [];
   const external: CapturedFiles['external'] = [];

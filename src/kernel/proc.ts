@@ -155,6 +155,9 @@ export interface FdTable {
   nums: Float64Array;
   info: string;
   count: number;
+  /** scanned ahead (fd-prefetch.ts): the stat and link of the fds that need them */
+  facts?: Float64Array;
+  links?: string;
 }
 
 export function fdTable(pid: number): FdTable {

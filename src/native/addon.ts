@@ -3,7 +3,6 @@
  * synchronous; blocking work runs in the ucr-helper executable beside it.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UcrError } from '../errors.js';
@@ -37,9 +36,20 @@ export interface NativeAddon {
    * when the numbers fit (proc.ts: filesOfOthers, one buffer for every process). */
   fdScan(pid: number, withInfo?: boolean, into?: Float64Array): { nums: Float64Array; info: string };
   /** fdScan(pid) of each pid (with the fdinfo) on a worker thread; slot 4 of an fd is 1 when
-   * kcmp finds it the same open file as that fd number of refs[i] (0: none). A process that is
-   * gone gives its error's fields instead. */
-  fdScanBatch(pids: number[], refs: number[]): Promise<({ nums: Float64Array; info: string } | { errno: number; code: string; syscall: string; message: string })[]>;
+   * kcmp finds it the same open file as that fd number of refs[i] (0: none). facts: for each
+   * fd that is not (the files capture makes an object of it), FD_FACTS numbers: the stat of
+   * its open file (dev, ino, mode, nlink, rdev, size, as fs.statSync of /proc/PID/fd/FD gives
+   * them) and where its link's bytes lie in links (latin1); dev NaN when not taken (the same
+   * as its parent's, or gone meanwhile, or a link longer than PATH_MAX). A process that is gone
+   * gives its error's fields instead. */
+  fdScanBatch(
+    pids: number[],
+    refs: number[],
+  ): Promise<({ nums: Float64Array; info: string; facts: Float64Array; links: string } | { errno: number; code: string; syscall: string; message: string })[]>;
+  /** fdScan(pid, false) of every process in /proc but those of skip, on a worker thread: the
+   * numbers of pids[k] are nums[starts[k] * 11, starts[k + 1] * 11) (to the end for the last).
+   * Processes gone meanwhile are left out. */
+  fdScanOthers(skip: number[]): Promise<{ pids: Float64Array; starts: Float64Array; nums: Float64Array }>;
   /** The user database's entry of uid: name, primary gid and every group the user has at login
    * (getgrouplist, through NSS); null when there is none. Throws with code/errno/syscall. */
   /** The mappings of a /proc/PID/smaps text (buf[0, len)): in maps, 8 numbers per mapping
@@ -53,6 +63,9 @@ export interface NativeAddon {
    * when the addon is loaded under such a policy too; native/addon/rtyield.cc); true when it
    * does. */
   rtYield(): boolean;
+  /** _exit(2) with status: the process ends at once, without Node's teardown (no 'exit' event,
+   * no join of its threads). Only once nothing is left to write (src/cli/run.ts). */
+  exitNow(status: number): never;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -62,15 +75,22 @@ const buildDirs = [path.join(root, 'build', 'Release'), path.join(root, 'build',
 
 let addon: NativeAddon | undefined;
 
+/** The addon if it was loaded already (nothing is loaded here). */
+export function nativeLoaded(): NativeAddon | undefined {
+  return addon;
+}
+
 export function native(): NativeAddon {
   if (addon) return addon;
-  const require = createRequire(import.meta.url);
   const tried: string[] = [];
   for (const dir of buildDirs) {
     const file = path.join(dir, 'ucr_native.node');
     tried.push(file);
     if (existsSync(file)) {
-      addon = require(file) as NativeAddon;
+      // what require() of a .node file does, without its resolution and module record
+      const m = { exports: {} as NativeAddon };
+      process.dlopen(m, file);
+      addon = m.exports;
       return addon;
     }
   }
