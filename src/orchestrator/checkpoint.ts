@@ -27,6 +27,7 @@ import { fromHelper, fromVanished } from './errors.js';
 import { hostIdentity } from './host.js';
 import { ackFdOf, openOutput, reopenForReading, streamed } from './output.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
+import { signalsSeen } from './signals-seen.js';
 import { select, selectedNow } from './select.js';
 import { freezeTree } from './freeze-tree.js';
 import { captureTree } from './capture-tree.js';
@@ -342,6 +343,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         return helper.next('drained');
       });
     await runAction(clock, hook, { action: 'post-dump', pid, pids: entries.map((e) => e.pid), image, signal: opts.signal });
+    await signalsSeen();
     if (opts.signal?.aborted) throw aborted();
     final = true;
     opts.signal?.removeEventListener('abort', onAbort);

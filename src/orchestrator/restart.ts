@@ -37,6 +37,7 @@ import { checkHost } from './host.js';
 import { leanHeap } from '../heap.js';
 import { checkCallerMayRestore, checkImageSource, checkWithinOwner, type ImageTrust } from './trust.js';
 import { yieldUnderRealtime } from '../native/addon.js';
+import { signalsSeen } from './signals-seen.js';
 
 export type { SkipMemory };
 
@@ -293,6 +294,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     await clock.run('resume', async () => {
       await perTask('finish', 'finished');
       await runAction(clock, hook, { action: 'post-restore', pid: hostPids[root.pid]!, pids: current, image, signal: opts.signal });
+      await signalsSeen();
       if (opts.signal?.aborted) throw aborted();
       h.send(restoreResume());
       return h.next('running');

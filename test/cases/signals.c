@@ -9,11 +9,15 @@
  * SIGHUP ignored; an alternate signal stack; SIGUSR2 and SIGRTMIN blocked, SIGUSR2 raised and
  * three SIGRTMIN queued with values 11, 22, 33 (pending); a 50 ms ITIMER_REAL counting
  * SIGALRMs; a thread that blocks SIGRTMIN+1, gets one queued for it alone (value 44), and
- * waits on a condition variable. After SIGTERM each of these is checked.
+ * waits on a condition variable. After SIGTERM each of these is checked, and every other
+ * signal's action (1-64, but glibc's 32 and 33, which its first pthread_create sets) is still
+ * what it was at the start (the restart's own actions, its SIGTERM handler and ignored
+ * SIGPIPE, must not be left).
  */
 #include "case.h"
 
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 
 static volatile sig_atomic_t alarms, usr1_ok;
@@ -63,8 +67,21 @@ static void *waiter(void *arg)
 	return NULL;
 }
 
+struct kact {
+	unsigned long handler, flags, restorer, mask;
+};
+
+static void action_of(int sig, struct kact *k)
+{
+	memset(k, 0, sizeof *k);
+	syscall(SYS_rt_sigaction, sig, NULL, k, 8);
+}
+
 int main(int argc, char **argv)
 {
+	struct kact start[65];
+	for (int s = 1; s <= 64; s++)
+		action_of(s, &start[s]);
 	case_init(argc, argv);
 	case_install_sigterm(0);
 	struct sigaction sa = { .sa_sigaction = on_usr1, .sa_flags = SA_RESTART | SA_ONSTACK | SA_SIGINFO };
@@ -106,6 +123,14 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, NULL, &cur);
 	if (cur.sa_handler != SIG_IGN)
 		case_fail("SIGHUP is no longer ignored");
+	for (int s = 1; s <= 64; s++) {
+		struct kact k;
+		action_of(s, &k);
+		if (s != SIGKILL && s != SIGSTOP && s != SIGUSR1 && s != SIGHUP && s != SIGALRM && s != SIGTERM && s != 32 && s != 33 &&
+		    (k.handler != start[s].handler || k.flags != start[s].flags))
+			case_fail("signal %d: action %#lx (flags %#lx), %#lx (flags %#lx) at the start", s, k.handler, k.flags,
+				  start[s].handler, start[s].flags);
+	}
 	stack_t now;
 	sigaltstack(NULL, &now);
 	if (now.ss_sp != alt || now.ss_size != ALT || now.ss_flags != 0)

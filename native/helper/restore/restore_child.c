@@ -173,10 +173,23 @@ static void init_loop(pid_t root)
 	}
 }
 
+/* A clone shares nothing with the helper's signal table but starts with a copy of it: the
+ * image lists only the actions that are not the default (finish_early.c puts those back), so
+ * every other one must be the default here, not the helper's (its SIGTERM handler, which the
+ * restored code would jump into at a later SIGTERM, and its ignored SIGPIPE). */
+static void default_actions(void)
+{
+	struct { uint64_t handler, flags, restorer, mask; } dfl = { 0, 0, 0, 0 }; /* SIG_DFL */
+	for (int sig = 1; sig <= 64; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+}
+
 void task_loop(struct restore_ctx *c, int idx)
 {
 	struct task_plan *t = &c->plan->tasks[idx];
 	pid_t creator = getppid();
+	default_actions();
 	/* a task whose creator exits during the restart (a placeholder, a zombie) is orphaned on
 	 * purpose: it does not die with it */
 	enum task_kind ck = t->creator < 0 ? TASK_NORMAL : c->plan->tasks[t->creator].kind;
