@@ -3,7 +3,8 @@ import type { CowTask, StreamPart } from '../image/cow.js';
 import { ImageError } from '../errors.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import { fdRows, usedLength, xstateParts } from '../image/task-compact.js';
-import { packPairs, putU64 } from '../image/u64.js';
+import { getU64, packPairs, putU64 } from '../image/u64.js';
+import { packedVma, packedVmasOf } from '../image/packed-task.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { onlineOf } from './affinity.js';
 import { epollGhostLines } from './fds/epoll.js';
@@ -140,37 +141,19 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   if (follower && ghosts.length)
     throw new ImageError(`process ${t.pid}: epoll registrations at numbers closed since are made by a process that shares the fd table of process ${t.attrs!.files}: not supported`);
   L.push(...ghosts);
-  const plain = new PlainVmas(L, t.vmas.length);
-  for (const v of t.vmas) {
-    if (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') {
-      if (!v.shm && plain.add(v)) continue;
+  const packed = packedVmasOf(t);
+  const plain = new PlainVmas(L, packed ? packed.n + packed.rest.length : t.vmas.length);
+  if (packed) {
+    // the same lines from the packed entries, merged with the others in address order
+    const { q, n, rest } = packed;
+    let r = 0;
+    for (let i = 0; i < n; i++) {
+      const start = getU64(q, 8 * i);
+      while (r < rest.length && rest[r]!.start < start) vmaLine(rest[r++]!, plain, L, files, t);
+      if (!plain.addPacked(q, 8 * i)) vmaLine(packedVma(packed, i), plain, L, files, t);
     }
-    plain.flush();
-    if (v.kind === 'ring') {
-      // a packet socket's rings: mapped from the socket (a rawsock file of the image)
-      const sock = files.files.find((f) => f.kind === 'rawsock' && f.rawsock.ino === v.ring && f.rawsock.rings);
-      if (!sock) throw new ImageError(`process ${t.pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} names packet socket inode ${v.ring}, which the image does not hold with rings`);
-      L.push(P.planPktring({ start: v.start, end: v.end, prot: v.prot, file: sock.id }));
-      continue;
-    }
-    if (v.kind === 'aio') {
-      L.push(P.planAioring({ start: v.start, end: v.end }));
-      continue;
-    }
-    if (v.shm) {
-      L.push(P.planShmat({ start: v.start, end: v.end, prot: v.prot, shmid: v.shm.id, shmflg: v.shm.flags, madv: v.madv }));
-      continue;
-    }
-    const droppable = v.madv & MADV.dp!;
-    let flags = droppable ? MAP_DROPPABLE : v.shared ? MAP_SHARED : MAP_PRIVATE;
-    if (v.kind !== 'file' && v.kind !== 'object') flags |= MAP_ANONYMOUS;
-    if (v.kind === 'stack') flags |= MAP_GROWSDOWN;
-    if (v.madv & MADV.nr!) flags |= MAP_NORESERVE;
-    const path = v.kind === 'object' ? undefined : v.path || undefined;
-    // a droppable mapping is wiped on fork and not dumped by its type: no madvise for those
-    const madv = droppable ? v.madv & ~(MADV.wf! | MADV.dd!) : v.madv;
-    L.push(P.planVma({ start: v.start, end: v.end, prot: v.prot, flags, pgoff: v.pgoff, fill: !!v.fill, madv, path, obj: v.kind === 'object' ? v.obj : undefined }));
-  }
+    while (r < rest.length) vmaLine(rest[r++]!, plain, L, files, t);
+  } else for (const v of t.vmas) vmaLine(v, plain, L, files, t);
   plain.flush();
   // memory shared with the parent and the children (image/cow.ts, native/helper/restore/restore_cow.c)
   for (const [off, len, flags, vma] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags, vma }));
@@ -195,6 +178,38 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   const x = xstateParts(t);
   L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }));
   return L;
+}
+
+/** A mapping's plan line (a `vma` line, or its entry in a `vmas` block). */
+function vmaLine(v: TaskImage['vmas'][number], plain: PlainVmas, L: string[], files: ImageFiles, t: TaskImage): void {
+  if (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') {
+    if (!v.shm && plain.add(v)) return;
+  }
+  plain.flush();
+  if (v.kind === 'ring') {
+    // a packet socket's rings: mapped from the socket (a rawsock file of the image)
+    const sock = files.files.find((f) => f.kind === 'rawsock' && f.rawsock.ino === v.ring && f.rawsock.rings);
+    if (!sock) throw new ImageError(`process ${t.pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} names packet socket inode ${v.ring}, which the image does not hold with rings`);
+    L.push(P.planPktring({ start: v.start, end: v.end, prot: v.prot, file: sock.id }));
+    return;
+  }
+  if (v.kind === 'aio') {
+    L.push(P.planAioring({ start: v.start, end: v.end }));
+    return;
+  }
+  if (v.shm) {
+    L.push(P.planShmat({ start: v.start, end: v.end, prot: v.prot, shmid: v.shm.id, shmflg: v.shm.flags, madv: v.madv }));
+    return;
+  }
+  const droppable = v.madv & MADV.dp!;
+  let flags = droppable ? MAP_DROPPABLE : v.shared ? MAP_SHARED : MAP_PRIVATE;
+  if (v.kind !== 'file' && v.kind !== 'object') flags |= MAP_ANONYMOUS;
+  if (v.kind === 'stack') flags |= MAP_GROWSDOWN;
+  if (v.madv & MADV.nr!) flags |= MAP_NORESERVE;
+  const path = v.kind === 'object' ? undefined : v.path || undefined;
+  // a droppable mapping is wiped on fork and not dumped by its type: no madvise for those
+  const madv = droppable ? v.madv & ~(MADV.wf! | MADV.dd!) : v.madv;
+  L.push(P.planVma({ start: v.start, end: v.end, prot: v.prot, flags, pgoff: v.pgoff, fill: !!v.fill, madv, path, obj: v.kind === 'object' ? v.obj : undefined }));
 }
 
 // pending siginfos (128 bytes each), 8192 per line: a queue of many real-time signals spans
@@ -278,6 +293,26 @@ class PlainVmas {
     return true;
   }
 
+  /** add() of a packed entry (image/vma-pack.ts) at word `at` of p: its words as they are */
+  addPacked(p: Uint32Array, at: number): boolean {
+    const word = p[at + 6]!;
+    const madv = word & 0xffff;
+    const bits = word >>> 24; // bit 0 shared, bit 1 fill, bits 2-3 kind (2: stack)
+    if (madv & MADV.dp! || bits & 1) return false;
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    if (bits >> 2 === 2) flags |= MAP_GROWSDOWN;
+    if (madv & MADV.nr!) flags |= MAP_NORESERVE;
+    const q = this.q;
+    const to = this.n * 10;
+    for (let k = 0; k < 6; k++) q[to + k] = p[at + k]!; // start, end, pgoff: the same u64 words
+    q[to + 6] = (word >>> 16) & 0xff;
+    q[to + 7] = flags;
+    q[to + 8] = madv;
+    q[to + 9] = (bits >> 1) & 1;
+    if (++this.n * 10 === q.length) this.flush();
+    return true;
+  }
+
   flush(): void {
     if (!this.n) return;
     this.L.push(P.planVmas({ vmas: new Uint8Array(this.q.buffer, 0, this.n * 40) }));
@@ -304,7 +339,15 @@ function attrsLines(a: TaskAttrs): string[] {
 export function runLines(files: ImageFiles, stream: StreamPart[]): string[] {
   const L: string[] = [];
   for (const o of files.objects ?? []) for (const [off, n] of o.runs) L.push(P.planObjrun({ obj: o.id, offset: off, npages: n }));
-  for (const { task, runs, offsets } of stream) {
+  for (const part of stream) {
+    const { task, offsets, packed } = part;
+    if (packed && !offsets) {
+      // kept packed by the reader: its entries are the `runs` lines' (packPairs's) as they are
+      if (packed.n === 1) L.push(P.planRun({ task, addr: getU64(packed.q, 0), npages: getU64(packed.q, 2) }));
+      else for (let k = 0; k < packed.n; k += VMAS_LINE) L.push(P.planRuns({ task, runs: packed.bytes.subarray(16 * k, 16 * Math.min(packed.n, k + VMAS_LINE)) }));
+      continue;
+    }
+    const runs = part.runs;
     if (offsets) {
       for (let k = 0; k < runs.length; k++) {
         const r = runs[k]!; // not destructured: cold, that is the iterator protocol per run
