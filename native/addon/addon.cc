@@ -24,6 +24,8 @@
 //                                    same open file as that fd number of refs[i] (0 if none)
 //   smapsScan(buf, len)           -> Float64Array | null  where each mapping's fields lie in a
 //                                    /proc/PID/smaps text: 11 numbers per mapping (smaps.cc)
+//   vmapCheck(q, rest, rq, restAt) -> number    a task's packed mappings and runs checked (vmap.cc)
+//   vmapPlan(q, from, to, out, outAt, dp, nr) -> number   packed mappings as plan `vmas` entries
 //   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of
 //                                    uid and its groups as login would give them (getgrouplist)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
@@ -51,6 +53,7 @@
 #include "../common/crc32c.h"
 #include "fdscan.h"
 #include "smaps.h"
+#include "vmap.h"
 
 namespace {
 
@@ -225,6 +228,7 @@ Napi::Value UserOf(const Napi::CallbackInfo &info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFdScan(env, exports);
   InitSmaps(env, exports);
+  InitVmap(env, exports);
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));

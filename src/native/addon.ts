@@ -49,6 +49,13 @@ export interface NativeAddon {
    * line (src/kernel/smaps.ts then parses it line by line). */
   smapsScan(buf: Uint8Array, len: number): { maps: Float64Array; texts: Float64Array } | null;
   userOf(uid: number): { name: string; gid: number; groups: number[] } | null;
+  /** A task's packed mappings (8 words each) merged with its other ones (start, end, fill
+   * triples) and its packed runs (4 words each) checked as the reader checks them: their page
+   * count, or -1; restAt[r]: how many packed entries come before other mapping r (vmap.cc). */
+  vmapCheck(q: Uint32Array, rest: Float64Array, rq: Uint32Array, restAt: Int32Array): number;
+  /** Packed mappings from `from` on as plan `vmas` entries (10 words) into out from entry outAt,
+   * while plain (not shared, no MADV bit dp), up to `to` or out's end: where it stopped. */
+  vmapPlan(q: Uint32Array, from: number, to: number, out: Uint32Array, outAt: number, dp: number, nr: number): number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
