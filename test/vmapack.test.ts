@@ -12,6 +12,9 @@ import { Where } from '../src/image/check.js';
 import { checkRuns, checkVmas } from '../src/image/validate-vmas.js';
 import { packTask, unpackRuns, unpackVmas, VMAP_MIN } from '../src/image/vma-pack.js';
 import type { TaskImage, VmaImage } from '../src/image/types.js';
+import { checkPacked, keepPacked, otherVmas, packedRunsOf, packedVmasOf, runPages } from '../src/image/packed-task.js';
+import { readMetadata } from '../src/image/reader.js';
+import { planLines, planRestart } from '../src/orchestrator/restart-plan.js';
 import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, ucr, verdict } from './harness.js';
 
 const shm: string[] = [];
@@ -75,6 +78,55 @@ describe('packed mappings (format 1.6)', () => {
     expect(bad((_q, b) => b.subarray(0, 40))).toThrow(/vmap: corrupt image: 40 bytes, not whole entries of 32/);
     expect(() => read({ ...raw, runp: (raw.runp as Uint8Array).subarray(0, 24) })).toThrow(/runp: corrupt image: 24 bytes, not whole entries of 16/);
   });
+
+  it('are kept packed by the reader exactly when they pass those checks, and make the same objects when asked (packed-task.ts)', () => {
+    const raw = roundTrip(sample(200));
+    const rest = checkVmas(raw.vmas as never, new Where('TASK 1').at('vmas'));
+    const p = checkPacked(raw.vmap, rest, raw.runp)!;
+    expect(p).toBeDefined();
+    const t = { vmas: [], pageRuns: [] } as unknown as TaskImage;
+    keepPacked(t, p);
+    const want = read(raw);
+    expect(otherVmas(t)).toBe(rest);
+    expect(runPages(t)).toBe(want.runs.reduce((s, r) => s + r[1], 0));
+    expect(t.vmas).toEqual(want.vmas);
+    expect(t.pageRuns).toEqual(want.runs);
+    expect(packedVmasOf(t)).toBeUndefined(); // the objects from now on
+    expect(packedRunsOf(t)).toBeUndefined();
+    // anything unpackVmas or checkRuns refuses is left to them (their messages, above)
+    const refused = (edit: (q: Uint32Array, r: Uint32Array) => void) => {
+      const b = new Uint8Array(raw.vmap as Uint8Array);
+      const r = new Uint8Array(raw.runp as Uint8Array);
+      edit(new Uint32Array(b.buffer), new Uint32Array(r.buffer));
+      let usual = true; // what the usual path makes of it
+      try {
+        read({ ...raw, vmap: b, runp: r });
+      } catch {
+        usual = false;
+      }
+      const kept = checkPacked(b, rest, r);
+      expect(kept !== undefined).toBe(usual);
+      return kept;
+    };
+    expect(refused(() => {})).toBeDefined();
+    for (const edit of [
+      (q: Uint32Array) => void (q[8 * 3] = 5),
+      (q: Uint32Array) => void (q[8 * 4 + 1] = 0x8000),
+      (q: Uint32Array) => void (q[8 * 6 + 6] |= 8 << 16),
+      (q: Uint32Array) => void (q[8 * 6 + 6] |= 3 << 26),
+      (q: Uint32Array) => void (q[8 * 6 + 5] = 0x200000), // pgoff over 2^53
+      (q: Uint32Array) => void (q[8 * 7 + 7] = 1),
+      (q: Uint32Array) => void (q[8 * 2] = q[8 * 1]!),
+      (q: Uint32Array) => void ((q[8 * 4] = 0x10009000), (q[8 * 4 + 2] = 0x1000a000)),
+      (_q: Uint32Array, r: Uint32Array) => void (r[4 * 2] = r[4 * 1]!), // runs out of order
+      (_q: Uint32Array, r: Uint32Array) => void (r[4 * 3 + 2] = 2), // a run past its mapping
+      (_q: Uint32Array, r: Uint32Array) => void (r[4 * 5] += 4096), // a run in the hole after it
+      (_q: Uint32Array, r: Uint32Array) => void (r[4 * 5 + 2] = 0),
+    ])
+      expect(refused(edit)).toBeUndefined();
+    expect(checkPacked((raw.vmap as Uint8Array).subarray(0, 40), rest, raw.runp)).toBeUndefined();
+    expect(checkPacked(raw.vmap, rest, (raw.runp as Uint8Array).subarray(0, 24))).toBeUndefined();
+  });
 });
 
 describe('a process of many small mappings', () => {
@@ -87,6 +139,19 @@ describe('a process of many small mappings', () => {
     expect(checkpointCase(c, img, ['--kill']).code).toBe(0);
     await killAndWait(c.pid);
     expect(ucr(['inspect', img]).stdout).toMatch(/ucr format 1\.6,/);
+    // the restart's plan from the packed forms is the plan made from the objects
+    const lines = (objects: boolean) => {
+      const fd = fs.openSync(img, 'r');
+      try {
+        const { meta } = readMetadata(fd, img);
+        expect(meta.tasks.some((t) => packedVmasOf(t) && packedRunsOf(t))).toBe(true);
+        if (objects) for (const t of meta.tasks) expect(t.vmas.length + t.pageRuns.length).toBeGreaterThan(0);
+        return [...planLines(meta, planRestart(meta, {}), {}, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 })].flat();
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    expect(lines(false)).toEqual(lines(true));
     const old = fs.readFileSync(img);
     old.writeUInt32LE(5, 12);
     const oldImg = path.join(dir, 'old.ucr');

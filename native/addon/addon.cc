@@ -30,6 +30,8 @@
 //                                    (the files capture's search for holders outside the tree)
 //   smapsScan(buf, len)           -> Float64Array | null  where each mapping's fields lie in a
 //                                    /proc/PID/smaps text: 11 numbers per mapping (smaps.cc)
+//   vmapCheck(q, rest, rq, restAt) -> number    a task's packed mappings and runs checked (vmap.cc)
+//   vmapPlan(q, from, to, out, outAt, dp, nr) -> number   packed mappings as plan `vmas` entries
 //   userOf(uid)                   -> {name, gid, groups} | null   the user database's entry of
 //                                    uid and its groups as login would give them (getgrouplist)
 //   rtYield()                     -> boolean     under SCHED_FIFO/RR, the event loop yields the CPU
@@ -63,6 +65,7 @@
 #include "fdscan.h"
 #include "rtyield.h"
 #include "smaps.h"
+#include "vmap.h"
 
 namespace {
 
@@ -246,6 +249,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRtYield(env, exports);  // under SCHED_FIFO/RR only: V8 spins for its worker threads otherwise
   InitFdScan(env, exports);
   InitSmaps(env, exports);
+  InitVmap(env, exports);
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));

@@ -27,6 +27,7 @@
  * other runs in TASK order.
  */
 import type { TaskImage, TreeEntry, VmaImage } from './types.js';
+import { packedRunsOf, type PackedRuns } from './packed-task.js';
 
 export type Run = [number, number];
 
@@ -168,6 +169,8 @@ export interface StreamPart {
   task: number;
   runs: Run[];
   offsets?: number[];
+  /** the runs as the reader kept them packed (packed-task.ts), until `runs` is read */
+  packed?: PackedRuns;
 }
 
 export interface CowLayout {
@@ -197,10 +200,25 @@ export function creationOrder(tasks: TaskImage[], entries: TreeEntry[]): number[
   return order;
 }
 
+/** A task's runs as they are; packed ones stay packed (the restart plan's `runs` lines take
+ * them as they are), made into pairs only if `runs` is read. */
+function plainPart(t: TaskImage, task: number): StreamPart {
+  if (!packedRunsOf(t)) return { task, runs: t.pageRuns };
+  return {
+    task,
+    get runs() {
+      return t.pageRuns;
+    },
+    get packed() {
+      return packedRunsOf(t); // none once the pairs are made
+    },
+  };
+}
+
 /** The staging layout and the order of the PAGES stream of a tree (same at checkpoint and restart). */
 export function cowLayout(tasks: TaskImage[], entries: TreeEntry[]): CowLayout {
   const parent = parents(tasks, entries);
-  const plain = (): CowLayout => ({ tasks: new Map(), stream: tasks.map((t, task) => ({ task, runs: t.pageRuns })) });
+  const plain = (): CowLayout => ({ tasks: new Map(), stream: tasks.map((t, task) => plainPart(t, task)) });
   if (!tasks.some((t) => t.inherited?.length)) return plain();
   // which mappings are staged (a child inherits from them) and where each child's came from
   const need = tasks.map(() => new Set<number>());

@@ -33,6 +33,7 @@ import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './v
 import { fdRows, SharedParts, xstateParts } from './task-compact.js';
 import { seccompProblem } from './validate-seccomp.js';
 import { checkIpc } from './validate-ipc.js';
+import { otherVmas, runPages } from './packed-task.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -271,7 +272,8 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
       if (th.xstate.length > xstateSize || (th.xstate.length < xstateSize && minor < FORMAT_MINOR_XSTATE))
         throw new ImageError(where(`TASK ${t.pid}.threads[${k}].xstate: ${th.xstate.length} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
     });
-    for (const v of task.vmas) {
+    for (const v of otherVmas(task)) {
+      // (packed mappings name no object or segment)
       if (v.obj !== undefined && !objIds.has(v.obj))
         throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} refers to unknown content object ${v.obj}`), { object: name });
       if (v.shm && !shmIds.has(v.shm.id))
@@ -326,7 +328,7 @@ function checkStreamHolds(fd: number, r: ImageReader, name: string, files: Image
   if (!st.isFile()) return;
   let pages = 0;
   for (const o of files.objects ?? []) for (const [, n] of o.runs) pages += n;
-  for (const t of tasks) for (let i = 0; i < t.pageRuns.length; i++) pages += t.pageRuns[i]![1]; // no iterators: 10,000 runs
+  for (const t of tasks) pages += runPages(t);
   const left = Math.max(0, st.size - r.offset);
   if (pages * PAGE_SIZE > left * 255)
     throw new ImageError(`${name}: truncated image: the metadata lists ${pages} pages (${pages * PAGE_SIZE} bytes), the ${left} bytes left in the image cannot hold them`, { object: name });

@@ -26,6 +26,7 @@ import type {
 import { checkAttrs } from './validate-attrs.js';
 import { checkSeccomp } from './validate-seccomp.js';
 import { checkRuns, checkVmas } from './validate-vmas.js';
+import { checkPacked, keepPacked } from './packed-task.js';
 import { unpackRuns, unpackVmas } from './vma-pack.js';
 import { compact, xstateOf } from './task-compact.js';
 
@@ -152,8 +153,11 @@ function ids4(v: CborValue | undefined, w: Where): number[] {
 export function checkTask(v: CborValue, path: string): TaskImage {
   const w = new Where(path);
   const o = obj(v, w);
-  // format 1.6: the plain anonymous mappings packed (vma-pack.ts), the others as before
-  const vmas = o.vmap === undefined ? checkVmas(o.vmas, w.at('vmas')) : unpackVmas(o.vmap, checkVmas(o.vmas, w.at('vmas')), w.at('vmap'));
+  // format 1.6: the plain anonymous mappings packed (vma-pack.ts), the others as before; kept
+  // packed when they and the runs pass (packed-task.ts), else unpacked, which says what is wrong
+  const rest = o.vmap === undefined ? undefined : checkVmas(o.vmas, w.at('vmas'));
+  const packed = rest && o.pageRuns === undefined && o.inherited === undefined && o.guards === undefined ? checkPacked(o.vmap, rest, o.runp) : undefined;
+  const vmas = !rest ? checkVmas(o.vmas, w.at('vmas')) : packed ? [] : unpackVmas(o.vmap, rest, w.at('vmap'));
   // fds as rows of (fd, file, cloexec): a tree of 1,000 tasks holds 400,000 of them, as objects
   // ~21 MB of heap that survive until the plan is made (fdRows, below)
   const fdsIn = arr(o.fds, w.at('fds'));
@@ -318,11 +322,13 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     specials,
     vmas,
     // format 1.6: packed with the mappings (vma-pack.ts), never both
-    pageRuns: o.runp === undefined ? checkRuns(o.pageRuns, vmas, w.at('pageRuns')) : o.pageRuns !== undefined ? w.fail('page runs both packed and not') : checkRuns(unpackRuns(o.runp, w.at('runp')), vmas, w.at('runp')),
+    pageRuns: packed ? [] : o.runp === undefined ? checkRuns(o.pageRuns, vmas, w.at('pageRuns')) : o.pageRuns !== undefined ? w.fail('page runs both packed and not') : checkRuns(unpackRuns(o.runp, w.at('runp')), vmas, w.at('runp')),
     ...(o.inherited !== undefined ? { inherited: checkRuns(o.inherited, vmas, w.at('inherited')) } : {}),
     ...(o.guards !== undefined ? { guards: checkRuns(o.guards, vmas, w.at('guards'), false) } : {}),
   };
-  return compact(task, rows, xs);
+  const t = compact(task, rows, xs);
+  if (packed) keepPacked(t, packed);
+  return t;
 }
 
 export function checkTrailer(v: CborValue, path: string): Trailer {

@@ -18,6 +18,7 @@ import type { Helper } from './helper.js';
 import { planObj, planObjtimes, type EvObject, dumpObject, dumpObjdump, dumprunEnd, dumprunRun } from './protocol.gen.js';
 import { commOf, sessionHint } from './proc.js';
 import { PAGE_SIZE } from '../image/format.js';
+import { runPages } from '../image/packed-task.js';
 
 interface Source {
   ino: number;
@@ -312,7 +313,7 @@ export function objectLines(objects: ObjectImage[]): string[] {
 
 /** Bytes of memory contents the image carries: shared memory objects and task pages. */
 export function contentBytes(objects: ObjectImage[] | undefined, tasks: TaskImage[]): number {
-  return (objects ?? []).reduce((s, o) => s + runBytes(o.runs), 0) + tasks.reduce((s, t) => s + runBytes(t.pageRuns), 0);
+  return (objects ?? []).reduce((s, o) => s + runBytes(o.runs), 0) + tasks.reduce((s, t) => s + runPages(t) * PAGE_SIZE, 0);
 }
 
 /** The bytes of runs' pages (walked by index: a destructured [, n] is the iterator protocol per

@@ -3,7 +3,9 @@ import type { CowTask, StreamPart } from '../image/cow.js';
 import { ImageError } from '../errors.js';
 import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
 import { fdRows, usedLength, xstateParts } from '../image/task-compact.js';
-import { packPairs, putU64 } from '../image/u64.js';
+import { getU64, packPairs, putU64 } from '../image/u64.js';
+import { native } from '../native/addon.js';
+import { packedVma, packedVmasOf } from '../image/packed-task.js';
 import type { PlanTask } from '../orchestrator/plan-tree.js';
 import { onlineOf } from './affinity.js';
 import { epollGhostLines } from './fds/epoll.js';
@@ -140,37 +142,23 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   if (follower && ghosts.length)
     throw new ImageError(`process ${t.pid}: epoll registrations at numbers closed since are made by a process that shares the fd table of process ${t.attrs!.files}: not supported`);
   L.push(...ghosts);
-  const plain = new PlainVmas(L, t.vmas.length);
-  for (const v of t.vmas) {
-    if (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') {
-      if (!v.shm && plain.add(v)) continue;
+  const packed = packedVmasOf(t);
+  const plain = new PlainVmas(L, packed ? packed.n + packed.rest.length : t.vmas.length);
+  if (packed) {
+    // the same lines from the packed entries, merged with the others in address order
+    let i = 0;
+    const upTo = (to: number) => {
+      while (i < to) {
+        i = plain.addPacked(packed.q, i, to);
+        if (i < to) vmaLine(packedVma(packed, i++), plain, L, files, t); // shared or droppable: a line of its own
+      }
+    };
+    for (let r = 0; r < packed.rest.length; r++) {
+      upTo(packed.restAt[r]!);
+      vmaLine(packed.rest[r]!, plain, L, files, t);
     }
-    plain.flush();
-    if (v.kind === 'ring') {
-      // a packet socket's rings: mapped from the socket (a rawsock file of the image)
-      const sock = files.files.find((f) => f.kind === 'rawsock' && f.rawsock.ino === v.ring && f.rawsock.rings);
-      if (!sock) throw new ImageError(`process ${t.pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} names packet socket inode ${v.ring}, which the image does not hold with rings`);
-      L.push(P.planPktring({ start: v.start, end: v.end, prot: v.prot, file: sock.id }));
-      continue;
-    }
-    if (v.kind === 'aio') {
-      L.push(P.planAioring({ start: v.start, end: v.end }));
-      continue;
-    }
-    if (v.shm) {
-      L.push(P.planShmat({ start: v.start, end: v.end, prot: v.prot, shmid: v.shm.id, shmflg: v.shm.flags, madv: v.madv }));
-      continue;
-    }
-    const droppable = v.madv & MADV.dp!;
-    let flags = droppable ? MAP_DROPPABLE : v.shared ? MAP_SHARED : MAP_PRIVATE;
-    if (v.kind !== 'file' && v.kind !== 'object') flags |= MAP_ANONYMOUS;
-    if (v.kind === 'stack') flags |= MAP_GROWSDOWN;
-    if (v.madv & MADV.nr!) flags |= MAP_NORESERVE;
-    const path = v.kind === 'object' ? undefined : v.path || undefined;
-    // a droppable mapping is wiped on fork and not dumped by its type: no madvise for those
-    const madv = droppable ? v.madv & ~(MADV.wf! | MADV.dd!) : v.madv;
-    L.push(P.planVma({ start: v.start, end: v.end, prot: v.prot, flags, pgoff: v.pgoff, fill: !!v.fill, madv, path, obj: v.kind === 'object' ? v.obj : undefined }));
-  }
+    upTo(packed.n);
+  } else for (const v of t.vmas) vmaLine(v, plain, L, files, t);
   plain.flush();
   // memory shared with the parent and the children (image/cow.ts, native/helper/restore/restore_cow.c)
   for (const [off, len, flags, vma] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags, vma }));
@@ -195,6 +183,38 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   const x = xstateParts(t);
   L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }));
   return L;
+}
+
+/** A mapping's plan line (a `vma` line, or its entry in a `vmas` block). */
+function vmaLine(v: TaskImage['vmas'][number], plain: PlainVmas, L: string[], files: ImageFiles, t: TaskImage): void {
+  if (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') {
+    if (!v.shm && plain.add(v)) return;
+  }
+  plain.flush();
+  if (v.kind === 'ring') {
+    // a packet socket's rings: mapped from the socket (a rawsock file of the image)
+    const sock = files.files.find((f) => f.kind === 'rawsock' && f.rawsock.ino === v.ring && f.rawsock.rings);
+    if (!sock) throw new ImageError(`process ${t.pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} names packet socket inode ${v.ring}, which the image does not hold with rings`);
+    L.push(P.planPktring({ start: v.start, end: v.end, prot: v.prot, file: sock.id }));
+    return;
+  }
+  if (v.kind === 'aio') {
+    L.push(P.planAioring({ start: v.start, end: v.end }));
+    return;
+  }
+  if (v.shm) {
+    L.push(P.planShmat({ start: v.start, end: v.end, prot: v.prot, shmid: v.shm.id, shmflg: v.shm.flags, madv: v.madv }));
+    return;
+  }
+  const droppable = v.madv & MADV.dp!;
+  let flags = droppable ? MAP_DROPPABLE : v.shared ? MAP_SHARED : MAP_PRIVATE;
+  if (v.kind !== 'file' && v.kind !== 'object') flags |= MAP_ANONYMOUS;
+  if (v.kind === 'stack') flags |= MAP_GROWSDOWN;
+  if (v.madv & MADV.nr!) flags |= MAP_NORESERVE;
+  const path = v.kind === 'object' ? undefined : v.path || undefined;
+  // a droppable mapping is wiped on fork and not dumped by its type: no madvise for those
+  const madv = droppable ? v.madv & ~(MADV.wf! | MADV.dd!) : v.madv;
+  L.push(P.planVma({ start: v.start, end: v.end, prot: v.prot, flags, pgoff: v.pgoff, fill: !!v.fill, madv, path, obj: v.kind === 'object' ? v.obj : undefined }));
 }
 
 // pending siginfos (128 bytes each), 8192 per line: a queue of many real-time signals spans
@@ -278,6 +298,22 @@ class PlainVmas {
     return true;
   }
 
+  /** add() of packed entries (image/vma-pack.ts) from `from` on, up to `to` or the first that
+   * add() would refuse (shared, droppable): where it stopped. The addon's loop (vmapPlan) makes
+   * the entries add() makes; in JavaScript it ran cold, ~5 ms for 10,000 of them. */
+  addPacked(p: Uint32Array, from: number, to: number): number {
+    let i = from;
+    while (i < to) {
+      const end = Math.min(to, i + this.q.length / 10 - this.n);
+      const stop = native().vmapPlan(p, i, end, this.q, this.n, MADV.dp!, MADV.nr!);
+      this.n += stop - i;
+      if (this.n * 10 === this.q.length) this.flush();
+      i = stop;
+      if (stop < end) break;
+    }
+    return i;
+  }
+
   flush(): void {
     if (!this.n) return;
     this.L.push(P.planVmas({ vmas: new Uint8Array(this.q.buffer, 0, this.n * 40) }));
@@ -304,7 +340,15 @@ function attrsLines(a: TaskAttrs): string[] {
 export function runLines(files: ImageFiles, stream: StreamPart[]): string[] {
   const L: string[] = [];
   for (const o of files.objects ?? []) for (const [off, n] of o.runs) L.push(P.planObjrun({ obj: o.id, offset: off, npages: n }));
-  for (const { task, runs, offsets } of stream) {
+  for (const part of stream) {
+    const { task, offsets, packed } = part;
+    if (packed && !offsets) {
+      // kept packed by the reader: its entries are the `runs` lines' (packPairs's) as they are
+      if (packed.n === 1) L.push(P.planRun({ task, addr: getU64(packed.q, 0), npages: getU64(packed.q, 2) }));
+      else for (let k = 0; k < packed.n; k += VMAS_LINE) L.push(P.planRuns({ task, runs: packed.bytes.subarray(16 * k, 16 * Math.min(packed.n, k + VMAS_LINE)) }));
+      continue;
+    }
+    const runs = part.runs;
     if (offsets) {
       for (let k = 0; k < runs.length; k++) {
         const r = runs[k]!; // not destructured: cold, that is the iterator protocol per run

@@ -66,6 +66,13 @@ export interface NativeAddon {
   /** _exit(2) with status: the process ends at once, without Node's teardown (no 'exit' event,
    * no join of its threads). Only once nothing is left to write (src/cli/run.ts). */
   exitNow(status: number): never;
+  /** A task's packed mappings (8 words each) merged with its other ones (start, end, fill
+   * triples) and its packed runs (4 words each) checked as the reader checks them: their page
+   * count, or -1; restAt[r]: how many packed entries come before other mapping r (vmap.cc). */
+  vmapCheck(q: Uint32Array, rest: Float64Array, rq: Uint32Array, restAt: Int32Array): number;
+  /** Packed mappings from `from` on as plan `vmas` entries (10 words) into out from entry outAt,
+   * while plain (not shared, no MADV bit dp), up to `to` or out's end: where it stopped. */
+  vmapPlan(q: Uint32Array, from: number, to: number, out: Uint32Array, outAt: number, dp: number, nr: number): number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -18,6 +18,7 @@ import { ackBytes, PAGE_SIZE } from '../image/format.js';
 import { writeAll } from '../image/fdio.js';
 import { openImage } from '../image/open.js';
 import { readMetadataAsync } from '../image/reader.js';
+import { otherVmas, runPages } from '../image/packed-task.js';
 import type { Trailer } from '../image/types.js';
 import { opsOf } from '../kernel/fds/registry.js';
 import { Helper } from '../kernel/helper.js';
@@ -211,7 +212,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       checkCallerMayRestore(meta);
       const w = checkHost(meta.header, opts.force ?? false);
       const stats = new Map();
-      for (const t of meta.tasks) checkMappedFiles(t.pid, t.vmas, stats);
+      for (const t of meta.tasks) checkMappedFiles(t.pid, otherVmas(t), stats); // packed ones map no file
       checkTmpfsObjects(meta.files.objects);
       const tmpfsFiles = new Set((meta.files.objects ?? []).filter((o) => o.kind === 'tmpfs').map((o) => o.name!));
       for (const f of meta.files.files) opsOf(f.kind).check(f, { fileValidation: opts.fileValidation ?? 'size', tmpfsFiles });
@@ -271,7 +272,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
         ),
       );
     };
-    const total = meta.tasks.reduce((s, t) => s + t.pageRuns.reduce((a, [, n]) => a + n * PAGE_SIZE, 0), 0);
+    const total = meta.tasks.reduce((s, t) => s + runPages(t) * PAGE_SIZE, 0);
     const loaded = await clock.run('memory', async () => {
       await perTask('map', 'mapped');
       clock.progress(0, total);
