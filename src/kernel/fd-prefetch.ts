@@ -47,7 +47,7 @@ export class FdPrefetch {
     tasks.forEach(({ pid, ref }, i) => {
       if (i === end) {
         c = i === 0 ? 0 : c + 1;
-        end = i + Math.min(chunk, 1 << c);
+        end = i + Math.min(chunk, 2 ** Math.min(c, 20)); // (1 << 31 is negative: one chunk for the rest)
       }
       if (!this.chunks[c]) {
         let settle: (r: Promise<Entry[]>) => void = () => {};
