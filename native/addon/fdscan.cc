@@ -138,9 +138,11 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out, bool withFacts = false)
     double same = ref > 0 && withInfo && syscall(SYS_kcmp, ref, pid, KCMP_FILE, fd, fd) == 0 ? 1 : 0;
     // an fd that is not its parent's open file: the files capture makes an object of it, which
     // needs its stat and link (taken here, on the worker thread, instead of in JavaScript)
-    if (withFacts) {
-      if (same) out.facts.insert(out.facts.end(), FACTS, std::nan(""));
-      else factsOf(dfd, name, out);
+    // (NaN for the inherited fds before it; none at all for a table of inherited fds only, and
+    // none for those after the last one that is not: a child's 400 inherited fds cost nothing)
+    if (withFacts && !same) {
+      out.facts.resize(nums.size() / STRIDE * FACTS, std::nan(""));
+      factsOf(dfd, name, out);
     }
     double v[STRIDE] = {static_cast<double>(fd), static_cast<double>(st.st_dev), static_cast<double>(st.st_ino), static_cast<double>(st.st_mode),
                         withInfo ? same : static_cast<double>(st.st_nlink), static_cast<double>(st.st_rdev), static_cast<double>(st.st_size), flags,
@@ -225,6 +227,11 @@ class BatchWorker : public Napi::AsyncWorker {
         if (env.IsExceptionPending()) {
           deferred_.Reject(env.GetAndClearPendingException().Value());
           return;
+        }
+        if (s.facts.empty()) {  // every fd inherited: nothing taken
+          out.Set(static_cast<uint32_t>(i), r);
+          s = Scan();
+          continue;
         }
         Napi::Float64Array facts = Napi::Float64Array::New(env, s.facts.size());
         std::copy(s.facts.begin(), s.facts.end(), facts.Data());

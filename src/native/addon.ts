@@ -40,12 +40,13 @@ export interface NativeAddon {
    * fd that is not (the files capture makes an object of it), FD_FACTS numbers: the stat of
    * its open file (dev, ino, mode, nlink, rdev, size, as fs.statSync of /proc/PID/fd/FD gives
    * them) and where its link's bytes lie in links (latin1); dev NaN when not taken (the same
-   * as its parent's, or gone meanwhile, or a link longer than PATH_MAX). A process that is gone
-   * gives its error's fields instead. */
+   * as its parent's, or gone meanwhile, or a link longer than PATH_MAX); they end at the last
+   * fd that is not its parent's, and a table of such fds only has neither facts nor links. A
+   * process that is gone gives its error's fields instead. */
   fdScanBatch(
     pids: number[],
     refs: number[],
-  ): Promise<({ nums: Float64Array; info: string; facts: Float64Array; links: string } | { errno: number; code: string; syscall: string; message: string })[]>;
+  ): Promise<({ nums: Float64Array; info: string; facts?: Float64Array; links?: string } | { errno: number; code: string; syscall: string; message: string })[]>;
   /** fdScan(pid, false) of every process in /proc but those of skip, on a worker thread: the
    * numbers of pids[k] are nums[starts[k] * 11, starts[k + 1] * 11) (to the end for the last).
    * Processes gone meanwhile are left out. */
