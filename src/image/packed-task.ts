@@ -69,44 +69,31 @@ const NOWHERE = new Where('packed'); // never fails there: checked by checkPacke
 /** The packed entries' bytes (8 words each) */
 const bytesOf = (p: PackedVmas) => new Uint8Array(p.q.buffer, p.q.byteOffset, p.n * VMAP_ENTRY);
 
-// one getter and setter for every task (task-compact.ts: accessors made per task would put each
-// task object in V8's dictionary mode)
-const VMAS: PropertyDescriptor = {
-  enumerable: true,
-  configurable: true,
-  get(this: TaskImage) {
-    let v = vmasSet.get(this);
-    if (!v) {
-      const p = packedV.get(this);
-      v = p ? unpackVmas(bytesOf(p), p.rest, NOWHERE) : [];
-      vmasSet.set(this, v);
-      packedV.delete(this); // the objects are the task's mappings from now on (callers may change them)
-    }
-    return v;
-  },
-  set(this: TaskImage, v: VmaImage[]) {
-    vmasSet.set(this, v);
-    packedV.delete(this);
-  },
-};
-const RUNS: PropertyDescriptor = {
-  enumerable: true,
-  configurable: true,
-  get(this: TaskImage) {
-    let v = runsSet.get(this);
-    if (!v) {
-      const p = packedR.get(this);
-      v = p ? unpackRuns(p.bytes, NOWHERE) : [];
-      runsSet.set(this, v);
-      packedR.delete(this);
-    }
-    return v;
-  },
-  set(this: TaskImage, v: [number, number][]) {
-    runsSet.set(this, v);
-    packedR.delete(this);
-  },
-};
+/** One getter and setter for every task (task-compact.ts: accessors made per task would put
+ * each task object in V8's dictionary mode): the packed form unpacked once, on the first read;
+ * from then on (or once set) the objects are the task's field (callers may change them). */
+function unpackedOnce<P, V>(packed: WeakMap<object, P>, made: WeakMap<object, V>, unpack: (p: P) => V, none: () => V): PropertyDescriptor {
+  return {
+    enumerable: true,
+    configurable: true,
+    get(this: TaskImage) {
+      let v = made.get(this);
+      if (!v) {
+        const p = packed.get(this);
+        v = p ? unpack(p) : none();
+        made.set(this, v);
+        packed.delete(this);
+      }
+      return v;
+    },
+    set(this: TaskImage, v: V) {
+      made.set(this, v);
+      packed.delete(this);
+    },
+  };
+}
+const VMAS = unpackedOnce(packedV, vmasSet, (p) => unpackVmas(bytesOf(p), p.rest, NOWHERE), () => []);
+const RUNS = unpackedOnce(packedR, runsSet, (p) => unpackRuns(p.bytes, NOWHERE), () => []);
 
 /** t (just built by checkTask) keeps p as its mappings and page runs. */
 export function keepPacked(t: TaskImage, p: { vmas: PackedVmas; runs: PackedRuns }): void {

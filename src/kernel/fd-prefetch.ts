@@ -11,9 +11,8 @@
  * the files capture waits for a table (the main thread is idle then): a tree of 10 x 400 fds
  * scans its last ~3,000 fds in half the time.
  */
-import fs from 'node:fs';
 import { native } from '../native/addon.js';
-import { fdTable, FD_STRIDE, type FdStat, type FdTable } from './proc.js';
+import { fdTable, FD_STRIDE, type FdTable } from './proc.js';
 
 /** With the fdinfo: 1 when kcmp found the fd the same open file as its parent's fd of that
  * number (the ref given to the prefetch), else 0. */
@@ -119,58 +118,4 @@ export function scanOthersAhead(skip: number[]): Promise<Iterable<{ pid: number;
       }),
       () => undefined,
     );
-}
-
-/** numbers per fd in FdTable.facts (the addon's fdScanBatch) */
-const FD_FACTS = 8;
-
-/** An open file's stat from the scan's numbers: what fs.Stats gives of them (FdStat). */
-class ScannedStat implements FdStat {
-  constructor(
-    readonly dev: number,
-    readonly ino: number,
-    readonly mode: number,
-    readonly nlink: number,
-    readonly rdev: number,
-    readonly size: number,
-  ) {}
-  private is(type: number): boolean {
-    return (this.mode & fs.constants.S_IFMT) === type;
-  }
-  isFile(): boolean {
-    return this.is(fs.constants.S_IFREG);
-  }
-  isDirectory(): boolean {
-    return this.is(fs.constants.S_IFDIR);
-  }
-  isFIFO(): boolean {
-    return this.is(fs.constants.S_IFIFO);
-  }
-  isSocket(): boolean {
-    return this.is(fs.constants.S_IFSOCK);
-  }
-  isCharacterDevice(): boolean {
-    return this.is(fs.constants.S_IFCHR);
-  }
-  isBlockDevice(): boolean {
-    return this.is(fs.constants.S_IFBLK);
-  }
-  isSymbolicLink(): boolean {
-    return this.is(fs.constants.S_IFLNK);
-  }
-}
-
-/** The stat and link of the i-th fd of a table as its scan took them on the worker thread (the
- * fds that are not their parent's open file), or undefined: then fs.statSync and readlink of
- * /proc/PID/fd/FD, as before the scan took them. The link is decoded as readlinkSync does
- * (UTF-8). */
-export function scannedFacts(t: FdTable, i: number): { stat: FdStat; link: string } | undefined {
-  const f = t.facts;
-  const b = i * FD_FACTS;
-  if (!f || t.links === undefined || b + FD_FACTS > f.length || Number.isNaN(f[b])) return undefined;
-  const raw = t.links.slice(f[b + 6], f[b + 7]);
-  // bytes as latin1 characters: only a link with bytes above 0x7f needs decoding
-  // eslint-disable-next-line no-control-regex
-  const link = /[^\x00-\x7f]/.test(raw) ? Buffer.from(raw, 'latin1').toString('utf8') : raw;
-  return { stat: new ScannedStat(f[b]!, f[b + 1]!, f[b + 2]!, f[b + 3]!, f[b + 4]!, f[b + 5]!), link };
 }

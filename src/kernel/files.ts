@@ -16,11 +16,12 @@ import type { Helper } from './helper.js';
 import { type EvPipe, dumpFown, dumpPipe } from './protocol.gen.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
-import { commOf, factsAt, F_DEV, F_FD, F_FINO, F_FLAGS, F_INO, F_LOCKS, F_MNT, F_MODE, FD_STRIDE, fdInfoAt, fdTable, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
+import { commOf, F_DEV, F_FD, F_FINO, F_FLAGS, F_INO, F_LOCKS, F_MNT, F_MODE, FD_STRIDE, fdInfoAt, fdTable, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
 import { Holders, ObjectIndex, refAt, type Holder, type TaskRefs, type TreeObject } from './files-index.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 import { O_CLOEXEC } from './linux.js';
-import { F_SAME, scannedFacts, scanOthersAhead, type FdPrefetch } from './fd-prefetch.js';
+import { F_SAME, scanOthersAhead, type FdPrefetch } from './fd-prefetch.js';
+import { objectFactsAt } from './fd-facts.js';
 
 export interface CapturedFiles {
   files: ImageFiles;
@@ -120,13 +121,8 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       if (!obj) {
         let facts: FdFacts;
         try {
-          // the stat and link as the scan ahead took them, else now
-          const scanned = scannedFacts(table, i);
-          if (scanned) facts = { pid, fd, link: scanned.link, stat: scanned.stat, info: fdInfoAt(table, i) };
-          else {
-            const { stat, info } = factsAt(table, i);
-            facts = { pid, fd, link: readLink(`/proc/${pid}/fd/${fd}`), stat, info };
-          }
+          const { stat, info, link } = objectFactsAt(table, i);
+          facts = { pid, fd, link, stat, info };
         } catch {
           continue;
         }

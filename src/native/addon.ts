@@ -2,7 +2,7 @@
  * The native surface, typed once here. The addon (build/Release/ucr_native.node) is small and
  * synchronous; blocking work runs in the ucr-helper executable beside it.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UcrError } from '../errors.js';
@@ -107,19 +107,13 @@ export function native(): NativeAddon {
 
 /**
  * Under SCHED_FIFO or SCHED_RR, makes the event loop give the CPU to the threads of equal
- * priority once a turn (native/addon/rtyield.cc), which V8's garbage collector waits for without
- * blocking. Called where checkpoint and restart begin, before their first turn of the event
- * loop; nothing is loaded under the ordinary policies.
+ * priority once a turn (native/addon/rtyield.cc, which reads the policy itself and installs
+ * nothing under the ordinary ones), which V8's garbage collector waits for without blocking.
+ * Called where checkpoint and restart begin, before their first turn of the event loop (the
+ * addon, which they need anyway, may have been loaded before the policy was set).
  */
 export function yieldUnderRealtime(): void {
-  let policy = 0;
-  try {
-    const st = readFileSync('/proc/self/stat', 'latin1'); // the main thread's: field 41, policy
-    policy = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[38]);
-  } catch {
-    return;
-  }
-  if (policy === 1 || policy === 2) native().rtYield();
+  native().rtYield();
 }
 
 export function helperPath(): string {
