@@ -5,7 +5,8 @@
  *   UCR_FAULT=<point>[:<pid>]        the point: a phase name (events.ts: 'freeze', 'capture',
  *                                    'create', 'map', 'finish'...) or a helper point ('inject',
  *                                    'dump-pages', 'clone', 'task-map', 'task-finish',
- *                                    'restore-pages', 'detach'; in the freeze of a task's threads
+ *                                    'restore-pages', 'detach', 'let-go' (while the tasks are
+ *                                    let go: sigint and sigkill only); in the freeze of a task's threads
  *                                    (freeze.c), half-way through a pass: 'freeze-seize',
  *                                    'freeze-interrupt', 'freeze-save', then 'freeze-pass' after
  *                                    it, 'freeze-giveup' (as if new threads kept appearing);

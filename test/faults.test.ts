@@ -296,6 +296,39 @@ describe('restart is all or nothing', () => {
     }
   });
 
+  it("a terminal's Ctrl-C (SIGINT to ucr's whole group) before the tree runs: nothing is left, status 130", () => {
+    const [, a, a1, b] = pids as [number, number, number, number, number];
+    for (const p of ['create', `clone:${a1}`, `task-map:${b}`, 'restore-pages', `task-finish:${a}`, 'detach']) {
+      const r = ucrWithFault(['restart', '-i', img, '--detach'], p, 'sigint');
+      expect(r.code, `${p}: ${r.stderr}`).toBe(130);
+      expect(r.stderr, p).toMatch(/^ucr: restart aborted: no process was left\n$/);
+      expectNothingLeft(`SIGINT at ${p}`); // undone by the helper's own handler, not by init
+    }
+  });
+
+  it("Ctrl-C while the tasks are let go: too late to stop, the whole tree runs (--detach: success; waiting: ucr stops waiting)", async () => {
+    for (const detach of [true, false]) {
+      const r = ucrWithFault(['restart', '-i', img, ...(detach ? ['--detach'] : [])], 'let-go', 'sigint');
+      if (detach) expect(r.code, r.stderr).toBe(0);
+      else {
+        expect(r.code, r.stderr).toBe(130);
+        expect(r.stderr).toMatch(new RegExp(`^ucr: restart: stopped waiting for process ${c.pid} \\(interrupted by SIGINT\\): the restored tree runs on\n$`));
+      }
+      for (const p of pids) expect(lookAt(p)?.state, `${detach}: pid ${p}`).toMatch(/^[RSD]/);
+      for (const p of pids) expect(lookAt(p)!.tracer, `${detach}: pid ${p} traced`).toBe(0);
+      expect(await verdict(c)).toBe('PASS');
+      fs.rmSync(c.out); // the later tests compare the directory
+      for (const p of pids) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await waitFor(() => pids.every((q) => !exists(q)) && helperPids().length === 0, 20_000, 'the tree to be gone');
+    }
+  });
+
   it('a bad page record late in an image streamed through stdin kills every task created so far', () => {
     const b = fs.readFileSync(img);
     const last = frames(b).filter((f) => f.kind === KIND.PAGES).pop()!;

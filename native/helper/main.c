@@ -22,15 +22,20 @@
 
 extern const struct kind_ops *const helper_kinds[]; /* kinds.c */
 
-/* Restart: the coordinator is gone. Exiting ends the tracer workers (their PR_SET_PDEATHSIG),
- * so every task being restored dies (PTRACE_O_EXITKILL, or its own PR_SET_PDEATHSIG). The
- * signal is blocked while the tasks are being let go: then the whole tree runs, or none. */
+/* Restart: the coordinator is gone (SIGTERM: its death), or the restart was interrupted (a
+ * terminal's Ctrl-C, Ctrl-\ or hang-up reaches the helper too: it shares the coordinator's
+ * process group). What the kinds made is undone; exiting ends the tracer workers (their
+ * PR_SET_PDEATHSIG), so every task being restored dies (PTRACE_O_EXITKILL, or its own
+ * PR_SET_PDEATHSIG). These signals are blocked while the tasks are being let go: then the
+ * whole tree runs, or none (restore.c). */
 static void coordinator_died(int sig)
 {
 	(void)sig;
 	helper_restore_abandon();
 	_exit(1);
 }
+
+static const int abort_signals[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
 
 int main(int argc, char **argv)
 {
@@ -42,7 +47,13 @@ int main(int argc, char **argv)
 	 * gadget left) before detaching; it sees EOF on fd 0 when its current command is done.
 	 * (A SIGKILL in the middle of an injected call would leave the task broken.) */
 	if (argc >= 2 && strcmp(argv[1], "dump") != 0) {
-		signal(SIGTERM, coordinator_died);
+		/* one handler at a time: a second signal in the undo would undo again */
+		struct sigaction sa = { .sa_handler = coordinator_died };
+		sigemptyset(&sa.sa_mask);
+		for (size_t i = 0; i < sizeof abort_signals / sizeof abort_signals[0]; i++)
+			sigaddset(&sa.sa_mask, abort_signals[i]);
+		for (size_t i = 0; i < sizeof abort_signals / sizeof abort_signals[0]; i++)
+			sigaction(abort_signals[i], &sa, NULL);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	} else {
 		/* Checkpoint: the helper shares the coordinator's process group, so a terminal's

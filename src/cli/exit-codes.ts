@@ -6,7 +6,8 @@
  *   2    command-line usage error (one line and "see 'ucr <command> --help'")
  *   141  the reader of stdout went away (`ucr inspect img | head`): ucr stopped quietly
  *   130, 143  interrupted by SIGINT / SIGTERM: the operation was aborted (a checkpoint leaves
- *        the tree running as it was, a restart leaves no process)
+ *        the tree running as it was, a restart leaves no process; once the restarted tree
+ *        runs, a restart without --detach only stops waiting for its root: it runs on)
  *   restart without --detach: the restored root's own status (128 + N if killed by signal N)
  * In a restarted copy of a program that checkpointed itself, its `ucr checkpoint` call appears
  * to have exited with RESTARTED_EXIT_STATUS (99, see src/orchestrator/self.ts).

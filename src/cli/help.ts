@@ -55,7 +55,8 @@ show every mapping, fd, register, signal and timer. --json is the machine form.`
 };
 
 const EXIT_STATUS = `0 success; 1 an error (one line on stderr: ucr: <object>: <reason>); 2 a usage error;
-130, 143 interrupted by SIGINT, SIGTERM (nothing is left half-done); 141 the reader of stdout
+130, 143 interrupted by SIGINT, SIGTERM (nothing is left half-done; once a restarted tree
+runs, ucr only stops waiting for its root and it runs on); 141 the reader of stdout
 went away; restart without --detach: the restored root's own status (128+N if killed by N).`;
 
 const indent = (text: string) =>

@@ -60,7 +60,7 @@ function abortOnSignals(): { signal: AbortSignal; status: () => number | undefin
   let got: number | undefined;
   const on = (name: 'SIGINT' | 'SIGTERM', n: number) => () => {
     got ??= n;
-    ac.abort(new Error(`interrupted by ${name}`));
+    ac.abort(Object.assign(new Error(`interrupted by ${name}`), { signo: n }));
   };
   const int = on('SIGINT', 2);
   const term = on('SIGTERM', 15);
@@ -137,7 +137,9 @@ export type RestartCliOptions = Omit<RestartOptions, 'events' | 'logger' | 'sign
 export async function runRestart(o: RestartCliOptions, g: GlobalOpts): Promise<never> {
   const t0 = performance.now();
   const { json, trace, ...opts } = o;
+  let aborting: AbortSignal | undefined;
   const r = await run('restart', g, trace, ({ events, signal }) => {
+    aborting = signal;
     if (wantSummary(g)) {
       // said when the tree runs (ucr's work is done): not after the restored program ends
       const restored = new Set<number>();
@@ -151,6 +153,12 @@ export async function runRestart(o: RestartCliOptions, g: GlobalOpts): Promise<n
   });
   if (json) await writeOut(JSON.stringify(r) + '\n');
   if (o.detach) exitNow(0);
+  if (r.stoppedWaiting) {
+    // interrupted after the tree was resumed: too late to undo, ucr just stops waiting
+    const why = aborting?.reason as { message?: string; signo?: number } | undefined;
+    process.stderr.write(`ucr: restart: stopped waiting for process ${r.root} (${why?.message ?? 'interrupted'}): the restored tree runs on\n`);
+    exitNow(128 + (why?.signo ?? 2));
+  }
   exitNow(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));
 }
 

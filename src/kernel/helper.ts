@@ -218,6 +218,11 @@ export class Helper {
     this.proc.stdin!.end();
   }
 
+  /** Asks the helper to go (SIGTERM): on a restart, what is not running yet is undone. */
+  terminate(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+  }
+
   kill(): void {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
   }

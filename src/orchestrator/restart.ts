@@ -140,6 +140,24 @@ export interface RestartResult {
   /** Without detach: how the root ended. */
   exitCode?: number;
   exitSignal?: number;
+  /** Without detach: the wait for the root was aborted (opts.signal; the CLI's SIGINT or
+   * SIGTERM) after the tree was resumed: it runs on, exitCode and exitSignal are not set. */
+  stoppedWaiting?: boolean;
+}
+
+/** The promise's value, or undefined as soon as the signal aborts (at once if it has). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const off = () => signal.removeEventListener('abort', stop);
+    const stop = () => resolve(undefined);
+    signal.addEventListener('abort', stop, { once: true });
+    p.then(
+      (v) => (off(), resolve(v)),
+      (e: unknown) => (off(), reject(e)),
+    );
+  });
 }
 
 /**
@@ -182,6 +200,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
   let helper: Helper | undefined;
   let nullFd: number | undefined;
   let rootPid = 0;
+  let resumed = false;
   // graceful first: on EOF the helper kills and reaps every task it created
   const onAbort = () => {
     helper?.close();
@@ -297,10 +316,13 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       await runAction(clock, hook, { action: 'post-restore', pid: hostPids[root.pid]!, pids: current, image, signal: opts.signal });
       await signalsSeen();
       if (opts.signal?.aborted) throw aborted();
+      // The point of no return: the helper lets every task go, with the interrupts blocked
+      // (all or none run). An abort from here no longer undoes the restart.
+      opts.signal?.removeEventListener('abort', onAbort);
       h.send(restoreResume());
       return h.next('running');
     });
-    opts.signal?.removeEventListener('abort', onAbort);
+    resumed = true;
     const notified: number[] = [];
     if (sig !== undefined)
       await clock.run('notify', () => {
@@ -327,10 +349,20 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       await h.exited;
       return result;
     }
-    const exit = await h.next('exit');
+    // An abort while waiting stops the wait: the tree runs on (the helper, its root's parent,
+    // goes: the root is reparented as with --detach).
+    const exit = await untilAborted(h.next('exit'), opts.signal);
+    if (!exit) {
+      h.terminate();
+      await h.exited;
+      return { ...result, stoppedWaiting: true };
+    }
     await h.exited;
     return { ...result, exitCode: exit.code >= 0 ? exit.code : undefined, exitSignal: exit.signal || undefined };
   } catch (e) {
+    // after the resume the tree runs (the helper reports a failure of the let-go itself only
+    // after it has killed every task): a later failure (the wait for the root) leaves it running
+    if (resumed) throw fromHelper(e, 'restart', rootPid);
     if (helper) {
       // The helper kills and reaps every task it created before it exits (it is their
       // subreaper); it is killed only if it does not finish that in time.

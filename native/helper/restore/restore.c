@@ -55,13 +55,17 @@ static pid_t saved_fg = -1; /* the caller's terminal's foreground group while th
 static pid_t helper_pid;
 static volatile sig_atomic_t letting_go;
 
+static void kill_all(void);
+
+/* From the signal handler (main.c): the helper dies, so does what it created. Every task is
+ * killed and reaped at once (the helper is their subreaper), not left to die of its parent's
+ * death and wait as a zombie for init: a restart right after finds its pids free. The calls
+ * are system calls and the plan's fixed data (pids are set before a task can be seen). */
 void helper_restore_abandon(void)
 {
 	/* tracer workers and tasks are forks of the helper: only the helper itself undoes */
-	if (helper_pid && getpid() == helper_pid && !letting_go) {
-		KINDS_EACH(ctx.kinds, undo, &ctx);
-		files_undo();
-	}
+	if (helper_pid && getpid() == helper_pid && !letting_go)
+		kill_all();
 }
 
 static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
@@ -106,6 +110,14 @@ static uint64_t map_gadget(void)
  * restart, so orphans come to it; nothing is left running, stopped or as a zombie. */
 static void kill_all(void)
 {
+	/* once: an interrupt now would run it again from the signal handler (main.c) */
+	sigset_t abort_sigs;
+	sigemptyset(&abort_sigs);
+	sigaddset(&abort_sigs, SIGTERM);
+	sigaddset(&abort_sigs, SIGINT);
+	sigaddset(&abort_sigs, SIGQUIT);
+	sigaddset(&abort_sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &abort_sigs, NULL);
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].pid > 0)
 			kill(plan.tasks[i].pid, SIGKILL);
@@ -223,11 +235,14 @@ static int restore_all(int detach)
 		return -1;
 	if (fault_at("detach", 0))
 		return proto_fail("finish", "detach", ECANCELED, FAULT_MSG);
-	/* All resume together: the death of the coordinator (SIGTERM, see main.c) waits until
-	 * every task has been let go. */
+	/* All resume together: the death of the coordinator (SIGTERM, see main.c) or an interrupt
+	 * (SIGINT, SIGQUIT, SIGHUP) waits until every task has been let go. */
 	sigset_t term;
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGINT);
+	sigaddset(&term, SIGQUIT);
+	sigaddset(&term, SIGHUP);
 	sigprocmask(SIG_BLOCK, &term, NULL);
 	letting_go = 1;
 	prctl(PR_SET_CHILD_SUBREAPER, 0); /* from now on the tree's orphans go where they would */
@@ -260,6 +275,7 @@ static int restore_all(int detach)
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_send(i, W_DETACH) < 0)
 			return -1;
+	(void)fault_at("let-go", 0); /* too late to fail: only UCR_FAULT_ACTION=sigint/sigkill act */
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].kind == TASK_NORMAL && tracer_wait_ack(i, W_DETACH) < 0)
 			return proto_fail("finish", "detach", errno, "cannot let task %d run", plan.tasks[i].pid);
@@ -271,6 +287,13 @@ static int restore_all(int detach)
 	if (syscall(SYS_close_range, (unsigned)ctx.base, ~0U, 0) < 0)
 		for (int fd = ctx.base; fd < 65536; fd++)
 			close(fd);
+	/* The tree runs: an interrupt that came while it was let go came too late to stop the
+	 * restart (the coordinator no longer aborts once it has sent `resume`; without --detach it
+	 * stops waiting for the root and lets the helper go with SIGTERM). Ignored from here,
+	 * which also drops one pending; the coordinator's death still ends the helper. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	sigprocmask(SIG_UNBLOCK, &term, NULL);
 	/* A stopped task takes its stop signal once it runs after the detach: `running` is reported
 	 * when it shows as stopped again (bounded), so a caller sees the tree as it was. */

@@ -69,6 +69,13 @@ static unsigned long long now_us(void)
 
 static void worker_main(int rd, uint64_t gadget)
 {
+	/* A tracer ends with the helper only (PR_SET_PDEATHSIG): a terminal's interrupt reaches
+	 * it too, and its death would kill its tasks (PTRACE_O_EXITKILL) while the helper lets
+	 * the others go: part of a tree would run. The helper decides (main.c). */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	for (;;) {
 		struct wcmd c;
