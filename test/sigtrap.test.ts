@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, startTime, UCR, verdict, waitFor, type Case } from './harness.js';
+import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, startTime, UCR, ucr, verdict, waitFor, type Case } from './harness.js';
 import { helperPids } from './leftovers.js';
 
 afterAll(cleanup);
@@ -75,5 +75,18 @@ describe('SIGTRAP action', () => {
     for (const mode of [['--ignore'], [], ['--default']])
       for (const more of [['--threads', '3'], ['--threads', '4', '--block'], ['--block']])
         expect(await round([...mode, ...more]), [...mode, ...more].join(' ')).toBe('PASS');
+  });
+
+  it('a pending SIGTRAP (of the main thread, the process or another thread) is refused at checkpoint with one line, before any trap: the process keeps it', async () => {
+    for (const [pending, mode] of [['main', []], ['shared', ['--ignore']], ['thread', ['--threads', '2']]] as const) {
+      const c = await startCase('traphandler', { args: [...mode, '--block', '--pending', pending] });
+      const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill']);
+      const tid = pending === 'thread' ? '\\d+' : String(c.pid);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid}: state: signals: a SIGTRAP is pending for thread ${tid}, which the traps of the checkpoint's injected calls would take: not supported\n$`));
+      if (pending === 'thread') expect(r.stderr).not.toContain(`thread ${c.pid},`);
+      await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
+      expect(await verdict(c), pending).toBe('PASS'); // its signal lines (SigPnd, ShdPnd) as they were
+    }
   });
 });

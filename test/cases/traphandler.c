@@ -5,14 +5,16 @@
  * exactly at a restart: the helper's injected calls end with int3 (or are single-stepped),
  * whose forced SIGTRAP resets SIG_IGN, and with SIGTRAP blocked a handler too, to SIG_DFL.
  *
- *   traphandler --out FILE [--ignore | --default] [--block] [--threads N]
+ *   traphandler --out FILE [--ignore | --default] [--block] [--threads N] [--pending main|shared|thread]
  *
  * Set up: SIGTRAP handled (SA_RESTART | SA_SIGINFO, SIGUSR2 in its mask), or with --ignore
  * SIG_IGN (SA_RESTART, SIGUSR2 in its mask), or with --default left at the kernel's default;
  * a few other actions (SIGUSR1 ignored, SIGHUP and SIGRTMIN+3 handled with flags); SIGUSR2 and
  * SIGRTMIN+2 blocked, and with --block SIGTRAP too; SIGUSR2 pending for the process, SIGRTMIN+2
  * (value 77) for the main thread; N threads (at most 8), thread i blocking SIGUSR2, SIGTERM,
- * SIGRTMIN+4+i and (--block, odd i) SIGTRAP, with SIGRTMIN+4+i (value 100+i) pending for it.
+ * SIGRTMIN+4+i and (--block, odd i) SIGTRAP, with SIGRTMIN+4+i (value 100+i) pending for it;
+ * with --pending (and --block) a SIGTRAP pending too, for the main thread, the process or thread
+ * 1 (which a checkpoint refuses: its traps would take it).
  * After SIGTERM: every action (handler, flags, restorer, mask: 1-64) is what it was; each
  * thread's SigPnd/ShdPnd/SigBlk/SigIgn/SigCgt (its /proc/self/task/TID/status) is what it was;
  * each thread reads its own mask and takes its own signal with its value; SIGTRAP then acts as
@@ -183,6 +185,16 @@ int main(int argc, char **argv)
 	pthread_sigqueue(pthread_self(), SIGRTMIN + 2, (union sigval){ .sival_int = 77 });
 	for (int i = 1; i <= n; i++)
 		pthread_sigqueue(thr[i].th, SIGRTMIN + 4 + i, (union sigval){ .sival_int = 100 + i });
+	const char *pnd = case_arg(argc, argv, "--pending");
+	if (pnd && !strcmp(pnd, "main"))
+		pthread_kill(pthread_self(), SIGTRAP);
+	else if (pnd && !strcmp(pnd, "shared"))
+		kill(getpid(), SIGTRAP);
+	else if (pnd && !strcmp(pnd, "thread") && n >= 1)
+		pthread_kill(thr[1].th, SIGTRAP);
+	else if (pnd)
+		case_die_usage(argv[0], "--pending main|shared|thread (thread: with --threads)");
+	int pending_here = pnd && strcmp(pnd, "thread"); /* taken when the main thread unblocks it */
 	/* what must come back: every action (after pthread_create: glibc's 32 and 33 set), each
 	 * thread's signal lines */
 	static struct kact start[65], now;
@@ -245,8 +257,8 @@ int main(int argc, char **argv)
 		else {
 			raise(SIGTRAP);
 			sigpending(&set);
-			if (!ignore && traps != 1)
-				case_fail("raise(SIGTRAP) ran the handler %d times", (int)traps);
+			if (!ignore && traps != 1 + pending_here)
+				case_fail("raise(SIGTRAP) ran the handler %d times, not %d", (int)traps, 1 + pending_here);
 			if (ignore && (traps || sigismember(&set, SIGTRAP)))
 				case_fail("raise(SIGTRAP) was not ignored");
 		}

@@ -88,7 +88,8 @@ int dump_altstack_failed(pid_t tid);
 /* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (task: the command's
  * tracee, its gadget mapped; d: the frozen task) */
 struct sbuf;
-long attrs_vmlck(pid_t pid, int *trap_ign);
+enum { TRAP_IGN = 1, TRAP_PENDING = 2 };
+long attrs_vmlck(pid_t pid, int *trap);
 /* pre_membarrier, pre_thp: the results of those getters when already run (cmd_state's batch),
  * else NULL: injected here */
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, const long *pre_membarrier,

@@ -127,6 +127,30 @@ static int map_end(struct tracee *task, int trap_ign, uint64_t insn, int started
 	return 0;
 }
 
+/* A thread of x (0: none) with a SIGTRAP pending: for the process or its thread x->t.pid (trap,
+ * from its status), or for another thread alone (its queue peeked: PTRACE_PEEKSIGINFO, nothing
+ * taken). Refused: the trap of the first injected call would take it (the kernel queues no
+ * second SIGTRAP, and the helper lets the one it stops with go), or stop a call where none is
+ * expected; so the process would lose it, and the image not hold it. */
+static pid_t trap_pending(const struct dtask *x, int trap)
+{
+	if (trap & TRAP_PENDING)
+		return x->t.pid;
+	static unsigned char si[64 * 128];
+	for (int k = 0; k < x->nth; k++)
+		for (uint64_t off = 0; k != x->main;) {
+			struct { uint64_t off; uint32_t flags; int32_t nr; } a = { off, 0, 64 };
+			long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, x->th[k].tid, &a, si);
+			for (long i = 0; i < got; i++)
+				if (((const siginfo_t *)(const void *)(si + i * 128))->si_signo == SIGTRAP)
+					return x->th[k].tid;
+			if (got < 64)
+				break;
+			off += 64;
+		}
+	return 0;
+}
+
 /* The next frozen task after d (freeze order: the order the coordinator asks for states). */
 static struct dtask *after(struct dtask *d)
 {
@@ -168,7 +192,15 @@ int gadget_take(struct tracee *task, struct dtask *cur)
 				continue;
 			d[n] = x;
 			t[n] = x->t;
-			x->vmlck = attrs_vmlck(x->t.pid, &ign[n]); /* before the gadget: mlockall(MCL_FUTURE) locks it */
+			int trap;
+			x->vmlck = attrs_vmlck(x->t.pid, &trap); /* before the gadget: mlockall(MCL_FUTURE) locks it */
+			pid_t pnd = trap_pending(x, trap);
+			if (pnd && x == cur)
+				return proto_fail("state", "signals", 0, "a SIGTRAP is pending for thread %d, which the traps of the "
+						  "checkpoint's injected calls would take: not supported", (int)pnd);
+			if (pnd)
+				continue; /* its own `state` refuses it */
+			ign[n] = trap & TRAP_IGN;
 			x->trap_ign = (unsigned char)ign[n];
 			started[n] = map_start(&t[n], ign[n], &insn[n], &x->aio, n ? &wi : &w);
 			if (started[n] < 0 && n == 0)
