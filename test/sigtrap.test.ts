@@ -4,25 +4,31 @@
  * ignored SIGTRAP (and, when the thread blocks SIGTRAP, a handler) to SIG_DFL. The checkpoint
  * puts the task's SIGTRAP action back before its gadget goes (native/helper/checkpoint/gadget.c):
  * a process that runs on after its checkpoint, completed, failed or abandoned, keeps it; the
- * restart sets it last, after its last trap (finish_early.c's finish_trap). The case checks
+ * restart sets it last, after its last trap (finish_early.c's finish_trap). A pending SIGTRAP,
+ * which a trap would take, is taken out before the checkpoint's first trap and queued again
+ * after its last (trap_pending.c), and queued by the restart after its last. The case checks
  * every action, each thread's mask and pending signals, and what raise(SIGTRAP) does.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, startTime, UCR, ucr, verdict, waitFor, type Case } from './harness.js';
+import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, startTime, UCR, verdict, waitFor, type Case } from './harness.js';
 import { helperPids } from './leftovers.js';
 
 afterAll(cleanup);
 
-function withFault(c: Case, fault: string, action: 'fail' | 'sigkill'): void {
+function withFault(c: Case, fault: string, action: 'fail' | 'sigkill' | 'sigint'): void {
   const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', path.join(c.dir, 'failed.ucr')], {
     env: { ...process.env, UCR_FAULT: fault, UCR_FAULT_ACTION: action },
     stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true, // its own process group: 'sigint' signals that group (a terminal's Ctrl-C)
     timeout: 60_000,
   });
   if (action === 'sigkill') expect(r.signal, `${fault}: ${r.stderr}`).toBe('SIGKILL');
-  else {
+  else if (action === 'sigint') {
+    expect(r.status, `${fault}: ${r.stderr}`).toBe(130);
+    expect(r.stderr.toString()).toBe(`ucr: checkpoint of process ${c.pid} aborted\n`);
+  } else {
     expect(r.status, `${fault}: ${r.stderr}`).toBe(1);
     expect(r.stderr.toString()).toMatch(/injected fault \(UCR_FAULT\)/);
   }
@@ -32,7 +38,7 @@ function withFault(c: Case, fault: string, action: 'fail' | 'sigkill'): void {
 async function round(args: string[], faults: string[] = []): Promise<string> {
   const c = await startCase('traphandler', { args });
   for (const f of faults)
-    for (const action of ['fail', 'sigkill'] as const) {
+    for (const action of ['fail', 'sigkill', 'sigint'] as const) {
       withFault(c, `${f}:${c.pid}`, action);
       await waitFor(() => helperPids().length === 0, 20_000, `${f} (${action}): the helper to exit`);
       const status = spawnSync('grep', ['^Sig\\(Ign\\|Cgt\\)', `/proc/${c.pid}/status`]).stdout.toString();
@@ -66,7 +72,7 @@ describe('SIGTRAP action', () => {
     expect(await round(['--ignore'])).toBe('PASS');
   });
 
-  it('SIG_IGN, a handler and the default survive a checkpoint that fails or whose ucr is killed (gadget mapped, state read, threads read, pages), then a restart', async () => {
+  it('SIG_IGN, a handler and the default survive a checkpoint that fails, whose ucr is killed or aborted by Ctrl-C (gadget mapped, state read, threads read, pages), then a restart', async () => {
     for (const mode of [['--ignore'], [], ['--default']])
       expect(await round([...mode, '--threads', '2'], ['inject', 'state-thread', 'dump-pages']), mode.join(' ')).toBe('PASS');
   });
@@ -77,16 +83,13 @@ describe('SIGTRAP action', () => {
         expect(await round([...mode, ...more]), [...mode, ...more].join(' ')).toBe('PASS');
   });
 
-  it('a pending SIGTRAP (of the main thread, the process or another thread) is refused at checkpoint with one line, before any trap: the process keeps it', async () => {
-    for (const [pending, mode] of [['main', []], ['shared', ['--ignore']], ['thread', ['--threads', '2']]] as const) {
-      const c = await startCase('traphandler', { args: [...mode, '--block', '--pending', pending] });
-      const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill']);
-      const tid = pending === 'thread' ? '\\d+' : String(c.pid);
-      expect(r.code, r.stderr).toBe(1);
-      expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid}: state: signals: a SIGTRAP is pending for thread ${tid}, which the traps of the checkpoint's injected calls would take: not supported\n$`));
-      if (pending === 'thread') expect(r.stderr).not.toContain(`thread ${c.pid},`);
-      await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
-      expect(await verdict(c), pending).toBe('PASS'); // its signal lines (SigPnd, ShdPnd) as they were
+  it('a pending SIGTRAP (of the main thread, the process or another thread) stays pending through a checkpoint, a failed one and a restart, with its siginfo', async () => {
+    for (const [pending, mode] of [['main', []], ['shared', ['--ignore']], ['thread', ['--threads', '2']], ['main', ['--default', '--threads', '1']]] as const) {
+      const args = [...mode, '--block', '--pending', pending];
+      const c = await startCase('traphandler', { args });
+      checkpointCase(c, path.join(c.dir, 'img.ucr'));
+      expect(await verdict(c), `${args.join(' ')}: after a checkpoint`).toBe('PASS');
+      expect(await round(args, ['inject', 'dump-pages']), args.join(' ')).toBe('PASS');
     }
   });
 });

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 
 #include "arch.h"
@@ -177,24 +178,60 @@ static int signals(struct task_plan *p)
 	return 0;
 }
 
-/* The image's SIGTRAP action, the task's last injected call but the gadget's munmap (through
- * any of its threads: they share their actions), run through the gadget's `syscall` with stops
- * at its entry and exit: no trap follows it. Nothing for an action the image does not list
- * (SIG_DFL, no flags, no mask: the task's since its start, task_loop, and what the traps
- * leave). */
+/* The SIGTRAPs of the image's pending signals in one queue (list of n siginfos): queued by thread
+ * t (the kernel takes a kill's or tgkill's siginfo only from the thread it is for; the process's
+ * from its main thread), every signal of t blocked (the traps unblocked SIGTRAP: its next call
+ * would stop with it; its own mask comes last), through syscall stops. */
+static int trap_queue(struct tracee *t, uint64_t gadget, pid_t tgid, pid_t tid, const unsigned char *list, size_t n)
+{
+	uint64_t all = ~0ULL;
+	for (size_t i = 0; i < n; i++) {
+		const siginfo_t *si = (const siginfo_t *)(const void *)(list + i * 128);
+		if (si->si_signo != SIGTRAP)
+			continue;
+		uint64_t a = t_scratch_put(t, 64, si, 128);
+		const uint64_t q[6] = { (uint64_t)tgid, SIGTRAP, a, 0, 0, 0 }, tq[6] = { (uint64_t)tgid, (uint64_t)tid, SIGTRAP, a, 0, 0 };
+		long ret;
+		if (!a || ptrace(PTRACE_SETSIGMASK, t->pid, (void *)8, &all) < 0 ||
+		    t_inject_via_syscall_stops(t, gadget, tid ? SYS_rt_tgsigqueueinfo : SYS_rt_sigqueueinfo, tid ? tq : q, &ret) < 0)
+			return proto_fail_sys("rt_sigqueueinfo", "finish", "signals", errno, "cannot drive the task through rt_sigqueueinfo");
+		if (ret < 0)
+			return proto_fail("finish", "signals", (int)-ret, "cannot queue the pending SIGTRAP of thread %d again", (int)(tid ? tid : tgid));
+	}
+	return 0;
+}
+
+/* The image's SIGTRAP action and its pending SIGTRAPs, the task's last injected calls but the
+ * gadget's munmap, run through the gadget's `syscall` with stops at its entry and exit: no trap
+ * follows them (each int3 forces a SIGTRAP: it resets SIG_IGN, and a handler where SIGTRAP is
+ * blocked, to SIG_DFL, and takes a pending SIGTRAP). The action through any thread (they share
+ * it); nothing for one the image does not list (SIG_DFL, no flags, no mask: the task's since
+ * its start, task_loop, and what the traps leave). */
 int finish_trap(struct task_plan *p, uint64_t gadget)
 {
 	const struct sigact_plan *a = plan_sigact(p, SIGTRAP);
-	if (!a)
-		return 0;
-	const uint64_t ka[4] = { a->handler, a->flags, a->restorer, a->mask };
-	uint64_t at = t_scratch_put(&rt, 0, ka, sizeof ka);
-	const uint64_t args[6] = { SIGTRAP, at, 0, 8, 0, 0 };
 	long ret;
-	if (!at || t_inject_via_syscall_stops(&rt, gadget, SYS_rt_sigaction, args, &ret) < 0)
-		return proto_fail_sys("rt_sigaction", "finish", "rt_sigaction", errno, "cannot drive the task through rt_sigaction");
-	if (ret < 0)
-		return proto_fail("finish", "rt_sigaction", (int)-ret, "rt_sigaction failed in the task (%d)", SIGTRAP);
+	if (a) {
+		const uint64_t ka[4] = { a->handler, a->flags, a->restorer, a->mask };
+		uint64_t at = t_scratch_put(&rt, 0, ka, sizeof ka);
+		const uint64_t args[6] = { SIGTRAP, at, 0, 8, 0, 0 };
+		if (!at || t_inject_via_syscall_stops(&rt, gadget, SYS_rt_sigaction, args, &ret) < 0)
+			return proto_fail_sys("rt_sigaction", "finish", "rt_sigaction", errno, "cannot drive the task through rt_sigaction");
+		if (ret < 0)
+			return proto_fail("finish", "rt_sigaction", (int)-ret, "rt_sigaction failed in the task (%d)", SIGTRAP);
+	}
+	if (trap_queue(&rt, gadget, p->nspid, rt.pid == p->pid ? p->nspid : 0, rt.pid == p->pid ? p->sig.pending : NULL,
+		       rt.pid == p->pid ? p->sig.npending : 0) < 0 ||
+	    trap_queue(&rt, gadget, p->nspid, 0, p->shpending, p->nshpending) < 0)
+		return -1;
+	for (int k = 0; k < p->nthreads; k++) {
+		struct tracee t = rt;
+		t.pid = p->threads[k].pid;
+		if (t.pid == rt.pid ? 0 : t_get_regs(t.pid, &t.regs) < 0)
+			return proto_fail("finish", "thread", errno, "cannot read the registers of thread %d", t.pid);
+		if (trap_queue(&t, gadget, p->nspid, p->threads[k].tid, p->threads[k].sig.pending, p->threads[k].sig.npending) < 0)
+			return -1;
+	}
 	return 0;
 }
 
