@@ -74,7 +74,8 @@ describe('SIGTRAP action', () => {
 
   it('SIG_IGN, a handler and the default survive a checkpoint that fails, whose ucr is killed or aborted by Ctrl-C (gadget mapped, state read, threads read, pages), then a restart', async () => {
     for (const mode of [['--ignore'], [], ['--default']])
-      expect(await round([...mode, '--threads', '2'], ['inject', 'state-thread', 'dump-pages']), mode.join(' ')).toBe('PASS');
+      for (const block of [[], ['--block']])
+        expect(await round([...mode, ...block, '--threads', '2'], ['inject', 'state-thread', 'dump-pages']), [...mode, ...block].join(' ')).toBe('PASS');
   });
 
   it('with threads and SIGTRAP blocked (in the main thread and every other one): every action, mask and pending signal comes back', async () => {
