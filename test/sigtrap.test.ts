@@ -93,4 +93,13 @@ describe('SIGTRAP action', () => {
       expect(await round(args, ['inject', 'dump-pages']), args.join(' ')).toBe('PASS');
     }
   });
+
+  it('a pending SIGTRAP of a process whose main thread has exited is refused at checkpoint with one line; the process keeps it', async () => {
+    const c = await startCase('leader_exit', { args: ['--trap'] });
+    const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+    expect(r.status, r.stderr.toString()).toBe(1);
+    expect(r.stderr.toString()).toBe(`ucr: process ${c.pid}: state: signals: a SIGTRAP is pending for a process whose main thread has exited: not supported\n`);
+    await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
+    expect(await verdict(c)).toBe('PASS');
+  });
 });
