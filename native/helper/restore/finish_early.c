@@ -225,11 +225,17 @@ int finish_trap(struct task_plan *p, uint64_t gadget)
 	    trap_queue(&rt, gadget, p->nspid, 0, p->shpending, p->nshpending) < 0)
 		return -1;
 	for (int k = 0; k < p->nthreads; k++) {
+		const struct sigstate *s = &p->threads[k].sig;
+		size_t i = 0;
+		while (i < s->npending && ((const siginfo_t *)(const void *)(s->pending + i * 128))->si_signo != SIGTRAP)
+			i++;
+		if (i == s->npending)
+			continue; /* none: nothing to read */
 		struct tracee t = rt;
 		t.pid = p->threads[k].pid;
-		if (t.pid == rt.pid ? 0 : t_get_regs(t.pid, &t.regs) < 0)
+		if (t.pid != rt.pid && t_get_regs(t.pid, &t.regs) < 0)
 			return proto_fail("finish", "thread", errno, "cannot read the registers of thread %d", t.pid);
-		if (trap_queue(&t, gadget, p->nspid, p->threads[k].tid, p->threads[k].sig.pending, p->threads[k].sig.npending) < 0)
+		if (trap_queue(&t, gadget, p->nspid, p->threads[k].tid, s->pending, s->npending) < 0)
 			return -1;
 	}
 	return 0;
