@@ -25,6 +25,7 @@
         "native/helper/checkpoint/dump_seccomp.c",
         "native/helper/checkpoint/freeze.c",
         "native/helper/checkpoint/gadget.c",
+        "native/helper/checkpoint/trap_pending.c",
         "native/helper/core/diag.c",
         "native/helper/core/fault.c",
         "native/helper/core/procfs.c",

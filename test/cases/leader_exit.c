@@ -3,7 +3,7 @@
  * leader_exit.c - a process whose main thread has exited (pthread_exit in main) while two
  * threads go on.
  *
- *   leader_exit --out FILE [--child]
+ *   leader_exit --out FILE [--child] [--trap]
  *
  * main starts two counting threads and calls pthread_exit(). Thread 0 waits until the main
  * thread is a zombie, writes FILE.ready, and waits for SIGTERM with sigwait (both threads
@@ -13,6 +13,8 @@
  * names): the parent waits for it (waitpid, across the checkpoint) and writes how it ended to
  * FILE.parent ("exit N" or "signal N"): a parent sees the end of such a process once its last
  * thread has exited, with its status.
+ * With --trap, a SIGTRAP (blocked) is pending for the process, which a checkpoint refuses: it
+ * is still there, sent by the process, after SIGTERM.
  */
 #include "case.h"
 
@@ -21,6 +23,7 @@
 #include <sys/wait.h>
 
 static volatile long counts[2];
+static int trap;
 static pid_t tids[2];
 
 static int main_is_zombie(void)
@@ -48,6 +51,8 @@ static void *worker(void *arg)
 		}
 	while (!main_is_zombie())
 		usleep(1000);
+	if (trap)
+		kill(getpid(), SIGTRAP);
 	case_ready();
 	sigset_t t;
 	sigemptyset(&t);
@@ -63,6 +68,14 @@ static void *worker(void *arg)
 	usleep(50000);
 	if (counts[1] == c)
 		case_fail("thread 1 (tid %d) stopped counting", tids[1]);
+	if (trap) {
+		sigemptyset(&t);
+		sigaddset(&t, SIGTRAP);
+		siginfo_t si;
+		struct timespec zero = { 0, 0 };
+		if (sigtimedwait(&t, &si, &zero) != SIGTRAP || si.si_code != SI_USER || si.si_pid != getpid())
+			case_fail("the pending SIGTRAP is lost or changed");
+	}
 	case_finish();
 	return NULL;
 }
@@ -88,9 +101,12 @@ int main(int argc, char **argv)
 			_exit(0);
 		}
 	}
+	trap = case_has_flag(argc, argv, "--trap");
 	sigset_t t;
 	sigemptyset(&t);
 	sigaddset(&t, SIGTERM);
+	if (trap)
+		sigaddset(&t, SIGTRAP);
 	pthread_sigmask(SIG_BLOCK, &t, NULL);
 	pthread_t th;
 	for (long i = 0; i < 2; i++)

@@ -32,11 +32,12 @@ struct dtask {
 	int nth, cap;
 	int main; /* index of t.pid in th */
 	/* gadget.c: a gadget mapped ahead of the task's `state` (0: none), VmLck before it (kB),
-	 * whether SIGTRAP may be ignored (its status), whether its maps may show AIO rings, and a
-	 * failed try (mapped at its `state`) */
+	 * whether SIGTRAP may be ignored (its status), whether one is pending (trap_pending.c: then
+	 * never mapped ahead), whether its maps may show AIO rings, and a failed try (mapped at its
+	 * `state`) */
 	uint64_t pregadget;
 	long vmlck;
-	unsigned char trap_ign, aio, premap_failed;
+	unsigned char trap_ign, trap_pnd, aio, premap_failed;
 	/* dump.c: the page runs its `runs` commands found since its `state`, in order (`scanpages`):
 	 * address, page count (kept small: the page writer is forked with this memory) */
 	uint64_t (*scan)[2];
@@ -60,6 +61,16 @@ void gadget_drop(struct dtask *d);
 void gadget_unmap(struct tracee *task, int trap_ign);
 /* The SIGTRAP action gadget_unmap puts back (gadget.c): act as rt_sigaction gives it */
 void gadget_keep_trap(struct tracee *task, const uint64_t act[4]);
+/* trap_pending.c: whether a SIGTRAP is pending for x (for the process or its thread x->t.pid:
+ * trap, from its status; for another thread alone: its queue peeked); the task's pending
+ * SIGTRAPs taken out before its first trap (its gadget mapped through syscall stops), their
+ * siginfos for the state (by thread; shared: the process's), and queued again before the
+ * gadget goes (gadget_unmap) */
+int trap_pending_in(const struct dtask *x, int trap);
+int trap_pending_take(struct tracee *task, struct dtask *d);
+size_t trap_pending_of(pid_t tid, int shared, unsigned char *out);
+int trap_pending_held(pid_t pid);
+void trap_pending_put_back(struct tracee *task);
 int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
 	      const char *what);
 /* `state <pid> <proc>`: everything about the selected task (task: its tracee for this
@@ -88,7 +99,8 @@ int dump_altstack_failed(pid_t tid);
 /* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (task: the command's
  * tracee, its gadget mapped; d: the frozen task) */
 struct sbuf;
-long attrs_vmlck(pid_t pid, int *trap_ign);
+enum { TRAP_IGN = 1, TRAP_PENDING = 2 };
+long attrs_vmlck(pid_t pid, int *trap);
 /* pre_membarrier, pre_thp: the results of those getters when already run (cmd_state's batch),
  * else NULL: injected here */
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, const long *pre_membarrier,

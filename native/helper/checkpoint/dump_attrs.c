@@ -23,28 +23,35 @@
 #define UCR_MCL_FUTURE 2
 #define UCR_MCL_ONFAULT 4
 
-/* VmLck of the process in kB, -1 when unreadable; trap_ign (when not NULL): whether its
- * SIGTRAP action may be SIG_IGN (SigIgn, a few lines further; 1 when not read). */
-long attrs_vmlck(pid_t pid, int *trap_ign)
+/* VmLck of the process in kB, -1 when unreadable; trap (when not NULL): TRAP_IGN when its
+ * SIGTRAP action may be SIG_IGN (SigIgn, a few lines further; set when not read), TRAP_PENDING
+ * when a SIGTRAP is pending for the process or for the thread pid (ShdPnd, SigPnd). */
+long attrs_vmlck(pid_t pid, int *trap)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/%d/status", pid);
-	if (trap_ign)
-		*trap_ign = 1;
+	if (trap)
+		*trap = TRAP_IGN;
 	FILE *f = fopen(path, "r");
 	long kb = -1;
 	if (!f)
 		return -1;
+	int pnd = 0;
 	while (fgets(buf, sizeof buf, f))
 		if (!strncmp(buf, "VmLck:", 6)) {
 			kb = strtol(buf + 6, NULL, 10);
-			if (!trap_ign)
+			if (!trap)
 				break;
-		} else if (trap_ign && !strncmp(buf, "SigIgn:", 7)) {
+		} else if (trap && (!strncmp(buf, "SigPnd:", 7) || !strncmp(buf, "ShdPnd:", 7) || !strncmp(buf, "SigIgn:", 7))) {
 			char *end;
-			unsigned long long ign = strtoull(buf + 7, &end, 16);
-			if (end != buf + 7 && *end == '\n')
-				*trap_ign = (ign >> (SIGTRAP - 1)) & 1;
+			unsigned long long set = strtoull(buf + 7, &end, 16);
+			if (end == buf + 7 || *end != '\n')
+				break;
+			if (buf[3] != 'I') {
+				pnd |= (set >> (SIGTRAP - 1)) & 1 ? TRAP_PENDING : 0;
+				continue;
+			}
+			*trap = ((set >> (SIGTRAP - 1)) & 1 ? TRAP_IGN : 0) | pnd;
 			break;
 		}
 	fclose(f);

@@ -165,6 +165,9 @@ int dump_signal_state(struct tracee *th, const stack_t *read, int shared, char *
 				return proto_fail("state", "signals", E2BIG, "more than %d signals pending in %d", MAX_PENDING, th->pid);
 			}
 		}
+		/* a SIGTRAP taken out of this queue before the first trap (at most one: room left by
+		 * the last read, which got fewer than 1024) */
+		n[q] += trap_pending_of(th->pid, q, si[q] + n[q] * 128);
 	}
 	char *p0 = hex_dup(si[0] ? si[0] : (unsigned char *)"", n[0] * 128), *p1 = hex_dup(si[1] ? si[1] : (unsigned char *)"", n[1] * 128);
 	free(si[0]), free(si[1]);

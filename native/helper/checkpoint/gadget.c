@@ -168,7 +168,12 @@ int gadget_take(struct tracee *task, struct dtask *cur)
 				continue;
 			d[n] = x;
 			t[n] = x->t;
-			x->vmlck = attrs_vmlck(x->t.pid, &ign[n]); /* before the gadget: mlockall(MCL_FUTURE) locks it */
+			int trap;
+			x->vmlck = attrs_vmlck(x->t.pid, &trap); /* before the gadget: mlockall(MCL_FUTURE) locks it */
+			x->trap_pnd = (unsigned char)trap_pending_in(x, trap);
+			if (x->trap_pnd && x != cur)
+				continue; /* mapped at its own `state` */
+			ign[n] = x->trap_pnd || trap & TRAP_IGN; /* no trap before its SIGTRAPs are out */
 			x->trap_ign = (unsigned char)ign[n];
 			started[n] = map_start(&t[n], ign[n], &insn[n], &x->aio, n ? &wi : &w);
 			if (started[n] < 0 && n == 0)
@@ -195,6 +200,8 @@ int gadget_take(struct tracee *task, struct dtask *cur)
 	task->scratch = task->gadget + GADGET_CODE_SIZE;
 	task->scratch_len = GADGET_SIZE - GADGET_CODE_SIZE;
 	cur->pregadget = 0; /* the command's now: its failure path unmaps it */
+	if (cur->trap_pnd && trap_pending_take(task, cur) < 0)
+		return -1;
 	if (fault_at("inject", task->pid))
 		return proto_fail("inject", "gadget", ECANCELED, FAULT_MSG);
 	return 0;
@@ -230,8 +237,9 @@ void gadget_keep_trap(struct tracee *task, const uint64_t act[4])
 	memcpy(trap.act, act, sizeof trap.act);
 }
 
-/* The SIGTRAP action put back (if the traps reset it), then the gadget unmapped: both outside
- * the int3, single-stepped unless the action is SIG_IGN (call_outside). trap_ign: as for
+/* The SIGTRAP action put back (if the traps reset it), the pending SIGTRAPs queued again, then
+ * the gadget unmapped: all outside the int3, single-stepped unless the action is SIG_IGN or
+ * SIGTRAPs were pending (call_outside). trap_ign: as for
  * gadget_map, when no action was read (a failure before the batch). */
 void gadget_unmap(struct tracee *task, int trap_ign)
 {
@@ -242,12 +250,15 @@ void gadget_unmap(struct tracee *task, int trap_ign)
 		trap_ign = trap.act[0] == (uint64_t)(uintptr_t)SIG_IGN;
 	else if (trap.pid == -task->pid) /* SIG_DFL, no flags or mask: what the traps leave */
 		trap_ign = 0;
+	if (trap_pending_held(task->pid)) /* no step: its trap would take them again */
+		trap_ign = 1;
 	if (trap.pid == task->pid && t_write_mem(task->pid, task->scratch, trap.act, sizeof trap.act) == 0) {
 		/* outside the int3: no trap to reset it again */
 		const uint64_t s[6] = { SIGTRAP, task->scratch, 0, 8, 0, 0 };
 		call_outside(task, trap_ign, task->gadget, SYS_rt_sigaction, s, &ret);
 	}
 	trap.pid = 0;
+	trap_pending_put_back(task); /* the SIGTRAPs taken out before the first trap */
 	const uint64_t a[6] = { task->gadget, GADGET_SIZE, 0, 0, 0, 0 };
 	call_outside(task, trap_ign, task->gadget, SYS_munmap, a, &ret);
 	task->gadget = 0;

@@ -1,8 +1,9 @@
 /* The first calls of a task's finish step (restore_task.c), in as few ptrace stops as the
  * kernel allows (usually one): the userfaultfd of the pages step closed, the final protections
  * and madvise flags of the mappings, the mm fields and executable (PR_SET_MM_MAP), the fds the
- * restorer left it closed, rseq, the signal handlers, the tid address, the personality and,
- * for a task without threads or signals to queue, its alternate signal stack and robust list.
+ * restorer left it closed, rseq, the signal handlers (SIGTRAP's last of all: finish_trap), the
+ * tid address, the personality and, for a task without threads or signals to queue, its
+ * alternate signal stack and robust list.
  * Each is the same call, in the same order, from the same task as one by one; the batch stops
  * at the first that fails, which is named as before. Only what needs a result first (mlock of
  * an inaccessible mapping, a shared fd table's closes) runs the calls gathered so far. */
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 
 #include "arch.h"
@@ -140,14 +142,22 @@ static int mm(struct task_plan *p)
 	return add(SYS_close_range, (uint64_t)p->keep[0], (uint64_t)p->keep[p->nkeep - 1], 0, 0, TAG(E_CLOSE_RANGE, 0));
 }
 
-/* Every saved handler, each struct in its own scratch slot (one write for all of them). */
+/* Every saved handler, each struct in its own scratch slot (one write for all of them); but
+ * SIGTRAP's, which the int3 of this batch and of every injected call after it would reset to
+ * SIG_DFL (a SIG_IGN always, a handler in a thread that blocks SIGTRAP: the kernel's
+ * force_sig_info_to_task): finish_trap sets it, after the last of them. */
+static int skip(int sig)
+{
+	return sig == SIGKILL || sig == SIGSTOP || sig == SIGTRAP;
+}
+
 static int signals(struct task_plan *p)
 {
 	static uint64_t ka[65][4];
 	int lo = 0, hi = 0;
 	for (int k = 0; k < p->nact; k++) { /* sorted by signal number */
 		const struct sigact_plan *a = &p->act[k];
-		if (a->sig == SIGKILL || a->sig == SIGSTOP)
+		if (skip(a->sig))
 			continue;
 		ka[a->sig][0] = a->handler, ka[a->sig][1] = a->flags;
 		ka[a->sig][2] = a->restorer, ka[a->sig][3] = a->mask;
@@ -161,8 +171,71 @@ static int signals(struct task_plan *p)
 		return proto_fail_sys("rt_sigaction", "finish", "rt_sigaction", errno, "cannot stage signal %d", lo);
 	for (int k = 0; k < p->nact; k++) {
 		int sig = p->act[k].sig;
-		if (sig != SIGKILL && sig != SIGSTOP &&
+		if (!skip(sig) &&
 		    add(SYS_rt_sigaction, (uint64_t)sig, base + (uint64_t)(sig - lo) * sizeof ka[0], 0, 8, TAG(E_SIGACTION, sig)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The SIGTRAPs of the image's pending signals in one queue (list of n siginfos): queued by thread
+ * t (the kernel takes a kill's or tgkill's siginfo only from the thread it is for; the process's
+ * from its main thread), every signal of t blocked (the traps unblocked SIGTRAP: its next call
+ * would stop with it; its own mask comes last), through syscall stops. */
+static int trap_queue(struct tracee *t, uint64_t gadget, pid_t tgid, pid_t tid, const unsigned char *list, size_t n)
+{
+	uint64_t all = ~0ULL;
+	for (size_t i = 0; i < n; i++) {
+		const siginfo_t *si = (const siginfo_t *)(const void *)(list + i * 128);
+		if (si->si_signo != SIGTRAP)
+			continue;
+		uint64_t a = t_scratch_put(t, 64, si, 128);
+		const uint64_t q[6] = { (uint64_t)tgid, SIGTRAP, a, 0, 0, 0 }, tq[6] = { (uint64_t)tgid, (uint64_t)tid, SIGTRAP, a, 0, 0 };
+		long ret;
+		if (!a || ptrace(PTRACE_SETSIGMASK, t->pid, (void *)8, &all) < 0 ||
+		    t_inject_via_syscall_stops(t, gadget, tid ? SYS_rt_tgsigqueueinfo : SYS_rt_sigqueueinfo, tid ? tq : q, &ret) < 0)
+			return proto_fail_sys("rt_sigqueueinfo", "finish", "signals", errno, "cannot drive the task through rt_sigqueueinfo");
+		if (ret < 0)
+			return proto_fail("finish", "signals", (int)-ret, "cannot queue the pending SIGTRAP of thread %d again", (int)(tid ? tid : tgid));
+	}
+	return 0;
+}
+
+/* The image's SIGTRAP action and its pending SIGTRAPs, the task's last injected calls but the
+ * gadget's munmap, run through the gadget's `syscall` with stops at its entry and exit: no trap
+ * follows them (each int3 forces a SIGTRAP: it resets SIG_IGN, and a handler where SIGTRAP is
+ * blocked, to SIG_DFL, and takes a pending SIGTRAP). The action through any thread (they share
+ * it); nothing for one the image does not list (SIG_DFL, no flags, no mask: the task's since
+ * its start, task_loop, and what the traps leave). */
+int finish_trap(struct task_plan *p, uint64_t gadget)
+{
+	const struct sigact_plan *a = plan_sigact(p, SIGTRAP);
+	long ret;
+	if (a) {
+		const uint64_t ka[4] = { a->handler, a->flags, a->restorer, a->mask };
+		uint64_t at = t_scratch_put(&rt, 0, ka, sizeof ka);
+		const uint64_t args[6] = { SIGTRAP, at, 0, 8, 0, 0 };
+		if (!at || t_inject_via_syscall_stops(&rt, gadget, SYS_rt_sigaction, args, &ret) < 0)
+			return proto_fail_sys("rt_sigaction", "finish", "rt_sigaction", errno, "cannot drive the task through rt_sigaction");
+		if (ret < 0)
+			return proto_fail("finish", "rt_sigaction", (int)-ret, "rt_sigaction failed in the task (%d)", SIGTRAP);
+	}
+	if (trap_queue(&rt, gadget, p->nspid, rt.pid == p->pid ? p->nspid : 0, rt.pid == p->pid ? p->sig.pending : NULL,
+		       rt.pid == p->pid ? p->sig.npending : 0) < 0 ||
+	    trap_queue(&rt, gadget, p->nspid, 0, p->shpending, p->nshpending) < 0)
+		return -1;
+	for (int k = 0; k < p->nthreads; k++) {
+		const struct sigstate *s = &p->threads[k].sig;
+		size_t i = 0;
+		while (i < s->npending && ((const siginfo_t *)(const void *)(s->pending + i * 128))->si_signo != SIGTRAP)
+			i++;
+		if (i == s->npending)
+			continue; /* none: nothing to read */
+		struct tracee t = rt;
+		t.pid = p->threads[k].pid;
+		if (t.pid != rt.pid && t_get_regs(t.pid, &t.regs) < 0)
+			return proto_fail("finish", "thread", errno, "cannot read the registers of thread %d", t.pid);
+		if (trap_queue(&t, gadget, p->nspid, p->threads[k].tid, s->pending, s->npending) < 0)
 			return -1;
 	}
 	return 0;

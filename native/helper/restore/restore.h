@@ -77,6 +77,9 @@ void restore_drop_copies(struct plan *p);
 /* finish_early.c: the first calls of a task's finish step, in one stop when possible; 1 when
  * they included restore_sigstate's */
 int finish_early(struct task_plan *p);
+/* finish_early.c: the task's SIGTRAP action and pending SIGTRAPs, after its last int3 (through
+ * syscall stops) */
+int finish_trap(struct task_plan *p, uint64_t gadget);
 int share_keeps(void);                       /* restore_share.c */
 int share_close_keeps(struct task_plan *p);
 

@@ -212,6 +212,8 @@ int restore_pending(const struct sigstate *s, pid_t tgid, pid_t tid, const unsig
 		size_t count = q ? nshared : s->npending;
 		for (size_t i = 0; i < count; i++) {
 			const siginfo_t *si = (const siginfo_t *)(list + i * 128);
+			if (si->si_signo == SIGTRAP)
+				continue; /* the traps to come would take it: queued after the last (finish_trap) */
 			uint64_t a = t_scratch_put(&rt, 0, si, 128);
 			if (!a)
 				return proto_fail("finish", "signals", errno, "cannot stage a siginfo");

@@ -227,8 +227,11 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		if (t_get_regs(rt.pid, &rt.regs) < 0)
 			return proto_fail("finish", "thread", errno, "cannot read the registers of thread %d", rt.pid);
 	}
-	/* Unmap the gadget from its own `syscall`: stop at syscall exit, never return into it. */
+	/* SIGTRAP's action after the last trap (finish_early.c), then the gadget unmapped from its
+	 * own `syscall`: stop at syscall exit, never return into it. */
 	const uint64_t a[6] = { gadget, GADGET_SIZE, 0, 0, 0, 0 };
+	if (finish_trap(p, gadget) < 0)
+		return -1;
 	if (t_inject_via_syscall_stops(&rt, gadget, SYS_munmap, a, &ret) < 0 || ret != 0)
 		return proto_fail("finish", "gadget", errno, "cannot unmap the restore gadget");
 	if (finish_threads(p) < 0)
