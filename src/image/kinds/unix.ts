@@ -122,7 +122,9 @@ export function checkUnixLinks(f: UnixFile, fw: Where, byId: Map<number, FileIma
   };
   const peer = u.peer >= 0 ? unixOf(u.peer) : undefined;
   const listener = u.listener >= 0 ? unixOf(u.listener) : undefined;
-  if (u.peer >= 0 && (!peer || peer.type !== u.type || u.peer === f.id)) fw.fail('peer is not another unix socket of its type');
+  // the one socket that may be its own peer: a named datagram socket connected to its own name
+  const self = u.peer === f.id && u.type === 'dgram' && u.conn === 'dgram' && !!u.name?.length;
+  if (u.peer >= 0 && (!peer || peer.type !== u.type || (u.peer === f.id && !self))) fw.fail('peer is not another unix socket of its type (or a named datagram socket connected to itself)');
   u.rights?.forEach((ids, i) =>
     ids.forEach((id, j) => {
       const x = byId.get(id);

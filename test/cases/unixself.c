@@ -1,0 +1,340 @@
+// build: gcc -O2 -g -Wall -Wextra -o unixself unixself.c
+/*
+ * unixself.c - unix datagram sockets connected to themselves, and connections the kernel only
+ * allows in one order.
+ *
+ *   unixself --out FILE [--gone]
+ *
+ * Set up before ready (paths in the directory of FILE):
+ *  - A, bound to a.sock, got "from-s" from an unnamed socket S and "from-n" from N (bound to
+ *    n.sock), then connected to its own name and sent itself "a1" and "a2";
+ *  - B, autobound (an abstract name the kernel chose), connected to that name, sent itself "b1";
+ *  - E, never bound: SO_PASSCRED made the kernel autobind it when it sent a datagram to N
+ *    (SO_PASSCRED off again), then it connected to its own name and sent itself "e1";
+ *  - C connected to D (bound to d.sock, its socket made before C's), then D connected to itself:
+ *    C stays connected to D, whose sends now go to D alone (C's fail with EPERM);
+ *  - X connected to F (bound to f.sock), then F connected to G (bound to g.sock) and sent "f1";
+ *  - a child holds H (bound to h.sock) and J (connected to M, bound to m.sock, held by the
+ *    parent, with "j1" queued there); K, the parent's, is connected to H and queued "k1" there;
+ *  - with --gone: Y connected to P (bound to p.sock), then P connected to Q (bound to q.sock),
+ *    and Q was closed: P's sends fail with ECONNREFUSED, Y's with EPERM.
+ * After SIGTERM: every datagram comes in order with its sender's address, every socket has its
+ * name and its peer's (getsockname, getpeername), A, B and E send to themselves and nobody else
+ * can reach or connect to them (EPERM), C and X get EPERM, F reaches G, K reaches H and J
+ * reaches M across the two processes.
+ */
+#include "case.h"
+
+#include <libgen.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+static char dir[PATH_MAX];
+
+struct name {
+	struct sockaddr_un a;
+	socklen_t len;
+};
+
+static struct name path_name(const char *file)
+{
+	struct name n;
+	memset(&n, 0, sizeof n);
+	n.a.sun_family = AF_UNIX;
+	if (strlen(dir) + strlen(file) + 2 > sizeof n.a.sun_path)
+		case_setup_fail("%s/%s: path too long for a unix socket", dir, file);
+	strcpy(n.a.sun_path, dir);
+	strcat(n.a.sun_path, "/");
+	strcat(n.a.sun_path, file);
+	n.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(n.a.sun_path) + 1);
+	return n;
+}
+
+static int dgram(void)
+{
+	int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (s < 0)
+		case_setup_fail("socket: %s", strerror(errno));
+	return s;
+}
+
+static int bound(const char *file, struct name *n)
+{
+	int s = dgram();
+	*n = path_name(file);
+	unlink(n->a.sun_path);
+	if (bind(s, (struct sockaddr *)&n->a, n->len) < 0)
+		case_setup_fail("bind %s: %s", file, strerror(errno));
+	return s;
+}
+
+static struct name name_of(int s)
+{
+	struct name n;
+	memset(&n, 0, sizeof n);
+	n.len = sizeof n.a;
+	if (getsockname(s, (struct sockaddr *)&n.a, &n.len) < 0)
+		case_setup_fail("getsockname: %s", strerror(errno));
+	return n;
+}
+
+static void join(int s, const struct name *n, const char *what)
+{
+	if (connect(s, (const struct sockaddr *)&n->a, n->len) < 0)
+		case_setup_fail("connect %s: %s", what, strerror(errno));
+}
+
+static void say(int s, const char *msg)
+{
+	if (send(s, msg, strlen(msg), 0) != (ssize_t)strlen(msg))
+		case_setup_fail("send \"%s\": %s", msg, strerror(errno));
+}
+
+static void to(int s, const struct name *n, const char *msg)
+{
+	if (sendto(s, msg, strlen(msg), 0, (const struct sockaddr *)&n->a, n->len) != (ssize_t)strlen(msg))
+		case_setup_fail("sendto \"%s\": %s", msg, strerror(errno));
+}
+
+static const char *show(const struct name *n, char *buf, size_t len)
+{
+	size_t pl = n->len > offsetof(struct sockaddr_un, sun_path) ? n->len - offsetof(struct sockaddr_un, sun_path) : 0;
+	if (!pl)
+		snprintf(buf, len, "(unnamed)");
+	else if (!n->a.sun_path[0])
+		snprintf(buf, len, "@%.*s", (int)pl - 1, n->a.sun_path + 1);
+	else
+		snprintf(buf, len, "%s", n->a.sun_path);
+	return buf;
+}
+
+static int same(const struct name *x, const struct name *y)
+{
+	return x->len == y->len && (x->len <= offsetof(struct sockaddr_un, sun_path) || !memcmp(x->a.sun_path, y->a.sun_path, x->len - offsetof(struct sockaddr_un, sun_path)));
+}
+
+/* getsockname of an unnamed socket; the sender address recvfrom gives for one */
+static const struct name unnamed = { .a = { .sun_family = AF_UNIX }, .len = sizeof(sa_family_t) };
+static const struct name nosender = { .len = 0 };
+
+/* The next datagram at s is msg from the sender named `from`. */
+static void expect(int s, const char *what, const char *msg, const struct name *from)
+{
+	char buf[64], x[128], y[128];
+	struct name got;
+	memset(&got, 0, sizeof got);
+	got.len = sizeof got.a;
+	if (case_wait_readable(s, 5000) != 1) {
+		case_fail("%s: no datagram \"%s\" queued", what, msg);
+		return;
+	}
+	ssize_t n = recvfrom(s, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&got.a, &got.len);
+	if (n != (ssize_t)strlen(msg) || memcmp(buf, msg, (size_t)n))
+		case_fail("%s: got %zd bytes \"%.*s\" (%s), expected \"%s\"", what, n, n > 0 ? (int)n : 0, buf, n < 0 ? case_errname(errno) : "", msg);
+	else if (!same(&got, from))
+		case_fail("%s: \"%s\" came from %s, expected %s", what, msg, show(&got, x, sizeof x), show(from, y, sizeof y));
+}
+
+static void expect_empty(int s, const char *what)
+{
+	char b[8];
+	if (recv(s, b, sizeof b, MSG_DONTWAIT) != -1 || errno != EAGAIN)
+		case_fail("%s: more datagrams queued than expected (%s)", what, case_errname(errno));
+}
+
+/* s is bound to `me` and connected to `peer`. */
+static void expect_names(int s, const char *what, const struct name *me, const struct name *peer)
+{
+	char x[128], y[128];
+	struct name n;
+	memset(&n, 0, sizeof n);
+	n.len = sizeof n.a;
+	if (getsockname(s, (struct sockaddr *)&n.a, &n.len) < 0 || !same(&n, me))
+		case_fail("%s: getsockname gave %s, expected %s", what, show(&n, x, sizeof x), show(me, y, sizeof y));
+	memset(&n, 0, sizeof n);
+	n.len = sizeof n.a;
+	if (getpeername(s, (struct sockaddr *)&n.a, &n.len) < 0 || !same(&n, peer))
+		case_fail("%s: getpeername gave %s (%s), expected %s", what, show(&n, x, sizeof x), case_errname(errno), show(peer, y, sizeof y));
+}
+
+static void expect_send_err(int s, const char *what, int err)
+{
+	if (send(s, "x", 1, MSG_DONTWAIT) != -1 || errno != err)
+		case_fail("%s: send gave %s, expected %s", what, case_errname(errno), case_errname(err));
+}
+
+/* A socket connected to itself: it sends to itself, nobody else reaches it or connects to it. */
+static void expect_self(int s, const char *what, const struct name *me)
+{
+	expect_names(s, what, me, me);
+	if (send(s, "again", 5, 0) != 5)
+		case_fail("%s: cannot send to itself after restart: %s", what, case_errname(errno));
+	expect(s, what, "again", me);
+	int o = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (sendto(o, "o", 1, MSG_DONTWAIT, (const struct sockaddr *)&me->a, me->len) != -1 || errno != EPERM)
+		case_fail("%s: another socket's sendto gave %s, expected EPERM", what, case_errname(errno));
+	if (connect(o, (const struct sockaddr *)&me->a, me->len) != -1 || errno != EPERM)
+		case_fail("%s: another socket's connect gave %s, expected EPERM", what, case_errname(errno));
+	close(o);
+	expect_empty(s, what);
+}
+
+/* The child: H (bound to h.sock) and J (connected to M). Told to go, it expects "k1", "k2" from
+ * K at H, sends "j2" on J, and answers 'P' or a letter naming what failed. */
+static int child_main(int h, int j, int go, int res, const struct name *kname)
+{
+	char c = 0, buf[16];
+	struct name got;
+	if (read(go, buf, 1) != 1)
+		c = 'g';
+	for (int i = 0; i < 2 && !c; i++) {
+		memset(&got, 0, sizeof got);
+		got.len = sizeof got.a;
+		ssize_t n = recvfrom(h, buf, sizeof buf, 0, (struct sockaddr *)&got.a, &got.len);
+		if (n != 2 || memcmp(buf, i ? "k2" : "k1", 2) || !same(&got, kname))
+			c = i ? 'b' : 'a';
+	}
+	if (!c && send(j, "j2", 2, 0) != 2)
+		c = 's';
+	c = c ? c : 'P';
+	return write(res, &c, 1) == 1 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	case_init(argc, argv);
+	case_install_sigterm(0);
+	int gone = case_has_flag(argc, argv, "--gone");
+	strcpy(dir, case_out);
+	dirname(dir);
+
+	/* A: bound, datagrams from others, then connected to itself */
+	struct name an, nn, dn, fn, gn, hn, mn, pn, qn;
+	int a = bound("a.sock", &an), s = dgram(), n = bound("n.sock", &nn);
+	to(s, &an, "from-s");
+	to(n, &an, "from-n");
+	join(a, &an, "A to itself");
+	say(a, "a1");
+	say(a, "a2");
+
+	/* B: autobound, connected to itself */
+	int b = dgram();
+	struct name any = unnamed;
+	if (bind(b, (struct sockaddr *)&any.a, any.len) < 0)
+		case_setup_fail("autobind: %s", strerror(errno));
+	struct name bn = name_of(b);
+	join(b, &bn, "B to itself");
+	say(b, "b1");
+
+	/* E: autobound by SO_PASSCRED on its first send, then connected to itself */
+	int e = dgram(), on = 1, off = 0;
+	if (setsockopt(e, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
+		case_setup_fail("SO_PASSCRED: %s", strerror(errno));
+	to(e, &nn, "e0");
+	if (setsockopt(e, SOL_SOCKET, SO_PASSCRED, &off, sizeof off) < 0)
+		case_setup_fail("SO_PASSCRED off: %s", strerror(errno));
+	struct name en = name_of(e);
+	if (en.len <= offsetof(struct sockaddr_un, sun_path) + 1 || en.a.sun_path[0])
+		case_setup_fail("SO_PASSCRED did not autobind the socket");
+	join(e, &en, "E to itself");
+	say(e, "e1");
+
+	/* D made first, C connected to it, then D to itself */
+	int d = bound("d.sock", &dn), cc = dgram();
+	join(cc, &dn, "C to D");
+	join(d, &dn, "D to itself");
+	say(d, "d1");
+
+	/* F made first, X connected to F, then F to G */
+	int f = bound("f.sock", &fn), x = dgram(), g = bound("g.sock", &gn);
+	join(x, &fn, "X to F");
+	join(f, &gn, "F to G");
+	say(f, "f1");
+
+	/* across processes: the child's H and J, the parent's K and M */
+	int h = bound("h.sock", &hn), m = bound("m.sock", &mn), k = dgram(), j = dgram();
+	join(k, &hn, "K to H");
+	join(j, &mn, "J to M");
+	say(k, "k1");
+	say(j, "j1");
+	int go[2], res[2];
+	case_pipe(go, "go");
+	case_pipe(res, "result");
+	struct name kname = nosender;
+	pid_t child = fork();
+	if (child < 0)
+		case_setup_fail("fork: %s", strerror(errno));
+	if (child == 0) {
+		close(go[1]);
+		close(res[0]);
+		close(k);
+		close(m);
+		_exit(child_main(h, j, go[0], res[1], &kname));
+	}
+	close(h);
+	close(j);
+	close(go[0]);
+	close(res[1]);
+
+	/* --gone: Y to P, P to Q, Q closed */
+	int y = -1, p = -1;
+	if (gone) {
+		p = bound("p.sock", &pn);
+		y = dgram();
+		int q = bound("q.sock", &qn);
+		join(y, &pn, "Y to P");
+		join(p, &qn, "P to Q");
+		close(q);
+	}
+
+	case_ready();
+	case_wait_term();
+
+	expect(a, "A", "from-s", &nosender);
+	expect(a, "A", "from-n", &nn);
+	expect(a, "A", "a1", &an);
+	expect(a, "A", "a2", &an);
+	expect_self(a, "A", &an);
+	expect(n, "N", "e0", &en);
+	expect_empty(n, "N");
+
+	expect(b, "B", "b1", &bn);
+	expect_self(b, "B", &bn);
+	expect(e, "E", "e1", &en);
+	expect_self(e, "E", &en);
+
+	expect(d, "D", "d1", &dn);
+	expect_self(d, "D", &dn);
+	expect_names(cc, "C", &unnamed, &dn);
+	expect_send_err(cc, "C (connected to D, which connected to itself since)", EPERM);
+
+	expect_names(f, "F", &fn, &gn);
+	expect(g, "G", "f1", &fn);
+	if (send(f, "f2", 2, 0) != 2)
+		case_fail("F: cannot send to G: %s", case_errname(errno));
+	expect(g, "G", "f2", &fn);
+	expect_names(x, "X", &unnamed, &fn);
+	expect_send_err(x, "X (connected to F, which connected to G since)", EPERM);
+
+	expect(m, "M", "j1", &nosender);
+	if (send(k, "k2", 2, 0) != 2)
+		case_fail("K: cannot send to H in the child: %s", case_errname(errno));
+	char r = 0;
+	if (write(go[1], "g", 1) != 1 || case_wait_readable(res[0], 10000) != 1 || read(res[0], &r, 1) != 1)
+		case_fail("no answer from the child");
+	else if (r != 'P')
+		case_fail("the child failed: '%c' (g: no go, a/b: \"k1\"/\"k2\" from K at H, s: J cannot send to M)", r);
+	else
+		expect(m, "M", "j2", &nosender);
+	case_reap_child("child", child, 5000);
+
+	if (gone) {
+		expect_names(y, "Y", &unnamed, &pn);
+		expect_send_err(y, "Y (connected to P, which connected to Q since)", EPERM);
+		expect_send_err(p, "P (its peer Q closed)", ECONNREFUSED);
+		expect_send_err(p, "P (its peer Q closed), again", ENOTCONN);
+	}
+	case_finish();
+}
