@@ -52,7 +52,7 @@ describe('unix domain sockets', () => {
     const good = fs.readFileSync(img);
     let n = 0;
     editFiles<F>(good, path.join(c.dir, 'mut.ucr'), (fs) => (n = selfs(fs).length));
-    expect(n).toBe(4); // A, B, D, E
+    expect(n).toBe(6); // A, B, D, E, U, V
     expectEditsRefused<F[]>(
       [
         ['pair', (fs) => (one(fs).conn = 'pair'), /peer is not another unix socket of its type/],

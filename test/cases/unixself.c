@@ -9,6 +9,8 @@
  *  - A, bound to a.sock, got "from-s" from an unnamed socket S and "from-n" from N (bound to
  *    n.sock), then connected to its own name and sent itself "a1" and "a2";
  *  - B, autobound (an abstract name the kernel chose), connected to that name, sent itself "b1";
+ *  - U, bound to u.sock and connected to itself, "u1" queued, the path unlinked since; V, bound
+ *    to the relative path v.sock (the directory of FILE), connected to itself, "v1" queued;
  *  - E, never bound: SO_PASSCRED made the kernel autobind it when it sent a datagram to N
  *    (SO_PASSCRED off again), then it connected to its own name and sent itself "e1";
  *  - C connected to D (bound to d.sock, its socket made before C's), then D connected to itself:
@@ -165,20 +167,26 @@ static void expect_send_err(int s, const char *what, int err)
 		case_fail("%s: send gave %s, expected %s", what, case_errname(errno), case_errname(err));
 }
 
-/* A socket connected to itself: it sends to itself, nobody else reaches it or connects to it. */
-static void expect_self(int s, const char *what, const struct name *me)
+/* A socket connected to itself: it sends to itself, nobody else reaches it or connects to it
+ * (EPERM; ENOENT when its path was unlinked). */
+static void expect_self_err(int s, const char *what, const struct name *me, int err)
 {
 	expect_names(s, what, me, me);
 	if (send(s, "again", 5, 0) != 5)
 		case_fail("%s: cannot send to itself after restart: %s", what, case_errname(errno));
 	expect(s, what, "again", me);
 	int o = socket(AF_UNIX, SOCK_DGRAM, 0);
-	if (sendto(o, "o", 1, MSG_DONTWAIT, (const struct sockaddr *)&me->a, me->len) != -1 || errno != EPERM)
-		case_fail("%s: another socket's sendto gave %s, expected EPERM", what, case_errname(errno));
-	if (connect(o, (const struct sockaddr *)&me->a, me->len) != -1 || errno != EPERM)
-		case_fail("%s: another socket's connect gave %s, expected EPERM", what, case_errname(errno));
+	if (sendto(o, "o", 1, MSG_DONTWAIT, (const struct sockaddr *)&me->a, me->len) != -1 || errno != err)
+		case_fail("%s: another socket's sendto gave %s, expected %s", what, case_errname(errno), case_errname(err));
+	if (connect(o, (const struct sockaddr *)&me->a, me->len) != -1 || errno != err)
+		case_fail("%s: another socket's connect gave %s, expected %s", what, case_errname(errno), case_errname(err));
 	close(o);
 	expect_empty(s, what);
+}
+
+static void expect_self(int s, const char *what, const struct name *me)
+{
+	expect_self_err(s, what, me, EPERM);
 }
 
 /* The child: H (bound to h.sock) and J (connected to M). Told to go, it expects "k1", "k2" from
@@ -240,6 +248,27 @@ int main(int argc, char **argv)
 		case_setup_fail("SO_PASSCRED did not autobind the socket");
 	join(e, &en, "E to itself");
 	say(e, "e1");
+
+	/* U: bound, connected to itself, its path unlinked since; V: bound to the relative path
+	 * v.sock (in the directory of FILE, the working directory), connected to itself */
+	struct name un, vn;
+	int u = bound("u.sock", &un);
+	join(u, &un, "U to itself");
+	say(u, "u1");
+	if (unlink(un.a.sun_path) < 0)
+		case_setup_fail("unlink u.sock: %s", strerror(errno));
+	if (chdir(dir) < 0)
+		case_setup_fail("chdir: %s", strerror(errno));
+	int v = dgram();
+	memset(&vn, 0, sizeof vn);
+	vn.a.sun_family = AF_UNIX;
+	strcpy(vn.a.sun_path, "v.sock");
+	vn.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen("v.sock") + 1);
+	unlink("v.sock");
+	if (bind(v, (struct sockaddr *)&vn.a, vn.len) < 0)
+		case_setup_fail("bind v.sock: %s", strerror(errno));
+	join(v, &vn, "V to itself");
+	say(v, "v1");
 
 	/* D made first, C connected to it, then D to itself */
 	int d = bound("d.sock", &dn), cc = dgram();
@@ -304,6 +333,14 @@ int main(int argc, char **argv)
 	expect_self(b, "B", &bn);
 	expect(e, "E", "e1", &en);
 	expect_self(e, "E", &en);
+
+	expect(u, "U", "u1", &un);
+	expect_self_err(u, "U (its path unlinked)", &un, ENOENT);
+	struct stat st;
+	if (stat(un.a.sun_path, &st) == 0)
+		case_fail("u.sock exists again after restart");
+	expect(v, "V", "v1", &vn);
+	expect_self(v, "V (a relative name)", &vn);
 
 	expect(d, "D", "d1", &dn);
 	expect_self(d, "D", &dn);
