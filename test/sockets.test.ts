@@ -63,7 +63,7 @@ describe('unix domain sockets', () => {
     );
   });
 
-  it('a datagram socket connected to a bound socket whose own peer was closed since: its sends still fail with EPERM, the peer\'s with ECONNREFUSED', async () => {
+  it('a bound datagram socket whose peer was closed since, with datagrams from that peer and others queued, and another socket connected to it: the datagrams come back with their senders, its sends fail with ECONNREFUSED, the other\'s with EPERM', async () => {
     const { verdict } = await roundTrip('unixself', { args: ['--gone'] });
     expect(verdict).toBe('PASS');
   });

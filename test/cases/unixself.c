@@ -18,8 +18,10 @@
  *  - X connected to F (bound to f.sock), then F connected to G (bound to g.sock) and sent "f1";
  *  - a child holds H (bound to h.sock) and J (connected to M, bound to m.sock, held by the
  *    parent, with "j1" queued there); K, the parent's, is connected to H and queued "k1" there;
- *  - with --gone: Y connected to P (bound to p.sock), then P connected to Q (bound to q.sock),
- *    and Q was closed: P's sends fail with ECONNREFUSED, Y's with EPERM.
+ *  - with --gone: Y connected to P (bound to p.sock) and sent "y1", an unnamed socket sent
+ *    "s2" to P, then P and Q (bound to q.sock) connected to each other, Q sent "q1" and was
+ *    closed: P gets the three datagrams with their senders, then its sends fail with
+ *    ECONNREFUSED, Y's with EPERM.
  * After SIGTERM: every datagram comes in order with its sender's address, every socket has its
  * name and its peer's (getsockname, getpeername), A, B and E send to themselves and nobody else
  * can reach or connect to them (EPERM), C and X get EPERM, F reaches G, K reaches H and J
@@ -312,9 +314,14 @@ int main(int argc, char **argv)
 	if (gone) {
 		p = bound("p.sock", &pn);
 		y = dgram();
-		int q = bound("q.sock", &qn);
+		int q = bound("q.sock", &qn), s2 = dgram();
 		join(y, &pn, "Y to P");
+		say(y, "y1");
+		to(s2, &pn, "s2");
+		close(s2);
 		join(p, &qn, "P to Q");
+		join(q, &pn, "Q to P");
+		say(q, "q1");
 		close(q);
 	}
 
@@ -368,6 +375,10 @@ int main(int argc, char **argv)
 	case_reap_child("child", child, 5000);
 
 	if (gone) {
+		expect(p, "P", "y1", &nosender);
+		expect(p, "P", "s2", &nosender);
+		expect(p, "P", "q1", &qn);
+		expect_empty(p, "P");
 		expect_names(y, "Y", &unnamed, &pn);
 		expect_send_err(y, "Y (connected to P, which connected to Q since)", EPERM);
 		expect_send_err(p, "P (its peer Q closed)", ECONNREFUSED);

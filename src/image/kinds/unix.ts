@@ -99,7 +99,8 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
     ...(o.rights !== undefined ? { rights: arr(o.rights, w.at('rights'), 1 << 16).map((m, i) => arr(m, w.at('rights').at(i), 253).map((x, j) => int(x, w.at('rights').at(i).at(j), 0, 1 << 30))) } : {}),
     ...(o.senders !== undefined ? { senders: arr(o.senders, w.at('senders'), 1 << 16).map((m, i) => bytes(m, w.at('senders').at(i), 0, 108)) } : {}),
   };
-  if (u.senders && (u.type !== 'dgram' || !u.name || u.conn === 'pair' || u.senders.length !== u.queue.length)) w.at('senders').fail('one sender per datagram, only at a named datagram socket');
+  // a pair only when its peer was closed in the tree (peer -1, not outside): older readers refuse it
+  if (u.senders && (u.type !== 'dgram' || !u.name || (u.conn === 'pair' && (u.peer !== -1 || u.external)) || u.senders.length !== u.queue.length)) w.at('senders').fail('one sender per datagram, only at a named datagram socket');
   const relative = !!u.name?.length && u.name[0] !== 0 && u.name[0] !== 0x2f;
   if (relative !== (u.dir !== undefined) || (u.dir !== undefined && (!u.dir.startsWith('/') || u.dir.includes('\0')))) w.at('dir').fail('an absolute directory, exactly for a name that is a relative path');
   if (u.rights && (u.rights.length !== u.queue.length || u.senders || u.listening)) w.at('rights').fail('one list of files in flight per queued message, not with datagrams sent again by other senders');

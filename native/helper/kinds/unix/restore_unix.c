@@ -193,9 +193,9 @@ int open_unix_sockets(struct restore_ctx *c)
 		/* its own peer: only a named datagram socket connected to its own name */
 		if (u->peer >= 0 && (!p || p->type != u->type || (p == u && (u->conn != UNIX_DGRAM || u->type != SOCK_DGRAM || !u->namelen))))
 			return proto_fail("files", obj, EINVAL, "the peer of a unix socket is not a unix socket of its type");
-		if (u->conn == UNIX_PAIR && !p && u->type == SOCK_DGRAM && u->namelen && unix_dgram_wanted(c, f->id)) {
-			/* its peer is gone, and sockets of the image connect to it: they must before it
-			 * has a peer (unix_gone_peers) */
+		if (u->conn == UNIX_PAIR && !p && u->type == SOCK_DGRAM && u->namelen && (u->from || unix_dgram_wanted(c, f->id))) {
+			/* its peer is gone, and datagrams are sent again to it by their senders or sockets
+			 * of the image connect to it: before it has a peer (unix_gone_peers) */
 			if ((u->fd = socket(AF_UNIX, u->type | SOCK_CLOEXEC, 0)) < 0)
 				return proto_fail("files", obj, errno, "cannot create a unix socket");
 		} else if (u->conn == UNIX_PAIR) {

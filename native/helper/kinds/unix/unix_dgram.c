@@ -166,8 +166,9 @@ int unix_dgram_wanted(const struct restore_ctx *c, int id)
 
 /* A named datagram socket whose peer was gone at checkpoint is connected to a socket that is
  * closed once its queue is written (finish), so its first send fails with ECONNREFUSED. Most are
- * one end of a socket pair; one that other sockets of the image connect to was made alone (they
- * could not connect to a socket connected elsewhere): it connects now, once they have, to a
+ * one end of a socket pair; one that other sockets of the image connect to, or whose datagrams
+ * their senders sent again, was made alone (they could not connect to, or send to, a socket
+ * connected elsewhere): it connects now, once they have, to a
  * temporary socket the kernel binds to an abstract name of its choosing (autobind: a datagram
  * socket connects only to a name), which getpeername then shows. */
 int unix_gone_peers(struct restore_ctx *c)
