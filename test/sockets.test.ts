@@ -41,7 +41,7 @@ describe('unix domain sockets', () => {
     expect(verdict).toBe('PASS');
   });
 
-  it('the image check lets a named datagram socket be its own peer, and nothing else: a self-connected one made a pair, unnamed or a seqpacket client is refused', async () => {
+  it('the image check lets a named datagram socket be its own peer, and nothing else: a self-connected one made a pair, unnamed or a seqpacket client is refused; three connected in a loop fail the restart cleanly', async () => {
     const c = await startCase('unixself');
     const img = path.join(c.dir, 'image.ucr');
     checkpointCase(c, img);
@@ -61,6 +61,22 @@ describe('unix domain sockets', () => {
       ],
       (f) => editFiles<F>(good, path.join(c.dir, 'mut.ucr'), f),
     );
+    // three named sockets connected in a loop (A to F, F to G, G to A), which the kernel cannot
+    // make: the helper finds no order to connect them in, and the restart fails cleanly
+    const named = (fs: F[], p: string) => fs.find((f) => f.unix?.name && Buffer.from(f.unix.name).toString().replace(/\0+$/, '').endsWith(p))!;
+    const loop = editFiles<F>(good, path.join(c.dir, 'loop.ucr'), (fs) => {
+      const [a, f, g] = [named(fs, '/a.sock'), named(fs, '/f.sock'), named(fs, '/g.sock')];
+      Object.assign(a.unix!, { conn: 'dgram', peer: f.id });
+      Object.assign(g.unix!, { conn: 'dgram', peer: a.id });
+    });
+    const c2 = await startCase('unixself');
+    checkpointCase(c2, path.join(c2.dir, 'image.ucr'));
+    await killAndWait(c2.pid);
+    const r = ucr(['restart', '-i', loop, '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/datagram sockets connected in a cycle of three or more/);
+    restartDetached(path.join(c2.dir, 'image.ucr')); // nothing was left behind
+    expect(await verdict(c2)).toBe('PASS');
   });
 
   it('a bound datagram socket whose peer was closed since, with datagrams from that peer and others queued, and another socket connected to it: the datagrams come back with their senders, its sends fail with ECONNREFUSED, the other\'s with EPERM', async () => {
