@@ -8,7 +8,8 @@
  * Set up before ready (paths in the directory of FILE):
  *  - A, bound to a.sock, got "from-s" from an unnamed socket S and "from-n" from N (bound to
  *    n.sock), then connected to its own name and sent itself "a1" and "a2";
- *  - B, autobound (an abstract name the kernel chose), connected to that name, sent itself "b1";
+ *  - B, autobound (an abstract name the kernel chose), connected to that name, sent itself "b1",
+ *    then "b2" with an eventfd in flight (counter 7; B closed its own fd of it);
  *  - U, bound to u.sock and connected to itself, "u1" queued, the path unlinked since; V, bound
  *    to the relative path v.sock (the directory of FILE), connected to itself, "v1" queued;
  *  - E, never bound: SO_PASSCRED made the kernel autobind it when it sent a datagram to N
@@ -31,6 +32,7 @@
 
 #include <libgen.h>
 #include <stddef.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -237,6 +239,22 @@ int main(int argc, char **argv)
 	struct name bn = name_of(b);
 	join(b, &bn, "B to itself");
 	say(b, "b1");
+	/* then "b2" to itself with an eventfd (counter 7) in flight, which B then closes */
+	int ev = eventfd(7, 0);
+	if (ev < 0)
+		case_setup_fail("eventfd: %s", strerror(errno));
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	struct iovec iov = { "b2", 2 };
+	struct msghdr mh = { NULL, 0, &iov, 1, cb.buf, sizeof cb.buf, 0 };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET, cm->cmsg_type = SCM_RIGHTS, cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &ev, sizeof ev);
+	if (sendmsg(b, &mh, 0) != 2)
+		case_setup_fail("sendmsg b2: %s", strerror(errno));
+	close(ev);
 
 	/* E: autobound by SO_PASSCRED on its first send, then connected to itself */
 	int e = dgram(), on = 1, off = 0;
@@ -337,6 +355,24 @@ int main(int argc, char **argv)
 	expect_empty(n, "N");
 
 	expect(b, "B", "b1", &bn);
+	{
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} rb;
+		char data[8];
+		struct iovec riov = { data, sizeof data };
+		struct msghdr rm = { NULL, 0, &riov, 1, rb.buf, sizeof rb.buf, 0 };
+		struct cmsghdr *rc;
+		uint64_t v = 0;
+		int fd = -1;
+		if (recvmsg(b, &rm, MSG_DONTWAIT) != 2 || memcmp(data, "b2", 2) || !(rc = CMSG_FIRSTHDR(&rm)) || rc->cmsg_type != SCM_RIGHTS)
+			case_fail("B: no \"b2\" with a file in flight (%s)", case_errname(errno));
+		else if (memcpy(&fd, CMSG_DATA(rc), sizeof fd), read(fd, &v, sizeof v) != sizeof v || v != 7)
+			case_fail("B: the eventfd in flight reads %llu, expected 7", (unsigned long long)v);
+		if (fd >= 0)
+			close(fd);
+	}
 	expect_self(b, "B", &bn);
 	expect(e, "E", "e1", &en);
 	expect_self(e, "E", &en);
