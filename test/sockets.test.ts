@@ -84,6 +84,24 @@ describe('unix domain sockets', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('--external-unix=reconnect: a socket of the tree connected to a named socket that connected outside since still gets EPERM; the outside socket gets the datagram', async () => {
+    const dir = fs.mkdtempSync('/tmp/ucr-extself-');
+    try {
+      const p = path.join(dir, 'outside.sock');
+      const srv = await startCase('unixsock', { args: ['--dgram-bind', p] });
+      const c = await startCase('unixself', { args: ['--outside', p] });
+      const img = path.join(c.dir, 'image.ucr');
+      const r = checkpointCase(c, img, ['--external-unix=reconnect']);
+      expect(r.stderr).toContain(`connected again to ${p} on restart`);
+      await killAndWait(c.pid);
+      restartDetached(img);
+      expect(await verdict(c)).toBe('PASS');
+      expect(await verdict(srv)).toBe('PASS');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('connections waiting in the accept queues of a stream and a seqpacket listener stay there, in order, and work once accepted', async () => {
     const { verdict } = await roundTrip('unixaccept');
     expect(verdict).toBe('PASS');

@@ -3,7 +3,7 @@
  * unixself.c - unix datagram sockets connected to themselves, and connections the kernel only
  * allows in one order.
  *
- *   unixself --out FILE [--gone]
+ *   unixself --out FILE [--gone] [--outside PATH]
  *
  * Set up before ready (paths in the directory of FILE):
  *  - A, bound to a.sock, got "from-s" from an unnamed socket S and "from-n" from N (bound to
@@ -22,7 +22,10 @@
  *  - with --gone: Y connected to P (bound to p.sock) and sent "y1", an unnamed socket sent
  *    "s2" to P, then P and Q (bound to q.sock) connected to each other, Q sent "q1" and was
  *    closed: P gets the three datagrams with their senders, then its sends fail with
- *    ECONNREFUSED, Y's with EPERM.
+ *    ECONNREFUSED, Y's with EPERM;
+ *  - with --outside PATH: W connected to Z (bound to z.sock), then Z connected to PATH, a
+ *    datagram socket outside the tree (unixsock --dgram-bind PATH, which expects "after" from
+ *    Z): after a restart with --external-unix=reconnect, W's sends fail with EPERM.
  * After SIGTERM: every datagram comes in order with its sender's address, every socket has its
  * name and its peer's (getsockname, getpeername), A, B and E send to themselves and nobody else
  * can reach or connect to them (EPERM), C and X get EPERM, F reaches G, K reaches H and J
@@ -343,8 +346,33 @@ int main(int argc, char **argv)
 		close(q);
 	}
 
+	/* --outside PATH: W connected to Z (bound to z.sock), then Z connected to PATH, a socket
+	 * outside the tree (restored with --external-unix=reconnect) */
+	const char *outside = case_arg(argc, argv, "--outside");
+	struct name zn, xn;
+	int z = -1, w = -1;
+	if (outside) {
+		z = bound("z.sock", &zn);
+		w = dgram();
+		join(w, &zn, "W to Z");
+		memset(&xn, 0, sizeof xn);
+		xn.a.sun_family = AF_UNIX;
+		if (strlen(outside) >= sizeof xn.a.sun_path)
+			case_setup_fail("--outside: path too long");
+		strcpy(xn.a.sun_path, outside);
+		xn.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(outside) + 1);
+		join(z, &xn, "Z to the outside socket");
+	}
+
 	case_ready();
 	case_wait_term();
+
+	if (outside) {
+		expect_names(w, "W", &unnamed, &zn);
+		expect_send_err(w, "W (connected to Z, which connected outside since)", EPERM);
+		if (send(z, "after", 5, 0) != 5)
+			case_fail("Z: cannot send to the outside socket: %s", case_errname(errno));
+	}
 
 	expect(a, "A", "from-s", &nosender);
 	expect(a, "A", "from-n", &nn);

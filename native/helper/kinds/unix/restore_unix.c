@@ -245,15 +245,10 @@ int open_unix_sockets(struct restore_ctx *c)
 			if (cs < 0 || (u->fd = connect_via(c, u, cs, u, obj)) < 0)
 				return cs < 0 ? proto_fail("files", obj, errno, "cannot create a unix socket") : -1;
 			u->tmp = cs;
-		} else if (u->conn == UNIX_DGRAM && u->peer < 0) { /* a named socket outside the image */
-			struct sockaddr_un a;
-			socklen_t al = unix_addr(u->ext, u->extlen, &a);
-			if (!u->extlen || fs_connect(f->task, u->fd, &a, al) < 0)
-				return proto_fail("files", obj, u->extlen ? errno : EINVAL, "cannot connect the datagram socket again to %s%.*s outside the image%s",
-						  u->ext[0] ? "" : "@", (int)(u->ext[0] ? u->extlen : u->extlen - 1), u->ext + !u->ext[0], fs_who(f->task));
 		}
 	}
-	/* datagram sockets connected to sockets of the image, in an order the kernel accepts */
+	/* datagram sockets connected to sockets of the image, in an order the kernel accepts, and
+	 * to named sockets outside it */
 	if (unix_connect_dgrams(c) < 0 || unix_gone_peers(c) < 0 || connect_waiting(c) < 0)
 		return -1;
 	/* unlinked names, then every socket also at a high fd (its own fd stays open for the

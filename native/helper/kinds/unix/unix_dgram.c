@@ -100,6 +100,26 @@ int unix_send_by_senders(struct restore_ctx *c)
 	return err;
 }
 
+/* Datagram sockets connected to a named socket outside the image connect to it again
+ * (--external-unix=reconnect), after the sockets of the image that connect to them. */
+static int connect_outside(struct restore_ctx *c)
+{
+	char obj[48];
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
+		struct unix_plan *u = f->ux;
+		if (f->kind != FILE_UNIX || u->conn != UNIX_DGRAM || u->peer >= 0)
+			continue;
+		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
+		struct sockaddr_un a;
+		socklen_t al = unix_addr(u->ext, u->extlen, &a);
+		if (!u->extlen || fs_connect(f->task, u->fd, &a, al) < 0)
+			return proto_fail("files", obj, u->extlen ? errno : EINVAL, "cannot connect the datagram socket again to %s%.*s outside the image%s",
+					  u->ext[0] ? "" : "@", (int)(u->ext[0] ? u->extlen : u->extlen - 1), u->ext + !u->ext[0], fs_who(f->task));
+	}
+	return 0;
+}
+
 /* The datagram sockets of the image connect to their peers. The kernel lets X connect to P only
  * while P is connected to nobody, to X, or (P == X) to itself, and a socket connected to a
  * socket that has connected elsewhere since (or to itself) stays so (its sends fail with
@@ -151,7 +171,7 @@ int unix_connect_dgrams(struct restore_ctx *c)
 	}
 	free(wait);
 	free(peer);
-	return err;
+	return err < 0 ? err : connect_outside(c);
 }
 
 int unix_dgram_wanted(const struct restore_ctx *c, int id)
