@@ -53,6 +53,7 @@ describe('unix domain sockets', () => {
     let n = 0;
     editFiles<F>(good, path.join(c.dir, 'mut.ucr'), (fs) => (n = selfs(fs).length));
     expect(n).toBe(6); // A, B, D, E, U, V
+    expect(ucr(['inspect', '--all', img]).stdout).toMatch(/unix #\d+: socket:\[\d+\] dgram \/\S+\/a\.sock, dgram with itself, 16 bytes queued in 4 message\(s\)/);
     expectEditsRefused<F[]>(
       [
         ['pair', (fs) => (one(fs).conn = 'pair'), /peer is not another unix socket of its type/],

@@ -21,7 +21,7 @@ export const unixFormat: FileFormat<UnixFile> = {
   link: (f, w, ctx) => checkUnixLinks(f, w.at('unix'), ctx.byId),
   detail(f) {
     const u = f.unix;
-    const how = u.listening ? `listening (backlog ${u.backlog})` : u.conn === 'none' ? 'not connected' : `${u.conn}${u.peer >= 0 ? ` with #${u.peer}` : ', peer gone'}`;
+    const how = u.listening ? `listening (backlog ${u.backlog})` : u.conn === 'none' ? 'not connected' : `${u.conn}${u.peer === f.id ? ' with itself' : u.peer >= 0 ? ` with #${u.peer}` : ', peer gone'}`;
     const bytes = u.queue.reduce((s, m) => s + m.length, 0);
     const inFlight = u.rights?.reduce((s, m) => s + m.length, 0);
     const ext = (inFlight ? `, ${inFlight} file(s) in flight` : '') + (u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): ${u.external.name ? `connected again to ${nameText(u.external.name)}` : 'restored closed'}` : '');
