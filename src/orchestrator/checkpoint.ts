@@ -181,7 +181,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   try {
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
     const { entries, tasks, procPids, prefetch } = await captureTree(helper, order, clock);
-    refuseOwnCgroupNs(procPids); // not made again by a restart (kernel/namespaces.ts)
+    // not made again by a restart (kernel/namespaces.ts)
+    refuseOwnCgroupNs(tasks.map((t) => ({ pid: t.pid, proc: procPids.get(t.pid)!, threads: t.threads.length > 0 })));
     shareSeccomp(tasks); // each filter once in the image (kernel/seccomp.ts)
     if (sel.self) entries.push(sel.self.entry);
     // pages children still share with their parent since the fork: saved once (cow.ts)
