@@ -70,6 +70,7 @@
         "native/helper/kinds/unix/restore_unix.c",
         "native/helper/kinds/unix/unix_ops.c",
         "native/helper/kinds/unix/unix_names.c",
+        "native/helper/kinds/unix/unix_dgram.c",
         "native/helper/main.c",
         "native/helper/restore/fscred.c",
         "native/helper/restore/fsops.c",

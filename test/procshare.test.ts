@@ -100,6 +100,20 @@ describe('files', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  for (const mode of ['child', 'root', 'thread'])
+    it(`refuses a ${mode} in a cgroup namespace of its own (a restart would not make it again) with one line naming it, and leaves the tree running`, async () => {
+      const c = await startCase('cgroupns', { args: mode === 'child' ? [] : [`--${mode}`] });
+      const img = path.join(c.dir, 'image.ucr');
+      const r = ucr(['checkpoint', String(c.pid), '-o', img, '--kill']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      const who = { root: `process ${c.pid}`, child: 'process \\d+', thread: `thread \\d+ of process ${c.pid}` }[mode];
+      expect(r.stderr).toMatch(new RegExp(`${who} is in a cgroup namespace of its own \\(cgroup:\\[\\d+\\]; ucr's is cgroup:\\[\\d+\\]\\): a restart would not make it again: not supported`));
+      if (mode === 'child') expect(r.stderr).not.toContain(`process ${c.pid} `);
+      expect(fs.existsSync(img)).toBe(false);
+      expect(await verdict(c)).toBe('PASS');
+    });
+
   it('a MAP_SHARED PROT_READ map of a file opened O_RDWR can be mprotect()ed writable after the restart; one of an O_RDONLY file still cannot', async () => {
     const { verdict } = await roundTrip('mprotect_rw');
     expect(verdict).toBe('PASS');

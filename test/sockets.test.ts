@@ -36,6 +36,73 @@ describe('unix domain sockets', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('datagram sockets connected to themselves (bound to a path, autobound, autobound by SO_PASSCRED) keep their own and others\' queued datagrams with senders; connections the kernel only allows in one order (to a socket that connected to itself or elsewhere since); across two processes', async () => {
+    const { verdict } = await roundTrip('unixself');
+    expect(verdict).toBe('PASS');
+  });
+
+  it('the image check lets a named datagram socket be its own peer, and nothing else: a self-connected one made a pair, unnamed or a seqpacket client is refused; three connected in a loop fail the restart cleanly', async () => {
+    const c = await startCase('unixself');
+    const img = path.join(c.dir, 'image.ucr');
+    checkpointCase(c, img);
+    expect(await verdict(c)).toBe('PASS'); // undisturbed
+    type F = { id: number; kind: string; unix?: Record<string, any> };
+    const selfs = (fs: F[]) => fs.filter((f) => f.kind === 'unix' && f.unix!.peer === f.id).map((f) => f.unix!);
+    const one = (fs: F[]) => selfs(fs).find((u) => !u.senders)!; // B, D or E (A has senders)
+    const good = fs.readFileSync(img);
+    let n = 0;
+    editFiles<F>(good, path.join(c.dir, 'mut.ucr'), (fs) => (n = selfs(fs).length));
+    expect(n).toBe(6); // A, B, D, E, U, V
+    expect(ucr(['inspect', '--all', img]).stdout).toMatch(/unix #\d+: socket:\[\d+\] dgram \/\S+\/a\.sock, dgram with itself, 16 bytes queued in 4 message\(s\)/);
+    expectEditsRefused<F[]>(
+      [
+        ['pair', (fs) => (one(fs).conn = 'pair'), /peer is not another unix socket of its type/],
+        ['unnamed', (fs) => delete one(fs).name, /peer is not another unix socket of its type/],
+        ['seqpacket', (fs) => Object.assign(one(fs), { type: 'seqpacket', conn: 'client' }), /peer is not another unix socket of its type/],
+      ],
+      (f) => editFiles<F>(good, path.join(c.dir, 'mut.ucr'), f),
+    );
+    // three named sockets connected in a loop (A to F, F to G, G to A), which the kernel cannot
+    // make: the helper finds no order to connect them in, and the restart fails cleanly
+    const named = (fs: F[], p: string) => fs.find((f) => f.unix?.name && Buffer.from(f.unix.name).toString().replace(/\0+$/, '').endsWith(p))!;
+    const loop = editFiles<F>(good, path.join(c.dir, 'loop.ucr'), (fs) => {
+      const [a, f, g] = [named(fs, '/a.sock'), named(fs, '/f.sock'), named(fs, '/g.sock')];
+      Object.assign(a.unix!, { conn: 'dgram', peer: f.id });
+      Object.assign(g.unix!, { conn: 'dgram', peer: a.id });
+    });
+    const c2 = await startCase('unixself');
+    checkpointCase(c2, path.join(c2.dir, 'image.ucr'));
+    await killAndWait(c2.pid);
+    const r = ucr(['restart', '-i', loop, '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/datagram sockets connected in a cycle of three or more/);
+    restartDetached(path.join(c2.dir, 'image.ucr')); // nothing was left behind
+    expect(await verdict(c2)).toBe('PASS');
+  });
+
+  it('a bound datagram socket whose peer was closed since, with datagrams from that peer and others queued, and another socket connected to it: the datagrams come back with their senders, its sends fail with ECONNREFUSED, the other\'s with EPERM', async () => {
+    const { verdict } = await roundTrip('unixself', { args: ['--gone'] });
+    expect(verdict).toBe('PASS');
+  });
+
+  it('--external-unix=reconnect: a socket of the tree connected to a named socket that connected outside since still gets EPERM; the outside socket gets the datagram', async () => {
+    const dir = fs.mkdtempSync('/tmp/ucr-extself-');
+    try {
+      const p = path.join(dir, 'outside.sock');
+      const srv = await startCase('unixsock', { args: ['--dgram-bind', p] });
+      const c = await startCase('unixself', { args: ['--outside', p] });
+      const img = path.join(c.dir, 'image.ucr');
+      const r = checkpointCase(c, img, ['--external-unix=reconnect']);
+      expect(r.stderr).toContain(`connected again to ${p} on restart`);
+      await killAndWait(c.pid);
+      restartDetached(img);
+      expect(await verdict(c)).toBe('PASS');
+      expect(await verdict(srv)).toBe('PASS');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('connections waiting in the accept queues of a stream and a seqpacket listener stay there, in order, and work once accepted', async () => {
     const { verdict } = await roundTrip('unixaccept');
     expect(verdict).toBe('PASS');
@@ -133,12 +200,13 @@ describe('unix socket metadata validation', () => {
     expect(await verdict(c)).toBe('PASS'); // the checkpoint left it undisturbed
     const good = fs.readFileSync(img);
     const mut = path.join(c.dir, 'mut.ucr');
-    type F = { kind: string; unix?: Record<string, any> };
+    type F = { id: number; kind: string; unix?: Record<string, any> };
     const edit = (f: (files: F[]) => void) => editFiles<F>(good, mut, f);
     const socks = (files: F[]) => files.filter((f) => f.kind === 'unix').map((f) => f.unix!);
     const cases: [string, (files: F[]) => void, RegExp][] = [
       ['type', (fs) => (socks(fs)[0]!.type = 'raw'), /unix\.type: corrupt image: expected one of/],
       ['peer', (fs) => (socks(fs).find((u) => u.peer >= 0)!.peer = 9999), /peer is not another unix socket/],
+      ['stream self', (fs) => (fs.find((f) => f.unix?.type === 'stream' && f.unix.peer >= 0)!.unix!.peer = fs.find((f) => f.unix?.type === 'stream' && f.unix.peer >= 0)!.id), /peer is not another unix socket/],
       ['pair', (fs) => (socks(fs).find((u) => u.conn === 'pair' && u.peer >= 0)!.conn = 'client'), /without its accepted end|disagree/],
       ['listener', (fs) => (socks(fs).find((u) => u.conn === 'client')!.listener = socks(fs).findIndex((u) => !u.listening)), /listener is not a listening socket|listener/],
       ['name', (fs) => (socks(fs).find((u) => u.name)!.name = new Uint8Array(200)), /name: corrupt image: 200 bytes/],

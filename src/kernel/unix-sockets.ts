@@ -202,7 +202,10 @@ export class UnixSockets {
     const msgs = e.facts.queue.msgs;
     if (byPeer && msgs.every((m) => sameName(Buffer.from(m.from, 'hex'), from))) return;
     if (!u.name?.length) refuse('datagrams queued at an unnamed socket from senders other than its peer: not supported yet');
-    if (u.conn === 'pair') refuse('datagrams from other senders queued at a socket whose peer is gone: not supported yet');
+    // a named socket whose peer was closed is made unconnected, its datagrams sent again by
+    // their senders, then it connects to a temporary peer (restore: unix_gone_peers); not when
+    // the peer is outside the tree: its name is still held there
+    if (u.conn === 'pair' && (u.peer >= 0 || u.external)) refuse('datagrams from other senders queued at a socket whose peer is outside the tree: not supported yet');
     u.senders = msgs.map((m) => new Uint8Array(Buffer.from(m.from, 'hex')));
     if (u.senders.some((n) => n.length && n[0] !== 0 && n[0] !== 0x2f)) refuse('datagrams queued from a sender bound to a relative path: not supported yet');
   }

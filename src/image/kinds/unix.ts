@@ -21,7 +21,7 @@ export const unixFormat: FileFormat<UnixFile> = {
   link: (f, w, ctx) => checkUnixLinks(f, w.at('unix'), ctx.byId),
   detail(f) {
     const u = f.unix;
-    const how = u.listening ? `listening (backlog ${u.backlog})` : u.conn === 'none' ? 'not connected' : `${u.conn}${u.peer >= 0 ? ` with #${u.peer}` : ', peer gone'}`;
+    const how = u.listening ? `listening (backlog ${u.backlog})` : u.conn === 'none' ? 'not connected' : `${u.conn}${u.peer === f.id ? ' with itself' : u.peer >= 0 ? ` with #${u.peer}` : ', peer gone'}`;
     const bytes = u.queue.reduce((s, m) => s + m.length, 0);
     const inFlight = u.rights?.reduce((s, m) => s + m.length, 0);
     const ext = (inFlight ? `, ${inFlight} file(s) in flight` : '') + (u.external ? `, peer was held by ${u.external.pid} (${u.external.comm}): ${u.external.name ? `connected again to ${nameText(u.external.name)}` : 'restored closed'}` : '');
@@ -99,7 +99,8 @@ export function checkUnix(v: CborValue | undefined, w: Where): UnixSocketImage {
     ...(o.rights !== undefined ? { rights: arr(o.rights, w.at('rights'), 1 << 16).map((m, i) => arr(m, w.at('rights').at(i), 253).map((x, j) => int(x, w.at('rights').at(i).at(j), 0, 1 << 30))) } : {}),
     ...(o.senders !== undefined ? { senders: arr(o.senders, w.at('senders'), 1 << 16).map((m, i) => bytes(m, w.at('senders').at(i), 0, 108)) } : {}),
   };
-  if (u.senders && (u.type !== 'dgram' || !u.name || u.conn === 'pair' || u.senders.length !== u.queue.length)) w.at('senders').fail('one sender per datagram, only at a named datagram socket');
+  // a pair only when its peer was closed in the tree (peer -1, not outside): older readers refuse it
+  if (u.senders && (u.type !== 'dgram' || !u.name || (u.conn === 'pair' && (u.peer !== -1 || u.external)) || u.senders.length !== u.queue.length)) w.at('senders').fail('one sender per datagram, only at a named datagram socket');
   const relative = !!u.name?.length && u.name[0] !== 0 && u.name[0] !== 0x2f;
   if (relative !== (u.dir !== undefined) || (u.dir !== undefined && (!u.dir.startsWith('/') || u.dir.includes('\0')))) w.at('dir').fail('an absolute directory, exactly for a name that is a relative path');
   if (u.rights && (u.rights.length !== u.queue.length || u.senders || u.listening)) w.at('rights').fail('one list of files in flight per queued message, not with datagrams sent again by other senders');
@@ -122,7 +123,9 @@ export function checkUnixLinks(f: UnixFile, fw: Where, byId: Map<number, FileIma
   };
   const peer = u.peer >= 0 ? unixOf(u.peer) : undefined;
   const listener = u.listener >= 0 ? unixOf(u.listener) : undefined;
-  if (u.peer >= 0 && (!peer || peer.type !== u.type || u.peer === f.id)) fw.fail('peer is not another unix socket of its type');
+  // the one socket that may be its own peer: a named datagram socket connected to its own name
+  const self = u.peer === f.id && u.type === 'dgram' && u.conn === 'dgram' && !!u.name?.length;
+  if (u.peer >= 0 && (!peer || peer.type !== u.type || (u.peer === f.id && !self))) fw.fail('peer is not another unix socket of its type (or a named datagram socket connected to itself)');
   u.rights?.forEach((ids, i) =>
     ids.forEach((id, j) => {
       const x = byId.get(id);

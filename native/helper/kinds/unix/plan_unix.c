@@ -102,7 +102,8 @@ int on_plan_file_unix(struct plan_in *in, struct msg_plan_file_unix *m)
 			p += hl + 1;
 		}
 	}
-	NEED(!u->from || (u->type == SOCK_DGRAM && u->namelen && u->conn != UNIX_PAIR));
+	/* a pair with senders: a named socket whose peer was closed (made unconnected: unix_gone_peers) */
+	NEED(!u->from || (u->type == SOCK_DGRAM && u->namelen && (u->conn != UNIX_PAIR || u->peer == -1)));
 	return 0;
 }
 

@@ -4,7 +4,8 @@
  * are done with the holder's credentials: fscred.c), listening, connected (a client connects
  * to the listener and the accepted side
  * comes from accept(); a listener of the image or a temporary one bound to the accepted side's
- * name), then each queue is written by the socket's peer (one send per datagram), temporary
+ * name; datagram sockets by unix_dgram.c, in an order the kernel accepts), then each queue is
+ * written by the socket's peer (one send per datagram), temporary
  * peers (gone at checkpoint) are closed, and shutdown state, options, flags are set. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -128,90 +128,6 @@ static int fill(struct restore_ctx *c, int wfd, struct unix_plan *u, const char 
 	return 0;
 }
 
-/* Temporary senders of datagrams, by name (closed, and paths they created removed, at the end). */
-struct sender {
-	char name[108];
-	size_t len;
-	int fd, made_path, task;
-};
-
-/* A datagram socket that can send as `name`: the plan's socket bound to it, else a temporary
- * one bound to it (a stale socket file at the path is replaced; with the credentials of task,
- * the receiver's holder) or unnamed. */
-static int sender_for(struct restore_ctx *c, int task, const char *name, size_t len, struct sender **tmp, int *ntmp, const char *obj)
-{
-	for (int i = 0; len && i < c->plan->nfiles; i++) {
-		struct unix_plan *v = c->plan->files[i].kind == FILE_UNIX ? c->plan->files[i].ux : NULL;
-		if (v && v->type == SOCK_DGRAM && v->namelen == len && !memcmp(v->name, name, len) && v->fd >= 0)
-			return v->fd;
-	}
-	for (int i = 0; i < *ntmp; i++)
-		if ((*tmp)[i].len == len && !memcmp((*tmp)[i].name, name, len))
-			return (*tmp)[i].fd;
-	struct sender *t = realloc(*tmp, (size_t)(*ntmp + 1) * sizeof *t);
-	if (!t)
-		return proto_fail("files", obj, ENOMEM, "out of memory");
-	*tmp = t;
-	t += (*ntmp)++;
-	memcpy(t->name, name, len);
-	t->len = len;
-	t->made_path = 0;
-	t->task = task;
-	t->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (t->fd < 0)
-		return proto_fail("files", obj, errno, "cannot create a unix socket");
-	if (!len)
-		return t->fd;
-	char path[109];
-	const char *p = unix_name_path(name, len, path);
-	struct stat st;
-	int existed = p && lstat(p, &st) == 0;
-	struct sockaddr_un a;
-	socklen_t al = unix_addr(name, len, &a);
-	int r = fs_bind(task, t->fd, &a, al);
-	if (r < 0 && errno == EADDRINUSE && p && fs_stale(task, p) == 1)
-		r = fs_unlink(task, p) < 0 ? -1 : fs_bind(task, t->fd, &a, al);
-	if (r < 0)
-		return proto_fail("files", obj, errno, "cannot send a queued datagram again as %s%.*s%s", p ? p : "@",
-				  p ? 0 : (int)len - 1, p ? "" : name + 1,
-				  errno == EADDRINUSE ? ": the name is held by a socket outside the image" : "");
-	t->made_path = p && !existed;
-	return t->fd;
-}
-
-/* Datagrams that did not all come from the socket's peer: each sent again by its own sender to
- * the socket's name, in order, before any datagram socket connects. */
-static int send_by_senders(struct restore_ctx *c)
-{
-	struct sender *tmp = NULL;
-	int ntmp = 0, err = 0;
-	char obj[48];
-	for (int i = 0; i < c->plan->nfiles && !err; i++) {
-		struct unix_plan *u = c->plan->files[i].kind == FILE_UNIX ? c->plan->files[i].ux : NULL;
-		if (!u || !u->from)
-			continue;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
-		struct sockaddr_un a;
-		socklen_t al = unix_dest(u, &a);
-		for (int m = 0; m < u->nmsgs && !err; m++) {
-			int s = sender_for(c, u->task, u->from[m], u->fromlen[m], &tmp, &ntmp, obj);
-			int big = (int)(u->msglen[m] + (1 << 20));
-			if (s < 0 || setsockopt(s, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) < 0 ||
-			    sendto(s, u->msgs[m], u->msglen[m], MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, al) != (ssize_t)u->msglen[m])
-				err = s < 0 ? -1 : proto_fail("files", obj, errno, "cannot queue a datagram of %zu bytes at the unix socket again", u->msglen[m]);
-		}
-	}
-	for (int i = 0; i < ntmp; i++) {
-		char path[109];
-		const char *p = unix_name_path(tmp[i].name, tmp[i].len, path);
-		close(tmp[i].fd);
-		if (p && tmp[i].made_path)
-			fs_unlink(tmp[i].task, p);
-	}
-	free(tmp);
-	return err;
-}
-
 /* Clients whose connections waited in an accept queue connect again, in queue order, so they
  * wait there again (nothing accepts them before the tasks run). */
 static int connect_waiting(struct restore_ctx *c)
@@ -274,9 +190,15 @@ int open_unix_sockets(struct restore_ctx *c)
 		if (f->kind != FILE_UNIX || u->fd >= 0 || u->conn == UNIX_ACCEPTED)
 			continue;
 		p = ux(c, u->peer);
-		if (u->peer >= 0 && (!p || p->type != u->type))
+		/* its own peer: only a named datagram socket connected to its own name */
+		if (u->peer >= 0 && (!p || p->type != u->type || (p == u && (u->conn != UNIX_DGRAM || u->type != SOCK_DGRAM || !u->namelen))))
 			return proto_fail("files", obj, EINVAL, "the peer of a unix socket is not a unix socket of its type");
-		if (u->conn == UNIX_PAIR) {
+		if (u->conn == UNIX_PAIR && !p && u->type == SOCK_DGRAM && u->namelen && (u->from || unix_dgram_wanted(c, f->id))) {
+			/* its peer is gone, and datagrams are sent again to it by their senders or sockets
+			 * of the image connect to it: before it has a peer (unix_gone_peers) */
+			if ((u->fd = socket(AF_UNIX, u->type | SOCK_CLOEXEC, 0)) < 0)
+				return proto_fail("files", obj, errno, "cannot create a unix socket");
+		} else if (u->conn == UNIX_PAIR) {
 			int sv[2];
 			if (p && (p->conn != UNIX_PAIR || p->peer != f->id))
 				return proto_fail("files", obj, EINVAL, "the two ends of a socket pair disagree");
@@ -301,7 +223,7 @@ int open_unix_sockets(struct restore_ctx *c)
 		if (u->listening && listen(u->fd, u->backlog) < 0)
 			return proto_fail("files", obj, errno, "cannot listen on the unix socket");
 	}
-	if (send_by_senders(c) < 0)
+	if (unix_send_by_senders(c) < 0)
 		return -1;
 	/* connections */
 	for (int i = 0; i < c->plan->nfiles; i++) {
@@ -323,20 +245,11 @@ int open_unix_sockets(struct restore_ctx *c)
 			if (cs < 0 || (u->fd = connect_via(c, u, cs, u, obj)) < 0)
 				return cs < 0 ? proto_fail("files", obj, errno, "cannot create a unix socket") : -1;
 			u->tmp = cs;
-		} else if (u->conn == UNIX_DGRAM && u->peer < 0) { /* a named socket outside the image */
-			struct sockaddr_un a;
-			socklen_t al = unix_addr(u->ext, u->extlen, &a);
-			if (!u->extlen || fs_connect(f->task, u->fd, &a, al) < 0)
-				return proto_fail("files", obj, u->extlen ? errno : EINVAL, "cannot connect the datagram socket again to %s%.*s outside the image%s",
-						  u->ext[0] ? "" : "@", (int)(u->ext[0] ? u->extlen : u->extlen - 1), u->ext + !u->ext[0], fs_who(f->task));
-		} else if (u->conn == UNIX_DGRAM) {
-			if (!p || !p->namelen)
-				return proto_fail("files", obj, EINVAL, "a datagram socket connected to an unnamed socket");
-			if (unix_connect(f->task, u->fd, p) < 0)
-				return proto_fail("files", obj, errno, "cannot connect the datagram socket again%s", fs_who(f->task));
 		}
 	}
-	if (connect_waiting(c) < 0)
+	/* datagram sockets connected to sockets of the image, in an order the kernel accepts, and
+	 * to named sockets outside it */
+	if (unix_connect_dgrams(c) < 0 || unix_gone_peers(c) < 0 || connect_waiting(c) < 0)
 		return -1;
 	/* unlinked names, then every socket also at a high fd (its own fd stays open for the
 	 * queues: unix_finish) */

@@ -21,4 +21,15 @@ int unix_bind(int fd, struct unix_plan *u, const char *obj);
 int unix_connect(int task, int fd, const struct unix_plan *to);
 /* The address the helper sends to u at (bound out of sight: through its O_PATH fd). */
 socklen_t unix_dest(const struct unix_plan *u, struct sockaddr_un *a);
+/* unix_dgram.c: datagrams sent again by their own senders, before any datagram socket
+ * connects; then the datagram sockets of the image connected to their peers, in an order the
+ * kernel accepts. */
+struct restore_ctx;
+int unix_send_by_senders(struct restore_ctx *c);
+int unix_connect_dgrams(struct restore_ctx *c);
+/* Whether a datagram socket of the plan connects to file id. */
+int unix_dgram_wanted(const struct restore_ctx *c, int id);
+/* Named datagram sockets whose peer was gone and that others connect to (made without a
+ * peer): connected, once the others are, to a temporary peer that is closed after the queues. */
+int unix_gone_peers(struct restore_ctx *c);
 #endif

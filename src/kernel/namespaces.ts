@@ -1,0 +1,50 @@
+/**
+ * Namespaces a restart does not make again, compared at checkpoint with ucr's own. A task in a
+ * cgroup namespace of its own would come back in the restarting ucr's, where /proc/PID/cgroup,
+ * its cgroup mounts and setns to it name other paths (zdtm cgroupns: a later open of another
+ * task's namespace file fails): refused at checkpoint, naming the process. One readlink per
+ * process, and one per thread of a process that has several (a thread may unshare its own:
+ * about 2 us each, 4 ms for 2,000 threads).
+ */
+import fs from 'node:fs';
+import { UnsupportedError } from '../errors.js';
+import { readLink } from './proc.js';
+
+/** tasks: each live process's pid in the image, its pid as ucr sees it, and whether it has
+ * other threads. */
+export function refuseOwnCgroupNs(tasks: Iterable<{ pid: number; proc: number; threads: boolean }>): void {
+  let mine: string;
+  try {
+    mine = readLink('/proc/self/ns/cgroup');
+  } catch {
+    return; // a kernel without cgroup namespaces
+  }
+  const nsOf = (p: string) => {
+    try {
+      return readLink(`${p}/ns/cgroup`);
+    } catch {
+      return mine; // ended since (a zombie has no namespaces): the capture has what it needs
+    }
+  };
+  for (const { pid, proc, threads } of tasks) {
+    let ns = nsOf(`/proc/${proc}`);
+    let who = `process ${pid}`;
+    if (ns === mine && threads) {
+      let tids: string[] = [];
+      try {
+        tids = fs.readdirSync(`/proc/${proc}/task`);
+      } catch {
+        /* gone */
+      }
+      for (const tid of tids) {
+        ns = nsOf(`/proc/${proc}/task/${tid}`);
+        if (ns !== mine) {
+          who = `thread ${tid} of process ${pid}`;
+          break;
+        }
+      }
+    }
+    if (ns !== mine)
+      throw new UnsupportedError(`${who} is in a cgroup namespace of its own (${ns}; ucr's is ${mine}): a restart would not make it again: not supported`, { pid, phase: 'capture' });
+  }
+}
