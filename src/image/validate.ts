@@ -210,8 +210,10 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     if (end <= start) sw.fail('mapping ends before it starts');
     return { name, start, end };
   });
-  for (const name of ['[vvar]', '[vdso]'])
-    if (!specials.some((x) => x.name === name)) w.at('specials').fail(`no ${name} mapping`);
+  // any part of the [vvar][vvar_vclock][vdso] group may be missing (unmapped, or vdso=0), each once
+  for (const [i, x] of specials.entries())
+    if (specials.some((y, j) => j < i && (y.name === x.name || (y.start < x.end && x.start < y.end))))
+      w.at('specials').at(i).fail(`${x.name} twice, or over another special mapping`);
   const creds = obj(o.creds, w.at('creds'));
   const rseqOf = (v: CborValue | undefined, rw: Where) => {
     if (v === null) return null;
