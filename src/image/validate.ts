@@ -208,6 +208,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     const start = field(s, 'start', sw, (y, ww) => addr(y, ww, true));
     const end = field(s, 'end', sw, (y, ww) => addr(y, ww, true));
     if (end <= start) sw.fail('mapping ends before it starts');
+    if (end - start > 1 << 20) sw.fail('larger than 1 MiB'); // the kernel's are a few pages (restore_vdso.c)
     return { name, start, end };
   });
   // any part of the [vvar][vvar_vclock][vdso] group may be missing (unmapped, or vdso=0), each once
