@@ -19,6 +19,12 @@ describe('a process without its vdso, or with parts of the [vvar][vvar_vclock][v
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('no vdso, SIGTRAP ignored: the injected calls go through system-call stops at the `syscall` found in its code; the process runs on after the checkpoint, SIGTRAP still ignored', async () => {
+    const c = await startCase('novdso', { args: ['--mode', 'none', '--trap-ign'] });
+    checkpointCase(c, path.join(c.dir, 'image.ucr'));
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('[vvar] and [vvar_vclock] unmapped, [vdso] kept: the vdso alone comes back at its place', async () => {
     const { verdict } = await roundTrip('novdso', { args: ['--mode', 'novvar'] });
     expect(verdict).toBe('PASS');
