@@ -41,7 +41,7 @@ describe('a process without its vdso, or with parts of the [vvar][vvar_vclock][v
   });
 });
 
-describe('a process with no `syscall` instruction a checkpoint can read', () => {
+describe('where the checkpoint finds a `syscall` instruction when the task has no vdso', () => {
   it('no vdso and only execute-only code: refused at checkpoint with one line; the process runs on untouched', async () => {
     const c = await startCase('novdso', { args: ['--mode', 'xonly'] });
     const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'image.ucr')]);
@@ -49,5 +49,10 @@ describe('a process with no `syscall` instruction a checkpoint can read', () => 
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/no syscall instruction \(0f 05\) in its \[vdso\] nor in any readable executable mapping/);
     expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('no vdso, execute-only files, one anonymous read-execute page holding `0f 05`: the checkpoint injects through it; the restart gives everything back', async () => {
+    const { verdict } = await roundTrip('novdso', { args: ['--mode', 'anoncode'] });
+    expect(verdict).toBe('PASS');
   });
 });

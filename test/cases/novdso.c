@@ -2,7 +2,7 @@
  * novdso.c - a process that unmapped or moved parts of its [vvar][vvar_vclock][vdso] group
  * gets back exactly that address space, and works.
  *
- *   novdso --out FILE --mode none|novvar|moved|split|xonly [--trap-ign]
+ *   novdso --out FILE --mode none|novvar|moved|split|xonly|anoncode [--trap-ign]
  *
  * none:   all three unmapped (as on a kernel booted with vdso=0);
  * novvar: [vvar] and [vvar_vclock] unmapped, [vdso] kept;
@@ -11,7 +11,9 @@
  * split:  [vdso] alone moved, [vvar_vclock] unmapped, [vvar] kept;
  * xonly:  all three unmapped and every readable executable mapping made execute-only
  *         (PROT_EXEC): no `syscall` instruction a checkpoint may read is left, which refuses it
- *         (the process must run on untouched).
+ *         (the process must run on untouched);
+ * anoncode: as xonly, and one anonymous page of code (`syscall; ret`, read-execute) the
+ *         checkpoint finds its `syscall` in; after the restart the page is there, the same.
  * A thread runs system calls all along (libc's cached vdso pointers are never used: they point
  * to where the vdso was). After SIGTERM (its handler runs through libc's restorer): the group's
  * parts must be exactly where they were (or absent), system calls, a signal raised, a thread
@@ -161,11 +163,12 @@ int main(int argc, char **argv)
 {
     case_init(argc, argv);
     const char *mode = case_arg(argc, argv, "--mode");
-    int xonly = mode && !strcmp(mode, "xonly");
+    int anoncode = mode && !strcmp(mode, "anoncode");
+    int xonly = anoncode || (mode && !strcmp(mode, "xonly"));
     if (xonly)
         mode = "none";
     if (!mode || (strcmp(mode, "none") && strcmp(mode, "novvar") && strcmp(mode, "moved") && strcmp(mode, "split")))
-        case_die_usage(argv[0], "--mode none|novvar|moved|split|xonly");
+        case_die_usage(argv[0], "--mode none|novvar|moved|split|xonly|anoncode");
     case_install_sigterm(0);
     int trap_ign = case_has_flag(argc, argv, "--trap-ign");
     if (trap_ign && signal(SIGTRAP, SIG_IGN) == SIG_ERR)
@@ -210,6 +213,16 @@ int main(int argc, char **argv)
         case_setup_fail("the group is not as planned after the unmaps and moves");
     if (xonly)
         exec_only();
+    static const unsigned char code[] = {0x0f, 0x05, 0xc3}; /* syscall; ret */
+    unsigned char *page = NULL;
+    if (anoncode) {
+        page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED)
+            case_setup_fail("mmap: %s", strerror(errno));
+        memcpy(page, code, sizeof code);
+        if (mprotect(page, 4096, PROT_READ | PROT_EXEC) != 0)
+            case_setup_fail("mprotect: %s", strerror(errno));
+    }
     vgettime_t vget = !strcmp(mode, "moved") ? (vgettime_t)(want[2][0] + off) : NULL;
     if (vget)
         check_vdso_clock(vget, "before");
@@ -231,6 +244,8 @@ int main(int argc, char **argv)
             case_fail("%s is at 0x%lx-0x%lx, was at 0x%lx-0x%lx (0 0: none)", names[i], now[i][0], now[i][1], want[i][0], want[i][1]);
     if (vget)
         check_vdso_clock(vget, "after");
+    if (page && memcmp(page, code, sizeof code))
+        case_fail("the anonymous code page changed");
     if (syscall(SYS_getpid) != getpid() || syscall(SYS_gettid) != getpid())
         case_fail("getpid/gettid disagree");
     int p[2];

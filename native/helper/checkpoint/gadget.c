@@ -44,8 +44,9 @@ static uint64_t find_syscall_in(pid_t pid, uint64_t start, uint64_t end)
 }
 
 /* With no [vdso] (unmapped by the task, or a kernel booted with vdso=0): the first `syscall` in
- * its readable executable mappings (its own code, its libc's), in address order. Read only then:
- * a second read of the maps. */
+ * its readable executable mappings, in address order: those of files first (its own code, its
+ * libc's), then anonymous ones (a read of anonymous memory a userfaultfd watches would wait for
+ * the frozen task). Read only then: one or two more reads of the maps. */
 static uint64_t find_text_syscall(pid_t pid)
 {
 	char path[64], line[4096];
@@ -54,11 +55,13 @@ static uint64_t find_text_syscall(pid_t pid)
 	if (!f)
 		return 0;
 	uint64_t insn = 0;
-	unsigned long long s, e;
+	unsigned long long s, e, ino;
 	char perms[8];
-	while (!insn && fgets(line, sizeof line, f))
-		if (sscanf(line, "%llx-%llx %7s", &s, &e, perms) == 3 && perms[0] == 'r' && perms[2] == 'x' && e <= TASK_END)
-			insn = find_syscall_in(pid, s, e);
+	for (int anon = 0; anon < 2 && !insn; anon++, rewind(f))
+		while (!insn && fgets(line, sizeof line, f))
+			if (sscanf(line, "%llx-%llx %7s %*s %*s %llu", &s, &e, perms, &ino) == 4 && perms[0] == 'r' &&
+			    perms[2] == 'x' && e <= TASK_END && (ino == 0) == anon)
+				insn = find_syscall_in(pid, s, e);
 	fclose(f);
 	return insn;
 }
