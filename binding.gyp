@@ -90,6 +90,7 @@
         "native/helper/restore/restore_state.c", "native/helper/restore/restore_steps.c",
         "native/helper/restore/restore_threads.c",
         "native/helper/restore/restore_aio.c",
+        "native/helper/restore/restore_vdso.c",
         "native/helper/restore/restore_attrs.c",
         "native/helper/restore/restore_seccomp.c",
         "native/helper/restore/finish_early.c",

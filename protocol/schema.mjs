@@ -189,7 +189,7 @@ export const messages = [
   plan('shmat', [u64('start'), u64('end'), u64('prot', { max: 7 }), u64('shmid', { max: INT }), u64('shmflg', { max: INT }), u32('madv')], 'a System V segment attached there'),
   plan('aioring', [u64('start'), u64('end')], 'an AIO ring (io_setup context) made again there: io_setup in the task, then mremap (restore_aio.c)'),
   plan('pktring', [u64('start'), u64('end'), u64('prot', { max: 7 }), id('file')], "a packet socket's rings mapped there (MAP_SHARED from the socket, a rawsock file of the plan)"),
-  plan('vdso', [u64('vvar'), u64('vdso')], 'where [vvar] and [vdso] go'),
+  plan('vdso', many(['vvar', 'vvar_end', 'vclock', 'vclock_end', 'vdso', 'vdso_end']), 'where [vvar], [vvar_vclock] and [vdso] go (start and end; 0 and 0: not mapped)'),
   plan('mm', many(['start_code', 'end_code', 'start_data', 'end_data', 'start_brk', 'brk', 'start_stack', 'arg_start', 'arg_end', 'env_start', 'env_end']), 'PR_SET_MM_MAP'),
   plan('rseq', [u64('ptr'), u64('len', { max: 4095 }), u32('sig')], 'rseq registration'),
   plan('sigmask', [u64('mask')], 'the blocked signals'),

@@ -169,7 +169,8 @@ describe('hostile metadata', () => {
       [(t) => (t.exe = '/bin/x\u0000y'), /TASK \d+\.exe: corrupt image: text holds a NUL character/],
       [(t) => (t.vmas.find((v: any) => v.kind === 'file').path = 'a'.repeat(4096)), /vmas\[\d+\]\.path: corrupt image: path longer than 4095 bytes/],
       [(t) => (t.rseq = t.rseq && { ...t.rseq, len: 4096 }), /rseq\.len: corrupt image: 4096 is outside 0\.\.4095|rseq/],
-      [(t) => (t.specials = t.specials.filter((s: any) => s.name !== '[vvar]')), /specials: corrupt image: no \[vvar\] mapping/],
+      [(t) => t.specials.push({ ...t.specials[0] }), /specials\[\d+\]: corrupt image: \S+ twice, or over another special mapping/],
+      [(t) => (t.specials[0].end = t.specials[0].start + (2 << 20)), /specials\[0\]: corrupt image: larger than 1 MiB/],
       [(t) => (t.specials[0].name = '\u001b[2J'), /specials\[0\]\.name: corrupt image: unknown special mapping "\\u001b\[2J"/],
       [(t) => (t.xstate = new Uint8Array(t.xstate.length + 64)), /TASK \d+\.xstate: \d+ bytes, the HEADER's cpu\.xstateSize is \d+/],
       // format 1.5: a thread's may be shorter (its zeros left out), never longer

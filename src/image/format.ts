@@ -58,6 +58,10 @@
  * Format 1.6: a task with many plain anonymous mappings (vma-pack.ts: 64 or more) has them
  *                        packed into one byte string (TASK `vmap`), the others in `vmas`.
  *
+ * Format 1.7: a task's `specials` may lack parts of the [vvar][vvar_vclock][vdso] group or have
+ *                        them apart (unmapped or moved by the process; none with vdso=0): a 1.6
+ *                        reader would restore the group whole, or fail late.
+ *
  * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
  * a restart that has an image streamed to it whole and verified (every record's checksum, the
  * digest chain, the trailer) sends back 16 bytes on a channel of its own:
@@ -69,7 +73,10 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 6;
+export const FORMAT_MINOR = 7;
+/** The minor written for an image with a task whose vdso group is not whole where the kernel lays
+ * it out (a part unmapped or moved: format-minor.ts vdsoIrregular), and nothing newer. */
+export const FORMAT_MINOR_VDSO = 7;
 /** The minor written for an image with a task's mappings packed (vma-pack.ts), and nothing newer. */
 export const FORMAT_MINOR_VMAP = 6;
 /** The minor written for an image whose threads' xstate leaves out its zeros, and nothing newer. */

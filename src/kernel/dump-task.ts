@@ -187,8 +187,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
       : classifyTask(pid, proc, new Map(st.aio ?? []), stats, files.bytes('smaps'), scan);
   if (scanned.length % RUNS_PER_COMMAND) askLast(scanned.length - (scanned.length % RUNS_PER_COMMAND));
   if (pending.length) h.sendLines(pending.splice(0));
-  if (!specials.some((s) => s.name === '[vdso]') || !specials.some((s) => s.name === '[vvar]'))
-    throw new UnsupportedError(`process ${pid}: no [vvar]/[vdso] mappings (a moved or unmapped vdso is not supported)`, { pid });
+  // any part of the [vvar][vvar_vclock][vdso] group may be unmapped or moved: restore_vdso.c
   const pageRuns: [number, number][] = [];
 
   const sigactions: SigactionImage[] = st.sigactions

@@ -1,7 +1,7 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
 import type { CowTask, StreamPart } from '../image/cow.js';
 import { ImageError } from '../errors.js';
-import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
+import type { ImageFiles, SpecialVma, TaskAttrs, TaskImage } from '../image/types.js';
 import { fdRows, usedLength, xstateParts } from '../image/task-compact.js';
 import { getU64, packPairs, putU64 } from '../image/u64.js';
 import { native } from '../native/addon.js';
@@ -165,9 +165,10 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   for (const [off, dst, len] of cow?.moves ?? []) L.push(P.planMove({ off, dst, len }));
   for (const [start, n] of cow?.zaps ?? []) L.push(P.planZap({ start, len: n * 4096 }));
   for (const [start, n] of t.guards ?? []) L.push(P.planGuard({ start, len: n * 4096 }));
-  const vvar = t.specials.find((s) => s.name === '[vvar]')!;
-  const vdso = t.specials.find((s) => s.name === '[vdso]')!;
-  L.push(P.planVdso({ vvar: vvar.start, vdso: vdso.start }));
+  // the parts of the vdso group the task has (none after munmap, or with vdso=0: restore_vdso.c)
+  const sp = (name: string) => t.specials.find((s) => s.name === name) ?? { start: 0, end: 0 };
+  const [vvar, vclock, vdso] = ['[vvar]', '[vvar_vclock]', '[vdso]'].map(sp) as [SpecialVma, SpecialVma, SpecialVma];
+  L.push(P.planVdso({ vvar: vvar.start, vvarEnd: vvar.end, vclock: vclock.start, vclockEnd: vclock.end, vdso: vdso.start, vdsoEnd: vdso.end }));
   const m = t.mm;
   L.push(
     P.planMm({

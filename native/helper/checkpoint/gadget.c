@@ -1,5 +1,6 @@
 /* The gadget a frozen task runs injected calls through during a checkpoint command: mapped
- * through a `syscall` instruction of its vdso, unmapped again before the command ends. */
+ * through a `syscall` instruction of its vdso (of its other code when it has none), unmapped
+ * again before the command ends. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -21,21 +22,59 @@
 
 #include "dump.h"
 
-/* Finds a `syscall` instruction (0f 05) in the task's [vdso] to bootstrap injection; *aio:
- * whether its maps may show AIO rings (`/[aio] (deleted)`, as aio_state looks for them: 0 lets
- * the state skip a second read of the maps, 1 when it cannot tell). */
+/* The first `syscall` (0f 05) in [start, end) of the task's memory, read 64 KiB at a time (0:
+ * none, or unreadable). */
+static uint64_t find_syscall_in(pid_t pid, uint64_t start, uint64_t end)
+{
+	static unsigned char buf[65536];
+	unsigned char prev = 0;
+	for (uint64_t at = start; at < end;) {
+		size_t n = end - at < sizeof buf ? (size_t)(end - at) : sizeof buf;
+		if (t_read_mem(pid, at, buf, n) < 0)
+			return 0;
+		if (at > start && prev == 0x0f && buf[0] == 0x05)
+			return at - 1;
+		unsigned char *p = n > 1 ? memmem(buf, n, "\x0f\x05", 2) : NULL;
+		if (p)
+			return at + (uint64_t)(p - buf);
+		prev = buf[n - 1];
+		at += n;
+	}
+	return 0;
+}
+
+/* With no [vdso] (unmapped by the task, or a kernel booted with vdso=0): the first `syscall` in
+ * its readable executable mappings, in address order: those of files first (its own code, its
+ * libc's), then anonymous ones (a read of anonymous memory a userfaultfd watches would wait for
+ * the frozen task). Read only then: one or two more reads of the maps. */
+static uint64_t find_text_syscall(pid_t pid)
+{
+	char path[64], line[4096];
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	uint64_t insn = 0;
+	unsigned long long s, e, ino;
+	char perms[8];
+	for (int anon = 0; anon < 2 && !insn; anon++, rewind(f))
+		while (!insn && fgets(line, sizeof line, f))
+			if (sscanf(line, "%llx-%llx %7s %*s %*s %llu", &s, &e, perms, &ino) == 4 && perms[0] == 'r' &&
+			    perms[2] == 'x' && e <= TASK_END && (ino == 0) == anon)
+				insn = find_syscall_in(pid, s, e);
+	fclose(f);
+	return insn;
+}
+
+/* Finds a `syscall` instruction (0f 05) to bootstrap injection: in the task's [vdso], else in
+ * its other code; *aio: whether its maps may show AIO rings (`/[aio] (deleted)`, as aio_state
+ * looks for them: 0 lets the state skip a second read of the maps, 1 when it cannot tell). */
 static uint64_t find_vdso_syscall(pid_t pid, unsigned char *aio)
 {
-	uint64_t start, end;
-	if (find_special_vma(pid, "[vdso]", &start, &end, aio) < 0 || end - start > 65536)
-		return 0;
-	unsigned char buf[65536];
-	if (t_read_mem(pid, start, buf, end - start) < 0)
-		return 0;
-	for (uint64_t i = 0; i + 1 < end - start; i++)
-		if (buf[i] == 0x0f && buf[i + 1] == 0x05)
-			return start + i;
-	return 0;
+	uint64_t start, end, insn = 0;
+	if (find_special_vma(pid, "[vdso]", &start, &end, aio) == 0 && end - start <= 65536)
+		insn = find_syscall_in(pid, start, end);
+	return insn ? insn : find_text_syscall(pid);
 }
 
 /* A call through the `syscall` at insn, outside the gadget's int3: single-stepped (one stop)
@@ -72,13 +111,13 @@ static int failed(struct why *w, const char *obj, int err, const char *msg)
 static const uint64_t mmap_args[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
 				       (uint64_t)-1, 0 };
 
-/* The first half of mapping a gadget through the task's vdso `syscall` (insn): signals
+/* The first half of mapping a gadget through a `syscall` of the task (insn): signals
  * blocked, the single-stepped mmap started (when SIGTRAP is not ignored: else map_end runs it
  * through syscall stops). 1: started, 0: not (SIGTRAP ignored), -1: failed. */
 static int map_start(struct tracee *task, int trap_ign, uint64_t *insn, unsigned char *aio, struct why *w)
 {
 	if (!(*insn = find_vdso_syscall(task->pid, aio)))
-		return failed(w, "vdso", ENOENT, "no syscall instruction found in [vdso]");
+		return failed(w, "code", ENOENT, "no syscall instruction (0f 05) in its [vdso] nor in any readable executable mapping");
 	uint64_t all = ~0ULL, but_trap = ~(1ULL << (SIGTRAP - 1));
 	if (ptrace(PTRACE_SETSIGMASK, task->pid, (void *)8, &all) < 0)
 		return failed(w, "sigmask", errno, "cannot block signals");

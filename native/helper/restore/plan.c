@@ -358,7 +358,7 @@ static int plan_complete(const struct plan *p)
 {
 	for (int i = 0; i < p->ntasks; i++) {
 		const struct task_plan *t = &p->tasks[i];
-		if (t->kind == TASK_NORMAL && (!t->have_regs || !t->have_mm || !t->xstate_len || !t->vvar_start))
+		if (t->kind == TASK_NORMAL && (!t->have_regs || !t->have_mm || !t->xstate_len || !t->have_vdso))
 			return proto_fail("plan", "task", EINVAL, "the plan for task %d is incomplete", t->old_pid);
 	}
 	return 0;

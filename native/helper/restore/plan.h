@@ -282,7 +282,9 @@ struct task_plan {
 	struct cow_range *guards;    /* guard regions: MADV_GUARD_INSTALL at the finish step (a, -, len) */
 	int nguards;
 	int staged_left;             /* its staged page runs not read yet */
-	uint64_t vvar_start, vdso_start;
+	/* [vvar], [vvar_vclock], [vdso]: start and end, 0 0 where the task has none (restore_vdso.c) */
+	uint64_t special[3][2];
+	int have_vdso; /* its vdso line was read */
 	struct ucr_prctl_mm_map mm;
 	int have_mm;
 	unsigned char *auxv; /* auxv_len bytes, at most 1024 */
@@ -357,6 +359,14 @@ struct plan {
 	size_t nstaged;              /* srun lines (the first runs after the objruns) */
 };
 
+/* Whether [a, b) meets one of the task's [vvar][vvar_vclock][vdso] mappings. */
+static inline int plan_special_clash(const struct task_plan *t, uint64_t a, uint64_t b)
+{
+	for (int i = 0; i < 3; i++)
+		if (t->special[i][1] && a < t->special[i][1] && t->special[i][0] < b)
+			return 1;
+	return 0;
+}
 /* The handler the task has for sig, NULL: none saved (its default). */
 const struct sigact_plan *plan_sigact(const struct task_plan *t, int sig);
 /* One read-only copy of len bytes for the whole plan: the parts the tasks of a tree share byte

@@ -222,8 +222,16 @@ int on_plan_shmat(struct plan_in *in, struct msg_plan_shmat *m)
 int on_plan_vdso(struct plan_in *in, struct msg_plan_vdso *m)
 {
 	TASK(t);
-	t->vvar_start = m->vvar;
-	t->vdso_start = m->vdso;
+	const uint64_t r[3][2] = { { m->vvar, m->vvar_end }, { m->vclock, m->vclock_end }, { m->vdso, m->vdso_end } };
+	memset(t->special, 0, sizeof t->special);
+	for (int i = 0; i < 3; i++) {
+		/* none (0 0), or whole pages of user space, at most 1 MiB, apart from the others */
+		NEED((!r[i][0] && !r[i][1]) || (r[i][0] < r[i][1] && r[i][1] <= TASK_END && r[i][1] - r[i][0] <= (1 << 20) &&
+						!(r[i][0] % PAGE_SZ) && !(r[i][1] % PAGE_SZ)));
+		NEED(!r[i][1] || !plan_special_clash(t, r[i][0], r[i][1]));
+		t->special[i][0] = r[i][0], t->special[i][1] = r[i][1];
+	}
+	t->have_vdso = 1;
 	return 0;
 }
 

@@ -80,7 +80,7 @@ static uint64_t map_gadget(void)
 		int clash = 0;
 		for (int t = 0; t < plan.ntasks && !clash; t++) {
 			struct task_plan *tp = &plan.tasks[t];
-			clash = tp->vvar_start && overlaps(g, g + GADGET_SIZE, tp->vvar_start, tp->vdso_start + 0x10000);
+			clash = plan_special_clash(tp, g, g + GADGET_SIZE);
 			for (int i = 0; i < tp->nvmas && !clash; i++)
 				clash = overlaps(g, g + GADGET_SIZE, tp->vmas[i].start, tp->vmas[i].end);
 		}

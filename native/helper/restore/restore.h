@@ -143,6 +143,12 @@ struct syscall_req {
 };
 #define SYSCALL_REQ(nr, ...) ((struct syscall_req){ (nr), { __VA_ARGS__ } })
 int rt_call(const char *phase, const char *what, struct syscall_req req, long *ret);
+/* restore_vdso.c: where the task's [vvar][vvar_vclock][vdso] group is mapped first (0: it has
+ * none); then, from where it is (at: start and end of each, vdso_scan), each part put where the
+ * image has it. vdso_scan: the parts in the task's maps, and how many other mappings it has. */
+uint64_t vdso_hint(const struct task_plan *p, uint64_t gadget);
+int vdso_scan(pid_t pid, int *others, uint64_t at[3][2]);
+int vdso_settle(const struct task_plan *p, uint64_t gadget, uint64_t hint, uint64_t at[3][2]);
 /* restore_aio.c: an AIO ring made again at its address (io_setup, mremap), in the traced task */
 struct vma_plan;
 int restore_aio_ring(const struct vma_plan *m, const char *obj);

@@ -62,7 +62,7 @@ int cow_window(void)
 		int clash = 0;
 		for (int t = 0; t < plan.ntasks && !clash; t++) {
 			struct task_plan *tp = &plan.tasks[t];
-			clash = tp->vvar_start && overlaps(g, g + len, tp->vvar_start, tp->vdso_start + 0x10000);
+			clash = plan_special_clash(tp, g, g + len);
 			for (int i = 0; i < tp->nvmas && !clash; i++)
 				clash = overlaps(g, g + len, tp->vmas[i].start, tp->vmas[i].end);
 		}

@@ -111,30 +111,6 @@ static int map_vmas(struct task_plan *p)
 	return 0;
 }
 
-/* One read of /proc/PID/maps: how many mappings other than the vdso group there are, and where
- * [vdso] is (0: nowhere). */
-static int scan_maps(pid_t pid, int *others, uint64_t *vdso)
-{
-	char path[64], line[4096];
-	snprintf(path, sizeof path, "/proc/%d/maps", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	*others = 0;
-	*vdso = 0;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long long s;
-		if (sscanf(line, "%llx", &s) != 1 || s >= USER_END)
-			continue;
-		if (strstr(line, "[vdso]"))
-			*vdso = s;
-		else if (!strstr(line, "[vvar]") && !strstr(line, "[vvar_vclock]"))
-			(*others)++;
-	}
-	fclose(f);
-	return 0;
-}
-
 int restore_map(struct task_plan *p, uint64_t gadget)
 {
 	long ret;
@@ -143,7 +119,8 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 
 	/* The clone inherited the helper's rseq area: dropped first, before its memory goes away;
 	 * then everything but the gadget goes, and the [vvar][vvar_vclock][vdso] group comes back
-	 * at its old place as one unit: one stop. */
+	 * at its old place as one unit: one stop (restore_vdso.c: a task without it, or with parts
+	 * of it unmapped or moved). */
 	static struct batch b;
 	batch_init(&b, 0);
 	struct ucr_rseq_configuration rc = { 0 };
@@ -152,7 +129,9 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 	int kept; /* mappings of the staging window the task keeps (restore_cow.c) */
 	if (cow_unmap_rest(p, gadget, &b, &kept) < 0)
 		return -1;
-	batch_add(&b, SYS_arch_prctl, ARCH_MAP_VDSO_64, p->vvar_start, 0, 0, 0, 0, 0, 1);
+	uint64_t hint = vdso_hint(p, gadget);
+	if (hint)
+		batch_add(&b, SYS_arch_prctl, ARCH_MAP_VDSO_64, hint, 0, 0, 0, 0, 0, 1);
 	if (batch_run(&b, &rt) < 0)
 		return proto_fail_sys("munmap", "memory", "munmap", errno, "cannot drive the task through munmap");
 	int bad = batch_failed(&b);
@@ -162,13 +141,11 @@ int restore_map(struct task_plan *p, uint64_t gadget)
 		return proto_fail("memory", what, bad < b.done ? (int)-(long)b.calls[bad].ret : EPROTO, "%s failed in the task", what);
 	}
 	int others;
-	uint64_t vs;
-	if (scan_maps(rt.pid, &others, &vs) < 0 || others != 2 + kept) /* the gadget's code and scratch parts */
+	uint64_t at[3][2];
+	if (vdso_scan(rt.pid, &others, at) < 0 || others != 2 + kept) /* the gadget's code and scratch parts */
 		return proto_fail("memory", "address space", EBUSY, "mappings survived the unmap");
-	if (vs != p->vdso_start)
-		return proto_fail("memory", "[vdso]", EFAULT,
-				  "the vdso could not be placed at 0x%llx (kernel differs from the image's?)",
-				  (unsigned long long)p->vdso_start);
+	if (vdso_settle(p, gadget, hint, at) < 0)
+		return -1;
 
 	if (map_vmas(p) < 0)
 		return -1;
