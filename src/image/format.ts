@@ -58,6 +58,9 @@
  * Format 1.6: a task with many plain anonymous mappings (vma-pack.ts: 64 or more) has them
  *                        packed into one byte string (TASK `vmap`), the others in `vmas`.
  *
+ * Format 1.7: an AIO ring whose head or tail is not 0 carries them, and the completed events
+ *                        not yet reaped, in its mapping's `aio` (validate-vmas.ts).
+ *
  * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
  * a restart that has an image streamed to it whole and verified (every record's checksum, the
  * digest chain, the trailer) sends back 16 bytes on a channel of its own:
@@ -69,7 +72,9 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 6;
+export const FORMAT_MINOR = 7;
+/** The minor written for an image with an AIO ring's head, tail and unreaped events (VmaImage aio). */
+export const FORMAT_MINOR_AIO = 7;
 /** The minor written for an image with a task's mappings packed (vma-pack.ts), and nothing newer. */
 export const FORMAT_MINOR_VMAP = 6;
 /** The minor written for an image whose threads' xstate leaves out its zeros, and nothing newer. */

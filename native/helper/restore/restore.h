@@ -140,9 +140,10 @@ struct syscall_req {
 };
 #define SYSCALL_REQ(nr, ...) ((struct syscall_req){ (nr), { __VA_ARGS__ } })
 int rt_call(const char *phase, const char *what, struct syscall_req req, long *ret);
-/* restore_aio.c: an AIO ring made again at its address (io_setup, mremap), in the traced task */
+/* restore_aio.c: an AIO ring made again at its address (io_setup, mremap), in the traced task,
+ * with its head, tail and events not yet reaped */
 struct vma_plan;
-int restore_aio_ring(const struct vma_plan *m, const char *obj);
+int restore_aio_ring(const struct task_plan *p, const struct vma_plan *m, const char *obj);
 /* Opens path inside the task (with its credentials at that time); its fd there in *fd. */
 int task_open(const char *phase, const char *path, int flags, long *fd);
 /* Makes p the task injected calls go to (rt), through the gadget every task inherited. */
