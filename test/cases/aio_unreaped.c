@@ -17,7 +17,11 @@
  *     are taken;
  *   - every event read with io_getevents (10, then the rest, across the wrap), in order, head
  *     then equal to tail; a last write and its event;
- *   - B: a write lands at slot 5 (tail 6) and io_getevents returns it.
+ *   - B: a write lands at slot 5 (tail 6) and io_getevents returns it;
+ *   - C (io_setup 64), filled on one CPU until the kernel said EAGAIN (as many events as a
+ *     context can hold: the slots below one batch of the kernel's stay in its pool): all of
+ *     them there, in order, a further write refused with EAGAIN as before the checkpoint (the
+ *     kernel counts the slots of every event put back); once they are read, writes again.
  * --refuse tail: A's ring tail written as tail + nr (not below nr; the kernel reads it mod nr):
  * refused at checkpoint; after SIGTERM the tail is put back and a write and its event still
  * work. (A head written so is brought below nr by the checkpoint's io_getevents probe, as by
@@ -26,6 +30,7 @@
 #include "case.h"
 
 #include <linux/aio_abi.h>
+#include <sched.h>
 #include <sys/syscall.h>
 
 struct ring {
@@ -74,6 +79,73 @@ static const char *same(const struct io_event *e, const struct iocb *cbs, unsign
 	return NULL;
 }
 
+static struct iocb full_cbs[1024];
+
+/* Writes into ctx until EAGAIN (from request `from` on, at most 1024 in all), on one CPU: the
+ * kernel hands a context's slots to CPUs in batches, and a task moving between CPUs would leave
+ * some behind. Returns how many requests the context holds then. */
+static unsigned fill(aio_context_t ctx, unsigned from)
+{
+	cpu_set_t old, one;
+	int cpu = 0;
+	if (sched_getaffinity(0, sizeof old, &old) < 0)
+		case_setup_fail("sched_getaffinity: %s", strerror(errno));
+	while (!CPU_ISSET(cpu, &old))
+		cpu++;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof one, &one) < 0)
+		case_setup_fail("sched_setaffinity: %s", strerror(errno));
+	unsigned n = from;
+	for (; n < 1024; n++) {
+		prep(&full_cbs[n], 0xf10000, n);
+		if (submit(ctx, &full_cbs[n]) != 1)
+			break;
+	}
+	int err = errno;
+	sched_setaffinity(0, sizeof old, &old);
+	if (n == 1024 || err != EAGAIN)
+		case_setup_fail("filling a context: %u requests (%s)", n, strerror(err));
+	return n;
+}
+
+/* C after the restart: its full events in place and no slot more; read, then a write again */
+static void check_full(aio_context_t c, unsigned full)
+{
+	volatile struct ring *rc = (struct ring *)c;
+	if (rc->head != 0 || rc->tail != full || full < 64 || full > rc->nr - 1) {
+		case_fail("C: head %u tail %u, not 0 and %u (nr %u)", rc->head, rc->tail, full, rc->nr);
+		return;
+	}
+	for (unsigned j = 0; j < full; j++) {
+		struct io_event e = rc->ev[j];
+		const char *what = same(&e, full_cbs, 0xf10000, j);
+		if (what) {
+			case_fail("C: event %u read from the ring: its %s differs", j, what);
+			return;
+		}
+	}
+	prep(&full_cbs[full], 0xf10000, full);
+	if (submit(c, &full_cbs[full]) != -1 || errno != EAGAIN) { /* the kernel counts every restored event */
+		case_fail("C: a request taken over a ring that was full (tail %u)", rc->tail);
+		return;
+	}
+	static struct io_event evs[1024];
+	long r = io_getevents(c, 1, 1024, evs);
+	if (r != (long)full) {
+		case_fail("C: io_getevents gave %ld of %u events (%s)", r, full, strerror(errno));
+		return;
+	}
+	for (unsigned j = 0; j < (unsigned)r; j++)
+		if (same(&evs[j], full_cbs, 0xf10000, j)) {
+			case_fail("C: event %u from io_getevents differs", j);
+			return;
+		}
+	prep(&full_cbs[0], 0xf10000, 0);
+	if (submit(c, &full_cbs[0]) != 1 || io_getevents(c, 1, 1, evs) != 1 || evs[0].data != 0xf10000)
+		case_fail("C: a write once its events were read: %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	case_init(argc, argv);
@@ -84,7 +156,8 @@ int main(int argc, char **argv)
 	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		case_setup_fail("open %s: %s", path, strerror(errno));
 	aio_context_t a = 0, b = 0;
-	if (io_setup(64, &a) < 0 || io_setup(1, &b) < 0)
+	aio_context_t c = 0;
+	if (io_setup(64, &a) < 0 || io_setup(1, &b) < 0 || io_setup(64, &c) < 0)
 		case_setup_fail("io_setup: %s", strerror(errno));
 	volatile struct ring *ra = (struct ring *)a, *rb = (struct ring *)b;
 	const unsigned nr = ra->nr, nrb = rb->nr, total = nr + PAST;
@@ -118,6 +191,7 @@ int main(int argc, char **argv)
 		case_setup_fail("B's head %u and tail %u", rb->head, rb->tail);
 	if (refuse && !strcmp(refuse, "tail"))
 		ra->tail = tail + nr; /* the kernel reads it mod nr: the same ring to it */
+	unsigned full = fill(c, 0);
 	case_ready();
 	case_wait_term();
 
@@ -186,6 +260,8 @@ int main(int argc, char **argv)
 		case_fail("B: a write after the restart: tail %u (%s)", rb->tail, strerror(errno));
 	else if (!case_failed && (io_getevents(b, 1, 1, evs) != 1 || evs[0].data != 0xb10000 || rb->head != 6))
 		case_fail("B: its event after the restart (head %u)", rb->head);
+	if (!case_failed)
+		check_full(c, full);
 	case_finish();
 	return case_failed;
 }
