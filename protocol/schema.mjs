@@ -54,6 +54,7 @@ const ev = (name, fields, doc, hand) => ({ ...msg('event', name, fields, doc), .
 const SIGINFOS = 8192 * 128; // pending siginfos per line (128 bytes each)
 const RUNS_MAX = 4096; // entries of a `runs` or `vmas` line (src/kernel/restore-plan.ts)
 const REGS = 216; // sizeof(struct user_regs_struct)
+const AIO_EVENTS = 131072; // unreaped events of one AIO ring (src/image/validate-vmas.ts AIO_EVENTS_MAX)
 const perm = [i64('id', { min: 0, max: INT }), i64('key', { min: -0x80000000, max: INT }), u64('mode', { max: 0o7777 }), ...['uid', 'gid', 'cuid', 'cgid'].map((n) => u32(n))];
 
 export const messages = [
@@ -187,7 +188,8 @@ export const messages = [
   plan('vma', [u64('start'), u64('end'), u32('prot'), u32('flags'), u64('pgoff'), bool('fill'), u32('madv'), str('path', { nullable: true }), id('obj', { opt: true })], 'a mapping (obj: of that content object)'),
   plan('vmas', [hex('vmas', { min: 40, max: RUNS_MAX * 40 })], 'vma lines without path or object in one: u64 start | u64 end | u64 pgoff | u32 prot | u32 flags | u32 madv | u32 fill each (little-endian), in address order'),
   plan('shmat', [u64('start'), u64('end'), u64('prot', { max: 7 }), u64('shmid', { max: INT }), u64('shmflg', { max: INT }), u32('madv')], 'a System V segment attached there'),
-  plan('aioring', [u64('start'), u64('end')], 'an AIO ring (io_setup context) made again there: io_setup in the task, then mremap (restore_aio.c)'),
+  plan('aioring', [u64('start'), u64('end'), u32('head', { opt: true }), u32('tail', { opt: true }), hex('events', { max: AIO_EVENTS * 32, opt: true })],
+    'an AIO ring (io_setup context) made again there: io_setup in the task, then mremap (restore_aio.c); head, tail: where they were (requests submitted and reaped in the task), events: the completed events not yet reaped, from head to tail (32 bytes each)'),
   plan('pktring', [u64('start'), u64('end'), u64('prot', { max: 7 }), id('file')], "a packet socket's rings mapped there (MAP_SHARED from the socket, a rawsock file of the plan)"),
   plan('vdso', many(['vvar', 'vvar_end', 'vclock', 'vclock_end', 'vdso', 'vdso_end']), 'where [vvar], [vvar_vclock] and [vdso] go (start and end; 0 and 0: not mapped)'),
   plan('mm', many(['start_code', 'end_code', 'start_data', 'end_data', 'start_brk', 'brk', 'start_stack', 'arg_start', 'arg_end', 'env_start', 'env_end']), 'PR_SET_MM_MAP'),

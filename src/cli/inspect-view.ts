@@ -75,7 +75,7 @@ function detailLines(t: TaskImage, prevOf: Map<number, number>): string[] {
   );
   for (const v of t.vmas)
     L.push(
-      `      ${hex(v.start).padStart(14)}-${hex(v.end).padEnd(14)} ${protText(v.prot).padEnd(20)} ${mapText(v.shared).padEnd(11)} ${v.kind.padEnd(5)} ${v.fill ? 'pages' : '     '} ${v.path ?? ''}${v.shm ? ` segment ${v.shm.id}${v.shm.flags & 0o10000 ? ' read-only' : ''}` : ''}`,
+      `      ${hex(v.start).padStart(14)}-${hex(v.end).padEnd(14)} ${protText(v.prot).padEnd(20)} ${mapText(v.shared).padEnd(11)} ${v.kind.padEnd(5)} ${v.fill ? 'pages' : '     '} ${v.path ?? ''}${v.shm ? ` segment ${v.shm.id}${v.shm.flags & 0o10000 ? ' read-only' : ''}` : ''}${v.aio ? ` head ${v.aio.head} tail ${v.aio.tail}, ${v.aio.events.length / 32} events not yet reaped` : ''}`,
     );
   for (const s of t.specials) L.push(`      ${hex(s.start).padStart(14)}-${hex(s.end).padEnd(14)} special ${s.name}`);
   const handlers = t.sigactions.filter((a) => a.handler > 1).map((a) => signalName(a.sig));

@@ -60,7 +60,8 @@
  *
  * Format 1.7: a task's `specials` may lack parts of the [vvar][vvar_vclock][vdso] group or have
  *                        them apart (unmapped or moved by the process; none with vdso=0): a 1.6
- *                        reader would restore the group whole, or fail late.
+ *                        reader would restore the group whole, or fail late. An AIO ring whose head or tail is not 0 carries them, and the completed events
+ *                        not yet reaped, in its mapping's `aio` (validate-vmas.ts).
  *
  * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
  * a restart that has an image streamed to it whole and verified (every record's checksum, the
@@ -77,6 +78,8 @@ export const FORMAT_MINOR = 7;
 /** The minor written for an image with a task whose vdso group is not whole where the kernel lays
  * it out (a part unmapped or moved: format-minor.ts vdsoIrregular), and nothing newer. */
 export const FORMAT_MINOR_VDSO = 7;
+/** The minor written for an image with an AIO ring's head, tail and unreaped events (VmaImage aio). */
+export const FORMAT_MINOR_AIO = 7;
 /** The minor written for an image with a task's mappings packed (vma-pack.ts), and nothing newer. */
 export const FORMAT_MINOR_VMAP = 6;
 /** The minor written for an image whose threads' xstate leaves out its zeros, and nothing newer. */

@@ -12,6 +12,7 @@ import {
   FORMAT_MINOR,
   FORMAT_MINOR_XSTATE,
   FORMAT_MINOR_VMAP,
+  FORMAT_MINOR_AIO,
   FRAME_SIZE,
   MAGIC,
   MAX_METADATA_DECODED,
@@ -244,6 +245,7 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
     const raw = take(RecordKind.Task, `TASK ${t.pid}`);
     if (minor < FORMAT_MINOR_VMAP && isMap(raw) && (raw.vmap !== undefined || raw.runp !== undefined)) throw new ImageError(where(`TASK ${t.pid}: packed mappings in a format ${major}.${minor} image`), { object: name });
     const task = checkTask(raw, where(`TASK ${t.pid}`));
+    if (minor < FORMAT_MINOR_AIO && otherVmas(task).some((v) => v.aio) /* packed ones are never rings */) throw new ImageError(where(`TASK ${t.pid}: an AIO ring's head and tail in a format ${major}.${minor} image`), { object: name });
     if (task.pid !== t.pid)
       throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
     if (task.cwdObj !== undefined && !dirIds.has(task.cwdObj))

@@ -65,6 +65,10 @@ export interface VmaImage {
   shm?: { id: number; flags: number };
   /** kind 'ring': the inode of the packet socket whose rings these are (a rawsock file) */
   ring?: number;
+  /** kind 'aio' (format 1.7; left out when both are 0): the ring's head and tail (each below
+   * its nr, (end - start - 32) / 32), and the completed events not yet reaped, from head to
+   * tail (32 bytes each: data, obj, res, res2) */
+  aio?: { head: number; tail: number; events: Uint8Array };
 }
 
 /** A special kernel mapping ([vvar], [vvar_vclock], [vdso], [vsyscall]) kept for its position. */

@@ -8,11 +8,14 @@
  * anything that fails there, goes through the full checks, which name the field that is wrong.
  */
 import type { CborValue } from './cbor.js';
-import { Where, addr, arr, bool, field, int, isInt, isMap, obj, pathText, shown, str } from './check.js';
+import { type Obj, Where, addr, arr, bool, bytes, field, int, isInt, isMap, obj, pathText, shown, str } from './check.js';
 import { PAGE_SIZE, TASK_END } from './format.js';
 import type { VmaImage } from './types.js';
 
 const KINDS = ['anon', 'file', 'heap', 'stack', 'object', 'sysvshm', 'aio', 'ring'];
+/** Most completed events not yet reaped one AIO ring may carry (32 bytes each: 4 MiB, twice the
+ * events of aio-max-nr's default; one plan line holds them: restore_aio.c). */
+export const AIO_EVENTS_MAX = 131072;
 
 function isAddr(v: CborValue | undefined): v is number {
   return isInt(v, 0, TASK_END) && v % PAGE_SIZE === 0;
@@ -24,7 +27,7 @@ function fastVma(x: CborValue, prevEnd: number): VmaImage | undefined {
   if (!isMap(x)) return undefined;
   const { start, end, kind, prot, shared, pgoff, madv, fill } = x;
   if (!isAddr(start) || !isAddr(end) || end <= start || start < prevEnd) return undefined;
-  if (x.obj !== undefined || x.shm !== undefined || x.ring !== undefined) return undefined;
+  if (x.obj !== undefined || x.shm !== undefined || x.ring !== undefined || x.aio !== undefined) return undefined;
   if (!isInt(prot, 0, 7) || typeof shared !== 'boolean' || !isInt(pgoff, 0, Number.MAX_SAFE_INTEGER) || !isInt(madv, 0, 0x3fff) || typeof fill !== 'boolean') return undefined;
   if (kind === 'anon' || kind === 'heap' || kind === 'stack') {
     if (x.path !== undefined || x.file !== undefined) return undefined;
@@ -91,7 +94,22 @@ function fullVma(x: CborValue, vw: Where, prevEnd: number): VmaImage {
   if (shm && (v.fill || !v.shared)) vw.fail('a System V mapping is shared and carries no pages');
   // an AIO ring (io_setup): shared, read-write, no pages, at most 64 MiB (restore_aio.c)
   if (kind === 'aio' && (v.fill || !v.shared || v.prot !== 3 || v.path !== undefined || v.madv || end - start > 64 << 20)) vw.fail('an AIO ring is shared, read-write, of at most 64 MiB and carries no pages');
+  if (o.aio !== undefined) {
+    if (kind !== 'aio') vw.at('aio').fail('a head and tail on a mapping that is no AIO ring');
+    v.aio = aioState(obj(o.aio, vw.at('aio')), (end - start - 32) / 32, vw.at('aio'));
+  }
   return v;
+}
+
+/** An AIO ring's head, tail and unreaped events (format 1.7), checked against its nr events:
+ * head and tail below nr, exactly (tail - head) mod nr events of 32 bytes. */
+function aioState(o: Obj, nr: number, w: Where): NonNullable<VmaImage['aio']> {
+  const head = field(o, 'head', w, (y, ww) => int(y, ww, 0, nr - 1));
+  const tail = field(o, 'tail', w, (y, ww) => int(y, ww, 0, nr - 1));
+  const n = (tail - head + nr) % nr;
+  if (n > AIO_EVENTS_MAX) w.fail(`${n} events not yet reaped, more than ${AIO_EVENTS_MAX}`);
+  const events = field(o, 'events', w, (y, ww) => bytes(y, ww, n * 32, n * 32));
+  return { head, tail, events };
 }
 
 export function checkVmas(list: CborValue | undefined, w: Where): VmaImage[] {

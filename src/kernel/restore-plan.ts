@@ -200,7 +200,7 @@ function vmaLine(v: TaskImage['vmas'][number], plain: PlainVmas, L: string[], fi
     return;
   }
   if (v.kind === 'aio') {
-    L.push(P.planAioring({ start: v.start, end: v.end }));
+    L.push(P.planAioring(v.aio ? { start: v.start, end: v.end, head: v.aio.head, tail: v.aio.tail, events: v.aio.events } : { start: v.start, end: v.end }));
     return;
   }
   if (v.shm) {

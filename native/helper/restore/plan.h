@@ -138,7 +138,8 @@ struct vma_plan {
 	int fd;     /* the helper's fd of the file mapped, opened with the task's credentials
 		     * (restore_paths.c); every task inherits it; -1: anonymous */
 	int is_shm, shmid, shmflg; /* a System V segment (image id) attached with shmat */
-	int is_aio; /* an AIO ring: io_setup in the task, moved there once every mapping exists */
+	int is_aio; /* an AIO ring (1 + its index into the task's aios): io_setup in the task, moved
+		     * there once every mapping exists */
 	int ring;   /* a packet socket's rings: 1 + its index in plan.files (fd: its helper fd) */
 	int moved;  /* its memory comes from the staging window (a move of its task): not mapped anew,
 		     * not given a userfaultfd (its pages are shared copy-on-write) */
@@ -273,6 +274,11 @@ struct task_plan {
 	int ctty;   /* index into plan.ttys of the controlling terminal it takes (act.ctty), -1 */
 	struct vma_plan *vmas;
 	int nvmas;
+	struct aio_plan { /* its AIO rings' head, tail and events not yet reaped (restore_aio.c) */
+		uint32_t head, tail, nevents;
+		unsigned char *events; /* nevents * 32 bytes, from head on */
+	} *aios;
+	int naios;
 	struct cow_area *areas;      /* its staging areas, mapped before it creates its children */
 	int nareas;
 	struct cow_range *moves;     /* window ranges that become its mappings at the map step */

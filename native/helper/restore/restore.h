@@ -149,9 +149,10 @@ int rt_call(const char *phase, const char *what, struct syscall_req req, long *r
 uint64_t vdso_hint(const struct task_plan *p, uint64_t gadget);
 int vdso_scan(pid_t pid, int *others, uint64_t at[3][2]);
 int vdso_settle(const struct task_plan *p, uint64_t gadget, uint64_t hint, uint64_t at[3][2]);
-/* restore_aio.c: an AIO ring made again at its address (io_setup, mremap), in the traced task */
+/* restore_aio.c: an AIO ring made again at its address (io_setup, mremap), in the traced task,
+ * with its head, tail and events not yet reaped */
 struct vma_plan;
-int restore_aio_ring(const struct vma_plan *m, const char *obj);
+int restore_aio_ring(const struct task_plan *p, const struct vma_plan *m, const char *obj);
 /* Opens path inside the task (with its credentials at that time); its fd there in *fd. */
 int task_open(const char *phase, const char *path, int flags, long *fd);
 /* Makes p the task injected calls go to (rt), through the gadget every task inherited. */

@@ -106,7 +106,7 @@ static int map_vmas(struct task_plan *p)
 	if (map_run(p, &b) < 0)
 		return -1;
 	for (int i = 0; i < p->nvmas; i++)
-		if (p->vmas[i].is_aio && restore_aio_ring(&p->vmas[i], vma_name(&p->vmas[i])) < 0)
+		if (p->vmas[i].is_aio && restore_aio_ring(p, &p->vmas[i], vma_name(&p->vmas[i])) < 0)
 			return -1;
 	return 0;
 }
