@@ -4,7 +4,7 @@
  * stays readable by them, and one they would restore wrong is refused by them (a reader refuses
  * a newer minor) instead of silently dropping what it does not know.
  */
-import { FORMAT_MINOR_16, FORMAT_MINOR_VMAP, FORMAT_MINOR_XSTATE, FORMAT_MINOR_COW, FORMAT_MINOR_LZ4, FORMAT_MINOR_PLAIN } from './format.js';
+import { FORMAT_MINOR_CGROUP, FORMAT_MINOR_16, FORMAT_MINOR_VMAP, FORMAT_MINOR_XSTATE, FORMAT_MINOR_COW, FORMAT_MINOR_LZ4, FORMAT_MINOR_PLAIN } from './format.js';
 import type { ImageFiles } from './types-files.js';
 import type { TaskImage } from './types.js';
 import { packsVmas } from './vma-pack.js';
@@ -36,10 +36,12 @@ function uses14(tasks: TaskImage[], files: ImageFiles): boolean {
   return !!files.ttys?.some((t) => t.queued || t.owner);
 }
 
-/** The minor to write: 1.6 when a task's mappings are packed (vma-pack.ts), 1.5 when a thread's xstate leaves out the zeros at its end (shorter than
+/** The minor to write: 1.7 when the tree's cgroups are recorded (cgroups: a task was in a cgroup
+ * other than the checkpointer's own; image/cgroups.ts), 1.6 when a task's mappings are packed (vma-pack.ts), 1.5 when a thread's xstate leaves out the zeros at its end (shorter than
  * the HEADER's cpu.xstateSize: a 1.4 reader would refuse it), 1.4 for what only 1.4 readers
  * restore, 1.3 for copy-on-write sharing (inherited pages), 1.2 for LZ4 records, else 1.1. */
-export function formatMinor(tasks: TaskImage[], files: ImageFiles, compressed: boolean): number {
+export function formatMinor(tasks: TaskImage[], files: ImageFiles, compressed: boolean, cgroups = false): number {
+  if (cgroups) return FORMAT_MINOR_CGROUP;
   if (tasks.some(packsVmas)) return FORMAT_MINOR_VMAP;
   if (tasks.some((t) => t.threads.some((th) => th.xstate.length < t.xstate.length))) return FORMAT_MINOR_XSTATE;
   if (uses14(tasks, files)) return FORMAT_MINOR_16;

@@ -69,7 +69,9 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 6;
+export const FORMAT_MINOR = 7;
+/** The minor written for an image with cgroup membership (TREE `cgroups`, image/cgroups.ts). */
+export const FORMAT_MINOR_CGROUP = 7;
 /** The minor written for an image with a task's mappings packed (vma-pack.ts), and nothing newer. */
 export const FORMAT_MINOR_VMAP = 6;
 /** The minor written for an image whose threads' xstate leaves out its zeros, and nothing newer. */

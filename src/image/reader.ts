@@ -12,6 +12,7 @@ import {
   FORMAT_MINOR,
   FORMAT_MINOR_XSTATE,
   FORMAT_MINOR_VMAP,
+  FORMAT_MINOR_CGROUP,
   FRAME_SIZE,
   MAGIC,
   MAX_METADATA_DECODED,
@@ -212,6 +213,7 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
   const header = checkHeader(take(RecordKind.Header, 'HEADER'), where('HEADER'));
   if (header.compress && minor < 2) throw new ImageError(where(`HEADER: compression in a format ${major}.${minor} image`), { object: name });
   const tree = checkTree(take(RecordKind.Tree, 'TREE'), where('TREE'));
+  if (tree.cgroups && minor < FORMAT_MINOR_CGROUP) throw new ImageError(where(`TREE: cgroups in a format ${major}.${minor} image`), { object: name });
   if (tree.tasks[0]!.pid !== header.root) throw new ImageError(where(`TREE: the first task is not the root ${header.root}`), { object: name });
   const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));
   const ipc = minor >= 1 ? checkIpc(take(RecordKind.Ipc, 'IPC'), where('IPC')) : { ownNamespace: false, shm: [], sem: [], msg: [] };

@@ -6,6 +6,7 @@
  */
 import type { CborValue } from './cbor.js';
 import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, isInt, isMap, obj, pathText, shown, str, u64 } from './check.js';
+import { CGROUP_SETS_MAX } from './cgroups.js';
 import { MAX_TASKS, MAX_TREE_DEPTH, PAGE_SIZE, TASK_END } from './format.js';
 import type {
   CapSets,
@@ -24,6 +25,7 @@ import type {
 } from './types.js';
 
 import { checkAttrs } from './validate-attrs.js';
+import { checkCgroupSets } from './cgroups.js';
 import { checkSeccomp } from './validate-seccomp.js';
 import { checkRuns, checkVmas } from './validate-vmas.js';
 import { checkPacked, keepPacked } from './packed-task.js';
@@ -90,6 +92,7 @@ export function checkTree(v: CborValue, path: string): ImageTree {
       threads: field(e, 'threads', tw, (x, ww) => int(x, ww, 1, PID_MAX)),
       exitStatus: e.exitStatus === undefined ? undefined : field(e, 'exitStatus', tw, (x, ww) => int(x, ww, 0, 0xffff)),
       nsPid: e.nsPid === undefined ? undefined : field(e, 'nsPid', tw, (x, ww) => int(x, ww, 1, PID_MAX)),
+      ...(e.cgroup === undefined ? {} : { cgroup: field(e, 'cgroup', tw, (x, ww) => int(x, ww, 0, CGROUP_SETS_MAX - 1)) }),
     };
   });
   if (tasks.length === 0) w.at('tasks').fail('no tasks');
@@ -98,7 +101,16 @@ export function checkTree(v: CborValue, path: string): ImageTree {
     if (t.state === 'zombie' && t.exitStatus === undefined) w.at('tasks').at(i).fail('zombie without exit status');
   });
   checkDepth(tasks, w.at('tasks'));
-  return { tasks };
+  if (o.cgroups === undefined) {
+    if (tasks.some((t) => t.cgroup !== undefined)) w.at('tasks').fail('a cgroup index without cgroups');
+    return { tasks };
+  }
+  // every live task names one set, zombies none
+  const cgroups = checkCgroupSets(o.cgroups, w.at('cgroups'));
+  tasks.forEach((t, i) => {
+    if ((t.state === 'zombie') !== (t.cgroup === undefined) || (t.cgroup ?? 0) >= cgroups.length) w.at('tasks').at(i).at('cgroup').fail('not one of the cgroups sets (every live task has one, a zombie none)');
+  });
+  return { tasks, cgroups };
 }
 
 /** Parents in the image form a tree of bounded depth below the root and the orphans (whose

@@ -61,6 +61,11 @@ void helper_restore_abandon(void)
 	if (helper_pid && getpid() == helper_pid && !letting_go) {
 		KINDS_EACH(ctx.kinds, undo, &ctx);
 		files_undo();
+		/* the tasks die once the helper is gone: killed now, so that their cgroups empty */
+		for (int i = 0; i < plan.ntasks; i++)
+			if (plan.tasks[i].pid > 0)
+				kill(plan.tasks[i].pid, SIGKILL);
+		cgroups_undo(1000);
 	}
 }
 
@@ -123,10 +128,11 @@ static void kill_all(void)
 			if (plan.tasks[i].pid > 0 && kill(plan.tasks[i].pid, 0) == 0)
 				left++;
 		if (!left)
-			return;
+			break;
 		struct timespec nap = { 0, 5 * 1000000 };
 		nanosleep(&nap, NULL);
 	}
+	cgroups_undo(1000); /* once the tasks are gone: a cgroup with a task is not removed */
 }
 
 /* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns), as
@@ -213,7 +219,7 @@ static int restore_all(int detach)
 	restore_stream_start(plan.seed);
 	int r = run_actions();
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
-	if (r < 0 || cow_all_read() < 0)
+	if (r < 0 || cow_all_read() < 0 || cgroups_enter() < 0)
 		return -1;
 	emit_pids(0);
 

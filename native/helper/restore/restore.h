@@ -80,6 +80,13 @@ int finish_early(struct task_plan *p);
 int share_keeps(void);                       /* restore_share.c */
 int share_close_keeps(struct task_plan *p);
 
+/* restore_cgroup.c: tasks back into their cgroups (`cgroup` plan lines): directories made and
+ * cgroup.procs checked with the task's credentials (before fs_stop), each task moved once it
+ * exists, before it runs; the directories made removed on failure (waiting up to wait_ms for
+ * killed tasks to leave them) */
+int cgroups_prepare(void);
+int cgroups_enter(void);
+void cgroups_undo(int wait_ms);
 /* restore_files.c: the objects every task inherits */
 int open_files(void);
 /* restore_tree.c: the planned actions, then every task's fds and first stop */

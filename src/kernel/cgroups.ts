@@ -1,0 +1,175 @@
+/**
+ * cgroup membership (docs/cgroups.md). Checkpoint: each live task's /proc/PID/cgroup, read once,
+ * kept as a set of "KEY:PATH" lines shared by the tasks that have the same (image/cgroups.ts);
+ * recorded only when a task is in a cgroup other than ucr's own. Refused: a task in another
+ * cgroup namespace than ucr's, a thread in another cgroup than its process (cgroup v2 threaded
+ * mode, looked at only where the process's cgroup is threaded). Restart: each hierarchy where
+ * a task's cgroup is not the restarter's own, resolved to a mount of the restarter's (`cgroup`
+ * plan lines; the helper makes, checks and enters it: native/helper/restore/restore_cgroup.c).
+ */
+import fs from 'node:fs';
+import { UnsupportedError } from '../errors.js';
+import { badCgroupLine, cgroupLine } from '../image/cgroups.js';
+import type { ImageTree, TreeEntry } from '../image/types.js';
+import * as P from './protocol.gen.js';
+
+/** /proc/PID/cgroup as "KEY:PATH" lines (the hierarchy numbers dropped: they are this boot's). */
+export function readCgroupLines(proc: string): string[] {
+  return fs
+    .readFileSync(`/proc/${proc}/cgroup`, 'latin1')
+    .split('\n')
+    .filter((l) => l)
+    .map((l) => l.slice(l.indexOf(':') + 1));
+}
+
+/** A task in a cgroup namespace other than ucr's: refused (its paths are relative to that
+ * namespace's root, which a restart cannot tell). */
+export function checkCgroupNs(pid: number, procPid: number, own = fs.readlinkSync('/proc/self/ns/cgroup')): void {
+  let ns: string;
+  try {
+    ns = fs.readlinkSync(`/proc/${procPid}/ns/cgroup`);
+  } catch {
+    return; // no cgroup namespaces in this kernel
+  }
+  if (ns !== own) throw new UnsupportedError(`process ${pid} is in a cgroup namespace of its own (${ns}): not supported`, { pid, phase: 'capture' });
+}
+
+/** One mount of a cgroup hierarchy in /proc/self/mountinfo. */
+interface CgroupMount {
+  root: string;
+  point: string;
+  v2: boolean;
+  opts: Set<string>;
+}
+
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+function cgroupMounts(): CgroupMount[] {
+  const out: CgroupMount[] = [];
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'latin1').split('\n')) {
+    const [a, b] = line.split(' - ');
+    if (!a || !b) continue;
+    const f = a.split(' ');
+    const [type, , sopts] = b.split(' ');
+    if (type !== 'cgroup' && type !== 'cgroup2') continue;
+    out.push({ root: unescape(f[3]!), point: unescape(f[4]!), v2: type === 'cgroup2', opts: new Set((sopts ?? '').split(',')) });
+  }
+  return out;
+}
+
+/** Where hierarchy key's cgroup path is in this mount namespace: the mount point and the path
+ * below it ('' for the mount's root), or undefined when no mount of it reaches that cgroup. */
+function locate(mounts: CgroupMount[], key: string, path: string): { mount: string; rel: string } | undefined {
+  const tokens = key.split(',');
+  for (const m of mounts) {
+    // a v1 controller or name belongs to one hierarchy only: one of them names its mounts
+    if (key === '' ? !m.v2 : m.v2 || !tokens.every((t) => m.opts.has(t))) continue;
+    const r = m.root === '/' ? '' : m.root;
+    if (path !== r && !path.startsWith(r + '/')) continue;
+    return { mount: m.point, rel: path.slice(r.length + 1) };
+  }
+  return undefined;
+}
+
+/** The checkpoint's record of the live tasks' cgroups. */
+export class CgroupCapture {
+  private readonly own = readCgroupLines('self').join('\n');
+  private readonly ownNs = fs.readlinkSync('/proc/self/ns/cgroup');
+  private readonly sets: string[][] = [];
+  private readonly index = new Map<string, number>();
+  private readonly of = new Map<number, number>();
+  private readonly threaded = new Map<string, boolean>();
+  private mounts?: CgroupMount[];
+  private differs = false;
+
+  /** A live task (its pid in the image, the /proc pid of its frozen thread, its threads' tids). */
+  add(pid: number, procPid: number, tids: number[]): void {
+    checkCgroupNs(pid, procPid, this.ownNs);
+    const lines = readCgroupLines(String(procPid));
+    const text = lines.join('\n');
+    let i = this.index.get(text);
+    if (i === undefined) {
+      for (const l of lines) {
+        const bad = badCgroupLine(l);
+        if (bad) throw new UnsupportedError(`process ${pid}: cgroup ${l}: ${bad}: not supported`, { pid, phase: 'capture' });
+      }
+      i = this.sets.push(lines) - 1;
+      this.index.set(text, i);
+      if (text !== this.own) this.differs = true;
+    }
+    this.of.set(pid, i);
+    const v2 = lines.find((l) => l.startsWith(':'));
+    if (tids.length && v2 && v2 !== ':/' && this.isThreaded(v2.slice(1))) this.checkThreads(pid, procPid, tids, text);
+  }
+
+  /** A cgroup v2 cgroup whose type lets threads of a process sit apart (threaded mode). */
+  private isThreaded(path: string): boolean {
+    let t = this.threaded.get(path);
+    if (t === undefined) {
+      this.mounts ??= cgroupMounts();
+      const at = locate(this.mounts, '', path);
+      let type = 'domain';
+      try {
+        if (at) type = fs.readFileSync(`${at.mount}/${at.rel}/cgroup.type`, 'latin1').trim();
+      } catch {
+        /* gone, or no cgroup.type (before 4.14): not threaded */
+      }
+      t = type === 'threaded' || type === 'domain threaded';
+      this.threaded.set(path, t);
+    }
+    return t;
+  }
+
+  private checkThreads(pid: number, procPid: number, tids: number[], text: string): void {
+    for (const tid of tids) {
+      let other: string;
+      try {
+        other = readCgroupLines(`${procPid}/task/${tid}`).join('\n');
+      } catch {
+        continue;
+      }
+      if (other !== text)
+        throw new UnsupportedError(`process ${pid}: thread ${tid} is in another cgroup than its process (cgroup v2 threaded mode): not supported`, { pid, phase: 'capture' });
+    }
+  }
+
+  /** Into the tree: only when a task was in a cgroup other than ucr's own (then format 1.7). */
+  apply(tree: ImageTree): boolean {
+    if (!this.differs) return false;
+    tree.cgroups = this.sets;
+    for (const e of tree.tasks) if (e.state !== 'zombie' && this.of.has(e.pid)) e.cgroup = this.of.get(e.pid);
+    return true;
+  }
+}
+
+/** The restart's moves: per task (pid in the image) its `cgroup` plan lines, and warnings. */
+export interface CgroupPlan {
+  lines: Map<number, string[]>;
+  warnings: string[];
+}
+
+/** Each live task's cgroups against the restarter's own: nothing to do where they are equal;
+ * else the mount that reaches it, or a warning (the task stays in the restarter's). */
+export function placeCgroups(tree: ImageTree): CgroupPlan {
+  const plan: CgroupPlan = { lines: new Map(), warnings: [] };
+  if (!tree.cgroups) return plan;
+  const own = new Map(readCgroupLines('self').map((l) => [cgroupLine(l).key, cgroupLine(l).path]));
+  let mounts: CgroupMount[] | undefined;
+  const bySet = tree.cgroups.map((set) => {
+    const L: string[] = [];
+    for (const line of set) {
+      const { key, path } = cgroupLine(line);
+      if (own.get(key) === path) continue;
+      mounts ??= cgroupMounts();
+      const at = own.has(key) ? locate(mounts, key, path) : undefined;
+      if (!at) {
+        plan.warnings.push(`cgroup ${key || 'v2'}:${path}: that hierarchy is not mounted here (or not at that path): its processes stay in ${own.has(key) ? own.get(key) : 'the restarter\'s cgroup'}`);
+        continue;
+      }
+      L.push(P.planCgroup({ mount: at.mount, path: at.rel || undefined }));
+    }
+    return L;
+  });
+  for (const e of tree.tasks as TreeEntry[]) if (e.cgroup !== undefined && bySet[e.cgroup]!.length) plan.lines.set(e.pid, bySet[e.cgroup]!);
+  return plan;
+}
