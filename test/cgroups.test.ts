@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KIND, editRecord, resealed } from './image-edit.js';
+import { expectOneLine, ucrAsNobody, userImage } from './nobody.js';
 import { UCR, checkpointCase, cleanup, exists, startCase, treeOf, ucr, verdict, waitFor, type Case } from './harness.js';
 
 const V2 = '/sys/fs/cgroup/unified';
@@ -209,5 +210,33 @@ describe('cgroup v1 (a named hierarchy)', () => {
     const again = spawnSync('mount', ['-t', 'cgroup', '-o', 'none,name=ucrtest', 'ucrtest', m.at]);
     expect(again.status).toBe(0);
     mounts.push(m.at);
+  });
+
+  it("a user's process: the directories are made with its credentials (root restarting the user's image, and the user restarting it); where the user may not make them, the restart fails naming them, and leaves nothing", async () => {
+    const m = mountV1();
+    if ('why' in m) {
+      console.log(`cgroups.test: v1 test skipped: ${m.why}`);
+      return;
+    }
+    const dir = cgroupDir(m.at);
+    fs.chownSync(dir, 65534, 65534); // delegated to nobody
+    const { c, img } = await userImage('cgroup', ['--dir', dir]);
+    await waitFor(() => !fs.readFileSync(path.join(dir, 'a', 'b', 'cgroup.procs'), 'latin1').trim(), 10_000, 'the child to be gone');
+    rmCgroup(path.join(dir, 'a'));
+    let r = ucr(['restart', '-i', img, '--detach']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.statSync(path.join(dir, 'a', 'b')).uid).toBe(65534);
+    expect(await verdict(c)).toBe('PASS');
+    await waitFor(() => !exists(c.pid), 10_000, 'the case to end');
+    rmCgroup(path.join(dir, 'a'));
+    fs.chownSync(dir, 0, 0);
+    r = ucr(['restart', '-i', img, '--detach']);
+    expectOneLine(r, new RegExp(`: process ${c.pid}: cannot make cgroup directory ${dir}/a as uid 65534 \\(process ${c.pid}\\): permission denied`));
+    expect(exists(c.pid)).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'a'))).toBe(false);
+    fs.chownSync(dir, 65534, 65534);
+    const u = ucrAsNobody(['restart', '-i', img, '--detach']);
+    expect(u.code, u.stderr).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
   });
 });

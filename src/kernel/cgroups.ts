@@ -1,6 +1,6 @@
 /**
- * cgroup membership (docs/cgroups.md). Checkpoint: each live task's /proc/PID/cgroup, read once,
- * kept as a set of "KEY:PATH" lines shared by the tasks that have the same (image/cgroups.ts);
+ * cgroup membership (docs/cgroups.md). Checkpoint: each live task's /proc/PID/cgroup and its
+ * cgroup namespace link, read by the helper with its other /proc files (proc-files.ts), kept as a set of "KEY:PATH" lines shared by the tasks that have the same (image/cgroups.ts);
  * recorded only when a task is in a cgroup other than ucr's own. Refused: a task in another
  * cgroup namespace than ucr's, a thread in another cgroup than its process (cgroup v2 threaded
  * mode, looked at only where the process's cgroup is threaded). Restart: each hierarchy where
@@ -11,27 +11,32 @@ import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import { badCgroupLine, cgroupLine } from '../image/cgroups.js';
 import type { ImageTree, TreeEntry } from '../image/types.js';
+import { readProcText } from './proc.js';
 import * as P from './protocol.gen.js';
 
-/** /proc/PID/cgroup as "KEY:PATH" lines (the hierarchy numbers dropped: they are this boot's). */
-export function readCgroupLines(proc: string): string[] {
-  return fs
-    .readFileSync(`/proc/${proc}/cgroup`, 'latin1')
+/** /proc/PID/cgroup's text as "KEY:PATH" lines (the hierarchy numbers dropped: they are this
+ * boot's). */
+export function cgroupLines(text: string): string[] {
+  return text
     .split('\n')
     .filter((l) => l)
     .map((l) => l.slice(l.indexOf(':') + 1));
 }
+const readCgroupLines = (proc: string) => cgroupLines(readProcText(`/proc/${proc}/cgroup`));
 
 /** A task in a cgroup namespace other than ucr's: refused (its paths are relative to that
- * namespace's root, which a restart cannot tell). */
-export function checkCgroupNs(pid: number, procPid: number, own = fs.readlinkSync('/proc/self/ns/cgroup')): void {
-  let ns: string;
-  try {
-    ns = fs.readlinkSync(`/proc/${procPid}/ns/cgroup`);
-  } catch {
-    return; // no cgroup namespaces in this kernel
-  }
+ * namespace's root, which a restart cannot tell). ns, own: the /proc/PID/ns/cgroup links ('':
+ * no cgroup namespaces in this kernel). */
+export function checkCgroupNs(pid: number, ns: string, own: string): void {
   if (ns !== own) throw new UnsupportedError(`process ${pid} is in a cgroup namespace of its own (${ns}): not supported`, { pid, phase: 'capture' });
+}
+
+function ownNs(): string {
+  try {
+    return fs.readlinkSync('/proc/self/ns/cgroup');
+  } catch {
+    return '';
+  }
 }
 
 /** One mount of a cgroup hierarchy in /proc/self/mountinfo. */
@@ -74,7 +79,7 @@ function locate(mounts: CgroupMount[], key: string, path: string): { mount: stri
 /** The checkpoint's record of the live tasks' cgroups. */
 export class CgroupCapture {
   private readonly own = readCgroupLines('self').join('\n');
-  private readonly ownNs = fs.readlinkSync('/proc/self/ns/cgroup');
+  private readonly ownNs = ownNs();
   private readonly sets: string[][] = [];
   private readonly index = new Map<string, number>();
   private readonly of = new Map<number, number>();
@@ -82,10 +87,11 @@ export class CgroupCapture {
   private mounts?: CgroupMount[];
   private differs = false;
 
-  /** A live task (its pid in the image, the /proc pid of its frozen thread, its threads' tids). */
-  add(pid: number, procPid: number, tids: number[]): void {
-    checkCgroupNs(pid, procPid, this.ownNs);
-    const lines = readCgroupLines(String(procPid));
+  /** A live task (its pid in the image, the /proc pid of its frozen thread, its threads' tids,
+   * its cgroup file and namespace link as the helper read them with its state). */
+  add(pid: number, procPid: number, tids: number[], read: { text: string; ns: string }): void {
+    checkCgroupNs(pid, read.ns, this.ownNs);
+    const lines = cgroupLines(read.text);
     const text = lines.join('\n');
     let i = this.index.get(text);
     if (i === undefined) {

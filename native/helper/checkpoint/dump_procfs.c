@@ -16,9 +16,9 @@
 #include "helper.h"
 #include "proto.h"
 
-/* In the order of PROC_FILES in src/kernel/dump-task.ts; the last three are symbolic links. */
-static const char *const files[] = { "stat", "status", "smaps", "auxv", "personality", "oom_score_adj", "loginuid", "timers", "exe", "cwd", "root" };
-#define NLINKS 3
+/* In the order of PROC_FILES in src/kernel/proc-files.ts; the last four are symbolic links. */
+static const char *const files[] = { "stat", "status", "smaps", "auxv", "personality", "oom_score_adj", "loginuid", "timers", "cgroup", "exe", "cwd", "root", "ns/cgroup" };
+#define NLINKS 4
 
 static long read_file(const char *path, struct sbuf *bin)
 {
