@@ -92,6 +92,8 @@ describe.skipIf(!!noV2)('cgroup v2', () => {
     // the image's cgroups are untrusted input: refused in one line, nothing made
     const good = fs.readFileSync(img);
     expect(good.readUInt32LE(12)).toBe(7);
+    const shown = ucr(['inspect', '--all', img]).stdout;
+    expect(shown).toMatch(new RegExp(`^cgroups:\\n  ${c.pid}: [^\\n]*:/${path.basename(dir)}/a\\n  \\d+: [^\\n]*:/${path.basename(dir)}/a/b\\n`, 'm'));
     const bad: [string, (t: Record<string, any>) => void, RegExp][] = [
       ['dotdot', (t) => (t.cgroups[0][0] = `:/${path.basename(dir)}/../../etc`), /TREE\.cgroups\[0\]\[0\]: corrupt image: the path has an empty, "\." or "\.\." component/],
       ['relative', (t) => (t.cgroups[0][0] = ':etc'), /the path is not absolute/],

@@ -161,6 +161,7 @@ export function placeCgroups(tree: ImageTree): CgroupPlan {
   if (!tree.cgroups) return plan;
   const own = new Map(readCgroupLines('self').map((l) => [cgroupLine(l).key, cgroupLine(l).path]));
   let mounts: CgroupMount[] | undefined;
+  const warned = new Set<string>();
   const bySet = tree.cgroups.map((set) => {
     const L: string[] = [];
     for (const line of set) {
@@ -169,6 +170,8 @@ export function placeCgroups(tree: ImageTree): CgroupPlan {
       mounts ??= cgroupMounts();
       const at = own.has(key) ? locate(mounts, key, path) : undefined;
       if (!at) {
+        if (warned.has(line)) continue; // one warning for the sets that share it
+        warned.add(line);
         plan.warnings.push(`cgroup ${key || 'v2'}:${path}: that hierarchy is not mounted here (or not at that path): its processes stay in ${own.has(key) ? own.get(key) : 'the restarter\'s cgroup'}`);
         continue;
       }
