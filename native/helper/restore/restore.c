@@ -61,11 +61,14 @@ void helper_restore_abandon(void)
 	if (helper_pid && getpid() == helper_pid && !letting_go) {
 		KINDS_EACH(ctx.kinds, undo, &ctx);
 		files_undo();
-		/* the tasks die once the helper is gone: killed now, so that their cgroups empty */
-		for (int i = 0; i < plan.ntasks; i++)
-			if (plan.tasks[i].pid > 0)
-				kill(plan.tasks[i].pid, SIGKILL);
-		cgroups_undo(1000);
+		/* the tasks die once the helper is gone; cgroups the restart made: their live tasks
+		 * (traced, so never a reused pid) killed now, so that those empty */
+		if (cgroups_made()) {
+			for (int i = 0; i < plan.ntasks; i++)
+				if (plan.tasks[i].pid > 0 && plan.tasks[i].kind == TASK_NORMAL)
+					kill(plan.tasks[i].pid, SIGKILL);
+			cgroups_undo(1000);
+		}
 	}
 }
 

@@ -87,6 +87,7 @@ int share_close_keeps(struct task_plan *p);
 int cgroups_prepare(void);
 int cgroups_enter(void);
 void cgroups_undo(int wait_ms);
+int cgroups_made(void); /* directories made, not yet removed */
 /* restore_files.c: the objects every task inherits */
 int open_files(void);
 /* restore_tree.c: the planned actions, then every task's fds and first stop */

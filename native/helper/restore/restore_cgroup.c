@@ -171,6 +171,11 @@ int cgroups_enter(void)
 	return 0;
 }
 
+int cgroups_made(void)
+{
+	return nmade;
+}
+
 void cgroups_undo(int wait_ms)
 {
 	for (int i = nmade - 1; i >= 0; i--) {
