@@ -13,6 +13,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KIND, editRecord, resealed } from './image-edit.js';
 import { expectOneLine, ucrAsNobody, userImage } from './nobody.js';
+import { cgroupMounts, locate } from '../src/kernel/cgroups.js';
 import { UCR, checkpointCase, cleanup, exists, startCase, treeOf, ucr, verdict, waitFor, type Case } from './harness.js';
 
 const V2 = '/sys/fs/cgroup/unified';
@@ -76,6 +77,30 @@ function ucrFault(args: string[], fault: string, action = 'fail') {
   const r = spawnSync(process.execPath, [UCR, ...args], { env: { ...process.env, UCR_FAULT: fault, UCR_FAULT_ACTION: action }, stdio: ['ignore', 'ignore', 'pipe'], detached: true, timeout: 60_000 });
   return { code: r.status, signal: r.signal, stderr: r.stderr.toString() };
 }
+
+describe('where a cgroup is in the restarter\'s mounts', () => {
+  const mounts = cgroupMounts(
+    [
+      '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+      '32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct',
+      '35 31 0:32 /lxc/c1 /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+      '40 31 0:37 / /mnt/my\\040cg rw,relatime - cgroup none rw,name=foo',
+      '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate',
+    ].join('\n'),
+  );
+  it('cgroup2 for v2; cgroup with the controllers or the name for v1; below the mount\'s root only; mount points unescaped', () => {
+    expect(mounts.map((m) => m.point)).toEqual(['/sys/fs/cgroup/cpu,cpuacct', '/sys/fs/cgroup/memory', '/mnt/my cg', '/sys/fs/cgroup/unified']);
+    expect(locate(mounts, '', '/a/b')).toEqual({ mount: '/sys/fs/cgroup/unified', rel: 'a/b' });
+    expect(locate(mounts, '', '/')).toEqual({ mount: '/sys/fs/cgroup/unified', rel: '' });
+    expect(locate(mounts, 'cpu,cpuacct', '/x')).toEqual({ mount: '/sys/fs/cgroup/cpu,cpuacct', rel: 'x' });
+    expect(locate(mounts, 'name=foo', '/y')).toEqual({ mount: '/mnt/my cg', rel: 'y' });
+    expect(locate(mounts, 'memory', '/lxc/c1/z')).toEqual({ mount: '/sys/fs/cgroup/memory', rel: 'z' });
+    expect(locate(mounts, 'memory', '/lxc/c1')).toEqual({ mount: '/sys/fs/cgroup/memory', rel: '' });
+    expect(locate(mounts, 'memory', '/lxc/c10/z')).toBeUndefined(); // not below the mount's root
+    expect(locate(mounts, 'name=bar', '/y')).toBeUndefined();
+    expect(locate(mounts, 'pids', '/y')).toBeUndefined();
+  });
+});
 
 describe.skipIf(!!noV2)('cgroup v2', () => {
   it('a process in DIR/a and its child in DIR/a/b come back in them', async () => {

@@ -40,7 +40,7 @@ function ownNs(): string {
 }
 
 /** One mount of a cgroup hierarchy in /proc/self/mountinfo. */
-interface CgroupMount {
+export interface CgroupMount {
   root: string;
   point: string;
   v2: boolean;
@@ -49,9 +49,10 @@ interface CgroupMount {
 
 const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-function cgroupMounts(): CgroupMount[] {
+/** The cgroup and cgroup2 mounts of a mountinfo text. */
+export function cgroupMounts(text = fs.readFileSync('/proc/self/mountinfo', 'latin1')): CgroupMount[] {
   const out: CgroupMount[] = [];
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'latin1').split('\n')) {
+  for (const line of text.split('\n')) {
     const [a, b] = line.split(' - ');
     if (!a || !b) continue;
     const f = a.split(' ');
@@ -64,7 +65,7 @@ function cgroupMounts(): CgroupMount[] {
 
 /** Where hierarchy key's cgroup path is in this mount namespace: the mount point and the path
  * below it ('' for the mount's root), or undefined when no mount of it reaches that cgroup. */
-function locate(mounts: CgroupMount[], key: string, path: string): { mount: string; rel: string } | undefined {
+export function locate(mounts: CgroupMount[], key: string, path: string): { mount: string; rel: string } | undefined {
   const tokens = key.split(',');
   for (const m of mounts) {
     // a v1 controller or name belongs to one hierarchy only: one of them names its mounts
