@@ -56,6 +56,8 @@ function v2Missing(): string | undefined {
 const noV2 = v2Missing();
 if (noV2) console.log(`cgroups.test: cgroup v2 tests skipped: ${noV2}`);
 
+const THREAD_REFUSED = (pid: number) => new RegExp(`^ucr: process ${pid}: thread \\d+ is in other cgroups than its process \\(moved alone: cgroup v1 tasks file, or v2 threaded mode\\): not supported\\n$`);
+
 let serial = 0;
 /** A fresh cgroup directory of the test's under root (removed after the test). */
 function cgroupDir(root: string): string {
@@ -186,7 +188,7 @@ describe.skipIf(!!noV2)('cgroup v2', () => {
     const c = await startCase('cgroup', { args: ['--dir', dir, '--threaded'] });
     const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'image.ucr')]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid}: thread \\d+ is in another cgroup than its process \\(cgroup v2 threaded mode\\): not supported\\n$`));
+    expect(r.stderr).toMatch(THREAD_REFUSED(c.pid));
     expect(fs.existsSync(`/proc/${c.pid}`)).toBe(true); // released, running on
   });
 
@@ -237,6 +239,19 @@ describe('cgroup v1 (a named hierarchy)', () => {
     const again = spawnSync('mount', ['-t', 'cgroup', '-o', 'none,name=ucrtest', 'ucrtest', m.at]);
     expect(again.status).toBe(0);
     mounts.push(m.at);
+  });
+
+  it('a thread moved alone into another cgroup (its tasks file) is refused at checkpoint', async () => {
+    const m = mountV1();
+    if ('why' in m) {
+      console.log(`cgroups.test: v1 test skipped: ${m.why}`);
+      return;
+    }
+    const c = await startCase('cgroup', { args: ['--dir', cgroupDir(m.at), '--threaded'] });
+    const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'image.ucr')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(THREAD_REFUSED(c.pid));
+    expect(fs.existsSync(`/proc/${c.pid}`)).toBe(true); // released, running on
   });
 
   it("a user's process: the directories are made with its credentials (root restarting the user's image, and the user restarting it); where the user may not make them, the restart fails naming them, and leaves nothing", async () => {

@@ -2,8 +2,8 @@
  * cgroup membership (docs/cgroups.md). Checkpoint: each live task's /proc/PID/cgroup and its
  * cgroup namespace link, read by the helper with its other /proc files (proc-files.ts), kept as a set of "KEY:PATH" lines shared by the tasks that have the same (image/cgroups.ts);
  * recorded only when a task is in a cgroup other than ucr's own. Refused: a task in another
- * cgroup namespace than ucr's, a thread in another cgroup than its process (cgroup v2 threaded
- * mode, looked at only where the process's cgroup is threaded). Restart: each hierarchy where
+ * cgroup namespace than ucr's, a thread in other cgroups than its process (the helper compares
+ * each other thread's /proc/PID/task/TID/cgroup: dump_procfs.c). Restart: each hierarchy where
  * a task's cgroup is not the restarter's own, resolved to a mount of the restarter's (`cgroup`
  * plan lines; the helper makes, checks and enters it: native/helper/restore/restore_cgroup.c).
  */
@@ -84,13 +84,11 @@ export class CgroupCapture {
   private readonly sets: string[][] = [];
   private readonly index = new Map<string, number>();
   private readonly of = new Map<number, number>();
-  private readonly threaded = new Map<string, boolean>();
-  private mounts?: CgroupMount[];
   private differs = false;
 
-  /** A live task (its pid in the image, the /proc pid of its frozen thread, its threads' tids,
-   * its cgroup file and namespace link as the helper read them with its state). */
-  add(pid: number, procPid: number, tids: number[], read: { text: string; ns: string }): void {
+  /** A live task (its pid in the image), its cgroup file and namespace link as the helper read
+   * them with its state, and a thread of it in other cgroups (0: none). */
+  add(pid: number, read: { text: string; ns: string; thread: number }): void {
     checkCgroupNs(pid, read.ns, this.ownNs);
     const lines = cgroupLines(read.text);
     const text = lines.join('\n');
@@ -105,39 +103,8 @@ export class CgroupCapture {
       if (text !== this.own) this.differs = true;
     }
     this.of.set(pid, i);
-    const v2 = lines.find((l) => l.startsWith(':'));
-    if (tids.length && v2 && v2 !== ':/' && this.isThreaded(v2.slice(1))) this.checkThreads(pid, procPid, tids, text);
-  }
-
-  /** A cgroup v2 cgroup whose type lets threads of a process sit apart (threaded mode). */
-  private isThreaded(path: string): boolean {
-    let t = this.threaded.get(path);
-    if (t === undefined) {
-      this.mounts ??= cgroupMounts();
-      const at = locate(this.mounts, '', path);
-      let type = 'domain';
-      try {
-        if (at) type = fs.readFileSync(`${at.mount}/${at.rel}/cgroup.type`, 'latin1').trim();
-      } catch {
-        /* gone, or no cgroup.type (before 4.14): not threaded */
-      }
-      t = type === 'threaded' || type === 'domain threaded';
-      this.threaded.set(path, t);
-    }
-    return t;
-  }
-
-  private checkThreads(pid: number, procPid: number, tids: number[], text: string): void {
-    for (const tid of tids) {
-      let other: string;
-      try {
-        other = readCgroupLines(`${procPid}/task/${tid}`).join('\n');
-      } catch {
-        continue;
-      }
-      if (other !== text)
-        throw new UnsupportedError(`process ${pid}: thread ${tid} is in another cgroup than its process (cgroup v2 threaded mode): not supported`, { pid, phase: 'capture' });
-    }
+    if (read.thread)
+      throw new UnsupportedError(`process ${pid}: thread ${read.thread} is in other cgroups than its process (moved alone: cgroup v1 tasks file, or v2 threaded mode): not supported`, { pid, phase: 'capture' });
   }
 
   /** Into the tree: only when a task was in a cgroup other than ucr's own (then format 1.7). */

@@ -57,6 +57,8 @@ export interface StateFacts {
   proc?: number[];
   /** 1: smaps was long, its kept lines follow in `smaps` events (its length in proc is 0) */
   smaps?: number;
+  /** a thread whose cgroups are not the process's (moved alone), 0 none (dump_procfs.c) */
+  cgthread?: number;
 }
 
 interface SignalState {
@@ -130,8 +132,8 @@ export interface Captured {
   procPid: number;
   scanned: VmaImage[];
   /** /proc/PID/cgroup and the /proc/PID/ns/cgroup link ('' where there is none), as the helper
-   * read them (cgroups.ts) */
-  cgroup: { text: string; ns: string };
+   * read them, and a thread in other cgroups than the process's (0 none; cgroups.ts) */
+  cgroup: { text: string; ns: string; thread: number };
 }
 
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
@@ -282,7 +284,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   const threads = task.threads.length + 1; // as frozen (an exited main thread counts, as in /proc)
   const state = stateBefore === 'T' ? 'stopped' : stateBefore === 'Z' ? 'zombie' : 'running';
   const nsPid = Number((status.get('NSpid') ?? '').split(/\s+/).at(-1));
-  const cgroup = { text: files.text('cgroup'), ns: cgroupNs(files.text) };
+  const cgroup = { text: files.text('cgroup'), ns: cgroupNs(files.text), thread: st.cgthread ?? 0 };
   h.reuse(blob); // everything needed is copied out of it (strings, registers, parts)
   return {
     task,

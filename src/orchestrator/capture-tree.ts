@@ -68,7 +68,7 @@ export async function captureTree(
     requests.delete(pid); // its answer is let go with its task's capture
     const c = await clock.run('capture', () => captureTask(helper, req, state, stats, parts, pending), pid);
     procPids.set(pid, c.procPid);
-    cgroups.add(pid, c.procPid, c.task.threads.map((th) => th.tid), c.cgroup);
+    cgroups.add(pid, c.cgroup);
     entries.push(c.entry);
     tasks.push(c.task);
     captured.push(c);

@@ -8,8 +8,9 @@
  * makes DIR/a and DIR/a/b, moves itself into DIR/a and forks a child that moves itself into
  * DIR/a/b, and keeps its own /proc/self/cgroup and the child's. After SIGTERM both must read
  * the same (every hierarchy's path), and the child still be its child.
- * --threaded (cgroup v2): no child; DIR/a/t made a threaded cgroup, and a second thread moved
- * into it (cgroup.threads): the process's threads are in different cgroups (ucr refuses it).
+ * --threaded: no child; a second thread moved alone into DIR/a/t (cgroup v2: made a threaded
+ * cgroup, cgroup.threads; v1: its tasks file): the process's threads are in different cgroups
+ * (ucr refuses it).
  */
 #include "case.h"
 
@@ -87,8 +88,13 @@ int main(int argc, char **argv)
 			usleep(1000);
 		char tid[16];
 		snprintf(tid, sizeof tid, "%d", thread_tid);
-		put("a/t", "cgroup.type", "threaded");
-		put("a/t", "cgroup.threads", tid);
+		char v2[PATH_MAX + 32];
+		snprintf(v2, sizeof v2, "%s/cgroup.type", dir);
+		if (access(v2, F_OK) == 0) { /* cgroup v2: a threaded cgroup */
+			put("a/t", "cgroup.type", "threaded");
+			put("a/t", "cgroup.threads", tid);
+		} else /* v1: any thread moves alone */
+			put("a/t", "tasks", tid);
 	}
 	char mine[4096], his[4096], path[64];
 	snprintf(path, sizeof path, "/proc/%d/cgroup", child);
