@@ -302,6 +302,10 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
   for (const f of files.files)
     for (const l of f.locks ?? [])
       if (l.task !== undefined && !live.has(l.task)) throw new ImageError(where(`FILES: a lock on file ${f.id} belongs to process ${l.task}, not a live task of the image`), { object: name });
+  const threadsOf = new Map(tasks.map((t) => [t.pid, new Set(t.threads.map((th) => th.tid))]));
+  for (const e of tree.tasks)
+    for (const [tid] of e.threadCgroups ?? [])
+      if (!threadsOf.get(e.pid)?.has(tid)) throw new ImageError(where(`TREE: process ${e.pid}: cgroups of thread ${tid}, not one of its threads`), { object: name });
   const seccomp = seccompProblem(tasks);
   if (seccomp) throw new ImageError(where(`TASK ${seccomp}`), { object: name });
   const inherited = inheritedProblem(tasks, tree.tasks);

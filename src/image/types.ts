@@ -34,6 +34,8 @@ export interface TreeEntry {
   nsPid?: number;
   /** live tasks, when the tree has `cgroups`: its set (format 1.7, image/cgroups.ts) */
   cgroup?: number;
+  /** its threads moved alone into other cgroups: [tid, set] (format 1.7) */
+  threadCgroups?: [number, number][];
 }
 
 export interface ImageTree {

@@ -86,11 +86,10 @@ export class CgroupCapture {
   private readonly of = new Map<number, number>();
   private differs = false;
 
-  /** A live task (its pid in the image), its cgroup file and namespace link as the helper read
-   * them with its state, and a thread of it in other cgroups (0: none). */
-  add(pid: number, read: { text: string; ns: string; thread: number }): void {
-    checkCgroupNs(pid, read.ns, this.ownNs);
-    const lines = cgroupLines(read.text);
+  private readonly threads = new Map<number, [number, number][]>();
+
+  /** The index of a set of lines (added when new). */
+  private setOf(pid: number, lines: string[]): number {
     const text = lines.join('\n');
     let i = this.index.get(text);
     if (i === undefined) {
@@ -102,16 +101,39 @@ export class CgroupCapture {
       this.index.set(text, i);
       if (text !== this.own) this.differs = true;
     }
+    return i;
+  }
+
+  /** A live task (its pid in the image), its cgroup file and namespace link as the helper read
+   * them with its state, and a thread of it in other cgroups (0: none); then threadTexts gives
+   * every other thread's /proc/PID/task/TID/cgroup (read only then). */
+  add(pid: number, read: { text: string; ns: string; thread: number }, threadTexts: () => [number, string][]): void {
+    checkCgroupNs(pid, read.ns, this.ownNs);
+    const i = this.setOf(pid, cgroupLines(read.text));
     this.of.set(pid, i);
-    if (read.thread)
-      throw new UnsupportedError(`process ${pid}: thread ${read.thread} is in other cgroups than its process (moved alone: cgroup v1 tasks file, or v2 threaded mode): not supported`, { pid, phase: 'capture' });
+    if (!read.thread) return;
+    // threads moved alone (cgroup v1 tasks file, v2 threaded mode): each one's set
+    const apart: [number, number][] = [];
+    for (const [tid, text] of threadTexts()) {
+      const j = this.setOf(pid, cgroupLines(text));
+      if (j !== i) apart.push([tid, j]);
+    }
+    if (apart.length) {
+      this.threads.set(pid, apart);
+      this.differs = true;
+    }
   }
 
   /** Into the tree: only when a task was in a cgroup other than ucr's own (then format 1.7). */
   apply(tree: ImageTree): boolean {
     if (!this.differs) return false;
     tree.cgroups = this.sets;
-    for (const e of tree.tasks) if (e.state !== 'zombie' && this.of.has(e.pid)) e.cgroup = this.of.get(e.pid);
+    for (const e of tree.tasks) {
+      if (e.state === 'zombie' || !this.of.has(e.pid)) continue;
+      e.cgroup = this.of.get(e.pid);
+      const th = this.threads.get(e.pid);
+      if (th) e.threadCgroups = th;
+    }
     return true;
   }
 }
@@ -126,27 +148,35 @@ export interface CgroupPlan {
  * else the mount that reaches it, or a warning (the task stays in the restarter's). */
 export function placeCgroups(tree: ImageTree): CgroupPlan {
   const plan: CgroupPlan = { lines: new Map(), warnings: [] };
-  if (!tree.cgroups) return plan;
+  const sets = tree.cgroups;
+  if (!sets) return plan;
   const own = new Map(readCgroupLines('self').map((l) => [cgroupLine(l).key, cgroupLine(l).path]));
   let mounts: CgroupMount[] | undefined;
   const warned = new Set<string>();
-  const bySet = tree.cgroups.map((set) => {
+  /** where the lines of set differ from base (key -> path): the mount and the path below it */
+  const moves = (set: string[], base: Map<string, string>, line: (at: { mount: string; rel: string }) => string): string[] => {
     const L: string[] = [];
-    for (const line of set) {
-      const { key, path } = cgroupLine(line);
-      if (own.get(key) === path) continue;
+    for (const l of set) {
+      const { key, path } = cgroupLine(l);
+      if (base.get(key) === path) continue;
       mounts ??= cgroupMounts();
       const at = own.has(key) ? locate(mounts, key, path) : undefined;
-      if (!at) {
-        if (warned.has(line)) continue; // one warning for the sets that share it
-        warned.add(line);
-        plan.warnings.push(`cgroup ${key || 'v2'}:${path}: that hierarchy is not mounted here (or not at that path): its processes stay in ${own.has(key) ? own.get(key) : 'the restarter\'s cgroup'}`);
-        continue;
+      if (at) L.push(line(at));
+      else if (!warned.has(l)) {
+        warned.add(l); // one warning for the sets that share it
+        plan.warnings.push(`cgroup ${key || 'v2'}:${path}: that hierarchy is not mounted here (or not at that path): its processes stay in ${own.has(key) ? own.get(key) : "the restarter's cgroup"}`);
       }
-      L.push(P.planCgroup({ mount: at.mount, path: at.rel || undefined }));
     }
     return L;
-  });
-  for (const e of tree.tasks as TreeEntry[]) if (e.cgroup !== undefined && bySet[e.cgroup]!.length) plan.lines.set(e.pid, bySet[e.cgroup]!);
+  };
+  const bySet = sets.map((set) => moves(set, own, (at) => P.planCgroup({ mount: at.mount, path: at.rel || undefined })));
+  for (const e of tree.tasks as TreeEntry[]) {
+    if (e.cgroup === undefined) continue;
+    const L = [...bySet[e.cgroup]!];
+    // a thread is born in its process's cgroups: moved where its own differ
+    const mine = new Map(sets[e.cgroup]!.map((l) => [cgroupLine(l).key, cgroupLine(l).path]));
+    for (const [tid, j] of e.threadCgroups ?? []) L.push(...moves(sets[j]!, mine, (at) => P.planCgthread({ tid, mount: at.mount, path: at.rel || undefined })));
+    if (L.length) plan.lines.set(e.pid, L);
+  }
   return plan;
 }

@@ -7,7 +7,7 @@ import { collectRuns } from '../kernel/scan-runs.js';
 import { FdPrefetch } from '../kernel/fd-prefetch.js';
 import { FrameParts } from '../kernel/frame-parts.js';
 import type { Helper } from '../kernel/helper.js';
-import { readStat } from '../kernel/proc.js';
+import { readProcText, readStat } from '../kernel/proc.js';
 import { CgroupCapture } from '../kernel/cgroups.js';
 
 /** Tasks whose state is asked of the helper ahead of the one being captured. */
@@ -68,7 +68,7 @@ export async function captureTree(
     requests.delete(pid); // its answer is let go with its task's capture
     const c = await clock.run('capture', () => captureTask(helper, req, state, stats, parts, pending), pid);
     procPids.set(pid, c.procPid);
-    cgroups.add(pid, c.cgroup);
+    cgroups.add(pid, c.cgroup, () => c.task.threads.map((th) => [th.tid, readProcText(`/proc/${c.procPid}/task/${th.tid}/cgroup`)]));
     entries.push(c.entry);
     tasks.push(c.task);
     captured.push(c);

@@ -9,8 +9,8 @@
  * DIR/a/b, and keeps its own /proc/self/cgroup and the child's. After SIGTERM both must read
  * the same (every hierarchy's path), and the child still be its child.
  * --threaded: no child; a second thread moved alone into DIR/a/t (cgroup v2: made a threaded
- * cgroup, cgroup.threads; v1: its tasks file): the process's threads are in different cgroups
- * (ucr refuses it).
+ * cgroup, cgroup.threads; v1: its tasks file): after SIGTERM its cgroups must read the same
+ * too (/proc/self/task/TID/cgroup).
  */
 #include "case.h"
 
@@ -96,18 +96,25 @@ int main(int argc, char **argv)
 		} else /* v1: any thread moves alone */
 			put("a/t", "tasks", tid);
 	}
-	char mine[4096], his[4096], path[64];
+	char mine[4096], his[4096], path[64], thr[4096] = "", thrpath[64];
+	snprintf(thrpath, sizeof thrpath, "/proc/self/task/%d/cgroup", thread_tid);
+	if (threaded && case_read_text(thrpath, thr, sizeof thr) <= 0)
+		case_setup_fail("cannot read the thread's cgroup file");
 	snprintf(path, sizeof path, "/proc/%d/cgroup", child);
 	if (case_read_text("/proc/self/cgroup", mine, sizeof mine) <= 0 || case_read_text(path, his, sizeof his) <= 0)
 		case_setup_fail("cannot read the cgroup files");
 	case_ready();
 	case_wait_term();
 
-	char now[4096], hisnow[4096];
+	char now[4096], hisnow[4096], thrnow[4096] = "";
 	case_read_text("/proc/self/cgroup", now, sizeof now);
+	if (threaded)
+		case_read_text(thrpath, thrnow, sizeof thrnow);
 	case_read_text(path, hisnow, sizeof hisnow);
 	if (strcmp(now, mine))
 		case_fail("the process's cgroups were [%s], now [%s]", mine, now);
+	else if (strcmp(thrnow, thr))
+		case_fail("thread %d's cgroups were [%s], now [%s]", thread_tid, thr, thrnow);
 	else if (strcmp(hisnow, his))
 		case_fail("the child's cgroups were [%s], now [%s]", his, hisnow);
 	else if (!threaded && waitpid(child, NULL, WNOHANG) != 0)

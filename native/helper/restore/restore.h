@@ -88,6 +88,8 @@ int cgroups_prepare(void);
 int cgroups_enter(void);
 void cgroups_undo(int wait_ms);
 int cgroups_made(void); /* directories made, not yet removed */
+/* in its tracer worker, once its threads exist: task p's threads moved alone (`cgthread`) */
+int cgroups_threads(const struct task_plan *p);
 /* restore_files.c: the objects every task inherits */
 int open_files(void);
 /* restore_tree.c: the planned actions, then every task's fds and first stop */

@@ -29,6 +29,7 @@ extern struct plan plan;
 
 struct cg_move {
 	int task;
+	pid_t tid; /* a thread of the task moved alone (its tid in the image), 0: the process */
 	char *dir; /* mount point + "/" + path below it */
 	size_t mountlen;
 	int fd; /* O_PATH of DIR/cgroup.procs, checked writable with the task's credentials */
@@ -62,21 +63,32 @@ static int rel_ok(const char *p)
 	return 1;
 }
 
-int on_plan_cgroup(struct plan_in *in, struct msg_plan_cgroup *m)
+static int add_move(struct plan_in *in, pid_t tid, const char *mount, const char *rel)
 {
 	TASK(t);
-	NEED(t->kind == TASK_NORMAL && m->mount[0] == '/' && (!m->path || rel_ok(m->path)));
-	size_t ml = strlen(m->mount), pl = m->path ? strlen(m->path) : 0;
-	NEED(ml + pl + 2 + sizeof "/cgroup.procs" <= PATH_MAX);
+	NEED(t->kind == TASK_NORMAL && mount[0] == '/' && (!rel || rel_ok(rel)));
+	size_t ml = strlen(mount), pl = rel ? strlen(rel) : 0;
+	NEED(ml + pl + 2 + sizeof "/cgroup.threads" <= PATH_MAX);
 	struct cg_move *mv = GROW(moves, nmoves);
 	NEED(mv != NULL);
 	mv->task = (int)(t - in->p->tasks);
+	mv->tid = tid;
 	mv->fd = -1;
 	mv->mountlen = ml;
 	mv->dir = malloc(ml + pl + 2);
 	NEED(mv->dir != NULL);
-	snprintf(mv->dir, ml + pl + 2, "%s%s%s", m->mount, pl ? "/" : "", pl ? m->path : "");
+	snprintf(mv->dir, ml + pl + 2, "%s%s%s", mount, pl ? "/" : "", pl ? rel : "");
 	return 0;
+}
+
+int on_plan_cgroup(struct plan_in *in, struct msg_plan_cgroup *m)
+{
+	return add_move(in, 0, m->mount, m->path);
+}
+
+int on_plan_cgthread(struct plan_in *in, struct msg_plan_cgthread *m)
+{
+	return add_move(in, (pid_t)m->tid, m->mount, m->path); /* its tid: checked against the task's threads at its finish */
 }
 
 static void made_one(const char *path)
@@ -89,6 +101,24 @@ static void made_one(const char *path)
 	made[nmade] = (struct cg_made){ strdup(path), st.st_dev, st.st_ino };
 	if (made[nmade].path)
 		nmade++;
+}
+
+/* text written to path by the helper, once task may write it (checked with its credentials):
+ * 0, or errno */
+static int write_checked(int task, const char *path, const char *text)
+{
+	int o = fs_checked(task, path, W_OK);
+	if (o < 0)
+		return errno;
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", o);
+	int fd = open(proc, O_WRONLY | O_CLOEXEC);
+	int ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	close(o);
+	return ok ? 0 : e;
 }
 
 int cgroups_prepare(void)
@@ -113,13 +143,25 @@ int cgroups_prepare(void)
 					close(fd);
 					made_one(path);
 				}
+				/* v2: below its process's domain a thread's cgroup is threaded (made as a domain) */
+				char type[PATH_MAX + 16];
+				snprintf(type, sizeof type, "%s/cgroup.type", path);
+				int te = fd >= 0 && mv->tid && access(type, F_OK) == 0 ? write_checked(mv->task, type, "threaded") : 0;
+				if (te)
+					return proto_fail("create", "cgroup", te, "process %d: cannot make cgroup %s threaded, for its thread %d%s",
+							  t->old_pid, path, mv->tid, fs_who(mv->task));
 			} else if (!S_ISDIR(st.st_mode))
 				return proto_fail("create", "cgroup", ENOTDIR, "process %d: cgroup %s is not a directory", t->old_pid, path);
 			if (e)
 				*e = '/';
 			s = e;
 		}
-		snprintf(path, sizeof path, "%s/cgroup.procs", mv->dir);
+		/* a thread: cgroup.threads in v2, tasks in v1 (no cgroup.threads there) */
+		snprintf(path, sizeof path, "%s/cgroup.threads", mv->dir);
+		if (mv->tid && access(path, F_OK) < 0)
+			snprintf(path, sizeof path, "%s/tasks", mv->dir);
+		else if (!mv->tid)
+			snprintf(path, sizeof path, "%s/cgroup.procs", mv->dir);
 		int fd = fs_checked(mv->task, path, W_OK);
 		if (fd < 0)
 			return proto_fail("create", "cgroup", errno, "process %d: cannot write %s%s", t->old_pid, path, fs_who(mv->task));
@@ -150,23 +192,48 @@ static const char *why(int e)
 	}
 }
 
+/* pid written through the checked file of mv: 0, or errno */
+static int enter(const struct cg_move *mv, pid_t pid)
+{
+	char proc[64], text[16];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", mv->fd);
+	int n = snprintf(text, sizeof text, "%d", pid);
+	int fd = open(proc, O_WRONLY | O_CLOEXEC);
+	int ok = fd >= 0 && write(fd, text, (size_t)n) == n;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : e;
+}
+
 int cgroups_enter(void)
 {
 	for (int i = 0; i < nmoves; i++) {
 		struct cg_move *mv = &moves[i];
 		const struct task_plan *t = &plan.tasks[mv->task];
-		char proc[64], pid[16];
-		snprintf(proc, sizeof proc, "/proc/self/fd/%d", mv->fd);
-		int n = snprintf(pid, sizeof pid, "%d", t->pid);
-		int fd = open(proc, O_WRONLY | O_CLOEXEC);
-		int ok = fd >= 0 && write(fd, pid, (size_t)n) == n;
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		close(mv->fd);
-		mv->fd = -1;
-		if (!ok)
+		int e = mv->tid ? 0 : enter(mv, t->pid);
+		close(mv->fd); /* the tracer workers keep their copies for the threads */
+		if (e)
 			return proto_fail("create", "cgroup", e, "cannot move process %d into cgroup %s: %s", t->old_pid, mv->dir, why(e));
+	}
+	return 0;
+}
+
+int cgroups_threads(const struct task_plan *p)
+{
+	for (int i = 0; i < nmoves; i++) {
+		struct cg_move *mv = &moves[i];
+		if (!mv->tid || &plan.tasks[mv->task] != p)
+			continue;
+		const struct thread_plan *th = NULL;
+		for (int k = 0; k < p->nthreads && !th; k++)
+			if (p->threads[k].tid == mv->tid)
+				th = &p->threads[k];
+		if (!th)
+			return proto_fail("finish", "cgroup", EINVAL, "process %d has no thread %d to move into cgroup %s", p->old_pid, mv->tid, mv->dir);
+		int e = enter(mv, th->pid);
+		if (e)
+			return proto_fail("finish", "cgroup", e, "cannot move thread %d of process %d into cgroup %s: %s", mv->tid, p->old_pid, mv->dir, why(e));
 	}
 	return 0;
 }
