@@ -1,11 +1,12 @@
 /**
  * cgroup membership (docs/cgroups.md). Checkpoint: each live task's /proc/PID/cgroup and its
- * cgroup namespace link, read by the helper with its other /proc files (proc-files.ts), kept as a set of "KEY:PATH" lines shared by the tasks that have the same (image/cgroups.ts);
- * recorded only when a task is in a cgroup other than ucr's own. Refused: a task in another
- * cgroup namespace than ucr's, a thread in other cgroups than its process (the helper compares
- * each other thread's /proc/PID/task/TID/cgroup: dump_procfs.c). Restart: each hierarchy where
- * a task's cgroup is not the restarter's own, resolved to a mount of the restarter's (`cgroup`
- * plan lines; the helper makes, checks and enters it: native/helper/restore/restore_cgroup.c).
+ * cgroup namespace link, read by the helper with its other /proc files (proc-files.ts), kept as
+ * a set of "KEY:PATH" lines shared by the tasks that have the same (image/cgroups.ts), and its
+ * threads moved alone with their own sets (the helper flags the task: dump_procfs.c); recorded
+ * only when a task is in a cgroup other than ucr's own. Refused: a task in another cgroup
+ * namespace than ucr's. Restart: each hierarchy where a task's cgroup is not the restarter's
+ * own (a thread's: not its process's), resolved to a mount of the restarter's (`cgroup` and
+ * `cgthread` plan lines; the helper makes, checks and enters it: restore/restore_cgroup.c).
  */
 import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
@@ -85,7 +86,6 @@ export class CgroupCapture {
   private readonly index = new Map<string, number>();
   private readonly of = new Map<number, number>();
   private differs = false;
-
   private readonly threads = new Map<number, [number, number][]>();
 
   /** The index of a set of lines (added when new). */

@@ -8,6 +8,9 @@
  *                    write the cgroup's cgroup.procs checked with them (an O_PATH fd kept)
  *   cgroups_enter    (once every task exists, stopped, before its memory) the task's pid
  *                    written to that cgroup.procs by the helper, through the checked fd
+ *   cgroups_threads  (`cgthread` lines: a thread moved alone; in the task's tracer worker, at
+ *                    its finish step, once its threads exist) the thread's tid written to its
+ *                    cgroup's cgroup.threads (v2) or tasks (v1), checked the same way
  *   cgroups_undo     (a failed restart, once the tasks are gone) the directories it made
  *                    removed, deepest first, each only while it is still the one made */
 #define _GNU_SOURCE
@@ -32,7 +35,8 @@ struct cg_move {
 	pid_t tid; /* a thread of the task moved alone (its tid in the image), 0: the process */
 	char *dir; /* mount point + "/" + path below it */
 	size_t mountlen;
-	int fd; /* O_PATH of DIR/cgroup.procs, checked writable with the task's credentials */
+	int fd; /* O_PATH of DIR/cgroup.procs (a thread: cgroup.threads or tasks), checked writable
+		 * with the task's credentials */
 };
 static struct cg_move *moves;
 static int nmoves;
