@@ -85,6 +85,18 @@ async function threadRoundTrip(dir: string): Promise<void> {
   expect(await verdict(c)).toBe('PASS');
   await waitFor(() => !exists(c.pid), 10_000, 'the case to end');
   fs.rmSync(c.out);
+  // a thread's set edited: refused in one line
+  const good = fs.readFileSync(img);
+  for (const [name, edit, re] of [
+    ['tid', (t: Record<string, any>) => (t.tasks[0].threadCgroups[0][0] = 1), /TREE: process \d+: cgroups of thread 1, not one of its threads/],
+    ['set', (t: Record<string, any>) => (t.tasks[0].threadCgroups[0][1] = 99), /threadCgroups: corrupt image: a thread's set is not one of the cgroups sets/],
+  ] as const) {
+    const p = path.join(c.dir, `${name}.ucr`);
+    fs.writeFileSync(p, resealed(editRecord(good, KIND.TREE, edit)));
+    const b = ucr(['restart', '-i', p, '--detach']);
+    expect(b.stderr, name).toMatch(re);
+    expect(b.stderr.trim().split('\n'), name).toHaveLength(1);
+  }
   rmCgroup(path.join(dir, 'a'));
   r = ucr(['restart', '-i', img, '--detach']);
   expect(r.code, r.stderr).toBe(0);
