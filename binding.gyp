@@ -82,6 +82,7 @@
         "native/helper/restore/plan_files.c",
         "native/helper/restore/plan_task.c", "native/helper/restore/plan_thread.c",
         "native/helper/restore/restore.c",
+        "native/helper/restore/restore_cgroup.c",
         "native/helper/restore/restore_child.c",
         "native/helper/restore/restore_files.c",
         "native/helper/restore/restore_map.c",

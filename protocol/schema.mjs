@@ -172,6 +172,8 @@ export const messages = [
   plan('cwdobj', [id('obj')], 'the cwd is that removed directory (after cwd)'),
   plan('exe', [str('path')], 'the executable'),
   plan('umask', [u64('value', { max: 0o777 })], 'umask'),
+  plan('cgroup', [str('mount'), str('path', { nullable: true })], "the task's cgroup in one hierarchy, when not the restarter's: a mount point of the restarter's and the path below it (- its root); made if missing, with the task's credentials (restore_cgroup.c)"),
+  plan('cgthread', [u64('tid', { min: 1, max: PID }), str('mount'), str('path', { nullable: true })], "a thread's cgroup in one hierarchy, when not its process's (moved alone): written to that cgroup's cgroup.threads (v2) or tasks (v1) once the thread exists, in the task's finish step (restore_cgroup.c)"),
   plan('comm', [hex('comm', { max: 16 })], 'the name'),
   plan('pdeathsig', [u64('value', { max: 64 })], 'PR_SET_PDEATHSIG'),
   plan('creds', [...['ruid', 'euid', 'suid', 'fsuid', 'rgid', 'egid', 'sgid', 'fsgid'].map((n) => u32(n)), list('groups', { elem: 'u64', max: U32, maxCount: 64 })], 'credentials'),

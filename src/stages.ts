@@ -49,7 +49,7 @@ export const RESTART_STAGES = [
   { name: 'check', by: 'coordinator', what: 'kernel and CPU, files, System V ids, wanted pids free; the tree plan' },
   { name: 'spool', by: 'helper', what: 'a piped image whose producer still holds a pid: the rest of the stream into a memfd, acknowledged', until: 'spooled' },
   { name: 'plan', by: 'helper', what: 'the plan lines read and checked', until: 'planned' },
-  { name: 'create', by: 'helper', what: 'System V objects, every file object at high fds, then the tree: clone3(set_tid) (CLONE_PARENT for a task whose creator is its sibling), sessions, groups, zombies; each task\'s fds', until: 'created' },
+  { name: 'create', by: 'helper', what: 'System V objects, every file object at high fds, then the tree: clone3(set_tid) (CLONE_PARENT for a task whose creator is its sibling), sessions, groups, zombies; each task\'s fds; tasks into their cgroups (cgroups.md)', until: 'created' },
   { name: 'memory', by: 'helper', what: 'the page records into the tasks (userfaultfd or process_vm_writev), the trailer', until: 'loaded' },
   { name: 'map', by: 'tracer worker', perTask: true, within: 'memory', what: 'one task\'s address space: unmap, vdso, every mapping', until: 'mapped' },
   { name: 'verify', by: 'coordinator', what: 'the trailer matches the records, bytes and digest; commit' },

@@ -94,6 +94,17 @@ function detailLines(t: TaskImage, prevOf: Map<number, number>): string[] {
 }
 
 /** Every task of the image, or only `task`'s fds, mappings and details. */
+/** The tree's cgroup sets (format 1.7, docs/cgroups.md): each with its processes; a hierarchy
+ * at its root left out. */
+function cgroupLines(r: InspectResult): string[] {
+  const sets = r.meta.tree.cgroups;
+  if (!sets) return [];
+  return ['cgroups:', ...sets.map((set, i) => {
+    const pids = r.meta.tree.tasks.filter((e) => e.cgroup === i).map((e) => e.pid);
+    return `  ${pids.join(' ')}: ${set.filter((l) => !l.endsWith(':/')).join('  ') || 'every hierarchy at its root'}`;
+  })];
+}
+
 export function renderInspect(r: InspectResult, opts: { task?: number } = {}): string {
   const h = r.meta.header;
   const tasks = opts.task === undefined ? r.meta.tasks : r.meta.tasks.filter((t) => t.pid === opts.task);
@@ -107,6 +118,7 @@ export function renderInspect(r: InspectResult, opts: { task?: number } = {}): s
     `  ${r.meta.tree.tasks.length} task(s) (${tasks.length} live), ${r.pageRecords} page records, ${mib(r.pageBytes)} of pages${r.compressedBytes !== undefined ? ` (lz4: ${mib(r.compressedBytes)} in compressed records)` : ''}`,
     `tree:`,
     ...drawTree(r.meta.tree.tasks),
+    ...cgroupLines(r),
     `memory:`,
     `  ${'pid'.padEnd(8)} ${'mappings'.padStart(8)} ${'mapped'.padStart(12)} ${'saved'.padStart(12)} ${'runs'.padStart(6)}  by kind`,
     ...tasks.map(memoryLine),

@@ -80,6 +80,8 @@ export const FORMAT_MINOR = 7;
 export const FORMAT_MINOR_VDSO = 7;
 /** The minor written for an image with an AIO ring's head, tail and unreaped events (VmaImage aio). */
 export const FORMAT_MINOR_AIO = 7;
+/** The minor written for an image with cgroup membership (TREE `cgroups`, image/cgroups.ts). */
+export const FORMAT_MINOR_CGROUP = 7;
 /** The minor written for an image with a task's mappings packed (vma-pack.ts), and nothing newer. */
 export const FORMAT_MINOR_VMAP = 6;
 /** The minor written for an image whose threads' xstate leaves out its zeros, and nothing newer. */

@@ -13,6 +13,7 @@ import {
   FORMAT_MINOR_XSTATE,
   FORMAT_MINOR_VMAP,
   FORMAT_MINOR_AIO,
+  FORMAT_MINOR_CGROUP,
   FRAME_SIZE,
   MAGIC,
   MAX_METADATA_DECODED,
@@ -213,6 +214,7 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
   const header = checkHeader(take(RecordKind.Header, 'HEADER'), where('HEADER'));
   if (header.compress && minor < 2) throw new ImageError(where(`HEADER: compression in a format ${major}.${minor} image`), { object: name });
   const tree = checkTree(take(RecordKind.Tree, 'TREE'), where('TREE'));
+  if (tree.cgroups && minor < FORMAT_MINOR_CGROUP) throw new ImageError(where(`TREE: cgroups in a format ${major}.${minor} image`), { object: name });
   if (tree.tasks[0]!.pid !== header.root) throw new ImageError(where(`TREE: the first task is not the root ${header.root}`), { object: name });
   const files = checkFiles(take(RecordKind.Files, 'FILES'), where('FILES'));
   const ipc = minor >= 1 ? checkIpc(take(RecordKind.Ipc, 'IPC'), where('IPC')) : { ownNamespace: false, shm: [], sem: [], msg: [] };
@@ -302,6 +304,10 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
   for (const f of files.files)
     for (const l of f.locks ?? [])
       if (l.task !== undefined && !live.has(l.task)) throw new ImageError(where(`FILES: a lock on file ${f.id} belongs to process ${l.task}, not a live task of the image`), { object: name });
+  const threadsOf = new Map(tasks.map((t) => [t.pid, new Set(t.threads.map((th) => th.tid))]));
+  for (const e of tree.tasks)
+    for (const [tid] of e.threadCgroups ?? [])
+      if (!threadsOf.get(e.pid)?.has(tid)) throw new ImageError(where(`TREE: process ${e.pid}: cgroups of thread ${tid}, not one of its threads`), { object: name });
   const seccomp = seccompProblem(tasks);
   if (seccomp) throw new ImageError(where(`TASK ${seccomp}`), { object: name });
   const inherited = inheritedProblem(tasks, tree.tasks);

@@ -32,10 +32,17 @@ export interface TreeEntry {
   exitStatus?: number;
   /** the pid the task sees, when it lives in a pid namespace below the checkpointer's */
   nsPid?: number;
+  /** live tasks, when the tree has `cgroups`: its set (format 1.7, image/cgroups.ts) */
+  cgroup?: number;
+  /** its threads moved alone into other cgroups: [tid, set] (format 1.7) */
+  threadCgroups?: [number, number][];
 }
 
 export interface ImageTree {
   tasks: TreeEntry[];
+  /** format 1.7: the distinct cgroup sets of the live tasks, "KEY:PATH" lines (image/cgroups.ts);
+   * written only when a task was in a cgroup other than the checkpointer's own */
+  cgroups?: string[][];
 }
 
 /** How a mapping is recreated. */

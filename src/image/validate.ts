@@ -6,6 +6,7 @@
  */
 import type { CborValue } from './cbor.js';
 import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, isInt, isMap, obj, pathText, shown, str, u64 } from './check.js';
+import { CGROUP_SETS_MAX } from './cgroups.js';
 import { MAX_TASKS, MAX_TREE_DEPTH, PAGE_SIZE, TASK_END } from './format.js';
 import type {
   CapSets,
@@ -24,6 +25,7 @@ import type {
 } from './types.js';
 
 import { checkAttrs } from './validate-attrs.js';
+import { checkCgroupSets } from './cgroups.js';
 import { checkSeccomp } from './validate-seccomp.js';
 import { checkRuns, checkVmas } from './validate-vmas.js';
 import { checkPacked, keepPacked } from './packed-task.js';
@@ -68,6 +70,19 @@ function compression(v: CborValue, w: Where): 'lz4' {
   return 'lz4';
 }
 
+/** [tid, set] pairs, each thread once (threads of the task: checked against its TASK record). */
+function threadSets(v: CborValue, w: Where): [number, number][] {
+  const seen = new Set<number>();
+  return arr(v, w, PID_MAX).map((x, i) => {
+    const p = arr(x, w.at(i), 2);
+    if (p.length !== 2) w.at(i).fail('expected [tid, set]');
+    const tid = int(p[0], w.at(i).at(0), 1, PID_MAX);
+    if (seen.has(tid)) w.at(i).fail(`thread ${tid} appears twice`);
+    seen.add(tid);
+    return [tid, int(p[1], w.at(i).at(1), 0, CGROUP_SETS_MAX - 1)];
+  });
+}
+
 export function checkTree(v: CborValue, path: string): ImageTree {
   const w = new Where(path);
   const o = obj(v, w);
@@ -90,6 +105,8 @@ export function checkTree(v: CborValue, path: string): ImageTree {
       threads: field(e, 'threads', tw, (x, ww) => int(x, ww, 1, PID_MAX)),
       exitStatus: e.exitStatus === undefined ? undefined : field(e, 'exitStatus', tw, (x, ww) => int(x, ww, 0, 0xffff)),
       nsPid: e.nsPid === undefined ? undefined : field(e, 'nsPid', tw, (x, ww) => int(x, ww, 1, PID_MAX)),
+      ...(e.cgroup === undefined ? {} : { cgroup: field(e, 'cgroup', tw, (x, ww) => int(x, ww, 0, CGROUP_SETS_MAX - 1)) }),
+      ...(e.threadCgroups === undefined ? {} : { threadCgroups: threadSets(e.threadCgroups, tw.at('threadCgroups')) }),
     };
   });
   if (tasks.length === 0) w.at('tasks').fail('no tasks');
@@ -98,7 +115,18 @@ export function checkTree(v: CborValue, path: string): ImageTree {
     if (t.state === 'zombie' && t.exitStatus === undefined) w.at('tasks').at(i).fail('zombie without exit status');
   });
   checkDepth(tasks, w.at('tasks'));
-  return { tasks };
+  if (o.cgroups === undefined) {
+    if (tasks.some((t) => t.cgroup !== undefined || t.threadCgroups)) w.at('tasks').fail('a cgroup index without cgroups');
+    return { tasks };
+  }
+  // every live task names one set, zombies none
+  const cgroups = checkCgroupSets(o.cgroups, w.at('cgroups'));
+  tasks.forEach((t, i) => {
+    if ((t.state === 'zombie') !== (t.cgroup === undefined) || (t.cgroup ?? 0) >= cgroups.length) w.at('tasks').at(i).at('cgroup').fail('not one of the cgroups sets (every live task has one, a zombie none)');
+    if (t.threadCgroups?.some(([tid, j]) => j >= cgroups.length || tid === t.pid) || (t.threadCgroups && t.state === 'zombie'))
+      w.at('tasks').at(i).at('threadCgroups').fail('a thread\'s set is not one of the cgroups sets, or names the process itself or a zombie');
+  });
+  return { tasks, cgroups };
 }
 
 /** Parents in the image form a tree of bounded depth below the root and the orphans (whose

@@ -57,6 +57,8 @@ export interface StateFacts {
   proc?: number[];
   /** 1: smaps was long, its kept lines follow in `smaps` events (its length in proc is 0) */
   smaps?: number;
+  /** a thread whose cgroups are not the process's (moved alone), 0 none (dump_procfs.c) */
+  cgthread?: number;
 }
 
 interface SignalState {
@@ -129,6 +131,9 @@ export interface Captured {
   entry: TreeEntry;
   procPid: number;
   scanned: VmaImage[];
+  /** /proc/PID/cgroup and the /proc/PID/ns/cgroup link ('' where there is none), as the helper
+   * read them, and a thread in other cgroups than the process's (0 none; cgroups.ts) */
+  cgroup: { text: string; ns: string; thread: number };
 }
 
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
@@ -140,7 +145,7 @@ export async function captureTask(h: Helper, req: StateRequest, stateBefore: str
   return { ...(await captureLive(h, req, procPid, stateBefore, stats, parts, pending)), procPid };
 }
 
-async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats: Map<string, fs.Stats> | undefined, parts: FrameParts, pending: string[]): Promise<{ task: TaskImage; entry: TreeEntry; scanned: VmaImage[] }> {
+async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefore: string, stats: Map<string, fs.Stats> | undefined, parts: FrameParts, pending: string[]): Promise<Omit<Captured, 'procPid'>> {
   const { pid } = req;
   const st = await req.state!;
   // registers and xstate: views of the helper's binary frame, thread after thread; the /proc
@@ -278,12 +283,23 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   const threads = task.threads.length + 1; // as frozen (an exited main thread counts, as in /proc)
   const state = stateBefore === 'T' ? 'stopped' : stateBefore === 'Z' ? 'zombie' : 'running';
   const nsPid = Number((status.get('NSpid') ?? '').split(/\s+/).at(-1));
+  const cgroup = { text: files.text('cgroup'), ns: cgroupNs(files.text), thread: st.cgthread ?? 0 };
   h.reuse(blob); // everything needed is copied out of it (strings, registers, parts)
   return {
     task,
     scanned,
+    cgroup,
     entry: { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, comm: stat.comm, state, threads, ...(nsPid && nsPid !== pid ? { nsPid } : {}) },
   };
+}
+
+/** The task's cgroup namespace link ('' in a kernel without cgroup namespaces). */
+function cgroupNs(text: (f: ProcFile) => string): string {
+  try {
+    return text('ns/cgroup');
+  } catch {
+    return '';
+  }
 }
 
 /** The next part of a task's smaps that the helper streams after its state (whole mappings). */

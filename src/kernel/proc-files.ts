@@ -4,9 +4,9 @@ import { readLink, readProcText } from './proc.js';
 /** The /proc files of the task (as its thread procPid sees them) that the helper reads at the
  * end of its `state` (native/helper/checkpoint/dump_procfs.c, same order): one batch in C, on
  * the helper's side, rather than an open, read and close from JavaScript each. */
-const PROC_FILES = ['stat', 'status', 'smaps', 'auxv', 'personality', 'oom_score_adj', 'loginuid', 'timers', 'exe', 'cwd', 'root'] as const;
+const PROC_FILES = ['stat', 'status', 'smaps', 'auxv', 'personality', 'oom_score_adj', 'loginuid', 'timers', 'cgroup', 'exe', 'cwd', 'root', 'ns/cgroup'] as const;
 export type ProcFile = (typeof PROC_FILES)[number];
-const LINKS = new Set<ProcFile>(['exe', 'cwd', 'root']);
+const LINKS = new Set<ProcFile>(['exe', 'cwd', 'root', 'ns/cgroup']);
 
 /** The files as the helper read them (frame: the bytes after the registers); text() reads one
  * here instead when the helper could not (as before: the same error when it fails again),

@@ -7,7 +7,8 @@ import { collectRuns } from '../kernel/scan-runs.js';
 import { FdPrefetch } from '../kernel/fd-prefetch.js';
 import { FrameParts } from '../kernel/frame-parts.js';
 import type { Helper } from '../kernel/helper.js';
-import { readStat } from '../kernel/proc.js';
+import { readProcText, readStat } from '../kernel/proc.js';
+import { CgroupCapture } from '../kernel/cgroups.js';
 
 /** Tasks whose state is asked of the helper ahead of the one being captured. */
 const STATE_AHEAD = 32;
@@ -23,7 +24,7 @@ export async function captureTree(
   helper: Helper,
   order: { pid: number; state: string; parent?: number; tid?: number }[],
   clock: PhaseClock,
-): Promise<{ entries: TreeEntry[]; tasks: TaskImage[]; procPids: Map<number, number>; prefetch: FdPrefetch }> {
+): Promise<{ entries: TreeEntry[]; tasks: TaskImage[]; procPids: Map<number, number>; prefetch: FdPrefetch; cgroups: CgroupCapture }> {
   const entries: TreeEntry[] = [];
   const tasks: TaskImage[] = [];
   const procPids = new Map<number, number>();
@@ -55,6 +56,7 @@ export async function captureTree(
   const captured: Captured[] = [];
   const stats = new Map<string, fs.Stats>(); // each mapped file stat'ed once for the tree
   const parts = new FrameParts(); // each XSAVE area once by content
+  const cgroups = new CgroupCapture(); // each task's /proc/PID/cgroup, sets kept once
   for (const { pid, state } of order) {
     if (state === 'Z') {
       const st = readStat(pid);
@@ -66,11 +68,12 @@ export async function captureTree(
     requests.delete(pid); // its answer is let go with its task's capture
     const c = await clock.run('capture', () => captureTask(helper, req, state, stats, parts, pending), pid);
     procPids.set(pid, c.procPid);
+    cgroups.add(pid, c.cgroup, () => c.task.threads.map((th) => [th.tid, readProcText(`/proc/${c.procPid}/task/${th.tid}/cgroup`)]));
     entries.push(c.entry);
     tasks.push(c.task);
     captured.push(c);
   }
   // answered in the order they were asked, task after task
   for (const c of captured) await collectRuns(helper, c);
-  return { entries, tasks, procPids, prefetch };
+  return { entries, tasks, procPids, prefetch, cgroups };
 }

@@ -180,8 +180,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   const endLean = opts.leanHeap ? leanHeap(true) : undefined;
   try {
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
-    const { entries, tasks, procPids, prefetch } = await captureTree(helper, order, clock);
-    // not made again by a restart (kernel/namespaces.ts)
+    const { entries, tasks, procPids, prefetch, cgroups } = await captureTree(helper, order, clock);
+    // not made again by a restart (kernel/namespaces.ts; a process's own is also seen in the capture, kernel/cgroups.ts)
     refuseOwnCgroupNs(tasks.map((t) => ({ pid: t.pid, proc: procPids.get(t.pid)!, threads: t.threads.length > 0 })));
     shareSeccomp(tasks); // each filter once in the image (kernel/seccomp.ts)
     if (sel.self) entries.push(sel.self.entry);
@@ -242,7 +242,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     w.keep = true;
     forgetKept = () => w.forget();
     await clock.run('write-metadata', () => {
-      w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false));
+      const tree = { tasks: entries };
+      w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false, cgroups.apply(tree)));
       w.header({
         arch: 'x86_64',
         pageSize: PAGE_SIZE,
@@ -254,7 +255,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
         root: pid,
         ...(opts.compress ? { compress: 'lz4' as const } : {}),
       });
-      w.tree({ tasks: entries });
+      w.tree(tree);
       w.files(captured.files);
       w.ipc(ipc.ipc);
       // each task's fds as its record is written (400,000 entries for 1,000 tasks x 400 fds)

@@ -24,6 +24,7 @@ import { dumpCheck, planEnd, planForeground, planLz4, planPidns, planPidwait, pl
 import { applyTimerPolicy, type TimerPolicy } from '../kernel/timers.js';
 import { actionLines, planTerminals, planTree, type TreePlan } from './plan-tree.js';
 import { checkSharing } from '../kernel/sharing.js';
+import { placeCgroups, type CgroupPlan } from '../kernel/cgroups.js';
 
 export interface SkipMemory {
   pid?: number;
@@ -46,6 +47,8 @@ export interface PlanOptions {
 export interface RestartPlan {
   tree: TreePlan;
   ipc: IpcRestoreOptions;
+  /** tasks whose cgroups are not the restarter's (kernel/cgroups.ts) */
+  cgroups: CgroupPlan;
 }
 
 /** --skip-memory as helper plan lines (task index or -1), refusing a pid that is not a task. */
@@ -88,7 +91,7 @@ export function planRestart(meta: ImageMetadata, opts: PlanOptions): RestartPlan
   }
   checkSharing(tree, taskImage);
   // a tree that had an IPC namespace of its own gets a new one unless told otherwise
-  return { tree, ipc: { ipcns: opts.ipcns ?? meta.ipc.ownNamespace, skip: opts.skip?.includes('ipc') ?? false } };
+  return { tree, ipc: { ipcns: opts.ipcns ?? meta.ipc.ownNamespace, skip: opts.skip?.includes('ipc') ?? false }, cgroups: placeCgroups(meta.tree) };
 }
 
 /** How the helper runs this restart (not part of the image's plan). */
@@ -140,6 +143,8 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
   for (const t of plan.tree.tasks) {
     const img = t.kind === 'task' ? imageOf.get(t.oldPid) : undefined;
     yield* taskLines(t, img && applyTimerPolicy(img, opts.timers ?? 'relative', run.elapsedMs), meta.files, cow.tasks.get(t.index));
+    const cg = img && plan.cgroups.lines.get(t.oldPid);
+    if (cg) yield cg; // still the task's section
     cow.tasks.delete(t.index);
     if (release && img) releaseTask(img);
   }

@@ -236,7 +236,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       const tmpfsFiles = new Set((meta.files.objects ?? []).filter((o) => o.kind === 'tmpfs').map((o) => o.name!));
       for (const f of meta.files.files) opsOf(f.kind).check(f, { fileValidation: opts.fileValidation ?? 'size', tmpfsFiles });
       checkIpcFree(meta.ipc, ipcOpts);
-      w.push(...checkAffinity(meta.tasks));
+      w.push(...checkAffinity(meta.tasks), ...plan.cgroups.warnings);
       for (const f of meta.files.files) if (f.leak) w.push(`file ${f.path} was also held by process ${f.leak.pid} (${f.leak.comm}) at checkpoint: it is not shared with it now`);
       // in a new pid namespace every pid is free
       // (threads come back at their own tids: those must be free as well)

@@ -79,6 +79,10 @@ int cmd_state(struct tracee *task, struct dtask *d, pid_t proc);
 /* dump_procfs.c: the task's /proc files (as read by thread proc) appended to bin, their lengths
  * (-errno: not read) as a JSON array in lens; -1 out of memory */
 int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_streamed);
+/* after dump_procfs: the first thread of cur whose cgroups are not its process's (moved alone:
+ * cgroup v1 `tasks`, v2 threaded mode), 0 none; one read of /proc/PROC/task/TID/cgroup per
+ * other thread (docs/cgroups.md) */
+pid_t procfs_cgroup_thread(pid_t proc, const struct dtask *cur, const struct sbuf *bin);
 /* dump_smaps.c: /proc/PROC/smaps condensed (path: its path): appended to bin (its length, or
  * -errno), or when it is long, *streamed set, 0 returned and its lines kept for smaps_stream,
  * which sends them, and the rest as it is read, in `smaps` events after the state (-1 reported) */

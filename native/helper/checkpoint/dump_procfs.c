@@ -16,9 +16,9 @@
 #include "helper.h"
 #include "proto.h"
 
-/* In the order of PROC_FILES in src/kernel/dump-task.ts; the last three are symbolic links. */
-static const char *const files[] = { "stat", "status", "smaps", "auxv", "personality", "oom_score_adj", "loginuid", "timers", "exe", "cwd", "root" };
-#define NLINKS 3
+/* In the order of PROC_FILES in src/kernel/proc-files.ts; the last four are symbolic links. */
+static const char *const files[] = { "stat", "status", "smaps", "auxv", "personality", "oom_score_adj", "loginuid", "timers", "cgroup", "exe", "cwd", "root", "ns/cgroup" };
+#define NLINKS 4
 
 static long read_file(const char *path, struct sbuf *bin)
 {
@@ -114,17 +114,49 @@ static long read_one(const char *name, int link, pid_t proc, const char *path, s
 	return read_file(path, bin);
 }
 
+/* Where dump_procfs put the process's cgroup file in bin (cg_len < 0: not read). */
+static size_t cg_at;
+static long cg_len = -1;
+
+pid_t procfs_cgroup_thread(pid_t proc, const struct dtask *cur, const struct sbuf *bin)
+{
+	if (cg_len < 0 || cur->nth < 2)
+		return 0;
+	for (int i = 0; i < cur->nth; i++) {
+		pid_t tid = cur->th[i].tid;
+		if (tid == proc || cur->th[i].gone)
+			continue;
+		char path[64], text[8192];
+		snprintf(path, sizeof path, "/proc/%d/task/%d/cgroup", proc, tid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* exited meanwhile */
+		size_t len = 0;
+		ssize_t n;
+		while (len < sizeof text && (n = read(fd, text + len, sizeof text - len)) > 0)
+			len += (size_t)n;
+		close(fd);
+		if (len != (size_t)cg_len || memcmp(text, bin->p + cg_at, len))
+			return tid;
+	}
+	return 0;
+}
+
 int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_streamed)
 {
 	*smaps_streamed = 0;
+	cg_len = -1;
 	const int n = (int)(sizeof files / sizeof files[0]);
 	sb_add(lens, "[");
 	for (int i = 0; i < n; i++) {
 		char path[64];
 		snprintf(path, sizeof path, "/proc/%d/%s", proc, files[i]);
+		size_t at = bin->len;
 		long len = proc <= 0 ? -ESRCH : read_one(files[i], i >= n - NLINKS, proc, path, bin, smaps_streamed);
 		if (len == -ENOMEM)
 			return -1;
+		if (!strcmp(files[i], "cgroup"))
+			cg_at = at, cg_len = len;
 		sb_add(lens, "%s%ld", i ? "," : "", len);
 	}
 	sb_add(lens, "]");

@@ -334,6 +334,7 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 		free(ths.p), free(bin.p), free(attrs.p), free(sig), free(lens.p);
 		return proto_fail("state", "memory", ENOMEM, "out of memory");
 	}
+	pid_t cgthread = procfs_cgroup_thread(proc, cur, &bin);
 	size_t cap = 64 * 110 + RLIM_NLIMITS * 50 + 64;
 	char *acts_s = malloc(cap), *lim_s = malloc(RLIM_NLIMITS * 50 + 8);
 	if (!acts_s || !lim_s)
@@ -358,12 +359,12 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
 		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
-		   "\"timers\":%s%s,\"proc\":%s,\"smaps\":%d}",
+		   "\"timers\":%s%s,\"proc\":%s,\"smaps\":%d,\"cgthread\":%d}",
 		   task->pid, bin.len, xlen, (unsigned long long)sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
 		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths.p,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
-		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p, lens.p, smaps_streamed);
+		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p, lens.p, smaps_streamed, cgthread);
 	free(lens.p);
 	free(attrs.p);
 	free(ths.p);

@@ -135,10 +135,11 @@ static void kill_all(void)
 			if (plan.tasks[i].pid > 0 && kill(plan.tasks[i].pid, 0) == 0)
 				left++;
 		if (!left)
-			return;
+			break;
 		struct timespec nap = { 0, 5 * 1000000 };
 		nanosleep(&nap, NULL);
 	}
+	cgroups_undo(1000); /* once the tasks are gone: a cgroup with a task is not removed */
 }
 
 /* pids as the helper sees them, and nspids as the tasks see themselves (differ with --pidns), as
@@ -225,7 +226,7 @@ static int restore_all(int detach)
 	restore_stream_start(plan.seed);
 	int r = run_actions();
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
-	if (r < 0 || cow_all_read() < 0)
+	if (r < 0 || cow_all_read() < 0 || cgroups_enter() < 0)
 		return -1;
 	emit_pids(0);
 

@@ -83,6 +83,16 @@ int finish_trap(struct task_plan *p, uint64_t gadget);
 int share_keeps(void);                       /* restore_share.c */
 int share_close_keeps(struct task_plan *p);
 
+/* restore_cgroup.c: tasks back into their cgroups (`cgroup` plan lines): directories made and
+ * cgroup.procs checked with the task's credentials (before fs_stop), each task moved once it
+ * exists, before it runs; the directories made removed on failure (waiting up to wait_ms for
+ * killed tasks to leave them) */
+int cgroups_prepare(void);
+int cgroups_enter(void);
+void cgroups_undo(int wait_ms);
+int cgroups_made(void); /* directories made, not yet removed */
+/* in its tracer worker, once its threads exist: task p's threads moved alone (`cgthread`) */
+int cgroups_threads(const struct task_plan *p);
 /* restore_files.c: the objects every task inherits */
 int open_files(void);
 /* restore_tree.c: the planned actions, then every task's fds and first stop */

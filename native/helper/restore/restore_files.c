@@ -234,7 +234,7 @@ int open_files(void)
 		if (r == 0 && fp->hfd < 0) /* 1: each task holding it opens it */
 			return proto_fail("files", obj, errno, "cannot place the file");
 	}
-	if (open_task_paths() < 0)
+	if (open_task_paths() < 0 || cgroups_prepare() < 0)
 		return -1;
 	fs_stop(); /* every object exists: nothing more is done with a task's credentials */
 	if (take_locks() < 0 || KINDS_RUN(ctx.kinds, finish, &ctx) < 0)

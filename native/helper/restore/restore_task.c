@@ -169,7 +169,7 @@ int restore_finish(struct task_plan *p, uint64_t gadget)
 		return -1;
 	/* the personality before the threads exist: they inherit it */
 	int early = finish_early(p); /* 1: the signal state too */
-	if (early < 0 || restore_threads(p) < 0 || (ptimers_early(p) && restore_ptimers(p) < 0) ||
+	if (early < 0 || restore_threads(p) < 0 || cgroups_threads(p) < 0 || (ptimers_early(p) && restore_ptimers(p) < 0) ||
 	    (!early && restore_sigstate(&p->sig, p->nspid, p->nspid, p->shpending, p->nshpending) < 0) || restore_process_state(p) < 0)
 		return -1;
 	/* Limits late, so a low limit cannot break the steps before; but before the credentials
