@@ -220,7 +220,7 @@ describe.skipIf(!!noV2)('cgroup v2', () => {
     const c = await startCase('cgroup', { args: ['--dir', dir], prefix: ['unshare', '--cgroup'] });
     const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'image.ucr')]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid} is in a cgroup namespace of its own \\(cgroup:\\[\\d+\\]\\): not supported\\n$`));
+    expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid} is in a cgroup namespace of its own \\(cgroup:\\[\\d+\\]; ucr.s is cgroup:\\[\\d+\\]\\): a restart would not make it again: not supported\\n$`));
   });
 });
 

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import { badCgroupLine, cgroupLine } from '../image/cgroups.js';
 import type { ImageTree, TreeEntry } from '../image/types.js';
+import { cgroupNsRefusal } from './namespaces.js';
 import { readProcText } from './proc.js';
 import * as P from './protocol.gen.js';
 
@@ -29,7 +30,7 @@ const readCgroupLines = (proc: string) => cgroupLines(readProcText(`/proc/${proc
  * namespace's root, which a restart cannot tell). ns, own: the /proc/PID/ns/cgroup links ('':
  * no cgroup namespaces in this kernel). */
 export function checkCgroupNs(pid: number, ns: string, own: string): void {
-  if (ns !== own) throw new UnsupportedError(`process ${pid} is in a cgroup namespace of its own (${ns}): not supported`, { pid, phase: 'capture' });
+  if (ns !== own) throw cgroupNsRefusal(`process ${pid}`, pid, ns, own);
 }
 
 function ownNs(): string {

@@ -200,7 +200,7 @@ static int agent_start(struct fscred *c, int task)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return proto_fail("files", "credentials", errno, "cannot create a socket pair");
-	pid_t helper = getpid(), pid = fork();
+	pid_t helper = getpid(), pid = fork_deaf();
 	if (pid < 0)
 		return proto_fail("files", "credentials", errno, "cannot fork an agent for process %d", plan.tasks[task].old_pid);
 	if (pid == 0) {

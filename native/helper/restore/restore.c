@@ -108,6 +108,29 @@ static uint64_t map_gadget(void)
 
 /* Kills every task created so far and reaps them all: the helper is their subreaper during the
  * restart, so orphans come to it; nothing is left running, stopped or as a zombie. */
+/* Every child of the helper still there: a task it cloned just before an interrupt, whose pid
+ * it has not recorded yet (/proc/self/task/TID/children: the helper has one thread). */
+static void kill_children(void)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	for (char *p = buf, *end; *p; p = end) {
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (pid > 0)
+			kill((pid_t)pid, SIGKILL);
+	}
+}
+
 static void kill_all(void)
 {
 	/* once: an interrupt now would run it again from the signal handler (main.c) */
@@ -123,14 +146,18 @@ static void kill_all(void)
 			kill(plan.tasks[i].pid, SIGKILL);
 	tracers_stop();
 	fs_stop();
+	kill_children();
 	KINDS_EACH(ctx.kinds, undo, &ctx);
 	files_undo();
 	/* Reap until every task is gone, zombies included: a traced task's exit is seen by the
 	 * tracer first and only then by its parent, whose own death reparents it to us. */
 	for (int tries = 0; tries < 600; tries++) {
-		while (waitpid(-1, NULL, __WALL | WNOHANG) > 0)
+		pid_t w;
+		while ((w = waitpid(-1, NULL, __WALL | WNOHANG)) > 0)
 			;
-		int left = 0;
+		/* children of its own too: a task cloned just before an interrupt whose pid the helper
+		 * has not read yet (it dies with its creator, PR_SET_PDEATHSIG, and comes here) */
+		int left = w == 0;
 		for (int i = 0; i < plan.ntasks; i++)
 			if (plan.tasks[i].pid > 0 && kill(plan.tasks[i].pid, 0) == 0)
 				left++;

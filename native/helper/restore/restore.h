@@ -201,6 +201,8 @@ int seccomp_before_thread(struct task_plan *p, int i);
 /* tracers.c: worker tracers (task i is traced by worker i % n) */
 enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_POPULATE, W_PID, W_EXIT };
 int tracers_start(int n, uint64_t gadget);
+/* fork() for the helper's own processes (tracers, credential agents): interrupts ignored */
+pid_t fork_deaf(void);
 int tracer_send(int task, int op);
 /* Every worker learns every task's pid (a worker knows only its own tasks' otherwise). */
 int tracers_share_pids(void);

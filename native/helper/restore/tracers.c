@@ -69,13 +69,6 @@ static unsigned long long now_us(void)
 
 static void worker_main(int rd, uint64_t gadget)
 {
-	/* A tracer ends with the helper only (PR_SET_PDEATHSIG): a terminal's interrupt reaches
-	 * it too, and its death would kill its tasks (PTRACE_O_EXITKILL) while the helper lets
-	 * the others go: part of a tree would run. The helper decides (main.c). */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	for (;;) {
 		struct wcmd c;
@@ -132,6 +125,28 @@ static void worker_main(int rd, uint64_t gadget)
 	}
 }
 
+/* A fork of the helper that ignores the interrupts (SIGTERM, SIGINT, SIGQUIT, SIGHUP) from its
+ * first instruction: a tracer or credential agent ends with the helper only (PR_SET_PDEATHSIG).
+ * A terminal's interrupt reaches them too; dying of it (the helper's handler, inherited) a
+ * tracer would kill its tasks (PTRACE_O_EXITKILL) while the helper lets the others go (part of
+ * a tree would run), or leave the helper waiting for it with its signals blocked. The helper
+ * decides (main.c); a signal that came during the fork is its own once unblocked. */
+pid_t fork_deaf(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
+	sigset_t block, old;
+	sigemptyset(&block);
+	for (int i = 0; i < 4; i++)
+		sigaddset(&block, sigs[i]);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	pid_t p = fork();
+	if (p == 0)
+		for (int i = 0; i < 4; i++)
+			signal(sigs[i], SIG_IGN); /* drops one pending too */
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return p;
+}
+
 int tracers_start(int n, uint64_t gadget)
 {
 	int ap[2];
@@ -143,7 +158,7 @@ int tracers_start(int n, uint64_t gadget)
 		int cp[2];
 		if (pipe2(cp, O_CLOEXEC) < 0)
 			return proto_fail("create", "tracers", errno, "cannot create a pipe");
-		pid_t p = fork();
+		pid_t p = fork_deaf();
 		if (p < 0)
 			return proto_fail("create", "tracers", errno, "cannot fork a tracer");
 		if (p == 0) {
