@@ -222,6 +222,18 @@ describe('restart is all or nothing', () => {
     files = filesIn(c.dir);
   });
 
+  /** The restored tree killed (a test that restarted it), its helper gone too. */
+  async function killTree(): Promise<void> {
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await waitFor(() => pids.every((q) => !exists(q)) && helperPids().length === 0, 20_000, 'the tree to be gone');
+  }
+
   function expectNothingLeft(what: string): void {
     for (const p of pids) expect(exists(p), `${what}: pid ${p} left`).toBe(false);
     expect(helperPids(), `${what}: helpers left`).toEqual([]);
@@ -264,14 +276,7 @@ describe('restart is all or nothing', () => {
       for (const p of pids) expect(lookAt(p)!.state, `pid ${p}`).not.toMatch(/[tTZ]/);
       expect(await verdict(c)).toBe('PASS');
       fs.rmSync(c.out); // the later tests compare the directory
-      for (const p of pids) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await waitFor(() => pids.every((q) => !exists(q)), 20_000, 'the tree to be gone');
+      await killTree();
     }
   });
 
@@ -297,14 +302,7 @@ describe('restart is all or nothing', () => {
       for (const p of pids) expect(lookAt(p)!.tracer, `${detach}: pid ${p} traced`).toBe(0);
       expect(await verdict(c)).toBe('PASS');
       fs.rmSync(c.out); // the later tests compare the directory
-      for (const p of pids) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await waitFor(() => pids.every((q) => !exists(q)) && helperPids().length === 0, 20_000, 'the tree to be gone');
+      await killTree();
     }
   });
 

@@ -105,23 +105,14 @@ static uint64_t map_gadget(void)
 	return 0;
 }
 
-
-/* Kills every task created so far and reaps them all: the helper is their subreaper during the
- * restart, so orphans come to it; nothing is left running, stopped or as a zombie. */
 /* Every child of the helper still there: a task it cloned just before an interrupt, whose pid
  * it has not recorded yet (/proc/self/task/TID/children: the helper has one thread). */
 static void kill_children(void)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (proc_text(path, buf, sizeof buf) <= 0)
 		return;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
 	for (char *p = buf, *end; *p; p = end) {
 		long pid = strtol(p, &end, 10);
 		if (end == p)
@@ -131,15 +122,13 @@ static void kill_children(void)
 	}
 }
 
+/* Kills every task created so far and reaps them all: the helper is their subreaper during the
+ * restart, so orphans come to it; nothing is left running, stopped or as a zombie. */
 static void kill_all(void)
 {
 	/* once: an interrupt now would run it again from the signal handler (main.c) */
 	sigset_t abort_sigs;
-	sigemptyset(&abort_sigs);
-	sigaddset(&abort_sigs, SIGTERM);
-	sigaddset(&abort_sigs, SIGINT);
-	sigaddset(&abort_sigs, SIGQUIT);
-	sigaddset(&abort_sigs, SIGHUP);
+	interrupts(&abort_sigs);
 	sigprocmask(SIG_BLOCK, &abort_sigs, NULL);
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].pid > 0)
@@ -266,11 +255,7 @@ static int restore_all(int detach)
 	/* All resume together: the death of the coordinator (SIGTERM, see main.c) or an interrupt
 	 * (SIGINT, SIGQUIT, SIGHUP) waits until every task has been let go. */
 	sigset_t term;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigaddset(&term, SIGINT);
-	sigaddset(&term, SIGQUIT);
-	sigaddset(&term, SIGHUP);
+	interrupts(&term);
 	sigprocmask(SIG_BLOCK, &term, NULL);
 	letting_go = 1;
 	prctl(PR_SET_CHILD_SUBREAPER, 0); /* from now on the tree's orphans go where they would */

@@ -131,18 +131,24 @@ static void worker_main(int rd, uint64_t gadget)
  * tracer would kill its tasks (PTRACE_O_EXITKILL) while the helper lets the others go (part of
  * a tree would run), or leave the helper waiting for it with its signals blocked. The helper
  * decides (main.c); a signal that came during the fork is its own once unblocked. */
+static const int interrupt_sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
+
+void interrupts(sigset_t *set)
+{
+	sigemptyset(set);
+	for (int i = 0; i < 4; i++)
+		sigaddset(set, interrupt_sigs[i]);
+}
+
 pid_t fork_deaf(void)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
 	sigset_t block, old;
-	sigemptyset(&block);
-	for (int i = 0; i < 4; i++)
-		sigaddset(&block, sigs[i]);
+	interrupts(&block);
 	sigprocmask(SIG_BLOCK, &block, &old);
 	pid_t p = fork();
 	if (p == 0)
 		for (int i = 0; i < 4; i++)
-			signal(sigs[i], SIG_IGN); /* drops one pending too */
+			signal(interrupt_sigs[i], SIG_IGN); /* drops one pending too */
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return p;
 }
