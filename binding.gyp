@@ -28,6 +28,7 @@
         "native/helper/checkpoint/trap_pending.c",
         "native/helper/core/diag.c",
         "native/helper/core/fault.c",
+        "native/helper/core/interrupts.c",
         "native/helper/core/procfs.c",
         "native/helper/core/proto.c",
         "native/helper/core/proto_codec.c",

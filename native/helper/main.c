@@ -35,8 +35,6 @@ static void coordinator_died(int sig)
 	_exit(1);
 }
 
-static const int abort_signals[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
-
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -47,13 +45,7 @@ int main(int argc, char **argv)
 	 * gadget left) before detaching; it sees EOF on fd 0 when its current command is done.
 	 * (A SIGKILL in the middle of an injected call would leave the task broken.) */
 	if (argc >= 2 && strcmp(argv[1], "dump") != 0) {
-		/* one handler at a time: a second signal in the undo would undo again */
-		struct sigaction sa = { .sa_handler = coordinator_died };
-		sigemptyset(&sa.sa_mask);
-		for (size_t i = 0; i < sizeof abort_signals / sizeof abort_signals[0]; i++)
-			sigaddset(&sa.sa_mask, abort_signals[i]);
-		for (size_t i = 0; i < sizeof abort_signals / sizeof abort_signals[0]; i++)
-			sigaction(abort_signals[i], &sa, NULL);
+		interrupts_handled(coordinator_died);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	} else {
 		/* Checkpoint: the helper shares the coordinator's process group, so a terminal's
@@ -63,10 +55,7 @@ int main(int argc, char **argv)
 		 * instruction). The coordinator gets the same signal and aborts, which closes the
 		 * command channel: the helper puts every task back and exits. Ignored dispositions
 		 * carry over to its forks (the io process; the connection keeper resets its own). */
-		signal(SIGINT, SIG_IGN);
-		signal(SIGQUIT, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
+		interrupts_ignored();
 	}
 	if (getppid() == 1)
 		return 1;

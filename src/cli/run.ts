@@ -53,22 +53,25 @@ function logger(g: GlobalOpts) {
   return createLogger({ level, file: g.logFile, human: !g.logFile && process.stderr.isTTY });
 }
 
+/** 128 + the signal that aborted (abortOnSignals), or undefined. */
+function statusOf(signal: AbortSignal | undefined): number | undefined {
+  const signo = signal?.aborted ? (signal.reason as { signo?: number } | undefined)?.signo : undefined;
+  return signo === undefined ? undefined : 128 + signo;
+}
+
 /** SIGINT/SIGTERM abort the operation (a checkpoint leaves the tree running, a restart leaves
  * nothing); the exit status is then 128 + the signal. */
 function abortOnSignals(): { signal: AbortSignal; status: () => number | undefined; done: () => void } {
   const ac = new AbortController();
-  let got: number | undefined;
-  const on = (name: 'SIGINT' | 'SIGTERM', n: number) => () => {
-    got ??= n;
-    ac.abort(Object.assign(new Error(`interrupted by ${name}`), { signo: n }));
-  };
+  // the first signal aborts; its number goes with the reason (a later abort changes nothing)
+  const on = (name: 'SIGINT' | 'SIGTERM', n: number) => () => ac.abort(Object.assign(new Error(`interrupted by ${name}`), { signo: n }));
   const int = on('SIGINT', 2);
   const term = on('SIGTERM', 15);
   process.on('SIGINT', int);
   process.on('SIGTERM', term);
   return {
     signal: ac.signal,
-    status: () => (got === undefined ? undefined : 128 + got),
+    status: () => statusOf(ac.signal),
     done: () => {
       process.off('SIGINT', int);
       process.off('SIGTERM', term);
@@ -155,9 +158,9 @@ export async function runRestart(o: RestartCliOptions, g: GlobalOpts): Promise<n
   if (o.detach) exitNow(0);
   if (r.stoppedWaiting) {
     // interrupted after the tree was resumed: too late to undo, ucr just stops waiting
-    const why = aborting?.reason as { message?: string; signo?: number } | undefined;
-    process.stderr.write(`ucr: restart: stopped waiting for process ${r.root} (${why?.message ?? 'interrupted'}): the restored tree runs on\n`);
-    exitNow(128 + (why?.signo ?? 2));
+    const why = (aborting?.reason as Error | undefined)?.message ?? 'interrupted';
+    process.stderr.write(`ucr: restart: stopped waiting for process ${r.root} (${why}): the restored tree runs on\n`);
+    exitNow(statusOf(aborting) ?? 130);
   }
   exitNow(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));
 }

@@ -202,9 +202,7 @@ int seccomp_before_thread(struct task_plan *p, int i);
 /* tracers.c: worker tracers (task i is traced by worker i % n) */
 enum { W_SEIZE = 1, W_STOP, W_MAP, W_FINISH, W_DETACH, W_POPULATE, W_PID, W_EXIT };
 int tracers_start(int n, uint64_t gadget);
-/* The interrupts (SIGTERM, SIGINT, SIGQUIT, SIGHUP: main.c's handler), and fork() for the
- * helper's own processes (tracers, credential agents) with them ignored */
-void interrupts(sigset_t *set);
+/* fork() for the helper's own processes (tracers, credential agents), the interrupts ignored */
 pid_t fork_deaf(void);
 int tracer_send(int task, int op);
 /* Every worker learns every task's pid (a worker knows only its own tasks' otherwise). */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "helper.h"
 #include "proto.h"
 #include "proto_gen.h"
 #include "restore.h"
@@ -131,15 +132,6 @@ static void worker_main(int rd, uint64_t gadget)
  * tracer would kill its tasks (PTRACE_O_EXITKILL) while the helper lets the others go (part of
  * a tree would run), or leave the helper waiting for it with its signals blocked. The helper
  * decides (main.c); a signal that came during the fork is its own once unblocked. */
-static const int interrupt_sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
-
-void interrupts(sigset_t *set)
-{
-	sigemptyset(set);
-	for (int i = 0; i < 4; i++)
-		sigaddset(set, interrupt_sigs[i]);
-}
-
 pid_t fork_deaf(void)
 {
 	sigset_t block, old;
@@ -147,8 +139,7 @@ pid_t fork_deaf(void)
 	sigprocmask(SIG_BLOCK, &block, &old);
 	pid_t p = fork();
 	if (p == 0)
-		for (int i = 0; i < 4; i++)
-			signal(interrupt_sigs[i], SIG_IGN); /* drops one pending too */
+		interrupts_ignored();
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return p;
 }
