@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import { badCgroupLine, cgroupLine } from '../image/cgroups.js';
 import type { ImageTree, TreeEntry } from '../image/types.js';
-import { cgroupNsRefusal } from './namespaces.js';
+import { cgroupNsRefusal, ownCgroupNs } from './namespaces.js';
 import { readProcText } from './proc.js';
 import * as P from './protocol.gen.js';
 
@@ -25,21 +25,6 @@ export function cgroupLines(text: string): string[] {
     .map((l) => l.slice(l.indexOf(':') + 1));
 }
 const readCgroupLines = (proc: string) => cgroupLines(readProcText(`/proc/${proc}/cgroup`));
-
-/** A task in a cgroup namespace other than ucr's: refused (its paths are relative to that
- * namespace's root, which a restart cannot tell). ns, own: the /proc/PID/ns/cgroup links ('':
- * no cgroup namespaces in this kernel). */
-export function checkCgroupNs(pid: number, ns: string, own: string): void {
-  if (ns !== own) throw cgroupNsRefusal(`process ${pid}`, pid, ns, own);
-}
-
-function ownNs(): string {
-  try {
-    return fs.readlinkSync('/proc/self/ns/cgroup');
-  } catch {
-    return '';
-  }
-}
 
 /** One mount of a cgroup hierarchy in /proc/self/mountinfo. */
 export interface CgroupMount {
@@ -82,7 +67,7 @@ export function locate(mounts: CgroupMount[], key: string, path: string): { moun
 /** The checkpoint's record of the live tasks' cgroups. */
 export class CgroupCapture {
   private readonly own = readCgroupLines('self').join('\n');
-  private readonly ownNs = ownNs();
+  private readonly ownNs = ownCgroupNs();
   private readonly sets: string[][] = [];
   private readonly index = new Map<string, number>();
   private readonly of = new Map<number, number>();
@@ -109,7 +94,9 @@ export class CgroupCapture {
    * them with its state, and a thread of it in other cgroups (0: none); then threadTexts gives
    * every other thread's /proc/PID/task/TID/cgroup (read only then). */
   add(pid: number, read: { text: string; ns: string; thread: number }, threadTexts: () => [number, string][]): void {
-    checkCgroupNs(pid, read.ns, this.ownNs);
+    // a task in a cgroup namespace other than ucr's: refused (its paths are relative to that
+    // namespace's root, which a restart cannot tell)
+    if (read.ns !== this.ownNs) throw cgroupNsRefusal(`process ${pid}`, pid, read.ns, this.ownNs);
     const i = this.setOf(pid, cgroupLines(read.text));
     this.of.set(pid, i);
     if (!read.thread) return;

@@ -16,15 +16,25 @@ export function cgroupNsRefusal(who: string, pid: number, ns: string, mine: stri
   return new UnsupportedError(`${who} is in a cgroup namespace of its own (${ns}; ucr's is ${mine}): a restart would not make it again: not supported`, { pid, phase: 'capture' });
 }
 
+let mineCache: string | undefined;
+
+/** ucr's own cgroup namespace link ('': a kernel without cgroup namespaces), read once. */
+export function ownCgroupNs(): string {
+  if (mineCache === undefined) {
+    try {
+      mineCache = readLink('/proc/self/ns/cgroup');
+    } catch {
+      mineCache = '';
+    }
+  }
+  return mineCache;
+}
+
 /** tasks: each live process's pid in the image, its pid as ucr sees it, and whether it has
  * other threads; the processes themselves were checked in the capture. */
 export function refuseOwnCgroupNs(tasks: Iterable<{ pid: number; proc: number; threads: boolean }>): void {
-  let mine: string;
-  try {
-    mine = readLink('/proc/self/ns/cgroup');
-  } catch {
-    return; // a kernel without cgroup namespaces
-  }
+  const mine = ownCgroupNs();
+  if (!mine) return; // a kernel without cgroup namespaces
   const nsOf = (p: string) => {
     try {
       return readLink(`${p}/ns/cgroup`);
@@ -41,6 +51,7 @@ export function refuseOwnCgroupNs(tasks: Iterable<{ pid: number; proc: number; t
       /* gone */
     }
     for (const tid of tids) {
+      if (tid === String(proc)) continue; // the process's own: read with its state
       const ns = nsOf(`/proc/${proc}/task/${tid}`);
       if (ns !== mine) throw cgroupNsRefusal(`thread ${tid} of process ${pid}`, pid, ns, mine);
     }

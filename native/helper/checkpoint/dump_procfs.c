@@ -128,15 +128,10 @@ pid_t procfs_cgroup_thread(pid_t proc, const struct dtask *cur, const struct sbu
 			continue;
 		char path[64], text[8192];
 		snprintf(path, sizeof path, "/proc/%d/task/%d/cgroup", proc, tid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		ssize_t len = proc_text(path, text, sizeof text);
+		if (len < 0)
 			continue; /* exited meanwhile */
-		size_t len = 0;
-		ssize_t n;
-		while (len < sizeof text && (n = read(fd, text + len, sizeof text - len)) > 0)
-			len += (size_t)n;
-		close(fd);
-		if (len != (size_t)cg_len || memcmp(text, bin->p + cg_at, len))
+		if (len != cg_len || memcmp(text, bin->p + cg_at, (size_t)len))
 			return tid;
 	}
 	return 0;
