@@ -48,25 +48,32 @@ const REFUSED: [string, string][] = [
 const MADV_ENTRIES = Object.entries(MADV);
 
 /** An AIO ring's header (struct aio_ring: id, nr, head, tail, magic), read from the task's
- * memory, and its events from head to tail when head and tail are valid (below nr, at most
- * AIO_EVENTS_MAX of them) and the ring is whole (nr events fit in size bytes). */
-function aioRing(proc: number, start: number, size: number): { nr: number; head: number; tail: number; magic: number; events?: Buffer } {
+ * memory, and a reader of its n events from head on (the caller checked head, tail and n
+ * against nr; undefined: a short read). */
+function aioRing(proc: number, start: number): { nr: number; head: number; tail: number; magic: number; events: (n: number) => Buffer | undefined } {
+  const mem = `/proc/${proc}/mem`;
   const b = Buffer.alloc(20);
-  const fd = fs.openSync(`/proc/${proc}/mem`, 'r');
+  const fd = fs.openSync(mem, 'r');
   try {
     fs.readSync(fd, b, 0, 20, start);
-    const r = { nr: b.readUInt32LE(4), head: b.readUInt32LE(8), tail: b.readUInt32LE(12), magic: b.readUInt32LE(16) };
-    const n = (r.tail - r.head + r.nr) % r.nr;
-    if (r.nr !== (size - 32) / 32 || r.head >= r.nr || r.tail >= r.nr || n > AIO_EVENTS_MAX) return r;
-    // the events from head to tail: one read, or two when they wrap past the ring's end
-    const events = Buffer.alloc(n * 32);
-    const first = Math.min(n, r.nr - r.head);
-    if (first && fs.readSync(fd, events, 0, first * 32, start + 32 + r.head * 32) !== first * 32) return r;
-    if (n > first && fs.readSync(fd, events, first * 32, (n - first) * 32, start + 32) !== (n - first) * 32) return r;
-    return { ...r, events };
   } finally {
     fs.closeSync(fd);
   }
+  const r = { nr: b.readUInt32LE(4), head: b.readUInt32LE(8), tail: b.readUInt32LE(12), magic: b.readUInt32LE(16) };
+  // the events from head on: one read, or two when they wrap past the ring's end
+  const events = (n: number) => {
+    const out = Buffer.alloc(n * 32);
+    const first = Math.min(n, r.nr - r.head);
+    const fd = fs.openSync(mem, 'r');
+    try {
+      if (first && fs.readSync(fd, out, 0, first * 32, start + 32 + r.head * 32) !== first * 32) return undefined;
+      if (n > first && fs.readSync(fd, out, first * 32, (n - first) * 32, start + 32) !== (n - first) * 32) return undefined;
+      return out;
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  return { ...r, events };
 }
 
 /** The task's mappings as smaps gives them, classified one at a time: no object per mapping but
@@ -173,16 +180,19 @@ function classifier(pid: number, proc: number, aio: Map<number, number>, stats: 
       const own = aio.get(m.start);
       if (own !== 0)
         throw new UnsupportedError(`${whereOf(m)}: an AIO ring whose context is not this process's (inherited through fork: io_getevents ${own === undefined ? 'not asked' : `gives errno ${own}`}) is not supported yet`, { pid, phase: 'memory' });
-      const r = aioRing(proc, m.start, m.end - m.start);
+      const r = aioRing(proc, m.start);
       if (r.magic !== 0xa10a10a1 || r.nr !== (m.end - m.start - 32) / 32)
         throw new UnsupportedError(`${whereOf(m)}: an AIO ring that is not whole (${r.nr} events in ${(m.end - m.start) >> 10} KiB: moved or partly unmapped) is not supported`, { pid, phase: 'memory' });
       if (r.head >= r.nr || r.tail >= r.nr)
         throw new UnsupportedError(`${whereOf(m)}: an AIO ring whose head ${r.head} or tail ${r.tail} is not below its ${r.nr} events (written by the program) is not supported`, { pid, phase: 'memory' });
-      if (!r.events)
-        throw new UnsupportedError(`${whereOf(m)}: an AIO context with ${(r.tail - r.head + r.nr) % r.nr} completed events not yet reaped (io_getevents) is not supported: at most ${AIO_EVENTS_MAX} are`, { pid, phase: 'memory' });
+      const n = (r.tail - r.head + r.nr) % r.nr;
+      if (n > AIO_EVENTS_MAX)
+        throw new UnsupportedError(`${whereOf(m)}: an AIO context with ${n} completed events not yet reaped (io_getevents) is not supported: at most ${AIO_EVENTS_MAX} are`, { pid, phase: 'memory' });
       // head, tail and the events between them come back (restore_aio.c); a fresh ring's 0 and 0
       // are left out (an image older ucr reads)
-      vmas.push({ ...base, madv: 0, kind: 'aio', ...(r.head || r.tail ? { aio: { head: r.head, tail: r.tail, events: r.events } } : {}) });
+      const events = r.head || r.tail ? r.events(n) : undefined;
+      if ((r.head || r.tail) && !events) throw new UnsupportedError(`${whereOf(m)}: an AIO ring whose events cannot be read`, { pid, phase: 'memory' });
+      vmas.push({ ...base, madv: 0, kind: 'aio', ...(events ? { aio: { head: r.head, tail: r.tail, events } } : {}) });
       return;
     }
     if ((shared && m.path === '/dev/zero (deleted)') || m.path.startsWith('/memfd:') || (m.path.startsWith('/') && m.path.endsWith(' (deleted)'))) {

@@ -72,7 +72,7 @@ static uint64_t find_text_syscall(pid_t pid)
 static uint64_t find_vdso_syscall(pid_t pid, unsigned char *aio)
 {
 	uint64_t start, end, insn = 0;
-	if (find_special_vma(pid, "[vdso]", &start, &end, aio) == 0 && end - start <= 65536)
+	if (find_special_vma(pid, "[vdso]", &start, &end, aio) == 0)
 		insn = find_syscall_in(pid, start, end);
 	return insn ? insn : find_text_syscall(pid);
 }
