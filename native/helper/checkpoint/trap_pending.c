@@ -147,22 +147,13 @@ void trap_pending_put_back(struct tracee *task)
 {
 	if (!trap_pending_held(task->pid))
 		return;
-	uint64_t all = ~0ULL;
 	for (int i = 0; i < ntaken; i++) {
-		/* a thread's own from that thread (the kernel takes a kill's or tgkill's siginfo only
-		 * from the thread it is for), the process's from its main thread */
+		/* a thread's own from that thread, the process's from its main thread (t_requeue_trap) */
 		struct tracee t = *task;
 		if (taken[i].tid && taken[i].tid != task->pid)
 			t.pid = taken[i].tid, t.regs = taken[i].regs;
-		uint64_t a = t_scratch_put(&t, 64, taken[i].si, 128);
-		const uint64_t q[6] = { (uint64_t)owner, SIGTRAP, a, 0, 0, 0 };
-		const uint64_t tq[6] = { (uint64_t)owner, (uint64_t)t.pid, SIGTRAP, a, 0, 0 };
 		long ret;
-		/* every signal blocked (the traps unblocked SIGTRAP): the main thread's next call
-		 * would stop with it */
-		if (a && ptrace(PTRACE_SETSIGMASK, t.pid, (void *)8, &all) == 0)
-			t_inject_via_syscall_stops(&t, t.gadget, taken[i].tid ? SYS_rt_tgsigqueueinfo : SYS_rt_sigqueueinfo,
-						   taken[i].tid ? tq : q, &ret);
+		t_requeue_trap(&t, t.gadget, owner, taken[i].tid ? t.pid : 0, taken[i].si, &ret);
 	}
 	ntaken = 0;
 	owner = 0;

@@ -264,6 +264,16 @@ int t_inject(struct tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, u
 	return t_inject_start(t, nr, a) < 0 ? -1 : t_inject_end(t, ret);
 }
 
+int t_requeue_trap(struct tracee *t, uint64_t insn, pid_t tgid, pid_t tid, const void *si, long *ret)
+{
+	uint64_t all = ~0ULL, a = t_scratch_put(t, 64, si, 128);
+	const uint64_t q[6] = { (uint64_t)tgid, SIGTRAP, a, 0, 0, 0 };
+	const uint64_t tq[6] = { (uint64_t)tgid, (uint64_t)tid, SIGTRAP, a, 0, 0 };
+	if (!a || ptrace(PTRACE_SETSIGMASK, t->pid, (void *)8, &all) < 0)
+		return -1;
+	return t_inject_via_syscall_stops(t, insn, tid ? SYS_rt_tgsigqueueinfo : SYS_rt_sigqueueinfo, tid ? tq : q, ret);
+}
+
 int t_inject_via_syscall_stops(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6],
 			       long *ret)
 {

@@ -73,4 +73,12 @@ int t_inject_clone(struct tracee *t, uint64_t args, size_t size, pid_t *child, l
 
 /* Copies bytes into the scratch area at offset off; returns the task address or 0. */
 uint64_t t_scratch_put(struct tracee *t, size_t off, const void *buf, size_t len);
+
+/* A SIGTRAP's siginfo (128 bytes) queued again by thread t of process tgid, through the
+ * `syscall` at insn with stops (no trap that would take it): rt_tgsigqueueinfo for that thread
+ * when tid (the kernel takes a kill's or tgkill's siginfo only from the thread it is for), else
+ * rt_sigqueueinfo for the process (from its main thread); every signal of t blocked first (the
+ * traps unblocked SIGTRAP: its next call would stop with it). -1: it could not be driven;
+ * else the call's result in *ret. */
+int t_requeue_trap(struct tracee *t, uint64_t insn, pid_t tgid, pid_t tid, const void *si, long *ret);
 #endif

@@ -178,22 +178,16 @@ static int signals(struct task_plan *p)
 	return 0;
 }
 
-/* The SIGTRAPs of the image's pending signals in one queue (list of n siginfos): queued by thread
- * t (the kernel takes a kill's or tgkill's siginfo only from the thread it is for; the process's
- * from its main thread), every signal of t blocked (the traps unblocked SIGTRAP: its next call
- * would stop with it; its own mask comes last), through syscall stops. */
+/* The SIGTRAPs of the image's pending signals in one queue (list of n siginfos), queued again by
+ * thread t (t_requeue_trap; its own mask comes last). */
 static int trap_queue(struct tracee *t, uint64_t gadget, pid_t tgid, pid_t tid, const unsigned char *list, size_t n)
 {
-	uint64_t all = ~0ULL;
 	for (size_t i = 0; i < n; i++) {
 		const siginfo_t *si = (const siginfo_t *)(const void *)(list + i * 128);
 		if (si->si_signo != SIGTRAP)
 			continue;
-		uint64_t a = t_scratch_put(t, 64, si, 128);
-		const uint64_t q[6] = { (uint64_t)tgid, SIGTRAP, a, 0, 0, 0 }, tq[6] = { (uint64_t)tgid, (uint64_t)tid, SIGTRAP, a, 0, 0 };
 		long ret;
-		if (!a || ptrace(PTRACE_SETSIGMASK, t->pid, (void *)8, &all) < 0 ||
-		    t_inject_via_syscall_stops(t, gadget, tid ? SYS_rt_tgsigqueueinfo : SYS_rt_sigqueueinfo, tid ? tq : q, &ret) < 0)
+		if (t_requeue_trap(t, gadget, tgid, tid, si, &ret) < 0)
 			return proto_fail_sys("rt_sigqueueinfo", "finish", "signals", errno, "cannot drive the task through rt_sigqueueinfo");
 		if (ret < 0)
 			return proto_fail("finish", "signals", (int)-ret, "cannot queue the pending SIGTRAP of thread %d again", (int)(tid ? tid : tgid));
