@@ -31,7 +31,8 @@ function timed(checkout, cmdArgs, exclude) {
   if (PRE > 0) spawnSync(`${BIN}/prefault`, [String(PRE)], { stdio: 'ignore' });
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const c = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, `${checkout}/bin/ucr`, ...cmdArgs, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // bin/ucr as a user runs it, through its #! line
+    const c = spawn('/usr/bin/time', ['-f', 'CPU %U %S', `${checkout}/bin/ucr`, ...cmdArgs, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '', peak = new Map();
     const timer = setInterval(() => { for (const q of descendants(c.pid, new Set(exclude))) { try { const m = /VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${q}/status`, 'latin1')); if (m && +m[1] > (peak.get(q) ?? 0)) peak.set(q, +m[1]); } catch {} } }, 25);
     c.stdout.on('data', (d) => (out += d)); c.stderr.on('data', (d) => (err += d));

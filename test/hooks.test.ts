@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, tmpdir, trackPid, ucr, verdict, waitFor } from './harness.js';
+import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, tmpdir, trackPid, ucr, UCR, verdict, waitFor } from './harness.js';
 
 afterEach(cleanup);
 
@@ -57,6 +58,40 @@ describe('--action-script', () => {
     expect(r.stderr).toBe(`ucr: action script ${s.file} failed at post-restore (exit status 3)\n`);
     await waitFor(() => !exists(c.pid), 10_000, 'the restored task to be gone');
     expect(s.log().map((l) => l.split(' ')[0])).toEqual(['pre-restore', 'post-restore']);
+  });
+});
+
+describe('bin/ucr run as a command (its #! line)', () => {
+  /** bin/ucr executed itself, as a shell runs `ucr`, with env changed by more (undefined: unset). */
+  const asCommand = (args: string[], more: Record<string, string | undefined>) => {
+    const env = { ...process.env, ...more };
+    for (const [k, v] of Object.entries(more)) if (v === undefined) delete env[k];
+    const r = spawnSync(UCR, args, { env, timeout: 60_000 });
+    return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  };
+
+  it('starts Node without NODE_EXTRA_CA_CERTS (no certificate load) and gives it back to what ucr starts', async () => {
+    // Node warns at start-up when the file cannot be loaded: no warning, not loaded
+    const missing = path.join(tmpdir('certs'), 'no such dir', 'certs "$(x)" ${HOME}.pem');
+    const v = asCommand(['--version'], { NODE_EXTRA_CA_CERTS: missing });
+    expect(v.stderr).toBe('');
+    expect(v.code).toBe(0);
+    expect(spawnSync(process.execPath, ['-e', '0'], { env: { ...process.env, NODE_EXTRA_CA_CERTS: missing } }).stderr.toString()).toContain('Ignoring extra certs');
+    // the action script (started by ucr) sees the variable as it was given, and nothing of ucr's
+    const c = await startCase('counter');
+    const file = path.join(c.dir, 'env.sh');
+    const log = path.join(c.dir, 'env.log');
+    fs.writeFileSync(file, `#!/bin/sh\nenv | grep -E "^(UCR_)?NODE_EXTRA_CA_CERTS=" >> "${log}"\necho "$UCR_ACTION" >> "${log}"\n`, { mode: 0o755 });
+    const r = asCommand(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--action-script', file], { NODE_EXTRA_CA_CERTS: missing });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(log, 'utf8')).toBe(`NODE_EXTRA_CA_CERTS=${missing}\npre-dump\nNODE_EXTRA_CA_CERTS=${missing}\npost-dump\n`);
+    // unset: unset for what ucr starts too
+    fs.rmSync(log);
+    const u = asCommand(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img2.ucr'), '--action-script', file], { NODE_EXTRA_CA_CERTS: undefined });
+    expect(u.code).toBe(0);
+    expect(fs.readFileSync(log, 'utf8')).toBe('pre-dump\npost-dump\n');
+    expect(await verdict(c)).toBe('PASS');
   });
 });
 

@@ -155,10 +155,10 @@ function vmHwmKb(pid) {
  * recreated). The sum of the per-process peaks (an upper bound of the peak of all of them
  * together) comes back as rssMiB; wall is the command's wall time in seconds.
  */
-export function runSampled(cmd, args, exclude = new Set()) {
+export function runSampled(cmd, args, exclude = new Set(), env = process.env) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     running.add(p);
     const peak = new Map();
     const sample = () => {

@@ -19,7 +19,7 @@ export function tools({ ucr, criu, prefault, prefaultMiB }) {
   /** One ucr command (with --json): its wall time, the library's own time, peak RSS. */
   const ucrCmd = async (args, exclude) => {
     before();
-    const r = await runSampled(process.execPath, [ucr, ...args, '--json'], new Set(exclude));
+    const r = await runSampled(ucr, [...args, '--json'], new Set(exclude)); // as typed: bin/ucr through its #! line
     const res = JSON.parse(r.stdout.trim().split('\n').pop());
     return { ...r, res, lib: Math.max(...res.phases.map((p) => p.endMs)) / 1000 };
   };
@@ -123,15 +123,18 @@ export async function scenario(t, { name, bin, args, targets, criu = true, ckptA
   return m;
 }
 
-/** Bare start-up: `node -e 0`, `ucr --version` (and `criu --version`), alternated, n times each. */
+/** Bare start-up: `node -e 0`, `ucr --version` (and `criu --version`), alternated, n times each;
+ * with NODE_EXTRA_CA_CERTS set, `node -e 0` without it too (bin/ucr starts Node without it). */
 export async function startup(t, ucr, n) {
+  const { NODE_EXTRA_CA_CERTS: certs, ...bare } = process.env;
   const cmds = [
     ['node -e 0', process.execPath, ['-e', '0']],
-    ['ucr --version', process.execPath, [ucr, '--version']],
+    ...(certs !== undefined ? [['node -e 0 without NODE_EXTRA_CA_CERTS', process.execPath, ['-e', '0'], bare]] : []),
+    ['ucr --version', ucr, ['--version']],
     ...(t.criu ? [['criu --version', t.criu, ['--version']]] : []),
   ];
   const out = Object.fromEntries(cmds.map(([k]) => [k, []]));
   for (let i = 0; i < n; i++)
-    for (const [k, cmd, args] of i % 2 ? [...cmds].reverse() : cmds) out[k].push((await runSampled(cmd, args)).wall);
+    for (const [k, cmd, args, env] of i % 2 ? [...cmds].reverse() : cmds) out[k].push((await runSampled(cmd, args, undefined, env)).wall);
   return out;
 }
