@@ -28,10 +28,29 @@ function rmCgroup(dir: string): void {
   fs.rmdirSync(dir);
 }
 
+/** The tasks (thread ids: a threaded v2 cgroup cannot list processes) in a cgroup directory and
+ * the ones below it. */
+function pidsIn(dir: string): number[] {
+  if (!fs.existsSync(dir)) return [];
+  const list = ['cgroup.threads', 'tasks'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
+  const own = list ? fs.readFileSync(list, 'latin1').split('\n').filter(Boolean).map(Number) : [];
+  const below = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => pidsIn(path.join(dir, e.name)));
+  return [...own, ...below];
+}
+
 afterEach(async () => {
   await cleanup(); // the processes first: a cgroup with a process in it is not removed
   for (const d of made.splice(0).reverse()) {
     try {
+      // what is left in the test's own cgroups (a case's child outliving its killed parent)
+      // is the test's: killed, and waited for
+      for (const p of pidsIn(d))
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      await waitFor(() => pidsIn(d).length === 0, 5_000, `the processes in ${d} to be gone`).catch(() => {});
       rmCgroup(d);
     } catch (e) {
       console.log(`cgroups.test: cannot remove ${d}: ${(e as Error).message}`);
