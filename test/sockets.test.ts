@@ -25,6 +25,31 @@ async function outsideServer(p: string): Promise<{ connected: Promise<net.Socket
   return { connected };
 }
 
+/**
+ * A datagram server outside the tree (unixsock --dgram-bind, in a temporary directory named
+ * from prefix) and the case `name`, whose socket connects to it (`flag` path), checkpointed with
+ * --external-unix=reconnect (`more`: further checks of the image, before the kill), killed and
+ * restarted: both report PASS.
+ */
+async function reconnectToOutsideDatagram(prefix: string, name: string, flag: string, more?: (img: string, p: string, dir: string) => void): Promise<void> {
+  const dir = fs.mkdtempSync(prefix);
+  try {
+    const p = path.join(dir, 'outside.sock');
+    const srv = await startCase('unixsock', { args: ['--dgram-bind', p] });
+    const c = await startCase(name, { args: [flag, p] });
+    const img = path.join(c.dir, 'image.ucr');
+    const r = checkpointCase(c, img, ['--external-unix=reconnect']);
+    expect(r.stderr).toContain(`connected again to ${p} on restart`);
+    more?.(img, p, c.dir);
+    await killAndWait(c.pid);
+    restartDetached(img);
+    expect(await verdict(c)).toBe('PASS');
+    expect(await verdict(srv)).toBe('PASS');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('unix domain sockets', () => {
   it('socketpairs (stream echo with a child, datagram and seqpacket boundaries), a named listener with a connection, abstract and unlinked names, shutdown, a closed peer, flags', async () => {
     const { verdict } = await roundTrip('unixsock');
@@ -86,21 +111,7 @@ describe('unix domain sockets', () => {
   });
 
   it('--external-unix=reconnect: a socket of the tree connected to a named socket that connected outside since still gets EPERM; the outside socket gets the datagram', async () => {
-    const dir = fs.mkdtempSync('/tmp/ucr-extself-');
-    try {
-      const p = path.join(dir, 'outside.sock');
-      const srv = await startCase('unixsock', { args: ['--dgram-bind', p] });
-      const c = await startCase('unixself', { args: ['--outside', p] });
-      const img = path.join(c.dir, 'image.ucr');
-      const r = checkpointCase(c, img, ['--external-unix=reconnect']);
-      expect(r.stderr).toContain(`connected again to ${p} on restart`);
-      await killAndWait(c.pid);
-      restartDetached(img);
-      expect(await verdict(c)).toBe('PASS');
-      expect(await verdict(srv)).toBe('PASS');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await reconnectToOutsideDatagram('/tmp/ucr-extself-', 'unixself', '--outside');
   });
 
   it('connections waiting in the accept queues of a stream and a seqpacket listener stay there, in order, and work once accepted', async () => {
@@ -133,28 +144,15 @@ describe('unix domain sockets', () => {
   });
 
   it('--external-unix=reconnect: a datagram socket connected to a named socket outside the tree connects to that name again on restart (it sends to it; with close it would get ECONNREFUSED)', async () => {
-    const dir = fs.mkdtempSync('/tmp/ucr-extdg-');
-    try {
-      const p = path.join(dir, 'outside.sock');
-      const srv = await startCase('unixsock', { args: ['--dgram-bind', p] });
-      const c = await startCase('unixsock', { args: ['--dgram-to', p] });
-      const img = path.join(c.dir, 'image.ucr');
-      const r = checkpointCase(c, img, ['--external-unix=reconnect']);
-      expect(r.stderr).toContain(`connected again to ${p} on restart`);
+    await reconnectToOutsideDatagram('/tmp/ucr-extdg-', 'unixsock', '--dgram-to', (img, p, dir) => {
       expect(ucr(['inspect', img]).stdout).toContain(`connected again to ${p}`);
       // the name is checked like any field
       type F = { kind: string; unix?: Record<string, any> };
       expectEditsRefused(
         [['relative name', (fs: F[]) => (fs.find((f) => f.unix?.external)!.unix!.external.name = new Uint8Array(Buffer.from('x.sock'))), /external\.name: corrupt image: an absolute path or abstract name/]],
-        (f) => editFiles<F>(fs.readFileSync(img), path.join(c.dir, 'mut.ucr'), f),
+        (f) => editFiles<F>(fs.readFileSync(img), path.join(dir, 'mut.ucr'), f),
       );
-      await killAndWait(c.pid);
-      restartDetached(img);
-      expect(await verdict(c)).toBe('PASS');
-      expect(await verdict(srv)).toBe('PASS');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   for (const [what, re] of [

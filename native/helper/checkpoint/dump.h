@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/user.h>
 
+#include "helper.h"
 #include "image.h"
 #include "tracee.h"
 
@@ -33,11 +34,12 @@ struct dtask {
 	int main; /* index of t.pid in th */
 	/* gadget.c: a gadget mapped ahead of the task's `state` (0: none), VmLck before it (kB),
 	 * whether SIGTRAP may be ignored (its status), whether one is pending (trap_pending.c: then
-	 * never mapped ahead), whether its maps may show AIO rings, and a failed try (mapped at its
-	 * `state`) */
+	 * never mapped ahead), a failed try (mapped at its `state`), and the AIO rings its maps
+	 * showed (read for the gadget; dump_aio.c) */
 	uint64_t pregadget;
 	long vmlck;
-	unsigned char trap_ign, trap_pnd, aio, premap_failed;
+	unsigned char trap_ign, trap_pnd, premap_failed;
+	struct aio_rings aio;
 	/* dump.c: the page runs its `runs` commands found since its `state`, in order (`scanpages`):
 	 * address, page count (kept small: the page writer is forked with this memory) */
 	uint64_t (*scan)[2];

@@ -67,9 +67,9 @@ static uint64_t find_text_syscall(pid_t pid)
 }
 
 /* Finds a `syscall` instruction (0f 05) to bootstrap injection: in the task's [vdso], else in
- * its other code; *aio: whether its maps may show AIO rings (`/[aio] (deleted)`, as aio_state
- * looks for them: 0 lets the state skip a second read of the maps, 1 when it cannot tell). */
-static uint64_t find_vdso_syscall(pid_t pid, unsigned char *aio)
+ * its other code; *aio: the AIO rings its maps show (aio_state asks each of them, without a
+ * second read of the maps). */
+static uint64_t find_vdso_syscall(pid_t pid, struct aio_rings *aio)
 {
 	uint64_t start, end, insn = 0;
 	if (find_special_vma(pid, "[vdso]", &start, &end, aio) == 0)
@@ -114,7 +114,7 @@ static const uint64_t mmap_args[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | 
 /* The first half of mapping a gadget through a `syscall` of the task (insn): signals
  * blocked, the single-stepped mmap started (when SIGTRAP is not ignored: else map_end runs it
  * through syscall stops). 1: started, 0: not (SIGTRAP ignored), -1: failed. */
-static int map_start(struct tracee *task, int trap_ign, uint64_t *insn, unsigned char *aio, struct why *w)
+static int map_start(struct tracee *task, int trap_ign, uint64_t *insn, struct aio_rings *aio, struct why *w)
 {
 	if (!(*insn = find_vdso_syscall(task->pid, aio)))
 		return failed(w, "code", ENOENT, "no syscall instruction (0f 05) in its [vdso] nor in any readable executable mapping");
@@ -187,7 +187,7 @@ static int ahead_ok(struct dtask *cur, struct dtask *x)
 }
 
 /* The gadget of the command's task (task: a copy of cur's tracee), VmLck before it was mapped
- * (cur->vmlck) and whether its maps may show AIO rings (cur->aio). Mapped here unless it was
+ * (cur->vmlck) and the AIO rings its maps show (cur->aio). Mapped here unless it was
  * mapped ahead: each task's gadget is mapped with those of the next PREMAP - 1 frozen tasks,
  * whose mmaps run at once (their stops overlap: one wait for all instead of one each). A
  * gadget mapped ahead stays, unused, until that task's `state` takes it, or release unmaps it

@@ -45,10 +45,15 @@ int sb_bytes(struct sbuf *b, const void *buf, size_t len);
 /* procfs.c: the tracee's fd, as an fd of the helper (the same open file: pidfd_getfd). */
 int grab_fd(pid_t pid, int fd);
 
+/* The AIO rings (`/[aio] (deleted)`) one read of /proc/PID/maps showed: their start addresses
+ * in maps order; err: not known (the maps unreadable: errno; or ENOMEM). */
+struct aio_rings {
+	uint64_t *at;
+	int n, cap, err;
+};
 /* Finds a mapping named like "[vdso]" in /proc/PID/maps (0, or -1 when none). aio, when not
- * NULL: the whole file is read, and *aio says whether it may show AIO rings (`/[aio] (deleted)`,
- * as dump_aio.c looks for them; 1 when it cannot tell: unreadable, or a line cut). */
-int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end, unsigned char *aio);
+ * NULL: the whole file is read, and *aio gets its AIO rings (at is kept for the next read). */
+int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end, struct aio_rings *aio);
 /* Whether thread tid of process pid has exited (state Z, or X while it goes): a main thread
  * that exited while others run stays a zombie. */
 int thread_is_zombie(pid_t pid, pid_t tid);

@@ -4,34 +4,55 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "helper.h"
 
-int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end, unsigned char *aio)
+/* A maps line of an AIO ring: its start address added (once r->err is set, nothing is). */
+static void ring_add(struct aio_rings *r, const char *line)
+{
+	unsigned long long s;
+	if (r->err || sscanf(line, "%llx-", &s) != 1)
+		return;
+	if (r->n == r->cap) {
+		int cap = r->cap * 2 + 8;
+		uint64_t *at = realloc(r->at, (size_t)cap * sizeof *at);
+		if (!at) {
+			r->err = ENOMEM;
+			return;
+		}
+		r->at = at, r->cap = cap;
+	}
+	r->at[r->n++] = s;
+}
+
+int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end, struct aio_rings *aio)
 {
 	char path[64], line[4096];
 	snprintf(path, sizeof path, "/proc/%d/maps", pid);
 	if (aio)
-		*aio = 1;
+		aio->n = 0, aio->err = 0;
 	FILE *f = fopen(path, "re");
-	if (!f)
+	if (!f) {
+		if (aio)
+			aio->err = errno;
 		return -1;
+	}
 	/* stdio reads /proc files 1 KiB at a time: 10,000 mappings were ~500 reads (the kernel gives
 	 * up to a page a read: ~125 this way) */
 	static char big[1 << 16];
 	setvbuf(f, big, _IOFBF, sizeof big);
 	int found = -1, whole = 1; /* at the start of a line (fgets cuts a line longer than line) */
-	unsigned char rings = 0, cut = 0;
 	while (fgets(line, sizeof line, f)) {
 		size_t len = strlen(line);
 		int start_of_line = whole;
 		whole = len && line[len - 1] == '\n';
-		cut |= !whole;
-		if (aio)
-			rings |= strstr(line, " /[aio] (deleted)") != NULL;
+		/* a ring's line is short: never cut, so the rest of a cut line is never one */
+		if (aio && start_of_line && strstr(line, " /[aio] (deleted)"))
+			ring_add(aio, line);
 		unsigned long long s, e;
 		char *nm = strrchr(line, ' ');
 		if (found == 0 || !start_of_line || !nm)
@@ -48,8 +69,6 @@ int find_special_vma(pid_t pid, const char *name, uint64_t *start, uint64_t *end
 		}
 	}
 	fclose(f);
-	if (aio)
-		*aio = rings || cut;
 	return found;
 }
 

@@ -20,6 +20,7 @@ struct unix_plan {
 	char (*from)[108]; /* datagrams with senders: each one's sender name (NULL: the peer writes) */
 	size_t *fromlen;   /* 0: an unnamed sender */
 	int fd, tmp; /* while creating: the socket and its temporary peer */
+	int alone;   /* a pair end whose peer was gone, made without a peer (unix_pick_alone) */
 	int pending; /* a client waiting in its listener's accept queue: its place there; -1: none */
 	int task;    /* whose credentials bind, connect and unlink (fscred.c) */
 	int opts[64], have_opts; /* a sockopts line: options in inet.h order (INET_OPT_UNSET: leave) */

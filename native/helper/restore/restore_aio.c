@@ -80,17 +80,18 @@ static int aio_submit(uint64_t ring, uint64_t ptrs, uint32_t count, int reap, ui
 	return 0;
 }
 
-/* Writes len bytes (buf, or zeros when NULL) into the ring's events from slot on. */
+/* Writes len bytes (buf, or zeros when NULL: from a zeroed buffer, whose fresh pages cost
+ * nothing until read) into the ring's events from slot on, in one write. */
 static int aio_slots(uint64_t ring, uint32_t slot, const unsigned char *buf, size_t len, const char *obj)
 {
-	static const unsigned char zeros[65536];
-	for (size_t off = 0; off < len;) {
-		size_t n = buf ? len : (len - off < sizeof zeros ? len - off : sizeof zeros);
-		if (t_write_mem(rt.pid, ring + 32 + (uint64_t)slot * 32 + off, buf ? buf : zeros, n) < 0)
-			return proto_fail("memory", obj, errno, "cannot write the AIO ring's events");
-		off += n;
-	}
-	return 0;
+	if (!len)
+		return 0;
+	unsigned char *zeros = buf ? NULL : calloc(1, len);
+	if (!buf && !zeros)
+		return proto_fail("memory", obj, ENOMEM, "out of memory");
+	int r = t_write_mem(rt.pid, ring + 32 + (uint64_t)slot * 32, buf ? buf : zeros, len), e = errno;
+	free(zeros);
+	return r < 0 ? proto_fail("memory", obj, e, "cannot write the AIO ring's events") : 0;
 }
 
 /* The ring at ring (nr events, fresh) brought to the saved head and tail with the saved events. */
@@ -119,7 +120,8 @@ static int aio_fill(const struct aio_plan *a, uint64_t ring, uint32_t nr, const 
 		else if (aio_submit(ring, rt.scratch + AIO_PTRS_OFF, a->head, 1, &done, "head", obj) < 0 ||
 			 aio_submit(ring, rt.scratch + AIO_PTRS_OFF, a->nevents, 0, &done, "unreaped events", obj) < 0)
 			rc = -1;
-		t_inject(&rt, SYS_close, (uint64_t)efd, 0, 0, 0, 0, 0, &ret);
+		if (rt_call("memory", "close", SYSCALL_REQ(SYS_close, (uint64_t)efd), &ret) < 0)
+			rc = -1; /* its own eventfd: fails only with the task gone (an earlier failure is the one reported) */
 	}
 	if (pinned)
 		sched_setaffinity(rt.pid, sizeof old, &old);

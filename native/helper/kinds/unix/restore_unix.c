@@ -182,6 +182,8 @@ static int finish(struct file_plan *f, struct unix_plan *u, const char *obj)
 int open_unix_sockets(struct restore_ctx *c)
 {
 	char obj[48];
+	if (unix_pick_alone(c) < 0)
+		return -1;
 	/* sockets, pairs */
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct file_plan *f = &c->plan->files[i];
@@ -190,12 +192,14 @@ int open_unix_sockets(struct restore_ctx *c)
 		if (f->kind != FILE_UNIX || u->fd >= 0 || u->conn == UNIX_ACCEPTED)
 			continue;
 		p = ux(c, u->peer);
-		/* its own peer: only a named datagram socket connected to its own name */
+		/* the one check of a socket's peer, made for every datagram socket (unix_connect_dgrams
+		 * relies on it): a unix socket of its type; itself only for a named datagram socket
+		 * connected to its own name */
 		if (u->peer >= 0 && (!p || p->type != u->type || (p == u && (u->conn != UNIX_DGRAM || u->type != SOCK_DGRAM || !u->namelen))))
 			return proto_fail("files", obj, EINVAL, "the peer of a unix socket is not a unix socket of its type");
-		if (u->conn == UNIX_PAIR && !p && u->type == SOCK_DGRAM && u->namelen && (u->from || unix_dgram_wanted(c, f->id))) {
+		if (u->alone) {
 			/* its peer is gone, and datagrams are sent again to it by their senders or sockets
-			 * of the image connect to it: before it has a peer (unix_gone_peers) */
+			 * of the image connect to it (unix_pick_alone): before it has a peer (unix_gone_peers) */
 			if ((u->fd = socket(AF_UNIX, u->type | SOCK_CLOEXEC, 0)) < 0)
 				return proto_fail("files", obj, errno, "cannot create a unix socket");
 		} else if (u->conn == UNIX_PAIR) {

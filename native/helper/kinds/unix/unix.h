@@ -27,9 +27,11 @@ socklen_t unix_dest(const struct unix_plan *u, struct sockaddr_un *a);
 struct restore_ctx;
 int unix_send_by_senders(struct restore_ctx *c);
 int unix_connect_dgrams(struct restore_ctx *c);
-/* Whether a datagram socket of the plan connects to file id. */
-int unix_dgram_wanted(const struct restore_ctx *c, int id);
-/* Named datagram sockets whose peer was gone and that others connect to (made without a
- * peer): connected, once the others are, to a temporary peer that is closed after the queues. */
+/* Decides which pair ends whose peer was gone are made without a peer (u->alone), before any
+ * socket is made: the named datagram sockets that datagrams are sent again to by their senders
+ * or that datagram sockets of the image connect to (they could not while it had a peer). */
+int unix_pick_alone(struct restore_ctx *c);
+/* Those (u->alone): connected, once the others are, to a temporary peer that is closed after
+ * the queues. */
 int unix_gone_peers(struct restore_ctx *c);
 #endif

@@ -142,8 +142,10 @@ int unix_connect_dgrams(struct restore_ctx *c)
 		peer[i] = f->kind == FILE_UNIX && f->ux->conn == UNIX_DGRAM && f->ux->peer >= 0 ? plan_find_file(c->plan, f->ux->peer) : -1;
 		if (peer[i] < 0)
 			continue;
+		/* a unix socket of its type, itself only if a named datagram socket: checked once, by
+		 * open_unix_sockets (its first loop) */
 		struct file_plan *p = &c->plan->files[peer[i]];
-		if (p->kind != FILE_UNIX || !p->ux->namelen || (p == f && p->ux->type != SOCK_DGRAM)) {
+		if (!p->ux->namelen) {
 			snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
 			err = proto_fail("files", obj, EINVAL, "a datagram socket connected to an unnamed socket");
 			break;
@@ -174,13 +176,43 @@ int unix_connect_dgrams(struct restore_ctx *c)
 	return err < 0 ? err : connect_outside(c);
 }
 
-int unix_dgram_wanted(const struct restore_ctx *c, int id)
+static int cmp_id(const void *a, const void *b)
 {
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/* The file ids datagram sockets of the plan connect to (their own excepted), sorted into *to:
+ * how many, or -1 (out of memory). */
+static int dgram_targets(const struct restore_ctx *c, int **to)
+{
+	int n = 0;
+	if (!(*to = malloc(((size_t)c->plan->nfiles + 1) * sizeof **to)))
+		return -1;
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		const struct file_plan *f = &c->plan->files[i];
-		if (f->kind == FILE_UNIX && f->ux->conn == UNIX_DGRAM && f->ux->peer == id && f->id != id)
-			return 1;
+		if (f->kind == FILE_UNIX && f->ux->conn == UNIX_DGRAM && f->ux->peer >= 0 && f->ux->peer != f->id)
+			(*to)[n++] = f->ux->peer;
 	}
+	qsort(*to, (size_t)n, sizeof **to, cmp_id);
+	return n;
+}
+
+int unix_pick_alone(struct restore_ctx *c)
+{
+	int *to = NULL, nto = -1;
+	for (int i = 0; i < c->plan->nfiles; i++) {
+		struct file_plan *f = &c->plan->files[i];
+		struct unix_plan *u = f->kind == FILE_UNIX ? f->ux : NULL;
+		if (!u || u->conn != UNIX_PAIR || u->peer >= 0 || u->type != SOCK_DGRAM || !u->namelen)
+			continue;
+		/* the ids others connect to: listed once, when the first socket without senders asks
+		 * (most restarts have none) */
+		if (!u->from && nto < 0 && (nto = dgram_targets(c, &to)) < 0)
+			return proto_fail("files", "unix sockets", ENOMEM, "out of memory");
+		u->alone = u->from || bsearch(&f->id, to, (size_t)nto, sizeof *to, cmp_id);
+	}
+	free(to);
 	return 0;
 }
 
@@ -197,7 +229,7 @@ int unix_gone_peers(struct restore_ctx *c)
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct file_plan *f = &c->plan->files[i];
 		struct unix_plan *u = f->ux;
-		if (f->kind != FILE_UNIX || u->conn != UNIX_PAIR || u->peer >= 0 || u->tmp >= 0 || u->fd < 0)
+		if (f->kind != FILE_UNIX || !u->alone)
 			continue;
 		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
 		struct sockaddr_un a = { .sun_family = AF_UNIX };
