@@ -83,16 +83,12 @@ export class ImageWriter {
     this.record(RecordKind.Task, e.bytes);
   }
 
-  /** The records kept (by the offset of their payload in the image), handed over once. */
+  /** The records kept (by the offset of their payload in the image), handed over once: the
+   * writer lets go of them (a checkpoint that fails before its check drops them so). */
   knownRecords(): KnownRecords {
     const k = this.kept;
     this.kept = new Map();
     return k;
-  }
-
-  /** Lets go of what keep kept. */
-  forget(): void {
-    this.kept = new Map();
   }
 
   /** Accounts for page records the helper wrote to the same fd. */

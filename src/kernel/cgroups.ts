@@ -13,7 +13,7 @@ import { UnsupportedError } from '../errors.js';
 import { badCgroupLine, cgroupLine } from '../image/cgroups.js';
 import type { ImageTree, TreeEntry } from '../image/types.js';
 import { cgroupNsRefusal, ownCgroupNs } from './namespaces.js';
-import { readProcText } from './proc.js';
+import { procUnescape, readProcText } from './proc.js';
 import * as P from './protocol.gen.js';
 
 /** /proc/PID/cgroup's text as "KEY:PATH" lines (the hierarchy numbers dropped: they are this
@@ -34,8 +34,6 @@ export interface CgroupMount {
   opts: Set<string>;
 }
 
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
 /** The cgroup and cgroup2 mounts of a mountinfo text. */
 export function cgroupMounts(text = fs.readFileSync('/proc/self/mountinfo', 'latin1')): CgroupMount[] {
   const out: CgroupMount[] = [];
@@ -45,7 +43,7 @@ export function cgroupMounts(text = fs.readFileSync('/proc/self/mountinfo', 'lat
     const f = a.split(' ');
     const [type, , sopts] = b.split(' ');
     if (type !== 'cgroup' && type !== 'cgroup2') continue;
-    out.push({ root: unescape(f[3]!), point: unescape(f[4]!), v2: type === 'cgroup2', opts: new Set((sopts ?? '').split(',')) });
+    out.push({ root: procUnescape(f[3]!), point: procUnescape(f[4]!), v2: type === 'cgroup2', opts: new Set((sopts ?? '').split(',')) });
   }
   return out;
 }
@@ -71,7 +69,6 @@ export class CgroupCapture {
   private readonly sets: string[][] = [];
   private readonly index = new Map<string, number>();
   private readonly of = new Map<number, number>();
-  private differs = false;
   private readonly threads = new Map<number, [number, number][]>();
 
   /** The index of a set of lines (added when new). */
@@ -85,7 +82,6 @@ export class CgroupCapture {
       }
       i = this.sets.push(lines) - 1;
       this.index.set(text, i);
-      if (text !== this.own) this.differs = true;
     }
     return i;
   }
@@ -106,10 +102,13 @@ export class CgroupCapture {
       const j = this.setOf(pid, cgroupLines(text));
       if (j !== i) apart.push([tid, j]);
     }
-    if (apart.length) {
-      this.threads.set(pid, apart);
-      this.differs = true;
-    }
+    if (apart.length) this.threads.set(pid, apart);
+  }
+
+  /** Whether a task was in a cgroup other than ucr's own: a set other than its own was seen (a
+   * thread apart from its process is in a second set, so one of them is not ucr's). */
+  private get differs(): boolean {
+    return this.index.size > (this.index.has(this.own) ? 1 : 0);
   }
 
   /** Into the tree: only when a task was in a cgroup other than ucr's own (then format 1.7). */
@@ -138,7 +137,9 @@ export function placeCgroups(tree: ImageTree): CgroupPlan {
   const plan: CgroupPlan = { lines: new Map(), warnings: [] };
   const sets = tree.cgroups;
   if (!sets) return plan;
-  const own = new Map(readCgroupLines('self').map((l) => [cgroupLine(l).key, cgroupLine(l).path]));
+  /** a set's lines as key -> path */
+  const keyed = (set: string[]) => new Map(set.map((l) => cgroupLine(l)).map((c) => [c.key, c.path] as const));
+  const own = keyed(readCgroupLines('self'));
   let mounts: CgroupMount[] | undefined;
   const warned = new Set<string>();
   /** where the lines of set differ from base (key -> path): the mount and the path below it */
@@ -158,12 +159,15 @@ export function placeCgroups(tree: ImageTree): CgroupPlan {
     return L;
   };
   const bySet = sets.map((set) => moves(set, own, (at) => P.planCgroup({ mount: at.mount, path: at.rel || undefined })));
+  const keyedSets: Map<string, string>[] = []; // a process's set by key, made once, for its threads
   for (const e of tree.tasks as TreeEntry[]) {
     if (e.cgroup === undefined) continue;
     const L = [...bySet[e.cgroup]!];
     // a thread is born in its process's cgroups: moved where its own differ
-    const mine = new Map(sets[e.cgroup]!.map((l) => [cgroupLine(l).key, cgroupLine(l).path]));
-    for (const [tid, j] of e.threadCgroups ?? []) L.push(...moves(sets[j]!, mine, (at) => P.planCgthread({ tid, mount: at.mount, path: at.rel || undefined })));
+    for (const [tid, j] of e.threadCgroups ?? []) {
+      const mine = (keyedSets[e.cgroup] ??= keyed(sets[e.cgroup]!));
+      L.push(...moves(sets[j]!, mine, (at) => P.planCgthread({ tid, mount: at.mount, path: at.rel || undefined })));
+    }
     if (L.length) plan.lines.set(e.pid, L);
   }
   return plan;

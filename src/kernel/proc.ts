@@ -29,6 +29,12 @@ export function readProcText(path: string, encoding: 'latin1' | 'utf8' = 'latin1
   }
 }
 
+/** A path field of /proc text as the kernel escaped it (mountinfo's root and mount point, a
+ * seq_file's mangle_path: space, tab, newline and backslash as \ooo), decoded. */
+export function procUnescape(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
 export interface ProcStat {
   comm: string;
   state: string;

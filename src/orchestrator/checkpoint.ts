@@ -240,7 +240,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     back = reopenForReading(out);
     if (back === undefined) w.copyFrom();
     w.keep = true;
-    forgetKept = () => w.forget();
+    forgetKept = () => void w.knownRecords();
     await clock.run('write-metadata', () => {
       const tree = { tasks: entries };
       w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false, cgroups.apply(tree)));

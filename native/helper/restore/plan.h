@@ -373,6 +373,13 @@ static inline int plan_special_clash(const struct task_plan *t, uint64_t a, uint
 			return 1;
 	return 0;
 }
+/* plan_task.c: from `from` on, in steps of step, the first len bytes below TASK_END clear of
+ * task t's image (t NULL: of every task's), its mappings and [vvar][vvar_vclock][vdso], of the
+ * gadget (its address, 0: none yet) and of the staging window (pl->window, 0: none yet);
+ * 0: none. The gadget, the window and a task's vdso group go there (restore.c, restore_cow.c,
+ * restore_vdso.c). */
+uint64_t plan_range_free(const struct plan *pl, const struct task_plan *t, uint64_t from, uint64_t step, uint64_t len,
+			 uint64_t gadget);
 /* The handler the task has for sig, NULL: none saved (its default). */
 const struct sigact_plan *plan_sigact(const struct task_plan *t, int sig);
 /* One read-only copy of len bytes for the whole plan: the parts the tasks of a tree share byte

@@ -1,11 +1,14 @@
-/* The lines of a task section of the restore plan (format: plan.h; fields: protocol/schema.mjs). */
+/* The lines of a task section of the restore plan (format: plan.h; fields: protocol/schema.mjs),
+ * and what the restart asks of them: a free address range (plan_range_free), a handler. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "plan_parse.h"
 #include "proto.h"
+#include "tracee.h"
 
 int on_plan_newns(struct plan_in *in, struct msg_plan_newns *m)
 {
@@ -232,6 +235,32 @@ int on_plan_vdso(struct plan_in *in, struct msg_plan_vdso *m)
 		t->special[i][0] = r[i][0], t->special[i][1] = r[i][1];
 	}
 	t->have_vdso = 1;
+	return 0;
+}
+
+/* Whether [a, b) meets a mapping of the task's image or a part of its vdso group. */
+static int image_clash(const struct task_plan *t, uint64_t a, uint64_t b)
+{
+	if (plan_special_clash(t, a, b))
+		return 1;
+	for (int i = 0; i < t->nvmas; i++)
+		if (a < t->vmas[i].end && t->vmas[i].start < b)
+			return 1;
+	return 0;
+}
+
+uint64_t plan_range_free(const struct plan *pl, const struct task_plan *t, uint64_t from, uint64_t step, uint64_t len,
+			 uint64_t gadget)
+{
+	for (uint64_t g = from; g + len < TASK_END; g += step) {
+		/* the window has a guard page at its end */
+		int clash = (gadget && g < gadget + GADGET_SIZE && gadget < g + len) ||
+			    (pl->window && g < pl->window + pl->window_len + PAGE_SZ && pl->window < g + len);
+		for (int i = 0; i < (t ? 1 : pl->ntasks) && !clash; i++)
+			clash = image_clash(t ? t : &pl->tasks[i], g, g + len);
+		if (!clash)
+			return g;
+	}
 	return 0;
 }
 

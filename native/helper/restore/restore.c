@@ -68,24 +68,11 @@ void helper_restore_abandon(void)
 		kill_all();
 }
 
-static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
-{
-	return a < d && c < b;
-}
-
 /* A gadget address free in every task's image and in the helper itself. */
 static uint64_t map_gadget(void)
 {
-	for (uint64_t g = 0x200000; g + GADGET_SIZE < TASK_END; g += 0x100000) {
-		int clash = 0;
-		for (int t = 0; t < plan.ntasks && !clash; t++) {
-			struct task_plan *tp = &plan.tasks[t];
-			clash = plan_special_clash(tp, g, g + GADGET_SIZE);
-			for (int i = 0; i < tp->nvmas && !clash; i++)
-				clash = overlaps(g, g + GADGET_SIZE, tp->vmas[i].start, tp->vmas[i].end);
-		}
-		if (clash)
-			continue;
+	const uint64_t step = 0x100000;
+	for (uint64_t g = 0x200000; (g = plan_range_free(&plan, NULL, g, step, GADGET_SIZE, 0)) != 0; g += step) {
 		void *m = mmap((void *)g, GADGET_SIZE, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 		if (m == MAP_FAILED)

@@ -91,7 +91,6 @@ int share_close_keeps(struct task_plan *p);
 int cgroups_prepare(void);
 int cgroups_enter(void);
 void cgroups_undo(int wait_ms);
-int cgroups_made(void); /* directories made, not yet removed */
 /* in its tracer worker, once its threads exist: task p's threads moved alone (`cgthread`) */
 int cgroups_threads(const struct task_plan *p);
 /* restore_files.c: the objects every task inherits */
@@ -132,7 +131,21 @@ void ipc_undo(struct restore_ctx *c);
  * bytes to *bytes. */
 int ipc_shm_payload(const unsigned char *payload, uint64_t plen, uint32_t crc, uint32_t want_crc, uint32_t *digest,
 		    int check_only, uint64_t *bytes);
-/* made_files.c: a file the restart made at path (removed again if it fails), and the removal */
+/* made_files.c: paths the restart made, each with the device and inode it got (made_add, once
+ * it exists): undone only while still the one made (made_still: its mode then, else 0; lstat
+ * only, signal-safe). files_created/files_undo: the files made (socket files bound, unlinked
+ * files created again), removed again if the restart fails. */
+struct made_path {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+};
+struct made_list {
+	struct made_path *v;
+	int n;
+};
+void made_add(struct made_list *l, const char *path);
+mode_t made_still(const struct made_path *m);
 void files_created(const char *path);
 void files_undo(void);
 /* restore_unix.c: every unix socket of the plan, connected and refilled (called by open_files) */

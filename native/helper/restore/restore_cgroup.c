@@ -12,7 +12,8 @@
  *                    its finish step, once its threads exist) the thread's tid written to its
  *                    cgroup's cgroup.threads (v2) or tasks (v1), checked the same way
  *   cgroups_undo     (a failed restart, once the tasks are gone) the directories it made
- *                    removed, deepest first, each only while it is still the one made */
+ *                    removed, deepest first, each only while it is still the one made (the
+ *                    list and the check: made_files.c) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -41,13 +42,7 @@ struct cg_move {
 static struct cg_move *moves;
 static int nmoves;
 
-struct cg_made {
-	char *path;
-	dev_t dev;
-	ino_t ino;
-};
-static struct cg_made *made;
-static int nmade;
+static struct made_list made; /* directories made, in the order made: parents first */
 
 /* A path below the mount: relative, no empty, "." or ".." component (the coordinator's
  * validator already refused those; the helper checks again what it acts on). */
@@ -95,16 +90,18 @@ int on_plan_cgthread(struct plan_in *in, struct msg_plan_cgthread *m)
 	return add_move(in, (pid_t)m->tid, m->mount, m->path); /* its tid: checked against the task's threads at its finish */
 }
 
-static void made_one(const char *path)
+/* text written by the helper through o, an O_PATH fd checked writable with a task's
+ * credentials (opened again for writing through /proc/self/fd): 0, or errno */
+static int write_through(int o, const char *text)
 {
-	struct stat st;
-	struct cg_made *more = realloc(made, (size_t)(nmade + 1) * sizeof *made);
-	if (!more || lstat(path, &st) < 0)
-		return;
-	made = more;
-	made[nmade] = (struct cg_made){ strdup(path), st.st_dev, st.st_ino };
-	if (made[nmade].path)
-		nmade++;
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", o);
+	int fd = open(proc, O_WRONLY | O_CLOEXEC);
+	int ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : e;
 }
 
 /* text written to path by the helper, once task may write it (checked with its credentials):
@@ -114,15 +111,9 @@ static int write_checked(int task, const char *path, const char *text)
 	int o = fs_checked(task, path, W_OK);
 	if (o < 0)
 		return errno;
-	char proc[64];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", o);
-	int fd = open(proc, O_WRONLY | O_CLOEXEC);
-	int ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
+	int e = write_through(o, text);
 	close(o);
-	return ok ? 0 : e;
+	return e;
 }
 
 int cgroups_prepare(void)
@@ -145,7 +136,7 @@ int cgroups_prepare(void)
 							  t->old_pid, path, fs_who(mv->task));
 				if (fd >= 0) {
 					close(fd);
-					made_one(path);
+					made_add(&made, path);
 				}
 				/* v2: below its process's domain a thread's cgroup is threaded (made as a domain) */
 				char type[PATH_MAX + 16];
@@ -199,15 +190,9 @@ static const char *why(int e)
 /* pid written through the checked file of mv: 0, or errno */
 static int enter(const struct cg_move *mv, pid_t pid)
 {
-	char proc[64], text[16];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", mv->fd);
-	int n = snprintf(text, sizeof text, "%d", pid);
-	int fd = open(proc, O_WRONLY | O_CLOEXEC);
-	int ok = fd >= 0 && write(fd, text, (size_t)n) == n;
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
-	return ok ? 0 : e;
+	char text[16];
+	snprintf(text, sizeof text, "%d", pid);
+	return write_through(mv->fd, text);
 }
 
 int cgroups_enter(void)
@@ -242,24 +227,15 @@ int cgroups_threads(const struct task_plan *p)
 	return 0;
 }
 
-int cgroups_made(void)
-{
-	return nmade;
-}
-
 void cgroups_undo(int wait_ms)
 {
-	for (int i = nmade - 1; i >= 0; i--) {
-		struct stat st;
-		for (int waited = 0;; waited += 5) {
-			if (lstat(made[i].path, &st) < 0 || st.st_dev != made[i].dev || st.st_ino != made[i].ino)
-				break;
-			if (rmdir(made[i].path) == 0 || errno != EBUSY || waited >= wait_ms)
+	for (int i = made.n - 1; i >= 0; i--)
+		for (int waited = 0; made_still(&made.v[i]); waited += 5) {
+			if (rmdir(made.v[i].path) == 0 || errno != EBUSY || waited >= wait_ms)
 				break;
 			/* a task killed a moment ago has not left it yet */
 			struct timespec nap = { 0, 5 * 1000000 };
 			nanosleep(&nap, NULL);
 		}
-	}
-	nmade = 0;
+	made.n = 0;
 }

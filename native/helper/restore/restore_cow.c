@@ -45,11 +45,6 @@ extern struct restore_ctx ctx;
 
 /* area <off> <len> <flags> | move <off> <dst> <len> | zap <start> <len> (a task's section) */
 
-static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
-{
-	return a < d && c < b;
-}
-
 /* The staging window: free in every task's image and in the helper, reserved (PROT_NONE, no
  * memory) before any task or worker exists, so nothing else lands there; staged runs get
  * their addresses in it. */
@@ -58,16 +53,7 @@ int cow_window(void)
 	if (!plan.window_len)
 		return 0;
 	uint64_t len = plan.window_len + PAGE_SZ, step = 1ULL << 30; /* a guard page at the end */
-	for (uint64_t g = 1ULL << 32; g + len < TASK_END; g += step) {
-		int clash = 0;
-		for (int t = 0; t < plan.ntasks && !clash; t++) {
-			struct task_plan *tp = &plan.tasks[t];
-			clash = plan_special_clash(tp, g, g + len);
-			for (int i = 0; i < tp->nvmas && !clash; i++)
-				clash = overlaps(g, g + len, tp->vmas[i].start, tp->vmas[i].end);
-		}
-		if (clash)
-			continue;
+	for (uint64_t g = 1ULL << 32; (g = plan_range_free(&plan, NULL, g, step, len, 0)) != 0; g += step) {
 		void *m = mmap((void *)g, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 		if (m == MAP_FAILED)
 			continue;

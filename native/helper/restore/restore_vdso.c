@@ -57,18 +57,11 @@ int vdso_scan(pid_t pid, int *others, uint64_t at[3][2])
 	return 0;
 }
 
-/* 1 MiB free of every part's place in the image, of the gadget and of the staging window: where
- * nothing of the task is mapped at this step (0: none found). */
-#define SPAN (1ULL << 20)
+/* 1 MiB free of every part's place in the image (of its mappings too), of the gadget and of the
+ * staging window: where nothing of the task is mapped at this step (0: none found). */
 static uint64_t free_span(const struct task_plan *p, uint64_t gadget)
 {
-	for (uint64_t g = 1ULL << 32; g + SPAN < TASK_END; g += SPAN) {
-		if (plan_special_clash(p, g, g + SPAN) || (g < gadget + GADGET_SIZE && gadget < g + SPAN) ||
-		    (plan.window && g < plan.window + plan.window_len + PAGE_SZ && plan.window < g + SPAN))
-			continue;
-		return g;
-	}
-	return 0;
+	return plan_range_free(&plan, p, 1ULL << 32, 1ULL << 20, 1ULL << 20, gadget);
 }
 
 uint64_t vdso_hint(const struct task_plan *p, uint64_t gadget)
@@ -111,7 +104,12 @@ int vdso_settle(const struct task_plan *p, uint64_t gadget, uint64_t hint, uint6
 			return fail_place(p, at);
 	if (moves && hint == p->special[0][0]) {
 		/* placed at the image's [vvar]: the other parts may lie where a moved one goes. The
-		 * group again, away from every part's place. */
+		 * group again, away from every part's place. Not decided before the first mapping
+		 * (vdso_hint): whether the parts land in place at [vvar] depends on the kernel's group
+		 * (which parts it has, their sizes), known once it is mapped; the image's parts lying
+		 * one after the other does not prove it (a part the task unmapped between two, the
+		 * next one moved down to close the gap). Knowing it first would cost a read of the
+		 * helper's own maps on every restart; only a task that moved parts pays this. */
 		uint64_t away = free_span(p, gadget);
 		for (int i = 0; i < 3; i++)
 			if (at[i][1] && rt_call("memory", part[i], SYSCALL_REQ(SYS_munmap, at[i][0], at[i][1] - at[i][0]), &ret) < 0)

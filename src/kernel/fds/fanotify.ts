@@ -18,6 +18,7 @@ import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { planFanmark, planFileFanotify } from '../protocol.gen.js';
 import { openFileFlags } from '../linux.js';
+import { procUnescape } from '../proc.js';
 import { heldDeleted, mountOf } from './inotify.js';
 
 const GROUP = /^fanotify flags:([0-9a-f]+) event-flags:([0-9a-f]+)/;
@@ -29,15 +30,11 @@ const FS = new RegExp(`^fanotify sdev:([0-9a-f]+) ${MASKS}`);
 const PERM_EVENTS = 0x10000 | 0x20000 | 0x40000 | 0x100000;
 const TYPE = { inode: 0, mount: 1, fs: 2 } as const;
 
-function unescape(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /** The mount point of mount id in pid's mount table. */
 function mountPoint(pid: number, id: number): string | undefined {
   for (const line of fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n')) {
     const f = line.split(' ');
-    if (Number(f[0]) === id && f[4]) return unescape(f[4]);
+    if (Number(f[0]) === id && f[4]) return procUnescape(f[4]);
   }
   return undefined;
 }

@@ -22,6 +22,7 @@ import type { FileOf } from '../../image/types.js';
 import type { FdOps, TreeFiles } from './types.js';
 import { planFileInotify, planInwatch } from '../protocol.gen.js';
 import { openFileFlags } from '../linux.js';
+import { procUnescape } from '../proc.js';
 
 const WATCH = /^inotify wd:([0-9a-f]+) ino:([0-9a-f]+) sdev:([0-9a-f]+) mask:([0-9a-f]+) ignored_mask:[0-9a-f]+ fhandle-bytes:([0-9a-f]+) fhandle-type:([0-9a-f]+) f_handle:([0-9a-f]+)/;
 
@@ -30,7 +31,7 @@ export function mountOf(pid: number, sdev: number): string | undefined {
   const want = `${sdev >>> 20}:${sdev & 0xfffff}`;
   for (const line of fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n')) {
     const f = line.split(' ');
-    if (f[2] === want && f[3] === '/') return f[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (f[2] === want && f[3] === '/') return procUnescape(f[4]!);
   }
   return undefined;
 }
