@@ -77,12 +77,29 @@ int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a
  * command, d: the frozen task) that ptrace or the task itself must tell (dump_state.c) */
 int cmd_state(struct tracee *task, struct dtask *d, pid_t proc);
 /* dump_procfs.c: the task's /proc files (as read by thread proc) appended to bin, their lengths
- * (-errno: not read) as a JSON array in lens; -1 out of memory */
-int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_streamed);
-/* after dump_procfs: the first thread of cur whose cgroups are not its process's (moved alone:
- * cgroup v1 `tasks`, v2 threaded mode), 0 none; one read of /proc/PROC/task/TID/cgroup per
- * other thread (docs/cgroups.md) */
-pid_t procfs_cgroup_thread(pid_t proc, const struct dtask *cur, const struct sbuf *bin);
+ * (-errno: not read) as a JSON array in lens, and where its cgroup file and cgroup namespace
+ * link are in bin into rd; -1 out of memory */
+struct procfs_span {
+	size_t at;
+	long len; /* -errno: not read */
+};
+struct procfs_read {
+	struct procfs_span cgroup, ns;
+};
+int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_streamed, struct procfs_read *rd);
+/* after dump_procfs, for a task with other threads: whether one of them is in other cgroups
+ * than the process (moved alone: cgroup v1 `tasks`, v2 threaded mode), and the first one in
+ * another cgroup namespace (a thread may unshare its own), with its link; one read of
+ * /proc/PROC/task/TID/cgroup per other thread until one differs, one readlink of its
+ * ns/cgroup until one differs (docs/cgroups.md) */
+struct threads_apart {
+	int cgroup;   /* 1: a thread's cgroups differ (the coordinator then reads every thread's) */
+	pid_t ns_tid; /* 0: none */
+	size_t ns_len;
+	char ns[64]; /* a kernel's is "cgroup:[INODE]"; a longer one is cut (it differs all the same) */
+};
+void procfs_threads_apart(pid_t proc, const struct dtask *cur, const struct sbuf *bin, const struct procfs_read *rd,
+			  struct threads_apart *apart);
 /* dump_smaps.c: /proc/PROC/smaps condensed (path: its path): appended to bin (its length, or
  * -errno), or when it is long, *streamed set, 0 returned and its lines kept for smaps_stream,
  * which sends them, and the rest as it is read, in `smaps` events after the state (-1 reported) */

@@ -330,11 +330,18 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 	/* the /proc files the coordinator parses, after the registers in the frame (dump_procfs.c) */
 	struct sbuf lens = { 0 };
 	int smaps_streamed;
-	if (dump_procfs(proc, &bin, &lens, &smaps_streamed) < 0) {
+	struct procfs_read rd;
+	if (dump_procfs(proc, &bin, &lens, &smaps_streamed, &rd) < 0) {
 		free(ths.p), free(bin.p), free(attrs.p), free(sig), free(lens.p);
 		return proto_fail("state", "memory", ENOMEM, "out of memory");
 	}
-	pid_t cgthread = procfs_cgroup_thread(proc, cur, &bin);
+	struct threads_apart apart; /* the other threads' cgroups and cgroup namespace */
+	procfs_threads_apart(proc, cur, &bin, &rd, &apart);
+	char cgns[32 + 2 * sizeof apart.ns] = "", hex[2 * sizeof apart.ns + 1];
+	if (apart.ns_tid) {
+		hex_encode(apart.ns, apart.ns_len, hex);
+		snprintf(cgns, sizeof cgns, ",\"cgns\":[%d,\"%s\"]", apart.ns_tid, hex);
+	}
 	size_t cap = 64 * 110 + RLIM_NLIMITS * 50 + 64;
 	char *acts_s = malloc(cap), *lim_s = malloc(RLIM_NLIMITS * 50 + 8);
 	if (!acts_s || !lim_s)
@@ -359,12 +366,12 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
 		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
-		   "\"timers\":%s%s,\"proc\":%s,\"smaps\":%d,\"cgthread\":%d}",
+		   "\"timers\":%s%s,\"proc\":%s,\"smaps\":%d,\"cgapart\":%d%s}",
 		   task->pid, bin.len, xlen, (unsigned long long)sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
 		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths.p,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
-		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p, lens.p, smaps_streamed, cgthread);
+		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p, lens.p, smaps_streamed, apart.cgroup, cgns);
 	free(lens.p);
 	free(attrs.p);
 	free(ths.p);
