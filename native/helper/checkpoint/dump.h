@@ -19,6 +19,12 @@ struct dthread {
 	unsigned char gone;    /* exited while it was being seized (dropped from the task) */
 	unsigned char seccomp; /* its seccomp mode (1 strict, 2 filter): suspended while frozen */
 	unsigned char stopsig; /* the group stop's signal its first stop reported (SIGTRAP: none) */
+	/* trap_pending.c: its own signal queue as peeked before the task's first trap, when it held
+	 * no SIGTRAP (peeked 1): nkept siginfos of 128 bytes in kept (malloc'd), which the state
+	 * sends instead of peeking again (dump_signal_state takes them) */
+	unsigned char peeked;
+	unsigned char *kept;
+	size_t nkept;
 	uint64_t mask;
 	struct user_regs_struct regs;
 };
@@ -62,11 +68,12 @@ void gadget_unmap(struct tracee *task, int trap_ign);
 /* The SIGTRAP action gadget_unmap puts back (gadget.c): act as rt_sigaction gives it */
 void gadget_keep_trap(struct tracee *task, const uint64_t act[4]);
 /* trap_pending.c: whether a SIGTRAP is pending for x (for the process or its thread x->t.pid:
- * trap, from its status; for another thread alone: its queue peeked); the task's pending
+ * trap, from its status; for another thread alone: its queue peeked, and kept when it holds
+ * none: struct dthread); the task's pending
  * SIGTRAPs taken out before its first trap (its gadget mapped through syscall stops), their
  * siginfos for the state (by thread; shared: the process's), and queued again before the
  * gadget goes (gadget_unmap) */
-int trap_pending_in(const struct dtask *x, int trap);
+int trap_pending_in(struct dtask *x, int trap);
 int trap_pending_take(struct tracee *task, struct dtask *d);
 size_t trap_pending_of(pid_t tid, int shared, unsigned char *out);
 int trap_pending_held(pid_t pid);
@@ -112,10 +119,11 @@ int procfs_timer_ids(pid_t proc, uint64_t *ids, int max);
 /* dump_threads.c: every other thread's JSON object appended to out, its registers and
  * xstate to bin (-1: reported) */
 struct sbuf;
-int dump_threads_state(struct tracee *task, const struct dtask *cur, struct sbuf *out, struct sbuf *bin);
+int dump_threads_state(struct tracee *task, struct dtask *cur, struct sbuf *out, struct sbuf *bin);
 /* dump_state.c: a thread's signal state as JSON members (read: its alternate stack, NULL:
- * injected) and the failure to read an alternate stack */
-int dump_signal_state(struct tracee *th, const stack_t *read, int shared, char **json);
+ * injected; own: the thread's own queue as the probe kept it, taken: NULL or not kept, peeked)
+ * and the failure to read an alternate stack */
+int dump_signal_state(struct tracee *th, const stack_t *read, struct dthread *own, int shared, char **json);
 int dump_altstack_failed(pid_t tid);
 /* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (task: the command's
  * tracee, its gadget mapped; d: the frozen task) */

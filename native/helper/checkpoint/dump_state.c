@@ -131,7 +131,7 @@ int dump_altstack_failed(pid_t tid)
 }
 
 /* read: the thread's alternate stack, read by the caller (NULL: injected here) */
-int dump_signal_state(struct tracee *th, const stack_t *read, int shared, char **json)
+int dump_signal_state(struct tracee *th, const stack_t *read, struct dthread *own, int shared, char **json)
 {
 	long ret;
 	stack_t ss = { 0 };
@@ -144,6 +144,12 @@ int dump_signal_state(struct tracee *th, const stack_t *read, int shared, char *
 	unsigned char *si[2] = { NULL, NULL };
 	size_t n[2] = { 0, 0 };
 	for (int q = 0; q <= shared; q++) {
+		if (!q && own && own->peeked) {
+			/* the probe's copy (trap_pending.c): it held no SIGTRAP, so none was taken */
+			si[0] = own->kept, n[0] = own->nkept;
+			own->kept = NULL, own->peeked = 0;
+			continue;
+		}
 		for (;;) {
 			unsigned char *more = realloc(si[q], (n[q] + 1024) * 128);
 			if (!more) {
@@ -272,7 +278,7 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 	    pre_prctl(&pre, X_TIDADDR, task, PR_GET_TID_ADDRESS, &tidaddr, sizeof tidaddr) < 0)
 		return -1;
 	char *sig = NULL;
-	if (dump_signal_state(task, pre.ran[X_ALTSTACK] && pre.ret[X_ALTSTACK] == 0 ? (const stack_t *)(pre.mem + PRE_ALTSTACK) : NULL, 1, &sig) < 0)
+	if (dump_signal_state(task, pre.ran[X_ALTSTACK] && pre.ret[X_ALTSTACK] == 0 ? (const stack_t *)(pre.mem + PRE_ALTSTACK) : NULL, NULL, 1, &sig) < 0)
 		return -1;
 	long it[3][4];
 	for (int w = 0; w < 3; w++) {
