@@ -5,9 +5,9 @@
  * task's namespace file fails): refused at checkpoint, naming the process, or the thread (a
  * thread may unshare its own). Both links are read by the helper with the task's state: the
  * process's with its other /proc files, and for a process with several threads each other
- * thread's, compared there with the process's in its per-thread loop (one readlink each, about
- * 1 us; dump_procfs.c procfs_threads_apart), which sends the first that differs; checked here
- * as the capture adds the task (kernel/cgroups.ts CgroupCapture).
+ * thread's, compared there with the process's in its per-thread loop (one readlink each, 3-4 us
+ * on a first read; dump_procfs.c procfs_threads_apart), which sends the first that differs;
+ * both checked here as the capture adds the task (kernel/cgroups.ts CgroupCapture).
  */
 import { UnsupportedError } from '../errors.js';
 import { readLink } from './proc.js';
