@@ -3,8 +3,8 @@
  * cgroup namespace link, read by the helper with its other /proc files (proc-files.ts), kept as
  * a set of "KEY:PATH" lines shared by the tasks that have the same (image/cgroups.ts), and its
  * threads moved alone with their own sets (the helper flags the task: dump_procfs.c); recorded
- * only when a task is in a cgroup other than ucr's own. Refused: a task in another cgroup
- * namespace than ucr's. Restart: each hierarchy where a task's cgroup is not the restarter's
+ * only when a task is in a cgroup other than ucr's own. Refused: a task or a thread in another
+ * cgroup namespace than ucr's (namespaces.ts). Restart: each hierarchy where a task's cgroup is not the restarter's
  * own (a thread's: not its process's), resolved to a mount of the restarter's (`cgroup` and
  * `cgthread` plan lines; the helper makes, checks and enters it: restore/restore_cgroup.c).
  */
@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import { badCgroupLine, cgroupLine } from '../image/cgroups.js';
 import type { ImageTree, TreeEntry } from '../image/types.js';
-import { cgroupNsRefusal, ownCgroupNs } from './namespaces.js';
+import { refuseOwnCgroupNs } from './namespaces.js';
 import { procUnescape, readProcText } from './proc.js';
 import * as P from './protocol.gen.js';
 
@@ -62,10 +62,19 @@ export function locate(mounts: CgroupMount[], key: string, path: string): { moun
   return undefined;
 }
 
+/** A live task's cgroup file and namespace link as the helper read them with its state, whether
+ * one of its threads is in other cgroups (moved alone), and the first thread in another cgroup
+ * namespace than the process's with its link (the helper compared them: dump_procfs.c). */
+export interface CgroupRead {
+  text: string;
+  ns: string;
+  apart: boolean;
+  nsThread?: [number, string];
+}
+
 /** The checkpoint's record of the live tasks' cgroups. */
 export class CgroupCapture {
   private readonly own = readCgroupLines('self').join('\n');
-  private readonly ownNs = ownCgroupNs();
   private readonly sets: string[][] = [];
   private readonly index = new Map<string, number>();
   private readonly of = new Map<number, number>();
@@ -86,16 +95,16 @@ export class CgroupCapture {
     return i;
   }
 
-  /** A live task (its pid in the image), its cgroup file and namespace link as the helper read
-   * them with its state, and a thread of it in other cgroups (0: none); then threadTexts gives
-   * every other thread's /proc/PID/task/TID/cgroup (read only then). */
-  add(pid: number, read: { text: string; ns: string; thread: number }, threadTexts: () => [number, string][]): void {
-    // a task in a cgroup namespace other than ucr's: refused (its paths are relative to that
-    // namespace's root, which a restart cannot tell)
-    if (read.ns !== this.ownNs) throw cgroupNsRefusal(`process ${pid}`, pid, read.ns, this.ownNs);
+  /** A live task (its pid in the image) as the helper read it; then, when one of its threads is
+   * in other cgroups, threadTexts gives every other thread's /proc/PID/task/TID/cgroup (read
+   * only then). */
+  add(pid: number, read: CgroupRead, threadTexts: () => [number, string][]): void {
+    // a task or thread in a cgroup namespace other than ucr's: refused (its paths are relative
+    // to that namespace's root, which a restart cannot tell)
+    refuseOwnCgroupNs(pid, read.ns, read.nsThread);
     const i = this.setOf(pid, cgroupLines(read.text));
     this.of.set(pid, i);
-    if (!read.thread) return;
+    if (!read.apart) return;
     // threads moved alone (cgroup v1 tasks file, v2 threaded mode): each one's set
     const apart: [number, number][] = [];
     for (const [tid, text] of threadTexts()) {

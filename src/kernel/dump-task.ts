@@ -15,6 +15,7 @@ import { RUNS_PER_COMMAND, rangesOf } from './scan-runs.js';
 import { seccompOf } from './seccomp.js';
 import { FrameParts } from './frame-parts.js';
 import { procFiles, type ProcFile } from './proc-files.js';
+import type { CgroupRead } from './cgroups.js';
 
 /** What the helper's `state` reports (protocol/schema.mjs). */
 export interface StateFacts {
@@ -57,8 +58,12 @@ export interface StateFacts {
   proc?: number[];
   /** 1: smaps was long, its kept lines follow in `smaps` events (its length in proc is 0) */
   smaps?: number;
-  /** a thread whose cgroups are not the process's (moved alone), 0 none (dump_procfs.c) */
-  cgthread?: number;
+  /** 1: a thread's cgroups are not the process's (moved alone; the coordinator then reads each
+   * thread's), 0 none (dump_procfs.c procfs_threads_apart) */
+  cgapart?: number;
+  /** the first other thread in another cgroup namespace than the process's: its tid and its
+   * ns/cgroup link as hex (none: left out) */
+  cgns?: [number, string];
 }
 
 interface SignalState {
@@ -132,8 +137,9 @@ export interface Captured {
   procPid: number;
   scanned: VmaImage[];
   /** /proc/PID/cgroup and the /proc/PID/ns/cgroup link ('' where there is none), as the helper
-   * read them, and a thread in other cgroups than the process's (0 none; cgroups.ts) */
-  cgroup: { text: string; ns: string; thread: number };
+   * read them, whether a thread is in other cgroups than the process's, and the first thread in
+   * another cgroup namespace with its link (cgroups.ts) */
+  cgroup: CgroupRead;
 }
 
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
@@ -283,7 +289,8 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
   const threads = task.threads.length + 1; // as frozen (an exited main thread counts, as in /proc)
   const state = stateBefore === 'T' ? 'stopped' : stateBefore === 'Z' ? 'zombie' : 'running';
   const nsPid = Number((status.get('NSpid') ?? '').split(/\s+/).at(-1));
-  const cgroup = { text: files.text('cgroup'), ns: cgroupNs(files.text), thread: st.cgthread ?? 0 };
+  const cgroup: CgroupRead = { text: files.text('cgroup'), ns: cgroupNs(files.text), apart: st.cgapart === 1 };
+  if (st.cgns) cgroup.nsThread = [st.cgns[0], Buffer.from(st.cgns[1], 'hex').toString()];
   h.reuse(blob); // everything needed is copied out of it (strings, registers, parts)
   return {
     task,

@@ -2,12 +2,13 @@
  * Namespaces a restart does not make again, compared at checkpoint with ucr's own. A task in a
  * cgroup namespace of its own would come back in the restarting ucr's, where /proc/PID/cgroup,
  * its cgroup mounts and setns to it name other paths (zdtm cgroupns: a later open of another
- * task's namespace file fails): refused at checkpoint, naming the process. A process's own is
- * read by the helper with its state (kernel/cgroups.ts CgroupCapture); here one readlink per
- * thread of a process that has several (a thread may unshare its own: about 2 us each, 4 ms for
- * 2,000 threads).
+ * task's namespace file fails): refused at checkpoint, naming the process, or the thread (a
+ * thread may unshare its own). Both links are read by the helper with the task's state: the
+ * process's with its other /proc files, and for a process with several threads each other
+ * thread's, compared there with the process's in its per-thread loop (one readlink each, 3-4 us
+ * on a first read; dump_procfs.c procfs_threads_apart), which sends the first that differs;
+ * both checked here as the capture adds the task (kernel/cgroups.ts CgroupCapture).
  */
-import fs from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import { readLink } from './proc.js';
 
@@ -30,30 +31,12 @@ export function ownCgroupNs(): string {
   return mineCache;
 }
 
-/** tasks: each live process's pid in the image, its pid as ucr sees it, and whether it has
- * other threads; the processes themselves were checked in the capture. */
-export function refuseOwnCgroupNs(tasks: Iterable<{ pid: number; proc: number; threads: boolean }>): void {
+/** A live process (its pid in the image) in cgroup namespace ns, and thread: the first of its
+ * other threads in another one than the process's, its tid as ucr sees it and its link (none:
+ * every thread in the process's, or a kernel without cgroup namespaces). Refused unless all are
+ * ucr's: the process's first, so a thread's differs from ucr's when it is named. */
+export function refuseOwnCgroupNs(pid: number, ns: string, thread: [number, string] | undefined): void {
   const mine = ownCgroupNs();
-  if (!mine) return; // a kernel without cgroup namespaces
-  const nsOf = (p: string) => {
-    try {
-      return readLink(`${p}/ns/cgroup`);
-    } catch {
-      return mine; // ended since (a zombie has no namespaces): the capture has what it needs
-    }
-  };
-  for (const { pid, proc, threads } of tasks) {
-    if (!threads) continue;
-    let tids: string[] = [];
-    try {
-      tids = fs.readdirSync(`/proc/${proc}/task`);
-    } catch {
-      /* gone */
-    }
-    for (const tid of tids) {
-      if (tid === String(proc)) continue; // the process's own: read with its state
-      const ns = nsOf(`/proc/${proc}/task/${tid}`);
-      if (ns !== mine) throw cgroupNsRefusal(`thread ${tid} of process ${pid}`, pid, ns, mine);
-    }
-  }
+  if (ns !== mine) throw cgroupNsRefusal(`process ${pid}`, pid, ns, mine);
+  if (thread) throw cgroupNsRefusal(`thread ${thread[0]} of process ${pid}`, pid, thread[1], mine);
 }

@@ -18,7 +18,6 @@ import { captureObjects, contentBytes, dumpObjects, runBytes } from '../kernel/o
 import { captureFiles } from '../kernel/files.js';
 import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
-import { refuseOwnCgroupNs } from '../kernel/namespaces.js';
 import { Helper, HelperError } from '../kernel/helper.js';
 import { silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -181,8 +180,6 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   try {
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
     const { entries, tasks, procPids, prefetch, cgroups } = await captureTree(helper, order, clock);
-    // not made again by a restart (kernel/namespaces.ts; a process's own is also seen in the capture, kernel/cgroups.ts)
-    refuseOwnCgroupNs(tasks.map((t) => ({ pid: t.pid, proc: procPids.get(t.pid)!, threads: t.threads.length > 0 })));
     shareSeccomp(tasks); // each filter once in the image (kernel/seccomp.ts)
     if (sel.self) entries.push(sel.self.entry);
     // pages children still share with their parent since the fork: saved once (cow.ts)

@@ -20,6 +20,12 @@ struct dthread {
 	unsigned char gone;    /* exited while it was being seized (dropped from the task) */
 	unsigned char seccomp; /* its seccomp mode (1 strict, 2 filter): suspended while frozen */
 	unsigned char stopsig; /* the group stop's signal its first stop reported (SIGTRAP: none) */
+	/* trap_pending.c: its own signal queue as peeked before the task's first trap, when it held
+	 * no SIGTRAP (peeked 1): nkept siginfos of 128 bytes in kept (malloc'd), which the state
+	 * sends instead of peeking again (dump_signal_state takes them) */
+	unsigned char peeked;
+	unsigned char *kept;
+	size_t nkept;
 	uint64_t mask;
 	struct user_regs_struct regs;
 };
@@ -64,11 +70,12 @@ void gadget_unmap(struct tracee *task, int trap_ign);
 /* The SIGTRAP action gadget_unmap puts back (gadget.c): act as rt_sigaction gives it */
 void gadget_keep_trap(struct tracee *task, const uint64_t act[4]);
 /* trap_pending.c: whether a SIGTRAP is pending for x (for the process or its thread x->t.pid:
- * trap, from its status; for another thread alone: its queue peeked); the task's pending
+ * trap, from its status; for another thread alone: its queue peeked, and kept when it holds
+ * none: struct dthread); the task's pending
  * SIGTRAPs taken out before its first trap (its gadget mapped through syscall stops), their
  * siginfos for the state (by thread; shared: the process's), and queued again before the
  * gadget goes (gadget_unmap) */
-int trap_pending_in(const struct dtask *x, int trap);
+int trap_pending_in(struct dtask *x, int trap);
 int trap_pending_take(struct tracee *task, struct dtask *d);
 size_t trap_pending_of(pid_t tid, int shared, unsigned char *out);
 int trap_pending_held(pid_t pid);
@@ -79,12 +86,29 @@ int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a
  * command, d: the frozen task) that ptrace or the task itself must tell (dump_state.c) */
 int cmd_state(struct tracee *task, struct dtask *d, pid_t proc);
 /* dump_procfs.c: the task's /proc files (as read by thread proc) appended to bin, their lengths
- * (-errno: not read) as a JSON array in lens; -1 out of memory */
-int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_streamed);
-/* after dump_procfs: the first thread of cur whose cgroups are not its process's (moved alone:
- * cgroup v1 `tasks`, v2 threaded mode), 0 none; one read of /proc/PROC/task/TID/cgroup per
- * other thread (docs/cgroups.md) */
-pid_t procfs_cgroup_thread(pid_t proc, const struct dtask *cur, const struct sbuf *bin);
+ * (-errno: not read) as a JSON array in lens, and where its cgroup file and cgroup namespace
+ * link are in bin into rd; -1 out of memory */
+struct procfs_span {
+	size_t at;
+	long len; /* -errno: not read */
+};
+struct procfs_read {
+	struct procfs_span cgroup, ns;
+};
+int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_streamed, struct procfs_read *rd);
+/* after dump_procfs, for a task with other threads: whether one of them is in other cgroups
+ * than the process (moved alone: cgroup v1 `tasks`, v2 threaded mode), and the first one in
+ * another cgroup namespace (a thread may unshare its own), with its link; one read of
+ * /proc/PROC/task/TID/cgroup per other thread until one differs, one readlink of its
+ * ns/cgroup until one differs (docs/cgroups.md) */
+struct threads_apart {
+	int cgroup;   /* 1: a thread's cgroups differ (the coordinator then reads every thread's) */
+	pid_t ns_tid; /* 0: none */
+	size_t ns_len;
+	char ns[64]; /* a kernel's is "cgroup:[INODE]"; a longer one is cut (it differs all the same) */
+};
+void procfs_threads_apart(pid_t proc, const struct dtask *cur, const struct sbuf *bin, const struct procfs_read *rd,
+			  struct threads_apart *apart);
 /* dump_smaps.c: /proc/PROC/smaps condensed (path: its path): appended to bin (its length, or
  * -errno), or when it is long, *streamed set, 0 returned and its lines kept for smaps_stream,
  * which sends them, and the rest as it is read, in `smaps` events after the state (-1 reported) */
@@ -97,10 +121,11 @@ int procfs_timer_ids(pid_t proc, uint64_t *ids, int max);
 /* dump_threads.c: every other thread's JSON object appended to out, its registers and
  * xstate to bin (-1: reported) */
 struct sbuf;
-int dump_threads_state(struct tracee *task, const struct dtask *cur, struct sbuf *out, struct sbuf *bin);
+int dump_threads_state(struct tracee *task, struct dtask *cur, struct sbuf *out, struct sbuf *bin);
 /* dump_state.c: a thread's signal state as JSON members (read: its alternate stack, NULL:
- * injected) and the failure to read an alternate stack */
-int dump_signal_state(struct tracee *th, const stack_t *read, int shared, char **json);
+ * injected; own: the thread's own queue as the probe kept it, taken: NULL or not kept, peeked)
+ * and the failure to read an alternate stack */
+int dump_signal_state(struct tracee *th, const stack_t *read, struct dthread *own, int shared, char **json);
 int dump_altstack_failed(pid_t tid);
 /* dump_attrs.c: VmLck (kB) of a process; the "attrs" of the state event (task: the command's
  * tracee, its gadget mapped; d: the frozen task) */

@@ -114,33 +114,56 @@ static long read_one(const char *name, int link, pid_t proc, const char *path, s
 	return read_file(path, bin);
 }
 
-/* Where dump_procfs put the process's cgroup file in bin (cg_len < 0: not read). */
-static size_t cg_at;
-static long cg_len = -1;
-
-pid_t procfs_cgroup_thread(pid_t proc, const struct dtask *cur, const struct sbuf *bin)
+/* Thread tid's cgroup namespace link against the process's (ns: where it is in bin): when they
+ * differ, the thread and its link into apart. */
+static void ns_compare(pid_t proc, pid_t tid, const struct sbuf *bin, const struct procfs_span *ns, struct threads_apart *apart)
 {
-	if (cg_len < 0 || cur->nth < 2)
-		return 0;
-	for (int i = 0; i < cur->nth; i++) {
+	char path[64], link[sizeof apart->ns];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/ns/cgroup", proc, tid);
+	ssize_t n = readlink(path, link, sizeof link);
+	if (n < 0)
+		return; /* exited meanwhile (a zombie has no namespaces) */
+	if (n == ns->len && !memcmp(link, bin->p + ns->at, (size_t)n))
+		return;
+	apart->ns_tid = tid;
+	apart->ns_len = (size_t)n;
+	memcpy(apart->ns, link, (size_t)n);
+}
+
+void procfs_threads_apart(pid_t proc, const struct dtask *cur, const struct sbuf *bin, const struct procfs_read *rd,
+			  struct threads_apart *apart)
+{
+	memset(apart, 0, sizeof *apart);
+	if (cur->nth < 2)
+		return;
+	/* still to compare: each only when the process's own was read (a kernel without cgroup
+	 * namespaces has no link: nothing to compare; another failure, the coordinator's read of
+	 * the process's link fails too, and refuses it) */
+	int cg = rd->cgroup.len >= 0, ns = rd->ns.len >= 0;
+	for (int i = 0; i < cur->nth && (cg || ns); i++) {
 		pid_t tid = cur->th[i].tid;
 		if (tid == proc || cur->th[i].gone)
 			continue;
-		char path[64], text[8192];
-		snprintf(path, sizeof path, "/proc/%d/task/%d/cgroup", proc, tid);
-		ssize_t len = proc_text(path, text, sizeof text);
-		if (len < 0)
-			continue; /* exited meanwhile */
-		if (len != cg_len || memcmp(text, bin->p + cg_at, (size_t)len))
-			return tid;
+		if (ns) {
+			ns_compare(proc, tid, bin, &rd->ns, apart);
+			ns = !apart->ns_tid;
+		}
+		if (cg) {
+			char path[64], text[8192];
+			snprintf(path, sizeof path, "/proc/%d/task/%d/cgroup", proc, tid);
+			ssize_t len = proc_text(path, text, sizeof text);
+			if (len < 0)
+				continue; /* exited meanwhile */
+			if (len != rd->cgroup.len || memcmp(text, bin->p + rd->cgroup.at, (size_t)len))
+				apart->cgroup = 1, cg = 0;
+		}
 	}
-	return 0;
 }
 
-int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_streamed)
+int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_streamed, struct procfs_read *rd)
 {
 	*smaps_streamed = 0;
-	cg_len = -1;
+	rd->cgroup.len = rd->ns.len = -ENOENT;
 	const int n = (int)(sizeof files / sizeof files[0]);
 	sb_add(lens, "[");
 	for (int i = 0; i < n; i++) {
@@ -151,7 +174,9 @@ int dump_procfs(pid_t proc, struct sbuf *bin, struct sbuf *lens, int *smaps_stre
 		if (len == -ENOMEM)
 			return -1;
 		if (!strcmp(files[i], "cgroup"))
-			cg_at = at, cg_len = len;
+			rd->cgroup = (struct procfs_span){ at, len };
+		else if (!strcmp(files[i], "ns/cgroup"))
+			rd->ns = (struct procfs_span){ at, len };
 		sb_add(lens, "%s%ld", i ? "," : "", len);
 	}
 	sb_add(lens, "]");

@@ -131,7 +131,7 @@ int dump_altstack_failed(pid_t tid)
 }
 
 /* read: the thread's alternate stack, read by the caller (NULL: injected here) */
-int dump_signal_state(struct tracee *th, const stack_t *read, int shared, char **json)
+int dump_signal_state(struct tracee *th, const stack_t *read, struct dthread *own, int shared, char **json)
 {
 	long ret;
 	stack_t ss = { 0 };
@@ -144,6 +144,12 @@ int dump_signal_state(struct tracee *th, const stack_t *read, int shared, char *
 	unsigned char *si[2] = { NULL, NULL };
 	size_t n[2] = { 0, 0 };
 	for (int q = 0; q <= shared; q++) {
+		if (!q && own && own->peeked) {
+			/* the probe's copy (trap_pending.c): it held no SIGTRAP, so none was taken */
+			si[0] = own->kept, n[0] = own->nkept;
+			own->kept = NULL, own->peeked = 0;
+			continue;
+		}
 		for (;;) {
 			unsigned char *more = realloc(si[q], (n[q] + 1024) * 128);
 			if (!more) {
@@ -272,7 +278,7 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 	    pre_prctl(&pre, X_TIDADDR, task, PR_GET_TID_ADDRESS, &tidaddr, sizeof tidaddr) < 0)
 		return -1;
 	char *sig = NULL;
-	if (dump_signal_state(task, pre.ran[X_ALTSTACK] && pre.ret[X_ALTSTACK] == 0 ? (const stack_t *)(pre.mem + PRE_ALTSTACK) : NULL, 1, &sig) < 0)
+	if (dump_signal_state(task, pre.ran[X_ALTSTACK] && pre.ret[X_ALTSTACK] == 0 ? (const stack_t *)(pre.mem + PRE_ALTSTACK) : NULL, NULL, 1, &sig) < 0)
 		return -1;
 	long it[3][4];
 	for (int w = 0; w < 3; w++) {
@@ -330,11 +336,18 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 	/* the /proc files the coordinator parses, after the registers in the frame (dump_procfs.c) */
 	struct sbuf lens = { 0 };
 	int smaps_streamed;
-	if (dump_procfs(proc, &bin, &lens, &smaps_streamed) < 0) {
+	struct procfs_read rd;
+	if (dump_procfs(proc, &bin, &lens, &smaps_streamed, &rd) < 0) {
 		free(ths.p), free(bin.p), free(attrs.p), free(sig), free(lens.p);
 		return proto_fail("state", "memory", ENOMEM, "out of memory");
 	}
-	pid_t cgthread = procfs_cgroup_thread(proc, cur, &bin);
+	struct threads_apart apart; /* the other threads' cgroups and cgroup namespace */
+	procfs_threads_apart(proc, cur, &bin, &rd, &apart);
+	char cgns[32 + 2 * sizeof apart.ns] = "", hex[2 * sizeof apart.ns + 1];
+	if (apart.ns_tid) {
+		hex_encode(apart.ns, apart.ns_len, hex);
+		snprintf(cgns, sizeof cgns, ",\"cgns\":[%d,\"%s\"]", apart.ns_tid, hex);
+	}
 	size_t cap = 64 * 110 + RLIM_NLIMITS * 50 + 64;
 	char *acts_s = malloc(cap), *lim_s = malloc(RLIM_NLIMITS * 50 + 8);
 	if (!acts_s || !lim_s)
@@ -359,12 +372,12 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc)
 		   "\"rseq\":[\"0x%llx\",%u,\"0x%x\",%u],\"brk\":\"0x%lx\",\"pdeathsig\":%d,"
 		   "\"tidaddr\":\"0x%llx\",\"dumpable\":%ld,\"sigactions\":[%s],\"rlimits\":[%s],\"threads\":%s,"
 		   "\"itimers\":[[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld],[%ld,%ld,%ld,%ld]],\"subreaper\":%d,%s,"
-		   "\"timers\":%s%s,\"proc\":%s,\"smaps\":%d,\"cgthread\":%d}",
+		   "\"timers\":%s%s,\"proc\":%s,\"smaps\":%d,\"cgapart\":%d%s}",
 		   task->pid, bin.len, xlen, (unsigned long long)sigmask,
 		   (unsigned long long)rseq.rseq_abi_pointer, rseq.rseq_abi_size, rseq.signature, rseq.flags,
 		   (unsigned long)brk, pdeath, (unsigned long long)tidaddr, dumpable, acts_s, lim_s, ths.p,
 		   it[0][0], it[0][1], it[0][2], it[0][3], it[1][0], it[1][1], it[1][2], it[1][3], it[2][0], it[2][1],
-		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p, lens.p, smaps_streamed, cgthread);
+		   it[2][2], it[2][3], subreaper, sig, timers, attrs.p, lens.p, smaps_streamed, apart.cgroup, cgns);
 	free(lens.p);
 	free(attrs.p);
 	free(ths.p);

@@ -28,7 +28,7 @@
 
 struct wave_thread {
 	struct tracee th;
-	const struct dthread *t;
+	struct dthread *t;
 	size_t xlen; /* of its xstate in the frame */
 	char comm[40]; /* hex of /proc/PID/task/TID/comm, its newline left out */
 	struct ucr_rseq_configuration rseq;
@@ -110,7 +110,7 @@ static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct 
 	}
 	for (int i = 0; i < n; i++) {
 		char *sig = NULL;
-		if (dump_signal_state(&w[i].th, &w[i].ss, 0, &sig) < 0)
+		if (dump_signal_state(&w[i].th, &w[i].ss, w[i].t, 0, &sig) < 0)
 			return -1;
 		size_t before = out->len;
 		sb_add(out, "%s{\"tid\":%d,\"xlen\":%zu,\"comm\":\"%s\",\"sigmask\":\"0x%llx\","
@@ -127,7 +127,7 @@ static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct 
 	return 0;
 }
 
-int dump_threads_state(struct tracee *task, const struct dtask *cur, struct sbuf *out, struct sbuf *bin)
+int dump_threads_state(struct tracee *task, struct dtask *cur, struct sbuf *out, struct sbuf *bin)
 {
 	static struct wave_thread w[WAVE];
 	int done = 0;

@@ -14,10 +14,12 @@
  * their siginfos, again through syscall stops and every signal blocked (rt_tgsigqueueinfo from
  * the thread it is for: the kernel takes a kill's siginfo only from there; rt_sigqueueinfo from
  * the main thread for the process's): the process runs on with them. A process whose main
- * thread has exited cannot queue the process's again: refused. */
+ * thread has exited cannot queue the process's again: refused. The other threads' queues are
+ * peeked whole, and one without a SIGTRAP kept for the state (probe): each peeked once. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -35,7 +37,8 @@ static struct {
 static int ntaken;
 static pid_t owner; /* the process (its tracee's pid) they were taken from */
 
-/* The SIGTRAP of one queue (shared: the process's), peeked at without taking it: 1 when found. */
+/* The SIGTRAP of one of the main thread's queues (shared: the process's), peeked at without
+ * taking it: 1 when found. */
 static int peek(pid_t tid, int shared, unsigned char out[128])
 {
 	static unsigned char si[64 * 128];
@@ -52,13 +55,56 @@ static int peek(pid_t tid, int shared, unsigned char out[128])
 	}
 }
 
-int trap_pending_in(const struct dtask *x, int trap)
+/* The own queue of t, a thread other than the one the helper works through, peeked whole (1024
+ * at a time): 1 and its first SIGTRAP's siginfo in trap when it holds one; else 0, and the queue
+ * kept in t (t->peeked) for the state, which sends that copy rather than peeking again. Nothing
+ * the helper does until then changes it: the SIGTRAPs it takes are other threads', and each trap
+ * of a call injected into t takes its own SIGTRAP at its stop, every other signal blocked (a
+ * signal sent to t from outside meanwhile misses the image, as one sent after the state would).
+ * A queue that cannot be read, or MAX_PENDING long, is not kept: the state reads it and reports. */
+static int probe(struct dthread *t, unsigned char trap[128])
+{
+	static unsigned char si[1024 * 128];
+	unsigned char *kept = NULL;
+	size_t n = 0;
+	int keep = 1;
+	for (;;) {
+		struct { uint64_t off; uint32_t flags; int32_t nr; } a = { n, 0, 1024 };
+		long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, t->tid, &a, si);
+		for (long i = 0; i < got; i++)
+			if (((const siginfo_t *)(const void *)(si + i * 128))->si_signo == SIGTRAP) {
+				memcpy(trap, si + i * 128, 128);
+				free(kept);
+				return 1;
+			}
+		if (got < 0)
+			keep = 0;
+		if (keep && got > 0) {
+			unsigned char *more = n + (size_t)got < MAX_PENDING ? realloc(kept, (n + (size_t)got) * 128) : NULL;
+			if (more)
+				memcpy(more + n * 128, si, (size_t)got * 128), kept = more;
+			else
+				keep = 0;
+		}
+		if (got > 0)
+			n += (size_t)got;
+		if (got < 1024)
+			break;
+	}
+	if (keep)
+		t->peeked = 1, t->kept = kept, t->nkept = n;
+	else
+		free(kept);
+	return 0;
+}
+
+int trap_pending_in(struct dtask *x, int trap)
 {
 	if (trap & TRAP_PENDING)
 		return 1;
 	unsigned char si[128];
 	for (int k = 0; k < x->nth; k++)
-		if (k != x->main && peek(x->th[k].tid, 0, si))
+		if (k != x->main && !x->th[k].peeked && probe(&x->th[k], si))
 			return 1;
 	return 0;
 }
@@ -109,8 +155,8 @@ int trap_pending_take(struct tracee *task, struct dtask *d)
 		add(task->pid, si, &task->regs);
 	if (peek(task->pid, 1, si))
 		add(0, si, &task->regs);
-	for (int k = 0; k < d->nth; k++)
-		if (d->th[k].tid != task->pid && peek(d->th[k].tid, 0, si))
+	for (int k = 0; k < d->nth; k++) /* a queue the probe kept holds none */
+		if (d->th[k].tid != task->pid && !d->th[k].peeked && probe(&d->th[k], si))
 			add(d->th[k].tid, si, &d->th[k].regs);
 	if (ntaken > MAX_TAKEN) {
 		ntaken = 0;
