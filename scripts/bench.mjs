@@ -6,7 +6,9 @@
 //   node scripts/bench.mjs [--runs N] [--json] [--only name,...] [--prefault MIB] [--criu PATH]
 //                          [--size MIB] [--tasks C:G] [--fds N]
 //
-// Groups (--only): startup (node -e 0, ucr --version), small (8 MiB process), dense (1 GiB
+// Groups (--only): startup (node -e 0, ucr --version), small (8 MiB process), real (python3,
+// node, perl and a JVM found on this machine, bench/real/: each checks its data and its socket
+// after the restart), dense (1 GiB
 // dirty; also to disk), huge (the same to a tmpfs with huge pages), sparse, compress, tree
 // (100 processes), and the scaling groups tasks (10, 100, 1,000 processes with --fds pipe fds
 // each), threads (1, 100, 2,000), maps (10, 1,000, 10,000 mappings), memory (64 MiB, 512 MiB,
@@ -48,7 +50,7 @@ const RUNS = Math.max(1, Number(opt('--runs', 3)));
 const SIZE_MIB = Number(opt('--size', 1024));
 const [TREE_C, TREE_G] = opt('--tasks', '9:10').split(':').map(Number);
 const FDS = Number(opt('--fds', 400));
-const GROUPS = ['startup', 'small', 'dense', 'huge', 'sparse', 'compress', 'tree', 'tasks', 'threads', 'maps', 'memory'];
+const GROUPS = ['startup', 'small', 'real', 'dense', 'huge', 'sparse', 'compress', 'tree', 'tasks', 'threads', 'maps', 'memory'];
 const DEFAULT_GROUPS = GROUPS.filter((g) => g !== 'huge' && g !== 'compress');
 const ONLY = opt('--only', '')?.split(',').filter(Boolean);
 for (const g of ONLY ?? []) if (!GROUPS.includes(g)) throw new Error(`--only: no group "${g}" (${GROUPS.join(', ')})`);
@@ -108,6 +110,24 @@ function criuStatus(bin) {
   const chk = spawnSync(found, ['check'], { encoding: 'utf8' });
   if (chk.status !== 0) return { available: false, reason: `${found} check failed: ${(chk.stderr || chk.stdout).trim().split('\n').pop()}` };
   return { available: true, path: found, version: spawnSync(found, ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n').join(' ') };
+}
+
+/** The `real` group's programs found here (bench/real/; each holds 16 MiB of data): a
+ * program that is missing is said, not measured. */
+function realPrograms() {
+  const found = (cmd) => spawnSync('sh', ['-c', 'command -v "$1"', 'sh', cmd], { encoding: 'utf8' }).status === 0;
+  const dir = path.join(ROOT, 'bench', 'real');
+  const list = [
+    { name: 'python', label: 'python3 (16 MiB, a listening socket)', bin: path.join(dir, 'python.py'), pre: [], needs: 'python3' },
+    { name: 'node', label: 'node (16 MiB heap, an HTTP server)', bin: path.join(dir, 'node.cjs'), pre: [], needs: 'node' },
+    { name: 'perl', label: 'perl (16 MiB)', bin: path.join(dir, 'perl.pl'), pre: [], needs: 'perl' },
+    { name: 'java', label: 'java (9 threads, 16 MiB, a listening socket)', bin: 'java', pre: ['-Xmx128m', '-cp', BIN, 'Real'], needs: 'java', built: path.join(BIN, 'Real.class') },
+  ];
+  return list.filter((r) => {
+    const ok = found(r.needs) && (!r.built || fs.existsSync(r.built));
+    if (!ok) log(`bench: real: no ${r.name} here (${r.built && found(r.needs) ? 'no JDK to build bench/real/Real.java' : `${r.needs} not found`}): not measured`);
+    return ok;
+  });
 }
 
 /** The scaling groups: one workload per size; units name what grows (per-unit figures are
@@ -195,6 +215,11 @@ async function main() {
   const memArgs = (mib, ...more) => ['--mapped', String(mib), '--touched', String(mib), ...more];
   const shmOnly = [['tmpfs', shm, false]];
   if (want('small')) pair('small process (8 MiB dirty)', await run({ name: 'small', bin: path.join(BIN, 'mem'), args: memArgs(8), targets: shmOnly }), { bytes: 8 * MIB });
+  if (want('real'))
+    for (const r of realPrograms()) {
+      const m = await run({ name: `real-${r.name}`, bin: r.bin, args: [], pre: r.pre, targets: shmOnly });
+      pair(r.label, m);
+    }
   const dense = `mem ${SIZE_MIB} MiB dirty`;
   let hugeStore;
   if (want('dense')) {

@@ -86,12 +86,13 @@ export function descendants(pid, skip = new Set()) {
   return out;
 }
 
-/** Starts a workload (case.h protocol) in its own session; resolves once it is ready. */
-export async function startWorkload(bin, args, dir, name) {
+/** Starts a workload (case.h protocol) in its own session; resolves once it is ready. pre: the
+ * arguments before --out (a JVM's class path and class). */
+export async function startWorkload(bin, args, dir, name, pre = []) {
   const out = path.join(dir, `${name}.out`);
   fs.rmSync(out, { force: true });
   fs.rmSync(`${out}.ready`, { force: true });
-  const proc = spawn(bin, ['--out', out, ...args], { detached: true, stdio: 'ignore' });
+  const proc = spawn(bin, [...pre, '--out', out, ...args], { detached: true, stdio: 'ignore' });
   groups.add(proc.pid);
   let exited = false;
   proc.on('exit', () => (exited = true));

@@ -86,7 +86,7 @@ async function criuRound(t, w, dir) {
  * Returns lists per figure: checkpoint:<where>, restart:<where>, image, criu:dump,
  * criu:restore, and the reasons of refusals (ucr) and failures (CRIU).
  */
-export async function scenario(t, { name, bin, args, targets, criu = true, ckptArgs = [], runs, log }) {
+export async function scenario(t, { name, bin, args, pre = [], targets, criu = true, ckptArgs = [], runs, log }) {
   const m = { refused: [], criuFailed: [] };
   const add = (k, v) => (m[k] ??= []).push(v);
   for (let run = 0; run < runs; run++) {
@@ -94,7 +94,7 @@ export async function scenario(t, { name, bin, args, targets, criu = true, ckptA
     for (const tool of order) {
       if (tool === 'ucr') {
         for (const [where, dir, dropCache] of targets) {
-          const w = await startWorkload(bin, args, dir, name);
+          const w = await startWorkload(bin, args, dir, name, pre);
           const r = await ucrRound(t, w, dir, dropCache, ckptArgs);
           if (r.refused) {
             m.refused.push(r.refused);
@@ -107,7 +107,7 @@ export async function scenario(t, { name, bin, args, targets, criu = true, ckptA
           log(`bench: ${name} run ${run + 1} ${where}: ucr checkpoint ${r.checkpoint.wall.toFixed(3)} s (lib ${r.checkpoint.lib.toFixed(3)}), restart ${r.restart.wall.toFixed(3)} s (lib ${r.restart.lib.toFixed(3)}), rss ${r.checkpoint.rssMiB.toFixed(0)}/${r.restart.rssMiB.toFixed(0)} MiB`);
         }
       } else if (t.criu && criu) {
-        const w = await startWorkload(bin, args, targets[0][1], name);
+        const w = await startWorkload(bin, args, targets[0][1], name, pre);
         const r = await criuRound(t, w, targets[0][1]);
         if (r.failed) {
           m.criuFailed.push(r.failed);
