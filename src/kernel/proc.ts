@@ -233,6 +233,9 @@ export function readLink(p: string): string {
 }
 
 function stateLetter(statPath: string): string | undefined {
+  // a pid that is free (every pid a restart asks for) answers without an exception: a failed
+  // open makes one (~25 us: 2.5 ms of a tree of 100's restart)
+  if (!fs.existsSync(statPath)) return undefined;
   try {
     const text = readProcText(statPath);
     return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
