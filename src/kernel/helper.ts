@@ -163,16 +163,17 @@ export class Helper {
 
   /** sendLines() for each chunk, waiting while the pipe to the helper is full: a long plan
    * (a tree of 1,000 tasks) is made as the helper reads it instead of held in a buffer at
-   * once. A dead helper ends the waits (its exit reports it). alone: the chunks are one
+   * once; up to `ahead` bytes are made and queued beyond that (a short plan made at once while
+   * the helper is busy). A dead helper ends the waits (its exit reports it). alone: the chunks are one
    * command (`check` and its plan lines): what else is sent meanwhile waits until they are
    * all out, and if making them fails, alone.abort ends the command first. */
-  async sendChunks(chunks: Iterable<readonly string[]>, alone?: { abort: string[] }): Promise<void> {
+  async sendChunks(chunks: Iterable<readonly string[]>, alone?: { abort: string[] }, ahead = 0): Promise<void> {
     const stdin = this.proc.stdin!;
     if (alone) this.held ??= [];
     try {
       for (const chunk of chunks) {
         this.write(chunk, alone ? undefined : this.held);
-        if (!stdin.writableNeedDrain || stdin.destroyed || this.ended) continue;
+        if (!stdin.writableNeedDrain || stdin.writableLength <= ahead || stdin.destroyed || this.ended) continue;
         await new Promise<void>((resolve) => {
           const done = () => {
             stdin.off('drain', done);
