@@ -13,11 +13,14 @@ int helper_restore(int detach, int check, const struct kind_ops *const *kinds);
  * objects the restart created, unless the tasks are being let go (then they are the tree's). */
 void helper_restore_abandon(void);
 /* interrupts.c: SIGTERM, SIGINT, SIGQUIT, SIGHUP as a set; all given handler (each blocking
- * all four while it runs); all ignored */
+ * all four while it runs); all blocked (block 1) or unblocked (0); all ignored; the terminal's
+ * three ignored (SIGTERM kept: the coordinator's death still ends the helper) */
 #include <signal.h>
 void interrupts(sigset_t *set);
 void interrupts_handled(void (*handler)(int));
+void interrupts_blocked(int block);
 void interrupts_ignored(void);
+void terminal_interrupts_ignored(void);
 /* The dump commands' handlers, on_dump_<verb>, are declared by proto_gen.h (protocol/schema.mjs). */
 /* connections put into repair mode by tcprepair leave it again (the tree is released instead) */
 void tcprepair_undo(void);

@@ -25,8 +25,26 @@ void interrupts_handled(void (*handler)(int))
 		sigaction(interrupt_sigs[i], &sa, NULL);
 }
 
+void interrupts_blocked(int block)
+{
+	sigset_t set;
+	interrupts(&set);
+	sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+/* from: 0 every interrupt, 1 the terminal's only (SIGTERM, first in the list, kept) */
+static void ignored_from(int from)
+{
+	for (int i = from; i < NINTERRUPTS; i++)
+		signal(interrupt_sigs[i], SIG_IGN); /* drops one pending too */
+}
+
 void interrupts_ignored(void)
 {
-	for (int i = 0; i < NINTERRUPTS; i++)
-		signal(interrupt_sigs[i], SIG_IGN); /* drops one pending too */
+	ignored_from(0);
+}
+
+void terminal_interrupts_ignored(void)
+{
+	ignored_from(1);
 }

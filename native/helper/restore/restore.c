@@ -114,9 +114,7 @@ static void kill_children(void)
 static void kill_all(void)
 {
 	/* once: an interrupt now would run it again from the signal handler (main.c) */
-	sigset_t abort_sigs;
-	interrupts(&abort_sigs);
-	sigprocmask(SIG_BLOCK, &abort_sigs, NULL);
+	interrupts_blocked(1);
 	for (int i = 0; i < plan.ntasks; i++)
 		if (plan.tasks[i].pid > 0)
 			kill(plan.tasks[i].pid, SIGKILL);
@@ -241,9 +239,7 @@ static int restore_all(int detach)
 		return proto_fail("finish", "detach", ECANCELED, FAULT_MSG);
 	/* All resume together: the death of the coordinator (SIGTERM, see main.c) or an interrupt
 	 * (SIGINT, SIGQUIT, SIGHUP) waits until every task has been let go. */
-	sigset_t term;
-	interrupts(&term);
-	sigprocmask(SIG_BLOCK, &term, NULL);
+	interrupts_blocked(1);
 	letting_go = 1;
 	prctl(PR_SET_CHILD_SUBREAPER, 0); /* from now on the tree's orphans go where they would */
 	/* without --pidns the helper is the root's parent; with it, the parent of ucr's init */
@@ -291,10 +287,8 @@ static int restore_all(int detach)
 	 * restart (the coordinator no longer aborts once it has sent `resume`; without --detach it
 	 * stops waiting for the root and lets the helper go with SIGTERM). Ignored from here,
 	 * which also drops one pending; the coordinator's death still ends the helper. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	sigprocmask(SIG_UNBLOCK, &term, NULL);
+	terminal_interrupts_ignored();
+	interrupts_blocked(0);
 	/* A stopped task takes its stop signal once it runs after the detach: `running` is reported
 	 * when it shows as stopped again (bounded), so a caller sees the tree as it was. */
 	for (int i = 0; i < plan.ntasks; i++)
