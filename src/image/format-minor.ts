@@ -6,7 +6,7 @@
  */
 import { FORMAT_MINOR_AIO, FORMAT_MINOR_CGROUP, FORMAT_MINOR_VDSO, FORMAT_MINOR_16, FORMAT_MINOR_VMAP, FORMAT_MINOR_XSTATE, FORMAT_MINOR_COW, FORMAT_MINOR_LZ4, FORMAT_MINOR_PLAIN } from './format.js';
 import type { ImageFiles } from './types-files.js';
-import type { TaskImage } from './types.js';
+import type { SpecialVma, TaskImage } from './types.js';
 import { packsVmas } from './vma-pack.js';
 
 /** Something added in 1.4 (issues 16 and 17) that a 1.3 reader would drop or refuse. What it
@@ -36,11 +36,16 @@ function uses14(tasks: TaskImage[], files: ImageFiles): boolean {
   return !!files.ttys?.some((t) => t.queued || t.owner);
 }
 
+/** The task's [vvar], [vvar_vclock] and [vdso] (undefined: the task has not that part). */
+export function vdsoParts(t: TaskImage): [SpecialVma | undefined, SpecialVma | undefined, SpecialVma | undefined] {
+  const at = (n: string) => t.specials.find((s) => s.name === n);
+  return [at('[vvar]'), at('[vvar_vclock]'), at('[vdso]')];
+}
+
 /** Whether the task's [vvar][vvar_vclock][vdso] group is other than whole, in the kernel's order
  * and touching ([vvar_vclock] only on kernels that have it): a part unmapped or moved. */
 export function vdsoIrregular(t: TaskImage): boolean {
-  const at = (n: string) => t.specials.find((s) => s.name === n);
-  const [vvar, clock, vdso] = [at('[vvar]'), at('[vvar_vclock]'), at('[vdso]')];
+  const [vvar, clock, vdso] = vdsoParts(t);
   if (!vvar || !vdso) return true;
   return clock ? vvar.end !== clock.start || clock.end !== vdso.start : vvar.end !== vdso.start;
 }

@@ -1,7 +1,8 @@
 /** Turns the image plus a tree plan into the helper's restore plan lines (native/helper/restore/plan.h). */
 import type { CowTask, StreamPart } from '../image/cow.js';
 import { ImageError } from '../errors.js';
-import type { ImageFiles, SpecialVma, TaskAttrs, TaskImage } from '../image/types.js';
+import type { ImageFiles, TaskAttrs, TaskImage } from '../image/types.js';
+import { vdsoParts } from '../image/format-minor.js';
 import { fdRows, usedLength, xstateParts } from '../image/task-compact.js';
 import { getU64, packPairs, putU64 } from '../image/u64.js';
 import { native } from '../native/addon.js';
@@ -166,8 +167,8 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   for (const [start, n] of cow?.zaps ?? []) L.push(P.planZap({ start, len: n * 4096 }));
   for (const [start, n] of t.guards ?? []) L.push(P.planGuard({ start, len: n * 4096 }));
   // the parts of the vdso group the task has (none after munmap, or with vdso=0: restore_vdso.c)
-  const sp = (name: string) => t.specials.find((s) => s.name === name) ?? { start: 0, end: 0 };
-  const [vvar, vclock, vdso] = ['[vvar]', '[vvar_vclock]', '[vdso]'].map(sp) as [SpecialVma, SpecialVma, SpecialVma];
+  const none = { start: 0, end: 0 };
+  const [vvar = none, vclock = none, vdso = none] = vdsoParts(t);
   L.push(P.planVdso({ vvar: vvar.start, vvarEnd: vvar.end, vclock: vclock.start, vclockEnd: vclock.end, vdso: vdso.start, vdsoEnd: vdso.end }));
   const m = t.mm;
   L.push(
