@@ -304,10 +304,14 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
   for (const f of files.files)
     for (const l of f.locks ?? [])
       if (l.task !== undefined && !live.has(l.task)) throw new ImageError(where(`FILES: a lock on file ${f.id} belongs to process ${l.task}, not a live task of the image`), { object: name });
-  const threadsOf = new Map(tasks.map((t) => [t.pid, new Set(t.threads.map((th) => th.tid))]));
-  for (const e of tree.tasks)
-    for (const [tid] of e.threadCgroups ?? [])
-      if (!threadsOf.get(e.pid)?.has(tid)) throw new ImageError(where(`TREE: process ${e.pid}: cgroups of thread ${tid}, not one of its threads`), { object: name });
+  // threads moved alone into other cgroups, each one of its process's: the map of every task's
+  // threads only made for an image that has some (checkTree: only with `cgroups`)
+  if (tree.tasks.some((e) => e.threadCgroups)) {
+    const threadsOf = new Map(tasks.map((t) => [t.pid, new Set(t.threads.map((th) => th.tid))]));
+    for (const e of tree.tasks)
+      for (const [tid] of e.threadCgroups ?? [])
+        if (!threadsOf.get(e.pid)?.has(tid)) throw new ImageError(where(`TREE: process ${e.pid}: cgroups of thread ${tid}, not one of its threads`), { object: name });
+  }
   const seccomp = seccompProblem(tasks);
   if (seccomp) throw new ImageError(where(`TASK ${seccomp}`), { object: name });
   const inherited = inheritedProblem(tasks, tree.tasks);

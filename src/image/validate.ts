@@ -6,7 +6,7 @@
  */
 import type { CborValue } from './cbor.js';
 import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, isInt, isMap, obj, pathText, shown, str, u64 } from './check.js';
-import { CGROUP_SETS_MAX } from './cgroups.js';
+import { CGROUP_SETS_MAX, checkCgroupSets } from './cgroups.js';
 import { MAX_TASKS, MAX_TREE_DEPTH, PAGE_SIZE, TASK_END } from './format.js';
 import type {
   CapSets,
@@ -25,7 +25,6 @@ import type {
 } from './types.js';
 
 import { checkAttrs } from './validate-attrs.js';
-import { checkCgroupSets } from './cgroups.js';
 import { checkSeccomp } from './validate-seccomp.js';
 import { checkRuns, checkVmas } from './validate-vmas.js';
 import { checkPacked, keepPacked } from './packed-task.js';

@@ -76,6 +76,9 @@ void gadget_keep_trap(struct tracee *task, const uint64_t act[4]);
  * siginfos for the state (by thread; shared: the process's), and queued again before the
  * gadget goes (gadget_unmap) */
 int trap_pending_in(struct dtask *x, int trap);
+/* PTRACE_PEEKSIGINFO: up to nr siginfos (128 bytes each) of thread tid's own queue (shared: its
+ * process's) from off on, into out, without dequeuing them; their count, or -1 (errno) */
+long peek_siginfo(pid_t tid, int shared, uint64_t off, int nr, unsigned char *out);
 int trap_pending_take(struct tracee *task, struct dtask *d);
 size_t trap_pending_of(pid_t tid, int shared, unsigned char *out);
 int trap_pending_held(pid_t pid);

@@ -157,8 +157,7 @@ int dump_signal_state(struct tracee *th, const stack_t *read, struct dthread *ow
 				return proto_fail("state", "signals", ENOMEM, "out of memory");
 			}
 			si[q] = more;
-			struct { uint64_t off; uint32_t flags; int32_t nr; } a = { n[q], q ? 1 /* PTRACE_PEEKSIGINFO_SHARED */ : 0, 1024 };
-			long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, th->pid, &a, si[q] + n[q] * 128);
+			long got = peek_siginfo(th->pid, q, n[q], 1024, si[q] + n[q] * 128);
 			if (got < 0) {
 				free(si[0]), free(si[1]);
 				return proto_fail_sys("PTRACE_PEEKSIGINFO", "state", "signals", errno, "PTRACE_PEEKSIGINFO failed for %d", th->pid);

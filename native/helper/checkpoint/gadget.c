@@ -69,7 +69,7 @@ static uint64_t find_text_syscall(pid_t pid)
 /* Finds a `syscall` instruction (0f 05) to bootstrap injection: in the task's [vdso], else in
  * its other code; *aio: the AIO rings its maps show (aio_state asks each of them, without a
  * second read of the maps). */
-static uint64_t find_vdso_syscall(pid_t pid, struct aio_rings *aio)
+static uint64_t find_any_syscall(pid_t pid, struct aio_rings *aio)
 {
 	uint64_t start, end, insn = 0;
 	if (find_special_vma(pid, "[vdso]", &start, &end, aio) == 0)
@@ -116,7 +116,7 @@ static const uint64_t mmap_args[6] = { 0, GADGET_SIZE, PROT_READ | PROT_WRITE | 
  * through syscall stops). 1: started, 0: not (SIGTRAP ignored), -1: failed. */
 static int map_start(struct tracee *task, int trap_ign, uint64_t *insn, struct aio_rings *aio, struct why *w)
 {
-	if (!(*insn = find_vdso_syscall(task->pid, aio)))
+	if (!(*insn = find_any_syscall(task->pid, aio)))
 		return failed(w, "code", ENOENT, "no syscall instruction (0f 05) in its [vdso] nor in any readable executable mapping");
 	uint64_t all = ~0ULL, but_trap = ~(1ULL << (SIGTRAP - 1));
 	if (ptrace(PTRACE_SETSIGMASK, task->pid, (void *)8, &all) < 0)

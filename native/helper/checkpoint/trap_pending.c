@@ -37,19 +37,33 @@ static struct {
 static int ntaken;
 static pid_t owner; /* the process (its tracee's pid) they were taken from */
 
+long peek_siginfo(pid_t tid, int shared, uint64_t off, int nr, unsigned char *out)
+{
+	struct { uint64_t off; uint32_t flags; int32_t nr; } a = { off, shared ? 1 /* PTRACE_PEEKSIGINFO_SHARED */ : 0, nr };
+	return ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, tid, &a, out);
+}
+
+/* The first SIGTRAP among got siginfos of si (NULL: none). */
+static const unsigned char *trap_among(const unsigned char *si, long got)
+{
+	for (long i = 0; i < got; i++)
+		if (((const siginfo_t *)(const void *)(si + i * 128))->si_signo == SIGTRAP)
+			return si + i * 128;
+	return NULL;
+}
+
 /* The SIGTRAP of one of the main thread's queues (shared: the process's), peeked at without
  * taking it: 1 when found. */
 static int peek(pid_t tid, int shared, unsigned char out[128])
 {
 	static unsigned char si[64 * 128];
 	for (uint64_t off = 0;; off += 64) {
-		struct { uint64_t off; uint32_t flags; int32_t nr; } a = { off, shared ? 1 : 0, 64 };
-		long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, tid, &a, si);
-		for (long i = 0; i < got; i++)
-			if (((const siginfo_t *)(const void *)(si + i * 128))->si_signo == SIGTRAP) {
-				memcpy(out, si + i * 128, 128);
-				return 1;
-			}
+		long got = peek_siginfo(tid, shared, off, 64, si);
+		const unsigned char *trap = trap_among(si, got);
+		if (trap) {
+			memcpy(out, trap, 128);
+			return 1;
+		}
 		if (got < 64)
 			return 0;
 	}
@@ -69,14 +83,13 @@ static int probe(struct dthread *t, unsigned char trap[128])
 	size_t n = 0;
 	int keep = 1;
 	for (;;) {
-		struct { uint64_t off; uint32_t flags; int32_t nr; } a = { n, 0, 1024 };
-		long got = ptrace(0x4209 /* PTRACE_PEEKSIGINFO */, t->tid, &a, si);
-		for (long i = 0; i < got; i++)
-			if (((const siginfo_t *)(const void *)(si + i * 128))->si_signo == SIGTRAP) {
-				memcpy(trap, si + i * 128, 128);
-				free(kept);
-				return 1;
-			}
+		long got = peek_siginfo(t->tid, 0, n, 1024, si);
+		const unsigned char *found = trap_among(si, got);
+		if (found) {
+			memcpy(trap, found, 128);
+			free(kept);
+			return 1;
+		}
 		if (got < 0)
 			keep = 0;
 		if (keep && got > 0) {
