@@ -93,7 +93,6 @@ function detailLines(t: TaskImage, prevOf: Map<number, number>): string[] {
   return L;
 }
 
-/** Every task of the image, or only `task`'s fds, mappings and details. */
 /** The tree's cgroup sets (format 1.7, docs/cgroups.md): each with its processes; a hierarchy
  * at its root left out. */
 function cgroupLines(r: InspectResult): string[] {
@@ -105,6 +104,7 @@ function cgroupLines(r: InspectResult): string[] {
   })];
 }
 
+/** Every task of the image, or only `task`'s fds, mappings and details. */
 export function renderInspect(r: InspectResult, opts: { task?: number } = {}): string {
   const h = r.meta.header;
   const tasks = opts.task === undefined ? r.meta.tasks : r.meta.tasks.filter((t) => t.pid === opts.task);

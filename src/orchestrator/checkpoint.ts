@@ -240,7 +240,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     forgetKept = () => void w.knownRecords();
     await clock.run('write-metadata', () => {
       const tree = { tasks: entries };
-      w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false, cgroups.apply(tree)));
+      const hasCgroups = cgroups.apply(tree); // the tree's cgroup sets, when a task's differ (format 1.7)
+      w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false, hasCgroups));
       w.header({
         arch: 'x86_64',
         pageSize: PAGE_SIZE,

@@ -214,8 +214,8 @@ int finish_trap(struct task_plan *p, uint64_t gadget)
 		if (ret < 0)
 			return proto_fail("finish", "rt_sigaction", (int)-ret, "rt_sigaction failed in the task (%d)", SIGTRAP);
 	}
-	if (trap_queue(&rt, gadget, p->nspid, rt.pid == p->pid ? p->nspid : 0, rt.pid == p->pid ? p->sig.pending : NULL,
-		       rt.pid == p->pid ? p->sig.npending : 0) < 0 ||
+	int leader = rt.pid == p->pid; /* its own queue through rt, unless it exited (rt: a thread) */
+	if ((leader && trap_queue(&rt, gadget, p->nspid, p->nspid, p->sig.pending, p->sig.npending) < 0) ||
 	    trap_queue(&rt, gadget, p->nspid, 0, p->shpending, p->nshpending) < 0)
 		return -1;
 	for (int k = 0; k < p->nthreads; k++) {

@@ -120,6 +120,13 @@ static int connect_outside(struct restore_ctx *c)
 	return 0;
 }
 
+/* Whether datagram socket x must connect before its peer p does (unix_connect_dgrams): unless
+ * they are connected to each other, or x is p. */
+static int connects_first(const struct file_plan *x, const struct file_plan *p)
+{
+	return p != x && p->ux->peer != x->id;
+}
+
 /* The datagram sockets of the image connect to their peers. The kernel lets X connect to P only
  * while P is connected to nobody, to X, or (P == X) to itself, and a socket connected to a
  * socket that has connected elsewhere since (or to itself) stays so (its sends fail with
@@ -151,7 +158,7 @@ int unix_connect_dgrams(struct restore_ctx *c)
 			break;
 		}
 		todo++;
-		if (p != f && p->ux->peer != f->id)
+		if (connects_first(f, p))
 			wait[peer[i]]++;
 	}
 	while (!err && todo) {
@@ -163,7 +170,7 @@ int unix_connect_dgrams(struct restore_ctx *c)
 			snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
 			if (unix_connect(f->task, f->ux->fd, p->ux) < 0)
 				err = proto_fail("files", obj, errno, "cannot connect the datagram socket again%s", fs_who(f->task));
-			if (p != f && p->ux->peer != f->id)
+			if (connects_first(f, p))
 				wait[peer[i]]--;
 			peer[i] = -1;
 			todo--, done++;
