@@ -102,11 +102,16 @@ function pageReporting() {
   return m || balloon ? { order: m ? Number(m[1]) : undefined, balloon } : undefined;
 }
 
+/** Where the shell finds cmd (a path or a name on the PATH), or undefined. */
+function onPath(cmd) {
+  const which = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', cmd], { encoding: 'utf8' });
+  return which.status === 0 ? which.stdout.trim() : undefined;
+}
+
 /** The CRIU to compare with: a path (or a name on the PATH) whose `criu check` passes. */
 function criuStatus(bin) {
-  const which = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', bin], { encoding: 'utf8' });
-  if (which.status !== 0) return { available: false, reason: `${bin} not found (give --criu PATH or CRIU=PATH)` };
-  const found = which.stdout.trim();
+  const found = onPath(bin);
+  if (!found) return { available: false, reason: `${bin} not found (give --criu PATH or CRIU=PATH)` };
   const chk = spawnSync(found, ['check'], { encoding: 'utf8' });
   if (chk.status !== 0) return { available: false, reason: `${found} check failed: ${(chk.stderr || chk.stdout).trim().split('\n').pop()}` };
   return { available: true, path: found, version: spawnSync(found, ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n').join(' ') };
@@ -115,18 +120,17 @@ function criuStatus(bin) {
 /** The `real` group's programs found here (bench/real/; each holds 16 MiB of data): a
  * program that is missing is said, not measured. */
 function realPrograms() {
-  const found = (cmd) => spawnSync('sh', ['-c', 'command -v "$1"', 'sh', cmd], { encoding: 'utf8' }).status === 0;
   const dir = path.join(ROOT, 'bench', 'real');
   const list = [
-    { name: 'python', label: 'python3 (16 MiB, a listening socket)', bin: path.join(dir, 'python.py'), pre: [], needs: 'python3' },
-    { name: 'node', label: 'node (16 MiB heap, an HTTP server)', bin: path.join(dir, 'node.cjs'), pre: [], needs: 'node' },
-    { name: 'perl', label: 'perl (16 MiB)', bin: path.join(dir, 'perl.pl'), pre: [], needs: 'perl' },
+    { name: 'python', label: 'python3 (16 MiB, a listening socket)', bin: path.join(dir, 'python.py'), needs: 'python3' },
+    { name: 'node', label: 'node (16 MiB heap, an HTTP server)', bin: path.join(dir, 'node.cjs'), needs: 'node' },
+    { name: 'perl', label: 'perl (16 MiB)', bin: path.join(dir, 'perl.pl'), needs: 'perl' },
     { name: 'java', label: 'java (9 threads, 16 MiB, a listening socket)', bin: 'java', pre: ['-Xmx128m', '-cp', BIN, 'Real'], needs: 'java', built: path.join(BIN, 'Real.class') },
   ];
   return list.filter((r) => {
-    const ok = found(r.needs) && (!r.built || fs.existsSync(r.built));
-    if (!ok) log(`bench: real: no ${r.name} here (${r.built && found(r.needs) ? 'no JDK to build bench/real/Real.java' : `${r.needs} not found`}): not measured`);
-    return ok;
+    const why = !onPath(r.needs) ? `${r.needs} not found` : r.built && !fs.existsSync(r.built) ? 'no JDK to build bench/real/Real.java' : undefined;
+    if (why) log(`bench: real: no ${r.name} here (${why}): not measured`);
+    return !why;
   });
 }
 

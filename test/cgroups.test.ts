@@ -11,10 +11,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ucrWithFault } from './fault-run.js';
 import { KIND, editRecord, resealed } from './image-edit.js';
 import { expectOneLine, ucrAsNobody, userImage } from './nobody.js';
 import { cgroupMounts, locate } from '../src/kernel/cgroups.js';
-import { UCR, checkpointCase, cleanup, exists, startCase, treeOf, ucr, verdict, waitFor, type Case } from './harness.js';
+import { checkpointCase, cleanup, exists, startCase, treeOf, ucr, verdict, waitFor, type Case } from './harness.js';
 
 const V2 = '/sys/fs/cgroup/unified';
 const made: string[] = []; // cgroup directories to remove (with what is below them)
@@ -122,11 +123,6 @@ async function threadRoundTrip(dir: string): Promise<void> {
   expect(await verdict(c)).toBe('PASS');
 }
 
-function ucrFault(args: string[], fault: string, action = 'fail') {
-  const r = spawnSync(process.execPath, [UCR, ...args], { env: { ...process.env, UCR_FAULT: fault, UCR_FAULT_ACTION: action }, stdio: ['ignore', 'ignore', 'pipe'], detached: true, timeout: 60_000 });
-  return { code: r.status, signal: r.signal, stderr: r.stderr.toString() };
-}
-
 describe('where a cgroup is in the restarter\'s mounts', () => {
   const mounts = cgroupMounts(
     [
@@ -197,9 +193,9 @@ describe.skipIf(!!noV2)('cgroup v2', () => {
     const img = path.join(c.dir, 'image.ucr');
     const pids = await checkpointKill(c, img);
     rmCgroup(path.join(dir, 'a'));
-    for (const action of ['fail', 'sigkill']) {
+    for (const action of ['fail', 'sigkill'] as const) {
       // in the helper, once the tasks are in their cgroups (before they are let go)
-      const r = ucrFault(['restart', '-i', img, '--detach'], 'restore-pages', action);
+      const r = ucrWithFault(['restart', '-i', img, '--detach'], 'restore-pages', action);
       if (action === 'fail') expect(r.stderr).toMatch(/^ucr: .*injected fault \(UCR_FAULT\)[^\n]*\n$/);
       else expect(r.signal).toBe('SIGKILL');
       // the helper undoes after the coordinator's death: wait for the tasks to be gone first
@@ -243,24 +239,25 @@ describe.skipIf(!!noV2)('cgroup v2', () => {
   });
 });
 
-/** A v1 hierarchy of the test's own (name=ucrtest), mounted in a temp dir, or why not. */
-function mountV1(): { at: string } | { why: string } {
+/** A v1 hierarchy of the test's own (name=ucrtest), mounted in a temp dir; undefined (the
+ * reason logged: the test is skipped) where it cannot be mounted. */
+function mountV1(): string | undefined {
   const at = fs.mkdtempSync(path.join(os.tmpdir(), 'ucr-cgroup-v1-'));
   dirs.push(at);
   const r = spawnSync('mount', ['-t', 'cgroup', '-o', 'none,name=ucrtest', 'ucrtest', at], { encoding: 'utf8' });
-  if (r.status !== 0) return { why: `cannot mount a v1 named hierarchy: ${r.stderr.trim()}` };
+  if (r.status !== 0) {
+    console.log(`cgroups.test: v1 test skipped: cannot mount a v1 named hierarchy: ${r.stderr.trim()}`);
+    return undefined;
+  }
   mounts.push(at);
-  return { at };
+  return at;
 }
 
 describe('cgroup v1 (a named hierarchy)', () => {
   it('a process and its child come back in their cgroups of a hierarchy mounted elsewhere; unmounted at restart: a warning, they stay where the restarter is', async () => {
-    const m = mountV1();
-    if ('why' in m) {
-      console.log(`cgroups.test: v1 test skipped: ${m.why}`);
-      return;
-    }
-    const dir = cgroupDir(m.at);
+    const at = mountV1();
+    if (!at) return;
+    const dir = cgroupDir(at);
     const c = await startCase('cgroup', { args: ['--dir', dir] });
     const img = path.join(c.dir, 'image.ucr');
     await checkpointKill(c, img);
@@ -270,35 +267,29 @@ describe('cgroup v1 (a named hierarchy)', () => {
     expect(await verdict(c)).toBe('PASS');
     await waitFor(() => !exists(c.pid), 10_000, 'the case to end');
     // the hierarchy stays (its cgroups do) but has no mount: a warning naming it
-    expect(spawnSync('umount', [m.at]).status).toBe(0);
-    mounts.splice(mounts.indexOf(m.at), 1);
+    expect(spawnSync('umount', [at]).status).toBe(0);
+    mounts.splice(mounts.indexOf(at), 1);
     r = ucr(['restart', '-i', img, '--detach']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`^ucr: warning: cgroup name=ucrtest:/${path.basename(dir)}/a: that hierarchy is not mounted here`, 'm'));
     expect(fs.readFileSync(`/proc/${c.pid}/cgroup`, 'latin1')).toContain(':name=ucrtest:/\n');
     // remount to remove its cgroups
     await cleanup();
-    const again = spawnSync('mount', ['-t', 'cgroup', '-o', 'none,name=ucrtest', 'ucrtest', m.at]);
+    const again = spawnSync('mount', ['-t', 'cgroup', '-o', 'none,name=ucrtest', 'ucrtest', at]);
     expect(again.status).toBe(0);
-    mounts.push(m.at);
+    mounts.push(at);
   });
 
   it('a thread moved alone into another cgroup (its tasks file) comes back in it; removed since, its cgroup is made again', async () => {
-    const m = mountV1();
-    if ('why' in m) {
-      console.log(`cgroups.test: v1 test skipped: ${m.why}`);
-      return;
-    }
-    await threadRoundTrip(cgroupDir(m.at));
+    const at = mountV1();
+    if (!at) return;
+    await threadRoundTrip(cgroupDir(at));
   });
 
   it("a user's process: the directories are made with its credentials (root restarting the user's image, and the user restarting it); where the user may not make them, the restart fails naming them, and leaves nothing", async () => {
-    const m = mountV1();
-    if ('why' in m) {
-      console.log(`cgroups.test: v1 test skipped: ${m.why}`);
-      return;
-    }
-    const dir = cgroupDir(m.at);
+    const at = mountV1();
+    if (!at) return;
+    const dir = cgroupDir(at);
     fs.chownSync(dir, 65534, 65534); // delegated to nobody
     const { c, img } = await userImage('cgroup', ['--dir', dir]);
     await waitFor(() => !fs.readFileSync(path.join(dir, 'a', 'b', 'cgroup.procs'), 'latin1').trim(), 10_000, 'the child to be gone');

@@ -9,28 +9,24 @@
  * after its last (trap_pending.c), and queued by the restart after its last. The case checks
  * every action, each thread's mask and pending signals, and what raise(SIGTRAP) does.
  */
-import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, startTime, UCR, verdict, waitFor, type Case } from './harness.js';
+import { ucrWithFault } from './fault-run.js';
+import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, startTime, ucr, verdict, waitFor, type Case } from './harness.js';
 import { helperPids } from './leftovers.js';
 
 afterAll(cleanup);
 
 function withFault(c: Case, fault: string, action: 'fail' | 'sigkill' | 'sigint'): void {
-  const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', path.join(c.dir, 'failed.ucr')], {
-    env: { ...process.env, UCR_FAULT: fault, UCR_FAULT_ACTION: action },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true, // its own process group: 'sigint' signals that group (a terminal's Ctrl-C)
-    timeout: 60_000,
-  });
+  const r = ucrWithFault(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'failed.ucr')], fault, action);
   if (action === 'sigkill') expect(r.signal, `${fault}: ${r.stderr}`).toBe('SIGKILL');
   else if (action === 'sigint') {
-    expect(r.status, `${fault}: ${r.stderr}`).toBe(130);
-    expect(r.stderr.toString()).toBe(`ucr: checkpoint of process ${c.pid} aborted\n`);
+    expect(r.code, `${fault}: ${r.stderr}`).toBe(130);
+    expect(r.stderr).toBe(`ucr: checkpoint of process ${c.pid} aborted\n`);
   } else {
-    expect(r.status, `${fault}: ${r.stderr}`).toBe(1);
-    expect(r.stderr.toString()).toMatch(/injected fault \(UCR_FAULT\)/);
+    expect(r.code, `${fault}: ${r.stderr}`).toBe(1);
+    expect(r.stderr).toMatch(/injected fault \(UCR_FAULT\)/);
   }
 }
 
@@ -41,7 +37,7 @@ async function round(args: string[], faults: string[] = []): Promise<string> {
     for (const action of ['fail', 'sigkill', 'sigint'] as const) {
       withFault(c, `${f}:${c.pid}`, action);
       await waitFor(() => helperPids().length === 0, 20_000, `${f} (${action}): the helper to exit`);
-      const status = spawnSync('grep', ['^Sig\\(Ign\\|Cgt\\)', `/proc/${c.pid}/status`]).stdout.toString();
+      const status = fs.readFileSync(`/proc/${c.pid}/status`, 'latin1');
       const bit = (line: string) => (BigInt(`0x${status.match(new RegExp(`${line}:\\s*([0-9a-f]+)`))![1]}`) >> 4n) & 1n;
       expect([bit('SigIgn'), bit('SigCgt')], `${args.join(' ')}: ${f} (${action}): SIGTRAP`).toEqual(
         args.includes('--ignore') ? [1n, 0n] : args.includes('--default') ? [0n, 0n] : [0n, 1n],
@@ -96,9 +92,9 @@ describe('SIGTRAP action', () => {
 
   it('a pending SIGTRAP of a process whose main thread has exited is refused at checkpoint with one line; the process keeps it', async () => {
     const c = await startCase('leader_exit', { args: ['--trap'] });
-    const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
-    expect(r.status, r.stderr.toString()).toBe(1);
-    expect(r.stderr.toString()).toBe(`ucr: process ${c.pid}: state: signals: a SIGTRAP is pending for a process whose main thread has exited: not supported\n`);
+    const r = ucr(['checkpoint', String(c.pid), '-o', path.join(c.dir, 'img.ucr'), '--kill']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toBe(`ucr: process ${c.pid}: state: signals: a SIGTRAP is pending for a process whose main thread has exited: not supported\n`);
     await waitFor(() => helperPids().length === 0, 20_000, 'the helper to exit');
     expect(await verdict(c)).toBe('PASS');
   });

@@ -204,7 +204,7 @@ describe('unix socket metadata validation', () => {
     const cases: [string, (files: F[]) => void, RegExp][] = [
       ['type', (fs) => (socks(fs)[0]!.type = 'raw'), /unix\.type: corrupt image: expected one of/],
       ['peer', (fs) => (socks(fs).find((u) => u.peer >= 0)!.peer = 9999), /peer is not another unix socket/],
-      ['stream self', (fs) => (fs.find((f) => f.unix?.type === 'stream' && f.unix.peer >= 0)!.unix!.peer = fs.find((f) => f.unix?.type === 'stream' && f.unix.peer >= 0)!.id), /peer is not another unix socket/],
+      ['stream self', (fs) => { const f = fs.find((f) => f.unix?.type === 'stream' && f.unix.peer >= 0)!; f.unix!.peer = f.id; }, /peer is not another unix socket/],
       ['pair', (fs) => (socks(fs).find((u) => u.conn === 'pair' && u.peer >= 0)!.conn = 'client'), /without its accepted end|disagree/],
       ['listener', (fs) => (socks(fs).find((u) => u.conn === 'client')!.listener = socks(fs).findIndex((u) => !u.listening)), /listener is not a listening socket|listener/],
       ['name', (fs) => (socks(fs).find((u) => u.name)!.name = new Uint8Array(200)), /name: corrupt image: 200 bytes/],

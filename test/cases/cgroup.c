@@ -57,16 +57,13 @@ int main(int argc, char **argv)
 	if (!d || strlen(d) >= sizeof dir - 64)
 		case_die_usage(argv[0], "missing --dir DIR");
 	strcpy(dir, d);
-	int threaded = 0;
-	for (int i = 1; i < argc; i++)
-		threaded |= !strcmp(argv[i], "--threaded");
+	int threaded = case_has_flag(argc, argv, "--threaded");
 
 	char me[16];
 	snprintf(me, sizeof me, "%d", getpid());
 	put("a", "cgroup.procs", me);
 	int p[2];
-	if (pipe(p) < 0)
-		case_setup_fail("pipe: %s", strerror(errno));
+	case_pipe(p, "moved");
 	/* --threaded: no child (a cgroup with a populated child cgroup cannot hold threaded ones) */
 	pid_t child = threaded ? getpid() : fork();
 	if (child == 0) {

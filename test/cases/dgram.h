@@ -20,18 +20,25 @@ struct name {
 	socklen_t len;
 };
 
-CASE_FN struct name path_name(const char *file)
+/* the name of path p (any path: one outside the tree too) */
+CASE_FN struct name path_at(const char *p)
 {
 	struct name n;
 	memset(&n, 0, sizeof n);
 	n.a.sun_family = AF_UNIX;
-	if (strlen(dir) + strlen(file) + 2 > sizeof n.a.sun_path)
-		case_setup_fail("%s/%s: path too long for a unix socket", dir, file);
-	strcpy(n.a.sun_path, dir);
-	strcat(n.a.sun_path, "/");
-	strcat(n.a.sun_path, file);
-	n.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(n.a.sun_path) + 1);
+	if (strlen(p) >= sizeof n.a.sun_path)
+		case_setup_fail("%s: path too long for a unix socket", p);
+	strcpy(n.a.sun_path, p);
+	n.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(p) + 1);
 	return n;
+}
+
+/* the name of file in dir */
+CASE_FN struct name path_name(const char *file)
+{
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof p, "%s/%s", dir, file);
+	return path_at(p);
 }
 
 CASE_FN int dgram(void)

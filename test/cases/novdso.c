@@ -167,7 +167,9 @@ int main(int argc, char **argv)
     int xonly = anoncode || (mode && !strcmp(mode, "xonly"));
     if (xonly)
         mode = "none";
-    if (!mode || (strcmp(mode, "none") && strcmp(mode, "novvar") && strcmp(mode, "moved") && strcmp(mode, "split")))
+    int none = mode && !strcmp(mode, "none"), novvar = mode && !strcmp(mode, "novvar");
+    int moved = mode && !strcmp(mode, "moved"), split = mode && !strcmp(mode, "split");
+    if (!none && !novvar && !moved && !split)
         case_die_usage(argv[0], "--mode none|novvar|moved|split|xonly|anoncode");
     case_install_sigterm(0);
     int trap_ign = case_has_flag(argc, argv, "--trap-ign");
@@ -185,7 +187,7 @@ int main(int argc, char **argv)
         case_setup_fail("no [vvar]/[vdso] to start with");
     memcpy(want, at, sizeof want);
     unsigned long off = vdso_sym(at[2][0], "__vdso_clock_gettime");
-    if (!strcmp(mode, "moved") && !off)
+    if (moved && !off)
         case_setup_fail("no __vdso_clock_gettime in the vdso");
     /* a place 1 GiB below the group, free (MAP_FIXED_NOREPLACE checks it) */
     unsigned long away = (at[0][0] & ~0xfffffUL) - (1UL << 30);
@@ -194,8 +196,8 @@ int main(int argc, char **argv)
         case_setup_fail("0x%lx is not free", away);
     munmap(probe, 1 << 20);
     for (int i = 0; i < 3; i++) {
-        int drop = !strcmp(mode, "none") || (!strcmp(mode, "novvar") && i < 2) || (!strcmp(mode, "split") && i == 1);
-        int move = !strcmp(mode, "moved") || (!strcmp(mode, "split") && i == 2);
+        int drop = none || (novvar && i < 2) || (split && i == 1);
+        int move = moved || (split && i == 2);
         if (!at[i][1] || (!drop && !move))
             continue;
         if (drop) {
@@ -223,7 +225,7 @@ int main(int argc, char **argv)
         if (mprotect(page, 4096, PROT_READ | PROT_EXEC) != 0)
             case_setup_fail("mprotect: %s", strerror(errno));
     }
-    vgettime_t vget = !strcmp(mode, "moved") ? (vgettime_t)(want[2][0] + off) : NULL;
+    vgettime_t vget = moved ? (vgettime_t)(want[2][0] + off) : NULL;
     if (vget)
         check_vdso_clock(vget, "before");
     pthread_t th;

@@ -191,18 +191,13 @@ int main(int argc, char **argv)
 	/* --outside PATH: W connected to Z (bound to z.sock), then Z connected to PATH, a socket
 	 * outside the tree (restored with --external-unix=reconnect) */
 	const char *outside = case_arg(argc, argv, "--outside");
-	struct name zn, xn;
+	struct name zn;
 	int z = -1, w = -1;
 	if (outside) {
 		z = bound("z.sock", &zn);
 		w = dgram();
 		join(w, &zn, "W to Z");
-		memset(&xn, 0, sizeof xn);
-		xn.a.sun_family = AF_UNIX;
-		if (strlen(outside) >= sizeof xn.a.sun_path)
-			case_setup_fail("--outside: path too long");
-		strcpy(xn.a.sun_path, outside);
-		xn.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(outside) + 1);
+		struct name xn = path_at(outside);
 		join(z, &xn, "Z to the outside socket");
 	}
 
