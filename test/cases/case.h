@@ -295,6 +295,58 @@ CASE_FN uint64_t case_hash(const void *p, size_t len)
     return case_splitmix(h);
 }
 
+/* ---- descriptors in flight over a unix socket (SCM_RIGHTS) ---- */
+
+#include <sys/socket.h>
+
+/* One sendmsg over the unix socket s: len bytes of data with the n descriptors fds (0: none, at
+ * most 8) in flight with them.  sendmsg's result. */
+CASE_FN ssize_t case_send_fds(int s, const void *data, size_t len, const int *fds, int n)
+{
+    union {
+        char buf[CMSG_SPACE(8 * sizeof(int))];
+        struct cmsghdr align;
+    } cb;
+    if (n < 0 || n > 8) {
+        errno = EINVAL;
+        return -1;
+    }
+    memset(&cb, 0, sizeof cb);
+    struct iovec iov = {(void *)data, len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (n > 0) {
+        mh.msg_control = cb.buf;
+        mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+    }
+    return sendmsg(s, &mh, 0);
+}
+
+/* One recvmsg (MSG_DONTWAIT) of a message of at most len bytes into buf; *fd: the one descriptor
+ * in flight with it, or -1 (none, another kind of control message, or cut off).  recvmsg's
+ * result. */
+CASE_FN ssize_t case_recv_fd(int s, void *buf, size_t len, int *fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } cb;
+    struct iovec iov = {buf, len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf,
+                        .msg_controllen = sizeof cb.buf};
+    ssize_t n = recvmsg(s, &mh, MSG_DONTWAIT);
+    struct cmsghdr *c = n >= 0 && !(mh.msg_flags & MSG_CTRUNC) ? CMSG_FIRSTHDR(&mh) : NULL;
+    *fd = -1;
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(fd, CMSG_DATA(c), sizeof *fd);
+    return n;
+}
+
 /* ======================================================================
  * Process-tree kit (used by tree.c, zombie_stopped.c, subtree.c).
  *

@@ -20,33 +20,17 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+/* The descriptor in flight with the next one-byte datagram, or -1. */
 static int recv_fd(int s)
 {
-	char c, buf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { &c, 1 };
-	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf };
-	if (recvmsg(s, &h, MSG_DONTWAIT) != 1 || (h.msg_flags & MSG_CTRUNC))
-		return -1;
-	struct cmsghdr *ch = CMSG_FIRSTHDR(&h);
-	if (!ch || ch->cmsg_type != SCM_RIGHTS || ch->cmsg_len != CMSG_LEN(sizeof(int)))
-		return -1;
+	char c;
 	int fd;
-	memcpy(&fd, CMSG_DATA(ch), sizeof fd);
-	return fd;
+	return case_recv_fd(s, &c, 1, &fd) == 1 ? fd : -1;
 }
 
 static int send_fd(int s, int fd)
 {
-	char c = 'e', buf[CMSG_SPACE(sizeof(int))];
-	memset(buf, 0, sizeof buf);
-	struct iovec iov = { &c, 1 };
-	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf };
-	struct cmsghdr *ch = CMSG_FIRSTHDR(&h);
-	ch->cmsg_level = SOL_SOCKET;
-	ch->cmsg_type = SCM_RIGHTS;
-	ch->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(ch), &fd, sizeof fd);
-	return sendmsg(s, &h, 0) == 1 ? 0 : -1;
+	return case_send_fds(s, "e", 1, &fd, 1) == 1 ? 0 : -1;
 }
 
 /* the events' data, sorted */

@@ -24,18 +24,7 @@
 
 static void send_fds(int s, const char *data, const int *fds, int n)
 {
-	char cbuf[CMSG_SPACE(8 * sizeof(int))];
-	memset(cbuf, 0, sizeof cbuf);
-	struct iovec iov = { (void *)data, strlen(data) };
-	struct msghdr mh = { NULL, 0, &iov, 1, n ? cbuf : NULL, n ? CMSG_SPACE((size_t)n * sizeof(int)) : 0, 0 };
-	if (n) {
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
-	}
-	if (sendmsg(s, &mh, 0) != (ssize_t)strlen(data))
+	if (case_send_fds(s, data, strlen(data), fds, n) != (ssize_t)strlen(data))
 		case_setup_fail("sendmsg %s: %s", data, strerror(errno));
 }
 

@@ -88,16 +88,7 @@ int main(int argc, char **argv)
 	int ev = eventfd(7, 0);
 	if (ev < 0)
 		case_setup_fail("eventfd: %s", strerror(errno));
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cb;
-	struct iovec iov = { "b2", 2 };
-	struct msghdr mh = { NULL, 0, &iov, 1, cb.buf, sizeof cb.buf, 0 };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET, cm->cmsg_type = SCM_RIGHTS, cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &ev, sizeof ev);
-	if (sendmsg(b, &mh, 0) != 2)
+	if (case_send_fds(b, "b2", 2, &ev, 1) != 2)
 		case_setup_fail("sendmsg b2: %s", strerror(errno));
 	close(ev);
 
@@ -221,19 +212,12 @@ int main(int argc, char **argv)
 
 	expect(b, "B", "b1", &bn);
 	{
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} rb;
 		char data[8];
-		struct iovec riov = { data, sizeof data };
-		struct msghdr rm = { NULL, 0, &riov, 1, rb.buf, sizeof rb.buf, 0 };
-		struct cmsghdr *rc;
 		uint64_t v = 0;
-		int fd = -1;
-		if (recvmsg(b, &rm, MSG_DONTWAIT) != 2 || memcmp(data, "b2", 2) || !(rc = CMSG_FIRSTHDR(&rm)) || rc->cmsg_type != SCM_RIGHTS)
+		int fd;
+		if (case_recv_fd(b, data, sizeof data, &fd) != 2 || memcmp(data, "b2", 2) || fd < 0)
 			case_fail("B: no \"b2\" with a file in flight (%s)", case_errname(errno));
-		else if (memcpy(&fd, CMSG_DATA(rc), sizeof fd), read(fd, &v, sizeof v) != sizeof v || v != 7)
+		else if (read(fd, &v, sizeof v) != sizeof v || v != 7)
 			case_fail("B: the eventfd in flight reads %llu, expected 7", (unsigned long long)v);
 		if (fd >= 0)
 			close(fd);
