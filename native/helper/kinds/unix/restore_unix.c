@@ -141,7 +141,7 @@ static int connect_waiting(struct restore_ctx *c)
 				continue;
 			found = 1;
 			struct unix_plan *l = ux(c, u->listener);
-			snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
+			unix_obj(obj, c->plan->files[i].id);
 			if (!l || !l->listening || l->type != u->type || !l->namelen)
 				return proto_fail("files", obj, EINVAL, "a connection waits in the accept queue of a socket that is not a listener");
 			if (unix_connect(u->task, u->fd, l) < 0)
@@ -188,7 +188,7 @@ int open_unix_sockets(struct restore_ctx *c)
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct file_plan *f = &c->plan->files[i];
 		struct unix_plan *u = f->ux, *p;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
+		unix_obj(obj, f->id);
 		if (f->kind != FILE_UNIX || u->fd >= 0 || u->conn == UNIX_ACCEPTED)
 			continue;
 		p = ux(c, u->peer);
@@ -219,7 +219,7 @@ int open_unix_sockets(struct restore_ctx *c)
 	for (int n = 0; n < 2 * c->plan->nfiles; n++) {
 		int i = n % c->plan->nfiles;
 		struct unix_plan *u = c->plan->files[i].ux;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
+		unix_obj(obj, c->plan->files[i].id);
 		if (c->plan->files[i].kind != FILE_UNIX || u->conn == UNIX_ACCEPTED || u->unlinked != (n >= c->plan->nfiles))
 			continue;
 		if (u->namelen && unix_bind(u->fd, u, obj) < 0)
@@ -233,7 +233,7 @@ int open_unix_sockets(struct restore_ctx *c)
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct file_plan *f = &c->plan->files[i];
 		struct unix_plan *u = f->ux, *p;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
+		unix_obj(obj, f->id);
 		if (f->kind != FILE_UNIX)
 			continue;
 		p = ux(c, u->peer);
@@ -280,7 +280,7 @@ int unix_finish(struct restore_ctx *c)
 	char obj[48];
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct unix_plan *u = c->plan->files[i].ux;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
+		unix_obj(obj, c->plan->files[i].id);
 		if (c->plan->files[i].kind != FILE_UNIX || !u->nmsgs || u->from)
 			continue;
 		int w = u->peer >= 0 && ux(c, u->peer) ? ux(c, u->peer)->fd : u->tmp;
@@ -291,7 +291,7 @@ int unix_finish(struct restore_ctx *c)
 	}
 	for (int i = 0; i < c->plan->nfiles; i++) {
 		struct file_plan *f = &c->plan->files[i];
-		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
+		unix_obj(obj, f->id);
 		if (f->kind == FILE_UNIX && finish(f, f->ux, obj) < 0)
 			return -1;
 	}

@@ -2,10 +2,17 @@
 #ifndef UCR_UNIX_H
 #define UCR_UNIX_H
 #include <limits.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include "plan.h"
+
+/* The name of the socket file `id` in messages, into obj. */
+static inline void unix_obj(char obj[static 48], int id)
+{
+	snprintf(obj, 48, "file %d (unix socket)", id);
+}
 
 socklen_t unix_addr(const char *name, size_t len, struct sockaddr_un *a);
 /* The path of a filesystem name (NUL-terminated in out), or NULL for an abstract one. */

@@ -78,7 +78,7 @@ int unix_send_by_senders(struct restore_ctx *c)
 		struct unix_plan *u = c->plan->files[i].kind == FILE_UNIX ? c->plan->files[i].ux : NULL;
 		if (!u || !u->from)
 			continue;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", c->plan->files[i].id);
+		unix_obj(obj, c->plan->files[i].id);
 		struct sockaddr_un a;
 		socklen_t al = unix_dest(u, &a);
 		for (int m = 0; m < u->nmsgs && !err; m++) {
@@ -110,7 +110,7 @@ static int connect_outside(struct restore_ctx *c)
 		struct unix_plan *u = f->ux;
 		if (f->kind != FILE_UNIX || u->conn != UNIX_DGRAM || u->peer >= 0)
 			continue;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
+		unix_obj(obj, f->id);
 		struct sockaddr_un a;
 		socklen_t al = unix_addr(u->ext, u->extlen, &a);
 		if (!u->extlen || fs_connect(f->task, u->fd, &a, al) < 0)
@@ -153,7 +153,7 @@ int unix_connect_dgrams(struct restore_ctx *c)
 		 * open_unix_sockets (its first loop) */
 		struct file_plan *p = &c->plan->files[peer[i]];
 		if (!p->ux->namelen) {
-			snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
+			unix_obj(obj, f->id);
 			err = proto_fail("files", obj, EINVAL, "a datagram socket connected to an unnamed socket");
 			break;
 		}
@@ -167,7 +167,7 @@ int unix_connect_dgrams(struct restore_ctx *c)
 			if (peer[i] < 0 || wait[i])
 				continue;
 			struct file_plan *f = &c->plan->files[i], *p = &c->plan->files[peer[i]];
-			snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
+			unix_obj(obj, f->id);
 			if (unix_connect(f->task, f->ux->fd, p->ux) < 0)
 				err = proto_fail("files", obj, errno, "cannot connect the datagram socket again%s", fs_who(f->task));
 			if (connects_first(f, p))
@@ -238,7 +238,7 @@ int unix_gone_peers(struct restore_ctx *c)
 		struct unix_plan *u = f->ux;
 		if (f->kind != FILE_UNIX || !u->alone)
 			continue;
-		snprintf(obj, sizeof obj, "file %d (unix socket)", f->id);
+		unix_obj(obj, f->id);
 		struct sockaddr_un a = { .sun_family = AF_UNIX };
 		socklen_t al = sizeof(sa_family_t);
 		int t = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
