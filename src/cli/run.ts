@@ -61,7 +61,7 @@ function statusOf(signal: AbortSignal | undefined): number | undefined {
 
 /** SIGINT/SIGTERM abort the operation (a checkpoint leaves the tree running, a restart leaves
  * nothing); the exit status is then 128 + the signal. */
-function abortOnSignals(): { signal: AbortSignal; status: () => number | undefined; done: () => void } {
+function abortOnSignals(): { signal: AbortSignal; done: () => void } {
   const ac = new AbortController();
   // the first signal aborts; its number goes with the reason (a later abort changes nothing)
   const on = (name: 'SIGINT' | 'SIGTERM', n: number) => () => ac.abort(Object.assign(new Error(`interrupted by ${name}`), { signo: n }));
@@ -71,7 +71,6 @@ function abortOnSignals(): { signal: AbortSignal; status: () => number | undefin
   process.on('SIGTERM', term);
   return {
     signal: ac.signal,
-    status: () => statusOf(ac.signal),
     done: () => {
       process.off('SIGINT', int);
       process.off('SIGTERM', term);
@@ -100,7 +99,7 @@ async function run<T>(op: 'checkpoint' | 'restart', g: GlobalOpts, traceFile: st
   } catch (e) {
     writeTrace(traceFile, op, ctx?.phases ?? [], startedAt);
     ctx?.endProgress();
-    return fail(e, op, sig.status());
+    return fail(e, op, statusOf(sig.signal));
   } finally {
     sig.done();
     writeTrace(traceFile, op, ctx?.phases ?? [], startedAt);
