@@ -47,33 +47,33 @@ const REFUSED: [string, string][] = [
 ];
 const MADV_ENTRIES = Object.entries(MADV);
 
-/** An AIO ring's header (struct aio_ring: id, nr, head, tail, magic), read from the task's
- * memory, and a reader of its n events from head on (the caller checked head, tail and n
- * against nr; undefined: a short read). */
-function aioRing(proc: number, start: number): { nr: number; head: number; tail: number; magic: number; events: (n: number) => Buffer | undefined } {
-  const mem = `/proc/${proc}/mem`;
-  const b = Buffer.alloc(20);
-  const fd = fs.openSync(mem, 'r');
+/** What an AIO ring's mapping keeps (kind 'aio'), read from the task's memory through one open
+ * of it: its header (struct aio_ring: id, nr, head, tail, magic) checked, then head, tail and the
+ * events between them (restore_aio.c puts them back); undefined for a fresh ring, head and tail
+ * 0 (left out: an image older ucr reads). where: the mapping, for the refusals. */
+function aioState(pid: number, proc: number, m: MapsEntry, where: string): { head: number; tail: number; events: Buffer } | undefined {
+  const fd = fs.openSync(`/proc/${proc}/mem`, 'r');
   try {
-    fs.readSync(fd, b, 0, 20, start);
+    const b = Buffer.alloc(20);
+    fs.readSync(fd, b, 0, 20, m.start);
+    const nr = b.readUInt32LE(4), head = b.readUInt32LE(8), tail = b.readUInt32LE(12), magic = b.readUInt32LE(16);
+    if (magic !== 0xa10a10a1 || nr !== (m.end - m.start - 32) / 32)
+      throw new UnsupportedError(`${where}: an AIO ring that is not whole (${nr} events in ${(m.end - m.start) >> 10} KiB: moved or partly unmapped) is not supported`, { pid, phase: 'memory' });
+    if (head >= nr || tail >= nr)
+      throw new UnsupportedError(`${where}: an AIO ring whose head ${head} or tail ${tail} is not below its ${nr} events (written by the program) is not supported`, { pid, phase: 'memory' });
+    const n = (tail - head + nr) % nr;
+    if (n > AIO_EVENTS_MAX)
+      throw new UnsupportedError(`${where}: an AIO context with ${n} completed events not yet reaped (io_getevents) is not supported: at most ${AIO_EVENTS_MAX} are`, { pid, phase: 'memory' });
+    if (!head && !tail) return undefined;
+    // the events from head on: one read, or two when they wrap past the ring's end
+    const events = Buffer.alloc(n * 32);
+    const first = Math.min(n, nr - head);
+    if ((first && fs.readSync(fd, events, 0, first * 32, m.start + 32 + head * 32) !== first * 32) || (n > first && fs.readSync(fd, events, first * 32, (n - first) * 32, m.start + 32) !== (n - first) * 32))
+      throw new UnsupportedError(`${where}: an AIO ring whose events cannot be read`, { pid, phase: 'memory' });
+    return { head, tail, events };
   } finally {
     fs.closeSync(fd);
   }
-  const r = { nr: b.readUInt32LE(4), head: b.readUInt32LE(8), tail: b.readUInt32LE(12), magic: b.readUInt32LE(16) };
-  // the events from head on: one read, or two when they wrap past the ring's end
-  const events = (n: number) => {
-    const out = Buffer.alloc(n * 32);
-    const first = Math.min(n, r.nr - r.head);
-    const fd = fs.openSync(mem, 'r');
-    try {
-      if (first && fs.readSync(fd, out, 0, first * 32, start + 32 + r.head * 32) !== first * 32) return undefined;
-      if (n > first && fs.readSync(fd, out, first * 32, (n - first) * 32, start + 32) !== (n - first) * 32) return undefined;
-      return out;
-    } finally {
-      fs.closeSync(fd);
-    }
-  };
-  return { ...r, events };
 }
 
 /** The task's mappings as smaps gives them, classified one at a time: no object per mapping but
@@ -180,19 +180,8 @@ function classifier(pid: number, proc: number, aio: Map<number, number>, stats: 
       const own = aio.get(m.start);
       if (own !== 0)
         throw new UnsupportedError(`${whereOf(m)}: an AIO ring whose context is not this process's (inherited through fork: io_getevents ${own === undefined ? 'not asked' : `gives errno ${own}`}) is not supported yet`, { pid, phase: 'memory' });
-      const r = aioRing(proc, m.start);
-      if (r.magic !== 0xa10a10a1 || r.nr !== (m.end - m.start - 32) / 32)
-        throw new UnsupportedError(`${whereOf(m)}: an AIO ring that is not whole (${r.nr} events in ${(m.end - m.start) >> 10} KiB: moved or partly unmapped) is not supported`, { pid, phase: 'memory' });
-      if (r.head >= r.nr || r.tail >= r.nr)
-        throw new UnsupportedError(`${whereOf(m)}: an AIO ring whose head ${r.head} or tail ${r.tail} is not below its ${r.nr} events (written by the program) is not supported`, { pid, phase: 'memory' });
-      const n = (r.tail - r.head + r.nr) % r.nr;
-      if (n > AIO_EVENTS_MAX)
-        throw new UnsupportedError(`${whereOf(m)}: an AIO context with ${n} completed events not yet reaped (io_getevents) is not supported: at most ${AIO_EVENTS_MAX} are`, { pid, phase: 'memory' });
-      // head, tail and the events between them come back (restore_aio.c); a fresh ring's 0 and 0
-      // are left out (an image older ucr reads)
-      const events = r.head || r.tail ? r.events(n) : undefined;
-      if ((r.head || r.tail) && !events) throw new UnsupportedError(`${whereOf(m)}: an AIO ring whose events cannot be read`, { pid, phase: 'memory' });
-      vmas.push({ ...base, madv: 0, kind: 'aio', ...(events ? { aio: { head: r.head, tail: r.tail, events } } : {}) });
+      const ring = aioState(pid, proc, m, whereOf(m));
+      vmas.push({ ...base, madv: 0, kind: 'aio', ...(ring ? { aio: ring } : {}) });
       return;
     }
     if ((shared && m.path === '/dev/zero (deleted)') || m.path.startsWith('/memfd:') || (m.path.startsWith('/') && m.path.endsWith(' (deleted)'))) {
