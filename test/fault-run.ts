@@ -1,5 +1,5 @@
 /** Running ucr with a fault injected (UCR_FAULT, src/fault.ts), for the fault tests. */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { expect } from 'vitest';
 import { UCR } from './harness.js';
 
@@ -10,12 +10,14 @@ export interface Run {
 }
 
 export function ucrWithFault(args: string[], fault: string, action: 'fail' | 'sigkill' | 'sigint' = 'fail'): Run {
-  const r = spawnSync(process.execPath, [UCR, ...args], {
+  // Node's spawnSync honours detached (setsid) though its types leave it out
+  const options: SpawnSyncOptions & { detached: boolean } = {
     env: { ...process.env, UCR_FAULT: fault, UCR_FAULT_ACTION: action },
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true, // its own process group: 'sigint' signals that group (a terminal's Ctrl-C)
     timeout: 60_000,
-  });
+  };
+  const r = spawnSync(process.execPath, [UCR, ...args], options);
   return { code: r.status, signal: r.signal, stderr: r.stderr.toString() };
 }
 
