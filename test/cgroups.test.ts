@@ -15,7 +15,7 @@ import { ucrWithFault } from './fault-run.js';
 import { KIND, editRecord, resealed } from './image-edit.js';
 import { expectOneLine, ucrAsNobody, userImage } from './nobody.js';
 import { cgroupMounts, locate } from '../src/kernel/cgroups.js';
-import { checkpointCase, cleanup, exists, startCase, treeOf, ucr, verdict, waitFor, type Case } from './harness.js';
+import { checkpointKill, cleanup, exists, startCase, ucr, verdict, waitFor } from './harness.js';
 
 const V2 = '/sys/fs/cgroup/unified';
 const made: string[] = []; // cgroup directories to remove (with what is below them)
@@ -84,14 +84,6 @@ function cgroupDir(root: string): string {
   fs.mkdirSync(d);
   made.push(d);
   return d;
-}
-
-/** Checkpoint --kill the case's tree and wait for every pid to be free. */
-async function checkpointKill(c: Case, img: string): Promise<number[]> {
-  const pids = treeOf(c.pid);
-  checkpointCase(c, img, ['--kill']);
-  for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
-  return pids;
 }
 
 /** A process in DIR/a with a thread moved alone into DIR/a/t: back in them, twice (the second

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expectInjected, ucrWithFault } from './fault-run.js';
-import { checkpointCase, cleanup, exists, restartDetached, startCase, treeOf, verdict, waitFor } from './harness.js';
+import { checkpointKill, cleanup, exists, restartDetached, startCase, verdict, waitFor } from './harness.js';
 import { filesIn, helperPids, sysvObjects, unixNames } from './leftovers.js';
 
 afterAll(cleanup);
@@ -22,9 +22,7 @@ describe('restart is all or nothing, with System V objects', () => {
     };
     try {
       const img = path.join(c.dir, 'img.ucr');
-      const pids = treeOf(c.pid);
-      checkpointCase(c, img, ['--kill']);
-      for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+      const pids = await checkpointKill(c, img);
       ipcrm(); // the objects outlive the killed tree: free their ids and keys
       const ids = objects.filter((_, i) => i % 2 === 1).map(Number);
       const sysv = sysvObjects(ids);
@@ -56,9 +54,7 @@ describe('restart is all or nothing, with unix sockets', () => {
   it('no socket file, bound name or socket is left after a failure or a SIGKILL', async () => {
     const c = await startCase('unixsock');
     const img = path.join(c.dir, 'img.ucr');
-    const pids = treeOf(c.pid);
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+    const pids = await checkpointKill(c, img);
     // the killed tree's socket files go first: a socket file left after a failed restart is
     // then one the restart made (it replaces stale ones, and makes those where none is left)
     const stale = filesIn(c.dir).filter((f) => fs.lstatSync(path.join(c.dir, f)).isSocket());

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectInjected, ucrWithFault } from './fault-run.js';
 import { checkpoint, UcrEmitter, UcrError } from '../src/index.js';
 import { frames, KIND } from './image-edit.js';
-import { checkpointCase, cleanup, exists, manyThreadsRound, restartDetached, startCase, treeOf, UCR, ucr, verdict, waitFor, type Case } from './harness.js';
+import { checkpointKill, cleanup, exists, manyThreadsRound, restartDetached, startCase, treeOf, UCR, ucr, verdict, waitFor, type Case } from './harness.js';
 import { filesIn, helperPids, lookAt, threadsOf, type TaskLook } from './leftovers.js';
 
 afterAll(cleanup);
@@ -215,10 +215,8 @@ describe('restart is all or nothing', () => {
   let files: string[];
   beforeAll(async () => {
     c = await startCase('tree');
-    pids = treeOf(c.pid);
     img = path.join(c.dir, 'img.ucr');
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} free`);
+    pids = await checkpointKill(c, img);
     files = filesIn(c.dir);
   });
 

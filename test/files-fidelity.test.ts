@@ -5,16 +5,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkpoint, UcrEmitter, type ExternalStdioEvent } from '../src/index.js';
-import { UCR, checkpointCase, cleanup, exists, fifo, freePids, killAndWait, restartDetached, startCase, tmpdir, treeOf, ucr, verdict, waitBlockedIn, waitFor } from './harness.js';
+import { UCR, checkpointKill, cleanup, exists, fifo, freePids, killAndWait, restartDetached, startCase, tmpdir, treeOf, ucr, verdict, waitBlockedIn, waitFor } from './harness.js';
 
 afterEach(cleanup);
 
 /** checkpoint --kill, every pid free, restart with extra options; returns the restart's result */
 async function killAndRestart(c: { pid: number; dir: string; name: string }, restartArgs: string[] = []) {
   const img = path.join(c.dir, 'image.ucr');
-  const pids = treeOf(c.pid);
-  checkpointCase(c as never, img, ['--kill']);
-  for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+  await checkpointKill(c as never, img);
   if (!restartArgs.length) return restartDetached(img);
   return ucr(['restart', '-i', img, '--detach', ...restartArgs]);
 }
@@ -101,9 +99,7 @@ describe('tmpfs files mapped shared (POSIX shared memory)', () => {
     const file = `/dev/shm${name}`;
     const c = await startCase('shmfile', { args: ['--name', name] });
     const img = path.join(c.dir, 'image.ucr');
-    const pids = treeOf(c.pid);
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    const pids = await checkpointKill(c, img);
     return { c, img, pids, file };
   };
   const clean = (file: string) => fs.rmSync(file, { force: true });

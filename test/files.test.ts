@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, exists, fifo, roundTrip, sleep, exitOf, killAndWait, restartDetached, startCase, tmpdir, treeOf, treeRoundTrip, ucr, ucrAsync, verdict, waitBlockedIn, waitFor } from './harness.js';
+import { checkpointCase, checkpointKill, cleanup, exists, fifo, roundTrip, sleep, exitOf, killAndWait, restartDetached, startCase, tmpdir, treeRoundTrip, ucr, ucrAsync, verdict, waitBlockedIn, waitFor } from './harness.js';
 
 afterEach(cleanup);
 
@@ -177,9 +177,7 @@ describe('named pipes', () => {
   it('refuses a restart when the FIFO is gone, naming it, and creates nothing', async () => {
     const c = await startCase('fifo');
     const img = path.join(c.dir, 'image.ucr');
-    const pids = treeOf(c.pid);
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    const pids = await checkpointKill(c, img);
     fs.unlinkSync(c.out + '.fifo1');
     const r = ucr(['restart', '-i', img, '--detach']);
     expect(r.code).not.toBe(0);

@@ -267,13 +267,19 @@ export function treeOf(pid: number): number[] {
   return [pid, ...kids.flatMap(treeOf)];
 }
 
+/** Checkpoint --kill the case's tree and wait until every pid of it is free; returns them. */
+export async function checkpointKill(c: Case, img: string): Promise<number[]> {
+  const pids = treeOf(c.pid);
+  checkpointCase(c, img, ['--kill']);
+  for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+  return pids;
+}
+
 /** Like roundTrip for a case with children: checkpoint --kill, every pid free, restart. */
 export async function treeRoundTrip(name: string, opt: StartOptions = {}): Promise<{ c: Case; verdict: string; pids: number[] }> {
   const c = await startCase(name, opt);
   const img = path.join(c.dir, 'image.ucr');
-  const pids = treeOf(c.pid);
-  checkpointCase(c, img, ['--kill']);
-  for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+  const pids = await checkpointKill(c, img);
   restartDetached(img);
   return { c, verdict: await verdict(c), pids };
 }

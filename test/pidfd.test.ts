@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, exists, freePids, killAndWait, restartDetached, startCase as start, trackPid, treeOf, ucr, verdict, waitFor } from './harness.js';
+import { checkpointKill, cleanup, freePids, killAndWait, restartDetached, startCase as start, trackPid, treeOf, ucr, verdict, waitFor } from './harness.js';
 
 /** the case, with its child and grandchild killed by cleanup() too (a failed checkpoint kills
  * only the root) */
@@ -17,10 +17,8 @@ describe('pidfds', () => {
   it('pidfds of itself, its child and its grandchild (held by the root and by the child) name the restored tasks: pidfd_send_signal, pidfd_getfd and waitid(P_PIDFD) work on them; O_NONBLOCK, PIDFD_THREAD and close-on-exec kept', async () => {
     const c = await startCase('pidfd');
     const img = path.join(c.dir, 'image.ucr');
-    const pids = treeOf(c.pid);
+    const pids = await checkpointKill(c, img);
     expect(pids).toHaveLength(3);
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
     restartDetached(img);
     expect(await verdict(c)).toBe('PASS');
   });
@@ -28,9 +26,7 @@ describe('pidfds', () => {
   it('a pidfd of a child that has exited and is not reaped yet (a zombie of the tree) reaps it after the restart: waitid(P_PIDFD) gives its exit status', async () => {
     const c = await startCase('pidfd', { args: ['--zombie'] });
     const img = path.join(c.dir, 'image.ucr');
-    const pids = treeOf(c.pid);
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    await checkpointKill(c, img);
     restartDetached(img);
     expect(await verdict(c)).toBe('PASS');
   });
@@ -38,9 +34,7 @@ describe('pidfds', () => {
   it('pidfds of children that have exited and were reaped stay pidfds of dead processes: two of one share an inode, another has its own, they poll readable, signalling gives ESRCH, flags kept', async () => {
     const c = await startCase('pidfd', { args: ['--exited'] });
     const img = path.join(c.dir, 'image.ucr');
-    const pids = treeOf(c.pid);
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    await checkpointKill(c, img);
     restartDetached(img);
     expect(await verdict(c)).toBe('PASS');
   });
@@ -48,10 +42,8 @@ describe('pidfds', () => {
   it('with --pids they name the tasks at their new pids', async () => {
     const c = await startCase('pidfd');
     const img = path.join(c.dir, 'image.ucr');
-    const pids = treeOf(c.pid);
     const free = freePids(c.pid, 3);
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    const pids = await checkpointKill(c, img);
     const r = ucr(['restart', '-i', img, '--detach', '--pids', pids.map((p, i) => `${p}:${free + i}`).join(',')]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

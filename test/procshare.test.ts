@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, exists, roundTrip, startCase, trackPid, treeOf, treeRoundTrip, ucr, verdict, waitFor } from './harness.js';
+import { checkpointKill, cleanup, exists, roundTrip, startCase, trackPid, treeOf, treeRoundTrip, ucr, verdict, waitFor } from './harness.js';
 import { KIND } from './image-edit.js';
 import { expectOneLine, forge, startAsNobody, ucrAsNobody, userImage } from './nobody.js';
 
@@ -43,9 +43,7 @@ describe('what processes share comes back shared', () => {
   it('--pidns: the sharers come back sharing inside a new pid namespace', async () => {
     const c = await startCase('sharedfiles');
     const img = path.join(c.dir, 'img.ucr');
-    const pids = treeOf(c.pid);
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    await checkpointKill(c, img);
     const r = ucr(['restart', '-i', img, '--detach', '--pidns', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const root = (JSON.parse(r.stdout) as { root: number }).root;

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inspect } from '../src/index.js';
-import { checkpointCase, cleanup, exists, restartDetached, startCase, treeOf, treeRoundTrip, ucr, verdict, waitFor } from './harness.js';
+import { checkpointCase, checkpointKill, cleanup, exists, restartDetached, startCase, treeRoundTrip, ucr, verdict } from './harness.js';
 import { KIND } from './image-edit.js';
 import { expectOneLine, forge, startAsNobody, ucrAsNobody } from './nobody.js';
 
@@ -18,9 +18,7 @@ describe('seccomp', () => {
   it('two stacked filters (TSYNC, the second with SECCOMP_FILTER_FLAG_LOG) in a process, its child and a thread, a thread with a third of its own: each acts as before, in order; status counts and no_new_privs match; a later TSYNC names the same thread as before; a second checkpoint reads the same filters and flags', async () => {
     const c = await startCase('seccomp');
     const img = path.join(c.dir, 'image.ucr');
-    const pids = treeOf(c.pid);
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    await checkpointKill(c, img);
     restartDetached(img);
     // each distinct filter once in the image: F1, F2 (with LOG; shared by both processes and T1), F3
     const tasks = inspect({ input: img }).meta.tasks;
@@ -72,9 +70,7 @@ describe('seccomp', () => {
   it("a user's image restarted by root: the filters (under no_new_privs) come back through the user's own credentials; forged to no_new_privs off, or to a program the kernel would refuse, it is refused before anything is created", async () => {
     const c = await startCase('seccomp', { asNobody: [], groups: [65534] });
     const img = path.join(c.dir, 'image.ucr');
-    const pids = treeOf(c.pid);
-    checkpointCase(c, img, ['--kill']);
-    for (const p of pids) await waitFor(() => !exists(p), 10_000, `pid ${p} to be released`);
+    const pids = await checkpointKill(c, img);
     fs.chownSync(img, 65534, 65534);
     const good = fs.readFileSync(img);
     const cases: [string, (t: Record<string, any>) => void, RegExp][] = [
