@@ -13,8 +13,8 @@
  *                                    'state-thread' half-way through the threads' state; in the
  *                                    restart's lanes (pages_lanes.c) 'image-cut' and
  *                                    'image-cut-copy' do not fail but cut the image file where
- *                                    the record being read starts, before its checksum or its
- *                                    copy reads it); with a pid, only for that task (its pid in
+ *                                    the record being read starts, after its first piece's copy
+ *                                    and before its checksum reads it, or before that copy); with a pid, only for that task (its pid in
  *                                    the image)
  *   UCR_FAULT_ACTION=fail|sigkill|sigint
  *                                    fail (default): the operation fails there with

@@ -18,9 +18,9 @@
  *
  * Small records (at most 64 KiB of pages: one-page mappings) go in groups, read with one pread
  * (lanes_records.c). The lanes read a large record's page data through a shared read-only mapping of the file (no copy into a
- * buffer first): a lane checksums a piece of PIECE bytes where it lies in the page cache and
- * hands the same bytes to UFFDIO_COPY while they are in the CPU's cache, one copy per page; the
- * record's checksum is compared at its end, and its range is unmapped again (MADV_DONTNEED:
+ * buffer first): a lane hands a piece of PIECE bytes, where it lies in the page cache, to
+ * UFFDIO_COPY and checksums the same bytes while they are in the CPU's cache, one copy per page;
+ * the record's checksum is compared at its end, and its range is unmapped again (MADV_DONTNEED:
  * the lanes' resident size stays one record each, the page cache is untouched). Anyone who can
  * write the file while it is read can make the bytes copied differ from the bytes checksummed;
  * that gives them nothing they could not have by writing a different image before the restart
