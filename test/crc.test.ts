@@ -2,13 +2,25 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { crc32c } from '../src/native/addon.js';
 
-/** CRC-32C bit by bit: the reference the native (three-stream SSE4.2) version must equal. */
+/** CRC-32C bit by bit: the reference the native (folding or three-stream SSE4.2) version must equal. */
 function reference(buf: Uint8Array): number {
   let crc = ~0 >>> 0;
   for (const b of buf) {
     crc ^= b;
     for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0x82f63b78 & -(crc & 1));
   }
+  return ~crc >>> 0;
+}
+
+/** The same a byte at a time (for the long inputs), continuing seed as the native one does. */
+const table = Array.from({ length: 256 }, (_, i) => {
+  let c = i;
+  for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0x82f63b78 & -(c & 1));
+  return c >>> 0;
+});
+function referenceFast(buf: Uint8Array, seed = 0): number {
+  let crc = ~seed >>> 0;
+  for (const b of buf) crc = (crc >>> 8) ^ table[(crc ^ b) & 0xff]!;
   return ~crc >>> 0;
 }
 
@@ -23,5 +35,24 @@ describe('crc32c', () => {
     for (const len of lengths)
       for (const off of [0, 1, 3, 8, 13])
         expect(crc32c(data.subarray(off, off + len)), `length ${len} offset ${off}`).toBe(reference(data.subarray(off, off + len)));
+  });
+
+  it('equals the reference around the folding paths\' block sizes (16, 64, 128, 256 bytes) at every alignment', () => {
+    const data = randomBytes(4096 + 64);
+    for (let len = 200; len <= 1100; len += len < 600 ? 1 : 7)
+      for (let off = 0; off < 64; off++) {
+        const part = data.subarray(off, off + len);
+        expect(crc32c(part), `length ${len} offset ${off}`).toBe(referenceFast(part));
+      }
+  });
+
+  it('continues a seed: crc(crc(s, a), b) is crc(s, a then b), on inputs up to 5 MiB', () => {
+    const data = randomBytes(5 << 20);
+    for (const [len, cut] of [[4096, 1], [4096, 255], [70000, 300], [1 << 20, 12345], [5 << 20, 3 << 20], [(5 << 20) - 13, 77]] as const) {
+      const seed = randomBytes(4).readUInt32LE();
+      const whole = data.subarray(0, len);
+      expect(crc32c(whole, seed), `length ${len}`).toBe(referenceFast(whole, seed));
+      expect(crc32c(data.subarray(cut, len), crc32c(data.subarray(0, cut), seed)), `length ${len} cut ${cut}`).toBe(referenceFast(whole, seed));
+    }
   });
 });

@@ -1,5 +1,7 @@
-/* CRC-32C (Castagnoli), the image's per-record checksum. Hardware (SSE4.2) when available,
- * table-driven otherwise. crc32c(seed, buf, len) continues a checksum: start with seed 0. */
+/* CRC-32C (Castagnoli), the image's per-record checksum. Carry-less multiply folding (AVX-512
+ * VPCLMULQDQ or PCLMULQDQ) or the SSE4.2 crc32 instruction when available, table-driven
+ * otherwise; all give the same result. crc32c(seed, buf, len) continues a checksum: start with
+ * seed 0. */
 #ifndef UCR_CRC32C_H
 #define UCR_CRC32C_H
 #include <stddef.h>
