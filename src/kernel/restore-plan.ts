@@ -69,6 +69,23 @@ function filesById(files: ImageFiles): Map<number, ImageFiles['files'][number]> 
   return m;
 }
 
+/** Lines made from a part of a task that is one object with its parent's (the reader's
+ * SharedParts: a forked child's mappings, limits, signal actions, credentials... are its
+ * parent's objects when equal): made once per object, then the same strings for every task
+ * that has it (a tree of 100 forked tasks: ~45 of each task's ~85 lines). A part's lines depend
+ * on that part only (and on the image's files, one per plan). */
+const linesOf = new WeakMap<object, string[]>();
+function sharedLines(part: object, make: () => string[]): readonly string[] {
+  let l = linesOf.get(part);
+  if (!l) linesOf.set(part, (l = make()));
+  return l;
+}
+
+/** (not L.push(...lines): a task may have tens of thousands of mapping lines, more than a call's arguments) */
+function append(L: string[], lines: readonly string[]): void {
+  for (const l of lines) L.push(l);
+}
+
 const range = (l: Parameters<typeof lockRange>[0]) => {
   const [start, len] = lockRange(l);
   return { start: start!, len: len! };
@@ -109,16 +126,8 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   L.push(P.planCwd({ path: t.cwd }), ...(t.cwdObj !== undefined ? [P.planCwdobj({ obj: t.cwdObj })] : []), P.planUmask({ value: t.umask }), P.planComm({ comm: commBytes(t.comm) }), P.planExe({ path: t.exe }));
   L.push(P.planPdeathsig({ value: t.pdeathsig }), P.planLeaderexit({ value: !!t.leaderExited }));
   if (t.tidAddress) L.push(P.planTidaddr({ addr: t.tidAddress }));
-  const c = t.creds;
-  const [ruid, euid, suid, fsuid] = c.uid as [number, number, number, number];
-  const [rgid, egid, sgid, fsgid] = c.gid as [number, number, number, number];
-  L.push(P.planCreds({ ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid, groups: c.groups }), P.planDumpable({ value: c.dumpable }));
-  if (c.caps) {
-    const k = c.caps;
-    const x = (v: string) => BigInt('0x' + v);
-    L.push(P.planCaps({ inheritable: x(k.inheritable), permitted: x(k.permitted), effective: x(k.effective), bounding: x(k.bounding), ambient: x(k.ambient) }));
-  }
-  if (t.auxv.length) L.push(P.planAuxv({ auxv: t.auxv }));
+  append(L, sharedLines(t.creds, () => credsLines(t.creds)));
+  if (t.auxv.length) append(L, sharedLines(t.auxv, () => [P.planAuxv({ auxv: t.auxv })]));
   // the fds as rows (fd, file, cloexec): no object per fd (image/validate.ts)
   const rows = fdRows(t);
   if (!follower) for (let k = 0; k < rows.length; k += 3) L.push(P.planFd({ target: rows[k]!, file: rows[k + 1]!, cloexec: rows[k + 2] === 1 }));
@@ -143,6 +152,52 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   if (follower && ghosts.length)
     throw new ImageError(`process ${t.pid}: epoll registrations at numbers closed since are made by a process that shares the fd table of process ${t.attrs!.files}: not supported`);
   L.push(...ghosts);
+  const packed = packedVmasOf(t); // (t.vmas would unpack them)
+  append(L, sharedLines(packed ?? t.vmas, () => vmaLines(t, files)));
+  // memory shared with the parent and the children (image/cow.ts, native/helper/restore/restore_cow.c)
+  for (const [off, len, flags, vma] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags, vma }));
+  for (const [off, dst, len] of cow?.moves ?? []) L.push(P.planMove({ off, dst, len }));
+  for (const [start, n] of cow?.zaps ?? []) L.push(P.planZap({ start, len: n * 4096 }));
+  for (const [start, n] of t.guards ?? []) L.push(P.planGuard({ start, len: n * 4096 }));
+  // the parts of the vdso group the task has (none after munmap, or with vdso=0: restore_vdso.c)
+  const none = { start: 0, end: 0 };
+  const [vvar = none, vclock = none, vdso = none] = vdsoParts(t);
+  L.push(P.planVdso({ vvar: vvar.start, vvarEnd: vvar.end, vclock: vclock.start, vclockEnd: vclock.end, vdso: vdso.start, vdsoEnd: vdso.end }));
+  const m = t.mm;
+  append(
+    L,
+    sharedLines(m, () => [
+      P.planMm({
+        startCode: m.startCode, endCode: m.endCode, startData: m.startData, endData: m.endData, startBrk: m.startBrk, brk: m.brk,
+        startStack: m.startStack, argStart: m.argStart, argEnd: m.argEnd, envStart: m.envStart, envEnd: m.envEnd,
+      }),
+    ]),
+  );
+  if (t.rseq) L.push(P.planRseq(t.rseq));
+  L.push(P.planSigmask({ mask: t.sigmask }));
+  append(L, sharedLines(t.sigactions, () => t.sigactions.map((a) => P.planSigaction(a))));
+  append(L, sharedLines(t.rlimits, () => t.rlimits.map(([cur, max], r) => P.planRlimit({ resource: r, cur, max }))));
+  // the XSAVE area without the zeros at its end (unused AVX-512 and AMX state: most of 11 KB)
+  const x = xstateParts(t);
+  L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }));
+  return L;
+}
+
+function credsLines(c: TaskImage['creds']): string[] {
+  const [ruid, euid, suid, fsuid] = c.uid as [number, number, number, number];
+  const [rgid, egid, sgid, fsgid] = c.gid as [number, number, number, number];
+  const L = [P.planCreds({ ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid, groups: c.groups }), P.planDumpable({ value: c.dumpable })];
+  if (c.caps) {
+    const k = c.caps;
+    const x = (v: string) => BigInt('0x' + v);
+    L.push(P.planCaps({ inheritable: x(k.inheritable), permitted: x(k.permitted), effective: x(k.effective), bounding: x(k.bounding), ambient: x(k.ambient) }));
+  }
+  return L;
+}
+
+/** The task's mappings' lines. */
+function vmaLines(t: TaskImage, files: ImageFiles): string[] {
+  const L: string[] = [];
   const packed = packedVmasOf(t);
   const plain = new PlainVmas(L, packed ? packed.n + packed.rest.length : t.vmas.length);
   if (packed) {
@@ -161,29 +216,6 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
     upTo(packed.n);
   } else for (const v of t.vmas) vmaLine(v, plain, L, files, t);
   plain.flush();
-  // memory shared with the parent and the children (image/cow.ts, native/helper/restore/restore_cow.c)
-  for (const [off, len, flags, vma] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags, vma }));
-  for (const [off, dst, len] of cow?.moves ?? []) L.push(P.planMove({ off, dst, len }));
-  for (const [start, n] of cow?.zaps ?? []) L.push(P.planZap({ start, len: n * 4096 }));
-  for (const [start, n] of t.guards ?? []) L.push(P.planGuard({ start, len: n * 4096 }));
-  // the parts of the vdso group the task has (none after munmap, or with vdso=0: restore_vdso.c)
-  const none = { start: 0, end: 0 };
-  const [vvar = none, vclock = none, vdso = none] = vdsoParts(t);
-  L.push(P.planVdso({ vvar: vvar.start, vvarEnd: vvar.end, vclock: vclock.start, vclockEnd: vclock.end, vdso: vdso.start, vdsoEnd: vdso.end }));
-  const m = t.mm;
-  L.push(
-    P.planMm({
-      startCode: m.startCode, endCode: m.endCode, startData: m.startData, endData: m.endData, startBrk: m.startBrk, brk: m.brk,
-      startStack: m.startStack, argStart: m.argStart, argEnd: m.argEnd, envStart: m.envStart, envEnd: m.envEnd,
-    }),
-  );
-  if (t.rseq) L.push(P.planRseq(t.rseq));
-  L.push(P.planSigmask({ mask: t.sigmask }));
-  for (const a of t.sigactions) L.push(P.planSigaction(a));
-  t.rlimits.forEach(([cur, max], r) => L.push(P.planRlimit({ resource: r, cur, max })));
-  // the XSAVE area without the zeros at its end (unused AVX-512 and AMX state: most of 11 KB)
-  const x = xstateParts(t);
-  L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }));
   return L;
 }
 
@@ -245,10 +277,8 @@ function threadLines(th: TaskImage['threads'][number], xlen: number, L: string[]
 
 /** A task's lines after its threads'. */
 function taskTail(t: TaskImage, L: string[]): void {
-  if (t.signals.robust) L.push(P.planRobust({ head: t.signals.robust[0], len: t.signals.robust[1] }));
-  const [sp, flags, size] = t.signals.altstack;
-  L.push(P.planAltstack({ sp, flags, size }), ...chunks(t.signals.pending).map((c) => P.planPending({ siginfos: c })), ...chunks(t.signals.shared).map((c) => P.planShpending({ siginfos: c })));
-  t.itimers.forEach((it, w) => L.push(P.planItimer({ which: w, isec: it[0]!, iusec: it[1]!, vsec: it[2]!, vusec: it[3]! })));
+  append(L, sharedLines(t.signals, () => signalsLines(t.signals)));
+  append(L, sharedLines(t.itimers, () => t.itimers.map((it, w) => P.planItimer({ which: w, isec: it[0]!, iusec: it[1]!, vsec: it[2]!, vusec: it[3]! }))));
   L.push(P.planSubreaper({ value: !!t.subreaper }), P.planPersonality({ value: t.personality }), P.planNonewprivs({ value: !!t.noNewPrivs }));
   const NOTIFY: Record<string, number> = { signal: 0, none: 1, thread: 4 }; // SIGEV_*
   for (const pt of t.posixTimers)
@@ -260,6 +290,13 @@ function taskTail(t: TaskImage, L: string[]): void {
     );
   if (t.attrs) L.push(...attrsLines(t.attrs));
   L.push(...seccompLines(t));
+}
+
+function signalsLines(s: TaskImage['signals']): string[] {
+  const L = s.robust ? [P.planRobust({ head: s.robust[0], len: s.robust[1] })] : [];
+  const [sp, flags, size] = s.altstack;
+  L.push(P.planAltstack({ sp, flags, size }), ...chunks(s.pending).map((c) => P.planPending({ siginfos: c })), ...chunks(s.shared).map((c) => P.planShpending({ siginfos: c })));
+  return L;
 }
 
 const THREAD_CHUNK = 256;
