@@ -130,7 +130,9 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   if (t.auxv.length) append(L, sharedLines(t.auxv, () => [P.planAuxv({ auxv: t.auxv })]));
   // the fds as rows (fd, file, cloexec): no object per fd (image/validate.ts)
   const rows = fdRows(t);
-  if (!follower) for (let k = 0; k < rows.length; k += 3) L.push(P.planFd({ target: rows[k]!, file: rows[k + 1]!, cloexec: rows[k + 2] === 1 }));
+  // equal tables are one buffer (SharedParts: inherited fds), each task's rows a view of it
+  const whole = rows.byteOffset === 0 && rows.byteLength === rows.buffer.byteLength;
+  if (!follower) append(L, whole ? sharedLines(rows.buffer, () => fdLines(rows)) : fdLines(rows));
   // what only the task can redo with its own fd numbers, once they are all in place
   const byId = filesById(files);
   const seen = new Set<number>();
@@ -180,6 +182,12 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   // the XSAVE area without the zeros at its end (unused AVX-512 and AMX state: most of 11 KB)
   const x = xstateParts(t);
   L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }));
+  return L;
+}
+
+function fdLines(rows: Int32Array): string[] {
+  const L: string[] = new Array(rows.length / 3);
+  for (let k = 0; k < rows.length; k += 3) L[k / 3] = P.planFd({ target: rows[k]!, file: rows[k + 1]!, cloexec: rows[k + 2] === 1 });
   return L;
 }
 
