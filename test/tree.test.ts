@@ -23,6 +23,8 @@ import {
   waitFor,
   waitRestored,
 } from './harness.js';
+import { readMetadata } from '../src/image/reader.js';
+import { planLines, planRestart } from '../src/orchestrator/restart-plan.js';
 
 afterEach(cleanup);
 
@@ -319,5 +321,36 @@ describe('after a restart the tree alone holds its files', () => {
     await waitRestored(c.pid, 'eof');
     expect(await verdict(c)).toBe('PASS');
     expect((await r).code).toBe(0);
+  });
+});
+
+describe('the restart plan of a tree', () => {
+  it("is the same line for line when no task shares a part with its parent (the plan makes a shared part's lines once)", async () => {
+    const c = await startCase('tree');
+    const img = path.join(c.dir, 'image.ucr');
+    expect(checkpointCase(c, img).code).toBe(0);
+    const run = { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 };
+    const plan = (unshare: boolean) => {
+      const fd = fs.openSync(img, 'r');
+      try {
+        const { meta } = readMetadata(fd, img);
+        const byPid = new Map(meta.tasks.map((t) => [t.pid, t]));
+        const parts = ['vmas', 'rlimits', 'mm', 'creds', 'sigactions', 'signals', 'itimers', 'auxv'] as const;
+        // the reader gave forked children their parent's objects (else this test proves nothing)
+        const shared = meta.tree.tasks.filter((e) => byPid.get(e.pid) && parts.every((k) => byPid.get(e.pid)![k] === byPid.get(e.ppid)?.[k]));
+        expect(shared.length).toBeGreaterThan(0);
+        if (unshare)
+          for (const t of meta.tasks) {
+            for (const k of parts) (t as unknown as Record<string, unknown>)[k] = structuredClone(t[k]);
+            t.fds = t.fds; // rows of its own (fdRows), not the buffer of an equal table
+          }
+        return [...planLines(meta, planRestart(meta, {}), {}, run)].flat();
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    const lines = plan(false);
+    expect(lines.length).toBeGreaterThan(100);
+    expect(plan(true)).toEqual(lines);
   });
 });
