@@ -115,17 +115,18 @@ export function xstateParts(t: TaskImage): XstateParts {
  * never written once decoded (every reader of them takes them as they are).
  */
 export class SharedParts {
-  private readonly seen = new Map<number, Uint8Array[]>();
+  private readonly seen = new Map<number, (Uint8Array | Int32Array)[]>();
 
+  /** b, or the first equal one of its type seen: the same object (restore-plan.ts makes the lines
+   * of a shared one once) */
   bytes<T extends Uint8Array | Int32Array>(b: T): T {
     if (b.byteLength < 64) return b;
-    const u8 = b instanceof Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    const key = crc32c(u8) + b.byteLength * 2 ** 32;
+    const view = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    const key = crc32c(view) + b.byteLength * 2 ** 32;
     const list = this.seen.get(key);
-    const view = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
-    for (const x of list ?? []) if (view.equals(x)) return (b instanceof Uint8Array ? x : new Int32Array(x.buffer, x.byteOffset, x.byteLength / 4)) as T;
-    if (list) list.push(u8);
-    else this.seen.set(key, [u8]);
+    for (const x of list ?? []) if (x.constructor === b.constructor && view.equals(Buffer.from(x.buffer, x.byteOffset, x.byteLength))) return x as T;
+    if (list) list.push(b);
+    else this.seen.set(key, [b]);
     return b;
   }
 
