@@ -28,13 +28,11 @@
  */
 import type { TaskImage, TreeEntry, VmaImage } from './types.js';
 import { packedRunsOf, type PackedRuns } from './packed-task.js';
+import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE } from './format.js';
 
 export type Run = [number, number];
 
 const PAGE = 4096;
-const MAP_PRIVATE = 0x02;
-const MAP_ANONYMOUS = 0x20;
-const MAP_NORESERVE = 0x4000;
 /** MAP_NORESERVE among a mapping's madv bits (src/kernel/memory.ts MADV.nr) */
 const MADV_NORESERVE = 1024;
 /** MAP_DROPPABLE (MADV.dp): wiped on fork, never shared */

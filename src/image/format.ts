@@ -97,6 +97,14 @@ export const FORMAT_MINOR_LZ4 = 2;
 export const PRELUDE_SIZE = 16;
 export const FRAME_SIZE = 16;
 export const PAGE_SIZE = 4096;
+
+/** mmap(2) flags, as the restore plan's `vma` and `area` lines carry them (native/helper/restore). */
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_DROPPABLE = 0x08;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_GROWSDOWN = 0x100;
+export const MAP_NORESERVE = 0x4000;
 export const PAGES_HEADER_SIZE = 16;
 export const MAX_CHUNK_PAGES = 1024;
 /** Upper bound of a metadata record; larger means a corrupt length. */

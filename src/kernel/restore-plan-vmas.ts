@@ -1,19 +1,13 @@
 /** The restore plan's lines for a task's mappings (native/helper/restore/plan.h: `vma`, `vmas`,
  * `pktring`, `aioring`, `shmat`), from its mapping objects or their packed form (format 1.6). */
 import { ImageError } from '../errors.js';
+import { MAP_ANONYMOUS, MAP_DROPPABLE, MAP_GROWSDOWN, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED } from '../image/format.js';
 import { type PackedVmas, packedVma } from '../image/packed-task.js';
 import type { ImageFiles, TaskImage } from '../image/types.js';
 import { putU64 } from '../image/u64.js';
 import { native } from '../native/addon.js';
 import { MADV } from './memory.js';
 import * as P from './protocol.gen.js';
-
-const MAP_SHARED = 0x01;
-const MAP_PRIVATE = 0x02;
-const MAP_DROPPABLE = 0x08;
-const MAP_ANONYMOUS = 0x20;
-const MAP_GROWSDOWN = 0x100;
-const MAP_NORESERVE = 0x4000;
 
 /** The task's mappings' lines. */
 export function vmaLines(t: TaskImage, packed: PackedVmas | undefined, files: ImageFiles): string[] {
