@@ -63,6 +63,9 @@
  *                        reader would restore the group whole, or fail late. An AIO ring whose head or tail is not 0 carries them, and the completed events
  *                        not yet reaped, in its mapping's `aio` (validate-vmas.ts).
  *
+ * Format 1.8: a task with many fds (fd-pack.ts: 64 or more) has its fd table packed into one
+ *                        byte string (TASK `fdp`, 12-byte entries) instead of `fds`.
+ *
  * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
  * a restart that has an image streamed to it whole and verified (every record's checksum, the
  * digest chain, the trailer) sends back 16 bytes on a channel of its own:
@@ -74,7 +77,9 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 7;
+export const FORMAT_MINOR = 8;
+/** The minor written for an image with a task's fd table packed (fd-pack.ts). */
+export const FORMAT_MINOR_FDP = 8;
 /** The minor written for an image with a task whose vdso group is not whole where the kernel lays
  * it out (a part unmapped or moved: format-minor.ts vdsoIrregular), and nothing newer. */
 export const FORMAT_MINOR_VDSO = 7;

@@ -12,6 +12,7 @@ import {
   FORMAT_MINOR,
   FORMAT_MINOR_XSTATE,
   FORMAT_MINOR_VMAP,
+  FORMAT_MINOR_FDP,
   FORMAT_MINOR_AIO,
   FORMAT_MINOR_CGROUP,
   FRAME_SIZE,
@@ -246,6 +247,7 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
   const readTask = (t: TreeEntry, i: number): TaskImage => {
     const raw = take(RecordKind.Task, `TASK ${t.pid}`);
     if (minor < FORMAT_MINOR_VMAP && isMap(raw) && (raw.vmap !== undefined || raw.runp !== undefined)) throw new ImageError(where(`TASK ${t.pid}: packed mappings in a format ${major}.${minor} image`), { object: name });
+    if (minor < FORMAT_MINOR_FDP && isMap(raw) && raw.fdp !== undefined) throw new ImageError(where(`TASK ${t.pid}: a packed fd table in a format ${major}.${minor} image`), { object: name });
     const task = checkTask(raw, where(`TASK ${t.pid}`));
     if (minor < FORMAT_MINOR_AIO && otherVmas(task).some((v) => v.aio) /* packed ones are never rings */) throw new ImageError(where(`TASK ${t.pid}: an AIO ring's head and tail in a format ${major}.${minor} image`), { object: name });
     if (task.pid !== t.pid)

@@ -56,6 +56,14 @@ export function compact(t: Omit<TaskImage, 'fds' | 'xstate'>, rows: Int32Array, 
   return t as TaskImage;
 }
 
+/** Gives t its fds as rows (the checkpoint's, made from the files capture's tables: no object
+ * per fd); t.fds makes the list when asked, until it is set. */
+export function setFdRows(t: TaskImage, rows: Int32Array): void {
+  fdsSet.delete(t);
+  rowsOf.set(t, rows);
+  Object.defineProperty(t, 'fds', FDS);
+}
+
 /** The FdImage list of rows (a new one each time). */
 export function fdList(rows: Int32Array): FdImage[] {
   const l: FdImage[] = new Array(rows.length / 3);

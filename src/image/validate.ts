@@ -29,6 +29,7 @@ import { checkSeccomp } from './validate-seccomp.js';
 import { checkRuns, checkVmas } from './validate-vmas.js';
 import { checkPacked, keepPacked } from './packed-task.js';
 import { unpackRuns, unpackVmas } from './vma-pack.js';
+import { checkFdp } from './fd-pack.js';
 import { compact, xstateOf } from './task-compact.js';
 
 export { checkFiles } from './validate-files.js';
@@ -187,8 +188,10 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   const vmas = !rest ? checkVmas(o.vmas, w.at('vmas')) : packed ? [] : unpackVmas(o.vmap, rest, w.at('vmap'));
   // fds as rows of (fd, file, cloexec): a tree of 1,000 tasks holds 400,000 of them, as objects
   // ~21 MB of heap that survive until the plan is made (fdRows, below)
-  const fdsIn = arr(o.fds, w.at('fds'));
-  const rows = new Int32Array(fdsIn.length * 3);
+  // (format 1.8: packed, fd-pack.ts; never both)
+  if (o.fdp !== undefined && o.fds !== undefined) w.fail('both fds and fdp');
+  const fdsIn = o.fdp !== undefined ? [] : arr(o.fds, w.at('fds'));
+  const rows = o.fdp !== undefined ? checkFdp(o.fdp, w.at('fdp')) : new Int32Array(fdsIn.length * 3);
   let prevFd = -1;
   for (let i = 0; i < fdsIn.length; i++) {
     const x = fdsIn[i];

@@ -5,7 +5,8 @@ import { crc32c, digestAdd } from '../native/addon.js';
 import { encode, type CborValue } from './cbor.js';
 import { encodeTask } from './encode-task.js';
 import { writeAll } from './fdio.js';
-import { FORMAT_MAJOR, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
+import { FORMAT_MAJOR, FORMAT_MINOR_FDP, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
+import { packFds } from './fd-pack.js';
 import type { ImageFiles, ImageHeader, ImageIpc, ImageTree, TaskImage, Trailer } from './types.js';
 import { packTask } from './vma-pack.js';
 import type { KnownRecords } from './reader.js';
@@ -25,6 +26,9 @@ export class ImageWriter {
     readonly name = 'image',
   ) {}
 
+  /** The format minor written in the prelude. */
+  private minor = 0;
+
   /** While set: a copy of what is written (copyFrom() .. copied()). */
   private copy: Buffer[] | undefined;
 
@@ -43,6 +47,7 @@ export class ImageWriter {
 
   /** minor: the format minor the image needs (format-minor.ts) */
   prelude(minor: number): void {
+    this.minor = minor;
     const b = Buffer.alloc(MAGIC.length + 8);
     MAGIC.copy(b, 0);
     b.writeUInt32LE(FORMAT_MAJOR, 8);
@@ -75,7 +80,8 @@ export class ImageWriter {
   private keptCharge = 0;
 
   task(t: TaskImage): void {
-    const e = encodeTask(packTask(t) as TaskImage, this.keep && this.keptCharge < KEEP_CHARGE);
+    // a packed fd table only in an image of a minor that has it (format-minor.ts sees to it)
+    const e = encodeTask(packTask(this.minor >= FORMAT_MINOR_FDP ? packFds(t) : t) as TaskImage, this.keep && this.keptCharge < KEEP_CHARGE);
     if (e.decoded) {
       this.keptCharge += e.decoded.charge;
       this.kept.set(this.bytes + FRAME_SIZE, { bytes: e.bytes, value: e.decoded.value, charge: e.decoded.charge });

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../errors.js';
 import { formatOf } from '../image/kinds/index.js';
-import type { FdImage, FileImage, FileOf, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
+import type { FileImage, FileOf, ImageFiles, PipeImage, TtyImage } from '../image/types.js';
 import { native } from '../native/addon.js';
 import { opsFor, opsOf, type CaptureContext, type CapturedObject, type FdFacts, type ObjectContext, type TreeFiles } from './fds/registry.js';
 import type { Helper } from './helper.js';
@@ -25,9 +25,10 @@ import { objectFactsAt } from './fd-facts.js';
 
 export interface CapturedFiles {
   files: ImageFiles;
-  /** the fds of a task (by its pid as /proc shows it), made when asked from the compact table
-   * the capture keeps: the image's task record is written right after, and its fds let go */
-  fdsOf(pid: number): FdImage[];
+  /** the fds of a task (by its pid as /proc shows it) as rows of (fd, file id, close-on-exec
+   * 0/1) in rising fd order (task-compact.ts fdRows), made when asked from the compact table the
+   * capture keeps */
+  fdRowsOf(pid: number): Int32Array;
   warnings: string[];
   /** content objects held as fds (memfds, unlinked files) by inode: a path the helper opens
    * them by (objects.ts) */
@@ -250,18 +251,23 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
   // each object's file id, or -1 for a file held by no fd in the image (closed)
   const fileOf = new Int32Array(objects.length).fill(-1);
   for (const [o, id] of ids) if (!formatOf(files[id]!.kind).noFd) fileOf[o.n] = id;
-  const fdsOf = (pid: number): FdImage[] => {
+  const fdRowsOf = (pid: number): Int32Array => {
     const t = refs.get(pid);
-    const list: FdImage[] = [];
-    for (let i = 0; i < (t?.count ?? 0); i++) {
+    const n = t?.count ?? 0;
+    const rows = new Int32Array(3 * n);
+    let k = 0;
+    for (let i = 0; i < n; i++) {
       const file = fileOf[t!.refs[i]! >> 1]!;
-      if (file >= 0) list.push({ fd: t!.fds[i]!, file, cloexec: (t!.refs[i]! & 1) === 1 });
+      if (file < 0) continue;
+      rows[k++] = t!.fds[i]!;
+      rows[k++] = file;
+      rows[k++] = t!.refs[i]! & 1;
     }
-    return list;
+    return k === rows.length ? rows : rows.slice(0, k);
   };
   return {
     files: { files, pipes: pipes.list, ...(ttys.length ? { ttys } : {}) },
-    fdsOf,
+    fdRowsOf,
     warnings,
     objectPaths,
     tcpRepair: inet.tcpRepair,

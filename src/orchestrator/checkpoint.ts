@@ -36,6 +36,7 @@ import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpRelease, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { pagesLines } from '../kernel/scan-runs.js';
 import { PAGE_SIZE } from '../image/format.js';
+import { setFdRows } from '../image/task-compact.js';
 import { yieldUnderRealtime } from '../native/addon.js';
 
 export interface CheckpointOptions {
@@ -241,6 +242,12 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     await clock.run('write-metadata', () => {
       const tree = { tasks: entries };
       const hasCgroups = cgroups.apply(tree); // the tree's cgroup sets, when a task's differ (format 1.7)
+      // each task's fds as rows (400,000 for 1,000 tasks x 400 fds: no object per fd), before the
+      // minor is chosen (a table of 64 fds or more is packed: format 1.8)
+      for (const t of tasks) setFdRows(t, captured.fdRowsOf(procPids.get(t.pid)!));
+      // fdRowsOf holds the files capture's tables (each fd's object and holders: ~8 MB of typed
+      // arrays at 1,000 x 400 fds), which the pages and the check need no more
+      captured.fdRowsOf = () => new Int32Array(0);
       w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false, hasCgroups));
       w.header({
         arch: 'x86_64',
@@ -256,15 +263,10 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.tree(tree);
       w.files(captured.files);
       w.ipc(ipc.ipc);
-      // each task's fds as its record is written (400,000 entries for 1,000 tasks x 400 fds)
       for (const t of tasks) {
-        t.fds = captured.fdsOf(procPids.get(t.pid)!);
         w.task(t);
-        t.fds = [];
+        t.fds = []; // written: its rows let go
       }
-      // written: fdsOf holds the files capture's tables (each fd's object and holders: ~8 MB of
-      // typed arrays at 1,000 x 400 fds), which the pages and the check need no more
-      captured.fdsOf = () => [];
     });
     // the PAGES stream's order (staged runs first when tasks share memory: image/cow.ts), from
     // the mappings, before they are let go
