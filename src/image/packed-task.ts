@@ -103,6 +103,15 @@ export function keepPacked(t: TaskImage, p: { vmas: PackedVmas; runs: PackedRuns
   Object.defineProperty(t, 'pageRuns', RUNS);
 }
 
+/** c, a copy of t (task-compact.ts: taskWith), keeps t's packed mappings and page runs, or the
+ * objects made of them: its getters (copied, not called) read these. */
+export function keepPackedOf(t: TaskImage, c: TaskImage): void {
+  for (const m of [packedV, packedR, vmasSet, runsSet] as WeakMap<object, unknown>[]) {
+    const v = m.get(t);
+    if (v !== undefined) m.set(c, v);
+  }
+}
+
 /** The task's packed mappings, while its `vmas` objects have not been made. */
 export const packedVmasOf = (t: TaskImage): PackedVmas | undefined => packedV.get(t);
 /** The task's packed page runs, while its `pageRuns` pairs have not been made. */

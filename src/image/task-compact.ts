@@ -6,6 +6,7 @@
  * time); fdRows and xstateParts give the compact forms without a copy.
  */
 import { crc32c } from '../native/addon.js';
+import { keepPackedOf } from './packed-task.js';
 import type { FdImage, TaskImage } from './types.js';
 
 const rowsOf = new WeakMap<TaskImage, Int32Array>();
@@ -62,6 +63,22 @@ export function setFdRows(t: TaskImage, rows: Int32Array): void {
   fdsSet.delete(t);
   rowsOf.set(t, rows);
   Object.defineProperty(t, 'fds', FDS);
+}
+
+/** A copy of t with the given fields (the timer policy's: kernel/timers.ts) that keeps t's
+ * compact forms and packed mappings (packed-task.ts) as they are. A spread ({ ...t }) calls the
+ * getters: every fd made an object, the whole XSAVE area, the mappings unpacked (on t too, whose
+ * getters keep what they made); and the copy has none of the forms, so fdRows and xstateParts
+ * make new ones (restore-plan.ts makes the lines of equal fd tables once, by their rows' object).
+ * Here the accessors are copied, not called. */
+export function taskWith(t: TaskImage, fields: Partial<TaskImage>): TaskImage {
+  const c = Object.defineProperties({}, Object.getOwnPropertyDescriptors(t)) as TaskImage;
+  for (const m of [rowsOf, partsOf, fdsSet, xstateSet] as WeakMap<object, unknown>[]) {
+    const v = m.get(t);
+    if (v !== undefined) m.set(c, v);
+  }
+  keepPackedOf(t, c);
+  return Object.assign(c, fields);
 }
 
 /** The FdImage list of rows (a new one each time). */

@@ -7,7 +7,7 @@
 import type { CborValue } from './cbor.js';
 import { MAX_FD, PID_MAX, Where, addr, arr, bool, bytes, field, int, isInt, isMap, obj, pathText, shown, str, u64 } from './check.js';
 import { CGROUP_SETS_MAX, checkCgroupSets } from './cgroups.js';
-import { MAX_TASKS, MAX_TREE_DEPTH, PAGE_SIZE, TASK_END } from './format.js';
+import { MAX_TASKS, MAX_TREE_DEPTH, PAGE_SIZE } from './format.js';
 import type {
   CapSets,
   ImageHeader,
@@ -21,7 +21,6 @@ import type {
   ThreadSignals,
   TreeEntry,
   Trailer,
-  VmaImage,
 } from './types.js';
 
 import { checkAttrs } from './validate-attrs.js';

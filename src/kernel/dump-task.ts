@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
-import type { Helper, HelperEvent } from './helper.js';
+import type { Helper } from './helper.js';
 import { threadAffinity } from './affinity.js';
 import { classifyParts, classifyTask } from './memory.js';
 import { listThreads, parseStat, parseTimers, readProcText, statusField, threadState } from './proc.js';

@@ -37,7 +37,7 @@ export class FdPrefetch {
    * two; at most `ahead` chunks ahead of the one being taken. */
   constructor(
     tasks: { pid: number; ref: number }[],
-    private readonly chunk = 16,
+    chunk = 16,
     private readonly ahead = 8,
   ) {
     // chunk c holds tasks [first(c), first(c + 1)): sizes 1, 2, 4, 8 (up to chunk), then chunk

@@ -7,6 +7,7 @@
  * CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME (and their alarm variants); CPU-time timers
  * (ITIMER_VIRTUAL, ITIMER_PROF, CPU clocks) count the task's own running time either way.
  */
+import { taskWith } from '../image/task-compact.js';
 import type { TaskImage } from '../image/types.js';
 
 export type TimerPolicy = 'relative' | 'absolute';
@@ -25,13 +26,14 @@ function shorten(s: number, sub: number, scale: number, elapsedMs: number): [num
 
 export function applyTimerPolicy(t: TaskImage, policy: TimerPolicy, elapsedMs: number): TaskImage {
   if (policy === 'relative' || elapsedMs <= 0) return t;
-  const itimers = t.itimers.map((it, which) => {
-    if (which !== 0) return it; // ITIMER_REAL only
-    const [vs, vus] = shorten(it[2]!, it[3]!, 1e6, elapsedMs);
-    return [it[0]!, it[1]!, vs, vus];
-  });
+  // ITIMER_REAL only; a disarmed one leaves the list as it is (the reader gives a forked child
+  // its parent's list when equal, whose plan lines are then made once: restore-plan.ts)
+  const real = t.itimers[0];
+  const itimers = real && (real[2] || real[3]) ? [[real[0]!, real[1]!, ...shorten(real[2]!, real[3]!, 1e6, elapsedMs)], ...t.itimers.slice(1)] : t.itimers;
   const posixTimers = t.posixTimers.map((pt) =>
-    WALL_CLOCKS.has(pt.clock) ? { ...pt, value: shorten(pt.value[0], pt.value[1], 1e9, elapsedMs) } : pt,
+    WALL_CLOCKS.has(pt.clock) && (pt.value[0] || pt.value[1]) ? { ...pt, value: shorten(pt.value[0], pt.value[1], 1e9, elapsedMs) } : pt,
   );
-  return { ...t, itimers, posixTimers };
+  if (itimers === t.itimers && posixTimers.every((pt, i) => pt === t.posixTimers[i])) return t;
+  // a copy with the reader's compact forms (not { ...t }: task-compact.ts, taskWith)
+  return taskWith(t, { itimers, posixTimers });
 }

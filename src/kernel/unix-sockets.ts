@@ -11,7 +11,7 @@
  */
 import { UnsupportedError } from '../errors.js';
 import type { FileOf, UnixSocketImage } from '../image/types.js';
-import { TCP_LISTEN, UNIX_QUEUE_MAX, unixNameText, type DiagSocket, type SocketQueue, type UnixFacts } from './fds/unix.js';
+import { TCP_LISTEN, UNIX_QUEUE_MAX, unixNameText, type DiagSocket, type UnixFacts } from './fds/unix.js';
 import type { Helper } from './helper.js';
 import { commOf, fdsOfOthers, readLink } from './proc.js';
 import { dumpUnixdiag, dumpUnixq } from './protocol.gen.js';

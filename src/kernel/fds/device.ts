@@ -8,7 +8,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UcrError } from '../../errors.js';
-import { hex } from '../helper.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps } from './types.js';
 import { planFileDevnode, planFilePath } from '../protocol.gen.js';

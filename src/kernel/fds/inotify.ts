@@ -17,7 +17,6 @@ import { UcrError, UnsupportedError } from '../../errors.js';
 import { systemErrorText } from '../../errno.js';
 import type { InotifyWatch } from '../../image/types.js';
 import { native } from '../../native/addon.js';
-import { hex } from '../helper.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdOps, TreeFiles } from './types.js';
 import { planFileInotify, planInwatch } from '../protocol.gen.js';

@@ -11,7 +11,6 @@
 import fs from 'node:fs';
 import { UnsupportedError } from '../../errors.js';
 import { procSubPathOk } from '../../image/kinds/proc.js';
-import { hex } from '../helper.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdFacts, FdOps, ObjectContext } from './types.js';
 import { planFileProc } from '../protocol.gen.js';

@@ -17,7 +17,6 @@ import fs from 'node:fs';
 import { UcrError, UnsupportedError } from '../../errors.js';
 import { native } from '../../native/addon.js';
 import { systemErrorText } from '../../errno.js';
-import { hex } from '../helper.js';
 import { identityChange } from '../identity.js';
 import type { FileOf } from '../../image/types.js';
 import type { FdFacts, FdOps } from './types.js';
