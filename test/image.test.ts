@@ -158,11 +158,11 @@ describe('pids held by zombies', () => {
 });
 
 describe('format minor', () => {
-  it('is the oldest whose readers restore everything: 1.1 plain, 1.2 LZ4, 1.3 inherited pages, 1.4 what issues 16-17 added, 1.5 threads\' xstate without its zeros, 1.7 a vdso group with parts missing or apart', async () => {
+  it('is the oldest whose readers restore everything: 1.1 plain, 1.2 LZ4, 1.3 inherited pages, 1.4 what issues 16-17 added, 1.5 threads\' xstate without its zeros, 1.7 a vdso group with parts missing or apart, 1.8 a table of 64 fds or more', async () => {
     const { formatMinor } = await import('../src/image/format-minor.js');
     const sp = (name: string, start: number, pages: number) => ({ name, start, end: start + pages * 4096 });
     const group = [sp('[vvar]', 0x7000_0000_0000, 4), sp('[vvar_vclock]', 0x7000_0000_4000, 2), sp('[vdso]', 0x7000_0000_6000, 2)];
-    const task = (over: Record<string, unknown> = {}) => ({ vmas: [], posixTimers: [], threads: [], xstate: new Uint8Array(1024), specials: group, ...over }) as never;
+    const task = (over: Record<string, unknown> = {}) => ({ vmas: [], fds: [], posixTimers: [], threads: [], xstate: new Uint8Array(1024), specials: group, ...over }) as never;
     const none = { files: [], pipes: [] };
     expect(formatMinor([task()], none, false)).toBe(1);
     expect(formatMinor([task()], none, true)).toBe(2);
@@ -182,5 +182,9 @@ describe('format minor', () => {
     expect(formatMinor([task({ specials: [group[2]] })], none, false)).toBe(7);
     expect(formatMinor([task({ specials: [group[0], group[2]] })], none, false)).toBe(7);
     expect(formatMinor([task({ specials: [group[0], group[1], sp('[vdso]', 0x6000_0000_0000, 2)] })], none, true)).toBe(7);
+    const fds = (n: number) => Array.from({ length: n }, (_, i) => ({ fd: i, file: 1, cloexec: false }));
+    expect(formatMinor([task({ fds: fds(63) })], none, false)).toBe(1);
+    expect(formatMinor([task(), task({ fds: fds(64) })], none, false)).toBe(8);
+    expect(formatMinor([task({ fds: fds(64), specials: [] })], none, true)).toBe(8);
   });
 });
