@@ -64,7 +64,9 @@
  *                        not yet reaped, in its mapping's `aio` (validate-vmas.ts).
  *
  * Format 1.8: a task with many fds (fd-pack.ts: 64 or more) has its fd table packed into one
- *                        byte string (TASK `fdp`, 12-byte entries) instead of `fds`.
+ *                        byte string (TASK `fdp`, 12-byte entries) instead of `fds`; a
+ *                        task's parts equal to its parent task's are left out of its record
+ *                        and named in `same` (same-parts.ts).
  *
  * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
  * a restart that has an image streamed to it whole and verified (every record's checksum, the
@@ -80,6 +82,8 @@ export const FORMAT_MAJOR = 1;
 export const FORMAT_MINOR = 8;
 /** The minor written for an image with a task's fd table packed (fd-pack.ts). */
 export const FORMAT_MINOR_FDP = 8;
+/** The minor written for an image with a task record that takes parts from its parent's (same-parts.ts). */
+export const FORMAT_MINOR_SAME = 8;
 /** The minor written for an image with a task whose vdso group is not whole where the kernel lays
  * it out (a part unmapped or moved: format-minor.ts vdsoIrregular), and nothing newer. */
 export const FORMAT_MINOR_VDSO = 7;

@@ -13,6 +13,7 @@ import {
   FORMAT_MINOR_XSTATE,
   FORMAT_MINOR_VMAP,
   FORMAT_MINOR_FDP,
+  FORMAT_MINOR_SAME,
   FORMAT_MINOR_AIO,
   FORMAT_MINOR_CGROUP,
   FRAME_SIZE,
@@ -248,7 +249,9 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
     const raw = take(RecordKind.Task, `TASK ${t.pid}`);
     if (minor < FORMAT_MINOR_VMAP && isMap(raw) && (raw.vmap !== undefined || raw.runp !== undefined)) throw new ImageError(where(`TASK ${t.pid}: packed mappings in a format ${major}.${minor} image`), { object: name });
     if (minor < FORMAT_MINOR_FDP && isMap(raw) && raw.fdp !== undefined) throw new ImageError(where(`TASK ${t.pid}: a packed fd table in a format ${major}.${minor} image`), { object: name });
-    const task = checkTask(raw, where(`TASK ${t.pid}`));
+    if (minor < FORMAT_MINOR_SAME && isMap(raw) && raw.same !== undefined) throw new ImageError(where(`TASK ${t.pid}: parts taken from its parent in a format ${major}.${minor} image`), { object: name });
+    const parent = taskOf.get(t.ppid);
+    const task = checkTask(raw, where(`TASK ${t.pid}`), parent, t.ppid);
     if (minor < FORMAT_MINOR_AIO && otherVmas(task).some((v) => v.aio) /* packed ones are never rings */) throw new ImageError(where(`TASK ${t.pid}: an AIO ring's head and tail in a format ${major}.${minor} image`), { object: name });
     if (task.pid !== t.pid)
       throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
@@ -285,7 +288,7 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
       if (v.shm && !shmIds.has(v.shm.id))
         throw new ImageError(where(`TASK ${t.pid}: mapping 0x${v.start.toString(16)} attaches unknown shared memory segment ${v.shm.id}`), { object: name });
     }
-    shared.task(task, taskOf.get(t.ppid));
+    shared.task(task, parent);
     taskOf.set(task.pid, task);
     return task;
   };

@@ -174,7 +174,7 @@ const FROM_PARENT = ['vmas', 'pageRuns', 'rlimits', 'mm', 'creds', 'specials', '
 
 /** Plain values (numbers, text, bytes, arrays, objects of them) equal field by field. Equal
  * primitives are compared in place, without a call (most fields of a forked child's parts). */
-function sameValue(a: unknown, b: unknown): boolean {
+export function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) {

@@ -29,6 +29,7 @@ import { checkRuns, checkVmas } from './validate-vmas.js';
 import { checkPacked, keepPacked } from './packed-task.js';
 import { unpackRuns, unpackVmas } from './vma-pack.js';
 import { checkFdp } from './fd-pack.js';
+import { checkSame } from './same-parts.js';
 import { compact, xstateOf } from './task-compact.js';
 
 export { checkFiles } from './validate-files.js';
@@ -177,14 +178,18 @@ function ids4(v: CborValue | undefined, w: Where): number[] {
   return a;
 }
 
-export function checkTask(v: CborValue, path: string): TaskImage {
+/** parent: the task of the TREE entry's ppid when its record came before (format 1.8: this
+ * record may take parts from it, same-parts.ts) */
+export function checkTask(v: CborValue, path: string, parent?: TaskImage, ppid = 0): TaskImage {
   const w = new Where(path);
   const o = obj(v, w);
+  const same = checkSame(o, w.at('same'), parent, ppid);
+  const sameMaps = same.has('vmas');
   // format 1.6: the plain anonymous mappings packed (vma-pack.ts), the others as before; kept
   // packed when they and the runs pass (packed-task.ts), else unpacked, which says what is wrong
-  const rest = o.vmap === undefined ? undefined : checkVmas(o.vmas, w.at('vmas'));
+  const rest = sameMaps || o.vmap === undefined ? undefined : checkVmas(o.vmas, w.at('vmas'));
   const packed = rest && o.pageRuns === undefined && o.inherited === undefined && o.guards === undefined ? checkPacked(o.vmap, rest, o.runp) : undefined;
-  const vmas = !rest ? checkVmas(o.vmas, w.at('vmas')) : packed ? [] : unpackVmas(o.vmap, rest, w.at('vmap'));
+  const vmas = sameMaps ? parent!.vmas : !rest ? checkVmas(o.vmas, w.at('vmas')) : packed ? [] : unpackVmas(o.vmap, rest, w.at('vmap'));
   // fds as rows of (fd, file, cloexec): a tree of 1,000 tasks holds 400,000 of them, as objects
   // ~21 MB of heap that survive until the plan is made (fdRows, below)
   // (format 1.8: packed, fd-pack.ts; never both)
@@ -214,7 +219,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     rows[3 * i + 1] = file;
     rows[3 * i + 2] = cloexec ? 1 : 0;
   }
-  const sigactions = arr(o.sigactions, w.at('sigactions'), 64).map((x, i): SigactionImage => {
+  const sigactions = same.has('sigactions') ? parent!.sigactions : arr(o.sigactions, w.at('sigactions'), 64).map((x, i): SigactionImage => {
     const sw = w.at('sigactions').at(i);
     const s = obj(x, sw);
     return {
@@ -225,11 +230,11 @@ export function checkTask(v: CborValue, path: string): TaskImage {
       mask: field(s, 'mask', sw, u64),
     };
   });
-  const rlimits = arr(o.rlimits, w.at('rlimits'), 16).map((x, i) => {
+  const rlimits = same.has('rlimits') ? parent!.rlimits : arr(o.rlimits, w.at('rlimits'), 16).map((x, i) => {
     const r = arr(x, w.at('rlimits').at(i), 2);
     return [u64(r[0], w.at('rlimits').at(i)), u64(r[1], w.at('rlimits').at(i))] as [bigint | number, bigint | number];
   });
-  const specials = arr(o.specials, w.at('specials'), 16).map((x, i): SpecialVma => {
+  const specials = same.has('specials') ? parent!.specials : arr(o.specials, w.at('specials'), 16).map((x, i): SpecialVma => {
     const sw = w.at('specials').at(i);
     const s = obj(x, sw);
     const name = field(s, 'name', sw, str);
@@ -241,10 +246,11 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     return { name, start, end };
   });
   // any part of the [vvar][vvar_vclock][vdso] group may be missing (unmapped, or vdso=0), each once
-  for (const [i, x] of specials.entries())
-    if (specials.some((y, j) => j < i && (y.name === x.name || (y.start < x.end && x.start < y.end))))
-      w.at('specials').at(i).fail(`${x.name} twice, or over another special mapping`);
-  const creds = obj(o.creds, w.at('creds'));
+  if (!same.has('specials'))
+    for (const [i, x] of specials.entries())
+      if (specials.some((y, j) => j < i && (y.name === x.name || (y.start < x.end && x.start < y.end))))
+        w.at('specials').at(i).fail(`${x.name} twice, or over another special mapping`);
+  const creds = same.has('creds') ? {} : obj(o.creds, w.at('creds'));
   const rseqOf = (v: CborValue | undefined, rw: Where) => {
     if (v === null) return null;
     const r = obj(v, rw);
@@ -290,8 +296,8 @@ export function checkTask(v: CborValue, path: string): TaskImage {
   const queued = (shared.length + mainSignals.pending.length + threads.reduce((n, t) => n + t.signals.pending.length, 0)) / 128;
   const sigLimit = rlimits[11]?.[0];
   if (sigLimit !== undefined && queued > 64 && BigInt(queued) > BigInt(sigLimit)) w.at('signals').fail(`${queued} signals pending, more than its RLIMIT_SIGPENDING (${sigLimit})`);
-  const itimers = arr(o.itimers, w.at('itimers'), 3).map((x, i) => arr(x, w.at('itimers').at(i), 4).map((y, j) => int(y, w.at('itimers').at(i).at(j))));
-  if (itimers.length !== 3 || itimers.some((t) => t.length !== 4)) w.at('itimers').fail('expected 3 timers of 4 numbers');
+  const itimers = same.has('itimers') ? parent!.itimers : arr(o.itimers, w.at('itimers'), 3).map((x, i) => arr(x, w.at('itimers').at(i), 4).map((y, j) => int(y, w.at('itimers').at(i).at(j))));
+  if (!same.has('itimers') && (itimers.length !== 3 || itimers.some((t) => t.length !== 4))) w.at('itimers').fail('expected 3 timers of 4 numbers');
   // the XSAVE area kept without its trailing zeros, the fds as rows (task-compact.ts adds the
   // fds and xstate accessors)
   const xs = xstateOf(field(o, 'xstate', w, (y, ww) => bytes(y, ww, 512, 16384)));
@@ -302,7 +308,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     cwd: field(o, 'cwd', w, (y, ww) => pathText(y, ww)),
     ...(o.cwdObj !== undefined ? { cwdObj: field(o, 'cwdObj', w, (y, ww) => int(y, ww, 0, (1 << 30) - 1)) } : {}),
     umask: field(o, 'umask', w, (y, ww) => int(y, ww, 0, 0o777)),
-    creds: {
+    creds: same.has('creds') ? parent!.creds : {
       uid: ids4(creds.uid, w.at('creds').at('uid')),
       gid: ids4(creds.gid, w.at('creds').at('gid')),
       groups: arr(creds.groups, w.at('creds').at('groups'), 64).map((u, i) => int(u, w.at('creds').at('groups').at(i), 0, 0xffffffff)),
@@ -315,8 +321,8 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     pdeathsig: field(o, 'pdeathsig', w, (y, ww) => int(y, ww, 0, 64)),
     sigactions,
     rlimits,
-    mm: checkMm(o.mm, w.at('mm')),
-    auxv: field(o, 'auxv', w, (y, ww) => bytes(y, ww, 0, 1024)),
+    mm: same.has('mm') ? parent!.mm : checkMm(o.mm, w.at('mm')),
+    auxv: same.has('auxv') ? parent!.auxv : field(o, 'auxv', w, (y, ww) => bytes(y, ww, 0, 1024)),
     tidAddress: field(o, 'tidAddress', w, (y, ww) => addr(y, ww)),
     threads,
     leaderExited: field(o, 'leaderExited', w, bool),
@@ -354,7 +360,7 @@ export function checkTask(v: CborValue, path: string): TaskImage {
     specials,
     vmas,
     // format 1.6: packed with the mappings (vma-pack.ts), never both
-    pageRuns: packed ? [] : o.runp === undefined ? checkRuns(o.pageRuns, vmas, w.at('pageRuns')) : o.pageRuns !== undefined ? w.fail('page runs both packed and not') : checkRuns(unpackRuns(o.runp, w.at('runp')), vmas, w.at('runp')),
+    pageRuns: same.has('pageRuns') ? parent!.pageRuns : packed ? [] : o.runp === undefined ? checkRuns(o.pageRuns, vmas, w.at('pageRuns')) : o.pageRuns !== undefined ? w.fail('page runs both packed and not') : checkRuns(unpackRuns(o.runp, w.at('runp')), vmas, w.at('runp')),
     ...(o.inherited !== undefined ? { inherited: checkRuns(o.inherited, vmas, w.at('inherited')) } : {}),
     ...(o.guards !== undefined ? { guards: checkRuns(o.guards, vmas, w.at('guards'), false) } : {}),
   };

@@ -5,7 +5,8 @@ import { crc32c, digestAdd } from '../native/addon.js';
 import { encode, type CborValue } from './cbor.js';
 import { encodeTask } from './encode-task.js';
 import { writeAll } from './fdio.js';
-import { FORMAT_MAJOR, FORMAT_MINOR_FDP, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
+import { FORMAT_MAJOR, FORMAT_MINOR_FDP, FORMAT_MINOR_SAME, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
+import { withoutSame, type SamePart } from './same-parts.js';
 import { packFds } from './fd-pack.js';
 import type { ImageFiles, ImageHeader, ImageIpc, ImageTree, TaskImage, Trailer } from './types.js';
 import { packTask } from './vma-pack.js';
@@ -79,9 +80,14 @@ export class ImageWriter {
   private kept: KnownRecords = new Map();
   private keptCharge = 0;
 
-  task(t: TaskImage): void {
-    // a packed fd table only in an image of a minor that has it (format-minor.ts sees to it)
-    const e = encodeTask(packTask(this.minor >= FORMAT_MINOR_FDP ? packFds(t) : t) as TaskImage, this.keep && this.keptCharge < KEEP_CHARGE);
+  /** same: the parts of t equal to its parent's (same-parts.ts; its parent's record written
+   * before), left out of its record */
+  task(t: TaskImage, same: readonly SamePart[] = []): void {
+    // a packed fd table and parts taken from the parent only in an image of a minor that has
+    // them (format-minor.ts sees to it)
+    // (packed mappings are never the same as the parent's: sameParts)
+    const rec = packTask(this.minor >= FORMAT_MINOR_FDP ? packFds(t) : t) as TaskImage;
+    const e = encodeTask(this.minor >= FORMAT_MINOR_SAME ? withoutSame(rec, same) : rec, this.keep && this.keptCharge < KEEP_CHARGE);
     if (e.decoded) {
       this.keptCharge += e.decoded.charge;
       this.kept.set(this.bytes + FRAME_SIZE, { bytes: e.bytes, value: e.decoded.value, charge: e.decoded.charge });

@@ -37,6 +37,7 @@ import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpRelease, dumpTcpkeep, d
 import { pagesLines } from '../kernel/scan-runs.js';
 import { PAGE_SIZE } from '../image/format.js';
 import { setFdRows } from '../image/task-compact.js';
+import { sameParts } from '../image/same-parts.js';
 import { yieldUnderRealtime } from '../native/addon.js';
 
 export interface CheckpointOptions {
@@ -248,7 +249,16 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       // fdRowsOf holds the files capture's tables (each fd's object and holders: ~8 MB of typed
       // arrays at 1,000 x 400 fds), which the pages and the check need no more
       captured.fdRowsOf = () => new Int32Array(0);
-      w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false, hasCgroups));
+      // each task's parts equal to its parent's (a parent's record is written before its
+      // children's), left out of its record (format 1.8)
+      const ppidOf = new Map(entries.map((e) => [e.pid, e.ppid]));
+      const written = new Map<number, TaskImage>();
+      const same = tasks.map((t) => {
+        const s = sameParts(t, written.get(ppidOf.get(t.pid)!));
+        written.set(t.pid, t);
+        return s;
+      });
+      w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false, hasCgroups, same.some((s) => s.length > 0)));
       w.header({
         arch: 'x86_64',
         pageSize: PAGE_SIZE,
@@ -263,10 +273,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.tree(tree);
       w.files(captured.files);
       w.ipc(ipc.ipc);
-      for (const t of tasks) {
-        w.task(t);
-        t.fds = []; // written: its rows let go
-      }
+      tasks.forEach((t, i) => w.task(t, same[i]));
+      for (const t of tasks) t.fds = []; // written: the rows let go
     });
     // the PAGES stream's order (staged runs first when tasks share memory: image/cow.ts), from
     // the mappings, before they are let go
