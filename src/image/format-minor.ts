@@ -51,13 +51,13 @@ export function vdsoIrregular(t: TaskImage): boolean {
   return clock ? vvar.end !== clock.start || clock.end !== vdso.start : vvar.end !== vdso.start;
 }
 
-/** The minor to write: 1.8 when a task's fd table is packed (fd-pack.ts) or its record takes parts from its parent's (sameParts: same-parts.ts), 1.7 when a task's vdso group lacks parts or has them apart (vdsoIrregular), an AIO ring carries its head and tail, or the tree's cgroups are recorded (cgroups: a task was in a cgroup
+/** The minor to write: 1.8 when a task's fd table is packed (fd-pack.ts) or its record takes parts from its parent's (sameParts: same-parts.ts; packedFds: a table of 64 fds or more, by default from the tasks' fds), 1.7 when a task's vdso group lacks parts or has them apart (vdsoIrregular), an AIO ring carries its head and tail, or the tree's cgroups are recorded (cgroups: a task was in a cgroup
  * other than the checkpointer's own; image/cgroups.ts), 1.6 when a task's mappings are packed (vma-pack.ts), 1.5 when a thread's xstate leaves out the zeros at its end (shorter than
  * the HEADER's cpu.xstateSize: a 1.4 reader would refuse it), 1.4 for what only 1.4 readers
  * restore, 1.3 for copy-on-write sharing (inherited pages), 1.2 for LZ4 records, else 1.1. */
-export function formatMinor(tasks: TaskImage[], files: ImageFiles, compressed: boolean, cgroups = false, sameParts = false): number {
+export function formatMinor(tasks: TaskImage[], files: ImageFiles, compressed: boolean, cgroups = false, sameParts = false, packedFds = tasks.some(packsFds)): number {
   if (sameParts) return FORMAT_MINOR_SAME;
-  if (tasks.some(packsFds)) return FORMAT_MINOR_FDP;
+  if (packedFds) return FORMAT_MINOR_FDP;
   if (cgroups) return FORMAT_MINOR_CGROUP;
   if (tasks.some(vdsoIrregular)) return FORMAT_MINOR_VDSO;
   if (tasks.some((t) => t.vmas.some((v) => v.aio))) return FORMAT_MINOR_AIO; // a 1.6 reader: head and tail 0, the events lost

@@ -13,7 +13,7 @@ import { packTask } from './vma-pack.js';
 import type { KnownRecords } from './reader.js';
 
 /** What the kept records' values may take decoded, at most (writer.keep). */
-const KEEP_CHARGE = 6 << 20;
+const KEEP_CHARGE = 4 << 20;
 
 export class ImageWriter {
   /** crc chain over every record written so far (by this writer or, via addPages, the helper). */
@@ -74,8 +74,8 @@ export class ImageWriter {
 
   /** Set: TASK records are encoded from the copy decode would give back (encode-task.ts), kept
    * with their bytes for the checkpoint's check (knownRecords), up to KEEP_CHARGE of decoded
-   * values (a tree of 100 tasks: ~4 MB; 1,000 tasks x 400 fds would be ~100 MB: the first
-   * ones only). */
+   * values and bytes (format 1.8: a tree of 100 tasks ~2.9 MB, 100 x 400 fds ~3.8 MB; 1,000
+   * tasks x 400 fds would be ~40 MB: the first ones only). */
   keep = false;
   private kept: KnownRecords = new Map();
   private keptCharge = 0;
@@ -89,7 +89,9 @@ export class ImageWriter {
     const rec = packTask(this.minor >= FORMAT_MINOR_FDP ? packFds(t) : t) as TaskImage;
     const e = encodeTask(this.minor >= FORMAT_MINOR_SAME ? withoutSame(rec, same) : rec, this.keep && this.keptCharge < KEEP_CHARGE);
     if (e.decoded) {
-      this.keptCharge += e.decoded.charge;
+      // the bytes kept with it count too: a record of a packed fd table and parts taken from its
+      // parent (format 1.8) charges a few KB decoded, and 1,000 of them were kept (~13 MB)
+      this.keptCharge += e.decoded.charge + e.bytes.length;
       this.kept.set(this.bytes + FRAME_SIZE, { bytes: e.bytes, value: e.decoded.value, charge: e.decoded.charge });
     }
     this.record(RecordKind.Task, e.bytes);

@@ -29,6 +29,8 @@ export interface CapturedFiles {
    * 0/1) in rising fd order (task-compact.ts fdRows), made when asked from the compact table the
    * capture keeps */
   fdRowsOf(pid: number): Int32Array;
+  /** how many fds fdRowsOf(pid) has */
+  fdCountOf(pid: number): number;
   warnings: string[];
   /** content objects held as fds (memfds, unlinked files) by inode: a path the helper opens
    * them by (objects.ts) */
@@ -265,9 +267,16 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
     }
     return k === rows.length ? rows : rows.slice(0, k);
   };
+  const fdCountOf = (pid: number): number => {
+    const t = refs.get(pid);
+    let n = 0;
+    for (let i = 0; i < (t?.count ?? 0); i++) if (fileOf[t!.refs[i]! >> 1]! >= 0) n++;
+    return n;
+  };
   return {
     files: { files, pipes: pipes.list, ...(ttys.length ? { ttys } : {}) },
     fdRowsOf,
+    fdCountOf,
     warnings,
     objectPaths,
     tcpRepair: inet.tcpRepair,

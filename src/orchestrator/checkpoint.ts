@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { AbortedError, CheckpointError, UcrError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
-import type { TaskImage } from '../image/types.js';
+import type { TaskImage, TreeEntry } from '../image/types.js';
 import { cowLayout } from '../image/cow.js';
 import { formatMinor } from '../image/format-minor.js';
 import { findInherited, keepStageable } from '../kernel/cow.js';
@@ -37,7 +37,8 @@ import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpRelease, dumpTcpkeep, d
 import { pagesLines } from '../kernel/scan-runs.js';
 import { PAGE_SIZE } from '../image/format.js';
 import { setFdRows } from '../image/task-compact.js';
-import { sameParts } from '../image/same-parts.js';
+import { sameParts, type SamePart } from '../image/same-parts.js';
+import { FDP_MIN } from '../image/fd-pack.js';
 import { yieldUnderRealtime } from '../native/addon.js';
 
 export interface CheckpointOptions {
@@ -136,6 +137,20 @@ function refuseUnrestorable(e: unknown, pid: number): never {
   const why = e instanceof HelperError ? `${e.failure.phase}: ${e.failure.object}: ${e.failure.msg}` : e instanceof Error ? e.message : String(e);
   throw new CheckpointError(`process ${pid}: the image would not restart (${why}): no image was completed`, { pid, code: 'EUNRESTORABLE', phase: 'check', cause: e });
 }
+
+/** Each task's parts equal to its parent's, which its record leaves out (format 1.8); a
+ * parent's record is written before its children's. */
+function sameAsParents(tasks: TaskImage[], entries: TreeEntry[]): SamePart[][] {
+  const ppidOf = new Map(entries.map((e) => [e.pid, e.ppid]));
+  const written = new Map<number, TaskImage>();
+  return tasks.map((t) => {
+    const s = sameParts(t, written.get(ppidOf.get(t.pid)!));
+    written.set(t.pid, t);
+    return s;
+  });
+}
+const noRows = () => new Int32Array(0);
+const noFds = () => 0;
 
 export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<CheckpointResult> {
   yieldUnderRealtime(); // under chrt -f: before the first turn of the event loop
@@ -243,22 +258,10 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     await clock.run('write-metadata', () => {
       const tree = { tasks: entries };
       const hasCgroups = cgroups.apply(tree); // the tree's cgroup sets, when a task's differ (format 1.7)
-      // each task's fds as rows (400,000 for 1,000 tasks x 400 fds: no object per fd), before the
-      // minor is chosen (a table of 64 fds or more is packed: format 1.8)
-      for (const t of tasks) setFdRows(t, captured.fdRowsOf(procPids.get(t.pid)!));
-      // fdRowsOf holds the files capture's tables (each fd's object and holders: ~8 MB of typed
-      // arrays at 1,000 x 400 fds), which the pages and the check need no more
-      captured.fdRowsOf = () => new Int32Array(0);
-      // each task's parts equal to its parent's (a parent's record is written before its
-      // children's), left out of its record (format 1.8)
-      const ppidOf = new Map(entries.map((e) => [e.pid, e.ppid]));
-      const written = new Map<number, TaskImage>();
-      const same = tasks.map((t) => {
-        const s = sameParts(t, written.get(ppidOf.get(t.pid)!));
-        written.set(t.pid, t);
-        return s;
-      });
-      w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false, hasCgroups, same.some((s) => s.length > 0)));
+      // a table of 64 fds or more is packed (format 1.8)
+      const packedFds = tasks.some((t) => captured.fdCountOf(procPids.get(t.pid)!) >= FDP_MIN);
+      const same = sameAsParents(tasks, entries);
+      w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false, hasCgroups, same.some((s) => s.length > 0), packedFds));
       w.header({
         arch: 'x86_64',
         pageSize: PAGE_SIZE,
@@ -273,8 +276,19 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.tree(tree);
       w.files(captured.files);
       w.ipc(ipc.ipc);
-      tasks.forEach((t, i) => w.task(t, same[i]));
-      for (const t of tasks) t.fds = []; // written: the rows let go
+      // each task's fds as rows (no object per fd: 400,000 for 1,000 tasks x 400 fds) as its
+      // record is written, let go right after
+      tasks.forEach((t, i) => {
+        setFdRows(t, captured.fdRowsOf(procPids.get(t.pid)!));
+        w.task(t, same[i]);
+        t.fds = [];
+      });
+      // written: fdRowsOf holds the files capture's tables (each fd's object and holders: ~8 MB
+      // of typed arrays at 1,000 x 400 fds), which the pages and the check need no more
+      // (functions made outside this one: a closure made here would keep its scope, and what the
+      // scope holds, for as long as `captured` lives)
+      captured.fdRowsOf = noRows;
+      captured.fdCountOf = noFds;
     });
     // the PAGES stream's order (staged runs first when tasks share memory: image/cow.ts), from
     // the mappings, before they are let go

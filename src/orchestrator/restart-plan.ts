@@ -13,6 +13,7 @@ import { cowLayout, intersect, parents } from '../image/cow.js';
 import { checkSystemLimits } from '../image/limits.js';
 import { checkTrailerBytes, readMetadata, type KnownRecords } from '../image/reader.js';
 import type { ImageMetadata, TaskImage, TreeEntry, Trailer } from '../image/types.js';
+import { fdRows } from '../image/task-compact.js';
 import { HelperError, type Helper } from '../kernel/helper.js';
 import { decodeEvent, type EvLoaded, type EvSpooled } from '../kernel/protocol.gen.js';
 import { contentBytes } from '../kernel/objects.js';
@@ -168,8 +169,11 @@ function releaseTask(t: TaskImage): void {
 /** The check's plan goes to the helper in pieces of this many bytes (checkRestorable). */
 const CHECK_PIECE = 256 << 10;
 /** A check whose metadata is at most CHECK_AHEAD_METADATA bytes makes its plan up to CHECK_AHEAD
- * bytes ahead of what the helper has read (Helper.sendChunks). */
+ * bytes ahead of what the helper has read (Helper.sendChunks). Each fd counts FD_LINE bytes more
+ * than it takes in the metadata: a packed fd table (format 1.8) is 12 bytes an fd there, its plan
+ * a line each (1,000 tasks x 400 fds: ~7 MB of metadata, ~100 MB of plan). */
 const CHECK_AHEAD_METADATA = 8 << 20;
+const FD_LINE = 24;
 const CHECK_AHEAD = 4 << 20;
 
 /**
@@ -189,6 +193,8 @@ export async function checkRestorable(metadata: Buffer | Buffer[] | { fd: number
   if (reader.offset !== length) throw new ImageError(`${name}: ${length - reader.offset} bytes after the metadata`, { object: name });
   const opts: PlanOptions = {};
   const plan = planRestart(meta, opts);
+  let fds = 0;
+  for (const t of meta.tasks) fds += fdRows(t).length / 3;
   // each task's fds, mappings and XSAVE area let go once its lines are made, as restart does:
   // the caller keeps only what the steps after the plan read
   const lines = planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 }, true);
@@ -216,7 +222,7 @@ export async function checkRestorable(metadata: Buffer | Buffer[] | { fd: number
     // a checkpoint's helper reads the plan only once its pages are out: a short plan (a tree of
     // 100: ~1 MB) is made meanwhile instead of after them (~8 ms); a long one (1,000 tasks x 400
     // fds: ~100 MB) as the helper reads it, as before (its peak memory is the check's)
-    length <= CHECK_AHEAD_METADATA ? CHECK_AHEAD : 0,
+    length + fds * FD_LINE <= CHECK_AHEAD_METADATA ? CHECK_AHEAD : 0,
   );
   const ev = await helper.next('checked');
   if (ev.msg !== undefined) throw new HelperError({ phase: ev.phase ?? '', object: ev.object ?? '', syscall: ev.syscall ?? '', errno: ev.errno ?? 0, msg: ev.msg });
