@@ -15,7 +15,7 @@ import { readMetadata } from '../src/image/reader.js';
 import type { TaskImage } from '../src/image/types.js';
 import { Where } from '../src/image/check.js';
 import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, ucr, verdict } from './harness.js';
-import { editRecord, KIND, resealed } from './image-edit.js';
+import { editRecord, expectRestartsRefused, KIND, resealed } from './image-edit.js';
 
 afterEach(cleanup);
 
@@ -97,8 +97,8 @@ describe('packed fd tables (format 1.8)', () => {
       ['not bytes', (_q, r) => void (r.fdp = [1, 2, 3]), /TASK \d+\.fdp: corrupt image: expected bytes/],
       ['both', (_q, r) => void (r.fds = []), /TASK \d+: corrupt image: both fds and fdp/],
     ];
-    for (const [what, edit, re] of cases) {
-      const bad = resealed(
+    const bad = (edit: (rows: Int32Array, r: Record<string, unknown>) => Uint8Array | void) =>
+      resealed(
         editRecord(good, KIND.TASK, (r) => {
           if (r.pid !== c.pid) return;
           const b = r.fdp as Uint8Array;
@@ -107,14 +107,7 @@ describe('packed fd tables (format 1.8)', () => {
           if (r.fdp === b) r.fdp = out ?? new Uint8Array(q.buffer);
         }),
       );
-      const p = path.join(c.dir, 'bad.ucr');
-      fs.writeFileSync(p, bad);
-      const res = ucr(['restart', '-i', p, '--detach']);
-      expect(res.code, what).toBe(1);
-      expect(res.stderr.trim().split('\n'), what).toHaveLength(1);
-      expect(res.stderr, what).toMatch(re);
-      expect(exists(c.pid), what).toBe(false);
-    }
+    expectRestartsRefused(c.dir, c.pid, cases.map(([what, edit, re]) => [what, bad(edit), re]));
     // the reader's own entry point says the same
     expect(() => checkTask({ ...rawTask(img), fdp: new Uint8Array(13) } as never, 'TASK 1')).toThrow(/TASK 1\.fdp: corrupt image: 13 bytes/);
   });

@@ -7,6 +7,7 @@ import { ImageError, UcrError } from '../src/errors.js';
 import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { crc32c, digestAdd } from '../src/native/addon.js';
 import { inspect } from '../src/orchestrator/inspect.js';
+import { exists, ucr } from './harness.js';
 
 export const KIND = { HEADER: 1, TREE: 2, TASK: 3, FILES: 4, IPC: 5, PAGES: 16, TRAILER: 255 } as const;
 
@@ -81,6 +82,20 @@ export function expectEditsRefused<T>(cases: [string, (x: T) => void, RegExp][],
     const p = edit(f);
     expect(() => inspect({ input: p }), name).toThrow(re);
     expect(() => inspect({ input: p }), name).toThrow(ImageError);
+  }
+}
+
+/** Every named image (written to dir) is refused by `ucr restart --detach` in one line that
+ * matches, and nothing of it runs (pid: the image's root). */
+export function expectRestartsRefused(dir: string, pid: number, cases: [string, Buffer, RegExp][]): void {
+  for (const [what, bad, re] of cases) {
+    const p = `${dir}/bad.ucr`;
+    fs.writeFileSync(p, bad);
+    const r = ucr(['restart', '-i', p, '--detach']);
+    expect(r.code, what).toBe(1);
+    expect(r.stderr.trim().split('\n'), what).toHaveLength(1);
+    expect(r.stderr, what).toMatch(re);
+    expect(exists(pid), what).toBe(false);
   }
 }
 

@@ -11,8 +11,8 @@ import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { readMetadata } from '../src/image/reader.js';
 import { SAME_PARTS } from '../src/image/same-parts.js';
 import { planLines, planRestart } from '../src/orchestrator/restart-plan.js';
-import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, ucr, verdict } from './harness.js';
-import { frames, KIND, resealed } from './image-edit.js';
+import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, ucr, verdict } from './harness.js';
+import { expectRestartsRefused, frames, KIND, resealed } from './image-edit.js';
 import { crc32c } from '../src/native/addon.js';
 
 afterEach(cleanup);
@@ -140,14 +140,6 @@ describe("a task's parts taken from its parent's record (format 1.8)", () => {
     const old = Buffer.from(good);
     old.writeUInt32LE(7, 12);
     cases.push(['1.7', old, /TASK \d+: parts taken from its parent in a format 1\.7 image/]);
-    for (const [what, bad, re] of cases) {
-      const p = path.join(c.dir, 'bad.ucr');
-      fs.writeFileSync(p, bad);
-      const r = ucr(['restart', '-i', p, '--detach']);
-      expect(r.code, what).toBe(1);
-      expect(r.stderr.trim().split('\n'), what).toHaveLength(1);
-      expect(r.stderr, what).toMatch(re);
-      expect(exists(c.pid), what).toBe(false);
-    }
+    expectRestartsRefused(c.dir, c.pid, cases);
   });
 });
