@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inspect } from '../src/orchestrator/inspect.js';
-import { KIND, editRecord } from './image-edit.js';
+import { KIND, editRecord, resealed } from './image-edit.js';
 import { checkpointCase, cleanup, exists, killAndWait, restartDetached, tmpdir, track, trackPid, waitFor, roundTrip, sleep, startCase, treeOf, treeRoundTrip, UCR, ucr, verdict } from './harness.js';
 
 afterEach(cleanup);
@@ -52,6 +52,40 @@ describe('memory survives checkpoint → kill → restart', () => {
   it("x87, SSE and AVX state of 8 more threads: each thread's loops end with its own exact result (each thread's xstate comes back as its own)", async () => {
     const { verdict } = await roundTrip('fpu', { args: ['--threads', '8'] });
     expect(verdict).toBe('PASS');
+  });
+
+  it("x87, SSE and AVX state from a task's XSAVE area without its final zeros (format 1.8 writes a tree's so): the loop ends with its exact result; the same area in a 1.7 image is refused", async () => {
+    const c = await startCase('fpu');
+    const img = path.join(c.dir, 'image.ucr');
+    expect(checkpointCase(c, img, ['--kill']).code).toBe(0);
+    await killAndWait(c.pid);
+    const good = fs.readFileSync(img);
+    let full = 0;
+    let kept = 0;
+    const trimmed = (minor: number) => {
+      const b = resealed(
+        editRecord(good, KIND.TASK, (t) => {
+          const x = t.xstate as Uint8Array;
+          full = x.length;
+          let n = x.length;
+          while (n > 576 && x[n - 1] === 0) n--;
+          kept = n;
+          t.xstate = x.slice(0, n);
+        }),
+      );
+      b.writeUInt32LE(minor, 12);
+      return b;
+    };
+    const p = path.join(c.dir, 'trimmed.ucr');
+    fs.writeFileSync(p, trimmed(7));
+    expect(kept).toBeLessThan(full); // (else this test proves nothing)
+    const r = ucr(['restart', '-i', p, '--detach']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`TASK ${c.pid}\\.xstate: ${kept} bytes, the HEADER's cpu\\.xstateSize is ${full}`));
+    expect(exists(c.pid)).toBe(false);
+    fs.writeFileSync(p, trimmed(8));
+    expect(restartDetached(p).code).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
   });
 });
 

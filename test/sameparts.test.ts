@@ -12,7 +12,7 @@ import { readMetadata } from '../src/image/reader.js';
 import { SAME_PARTS } from '../src/image/same-parts.js';
 import { planLines, planRestart } from '../src/orchestrator/restart-plan.js';
 import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, ucr, verdict } from './harness.js';
-import { expectRestartsRefused, frames, KIND, resealed } from './image-edit.js';
+import { expectRestartsRefused, frames, KIND, recordPayload, resealed } from './image-edit.js';
 import { crc32c } from '../src/native/addon.js';
 
 afterEach(cleanup);
@@ -137,7 +137,17 @@ describe("a task's parts taken from its parent's record (format 1.8)", () => {
         /TASK \d+\.same: corrupt image: parts the same as its parent's, but its parent \d+ has no task record before it/,
       ],
     ];
-    const old = Buffer.from(good);
+    // (the root's XSAVE area whole again: 1.8 leaves out its final zeros, which a 1.7 reader
+    // refuses first)
+    const size = ((decode(recordPayload(good, KIND.HEADER)) as Rec).cpu as Rec).xstateSize as number;
+    const old = resealed(
+      editTasks(good, (r, before) => {
+        if (before.size > 0) return;
+        const x = new Uint8Array(size);
+        x.set(r.xstate as Uint8Array);
+        r.xstate = x;
+      }),
+    );
     old.writeUInt32LE(7, 12);
     cases.push(['1.7', old, /TASK \d+: parts taken from its parent in a format 1\.7 image/]);
     expectRestartsRefused(c.dir, c.pid, cases);

@@ -66,7 +66,8 @@
  * Format 1.8: a task with many fds (fd-pack.ts: 64 or more) has its fd table packed into one
  *                        byte string (TASK `fdp`, 12-byte entries) instead of `fds`; a
  *                        task's parts equal to its parent task's are left out of its record
- *                        and named in `same` (same-parts.ts).
+ *                        and named in `same` (same-parts.ts); a task's own xstate may leave out
+ *                        the zeros at its end, as its threads' since 1.5.
  *
  * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
  * a restart that has an image streamed to it whole and verified (every record's checksum, the
@@ -84,6 +85,9 @@ export const FORMAT_MINOR = 8;
 export const FORMAT_MINOR_FDP = 8;
 /** The minor written for an image with a task record that takes parts from its parent's (same-parts.ts). */
 export const FORMAT_MINOR_SAME = 8;
+/** The minor from which a task's own xstate may leave out the zeros at its end (written so
+ * only in an image that is 1.8 for the above). */
+export const FORMAT_MINOR_XTRIM = 8;
 /** The minor written for an image with a task whose vdso group is not whole where the kernel lays
  * it out (a part unmapped or moved: format-minor.ts vdsoIrregular), and nothing newer. */
 export const FORMAT_MINOR_VDSO = 7;

@@ -14,6 +14,7 @@ import {
   FORMAT_MINOR_VMAP,
   FORMAT_MINOR_FDP,
   FORMAT_MINOR_SAME,
+  FORMAT_MINOR_XTRIM,
   FORMAT_MINOR_AIO,
   FORMAT_MINOR_CGROUP,
   FRAME_SIZE,
@@ -34,7 +35,7 @@ import { formatOf } from './kinds/index.js';
 import { OBJECT_KINDS } from './object-kinds.js';
 import type { FileImage, ImageFiles, ImageMetadata, TaskImage, Trailer, TreeEntry } from './types.js';
 import { checkFiles, checkHeader, checkTask, checkTrailer, checkTree } from './validate.js';
-import { fdRows, SharedParts, xstateParts } from './task-compact.js';
+import { fdRows, setXstateLen, SharedParts, xstateParts } from './task-compact.js';
 import { seccompProblem } from './validate-seccomp.js';
 import { checkIpc } from './validate-ipc.js';
 import { otherVmas, runPages } from './packed-task.js';
@@ -273,8 +274,10 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
     for (const e of targetsOf.get(t.pid) ?? [])
       if (!held.has(e.file) || !fileOf.has(e.fd))
         throw new ImageError(where(`TASK ${t.pid}: epoll ${e.file} target fd ${e.fd} is not held by the task`), { object: name });
+    // format 1.8: the task's own may leave out the zeros at its end too (completed here)
     const xlen = xstateParts(task).len;
-    if (xlen !== xstateSize) throw new ImageError(where(`TASK ${t.pid}.xstate: ${xlen} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
+    if (xlen > xstateSize || (xlen < xstateSize && minor < FORMAT_MINOR_XTRIM)) throw new ImageError(where(`TASK ${t.pid}.xstate: ${xlen} bytes, the HEADER's cpu.xstateSize is ${xstateSize}`), { object: name });
+    if (xlen < xstateSize) setXstateLen(task, xstateSize);
     // format 1.5: a thread's xstate may leave out the zeros at its end (never its legacy area
     // and XSAVE header: validate.ts takes 512 bytes at least)
     task.threads.forEach((th, k) => {

@@ -106,6 +106,22 @@ export function xstateOf(full: Uint8Array): XstateParts {
   return { used: n === full.length ? full : full.slice(0, n), len: full.length };
 }
 
+/** The XSAVE legacy area and header: what an area left without its final zeros keeps at least
+ * (format 1.5 for threads', 1.8 for a task's own). */
+export const XSAVE_KEPT = 576;
+
+/** An area without the zeros at its end (a view), never shorter than XSAVE_KEPT. */
+export function withoutFinalZeros(x: Uint8Array): Uint8Array {
+  const n = Math.max(XSAVE_KEPT, usedLength(x));
+  return n < x.length ? x.subarray(0, n) : x;
+}
+
+/** A task read with its XSAVE area left without its final zeros: the area is len bytes. */
+export function setXstateLen(t: TaskImage, len: number): void {
+  const x = xstateParts(t);
+  partsOf.set(t, { used: x.used, len });
+}
+
 /** The whole area again (a new copy, unless nothing was left out). */
 export function fullXstate(x: XstateParts): Uint8Array {
   if (x.used.length === x.len) return x.used;

@@ -5,7 +5,8 @@ import { crc32c, digestAdd } from '../native/addon.js';
 import { encode, type CborValue } from './cbor.js';
 import { encodeTask } from './encode-task.js';
 import { writeAll } from './fdio.js';
-import { FORMAT_MAJOR, FORMAT_MINOR_FDP, FORMAT_MINOR_SAME, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
+import { FORMAT_MAJOR, FORMAT_MINOR_FDP, FORMAT_MINOR_SAME, FORMAT_MINOR_XTRIM, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
+import { withoutFinalZeros } from './task-compact.js';
 import { withoutSame, type SamePart } from './same-parts.js';
 import { packFds } from './fd-pack.js';
 import type { ImageFiles, ImageHeader, ImageIpc, ImageTree, TaskImage, Trailer } from './types.js';
@@ -86,8 +87,13 @@ export class ImageWriter {
     // a packed fd table and parts taken from the parent only in an image of a minor that has
     // them (format-minor.ts sees to it)
     // (packed mappings are never the same as the parent's: sameParts)
-    const rec = packTask(this.minor >= FORMAT_MINOR_FDP ? packFds(t) : t) as TaskImage;
-    const e = encodeTask(this.minor >= FORMAT_MINOR_SAME ? withoutSame(rec, same) : rec, this.keep && this.keptCharge < KEEP_CHARGE);
+    let rec = packTask(this.minor >= FORMAT_MINOR_FDP ? packFds(t) : t) as TaskImage;
+    if (this.minor >= FORMAT_MINOR_SAME) rec = withoutSame(rec, same);
+    // the task's XSAVE area without its final zeros, as its threads' (format 1.5); ~9 KB of the
+    // 11 KB of an area with AMX tiles not in use
+    const xstate = this.minor >= FORMAT_MINOR_XTRIM ? withoutFinalZeros(rec.xstate) : rec.xstate;
+    if (xstate !== rec.xstate) rec = { ...rec, xstate };
+    const e = encodeTask(rec, this.keep && this.keptCharge < KEEP_CHARGE);
     if (e.decoded) {
       // the bytes kept with it count too: a record of a packed fd table and parts taken from its
       // parent (format 1.8) charges a few KB decoded, and 1,000 of them were kept (~13 MB)
