@@ -92,7 +92,10 @@ export class ImageWriter {
     // the task's XSAVE area without its final zeros, as its threads' (format 1.5); ~9 KB of the
     // 11 KB of an area with AMX tiles not in use
     const xstate = this.minor >= FORMAT_MINOR_XTRIM ? withoutFinalZeros(rec.xstate) : rec.xstate;
-    if (xstate !== rec.xstate) rec = { ...rec, xstate };
+    if (xstate !== rec.xstate) {
+      if (rec === t) rec = { ...t }; // else a copy made above already
+      rec.xstate = xstate;
+    }
     const e = encodeTask(rec, this.keep && this.keptCharge < KEEP_CHARGE);
     if (e.decoded) {
       // the bytes kept with it count too: a record of a packed fd table and parts taken from its

@@ -8,9 +8,8 @@ import fs from 'node:fs';
 import { AbortedError, CheckpointError, UcrError } from '../errors.js';
 import { PhaseClock, phaseDurations, type PhaseRecord, type UcrEmitter } from '../events.js';
 import { ImageWriter } from '../image/writer.js';
-import type { TaskImage, TreeEntry } from '../image/types.js';
+import type { TaskImage } from '../image/types.js';
 import { cowLayout } from '../image/cow.js';
-import { formatMinor } from '../image/format-minor.js';
 import { findInherited, keepStageable } from '../kernel/cow.js';
 import { findSharing } from '../kernel/sharing.js';
 import { shareSeccomp } from '../kernel/seccomp.js';
@@ -20,25 +19,20 @@ import { startTicks } from '../kernel/inet-sockets.js';
 import { captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper, HelperError } from '../kernel/helper.js';
 import { silentLogger, type Logger } from '../log.js';
-import { VERSION } from '../version.js';
 import { collectOld, leanHeap } from '../heap.js';
 import { actionHook, runAction, type ActionHook } from './actions.js';
 import { fromHelper, fromVanished } from './errors.js';
-import { hostIdentity } from './host.js';
 import { ackFdOf, openOutput, reopenForReading, streamed } from './output.js';
 import { notifyBeforeCheckpoint, signalNumber } from './notify.js';
 import { signalsSeen } from './signals-seen.js';
 import { select, selectedNow } from './select.js';
 import { freezeTree } from './freeze-tree.js';
 import { captureTree } from './capture-tree.js';
+import { writeMetadata } from './write-metadata.js';
 import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpRelease, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { pagesLines } from '../kernel/scan-runs.js';
-import { PAGE_SIZE } from '../image/format.js';
-import { setFdRows } from '../image/task-compact.js';
-import { sameParts, type SamePart } from '../image/same-parts.js';
-import { FDP_MIN } from '../image/fd-pack.js';
 import { yieldUnderRealtime } from '../native/addon.js';
 
 export interface CheckpointOptions {
@@ -138,20 +132,6 @@ function refuseUnrestorable(e: unknown, pid: number): never {
   throw new CheckpointError(`process ${pid}: the image would not restart (${why}): no image was completed`, { pid, code: 'EUNRESTORABLE', phase: 'check', cause: e });
 }
 
-/** Each task's parts equal to its parent's, which its record leaves out (format 1.8); a
- * parent's record is written before its children's. */
-function sameAsParents(tasks: TaskImage[], entries: TreeEntry[]): SamePart[][] {
-  const ppidOf = new Map(entries.map((e) => [e.pid, e.ppid]));
-  const written = new Map<number, TaskImage>();
-  return tasks.map((t) => {
-    const s = sameParts(t, written.get(ppidOf.get(t.pid)!));
-    written.set(t.pid, t);
-    return s;
-  });
-}
-const noRows = () => new Int32Array(0);
-const noFds = () => 0;
-
 export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<CheckpointResult> {
   yieldUnderRealtime(); // under chrt -f: before the first turn of the event loop
   const log = (opts.logger ?? silentLogger).child({ module: 'checkpoint', pid });
@@ -249,47 +229,14 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       for (const c of captured.tcpKeep) c.file.inet.keeper = { pid: k, start };
     }
     const w = new ImageWriter(out.fd, typeof opts.output === 'number' ? `fd ${opts.output}` : opts.output);
-    const host = hostIdentity(tasks[0]!.xstate.length);
     // restart's own checks (below) read the metadata back from the image file, or a copy as written
     back = reopenForReading(out);
     if (back === undefined) w.copyFrom();
     w.keep = true;
     forgetKept = () => void w.knownRecords();
-    await clock.run('write-metadata', () => {
-      const tree = { tasks: entries };
-      const hasCgroups = cgroups.apply(tree); // the tree's cgroup sets, when a task's differ (format 1.7)
-      // a table of 64 fds or more is packed (format 1.8)
-      const packedFds = tasks.some((t) => captured.fdCountOf(procPids.get(t.pid)!) >= FDP_MIN);
-      const same = sameAsParents(tasks, entries);
-      w.prelude(formatMinor(tasks, captured.files, opts.compress ?? false, hasCgroups, same.some((s) => s.length > 0), packedFds));
-      w.header({
-        arch: 'x86_64',
-        pageSize: PAGE_SIZE,
-        kernel: host.kernel,
-        cpu: host.cpu,
-        createdAt: new Date().toISOString(),
-        tool: `ucr ${VERSION}`,
-        owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
-        root: pid,
-        ...(opts.compress ? { compress: 'lz4' as const } : {}),
-      });
-      w.tree(tree);
-      w.files(captured.files);
-      w.ipc(ipc.ipc);
-      // each task's fds as rows (no object per fd: 400,000 for 1,000 tasks x 400 fds) as its
-      // record is written, let go right after
-      tasks.forEach((t, i) => {
-        setFdRows(t, captured.fdRowsOf(procPids.get(t.pid)!));
-        w.task(t, same[i]);
-        t.fds = [];
-      });
-      // written: fdRowsOf holds the files capture's tables (each fd's object and holders: ~8 MB
-      // of typed arrays at 1,000 x 400 fds), which the pages and the check need no more
-      // (functions made outside this one: a closure made here would keep its scope, and what the
-      // scope holds, for as long as `captured` lives)
-      captured.fdRowsOf = noRows;
-      captured.fdCountOf = noFds;
-    });
+    await clock.run('write-metadata', () =>
+      writeMetadata(w, { root: pid, entries, tasks, procPids, files: captured, cgroups, ipc: ipc.ipc, compress: opts.compress ?? false }),
+    );
     // the PAGES stream's order (staged runs first when tasks share memory: image/cow.ts), from
     // the mappings, before they are let go
     const layout = cowLayout(tasks, entries).stream;
