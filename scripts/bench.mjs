@@ -4,7 +4,7 @@
 // both grow with tasks, threads, mappings and memory, all in one run. Not part of `npm test`.
 //
 //   node scripts/bench.mjs [--runs N] [--json] [--only name,...] [--prefault MIB] [--criu PATH]
-//                          [--size MIB] [--tasks C:G] [--fds N]
+//                          [--size MIB] [--tasks C:G] [--fds N] [--scale-max N]
 //
 // Groups (--only): startup (node -e 0, ucr --version), small (8 MiB process), real (python3,
 // node, perl and a JVM found on this machine, bench/real/: each checks its data and its socket
@@ -12,7 +12,8 @@
 // dirty; also to disk), huge (the same to a tmpfs with huge pages), sparse, compress, tree
 // (100 processes), and the scaling groups tasks (10, 100, 1,000 processes with --fds pipe fds
 // each), threads (1, 100, 2,000), maps (10, 1,000, 10,000 mappings), memory (64 MiB, 512 MiB,
-// 4 GiB). Default: all but huge and compress.
+// 4 GiB). Default: all but huge and compress. --scale-max N: only the scaling rows of at most N
+// units (tasks, threads, mappings; GiB for memory), e.g. 100 for the 10- and 100-task rows.
 // "ucr s" is the whole command's wall time (Node start-up included) and "CRIU s" CRIU's; both
 // get the same prefault, the tools alternate run by run, and each figure is the median of N
 // runs (default 3) with min and max. "lib s" is the library's own time (from its phase
@@ -34,7 +35,7 @@ const GB = 1e9;
 const MIB = 2 ** 20;
 
 const argv = process.argv.slice(2);
-const KNOWN = ['--runs', '--json', '--only', '--prefault', '--criu', '--size', '--tasks', '--fds'];
+const KNOWN = ['--runs', '--json', '--only', '--prefault', '--criu', '--size', '--tasks', '--fds', '--scale-max'];
 if (argv.includes('--help') || argv.includes('-h')) {
   // the usage is the head comment of this file
   const head = fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1).filter((l) => l.startsWith('//'));
@@ -50,6 +51,7 @@ const RUNS = Math.max(1, Number(opt('--runs', 3)));
 const SIZE_MIB = Number(opt('--size', 1024));
 const [TREE_C, TREE_G] = opt('--tasks', '9:10').split(':').map(Number);
 const FDS = Number(opt('--fds', 400));
+const SCALE_MAX = Number(opt('--scale-max', Infinity));
 const GROUPS = ['startup', 'small', 'real', 'dense', 'huge', 'sparse', 'compress', 'tree', 'tasks', 'threads', 'maps', 'memory'];
 const DEFAULT_GROUPS = GROUPS.filter((g) => g !== 'huge' && g !== 'compress');
 const ONLY = opt('--only', '')?.split(',').filter(Boolean);
@@ -275,7 +277,7 @@ async function main() {
   }
   for (const [group, sc] of Object.entries(SCALES)) {
     if (!want(group)) continue;
-    for (const size of sc.sizes) {
+    for (const size of sc.sizes.filter((z) => z.n <= SCALE_MAX)) {
       const m = await run({ name: `${group}-${size.n}`, bin: path.join(BIN, size.bin), args: size.args, targets: shmOnly });
       pair(size.label, m, { units: size.n, unit: sc.unit, group, ...(group === 'memory' ? { bytes: size.n * 2 ** 30 } : {}) });
     }

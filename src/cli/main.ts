@@ -206,6 +206,9 @@ program
       ackFd?: number;
     }) => {
       const g = program.opts<GlobalOpts>();
+      // as for checkpoint: a restart runs its code once per task or per fd, and the TurboFan
+      // compilations V8 starts at the default budget took a CPU the helper needed
+      v8.setFlagsFromString('--interrupt-budget=400000');
       const { runRestart } = await import('./run.js');
       await runRestart(
         {
