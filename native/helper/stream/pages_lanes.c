@@ -10,8 +10,9 @@
  *   the helper  walks the records in stream order: reads each frame and page header (pread
  *               into its window: a record's head, or 256 KiB ahead while records are small),
  *               checks them against the runs exactly as for the pipeline (pr_check: order,
- *               task, address, length), keeps the digest and counters, and takes every other
- *               large task page record, and one group of small ones in three, itself; objects,
+ *               task, address, length), keeps the digest and counters, and takes half the
+ *               bytes of the large task page records (each to the lane that has had fewer of
+ *               them so far), and one group of small ones in three, itself; objects,
  *               LZ4 and SHM records and the trailer too (read whole, checksum, then put);
  *   the worker  a fork made once the tasks' userfaultfds are taken (it has them, and the plan):
  *               the other large records and groups, sent on a pipe, in order.
@@ -210,6 +211,9 @@ static int walk(int in, uint64_t at, uint64_t size, const struct page_run *runs,
 		char **trailer_hex, unsigned char *buf, uint64_t *end)
 {
 	int turn = 0, small = 1;
+	/* large records go to the lane that has had fewer of their bytes (the groups' turn is its
+	 * own: toggling it here once left every large record to the worker) */
+	uint64_t big_w = 0, big_h = 0;
 	wlo = wlen = 0;
 	pend.n = 0;
 	for (;;) {
@@ -284,13 +288,16 @@ static int walk(int in, uint64_t at, uint64_t size, const struct page_run *runs,
 		} else {
 			if (flush(sink, &turn) < 0)
 				return -1;
-			if (wpid >= 0 && (turn ^= 1)) {
+			uint64_t len = f.len - sizeof h;
+			if (wpid >= 0 && big_w <= big_h) {
+				big_w += len;
 				struct group one = { .n = 1, .big = 1 };
 				one.j[0] = j;
 				if (write_full(to_w, &one, sizeof one) < 0)
 					return proto_fail("restore-pages", "worker", errno, "the page worker is gone");
 			} else {
 				struct verdict v;
+				big_h += len;
 				if (lane_record(&j, sink, put_helper, &v) < 0)
 					return report(&v);
 			}
