@@ -259,11 +259,16 @@ static size_t dump_batch(const struct chunk_src *src, const struct page_run *run
 	return k;
 }
 
-/* Every run, in chunks of at most MAX_CHUNK_PAGES, as records of src's kind. */
+/* Every run, in chunks of at most WRITE_CHUNK_PAGES (MAX_CHUNK_PAGES when the runs hold more
+ * than SMALL_SOURCE_PAGES), as records of src's kind. */
 static int dump_runs(const struct chunk_src *src, const struct page_run *runs, size_t n, uint32_t *digest,
 		     uint64_t *bytes, uint64_t *records)
 {
 	cur_digest = digest;
+	uint64_t pages = 0;
+	for (size_t r = 0; r < n; r++)
+		pages += runs[r].npages;
+	const uint64_t chunk = pages > SMALL_SOURCE_PAGES ? MAX_CHUNK_PAGES : WRITE_CHUNK_PAGES;
 	for (size_t r = 0; r < n; r++) {
 		size_t b = dump_batch(src, runs, r, n, bytes, records);
 		if (b) {
@@ -272,8 +277,8 @@ static int dump_runs(const struct chunk_src *src, const struct page_run *runs, s
 		}
 		for (uint64_t done = 0; done < runs[r].npages;) {
 			uint64_t cnt = runs[r].npages - done;
-			if (cnt > MAX_CHUNK_PAGES)
-				cnt = MAX_CHUNK_PAGES;
+			if (cnt > chunk)
+				cnt = chunk;
 			uint64_t at = runs[r].addr + done * PAGE_SZ;
 			size_t len = cnt * PAGE_SZ;
 			if (src->pid > 0 && cnt >= ORDER_MIN_PAGES && writer_started() == 0 && pl_writer_can_help()) {
