@@ -54,11 +54,13 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   return L;
 }
 
-/** The files by id, built once per image (not once per task: a tree can hold 100,000 tasks). */
-const byIdOf = new WeakMap<ImageFiles, Map<number, ImageFiles['files'][number]>>();
-function filesById(files: ImageFiles): Map<number, ImageFiles['files'][number]> {
-  let m = byIdOf.get(files);
-  if (!m) byIdOf.set(files, (m = new Map(files.files.map((f) => [f.id, f]))));
+
+/** The files that can give a task lines of its own (taskHead): of a kind with `taskPlan`, or
+ * holding locks; by id, built once per image (not once per task: a tree can hold 100,000). */
+const specialOf = new WeakMap<ImageFiles, Map<number, ImageFiles['files'][number]>>();
+function taskFilesOf(files: ImageFiles): Map<number, ImageFiles['files'][number]> {
+  let m = specialOf.get(files);
+  if (!m) specialOf.set(files, (m = new Map(files.files.filter((f) => opsOf(f.kind).taskPlan || f.locks?.length).map((f) => [f.id, f]))));
   return m;
 }
 
@@ -124,12 +126,13 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   // the fds as rows (fd, file, cloexec): no object per fd (image/validate.ts)
   const rows = fdRows(t);
   if (!follower) append(L, sharedLines(rows, () => fdLines(rows))); // equal tables are one (inherited fds)
-  // what only the task can redo with its own fd numbers, once they are all in place
-  const byId = filesById(files);
+  // what only the task can redo with its own fd numbers, once they are all in place (files of
+  // a kind with task lines, or with locks: most tables have none, and their fds are not visited)
+  const special = taskFilesOf(files);
   const seen = new Set<number>();
-  for (let k = 0; k < rows.length; k += 3) {
-    const file = byId.get(rows[k + 1]!)!;
-    if (seen.has(file.id)) continue;
+  for (let k = 0; special.size && k < rows.length; k += 3) {
+    const file = special.get(rows[k + 1]!);
+    if (!file || seen.has(file.id)) continue;
     seen.add(file.id);
     if (!follower) for (const l of opsOf(file.kind).taskPlan?.(file, t, rows[k]!) ?? []) L.push(l);
     // POSIX locks belong to the process: the task takes them again itself
