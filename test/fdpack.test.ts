@@ -14,7 +14,7 @@ import { fdRows, setFdRows } from '../src/image/task-compact.js';
 import { readMetadata } from '../src/image/reader.js';
 import type { TaskImage } from '../src/image/types.js';
 import { Where } from '../src/image/check.js';
-import { checkpointCase, cleanup, exists, killAndWait, restartDetached, startCase, ucr, verdict } from './harness.js';
+import { cleanup, exists, killedCase, restartDetached, ucr, verdict } from './harness.js';
 import { editRecord, expectRestartsRefused, KIND, resealed } from './image-edit.js';
 
 afterEach(cleanup);
@@ -30,10 +30,7 @@ function rawTask(img: string): Record<string, unknown> {
 
 describe('packed fd tables (format 1.8)', () => {
   it('two processes with ~160 fds each (pipes, socket pairs, eventfds, files and their dups, fd 3000), their tables different, come back entry by entry: numbers, close-on-exec, access modes, shared open files, queued bytes, counters, offsets; the same image called 1.7 is refused in one line', async () => {
-    const c = await startCase('fdtable');
-    const img = path.join(c.dir, 'image.ucr');
-    expect(checkpointCase(c, img, ['--kill']).code).toBe(0);
-    await killAndWait(c.pid);
+    const { c, img } = await killedCase('fdtable');
     expect(ucr(['inspect', img]).stdout).toMatch(/ucr format 1\.8,/);
     const raw = rawTask(img);
     expect(raw.fds).toBeUndefined();
@@ -81,10 +78,7 @@ describe('packed fd tables (format 1.8)', () => {
   });
 
   it('bad entries are refused naming the entry: a partial entry, fds out of order or repeated, out of range, a file id out of range, unknown flags, fds and fdp both', async () => {
-    const c = await startCase('fdtable');
-    const img = path.join(c.dir, 'image.ucr');
-    expect(checkpointCase(c, img, ['--kill']).code).toBe(0);
-    await killAndWait(c.pid);
+    const { c, img } = await killedCase('fdtable');
     const good = fs.readFileSync(img);
     const cases: [string, (rows: Int32Array, r: Record<string, unknown>) => Uint8Array | void, RegExp][] = [
       ['partial entry', (q) => new Uint8Array(q.buffer, 0, q.byteLength - 4), /TASK \d+\.fdp: corrupt image: \d+ bytes, not whole entries of 12/],

@@ -275,11 +275,17 @@ export async function checkpointKill(c: Case, img: string): Promise<number[]> {
   return pids;
 }
 
-/** Like roundTrip for a case with children: checkpoint --kill, every pid free, restart. */
-export async function treeRoundTrip(name: string, opt: StartOptions = {}): Promise<{ c: Case; verdict: string; pids: number[] }> {
+/** A case started and checkpointed with --kill into its directory's image.ucr (a failed
+ * checkpoint throws), every pid of its tree free again. */
+export async function killedCase(name: string, opt: StartOptions = {}): Promise<{ c: Case; img: string; pids: number[] }> {
   const c = await startCase(name, opt);
   const img = path.join(c.dir, 'image.ucr');
-  const pids = await checkpointKill(c, img);
+  return { c, img, pids: await checkpointKill(c, img) };
+}
+
+/** Like roundTrip for a case with children: checkpoint --kill, every pid free, restart. */
+export async function treeRoundTrip(name: string, opt: StartOptions = {}): Promise<{ c: Case; verdict: string; pids: number[] }> {
+  const { c, img, pids } = await killedCase(name, opt);
   restartDetached(img);
   return { c, verdict: await verdict(c), pids };
 }

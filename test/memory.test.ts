@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inspect } from '../src/orchestrator/inspect.js';
 import { KIND, editRecord, resealed } from './image-edit.js';
-import { checkpointCase, cleanup, exists, killAndWait, restartDetached, tmpdir, track, trackPid, waitFor, roundTrip, sleep, startCase, treeOf, treeRoundTrip, UCR, ucr, verdict } from './harness.js';
+import { checkpointCase, cleanup, exists, killAndWait, killedCase, restartDetached, tmpdir, track, trackPid, waitFor, roundTrip, sleep, startCase, treeOf, treeRoundTrip, UCR, ucr, verdict } from './harness.js';
 
 afterEach(cleanup);
 
@@ -55,10 +55,7 @@ describe('memory survives checkpoint → kill → restart', () => {
   });
 
   it("x87, SSE and AVX state from a task's XSAVE area without its final zeros (format 1.8 writes a tree's so): the loop ends with its exact result; the same area in a 1.7 image is refused", async () => {
-    const c = await startCase('fpu');
-    const img = path.join(c.dir, 'image.ucr');
-    expect(checkpointCase(c, img, ['--kill']).code).toBe(0);
-    await killAndWait(c.pid);
+    const { c, img } = await killedCase('fpu');
     const good = fs.readFileSync(img);
     let full = 0;
     let kept = 0;

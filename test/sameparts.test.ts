@@ -11,7 +11,7 @@ import { decode, encode, type CborValue } from '../src/image/cbor.js';
 import { readMetadata } from '../src/image/reader.js';
 import { SAME_PARTS } from '../src/image/same-parts.js';
 import { planLines, planRestart } from '../src/orchestrator/restart-plan.js';
-import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, ucr, verdict } from './harness.js';
+import { cleanup, killedCase, restartDetached, ucr, verdict } from './harness.js';
 import { expectRestartsRefused, frames, KIND, recordPayload, resealed } from './image-edit.js';
 import { crc32c } from '../src/native/addon.js';
 
@@ -69,10 +69,7 @@ function meta(img: string) {
 
 describe("a task's parts taken from its parent's record (format 1.8)", () => {
   it("a tree's children leave their parent's parts out; read, they are the tasks of the full records, field for field, and the plan is the same line for line; the tree comes back and checks itself", async () => {
-    const c = await startCase('tree');
-    const img = path.join(c.dir, 'image.ucr');
-    expect(checkpointCase(c, img, ['--kill']).code).toBe(0);
-    await killAndWait(c.pid);
+    const { c, img } = await killedCase('tree');
     const good = fs.readFileSync(img);
     expect(ucr(['inspect', img]).stdout).toMatch(/ucr format 1\.8,/);
     const sames = frames(good)
@@ -98,10 +95,7 @@ describe("a task's parts taken from its parent's record (format 1.8)", () => {
   });
 
   it('a record naming its parts wrongly is refused in one line, naming it: an unknown part, one twice, one also in the record, runs without mappings, the root (no parent record), packed mappings, a format 1.7 image', async () => {
-    const c = await startCase('tree');
-    const img = path.join(c.dir, 'image.ucr');
-    expect(checkpointCase(c, img, ['--kill']).code).toBe(0);
-    await killAndWait(c.pid);
+    const { c, img } = await killedCase('tree');
     const good = fs.readFileSync(img);
     /** edits the first record that takes vmas from its parent */
     const firstSame = (f: (r: Rec, parent: Rec) => void) => {

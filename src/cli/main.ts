@@ -60,6 +60,18 @@ function signalArg(v: string): string {
   return v;
 }
 
+/**
+ * V8 optimizes a function (TurboFan, on another CPU) once it has run ~67 KB of bytecode; a
+ * checkpoint or restart runs most of its code a few hundred times at most, so most of those
+ * compilations never paid back (checkpoint of a tree of 100: ~25% of the command's CPU; a
+ * restart's took the CPU the helper needed). Six times that budget leaves them to the really hot
+ * loops (a tree of 100 x 400 fds: checkpoint CPU 1.21 -> 1.04 s). Set once the code cache was
+ * taken (V8 accepts a cache only from the same flags).
+ */
+function fewerOptimizations(): void {
+  v8.setFlagsFromString('--interrupt-budget=400000');
+}
+
 const program = new Command();
 program
   .name('ucr')
@@ -112,12 +124,7 @@ program
       if ((pid === undefined) === (o.session === undefined && o.pgid === undefined) || (o.session !== undefined && o.pgid !== undefined))
         usage('checkpoint', 'give either a pid, --session <sid> or --pgid <pgid>');
       if (o.ackFd !== undefined && !o.killAfterAck) usage('checkpoint', '--ack-fd goes with --kill-after-ack');
-      // V8 optimizes a function (TurboFan, on another CPU) once it has run ~67 KB of bytecode;
-      // a checkpoint runs most of its code a few hundred times at most, so most of those
-      // compilations never paid back (tree of 100: ~25% of the command's CPU). Six times that
-      // budget leaves them to the really hot loops (a tree of 100 x 400 fds: CPU 1.21 -> 1.04 s).
-      // Set now, after the code cache was taken (V8 accepts a cache only from the same flags).
-      v8.setFlagsFromString('--interrupt-budget=400000');
+      fewerOptimizations();
       const { runCheckpoint } = await import('./run.js');
       await runCheckpoint(
         pid ?? 0,
@@ -206,9 +213,7 @@ program
       ackFd?: number;
     }) => {
       const g = program.opts<GlobalOpts>();
-      // as for checkpoint: a restart runs its code once per task or per fd, and the TurboFan
-      // compilations V8 starts at the default budget took a CPU the helper needed
-      v8.setFlagsFromString('--interrupt-budget=400000');
+      fewerOptimizations();
       const { runRestart } = await import('./run.js');
       await runRestart(
         {

@@ -54,7 +54,6 @@ export function fileLines(f: ImageFiles, ctx: RestoreContext): string[] {
   return L;
 }
 
-
 /** The files that can give a task lines of its own (taskHead): of a kind with `taskPlan`, or
  * holding locks; by id, built once per image (not once per task: a tree can hold 100,000). */
 const specialOf = new WeakMap<ImageFiles, Map<number, ImageFiles['files'][number]>>();
