@@ -21,6 +21,23 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
+// commander requires node:child_process at its top level, for executable subcommands (ucr has
+// none): ~2 ms of every command's start-up. Its require gets an object that loads the module at
+// the first use of one of its properties.
+function lazyChildProcess() {
+  return {
+    name: 'lazy-child-process',
+    setup(b) {
+      const commander = `${path.sep}node_modules${path.sep}commander${path.sep}`;
+      b.onResolve({ filter: /^node:child_process$/ }, (a) => (a.importer.includes(commander) ? { path: 'child_process', namespace: 'ucr-lazy' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'ucr-lazy' }, () => ({
+        contents: "let m; module.exports = new Proxy({}, { get: (_, k) => (m ??= require('node:child_process'))[k] });",
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const outfile = path.join(root, 'dist', 'ucr.cjs');
 
@@ -43,6 +60,7 @@ await build({
   },
   sourcemap: 'linked',
   logLevel: 'warning',
+  plugins: [lazyChildProcess()],
 });
 // esbuild's __toESM copies every export of a node module into a new object with a getter each,
 // at every import of it (fs alone ~30 times: ~8 ms per command); an object whose prototype is the

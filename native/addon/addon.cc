@@ -39,6 +39,9 @@
 //                                    such a policy starts it too); true when it does
 //   exitNow(status)               -> never       _exit(2): the command's end without Node's
 //                                    teardown (src/cli/run.ts: exitNow)
+//   spawnHelper(file, args, fds)  -> [pid, pidfd, stdin, stdout, stderr]   the helper started
+//                                    with three pipes and fds as its 3, 4...; watchExit(pidfd,
+//                                    cb) calls cb(code, signal) once it has exited (spawn.cc)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
@@ -65,6 +68,7 @@
 #include "fdscan.h"
 #include "rtyield.h"
 #include "smaps.h"
+#include "spawn.h"
 #include "vmap.h"
 
 namespace {
@@ -250,6 +254,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFdScan(env, exports);
   InitSmaps(env, exports);
   InitVmap(env, exports);
+  InitSpawn(env, exports);
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));

@@ -2,11 +2,17 @@
  * A running ucr-helper and its control channel (protocol/schema.mjs, docs/protocol.md): lines of
  * words to its stdin (made by the generated encoders of protocol.gen.ts), one JSON event per line
  * from its stdout (checked and typed by the generated decoder), diagnostics on its stderr.
+ *
+ * The helper is started by the addon (posix_spawn, native/addon/spawn.cc) and its end watched
+ * through a pidfd; its pipes are net.Sockets as a ChildProcess's are. node:child_process is not
+ * loaded for it: loading it and spawning through it cost every command ~4.5 ms of its main
+ * thread (docs/performance.md, "Fifteenth session").
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import os from 'node:os';
 import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
-import { helperPath } from '../native/addon.js';
+import { helperPath, native } from '../native/addon.js';
 import { decodeEvent, type EvError, type EventName, type EventOf, type HelperEvent } from './protocol.gen.js';
 
 export type { HelperEvent } from './protocol.gen.js';
@@ -27,30 +33,63 @@ export class HelperError extends Error {
   }
 }
 
+function signalText(sig: number): string {
+  return Object.entries(os.constants.signals).find(([, n]) => n === sig)?.[0] ?? `signal ${sig}`;
+}
+
 export class Helper {
-  private proc: ChildProcess;
+  /** the end of the helper's stdin to write (undefined: it could not be started) */
+  private stdin: net.Socket | undefined;
+  private childPid: number | undefined;
+  /** started and not reaped yet: its pid is still its own (signals may be sent) */
+  private running = false;
   private queue: HelperEvent[] = [];
   private waiters: { match: (e: HelperEvent) => boolean; resolve: (e: HelperEvent) => void; reject: (e: Error) => void }[] = [];
   private ended: Error | undefined;
   readonly stderr: string[] = [];
+  /** Its exit status (128 when a signal ended it, 127 when it could not be started), once it
+   * has exited and everything it wrote has been read. */
   readonly exited: Promise<number>;
 
   /** extraFds become the helper's fds 3, 4, ... */
   constructor(args: string[], extraFds: number[] = []) {
     const file = helperPath();
-    this.proc = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe', ...extraFds] });
-    onLines(this.proc.stdout!, (line) => this.onLine(line), (bin) => this.blobs.push(bin), (len) => this.frame(len));
-    onLines(this.proc.stderr!, (line) => this.stderr.push(line));
-    this.proc.stdin!.on('error', () => {}); // a dead helper is reported through its exit
+    let fds: [number, number, number, number, number];
+    try {
+      fds = native().spawnHelper(file, args, extraFds);
+    } catch (e) {
+      this.finish(new UcrError(`ucr-helper ${file}: cannot start it: ${systemErrorText(e)}`, { code: 'EHELPER', object: file, cause: e }));
+      this.exited = Promise.resolve(127);
+      return;
+    }
+    const [pid, pidfd, inFd, outFd, errFd] = fds;
+    this.childPid = pid;
+    this.running = true;
+    const stdin = new net.Socket({ fd: inFd, readable: false, writable: true });
+    const stdout = new net.Socket({ fd: outFd, readable: true, writable: false });
+    const stderr = new net.Socket({ fd: errFd, readable: true, writable: false });
+    this.stdin = stdin;
+    onLines(stdout, (line) => this.onLine(line), (bin) => this.blobs.push(bin), (len) => this.frame(len));
+    onLines(stderr, (line) => this.stderr.push(line));
+    // a dead helper is reported through its exit
+    for (const s of [stdin, stdout, stderr]) s.on('error', () => {});
     this.exited = new Promise((resolve) => {
-      this.proc.on('close', (code, signal) => {
-        const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
+      // as a ChildProcess's 'close': exited, and both of its outputs read to their end
+      let left = 3;
+      let how = '';
+      let status = 128;
+      const one = () => {
+        if (--left) return;
         this.finish(new UcrError(`ucr-helper ${file}: ${how} before it was done${this.stderr.length ? ': ' + this.stderr.slice(-3).join(' | ') : ''}`, { code: 'EHELPER', object: file }));
-        resolve(code ?? 128);
-      });
-      this.proc.on('error', (e) => {
-        this.finish(new UcrError(`ucr-helper ${file}: cannot start it: ${systemErrorText(e)}`, { code: 'EHELPER', object: file, cause: e }));
-        resolve(127);
+        resolve(status);
+      };
+      stdout.on('close', one);
+      stderr.on('close', one);
+      native().watchExit(pidfd, (code, signal) => {
+        this.running = false;
+        how = signal ? `was killed by ${signalText(signal)}` : `exited with status ${code}`;
+        status = signal ? 128 : code;
+        one();
       });
     });
   }
@@ -60,7 +99,7 @@ export class Helper {
   onProgress: ((bytes: number) => void) | undefined;
 
   get pid(): number | undefined {
-    return this.proc.pid;
+    return this.childPid;
   }
 
   private onLine(line: string): void {
@@ -167,7 +206,7 @@ export class Helper {
         }
       }
       if (to) to.push(b);
-      else this.proc.stdin!.write(b);
+      else this.stdin?.write(b);
     }
   }
 
@@ -178,12 +217,12 @@ export class Helper {
    * command (`check` and its plan lines): what else is sent meanwhile waits until they are
    * all out, and if making them fails, alone.abort ends the command first. */
   async sendChunks(chunks: Iterable<readonly string[]>, alone?: { abort: string[] }, ahead = 0): Promise<void> {
-    const stdin = this.proc.stdin!;
+    const stdin = this.stdin;
     if (alone) this.held ??= [];
     try {
       for (const chunk of chunks) {
         this.write(chunk, alone ? undefined : this.held);
-        if (!stdin.writableNeedDrain || stdin.writableLength <= ahead || stdin.destroyed || this.ended) continue;
+        if (!stdin?.writableNeedDrain || stdin.writableLength <= ahead || stdin.destroyed || this.ended) continue;
         await new Promise<void>((resolve) => {
           const done = () => {
             stdin.off('drain', done);
@@ -201,7 +240,7 @@ export class Helper {
       if (alone) {
         const held = this.held ?? [];
         this.held = undefined;
-        for (const b of held) stdin.write(b);
+        for (const b of held) stdin?.write(b);
       }
     }
   }
@@ -226,16 +265,21 @@ export class Helper {
 
   /** Closes the command channel (the helper treats EOF as "undo and exit"). */
   close(): void {
-    this.proc.stdin!.end();
+    this.stdin?.end();
   }
 
   /** Asks the helper to go (SIGTERM): on a restart, what is not running yet is undone. */
   terminate(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+    this.signal('SIGTERM');
   }
 
   kill(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    this.signal('SIGKILL');
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    // not reaped yet, so the pid cannot be another process's
+    if (this.running && this.childPid !== undefined) process.kill(this.childPid, sig);
   }
 }
 

@@ -9,7 +9,7 @@
  * (every task, space-separated; after a restart its current pids), UCR_IMAGE (path or '-') and,
  * for compatibility with CRIU scripts, CRTOOLS_SCRIPT_ACTION and CRTOOLS_INIT_PID.
  */
-import { spawn } from 'node:child_process';
+import { childProcess } from '../child-process.js';
 import { ActionError } from '../errors.js';
 import { systemErrorText } from '../errno.js';
 import type { PhaseClock } from '../events.js';
@@ -45,7 +45,7 @@ export function scriptHook(script: string): ActionHook {
         CRTOOLS_INIT_PID: String(ctx.pid),
       };
       // its stdout goes to our stderr: our stdout may be the image stream
-      const p = spawn(script, [ctx.action], { env, stdio: ['ignore', 2, 2] });
+      const p = childProcess().spawn(script, [ctx.action], { env, stdio: ['ignore', 2, 2] });
       const onAbort = () => p.kill('SIGTERM');
       ctx.signal?.addEventListener('abort', onAbort, { once: true });
       p.on('close', () => ctx.signal?.removeEventListener('abort', onAbort));

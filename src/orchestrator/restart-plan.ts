@@ -7,7 +7,7 @@
  * restart's verify step (checkLoaded), which inspect --verify runs on what the helper read
  * exactly as a restart reads it (`ucr-helper restore --verify`, verifyPages below).
  */
-import { spawnSync } from 'node:child_process';
+import { childProcess } from '../child-process.js';
 import { ImageError, UcrError, UnsupportedError } from '../errors.js';
 import { cowLayout, intersect, parents } from '../image/cow.js';
 import { checkSystemLimits } from '../image/limits.js';
@@ -273,7 +273,7 @@ export function verifyPages(fd: number, name: string, meta: ImageMetadata): { lo
   const opts: PlanOptions = {};
   const plan = planRestart(meta, opts);
   const lines = [...planLines(meta, plan, opts, { workers: 1, pidWaitMs: 0, spool: false, trusted: false, elapsedMs: 0 })].flat();
-  const r = spawnSync(helperPath(), ['restore', '--verify'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'pipe', 'pipe', fd], maxBuffer: 1 << 26 });
+  const r = childProcess().spawnSync(helperPath(), ['restore', '--verify'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'pipe', 'pipe', fd], maxBuffer: 1 << 26 });
   const events = (r.stdout?.toString('utf8') ?? '').split('\n').filter(Boolean).map(decodeEvent);
   const failed = events.find((e) => e.ev === 'error');
   if (failed) {

@@ -1,0 +1,203 @@
+// The helper's start and end without node:child_process (addon.cc's Init installs it; see
+// src/kernel/helper.ts and docs/performance.md, "Fifteenth session").
+//
+// Loading node:child_process and spawning through it cost a command ~4.5 ms of its main thread
+// (the module and the ones it loads, ~2 ms; ChildProcess.spawn, ~2.6 ms), for one child with
+// three pipes. Here:
+//   spawnHelper(file, args, fds) -> [pid, pidfd, stdin, stdout, stderr]
+//       posix_spawn(3) (a vfork: nothing of the parent's memory is copied) of file with args
+//       (argv[0] is file), the process's environment, three new pipes as its fds 0, 1, 2 (the
+//       returned stdin is the end to write, stdout and stderr the ends to read; all three
+//       close-on-exec here) and fds[i] as its fd 3 + i. Signals 1-31 back to their default
+//       disposition and an empty signal mask in the child, as libuv's spawn gives them. The
+//       pidfd (pidfd_open) names the child for watchExit.
+//   watchExit(pidfd, cb)          -> undefined
+//       cb(code, signal) once the child has exited (signal 0 if it exited, else code -1), called
+//       from the event loop (a libuv poll of the pidfd, which becomes readable then) after the
+//       child is reaped (waitid P_PIDFD); the pidfd is closed. The poll keeps the event loop
+//       alive until then, as a ChildProcess does.
+// Errors are thrown as in addon.cc (code, errno, syscall).
+#include "spawn.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <spawn.h>
+#include <string>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+#include <vector>
+
+extern char **environ;
+
+namespace {
+
+Napi::Value Throw(Napi::Env env, const char *syscall, int err) {
+  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " failed: " + strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("code", Napi::String::New(env, strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN"));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+void CloseAll(std::vector<int> &fds) {
+  for (int fd : fds)
+    if (fd >= 0) close(fd);
+  fds.clear();
+}
+
+Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsArray()) {
+    Napi::TypeError::New(env, "spawnHelper(file, args, fds)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string file = info[0].As<Napi::String>().Utf8Value();
+  Napi::Array a = info[1].As<Napi::Array>(), f = info[2].As<Napi::Array>();
+  std::vector<std::string> args{file};
+  for (uint32_t i = 0; i < a.Length(); i++) args.push_back(a.Get(i).ToString().Utf8Value());
+  std::vector<char *> argv;
+  for (auto &s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  std::vector<int> extra;
+  for (uint32_t i = 0; i < f.Length(); i++) extra.push_back(f.Get(i).ToNumber().Int32Value());
+
+  // pipes[0] the child's stdin (it reads [0]), [1] stdout, [2] stderr (it writes [1])
+  int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+  std::vector<int> ours;  // closed on every way out but the parent's three ends
+  for (auto &p : pipes) {
+    if (pipe2(p, O_CLOEXEC) < 0) {
+      int err = errno;
+      for (auto &q : pipes) ours.insert(ours.end(), {q[0], q[1]});
+      CloseAll(ours);
+      return Throw(env, "pipe2", err);
+    }
+  }
+  int childEnd[3] = {pipes[0][0], pipes[1][1], pipes[2][1]};
+  int parentEnd[3] = {pipes[0][1], pipes[1][0], pipes[2][0]};
+  std::vector<int> srcs{childEnd[0], childEnd[1], childEnd[2]};
+  srcs.insert(srcs.end(), extra.begin(), extra.end());
+  // every source first gets a close-on-exec copy above the fds the child is given, so that no
+  // dup2 of the file actions overwrites a source that a later one reads
+  int base = static_cast<int>(srcs.size());
+  std::vector<int> high;
+  for (int s : srcs) {
+    int h = fcntl(s, F_DUPFD_CLOEXEC, base);
+    if (h < 0) {
+      int err = errno;
+      CloseAll(high);
+      for (auto &q : pipes) ours.insert(ours.end(), {q[0], q[1]});
+      CloseAll(ours);
+      return Throw(env, err == EBADF ? "helper fd" : "fcntl", err);
+    }
+    high.push_back(h);
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  for (size_t i = 0; i < high.size(); i++) posix_spawn_file_actions_adddup2(&fa, high[i], static_cast<int>(i));
+  sigset_t none, def;
+  sigemptyset(&none);
+  sigemptyset(&def);
+  for (int s = 1; s < 32; s++)
+    if (s != SIGKILL && s != SIGSTOP) sigaddset(&def, s);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &def);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  int err = posix_spawn(&pid, file.c_str(), &fa, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  CloseAll(high);
+  for (int c : childEnd) close(c);
+  if (err) {
+    for (int p : parentEnd) close(p);
+    return Throw(env, "posix_spawn", err);
+  }
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    int e = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    for (int p : parentEnd) close(p);
+    return Throw(env, "pidfd_open", e);
+  }
+  Napi::Array r = Napi::Array::New(env, 5);
+  r.Set(0u, Napi::Number::New(env, pid));
+  r.Set(1u, Napi::Number::New(env, pidfd));
+  for (uint32_t i = 0; i < 3; i++) r.Set(2 + i, Napi::Number::New(env, parentEnd[i]));
+  return r;
+}
+
+struct ExitWatch {
+  uv_poll_t poll;
+  int pidfd;
+  napi_env env;
+  Napi::FunctionReference cb;
+};
+
+void Closed(uv_handle_t *h) { delete static_cast<ExitWatch *>(h->data); }
+
+void Polled(uv_poll_t *p, int status, int) {
+  ExitWatch *w = static_cast<ExitWatch *>(p->data);
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  // readable once the child has exited; WNOHANG: a spurious wake-up leaves it for the next one
+  if (waitid(static_cast<idtype_t>(P_PIDFD), w->pidfd, &si, WEXITED | WNOHANG) < 0) {
+    if (errno == EINTR || status == UV_EINTR) return;
+    si.si_pid = -1;  // cannot be reaped (not ours any more): reported as killed
+    si.si_code = CLD_KILLED;
+    si.si_status = SIGKILL;
+  } else if (si.si_pid == 0) {
+    return;
+  }
+  uv_poll_stop(p);
+  close(w->pidfd);
+  int code = si.si_code == CLD_EXITED ? si.si_status : -1;
+  int sig = si.si_code == CLD_EXITED ? 0 : si.si_status;
+  {
+    Napi::Env env(w->env);
+    Napi::HandleScope scope(env);
+    Napi::AsyncContext ctx(env, "ucr-helper-exit");
+    w->cb.MakeCallback(env.Global(), {Napi::Number::New(env, code), Napi::Number::New(env, sig)}, ctx);
+  }
+  uv_close(reinterpret_cast<uv_handle_t *>(p), Closed);
+}
+
+Napi::Value WatchExit(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "watchExit(pidfd, cb)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uv_loop_t *loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return Throw(env, "uv_default_loop", EINVAL);
+  ExitWatch *w = new ExitWatch();
+  w->pidfd = info[0].As<Napi::Number>().Int32Value();
+  w->env = env;
+  w->cb = Napi::Persistent(info[1].As<Napi::Function>());
+  w->poll.data = w;
+  int r = uv_poll_init(loop, &w->poll, w->pidfd);
+  if (r != 0) {
+    delete w;
+    return Throw(env, "uv_poll_init", -r);
+  }
+  r = uv_poll_start(&w->poll, UV_READABLE, Polled);
+  if (r != 0) {
+    uv_close(reinterpret_cast<uv_handle_t *>(&w->poll), Closed);
+    return Throw(env, "uv_poll_start", -r);
+  }
+  return env.Undefined();
+}
+
+}  // namespace
+
+void InitSpawn(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawnHelper", Napi::Function::New(env, SpawnHelper));
+  exports.Set("watchExit", Napi::Function::New(env, WatchExit));
+}
