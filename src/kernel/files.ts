@@ -116,7 +116,8 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
       // one open file has one set of file flags (all but close-on-exec, which is the fd's): the
       // two ends of a pipe, or two opens of one file, differ there without a kcmp
       const flags = flagsFd & ~O_CLOEXEC;
-      const [mnt, ino] = [n[b + F_MNT]!, n[b + F_FINO]!];
+      const mnt = n[b + F_MNT]!;
+      const ino = n[b + F_FINO]!;
       // inherited and still the same open file: the parent's object (what the index would find)
       const k = parent && n[b + F_SAME] ? refAt(parent, fd) : -1;
       let obj = k >= 0 ? objects[parent!.refs[k]! >> 1] : index.find(mnt, ino, flags, (o) => sameFile(o.facts, pid, fd));
