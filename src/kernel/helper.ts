@@ -87,6 +87,9 @@ export class Helper {
       stderr.on('close', one);
       native().watchExit(pidfd, (code, signal) => {
         this.running = false;
+        // as a ChildProcess's stdin: its fd is closed once the helper is gone (an end() leaves
+        // the socket half-open)
+        stdin.destroy();
         how = signal ? `was killed by ${signalText(signal)}` : `exited with status ${code}`;
         status = signal ? 128 : code;
         one();
