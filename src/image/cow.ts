@@ -89,9 +89,11 @@ export function parents(tasks: TaskImage[], entries: TreeEntry[]): number[] {
 export function subtract(a: Run[], b: Run[], lo = 0, hi = Infinity): Run[] {
   const out: Run[] = [];
   let j = 0;
-  for (const [s0, n] of a) {
+  // runs walked by index (a destructured [s, n] is the iterator protocol per run in cold code)
+  for (let i = 0; i < a.length; i++) {
+    const s0 = a[i]![0];
     let s = Math.max(s0, lo);
-    const e = Math.min(s0 + n * PAGE, hi);
+    const e = Math.min(s0 + a[i]![1] * PAGE, hi);
     while (j < b.length && b[j]![0] + b[j]![1] * PAGE <= s) j++;
     for (let k = j; s < e && k < b.length && b[k]![0] < e; k++) {
       const bs = b[k]![0];
@@ -110,8 +112,10 @@ export function intersect(a: Run[], b: Run[]): Run[] {
   let i = 0;
   let j = 0;
   while (i < a.length && j < b.length) {
-    const [as, an] = a[i]!;
-    const [bs, bn] = b[j]!;
+    const as = a[i]![0];
+    const an = a[i]![1];
+    const bs = b[j]![0];
+    const bn = b[j]![1];
     const s = Math.max(as, bs);
     const e = Math.min(as + an * PAGE, bs + bn * PAGE);
     if (s < e) out.push([s, (e - s) / PAGE]);
@@ -222,8 +226,9 @@ export function cowLayout(tasks: TaskImage[], entries: TreeEntry[]): CowLayout {
   const need = tasks.map(() => new Set<number>());
   const source = tasks.map(() => new Map<number, VmaImage>()); // [task] start -> the parent's mapping
   tasks.forEach((t, i) => {
-    for (const [a] of t.inherited ?? []) {
-      const v = findVma(t.vmas, a)!;
+    const inh = t.inherited ?? [];
+    for (let k = 0; k < inh.length; k++) {
+      const v = findVma(t.vmas, inh[k]![0])!;
       const w = forkSource(tasks[parent[i]!]!, v)!;
       source[i]!.set(v.start, w);
       need[parent[i]!]!.add(w.start);
@@ -284,7 +289,9 @@ export function inheritedProblem(tasks: TaskImage[], entries: TreeEntry[]): stri
     if (!t.inherited?.length) continue;
     const p = parent[i]!;
     if (p < 0) return `process ${t.pid}: pages inherited from a parent that is not a live task of the image`;
-    for (const [a, n] of t.inherited) {
+    for (let k = 0; k < t.inherited.length; k++) {
+      const a = t.inherited[k]![0];
+      const n = t.inherited[k]![1];
       const v = findVma(t.vmas, a);
       if (!v || a + n * PAGE > v.end || !forkSource(tasks[p]!, v))
         return `process ${t.pid}: inherited pages 0x${a.toString(16)}+${n} lie outside a mapping its parent's was forked from`;

@@ -150,10 +150,19 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   const packed = packedVmasOf(t); // (t.vmas would unpack them)
   append(L, sharedLines(packed ?? t.vmas, () => vmaLines(t, packed, files)));
   // memory shared with the parent and the children (image/cow.ts, native/helper/restore/restore_cow.c)
-  for (const [off, len, flags, vma] of cow?.areas ?? []) L.push(P.planArea({ off, len, flags, vma }));
-  for (const [off, dst, len] of cow?.moves ?? []) L.push(P.planMove({ off, dst, len }));
-  for (const [start, n] of cow?.zaps ?? []) L.push(P.planZap({ start, len: n * 4096 }));
-  for (const [start, n] of t.guards ?? []) L.push(P.planGuard({ start, len: n * 4096 }));
+  // (by index: a destructured tuple is the iterator protocol per entry in cold code)
+  if (cow) {
+    for (let i = 0; i < cow.areas.length; i++) {
+      const a = cow.areas[i]!;
+      L.push(P.planArea({ off: a[0], len: a[1], flags: a[2], vma: a[3] }));
+    }
+    for (let i = 0; i < cow.moves.length; i++) {
+      const m = cow.moves[i]!;
+      L.push(P.planMove({ off: m[0], dst: m[1], len: m[2] }));
+    }
+    for (let i = 0; i < cow.zaps.length; i++) L.push(P.planZap({ start: cow.zaps[i]![0], len: cow.zaps[i]![1] * 4096 }));
+  }
+  for (const g of t.guards ?? []) L.push(P.planGuard({ start: g[0], len: g[1] * 4096 }));
   // the parts of the vdso group the task has (none after munmap, or with vdso=0: restore_vdso.c)
   const none = { start: 0, end: 0 };
   const [vvar = none, vclock = none, vdso = none] = vdsoParts(t);
