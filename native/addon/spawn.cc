@@ -165,6 +165,8 @@ void Polled(uv_poll_t *p, int status, int) {
     Napi::HandleScope scope(env);
     Napi::AsyncContext ctx(env, "ucr-helper-exit");
     w->cb.MakeCallback(env.Global(), {Napi::Number::New(env, code), Napi::Number::New(env, sig)}, ctx);
+    // a throw from the callback is the process's uncaught exception, as from any other event
+    if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
   }
   uv_close(reinterpret_cast<uv_handle_t *>(p), Closed);
 }

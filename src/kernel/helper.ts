@@ -85,7 +85,20 @@ export class Helper {
       };
       stdout.on('close', one);
       stderr.on('close', one);
-      native().watchExit(pidfd, (code, signal) => {
+      const watch = (cb: (code: number, signal: number) => void) => {
+        try {
+          native().watchExit(pidfd, cb);
+        } catch (e) {
+          // (libuv could not poll the pidfd) a helper that cannot be watched is not kept
+          process.kill(pid, 'SIGKILL');
+          this.running = false;
+          stdin.destroy();
+          how = `cannot be watched (${systemErrorText(e)})`;
+          status = 128;
+          one();
+        }
+      };
+      watch((code, signal) => {
         this.running = false;
         // as a ChildProcess's stdin: its fd is closed once the helper is gone (an end() leaves
         // the socket half-open)
