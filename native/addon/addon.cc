@@ -69,18 +69,10 @@
 #include "rtyield.h"
 #include "smaps.h"
 #include "spawn.h"
+#include "throw_errno.h"
 #include "vmap.h"
 
 namespace {
-
-Napi::Value ThrowErrno(Napi::Env env, const char *syscall, int err) {
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " failed: " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("code", Napi::String::New(env, strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN"));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
 
 Napi::Value Crc32c(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();

@@ -18,6 +18,7 @@
 //       alive until then, as a ChildProcess does.
 // Errors are thrown as in addon.cc (code, errno, syscall).
 #include "spawn.h"
+#include "throw_errno.h"
 
 #include <cerrno>
 #include <csignal>
@@ -34,15 +35,6 @@
 extern char **environ;
 
 namespace {
-
-Napi::Value Throw(Napi::Env env, const char *syscall, int err) {
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " failed: " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("code", Napi::String::New(env, strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN"));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
 
 void CloseAll(std::vector<int> &fds) {
   for (int fd : fds)
@@ -74,7 +66,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
       int err = errno;
       for (auto &q : pipes) ours.insert(ours.end(), {q[0], q[1]});
       CloseAll(ours);
-      return Throw(env, "pipe2", err);
+      return ThrowErrno(env, "pipe2", err);
     }
   }
   int childEnd[3] = {pipes[0][0], pipes[1][1], pipes[2][1]};
@@ -92,7 +84,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
       CloseAll(high);
       for (auto &q : pipes) ours.insert(ours.end(), {q[0], q[1]});
       CloseAll(ours);
-      return Throw(env, err == EBADF ? "helper fd" : "fcntl", err);
+      return ThrowErrno(env, err == EBADF ? "helper fd" : "fcntl", err);
     }
     high.push_back(h);
   }
@@ -117,7 +109,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   for (int c : childEnd) close(c);
   if (err) {
     for (int p : parentEnd) close(p);
-    return Throw(env, "posix_spawn", err);
+    return ThrowErrno(env, "posix_spawn", err);
   }
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
@@ -125,7 +117,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
     for (int p : parentEnd) close(p);
-    return Throw(env, "pidfd_open", e);
+    return ThrowErrno(env, "pidfd_open", e);
   }
   Napi::Array r = Napi::Array::New(env, 5);
   r.Set(0u, Napi::Number::New(env, pid));
@@ -178,7 +170,7 @@ Napi::Value WatchExit(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
   uv_loop_t *loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return Throw(env, "uv_default_loop", EINVAL);
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return ThrowErrno(env, "uv_default_loop", EINVAL);
   ExitWatch *w = new ExitWatch();
   w->pidfd = info[0].As<Napi::Number>().Int32Value();
   w->env = env;
@@ -187,12 +179,12 @@ Napi::Value WatchExit(const Napi::CallbackInfo &info) {
   int r = uv_poll_init(loop, &w->poll, w->pidfd);
   if (r != 0) {
     delete w;
-    return Throw(env, "uv_poll_init", -r);
+    return ThrowErrno(env, "uv_poll_init", -r);
   }
   r = uv_poll_start(&w->poll, UV_READABLE, Polled);
   if (r != 0) {
     uv_close(reinterpret_cast<uv_handle_t *>(&w->poll), Closed);
-    return Throw(env, "uv_poll_start", -r);
+    return ThrowErrno(env, "uv_poll_start", -r);
   }
   return env.Undefined();
 }
