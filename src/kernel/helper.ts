@@ -8,6 +8,7 @@
  * loaded for it: loading it and spawning through it cost every command ~4.5 ms of its main
  * thread (docs/performance.md, "Fifteenth session").
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { systemErrorText } from '../errno.js';
@@ -85,20 +86,7 @@ export class Helper {
       };
       stdout.on('close', one);
       stderr.on('close', one);
-      const watch = (cb: (code: number, signal: number) => void) => {
-        try {
-          native().watchExit(pidfd, cb);
-        } catch (e) {
-          // (libuv could not poll the pidfd) a helper that cannot be watched is not kept
-          process.kill(pid, 'SIGKILL');
-          this.running = false;
-          stdin.destroy();
-          how = `cannot be watched (${systemErrorText(e)})`;
-          status = 128;
-          one();
-        }
-      };
-      watch((code, signal) => {
+      const gone = (code: number, signal: number) => {
         this.running = false;
         // as a ChildProcess's stdin: its fd is closed once the helper is gone (an end() leaves
         // the socket half-open)
@@ -106,7 +94,18 @@ export class Helper {
         how = signal ? `was killed by ${signalText(signal)}` : `exited with status ${code}`;
         status = signal ? 128 : code;
         one();
-      });
+      };
+      try {
+        native().watchExit(pidfd, gone);
+      } catch (e) {
+        // libuv could not poll the pidfd: a helper that cannot be watched is not kept
+        fs.closeSync(pidfd);
+        process.kill(pid, 'SIGKILL');
+        this.running = false;
+        stdin.destroy();
+        how = `could not be watched (${systemErrorText(e)})`;
+        one();
+      }
     });
   }
 
