@@ -2,10 +2,11 @@
  * The addon's spawnHelper and watchExit (native/addon/spawn.cc: how the coordinator starts the
  * helper, src/kernel/helper.ts), driven with /bin/sh in place of the helper, in a Node process of
  * its own: the fds given land at 3, 4, ... even where a target number is a later source's; the
- * child has nothing else open, none of signals 1-31 ignored (Node ignores SIGPIPE) and none blocked, Node's
- * environment as changed at run time; its three pipes carry stdin, stdout and stderr; its exit
- * status and a killing signal come back; the pidfd and the pipes are closed afterwards; a
- * program that cannot be started throws with code and syscall.
+ * child has nothing else open, none of signals 1-31 ignored (Node ignores SIGPIPE) and none
+ * blocked, the environment given (process.env as changed at run time, or any other); its three
+ * pipes carry stdin, stdout and stderr; its exit status and a killing signal come back; the pidfd
+ * and the pipes are closed afterwards; a program that cannot be started throws with code and
+ * syscall.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -45,7 +46,7 @@ describe('spawnHelper', () => {
         const script = 'read line; echo "in:$line"; echo "env:$UCR_SPAWN_TEST"; ' +
           'echo "fa:$(stat -L -c %i /proc/self/fd/' + fa + ')"; echo "fa1:$(stat -L -c %i /proc/self/fd/' + (fa + 1) + ')"; ' +
           'grep -E "^Sig(Ign|Blk)" /proc/self/status; echo to-stderr >&2; echo fds:; ls /proc/self/fd; exit 3';
-        const [pid, pidfd, inFd, outFd, errFd] = m.exports.spawnHelper('/bin/sh', ['-c', script], fds);
+        const [pid, pidfd, inFd, outFd, errFd] = m.exports.spawnHelper('/bin/sh', ['-c', script], fds, Object.entries(process.env).map(([k, v]) => k + '=' + v));
         const stdin = new net.Socket({ fd: inFd, readable: false, writable: true });
         const stdout = new net.Socket({ fd: outFd, readable: true, writable: false });
         const stderr = new net.Socket({ fd: errFd, readable: true, writable: false });
@@ -85,21 +86,30 @@ describe('spawnHelper', () => {
     }
   });
 
-  it('reports a child killed by a signal, and throws for a program that cannot be started', () => {
+  it('gives the child the environment passed, reports a child killed by a signal, and throws for a program that cannot be started', () => {
     const out = inNode(`
       const m = { exports: {} };
       process.dlopen(m, ${JSON.stringify(ADDON)});
       let err;
-      try { m.exports.spawnHelper('/nonexistent/ucr-helper', [], []); } catch (e) { err = { code: e.code, syscall: e.syscall }; }
-      const [pid, pidfd] = m.exports.spawnHelper('/bin/sh', ['-c', 'kill -TERM $$; sleep 5'], []);
-      m.exports.watchExit(pidfd, (code, signal) => {
-        let reaped = false;
-        try { process.kill(pid, 0); } catch (e) { reaped = e.code === 'ESRCH'; }
-        process.stdout.write(JSON.stringify({ err, status: [code, signal], reaped }));
-        process.exit(0);
+      try { m.exports.spawnHelper('/nonexistent/ucr-helper', [], [], []); } catch (e) { err = { code: e.code, syscall: e.syscall }; }
+      // the environment given, not the process's (a worker thread's process.env is its own)
+      const [, efd, , eout] = m.exports.spawnHelper('/usr/bin/env', [], [], ['A=1', 'B=two words']);
+      const es = new (require('node:net').Socket)({ fd: eout, readable: true, writable: false });
+      let envOut = '';
+      es.on('data', (d) => (envOut += d));
+      m.exports.watchExit(efd, () => {});
+      es.on('close', () => {
+        const [pid, pidfd] = m.exports.spawnHelper('/bin/sh', ['-c', 'kill -TERM $$; sleep 5'], [], []);
+        m.exports.watchExit(pidfd, (code, signal) => {
+          let reaped = false;
+          try { process.kill(pid, 0); } catch (e) { reaped = e.code === 'ESRCH'; }
+          process.stdout.write(JSON.stringify({ err, envOut, status: [code, signal], reaped }));
+          process.exit(0);
+        });
       });
     `);
     expect(out.err).toEqual({ code: 'ENOENT', syscall: 'posix_spawn' });
+    expect(out.envOut).toBe('A=1\nB=two words\n');
     expect(out.status).toEqual([-1, 15]);
     expect(out.reaped).toBe(true);
   });

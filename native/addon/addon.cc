@@ -39,7 +39,7 @@
 //                                    such a policy starts it too); true when it does
 //   exitNow(status)               -> never       _exit(2): the command's end without Node's
 //                                    teardown (src/cli/run.ts: exitNow)
-//   spawnHelper(file, args, fds)  -> [pid, pidfd, stdin, stdout, stderr]   the helper started
+//   spawnHelper(file, args, fds, env) -> [pid, pidfd, stdin, stdout, stderr]  the helper started
 //                                    with three pipes and fds as its 3, 4...; watchExit(pidfd,
 //                                    cb) calls cb(code, signal) once it has exited (spawn.cc)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.

@@ -4,9 +4,10 @@
 // Loading node:child_process and spawning through it cost a command ~4.5 ms of its main thread
 // (the module and the ones it loads, ~2 ms; ChildProcess.spawn, ~2.6 ms), for one child with
 // three pipes. Here:
-//   spawnHelper(file, args, fds) -> [pid, pidfd, stdin, stdout, stderr]
+//   spawnHelper(file, args, fds, env) -> [pid, pidfd, stdin, stdout, stderr]
 //       posix_spawn(3) (a vfork: nothing of the parent's memory is copied) of file with args
-//       (argv[0] is file), the process's environment, three new pipes as its fds 0, 1, 2 (the
+//       (argv[0] is file), env ("NAME=value" strings: the caller's process.env, as a
+//       ChildProcess gets it, also in a worker thread, whose process.env is its own), three new pipes as its fds 0, 1, 2 (the
 //       returned stdin is the end to write, stdout and stderr the ends to read; all three
 //       close-on-exec here) and fds[i] as its fd 3 + i. Signals 1-31 back to their default
 //       disposition and an empty signal mask in the child, as libuv's spawn gives them. The
@@ -32,8 +33,6 @@
 #include <uv.h>
 #include <vector>
 
-extern char **environ;
-
 namespace {
 
 void CloseAll(std::vector<int> &fds) {
@@ -44,8 +43,8 @@ void CloseAll(std::vector<int> &fds) {
 
 Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsArray()) {
-    Napi::TypeError::New(env, "spawnHelper(file, args, fds)").ThrowAsJavaScriptException();
+  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsArray() || !info[3].IsArray()) {
+    Napi::TypeError::New(env, "spawnHelper(file, args, fds, env)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   std::string file = info[0].As<Napi::String>().Utf8Value();
@@ -55,6 +54,12 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   std::vector<char *> argv;
   for (auto &s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
+  Napi::Array e = info[3].As<Napi::Array>();
+  std::vector<std::string> envs;
+  for (uint32_t i = 0; i < e.Length(); i++) envs.push_back(e.Get(i).ToString().Utf8Value());
+  std::vector<char *> envp;
+  for (auto &v : envs) envp.push_back(v.data());
+  envp.push_back(nullptr);
   std::vector<int> extra;
   for (uint32_t i = 0; i < f.Length(); i++) extra.push_back(f.Get(i).ToNumber().Int32Value());
 
@@ -102,7 +107,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   posix_spawnattr_setsigdefault(&attr, &def);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  int err = posix_spawn(&pid, file.c_str(), &fa, &attr, argv.data(), environ);
+  int err = posix_spawn(&pid, file.c_str(), &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   CloseAll(high);

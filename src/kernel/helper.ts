@@ -57,7 +57,10 @@ export class Helper {
     const file = helperPath();
     let fds: [number, number, number, number, number];
     try {
-      fds = native().spawnHelper(file, args, extraFds);
+      // the environment as a ChildProcess gets it: process.env (a worker thread's own copy too)
+      const env: string[] = [];
+      for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env.push(`${k}=${v}`);
+      fds = native().spawnHelper(file, args, extraFds, env);
     } catch (e) {
       this.finish(new UcrError(`ucr-helper ${file}: cannot start it: ${systemErrorText(e)}`, { code: 'EHELPER', object: file, cause: e }));
       this.exited = Promise.resolve(127);

@@ -67,11 +67,11 @@ export interface NativeAddon {
   /** _exit(2) with status: the process ends at once, without Node's teardown (no 'exit' event,
    * no join of its threads). Only once nothing is left to write (src/cli/run.ts). */
   exitNow(status: number): never;
-  /** posix_spawn of file with args (argv[0] is file) and the process's environment: three new
+  /** posix_spawn of file with args (argv[0] is file) and env ("NAME=value" each): three new
    * pipes as its fds 0, 1, 2 (stdin the end to write, stdout and stderr the ends to read), fds[i]
    * as its fd 3 + i, signals 1-31 at their default disposition and none blocked (spawn.cc).
    * Throws with code/errno/syscall (posix_spawn: ENOENT, EACCES...). */
-  spawnHelper(file: string, args: string[], fds: number[]): [pid: number, pidfd: number, stdin: number, stdout: number, stderr: number];
+  spawnHelper(file: string, args: string[], fds: number[], env: string[]): [pid: number, pidfd: number, stdin: number, stdout: number, stderr: number];
   /** cb(code, signal) from the event loop once the process of pidfd has exited and is reaped
    * (signal 0 when it exited, else code -1); the pidfd is closed then. Keeps the loop alive
    * until then. */
