@@ -35,11 +35,21 @@
 
 namespace {
 
-void CloseAll(std::vector<int> &fds) {
-  for (int fd : fds)
-    if (fd >= 0) close(fd);
-  fds.clear();
+void CloseAll(const int *fds, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (fds[i] >= 0) close(fds[i]);
 }
+
+// A null-terminated char * array (argv, envp) over the strings it holds.
+struct CStrings {
+  std::vector<std::string> s;
+  std::vector<char *> p;
+  CStrings(Napi::Array a, std::vector<std::string> first = {}) : s(std::move(first)) {
+    for (uint32_t i = 0; i < a.Length(); i++) s.push_back(a.Get(i).ToString().Utf8Value());
+    for (auto &x : s) p.push_back(x.data());
+    p.push_back(nullptr);
+  }
+};
 
 Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -48,29 +58,17 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
   std::string file = info[0].As<Napi::String>().Utf8Value();
-  Napi::Array a = info[1].As<Napi::Array>(), f = info[2].As<Napi::Array>();
-  std::vector<std::string> args{file};
-  for (uint32_t i = 0; i < a.Length(); i++) args.push_back(a.Get(i).ToString().Utf8Value());
-  std::vector<char *> argv;
-  for (auto &s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  Napi::Array e = info[3].As<Napi::Array>();
-  std::vector<std::string> envs;
-  for (uint32_t i = 0; i < e.Length(); i++) envs.push_back(e.Get(i).ToString().Utf8Value());
-  std::vector<char *> envp;
-  for (auto &v : envs) envp.push_back(v.data());
-  envp.push_back(nullptr);
+  CStrings argv(info[1].As<Napi::Array>(), {file}), envp(info[3].As<Napi::Array>());
+  Napi::Array f = info[2].As<Napi::Array>();
   std::vector<int> extra;
   for (uint32_t i = 0; i < f.Length(); i++) extra.push_back(f.Get(i).ToNumber().Int32Value());
 
   // pipes[0] the child's stdin (it reads [0]), [1] stdout, [2] stderr (it writes [1])
   int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
-  std::vector<int> ours;  // closed on every way out but the parent's three ends
   for (auto &p : pipes) {
     if (pipe2(p, O_CLOEXEC) < 0) {
       int err = errno;
-      for (auto &q : pipes) ours.insert(ours.end(), {q[0], q[1]});
-      CloseAll(ours);
+      CloseAll(&pipes[0][0], 6);
       return ThrowErrno(env, "pipe2", err);
     }
   }
@@ -86,9 +84,8 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
     int h = fcntl(s, F_DUPFD_CLOEXEC, base);
     if (h < 0) {
       int err = errno;
-      CloseAll(high);
-      for (auto &q : pipes) ours.insert(ours.end(), {q[0], q[1]});
-      CloseAll(ours);
+      CloseAll(high.data(), high.size());
+      CloseAll(&pipes[0][0], 6);
       return ThrowErrno(env, err == EBADF ? "helper fd" : "fcntl", err);
     }
     high.push_back(h);
@@ -107,13 +104,13 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   posix_spawnattr_setsigdefault(&attr, &def);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  int err = posix_spawn(&pid, file.c_str(), &fa, &attr, argv.data(), envp.data());
+  int err = posix_spawn(&pid, file.c_str(), &fa, &attr, argv.p.data(), envp.p.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  CloseAll(high);
-  for (int c : childEnd) close(c);
+  CloseAll(high.data(), high.size());
+  CloseAll(childEnd, 3);
   if (err) {
-    for (int p : parentEnd) close(p);
+    CloseAll(parentEnd, 3);
     return ThrowErrno(env, "posix_spawn", err);
   }
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
@@ -121,7 +118,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
     int e = errno;
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
-    for (int p : parentEnd) close(p);
+    CloseAll(parentEnd, 3);
     return ThrowErrno(env, "pidfd_open", e);
   }
   Napi::Array r = Napi::Array::New(env, 5);
@@ -147,7 +144,7 @@ void Polled(uv_poll_t *p, int status, int) {
   // readable once the child has exited; WNOHANG: a spurious wake-up leaves it for the next one
   if (waitid(static_cast<idtype_t>(P_PIDFD), w->pidfd, &si, WEXITED | WNOHANG) < 0) {
     if (errno == EINTR || status == UV_EINTR) return;
-    si.si_pid = -1;  // cannot be reaped (not ours any more): reported as killed
+    // cannot be reaped (not ours any more): reported as killed
     si.si_code = CLD_KILLED;
     si.si_status = SIGKILL;
   } else if (si.si_pid == 0) {

@@ -3,7 +3,7 @@
 import v8 from 'node:v8';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { SkipMemory } from '../index.js';
-import { signalNumber } from '../orchestrator/notify.js';
+import { signalNumber } from '../signals.js';
 import { VERSION } from '../version.js';
 import { leanHeap } from '../heap.js';
 import { completionScript } from './completion.js';

@@ -5,7 +5,7 @@
  */
 import { errnoName } from '../errno.js';
 import { syscallName } from '../kernel/syscall-names.js';
-import { signalName } from '../orchestrator/notify.js';
+import { signalName } from '../signals.js';
 
 export { signalName, syscallName };
 

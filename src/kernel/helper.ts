@@ -10,9 +10,9 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
+import { signalName } from '../signals.js';
 import { helperPath, native } from '../native/addon.js';
 import { decodeEvent, type EvError, type EventName, type EventOf, type HelperEvent } from './protocol.gen.js';
 
@@ -32,10 +32,6 @@ export class HelperError extends Error {
   constructor(readonly failure: HelperFailure) {
     super(failure.msg);
   }
-}
-
-function signalText(sig: number): string {
-  return Object.entries(os.constants.signals).find(([, n]) => n === sig)?.[0] ?? `signal ${sig}`;
 }
 
 export class Helper {
@@ -89,25 +85,22 @@ export class Helper {
       };
       stdout.on('close', one);
       stderr.on('close', one);
-      const gone = (code: number, signal: number) => {
+      const gone = (text: string, st: number) => {
         this.running = false;
         // as a ChildProcess's stdin: its fd is closed once the helper is gone (an end() leaves
         // the socket half-open)
         stdin.destroy();
-        how = signal ? `was killed by ${signalText(signal)}` : `exited with status ${code}`;
-        status = signal ? 128 : code;
+        how = text;
+        status = st;
         one();
       };
       try {
-        native().watchExit(pidfd, gone);
+        native().watchExit(pidfd, (code, signal) => gone(signal ? `was killed by ${signalName(signal)}` : `exited with status ${code}`, signal ? 128 : code));
       } catch (e) {
         // libuv could not poll the pidfd: a helper that cannot be watched is not kept
         fs.closeSync(pidfd);
         process.kill(pid, 'SIGKILL');
-        this.running = false;
-        stdin.destroy();
-        how = `could not be watched (${systemErrorText(e)})`;
-        one();
+        gone(`could not be watched (${systemErrorText(e)})`, 128);
       }
     });
   }

@@ -2,7 +2,7 @@
 import { errnoText } from '../errno.js';
 import { CheckpointError, PermissionError, PidInUseError, RestoreError, UcrError } from '../errors.js';
 import { HelperError } from '../kernel/helper.js';
-import { signalName } from './notify.js';
+import { signalName } from '../signals.js';
 import { restorePrivilegeHint } from './trust.js';
 
 const EPERM = 1;

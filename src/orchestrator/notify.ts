@@ -10,34 +10,11 @@
  *   NOTIFY_RESTARTED  (2)  you were restarted; sent to every live task once all of them run.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import { native } from '../native/addon.js';
 
 export const NOTIFY_CHECKPOINT = 1;
 export const NOTIFY_RESTARTED = 2;
 export const NOTIFY_WAIT_MS = 2000;
-
-/** A signal number from a name (SIGUSR2, USR2) or number; undefined when there is none. */
-export function signalNumber(s: string | number): number | undefined {
-  if (typeof s === 'number') return Number.isInteger(s) && s >= 1 && s <= 64 ? s : undefined;
-  if (/^\d+$/.test(s)) return signalNumber(Number(s));
-  const name = s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
-  const rt = /^SIGRTMIN(?:\+(\d+))?$/.exec(name);
-  if (rt) return signalNumber(34 + Number(rt[1] ?? 0));
-  return (os.constants.signals as Record<string, number>)[name];
-}
-
-const SIGNALS = new Map<number, string>();
-for (const [name, n] of Object.entries(os.constants.signals)) if (!SIGNALS.has(n) && name !== 'SIGIOT' && name !== 'SIGPOLL' && name !== 'SIGUNUSED') SIGNALS.set(n, name);
-const SIGRTMIN = 34;
-
-/** "SIGTERM", "SIGRTMIN+3", "signal 32" */
-export function signalName(n: number): string {
-  const name = SIGNALS.get(n);
-  if (name) return name;
-  if (n >= SIGRTMIN && n <= 64) return n === SIGRTMIN ? 'SIGRTMIN' : `SIGRTMIN+${n - SIGRTMIN}`;
-  return `signal ${n}`;
-}
 
 function statusMask(pid: number, field: string): bigint {
   try {

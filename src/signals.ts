@@ -1,0 +1,26 @@
+/** Signal names and numbers (the kernel's, as os.constants gives them, and the real-time ones
+ * by their distance from SIGRTMIN): below the layers that print them (the helper's end, the
+ * CLI's names, --notify-signal). */
+import os from 'node:os';
+
+/** A signal number from a name (SIGUSR2, USR2) or number; undefined when there is none. */
+export function signalNumber(s: string | number): number | undefined {
+  if (typeof s === 'number') return Number.isInteger(s) && s >= 1 && s <= 64 ? s : undefined;
+  if (/^\d+$/.test(s)) return signalNumber(Number(s));
+  const name = s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
+  const rt = /^SIGRTMIN(?:\+(\d+))?$/.exec(name);
+  if (rt) return signalNumber(34 + Number(rt[1] ?? 0));
+  return (os.constants.signals as Record<string, number>)[name];
+}
+
+const SIGNALS = new Map<number, string>();
+for (const [name, n] of Object.entries(os.constants.signals)) if (!SIGNALS.has(n) && name !== 'SIGIOT' && name !== 'SIGPOLL' && name !== 'SIGUNUSED') SIGNALS.set(n, name);
+const SIGRTMIN = 34;
+
+/** "SIGTERM", "SIGRTMIN+3", "signal 32" */
+export function signalName(n: number): string {
+  const name = SIGNALS.get(n);
+  if (name) return name;
+  if (n >= SIGRTMIN && n <= 64) return n === SIGRTMIN ? 'SIGRTMIN' : `SIGRTMIN+${n - SIGRTMIN}`;
+  return `signal ${n}`;
+}
