@@ -40,6 +40,8 @@ void CloseAll(const int *fds, size_t n) {
     if (fds[i] >= 0) close(fds[i]);
 }
 
+constexpr int kPipeSize = 1 << 20;
+
 // A null-terminated char * array (argv, envp) over the strings it holds.
 struct CStrings {
   std::vector<std::string> s;
@@ -72,6 +74,12 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
       return ThrowErrno(env, "pipe2", err);
     }
   }
+  // The commands and the answers each get a 1 MiB pipe (best effort: a user over the kernel's
+  // pipe limits keeps 64 KiB): with 64 KiB, a long command (a checkpoint's check sends ~1 MB of
+  // plan for a tree of 100) stops at the first 64 KiB until Node's event loop runs again, which
+  // it does only once the whole plan is made, so the helper read it after; and the helper's
+  // answers stop it while Node is busy. Pages are allocated only as data fills the pipe.
+  for (int fd : {pipes[0][1], pipes[1][1]}) fcntl(fd, F_SETPIPE_SZ, kPipeSize);
   int childEnd[3] = {pipes[0][0], pipes[1][1], pipes[2][1]};
   int parentEnd[3] = {pipes[0][1], pipes[1][0], pipes[2][0]};
   std::vector<int> srcs{childEnd[0], childEnd[1], childEnd[2]};
