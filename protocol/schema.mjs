@@ -203,8 +203,8 @@ export const messages = [
   plan('xstate', [hex('xstate', { min: 1, max: 65536 }), u64('len', { min: 1, max: 65536, opt: true })], 'the XSAVE area; len: its size, when the zeros at its end were left out'),
   plan(
     'thread',
-    [u64('tid', { min: 1, max: PID }), hex('regs', { min: REGS, max: REGS }), hex('xstate', { min: 1, max: 65536 }), u64('sigmask'), u64('rseq_ptr'), u64('rseq_len', { max: 4095 }), u32('rseq_sig'), u64('tidaddr'), u64('alt_sp'), u32('alt_flags'), u64('alt_size'), hex('pending', { max: SIGINFOS }), hex('comm', { max: 16 }), u64('len', { min: 1, max: 65536, opt: true })],
-    'another thread of the task (len: the size of its xstate, when the zeros at its end were left out)',
+    [u64('tid', { min: 1, max: PID }), hex('regs', { min: REGS, max: REGS }), hex('xstate', { max: 65536 }), u64('sigmask'), u64('rseq_ptr'), u64('rseq_len', { max: 4095 }), u32('rseq_sig'), u64('tidaddr'), u64('alt_sp'), u32('alt_flags'), u64('alt_size'), hex('pending', { max: SIGINFOS }), hex('comm', { max: 16 }), u64('len', { min: 1, max: 65536, opt: true }), u64('xsame', { max: INT, opt: true })],
+    "another thread of the task (len: the size of its xstate, when the zeros at its end were left out; xsame: its xstate is that of the task's thread line number xsame (0: the first), an earlier one, and the xstate field is empty: the threads of a process mostly have equal XSAVE areas)",
   ),
   plan('altstack', [u64('sp'), u32('flags'), u64('size')], 'sigaltstack of the main thread'),
   plan('robust', [u64('head'), u64('len', { min: 24, max: 24 })], 'set_robust_list of the main thread'),

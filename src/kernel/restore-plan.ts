@@ -97,12 +97,14 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
     return;
   }
   const x = xstateParts(t);
+  // each distinct XSAVE area of the threads once (equal ones are one object: SharedParts)
+  const xsame = new Map<Uint8Array, number>();
   for (let k = 0; k < t.threads.length; k++) {
     if (k % THREAD_CHUNK === 0) {
       yield L;
       L = [];
     }
-    threadLines(t.threads[k]!, x.len, L);
+    threadLines(t.threads[k]!, x.len, L, xsame, k);
   }
   taskTail(t, L);
   yield L;
@@ -209,19 +211,25 @@ function credsLines(c: TaskImage['creds']): string[] {
 // several lines, each appending to it
 const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
 
-/** A thread's lines (xlen: the size of the task's XSAVE area). */
-function threadLines(th: TaskImage['threads'][number], xlen: number, L: string[]): void {
+const NO_BYTES = new Uint8Array(0);
+
+/** A thread's lines (xlen: the size of the task's XSAVE area; seen: the XSAVE areas of the
+ * task's thread lines so far, by their line number k: an equal one is named, not repeated). */
+function threadLines(th: TaskImage['threads'][number], xlen: number, L: string[], seen: Map<Uint8Array, number>, k: number): void {
   const x = { len: xlen };
   {
     const r = th.rseq ?? { ptr: 0, len: 0, sig: 0 };
+    const same = seen.get(th.xstate);
+    if (same === undefined) seen.set(th.xstate, k);
     // its xstate as the main thread's, without its zeros (format 1.5 images leave them out)
-    const xn = usedLength(th.xstate);
+    const xn = same === undefined ? usedLength(th.xstate) : 0;
     const [altSp, altFlags, altSize] = th.signals.altstack;
     const [first, ...more] = chunks(th.signals.pending);
     L.push(
       P.planThread({
-        tid: th.tid, regs: restartFixup(th.regs), xstate: th.xstate.subarray(0, xn), sigmask: th.sigmask, rseqPtr: r.ptr, rseqLen: r.len, rseqSig: r.sig,
-        tidaddr: th.tidAddress, altSp, altFlags, altSize, pending: first!, comm: commBytes(th.comm), ...(xn < x.len ? { len: x.len } : {}),
+        tid: th.tid, regs: restartFixup(th.regs), xstate: same === undefined ? th.xstate.subarray(0, xn) : NO_BYTES, sigmask: th.sigmask, rseqPtr: r.ptr, rseqLen: r.len, rseqSig: r.sig,
+        tidaddr: th.tidAddress, altSp, altFlags, altSize, pending: first!, comm: commBytes(th.comm),
+        ...(same !== undefined ? { len: x.len, xsame: same } : xn < x.len ? { len: x.len } : {}),
       }),
     );
     for (const c of more) L.push(P.planThpending({ siginfos: c }));

@@ -57,12 +57,23 @@ int on_plan_thread(struct plan_in *in, struct msg_plan_thread *m)
 	NEED(th != NULL);
 	th->tid = (pid_t)m->tid;
 	memcpy(&th->regs, m->regs, sizeof th->regs);
-	/* the rest: zeros, added when it is set (2,000 threads x 11 KB of AMX state in every
-	 * process holding the plan otherwise) */
-	size_t xlen = m->has_len ? (size_t)m->len : m->xstate_len;
-	NEED(xlen >= m->xstate_len && (th->xstate = copy(m->xstate, m->xstate_len)) != NULL);
-	th->xstate_len = xlen;
-	th->xstate_have = m->xstate_len;
+	if (m->has_xsame) {
+		/* the xstate of an earlier thread line of the task: the same bytes, shared (the plan's
+		 * xstates are never written to nor freed) */
+		NEED(m->xstate_len == 0 && m->xsame + 1 < (uint64_t)t->nthreads);
+		const struct thread_plan *o = &t->threads[m->xsame];
+		NEED(m->len == o->xstate_len);
+		th->xstate = o->xstate;
+		th->xstate_len = o->xstate_len;
+		th->xstate_have = o->xstate_have;
+	} else {
+		/* the rest: zeros, added when it is set (2,000 threads x 11 KB of AMX state in every
+		 * process holding the plan otherwise) */
+		size_t xlen = m->has_len ? (size_t)m->len : m->xstate_len;
+		NEED(m->xstate_len >= 1 && xlen >= m->xstate_len && (th->xstate = copy(m->xstate, m->xstate_len)) != NULL);
+		th->xstate_len = xlen;
+		th->xstate_have = m->xstate_len;
+	}
 	th->sigmask = m->sigmask;
 	th->rseq_ptr = m->rseq_ptr;
 	th->rseq_len = (uint32_t)m->rseq_len;
