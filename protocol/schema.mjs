@@ -200,7 +200,11 @@ export const messages = [
   plan('sigaction', [u64('sig', { min: 1, max: 64 }), ...many(['handler', 'flags', 'restorer', 'mask'])], 'a signal disposition'),
   plan('rlimit', [u64('resource', { max: 15 }), u64('cur'), u64('max')], 'a resource limit'),
   plan('regs', [hex('regs', { min: REGS, max: REGS })], 'struct user_regs_struct'),
-  plan('xstate', [hex('xstate', { min: 1, max: 65536 }), u64('len', { min: 1, max: 65536, opt: true })], 'the XSAVE area; len: its size, when the zeros at its end were left out'),
+  plan(
+    'xstate',
+    [hex('xstate', { max: 65536 }), u64('len', { min: 1, max: 65536, opt: true }), u64('same', { min: 1, max: PID, opt: true })],
+    "the XSAVE area; len: its size, when the zeros at its end were left out; same: the area of the earlier task of that pid (in the image), the xstate field empty (a tree's tasks mostly have equal areas)",
+  ),
   plan(
     'thread',
     [u64('tid', { min: 1, max: PID }), hex('regs', { min: REGS, max: REGS }), hex('xstate', { max: 65536 }), u64('sigmask'), u64('rseq_ptr'), u64('rseq_len', { max: 4095 }), u32('rseq_sig'), u64('tidaddr'), u64('alt_sp'), u32('alt_flags'), u64('alt_size'), hex('pending', { max: SIGINFOS }), hex('comm', { max: 16 }), u64('len', { min: 1, max: 65536, opt: true }), u64('xsame', { max: INT, opt: true })],

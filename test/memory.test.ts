@@ -66,6 +66,19 @@ describe('memory survives checkpoint → kill → restart', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it("SSE registers of 12 child processes, 6 of them in 3 groups with equal XSAVE areas (the restore plan names an earlier task's area instead of repeating it): every process's registers come back as its own", async () => {
+    const { c, img, pids } = await killedCase('xsame', { args: ['--threads', '2', '--children', '12'] });
+    expect(pids).toHaveLength(13);
+    // equal areas in the image, and distinct ones (else this test proves nothing of the naming)
+    const { meta } = inspect({ input: img });
+    const keys = meta.tasks.slice(1).map((t) => Buffer.from(t.xstate).toString('hex'));
+    expect(keys.length).toBe(12);
+    expect(new Set(keys).size).toBeLessThan(keys.length);
+    expect(new Set(keys).size).toBeGreaterThan(3);
+    expect(restartDetached(img).code).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it("x87, SSE and AVX state from a task's XSAVE area without its final zeros (format 1.8 writes a tree's so): the loop ends with its exact result; the same area in a 1.7 image is refused", async () => {
     const { c, img } = await killedCase('fpu');
     const good = fs.readFileSync(img);

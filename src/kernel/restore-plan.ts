@@ -80,6 +80,8 @@ function append(L: string[], lines: readonly string[]): void {
   for (const l of lines) L.push(l);
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 const range = (l: Parameters<typeof lockRange>[0]) => {
   const [start, len] = lockRange(l);
   return { start: start!, len: len! };
@@ -90,8 +92,8 @@ const range = (l: Parameters<typeof lockRange>[0]) => {
  * this loop: the lines are made by plain functions (V8 compiled one generator of all of them
  * again and again, ~100 ms of concurrent compiling each, its zones ~20 MB of the CLI's peak
  * RSS at 1,000 tasks, and deoptimized it ~700 times). */
-export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask): Generator<string[]> {
-  let L = taskHead(p, t, files, cow);
+export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask, xsaved?: Map<Uint8Array, number>): Generator<string[]> {
+  let L = taskHead(p, t, files, cow, xsaved);
   if (!t) {
     yield L;
     return;
@@ -111,7 +113,9 @@ export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFi
 }
 
 /** A task's lines before its threads' (all of them when it has no image: a zombie, a placeholder). */
-function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask): string[] {
+/** xsaved: the XSAVE areas of the plan's tasks so far, by their pid in the image (an equal one is
+ * named instead of repeated: the tasks of a tree mostly have one object for it, SharedParts). */
+function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask, xsaved?: Map<Uint8Array, number>): string[] {
   const e = p.entry;
   const L = [P.planTask({ index: p.index, oldPid: p.oldPid, newPid: p.newPid, kind: KIND[p.kind], exitStatus: e?.exitStatus ?? 0, stopped: e?.state === 'stopped' })];
   if (p.newns) L.push(P.planNewns({ value: true }));
@@ -185,7 +189,12 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   append(L, sharedLines(t.rlimits, () => t.rlimits.map(([cur, max], r) => P.planRlimit({ resource: r, cur, max }))));
   // the XSAVE area without the zeros at its end (unused AVX-512 and AMX state: most of 11 KB)
   const x = xstateParts(t);
-  L.push(P.planRegs({ regs: restartFixup(t.regs) }), P.planXstate(x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }));
+  const same = xsaved?.get(x.used);
+  if (same === undefined) xsaved?.set(x.used, t.pid);
+  L.push(
+    P.planRegs({ regs: restartFixup(t.regs) }),
+    P.planXstate(same !== undefined ? { xstate: NO_BYTES, len: x.len, same } : x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }),
+  );
   return L;
 }
 
@@ -210,8 +219,6 @@ function credsLines(c: TaskImage['creds']): string[] {
 // pending siginfos (128 bytes each), 8192 per line: a queue of many real-time signals spans
 // several lines, each appending to it
 const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
-
-const NO_BYTES = new Uint8Array(0);
 
 /** A thread's lines (xlen: the size of the task's XSAVE area; seen: the XSAVE areas of the
  * task's thread lines so far, by their line number k: an equal one is named, not repeated). */

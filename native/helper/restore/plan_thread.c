@@ -27,8 +27,20 @@ static unsigned char *copy(const unsigned char *b, size_t len)
 int on_plan_xstate(struct plan_in *in, struct msg_plan_xstate *m)
 {
 	TASK(t);
+	if (m->has_same) {
+		/* the area of an earlier task: the same bytes, shared (never written nor freed) */
+		const struct task_plan *o = NULL;
+		for (const struct task_plan *q = in->p->tasks; q < t; q++)
+			if (q->old_pid == (pid_t)m->same)
+				o = q;
+		NEED(m->xstate_len == 0 && o != NULL && o->xstate != NULL && m->len == o->xstate_len);
+		t->xstate = o->xstate;
+		t->xstate_len = o->xstate_len;
+		t->xstate_used = o->xstate_used;
+		return 0;
+	}
 	size_t len = m->has_len ? (size_t)m->len : m->xstate_len; /* the rest: zeros */
-	NEED(len >= m->xstate_len && (t->xstate = copy(m->xstate, m->xstate_len)) != NULL);
+	NEED(m->xstate_len >= 1 && len >= m->xstate_len && (t->xstate = copy(m->xstate, m->xstate_len)) != NULL);
 	t->xstate_len = len;
 	t->xstate_used = m->xstate_len;
 	return 0;
