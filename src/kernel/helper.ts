@@ -202,8 +202,9 @@ export class Helper {
       }
       // up to JOIN_MAX bytes, the lines joined and copied at once (a builtin call per line was
       // ~0.7 us, cold: 6 ms of a tree of 100's 0.9 MB plan, 2 joined); a longer piece line by
-      // line into the buffer: no joined string (a plan of 2,000 threads is 12 MB of hex, which
-      // join() and Buffer.from() copied twice more, through a string V8 keeps apart)
+      // line into the buffer: no joined string (a plan of 2,000 threads with distinct XSAVE
+      // areas is 9 MB of hex, which join() and Buffer.from() copied twice more, through a
+      // string V8 keeps apart)
       let b: Buffer;
       if (size <= JOIN_MAX) {
         part.push(''); // the last newline
