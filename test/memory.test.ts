@@ -56,12 +56,7 @@ describe('memory survives checkpoint → kill → restart', () => {
 
   it("SSE registers of 24 threads, 12 of them in 3 groups with equal XSAVE areas (the restore plan names an earlier thread's area instead of repeating it): every thread's registers come back as its own", async () => {
     const { c, img } = await killedCase('xsame');
-    // equal areas in the image, and distinct ones (else this test proves nothing of the naming)
-    const { meta } = inspect({ input: img });
-    const keys = meta.tasks[0]!.threads.map((th) => Buffer.from(th.xstate).toString('hex'));
-    expect(keys.length).toBe(24);
-    expect(new Set(keys).size).toBeLessThan(keys.length);
-    expect(new Set(keys).size).toBeGreaterThan(3);
+    expectEqualAndDistinct(inspect({ input: img }).meta.tasks[0]!.threads.map((th) => th.xstate), 24);
     expect(restartDetached(img).code).toBe(0);
     expect(await verdict(c)).toBe('PASS');
   });
@@ -69,12 +64,7 @@ describe('memory survives checkpoint → kill → restart', () => {
   it("SSE registers of 12 child processes, 6 of them in 3 groups with equal XSAVE areas (the restore plan names an earlier task's area instead of repeating it): every process's registers come back as its own", async () => {
     const { c, img, pids } = await killedCase('xsame', { args: ['--threads', '2', '--children', '12'] });
     expect(pids).toHaveLength(13);
-    // equal areas in the image, and distinct ones (else this test proves nothing of the naming)
-    const { meta } = inspect({ input: img });
-    const keys = meta.tasks.slice(1).map((t) => Buffer.from(t.xstate).toString('hex'));
-    expect(keys.length).toBe(12);
-    expect(new Set(keys).size).toBeLessThan(keys.length);
-    expect(new Set(keys).size).toBeGreaterThan(3);
+    expectEqualAndDistinct(inspect({ input: img }).meta.tasks.slice(1).map((t) => t.xstate), 12);
     expect(restartDetached(img).code).toBe(0);
     expect(await verdict(c)).toBe('PASS');
   });
@@ -110,6 +100,15 @@ describe('memory survives checkpoint → kill → restart', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 });
+
+/** n XSAVE areas, some equal (a group) and more than 3 distinct ones: else a test of the plan's
+ * naming of equal areas proves nothing. */
+function expectEqualAndDistinct(areas: Uint8Array[], n: number): void {
+  const keys = new Set(areas.map((x) => Buffer.from(x).toString('hex')));
+  expect(areas).toHaveLength(n);
+  expect(keys.size).toBeLessThan(n);
+  expect(keys.size).toBeGreaterThan(3);
+}
 
 describe('copy-on-write sharing', () => {
   it('pages a parent, two children and a grandchild share since fork stay one page each, pages written since by any of them stay apart; contents, holes and smaps Rss/Pss/Shared/Private match', async () => {

@@ -24,6 +24,23 @@
 
 #define MAX_THREADS 256
 
+/* in an asm block with operands [in] and [out] (16 doubles each): every vector register cleared,
+ * xmm8-15 loaded from in (LOAD_REGS); xmm8-15 stored to out (STORE_REGS) */
+#define LOAD_REGS                                                                                      \
+    "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t"        \
+    "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\tpxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t"        \
+    "movupd 0(%[in]), %%xmm8\n\tmovupd 16(%[in]), %%xmm9\n\tmovupd 32(%[in]), %%xmm10\n\t"              \
+    "movupd 48(%[in]), %%xmm11\n\tmovupd 64(%[in]), %%xmm12\n\tmovupd 80(%[in]), %%xmm13\n\t"           \
+    "movupd 96(%[in]), %%xmm14\n\tmovupd 112(%[in]), %%xmm15\n\t"
+#define STORE_REGS                                                                                     \
+    "movupd %%xmm8, 0(%[out])\n\tmovupd %%xmm9, 16(%[out])\n\tmovupd %%xmm10, 32(%[out])\n\t"           \
+    "movupd %%xmm11, 48(%[out])\n\tmovupd %%xmm12, 64(%[out])\n\tmovupd %%xmm13, 80(%[out])\n\t"        \
+    "movupd %%xmm14, 96(%[out])\n\tmovupd %%xmm15, 112(%[out])\n\t"
+#define VEC_CLOBBERS                                                                                   \
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", \
+        "xmm13", "xmm14", "xmm15"
+
+
 static int go; /* the futex: 0 until SIGTERM */
 
 struct worker {
@@ -39,11 +56,7 @@ static void wait_with_regs(const double *in, double *out, int *ready)
 {
     __atomic_store_n(ready, 1, __ATOMIC_RELEASE);
     __asm__ volatile(
-        "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t"
-        "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\tpxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t"
-        "movupd 0(%[in]), %%xmm8\n\tmovupd 16(%[in]), %%xmm9\n\tmovupd 32(%[in]), %%xmm10\n\t"
-        "movupd 48(%[in]), %%xmm11\n\tmovupd 64(%[in]), %%xmm12\n\tmovupd 80(%[in]), %%xmm13\n\t"
-        "movupd 96(%[in]), %%xmm14\n\tmovupd 112(%[in]), %%xmm15\n\t"
+        LOAD_REGS
         "1:\n\t"
         "cmpl $0, (%[f])\n\t"
         "jne 2f\n\t"
@@ -55,14 +68,10 @@ static void wait_with_regs(const double *in, double *out, int *ready)
         "syscall\n\t"
         "jmp 1b\n\t"
         "2:\n\t"
-        "movupd %%xmm8, 0(%[out])\n\tmovupd %%xmm9, 16(%[out])\n\tmovupd %%xmm10, 32(%[out])\n\t"
-        "movupd %%xmm11, 48(%[out])\n\tmovupd %%xmm12, 64(%[out])\n\tmovupd %%xmm13, 80(%[out])\n\t"
-        "movupd %%xmm14, 96(%[out])\n\tmovupd %%xmm15, 112(%[out])\n\t"
+        STORE_REGS
         :
         : [in] "r"(in), [out] "r"(out), [f] "r"(&go)
-        : "rax", "rdi", "rsi", "rdx", "r10", "rcx", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3",
-          "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
-          "xmm15");
+        : "rax", "rdi", "rsi", "rdx", "r10", "rcx", "r11", "memory", "cc", VEC_CLOBBERS);
 }
 
 static int nthreads;
@@ -72,11 +81,7 @@ static int nthreads;
 static void pause_with_regs(const double *in, double *out)
 {
     __asm__ volatile(
-        "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t"
-        "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\tpxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t"
-        "movupd 0(%[in]), %%xmm8\n\tmovupd 16(%[in]), %%xmm9\n\tmovupd 32(%[in]), %%xmm10\n\t"
-        "movupd 48(%[in]), %%xmm11\n\tmovupd 64(%[in]), %%xmm12\n\tmovupd 80(%[in]), %%xmm13\n\t"
-        "movupd 96(%[in]), %%xmm14\n\tmovupd 112(%[in]), %%xmm15\n\t"
+        LOAD_REGS
         "1:\n\t"
         "cmpl $0, (%[f])\n\t"
         "jne 2f\n\t"
@@ -84,13 +89,10 @@ static void pause_with_regs(const double *in, double *out)
         "syscall\n\t"
         "jmp 1b\n\t"
         "2:\n\t"
-        "movupd %%xmm8, 0(%[out])\n\tmovupd %%xmm9, 16(%[out])\n\tmovupd %%xmm10, 32(%[out])\n\t"
-        "movupd %%xmm11, 48(%[out])\n\tmovupd %%xmm12, 64(%[out])\n\tmovupd %%xmm13, 80(%[out])\n\t"
-        "movupd %%xmm14, 96(%[out])\n\tmovupd %%xmm15, 112(%[out])\n\t"
+        STORE_REGS
         :
         : [in] "r"(in), [out] "r"(out), [f] "r"(&case_term)
-        : "rax", "rcx", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-          "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+        : "rax", "rcx", "r11", "memory", "cc", VEC_CLOBBERS);
 }
 
 #define MAX_CHILDREN 64
