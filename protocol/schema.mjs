@@ -202,8 +202,8 @@ export const messages = [
   plan('regs', [hex('regs', { min: REGS, max: REGS })], 'struct user_regs_struct'),
   plan(
     'xstate',
-    [hex('xstate', { max: 65536 }), u64('len', { min: 1, max: 65536, opt: true }), u64('same', { min: 1, max: PID, opt: true })],
-    "the XSAVE area; len: its size, when the zeros at its end were left out; same: the area of the earlier task of that pid (in the image), the xstate field empty (a tree's tasks mostly have equal areas)",
+    [hex('xstate', { max: 65536 }), u64('len', { min: 1, max: 65536, opt: true }), u64('same', { max: INT, opt: true })],
+    "the XSAVE area; len: its size, when the zeros at its end were left out; same: the area of the plan's task number same (its `task` index), an earlier one, the xstate field empty (a tree's tasks mostly have equal areas)",
   ),
   plan(
     'thread',

@@ -3,19 +3,20 @@
  * CLI's names, --notify-signal). */
 import os from 'node:os';
 
+const SIGRTMIN = 34;
+
 /** A signal number from a name (SIGUSR2, USR2) or number; undefined when there is none. */
 export function signalNumber(s: string | number): number | undefined {
   if (typeof s === 'number') return Number.isInteger(s) && s >= 1 && s <= 64 ? s : undefined;
   if (/^\d+$/.test(s)) return signalNumber(Number(s));
   const name = s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
   const rt = /^SIGRTMIN(?:\+(\d+))?$/.exec(name);
-  if (rt) return signalNumber(34 + Number(rt[1] ?? 0));
+  if (rt) return signalNumber(SIGRTMIN + Number(rt[1] ?? 0));
   return (os.constants.signals as Record<string, number>)[name];
 }
 
 const SIGNALS = new Map<number, string>();
 for (const [name, n] of Object.entries(os.constants.signals)) if (!SIGNALS.has(n) && name !== 'SIGIOT' && name !== 'SIGPOLL' && name !== 'SIGUNUSED') SIGNALS.set(n, name);
-const SIGRTMIN = 34;
 
 /** "SIGTERM", "SIGRTMIN+3", "signal 32" */
 export function signalName(n: number): string {

@@ -7,9 +7,9 @@
 //   spawnHelper(file, args, fds, env) -> [pid, pidfd, stdin, stdout, stderr]
 //       posix_spawn(3) (a vfork: nothing of the parent's memory is copied) of file with args
 //       (argv[0] is file), env ("NAME=value" strings: the caller's process.env, as a
-//       ChildProcess gets it, also in a worker thread, whose process.env is its own), three new pipes as its fds 0, 1, 2 (the
-//       returned stdin is the end to write, stdout and stderr the ends to read; all three
-//       close-on-exec here) and fds[i] as its fd 3 + i. Signals 1-31 back to their default
+//       ChildProcess gets it, also in a worker thread, whose process.env is its own), three
+//       new pipes as its fds 0, 1, 2 (the returned stdin is the end to write, stdout and
+//       stderr the ends to read; all three close-on-exec here) and fds[i] as its fd 3 + i. Signals 1-31 back to their default
 //       disposition and an empty signal mask in the child, as libuv's spawn gives them. The
 //       pidfd (pidfd_open) names the child for watchExit.
 //   watchExit(pidfd, cb)          -> undefined

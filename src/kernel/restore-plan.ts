@@ -82,6 +82,15 @@ function append(L: string[], lines: readonly string[]): void {
 
 const NO_BYTES = new Uint8Array(0);
 
+/** The number of the earlier line (task or thread, counted by `seen`'s owner) whose XSAVE area is
+ * this one, or undefined, when it is recorded as line k: equal areas are one object (the
+ * reader's SharedParts), so an equal one is named instead of repeated. */
+function earlierArea(seen: Map<Uint8Array, number>, area: Uint8Array, k: number): number | undefined {
+  const same = seen.get(area);
+  if (same === undefined) seen.set(area, k);
+  return same;
+}
+
 const range = (l: Parameters<typeof lockRange>[0]) => {
   const [start, len] = lockRange(l);
   return { start: start!, len: len! };
@@ -92,31 +101,29 @@ const range = (l: Parameters<typeof lockRange>[0]) => {
  * this loop: the lines are made by plain functions (V8 compiled one generator of all of them
  * again and again, ~100 ms of concurrent compiling each, its zones ~20 MB of the CLI's peak
  * RSS at 1,000 tasks, and deoptimized it ~700 times). */
-export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask, xsaved?: Map<Uint8Array, number>): Generator<string[]> {
-  let L = taskHead(p, t, files, cow, xsaved);
+export function* taskLines(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask, areas?: Map<Uint8Array, number>): Generator<string[]> {
+  let L = taskHead(p, t, files, cow, areas);
   if (!t) {
     yield L;
     return;
   }
   const x = xstateParts(t);
-  // each distinct XSAVE area of the threads once (equal ones are one object: SharedParts)
-  const xsame = new Map<Uint8Array, number>();
+  const threadAreas = new Map<Uint8Array, number>(); // by thread line number
   for (let k = 0; k < t.threads.length; k++) {
     if (k % THREAD_CHUNK === 0) {
       yield L;
       L = [];
     }
-    threadLines(t.threads[k]!, x.len, L, xsame, k);
+    threadLines(t.threads[k]!, x.len, L, threadAreas, k);
   }
   taskTail(t, L);
   yield L;
 }
 
 /** A task's lines before its threads' (all of them when it has no image: a zombie, a
- * placeholder). xsaved: the XSAVE areas of the plan's tasks so far, by their pid in the image (an
- * equal one is named instead of repeated: the tasks of a tree mostly have one object for it,
- * SharedParts; the distinct ones stay referenced until the plan is made, ~2 KB each). */
-function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask, xsaved?: Map<Uint8Array, number>): string[] {
+ * placeholder). areas: the XSAVE areas of the plan's tasks so far, by their index in the plan
+ * (earlierArea; the distinct ones stay referenced until the plan is made, ~2 KB each). */
+function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?: CowTask, areas?: Map<Uint8Array, number>): string[] {
   const e = p.entry;
   const L = [P.planTask({ index: p.index, oldPid: p.oldPid, newPid: p.newPid, kind: KIND[p.kind], exitStatus: e?.exitStatus ?? 0, stopped: e?.state === 'stopped' })];
   if (p.newns) L.push(P.planNewns({ value: true }));
@@ -190,8 +197,7 @@ function taskHead(p: PlanTask, t: TaskImage | undefined, files: ImageFiles, cow?
   append(L, sharedLines(t.rlimits, () => t.rlimits.map(([cur, max], r) => P.planRlimit({ resource: r, cur, max }))));
   // the XSAVE area without the zeros at its end (unused AVX-512 and AMX state: most of 11 KB)
   const x = xstateParts(t);
-  const same = xsaved?.get(x.used);
-  if (same === undefined) xsaved?.set(x.used, t.pid);
+  const same = areas && earlierArea(areas, x.used, p.index);
   L.push(
     P.planRegs({ regs: restartFixup(t.regs) }),
     P.planXstate(same !== undefined ? { xstate: NO_BYTES, len: x.len, same } : x.used.length < x.len ? { xstate: x.used, len: x.len } : { xstate: x.used }),
@@ -221,14 +227,13 @@ function credsLines(c: TaskImage['creds']): string[] {
 // several lines, each appending to it
 const chunks = (b: Uint8Array) => Array.from({ length: Math.max(1, Math.ceil(b.length / (8192 * 128))) }, (_, i) => b.subarray(i * 8192 * 128, (i + 1) * 8192 * 128));
 
-/** A thread's lines (xlen: the size of the task's XSAVE area; seen: the XSAVE areas of the
- * task's thread lines so far, by their line number k: an equal one is named, not repeated). */
-function threadLines(th: TaskImage['threads'][number], xlen: number, L: string[], seen: Map<Uint8Array, number>, k: number): void {
+/** A thread's lines (xlen: the size of the task's XSAVE area; areas: those of the task's thread
+ * lines so far, by line number; k: this one's, earlierArea). */
+function threadLines(th: TaskImage['threads'][number], xlen: number, L: string[], areas: Map<Uint8Array, number>, k: number): void {
   const x = { len: xlen };
   {
     const r = th.rseq ?? { ptr: 0, len: 0, sig: 0 };
-    const same = seen.get(th.xstate);
-    if (same === undefined) seen.set(th.xstate, k);
+    const same = earlierArea(areas, th.xstate, k);
     // its xstate as the main thread's, without its zeros (format 1.5 images leave them out)
     const xn = same === undefined ? usedLength(th.xstate) : 0;
     const [altSp, altFlags, altSize] = th.signals.altstack;

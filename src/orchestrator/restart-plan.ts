@@ -141,10 +141,10 @@ export function* planLines(meta: ImageMetadata, plan: RestartPlan, opts: PlanOpt
     if (at < last) throw new ImageError(`process ${meta.tasks[part.task]!.pid}: the pages it shares with its children come in another order than this restart creates the tree`, { pid: meta.tasks[part.task]!.pid });
     return at;
   }, -1);
-  const xsaved = new Map<Uint8Array, number>(); // each distinct XSAVE area of the tasks once
+  const areas = new Map<Uint8Array, number>(); // each distinct XSAVE area of the tasks once
   for (const t of plan.tree.tasks) {
     const img = t.kind === 'task' ? imageOf.get(t.oldPid) : undefined;
-    yield* taskLines(t, img && applyTimerPolicy(img, opts.timers ?? 'relative', run.elapsedMs), meta.files, cow.tasks.get(t.index), xsaved);
+    yield* taskLines(t, img && applyTimerPolicy(img, opts.timers ?? 'relative', run.elapsedMs), meta.files, cow.tasks.get(t.index), areas);
     const cg = img && plan.cgroups.lines.get(t.oldPid);
     if (cg) yield cg; // still the task's section
     cow.tasks.delete(t.index);

@@ -28,12 +28,11 @@ int on_plan_xstate(struct plan_in *in, struct msg_plan_xstate *m)
 {
 	TASK(t);
 	if (m->has_same) {
-		/* the area of an earlier task: the same bytes, shared (never written nor freed) */
-		const struct task_plan *o = NULL;
-		for (const struct task_plan *q = in->p->tasks; q < t; q++)
-			if (q->old_pid == (pid_t)m->same)
-				o = q;
-		NEED(m->xstate_len == 0 && o != NULL && o->xstate != NULL && m->len == o->xstate_len);
+		/* the area of an earlier task (by its index: t is the last one): the same bytes,
+		 * shared (never written nor freed) */
+		NEED(m->xstate_len == 0 && m->same + 1 < (uint64_t)in->p->ntasks);
+		const struct task_plan *o = &in->p->tasks[m->same];
+		NEED(o->xstate != NULL && m->len == o->xstate_len);
 		t->xstate = o->xstate;
 		t->xstate_len = o->xstate_len;
 		t->xstate_used = o->xstate_used;
