@@ -15,9 +15,13 @@
  * back to V8's defaults when the last one ends; a flag given on Node's command line
  * (NODE_OPTIONS, execArgv) is left as it is.
  */
-import v8 from 'node:v8';
 import vm from 'node:vm';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { native } from './native/addon.js';
+
+// V8's flags and space sizes through the addon (native/addon/v8heap.cc): node:v8 loads the
+// stream modules (~1.3 ms of every command)
+const setFlags = (flags: string) => native().setV8Flags(flags);
 
 const OLD_AFTER = 24 << 20;
 const YOUNG_AT = 8 << 20;
@@ -40,13 +44,20 @@ function watch(): void {
   const wantOld = oldWanted > 0 && !old && !userSet('heap-growing-percent');
   if (!wantYoung && !wantOld) return;
   const o = new PerformanceObserver(() => {
-    const spaces = v8.getHeapSpaceStatistics();
-    if (!young && wantYoung && (spaces.find((s) => s.space_name === 'new_space')?.space_size ?? 0) >= YOUNG_AT) {
-      v8.setFlagsFromString('--semi-space-growth-factor=1');
+    let youngSize: number, oldSize: number;
+    try {
+      [youngSize, oldSize] = native().heapSpaceSizes();
+    } catch {
+      // no addon (a command that does not need it, before npm install): V8's defaults stay
+      o.disconnect();
+      return;
+    }
+    if (!young && wantYoung && youngSize >= YOUNG_AT) {
+      setFlags('--semi-space-growth-factor=1');
       young = true;
     }
-    if (!old && wantOld && oldWanted > 0 && (spaces.find((s) => s.space_name === 'old_space')?.space_size ?? 0) >= OLD_AFTER) {
-      v8.setFlagsFromString('--heap-growing-percent=50');
+    if (!old && wantOld && oldWanted > 0 && oldSize >= OLD_AFTER) {
+      setFlags('--heap-growing-percent=50');
       old = true;
     }
     if ((young || !wantYoung) && (old || !wantOld)) o.disconnect();
@@ -62,9 +73,9 @@ export function collectOld(): void {
   if (!old) return;
   if (!gcNow) {
     // a context made while --expose-gc is set has gc(); the flag is put back at once
-    v8.setFlagsFromString('--expose-gc');
+    setFlags('--expose-gc');
     gcNow = vm.runInNewContext('gc') as () => void;
-    if (!userSet('expose-gc')) v8.setFlagsFromString('--no-expose-gc');
+    if (!userSet('expose-gc')) setFlags('--no-expose-gc');
   }
   gcNow();
 }
@@ -82,13 +93,13 @@ export function leanHeap(oldGeneration: boolean): () => void {
     users--;
     if (oldGeneration) oldWanted--;
     if (oldWanted === 0 && old) {
-      v8.setFlagsFromString('--heap-growing-percent=0'); // V8's default: its own growing factor
+      setFlags('--heap-growing-percent=0'); // V8's default: its own growing factor
       old = false;
     }
     if (users === 0) {
       observer?.disconnect();
       observer = undefined;
-      if (young) v8.setFlagsFromString('--semi-space-growth-factor=2'); // V8's default
+      if (young) setFlags('--semi-space-growth-factor=2'); // V8's default
       young = false;
     } else watch();
   };

@@ -170,3 +170,50 @@ describe('shell completion and help', () => {
     expect(ucr(['help']).stdout).toMatch(/^Usage: ucr \[options\] \[command\]/);
   });
 });
+
+describe("ucr's stdout and stderr", () => {
+  it('are left with the file flags they had (no O_NONBLOCK on a pipe shared with the caller and the restored tree)', async () => {
+    const c = await startCase('counter');
+    const img = path.join(c.dir, 'img.ucr');
+    // stdout and stderr: the write end of a FIFO, one open file this test holds too
+    const fifo = path.join(c.dir, 'out.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const rd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const wr = fs.openSync(fifo, 'w');
+    const flags = () => parseInt(/flags:\s+(\d+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${wr}`, 'latin1'))![1]!, 8);
+    const drain = () => {
+      const b = Buffer.alloc(1 << 16);
+      let text = '';
+      for (;;) {
+        try {
+          const n = fs.readSync(rd, b);
+          if (n <= 0) break;
+          text += b.toString('utf8', 0, n);
+        } catch {
+          break; // EAGAIN: all read
+        }
+      }
+      return text;
+    };
+    try {
+      const before = flags();
+      expect(before & fs.constants.O_NONBLOCK).toBe(0);
+      // -v and --json: both written to; the command ends through exitNow (no Node teardown that
+      // would put the flags back)
+      const ck = ucr(['-v', 'checkpoint', String(c.pid), '-o', img, '--kill', '--json'], { stdio: ['ignore', wr, wr] });
+      expect(ck.code).toBe(0);
+      expect(drain()).toMatch(/^ucr: freeze \[\d+\][\s\S]*"killed":true/m);
+      expect(flags()).toBe(before);
+      await killAndWait(c.pid);
+      const rs = ucr(['-v', 'restart', '-i', img, '--detach', '--json'], { stdio: ['ignore', wr, wr] });
+      trackPid(c.pid);
+      expect(rs.code).toBe(0);
+      expect(drain()).toMatch(/^ucr: resume [\d.]+ ms$[\s\S]*"root":/m);
+      expect(flags()).toBe(before);
+      expect(await verdict(c)).toBe('PASS');
+    } finally {
+      fs.closeSync(wr);
+      fs.closeSync(rd);
+    }
+  });
+});

@@ -39,6 +39,11 @@
 //                                    such a policy starts it too); true when it does
 //   exitNow(status)               -> never       _exit(2): the command's end without Node's
 //                                    teardown (src/cli/run.ts: exitNow)
+//   isatty(fd)                    -> boolean     isatty(3), without node:tty
+//   pipeRead(fd, cb), pipeWrite(fd, cb)         a pipe end read or written from the event loop
+//                                    without node:net (pipes.cc)
+//   setV8Flags(flags), heapSpaceSizes()         V8's flags and young/old space sizes without
+//                                    node:v8 (v8heap.cc)
 //   spawnHelper(file, args, fds, env) -> [pid, pidfd, stdin, stdout, stderr]  the helper started
 //                                    with three pipes and fds as its 3, 4...; watchExit(pidfd,
 //                                    cb) calls cb(code, signal) once it has exited (spawn.cc)
@@ -68,8 +73,10 @@
 #include "fdscan.h"
 #include "rtyield.h"
 #include "smaps.h"
+#include "pipes.h"
 #include "spawn.h"
 #include "throw_errno.h"
+#include "v8heap.h"
 #include "vmap.h"
 
 namespace {
@@ -241,12 +248,21 @@ Napi::Value ExitNow(const Napi::CallbackInfo &info) {
   _exit(status & 0xff);
 }
 
+// isatty(fd): whether fd is a terminal (isatty(3)), without node:tty (which loads node:net).
+Napi::Value IsAtty(const Napi::CallbackInfo &info) {
+  int fd = info.Length() >= 1 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  return Napi::Boolean::New(info.Env(), fd >= 0 && isatty(fd) == 1);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRtYield(env, exports);  // under SCHED_FIFO/RR only: V8 spins for its worker threads otherwise
   InitFdScan(env, exports);
   InitSmaps(env, exports);
   InitVmap(env, exports);
   InitSpawn(env, exports);
+  InitPipes(env, exports);
+  InitV8Heap(env, exports);
+  exports.Set("isatty", Napi::Function::New(env, IsAtty));
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("kcmpFiles", Napi::Function::New(env, KcmpFiles));

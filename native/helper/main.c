@@ -30,9 +30,10 @@ extern const struct kind_ops *const helper_kinds[]; /* kinds.c */
  * whole tree runs, or none (restore.c). */
 static void coordinator_died(int sig)
 {
-	(void)sig;
 	helper_restore_abandon();
-	_exit(1);
+	/* as a shell says it: the coordinator, hearing of this end before its own handler of the
+	 * same Ctrl-C has run, reports the restart interrupted rather than failed (restart.ts) */
+	_exit(128 + sig);
 }
 
 int main(int argc, char **argv)
@@ -57,8 +58,13 @@ int main(int argc, char **argv)
 		 * carry over to its forks (the io process; the connection keeper resets its own). */
 		interrupts_ignored();
 	}
-	if (getppid() == 1)
+	if (getppid() == 1) {
+		/* the coordinator died before this line (a checkpoint killed right after starting
+		 * the helper): nothing was done, but a checkpoint's partial image file goes */
+		if (argc == 4 && !strcmp(argv[1], "dump") && !strcmp(argv[2], "--partial"))
+			unlink(argv[3]);
 		return 1;
+	}
 	struct rlimit nofile;
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
 		nofile.rlim_cur = nofile.rlim_max;

@@ -1,17 +1,16 @@
 /** The ucr command line: parses options into the library's option objects and calls it. The
  * commands' work (the library, pino, the inspect views) is loaded only when a command runs. */
-import v8 from 'node:v8';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { SkipMemory } from '../index.js';
 import { signalNumber } from '../signals.js';
 import { VERSION } from '../version.js';
 import { leanHeap } from '../heap.js';
+import { native } from '../native/addon.js';
 import { completionScript } from './completion.js';
 import { EXAMPLES, manPage } from './help.js';
-import { fail, guardStdio, usage } from './report.js';
+import { fail, usage, writeOut } from './report.js';
 import type { GlobalOpts } from './run.js';
 
-guardStdio();
 // every command keeps V8's young generation lean (heap.ts); a checkpoint asks for the old
 // generation too (run.ts: CheckpointOptions.leanHeap)
 leanHeap(false);
@@ -69,7 +68,7 @@ function signalArg(v: string): string {
  * taken (V8 accepts a cache only from the same flags).
  */
 function fewerOptimizations(): void {
-  v8.setFlagsFromString('--interrupt-budget=400000');
+  native().setV8Flags('--interrupt-budget=400000'); // the addon: node:v8 loads the stream modules
 }
 
 const program = new Command();
@@ -82,7 +81,7 @@ program
   .option('-v, --verbose', 'print per-phase timings and a summary line on stderr (the summary is printed on a terminal anyway)')
   .helpCommand(false)
   // errors are printed by the catch at the end: one line and where to read more
-  .configureOutput({ outputError: () => {}, writeErr: () => {} })
+  .configureOutput({ outputError: () => {}, writeErr: () => {}, writeOut })
   .exitOverride();
 
 program
@@ -263,10 +262,10 @@ program
   .description('show the manual of a command, with examples')
   .argument('[command]', 'checkpoint, restart, inspect, completion or version')
   .action((name: string | undefined) => {
-    if (!name) return void process.stdout.write(program.helpInformation());
+    if (!name) return void writeOut(program.helpInformation());
     const cmd = program.commands.find((c) => c.name() === name);
     if (!cmd) usage('help', `no command '${name}' (commands: ${program.commands.map((c) => c.name()).join(', ')})`);
-    process.stdout.write(manPage(cmd));
+    writeOut(manPage(cmd));
   });
 
 program
@@ -274,7 +273,7 @@ program
   .description('print a shell completion script: eval "$(ucr completion bash)", or in ~/.zshrc: eval "$(ucr completion zsh)"')
   .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
   .action((shell: 'bash' | 'zsh') => {
-    process.stdout.write(completionScript(program, shell));
+    writeOut(completionScript(program, shell));
   });
 
 program
@@ -282,7 +281,7 @@ program
   .description('print the version and image format')
   .action(async () => {
     const { FORMAT_MAJOR, FORMAT_MINOR } = await import('../image/format.js');
-    process.stdout.write(`ucr ${VERSION} (image format ${FORMAT_MAJOR}.${FORMAT_MINOR})\n`);
+    writeOut(`ucr ${VERSION} (image format ${FORMAT_MAJOR}.${FORMAT_MINOR})\n`);
   });
 
 for (const cmd of program.commands) {
@@ -295,8 +294,7 @@ for (const cmd of program.commands) {
 }
 
 // No top-level await: the bundle is a CommonJS script, so that its compiled code can be cached
-// (scripts/bundle.mjs, bin/ucr). main runs as a microtask, as the body of an ES module does: an
-// error event of stdout (EPIPE: a process.nextTick) comes after it, e.g. after --help's exit 0.
+// (scripts/bundle.mjs, bin/ucr). main runs as a microtask, as the body of an ES module does.
 async function main(): Promise<void> {
   try {
     if (process.argv.length <= 2) usage(undefined, `give a command: ${program.commands.map((c) => c.name()).join(', ')}`);

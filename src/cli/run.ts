@@ -9,11 +9,11 @@ import { systemErrorText } from '../errno.js';
 import { UcrEmitter, type ExternalStdioEvent, type PhaseRecord } from '../events.js';
 import { checkpoint, inspect, restart, VERSION, type CheckpointOptions, type RestartOptions } from '../index.js';
 import { createLogger } from '../log.js';
-import { nativeLoaded } from '../native/addon.js';
+import { native, nativeLoaded } from '../native/addon.js';
 import { writeNewFile } from '../new-file.js';
 import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
 import { attachProgress } from './progress.js';
-import { fail, writeOut } from './report.js';
+import { fail, writeErr, writeOut, writeOutAll } from './report.js';
 import { checkpointSummary, restartSummary } from './summary.js';
 
 export interface GlobalOpts {
@@ -22,8 +22,12 @@ export interface GlobalOpts {
   verbose?: boolean;
 }
 
+/** stderr is a terminal (through the addon: process.stderr.isTTY makes the stream, see
+ * report.ts) */
+const stderrIsTTY = (): boolean => native().isatty(2);
+
 /** A summary line is printed on a terminal, or anywhere with -v. */
-const wantSummary = (g: GlobalOpts) => g.verbose || process.stderr.isTTY === true;
+const wantSummary = (g: GlobalOpts) => g.verbose || stderrIsTTY();
 
 /** One line about stdio that leads outside the tree: which fds, and what a restart connects
  * them to. */
@@ -38,19 +42,20 @@ function externalLine(x: ExternalStdioEvent): string {
 function emitter(g: GlobalOpts): { events: UcrEmitter; phases: PhaseRecord[]; endProgress: () => void } {
   const events = new UcrEmitter();
   const phases: PhaseRecord[] = [];
-  events.on('warning', (w) => process.stderr.write(`ucr: warning: ${oneLine(w.message)}\n`));
-  events.on('external-stdio', (x) => process.stderr.write(`ucr: ${oneLine(externalLine(x))}\n`));
+  events.on('warning', (w) => writeErr(`ucr: warning: ${oneLine(w.message)}\n`));
+  events.on('external-stdio', (x) => writeErr(`ucr: ${oneLine(externalLine(x))}\n`));
   events.on('phase-end', (p) => phases.push(p));
   if (g.verbose)
     events.on('phase-end', (p) =>
-      process.stderr.write(`ucr: ${p.phase}${p.detail ? ` ${p.detail}` : ''}${p.pid ? ` [${p.pid}]` : ''} ${(p.endMs - p.startMs).toFixed(1)} ms\n`),
+      writeErr(`ucr: ${p.phase}${p.detail ? ` ${p.detail}` : ''}${p.pid ? ` [${p.pid}]` : ''} ${(p.endMs - p.startMs).toFixed(1)} ms\n`),
     );
-  return { events, phases, endProgress: attachProgress(events, process.stderr) };
+  // the bar is drawn on a terminal only: its stream is made then
+  return { events, phases, endProgress: stderrIsTTY() ? attachProgress(events, process.stderr) : () => {} };
 }
 
 function logger(g: GlobalOpts) {
   const level = g.logLevel ?? (g.logFile ? 'debug' : 'silent');
-  return createLogger({ level, file: g.logFile, human: !g.logFile && process.stderr.isTTY });
+  return createLogger({ level, file: g.logFile, human: !g.logFile && level !== 'silent' && stderrIsTTY() });
 }
 
 /** 128 + the signal that aborted (abortOnSignals), or undefined. */
@@ -84,7 +89,7 @@ function writeTrace(file: string | undefined, op: 'checkpoint' | 'restart', phas
     // created new and renamed into place: never through a symlink planted in a shared directory
     writeNewFile(file, JSON.stringify(toChromeTrace(op, phases, { tool: `ucr ${VERSION}`, startedAt })) + '\n', 'trace');
   } catch (e) {
-    process.stderr.write(`ucr: warning: ${e instanceof UcrError ? oneLine(e.message) : `trace ${file}: cannot write it: ${systemErrorText(e)}`}\n`);
+    writeErr(`ucr: warning: ${e instanceof UcrError ? oneLine(e.message) : `trace ${file}: cannot write it: ${systemErrorText(e)}`}\n`);
   }
 }
 
@@ -112,9 +117,9 @@ export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: Glo
   const t0 = performance.now();
   const { json, trace, ...opts } = o;
   const r = await run('checkpoint', g, trace, ({ events, signal }) => checkpoint(pid, { ...opts, events, logger: logger(g), signal, leanHeap: true }));
-  if (json && o.output !== '-') await writeOut(JSON.stringify(r) + '\n');
-  if (wantSummary(g)) process.stderr.write(`${checkpointSummary(r, o.output, performance.now() - t0, g.verbose ?? false)}\n`);
-  // done: stdout is written (writeOut waits for it), stderr and the logs are synchronous, the
+  if (json && o.output !== '-') await writeOutAll(JSON.stringify(r) + '\n');
+  if (wantSummary(g)) writeErr(`${checkpointSummary(r, o.output, performance.now() - t0, g.verbose ?? false)}\n`);
+  // done: stdout is written (writeOutAll waits for it), stderr and the logs are synchronous, the
   // helper has exited
   exitNow(0);
 }
@@ -123,7 +128,7 @@ export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: Glo
  * The end of a command that did its work: the process exits at once (_exit through the addon,
  * which the command loaded): Node's exit joins its platform's and libuv's threads and runs its
  * teardown (~1 ms of every command). Everything is written by then: stdout awaited
- * (writeOut), stderr synchronous (a pipe, file or terminal on Linux), the trace written
+ * (writeOutAll), stderr written with write(2) (report.ts), the trace written
  * synchronously. process.exit as usual when something may still be listening for the exit: an
  * 'exit' listener (a pino destination), a flag given to Node (--cpu-prof...), coverage
  * (NODE_V8_COVERAGE), NODE_OPTIONS; or when the addon was never loaded.
@@ -148,17 +153,17 @@ export async function runRestart(o: RestartCliOptions, g: GlobalOpts): Promise<n
       events.on('phase-end', (p) => {
         if (p.phase === 'finish' && p.pid !== undefined) restored.add(p.pid);
         if (p.phase === 'resume' && p.pid === undefined && !p.failed)
-          process.stderr.write(`${restartSummary(restored.size, o.pidns ? 'pidns' : o.pids ? 'new' : 'same', performance.now() - t0)}\n`);
+          writeErr(`${restartSummary(restored.size, o.pidns ? 'pidns' : o.pids ? 'new' : 'same', performance.now() - t0)}\n`);
       });
     }
     return restart({ ...opts, events, logger: logger(g), signal });
   });
-  if (json) await writeOut(JSON.stringify(r) + '\n');
+  if (json) await writeOutAll(JSON.stringify(r) + '\n');
   if (o.detach) exitNow(0);
   if (r.stoppedWaiting) {
     // interrupted after the tree was resumed: too late to undo, ucr just stops waiting
     const why = (aborting?.reason as Error | undefined)?.message ?? 'interrupted';
-    process.stderr.write(`ucr: restart: stopped waiting for process ${r.root} (${why}): the restored tree runs on\n`);
+    writeErr(`ucr: restart: stopped waiting for process ${r.root} (${why}): the restored tree runs on\n`);
     exitNow(statusOf(aborting) ?? 130);
   }
   exitNow(r.exitSignal ? 128 + r.exitSignal : (r.exitCode ?? 0));
@@ -183,14 +188,14 @@ export async function runInspect(file: string | undefined, o: InspectCliOptions)
         throw new UcrError(`trace ${o.trace}: ${code === 'ENOENT' ? 'no such file' : `cannot read it: ${systemErrorText(e)}`}`, { code, object: o.trace });
       }
       const t = parseTrace(text, o.trace);
-      process.stdout.write((o.json ? JSON.stringify(t, null, 2) : traceTable(t)) + '\n');
+      writeOut((o.json ? JSON.stringify(t, null, 2) : traceTable(t)) + '\n');
       if (!file) return;
     }
     if (!file) throw new UcrError('inspect: give an image file (or --trace <file>)', { code: 'EUSAGE' });
     const r = inspect({ input: file, verify: o.verify });
     const view = await import('./inspect-view.js');
-    if (o.json) return void process.stdout.write(view.inspectJson(r) + '\n');
-    if (o.all || o.task !== undefined) return void process.stdout.write(view.renderInspect(r, { task: o.task }) + '\n');
+    if (o.json) return void writeOut(view.inspectJson(r) + '\n');
+    if (o.all || o.task !== undefined) return void writeOut(view.renderInspect(r, { task: o.task }) + '\n');
     const [{ renderSummary }, { restartRefusals }, { openImage }] = await Promise.all([import('./inspect-summary.js'), import('../orchestrator/preflight.js'), import('../image/open.js')]);
     // what a restart would refuse is checked on the file itself (mode, owner); not for a stream
     let refusals: string[] = [];
@@ -202,7 +207,7 @@ export async function runInspect(file: string | undefined, o: InspectCliOptions)
         input.close();
       }
     }
-    process.stdout.write(renderSummary(r, refusals) + '\n');
+    writeOut(renderSummary(r, refusals) + '\n');
   } catch (e) {
     fail(e, 'inspect');
   }

@@ -4,16 +4,17 @@
  * from its stdout (checked and typed by the generated decoder), diagnostics on its stderr.
  *
  * The helper is started by the addon (posix_spawn, native/addon/spawn.cc) and its end watched
- * through a pidfd; its pipes are net.Sockets as a ChildProcess's are. node:child_process is not
- * loaded for it: loading it and spawning through it cost every command ~4.5 ms of its main
- * thread (docs/performance.md, "Fifteenth session").
+ * through a pidfd; its pipes are read and written from the event loop by the addon too
+ * (native/addon/pipes.cc). Neither node:child_process nor node:net is loaded for it: spawning
+ * through a ChildProcess cost every command ~4.5 ms of its main thread, three net.Sockets
+ * ~1.5 ms more for the stream modules (docs/performance.md, "Fifteenth session", "Seventeenth
+ * session").
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import { signalName } from '../signals.js';
-import { helperPath, native } from '../native/addon.js';
+import { helperPath, native, type PipeWriter } from '../native/addon.js';
 import { decodeEvent, type EvError, type EventName, type EventOf, type HelperEvent } from './protocol.gen.js';
 
 export type { HelperEvent } from './protocol.gen.js';
@@ -36,7 +37,13 @@ export class HelperError extends Error {
 
 export class Helper {
   /** the end of the helper's stdin to write (undefined: it could not be started) */
-  private stdin: net.Socket | undefined;
+  private stdin: PipeWriter | undefined;
+  /** stdin is not closed yet */
+  private stdinOpen = false;
+  /** bytes written to stdin that its pipe has not taken yet */
+  private kept = 0;
+  /** sendChunks waiting for them to be taken (or for stdin to close) */
+  private drains: (() => void)[] = [];
   private childPid: number | undefined;
   /** started and not reaped yet: its pid is still its own (signals may be sent) */
   private running = false;
@@ -65,14 +72,20 @@ export class Helper {
     const [pid, pidfd, inFd, outFd, errFd] = fds;
     this.childPid = pid;
     this.running = true;
-    const stdin = new net.Socket({ fd: inFd, readable: false, writable: true });
-    const stdout = new net.Socket({ fd: outFd, readable: true, writable: false });
-    const stderr = new net.Socket({ fd: errFd, readable: true, writable: false });
-    this.stdin = stdin;
-    onLines(stdout, (line) => this.onLine(line), (bin) => this.blobs.push(bin), (len) => this.frame(len));
-    onLines(stderr, (line) => this.stderr.push(line));
-    // a dead helper is reported through its exit
-    for (const s of [stdin, stdout, stderr]) s.on('error', () => {});
+    const addon = native();
+    let stdin: PipeWriter | undefined;
+    try {
+      stdin = addon.pipeWrite(inFd, (ev) => {
+        this.kept = 0;
+        if (ev === 'close') this.stdinOpen = false;
+        for (const d of this.drains.splice(0)) d();
+      });
+      this.stdin = stdin;
+      this.stdinOpen = true;
+    } catch {
+      // libuv could not poll it: no command goes, the helper reads EOF (undo and exit)
+      fs.closeSync(inFd);
+    }
     this.exited = new Promise((resolve) => {
       // as a ChildProcess's 'close': exited, and both of its outputs read to their end
       let left = 3;
@@ -83,13 +96,27 @@ export class Helper {
         this.finish(new UcrError(`ucr-helper ${file}: ${how} before it was done${this.stderr.length ? ': ' + this.stderr.slice(-3).join(' | ') : ''}`, { code: 'EHELPER', object: file }));
         resolve(status);
       };
-      stdout.on('close', one);
-      stderr.on('close', one);
+      const read = (fd: number, lines: LineSplitter) => {
+        try {
+          addon.pipeRead(fd, (chunk, n) => {
+            if (chunk) lines.data(n === chunk.length ? chunk : chunk.subarray(0, n));
+            else {
+              lines.end();
+              one();
+            }
+          });
+        } catch {
+          // libuv could not poll it: nothing is read from it (the helper gets EPIPE)
+          fs.closeSync(fd);
+          one();
+        }
+      };
+      read(outFd, lineSplitter((line) => this.onLine(line), (bin) => this.blobs.push(bin), (len) => this.frame(len)));
+      read(errFd, lineSplitter((line) => this.stderr.push(line)));
       const gone = (text: string, st: number) => {
         this.running = false;
-        // as a ChildProcess's stdin: its fd is closed once the helper is gone (an end() leaves
-        // the socket half-open)
-        stdin.destroy();
+        // as a ChildProcess's stdin: its fd is closed once the helper is gone
+        stdin?.destroy();
         how = text;
         status = st;
         one();
@@ -218,8 +245,12 @@ export class Helper {
         }
       }
       if (to) to.push(b);
-      else this.stdin?.write(b);
+      else this.put(b);
     }
+  }
+
+  private put(b: Buffer): void {
+    if (this.stdin && this.stdinOpen) this.kept = this.stdin.write(b);
   }
 
   /** sendLines() for each chunk, waiting while the pipe to the helper is full: a long plan
@@ -229,21 +260,12 @@ export class Helper {
    * command (`check` and its plan lines): what else is sent meanwhile waits until they are
    * all out, and if making them fails, alone.abort ends the command first. */
   async sendChunks(chunks: Iterable<readonly string[]>, alone?: { abort: string[] }, ahead = 0): Promise<void> {
-    const stdin = this.stdin;
     if (alone) this.held ??= [];
     try {
       for (const chunk of chunks) {
         this.write(chunk, alone ? undefined : this.held);
-        if (!stdin?.writableNeedDrain || stdin.writableLength <= ahead || stdin.destroyed || this.ended) continue;
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            stdin.off('drain', done);
-            stdin.off('close', done);
-            resolve();
-          };
-          stdin.on('drain', done);
-          stdin.on('close', done);
-        });
+        if (this.kept <= ahead || !this.stdinOpen || this.ended) continue;
+        await new Promise<void>((resolve) => this.drains.push(resolve));
       }
     } catch (e) {
       if (alone) this.write(alone.abort, undefined);
@@ -252,7 +274,7 @@ export class Helper {
       if (alone) {
         const held = this.held ?? [];
         this.held = undefined;
-        for (const b of held) stdin?.write(b);
+        for (const b of held) this.put(b);
       }
     }
   }
@@ -277,7 +299,7 @@ export class Helper {
 
   /** Closes the command channel (the helper treats EOF as "undo and exit"). */
   close(): void {
-    this.stdin?.end();
+    if (this.stdinOpen) this.stdin?.end();
   }
 
   /** Asks the helper to go (SIGTERM): on a restart, what is not running yet is undone. */
@@ -295,47 +317,54 @@ export class Helper {
   }
 }
 
+/** What lineSplitter gives: the chunks of a pipe in, then its end. */
+interface LineSplitter {
+  data(chunk: Buffer): void;
+  end(): void;
+}
+
 /**
- * Calls online with each line of a stream (without its newline; a last line without one at the
- * end). Only the new bytes are searched for a newline, so a long line (the `state` of a process
- * with 2,000 threads: ~12 MB) costs its length once (readline searched the whole pending text
- * again at every chunk) and node:readline is not loaded. The helper writes `\n` only.
+ * Splits the helper's output into lines for online (without their newline; a last line without
+ * one at the end). Only the new bytes are searched for a newline, so a long line (the `state`
+ * of a process with 2,000 threads: ~12 MB) costs its length once. The helper writes `\n` only.
+ * A line "#bin LEN" is followed by LEN raw bytes, handed to onbin as one Buffer (registers and
+ * xstate of a task's threads: no hex in JSON).
  */
-/** Splits the helper's output into lines; a line "#bin LEN" is followed by LEN raw bytes, handed
- * to onbin as one Buffer (registers and xstate of a task's threads: no hex in JSON). */
-function onLines(input: NodeJS.ReadableStream, online: (line: string) => void, onbin?: (b: Buffer) => void, alloc: (len: number) => Buffer = Buffer.allocUnsafe): void {
+function lineSplitter(online: (line: string) => void, onbin?: (b: Buffer) => void, alloc: (len: number) => Buffer = Buffer.allocUnsafe): LineSplitter {
   let parts: Buffer[] = [];
   let bin: Buffer | undefined; // the frame being read, and how much of it came
   let got = 0;
-  input.on('data', (chunk: Buffer) => {
-    let from = 0;
-    for (;;) {
-      if (bin) {
-        const n = Math.min(bin.length - got, chunk.length - from);
-        chunk.copy(bin, got, from, from + n);
-        got += n;
-        from += n;
-        if (got < bin.length) break;
-        onbin?.(bin);
-        bin = undefined;
+  return {
+    data(chunk) {
+      let from = 0;
+      for (;;) {
+        if (bin) {
+          const n = Math.min(bin.length - got, chunk.length - from);
+          chunk.copy(bin, got, from, from + n);
+          got += n;
+          from += n;
+          if (got < bin.length) break;
+          onbin?.(bin);
+          bin = undefined;
+        }
+        const nl = chunk.indexOf(10, from);
+        if (nl < 0) break;
+        const line = parts.length ? Buffer.concat([...parts, chunk.subarray(from, nl)]) : chunk.subarray(from, nl);
+        parts = [];
+        from = nl + 1;
+        if (onbin && line[0] === 35 /* # */ && line.subarray(0, 5).toString('latin1') === '#bin ') {
+          const len = Number(line.subarray(5).toString('latin1'));
+          if (Number.isSafeInteger(len) && len >= 0 && len <= 1 << 30) (bin = alloc(len)), (got = 0);
+          else online(line.toString('utf8'));
+        } else online(line.toString('utf8'));
       }
-      const nl = chunk.indexOf(10, from);
-      if (nl < 0) break;
-      const line = parts.length ? Buffer.concat([...parts, chunk.subarray(from, nl)]) : chunk.subarray(from, nl);
+      if (from < chunk.length) parts.push(chunk.subarray(from));
+    },
+    end() {
+      if (parts.length) online(Buffer.concat(parts).toString('utf8'));
       parts = [];
-      from = nl + 1;
-      if (onbin && line[0] === 35 /* # */ && line.subarray(0, 5).toString('latin1') === '#bin ') {
-        const len = Number(line.subarray(5).toString('latin1'));
-        if (Number.isSafeInteger(len) && len >= 0 && len <= 1 << 30) (bin = alloc(len)), (got = 0);
-        else online(line.toString('utf8'));
-      } else online(line.toString('utf8'));
-    }
-    if (from < chunk.length) parts.push(chunk.subarray(from));
-  });
-  input.on('end', () => {
-    if (parts.length) online(Buffer.concat(parts).toString('utf8'));
-    parts = [];
-  });
+    },
+  };
 }
 
 /** Hex of a string's UTF-8 bytes, the protocol's encoding for paths and names. */

@@ -76,6 +76,21 @@ export interface NativeAddon {
    * (signal 0 when it exited, else code -1); the pidfd is closed then. Keeps the loop alive
    * until then. */
   watchExit(pidfd: number, cb: (code: number, signal: number) => void): void;
+  /** Reads the pipe end fd from the event loop (pipes.cc): cb(chunk, n) for each read (the
+   * chunk's first n bytes), then cb(null, errno) once at its end (0: EOF), when fd is closed.
+   * Keeps the loop alive until then. Throws with code/errno/syscall. */
+  pipeRead(fd: number, cb: (chunk: Buffer | null, n: number) => void): void;
+  /** Writes the pipe end fd from the event loop (pipes.cc): write() writes what the pipe takes
+   * and keeps the rest (a copy), returning the bytes kept; cb('drain', 0) once they are
+   * written; end() closes fd after them, destroy() at once; cb('close', errno) when fd is
+   * closed (errno of a failed write, else 0). Throws with code/errno/syscall. */
+  pipeWrite(fd: number, cb: (event: 'drain' | 'close', errno: number) => void): PipeWriter;
+  /** isatty(3), without node:tty. */
+  isatty(fd: number): boolean;
+  /** v8::V8::SetFlagsFromString, as v8.setFlagsFromString (v8heap.cc). */
+  setV8Flags(flags: string): void;
+  /** space_size of V8's new_space and old_space, in bytes. */
+  heapSpaceSizes(): [young: number, old: number];
   /** A task's packed mappings (8 words each) merged with its other ones (start, end, fill
    * triples) and its packed runs (4 words each) checked as the reader checks them: their page
    * count, or -1; restAt[r]: how many packed entries come before other mapping r (vmap.cc). */
@@ -83,6 +98,16 @@ export interface NativeAddon {
   /** Packed mappings from `from` on as plan `vmas` entries (10 words) into out from entry outAt,
    * while plain (not shared, no MADV bit dp), up to `to` or out's end: where it stopped. */
   vmapPlan(q: Uint32Array, from: number, to: number, out: Uint32Array, outAt: number, dp: number, nr: number): number;
+}
+
+/** The writing end of a pipe (NativeAddon.pipeWrite). */
+export interface PipeWriter {
+  /** Writes b (what the pipe does not take now is copied and written later): the bytes kept. */
+  write(b: Uint8Array): number;
+  /** Closes the pipe once what is kept is written. */
+  end(): void;
+  /** Closes the pipe now; what is kept is dropped. */
+  destroy(): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -161,6 +161,23 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promis
   });
 }
 
+/** The helper's exit statuses of a terminal's interrupt or a SIGTERM (128 + SIGHUP, SIGINT,
+ * SIGQUIT, SIGTERM: native/helper/main.c, coordinator_died). */
+const INTERRUPTED = new Set([1, 2, 3, 15].map((s) => 128 + s));
+
+/** Resolves once signal aborts, or after ms. */
+function abortedWithin(signal: AbortSignal, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /**
  * Every pid of the image must be free, or held by a zombie (the helper waits for those, up to
  * --pid-wait). A live holder is an error at once, except when the image arrives through a pipe
@@ -369,8 +386,11 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       // subreaper); it is killed only if it does not finish that in time.
       helper.close();
       const timer = setTimeout(() => helper!.kill(), 10_000);
-      await helper.exited;
+      const status = await helper.exited;
       clearTimeout(timer);
+      // a terminal's Ctrl-C reaches the helper and ucr alike: the helper's end can be heard
+      // before ucr's own handler of the same signal has run (it runs within a turn or two)
+      if (opts.signal && !opts.signal.aborted && INTERRUPTED.has(status)) await abortedWithin(opts.signal, 250);
     }
     if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();
     throw fromHelper(e, 'restart', rootPid);

@@ -1,5 +1,5 @@
 /** TCP and UDP sockets (src/kernel/fds/inet.ts): the socket's state, checked. */
-import net from 'node:net';
+import { ipFamily } from '../ip-address.js';
 import type { CborValue } from '../cbor.js';
 import { MAX_FD, PID_MAX, PLAN_DATA_MAX, QUEUE_MAX, Where, arr, bool, bytes, field, int, obj, str } from '../check.js';
 import type { FileBase, InetAddress, InetSocketImage, InetState, TcpRepairImage } from '../types-files.js';
@@ -98,7 +98,7 @@ function oneOf<T extends string>(list: readonly T[]) {
 function address(v: CborValue | undefined, w: Where, family: 4 | 6): InetAddress {
   const o = obj(v, w);
   const addr = field(o, 'addr', w, (y, ww) => str(y, ww, 64));
-  if (net.isIP(addr) !== family || addr.includes('%')) w.at('addr').fail(`not an IPv${family} address`);
+  if (ipFamily(addr) !== family) w.at('addr').fail(`not an IPv${family} address`);
   return { addr, port: field(o, 'port', w, (y, ww) => int(y, ww, 0, 65535)) };
 }
 
