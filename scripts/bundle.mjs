@@ -38,6 +38,20 @@ function lazyChildProcess() {
   };
 }
 
+// dist/version.js reads package.json at run time (the library's modules); the bundle gets the
+// version as a constant instead (one file read and a JSON parse less per command)
+function versionConstant() {
+  return {
+    name: 'version-constant',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => {
+        const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+        return { contents: `export const VERSION = ${JSON.stringify(version)};\n`, loader: 'js' };
+      });
+    },
+  };
+}
+
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const outfile = path.join(root, 'dist', 'ucr.cjs');
 
@@ -60,7 +74,7 @@ await build({
   },
   sourcemap: 'linked',
   logLevel: 'warning',
-  plugins: [lazyChildProcess()],
+  plugins: [lazyChildProcess(), versionConstant()],
 });
 // esbuild's __toESM copies every export of a node module into a new object with a getter each,
 // at every import of it (fs alone ~30 times: ~8 ms per command); an object whose prototype is the

@@ -5,9 +5,15 @@
 import os from 'node:os';
 import util from 'node:util';
 
-const byNumber = new Map<number, [string, string]>();
-for (const [n, v] of util.getSystemErrorMap()) if (n < 0) byNumber.set(-n, v);
-for (const [name, n] of Object.entries(os.constants.errno)) if (!byNumber.has(n)) byNumber.set(n, [name, '']);
+let table: Map<number, [string, string]> | undefined;
+/** errno -> [name, libuv's words], made at the first error (not at every command's start) */
+function byNumber(): Map<number, [string, string]> {
+  if (table) return table;
+  table = new Map();
+  for (const [n, v] of util.getSystemErrorMap()) if (n < 0) table.set(-n, v);
+  for (const [name, n] of Object.entries(os.constants.errno)) if (!table.has(n)) table.set(n, [name, '']);
+  return table;
+}
 /** Words where libuv has none, or where strerror's are clearer. */
 const WORDS: Record<string, string> = {
   EISDIR: 'is a directory',
@@ -26,12 +32,12 @@ const WORDS: Record<string, string> = {
 
 /** EPERM for 1 (also for -1); undefined for a number no name is known for. */
 export function errnoName(n: number): string | undefined {
-  return byNumber.get(Math.abs(n))?.[0];
+  return byNumber().get(Math.abs(n))?.[0];
 }
 
 /** "operation not permitted (EPERM)"; "errno 4095" for an unknown number. */
 export function errnoText(n: number): string {
-  const e = byNumber.get(Math.abs(n));
+  const e = byNumber().get(Math.abs(n));
   if (!e) return `errno ${Math.abs(n)}`;
   const words = WORDS[e[0]] ?? e[1];
   return words ? `${words} (${e[0]})` : e[0];

@@ -6,6 +6,7 @@ import { EventEmitter } from 'eventemitter3';
 import { faultPoint } from './fault.js';
 import type { Logger } from './log.js';
 import { CHECKPOINT_STAGES, RESTART_STAGES, type CheckpointStage, type RestartStage } from './stages.js';
+import { nowMs } from './monotonic.js';
 
 /** Checkpoint phases, in the order they run: the names of the stage table (stages.ts). */
 export const CHECKPOINT_PHASES: readonly CheckpointStage[] = CHECKPOINT_STAGES.map((s) => s.name);
@@ -82,7 +83,7 @@ export class UcrEmitter extends EventEmitter<UcrEvents> {}
 
 /** Times phases against one origin and emits them; the list ends up in results. */
 export class PhaseClock {
-  readonly origin = performance.now();
+  readonly origin = nowMs();
   readonly phases: PhaseRecord[] = [];
   constructor(
     readonly op: Operation,
@@ -91,7 +92,7 @@ export class PhaseClock {
   ) {}
 
   async run<T>(phase: Phase, fn: () => T | Promise<T>, pid?: number, detail?: string): Promise<T> {
-    const startMs = performance.now() - this.origin;
+    const startMs = nowMs() - this.origin;
     this.events?.emit('phase-start', { op: this.op, phase, pid, detail, atMs: startMs });
     let failed = true;
     try {
@@ -100,7 +101,7 @@ export class PhaseClock {
       failed = false;
       return r;
     } finally {
-      const rec: PhaseRecord = { op: this.op, phase, pid, detail, startMs, endMs: performance.now() - this.origin };
+      const rec: PhaseRecord = { op: this.op, phase, pid, detail, startMs, endMs: nowMs() - this.origin };
       if (failed) rec.failed = true;
       this.end(rec);
     }
@@ -115,7 +116,7 @@ export class PhaseClock {
   /** A phase that ran elsewhere (the helper's tracers) and took durationMs, ending now: its
    * start and end events are emitted together. */
   record(phase: Phase, durationMs: number, pid?: number): void {
-    const endMs = performance.now() - this.origin;
+    const endMs = nowMs() - this.origin;
     const startMs = Math.max(0, endMs - durationMs);
     this.events?.emit('phase-start', { op: this.op, phase, pid, atMs: startMs });
     this.end({ op: this.op, phase, pid, startMs, endMs });

@@ -16,11 +16,11 @@
  * (NODE_OPTIONS, execArgv) is left as it is.
  */
 import vm from 'node:vm';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { native } from './native/addon.js';
 
-// V8's flags and space sizes through the addon (native/addon/v8heap.cc): node:v8 loads the
-// stream modules (~1.3 ms of every command)
+// V8's flags, space sizes and the ends of its collections through the addon
+// (native/addon/v8heap.cc): node:v8 loads the stream modules (~1.3 ms of every command),
+// node:perf_hooks and a PerformanceObserver ~0.75 ms
 const setFlags = (flags: string) => native().setV8Flags(flags);
 
 const OLD_AFTER = 24 << 20;
@@ -32,26 +32,23 @@ function userSet(flag: string): boolean {
 }
 
 let users = 0;
-let observer: PerformanceObserver | undefined;
+let stopWatch: (() => void) | undefined;
 let young = false; // the flags set (by this module, to be put back)
 let old = false;
 let oldWanted = 0; // lean operations that cap the old generation too
 
+function unwatch(): void {
+  stopWatch?.();
+  stopWatch = undefined;
+}
+
 function watch(): void {
-  observer?.disconnect();
-  observer = undefined;
+  unwatch();
   const wantYoung = !young && !userSet('semi-space-growth-factor');
   const wantOld = oldWanted > 0 && !old && !userSet('heap-growing-percent');
   if (!wantYoung && !wantOld) return;
-  const o = new PerformanceObserver(() => {
-    let youngSize: number, oldSize: number;
-    try {
-      [youngSize, oldSize] = native().heapSpaceSizes();
-    } catch {
-      // no addon (a command that does not need it, before npm install): V8's defaults stay
-      o.disconnect();
-      return;
-    }
+  const seen = () => {
+    const [youngSize, oldSize] = native().heapSpaceSizes();
     if (!young && wantYoung && youngSize >= YOUNG_AT) {
       setFlags('--semi-space-growth-factor=1');
       young = true;
@@ -60,11 +57,24 @@ function watch(): void {
       setFlags('--heap-growing-percent=50');
       old = true;
     }
-    if ((young || !wantYoung) && (old || !wantOld)) o.disconnect();
-  });
-  o.observe({ entryTypes: ['gc'] });
-  observer = o;
+    if ((young || !wantYoung) && (old || !wantOld)) unwatch();
+  };
+  try {
+    stopWatch = native().watchGC(seen);
+  } catch {
+    // no addon (a command that does not need it, before npm install): V8's defaults stay
+    return;
+  }
+  // the watch ends with the event loop (a command's lean heap is never given back): Node's
+  // teardown collects too, and JavaScript can no longer be called then
+  if (!exitHooked)
+    process.once('beforeExit', () => {
+      exitHooked = false;
+      unwatch();
+    });
+  exitHooked = true;
 }
+let exitHooked = false;
 
 let gcNow: (() => void) | undefined;
 /** A full GC now, when the old generation is capped (a large checkpoint's old objects just let
@@ -97,8 +107,7 @@ export function leanHeap(oldGeneration: boolean): () => void {
       old = false;
     }
     if (users === 0) {
-      observer?.disconnect();
-      observer = undefined;
+      unwatch();
       if (young) setFlags('--semi-space-growth-factor=2'); // V8's default
       young = false;
     } else watch();

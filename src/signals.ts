@@ -15,12 +15,16 @@ export function signalNumber(s: string | number): number | undefined {
   return (os.constants.signals as Record<string, number>)[name];
 }
 
-const SIGNALS = new Map<number, string>();
-for (const [name, n] of Object.entries(os.constants.signals)) if (!SIGNALS.has(n) && name !== 'SIGIOT' && name !== 'SIGPOLL' && name !== 'SIGUNUSED') SIGNALS.set(n, name);
+let names: Map<number, string> | undefined;
 
 /** "SIGTERM", "SIGRTMIN+3", "signal 32" */
 export function signalName(n: number): string {
-  const name = SIGNALS.get(n);
+  if (!names) {
+    // made at the first use, not at every command's start
+    names = new Map();
+    for (const [name, k] of Object.entries(os.constants.signals)) if (!names.has(k) && name !== 'SIGIOT' && name !== 'SIGPOLL' && name !== 'SIGUNUSED') names.set(k, name);
+  }
+  const name = names.get(n);
   if (name) return name;
   if (n >= SIGRTMIN && n <= 64) return n === SIGRTMIN ? 'SIGRTMIN' : `SIGRTMIN+${n - SIGRTMIN}`;
   return `signal ${n}`;

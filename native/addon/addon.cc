@@ -42,8 +42,9 @@
 //   isatty(fd)                    -> boolean     isatty(3), without node:tty
 //   pipeRead(fd, cb), pipeWrite(fd, cb)         a pipe end read or written from the event loop
 //                                    without node:net (pipes.cc)
-//   setV8Flags(flags), heapSpaceSizes()         V8's flags and young/old space sizes without
-//                                    node:v8 (v8heap.cc)
+//   setV8Flags(flags), heapSpaceSizes(), watchGC(cb)  V8's flags, young/old space sizes and
+//                                    the ends of its collections, without node:v8 and
+//                                    node:perf_hooks (v8heap.cc)
 //   spawnHelper(file, args, fds, env) -> [pid, pidfd, stdin, stdout, stderr]  the helper started
 //                                    with three pipes and fds as its 3, 4...; watchExit(pidfd,
 //                                    cb) calls cb(code, signal) once it has exited (spawn.cc)

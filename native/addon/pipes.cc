@@ -17,6 +17,7 @@
 // fd is made non-blocking (libuv's poll does it); the process's other ends of the pipe are not
 // affected (the helper's ends are its own open files).
 #include "pipes.h"
+#include "js_call.h"
 #include "throw_errno.h"
 
 #include <algorithm>
@@ -36,13 +37,9 @@ uv_loop_t *LoopOf(Napi::Env env) {
   return napi_get_uv_event_loop(env, &loop) == napi_ok ? loop : nullptr;
 }
 
-// Calls cb from the event loop; a throw from it is the process's uncaught exception, as from any
-// other event.
-void Call(napi_env e, Napi::FunctionReference &cb, const char *name, std::initializer_list<napi_value> args) {
-  Napi::Env env(e);
-  Napi::AsyncContext ctx(env, name);
-  cb.MakeCallback(env.Global(), args, ctx);
-  if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+// Calls cb from the event loop (js_call.h).
+void Call(napi_env e, Napi::FunctionReference &cb, std::initializer_list<napi_value> args) {
+  CallFromLoop(e, cb, args.size(), args.begin());
 }
 
 // ---- reading ----
@@ -72,7 +69,7 @@ void ReaderPolled(uv_poll_t *p, int, int) {
   while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
   if (n > 0) {
-    Call(r->env, r->cb, "ucr-pipe-read", {b, Napi::Number::New(env, static_cast<double>(n))});
+    Call(r->env, r->cb, {b, Napi::Number::New(env, static_cast<double>(n))});
     return;
   }
   int err = n < 0 ? errno : 0;
@@ -80,7 +77,7 @@ void ReaderPolled(uv_poll_t *p, int, int) {
   uv_poll_stop(p);
   close(r->fd);
   r->fd = -1;
-  Call(r->env, r->cb, "ucr-pipe-read", {env.Null(), Napi::Number::New(env, err)});
+  Call(r->env, r->cb, {env.Null(), Napi::Number::New(env, err)});
   r->cb.Reset();
   uv_close(reinterpret_cast<uv_handle_t *>(p), ReaderClosed);
 }
@@ -140,7 +137,7 @@ void WriterClosed(uv_handle_t *h) {
   if (!w->cb.IsEmpty()) {
     Napi::Env env(w->env);
     Napi::HandleScope scope(env);
-    Call(w->env, w->cb, "ucr-pipe-write", {Napi::String::New(env, "close"), Napi::Number::New(env, w->err)});
+    Call(w->env, w->cb, {Napi::String::New(env, "close"), Napi::Number::New(env, w->err)});
     w->cb.Reset();
   }
   WriterFree(w);
@@ -189,7 +186,7 @@ void WriterPolled(uv_poll_t *p, int, int) {
   if (w->ending) return WriterClose(w, 0);
   Napi::Env env(w->env);
   Napi::HandleScope scope(env);
-  Call(w->env, w->cb, "ucr-pipe-write", {Napi::String::New(env, "drain"), Napi::Number::New(env, 0)});
+  Call(w->env, w->cb, {Napi::String::New(env, "drain"), Napi::Number::New(env, 0)});
 }
 
 Writer *WriterOf(const Napi::CallbackInfo &info) { return static_cast<Writer *>(info.Data()); }

@@ -3,6 +3,7 @@
  * PROGRESS_MIN_BYTES of pages; silent otherwise. renderProgress is pure (unit-tested).
  */
 import type { Operation, UcrEmitter } from '../events.js';
+import { nowMs } from '../monotonic.js';
 
 export const PROGRESS_MIN_BYTES = 100 * 1024 * 1024;
 
@@ -37,7 +38,7 @@ export function attachProgress(events: UcrEmitter, stream: ProgressStream, minBy
   let shown = false;
   events.on('progress', (p) => {
     if (p.bytesTotal < minBytes) return;
-    const now = performance.now();
+    const now = nowMs();
     if (p.bytesDone === 0 || !start) start = now;
     const end = p.bytesDone >= p.bytesTotal;
     if (!end && now - last < 100) return;

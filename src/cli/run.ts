@@ -15,6 +15,7 @@ import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
 import { attachProgress } from './progress.js';
 import { fail, writeErr, writeOut, writeOutAll } from './report.js';
 import { checkpointSummary, restartSummary } from './summary.js';
+import { nowMs } from '../monotonic.js';
 
 export interface GlobalOpts {
   logLevel?: string;
@@ -114,11 +115,11 @@ async function run<T>(op: 'checkpoint' | 'restart', g: GlobalOpts, traceFile: st
 export type CheckpointCliOptions = Omit<CheckpointOptions, 'events' | 'logger' | 'signal' | 'output'> & { output: string; json?: boolean; trace?: string };
 
 export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: GlobalOpts): Promise<never> {
-  const t0 = performance.now();
+  const t0 = nowMs();
   const { json, trace, ...opts } = o;
   const r = await run('checkpoint', g, trace, ({ events, signal }) => checkpoint(pid, { ...opts, events, logger: logger(g), signal, leanHeap: true }));
   if (json && o.output !== '-') await writeOutAll(JSON.stringify(r) + '\n');
-  if (wantSummary(g)) writeErr(`${checkpointSummary(r, o.output, performance.now() - t0, g.verbose ?? false)}\n`);
+  if (wantSummary(g)) writeErr(`${checkpointSummary(r, o.output, nowMs() - t0, g.verbose ?? false)}\n`);
   // done: stdout is written (writeOutAll waits for it), stderr and the logs are synchronous, the
   // helper has exited
   exitNow(0);
@@ -142,7 +143,7 @@ function exitNow(status: number): never {
 export type RestartCliOptions = Omit<RestartOptions, 'events' | 'logger' | 'signal' | 'input'> & { input: string; json?: boolean; trace?: string };
 
 export async function runRestart(o: RestartCliOptions, g: GlobalOpts): Promise<never> {
-  const t0 = performance.now();
+  const t0 = nowMs();
   const { json, trace, ...opts } = o;
   let aborting: AbortSignal | undefined;
   const r = await run('restart', g, trace, ({ events, signal }) => {
@@ -153,7 +154,7 @@ export async function runRestart(o: RestartCliOptions, g: GlobalOpts): Promise<n
       events.on('phase-end', (p) => {
         if (p.phase === 'finish' && p.pid !== undefined) restored.add(p.pid);
         if (p.phase === 'resume' && p.pid === undefined && !p.failed)
-          writeErr(`${restartSummary(restored.size, o.pidns ? 'pidns' : o.pids ? 'new' : 'same', performance.now() - t0)}\n`);
+          writeErr(`${restartSummary(restored.size, o.pidns ? 'pidns' : o.pids ? 'new' : 'same', nowMs() - t0)}\n`);
       });
     }
     return restart({ ...opts, events, logger: logger(g), signal });

@@ -91,6 +91,9 @@ export interface NativeAddon {
   setV8Flags(flags: string): void;
   /** space_size of V8's new_space and old_space, in bytes. */
   heapSpaceSizes(): [young: number, old: number];
+  /** cb() from the event loop after garbage collections (once for those since the last call),
+   * as a PerformanceObserver of 'gc' entries; does not keep the loop alive. Returns stop(). */
+  watchGC(cb: () => void): () => void;
   /** A task's packed mappings (8 words each) merged with its other ones (start, end, fill
    * triples) and its packed runs (4 words each) checked as the reader checks them: their page
    * count, or -1; restAt[r]: how many packed entries come before other mapping r (vmap.cc). */

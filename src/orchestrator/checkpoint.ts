@@ -35,6 +35,7 @@ import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
 import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpRelease, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { pagesLines } from '../kernel/scan-runs.js';
 import { yieldUnderRealtime } from '../native/addon.js';
+import { nowMs } from '../monotonic.js';
 
 export interface CheckpointOptions {
   /** A path (created 0600, appearing only when complete), '-' for stdout, or an open fd. */
@@ -260,7 +261,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     const total = tasks.reduce((s, t) => s + runBytes(t.pageRuns), 0);
     let pageBytes = 0;
     let storedBytes = 0;
-    const pagesStart = performance.now();
+    const pagesStart = nowMs();
     if (opts.compress) {
       helper.send(dumpCompress({ algo: 'lz4' }));
       await helper.next('compress');
@@ -296,7 +297,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       w.addPages(r.records, r.bytes, r.digest);
       return r;
     });
-    const pagesMs = performance.now() - pagesStart;
+    const pagesMs = nowMs() - pagesStart;
     await clock.run('check', () => checked);
     // restart's own count of what the page records must hold
     const expectBytes = contentBytes(objects.objects, tasks);
