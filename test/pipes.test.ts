@@ -9,18 +9,10 @@
  * a prefix of what was written); every fd is closed afterwards; node:net and node:stream are
  * never loaded.
  */
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './harness.js';
+import { ADDON, inNode } from './in-node.js';
 
-const ADDON = path.join(ROOT, 'build', 'Release', 'ucr_native.node');
 
-function inNode(code: string): Record<string, unknown> {
-  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 60_000 });
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
 
 /** The prelude of each script: the addon, spawn(args) of a program with its three pipes, the
  * fd count, and print (the result as one JSON line on fd 1, with write(2)). */

@@ -8,20 +8,13 @@
  * and the pipes are closed afterwards; a program that cannot be started throws with code and
  * syscall.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './harness.js';
+import { ADDON, inNode } from './in-node.js';
 
-const ADDON = path.join(ROOT, 'build', 'Release', 'ucr_native.node');
 
-function inNode(code: string): Record<string, unknown> {
-  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 30_000 });
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
 
 describe('spawnHelper', () => {
   it('gives the child exactly its pipes and fds (a target that is a later source included), default signals, the environment; reports its status and closes what it opened', () => {

@@ -4,18 +4,10 @@
  * setV8Flags sets a flag as v8.setFlagsFromString does; watchGC calls back after collections
  * (from the event loop, not in them), not after stop(), and does not keep the process alive.
  */
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './harness.js';
+import { ADDON, inNode } from './in-node.js';
 
-const ADDON = path.join(ROOT, 'build', 'Release', 'ucr_native.node');
 
-function inNode(code: string, flags: string[] = []): Record<string, unknown> {
-  const r = spawnSync(process.execPath, [...flags, '-e', code], { encoding: 'utf8', timeout: 60_000 });
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
 
 const PRELUDE = `
   const m = { exports: {} };
