@@ -4,11 +4,11 @@
  * atomically (said with -v) or refused with --no-clobber; inspect on one screen by default,
  * everything with --all or --task, numbers by name; shell completion; `ucr help <command>`.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, killAndWait, startCase, tmpdir, trackPid, UCR, ucr, verdict, waitBlockedIn } from './harness.js';
+import { checkpointCase, cleanup, killAndWait, sleep, startCase, tmpdir, trackPid, UCR, ucr, verdict, waitBlockedIn } from './harness.js';
 
 afterEach(cleanup);
 
@@ -213,6 +213,44 @@ describe("ucr's stdout and stderr", () => {
       expect(await verdict(c)).toBe('PASS');
     } finally {
       fs.closeSync(wr);
+      fs.closeSync(rd);
+    }
+  });
+
+  it('a non-blocking stdout whose reader is slow still gets the whole output, in order', async () => {
+    const c = await startCase('tree');
+    const img = path.join(c.dir, 'img.ucr');
+    checkpointCase(c, img);
+    const expected = ucr(['inspect', img, '--json']).stdout;
+    // more than a pipe holds: the writes meet a full pipe (EAGAIN on the non-blocking fd)
+    expect(expected.length).toBeGreaterThan(1 << 16);
+    const fifo = path.join(c.dir, 'slow.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const rd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const wr = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    const chunks: Buffer[] = [];
+    try {
+      const p = spawn(process.execPath, [UCR, 'inspect', img, '--json'], { stdio: ['ignore', wr, 'pipe'] });
+      let stderr = '';
+      p.stderr!.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+      fs.closeSync(wr);
+      // a slow reader: 4 KiB every few milliseconds, until the writer is gone and all is read
+      const b = Buffer.alloc(4096);
+      for (let done = false; !done; ) {
+        try {
+          const n = fs.readSync(rd, b);
+          if (n === 0) done = true;
+          else chunks.push(Buffer.from(b.subarray(0, n)));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        }
+        await sleep(2);
+      }
+      expect(await exited).toBe(0);
+      expect(stderr).toBe('');
+      expect(Buffer.concat(chunks).toString('utf8')).toBe(expected);
+    } finally {
       fs.closeSync(rd);
     }
   });

@@ -6,9 +6,9 @@
  *
  * Text goes out with write(2) at once (fs.writeSync), not through process.stdout and
  * process.stderr: making those streams loads the stream modules and node:net or node:tty
- * (~2 ms of every command, docs/performance.md, "Seventeenth session"). An fd that is
- * non-blocking (EAGAIN: a pipe the parent made so) is handed to its stream from then on, which
- * waits for it.
+ * (~2 ms of every command, docs/performance.md, "Seventeenth session"); the text is out when
+ * the call returns, so a command can end at once (run.ts exitNow). An fd the caller made
+ * non-blocking is waited for (EAGAIN) as a blocking one would be.
  */
 import fs from 'node:fs';
 import { systemErrorText } from '../errno.js';
@@ -53,27 +53,16 @@ export function fail(e: unknown, command?: string, interruptedStatus?: number): 
   process.exit(status);
 }
 
-/** The fds whose text goes through their stream (process.stdout, process.stderr) from now on. */
-const viaStream = new Set<number>();
-
-/** A stream's failure: a reader of stdout that went away stops ucr quietly; stderr that cannot
- * be written is given up on (there is nobody to tell). */
-function stdoutFailed(e: NodeJS.ErrnoException): never | void {
+/** A reader of stdout that went away stops ucr quietly; another failure is one line. */
+function stdoutFailed(e: NodeJS.ErrnoException): never {
   if (e.code === 'EPIPE') process.exit(EXIT_SIGPIPE);
   fail(new UcrError(`stdout: cannot write: ${systemErrorText(e)}`));
 }
 
-function streamOf(fd: 1 | 2): NodeJS.WriteStream {
-  const s = fd === 1 ? process.stdout : process.stderr;
-  if (!viaStream.has(fd)) {
-    viaStream.add(fd);
-    s.on('error', fd === 1 ? stdoutFailed : () => {});
-  }
-  return s;
-}
+/** Something to wait on for a millisecond (Atomics.wait: a sleep that keeps the order). */
+const nap = new Int32Array(new SharedArrayBuffer(4));
 
 function writeFd(fd: 1 | 2, text: string): void {
-  if (viaStream.has(fd)) return void streamOf(fd).write(text);
   const b = Buffer.from(text);
   for (let at = 0; at < b.length; ) {
     try {
@@ -81,27 +70,24 @@ function writeFd(fd: 1 | 2, text: string): void {
     } catch (e) {
       const x = e as NodeJS.ErrnoException;
       if (x.code === 'EINTR') continue;
-      if (x.code === 'EAGAIN') return void streamOf(fd).write(b.subarray(at));
-      if (fd === 2) return;
+      // a non-blocking fd (the caller's choice) whose reader is behind: its turn comes, as a
+      // blocking write's would
+      if (x.code === 'EAGAIN') {
+        Atomics.wait(nap, 0, 0, 1);
+        continue;
+      }
+      if (fd === 2) return; // stderr that cannot be written: there is nobody to tell
       stdoutFailed(x);
-      return;
     }
   }
 }
 
-/** Writes text to stdout; it is written when this returns (or queued on its stream, see above). */
+/** Writes text to stdout: it is written when this returns. */
 export function writeOut(text: string): void {
   writeFd(1, text);
 }
 
-/** Writes text to stderr (see writeOut); a failure is given up on. */
+/** Writes text to stderr: it is written when this returns; a failure is given up on. */
 export function writeErr(text: string): void {
   writeFd(2, text);
-}
-
-/** Writes to stdout and waits until it is written: an exit right after it (restart's status)
- * cannot hide that the reader went away. */
-export async function writeOutAll(text: string): Promise<void> {
-  writeFd(1, text);
-  if (viaStream.has(1)) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
 }

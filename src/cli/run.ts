@@ -13,7 +13,7 @@ import { native, nativeLoaded } from '../native/addon.js';
 import { writeNewFile } from '../new-file.js';
 import { parseTrace, toChromeTrace, traceTable } from '../trace.js';
 import { attachProgress } from './progress.js';
-import { fail, writeErr, writeOut, writeOutAll } from './report.js';
+import { fail, writeErr, writeOut } from './report.js';
 import { checkpointSummary, restartSummary } from './summary.js';
 import { nowMs } from '../monotonic.js';
 
@@ -118,9 +118,9 @@ export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: Glo
   const t0 = nowMs();
   const { json, trace, ...opts } = o;
   const r = await run('checkpoint', g, trace, ({ events, signal }) => checkpoint(pid, { ...opts, events, logger: logger(g), signal, leanHeap: true }));
-  if (json && o.output !== '-') await writeOutAll(JSON.stringify(r) + '\n');
+  if (json && o.output !== '-') writeOut(JSON.stringify(r) + '\n');
   if (wantSummary(g)) writeErr(`${checkpointSummary(r, o.output, nowMs() - t0, g.verbose ?? false)}\n`);
-  // done: stdout is written (writeOutAll waits for it), stderr and the logs are synchronous, the
+  // done: stdout is written (writeOut returns once it is), stderr and the logs are synchronous, the
   // helper has exited
   exitNow(0);
 }
@@ -128,8 +128,8 @@ export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: Glo
 /**
  * The end of a command that did its work: the process exits at once (_exit through the addon,
  * which the command loaded): Node's exit joins its platform's and libuv's threads and runs its
- * teardown (~1 ms of every command). Everything is written by then: stdout awaited
- * (writeOutAll), stderr written with write(2) (report.ts), the trace written
+ * teardown (~1 ms of every command). Everything is written by then: stdout and stderr
+ * written with write(2) (report.ts), the trace written
  * synchronously. process.exit as usual when something may still be listening for the exit: an
  * 'exit' listener (a pino destination), a flag given to Node (--cpu-prof...), coverage
  * (NODE_V8_COVERAGE), NODE_OPTIONS; or when the addon was never loaded.
@@ -159,7 +159,7 @@ export async function runRestart(o: RestartCliOptions, g: GlobalOpts): Promise<n
     }
     return restart({ ...opts, events, logger: logger(g), signal });
   });
-  if (json) await writeOutAll(JSON.stringify(r) + '\n');
+  if (json) writeOut(JSON.stringify(r) + '\n');
   if (o.detach) exitNow(0);
   if (r.stoppedWaiting) {
     // interrupted after the tree was resumed: too late to undo, ucr just stops waiting
