@@ -1,7 +1,15 @@
-// A JavaScript callback called from the event loop by the addon's libuv handles (pipes.cc,
-// v8heap.cc), with raw napi calls: nothing is thrown into C++.
+// The addon's libuv handles (spawn.cc, pipes.cc, v8heap.cc): the event loop they go on, and
+// their callbacks into JavaScript, with raw napi calls (nothing is thrown into C++).
 #pragma once
+#include <initializer_list>
 #include <node_api.h>
+#include <uv.h>
+
+// The event loop of env (the main thread's, or a worker's), or nullptr.
+inline uv_loop_t *LoopOf(napi_env env) {
+  uv_loop_t *loop = nullptr;
+  return napi_get_uv_event_loop(env, &loop) == napi_ok ? loop : nullptr;
+}
 
 // Calls fn (a reference) with args, as an event: a throw from it is the process's uncaught
 // exception, as from any other event. When JavaScript can no longer run (Node's teardown, where
@@ -15,4 +23,8 @@ inline void CallFromLoop(napi_env env, napi_ref fn_ref, size_t argc, const napi_
   napi_value e;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &e) == napi_ok)
     napi_fatal_exception(env, e);
+}
+
+inline void CallFromLoop(napi_env env, napi_ref fn_ref, std::initializer_list<napi_value> args) {
+  CallFromLoop(env, fn_ref, args.size(), args.begin());
 }

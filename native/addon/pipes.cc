@@ -32,16 +32,6 @@ namespace {
 
 constexpr size_t kReadMax = 16u << 20;
 
-uv_loop_t *LoopOf(Napi::Env env) {
-  uv_loop_t *loop = nullptr;
-  return napi_get_uv_event_loop(env, &loop) == napi_ok ? loop : nullptr;
-}
-
-// Calls cb from the event loop (js_call.h).
-void Call(napi_env e, Napi::FunctionReference &cb, std::initializer_list<napi_value> args) {
-  CallFromLoop(e, cb, args.size(), args.begin());
-}
-
 // ---- reading ----
 
 struct Reader {
@@ -69,7 +59,7 @@ void ReaderPolled(uv_poll_t *p, int, int) {
   while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
   if (n > 0) {
-    Call(r->env, r->cb, {b, Napi::Number::New(env, static_cast<double>(n))});
+    CallFromLoop(r->env, r->cb, {b, Napi::Number::New(env, static_cast<double>(n))});
     return;
   }
   int err = n < 0 ? errno : 0;
@@ -77,7 +67,7 @@ void ReaderPolled(uv_poll_t *p, int, int) {
   uv_poll_stop(p);
   close(r->fd);
   r->fd = -1;
-  Call(r->env, r->cb, {env.Null(), Napi::Number::New(env, err)});
+  CallFromLoop(r->env, r->cb, {env.Null(), Napi::Number::New(env, err)});
   r->cb.Reset();
   uv_close(reinterpret_cast<uv_handle_t *>(p), ReaderClosed);
 }
@@ -137,7 +127,7 @@ void WriterClosed(uv_handle_t *h) {
   if (!w->cb.IsEmpty()) {
     Napi::Env env(w->env);
     Napi::HandleScope scope(env);
-    Call(w->env, w->cb, {Napi::String::New(env, "close"), Napi::Number::New(env, w->err)});
+    CallFromLoop(w->env, w->cb, {Napi::String::New(env, "close"), Napi::Number::New(env, w->err)});
     w->cb.Reset();
   }
   WriterFree(w);
@@ -186,7 +176,7 @@ void WriterPolled(uv_poll_t *p, int, int) {
   if (w->ending) return WriterClose(w, 0);
   Napi::Env env(w->env);
   Napi::HandleScope scope(env);
-  Call(w->env, w->cb, {Napi::String::New(env, "drain"), Napi::Number::New(env, 0)});
+  CallFromLoop(w->env, w->cb, {Napi::String::New(env, "drain"), Napi::Number::New(env, 0)});
 }
 
 Writer *WriterOf(const Napi::CallbackInfo &info) { return static_cast<Writer *>(info.Data()); }

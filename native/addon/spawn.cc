@@ -9,9 +9,9 @@
 //       (argv[0] is file), env ("NAME=value" strings: the caller's process.env, as a
 //       ChildProcess gets it, also in a worker thread, whose process.env is its own), three
 //       new pipes as its fds 0, 1, 2 (the returned stdin is the end to write, stdout and
-//       stderr the ends to read; all three close-on-exec here) and fds[i] as its fd 3 + i. Signals 1-31 back to their default
-//       disposition and an empty signal mask in the child, as libuv's spawn gives them. The
-//       pidfd (pidfd_open) names the child for watchExit.
+//       stderr the ends to read; all three close-on-exec here) and fds[i] as its fd 3 + i.
+//       Signals 1-31 back to their default disposition and an empty signal mask in the child,
+//       as libuv's spawn gives them. The pidfd (pidfd_open) names the child for watchExit.
 //   watchExit(pidfd, cb)          -> undefined
 //       cb(code, signal) once the child has exited (signal 0 if it exited, else code -1), called
 //       from the event loop (a libuv poll of the pidfd, which becomes readable then) after the
@@ -19,6 +19,7 @@
 //       alive until then, as a ChildProcess does.
 // Errors are thrown as in addon.cc (code, errno, syscall).
 #include "spawn.h"
+#include "js_call.h"
 #include "throw_errno.h"
 
 #include <cerrno>
@@ -165,10 +166,7 @@ void Polled(uv_poll_t *p, int status, int) {
   {
     Napi::Env env(w->env);
     Napi::HandleScope scope(env);
-    Napi::AsyncContext ctx(env, "ucr-helper-exit");
-    w->cb.MakeCallback(env.Global(), {Napi::Number::New(env, code), Napi::Number::New(env, sig)}, ctx);
-    // a throw from the callback is the process's uncaught exception, as from any other event
-    if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+    CallFromLoop(w->env, w->cb, {Napi::Number::New(env, code), Napi::Number::New(env, sig)});
   }
   uv_close(reinterpret_cast<uv_handle_t *>(p), Closed);
 }
@@ -179,8 +177,8 @@ Napi::Value WatchExit(const Napi::CallbackInfo &info) {
     Napi::TypeError::New(env, "watchExit(pidfd, cb)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  uv_loop_t *loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return ThrowErrno(env, "uv_default_loop", EINVAL);
+  uv_loop_t *loop = LoopOf(env);
+  if (!loop) return ThrowErrno(env, "uv_default_loop", EINVAL);
   ExitWatch *w = new ExitWatch();
   w->pidfd = info[0].As<Napi::Number>().Int32Value();
   w->env = env;

@@ -88,9 +88,9 @@ Napi::Value WatchGC(const Napi::CallbackInfo &info) {
     Napi::TypeError::New(env, "watchGC(cb)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  uv_loop_t *loop = nullptr;
+  uv_loop_t *loop = LoopOf(env);
   v8::Isolate *iso = v8::Isolate::GetCurrent();
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop || !iso) {
+  if (!loop || !iso) {
     Napi::Error::New(env, "watchGC: no event loop").ThrowAsJavaScriptException();
     return env.Undefined();
   }

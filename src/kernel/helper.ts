@@ -36,10 +36,8 @@ export class HelperError extends Error {
 }
 
 export class Helper {
-  /** the end of the helper's stdin to write (undefined: it could not be started) */
+  /** the end of the helper's stdin to write (undefined: it could not be started, or is closed) */
   private stdin: PipeWriter | undefined;
-  /** stdin is not closed yet */
-  private stdinOpen = false;
   /** bytes written to stdin that its pipe has not taken yet */
   private kept = 0;
   /** sendChunks waiting for them to be taken (or for stdin to close) */
@@ -77,11 +75,10 @@ export class Helper {
     try {
       stdin = addon.pipeWrite(inFd, (ev) => {
         this.kept = 0;
-        if (ev === 'close') this.stdinOpen = false;
+        if (ev === 'close') this.stdin = undefined;
         for (const d of this.drains.splice(0)) d();
       });
       this.stdin = stdin;
-      this.stdinOpen = true;
     } catch {
       // libuv could not poll it: no command goes, the helper reads EOF (undo and exit)
       fs.closeSync(inFd);
@@ -250,7 +247,7 @@ export class Helper {
   }
 
   private put(b: Buffer): void {
-    if (this.stdin && this.stdinOpen) this.kept = this.stdin.write(b);
+    if (this.stdin) this.kept = this.stdin.write(b);
   }
 
   /** sendLines() for each chunk, waiting while the pipe to the helper is full: a long plan
@@ -264,7 +261,7 @@ export class Helper {
     try {
       for (const chunk of chunks) {
         this.write(chunk, alone ? undefined : this.held);
-        if (this.kept <= ahead || !this.stdinOpen || this.ended) continue;
+        if (this.kept <= ahead || !this.stdin || this.ended) continue;
         await new Promise<void>((resolve) => this.drains.push(resolve));
       }
     } catch (e) {
@@ -299,7 +296,7 @@ export class Helper {
 
   /** Closes the command channel (the helper treats EOF as "undo and exit"). */
   close(): void {
-    if (this.stdinOpen) this.stdin?.end();
+    this.stdin?.end();
   }
 
   /** Asks the helper to go (SIGTERM): on a restart, what is not running yet is undone. */

@@ -39,7 +39,7 @@ import { checkHost } from './host.js';
 import { leanHeap } from '../heap.js';
 import { checkCallerMayRestore, checkImageSource, checkWithinOwner, type ImageTrust } from './trust.js';
 import { yieldUnderRealtime } from '../native/addon.js';
-import { signalsSeen } from './signals-seen.js';
+import { interruptSeen, signalsSeen, untilAborted } from './signals-seen.js';
 
 export type { SkipMemory };
 
@@ -144,38 +144,6 @@ export interface RestartResult {
   /** Without detach: the wait for the root was aborted (opts.signal; the CLI's SIGINT or
    * SIGTERM) after the tree was resumed: it runs on, exitCode and exitSignal are not set. */
   stoppedWaiting?: boolean;
-}
-
-/** The promise's value, or undefined as soon as the signal aborts (at once if it has). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.resolve(undefined);
-  return new Promise<T | undefined>((resolve, reject) => {
-    const off = () => signal.removeEventListener('abort', stop);
-    const stop = () => resolve(undefined);
-    signal.addEventListener('abort', stop, { once: true });
-    p.then(
-      (v) => (off(), resolve(v)),
-      (e: unknown) => (off(), reject(e)),
-    );
-  });
-}
-
-/** The helper's exit statuses of a terminal's interrupt or a SIGTERM (128 + SIGHUP, SIGINT,
- * SIGQUIT, SIGTERM: native/helper/main.c, coordinator_died). */
-const INTERRUPTED = new Set([1, 2, 3, 15].map((s) => 128 + s));
-
-/** Resolves once signal aborts, or after ms. */
-function abortedWithin(signal: AbortSignal, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
@@ -388,9 +356,7 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       const timer = setTimeout(() => helper!.kill(), 10_000);
       const status = await helper.exited;
       clearTimeout(timer);
-      // a terminal's Ctrl-C reaches the helper and ucr alike: the helper's end can be heard
-      // before ucr's own handler of the same signal has run (it runs within a turn or two)
-      if (opts.signal && !opts.signal.aborted && INTERRUPTED.has(status)) await abortedWithin(opts.signal, 250);
+      await interruptSeen(status, opts.signal);
     }
     if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();
     throw fromHelper(e, 'restart', rootPid);
