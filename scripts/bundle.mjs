@@ -55,9 +55,17 @@ function versionConstant() {
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const outfile = path.join(root, 'dist', 'ucr.cjs');
 
-await build({
+// Written by rename, never in place: bin/ucr maps dist/ucr.cjs (and its cache) and V8 keeps
+// the mapped text as the script's source for as long as a command runs (native/addon/mapfile.cc)
+const replace = (file, data) => {
+  writeFileSync(`${file}.tmp`, data);
+  renameSync(`${file}.tmp`, file);
+};
+
+const { outputFiles } = await build({
   entryPoints: [path.join(root, 'dist', 'cli', 'main.js')],
   outfile,
+  write: false,
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -82,7 +90,13 @@ await build({
 // esbuild writes ASCII (its default charset escapes strings, regular expressions and names); a
 // character that would still get through (a comment) is escaped the same way, so that latin1 is
 // the text's exact reading
-const text = readFileSync(outfile, 'utf8')
+const out = (f) => {
+  const o = outputFiles.find((x) => x.path === f);
+  if (!o) throw new Error(`bundle: esbuild made no ${f}`);
+  return o.text;
+};
+replace(`${outfile}.map`, out(`${outfile}.map`));
+const text = out(outfile)
   .replaceAll('__toESM(require("node:', '__nodeM(require("node:')
   .replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 // the wrapper on the first line (the banner's, without mappings: the source map stays right),
@@ -90,7 +104,7 @@ const text = readFileSync(outfile, 'utf8')
 const WRAP = '(function (exports, require, module, __filename, __dirname) { ';
 const tail = text.lastIndexOf('//# sourceMappingURL=');
 if (tail < 0) throw new Error(`bundle: ${outfile} has no sourceMappingURL comment`);
-writeFileSync(outfile, `${WRAP}${text.slice(0, tail)}\n});\n${text.slice(tail)}`);
+replace(outfile, `${WRAP}${text.slice(0, tail)}\n});\n${text.slice(tail)}`);
 // the ES module bundle of earlier builds, no longer loaded
 rmSync(path.join(root, 'dist', 'ucr.mjs'), { force: true });
 rmSync(path.join(root, 'dist', 'ucr.mjs.map'), { force: true });

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
 import { systemErrorText } from './errno.js';
+import { isoTime } from './iso-time.js';
 import { UcrError } from './errors.js';
 import { createNewFile } from './new-file.js';
 
@@ -44,7 +45,7 @@ export function humanLine(json: string): string {
   const { level, time, msg, module, pid, hostname, tool, ...rest } = r;
   void hostname;
   void tool;
-  const t = typeof time === 'number' ? new Date(time).toISOString().slice(11, 23) : '';
+  const t = typeof time === 'number' ? isoTime(time).slice(11, 23) : '';
   const kv = Object.entries(rest)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');

@@ -48,6 +48,9 @@
 //   spawnHelper(file, args, fds, env) -> [pid, pidfd, stdin, stdout, stderr]  the helper started
 //                                    with three pipes and fds as its 3, 4...; watchExit(pidfd,
 //                                    cb) calls cb(code, signal) once it has exited (spawn.cc)
+//   mapFile(path, latin1)         -> Buffer | string  a regular file mapped read-only, as a Buffer
+//                                    or (latin1) an external string of its bytes (mapfile.cc;
+//                                    bin/ucr maps the bundle and its code cache)
 // Errors are thrown as Error objects carrying `code` (errno name), `errno` and `syscall`.
 #include <napi.h>
 
@@ -72,6 +75,7 @@
 
 #include "../common/crc32c.h"
 #include "fdscan.h"
+#include "mapfile.h"
 #include "rtyield.h"
 #include "smaps.h"
 #include "pipes.h"
@@ -263,6 +267,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSpawn(env, exports);
   InitPipes(env, exports);
   InitV8Heap(env, exports);
+  InitMapFile(env, exports);
   exports.Set("isatty", Napi::Function::New(env, IsAtty));
   exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));

@@ -66,8 +66,14 @@ function signalArg(v: string): string {
  * restart's took the CPU the helper needed). Six times that budget leaves them to the really hot
  * loops (a tree of 100 x 400 fds: checkpoint CPU 1.21 -> 1.04 s). Set once the code cache was
  * taken (V8 accepts a cache only from the same flags).
+ *
+ * That goes for Node's own modules too: one loaded after a flag changed is compiled without
+ * the code cache Node has for it (~0.6 ms for internal/abort_controller instead of ~0.05), so
+ * the one a command loads later (run.ts's AbortController: the global's getter loads it) is
+ * loaded first.
  */
 function fewerOptimizations(): void {
+  void AbortController; // the global's getter loads internal/abort_controller
   native().setV8Flags('--interrupt-budget=400000'); // the addon: node:v8 loads the stream modules
 }
 

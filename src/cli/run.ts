@@ -8,6 +8,7 @@ import { oneLine, UcrError } from '../errors.js';
 import { systemErrorText } from '../errno.js';
 import { UcrEmitter, type ExternalStdioEvent, type PhaseRecord } from '../events.js';
 import { checkpoint, inspect, restart, VERSION, type CheckpointOptions, type RestartOptions } from '../index.js';
+import { isoTime } from '../iso-time.js';
 import { createLogger } from '../log.js';
 import { native, nativeLoaded } from '../native/addon.js';
 import { writeNewFile } from '../new-file.js';
@@ -96,7 +97,7 @@ function writeTrace(file: string | undefined, op: 'checkpoint' | 'restart', phas
 
 /** Runs one operation with SIGINT/SIGTERM abort and --trace, exiting with the right status. */
 async function run<T>(op: 'checkpoint' | 'restart', g: GlobalOpts, traceFile: string | undefined, fn: (ctx: ReturnType<typeof emitter> & { signal: AbortSignal }) => Promise<T>): Promise<T> {
-  const startedAt = new Date().toISOString();
+  const startedAt = isoTime();
   const sig = abortOnSignals();
   let ctx: ReturnType<typeof emitter> | undefined;
   try {

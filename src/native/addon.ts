@@ -94,6 +94,11 @@ export interface NativeAddon {
   /** cb() from the event loop after garbage collections (once for those since the last call),
    * as a PerformanceObserver of 'gc' entries; does not keep the loop alive. Returns stop(). */
   watchGC(cb: () => void): () => void;
+  /** A regular file mapped read-only (private, populated from the page cache): a Buffer over
+   * the mapping, or (latin1) an external string of its bytes; unmapped when V8 lets it go
+   * (mapfile.cc; bin/ucr maps the bundle and its code cache). Throws with code/errno/syscall. */
+  mapFile(path: string, latin1: true): string;
+  mapFile(path: string, latin1?: false): Buffer;
   /** A task's packed mappings (8 words each) merged with its other ones (start, end, fill
    * triples) and its packed runs (4 words each) checked as the reader checks them: their page
    * count, or -1; restAt[r]: how many packed entries come before other mapping r (vmap.cc). */
@@ -116,13 +121,23 @@ export interface PipeWriter {
 const here = path.dirname(fileURLToPath(import.meta.url));
 // here is dist/native (or src/native), or dist for the bundled command line (dist/ucr.cjs)
 const root = path.resolve(here, path.basename(here) === 'native' ? '../..' : '..');
-const buildDirs = [path.join(root, 'build', 'Release'), path.join(root, 'build', 'Debug')];
+const release = path.join(root, 'build', 'Release');
+const buildDirs = [release, path.join(root, 'build', 'Debug')];
 
 let addon: NativeAddon | undefined;
 
+/** The addon as bin/ucr loaded it to map the bundle before running it: that file's exports,
+ * taken instead of a second dlopen (which would run its initialisation again). */
+const PRELOADED = Symbol.for('ucr.native');
+
+function preloaded(file: string): NativeAddon | undefined {
+  const pre = (globalThis as Record<symbol, { file?: unknown; exports?: unknown } | undefined>)[PRELOADED];
+  return pre && pre.file === file ? (pre.exports as NativeAddon) : undefined;
+}
+
 /** The addon if it was loaded already (nothing is loaded here). */
 export function nativeLoaded(): NativeAddon | undefined {
-  return addon;
+  return (addon ??= preloaded(path.join(release, 'ucr_native.node')));
 }
 
 export function native(): NativeAddon {
@@ -132,6 +147,8 @@ export function native(): NativeAddon {
     const file = path.join(dir, 'ucr_native.node');
     tried.push(file);
     if (existsSync(file)) {
+      addon = preloaded(file);
+      if (addon) return addon;
       // what require() of a .node file does, without its resolution and module record
       const m = { exports: {} as NativeAddon };
       process.dlopen(m, file);

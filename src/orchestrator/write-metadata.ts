@@ -12,6 +12,7 @@ import type { ImageIpc, TaskImage, TreeEntry } from '../image/types.js';
 import type { ImageWriter } from '../image/writer.js';
 import type { CgroupCapture } from '../kernel/cgroups.js';
 import type { CapturedFiles } from '../kernel/files.js';
+import { isoTime } from '../iso-time.js';
 import { VERSION } from '../version.js';
 import { hostIdentity } from './host.js';
 
@@ -59,7 +60,7 @@ export function writeMetadata(w: ImageWriter, c: CapturedTree): void {
     pageSize: PAGE_SIZE,
     kernel: host.kernel,
     cpu: host.cpu,
-    createdAt: new Date().toISOString(),
+    createdAt: isoTime(),
     tool: `ucr ${VERSION}`,
     owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
     root: c.root,
