@@ -14,6 +14,15 @@ describe('memory survives checkpoint → kill → restart', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it('a tree whose page records outgrow what the checkpoint writes itself (1 MiB root first, then 3 x 8 MiB children: the io process takes over in the middle of a child) comes back with every page', async () => {
+    const { c, img, pids } = await killedCase('pagetree');
+    expect(pids).toHaveLength(4);
+    const meta = inspect({ input: img }).meta;
+    expect(meta.tasks[0]!.pid).toBe(c.pid);
+    expect(restartDetached(img).code).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('a sparse mapping keeps its holes: 256 MiB mapped, 4 MiB written in 64 blocks; the image and the restored Rss follow the written pages', async () => {
     const c = await startCase('sparse');
     const img = path.join(c.dir, 'image.ucr');

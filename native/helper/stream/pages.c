@@ -73,13 +73,17 @@ static int pack_flush(void)
 
 static long fill_order(unsigned char *slot, const struct pl_order *o);
 
+/* What the source that starts the writer will write (dump_runs): a small first source starts
+ * it without its io process (pl_writer_start). */
+static uint64_t first_bytes;
+
 static int writer_started(void)
 {
 	static int started;
 	if (!started) {
 		pl_fill = fill_order;
 		pl_written = slot_written;
-		if (pl_writer_start(3) < 0)
+		if (pl_writer_start(3, first_bytes) < 0)
 			return -1;
 		started = 1;
 	}
@@ -269,6 +273,7 @@ static int dump_runs(const struct chunk_src *src, const struct page_run *runs, s
 	for (size_t r = 0; r < n; r++)
 		pages += runs[r].npages;
 	const uint64_t chunk = pages > SMALL_SOURCE_PAGES ? MAX_CHUNK_PAGES : WRITE_CHUNK_PAGES;
+	first_bytes = pages * PAGE_SZ;
 	for (size_t r = 0; r < n; r++) {
 		size_t b = dump_batch(src, runs, r, n, bytes, records);
 		if (b) {

@@ -26,8 +26,10 @@ unsigned char *pl_slot(int i);
 /* Ends the io process (at once; a writer should be drained first). */
 void pl_stop(void);
 
-/* Checkpoint: records written to out in the order submitted. */
-int pl_writer_start(int out);
+/* Checkpoint: records written to out in the order submitted. bytes: what the source that
+ * starts it will write; more than DIRECT_BYTES and the io process starts at once, else the
+ * helper writes the slots itself until DIRECT_BYTES went out (pipeline.c). */
+int pl_writer_start(int out, uint64_t bytes);
 int pl_writer_slot(void);                   /* a free slot; waits; -1 with errno if writing failed */
 int pl_writer_submit(int slot, size_t len); /* write len bytes of the slot */
 int pl_writer_drain(void);                  /* everything submitted is written; -1 with errno */
