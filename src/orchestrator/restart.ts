@@ -282,7 +282,8 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
       await perTask('map', 'mapped');
       clock.progress(0, total);
       h.onProgress = (b) => clock.progress(b, total);
-      h.send(restorePages());
+      // and then that nothing follows the trailer (its answer waits until the trailer is checked)
+      h.send(restorePages(), restoreEof());
       const ev = await h.next('loaded');
       clock.progress(ev.bytes, total);
       return ev;
@@ -291,8 +292,6 @@ export async function restart(opts: RestartOptions): Promise<RestartResult> {
     await clock.run('verify', async () => {
       const trailer = checkLoaded(input.name, meta, loadedOf(loaded));
       if (!spool) acknowledge(opts, trailer);
-      // nothing may follow the trailer
-      h.send(restoreEof());
       await h.next('eof');
     });
     h.send(restoreCommit());

@@ -141,6 +141,7 @@ void restore_stream_start(uint32_t seed)
 /* The steps, as the coordinator sends them (a bounded number in flight):
  *   map <task>      the task's address space, by its tracer        -> mapped
  *   pages           every page record, then the trailer            -> loaded
+ *   eof             nothing follows the trailer (sent with pages)  -> eof
  *   commit          the trailer checked: the commit point
  *   finish <task>   the task's last state, by its tracer           -> finished
  *   resume          every task detached together                   -> running
