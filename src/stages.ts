@@ -33,7 +33,7 @@ export const CHECKPOINT_STAGES = [
   { name: 'objects', by: 'helper', what: 'content objects (shared anonymous memory, memfds, unlinked files): their page runs' },
   { name: 'ipc', by: 'helper', what: 'the System V objects of the tree\'s IPC namespace' },
   { name: 'write-metadata', by: 'coordinator', what: 'prelude, HEADER, TREE, FILES, IPC, TASK records; the restart\'s checks start on those bytes' },
-  { name: 'write-pages', by: 'helper', what: 'page records of every task and content object, through the writer process (every task\'s `pages` sent at once, each digest chained on the one before)' },
+  { name: 'write-pages', by: 'helper', what: 'page records of every task and content object, through the writer process once 16 MiB went out or from the start for a larger first source, before that written by the helper itself (every task\'s `pages` sent at once, each digest chained on the one before)' },
   { name: 'pages', by: 'helper', perTask: true, within: 'write-pages', what: 'one task\'s page records', until: 'pages' },
   { name: 'write-shm', by: 'helper', what: 'System V shared memory contents as SHM records' },
   { name: 'check', by: 'coordinator', what: 'wait for the restart\'s own checks of the metadata (reader, validators, plan, the helper\'s plan parser: `check`)', until: 'checked' },
