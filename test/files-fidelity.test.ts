@@ -45,6 +45,14 @@ describe('status flags belong to the open file', () => {
   });
 });
 
+describe('pipe contents', () => {
+  it('pipes of 64 KiB, 128 KiB, 256 KiB and 1 MiB keep their size and every queued byte (100 bytes, full, 256 buffers of 4000 bytes from as many writes, empty): the checkpoint peeks at them one after the other with one pipe', async () => {
+    const c = await startCase('pipesizes');
+    await killAndRestart(c);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
 describe('stdio', () => {
   for (const keep of [true, false])
     it(`a named FIFO on stdin is reopened by its path, its queued bytes read once (${keep ? 'the writer outside keeps it open: the same pipe' : 'the writer closes it until after the restart: refilled'})`, async () => {

@@ -5,13 +5,53 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "helper.h"
 #include "proto.h"
 #include "proto_gen.h"
 
-/* `pipe <pid> <fd>`: the bytes queued in a pipe, read without consuming them (tee). */
+/* The pipe the helper peeks with (tee), kept from one `pipe` command to the next (empty between
+ * them) and made as large as the largest pipe peeked so far: a tree's 200 pipes cost one pipe2
+ * instead of 200, and one F_SETPIPE_SZ per larger size. */
+static int peek[2] = { -1, -1 };
+static int peek_size;
+
+static void peek_drop(void)
+{
+	if (peek[0] >= 0) {
+		close(peek[0]);
+		close(peek[1]);
+	}
+	peek[0] = peek[1] = -1;
+	peek_size = 0;
+}
+
+/* The peeking pipe, holding at least size bytes (as many buffers as the peeked pipe), or -1. */
+static int peek_pipe(int size)
+{
+	if (peek[0] < 0) {
+		if (pipe2(peek, O_CLOEXEC | O_NONBLOCK) < 0)
+			return -1;
+		peek_size = fcntl(peek[1], F_GETPIPE_SZ);
+	}
+	if (peek_size < size) {
+		int s = fcntl(peek[1], F_SETPIPE_SZ, size);
+		if (s < size) {
+			peek_drop();
+			if (s >= 0)
+				errno = ENOBUFS;
+			return -1;
+		}
+		peek_size = s;
+	}
+	return 0;
+}
+
+/* `pipe <pid> <fd>`: the bytes queued in a pipe, read without consuming them (tee). All of them
+ * or a failure: the peeking pipe is as large as the peeked one, and what tee copied is
+ * compared with what the pipe holds (FIONREAD). */
 int on_dump_pipe(struct dump_in *in, struct msg_dump_pipe *msg)
 {
 	(void)in;
@@ -22,25 +62,25 @@ int on_dump_pipe(struct dump_in *in, struct msg_dump_pipe *msg)
 	int src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (src < 0)
 		return proto_fail_sys("open", "pipe", obj, errno, "cannot open the pipe of process %d", (int)pid);
-	int size = fcntl(src, F_GETPIPE_SZ);
-	int tmp[2];
-	if (size <= 0 || pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0) {
+	int size = fcntl(src, F_GETPIPE_SZ), queued = 0;
+	if (size <= 0 || ioctl(src, FIONREAD, &queued) < 0 || peek_pipe(size) < 0) {
+		int e = errno;
 		close(src);
-		return proto_fail("pipe", obj, errno, "cannot make a pipe to peek with");
+		return proto_fail("pipe", obj, e, "cannot make a pipe to peek with");
 	}
-	fcntl(tmp[1], F_SETPIPE_SZ, size);
-	ssize_t got = tee(src, tmp[1], (size_t)size, SPLICE_F_NONBLOCK);
+	ssize_t got = queued > 0 ? tee(src, peek[1], (size_t)size, SPLICE_F_NONBLOCK) : 0;
 	if (got < 0 && errno == EAGAIN)
 		got = 0;
+	int err = got < 0 ? errno : got != queued ? ENOBUFS : 0;
 	char *data = got > 0 ? malloc((size_t)got) : NULL;
-	long rd = got > 0 && data ? read_full(tmp[0], data, (size_t)got) : 0;
-	int err = errno;
+	long rd = got > 0 && data ? read_full(peek[0], data, (size_t)got) : 0;
+	if (!err && got > 0 && (!data || rd != got))
+		err = data ? errno : ENOMEM;
 	close(src);
-	close(tmp[0]);
-	close(tmp[1]);
-	if (got < 0 || (got > 0 && (!data || rd != got))) {
+	if (err) {
+		peek_drop(); /* whatever it holds goes with it */
 		free(data);
-		return proto_fail("pipe", obj, got < 0 ? err : EIO, "cannot peek into the pipe of process %d", (int)pid);
+		return proto_fail("pipe", obj, err, "cannot peek into the pipe of process %d", (int)pid);
 	}
 	char *hex = hex_dup(data ? data : "", (size_t)got);
 	EMIT_PIPE(.size = (uint64_t)size, .data = hex ? hex : "");
