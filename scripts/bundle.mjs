@@ -71,11 +71,12 @@ const { outputFiles } = await build({
   format: 'cjs',
   target: 'node20',
   external: ['pino', '*.node'],
-  // the modules find package.json and the native addon from their own URL (dist/ for the bundle)
-  define: { 'import.meta.url': '__ucrUrl' },
+  // the modules find the native addon from their own directory (dist/ for the bundle), pino and
+  // node:child_process from their own URL, made at its first use (pathToFileURL costs ~0.25 ms)
+  define: { 'import.meta.url': '__ucrMeta.url', 'import.meta.dirname': '__dirname' },
   banner: {
     js: [
-      "const __ucrUrl = require('node:url').pathToFileURL(__filename).href;",
+      "const __ucrMeta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };",
       // see below
       'const __nodeM = (m) => Object.create(m, { default: { value: m, enumerable: true } });',
     ].join('\n'),
