@@ -210,7 +210,7 @@ static int go_parallel(int out)
  * 4 x 1 MiB ~1.6 ms here) and a CPU for it, which the coordinator checking the image meanwhile
  * also wants (an 8 MiB process: the pages 6.1 ms through the io process, 4.4 ms written by the
  * helper through one slot). So the helper writes each slot itself as it submits it until
- * DIRECT_BYTES went out, or from the start when the first source has more. */
+ * DIRECT_BYTES went out; the io process starts at once when the first source has more. */
 int pl_writer_start(int out, uint64_t bytes)
 {
 	if (bytes > DIRECT_BYTES)
