@@ -107,6 +107,8 @@
         "native/helper/stream/pages_lanes.c",
         "native/helper/stream/lanes_records.c",
         "native/helper/stream/pipeline.c",
+        "native/helper/stream/pipeline_writer.c",
+        "native/helper/stream/pipeline_reader.c",
         "native/helper/stream/restore_spool.c",
         "native/common/crc32c.c"
       ],

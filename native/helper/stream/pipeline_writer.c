@@ -1,0 +1,204 @@
+/* The checkpoint's half of the page-record pipeline (pipeline.c): records written to the image
+ * fd in the order submitted, by the io process, or by the helper itself while little was
+ * written. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "pipeline_int.h"
+#include "proto.h"
+
+long (*pl_fill)(unsigned char *slot, const struct pl_order *o);
+void (*pl_written)(unsigned char *slot, size_t len);
+static int orders; /* orders in flight */
+static uint64_t failed_read;
+static int writer_err; /* the writer failed (and is gone): every later call says why */
+static int free_slots[PL_SLOTS], nfree;
+static int in_flight;
+/* the helper writes slots itself (no io process yet): to this fd, and how much so far (see
+ * pl_writer_start) */
+#define DIRECT_BYTES (16ULL << 20)
+static int direct_out = -1;
+static uint64_t direct_bytes;
+
+void pl_writer_stopped(void)
+{
+	direct_out = -1;
+}
+
+static void writer_body(int out, int rd, int wr)
+{
+	struct pl_msg m;
+	while (pl_msg_read(rd, &m) == 0) {
+		if (m.op == MSG_ORDER) {
+			long n = pl_fill(pl_slot(m.slot), &m.order);
+			if (n < 0) {
+				m.status = errno ? errno : EIO;
+				m.op = MSG_READ_FAILED;
+				pl_msg_write(wr, &m);
+				_exit(1);
+			}
+			m.len = (uint64_t)n;
+		}
+		m.status = write_full(out, pl_slot(m.slot), m.len) < 0 ? (errno ? errno : EIO) : 0;
+		if (pl_msg_write(wr, &m) < 0 || m.status)
+			_exit(1);
+	}
+}
+
+static void writer_reset(void)
+{
+	nfree = 0;
+	for (int i = 0; i < PL_SLOTS; i++)
+		free_slots[nfree++] = i;
+	in_flight = 0;
+	orders = 0;
+	failed_read = 0;
+	writer_err = 0;
+}
+
+/* The io process from now on (nothing is in flight when the helper writes directly). */
+static int go_parallel(int out)
+{
+	direct_out = -1;
+	if (pl_io_start(out, writer_body) < 0)
+		return -1;
+	writer_reset();
+	return 0;
+}
+
+/* Writing a small image through the io process costs more than it overlaps: its fork, the
+ * first touch of every slot it cycles through (shared memory: a fault and a zeroed page each,
+ * 4 x 1 MiB ~1.6 ms here) and a CPU for it, which the coordinator checking the image meanwhile
+ * also wants (an 8 MiB process: the pages 6.1 ms through the io process, 4.4 ms written by the
+ * helper through one slot). So the helper writes each slot itself as it submits it until
+ * DIRECT_BYTES went out; the io process starts at once when the first source has more. */
+int pl_writer_start(int out, uint64_t bytes)
+{
+	if (bytes > DIRECT_BYTES)
+		return go_parallel(out);
+	if (pl_ring() < 0)
+		return -1;
+	direct_out = out;
+	direct_bytes = 0;
+	writer_reset();
+	return 0;
+}
+
+/* A slot written by the helper itself; the io process takes over after DIRECT_BYTES. */
+static int direct_write(int slot, size_t len)
+{
+	if (writer_err)
+		return errno = writer_err, -1;
+	if (write_full(direct_out, pl_slot(slot), len) < 0) {
+		failed_read = 0;
+		writer_err = errno ? errno : EIO;
+		return errno = writer_err, -1;
+	}
+	if (pl_written)
+		pl_written(pl_slot(slot), len);
+	free_slots[nfree++] = slot;
+	direct_bytes += len;
+	return direct_bytes > DIRECT_BYTES ? go_parallel(direct_out) : 0;
+}
+
+/* The writer's failure (m.status): its errno, and which order's reading it was, if any. */
+static int writer_failed(const struct pl_msg *m)
+{
+	failed_read = m->op == MSG_READ_FAILED ? m->order.addr : 0;
+	errno = writer_err = m->status;
+	return -1;
+}
+
+/* One slot back from the writer; its failure is the caller's error. */
+static int writer_collect(void)
+{
+	struct pl_msg m;
+	if (writer_err)
+		return errno = writer_err, -1;
+	if (pl_msg_read(pl_io.from, &m) < 0)
+		return -1;
+	in_flight--;
+	if (m.op != MSG_WRITE)
+		orders--;
+	if (m.status)
+		return writer_failed(&m);
+	if (pl_written)
+		pl_written(pl_slot(m.slot), m.len);
+	free_slots[nfree++] = m.slot;
+	return 0;
+}
+
+int pl_writer_slot(void)
+{
+	while (nfree == 0)
+		if (writer_collect() < 0)
+			return -1;
+	return free_slots[--nfree];
+}
+
+/* The writer is gone: its last words say why (ENOSPC, EIO...), else the pipe broke. */
+static int writer_gone(void)
+{
+	struct pl_msg m;
+	if (writer_err)
+		return errno = writer_err, -1;
+	while (pl_msg_read(pl_io.from, &m) == 0)
+		if (m.status)
+			return writer_failed(&m);
+	failed_read = 0;
+	errno = EPIPE;
+	return -1;
+}
+
+static int send_msg(struct pl_msg *m)
+{
+	if (pl_msg_write(pl_io.to, m) < 0)
+		return writer_gone();
+	in_flight++;
+	return 0;
+}
+
+int pl_writer_submit(int slot, size_t len)
+{
+	if (direct_out >= 0)
+		return direct_write(slot, len);
+	struct pl_msg m = { .slot = slot, .len = len, .op = MSG_WRITE };
+	return send_msg(&m);
+}
+
+int pl_writer_order(int slot, const struct pl_order *o)
+{
+	struct pl_msg m = { .slot = slot, .op = MSG_ORDER, .order = *o };
+	if (send_msg(&m) < 0)
+		return -1;
+	orders++;
+	return 0;
+}
+
+int pl_writer_can_help(void)
+{
+	if (direct_out >= 0)
+		return 0; /* no io process (yet) */
+	/* slots the writer is done with are taken back first (they are otherwise only taken back
+	 * when the helper runs out of slots), so its queue is seen as it is now */
+	struct pollfd p = { .fd = pl_io.from, .events = POLLIN };
+	while (in_flight > 0 && poll(&p, 1, 0) == 1)
+		if (writer_collect() < 0)
+			return 0; /* the failure shows at the next slot or the drain */
+	return pl_fill && orders == 0 && in_flight <= 1;
+}
+
+uint64_t pl_failed_read(void)
+{
+	return failed_read;
+}
+
+int pl_writer_drain(void)
+{
+	while (in_flight > 0)
+		if (writer_collect() < 0)
+			return -1;
+	return 0;
+}
