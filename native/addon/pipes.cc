@@ -17,6 +17,7 @@
 // fd is made non-blocking (libuv's poll does it); the process's other ends of the pipe are not
 // affected (the helper's ends are its own open files).
 #include "pipes.h"
+#include "fd_watch.h"
 #include "js_call.h"
 #include "throw_errno.h"
 
@@ -34,12 +35,7 @@ constexpr size_t kReadMax = 16u << 20;
 
 // ---- reading ----
 
-struct Reader {
-  uv_poll_t poll;
-  int fd;
-  napi_env env;
-  Napi::FunctionReference cb;
-};
+struct Reader : FdWatch {};
 
 void ReaderClosed(uv_handle_t *h) { delete static_cast<Reader *>(h->data); }
 
@@ -74,23 +70,9 @@ void ReaderPolled(uv_poll_t *p, int, int) {
 
 Napi::Value PipeRead(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {
-    Napi::TypeError::New(env, "pipeRead(fd, cb)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  uv_loop_t *loop = LoopOf(env);
-  if (!loop) return ThrowErrno(env, "uv_default_loop", EINVAL);
-  Reader *r = new Reader();
-  r->fd = info[0].As<Napi::Number>().Int32Value();
-  r->env = env;
-  r->cb = Napi::Persistent(info[1].As<Napi::Function>());
-  r->poll.data = r;
-  int e = uv_poll_init(loop, &r->poll, r->fd);
-  if (e != 0) {
-    delete r;
-    return ThrowErrno(env, "uv_poll_init", -e);
-  }
-  e = uv_poll_start(&r->poll, UV_READABLE | UV_DISCONNECT, ReaderPolled);
+  Reader *r = NewFdWatch<Reader>(info, "pipeRead(fd, cb)");
+  if (!r) return env.Undefined();
+  int e = uv_poll_start(&r->poll, UV_READABLE | UV_DISCONNECT, ReaderPolled);
   if (e != 0) {
     // the fd stays the caller's: only the handle goes
     uv_close(reinterpret_cast<uv_handle_t *>(&r->poll), ReaderClosed);
@@ -101,11 +83,7 @@ Napi::Value PipeRead(const Napi::CallbackInfo &info) {
 
 // ---- writing ----
 
-struct Writer {
-  uv_poll_t poll;
-  int fd;
-  napi_env env;
-  Napi::FunctionReference cb;
+struct Writer : FdWatch {
   std::deque<std::string> kept; // bytes not written yet, in order; the first from `off` on
   size_t off = 0;
   size_t queued = 0;
@@ -243,22 +221,8 @@ void WriterCollected(Napi::Env, Writer *w) {
 
 Napi::Value PipeWrite(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {
-    Napi::TypeError::New(env, "pipeWrite(fd, cb)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  uv_loop_t *loop = LoopOf(env);
-  if (!loop) return ThrowErrno(env, "uv_default_loop", EINVAL);
-  Writer *w = new Writer();
-  w->fd = info[0].As<Napi::Number>().Int32Value();
-  w->env = env;
-  w->poll.data = w;
-  int e = uv_poll_init(loop, &w->poll, w->fd);
-  if (e != 0) {
-    delete w;
-    return ThrowErrno(env, "uv_poll_init", -e);
-  }
-  w->cb = Napi::Persistent(info[1].As<Napi::Function>());
+  Writer *w = NewFdWatch<Writer>(info, "pipeWrite(fd, cb)");
+  if (!w) return env.Undefined();
   Napi::Object o = Napi::Object::New(env);
   o.Set("write", Napi::Function::New(env, WriterWrite, "write", w));
   o.Set("end", Napi::Function::New(env, WriterEnd, "end", w));

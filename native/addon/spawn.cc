@@ -19,6 +19,7 @@
 //       alive until then, as a ChildProcess does.
 // Errors are thrown as in addon.cc (code, errno, syscall).
 #include "spawn.h"
+#include "fd_watch.h"
 #include "js_call.h"
 #include "throw_errno.h"
 
@@ -137,12 +138,7 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   return r;
 }
 
-struct ExitWatch {
-  uv_poll_t poll;
-  int pidfd;
-  napi_env env;
-  Napi::FunctionReference cb;
-};
+struct ExitWatch : FdWatch {}; // fd: the pidfd
 
 void Closed(uv_handle_t *h) { delete static_cast<ExitWatch *>(h->data); }
 
@@ -151,7 +147,7 @@ void Polled(uv_poll_t *p, int status, int) {
   siginfo_t si;
   memset(&si, 0, sizeof si);
   // readable once the child has exited; WNOHANG: a spurious wake-up leaves it for the next one
-  if (waitid(static_cast<idtype_t>(P_PIDFD), w->pidfd, &si, WEXITED | WNOHANG) < 0) {
+  if (waitid(static_cast<idtype_t>(P_PIDFD), w->fd, &si, WEXITED | WNOHANG) < 0) {
     if (errno == EINTR || status == UV_EINTR) return;
     // cannot be reaped (not ours any more): reported as killed
     si.si_code = CLD_KILLED;
@@ -160,7 +156,7 @@ void Polled(uv_poll_t *p, int status, int) {
     return;
   }
   uv_poll_stop(p);
-  close(w->pidfd);
+  close(w->fd);
   int code = si.si_code == CLD_EXITED ? si.si_status : -1;
   int sig = si.si_code == CLD_EXITED ? 0 : si.si_status;
   {
@@ -173,23 +169,9 @@ void Polled(uv_poll_t *p, int status, int) {
 
 Napi::Value WatchExit(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {
-    Napi::TypeError::New(env, "watchExit(pidfd, cb)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  uv_loop_t *loop = LoopOf(env);
-  if (!loop) return ThrowErrno(env, "uv_default_loop", EINVAL);
-  ExitWatch *w = new ExitWatch();
-  w->pidfd = info[0].As<Napi::Number>().Int32Value();
-  w->env = env;
-  w->cb = Napi::Persistent(info[1].As<Napi::Function>());
-  w->poll.data = w;
-  int r = uv_poll_init(loop, &w->poll, w->pidfd);
-  if (r != 0) {
-    delete w;
-    return ThrowErrno(env, "uv_poll_init", -r);
-  }
-  r = uv_poll_start(&w->poll, UV_READABLE, Polled);
+  ExitWatch *w = NewFdWatch<ExitWatch>(info, "watchExit(pidfd, cb)");
+  if (!w) return env.Undefined();
+  int r = uv_poll_start(&w->poll, UV_READABLE, Polled);
   if (r != 0) {
     uv_close(reinterpret_cast<uv_handle_t *>(&w->poll), Closed);
     return ThrowErrno(env, "uv_poll_start", -r);
