@@ -10,32 +10,24 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 // A C toolchain is needed (node-gyp, the helper, the test cases). Debian machines of this kind
 // have it; if not and we are root, install it from Debian's packages.
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-if (!(has('cc') && has('c++') && has('make'))) {
+// Installs Debian packages when we are root and have apt-get (waiting for another apt run's lock
+// rather than failing on it), else says what to install and exits.
+function require_(what, pkgs, hint) {
   if (process.getuid?.() === 0 && has('apt-get')) {
-    console.error('ucr: installing a C toolchain (gcc g++ make) with apt-get');
-    for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'gcc', 'g++', 'make']]) {
+    console.error(`ucr: installing ${what} (${pkgs.join(' ')}) with apt-get`);
+    const lock = ['-o', 'DPkg::Lock::Timeout=600'];
+    for (const args of [[...lock, 'update'], [...lock, 'install', '-y', '--no-install-recommends', ...pkgs]]) {
       const r = spawnSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
       if (r.status !== 0) process.exit(r.status ?? 1);
     }
   } else {
-    console.error('ucr: a C toolchain is required: install gcc, g++ and make (e.g. apt-get install build-essential)');
+    console.error(`ucr: ${what} is required: install ${pkgs.join(', ')} (e.g. apt-get install ${hint})`);
     process.exit(1);
   }
 }
-// The helper compresses pages with LZ4 (checkpoint --compress): it needs liblz4's header; install
-// it from Debian's packages the same way when it is missing and we are root.
-if (!existsSync('/usr/include/lz4.h')) {
-  if (process.getuid?.() === 0 && has('apt-get')) {
-    console.error('ucr: installing the LZ4 library headers (liblz4-dev) with apt-get');
-    for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'liblz4-dev']]) {
-      const r = spawnSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-      if (r.status !== 0) process.exit(r.status ?? 1);
-    }
-  } else {
-    console.error('ucr: the LZ4 library headers are required: install liblz4-dev (e.g. apt-get install liblz4-dev)');
-    process.exit(1);
-  }
-}
+if (!(has('cc') && has('c++') && has('make'))) require_('a C toolchain', ['gcc', 'g++', 'make'], 'build-essential');
+// The helper compresses pages with LZ4 (checkpoint --compress): it needs liblz4's header.
+if (!existsSync('/usr/include/lz4.h')) require_('the LZ4 library headers', ['liblz4-dev'], 'liblz4-dev');
 const nodedir = process.env.npm_config_nodedir || path.resolve(path.dirname(process.execPath), '..');
 if (!existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) {
   console.error(`ucr: Node headers not found under ${nodedir}/include/node (set npm_config_nodedir)`);
