@@ -129,6 +129,34 @@ describe('library: checkpoint and restart with events', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('a checkpoint onto an existing image replaces it, keeps no reference to the old file afterwards, and the new image restores', async () => {
+    const c = await startCase('memory');
+    const dir = tmpdir('api-replace');
+    const img = path.join(dir, 'img.ucr');
+    fs.writeFileSync(img, Buffer.alloc(4 << 20, 1), { mode: 0o600 });
+    const oldIno = fs.statSync(img).ino;
+    // the old file, held by this process (the checkpoint holds it until the tree runs again)
+    const heldOld = () =>
+      fs.readdirSync('/proc/self/fd').some((fd) => {
+        try {
+          return fs.statSync(`/proc/self/fd/${fd}`).ino === oldIno && fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(img);
+        } catch {
+          return false;
+        }
+      });
+    const first = await checkpoint(c.pid, { output: img });
+    expect(first.replaced).toBe(true);
+    expect(fs.statSync(img).ino).not.toBe(oldIno);
+    await waitFor(() => !heldOld(), 10_000, 'the replaced file to be let go');
+    const second = await checkpoint(c.pid, { output: img, kill: true });
+    expect(second.replaced).toBe(true);
+    await killAndWait(c.pid);
+    const rr = await restart({ input: img, detach: true });
+    trackPid(c.pid);
+    expect(rr.root).toBe(c.pid);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('errors are typed: no such process, a bad image, a pid in use', async () => {
     const e1 = await checkpoint(999999, { output: '/tmp/never.ucr' }).catch((e: unknown) => e);
     expect(e1).toBeInstanceOf(UcrError);

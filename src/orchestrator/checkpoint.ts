@@ -330,6 +330,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
       }
       helper.send(kill ? dumpKill() : dumpRelease());
       await helper.next(kill ? 'killed' : 'released');
+      out.release(); // the file the image replaced, if any: freed while the helper ends
       await helper.exited;
     });
     return {
@@ -354,7 +355,10 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   } catch (e) {
     helper.close(); // EOF: the helper puts every task back as it was and detaches
     await helper.exited;
-    if (final) throw fromHelper(e, 'checkpoint', pid);
+    if (final) {
+      out.release();
+      throw fromHelper(e, 'checkpoint', pid);
+    }
     out.abandon();
     if (opts.signal?.aborted && !(e instanceof AbortedError)) throw aborted();
     throw fromVanished(fromHelper(e, 'checkpoint', pid));
