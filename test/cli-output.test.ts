@@ -6,6 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkpointCase, cleanup, killAndWait, sleep, startCase, tmpdir, trackPid, UCR, ucr, verdict, waitBlockedIn } from './harness.js';
@@ -73,6 +74,87 @@ describe('a successful command', () => {
     const fresh = ucr(['-v', 'checkpoint', String(c.pid), '-o', path.join(c.dir, 'new.ucr'), '--no-clobber']);
     expect(fresh.code).toBe(0);
     expect(fresh.stderr.trim().split('\n').pop()).toMatch(/new\.ucr \(0600\)$/);
+    expect(await verdict(c)).toBe('PASS');
+  });
+});
+
+describe('-o naming a pipe or a device', () => {
+  /** How many names in dir hold "partial" (a partial image left behind). */
+  const partials = (dir: string) => fs.readdirSync(dir).filter((f) => f.includes('partial'));
+
+  it('a character device (as /dev/null) is written into and stays the device; --no-clobber does not refuse it', async () => {
+    const c = await startCase('counter');
+    const nul = path.join(c.dir, 'null');
+    expect(spawnSync('mknod', [nul, 'c', '1', '3']).status).toBe(0);
+    const link = path.join(c.dir, 'null-link'); // through a symlink, as /dev/stdout is one
+    fs.symlinkSync(nul, link);
+    for (const out of [nul, link]) {
+      const r = ucr(['-v', 'checkpoint', String(c.pid), '-o', out, '--no-clobber']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr.trim().split('\n').pop()).toMatch(new RegExp(`-> ${out}$`)); // no "(0600)": no file was made
+      expect(fs.statSync(nul).isCharacterDevice()).toBe(true);
+      expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(partials(c.dir)).toEqual([]);
+    }
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('a named pipe gets the whole image as a stream (--kill once its reader has it all), which restarts', async () => {
+    const c = await startCase('counter');
+    const fifo = path.join(c.dir, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const img = path.join(c.dir, 'img.ucr');
+    const reader = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', fifo, img], { stdio: 'ignore' });
+    const done = new Promise<number | null>((r) => reader.on('exit', r));
+    const r = ucr(['checkpoint', String(c.pid), '-o', fifo, '--kill', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ pid: c.pid, killed: true });
+    expect(await done).toBe(0);
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+    expect(partials(c.dir)).toEqual([]);
+    await killAndWait(c.pid);
+    expect(ucr(['inspect', img]).code).toBe(0);
+    const back = ucr(['restart', '-i', img, '--detach']);
+    trackPid(c.pid);
+    expect(back.code, back.stderr).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('stdout named by a path (as /dev/stdout) carries the image alone: no --json text mixed into it', async () => {
+    const c = await startCase('counter');
+    const link = path.join(c.dir, 'stdout-link');
+    fs.symlinkSync('/proc/self/fd/1', link);
+    const img = path.join(c.dir, 'img.ucr');
+    const out = fs.openSync(img, 'w', 0o600);
+    const r = spawnSync(process.execPath, [UCR, 'checkpoint', String(c.pid), '-o', link, '--json', '--kill'], { stdio: ['ignore', out, 'pipe'], encoding: 'utf8' });
+    fs.closeSync(out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    await killAndWait(c.pid);
+    expect(ucr(['inspect', img]).code).toBe(0); // the image and nothing after it
+    const back = ucr(['restart', '-i', img, '--detach']);
+    trackPid(c.pid);
+    expect(back.code, back.stderr).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
+  it('a socket or a block device is refused in one line; the tree runs on, nothing is left', async () => {
+    const c = await startCase('counter');
+    const blk = path.join(c.dir, 'blk');
+    expect(spawnSync('mknod', [blk, 'b', '7', '250']).status).toBe(0);
+    const sock = path.join(c.dir, 'sock');
+    const server = net.createServer().listen(sock);
+    await new Promise((r) => server.on('listening', r));
+    try {
+      const b = ucr(['checkpoint', String(c.pid), '-o', blk]);
+      expect(b).toMatchObject({ code: 1, stderr: `ucr: output ${blk}: is a block device: refused (an image goes to a file, a pipe or a character device)\n` });
+      const s = ucr(['checkpoint', String(c.pid), '-o', sock]);
+      expect(s).toMatchObject({ code: 1, stderr: `ucr: output ${sock}: is a socket: refused (give its connection as '-' or an open fd)\n` });
+    } finally {
+      server.close();
+    }
+    expect(fs.statSync(blk).isBlockDevice()).toBe(true);
+    expect(partials(c.dir)).toEqual([]);
     expect(await verdict(c)).toBe('PASS');
   });
 });

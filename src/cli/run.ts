@@ -17,6 +17,7 @@ import { attachProgress } from './progress.js';
 import { fail, writeErr, writeOut } from './report.js';
 import { checkpointSummary, restartSummary } from './summary.js';
 import { nowMs } from '../monotonic.js';
+import { outputKind } from '../orchestrator/output.js';
 
 export interface GlobalOpts {
   logLevel?: string;
@@ -118,9 +119,10 @@ export type CheckpointCliOptions = Omit<CheckpointOptions, 'events' | 'logger' |
 export async function runCheckpoint(pid: number, o: CheckpointCliOptions, g: GlobalOpts): Promise<never> {
   const t0 = nowMs();
   const { json, trace, ...opts } = o;
+  const into = outputKind(o.output);
   const r = await run('checkpoint', g, trace, ({ events, signal }) => checkpoint(pid, { ...opts, events, logger: logger(g), signal, leanHeap: true }));
-  if (json && o.output !== '-') writeOut(JSON.stringify(r) + '\n');
-  if (wantSummary(g)) writeErr(`${checkpointSummary(r, o.output, nowMs() - t0, g.verbose ?? false)}\n`);
+  if (json && into !== 'stdout') writeOut(JSON.stringify(r) + '\n');
+  if (wantSummary(g)) writeErr(`${checkpointSummary(r, o.output, nowMs() - t0, g.verbose ?? false, into)}\n`);
   // done: stdout is written (writeOut returns once it is), stderr and the logs are synchronous, the
   // helper has exited
   exitNow(0);

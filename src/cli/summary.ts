@@ -15,9 +15,16 @@ export function sizeText(bytes: number): string {
 
 export const secondsText = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-/** output: the -o argument; verbose adds what -v tells besides (compression, a replaced file). */
-export function checkpointSummary(r: Pick<CheckpointResult, 'tasks' | 'threads' | 'bytes' | 'pageBytes' | 'compression' | 'killed' | 'replaced'>, output: string, ms: number, verbose: boolean): string {
-  const where = output === '-' ? 'stdout' : `${output} (0600${verbose && r.replaced ? ', replaced the existing file' : ''})`;
+/** output: the -o argument; verbose adds what -v tells besides (compression, a replaced file);
+ * into: a file made (0600), or a pipe or device written into (stdout, /dev/null, a FIFO). */
+export function checkpointSummary(
+  r: Pick<CheckpointResult, 'tasks' | 'threads' | 'bytes' | 'pageBytes' | 'compression' | 'killed' | 'replaced'>,
+  output: string,
+  ms: number,
+  verbose: boolean,
+  into: 'stdout' | 'special' | 'file' = output === '-' ? 'stdout' : 'file',
+): string {
+  const where = output === '-' ? 'stdout' : into === 'file' ? `${output} (0600${verbose && r.replaced ? ', replaced the existing file' : ''})` : output;
   const c = r.compression;
   const lz4 = verbose && c ? `, pages ${sizeText(r.pageBytes)} -> ${sizeText(c.storedBytes)} (lz4 ratio ${c.ratio.toFixed(2)})` : '';
   return `checkpointed ${plural(r.tasks, 'process', 'processes')}, ${plural(r.threads, 'thread')}, ${sizeText(r.bytes)} in ${secondsText(ms)} -> ${where}${lz4}${r.killed ? ', killed' : ''}`;
