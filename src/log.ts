@@ -85,7 +85,7 @@ function makeDirs(dir: string): void {
 function openLogFile(file: string): number {
   try {
     makeDirs(path.dirname(path.resolve(file)));
-    return createNewFile(file, 'log file');
+    return createNewFile(file, 'log file').fd; // open for as long as the process runs
   } catch (e) {
     if (e instanceof UcrError) throw e;
     throw new UcrError(`log file ${file}: cannot open it: ${systemErrorText(e)}`, { code: (e as NodeJS.ErrnoException).code, object: file });

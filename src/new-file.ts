@@ -4,22 +4,49 @@
  * O_CREAT | O_EXCL | O_NOFOLLOW (so a symlink or a file someone planted there is never followed
  * nor written into), then renamed onto the name: a symlink at the name is replaced, never
  * followed. The rename fails where the directory forbids it (another user's file in a sticky
- * directory), and the temporary file is removed.
+ * directory), and the temporary file is removed. A name that is no file to replace
+ * (write-target.ts: /dev/stderr, /dev/null, a named pipe) is written into instead.
  */
 import fs from 'node:fs';
 import { UcrError } from './errors.js';
+import { systemErrorText } from './errno.js';
+import { openSpecial, writeTarget } from './write-target.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
-/** A new file at `file` (already in place) open for writing; returns its fd. */
-export function createNewFile(file: string, what: string): number {
+/** A new file at `file` (already in place) open for writing, or the pipe or device it names:
+ * its fd, and whether it is the caller's to close (not when the name is one of this process's
+ * own fds, such as /dev/stderr, which is written to as it is: it may be a socket, which no open
+ * of /proc/self/fd/N reaches). */
+export function createNewFile(file: string, what: string): { fd: number; close: boolean } {
+  const t = writeTarget(file);
+  const fail = (why: string, code: string) => new UcrError(`${what} ${file}: ${why}`, { code, object: file });
+  if (t.kind === 'refused') throw fail(t.why, 'EINVAL');
+  if (t.kind === 'fd') {
+    try {
+      fs.fstatSync(t.fd);
+    } catch {
+      throw fail(`names fd ${t.fd}, which is not open (EBADF)`, 'EBADF');
+    }
+    return { fd: t.fd, close: false };
+  }
+  if (t.kind === 'special') {
+    let fd: number | undefined;
+    try {
+      fd = openSpecial(file, t.st);
+    } catch (e) {
+      throw fail(`cannot open it: ${systemErrorText(e)}`, (e as NodeJS.ErrnoException).code ?? 'EIO');
+    }
+    if (fd === undefined) throw fail('changed while it was opened: refused', 'EAGAIN');
+    return { fd, close: true };
+  }
   const tmp = `${file}.partial-${process.pid}`;
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     fs.fchmodSync(fd, 0o600);
     fs.renameSync(tmp, file);
-    return fd;
+    return { fd, close: true };
   } catch (e) {
     if (fd !== undefined) {
       fs.closeSync(fd);
@@ -32,11 +59,11 @@ export function createNewFile(file: string, what: string): number {
 
 /** Writes data as a new file at `file` (see above). */
 export function writeNewFile(file: string, data: string | Uint8Array, what: string): void {
-  const fd = createNewFile(file, what);
+  const { fd, close } = createNewFile(file, what);
   try {
     fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
+    if (fs.fstatSync(fd).isFile()) fs.fsyncSync(fd); // a pipe or a device has nothing to sync
   } finally {
-    fs.closeSync(fd);
+    if (close) fs.closeSync(fd);
   }
 }

@@ -138,6 +138,35 @@ describe('-o naming a pipe or a device', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it('--trace and --log-file into a device, stdout through a link, or a named pipe: written into, never replaced', async () => {
+    const c = await startCase('counter');
+    const nul = path.join(c.dir, 'null');
+    expect(spawnSync('mknod', [nul, 'c', '1', '3']).status).toBe(0);
+    const link = path.join(c.dir, 'stdout-link');
+    fs.symlinkSync('/proc/self/fd/1', link);
+    const fifo = path.join(c.dir, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const got = path.join(c.dir, 'from-fifo');
+    const reader = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', fifo, got], { stdio: 'ignore' });
+    const done = new Promise<number | null>((r) => reader.on('exit', r));
+    // the trace on stdout through the link (its text alone there), the log into the device
+    const r = ucr(['--log-file', nul, 'checkpoint', String(c.pid), '-o', path.join(c.dir, 'a.ucr'), '--trace', link]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).traceEvents.length).toBeGreaterThan(0);
+    // the log into the FIFO, read whole by its reader
+    const l = ucr(['--log-file', fifo, 'checkpoint', String(c.pid), '-o', path.join(c.dir, 'b.ucr')]);
+    expect(l.code, l.stderr).toBe(0);
+    expect(await done).toBe(0);
+    const lines = fs.readFileSync(got, 'utf8').trim().split('\n');
+    expect(lines.length).toBeGreaterThan(1);
+    for (const line of lines) expect(JSON.parse(line)).toHaveProperty('tool', 'ucr');
+    expect(fs.statSync(nul).isCharacterDevice()).toBe(true);
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+    expect(partials(c.dir)).toEqual([]);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('a socket or a block device is refused in one line; the tree runs on, nothing is left', async () => {
     const c = await startCase('counter');
     const blk = path.join(c.dir, 'blk');
@@ -147,7 +176,7 @@ describe('-o naming a pipe or a device', () => {
     await new Promise((r) => server.on('listening', r));
     try {
       const b = ucr(['checkpoint', String(c.pid), '-o', blk]);
-      expect(b).toMatchObject({ code: 1, stderr: `ucr: output ${blk}: is a block device: refused (an image goes to a file, a pipe or a character device)\n` });
+      expect(b).toMatchObject({ code: 1, stderr: `ucr: output ${blk}: is a block device: refused\n` });
       const s = ucr(['checkpoint', String(c.pid), '-o', sock]);
       expect(s).toMatchObject({ code: 1, stderr: `ucr: output ${sock}: is a socket: refused (give its connection as '-' or an open fd)\n` });
     } finally {

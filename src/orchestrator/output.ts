@@ -9,6 +9,7 @@ import path from 'node:path';
 import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import type { CheckpointOptions } from './checkpoint.js';
+import { openSpecial, writeTarget } from '../write-target.js';
 
 export interface Output {
   fd: number;
@@ -42,40 +43,14 @@ export function ackFdOf(opts: CheckpointOptions, out: Output): number | undefine
   return out.fd;
 }
 
-/** What -o names: 'stdout' ('-', or a path to the very file stdout is, such as /dev/stdout on a
- * pipe), 'special' (another FIFO or character device: written into, not replaced), or a 'file'
- * (new, or replaced by rename). The command line prints nothing else on stdout when the image
- * goes there. */
+/** What -o names: 'stdout' ('-', or a path to this process's stdout such as /dev/stdout),
+ * 'special' (another fd, a FIFO or a character device: written into, not replaced; write-target.ts)
+ * or a 'file' made (new, or replacing one by rename). The command line prints nothing else on
+ * stdout when the image goes there. */
 export function outputKind(out: string): 'stdout' | 'special' | 'file' {
   if (out === '-') return 'stdout';
-  const own = ownFd(out);
-  if (own !== undefined) return own === 1 ? 'stdout' : 'special';
-  const st = fs.statSync(out, { throwIfNoEntry: false });
-  return st && (st.isFIFO() || st.isCharacterDevice()) ? 'special' : 'file';
-}
-
-/**
- * The fd of this process that a path names: /dev/stdout, /dev/fd/N, /proc/self/fd/N (the link
- * to the file behind the fd, which is whatever stdout was redirected to, a regular file
- * included). The name's own symlinks are followed (a few), never the fd's link itself.
- */
-function ownFd(out: string): number | undefined {
-  const fdDir = `/proc/${process.pid}/fd`;
-  let p = out;
-  for (let hops = 0; hops < 8; hops++) {
-    let dir: string;
-    try {
-      dir = fs.realpathSync(path.dirname(p));
-    } catch {
-      return undefined;
-    }
-    const base = path.basename(p);
-    if (dir === fdDir && /^(0|[1-9][0-9]{0,8})$/.test(base)) return Number(base);
-    const st = fs.lstatSync(p, { throwIfNoEntry: false });
-    if (!st?.isSymbolicLink()) return undefined;
-    p = path.resolve(dir, fs.readlinkSync(p));
-  }
-  return undefined;
+  const t = writeTarget(out);
+  return t.kind === 'fd' ? (t.fd === 1 ? 'stdout' : 'special') : t.kind === 'special' ? 'special' : 'file';
 }
 
 /** The output is a pipe or a socket: its reader must take the image to the last byte. */
@@ -89,19 +64,20 @@ export function openOutput(out: string | number, noClobber: boolean): Output {
   if (typeof out === 'number') return { fd: out, commit: none, abandon: none, release: none };
   if (out === '-') return { fd: 1, commit: none, abandon: none, release: none };
   const refuse = (why: string, code: string) => new UcrError(`output ${out}: ${why}`, { code, object: out });
-  // one of this process's fds (/dev/stdout...): written to as the fd itself is, like '-'
-  const own = ownFd(out);
-  if (own !== undefined) {
+  // a name that is no file to replace (write-target.ts): one of this process's fds (/dev/stdout)
+  // is written to as the fd itself, like '-'; a FIFO or a character device is written into
+  const t = writeTarget(out);
+  if (t.kind === 'fd') {
     try {
-      fs.fstatSync(own);
+      fs.fstatSync(t.fd);
     } catch {
-      throw refuse(`names fd ${own}, which is not open (EBADF)`, 'EBADF');
+      throw refuse(`names fd ${t.fd}, which is not open (EBADF)`, 'EBADF');
     }
-    return { fd: own, commit: none, abandon: none, release: none };
+    return { fd: t.fd, commit: none, abandon: none, release: none };
   }
-  const st = fs.statSync(out, { throwIfNoEntry: false });
-  if (st?.isDirectory()) throw refuse('is a directory (EISDIR)', 'EISDIR');
-  if (st && !st.isFile()) return intoSpecial(out, st, refuse);
+  if (t.kind === 'refused') throw refuse(t.why, 'EINVAL');
+  if (t.kind === 'special') return intoSpecial(out, t.st, refuse);
+  if (fs.statSync(out, { throwIfNoEntry: false })?.isDirectory()) throw refuse('is a directory (EISDIR)', 'EISDIR');
   if (noClobber && fs.lstatSync(out, { throwIfNoEntry: false })) throw refuse('already exists; refused (--no-clobber)', 'EEXIST');
   const tmp = `${out}.partial-${process.pid}`;
   let fd: number;
@@ -165,29 +141,17 @@ export function openOutput(out: string | number, noClobber: boolean): Output {
   return o;
 }
 
-/**
- * A path that names a FIFO or a character device, directly or through symlinks (/dev/null,
- * /dev/stdout, a named pipe a reader waits on): the image is written into it, as the shell's `>`
- * would; renaming the image over it would have replaced the device or the pipe (or the
- * /dev/stdout link) with a regular file. A FIFO is a stream like '-' into a pipe (its reader
- * takes the last byte before --kill kills); its open waits for a reader, as the shell's does.
- * Block devices and sockets are refused (a socket's connection is given as '-' or an fd).
- */
+/** A FIFO or a character device named by -o: the image is written into it (a FIFO is a
+ * stream like '-' into a pipe: its reader takes the last byte before --kill kills). */
 function intoSpecial(out: string, st: fs.Stats, refuse: (why: string, code: string) => UcrError): Output {
-  if (st.isBlockDevice()) throw refuse('is a block device: refused (an image goes to a file, a pipe or a character device)', 'EINVAL');
-  if (!st.isFIFO() && !st.isCharacterDevice()) throw refuse("is a socket: refused (give its connection as '-' or an open fd)", 'EINVAL');
-  let fd: number;
+  let opened: number | undefined;
   try {
-    fd = fs.openSync(out, fs.constants.O_WRONLY | fs.constants.O_NOCTTY);
+    opened = openSpecial(out, st);
   } catch (e) {
     throw refuse(`cannot open it: ${systemErrorText(e)}`, (e as NodeJS.ErrnoException).code ?? 'EIO');
   }
-  // what was opened is what was looked at (the name may have changed meanwhile)
-  const now = fs.fstatSync(fd);
-  if (now.dev !== st.dev || now.ino !== st.ino) {
-    fs.closeSync(fd);
-    throw refuse('changed while it was opened: refused', 'EAGAIN');
-  }
+  if (opened === undefined) throw refuse('changed while it was opened: refused', 'EAGAIN');
+  const fd = opened;
   let open = true;
   const close = () => {
     if (open) fs.closeSync(fd);
