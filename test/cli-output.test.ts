@@ -167,6 +167,23 @@ describe('-o naming a pipe or a device', () => {
     expect(await verdict(c)).toBe('PASS');
   });
 
+  it("an image is not written to a terminal ('-' or /dev/stdout on one): refused in one line, the tree runs on", async () => {
+    const c = await startCase('counter');
+    const link = path.join(c.dir, 'stdout-link');
+    fs.symlinkSync('/proc/self/fd/1', link);
+    for (const [out, name] of [
+      ['-', 'stdout'],
+      [link, link],
+    ]) {
+      const r = onTerminal(['checkpoint', String(c.pid), '-o', out!]);
+      expect(r.code).toBe(1);
+      expect(r.out).toBe(`ucr: output ${name}: is a terminal: refused (an image is binary: redirect it to a file or a pipe)\n`);
+    }
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(partials(c.dir)).toEqual([]);
+    expect(await verdict(c)).toBe('PASS');
+  });
+
   it('a socket or a block device is refused in one line; the tree runs on, nothing is left', async () => {
     const c = await startCase('counter');
     const blk = path.join(c.dir, 'blk');

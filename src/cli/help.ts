@@ -39,8 +39,8 @@ const DESCRIPTION: Record<string, string> = {
   checkpoint: `Saves a running process and all its descendants (or every process of a session or process
 group) to one image. The image file is created 0600 and appears only when complete; an
 existing file is replaced atomically (-v says so; --no-clobber refuses). '-' streams the image
-to stdout; a named pipe or a character device (/dev/stdout, /dev/null) is written into, never
-replaced. The tree keeps running unless --kill, and is left exactly as it was on any failure.
+to stdout (never to a terminal); a named pipe or a character device (/dev/stdout, /dev/null)
+is written into, never replaced. The tree keeps running unless --kill, and is left exactly as it was on any failure.
 What cannot be restored faithfully is refused here, in one line naming it.`,
   restart: `Rebuilds the tree of an image top-down at its pids, with its memory, threads, files, pipes,
 sockets and the rest, and lets it run. Without --detach, ucr waits for the root and exits

@@ -10,6 +10,7 @@ import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import type { CheckpointOptions } from './checkpoint.js';
 import { openSpecial, writeTarget } from '../write-target.js';
+import { native } from '../native/addon.js';
 
 export interface Output {
   fd: number;
@@ -59,11 +60,18 @@ export function streamed(fd: number): boolean {
   return st.isFIFO() || st.isSocket();
 }
 
+/** An image is binary: never written to a terminal that '-' or a path names (as gzip refuses);
+ * an fd given by number is the caller's choice. */
+const TERMINAL = 'is a terminal: refused (an image is binary: redirect it to a file or a pipe)';
+
 export function openOutput(out: string | number, noClobber: boolean): Output {
   const none = () => {};
   if (typeof out === 'number') return { fd: out, commit: none, abandon: none, release: none };
-  if (out === '-') return { fd: 1, commit: none, abandon: none, release: none };
-  const refuse = (why: string, code: string) => new UcrError(`output ${out}: ${why}`, { code, object: out });
+  const refuse = (why: string, code: string) => new UcrError(`output ${out === '-' ? 'stdout' : out}: ${why}`, { code, object: out });
+  if (out === '-') {
+    if (native().isatty(1)) throw refuse(TERMINAL, 'EINVAL');
+    return { fd: 1, commit: none, abandon: none, release: none };
+  }
   // a name that is no file to replace (write-target.ts): one of this process's fds (/dev/stdout)
   // is written to as the fd itself, like '-'; a FIFO or a character device is written into
   const t = writeTarget(out);
@@ -73,6 +81,7 @@ export function openOutput(out: string | number, noClobber: boolean): Output {
     } catch {
       throw refuse(`names fd ${t.fd}, which is not open (EBADF)`, 'EBADF');
     }
+    if (native().isatty(t.fd)) throw refuse(TERMINAL, 'EINVAL');
     return { fd: t.fd, commit: none, abandon: none, release: none };
   }
   if (t.kind === 'refused') throw refuse(t.why, 'EINVAL');
@@ -152,6 +161,10 @@ function intoSpecial(out: string, st: fs.Stats, refuse: (why: string, code: stri
   }
   if (opened === undefined) throw refuse('changed while it was opened: refused', 'EAGAIN');
   const fd = opened;
+  if (native().isatty(fd)) {
+    fs.closeSync(fd);
+    throw refuse(TERMINAL, 'EINVAL');
+  }
   let open = true;
   const close = () => {
     if (open) fs.closeSync(fd);
