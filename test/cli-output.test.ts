@@ -82,6 +82,15 @@ describe('-o naming a pipe or a device', () => {
   /** How many names in dir hold "partial" (a partial image left behind). */
   const partials = (dir: string) => fs.readdirSync(dir).filter((f) => f.includes('partial'));
 
+  /** A named pipe in dir and a reader copying what comes through it to the file `got`; done
+   * resolves to the reader's exit status once the writer closed it. */
+  function fifoReader(dir: string, got: string) {
+    const fifo = path.join(dir, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const reader = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', fifo, got], { stdio: 'ignore' });
+    return { fifo, done: new Promise<number | null>((r) => reader.on('exit', r)) };
+  }
+
   it('a character device (as /dev/null) is written into and stays the device; --no-clobber does not refuse it', async () => {
     const c = await startCase('counter');
     const nul = path.join(c.dir, 'null');
@@ -101,11 +110,8 @@ describe('-o naming a pipe or a device', () => {
 
   it('a named pipe gets the whole image as a stream (--kill once its reader has it all), which restarts', async () => {
     const c = await startCase('counter');
-    const fifo = path.join(c.dir, 'fifo');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     const img = path.join(c.dir, 'img.ucr');
-    const reader = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', fifo, img], { stdio: 'ignore' });
-    const done = new Promise<number | null>((r) => reader.on('exit', r));
+    const { fifo, done } = fifoReader(c.dir, img);
     const r = ucr(['checkpoint', String(c.pid), '-o', fifo, '--kill', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ pid: c.pid, killed: true });
@@ -144,11 +150,8 @@ describe('-o naming a pipe or a device', () => {
     expect(spawnSync('mknod', [nul, 'c', '1', '3']).status).toBe(0);
     const link = path.join(c.dir, 'stdout-link');
     fs.symlinkSync('/proc/self/fd/1', link);
-    const fifo = path.join(c.dir, 'fifo');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     const got = path.join(c.dir, 'from-fifo');
-    const reader = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', fifo, got], { stdio: 'ignore' });
-    const done = new Promise<number | null>((r) => reader.on('exit', r));
+    const { fifo, done } = fifoReader(c.dir, got);
     // the trace on stdout through the link (its text alone there), the log into the device
     const r = ucr(['--log-file', nul, 'checkpoint', String(c.pid), '-o', path.join(c.dir, 'a.ucr'), '--trace', link]);
     expect(r.code, r.stderr).toBe(0);
