@@ -44,9 +44,12 @@ function ownFd(file: string): number | undefined {
     }
     const base = path.basename(p);
     if (dir === fdDir && /^(0|[1-9][0-9]{0,8})$/.test(base)) return Number(base);
-    const st = fs.lstatSync(p, { throwIfNoEntry: false });
-    if (!st?.isSymbolicLink()) return undefined;
-    p = path.resolve(dir, fs.readlinkSync(p));
+    try {
+      if (!fs.lstatSync(p, { throwIfNoEntry: false })?.isSymbolicLink()) return undefined;
+      p = path.resolve(dir, fs.readlinkSync(p));
+    } catch {
+      return undefined; // not ours to look at: the caller's own checks say why
+    }
   }
   return undefined;
 }
