@@ -184,6 +184,15 @@ describe('-o naming a pipe or a device', () => {
     }
     expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
     expect(partials(c.dir)).toEqual([]);
+    // nor read from one: restart and inspect of '-' on a terminal say so rather than wait for typing
+    for (const args of [
+      ['restart', '-i', '-'],
+      ['inspect', '-'],
+    ]) {
+      const r = onTerminal(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.out).toBe('ucr: image stdin: is a terminal: refused (an image is read from a file or a pipe)\n');
+    }
     expect(await verdict(c)).toBe('PASS');
   });
 
