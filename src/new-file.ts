@@ -9,8 +9,7 @@
  */
 import fs from 'node:fs';
 import { UcrError } from './errors.js';
-import { systemErrorText } from './errno.js';
-import { openSpecial, writeTarget } from './write-target.js';
+import { openNonFile } from './write-target.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
@@ -19,27 +18,8 @@ const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
  * own fds, such as /dev/stderr, which is written to as it is: it may be a socket, which no open
  * of /proc/self/fd/N reaches). */
 export function createNewFile(file: string, what: string): { fd: number; close: boolean } {
-  const t = writeTarget(file);
-  const fail = (why: string, code: string) => new UcrError(`${what} ${file}: ${why}`, { code, object: file });
-  if (t.kind === 'refused') throw fail(t.why, 'EINVAL');
-  if (t.kind === 'fd') {
-    try {
-      fs.fstatSync(t.fd);
-    } catch {
-      throw fail(`names fd ${t.fd}, which is not open (EBADF)`, 'EBADF');
-    }
-    return { fd: t.fd, close: false };
-  }
-  if (t.kind === 'special') {
-    let fd: number | undefined;
-    try {
-      fd = openSpecial(file, t.st);
-    } catch (e) {
-      throw fail(`cannot open it: ${systemErrorText(e)}`, (e as NodeJS.ErrnoException).code ?? 'EIO');
-    }
-    if (fd === undefined) throw fail('changed while it was opened: refused', 'EAGAIN');
-    return { fd, close: true };
-  }
+  const named = openNonFile(file, (why, code) => new UcrError(`${what} ${file}: ${why}`, { code, object: file }));
+  if (named) return { fd: named.fd, close: !named.own };
   const tmp = `${file}.partial-${process.pid}`;
   let fd: number | undefined;
   try {

@@ -15,6 +15,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { systemErrorText } from './errno.js';
 
 export type WriteTarget = { kind: 'fd'; fd: number } | { kind: 'special'; st: fs.Stats } | { kind: 'refused'; why: string } | { kind: 'file' };
 
@@ -55,14 +56,35 @@ function ownFd(file: string): number | undefined {
 }
 
 /**
- * Opens a 'special' target for writing (O_NOCTTY: a terminal named here never becomes ucr's
- * controlling terminal; a FIFO's open waits for its reader, as the shell's does). undefined when
- * what was opened is not what writeTarget looked at (the name changed meanwhile).
+ * For a name that is no file to replace: an fd to write the name's target through, and whether
+ * it is one of this process's own (written to as it is, never the caller's to close: it may be a
+ * socket, which no open of /proc/self/fd/N reaches). A FIFO or character device is opened
+ * (O_NOCTTY: a terminal named here never becomes ucr's controlling terminal; a FIFO's open waits
+ * for its reader, as the shell's does) and checked to be what writeTarget looked at. undefined
+ * for a 'file', which the caller makes; errors through fail(why, code), which names the object.
  */
-export function openSpecial(file: string, st: fs.Stats): number | undefined {
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NOCTTY);
+export function openNonFile(file: string, fail: (why: string, code: string) => Error): { fd: number; own: boolean } | undefined {
+  const t = writeTarget(file);
+  if (t.kind === 'file') return undefined;
+  if (t.kind === 'refused') throw fail(t.why, 'EINVAL');
+  if (t.kind === 'fd') {
+    try {
+      fs.fstatSync(t.fd);
+    } catch {
+      throw fail(`names fd ${t.fd}, which is not open (EBADF)`, 'EBADF');
+    }
+    return { fd: t.fd, own: true };
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NOCTTY);
+  } catch (e) {
+    throw fail(`cannot open it: ${systemErrorText(e)}`, (e as NodeJS.ErrnoException).code ?? 'EIO');
+  }
   const now = fs.fstatSync(fd);
-  if (now.dev === st.dev && now.ino === st.ino) return fd;
-  fs.closeSync(fd);
-  return undefined;
+  if (now.dev !== t.st.dev || now.ino !== t.st.ino) {
+    fs.closeSync(fd);
+    throw fail('changed while it was opened: refused', 'EAGAIN');
+  }
+  return { fd, own: false };
 }

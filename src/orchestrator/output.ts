@@ -9,7 +9,7 @@ import path from 'node:path';
 import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import type { CheckpointOptions } from './checkpoint.js';
-import { openSpecial, writeTarget } from '../write-target.js';
+import { openNonFile, writeTarget } from '../write-target.js';
 import { native } from '../native/addon.js';
 
 export interface Output {
@@ -68,24 +68,10 @@ export function openOutput(out: string | number, noClobber: boolean): Output {
   const none = () => {};
   if (typeof out === 'number') return { fd: out, commit: none, abandon: none, release: none };
   const refuse = (why: string, code: string) => new UcrError(`output ${out === '-' ? 'stdout' : out}: ${why}`, { code, object: out });
-  if (out === '-') {
-    if (native().isatty(1)) throw refuse(TERMINAL, 'EINVAL');
-    return { fd: 1, commit: none, abandon: none, release: none };
-  }
-  // a name that is no file to replace (write-target.ts): one of this process's fds (/dev/stdout)
-  // is written to as the fd itself, like '-'; a FIFO or a character device is written into
-  const t = writeTarget(out);
-  if (t.kind === 'fd') {
-    try {
-      fs.fstatSync(t.fd);
-    } catch {
-      throw refuse(`names fd ${t.fd}, which is not open (EBADF)`, 'EBADF');
-    }
-    if (native().isatty(t.fd)) throw refuse(TERMINAL, 'EINVAL');
-    return { fd: t.fd, commit: none, abandon: none, release: none };
-  }
-  if (t.kind === 'refused') throw refuse(t.why, 'EINVAL');
-  if (t.kind === 'special') return intoSpecial(out, t.st, refuse);
+  // '-', or a name that is no file to replace (write-target.ts): one of this process's fds
+  // (/dev/stdout) written to as the fd itself, a FIFO or a character device written into
+  const named = out === '-' ? { fd: 1, own: true } : openNonFile(out, refuse);
+  if (named) return intoNamed(named, refuse);
   if (fs.statSync(out, { throwIfNoEntry: false })?.isDirectory()) throw refuse('is a directory (EISDIR)', 'EISDIR');
   if (noClobber && fs.lstatSync(out, { throwIfNoEntry: false })) throw refuse('already exists; refused (--no-clobber)', 'EEXIST');
   const tmp = `${out}.partial-${process.pid}`;
@@ -150,27 +136,20 @@ export function openOutput(out: string | number, noClobber: boolean): Output {
   return o;
 }
 
-/** A FIFO or a character device named by -o: the image is written into it (a FIFO is a
- * stream like '-' into a pipe: its reader takes the last byte before --kill kills). */
-function intoSpecial(out: string, st: fs.Stats, refuse: (why: string, code: string) => UcrError): Output {
-  let opened: number | undefined;
-  try {
-    opened = openSpecial(out, st);
-  } catch (e) {
-    throw refuse(`cannot open it: ${systemErrorText(e)}`, (e as NodeJS.ErrnoException).code ?? 'EIO');
-  }
-  if (opened === undefined) throw refuse('changed while it was opened: refused', 'EAGAIN');
-  const fd = opened;
-  if (native().isatty(fd)) {
-    fs.closeSync(fd);
-    throw refuse(TERMINAL, 'EINVAL');
-  }
-  let open = true;
+/** The image written into stdout, another fd of this process, a FIFO or a character device (a
+ * FIFO is a stream like '-' into a pipe: its reader takes the last byte before --kill kills);
+ * never into a terminal. An fd this opened is closed once the image is out (the helper writes
+ * through its own copy). */
+function intoNamed({ fd, own }: { fd: number; own: boolean }, refuse: (why: string, code: string) => UcrError): Output {
+  let open = !own;
   const close = () => {
     if (open) fs.closeSync(fd);
     open = false;
   };
-  // the helper writes through its own copy of the fd: this one is closed once the image is out
+  if (native().isatty(fd)) {
+    close();
+    throw refuse(TERMINAL, 'EINVAL');
+  }
   return { fd, commit: close, abandon: close, release: () => {} };
 }
 
