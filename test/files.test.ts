@@ -220,6 +220,12 @@ describe('file locks', () => {
     expect(pids).toHaveLength(2);
     expect(verdict).toBe('PASS');
   });
+
+  it('tables of 80+ fds inherited over two generations: each task keeps its own close-on-exec bits, the POSIX and OFD locks its children took through inherited fds, the flock of the open file all three share, a number pointed at another inherited pipe, the shared file flags', async () => {
+    const { verdict, pids } = await treeRoundTrip('inheritlocks');
+    expect(pids).toHaveLength(3);
+    expect(verdict).toBe('PASS');
+  });
 });
 
 describe('terminals', () => {

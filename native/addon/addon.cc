@@ -18,11 +18,13 @@
 //                                    fds it needs); nums is a view of the Float64Array into
 //                                    when they fit in it (a scan of many processes: no buffer
 //                                    per process)
-//   fdScanBatch(pids, refs)      -> Promise<({ nums, info, facts, links } | { errno, syscall })[]>
+//   fdScanBatch(pids, refs, skipMin?) -> Promise<({ nums, info, facts, links } | { errno, syscall })[]>
 //                                    fdScan with the fdinfo of several processes on a worker
 //                                    thread (fdscan.cc); slot 4 of an fd: 1 when kcmp finds it
 //                                    the same open file as that fd number of refs[i] (0 if
-//                                    none); facts: 8 numbers per fd not found the same (dev,
+//                                    none), and in a table of skipMin fds or more its fdinfo
+//                                    is not read (flags and lock slots -1, mount and inode 0,
+//                                    no text); facts: 8 numbers per fd not found the same (dev,
 //                                    ino, mode, nlink, rdev, size of its stat, where its link
 //                                    text lies in links, latin1), dev NaN when not taken
 //   fdScanOthers(skip)            -> Promise<{ pids, starts, nums }>  fdScan without the fdinfo

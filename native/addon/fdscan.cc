@@ -55,8 +55,12 @@ void factsOf(int dfd, const char *name, Scan &out) {
 
 // The scan of one process: per fd 11 numbers (see addon.cc), the fdinfo texts back to back.
 // ref > 0: slot 4 of an fd is 1 when kcmp finds it the same open file as ref's fd of that
-// number. An fd closed meanwhile is left out; a process that is gone sets err.
-void scanOne(int pid, bool withInfo, int ref, Scan &out, bool withFacts = false) {
+// number; in a table of skipMin fds or more (0: never) such an fd's fdinfo is not read (an open
+// of a /proc file, a read and a close: ~10 us per fd on some machines, where kcmp is one
+// syscall): its flags and lock slots are -1, its mount and inode 0, its text empty (the caller
+// has them from the parent's fd and the task's close-on-exec bits from its state:
+// kernel/fd-prefetch.ts). An fd closed meanwhile is left out; a process that is gone sets err.
+void scanOne(int pid, bool withInfo, int ref, Scan &out, bool withFacts = false, size_t skipMin = 0) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd", pid);
   int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -84,6 +88,7 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out, bool withFacts = false)
   while (struct dirent *de = readdir(d))
     if (de->d_name[0] != '.') fds.push_back(atoi(de->d_name));
   std::sort(fds.begin(), fds.end());
+  const bool skip = skipMin > 0 && fds.size() >= skipMin;
   std::vector<double> &nums = out.nums;
   std::string &text = out.text;
   nums.reserve(fds.size() * STRIDE);
@@ -97,6 +102,12 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out, bool withFacts = false)
     memset(&st, 0, sizeof st);
     if (!withInfo && fstatat(dfd, name, &st, 0) < 0) continue;
     size_t mark = text.size();
+    bool same = ref > 0 && withInfo && syscall(SYS_kcmp, ref, pid, KCMP_FILE, fd, fd) == 0;
+    if (same && skip) {
+      double v[STRIDE] = {static_cast<double>(fd), 0, 0, 0, 1, 0, 0, -1, static_cast<double>(mark), static_cast<double>(mark), -1};
+      nums.insert(nums.end(), v, v + STRIDE);
+      continue;
+    }
     double flags = 0, locks = 0;
     bool hasIno = false;
     if (withInfo) {
@@ -135,7 +146,6 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out, bool withFacts = false)
         st.st_dev = 0;
       }
     }
-    double same = ref > 0 && withInfo && syscall(SYS_kcmp, ref, pid, KCMP_FILE, fd, fd) == 0 ? 1 : 0;
     // an fd that is not its parent's open file: the files capture makes an object of it, which
     // needs its stat and link (taken here, on the worker thread, instead of in JavaScript)
     // (NaN for the inherited fds before it; none at all for a table of inherited fds only, and
@@ -145,7 +155,7 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out, bool withFacts = false)
       factsOf(dfd, name, out);
     }
     double v[STRIDE] = {static_cast<double>(fd), static_cast<double>(st.st_dev), static_cast<double>(st.st_ino), static_cast<double>(st.st_mode),
-                        withInfo ? same : static_cast<double>(st.st_nlink), static_cast<double>(st.st_rdev), static_cast<double>(st.st_size), flags,
+                        withInfo ? (same ? 1 : 0) : static_cast<double>(st.st_nlink), static_cast<double>(st.st_rdev), static_cast<double>(st.st_size), flags,
                         static_cast<double>(mark), static_cast<double>(text.size()), locks};
     nums.insert(nums.end(), v, v + STRIDE);
   }
@@ -199,16 +209,16 @@ Napi::Value FdScan(const Napi::CallbackInfo &info) {
   return Result(env, s, hasInto ? &into : nullptr);
 }
 
-// fdScanBatch(pids, refs): fdScan with the fdinfo of each pid (kcmp against refs[i] when > 0)
-// on a worker thread; resolves to one entry per pid: { nums, info }, or { errno, code,
+// fdScanBatch(pids, refs, skipMin?): fdScan with the fdinfo of each pid (kcmp against refs[i]
+// when > 0; see scanOne for skipMin) on a worker thread; resolves to one entry per pid: { nums, info }, or { errno, code,
 // syscall, message } for a process that is gone.
 class BatchWorker : public Napi::AsyncWorker {
  public:
-  BatchWorker(Napi::Env env, std::vector<int> pids, std::vector<int> refs)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), pids_(std::move(pids)), refs_(std::move(refs)), scans_(pids_.size()) {}
+  BatchWorker(Napi::Env env, std::vector<int> pids, std::vector<int> refs, size_t skipMin)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), pids_(std::move(pids)), refs_(std::move(refs)), skipMin_(skipMin), scans_(pids_.size()) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
-    for (size_t i = 0; i < pids_.size(); i++) scanOne(pids_[i], true, refs_[i], scans_[i], true);
+    for (size_t i = 0; i < pids_.size(); i++) scanOne(pids_[i], true, refs_[i], scans_[i], true, skipMin_);
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -253,6 +263,7 @@ class BatchWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::vector<int> pids_, refs_;
+  size_t skipMin_;
   std::vector<Scan> scans_;
 };
 
@@ -325,7 +336,7 @@ Napi::Value FdScanOthers(const Napi::CallbackInfo &info) {
 Napi::Value FdScanBatch(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsArray()) {
-    Napi::TypeError::New(env, "fdScanBatch(pids: number[], refs: number[])").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "fdScanBatch(pids: number[], refs: number[], skipMin?: number)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Array p = info[0].As<Napi::Array>(), r = info[1].As<Napi::Array>();
@@ -338,7 +349,8 @@ Napi::Value FdScanBatch(const Napi::CallbackInfo &info) {
     pids[i] = p.Get(i).As<Napi::Number>().Int32Value();
     refs[i] = r.Get(i).As<Napi::Number>().Int32Value();
   }
-  BatchWorker *w = new BatchWorker(env, std::move(pids), std::move(refs));
+  size_t skipMin = info.Length() >= 3 && info[2].IsNumber() ? static_cast<size_t>(std::max(0, info[2].As<Napi::Number>().Int32Value())) : 0;
+  BatchWorker *w = new BatchWorker(env, std::move(pids), std::move(refs), skipMin);
   Napi::Promise promise = w->Promise();
   w->Queue();
   return promise;

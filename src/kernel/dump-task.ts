@@ -14,6 +14,7 @@ import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.j
 import { RUNS_PER_COMMAND, rangesOf } from './scan-runs.js';
 import { seccompOf } from './seccomp.js';
 import { FrameParts } from './frame-parts.js';
+import { SKIP_FDINFO_MIN } from './fd-prefetch.js';
 import { procFiles, type ProcFile } from './proc-files.js';
 import type { CgroupRead } from './cgroups.js';
 
@@ -64,6 +65,9 @@ export interface StateFacts {
   /** the first other thread in another cgroup namespace than the process's: its tid and its
    * ns/cgroup link as hex (none: left out) */
   cgns?: [number, string];
+  /** the close-on-exec bit of every fd, as runs: first fd, count, bit (FD_CLOEXEC) for the fds
+   * /proc listed, ascending (dump_state.c fd_flags); left out when the helper could not tell */
+  fdflags?: number[];
 }
 
 interface SignalState {
@@ -122,7 +126,8 @@ export function procPidOf(pid: number): number | undefined {
  * sent here. */
 export function requestState(h: Helper, pid: number, procPid = procPidOf(pid), out?: string[]): StateRequest {
   if (!procPid) return { pid, procPid: undefined };
-  const line = dumpState({ pid, proc: procPid }); // the helper reads the POSIX timers' ids
+  // the helper reads the POSIX timers' ids; the close-on-exec bits for the fd scan (fd-prefetch.ts)
+  const line = dumpState({ pid, proc: procPid, fdmin: SKIP_FDINFO_MIN });
   if (out) out.push(line);
   else h.send(line);
   const state = h.next('state');
@@ -140,6 +145,8 @@ export interface Captured {
    * read them, whether a thread is in other cgroups than the process's, and the first thread in
    * another cgroup namespace with its link (cgroups.ts) */
   cgroup: CgroupRead;
+  /** the close-on-exec bits of its fds, as the helper gave them (StateFacts.fdflags) */
+  fdFlags?: number[];
 }
 
 /** stateBefore: the /proc state letter read before freezing (frozen tasks all show 't').
@@ -296,6 +303,7 @@ async function captureLive(h: Helper, req: StateRequest, proc: number, stateBefo
     task,
     scanned,
     cgroup,
+    fdFlags: st.fdflags,
     entry: { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, comm: stat.comm, state, threads, ...(nsPid && nsPid !== pid ? { nsPid } : {}) },
   };
 }

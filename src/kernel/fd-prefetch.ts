@@ -10,13 +10,28 @@
  * time while the tasks are captured (the main thread and the helper have the CPUs); two once
  * the files capture waits for a table (the main thread is idle then): a tree of 10 x 400 fds
  * scans its last ~3,000 fds in half the time.
+ *
+ * An fd kcmp finds the same open file as its parent's is not read further (its fdinfo: ~10 us
+ * per fd on some machines, most of a scan): the open file's flags, mount and inode are the
+ * parent's, and its one bit of its own, close-on-exec, comes from the task's state (the helper
+ * asks the task, F_GETFD: closeOnExec). Its lock slot stays F_UNREAD: the files capture reads
+ * its fdinfo only when /proc/locks shows a lock on its inode (files.ts), read here on a worker
+ * thread from the start when the tree has a child (a read of /proc/locks waits for an RCU grace
+ * period, ~10 ms, as the kernel stops lock changes while it lists them).
  */
+import fs from 'node:fs';
 import { native } from '../native/addon.js';
-import { fdTable, FD_STRIDE, type FdTable } from './proc.js';
+import { F_FD, F_FLAGS, fdTable, FD_STRIDE, type FdTable } from './proc.js';
 
 /** With the fdinfo: 1 when kcmp found the fd the same open file as its parent's fd of that
  * number (the ref given to the prefetch), else 0. */
 export const F_SAME = 4;
+/** the flags and lock slots of an fd whose fdinfo was not read (F_SAME) */
+export const F_UNREAD = -1;
+/** A task with this many fds or more has the close-on-exec bits asked of it (a stop of the
+ * task, ~0.1 ms: the cost of ~10 fdinfo reads) and its inherited fds' fdinfo left unread. */
+export const SKIP_FDINFO_MIN = 64;
+const O_CLOEXEC = 0o2000000;
 
 type Entry = Awaited<ReturnType<ReturnType<typeof native>['fdScanBatch']>>[number];
 
@@ -30,6 +45,10 @@ export class FdPrefetch {
   private taking = 0;
   /** scans at once: 1 while the tasks are captured, 2 once a table is waited for */
   private parallel = 1;
+  /** each task's close-on-exec bits (closeOnExec) */
+  private readonly cloexec = new Map<number, number[]>();
+  /** the inodes /proc/locks names (lockedInodes), read when a task has a ref */
+  readonly locked: Promise<Set<number> | null>;
 
   /** pids as /proc shows them, in the order the tables are taken; ref: a pid whose fds to kcmp
    * each fd against (the parent) or 0. One chunk scanned at a time until a table is asked for
@@ -60,6 +79,7 @@ export class FdPrefetch {
       this.chunks[c]!.left++;
       if (ref > 0) this.refOf.set(pid, ref);
     });
+    this.locked = this.refOf.size ? lockedInodes() : Promise.resolve(new Set());
     this.pump();
   }
 
@@ -67,7 +87,7 @@ export class FdPrefetch {
     while (this.running < this.parallel && this.started < this.chunks.length && this.started <= this.taking + this.ahead) {
       const k = this.chunks[this.started++]!;
       this.running++;
-      const scan = native().fdScanBatch(k.pids, k.refs);
+      const scan = native().fdScanBatch(k.pids, k.refs, SKIP_FDINFO_MIN);
       k.settle(scan);
       const done = () => {
         this.running--;
@@ -75,6 +95,12 @@ export class FdPrefetch {
       };
       scan.then(done, done);
     }
+  }
+
+  /** The close-on-exec bits of pid's fds, as runs (first fd, count, bit; ascending), from its
+   * state (dump-task.ts StateFacts.fdflags); undefined: not known. */
+  closeOnExec(pid: number, runs: number[] | undefined): void {
+    if (runs) this.cloexec.set(pid, runs);
   }
 
   /** the pid whose fds F_SAME compares with (its parent), or undefined */
@@ -98,8 +124,27 @@ export class FdPrefetch {
     (all as (Entry | undefined)[])[i] = undefined;
     if (--k.left === 0) k.result = Promise.resolve([]);
     if ('errno' in e) throw Object.assign(new Error(e.message), { errno: e.errno, code: e.code, syscall: e.syscall }); // as fdScan throws
+    const runs = this.cloexec.get(pid);
+    this.cloexec.delete(pid);
+    // the inherited fds' close-on-exec bits; a table the state does not cover is read whole
+    if (!withCloseOnExec(e.nums, runs)) return fdTable(pid);
     return { pid, nums: e.nums, info: e.info, count: e.nums.length / FD_STRIDE, facts: e.facts, links: e.links };
   }
+}
+
+/** Sets the flags slot of each unread fd of nums to its close-on-exec bit (O_CLOEXEC or 0) from
+ * runs; false when runs (or none) do not have one of them. */
+export function withCloseOnExec(nums: Float64Array, runs: number[] | undefined): boolean {
+  let r = 0; // the run at or after the fd (both ascending)
+  for (let b = 0; b < nums.length; b += FD_STRIDE) {
+    if (nums[b + F_FLAGS] !== F_UNREAD) continue;
+    if (!runs) return false;
+    const fd = nums[b + F_FD]!;
+    while (r < runs.length && runs[r]! + runs[r + 1]! <= fd) r += 3;
+    if (r >= runs.length || runs[r]! > fd) return false;
+    nums[b + F_FLAGS] = runs[r + 2] ? O_CLOEXEC : 0;
+  }
+  return true;
 }
 
 /** The fds of every process but those of skip (proc.ts: filesOfOthers, whose entries these
@@ -118,4 +163,13 @@ export function scanOthersAhead(skip: number[]): Promise<Iterable<{ pid: number;
       }),
       () => undefined,
     );
+}
+
+/** The inode numbers /proc/locks has a lock (or a waiter) on, as fdinfo's "ino:" gives them
+ * (the inode's i_ino); null when it cannot be read. */
+export function lockedInodes(): Promise<Set<number> | null> {
+  return fs.promises.readFile('/proc/locks', 'latin1').then(
+    (text) => new Set(Array.from(text.matchAll(/ [0-9a-f]+:[0-9a-f]+:(\d+) /g), (m) => Number(m[1]))),
+    () => null,
+  );
 }

@@ -16,11 +16,11 @@ import type { Helper } from './helper.js';
 import { type EvPipe, dumpFown, dumpPipe } from './protocol.gen.js';
 import { InetSockets, type TcpPolicy } from './inet-sockets.js';
 import { locksOf } from './locks.js';
-import { commOf, F_DEV, F_FD, F_FINO, F_FLAGS, F_INO, F_LOCKS, F_MNT, F_MODE, FD_STRIDE, fdInfoAt, fdTable, filesOfOthers, readLink, scanFds, sessionHint } from './proc.js';
+import { commOf, F_DEV, F_FD, F_FINO, F_FLAGS, F_INO, F_LOCKS, F_MNT, F_MODE, FD_STRIDE, fdInfoAt, fdTable, filesOfOthers, readFdInfo, readLink, scanFds, sessionHint, type FdTable } from './proc.js';
 import { Holders, ObjectIndex, refAt, type Holder, type TaskRefs, type TreeObject } from './files-index.js';
 import { UnixSockets, type ExternalUnixPolicy } from './unix-sockets.js';
 import { O_CLOEXEC } from './linux.js';
-import { F_SAME, scanOthersAhead, type FdPrefetch } from './fd-prefetch.js';
+import { F_SAME, F_UNREAD, scanOthersAhead, type FdPrefetch } from './fd-prefetch.js';
 import { objectFactsAt } from './fd-facts.js';
 
 export interface CapturedFiles {
@@ -97,18 +97,29 @@ function findOutsideHolders(objects: TreeObject[], tree: Set<number>, ignore: Se
   }
 }
 
+/** Whether every fd of the table found the same as its parent's (F_SAME) is in the parent's
+ * refs. */
+function inheritedKnown(t: FdTable, parent: TaskRefs | undefined): boolean {
+  for (let b = 0; b < t.nums.length; b += FD_STRIDE) if (t.nums[b + F_SAME] && (!parent || refAt(parent, t.nums[b + F_FD]!) < 0)) return false;
+  return true;
+}
+
 export async function captureFiles(pids: number[], helper: Helper, opt: FileCaptureOptions): Promise<CapturedFiles> {
   const index = new ObjectIndex();
   const objects = index.objects;
   const refs = new Map<number, TaskRefs>();
   // the other processes' fds, scanned while the tables are taken once an object needs them
   let others: ReturnType<typeof scanOthersAhead> | undefined;
+  let locked: Set<number> | null | undefined; // the inodes /proc/locks names (null: unreadable)
   for (const pid of pids) {
-    const table = opt.prefetch ? await opt.prefetch.table(pid) : fdTable(pid);
-    const n = table.nums;
+    let table = opt.prefetch ? await opt.prefetch.table(pid) : fdTable(pid);
     // the parent's fds, which kcmp compared this task's fds with (F_SAME) in the scan
     const ref = opt.prefetch?.ref(pid);
     const parent = ref === undefined ? undefined : refs.get(ref);
+    // an inherited fd is known by its parent's object; one the parent's table lacks (its fd
+    // left out there) has nothing else: the table is read whole
+    if (!inheritedKnown(table, parent)) table = fdTable(pid);
+    const n = table.nums;
     const task: TaskRefs = { fds: new Int32Array(table.count), refs: new Int32Array(table.count), count: 0 };
     for (let i = 0, b = 0; i < table.count; i++, b += FD_STRIDE) {
       const fd = n[b + F_FD]!;
@@ -134,6 +145,10 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
         index.add(obj);
         locks = facts.info.locks;
         if (!others && !facts.stat.isCharacterDevice()) others = scanOthersAhead([...pids, ...opt.ignore]);
+      } else if (n[b + F_LOCKS] === F_UNREAD) {
+        // the fdinfo not read (F_SAME): a lock shows in it only if /proc/locks has one on the inode
+        if (locked === undefined) locked = await opt.prefetch!.locked;
+        if (!locked || locked.has(obj.ino)) locks = readFdInfo(pid, fd).locks;
       } else if (n[b + F_LOCKS]) locks = fdInfoAt(table, i).locks;
       obj.holders.push(pid, fd, locks);
       task.fds[task.count] = fd;

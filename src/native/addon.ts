@@ -42,10 +42,13 @@ export interface NativeAddon {
    * them) and where its link's bytes lie in links (latin1); dev NaN when not taken (the same
    * as its parent's, or gone meanwhile, or a link longer than PATH_MAX); they end at the last
    * fd that is not its parent's, and a table of such fds only has neither facts nor links. A
-   * process that is gone gives its error's fields instead. */
+   * process that is gone gives its error's fields instead. skipMin (default 0: never): in a
+   * table of that many fds or more, an fd found the same as its parent's has its fdinfo not
+   * read (its flags and lock slots -1, its mount and inode 0, no text: fd-prefetch.ts). */
   fdScanBatch(
     pids: number[],
     refs: number[],
+    skipMin?: number,
   ): Promise<({ nums: Float64Array; info: string; facts?: Float64Array; links?: string } | { errno: number; code: string; syscall: string; message: string })[]>;
   /** fdScan(pid, false) of every process in /proc but those of skip, on a worker thread: the
    * numbers of pids[k] are nums[starts[k] * 11, starts[k + 1] * 11) (to the end for the last).

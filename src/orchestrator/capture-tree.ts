@@ -68,6 +68,8 @@ export async function captureTree(
     requests.delete(pid); // its answer is let go with its task's capture
     const c = await clock.run('capture', () => captureTask(helper, req, state, stats, parts, pending), pid);
     procPids.set(pid, c.procPid);
+    prefetch.closeOnExec(c.procPid, c.fdFlags);
+    c.fdFlags = undefined;
     cgroups.add(pid, c.cgroup, () => c.task.threads.map((th) => [th.tid, readProcText(`/proc/${c.procPid}/task/${th.tid}/cgroup`)]));
     entries.push(c.entry);
     tasks.push(c.task);

@@ -275,7 +275,7 @@ int on_dump_state(struct dump_in *in, struct msg_dump_state *m)
 	if (select_task(m->pid) < 0)
 		return -1;
 	cur->nscan = 0; /* its scans start again */
-	return cmd_state(&task, cur, (pid_t)m->proc);
+	return cmd_state(&task, cur, (pid_t)m->proc, (size_t)m->fdmin);
 }
 
 /* checkpoint --compress */
