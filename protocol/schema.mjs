@@ -254,7 +254,7 @@ export const messages = [
 
   // ---- dump: checkpoint commands (dump.c)
   dump('freeze', [u64('pid', { min: 1, max: PID })], 'seize, stop and save every thread -> frozen'),
-  dump('state', [u64('pid', { min: 1, max: PID }), u64('proc', { max: PID }), u64('fdmin', { max: INT })], 'what only ptrace or the task can tell (the POSIX timers listed in /proc/PROC/timers), and the /proc files of thread proc (0: none); with fdmin fds or more (0: never), the close-on-exec bit of each (F_GETFD in the task) -> state'),
+  dump('state', [u64('pid', { min: 1, max: PID }), u64('proc', { max: PID }), u64('fdmin', { max: INT })], 'what only ptrace or the task can tell (the POSIX timers listed in /proc/PROC/timers), and the /proc files of thread proc (0: none); with an fd table of more than fdmin slots (0: never), the close-on-exec bit of each fd (F_GETFD in the task) -> state'),
   dump('seccomp', [u64('pid', { min: 1, max: PID })], "every thread's seccomp mode and filters (dump_seccomp.c) -> seccomp"),
   dump('runs', [u64('pid', { min: 1, max: PID }), hex('ranges', { min: 16, max: 1024 * 16 })], 'present pages of ranges (start, end pairs, ascending: u64 start | u64 end each, little-endian) -> runs'),
   dump('shared', [u64('pid', { min: 1, max: PID }), u64('parent', { min: 1, max: PID }), list('ranges', { elem: 'u64', minCount: 2, maxCount: 2048 })], 'pages of the ranges (start,end,start,end..., ascending) the two still share since the fork (dump_cow.c) -> shared'),

@@ -22,7 +22,7 @@
 //                                    fdScan with the fdinfo of several processes on a worker
 //                                    thread (fdscan.cc); slot 4 of an fd: 1 when kcmp finds it
 //                                    the same open file as that fd number of refs[i] (0 if
-//                                    none), and in a table of skipMin fds or more its fdinfo
+//                                    none), and in a table of more than skipMin fds its fdinfo
 //                                    is not read (flags and lock slots -1, mount and inode 0,
 //                                    no text); facts: 8 numbers per fd not found the same (dev,
 //                                    ino, mode, nlink, rdev, size of its stat, where its link

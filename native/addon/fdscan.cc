@@ -55,7 +55,7 @@ void factsOf(int dfd, const char *name, Scan &out) {
 
 // The scan of one process: per fd 11 numbers (see addon.cc), the fdinfo texts back to back.
 // ref > 0: slot 4 of an fd is 1 when kcmp finds it the same open file as ref's fd of that
-// number; in a table of skipMin fds or more (0: never) such an fd's fdinfo is not read (an open
+// number; in a table of more than skipMin fds (0: never) such an fd's fdinfo is not read (an open
 // of a /proc file, a read and a close: ~10 us per fd on some machines, where kcmp is one
 // syscall): its flags and lock slots are -1, its mount and inode 0, its text empty (the caller
 // has them from the parent's fd and the task's close-on-exec bits from its state:
@@ -88,7 +88,7 @@ void scanOne(int pid, bool withInfo, int ref, Scan &out, bool withFacts = false,
   while (struct dirent *de = readdir(d))
     if (de->d_name[0] != '.') fds.push_back(atoi(de->d_name));
   std::sort(fds.begin(), fds.end());
-  const bool skip = skipMin > 0 && fds.size() >= skipMin;
+  const bool skip = skipMin > 0 && fds.size() > skipMin;
   std::vector<double> &nums = out.nums;
   std::string &text = out.text;
   nums.reserve(fds.size() * STRIDE);

@@ -28,8 +28,9 @@ import { F_FD, F_FLAGS, fdTable, FD_STRIDE, type FdTable } from './proc.js';
 export const F_SAME = 4;
 /** the flags and lock slots of an fd whose fdinfo was not read (F_SAME) */
 export const F_UNREAD = -1;
-/** A task with this many fds or more has the close-on-exec bits asked of it (a stop of the
- * task, ~0.1 ms: the cost of ~10 fdinfo reads) and its inherited fds' fdinfo left unread. */
+/** A task with more fds than this has its inherited fds' fdinfo left unread, and one whose fd
+ * table has more slots than this (FDSize: at least its fds) the close-on-exec bits asked of it
+ * (a stop of the task, ~0.1 ms: the cost of ~10 fdinfo reads; dump_state.c fd_flags). */
 export const SKIP_FDINFO_MIN = 64;
 const O_CLOEXEC = 0o2000000;
 

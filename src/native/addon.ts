@@ -43,7 +43,7 @@ export interface NativeAddon {
    * as its parent's, or gone meanwhile, or a link longer than PATH_MAX); they end at the last
    * fd that is not its parent's, and a table of such fds only has neither facts nor links. A
    * process that is gone gives its error's fields instead. skipMin (default 0: never): in a
-   * table of that many fds or more, an fd found the same as its parent's has its fdinfo not
+   * table of more fds than that, an fd found the same as its parent's has its fdinfo not
    * read (its flags and lock slots -1, its mount and inode 0, no text: fd-prefetch.ts). */
   fdScanBatch(
     pids: number[],

@@ -87,7 +87,7 @@ int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a
 	      const char *what);
 /* `state <pid> <proc> <fdmin>`: everything about the selected task (task: its tracee for this
  * command, d: the frozen task) that ptrace or the task itself must tell, with the close-on-exec
- * bits of its fds when it has fdmin or more (0: never) (dump_state.c) */
+ * bits of its fds when its fd table has more than fdmin slots (0: never) (dump_state.c) */
 int cmd_state(struct tracee *task, struct dtask *d, pid_t proc, size_t fdmin);
 /* dump_procfs.c: the task's /proc files (as read by thread proc) appended to bin, their lengths
  * (-errno: not read) as a JSON array in lens, and where its cgroup file and cgroup namespace

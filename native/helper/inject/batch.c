@@ -4,7 +4,7 @@
  * that runs a table of calls placed in the scratch area: for each entry it loads the number
  * and six arguments, optionally takes an argument from the result of an earlier call (the fd
  * of an `open`, kept in r13), runs `syscall`, stores the result, and stops at the first error
- * (-4095..-1) or after the last entry with `int3`. The tracer reads the results back. This is
+ * (-4095..-1; not for an entry flagged BATCH_MAYFAIL) or after the last entry with `int3`. The tracer reads the results back. This is
  * the same set of calls the one-by-one injection made, in the same order, from the same task:
  * only the ptrace round trips (tens of microseconds each) are gone. */
 #define _GNU_SOURCE
@@ -44,7 +44,10 @@ __asm__(".pushsection .rodata\n"
 	"  mov %rax, %r13\n"
 	"4:\n"
 	"  cmp $-4095, %rax\n"
-	"  jae 5f\n"
+	"  jb 6f\n"
+	"  testb $8, 56(%rbx)\n"
+	"  jz 5f\n"
+	"6:\n"
 	"  add $72, %rbx\n"
 	"  dec %r12\n"
 	"  jnz 1b\n"

@@ -16,6 +16,7 @@
 #define BATCH_A5_SAVED 1u  /* a5 (an mmap's fd) is the saved result */
 #define BATCH_A1_SAVED 2u  /* a1 (a close's fd) is the saved result */
 #define BATCH_SAVE 4u      /* this call's result becomes the saved result */
+#define BATCH_MAYFAIL 8u   /* an error result does not stop the batch (a probe: F_GETFD of a slot) */
 
 struct batch_call {
 	uint64_t nr, a[6], flags, ret;
