@@ -30,6 +30,8 @@
 //   fdScanOthers(skip)            -> Promise<{ pids, starts, nums }>  fdScan without the fdinfo
 //                                    of every process but those of skip, on a worker thread
 //                                    (the files capture's search for holders outside the tree)
+//   lockedInodes()                -> Promise<Float64Array | null>  the inode numbers /proc/locks
+//                                    names, read on a worker thread (fdscan.cc)
 //   smapsScan(buf, len)           -> Float64Array | null  where each mapping's fields lie in a
 //                                    /proc/PID/smaps text: 11 numbers per mapping (smaps.cc)
 //   vmapCheck(q, rest, rq, restAt) -> number    a task's packed mappings and runs checked (vmap.cc)

@@ -19,7 +19,6 @@
  * thread from the start when the tree has a child (a read of /proc/locks waits for an RCU grace
  * period, ~10 ms, as the kernel stops lock changes while it lists them).
  */
-import fs from 'node:fs';
 import { native } from '../native/addon.js';
 import { F_FD, F_FLAGS, fdTable, FD_STRIDE, type FdTable } from './proc.js';
 
@@ -169,8 +168,10 @@ export function scanOthersAhead(skip: number[]): Promise<Iterable<{ pid: number;
 /** The inode numbers /proc/locks has a lock (or a waiter) on, as fdinfo's "ino:" gives them
  * (the inode's i_ino); null when it cannot be read. */
 export function lockedInodes(): Promise<Set<number> | null> {
-  return fs.promises.readFile('/proc/locks', 'latin1').then(
-    (text) => new Set(Array.from(text.matchAll(/ [0-9a-f]+:[0-9a-f]+:(\d+) /g), (m) => Number(m[1]))),
-    () => null,
-  );
+  return native()
+    .lockedInodes()
+    .then(
+      (inos) => inos && new Set(inos),
+      () => null,
+    );
 }

@@ -54,6 +54,10 @@ export interface NativeAddon {
    * numbers of pids[k] are nums[starts[k] * 11, starts[k + 1] * 11) (to the end for the last).
    * Processes gone meanwhile are left out. */
   fdScanOthers(skip: number[]): Promise<{ pids: Float64Array; starts: Float64Array; nums: Float64Array }>;
+  /** The inode numbers /proc/locks names (its MAJ:MIN:INO fields: a lock or a waiter on each),
+   * read on a worker thread (the read waits for an RCU grace period); null when it cannot be
+   * read. */
+  lockedInodes(): Promise<Float64Array | null>;
   /** The user database's entry of uid: name, primary gid and every group the user has at login
    * (getgrouplist, through NSS); null when there is none. Throws with code/errno/syscall. */
   /** The mappings of a /proc/PID/smaps text (buf[0, len)): in maps, 8 numbers per mapping
