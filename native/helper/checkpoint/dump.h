@@ -44,6 +44,7 @@ struct dtask {
 	 * showed (read for the gadget; dump_aio.c) */
 	uint64_t pregadget;
 	long vmlck;
+	long fdsize; /* FDSize, read with VmLck (0: not read) */
 	unsigned char trap_ign, trap_pnd, premap_failed;
 	struct aio_rings aio;
 	/* dump.c: the page runs its `runs` commands found since its `state`, in order (`scanpages`):
@@ -135,7 +136,7 @@ int dump_altstack_failed(pid_t tid);
  * tracee, its gadget mapped; d: the frozen task) */
 struct sbuf;
 enum { TRAP_IGN = 1, TRAP_PENDING = 2 };
-long attrs_vmlck(pid_t pid, int *trap);
+long attrs_vmlck(pid_t pid, int *trap, long *fdsize);
 /* pre_membarrier, pre_thp: the results of those getters when already run (cmd_state's batch),
  * else NULL: injected here */
 int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, const long *pre_membarrier,

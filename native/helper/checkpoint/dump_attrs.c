@@ -25,8 +25,9 @@
 
 /* VmLck of the process in kB, -1 when unreadable; trap (when not NULL): TRAP_IGN when its
  * SIGTRAP action may be SIG_IGN (SigIgn, a few lines further; set when not read), TRAP_PENDING
- * when a SIGTRAP is pending for the process or for the thread pid (ShdPnd, SigPnd). */
-long attrs_vmlck(pid_t pid, int *trap)
+ * when a SIGTRAP is pending for the process or for the thread pid (ShdPnd, SigPnd); fdsize
+ * (when not NULL): the slots of its fd table (FDSize, before VmLck; 0 when not read). */
+long attrs_vmlck(pid_t pid, int *trap, long *fdsize)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/%d/status", pid);
@@ -37,8 +38,12 @@ long attrs_vmlck(pid_t pid, int *trap)
 	if (!f)
 		return -1;
 	int pnd = 0;
+	if (fdsize)
+		*fdsize = 0;
 	while (fgets(buf, sizeof buf, f))
-		if (!strncmp(buf, "VmLck:", 6)) {
+		if (fdsize && !strncmp(buf, "FDSize:", 7))
+			*fdsize = strtol(buf + 7, NULL, 10);
+		else if (!strncmp(buf, "VmLck:", 6)) {
 			kb = strtol(buf + 6, NULL, 10);
 			if (!trap)
 				break;
@@ -135,7 +140,7 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, c
 	if (thp < 0) /* reported as it is otherwise: the coordinator refuses what it does not know */
 		return proto_fail("state", "prctl", (int)-thp, "PR_GET_THP_DISABLE failed");
 	int mcl = 0;
-	long now = attrs_vmlck(task->pid, NULL);
+	long now = attrs_vmlck(task->pid, NULL, NULL);
 	if (vmlck_before >= 0 && now > vmlck_before)
 		mcl = UCR_MCL_FUTURE | (onfault_at(task->pid, task->gadget) ? UCR_MCL_ONFAULT : 0);
 	int stopsig = 0; /* the group stop's signal (a stopped task's, for the coordinator) */

@@ -125,7 +125,8 @@ static int pre_prctl(const struct pre *p, int x, struct tracee *task, int option
  * parent's open file: kernel/fd-prefetch.ts) instead of reading each one's fdinfo, an open, a
  * read and a close of a /proc file (~10 us per fd on some machines against ~0.5 for an F_GETFD
  * in the task), in a table of more than fdmin fds, which the scan tells by its count and this
- * by the fd table's size (FDSize in /proc/PROC/status, at least the count): a task whose table
+ * by the fd table's size (slots: FDSize of its status, read with VmLck before the gadget; at
+ * least the count): a task whose table
  * never grew past fdmin slots is left out (a stop costs ~0.1 ms, a few fdinfo reads on the
  * coordinator's worker thread). Every slot of the table is asked (BATCH_MAYFAIL: EBADF for the
  * free ones), which spares a listing of /proc/PROC/fd (~4 us per fd on a first one: a dentry
@@ -169,23 +170,10 @@ static long list_fds(pid_t pid, int **fds)
 	return (long)n;
 }
 
-static void fd_flags(struct tracee *task, pid_t proc, size_t fdmin, struct sbuf *out)
+static void fd_flags(struct tracee *task, long slots, pid_t proc, size_t fdmin, struct sbuf *out)
 {
 	pid_t of = proc > 0 ? proc : task->pid;
-	if (!fdmin || (of != task->pid && syscall(SYS_kcmp, task->pid, of, 2 /* KCMP_FILES */, 0, 0) != 0))
-		return;
-	char path[64], text[4096];
-	snprintf(path, sizeof path, "/proc/%d/status", of);
-	int sf = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t len = sf < 0 ? -1 : read(sf, text, sizeof text - 1);
-	if (sf >= 0)
-		close(sf);
-	if (len <= 0)
-		return;
-	text[len] = 0;
-	const char *at = strstr(text, "\nFDSize:");
-	long slots = at ? strtol(at + 8, NULL, 10) : 0;
-	if (slots <= (long)fdmin)
+	if (!fdmin || slots <= (long)fdmin || (of != task->pid && syscall(SYS_kcmp, task->pid, of, 2 /* KCMP_FILES */, 0, 0) != 0))
 		return;
 	/* the fd numbers asked: every slot, or the listed fds of a large table */
 	int *fds = NULL;
@@ -433,7 +421,7 @@ int cmd_state(struct tracee *task, struct dtask *cur, pid_t proc, size_t fdmin)
 		return -1;
 	}
 	struct sbuf fdflags = { 0 };
-	fd_flags(task, proc, fdmin, &fdflags);
+	fd_flags(task, cur->fdsize, proc, fdmin, &fdflags);
 	gadget_unmap(task, 1);
 
 	struct rlimit64 lim[RLIM_NLIMITS];

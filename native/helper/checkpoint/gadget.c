@@ -208,7 +208,7 @@ int gadget_take(struct tracee *task, struct dtask *cur)
 			d[n] = x;
 			t[n] = x->t;
 			int trap;
-			x->vmlck = attrs_vmlck(x->t.pid, &trap); /* before the gadget: mlockall(MCL_FUTURE) locks it */
+			x->vmlck = attrs_vmlck(x->t.pid, &trap, &x->fdsize); /* before the gadget: mlockall(MCL_FUTURE) locks it */
 			x->trap_pnd = (unsigned char)trap_pending_in(x, trap);
 			if (x->trap_pnd && x != cur)
 				continue; /* mapped at its own `state` */
