@@ -122,6 +122,20 @@ CASE_FN void case_fail(const char *fmt, ...)
             *p = ' ';
 }
 
+/* A file lock seen from fd (F_OFD_GETLK for a lock of type over [start, start + len)): fails
+ * unless the lock in the way is of want_type held by want_pid (F_UNLCK: none in the way). */
+CASE_FN void case_lock_probe(int fd, short type, off_t start, off_t len, pid_t want_pid, short want_type, const char *what)
+{
+    struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
+    if (fcntl(fd, F_OFD_GETLK, &fl) < 0) {
+        case_fail("%s: F_OFD_GETLK: %s", what, strerror(errno));
+        return;
+    }
+    if (fl.l_type != want_type || (want_type != F_UNLCK && fl.l_pid != want_pid))
+        case_fail("%s: lock type %d held by pid %d, expected type %d by %d", what, fl.l_type, (int)fl.l_pid, want_type,
+                  (int)want_pid);
+}
+
 /* One read of a small text file (of /proc) into buf, NUL-terminated (empty on failure): the
  * bytes read, or -1. */
 CASE_FN ssize_t case_read_text(const char *path, char *buf, size_t len)

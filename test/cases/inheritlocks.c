@@ -44,23 +44,15 @@ static int want_cloexec(int fd, int gen)
     return on;
 }
 
-static void toggle(int fd, const char *who)
+/* toggles close-on-exec on every pipe fd whose number is rem mod mod */
+static void toggle(int mod, int rem, const char *who)
 {
-    int fl = fcntl(fd, F_GETFD);
-    if (fl < 0 || fcntl(fd, F_SETFD, fl ^ FD_CLOEXEC) < 0)
-        case_child_die(who, "F_SETFD %d: %s", fd, strerror(errno));
-}
-
-static void probe(int fd, off_t start, off_t len, pid_t want_pid, short want_type, const char *what)
-{
-    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
-    if (fcntl(fd, F_OFD_GETLK, &fl) < 0) {
-        case_fail("%s: F_OFD_GETLK: %s", what, strerror(errno));
-        return;
-    }
-    if (fl.l_type != want_type || (want_type != F_UNLCK && fl.l_pid != want_pid))
-        case_fail("%s: lock type %d held by pid %d, expected type %d by %d", what, fl.l_type, (int)fl.l_pid, want_type,
-                  (int)want_pid);
+    for (int i = 0; i < NPIPES; i++)
+        for (int e = 0; e < 2; e++) {
+            int fd = pfd[i][e], fl = fd % mod == rem ? fcntl(fd, F_GETFD) : 0;
+            if (fd % mod == rem && (fl < 0 || fcntl(fd, F_SETFD, fl ^ FD_CLOEXEC) < 0))
+                case_child_die(who, "F_SETFD %d: %s", fd, strerror(errno));
+        }
 }
 
 static ino_t ino_of(int fd)
@@ -133,10 +125,7 @@ int main(int argc, char **argv)
     if (c < 0)
         case_setup_fail("fork: %s", strerror(errno));
     if (c == 0) {
-        for (int i = 0; i < NPIPES; i++)
-            for (int e = 0; e < 2; e++)
-                if (pfd[i][e] % 3 == 0)
-                    toggle(pfd[i][e], "C");
+        toggle(3, 0, "C");
         struct flock cl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 300, .l_len = 100 };
         if (fcntl(f, F_SETLK, &cl) < 0)
             case_child_die("C", "POSIX lock: %s", strerror(errno));
@@ -144,10 +133,7 @@ int main(int argc, char **argv)
         if (g < 0)
             case_child_die("C", "fork: %s", strerror(errno));
         if (g == 0) {
-            for (int i = 0; i < NPIPES; i++)
-                for (int e = 0; e < 2; e++)
-                    if (pfd[i][e] % 5 == 1)
-                        toggle(pfd[i][e], "G");
+            toggle(5, 1, "G");
             struct flock gl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 500, .l_len = 100 };
             struct flock ol = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 700, .l_len = 100 };
             if (fcntl(f, F_SETLK, &gl) < 0 || fcntl(o, F_OFD_SETLK, &ol) < 0)
@@ -193,14 +179,14 @@ int main(int argc, char **argv)
     else {
         if (flock(e, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK)
             case_fail("the exclusive flock is gone");
-        probe(e, 0, 100, 0, F_UNLCK, "bytes 0-99 (free)");
-        probe(e, 300, 100, c, F_WRLCK, "bytes 300-399 (C's POSIX lock)");
+        case_lock_probe(e, F_WRLCK, 0, 100, 0, F_UNLCK, "bytes 0-99 (free)");
+        case_lock_probe(e, F_WRLCK, 300, 100, c, F_WRLCK, "bytes 300-399 (C's POSIX lock)");
         /* G's pid: C's only child */
         char kids[64] = "", p[64];
         snprintf(p, sizeof p, "/proc/%d/task/%d/children", (int)c, (int)c);
         case_read_text(p, kids, sizeof kids);
-        probe(e, 500, 100, (pid_t)atoi(kids), F_WRLCK, "bytes 500-599 (G's POSIX lock)");
-        probe(e, 700, 100, -1, F_WRLCK, "bytes 700-799 (G's OFD lock)");
+        case_lock_probe(e, F_WRLCK, 500, 100, (pid_t)atoi(kids), F_WRLCK, "bytes 500-599 (G's POSIX lock)");
+        case_lock_probe(e, F_WRLCK, 700, 100, -1, F_WRLCK, "bytes 700-799 (G's OFD lock)");
     }
     for (int i = 0; i < NPIPES && !case_failed; i++) {
         char b = 0, want = (char)('A' + i % 26);

@@ -16,18 +16,6 @@
 
 #include <sys/file.h>
 
-static void probe(int fd, short type, off_t start, off_t len, pid_t want_pid, short want_type, const char *what)
-{
-    struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
-    if (fcntl(fd, F_OFD_GETLK, &fl) < 0) {
-        case_fail("%s: F_OFD_GETLK: %s", what, strerror(errno));
-        return;
-    }
-    if (fl.l_type != want_type || (want_type != F_UNLCK && fl.l_pid != want_pid))
-        case_fail("%s: lock type %d held by pid %d, expected type %d by %d", what, fl.l_type, (int)fl.l_pid, want_type,
-                  (int)want_pid);
-}
-
 int main(int argc, char **argv)
 {
     case_init(argc, argv);
@@ -60,10 +48,10 @@ int main(int argc, char **argv)
         case_fail("reopen: %s", strerror(errno));
     if (flock(e, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK)
         case_fail("the exclusive flock is gone");
-    probe(e, F_WRLCK, 0, 10, -1, F_WRLCK, "bytes 0-9 (OFD lock)");
-    probe(e, F_WRLCK, 100, 100, getpid(), F_RDLCK, "bytes 100-199 (P's POSIX lock)");
-    probe(e, F_WRLCK, 300, 50, c, F_WRLCK, "bytes 300- (C's POSIX lock)");
-    probe(e, F_WRLCK, 200, 100, 0, F_UNLCK, "bytes 200-299 (free)");
+    case_lock_probe(e, F_WRLCK, 0, 10, -1, F_WRLCK, "bytes 0-9 (OFD lock)");
+    case_lock_probe(e, F_WRLCK, 100, 100, getpid(), F_RDLCK, "bytes 100-199 (P's POSIX lock)");
+    case_lock_probe(e, F_WRLCK, 300, 50, c, F_WRLCK, "bytes 300- (C's POSIX lock)");
+    case_lock_probe(e, F_WRLCK, 200, 100, 0, F_UNLCK, "bytes 200-299 (free)");
     if (write(rq[1], "d", 1) != 1)
         case_fail("cannot release C");
     case_reap_child("C", c, 5000);
