@@ -211,8 +211,8 @@ Napi::Value FdScan(const Napi::CallbackInfo &info) {
 }
 
 // fdScanBatch(pids, refs, skipMin?): fdScan with the fdinfo of each pid (kcmp against refs[i]
-// when > 0; see scanOne for skipMin) on a worker thread; resolves to one entry per pid: { nums, info }, or { errno, code,
-// syscall, message } for a process that is gone.
+// when > 0; see scanOne for skipMin) on a worker thread; resolves to one entry per pid:
+// { nums, info }, or { errno, code, syscall, message } for a process that is gone.
 class BatchWorker : public Napi::AsyncWorker {
  public:
   BatchWorker(Napi::Env env, std::vector<int> pids, std::vector<int> refs, size_t skipMin)

@@ -65,8 +65,9 @@ export interface StateFacts {
   /** the first other thread in another cgroup namespace than the process's: its tid and its
    * ns/cgroup link as hex (none: left out) */
   cgns?: [number, string];
-  /** the close-on-exec bit of every fd, as runs: first fd, count, bit (FD_CLOEXEC) for the fds
-   * /proc listed, ascending (dump_state.c fd_flags); left out when the helper could not tell */
+  /** the close-on-exec bit of every open fd, as runs: first fd, count, bit (FD_CLOEXEC),
+   * ascending (dump_state.c fd_flags: asked of the task when its fd table has more than the
+   * command's fdmin slots); left out otherwise, or when the helper could not tell */
   fdflags?: number[];
 }
 

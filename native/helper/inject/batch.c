@@ -4,9 +4,10 @@
  * that runs a table of calls placed in the scratch area: for each entry it loads the number
  * and six arguments, optionally takes an argument from the result of an earlier call (the fd
  * of an `open`, kept in r13), runs `syscall`, stores the result, and stops at the first error
- * (-4095..-1; not for an entry flagged BATCH_MAYFAIL) or after the last entry with `int3`. The tracer reads the results back. This is
- * the same set of calls the one-by-one injection made, in the same order, from the same task:
- * only the ptrace round trips (tens of microseconds each) are gone. */
+ * (-4095..-1; not at an entry flagged BATCH_MAYFAIL) or after the last entry with `int3`. The
+ * tracer reads the results back. This is the same set of calls the one-by-one injection made,
+ * in the same order, from the same task: only the ptrace round trips (tens of microseconds
+ * each) are gone. */
 #define _GNU_SOURCE
 #include "arch.h"
 #include "batch.h"
