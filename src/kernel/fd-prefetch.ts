@@ -16,8 +16,9 @@
  * parent's, and its one bit of its own, close-on-exec, comes from the task's state (the helper
  * asks the task, F_GETFD: closeOnExec). Its lock slot stays F_UNREAD: the files capture reads
  * its fdinfo only when /proc/locks shows a lock on its inode (files.ts), read here on a worker
- * thread from the start when the tree has a child (a read of /proc/locks waits for an RCU grace
- * period, ~10 ms, as the kernel stops lock changes while it lists them).
+ * thread as soon as a scan leaves an fdinfo unread, and only then: a read of /proc/locks waits
+ * for an RCU grace period (~10 ms), and every file lock taken on the machine meanwhile waits
+ * too (the kernel stops lock changes while it lists them).
  */
 import { native } from '../native/addon.js';
 import { F_FD, F_FLAGS, fdTable, FD_STRIDE, type FdTable } from './proc.js';
@@ -47,8 +48,8 @@ export class FdPrefetch {
   private parallel = 1;
   /** each task's close-on-exec bits (closeOnExec) */
   private readonly cloexec = new Map<number, number[]>();
-  /** the inodes /proc/locks names (lockedInodes), read when a task has a ref */
-  readonly locked: Promise<Set<number> | null>;
+  /** the inodes /proc/locks names (lockedInodes), read once a scan leaves an fdinfo unread */
+  private lockRead?: Promise<Set<number> | null>;
 
   /** pids as /proc shows them, in the order the tables are taken; ref: a pid whose fds to kcmp
    * each fd against (the parent) or 0. One chunk scanned at a time until a table is asked for
@@ -79,7 +80,6 @@ export class FdPrefetch {
       this.chunks[c]!.left++;
       if (ref > 0) this.refOf.set(pid, ref);
     });
-    this.locked = this.refOf.size ? lockedInodes() : Promise.resolve(new Set());
     this.pump();
   }
 
@@ -93,7 +93,10 @@ export class FdPrefetch {
         this.running--;
         this.pump();
       };
-      scan.then(done, done);
+      scan.then((all) => {
+        if (!this.lockRead && all.some((e) => 'nums' in e && hasUnread(e.nums))) void this.locked();
+        done();
+      }, done);
     }
   }
 
@@ -101,6 +104,11 @@ export class FdPrefetch {
    * state (dump-task.ts StateFacts.fdflags); undefined: not known. */
   closeOnExec(pid: number, runs: number[] | undefined): void {
     if (runs) this.cloexec.set(pid, runs);
+  }
+
+  /** The inode numbers /proc/locks names (null: it could not be read), read once. */
+  locked(): Promise<Set<number> | null> {
+    return (this.lockRead ??= lockedInodes());
   }
 
   /** the pid whose fds F_SAME compares with (its parent), or undefined */
@@ -130,6 +138,11 @@ export class FdPrefetch {
     if (!withCloseOnExec(e.nums, runs)) return fdTable(pid);
     return { pid, nums: e.nums, info: e.info, count: e.nums.length / FD_STRIDE, facts: e.facts, links: e.links };
   }
+}
+
+function hasUnread(nums: Float64Array): boolean {
+  for (let b = F_FLAGS; b < nums.length; b += FD_STRIDE) if (nums[b] === F_UNREAD) return true;
+  return false;
 }
 
 /** Sets the flags slot of each unread fd of nums to its close-on-exec bit (O_CLOEXEC or 0) from

@@ -147,7 +147,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
         if (!others && !facts.stat.isCharacterDevice()) others = scanOthersAhead([...pids, ...opt.ignore]);
       } else if (n[b + F_LOCKS] === F_UNREAD) {
         // the fdinfo not read (F_SAME): a lock shows in it only if /proc/locks has one on the inode
-        if (locked === undefined) locked = await opt.prefetch!.locked;
+        if (locked === undefined) locked = await opt.prefetch!.locked();
         if (!locked || locked.has(obj.ino)) locks = readFdInfo(pid, fd).locks;
       } else if (n[b + F_LOCKS]) locks = fdInfoAt(table, i).locks;
       obj.holders.push(pid, fd, locks);
