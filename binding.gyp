@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "ucr_native",
-      "sources": ["native/addon/addon.cc", "native/addon/fdscan.cc", "native/addon/smaps.cc", "native/addon/rtyield.cc", "native/addon/vmap.cc", "native/addon/spawn.cc", "native/addon/pipes.cc", "native/addon/v8heap.cc", "native/addon/mapfile.cc", "native/common/crc32c.c"],
+      "sources": ["native/addon/addon.cc", "native/addon/fdscan.cc", "native/addon/locks.cc", "native/addon/smaps.cc", "native/addon/rtyield.cc", "native/addon/vmap.cc", "native/addon/spawn.cc", "native/addon/pipes.cc", "native/addon/v8heap.cc", "native/addon/mapfile.cc", "native/common/crc32c.c"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
@@ -18,6 +18,7 @@
         "native/helper/checkpoint/dump_threads.c",
         "native/helper/checkpoint/dump_output.c",
         "native/helper/checkpoint/dump_state.c",
+        "native/helper/checkpoint/dump_fdflags.c",
         "native/helper/checkpoint/dump_procfs.c",
         "native/helper/checkpoint/dump_smaps.c",
         "native/helper/checkpoint/dump_aio.c",

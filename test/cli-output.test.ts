@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, cleanup, killAndWait, sleep, startCase, tmpdir, trackPid, UCR, ucr, verdict, waitBlockedIn } from './harness.js';
+import { checkpointCase, cleanup, killAndWait, sleep, startCase, tmpdir, trackPid, UCR, ucr, verdict, waitBlockedIn, type Case } from './harness.js';
 
 afterEach(cleanup);
 
@@ -91,6 +91,16 @@ describe('-o naming a pipe or a device', () => {
     return { fifo, done: new Promise<number | null>((r) => reader.on('exit', r)) };
   }
 
+  /** The case's process killed, then brought back from the image img, whole. */
+  async function restartsFrom(c: Case, img: string) {
+    await killAndWait(c.pid);
+    expect(ucr(['inspect', img]).code).toBe(0);
+    const back = ucr(['restart', '-i', img, '--detach']);
+    trackPid(c.pid);
+    expect(back.code, back.stderr).toBe(0);
+    expect(await verdict(c)).toBe('PASS');
+  }
+
   it('a character device (as /dev/null) is written into and stays the device; --no-clobber does not refuse it', async () => {
     const c = await startCase('counter');
     const nul = path.join(c.dir, 'null');
@@ -118,12 +128,7 @@ describe('-o naming a pipe or a device', () => {
     expect(await done).toBe(0);
     expect(fs.statSync(fifo).isFIFO()).toBe(true);
     expect(partials(c.dir)).toEqual([]);
-    await killAndWait(c.pid);
-    expect(ucr(['inspect', img]).code).toBe(0);
-    const back = ucr(['restart', '-i', img, '--detach']);
-    trackPid(c.pid);
-    expect(back.code, back.stderr).toBe(0);
-    expect(await verdict(c)).toBe('PASS');
+    await restartsFrom(c, img);
   });
 
   it('stdout named by a path (as /dev/stdout) carries the image alone: no --json text mixed into it', async () => {
@@ -136,12 +141,7 @@ describe('-o naming a pipe or a device', () => {
     fs.closeSync(out);
     expect(r.status, r.stderr).toBe(0);
     expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
-    await killAndWait(c.pid);
-    expect(ucr(['inspect', img]).code).toBe(0); // the image and nothing after it
-    const back = ucr(['restart', '-i', img, '--detach']);
-    trackPid(c.pid);
-    expect(back.code, back.stderr).toBe(0);
-    expect(await verdict(c)).toBe('PASS');
+    await restartsFrom(c, img); // the image and nothing after it
   });
 
   it('--trace and --log-file into a device, stdout through a link, or a named pipe: written into, never replaced', async () => {

@@ -31,7 +31,7 @@
 //                                    of every process but those of skip, on a worker thread
 //                                    (the files capture's search for holders outside the tree)
 //   lockedInodes()                -> Promise<Float64Array | null>  the inode numbers /proc/locks
-//                                    names, read on a worker thread (fdscan.cc)
+//                                    names, read on a worker thread (locks.cc)
 //   smapsScan(buf, len)           -> Float64Array | null  where each mapping's fields lie in a
 //                                    /proc/PID/smaps text: 11 numbers per mapping (smaps.cc)
 //   vmapCheck(q, rest, rq, restAt) -> number    a task's packed mappings and runs checked (vmap.cc)
@@ -79,6 +79,7 @@
 
 #include "../common/crc32c.h"
 #include "fdscan.h"
+#include "locks.h"
 #include "mapfile.h"
 #include "rtyield.h"
 #include "smaps.h"
@@ -266,6 +267,7 @@ Napi::Value IsAtty(const Napi::CallbackInfo &info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRtYield(env, exports);  // under SCHED_FIFO/RR only: V8 spins for its worker threads otherwise
   InitFdScan(env, exports);
+  InitLocks(env, exports);
   InitSmaps(env, exports);
   InitVmap(env, exports);
   InitSpawn(env, exports);

@@ -86,6 +86,16 @@ int trap_pending_held(pid_t pid);
 void trap_pending_put_back(struct tracee *task);
 int inject_ok(struct tracee *task, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret,
 	      const char *what);
+/* dump_fdflags.c: the close-on-exec bit of every open fd of the task, as the state's JSON
+ * member ,"fdflags":[first fd, count, bit, ...] (runs, ascending) into out, for a task whose fd
+ * table has more than fdmin slots (slots: its FDSize, read with VmLck before the gadget; at
+ * least its fd count, which is what the coordinator's scan goes by): every slot asked with
+ * F_GETFD (BATCH_MAYFAIL), or the fds of /proc/PROC/fd for a table of more than 2,048 slots
+ * (probing spares a first listing's ~4 us per fd: a dentry and an inode each). Nothing (no
+ * member) for a smaller table (a stop costs ~0.1 ms, a few fdinfo reads on the coordinator's
+ * worker thread), when the injected thread's fd table is not PROC's (kcmp) or a call failed:
+ * the coordinator reads the fdinfo then. */
+void fd_flags(struct tracee *task, long slots, pid_t proc, size_t fdmin, struct sbuf *out);
 /* `state <pid> <proc> <fdmin>`: everything about the selected task (task: its tracee for this
  * command, d: the frozen task) that ptrace or the task itself must tell, with the close-on-exec
  * bits of its fds when its fd table has more than fdmin slots (0: never) (dump_state.c) */

@@ -2,7 +2,6 @@
  * thread, signal handlers, masks, alternate stacks and pending signals, brk, limits, timers,
  * tid address, dumpable, subreaper (injected calls through the gadget, see dump.c). */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -117,102 +116,6 @@ static int pre_prctl(const struct pre *p, int x, struct tracee *task, int option
 	if (p->ret[x] == 0)
 		memcpy(out, p->mem + at[x], len);
 	return 0;
-}
-
-/* The close-on-exec bit of each fd of the task, from F_GETFD injected BATCH_MAX at a time (one
- * stop each), as the JSON member ,"fdflags":[first fd, count, bit, ...]: runs over its open
- * fds, ascending. The coordinator takes the bits of the fds its scan found inherited (the
- * parent's open file: kernel/fd-prefetch.ts) instead of reading each one's fdinfo, an open, a
- * read and a close of a /proc file (~10 us per fd on some machines against ~0.5 for an F_GETFD
- * in the task), in a table of more than fdmin fds, which the scan tells by its count and this
- * by the fd table's size (slots: FDSize of its status, read with VmLck before the gadget; at
- * least the count): a task whose table
- * never grew past fdmin slots is left out (a stop costs ~0.1 ms, a few fdinfo reads on the
- * coordinator's worker thread). Every slot of the table is asked (BATCH_MAYFAIL: EBADF for the
- * free ones), which spares a listing of /proc/PROC/fd (~4 us per fd on a first one: a dentry
- * and an inode each); a table of more than FD_PROBE_MAX slots is listed instead. Nothing (no
- * member) when the injected thread's fd table is not PROC's (kcmp) or a call failed: the
- * coordinator reads the fdinfo then. */
-#define FD_PROBE_MAX 2048
-
-static int cmp_int(const void *a, const void *b)
-{
-	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
-}
-
-/* The fds of /proc/PID/fd, ascending, in *fds; their count, -1 on failure. */
-static long list_fds(pid_t pid, int **fds)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/fd", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	size_t n = 0, cap = 0;
-	*fds = NULL;
-	for (struct dirent *de; (de = readdir(d));) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			int *more = realloc(*fds, (cap = cap ? 2 * cap : 1024) * sizeof **fds);
-			if (!more) {
-				closedir(d);
-				free(*fds);
-				*fds = NULL;
-				return -1;
-			}
-			*fds = more;
-		}
-		(*fds)[n++] = atoi(de->d_name);
-	}
-	closedir(d);
-	qsort(*fds, n, sizeof **fds, cmp_int);
-	return (long)n;
-}
-
-static void fd_flags(struct tracee *task, long slots, pid_t proc, size_t fdmin, struct sbuf *out)
-{
-	pid_t of = proc > 0 ? proc : task->pid;
-	if (!fdmin || slots <= (long)fdmin || (of != task->pid && syscall(SYS_kcmp, task->pid, of, 2 /* KCMP_FILES */, 0, 0) != 0))
-		return;
-	/* the fd numbers asked: every slot, or the listed fds of a large table */
-	int *fds = NULL;
-	long n = slots;
-	if (slots > FD_PROBE_MAX && (n = list_fds(of, &fds)) < 0)
-		return;
-	long *ret = malloc((size_t)(n ? n : 1) * sizeof *ret);
-	int ok = ret != NULL;
-	static struct batch b;
-	for (long i = 0; ok && i < n;) {
-		batch_init(&b, 0);
-		long from = i;
-		for (; i < n && b.n < BATCH_MAX; i++)
-			batch_add(&b, SYS_fcntl, (uint64_t)(fds ? fds[i] : i), F_GETFD, 0, 0, 0, 0, fds ? 0 : BATCH_MAYFAIL, 0);
-		if (batch_run(&b, task) < 0 || b.done != b.n || (fds && batch_failed(&b) >= 0))
-			ok = 0;
-		for (int k = 0; ok && k < b.n; k++)
-			ret[from + k] = (long)b.calls[k].ret;
-	}
-	if (ok) {
-		sb_add(out, ",\"fdflags\":[");
-		int first = 1;
-		for (long i = 0; i < n;) {
-			if (ret[i] < 0) { /* a free slot */
-				i++;
-				continue;
-			}
-			long j = i + 1;
-			int fd = fds ? fds[i] : (int)i, bit = (ret[i] & FD_CLOEXEC) != 0;
-			while (j < n && ret[j] >= 0 && (fds ? fds[j] : (int)j) == fd + (int)(j - i) && ((ret[j] & FD_CLOEXEC) != 0) == bit)
-				j++;
-			sb_add(out, "%s%d,%ld,%d", first ? "" : ",", fd, j - i, bit);
-			first = 0;
-			i = j;
-		}
-		sb_add(out, "]");
-	}
-	free(fds);
-	free(ret);
 }
 
 struct ksigaction {
