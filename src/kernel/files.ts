@@ -144,7 +144,7 @@ export async function captureFiles(pids: number[], helper: Helper, opt: FileCapt
         obj = { n: objects.length, mnt, ino, facts, flags, holders: new Holders() };
         index.add(obj);
         locks = facts.info.locks;
-        if (!others && !facts.stat.isCharacterDevice()) others = scanOthersAhead([...pids, ...opt.ignore]);
+        if (!others && !facts.stat.isCharacterDevice()) others = opt.prefetch ? opt.prefetch.others() : scanOthersAhead([...pids, ...opt.ignore]);
       } else if (n[b + F_LOCKS] === F_UNREAD) {
         // the fdinfo not read (F_SAME): a lock shows in it only if /proc/locks has one on the inode
         if (locked === undefined) locked = await opt.prefetch!.locked();

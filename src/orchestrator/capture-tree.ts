@@ -24,6 +24,7 @@ export async function captureTree(
   helper: Helper,
   order: { pid: number; state: string; parent?: number; tid?: number }[],
   clock: PhaseClock,
+  ignore: Iterable<number> = [],
 ): Promise<{ entries: TreeEntry[]; tasks: TaskImage[]; procPids: Map<number, number>; prefetch: FdPrefetch; cgroups: CgroupCapture }> {
   const entries: TreeEntry[] = [];
   const tasks: TaskImage[] = [];
@@ -52,7 +53,7 @@ export async function captureTree(
   for (const t of live.slice(asked)) if (!('procPid' in t)) t.procPid = procPidOf(t.pid);
   const procPidNow = new Map(live.map((o) => [o.pid, o.procPid]));
   // each fd compared (kcmp) with its parent's fd of the same number
-  const prefetch = new FdPrefetch(live.flatMap(({ procPid, parent }) => (procPid ? [{ pid: procPid, ref: (parent !== undefined && procPidNow.get(parent)) || 0 }] : [])));
+  const prefetch = new FdPrefetch(live.flatMap(({ procPid, parent }) => (procPid ? [{ pid: procPid, ref: (parent !== undefined && procPidNow.get(parent)) || 0 }] : [])), ignore);
   const captured: Captured[] = [];
   const stats = new Map<string, fs.Stats>(); // each mapped file stat'ed once for the tree
   const parts = new FrameParts(); // each XSAVE area once by content

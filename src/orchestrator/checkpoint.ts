@@ -178,14 +178,15 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
   const endLean = opts.leanHeap ? leanHeap(true) : undefined;
   try {
     const order = await freezeTree(helper, sel.roots, sel.member, clock, opts.vforkWaitMs ?? 5000);
-    const { entries, tasks, procPids, prefetch, cgroups } = await captureTree(helper, order, clock);
+    // not holders outside the tree either: ucr, its helper (and a self-checkpoint's caller)
+    const ignore = new Set([process.pid, helper.pid ?? 0, ...(sel.self ? callProcesses(sel.self) : [])]);
+    const { entries, tasks, procPids, prefetch, cgroups } = await captureTree(helper, order, clock, ignore);
     shareSeccomp(tasks); // each filter once in the image (kernel/seccomp.ts)
     if (sel.self) entries.push(sel.self.entry);
     // pages children still share with their parent since the fork: saved once (cow.ts)
     await findInherited(helper, tasks, entries);
     // fd tables and fs info shared by processes (CLONE_FILES, CLONE_FS)
     findSharing(tasks, entries, (p) => procPids.get(p)!);
-    const ignore = new Set([process.pid, helper.pid ?? 0, ...(sel.self ? callProcesses(sel.self) : [])]);
     const captured = await clock.run('files', () =>
       captureFiles(
         tasks.map((t) => procPids.get(t.pid)!),
