@@ -14,7 +14,9 @@
  *                                    restart's lanes (pages_lanes.c) 'image-cut' and
  *                                    'image-cut-copy' do not fail but cut the image file where
  *                                    the record being read starts, after its first piece's copy
- *                                    and before its checksum reads it, or before that copy); with a pid, only for that task (its pid in
+ *                                    and before its checksum reads it, or before that copy; in a checkpoint's page scans
+ *                                    (pagemap.c) 'no-pagemap-scan' does not fail but reads
+ *                                    pagemap as on a kernel without the PAGEMAP_SCAN ioctl); with a pid, only for that task (its pid in
  *                                    the image)
  *   UCR_FAULT_ACTION=fail|sigkill|sigint
  *                                    fail (default): the operation fails there with

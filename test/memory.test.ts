@@ -53,6 +53,29 @@ describe('memory survives checkpoint → kill → restart', () => {
     expect(verdict).toBe('PASS');
   });
 
+  it("the page scan by the kernel's PAGEMAP_SCAN finds the very runs and guard regions a read of pagemap finds (sparse memory, zero pages, guard regions; the read is what a kernel without the ioctl gets)", async () => {
+    for (const name of ['guards', 'sparse', 'vmas']) {
+      const c = await startCase(name);
+      process.kill(c.pid, 'SIGSTOP'); // nothing changes between the two checkpoints
+      const runs = (fault: string) => {
+        const img = path.join(c.dir, `image${fault}.ucr`);
+        process.env.UCR_FAULT = fault;
+        try {
+          checkpointCase(c, img);
+        } finally {
+          delete process.env.UCR_FAULT;
+        }
+        const r = inspect({ input: img });
+        return JSON.stringify(r.meta.tasks.map((t) => [t.pid, t.pageRuns, t.guards ?? []]));
+      };
+      const scanned = runs('');
+      const read = runs('no-pagemap-scan');
+      process.kill(c.pid, 'SIGCONT');
+      expect(scanned, name).toBe(read);
+      if (name === 'guards') expect(scanned).toContain('],[['); // it has guard regions
+    }
+  });
+
   it('x87, SSE and AVX state: a floating-point loop ends with the exact result', async () => {
     const { verdict } = await roundTrip('fpu');
     expect(verdict).toBe('PASS');

@@ -85,6 +85,9 @@ struct pm_scan_arg {
 	__u64 return_mask;
 };
 #endif
+#ifndef PAGE_IS_GUARD
+#define PAGE_IS_GUARD (1 << 8) /* a MADV_GUARD_INSTALL marker (Linux 6.15) */
+#endif
 #ifndef UFFD_FEATURE_WP_ASYNC
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)
 #endif

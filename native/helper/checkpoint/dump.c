@@ -127,27 +127,30 @@ int on_dump_runs(struct dump_in *in, struct msg_dump_runs *m)
 	runs_emit(&g, 0, 0);
 	o.len = g.len = 0;
 	o.count = g.count = 0;
-	int fd = pagemap_open(task.pid);
-	struct pm_window win = { 0 };
-	for (size_t i = 0; i < count; i += 2) {
-		uint64_t start = ranges[i], end = ranges[i + 1];
-		if (start >= end) {
-			if (fd >= 0)
-				close(fd);
+	for (size_t i = 0; i < count; i += 2)
+		if (ranges[i] >= ranges[i + 1]) {
 			free(o.buf);
 			free(g.buf);
 			return proto_fail("runs", "command", EINVAL, "bad runs command");
 		}
-		if (fd >= 0 && (start < win.base || (end - win.base) / PAGE_SZ > win.n))
+	int fd = pagemap_open(task.pid);
+	struct pm_window win = { 0 };
+	/* the kernel's scan of them all, else (a kernel without it) their pagemap entries read */
+	int rc = fd < 0 ? -1 : pagemap_scan_runs(fd, ranges, count, runs_emit_kept, &o, runs_emit, &g);
+	for (size_t i = 0; rc > 0 && i < count; i += 2) {
+		uint64_t start = ranges[i], end = ranges[i + 1];
+		if (start < win.base || (end - win.base) / PAGE_SZ > win.n)
 			load_window(fd, &win, ranges + i, count - i);
-		if (fd < 0 || pagemap_runs(fd, start, end, &win, runs_emit_kept, &o, runs_emit, &g) < 0) {
-			int e = errno;
-			if (fd >= 0)
-				close(fd);
-			free(o.buf);
-			free(g.buf);
-			return proto_fail_sys("read", "runs", "pagemap", e, "cannot read /proc/%d/pagemap", task.pid);
-		}
+		if (pagemap_runs(fd, start, end, &win, runs_emit_kept, &o, runs_emit, &g) < 0)
+			rc = -1;
+	}
+	if (rc < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		free(o.buf);
+		free(g.buf);
+		return proto_fail_sys("read", "runs", "pagemap", e, "cannot read /proc/%d/pagemap", task.pid);
 	}
 	close(fd);
 	char *runs = proto_json_array(o.buf, o.len), *guards = proto_json_array(g.buf, g.len);

@@ -87,6 +87,14 @@ int pagemap_runs(int fd, uint64_t start, uint64_t end, const struct pm_window *w
 		 void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx,
 		 void (*guard)(void *ctx, uint64_t addr, uint64_t npages), void *gctx);
 
+/* pagemap_runs for count/2 mappings at once (start,end pairs, ascending), with the PAGEMAP_SCAN
+ * ioctl (Linux 6.7; its guard category 6.15): the kernel gives the runs as ranges instead of
+ * 8 bytes per page, and skips the holes of sparse mappings. 1 when this kernel has no such
+ * ioctl (the caller reads pagemap then, pagemap_runs); -1 and errno on failure. */
+int pagemap_scan_runs(int fd, const uint64_t *ranges, size_t count,
+		      void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx,
+		      void (*guard)(void *ctx, uint64_t addr, uint64_t npages), void *gctx);
+
 /* Writes page records for runs (all of one task) to the image (fd 3); updates *digest and *bytes. */
 int pages_dump(pid_t pid, uint32_t task, const struct page_run *runs, size_t n, int out,
 	       uint32_t *digest, uint64_t *bytes, uint64_t *records);

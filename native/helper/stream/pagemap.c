@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "ucr_compat.h"
 
 /* The shared zero page's frame number, read from our own pagemap (root sees PFNs). */
@@ -100,5 +102,114 @@ int pagemap_runs(int fd, uint64_t start, uint64_t end, const struct pm_window *w
 		emit(ctx, run_start, run_len);
 	if (g_len)
 		guard(gctx, g_start, g_len);
+	return 0;
+}
+
+/* Mappings whose gap is at most this many pages share one scan (the walk of an unmapped hole is
+ * cheap; a mapping between them that was not asked for is walked and its pages left out). */
+#define SCAN_GAP 64
+
+static int scan_unsupported = -1; /* unknown until the first scan */
+
+/* A run being gathered: pieces of one mapping that meet (a scan that stopped with its vec full
+ * goes on with a new region) are one run, as pagemap_runs gives it. */
+struct pend {
+	uint64_t s, e;
+	size_t k; /* the mapping */
+	void (*emit)(void *ctx, uint64_t addr, uint64_t npages);
+	void *ctx;
+};
+
+static void pend_add(struct pend *p, size_t k, uint64_t s, uint64_t e)
+{
+	if (p->e > p->s && p->k == k && p->e == s) {
+		p->e = e;
+		return;
+	}
+	if (p->e > p->s)
+		p->emit(p->ctx, p->s, (p->e - p->s) / PAGE_SZ);
+	*p = (struct pend){ s, e, k, p->emit, p->ctx };
+}
+
+static void pend_flush(struct pend *p)
+{
+	if (p->e > p->s)
+		p->emit(p->ctx, p->s, (p->e - p->s) / PAGE_SZ);
+	p->s = p->e = 0;
+}
+
+/* The regions of [start, end) that hold contents (present or swapped, anonymous, not the zero
+ * page) or are guard regions, clipped to the mappings ranges[0, count) (pairs, ascending) and
+ * emitted per mapping, as pagemap_runs does for each. */
+static int scan_hull(int fd, uint64_t start, uint64_t end, const uint64_t *ranges, size_t count, struct pend *pages,
+		     struct pend *guards)
+{
+	enum { VEC = 1024 };
+	static struct page_region vec[VEC];
+	size_t r = 0; /* the first mapping that may still overlap a region */
+	for (uint64_t at = start; at < end;) {
+		struct pm_scan_arg a = {
+			.size = sizeof a,
+			.start = at,
+			.end = end,
+			.vec = (uint64_t)(uintptr_t)vec,
+			.vec_len = VEC,
+			/* neither file-backed (or shared anonymous) nor the zero page ... */
+			.category_inverted = PAGE_IS_FILE | PAGE_IS_PFNZERO,
+			.category_mask = PAGE_IS_FILE | PAGE_IS_PFNZERO,
+			/* ... and present or swapped (a guard marker reads as swapped) */
+			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			.return_mask = PAGE_IS_GUARD,
+		};
+		int n = ioctl(fd, PAGEMAP_SCAN, &a);
+		if (n < 0) {
+			if (scan_unsupported < 0 && (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP)) {
+				scan_unsupported = 1;
+				return 1;
+			}
+			return -1;
+		}
+		scan_unsupported = 0;
+		for (int i = 0; i < n; i++) {
+			struct pend *p = (vec[i].categories & PAGE_IS_GUARD) ? guards : pages;
+			for (size_t k = r; k < count && ranges[k] < vec[i].end; k += 2) {
+				uint64_t s = ranges[k] > vec[i].start ? ranges[k] : vec[i].start;
+				uint64_t e = ranges[k + 1] < vec[i].end ? ranges[k + 1] : vec[i].end;
+				if (s < e && p->emit)
+					pend_add(p, k, s, e);
+				if (ranges[k + 1] <= vec[i].end)
+					r = k + 2; /* ends within this region: no later region reaches it */
+			}
+		}
+		if (a.walk_end <= at || a.walk_end > end) {
+			errno = EIO;
+			return -1;
+		}
+		at = a.walk_end;
+	}
+	return 0;
+}
+
+int pagemap_scan_runs(int fd, const uint64_t *ranges, size_t count,
+		      void (*emit)(void *ctx, uint64_t addr, uint64_t npages), void *ctx,
+		      void (*guard)(void *ctx, uint64_t addr, uint64_t npages), void *gctx)
+{
+	if (scan_unsupported < 0 && fault_at("no-pagemap-scan", 0))
+		scan_unsupported = 1; /* as on a kernel without the ioctl (tests) */
+	if (scan_unsupported == 1)
+		return 1;
+	struct pend pages = { .emit = emit, .ctx = ctx }, guards = { .emit = guard, .ctx = gctx };
+	for (size_t i = 0; i < count;) {
+		size_t k = i + 2; /* the mappings [i, k) in one scan */
+		while (k < count && ranges[k] >= ranges[k - 1] && ranges[k] - ranges[k - 1] <= SCAN_GAP * PAGE_SZ)
+			k += 2;
+		int rc = scan_hull(fd, ranges[i], ranges[k - 1], ranges + i, k - i, &pages, &guards);
+		if (rc)
+			return rc;
+		/* mapping indexes are the hull's: none of its runs meets the next hull's */
+		pend_flush(&pages);
+		pend_flush(&guards);
+		i = k;
+	}
 	return 0;
 }
