@@ -9,8 +9,10 @@
 #include <linux/filter.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -153,13 +155,39 @@ static int keeper_wr = -1;
  * peer's packets are dropped (it retransmits) instead of being answered with RST, until the
  * restart kills the keeper right before it recreates them. It lets go at once unless the kill
  * happened (keeper_commit), and after KEEP_SECONDS in any case. */
+static int cmp_fd(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* Closes every fd but the n of kept (sorted here): close_range over the gaps between them. */
+static void close_all_but(int *kept, int n)
+{
+	qsort(kept, (size_t)n, sizeof *kept, cmp_fd);
+	unsigned lo = 0;
+	for (int i = 0; i <= n; i++) {
+		unsigned hi = i < n ? (unsigned)kept[i] : ~0U;
+		if (hi > lo && syscall(SYS_close_range, lo, i < n ? hi - 1 : hi, 0U) < 0)
+			for (unsigned fd = lo; fd < hi && fd < 65536; fd++) /* a kernel before 5.9 */
+				close((int)fd);
+		lo = i < n ? hi + 1 : lo;
+	}
+}
+
 int on_dump_tcpkeeper(struct dump_in *in, struct msg_dump_tcpkeeper *msg)
 {
 	(void)in;
 	(void)msg;
-	int fds[4096], p[2];
+	static int fds[4096 + 1];
+	int p[2], ready[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return proto_fail("kill", "tcpkeeper", errno ? errno : EINVAL, "cannot start the connection keeper");
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return proto_fail("kill", "tcpkeeper", e ? e : EINVAL, "cannot start the connection keeper");
+	}
 	for (int i = 0; i < nkeep; i++)
 		if ((fds[i] = grab_fd(keep[i].pid, keep[i].fd)) < 0)
 			return proto_fail("kill", "tcpkeeper", errno, "cannot take a copy of process %d fd %d", keep[i].pid, keep[i].fd);
@@ -167,17 +195,15 @@ int on_dump_tcpkeeper(struct dump_in *in, struct msg_dump_tcpkeeper *msg)
 	if (k < 0)
 		return proto_fail("kill", "tcpkeeper", errno, "cannot fork the connection keeper");
 	if (k == 0) {
+		/* its name before the helper says its pid: a restart recognizes the keeper by it (and
+		 * its start time), and may come right after the checkpoint */
+		prctl(PR_SET_NAME, "ucr-tcplock");
+		close(ready[1]); /* the helper's read ends (EOF) */
 		/* only the copies and the pipe stay open (not the coordinator's pipes, not the image) */
-		for (int fd = 0; fd < 65536; fd++) {
-			int mine = fd == p[0];
-			for (int i = 0; i < nkeep && !mine; i++)
-				mine = fd == fds[i];
-			if (!mine)
-				close(fd);
-		}
+		fds[nkeep] = p[0];
+		close_all_but(fds, nkeep + 1);
 		setsid();
 		prctl(PR_SET_PDEATHSIG, 0);
-		prctl(PR_SET_NAME, "ucr-tcplock");
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -195,6 +221,11 @@ int on_dump_tcpkeeper(struct dump_in *in, struct msg_dump_tcpkeeper *msg)
 			pause();
 	}
 	close(p[0]);
+	close(ready[1]);
+	char c;
+	while (read(ready[0], &c, 1) < 0 && errno == EINTR)
+		; /* EOF once the keeper has its name */
+	close(ready[0]);
 	for (int i = 0; i < nkeep; i++)
 		close(fds[i]);
 	keeper_wr = p[1];
