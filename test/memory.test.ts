@@ -53,8 +53,8 @@ describe('memory survives checkpoint → kill → restart', () => {
     expect(verdict).toBe('PASS');
   });
 
-  it("the page scan by the kernel's PAGEMAP_SCAN finds the very runs and guard regions a read of pagemap finds (sparse memory, zero pages, guard regions; the read is what a kernel without the ioctl gets)", async () => {
-    for (const name of ['guards', 'sparse', 'vmas']) {
+  it("the page scan by the kernel's PAGEMAP_SCAN finds the very runs and guard regions a read of pagemap finds (sparse memory, zero pages, guard regions, more runs than one scan answers; the read is what a kernel without the ioctl gets)", async () => {
+    for (const name of ['guards', 'sparse', 'vmas', 'holes']) {
       const c = await startCase(name);
       process.kill(c.pid, 'SIGSTOP'); // nothing changes between the two checkpoints
       const runs = (fault: string) => {
@@ -74,6 +74,11 @@ describe('memory survives checkpoint → kill → restart', () => {
       expect(scanned, name).toBe(read);
       if (name === 'guards') expect(scanned).toContain('],[['); // it has guard regions
     }
+  });
+
+  it('8,192 runs of one page in one mapping (more than one page scan answers), zero pages among them: every page comes back, no hole filled', async () => {
+    const { verdict } = await roundTrip('holes');
+    expect(verdict).toBe('PASS');
   });
 
   it('x87, SSE and AVX state: a floating-point loop ends with the exact result', async () => {

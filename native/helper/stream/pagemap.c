@@ -146,7 +146,8 @@ static int scan_hull(int fd, uint64_t start, uint64_t end, const uint64_t *range
 {
 	enum { VEC = 1024 };
 	static struct page_region vec[VEC];
-	size_t r = 0; /* the first mapping that may still overlap a region */
+	size_t r = 0;          /* the first mapping that may still overlap a region */
+	uint64_t done = start; /* regions below it are taken */
 	for (uint64_t at = start; at < end;) {
 		struct pm_scan_arg a = {
 			.size = sizeof a,
@@ -171,9 +172,15 @@ static int scan_hull(int fd, uint64_t start, uint64_t end, const uint64_t *range
 		}
 		scan_unsupported = 0;
 		for (int i = 0; i < n; i++) {
+			/* a scan that filled vec may say it ended before its last regions (6.18 does, at
+			 * a page table's end): the next one gives them again, and only what is new counts */
+			uint64_t from = vec[i].start > done ? vec[i].start : done;
+			if (from >= vec[i].end)
+				continue;
+			done = vec[i].end;
 			struct pend *p = (vec[i].categories & PAGE_IS_GUARD) ? guards : pages;
 			for (size_t k = r; k < count && ranges[k] < vec[i].end; k += 2) {
-				uint64_t s = ranges[k] > vec[i].start ? ranges[k] : vec[i].start;
+				uint64_t s = ranges[k] > from ? ranges[k] : from;
 				uint64_t e = ranges[k + 1] < vec[i].end ? ranges[k + 1] : vec[i].end;
 				if (s < e && p->emit)
 					pend_add(p, k, s, e);

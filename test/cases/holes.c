@@ -1,0 +1,79 @@
+// build: gcc -O2 -g -Wall -Wextra -o holes holes.c
+/*
+ * holes.c - a mapping with thousands of separate runs of pages keeps them all.
+ *
+ *   holes --out FILE
+ *
+ * Maps 64 MiB of private anonymous memory (no huge pages) and writes random data into every
+ * other page (8,192 runs of one page: more than a page scan answers in one call, so the
+ * checkpoint's scan goes on where the kernel says it stopped), then reads one page in 16 of
+ * the untouched ones (the shared zero page). After SIGTERM: the mapping's Rss is what it was
+ * (no hole filled), every written page hashes the same, every other page reads as zeros.
+ */
+#include "case.h"
+
+#include <sys/mman.h>
+
+#define MAPPED (64UL << 20)
+#define PAGE 4096UL
+#define NPAGES (MAPPED / PAGE)
+
+static long rss_kib(const unsigned char *base)
+{
+	static char buf[1 << 20];
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = 0;
+	char head[32];
+	snprintf(head, sizeof head, "%lx-", (unsigned long)(uintptr_t)base);
+	for (char *p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, head, strlen(head)) != 0)
+			continue;
+		char *r = strstr(p, "\nRss:");
+		return r ? strtol(r + 5, NULL, 10) : -1;
+	}
+	return -1;
+}
+
+static uint64_t hash[NPAGES / 2];
+
+int main(int argc, char **argv)
+{
+	case_init(argc, argv);
+	case_install_sigterm(0);
+	unsigned char *base = mmap(NULL, MAPPED, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		case_setup_fail("mmap: %s", strerror(errno));
+	madvise(base, MAPPED, MADV_NOHUGEPAGE);
+	case_seed();
+	for (size_t i = 0; i < NPAGES; i += 2) {
+		case_fill(base + i * PAGE, PAGE);
+		hash[i / 2] = case_hash(base + i * PAGE, PAGE);
+	}
+	for (size_t i = 1; i < NPAGES; i += 32)
+		(void)*(volatile uint64_t *)(base + i * PAGE); /* the zero page, not saved */
+	long before = rss_kib(base);
+	if (before < (long)(NPAGES / 2 * PAGE / 1024))
+		case_setup_fail("unexpected Rss %ld KiB before the checkpoint", before);
+	case_ready();
+	case_wait_term();
+	long after = rss_kib(base);
+	if (after > before)
+		case_fail("the mapping's Rss is %ld KiB after the restart, %ld KiB before: holes were filled", after, before);
+	for (size_t i = 0; i < NPAGES && !case_failed; i += 2)
+		if (case_hash(base + i * PAGE, PAGE) != hash[i / 2])
+			case_fail("page %zu changed", i);
+	for (size_t i = 1; i < NPAGES && !case_failed; i += 2)
+		for (size_t w = 0; w < PAGE; w += 8)
+			if (*(volatile uint64_t *)(base + i * PAGE + w)) {
+				case_fail("untouched page %zu is not zero", i);
+				break;
+			}
+	case_finish();
+}
