@@ -761,6 +761,27 @@ CASE_FN int case_no_userfault(unsigned long *where)
     return bad ? -1 : 0;
 }
 
+/* The Rss (KiB) of the process's mapping that starts at base, from /proc/self/smaps; -1 if
+ * there is no such mapping. */
+CASE_FN long case_rss_kib(const void *base)
+{
+    FILE *f = fopen("/proc/self/smaps", "re");
+    if (!f)
+        return -1;
+    char line[512];
+    unsigned long s, e;
+    long rss = -1;
+    int in = 0;
+    while (rss < 0 && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%lx-%lx ", &s, &e) == 2)
+            in = s == (unsigned long)(uintptr_t)base;
+        else if (in && !strncmp(line, "Rss:", 4))
+            rss = strtol(line + 4, NULL, 10);
+    }
+    fclose(f);
+    return rss;
+}
+
 /* The children of parent found in /proc (pid and state); returns the count
  * (at most max are stored). */
 CASE_FN int case_children_of(pid_t parent, pid_t *pids, char *states, int max)

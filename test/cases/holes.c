@@ -18,29 +18,6 @@
 #define PAGE 4096UL
 #define NPAGES (MAPPED / PAGE)
 
-static long rss_kib(const unsigned char *base)
-{
-	static char buf[1 << 20];
-	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	size_t len = 0;
-	ssize_t n;
-	while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = 0;
-	char head[32];
-	snprintf(head, sizeof head, "%lx-", (unsigned long)(uintptr_t)base);
-	for (char *p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-		if (strncmp(p, head, strlen(head)) != 0)
-			continue;
-		char *r = strstr(p, "\nRss:");
-		return r ? strtol(r + 5, NULL, 10) : -1;
-	}
-	return -1;
-}
-
 static uint64_t hash[NPAGES / 2];
 
 int main(int argc, char **argv)
@@ -58,12 +35,12 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 1; i < NPAGES; i += 32)
 		(void)*(volatile uint64_t *)(base + i * PAGE); /* the zero page, not saved */
-	long before = rss_kib(base);
+	long before = case_rss_kib(base);
 	if (before < (long)(NPAGES / 2 * PAGE / 1024))
 		case_setup_fail("unexpected Rss %ld KiB before the checkpoint", before);
 	case_ready();
 	case_wait_term();
-	long after = rss_kib(base);
+	long after = case_rss_kib(base);
 	if (after > before)
 		case_fail("the mapping's Rss is %ld KiB after the restart, %ld KiB before: holes were filled", after, before);
 	for (size_t i = 0; i < NPAGES && !case_failed; i += 2)

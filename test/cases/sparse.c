@@ -21,30 +21,6 @@
 #define STRIDE (4UL << 20)
 #define NBLOCKS (MAPPED / STRIDE)
 
-/* Rss of the mapping starting at base, in KiB, from /proc/self/smaps; -1 if not found. */
-static long rss_kib(const unsigned char *base)
-{
-	static char buf[1 << 20];
-	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	size_t len = 0;
-	ssize_t n;
-	while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = 0;
-	char head[32];
-	snprintf(head, sizeof head, "%lx-", (unsigned long)(uintptr_t)base);
-	for (char *p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-		if (strncmp(p, head, strlen(head)) != 0)
-			continue;
-		char *r = strstr(p, "\nRss:");
-		return r ? strtol(r + 5, NULL, 10) : -1;
-	}
-	return -1;
-}
-
 int main(int argc, char **argv)
 {
 	case_init(argc, argv);
@@ -59,7 +35,7 @@ int main(int argc, char **argv)
 		case_fill(base + i * STRIDE, BLOCK);
 		hash[i] = case_hash(base + i * STRIDE, BLOCK);
 	}
-	long before = rss_kib(base);
+	long before = case_rss_kib(base);
 	if (before < (long)(NBLOCKS * BLOCK / 1024) || before > (long)(NBLOCKS * BLOCK / 1024) + 256)
 		case_setup_fail("unexpected Rss %ld KiB before the checkpoint", before);
 	case_ready();
@@ -67,7 +43,7 @@ int main(int argc, char **argv)
 	unsigned long uf; /* the restorer fills it through a userfaultfd: must be gone, or a hole faults */
 	if (case_no_userfault(&uf) < 0)
 		case_fail("mapping at %#lx is still registered with a userfaultfd", uf);
-	long after = rss_kib(base);
+	long after = case_rss_kib(base);
 	if (after != before)
 		case_fail("the mapping's Rss is %ld KiB after the restart, %ld KiB before: holes were filled", after, before);
 	for (size_t i = 0; i < NBLOCKS && !case_failed; i++)
