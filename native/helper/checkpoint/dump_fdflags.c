@@ -11,17 +11,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cmp.h"
 #include "batch.h"
 #include "dump.h"
 #include "helper.h"
 
 /* a table of more slots than this is listed, not probed slot by slot */
 #define FD_PROBE_MAX 2048
-
-static int cmp_int(const void *a, const void *b)
-{
-	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
-}
 
 /* The fds of /proc/PID/fd, ascending, in *fds; their count, -1 on failure. */
 static long list_fds(pid_t pid, int **fds)

@@ -29,6 +29,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 
+#include "cmp.h"
 #include "kind.h"
 #include "proto.h"
 #include "restore.h"
@@ -158,11 +159,6 @@ static int raise_nofile(rlim_t need, int maxfd)
 		return proto_fail("files", "RLIMIT_NOFILE", errno, "fd %d needs an RLIMIT_NOFILE of %llu, above the restorer's hard limit %llu",
 				  maxfd, (unsigned long long)need, (unsigned long long)l.rlim_max);
 	return 0;
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
 }
 
 /* Where the set-up's fds start: the lowest number from 64 up with need numbers free of every

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#include "cmp.h"
 #include "proto.h"
 #include "restore.h"
 
@@ -31,11 +32,6 @@ static int files_leader(int i)
 	     j = plan.tasks[j].creator)
 		plan.tasks[j].files_group = l;
 	return l;
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	return *(const int *)a - *(const int *)b;
 }
 
 int share_keeps(void)

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cmp.h"
 #include "helper.h"
 #include "inet.h"
 #include "proto.h"
@@ -150,20 +151,10 @@ int on_dump_tcpkeep(struct dump_in *in, struct msg_dump_tcpkeep *msg)
 #define KEEP_SECONDS (20 * 60) /* by then the peer has given up retransmitting anyway */
 static int keeper_wr = -1;
 
-/* `tcpkeeper`: forks the keeper, a process of its own (session, name ucr-tcplock) that holds a
- * copy of every tcpkeep connection: after the kill they live on in repair mode, locked, so the
- * peer's packets are dropped (it retransmits) instead of being answered with RST, until the
- * restart kills the keeper right before it recreates them. It lets go at once unless the kill
- * happened (keeper_commit), and after KEEP_SECONDS in any case. */
-static int cmp_fd(const void *a, const void *b)
-{
-	return *(const int *)a - *(const int *)b;
-}
-
 /* Closes every fd but the n of kept (sorted here): close_range over the gaps between them. */
 static void close_all_but(int *kept, int n)
 {
-	qsort(kept, (size_t)n, sizeof *kept, cmp_fd);
+	qsort(kept, (size_t)n, sizeof *kept, cmp_int);
 	unsigned lo = 0;
 	for (int i = 0; i <= n; i++) {
 		unsigned hi = i < n ? (unsigned)kept[i] : ~0U;
@@ -174,6 +165,11 @@ static void close_all_but(int *kept, int n)
 	}
 }
 
+/* `tcpkeeper`: forks the keeper, a process of its own (session, name ucr-tcplock) that holds a
+ * copy of every tcpkeep connection: after the kill they live on in repair mode, locked, so the
+ * peer's packets are dropped (it retransmits) instead of being answered with RST, until the
+ * restart kills the keeper right before it recreates them. It lets go at once unless the kill
+ * happened (keeper_commit), and after KEEP_SECONDS in any case. */
 int on_dump_tcpkeeper(struct dump_in *in, struct msg_dump_tcpkeeper *msg)
 {
 	(void)in;
