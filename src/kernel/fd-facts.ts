@@ -6,8 +6,10 @@
 import fs from 'node:fs';
 import { factsAt, fdInfoAt, FD_STRIDE, readLink, type FdInfo, type FdStat, type FdTable } from './proc.js';
 
-/** numbers per fd in FdTable.facts (the addon's fdScanBatch) */
-const FD_FACTS = 8;
+/** numbers per fd in FdTable.facts (the addon's fdScanBatch): dev, ino, mode, nlink, rdev,
+ * size, link start, link end; dev NaN when not taken */
+export const FD_FACTS = 8;
+const FACT_MODE = 2;
 
 /** An open file's stat from the scan's numbers: what fs.Stats gives of them (FdStat). */
 class ScannedStat implements FdStat {
@@ -56,7 +58,14 @@ function scannedFacts(t: FdTable, i: number): { stat: FdStat; link: string } | u
   // bytes as latin1 characters: only a link with bytes above 0x7f needs decoding
   // eslint-disable-next-line no-control-regex
   const link = /[^\x00-\x7f]/.test(raw) ? Buffer.from(raw, 'latin1').toString('utf8') : raw;
-  return { stat: new ScannedStat(f[b]!, f[b + 1]!, f[b + 2]!, f[b + 3]!, f[b + 4]!, f[b + 5]!), link };
+  return { stat: new ScannedStat(f[b]!, f[b + 1]!, f[b + FACT_MODE]!, f[b + 3]!, f[b + 4]!, f[b + 5]!), link };
+}
+
+/** Whether a scan's facts have an open file that is not a character device (what the files
+ * capture looks for holders of outside the tree). */
+export function hasNonDevice(facts: Float64Array): boolean {
+  for (let b = 0; b < facts.length; b += FD_FACTS) if (!Number.isNaN(facts[b]!) && (facts[b + FACT_MODE]! & fs.constants.S_IFMT) !== fs.constants.S_IFCHR) return true;
+  return false;
 }
 
 /** The stat, link and fdinfo of the i-th fd of a table, for an object made of it: the stat and

@@ -27,6 +27,7 @@
  * files capture waited for).
  */
 import { native } from '../native/addon.js';
+import { hasNonDevice } from './fd-facts.js';
 import { F_FD, F_FLAGS, fdTable, FD_STRIDE, type FdTable } from './proc.js';
 
 type Others = Awaited<ReturnType<typeof scanOthersAhead>>;
@@ -163,13 +164,6 @@ export class FdPrefetch {
     if (!withCloseOnExec(e.nums, runs)) return fdTable(pid);
     return { pid, nums: e.nums, info: e.info, count: e.nums.length / FD_STRIDE, facts: e.facts, links: e.links };
   }
-}
-
-/** Whether a scan's facts (FD_FACTS per fd: dev, ino, mode...; NaN when not taken) have an open
- * file that is not a character device. */
-function hasNonDevice(facts: Float64Array): boolean {
-  for (let b = 2; b < facts.length; b += 8) if (!Number.isNaN(facts[b]!) && (facts[b]! & 0o170000) !== 0o020000) return true;
-  return false;
 }
 
 function hasUnread(nums: Float64Array): boolean {

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -759,6 +760,18 @@ CASE_FN int case_no_userfault(unsigned long *where)
     fclose(f);
     *where = start;
     return bad ? -1 : 0;
+}
+
+/* len bytes of private anonymous memory, read-write, in 4 KiB pages (no transparent huge
+ * pages: the cases count and compare pages), with extra mmap flags (MAP_NORESERVE...); a
+ * failure is the set-up's. */
+CASE_FN unsigned char *case_map_small_pages(size_t len, int extra)
+{
+    unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra, -1, 0);
+    if (p == MAP_FAILED)
+        case_setup_fail("mmap %zu: %s", len, strerror(errno));
+    madvise(p, len, MADV_NOHUGEPAGE);
+    return p;
 }
 
 /* The Rss (KiB) of the process's mapping that starts at base, from /proc/self/smaps; -1 if

@@ -31,10 +31,7 @@ static void on_usr1(int s)
 
 static unsigned char *filled(size_t len, uint64_t *hash)
 {
-	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		case_setup_fail("mmap %zu: %s", len, strerror(errno));
-	madvise(p, len, MADV_NOHUGEPAGE);
+	unsigned char *p = case_map_small_pages(len, 0);
 	case_fill(p, len);
 	*hash = case_hash(p, len);
 	return p;

@@ -25,10 +25,7 @@ int main(int argc, char **argv)
 {
 	case_init(argc, argv);
 	case_install_sigterm(0);
-	unsigned char *base = mmap(NULL, MAPPED, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (base == MAP_FAILED)
-		case_setup_fail("mmap: %s", strerror(errno));
-	madvise(base, MAPPED, MADV_NOHUGEPAGE);
+	unsigned char *base = case_map_small_pages(MAPPED, MAP_NORESERVE);
 	uint64_t hash[NBLOCKS];
 	case_seed();
 	for (size_t i = 0; i < NBLOCKS; i++) {

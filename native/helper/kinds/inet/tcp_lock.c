@@ -184,12 +184,22 @@ int on_dump_tcpkeeper(struct dump_in *in, struct msg_dump_tcpkeeper *msg)
 		close(p[1]);
 		return proto_fail("kill", "tcpkeeper", e ? e : EINVAL, "cannot start the connection keeper");
 	}
-	for (int i = 0; i < nkeep; i++)
-		if ((fds[i] = grab_fd(keep[i].pid, keep[i].fd)) < 0)
-			return proto_fail("kill", "tcpkeeper", errno, "cannot take a copy of process %d fd %d", keep[i].pid, keep[i].fd);
-	pid_t k = fork();
-	if (k < 0)
-		return proto_fail("kill", "tcpkeeper", errno, "cannot fork the connection keeper");
+	int got = 0;
+	while (got < nkeep && (fds[got] = grab_fd(keep[got].pid, keep[got].fd)) >= 0)
+		got++;
+	pid_t k = got < nkeep ? -1 : fork();
+	if (k < 0) { /* nothing of it left open */
+		int e = errno;
+		for (int i = 0; i < got; i++)
+			close(fds[i]);
+		close(p[0]);
+		close(p[1]);
+		close(ready[0]);
+		close(ready[1]);
+		if (got < nkeep)
+			return proto_fail("kill", "tcpkeeper", e, "cannot take a copy of process %d fd %d", keep[got].pid, keep[got].fd);
+		return proto_fail("kill", "tcpkeeper", e, "cannot fork the connection keeper");
+	}
 	if (k == 0) {
 		/* its name before the helper says its pid: a restart recognizes the keeper by it (and
 		 * its start time), and may come right after the checkpoint */
