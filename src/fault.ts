@@ -10,7 +10,10 @@
  *                                    (freeze.c), half-way through a pass: 'freeze-seize',
  *                                    'freeze-interrupt', 'freeze-save', then 'freeze-pass' after
  *                                    it, 'freeze-giveup' (as if new threads kept appearing);
- *                                    'state-thread' half-way through the threads' state; in the
+ *                                    'state-thread' half-way through the threads' state; at restart,
+ *                                    'thread-tid' does not fail but has the middle clone3 of a
+ *                                    task's first wave of threads ask for a tid in use (the main
+ *                                    thread's), as when another process took it; in the
  *                                    restart's lanes (pages_lanes.c) 'image-cut' and
  *                                    'image-cut-copy' do not fail but cut the image file where
  *                                    the record being read starts, after its first piece's copy

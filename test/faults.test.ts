@@ -165,6 +165,20 @@ describe('a failed freeze never harms a process with many threads', () => {
     expect(await manyThreadsRound(c)).toBe('PASS');
   });
 
+  it("restart: a thread's tid taken when the task makes it (the middle clone3 of the first wave of 64 asks for the main thread's) fails in one line naming the thread and leaves no task; the image then restarts with every thread", async () => {
+    const img = path.join(c.dir, 'threads.ucr');
+    await checkpointKill(c, img);
+    const r = ucrWithFault(['restart', '-i', img, '--detach'], `thread-tid:${c.pid}`);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^ucr: process ${c.pid}: finish: thread (\\d+): clone3 of the thread failed \\(tid in use\\): file already exists \\(EEXIST\\)\n$`));
+    expect(before.map((t) => t.split(' ')[0])).toContain(r.stderr.match(/thread (\d+)/)![1]);
+    expect(exists(c.pid)).toBe(false);
+    expect(helperPids()).toEqual([]);
+    restartDetached(img);
+    expect(threadsOf(c.pid)).toEqual(before);
+    expect(await manyThreadsRound(c)).toBe('PASS');
+  });
+
   it('after all that, every thread passes its own check', async () => {
     expect(await verdict(c)).toBe('PASS');
   });

@@ -109,13 +109,30 @@ int batch_start(struct batch *b, struct tracee *t, size_t table_off)
 
 int batch_end(struct batch *b, struct tracee *t)
 {
+	return batch_end_clones(b, t, NULL, 0, NULL);
+}
+
+int batch_end_clones(struct batch *b, struct tracee *t, pid_t *born, int max, int *nborn)
+{
 	int st;
 	struct user_regs_struct r;
-	for (int i = 0;; i++) { /* a group-stop report of a stopped task comes first: skip it */
+	if (nborn)
+		*nborn = 0;
+	for (int i = 0;;) {
 		if (t_wait(t->pid, &st) < 0)
 			return -1;
-		if (!(WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP) || i == 16)
-			break;
+		if (born && WIFSTOPPED(st) && (st >> 8) == (SIGTRAP | (PTRACE_EVENT_CLONE << 8))) {
+			/* a clone3 of the table made a thread (attached, stopped before it runs): its
+			 * id as the tracer sees it, then the loop goes on */
+			unsigned long msg = 0;
+			if (*nborn == max || ptrace(PTRACE_GETEVENTMSG, t->pid, 0, &msg) < 0) {
+				errno = EPROTO;
+				return -1;
+			}
+			born[(*nborn)++] = (pid_t)msg;
+		} else if (!(WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP) || i++ == 16) {
+			break; /* a group-stop report of a stopped task comes first: skipped */
+		}
 		if (ptrace(PTRACE_CONT, t->pid, 0, 0) < 0)
 			return -1;
 	}

@@ -5,6 +5,7 @@
 #define UCR_BATCH_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "tracee.h"
 
@@ -46,6 +47,10 @@ int batch_run(struct batch *b, struct tracee *t);
  * end waited for and the results read. */
 int batch_start(struct batch *b, struct tracee *t, size_t table_off);
 int batch_end(struct batch *b, struct tracee *t);
+/* batch_end for a table of clone3 calls in a task traced with PTRACE_O_TRACECLONE: each thread
+ * or process made stops the task at its PTRACE_EVENT_CLONE, whose id (in the tracer's pid
+ * namespace) goes to born (at most max, in the order of the calls), and the task goes on. */
+int batch_end_clones(struct batch *b, struct tracee *t, pid_t *born, int max, int *nborn);
 /* Index of the entry that failed (an error result, or the first that did not run), or -1. */
 int batch_failed(const struct batch *b);
 #endif

@@ -141,16 +141,23 @@ static int oom_by_helper(struct task_plan *p)
 	return ok ? 0 : proto_fail("finish", "oom_score_adj", err, "cannot set it to %d", p->attrs.oom_adj);
 }
 
-/* One thread's scheduling, when it differs from what the task has now. */
-static int sched_one(struct task_plan *p, const struct sched_plan *s)
+/* A thread's scheduling as the plan wants it, and whether the thread has it already. */
+struct sched_want {
+	struct ucr_sched_attr attr;
+	pid_t seen, intask; /* the thread as the helper sees it / as the task does */
+	const struct sched_plan *s;
+};
+
+static int sched_want_of(struct task_plan *p, const struct sched_plan *s, struct sched_want *w)
 {
-	pid_t seen = 0, intask = s->tid; /* the thread as the helper sees it / as the task does */
+	w->s = s;
+	w->seen = 0, w->intask = s->tid;
 	if (s->tid == p->old_pid)
-		seen = p->pid, intask = p->nspid;
-	for (int i = 0; i < p->nthreads && !seen; i++)
+		w->seen = p->pid, w->intask = p->nspid;
+	for (int i = 0; i < p->nthreads && !w->seen; i++)
 		if (p->threads[i].tid == s->tid)
-			seen = p->threads[i].pid;
-	if (!seen)
+			w->seen = p->threads[i].pid;
+	if (!w->seen)
 		return proto_fail("finish", "scheduling", ESRCH, "thread %d is not part of the task", s->tid);
 	struct ucr_sched_attr want = { .size = sizeof want, .policy = s->policy, .flags = s->flags & SCHED_FLAG_RESET_ON_FORK_,
 				       .nice = s->nice, .priority = s->priority },
@@ -162,31 +169,77 @@ static int sched_one(struct task_plan *p, const struct sched_plan *s)
 	int clamp = s->util_min != 0 || s->util_max != 1024;
 	if (clamp)
 		want.flags |= SCHED_FLAG_UTIL_CLAMP_, want.util_min = s->util_min, want.util_max = s->util_max;
-	if (syscall(SYS_sched_getattr, seen, &cur, sizeof cur, 0) == 0 && cur.policy == want.policy &&
-	    (cur.flags & SCHED_FLAG_RESET_ON_FORK_) == (want.flags & SCHED_FLAG_RESET_ON_FORK_) && cur.nice == want.nice &&
-	    cur.priority == want.priority && cur.runtime == want.runtime && cur.deadline == want.deadline &&
-	    cur.period == want.period && (!clamp || (cur.util_min == want.util_min && cur.util_max == want.util_max)))
+	w->attr = want;
+	/* 1: as it is already (a fair thread's runtime, as Linux 6.12 on reports it, is its time
+	 * slice: set again, which puts the default slice back) */
+	return syscall(SYS_sched_getattr, w->seen, &cur, sizeof cur, 0) == 0 && cur.policy == want.policy &&
+	       (cur.flags & SCHED_FLAG_RESET_ON_FORK_) == (want.flags & SCHED_FLAG_RESET_ON_FORK_) && cur.nice == want.nice &&
+	       cur.priority == want.priority && cur.runtime == want.runtime && cur.deadline == want.deadline &&
+	       cur.period == want.period && (!clamp || (cur.util_min == want.util_min && cur.util_max == want.util_max));
+}
+
+/* What a thread's setpriority or sched_setattr in the task answered (err < 0): for a fully
+ * trusted image, a refusal is retried with the helper's privilege. */
+static int sched_refused(const struct sched_want *w, long err)
+{
+	const struct sched_plan *s = w->s;
+	if ((err == -EPERM || err == -EACCES) && ctx.plan->trusted && setpriority(PRIO_PROCESS, (id_t)w->seen, s->nice) == 0 &&
+	    syscall(SYS_sched_setattr, w->seen, &w->attr, 0) == 0)
 		return 0;
-	/* nice first: sched_setattr keeps a real-time thread's nice as it is; both in one stop (the
-	 * batch stops at the first that fails, so sched_setattr runs only after a setpriority that
-	 * worked, as one by one) */
+	char obj[32];
+	snprintf(obj, sizeof obj, "thread %d", s->tid);
+	return proto_fail("finish", obj, (int)-err, "cannot set its scheduling (policy %u, priority %u, nice %d)%s", s->policy, s->priority,
+			  s->nice, ctx.plan->trusted ? "" : " with the task's own credentials and limits");
+}
+
+#define SCHED_BATCH (BATCH_MAX / 2)
+
+/* Every thread's scheduling that differs from what it has now, set by the task: nice first
+ * (sched_setattr keeps a real-time thread's nice as it is), then sched_setattr, each pair in
+ * order, up to SCHED_BATCH threads in one stop (the batch stops at the first call that fails,
+ * so a sched_setattr runs only after a setpriority that worked, as one by one; after a
+ * refusal the next batch starts with the next thread). */
+static int sched_all(struct task_plan *p)
+{
+	struct attrs_plan *a = &p->attrs;
+	static struct sched_want w[SCHED_BATCH];
 	static struct batch b;
-	batch_init(&b, 0);
-	uint64_t at = t_scratch_put(&rt, 0, &want, sizeof want);
-	batch_add(&b, SYS_setpriority, PRIO_PROCESS, (uint64_t)intask, (uint64_t)(int64_t)s->nice, 0, 0, 0, 0, 0);
-	batch_add(&b, SYS_sched_setattr, (uint64_t)intask, at, 0, 0, 0, 0, 0, 1);
-	if (!at || batch_run(&b, &rt) < 0 || b.done < 1)
-		return proto_fail("finish", "scheduling", errno, "cannot drive the task through sched_setattr");
-	long r1 = (long)b.calls[0].ret, r2 = b.done > 1 ? (long)b.calls[1].ret : 0;
-	long err = r1 < 0 ? r1 : r2;
-	if (err < 0 && (err == -EPERM || err == -EACCES) && ctx.plan->trusted &&
-	    setpriority(PRIO_PROCESS, (id_t)seen, s->nice) == 0 && syscall(SYS_sched_setattr, seen, &want, 0) == 0)
-		return 0;
-	if (err < 0) {
-		char obj[32];
-		snprintf(obj, sizeof obj, "thread %d", s->tid);
-		return proto_fail("finish", obj, (int)-err, "cannot set its scheduling (policy %u, priority %u, nice %d)%s", s->policy,
-				  s->priority, s->nice, ctx.plan->trusted ? "" : " with the task's own credentials and limits");
+	int next = 0;
+	while (next < a->nsched) {
+		int n = 0;
+		for (; next < a->nsched && n < SCHED_BATCH; next++) {
+			int same = sched_want_of(p, &a->sched[next], &w[n]);
+			if (same < 0)
+				return -1;
+			if (!same)
+				n++;
+		}
+		if (!n)
+			break;
+		static struct ucr_sched_attr attrs[SCHED_BATCH]; /* in the task, one after the other */
+		for (int k = 0; k < n; k++)
+			attrs[k] = w[k].attr;
+		uint64_t at = t_scratch_put(&rt, 0, attrs, (size_t)n * sizeof attrs[0]);
+		if (!at)
+			return proto_fail("finish", "scheduling", errno, "cannot drive the task through sched_setattr");
+		for (int done = 0; done < n;) {
+			batch_init(&b, 0);
+			for (int k = done; k < n; k++) {
+				batch_add(&b, SYS_setpriority, PRIO_PROCESS, (uint64_t)w[k].intask, (uint64_t)(int64_t)w[k].s->nice, 0, 0, 0, 0, k);
+				batch_add(&b, SYS_sched_setattr, (uint64_t)w[k].intask, at + (uint64_t)k * sizeof attrs[0], 0, 0, 0, 0, 0, k);
+			}
+			if (batch_run(&b, &rt) < 0 || b.done < 1)
+				return proto_fail("finish", "scheduling", errno, "cannot drive the task through sched_setattr");
+			int bad = batch_failed(&b);
+			if (bad < 0)
+				break;
+			if (bad >= b.done) /* stopped without a failed call */
+				return proto_fail("finish", "scheduling", EPROTO, "the task stopped before its sched_setattr");
+			int k = b.tags[bad];
+			if (sched_refused(&w[k], (long)b.calls[bad].ret) < 0)
+				return -1;
+			done = k + 1;
+		}
 	}
 	return 0;
 }
@@ -242,8 +295,12 @@ int attrs_after_creds(struct task_plan *p)
 					  ctx.plan->trusted ? "" : " with the task's own credentials (below what it may set)");
 		}
 	}
+	/* every thread's scheduling, then every thread's affinity (a deadline thread needs the
+	 * whole root domain when its policy is set) */
+	if (sched_all(p) < 0)
+		return -1;
 	for (int i = 0; i < a->nsched; i++)
-		if (sched_one(p, &a->sched[i]) < 0 || affinity_one(p, &a->sched[i]) < 0)
+		if (affinity_one(p, &a->sched[i]) < 0)
 			return -1;
 	return 0;
 }

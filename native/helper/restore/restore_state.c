@@ -131,12 +131,44 @@ int restore_creds(struct task_plan *p)
 	return creds_failed(&b) < 0 ? -1 : main_thread;
 }
 
+/* Whether restore_creds would leave a thread as it is: its credentials are the helper's (the
+ * task is the helper's clone, and its threads are born before any credential changes), and the
+ * image's are the same: ids and groups, the capability sets (permitted, effective, inheritable,
+ * ambient; nothing to drop from the bounding set) and keep-capabilities off, as the batch ends.
+ * Dumpable, which the batch also sets, belongs to the process (its mm), set by the main thread's
+ * own batch after the threads'. */
+static int creds_unchanged(const struct task_plan *p)
+{
+	if (!creds_are_mine(p))
+		return 0;
+	if (!p->have_caps)
+		return 1;
+	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+	struct { uint32_t eff, prm, inh; } data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0 || prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0) != 0)
+		return 0;
+	uint64_t eff = data[0].eff | (uint64_t)data[1].eff << 32, prm = data[0].prm | (uint64_t)data[1].prm << 32,
+		 inh = data[0].inh | (uint64_t)data[1].inh << 32;
+	if (eff != p->cap_eff || prm != p->cap_prm || inh != p->cap_inh)
+		return 0;
+	for (int c = 0; c < 64; c++) {
+		int amb = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0), bnd = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
+		if (amb < 0 || bnd < 0) /* past the last capability this kernel knows */
+			return !(p->cap_amb >> c);
+		if (amb != (int)(p->cap_amb >> c & 1) || (bnd == 1 && !(p->cap_bnd >> c & 1)))
+			return 0;
+	}
+	return 1;
+}
+
 /* restore_creds in every other thread of the task (rt: the main thread), CREDS_WAVE threads at
  * once, each its own copy of the table (the calls and their staged data are the same for all);
  * one after the other when the bounding set is to be changed (injected calls of its own). */
 #define CREDS_WAVE 32
 int restore_creds_threads(struct task_plan *p)
 {
+	if (p->have_creds && creds_unchanged(p)) /* e.g. root's image restored by root */
+		return 0;
 	struct tracee main_t = rt;
 	int wave = p->have_creds ? CREDS_WAVE : 1;
 	for (int c = 0; c < 64 && p->have_caps && wave > 1; c++)

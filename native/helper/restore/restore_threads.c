@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "fault.h"
 #include "proto.h"
 #include "restore.h"
 #include "tracee.h"
@@ -61,6 +62,107 @@ static int setup_start(struct task_plan *p, struct thread_plan *th, struct trace
 	return 0;
 }
 
+/* Where a thread's clone3 arguments go in the scratch area: its clone_args, then its tid. */
+#define CSLOT 96
+
+static void clone_args_of(const struct thread_plan *th, uint64_t tidp, struct clone_args *ca)
+{
+	*ca = (struct clone_args){
+		.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+			 (th->tidaddr ? CLONE_CHILD_CLEARTID : 0),
+		.child_tid = th->tidaddr,
+		.set_tid = tidp, .set_tid_size = 1,
+	};
+}
+
+static int clone_failed(const struct thread_plan *th, long ret)
+{
+	char obj[32];
+	snprintf(obj, sizeof obj, "thread %d", th->tid);
+	return proto_fail_sys("clone3", "finish", obj, (int)-ret, "clone3 of the thread failed%s", ret == -EEXIST ? " (tid in use)" : "");
+}
+
+/* A new thread (stopped before it runs, as PTRACE_O_TRACECLONE attaches it) waited for; its
+ * registers are where its own calls start from. */
+static int thread_born(struct thread_plan *th, struct tracee *t, const struct tracee *main_t)
+{
+	char obj[32];
+	snprintf(obj, sizeof obj, "thread %d", th->tid);
+	int st;
+	if (t_wait(th->pid, &st) < 0)
+		return proto_fail("finish", obj, errno, "the new thread did not stop");
+	*t = *main_t;
+	t->pid = th->pid;
+	if (t_get_regs(th->pid, &t->regs) < 0)
+		return proto_fail("finish", obj, errno, "cannot read the new thread's registers");
+	return 0;
+}
+
+/* The wave's n threads (from w0) made by one batch of clone3 calls in the task: one stop per
+ * thread (its PTRACE_EVENT_CLONE) instead of a call injected for each. */
+static int clone_wave(struct task_plan *p, int w0, int n, struct tracee *t, const struct tracee *main_t)
+{
+	static unsigned char args[TWAVE * CSLOT];
+	static struct batch b;
+	pid_t born[TWAVE];
+	int nborn = 0;
+	memset(args, 0, sizeof args);
+	batch_init(&b, 0);
+	/* a test's fault: the middle thread of the first wave asks for a tid in use (the main
+	 * thread's), as when another process took it after the coordinator found it free */
+	int taken = w0 == 0 && fault_at("thread-tid", p->old_pid) ? n / 2 : -1;
+	for (int i = 0; i < n; i++) {
+		const struct thread_plan *th = &p->threads[w0 + i];
+		struct clone_args ca;
+		clone_args_of(th, rt.scratch + (uint64_t)i * CSLOT + sizeof ca, &ca);
+		int32_t tid = i == taken ? p->nspid : th->tid;
+		memcpy(args + (size_t)i * CSLOT, &ca, sizeof ca);
+		memcpy(args + (size_t)i * CSLOT + sizeof ca, &tid, sizeof tid);
+		batch_add(&b, SYS_clone3, rt.scratch + (uint64_t)i * CSLOT, sizeof ca, 0, 0, 0, 0, 0, i);
+	}
+	if (!t_scratch_put(&rt, 0, args, (size_t)n * CSLOT) || batch_start(&b, &rt, BATCH_TABLE_OFF) < 0 ||
+	    batch_end_clones(&b, &rt, born, n, &nborn) < 0)
+		return proto_fail_sys("clone3", "finish", "threads", errno, "cannot drive the task through clone3");
+	int bad = batch_failed(&b);
+	/* one clone event per thread made, in the order of the calls */
+	int made = bad < 0 ? n : bad;
+	if (nborn != made)
+		return proto_fail("finish", "threads", EPROTO, "clone3 made %d threads, %d reported", made, nborn);
+	for (int i = 0; i < made; i++) {
+		struct thread_plan *th = &p->threads[w0 + i];
+		th->pid = born[i] ? born[i] : (pid_t)b.calls[i].ret;
+		if (thread_born(th, &t[i], main_t) < 0)
+			return -1;
+	}
+	if (bad >= 0)
+		return bad < b.done ? clone_failed(&p->threads[w0 + bad], (long)b.calls[bad].ret) : proto_fail("finish", "threads", EPROTO, "clone3 of the threads stopped early");
+	return 0;
+}
+
+/* One thread made by its own injected clone3 (a task with seccomp filters installs them
+ * between the clones: seccomp_before_thread, in the order of old). */
+static int clone_one(struct task_plan *p, int i, struct tracee *t, const struct tracee *main_t)
+{
+	struct thread_plan *th = &p->threads[i];
+	char obj[32];
+	snprintf(obj, sizeof obj, "thread %d", th->tid);
+	if (seccomp_before_thread(p, i) < 0) /* the filters it is born with (restore_seccomp.c) */
+		return -1;
+	int32_t tid = th->tid;
+	uint64_t tidp = t_scratch_put(&rt, 512, &tid, sizeof tid);
+	struct clone_args ca;
+	clone_args_of(th, tidp, &ca);
+	uint64_t cap = t_scratch_put(&rt, 0, &ca, sizeof ca);
+	long ret;
+	pid_t child;
+	if (!tidp || !cap || t_inject_clone(&rt, cap, sizeof ca, &child, &ret) < 0)
+		return proto_fail_sys("clone3", "finish", obj, errno, "cannot drive the task through clone3");
+	if (ret < 0)
+		return clone_failed(th, ret);
+	th->pid = child ? child : (pid_t)ret;
+	return thread_born(th, t, main_t);
+}
+
 /* The task's other threads, created by the task itself (injected clone3 with CLONE_THREAD at
  * the wanted tid, and the thread's clear_child_tid address as CLONE_CHILD_CLEARTID sets it),
  * each attached before it runs; then, TWAVE threads at once (each its own scratch slot: they
@@ -81,37 +183,8 @@ int restore_threads(struct task_plan *p)
 	int wave = p->nsc ? 1 : TWAVE;
 	for (int w0 = 0; w0 < p->nthreads; w0 += wave) {
 		int n = p->nthreads - w0 < wave ? p->nthreads - w0 : wave;
-		for (int i = w0; i < w0 + n; i++) {
-			struct thread_plan *th = &p->threads[i];
-			char obj[32];
-			snprintf(obj, sizeof obj, "thread %d", th->tid);
-			if (seccomp_before_thread(p, i) < 0) /* the filters it is born with (restore_seccomp.c) */
-				return -1;
-			int32_t tid = th->tid;
-			uint64_t tidp = t_scratch_put(&rt, 512, &tid, sizeof tid);
-			struct clone_args ca = {
-				.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
-					 (th->tidaddr ? CLONE_CHILD_CLEARTID : 0),
-				.child_tid = th->tidaddr,
-				.set_tid = tidp, .set_tid_size = 1,
-			};
-			uint64_t cap = t_scratch_put(&rt, 0, &ca, sizeof ca);
-			long ret;
-			pid_t child;
-			if (!tidp || !cap || t_inject_clone(&rt, cap, sizeof ca, &child, &ret) < 0)
-				return proto_fail_sys("clone3", "finish", obj, errno, "cannot drive the task through clone3");
-			if (ret < 0)
-				return proto_fail_sys("clone3", "finish", obj, (int)-ret, "clone3 of the thread failed%s",
-						      ret == -EEXIST ? " (tid in use)" : "");
-			th->pid = child ? child : (pid_t)ret;
-			int st;
-			if (t_wait(th->pid, &st) < 0)
-				return proto_fail("finish", obj, errno, "the new thread did not stop");
-			t[i - w0] = main_t;
-			t[i - w0].pid = th->pid;
-			if (t_get_regs(th->pid, &t[i - w0].regs) < 0)
-				return proto_fail("finish", obj, errno, "cannot read the new thread's registers");
-		}
+		if ((p->nsc ? clone_one(p, w0, t, &main_t) : clone_wave(p, w0, n, t, &main_t)) < 0)
+			return -1;
 		/* every thread started is waited for, also after a failure */
 		int started = 0, rc = 0;
 		for (; started < n && rc == 0; started++)
