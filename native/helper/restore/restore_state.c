@@ -139,26 +139,33 @@ int restore_creds(struct task_plan *p)
  * own batch after the threads'. */
 static int creds_unchanged(const struct task_plan *p)
 {
+	/* the helper's own sets, read once (they do not change while it restores) */
+	static int known;
+	static uint64_t eff, prm, inh, amb, bnd;
+	static int keepcaps;
 	if (!creds_are_mine(p))
 		return 0;
 	if (!p->have_caps)
 		return 1;
-	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
-	struct { uint32_t eff, prm, inh; } data[2];
-	if (syscall(SYS_capget, &hdr, data) < 0 || prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0) != 0)
-		return 0;
-	uint64_t eff = data[0].eff | (uint64_t)data[1].eff << 32, prm = data[0].prm | (uint64_t)data[1].prm << 32,
-		 inh = data[0].inh | (uint64_t)data[1].inh << 32;
-	if (eff != p->cap_eff || prm != p->cap_prm || inh != p->cap_inh)
-		return 0;
-	for (int c = 0; c < 64; c++) {
-		int amb = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0), bnd = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
-		if (amb < 0 || bnd < 0) /* past the last capability this kernel knows */
-			return !(p->cap_amb >> c);
-		if (amb != (int)(p->cap_amb >> c & 1) || (bnd == 1 && !(p->cap_bnd >> c & 1)))
+	if (!known) {
+		struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+		struct { uint32_t eff, prm, inh; } data[2];
+		if (syscall(SYS_capget, &hdr, data) < 0)
 			return 0;
+		eff = data[0].eff | (uint64_t)data[1].eff << 32, prm = data[0].prm | (uint64_t)data[1].prm << 32,
+		inh = data[0].inh | (uint64_t)data[1].inh << 32;
+		keepcaps = prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0);
+		for (int c = 0; c < 64; c++) {
+			int a = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0), b = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
+			if (a < 0 || b < 0) /* past the last capability this kernel knows */
+				break;
+			amb |= (uint64_t)(a == 1) << c;
+			bnd |= (uint64_t)(b == 1) << c;
+		}
+		known = 1;
 	}
-	return 1;
+	/* nothing to drop from the bounding set: what the helper has, the image has */
+	return keepcaps == 0 && eff == p->cap_eff && prm == p->cap_prm && inh == p->cap_inh && amb == p->cap_amb && !(bnd & ~p->cap_bnd);
 }
 
 /* restore_creds in every other thread of the task (rt: the main thread), CREDS_WAVE threads at
@@ -167,7 +174,7 @@ static int creds_unchanged(const struct task_plan *p)
 #define CREDS_WAVE 32
 int restore_creds_threads(struct task_plan *p)
 {
-	if (p->have_creds && creds_unchanged(p)) /* e.g. root's image restored by root */
+	if (!p->nthreads || (p->have_creds && creds_unchanged(p))) /* e.g. root's image restored by root */
 		return 0;
 	struct tracee main_t = rt;
 	int wave = p->have_creds ? CREDS_WAVE : 1;
