@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ucr_compat.h"
+#include "batch.h"
 #include "dump.h"
 #include "fault.h"
 #include "helper.h"
@@ -20,9 +21,9 @@
 /* The other threads of the task, WAVE at a time: registers and mask as saved at the freeze,
  * xstate, rseq, name, and (injected into each thread, through the gadget the whole process
  * shares) its clear_child_tid address and alternate stack, then its signal state; one JSON
- * object each, appended to out, its registers and xstate (raw, "xlen" bytes of it) to bin. The threads of a wave run each injected call at once (each into its own
- * scratch slot), so a process of 2,000 threads waits for 2 x 2,000 stops in parallel rather
- * than one after the other. Every thread started is waited for, also after a failure. */
+ * object each, appended to out, its registers and xstate (raw, "xlen" bytes of it) to bin. The threads of a wave run their injected calls at once (each its own
+ * table and scratch slot, both calls in one stop), so a process of 2,000 threads waits for
+ * 2,000 stops in parallel rather than one after the other. Every thread started is waited for, also after a failure. */
 #define WAVE 256
 #define SLOT 64 /* scratch bytes per thread: tid address at 0, stack_t at 8 */
 
@@ -32,26 +33,40 @@ struct wave_thread {
 	size_t xlen; /* of its xstate in the frame */
 	char comm[40]; /* hex of /proc/PID/task/TID/comm, its newline left out */
 	struct ucr_rseq_configuration rseq;
-	long ret;
+	long tidret, ret; /* of its prctl and sigaltstack */
 	stack_t ss;
 	uint64_t tidaddr;
 };
 
-/* One injected call in every thread of the wave: nr(a1, the thread's slot + off). The index of
- * the first thread that could not be driven (errno set), or -1. */
-static int wave_call(struct wave_thread *w, int n, long nr, uint64_t a1, uint64_t off)
+/* Each thread's own calls, in one stop of every thread of the wave at once: its clear_child_tid
+ * address (prctl PR_GET_TID_ADDRESS into its slot at 0; a failure leaves the address 0, as it
+ * reads) and its alternate stack (sigaltstack into its slot at 8), from a table of its own after
+ * the slots. The index of the first thread that could not be driven (errno set), or -1. */
+#define WTABLE_OFF ((uint64_t)WAVE * SLOT)
+static int wave_calls(struct wave_thread *w, int n)
 {
+	static struct batch_call calls[WAVE][2];
+	static uint64_t table[WAVE];
 	int started = 0, err = 0, bad = -1;
 	for (; started < n; started++) {
-		const uint64_t a[6] = { a1, w[started].th.scratch + (uint64_t)started * SLOT + off, 0, 0, 0, 0 };
-		if (t_inject_start(&w[started].th, nr, a) < 0) {
+		uint64_t slot = w[started].th.scratch + (uint64_t)started * SLOT;
+		calls[started][0] = (struct batch_call){ .nr = SYS_prctl, .a = { PR_GET_TID_ADDRESS, slot }, .flags = BATCH_MAYFAIL };
+		calls[started][1] = (struct batch_call){ .nr = SYS_sigaltstack, .a = { 0, slot + 8 } };
+		if (batch_start_calls(calls[started], 2, &w[started].th, WTABLE_OFF + (uint64_t)started * sizeof calls[0], &table[started]) < 0) {
 			err = errno, bad = started;
 			break;
 		}
 	}
-	for (int i = 0; i < started; i++)
-		if (t_inject_end(&w[i].th, &w[i].ret) < 0 && (bad < 0 || i < bad))
-			err = errno, bad = i;
+	for (int i = 0; i < started; i++) {
+		int done;
+		if (batch_end_calls(calls[i], 2, table[i], &w[i].th, NULL, 0, NULL, &done) < 0 || done != 2) {
+			if (bad < 0 || i < bad)
+				err = errno ? errno : EPROTO, bad = i;
+			continue;
+		}
+		w[i].tidret = (long)calls[i][0].ret;
+		w[i].ret = (long)calls[i][1].ret;
+	}
 	errno = err;
 	return bad;
 }
@@ -89,16 +104,14 @@ static int wave_state(struct tracee *task, struct wave_thread *w, int n, struct 
 		if (ptrace(PTRACE_SETSIGMASK, tid, (void *)8, &all) < 0)
 			return proto_fail_sys("prctl", "state", obj, errno, "cannot run prctl in the thread");
 	}
-	int bad = wave_call(w, n, SYS_prctl, PR_GET_TID_ADDRESS, 0);
+	int bad = wave_calls(w, n);
 	if (bad >= 0) {
 		snprintf(obj, sizeof obj, "thread %d", w[bad].t->tid);
-		return proto_fail_sys("prctl", "state", obj, errno, "cannot run prctl in the thread");
+		return proto_fail_sys("prctl", "state", obj, errno, "cannot run prctl and sigaltstack in the thread");
 	}
 	for (int i = 0; i < n; i++)
-		if (w[i].ret != 0) /* the address stays 0, as before */
+		if (w[i].tidret != 0) /* the address stays 0, as before */
 			w[i].tidaddr = (uint64_t)-1;
-	if ((bad = wave_call(w, n, SYS_sigaltstack, 0, 8)) >= 0)
-		return dump_altstack_failed(w[bad].t->tid);
 	static unsigned char slots[WAVE * SLOT];
 	if (t_read_mem(task->pid, task->scratch, slots, (size_t)n * SLOT) < 0)
 		return dump_altstack_failed(w[0].t->tid);

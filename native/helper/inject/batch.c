@@ -68,8 +68,10 @@ const unsigned char *batch_code(size_t *len)
 
 void batch_init(struct batch *b, size_t strings_off)
 {
-	memset(b, 0, sizeof *b);
+	/* the header only: no entry past n is ever read (the table is 23 KB) */
+	b->n = 0, b->done = 0;
 	b->str_off = strings_off;
+	b->table = 0;
 }
 
 int batch_add(struct batch *b, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
@@ -90,21 +92,26 @@ int batch_room(const struct batch *b, size_t strlen_next, int calls_next)
 	return b->n + calls_next <= BATCH_MAX && b->str_off + strlen_next + 1 <= BATCH_TABLE_OFF;
 }
 
-int batch_start(struct batch *b, struct tracee *t, size_t table_off)
+int batch_start_calls(const struct batch_call *calls, int n, struct tracee *t, size_t table_off, uint64_t *table)
 {
-	b->done = 0;
-	b->table = t_scratch_put(t, table_off, b->calls, (size_t)b->n * sizeof b->calls[0]);
-	if (!b->table)
+	*table = t_scratch_put(t, table_off, calls, (size_t)n * sizeof calls[0]);
+	if (!*table)
 		return -1;
 	struct user_regs_struct r = t->regs;
 	r.rip = t->gadget + BATCH_CODE_OFF;
 	r.orig_rax = (uint64_t)-1;
-	r.rbx = b->table;
-	r.r12 = (uint64_t)b->n;
+	r.rbx = *table;
+	r.r12 = (uint64_t)n;
 	r.r13 = (uint64_t)-1;
 	if (t_set_regs(t->pid, &r) < 0)
 		return -1;
 	return (int)ptrace(PTRACE_CONT, t->pid, 0, 0);
+}
+
+int batch_start(struct batch *b, struct tracee *t, size_t table_off)
+{
+	b->done = 0;
+	return batch_start_calls(b->calls, b->n, t, table_off, &b->table);
 }
 
 int batch_end(struct batch *b, struct tracee *t)
@@ -114,8 +121,14 @@ int batch_end(struct batch *b, struct tracee *t)
 
 int batch_end_clones(struct batch *b, struct tracee *t, pid_t *born, int max, int *nborn)
 {
+	return batch_end_calls(b->calls, b->n, b->table, t, born, max, nborn, &b->done);
+}
+
+int batch_end_calls(struct batch_call *calls, int n, uint64_t table, struct tracee *t, pid_t *born, int max, int *nborn, int *done)
+{
 	int st;
 	struct user_regs_struct r;
+	*done = 0;
 	if (nborn)
 		*nborn = 0;
 	for (int i = 0;;) {
@@ -143,14 +156,14 @@ int batch_end_clones(struct batch *b, struct tracee *t, pid_t *born, int max, in
 		errno = EPROTO;
 		return -1;
 	}
-	size_t ran = (size_t)(r.rbx - b->table) / sizeof b->calls[0];
-	if (ran < (size_t)b->n)
+	size_t ran = (size_t)(r.rbx - table) / sizeof calls[0];
+	if (ran < (size_t)n)
 		ran++; /* stopped at an error: that entry ran too */
-	if (ran > (size_t)b->n || t_read_mem(t->pid, b->table, b->calls, ran * sizeof b->calls[0]) < 0) {
+	if (ran > (size_t)n || t_read_mem(t->pid, table, calls, ran * sizeof calls[0]) < 0) {
 		errno = EPROTO;
 		return -1;
 	}
-	b->done = (int)ran;
+	*done = (int)ran;
 	return 0;
 }
 
@@ -164,10 +177,15 @@ int batch_run(struct batch *b, struct tracee *t)
 
 int batch_failed(const struct batch *b)
 {
-	for (int i = 0; i < b->done; i++) {
-		long r = (long)b->calls[i].ret;
+	return batch_failed_calls(b->calls, b->n, b->done);
+}
+
+int batch_failed_calls(const struct batch_call *calls, int n, int done)
+{
+	for (int i = 0; i < done; i++) {
+		long r = (long)calls[i].ret;
 		if (SYSCALL_FAILED(r))
 			return i;
 	}
-	return b->done < b->n ? b->done : -1;
+	return done < n ? done : -1;
 }

@@ -53,4 +53,9 @@ int batch_end(struct batch *b, struct tracee *t);
 int batch_end_clones(struct batch *b, struct tracee *t, pid_t *born, int max, int *nborn);
 /* Index of the entry that failed (an error result, or the first that did not run), or -1. */
 int batch_failed(const struct batch *b);
+/* The same on a table of the caller's own (n calls, a few per thread where many threads run
+ * theirs at once; table: where batch_start_calls put it, done: how many ran). */
+int batch_start_calls(const struct batch_call *calls, int n, struct tracee *t, size_t table_off, uint64_t *table);
+int batch_end_calls(struct batch_call *calls, int n, uint64_t table, struct tracee *t, pid_t *born, int max, int *nborn, int *done);
+int batch_failed_calls(const struct batch_call *calls, int n, int done);
 #endif
