@@ -28,7 +28,13 @@ struct dthread {
 	size_t nkept;
 	uint64_t mask;
 	struct user_regs_struct regs;
+	/* its Cpus_allowed_list as the freeze's read of its status found it (dump_seccomp.c), for
+	 * the state's scheduling (dump_attrs.c); "" when not read or longer than this */
+	char cpus[64];
 };
+
+/* The Cpus_allowed_list value of a /proc status text (dump_seccomp.c). */
+void status_cpus(const char *text, char *out, size_t cap);
 
 /* One frozen task: every live thread seized, stopped and saved (freeze.c). */
 struct dtask {

@@ -74,25 +74,19 @@ static unsigned long personality_of(pid_t pid, pid_t tid)
 
 /* Cpus_allowed_list of /proc/PID/task/TID/status into out, from which the coordinator
  * records a thread's affinity (src/kernel/affinity.ts); "" when not read here (the
- * coordinator then reads the file itself). */
-static void cpus_of(pid_t pid, pid_t tid, char *out, size_t cap)
+ * coordinator then reads the file itself). As the freeze read it (t->cpus), else read now. */
+static void cpus_of(pid_t pid, const struct dthread *t, char *out, size_t cap)
 {
 	static char buf[16384];
+	if (t->cpus[0] && strlen(t->cpus) < cap) {
+		strcpy(out, t->cpus);
+		return;
+	}
 	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+	snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, t->tid);
 	out[0] = 0;
-	if (proc_text(path, buf, sizeof buf) <= 0)
-		return;
-	const char *p = strstr(buf, "\nCpus_allowed_list:");
-	if (!p)
-		return;
-	p += strlen("\nCpus_allowed_list:");
-	p += strspn(p, " \t");
-	size_t n = strcspn(p, "\n");
-	if (n >= cap || p[n] != '\n' || strspn(p, "0123456789,-") != n) /* cut short: "" */
-		return;
-	memcpy(out, p, n);
-	out[n] = 0;
+	if (proc_text(path, buf, sizeof buf) > 0)
+		status_cpus(buf, out, cap);
 }
 
 /* Whether the VmFlags of the mapping at addr hold "lf" (locked on fault). */
@@ -163,7 +157,7 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, c
 		if (d->th[k].tid == task->pid)
 			cpus[0] = 0; /* the coordinator has it: the status of the task's /proc files */
 		else
-			cpus_of(d->tgid, d->th[k].tid, cpus, sizeof cpus);
+			cpus_of(d->tgid, &d->th[k], cpus, sizeof cpus);
 		sb_add(out, "%s[%d,%u,%llu,%d,%u,%llu,%llu,%llu,%u,%u,%lu,\"%s\"]", k ? "," : "", d->th[k].tid, a.policy,
 		       (unsigned long long)a.flags, a.nice, a.priority, (unsigned long long)a.runtime,
 		       (unsigned long long)a.deadline, (unsigned long long)a.period, a.util_min, a.util_max,

@@ -23,14 +23,35 @@
 
 #define MAX_INSNS 4096 /* BPF_MAXINSNS: the kernel's bound per filter */
 
+/* A "Cpus_allowed_list:" value of status text into out (cap bytes), "" when it is not there
+ * whole (the text cut short) or longer. */
+void status_cpus(const char *text, char *out, size_t cap)
+{
+	out[0] = 0;
+	const char *p = strstr(text, "\nCpus_allowed_list:");
+	if (!p)
+		return;
+	p += strlen("\nCpus_allowed_list:");
+	p += strspn(p, " \t");
+	size_t n = strcspn(p, "\n");
+	if (n >= cap || p[n] != '\n' || strspn(p, "0123456789,-") != n) /* cut short: "" */
+		return;
+	memcpy(out, p, n);
+	out[n] = 0;
+}
+
 /* The "Seccomp:" line of /proc/PID/task/TID/status (0 when unreadable): one raw read of the
  * file's first 4 KiB (~9 us a thread here, half of what stdio costs); line by line when a long
- * Groups line pushed it further. */
-static int mode_of(pid_t pid, pid_t tid)
+ * Groups line pushed it further. The thread's Cpus_allowed_list is kept from the same read
+ * (the state's scheduling then need not read the file again). */
+static int mode_of(pid_t pid, struct dthread *t)
 {
 	char path[64], buf[4096];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+	snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, t->tid);
 	ssize_t n = proc_text(path, buf, sizeof buf);
+	t->cpus[0] = 0;
+	if (n > 0)
+		status_cpus(buf, t->cpus, sizeof t->cpus);
 	const char *at = strstr(buf, "\nSeccomp:");
 	if (at || n < (ssize_t)sizeof buf - 1)
 		return at ? atoi(at + 10) : 0;
@@ -50,7 +71,7 @@ int seccomp_suspend(struct dtask *d)
 {
 	for (int k = 0; k < d->nth; k++) {
 		struct dthread *t = &d->th[k];
-		if (t->gone || !t->stopped || !(t->seccomp = (unsigned char)mode_of(d->tgid, t->tid)))
+		if (t->gone || !t->stopped || !(t->seccomp = (unsigned char)mode_of(d->tgid, t)))
 			continue;
 		if (ptrace(PTRACE_SETOPTIONS, t->tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP) < 0) {
 			char obj[32];
