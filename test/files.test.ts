@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointCase, checkpointKill, cleanup, exists, fifo, roundTrip, sleep, exitOf, killAndWait, restartDetached, startCase, tmpdir, treeRoundTrip, ucr, ucrAsync, verdict, waitBlockedIn, waitFor } from './harness.js';
+import { checkpointCase, checkpointKill, cleanup, exists, fifo, roundTrip, sleep, exitOf, killAndWait, restartDetached, startCase, tmpdir, treeRoundTrip, ucr, ucrAsync, verdict, waitBlockedIn, waitFor, type StartOptions } from './harness.js';
 
 afterEach(cleanup);
 
@@ -121,6 +121,21 @@ describe('credentials', () => {
     expect(fs.readFileSync(`/proc/${c.pid}/status`, 'utf8')).toMatch(/Uid:\s+65534\s+65534\s+65534\s+65534\n/);
     expect(await verdict(c)).toBe('PASS');
   });
+});
+
+describe("threads' credentials", () => {
+  // each thread's own ids, groups, capability sets and no_new_privs come back: the threads are
+  // born with the restorer's and given the image's, except when those are the same
+  for (const [what, opt] of [
+    ["root's, the restorer's own", {}],
+    ['root with a reduced bounding set', { prefix: ['setpriv', '--bounding-set=-net_raw,-sys_nice', '--'] }],
+    ['root with an ambient capability and fewer inheritable ones', { prefix: ['setpriv', '--inh-caps=-all,+net_bind_service', '--ambient-caps=+net_bind_service', '--'] }],
+    ['an ordinary user', { asNobody: [] }],
+  ] as [string, StartOptions][])
+    it(`every thread of a process comes back with its own (${what})`, async () => {
+      const { verdict } = await roundTrip('threadcreds', { ...opt, args: ['--threads', '6'] });
+      expect(verdict).toBe('PASS');
+    });
 });
 
 describe('files opened before the process dropped its privileges', () => {

@@ -21,14 +21,47 @@
 #include "restore.h"
 #include "tracee.h"
 
+/* The helper's own capability sets, read once (they do not change while it restores; its
+ * tasks and their threads are born with them). known -1: capget failed. */
+struct own_caps {
+	int known, keepcaps;
+	uint64_t eff, prm, inh, amb, bnd;
+};
+
+static const struct own_caps *own_caps(void)
+{
+	static struct own_caps o;
+	if (o.known)
+		return &o;
+	struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+	struct { uint32_t eff, prm, inh; } data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0) {
+		o.known = -1;
+		return &o;
+	}
+	o.eff = data[0].eff | (uint64_t)data[1].eff << 32, o.prm = data[0].prm | (uint64_t)data[1].prm << 32,
+	o.inh = data[0].inh | (uint64_t)data[1].inh << 32;
+	o.keepcaps = prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0);
+	for (int c = 0; c < 64; c++) {
+		int a = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0), b = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
+		if (a < 0 || b < 0) /* past the last capability this kernel knows */
+			break;
+		o.amb |= (uint64_t)(a == 1) << c;
+		o.bnd |= (uint64_t)(b == 1) << c;
+	}
+	o.known = 1;
+	return &o;
+}
+
 /* The bounding set, while the thread is still privileged (before its ids change). Only what
  * the task has (the helper's own set: the task is its clone) is dropped: dropping needs
  * CAP_SETPCAP even for a capability already gone, which a non-root restorer lacks. */
 int restore_bounding(struct task_plan *p)
 {
 	long ret;
+	const struct own_caps *o = own_caps();
 	for (int c = 0; c < 64 && p->have_caps; c++)
-		if (!(p->cap_bnd >> c & 1) && prctl(PR_CAPBSET_READ, c) == 1) {
+		if (!(p->cap_bnd >> c & 1) && (o->known < 0 ? prctl(PR_CAPBSET_READ, c) == 1 : (o->bnd >> c & 1))) {
 			if (t_inject(&rt, SYS_prctl, PR_CAPBSET_DROP, (uint64_t)c, 0, 0, 0, 0, &ret) < 0)
 				return proto_fail_sys("prctl", "finish", "capabilities", errno, "cannot drive the task through prctl");
 			if (ret == -EINVAL)
@@ -139,33 +172,14 @@ int restore_creds(struct task_plan *p)
  * own batch after the threads'. */
 static int creds_unchanged(const struct task_plan *p)
 {
-	/* the helper's own sets, read once (they do not change while it restores) */
-	static int known;
-	static uint64_t eff, prm, inh, amb, bnd;
-	static int keepcaps;
 	if (!creds_are_mine(p))
 		return 0;
 	if (!p->have_caps)
 		return 1;
-	if (!known) {
-		struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
-		struct { uint32_t eff, prm, inh; } data[2];
-		if (syscall(SYS_capget, &hdr, data) < 0)
-			return 0;
-		eff = data[0].eff | (uint64_t)data[1].eff << 32, prm = data[0].prm | (uint64_t)data[1].prm << 32,
-		inh = data[0].inh | (uint64_t)data[1].inh << 32;
-		keepcaps = prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0);
-		for (int c = 0; c < 64; c++) {
-			int a = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0), b = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
-			if (a < 0 || b < 0) /* past the last capability this kernel knows */
-				break;
-			amb |= (uint64_t)(a == 1) << c;
-			bnd |= (uint64_t)(b == 1) << c;
-		}
-		known = 1;
-	}
+	const struct own_caps *o = own_caps();
 	/* nothing to drop from the bounding set: what the helper has, the image has */
-	return keepcaps == 0 && eff == p->cap_eff && prm == p->cap_prm && inh == p->cap_inh && amb == p->cap_amb && !(bnd & ~p->cap_bnd);
+	return o->known > 0 && o->keepcaps == 0 && o->eff == p->cap_eff && o->prm == p->cap_prm && o->inh == p->cap_inh &&
+	       o->amb == p->cap_amb && !(o->bnd & ~p->cap_bnd);
 }
 
 /* restore_creds in every other thread of the task (rt: the main thread), CREDS_WAVE threads at
@@ -178,8 +192,9 @@ int restore_creds_threads(struct task_plan *p)
 		return 0;
 	struct tracee main_t = rt;
 	int wave = p->have_creds ? CREDS_WAVE : 1;
+	const struct own_caps *o = own_caps();
 	for (int c = 0; c < 64 && p->have_caps && wave > 1; c++)
-		if (!(p->cap_bnd >> c & 1) && prctl(PR_CAPBSET_READ, c) == 1)
+		if (!(p->cap_bnd >> c & 1) && (o->known < 0 ? prctl(PR_CAPBSET_READ, c) == 1 : (o->bnd >> c & 1)))
 			wave = 1;
 	static struct batch tmpl, b[CREDS_WAVE];
 	static struct tracee t[CREDS_WAVE];
