@@ -1,8 +1,12 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decode, decodeBudget, encode, type CborValue } from '../src/image/cbor.js';
 import { decodedCopy } from '../src/image/cbor-decoded.js';
 import { encodeTask } from '../src/image/encode-task.js';
 import { ImageReader, type KnownRecords } from '../src/image/reader.js';
+import { ImageWriter } from '../src/image/writer.js';
 import { crc32c } from '../src/native/addon.js';
 import type { TaskImage, VmaImage } from '../src/image/types.js';
 
@@ -100,6 +104,40 @@ describe('TASK record encoding (encode-task.ts)', () => {
     for (let i = 0; i < 40; i++) deep = [deep];
     for (const bad of [undefined, { a: 0.5 }, { a: NaN }, { a: 2n ** 64n }, { a: '\ud800' }, { ['\udc00']: 1 }, { a: new Int32Array(1) }, { a: new Map() }, { a: () => 1 }, Object.create({ x: 1 }), [, 1], new (class X {})(), deep])
       expect(decodedCopy(bad)).toBeUndefined();
+  });
+
+  it("the writer keeps every metadata record it writes for the check: the generic encoder's bytes, and a copy that is what they decode to", () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ucr-keep-')), 'img');
+    const fd = fs.openSync(file, 'w+', 0o600);
+    try {
+      const w = new ImageWriter(fd, file);
+      w.copyFrom();
+      w.keep = true;
+      const header = { createdAt: '2026-12-05T00:00:00.000Z', note: 'x'.repeat(40), n: -0, big: 2n ** 60n, small: 5n, absent: undefined, buf: Buffer.from([1, 2, 3]) };
+      const files = { files: Array.from({ length: 500 }, (_, i) => ({ id: i, kind: 'pipe', flags: i * 3, pipe: { id: i >> 1, end: i & 1 } })), objects: [] };
+      w.header(header as never);
+      w.tree({ tasks: [{ pid: 1, ppid: 0, children: [] }] } as never);
+      w.files(files as never);
+      w.ipc({ shm: [], sem: [], msg: [] } as never);
+      const all = w.copied() as Buffer[];
+      const image = Buffer.concat(all);
+      const kept = w.knownRecords();
+      expect(kept.size).toBe(4);
+      for (const [at, k] of kept) {
+        const length = Number(image.readBigUInt64LE(at - 8));
+        expect(image.subarray(at, at + length).equals(k.bytes)).toBe(true);
+        const b = decodeBudget(1 << 30);
+        expect(k.value).toStrictEqual(decode(k.bytes, b));
+        expect(k.charge).toBe((1 << 30) - b.left);
+      }
+      const values = [...kept.values()];
+      expect(values[0]!.bytes.equals(encode(header as unknown as CborValue))).toBe(true);
+      expect(values[2]!.bytes.equals(encode(files as unknown as CborValue))).toBe(true);
+      expect((values[2]!.value as { files: unknown[] }).files).not.toBe(files.files); // a copy
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    }
   });
 
   it('the reader takes a known record for exactly its bytes, and decodes any other', () => {

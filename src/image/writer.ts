@@ -2,6 +2,7 @@
 import { systemErrorText } from '../errno.js';
 import { UcrError } from '../errors.js';
 import { crc32c, digestAdd } from '../native/addon.js';
+import { decodedCopy } from './cbor-decoded.js';
 import { encode, type CborValue } from './cbor.js';
 import { encodeTask } from './encode-task.js';
 import { writeAll } from './fdio.js';
@@ -58,22 +59,35 @@ export class ImageWriter {
   }
 
   header(h: ImageHeader): void {
-    this.record(RecordKind.Header, encode(h as unknown as CborValue));
+    this.plain(RecordKind.Header, h as unknown as CborValue);
   }
 
   tree(t: ImageTree): void {
-    this.record(RecordKind.Tree, encode(t as unknown as CborValue));
+    this.plain(RecordKind.Tree, t as unknown as CborValue);
   }
 
   files(f: ImageFiles): void {
-    this.record(RecordKind.Files, encode(f as unknown as CborValue));
+    this.plain(RecordKind.Files, f as unknown as CborValue);
   }
 
   ipc(i: ImageIpc): void {
-    this.record(RecordKind.Ipc, encode(i as unknown as CborValue));
+    this.plain(RecordKind.Ipc, i as unknown as CborValue);
   }
 
-  /** Set: TASK records are encoded from the copy decode would give back (encode-task.ts), kept
+  /** A record encoded by the generic encoder; with keep, from the copy decode would give back,
+   * kept for the check as the TASK records are (the FILES record of 10 tasks sharing 400
+   * pipes: ~4 ms of the check's decoding, cold) */
+  private plain(kind: RecordKind, v: CborValue): void {
+    const d = this.keep && this.keptCharge < KEEP_CHARGE ? decodedCopy(v) : undefined;
+    const bytes = encode(d ? d.value : v);
+    if (d) {
+      this.keptCharge += d.charge + bytes.length;
+      this.kept.set(this.bytes + FRAME_SIZE, { bytes, value: d.value, charge: d.charge });
+    }
+    this.record(kind, bytes);
+  }
+
+  /** Set: the metadata records are encoded from the copy decode would give back (encode-task.ts), kept
    * with their bytes for the checkpoint's check (knownRecords), up to KEEP_CHARGE of decoded
    * values and bytes (format 1.8: a tree of 100 tasks ~2.9 MB, 100 x 400 fds ~3.8 MB; 1,000
    * tasks x 400 fds would be ~40 MB: the first ones only). */
