@@ -5,8 +5,10 @@
  * an image edited to a better priority, a lower oom_score_adj, more locked memory or another
  * loginuid is refused and leaves nothing.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, exists, roundTrip, ucr, verdict } from './harness.js';
+import { cleanup, exists, killAndWait, roundTrip, ucr, verdict } from './harness.js';
 import { KIND } from './image-edit.js';
 import { expectOneLine, forge, userImage } from './nobody.js';
 
@@ -16,6 +18,26 @@ describe('process attributes come back as the program set them', () => {
   it('per thread: scheduling policy (BATCH, IDLE, OTHER, FIFO with reset-on-fork, RR), priority, nice, personality; per process: oom_score_adj, membarrier registrations, mlockall(MCL_FUTURE) over PROT_NONE areas, loginuid', async () => {
     const { verdict } = await roundTrip('procattrs');
     expect(verdict).toBe('PASS');
+  });
+
+  it("each thread's own time slice (SCHED_OTHER 3 and 5 ms, one inherited, SCHED_BATCH 2 ms) and the default one come back; a slice out of the kernel's bounds, on another policy or in a 1.8 image is refused", async () => {
+    const { c, verdict } = await roundTrip('slice');
+    expect(verdict).toBe('PASS');
+    await killAndWait(c.pid);
+    const good = fs.readFileSync(path.join(c.dir, 'image.ucr'));
+    expect(good.readUInt32LE(12)).toBe(9); // format 1.9: the slices
+    const old = Buffer.from(good);
+    old.writeUInt32LE(8, 12);
+    const cases: [string, Buffer, (t: Record<string, any>) => void, RegExp][] = [
+      ['small', good, (t) => (t.attrs.sched[0].slice = 99_999), /attrs\.sched\[0\]\.slice/],
+      ['idle', good, (t) => (t.attrs.sched[0].policy = 5), /a time slice belongs to SCHED_OTHER and SCHED_BATCH only/],
+      ['old', old, () => {}, /a thread's own time slice in a format 1\.8 image/],
+    ];
+    for (const [name, bytes, edit, re] of cases) {
+      const r = ucr(['restart', '-i', forge(c, bytes, `${name}.ucr`, KIND.TASK, edit), '--detach']);
+      expectOneLine(r, re);
+      expect(exists(c.pid), name).toBe(false);
+    }
   });
 
   it('root sets it all and locks 16 MiB, then becomes nobody: its memory stays locked, its real-time threads keep their priority (set by the helper for root\'s own image, where the task\'s own credentials are not enough)', async () => {

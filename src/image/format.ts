@@ -69,6 +69,10 @@
  *                        and named in `same` (same-parts.ts); a task's own xstate may leave out
  *                        the zeros at its end, as its threads' since 1.5.
  *
+ * Format 1.9: a thread of SCHED_OTHER or SCHED_BATCH may carry its own time slice (`slice` of
+ *                        its `sched` entry, Linux 6.12 on): a 1.8 reader would restore it with
+ *                        the default slice.
+ *
  * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
  * a restart that has an image streamed to it whole and verified (every record's checksum, the
  * digest chain, the trailer) sends back 16 bytes on a channel of its own:
@@ -80,7 +84,9 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 8;
+export const FORMAT_MINOR = 9;
+/** The minor written for an image with a thread's own time slice (ThreadSched slice). */
+export const FORMAT_MINOR_SLICE = 9;
 /** The minor written for an image with a task's fd table packed (fd-pack.ts). */
 export const FORMAT_MINOR_FDP = 8;
 /** The minor written for an image with a task record that takes parts from its parent's (same-parts.ts). */

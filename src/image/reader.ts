@@ -17,6 +17,7 @@ import {
   FORMAT_MINOR_XTRIM,
   FORMAT_MINOR_AIO,
   FORMAT_MINOR_CGROUP,
+  FORMAT_MINOR_SLICE,
   FRAME_SIZE,
   MAGIC,
   MAX_METADATA_DECODED,
@@ -254,6 +255,7 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
     const parent = taskOf.get(t.ppid);
     const task = checkTask(raw, where(`TASK ${t.pid}`), parent, t.ppid);
     if (minor < FORMAT_MINOR_AIO && otherVmas(task).some((v) => v.aio) /* packed ones are never rings */) throw new ImageError(where(`TASK ${t.pid}: an AIO ring's head and tail in a format ${major}.${minor} image`), { object: name });
+    if (minor < FORMAT_MINOR_SLICE && task.attrs?.sched.some((s) => s.slice !== undefined)) throw new ImageError(where(`TASK ${t.pid}: a thread's own time slice in a format ${major}.${minor} image`), { object: name });
     if (task.pid !== t.pid)
       throw new ImageError(where(`TASK record ${i} is pid ${task.pid}, the tree says ${t.pid}`), { object: name });
     if (task.cwdObj !== undefined && !dirIds.has(task.cwdObj))

@@ -170,6 +170,9 @@ export interface ThreadSched {
   dl?: [number, number, number];
   /** utilization clamps [min, max] when set (0..1024) */
   util?: [number, number];
+  /** SCHED_OTHER and SCHED_BATCH: the thread's own time slice in ns (sched_setattr's
+   * sched_runtime, Linux 6.12 on), absent for the default one (format 1.9) */
+  slice?: number;
   personality: number;
   /** CPU affinity (sched_setaffinity), ascending CPU numbers; absent when the thread may run on
    * every CPU of the machine it was checkpointed on */

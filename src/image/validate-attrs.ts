@@ -51,6 +51,9 @@ export function checkAttrs(v: CborValue | undefined, w: Where, tids: number[]): 
     };
     const dl = s.dl === undefined ? undefined : triple('dl', 2 ** 53 - 1);
     if ((policy === 6) !== (dl !== undefined)) sw.at('dl').fail('deadline parameters belong to SCHED_DEADLINE, and only to it');
+    // the bounds sched_setattr keeps a slice within (0.1 to 100 ms)
+    const slice = s.slice === undefined ? undefined : int(s.slice, sw.at('slice'), 100_000, 100_000_000);
+    if (slice !== undefined && policy !== 0 && policy !== 3) sw.at('slice').fail('a time slice belongs to SCHED_OTHER and SCHED_BATCH only');
     let util: [number, number] | undefined;
     if (s.util !== undefined) {
       const u = arr(s.util, sw.at('util'), 2).map((y, j) => int(y, sw.at('util').at(j), 0, 1024));
@@ -65,6 +68,7 @@ export function checkAttrs(v: CborValue | undefined, w: Where, tids: number[]): 
       priority,
       ...(dl ? { dl } : {}),
       ...(util ? { util } : {}),
+      ...(slice !== undefined ? { slice } : {}),
       personality: field(s, 'personality', sw, (y, ww) => int(y, ww, 0, 0xffffffff)),
       ...(s.cpus !== undefined ? { cpus: cpuList(s.cpus, sw.at('cpus')) } : {}),
     };

@@ -345,6 +345,8 @@ function attrsOf(proc: number, a: StateFacts['attrs'], mainCpus: string | undefi
       nice,
       priority,
       ...(policy === SCHED_DEADLINE ? { dl: [runtime, deadline, period] as [number, number, number] } : {}),
+      // a fair thread's own time slice (the helper sends 0 for the default one)
+      ...((policy === 0 || policy === 3) && runtime ? { slice: runtime } : {}),
       // set clamps only (CONFIG_UCLAMP_TASK; defaults 0 and 1024, or 0 0 without it)
       ...(umax && (umin !== 0 || umax !== 1024) ? { util: [umin, umax] as [number, number] } : {}),
       personality,

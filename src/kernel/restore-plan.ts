@@ -280,7 +280,8 @@ const THREAD_CHUNK = 256;
  * thread (and its `affinity` line, with the CPUs of its affinity online here), one `attrs` line. */
 function attrsLines(a: TaskAttrs): string[] {
   const L = a.sched.map((s) => {
-    const [runtime, deadline, period] = s.dl ?? [0, 0, 0];
+    // a fair thread's own time slice goes as its runtime (restore_attrs.c)
+    const [runtime, deadline, period] = s.dl ?? [s.slice ?? 0, 0, 0];
     const [umin, umax] = s.util ?? [0, 1024];
     const sched = P.planSched({ tid: s.tid, policy: s.policy, flags: s.flags, nice: s.nice, priority: s.priority, runtime, deadline, period, umin, umax, personality: s.personality });
     const cpus = s.cpus && onlineOf(s.cpus); // checkAffinity refused an empty one

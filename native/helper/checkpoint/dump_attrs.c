@@ -153,6 +153,10 @@ int attrs_state(struct tracee *task, const struct dtask *d, long vmlck_before, c
 			snprintf(obj, sizeof obj, "thread %d", d->th[k].tid);
 			return proto_fail("state", obj, errno, "sched_getattr failed");
 		}
+		/* a fair thread's runtime is its time slice (Linux 6.12 on): sent only when it is its
+		 * own (sched_setattr), not the default; SCHED_IDLE takes no slice */
+		if (a.policy == 5 || ((a.policy == 0 || a.policy == 3) && a.runtime == fair_default_slice()))
+			a.runtime = 0;
 		static char cpus[2048];
 		if (d->th[k].tid == task->pid)
 			cpus[0] = 0; /* the coordinator has it: the status of the task's /proc files */

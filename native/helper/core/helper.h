@@ -63,6 +63,8 @@ int thread_is_zombie(pid_t pid, pid_t tid);
 /* One read of a small text file (of /proc) into buf, NUL-terminated (empty on failure): the
  * bytes read, or -1. */
 ssize_t proc_text(const char *path, char *buf, size_t len);
+/* The time slice a fair thread has by default (ns; 0 before Linux 6.12): procfs.c. */
+uint64_t fair_default_slice(void);
 /* One sock_diag dump (core/diag.c): req (its struct nlmsghdr first, len bytes) sent on a
  * NETLINK_SOCK_DIAG socket, each answer message given to each() until NLMSG_DONE; 0, or -1 and
  * errno (the socket, send, recv, or the kernel's NLMSG_ERROR). */

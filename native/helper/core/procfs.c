@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helper.h"
+#include "ucr_compat.h"
 
 /* A maps line of an AIO ring: its start address added (once r->err is set, nothing is). */
 static void ring_add(struct aio_rings *r, const char *line)
@@ -102,4 +104,47 @@ int grab_fd(pid_t pid, int fd)
 	close(pfd);
 	errno = e;
 	return s;
+}
+
+/* The time slice a fair thread (SCHED_OTHER, SCHED_BATCH) has by default, in ns: Linux 6.12 on
+ * reports a fair thread's slice as its sched_runtime, its own when set with sched_setattr
+ * (inherited by its threads and children), else this default (which depends on the number of
+ * CPUs); 0 on older kernels. Learned once: a fair helper asks for its own policy again without
+ * a slice (its scheduling otherwise unchanged); a real-time one forks a child that asks for
+ * SCHED_OTHER without a slice and reports what it got. */
+uint64_t fair_default_slice(void)
+{
+	static int known;
+	static uint64_t slice;
+	if (known)
+		return slice;
+	known = 1;
+	struct ucr_sched_attr a = { 0 };
+	if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) < 0)
+		return slice = 0;
+	if (a.policy == 0 || a.policy == 3) {
+		struct ucr_sched_attr w = { .size = sizeof w, .policy = a.policy, .flags = a.flags & 1, .nice = a.nice };
+		if (syscall(SYS_sched_setattr, 0, &w, 0) < 0 || syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) < 0)
+			return slice = 0;
+		return slice = a.runtime;
+	}
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return slice = 0;
+	pid_t c = fork();
+	if (c == 0) {
+		struct ucr_sched_attr w = { .size = sizeof w, .policy = 0 };
+		uint64_t v = 0;
+		if (syscall(SYS_sched_setattr, 0, &w, 0) == 0 && syscall(SYS_sched_getattr, 0, &w, sizeof w, 0) == 0)
+			v = w.runtime;
+		_exit(write(p[1], &v, sizeof v) == sizeof v ? 0 : 1);
+	}
+	close(p[1]);
+	if (c < 0 || read(p[0], &slice, sizeof slice) != sizeof slice)
+		slice = 0;
+	close(p[0]);
+	if (c > 0)
+		while (waitpid(c, NULL, 0) < 0 && errno == EINTR)
+			;
+	return slice;
 }

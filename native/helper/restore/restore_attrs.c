@@ -25,6 +25,7 @@
 
 #include "ucr_compat.h"
 #include "batch.h"
+#include "helper.h"
 #include "plan_parse.h"
 #include "proto.h"
 #include "restore.h"
@@ -162,19 +163,27 @@ static int sched_want_of(struct task_plan *p, const struct sched_plan *s, struct
 	struct ucr_sched_attr want = { .size = sizeof want, .policy = s->policy, .flags = s->flags & SCHED_FLAG_RESET_ON_FORK_,
 				       .nice = s->nice, .priority = s->priority },
 			      cur = { 0 };
+	/* the runtime sched_getattr gives back: a deadline thread's own; a fair thread's time slice
+	 * (Linux 6.12 on), its own (the image's `slice`) or the default, which sched_setattr
+	 * without one puts back */
+	uint64_t runtime = 0;
 	if (s->policy == SCHED_DEADLINE_) {
 		want.flags = s->flags;
 		want.runtime = s->runtime, want.deadline = s->deadline, want.period = s->period;
+		runtime = want.runtime;
+	} else if (s->policy == 0 || s->policy == 3 || s->policy == 5) {
+		if (s->policy != 5)
+			want.runtime = s->runtime;
+		runtime = want.runtime ? want.runtime : fair_default_slice();
 	}
 	int clamp = s->util_min != 0 || s->util_max != 1024;
 	if (clamp)
 		want.flags |= SCHED_FLAG_UTIL_CLAMP_, want.util_min = s->util_min, want.util_max = s->util_max;
 	w->attr = want;
-	/* 1: as it is already (a fair thread's runtime, as Linux 6.12 on reports it, is its time
-	 * slice: set again, which puts the default slice back) */
+	/* 1: as it is already */
 	return syscall(SYS_sched_getattr, w->seen, &cur, sizeof cur, 0) == 0 && cur.policy == want.policy &&
 	       (cur.flags & SCHED_FLAG_RESET_ON_FORK_) == (want.flags & SCHED_FLAG_RESET_ON_FORK_) && cur.nice == want.nice &&
-	       cur.priority == want.priority && cur.runtime == want.runtime && cur.deadline == want.deadline &&
+	       cur.priority == want.priority && cur.runtime == runtime && cur.deadline == want.deadline &&
 	       cur.period == want.period && (!clamp || (cur.util_min == want.util_min && cur.util_max == want.util_max));
 }
 
