@@ -774,6 +774,39 @@ CASE_FN unsigned char *case_map_small_pages(size_t len, int extra)
     return p;
 }
 
+/* The rest of a helper thread's life: every signal blocked (SIGTERM is the main thread's: its
+ * pause() must see it), paused. */
+CASE_FN void case_thread_idle(void)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (;;)
+        pause();
+}
+
+/* The lines of a /proc status file (path) that start with one of the NULL-terminated
+ * prefixes, concatenated with a space after each, into out (cap bytes; "" when unreadable). */
+CASE_FN void case_status_lines(const char *path, const char *const *prefixes, char *out, size_t cap)
+{
+    char buf[8192];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    out[0] = 0;
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        for (const char *const *p = prefixes; *p; p++)
+            if (!strncmp(l, *p, strlen(*p)) && strlen(out) + strlen(l) + 2 < cap) {
+                strcat(strcat(out, l), " ");
+                break;
+            }
+}
+
 /* The Rss (KiB) of the process's mapping that starts at base, from /proc/self/smaps; -1 if
  * there is no such mapping. */
 CASE_FN long case_rss_kib(const void *base)

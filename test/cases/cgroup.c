@@ -40,12 +40,8 @@ static volatile pid_t thread_tid;
 static void *idle(void *arg)
 {
 	(void)arg;
-	sigset_t all; /* SIGTERM is the main thread's: its pause() must see it */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	thread_tid = (pid_t)syscall(SYS_gettid);
-	for (;;)
-		pause();
+	case_thread_idle();
 	return NULL;
 }
 

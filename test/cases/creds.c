@@ -16,18 +16,8 @@
 /* The five Cap* lines of /proc/self/status, concatenated. */
 static void caps(char *out, size_t cap)
 {
-	char buf[8192];
-	int fd = open("/proc/self/status", O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	out[0] = 0;
-	if (n <= 0)
-		return;
-	buf[n] = 0;
-	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
-		if (!strncmp(l, "Cap", 3) && strlen(out) + strlen(l) + 2 < cap)
-			strcat(strcat(out, l), " ");
+	static const char *const cap_lines[] = { "Cap", NULL };
+	case_status_lines("/proc/self/status", cap_lines, out, cap);
 }
 
 int main(int argc, char **argv)

@@ -56,8 +56,7 @@ static void *worker(void *arg)
 		case_setup_fail("thread %ld: sched_setattr: %s", i, strerror(errno));
 	tids[i] = (pid_t)syscall(SYS_gettid);
 	__atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-	for (;;)
-		pause();
+	case_thread_idle();
 	return NULL;
 }
 

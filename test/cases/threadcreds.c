@@ -26,29 +26,17 @@ static volatile int started;
 /* The credential lines of a thread's status, concatenated. */
 static void creds_of(pid_t tid, char *out, size_t cap)
 {
-	char path[64], buf[8192];
+	static const char *const lines[] = { "Cap", "Uid:", "Gid:", "Groups:", "NoNewPrivs:", NULL };
+	char path[64];
 	snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	out[0] = 0;
-	if (n <= 0)
-		return;
-	buf[n] = 0;
-	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
-		if ((!strncmp(l, "Cap", 3) || !strncmp(l, "Uid:", 4) || !strncmp(l, "Gid:", 4) || !strncmp(l, "Groups:", 7) ||
-		     !strncmp(l, "NoNewPrivs:", 11)) &&
-		    strlen(out) + strlen(l) + 2 < cap)
-			strcat(strcat(out, l), " ");
+	case_status_lines(path, lines, out, cap);
 }
 
 static void *worker(void *arg)
 {
 	(void)arg;
 	__atomic_add_fetch(&started, 1, __ATOMIC_SEQ_CST);
-	for (;;)
-		pause();
+	case_thread_idle();
 	return NULL;
 }
 
