@@ -291,17 +291,25 @@ export async function treeRoundTrip(name: string, opt: StartOptions = {}): Promi
 }
 
 export async function cleanup(): Promise<void> {
+  const tree: number[] = [];
   for (const pid of started) {
     remember(pid);
     if (!ours(pid)) continue;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
+    // its descendants too: a child in a session of its own outlives the case's process when a
+    // test fails before the case's verdict ends them (seen: sharedfiles --siblings-setsid)
+    const all = treeOf(pid);
+    tree.push(...all.slice(1));
+    for (const p of all.reverse()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
   }
   for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   for (const pid of started) await waitFor(() => !alive(pid) || !ours(pid), 5_000, `pid ${pid} to die`).catch(() => {});
+  for (const pid of tree) await waitFor(() => !alive(pid), 5_000, `pid ${pid} to die`).catch(() => {});
   started.clear();
   seen.clear();
   children.clear();
