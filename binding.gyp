@@ -90,7 +90,7 @@
         "native/helper/restore/restore_map.c",
         "native/helper/restore/restore_paths.c",
         "native/helper/restore/restore_share.c",
-        "native/helper/restore/restore_state.c", "native/helper/restore/restore_steps.c",
+        "native/helper/restore/restore_creds.c", "native/helper/restore/restore_state.c", "native/helper/restore/restore_steps.c",
         "native/helper/restore/restore_threads.c",
         "native/helper/restore/restore_aio.c",
         "native/helper/restore/restore_vdso.c",

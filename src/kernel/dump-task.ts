@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import { CheckpointError, UnsupportedError } from '../errors.js';
 import type { SigactionImage, TaskAttrs, TaskImage, ThreadSignals, TreeEntry, VmaImage } from '../image/types.js';
 import type { Helper } from './helper.js';
-import { threadAffinity } from './affinity.js';
 import { classifyParts, classifyTask } from './memory.js';
 import { listThreads, parseStat, parseTimers, readProcText, statusField, threadState } from './proc.js';
 import { dumpRuns, dumpSeccomp, dumpState, type EvState } from './protocol.gen.js';
@@ -17,6 +16,7 @@ import { FrameParts } from './frame-parts.js';
 import { SKIP_FDINFO_MIN } from './fd-prefetch.js';
 import { procFiles, type ProcFile } from './proc-files.js';
 import type { CgroupRead } from './cgroups.js';
+import { attrsOf, stopOf } from './task-attrs.js';
 
 /** What the helper's `state` reports (protocol/schema.mjs). */
 export interface StateFacts {
@@ -326,56 +326,6 @@ async function smapsPart(h: Helper, pid: number, proc: number): Promise<{ bytes:
   return { bytes: b, last: ev.last === 1 };
 }
 
-const SCHED_DEADLINE = 6;
-
-function cpusOf(proc: number, tid: number, list: string | undefined): { cpus?: number[] } {
-  const cpus = threadAffinity(proc, tid, list);
-  return cpus ? { cpus } : {};
-}
-
-/** Scheduling and personality of every thread, oom_score_adj, loginuid (from /proc), with
- * what the helper read (membarrier registrations, mlockall flags, sched_getattr). */
-function attrsOf(proc: number, a: StateFacts['attrs'], mainCpus: string | undefined, text: (f: ProcFile) => string): TaskAttrs {
-  const one = (file: 'oom_score_adj' | 'loginuid') => text(file).trim();
-  return {
-    sched: a.sched.map(([tid, policy, flags, nice, priority, runtime, deadline, period, umin, umax, personality, cpus]) => ({
-      tid,
-      policy,
-      flags: flags & 7,
-      nice,
-      priority,
-      ...(policy === SCHED_DEADLINE ? { dl: [runtime, deadline, period] as [number, number, number] } : {}),
-      // a fair thread's own time slice (the helper sends 0 for the default one)
-      ...((policy === 0 || policy === 3) && runtime ? { slice: runtime } : {}),
-      // set clamps only (CONFIG_UCLAMP_TASK; defaults 0 and 1024, or 0 0 without it)
-      ...(umax && (umin !== 0 || umax !== 1024) ? { util: [umin, umax] as [number, number] } : {}),
-      personality,
-      // the thread /proc/PID/status describes: its list is read already; the others' the
-      // helper read ("": read here)
-      ...cpusOf(proc, tid, tid === proc ? mainCpus : cpus || undefined),
-    })),
-    oomScoreAdj: Number(one('oom_score_adj')),
-    membarrier: a.membarrier,
-    mlockall: a.mlockall,
-    ...thpOf(proc, a.thp),
-    loginuid: Number(one('loginuid')),
-  };
-}
-
-/** prctl(PR_SET_THP_DISABLE) of the process: 1, or 3 with PR_THP_DISABLE_EXCEPT_ADVISED
- * (kernel 6.18); absent when off. */
-function thpOf(proc: number, thp: number): { thp?: number } {
-  if (thp !== 0 && thp !== 1 && thp !== 3) throw new UnsupportedError(`process ${proc}: prctl(PR_GET_THP_DISABLE) gives ${thp}, not a value ucr knows`, { pid: proc });
-  return thp ? { thp } : {};
-}
-
-/** SIGTSTP, SIGTTIN, SIGTTOU: the signal a stopped process was stopped with, as its first stop
- * under the helper reported it (native/helper/checkpoint/freeze.c); SIGSTOP is the default. */
-function stopOf(sig: number): { stopSignal?: number } {
-  return sig >= 20 && sig <= 22 ? { stopSignal: sig } : {};
-}
-
-/** The root directory when chroot() changed it (as this process sees it). */
 function rootOf(pid: number, root: string): { root?: string } {
   if (root.endsWith(' (deleted)')) throw new UnsupportedError(`process ${pid}: its root directory ${root} was removed`, { pid });
   return root === '/' ? {} : { root };

@@ -181,10 +181,11 @@ int restore_aio_ring(const struct task_plan *p, const struct vma_plan *m, const 
 int task_open(const char *phase, const char *path, int flags, long *fd);
 /* Makes p the task injected calls go to (rt), through the gadget every task inherited. */
 int use_task(struct task_plan *p, uint64_t gadget, const char *phase);
-/* restore_state.c */
+/* restore_creds.c */
 int restore_bounding(struct task_plan *p);
 int restore_creds(struct task_plan *p);
 int restore_creds_threads(struct task_plan *p);
+/* restore_state.c */
 int restore_sigstate(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared);
 int restore_pending(const struct sigstate *s, pid_t tgid, pid_t tid, const unsigned char *shared, size_t nshared);
 int restore_ptimers(struct task_plan *p);
