@@ -330,37 +330,6 @@ int t_inject_via_step(struct tracee *t, uint64_t insn, long nr, const uint64_t a
 	return t_step_start(t, insn, nr, a) < 0 ? -1 : t_step_end(t, insn, ret);
 }
 
-int t_inject_clone(struct tracee *t, uint64_t args, size_t size, pid_t *child, long *ret)
-{
-	const uint64_t a[6] = { args, size, 0, 0, 0, 0 };
-	struct user_regs_struct r = t->regs;
-	load_call(&r, t->gadget, SYS_clone3, a);
-	if (t_set_regs(t->pid, &r) < 0)
-		return -1;
-	int st;
-	*child = 0;
-	for (int stops = 0; stops < 4; stops++) {
-		if (resume_wait(t->pid, PTRACE_CONT, &st) < 0)
-			return -1;
-		if (WIFSTOPPED(st) && (st >> 8) == (SIGTRAP | (PTRACE_EVENT_CLONE << 8))) {
-			unsigned long msg = 0;
-			ptrace(PTRACE_GETEVENTMSG, t->pid, 0, &msg);
-			*child = (pid_t)msg;
-			continue;
-		}
-		if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP || (st >> 16) != 0) {
-			errno = EPROTO;
-			return -1;
-		}
-		if (t_get_regs(t->pid, &r) < 0)
-			return -1;
-		*ret = (long)r.rax;
-		return 0;
-	}
-	errno = EPROTO;
-	return -1;
-}
-
 uint64_t t_scratch_put(struct tracee *t, size_t off, const void *buf, size_t len)
 {
 	if (off + len > t->scratch_len) {

@@ -67,9 +67,6 @@ int t_inject_via_step(struct tracee *t, uint64_t insn, long nr, const uint64_t a
 int t_step_start(struct tracee *t, uint64_t insn, long nr, const uint64_t a[6]);
 int t_step_end(struct tracee *t, uint64_t insn, long *ret);
 
-/* Injects clone3(args, size) creating a thread: with PTRACE_O_TRACECLONE set on the task, the
- * new thread is attached and stopped before it runs; its tid goes to *child. */
-int t_inject_clone(struct tracee *t, uint64_t args, size_t size, pid_t *child, long *ret);
 
 /* Copies bytes into the scratch area at offset off; returns the task address or 0. */
 uint64_t t_scratch_put(struct tracee *t, size_t off, const void *buf, size_t len);

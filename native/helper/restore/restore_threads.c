@@ -139,30 +139,6 @@ static int clone_wave(struct task_plan *p, int w0, int n, struct tracee *t, cons
 	return 0;
 }
 
-/* One thread made by its own injected clone3 (a task with seccomp filters installs them
- * between the clones: seccomp_before_thread, in the order of old). */
-static int clone_one(struct task_plan *p, int i, struct tracee *t, const struct tracee *main_t)
-{
-	struct thread_plan *th = &p->threads[i];
-	char obj[32];
-	snprintf(obj, sizeof obj, "thread %d", th->tid);
-	if (seccomp_before_thread(p, i) < 0) /* the filters it is born with (restore_seccomp.c) */
-		return -1;
-	int32_t tid = th->tid;
-	uint64_t tidp = t_scratch_put(&rt, 512, &tid, sizeof tid);
-	struct clone_args ca;
-	clone_args_of(th, tidp, &ca);
-	uint64_t cap = t_scratch_put(&rt, 0, &ca, sizeof ca);
-	long ret;
-	pid_t child;
-	if (!tidp || !cap || t_inject_clone(&rt, cap, sizeof ca, &child, &ret) < 0)
-		return proto_fail_sys("clone3", "finish", obj, errno, "cannot drive the task through clone3");
-	if (ret < 0)
-		return clone_failed(th, ret);
-	th->pid = child ? child : (pid_t)ret;
-	return thread_born(th, t, main_t);
-}
-
 /* The task's other threads, created by the task itself (injected clone3 with CLONE_THREAD at
  * the wanted tid, and the thread's clear_child_tid address as CLONE_CHILD_CLEARTID sets it),
  * each attached before it runs; then, TWAVE threads at once (each its own scratch slot: they
@@ -183,7 +159,9 @@ int restore_threads(struct task_plan *p)
 	int wave = p->nsc ? 1 : TWAVE;
 	for (int w0 = 0; w0 < p->nthreads; w0 += wave) {
 		int n = p->nthreads - w0 < wave ? p->nthreads - w0 : wave;
-		if ((p->nsc ? clone_one(p, w0, t, &main_t) : clone_wave(p, w0, n, t, &main_t)) < 0)
+		/* a task with seccomp filters installs them between the clones, one thread at a
+		 * time in the order of old: the filters each is born with (restore_seccomp.c) */
+		if ((p->nsc && seccomp_before_thread(p, w0) < 0) || clone_wave(p, w0, n, t, &main_t) < 0)
 			return -1;
 		/* every thread started is waited for, also after a failure */
 		int started = 0, rc = 0;
