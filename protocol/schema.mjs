@@ -261,6 +261,7 @@ export const messages = [
   dump('pages', [u64('pid', { min: 1, max: PID }), u32('task'), i64('seed', { min: -1, max: U32 })], 'then run lines and end: page records -> pages'),
   dump('scanpages', [u64('pid', { min: 1, max: PID }), u32('task'), i64('seed', { min: -1, max: U32 }), u64('runs')], "page records of the runs the task's `runs` commands found since its `state`, in their order (runs: how many the coordinator collected; any other count is refused) -> pages"),
   dump('compress', [enm('algo', { values: ['lz4'] })], 'page records compressed -> compress'),
+  dump('reserve', [u64('bytes')], "the page bytes to come: the output's blocks for them allocated ahead, while the metadata is made (pipeline_writer.c; no answer)"),
   dump('pipe', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], "a pipe's contents -> pipe"),
   dump('fown', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'F_GETOWN_EX and F_GETSIG -> fown'),
   dump('tty', [u64('pid', { min: 1, max: PID }), u64('fd', { max: FD })], 'a pty -> tty'),

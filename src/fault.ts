@@ -19,7 +19,10 @@
  *                                    the record being read starts, after its first piece's copy
  *                                    and before its checksum reads it, or before that copy; in a checkpoint's page scans
  *                                    (pagemap.c) 'no-pagemap-scan' does not fail but reads
- *                                    pagemap as on a kernel without the PAGEMAP_SCAN ioctl); with a pid, only for that task (its pid in
+ *                                    pagemap as on a kernel without the PAGEMAP_SCAN ioctl); 'reserve-wait' does not fail
+ *                                    but has a checkpoint's first page record wait until the
+ *                                    blocks reserved for the pages (a tmpfs output) are all
+ *                                    allocated, instead of stopping that; with a pid, only for that task (its pid in
  *                                    the image)
  *   UCR_FAULT_ACTION=fail|sigkill|sigint
  *                                    fail (default): the operation fails there with

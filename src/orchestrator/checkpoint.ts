@@ -32,7 +32,7 @@ import { captureTree } from './capture-tree.js';
 import { writeMetadata } from './write-metadata.js';
 import { checkRestorable } from './restart-plan.js';
 import { callProcesses, RESTARTED_EXIT_STATUS } from './self.js';
-import { dumpAck, dumpCompress, dumpDrain, dumpKill, dumpRelease, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
+import { dumpAck, dumpCompress, dumpDrain, dumpReserve, dumpKill, dumpRelease, dumpTcpkeep, dumpTcpkeeper, dumpTcprepair } from '../kernel/protocol.gen.js';
 import { pagesLines } from '../kernel/scan-runs.js';
 import { yieldUnderRealtime } from '../native/addon.js';
 import { nowMs } from '../monotonic.js';
@@ -185,6 +185,10 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     if (sel.self) entries.push(sel.self.entry);
     // pages children still share with their parent since the fork: saved once (cow.ts)
     await findInherited(helper, tasks, entries);
+    // the output's blocks for the pages allocated ahead while the rest is captured and the
+    // metadata made (a tmpfs file: native/helper/stream/pipeline_writer.c); not when they are
+    // compressed (fewer bytes than the pages)
+    if (!opts.compress) helper.send(dumpReserve({ bytes: tasks.reduce((s, t) => s + runBytes(t.pageRuns), 0) }));
     // fd tables and fs info shared by processes (CLONE_FILES, CLONE_FS)
     findSharing(tasks, entries, (p) => procPids.get(p)!);
     const captured = await clock.run('files', () =>

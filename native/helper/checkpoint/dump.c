@@ -319,11 +319,19 @@ int on_dump_kill(struct dump_in *in, struct msg_dump_kill *m)
  * without finishing, so a dead ucr leaves no half-written file behind. */
 static const char *partial_path;
 
-static void coordinator_gone(const struct kind_ops *const *kinds)
+/* A failed checkpoint: every task as it was; the io process and the output's reserver (if
+ * running) ended and reaped before the helper exits, not left to die after it. */
+static void abandon(const struct kind_ops *const *kinds)
 {
 	gadget_unmap(&task, 1);
 	KINDS_EACH(kinds, dump_end, 0);
 	release(0);
+	pages_stop();
+}
+
+static void coordinator_gone(const struct kind_ops *const *kinds)
+{
+	abandon(kinds);
 	if (partial_path)
 		unlink(partial_path);
 }
@@ -340,9 +348,7 @@ int helper_dump(const char *partial, const struct kind_ops *const *kinds)
 			continue;
 		task.gadget = 0;
 		if (proto_dump_dispatch(&in, w, n) < 0) {
-			gadget_unmap(&task, 1);
-			KINDS_EACH(kinds, dump_end, 0);
-			release(0);
+			abandon(kinds);
 			return 1;
 		}
 		if (in.done)

@@ -1,4 +1,5 @@
-/* The end of a checkpoint's output, before the tree is killed: the image must have reached its
+/* The checkpoint's output: its blocks reserved ahead of the page records (`reserve`), and its
+ * end, before the tree is killed: the image must have reached its
  * reader. `drain`: when the image goes into a pipe or a socket, wait until the reader has taken
  * every byte written (the trailer's last one included), or fail when the reader is gone first.
  * `ack`: wait for the restart's acknowledgement that it has the whole image, verified
@@ -17,6 +18,7 @@
 
 #include "helper.h"
 #include "image.h"
+#include "pipeline.h"
 #include "proto.h"
 #include "proto_gen.h"
 
@@ -40,6 +42,14 @@ static int wait_on(int fd, short events, int ms, const char *phase)
 	if (p[1].revents & (POLLHUP | POLLERR))
 		return proto_fail(phase, "coordinator", ECANCELED, "the coordinator went away");
 	return p[0].revents;
+}
+
+/* `reserve <bytes>`: no answer; nothing to fail (pl_writer_reserve). */
+int on_dump_reserve(struct dump_in *in, struct msg_dump_reserve *msg)
+{
+	(void)in;
+	pl_writer_reserve(OUT_FD, msg->bytes);
+	return 0;
 }
 
 int on_dump_drain(struct dump_in *in, struct msg_dump_drain *msg)

@@ -30,6 +30,9 @@ void pl_stop(void);
  * starts it will write; more than DIRECT_BYTES and the io process starts at once, else the
  * helper writes the slots itself until DIRECT_BYTES went out (pipeline.c). */
 int pl_writer_start(int out, uint64_t bytes);
+/* The blocks of the next bytes of out allocated ahead, off the critical path, until the writer
+ * starts (pipeline_writer.c); nothing unless out is a regular file on tmpfs. */
+void pl_writer_reserve(int out, uint64_t bytes);
 int pl_writer_slot(void);                   /* a free slot; waits; -1 with errno if writing failed */
 int pl_writer_submit(int slot, size_t len); /* write len bytes of the slot */
 int pl_writer_drain(void);                  /* everything submitted is written; -1 with errno */
