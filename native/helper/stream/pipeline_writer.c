@@ -62,9 +62,10 @@ void pl_writer_stopped(void)
  * the end of the range down, RESERVE_CHUNK at a time so that a write of the metadata (at the
  * range's start) waits for one chunk at most; it is stopped as the first record is written
  * (from then on it would only take turns with the writer for the file's lock: nothing gained).
- * Only a regular file on tmpfs; the range is a lower bound of what follows (the page bytes
- * alone), so no block stays reserved past the image's end. A failure (ENOSPC...) only ends it:
- * the writer meets the same. */
+ * Only a regular file on tmpfs with room for the range (else the image does not fit either:
+ * its writes fail as before, not the metadata's for blocks reserved at the range's end); the
+ * range is a lower bound of what follows (the page bytes alone), so no block stays reserved
+ * past the image's end. A failure (ENOSPC when another writer took the room...) only ends it. */
 #define RESERVE_MIN (1ULL << 20)
 #define RESERVE_CHUNK (256ULL << 10)
 #define TMPFS_MAGIC_W 0x01021994
@@ -75,7 +76,8 @@ void pl_writer_reserve(int out, uint64_t bytes)
 	struct statfs sf;
 	off_t at;
 	if (reserver >= 0 || bytes < RESERVE_MIN || fstat(out, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    fstatfs(out, &sf) < 0 || sf.f_type != TMPFS_MAGIC_W || (at = lseek(out, 0, SEEK_CUR)) < 0)
+	    fstatfs(out, &sf) < 0 || sf.f_type != TMPFS_MAGIC_W || bytes > (uint64_t)sf.f_bavail * sf.f_bsize ||
+	    (at = lseek(out, 0, SEEK_CUR)) < 0)
 		return;
 	pid_t parent = getpid();
 	pid_t p = fork();
