@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <linux/magic.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -57,7 +58,6 @@
 #include "lanes_int.h"
 #include "proto.h"
 
-#define TMPFS_MAGIC_ 0x01021994
 #define LANES_MIN (8UL << 20) /* a smaller stream: the helper alone (no fork) */
 
 static int put_worker(const struct page_sink *sink, const struct job *j, uint64_t at, const unsigned char *buf,
@@ -313,7 +313,7 @@ int lanes_restore(int in, const struct page_run *runs, size_t n, const struct pa
 	struct statfs sf;
 	off_t base = lseek(in, 0, SEEK_CUR);
 	if (base < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || fstatfs(in, &sf) < 0 ||
-	    sf.f_type != TMPFS_MAGIC_)
+	    sf.f_type != TMPFS_MAGIC)
 		return 1;
 	static unsigned char *buf; /* a whole record (objects, LZ4, SHM, trailer) or a piece to zero in part */
 	if (!buf && !(buf = aligned_alloc(PAGE_SZ, PL_SLOT_SIZE)))

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -68,7 +69,6 @@ void pl_writer_stopped(void)
  * past the image's end. A failure (ENOSPC when another writer took the room...) only ends it. */
 #define RESERVE_MIN (1ULL << 20)
 #define RESERVE_CHUNK (256ULL << 10)
-#define TMPFS_MAGIC_W 0x01021994
 
 void pl_writer_reserve(int out, uint64_t bytes)
 {
@@ -76,7 +76,7 @@ void pl_writer_reserve(int out, uint64_t bytes)
 	struct statfs sf;
 	off_t at;
 	if (reserver >= 0 || bytes < RESERVE_MIN || fstat(out, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    fstatfs(out, &sf) < 0 || sf.f_type != TMPFS_MAGIC_W || bytes > (uint64_t)sf.f_bavail * sf.f_bsize ||
+	    fstatfs(out, &sf) < 0 || sf.f_type != TMPFS_MAGIC || bytes > (uint64_t)sf.f_bavail * sf.f_bsize ||
 	    (at = lseek(out, 0, SEEK_CUR)) < 0)
 		return;
 	pid_t parent = getpid();
