@@ -68,7 +68,7 @@ void pl_writer_stopped(void)
  * range is a lower bound of what follows (the page bytes alone), so no block stays reserved
  * past the image's end. A failure (ENOSPC when another writer took the room...) only ends it. */
 #define RESERVE_MIN (1ULL << 20)
-#define RESERVE_CHUNK (256ULL << 10)
+#define RESERVE_CHUNK (64ULL << 10)
 
 void pl_writer_reserve(int out, uint64_t bytes)
 {
