@@ -14,7 +14,7 @@ import { errnoText } from '../errno.js';
 import { MSG_QUEUE_MAX } from '../image/validate-ipc.js';
 import type { ImageIpc, IpcPerm, MsgImage, SemImage, ShmImage, TaskImage } from '../image/types.js';
 import { type Helper } from './helper.js';
-import { planIpcns, planMsg, planSem, planShm, dumpIpc, dumpMsg, dumpSem, dumpShmdata } from './protocol.gen.js';
+import { planIpcns, planMsg, planSem, planShm, dumpIpc, dumpMsg, dumpSem, dumpShmdata, type EvIpc } from './protocol.gen.js';
 import { PAGE_SIZE } from '../image/format.js';
 
 const IPCMNI_SHIFT = 15;
@@ -52,7 +52,17 @@ export interface CapturedIpc {
  * Captures the tree's System V objects. tasks: the captured tasks; procPid: a task's pid as ucr
  * sees it (for the helper and /proc).
  */
-export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (imagePid: number) => number): Promise<CapturedIpc> {
+/** The System V tables of the root's IPC namespace, asked of the helper ahead (the tree is
+ * frozen: they are as they will be at the `ipc` phase, which takes the answer): the helper
+ * reads them while the coordinator captures the files, instead of one more round trip then. */
+export function askIpc(helper: Helper, root: number): Promise<EvIpc> {
+  helper.send(dumpIpc({ pid: root }));
+  const ev = helper.next('ipc');
+  ev.catch(() => {}); // a failure of the helper shows at the next step; taken at the ipc phase
+  return ev;
+}
+
+export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (imagePid: number) => number, asked?: Promise<EvIpc>): Promise<CapturedIpc> {
   const nsOf = (t: TaskImage) => fs.readlinkSync(`/proc/${procPid(t.pid)}/ns/ipc`);
   const ns = nsOf(tasks[0]!);
   for (const t of tasks)
@@ -62,8 +72,7 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
         phase: 'ipc',
       });
   const attached = tasks.flatMap((t) => t.vmas.filter((v) => v.shm).map((v) => ({ t, v })));
-  helper.send(dumpIpc({ pid: procPid(tasks[0]!.pid) }));
-  const ev = await helper.next('ipc');
+  const ev = await (asked ?? askIpc(helper, procPid(tasks[0]!.pid)));
   const own = ev.own === 1;
   const table = (k: Kind) => parseSysvipc(Buffer.from(ev[k] as string, 'hex').toString('latin1'));
   const inTree = new Set(tasks.map((t) => procPid(t.pid)));

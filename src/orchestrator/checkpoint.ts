@@ -16,7 +16,7 @@ import { shareSeccomp } from '../kernel/seccomp.js';
 import { captureObjects, contentBytes, dumpObjects, runBytes } from '../kernel/objects.js';
 import { captureFiles } from '../kernel/files.js';
 import { startTicks } from '../kernel/inet-sockets.js';
-import { captureIpc, writeShmData } from '../kernel/ipc.js';
+import { askIpc, captureIpc, writeShmData } from '../kernel/ipc.js';
 import { Helper, HelperError } from '../kernel/helper.js';
 import { silentLogger, type Logger } from '../log.js';
 import { collectOld, leanHeap } from '../heap.js';
@@ -189,6 +189,8 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     // metadata made (a tmpfs file: native/helper/stream/pipeline_writer.c); not when they are
     // compressed (fewer bytes than the pages)
     if (!opts.compress) helper.send(dumpReserve({ bytes: tasks.reduce((s, t) => s + runBytes(t.pageRuns), 0) }));
+    // the namespace's System V tables read by the helper while the files are captured (kernel/ipc.ts)
+    const ipcAsked = askIpc(helper, procPids.get(tasks[0]!.pid)!);
     // fd tables and fs info shared by processes (CLONE_FILES, CLONE_FS)
     findSharing(tasks, entries, (p) => procPids.get(p)!);
     const captured = await clock.run('files', () =>
@@ -219,7 +221,7 @@ export async function checkpoint(pid: number, opts: CheckpointOptions): Promise<
     );
     if (objects.objects.length) captured.files.objects = objects.objects;
     keepStageable(tasks, entries);
-    const ipc = await clock.run('ipc', () => captureIpc(helper, tasks, (p) => procPids.get(p)!));
+    const ipc = await clock.run('ipc', () => captureIpc(helper, tasks, (p) => procPids.get(p)!, ipcAsked));
     for (const message of captured.warnings) clock.warn(message, pid);
     for (const x of captured.external) opts.events?.emit('external-stdio', { op: 'checkpoint', ...x });
     log.debug({ tasks: entries.length, files: captured.files.files.length }, 'captured');
