@@ -23,6 +23,26 @@ export function writeAll(fd: number, buf: Uint8Array): void {
   }
 }
 
+/** writeAll of several buffers one after the other, in one writev when the fd takes them all
+ * (a record's frame and payload: one system call, one turn of a file's lock, not two). */
+export function writevAll(fd: number, bufs: Uint8Array[]): void {
+  let done: number;
+  try {
+    done = fs.writevSync(fd, bufs);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+    done = 0;
+  }
+  for (const b of bufs) {
+    if (done >= b.length) {
+      done -= b.length;
+      continue;
+    }
+    writeAll(fd, done ? b.subarray(done) : b);
+    done = 0;
+  }
+}
+
 /** Reads up to n bytes (at position, or at the fd's offset when null); fewer only at the end. */
 export function readUpTo(fd: number, n: number, position: number | null = null): Buffer {
   const buf = Buffer.alloc(n);

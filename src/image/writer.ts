@@ -5,7 +5,7 @@ import { crc32c, digestAdd } from '../native/addon.js';
 import { decodedCopy } from './cbor-decoded.js';
 import { encode, type CborValue } from './cbor.js';
 import { encodeTask } from './encode-task.js';
-import { writeAll } from './fdio.js';
+import { writeAll, writevAll } from './fdio.js';
 import { FORMAT_MAJOR, FORMAT_MINOR_FDP, FORMAT_MINOR_SAME, FORMAT_MINOR_XTRIM, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
 import { withoutFinalZeros } from './task-compact.js';
 import { withoutSame, type SamePart } from './same-parts.js';
@@ -43,6 +43,7 @@ export class ImageWriter {
   /** The bytes written since copyFrom(), as written (not concatenated: the metadata of a large
    * tree is ~100 MB); stops copying. */
   copied(): Buffer[] {
+    this.flush();
     const b = this.copy ?? [];
     this.copy = undefined;
     return b;
@@ -138,6 +139,7 @@ export class ImageWriter {
   trailer(pageBytes: number): Trailer {
     const t: Trailer = { records: this.records, pageBytes, digest: this.digest };
     this.record(RecordKind.Trailer, encode(t as unknown as CborValue));
+    this.flush();
     return t;
   }
 
@@ -146,19 +148,42 @@ export class ImageWriter {
     const f = Buffer.alloc(FRAME_SIZE);
     f.writeUInt32LE(kind, 0);
     f.writeUInt32LE(crc, 4);
-    f.writeBigUInt64LE(BigInt(payload.length), 8);
-    this.raw(f);
-    this.raw(payload);
+    f.writeUInt32LE(payload.length % 0x100000000, 8);
+    f.writeUInt32LE(Math.floor(payload.length / 0x100000000), 12);
+    this.raw(f, payload);
     this.digest = digestAdd(this.digest, crc);
     this.records++;
   }
 
-  private raw(b: Buffer): void {
-    // an encoded record sits in a buffer grown by doubling: the copy kept for the checks (all
-    // of a large tree's metadata at once) holds only its bytes
-    this.copy?.push(b.buffer.byteLength > b.length + 4096 ? Buffer.from(b) : b);
+  /** What raw() was given and has not written yet: written together (flush) every FLUSH_BYTES
+   * or FLUSH_BUFFERS, and when the metadata or the trailer is complete. A tree of 100 tasks wrote
+   * ~200 times, once per frame and once per payload, each a turn of the file's lock (which the
+   * helper's reservation of the page blocks takes too: native/helper/stream/pipeline_writer.c). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  /** b, or a record's frame b and its payload */
+  private raw(b: Buffer, payload?: Buffer): void {
+    for (const x of payload ? [b, payload] : [b]) {
+      // an encoded record sits in a buffer grown by doubling: the copy kept for the checks (all
+      // of a large tree's metadata at once) holds only its bytes
+      this.copy?.push(x.buffer.byteLength > x.length + 4096 ? Buffer.from(x) : x);
+      this.pending.push(x);
+      this.pendingBytes += x.length;
+      this.bytes += x.length;
+    }
+    if (this.pendingBytes >= FLUSH_BYTES || this.pending.length >= FLUSH_BUFFERS) this.flush();
+  }
+
+  /** Everything given so far is in the file (the helper writes after it). */
+  flush(): void {
+    const bufs = this.pending;
+    if (!bufs.length) return;
+    this.pending = [];
+    this.pendingBytes = 0;
     try {
-      writeAll(this.fd, b);
+      if (bufs.length === 1) writeAll(this.fd, bufs[0]!);
+      else writevAll(this.fd, bufs);
     } catch (e) {
       const x = e as NodeJS.ErrnoException;
       const why = x.code === 'EPIPE' ? 'the reader of the output went away (EPIPE)' : systemErrorText(x);
@@ -169,6 +194,9 @@ export class ImageWriter {
         errno: typeof x.errno === 'number' ? -x.errno : undefined,
       });
     }
-    this.bytes += b.length;
   }
 }
+
+const FLUSH_BYTES = 256 * 1024;
+/** (writev takes at most IOV_MAX = 1024) */
+const FLUSH_BUFFERS = 512;

@@ -76,6 +76,7 @@ export function writeMetadata(w: ImageWriter, c: CapturedTree): void {
     w.task(t, same[i]);
     t.fds = [];
   });
+  w.flush(); // all of it in the file before the helper writes the pages after it
   // written: fdRowsOf holds the files capture's tables (each fd's object and holders: ~8 MB of
   // typed arrays at 1,000 x 400 fds), which the pages and the check need no more (functions
   // made outside this one: a closure made here would keep its scope, and what the scope holds,
