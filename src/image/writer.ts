@@ -5,7 +5,7 @@ import { crc32c, digestAdd } from '../native/addon.js';
 import { decodedCopy } from './cbor-decoded.js';
 import { encode, type CborValue } from './cbor.js';
 import { encodeTask } from './encode-task.js';
-import { writeAll, writevAll } from './fdio.js';
+import { writevAll } from './fdio.js';
 import { FORMAT_MAJOR, FORMAT_MINOR_FDP, FORMAT_MINOR_SAME, FORMAT_MINOR_XTRIM, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
 import { withoutFinalZeros } from './task-compact.js';
 import { withoutSame, type SamePart } from './same-parts.js';
@@ -162,9 +162,9 @@ export class ImageWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
-  /** b, or a record's frame b and its payload */
-  private raw(b: Buffer, payload?: Buffer): void {
-    for (const x of payload ? [b, payload] : [b]) {
+  /** bytes to write next (a record's frame and its payload) */
+  private raw(...bufs: Buffer[]): void {
+    for (const x of bufs) {
       // an encoded record sits in a buffer grown by doubling: the copy kept for the checks (all
       // of a large tree's metadata at once) holds only its bytes
       this.copy?.push(x.buffer.byteLength > x.length + 4096 ? Buffer.from(x) : x);
@@ -182,8 +182,7 @@ export class ImageWriter {
     this.pending = [];
     this.pendingBytes = 0;
     try {
-      if (bufs.length === 1) writeAll(this.fd, bufs[0]!);
-      else writevAll(this.fd, bufs);
+      writevAll(this.fd, bufs);
     } catch (e) {
       const x = e as NodeJS.ErrnoException;
       const why = x.code === 'EPIPE' ? 'the reader of the output went away (EPIPE)' : systemErrorText(x);

@@ -62,7 +62,8 @@ export function askIpc(helper: Helper, root: number): Promise<EvIpc> {
   return ev;
 }
 
-export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (imagePid: number) => number, asked?: Promise<EvIpc>): Promise<CapturedIpc> {
+/** asked: askIpc's answer for the tree's root */
+export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (imagePid: number) => number, asked: Promise<EvIpc>): Promise<CapturedIpc> {
   const nsOf = (t: TaskImage) => fs.readlinkSync(`/proc/${procPid(t.pid)}/ns/ipc`);
   const ns = nsOf(tasks[0]!);
   for (const t of tasks)
@@ -72,7 +73,7 @@ export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (i
         phase: 'ipc',
       });
   const attached = tasks.flatMap((t) => t.vmas.filter((v) => v.shm).map((v) => ({ t, v })));
-  const ev = await (asked ?? askIpc(helper, procPid(tasks[0]!.pid)));
+  const ev = await asked;
   const own = ev.own === 1;
   const table = (k: Kind) => parseSysvipc(Buffer.from(ev[k] as string, 'hex').toString('latin1'));
   const inTree = new Set(tasks.map((t) => procPid(t.pid)));
