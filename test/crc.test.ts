@@ -1,8 +1,14 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { crc32c } from '../src/native/addon.js';
+import { cleanup, tmpdir } from './harness.js';
 
-/** CRC-32C bit by bit: the reference the native (folding or three-stream SSE4.2) version must equal. */
+afterAll(cleanup);
+
+/** CRC-32C bit by bit: the reference the native version (the path this CPU runs fastest: AVX-512,
+ * AVX2 or SSE folding, three SSE4.2 streams) must equal. */
 function reference(buf: Uint8Array): number {
   let crc = ~0 >>> 0;
   for (const b of buf) {
@@ -54,5 +60,15 @@ describe('crc32c', () => {
       expect(crc32c(whole, seed), `length ${len}`).toBe(referenceFast(whole, seed));
       expect(crc32c(data.subarray(cut, len), crc32c(data.subarray(0, cut), seed)), `length ${len} cut ${cut}`).toBe(referenceFast(whole, seed));
     }
+  });
+
+  it('every path this CPU can run equals the table path (test/native/crc_paths.c, a test build)', () => {
+    // the addon runs one path per CPU: this compares the others too (a CPU with AVX-512 also
+    // checks the AVX2 and SSE ones), lengths 0 to 5,000 at 64 alignments and long inputs
+    const root = path.join(__dirname, '..');
+    const bin = path.join(tmpdir('crc'), 'crc_paths');
+    execFileSync('gcc', ['-O2', '-DUCR_CRC32C_TEST', '-I', path.join(root, 'native/common'), '-o', bin, path.join(root, 'test/native/crc_paths.c'), path.join(root, 'native/common/crc32c.c')]);
+    const out = execFileSync(bin, { encoding: 'utf8' });
+    expect(out).toMatch(/^paths table sse4\.2 pclmul.*: \d+ comparisons equal\n$/);
   });
 });

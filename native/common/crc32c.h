@@ -1,5 +1,5 @@
-/* CRC-32C (Castagnoli), the image's per-record checksum. Carry-less multiply folding (AVX-512
- * VPCLMULQDQ or PCLMULQDQ) or the SSE4.2 crc32 instruction when available, table-driven
+/* CRC-32C (Castagnoli), the image's per-record checksum. Carry-less multiply folding (VPCLMULQDQ
+ * on AVX-512 or AVX2 registers, or PCLMULQDQ) or the SSE4.2 crc32 instruction when available, table-driven
  * otherwise; all give the same result. crc32c(seed, buf, len) continues a checksum: start with
  * seed 0. */
 #ifndef UCR_CRC32C_H
