@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "ucr_native",
-      "sources": ["native/addon/addon.cc", "native/addon/fdscan.cc", "native/addon/locks.cc", "native/addon/smaps.cc", "native/addon/rtyield.cc", "native/addon/vmap.cc", "native/addon/spawn.cc", "native/addon/pipes.cc", "native/addon/v8heap.cc", "native/addon/mapfile.cc", "native/common/crc32c.c"],
+      "sources": ["native/addon/addon.cc", "native/addon/fdscan.cc", "native/addon/locks.cc", "native/addon/smaps.cc", "native/addon/rtyield.cc", "native/addon/vmap.cc", "native/addon/spawn.cc", "native/addon/pipes.cc", "native/addon/v8heap.cc", "native/addon/mapfile.cc", "native/common/crc32c.c", "native/common/crc32c_x86.c"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
@@ -111,7 +111,8 @@
         "native/helper/stream/pipeline_writer.c",
         "native/helper/stream/pipeline_reader.c",
         "native/helper/stream/restore_spool.c",
-        "native/common/crc32c.c"
+        "native/common/crc32c.c",
+        "native/common/crc32c_x86.c"
       ],
       "include_dirs": ["native/helper/core", "native/helper/gen", "native/helper/inject", "native/helper/stream", "native/helper/checkpoint", "native/helper/restore", "native/helper/kinds/inet", "native/helper/kinds/unix", "native/helper/kinds/ipc", "native/helper/kinds/tty", "native/helper/kinds/objects", "native/helper/kinds/pipe", "native/helper/kinds/file", "native/helper/kinds/fds", "native/helper/kinds/pidfd", "native/helper/kinds/fanotify", "native/helper/kinds/rawsock", "native/common", "native/include"],
       "cflags": ["-O2", "-g", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],

@@ -67,7 +67,7 @@ describe('crc32c', () => {
     // checks the AVX2 and SSE ones), lengths 0 to 5,000 at 64 alignments and long inputs
     const root = path.join(__dirname, '..');
     const bin = path.join(tmpdir('crc'), 'crc_paths');
-    execFileSync('gcc', ['-O2', '-DUCR_CRC32C_TEST', '-I', path.join(root, 'native/common'), '-o', bin, path.join(root, 'test/native/crc_paths.c'), path.join(root, 'native/common/crc32c.c')]);
+    execFileSync('gcc', ['-O2', '-DUCR_CRC32C_TEST', '-I', path.join(root, 'native/common'), '-o', bin, path.join(root, 'test/native/crc_paths.c'), path.join(root, 'native/common/crc32c.c'), path.join(root, 'native/common/crc32c_x86.c')]);
     const out = execFileSync(bin, { encoding: 'utf8' });
     expect(out).toMatch(/^paths table sse4\.2 pclmul.*: \d+ comparisons equal\n$/);
   });
