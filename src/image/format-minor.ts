@@ -4,11 +4,12 @@
  * stays readable by them, and one they would restore wrong is refused by them (a reader refuses
  * a newer minor) instead of silently dropping what it does not know.
  */
-import { FORMAT_MINOR_SLICE, FORMAT_MINOR_AIO, FORMAT_MINOR_FDP, FORMAT_MINOR_SAME, FORMAT_MINOR_CGROUP, FORMAT_MINOR_VDSO, FORMAT_MINOR_16, FORMAT_MINOR_VMAP, FORMAT_MINOR_XSTATE, FORMAT_MINOR_COW, FORMAT_MINOR_LZ4, FORMAT_MINOR_PLAIN } from './format.js';
+import { FORMAT_MINOR_FMAP, FORMAT_MINOR_SLICE, FORMAT_MINOR_AIO, FORMAT_MINOR_FDP, FORMAT_MINOR_SAME, FORMAT_MINOR_CGROUP, FORMAT_MINOR_VDSO, FORMAT_MINOR_16, FORMAT_MINOR_VMAP, FORMAT_MINOR_XSTATE, FORMAT_MINOR_COW, FORMAT_MINOR_LZ4, FORMAT_MINOR_PLAIN } from './format.js';
 import type { ImageFiles } from './types-files.js';
 import type { SpecialVma, TaskImage } from './types.js';
 import { packsFds } from './fd-pack.js';
 import { packsVmas } from './vma-pack.js';
+import { packsFileVmas } from './file-vma-pack.js';
 
 /** Something added in 1.4 (issues 16 and 17) that a 1.3 reader would drop or refuse. What it
  * may drop harmlessly (it restores as before: CPU affinity, timer overruns, content objects'
@@ -51,11 +52,12 @@ export function vdsoIrregular(t: TaskImage): boolean {
   return clock ? vvar.end !== clock.start || clock.end !== vdso.start : vvar.end !== vdso.start;
 }
 
-/** The minor to write: 1.9 when a thread has its own time slice, 1.8 when a task's fd table is packed (fd-pack.ts) or its record takes parts from its parent's (sameParts: same-parts.ts; packedFds: a table of 64 fds or more, by default from the tasks' fds), 1.7 when a task's vdso group lacks parts or has them apart (vdsoIrregular), an AIO ring carries its head and tail, or the tree's cgroups are recorded (cgroups: a task was in a cgroup
+/** The minor to write: 1.10 when a task's file mappings are packed (file-vma-pack.ts), 1.9 when a thread has its own time slice, 1.8 when a task's fd table is packed (fd-pack.ts) or its record takes parts from its parent's (sameParts: same-parts.ts; packedFds: a table of 64 fds or more, by default from the tasks' fds), 1.7 when a task's vdso group lacks parts or has them apart (vdsoIrregular), an AIO ring carries its head and tail, or the tree's cgroups are recorded (cgroups: a task was in a cgroup
  * other than the checkpointer's own; image/cgroups.ts), 1.6 when a task's mappings are packed (vma-pack.ts), 1.5 when a thread's xstate leaves out the zeros at its end (shorter than
  * the HEADER's cpu.xstateSize: a 1.4 reader would refuse it), 1.4 for what only 1.4 readers
  * restore, 1.3 for copy-on-write sharing (inherited pages), 1.2 for LZ4 records, else 1.1. */
 export function formatMinor(tasks: TaskImage[], files: ImageFiles, compressed: boolean, cgroups = false, sameParts = false, packedFds = tasks.some(packsFds)): number {
+  if (tasks.some(packsFileVmas)) return FORMAT_MINOR_FMAP;
   if (tasks.some((t) => t.attrs?.sched.some((s) => s.slice !== undefined))) return FORMAT_MINOR_SLICE;
   if (sameParts) return FORMAT_MINOR_SAME;
   if (packedFds) return FORMAT_MINOR_FDP;

@@ -73,6 +73,10 @@
  *                        its `sched` entry, Linux 6.12 on): a 1.8 reader would restore it with
  *                        the default slice.
  *
+ * Format 1.10: a task with many file mappings (file-vma-pack.ts: 32 or more) has them packed
+ *                        into one byte string (TASK `fmap`, 32-byte entries) with the files
+ *                        they map listed once (`ftab`), the others in `vmas`.
+ *
  * Acknowledgement (not part of the image; `checkpoint --kill-after-ack` / `restart --ack-fd`):
  * a restart that has an image streamed to it whole and verified (every record's checksum, the
  * digest chain, the trailer) sends back 16 bytes on a channel of its own:
@@ -84,9 +88,11 @@
  */
 export const MAGIC = Buffer.from('UCRIMG\r\n', 'latin1');
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 9;
+export const FORMAT_MINOR = 10;
 /** The minor written for an image with a thread's own time slice (ThreadSched slice). */
 export const FORMAT_MINOR_SLICE = 9;
+/** TASK `fmap` and `ftab`: a task's file mappings packed (file-vma-pack.ts) */
+export const FORMAT_MINOR_FMAP = 10;
 /** The minor written for an image with a task's fd table packed (fd-pack.ts). */
 export const FORMAT_MINOR_FDP = 8;
 /** The minor written for an image with a task record that takes parts from its parent's (same-parts.ts). */

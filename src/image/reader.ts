@@ -18,6 +18,7 @@ import {
   FORMAT_MINOR_AIO,
   FORMAT_MINOR_CGROUP,
   FORMAT_MINOR_SLICE,
+  FORMAT_MINOR_FMAP,
   FRAME_SIZE,
   MAGIC,
   MAX_METADATA_DECODED,
@@ -250,6 +251,7 @@ function* metadataSteps(fd: number | Buffer | Buffer[], name: string, positional
   const readTask = (t: TreeEntry, i: number): TaskImage => {
     const raw = take(RecordKind.Task, `TASK ${t.pid}`);
     if (minor < FORMAT_MINOR_VMAP && isMap(raw) && (raw.vmap !== undefined || raw.runp !== undefined)) throw new ImageError(where(`TASK ${t.pid}: packed mappings in a format ${major}.${minor} image`), { object: name });
+    if (minor < FORMAT_MINOR_FMAP && isMap(raw) && (raw.fmap !== undefined || raw.ftab !== undefined)) throw new ImageError(where(`TASK ${t.pid}: packed file mappings in a format ${major}.${minor} image`), { object: name });
     if (minor < FORMAT_MINOR_FDP && isMap(raw) && raw.fdp !== undefined) throw new ImageError(where(`TASK ${t.pid}: a packed fd table in a format ${major}.${minor} image`), { object: name });
     if (minor < FORMAT_MINOR_SAME && isMap(raw) && raw.same !== undefined) throw new ImageError(where(`TASK ${t.pid}: parts taken from its parent in a format ${major}.${minor} image`), { object: name });
     const parent = taskOf.get(t.ppid);

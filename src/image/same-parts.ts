@@ -61,7 +61,7 @@ export function checkSame(o: Record<string, CborValue>, w: Where, parent: TaskIm
     same.add(k as SamePart);
   }
   if (same.has('pageRuns') && !same.has('vmas')) w.fail('pageRuns without vmas');
-  if ((same.has('vmas') || same.has('pageRuns')) && (o.vmap !== undefined || o.runp !== undefined || packedVmasOf(parent!)))
+  if ((same.has('vmas') || same.has('pageRuns')) && (o.vmap !== undefined || o.runp !== undefined || o.fmap !== undefined || o.ftab !== undefined || packedVmasOf(parent!)))
     w.fail('mappings the same as its parent\'s with packed mappings');
   return same;
 }

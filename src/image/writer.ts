@@ -6,12 +6,13 @@ import { decodedCopy } from './cbor-decoded.js';
 import { encode, type CborValue } from './cbor.js';
 import { encodeTask } from './encode-task.js';
 import { writevAll } from './fdio.js';
-import { FORMAT_MAJOR, FORMAT_MINOR_FDP, FORMAT_MINOR_SAME, FORMAT_MINOR_XTRIM, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
+import { FORMAT_MAJOR, FORMAT_MINOR_FDP, FORMAT_MINOR_FMAP, FORMAT_MINOR_SAME, FORMAT_MINOR_XTRIM, FRAME_SIZE, MAGIC, RecordKind } from './format.js';
 import { withoutFinalZeros } from './task-compact.js';
 import { withoutSame, type SamePart } from './same-parts.js';
 import { packFds } from './fd-pack.js';
 import type { ImageFiles, ImageHeader, ImageIpc, ImageTree, TaskImage, Trailer } from './types.js';
 import { packTask } from './vma-pack.js';
+import { packFileVmas } from './file-vma-pack.js';
 import type { KnownRecords } from './reader.js';
 
 /** What the kept records' values may take decoded, at most (writer.keep). */
@@ -104,6 +105,8 @@ export class ImageWriter {
     // (packed mappings are never the same as the parent's: sameParts)
     let rec = packTask(this.minor >= FORMAT_MINOR_FDP ? packFds(t) : t) as TaskImage;
     if (this.minor >= FORMAT_MINOR_SAME) rec = withoutSame(rec, same);
+    // and what is left of its mappings, their file mappings packed (format 1.10)
+    if (this.minor >= FORMAT_MINOR_FMAP) rec = packFileVmas(rec);
     // the task's XSAVE area without its final zeros, as its threads' (format 1.5); ~9 KB of the
     // 11 KB of an area with AMX tiles not in use
     const xstate = this.minor >= FORMAT_MINOR_XTRIM ? withoutFinalZeros(rec.xstate) : rec.xstate;

@@ -1,0 +1,135 @@
+/**
+ * Format 1.10: a task's file mappings packed into one byte string (TASK `fmap`), the files they
+ * map listed once (TASK `ftab`), the others in `vmas` as before (docs/image-format.md). A python3
+ * process maps 122 parts of 26 files: 122 CBOR maps of ten keys, each with the file's path and a
+ * nested identity, ~25 KB of its 31 KB record, which the checkpoint encoded (and copied for its
+ * check) and the restart decoded and checked, all by code that runs once, cold: ~3 ms each way.
+ * Packed, 32 bytes a mapping and a table of 26 small arrays.
+ *
+ * An `fmap` entry, little-endian: u64 start | u64 end | u64 pgoff | u16 madv | u8 prot | u8 bits
+ * (bit 0 shared, bit 1 fill) | u32 index into `ftab`. An `ftab` entry: [path, size, mtimeMs, ino]
+ * or [path, size, mtimeMs, ino, dev], the mapping's `path` and `file`. Entries are in address
+ * order; merged with `vmas`, every mapping must still be in order and apart, as for `vmas`
+ * (validate-vmas.ts), and everything after reads the merged list. Packed after the parts taken
+ * from the parent are left out (same-parts.ts): a record whose mappings are its parent's has
+ * neither field.
+ */
+import type { CborValue } from './cbor.js';
+import { type Where, arr, int, pathText } from './check.js';
+import { PAGE_SIZE, TASK_END } from './format.js';
+import type { VmaImage } from './types.js';
+import { getU64, putU64 } from './u64.js';
+
+export const FMAP_ENTRY = 32;
+/** A task packs its file mappings from this many on (fewer: `vmas` only, and the image keeps
+ * the minor it had before 1.10: a small C program maps ~15 parts of its binary and libraries). */
+export const FMAP_MIN = 32;
+/** Most distinct files one task's table may list (a mapping names one by its u32 index). */
+export const FTAB_MAX = 1 << 20;
+
+const safe = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
+/** An entry and the table hold it exactly; anything else stays a map (checked as before). */
+function packable(v: VmaImage): boolean {
+  const f = v.file;
+  return (
+    v.kind === 'file' && typeof v.path === 'string' && v.path.length > 0 && !v.path.includes('\0') && Buffer.byteLength(v.path) < 4096 &&
+    f !== undefined && safe(f.size) && safe(f.mtimeMs) && safe(f.ino) && (f.dev === undefined || safe(f.dev)) &&
+    v.obj === undefined && v.shm === undefined && v.ring === undefined && v.aio === undefined &&
+    v.prot >>> 0 === v.prot && v.prot <= 7 && v.madv >>> 0 === v.madv && v.madv <= 0x3fff && typeof v.shared === 'boolean' && typeof v.fill === 'boolean' &&
+    safe(v.start) && safe(v.end) && safe(v.pgoff)
+  );
+}
+
+/** The task has enough file mappings to pack them (format-minor.ts: 1.10). */
+export function packsFileVmas(t: { vmas?: VmaImage[] }): boolean {
+  if (!t.vmas) return false;
+  let n = 0;
+  for (const v of t.vmas) if (packable(v) && ++n >= FMAP_MIN) return true;
+  return false;
+}
+
+/** The TASK record as written: as it is, or with its file mappings packed (its `vmas` the rest). */
+export function packFileVmas<T extends { vmas?: VmaImage[] }>(t: T): T {
+  if (!packsFileVmas(t)) return t;
+  const rest: VmaImage[] = [];
+  const packed: VmaImage[] = [];
+  for (const v of t.vmas!) (packable(v) ? packed : rest).push(v);
+  const index = new Map<string, number>();
+  const ftab: (string | number)[][] = [];
+  const q = new Uint32Array((packed.length * FMAP_ENTRY) / 4); // little-endian: ucr runs on x86_64 only
+  for (let i = 0, at = 0; i < packed.length; i++, at += FMAP_ENTRY / 4) {
+    const v = packed[i]!;
+    const f = v.file!;
+    const key = `${f.size}/${f.mtimeMs}/${f.ino}/${f.dev ?? ''}/${v.path}`;
+    let k = index.get(key);
+    if (k === undefined) {
+      index.set(key, (k = ftab.length));
+      ftab.push(f.dev === undefined ? [v.path!, f.size, f.mtimeMs, f.ino] : [v.path!, f.size, f.mtimeMs, f.ino, f.dev]);
+    }
+    putU64(q, at, v.start);
+    putU64(q, at + 2, v.end);
+    putU64(q, at + 4, v.pgoff);
+    q[at + 6] = v.madv | (v.prot << 16) | (((v.shared ? 1 : 0) | (v.fill ? 2 : 0)) << 24);
+    q[at + 7] = k;
+  }
+  return { ...t, vmas: rest, fmap: new Uint8Array(q.buffer), ftab } as T;
+}
+
+/** The files of `ftab`, checked as a file mapping's path and identity are (validate-vmas.ts). */
+function files(v: CborValue | undefined, w: Where): { path: string; file: NonNullable<VmaImage['file']> }[] {
+  const a = arr(v, w);
+  if (!a.length || a.length > FTAB_MAX) w.fail(`${a.length} files, expected 1..${FTAB_MAX}`);
+  return a.map((x, i) => {
+    const fw = w.at(i);
+    const e = arr(x, fw);
+    if (e.length !== 4 && e.length !== 5) fw.fail('expected [path, size, mtimeMs, ino] or [path, size, mtimeMs, ino, dev]');
+    const path = pathText(e[0], fw.at(0));
+    const file = { size: int(e[1], fw.at(1)), mtimeMs: int(e[2], fw.at(2)), ino: int(e[3], fw.at(3)), ...(e.length === 5 ? { dev: int(e[4], fw.at(4)) } : {}) };
+    return { path, file };
+  });
+}
+
+/** The packed file mappings merged into the (validated) others, in address order; anything out
+ * of bounds, out of order, overlapping or naming no file of the table is refused naming the
+ * entry. w: the TASK record's. */
+export function unpackFileVmas(fmap: CborValue | undefined, ftab: CborValue | undefined, rest: VmaImage[], w: Where): VmaImage[] {
+  const fw = w.at('fmap');
+  if (!(fmap instanceof Uint8Array)) return fw.fail('expected bytes');
+  if (!fmap.length || fmap.length % FMAP_ENTRY) fw.fail(`${fmap.length} bytes, not whole entries of ${FMAP_ENTRY}`);
+  const table = files(ftab, w.at('ftab'));
+  const n = fmap.length / FMAP_ENTRY;
+  const u = fmap.byteOffset % 4 ? new Uint8Array(fmap) : fmap;
+  const q = new Uint32Array(u.buffer, u.byteOffset, fmap.length / 4);
+  const out: VmaImage[] = new Array(n + rest.length);
+  let prevEnd = 0;
+  let r = 0;
+  let k = 0;
+  for (let i = 0, at = 0; i < n; i++, at += FMAP_ENTRY / 4) {
+    const start = getU64(q, at);
+    const end = getU64(q, at + 2);
+    const pgoff = getU64(q, at + 4);
+    const word = q[at + 6]!;
+    const madv = word & 0xffff;
+    const prot = (word >>> 16) & 0xff;
+    const bits = word >>> 24;
+    const f = table[q[at + 7]!];
+    if (start % PAGE_SIZE || end % PAGE_SIZE || end > TASK_END || end <= start) fw.at(i).fail(`0x${start.toString(16)}-0x${end.toString(16)} is not a page-aligned range of the user address space`);
+    if (pgoff > Number.MAX_SAFE_INTEGER || madv > 0x3fff || prot > 7 || bits > 3) fw.at(i).fail('a field is out of its bounds');
+    if (!f) fw.at(i).fail(`file ${q[at + 7]} is not in ftab (${table.length} files)`);
+    while (r < rest.length && rest[r]!.start < start) {
+      if (rest[r]!.start < prevEnd) w.at('vmas').fail('mappings overlap or are out of order');
+      prevEnd = rest[r]!.end;
+      out[k++] = rest[r++]!;
+    }
+    if (start < prevEnd) fw.at(i).fail('mappings overlap or are out of order');
+    prevEnd = end;
+    out[k++] = { start, end, prot, shared: (bits & 1) === 1, kind: 'file', path: f!.path, pgoff, file: f!.file, madv, fill: (bits & 2) === 2 };
+  }
+  for (; r < rest.length; r++) {
+    if (rest[r]!.start < prevEnd) w.at('vmas').fail('mappings overlap or are out of order');
+    prevEnd = rest[r]!.end;
+    out[k++] = rest[r]!;
+  }
+  return out;
+}
