@@ -184,14 +184,6 @@ static int release_keeper(int pid, uint64_t start)
 
 static int fill_repaired(struct restore_ctx *c, int s, struct inet_plan *p);
 
-/* A connection reset at restart (make_reset) once the image's keeper, if any, let it go. */
-static int make_reset_released(struct inet_plan *p, const char *what)
-{
-	if (p->keeper)
-		release_keeper(p->keeper, p->keeper_start);
-	return make_reset(p, what);
-}
-
 static int make_repaired(struct restore_ctx *c, struct inet_plan *p, const char *what)
 {
 	int s = socket(p->family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -325,7 +317,7 @@ int open_inet_sockets(struct restore_ctx *c)
 			int s = p->mode == INET_PLAIN    ? make_plain(c, p, what)
 				: p->mode == INET_REPAIR ? make_repaired(c, p, what)
 				: p->mode == INET_CONNECT ? make_connect(c, p, what)
-							  : make_reset_released(p, what);
+							  : ((void)(p->keeper && release_keeper(p->keeper, p->keeper_start)), make_reset(p, what));
 			if (s < 0)
 				return -1;
 			if (fcntl(s, F_SETFL, f->flags & (O_NONBLOCK | O_APPEND)) < 0 ||
