@@ -16,11 +16,11 @@
  */
 import type { CborValue } from './cbor.js';
 import { type Where, arr, int, pathText } from './check.js';
-import { PAGE_SIZE, TASK_END } from './format.js';
 import type { VmaImage } from './types.js';
-import { getU64, putU64 } from './u64.js';
+import { putU64 } from './u64.js';
+import { mergePacked, VMAP_ENTRY } from './vma-pack.js';
 
-export const FMAP_ENTRY = 32;
+export const FMAP_ENTRY = VMAP_ENTRY; /* the same layout as 1.6's vmap (mergePacked) */
 /** A task packs its file mappings from this many on (fewer: `vmas` only, and the image keeps
  * the minor it had before 1.10: a small C program maps ~15 parts of its binary and libraries). */
 export const FMAP_MIN = 32;
@@ -92,44 +92,19 @@ function files(v: CborValue | undefined, w: Where): { path: string; file: NonNul
 
 /** The packed file mappings merged into the (validated) others, in address order; anything out
  * of bounds, out of order, overlapping or naming no file of the table is refused naming the
- * entry. w: the TASK record's. */
+ * entry (vma-pack.ts mergePacked). w: the TASK record's. */
 export function unpackFileVmas(fmap: CborValue | undefined, ftab: CborValue | undefined, rest: VmaImage[], w: Where): VmaImage[] {
   const fw = w.at('fmap');
   if (!(fmap instanceof Uint8Array)) return fw.fail('expected bytes');
   if (!fmap.length || fmap.length % FMAP_ENTRY) fw.fail(`${fmap.length} bytes, not whole entries of ${FMAP_ENTRY}`);
   const table = files(ftab, w.at('ftab'));
-  const n = fmap.length / FMAP_ENTRY;
-  const u = fmap.byteOffset % 4 ? new Uint8Array(fmap) : fmap;
-  const q = new Uint32Array(u.buffer, u.byteOffset, fmap.length / 4);
-  const out: VmaImage[] = new Array(n + rest.length);
-  let prevEnd = 0;
-  let r = 0;
-  let k = 0;
-  for (let i = 0, at = 0; i < n; i++, at += FMAP_ENTRY / 4) {
-    const start = getU64(q, at);
-    const end = getU64(q, at + 2);
-    const pgoff = getU64(q, at + 4);
-    const word = q[at + 6]!;
+  return mergePacked(fmap, rest, fw, (i, start, end, pgoff, word, index) => {
     const madv = word & 0xffff;
     const prot = (word >>> 16) & 0xff;
     const bits = word >>> 24;
-    const f = table[q[at + 7]!];
-    if (start % PAGE_SIZE || end % PAGE_SIZE || end > TASK_END || end <= start) fw.at(i).fail(`0x${start.toString(16)}-0x${end.toString(16)} is not a page-aligned range of the user address space`);
-    if (pgoff > Number.MAX_SAFE_INTEGER || madv > 0x3fff || prot > 7 || bits > 3) fw.at(i).fail('a field is out of its bounds');
-    if (!f) fw.at(i).fail(`file ${q[at + 7]} is not in ftab (${table.length} files)`);
-    while (r < rest.length && rest[r]!.start < start) {
-      if (rest[r]!.start < prevEnd) w.at('vmas').fail('mappings overlap or are out of order');
-      prevEnd = rest[r]!.end;
-      out[k++] = rest[r++]!;
-    }
-    if (start < prevEnd) fw.at(i).fail('mappings overlap or are out of order');
-    prevEnd = end;
-    out[k++] = { start, end, prot, shared: (bits & 1) === 1, kind: 'file', path: f!.path, pgoff, file: f!.file, madv, fill: (bits & 2) === 2 };
-  }
-  for (; r < rest.length; r++) {
-    if (rest[r]!.start < prevEnd) w.at('vmas').fail('mappings overlap or are out of order');
-    prevEnd = rest[r]!.end;
-    out[k++] = rest[r]!;
-  }
-  return out;
+    if (madv > 0x3fff || prot > 7 || bits > 3) fw.at(i).fail('a field is out of its bounds');
+    const f = table[index];
+    if (!f) return fw.at(i).fail(`file ${index} is not in ftab (${table.length} files)`);
+    return { start, end, prot, shared: (bits & 1) === 1, kind: 'file', path: f.path, pgoff, file: f.file, madv, fill: (bits & 2) === 2 };
+  });
 }

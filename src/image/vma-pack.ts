@@ -69,11 +69,12 @@ export function packTask(t: TaskImage): TaskImage | (Omit<TaskImage, 'vmas' | 'p
   return { ...others, vmas: rest, vmap: b, runp: packPairs(runs) };
 }
 
-/** The packed mappings merged into the (validated) others, in address order; anything out of
- * bounds, out of order or overlapping is refused naming the entry. */
-export function unpackVmas(v: CborValue | undefined, rest: VmaImage[], w: Where): VmaImage[] {
-  if (!(v instanceof Uint8Array)) return w.fail('expected bytes');
-  if (v.length % VMAP_ENTRY) w.fail(`${v.length} bytes, not whole entries of ${VMAP_ENTRY}`);
+/** Packed entries of 32 bytes (u64 start | u64 end | u64 pgoff | u32 word | u32 last, format
+ * 1.6's `vmap` and 1.10's `fmap`: file-vma-pack.ts) merged into the (validated) others, in
+ * address order: make gives entry i's mapping once its range and pgoff are checked (and checks
+ * the rest of it); anything out of bounds, out of order or overlapping is refused naming the
+ * entry. w: the packed field's. */
+export function mergePacked(v: Uint8Array, rest: VmaImage[], w: Where, make: (i: number, start: number, end: number, pgoff: number, word: number, last: number) => VmaImage): VmaImage[] {
   const n = v.length / VMAP_ENTRY;
   const u = v.byteOffset % 4 ? new Uint8Array(v) : v;
   const q = new Uint32Array(u.buffer, u.byteOffset, v.length / 4);
@@ -85,12 +86,9 @@ export function unpackVmas(v: CborValue | undefined, rest: VmaImage[], w: Where)
     const start = getU64(q, at);
     const end = getU64(q, at + 2);
     const pgoff = getU64(q, at + 4);
-    const word = q[at + 6]!;
-    const madv = word & 0xffff;
-    const prot = (word >>> 16) & 0xff;
-    const bits = word >>> 24;
     if (start % PAGE_SIZE || end % PAGE_SIZE || end > TASK_END || end <= start) w.at(i).fail(`0x${start.toString(16)}-0x${end.toString(16)} is not a page-aligned range of the user address space`);
-    if (pgoff > Number.MAX_SAFE_INTEGER || madv > 0x3fff || prot > 7 || bits >> 2 > 2 || bits >> 4 || q[at + 7]) w.at(i).fail('a field is out of its bounds');
+    if (pgoff > Number.MAX_SAFE_INTEGER) w.at(i).fail('a field is out of its bounds');
+    const m = make(i, start, end, pgoff, q[at + 6]!, q[at + 7]!);
     // the others that come before it
     while (r < rest.length && rest[r]!.start < start) {
       if (rest[r]!.start < prevEnd) w.fail('mappings overlap or are out of order');
@@ -99,7 +97,7 @@ export function unpackVmas(v: CborValue | undefined, rest: VmaImage[], w: Where)
     }
     if (start < prevEnd) w.at(i).fail('mappings overlap or are out of order');
     prevEnd = end;
-    out[k++] = { start, end, prot, shared: (bits & 1) === 1, kind: KINDS[bits >> 2]!, path: undefined, pgoff, file: undefined, madv, fill: (bits & 2) === 2 };
+    out[k++] = m;
   }
   for (; r < rest.length; r++) {
     if (rest[r]!.start < prevEnd) w.fail('mappings overlap or are out of order');
@@ -107,6 +105,20 @@ export function unpackVmas(v: CborValue | undefined, rest: VmaImage[], w: Where)
     out[k++] = rest[r]!;
   }
   return out;
+}
+
+/** The packed mappings merged into the (validated) others, in address order; anything out of
+ * bounds, out of order or overlapping is refused naming the entry. */
+export function unpackVmas(v: CborValue | undefined, rest: VmaImage[], w: Where): VmaImage[] {
+  if (!(v instanceof Uint8Array)) return w.fail('expected bytes');
+  if (v.length % VMAP_ENTRY) w.fail(`${v.length} bytes, not whole entries of ${VMAP_ENTRY}`);
+  return mergePacked(v, rest, w, (i, start, end, pgoff, word, last) => {
+    const madv = word & 0xffff;
+    const prot = (word >>> 16) & 0xff;
+    const bits = word >>> 24;
+    if (madv > 0x3fff || prot > 7 || bits >> 2 > 2 || bits >> 4 || last) w.at(i).fail('a field is out of its bounds');
+    return { start, end, prot, shared: (bits & 1) === 1, kind: KINDS[bits >> 2]!, path: undefined, pgoff, file: undefined, madv, fill: (bits & 2) === 2 };
+  });
 }
 
 /** Packed page runs as the [address, count] pairs `pageRuns` holds (checked by checkRuns). */
