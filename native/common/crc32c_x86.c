@@ -319,29 +319,11 @@ crc_fold_avx512(uint32_t crc, const unsigned char *p, size_t len)
 	return fold_finish(x, p, len);
 }
 
-/* The fastest path this CPU has (its tables made first); every one gives the same crc. */
-crc_fn *crc32c_x86_pick(void)
-{
-	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("sse4.2"))
-		return NULL;
-	zeros_table(zeros_long, LONG_BLOCK);
-	zeros_table(zeros_short, SHORT_BLOCK);
-	if (!__builtin_cpu_supports("pclmul"))
-		return crc_hw_stream;
-	for (size_t i = 1; i < sizeof by / sizeof *by; i++)
-		by[i] = fold_k(16 * i);
-	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq"))
-		return crc_fold_avx512;
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("vpclmulqdq"))
-		return crc_fold_avx2;
-	return crc_fold_sse;
-}
+/* The paths by number (1 sse4.2 streams, 2 pclmul, 3 avx512, 4 avx2), and whether this CPU can
+ * run path which: the one test of the CPU, for the choice and for the test build. */
+static crc_fn *const paths[] = { NULL, crc_hw_stream, crc_fold_sse, crc_fold_avx512, crc_fold_avx2 };
 
-#ifdef UCR_CRC32C_TEST
-/* Whether this CPU can run path which (1 sse4.2 streams, 2 pclmul, 3 avx512, 4 avx2), and the
- * path (crc32c_x86_pick must have run). */
-int crc32c_x86_has(int which)
+static int can_run(int which)
 {
 	__builtin_cpu_init();
 	int sse = __builtin_cpu_supports("sse4.2"), clmul = sse && __builtin_cpu_supports("pclmul");
@@ -359,9 +341,33 @@ int crc32c_x86_has(int which)
 	return 0;
 }
 
+/* The fastest path this CPU has (its tables made first); every one gives the same crc. */
+crc_fn *crc32c_x86_pick(void)
+{
+	if (!can_run(1))
+		return NULL;
+	zeros_table(zeros_long, LONG_BLOCK);
+	zeros_table(zeros_short, SHORT_BLOCK);
+	if (!can_run(2))
+		return paths[1];
+	for (size_t i = 1; i < sizeof by / sizeof *by; i++)
+		by[i] = fold_k(16 * i);
+	static const int fastest[] = { 3, 4, 2 };
+	for (size_t i = 0; i < sizeof fastest / sizeof *fastest; i++)
+		if (can_run(fastest[i]))
+			return paths[fastest[i]];
+	return paths[2];
+}
+
+#ifdef UCR_CRC32C_TEST
+/* Test builds: whether this CPU can run path which, and the path (crc32c_x86_pick must have run). */
+int crc32c_x86_has(int which)
+{
+	return can_run(which);
+}
+
 crc_fn *crc32c_x86_path(int which)
 {
-	crc_fn *paths[] = { NULL, crc_hw_stream, crc_fold_sse, crc_fold_avx512, crc_fold_avx2 };
 	return which >= 1 && which <= 4 ? paths[which] : NULL;
 }
 #endif

@@ -17,8 +17,7 @@
 import type { CborValue } from './cbor.js';
 import { type Where, arr, int, pathText } from './check.js';
 import type { VmaImage } from './types.js';
-import { putU64 } from './u64.js';
-import { mergePacked, VMAP_ENTRY } from './vma-pack.js';
+import { entryFits, mergePacked, putEntry, VMAP_ENTRY } from './vma-pack.js';
 
 export const FMAP_ENTRY = VMAP_ENTRY; /* the same layout as 1.6's vmap (mergePacked) */
 /** A task packs its file mappings from this many on (fewer: `vmas` only, and the image keeps
@@ -35,9 +34,7 @@ function packable(v: VmaImage): boolean {
   return (
     v.kind === 'file' && typeof v.path === 'string' && v.path.length > 0 && !v.path.includes('\0') && Buffer.byteLength(v.path) < 4096 &&
     f !== undefined && safe(f.size) && safe(f.mtimeMs) && safe(f.ino) && (f.dev === undefined || safe(f.dev)) &&
-    v.obj === undefined && v.shm === undefined && v.ring === undefined && v.aio === undefined &&
-    v.prot >>> 0 === v.prot && v.prot <= 7 && v.madv >>> 0 === v.madv && v.madv <= 0x3fff && typeof v.shared === 'boolean' && typeof v.fill === 'boolean' &&
-    safe(v.start) && safe(v.end) && safe(v.pgoff)
+    v.obj === undefined && v.shm === undefined && v.ring === undefined && v.aio === undefined && entryFits(v)
   );
 }
 
@@ -67,11 +64,7 @@ export function packFileVmas<T extends { vmas?: VmaImage[] }>(t: T): T {
       index.set(key, (k = ftab.length));
       ftab.push(f.dev === undefined ? [v.path!, f.size, f.mtimeMs, f.ino] : [v.path!, f.size, f.mtimeMs, f.ino, f.dev]);
     }
-    putU64(q, at, v.start);
-    putU64(q, at + 2, v.end);
-    putU64(q, at + 4, v.pgoff);
-    q[at + 6] = v.madv | (v.prot << 16) | (((v.shared ? 1 : 0) | (v.fill ? 2 : 0)) << 24);
-    q[at + 7] = k;
+    putEntry(q, at, v, 0, k);
   }
   return { ...t, vmas: rest, fmap: new Uint8Array(q.buffer), ftab } as T;
 }
@@ -98,13 +91,10 @@ export function unpackFileVmas(fmap: CborValue | undefined, ftab: CborValue | un
   if (!(fmap instanceof Uint8Array)) return fw.fail('expected bytes');
   if (!fmap.length || fmap.length % FMAP_ENTRY) fw.fail(`${fmap.length} bytes, not whole entries of ${FMAP_ENTRY}`);
   const table = files(ftab, w.at('ftab'));
-  return mergePacked(fmap, rest, fw, (i, start, end, pgoff, word, index) => {
-    const madv = word & 0xffff;
-    const prot = (word >>> 16) & 0xff;
-    const bits = word >>> 24;
-    if (madv > 0x3fff || prot > 7 || bits > 3) fw.at(i).fail('a field is out of its bounds');
+  return mergePacked(fmap, rest, fw, (i, e, kind, index) => {
+    if (kind) fw.at(i).fail('a field is out of its bounds');
     const f = table[index];
     if (!f) return fw.at(i).fail(`file ${index} is not in ftab (${table.length} files)`);
-    return { start, end, prot, shared: (bits & 1) === 1, kind: 'file', path: f.path, pgoff, file: f.file, madv, fill: (bits & 2) === 2 };
+    return { start: e.start, end: e.end, prot: e.prot, shared: e.shared, kind: 'file', path: f.path, pgoff: e.pgoff, file: f.file, madv: e.madv, fill: e.fill };
   });
 }

@@ -23,14 +23,28 @@ export const VMAP_ENTRY = 32;
 export const VMAP_MIN = 64;
 const KINDS = ['anon', 'heap', 'stack'] as const;
 
-/** An entry holds it exactly; anything else stays a map (and any bad value is refused by the
- * checks of the map as before). */
-function packable(v: VmaImage): boolean {
+/** The fields every packed entry holds (1.6's `vmap`, 1.10's `fmap`: file-vma-pack.ts) fit it
+ * exactly; anything else stays a map (and any bad value is refused by the checks of the map as
+ * before). */
+export function entryFits(v: VmaImage): boolean {
   return (
-    (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') && v.path === undefined && v.file === undefined && v.obj === undefined && v.shm === undefined && v.ring === undefined &&
     v.prot >>> 0 === v.prot && v.prot <= 7 && v.madv >>> 0 === v.madv && v.madv <= 0x3fff && typeof v.shared === 'boolean' && typeof v.fill === 'boolean' &&
     Number.isSafeInteger(v.pgoff) && v.pgoff >= 0 && Number.isSafeInteger(v.start) && v.start >= 0 && Number.isSafeInteger(v.end) && v.end >= 0
   );
+}
+
+/** Entry `at` (in words) of q: v's range, pgoff, madv, prot, shared and fill bits, the kind's
+ * bits above them (bits 2-3) and the entry's last word. */
+export function putEntry(q: Uint32Array, at: number, v: VmaImage, kindBits: number, last: number): void {
+  putU64(q, at, v.start);
+  putU64(q, at + 2, v.end);
+  putU64(q, at + 4, v.pgoff);
+  q[at + 6] = v.madv | (v.prot << 16) | (((v.shared ? 1 : 0) | (v.fill ? 2 : 0) | (kindBits << 2)) << 24);
+  q[at + 7] = last;
+}
+
+function packable(v: VmaImage): boolean {
+  return (v.kind === 'anon' || v.kind === 'heap' || v.kind === 'stack') && v.path === undefined && v.file === undefined && v.obj === undefined && v.shm === undefined && v.ring === undefined && entryFits(v);
 }
 
 /** The task has enough plain anonymous mappings to pack them (format-minor.ts: 1.6). */
@@ -59,22 +73,24 @@ export function packTask(t: TaskImage): TaskImage | (Omit<TaskImage, 'vmas' | 'p
       rest.push(v);
       continue;
     }
-    putU64(q, at, v.start);
-    putU64(q, at + 2, v.end);
-    putU64(q, at + 4, v.pgoff);
-    q[at + 6] = v.madv | (v.prot << 16) | (((v.shared ? 1 : 0) | (v.fill ? 2 : 0) | (KINDS.indexOf(v.kind as (typeof KINDS)[number]) << 2)) << 24);
+    putEntry(q, at, v, KINDS.indexOf(v.kind as (typeof KINDS)[number]), 0);
     at += VMAP_ENTRY / 4;
   }
   const { pageRuns: _, ...others } = t;
   return { ...others, vmas: rest, vmap: b, runp: packPairs(runs) };
 }
 
-/** Packed entries of 32 bytes (u64 start | u64 end | u64 pgoff | u32 word | u32 last, format
- * 1.6's `vmap` and 1.10's `fmap`: file-vma-pack.ts) merged into the (validated) others, in
- * address order: make gives entry i's mapping once its range and pgoff are checked (and checks
- * the rest of it); anything out of bounds, out of order or overlapping is refused naming the
- * entry. w: the packed field's. */
-export function mergePacked(v: Uint8Array, rest: VmaImage[], w: Where, make: (i: number, start: number, end: number, pgoff: number, word: number, last: number) => VmaImage): VmaImage[] {
+/** Packed entries of 32 bytes (u64 start | u64 end | u64 pgoff | u16 madv | u8 prot | u8 bits |
+ * u32 last, format 1.6's `vmap` and 1.10's `fmap`: putEntry) merged into the (validated) others,
+ * in address order: make gives entry i's mapping from its fields once its range, pgoff, madv and
+ * prot are checked (it checks bits 2-7 and last); anything out of bounds, out of order or
+ * overlapping is refused naming the entry. w: the packed field's. */
+export function mergePacked(
+  v: Uint8Array,
+  rest: VmaImage[],
+  w: Where,
+  make: (i: number, e: { start: number; end: number; pgoff: number; madv: number; prot: number; shared: boolean; fill: boolean }, bits: number, last: number) => VmaImage,
+): VmaImage[] {
   const n = v.length / VMAP_ENTRY;
   const u = v.byteOffset % 4 ? new Uint8Array(v) : v;
   const q = new Uint32Array(u.buffer, u.byteOffset, v.length / 4);
@@ -87,8 +103,12 @@ export function mergePacked(v: Uint8Array, rest: VmaImage[], w: Where, make: (i:
     const end = getU64(q, at + 2);
     const pgoff = getU64(q, at + 4);
     if (start % PAGE_SIZE || end % PAGE_SIZE || end > TASK_END || end <= start) w.at(i).fail(`0x${start.toString(16)}-0x${end.toString(16)} is not a page-aligned range of the user address space`);
-    if (pgoff > Number.MAX_SAFE_INTEGER) w.at(i).fail('a field is out of its bounds');
-    const m = make(i, start, end, pgoff, q[at + 6]!, q[at + 7]!);
+    const word = q[at + 6]!;
+    const madv = word & 0xffff;
+    const prot = (word >>> 16) & 0xff;
+    const bits = word >>> 24;
+    if (pgoff > Number.MAX_SAFE_INTEGER || madv > 0x3fff || prot > 7) w.at(i).fail('a field is out of its bounds');
+    const m = make(i, { start, end, pgoff, madv, prot, shared: (bits & 1) === 1, fill: (bits & 2) === 2 }, bits >> 2, q[at + 7]!);
     // the others that come before it
     while (r < rest.length && rest[r]!.start < start) {
       if (rest[r]!.start < prevEnd) w.fail('mappings overlap or are out of order');
@@ -112,12 +132,9 @@ export function mergePacked(v: Uint8Array, rest: VmaImage[], w: Where, make: (i:
 export function unpackVmas(v: CborValue | undefined, rest: VmaImage[], w: Where): VmaImage[] {
   if (!(v instanceof Uint8Array)) return w.fail('expected bytes');
   if (v.length % VMAP_ENTRY) w.fail(`${v.length} bytes, not whole entries of ${VMAP_ENTRY}`);
-  return mergePacked(v, rest, w, (i, start, end, pgoff, word, last) => {
-    const madv = word & 0xffff;
-    const prot = (word >>> 16) & 0xff;
-    const bits = word >>> 24;
-    if (madv > 0x3fff || prot > 7 || bits >> 2 > 2 || bits >> 4 || last) w.at(i).fail('a field is out of its bounds');
-    return { start, end, prot, shared: (bits & 1) === 1, kind: KINDS[bits >> 2]!, path: undefined, pgoff, file: undefined, madv, fill: (bits & 2) === 2 };
+  return mergePacked(v, rest, w, (i, e, kind, last) => {
+    if (kind > 2 || last) w.at(i).fail('a field is out of its bounds');
+    return { start: e.start, end: e.end, prot: e.prot, shared: e.shared, kind: KINDS[kind]!, path: undefined, pgoff: e.pgoff, file: undefined, madv: e.madv, fill: e.fill };
   });
 }
 

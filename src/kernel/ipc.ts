@@ -48,10 +48,6 @@ export interface CapturedIpc {
   shmSources: [number, number][];
 }
 
-/**
- * Captures the tree's System V objects. tasks: the captured tasks; procPid: a task's pid as ucr
- * sees it (for the helper and /proc).
- */
 /** The System V tables of the root's IPC namespace, asked of the helper ahead (the tree is
  * frozen: they are as they will be at the `ipc` phase, which takes the answer): the helper
  * reads them while the coordinator captures the files, instead of one more round trip then. */
@@ -62,7 +58,10 @@ export function askIpc(helper: Helper, root: number): Promise<EvIpc> {
   return ev;
 }
 
-/** asked: askIpc's answer for the tree's root */
+/**
+ * Captures the tree's System V objects. tasks: the captured tasks; procPid: a task's pid as ucr
+ * sees it (for the helper and /proc); asked: askIpc's answer for the tree's root.
+ */
 export async function captureIpc(helper: Helper, tasks: TaskImage[], procPid: (imagePid: number) => number, asked: Promise<EvIpc>): Promise<CapturedIpc> {
   const nsOf = (t: TaskImage) => fs.readlinkSync(`/proc/${procPid(t.pid)}/ns/ipc`);
   const ns = nsOf(tasks[0]!);
