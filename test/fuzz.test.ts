@@ -16,7 +16,7 @@ import { UcrError } from '../src/errors.js';
 import { inspect } from '../src/orchestrator/inspect.js';
 import { checkpointKill, cleanup, exists, killAndWait, startCase, ucr, type Case } from './harness.js';
 import { MUTATIONS, mutate, rng } from './fuzz.js';
-import { expectClear } from './image-edit.js';
+import { editRecord, expectClear, KIND, resealed } from './image-edit.js';
 import { helperPids } from './leftovers.js';
 
 const CASES = Number(process.env.UCR_FUZZ_CASES ?? 10_000);
@@ -125,4 +125,19 @@ describe('image fuzzing, format 1.8', () => {
   }, Number.isFinite(SECONDS) ? SECONDS * 1000 + 60_000 : 600_000);
 
   it(`restart ends a sample of them end to end in one clear line and no process left, or restores (seed ${SEED})`, () => restartFuzz(s, Math.ceil(SAMPLE / 3), SEED + 1), SAMPLE * 30_000);
+
+  // found by the fuzzer: bit 31 in a pipe end's open flags became a negative number in the
+  // helper's plan line (JavaScript's bitwise operators are 32-bit signed)
+  it('open flags with bit 31 set are refused naming the field; bit 30 reads', () => {
+    type F = { kind: string; flags: number };
+    for (const [bit, refused] of [[31, true], [30, false]] as const) {
+      const edited = editRecord(s.good, KIND.FILES, (r) => {
+        for (const f of r.files as F[]) if (f.kind === 'pipe') f.flags += 2 ** bit;
+      });
+      fs.writeFileSync(s.file, resealed(edited), { mode: 0o600 });
+      const run = () => inspect({ input: s.file, verify: true });
+      if (refused) expect(run).toThrow(/files\[\d+\]\.flags: corrupt image: \d+ is outside 0\.\.2147483647/);
+      else expect(run().verified).toBe(true);
+    }
+  });
 });

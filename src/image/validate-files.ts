@@ -55,7 +55,8 @@ function checkFile(x: CborValue, fw: Where, ctx: ReadContext): FileImage {
     id: field(f, 'id', fw, (y, ww) => int(y, ww, 0, 1 << 30)),
     kind,
     path: field(f, 'path', fw, str),
-    flags: field(f, 'flags', fw, (y, ww) => int(y, ww, 0, 0xffffffff)),
+    // the file's f_flags: no open flag is bit 31 (and the flags are 32-bit signed in JS's bitwise ops)
+    flags: field(f, 'flags', fw, (y, ww) => int(y, ww, 0, 0x7fffffff)),
     pos: field(f, 'pos', fw, (y, ww) => int(y, ww)),
   };
   const file = {
