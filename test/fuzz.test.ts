@@ -141,3 +141,17 @@ describe('image fuzzing, format 1.8', () => {
     }
   });
 });
+
+// npm run fuzz: more subjects, named in UCR_FUZZ_SUBJECTS (test/cases, e.g. epoll,inotify,unixsock)
+for (const [k, name] of (process.env.UCR_FUZZ_SUBJECTS ?? '').split(',').filter(Boolean).entries()) {
+  describe(`image fuzzing, ${name}`, () => {
+    let s: Subject;
+    beforeAll(async () => {
+      subjects.push((s = await subject(name)));
+    });
+
+    it(`the reader ends every mutated image in a clear error or reads a valid one (seed ${SEED + 2 + k})`, () => readerFuzz(s, CASES, SEED + 2 + k), Number.isFinite(SECONDS) ? SECONDS * 1000 + 60_000 : 600_000);
+
+    it(`restart ends a sample of them end to end (seed ${SEED + 2 + k})`, () => restartFuzz(s, SAMPLE, SEED + 2 + k), SAMPLE * 30_000);
+  });
+}
