@@ -10,9 +10,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decode, encode } from '../src/image/cbor.js';
 import { Where } from '../src/image/check.js';
-import { FMAP_MIN, packFileVmas, unpackFileVmas } from '../src/image/file-vma-pack.js';
+import { checkOtherVmas, FMAP_MIN, packFileVmas } from '../src/image/file-vma-pack.js';
 import type { VmaImage } from '../src/image/types.js';
-import { checkVmas } from '../src/image/validate-vmas.js';
 import { inspect } from '../src/orchestrator/inspect.js';
 import { checkpointCase, cleanup, killAndWait, restartDetached, startCase, ucr, verdict } from './harness.js';
 import { editRecord, expectRestartsRefused, inspectRefuses, KIND, mutated, recordPayload, resealed, seeded } from './image-edit.js';
@@ -44,11 +43,7 @@ function sample(n: number): { vmas: VmaImage[] } {
 }
 
 /** What the reader makes of a record's mappings (validate.ts). */
-function read(raw: Record<string, unknown>): VmaImage[] {
-  const w = new Where('TASK 1');
-  const rest = checkVmas(raw.vmas as never, w.at('vmas'));
-  return raw.fmap === undefined ? rest : unpackFileVmas(raw.fmap as never, raw.ftab as never, rest, w);
-}
+const read = (raw: Record<string, unknown>): VmaImage[] => checkOtherVmas(raw as never, new Where('TASK 1'));
 
 const roundTrip = (t: { vmas: VmaImage[] }) => decode(encode(packFileVmas(t) as never)) as Record<string, unknown>;
 

@@ -100,42 +100,43 @@ afterAll(async () => {
   await cleanup();
 });
 
-describe('image fuzzing', () => {
-  let s: Subject;
-  beforeAll(async () => {
-    subjects.push((s = await subject('counter')));
+const READER_TIMEOUT = Number.isFinite(SECONDS) ? SECONDS * 1000 + 60_000 : 600_000;
+
+/** The tests of one subject (test case `name`'s image): its mutations through the reader, a
+ * sample through restart; minor: the image's format minor, checked first; more: its own tests. */
+function fuzzing(title: string, name: string, o: { cases: number; sample: number; seed: number; minor?: number }, more?: (s: () => Subject) => void): void {
+  describe(title, () => {
+    let s: Subject;
+    beforeAll(async () => {
+      subjects.push((s = await subject(name)));
+    });
+
+    it(`the reader ends every mutated image in a clear error or reads a valid one (seed ${SEED})`, () => {
+      if (o.minor !== undefined) expect(s.good.readUInt32LE(12)).toBe(o.minor);
+      readerFuzz(s, o.cases, o.seed);
+    }, READER_TIMEOUT);
+
+    it(`restart ends a sample of them end to end in one clear line and no process left, or restores (seed ${SEED})`, () => restartFuzz(s, o.sample, o.seed), SAMPLE * 30_000);
+
+    more?.(() => s);
   });
+}
 
-  it(`the reader ends every mutated image in a clear error or reads a valid one (seed ${SEED})`, () => readerFuzz(s, CASES, SEED), Number.isFinite(SECONDS) ? SECONDS * 1000 + 60_000 : 600_000);
-
-  it(`restart ends a sample of them end to end in one clear line and no process left, or restores (seed ${SEED})`, () => restartFuzz(s, SAMPLE, SEED), SAMPLE * 30_000);
-});
+fuzzing('image fuzzing', 'counter', { cases: CASES, sample: SAMPLE, seed: SEED });
 
 // format 1.8: packed fd tables, parts taken from the parent's record, an XSAVE area without its
 // final zeros (two processes of ~160 fds each: test/cases/fdtable.c)
-describe('image fuzzing, format 1.8', () => {
-  let s: Subject;
-  beforeAll(async () => {
-    subjects.push((s = await subject('fdtable')));
-  });
-
-  it(`the reader ends every mutated image in a clear error or reads a valid one (seed ${SEED})`, () => {
-    expect(s.good.readUInt32LE(12)).toBe(8);
-    readerFuzz(s, Math.ceil(CASES / 4), SEED + 1);
-  }, Number.isFinite(SECONDS) ? SECONDS * 1000 + 60_000 : 600_000);
-
-  it(`restart ends a sample of them end to end in one clear line and no process left, or restores (seed ${SEED})`, () => restartFuzz(s, Math.ceil(SAMPLE / 3), SEED + 1), SAMPLE * 30_000);
-
+fuzzing('image fuzzing, format 1.8', 'fdtable', { cases: Math.ceil(CASES / 4), sample: Math.ceil(SAMPLE / 3), seed: SEED + 1, minor: 8 }, (s) => {
   // found by the fuzzer: bit 31 in a pipe end's open flags became a negative number in the
   // helper's plan line (JavaScript's bitwise operators are 32-bit signed)
   it('open flags with bit 31 set are refused naming the field; bit 30 reads', () => {
     type F = { kind: string; flags: number };
     for (const [bit, refused] of [[31, true], [30, false]] as const) {
-      const edited = editRecord(s.good, KIND.FILES, (r) => {
+      const edited = editRecord(s().good, KIND.FILES, (r) => {
         for (const f of r.files as F[]) if (f.kind === 'pipe') f.flags += 2 ** bit;
       });
-      fs.writeFileSync(s.file, resealed(edited), { mode: 0o600 });
-      const run = () => inspect({ input: s.file, verify: true });
+      fs.writeFileSync(s().file, resealed(edited), { mode: 0o600 });
+      const run = () => inspect({ input: s().file, verify: true });
       if (refused) expect(run).toThrow(/files\[\d+\]\.flags: corrupt image: \d+ is outside 0\.\.2147483647/);
       else expect(run().verified).toBe(true);
     }
@@ -143,15 +144,5 @@ describe('image fuzzing, format 1.8', () => {
 });
 
 // npm run fuzz: more subjects, named in UCR_FUZZ_SUBJECTS (test/cases, e.g. epoll,inotify,unixsock)
-for (const [k, name] of (process.env.UCR_FUZZ_SUBJECTS ?? '').split(',').filter(Boolean).entries()) {
-  describe(`image fuzzing, ${name}`, () => {
-    let s: Subject;
-    beforeAll(async () => {
-      subjects.push((s = await subject(name)));
-    });
-
-    it(`the reader ends every mutated image in a clear error or reads a valid one (seed ${SEED + 2 + k})`, () => readerFuzz(s, CASES, SEED + 2 + k), Number.isFinite(SECONDS) ? SECONDS * 1000 + 60_000 : 600_000);
-
-    it(`restart ends a sample of them end to end (seed ${SEED + 2 + k})`, () => restartFuzz(s, SAMPLE, SEED + 2 + k), SAMPLE * 30_000);
-  });
-}
+for (const [k, name] of (process.env.UCR_FUZZ_SUBJECTS ?? '').split(',').filter(Boolean).entries())
+  fuzzing(`image fuzzing, ${name}`, name, { cases: CASES, sample: SAMPLE, seed: SEED + 2 + k });

@@ -71,15 +71,15 @@ uint32_t ucr_crc32c(uint32_t seed, const void *buf, size_t len)
 }
 
 #ifdef UCR_CRC32C_TEST
-/* Test builds only (test/native/crc_paths.c): every path, to compare on one machine (0 table,
- * 1 sse4.2, 2 pclmul, 3 avx512, 4 avx2), and whether this CPU can run it. */
+/* Test builds only (test/native/crc_paths.c): every path, to compare on one machine
+ * (crc32c_int.h's numbers), and whether this CPU can run it. */
 int ucr_crc32c_has(int which)
 {
 #if defined(__x86_64__)
-	if (which)
+	if (which != CRC_TABLE)
 		return crc32c_x86_has(which);
 #endif
-	return which == 0;
+	return which == CRC_TABLE;
 }
 
 uint32_t ucr_crc32c_path(int which, uint32_t seed, const void *buf, size_t len)
@@ -87,7 +87,7 @@ uint32_t ucr_crc32c_path(int which, uint32_t seed, const void *buf, size_t len)
 	crc_path();
 	crc_fn *f = crc_soft;
 #if defined(__x86_64__)
-	if (which)
+	if (which != CRC_TABLE)
 		f = crc32c_x86_path(which);
 #endif
 	return ~f(~seed, buf, len);

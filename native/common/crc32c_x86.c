@@ -319,9 +319,11 @@ crc_fold_avx512(uint32_t crc, const unsigned char *p, size_t len)
 	return fold_finish(x, p, len);
 }
 
-/* The paths by number (1 sse4.2 streams, 2 pclmul, 3 avx512, 4 avx2), and whether this CPU can
- * run path which: the one test of the CPU, for the choice and for the test build. */
-static crc_fn *const paths[] = { NULL, crc_hw_stream, crc_fold_sse, crc_fold_avx512, crc_fold_avx2 };
+/* The paths by number (crc32c_int.h), and whether this CPU can run path which: the one test of
+ * the CPU, for the choice and for the test build. */
+static crc_fn *const paths[CRC_PATHS] = {
+	[CRC_SSE42] = crc_hw_stream, [CRC_PCLMUL] = crc_fold_sse, [CRC_AVX512] = crc_fold_avx512, [CRC_AVX2] = crc_fold_avx2
+};
 
 static int can_run(int which)
 {
@@ -329,13 +331,13 @@ static int can_run(int which)
 	int sse = __builtin_cpu_supports("sse4.2"), clmul = sse && __builtin_cpu_supports("pclmul");
 	int vclmul = clmul && __builtin_cpu_supports("vpclmulqdq");
 	switch (which) {
-	case 1:
+	case CRC_SSE42:
 		return sse;
-	case 2:
+	case CRC_PCLMUL:
 		return clmul;
-	case 3:
+	case CRC_AVX512:
 		return vclmul && __builtin_cpu_supports("avx512f");
-	case 4:
+	case CRC_AVX2:
 		return vclmul && __builtin_cpu_supports("avx2");
 	}
 	return 0;
@@ -344,19 +346,17 @@ static int can_run(int which)
 /* The fastest path this CPU has (its tables made first); every one gives the same crc. */
 crc_fn *crc32c_x86_pick(void)
 {
-	if (!can_run(1))
+	if (!can_run(CRC_SSE42))
 		return NULL;
 	zeros_table(zeros_long, LONG_BLOCK);
 	zeros_table(zeros_short, SHORT_BLOCK);
-	if (!can_run(2))
-		return paths[1];
+	if (!can_run(CRC_PCLMUL))
+		return paths[CRC_SSE42];
 	for (size_t i = 1; i < sizeof by / sizeof *by; i++)
 		by[i] = fold_k(16 * i);
-	static const int fastest[] = { 3, 4, 2 };
-	for (size_t i = 0; i < sizeof fastest / sizeof *fastest; i++)
-		if (can_run(fastest[i]))
-			return paths[fastest[i]];
-	return paths[2];
+	if (can_run(CRC_AVX512))
+		return paths[CRC_AVX512];
+	return paths[can_run(CRC_AVX2) ? CRC_AVX2 : CRC_PCLMUL];
 }
 
 #ifdef UCR_CRC32C_TEST
@@ -368,7 +368,7 @@ int crc32c_x86_has(int which)
 
 crc_fn *crc32c_x86_path(int which)
 {
-	return which >= 1 && which <= 4 ? paths[which] : NULL;
+	return which > CRC_TABLE && which < CRC_PATHS ? paths[which] : NULL;
 }
 #endif
 #else

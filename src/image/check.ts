@@ -94,6 +94,10 @@ export function str(v: CborValue | undefined, w: Where, max = 4096): string {
   if (v.includes('\0')) w.fail('text holds a NUL character');
   return v;
 }
+/** pathText's conditions (not absolute) as a test, for the fast paths that make no message. */
+export function isPathText(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= PATH_BYTES_MAX && !v.includes('\0') && Buffer.byteLength(v) < PATH_BYTES_MAX;
+}
 /** A path as the kernel takes it: not empty, at most PATH_MAX bytes, no NUL; absolute if asked. */
 export function pathText(v: CborValue | undefined, w: Where, absolute = false): string {
   const s = str(v, w, PATH_BYTES_MAX);

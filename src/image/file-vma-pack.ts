@@ -15,8 +15,9 @@
  * neither field.
  */
 import type { CborValue } from './cbor.js';
-import { type Where, arr, int, pathText } from './check.js';
+import { type Obj, type Where, arr, int, isPathText, pathText } from './check.js';
 import type { VmaImage } from './types.js';
+import { checkVmas, isFileIdentity } from './validate-vmas.js';
 import { entryFits, mergePacked, putEntry, VMAP_ENTRY } from './vma-pack.js';
 
 export const FMAP_ENTRY = VMAP_ENTRY; /* the same layout as 1.6's vmap (mergePacked) */
@@ -26,14 +27,11 @@ export const FMAP_MIN = 32;
 /** Most distinct files one task's table may list (a mapping names one by its u32 index). */
 export const FTAB_MAX = 1 << 20;
 
-const safe = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-
-/** An entry and the table hold it exactly; anything else stays a map (checked as before). */
+/** An entry and the table hold it exactly, as the reader will take them back (pathText, the
+ * identity of a mapped file); anything else stays a map (checked as before). */
 function packable(v: VmaImage): boolean {
-  const f = v.file;
   return (
-    v.kind === 'file' && typeof v.path === 'string' && v.path.length > 0 && !v.path.includes('\0') && Buffer.byteLength(v.path) < 4096 &&
-    f !== undefined && safe(f.size) && safe(f.mtimeMs) && safe(f.ino) && (f.dev === undefined || safe(f.dev)) &&
+    v.kind === 'file' && isPathText(v.path) && v.file !== undefined && isFileIdentity(v.file) &&
     v.obj === undefined && v.shm === undefined && v.ring === undefined && v.aio === undefined && entryFits(v)
   );
 }
@@ -83,10 +81,18 @@ function files(v: CborValue | undefined, w: Where): { path: string; file: NonNul
   });
 }
 
+/** A TASK record's mappings but the 1.6 packed ones: its `vmas` (validate-vmas.ts), merged with
+ * its packed file mappings if it has them. w: the record's. */
+export function checkOtherVmas(o: Obj, w: Where): VmaImage[] {
+  if ((o.fmap === undefined) !== (o.ftab === undefined)) w.fail('packed file mappings (fmap) and their files (ftab) go together');
+  const maps = checkVmas(o.vmas, w.at('vmas'));
+  return o.fmap === undefined ? maps : unpackFileVmas(o.fmap, o.ftab, maps, w);
+}
+
 /** The packed file mappings merged into the (validated) others, in address order; anything out
  * of bounds, out of order, overlapping or naming no file of the table is refused naming the
  * entry (vma-pack.ts mergePacked). w: the TASK record's. */
-export function unpackFileVmas(fmap: CborValue | undefined, ftab: CborValue | undefined, rest: VmaImage[], w: Where): VmaImage[] {
+function unpackFileVmas(fmap: CborValue | undefined, ftab: CborValue | undefined, rest: VmaImage[], w: Where): VmaImage[] {
   const fw = w.at('fmap');
   if (!(fmap instanceof Uint8Array)) return fw.fail('expected bytes');
   if (!fmap.length || fmap.length % FMAP_ENTRY) fw.fail(`${fmap.length} bytes, not whole entries of ${FMAP_ENTRY}`);

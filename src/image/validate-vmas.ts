@@ -8,7 +8,7 @@
  * anything that fails there, goes through the full checks, which name the field that is wrong.
  */
 import type { CborValue } from './cbor.js';
-import { type Obj, Where, addr, arr, bool, bytes, field, int, isInt, isMap, obj, pathText, shown, str } from './check.js';
+import { type Obj, Where, addr, arr, bool, bytes, field, int, isInt, isMap, isPathText, obj, pathText, shown, str } from './check.js';
 import { PAGE_SIZE, TASK_END } from './format.js';
 import type { VmaImage } from './types.js';
 
@@ -35,17 +35,22 @@ function fastVma(x: CborValue, prevEnd: number): VmaImage | undefined {
   }
   if (kind !== 'file') return undefined;
   const path = x.path;
-  if (typeof path !== 'string' || !path.length || path.length > 4096 || path.includes('\0') || Buffer.byteLength(path) >= 4096) return undefined;
+  if (!isPathText(path)) return undefined;
   let file: VmaImage['file'];
   if (x.file !== undefined) {
     const f = x.file;
-    if (!isMap(f)) return undefined;
-    const { size, mtimeMs, ino, dev } = f;
-    const u = Number.MAX_SAFE_INTEGER;
-    if (!isInt(size, 0, u) || !isInt(mtimeMs, 0, u) || !isInt(ino, 0, u) || (dev !== undefined && !isInt(dev, 0, u))) return undefined;
-    file = { size, mtimeMs, ino, ...(dev !== undefined ? { dev } : {}) };
+    if (!isMap(f) || !isFileIdentity(f)) return undefined;
+    file = { size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, ...(f.dev !== undefined ? { dev: f.dev } : {}) };
   }
   return { start, end, prot, shared, kind, path, pgoff, file, madv, fill };
+}
+
+/** A mapped file's identity as fullVma takes it: size, mtimeMs, ino and an optional dev, each a
+ * safe integer of at least 0 (a fast path's test, and what 1.10's `fmap` may pack). */
+export function isFileIdentity(f: { size?: unknown; mtimeMs?: unknown; ino?: unknown; dev?: unknown }): f is NonNullable<VmaImage['file']> {
+  const u = Number.MAX_SAFE_INTEGER;
+  const { size, mtimeMs, ino, dev } = f as Record<string, CborValue>;
+  return isInt(size, 0, u) && isInt(mtimeMs, 0, u) && isInt(ino, 0, u) && (dev === undefined || isInt(dev, 0, u));
 }
 
 function fullVma(x: CborValue, vw: Where, prevEnd: number): VmaImage {

@@ -25,10 +25,10 @@ import type {
 
 import { checkAttrs } from './validate-attrs.js';
 import { checkSeccomp } from './validate-seccomp.js';
-import { checkRuns, checkVmas } from './validate-vmas.js';
+import { checkRuns } from './validate-vmas.js';
 import { checkPacked, keepPacked } from './packed-task.js';
 import { unpackRuns, unpackVmas } from './vma-pack.js';
-import { unpackFileVmas } from './file-vma-pack.js';
+import { checkOtherVmas } from './file-vma-pack.js';
 import { checkFdp } from './fd-pack.js';
 import { checkSame } from './same-parts.js';
 import { compact, xstateOf } from './task-compact.js';
@@ -189,11 +189,9 @@ export function checkTask(v: CborValue, path: string, parent?: TaskImage, ppid =
   // format 1.6: the plain anonymous mappings packed (vma-pack.ts), the others as before; kept
   // packed when they and the runs pass (packed-task.ts), else unpacked, which says what is wrong
   // format 1.10: its file mappings packed too (file-vma-pack.ts), merged with the other maps first
-  if ((o.fmap === undefined) !== (o.ftab === undefined)) w.fail('packed file mappings (fmap) and their files (ftab) go together');
-  const others = () => (o.fmap === undefined ? checkVmas(o.vmas, w.at('vmas')) : unpackFileVmas(o.fmap, o.ftab, checkVmas(o.vmas, w.at('vmas')), w));
-  const rest = sameMaps || o.vmap === undefined ? undefined : others();
+  const rest = sameMaps || o.vmap === undefined ? undefined : checkOtherVmas(o, w);
   const packed = rest && o.pageRuns === undefined && o.inherited === undefined && o.guards === undefined ? checkPacked(o.vmap, rest, o.runp) : undefined;
-  const vmas = sameMaps ? parent!.vmas : !rest ? others() : packed ? [] : unpackVmas(o.vmap, rest, w.at('vmap'));
+  const vmas = sameMaps ? parent!.vmas : !rest ? checkOtherVmas(o, w) : packed ? [] : unpackVmas(o.vmap, rest, w.at('vmap'));
   // fds as rows of (fd, file, cloexec): a tree of 1,000 tasks holds 400,000 of them, as objects
   // ~21 MB of heap that survive until the plan is made (fdRows, below)
   // (format 1.8: packed, fd-pack.ts; never both)
